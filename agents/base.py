@@ -1,0 +1,155 @@
+"""The one Agent interface every InsertBench method implements.
+
+The runner (``benchmark/``) owns the environment loop, the seeds and evaluation; an agent owns its
+networks, replay buffers, data mixing and update-to-data (UTD) ratio. The runner drives every
+method the same way::
+
+    agent.pretrain(dataset)                  # offline phase (demos / offline data); {} if unused
+    agent.adapt(context)                     # task inference from demos (meta-RL); no-op else
+    for each episode:
+        agent.reset(seed=episode_seed)       # clear per-episode state (scripted phases, latents)
+        obs, _ = env.reset(seed=episode_seed)
+        while not done:
+            action = agent.act(obs, deterministic=False)
+            # a human (HIL) may override `action` here; the runner then sets intervened=True
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            agent.observe(Transition(obs, action, reward, next_obs, terminated, truncated, info,
+                                     intervened=..., base_action=...))
+            metrics = agent.update()         # zero, one or many gradient steps: the agent decides
+    agent.save(path); load_agent(path)       # safetensors + JSON, never pickle
+
+``Transition.action`` is always the action that was *executed* on the robot. Agents that learn on
+a different action (residual RL learns on its residual) recover it themselves; see below.
+
+How the planned methods fit this interface (not implemented yet; this is the design contract):
+
+- **RLPD / SERL** (Ball et al. 2023; paper 002): SAC with ``critic_layer_norm=True`` (the shared
+  ``networks.mlp`` already supports LayerNorm), an ensemble of critics, ``utd_ratio`` > 1 gradient
+  steps per ``update()`` call, and two ``ReplayBuffer`` s: ``pretrain(dataset)`` fills the demo
+  buffer, ``observe`` fills the online buffer, and every batch is ``concat_batches`` of half from
+  each (symmetric sampling). Nothing in the runner changes: UTD and mixing are agent config.
+- **HIL-SERL** (paper 003): the runner sets ``Transition.intervened=True`` when the human action
+  replaced the policy's; RLPD's ``observe`` then adds the transition to *both* the demo and the RL
+  buffer, and policy transitions only to the RL buffer. Intervention rate is computed by the runner
+  from the same flag. ``bc.BCAgent.observe`` already does the HG-DAgger half of this.
+- **Residual RL** (paper 000, Algorithm 1; implemented in ``residual.py``): the executed action is
+  ``clip(base_policy(obs) + residual)``; the agent stores the residual it sampled in ``act`` and
+  puts (obs, residual) in its buffer. ``Transition.base_action`` lets a runner that already
+  computed pi_H(s) pass it in; on an intervention the residual is re-derived as
+  ``executed - base_action``.
+- **IQL with a learned reward classifier** (LOTJ, paper 001): ``pretrain(dataset)`` runs the
+  offline IQL phase (expectile value, AWR actor) and trains the success classifier on the
+  dataset's ``is_success`` labels; during online finetuning ``observe`` relabels ``reward`` with the
+  classifier before storing (the env reward can be ``sparse`` and simply ignored). The DAIB
+  encoder is part of that agent's networks.
+- **AWAC** (Nair et al. 2020; paper 004's learner): ``pretrain`` = offline AWAC on the dataset,
+  ``observe`` / ``update`` = online finetuning with the same loss; the offline data stays in the
+  buffer.
+- **ODA / PEARL-style meta-RL** (paper 004): ``adapt(context)`` receives demonstrations of the
+  new task (a ``Dataset``), runs the encoder q(z|c) and fixes the latent ``z`` that ``act`` and
+  the critic are conditioned on; ``pretrain(dataset)`` meta-trains on a dataset with a
+  ``task_id`` column; online finetuning afterwards is ordinary ``observe`` / ``update``.
+
+Datasets (``pretrain`` and ``adapt``) are flat dictionaries of numpy arrays with one row per
+transition, the same layout as ``ReplayBuffer`` storage and ``.npz`` files::
+
+    {"obs": {"tcp_pose": (N, 6), "wrist": (N, 32, 32, 1) uint8, ...},
+     "action": (N, A), "reward": (N,), "next_obs": {...},
+     "terminated": (N,), "truncated": (N,), "intervened": (N,)}   # last three bool, optional
+
+``transitions_to_dataset`` builds one from a list of ``Transition`` s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+#: A dictionary observation as returned by the InsertBench envs (gymnasium ``Dict`` space sample).
+Observation = Mapping[str, np.ndarray]
+#: An offline dataset: one row per transition, see the module docstring.
+Dataset = Mapping[str, Any]
+#: A scripted / hand-designed controller: observation -> action in the env's action space.
+BasePolicy = Callable[[Observation], np.ndarray]
+
+
+@dataclass
+class Transition:
+    """One environment step as the runner saw it.
+
+    Attributes:
+        obs: observation before the step.
+        action: the action that was executed on the env (after any human override or clipping).
+        reward: the env's reward for this step.
+        next_obs: observation after the step.
+        terminated: the MDP reached a terminal state (no bootstrapping past it).
+        truncated: the episode was cut by a time limit (bootstrapping continues).
+        info: the env's info dict (``is_success``, ``max_force_n``, ...).
+        intervened: True when a human (or any external controller) chose ``action`` instead of
+            the agent (HIL-SERL interventions).
+        base_action: pi_H(obs) of a residual agent's base controller if the runner computed it,
+            else None.
+    """
+
+    obs: Observation
+    action: np.ndarray
+    reward: float
+    next_obs: Observation
+    terminated: bool
+    truncated: bool
+    info: Mapping[str, Any] = field(default_factory=dict)
+    intervened: bool = False
+    base_action: np.ndarray | None = None
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """The interface every method implements. See the module docstring for the call order."""
+
+    #: Registry name of the method (``"sac"``, ``"residual_td3"``, ...).
+    name: str
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start a new episode: clear per-episode state; ``seed`` seeds per-episode randomness."""
+
+    def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
+        """Action to execute for ``obs``, inside the action space (float32).
+
+        ``deterministic=True`` is the evaluation policy (mean / noise-free action) and must not
+        consume the training random streams.
+        """
+
+    def observe(self, transition: Transition) -> None:
+        """Receive one executed env transition (store it; count env steps)."""
+
+    def update(self) -> dict[str, float]:
+        """Run the learner step(s) for one env step; returns scalar metrics ({} if none)."""
+
+    def pretrain(self, dataset: Dataset) -> dict[str, float]:
+        """Offline phase on demonstrations / offline data; returns scalar metrics."""
+
+    def adapt(self, context: Dataset) -> None:
+        """Infer the task from demonstrations of it (meta-RL); a no-op for other methods."""
+
+    def save(self, path: str | Path, *, include_replay: bool = False) -> None:
+        """Write a checkpoint directory (JSON + safetensors; replay buffers as .npz if asked)."""
+
+
+def transitions_to_dataset(transitions: Sequence[Transition]) -> dict[str, Any]:
+    """Stack a list of transitions into the flat ``Dataset`` layout (see module docstring)."""
+    if not transitions:
+        raise ValueError("transitions_to_dataset needs at least one transition, got none")
+    keys = list(transitions[0].obs.keys())
+    return {
+        "obs": {k: np.stack([np.asarray(t.obs[k]) for t in transitions]) for k in keys},
+        "next_obs": {k: np.stack([np.asarray(t.next_obs[k]) for t in transitions]) for k in keys},
+        "action": np.stack([np.asarray(t.action, dtype=np.float32) for t in transitions]),
+        "reward": np.asarray([t.reward for t in transitions], dtype=np.float32),
+        "terminated": np.asarray([t.terminated for t in transitions], dtype=bool),
+        "truncated": np.asarray([t.truncated for t in transitions], dtype=bool),
+        "intervened": np.asarray([t.intervened for t in transitions], dtype=bool),
+    }

@@ -1,0 +1,152 @@
+"""A ring replay buffer with numpy storage for dictionary observations.
+
+Images stay uint8 in storage (a 64x64x3 frame is 12 KiB, not 48 KiB as float32); encoders convert
+them on the fly. Batches are plain dicts in the ``Dataset`` layout of ``agents.base``, so offline
+datasets, demo buffers and online buffers mix freely (``concat_batches`` is RLPD's 50/50 sampling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.base import Dataset, Transition
+
+Batch = dict[str, Any]
+
+
+class ReplayBuffer:
+    """Fixed-capacity FIFO of transitions (s, a, r, s', terminated, intervened)."""
+
+    def __init__(self, observation_space: gym.spaces.Dict, action_dim: int, capacity: int):
+        """Allocate storage for ``capacity`` transitions.
+
+        Args:
+            observation_space: the Dict space; one array per key with the key's dtype and shape.
+            action_dim: length of the stored action vector.
+            capacity: maximum number of transitions; the oldest are overwritten first.
+        """
+        if capacity <= 0:
+            raise ValueError(f"capacity must be > 0, got {capacity}")
+        self.capacity = int(capacity)
+        self.keys = list(observation_space.spaces)
+        self.obs = {
+            k: np.zeros((capacity, *s.shape), dtype=s.dtype)
+            for k, s in observation_space.spaces.items()
+        }
+        self.next_obs = {k: np.zeros_like(v) for k, v in self.obs.items()}
+        self.action = np.zeros((capacity, action_dim), dtype=np.float32)
+        self.reward = np.zeros((capacity,), dtype=np.float32)
+        self.terminated = np.zeros((capacity,), dtype=bool)
+        self.intervened = np.zeros((capacity,), dtype=bool)
+        self.ptr = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, transition: Transition, action: np.ndarray | None = None) -> None:
+        """Store one transition; ``action`` overrides ``transition.action`` (residual RL)."""
+        i = self.ptr
+        for k in self.keys:
+            self.obs[k][i] = transition.obs[k]
+            self.next_obs[k][i] = transition.next_obs[k]
+        self.action[i] = transition.action if action is None else action
+        self.reward[i] = transition.reward
+        self.terminated[i] = transition.terminated
+        self.intervened[i] = transition.intervened
+        self.ptr = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def add_dataset(self, dataset: Dataset) -> int:
+        """Append every row of a ``Dataset``; returns the number of rows added."""
+        n = len(dataset["action"])
+        missing = [k for k in self.keys if k not in dataset["obs"] or k not in dataset["next_obs"]]
+        if missing:
+            raise ValueError(f"dataset lacks observation keys {missing}; it has "
+                             f"{sorted(dataset['obs'])}")
+        zeros = np.zeros(n, dtype=bool)
+        for j in range(n):
+            i = self.ptr
+            for k in self.keys:
+                self.obs[k][i] = dataset["obs"][k][j]
+                self.next_obs[k][i] = dataset["next_obs"][k][j]
+            self.action[i] = dataset["action"][j]
+            self.reward[i] = dataset["reward"][j]
+            self.terminated[i] = dataset.get("terminated", zeros)[j]
+            self.intervened[i] = dataset.get("intervened", zeros)[j]
+            self.ptr = (i + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
+        return n
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        """Uniformly sample ``batch_size`` transitions (with replacement) as numpy arrays."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = rng.integers(0, self.size, size=batch_size)
+        return {
+            "obs": {k: v[idx] for k, v in self.obs.items()},
+            "next_obs": {k: v[idx] for k, v in self.next_obs.items()},
+            "action": self.action[idx],
+            "reward": self.reward[idx],
+            "terminated": self.terminated[idx],
+            "intervened": self.intervened[idx],
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the filled part to ``path`` (.npz, uncompressed, no pickled objects)."""
+        n = self.size
+        arrays = {f"obs/{k}": v[:n] for k, v in self.obs.items()}
+        arrays |= {f"next_obs/{k}": v[:n] for k, v in self.next_obs.items()}
+        arrays |= {
+            "action": self.action[:n],
+            "reward": self.reward[:n],
+            "terminated": self.terminated[:n],
+            "intervened": self.intervened[:n],
+            "ptr_size_capacity": np.asarray([self.ptr, self.size, self.capacity], dtype=np.int64),
+        }
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    def load(self, path: str | Path) -> None:
+        """Restore contents saved by ``save`` into this (same-shaped) buffer."""
+        with np.load(path, allow_pickle=False) as data:
+            ptr, size, capacity = (int(x) for x in data["ptr_size_capacity"])
+            if capacity != self.capacity:
+                raise ValueError(f"{path} holds a buffer of capacity {capacity}, "
+                                 f"this one has {self.capacity}")
+            for k in self.keys:
+                self.obs[k][:size] = data[f"obs/{k}"]
+                self.next_obs[k][:size] = data[f"next_obs/{k}"]
+            for name in ("action", "reward", "terminated", "intervened"):
+                getattr(self, name)[:size] = data[name]
+        self.ptr, self.size = ptr, size
+
+
+def concat_batches(*batches: Batch) -> Batch:
+    """Concatenate batches row-wise (e.g. half demo, half online: RLPD's symmetric sampling)."""
+    out: Batch = {}
+    for key, value in batches[0].items():
+        if isinstance(value, Mapping):
+            out[key] = {k: np.concatenate([b[key][k] for b in batches]) for k in value}
+        else:
+            out[key] = np.concatenate([b[key] for b in batches])
+    return out
+
+
+def batch_to_torch(batch: Batch, device: torch.device | str = "cpu") -> Batch:
+    """numpy batch -> torch tensors on ``device`` (images stay uint8; floats float32)."""
+    out: Batch = {}
+    for key, value in batch.items():
+        if isinstance(value, Mapping):
+            out[key] = {k: torch.as_tensor(v, device=device) for k, v in value.items()}
+        elif value.dtype == np.bool_:
+            out[key] = torch.as_tensor(value, device=device, dtype=torch.float32)
+        else:
+            out[key] = torch.as_tensor(value, device=device)
+    return out

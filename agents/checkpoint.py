@@ -1,0 +1,159 @@
+"""Agent checkpoints without pickle: JSON for config, safetensors for tensors, .npz buffers.
+
+A checkpoint is a directory::
+
+    agent.json            format, agent name, config, seed, spaces, rng state, optimizer hyper-
+                          parameters, agent-specific metadata (counters)
+    weights.safetensors   every network and optimizer tensor, flat names "<module>.<param>" and
+                          "optim.<optimizer>.<param index>.<slot>"
+    replay_<name>.npz     replay buffers, only with ``save(path, include_replay=True)``
+
+``np.load(allow_pickle=False)`` and ``safetensors`` never execute code from the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from agents.config import config_to_dict
+
+CHECKPOINT_FORMAT = "insertbench-agent/1"
+AGENT_JSON = "agent.json"
+WEIGHTS = "weights.safetensors"
+
+
+def space_to_json(space: gym.spaces.Space) -> dict[str, Any]:
+    """JSON description of a ``Dict`` / ``Box`` space (the only kinds InsertBench uses)."""
+    if isinstance(space, gym.spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_json(s) for k, s in space.spaces.items()}}
+    if isinstance(space, gym.spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": np.dtype(space.dtype).name,
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+        }
+    raise ValueError(f"cannot store space {space}: only Dict and Box spaces are supported")
+
+
+def space_from_json(data: dict[str, Any]) -> gym.spaces.Space:
+    """Inverse of ``space_to_json``."""
+    if data["type"] == "Dict":
+        return gym.spaces.Dict({k: space_from_json(v) for k, v in data["spaces"].items()})
+    if data["type"] == "Box":
+        dtype = np.dtype(data["dtype"])
+        return gym.spaces.Box(
+            low=np.asarray(data["low"], dtype=dtype).reshape(data["shape"]),
+            high=np.asarray(data["high"], dtype=dtype).reshape(data["shape"]),
+            dtype=dtype,
+        )
+    raise ValueError(f"unknown space type {data['type']!r} in checkpoint")
+
+
+class CheckpointMixin:
+    """``save`` / ``load_state`` for agents; subclasses list what to store.
+
+    The agent must have ``name``, ``config``, ``seed``, ``rng`` (numpy Generator),
+    ``observation_space`` and ``action_space`` and may override the four hooks below.
+    """
+
+    name: str
+    config: Any
+    seed: int
+    rng: np.random.Generator
+    observation_space: gym.spaces.Space
+    action_space: gym.spaces.Space
+
+    def _checkpoint_modules(self) -> dict[str, torch.nn.Module]:
+        """Networks whose parameters and buffers are saved."""
+        return {}
+
+    def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers whose state (Adam moments, step counts) is saved, for exact resumption."""
+        return {}
+
+    def _checkpoint_buffers(self) -> dict[str, Any]:
+        """Replay buffers saved with ``include_replay=True``."""
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        """JSON-able counters and flags (e.g. number of env steps observed)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``_extra_state`` returned."""
+
+    def save(self, path: str | Path, *, include_replay: bool = False) -> None:
+        """Write this agent to directory ``path`` (created if needed)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors: dict[str, torch.Tensor] = {}
+        for mod_name, module in self._checkpoint_modules().items():
+            for key, value in module.state_dict().items():
+                tensors[f"{mod_name}.{key}"] = value.detach().cpu().contiguous()
+        optim_groups: dict[str, Any] = {}
+        for opt_name, opt in self._checkpoint_optimizers().items():
+            state = opt.state_dict()
+            optim_groups[opt_name] = state["param_groups"]
+            for index, slots in state["state"].items():
+                for slot, value in slots.items():
+                    tensors[f"optim.{opt_name}.{index}.{slot}"] = torch.as_tensor(value).clone()
+        save_file(tensors, str(path / WEIGHTS))
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "agent": self.name,
+            "config": config_to_dict(self.config),
+            "seed": self.seed,
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "rng_state": self.rng.bit_generator.state,
+            "optimizer_param_groups": optim_groups,
+            "extra": self._extra_state(),
+        }
+        (path / AGENT_JSON).write_text(json.dumps(meta, indent=1))
+        if include_replay:
+            for buf_name, buffer in self._checkpoint_buffers().items():
+                buffer.save(path / f"replay_{buf_name}.npz")
+
+    def load_state(self, path: str | Path, meta: dict[str, Any]) -> None:
+        """Restore weights, optimizer state, rng, counters and (if saved) replay buffers."""
+        path = Path(path)
+        tensors = load_file(str(path / WEIGHTS))
+        for mod_name, module in self._checkpoint_modules().items():
+            prefix = f"{mod_name}."
+            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            module.load_state_dict(state, strict=True)
+        for opt_name, opt in self._checkpoint_optimizers().items():
+            prefix = f"optim.{opt_name}."
+            opt_state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in tensors.items():
+                if key.startswith(prefix):
+                    index, slot = key[len(prefix) :].split(".", 1)
+                    opt_state.setdefault(int(index), {})[slot] = value
+            opt.load_state_dict(
+                {"state": opt_state, "param_groups": meta["optimizer_param_groups"][opt_name]}
+            )
+        self.rng.bit_generator.state = meta["rng_state"]
+        self._load_extra_state(meta.get("extra", {}))
+        for buf_name, buffer in self._checkpoint_buffers().items():
+            file = path / f"replay_{buf_name}.npz"
+            if file.is_file():
+                buffer.load(file)
+
+    @classmethod
+    def load(cls, path: str | Path, **kwargs: Any) -> Any:
+        """Load a checkpoint of this agent class (see ``agents.load_agent``)."""
+        from agents.registry import load_agent
+
+        agent = load_agent(path, **kwargs)
+        if not isinstance(agent, cls):
+            raise ValueError(f"{path} holds a {type(agent).__name__}, not a {cls.__name__}")
+        return agent

@@ -1,0 +1,115 @@
+"""Typed agent configs: build a config dataclass from a dict (or ``k=v`` strings) with clear errors.
+
+Every agent has a ``@dataclass`` config whose fields carry type hints; ``Literal[...]`` fields list
+their allowed values. ``build_config`` rejects unknown keys, converts CLI strings to the field's
+type and calls the config's ``validate()`` for range checks, so a bad value fails before any
+network is built, with a message naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+C = TypeVar("C")
+
+
+def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
+    """Return a validated ``cls`` instance from an instance, a mapping of overrides, or None."""
+    if config is None:
+        config = {}
+    if isinstance(config, cls):
+        obj = dataclasses.replace(config)
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+        raise ValueError(
+            f"config must be a {cls.__name__} or a dict, got {type(config).__name__}"
+        )
+    elif isinstance(config, Mapping):
+        hints = typing.get_type_hints(cls)
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.__name__} field(s) {unknown}; allowed fields: {sorted(fields)}"
+            )
+        kwargs = {k: _convert(cls.__name__, k, v, hints[k]) for k, v in config.items()}
+        obj = cls(**kwargs)
+    else:
+        raise ValueError(f"config must be a {cls.__name__} or a dict, got {type(config).__name__}")
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(obj):
+        _check_literal(cls.__name__, f.name, getattr(obj, f.name), hints[f.name])
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate()
+    return obj
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """JSON-ready dict of a config dataclass (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def check(condition: bool, cls_name: str, field: str, requirement: str, value: Any) -> None:
+    """Raise ``ValueError`` naming the field when ``condition`` is false."""
+    if not condition:
+        raise ValueError(f"{cls_name}.{field} must be {requirement}, got {value!r}")
+
+
+def _check_literal(cls_name: str, name: str, value: Any, hint: Any) -> None:
+    if get_origin(hint) is Literal and value not in get_args(hint):
+        raise ValueError(
+            f"{cls_name}.{name} must be one of {list(get_args(hint))}, got {value!r}"
+        )
+
+
+def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:
+    """Convert ``value`` (possibly a CLI string) to the type ``hint``; errors name the field."""
+    origin = get_origin(hint)
+    try:
+        if origin is Literal:
+            allowed = get_args(hint)
+            if isinstance(value, str) and value not in allowed:
+                for a in allowed:  # a Literal of ints given as a CLI string
+                    if str(a) == value:
+                        return a
+            return value
+        if origin in (types.UnionType, typing.Union):
+            args = [a for a in get_args(hint) if a is not type(None)]
+            if value is None or (isinstance(value, str) and value.lower() == "none"):
+                return None
+            return _convert(cls_name, name, value, args[0])
+        if origin is tuple:
+            item = get_args(hint)[0]
+            if isinstance(value, str):
+                value = [v for v in value.replace("(", "").replace(")", "").split(",") if v]
+            return tuple(_convert(cls_name, name, v, item) for v in value)
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if not isinstance(value, bool | int):
+                raise TypeError(value)
+            return bool(value)
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError(value)
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise TypeError(value)
+            return float(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise TypeError(value)
+            return value
+    except (TypeError, ValueError):
+        type_name = getattr(hint, "__name__", str(hint))
+        raise ValueError(f"{cls_name}.{name} must be of type {type_name}, got {value!r}") from None
+    return value

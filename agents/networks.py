@@ -1,0 +1,232 @@
+"""Networks shared by the learning agents: observation encoder, MLPs, actors and critics.
+
+Observations are gymnasium ``Dict`` s. ``ObsEncoder`` turns one into a feature vector:
+
+- every non-image ``Box`` entry (``tcp_pose``, ``tcp_vel``, ``wrench``, ...) is flattened and
+  concatenated, in the space's key order;
+- every uint8 image entry of shape (H, W, C) (``wrist``, ``side``, ``goal``; 32x32 or 64x64, C = 1
+  or 3) goes through its own small CNN (no pretrained weights): pixels / 255, three 3x3 convs,
+  a linear projection, LayerNorm and tanh, as in SAC-AE (Yarats et al. 2019).
+
+Actors and critics own their encoder (no sharing), which keeps each loss's gradients local.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+
+def is_image_space(space: gym.spaces.Space) -> bool:
+    """True for uint8 Box spaces of shape (H, W, C): camera images."""
+    return (
+        isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+    )
+
+
+def mlp(
+    in_dim: int,
+    hidden: Sequence[int],
+    out_dim: int,
+    *,
+    layer_norm: bool = False,
+) -> nn.Sequential:
+    """Linear-(LayerNorm)-ReLU stack ending in a linear layer of ``out_dim`` outputs.
+
+    ``layer_norm=True`` puts LayerNorm after every hidden linear layer: RLPD's critic
+    regulariser that keeps high update-to-data ratios stable (Ball et al. 2023).
+    """
+    layers: list[nn.Module] = []
+    last = in_dim
+    for width in hidden:
+        layers.append(nn.Linear(last, width))
+        if layer_norm:
+            layers.append(nn.LayerNorm(width))
+        layers.append(nn.ReLU())
+        last = width
+    layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+class ImageEncoder(nn.Module):
+    """Small CNN for one uint8 (H, W, C) image: 3 convs (32 channels) -> linear -> LN -> tanh."""
+
+    def __init__(self, shape: Sequence[int], feature_dim: int = 50, channels: int = 32):
+        super().__init__()
+        height, width, in_channels = shape
+        self.convs = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = self.convs(torch.zeros(1, in_channels, height, width)).shape[1]
+        self.head = nn.Sequential(
+            nn.Linear(n_flat, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh()
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, C) uint8 -> (B, feature_dim) float."""
+        x = image.permute(0, 3, 1, 2).float() / 255.0
+        return self.head(self.convs(x))
+
+
+class ObsEncoder(nn.Module):
+    """Dict observation -> flat feature vector (see the module docstring)."""
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        keys: Sequence[str] = (),
+        image_feature_dim: int = 50,
+    ):
+        """Build the encoder.
+
+        Args:
+            observation_space: the env's Dict space.
+            keys: which entries to use; empty means all of them.
+            image_feature_dim: output size of each image's CNN.
+        """
+        super().__init__()
+        keys = list(keys) or list(observation_space.spaces)
+        unknown = [k for k in keys if k not in observation_space.spaces]
+        if unknown:
+            raise ValueError(
+                f"obs_keys {unknown} not in the observation space; it has "
+                f"{list(observation_space.spaces)}"
+            )
+        self.vector_keys = [k for k in keys if not is_image_space(observation_space[k])]
+        self.image_keys = [k for k in keys if is_image_space(observation_space[k])]
+        self.images = nn.ModuleDict(
+            {k: ImageEncoder(observation_space[k].shape, image_feature_dim)
+             for k in self.image_keys}
+        )
+        self.vector_dim = sum(int(math.prod(observation_space[k].shape)) for k in self.vector_keys)
+        self.out_dim = self.vector_dim + image_feature_dim * len(self.image_keys)
+        if self.out_dim == 0:
+            raise ValueError("the observation encoder has no inputs: select at least one key")
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Batch of observations (each entry with a leading batch dim) -> (B, out_dim)."""
+        parts = [obs[k].reshape(obs[k].shape[0], -1).float() for k in self.vector_keys]
+        parts += [self.images[k](obs[k]) for k in self.image_keys]
+        return torch.cat(parts, dim=-1)
+
+
+def obs_to_torch(obs: Mapping[str, np.ndarray], device: torch.device | str) -> dict:
+    """One unbatched observation -> dict of tensors with a batch dim of 1."""
+    return {k: torch.as_tensor(np.asarray(v), device=device).unsqueeze(0) for k, v in obs.items()}
+
+
+class QEnsemble(nn.Module):
+    """``num_qs`` independent Q(s, a) heads over one encoder; output (num_qs, B).
+
+    Two heads give TD3/SAC's clipped double Q; RLPD uses larger ensembles with LayerNorm.
+    """
+
+    def __init__(
+        self,
+        encoder: ObsEncoder,
+        action_dim: int,
+        hidden: Sequence[int],
+        num_qs: int = 2,
+        layer_norm: bool = False,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleList(
+            [mlp(encoder.out_dim + action_dim, hidden, 1, layer_norm=layer_norm)
+             for _ in range(num_qs)]
+        )
+
+    def forward(self, obs: Mapping[str, torch.Tensor], action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.encoder(obs), action], dim=-1)
+        return torch.stack([head(x).squeeze(-1) for head in self.heads])
+
+
+class DeterministicActor(nn.Module):
+    """a = tanh(f(s)) in [-1, 1] (TD3, BC)."""
+
+    def __init__(self, encoder: ObsEncoder, action_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.encoder = encoder
+        self.net = mlp(encoder.out_dim, hidden, action_dim)
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return torch.tanh(self.net(self.encoder(obs)))
+
+
+class SquashedGaussianActor(nn.Module):
+    """tanh-squashed diagonal Gaussian policy (SAC, Haarnoja et al. 2018, appendix C)."""
+
+    def __init__(
+        self,
+        encoder: ObsEncoder,
+        action_dim: int,
+        hidden: Sequence[int],
+        log_std_min: float = -5.0,
+        log_std_max: float = 2.0,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.net = mlp(encoder.out_dim, hidden, 2 * action_dim)
+        self.log_std_min = log_std_min
+        self.log_std_max = log_std_max
+
+    def forward(
+        self, obs: Mapping[str, torch.Tensor], deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (action in [-1, 1], log pi(action | obs)); deterministic -> tanh(mean)."""
+        mean, log_std = self.net(self.encoder(obs)).chunk(2, dim=-1)
+        # Soft clamp keeps gradients alive at the bounds (as in many SAC implementations).
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
+            torch.tanh(log_std) + 1
+        )
+        if deterministic:
+            action = torch.tanh(mean)
+            return action, torch.zeros(action.shape[0], device=action.device)
+        std = log_std.exp()
+        pre_tanh = mean + std * torch.randn_like(mean)
+        action = torch.tanh(pre_tanh)
+        normal_log_prob = (-0.5 * ((pre_tanh - mean) / std) ** 2 - log_std
+                           - 0.5 * math.log(2 * math.pi))
+        # log|d tanh(u)/du| = 2 (log 2 - u - softplus(-2u)), numerically stable.
+        log_det = 2 * (math.log(2) - pre_tanh - nn.functional.softplus(-2 * pre_tanh))
+        return action, (normal_log_prob - log_det).sum(-1)
+
+
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging: target <- (1 - tau) target + tau source."""
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+            t.lerp_(s, tau)
+
+
+class ActionScaler:
+    """Maps the agents' internal [-1, 1]^A actions to a bounded Box action space and back."""
+
+    def __init__(self, action_space: gym.spaces.Box):
+        low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise ValueError(f"action space must be bounded, got {action_space}")
+        self.low, self.high = low, high
+        self.dtype = action_space.dtype
+
+    def to_env(self, unit_action: np.ndarray) -> np.ndarray:
+        """[-1, 1] -> [low, high]."""
+        a = self.low + (np.clip(unit_action, -1, 1) + 1) * 0.5 * (self.high - self.low)
+        return a.astype(self.dtype)
+
+    def to_unit(self, env_action: np.ndarray) -> np.ndarray:
+        """[low, high] -> [-1, 1] (float32)."""
+        a = 2 * (np.asarray(env_action, dtype=np.float64) - self.low) / (self.high - self.low) - 1
+        return np.clip(a, -1, 1).astype(np.float32)

@@ -1,0 +1,129 @@
+"""Build agents by name: ``make_agent("sac", obs_space, act_space, {"lr": 1e-3})``.
+
+Each algorithm module registers its class with ``@register(name, ConfigClass)``. Configs are
+typed dataclasses (see ``agents.config``); ``load_agent`` rebuilds an agent from a checkpoint
+directory written by ``Agent.save`` without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from agents.base import Agent
+from agents.checkpoint import AGENT_JSON, CHECKPOINT_FORMAT, space_from_json
+from agents.config import build_config
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A registry entry.
+
+    Attributes:
+        name: registry name.
+        cls: the agent class; constructed as ``cls(observation_space, action_space, config,
+            seed=..., **kwargs)``.
+        config_cls: its config dataclass.
+        needs_base_policy: the agent needs ``base_policy=`` (a callable obs -> action), e.g.
+            residual RL and the P-controller baseline; the runner supplies the task's controller.
+    """
+
+    name: str
+    cls: type
+    config_cls: type
+    needs_base_policy: bool = False
+
+
+_REGISTRY: dict[str, AgentSpec] = {}
+
+
+def register(
+    name: str, config_cls: type, *, needs_base_policy: bool = False
+) -> Callable[[type], type]:
+    """Class decorator adding an agent class to the registry under ``name``."""
+
+    def decorator(cls: type) -> type:
+        if name in _REGISTRY:
+            raise ValueError(f"agent {name!r} is already registered")
+        _REGISTRY[name] = AgentSpec(name, cls, config_cls, needs_base_policy)
+        cls.name = name
+        return cls
+
+    return decorator
+
+
+def agent_names() -> list[str]:
+    """Names of all registered agents, sorted."""
+    return sorted(_REGISTRY)
+
+
+def agent_spec(name: str) -> AgentSpec:
+    """The registry entry for ``name``; ValueError listing the known names otherwise."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown agent {name!r}; registered agents: {agent_names()}")
+    return _REGISTRY[name]
+
+
+def make_agent(
+    name: str,
+    observation_space: gym.spaces.Space,
+    action_space: gym.spaces.Space,
+    config: Any = None,
+    *,
+    seed: int = 0,
+    **kwargs: Any,
+) -> Agent:
+    """Build agent ``name`` for the given spaces.
+
+    Args:
+        name: registry name (see ``agent_names()``).
+        observation_space: the env's observation space (a ``gymnasium.spaces.Dict``).
+        action_space: the env's action space (a bounded ``Box``).
+        config: the agent's config dataclass, a dict of overrides (values may be CLI strings),
+            or None for the defaults.
+        seed: seeds the agent's own random streams (numpy; the runner seeds torch).
+        **kwargs: agent-specific runtime objects, e.g. ``base_policy=`` for residual agents.
+    """
+    spec = agent_spec(name)
+    if not isinstance(observation_space, gym.spaces.Dict):
+        raise ValueError(
+            f"observation_space must be a gymnasium.spaces.Dict, got {observation_space}"
+        )
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        raise ValueError(f"action_space must be a 1-D gymnasium.spaces.Box, got {action_space}")
+    if spec.needs_base_policy and kwargs.get("base_policy") is None:
+        raise ValueError(
+            f"agent {name!r} needs base_policy= (a callable obs -> action), e.g. "
+            "envs.hand_controller(env)"
+        )
+    cfg = build_config(spec.config_cls, config)
+    return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)
+
+
+def load_agent(path: str | Path, **kwargs: Any) -> Agent:
+    """Rebuild an agent saved with ``agent.save(path)``; ``kwargs`` as in ``make_agent``."""
+    path = Path(path)
+    meta_file = path / AGENT_JSON
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"no agent checkpoint at {path} (missing {AGENT_JSON})")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{meta_file} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
+        )
+    agent = make_agent(
+        meta["agent"],
+        space_from_json(meta["observation_space"]),
+        space_from_json(meta["action_space"]),
+        dict(meta["config"]),  # JSON lists become tuples again through the type hints
+        seed=meta.get("seed", 0),
+        **kwargs,
+    )
+    agent.load_state(path, meta)
+    return agent
+

@@ -1,0 +1,178 @@
+"""Residual reinforcement learning on a hand-designed controller.
+
+Papers: T. Johannink, S. Bahl, A. Nair, et al., "Residual Reinforcement Learning for Robot
+Control", ICRA 2019; Schoettler et al. 2019 (paper 000), section 4.3 and Algorithm 1.
+
+The executed action is ``u' = clip(pi_H(s) + residual_scale * u)`` with ``pi_H`` a fixed
+controller (``base_policy=``, e.g. ``envs.hand_controller(env)``: paper 000's P-controller) and
+``u ~ pi_theta(s)`` the learned residual in [-1, 1] (on a general Box, ``u`` is scaled by half
+the action range). As in Algorithm 1 (line 7), the replay buffer stores the
+residual ``u``, not ``u'``, so the critic is Q(s, u) and any off-policy learner trains unchanged:
+``residual_sac`` wraps SAC, ``residual_td3`` wraps TD3.
+
+The agent remembers the residual it sampled for the observation it last acted on. When the
+runner reports a transition it did not produce that way (a human intervention, or an observation
+it never saw), the residual is recovered as ``(executed - pi_H(s)) / residual_scale``, using
+``Transition.base_action`` when the runner supplies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.base import BasePolicy, Dataset, Observation, Transition
+from agents.config import check
+from agents.registry import register
+from agents.sac import SACAgent, SACConfig
+from agents.td3 import TD3Agent, TD3Config
+
+
+class ResidualMixin:
+    """Residual acting and storage for a learner with ``policy_unit_action`` and ``store``."""
+
+    base_policy: BasePolicy
+    residual_scale: float
+    _last: tuple[Observation, np.ndarray] | None
+
+    def _init_residual(self, base_policy: BasePolicy, residual_scale: float) -> None:
+        if not callable(base_policy):
+            raise ValueError(f"base_policy must be a callable obs -> action, got {base_policy!r}")
+        self.base_policy = base_policy
+        self.residual_scale = residual_scale
+        # A unit residual moves the action by residual_scale half-ranges of the action space.
+        self._residual_gain = residual_scale * 0.5 * (self.scaler.high - self.scaler.low)
+        self._last = None
+
+    def base_action(self, obs: Observation) -> np.ndarray:
+        """pi_H(obs) in env units, validated against the action shape."""
+        base = np.asarray(self.base_policy(obs), dtype=np.float64)
+        if base.shape != self.action_space.shape:
+            raise ValueError(
+                f"base_policy returned shape {base.shape}, the action space has "
+                f"{self.action_space.shape}"
+            )
+        return base
+
+    def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
+        """clip(pi_H(s) + residual_scale * residual), in the env's action space."""
+        residual = self.policy_unit_action(obs, deterministic=deterministic)
+        if not deterministic:
+            self._last = ({k: np.array(v, copy=True) for k, v in obs.items()}, residual)
+        executed = self.base_action(obs) + self._residual_gain * residual
+        return np.clip(executed, self.action_space.low, self.action_space.high).astype(
+            self.action_space.dtype
+        )
+
+    def observe(self, transition: Transition) -> None:
+        """Store (s, residual, r, s'): Algorithm 1, line 7."""
+        residual = None
+        if not transition.intervened and self._last is not None:
+            last_obs, last_residual = self._last
+            if _same_obs(last_obs, transition.obs):
+                residual = last_residual
+        if residual is None:
+            base = (
+                self.base_action(transition.obs)
+                if transition.base_action is None
+                else np.asarray(transition.base_action, dtype=np.float64)
+            )
+            residual = self._residual_from_executed(transition.action, base)
+        self._last = None
+        self.store(transition, residual)
+
+    def _residual_from_executed(self, executed: np.ndarray, base: np.ndarray) -> np.ndarray:
+        delta = (np.asarray(executed, dtype=np.float64) - base) / self._residual_gain
+        return np.clip(delta, -1, 1).astype(np.float32)
+
+    def pretrain(self, dataset: Dataset) -> dict[str, float]:
+        """Store offline transitions with their residuals executed - pi_H(s)."""
+        obs = dataset["obs"]
+        n = len(dataset["action"])
+        residuals = np.stack([
+            self._residual_from_executed(
+                dataset["action"][i], self.base_action({k: v[i] for k, v in obs.items()})
+            )
+            for i in range(n)
+        ])
+        added = self.buffer.add_dataset({**dataset, "action": residuals})
+        return {"pretrain/transitions": float(added)}
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the last sampled residual."""
+        self._last = None
+
+
+def _same_obs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _check_scale(config: Any) -> None:
+    name = type(config).__name__
+    check(config.residual_scale > 0, name, "residual_scale", "> 0", config.residual_scale)
+
+
+@dataclass
+class ResidualSACConfig(SACConfig):
+    """SAC hyperparameters plus the residual's scale."""
+
+    residual_scale: float = 1.0  # executed = base + residual_scale * residual (paper 000: 1)
+
+    def validate(self) -> None:
+        """SAC checks plus residual_scale > 0."""
+        super().validate()
+        _check_scale(self)
+
+
+@dataclass
+class ResidualTD3Config(TD3Config):
+    """TD3 hyperparameters plus the residual's scale."""
+
+    residual_scale: float = 1.0  # executed = base + residual_scale * residual (paper 000: 1)
+
+    def validate(self) -> None:
+        """TD3 checks plus residual_scale > 0."""
+        super().validate()
+        _check_scale(self)
+
+
+@register("residual_sac", ResidualSACConfig, needs_base_policy=True)
+class ResidualSACAgent(ResidualMixin, SACAgent):
+    """Residual RL with SAC as the learner."""
+
+    name = "residual_sac"
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        action_space: gym.spaces.Box,
+        config: ResidualSACConfig,
+        *,
+        seed: int = 0,
+        base_policy: BasePolicy,
+    ):
+        SACAgent.__init__(self, observation_space, action_space, config, seed=seed)
+        self._init_residual(base_policy, config.residual_scale)
+
+
+@register("residual_td3", ResidualTD3Config, needs_base_policy=True)
+class ResidualTD3Agent(ResidualMixin, TD3Agent):
+    """Residual RL with TD3 as the learner."""
+
+    name = "residual_td3"
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        action_space: gym.spaces.Box,
+        config: ResidualTD3Config,
+        *,
+        seed: int = 0,
+        base_policy: BasePolicy,
+    ):
+        TD3Agent.__init__(self, observation_space, action_space, config, seed=seed)
+        self._init_residual(base_policy, config.residual_scale)

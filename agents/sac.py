@@ -1,0 +1,242 @@
+"""Soft Actor-Critic.
+
+Paper: T. Haarnoja, A. Zhou, K. Hartikainen, et al., "Soft Actor-Critic Algorithms and
+Applications", arXiv:1812.05905 (2018): clipped double-Q critics, a tanh-squashed Gaussian actor
+and an automatically tuned entropy temperature alpha. Used on the insertion tasks of Schoettler
+et al. 2019 (paper 000, section 4.2), from state and from 32x32 images.
+
+One ``update()`` call runs ``utd_ratio`` gradient steps (critic, actor, temperature, target), so
+high update-to-data ratios (RLPD, paper 002) are a config value, not a runner change.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from agents.base import Dataset, Observation, Transition
+from agents.buffer import Batch, ReplayBuffer, batch_to_torch
+from agents.checkpoint import CheckpointMixin
+from agents.config import check
+from agents.networks import (
+    ActionScaler,
+    ObsEncoder,
+    QEnsemble,
+    SquashedGaussianActor,
+    obs_to_torch,
+    soft_update,
+)
+from agents.registry import register
+
+
+@dataclass
+class SACConfig:
+    """SAC hyperparameters (defaults: Haarnoja et al. 2018, table 1, except buffer and warm-up)."""
+
+    gamma: float = 0.99  # discount per 0.1 s policy step
+    tau: float = 0.005  # Polyak rate of the target critics
+    actor_lr: float = 3e-4  # Adam learning rate of the actor
+    critic_lr: float = 3e-4  # Adam learning rate of the critics
+    alpha_lr: float = 3e-4  # Adam learning rate of log(alpha)
+    init_temperature: float = 0.1  # initial entropy temperature alpha
+    target_entropy: float | None = None  # entropy target [nats]; None means -action_dim
+    hidden: tuple[int, ...] = (256, 256)  # hidden widths of actor and critic MLPs
+    num_qs: int = 2  # critic ensemble size; the target uses the minimum over heads
+    critic_layer_norm: bool = False  # LayerNorm in critic MLPs (RLPD)
+    batch_size: int = 256  # transitions per gradient step
+    buffer_size: int = 100_000  # replay capacity [transitions]
+    learning_starts: int = 1_000  # env steps observed before the first gradient step
+    random_steps: int = 1_000  # env steps with uniform random actions at the start
+    utd_ratio: int = 1  # gradient steps per env step (update-to-data ratio)
+    obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
+    image_feature_dim: int = 50  # CNN output size per image entry
+    device: str = "cpu"  # torch device for networks ("cpu", "cuda")
+
+    def validate(self) -> None:
+        """Range checks; raises ValueError naming the field."""
+        name = type(self).__name__
+        check(0 < self.gamma <= 1, name, "gamma", "in (0, 1]", self.gamma)
+        check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
+        for f in ("actor_lr", "critic_lr", "alpha_lr", "init_temperature"):
+            check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
+        check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), name, "hidden",
+              "a non-empty tuple of positive widths", self.hidden)
+        check(self.num_qs >= 2, name, "num_qs", ">= 2", self.num_qs)
+        for f in ("batch_size", "buffer_size", "utd_ratio", "image_feature_dim"):
+            check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
+        for f in ("learning_starts", "random_steps"):
+            check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
+
+
+class Temperature(nn.Module):
+    """The entropy temperature alpha, learned in log space."""
+
+    def __init__(self, init_value: float):
+        super().__init__()
+        self.log_alpha = nn.Parameter(torch.tensor(float(np.log(init_value))))
+
+    def forward(self) -> torch.Tensor:
+        return self.log_alpha.exp()
+
+
+@register("sac", SACConfig)
+class SACAgent(CheckpointMixin):
+    """SAC on dict observations (state and/or pixels)."""
+
+    name = "sac"
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        action_space: gym.spaces.Box,
+        config: SACConfig,
+        *,
+        seed: int = 0,
+    ):
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.config = config
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.device = torch.device(config.device)
+        self.scaler = ActionScaler(action_space)
+        self.action_dim = int(action_space.shape[0])
+        self.target_entropy = (
+            -float(self.action_dim) if config.target_entropy is None else config.target_entropy
+        )
+
+        def encoder() -> ObsEncoder:
+            return ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim)
+
+        self.actor = SquashedGaussianActor(encoder(), self.action_dim, config.hidden)
+        self.critic = QEnsemble(
+            encoder(), self.action_dim, config.hidden, config.num_qs, config.critic_layer_norm
+        )
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.temperature = Temperature(config.init_temperature)
+        for module in (self.actor, self.critic, self.target_critic, self.temperature):
+            module.to(self.device)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.alpha_opt = torch.optim.Adam(self.temperature.parameters(), lr=config.alpha_lr)
+        self.buffer = ReplayBuffer(observation_space, self.action_dim, config.buffer_size)
+        self.env_steps = 0  # transitions observed online
+        self.gradient_steps = 0
+
+    # ------------------------------------------------------------------ acting
+    def reset(self, seed: int | None = None) -> None:
+        """SAC keeps no per-episode state."""
+
+    def policy_unit_action(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
+        """The policy's action in [-1, 1]^A (uniform random during the warm-up steps)."""
+        if not deterministic and self.env_steps < self.config.random_steps:
+            return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
+        with torch.no_grad():
+            action, _ = self.actor(obs_to_torch(obs, self.device), deterministic=deterministic)
+        return action[0].cpu().numpy()
+
+    def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
+        """Action in the env's action space."""
+        return self.scaler.to_env(self.policy_unit_action(obs, deterministic=deterministic))
+
+    # ------------------------------------------------------------------ data
+    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
+        """Put a transition into the replay buffer with the action the policy is trained on."""
+        self.buffer.add(transition, action=unit_action)
+        self.env_steps += 1
+
+    def observe(self, transition: Transition) -> None:
+        """Store the executed transition."""
+        self.store(transition, self.scaler.to_unit(transition.action))
+
+    def pretrain(self, dataset: Dataset) -> dict[str, float]:
+        """Prefill the replay buffer with offline transitions (SAC has no separate offline loss)."""
+        data = dict(dataset)
+        data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
+        n = self.buffer.add_dataset(data)
+        return {"pretrain/transitions": float(n)}
+
+    def adapt(self, context: Dataset) -> None:
+        """SAC does no task inference."""
+
+    # ------------------------------------------------------------------ learning
+    def update(self) -> dict[str, float]:
+        """``utd_ratio`` gradient steps once ``learning_starts`` env steps were observed."""
+        if self.env_steps < self.config.learning_starts or len(self.buffer) == 0:
+            return {}
+        metrics: dict[str, float] = {}
+        for _ in range(self.config.utd_ratio):
+            batch = self.buffer.sample(self.config.batch_size, self.rng)
+            metrics = self.update_from_batch(batch)
+        return metrics
+
+    def update_from_batch(self, batch: Batch) -> dict[str, float]:
+        """One SAC gradient step on a numpy batch (actions in [-1, 1])."""
+        b = batch_to_torch(batch, self.device)
+        alpha = self.temperature().detach()
+
+        with torch.no_grad():
+            next_action, next_log_prob = self.actor(b["next_obs"])
+            next_q = self.target_critic(b["next_obs"], next_action).min(dim=0).values
+            soft_value = next_q - alpha * next_log_prob
+            target_q = b["reward"] + self.config.gamma * (1.0 - b["terminated"]) * soft_value
+        q = self.critic(b["obs"], b["action"])
+        critic_loss = ((q - target_q.unsqueeze(0)) ** 2).mean(dim=1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        action, log_prob = self.actor(b["obs"])
+        self.critic.requires_grad_(False)
+        q_pi = self.critic(b["obs"], action).mean(dim=0)
+        self.critic.requires_grad_(True)
+        actor_loss = (alpha * log_prob - q_pi).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        alpha_loss = -(
+            self.temperature.log_alpha * (log_prob.detach() + self.target_entropy)
+        ).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+
+        soft_update(self.target_critic, self.critic, self.config.tau)
+        self.gradient_steps += 1
+        return {
+            "loss/critic": critic_loss.item(),
+            "loss/actor": actor_loss.item(),
+            "loss/alpha": alpha_loss.item(),
+            "alpha": alpha.item(),
+            "q_mean": q.mean().item(),
+            "entropy": -log_prob.mean().item(),
+        }
+
+    # ------------------------------------------------------------------ checkpoint
+    def _checkpoint_modules(self) -> dict[str, nn.Module]:
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "target_critic": self.target_critic,
+            "temperature": self.temperature,
+        }
+
+    def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor": self.actor_opt, "critic": self.critic_opt, "alpha": self.alpha_opt}
+
+    def _checkpoint_buffers(self) -> dict[str, ReplayBuffer]:
+        return {"online": self.buffer}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state.get("env_steps", 0))
+        self.gradient_steps = int(state.get("gradient_steps", 0))
