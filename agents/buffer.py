@@ -150,3 +150,28 @@ def batch_to_torch(batch: Batch, device: torch.device | str = "cpu") -> Batch:
         else:
             out[key] = torch.as_tensor(value, device=device)
     return out
+
+
+def save_dataset(path: str | Path, dataset: Dataset) -> None:
+    """Write a ``Dataset`` to .npz (observation entries as ``obs/<key>``, ``next_obs/<key>``)."""
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in dataset.items():
+        if isinstance(value, Mapping):
+            arrays |= {f"{key}/{k}": np.asarray(v) for k, v in value.items()}
+        else:
+            arrays[key] = np.asarray(value)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_dataset(path: str | Path) -> dict[str, Any]:
+    """Read a ``Dataset`` written by ``save_dataset`` (no pickled objects are accepted)."""
+    dataset: dict[str, Any] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for name in data.files:
+            if "/" in name:
+                group, key = name.split("/", 1)
+                dataset.setdefault(group, {})[key] = data[name]
+            else:
+                dataset[name] = data[name]
+    return dataset

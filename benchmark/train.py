@@ -1,0 +1,416 @@
+"""Train one agent on one task: the runner that owns the env loop, seeds, evaluation and resumption.
+
+``train(task_id, agent_name, seed, steps, ...)`` writes into ``out_dir``::
+
+    run.json            what was run: task + env kwargs, agent + config, seed, code version
+    tb/                 TensorBoard logs (losses, training episodes, evaluations)
+    checkpoint/         latest checkpoint: agent/ (weights, optimizers, replay buffers),
+                        runner.json (step, episode, evaluation history, current-episode actions),
+                        runner_rng.safetensors (torch RNG), current_obs.npz
+    evaluations.json    every evaluation: step, summary and raw per-episode records
+    learning_curve.png  evaluation success rate (95% Wilson band) and return vs env steps
+    demos.npz           the demonstrations given to ``agent.pretrain``, if any
+
+Seeds: training episode k of run seed s resets the env with ``TRAIN_SEED_BASE + 10_000 s + k``;
+evaluation uses the fixed ``EVAL_SEED_BASE + i`` (disjoint); demonstrations ``DEMO_SEED_BASE + i``.
+Torch is seeded with ``s``; agents seed their numpy streams from ``s``.
+
+Resumption: calling ``train`` again with the same ``out_dir`` (same task, agent, config, seed)
+continues from the last checkpoint, also to a larger ``steps``. Checkpoints may fall inside an
+episode: the runner then resets the env with that episode's seed and replays its executed
+actions, and checks that it reaches the saved observation. Evaluation happens at episode
+boundaries on the training env (seeded per episode, so it does not disturb training) and restores
+the torch RNG, so an interrupted-and-resumed run ends in the same state as an uninterrupted one
+(on CPU; checked by tests/benchmark/test_train.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
+from agents.base import BasePolicy, Dataset
+from agents.buffer import load_dataset, save_dataset
+from agents.config import build_config, config_to_dict
+from benchmark.evaluate import evaluate, records_to_dicts, summarize
+
+TRAIN_SEED_BASE = 1_000_000
+DEMO_SEED_BASE = 500_000
+RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs")
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns."""
+
+    out_dir: Path  # where logs, checkpoints and plots went
+    agent: Agent  # the trained agent
+    steps: int  # env steps trained in total (including before a resume)
+    episodes: int  # training episodes started
+    evaluations: list[dict[str, Any]] = field(default_factory=list)  # {"step", "summary", ...}
+
+
+def train_episode_seed(run_seed: int, episode: int) -> int:
+    """Env reset seed of training episode ``episode`` of run ``run_seed``."""
+    return TRAIN_SEED_BASE + 10_000 * run_seed + episode
+
+
+def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
+    """``gym.make`` after importing ``envs`` (which registers the InsertBench tasks).
+
+    ``task_id`` may be any registered ID, or ``"module:ID"`` to import a module that registers it.
+    """
+    try:
+        importlib.import_module("envs")
+    except ImportError:
+        pass  # envs' dependencies missing: other registered IDs still work
+    return gym.make(task_id, **dict(env_kwargs or {}))
+
+
+def make_base_policy(env: gym.Env) -> BasePolicy:
+    """The task's hand-designed controller (paper 000's P-controller) as a callable obs -> action.
+
+    InsertBench tasks provide it as ``envs.hand_controller(env)``; other envs (the test
+    stand-ins) as a ``hand_controller()`` method.
+    """
+    try:
+        envs = importlib.import_module("envs")
+    except ImportError:
+        envs = None
+    if envs is not None and env.spec is not None and env.spec.id.startswith("InsertBench/"):
+        return envs.hand_controller(env)
+    method = getattr(env.unwrapped, "hand_controller", None)
+    if callable(method):
+        return method()
+    if envs is not None and hasattr(envs, "hand_controller"):
+        return envs.hand_controller(env)
+    raise ValueError(f"{env.spec.id if env.spec else env} has no hand-designed controller")
+
+
+def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int) -> Dataset:
+    """Roll out ``policy`` for ``episodes`` episodes on the demo seeds; returns a Dataset."""
+    transitions: list[Transition] = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=DEMO_SEED_BASE + i)
+        done = False
+        while not done:
+            action = np.asarray(policy(obs), dtype=env.action_space.dtype)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            transitions.append(
+                Transition(obs, action, float(reward), next_obs, terminated, truncated, info)
+            )
+            obs, done = next_obs, terminated or truncated
+    return transitions_to_dataset(transitions)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, check=True, timeout=5,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _json_ready(value: Any) -> Any:
+    """Tuples -> lists so a run description compares equal after a JSON round trip."""
+    return json.loads(json.dumps(value))
+
+
+def _default_out_dir(task_id: str, agent_name: str, seed: int) -> Path:
+    safe_task = task_id.split(":")[-1].replace("/", "_")
+    return Path("runs") / safe_task / agent_name / f"seed{seed}"
+
+
+def _read_checkpoint_dir(out_dir: Path) -> Path | None:
+    """The latest complete checkpoint (a crash between the renames leaves ``checkpoint.old``)."""
+    for name in ("checkpoint", "checkpoint.old"):
+        candidate = out_dir / name
+        if (candidate / "runner.json").is_file():
+            return candidate
+    return None
+
+
+class _Run:
+    """State of one training run; ``train`` is its driver."""
+
+    def __init__(self, out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Agent):
+        self.out_dir = out_dir
+        self.description = description
+        self.env = env
+        self.agent = agent
+        self.step = 0
+        self.episode = 0  # training episodes started
+        self.episode_seed: int | None = None  # seed of the episode in progress
+        self.episode_actions: list[list[float]] = []  # executed actions of the episode so far
+        self.episode_return = 0.0
+        self.obs: dict[str, np.ndarray] | None = None  # None between episodes
+        self.next_eval = 0
+        self.next_checkpoint = 0
+        self.evaluations: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> None:
+        """Write the checkpoint atomically: build in a temp dir, then swap it in."""
+        tmp, final, old = (self.out_dir / n for n in
+                           ("checkpoint.tmp", "checkpoint", "checkpoint.old"))
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.agent.save(tmp / "agent", include_replay=True)
+        state = {
+            "step": self.step,
+            "episode": self.episode,
+            "episode_seed": self.episode_seed,
+            "episode_actions": self.episode_actions,
+            "episode_return": self.episode_return,
+            "in_episode": self.obs is not None,
+            "next_eval": self.next_eval,
+            "next_checkpoint": self.next_checkpoint,
+            "evaluations": self.evaluations,
+        }
+        (tmp / "runner.json").write_text(json.dumps(state))
+        rng = {"torch_cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng |= {f"torch_cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+        save_file(rng, str(tmp / "runner_rng.safetensors"))
+        if self.obs is not None:
+            with open(tmp / "current_obs.npz", "wb") as f:
+                np.savez(f, **self.obs)
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self, ckpt: Path) -> None:
+        """Load runner state from ``ckpt`` and rebuild the episode in progress by replay."""
+        state = json.loads((ckpt / "runner.json").read_text())
+        self.step = state["step"]
+        self.episode = state["episode"]
+        self.episode_seed = state["episode_seed"]
+        self.episode_actions = state["episode_actions"]
+        self.episode_return = state["episode_return"]
+        self.next_eval = state["next_eval"]
+        self.next_checkpoint = state["next_checkpoint"]
+        self.evaluations = state["evaluations"]
+        rng = load_file(str(ckpt / "runner_rng.safetensors"))
+        torch.set_rng_state(rng["torch_cpu"])
+        if torch.cuda.is_available():
+            states = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda")]
+            if states:
+                torch.cuda.set_rng_state_all(states)
+        self.obs = None
+        if state["in_episode"]:
+            self.agent.reset(seed=self.episode_seed)
+            obs, _ = self.env.reset(seed=self.episode_seed)
+            for action in self.episode_actions:
+                obs, *_ = self.env.step(np.asarray(action, dtype=self.env.action_space.dtype))
+            with np.load(ckpt / "current_obs.npz", allow_pickle=False) as saved:
+                if not all(np.array_equal(saved[k], obs[k]) for k in saved.files):
+                    raise RuntimeError(
+                        "replaying the interrupted episode did not reproduce the saved "
+                        "observation: the env is not deterministic under a fixed seed, so this "
+                        "run cannot resume exactly; start a new out_dir"
+                    )
+            self.obs = obs
+
+    # ------------------------------------------------------------------ evaluation
+    def run_evaluation(self, episodes: int, writer: Any) -> dict[str, Any]:
+        """Evaluate on the training env; call between episodes or at the very end only."""
+        records = evaluate(self.env, self.agent, episodes)
+        summary = summarize(records)
+        entry = {"step": self.step, "summary": summary, "records": records_to_dicts(records)}
+        self.evaluations.append(entry)
+        for key in ("success_rate", "mean_return", "cycle_time_s_mean", "peak_force_n_mean"):
+            writer.add_scalar(f"eval/{key}", summary[key], self.step)
+        tmp = self.out_dir / "evaluations.json.tmp"
+        tmp.write_text(json.dumps(self.evaluations, indent=1))
+        os.replace(tmp, self.out_dir / "evaluations.json")
+        plot_learning_curve(self.evaluations, self.out_dir / "learning_curve.png",
+                            title=f"{self.description['agent']} on {self.description['task_id']}")
+        return summary
+
+
+def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Success rate with its 95% Wilson band, and mean return, against env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [e["step"] for e in evaluations]
+    summaries = [e["summary"] for e in evaluations]
+    fig, (ax_success, ax_return) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax_success.plot(steps, [s["success_rate"] for s in summaries], marker="o")
+    ax_success.fill_between(steps, [s["success_ci95_low"] for s in summaries],
+                            [s["success_ci95_high"] for s in summaries], alpha=0.25)
+    ax_success.set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02))
+    ax_return.plot(steps, [s["mean_return"] for s in summaries], marker="o")
+    ax_return.set(xlabel="env steps", ylabel="mean evaluation return")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(
+    task_id: str,
+    agent_name: str,
+    seed: int = 0,
+    steps: int = 10_000,
+    config: Mapping[str, Any] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    eval_every: int = 5_000,
+    eval_episodes: int = 10,
+    checkpoint_every: int | None = None,
+    demos: Dataset | str | Path | None = None,
+    demo_episodes: int = 0,
+    log_every: int = 100,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``agent_name`` on ``task_id`` for ``steps`` env steps, resuming if possible.
+
+    Args:
+        task_id: Gymnasium ID (``InsertBench/USB-v0``, or ``"module:ID"``).
+        agent_name: registry name (``agents.agent_names()``).
+        seed: run seed (torch, agent, training episode seeds).
+        steps: total env steps of the run (a resumed run continues up to this).
+        config: agent config overrides (dict; values may be strings from the CLI).
+        env_kwargs: ``gym.make`` kwargs of the task.
+        out_dir: run directory; default ``runs/<task>/<agent>/seed<seed>``.
+        eval_every: evaluate at the first episode end after every ``eval_every`` steps; <= 0
+            evaluates only at the end.
+        eval_episodes: episodes per evaluation (fixed seeds, deterministic policy).
+        checkpoint_every: checkpoint period [env steps]; default ``eval_every`` (or only at the
+            end). A final checkpoint is always written.
+        demos: a Dataset or path to a ``.npz`` dataset passed to ``agent.pretrain``.
+        demo_episodes: if > 0 and ``demos`` is None, roll out the task's hand-designed
+            controller for this many episodes as demonstrations.
+        log_every: TensorBoard period of the agent's update metrics [env steps].
+        progress: show a progress bar.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if eval_episodes < 0:
+        raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
+    from torch.utils.tensorboard import SummaryWriter
+
+    out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = agent_spec(agent_name)
+    full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
+    description = _json_ready({
+        "task_id": task_id,
+        "agent": agent_name,
+        "seed": seed,
+        "config": full_config,
+        "env_kwargs": dict(env_kwargs or {}),
+    })
+    ckpt = _read_checkpoint_dir(out_dir)
+    run_file = out_dir / "run.json"
+    if ckpt is not None and run_file.is_file():
+        previous = json.loads(run_file.read_text())
+        changed = [k for k in RUN_KEYS if previous.get(k) != description[k]]
+        if changed:
+            raise ValueError(
+                f"{out_dir} holds a different run (differs in {changed}); use another out_dir "
+                "or the same settings to resume"
+            )
+
+    env = make_env(task_id, env_kwargs)
+    kwargs: dict[str, Any] = {}
+    if spec.needs_base_policy or (demo_episodes > 0 and demos is None and ckpt is None):
+        base_policy = make_base_policy(env)
+        if spec.needs_base_policy:
+            kwargs["base_policy"] = base_policy
+    torch.manual_seed(seed)
+    if ckpt is not None:
+        agent = load_agent(ckpt / "agent", **kwargs)
+        run = _Run(out_dir, description, env, agent)
+        run.restore(ckpt)
+    else:
+        agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
+                           seed=seed, **kwargs)
+        run = _Run(out_dir, description, env, agent)
+        run_file.write_text(json.dumps(
+            description | {"git_commit": _git_commit(), "torch": torch.__version__}, indent=1
+        ))
+        dataset = None
+        if isinstance(demos, str | Path):
+            dataset = load_dataset(demos)
+        elif demos is not None:
+            dataset = demos
+        elif demo_episodes > 0:
+            dataset = collect_demos(env, base_policy, demo_episodes)
+        if dataset is not None:
+            save_dataset(out_dir / "demos.npz", dataset)
+            agent.pretrain(dataset)
+        run.next_eval = eval_every if eval_every > 0 else steps
+        period = checkpoint_every if checkpoint_every is not None else eval_every
+        run.next_checkpoint = period if period and period > 0 else steps
+    ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
+
+    writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
+    bar = tqdm(total=steps, initial=run.step, disable=not progress,
+               desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
+    try:
+        while run.step < steps:
+            if run.obs is None:
+                run.episode_seed = train_episode_seed(seed, run.episode)
+                run.episode += 1
+                agent.reset(seed=run.episode_seed)
+                run.obs, _ = env.reset(seed=run.episode_seed)
+                run.episode_actions, run.episode_return = [], 0.0
+            action = agent.act(run.obs, deterministic=False)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
+                                     truncated, info))
+            metrics = agent.update()
+            run.step += 1
+            run.episode_actions.append(np.asarray(action, dtype=np.float64).tolist())
+            run.episode_return += float(reward)
+            bar.update(1)
+            if metrics and run.step % log_every == 0:
+                for key, value in metrics.items():
+                    writer.add_scalar(f"train/{key}", value, run.step)
+            if terminated or truncated:
+                writer.add_scalar("train/episode_return", run.episode_return, run.step)
+                writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
+                                  run.step)
+                writer.add_scalar("train/episode_length", len(run.episode_actions), run.step)
+                run.obs = None
+                if run.step >= run.next_eval and run.step < steps and eval_episodes > 0:
+                    summary = run.run_evaluation(eval_episodes, writer)
+                    bar.set_postfix(success=f"{summary['success_rate']:.2f}")
+                    run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
+            else:
+                run.obs = next_obs
+            if ckpt_period and ckpt_period > 0 and run.step >= run.next_checkpoint:
+                run.next_checkpoint += ckpt_period
+                run.save_checkpoint()
+        if eval_episodes > 0 and (not run.evaluations or run.evaluations[-1]["step"] != run.step):
+            run.run_evaluation(eval_episodes, writer)
+        # Evaluation may have cut the episode in progress; the checkpoint replays it on resume.
+        run.save_checkpoint()
+    finally:
+        bar.close()
+        writer.close()
+        env.close()
+    return TrainResult(out_dir, agent, run.step, run.episode, run.evaluations)
