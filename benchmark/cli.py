@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from benchmark import train_cli
+
 app = typer.Typer(
     name="insertbench",
     help="InsertBench: a benchmark for learned industrial insertion.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+train_cli.register(app)

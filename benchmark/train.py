@@ -312,10 +312,10 @@ def train(
         raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
     from torch.utils.tensorboard import SummaryWriter
 
-    out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
     spec = agent_spec(agent_name)
     full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
+    out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
     description = _json_ready({
         "task_id": task_id,
         "agent": agent_name,

@@ -1,0 +1,154 @@
+"""``insertbench train`` and ``insertbench eval``: the runner on the command line.
+
+    insertbench train --task InsertBench/USB-v0 --agent residual_sac --seed 0 --steps 20000 \\
+        --config utd_ratio=2 --config hidden=256,256 --env goal_noise_mm=1
+    insertbench eval --task InsertBench/USB-v0 --checkpoint runs/USB-v0/residual_sac/seed0 \\
+        --episodes 50
+
+Heavy imports (torch) happen inside the commands so ``insertbench --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def parse_overrides(items: list[str] | None, *, json_values: bool) -> dict[str, Any]:
+    """``["k=v", ...]`` -> dict; with ``json_values`` the values are parsed as JSON if possible.
+
+    Agent configs take the strings as they are (the typed config converts them); env kwargs
+    are JSON (``init_offset_mm=[10,20]``, ``goal_noise_mm=1``), else strings (``reward=dense``).
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {item!r}")
+        if json_values:
+            try:
+                out[key] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key] = value
+        else:
+            out[key] = value.strip("[]") if value.startswith("[") else value
+    return out
+
+
+def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
+    """Agent checkpoint dir for a run dir, checkpoint dir or agent dir, plus the run's run.json."""
+    for candidate in (path, path / "agent", path / "checkpoint" / "agent"):
+        if (candidate / "agent.json").is_file():
+            for parent in (candidate, *candidate.parents):
+                if (parent / "run.json").is_file():
+                    return candidate, json.loads((parent / "run.json").read_text())
+            return candidate, None
+    raise typer.BadParameter(f"no agent checkpoint (agent.json) under {path}")
+
+
+def train_command(
+    task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
+    agent: Annotated[str, typer.Option(help="Agent name (see `agents.agent_names()`).")],
+    seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
+    steps: Annotated[int, typer.Option(help="Total env steps.")] = 10_000,
+    config: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="Agent config override k=v.")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="Task kwarg k=v (JSON value).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (resumes if present).")] = None,
+    eval_every: Annotated[int, typer.Option(help="Env steps between evaluations.")] = 5_000,
+    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Env steps between checkpoints (default: eval_every).")
+    ] = None,
+    demos: Annotated[Path | None, typer.Option(help="Demonstrations .npz for pretrain.")] = None,
+    demo_episodes: Annotated[
+        int, typer.Option(help="Collect this many demos with the task's hand controller.")
+    ] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
+    from rich.console import Console
+
+    from benchmark.train import train
+
+    try:
+        result = train(
+            task, agent, seed=seed, steps=steps,
+            config=parse_overrides(config, json_values=False),
+            env_kwargs=parse_overrides(env, json_values=True),
+            out_dir=out, eval_every=eval_every, eval_episodes=eval_episodes,
+            checkpoint_every=checkpoint_every, demos=demos, demo_episodes=demo_episodes,
+            progress=progress,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    console = Console()
+    console.print(f"trained {result.steps} steps, {result.episodes} episodes -> {result.out_dir}")
+    if result.evaluations:
+        _print_summary(console, result.evaluations[-1]["summary"])
+
+
+def eval_command(
+    task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
+    checkpoint: Annotated[Path, typer.Option(help="Run, checkpoint or agent directory.")],
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes (fixed seeds).")] = 20,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", help="Task kwarg k=v (JSON value); default: the run's."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Write per-episode records and summary here.")
+    ] = None,
+) -> None:
+    """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI."""
+    from rich.console import Console
+
+    from agents import agent_spec, load_agent
+    from benchmark.evaluate import evaluate, records_to_dicts, summarize
+    from benchmark.train import make_base_policy, make_env
+
+    agent_dir, run = resolve_checkpoint(checkpoint)
+    env_kwargs = dict(run["env_kwargs"]) if run else {}
+    env_kwargs |= parse_overrides(env, json_values=True)
+    environment = make_env(task, env_kwargs)
+    name = json.loads((agent_dir / "agent.json").read_text())["agent"]
+    kwargs = {"base_policy": make_base_policy(environment)} if agent_spec(name).needs_base_policy \
+        else {}
+    agent = load_agent(agent_dir, **kwargs)
+    records = evaluate(environment, agent, episodes)
+    summary = summarize(records)
+    environment.close()
+    console = Console()
+    console.print(f"{name} from {agent_dir} on {task} {env_kwargs}")
+    _print_summary(console, summary)
+    if json_out is not None:
+        json_out.write_text(json.dumps(
+            {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
+             "summary": summary, "records": records_to_dicts(records)}, indent=1))
+
+
+def _print_summary(console: Any, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table("metric", "value")
+    table.add_row("success rate", f"{summary['success_rate']:.3f} "
+                  f"[{summary['success_ci95_low']:.3f}, {summary['success_ci95_high']:.3f}] "
+                  f"({summary['successes']}/{summary['episodes']})")
+    table.add_row("cycle time (successes)", f"{summary['cycle_steps_mean']:.1f} steps, "
+                  f"{summary['cycle_time_s_mean']:.2f} s")
+    table.add_row("peak force", f"mean {summary['peak_force_n_mean']:.1f} N, "
+                  f"max {summary['peak_force_n_max']:.1f} N")
+    table.add_row("mean return", f"{summary['mean_return']:.3f}")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``train`` and ``eval`` on the ``insertbench`` app."""
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
