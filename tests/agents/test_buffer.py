@@ -1,0 +1,71 @@
+"""Replay buffer and dataset storage: dict observations (vectors + uint8 images) round-trip."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents import Transition, transitions_to_dataset
+from agents.buffer import ReplayBuffer, concat_batches, load_dataset, save_dataset
+
+SPACE = gym.spaces.Dict({
+    "tcp_pose": gym.spaces.Box(-np.inf, np.inf, (6,), np.float32),
+    "wrist": gym.spaces.Box(0, 255, (8, 8, 1), np.uint8),
+})
+
+
+def _transition(i: int, intervened: bool = False) -> Transition:
+    rng = np.random.default_rng(i)
+    obs = {"tcp_pose": rng.normal(size=6).astype(np.float32),
+           "wrist": rng.integers(0, 256, (8, 8, 1), dtype=np.uint8)}
+    nxt = {"tcp_pose": obs["tcp_pose"] + 1, "wrist": 255 - obs["wrist"]}
+    return Transition(obs, np.full(3, i / 10, np.float32), float(i), nxt, i % 3 == 0, False, {},
+                      intervened=intervened)
+
+
+def test_buffer_round_trip_through_npz(tmp_path):
+    buf = ReplayBuffer(SPACE, 3, capacity=5)
+    for i in range(7):  # wraps: holds transitions 2..6
+        buf.add(_transition(i, intervened=i == 4))
+    assert len(buf) == 5 and buf.ptr == 2
+    assert sorted(buf.reward.tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]
+    buf.save(tmp_path / "b.npz")
+    other = ReplayBuffer(SPACE, 3, capacity=5)
+    other.load(tmp_path / "b.npz")
+    assert (other.ptr, other.size) == (buf.ptr, buf.size)
+    for k in SPACE.spaces:
+        np.testing.assert_array_equal(other.obs[k], buf.obs[k])
+        np.testing.assert_array_equal(other.next_obs[k], buf.next_obs[k])
+    for name in ("action", "reward", "terminated", "intervened"):
+        np.testing.assert_array_equal(getattr(other, name), getattr(buf, name))
+    assert other.obs["wrist"].dtype == np.uint8
+    with pytest.raises(ValueError, match="capacity 5"):
+        ReplayBuffer(SPACE, 3, capacity=6).load(tmp_path / "b.npz")
+
+
+def test_sample_keeps_rows_aligned_and_dtypes():
+    buf = ReplayBuffer(SPACE, 3, capacity=10)
+    for i in range(10):
+        buf.add(_transition(i))
+    batch = buf.sample(32, np.random.default_rng(0))
+    assert batch["obs"]["wrist"].dtype == np.uint8 and batch["obs"]["wrist"].shape == (32, 8, 8, 1)
+    # every row's parts come from the same transition
+    np.testing.assert_allclose(batch["next_obs"]["tcp_pose"], batch["obs"]["tcp_pose"] + 1)
+    np.testing.assert_allclose(batch["action"][:, 0] * 10, batch["reward"], atol=1e-5)
+    mixed = concat_batches(batch, buf.sample(8, np.random.default_rng(1)))
+    assert mixed["obs"]["tcp_pose"].shape == (40, 6) and mixed["reward"].shape == (40,)
+
+
+def test_dataset_save_load_and_add(tmp_path):
+    data = transitions_to_dataset([_transition(i) for i in range(4)])
+    save_dataset(tmp_path / "d.npz", data)
+    loaded = load_dataset(tmp_path / "d.npz")
+    np.testing.assert_array_equal(loaded["obs"]["wrist"], data["obs"]["wrist"])
+    np.testing.assert_array_equal(loaded["terminated"], [True, False, False, True])
+    buf = ReplayBuffer(SPACE, 3, capacity=10)
+    assert buf.add_dataset(loaded) == 4
+    np.testing.assert_array_equal(buf.next_obs["tcp_pose"][:4], data["next_obs"]["tcp_pose"])
+    del loaded["obs"]["wrist"]
+    with pytest.raises(ValueError, match="lacks observation keys \\['wrist'\\]"):
+        buf.add_dataset(loaded)
