@@ -49,6 +49,7 @@ class PegPointEnv(gym.Env):
         if reward not in ("sparse", "dense"):
             raise ValueError(f"reward must be 'sparse' or 'dense', got {reward!r}")
         self.reward_mode = reward
+        self.dt = DT_S  # seconds per policy step, read by the evaluator
         self.goal_noise_m = goal_noise_mm / 1000.0
         self.init_offset_m = (init_offset_mm[0] / 1000.0, init_offset_mm[1] / 1000.0)
         self.image_size = image_size

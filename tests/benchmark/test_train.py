@@ -1,0 +1,212 @@
+"""The runner: evaluation protocol, Wilson intervals, logs and plots, exact resumption, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import tests.standin_env  # noqa: F401  (registers the stand-in)
+from agents import make_agent
+from agents.sac import SACAgent
+from benchmark.cli import app
+from benchmark.evaluate import (
+    EVAL_SEED_BASE,
+    EpisodeRecord,
+    evaluate,
+    summarize,
+    wilson_interval,
+)
+from benchmark.train import TRAIN_SEED_BASE, train, train_episode_seed
+
+torch.set_num_threads(1)
+
+#: Task IDs the runner is tested on; add the InsertBench tasks once envs lands.
+TASK_IDS = ["tests.standin_env:InsertBenchStandIn/PegPoint-v0"]
+TASK = TASK_IDS[0]
+SAC_SMALL = {"hidden": (32, 32), "batch_size": 16, "learning_starts": 40, "random_steps": 40}
+RUN = {"env_kwargs": {"goal_noise_mm": 1.0}, "eval_every": 100, "eval_episodes": 2,
+       "progress": False}
+
+
+@pytest.mark.parametrize(
+    "successes,trials,low,high",
+    [  # hand-computed: centre (p + z^2/2n) / (1 + z^2/n), z = 1.959964
+        (8, 10, 0.490162, 0.943318),
+        (0, 10, 0.0, 0.277533),
+        (10, 10, 0.722467, 1.0),
+        (50, 100, 0.403832, 0.596168),
+        (1, 20, 0.008881, 0.236136),
+    ],
+)
+def test_wilson_interval_matches_hand_computed_values(successes, trials, low, high):
+    lo, hi = wilson_interval(successes, trials)
+    assert lo == pytest.approx(low, abs=1e-5) and hi == pytest.approx(high, abs=1e-5)
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    with pytest.raises(ValueError, match="0 <= successes <= trials"):
+        wilson_interval(11, 10)
+
+
+def test_summary_cycle_time_counts_successes_only():
+    records = [
+        EpisodeRecord(1, True, 1.0, 10, 10, 1.0, 5.0, 0.0, 8.0),
+        EpisodeRecord(2, True, 1.0, 20, 20, 2.0, 7.0, 0.0, 8.0),
+        EpisodeRecord(3, False, 0.0, 50, None, None, 30.0, 4.0, 0.0),
+    ]
+    s = summarize(records)
+    assert s["success_rate"] == pytest.approx(2 / 3)
+    assert (s["success_ci95_low"], s["success_ci95_high"]) == wilson_interval(2, 3)
+    assert s["cycle_steps_mean"] == 15.0 and s["cycle_time_s_mean"] == 1.5
+    assert s["peak_force_n_max"] == 30.0 and s["peak_force_n_mean"] == pytest.approx(14.0)
+
+
+@pytest.mark.parametrize("task_id", TASK_IDS)
+def test_evaluate_uses_fixed_seeds_and_reports_cycle_time(task_id):
+    env = gym.make(task_id)
+    agent = make_agent("p_controller", env.observation_space, env.action_space,
+                       base_policy=env.unwrapped.hand_controller())
+    records = evaluate(env, agent, 4)
+    assert [r.seed for r in records] == [EVAL_SEED_BASE + i for i in range(4)]
+    assert all(r.success for r in records)
+    dt = env.unwrapped.dt
+    assert all(r.seconds_to_success == pytest.approx(r.steps_to_success * dt) for r in records)
+    again = evaluate(env, agent, 4)
+    assert [r.episode_return for r in again] == [r.episode_return for r in records]
+
+
+def test_evaluation_leaves_the_torch_rng_alone():
+    env = gym.make(TASK)
+    agent = make_agent("sac", env.observation_space, env.action_space, SAC_SMALL)
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    evaluate(env, agent, 2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_train_and_eval_seeds_are_disjoint():
+    train_seeds = {train_episode_seed(s, k) for s in range(10) for k in range(5_000)}
+    assert min(train_seeds) >= TRAIN_SEED_BASE > EVAL_SEED_BASE + 100_000
+
+
+def test_train_writes_logs_checkpoint_curve_and_evaluations(tmp_path):
+    result = train(TASK, "sac", seed=0, steps=150, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    assert result.steps == 150
+    assert [e["step"] for e in result.evaluations][-1] == 150
+    evals = json.loads((tmp_path / "evaluations.json").read_text())
+    assert evals[0]["records"][0]["seed"] == EVAL_SEED_BASE
+    assert (tmp_path / "learning_curve.png").stat().st_size > 1_000
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["config"]["hidden"] == [32, 32] and run["agent"] == "sac"
+    assert (tmp_path / "checkpoint" / "agent" / "replay_online.npz").is_file()
+
+
+def _weights(run_dir) -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "checkpoint" / "agent" / "weights.safetensors"))
+
+
+def _assert_same_final_state(a, b):
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    diverged = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not diverged, f"resumed run diverged in {diverged[:5]}"
+    with np.load(a / "checkpoint/agent/replay_online.npz") as ra, \
+            np.load(b / "checkpoint/agent/replay_online.npz") as rb:
+        for key in ra.files:
+            np.testing.assert_array_equal(ra[key], rb[key])
+
+
+@pytest.mark.parametrize("agent_name", ["sac", "residual_td3"])
+def test_extending_a_finished_run_equals_one_long_run(tmp_path, agent_name):
+    """130 steps (checkpoint mid-episode), then resumed to 260 == 260 steps straight."""
+    config = SAC_SMALL
+    straight = train(TASK, agent_name, seed=1, steps=260, config=config,
+                     out_dir=tmp_path / "a", **RUN)
+    train(TASK, agent_name, seed=1, steps=130, config=config, out_dir=tmp_path / "b", **RUN)
+    resumed = train(TASK, agent_name, seed=1, steps=260, config=config,
+                    out_dir=tmp_path / "b", **RUN)
+    assert resumed.steps == straight.steps == 260
+    _assert_same_final_state(tmp_path / "a", tmp_path / "b")
+    assert [e["summary"] for e in straight.evaluations][-1] == \
+        [e["summary"] for e in resumed.evaluations][-1]
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    """A crash at step 170 loses the work since the step-160 checkpoint, not the run."""
+    kwargs = RUN | {"checkpoint_every": 40}
+    train(TASK, "sac", seed=2, steps=240, config=SAC_SMALL, out_dir=tmp_path / "a", **kwargs)
+
+    original_update = SACAgent.update
+    calls = {"n": 0}
+
+    def crashing_update(self):
+        calls["n"] += 1
+        if calls["n"] == 170:
+            raise KeyboardInterrupt
+        return original_update(self)
+
+    monkeypatch.setattr(SACAgent, "update", crashing_update)
+    with pytest.raises(KeyboardInterrupt):
+        train(TASK, "sac", seed=2, steps=240, config=SAC_SMALL, out_dir=tmp_path / "b", **kwargs)
+    runner = json.loads((tmp_path / "b" / "checkpoint" / "runner.json").read_text())
+    assert runner["step"] == 160
+    monkeypatch.setattr(SACAgent, "update", original_update)
+    resumed = train(TASK, "sac", seed=2, steps=240, config=SAC_SMALL, out_dir=tmp_path / "b",
+                    **kwargs)
+    assert resumed.steps == 240
+    _assert_same_final_state(tmp_path / "a", tmp_path / "b")
+
+
+def test_resuming_with_different_settings_is_refused(tmp_path):
+    train(TASK, "sac", seed=0, steps=50, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    with pytest.raises(ValueError, match=r"differs in \['config'\]"):
+        train(TASK, "sac", seed=0, steps=100, config=SAC_SMALL | {"gamma": 0.9},
+              out_dir=tmp_path, **RUN)
+
+
+def test_demonstrations_from_the_hand_controller_reach_pretrain(tmp_path):
+    config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 5}
+    result = train(TASK, "td3_lfd", seed=0, steps=60, config=config, out_dir=tmp_path,
+                   demo_episodes=2, **RUN)
+    assert (tmp_path / "demos.npz").is_file()
+    assert len(result.agent.demo_buffer) > 0
+    assert result.agent.gradient_steps > 5
+
+
+def test_cli_train_then_eval(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(app, [
+        "train", "--task", TASK, "--agent", "residual_sac", "--steps", "60", "--seed", "0",
+        "-c", "hidden=32,32", "-c", "batch_size=16", "-c", "learning_starts=30",
+        "-e", "goal_noise_mm=1", "-e", "init_offset_mm=[0,3]", "--out", str(out),
+        "--eval-every", "0", "--eval-episodes", "2", "--no-progress",
+    ])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "run.json").read_text())["env_kwargs"]["init_offset_mm"] == [0, 3]
+    report = tmp_path / "eval.json"
+    res = runner.invoke(app, ["eval", "--task", TASK, "--checkpoint", str(out), "--episodes", "3",
+                              "--json-out", str(report)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(report.read_text())
+    assert len(data["records"]) == 3 and data["env_kwargs"]["goal_noise_mm"] == 1
+    assert 0.0 <= data["summary"]["success_ci95_low"] <= data["summary"]["success_ci95_high"]
+    assert not math.isnan(data["summary"]["peak_force_n_mean"])
+
+
+def test_cli_rejects_bad_config_with_the_field_name(tmp_path):
+    res = CliRunner().invoke(app, ["train", "--task", TASK, "--agent", "sac", "--steps", "10",
+                                   "-c", "gama=0.9", "--out", str(tmp_path / "x"),
+                                   "--no-progress"])
+    assert res.exit_code != 0
+    assert "gama" in res.output and "gamma" in res.output
+    assert not (tmp_path / "x").exists()
