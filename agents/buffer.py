@@ -64,25 +64,29 @@ class ReplayBuffer:
         self.size = min(self.size + 1, self.capacity)
 
     def add_dataset(self, dataset: Dataset) -> int:
-        """Append every row of a ``Dataset``; returns the number of rows added."""
+        """Append the rows of a ``Dataset`` (only the newest ``capacity`` if it is larger).
+
+        Returns the number of rows stored.
+        """
         n = len(dataset["action"])
         missing = [k for k in self.keys if k not in dataset["obs"] or k not in dataset["next_obs"]]
         if missing:
             raise ValueError(f"dataset lacks observation keys {missing}; it has "
                              f"{sorted(dataset['obs'])}")
+        skipped = max(0, n - self.capacity)  # only the newest rows fit
+        rows = np.arange(skipped, n)
+        idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity
         zeros = np.zeros(n, dtype=bool)
-        for j in range(n):
-            i = self.ptr
-            for k in self.keys:
-                self.obs[k][i] = dataset["obs"][k][j]
-                self.next_obs[k][i] = dataset["next_obs"][k][j]
-            self.action[i] = dataset["action"][j]
-            self.reward[i] = dataset["reward"][j]
-            self.terminated[i] = dataset.get("terminated", zeros)[j]
-            self.intervened[i] = dataset.get("intervened", zeros)[j]
-            self.ptr = (i + 1) % self.capacity
-            self.size = min(self.size + 1, self.capacity)
-        return n
+        for k in self.keys:
+            self.obs[k][idx] = np.asarray(dataset["obs"][k])[rows]
+            self.next_obs[k][idx] = np.asarray(dataset["next_obs"][k])[rows]
+        self.action[idx] = np.asarray(dataset["action"])[rows]
+        self.reward[idx] = np.asarray(dataset["reward"])[rows]
+        self.terminated[idx] = np.asarray(dataset.get("terminated", zeros))[rows]
+        self.intervened[idx] = np.asarray(dataset.get("intervened", zeros))[rows]
+        self.ptr = int((self.ptr + n) % self.capacity)
+        self.size = min(self.size + len(rows), self.capacity)
+        return len(rows)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """Uniformly sample ``batch_size`` transitions (with replacement) as numpy arrays."""

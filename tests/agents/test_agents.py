@@ -311,3 +311,28 @@ def test_td3_lfd_and_bc_treat_interventions_as_demonstrations():
         assert len(agent.demo_buffer) == 0
         agent.observe(Transition(*step, intervened=True))
         assert len(agent.demo_buffer) == 1
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 1), (64, 64, 3)])
+def test_obs_encoder_handles_both_image_sizes(shape):
+    from agents.networks import ObsEncoder
+
+    space = gym.spaces.Dict({"tcp_pose": gym.spaces.Box(-1, 1, (6,), np.float32),
+                             "wrist": gym.spaces.Box(0, 255, shape, np.uint8)})
+    encoder = ObsEncoder(space, image_feature_dim=12)
+    batch = {"tcp_pose": torch.zeros(4, 6),
+             "wrist": torch.randint(0, 256, (4, *shape), dtype=torch.uint8)}
+    assert encoder(batch).shape == (4, 6 + 12) == (4, encoder.out_dim)
+    assert encoder.image_keys == ["wrist"] and encoder.vector_keys == ["tcp_pose"]
+
+
+def test_class_load_and_config_object(tmp_path):
+    from agents.sac import SACAgent, SACConfig
+    from agents.td3 import TD3Config
+
+    obs_space, act_space = _spaces()
+    agent = make_agent("sac", obs_space, act_space, SACConfig(hidden=(16,), batch_size=8))
+    agent.save(tmp_path / "s")
+    assert SACAgent.load(tmp_path / "s").config == agent.config
+    with pytest.raises(ValueError, match="must be a SACConfig or a dict, got TD3Config"):
+        make_agent("sac", obs_space, act_space, TD3Config())

@@ -69,3 +69,20 @@ def test_dataset_save_load_and_add(tmp_path):
     del loaded["obs"]["wrist"]
     with pytest.raises(ValueError, match="lacks observation keys \\['wrist'\\]"):
         buf.add_dataset(loaded)
+
+
+@pytest.mark.parametrize("rows", [3, 7, 12])
+def test_add_dataset_equals_adding_row_by_row(rows):
+    transitions = [_transition(i) for i in range(rows)]
+    one_by_one, bulk = ReplayBuffer(SPACE, 3, 5), ReplayBuffer(SPACE, 3, 5)
+    for buf in (one_by_one, bulk):
+        buf.add(_transition(100))
+        buf.add(_transition(101))
+    for t in transitions:
+        one_by_one.add(t)
+    bulk.add_dataset(transitions_to_dataset(transitions))
+    assert (bulk.ptr, bulk.size) == (one_by_one.ptr, one_by_one.size)
+    for k in SPACE.spaces:
+        np.testing.assert_array_equal(bulk.obs[k], one_by_one.obs[k])
+    np.testing.assert_array_equal(bulk.reward, one_by_one.reward)
+    np.testing.assert_array_equal(bulk.terminated, one_by_one.terminated)
