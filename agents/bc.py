@@ -23,7 +23,13 @@ from agents.base import Dataset, Observation, Transition
 from agents.buffer import ReplayBuffer, batch_to_torch
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
-from agents.networks import ActionScaler, DeterministicActor, ObsEncoder, obs_to_torch
+from agents.networks import (
+    ActionScaler,
+    DeterministicActor,
+    ObsEncoder,
+    ObsNormalizer,
+    obs_to_torch,
+)
 from agents.registry import register
 
 
@@ -38,6 +44,7 @@ class BCConfig:
     online_updates_per_step: int = 0  # gradient steps per env step on the demo buffer (HG-DAgger)
     demo_buffer_size: int = 100_000  # demo buffer capacity [transitions]
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
+    obs_norm: bool = True  # standardise vector observations by running mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
@@ -80,6 +87,7 @@ class BCAgent(CheckpointMixin):
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.demo_buffer = ReplayBuffer(observation_space, self.action_dim,
                                         config.demo_buffer_size)
+        self.obs_norm = ObsNormalizer(observation_space).to(self.device)
         self.env_steps = 0
         self.gradient_steps = 0
 
@@ -89,7 +97,8 @@ class BCAgent(CheckpointMixin):
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
         """pi(obs); BC has no exploration, so ``deterministic`` changes nothing."""
         with torch.no_grad():
-            action = self.policy(obs_to_torch(obs, self.device))[0].cpu().numpy()
+            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            action = self.policy(obs_t)[0].cpu().numpy()
         return self.scaler.to_env(action)
 
     def observe(self, transition: Transition) -> None:
@@ -97,12 +106,16 @@ class BCAgent(CheckpointMixin):
         self.env_steps += 1
         if transition.intervened:
             self.demo_buffer.add(transition, action=self.scaler.to_unit(transition.action))
+            if self.config.obs_norm:
+                self.obs_norm.update(transition.obs)
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
         """Add the demonstrations and run ``pretrain_steps`` regression steps."""
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.demo_buffer.add_dataset(data)
+        if self.config.obs_norm:
+            self.obs_norm.update(dataset["obs"], batched=True)
         metrics: dict[str, float] = {"pretrain/transitions": float(n)}
         for _ in range(self.config.pretrain_steps):
             metrics |= self._step()
@@ -122,7 +135,7 @@ class BCAgent(CheckpointMixin):
 
     def _step(self) -> dict[str, float]:
         b = batch_to_torch(self.demo_buffer.sample(self.config.batch_size, self.rng), self.device)
-        loss = ((self.policy(b["obs"]) - b["action"]) ** 2).sum(dim=-1).mean()
+        loss = ((self.policy(self.obs_norm(b["obs"])) - b["action"]) ** 2).sum(dim=-1).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -130,7 +143,7 @@ class BCAgent(CheckpointMixin):
         return {"loss/bc": loss.item()}
 
     def _checkpoint_modules(self) -> dict[str, nn.Module]:
-        return {"policy": self.policy}
+        return {"policy": self.policy, "obs_norm": self.obs_norm}
 
     def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.opt}

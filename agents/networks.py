@@ -122,6 +122,56 @@ class ObsEncoder(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
+class ObsNormalizer(nn.Module):
+    """Running mean / std of each vector observation entry; images pass through unchanged.
+
+    InsertBench mixes metres (``tcp_pose`` moves by millimetres), m/s and newtons: raw, the pose
+    is invisible next to the wrench. Entries are standardised with statistics of every
+    observation seen so far (Chan et al.'s parallel update, float64) and clipped to +-``clip``.
+    The statistics are module buffers, so they are checkpointed with the networks.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Dict, clip: float = 10.0):
+        super().__init__()
+        self.keys = [k for k, s in observation_space.spaces.items() if not is_image_space(s)]
+        self.clip = clip
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        for k in self.keys:
+            shape = observation_space[k].shape
+            self.register_buffer(f"{k}_mean", torch.zeros(shape, dtype=torch.float64))
+            self.register_buffer(f"{k}_m2", torch.zeros(shape, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, obs: Mapping[str, np.ndarray], batched: bool = False) -> None:
+        """Add one observation (or a batch of them with ``batched=True``) to the statistics."""
+        if not self.keys:
+            return
+        n = int(np.shape(obs[self.keys[0]])[0]) if batched else 1
+        if n == 0:
+            return
+        total = self.count + n
+        for k in self.keys:
+            x = torch.as_tensor(np.asarray(obs[k]), dtype=torch.float64)
+            x = x.reshape(n, *x.shape[batched:])
+            mean, m2 = getattr(self, f"{k}_mean"), getattr(self, f"{k}_m2")
+            batch_mean = x.mean(dim=0)
+            delta = batch_mean - mean
+            m2 += ((x - batch_mean) ** 2).sum(dim=0) + delta**2 * self.count * n / total
+            mean += delta * n / total
+        self.count.copy_(total)
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Standardised copy of a batch of observations (float32 vectors, images untouched)."""
+        out = dict(obs)
+        if self.count < 2:
+            return out
+        for k in self.keys:
+            mean = getattr(self, f"{k}_mean")
+            std = (getattr(self, f"{k}_m2") / self.count).sqrt() + 1e-6
+            out[k] = ((obs[k].double() - mean) / std).clamp(-self.clip, self.clip).float()
+        return out
+
+
 def obs_to_torch(obs: Mapping[str, np.ndarray], device: torch.device | str) -> dict:
     """One unbatched observation -> dict of tensors with a batch dim of 1."""
     return {k: torch.as_tensor(np.asarray(v), device=device).unsqueeze(0) for k, v in obs.items()}

@@ -100,6 +100,7 @@ class ResidualMixin:
             for i in range(n)
         ])
         added = self.buffer.add_dataset({**dataset, "action": residuals})
+        self.update_obs_stats(obs, batched=True)
         return {"pretrain/transitions": float(added)}
 
     def reset(self, seed: int | None = None) -> None:

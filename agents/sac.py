@@ -27,6 +27,7 @@ from agents.config import check
 from agents.networks import (
     ActionScaler,
     ObsEncoder,
+    ObsNormalizer,
     QEnsemble,
     SquashedGaussianActor,
     obs_to_torch,
@@ -55,6 +56,7 @@ class SACConfig:
     random_steps: int = 1_000  # env steps with uniform random actions at the start
     utd_ratio: int = 1  # gradient steps per env step (update-to-data ratio)
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
+    obs_norm: bool = True  # standardise vector observations by running mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
@@ -126,6 +128,7 @@ class SACAgent(CheckpointMixin):
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.alpha_opt = torch.optim.Adam(self.temperature.parameters(), lr=config.alpha_lr)
         self.buffer = ReplayBuffer(observation_space, self.action_dim, config.buffer_size)
+        self.obs_norm = ObsNormalizer(observation_space).to(self.device)
         self.env_steps = 0  # transitions observed online
         self.gradient_steps = 0
 
@@ -138,7 +141,8 @@ class SACAgent(CheckpointMixin):
         if not deterministic and self.env_steps < self.config.random_steps:
             return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
         with torch.no_grad():
-            action, _ = self.actor(obs_to_torch(obs, self.device), deterministic=deterministic)
+            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            action, _ = self.actor(obs_t, deterministic=deterministic)
         return action[0].cpu().numpy()
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
@@ -149,7 +153,13 @@ class SACAgent(CheckpointMixin):
     def store(self, transition: Transition, unit_action: np.ndarray) -> None:
         """Put a transition into the replay buffer with the action the policy is trained on."""
         self.buffer.add(transition, action=unit_action)
+        self.update_obs_stats(transition.obs)
         self.env_steps += 1
+
+    def update_obs_stats(self, obs: Observation | Dataset, batched: bool = False) -> None:
+        """Feed observations to the running normaliser (if ``obs_norm``)."""
+        if self.config.obs_norm:
+            self.obs_norm.update(obs, batched=batched)
 
     def observe(self, transition: Transition) -> None:
         """Store the executed transition."""
@@ -160,6 +170,7 @@ class SACAgent(CheckpointMixin):
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.buffer.add_dataset(data)
+        self.update_obs_stats(dataset["obs"], batched=True)
         return {"pretrain/transitions": float(n)}
 
     def adapt(self, context: Dataset) -> None:
@@ -179,6 +190,7 @@ class SACAgent(CheckpointMixin):
     def update_from_batch(self, batch: Batch) -> dict[str, float]:
         """One SAC gradient step on a numpy batch (actions in [-1, 1])."""
         b = batch_to_torch(batch, self.device)
+        b["obs"], b["next_obs"] = self.obs_norm(b["obs"]), self.obs_norm(b["next_obs"])
         alpha = self.temperature().detach()
 
         with torch.no_grad():
@@ -223,6 +235,7 @@ class SACAgent(CheckpointMixin):
     def _checkpoint_modules(self) -> dict[str, nn.Module]:
         return {
             "actor": self.actor,
+            "obs_norm": self.obs_norm,
             "critic": self.critic,
             "target_critic": self.target_critic,
             "temperature": self.temperature,

@@ -25,6 +25,7 @@ from agents.networks import (
     ActionScaler,
     DeterministicActor,
     ObsEncoder,
+    ObsNormalizer,
     QEnsemble,
     obs_to_torch,
     soft_update,
@@ -52,6 +53,7 @@ class TD3Config:
     random_steps: int = 1_000  # env steps with uniform random actions at the start
     utd_ratio: int = 1  # gradient steps per env step
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
+    obs_norm: bool = True  # standardise vector observations by running mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
@@ -109,6 +111,7 @@ class TD3Agent(CheckpointMixin):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.buffer = ReplayBuffer(observation_space, self.action_dim, config.buffer_size)
+        self.obs_norm = ObsNormalizer(observation_space).to(self.device)
         self.env_steps = 0
         self.gradient_steps = 0
 
@@ -121,7 +124,8 @@ class TD3Agent(CheckpointMixin):
         if not deterministic and self.env_steps < self.config.random_steps:
             return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
         with torch.no_grad():
-            action = self.actor(obs_to_torch(obs, self.device))[0].cpu().numpy()
+            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            action = self.actor(obs_t)[0].cpu().numpy()
         if not deterministic:
             noise = self.rng.normal(0.0, self.config.exploration_noise, self.action_dim)
             action = np.clip(action + noise, -1, 1).astype(np.float32)
@@ -135,7 +139,13 @@ class TD3Agent(CheckpointMixin):
     def store(self, transition: Transition, unit_action: np.ndarray) -> None:
         """Put a transition into the replay buffer with the action the policy is trained on."""
         self.buffer.add(transition, action=unit_action)
+        self.update_obs_stats(transition.obs)
         self.env_steps += 1
+
+    def update_obs_stats(self, obs: Observation | Dataset, batched: bool = False) -> None:
+        """Feed observations to the running normaliser (if ``obs_norm``)."""
+        if self.config.obs_norm:
+            self.obs_norm.update(obs, batched=batched)
 
     def observe(self, transition: Transition) -> None:
         """Store the executed transition."""
@@ -146,6 +156,7 @@ class TD3Agent(CheckpointMixin):
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.buffer.add_dataset(data)
+        self.update_obs_stats(dataset["obs"], batched=True)
         return {"pretrain/transitions": float(n)}
 
     def adapt(self, context: Dataset) -> None:
@@ -170,6 +181,7 @@ class TD3Agent(CheckpointMixin):
         """One critic step, and every ``policy_delay`` steps an actor and target step."""
         cfg = self.config
         b = batch_to_torch(batch, self.device)
+        b["obs"], b["next_obs"] = self.obs_norm(b["obs"]), self.obs_norm(b["next_obs"])
         with torch.no_grad():
             noise = (torch.randn_like(b["action"]) * cfg.policy_noise).clamp(
                 -cfg.noise_clip, cfg.noise_clip
@@ -201,6 +213,7 @@ class TD3Agent(CheckpointMixin):
     def _checkpoint_modules(self) -> dict[str, nn.Module]:
         return {
             "actor": self.actor,
+            "obs_norm": self.obs_norm,
             "critic": self.critic,
             "target_actor": self.target_actor,
             "target_critic": self.target_critic,

@@ -78,6 +78,7 @@ class TD3LfDAgent(TD3Agent):
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.demo_buffer.add_dataset(data)
+        self.update_obs_stats(dataset["obs"], batched=True)
         metrics: dict[str, float] = {"pretrain/transitions": float(n)}
         for _ in range(self.config.pretrain_steps):
             metrics |= self.update_from_batch(self._sample())

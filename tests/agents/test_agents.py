@@ -336,3 +336,25 @@ def test_class_load_and_config_object(tmp_path):
     assert SACAgent.load(tmp_path / "s").config == agent.config
     with pytest.raises(ValueError, match="must be a SACConfig or a dict, got TD3Config"):
         make_agent("sac", obs_space, act_space, TD3Config())
+
+
+def test_obs_normalizer_matches_numpy_statistics():
+    from agents.networks import ObsNormalizer
+
+    space = gym.spaces.Dict({"tcp_pose": gym.spaces.Box(-1, 1, (6,), np.float32),
+                             "wrist": gym.spaces.Box(0, 255, (8, 8, 1), np.uint8)})
+    rng = np.random.default_rng(0)
+    data = rng.normal(0.01, 0.003, size=(50, 6))
+    one, batched = ObsNormalizer(space), ObsNormalizer(space)
+    for row in data[:20]:
+        one.update({"tcp_pose": row})
+    one.update({"tcp_pose": data[20:]}, batched=True)
+    batched.update({"tcp_pose": data}, batched=True)
+    for norm in (one, batched):
+        np.testing.assert_allclose(norm.tcp_pose_mean.numpy(), data.mean(0), rtol=1e-10)
+    x = torch.as_tensor(data[:3], dtype=torch.float32)
+    image = torch.zeros(3, 8, 8, 1, dtype=torch.uint8)
+    out = one({"tcp_pose": x, "wrist": image})
+    expected = (data[:3] - data.mean(0)) / (data.std(0) + 1e-6)
+    np.testing.assert_allclose(out["tcp_pose"].numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert out["wrist"] is image
