@@ -31,7 +31,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
-from agents.base import BasePolicy, Dataset
+from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
 from benchmark.evaluate import evaluate, records_to_dicts, summarize
@@ -160,6 +160,7 @@ class _Run:
         self.episode_seed: int | None = None  # seed of the episode in progress
         self.episode_actions: list[list[float]] = []  # executed actions of the episode so far
         self.episode_return = 0.0
+        self.episode_interventions = 0  # intervened steps of the episode so far
         self.obs: dict[str, np.ndarray] | None = None  # None between episodes
         self.next_eval = 0
         self.next_checkpoint = 0
@@ -179,6 +180,7 @@ class _Run:
             "episode_seed": self.episode_seed,
             "episode_actions": self.episode_actions,
             "episode_return": self.episode_return,
+            "episode_interventions": self.episode_interventions,
             "in_episode": self.obs is not None,
             "next_eval": self.next_eval,
             "next_checkpoint": self.next_checkpoint,
@@ -206,6 +208,7 @@ class _Run:
         self.episode_seed = state["episode_seed"]
         self.episode_actions = state["episode_actions"]
         self.episode_return = state["episode_return"]
+        self.episode_interventions = state["episode_interventions"]
         self.next_eval = state["next_eval"]
         self.next_checkpoint = state["next_checkpoint"]
         self.evaluations = state["evaluations"]
@@ -284,6 +287,7 @@ def train(
     demo_episodes: int = 0,
     log_every: int = 100,
     progress: bool = True,
+    intervene: Callable[[Observation, np.ndarray], np.ndarray | None] | None = None,
 ) -> TrainResult:
     """Train ``agent_name`` on ``task_id`` for ``steps`` env steps, resuming if possible.
 
@@ -305,6 +309,9 @@ def train(
             controller for this many episodes as demonstrations.
         log_every: TensorBoard period of the agent's update metrics [env steps].
         progress: show a progress bar.
+        intervene: human-in-the-loop hook (HIL-SERL): called with (obs, agent action) every
+            training step; a returned action is executed instead and the transition is marked
+            ``intervened``. Per-episode intervention rates go to TensorBoard.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -378,10 +385,15 @@ def train(
                 agent.reset(seed=run.episode_seed)
                 run.obs, _ = env.reset(seed=run.episode_seed)
                 run.episode_actions, run.episode_return = [], 0.0
+                run.episode_interventions = 0
             action = agent.act(run.obs, deterministic=False)
+            override = intervene(run.obs, action) if intervene is not None else None
+            if override is not None:
+                action = np.asarray(override, dtype=env.action_space.dtype)
+                run.episode_interventions += 1
             next_obs, reward, terminated, truncated, info = env.step(action)
             agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
-                                     truncated, info))
+                                     truncated, info, intervened=override is not None))
             metrics = agent.update()
             run.step += 1
             run.episode_actions.append(np.asarray(action, dtype=np.float64).tolist())
@@ -395,6 +407,10 @@ def train(
                 writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
                                   run.step)
                 writer.add_scalar("train/episode_length", len(run.episode_actions), run.step)
+                if intervene is not None:
+                    writer.add_scalar("train/intervention_rate",
+                                      run.episode_interventions / len(run.episode_actions),
+                                      run.step)
                 run.obs = None
                 if run.step >= run.next_eval and run.step < steps and eval_episodes > 0:
                     summary = run.run_evaluation(eval_episodes, writer)

@@ -210,3 +210,23 @@ def test_cli_rejects_bad_config_with_the_field_name(tmp_path):
     assert res.exit_code != 0
     assert "gama" in res.output and "gamma" in res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_interventions_are_executed_flagged_and_become_demonstrations(tmp_path):
+    taken = []  # a constant action every other step stands in for a human
+
+    def human(obs, action):
+        if len(taken) % 2:  # every other step
+            taken.append(False)
+            return None
+        taken.append(True)
+        return np.full(3, 0.25, np.float32)
+
+    config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 0}
+    result = train(TASK, "td3_lfd", seed=0, steps=40, config=config, out_dir=tmp_path,
+                   intervene=human, **RUN)
+    demo = result.agent.demo_buffer
+    assert len(demo) == sum(taken) == 20
+    np.testing.assert_allclose(demo.action[:20], 0.25)
+    assert demo.intervened[:20].all()
+    assert result.agent.buffer.intervened[:40].sum() == 20
