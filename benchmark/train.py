@@ -10,6 +10,7 @@
     evaluations.json    every evaluation: step, summary and raw per-episode records
     learning_curve.png  evaluation success rate (95% Wilson band) and return vs env steps
     demos.npz           the demonstrations given to ``agent.pretrain``, if any
+    pretrain.json       the metrics ``agent.pretrain`` returned
 
 Seeds: training episode k of run seed s resets the env with ``TRAIN_SEED_BASE + 10_000 s + k``;
 evaluation uses the fixed ``EVAL_SEED_BASE + i`` (disjoint); demonstrations ``DEMO_SEED_BASE + i``.
@@ -366,12 +367,14 @@ def train(
             dataset = demos
         elif demo_episodes > 0:
             dataset = collect_demos(env, base_policy, demo_episodes)
-        if dataset is not None:
-            save_dataset(out_dir / "demos.npz", dataset)
-            agent.pretrain(dataset)
         run.next_eval = eval_every if eval_every > 0 else steps
         period = checkpoint_every if checkpoint_every is not None else eval_every
         run.next_checkpoint = period if period and period > 0 else steps
+        if dataset is not None:
+            save_dataset(out_dir / "demos.npz", dataset)
+            metrics = agent.pretrain(dataset)
+            (out_dir / "pretrain.json").write_text(json.dumps(metrics, indent=1))
+            run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
     ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
 
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)

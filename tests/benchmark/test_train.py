@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import make_agent
-from agents.sac import SACAgent
 from benchmark.cli import app
 from benchmark.evaluate import (
     EVAL_SEED_BASE,
@@ -119,10 +118,13 @@ def _assert_same_final_state(a, b):
     assert wa.keys() == wb.keys()
     diverged = [k for k in wa if not torch.equal(wa[k], wb[k])]
     assert not diverged, f"resumed run diverged in {diverged[:5]}"
-    with np.load(a / "checkpoint/agent/replay_online.npz") as ra, \
-            np.load(b / "checkpoint/agent/replay_online.npz") as rb:
-        for key in ra.files:
-            np.testing.assert_array_equal(ra[key], rb[key])
+    replays = sorted(p.name for p in (a / "checkpoint/agent").glob("replay_*.npz"))
+    assert replays == sorted(p.name for p in (b / "checkpoint/agent").glob("replay_*.npz"))
+    for name in replays:
+        with np.load(a / "checkpoint/agent" / name) as ra, \
+                np.load(b / "checkpoint/agent" / name) as rb:
+            for key in ra.files:
+                np.testing.assert_array_equal(ra[key], rb[key])
 
 
 @pytest.mark.parametrize("agent_name", ["sac", "residual_td3"])
@@ -140,30 +142,46 @@ def test_extending_a_finished_run_equals_one_long_run(tmp_path, agent_name):
         [e["summary"] for e in resumed.evaluations][-1]
 
 
-def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
-    """A crash at step 170 loses the work since the step-160 checkpoint, not the run."""
-    kwargs = RUN | {"checkpoint_every": 40}
-    train(TASK, "sac", seed=2, steps=240, config=SAC_SMALL, out_dir=tmp_path / "a", **kwargs)
+@pytest.mark.parametrize(
+    "agent_name,extra,crash_at,checkpoint_step",
+    [
+        ("sac", {}, 170, 160),  # loses the work since the step-160 checkpoint, not the run
+        ("td3_lfd", {"demo_episodes": 2}, 1, 0),  # pretraining survives a crash at step 1
+    ],
+)
+def test_interrupted_run_resumes_from_its_last_checkpoint(
+    tmp_path, monkeypatch, agent_name, extra, crash_at, checkpoint_step
+):
+    config = SAC_SMALL | ({"demo_batch_size": 8, "pretrain_steps": 5} if extra else {})
+    kwargs = RUN | extra | {"checkpoint_every": 40}
+    train(TASK, agent_name, seed=2, steps=240, config=config, out_dir=tmp_path / "a", **kwargs)
 
-    original_update = SACAgent.update
+    cls = type(make_agent(agent_name, *_standin_spaces(), config))
+    original_update = cls.update
     calls = {"n": 0}
 
     def crashing_update(self):
         calls["n"] += 1
-        if calls["n"] == 170:
+        if calls["n"] == crash_at:
             raise KeyboardInterrupt
         return original_update(self)
 
-    monkeypatch.setattr(SACAgent, "update", crashing_update)
+    monkeypatch.setattr(cls, "update", crashing_update)
     with pytest.raises(KeyboardInterrupt):
-        train(TASK, "sac", seed=2, steps=240, config=SAC_SMALL, out_dir=tmp_path / "b", **kwargs)
+        train(TASK, agent_name, seed=2, steps=240, config=config, out_dir=tmp_path / "b",
+              **kwargs)
     runner = json.loads((tmp_path / "b" / "checkpoint" / "runner.json").read_text())
-    assert runner["step"] == 160
-    monkeypatch.setattr(SACAgent, "update", original_update)
-    resumed = train(TASK, "sac", seed=2, steps=240, config=SAC_SMALL, out_dir=tmp_path / "b",
-                    **kwargs)
+    assert runner["step"] == checkpoint_step
+    monkeypatch.setattr(cls, "update", original_update)
+    resumed = train(TASK, agent_name, seed=2, steps=240, config=config,
+                    out_dir=tmp_path / "b", **kwargs)
     assert resumed.steps == 240
     _assert_same_final_state(tmp_path / "a", tmp_path / "b")
+
+
+def _standin_spaces():
+    env = gym.make(TASK)
+    return env.observation_space, env.action_space
 
 
 def test_resuming_with_different_settings_is_refused(tmp_path):
