@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import tests.standin_env  # noqa: F401  (registers the stand-in)
-from agents import Transition, agent_names, load_agent, make_agent, transitions_to_dataset
+from agents import Agent, Transition, agent_names, load_agent, make_agent, transitions_to_dataset
 from agents.registry import agent_spec
 
 torch.set_num_threads(1)
@@ -82,8 +82,13 @@ def _probe_obs(env: gym.Env, n: int = 5) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def test_registry_lists_every_method():
+def test_registry_lists_every_method_and_each_implements_the_protocol():
     assert set(LEARNERS + SCRIPTED) <= set(agent_names())
+    env = gym.make(STANDIN)
+    for name in agent_names():
+        agent = make_agent(name, env.observation_space, env.action_space,
+                           SMALL_CONFIGS.get(name), **_kwargs(name, env))
+        assert isinstance(agent, Agent) and agent.name == name
 
 
 @pytest.mark.parametrize("task_id,env_kwargs", TASKS, ids=["state", "pixels"])
