@@ -122,6 +122,7 @@ class ResidualSACConfig(SACConfig):
     """SAC hyperparameters plus the residual's scale."""
 
     residual_scale: float = 1.0  # executed = base + residual_scale * residual (paper 000: 1)
+    random_steps: int = 0  # Algorithm 1 explores with pi_theta from the start, not uniformly
 
     def validate(self) -> None:
         """SAC checks plus residual_scale > 0."""
@@ -134,6 +135,7 @@ class ResidualTD3Config(TD3Config):
     """TD3 hyperparameters plus the residual's scale."""
 
     residual_scale: float = 1.0  # executed = base + residual_scale * residual (paper 000: 1)
+    random_steps: int = 0  # Algorithm 1 explores with pi_theta from the start, not uniformly
 
     def validate(self) -> None:
         """TD3 checks plus residual_scale > 0."""
