@@ -32,8 +32,14 @@ def insertbench_spaces(pixels: bool) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
     return gym.spaces.Dict(spaces), gym.spaces.Box(-1, 1, (3,), np.float32)
 
 
-def updates_per_second(name: str, pixels: bool, seconds: float, device: str) -> float:
-    """Fill a buffer with random transitions, warm up, then time ``update()`` calls."""
+def updates_per_second(
+    name: str, pixels: bool, seconds: float, device: str, windows: int = 5
+) -> list[float]:
+    """Fill a buffer with random transitions, warm up, then time ``update()`` calls.
+
+    Returns the rate of each of ``windows`` equal timing windows: on a shared machine the
+    spread between them is part of the figure.
+    """
     obs_space, act_space = insertbench_spaces(pixels)
     obs_space.seed(0)
     act_space.seed(0)
@@ -44,21 +50,24 @@ def updates_per_second(name: str, pixels: bool, seconds: float, device: str) -> 
                                  False, False, {}))
     for _ in range(10):
         agent.update()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        agent.update()
-        count += 1
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return count / (time.perf_counter() - start)
+    rates = []
+    for _ in range(windows):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / windows:
+            agent.update()
+            count += 1
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        rates.append(count / (time.perf_counter() - start))
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--seconds", type=float, default=10.0, help="timing window per case")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timing per case [s]")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -70,8 +79,9 @@ def main() -> None:
         ("td3", False, "TD3, state obs"),
         ("sac", True, "SAC, state + 32x32 gray wrist image"),
     ]:
-        rate = updates_per_second(name, pixels, args.seconds, args.device)
-        print(f"gradient updates/s for {label}: {rate:.0f}")
+        rates = updates_per_second(name, pixels, args.seconds, args.device)
+        print(f"gradient updates/s for {label}: {np.median(rates):.0f} "
+              f"(median of {len(rates)} windows; min {min(rates):.0f}, max {max(rates):.0f})")
 
 
 if __name__ == "__main__":
