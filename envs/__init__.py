@@ -1,0 +1,32 @@
+"""InsertBench tasks: importing this package registers every task ID with Gymnasium.
+
+import gymnasium as gym
+import envs
+env = gym.make("InsertBench/USB-v0", reward="sparse", goal_noise_mm=1.0)
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from envs.insertion_env import InsertionEnv, hand_controller
+from envs.tasks import TASKS, TaskSpec, task_spec
+
+__all__ = ["InsertionEnv", "TASKS", "TaskSpec", "hand_controller", "make_task_env", "task_spec"]
+
+
+def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
+    """Entry point used by the Gymnasium registry (and by `real/` to read the same spec)."""
+    spec = task_spec(task) if isinstance(task, str) else task
+    return InsertionEnv(spec, **kwargs)
+
+
+for _id, _task in TASKS.items():
+    if _id not in gym.registry:
+        gym.register(
+            id=_id,
+            entry_point=make_task_env,
+            kwargs={"task": _task},
+            max_episode_steps=_task.max_episode_steps,
+            disable_env_checker=False,
+        )

@@ -1,0 +1,465 @@
+"""The connector-insertion environment: one class, parametrised by a `TaskSpec`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from envs import rewards
+from envs.connectors import MM
+from envs.controller import (
+    ImpedanceReference,
+    mat_to_quat,
+    quat_to_rotvec,
+    rotvec_to_quat,
+    solve_ik,
+)
+from envs.rendering import CameraRig
+from envs.scene import SceneConfig, build_model
+from envs.tasks import TaskSpec
+from envs.ur5e_constants import HOME_QPOS, JOINT_NAMES
+
+ACTION_MODES = ("xyz", "pose")
+OBS_MODES = ("state", "pixels", "state+pixels")
+REWARDS = ("sparse", "dense", "goal_image")
+CAMERAS = ("wrist", "side")
+#: Tool pointing down, plug outline aligned with the socket: TCP x = world x, z = -world z.
+TCP_DOWN = np.diag([1.0, -1.0, -1.0])
+#: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
+HAND_KP = np.array([1.0, 1.0, 0.3])
+
+
+class InsertionEnv(gym.Env):
+    """Insert a pre-grasped connector plug into its socket with a UR5e under impedance control.
+
+    ## Description
+    The arm starts with the plug `start_height_mm` above the seated position, optionally offset
+    sideways; the policy moves the impedance controller's reference at `control_hz` (10 Hz) while
+    MuJoCo integrates contacts at 1/`timestep` Hz (500 Hz) with the impedance law in C.
+
+    ## Action Space
+    Box(-1, 1, (3,)) for `action_mode="xyz"` (papers 000/001) or (6,) for `"pose"` (SERL): a
+    delta TCP pose in the TCP frame, scaled by `action_scale_m` [m] and `action_scale_rad` [rad].
+    In "xyz" mode the orientation reference stays at the start orientation.
+
+    ## Observation Space
+    A Dict. State (`obs_mode` "state" or "state+pixels"): `tcp_pose` (6,) position [m] and
+    rotation vector [rad] of the TCP in the episode-start frame; `tcp_vel` (6,) [m/s, rad/s] in
+    the same frame; `wrench` (6,) force [N] and torque [N m] the environment exerts on the tool,
+    in the TCP frame, zeroed at reset. Pixels ("pixels", "state+pixels"): `wrist` and `side`
+    images, uint8 (H, W, 3), or (H, W, 1) with `grayscale=True`; with `reward="goal_image"` also
+    `goal_wrist` / `goal_side`, the same cameras with the plug seated.
+
+    ## Rewards
+    `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2. `goal_image`:
+    negative mean pixel L1 to the goal image of the first camera. See `envs.rewards`.
+
+    ## Starting State
+    Seeded by `reset(seed=)`: lateral start offset of uniform magnitude in `init_offset_mm`
+    (lo, hi) and uniform direction; believed-goal noise uniform in +-`goal_noise_mm` on x and y;
+    grasp noise uniform in +-`grasp_noise_mm` (x, y) and +-`grasp_noise_deg` about the plug axis;
+    friction scaled by a uniform factor in `friction_scale`.
+
+    ## Episode End
+    Terminates on insertion with the sparse reward, or on a physics blow-up
+    (`info["physics_error"]`). Truncated after `max_episode_steps` (the task's, 50 = 5 s).
+
+    ## Arguments
+    | kwarg | default | unit / values |
+    |---|---|---|
+    | action_mode | "xyz" | "xyz", "pose" |
+    | obs_mode | "state" | "state", "pixels", "state+pixels" |
+    | reward | "sparse" | "sparse", "dense", "goal_image" |
+    | goal_noise_mm | 0.0 | mm, >= 0 |
+    | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi |
+    | grasp_noise_mm | 0.0 | mm, >= 0 |
+    | grasp_noise_deg | 0.0 | degrees, >= 0 |
+    | friction_scale | (1.0, 1.0) | factor range, > 0 |
+    | image_size | 64 | pixels (square) or (height, width) |
+    | grayscale | False | 32x32 grayscale = paper 000's visual setting |
+    | cameras | ("wrist", "side") | subset of those |
+    | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
+    | action_scale_m | 0.01 | m per step at action 1 |
+    | action_scale_rad | 0.05 | rad per step at action 1 |
+    | control_hz | 10.0 | Hz |
+    | timestep | 0.002 | s (physics) |
+    | render_mode | None | "rgb_array" |
+
+    ## Version History
+    v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        *,
+        action_mode: str = "xyz",
+        obs_mode: str = "state",
+        reward: str = "sparse",
+        goal_noise_mm: float = 0.0,
+        init_offset_mm: tuple[float, float] = (0.0, 0.0),
+        grasp_noise_mm: float = 0.0,
+        grasp_noise_deg: float = 0.0,
+        friction_scale: tuple[float, float] = (1.0, 1.0),
+        image_size: int | tuple[int, int] = 64,
+        grayscale: bool = False,
+        cameras: tuple[str, ...] = CAMERAS,
+        start_height_mm: float = 50.0,
+        action_scale_m: float = 0.01,
+        action_scale_rad: float = 0.05,
+        control_hz: float = 10.0,
+        timestep: float = 0.002,
+        render_mode: str | None = None,
+    ) -> None:
+        _check_choice("action_mode", action_mode, ACTION_MODES)
+        _check_choice("obs_mode", obs_mode, OBS_MODES)
+        _check_choice("reward", reward, REWARDS)
+        _check_choice("render_mode", render_mode, (None, "rgb_array"))
+        for name, value in (
+            ("goal_noise_mm", goal_noise_mm),
+            ("grasp_noise_mm", grasp_noise_mm),
+            ("grasp_noise_deg", grasp_noise_deg),
+        ):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        lo, hi = _pair("init_offset_mm", init_offset_mm)
+        if not 0 <= lo <= hi:
+            raise ValueError(f"init_offset_mm must satisfy 0 <= lo <= hi, got {init_offset_mm!r}")
+        f_lo, f_hi = _pair("friction_scale", friction_scale)
+        if not 0 < f_lo <= f_hi:
+            raise ValueError(f"friction_scale must satisfy 0 < lo <= hi, got {friction_scale!r}")
+        cameras = tuple(cameras)
+        if not cameras or any(c not in CAMERAS for c in cameras):
+            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
+        if timestep <= 0 or control_hz <= 0 or round(1 / (control_hz * timestep)) < 1:
+            raise ValueError(
+                f"need timestep > 0 and control_hz < 1/timestep, got "
+                f"timestep={timestep}, control_hz={control_hz}"
+            )
+        if action_scale_m <= 0 or action_scale_rad <= 0:
+            raise ValueError("action_scale_m and action_scale_rad must be > 0")
+        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+        if height < 8 or width < 8:
+            raise ValueError(f"image_size must be at least 8 pixels, got {image_size!r}")
+
+        self.task = task
+        self.spec_connector = task.connector
+        self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
+        self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
+        self.grasp_noise_mm, self.grasp_noise_deg = grasp_noise_mm, grasp_noise_deg
+        self.friction_scale = (f_lo, f_hi)
+        self.start_height_m = start_height_mm * MM
+        self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
+        self.render_mode = render_mode
+        self.scene_config = SceneConfig(timestep=timestep)
+
+        self.model = build_model(task.connector, self.scene_config)
+        self.data = mujoco.MjData(self.model)
+        self.frame_skip = int(round(1 / (control_hz * timestep)))
+        self.dt = self.frame_skip * timestep
+        #: Physics steps between two samples of the plug's contact force (100 Hz) for the
+        #: episode's peak force, `info["max_force_n"]`.
+        self.force_sample_steps = max(1, int(round(0.01 / timestep)))
+        m = self.model
+        self._tcp = m.site("tcp").id
+        self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in JOINT_NAMES])
+        self._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in JOINT_NAMES])
+        self._face = m.site("plug_face").id
+        self._plug = m.body("plug").id
+        self._force_adr = m.sensor_adr[m.sensor("ft_force").id]
+        self._torque_adr = m.sensor_adr[m.sensor("ft_torque").id]
+        self._contact_adr = m.sensor_adr[m.sensor("plug_contact").id]
+        self._contact_geoms = np.array(
+            [i for i in range(m.ngeom) if m.geom(i).name.startswith(("plug_", "socket_"))]
+        )
+        self._nominal_friction = m.geom_friction[self._contact_geoms, 0].copy()
+        self._nominal_plug_pos = m.body_pos[self._plug].copy()
+        self._nominal_plug_quat = m.body_quat[self._plug].copy()
+        self.reference = ImpedanceReference(self.scene_config.gains, m.body("reference").mocapid[0])
+        self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
+        self._q_home = self._solve_start_qpos(HOME_QPOS, np.zeros(3))
+
+        n_act = 3 if action_mode == "xyz" else 6
+        self.action_space = spaces.Box(-1.0, 1.0, (n_act,), np.float32)
+        obs_spaces: dict[str, spaces.Space] = {}
+        if "state" in obs_mode:
+            for key in ("tcp_pose", "tcp_vel", "wrench"):
+                obs_spaces[key] = spaces.Box(-np.inf, np.inf, (6,), np.float32)
+        self.cameras = cameras
+        self.image_shape = (height, width, 1 if grayscale else 3)
+        needs_pixels = "pixels" in obs_mode or reward == "goal_image"
+        self.rig = CameraRig(m, height, width, grayscale) if needs_pixels else None
+        if "pixels" in obs_mode:
+            for cam in cameras:
+                obs_spaces[cam] = spaces.Box(0, 255, self.image_shape, np.uint8)
+        if reward == "goal_image":
+            for cam in cameras:
+                obs_spaces[f"goal_{cam}"] = spaces.Box(0, 255, self.image_shape, np.uint8)
+        self.observation_space = spaces.Dict(obs_spaces)
+        self._viewer: CameraRig | None = None
+        self._goal_images: dict[str, np.ndarray] = {}
+        self._last_obs: dict[str, np.ndarray] | None = None
+
+    # ----------------------------------------------------------------------------------------
+    # Gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+
+        grasp_xy = rng.uniform(-1, 1, 2) * self.grasp_noise_mm * MM
+        grasp_yaw = np.radians(rng.uniform(-1, 1) * self.grasp_noise_deg)
+        # The plug frame is the TCP frame turned half a turn about x: its x, y offsets map to
+        # the gripper's x, -y.
+        m.body_pos[self._plug] = self._nominal_plug_pos + np.array([grasp_xy[0], -grasp_xy[1], 0])
+        yaw = np.array([np.cos(grasp_yaw / 2), 0.0, 0.0, np.sin(grasp_yaw / 2)])
+        quat = np.zeros(4)
+        mujoco.mju_mulQuat(quat, self._nominal_plug_quat, yaw)
+        m.body_quat[self._plug] = quat
+        scale = rng.uniform(*self.friction_scale)
+        m.geom_friction[self._contact_geoms, 0] = self._nominal_friction * scale
+
+        radius = rng.uniform(*self.init_offset_mm) * MM
+        angle = rng.uniform(0, 2 * np.pi)
+        offset = np.array([radius * np.cos(angle), radius * np.sin(angle), 0.0])
+        self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+
+        d.qpos[self._arm_qpos] = self._solve_start_qpos(self._q_home, offset)
+        mujoco.mj_forward(m, d)
+        self.start_pos = d.site_xpos[self._tcp].copy()
+        self.start_mat = d.site_xmat[self._tcp].reshape(3, 3).copy()
+        self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
+        mujoco.mj_forward(m, d)
+        self._wrench_bias = self._raw_wrench()
+        # True seated TCP position (world) given the actual grasp; the believed goal is the
+        # nominal one (the grasp error is unknown to the controller) plus the goal noise.
+        face_in_tcp = self.start_mat.T @ (d.site_xpos[self._face] - self.start_pos)
+        self.goal_pos = self._goal_face_pos - self.start_mat @ face_in_tcp
+        self.believed_goal_pos = self._goal_face_pos + self.goal_noise_m
+        self._max_force = 0.0
+        self._steps = 0
+        if self.reward_type == "goal_image":
+            self._goal_images = self._render_goal_images()
+        obs = self._observation()
+        self._last_obs = obs
+        return obs, self._info(inserted=self._inserted())
+
+    def step(self, action):
+        if self._last_obs is None:
+            raise RuntimeError("call reset() before step()")
+        action = self._check_action(action)
+        m, d = self.model, self.data
+        tcp_mat = d.site_xmat[self._tcp].reshape(3, 3)
+        delta_pos = action[:3].astype(np.float64) * self.action_scale_m
+        delta_rot = (
+            action[3:].astype(np.float64) * self.action_scale_rad
+            if self.action_mode == "pose"
+            else np.zeros(3)
+        )
+        self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
+
+        warnings_before = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
+        done_steps = 0
+        while done_steps < self.frame_skip:
+            n = min(self.force_sample_steps, self.frame_skip - done_steps)
+            mujoco.mj_step(m, d, nstep=n)
+            done_steps += n
+            force = np.linalg.norm(d.sensordata[self._contact_adr : self._contact_adr + 3])
+            self._max_force = max(self._max_force, float(force))
+        self._steps += 1
+
+        error = self._physics_error(warnings_before)
+        if error:
+            info = self._info(inserted=False)
+            info["physics_error"] = error
+            return self._last_obs, 0.0, True, False, info
+        obs = self._observation()
+        self._last_obs = obs
+        inserted = self._inserted()
+        reward = self._reward(obs, inserted)
+        terminated = inserted and self.reward_type == "sparse"
+        return obs, reward, terminated, False, self._info(inserted)
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._viewer is None:
+            self._viewer = CameraRig(self.model, 480, 640, grayscale=False)
+        return self._viewer.render(self.data, "side")
+
+    def close(self) -> None:
+        for rig in (self.rig, self._viewer):
+            if rig is not None:
+                rig.close()
+        self.rig = self._viewer = None
+
+    # ----------------------------------------------------------------------------------------
+    # Quantities
+
+    @property
+    def tcp_pos(self) -> np.ndarray:
+        """TCP position [m], world (socket-mouth) frame."""
+        return self.data.site_xpos[self._tcp].copy()
+
+    def insertion_depth_mm(self) -> float:
+        """How far the plug's mating face is below the socket mouth [mm], 0 when not in it."""
+        face = self.data.site_xpos[self._face]
+        c = self.task.connector
+        inside = abs(face[0]) < c.width_mm / 2 * MM and abs(face[1]) < c.height_mm / 2 * MM
+        return max(0.0, -face[2] / MM) if inside else 0.0
+
+    def _inserted(self) -> bool:
+        return self.insertion_depth_mm() >= self.task.connector.success_depth_mm
+
+    def _raw_wrench(self) -> np.ndarray:
+        d = self.data
+        # MuJoCo reports the force the child (tool side) exerts on the parent (wrist) in the
+        # sensor frame; the environment's wrench on the tool is its negative. The sensor frame
+        # and the TCP frame share their orientation.
+        return -np.concatenate(
+            [
+                d.sensordata[self._force_adr : self._force_adr + 3],
+                d.sensordata[self._torque_adr : self._torque_adr + 3],
+            ]
+        )
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        obs: dict[str, np.ndarray] = {}
+        d = self.data
+        if "state" in self.obs_mode:
+            r0 = self.start_mat
+            pos = r0.T @ (d.site_xpos[self._tcp] - self.start_pos)
+            rel = r0.T @ d.site_xmat[self._tcp].reshape(3, 3)
+            rotvec = quat_to_rotvec(mat_to_quat(rel))
+            vel = np.zeros(6)
+            mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_SITE, self._tcp, vel, 0)
+            obs["tcp_pose"] = np.concatenate([pos, rotvec]).astype(np.float32)
+            obs["tcp_vel"] = np.concatenate([r0.T @ vel[3:], r0.T @ vel[:3]]).astype(np.float32)
+            obs["wrench"] = (self._raw_wrench() - self._wrench_bias).astype(np.float32)
+        if "pixels" in self.obs_mode:
+            assert self.rig is not None
+            obs.update(self.rig.render_all(d, self.cameras))
+        obs.update({f"goal_{k}": v for k, v in self._goal_images.items()})
+        return obs
+
+    def _reward(self, obs: dict[str, np.ndarray], inserted: bool) -> float:
+        if self.reward_type == "sparse":
+            return rewards.sparse_reward(inserted)
+        if self.reward_type == "dense":
+            press = -float(self._raw_wrench()[2] - self._wrench_bias[2])
+            return rewards.dense_reward(self.tcp_pos, self.goal_pos, press, inserted)
+        cam = self.cameras[0]
+        image = obs[cam] if cam in obs else self.rig.render(self.data, cam)
+        return rewards.goal_image_reward(image, self._goal_images[cam])
+
+    def _info(self, inserted: bool) -> dict[str, Any]:
+        return {
+            "is_success": bool(inserted),
+            "insertion_depth_mm": self.insertion_depth_mm(),
+            "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
+            "max_force_n": self._max_force,
+        }
+
+    # ----------------------------------------------------------------------------------------
+    # Helpers
+
+    def _solve_start_qpos(self, seed_q: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """Arm joints for the start pose: `start_height` above the seated TCP, plus `offset`."""
+        seated_tcp = self._goal_face_pos  # the nominal grasp puts the TCP on the plug face
+        target = seated_tcp + np.array([0.0, 0.0, self.start_height_m]) + offset
+        scratch = mujoco.MjData(self.model)
+        return solve_ik(
+            self.model, scratch, self._tcp, target, TCP_DOWN, seed_q, self._arm_qpos, self._arm_dof
+        )
+
+    def _check_action(self, action) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action contains NaN or inf: {a}; refusing to step the simulation")
+        if np.any(np.abs(a) > 1.0 + 1e-6):
+            raise ValueError(
+                f"action {a} is outside the action space [-1, 1]; clip it or "
+                f"rescale your policy's output"
+            )
+        return a
+
+    def _physics_error(self, warnings_before: int) -> str:
+        d = self.data
+        if int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) > warnings_before:
+            return "MuJoCo reported an unstable simulation (bad qacc) and reset the state"
+        if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
+            return "non-finite joint positions or velocities"
+        return ""
+
+    def _render_goal_images(self) -> dict[str, np.ndarray]:
+        """The cameras' view with the plug seated, rendered on a scratch copy of the state."""
+        assert self.rig is not None
+        scratch = mujoco.MjData(self.model)
+        scratch.qpos[self._arm_qpos] = solve_ik(
+            self.model,
+            mujoco.MjData(self.model),
+            self._tcp,
+            self.goal_pos,
+            TCP_DOWN,
+            self.data.qpos[self._arm_qpos].copy(),
+            self._arm_qpos,
+            self._arm_dof,
+        )
+        mujoco.mj_forward(self.model, scratch)
+        return self.rig.render_all(scratch, self.cameras)
+
+
+def _check_choice(name: str, value, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _pair(name: str, value) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (lo, hi), got {value!r}") from None
+    return lo, hi
+
+
+def hand_controller(env: gym.Env):
+    """Paper 000's hand-designed P-controller (eq. 5): a = -kp * (x - x*), kp = [1, 1, 0.3].
+
+    Returns a callable obs -> action (normalised, clipped to [-1, 1]) steering the TCP towards the
+    goal the controller *believes* (the true goal plus `goal_noise_mm`). It reads the env's
+    believed goal on every call, so it stays valid across resets. In "pose" mode it also steers
+    the orientation back to the start orientation.
+    """
+    base = env.unwrapped
+    if not isinstance(base, InsertionEnv):
+        raise TypeError(f"hand_controller needs an InsertBench env, got {type(base).__name__}")
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        if "tcp_pose" in obs:
+            pos_start = obs["tcp_pose"][:3].astype(np.float64)
+            rotvec = obs["tcp_pose"][3:].astype(np.float64)
+        else:  # pixel-only observations: the controller still reads the robot's own kinematics
+            pos_start = base.start_mat.T @ (base.tcp_pos - base.start_pos)
+            rel = base.start_mat.T @ base.data.site_xmat[base._tcp].reshape(3, 3)
+            rotvec = quat_to_rotvec(mat_to_quat(rel))
+        goal_start = base.start_mat.T @ (base.believed_goal_pos - base.start_pos)
+        delta_start = -HAND_KP * (pos_start - goal_start)
+        rel_mat = np.zeros(9)
+        mujoco.mju_quat2Mat(rel_mat, rotvec_to_quat(rotvec))
+        delta_tcp = rel_mat.reshape(3, 3).T @ delta_start
+        action = delta_tcp / base.action_scale_m
+        if base.action_mode == "pose":
+            action = np.concatenate([action, -rotvec / base.action_scale_rad])
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    return act
