@@ -13,6 +13,8 @@ import numpy as np
 
 from envs.scene import ImpedanceGains
 
+REFERENCE_MODES = ("accumulate", "measured")
+
 
 def rotvec_to_quat(rotvec: np.ndarray) -> np.ndarray:
     quat = np.zeros(4)
@@ -83,12 +85,20 @@ class ImpedanceReference:
 
     Each policy step moves the reference by the commanded delta (expressed in the TCP frame) and
     clips it to within `translation_limit_m` / `rotation_limit_rad` of the measured TCP pose, as
-    SERL does; the actuators' force limits repeat that clip at every physics step. Because the
-    reference accumulates, a plug held up by friction is pressed harder and harder until the limit
-    (stiffness x limit = the maximum push force), like a real compliant position controller.
+    SERL does; the actuators' force limits repeat that clip at every physics step.
+
+    mode "accumulate" (default): the delta is added to the previous reference, so a plug held up
+    by friction is pressed harder each step until the limit (stiffness x limit = the maximum push
+    force), like a compliant position controller (paper 000's IK + joint impedance).
+    mode "measured": the delta is added to the measured TCP pose, exactly SERL's rule; the push
+    force is then stiffness x |delta|, which is too little for paper 000's P-controller to get
+    through a connector's retention springs near the goal (it scores 0% on D-sub and Model-E).
     """
 
-    def __init__(self, gains: ImpedanceGains, mocap_id: int) -> None:
+    def __init__(self, gains: ImpedanceGains, mocap_id: int, mode: str = "accumulate") -> None:
+        if mode not in REFERENCE_MODES:
+            raise ValueError(f"reference_mode must be one of {REFERENCE_MODES}, got {mode!r}")
+        self.mode = mode
         self.gains = gains
         self.mocap_id = mocap_id
         self.pos = np.zeros(3)
@@ -107,17 +117,16 @@ class ImpedanceReference:
         delta_rotvec_tcp: np.ndarray,
     ) -> None:
         """Apply a delta pose (m, rad; TCP frame) and limit the reference around the TCP."""
-        ref_mat = np.zeros(9)
-        mujoco.mju_quat2Mat(ref_mat, self.quat)
-        ref_mat = ref_mat.reshape(3, 3)
         # Translation and rotation deltas are expressed in the TCP frame, like SERL's actions.
-        self.pos = self.pos + tcp_mat @ delta_pos_tcp
+        base_pos = self.pos if self.mode == "accumulate" else tcp_pos
+        self.pos = base_pos + tcp_mat @ delta_pos_tcp
         self.pos = tcp_pos + np.clip(
             self.pos - tcp_pos, -self.gains.translation_limit_m, self.gains.translation_limit_m
         )
-        new_quat = np.zeros(4)
-        mujoco.mju_mulQuat(new_quat, self.quat, rotvec_to_quat(delta_rotvec_tcp))
         tcp_quat = mat_to_quat(tcp_mat)
+        new_quat = np.zeros(4)
+        base_quat = self.quat if self.mode == "accumulate" else tcp_quat
+        mujoco.mju_mulQuat(new_quat, base_quat, rotvec_to_quat(delta_rotvec_tcp))
         rel = np.zeros(4)
         mujoco.mju_mulQuat(rel, _conj(tcp_quat), new_quat)
         rel_vec = quat_to_rotvec(rel)

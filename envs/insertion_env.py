@@ -87,6 +87,7 @@ class InsertionEnv(gym.Env):
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz |
     | timestep | 0.002 | s (physics) |
+    | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
     | render_mode | None | "rgb_array" |
 
     ## Version History
@@ -115,6 +116,7 @@ class InsertionEnv(gym.Env):
         action_scale_rad: float = 0.05,
         control_hz: float = 10.0,
         timestep: float = 0.002,
+        reference_mode: str = "accumulate",
         render_mode: str | None = None,
     ) -> None:
         _check_choice("action_mode", action_mode, ACTION_MODES)
