@@ -60,7 +60,8 @@ class InsertionEnv(gym.Env):
 
     ## Starting State
     Seeded by `reset(seed=)`: lateral start offset of uniform magnitude in `init_offset_mm`
-    (lo, hi) and uniform direction; believed-goal noise uniform in +-`goal_noise_mm` on x and y;
+    (lo, hi) and uniform direction, or exactly `options={"tcp_offset_mm": (dx, dy)}` (world);
+    believed-goal noise uniform in +-`goal_noise_mm` on x and y;
     grasp noise uniform in +-`grasp_noise_mm` (x, y) and +-`grasp_noise_deg` about the plug axis;
     friction scaled by a uniform factor in `friction_scale`.
 
@@ -83,7 +84,7 @@ class InsertionEnv(gym.Env):
     | grayscale | False | 32x32 grayscale = paper 000's visual setting |
     | cameras | ("wrist", "side") | subset of those |
     | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
-    | action_scale_m | 0.01 | m per step at action 1 |
+    | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz |
     | timestep | 0.002 | s (physics) |
@@ -112,7 +113,7 @@ class InsertionEnv(gym.Env):
         grayscale: bool = False,
         cameras: tuple[str, ...] = CAMERAS,
         start_height_mm: float = 50.0,
-        action_scale_m: float = 0.01,
+        action_scale_m: float = 0.005,
         action_scale_rad: float = 0.05,
         control_hz: float = 10.0,
         timestep: float = 0.002,
@@ -232,6 +233,9 @@ class InsertionEnv(gym.Env):
         radius = rng.uniform(*self.init_offset_mm) * MM
         angle = rng.uniform(0, 2 * np.pi)
         offset = np.array([radius * np.cos(angle), radius * np.sin(angle), 0.0])
+        if options and "tcp_offset_mm" in options:
+            dx, dy = _pair("options['tcp_offset_mm']", options["tcp_offset_mm"])
+            offset = np.array([dx, dy, 0.0]) * MM
         self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
 
         d.qpos[self._arm_qpos] = self._solve_start_qpos(self._q_home, offset)

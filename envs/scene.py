@@ -27,11 +27,13 @@ from envs.geometry import Piece
 class ContactParams:
     """Solver settings that make millimetre clearances meaningful (see DESIGN.md, measured facts).
 
-    Rigid contacts: a time constant of two physics steps, critically damped, and an impedance
-    close to 1 over 0.1 mm, which holds penetration to micrometres under the task's maximum push.
+    Rigid contacts: a time constant of two physics steps (the smallest MuJoCo keeps stable),
+    critically damped, and an impedance close to 1 over 0.1 mm, which holds static penetration
+    to micrometres under the task's maximum push. An impact still sinks in by about
+    velocity x time constant (0.1 mm at 5 cm/s), which `geometry.RIM_PROUD` accounts for.
     """
 
-    rigid_solref: tuple[float, float] = (0.004, 1.0)
+    rigid_timeconst_steps: float = 2.0
     rigid_solimp: tuple[float, float, float] = (0.99, 0.999, 1e-4)
     impratio: float = 10.0
 
@@ -91,7 +93,8 @@ def _add_pieces(
     prefix: str,
     rgba,
     friction: float,
-    contact: ContactParams,
+    solref: list[float],
+    solimp: list[float],
     spring: SpringParams | None = None,
 ) -> None:
     """Add pieces as rigid geoms of `body`; spring pieces become spring-loaded tabs."""
@@ -117,7 +120,7 @@ def _add_pieces(
             joint.armature = spring.armature
             joint.limited = mujoco.mjtLimited.mjLIMITED_TRUE
             joint.range = [0.0, spring.travel]
-            joint.solref_limit = list(contact.rigid_solref)
+            joint.solref_limit = solref
         geom = owner.add_geom()
         geom.name = f"{prefix}_{p.name or i}"
         geom.type = kinds[p.kind]
@@ -129,8 +132,8 @@ def _add_pieces(
         geom.contype, geom.conaffinity = _collision_bits(prefix, p.spring_axis is not None)
         geom.condim = 4
         geom.mass = 0.002
-        geom.solref = list(contact.rigid_solref)
-        geom.solimp = [*contact.rigid_solimp, 0.5, 2.0]
+        geom.solref = solref
+        geom.solimp = solimp
 
 
 #: Collision bits: the static socket and board (1), the arm (2), the spring tabs (4). The plug
@@ -207,13 +210,16 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
 
     socket = world.add_body()
     socket.name = "socket"
+    solref = [config.contact.rigid_timeconst_steps * config.timestep, 1.0]
+    solimp = [*config.contact.rigid_solimp, 0.5, 2.0]
     _add_pieces(
         socket,
         socket_pieces(spec),
         "socket",
         spec.socket_rgba,
         spec.friction,
-        config.contact,
+        solref,
+        solimp,
         spring_params(spec, config.timestep),
     )
 
@@ -301,7 +307,7 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     plug.pos = [0, 0, tcp_z]
     plug.quat = [0.0, 1.0, 0.0, 0.0]  # plug z (towards the gripper) = -flange z
     plug.gravcomp = 1.0
-    _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, config.contact)
+    _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, solref, solimp)
     for geom in plug.geoms:
         geom.mass = 0.0
     plug_mass = plug.add_geom()  # one mass carrier keeps the plug's inertia independent of pieces
