@@ -21,7 +21,7 @@ from benchmark.cells import Cell, CellResult, Evaluation, canonical_json
 
 #: Agent-config keys the fixture reads (a real agent would reject them).
 SLEEP_KEY = "synthetic_sleep_s"
-FAIL_KEY = "synthetic_fail"
+FAIL_SEED_KEY = "synthetic_fail_seed"
 
 
 def _unit_hash(text: str) -> float:
@@ -56,10 +56,11 @@ def synthetic_cell_for_tests(cell: Cell, artifacts_dir: Path) -> CellResult:
     """Test fixture cell function: deterministic fake training and evaluation of one cell.
 
     Agent-config keys: ``synthetic_sleep_s`` (seconds to sleep, to make a cell slow enough to
-    be killed mid-run) and ``synthetic_fail`` (raise, to exercise failure recording).
+    be killed mid-run) and ``synthetic_fail_seed`` (raise for that training seed, to exercise
+    failure recording).
     """
     time.sleep(float(cell.agent_config.get(SLEEP_KEY, 0.0)))
-    if cell.agent_config.get(FAIL_KEY):
+    if cell.agent_config.get(FAIL_SEED_KEY) == cell.seed:
         raise RuntimeError(f"synthetic failure requested for seed {cell.seed}")
     if cell.budget_steps > 0:
         points = list(range(0, cell.budget_steps + 1, cell.eval_every))
