@@ -12,6 +12,7 @@ the only one that writes to the store.
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -41,11 +42,17 @@ class CellOutcome:
 
 
 def execute_cell(cell_fn: CellFunction, cell: Cell, artifacts_dir: str) -> CellOutcome:
-    """Run one cell and capture any exception; the entry point of every executor's workers."""
+    """Run one cell and capture any exception; the entry point of every executor's workers.
+
+    Whatever an interrupted earlier attempt left in `artifacts_dir` is removed first (on the
+    machine that runs the cell), so a restarted cell starts clean.
+    """
     start = time.perf_counter()
     try:
         path = Path(artifacts_dir)
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
         result = cell_fn(cell, path)
         if not isinstance(result, CellResult):
             raise TypeError(f"cell function returned {type(result).__name__}, not CellResult")

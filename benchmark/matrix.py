@@ -7,7 +7,6 @@ was killed) is claimed again and restarted from a clean artifacts folder.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -60,7 +59,8 @@ def run_matrix(
         store: where outcomes are committed (this process is its writer).
         executor: where cells run.
         cell_fn: the picklable function that executes a cell (`run_cell` by default).
-        artifacts_root: each cell writes under ``artifacts_root/<config hash[:12]>``.
+        artifacts_root: each cell writes under ``artifacts_root/<config hash[:12]>`` (with Ray on
+            several machines, a path every node can reach).
         retry_failed: run cells recorded as failed again.
         heartbeat_s: how often running markers are refreshed.
         show_progress: draw a progress bar over cells.
@@ -91,10 +91,7 @@ def run_matrix(
                         summary.busy_elsewhere.append(cell.config_hash)
                         progress.advance(bar)
                         continue
-                    artifacts = artifacts_root / cell.short_hash
-                    if artifacts.exists():
-                        shutil.rmtree(artifacts)
-                    executor.submit(cell_fn, cell, artifacts)
+                    executor.submit(cell_fn, cell, artifacts_root / cell.short_hash)
                     in_flight[cell.config_hash] = cell
                 for outcome in executor.wait(timeout_s=heartbeat_s):
                     cell = in_flight.pop(outcome.config_hash)
