@@ -375,6 +375,8 @@ def write_report(preset: Preset, store: Store, out_dir: Path, reps: int = 2000) 
     """Write ``report.md`` (+ PNG files) and ``report.html`` for a preset into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = build_sections(preset, store, reps=reps)
+    for stale in ("learning_curves.png", "performance_profile.png"):
+        (out_dir / stale).unlink(missing_ok=True)  # a figure this report lacks must not linger
     title = f"InsertBench matrix report: {preset.name}"
     figures = []
     for section in sections:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from benchmark.cells import Cell, CellResult, Evaluation, canonical_json
 #: Agent-config keys the fixture reads (a real agent would reject them).
 SLEEP_KEY = "synthetic_sleep_s"
 FAIL_SEED_KEY = "synthetic_fail_seed"
+CRASH_SEED_KEY = "synthetic_crash_seed"
 
 
 def _unit_hash(text: str) -> float:
@@ -57,9 +59,12 @@ def synthetic_cell_for_tests(cell: Cell, artifacts_dir: Path) -> CellResult:
 
     Agent-config keys: ``synthetic_sleep_s`` (seconds to sleep, to make a cell slow enough to
     be killed mid-run) and ``synthetic_fail_seed`` (raise for that training seed, to exercise
-    failure recording).
+    failure recording) and ``synthetic_crash_seed`` (end the worker process abruptly for that
+    training seed).
     """
     time.sleep(float(cell.agent_config.get(SLEEP_KEY, 0.0)))
+    if cell.agent_config.get(CRASH_SEED_KEY) == cell.seed:
+        os._exit(70)  # like a segfault in a simulator: the worker process vanishes
     if cell.agent_config.get(FAIL_SEED_KEY) == cell.seed:
         raise RuntimeError(f"synthetic failure requested for seed {cell.seed}")
     if cell.budget_steps > 0:

@@ -11,10 +11,12 @@ SYNTHETIC = "benchmark.testing:synthetic_cell_for_tests"
 
 def tiny_preset_toml(
     *, seeds: str = "[0, 1]", sleep_s: float = 0.0, eval_episodes: int = 6,
-    fail_seed: int | None = None,
+    fail_seed: int | None = None, crash_seed: int | None = None,
 ) -> str:
     """A 2-task x 2-agent preset over `seeds`, run with the synthetic cell function."""
     fail = "" if fail_seed is None else f", synthetic_fail_seed = {fail_seed}"
+    if crash_seed is not None:
+        fail += f", synthetic_crash_seed = {crash_seed}"
     return f"""
 name = "tiny"
 description = "matrix tests (synthetic cell function)"

@@ -41,6 +41,19 @@ def _snapshot(store: Store) -> dict[str, tuple]:
     return snapshot
 
 
+def test_a_dying_worker_fails_its_cell_and_the_pool_recovers(tmp_path: Path) -> None:
+    _, preset = write_tiny_preset(tmp_path, crash_seed=1)
+    with Store(tmp_path / "s.sqlite") as store:
+        summary = run_matrix(preset.cells, store, LocalExecutor(workers=1),
+                             cell_fn=synthetic_cell_for_tests, artifacts_root=tmp_path / "a",
+                             show_progress=False, heartbeat_s=0.5)
+        crashing = {c.config_hash for c in preset.cells if c.budget_steps > 0 and c.seed == 1}
+        assert set(summary.failed) == crashing
+        assert len(summary.done) == len(preset.cells) - len(crashing)
+        assert all("worker process died" in r["error"] for r in store.cell_rows("failed"))
+        assert store.running() == []
+
+
 def test_ray_and_local_pool_store_identical_results(tmp_path: Path, local_ray: None) -> None:
     _, preset = write_tiny_preset(tmp_path, fail_seed=0)
     snapshots = []
