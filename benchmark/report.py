@@ -213,9 +213,14 @@ def _status_section(
         ["Training seeds / evaluation seeds",
          f"{list(preset.seeds)} / {preset.eval_seeds[0]}…{preset.eval_seeds[-1]}"],
     ])
-    return Section("Status", [preset.description, f"Preset file: `{preset.source}`; report "
-                              f"generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."],
-                   [table])
+    paragraphs = [preset.description, f"Preset file: `{preset.source}`; report generated "
+                  f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
+    fixtures = sum('"fixture"' in (r["info_json"] or "") for r in done_rows)
+    if fixtures:
+        paragraphs.insert(0, f"WARNING: {fixtures} of the done cells were produced by a test "
+                             "fixture cell function, not by training and evaluation; their numbers "
+                             "are not benchmark results.")
+    return Section("Status", paragraphs, [table])
 
 
 def _reference_section(

@@ -73,6 +73,7 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
     assert "Table 9, row A" in page
     assert re.search(r"\| Learner \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", markdown)
     assert "synthetic failure requested for seed 1" in markdown
+    assert "WARNING: 12 of the done cells were produced by a test fixture" in markdown
 
     # Figures: PNG files beside the Markdown, the same images inline in the HTML.
     for name in ("learning_curves.png", "performance_profile.png"):
