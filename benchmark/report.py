@@ -270,8 +270,9 @@ def _aggregate_section(
         taus, profiles, cis = performance_profile(matrices, reps=min(reps, 1000))
         fig, ax = plt.subplots(figsize=(6, 4))
         for method in matrices:
-            ax.plot(taus, profiles[method], label=method)
-            ax.fill_between(taus, cis[method][0], cis[method][1], alpha=0.2)
+            (line,) = ax.plot(taus, profiles[method], label=method)
+            ax.fill_between(taus, cis[method][0], cis[method][1], alpha=0.2,
+                            color=line.get_color())
         ax.set_xlabel("success rate τ")
         ax.set_ylabel("fraction of runs with score > τ")
         ax.set_title("Performance profile")
