@@ -10,3 +10,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+from benchmark.matrix_cli import matrix_app  # noqa: E402 - sub-apps mount after `app` exists
+
+app.add_typer(matrix_app, name="matrix")
