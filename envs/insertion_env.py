@@ -29,6 +29,11 @@ REWARDS = ("sparse", "dense", "goal_image")
 CAMERAS = ("wrist", "side")
 #: Tool pointing down, plug outline aligned with the socket: TCP x = world x, z = -world z.
 TCP_DOWN = np.diag([1.0, -1.0, -1.0])
+_INSTABILITY_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+)
 #: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
 HAND_KP = np.array([1.0, 1.0, 0.3])
 
@@ -184,7 +189,9 @@ class InsertionEnv(gym.Env):
         self._nominal_friction = m.geom_friction[self._contact_geoms, 0].copy()
         self._nominal_plug_pos = m.body_pos[self._plug].copy()
         self._nominal_plug_quat = m.body_quat[self._plug].copy()
-        self.reference = ImpedanceReference(self.scene_config.gains, m.body("reference").mocapid[0])
+        self.reference = ImpedanceReference(
+            self.scene_config.gains, m.body("reference").mocapid[0], reference_mode
+        )
         self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
         self._q_home = self._solve_start_qpos(HOME_QPOS, np.zeros(3))
 
@@ -272,7 +279,7 @@ class InsertionEnv(gym.Env):
         )
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
 
-        warnings_before = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
+        warnings_before = self._instability_warnings()
         done_steps = 0
         while done_steps < self.frame_skip:
             n = min(self.force_sample_steps, self.frame_skip - done_steps)
@@ -353,7 +360,7 @@ class InsertionEnv(gym.Env):
         if "pixels" in self.obs_mode:
             assert self.rig is not None
             obs.update(self.rig.render_all(d, self.cameras))
-        obs.update({f"goal_{k}": v for k, v in self._goal_images.items()})
+        obs.update({f"goal_{k}": v.copy() for k, v in self._goal_images.items()})
         return obs
 
     def _reward(self, obs: dict[str, np.ndarray], inserted: bool) -> float:
@@ -399,10 +406,15 @@ class InsertionEnv(gym.Env):
             )
         return a
 
+    def _instability_warnings(self) -> int:
+        return sum(int(self.data.warning[w].number) for w in _INSTABILITY_WARNINGS)
+
     def _physics_error(self, warnings_before: int) -> str:
+        # MuJoCo resets the state itself when it sees these, so the warning counters are the
+        # only trace of a blow-up; finiteness is checked as a second line.
+        if self._instability_warnings() > warnings_before:
+            return "MuJoCo found the simulation unstable (NaN/inf/huge qpos, qvel or qacc)"
         d = self.data
-        if int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) > warnings_before:
-            return "MuJoCo reported an unstable simulation (bad qacc) and reset the state"
         if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
             return "non-finite joint positions or velocities"
         return ""
