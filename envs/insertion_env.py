@@ -174,6 +174,8 @@ class InsertionEnv(gym.Env):
         #: Physics steps between two samples of the plug's contact force (100 Hz) for the
         #: episode's peak force, `info["max_force_n"]`.
         self.force_sample_steps = max(1, int(round(0.01 / timestep)))
+        whole, rest = divmod(self.frame_skip, self.force_sample_steps)
+        self._physics_chunks = [self.force_sample_steps] * whole + ([rest] if rest else [])
         m = self.model
         self._tcp = m.site("tcp").id
         self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in JOINT_NAMES])
@@ -183,6 +185,7 @@ class InsertionEnv(gym.Env):
         self._force_adr = m.sensor_adr[m.sensor("ft_force").id]
         self._torque_adr = m.sensor_adr[m.sensor("ft_torque").id]
         self._contact_adr = m.sensor_adr[m.sensor("plug_contact").id]
+        self._warning_stats = [self.data.warning[w] for w in _INSTABILITY_WARNINGS]
         self._contact_geoms = np.array(
             [i for i in range(m.ngeom) if m.geom(i).name.startswith(("plug_", "socket_"))]
         )
@@ -258,12 +261,11 @@ class InsertionEnv(gym.Env):
         self.goal_pos = self._goal_face_pos - self.start_mat @ face_in_tcp
         self.believed_goal_pos = self._goal_face_pos + self.goal_noise_m
         self._max_force = 0.0
-        self._steps = 0
         if self.reward_type == "goal_image":
             self._goal_images = self._render_goal_images()
         obs = self._observation()
         self._last_obs = obs
-        return obs, self._info(inserted=self._inserted())
+        return obs, self._info()
 
     def step(self, action):
         if self._last_obs is None:
@@ -280,26 +282,23 @@ class InsertionEnv(gym.Env):
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
 
         warnings_before = self._instability_warnings()
-        done_steps = 0
-        while done_steps < self.frame_skip:
-            n = min(self.force_sample_steps, self.frame_skip - done_steps)
+        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
+        peak_sq = self._max_force**2
+        for n in self._physics_chunks:
             mujoco.mj_step(m, d, nstep=n)
-            done_steps += n
-            force = np.linalg.norm(d.sensordata[self._contact_adr : self._contact_adr + 3])
-            self._max_force = max(self._max_force, float(force))
-        self._steps += 1
+            peak_sq = max(peak_sq, float(contact_force @ contact_force))
+        self._max_force = peak_sq**0.5
 
         error = self._physics_error(warnings_before)
         if error:
-            info = self._info(inserted=False)
-            info["physics_error"] = error
-            return self._last_obs, 0.0, True, False, info
+            return self._last_obs, 0.0, True, False, self._info(physics_error=error)
         obs = self._observation()
         self._last_obs = obs
-        inserted = self._inserted()
+        info = self._info()
+        inserted = info["is_success"]
         reward = self._reward(obs, inserted)
         terminated = inserted and self.reward_type == "sparse"
-        return obs, reward, terminated, False, self._info(inserted)
+        return obs, reward, terminated, False, info
 
     def render(self):
         if self.render_mode != "rgb_array":
@@ -327,10 +326,7 @@ class InsertionEnv(gym.Env):
         face = self.data.site_xpos[self._face]
         c = self.task.connector
         inside = abs(face[0]) < c.width_mm / 2 * MM and abs(face[1]) < c.height_mm / 2 * MM
-        return max(0.0, -face[2] / MM) if inside else 0.0
-
-    def _inserted(self) -> bool:
-        return self.insertion_depth_mm() >= self.task.connector.success_depth_mm
+        return max(0.0, -float(face[2]) / MM) if inside else 0.0
 
     def _raw_wrench(self) -> np.ndarray:
         d = self.data
@@ -373,13 +369,18 @@ class InsertionEnv(gym.Env):
         image = obs[cam] if cam in obs else self.rig.render(self.data, cam)
         return rewards.goal_image_reward(image, self._goal_images[cam])
 
-    def _info(self, inserted: bool) -> dict[str, Any]:
-        return {
-            "is_success": bool(inserted),
-            "insertion_depth_mm": self.insertion_depth_mm(),
+    def _info(self, physics_error: str = "") -> dict[str, Any]:
+        """`is_success` means mated: the plug at least `success_depth_mm` deep."""
+        depth = self.insertion_depth_mm()
+        info = {
+            "is_success": not physics_error and depth >= self.task.connector.success_depth_mm,
+            "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,
         }
+        if physics_error:
+            info["physics_error"] = physics_error
+        return info
 
     # ----------------------------------------------------------------------------------------
     # Helpers
@@ -395,28 +396,25 @@ class InsertionEnv(gym.Env):
 
     def _check_action(self, action) -> np.ndarray:
         a = np.asarray(action, dtype=np.float32)
+        if a.shape == self.action_space.shape and np.all(np.abs(a) <= 1.0 + 1e-6):
+            return a  # the common case in one pass; NaN fails the comparison
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action contains NaN or inf: {a}; refusing to step the simulation")
-        if np.any(np.abs(a) > 1.0 + 1e-6):
-            raise ValueError(
-                f"action {a} is outside the action space [-1, 1]; clip it or "
-                f"rescale your policy's output"
-            )
-        return a
+        raise ValueError(
+            f"action {a} is outside the action space [-1, 1]; clip it or rescale your "
+            f"policy's output"
+        )
 
     def _instability_warnings(self) -> int:
-        return sum(int(self.data.warning[w].number) for w in _INSTABILITY_WARNINGS)
+        return sum(w.number for w in self._warning_stats)
 
     def _physics_error(self, warnings_before: int) -> str:
-        # MuJoCo resets the state itself when it sees these, so the warning counters are the
-        # only trace of a blow-up; finiteness is checked as a second line.
+        # MuJoCo checks qpos/qvel/qacc for NaN, inf and huge values on every step and resets the
+        # state itself when it finds one, so its warning counters are the trace of a blow-up.
         if self._instability_warnings() > warnings_before:
             return "MuJoCo found the simulation unstable (NaN/inf/huge qpos, qvel or qacc)"
-        d = self.data
-        if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
-            return "non-finite joint positions or velocities"
         return ""
 
     def _render_goal_images(self) -> dict[str, np.ndarray]:

@@ -183,6 +183,10 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     s.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     s.visual.quality.shadowsize = 0  # shadows and multisampling dominate offscreen cost
     s.visual.quality.offsamples = 0
+    # Vertex work on tessellated capsules dominates small software-rendered frames: 12 x 4
+    # instead of 28 x 16 renders a 64x64 D-sub frame 2.5x faster (benchmark/bench_env.py).
+    s.visual.quality.numslices = 12
+    s.visual.quality.numstacks = 4
     s.visual.global_.offwidth = config.offscreen_width
     s.visual.global_.offheight = config.offscreen_height
     s.visual.headlight.ambient = [0.4, 0.4, 0.4]
