@@ -14,3 +14,8 @@ app = typer.Typer(
 from benchmark.matrix_cli import matrix_app  # noqa: E402 - sub-apps mount after `app` exists
 
 app.add_typer(matrix_app, name="matrix")
+
+from benchmark.rollout_cli import list_tasks, rollout  # noqa: E402
+
+app.command("list")(list_tasks)
+app.command("rollout")(rollout)

@@ -7,10 +7,18 @@ env = gym.make("InsertBench/USB-v0", reward="sparse", goal_noise_mm=1.0)
 
 from __future__ import annotations
 
-import gymnasium as gym
+import os
 
-from envs.insertion_env import InsertionEnv, hand_controller
-from envs.tasks import TASKS, TaskSpec, task_spec
+# Headless by default: without a display, render offscreen through EGL (set MUJOCO_GL=osmesa
+# for pure software rendering, or =glfw on a desktop).
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import gymnasium as gym  # noqa: E402
+
+from envs.insertion_env import InsertionEnv, hand_controller  # noqa: E402
+from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
 
 __all__ = ["InsertionEnv", "TASKS", "TaskSpec", "hand_controller", "make_task_env", "task_spec"]
 

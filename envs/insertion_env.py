@@ -182,8 +182,9 @@ class InsertionEnv(gym.Env):
         self._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in JOINT_NAMES])
         self._face = m.site("plug_face").id
         self._plug = m.body("plug").id
-        self._force_adr = m.sensor_adr[m.sensor("ft_force").id]
-        self._torque_adr = m.sensor_adr[m.sensor("ft_torque").id]
+        self._wrench_adr = m.sensor_adr[m.sensor("ft_force").id]
+        # Force then torque, adjacent in sensordata: the wrench is one slice.
+        assert m.sensor_adr[m.sensor("ft_torque").id] == self._wrench_adr + 3
         self._contact_adr = m.sensor_adr[m.sensor("plug_contact").id]
         self._warning_stats = [self.data.warning[w] for w in _INSTABILITY_WARNINGS]
         self._contact_geoms = np.array(
@@ -329,29 +330,25 @@ class InsertionEnv(gym.Env):
         return max(0.0, -float(face[2]) / MM) if inside else 0.0
 
     def _raw_wrench(self) -> np.ndarray:
-        d = self.data
-        # MuJoCo reports the force the child (tool side) exerts on the parent (wrist) in the
-        # sensor frame; the environment's wrench on the tool is its negative. The sensor frame
-        # and the TCP frame share their orientation.
-        return -np.concatenate(
-            [
-                d.sensordata[self._force_adr : self._force_adr + 3],
-                d.sensordata[self._torque_adr : self._torque_adr + 3],
-            ]
-        )
+        # MuJoCo reports the force and torque the child (tool side) exerts on the parent (wrist)
+        # in the sensor frame; the environment's wrench on the tool is its negative. The sensor
+        # frame and the TCP frame share their orientation.
+        return -self.data.sensordata[self._wrench_adr : self._wrench_adr + 6]
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
         d = self.data
         if "state" in self.obs_mode:
             r0 = self.start_mat
-            pos = r0.T @ (d.site_xpos[self._tcp] - self.start_pos)
+            pos = (d.site_xpos[self._tcp] - self.start_pos) @ r0  # = r0.T @ (p - p0)
             rel = r0.T @ d.site_xmat[self._tcp].reshape(3, 3)
-            rotvec = quat_to_rotvec(mat_to_quat(rel))
-            vel = np.zeros(6)
+            vel = np.empty(6)
             mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_SITE, self._tcp, vel, 0)
-            obs["tcp_pose"] = np.concatenate([pos, rotvec]).astype(np.float32)
-            obs["tcp_vel"] = np.concatenate([r0.T @ vel[3:], r0.T @ vel[:3]]).astype(np.float32)
+            tcp_pose = np.empty(6, np.float32)
+            tcp_pose[:3], tcp_pose[3:] = pos, quat_to_rotvec(mat_to_quat(rel))
+            obs["tcp_pose"] = tcp_pose
+            # mj_objectVelocity gives [angular, linear] in world; the obs is [linear, angular].
+            obs["tcp_vel"] = (vel.reshape(2, 3) @ r0)[::-1].ravel().astype(np.float32)
             obs["wrench"] = (self._raw_wrench() - self._wrench_bias).astype(np.float32)
         if "pixels" in self.obs_mode:
             assert self.rig is not None

@@ -268,6 +268,7 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     gripper.gravcomp = 1.0
     ft = gripper.add_site()
     ft.name = "ft_sensor"
+    ft.group = 4
     ft_geom = gripper.add_geom()
     ft_geom.type = mujoco.mjtGeom.mjGEOM_CYLINDER
     ft_geom.size = [0.035, ur.FT_SENSOR_LENGTH_M / 2, 0]
@@ -277,8 +278,8 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     ft_geom.contype = ft_geom.conaffinity = 0
     palm = gripper.add_geom()
     palm.type = mujoco.mjtGeom.mjGEOM_BOX
-    palm.size = [0.045, 0.02, 0.03]
-    palm.pos = [0, 0, PALM_OFFSET_M - 0.03]
+    palm.size = [0.035, 0.02, 0.025]
+    palm.pos = [0, 0, PALM_OFFSET_M - 0.025]
     palm.mass = 0.6
     palm.rgba = [0.25, 0.25, 0.27, 1]
     palm.contype, palm.conaffinity = _ARM, 0
@@ -294,15 +295,15 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     tcp_z = tcp_offset_m(spec)
     tcp = gripper.add_site()
     tcp.name = "tcp"
+    tcp.group = 4  # bookkeeping sites live in a group no camera draws
     tcp.pos = [0, 0, tcp_z]
     wrist_cam = gripper.add_camera()
     wrist_cam.name = "wrist"
-    wrist_cam.pos = [0.0, -0.07, PALM_OFFSET_M - 0.01]
-    # Looks along the flange z (down) and slightly inward at the plug tip.
+    # Beside the fingers, looking past the plug tip at the socket (gripper z points down).
+    cam_pos = np.array([0.0, -0.055, PALM_OFFSET_M + 0.005])
+    wrist_cam.pos = cam_pos
     wrist_cam.quat = _look_quat(
-        np.array([0.0, -0.07, PALM_OFFSET_M - 0.01]),
-        np.array([0.0, 0.0, tcp_z + 0.01]),
-        up=np.array([0, -1.0, 0]),
+        cam_pos, np.array([0.0, 0.0, tcp_z + 0.025]), up=np.array([0.0, 1.0, 0.0])
     )
     wrist_cam.fovy = 55
 
@@ -321,8 +322,10 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     plug_mass.mass = 0.03
     plug_mass.contype = plug_mass.conaffinity = 0
     plug_mass.group = 3
+    plug_mass.rgba = [0, 0, 0, 0]  # a mass, not a part: never drawn
     face = plug.add_site()
     face.name = "plug_face"
+    face.group = 4
     contact_sensor = s.add_sensor()  # net force of all contacts on the plug, reduced in C
     contact_sensor.name = "plug_contact"
     contact_sensor.type = mujoco.mjtSensor.mjSENS_CONTACT
@@ -332,10 +335,11 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
 
     side_cam = world.add_camera()
     side_cam.name = "side"
-    eye = np.array([0.09, -0.16, 0.07])
+    # Low and in front, between the fingers (they close along x), so the socket stays in view.
+    eye = np.array([0.02, -0.13, 0.03])
     side_cam.pos = eye
-    side_cam.quat = _look_quat(eye, np.array([0.0, 0.0, 0.01]), up=np.array([0, 0, 1.0]))
-    side_cam.fovy = 35
+    side_cam.quat = _look_quat(eye, np.array([0.0, 0.0, 0.004]), up=np.array([0, 0, 1.0]))
+    side_cam.fovy = 28
 
     target = world.add_body()
     target.name = "reference"
