@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,8 @@ import envs
 from benchmark.metrics import format_rate, wilson_interval
 
 POLICIES = ("scripted", "random")
-console = Console()
+# Tables stay readable when piped (rich falls back to 80 columns without a terminal).
+console = Console() if sys.stdout.isatty() else Console(width=120)
 
 
 def parse_env_kwargs(pairs: list[str]) -> dict[str, object]:
