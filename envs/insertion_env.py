@@ -157,7 +157,6 @@ class InsertionEnv(gym.Env):
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size!r}")
 
         self.task = task
-        self.spec_connector = task.connector
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
         self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
         self.grasp_noise_mm, self.grasp_noise_deg = grasp_noise_mm, grasp_noise_deg

@@ -30,7 +30,7 @@ def test_bad_kwargs(kwargs, message):
 
 
 def test_unknown_kwarg_and_task():
-    with pytest.raises(TypeError, match="goal_noise"):
+    with pytest.raises(TypeError, match="unknown kwarg 'goal_noise'; did you mean 'goal_noise_mm'"):
         gym.make("InsertBench/USB-v0", goal_noise=1.0)
     with pytest.raises(gym.error.Error):
         gym.make("InsertBench/HDMI-v0")
