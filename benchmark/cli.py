@@ -10,3 +10,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+from real.cli import real_app  # noqa: E402  (sub-apps mount after the main app exists)
+
+app.add_typer(real_app, name="real")

@@ -133,7 +133,6 @@ def touch_off_socket_pose(
     )
     dt = 1.0 / servo_hz
     safe = SafeRobot(robot, safety, approach, dt)
-    robot.zeroFtSensor()
     bias = measure_ft_bias(robot, samples=10)
     axis = mat0[:, 2]
     touched = None

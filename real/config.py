@@ -80,6 +80,7 @@ class SafetyConfig:
     | max_angular_speed_rad_s | 0.5 | TCP command angular speed cap [rad/s] |
     | force_limit_n | 60 | zeroed F/T force magnitude that stops and retracts [N] |
     | torque_limit_nm | 4 | zeroed F/T torque magnitude that stops and retracts [N m] |
+    | wrench_filter_s | 0.01 | time constant of the low-pass on the wrench those limits see [s] |
     | retract_m | 0.005 | retreat along the socket axis after a force trip [m] |
     | retract_speed_m_s | 0.01 | speed of that retreat and of resets [m/s] |
     | watchdog_timeout_s | 0.5 | longest gap between two policy steps while servoing [s] |
@@ -94,6 +95,7 @@ class SafetyConfig:
     max_angular_speed_rad_s: float = 0.5
     force_limit_n: float = 60.0
     torque_limit_nm: float = 4.0
+    wrench_filter_s: float = 0.01
     retract_m: float = 0.005
     retract_speed_m_s: float = 0.01
     watchdog_timeout_s: float = 0.5
@@ -119,3 +121,5 @@ class SafetyConfig:
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not self.wrench_filter_s >= 0:
+            raise ValueError(f"wrench_filter_s must be >= 0, got {self.wrench_filter_s}")

@@ -66,7 +66,8 @@ class RealInsertionEnv(gym.Env):
     ## Rewards
     `sparse`, `dense`, `goal_image` from `envs.rewards`. Mated = the continuity input is closed
     (`continuity_input`), else the insertion depth from the calibrated socket pose reaches the
-    connector's `success_depth_mm`.
+    connector's `success_depth_mm`. `info["max_force_n"]` is the peak F/T force magnitude as
+    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`).
 
     ## Starting State
     Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
@@ -256,6 +257,7 @@ class RealInsertionEnv(gym.Env):
             )
         except SafetyTrip as trip:
             raise RuntimeError(f"safety trip while resetting: {trip}") from trip
+        safe.reset_wrench_filter()
         state = safe.read()
         self.start_pos, self.start_mat = state.pos.copy(), state.mat.copy()
         self.ref_pos, self.ref_quat = state.pos.copy(), mat_to_quat(state.mat)
@@ -351,9 +353,8 @@ class RealInsertionEnv(gym.Env):
         for _ in range(self.cycles_per_step):
             t0 = self.robot.initPeriod()
             state = self.safe.read()
-            wrench = tcp_wrench(state, self._bias)
-            self._max_force = max(self._max_force, float(np.linalg.norm(wrench[:3])))
-            self.safe.check_wrench(wrench)
+            filtered = self.safe.check_wrench(tcp_wrench(state, self._bias))
+            self._max_force = max(self._max_force, float(np.linalg.norm(filtered[:3])))
             pos, mat = self.admittance.update(
                 self.ref_pos, self._ref_mat, state.wrench - self._bias, self.servo_dt
             )

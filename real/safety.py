@@ -71,6 +71,7 @@ class SafeRobot:
         self._box_lo = np.asarray(safety.workspace_min_m, dtype=np.float64)
         self._box_hi = np.asarray(safety.workspace_max_m, dtype=np.float64)
         self._last: tuple[np.ndarray, np.ndarray] | None = None
+        self._wrench: np.ndarray | None = None
         self.tripped: SafetyTrip | None = None
 
     # ----------------------------------------------------------------------------------------
@@ -126,11 +127,19 @@ class SafeRobot:
         p = self.socket_frame(pos)
         return bool(np.all(p >= self._box_lo - margin_m) and np.all(p <= self._box_hi + margin_m))
 
-    def check_wrench(self, wrench_tcp: np.ndarray) -> None:
-        """Stop and retract if a zeroed wrench [N, N m] exceeds the force or torque limit."""
-        force, torque = float(np.linalg.norm(wrench_tcp[:3])), float(np.linalg.norm(wrench_tcp[3:]))
-        if not (np.isfinite(force) and np.isfinite(torque)):
-            self.trip("force", f"the F/T sensor reads a non-finite wrench {wrench_tcp}")
+    def check_wrench(self, wrench_tcp: np.ndarray) -> np.ndarray:
+        """Low-pass a zeroed wrench [N, N m] (one sample per control period) and stop and
+        retract if the filtered force or torque exceeds its limit; returns the filtered wrench."""
+        w = np.asarray(wrench_tcp, dtype=np.float64)
+        if not np.all(np.isfinite(w)):
+            self.trip("force", f"the F/T sensor reads a non-finite wrench {w}")
+        if self._wrench is None:
+            self._wrench = w.copy()
+        else:
+            alpha = self.servo_dt / (self.safety.wrench_filter_s + self.servo_dt)
+            self._wrench = self._wrench + alpha * (w - self._wrench)
+        force = float(np.linalg.norm(self._wrench[:3]))
+        torque = float(np.linalg.norm(self._wrench[3:]))
         if force > self.safety.force_limit_n or torque > self.safety.torque_limit_nm:
             message = (
                 f"contact wrench |F| = {force:.1f} N, |T| = {torque:.2f} N m exceeds the limits "
@@ -139,6 +148,11 @@ class SafeRobot:
             self.stop()
             self.retract()
             self.trip("force", message)
+        return self._wrench.copy()
+
+    def reset_wrench_filter(self) -> None:
+        """Forget the filtered wrench (after the sensor was zeroed)."""
+        self._wrench = None
 
     # ----------------------------------------------------------------------------------------
     # Commanding

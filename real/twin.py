@@ -33,6 +33,8 @@ from real.poses import pos_mat_to_pose
 
 #: A plausible uncompensated F/T offset [N, N m] (base frame) until zeroFtSensor is called.
 DEFAULT_FT_BIAS = (1.5, -0.8, 3.0, 0.05, -0.02, 0.01)
+#: Time constant of the force estimate behind the twin's protective stop [s].
+PROTECTIVE_STOP_FILTER_S = 0.01
 #: Calls that are recorded; reads are not.
 RECORDED = (
     "servoL",
@@ -62,9 +64,11 @@ class DigitalTwinRobot:
     """A UR arm stand-in driven by the MuJoCo task; see the module docstring.
 
     task: task ID or spec; seed: the simulated episode's seed (grasp noise, friction);
-    sim_kwargs: `InsertionEnv` kwargs (e.g. grasp_noise_mm). protective_stop_force_n: contact
-    force on the plug [N] beyond which the twin enters a protective stop, like the controller's
-    force limit. continuity_input: the digital input that closes when the plug is mated.
+    sim_kwargs: `InsertionEnv` kwargs (e.g. grasp_noise_mm). protective_stop_force_n: net
+    force on the tool [N] beyond which the twin enters a protective stop, like the controller's
+    force limit (150 N on a UR by default). continuity_input: the digital input that closes
+    when the plug is mated. frequency_hz: the control period waitPeriod integrates to.
+    servoL only sets the target, as on the robot; time passes in waitPeriod.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class DigitalTwinRobot:
         ft_bias: tuple[float, ...] = DEFAULT_FT_BIAS,
         protective_stop_force_n: float = 150.0,
         continuity_input: int = 0,
+        frequency_hz: float = 500.0,
         **sim_kwargs: Any,
     ) -> None:
         spec = task_spec(task) if isinstance(task, str) else task
@@ -90,6 +95,7 @@ class DigitalTwinRobot:
         self.ft_bias = np.asarray(ft_bias, dtype=np.float64)
         self.protective_stop_force_n = protective_stop_force_n
         self.continuity_input = continuity_input
+        self.period_s = 1.0 / frequency_hz
         self.commands: list[TwinCommand] = []
         self.time_s = 0.0
         self._stall_s = 0.0
@@ -102,6 +108,7 @@ class DigitalTwinRobot:
         self._watchdog_period_s: float | None = None
         self._last_kick_s: float | None = None
         self.peak_contact_force_n = 0.0
+        self._filtered_force = 0.0
 
     # ----------------------------------------------------------------------------------------
     # Twin-only controls (what an operator or a fault would do)
@@ -206,7 +213,6 @@ class DigitalTwinRobot:
         d = self.sim.data
         d.mocap_pos[self._mocap] = p[:3] + self.base_pos
         d.mocap_quat[self._mocap] = rotvec_to_quat(p[3:])
-        self._step(max(1, round(time / self.sim.model.opt.timestep)))
         return True
 
     def servoStop(self, a: float = 10.0) -> bool:
@@ -262,7 +268,10 @@ class DigitalTwinRobot:
         return datetime.timedelta(seconds=self.clock())
 
     def waitPeriod(self, t_cycle_start: datetime.timedelta) -> None:
-        """Nothing to wait for: the twin's time advances with the commands themselves."""
+        """Integrate the physics to the end of the control period started at `t_cycle_start`
+        (the twin's time passes here, as wall time does on the robot)."""
+        remaining = t_cycle_start.total_seconds() + self.period_s - self.clock()
+        self._step(max(0, round(remaining / self.sim.model.opt.timestep)))
 
     def disconnect(self) -> None:
         self._record("disconnect")
@@ -303,9 +312,13 @@ class DigitalTwinRobot:
             mujoco.mj_step(m, d)
             contact = float(np.linalg.norm(d.sensor(self._contact).data[:3]))
             self.peak_contact_force_n = max(self.peak_contact_force_n, contact)
-            # The controller's force limit acts on the net external force at the tool.
+            # The controller's force limit acts on its (filtered) estimate of the net external
+            # force at the tool, not on single-step contact impulses.
             force = float(np.linalg.norm(d.sensor(self._force).data))
-            if force > self.protective_stop_force_n and not self.protective_stopped:
+            self._filtered_force += (force - self._filtered_force) * min(
+                1.0, m.opt.timestep / PROTECTIVE_STOP_FILTER_S
+            )
+            if self._filtered_force > self.protective_stop_force_n and not self.protective_stopped:
                 self.protective_stopped = True
                 self._brake()
         self.time_s += n * m.opt.timestep
