@@ -18,7 +18,7 @@ class URConfig:
     success by insertion depth from the calibrated socket pose. servo_lookahead_s and
     servo_gain: servoL smoothing (0.03-0.2 s) and proportional gain (100-2000).
     rtde_watchdog_hz: minimum rate of commands the controller accepts before it halts the arm
-    (ur_rtde setWatchdog); every control cycle kicks it.
+    (ur_rtde setWatchdog), armed at the environment's first reset; every control cycle kicks it.
     """
 
     host: str

@@ -95,6 +95,7 @@ class RealInsertionEnv(gym.Env):
     | gains | ImpedanceGains() | the simulation's impedance gains and reference limits |
     | ft_bias | None | [N, N m] base frame, calibrated bias for robots without zeroFtSensor |
     | zero_ft_sensor | True | call zeroFtSensor at reset (e-Series) |
+    | rtde_watchdog_hz | 5.0 | ur_rtde watchdog armed at the first reset; None: off |
     | clock | time.monotonic | s; the software watchdog's clock |
     """
 
@@ -116,6 +117,7 @@ class RealInsertionEnv(gym.Env):
         admittance: AdmittanceParams | None = None,
         ft_bias: np.ndarray | list[float] | None = None,
         zero_ft_sensor: bool = True,
+        rtde_watchdog_hz: float | None = 5.0,
         action_mode: str = "xyz",
         obs_mode: str = "state",
         reward: str = "sparse",
@@ -189,6 +191,8 @@ class RealInsertionEnv(gym.Env):
         self.safety = safety
         self.continuity_input = continuity_input
         self.zero_ft_sensor = zero_ft_sensor
+        self.rtde_watchdog_hz = rtde_watchdog_hz
+        self._watchdog_armed = False
         self.calibrated_ft_bias = np.zeros(6) if ft_bias is None else np.asarray(ft_bias, float)
         self.clock = clock
         self.servo_dt = 1.0 / servo_hz
@@ -198,14 +202,13 @@ class RealInsertionEnv(gym.Env):
         self.safe = SafeRobot(
             robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain
         )
-        start_local = np.array([0.0, 0.0, -self.start_height_m])
-        for r in (0.0, hi * MM):
-            corner = start_local + np.array([r, r, 0.0]) / np.sqrt(2)
-            if np.any(corner < safety.workspace_min_m) or np.any(corner > safety.workspace_max_m):
-                raise ValueError(
-                    f"start poses ({start_height_mm} mm up, offsets up to {hi} mm) leave the "
-                    f"safety workspace {safety.workspace_min_m}..{safety.workspace_max_m} m"
-                )
+        box_lo, box_hi = np.asarray(safety.workspace_min_m), np.asarray(safety.workspace_max_m)
+        lateral_room = min(-box_lo[0], box_hi[0], -box_lo[1], box_hi[1])
+        if hi * MM > lateral_room or not box_lo[2] <= -self.start_height_m <= box_hi[2]:
+            raise ValueError(
+                f"start poses ({start_height_mm} mm up, offsets up to {hi} mm) leave the "
+                f"safety workspace {safety.workspace_min_m}..{safety.workspace_max_m} m"
+            )
         self.admittance = AdmittanceController(gains, admittance or AdmittanceParams())
         self.action_space, self.observation_space = build_spaces(
             action_mode, obs_mode, reward, camera_names, self.image_shape
@@ -220,10 +223,14 @@ class RealInsertionEnv(gym.Env):
         super().reset(seed=seed)
         safe = self.safe
         safe.reset_trip()
+        safe.reset_wrench_filter()
         try:
             state = safe.read()
         except SafetyTrip as trip:
             raise RuntimeError(f"cannot start an episode: {trip}") from trip
+        if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
+            self.robot.setWatchdog(self.rtde_watchdog_hz)
+            self._watchdog_armed = True
         if not safe.in_workspace(state.pos, margin_m=0.005):
             raise RuntimeError(
                 f"the TCP is at {np.round(safe.socket_frame(state.pos), 4)} m in the socket frame,"

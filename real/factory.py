@@ -60,6 +60,7 @@ def make(
         env_kwargs.setdefault("servo_lookahead_s", robot.servo_lookahead_s)
         env_kwargs.setdefault("servo_gain", robot.servo_gain)
         env_kwargs.setdefault("continuity_input", robot.continuity_input)
+        env_kwargs.setdefault("rtde_watchdog_hz", robot.rtde_watchdog_hz)
     else:
         backend = robot
         clock = getattr(robot, "clock", None)

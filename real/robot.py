@@ -73,8 +73,8 @@ class RobotBackend(Protocol):
 class URBackend:
     """A physical UR arm over ur_rtde: one control and one receive interface at `frequency_hz`.
 
-    Connecting sets the TCP offset (setTcp), the payload (setPayload) and the RTDE watchdog
-    (setWatchdog); the remaining methods forward to ur_rtde unchanged.
+    Connecting sets the TCP offset (setTcp) and the payload (setPayload); the environment arms
+    the RTDE watchdog (setWatchdog) at its first reset. The other methods forward to ur_rtde.
     """
 
     def __init__(self, config: URConfig, default_tcp_offset: list[float]) -> None:
@@ -91,7 +91,6 @@ class URBackend:
             cog = list(config.payload_cog_m or (0.0, 0.0, 0.0))
             if not self.control.setPayload(config.payload_kg, cog):
                 raise RuntimeError(f"the controller refused setPayload({config.payload_kg}, {cog})")
-        self.control.setWatchdog(config.rtde_watchdog_hz)
 
     # Receive interface.
     def getActualTCPPose(self) -> list[float]:
