@@ -152,12 +152,6 @@ def validate(
     kwargs: dict[str, Any] = json.loads(env_kwargs)
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
 
-    sim_env = gym.make(task, **kwargs)
-    try:
-        sim_results = run_episodes(sim_env, factory, sim_episodes or episodes, seed)
-    finally:
-        sim_env.close()
-
     if twin:
         cams = ("wrist", "side") if pixels else ()
         real_env = real.make_twin(task, seed=seed, cameras=cams, calibration=calibration, **kwargs)
@@ -165,11 +159,9 @@ def validate(
     else:
         if calibration is None:
             raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
-        robot = real.URConfig(
-            host=host or "", frequency_hz=frequency, continuity_input=continuity_input
-        )
         if host is None:
             raise typer.BadParameter("give --host (the robot's IP) or --twin")
+        robot = real.URConfig(host=host, frequency_hz=frequency, continuity_input=continuity_input)
         cameras = [
             real.CameraConfig(name, serial=serial)
             for name, serial in (("wrist", wrist_serial), ("side", side_serial))
@@ -181,6 +173,11 @@ def validate(
         real_results = run_episodes(real_env, factory, episodes, seed)
     finally:
         real_env.close()
+    sim_env = gym.make(task, **kwargs)
+    try:
+        sim_results = run_episodes(sim_env, factory, sim_episodes or episodes, seed)
+    finally:
+        sim_env.close()
     name = "scripted" if kind is PolicyKind.scripted else str(checkpoint)
     md, js = write_report(out, task, name, {"sim": sim_results, label: real_results})
     typer.echo(md.read_text())

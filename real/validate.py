@@ -59,7 +59,12 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
             f"loading {path} needs the `agents` package (and torch); use --policy scripted "
             f"to validate without one"
         ) from e
-    agent = agents.load_agent(path)
+    load_agent = getattr(agents, "load_agent", None)
+    if load_agent is None:
+        raise ImportError(
+            "this `agents` package has no load_agent(); use --policy scripted until it does"
+        )
+    agent = load_agent(path)
 
     def factory(env: gym.Env) -> Policy:
         for name in ("observation_space", "action_space"):
