@@ -138,7 +138,8 @@ def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize uint8 (H, W, C) by area averaging (exact pixel-overlap weights), rounded."""
     rows = _area_weights(image.shape[0], height)
     cols = _area_weights(image.shape[1], width)
-    out = np.einsum("ih,hwc,jw->ijc", rows, image.astype(np.float32), cols)
+    tall = np.tensordot(rows, image.astype(np.float32), axes=(1, 0))  # (height, W, C)
+    out = np.tensordot(tall, cols, axes=(1, 1)).transpose(0, 2, 1)  # (height, width, C)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
