@@ -96,6 +96,7 @@ class RealInsertionEnv(gym.Env):
     | ft_bias | None | [N, N m] base frame, calibrated bias for robots without zeroFtSensor |
     | zero_ft_sensor | True | call zeroFtSensor at reset (e-Series) |
     | rtde_watchdog_hz | 5.0 | ur_rtde watchdog armed at the first reset; None: off |
+    | disconnect_on_close | False | close() disconnects the robot (set by `real.make`) |
     | clock | time.monotonic | s; the software watchdog's clock |
     """
 
@@ -118,6 +119,7 @@ class RealInsertionEnv(gym.Env):
         ft_bias: np.ndarray | list[float] | None = None,
         zero_ft_sensor: bool = True,
         rtde_watchdog_hz: float | None = 5.0,
+        disconnect_on_close: bool = False,
         action_mode: str = "xyz",
         obs_mode: str = "state",
         reward: str = "sparse",
@@ -213,7 +215,9 @@ class RealInsertionEnv(gym.Env):
         self.action_space, self.observation_space = build_spaces(
             action_mode, obs_mode, reward, camera_names, self.image_shape
         )
+        self.disconnect_on_close = disconnect_on_close
         self._state: RobotState | None = None
+        self._trip: SafetyTrip | None = None
         self._needs_reset = True
 
     # ----------------------------------------------------------------------------------------
@@ -268,6 +272,7 @@ class RealInsertionEnv(gym.Env):
         state = safe.read()
         self.start_pos, self.start_mat = state.pos.copy(), state.mat.copy()
         self.ref_pos, self.ref_quat = state.pos.copy(), mat_to_quat(state.mat)
+        self._ref_mat = state.mat.copy()
         self.admittance.reset(*safe.clamp(state.pos, state.mat))
         self.goal_pos = socket_pos.copy()
         self.believed_goal_pos = socket_pos + socket_mat @ self.goal_noise_m
@@ -277,7 +282,7 @@ class RealInsertionEnv(gym.Env):
         self._t_start = self.clock()
         self._last_step_end = self.clock()
         self._needs_reset = False
-        self._trip: SafetyTrip | None = None
+        self._trip = None
         obs = self._observation(state)
         return obs, self._info(state)
 
@@ -325,6 +330,9 @@ class RealInsertionEnv(gym.Env):
             for cam in self.camera_devices.values():
                 cam.close()
             self.camera_devices = {}
+            if self.disconnect_on_close:
+                self.robot.disconnect()
+                self.disconnect_on_close = False
 
     # ----------------------------------------------------------------------------------------
     # Control

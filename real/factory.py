@@ -61,6 +61,7 @@ def make(
         env_kwargs.setdefault("servo_gain", robot.servo_gain)
         env_kwargs.setdefault("continuity_input", robot.continuity_input)
         env_kwargs.setdefault("rtde_watchdog_hz", robot.rtde_watchdog_hz)
+        env_kwargs.setdefault("disconnect_on_close", True)
     else:
         backend = robot
         clock = getattr(robot, "clock", None)

@@ -254,10 +254,9 @@ class SafeRobot:
         return pos, mat
 
     def trip(self, kind: str, message: str) -> None:
-        """Stop the robot (a force trip has stopped and retracted already) and raise
-        SafetyTrip(kind, message); commands stay refused until `reset_trip`."""
-        if kind != "force":
-            self._stop_quietly()
+        """Stop the robot and raise SafetyTrip(kind, message); commands stay refused until
+        `reset_trip`."""
+        self._stop_quietly()
         self.tripped = SafetyTrip(kind, message)
         raise self.tripped
 

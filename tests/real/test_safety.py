@@ -217,3 +217,14 @@ def test_safety_config_validation():
 def test_safety_trip_is_an_exception_with_a_kind():
     trip = SafetyTrip("force", "too much")
     assert trip.kind == "force" and str(trip) == "too much"
+
+
+def test_a_non_finite_wrench_reading_stops_the_arm(usb_twin_env, monkeypatch):
+    env = usb_twin_env
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    monkeypatch.setattr(twin, "getActualTCPForce", lambda: [float("nan")] * 6)
+    start = len(twin.commands)
+    _, _, terminated, _, info = env.step(np.zeros(3, np.float32))
+    assert terminated and info["safety_trip"] == "force"
+    assert names_after(twin, start) == ["servoStop"]

@@ -74,6 +74,9 @@ def test_make_uses_the_sim_tcp_and_the_robot_rates(fake_rtde):
     assert ("RTDEControlInterface", "setTcp", [0.0, 0.0, tcp, 0.0, 0.0, 0.0]) in fake_rtde
     assert base.servo_dt == pytest.approx(1 / 125) and base.cycles_per_step == 12
     assert base.continuity_input == 2 and base.rtde_watchdog_hz == config.rtde_watchdog_hz
+    env.close()
+    assert ("RTDEControlInterface", "disconnect") in fake_rtde
+    assert ("RTDEReceiveInterface", "disconnect") in fake_rtde
 
 
 def test_ur_config_validation():
