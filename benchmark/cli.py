@@ -11,6 +11,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-from real.cli import real_app  # noqa: E402  (sub-apps mount after the main app exists)
+from benchmark.matrix_cli import matrix_app  # noqa: E402 - sub-apps mount after `app` exists
+
+app.add_typer(matrix_app, name="matrix")
+
+from benchmark.rollout_cli import list_tasks, rollout  # noqa: E402
+
+app.command("list")(list_tasks)
+app.command("rollout")(rollout)
+
+from real.cli import real_app  # noqa: E402 - sub-apps mount after `app` exists
 
 app.add_typer(real_app, name="real")

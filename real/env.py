@@ -71,9 +71,11 @@ class RealInsertionEnv(gym.Env):
 
     ## Starting State
     Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
-    to the start pose (lateral offset of uniform magnitude in `init_offset_mm`, uniform
-    direction, socket orientation), settles, zeroes the F/T sensor and measures its bias. The
-    believed goal carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies).
+    to the start pose in the socket orientation, settles, zeroes the F/T sensor and measures its
+    bias. The lateral start offset has a uniform magnitude in `init_offset_mm` and a uniform
+    direction, or is exactly `options={"tcp_offset_mm": (dx, dy)}` in the board frame (the
+    simulation's world frame: the socket frame turned half a turn about x). The believed goal
+    carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies).
 
     ## Episode End
     Terminates on insertion with the sparse reward, or on a safety trip (`info["safety_trip"]`:
@@ -129,7 +131,7 @@ class RealInsertionEnv(gym.Env):
         grayscale: bool = False,
         goal_images: dict[str, np.ndarray] | None = None,
         start_height_mm: float = 50.0,
-        action_scale_m: float = 0.01,
+        action_scale_m: float = 0.005,
         action_scale_rad: float = 0.05,
         control_hz: float = 10.0,
         reference_mode: str = "accumulate",
@@ -205,8 +207,8 @@ class RealInsertionEnv(gym.Env):
             robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain
         )
         box_lo, box_hi = np.asarray(safety.workspace_min_m), np.asarray(safety.workspace_max_m)
-        lateral_room = min(-box_lo[0], box_hi[0], -box_lo[1], box_hi[1])
-        if hi * MM > lateral_room or not box_lo[2] <= -self.start_height_m <= box_hi[2]:
+        self._lateral_room = min(-box_lo[0], box_hi[0], -box_lo[1], box_hi[1])
+        if hi * MM > self._lateral_room or not box_lo[2] <= -self.start_height_m <= box_hi[2]:
             raise ValueError(
                 f"start poses ({start_height_mm} mm up, offsets up to {hi} mm) leave the "
                 f"safety workspace {safety.workspace_min_m}..{safety.workspace_max_m} m"
@@ -243,6 +245,15 @@ class RealInsertionEnv(gym.Env):
         rng = self.np_random
         radius = rng.uniform(*self.init_offset_mm) * MM
         angle = rng.uniform(0, 2 * np.pi)
+        offset = np.array([radius * np.cos(angle), radius * np.sin(angle)])
+        if options and "tcp_offset_mm" in options:
+            dx, dy = (float(v) for v in options["tcp_offset_mm"])
+            # Board frame (the sim's world: socket frame turned about x, z out of the board).
+            offset = np.array([dx, -dy]) * MM
+            if np.linalg.norm(offset) > self._lateral_room:
+                raise ValueError(
+                    f"options['tcp_offset_mm'] = {(dx, dy)} leaves the safety workspace"
+                )
         self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
         socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
         bias = state.wrench.copy()
@@ -251,9 +262,7 @@ class RealInsertionEnv(gym.Env):
             if local[2] > -self.start_height_m + 1e-4:  # plug in or near the socket: pull out
                 up = socket_pos + socket_mat @ np.array([local[0], local[1], -self.start_height_m])
                 safe.move_linear(up, state.mat, self.safety.retract_speed_m_s, force_bias=bias)
-            start_local = np.array(
-                [radius * np.cos(angle), radius * np.sin(angle), -self.start_height_m]
-            )
+            start_local = np.array([offset[0], offset[1], -self.start_height_m])
             start = socket_pos + socket_mat @ start_local
             safe.move_linear(start, socket_mat, RESET_SPEED_M_S, force_bias=bias)
             for _ in range(int(round(SETTLE_S / self.servo_dt))):

@@ -85,7 +85,7 @@ def test_obs_frames_match_sim_conventions():
     np.testing.assert_allclose(obs["tcp_pose"], 0.0, atol=1e-6)
     for _ in range(2):
         obs, *_ = env.step(np.array([0.0, 0.0, 0.5], np.float32))
-    assert obs["tcp_pose"][2] > 0.004
+    assert obs["tcp_pose"][2] > 0.003  # 2 x 2.5 mm asked, the arm lags the reference
     assert abs(obs["tcp_pose"][0]) < 5e-4 and abs(obs["tcp_pose"][1]) < 5e-4
 
 
@@ -97,3 +97,27 @@ def test_importing_real_loads_no_hardware_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shared_kwargs_have_the_sim_defaults():
+    import inspect
+
+    from envs.insertion_env import InsertionEnv
+
+    sim = inspect.signature(InsertionEnv.__init__).parameters
+    ours = inspect.signature(real.RealInsertionEnv.__init__).parameters
+    shared = set(sim) & set(ours) - {"self", "task", "cameras"}
+    assert len(shared) >= 12
+    for name in shared:
+        assert ours[name].default == sim[name].default, name
+
+
+def test_reset_option_tcp_offset_matches_the_sim_frame():
+    sim = gym.make(USB)
+    env = real.make_twin(USB)
+    for side in (sim, env):
+        side.reset(seed=0, options={"tcp_offset_mm": (3.0, -2.0)})
+    twin = env.unwrapped.robot
+    # The twin's TCP in the sim's world frame starts where the sim's own reset puts it.
+    world = np.asarray(twin.getActualTCPPose()[:3]) + twin.base_pos
+    np.testing.assert_allclose(world, sim.unwrapped.tcp_pos, atol=2e-4)
