@@ -80,6 +80,48 @@ def _conj(q: np.ndarray) -> np.ndarray:
     return np.array([q[0], -q[1], -q[2], -q[3]])
 
 
+def limited_reference(
+    ref_pos: np.ndarray,
+    ref_quat: np.ndarray,
+    tcp_pos: np.ndarray,
+    tcp_mat: np.ndarray,
+    delta_pos_tcp: np.ndarray,
+    delta_rotvec_tcp: np.ndarray,
+    gains: ImpedanceGains,
+    mode: str = "accumulate",
+) -> tuple[np.ndarray, np.ndarray]:
+    """The next impedance reference (position [m], quaternion wxyz) after a delta pose command.
+
+    Pure math shared by the simulated and the real robot (`real/`): all poses in one fixed frame
+    (sim: world; real: robot base), the delta (m, rad) in the TCP frame. The new reference is
+    the previous reference ("accumulate") or the measured TCP ("measured") moved by the delta,
+    then clipped per axis to `gains.translation_limit_m` and in angle to
+    `gains.rotation_limit_rad` around the measured TCP pose (SERL's reference limiting).
+    """
+    if mode not in REFERENCE_MODES:
+        raise ValueError(f"reference_mode must be one of {REFERENCE_MODES}, got {mode!r}")
+    # Translation and rotation deltas are expressed in the TCP frame, like SERL's actions.
+    base_pos = ref_pos if mode == "accumulate" else tcp_pos
+    pos = base_pos + tcp_mat @ delta_pos_tcp
+    pos = tcp_pos + np.clip(pos - tcp_pos, -gains.translation_limit_m, gains.translation_limit_m)
+    tcp_quat = mat_to_quat(tcp_mat)
+    base_quat = ref_quat if mode == "accumulate" else tcp_quat
+    new_quat = base_quat
+    if delta_rotvec_tcp.any():
+        new_quat = np.zeros(4)
+        mujoco.mju_mulQuat(new_quat, base_quat, rotvec_to_quat(delta_rotvec_tcp))
+    # Angle between reference and TCP orientation, 2 acos|<q1, q2>|: clip only when needed.
+    cos_half = min(1.0, abs(float(new_quat @ tcp_quat)))
+    if 2.0 * np.arccos(cos_half) > gains.rotation_limit_rad:
+        rel = np.zeros(4)
+        mujoco.mju_mulQuat(rel, _conj(tcp_quat), new_quat)
+        rel_vec = quat_to_rotvec(rel)
+        rel_vec *= gains.rotation_limit_rad / np.linalg.norm(rel_vec)
+        new_quat = np.zeros(4)
+        mujoco.mju_mulQuat(new_quat, tcp_quat, rotvec_to_quat(rel_vec))
+    return pos, new_quat
+
+
 class ImpedanceReference:
     """The reference pose the C-side impedance controller pulls the TCP towards.
 
@@ -117,28 +159,16 @@ class ImpedanceReference:
         delta_rotvec_tcp: np.ndarray,
     ) -> None:
         """Apply a delta pose (m, rad; TCP frame) and limit the reference around the TCP."""
-        # Translation and rotation deltas are expressed in the TCP frame, like SERL's actions.
-        base_pos = self.pos if self.mode == "accumulate" else tcp_pos
-        self.pos = base_pos + tcp_mat @ delta_pos_tcp
-        self.pos = tcp_pos + np.clip(
-            self.pos - tcp_pos, -self.gains.translation_limit_m, self.gains.translation_limit_m
+        self.pos, self.quat = limited_reference(
+            self.pos,
+            self.quat,
+            tcp_pos,
+            tcp_mat,
+            delta_pos_tcp,
+            delta_rotvec_tcp,
+            self.gains,
+            self.mode,
         )
-        tcp_quat = mat_to_quat(tcp_mat)
-        base_quat = self.quat if self.mode == "accumulate" else tcp_quat
-        new_quat = base_quat
-        if delta_rotvec_tcp.any():
-            new_quat = np.zeros(4)
-            mujoco.mju_mulQuat(new_quat, base_quat, rotvec_to_quat(delta_rotvec_tcp))
-        # Angle between reference and TCP orientation, 2 acos|<q1, q2>|: clip only when needed.
-        cos_half = min(1.0, abs(float(new_quat @ tcp_quat)))
-        if 2.0 * np.arccos(cos_half) > self.gains.rotation_limit_rad:
-            rel = np.zeros(4)
-            mujoco.mju_mulQuat(rel, _conj(tcp_quat), new_quat)
-            rel_vec = quat_to_rotvec(rel)
-            rel_vec *= self.gains.rotation_limit_rad / np.linalg.norm(rel_vec)
-            new_quat = np.zeros(4)
-            mujoco.mju_mulQuat(new_quat, tcp_quat, rotvec_to_quat(rel_vec))
-        self.quat = new_quat
         self._write(data)
 
     def _write(self, data: mujoco.MjData) -> None:

@@ -198,23 +198,13 @@ class InsertionEnv(gym.Env):
         self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
         self._q_home = self._solve_start_qpos(HOME_QPOS, np.zeros(3))
 
-        n_act = 3 if action_mode == "xyz" else 6
-        self.action_space = spaces.Box(-1.0, 1.0, (n_act,), np.float32)
-        obs_spaces: dict[str, spaces.Space] = {}
-        if "state" in obs_mode:
-            for key in ("tcp_pose", "tcp_vel", "wrench"):
-                obs_spaces[key] = spaces.Box(-np.inf, np.inf, (6,), np.float32)
         self.cameras = cameras
         self.image_shape = (height, width, 1 if grayscale else 3)
         needs_pixels = "pixels" in obs_mode or reward == "goal_image"
         self.rig = CameraRig(m, height, width, grayscale) if needs_pixels else None
-        if "pixels" in obs_mode:
-            for cam in cameras:
-                obs_spaces[cam] = spaces.Box(0, 255, self.image_shape, np.uint8)
-        if reward == "goal_image":
-            for cam in cameras:
-                obs_spaces[f"goal_{cam}"] = spaces.Box(0, 255, self.image_shape, np.uint8)
-        self.observation_space = spaces.Dict(obs_spaces)
+        self.action_space, self.observation_space = build_spaces(
+            action_mode, obs_mode, reward, cameras, self.image_shape
+        )
         self._viewer: CameraRig | None = None
         self._goal_images: dict[str, np.ndarray] = {}
         self._last_obs: dict[str, np.ndarray] | None = None
@@ -431,6 +421,58 @@ class InsertionEnv(gym.Env):
         return self.rig.render_all(scratch, self.cameras)
 
 
+def build_spaces(
+    action_mode: str,
+    obs_mode: str,
+    reward: str,
+    cameras: tuple[str, ...],
+    image_shape: tuple[int, int, int],
+) -> tuple[spaces.Box, spaces.Dict]:
+    """The action and observation spaces of a task for these kwargs, without building MuJoCo.
+
+    Shared with `real/`, so a policy trained in simulation sees identical spaces on hardware.
+    `image_shape` is (height, width, channels) with 1 channel for grayscale.
+    """
+    n_act = 3 if action_mode == "xyz" else 6
+    action_space = spaces.Box(-1.0, 1.0, (n_act,), np.float32)
+    obs_spaces: dict[str, spaces.Space] = {}
+    if "state" in obs_mode:
+        for key in ("tcp_pose", "tcp_vel", "wrench"):
+            obs_spaces[key] = spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    if "pixels" in obs_mode:
+        for cam in cameras:
+            obs_spaces[cam] = spaces.Box(0, 255, image_shape, np.uint8)
+    if reward == "goal_image":
+        for cam in cameras:
+            obs_spaces[f"goal_{cam}"] = spaces.Box(0, 255, image_shape, np.uint8)
+    return action_space, spaces.Dict(obs_spaces)
+
+
+def p_controller_action(
+    tcp_pose_start: np.ndarray,
+    goal_pos_start: np.ndarray,
+    action_scale_m: float,
+    action_scale_rad: float,
+    action_mode: str,
+) -> np.ndarray:
+    """Paper 000's P-controller (eq. 5) as a normalised action, from poses in the start frame.
+
+    `tcp_pose_start`: TCP position [m] and rotation vector [rad] in the episode-start frame;
+    `goal_pos_start`: believed goal TCP position [m] in the same frame. The delta is turned into
+    the TCP frame; in "pose" mode the orientation is steered back to the start orientation.
+    Shared by `hand_controller` and the real robot's scripted policy.
+    """
+    pos_start = np.asarray(tcp_pose_start[:3], dtype=np.float64)
+    rotvec = np.asarray(tcp_pose_start[3:], dtype=np.float64)
+    delta_start = -HAND_KP * (pos_start - goal_pos_start)
+    rel_mat = np.zeros(9)
+    mujoco.mju_quat2Mat(rel_mat, rotvec_to_quat(rotvec))
+    action = rel_mat.reshape(3, 3).T @ delta_start / action_scale_m
+    if action_mode == "pose":
+        action = np.concatenate([action, -rotvec / action_scale_rad])
+    return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
 def _check_choice(name: str, value, allowed: tuple) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
@@ -465,13 +507,12 @@ def hand_controller(env: gym.Env):
             rel = base.start_mat.T @ base.data.site_xmat[base._tcp].reshape(3, 3)
             rotvec = quat_to_rotvec(mat_to_quat(rel))
         goal_start = base.start_mat.T @ (base.believed_goal_pos - base.start_pos)
-        delta_start = -HAND_KP * (pos_start - goal_start)
-        rel_mat = np.zeros(9)
-        mujoco.mju_quat2Mat(rel_mat, rotvec_to_quat(rotvec))
-        delta_tcp = rel_mat.reshape(3, 3).T @ delta_start
-        action = delta_tcp / base.action_scale_m
-        if base.action_mode == "pose":
-            action = np.concatenate([action, -rotvec / base.action_scale_rad])
-        return np.clip(action, -1.0, 1.0).astype(np.float32)
+        return p_controller_action(
+            np.concatenate([pos_start, rotvec]),
+            goal_start,
+            base.action_scale_m,
+            base.action_scale_rad,
+            base.action_mode,
+        )
 
     return act

@@ -14,6 +14,12 @@ import numpy as np
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+def to_grayscale(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) RGB to uint8 (H, W, 1) luma, rounded; also used for real camera images."""
+    gray = rgb.astype(np.float32) @ _LUMA
+    return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
+
+
 class CameraRig:
     """Renders the model's named cameras at one size, as uint8 (H, W, 3) or (H, W, 1)."""
 
@@ -29,10 +35,7 @@ class CameraRig:
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         self.renderer.update_scene(data, camera=camera)
         rgb = self.renderer.render()
-        if not self.grayscale:
-            return rgb
-        gray = rgb.astype(np.float32) @ _LUMA
-        return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
+        return to_grayscale(rgb) if self.grayscale else rgb
 
     def render_all(self, data: mujoco.MjData, cameras: tuple[str, ...]) -> dict[str, np.ndarray]:
         return {cam: self.render(data, cam) for cam in cameras}
