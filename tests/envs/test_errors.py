@@ -60,7 +60,8 @@ def test_step_before_reset():
         env.step(np.zeros(3, np.float32))
 
 
-def test_physics_blow_up_is_reported_and_ends_the_episode():
+def test_physics_blow_up_is_reported_and_ends_the_episode(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes MUJOCO_LOG.TXT into the working directory
     env = gym.make("InsertBench/USB-v0")
     obs_before, _ = env.reset(seed=0)
     env.unwrapped.data.qvel[:] = 1e12  # an exploded state
