@@ -4,6 +4,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+import envs  # noqa: F401  (registers the task IDs)
+
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
