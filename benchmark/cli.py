@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from benchmark import train_cli
-
 app = typer.Typer(
     name="insertbench",
     help="InsertBench: a benchmark for learned industrial insertion.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-train_cli.register(app)
+
+from benchmark.matrix_cli import matrix_app  # noqa: E402 - sub-apps mount after `app` exists
+
+app.add_typer(matrix_app, name="matrix")
+
+from benchmark.rollout_cli import list_tasks, rollout  # noqa: E402
+
+app.command("list")(list_tasks)
+app.command("rollout")(rollout)
+
+from real.cli import real_app  # noqa: E402 - sub-apps mount after `app` exists
+
+app.add_typer(real_app, name="real")
+
+from benchmark.train_cli import register as register_train_commands  # noqa: E402
+
+register_train_commands(app)

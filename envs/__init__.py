@@ -1,0 +1,51 @@
+"""InsertBench tasks: importing this package registers every task ID with Gymnasium.
+
+import gymnasium as gym
+import envs
+env = gym.make("InsertBench/USB-v0", reward="sparse", goal_noise_mm=1.0)
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+
+# Headless by default: without a display, render offscreen through EGL (set MUJOCO_GL=osmesa
+# for pure software rendering, or =glfw on a desktop).
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import gymnasium as gym  # noqa: E402
+
+from envs.insertion_env import InsertionEnv, hand_controller  # noqa: E402
+from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
+
+__all__ = ["InsertionEnv", "TASKS", "TaskSpec", "hand_controller", "make_task_env", "task_spec"]
+
+
+def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
+    """Entry point used by the Gymnasium registry (and by `real/` to read the same spec)."""
+    spec = task_spec(task) if isinstance(task, str) else task
+    known = set(inspect.signature(InsertionEnv.__init__).parameters) - {"self", "task"}
+    for name in kwargs:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{spec.env_id} got an unknown kwarg {name!r}{hint} "
+                f"Known: {', '.join(sorted(known))}"
+            )
+    return InsertionEnv(spec, **kwargs)
+
+
+for _id, _task in TASKS.items():
+    if _id not in gym.registry:
+        gym.register(
+            id=_id,
+            entry_point=make_task_env,
+            kwargs={"task": _task},
+            max_episode_steps=_task.max_episode_steps,
+            disable_env_checker=False,
+        )

@@ -1,0 +1,518 @@
+"""The connector-insertion environment: one class, parametrised by a `TaskSpec`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from envs import rewards
+from envs.connectors import MM
+from envs.controller import (
+    ImpedanceReference,
+    mat_to_quat,
+    quat_to_rotvec,
+    rotvec_to_quat,
+    solve_ik,
+)
+from envs.rendering import CameraRig
+from envs.scene import SceneConfig, build_model
+from envs.tasks import TaskSpec
+from envs.ur5e_constants import HOME_QPOS, JOINT_NAMES
+
+ACTION_MODES = ("xyz", "pose")
+OBS_MODES = ("state", "pixels", "state+pixels")
+REWARDS = ("sparse", "dense", "goal_image")
+CAMERAS = ("wrist", "side")
+#: Tool pointing down, plug outline aligned with the socket: TCP x = world x, z = -world z.
+TCP_DOWN = np.diag([1.0, -1.0, -1.0])
+_INSTABILITY_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+)
+#: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
+HAND_KP = np.array([1.0, 1.0, 0.3])
+
+
+class InsertionEnv(gym.Env):
+    """Insert a pre-grasped connector plug into its socket with a UR5e under impedance control.
+
+    ## Description
+    The arm starts with the plug `start_height_mm` above the seated position, optionally offset
+    sideways; the policy moves the impedance controller's reference at `control_hz` (10 Hz) while
+    MuJoCo integrates contacts at 1/`timestep` Hz (500 Hz) with the impedance law in C.
+
+    ## Action Space
+    Box(-1, 1, (3,)) for `action_mode="xyz"` (papers 000/001) or (6,) for `"pose"` (SERL): a
+    delta TCP pose in the TCP frame, scaled by `action_scale_m` [m] and `action_scale_rad` [rad].
+    In "xyz" mode the orientation reference stays at the start orientation.
+
+    ## Observation Space
+    A Dict. State (`obs_mode` "state" or "state+pixels"): `tcp_pose` (6,) position [m] and
+    rotation vector [rad] of the TCP in the episode-start frame; `tcp_vel` (6,) [m/s, rad/s] in
+    the same frame; `wrench` (6,) force [N] and torque [N m] the environment exerts on the tool,
+    in the TCP frame, zeroed at reset. Pixels ("pixels", "state+pixels"): `wrist` and `side`
+    images, uint8 (H, W, 3), or (H, W, 1) with `grayscale=True`; with `reward="goal_image"` also
+    `goal_wrist` / `goal_side`, the same cameras with the plug seated.
+
+    ## Rewards
+    `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2. `goal_image`:
+    negative mean pixel L1 to the goal image of the first camera. See `envs.rewards`.
+
+    ## Starting State
+    Seeded by `reset(seed=)`: lateral start offset of uniform magnitude in `init_offset_mm`
+    (lo, hi) and uniform direction, or exactly `options={"tcp_offset_mm": (dx, dy)}` (world);
+    believed-goal noise uniform in +-`goal_noise_mm` on x and y;
+    grasp noise uniform in +-`grasp_noise_mm` (x, y) and +-`grasp_noise_deg` about the plug axis;
+    friction scaled by a uniform factor in `friction_scale`.
+
+    ## Episode End
+    Terminates on insertion with the sparse reward, or on a physics blow-up
+    (`info["physics_error"]`). Truncated after `max_episode_steps` (the task's, 50 = 5 s).
+
+    ## Arguments
+    | kwarg | default | unit / values |
+    |---|---|---|
+    | action_mode | "xyz" | "xyz", "pose" |
+    | obs_mode | "state" | "state", "pixels", "state+pixels" |
+    | reward | "sparse" | "sparse", "dense", "goal_image" |
+    | goal_noise_mm | 0.0 | mm, >= 0 |
+    | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi |
+    | grasp_noise_mm | 0.0 | mm, >= 0 |
+    | grasp_noise_deg | 0.0 | degrees, >= 0 |
+    | friction_scale | (1.0, 1.0) | factor range, > 0 |
+    | image_size | 64 | pixels (square) or (height, width) |
+    | grayscale | False | 32x32 grayscale = paper 000's visual setting |
+    | cameras | ("wrist", "side") | subset of those |
+    | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
+    | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
+    | action_scale_rad | 0.05 | rad per step at action 1 |
+    | control_hz | 10.0 | Hz |
+    | timestep | 0.002 | s (physics) |
+    | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
+    | render_mode | None | "rgb_array" |
+
+    ## Version History
+    v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        *,
+        action_mode: str = "xyz",
+        obs_mode: str = "state",
+        reward: str = "sparse",
+        goal_noise_mm: float = 0.0,
+        init_offset_mm: tuple[float, float] = (0.0, 0.0),
+        grasp_noise_mm: float = 0.0,
+        grasp_noise_deg: float = 0.0,
+        friction_scale: tuple[float, float] = (1.0, 1.0),
+        image_size: int | tuple[int, int] = 64,
+        grayscale: bool = False,
+        cameras: tuple[str, ...] = CAMERAS,
+        start_height_mm: float = 50.0,
+        action_scale_m: float = 0.005,
+        action_scale_rad: float = 0.05,
+        control_hz: float = 10.0,
+        timestep: float = 0.002,
+        reference_mode: str = "accumulate",
+        render_mode: str | None = None,
+    ) -> None:
+        _check_choice("action_mode", action_mode, ACTION_MODES)
+        _check_choice("obs_mode", obs_mode, OBS_MODES)
+        _check_choice("reward", reward, REWARDS)
+        _check_choice("render_mode", render_mode, (None, "rgb_array"))
+        for name, value in (
+            ("goal_noise_mm", goal_noise_mm),
+            ("grasp_noise_mm", grasp_noise_mm),
+            ("grasp_noise_deg", grasp_noise_deg),
+        ):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        lo, hi = _pair("init_offset_mm", init_offset_mm)
+        if not 0 <= lo <= hi:
+            raise ValueError(f"init_offset_mm must satisfy 0 <= lo <= hi, got {init_offset_mm!r}")
+        f_lo, f_hi = _pair("friction_scale", friction_scale)
+        if not 0 < f_lo <= f_hi:
+            raise ValueError(f"friction_scale must satisfy 0 < lo <= hi, got {friction_scale!r}")
+        cameras = tuple(cameras)
+        if not cameras or any(c not in CAMERAS for c in cameras):
+            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
+        if timestep <= 0 or control_hz <= 0 or round(1 / (control_hz * timestep)) < 1:
+            raise ValueError(
+                f"need timestep > 0 and control_hz < 1/timestep, got "
+                f"timestep={timestep}, control_hz={control_hz}"
+            )
+        if action_scale_m <= 0 or action_scale_rad <= 0:
+            raise ValueError("action_scale_m and action_scale_rad must be > 0")
+        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+        if height < 8 or width < 8:
+            raise ValueError(f"image_size must be at least 8 pixels, got {image_size!r}")
+
+        self.task = task
+        self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
+        self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
+        self.grasp_noise_mm, self.grasp_noise_deg = grasp_noise_mm, grasp_noise_deg
+        self.friction_scale = (f_lo, f_hi)
+        self.start_height_m = start_height_mm * MM
+        self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
+        self.render_mode = render_mode
+        self.scene_config = SceneConfig(timestep=timestep)
+
+        self.model = build_model(task.connector, self.scene_config)
+        self.data = mujoco.MjData(self.model)
+        self.frame_skip = int(round(1 / (control_hz * timestep)))
+        self.dt = self.frame_skip * timestep
+        #: Physics steps between two samples of the plug's contact force (100 Hz) for the
+        #: episode's peak force, `info["max_force_n"]`.
+        self.force_sample_steps = max(1, int(round(0.01 / timestep)))
+        whole, rest = divmod(self.frame_skip, self.force_sample_steps)
+        self._physics_chunks = [self.force_sample_steps] * whole + ([rest] if rest else [])
+        m = self.model
+        self._tcp = m.site("tcp").id
+        self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in JOINT_NAMES])
+        self._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in JOINT_NAMES])
+        self._face = m.site("plug_face").id
+        self._plug = m.body("plug").id
+        self._wrench_adr = m.sensor_adr[m.sensor("ft_force").id]
+        # Force then torque, adjacent in sensordata: the wrench is one slice.
+        assert m.sensor_adr[m.sensor("ft_torque").id] == self._wrench_adr + 3
+        self._contact_adr = m.sensor_adr[m.sensor("plug_contact").id]
+        self._warning_stats = [self.data.warning[w] for w in _INSTABILITY_WARNINGS]
+        self._contact_geoms = np.array(
+            [i for i in range(m.ngeom) if m.geom(i).name.startswith(("plug_", "socket_"))]
+        )
+        self._nominal_friction = m.geom_friction[self._contact_geoms, 0].copy()
+        self._nominal_plug_pos = m.body_pos[self._plug].copy()
+        self._nominal_plug_quat = m.body_quat[self._plug].copy()
+        self.reference = ImpedanceReference(
+            self.scene_config.gains, m.body("reference").mocapid[0], reference_mode
+        )
+        self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
+        self._q_home = self._solve_start_qpos(HOME_QPOS, np.zeros(3))
+
+        self.cameras = cameras
+        self.image_shape = (height, width, 1 if grayscale else 3)
+        needs_pixels = "pixels" in obs_mode or reward == "goal_image"
+        self.rig = CameraRig(m, height, width, grayscale) if needs_pixels else None
+        self.action_space, self.observation_space = build_spaces(
+            action_mode, obs_mode, reward, cameras, self.image_shape
+        )
+        self._viewer: CameraRig | None = None
+        self._goal_images: dict[str, np.ndarray] = {}
+        self._last_obs: dict[str, np.ndarray] | None = None
+
+    # ----------------------------------------------------------------------------------------
+    # Gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+
+        grasp_xy = rng.uniform(-1, 1, 2) * self.grasp_noise_mm * MM
+        grasp_yaw = np.radians(rng.uniform(-1, 1) * self.grasp_noise_deg)
+        # The plug frame is the TCP frame turned half a turn about x: its x, y offsets map to
+        # the gripper's x, -y.
+        m.body_pos[self._plug] = self._nominal_plug_pos + np.array([grasp_xy[0], -grasp_xy[1], 0])
+        yaw = np.array([np.cos(grasp_yaw / 2), 0.0, 0.0, np.sin(grasp_yaw / 2)])
+        quat = np.zeros(4)
+        mujoco.mju_mulQuat(quat, self._nominal_plug_quat, yaw)
+        m.body_quat[self._plug] = quat
+        scale = rng.uniform(*self.friction_scale)
+        m.geom_friction[self._contact_geoms, 0] = self._nominal_friction * scale
+
+        radius = rng.uniform(*self.init_offset_mm) * MM
+        angle = rng.uniform(0, 2 * np.pi)
+        offset = np.array([radius * np.cos(angle), radius * np.sin(angle), 0.0])
+        if options and "tcp_offset_mm" in options:
+            dx, dy = _pair("options['tcp_offset_mm']", options["tcp_offset_mm"])
+            offset = np.array([dx, dy, 0.0]) * MM
+        self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+
+        d.qpos[self._arm_qpos] = self._solve_start_qpos(self._q_home, offset)
+        mujoco.mj_forward(m, d)
+        self.start_pos = d.site_xpos[self._tcp].copy()
+        self.start_mat = d.site_xmat[self._tcp].reshape(3, 3).copy()
+        self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
+        mujoco.mj_forward(m, d)
+        self._wrench_bias = self._raw_wrench()
+        # True seated TCP position (world) given the actual grasp; the believed goal is the
+        # nominal one (the grasp error is unknown to the controller) plus the goal noise.
+        face_in_tcp = self.start_mat.T @ (d.site_xpos[self._face] - self.start_pos)
+        self.goal_pos = self._goal_face_pos - self.start_mat @ face_in_tcp
+        self.believed_goal_pos = self._goal_face_pos + self.goal_noise_m
+        self._max_force = 0.0
+        if self.reward_type == "goal_image":
+            self._goal_images = self._render_goal_images()
+        obs = self._observation()
+        self._last_obs = obs
+        return obs, self._info()
+
+    def step(self, action):
+        if self._last_obs is None:
+            raise RuntimeError("call reset() before step()")
+        action = self._check_action(action)
+        m, d = self.model, self.data
+        tcp_mat = d.site_xmat[self._tcp].reshape(3, 3)
+        delta_pos = action[:3].astype(np.float64) * self.action_scale_m
+        delta_rot = (
+            action[3:].astype(np.float64) * self.action_scale_rad
+            if self.action_mode == "pose"
+            else np.zeros(3)
+        )
+        self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
+
+        warnings_before = self._instability_warnings()
+        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
+        peak_sq = self._max_force**2
+        for n in self._physics_chunks:
+            mujoco.mj_step(m, d, nstep=n)
+            peak_sq = max(peak_sq, float(contact_force @ contact_force))
+        self._max_force = peak_sq**0.5
+
+        error = self._physics_error(warnings_before)
+        if error:
+            return self._last_obs, 0.0, True, False, self._info(physics_error=error)
+        obs = self._observation()
+        self._last_obs = obs
+        info = self._info()
+        inserted = info["is_success"]
+        reward = self._reward(obs, inserted)
+        terminated = inserted and self.reward_type == "sparse"
+        return obs, reward, terminated, False, info
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._viewer is None:
+            self._viewer = CameraRig(self.model, 480, 640, grayscale=False)
+        return self._viewer.render(self.data, "side")
+
+    def close(self) -> None:
+        for rig in (self.rig, self._viewer):
+            if rig is not None:
+                rig.close()
+        self.rig = self._viewer = None
+
+    # ----------------------------------------------------------------------------------------
+    # Quantities
+
+    @property
+    def tcp_pos(self) -> np.ndarray:
+        """TCP position [m], world (socket-mouth) frame."""
+        return self.data.site_xpos[self._tcp].copy()
+
+    def insertion_depth_mm(self) -> float:
+        """How far the plug's mating face is below the socket mouth [mm], 0 when not in it."""
+        face = self.data.site_xpos[self._face]
+        c = self.task.connector
+        inside = abs(face[0]) < c.width_mm / 2 * MM and abs(face[1]) < c.height_mm / 2 * MM
+        return max(0.0, -float(face[2]) / MM) if inside else 0.0
+
+    def _raw_wrench(self) -> np.ndarray:
+        # MuJoCo reports the force and torque the child (tool side) exerts on the parent (wrist)
+        # in the sensor frame; the environment's wrench on the tool is its negative. The sensor
+        # frame and the TCP frame share their orientation.
+        return -self.data.sensordata[self._wrench_adr : self._wrench_adr + 6]
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        obs: dict[str, np.ndarray] = {}
+        d = self.data
+        if "state" in self.obs_mode:
+            r0 = self.start_mat
+            pos = (d.site_xpos[self._tcp] - self.start_pos) @ r0  # = r0.T @ (p - p0)
+            rel = r0.T @ d.site_xmat[self._tcp].reshape(3, 3)
+            vel = np.empty(6)
+            mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_SITE, self._tcp, vel, 0)
+            tcp_pose = np.empty(6, np.float32)
+            tcp_pose[:3], tcp_pose[3:] = pos, quat_to_rotvec(mat_to_quat(rel))
+            obs["tcp_pose"] = tcp_pose
+            # mj_objectVelocity gives [angular, linear] in world; the obs is [linear, angular].
+            obs["tcp_vel"] = (vel.reshape(2, 3) @ r0)[::-1].ravel().astype(np.float32)
+            obs["wrench"] = (self._raw_wrench() - self._wrench_bias).astype(np.float32)
+        if "pixels" in self.obs_mode:
+            assert self.rig is not None
+            obs.update(self.rig.render_all(d, self.cameras))
+        obs.update({f"goal_{k}": v.copy() for k, v in self._goal_images.items()})
+        return obs
+
+    def _reward(self, obs: dict[str, np.ndarray], inserted: bool) -> float:
+        if self.reward_type == "sparse":
+            return rewards.sparse_reward(inserted)
+        if self.reward_type == "dense":
+            press = -float(self._raw_wrench()[2] - self._wrench_bias[2])
+            return rewards.dense_reward(self.tcp_pos, self.goal_pos, press, inserted)
+        cam = self.cameras[0]
+        image = obs[cam] if cam in obs else self.rig.render(self.data, cam)
+        return rewards.goal_image_reward(image, self._goal_images[cam])
+
+    def _info(self, physics_error: str = "") -> dict[str, Any]:
+        """`is_success` means mated: the plug at least `success_depth_mm` deep."""
+        depth = self.insertion_depth_mm()
+        info = {
+            "is_success": not physics_error and depth >= self.task.connector.success_depth_mm,
+            "insertion_depth_mm": depth,
+            "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
+            "max_force_n": self._max_force,
+        }
+        if physics_error:
+            info["physics_error"] = physics_error
+        return info
+
+    # ----------------------------------------------------------------------------------------
+    # Helpers
+
+    def _solve_start_qpos(self, seed_q: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """Arm joints for the start pose: `start_height` above the seated TCP, plus `offset`."""
+        seated_tcp = self._goal_face_pos  # the nominal grasp puts the TCP on the plug face
+        target = seated_tcp + np.array([0.0, 0.0, self.start_height_m]) + offset
+        scratch = mujoco.MjData(self.model)
+        return solve_ik(
+            self.model, scratch, self._tcp, target, TCP_DOWN, seed_q, self._arm_qpos, self._arm_dof
+        )
+
+    def _check_action(self, action) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape == self.action_space.shape and np.all(np.abs(a) <= 1.0 + 1e-6):
+            return a  # the common case in one pass; NaN fails the comparison
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action contains NaN or inf: {a}; refusing to step the simulation")
+        raise ValueError(
+            f"action {a} is outside the action space [-1, 1]; clip it or rescale your "
+            f"policy's output"
+        )
+
+    def _instability_warnings(self) -> int:
+        return sum(w.number for w in self._warning_stats)
+
+    def _physics_error(self, warnings_before: int) -> str:
+        # MuJoCo checks qpos/qvel/qacc for NaN, inf and huge values on every step and resets the
+        # state itself when it finds one, so its warning counters are the trace of a blow-up.
+        if self._instability_warnings() > warnings_before:
+            return "MuJoCo found the simulation unstable (NaN/inf/huge qpos, qvel or qacc)"
+        return ""
+
+    def _render_goal_images(self) -> dict[str, np.ndarray]:
+        """The cameras' view with the plug seated, rendered on a scratch copy of the state."""
+        assert self.rig is not None
+        scratch = mujoco.MjData(self.model)
+        scratch.qpos[self._arm_qpos] = solve_ik(
+            self.model,
+            mujoco.MjData(self.model),
+            self._tcp,
+            self.goal_pos,
+            TCP_DOWN,
+            self.data.qpos[self._arm_qpos].copy(),
+            self._arm_qpos,
+            self._arm_dof,
+        )
+        mujoco.mj_forward(self.model, scratch)
+        return self.rig.render_all(scratch, self.cameras)
+
+
+def build_spaces(
+    action_mode: str,
+    obs_mode: str,
+    reward: str,
+    cameras: tuple[str, ...],
+    image_shape: tuple[int, int, int],
+) -> tuple[spaces.Box, spaces.Dict]:
+    """The action and observation spaces of a task for these kwargs, without building MuJoCo.
+
+    Shared with `real/`, so a policy trained in simulation sees identical spaces on hardware.
+    `image_shape` is (height, width, channels) with 1 channel for grayscale.
+    """
+    n_act = 3 if action_mode == "xyz" else 6
+    action_space = spaces.Box(-1.0, 1.0, (n_act,), np.float32)
+    obs_spaces: dict[str, spaces.Space] = {}
+    if "state" in obs_mode:
+        for key in ("tcp_pose", "tcp_vel", "wrench"):
+            obs_spaces[key] = spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    if "pixels" in obs_mode:
+        for cam in cameras:
+            obs_spaces[cam] = spaces.Box(0, 255, image_shape, np.uint8)
+    if reward == "goal_image":
+        for cam in cameras:
+            obs_spaces[f"goal_{cam}"] = spaces.Box(0, 255, image_shape, np.uint8)
+    return action_space, spaces.Dict(obs_spaces)
+
+
+def p_controller_action(
+    tcp_pose_start: np.ndarray,
+    goal_pos_start: np.ndarray,
+    action_scale_m: float,
+    action_scale_rad: float,
+    action_mode: str,
+) -> np.ndarray:
+    """Paper 000's P-controller (eq. 5) as a normalised action, from poses in the start frame.
+
+    `tcp_pose_start`: TCP position [m] and rotation vector [rad] in the episode-start frame;
+    `goal_pos_start`: believed goal TCP position [m] in the same frame. The delta is turned into
+    the TCP frame; in "pose" mode the orientation is steered back to the start orientation.
+    Shared by `hand_controller` and the real robot's scripted policy.
+    """
+    pos_start = np.asarray(tcp_pose_start[:3], dtype=np.float64)
+    rotvec = np.asarray(tcp_pose_start[3:], dtype=np.float64)
+    delta_start = -HAND_KP * (pos_start - goal_pos_start)
+    rel_mat = np.zeros(9)
+    mujoco.mju_quat2Mat(rel_mat, rotvec_to_quat(rotvec))
+    action = rel_mat.reshape(3, 3).T @ delta_start / action_scale_m
+    if action_mode == "pose":
+        action = np.concatenate([action, -rotvec / action_scale_rad])
+    return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+def _check_choice(name: str, value, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _pair(name: str, value) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (lo, hi), got {value!r}") from None
+    return lo, hi
+
+
+def hand_controller(env: gym.Env):
+    """Paper 000's hand-designed P-controller (eq. 5): a = -kp * (x - x*), kp = [1, 1, 0.3].
+
+    Returns a callable obs -> action (normalised, clipped to [-1, 1]) steering the TCP towards the
+    goal the controller *believes* (the true goal plus `goal_noise_mm`). It reads the env's
+    believed goal on every call, so it stays valid across resets. In "pose" mode it also steers
+    the orientation back to the start orientation.
+    """
+    base = env.unwrapped
+    if not isinstance(base, InsertionEnv):
+        raise TypeError(f"hand_controller needs an InsertBench env, got {type(base).__name__}")
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        if "tcp_pose" in obs:
+            pos_start = obs["tcp_pose"][:3].astype(np.float64)
+            rotvec = obs["tcp_pose"][3:].astype(np.float64)
+        else:  # pixel-only observations: the controller still reads the robot's own kinematics
+            pos_start = base.start_mat.T @ (base.tcp_pos - base.start_pos)
+            rel = base.start_mat.T @ base.data.site_xmat[base._tcp].reshape(3, 3)
+            rotvec = quat_to_rotvec(mat_to_quat(rel))
+        goal_start = base.start_mat.T @ (base.believed_goal_pos - base.start_pos)
+        return p_controller_action(
+            np.concatenate([pos_start, rotvec]),
+            goal_start,
+            base.action_scale_m,
+            base.action_scale_rad,
+            base.action_mode,
+        )
+
+    return act

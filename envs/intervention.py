@@ -1,0 +1,137 @@
+"""Human interventions (HIL-SERL): a teleoperation device takes over the policy's action.
+
+`InterventionWrapper` works on any InsertBench env, simulated or real: on each step it polls a
+`Teleop`; when the human is acting, the human's action is executed instead of the policy's and
+the transition records `info["intervened"] = True` with `info["action"]`, the action actually
+executed (what a learner must store), and `info["policy_action"]`. Devices load their drivers
+when opened, never at import time: `SpaceMouseTeleop` needs the optional `pyspacemouse`
+package, `KeyboardTeleop` reads a terminal.
+"""
+
+from __future__ import annotations
+
+import select
+import sys
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+
+class Teleop(Protocol):
+    """A human input device: `poll()` returns None while the human is not acting, else a
+    6-D action [-1, 1]^6 (x, y, z, rx, ry, rz in the TCP frame, the env's action units)."""
+
+    def poll(self) -> np.ndarray | None: ...
+
+
+class InterventionWrapper(gym.Wrapper):
+    """Executes the human's action whenever `teleop.poll()` returns one; see the module doc.
+
+    The 6-D human action is cut to the env's action size (the translation for "xyz" tasks)
+    and clipped to the action space.
+    """
+
+    def __init__(self, env: gym.Env, teleop: Teleop) -> None:
+        super().__init__(env)
+        if not isinstance(env.action_space, gym.spaces.Box):
+            raise TypeError(f"interventions need a Box action space, got {env.action_space}")
+        self.teleop = teleop
+        self.interventions = 0
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        info["intervened"] = False
+        return obs, info
+
+    def step(self, action):
+        human = self.teleop.poll()
+        policy_action = np.asarray(action, dtype=np.float32)
+        if human is None:
+            executed = policy_action
+        else:
+            space = self.env.action_space
+            executed = np.clip(
+                np.asarray(human, dtype=np.float32)[: space.shape[0]], space.low, space.high
+            )
+            self.interventions += 1
+        obs, reward, terminated, truncated, info = self.env.step(executed)
+        info["intervened"] = human is not None
+        info["action"] = executed
+        info["policy_action"] = policy_action
+        return obs, reward, terminated, truncated, info
+
+
+class ScriptedTeleop:
+    """Replays a fixed sequence of human inputs (None = hands off), then stays hands off.
+    For tests and for replaying recorded interventions."""
+
+    def __init__(self, inputs: Iterable[np.ndarray | None]) -> None:
+        self._inputs = iter(list(inputs))
+
+    def poll(self) -> np.ndarray | None:
+        return next(self._inputs, None)
+
+
+class SpaceMouseTeleop:
+    """A 3Dconnexion SpaceMouse through `pyspacemouse` (pip install pyspacemouse).
+
+    The human acts while any axis is beyond `deadzone` (of full scale) or a button is held;
+    axes map to (x, y, z, roll, pitch, yaw) scaled by `gain` and clipped to [-1, 1].
+    """
+
+    def __init__(self, deadzone: float = 0.05, gain: float = 1.0) -> None:
+        try:
+            import pyspacemouse
+        except ImportError as e:
+            raise ImportError(
+                "SpaceMouseTeleop needs the optional package pyspacemouse "
+                "(pip install pyspacemouse) and the hidapi system library"
+            ) from e
+        if not pyspacemouse.open():
+            raise RuntimeError("no SpaceMouse found (is it plugged in, with udev permissions?)")
+        self._device = pyspacemouse
+        self.deadzone, self.gain = deadzone, gain
+
+    def poll(self) -> np.ndarray | None:
+        s = self._device.read()
+        axes = np.array([s.x, s.y, s.z, s.roll, s.pitch, s.yaw], dtype=np.float32)
+        if np.max(np.abs(axes)) < self.deadzone and not any(s.buttons):
+            return None
+        return np.clip(axes * self.gain, -1.0, 1.0)
+
+
+class KeyboardTeleop:
+    """Keys in the terminal running the episode, TCP frame: w/s +-x, a/d +-y, r/f up/down
+    (-z/+z), at `magnitude` of full scale. A key press is an intervention for that step only.
+    Needs a TTY (sets it to cbreak mode; `close()` restores it)."""
+
+    KEYS = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "r": (2, -1), "f": (2, 1)}
+
+    def __init__(self, magnitude: float = 0.5) -> None:
+        import termios
+        import tty
+
+        if not sys.stdin.isatty():
+            raise RuntimeError("KeyboardTeleop needs an interactive terminal on stdin")
+        self._fd = sys.stdin.fileno()
+        self._saved = termios.tcgetattr(self._fd)
+        tty.setcbreak(self._fd)
+        self.magnitude = magnitude
+
+    def poll(self) -> np.ndarray | None:
+        action = np.zeros(6, dtype=np.float32)
+        pressed = False
+        while select.select([sys.stdin], [], [], 0.0)[0]:
+            key = sys.stdin.read(1).lower()
+            if key in self.KEYS:
+                axis, sign = self.KEYS[key]
+                action[axis] = sign * self.magnitude
+                pressed = True
+        return action if pressed else None
+
+    def close(self) -> None:
+        import termios
+
+        termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)

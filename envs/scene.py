@@ -1,0 +1,407 @@
+"""Builds the MuJoCo model of an insertion cell with `mujoco.MjSpec`: arm, gripper, plug, board.
+
+World frame: z up, origin at the centre of the socket's cavity mouth. The UR5e stands on the
+table at `ur5e_constants.BASE_POS_M`; its kinematic chain is built from the published DH
+parameters. The plug is pre-grasped: a body fixed in the gripper whose pose in the gripper is
+the grasp (and the grasp noise), so the wrist F/T sensor sees every contact force on it.
+
+The Cartesian impedance controller runs in C, inside `mj_step`: twelve actuators with a site
+transmission between the TCP site and a reference site on a mocap body. Six are springs whose
+`forcerange` is stiffness x reference limit, so the force never exceeds what SERL's clipped
+reference |e| <= delta would produce; six are dampers on the TCP velocity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from envs import ur5e_constants as ur
+from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
+from envs.geometry import Piece
+
+
+@dataclass(frozen=True)
+class ContactParams:
+    """Solver settings that make millimetre clearances meaningful (see DESIGN.md, measured facts).
+
+    Rigid contacts: a time constant of two physics steps (the smallest MuJoCo keeps stable),
+    critically damped, and an impedance close to 1 over 0.1 mm, which holds static penetration
+    to micrometres under the task's maximum push. An impact still sinks in by about
+    velocity x time constant (0.1 mm at 5 cm/s), which `geometry.RIM_PROUD` accounts for.
+    """
+
+    rigid_timeconst_steps: float = 2.0
+    rigid_solimp: tuple[float, float, float] = (0.99, 0.999, 1e-4)
+    impratio: float = 10.0
+
+
+@dataclass(frozen=True)
+class ImpedanceGains:
+    """Cartesian impedance of the TCP (SERL's controller): spring, damping and reference limit.
+
+    Stiffness in N/m and N m/rad, damping in N s/m and N m s/rad, limits in m and rad. The spring
+    force saturates at stiffness x limit: with the defaults, 30 N and 5 N m. The stiffness is
+    what keeps a 10 cm/s descent within ~0.15 mm of the reference laterally (the UR5e's inertia
+    couples the axes; at 2000 N/m the TCP swung 1.5 mm sideways, see benchmark/bench_env.py).
+    """
+
+    translational_stiffness: float = 5000.0
+    rotational_stiffness: float = 100.0
+    translational_damping: float = 250.0
+    rotational_damping: float = 5.0
+    translation_limit_m: float = 0.006
+    rotation_limit_rad: float = 0.05
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    timestep: float = 0.002
+    contact: ContactParams = ContactParams()
+    gains: ImpedanceGains = ImpedanceGains()
+    offscreen_width: int = 640
+    offscreen_height: int = 480
+
+
+#: Distance from the flange to the gripper's palm (F/T sensor + gripper base) [m].
+PALM_OFFSET_M = ur.FT_SENSOR_LENGTH_M + 0.06
+#: The plug is gripped this far above its mating face, measured on its body [m].
+GRIP_DEPTH_M = 0.012
+
+
+def tcp_offset_m(spec: ConnectorSpec) -> float:
+    """Flange-to-TCP distance: the TCP is the nominal centre of the plug's mating face."""
+    return PALM_OFFSET_M + (spec.mating_length_mm + spec.body_length_mm) * MM
+
+
+def _dh_transform(d: float, a: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed part Tz(d) Tx(a) Rx(alpha) of one DH link, as (pos, quat)."""
+    return np.array([a, 0.0, d]), np.array([np.cos(alpha / 2), np.sin(alpha / 2), 0.0, 0.0])
+
+
+def _quat_to_mat(q: np.ndarray) -> np.ndarray:
+    m = np.zeros(9)
+    mujoco.mju_quat2Mat(m, q)
+    return m.reshape(3, 3)
+
+
+def _add_pieces(
+    body,
+    pieces: list[Piece],
+    prefix: str,
+    rgba,
+    friction: float,
+    solref: list[float],
+    solimp: list[float],
+    spring: SpringParams | None = None,
+) -> None:
+    """Add pieces as rigid geoms of `body`; spring pieces become spring-loaded tabs."""
+    kinds = {
+        "box": mujoco.mjtGeom.mjGEOM_BOX,
+        "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
+        "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+    }
+    for i, p in enumerate(pieces):
+        owner, pos = body, p.pos
+        if p.spring_axis is not None:
+            if spring is None:
+                raise ValueError(f"{prefix}: spring piece {p.name!r} needs SpringParams")
+            owner = body.add_body()
+            owner.name = f"{prefix}_{p.name or i}_tab"
+            owner.pos, pos = p.pos, (0.0, 0.0, 0.0)
+            joint = owner.add_joint()
+            joint.name = f"{prefix}_{p.name or i}_slide"
+            joint.type = mujoco.mjtJoint.mjJNT_SLIDE
+            joint.axis = p.spring_axis
+            joint.stiffness = [spring.stiffness, 0.0, 0.0]
+            joint.damping = [spring.damping, 0.0, 0.0]
+            joint.armature = spring.armature
+            joint.limited = mujoco.mjtLimited.mjLIMITED_TRUE
+            joint.range = [0.0, spring.travel]
+            joint.solref_limit = solref
+        geom = owner.add_geom()
+        geom.name = f"{prefix}_{p.name or i}"
+        geom.type = kinds[p.kind]
+        geom.size[: len(p.size)] = p.size
+        geom.pos = pos
+        geom.quat = p.quat
+        geom.rgba = (0.9, 0.75, 0.2, 1.0) if p.spring_axis is not None else rgba
+        geom.friction = [friction, 0.005, 0.0001]
+        geom.contype, geom.conaffinity = _collision_bits(prefix, p.spring_axis is not None)
+        geom.condim = 4
+        geom.mass = 0.002
+        geom.solref = solref
+        geom.solimp = solimp
+
+
+#: Collision bits: the static socket and board (1), the arm (2), the spring tabs (4). The plug
+#: touches all of the socket; a tab touches only the plug, never the walls it is mounted in.
+_SOCKET, _ARM, _TAB = 1, 2, 4
+
+
+def _collision_bits(prefix: str, is_tab: bool) -> tuple[int, int]:
+    if is_tab:
+        return _TAB, _TAB
+    if prefix == "plug":
+        return _SOCKET | _TAB, _SOCKET | _TAB
+    return _SOCKET, _SOCKET
+
+
+@dataclass(frozen=True)
+class SpringParams:
+    """A connector's retention spring as a tab on a slide joint: stiffness [N/m], damping
+    [N s/m], armature [kg] (keeps the stiff spring stable at the physics step), travel [m]."""
+
+    stiffness: float
+    damping: float
+    armature: float
+    travel: float
+
+
+def spring_params(spec: ConnectorSpec, timestep: float) -> SpringParams:
+    """Tabs whose friction resists insertion with `retention_force_n`: two tabs, each pushed
+    back by the interference and pressing with N = k * interference on the plug, so that
+    2 * friction * N = retention force."""
+    normal_per_tab = spec.retention_force_n / (2 * spec.friction)
+    stiffness = normal_per_tab / (spec.spring_interference_mm * MM)
+    # Semi-implicit Euler needs omega * dt well below 2: choose the inertia for omega * dt = 0.5.
+    armature = stiffness * (timestep / 0.5) ** 2
+    damping = 2.0 * np.sqrt(stiffness * armature)  # critically damped: no ringing tab
+    return SpringParams(stiffness, damping, armature, spec.spring_travel_mm * MM)
+
+
+def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujoco.MjSpec:
+    """The full cell as an editable `MjSpec` (compile with `.compile()`)."""
+    s = mujoco.MjSpec()
+    s.modelname = f"insertbench_{spec.name}"
+    s.option.timestep = config.timestep
+    s.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    s.option.impratio = config.contact.impratio
+    s.option.noslip_iterations = 0
+    s.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    s.visual.quality.shadowsize = 0  # shadows and multisampling dominate offscreen cost
+    s.visual.quality.offsamples = 0
+    # Vertex work on tessellated capsules dominates small software-rendered frames: 12 x 4
+    # instead of 28 x 16 renders a 64x64 D-sub frame 2.5x faster (benchmark/bench_env.py).
+    s.visual.quality.numslices = 12
+    s.visual.quality.numstacks = 4
+    s.visual.global_.offwidth = config.offscreen_width
+    s.visual.global_.offheight = config.offscreen_height
+    s.visual.headlight.ambient = [0.4, 0.4, 0.4]
+    s.visual.headlight.diffuse = [0.5, 0.5, 0.5]
+    world = s.worldbody
+    light = world.add_light()
+    light.pos, light.dir = [0.1, -0.2, 0.6], [-0.15, 0.3, -1.0]
+
+    # Table and the task board the socket housing stands on.
+    depth = spec.cavity_depth_mm * MM + spec.wall_mm * MM
+    board = world.add_geom()
+    board.name = "board"
+    board.type = mujoco.mjtGeom.mjGEOM_BOX
+    board.size = [0.15, 0.15, 0.005]
+    board.pos = [0.0, 0.0, -depth - 0.005]
+    board.rgba = [0.32, 0.33, 0.36, 1.0]
+    board.contype, board.conaffinity = _SOCKET, _SOCKET | _ARM
+    table = world.add_geom()
+    table.name = "table"
+    table.type = mujoco.mjtGeom.mjGEOM_BOX
+    table.size = [0.7, 0.5, 0.02]
+    table.pos = [-0.25, 0.0, -depth - 0.03]
+    table.rgba = [0.55, 0.45, 0.35, 1.0]
+    table.contype, table.conaffinity = 0, 0
+
+    socket = world.add_body()
+    socket.name = "socket"
+    solref = [config.contact.rigid_timeconst_steps * config.timestep, 1.0]
+    solimp = [*config.contact.rigid_solimp, 0.5, 2.0]
+    _add_pieces(
+        socket,
+        socket_pieces(spec),
+        "socket",
+        spec.socket_rgba,
+        spec.friction,
+        solref,
+        solimp,
+        spring_params(spec, config.timestep),
+    )
+
+    # UR5e from DH parameters.
+    parent = world.add_body()
+    parent.name = "base"
+    parent.pos = ur.BASE_POS_M + np.array([0.0, 0.0, -depth - 0.01])
+    base_geom = parent.add_geom()
+    base_geom.type = mujoco.mjtGeom.mjGEOM_CYLINDER
+    base_geom.size = [0.075, 0.04, 0]
+    base_geom.pos = [0, 0, 0.04]
+    base_geom.rgba = [0.3, 0.3, 0.32, 1]
+    base_geom.contype = base_geom.conaffinity = 0
+    for i, ((d, a, alpha), name) in enumerate(zip(ur.DH_PARAMS, ur.JOINT_NAMES, strict=True)):
+        pos, quat = _dh_transform(d, a, alpha)
+        body = parent.add_body()
+        body.name = f"link{i + 1}"
+        body.pos, body.quat = pos, quat
+        body.gravcomp = 1.0  # the real controller compensates gravity too
+        rot = _quat_to_mat(quat)
+        anchor = -rot.T @ pos  # the parent frame's origin, seen from this link
+        joint = body.add_joint()
+        joint.name = name
+        joint.type = mujoco.mjtJoint.mjJNT_HINGE
+        joint.pos = anchor
+        joint.axis = rot.T @ np.array([0.0, 0.0, 1.0])
+        joint.armature = ur.JOINT_ARMATURE[i]
+        joint.damping = [ur.JOINT_DAMPING_NMS[i], 0.0, 0.0]
+        link = body.add_geom()
+        link.type = mujoco.mjtGeom.mjGEOM_CAPSULE
+        link.fromto = (
+            [*anchor, 0.0, 0.0, 0.0] if np.linalg.norm(anchor) > 1e-6 else [0, 0, -0.03, 0, 0, 0.03]
+        )
+        link.size = [ur.LINK_RADII_M[i], 0, 0]
+        link.mass = ur.LINK_MASSES_KG[i]
+        link.rgba = [0.62, 0.66, 0.72, 1.0] if i % 2 else [0.2, 0.35, 0.6, 1.0]
+        link.contype, link.conaffinity = _ARM, 0
+        parent = body
+
+    gripper = parent.add_body()
+    gripper.name = "gripper"
+    gripper.gravcomp = 1.0
+    ft = gripper.add_site()
+    ft.name = "ft_sensor"
+    ft.group = 4
+    ft_geom = gripper.add_geom()
+    ft_geom.type = mujoco.mjtGeom.mjGEOM_CYLINDER
+    ft_geom.size = [0.035, ur.FT_SENSOR_LENGTH_M / 2, 0]
+    ft_geom.pos = [0, 0, ur.FT_SENSOR_LENGTH_M / 2]
+    ft_geom.mass = 0.25
+    ft_geom.rgba = [0.15, 0.15, 0.15, 1]
+    ft_geom.contype = ft_geom.conaffinity = 0
+    palm = gripper.add_geom()
+    palm.type = mujoco.mjtGeom.mjGEOM_BOX
+    palm.size = [0.035, 0.02, 0.025]
+    palm.pos = [0, 0, PALM_OFFSET_M - 0.025]
+    palm.mass = 0.6
+    palm.rgba = [0.25, 0.25, 0.27, 1]
+    palm.contype, palm.conaffinity = _ARM, 0
+    body_half_x = (spec.width_mm / 2 + spec.body_margin_mm) * MM
+    for side in (-1.0, 1.0):
+        finger = gripper.add_geom()
+        finger.type = mujoco.mjtGeom.mjGEOM_BOX
+        finger.size = [0.004, 0.01, 0.018]
+        finger.pos = [side * (body_half_x + 0.004), 0, PALM_OFFSET_M + 0.018]
+        finger.mass = 0.05
+        finger.rgba = [0.35, 0.35, 0.38, 1]
+        finger.contype = finger.conaffinity = 0
+    tcp_z = tcp_offset_m(spec)
+    tcp = gripper.add_site()
+    tcp.name = "tcp"
+    tcp.group = 4  # bookkeeping sites live in a group no camera draws
+    tcp.pos = [0, 0, tcp_z]
+    wrist_cam = gripper.add_camera()
+    wrist_cam.name = "wrist"
+    # Beside the fingers, looking past the plug tip at the socket (gripper z points down).
+    cam_pos = np.array([0.0, -0.055, PALM_OFFSET_M + 0.005])
+    wrist_cam.pos = cam_pos
+    wrist_cam.quat = _look_quat(
+        cam_pos, np.array([0.0, 0.0, tcp_z + 0.025]), up=np.array([0.0, 1.0, 0.0])
+    )
+    wrist_cam.fovy = 55
+
+    plug = gripper.add_body()
+    plug.name = "plug"
+    plug.pos = [0, 0, tcp_z]
+    plug.quat = [0.0, 1.0, 0.0, 0.0]  # plug z (towards the gripper) = -flange z
+    plug.gravcomp = 1.0
+    _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, solref, solimp)
+    for geom in plug.geoms:
+        geom.mass = 0.0
+    plug_mass = plug.add_geom()  # one mass carrier keeps the plug's inertia independent of pieces
+    plug_mass.type = mujoco.mjtGeom.mjGEOM_SPHERE
+    plug_mass.size = [0.004, 0, 0]
+    plug_mass.pos = [0, 0, (spec.mating_length_mm + spec.body_length_mm / 2) * MM]
+    plug_mass.mass = 0.03
+    plug_mass.contype = plug_mass.conaffinity = 0
+    plug_mass.group = 3
+    plug_mass.rgba = [0, 0, 0, 0]  # a mass, not a part: never drawn
+    face = plug.add_site()
+    face.name = "plug_face"
+    face.group = 4
+    contact_sensor = s.add_sensor()  # net force of all contacts on the plug, reduced in C
+    contact_sensor.name = "plug_contact"
+    contact_sensor.type = mujoco.mjtSensor.mjSENS_CONTACT
+    contact_sensor.objtype = mujoco.mjtObj.mjOBJ_BODY
+    contact_sensor.objname = "plug"
+    contact_sensor.intprm[:3] = [2, 3, 1]  # data="force", reduce="netforce", num=1
+
+    side_cam = world.add_camera()
+    side_cam.name = "side"
+    # Low and in front, between the fingers (they close along x), so the socket stays in view.
+    eye = np.array([0.02, -0.13, 0.03])
+    side_cam.pos = eye
+    side_cam.quat = _look_quat(eye, np.array([0.0, 0.0, 0.004]), up=np.array([0, 0, 1.0]))
+    side_cam.fovy = 28
+
+    target = world.add_body()
+    target.name = "reference"
+    target.mocap = True
+    ref_site = target.add_site()
+    ref_site.name = "reference"
+    ref_site.group = 4
+
+    gains = config.gains
+    k_lin, k_rot = gains.translational_stiffness, gains.rotational_stiffness
+    for axis in range(6):
+        gear = np.zeros(6)
+        gear[axis] = 1.0
+        k = k_lin if axis < 3 else k_rot
+        limit = gains.translation_limit_m if axis < 3 else gains.rotation_limit_rad
+        damping = gains.translational_damping if axis < 3 else gains.rotational_damping
+        spring = s.add_actuator()
+        spring.name = f"spring_{'xyzabc'[axis]}"
+        spring.trntype = mujoco.mjtTrn.mjTRN_SITE
+        spring.target = "tcp"
+        spring.refsite = "reference"
+        spring.gear = gear
+        spring.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+        spring.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+        spring.gainprm[0] = 0.0
+        spring.biasprm[:3] = [0.0, -k, 0.0]
+        spring.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        spring.forcerange = [-k * limit, k * limit]
+        damper = s.add_actuator()
+        damper.name = f"damper_{'xyzabc'[axis]}"
+        damper.trntype = mujoco.mjtTrn.mjTRN_SITE
+        damper.target = "tcp"
+        damper.refsite = "reference"
+        damper.gear = gear
+        damper.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+        damper.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+        damper.gainprm[0] = 0.0
+        damper.biasprm[:3] = [0.0, 0.0, -damping]
+
+    for kind, name in (
+        (mujoco.mjtSensor.mjSENS_FORCE, "ft_force"),
+        (mujoco.mjtSensor.mjSENS_TORQUE, "ft_torque"),
+    ):
+        sensor = s.add_sensor()
+        sensor.name = name
+        sensor.type = kind
+        sensor.objtype = mujoco.mjtObj.mjOBJ_SITE
+        sensor.objname = "ft_sensor"
+    return s
+
+
+def _look_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Camera quaternion looking from `eye` at `target` (MuJoCo cameras look along -z)."""
+    back = eye - target
+    back /= np.linalg.norm(back)
+    right = np.cross(up, back)
+    right /= np.linalg.norm(right)
+    cam_up = np.cross(back, right)
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.stack([right, cam_up, back], axis=1).ravel())
+    return quat
+
+
+def build_model(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujoco.MjModel:
+    return build_spec(spec, config).compile()

@@ -1,0 +1,188 @@
+"""Calibration of the cell: the socket pose (teach or touch-off) and the F/T bias, as JSON.
+
+The socket pose is the TCP pose, in the robot base frame [m, rad], with the plug fully seated:
+the origin of the socket frame in which the safety workspace, the start poses and the insertion
+depth are defined. Two ways to find it:
+- teach: freedrive, the operator seats the plug by hand, the pose is read;
+- touch: the operator holds the plug aligned just above the opening, then the robot descends
+  slowly along the tool axis under the safety layer until the contact force shows the plug has
+  bottomed out; that pose is the seated one.
+The F/T bias is the mean reading (base frame) with the plug free in the air; robots without
+zeroFtSensor (CB3) subtract it instead of zeroing at every reset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from envs.connectors import MM
+from envs.tasks import TaskSpec
+from real.config import SafetyConfig
+from real.poses import pose_to_pos_mat
+from real.robot import RobotBackend
+from real.safety import SafeRobot, tcp_wrench
+
+CALIBRATION_FORMAT = 1
+METHODS = ("teach", "touch")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What `insertbench real calibrate` records. socket_pose: seated TCP pose, base frame
+    [m, rad]; ft_bias: F/T reading with the plug free [N, N m], base frame."""
+
+    task: str
+    socket_pose: tuple[float, ...]
+    ft_bias: tuple[float, ...]
+    method: str
+    robot: str
+    created_utc: str
+    format: int = CALIBRATION_FORMAT
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no calibration at {path}; run `insertbench real calibrate` first"
+            )
+        data = json.loads(path.read_text())
+        if data.get("format") != CALIBRATION_FORMAT:
+            raise ValueError(
+                f"{path} has calibration format {data.get('format')!r}, expected "
+                f"{CALIBRATION_FORMAT}; calibrate again"
+            )
+        for key, n in (("socket_pose", 6), ("ft_bias", 6)):
+            values = data.get(key)
+            if not isinstance(values, list) or len(values) != n:
+                raise ValueError(f"{path}: {key} must be a list of {n} numbers, got {values!r}")
+            if not all(np.isfinite(values)):
+                raise ValueError(f"{path}: {key} must be finite, got {values!r}")
+        data["socket_pose"] = tuple(float(v) for v in data["socket_pose"])
+        data["ft_bias"] = tuple(float(v) for v in data["ft_bias"])
+        return cls(**data)
+
+
+def measure_ft_bias(robot: RobotBackend, samples: int = 50) -> np.ndarray:
+    """Mean F/T reading [N, N m], base frame, over `samples` control periods. The plug must be
+    free of contact and the arm still."""
+    readings = []
+    for _ in range(samples):
+        t0 = robot.initPeriod()
+        readings.append(robot.getActualTCPForce())
+        robot.waitPeriod(t0)
+    return np.mean(np.asarray(readings, dtype=np.float64), axis=0)
+
+
+def teach_socket_pose(robot: RobotBackend, prompt: Callable[[str], None]) -> np.ndarray:
+    """Freedrive; the operator seats the plug; returns the TCP pose (base frame)."""
+    robot.teachMode()
+    try:
+        prompt("Freedrive is on: seat the plug fully in the socket by hand, let go, press Enter.")
+    finally:
+        robot.endTeachMode()
+    return np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+
+
+def touch_off_socket_pose(
+    robot: RobotBackend,
+    task: TaskSpec,
+    prompt: Callable[[str], None],
+    *,
+    servo_hz: float = 500.0,
+    speed_m_s: float = 0.005,
+    max_travel_m: float = 0.03,
+    force_threshold_n: float | None = None,
+) -> np.ndarray:
+    """Guarded descent along the tool axis from a taught pose above the opening until the
+    zeroed contact force exceeds `force_threshold_n` (default max(15, 3 x retention) N): the
+    plug has bottomed out. Returns that pose (base frame); the arm goes back up afterwards.
+
+    The descent runs through `SafeRobot` with a workspace of +-1 mm laterally and
+    `max_travel_m` along the tool axis around the taught pose.
+    """
+    threshold = force_threshold_n or max(15.0, 3.0 * task.connector.retention_force_n)
+    robot.teachMode()
+    try:
+        prompt(
+            "Freedrive is on: hold the plug aligned with the socket, its face a few mm above "
+            "the opening, let go, press Enter."
+        )
+    finally:
+        robot.endTeachMode()
+    approach = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+    pos0, mat0 = pose_to_pos_mat(approach)
+    safety = SafetyConfig(
+        workspace_min_m=(-0.001, -0.001, -0.002),
+        workspace_max_m=(0.001, 0.001, max_travel_m),
+        max_tilt_rad=0.02,
+        force_limit_n=threshold + 20.0,
+        max_speed_m_s=max(speed_m_s, 0.01),
+    )
+    dt = 1.0 / servo_hz
+    safe = SafeRobot(robot, safety, approach, dt)
+    bias = measure_ft_bias(robot, samples=10)
+    axis = mat0[:, 2]
+    touched = None
+    for k in range(1, int(max_travel_m / (speed_m_s * dt)) + 1):
+        t0 = robot.initPeriod()
+        state = safe.read()
+        wrench = tcp_wrench(state, bias)
+        safe.check_wrench(wrench)
+        if np.linalg.norm(wrench[:3]) > threshold:
+            touched = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+            break
+        safe.servo(pos0 + axis * speed_m_s * dt * k, mat0)
+        robot.waitPeriod(t0)
+    safe.move_linear(pos0, mat0, 0.01, check_force=False)
+    safe.stop()
+    if touched is None:
+        raise RuntimeError(
+            f"no contact above {threshold:.0f} N within {max_travel_m / MM:.0f} mm of descent; "
+            f"start closer to the socket or raise max_travel_m"
+        )
+    return touched
+
+
+def calibrate(
+    robot: RobotBackend,
+    task: TaskSpec,
+    method: str,
+    prompt: Callable[[str], None],
+    robot_name: str,
+    servo_hz: float = 500.0,
+) -> Calibration:
+    """Find the socket pose with `method`, then measure the F/T bias with the plug in the air
+    (the arm stays where `touch` left it; after `teach` the operator lifts the plug out)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "teach":
+        socket_pose = teach_socket_pose(robot, prompt)
+        robot.teachMode()
+        try:
+            prompt("Freedrive: lift the plug clear of the socket, let go, press Enter.")
+        finally:
+            robot.endTeachMode()
+    else:
+        socket_pose = touch_off_socket_pose(robot, task, prompt, servo_hz=servo_hz)
+    bias = measure_ft_bias(robot)
+    return Calibration(
+        task=task.env_id,
+        socket_pose=tuple(float(v) for v in socket_pose),
+        ft_bias=tuple(float(v) for v in bias),
+        method=method,
+        robot=robot_name,
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,152 @@
+"""RealSense cameras through pyrealsense2: frames in, observation images out (sim sizes).
+
+A `Camera` reads color frames from a `FrameSource` (anything with pyrealsense2's
+`wait_for_frames(timeout_ms)`: a `pipeline` on hardware, a `syncer` behind a `software_device`
+in tests), retries timeouts, aligns depth to color when the stream has depth, crops the center
+to the observation's aspect ratio and area-averages down to the simulated image size, in RGB or
+in the same BT.601 grayscale as `envs.rendering` (paper 000's 32x32 gray).
+pyrealsense2 is imported when a camera is opened, never at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from envs.rendering import to_grayscale
+from real.config import CameraConfig
+
+
+class FrameTimeoutError(RuntimeError):
+    """A camera delivered no frame within its timeout and retries."""
+
+
+class FrameSource(Protocol):
+    def wait_for_frames(self, timeout_ms: int) -> Any: ...
+
+
+class Camera:
+    """One named camera: `read(height, width, grayscale)` returns a uint8 observation image.
+
+    `before_wait`, if given, runs before each wait (the software device injects its frame
+    there). `close` releases the source.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source: FrameSource,
+        *,
+        timeout_ms: int = 200,
+        retries: int = 3,
+        before_wait: Callable[[], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+        describe: str = "",
+    ) -> None:
+        import pyrealsense2 as rs
+
+        if retries < 1 or timeout_ms < 1:
+            raise ValueError(f"need retries >= 1 and timeout_ms >= 1, got {retries}, {timeout_ms}")
+        self.name = name
+        self.source = source
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.before_wait = before_wait
+        self.on_close = on_close
+        self.describe = describe or name
+        self._align = rs.align(rs.stream.color)
+        self.timeouts = 0
+
+    def read_raw(self) -> np.ndarray:
+        """The latest color frame at its native size, uint8 (H, W, 3) RGB."""
+        errors: list[str] = []
+        for _ in range(self.retries):
+            if self.before_wait is not None:
+                self.before_wait()
+            try:
+                frames = self.source.wait_for_frames(self.timeout_ms)
+            except RuntimeError as e:  # pyrealsense2 raises RuntimeError on a timeout
+                self.timeouts += 1
+                errors.append(str(e))
+                continue
+            if frames.get_depth_frame():
+                frames = self._align.process(frames)
+            color = frames.get_color_frame()
+            if not color:
+                errors.append("frameset without a color frame")
+                continue
+            return np.asanyarray(color.get_data()).copy()
+        raise FrameTimeoutError(
+            f"camera {self.name!r} ({self.describe}) delivered no color frame in "
+            f"{self.retries} tries of {self.timeout_ms} ms (last error: {errors[-1]}); check its "
+            f"USB 3 cable and that no other process holds the camera"
+        )
+
+    def read(self, height: int, width: int, grayscale: bool) -> np.ndarray:
+        """The observation image: uint8 (height, width, 3) or (height, width, 1)."""
+        image = resize_area(center_crop(self.read_raw(), height / width), height, width)
+        return to_grayscale(image) if grayscale else image
+
+    def close(self) -> None:
+        if self.on_close is not None:
+            self.on_close()
+
+
+def open_realsense(config: CameraConfig) -> Camera:
+    """Start a RealSense color stream (the device with `config.serial`) as a Camera."""
+    import pyrealsense2 as rs
+
+    pipeline = rs.pipeline()
+    rs_config = rs.config()
+    if config.serial is not None:
+        rs_config.enable_device(config.serial)
+    rs_config.enable_stream(
+        rs.stream.color, config.width, config.height, rs.format.rgb8, config.fps
+    )
+    try:
+        pipeline.start(rs_config)
+    except RuntimeError as e:
+        raise RuntimeError(
+            f"could not start RealSense camera {config.name!r} (serial {config.serial}, "
+            f"{config.width}x{config.height} @ {config.fps} Hz): {e}"
+        ) from e
+    return Camera(
+        config.name,
+        pipeline,
+        timeout_ms=config.timeout_ms,
+        retries=config.retries,
+        on_close=pipeline.stop,
+        describe=f"RealSense serial {config.serial}",
+    )
+
+
+def center_crop(image: np.ndarray, aspect: float) -> np.ndarray:
+    """The largest centered crop with height / width = aspect."""
+    h, w = image.shape[:2]
+    if h / w > aspect:
+        new_h = max(1, round(w * aspect))
+        top = (h - new_h) // 2
+        return image[top : top + new_h]
+    new_w = max(1, round(h / aspect))
+    left = (w - new_w) // 2
+    return image[:, left : left + new_w]
+
+
+def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize uint8 (H, W, C) by area averaging (exact pixel-overlap weights), rounded."""
+    rows = _area_weights(image.shape[0], height)
+    cols = _area_weights(image.shape[1], width)
+    tall = np.tensordot(rows, image.astype(np.float32), axes=(1, 0))  # (height, W, C)
+    out = np.tensordot(tall, cols, axes=(1, 1)).transpose(0, 2, 1)  # (height, width, C)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix: each output pixel's share of every input pixel, rows sum to 1."""
+    edges = np.linspace(0.0, n_in, n_out + 1)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    pixel = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, pixel + 1) - np.maximum(lo, pixel), 0.0, None)
+    return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)

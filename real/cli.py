@@ -1,0 +1,184 @@
+"""`insertbench real ...`: calibrate the cell and validate a policy sim vs real.
+
+Both commands run against the physical robot (`--host`) or, with `--twin`, against the digital
+twin (MuJoCo robot, software RealSense), which is how CI exercises them.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+real_app = typer.Typer(
+    name="real",
+    help="Run the InsertBench tasks on a physical UR arm (or its digital twin).",
+    no_args_is_help=True,
+)
+
+
+class Method(StrEnum):
+    teach = "teach"
+    touch = "touch"
+
+
+class PolicyKind(StrEnum):
+    checkpoint = "checkpoint"
+    scripted = "scripted"
+
+
+Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --twin).")]
+Twin = Annotated[bool, typer.Option(help="Use the digital twin instead of hardware.")]
+Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series, 125 CB3.")]
+
+
+def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int):
+    from real.config import URConfig
+
+    if twin:
+        from real.twin import DigitalTwinRobot
+
+        return DigitalTwinRobot(task, seed=seed), "digital-twin"
+    if host is None:
+        raise typer.BadParameter("give --host (the robot's IP) or --twin")
+    from envs.scene import tcp_offset_m
+    from envs.tasks import task_spec
+    from real.robot import URBackend
+
+    offset = [0.0, 0.0, tcp_offset_m(task_spec(task).connector), 0.0, 0.0, 0.0]
+    return URBackend(URConfig(host=host, frequency_hz=frequency), offset), host
+
+
+@real_app.command()
+def calibrate(
+    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    out: Annotated[Path, typer.Option(help="Calibration JSON to write.")] = Path(
+        "calibration.json"
+    ),
+    method: Annotated[Method, typer.Option(help="teach (freedrive) or touch (touch-off).")] = (
+        Method.touch
+    ),
+    host: Host = None,
+    twin: Twin = False,
+    frequency: Frequency = 500.0,
+    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+) -> None:
+    """Record the socket pose (seated TCP pose, base frame) and the F/T bias to JSON."""
+    from envs.tasks import task_spec
+    from real.calibration import calibrate as run_calibration
+
+    spec = task_spec(task)
+    robot, name = _robot(task, host, twin, frequency, seed)
+    if twin:
+        prompt = _twin_operator(robot, method.value)
+    else:
+
+        def prompt(message: str) -> None:
+            typer.prompt(message, default="", show_default=False)
+
+    calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)
+    calib.save(out)
+    typer.echo(f"socket pose (base frame) {[round(v, 5) for v in calib.socket_pose]}")
+    typer.echo(f"F/T bias {[round(v, 3) for v in calib.ft_bias]}")
+    typer.echo(f"wrote {out}")
+
+
+def _twin_operator(robot, method: str):
+    """What the operator does at each prompt, on the twin: seat the plug or hold it above."""
+    import numpy as np
+
+    from real.poses import pos_mat_to_pose, pose_to_pos_mat
+
+    socket = robot.socket_pose()
+    pos, mat = pose_to_pos_mat(socket)
+    above = pos_mat_to_pose(pos - mat[:, 2] * 0.004, mat)
+    lifted = pos_mat_to_pose(pos - mat[:, 2] * 0.02, mat)
+    targets = iter([socket, lifted] if method == "teach" else [above])
+
+    def prompt(message: str) -> None:
+        typer.echo(f"[twin operator] {message}")
+        robot.operator_move_to(np.asarray(next(targets)))
+
+    return prompt
+
+
+@real_app.command()
+def validate(
+    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Agent checkpoint directory (agents.load_agent).")
+    ] = None,
+    policy: Annotated[
+        PolicyKind | None,
+        typer.Option(help="checkpoint (default with --checkpoint) or scripted (paper 000)."),
+    ] = None,
+    episodes: Annotated[int, typer.Option(help="Trials on the robot.")] = 20,
+    sim_episodes: Annotated[int | None, typer.Option(help="Trials in sim (default: same).")] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="JSON from `insertbench real calibrate`.")
+    ] = None,
+    host: Host = None,
+    twin: Twin = False,
+    frequency: Frequency = 500.0,
+    continuity_input: Annotated[
+        int | None, typer.Option(help="Digital input wired to connector continuity.")
+    ] = None,
+    wrist_serial: Annotated[str | None, typer.Option(help="Wrist RealSense serial.")] = None,
+    side_serial: Annotated[str | None, typer.Option(help="Side RealSense serial.")] = None,
+    env_kwargs: Annotated[
+        str, typer.Option(help='Task kwargs as JSON, e.g. {"obs_mode": "state+pixels"}.')
+    ] = "{}",
+    seed: Annotated[int, typer.Option(help="First evaluation seed.")] = 1000,
+    out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
+        "runs/real"
+    ),
+) -> None:
+    """Run the policy N times on the robot and in simulation; write the sim-vs-real table."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the simulated tasks)
+    import real
+    from real.validate import checkpoint_policy, run_episodes, scripted_policy, write_report
+
+    kind = policy or (PolicyKind.checkpoint if checkpoint is not None else None)
+    if kind is None:
+        raise typer.BadParameter("give --checkpoint PATH or --policy scripted")
+    if kind is PolicyKind.checkpoint and checkpoint is None:
+        raise typer.BadParameter("--policy checkpoint needs --checkpoint PATH")
+    factory = scripted_policy if kind is PolicyKind.scripted else checkpoint_policy(checkpoint)
+    kwargs: dict[str, Any] = json.loads(env_kwargs)
+    pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
+
+    if twin:
+        cams = ("wrist", "side") if pixels else ()
+        real_env = real.make_twin(task, seed=seed, cameras=cams, calibration=calibration, **kwargs)
+        label = "twin"
+    else:
+        if calibration is None:
+            raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
+        if host is None:
+            raise typer.BadParameter("give --host (the robot's IP) or --twin")
+        robot = real.URConfig(host=host, frequency_hz=frequency, continuity_input=continuity_input)
+        cameras = [
+            real.CameraConfig(name, serial=serial)
+            for name, serial in (("wrist", wrist_serial), ("side", side_serial))
+            if pixels and serial is not None
+        ]
+        real_env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
+        label = "real"
+    try:
+        real_results = run_episodes(real_env, factory, episodes, seed)
+    finally:
+        real_env.close()
+    sim_env = gym.make(task, **kwargs)
+    try:
+        sim_results = run_episodes(sim_env, factory, sim_episodes or episodes, seed)
+    finally:
+        sim_env.close()
+    name = "scripted" if kind is PolicyKind.scripted else str(checkpoint)
+    md, js = write_report(out, task, name, {"sim": sim_results, label: real_results})
+    typer.echo(md.read_text())
+    typer.echo(f"wrote {md} and {js}")

@@ -1,0 +1,497 @@
+"""The task IDs on a physical UR arm: same spaces and semantics as `envs.InsertionEnv`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs import rewards
+from envs.connectors import MM
+from envs.controller import REFERENCE_MODES, limited_reference, mat_to_quat, quat_to_rotvec
+from envs.insertion_env import (
+    ACTION_MODES,
+    CAMERAS,
+    OBS_MODES,
+    REWARDS,
+    build_spaces,
+    p_controller_action,
+)
+from envs.scene import ImpedanceGains
+from envs.tasks import TaskSpec
+from real.camera import Camera
+from real.compliance import AdmittanceController, AdmittanceParams
+from real.config import SafetyConfig
+from real.poses import mat_to_rotvec, rotvec_to_mat
+from real.robot import RobotBackend
+from real.safety import RobotState, SafeRobot, SafetyTrip, UnsafeCommandError, tcp_wrench
+
+#: Speed of the moves between episodes (retract, approach) [m/s], below the safety cap.
+RESET_SPEED_M_S = 0.03
+#: Time the arm holds the start pose before the F/T zeroing [s].
+SETTLE_S = 0.2
+#: F/T samples averaged into the episode's wrench bias.
+BIAS_SAMPLES = 10
+
+
+class RealInsertionEnv(gym.Env):
+    """Insert the pre-grasped plug of a task into its socket on a UR arm (ur_rtde).
+
+    ## Description
+    The physical counterpart of `envs.InsertionEnv`, built from the same `TaskSpec`. The policy
+    acts at `control_hz` (10 Hz); in between, a compliance loop at `servo_hz` (500 Hz e-Series,
+    125 Hz CB3) moves the arm with servoL under an admittance law (`real.compliance`) whose
+    stiffness and damping are the simulation's impedance gains. Every command passes through
+    the safety layer (`real.safety.SafeRobot`).
+
+    Frames: base = the robot base; socket frame = the calibrated seated TCP pose (`socket_pose`,
+    base frame), z into the socket; episode-start frame = the TCP pose at the end of reset.
+
+    ## Action Space
+    As in simulation: Box(-1, 1, (3,)) ("xyz") or (6,) ("pose"), a delta TCP pose in the TCP
+    frame scaled by `action_scale_m` [m] and `action_scale_rad` [rad]. The reference moves by the
+    delta and is limited around the measured TCP with the sim's math
+    (`envs.controller.limited_reference`). NaN/inf actions are refused (UnsafeCommandError, the
+    arm holds); actions outside [-1, 1] raise ValueError like the simulation.
+
+    ## Observation Space
+    Identical to the simulation's for the same kwargs (`envs.insertion_env.build_spaces`):
+    `tcp_pose`, `tcp_vel` in the episode-start frame, `wrench` (environment on tool, TCP frame,
+    zeroed at reset), camera images resized like the simulated ones, `goal_<cam>` images with
+    `reward="goal_image"` (given as `goal_images`).
+
+    ## Rewards
+    `sparse`, `dense`, `goal_image` from `envs.rewards`. Mated = the continuity input is closed
+    (`continuity_input`), else the insertion depth from the calibrated socket pose reaches the
+    connector's `success_depth_mm`. `info["max_force_n"]` is the peak F/T force magnitude as
+    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`).
+
+    ## Starting State
+    Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
+    to the start pose in the socket orientation, settles, zeroes the F/T sensor and measures its
+    bias. The lateral start offset has a uniform magnitude in `init_offset_mm` and a uniform
+    direction, or is exactly `options={"tcp_offset_mm": (dx, dy)}` in the board frame (the
+    simulation's world frame: the socket frame turned half a turn about x). The believed goal
+    carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies).
+
+    ## Episode End
+    Terminates on insertion with the sparse reward, or on a safety trip (`info["safety_trip"]`:
+    force, watchdog, protective_stop, emergency_stop, safety_mode, robot_refused); after a trip
+    `step` refuses until `reset`. `real.make` adds the task's time limit.
+
+    ## Arguments
+    Those of `envs.InsertionEnv` that mean something on hardware (action_mode, obs_mode, reward,
+    goal_noise_mm, init_offset_mm, image_size, grayscale, start_height_mm, action_scale_m,
+    action_scale_rad, control_hz, reference_mode), plus:
+    | kwarg | default | unit / values |
+    |---|---|---|
+    | socket_pose | required | [m, rad], base frame: seated TCP pose from calibration |
+    | cameras | {} | name -> `real.camera.Camera` ("wrist", "side") |
+    | safety | SafetyConfig() | limits, see `real.config.SafetyConfig` |
+    | admittance | AdmittanceParams() | virtual inertia and deadband, `real.compliance` |
+    | continuity_input | None | digital input wired to connector continuity |
+    | servo_hz | 500.0 | Hz |
+    | gains | ImpedanceGains() | the simulation's impedance gains and reference limits |
+    | ft_bias | None | [N, N m] base frame, calibrated bias for robots without zeroFtSensor |
+    | zero_ft_sensor | True | call zeroFtSensor at reset (e-Series) |
+    | rtde_watchdog_hz | 5.0 | ur_rtde watchdog armed at the first reset; None: off |
+    | disconnect_on_close | False | close() disconnects the robot (set by `real.make`) |
+    | clock | time.monotonic | s; the software watchdog's clock |
+    """
+
+    metadata = {"render_modes": [], "render_fps": 10}
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        robot: RobotBackend,
+        *,
+        socket_pose: np.ndarray | list[float],
+        cameras: dict[str, Camera] | None = None,
+        safety: SafetyConfig | None = None,
+        continuity_input: int | None = None,
+        servo_hz: float = 500.0,
+        servo_lookahead_s: float = 0.1,
+        servo_gain: float = 300.0,
+        gains: ImpedanceGains | None = None,
+        admittance: AdmittanceParams | None = None,
+        ft_bias: np.ndarray | list[float] | None = None,
+        zero_ft_sensor: bool = True,
+        rtde_watchdog_hz: float | None = 5.0,
+        disconnect_on_close: bool = False,
+        action_mode: str = "xyz",
+        obs_mode: str = "state",
+        reward: str = "sparse",
+        goal_noise_mm: float = 0.0,
+        init_offset_mm: tuple[float, float] = (0.0, 0.0),
+        image_size: int | tuple[int, int] = 64,
+        grayscale: bool = False,
+        goal_images: dict[str, np.ndarray] | None = None,
+        start_height_mm: float = 50.0,
+        action_scale_m: float = 0.005,
+        action_scale_rad: float = 0.05,
+        control_hz: float = 10.0,
+        reference_mode: str = "accumulate",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        safety = safety or SafetyConfig()
+        gains = gains or ImpedanceGains()
+        for name, value, allowed in (
+            ("action_mode", action_mode, ACTION_MODES),
+            ("obs_mode", obs_mode, OBS_MODES),
+            ("reward", reward, REWARDS),
+            ("reference_mode", reference_mode, REFERENCE_MODES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        cameras = dict(cameras or {})
+        unknown = set(cameras) - set(CAMERAS)
+        if unknown:
+            raise ValueError(f"camera names must be among {CAMERAS}, got {sorted(unknown)}")
+        camera_names = tuple(c for c in CAMERAS if c in cameras)
+        if ("pixels" in obs_mode or reward == "goal_image") and not camera_names:
+            raise ValueError(f"obs_mode={obs_mode!r}, reward={reward!r} need at least one camera")
+        lo, hi = (float(v) for v in init_offset_mm)
+        if not 0 <= lo <= hi:
+            raise ValueError(f"init_offset_mm must satisfy 0 <= lo <= hi, got {init_offset_mm!r}")
+        if not (np.isfinite(goal_noise_mm) and goal_noise_mm >= 0):
+            raise ValueError(f"goal_noise_mm must be a finite number >= 0, got {goal_noise_mm!r}")
+        if servo_hz <= control_hz:
+            raise ValueError(f"servo_hz ({servo_hz}) must exceed control_hz ({control_hz})")
+        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+        self.image_shape = (height, width, 1 if grayscale else 3)
+        if reward == "goal_image":
+            missing = [c for c in camera_names if goal_images is None or c not in goal_images]
+            if missing:
+                raise ValueError(
+                    f"reward='goal_image' needs goal_images for {missing}: record them with the "
+                    f"plug seated (see real/README_SECTION.md)"
+                )
+        self.goal_images = (
+            {c: np.asarray(goal_images[c]) for c in camera_names}
+            if (reward == "goal_image" and goal_images is not None)
+            else {}
+        )
+        for cam, image in self.goal_images.items():
+            if image.shape != self.image_shape:
+                raise ValueError(
+                    f"goal image {cam!r} has shape {image.shape}, need {self.image_shape}"
+                )
+
+        self.task = task
+        self.robot = robot
+        self.camera_devices = cameras
+        self.cameras = camera_names
+        self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
+        self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
+        self.grayscale = grayscale
+        self.start_height_m = start_height_mm * MM
+        self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
+        self.reference_mode = reference_mode
+        self.gains = gains
+        self.safety = safety
+        self.continuity_input = continuity_input
+        self.zero_ft_sensor = zero_ft_sensor
+        self.rtde_watchdog_hz = rtde_watchdog_hz
+        self._watchdog_armed = False
+        self.calibrated_ft_bias = np.zeros(6) if ft_bias is None else np.asarray(ft_bias, float)
+        self.clock = clock
+        self.servo_dt = 1.0 / servo_hz
+        self.cycles_per_step = int(round(servo_hz / control_hz))
+        self.dt = self.cycles_per_step * self.servo_dt
+        self.socket_pose = np.asarray(socket_pose, dtype=np.float64)
+        self.safe = SafeRobot(
+            robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain
+        )
+        box_lo, box_hi = np.asarray(safety.workspace_min_m), np.asarray(safety.workspace_max_m)
+        self._lateral_room = min(-box_lo[0], box_hi[0], -box_lo[1], box_hi[1])
+        if hi * MM > self._lateral_room or not box_lo[2] <= -self.start_height_m <= box_hi[2]:
+            raise ValueError(
+                f"start poses ({start_height_mm} mm up, offsets up to {hi} mm) leave the "
+                f"safety workspace {safety.workspace_min_m}..{safety.workspace_max_m} m"
+            )
+        self.admittance = AdmittanceController(gains, admittance or AdmittanceParams())
+        self.action_space, self.observation_space = build_spaces(
+            action_mode, obs_mode, reward, camera_names, self.image_shape
+        )
+        self.disconnect_on_close = disconnect_on_close
+        self._state: RobotState | None = None
+        self._trip: SafetyTrip | None = None
+        self._needs_reset = True
+
+    # ----------------------------------------------------------------------------------------
+    # Gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        safe = self.safe
+        safe.reset_trip()
+        safe.reset_wrench_filter()
+        try:
+            state = safe.read()
+        except SafetyTrip as trip:
+            raise RuntimeError(f"cannot start an episode: {trip}") from trip
+        if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
+            self.robot.setWatchdog(self.rtde_watchdog_hz)
+            self._watchdog_armed = True
+        if not safe.in_workspace(state.pos, margin_m=0.005):
+            raise RuntimeError(
+                f"the TCP is at {np.round(safe.socket_frame(state.pos), 4)} m in the socket frame,"
+                f" outside the safety workspace; jog it above the socket first"
+            )
+        rng = self.np_random
+        radius = rng.uniform(*self.init_offset_mm) * MM
+        angle = rng.uniform(0, 2 * np.pi)
+        offset = np.array([radius * np.cos(angle), radius * np.sin(angle)])
+        if options and "tcp_offset_mm" in options:
+            dx, dy = (float(v) for v in options["tcp_offset_mm"])
+            # Board frame (the sim's world: socket frame turned about x, z out of the board).
+            offset = np.array([dx, -dy]) * MM
+            if np.linalg.norm(offset) > self._lateral_room:
+                raise ValueError(
+                    f"options['tcp_offset_mm'] = {(dx, dy)} leaves the safety workspace"
+                )
+        self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+        socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
+        bias = state.wrench.copy()
+        try:
+            local = safe.socket_frame(state.pos)
+            if local[2] > -self.start_height_m + 1e-4:  # plug in or near the socket: pull out
+                up = socket_pos + socket_mat @ np.array([local[0], local[1], -self.start_height_m])
+                safe.move_linear(up, state.mat, self.safety.retract_speed_m_s, force_bias=bias)
+            start_local = np.array([offset[0], offset[1], -self.start_height_m])
+            start = socket_pos + socket_mat @ start_local
+            safe.move_linear(start, socket_mat, RESET_SPEED_M_S, force_bias=bias)
+            for _ in range(int(round(SETTLE_S / self.servo_dt))):
+                self._hold(start, socket_mat)
+            if self.zero_ft_sensor:
+                self.robot.zeroFtSensor()
+            samples = []
+            for _ in range(BIAS_SAMPLES):
+                samples.append(self._hold(start, socket_mat).wrench)
+            self._bias = (
+                np.mean(samples, axis=0) if self.zero_ft_sensor else self.calibrated_ft_bias
+            )
+        except SafetyTrip as trip:
+            raise RuntimeError(f"safety trip while resetting: {trip}") from trip
+        safe.reset_wrench_filter()
+        state = safe.read()
+        self.start_pos, self.start_mat = state.pos.copy(), state.mat.copy()
+        self.ref_pos, self.ref_quat = state.pos.copy(), mat_to_quat(state.mat)
+        self._ref_mat = state.mat.copy()
+        self.admittance.reset(*safe.clamp(state.pos, state.mat))
+        self.goal_pos = socket_pos.copy()
+        self.believed_goal_pos = socket_pos + socket_mat @ self.goal_noise_m
+        self._state = state
+        self._max_force = 0.0
+        self._steps = 0
+        self._t_start = self.clock()
+        self._last_step_end = self.clock()
+        self._needs_reset = False
+        self._trip = None
+        obs = self._observation(state)
+        return obs, self._info(state)
+
+    def step(self, action):
+        if self._needs_reset or self._state is None:
+            raise RuntimeError("call reset() before step() (a new episode, or after a safety trip)")
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            self.safe.stop()
+            raise UnsafeCommandError(
+                f"action contains NaN or inf: {a}; refused, the arm is holding its pose"
+            )
+        if np.any(np.abs(a) > 1.0 + 1e-6):
+            raise ValueError(
+                f"action {a} is outside the action space [-1, 1]; clip it or rescale your "
+                f"policy's output"
+            )
+        try:
+            gap = self.clock() - self._last_step_end
+            if gap > self.safety.watchdog_timeout_s:
+                self.safe.trip(
+                    "watchdog",
+                    f"{gap:.3f} s since the last step exceeds watchdog_timeout_s = "
+                    f"{self.safety.watchdog_timeout_s} s (policy or camera too slow)",
+                )
+            self._move_reference(a, self._state)
+            state = self._run_compliance()
+        except SafetyTrip as trip:
+            return self._tripped(trip)
+        self._state = state
+        self._steps += 1
+        self._last_step_end = self.clock()
+        obs = self._observation(state)
+        inserted = self._inserted(state)
+        reward = self._reward(obs, state, inserted)
+        terminated = inserted and self.reward_type == "sparse"
+        return obs, reward, terminated, False, self._info(state)
+
+    def close(self) -> None:
+        try:
+            self.safe.stop()
+        finally:
+            for cam in self.camera_devices.values():
+                cam.close()
+            self.camera_devices = {}
+            if self.disconnect_on_close:
+                self.robot.disconnect()
+                self.disconnect_on_close = False
+
+    # ----------------------------------------------------------------------------------------
+    # Control
+
+    def _move_reference(self, a: np.ndarray, state: RobotState) -> None:
+        """The sim's reference update (TCP-frame delta, limited around the TCP), then the
+        per-step caps and the workspace clamp."""
+        delta_pos = _cap(a[:3].astype(np.float64) * self.action_scale_m, self.safety.max_step_m)
+        delta_rot = (
+            _cap(a[3:].astype(np.float64) * self.action_scale_rad, self.safety.max_step_rad)
+            if self.action_mode == "pose"
+            else np.zeros(3)
+        )
+        ref_pos, ref_quat = limited_reference(
+            self.ref_pos,
+            self.ref_quat,
+            state.pos,
+            state.mat,
+            delta_pos,
+            delta_rot,
+            self.gains,
+            self.reference_mode,
+        )
+        ref_mat = rotvec_to_mat(quat_to_rotvec(ref_quat))
+        if self.action_mode == "xyz":  # the orientation reference stays at the start
+            ref_mat = self.start_mat
+        ref_pos, ref_mat = self.safe.clamp(ref_pos, ref_mat)
+        self.ref_pos, self.ref_quat = ref_pos, mat_to_quat(ref_mat)
+        self._ref_mat = ref_mat
+
+    def _run_compliance(self) -> RobotState:
+        """One policy period of the admittance loop; returns the final state."""
+        for _ in range(self.cycles_per_step):
+            t0 = self.robot.initPeriod()
+            state = self.safe.read()
+            filtered = self.safe.check_wrench(tcp_wrench(state, self._bias))
+            self._max_force = max(self._max_force, float(np.linalg.norm(filtered[:3])))
+            pos, mat = self.admittance.update(
+                self.ref_pos, self._ref_mat, state.wrench - self._bias, self.servo_dt
+            )
+            self.admittance.commit(*self.safe.servo(pos, mat), self.servo_dt)
+            self.robot.waitPeriod(t0)
+        return self.safe.read()
+
+    def _hold(self, pos: np.ndarray, mat: np.ndarray) -> RobotState:
+        t0 = self.robot.initPeriod()
+        state = self.safe.read()
+        self.safe.servo(pos, mat)
+        self.robot.waitPeriod(t0)
+        return state
+
+    def _tripped(self, trip: SafetyTrip):
+        self._needs_reset = True
+        self._trip = trip
+        state = self.safe.read(check=False)
+        obs = self._observation(state, cameras=False)
+        info = self._info(state)
+        return obs, 0.0, True, False, info
+
+    # ----------------------------------------------------------------------------------------
+    # Quantities
+
+    def insertion_depth_mm(self, state: RobotState) -> float:
+        """How far the plug's mating face (the TCP) is below the socket mouth [mm], 0 when it
+        is not over the opening; from the calibrated seated pose."""
+        local = self.safe.socket_frame(state.pos) / MM
+        c = self.task.connector
+        if abs(local[0]) >= c.width_mm / 2 or abs(local[1]) >= c.height_mm / 2:
+            return 0.0
+        return max(0.0, c.mating_length_mm + float(local[2]))
+
+    def _inserted(self, state: RobotState) -> bool:
+        if self.continuity_input is not None:
+            return bool(state.input_bits >> self.continuity_input & 1)
+        return self.insertion_depth_mm(state) >= self.task.connector.success_depth_mm
+
+    def _observation(self, state: RobotState, cameras: bool = True) -> dict[str, np.ndarray]:
+        obs: dict[str, np.ndarray] = {}
+        r0 = self.start_mat
+        if "state" in self.obs_mode:
+            pos = r0.T @ (state.pos - self.start_pos)
+            rotvec = mat_to_rotvec(r0.T @ state.mat)
+            obs["tcp_pose"] = np.concatenate([pos, rotvec]).astype(np.float32)
+            obs["tcp_vel"] = np.concatenate(
+                [r0.T @ state.speed[:3], r0.T @ state.speed[3:]]
+            ).astype(np.float32)
+            obs["wrench"] = tcp_wrench(state, self._bias).astype(np.float32)
+        if "pixels" in self.obs_mode:
+            h, w, _ = self.image_shape
+            for cam in self.cameras:
+                if cameras:
+                    obs[cam] = self.camera_devices[cam].read(h, w, self.grayscale)
+                else:  # after a trip: no waiting on cameras, the episode is over
+                    obs[cam] = np.zeros(self.image_shape, np.uint8)
+        obs.update({f"goal_{k}": v for k, v in self.goal_images.items()})
+        return obs
+
+    def _reward(self, obs: dict[str, np.ndarray], state: RobotState, inserted: bool) -> float:
+        if self.reward_type == "sparse":
+            return rewards.sparse_reward(inserted)
+        if self.reward_type == "dense":
+            press = -float(tcp_wrench(state, self._bias)[2])
+            return rewards.dense_reward(state.pos, self.goal_pos, press, inserted)
+        cam = self.cameras[0]
+        image = (
+            obs[cam]
+            if cam in obs
+            else self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale)
+        )
+        return rewards.goal_image_reward(image, self.goal_images[cam])
+
+    def _info(self, state: RobotState) -> dict[str, Any]:
+        return {
+            "is_success": self._inserted(state) if self._trip is None else False,
+            "insertion_depth_mm": self.insertion_depth_mm(state),
+            "distance_to_goal_mm": float(np.linalg.norm(state.pos - self.goal_pos) / MM),
+            "max_force_n": self._max_force,
+            "safety_trip": None if self._trip is None else self._trip.kind,
+            "safety_message": None if self._trip is None else str(self._trip),
+            "elapsed_s": self.clock() - self._t_start,
+        }
+
+
+def hand_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """Paper 000's P-controller on the real robot, the counterpart of `envs.hand_controller`:
+    steers towards the believed goal (calibrated socket pose + goal noise) with the shared law
+    `envs.insertion_env.p_controller_action`."""
+    base = env.unwrapped
+    if not isinstance(base, RealInsertionEnv):
+        raise TypeError(f"hand_controller needs a RealInsertionEnv, got {type(base).__name__}")
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        if "tcp_pose" in obs:
+            pose = obs["tcp_pose"].astype(np.float64)
+        else:
+            state = base._state
+            pose = np.concatenate(
+                [
+                    base.start_mat.T @ (state.pos - base.start_pos),
+                    mat_to_rotvec(base.start_mat.T @ state.mat),
+                ]
+            )
+        goal_start = base.start_mat.T @ (base.believed_goal_pos - base.start_pos)
+        return p_controller_action(
+            pose, goal_start, base.action_scale_m, base.action_scale_rad, base.action_mode
+        )
+
+    return act
+
+
+def _cap(v: np.ndarray, limit: float) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v if norm <= limit else v * (limit / norm)

@@ -1,0 +1,115 @@
+"""`real.make`: a task ID on the physical cell, or on its digital twin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import TimeLimit
+
+from envs.scene import tcp_offset_m
+from envs.tasks import task_spec
+from real.calibration import Calibration
+from real.camera import Camera, open_realsense
+from real.config import CameraConfig, SafetyConfig, URConfig
+from real.env import RealInsertionEnv
+from real.robot import RobotBackend, URBackend
+
+
+def make(
+    env_id: str,
+    *,
+    robot: URConfig | RobotBackend,
+    cameras: Sequence[CameraConfig | Camera] = (),
+    socket_pose: Sequence[float] | np.ndarray | None = None,
+    calibration: Calibration | str | Path | None = None,
+    safety: SafetyConfig | None = None,
+    max_episode_steps: int | None = None,
+    **env_kwargs: Any,
+) -> gym.Env:
+    """The task `env_id` on a UR arm, with the simulated task's spaces and semantics.
+
+    robot: a `URConfig` (connects with ur_rtde: setTcp, setPayload, setWatchdog) or any
+    `RobotBackend` (e.g. `real.twin.DigitalTwinRobot`). cameras: `CameraConfig`s (RealSense,
+    opened here) or ready `Camera`s, named "wrist" / "side". socket_pose: seated TCP pose, base
+    frame [m, rad]; or give the `calibration` (object or JSON path) that recorded it, which also
+    provides the F/T bias. env_kwargs: those of `RealInsertionEnv` (the simulation's
+    action_mode, obs_mode, reward, image_size, grayscale, ...). Wrapped in the task's time limit.
+    """
+    spec = task_spec(env_id)
+    ft_bias = env_kwargs.pop("ft_bias", None)
+    if calibration is not None:
+        calib = (
+            calibration if isinstance(calibration, Calibration) else Calibration.load(calibration)
+        )
+        if calib.task != env_id:
+            raise ValueError(
+                f"the calibration is for {calib.task}, not {env_id}; calibrate this task's socket"
+            )
+        socket_pose = calib.socket_pose if socket_pose is None else socket_pose
+        ft_bias = calib.ft_bias if ft_bias is None else ft_bias
+    if socket_pose is None:
+        raise ValueError("give socket_pose or a calibration (run `insertbench real calibrate`)")
+    if isinstance(robot, URConfig):
+        default_tcp = [0.0, 0.0, tcp_offset_m(spec.connector), 0.0, 0.0, 0.0]
+        backend: RobotBackend = URBackend(robot, default_tcp)
+        env_kwargs.setdefault("servo_hz", robot.frequency_hz)
+        env_kwargs.setdefault("servo_lookahead_s", robot.servo_lookahead_s)
+        env_kwargs.setdefault("servo_gain", robot.servo_gain)
+        env_kwargs.setdefault("continuity_input", robot.continuity_input)
+        env_kwargs.setdefault("rtde_watchdog_hz", robot.rtde_watchdog_hz)
+        env_kwargs.setdefault("disconnect_on_close", True)
+    else:
+        backend = robot
+        clock = getattr(robot, "clock", None)
+        if clock is not None:  # a twin keeps its own (simulated) time
+            env_kwargs.setdefault("clock", clock)
+    opened: dict[str, Camera] = {}
+    try:
+        for cam in cameras:
+            device = open_realsense(cam) if isinstance(cam, CameraConfig) else cam
+            if device.name in opened:
+                raise ValueError(f"two cameras named {device.name!r}")
+            opened[device.name] = device
+        env = RealInsertionEnv(
+            spec,
+            backend,
+            socket_pose=np.asarray(socket_pose, dtype=np.float64),
+            cameras=opened,
+            safety=safety,
+            ft_bias=ft_bias,
+            **env_kwargs,
+        )
+    except BaseException:
+        for device in opened.values():
+            device.close()
+        raise
+    return TimeLimit(env, max_episode_steps or spec.max_episode_steps)
+
+
+def make_twin(
+    env_id: str,
+    *,
+    seed: int = 0,
+    cameras: Sequence[str] = (),
+    camera_size: tuple[int, int] = (120, 160),
+    sim_kwargs: dict[str, Any] | None = None,
+    twin_kwargs: dict[str, Any] | None = None,
+    **make_kwargs: Any,
+) -> gym.Env:
+    """`make` on a digital twin of the cell (no hardware): the robot is
+    `real.twin.DigitalTwinRobot` on the simulated task, the cameras are simulated RealSense
+    streams through pyrealsense2's software_device (native `camera_size` (height, width)).
+    Without `socket_pose`/`calibration` the twin's true socket pose is used (a perfect
+    calibration). The twin is `env.unwrapped.robot`."""
+    from real.twin import DigitalTwinRobot, TwinCameraFeed
+
+    twin = DigitalTwinRobot(env_id, seed=seed, **(twin_kwargs or {}), **(sim_kwargs or {}))
+    feeds = [TwinCameraFeed(twin, name, camera_size[1], camera_size[0]) for name in cameras]
+    if make_kwargs.get("socket_pose") is None and make_kwargs.get("calibration") is None:
+        make_kwargs["socket_pose"] = twin.socket_pose()
+    make_kwargs.setdefault("continuity_input", twin.continuity_input)
+    return make(env_id, robot=twin, cameras=[f.camera() for f in feeds], **make_kwargs)

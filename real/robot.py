@@ -1,0 +1,169 @@
+"""The robot interface of `real/`: the ur_rtde calls the environment uses, and the UR backend.
+
+`RobotBackend` names exactly the RTDEControlInterface / RTDEReceiveInterface methods the stack
+calls, with ur_rtde's names and units, so the physical arm (`URBackend`) and the digital twin
+(`real.twin.DigitalTwinRobot`) are interchangeable. Poses are [x, y, z, rx, ry, rz] in the
+robot base frame [m, rad]; `getActualTCPForce` is the wrench the environment applies at the TCP,
+in base-frame coordinates [N, N m]; `getActualTCPSpeed` is [v, omega] in the base frame.
+
+Nothing calls a backend directly except `real.safety.SafeRobot`, which checks every command.
+ur_rtde is imported when a `URBackend` connects, never at import time.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Protocol
+
+from real.config import URConfig
+
+#: UR safety modes (RTDE `safety_mode`); anything but NORMAL or REDUCED stops the stack.
+SAFETY_MODES = {
+    1: "normal",
+    2: "reduced",
+    3: "protective stop",
+    4: "recovery",
+    5: "safeguard stop",
+    6: "system emergency stop",
+    7: "robot emergency stop",
+    8: "violation",
+    9: "fault",
+    10: "validate joint id",
+    11: "undefined safety mode",
+    12: "automatic mode safeguard stop",
+    13: "system three position enabling stop",
+}
+SAFE_TO_MOVE = (1, 2)
+
+
+class RobotBackend(Protocol):
+    """The subset of ur_rtde the real environment needs (see the module docstring for units)."""
+
+    def getActualTCPPose(self) -> list[float]: ...
+    def getActualTCPForce(self) -> list[float]: ...
+    def getActualTCPSpeed(self) -> list[float]: ...
+    def getActualDigitalInputBits(self) -> int: ...
+    def getSafetyMode(self) -> int: ...
+    def isProtectiveStopped(self) -> bool: ...
+    def isEmergencyStopped(self) -> bool: ...
+    def isProgramRunning(self) -> bool: ...
+    def servoL(
+        self,
+        pose: list[float],
+        speed: float,
+        acceleration: float,
+        time: float,
+        lookahead_time: float,
+        gain: float,
+    ) -> bool: ...
+    def servoStop(self, a: float = 10.0) -> bool: ...
+    def stopL(self, a: float = 10.0, asynchronous: bool = False) -> None: ...
+    def zeroFtSensor(self) -> bool: ...
+    def setPayload(self, mass: float, cog: list[float]) -> bool: ...
+    def setTcp(self, tcp_offset: list[float]) -> bool: ...
+    def setWatchdog(self, min_frequency: float = 10.0) -> bool: ...
+    def kickWatchdog(self) -> bool: ...
+    def teachMode(self) -> bool: ...
+    def endTeachMode(self) -> bool: ...
+    def initPeriod(self) -> datetime.timedelta: ...
+    def waitPeriod(self, t_cycle_start: datetime.timedelta) -> None: ...
+    def disconnect(self) -> None: ...
+
+
+class URBackend:
+    """A physical UR arm over ur_rtde: one control and one receive interface at `frequency_hz`.
+
+    Connecting sets the TCP offset (setTcp) and the payload (setPayload); the environment arms
+    the RTDE watchdog (setWatchdog) at its first reset. The other methods forward to ur_rtde.
+    """
+
+    def __init__(self, config: URConfig, default_tcp_offset: list[float]) -> None:
+        import rtde_control
+        import rtde_receive
+
+        self.config = config
+        self.control = rtde_control.RTDEControlInterface(config.host, config.frequency_hz)
+        self.receive = rtde_receive.RTDEReceiveInterface(config.host, config.frequency_hz)
+        tcp = list(config.tcp_offset) if config.tcp_offset is not None else default_tcp_offset
+        if not self.control.setTcp(tcp):
+            raise RuntimeError(f"the controller at {config.host} refused setTcp({tcp})")
+        if config.payload_kg is not None:
+            cog = list(config.payload_cog_m or (0.0, 0.0, 0.0))
+            if not self.control.setPayload(config.payload_kg, cog):
+                raise RuntimeError(f"the controller refused setPayload({config.payload_kg}, {cog})")
+
+    # Receive interface.
+    def getActualTCPPose(self) -> list[float]:
+        return self.receive.getActualTCPPose()
+
+    def getActualTCPForce(self) -> list[float]:
+        return self.receive.getActualTCPForce()
+
+    def getActualTCPSpeed(self) -> list[float]:
+        return self.receive.getActualTCPSpeed()
+
+    def getActualDigitalInputBits(self) -> int:
+        return self.receive.getActualDigitalInputBits()
+
+    def getSafetyMode(self) -> int:
+        return self.receive.getSafetyMode()
+
+    def isProtectiveStopped(self) -> bool:
+        return self.receive.isProtectiveStopped()
+
+    def isEmergencyStopped(self) -> bool:
+        return self.receive.isEmergencyStopped()
+
+    # Control interface.
+    def isProgramRunning(self) -> bool:
+        return self.control.isProgramRunning()
+
+    def servoL(
+        self,
+        pose: list[float],
+        speed: float,
+        acceleration: float,
+        time: float,
+        lookahead_time: float,
+        gain: float,
+    ) -> bool:
+        return self.control.servoL(pose, speed, acceleration, time, lookahead_time, gain)
+
+    def servoStop(self, a: float = 10.0) -> bool:
+        return self.control.servoStop(a)
+
+    def stopL(self, a: float = 10.0, asynchronous: bool = False) -> None:
+        self.control.stopL(a, asynchronous)
+
+    def zeroFtSensor(self) -> bool:
+        return self.control.zeroFtSensor()
+
+    def setPayload(self, mass: float, cog: list[float]) -> bool:
+        return self.control.setPayload(mass, cog)
+
+    def setTcp(self, tcp_offset: list[float]) -> bool:
+        return self.control.setTcp(tcp_offset)
+
+    def setWatchdog(self, min_frequency: float = 10.0) -> bool:
+        return self.control.setWatchdog(min_frequency)
+
+    def kickWatchdog(self) -> bool:
+        return self.control.kickWatchdog()
+
+    def teachMode(self) -> bool:
+        return self.control.teachMode()
+
+    def endTeachMode(self) -> bool:
+        return self.control.endTeachMode()
+
+    def initPeriod(self) -> datetime.timedelta:
+        return self.control.initPeriod()
+
+    def waitPeriod(self, t_cycle_start: datetime.timedelta) -> None:
+        self.control.waitPeriod(t_cycle_start)
+
+    def disconnect(self) -> None:
+        self.control.servoStop()
+        self.control.stopScript()
+        self.control.disconnect()
+        self.receive.disconnect()

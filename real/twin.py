@@ -1,0 +1,400 @@
+"""Digital twins of the cell for tests and CI: the robot and the cameras without hardware.
+
+`DigitalTwinRobot` implements the `RobotBackend` methods (ur_rtde's names and units) on top of
+the simulated task (`envs.InsertionEnv`, MuJoCo): servoL moves the simulated impedance
+reference to the commanded pose and integrates the physics for the command's duration, the
+F/T reading is the simulated wrist sensor with a constant bias until zeroFtSensor, the
+continuity input closes when the simulated plug is mated, and stops (protective, emergency,
+RTDE watchdog) refuse motion like the controller does. Every call that could move or configure
+the robot is recorded in `commands`, so tests can check what reached the "robot".
+
+`TwinCameraFeed` renders a simulated camera and pushes the frames through pyrealsense2's
+`software_device` into a `syncer`, so cameras are read through the genuine library path.
+
+Base frame of the twin: origin at the simulated UR5e's base, axes along the world axes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from envs.controller import rotvec_to_quat
+from envs.insertion_env import InsertionEnv
+from envs.rendering import CameraRig
+from envs.tasks import TaskSpec, task_spec
+from real.camera import Camera
+from real.poses import pos_mat_to_pose
+
+#: A plausible uncompensated F/T offset [N, N m] (base frame) until zeroFtSensor is called.
+DEFAULT_FT_BIAS = (1.5, -0.8, 3.0, 0.05, -0.02, 0.01)
+#: Time constant of the force estimate behind the twin's protective stop [s].
+PROTECTIVE_STOP_FILTER_S = 0.01
+#: Calls that are recorded; reads are not.
+RECORDED = (
+    "servoL",
+    "servoStop",
+    "stopL",
+    "zeroFtSensor",
+    "setPayload",
+    "setTcp",
+    "setWatchdog",
+    "teachMode",
+    "endTeachMode",
+    "triggerProtectiveStop",
+    "disconnect",
+)
+
+
+@dataclass(frozen=True)
+class TwinCommand:
+    """One call received by the twin: method name, arguments, twin clock [s]."""
+
+    name: str
+    args: tuple[Any, ...]
+    time_s: float
+
+
+class DigitalTwinRobot:
+    """A UR arm stand-in driven by the MuJoCo task; see the module docstring.
+
+    task: task ID or spec; seed: the simulated episode's seed (grasp noise, friction);
+    sim_kwargs: `InsertionEnv` kwargs (e.g. grasp_noise_mm). protective_stop_force_n: net
+    force on the tool [N] beyond which the twin enters a protective stop, like the controller's
+    force limit (150 N on a UR by default). continuity_input: the digital input that closes
+    when the plug is mated. frequency_hz: the control period waitPeriod integrates to.
+    servoL only sets the target, as on the robot; time passes in waitPeriod.
+    """
+
+    def __init__(
+        self,
+        task: str | TaskSpec,
+        *,
+        seed: int = 0,
+        ft_bias: tuple[float, ...] = DEFAULT_FT_BIAS,
+        protective_stop_force_n: float = 150.0,
+        continuity_input: int = 0,
+        frequency_hz: float = 500.0,
+        **sim_kwargs: Any,
+    ) -> None:
+        spec = task_spec(task) if isinstance(task, str) else task
+        self.sim = InsertionEnv(spec, **sim_kwargs)
+        self.sim.reset(seed=seed)
+        m, d = self.sim.model, self.sim.data
+        self.base_pos = d.xpos[m.body("base").id].copy()
+        self._tcp = m.site("tcp").id
+        self._mocap = int(m.body("reference").mocapid[0])
+        self._force = m.sensor("ft_force").id
+        self._torque = m.sensor("ft_torque").id
+        self._contact = m.sensor("plug_contact").id
+        self.ft_bias = np.asarray(ft_bias, dtype=np.float64)
+        self.protective_stop_force_n = protective_stop_force_n
+        self.continuity_input = continuity_input
+        self.period_s = 1.0 / frequency_hz
+        self.commands: list[TwinCommand] = []
+        self.time_s = 0.0
+        self._stall_s = 0.0
+        self._ft_zero = np.zeros(6)
+        self.protective_stopped = False
+        self.emergency_stopped = False
+        self.program_running = True
+        self.in_teach_mode = False
+        self.watchdog_fired = False
+        self._watchdog_period_s: float | None = None
+        self._last_kick_s: float | None = None
+        self.peak_contact_force_n = 0.0
+        self._filtered_force = 0.0
+
+    # ----------------------------------------------------------------------------------------
+    # Twin-only controls (what an operator or a fault would do)
+
+    def clock(self) -> float:
+        """The twin's clock [s]: simulated time plus injected stalls."""
+        return self.time_s + self._stall_s
+
+    def stall(self, seconds: float) -> None:
+        """Let `seconds` pass without commands (a hung policy or a slow camera)."""
+        self._stall_s += seconds
+
+    def trigger_emergency_stop(self) -> None:
+        self.emergency_stopped = True
+        self._brake()
+
+    def unlock(self) -> None:
+        """Clear protective stops (the pendant's unlock)."""
+        self.protective_stopped = False
+
+    def socket_pose(self) -> np.ndarray:
+        """True seated TCP pose of the simulated cell (base frame) [m, rad], for checking
+        calibration."""
+        return pos_mat_to_pose(self.sim.goal_pos - self.base_pos, self.sim.start_mat)
+
+    def operator_move_to(self, pose: np.ndarray, duration_s: float = 1.0) -> None:
+        """Move the arm by hand (teach mode) to a base-frame pose, physically in the sim."""
+        if not self.in_teach_mode:
+            raise RuntimeError("the arm only moves by hand in teach mode (call teachMode first)")
+        start = self.sim.data.mocap_pos[self._mocap].copy()
+        target = np.asarray(pose[:3]) + self.base_pos
+        steps = max(1, int(duration_s / self.sim.model.opt.timestep))
+        self.sim.data.mocap_quat[self._mocap] = rotvec_to_quat(np.asarray(pose[3:], float))
+        for i in range(1, steps + 1):
+            self.sim.data.mocap_pos[self._mocap] = start + (target - start) * min(
+                1.0, 2 * i / steps
+            )
+            self._step(1)
+
+    # ----------------------------------------------------------------------------------------
+    # RTDE receive interface
+
+    def getActualTCPPose(self) -> list[float]:
+        d = self.sim.data
+        pose = pos_mat_to_pose(
+            d.site_xpos[self._tcp] - self.base_pos, d.site_xmat[self._tcp].reshape(3, 3)
+        )
+        return [float(v) for v in pose]
+
+    def getActualTCPForce(self) -> list[float]:
+        d = self.sim.data
+        mat = d.site_xmat[self._tcp].reshape(3, 3)
+        # As in envs.insertion_env: the sensors measure the tool on the wrist, in the TCP
+        # orientation; the environment's wrench on the tool is the negative.
+        force = -d.sensor(self._force).data
+        torque = -d.sensor(self._torque).data
+        wrench = np.concatenate([mat @ force, mat @ torque]) + self.ft_bias - self._ft_zero
+        return [float(v) for v in wrench]
+
+    def getActualTCPSpeed(self) -> list[float]:
+        vel = np.zeros(6)
+        mujoco.mj_objectVelocity(
+            self.sim.model, self.sim.data, mujoco.mjtObj.mjOBJ_SITE, self._tcp, vel, 0
+        )
+        return [float(v) for v in np.concatenate([vel[3:], vel[:3]])]
+
+    def getActualDigitalInputBits(self) -> int:
+        mated = self.sim.insertion_depth_mm() >= self.sim.task.connector.success_depth_mm
+        return (1 << self.continuity_input) if mated else 0
+
+    def getSafetyMode(self) -> int:
+        if self.emergency_stopped:
+            return 7
+        return 3 if self.protective_stopped else 1
+
+    def isProtectiveStopped(self) -> bool:
+        return self.protective_stopped
+
+    def isEmergencyStopped(self) -> bool:
+        return self.emergency_stopped
+
+    # ----------------------------------------------------------------------------------------
+    # RTDE control interface
+
+    def isProgramRunning(self) -> bool:
+        self._check_watchdog()
+        return self.program_running
+
+    def servoL(
+        self,
+        pose: list[float],
+        speed: float,
+        acceleration: float,
+        time: float,
+        lookahead_time: float,
+        gain: float,
+    ) -> bool:
+        self._record("servoL", list(pose), speed, acceleration, time, lookahead_time, gain)
+        if not self._can_move():
+            return False
+        p = np.asarray(pose, dtype=np.float64)
+        d = self.sim.data
+        d.mocap_pos[self._mocap] = p[:3] + self.base_pos
+        d.mocap_quat[self._mocap] = rotvec_to_quat(p[3:])
+        return True
+
+    def servoStop(self, a: float = 10.0) -> bool:
+        self._record("servoStop", a)
+        self._brake()
+        return True
+
+    def stopL(self, a: float = 10.0, asynchronous: bool = False) -> None:
+        self._record("stopL", a, asynchronous)
+        self._brake()
+
+    def zeroFtSensor(self) -> bool:
+        self._record("zeroFtSensor")
+        self._ft_zero = self._ft_zero + np.asarray(self.getActualTCPForce())
+        return True
+
+    def setPayload(self, mass: float, cog: list[float]) -> bool:
+        self._record("setPayload", mass, list(cog))
+        return True
+
+    def setTcp(self, tcp_offset: list[float]) -> bool:
+        self._record("setTcp", list(tcp_offset))
+        return True
+
+    def setWatchdog(self, min_frequency: float = 10.0) -> bool:
+        self._record("setWatchdog", min_frequency)
+        self._watchdog_period_s = 1.0 / min_frequency
+        self._last_kick_s = self.clock()
+        return True
+
+    def kickWatchdog(self) -> bool:
+        self._check_watchdog()
+        self._last_kick_s = self.clock()
+        return True
+
+    def teachMode(self) -> bool:
+        self._record("teachMode")
+        self.in_teach_mode = True
+        return True
+
+    def endTeachMode(self) -> bool:
+        self._record("endTeachMode")
+        self.in_teach_mode = False
+        return True
+
+    def triggerProtectiveStop(self) -> bool:
+        self._record("triggerProtectiveStop")
+        self.protective_stopped = True
+        self._brake()
+        return True
+
+    def initPeriod(self) -> datetime.timedelta:
+        return datetime.timedelta(seconds=self.clock())
+
+    def waitPeriod(self, t_cycle_start: datetime.timedelta) -> None:
+        """Integrate the physics to the end of the control period started at `t_cycle_start`
+        (the twin's time passes here, as wall time does on the robot)."""
+        remaining = t_cycle_start.total_seconds() + self.period_s - self.clock()
+        self._step(max(0, round(remaining / self.sim.model.opt.timestep)))
+
+    def disconnect(self) -> None:
+        self._record("disconnect")
+
+    # ----------------------------------------------------------------------------------------
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.commands.append(TwinCommand(name, args, self.clock()))
+
+    def _can_move(self) -> bool:
+        self._check_watchdog()
+        return (
+            self.program_running
+            and not self.protective_stopped
+            and not self.emergency_stopped
+            and not self.in_teach_mode
+        )
+
+    def _check_watchdog(self) -> None:
+        if self._watchdog_period_s is None or self._last_kick_s is None:
+            return
+        if self.clock() - self._last_kick_s > self._watchdog_period_s:
+            # ur_rtde's watchdog action: the control script ends and the arm stops.
+            self.watchdog_fired = True
+            self.program_running = False
+            self._brake()
+
+    def _brake(self) -> None:
+        d = self.sim.data
+        d.mocap_pos[self._mocap] = d.site_xpos[self._tcp]
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, d.site_xmat[self._tcp])
+        d.mocap_quat[self._mocap] = quat
+
+    def _step(self, n: int) -> None:
+        m, d = self.sim.model, self.sim.data
+        for _ in range(n):
+            mujoco.mj_step(m, d)
+            contact = float(np.linalg.norm(d.sensor(self._contact).data[:3]))
+            self.peak_contact_force_n = max(self.peak_contact_force_n, contact)
+            # The controller's force limit acts on its (filtered) estimate of the net external
+            # force at the tool, not on single-step contact impulses.
+            force = float(np.linalg.norm(d.sensor(self._force).data))
+            self._filtered_force += (force - self._filtered_force) * min(
+                1.0, m.opt.timestep / PROTECTIVE_STOP_FILTER_S
+            )
+            if self._filtered_force > self.protective_stop_force_n and not self.protective_stopped:
+                self.protective_stopped = True
+                self._brake()
+        self.time_s += n * m.opt.timestep
+
+
+class TwinCameraFeed:
+    """A simulated RealSense: renders `name` from the twin and injects the frames into a
+    pyrealsense2 software_device; `camera()` reads them back through a syncer.
+
+    width/height: the native stream size [px]. `drop_next(n)` skips the next n injections, so
+    the reader sees pyrealsense2's own timeout errors.
+    """
+
+    def __init__(
+        self, twin: DigitalTwinRobot, name: str, width: int = 160, height: int = 120
+    ) -> None:
+        import pyrealsense2 as rs
+
+        self.twin = twin
+        self.name = name
+        self.width, self.height = width, height
+        self.device = rs.software_device()
+        self.sensor = self.device.add_sensor(f"{name} (digital twin)")
+        intrinsics = rs.intrinsics()
+        intrinsics.width, intrinsics.height = width, height
+        intrinsics.fx = intrinsics.fy = float(width)
+        intrinsics.ppx, intrinsics.ppy = width / 2, height / 2
+        intrinsics.model = rs.distortion.none
+        intrinsics.coeffs = [0.0] * 5
+        stream = rs.video_stream()
+        stream.type, stream.index, stream.uid = rs.stream.color, 0, 0
+        stream.width, stream.height, stream.fps = width, height, 30
+        stream.bpp, stream.fmt, stream.intrinsics = 3, rs.format.rgb8, intrinsics
+        self.profile = self.sensor.add_video_stream(stream)
+        self.syncer = rs.syncer()
+        self.sensor.open(self.profile)
+        self.sensor.start(self.syncer)
+        self.rig = CameraRig(twin.sim.model, height, width, grayscale=False)
+        self._frame_numbers = itertools.count(1)
+        self._pixels: np.ndarray | None = None
+        self._drop = 0
+
+    def drop_next(self, n: int) -> None:
+        self._drop += n
+
+    def inject(self) -> None:
+        """Render the current simulated view and hand it to the software device."""
+        import pyrealsense2 as rs
+
+        if self._drop > 0:
+            self._drop -= 1
+            return
+        self._pixels = np.ascontiguousarray(self.rig.render(self.twin.sim.data, self.name))
+        frame = rs.software_video_frame()
+        frame.pixels = self._pixels
+        frame.bpp = 3
+        frame.stride = self.width * 3
+        number = next(self._frame_numbers)
+        frame.timestamp = self.twin.time_s * 1000.0 + number * 1e-3
+        frame.domain = rs.timestamp_domain.hardware_clock
+        frame.frame_number = number
+        frame.profile = self.profile.as_video_stream_profile()
+        self.sensor.on_video_frame(frame)
+
+    def camera(self, timeout_ms: int = 100, retries: int = 3) -> Camera:
+        return Camera(
+            self.name,
+            self.syncer,
+            timeout_ms=timeout_ms,
+            retries=retries,
+            before_wait=self.inject,
+            on_close=self.close,
+            describe="digital twin software_device",
+        )
+
+    def close(self) -> None:
+        self.sensor.stop()
+        self.sensor.close()
+        self.rig.close()

@@ -1,0 +1,89 @@
+"""Calibration on the twin: touch-off and teach find the socket, the JSON round-trips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import envs
+import real
+from real.calibration import Calibration, calibrate
+from real.poses import pos_mat_to_pose, pose_to_pos_mat, rotation_angle
+from real.twin import DigitalTwinRobot
+from tests.real.conftest import USB, assert_commands_safe, run_episode
+
+SPEC = envs.task_spec(USB)
+
+
+def operator(twin: DigitalTwinRobot, heights_m: list[float]):
+    """At each prompt the twin's "operator" puts the plug this far above the seated pose."""
+    pos, mat = pose_to_pos_mat(twin.socket_pose())
+    targets = iter(heights_m)
+
+    def prompt(message: str) -> None:
+        twin.operator_move_to(pos_mat_to_pose(pos - mat[:, 2] * next(targets), mat))
+
+    return prompt
+
+
+def pose_error(a, b) -> tuple[float, float]:
+    pa, ma = pose_to_pos_mat(a)
+    pb, mb = pose_to_pos_mat(b)
+    return float(np.linalg.norm(pa - pb)), rotation_angle(ma.T @ mb)
+
+
+@pytest.mark.parametrize(("method", "heights"), [("touch", [0.004]), ("teach", [0.0, 0.02])])
+def test_calibration_finds_the_socket(method, heights):
+    twin = DigitalTwinRobot(USB)
+    calib = calibrate(twin, SPEC, method, operator(twin, heights), "digital-twin")
+    dist, angle = pose_error(calib.socket_pose, twin.socket_pose())
+    assert dist < 0.5e-3 and angle < 0.01
+    assert calib.method == method and calib.task == USB
+    servos = [c for c in twin.commands if c.name == "servoL"]
+    assert (len(servos) > 0) == (method == "touch")  # teach never commands motion
+
+
+def test_round_trip_and_use(tmp_path):
+    twin = DigitalTwinRobot(USB)
+    calib = calibrate(twin, SPEC, "touch", operator(twin, [0.004]), "digital-twin")
+    path = calib.save(tmp_path / "cell" / "usb.json")
+    loaded = Calibration.load(path)
+    assert loaded == calib
+    assert json.loads(path.read_text())["socket_pose"] == list(calib.socket_pose)
+    env = real.make(USB, robot=twin, calibration=path, clock=twin.clock)
+    _, info = run_episode(env, real.hand_controller(env))
+    assert info["is_success"]
+    assert_commands_safe(env)
+
+
+def test_bad_calibration_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="real calibrate"):
+        Calibration.load(tmp_path / "missing.json")
+    good = Calibration(USB, (0.0,) * 6, (0.0,) * 6, "teach", "x", "2026-01-01T00:00:00+00:00")
+    path = good.save(tmp_path / "c.json")
+    data = json.loads(path.read_text())
+    data["socket_pose"] = [0.0] * 5
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="socket_pose must be a list of 6"):
+        Calibration.load(path)
+    data["socket_pose"], data["format"] = [0.0] * 6, 99
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="format"):
+        Calibration.load(path)
+
+
+def test_calibration_of_another_task_is_refused():
+    twin = DigitalTwinRobot(USB)
+    calib = Calibration(
+        "InsertBench/DSub-v0", tuple(twin.socket_pose()), (0.0,) * 6, "teach", "x", "t"
+    )
+    with pytest.raises(ValueError, match="calibrate this task"):
+        real.make(USB, robot=twin, calibration=calib)
+
+
+def test_touch_off_without_contact_is_an_error():
+    twin = DigitalTwinRobot(USB)
+    with pytest.raises(RuntimeError, match="no contact"):
+        calibrate(twin, SPEC, "touch", operator(twin, [0.045]), "digital-twin")

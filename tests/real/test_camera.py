@@ -1,0 +1,72 @@
+"""Cameras through pyrealsense2's software_device: sizes, grayscale, timeouts and retries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.rendering import to_grayscale
+from real.camera import FrameTimeoutError, center_crop, resize_area
+from real.twin import DigitalTwinRobot, TwinCameraFeed
+from tests.real.conftest import USB
+
+
+@pytest.fixture(scope="module")
+def feed():
+    twin = DigitalTwinRobot(USB)
+    feed = TwinCameraFeed(twin, "wrist", width=160, height=120)
+    yield feed
+    feed.close()
+
+
+def test_frames_arrive_through_the_library(feed):
+    camera = feed.camera()
+    raw = camera.read_raw()
+    expected = feed.rig.render(feed.twin.sim.data, "wrist")
+    assert raw.shape == (120, 160, 3) and raw.dtype == np.uint8
+    np.testing.assert_array_equal(raw, expected)  # what was injected is what came out
+
+
+@pytest.mark.parametrize(
+    ("size", "gray", "shape"),
+    [((64, 64), False, (64, 64, 3)), ((32, 32), True, (32, 32, 1)), ((48, 64), False, (48, 64, 3))],
+)
+def test_observation_sizes_like_sim(feed, size, gray, shape):
+    image = feed.camera().read(*size, grayscale=gray)
+    assert image.shape == shape and image.dtype == np.uint8
+
+
+def test_timeouts_are_retried(feed):
+    camera = feed.camera(timeout_ms=20, retries=3)
+    feed.drop_next(2)
+    assert camera.read(32, 32, grayscale=True).shape == (32, 32, 1)
+    assert camera.timeouts == 2
+
+
+def test_a_dead_camera_is_a_clear_error(feed):
+    camera = feed.camera(timeout_ms=20, retries=3)
+    feed.drop_next(3)
+    with pytest.raises(FrameTimeoutError, match=r"camera 'wrist'.*3 tries of 20 ms.*USB"):
+        camera.read_raw()
+
+
+def test_resize_area_is_an_area_average():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    half = resize_area(image, 4, 6)
+    blocks = image.reshape(4, 2, 6, 2, 3).astype(np.float64).mean(axis=(1, 3))
+    np.testing.assert_array_equal(half, np.floor(blocks + 0.5).astype(np.uint8))
+    flat = np.full((480, 640, 3), 77, np.uint8)
+    assert np.all(resize_area(flat, 37, 53) == 77)
+
+
+def test_center_crop_keeps_the_middle():
+    image = np.arange(480 * 640).reshape(480, 640, 1)
+    square = center_crop(image, 1.0)
+    assert square.shape[:2] == (480, 480)
+    assert square[0, 0, 0] == image[0, 80, 0]
+
+
+def test_grayscale_is_the_sim_conversion():
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
+    np.testing.assert_array_equal(to_grayscale(rgb)[..., 0], [[76, 150, 29]])

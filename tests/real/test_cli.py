@@ -1,0 +1,105 @@
+"""`insertbench real calibrate` and `insertbench real validate` on the digital twin."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from real.calibration import Calibration
+from tests.real.conftest import USB
+
+runner = CliRunner()
+
+
+def test_calibrate_then_validate(tmp_path):
+    calib_path = tmp_path / "usb.json"
+    result = runner.invoke(
+        app, ["real", "calibrate", "--task", USB, "--twin", "--out", str(calib_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert Calibration.load(calib_path).task == USB
+
+    out = tmp_path / "report"
+    result = runner.invoke(
+        app,
+        [
+            "real",
+            "validate",
+            "--task",
+            USB,
+            "--policy",
+            "scripted",
+            "--twin",
+            "--episodes",
+            "2",
+            "--calibration",
+            str(calib_path),
+            "--out",
+            str(out),
+            "--env-kwargs",
+            json.dumps({"goal_noise_mm": 0.5}),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = (out / "validate_InsertBench_USB-v0.md").read_text()
+    assert "| metric | sim | twin |" in table
+    for row in ("success rate", "cycle time", "peak force", "safety trips"):
+        assert row in table
+    report = json.loads((out / "validate_InsertBench_USB-v0.json").read_text())
+    assert report["summary"]["twin"]["episodes"] == 2
+    assert report["summary"]["sim"]["episodes"] == 2
+    assert report["summary"]["twin"]["successes"] == 2
+    assert len(report["episodes"]["twin"]) == 2
+
+
+def test_validate_with_pixels_runs_the_cameras(tmp_path):
+    kwargs = {"obs_mode": "state+pixels", "image_size": 32, "grayscale": True}
+    result = runner.invoke(
+        app,
+        [
+            "real",
+            "validate",
+            "--task",
+            USB,
+            "--policy",
+            "scripted",
+            "--twin",
+            "--episodes",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--env-kwargs",
+            json.dumps(kwargs),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_needs_a_policy(tmp_path):
+    result = runner.invoke(app, ["real", "validate", "--task", USB, "--twin"])
+    assert result.exit_code != 0
+    assert "--checkpoint" in result.output
+
+
+def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "real",
+            "validate",
+            "--task",
+            USB,
+            "--policy",
+            "scripted",
+            "--episodes",
+            "1",
+            "--sim-episodes",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "--calibration" in result.output

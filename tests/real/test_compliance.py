@@ -1,0 +1,67 @@
+"""The admittance law and the reference limiting shared with the simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.controller import ImpedanceReference, limited_reference, mat_to_quat, quat_to_rotvec
+from envs.scene import ImpedanceGains
+from real.compliance import AdmittanceController
+from real.poses import mat_to_rotvec, rotation_angle, rotvec_to_mat
+
+GAINS = ImpedanceGains()
+
+
+def settle(ctrl: AdmittanceController, ref_pos, ref_mat, wrench, dt=0.002, steps=3000):
+    for _ in range(steps):
+        pos, mat = ctrl.update(ref_pos, ref_mat, wrench, dt)
+        ctrl.commit(pos, mat, dt)
+    return ctrl.pos, ctrl.mat
+
+
+@pytest.mark.parametrize("dt", [0.002, 0.008])  # e-Series 500 Hz and CB3 125 Hz
+def test_free_motion_converges_to_the_reference(dt):
+    ctrl = AdmittanceController(GAINS)
+    ctrl.reset(np.zeros(3), np.eye(3))
+    ref_mat = rotvec_to_mat([0.0, 0.05, 0.0])
+    pos, mat = settle(ctrl, np.array([0.01, 0, 0]), ref_mat, np.zeros(6), dt=dt)
+    np.testing.assert_allclose(pos, [0.01, 0, 0], atol=1e-7)
+    np.testing.assert_allclose(mat_to_rotvec(mat), [0, 0.05, 0], atol=1e-7)
+
+
+def test_contact_force_balances_the_spring():
+    ctrl = AdmittanceController(GAINS)
+    ctrl.reset(np.zeros(3), np.eye(3))
+    force = np.array([0.0, 0.0, 20.0, 0.0, 0.0, 0.0])
+    pos, _ = settle(ctrl, np.zeros(3), np.eye(3), force)
+    deadband = ctrl.params.deadband_n
+    assert pos[2] == pytest.approx((20.0 - deadband) / GAINS.translational_stiffness, rel=1e-6)
+
+
+def test_small_wrench_is_ignored():
+    ctrl = AdmittanceController(GAINS)
+    ctrl.reset(np.zeros(3), np.eye(3))
+    pos, _ = settle(ctrl, np.zeros(3), np.eye(3), np.array([0.5, 0, 0, 0.01, 0, 0]), steps=100)
+    np.testing.assert_allclose(pos, 0.0)
+
+
+def test_limited_reference_is_what_the_simulation_uses():
+    """ImpedanceReference.move (sim) and limited_reference (real) give the same reference."""
+    rng = np.random.default_rng(0)
+    for mode in ("accumulate", "measured"):
+        data = type("D", (), {})()
+        data.mocap_pos, data.mocap_quat = np.zeros((1, 3)), np.zeros((1, 4))
+        ref = ImpedanceReference(GAINS, 0, mode)
+        tcp_pos, tcp_mat = rng.normal(size=3) * 0.01, rotvec_to_mat(rng.normal(size=3) * 0.1)
+        ref.reset(data, tcp_pos, mat_to_quat(tcp_mat))
+        pos, quat = ref.pos.copy(), ref.quat.copy()
+        for _ in range(5):
+            d_pos, d_rot = rng.uniform(-0.01, 0.01, 3), rng.uniform(-0.05, 0.05, 3)
+            ref.move(data, tcp_pos, tcp_mat, d_pos, d_rot)
+            pos, quat = limited_reference(pos, quat, tcp_pos, tcp_mat, d_pos, d_rot, GAINS, mode)
+            np.testing.assert_array_equal(ref.pos, pos)
+            np.testing.assert_array_equal(ref.quat, quat)
+            assert np.all(np.abs(pos - tcp_pos) <= GAINS.translation_limit_m + 1e-12)
+            turn = rotation_angle(tcp_mat.T @ rotvec_to_mat(quat_to_rotvec(quat)))
+            assert turn <= GAINS.rotation_limit_rad + 1e-9

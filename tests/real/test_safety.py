@@ -1,0 +1,230 @@
+"""The safety layer: trips stop the arm, and nothing unsafe ever reaches the robot interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import real
+from real.config import SafetyConfig
+from real.poses import pose_to_pos_mat, rotation_angle
+from real.safety import SafeRobot, SafetyTrip, UnsafeCommandError
+from real.twin import DigitalTwinRobot
+from tests.real.conftest import USB, assert_commands_safe, servo_poses
+
+
+def names_after(twin: DigitalTwinRobot, start: int) -> list[str]:
+    return [c.name for c in twin.commands[start:]]
+
+
+def test_scripted_episode_commands_are_all_safe(usb_twin_env):
+    env = usb_twin_env
+    policy = real.hand_controller(env)
+    for seed in range(2):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(20):
+            obs, _, terminated, truncated, _ = env.step(policy(obs))
+            if terminated or truncated:
+                break
+    assert_commands_safe(env)
+
+
+def test_workspace_box_holds_against_a_policy_pushing_out():
+    safety = SafetyConfig(
+        workspace_min_m=(-0.008, -0.03, -0.1), workspace_max_m=(0.008, 0.03, 0.003)
+    )
+    env = real.make_twin(USB, safety=safety, max_episode_steps=25)
+    env.reset(seed=0)
+    for _ in range(25):
+        obs, *_, info = env.step(np.array([1.0, 0.0, -0.2], np.float32))
+    base = env.unwrapped
+    local = base.safe.socket_frame(base._state.pos)
+    assert local[0] == pytest.approx(0.008, abs=1e-3)  # pushed against the wall, not beyond
+    assert info["safety_trip"] is None
+    assert_commands_safe(env)
+
+
+def test_orientation_cone_holds_against_a_policy_turning():
+    safety = SafetyConfig(max_tilt_rad=0.1)
+    env = real.make_twin(USB, safety=safety, action_mode="pose", max_episode_steps=20)
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(np.array([0, 0, -0.3, 1.0, 0, 0], np.float32))
+    base = env.unwrapped
+    tilt = rotation_angle(base.safe.socket_mat.T @ base._state.mat)
+    assert 0.05 < tilt <= 0.1 + 0.01
+    assert_commands_safe(env)
+
+
+def test_per_step_delta_cap():
+    env = real.make_twin(USB, safety=SafetyConfig(max_step_m=0.002))
+    env.reset(seed=0)
+    base = env.unwrapped
+    before = base.ref_pos.copy()
+    env.step(np.array([0.0, 0.0, 1.0], np.float32))  # asks for 10 mm
+    assert np.linalg.norm(base.ref_pos - before) == pytest.approx(0.002, abs=1e-9)
+
+
+def test_speed_limit_on_every_servo_command():
+    safety = SafetyConfig(max_speed_m_s=0.02)
+    env = real.make_twin(USB, safety=safety)
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    start = len(twin.commands)
+    env.step(np.array([0.0, 0.0, 1.0], np.float32))
+    poses = [pose_to_pos_mat(p)[0] for p in servo_poses(twin)[-50:]]
+    steps = np.linalg.norm(np.diff(poses, axis=0), axis=1)
+    assert steps.max() <= 0.02 * env.unwrapped.servo_dt + 1e-12
+    assert len(names_after(twin, start)) == 50
+    assert_commands_safe(env)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_actions_are_refused(usb_twin_env, bad):
+    env = usb_twin_env
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    start = len(twin.commands)
+    with pytest.raises(UnsafeCommandError, match="NaN or inf"):
+        env.step(np.array([0.0, bad, 0.5], np.float32))
+    assert names_after(twin, start) == ["servoStop"]  # held, nothing else sent
+    obs, *_ = env.step(np.zeros(3, np.float32))  # the episode goes on with a sane action
+    assert np.all(np.isfinite(obs["tcp_pose"]))
+    assert_commands_safe(env)
+
+
+def test_out_of_range_actions_raise_like_sim(usb_twin_env):
+    env = usb_twin_env
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    start = len(twin.commands)
+    with pytest.raises(ValueError, match="outside the action space"):
+        env.step(np.array([0.0, 0.0, 3.0], np.float32))
+    assert names_after(twin, start) == []
+
+
+def test_safe_robot_refuses_non_finite_targets():
+    twin = DigitalTwinRobot(USB)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002)
+    pos, mat = pose_to_pos_mat(twin.getActualTCPPose())
+    with pytest.raises(UnsafeCommandError):
+        safe.servo(pos + np.array([np.nan, 0, 0]), mat)
+    assert twin.commands == []
+
+
+def test_force_limit_stops_and_retracts():
+    # 9 mm off the socket the plug lands on the board face; a 10 N limit trips on the push.
+    safety = SafetyConfig(force_limit_n=10.0)
+    env = real.make_twin(USB, safety=safety, init_offset_mm=(9.0, 9.0))
+    env.reset(seed=0)
+    base = env.unwrapped
+    twin = base.robot
+    info = {}
+    for _ in range(30):
+        _, reward, terminated, _, info = env.step(np.array([0.0, 0.0, 1.0], np.float32))
+        if terminated:
+            break
+    assert info["safety_trip"] == "force" and "exceeds" in info["safety_message"]
+    assert info["is_success"] is False and reward == 0.0
+    names = [c.name for c in twin.commands]
+    first_stop = names.index("servoStop")
+    last_stop = len(names) - 1 - names[::-1].index("servoStop")
+    assert first_stop < last_stop  # stopped, retracted, stopped again
+    retract = [
+        pose_to_pos_mat(c.args[0])[0]
+        for c in twin.commands[first_stop:last_stop]
+        if c.name == "servoL"
+    ]
+    heights = [base.safe.socket_frame(p)[2] for p in retract]
+    # Out of the socket (socket z points in) by retract_m = 5 mm, from where the arm stopped.
+    assert heights[0] - heights[-1] == pytest.approx(0.005, abs=5e-4)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(3, np.float32))
+    assert_commands_safe(env)
+    env.reset(seed=1)  # a force trip is recoverable by a reset
+
+
+def test_software_watchdog_trips_on_a_stalled_policy(usb_twin_env):
+    env = usb_twin_env
+    env.reset(seed=0)
+    env.step(np.zeros(3, np.float32))
+    twin = env.unwrapped.robot
+    twin.stall(0.6)  # the policy hangs for 0.6 s > watchdog_timeout_s = 0.5 s
+    start = len(twin.commands)
+    _, _, terminated, _, info = env.step(np.array([0.0, 0.0, 1.0], np.float32))
+    assert terminated and info["safety_trip"] == "watchdog"
+    assert "servoL" not in names_after(twin, start)
+    assert "servoStop" in names_after(twin, start)
+
+
+def test_rtde_watchdog_halts_the_arm_and_the_stack_notices():
+    # Software watchdog out of the way: the controller's own watchdog (5 Hz) must act.
+    env = real.make_twin(USB, safety=SafetyConfig(watchdog_timeout_s=10.0))
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    assert any(c.name == "setWatchdog" for c in twin.commands)
+    twin.stall(0.3)
+    _, _, terminated, _, info = env.step(np.array([0.0, 0.0, 1.0], np.float32))
+    assert twin.watchdog_fired and not twin.program_running
+    assert terminated and info["safety_trip"] == "robot_refused"
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("triggerProtectiveStop", "protective_stop"), ("trigger_emergency_stop", "emergency_stop")],
+)
+def test_stops_are_detected_and_block_motion(usb_twin_env, fault, kind):
+    env = usb_twin_env
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    env.step(np.array([0.0, 0.0, 0.5], np.float32))
+    getattr(twin, fault)()
+    start = len(twin.commands)
+    _, _, terminated, _, info = env.step(np.array([0.0, 0.0, 0.5], np.float32))
+    assert terminated and info["safety_trip"] == kind
+    assert "servoL" not in names_after(twin, start)
+    with pytest.raises(RuntimeError, match="teach pendant"):
+        env.reset(seed=1)
+    if kind == "protective_stop":
+        twin.unlock()
+        env.reset(seed=1)
+        env.step(np.zeros(3, np.float32))
+
+
+def test_reset_refuses_a_tcp_outside_the_workspace():
+    twin = DigitalTwinRobot(USB)
+    pose = twin.socket_pose()
+    far = pose.copy()
+    far[0] += 0.2  # the calibration says the socket is 20 cm away from where the arm is
+    env = real.make(USB, robot=twin, socket_pose=far, clock=twin.clock)
+    with pytest.raises(RuntimeError, match="outside the safety workspace"):
+        env.reset(seed=0)
+    assert not any(c.name == "servoL" for c in twin.commands)
+
+
+def test_start_poses_must_fit_the_workspace():
+    with pytest.raises(ValueError, match="leave the safety workspace"):
+        real.make_twin(USB, init_offset_mm=(0.0, 40.0))
+
+
+def test_safety_config_validation():
+    with pytest.raises(ValueError, match="workspace_min_m"):
+        SafetyConfig(workspace_min_m=(0, 0, 0), workspace_max_m=(0.1, 0.1, 0))
+    with pytest.raises(ValueError, match="force_limit_n"):
+        SafetyConfig(force_limit_n=0)
+
+
+def test_safety_trip_is_an_exception_with_a_kind():
+    trip = SafetyTrip("force", "too much")
+    assert trip.kind == "force" and str(trip) == "too much"
+
+
+def test_a_non_finite_wrench_reading_stops_the_arm(usb_twin_env, monkeypatch):
+    env = usb_twin_env
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    monkeypatch.setattr(twin, "getActualTCPForce", lambda: [float("nan")] * 6)
+    start = len(twin.commands)
+    _, _, terminated, _, info = env.step(np.zeros(3, np.float32))
+    assert terminated and info["safety_trip"] == "force"
+    assert names_after(twin, start) == ["servoStop"]
