@@ -11,7 +11,8 @@
 
 They read only ``obs["tcp_pose"]`` (position [m] and rotation vector [rad] relative to the
 episode-start frame) and command translations; rotation components of a 6-D action are 0.
-Lateral axes are x, y of the action frame; ``down_sign`` says which z direction inserts.
+Lateral axes are x, y of the action frame; ``down_sign`` says which z direction inserts: +1 in
+InsertBench, whose TCP z axis (the tool axis) points into the socket.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class PControllerConfig:
 class SearchConfig:
     """Shared settings of the straight-down, random and spiral search baselines."""
 
-    down_sign: Literal[-1, 1] = -1  # sign of action z that moves the plug into the socket
+    down_sign: Literal[-1, 1] = 1  # sign of action z that inserts (+1: InsertBench's tool axis)
     push_action: float = 0.5  # magnitude of the z command while pressing, in [-1, 1] units
     kp_xy: float = 100.0  # lateral P gain [action units per m of position error]
     stall_distance_m: float = 0.0005  # z progress per step below which the plug counts as stalled

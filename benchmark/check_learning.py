@@ -65,7 +65,7 @@ def main() -> None:
         eval_every=2_000, eval_episodes=5,
     )
     for entry in result.evaluations:
-        print(f"{args.agent} step {entry['step']:>6}: evaluation mean return "
+        print(f"{args.agent} step {entry['env_steps']:>6}: evaluation mean return "
               f"{entry['summary']['mean_return']:8.1f}")
 
 

@@ -1,5 +1,8 @@
 """Evaluation protocol: fixed seeds, per-episode records, success rate with a Wilson interval.
 
+The Wilson interval is ``benchmark.metrics.wilson_interval`` (the matrix's), so a run and the
+matrix report the same numbers.
+
 Raw per-episode records are the source of truth; ``summarize`` recomputes aggregates from them.
 Evaluation seeds are ``EVAL_SEED_BASE + i`` for episode i, disjoint from the training seeds of
 ``benchmark.train`` (which start at ``TRAIN_SEED_BASE``), so every method is scored on the same
@@ -9,7 +12,6 @@ initial states.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 
 from agents.base import Agent
+from benchmark.metrics import wilson_interval
 
 EVAL_SEED_BASE = 10_000
 DEFAULT_CONTROL_PERIOD_S = 0.1  # the papers' 10 Hz policy rate, used if the env states none
@@ -28,27 +31,29 @@ DEFAULT_CONTROL_PERIOD_S = 0.1  # the papers' 10 Hz policy rate, used if the env
 class EpisodeRecord:
     """One evaluation episode.
 
+    Field names follow the matrix store (``benchmark.cells.EPISODE_FIELDS``).
+
     Attributes:
-        seed: the env reset seed.
+        eval_seed: the env reset seed.
         success: ``info["is_success"]`` at any step of the episode.
         episode_return: undiscounted sum of rewards.
         steps: policy steps taken.
         steps_to_success: policy steps until the first success, None if none.
         seconds_to_success: ``steps_to_success`` times the control period [s], None if none.
         peak_force_n: largest contact force seen [N] (``info["max_force_n"]``, else |wrench|).
-        final_distance_to_goal_mm: ``info["distance_to_goal_mm"]`` at the end, NaN if absent.
-        final_insertion_depth_mm: ``info["insertion_depth_mm"]`` at the end, NaN if absent.
+        final_distance_mm: ``info["distance_to_goal_mm"]`` at the end, None if absent.
+        final_insertion_depth_mm: ``info["insertion_depth_mm"]`` at the end, None if absent.
     """
 
-    seed: int
+    eval_seed: int
     success: bool
     episode_return: float
     steps: int
     steps_to_success: int | None
     seconds_to_success: float | None
     peak_force_n: float
-    final_distance_to_goal_mm: float
-    final_insertion_depth_mm: float
+    final_distance_mm: float | None
+    final_insertion_depth_mm: float | None
 
 
 def eval_seeds(episodes: int, base: int = EVAL_SEED_BASE) -> list[int]:
@@ -60,24 +65,6 @@ def control_period_s(env: gym.Env) -> float:
     """Seconds per policy step: the env's ``dt`` if it has one, else 0.1 s (10 Hz)."""
     dt = getattr(env.unwrapped, "dt", None)
     return float(dt) if dt is not None else DEFAULT_CONTROL_PERIOD_S
-
-
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (Wilson 1927).
-
-    Better than the normal approximation at the small trial counts and near-0/1 rates of
-    insertion benchmarks. Returns (0, 1) for zero trials.
-    """
-    if trials < 0 or not 0 <= successes <= trials:
-        raise ValueError(f"need 0 <= successes <= trials, got {successes}/{trials}")
-    if trials == 0:
-        return 0.0, 1.0
-    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / trials
-    denom = 1 + z**2 / trials
-    centre = (p + z**2 / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def run_episode(env: gym.Env, agent: Agent, seed: int, dt_s: float) -> EpisodeRecord:
@@ -99,16 +86,20 @@ def run_episode(env: gym.Env, agent: Agent, seed: int, dt_s: float) -> EpisodeRe
         if steps_to_success is None and bool(info.get("is_success", False)):
             steps_to_success = steps
     return EpisodeRecord(
-        seed=seed,
+        eval_seed=seed,
         success=steps_to_success is not None,
         episode_return=episode_return,
         steps=steps,
         steps_to_success=steps_to_success,
         seconds_to_success=None if steps_to_success is None else steps_to_success * dt_s,
         peak_force_n=peak_force,
-        final_distance_to_goal_mm=float(info.get("distance_to_goal_mm", math.nan)),
-        final_insertion_depth_mm=float(info.get("insertion_depth_mm", math.nan)),
+        final_distance_mm=_optional_float(info.get("distance_to_goal_mm")),
+        final_insertion_depth_mm=_optional_float(info.get("insertion_depth_mm")),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def evaluate(
@@ -136,6 +127,8 @@ def evaluate(
 def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     """Aggregates of per-episode records (success CI: 95% Wilson; cycle time over successes)."""
     n = len(records)
+    if n == 0:
+        raise ValueError("cannot summarise zero episodes")
     successes = sum(r.success for r in records)
     lo, hi = wilson_interval(successes, n)
     won = [r for r in records if r.success]
@@ -146,10 +139,12 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     return {
         "episodes": n,
         "successes": successes,
-        "success_rate": successes / n if n else math.nan,
+        "success_rate": successes / n,
         "success_ci95_low": lo,
         "success_ci95_high": hi,
         "mean_return": mean([r.episode_return for r in records]),
+        "final_distance_mm_mean": mean([r.final_distance_mm for r in records
+                                        if r.final_distance_mm is not None]),
         "cycle_steps_mean": mean([float(r.steps_to_success) for r in won]),
         "cycle_time_s_mean": mean([float(r.seconds_to_success) for r in won]),
         "peak_force_n_mean": mean([r.peak_force_n for r in records]),

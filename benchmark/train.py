@@ -12,9 +12,14 @@
     demos.npz           the demonstrations given to ``agent.pretrain``, if any
     pretrain.json       the metrics ``agent.pretrain`` returned
 
-Seeds: training episode k of run seed s resets the env with ``TRAIN_SEED_BASE + 10_000 s + k``;
-evaluation uses the fixed ``EVAL_SEED_BASE + i`` (disjoint); demonstrations ``DEMO_SEED_BASE + i``.
+Seeds: training episode k of run seed s resets the env with ``TRAIN_SEED_BASE + 100_000 s + k``;
+evaluation uses ``eval_seeds`` (default ``EVAL_SEED_BASE + i``; the matrix presets pass their
+own), which must lie outside the run's training seeds; demonstrations ``DEMO_SEED_BASE + i``.
 Torch is seeded with ``s``; agents seed their numpy streams from ``s``.
+
+The returned ``TrainResult`` is also a mapping in the form ``benchmark.cells.run_cell`` reads:
+``curve`` (every evaluation: ``env_steps``, ``wall_clock_s`` of training, ``episodes`` records),
+``final`` (the last one), ``env_steps``, ``wall_clock_s``, ``artifacts_path`` and ``info``.
 
 Resumption: calling ``train`` again with the same ``out_dir`` (same task, agent, config, seed)
 continues from the last checkpoint, also to a larger ``steps``. Checkpoints may fall inside an
@@ -32,7 +37,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,27 +53,60 @@ from agents import Agent, Transition, agent_spec, load_agent, make_agent, transi
 from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
+from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate, records_to_dicts, summarize
 
-TRAIN_SEED_BASE = 1_000_000
-DEMO_SEED_BASE = 500_000
-RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs")
+TRAIN_SEED_BASE = 100_000_000
+TRAIN_SEEDS_PER_RUN = 100_000
+DEMO_SEED_BASE = 90_000_000
+RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds")
 
 
-@dataclass
-class TrainResult:
-    """What ``train`` returns."""
+@dataclass(eq=False)
+class TrainResult(Mapping):
+    """What ``train`` returns; as a mapping it is what ``benchmark.cells.run_cell`` reads."""
 
     out_dir: Path  # where logs, checkpoints and plots went
     agent: Agent  # the trained agent
     steps: int  # env steps trained in total (including before a resume)
     episodes: int  # training episodes started
-    evaluations: list[dict[str, Any]] = field(default_factory=list)  # {"step", "summary", ...}
+    wall_clock_s: float  # seconds spent training (pretrain + env loop, not evaluating)
+    # every evaluation: {"env_steps", "wall_clock_s", "summary", "episodes": [records]}
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+
+    def _cell_view(self) -> dict[str, Any]:
+        return {
+            "curve": self.evaluations,
+            "final": self.evaluations[-1] if self.evaluations else None,
+            "env_steps": self.steps,
+            "wall_clock_s": self.wall_clock_s,
+            "artifacts_path": str(self.out_dir),
+            "info": {"training_episodes": self.episodes, "agent": self.agent.name},
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        return self._cell_view()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cell_view())
+
+    def __len__(self) -> int:
+        return len(self._cell_view())
 
 
 def train_episode_seed(run_seed: int, episode: int) -> int:
     """Env reset seed of training episode ``episode`` of run ``run_seed``."""
-    return TRAIN_SEED_BASE + 10_000 * run_seed + episode
+    return TRAIN_SEED_BASE + TRAIN_SEEDS_PER_RUN * run_seed + episode
+
+
+def _check_seeds_disjoint(run_seed: int, eval_seeds: Sequence[int]) -> None:
+    low = train_episode_seed(run_seed, 0)
+    clash = [s for s in eval_seeds if low <= s < low + TRAIN_SEEDS_PER_RUN]
+    if clash:
+        raise ValueError(
+            f"evaluation seeds {clash[:3]} are training seeds of run seed {run_seed} "
+            f"([{low}, {low + TRAIN_SEEDS_PER_RUN})); choose evaluation seeds outside that range"
+        )
 
 
 def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
@@ -106,7 +145,7 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int) -> Dataset:
     """Roll out ``policy`` for ``episodes`` episodes on the demo seeds; returns a Dataset."""
     transitions: list[Transition] = []
     for i in range(episodes):
-        obs, _ = env.reset(seed=DEMO_SEED_BASE + i)
+        obs, _ = env.reset(seed=DEMO_SEED_BASE + i)  # never an evaluation seed (checked)
         done = False
         while not done:
             action = np.asarray(policy(obs), dtype=env.action_space.dtype)
@@ -154,6 +193,8 @@ class _Run:
     def __init__(self, out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Agent):
         self.out_dir = out_dir
         self.description = description
+        self.eval_seeds: list[int] = description["eval_seeds"]
+        self.train_wall_s = 0.0  # seconds of pretraining and env loop so far
         self.env = env
         self.agent = agent
         self.step = 0
@@ -186,6 +227,7 @@ class _Run:
             "next_eval": self.next_eval,
             "next_checkpoint": self.next_checkpoint,
             "evaluations": self.evaluations,
+            "train_wall_s": self.train_wall_s,
         }
         (tmp / "runner.json").write_text(json.dumps(state))
         rng = {"torch_cpu": torch.get_rng_state()}
@@ -213,6 +255,7 @@ class _Run:
         self.next_eval = state["next_eval"]
         self.next_checkpoint = state["next_checkpoint"]
         self.evaluations = state["evaluations"]
+        self.train_wall_s = state["train_wall_s"]
         rng = load_file(str(ckpt / "runner_rng.safetensors"))
         torch.set_rng_state(rng["torch_cpu"])
         if torch.cuda.is_available():
@@ -235,11 +278,12 @@ class _Run:
             self.obs = obs
 
     # ------------------------------------------------------------------ evaluation
-    def run_evaluation(self, episodes: int, writer: Any) -> dict[str, Any]:
+    def run_evaluation(self, writer: Any) -> dict[str, Any]:
         """Evaluate on the training env; call between episodes or at the very end only."""
-        records = evaluate(self.env, self.agent, episodes)
+        records = evaluate(self.env, self.agent, len(self.eval_seeds), self.eval_seeds)
         summary = summarize(records)
-        entry = {"step": self.step, "summary": summary, "records": records_to_dicts(records)}
+        entry = {"env_steps": self.step, "wall_clock_s": self.train_wall_s, "summary": summary,
+                 "episodes": records_to_dicts(records)}
         self.evaluations.append(entry)
         for key in ("success_rate", "mean_return", "cycle_time_s_mean", "peak_force_n_mean"):
             writer.add_scalar(f"eval/{key}", summary[key], self.step)
@@ -258,7 +302,7 @@ def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [e["step"] for e in evaluations]
+    steps = [e["env_steps"] for e in evaluations]
     summaries = [e["summary"] for e in evaluations]
     fig, (ax_success, ax_return) = plt.subplots(1, 2, figsize=(9, 3.2))
     ax_success.plot(steps, [s["success_rate"] for s in summaries], marker="o")
@@ -289,6 +333,7 @@ def train(
     log_every: int = 100,
     progress: bool = True,
     intervene: Callable[[Observation, np.ndarray], np.ndarray | None] | None = None,
+    eval_seeds: Sequence[int] | None = None,
 ) -> TrainResult:
     """Train ``agent_name`` on ``task_id`` for ``steps`` env steps, resuming if possible.
 
@@ -303,6 +348,7 @@ def train(
         eval_every: evaluate at the first episode end after every ``eval_every`` steps; <= 0
             evaluates only at the end.
         eval_episodes: episodes per evaluation (fixed seeds, deterministic policy).
+        eval_seeds: one env seed per evaluation episode; default ``EVAL_SEED_BASE + i``.
         checkpoint_every: checkpoint period [env steps]; default ``eval_every`` (or only at the
             end). A final checkpoint is always written.
         demos: a Dataset or path to a ``.npz`` dataset passed to ``agent.pretrain``.
@@ -320,6 +366,14 @@ def train(
         raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
     from torch.utils.tensorboard import SummaryWriter
 
+    if eval_seeds is None:
+        eval_seeds = eval_seed_list(eval_episodes)
+    eval_seeds = [int(s) for s in eval_seeds]
+    if len(eval_seeds) != eval_episodes:
+        raise ValueError(f"got {len(eval_seeds)} eval_seeds for eval_episodes={eval_episodes}")
+    _check_seeds_disjoint(seed, eval_seeds)
+    if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
+        raise ValueError(f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}")
     spec = agent_spec(agent_name)
     full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
     out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
@@ -330,6 +384,7 @@ def train(
         "seed": seed,
         "config": full_config,
         "env_kwargs": dict(env_kwargs or {}),
+        "eval_seeds": eval_seeds,
     })
     ckpt = _read_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"
@@ -372,7 +427,9 @@ def train(
         run.next_checkpoint = period if period and period > 0 else steps
         if dataset is not None:
             save_dataset(out_dir / "demos.npz", dataset)
+            started = time.perf_counter()
             metrics = agent.pretrain(dataset)
+            run.train_wall_s += time.perf_counter() - started
             (out_dir / "pretrain.json").write_text(json.dumps(metrics, indent=1))
             run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
     ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
@@ -382,6 +439,7 @@ def train(
                desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
     try:
         while run.step < steps:
+            started = time.perf_counter()
             if run.obs is None:
                 run.episode_seed = train_episode_seed(seed, run.episode)
                 run.episode += 1
@@ -401,6 +459,7 @@ def train(
             run.step += 1
             run.episode_actions.append(np.asarray(action, dtype=np.float64).tolist())
             run.episode_return += float(reward)
+            run.train_wall_s += time.perf_counter() - started
             bar.update(1)
             if metrics and run.step % log_every == 0:
                 for key, value in metrics.items():
@@ -416,7 +475,7 @@ def train(
                                       run.step)
                 run.obs = None
                 if run.step >= run.next_eval and run.step < steps and eval_episodes > 0:
-                    summary = run.run_evaluation(eval_episodes, writer)
+                    summary = run.run_evaluation(writer)
                     bar.set_postfix(success=f"{summary['success_rate']:.2f}")
                     run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
             else:
@@ -424,12 +483,14 @@ def train(
             if ckpt_period and ckpt_period > 0 and run.step >= run.next_checkpoint:
                 run.next_checkpoint += ckpt_period
                 run.save_checkpoint()
-        if eval_episodes > 0 and (not run.evaluations or run.evaluations[-1]["step"] != run.step):
-            run.run_evaluation(eval_episodes, writer)
+        if eval_episodes > 0 and (
+            not run.evaluations or run.evaluations[-1]["env_steps"] != run.step
+        ):
+            run.run_evaluation(writer)
         # Evaluation may have cut the episode in progress; the checkpoint replays it on resume.
         run.save_checkpoint()
     finally:
         bar.close()
         writer.close()
         env.close()
-    return TrainResult(out_dir, agent, run.step, run.episode, run.evaluations)
+    return TrainResult(out_dir, agent, run.step, run.episode, run.train_wall_s, run.evaluations)

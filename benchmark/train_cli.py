@@ -130,7 +130,7 @@ def eval_command(
     if json_out is not None:
         json_out.write_text(json.dumps(
             {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
-             "summary": summary, "records": records_to_dicts(records)}, indent=1))
+             "summary": summary, "episodes": records_to_dicts(records)}, indent=1))
 
 
 def _print_summary(console: Any, summary: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ uint8 ``wrist`` / ``side`` images), the same kwargs (``action_mode``, ``obs_mode
 Importing this module registers ``InsertBenchStandIn/PegPoint-v0``; the runner can also make it
 as ``"tests.standin_env:InsertBenchStandIn/PegPoint-v0"``.
 
-It is a toy (no contact dynamics): when the real tasks land, tests extend their task lists.
+As in InsertBench's TCP frame, +z points into the socket (the tool axis). It is a toy (no
+contact dynamics): tests run on it and on the real tasks.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 ENV_ID = "InsertBenchStandIn/PegPoint-v0"
 STEP_M = 0.01  # translation per unit action per step [m]
 DT_S = 0.1  # policy period [s]
-SURFACE_Z_M = -0.04  # board surface below the start pose [m]
+SURFACE_Z_M = 0.04  # board surface along +z (the tool axis) from the start pose [m]
 CLEARANCE_M = 0.001  # lateral tolerance of the hole [m]
 SUCCESS_DEPTH_M = 0.008  # insertion depth counted as success [m]
 CONTACT_STIFFNESS_N_PER_M = 2_000.0  # fake wrench when pushing on the board
@@ -72,7 +73,7 @@ class PegPointEnv(gym.Env):
         self.hole_xy = radius * np.array([np.cos(angle), np.sin(angle)])
         self.believed_goal = np.r_[
             self.hole_xy + self.np_random.uniform(-self.goal_noise_m, self.goal_noise_m, 2),
-            SURFACE_Z_M - SUCCESS_DEPTH_M - 0.002,
+            SURFACE_Z_M + SUCCESS_DEPTH_M + 0.002,
         ]
         self.pose = np.zeros(6)
         self.vel = np.zeros(6)
@@ -85,16 +86,16 @@ class PegPointEnv(gym.Env):
         target = self.pose[:3] + STEP_M * a[:3]
         in_hole = np.linalg.norm(self.pose[:2] - self.hole_xy) < CLEARANCE_M
         self.force = np.zeros(6)
-        if self.pose[2] < SURFACE_Z_M:  # inside the hole: lateral motion limited by its wall
+        if self.pose[2] > SURFACE_Z_M:  # inside the hole: lateral motion limited by its wall
             offset = target[:2] - self.hole_xy
             norm = np.linalg.norm(offset)
             if norm > CLEARANCE_M:
                 target[:2] = self.hole_xy + offset * CLEARANCE_M / norm
                 self.force[:2] = -CONTACT_STIFFNESS_N_PER_M * (norm - CLEARANCE_M) * offset / norm
-        elif target[2] < SURFACE_Z_M and not in_hole:  # blocked by the board
-            self.force[2] = CONTACT_STIFFNESS_N_PER_M * (SURFACE_Z_M - target[2])
+        elif target[2] > SURFACE_Z_M and not in_hole:  # blocked by the board
+            self.force[2] = -CONTACT_STIFFNESS_N_PER_M * (target[2] - SURFACE_Z_M)
             target[2] = SURFACE_Z_M
-        target[2] = max(target[2], SURFACE_Z_M - SUCCESS_DEPTH_M - 0.002)
+        target[2] = min(target[2], SURFACE_Z_M + SUCCESS_DEPTH_M + 0.002)
         new_pose = self.pose.copy()
         new_pose[:3] = target
         if a.shape[0] == 6:
@@ -123,11 +124,11 @@ class PegPointEnv(gym.Env):
         return policy
 
     def _insertion_depth_m(self) -> float:
-        return max(0.0, SURFACE_Z_M - self.pose[2])
+        return max(0.0, self.pose[2] - SURFACE_Z_M)
 
     def _info(self) -> dict[str, Any]:
         depth = self._insertion_depth_m()
-        goal = np.r_[self.hole_xy, SURFACE_Z_M - SUCCESS_DEPTH_M]
+        goal = np.r_[self.hole_xy, SURFACE_Z_M + SUCCESS_DEPTH_M]
         return {
             "is_success": bool(depth >= SUCCESS_DEPTH_M),
             "insertion_depth_mm": 1000.0 * depth,
@@ -148,7 +149,7 @@ class PegPointEnv(gym.Env):
             wrist = np.full((n, n, 1), 20, np.uint8)
             wrist[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2] = 255
             side = np.zeros((n, n, 3), np.uint8)
-            height_row = int(np.clip((-self.pose[2] / 0.06) * (n - 1), 0, n - 1))
+            height_row = int(np.clip((self.pose[2] / 0.06) * (n - 1), 0, n - 1))
             side[height_row, :, 1] = 255
             obs["wrist"], obs["side"] = wrist, side
         return obs

@@ -1,7 +1,8 @@
 """Every agent trains, saves, reloads and acts identically; configs fail clearly; residual RL adds
 its base action; scripted baselines behave as specified.
 
-Tasks are listed in ``TASKS``: the stand-in env now; add the InsertBench IDs once ``envs`` lands.
+Tasks are listed in ``TASKS``: the stand-in env (no MuJoCo) and the real InsertBench USB task,
+each from state and from pixels.
 """
 
 from __future__ import annotations
@@ -11,18 +12,24 @@ import numpy as np
 import pytest
 import torch
 
+import envs  # noqa: F401  (registers the InsertBench tasks)
 import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import Agent, Transition, agent_names, load_agent, make_agent, transitions_to_dataset
 from agents.registry import agent_spec
+from benchmark.train import make_base_policy
 
 torch.set_num_threads(1)
 
 STANDIN = "InsertBenchStandIn/PegPoint-v0"
-#: (task ID, gym.make kwargs): state and pixel variants. Extend with the real tasks.
+#: (task ID, gym.make kwargs): state and pixel variants of each task.
 TASKS = [
     (STANDIN, {"obs_mode": "state", "goal_noise_mm": 1.0}),
     (STANDIN, {"obs_mode": "state+pixels", "action_mode": "pose", "image_size": 32}),
+    ("InsertBench/USB-v0", {"obs_mode": "state", "goal_noise_mm": 1.0}),
+    ("InsertBench/USB-v0", {"obs_mode": "state+pixels", "action_mode": "pose", "image_size": 32,
+                            "grayscale": True}),
 ]
+TASK_IDS = ["standin-state", "standin-pixels", "usb-state", "usb-pixels"]
 LEARNERS = ["sac", "td3", "td3_lfd", "residual_sac", "residual_td3", "bc"]
 SCRIPTED = ["p_controller", "straight_down", "random_search", "spiral_search"]
 
@@ -39,12 +46,11 @@ SMALL_CONFIGS = {
 
 
 def _kwargs(name: str, env: gym.Env) -> dict:
-    return {"base_policy": env.unwrapped.hand_controller()} if agent_spec(name).needs_base_policy \
-        else {}
+    return {"base_policy": make_base_policy(env)} if agent_spec(name).needs_base_policy else {}
 
 
 def _demos(env: gym.Env, episodes: int = 2) -> dict:
-    policy = env.unwrapped.hand_controller()
+    policy = make_base_policy(env)
     transitions = []
     for i in range(episodes):
         obs, _ = env.reset(seed=500 + i)
@@ -91,7 +97,7 @@ def test_registry_lists_every_method_and_each_implements_the_protocol():
         assert isinstance(agent, Agent) and agent.name == name
 
 
-@pytest.mark.parametrize("task_id,env_kwargs", TASKS, ids=["state", "pixels"])
+@pytest.mark.parametrize("task_id,env_kwargs", TASKS, ids=TASK_IDS)
 @pytest.mark.parametrize("name", LEARNERS)
 def test_learner_trains_saves_reloads_and_acts_identically(name, task_id, env_kwargs, tmp_path):
     torch.manual_seed(0)
@@ -229,9 +235,10 @@ def test_residual_adds_base_action_and_stores_the_residual(name):
     np.testing.assert_allclose(saturating.buffer.action[1], human - 0.95, atol=1e-6)
 
 
-def test_residual_with_zero_residual_reproduces_the_base_controller():
-    env = gym.make(STANDIN)
-    base = env.unwrapped.hand_controller()
+@pytest.mark.parametrize("task_id", [STANDIN, "InsertBench/USB-v0"])
+def test_residual_with_zero_residual_reproduces_the_base_controller(task_id):
+    env = gym.make(task_id)
+    base = make_base_policy(env)
     agent = make_agent("residual_td3", env.observation_space, env.action_space,
                        SMALL_CONFIGS["residual_td3"], base_policy=base)
     with torch.no_grad():  # zero the actor's last layer: residual = tanh(0) = 0

@@ -12,22 +12,19 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+import envs  # noqa: F401  (registers the InsertBench tasks)
 import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import make_agent
+from benchmark.cells import Cell, run_cell
 from benchmark.cli import app
-from benchmark.evaluate import (
-    EVAL_SEED_BASE,
-    EpisodeRecord,
-    evaluate,
-    summarize,
-    wilson_interval,
-)
-from benchmark.train import TRAIN_SEED_BASE, train, train_episode_seed
+from benchmark.evaluate import EVAL_SEED_BASE, EpisodeRecord, evaluate, summarize
+from benchmark.metrics import wilson_interval
+from benchmark.train import TRAIN_SEED_BASE, make_base_policy, train, train_episode_seed
 
 torch.set_num_threads(1)
 
-#: Task IDs the runner is tested on; add the InsertBench tasks once envs lands.
-TASK_IDS = ["tests.standin_env:InsertBenchStandIn/PegPoint-v0"]
+#: Task IDs the runner is tested on: the stand-in (as "module:ID") and a real task.
+TASK_IDS = ["tests.standin_env:InsertBenchStandIn/PegPoint-v0", "InsertBench/USB-v0"]
 TASK = TASK_IDS[0]
 SAC_SMALL = {"hidden": (32, 32), "batch_size": 16, "learning_starts": 40, "random_steps": 40}
 RUN = {"env_kwargs": {"goal_noise_mm": 1.0}, "eval_every": 100, "eval_episodes": 2,
@@ -50,7 +47,7 @@ def test_wilson_interval_matches_hand_computed_values(successes, trials, low, hi
 
 
 def test_wilson_interval_rejects_impossible_counts():
-    with pytest.raises(ValueError, match="0 <= successes <= trials"):
+    with pytest.raises(ValueError, match="successes must be in"):
         wilson_interval(11, 10)
 
 
@@ -71,9 +68,9 @@ def test_summary_cycle_time_counts_successes_only():
 def test_evaluate_uses_fixed_seeds_and_reports_cycle_time(task_id):
     env = gym.make(task_id)
     agent = make_agent("p_controller", env.observation_space, env.action_space,
-                       base_policy=env.unwrapped.hand_controller())
+                       base_policy=make_base_policy(env))
     records = evaluate(env, agent, 4)
-    assert [r.seed for r in records] == [EVAL_SEED_BASE + i for i in range(4)]
+    assert [r.eval_seed for r in records] == [EVAL_SEED_BASE + i for i in range(4)]
     assert all(r.success for r in records)
     dt = env.unwrapped.dt
     assert all(r.seconds_to_success == pytest.approx(r.steps_to_success * dt) for r in records)
@@ -91,17 +88,22 @@ def test_evaluation_leaves_the_torch_rng_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_train_and_eval_seeds_are_disjoint():
+def test_train_and_eval_seeds_are_disjoint(tmp_path):
     train_seeds = {train_episode_seed(s, k) for s in range(10) for k in range(5_000)}
     assert min(train_seeds) >= TRAIN_SEED_BASE > EVAL_SEED_BASE + 100_000
+    assert min(train_seeds) > 1_000_000 + 10_000  # the matrix presets' evaluation seeds
+    clash = [train_episode_seed(3, 7)]
+    with pytest.raises(ValueError, match="are training seeds of run seed 3"):
+        train(TASK, "sac", seed=3, steps=10, config=SAC_SMALL, out_dir=tmp_path,
+              eval_episodes=1, eval_seeds=clash, progress=False)
 
 
 def test_train_writes_logs_checkpoint_curve_and_evaluations(tmp_path):
     result = train(TASK, "sac", seed=0, steps=150, config=SAC_SMALL, out_dir=tmp_path, **RUN)
     assert result.steps == 150
-    assert [e["step"] for e in result.evaluations][-1] == 150
+    assert [e["env_steps"] for e in result.evaluations][-1] == 150
     evals = json.loads((tmp_path / "evaluations.json").read_text())
-    assert evals[0]["records"][0]["seed"] == EVAL_SEED_BASE
+    assert evals[0]["episodes"][0]["eval_seed"] == EVAL_SEED_BASE
     assert (tmp_path / "learning_curve.png").stat().st_size > 1_000
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
     run = json.loads((tmp_path / "run.json").read_text())
@@ -216,7 +218,7 @@ def test_cli_train_then_eval(tmp_path):
                               "--json-out", str(report)])
     assert res.exit_code == 0, res.output
     data = json.loads(report.read_text())
-    assert len(data["records"]) == 3 and data["env_kwargs"]["goal_noise_mm"] == 1
+    assert len(data["episodes"]) == 3 and data["env_kwargs"]["goal_noise_mm"] == 1
     assert 0.0 <= data["summary"]["success_ci95_low"] <= data["summary"]["success_ci95_high"]
     assert not math.isnan(data["summary"]["peak_force_n_mean"])
 
@@ -248,3 +250,20 @@ def test_interventions_are_executed_flagged_and_become_demonstrations(tmp_path):
     np.testing.assert_allclose(demo.action[:20], 0.25)
     assert demo.intervened[:20].all()
     assert result.agent.buffer.intervened[:40].sum() == 20
+
+
+@pytest.mark.parametrize("task_id", TASK_IDS)
+@pytest.mark.parametrize("agent_name,budget", [("p_controller", 0), ("residual_sac", 60)])
+def test_matrix_run_cell_accepts_what_train_returns(tmp_path, task_id, agent_name, budget):
+    """The matrix room's default cell function runs this runner and stores its result."""
+    cell = Cell(
+        task_id=task_id, env_kwargs={"goal_noise_mm": 1.0}, agent=agent_name,
+        agent_config=SAC_SMALL if budget else {}, seed=0, budget_steps=budget, eval_every=30,
+        eval_episodes=2, eval_seeds=(1_000_000, 1_000_001),
+    )
+    result = run_cell(cell, tmp_path)
+    result.validate(cell)
+    assert result.env_steps == budget
+    assert [e["eval_seed"] for e in result.final.episodes] == [1_000_000, 1_000_001]
+    assert [e.env_steps for e in result.curve][-1] == budget
+    assert result.artifacts_path == str(tmp_path)
