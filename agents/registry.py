@@ -105,12 +105,29 @@ def make_agent(
     return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)
 
 
-def load_agent(path: str | Path, **kwargs: Any) -> Agent:
-    """Rebuild an agent saved with ``agent.save(path)``; ``kwargs`` as in ``make_agent``."""
+def resolve_agent_dir(path: str | Path) -> Path:
+    """The agent checkpoint directory for an agent dir, a runner checkpoint or a run directory.
+
+    Accepts ``<dir>/agent.json``, ``<dir>/agent/agent.json`` (a runner checkpoint) and
+    ``<dir>/checkpoint/agent/agent.json`` (a ``benchmark.train`` run directory).
+    """
     path = Path(path)
+    for candidate in (path, path / "agent", path / "checkpoint" / "agent"):
+        if (candidate / AGENT_JSON).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no agent checkpoint under {path}: expected {AGENT_JSON} in it, in agent/ or in "
+        "checkpoint/agent/"
+    )
+
+
+def load_agent(path: str | Path, **kwargs: Any) -> Agent:
+    """Rebuild an agent saved with ``agent.save(path)``; ``kwargs`` as in ``make_agent``.
+
+    ``path`` may also be a runner checkpoint or run directory (see ``resolve_agent_dir``).
+    """
+    path = resolve_agent_dir(path)
     meta_file = path / AGENT_JSON
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"no agent checkpoint at {path} (missing {AGENT_JSON})")
     meta = json.loads(meta_file.read_text())
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(

@@ -40,13 +40,16 @@ def parse_overrides(items: list[str] | None, *, json_values: bool) -> dict[str, 
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     """Agent checkpoint dir for a run dir, checkpoint dir or agent dir, plus the run's run.json."""
-    for candidate in (path, path / "agent", path / "checkpoint" / "agent"):
-        if (candidate / "agent.json").is_file():
-            for parent in (candidate, *candidate.parents):
-                if (parent / "run.json").is_file():
-                    return candidate, json.loads((parent / "run.json").read_text())
-            return candidate, None
-    raise typer.BadParameter(f"no agent checkpoint (agent.json) under {path}")
+    from agents.registry import resolve_agent_dir
+
+    try:
+        agent_dir = resolve_agent_dir(path)
+    except FileNotFoundError as err:
+        raise typer.BadParameter(str(err)) from err
+    for parent in (agent_dir, *agent_dir.parents):
+        if (parent / "run.json").is_file():
+            return agent_dir, json.loads((parent / "run.json").read_text())
+    return agent_dir, None
 
 
 def train_command(

@@ -346,6 +346,11 @@ def test_class_load_and_config_object(tmp_path):
     agent = make_agent("sac", obs_space, act_space, SACConfig(hidden=(16,), batch_size=8))
     agent.save(tmp_path / "s")
     assert SACAgent.load(tmp_path / "s").config == agent.config
+    (tmp_path / "run" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "s").rename(tmp_path / "run" / "checkpoint" / "agent")
+    assert load_agent(tmp_path / "run").config == agent.config  # a run directory works too
+    with pytest.raises(FileNotFoundError, match="no agent checkpoint under"):
+        load_agent(tmp_path)
     with pytest.raises(ValueError, match="must be a SACConfig or a dict, got TD3Config"):
         make_agent("sac", obs_space, act_space, TD3Config())
 
