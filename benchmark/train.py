@@ -331,7 +331,7 @@ def train(
     demos: Dataset | str | Path | None = None,
     demo_episodes: int = 0,
     log_every: int = 100,
-    progress: bool = True,
+    progress: bool | None = None,
     intervene: Callable[[Observation, np.ndarray], np.ndarray | None] | None = None,
     eval_seeds: Sequence[int] | None = None,
 ) -> TrainResult:
@@ -355,7 +355,7 @@ def train(
         demo_episodes: if > 0 and ``demos`` is None, roll out the task's hand-designed
             controller for this many episodes as demonstrations.
         log_every: TensorBoard period of the agent's update metrics [env steps].
-        progress: show a progress bar.
+        progress: show a progress bar; None (default) shows it only on a terminal.
         intervene: human-in-the-loop hook (HIL-SERL): called with (obs, agent action) every
             training step; a returned action is executed instead and the transition is marked
             ``intervened``. Per-episode intervention rates go to TensorBoard.
@@ -435,7 +435,7 @@ def train(
     ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
 
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
-    bar = tqdm(total=steps, initial=run.step, disable=not progress,
+    bar = tqdm(total=steps, initial=run.step, disable=None if progress is None else not progress,
                desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
     try:
         while run.step < steps:
