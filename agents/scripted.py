@@ -3,11 +3,14 @@
 - ``p_controller``: the task's hand-designed controller (paper 000, eq. 5: a P-controller toward
   the believed goal), wrapped as an agent; ``base_policy=`` is ``envs.hand_controller(env)``.
 - ``straight_down``: pushes along the insertion axis from the start pose (paper 001 baseline).
-- ``random_search``: straight down until the plug stalls on the board, then presses down while
-  visiting ``num_targets`` random positions around the stall point (paper 001, after [44]:
-  Chhatpar & Branicky, "Search strategies for peg-in-hole assemblies", IROS 2001).
+- ``random_search``: straight down until the plug stalls on the board, then, holding a light
+  contact force, visits ``num_targets`` random positions around the stall point (paper 001,
+  after [44]: Chhatpar & Branicky, "Search strategies for peg-in-hole assemblies", IROS 2001).
 - ``spiral_search``: straight down until stalled, then an Archimedean spiral around the stall
-  point while pressing down (paper 001, after [44]).
+  point at a light contact force (paper 001, after [44]).
+
+Both searches stop moving sideways and push in once the plug drops ``drop_distance_m`` below the
+stall point (it found the hole).
 
 They read only ``obs["tcp_pose"]`` (position [m] and rotation vector [rad] relative to the
 episode-start frame) and command translations; rotation components of a 6-D action are 0.
@@ -40,7 +43,10 @@ class SearchConfig:
     """Shared settings of the straight-down, random and spiral search baselines."""
 
     down_sign: Literal[-1, 1] = 1  # sign of action z that inserts (+1: InsertBench's tool axis)
-    push_action: float = 0.5  # magnitude of the z command while pressing, in [-1, 1] units
+    push_action: float = 0.5  # magnitude of the z command while descending, in [-1, 1] units
+    search_force_n: float = 5.0  # contact force held while searching [N] (light: it can slide)
+    force_gain: float = 0.02  # z command per N of contact-force error while searching
+    drop_distance_m: float = 0.0002  # depth past the stall point meaning the hole was found [m]
     kp_xy: float = 100.0  # lateral P gain [action units per m of position error]
     stall_distance_m: float = 0.0005  # z progress per step below which the plug counts as stalled
     stall_steps: int = 2  # consecutive stalled steps that end the straight-down phase
@@ -54,6 +60,8 @@ class SearchConfig:
         """Range checks; raises ValueError naming the field."""
         name = type(self).__name__
         check(0 < self.push_action <= 1, name, "push_action", "in (0, 1]", self.push_action)
+        for f in ("search_force_n", "force_gain", "drop_distance_m"):
+            check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
         for f in ("kp_xy", "search_radius_m", "spiral_pitch_m", "spiral_step_rad"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         check(self.stall_distance_m >= 0, name, "stall_distance_m", ">= 0",
@@ -170,6 +178,8 @@ class _StallSearch(_ScriptedBase):
         self._prev_z: float | None = None
         self._stalled_for = 0
         self._centre: np.ndarray | None = None  # stall point x, y [m]
+        self._stall_z = 0.0  # z of the stall point [m]
+        self._hole_xy: np.ndarray | None = None  # where the plug dropped in, once it has
         self._search_step = 0
         self._start_search()
 
@@ -181,7 +191,7 @@ class _StallSearch(_ScriptedBase):
         raise NotImplementedError
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
-        """Straight down, then search; press down throughout."""
+        """Straight down; on a stall, search at light contact; once the plug drops, push in."""
         cfg = self.config
         pos = np.asarray(obs["tcp_pose"][:3], dtype=np.float64)
         if self._centre is None:
@@ -189,13 +199,32 @@ class _StallSearch(_ScriptedBase):
             self._stalled_for = self._stalled_for + 1 if progress < cfg.stall_distance_m else 0
             self._prev_z = pos[2]
             if self._stalled_for >= cfg.stall_steps:
-                self._centre = pos[:2].copy()
+                self._centre, self._stall_z = pos[:2].copy(), pos[2]
+        elif (self._hole_xy is None
+              and cfg.down_sign * (pos[2] - self._stall_z) > cfg.drop_distance_m):
+            self._hole_xy = pos[:2].copy()
         if self._centre is None:
-            target = np.zeros(2)
+            target, push = np.zeros(2), cfg.push_action
+        elif self._hole_xy is not None:
+            target, push = self._hole_xy, cfg.push_action
         else:
             target = self._centre + self._target_xy(self._search_step)
+            push = self._search_push(obs)
             self._search_step += 1
-        return self._action(np.r_[cfg.kp_xy * (target - pos[:2]), cfg.down_sign * cfg.push_action])
+        return self._action(np.r_[cfg.kp_xy * (target - pos[:2]), cfg.down_sign * push])
+
+    def _search_push(self, obs: Observation) -> float:
+        """Insertion command holding ``search_force_n`` of contact force (wrist F/T feedback).
+
+        Pressing at a constant command would let the impedance reference run ahead into the
+        board; the contact force then pins the plug by friction and it cannot slide into the
+        hole. Without a ``wrench`` observation it presses with ``push_action``.
+        """
+        if "wrench" not in obs:
+            return self.config.push_action
+        contact_n = -self.config.down_sign * float(obs["wrench"][2])  # the board pushes back
+        error_n = self.config.search_force_n - contact_n
+        return float(np.clip(self.config.force_gain * error_n, -1.0, 1.0))
 
 
 @register("random_search", SearchConfig)

@@ -184,8 +184,12 @@ def _success_rate(env: gym.Env, agent, episodes: int) -> float:
     return wins / episodes
 
 
-def test_spiral_search_finds_a_hole_that_straight_down_misses():
-    env = gym.make(STANDIN, init_offset_mm=(2.0, 2.5))  # beyond the 1 mm clearance
+@pytest.mark.parametrize(
+    "task_id,offset_mm",
+    [(STANDIN, (2.0, 2.5)), ("InsertBench/USB-v0", (1.0, 2.0))],  # beyond the clearance
+)
+def test_spiral_search_finds_a_hole_that_straight_down_misses(task_id, offset_mm):
+    env = gym.make(task_id, init_offset_mm=offset_mm)
     make = lambda n: make_agent(n, env.observation_space, env.action_space)  # noqa: E731
     assert _success_rate(env, make("straight_down"), 5) == 0.0
     assert _success_rate(env, make("spiral_search"), 5) >= 0.8
