@@ -24,23 +24,25 @@ a different action (residual RL learns on its residual) recover it themselves; s
 How the planned methods fit this interface (not implemented yet; this is the design contract):
 
 - **RLPD / SERL** (Ball et al. 2023; paper 002): SAC with ``critic_layer_norm=True`` (the shared
-  ``networks.mlp`` already supports LayerNorm), an ensemble of critics, ``utd_ratio`` > 1 gradient
-  steps per ``update()`` call, and two ``ReplayBuffer`` s: ``pretrain(dataset)`` fills the demo
-  buffer, ``observe`` fills the online buffer, and every batch is ``concat_batches`` of half from
-  each (symmetric sampling). Nothing in the runner changes: UTD and mixing are agent config.
-- **HIL-SERL** (paper 003): the runner sets ``Transition.intervened=True`` when the human action
-  replaced the policy's; RLPD's ``observe`` then adds the transition to *both* the demo and the RL
-  buffer, and policy transitions only to the RL buffer. Intervention rate is computed by the runner
-  from the same flag. ``bc.BCAgent.observe`` already does the HG-DAgger half of this.
+  ``networks.mlp`` already supports LayerNorm), a ``QEnsemble`` of ``num_qs`` = 10 critics whose
+  target takes the minimum over a random pair (an override of SAC's target), ``utd_ratio`` > 1
+  gradient steps per ``update()`` call, and two ``ReplayBuffer`` s: ``pretrain(dataset)`` fills
+  the demo buffer, ``observe`` fills the online buffer, and every batch is ``concat_batches`` of
+  half from each (symmetric sampling). The runner does not change: UTD and mixing are config.
+- **HIL-SERL** (paper 003): ``benchmark.train.train(intervene=...)`` executes a human action
+  instead of the policy's when the hook returns one and sets ``Transition.intervened=True`` (and
+  logs the intervention rate); RLPD's ``observe`` then adds the transition to *both* the demo and
+  the RL buffer, and policy transitions only to the RL buffer. ``td3_lfd`` and ``bc`` already
+  route intervened transitions into their demo buffers this way.
 - **Residual RL** (paper 000, Algorithm 1; implemented in ``residual.py``): the executed action is
   ``clip(base_policy(obs) + residual)``; the agent stores the residual it sampled in ``act`` and
   puts (obs, residual) in its buffer. ``Transition.base_action`` lets a runner that already
-  computed pi_H(s) pass it in; on an intervention the residual is re-derived as
+  computed pi_H(s) pass it in; on an intervention the residual is re-derived from
   ``executed - base_action``.
 - **IQL with a learned reward classifier** (LOTJ, paper 001): ``pretrain(dataset)`` runs the
-  offline IQL phase (expectile value, AWR actor) and trains the success classifier on the
-  dataset's ``is_success`` labels; during online finetuning ``observe`` relabels ``reward`` with the
-  classifier before storing (the env reward can be ``sparse`` and simply ignored). The DAIB
+  offline IQL phase (expectile value, AWR actor) and trains the success classifier on an
+  ``is_success`` column of the dataset; during online finetuning ``observe`` relabels ``reward``
+  with the classifier before storing (the env reward can be ``sparse`` and simply ignored). The DAIB
   encoder is part of that agent's networks.
 - **AWAC** (Nair et al. 2020; paper 004's learner): ``pretrain`` = offline AWAC on the dataset,
   ``observe`` / ``update`` = online finetuning with the same loss; the offline data stays in the
@@ -57,7 +59,8 @@ transition, the same layout as ``ReplayBuffer`` storage and ``.npz`` files::
      "action": (N, A), "reward": (N,), "next_obs": {...},
      "terminated": (N,), "truncated": (N,), "intervened": (N,)}   # last three bool, optional
 
-``transitions_to_dataset`` builds one from a list of ``Transition`` s.
+Extra columns (``is_success``, ``task_id``, ...) may ride along for the methods that need them;
+``ReplayBuffer`` ignores them. ``transitions_to_dataset`` builds a dataset from ``Transition`` s.
 """
 
 from __future__ import annotations
