@@ -10,6 +10,11 @@ the action range). As in Algorithm 1 (line 7), the replay buffer stores the
 residual ``u``, not ``u'``, so the critic is Q(s, u) and any off-policy learner trains unchanged:
 ``residual_sac`` wraps SAC, ``residual_td3`` wraps TD3.
 
+As in residual policy learning (T. Silver, K. Allen, J. Tenenbaum, L. Kaelbling, "Residual
+Policy Learning", arXiv:1812.06298), the actor's output layer starts at zero
+(``zero_init_residual``), so before any learning the agent acts exactly as pi_H (for SAC: the
+mean residual is 0 and exploration noise is added around pi_H).
+
 The agent remembers the residual it sampled for the observation it last acted on. When the
 runner reports a transition it did not produce that way (a human intervention, or an observation
 it never saw), the residual is recovered as ``(executed - pi_H(s)) / residual_scale``, using
@@ -24,6 +29,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from agents.base import BasePolicy, Dataset, Observation, Transition
 from agents.config import check
@@ -39,9 +45,14 @@ class ResidualMixin:
     residual_scale: float
     _last: tuple[Observation, np.ndarray] | None
 
-    def _init_residual(self, base_policy: BasePolicy, residual_scale: float) -> None:
+    def _init_residual(self, base_policy: BasePolicy, residual_scale: float,
+                       zero_init: bool) -> None:
         if not callable(base_policy):
             raise ValueError(f"base_policy must be a callable obs -> action, got {base_policy!r}")
+        if zero_init:  # the residual starts at 0: the agent begins as pi_H itself
+            with torch.no_grad():
+                self.actor.net[-1].weight.zero_()
+                self.actor.net[-1].bias.zero_()
         self.base_policy = base_policy
         self.residual_scale = residual_scale
         # A unit residual moves the action by residual_scale half-ranges of the action space.
@@ -123,6 +134,7 @@ class ResidualSACConfig(SACConfig):
 
     residual_scale: float = 1.0  # executed = base + residual_scale * residual (paper 000: 1)
     random_steps: int = 0  # Algorithm 1 explores with pi_theta from the start, not uniformly
+    zero_init_residual: bool = True  # zero the actor's output layer: start exactly at pi_H
 
     def validate(self) -> None:
         """SAC checks plus residual_scale > 0."""
@@ -136,6 +148,7 @@ class ResidualTD3Config(TD3Config):
 
     residual_scale: float = 1.0  # executed = base + residual_scale * residual (paper 000: 1)
     random_steps: int = 0  # Algorithm 1 explores with pi_theta from the start, not uniformly
+    zero_init_residual: bool = True  # zero the actor's output layer: start exactly at pi_H
 
     def validate(self) -> None:
         """TD3 checks plus residual_scale > 0."""
@@ -159,7 +172,7 @@ class ResidualSACAgent(ResidualMixin, SACAgent):
         base_policy: BasePolicy,
     ):
         SACAgent.__init__(self, observation_space, action_space, config, seed=seed)
-        self._init_residual(base_policy, config.residual_scale)
+        self._init_residual(base_policy, config.residual_scale, config.zero_init_residual)
 
 
 @register("residual_td3", ResidualTD3Config, needs_base_policy=True)
@@ -178,4 +191,5 @@ class ResidualTD3Agent(ResidualMixin, TD3Agent):
         base_policy: BasePolicy,
     ):
         TD3Agent.__init__(self, observation_space, action_space, config, seed=seed)
-        self._init_residual(base_policy, config.residual_scale)
+        self._init_residual(base_policy, config.residual_scale, config.zero_init_residual)
+        self.target_actor.load_state_dict(self.actor.state_dict())

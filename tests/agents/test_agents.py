@@ -240,16 +240,17 @@ def test_residual_adds_base_action_and_stores_the_residual(name):
 
 
 @pytest.mark.parametrize("task_id", [STANDIN, "InsertBench/USB-v0"])
-def test_residual_with_zero_residual_reproduces_the_base_controller(task_id):
+@pytest.mark.parametrize("name", ["residual_sac", "residual_td3"])
+def test_a_fresh_residual_agent_acts_as_the_base_controller(task_id, name):
     env = gym.make(task_id)
     base = make_base_policy(env)
-    agent = make_agent("residual_td3", env.observation_space, env.action_space,
-                       SMALL_CONFIGS["residual_td3"], base_policy=base)
-    with torch.no_grad():  # zero the actor's last layer: residual = tanh(0) = 0
-        agent.actor.net[-1].weight.zero_()
-        agent.actor.net[-1].bias.zero_()
+    agent = make_agent(name, env.observation_space, env.action_space, SMALL_CONFIGS[name],
+                       base_policy=base)
+    unzeroed = make_agent(name, env.observation_space, env.action_space,
+                          SMALL_CONFIGS[name] | {"zero_init_residual": False}, base_policy=base)
     obs, _ = env.reset(seed=4)
     np.testing.assert_allclose(agent.act(obs, deterministic=True), base(obs), atol=1e-7)
+    assert not np.allclose(unzeroed.act(obs, deterministic=True), base(obs), atol=1e-3)
 
 
 # ---------------------------------------------------------------------------- configs
