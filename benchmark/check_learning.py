@@ -1,13 +1,19 @@
-"""Learning sanity check: do the learners solve a task with a known answer, through the runner?
+"""Learning sanity checks through the runner: figures, not tests.
 
-    python -m benchmark.check_learning --agent sac --steps 8000
+    python -m benchmark.check_learning --task pendulum --agent sac --steps 8000
+    python -m benchmark.check_learning --task usb --agent residual_sac --steps 5000
 
-Gymnasium's Pendulum-v1 (swing-up; a return of about -150 to -200 per 200-step episode is
-solved, a random policy gets about -1200) with its observation wrapped in a Dict, so the same
+``pendulum``: Gymnasium's Pendulum-v1 (swing-up; a return of about -150 to -200 per 200-step
+episode is solved, a random policy gets about -1200) with its observation in a Dict, so the same
 encoder, buffer and checkpoint code paths as on InsertBench run. For residual agents the base
 controller is deliberately wrong (a constant 1 N m torque): the residual has to learn to cancel
-it. Prints the evaluation mean return at every evaluation. A figure, not a test: learning
-quality is measured here, correctness in tests/.
+it. Prints the evaluation mean return at every evaluation.
+
+``usb``: ``InsertBench/USB-v0`` with the sparse reward and +-1 mm goal noise (paper 000's
+residual-RL setting), agent defaults; prints the success rate (95% Wilson interval) at every
+evaluation (20 episodes on the fixed evaluation seeds).
+
+Learning quality is measured here, correctness in tests/.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ if CHECK_ENV_ID not in gym.registry:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="pendulum", choices=["pendulum", "usb"])
     parser.add_argument("--agent", default="sac", help="sac, td3, residual_sac, residual_td3")
     parser.add_argument("--steps", type=int, default=8_000, help="env steps")
     parser.add_argument("--seed", type=int, default=0)
@@ -59,14 +66,25 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="run directory (default runs/...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.task == "pendulum":
+        result = train(
+            CHECK_ENV_ID, args.agent, seed=args.seed, steps=args.steps,
+            config={"learning_starts": 1_000, "random_steps": 1_000}, out_dir=args.out,
+            eval_every=2_000, eval_episodes=5,
+        )
+        for entry in result.evaluations:
+            print(f"{args.agent} step {entry['env_steps']:>6}: evaluation mean return "
+                  f"{entry['summary']['mean_return']:8.1f}")
+        return
     result = train(
-        CHECK_ENV_ID, args.agent, seed=args.seed, steps=args.steps,
-        config={"learning_starts": 1_000, "random_steps": 1_000}, out_dir=args.out,
-        eval_every=2_000, eval_episodes=5,
+        "InsertBench/USB-v0", args.agent, seed=args.seed, steps=args.steps,
+        env_kwargs={"reward": "sparse", "goal_noise_mm": 1.0}, out_dir=args.out,
+        eval_every=1_000, eval_episodes=20,
     )
     for entry in result.evaluations:
-        print(f"{args.agent} step {entry['env_steps']:>6}: evaluation mean return "
-              f"{entry['summary']['mean_return']:8.1f}")
+        s = entry["summary"]
+        print(f"{args.agent} step {entry['env_steps']:>6}: success {s['successes']}/"
+              f"{s['episodes']} [{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]")
 
 
 if __name__ == "__main__":
