@@ -60,7 +60,7 @@ class BCConfig:
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
 
 
-@register("bc", BCConfig)
+@register("bc", BCConfig, needs_demos=True)
 class BCAgent(CheckpointMixin):
     """Deterministic MSE behaviour cloning on dict observations."""
 

@@ -31,26 +31,30 @@ class AgentSpec:
         config_cls: its config dataclass.
         needs_base_policy: the agent needs ``base_policy=`` (a callable obs -> action), e.g.
             residual RL and the P-controller baseline; the runner supplies the task's controller.
+        needs_demos: the method learns from demonstrations given to ``pretrain`` (``td3_lfd``,
+            ``bc``); without them it degenerates (to TD3, to an untrained policy), so the runner
+            collects some when none are given.
     """
 
     name: str
     cls: type
     config_cls: type
     needs_base_policy: bool = False
+    needs_demos: bool = False
 
 
 _REGISTRY: dict[str, AgentSpec] = {}
 
 
 def register(
-    name: str, config_cls: type, *, needs_base_policy: bool = False
+    name: str, config_cls: type, *, needs_base_policy: bool = False, needs_demos: bool = False
 ) -> Callable[[type], type]:
     """Class decorator adding an agent class to the registry under ``name``."""
 
     def decorator(cls: type) -> type:
         if name in _REGISTRY:
             raise ValueError(f"agent {name!r} is already registered")
-        _REGISTRY[name] = AgentSpec(name, cls, config_cls, needs_base_policy)
+        _REGISTRY[name] = AgentSpec(name, cls, config_cls, needs_base_policy, needs_demos)
         cls.name = name
         return cls
 

@@ -47,7 +47,7 @@ class TD3LfDConfig(TD3Config):
         check(self.pretrain_steps >= 0, name, "pretrain_steps", ">= 0", self.pretrain_steps)
 
 
-@register("td3_lfd", TD3LfDConfig)
+@register("td3_lfd", TD3LfDConfig, needs_demos=True)
 class TD3LfDAgent(TD3Agent):
     """TD3 + demo buffer + Q-filtered behaviour cloning."""
 

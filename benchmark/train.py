@@ -59,7 +59,10 @@ from benchmark.evaluate import evaluate, records_to_dicts, summarize
 TRAIN_SEED_BASE = 100_000_000
 TRAIN_SEEDS_PER_RUN = 100_000
 DEMO_SEED_BASE = 90_000_000
-RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds")
+#: Demonstrations collected with the task's controller for an agent that needs demos and got
+#: none (papers 003 and 004 use 20-30 demonstrations; paper 000 does not say).
+DEFAULT_DEMO_EPISODES = 20
+RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds", "demos")
 
 
 @dataclass(eq=False)
@@ -353,7 +356,8 @@ def train(
             end). A final checkpoint is always written.
         demos: a Dataset or path to a ``.npz`` dataset passed to ``agent.pretrain``.
         demo_episodes: if > 0 and ``demos`` is None, roll out the task's hand-designed
-            controller for this many episodes as demonstrations.
+            controller for this many episodes as demonstrations. Agents that need demos
+            (``td3_lfd``, ``bc``) get ``DEFAULT_DEMO_EPISODES`` when neither is given.
         log_every: TensorBoard period of the agent's update metrics [env steps].
         progress: show a progress bar; None (default) shows it only on a terminal.
         intervene: human-in-the-loop hook (HIL-SERL): called with (obs, agent action) every
@@ -372,9 +376,11 @@ def train(
     if len(eval_seeds) != eval_episodes:
         raise ValueError(f"got {len(eval_seeds)} eval_seeds for eval_episodes={eval_episodes}")
     _check_seeds_disjoint(seed, eval_seeds)
+    spec = agent_spec(agent_name)
+    if spec.needs_demos and demos is None and demo_episodes == 0:
+        demo_episodes = DEFAULT_DEMO_EPISODES
     if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
         raise ValueError(f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}")
-    spec = agent_spec(agent_name)
     full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
     out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -385,6 +391,9 @@ def train(
         "config": full_config,
         "env_kwargs": dict(env_kwargs or {}),
         "eval_seeds": eval_seeds,
+        "demos": (str(demos) if isinstance(demos, str | Path) else
+                  "dataset object" if demos is not None else
+                  {"hand_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
     })
     ckpt = _read_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"

@@ -244,12 +244,21 @@ def test_interventions_are_executed_flagged_and_become_demonstrations(tmp_path):
 
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 0}
     result = train(TASK, "td3_lfd", seed=0, steps=40, config=config, out_dir=tmp_path,
-                   intervene=human, **RUN)
+                   intervene=human, demo_episodes=1, **RUN)
     demo = result.agent.demo_buffer
-    assert len(demo) == sum(taken) == 20
-    np.testing.assert_allclose(demo.action[:20], 0.25)
-    assert demo.intervened[:20].all()
+    n_demo = int(json.loads((tmp_path / "pretrain.json").read_text())["pretrain/transitions"])
+    assert len(demo) == n_demo + sum(taken) == n_demo + 20
+    np.testing.assert_allclose(demo.action[n_demo:n_demo + 20], 0.25)
+    assert demo.intervened[n_demo:n_demo + 20].all() and not demo.intervened[:n_demo].any()
     assert result.agent.buffer.intervened[:40].sum() == 20
+
+
+def test_agents_that_need_demos_get_controller_demos_by_default(tmp_path):
+    config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 1}
+    result = train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path, **RUN)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["demos"] == {"hand_controller_episodes": 20}
+    assert len(result.agent.demo_buffer) >= 20
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)
