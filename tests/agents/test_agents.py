@@ -112,9 +112,9 @@ def test_learner_trains_saves_reloads_and_acts_identically(name, task_id, env_kw
         assert pre["pretrain/transitions"] > 0
     if name == "bc":  # BC learns from interventions online: mark a few as such
         agent.observe(Transition(*_one_step(env), intervened=True))
-    metrics = _rollout(env, agent, 120)
+    metrics = _rollout(env, agent, 200)
     learned = [m for m in metrics if m]
-    assert learned, "no gradient step happened in 120 env steps"
+    assert len(learned) >= 150, f"only {len(learned)} of 200 env steps ran gradient steps"
     assert all(np.isfinite(v) for m in learned for v in m.values())
     after = agent._checkpoint_modules()["policy" if name == "bc" else "actor"].state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before), "policy did not change"
