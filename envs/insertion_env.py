@@ -161,7 +161,7 @@ class InsertionEnv(gym.Env):
         self.render_mode = render_mode
         self.scene_config = SceneConfig(timestep=timestep)
 
-        self.model = build_model(task.connector, self.scene_config)
+        self.model = build_model(task.connector, self.scene_config, task.board_sockets)
         self.data = mujoco.MjData(self.model)
         self.frame_skip = int(round(1 / (control_hz * timestep)))
         self.dt = self.frame_skip * timestep
@@ -364,6 +364,7 @@ class InsertionEnv(gym.Env):
 
     def _info(self, inserted: bool) -> dict[str, Any]:
         return {
+            "task_id": self.task.env_id,
             "is_success": bool(inserted),
             "insertion_depth_mm": self.insertion_depth_mm(),
             "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
