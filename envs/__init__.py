@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from envs.catalog import CATALOG
+from envs.family import ConnectorFamilyEnv, scripted_expert
 from envs.insertion_env import InsertionEnv, hand_controller
+from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task
 from envs.tasks import TASKS, TaskSpec, task_spec
 
-__all__ = ["InsertionEnv", "TASKS", "TaskSpec", "hand_controller", "make_task_env", "task_spec"]
+__all__ = [
+    "CATALOG",
+    "ConnectorFamilyEnv",
+    "InsertionEnv",
+    "NISTBoardEnv",
+    "NIST_PARTS",
+    "TASKS",
+    "TaskSpec",
+    "hand_controller",
+    "make_task_env",
+    "scripted_expert",
+    "task_spec",
+]
 
 
 def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
@@ -29,4 +44,21 @@ for _id, _task in TASKS.items():
             kwargs={"task": _task},
             max_episode_steps=_task.max_episode_steps,
             disable_env_checker=False,
+        )
+
+# Connector families and the NIST board: environments over several connectors.
+for _id, _entry, _steps in (
+    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50),
+    ("InsertBench/NISTBoard-v0", NISTBoardEnv, None),  # truncates itself per part
+):
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=_entry, max_episode_steps=_steps)
+for _part in NIST_PARTS:
+    _task = nist_task(_part)
+    if _task.env_id not in gym.registry:
+        gym.register(
+            id=_task.env_id,
+            entry_point=make_task_env,
+            kwargs={"task": _task},
+            max_episode_steps=_task.max_episode_steps,
         )
