@@ -54,11 +54,6 @@ for _id, _entry, _steps in (
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=_entry, max_episode_steps=_steps)
 for _part in NIST_PARTS:
-    _task = nist_task(_part)
-    if _task.env_id not in gym.registry:
-        gym.register(
-            id=_task.env_id,
-            entry_point=make_task_env,
-            kwargs={"task": _task},
-            max_episode_steps=_task.max_episode_steps,
-        )
+    _id = nist_task(_part).env_id  # InsertBench/NISTBoard-<Part>-v0
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=NISTBoardEnv, kwargs={"part": _part})
