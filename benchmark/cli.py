@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from benchmark.dataset_cli import app as dataset_app
-
 app = typer.Typer(
     name="insertbench",
     help="InsertBench: a benchmark for learned industrial insertion.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+from benchmark.matrix_cli import matrix_app  # noqa: E402 - sub-apps mount after `app` exists
+
+app.add_typer(matrix_app, name="matrix")
+
+from benchmark.rollout_cli import list_tasks, rollout  # noqa: E402
+
+app.command("list")(list_tasks)
+app.command("rollout")(rollout)
+
+from benchmark.dataset_cli import app as dataset_app  # noqa: E402
+
 app.add_typer(dataset_app, name="dataset")

@@ -7,13 +7,23 @@ env = gym.make("InsertBench/USB-v0", reward="sparse", goal_noise_mm=1.0)
 
 from __future__ import annotations
 
-import gymnasium as gym
+import difflib
+import inspect
+import os
 
-from envs.catalog import CATALOG
-from envs.family import ConnectorFamilyEnv, scripted_expert
-from envs.insertion_env import InsertionEnv, hand_controller
-from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task
-from envs.tasks import TASKS, TaskSpec, task_spec
+# Headless by default: without a display, render offscreen through EGL (set MUJOCO_GL=osmesa
+# for pure software rendering, or =glfw on a desktop).
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import gymnasium as gym  # noqa: E402
+
+from envs.catalog import CATALOG  # noqa: E402
+from envs.family import ConnectorFamilyEnv, scripted_expert  # noqa: E402
+from envs.insertion_env import InsertionEnv, hand_controller  # noqa: E402
+from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
+from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
 
 __all__ = [
     "CATALOG",
@@ -33,6 +43,15 @@ __all__ = [
 def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
     """Entry point used by the Gymnasium registry (and by `real/` to read the same spec)."""
     spec = task_spec(task) if isinstance(task, str) else task
+    known = set(inspect.signature(InsertionEnv.__init__).parameters) - {"self", "task"}
+    for name in kwargs:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{spec.env_id} got an unknown kwarg {name!r}{hint} "
+                f"Known: {', '.join(sorted(known))}"
+            )
     return InsertionEnv(spec, **kwargs)
 
 

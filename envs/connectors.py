@@ -462,7 +462,7 @@ MODEL_E = ConnectorSpec(
     clearance_mm=0.15,
     chamfer_mm=0.4,
     success_depth_mm=8.5,
-    retention_force_n=6.0,
+    retention_force_n=8.0,
     friction=0.4,
     keys=(
         Key(edge=2, offset_mm=-3.5, width_mm=2.0, height_mm=1.0),

@@ -124,16 +124,20 @@ class ImpedanceReference:
             self.pos - tcp_pos, -self.gains.translation_limit_m, self.gains.translation_limit_m
         )
         tcp_quat = mat_to_quat(tcp_mat)
-        new_quat = np.zeros(4)
         base_quat = self.quat if self.mode == "accumulate" else tcp_quat
-        mujoco.mju_mulQuat(new_quat, base_quat, rotvec_to_quat(delta_rotvec_tcp))
-        rel = np.zeros(4)
-        mujoco.mju_mulQuat(rel, _conj(tcp_quat), new_quat)
-        rel_vec = quat_to_rotvec(rel)
-        angle = np.linalg.norm(rel_vec)
-        if angle > self.gains.rotation_limit_rad:
-            rel_vec *= self.gains.rotation_limit_rad / angle
-        mujoco.mju_mulQuat(new_quat, tcp_quat, rotvec_to_quat(rel_vec))
+        new_quat = base_quat
+        if delta_rotvec_tcp.any():
+            new_quat = np.zeros(4)
+            mujoco.mju_mulQuat(new_quat, base_quat, rotvec_to_quat(delta_rotvec_tcp))
+        # Angle between reference and TCP orientation, 2 acos|<q1, q2>|: clip only when needed.
+        cos_half = min(1.0, abs(float(new_quat @ tcp_quat)))
+        if 2.0 * np.arccos(cos_half) > self.gains.rotation_limit_rad:
+            rel = np.zeros(4)
+            mujoco.mju_mulQuat(rel, _conj(tcp_quat), new_quat)
+            rel_vec = quat_to_rotvec(rel)
+            rel_vec *= self.gains.rotation_limit_rad / np.linalg.norm(rel_vec)
+            new_quat = np.zeros(4)
+            mujoco.mju_mulQuat(new_quat, tcp_quat, rotvec_to_quat(rel_vec))
         self.quat = new_quat
         self._write(data)
 

@@ -29,6 +29,11 @@ REWARDS = ("sparse", "dense", "goal_image")
 CAMERAS = ("wrist", "side")
 #: Tool pointing down, plug outline aligned with the socket: TCP x = world x, z = -world z.
 TCP_DOWN = np.diag([1.0, -1.0, -1.0])
+_INSTABILITY_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+)
 #: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
 HAND_KP = np.array([1.0, 1.0, 0.3])
 
@@ -60,7 +65,8 @@ class InsertionEnv(gym.Env):
 
     ## Starting State
     Seeded by `reset(seed=)`: lateral start offset of uniform magnitude in `init_offset_mm`
-    (lo, hi) and uniform direction; believed-goal noise uniform in +-`goal_noise_mm` on x and y;
+    (lo, hi) and uniform direction, or exactly `options={"tcp_offset_mm": (dx, dy)}` (world);
+    believed-goal noise uniform in +-`goal_noise_mm` on x and y;
     grasp noise uniform in +-`grasp_noise_mm` (x, y) and +-`grasp_noise_deg` about the plug axis;
     friction scaled by a uniform factor in `friction_scale`.
 
@@ -83,7 +89,7 @@ class InsertionEnv(gym.Env):
     | grayscale | False | 32x32 grayscale = paper 000's visual setting |
     | cameras | ("wrist", "side") | subset of those |
     | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
-    | action_scale_m | 0.01 | m per step at action 1 |
+    | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz |
     | timestep | 0.002 | s (physics) |
@@ -112,7 +118,7 @@ class InsertionEnv(gym.Env):
         grayscale: bool = False,
         cameras: tuple[str, ...] = CAMERAS,
         start_height_mm: float = 50.0,
-        action_scale_m: float = 0.01,
+        action_scale_m: float = 0.005,
         action_scale_rad: float = 0.05,
         control_hz: float = 10.0,
         timestep: float = 0.002,
@@ -151,7 +157,6 @@ class InsertionEnv(gym.Env):
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size!r}")
 
         self.task = task
-        self.spec_connector = task.connector
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
         self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
         self.grasp_noise_mm, self.grasp_noise_deg = grasp_noise_mm, grasp_noise_deg
@@ -168,22 +173,28 @@ class InsertionEnv(gym.Env):
         #: Physics steps between two samples of the plug's contact force (100 Hz) for the
         #: episode's peak force, `info["max_force_n"]`.
         self.force_sample_steps = max(1, int(round(0.01 / timestep)))
+        whole, rest = divmod(self.frame_skip, self.force_sample_steps)
+        self._physics_chunks = [self.force_sample_steps] * whole + ([rest] if rest else [])
         m = self.model
         self._tcp = m.site("tcp").id
         self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in JOINT_NAMES])
         self._arm_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in JOINT_NAMES])
         self._face = m.site("plug_face").id
         self._plug = m.body("plug").id
-        self._force_adr = m.sensor_adr[m.sensor("ft_force").id]
-        self._torque_adr = m.sensor_adr[m.sensor("ft_torque").id]
+        self._wrench_adr = m.sensor_adr[m.sensor("ft_force").id]
+        # Force then torque, adjacent in sensordata: the wrench is one slice.
+        assert m.sensor_adr[m.sensor("ft_torque").id] == self._wrench_adr + 3
         self._contact_adr = m.sensor_adr[m.sensor("plug_contact").id]
+        self._warning_stats = [self.data.warning[w] for w in _INSTABILITY_WARNINGS]
         self._contact_geoms = np.array(
             [i for i in range(m.ngeom) if m.geom(i).name.startswith(("plug_", "socket_"))]
         )
         self._nominal_friction = m.geom_friction[self._contact_geoms, 0].copy()
         self._nominal_plug_pos = m.body_pos[self._plug].copy()
         self._nominal_plug_quat = m.body_quat[self._plug].copy()
-        self.reference = ImpedanceReference(self.scene_config.gains, m.body("reference").mocapid[0])
+        self.reference = ImpedanceReference(
+            self.scene_config.gains, m.body("reference").mocapid[0], reference_mode
+        )
         self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
         self._q_home = self._solve_start_qpos(HOME_QPOS, np.zeros(3))
 
@@ -232,6 +243,9 @@ class InsertionEnv(gym.Env):
         radius = rng.uniform(*self.init_offset_mm) * MM
         angle = rng.uniform(0, 2 * np.pi)
         offset = np.array([radius * np.cos(angle), radius * np.sin(angle), 0.0])
+        if options and "tcp_offset_mm" in options:
+            dx, dy = _pair("options['tcp_offset_mm']", options["tcp_offset_mm"])
+            offset = np.array([dx, dy, 0.0]) * MM
         self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
 
         d.qpos[self._arm_qpos] = self._solve_start_qpos(self._q_home, offset)
@@ -247,12 +261,11 @@ class InsertionEnv(gym.Env):
         self.goal_pos = self._goal_face_pos - self.start_mat @ face_in_tcp
         self.believed_goal_pos = self._goal_face_pos + self.goal_noise_m
         self._max_force = 0.0
-        self._steps = 0
         if self.reward_type == "goal_image":
             self._goal_images = self._render_goal_images()
         obs = self._observation()
         self._last_obs = obs
-        return obs, self._info(inserted=self._inserted())
+        return obs, self._info()
 
     def step(self, action):
         if self._last_obs is None:
@@ -268,27 +281,24 @@ class InsertionEnv(gym.Env):
         )
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
 
-        warnings_before = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
-        done_steps = 0
-        while done_steps < self.frame_skip:
-            n = min(self.force_sample_steps, self.frame_skip - done_steps)
+        warnings_before = self._instability_warnings()
+        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
+        peak_sq = self._max_force**2
+        for n in self._physics_chunks:
             mujoco.mj_step(m, d, nstep=n)
-            done_steps += n
-            force = np.linalg.norm(d.sensordata[self._contact_adr : self._contact_adr + 3])
-            self._max_force = max(self._max_force, float(force))
-        self._steps += 1
+            peak_sq = max(peak_sq, float(contact_force @ contact_force))
+        self._max_force = peak_sq**0.5
 
         error = self._physics_error(warnings_before)
         if error:
-            info = self._info(inserted=False)
-            info["physics_error"] = error
-            return self._last_obs, 0.0, True, False, info
+            return self._last_obs, 0.0, True, False, self._info(physics_error=error)
         obs = self._observation()
         self._last_obs = obs
-        inserted = self._inserted()
+        info = self._info()
+        inserted = info["is_success"]
         reward = self._reward(obs, inserted)
         terminated = inserted and self.reward_type == "sparse"
-        return obs, reward, terminated, False, self._info(inserted)
+        return obs, reward, terminated, False, info
 
     def render(self):
         if self.render_mode != "rgb_array":
@@ -316,40 +326,33 @@ class InsertionEnv(gym.Env):
         face = self.data.site_xpos[self._face]
         c = self.task.connector
         inside = abs(face[0]) < c.width_mm / 2 * MM and abs(face[1]) < c.height_mm / 2 * MM
-        return max(0.0, -face[2] / MM) if inside else 0.0
-
-    def _inserted(self) -> bool:
-        return self.insertion_depth_mm() >= self.task.connector.success_depth_mm
+        return max(0.0, -float(face[2]) / MM) if inside else 0.0
 
     def _raw_wrench(self) -> np.ndarray:
-        d = self.data
-        # MuJoCo reports the force the child (tool side) exerts on the parent (wrist) in the
-        # sensor frame; the environment's wrench on the tool is its negative. The sensor frame
-        # and the TCP frame share their orientation.
-        return -np.concatenate(
-            [
-                d.sensordata[self._force_adr : self._force_adr + 3],
-                d.sensordata[self._torque_adr : self._torque_adr + 3],
-            ]
-        )
+        # MuJoCo reports the force and torque the child (tool side) exerts on the parent (wrist)
+        # in the sensor frame; the environment's wrench on the tool is its negative. The sensor
+        # frame and the TCP frame share their orientation.
+        return -self.data.sensordata[self._wrench_adr : self._wrench_adr + 6]
 
     def _observation(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
         d = self.data
         if "state" in self.obs_mode:
             r0 = self.start_mat
-            pos = r0.T @ (d.site_xpos[self._tcp] - self.start_pos)
+            pos = (d.site_xpos[self._tcp] - self.start_pos) @ r0  # = r0.T @ (p - p0)
             rel = r0.T @ d.site_xmat[self._tcp].reshape(3, 3)
-            rotvec = quat_to_rotvec(mat_to_quat(rel))
-            vel = np.zeros(6)
+            vel = np.empty(6)
             mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_SITE, self._tcp, vel, 0)
-            obs["tcp_pose"] = np.concatenate([pos, rotvec]).astype(np.float32)
-            obs["tcp_vel"] = np.concatenate([r0.T @ vel[3:], r0.T @ vel[:3]]).astype(np.float32)
+            tcp_pose = np.empty(6, np.float32)
+            tcp_pose[:3], tcp_pose[3:] = pos, quat_to_rotvec(mat_to_quat(rel))
+            obs["tcp_pose"] = tcp_pose
+            # mj_objectVelocity gives [angular, linear] in world; the obs is [linear, angular].
+            obs["tcp_vel"] = (vel.reshape(2, 3) @ r0)[::-1].ravel().astype(np.float32)
             obs["wrench"] = (self._raw_wrench() - self._wrench_bias).astype(np.float32)
         if "pixels" in self.obs_mode:
             assert self.rig is not None
             obs.update(self.rig.render_all(d, self.cameras))
-        obs.update({f"goal_{k}": v for k, v in self._goal_images.items()})
+        obs.update({f"goal_{k}": v.copy() for k, v in self._goal_images.items()})
         return obs
 
     def _reward(self, obs: dict[str, np.ndarray], inserted: bool) -> float:
@@ -362,14 +365,19 @@ class InsertionEnv(gym.Env):
         image = obs[cam] if cam in obs else self.rig.render(self.data, cam)
         return rewards.goal_image_reward(image, self._goal_images[cam])
 
-    def _info(self, inserted: bool) -> dict[str, Any]:
-        return {
+    def _info(self, physics_error: str = "") -> dict[str, Any]:
+        """`is_success` means mated: the plug at least `success_depth_mm` deep."""
+        depth = self.insertion_depth_mm()
+        info = {
             "task_id": self.task.env_id,
-            "is_success": bool(inserted),
-            "insertion_depth_mm": self.insertion_depth_mm(),
+            "is_success": not physics_error and depth >= self.task.connector.success_depth_mm,
+            "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,
         }
+        if physics_error:
+            info["physics_error"] = physics_error
+        return info
 
     # ----------------------------------------------------------------------------------------
     # Helpers
@@ -385,23 +393,25 @@ class InsertionEnv(gym.Env):
 
     def _check_action(self, action) -> np.ndarray:
         a = np.asarray(action, dtype=np.float32)
+        if a.shape == self.action_space.shape and np.all(np.abs(a) <= 1.0 + 1e-6):
+            return a  # the common case in one pass; NaN fails the comparison
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action contains NaN or inf: {a}; refusing to step the simulation")
-        if np.any(np.abs(a) > 1.0 + 1e-6):
-            raise ValueError(
-                f"action {a} is outside the action space [-1, 1]; clip it or "
-                f"rescale your policy's output"
-            )
-        return a
+        raise ValueError(
+            f"action {a} is outside the action space [-1, 1]; clip it or rescale your "
+            f"policy's output"
+        )
+
+    def _instability_warnings(self) -> int:
+        return sum(w.number for w in self._warning_stats)
 
     def _physics_error(self, warnings_before: int) -> str:
-        d = self.data
-        if int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) > warnings_before:
-            return "MuJoCo reported an unstable simulation (bad qacc) and reset the state"
-        if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
-            return "non-finite joint positions or velocities"
+        # MuJoCo checks qpos/qvel/qacc for NaN, inf and huge values on every step and resets the
+        # state itself when it finds one, so its warning counters are the trace of a blow-up.
+        if self._instability_warnings() > warnings_before:
+            return "MuJoCo found the simulation unstable (NaN/inf/huge qpos, qvel or qacc)"
         return ""
 
     def _render_goal_images(self) -> dict[str, np.ndarray]:

@@ -27,11 +27,13 @@ from envs.geometry import Piece
 class ContactParams:
     """Solver settings that make millimetre clearances meaningful (see DESIGN.md, measured facts).
 
-    Rigid contacts: a time constant of two physics steps, critically damped, and an impedance
-    close to 1 over 0.1 mm, which holds penetration to micrometres under the task's maximum push.
+    Rigid contacts: a time constant of two physics steps (the smallest MuJoCo keeps stable),
+    critically damped, and an impedance close to 1 over 0.1 mm, which holds static penetration
+    to micrometres under the task's maximum push. An impact still sinks in by about
+    velocity x time constant (0.1 mm at 5 cm/s), which `geometry.RIM_PROUD` accounts for.
     """
 
-    rigid_solref: tuple[float, float] = (0.004, 1.0)
+    rigid_timeconst_steps: float = 2.0
     rigid_solimp: tuple[float, float, float] = (0.99, 0.999, 1e-4)
     impratio: float = 10.0
 
@@ -91,7 +93,8 @@ def _add_pieces(
     prefix: str,
     rgba,
     friction: float,
-    contact: ContactParams,
+    solref: list[float],
+    solimp: list[float],
     spring: SpringParams | None = None,
 ) -> None:
     """Add pieces as rigid geoms of `body`; spring pieces become spring-loaded tabs."""
@@ -117,7 +120,7 @@ def _add_pieces(
             joint.armature = spring.armature
             joint.limited = mujoco.mjtLimited.mjLIMITED_TRUE
             joint.range = [0.0, spring.travel]
-            joint.solref_limit = list(contact.rigid_solref)
+            joint.solref_limit = solref
         geom = owner.add_geom()
         geom.name = f"{prefix}_{p.name or i}"
         geom.type = kinds[p.kind]
@@ -129,8 +132,8 @@ def _add_pieces(
         geom.contype, geom.conaffinity = _collision_bits(prefix, p.spring_axis is not None)
         geom.condim = 4
         geom.mass = 0.002
-        geom.solref = list(contact.rigid_solref)
-        geom.solimp = [*contact.rigid_solimp, 0.5, 2.0]
+        geom.solref = solref
+        geom.solimp = solimp
 
 
 #: Collision bits: the static socket and board (1), the arm (2), the spring tabs (4). The plug
@@ -193,6 +196,10 @@ def build_spec(
     s.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     s.visual.quality.shadowsize = 0  # shadows and multisampling dominate offscreen cost
     s.visual.quality.offsamples = 0
+    # Vertex work on tessellated capsules dominates small software-rendered frames: 12 x 4
+    # instead of 28 x 16 renders a 64x64 D-sub frame 2.5x faster (benchmark/bench_env.py).
+    s.visual.quality.numslices = 12
+    s.visual.quality.numstacks = 4
     s.visual.global_.offwidth = config.offscreen_width
     s.visual.global_.offheight = config.offscreen_height
     s.visual.headlight.ambient = [0.4, 0.4, 0.4]
@@ -226,13 +233,16 @@ def build_spec(
 
     socket = world.add_body()
     socket.name = "socket"
+    solref = [config.contact.rigid_timeconst_steps * config.timestep, 1.0]
+    solimp = [*config.contact.rigid_solimp, 0.5, 2.0]
     _add_pieces(
         socket,
         socket_pieces(spec),
         "socket",
         spec.socket_rgba,
         spec.friction,
-        config.contact,
+        solref,
+        solimp,
         spring_params(spec, config.timestep),
     )
     for i, (other, (x, y)) in enumerate(board_sockets):
@@ -245,7 +255,8 @@ def build_spec(
             f"board{i}",
             other.socket_rgba,
             other.friction,
-            config.contact,
+            solref,
+            solimp,
         )
 
     # UR5e from DH parameters.
@@ -289,6 +300,7 @@ def build_spec(
     gripper.gravcomp = 1.0
     ft = gripper.add_site()
     ft.name = "ft_sensor"
+    ft.group = 4
     ft_geom = gripper.add_geom()
     ft_geom.type = mujoco.mjtGeom.mjGEOM_CYLINDER
     ft_geom.size = [0.035, ur.FT_SENSOR_LENGTH_M / 2, 0]
@@ -298,8 +310,8 @@ def build_spec(
     ft_geom.contype = ft_geom.conaffinity = 0
     palm = gripper.add_geom()
     palm.type = mujoco.mjtGeom.mjGEOM_BOX
-    palm.size = [0.045, 0.02, 0.03]
-    palm.pos = [0, 0, PALM_OFFSET_M - 0.03]
+    palm.size = [0.035, 0.02, 0.025]
+    palm.pos = [0, 0, PALM_OFFSET_M - 0.025]
     palm.mass = 0.6
     palm.rgba = [0.25, 0.25, 0.27, 1]
     palm.contype, palm.conaffinity = _ARM, 0
@@ -315,15 +327,15 @@ def build_spec(
     tcp_z = tcp_offset_m(spec)
     tcp = gripper.add_site()
     tcp.name = "tcp"
+    tcp.group = 4  # bookkeeping sites live in a group no camera draws
     tcp.pos = [0, 0, tcp_z]
     wrist_cam = gripper.add_camera()
     wrist_cam.name = "wrist"
-    wrist_cam.pos = [0.0, -0.07, PALM_OFFSET_M - 0.01]
-    # Looks along the flange z (down) and slightly inward at the plug tip.
+    # Beside the fingers, looking past the plug tip at the socket (gripper z points down).
+    cam_pos = np.array([0.0, -0.055, PALM_OFFSET_M + 0.005])
+    wrist_cam.pos = cam_pos
     wrist_cam.quat = _look_quat(
-        np.array([0.0, -0.07, PALM_OFFSET_M - 0.01]),
-        np.array([0.0, 0.0, tcp_z + 0.01]),
-        up=np.array([0, -1.0, 0]),
+        cam_pos, np.array([0.0, 0.0, tcp_z + 0.025]), up=np.array([0.0, 1.0, 0.0])
     )
     wrist_cam.fovy = 55
 
@@ -332,7 +344,7 @@ def build_spec(
     plug.pos = [0, 0, tcp_z]
     plug.quat = [0.0, 1.0, 0.0, 0.0]  # plug z (towards the gripper) = -flange z
     plug.gravcomp = 1.0
-    _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, config.contact)
+    _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, solref, solimp)
     for geom in plug.geoms:
         geom.mass = 0.0
     plug_mass = plug.add_geom()  # one mass carrier keeps the plug's inertia independent of pieces
@@ -342,8 +354,10 @@ def build_spec(
     plug_mass.mass = 0.03
     plug_mass.contype = plug_mass.conaffinity = 0
     plug_mass.group = 3
+    plug_mass.rgba = [0, 0, 0, 0]  # a mass, not a part: never drawn
     face = plug.add_site()
     face.name = "plug_face"
+    face.group = 4
     contact_sensor = s.add_sensor()  # net force of all contacts on the plug, reduced in C
     contact_sensor.name = "plug_contact"
     contact_sensor.type = mujoco.mjtSensor.mjSENS_CONTACT
@@ -353,10 +367,11 @@ def build_spec(
 
     side_cam = world.add_camera()
     side_cam.name = "side"
-    eye = np.array([0.09, -0.16, 0.07])
+    # Low and in front, between the fingers (they close along x), so the socket stays in view.
+    eye = np.array([0.02, -0.13, 0.03])
     side_cam.pos = eye
-    side_cam.quat = _look_quat(eye, np.array([0.0, 0.0, 0.01]), up=np.array([0, 0, 1.0]))
-    side_cam.fovy = 35
+    side_cam.quat = _look_quat(eye, np.array([0.0, 0.0, 0.004]), up=np.array([0, 0, 1.0]))
+    side_cam.fovy = 28
 
     target = world.add_body()
     target.name = "reference"

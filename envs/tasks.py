@@ -33,9 +33,9 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {
     t.env_id: t
     for t in (
-        TaskSpec("USB", USB_A, paper="000 (Schoettler et al. 2019), section 3.1"),
-        TaskSpec("DSub", DSUB_DE9, paper="000 (Schoettler et al. 2019), section 3.1"),
-        TaskSpec("ModelE", MODEL_E, paper="000 (Schoettler et al. 2019), section 3.1"),
+        TaskSpec("USB", USB_A, paper="000 §3.1"),
+        TaskSpec("DSub", DSUB_DE9, paper="000 §3.1"),
+        TaskSpec("ModelE", MODEL_E, paper="000 §3.1"),
     )
 }
 

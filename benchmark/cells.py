@@ -1,0 +1,273 @@
+"""One cell of a benchmark matrix: what it is, how it is identified, and how it is executed.
+
+A cell is one run: a task ID with its env kwargs, an agent with its config, a training seed, a
+budget of environment steps and an evaluation protocol (episodes and their seeds). Its identity is
+the SHA-256 of its canonical JSON, so the same cell has the same hash in every preset, on every
+machine and in every run of the matrix.
+
+Executing a cell is one function, `CellFunction(cell, artifacts_dir) -> CellResult`. The default,
+`run_cell`, trains and evaluates through `benchmark.train.train`; the executors and the store only
+ever see the function, so tests inject a cheap deterministic one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Agents that act by a fixed rule: they are evaluated, never trained (budget 0).
+SCRIPTED_AGENTS = frozenset({"p_controller", "straight_down", "random_search", "spiral_search"})
+
+#: Per-episode record fields the store keeps in typed columns; anything else goes to `extra`.
+EPISODE_FIELDS = (
+    "success",
+    "steps_to_success",
+    "seconds_to_success",
+    "final_distance_mm",
+    "peak_force_n",
+)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace and tuples as lists: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+def _freeze(value: Any) -> Any:
+    """Normalise TOML/JSON-like data: tuples become lists, integral floats stay floats."""
+    if isinstance(value, Mapping):
+        return {str(k): _freeze(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_freeze(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the matrix.
+
+    Attributes:
+        task_id: Gymnasium ID, e.g. ``InsertBench/USB-v0``.
+        env_kwargs: keyword arguments for ``gymnasium.make`` (reward, goal_noise_mm, ...).
+        agent: registry name of the agent (``sac``, ``p_controller``, ...).
+        agent_config: overrides of the agent's config dataclass.
+        seed: training seed (environment and agent).
+        budget_steps: environment steps of training; 0 means evaluation only.
+        eval_every: environment steps between learning-curve evaluations (ignored at budget 0).
+        eval_episodes: episodes per evaluation.
+        eval_seeds: one reset seed per evaluation episode, disjoint from training seeds.
+        method: label of the agent + config in reports (defaults to the agent name).
+        task_label: label of the task variant in reports.
+    """
+
+    task_id: str
+    env_kwargs: Mapping[str, Any]
+    agent: str
+    agent_config: Mapping[str, Any]
+    seed: int
+    budget_steps: int
+    eval_every: int
+    eval_episodes: int
+    eval_seeds: tuple[int, ...]
+    method: str = ""
+    task_label: str = ""
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the cell's results, as plain JSON data.
+
+        Labels are left out on purpose: renaming a column in a report must not invalidate
+        finished work.
+        """
+        return {
+            "task_id": self.task_id,
+            "env_kwargs": _freeze(self.env_kwargs),
+            "agent": self.agent,
+            "agent_config": _freeze(self.agent_config),
+            "seed": self.seed,
+            "budget_steps": self.budget_steps,
+            "eval_every": self.eval_every if self.budget_steps > 0 else 0,
+            "eval_episodes": self.eval_episodes,
+            "eval_seeds": list(self.eval_seeds),
+        }
+
+    @property
+    def config_hash(self) -> str:
+        """Stable SHA-256 (hex) of the canonical JSON of `identity()`."""
+        return hashlib.sha256(canonical_json(self.identity()).encode("ascii")).hexdigest()
+
+    @property
+    def short_hash(self) -> str:
+        """First 12 hex digits of `config_hash`, for directory names and messages."""
+        return self.config_hash[:12]
+
+    def describe(self) -> str:
+        """One line for progress bars and error messages."""
+        return f"{self.task_label or self.task_id} | {self.method or self.agent} | seed {self.seed}"
+
+
+@dataclass
+class Evaluation:
+    """One evaluation of a policy: N episodes on the cell's evaluation seeds.
+
+    Attributes:
+        env_steps: training environment steps consumed when the evaluation ran.
+        wall_clock_s: training wall-clock seconds when the evaluation ran.
+        episodes: one record per episode with at least the keys of `EPISODE_FIELDS`
+            (``success`` bool; ``steps_to_success`` / ``seconds_to_success`` None when the
+            episode failed; ``final_distance_mm``; ``peak_force_n``) and optionally
+            ``eval_seed``.
+    """
+
+    env_steps: int
+    wall_clock_s: float
+    episodes: list[dict[str, Any]]
+
+
+@dataclass
+class CellResult:
+    """What one finished cell produced.
+
+    Attributes:
+        curve: learning-curve evaluations in order of `env_steps`.
+        final: the evaluation of the final policy (the one the success tables report).
+        env_steps: total training environment steps.
+        train_wall_clock_s: total training wall-clock seconds.
+        artifacts_path: where checkpoints, logs and videos were written.
+        info: anything else worth keeping (JSON-serialisable).
+    """
+
+    curve: list[Evaluation]
+    final: Evaluation
+    env_steps: int
+    train_wall_clock_s: float
+    artifacts_path: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, cell: Cell) -> None:
+        """Raise ValueError if the result cannot be stored or does not match the cell."""
+        for name, evaluation in [("final", self.final)] + [
+            (f"curve[{i}]", e) for i, e in enumerate(self.curve)
+        ]:
+            if not evaluation.episodes:
+                raise ValueError(f"{name} evaluation of cell {cell.short_hash} has no episodes")
+            for j, record in enumerate(evaluation.episodes):
+                missing = [k for k in EPISODE_FIELDS if k not in record]
+                if missing:
+                    raise ValueError(
+                        f"{name}.episodes[{j}] of cell {cell.short_hash} lacks {missing}; "
+                        f"every episode record needs {list(EPISODE_FIELDS)}"
+                    )
+                for key in ("final_distance_mm", "peak_force_n"):
+                    value = record[key]
+                    if value is not None and not math.isfinite(float(value)):
+                        raise ValueError(f"{name}.episodes[{j}].{key} is not finite: {value}")
+        if len(self.final.episodes) != cell.eval_episodes:
+            raise ValueError(
+                f"final evaluation of cell {cell.short_hash} has {len(self.final.episodes)} "
+                f"episodes, the protocol asks for {cell.eval_episodes}"
+            )
+        steps = [e.env_steps for e in self.curve]
+        if steps != sorted(steps):
+            raise ValueError(f"learning curve of cell {cell.short_hash} is not ordered: {steps}")
+
+
+CellFunction = Callable[[Cell, Path], CellResult]
+
+
+def _as_evaluation(raw: Any) -> Evaluation:
+    if isinstance(raw, Evaluation):
+        return raw
+    if isinstance(raw, Mapping):
+        return Evaluation(
+            env_steps=int(raw["env_steps"]),
+            wall_clock_s=float(raw.get("wall_clock_s", 0.0)),
+            episodes=[dict(r) for r in raw["episodes"]],
+        )
+    raise TypeError(f"cannot read an evaluation from {type(raw).__name__}")
+
+
+def result_from_train_output(output: Any, cell: Cell, artifacts_dir: Path) -> CellResult:
+    """Convert what `benchmark.train.train` returns into a `CellResult`.
+
+    Accepted: a `CellResult`, or a mapping with ``curve`` (a sequence of evaluations, each an
+    `Evaluation` or a mapping with ``env_steps``, ``wall_clock_s``, ``episodes``), optional
+    ``final`` (defaults to the last curve point), ``env_steps``, ``wall_clock_s`` and ``info``.
+    """
+    if isinstance(output, CellResult):
+        return output
+    if not isinstance(output, Mapping) or "curve" not in output:
+        raise TypeError(
+            "benchmark.train.train must return a CellResult or a mapping with a 'curve' of "
+            f"evaluations; got {type(output).__name__}"
+        )
+    curve = [_as_evaluation(e) for e in output["curve"]]
+    final = _as_evaluation(output["final"]) if output.get("final") is not None else None
+    if final is None:
+        if not curve:
+            raise ValueError(f"train returned no evaluation for cell {cell.short_hash}")
+        final = curve[-1]
+    return CellResult(
+        curve=curve,
+        final=final,
+        env_steps=int(output.get("env_steps", curve[-1].env_steps if curve else 0)),
+        train_wall_clock_s=float(output.get("wall_clock_s", 0.0)),
+        artifacts_path=str(output.get("artifacts_path", artifacts_dir)),
+        info=dict(output.get("info", {})),
+    )
+
+
+def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
+    """Train (unless scripted) and evaluate one cell through `benchmark.train.train`.
+
+    The import is deferred so that the matrix layer, its store and its tests never need the
+    training stack. ``eval_seeds`` is passed when `train` accepts it, so evaluation uses the
+    preset's fixed seeds.
+    """
+    from benchmark.train import train
+
+    kwargs: dict[str, Any] = {
+        "task_id": cell.task_id,
+        "agent_name": cell.agent,
+        "seed": cell.seed,
+        "steps": cell.budget_steps,
+        "config": dict(cell.agent_config),
+        "env_kwargs": dict(cell.env_kwargs),
+        "out_dir": artifacts_dir,
+        "eval_every": cell.eval_every,
+        "eval_episodes": cell.eval_episodes,
+    }
+    if "eval_seeds" in inspect.signature(train).parameters:
+        kwargs["eval_seeds"] = list(cell.eval_seeds)
+    return result_from_train_output(train(**kwargs), cell, artifacts_dir)
+
+
+def load_cell_function(spec: str) -> CellFunction:
+    """Resolve ``module:function`` (e.g. ``benchmark.testing:synthetic_cell_for_tests``)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"cell function must be given as module:function, got {spec!r}")
+    function = getattr(importlib.import_module(module_name), attr, None)
+    if not callable(function):
+        raise ValueError(f"{spec!r} is not a callable cell function")
+    return function
+
+
+def cells_by_hash(cells: Sequence[Cell]) -> dict[str, Cell]:
+    """Index cells by config hash; raise ValueError on two cells with the same identity."""
+    index: dict[str, Cell] = {}
+    for cell in cells:
+        other = index.setdefault(cell.config_hash, cell)
+        if other is not cell:
+            raise ValueError(
+                f"two cells are identical ({cell.describe()} and {other.describe()}); "
+                "remove the duplicate axis value from the preset"
+            )
+    return index

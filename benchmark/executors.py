@@ -1,0 +1,244 @@
+"""Executors run cells somewhere else and hand their outcomes back to the parent process.
+
+Every executor runs the same picklable entry point, `execute_cell`, which never raises: an
+exception inside a cell becomes a failed `CellOutcome` with its traceback. The parent process is
+the only one that writes to the store.
+
+- `LocalExecutor`: a process pool with the ``spawn`` start method (no forked MuJoCo/torch state).
+- `RayExecutor`: Ray remote tasks on a local or existing cluster (``ray.init(address=...)``).
+- `InlineExecutor`: runs cells in the parent process, one at a time (debugging, profiling).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import time
+import traceback
+from abc import ABC, abstractmethod
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.cells import Cell, CellFunction, CellResult
+
+
+@dataclass
+class CellOutcome:
+    """What came back from running one cell: a result, or an error with its traceback."""
+
+    config_hash: str
+    result: CellResult | None
+    error: str
+    traceback: str
+    wall_clock_s: float
+
+    @property
+    def ok(self) -> bool:
+        """True when the cell produced a result."""
+        return self.result is not None
+
+
+def execute_cell(cell_fn: CellFunction, cell: Cell, artifacts_dir: str) -> CellOutcome:
+    """Run one cell and capture any exception; the entry point of every executor's workers.
+
+    Whatever an interrupted earlier attempt left in `artifacts_dir` is removed first (on the
+    machine that runs the cell), so a restarted cell starts clean.
+    """
+    start = time.perf_counter()
+    try:
+        path = Path(artifacts_dir)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        result = cell_fn(cell, path)
+        if not isinstance(result, CellResult):
+            raise TypeError(f"cell function returned {type(result).__name__}, not CellResult")
+        result.validate(cell)
+        return CellOutcome(cell.config_hash, result, "", "", time.perf_counter() - start)
+    except Exception as err:  # noqa: BLE001 - a failing cell must not stop the matrix
+        return CellOutcome(
+            cell.config_hash, None, f"{type(err).__name__}: {err}", traceback.format_exc(),
+            time.perf_counter() - start,
+        )
+
+
+class Executor(ABC):
+    """Runs up to `capacity` cells at once; `wait` returns the ones that finished."""
+
+    capacity: int
+
+    @abstractmethod
+    def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
+        """Start a cell."""
+
+    @abstractmethod
+    def wait(self, timeout_s: float) -> list[CellOutcome]:
+        """Block up to `timeout_s` for at least one outcome; return all that are ready."""
+
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Number of cells submitted and not yet returned by `wait`."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Release the workers; cells still running are abandoned."""
+
+
+class InlineExecutor(Executor):
+    """Runs each cell in the calling process when `wait` is called."""
+
+    def __init__(self) -> None:
+        self.capacity = 1
+        self._queue: list[tuple[CellFunction, Cell, Path]] = []
+
+    def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
+        self._queue.append((cell_fn, cell, artifacts_dir))
+
+    def wait(self, timeout_s: float) -> list[CellOutcome]:
+        if not self._queue:
+            return []
+        cell_fn, cell, artifacts_dir = self._queue.pop(0)
+        return [execute_cell(cell_fn, cell, str(artifacts_dir))]
+
+    def in_flight(self) -> int:
+        return len(self._queue)
+
+    def shutdown(self) -> None:
+        self._queue.clear()
+
+
+class LocalExecutor(Executor):
+    """A ``spawn`` process pool of `workers` processes.
+
+    If a worker dies (segfault, out of memory) the pool breaks; the cells that were in flight are
+    reported as failed with that reason, and a fresh pool serves the next submissions.
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.capacity = workers
+        self._context = multiprocessing.get_context("spawn")
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[Future[CellOutcome], Cell] = {}
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.capacity, mp_context=self._context)
+        return self._pool
+
+    def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
+        try:
+            future = self._ensure_pool().submit(execute_cell, cell_fn, cell, str(artifacts_dir))
+        except BrokenProcessPool:
+            self._pool = None
+            future = self._ensure_pool().submit(execute_cell, cell_fn, cell, str(artifacts_dir))
+        self._futures[future] = cell
+
+    def wait(self, timeout_s: float) -> list[CellOutcome]:
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), timeout=timeout_s, return_when=FIRST_COMPLETED)
+        outcomes = []
+        for future in done:
+            cell = self._futures.pop(future)
+            try:
+                outcomes.append(future.result())
+            except BrokenProcessPool as err:
+                self._pool = None
+                outcomes.append(CellOutcome(
+                    cell.config_hash, None,
+                    f"worker process died while this or a concurrent cell ran: {err}",
+                    traceback.format_exc(), 0.0,
+                ))
+            except Exception as err:  # noqa: BLE001 - e.g. a result that cannot be unpickled
+                outcomes.append(CellOutcome(
+                    cell.config_hash, None, f"{type(err).__name__}: {err}",
+                    traceback.format_exc(), 0.0,
+                ))
+        return outcomes
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._futures.clear()
+
+
+class RayExecutor(Executor):
+    """Ray remote tasks, `workers` at a time, each reserving `cpus_per_cell` CPUs.
+
+    Args:
+        workers: cells in flight at once.
+        address: Ray cluster address (``auto``, ``ray://host:10001``); None starts a local
+            cluster unless Ray is already initialised in this process.
+        cpus_per_cell: CPUs each remote task reserves.
+    """
+
+    def __init__(self, workers: int = 1, address: str | None = None,
+                 cpus_per_cell: float = 1.0) -> None:
+        import ray
+
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self._ray = ray
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            ray.init(address=address, include_dashboard=False, log_to_driver=True)
+        self.capacity = workers
+        self._remote = ray.remote(num_cpus=cpus_per_cell, max_retries=0)(execute_cell)
+        self._refs: dict[Any, Cell] = {}
+
+    def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
+        ref = self._remote.remote(cell_fn, cell, str(artifacts_dir))
+        self._refs[ref] = cell
+
+    def wait(self, timeout_s: float) -> list[CellOutcome]:
+        if not self._refs:
+            return []
+        refs = list(self._refs)
+        ready, rest = self._ray.wait(refs, num_returns=1, timeout=timeout_s)
+        if ready and rest:
+            more, _ = self._ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        outcomes = []
+        for ref in ready:
+            cell = self._refs.pop(ref)
+            try:
+                outcomes.append(self._ray.get(ref))
+            except Exception as err:  # noqa: BLE001 - worker died or task raised in Ray itself
+                outcomes.append(CellOutcome(
+                    cell.config_hash, None, f"{type(err).__name__}: {err}",
+                    traceback.format_exc(), 0.0,
+                ))
+        return outcomes
+
+    def in_flight(self) -> int:
+        return len(self._refs)
+
+    def shutdown(self) -> None:
+        for ref in self._refs:
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001, S110 - the task may have finished meanwhile
+                continue
+        self._refs.clear()
+        if self._owns_ray:
+            self._ray.shutdown()
+
+
+def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -> Executor:
+    """Build an executor by name: ``local`` (default), ``ray`` or ``inline``."""
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers, address=ray_address)
+    if kind == "inline":
+        return InlineExecutor()
+    raise ValueError(f"unknown executor {kind!r}; choose local, ray or inline")

@@ -1,0 +1,122 @@
+"""Running a preset's matrix: claim cells, hand them to an executor, store outcomes as they arrive.
+
+Resuming is the normal case: a cell already ``done`` in the store is never run again; a cell
+marked running by a live process elsewhere is skipped; a cell whose marker is stale (its process
+was killed) is claimed again and restarted from a clean artifacts folder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from benchmark.cells import Cell, CellFunction, run_cell
+from benchmark.executors import Executor
+from benchmark.store import Store, collect_provenance
+
+
+@dataclass
+class RunSummary:
+    """What one `run_matrix` call did."""
+
+    total: int
+    already_done: int
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    busy_elsewhere: list[str] = field(default_factory=list)
+
+
+def default_store_path(preset_name: str) -> Path:
+    """``runs/<preset>.sqlite`` relative to the working directory."""
+    return Path("runs") / f"{preset_name}.sqlite"
+
+
+def default_artifacts_root(store_path: Path) -> Path:
+    """``<store folder>/<store stem>-artifacts``: one sub-folder per cell hash."""
+    return store_path.parent / f"{store_path.stem}-artifacts"
+
+
+def run_matrix(
+    cells: Sequence[Cell],
+    store: Store,
+    executor: Executor,
+    *,
+    cell_fn: CellFunction = run_cell,
+    artifacts_root: Path,
+    retry_failed: bool = True,
+    heartbeat_s: float = 5.0,
+    show_progress: bool = True,
+) -> RunSummary:
+    """Run every cell not yet done; return what happened.
+
+    Args:
+        cells: the preset's cells.
+        store: where outcomes are committed (this process is its writer).
+        executor: where cells run.
+        cell_fn: the picklable function that executes a cell (`run_cell` by default).
+        artifacts_root: each cell writes under ``artifacts_root/<config hash[:12]>`` (with Ray on
+            several machines, a path every node can reach).
+        retry_failed: run cells recorded as failed again.
+        heartbeat_s: how often running markers are refreshed.
+        show_progress: draw a progress bar over cells.
+    """
+    provenance = collect_provenance()
+    statuses = store.statuses()
+    todo = deque(
+        c for c in cells
+        if statuses.get(c.config_hash) != "done"
+        and (retry_failed or statuses.get(c.config_hash) != "failed")
+    )
+    summary = RunSummary(total=len(cells), already_done=sum(
+        statuses.get(c.config_hash) == "done" for c in cells))
+    in_flight: dict[str, Cell] = {}
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+        disable=not show_progress,
+    )
+    try:
+        with progress:
+            bar = progress.add_task("cells", total=len(todo), status="")
+            last_beat = time.monotonic()
+            while todo or in_flight:
+                while todo and executor.in_flight() < executor.capacity:
+                    cell = todo.popleft()
+                    if not store.claim(cell):
+                        summary.busy_elsewhere.append(cell.config_hash)
+                        progress.advance(bar)
+                        continue
+                    executor.submit(cell_fn, cell, artifacts_root / cell.short_hash)
+                    in_flight[cell.config_hash] = cell
+                for outcome in executor.wait(timeout_s=heartbeat_s):
+                    cell = in_flight.pop(outcome.config_hash)
+                    if outcome.result is not None:
+                        try:
+                            store.record_done(cell, outcome.result, provenance,
+                                              outcome.wall_clock_s)
+                            summary.done.append(cell.config_hash)
+                        except ValueError as err:
+                            store.record_failed(cell, f"invalid result: {err}", "", provenance,
+                                                outcome.wall_clock_s)
+                            summary.failed.append(cell.config_hash)
+                    else:
+                        store.record_failed(cell, outcome.error, outcome.traceback, provenance,
+                                            outcome.wall_clock_s)
+                        summary.failed.append(cell.config_hash)
+                        progress.console.log(f"[red]failed[/red] {cell.describe()}: "
+                                             f"{outcome.error}")
+                    progress.update(bar, advance=1, status=(
+                        f"{len(summary.done)} done, {len(summary.failed)} failed"))
+                if time.monotonic() - last_beat >= heartbeat_s:
+                    store.heartbeat(in_flight)
+                    last_beat = time.monotonic()
+    finally:
+        executor.shutdown()
+        for config_hash in in_flight:
+            store.release(config_hash)
+    return summary

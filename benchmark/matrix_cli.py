@@ -1,0 +1,157 @@
+"""``insertbench matrix``: run, inspect and report a preset's benchmark matrix.
+
+Also runnable as ``python -m benchmark.matrix_cli``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from benchmark.cells import load_cell_function, run_cell
+from benchmark.executors import make_executor
+from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
+from benchmark.preset import PresetError, available_presets, load_preset
+from benchmark.store import DEFAULT_STALE_AFTER_S, Store
+
+matrix_app = typer.Typer(
+    name="matrix",
+    help="Run, inspect and report benchmark matrices (presets in benchmark/presets).",
+    no_args_is_help=True,
+)
+console = Console()
+
+PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) or TOML path.")]
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="SQLite store [default: runs/<preset>.sqlite].")
+]
+
+
+def _load(preset: str):  # noqa: ANN202 - returns Preset; typed via load_preset
+    try:
+        return load_preset(preset)
+    except PresetError as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+
+
+@matrix_app.command("list")
+def list_presets() -> None:
+    """List the shipped presets with their number of cells."""
+    for name in available_presets():
+        preset = load_preset(name)
+        console.print(f"{name:24s} {len(preset.cells):5d} cells  {preset.description}")
+
+
+@matrix_app.command("run")
+def run(
+    preset: PresetArg,
+    workers: Annotated[int, typer.Option(help="Cells in flight at once.")] = 1,
+    executor: Annotated[str, typer.Option(help="local (spawn pool), ray or inline.")] = "local",
+    store: StoreOpt = None,
+    artifacts: Annotated[Path | None, typer.Option(
+        help="Artifacts root [default: <store dir>/<store stem>-artifacts].")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster address; default starts a local Ray.")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Run failed cells again.")] = True,
+    stale_after: Annotated[float, typer.Option(
+        help="Seconds without heartbeat before a running marker is reclaimed.")
+    ] = DEFAULT_STALE_AFTER_S,
+    heartbeat: Annotated[float, typer.Option(help="Heartbeat period in seconds.")] = 5.0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    cell_fn: Annotated[str | None, typer.Option(
+        hidden=True, help="module:function replacing benchmark.cells:run_cell (tests).")] = None,
+) -> None:
+    """Run every cell of PRESET that is not done yet (resumes after any interruption)."""
+    spec = _load(preset)
+    store_path = store or default_store_path(spec.name)
+    function = load_cell_function(cell_fn) if cell_fn else run_cell
+    with Store(store_path, stale_after_s=stale_after) as db:
+        summary = run_matrix(
+            spec.cells, db, make_executor(executor, workers, ray_address),
+            cell_fn=function,
+            artifacts_root=artifacts or default_artifacts_root(store_path),
+            retry_failed=retry_failed, heartbeat_s=heartbeat, show_progress=progress,
+        )
+    console.print(
+        f"{spec.name}: {summary.already_done} already done, {len(summary.done)} finished now, "
+        f"{len(summary.failed)} failed, {len(summary.busy_elsewhere)} running elsewhere "
+        f"(of {summary.total}); store {store_path}"
+    )
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@matrix_app.command("status")
+def status(
+    preset: PresetArg,
+    store: StoreOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List cells.")] = False,
+) -> None:
+    """Show done / running / failed / pending cells of PRESET."""
+    spec = _load(preset)
+    store_path = store or default_store_path(spec.name)
+    if not store_path.exists():
+        console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending")
+        return
+    with Store(store_path) as db:
+        statuses = db.statuses()
+        live = {m.config_hash: m for m in db.running() if not db.is_marker_stale(m)}
+        rows = {r["config_hash"]: r for r in db.cell_rows()}
+    states: dict[str, list] = {"done": [], "running": [], "failed": [], "pending": []}
+    for cell in spec.cells:
+        state = statuses.get(cell.config_hash)
+        if state == "done":
+            states["done"].append(cell)
+        elif cell.config_hash in live:
+            states["running"].append(cell)
+        elif state == "failed":
+            states["failed"].append(cell)
+        else:
+            states["pending"].append(cell)
+    console.print(f"{spec.name} ({store_path}): " + ", ".join(
+        f"{len(v)} {k}" for k, v in states.items()) + f" of {len(spec.cells)}")
+    if not verbose:
+        for cell in states["failed"]:
+            console.print(f"[red]failed[/red] {cell.describe()}: {rows[cell.config_hash]['error']}")
+        return
+    table = Table("state", "cell", "hash", "detail")
+    for state, cells in states.items():
+        for cell in cells:
+            detail = ""
+            if state == "running":
+                marker = live[cell.config_hash]
+                detail = f"pid {marker.pid} on {marker.hostname}"
+            elif state == "failed":
+                detail = rows[cell.config_hash]["error"] or ""
+            table.add_row(state, cell.describe(), cell.short_hash, detail)
+    console.print(table)
+
+
+@matrix_app.command("report")
+def report(
+    preset: PresetArg,
+    store: StoreOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder [default: runs/<preset>-report].")] = None,
+    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 2000,
+) -> None:
+    """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
+    from benchmark.report import write_report
+
+    spec = _load(preset)
+    store_path = store or default_store_path(spec.name)
+    if not store_path.exists():
+        console.print(f"[red]no store at {store_path}; run `insertbench matrix run` first[/red]")
+        raise typer.Exit(2)
+    with Store(store_path) as db:
+        files = write_report(spec, db, out or Path("runs") / f"{spec.name}-report", reps=reps)
+    console.print(f"wrote {files.markdown} and {files.html}")
+
+
+if __name__ == "__main__":
+    matrix_app()

@@ -1,0 +1,233 @@
+"""Metrics of the evaluation protocol, always recomputed from raw per-episode records.
+
+Per cell: success rate with a 95% Wilson score interval (scipy), mean cycle time (steps and
+seconds to insertion, over successful episodes), final distance, peak contact force, the
+environment steps and wall-clock seconds until the learning curve first reaches 80% / 95%
+success, and the learning curve itself.
+
+Across tasks and seeds: IQM and mean with stratified bootstrap confidence intervals and
+performance profiles, computed by `rliable` on score matrices of shape (seeds, tasks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rliable import library as rly
+from rliable import metrics as rly_metrics
+from scipy.stats import binomtest
+
+THRESHOLDS = (0.8, 0.95)
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (no continuity correction) for a binomial success rate."""
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be in [0, {trials}], got {successes}")
+    interval = binomtest(successes, trials).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One learning-curve evaluation."""
+
+    env_steps: int
+    wall_clock_s: float
+    successes: int
+    trials: int
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of successful episodes."""
+        return self.successes / self.trials
+
+
+def time_to_threshold(
+    curve: Sequence[CurvePoint], threshold: float
+) -> tuple[int, float] | None:
+    """(env steps, wall-clock s) of the first evaluation with success rate >= threshold.
+
+    None if the curve never reaches it. Compared on counts so that 16/20 meets 0.8 exactly.
+    """
+    for point in curve:
+        if point.successes >= threshold * point.trials - 1e-9:
+            return point.env_steps, point.wall_clock_s
+    return None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+@dataclass(frozen=True)
+class CellMetrics:
+    """Protocol metrics of one cell, from its final evaluation and its learning curve."""
+
+    successes: int
+    trials: int
+    ci_low: float
+    ci_high: float
+    mean_steps_to_success: float | None
+    mean_seconds_to_success: float | None
+    mean_final_distance_mm: float | None
+    mean_peak_force_n: float | None
+    max_peak_force_n: float | None
+    reach: Mapping[float, tuple[int, float] | None]
+    curve: tuple[CurvePoint, ...]
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of successful final-evaluation episodes."""
+        return self.successes / self.trials
+
+
+def success_summary(episodes: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """(successes, trials) of a list of episode records."""
+    return sum(bool(e["success"]) for e in episodes), len(episodes)
+
+
+def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
+    """Metrics of a cell from its stored evaluations (as returned by `Store.evaluations`)."""
+    finals = [e for e in evaluations if e["is_final"]]
+    if len(finals) != 1:
+        raise ValueError(f"a cell needs exactly one final evaluation, found {len(finals)}")
+    final = finals[0]["episodes"]
+    successes, trials = success_summary(final)
+    low, high = wilson_interval(successes, trials)
+    curve = tuple(
+        CurvePoint(e["env_steps"], e["wall_clock_s"], *success_summary(e["episodes"]))
+        for e in evaluations if not e["is_final"]
+    )
+    forces = [e["peak_force_n"] for e in final if e["peak_force_n"] is not None]
+    won = [e for e in final if e["success"]]
+    return CellMetrics(
+        successes=successes,
+        trials=trials,
+        ci_low=low,
+        ci_high=high,
+        mean_steps_to_success=_mean([e["steps_to_success"] for e in won]),
+        mean_seconds_to_success=_mean([e["seconds_to_success"] for e in won]),
+        mean_final_distance_mm=_mean([e["final_distance_mm"] for e in final]),
+        mean_peak_force_n=_mean(forces),
+        max_peak_force_n=max(forces) if forces else None,
+        reach={t: time_to_threshold(curve, t) for t in THRESHOLDS},
+        curve=curve,
+    )
+
+
+@contextmanager
+def _global_numpy_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator for a block, then restore it.
+
+    rliable's stratified bootstrap draws indices with ``np.random.choice`` (the global generator)
+    whatever `random_state` says, so reproducible reports need the global seed.
+    """
+    state = np.random.get_state()  # noqa: NPY002 - rliable uses the legacy global generator
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """IQM and mean of one method's scores with stratified bootstrap 95% CIs."""
+
+    iqm: float
+    iqm_ci: tuple[float, float]
+    mean: float
+    mean_ci: tuple[float, float]
+    runs: int
+    tasks: int
+
+
+def score_matrices(
+    scores: Sequence[tuple[str, str, int, float]],
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Build rliable score matrices (seeds x tasks) per method.
+
+    Args:
+        scores: (method, task label, seed, score) per finished cell.
+
+    Returns:
+        The matrices of methods with a score for every (seed, task) they appear with, and for the
+        others the reason they were left out (rliable needs complete matrices).
+    """
+    by_method: dict[str, dict[tuple[int, str], float]] = {}
+    for method, task, seed, score in scores:
+        by_method.setdefault(method, {})[(seed, task)] = score
+    matrices: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
+    for method, table in by_method.items():
+        seeds = sorted({s for s, _ in table})
+        tasks = sorted({t for _, t in table})
+        if len(table) != len(seeds) * len(tasks):
+            skipped[method] = (
+                f"{len(table)} of {len(seeds) * len(tasks)} (seed, task) scores present"
+            )
+            continue
+        matrices[method] = np.array([[table[(s, t)] for t in tasks] for s in seeds])
+    return matrices, skipped
+
+
+def aggregate(
+    matrices: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
+) -> dict[str, Aggregate]:
+    """IQM and mean across tasks and seeds with stratified bootstrap CIs (rliable)."""
+    if not matrices:
+        return {}
+
+    def iqm_and_mean(scores: np.ndarray) -> np.ndarray:
+        return np.array([rly_metrics.aggregate_iqm(scores), rly_metrics.aggregate_mean(scores)])
+
+    with _global_numpy_seed(seed):
+        points, intervals = rly.get_interval_estimates(dict(matrices), iqm_and_mean, reps=reps)
+    result = {}
+    for method, matrix in matrices.items():
+        point, interval = points[method], intervals[method]
+        result[method] = Aggregate(
+            iqm=float(point[0]),
+            iqm_ci=(float(interval[0, 0]), float(interval[1, 0])),
+            mean=float(point[1]),
+            mean_ci=(float(interval[0, 1]), float(interval[1, 1])),
+            runs=matrix.shape[0],
+            tasks=matrix.shape[1],
+        )
+    return result
+
+
+def performance_profile(
+    matrices: Mapping[str, np.ndarray], taus: np.ndarray | None = None, reps: int = 2000,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Score distributions (fraction of runs with score > tau) with bootstrap CIs (rliable).
+
+    Returns:
+        taus, profile per method (len(taus),), CI per method (2, len(taus)).
+    """
+    if taus is None:
+        taus = np.linspace(0.0, 1.0, 41)
+    with _global_numpy_seed(seed):
+        profiles, cis = rly.create_performance_profile(dict(matrices), taus, reps=reps)
+    return taus, profiles, cis
+
+
+def format_rate(successes: int, trials: int, low: float, high: float) -> str:
+    """``16/20 (80% [58, 92])`` for tables."""
+    pct = 100.0 * successes / trials
+    return f"{successes}/{trials} ({pct:.0f}% [{100 * low:.0f}, {100 * high:.0f}])"
+
+
+def is_number(value: Any) -> bool:
+    """True for finite real numbers."""
+    return isinstance(value, (int, float)) and math.isfinite(value)

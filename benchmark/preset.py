@@ -1,0 +1,365 @@
+"""Presets: TOML files that expand into a product of cells.
+
+A preset names tasks, training seeds, agents and env-kwarg axes; the matrix is their product.
+Shipped presets live in ``benchmark/presets/<name>.toml``; any other TOML file can be given by
+path. The format (every key is checked; unknown keys are errors)::
+
+    name = "quick"
+    description = "what the preset is for"
+    tasks = ["InsertBench/USB-v0"]          # Gymnasium IDs
+    seeds = [0, 1]                          # training seeds
+    eval_episodes = 25                      # episodes per evaluation (default 25)
+    eval_seeds = { start = 1000000 }        # or an explicit list of eval_episodes ints
+    eval_every = 1000                       # env steps between learning-curve evaluations
+
+    [env_kwargs]                            # fixed kwargs for every task
+    max_episode_steps = 100
+
+    [axes]                                  # each a non-empty list; the matrix takes the product
+    reward = ["sparse", "dense"]
+
+    [[rules]]                               # kwargs implied by axis values
+    when = { reward = "goal_image" }
+    set = { obs_mode = "pixels", image_size = 32, grayscale = true }
+
+    [[agents]]
+    name = "sac"                            # agent registry name
+    label = "SAC"                           # column name in reports (default: name)
+    budget_steps = 20000                    # 0 for scripted agents
+    config = { batch_size = 256 }           # agent config overrides
+
+    [paper_reference]                       # optional: the paper's numbers beside ours
+    source = "..."
+    [[paper_reference.entries]]
+    task = "InsertBench/USB-v0"
+    env_kwargs = { reward = "sparse" }      # must match the cell's task variant
+    agent = "sac"                           # the agent label
+    successes = 20
+    trials = 25
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from benchmark.cells import SCRIPTED_AGENTS, Cell, cells_by_hash
+
+DEFAULT_EVAL_EPISODES = 25
+
+_TOP_KEYS = {
+    "name", "description", "tasks", "seeds", "eval_episodes", "eval_seeds", "eval_every",
+    "env_kwargs", "axes", "rules", "agents", "paper_reference",
+}
+_AGENT_KEYS = {"name", "label", "budget_steps", "config", "eval_every"}
+_RULE_KEYS = {"when", "set"}
+_REFERENCE_KEYS = {"source", "note", "entries"}
+_ENTRY_KEYS = {"task", "env_kwargs", "agent", "successes", "trials", "note"}
+
+
+class PresetError(ValueError):
+    """A preset file is malformed; the message says where and what to change."""
+
+
+@dataclass(frozen=True)
+class ReferenceEntry:
+    """One number reported by a paper: successes out of trials for a method on a task variant."""
+
+    task: str
+    env_kwargs: Mapping[str, Any]
+    agent: str
+    successes: int
+    trials: int
+    note: str = ""
+
+
+@dataclass
+class Preset:
+    """A parsed preset: its cells in a stable order plus report metadata."""
+
+    name: str
+    description: str
+    cells: list[Cell]
+    axes: dict[str, list[Any]]
+    eval_seeds: tuple[int, ...]
+    seeds: tuple[int, ...]
+    source: str
+    reference_source: str = ""
+    reference_note: str = ""
+    reference: list[ReferenceEntry] = field(default_factory=list)
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise PresetError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _require(where: str, table: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in table:
+        raise PresetError(f"{where}: missing required key {key!r}")
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise PresetError(f"{where}: {key!r} must be {kind}, got {value!r}")
+    return value
+
+
+def _int_list(where: str, value: Any) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise PresetError(f"{where} must be a non-empty list of integers, got {value!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise PresetError(f"{where} must contain only integers, got {value!r}")
+    if len(set(value)) != len(value):
+        raise PresetError(f"{where} has duplicates: {value!r}")
+    return value
+
+
+def _short_task(task_id: str) -> str:
+    return task_id.split("/", 1)[-1]
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "(" + ",".join(_format_value(v) for v in value) + ")"
+    return str(value)
+
+
+def task_label(task_id: str, axis_values: Mapping[str, Any]) -> str:
+    """Report label of a task variant: short task name plus its axis values."""
+    parts = [_short_task(task_id)] + [f"{k}={_format_value(v)}" for k, v in axis_values.items()]
+    return " ".join(parts)
+
+
+def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
+    """Validate a preset's TOML data and expand it into cells."""
+    where = f"preset {source}"
+    _check_keys(where, data, _TOP_KEYS)
+    name = _require(where, data, "name", str)
+    description = data.get("description", "")
+    tasks = _require(where, data, "tasks", list)
+    if not tasks or not all(isinstance(t, str) and t for t in tasks):
+        raise PresetError(f"{where}: 'tasks' must be a non-empty list of task IDs, got {tasks!r}")
+    if len(set(tasks)) != len(tasks):
+        raise PresetError(f"{where}: 'tasks' has duplicates: {tasks!r}")
+    seeds = _int_list(f"{where}: 'seeds'", data.get("seeds"))
+    eval_episodes = data.get("eval_episodes", DEFAULT_EVAL_EPISODES)
+    if not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool) or eval_episodes < 1:
+        raise PresetError(
+            f"{where}: 'eval_episodes' must be an integer >= 1, got {eval_episodes!r}"
+        )
+    eval_seeds = _parse_eval_seeds(where, data.get("eval_seeds"), eval_episodes)
+    overlap = sorted(set(eval_seeds) & set(seeds))
+    if overlap:
+        raise PresetError(
+            f"{where}: evaluation seeds must be disjoint from training seeds; both have {overlap}"
+        )
+    eval_every = data.get("eval_every", 0)
+    if not isinstance(eval_every, int) or eval_every < 0:
+        raise PresetError(f"{where}: 'eval_every' must be an integer >= 0, got {eval_every!r}")
+
+    fixed_kwargs = data.get("env_kwargs", {})
+    if not isinstance(fixed_kwargs, dict):
+        raise PresetError(f"{where}: [env_kwargs] must be a table")
+    axes = data.get("axes", {})
+    if not isinstance(axes, dict):
+        raise PresetError(f"{where}: [axes] must be a table of lists")
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise PresetError(f"{where}: axis {key!r} must be a non-empty list, got {values!r}")
+        if key in fixed_kwargs:
+            raise PresetError(f"{where}: {key!r} is both an axis and a fixed env kwarg")
+    rules = _parse_rules(where, data.get("rules", []), axes, fixed_kwargs)
+    agents = _parse_agents(where, data.get("agents"), eval_every)
+
+    cells: list[Cell] = []
+    axis_names = list(axes)
+    for task_id in tasks:
+        for combo in itertools.product(*(axes[k] for k in axis_names)):
+            axis_values = dict(zip(axis_names, combo, strict=True))
+            env_kwargs = {**fixed_kwargs, **axis_values}
+            for when, implied in rules:
+                if all(env_kwargs.get(k) == v for k, v in when.items()):
+                    env_kwargs.update(implied)
+            label = task_label(task_id, axis_values)
+            for agent in agents:
+                for seed in seeds:
+                    cells.append(
+                        Cell(
+                            task_id=task_id,
+                            env_kwargs=env_kwargs,
+                            agent=agent["name"],
+                            agent_config=agent["config"],
+                            seed=seed,
+                            budget_steps=agent["budget_steps"],
+                            eval_every=agent["eval_every"],
+                            eval_episodes=eval_episodes,
+                            eval_seeds=tuple(eval_seeds),
+                            method=agent["label"],
+                            task_label=label,
+                        )
+                    )
+    try:
+        cells_by_hash(cells)
+    except ValueError as err:
+        raise PresetError(f"{where}: {err}") from None
+    reference_source, reference_note, reference = _parse_reference(
+        where, data.get("paper_reference"), tasks, {a["label"] for a in agents}
+    )
+    return Preset(
+        name=name,
+        description=description,
+        cells=cells,
+        axes={k: list(v) for k, v in axes.items()},
+        eval_seeds=tuple(eval_seeds),
+        seeds=tuple(seeds),
+        source=source,
+        reference_source=reference_source,
+        reference_note=reference_note,
+        reference=reference,
+    )
+
+
+def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
+    if value is None:
+        raise PresetError(
+            f"{where}: 'eval_seeds' is required (a list or {{ start = N }}) so that evaluation "
+            "seeds are fixed per preset"
+        )
+    if isinstance(value, dict):
+        _check_keys(f"{where}: eval_seeds", value, {"start"})
+        start = _require(f"{where}: eval_seeds", value, "start", int)
+        return list(range(start, start + eval_episodes))
+    seeds = _int_list(f"{where}: 'eval_seeds'", value)
+    if len(seeds) != eval_episodes:
+        raise PresetError(
+            f"{where}: 'eval_seeds' has {len(seeds)} seeds but eval_episodes = {eval_episodes}"
+        )
+    return seeds
+
+
+def _parse_rules(
+    where: str, rules: Any, axes: Mapping[str, Any], fixed: Mapping[str, Any]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    if not isinstance(rules, list):
+        raise PresetError(f"{where}: [[rules]] must be an array of tables")
+    parsed = []
+    for i, rule in enumerate(rules):
+        here = f"{where}: rules[{i}]"
+        if not isinstance(rule, dict):
+            raise PresetError(f"{here} must be a table")
+        _check_keys(here, rule, _RULE_KEYS)
+        when = _require(here, rule, "when", dict)
+        implied = _require(here, rule, "set", dict)
+        if not when or not implied:
+            raise PresetError(f"{here}: 'when' and 'set' must both be non-empty")
+        for key, value in when.items():
+            if key in axes and value not in axes[key]:
+                raise PresetError(f"{here}: {key}={value!r} is not a value of axis {key!r}")
+            if key not in axes and key not in fixed:
+                raise PresetError(f"{here}: 'when' key {key!r} is neither an axis nor an env kwarg")
+        clash = sorted(set(implied) & set(axes))
+        if clash:
+            raise PresetError(f"{here}: 'set' must not override axes {clash}")
+        parsed.append((dict(when), dict(implied)))
+    return parsed
+
+
+def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, Any]]:
+    if not isinstance(agents, list) or not agents:
+        raise PresetError(f"{where}: at least one [[agents]] table is required")
+    parsed: list[dict[str, Any]] = []
+    for i, agent in enumerate(agents):
+        here = f"{where}: agents[{i}]"
+        if not isinstance(agent, dict):
+            raise PresetError(f"{here} must be a table")
+        _check_keys(here, agent, _AGENT_KEYS)
+        name = _require(here, agent, "name", str)
+        budget = _require(here, agent, "budget_steps", int)
+        if budget < 0:
+            raise PresetError(f"{here}: budget_steps must be >= 0, got {budget}")
+        if name in SCRIPTED_AGENTS and budget != 0:
+            raise PresetError(
+                f"{here}: {name!r} is a scripted agent and is evaluated only; set budget_steps = 0"
+            )
+        every = agent.get("eval_every", eval_every)
+        if budget > 0 and (not isinstance(every, int) or every <= 0):
+            raise PresetError(
+                f"{here}: a trained agent needs eval_every > 0 (here or at top level) for its "
+                "learning curve"
+            )
+        config = agent.get("config", {})
+        if not isinstance(config, dict):
+            raise PresetError(f"{here}: 'config' must be a table")
+        parsed.append({
+            "name": name,
+            "label": agent.get("label", name),
+            "budget_steps": budget,
+            "config": config,
+            "eval_every": every if budget > 0 else 0,
+        })
+    labels = [a["label"] for a in parsed]
+    if len(set(labels)) != len(labels):
+        raise PresetError(f"{where}: agent labels must be unique, got {labels}; set 'label'")
+    return parsed
+
+
+def _parse_reference(
+    where: str, table: Any, tasks: list[str], labels: set[str]
+) -> tuple[str, str, list[ReferenceEntry]]:
+    if table is None:
+        return "", "", []
+    here = f"{where}: paper_reference"
+    if not isinstance(table, dict):
+        raise PresetError(f"{here} must be a table")
+    _check_keys(here, table, _REFERENCE_KEYS)
+    source = _require(here, table, "source", str)
+    entries = []
+    for i, entry in enumerate(table.get("entries", [])):
+        at = f"{here}.entries[{i}]"
+        _check_keys(at, entry, _ENTRY_KEYS)
+        task = _require(at, entry, "task", str)
+        agent = _require(at, entry, "agent", str)
+        if task not in tasks:
+            raise PresetError(f"{at}: task {task!r} is not in the preset's tasks")
+        if agent not in labels:
+            raise PresetError(f"{at}: agent {agent!r} is not an agent label of the preset")
+        successes = _require(at, entry, "successes", int)
+        trials = _require(at, entry, "trials", int)
+        if not 0 <= successes <= trials or trials < 1:
+            raise PresetError(f"{at}: need 0 <= successes <= trials, trials >= 1")
+        entries.append(ReferenceEntry(task, dict(entry.get("env_kwargs", {})), agent,
+                                      successes, trials, entry.get("note", "")))
+    return source, table.get("note", ""), entries
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped in ``benchmark/presets``."""
+    folder = resources.files("benchmark") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """Load a shipped preset by name, or any preset TOML file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise PresetError(f"preset file {path} does not exist")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    else:
+        resource = resources.files("benchmark") / "presets" / f"{name_or_path}.toml"
+        if not resource.is_file():
+            raise PresetError(
+                f"unknown preset {str(name_or_path)!r}; shipped presets: {available_presets()} "
+                "(or give a path to a .toml file)"
+            )
+        text, source = resource.read_text(encoding="utf-8"), f"{name_or_path}.toml"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise PresetError(f"preset {source} is not valid TOML: {err}") from None
+    return parse_preset(data, source)

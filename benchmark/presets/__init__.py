@@ -1,0 +1,1 @@
+"""Shipped matrix presets (TOML), loaded with `benchmark.preset.load_preset(name)`."""

@@ -1,0 +1,397 @@
+"""Reports of a preset's matrix: Markdown plus one self-contained HTML file.
+
+Every number is recomputed from the raw episode records in the store. Sections: status and
+provenance; final success per task variant and method (pooled over seeds, 95% Wilson interval);
+the paper's numbers beside ours where the preset has a ``[paper_reference]``; cycle time, final
+distance and contact force; steps and wall-clock to 80% / 95% success; IQM and mean across tasks
+and seeds with stratified bootstrap CIs (rliable); learning curves and a performance profile.
+The HTML embeds its figures as base64 PNG, so it is one file that opens anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+from benchmark.cells import Cell  # noqa: E402
+from benchmark.metrics import (  # noqa: E402
+    THRESHOLDS,
+    CellMetrics,
+    aggregate,
+    cell_metrics,
+    format_rate,
+    performance_profile,
+    score_matrices,
+    wilson_interval,
+)
+from benchmark.preset import Preset  # noqa: E402
+from benchmark.store import Store  # noqa: E402
+
+
+@dataclass
+class Table:
+    """A table rendered identically in Markdown and HTML."""
+
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Section:
+    """A heading with paragraphs, tables and figures (PNG bytes keyed by file name)."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[tuple[str, bytes, str]] = field(default_factory=list)
+
+
+@dataclass
+class ReportFiles:
+    """Paths written by `write_report`."""
+
+    markdown: Path
+    html: Path
+    figures: list[Path]
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ordered(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _env_subset(cell: Cell, env_kwargs: dict[str, Any]) -> bool:
+    return all(cell.env_kwargs.get(k) == v for k, v in env_kwargs.items())
+
+
+def collect(preset: Preset, store: Store) -> tuple[dict[str, CellMetrics], dict[str, dict]]:
+    """Metrics of every done cell of the preset, and the store rows of all its recorded cells."""
+    rows = {r["config_hash"]: r for r in store.cell_rows()}
+    metrics = {}
+    for cell in preset.cells:
+        row = rows.get(cell.config_hash)
+        if row is not None and row["status"] == "done":
+            metrics[cell.config_hash] = cell_metrics(store.evaluations(cell.config_hash))
+    return metrics, rows
+
+
+def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Section]:
+    """Compute every section of the report."""
+    metrics, rows = collect(preset, store)
+    cells = preset.cells
+    tasks = _ordered([c.task_label for c in cells])
+    methods = _ordered([c.method for c in cells])
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.task_label, cell.method), []).append(cell)
+
+    sections = [_status_section(preset, store, metrics, rows)]
+
+    success = Table(["Task"] + methods, [])
+    for task in tasks:
+        row = [task]
+        for method in methods:
+            done = [c for c in groups.get((task, method), []) if c.config_hash in metrics]
+            if not done:
+                row.append("–")
+                continue
+            k = sum(metrics[c.config_hash].successes for c in done)
+            n = sum(metrics[c.config_hash].trials for c in done)
+            row.append(format_rate(k, n, *wilson_interval(k, n)) + f" · {len(done)} seeds")
+        success.rows.append(row)
+    sections.append(Section(
+        "Final success rate",
+        [f"Final-policy evaluation: {preset.cells[0].eval_episodes} episodes per cell on fixed "
+         "evaluation seeds, pooled over training seeds; brackets: 95% Wilson interval."],
+        [success],
+    ))
+
+    if preset.reference:
+        sections.append(_reference_section(preset, groups, metrics))
+
+    cycle = Table(["Task", "Method", "Steps to insertion", "Seconds to insertion",
+                   "Final distance (mm)", "Peak force mean / max (N)"], [])
+    reach = Table(["Task", "Method"] + [
+        f"Env steps to {t:.0%} (median, seeds reached)" for t in THRESHOLDS
+    ] + [f"Wall-clock s to {t:.0%} (median)" for t in THRESHOLDS], [])
+    for (task, method), group in groups.items():
+        done = [metrics[c.config_hash] for c in group if c.config_hash in metrics]
+        if not done:
+            continue
+
+        def mean_of(values: list[float | None]) -> float | None:
+            present = [v for v in values if v is not None]
+            return statistics.fmean(present) if present else None
+
+        forces = [m.max_peak_force_n for m in done if m.max_peak_force_n is not None]
+        cycle.rows.append([
+            task, method,
+            _fmt(mean_of([m.mean_steps_to_success for m in done])),
+            _fmt(mean_of([m.mean_seconds_to_success for m in done]), 2),
+            _fmt(mean_of([m.mean_final_distance_mm for m in done]), 2),
+            f"{_fmt(mean_of([m.mean_peak_force_n for m in done]))} / "
+            f"{_fmt(max(forces, default=None))}",
+        ])
+        if group[0].budget_steps > 0:
+            steps_cols, clock_cols = [], []
+            for threshold in THRESHOLDS:
+                hits = [m.reach[threshold] for m in done if m.reach[threshold] is not None]
+                if hits:
+                    steps_cols.append(f"{statistics.median(h[0] for h in hits):.0f} "
+                                      f"({len(hits)}/{len(done)})")
+                    clock_cols.append(f"{statistics.median(h[1] for h in hits):.1f}")
+                else:
+                    steps_cols.append(f"not reached (0/{len(done)})")
+                    clock_cols.append("–")
+            reach.rows.append([task, method] + steps_cols + clock_cols)
+    sections.append(Section(
+        "Cycle time, final distance and contact force",
+        ["Steps and seconds to insertion average successful episodes; distance and force "
+         "average all final-evaluation episodes; then averaged over seeds."],
+        [cycle],
+    ))
+    if reach.rows:
+        sections.append(Section(
+            "Time to threshold",
+            ["First learning-curve evaluation whose success rate reaches the threshold; median "
+             "over the seeds that reached it."],
+            [reach],
+        ))
+
+    sections.append(_aggregate_section(cells, metrics, reps))
+    curves = _learning_curves(cells, metrics, tasks)
+    if curves is not None:
+        sections.append(Section("Learning curves", [
+            "Success rate of the learning-curve evaluations, mean over seeds; shaded: min–max."
+        ], figures=[curves]))
+    sections.append(_failures_section(preset, rows))
+    return sections
+
+
+def _status_section(
+    preset: Preset, store: Store, metrics: dict[str, CellMetrics], rows: dict[str, dict]
+) -> Section:
+    hashes = {c.config_hash for c in preset.cells}
+    failed = sum(1 for h in hashes if h in rows and rows[h]["status"] == "failed")
+    running = sum(1 for m in store.running() if m.config_hash in hashes
+                  and not store.is_marker_stale(m))
+    done_rows = [rows[h] for h in hashes if h in metrics]
+
+    def distinct(key: str) -> str:
+        return ", ".join(sorted({str(r[key]) for r in done_rows})) or "–"
+
+    table = Table(["", ""], [
+        ["Cells", str(len(hashes))],
+        ["Done", str(len(metrics))],
+        ["Failed", str(failed)],
+        ["Running", str(running)],
+        ["Not started", str(len(hashes) - len(metrics) - failed - running)],
+        ["Suite version / commit", f"{distinct('suite_version')} / {distinct('suite_commit')}"],
+        ["MuJoCo / torch", f"{distinct('mujoco_version')} / {distinct('torch_version')}"],
+        ["Training seeds / evaluation seeds",
+         f"{list(preset.seeds)} / {preset.eval_seeds[0]}…{preset.eval_seeds[-1]}"],
+    ])
+    paragraphs = [preset.description, f"Preset file: `{preset.source}`; report generated "
+                  f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
+    fixtures = sum('"fixture"' in (r["info_json"] or "") for r in done_rows)
+    if fixtures:
+        paragraphs.insert(0, f"WARNING: {fixtures} of the done cells were produced by a test "
+                             "fixture cell function, not by training and evaluation; their numbers "
+                             "are not benchmark results.")
+    return Section("Status", paragraphs, [table])
+
+
+def _reference_section(
+    preset: Preset, groups: dict[tuple[str, str], list[Cell]], metrics: dict[str, CellMetrics]
+) -> Section:
+    table = Table(["Task", "Method", "Ours", "Paper", "Paper source"], [])
+    for entry in preset.reference:
+        ours = "–"
+        matched = [c for (_, method), group in groups.items() if method == entry.agent
+                   for c in group
+                   if c.task_id == entry.task and _env_subset(c, dict(entry.env_kwargs))]
+        done = [metrics[c.config_hash] for c in matched if c.config_hash in metrics]
+        label = matched[0].task_label if matched else entry.task
+        if done:
+            k = sum(m.successes for m in done)
+            n = sum(m.trials for m in done)
+            ours = format_rate(k, n, *wilson_interval(k, n))
+        paper = format_rate(entry.successes, entry.trials,
+                            *wilson_interval(entry.successes, entry.trials))
+        table.rows.append([label, entry.agent, ours, paper, entry.note])
+    paragraphs = [f"Reference: {preset.reference_source}."]
+    if preset.reference_note:
+        paragraphs.append(preset.reference_note)
+    return Section("Ours beside the paper", paragraphs, [table])
+
+
+def _aggregate_section(
+    cells: Sequence[Cell], metrics: dict[str, CellMetrics], reps: int
+) -> Section:
+    scores = [(c.method, c.task_label, c.seed, metrics[c.config_hash].success_rate)
+              for c in cells if c.config_hash in metrics]
+    matrices, skipped = score_matrices(scores)
+    section = Section("Aggregates across tasks and seeds", [
+        "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "
+        f"stratified bootstrap intervals ({reps} resamples, rliable)."
+    ])
+    estimates = aggregate(matrices, reps=reps)
+    section.tables.append(Table(
+        ["Method", "IQM [95% CI]", "Mean [95% CI]", "Seeds x tasks"],
+        [[m, f"{a.iqm:.3f} [{a.iqm_ci[0]:.3f}, {a.iqm_ci[1]:.3f}]",
+          f"{a.mean:.3f} [{a.mean_ci[0]:.3f}, {a.mean_ci[1]:.3f}]", f"{a.runs} x {a.tasks}"]
+         for m, a in estimates.items()],
+    ))
+    for method, reason in skipped.items():
+        section.paragraphs.append(f"{method}: left out of the aggregates, {reason}.")
+    if matrices:
+        taus, profiles, cis = performance_profile(matrices, reps=min(reps, 1000))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method in matrices:
+            (line,) = ax.plot(taus, profiles[method], label=method)
+            ax.fill_between(taus, cis[method][0], cis[method][1], alpha=0.2,
+                            color=line.get_color())
+        ax.set_xlabel("success rate τ")
+        ax.set_ylabel("fraction of runs with score > τ")
+        ax.set_title("Performance profile")
+        ax.legend(fontsize=8)
+        section.figures.append(("performance_profile.png", _png(fig), "Performance profile"))
+    return section
+
+
+def _learning_curves(
+    cells: Sequence[Cell], metrics: dict[str, CellMetrics], tasks: list[str]
+) -> tuple[str, bytes, str] | None:
+    trained = [c for c in cells if c.budget_steps > 0 and c.config_hash in metrics]
+    if not trained:
+        return None
+    shown = [t for t in tasks if any(c.task_label == t for c in trained)]
+    columns = min(3, len(shown))
+    rows = (len(shown) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3.2 * rows), squeeze=False)
+    for ax, task in zip(axes.flat, shown, strict=False):
+        by_method: dict[str, list[CellMetrics]] = {}
+        for cell in trained:
+            if cell.task_label == task:
+                by_method.setdefault(cell.method, []).append(metrics[cell.config_hash])
+        for method, runs in by_method.items():
+            steps = sorted({p.env_steps for m in runs for p in m.curve})
+            rates = [[next((p.success_rate for p in m.curve if p.env_steps == s), None)
+                      for m in runs] for s in steps]
+            mean = [statistics.fmean(v for v in r if v is not None) for r in rates]
+            low = [min(v for v in r if v is not None) for r in rates]
+            high = [max(v for v in r if v is not None) for r in rates]
+            (line,) = ax.plot(steps, mean, label=method)
+            ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("success rate")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return "learning_curves.png", _png(fig), "Learning curves"
+
+
+def _failures_section(preset: Preset, rows: dict[str, dict]) -> Section:
+    failed = [(c, rows[c.config_hash]) for c in preset.cells
+              if c.config_hash in rows and rows[c.config_hash]["status"] == "failed"]
+    table = Table(["Cell", "Hash", "Error"], [
+        [c.describe(), c.short_hash, (r["error"] or "").splitlines()[0][:200] if r["error"]
+         else ""] for c, r in failed
+    ])
+    return Section("Failed cells", [] if failed else ["None."], [table] if failed else [])
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(title: str, sections: Sequence[Section]) -> str:
+    """Markdown with figures referenced as sibling PNG files."""
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for paragraph in section.paragraphs:
+            lines += [paragraph, ""]
+        for table in section.tables:
+            lines.append("| " + " | ".join(_markdown_cell(h) for h in table.header) + " |")
+            lines.append("|" + "---|" * len(table.header))
+            for row in table.rows:
+                lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
+            lines.append("")
+        for name, _, caption in section.figures:
+            lines += [f"![{caption}]({name})", ""]
+    return "\n".join(lines)
+
+
+def render_html(title: str, sections: Sequence[Section]) -> str:
+    """One self-contained HTML page: inline CSS, figures as base64 data URIs."""
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{esc(title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+        "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        "th{background:#f3f3f3}img{max-width:100%}</style>",
+        "</head><body>", f"<h1>{esc(title)}</h1>",
+    ]
+    for section in sections:
+        parts.append(f"<h2>{esc(section.title)}</h2>")
+        parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs]
+        for table in section.tables:
+            parts.append("<table><thead><tr>" + "".join(
+                f"<th>{esc(h)}</th>" for h in table.header) + "</tr></thead><tbody>")
+            for row in table.rows:
+                parts.append("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>")
+            parts.append("</tbody></table>")
+        for _, png, caption in section.figures:
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{esc(caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(preset: Preset, store: Store, out_dir: Path, reps: int = 2000) -> ReportFiles:
+    """Write ``report.md`` (+ PNG files) and ``report.html`` for a preset into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = build_sections(preset, store, reps=reps)
+    for stale in ("learning_curves.png", "performance_profile.png"):
+        (out_dir / stale).unlink(missing_ok=True)  # a figure this report lacks must not linger
+    title = f"InsertBench matrix report: {preset.name}"
+    figures = []
+    for section in sections:
+        for name, png, _ in section.figures:
+            path = out_dir / name
+            path.write_bytes(png)
+            figures.append(path)
+    markdown = out_dir / "report.md"
+    markdown.write_text(render_markdown(title, sections), encoding="utf-8")
+    page = out_dir / "report.html"
+    page.write_text(render_html(title, sections), encoding="utf-8")
+    return ReportFiles(markdown, page, figures)

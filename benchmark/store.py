@@ -1,0 +1,400 @@
+"""The results store: one SQLite database per matrix (WAL mode).
+
+Tables:
+    cells        one row per finished cell (status ``done`` or ``failed``), keyed by config hash,
+                 with the cell's canonical config, code version, library versions and artifacts
+    evaluations  the learning-curve evaluations and the final one, per cell
+    episodes     raw per-episode records of every evaluation (the source of truth for metrics)
+    running      markers of cells in progress: owner pid, host and heartbeat
+
+A finished cell is written in one transaction (cell row, evaluations, episodes, marker removal),
+so a process killed at any moment leaves either the whole cell or none of it. A marker whose owner
+is gone (same host, pid not alive) or whose heartbeat is older than ``stale_after_s`` is stale and
+is reclaimed by the next run, which restarts that cell from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmark.cells import EPISODE_FIELDS, Cell, CellResult, canonical_json
+
+SCHEMA_VERSION = 1
+DEFAULT_STALE_AFTER_S = 120.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+    config_hash TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    config_json TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    task_label TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    budget_steps INTEGER NOT NULL,
+    env_steps INTEGER,
+    train_wall_clock_s REAL,
+    cell_wall_clock_s REAL,
+    suite_version TEXT,
+    suite_commit TEXT,
+    mujoco_version TEXT,
+    torch_version TEXT,
+    python_version TEXT,
+    hostname TEXT,
+    artifacts_path TEXT,
+    info_json TEXT,
+    error TEXT,
+    traceback TEXT,
+    finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    config_hash TEXT NOT NULL REFERENCES cells(config_hash) ON DELETE CASCADE,
+    eval_index INTEGER NOT NULL,
+    is_final INTEGER NOT NULL,
+    env_steps INTEGER NOT NULL,
+    wall_clock_s REAL NOT NULL,
+    PRIMARY KEY (config_hash, eval_index)
+);
+CREATE TABLE IF NOT EXISTS episodes (
+    config_hash TEXT NOT NULL REFERENCES cells(config_hash) ON DELETE CASCADE,
+    eval_index INTEGER NOT NULL,
+    episode_index INTEGER NOT NULL,
+    eval_seed INTEGER,
+    success INTEGER NOT NULL,
+    steps_to_success INTEGER,
+    seconds_to_success REAL,
+    final_distance_mm REAL,
+    peak_force_n REAL,
+    extra_json TEXT,
+    PRIMARY KEY (config_hash, eval_index, episode_index)
+);
+CREATE TABLE IF NOT EXISTS running (
+    config_hash TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    hostname TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    description TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Code and library versions recorded with every cell."""
+
+    suite_version: str
+    suite_commit: str
+    mujoco_version: str
+    torch_version: str
+    python_version: str
+    hostname: str
+
+
+@dataclass(frozen=True)
+class RunningMarker:
+    """A cell some process claims to be running."""
+
+    config_hash: str
+    pid: int
+    hostname: str
+    started_at: float
+    heartbeat_at: float
+    description: str
+
+
+def collect_provenance() -> Provenance:
+    """Versions of the suite (package version and git commit), MuJoCo, torch and Python.
+
+    Library versions come from package metadata so recording them imports neither library.
+    """
+    def version(distribution: str) -> str:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    root = Path(__file__).resolve().parent.parent
+    commit = "unknown"
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+        commit = head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return Provenance(
+        suite_version=version("insertbench"),
+        suite_commit=commit,
+        mujoco_version=version("mujoco"),
+        torch_version=version("torch"),
+        python_version=platform.python_version(),
+        hostname=socket.gethostname(),
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """SQLite results store of one matrix. The matrix's parent process is its only writer.
+
+    Args:
+        path: database file; parent folders are created.
+        stale_after_s: a running marker whose heartbeat is older than this is reclaimed.
+    """
+
+    def __init__(self, path: str | Path, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.stale_after_s = stale_after_s
+        self.hostname = socket.gethostname()
+        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: all statements inside commit together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- markers -------------------------------------------------------------------------
+
+    def _is_stale(self, marker: RunningMarker, now: float) -> bool:
+        if marker.hostname == self.hostname and marker.pid != os.getpid():
+            if not _pid_alive(marker.pid):
+                return True
+        return now - marker.heartbeat_at > self.stale_after_s
+
+    def running(self) -> list[RunningMarker]:
+        """All running markers, stale or not."""
+        rows = self._db.execute("SELECT * FROM running ORDER BY started_at").fetchall()
+        return [RunningMarker(**dict(r)) for r in rows]
+
+    def is_marker_stale(self, marker: RunningMarker) -> bool:
+        """Whether a marker's owner is gone or silent for longer than `stale_after_s`."""
+        return self._is_stale(marker, time.time())
+
+    def claim(self, cell: Cell) -> bool:
+        """Mark a cell as running by this process; False if done or live-claimed by another.
+
+        A failed cell can be claimed (it is retried); a stale marker is taken over.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT status FROM cells WHERE config_hash = ?", (cell.config_hash,)
+            ).fetchone()
+            if row is not None and row["status"] == "done":
+                return False
+            marker = db.execute(
+                "SELECT * FROM running WHERE config_hash = ?", (cell.config_hash,)
+            ).fetchone()
+            if marker is not None and not self._is_stale(RunningMarker(**dict(marker)), now):
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                (cell.config_hash, os.getpid(), self.hostname, now, now, cell.describe()),
+            )
+        return True
+
+    def heartbeat(self, config_hashes: Iterable[str]) -> None:
+        """Refresh this process's markers for the given cells."""
+        hashes = list(config_hashes)
+        if not hashes:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE running SET heartbeat_at = ? WHERE config_hash = ? AND pid = ?",
+                [(time.time(), h, os.getpid()) for h in hashes],
+            )
+
+    def release(self, config_hash: str) -> None:
+        """Drop this process's marker of a cell without recording a result."""
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM running WHERE config_hash = ? AND pid = ?", (config_hash, os.getpid())
+            )
+
+    # --- results ---------------------------------------------------------------------------
+
+    def _replace_cell_row(
+        self, db: sqlite3.Connection, cell: Cell, status: str, provenance: Provenance,
+        values: dict[str, Any],
+    ) -> None:
+        db.execute("DELETE FROM episodes WHERE config_hash = ?", (cell.config_hash,))
+        db.execute("DELETE FROM evaluations WHERE config_hash = ?", (cell.config_hash,))
+        db.execute("DELETE FROM cells WHERE config_hash = ?", (cell.config_hash,))
+        row = {
+            "config_hash": cell.config_hash,
+            "status": status,
+            "config_json": canonical_json(cell.identity()),
+            "task_id": cell.task_id,
+            "task_label": cell.task_label or cell.task_id,
+            "agent": cell.agent,
+            "method": cell.method or cell.agent,
+            "seed": cell.seed,
+            "budget_steps": cell.budget_steps,
+            "suite_version": provenance.suite_version,
+            "suite_commit": provenance.suite_commit,
+            "mujoco_version": provenance.mujoco_version,
+            "torch_version": provenance.torch_version,
+            "python_version": provenance.python_version,
+            "hostname": provenance.hostname,
+            "finished_at": time.time(),
+            **values,
+        }
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        db.execute(f"INSERT INTO cells ({columns}) VALUES ({marks})", tuple(row.values()))
+        db.execute("DELETE FROM running WHERE config_hash = ?", (cell.config_hash,))
+
+    def record_done(
+        self, cell: Cell, result: CellResult, provenance: Provenance, cell_wall_clock_s: float
+    ) -> None:
+        """Commit a finished cell with all its evaluations and episodes in one transaction."""
+        result.validate(cell)
+        evaluations = [(i, False, e) for i, e in enumerate(result.curve)]
+        evaluations.append((len(result.curve), True, result.final))
+        with self.transaction() as db:
+            self._replace_cell_row(db, cell, "done", provenance, {
+                "env_steps": result.env_steps,
+                "train_wall_clock_s": result.train_wall_clock_s,
+                "cell_wall_clock_s": cell_wall_clock_s,
+                "artifacts_path": result.artifacts_path,
+                "info_json": canonical_json(result.info),
+            })
+            for index, is_final, evaluation in evaluations:
+                db.execute(
+                    "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?)",
+                    (cell.config_hash, index, int(is_final), evaluation.env_steps,
+                     evaluation.wall_clock_s),
+                )
+                db.executemany(
+                    "INSERT INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_episode_row(cell, index, j, record)
+                     for j, record in enumerate(evaluation.episodes)],
+                )
+
+    def record_failed(
+        self, cell: Cell, error: str, traceback: str, provenance: Provenance,
+        cell_wall_clock_s: float,
+    ) -> None:
+        """Commit a failed cell with its error and traceback (retried by the next run)."""
+        with self.transaction() as db:
+            self._replace_cell_row(db, cell, "failed", provenance, {
+                "cell_wall_clock_s": cell_wall_clock_s,
+                "error": error,
+                "traceback": traceback,
+            })
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def statuses(self) -> dict[str, str]:
+        """Config hash -> ``done`` / ``failed`` for every recorded cell."""
+        rows = self._db.execute("SELECT config_hash, status FROM cells").fetchall()
+        return {r["config_hash"]: r["status"] for r in rows}
+
+    def cell_rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Recorded cells as dicts (optionally only one status), in config-hash order."""
+        query = "SELECT * FROM cells"
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            args = (status,)
+        rows = self._db.execute(query + " ORDER BY config_hash", args).fetchall()
+        return [dict(r) for r in rows]
+
+    def evaluations(self, config_hash: str) -> list[dict[str, Any]]:
+        """A cell's evaluations in order, each with its list of episode records."""
+        evaluations = [dict(r) for r in self._db.execute(
+            "SELECT * FROM evaluations WHERE config_hash = ? ORDER BY eval_index", (config_hash,)
+        )]
+        episodes = self._db.execute(
+            "SELECT * FROM episodes WHERE config_hash = ? ORDER BY eval_index, episode_index",
+            (config_hash,),
+        ).fetchall()
+        by_eval: dict[int, list[dict[str, Any]]] = {e["eval_index"]: [] for e in evaluations}
+        for row in episodes:
+            record = {k: row[k] for k in ("eval_seed", *EPISODE_FIELDS)}
+            record["success"] = bool(record["success"])
+            record.update(json.loads(row["extra_json"] or "{}"))
+            by_eval[row["eval_index"]].append(record)
+        for evaluation in evaluations:
+            evaluation["is_final"] = bool(evaluation["is_final"])
+            evaluation["episodes"] = by_eval[evaluation["eval_index"]]
+        return evaluations
+
+    def episode_count(self) -> int:
+        """Total number of stored episode records."""
+        return int(self._db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
+
+
+def _episode_row(cell: Cell, eval_index: int, episode_index: int, record: dict[str, Any]) -> tuple:
+    extra = {k: v for k, v in record.items() if k not in EPISODE_FIELDS and k != "eval_seed"}
+    eval_seed = record.get("eval_seed")
+    if eval_seed is None and episode_index < len(cell.eval_seeds):
+        eval_seed = cell.eval_seeds[episode_index]
+
+    def opt(value: Any, kind: type) -> Any:
+        return None if value is None else kind(value)
+
+    return (
+        cell.config_hash,
+        eval_index,
+        episode_index,
+        opt(eval_seed, int),
+        int(bool(record["success"])),
+        opt(record["steps_to_success"], int),
+        opt(record["seconds_to_success"], float),
+        opt(record["final_distance_mm"], float),
+        opt(record["peak_force_n"], float),
+        canonical_json(extra) if extra else None,
+    )

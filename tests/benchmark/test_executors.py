@@ -1,0 +1,71 @@
+"""Executors: the spawn pool and a real local Ray give identical stores for the same preset."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from matrix_helpers import write_tiny_preset
+
+from benchmark.executors import LocalExecutor, RayExecutor
+from benchmark.matrix import run_matrix
+from benchmark.store import Store
+from benchmark.testing import synthetic_cell_for_tests
+
+ray = pytest.importorskip("ray")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """One local Ray with a single CPU for this module (the test machine has two cores)."""
+    python_path = str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": python_path}})
+    yield
+    ray.shutdown()
+
+
+def _snapshot(store: Store) -> dict[str, tuple]:
+    """Everything a cell produced except timing and provenance."""
+    snapshot = {}
+    for row in store.cell_rows():
+        evaluations = store.evaluations(row["config_hash"])
+        snapshot[row["config_hash"]] = (
+            row["status"], row["error"], row["env_steps"],
+            [(e["eval_index"], e["is_final"], e["env_steps"], e["wall_clock_s"], e["episodes"])
+             for e in evaluations],
+        )
+    return snapshot
+
+
+def test_a_dying_worker_fails_its_cell_and_the_pool_recovers(tmp_path: Path) -> None:
+    _, preset = write_tiny_preset(tmp_path, crash_seed=1)
+    with Store(tmp_path / "s.sqlite") as store:
+        summary = run_matrix(preset.cells, store, LocalExecutor(workers=1),
+                             cell_fn=synthetic_cell_for_tests, artifacts_root=tmp_path / "a",
+                             show_progress=False, heartbeat_s=0.5)
+        crashing = {c.config_hash for c in preset.cells if c.budget_steps > 0 and c.seed == 1}
+        assert set(summary.failed) == crashing
+        assert len(summary.done) == len(preset.cells) - len(crashing)
+        assert all("worker process died" in r["error"] for r in store.cell_rows("failed"))
+        assert store.running() == []
+
+
+def test_ray_and_local_pool_store_identical_results(tmp_path: Path, local_ray: None) -> None:
+    _, preset = write_tiny_preset(tmp_path, fail_seed=0)
+    snapshots = []
+    for name, executor in (("local", LocalExecutor(workers=2)), ("ray", RayExecutor(workers=2))):
+        with Store(tmp_path / f"{name}.sqlite") as store:
+            summary = run_matrix(preset.cells, store, executor, cell_fn=synthetic_cell_for_tests,
+                                 artifacts_root=tmp_path / f"{name}-artifacts",
+                                 show_progress=False, heartbeat_s=0.5)
+            assert len(summary.done) + len(summary.failed) == len(preset.cells)
+            assert len(summary.failed) == 4  # the learner's seed-0 cells raise on purpose
+            snapshots.append(_snapshot(store))
+    local, remote = snapshots
+    assert set(local) == {c.config_hash for c in preset.cells}
+    assert local == remote
+    assert ray.is_initialized(), "an executor must not shut down a Ray it did not start"

@@ -1,0 +1,119 @@
+"""Metrics against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmark.metrics import (
+    CurvePoint,
+    aggregate,
+    cell_metrics,
+    performance_profile,
+    score_matrices,
+    time_to_threshold,
+    wilson_interval,
+)
+
+Z95 = 1.959963984540054
+
+
+def hand_wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson score interval written out from its textbook formula."""
+    p = k / n
+    denom = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return centre - half, centre + half
+
+
+def test_wilson_interval_matches_hand_computation() -> None:
+    # 16/20: p = 0.8, z^2/n = 0.19207, centre 0.75167, half-width 0.16768.
+    low, high = wilson_interval(16, 20)
+    assert low == pytest.approx(0.58398, abs=1e-5)
+    assert high == pytest.approx(0.91934, abs=1e-5)
+    for k, n in [(0, 20), (20, 20), (7, 25), (1, 3)]:
+        assert wilson_interval(k, n) == pytest.approx(hand_wilson(k, n), abs=1e-12)
+    # 0/20: the lower end is 0 and the upper end is (z^2/n) / (1 + z^2/n) = 0.16113.
+    assert wilson_interval(0, 20)[0] == pytest.approx(0.0, abs=1e-12)
+    assert wilson_interval(0, 20)[1] == pytest.approx(0.16113, abs=1e-5)
+
+
+def test_wilson_interval_rejects_impossible_counts() -> None:
+    with pytest.raises(ValueError, match="trials"):
+        wilson_interval(0, 0)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(5, 4)
+
+
+def test_time_to_threshold_first_evaluation_reaching_it() -> None:
+    curve = [
+        CurvePoint(0, 0.0, 2, 20),
+        CurvePoint(1000, 10.0, 15, 20),
+        CurvePoint(2000, 21.5, 16, 20),  # exactly 80%
+        CurvePoint(3000, 30.0, 14, 20),
+        CurvePoint(4000, 42.0, 19, 20),  # exactly 95%
+    ]
+    assert time_to_threshold(curve, 0.8) == (2000, 21.5)
+    assert time_to_threshold(curve, 0.95) == (4000, 42.0)
+    assert time_to_threshold(curve[:4], 0.95) is None
+    assert time_to_threshold([], 0.8) is None
+
+
+def _episode(success: bool, steps: int | None, distance: float, force: float) -> dict:
+    return {"success": success, "steps_to_success": steps,
+            "seconds_to_success": None if steps is None else steps / 10,
+            "final_distance_mm": distance, "peak_force_n": force}
+
+
+def test_cell_metrics_from_records() -> None:
+    final = [_episode(True, 10, 0.0, 5.0), _episode(True, 30, 0.5, 7.0),
+             _episode(False, None, 8.0, 20.0), _episode(True, 20, 0.1, 6.0)]
+    evaluations = [
+        {"is_final": False, "env_steps": 0, "wall_clock_s": 0.0,
+         "episodes": [_episode(False, None, 9.0, 3.0)] * 4},
+        {"is_final": False, "env_steps": 500, "wall_clock_s": 12.0, "episodes": final},
+        {"is_final": True, "env_steps": 500, "wall_clock_s": 12.0, "episodes": final},
+    ]
+    m = cell_metrics(evaluations)
+    assert (m.successes, m.trials) == (3, 4)
+    assert (m.ci_low, m.ci_high) == pytest.approx(hand_wilson(3, 4))
+    assert m.mean_steps_to_success == pytest.approx(20.0)  # (10 + 30 + 20) / 3, successes only
+    assert m.mean_seconds_to_success == pytest.approx(2.0)
+    assert m.mean_final_distance_mm == pytest.approx(8.6 / 4)
+    assert m.mean_peak_force_n == pytest.approx(38.0 / 4)
+    assert m.max_peak_force_n == 20.0
+    assert [p.success_rate for p in m.curve] == [0.0, 0.75]
+    assert m.reach[0.8] is None  # 75% never reaches 80%
+
+
+def test_iqm_and_mean_match_hand_computation() -> None:
+    # Eight scores; IQM drops the lowest and highest quarter (two each): mean of .2 .3 .4 .5.
+    scores = np.array([[0.0, 0.6, 0.2, 0.4], [1.0, 0.1, 0.5, 0.3]])
+    result = aggregate({"m": scores}, reps=300)["m"]
+    assert result.iqm == pytest.approx(0.35)
+    assert result.mean == pytest.approx(3.1 / 8)
+    assert result.iqm_ci[0] <= result.iqm <= result.iqm_ci[1]
+    assert result.mean_ci[0] <= result.mean <= result.mean_ci[1]
+    assert (result.runs, result.tasks) == (2, 4)
+    # A constant score has a degenerate interval; the bootstrap is reproducible.
+    flat = aggregate({"c": np.full((3, 2), 0.5)}, reps=100)["c"]
+    assert flat.iqm_ci == pytest.approx((0.5, 0.5))
+    assert aggregate({"m": scores}, reps=300)["m"] == result
+
+
+def test_score_matrices_leave_out_incomplete_methods() -> None:
+    scores = [("a", "t1", 0, 0.1), ("a", "t2", 0, 0.2), ("a", "t1", 1, 0.3), ("a", "t2", 1, 0.4),
+              ("b", "t1", 0, 1.0), ("b", "t2", 0, 1.0), ("b", "t1", 1, 1.0)]
+    matrices, skipped = score_matrices(scores)
+    np.testing.assert_array_equal(matrices["a"], [[0.1, 0.2], [0.3, 0.4]])
+    assert "b" not in matrices and "3 of 4" in skipped["b"]
+
+
+def test_performance_profile_is_fraction_of_runs_above_tau() -> None:
+    scores = {"m": np.array([[0.0, 0.5], [1.0, 0.25]])}
+    taus, profiles, _ = performance_profile(scores, taus=np.array([0.0, 0.3, 0.9]), reps=50)
+    np.testing.assert_allclose(profiles["m"], [0.75, 0.5, 0.25])
+    assert taus.shape == (3,)

@@ -1,0 +1,94 @@
+"""Preset expansion, validation and cell identity."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tomllib
+
+import pytest
+from matrix_helpers import tiny_preset_toml
+
+from benchmark.cells import Cell
+from benchmark.preset import PresetError, available_presets, load_preset, parse_preset
+
+
+def test_shipped_presets_expand_to_the_documented_products() -> None:
+    assert {"quick", "paper000", "paper001-baselines"} <= set(available_presets())
+    paper000 = load_preset("paper000")
+    # 3 connectors x 6 methods x 3 rewards x 2 goal noises x 3 seeds.
+    assert len(paper000.cells) == 3 * 6 * 3 * 2 * 3
+    for cell in paper000.cells:
+        pixels = cell.env_kwargs.get("obs_mode") == "pixels"
+        assert pixels == (cell.env_kwargs["reward"] == "goal_image")
+        if pixels:
+            assert cell.env_kwargs["image_size"] == 32 and cell.env_kwargs["grayscale"] is True
+        assert (cell.budget_steps == 0) == (cell.agent == "p_controller")
+        assert cell.eval_episodes == 25 and len(cell.eval_seeds) == 25
+        assert not set(cell.eval_seeds) & set(paper000.seeds)
+    baselines = load_preset("paper001-baselines")
+    assert len(baselines.cells) == 4 * 2 * 4 * 3
+    assert all(c.budget_steps == 0 for c in baselines.cells)
+    assert {c.task_id for c in baselines.cells} == {
+        f"InsertBench/Connector-{n}-v0" for n in ("DT12", "Megablock", "NEMA15", "Europlug")}
+    assert len(baselines.reference) == 24
+    spiral_mega = [e for e in baselines.reference if e.agent == "Spiral search"
+                   and "Megablock" in e.task]
+    assert sorted((tuple(e.env_kwargs["init_offset_mm"]), e.successes) for e in spiral_mega) == [
+        ((0, 10), 15), ((10, 20), 17)]
+    quick = load_preset("quick")
+    assert 2 <= len(quick.cells) <= 8
+
+
+def test_config_hash_is_stable_and_ignores_labels() -> None:
+    cell = Cell("InsertBench/USB-v0", {"reward": "sparse", "goal_noise_mm": 1.0}, "sac",
+                {"lr": 3e-4}, 0, 1000, 100, 2, (10, 11))
+    same = Cell("InsertBench/USB-v0", {"goal_noise_mm": 1.0, "reward": "sparse"}, "sac",
+                {"lr": 3e-4}, 0, 1000, 100, 2, (10, 11), method="SAC", task_label="USB")
+    assert cell.config_hash == same.config_hash
+    assert len(cell.config_hash) == 64
+    assert dataclasses.replace(cell, seed=1).config_hash != cell.config_hash
+    assert dataclasses.replace(cell, eval_seeds=(10, 12)).config_hash != cell.config_hash
+    assert dataclasses.replace(cell, agent_config={"lr": 1e-3}).config_hash != cell.config_hash
+    # Pinned: changing the canonical form silently would orphan every stored result.
+    canonical = (
+        '{"agent":"sac","agent_config":{"lr":0.0003},"budget_steps":1000,"env_kwargs":'
+        '{"goal_noise_mm":1.0,"reward":"sparse"},"eval_episodes":2,"eval_every":100,'
+        '"eval_seeds":[10,11],"seed":0,"task_id":"InsertBench/USB-v0"}'
+    )
+    assert cell.config_hash == hashlib.sha256(canonical.encode()).hexdigest()
+    assert cell.config_hash.startswith("5610a8293760")
+
+
+def _data(**changes: object) -> dict:
+    data = tomllib.loads(tiny_preset_toml())
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"colour": "red"}, "unknown key"),
+        ({"axes": {"goal_noise_mm": []}}, "non-empty list"),
+        ({"seeds": []}, "non-empty list"),
+        ({"tasks": []}, "tasks"),
+        ({"eval_seeds": [500, 501]}, "eval_episodes"),
+        ({"eval_seeds": {"start": 0}}, "disjoint"),
+        ({"agents": [{"name": "spiral_search", "budget_steps": 100}]}, "scripted"),
+        ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": 0}]}, "eval_every"),
+        ({"agents": [{"name": "sac", "budget_steps": 10, "lr": 1}]}, "unknown key"),
+        ({"agents": []}, "agents"),
+        ({"seeds": [0, 0]}, "duplicates"),
+        ({"rules": [{"when": {"reward": "x"}, "set": {"a": 1}}]}, "neither an axis"),
+        ({"axes": {"goal_noise_mm": [0.0, 0.0]}}, "identical"),
+    ],
+)
+def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, message: str) -> None:
+    with pytest.raises(PresetError, match=message):
+        parse_preset(_data(**changes), "test")
+
+
+def test_unknown_preset_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(PresetError, match="paper000"):
+        load_preset("no-such-preset")

@@ -1,0 +1,86 @@
+"""Reports: Markdown and self-contained HTML with the right numbers in the right rows."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from matrix_helpers import SYNTHETIC, tiny_preset_toml
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.metrics import format_rate, wilson_interval
+from benchmark.preset import load_preset
+from benchmark.testing import synthetic_cell_for_tests
+
+REFERENCE = """
+[paper_reference]
+source = "A made-up paper for the test"
+[[paper_reference.entries]]
+task = "InsertBench/A-v0"
+env_kwargs = { goal_noise_mm = 1.0 }
+agent = "Learner"
+successes = 13
+trials = 20
+note = "Table 9, row A"
+"""
+
+
+def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
+    preset_path = tmp_path / "tiny.toml"
+    preset_path.write_text(tiny_preset_toml(fail_seed=1) + REFERENCE, encoding="utf-8")
+    preset = load_preset(preset_path)
+    store = tmp_path / "tiny.sqlite"
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["matrix", "run", str(preset_path), "--store", str(store),
+                                 "--executor", "inline", "--cell-fn", SYNTHETIC, "--no-progress"])
+    assert result.exit_code == 1, result.output  # failed cells make the exit status non-zero
+    assert "4 failed" in result.output
+
+    result = runner.invoke(app, ["matrix", "status", str(preset_path), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "12 done, 0 running, 4 failed, 0 pending of 16" in " ".join(result.output.split())
+
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["matrix", "report", str(preset_path), "--store", str(store),
+                                 "--out", str(out), "--reps", "200"])
+    assert result.exit_code == 0, result.output
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+
+    # Success cells pooled over seeds, computed here straight from the fixture.
+    for task in ("A-v0 goal_noise_mm=0.0", "B-v0 goal_noise_mm=1.0"):
+        for method in ("Scripted", "Learner"):
+            cells = [c for c in preset.cells if c.task_label == task and c.method == method
+                     and not (method == "Learner" and c.seed == 1)]
+            records = [r for c in cells
+                       for r in synthetic_cell_for_tests(c, tmp_path).final.episodes]
+            k, n = sum(r["success"] for r in records), len(records)
+            expected = format_rate(k, n, *wilson_interval(k, n)) + f" · {len(cells)} seeds"
+            row = next(line for line in markdown.splitlines() if line.startswith(f"| {task} |"))
+            assert expected in row
+            assert expected in page
+    assert "| A-v0 goal_noise_mm=1.0 | Learner |" in markdown
+    reference_row = next(line for line in markdown.splitlines() if "Table 9, row A" in line)
+    ours = [r for c in preset.cells if c.task_label == "A-v0 goal_noise_mm=1.0"
+            and c.method == "Learner" and c.seed == 0
+            for r in synthetic_cell_for_tests(c, tmp_path).final.episodes]
+    k = sum(r["success"] for r in ours)
+    assert format_rate(k, 6, *wilson_interval(k, 6)) in reference_row
+    assert format_rate(13, 20, *wilson_interval(13, 20)) in reference_row
+    assert "Table 9, row A" in page
+    assert re.search(r"\| Learner \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", markdown)
+    assert "synthetic failure requested for seed 1" in markdown
+    assert "WARNING: 12 of the done cells were produced by a test fixture" in markdown
+
+    # Figures: PNG files beside the Markdown, the same images inline in the HTML.
+    for name in ("learning_curves.png", "performance_profile.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+        assert f"]({name})" in markdown
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(images) == 2
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert not re.search(r"(src|href)=['\"](?!data:)", page), "HTML must be self-contained"
+    assert "<link" not in page and "<script" not in page

@@ -1,0 +1,108 @@
+"""Store: atomic cells, failures, running markers and their reclamation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from matrix_helpers import write_tiny_preset
+
+from benchmark.executors import InlineExecutor
+from benchmark.matrix import run_matrix
+from benchmark.store import Store, collect_provenance
+from benchmark.testing import synthetic_cell_for_tests
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_cell_is_committed_with_all_rows_or_not_at_all(tmp_path: Path) -> None:
+    _, preset = write_tiny_preset(tmp_path)
+    cell = next(c for c in preset.cells if c.budget_steps > 0)
+    result = synthetic_cell_for_tests(cell, tmp_path)
+    provenance = collect_provenance()
+    with Store(tmp_path / "s.sqlite") as store:
+        broken = synthetic_cell_for_tests(cell, tmp_path)
+        del broken.final.episodes[-1]["peak_force_n"]
+        with pytest.raises(ValueError, match="peak_force_n"):
+            store.record_done(cell, broken, provenance, 1.0)
+        assert store.statuses() == {} and store.episode_count() == 0
+
+        store.record_done(cell, result, provenance, 1.0)
+        evaluations = store.evaluations(cell.config_hash)
+        # 5 curve points (0, 100, ..., 400) plus the final evaluation, 6 episodes each.
+        assert [e["env_steps"] for e in evaluations] == [0, 100, 200, 300, 400, 400]
+        assert [e["is_final"] for e in evaluations] == [False] * 5 + [True]
+        assert store.episode_count() == 6 * 6
+        assert [r["eval_seed"] for r in evaluations[-1]["episodes"]] == list(cell.eval_seeds)
+        assert [r["success"] for r in evaluations[-1]["episodes"]] == [
+            r["success"] for r in result.final.episodes]
+        row = store.cell_rows("done")[0]
+        assert row["config_hash"] == cell.config_hash
+        assert row["mujoco_version"] and row["torch_version"] and row["suite_commit"]
+
+
+def test_a_transaction_interrupted_midway_leaves_nothing(tmp_path: Path) -> None:
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    result = synthetic_cell_for_tests(cell, tmp_path)
+    result.final.episodes[3]["steps_to_success"] = "not a number"  # fails inside the insert
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(ValueError):
+            store.record_done(cell, result, collect_provenance(), 1.0)
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        for table in ("cells", "evaluations", "episodes"):
+            assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_markers_of_dead_processes_and_silent_ones_are_reclaimed(tmp_path: Path) -> None:
+    _, preset = write_tiny_preset(tmp_path)
+    first, second, third = preset.cells[:3]
+    with Store(tmp_path / "s.sqlite", stale_after_s=30.0) as store:
+        now = time.time()
+        with store.transaction() as db:
+            db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                       (first.config_hash, _dead_pid(), store.hostname, now, now, "dead"))
+            db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                       (second.config_hash, os.getppid(), store.hostname, now, now, "alive"))
+            db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                       (third.config_hash, os.getppid(), "other-host", now - 60, now - 60, "old"))
+        assert store.claim(first)  # owner pid is gone
+        assert not store.claim(second)  # owner alive with a fresh heartbeat
+        assert store.claim(third)  # heartbeat older than stale_after_s
+        assert {m.config_hash: m.pid for m in store.running()}[first.config_hash] == os.getpid()
+
+
+def test_failed_cells_record_the_traceback_and_do_not_stop_the_matrix(tmp_path: Path) -> None:
+    _, preset = write_tiny_preset(tmp_path, fail_seed=1)
+    with Store(tmp_path / "s.sqlite") as store:
+        summary = run_matrix(preset.cells, store, InlineExecutor(),
+                             cell_fn=synthetic_cell_for_tests, artifacts_root=tmp_path / "a",
+                             show_progress=False)
+        failing = [c for c in preset.cells if c.budget_steps > 0 and c.seed == 1]
+        assert len(summary.failed) == len(failing) == 4
+        assert len(summary.done) == len(preset.cells) - 4
+        failed_rows = store.cell_rows("failed")
+        assert {r["config_hash"] for r in failed_rows} == {c.config_hash for c in failing}
+        assert all("synthetic failure requested" in r["error"] for r in failed_rows)
+        assert all("Traceback" in r["traceback"] and "RuntimeError" in r["traceback"]
+                   for r in failed_rows)
+        assert store.running() == []
+        done_before = {r["config_hash"]: r["finished_at"] for r in store.cell_rows("done")}
+
+        # Without retrying, nothing runs; with retrying, only the failed cells run again.
+        again = run_matrix(preset.cells, store, InlineExecutor(), cell_fn=synthetic_cell_for_tests,
+                           artifacts_root=tmp_path / "a", retry_failed=False, show_progress=False)
+        assert again.done == [] and again.failed == []
+        again = run_matrix(preset.cells, store, InlineExecutor(), cell_fn=synthetic_cell_for_tests,
+                           artifacts_root=tmp_path / "a", show_progress=False)
+        assert sorted(again.failed) == sorted(c.config_hash for c in failing)
+        assert {r["config_hash"]: r["finished_at"] for r in store.cell_rows("done")} == done_before

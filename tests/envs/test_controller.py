@@ -1,0 +1,63 @@
+"""Paper 000's hand controller, the impedance reference and the P-controller's success."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs
+from envs.insertion_env import HAND_KP
+from tests.envs.helpers import FOUNDATION_IDS, run_hand_controller
+
+
+def test_hand_controller_is_p_control_towards_the_believed_goal():
+    env = gym.make("InsertBench/USB-v0", goal_noise_mm=1.0)
+    controller = envs.hand_controller(env)
+    obs, _ = env.reset(seed=7)
+    u = env.unwrapped
+    # Place the observation 2 mm from the believed goal on each axis (start frame).
+    goal_start = u.start_mat.T @ (u.believed_goal_pos - u.start_pos)
+    obs = dict(obs, tcp_pose=np.concatenate([goal_start + 0.002, np.zeros(3)]).astype(np.float32))
+    action = controller(obs)
+    expected = -HAND_KP * 0.002 / u.action_scale_m  # TCP and start frames coincide here
+    np.testing.assert_allclose(action, expected, rtol=1e-5)
+    assert HAND_KP.tolist() == [1.0, 1.0, 0.3]
+
+
+def test_hand_controller_follows_resets():
+    env = gym.make("InsertBench/USB-v0", goal_noise_mm=1.0)
+    controller = envs.hand_controller(env)
+    obs, _ = env.reset(seed=1)
+    a1 = controller(obs)
+    obs, _ = env.reset(seed=2)
+    assert not np.allclose(a1, controller(obs))
+
+
+@pytest.mark.parametrize("env_id", FOUNDATION_IDS)
+def test_p_controller_inserts_with_exact_goal(env_id):
+    env = gym.make(env_id)
+    for seed in range(3):
+        info = run_hand_controller(env, seed)
+        assert info["is_success"], (env_id, seed, info)
+        assert info["max_force_n"] < 60.0
+
+
+def test_reference_is_limited_around_the_tcp():
+    env = gym.make("InsertBench/USB-v0", action_mode="pose")
+    env.reset(seed=0)
+    u = env.unwrapped
+    gains = u.scene_config.gains
+    for _ in range(3):  # push into the board with the reference racing ahead
+        env.step(np.array([0, 0, 1, 0, 0, 0], np.float32))
+    lead = np.abs(u.reference.pos - u.tcp_pos)
+    assert np.all(lead <= gains.translation_limit_m + 1e-9)
+
+
+def test_measured_reference_mode_is_serl_rule():
+    env = gym.make("InsertBench/USB-v0", reference_mode="measured")
+    env.reset(seed=0)
+    u = env.unwrapped
+    before = u.tcp_pos
+    env.unwrapped.reference.move(u.data, before, u.start_mat, np.array([0.001, 0, 0]), np.zeros(3))
+    np.testing.assert_allclose(u.reference.pos, before + u.start_mat @ [0.001, 0, 0])
+    with pytest.raises(ValueError, match="reference_mode must be one of"):
+        gym.make("InsertBench/USB-v0", reference_mode="absolute")

@@ -1,0 +1,72 @@
+"""Bad input gets a clear error; a physics blow-up is reported, never returned as data."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(reward="shaped"), "reward must be one of"),
+        (dict(obs_mode="rgb"), "obs_mode must be one of"),
+        (dict(action_mode="joint"), "action_mode must be one of"),
+        (dict(goal_noise_mm=-1.0), "goal_noise_mm must be a finite number >= 0"),
+        (dict(init_offset_mm=(5.0, 1.0)), "init_offset_mm must satisfy"),
+        (dict(init_offset_mm=3.0), "init_offset_mm must be a pair"),
+        (dict(friction_scale=(0.0, 1.0)), "friction_scale must satisfy"),
+        (dict(cameras=("top",)), "cameras must be a non-empty subset"),
+        (dict(image_size=4), "image_size must be at least 8"),
+        (dict(image_size=2000), "exceeds the offscreen buffer"),
+        (dict(control_hz=1000.0), "control_hz < 1/timestep"),
+        (dict(render_mode="human"), "render_mode must be one of"),
+    ],
+)
+def test_bad_kwargs(kwargs, message):
+    if kwargs.get("image_size") == 2000:
+        kwargs = dict(kwargs, obs_mode="pixels")
+    with pytest.raises(ValueError, match=message):
+        gym.make("InsertBench/USB-v0", **kwargs)
+
+
+def test_unknown_kwarg_and_task():
+    with pytest.raises(TypeError, match="unknown kwarg 'goal_noise'; did you mean 'goal_noise_mm'"):
+        gym.make("InsertBench/USB-v0", goal_noise=1.0)
+    with pytest.raises(gym.error.Error):
+        gym.make("InsertBench/HDMI-v0")
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ([np.nan, 0.0, 0.0], "NaN or inf"),
+        ([0.0, np.inf, 0.0], "NaN or inf"),
+        ([0.0, 0.0, 1.5], "outside the action space"),
+        ([0.0, 0.0], "must have shape"),
+    ],
+)
+def test_bad_actions_are_refused_and_not_stepped(action, message):
+    env = gym.make("InsertBench/USB-v0")
+    env.reset(seed=0)
+    time_before = env.unwrapped.data.time
+    with pytest.raises(ValueError, match=message):
+        env.unwrapped.step(np.array(action, np.float32))
+    assert env.unwrapped.data.time == time_before
+
+
+def test_step_before_reset():
+    env = gym.make("InsertBench/USB-v0").unwrapped
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(3, np.float32))
+
+
+def test_physics_blow_up_is_reported_and_ends_the_episode():
+    env = gym.make("InsertBench/USB-v0")
+    obs_before, _ = env.reset(seed=0)
+    env.unwrapped.data.qvel[:] = 1e12  # an exploded state
+    obs, reward, terminated, truncated, info = env.step(np.zeros(3, np.float32))
+    assert terminated and not truncated and reward == 0.0
+    assert "physics_error" in info and not info["is_success"]
+    for key, value in obs.items():
+        assert np.all(np.isfinite(value))
+        np.testing.assert_array_equal(value, obs_before[key])
