@@ -346,7 +346,8 @@ def slotted_plate(
         return plate_with_holes(x_range, y_range, z_range, slots)
     grown = [(a - chamfer, b + chamfer, c - chamfer, d + chamfer) for a, b, c, d in slots]
     pieces = plate_with_holes(x_range, y_range, (z_lo, z_top - chamfer), slots)
-    pieces += plate_with_holes(x_range, y_range, (z_top - chamfer, z_top), grown)
+    # The rim stands RIM_PROUD above the bevels, as in `polygon_cavity` (and for its reason).
+    pieces += plate_with_holes(x_range, y_range, (z_top - chamfer, z_top + RIM_PROUD), grown)
     qx = np.array([np.cos(np.pi / 8), np.sin(np.pi / 8), 0.0, 0.0])
     half = chamfer / np.sqrt(2)
     for x0, x1, y0, y1 in slots:
