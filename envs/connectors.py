@@ -131,6 +131,9 @@ class ConnectorSpec:
             raise ValueError(f"{self.name}: blades are given exactly when profile is 'blades'")
         if self.blades:
             _check_blades(self)
+        if self.profile == "trapezoid" and any(k.edge in (0, 2) for k in self.keys):
+            # Keys there move the retention tabs onto the slanted side walls, which they miss.
+            raise ValueError(f"{self.name}: a trapezoid takes keys on its slanted edges only")
         if self.clearance_mm <= 0 or self.chamfer_mm < 0:
             raise ValueError(f"{self.name}: clearance_mm must be > 0 and chamfer_mm >= 0")
         if not 0 < self.success_depth_mm <= self.mating_length_mm:

@@ -54,7 +54,7 @@ def _draw(rng: np.random.Generator, seed: int) -> ConnectorSpec:
         if profile == "trapezoid":
             slant = np.tan(np.radians(rng.uniform(5.0, 20.0)))
             kw["narrow_mm"] = float(max(width - 2 * height * slant, 0.6 * width))
-        if rng.random() < 0.5:
+        if profile == "rect" and rng.random() < 0.5:
             kw["keys"] = (
                 Key(
                     edge=2,

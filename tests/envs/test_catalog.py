@@ -128,3 +128,22 @@ def test_scripted_expert_inserts_procedural_connectors(seed):
 
     env = InsertionEnv(procedural_task(seed))
     assert run_hand_controller(env, seed=0)["is_success"]
+
+
+def test_every_retention_tab_touches_its_plug():
+    """The tabs stand `spring_interference_mm` into the plug's path: a plug seated in the
+    socket pushes them back, so the retention force is felt (a missed tab would be none)."""
+    import gymnasium as gym
+
+    from envs.insertion_env import InsertionEnv
+    from envs.procedural import procedural_task
+
+    makers = [lambda n=n: gym.make(f"InsertBench/Connector-{n}-v0") for n in CATALOG]
+    makers += [lambda s=s: InsertionEnv(procedural_task(s)) for s in range(30)]
+    for make in makers:
+        env = make()
+        info = run_hand_controller(env, seed=0)
+        u = env.unwrapped
+        tabs = [j for j in range(u.model.njnt) if u.model.joint(j).name.endswith("_slide")]
+        pushed = [u.data.qpos[u.model.jnt_qposadr[j]] for j in tabs]
+        assert info["is_success"] and min(pushed) > 1e-5, (u.task.name, pushed)
