@@ -23,3 +23,7 @@ app.command("rollout")(rollout)
 from real.cli import real_app  # noqa: E402 - sub-apps mount after `app` exists
 
 app.add_typer(real_app, name="real")
+
+from benchmark.dataset_cli import app as dataset_app  # noqa: E402
+
+app.add_typer(dataset_app, name="dataset")
