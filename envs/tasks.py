@@ -50,6 +50,9 @@ CONNECTOR_TASKS: dict[str, TaskSpec] = {
 TASKS.update(CONNECTOR_TASKS)
 
 
+#: The three tasks of paper 000 (section 3.1), in its order of difficulty.
+PAPER000_TASKS = ("InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0")
+
 def task_spec(env_id: str) -> TaskSpec:
     """The spec of a registered task ID, with a clear error for unknown IDs."""
     try:
