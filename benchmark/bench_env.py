@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 import envs
-from tests.envs.helpers import FOUNDATION_IDS
+from envs.tasks import PAPER000_TASKS
 
 
 def measure_state_steps(env_id: str, episodes: int, goal_noise_mm: float) -> dict[str, float]:
@@ -96,7 +96,7 @@ def main() -> None:
         "pixel env steps/s",
     ):
         table.add_column(column, justify="right")
-    for env_id in FOUNDATION_IDS:
+    for env_id in PAPER000_TASKS:
         pixels = measure_pixels(env_id, 64, args.frames)
         for noise in (0.0, 1.0):
             r = measure_state_steps(env_id, args.episodes, noise)

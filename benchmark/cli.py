@@ -24,6 +24,10 @@ from real.cli import real_app  # noqa: E402 - sub-apps mount after `app` exists
 
 app.add_typer(real_app, name="real")
 
+from benchmark.dataset_cli import app as dataset_app  # noqa: E402
+
+app.add_typer(dataset_app, name="dataset")
+
 from benchmark.train_cli import register as register_train_commands  # noqa: E402
 
 register_train_commands(app)

@@ -14,16 +14,22 @@ import mujoco
 import numpy as np
 
 import envs
+from envs.tasks import PAPER000_TASKS
 
 HEIGHT, WIDTH = 300, 400
 
 
-def task_row(env_id: str) -> np.ndarray:
-    env = gym.make(env_id, obs_mode="pixels", image_size=(HEIGHT, WIDTH))
+def _near_the_socket(env_id: str, height: int, width: int):
+    env = gym.make(env_id, obs_mode="pixels", image_size=(height, width))
     controller = envs.hand_controller(env)
     obs, _ = env.reset(seed=0)
     for _ in range(7):  # the plug just above the socket mouth
         obs, *_ = env.step(controller(obs))
+    return env, obs
+
+
+def task_row(env_id: str) -> np.ndarray:
+    env, obs = _near_the_socket(env_id, HEIGHT, WIDTH)
     u = env.unwrapped
     overview = mujoco.MjvCamera()
     overview.lookat[:] = [-0.2, -0.05, 0.15]
@@ -36,14 +42,27 @@ def task_row(env_id: str) -> np.ndarray:
     return row
 
 
+def catalog_sheet(columns: int = 8, size: int = 128) -> np.ndarray:
+    ids = sorted(i for i in envs.TASKS if i.startswith("InsertBench/Connector-"))
+    tiles = []
+    for env_id in ids:
+        env, obs = _near_the_socket(env_id, size, size)
+        tiles.append(obs["side"])
+        env.close()
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+    rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/tasks.png"))
+    parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    rows = [task_row(env_id) for env_id in sorted(envs.TASKS)]
-    imageio.imwrite(args.out, np.concatenate(rows, axis=0))
-    print(f"wrote {args.out}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = [task_row(env_id) for env_id in PAPER000_TASKS]
+    imageio.imwrite(args.out / "tasks.png", np.concatenate(rows, axis=0))
+    imageio.imwrite(args.out / "catalog.png", catalog_sheet())
+    print(f"wrote {args.out / 'tasks.png'} and {args.out / 'catalog.png'}")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def parse_env_kwargs(pairs: list[str]) -> dict[str, object]:
 def list_tasks() -> None:
     """List the registered tasks with their connector, geometry and source."""
     table = Table(title="InsertBench tasks")
-    for column in ("id", "connector", "clearance", "chamfer", "stroke", "retention", "paper"):
+    table.add_column("id", no_wrap=True)
+    for column in ("connector", "clearance", "chamfer", "stroke", "retention", "paper"):
         table.add_column(column)
     for env_id, task in sorted(envs.TASKS.items()):
         c = task.connector

@@ -19,10 +19,25 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 
 import gymnasium as gym  # noqa: E402
 
+from envs.catalog import CATALOG  # noqa: E402
+from envs.family import ConnectorFamilyEnv, scripted_expert  # noqa: E402
 from envs.insertion_env import InsertionEnv, hand_controller  # noqa: E402
+from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
 from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
 
-__all__ = ["InsertionEnv", "TASKS", "TaskSpec", "hand_controller", "make_task_env", "task_spec"]
+__all__ = [
+    "CATALOG",
+    "ConnectorFamilyEnv",
+    "InsertionEnv",
+    "NISTBoardEnv",
+    "NIST_PARTS",
+    "TASKS",
+    "TaskSpec",
+    "hand_controller",
+    "make_task_env",
+    "scripted_expert",
+    "task_spec",
+]
 
 
 def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
@@ -49,3 +64,15 @@ for _id, _task in TASKS.items():
             max_episode_steps=_task.max_episode_steps,
             disable_env_checker=False,
         )
+
+# Connector families and the NIST board: environments over several connectors.
+for _id, _entry, _steps in (
+    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50),
+    ("InsertBench/NISTBoard-v0", NISTBoardEnv, None),  # truncates itself per part
+):
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=_entry, max_episode_steps=_steps)
+for _part in NIST_PARTS:
+    _id = nist_task(_part).env_id  # InsertBench/NISTBoard-<Part>-v0
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=NISTBoardEnv, kwargs={"part": _part})

@@ -45,13 +45,42 @@ class Tongue:
 
 
 @dataclass(frozen=True)
+class Blade:
+    """One contact blade or pin of a body-less plug (mains plugs, card edges), and its slot.
+
+    x_mm, y_mm: centre in the plug/socket frame; size_x_mm, size_y_mm: cross-section of a
+    rectangular blade. `round=True` makes a round pin of diameter size_x_mm with a rounded tip
+    (size_y_mm is then ignored), entering a square slot. Every blade is `mating_length_mm` long.
+    """
+
+    x_mm: float
+    y_mm: float
+    size_x_mm: float
+    size_y_mm: float
+    round: bool = False
+
+    def half_extent_mm(self) -> tuple[float, float]:
+        """Half of the blade's axis-aligned cross-section [mm] (x, y)."""
+        if self.round:
+            return self.size_x_mm / 2, self.size_x_mm / 2
+        return self.size_x_mm / 2, self.size_y_mm / 2
+
+
+PROFILES = ("rect", "trapezoid", "round", "blades")
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """A plug/socket pair.
 
-    profile: "rect" or "trapezoid" (D-sub shell, wide side at +y, `narrow_mm` at -y).
-    clearance_mm: gap per side between plug body and socket cavity. chamfer_mm: 45-degree
-    lead-in at the cavity mouth. retention_force_n: the force the socket's contact springs
-    (shell dimples, seal) resist insertion with, from interference on compliant contacts.
+    profile: "rect", "trapezoid" (D-sub shell, wide side at +y, `narrow_mm` at -y), "round"
+    (a peg of diameter `width_mm`, facetted as a regular `sides`-gon prism, in a cavity with the
+    same outline grown by `clearance_mm`) or "blades" (no mating body: only `blades`, each in
+    its own chamfered slot of a face plate, as mains plugs and card edges; `width_mm` x
+    `height_mm` is then the envelope of the blades). clearance_mm: gap per side between plug
+    body (or blade) and socket cavity (or slot). chamfer_mm: 45-degree lead-in at the cavity
+    mouth. retention_force_n: the force the socket's contact springs (shell dimples, seal)
+    resist insertion with, from interference on compliant contacts.
     success_depth_mm: depth at which the electrical contacts mate (paper 000's sparse reward).
     """
 
@@ -83,10 +112,28 @@ class ConnectorSpec:
     plug_rgba: tuple[float, float, float, float] = (0.75, 0.75, 0.78, 1.0)
     socket_rgba: tuple[float, float, float, float] = (0.15, 0.15, 0.17, 1.0)
     extra: dict = field(default_factory=dict)
+    sides: int = 16
+    blades: tuple[Blade, ...] = ()
+    board_rgba: tuple[float, float, float, float] = (0.32, 0.33, 0.36, 1.0)
+    table_rgba: tuple[float, float, float, float] = (0.55, 0.45, 0.35, 1.0)
+    board_checker_rgba: tuple[float, float, float, float] | None = None
+    """sides: facets of a round profile. board_rgba, table_rgba, board_checker_rgba: the visual
+    domain around the socket (a checker pattern on the board when the last is set)."""
 
     def __post_init__(self) -> None:
-        if self.profile not in ("rect", "trapezoid"):
-            raise ValueError(f"profile must be 'rect' or 'trapezoid', got {self.profile!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if self.profile == "round" and (self.sides < 8 or self.sides % 4):
+            raise ValueError(f"{self.name}: a round cavity needs sides >= 8, a multiple of 4")
+        if self.profile == "round" and self.height_mm != self.width_mm:
+            raise ValueError(f"{self.name}: a round plug has height_mm == width_mm (diameter)")
+        if (self.profile == "blades") != bool(self.blades):
+            raise ValueError(f"{self.name}: blades are given exactly when profile is 'blades'")
+        if self.blades:
+            _check_blades(self)
+        if self.profile == "trapezoid" and any(k.edge in (0, 2) for k in self.keys):
+            # Keys there move the retention tabs onto the slanted side walls, which they miss.
+            raise ValueError(f"{self.name}: a trapezoid takes keys on its slanted edges only")
         if self.clearance_mm <= 0 or self.chamfer_mm < 0:
             raise ValueError(f"{self.name}: clearance_mm must be > 0 and chamfer_mm >= 0")
         if not 0 < self.success_depth_mm <= self.mating_length_mm:
@@ -105,8 +152,11 @@ class ConnectorSpec:
                 )
 
     def outline(self, grow_mm: float = 0.0) -> np.ndarray:
-        """The plug body's cross-section, grown by `grow_mm` on every side [m]."""
-        if self.profile == "rect":
+        """The plug body's cross-section, grown by `grow_mm` on every side [m] (for "blades":
+        the blades' envelope)."""
+        if self.profile == "round":
+            return g.regular_polygon((self.width_mm + 2 * grow_mm) * MM, self.sides)
+        if self.profile in ("rect", "blades"):
             return g.rectangle(
                 (self.width_mm + 2 * grow_mm) * MM, (self.height_mm + 2 * grow_mm) * MM
             )
@@ -124,8 +174,70 @@ class ConnectorSpec:
         return self.mating_length_mm + 1.0 + (self.pin_length_mm if self.pins else 0.0)
 
 
+def _check_blades(spec: ConnectorSpec) -> None:
+    """Blades must lie in the envelope, and their slots (with chamfers) must not merge."""
+    boxes = []
+    for b in spec.blades:
+        hx, hy = b.half_extent_mm()
+        if (
+            abs(b.x_mm) + hx > spec.width_mm / 2 + 1e-9
+            or abs(b.y_mm) + hy > spec.height_mm / 2 + 1e-9
+        ):
+            raise ValueError(f"{spec.name}: blade at ({b.x_mm}, {b.y_mm}) leaves the envelope")
+        boxes.append((b.x_mm - hx, b.x_mm + hx, b.y_mm - hy, b.y_mm + hy))
+    # A slot's chamfer bevel reaches 2 chamfers out from the slot wall below the mouth.
+    need = 2 * spec.clearance_mm + 4 * spec.chamfer_mm + 0.2
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            gap = max(b[0] - a[1], a[0] - b[1], b[2] - a[3], a[2] - b[3])
+            if gap < need:
+                raise ValueError(
+                    f"{spec.name}: blades {gap:.2f} mm apart, need >= {need:.2f} mm "
+                    "(2 x clearance + 4 x chamfer + 0.2) so their slots stay separate"
+                )
+
+
+def blade_slots(spec: ConnectorSpec, grow_mm: float) -> list[tuple[float, float, float, float]]:
+    """Axis-aligned slots (x_lo, x_hi, y_lo, y_hi) [m]: each blade grown by `grow_mm`."""
+    slots = []
+    for b in spec.blades:
+        hx, hy = b.half_extent_mm()
+        slots.append(
+            (
+                (b.x_mm - hx - grow_mm) * MM,
+                (b.x_mm + hx + grow_mm) * MM,
+                (b.y_mm - hy - grow_mm) * MM,
+                (b.y_mm + hy + grow_mm) * MM,
+            )
+        )
+    return slots
+
+
+def _blade_socket_pieces(spec: ConnectorSpec) -> list[g.Piece]:
+    """A face plate with one chamfered slot per blade, and its floor [m]."""
+    depth = spec.cavity_depth_mm * MM
+    c, ch, wall = spec.clearance_mm, spec.chamfer_mm, spec.wall_mm * MM
+    x_range = (-(spec.width_mm / 2 + c + ch) * MM - wall, (spec.width_mm / 2 + c + ch) * MM + wall)
+    y_range = (
+        -(spec.height_mm / 2 + c + ch) * MM - wall,
+        (spec.height_mm / 2 + c + ch) * MM + wall,
+    )
+    pieces = g.slotted_plate(
+        x_range, y_range, (-depth, 0.0), blade_slots(spec, c), spec.chamfer_mm * MM
+    )
+    pieces.append(
+        g.box(
+            ((x_range[0] + x_range[1]) / 2, (y_range[0] + y_range[1]) / 2, -depth - wall / 2),
+            ((x_range[1] - x_range[0]) / 2, (y_range[1] - y_range[0]) / 2, wall / 2),
+        )
+    )
+    return pieces + _springs(spec)
+
+
 def socket_pieces(spec: ConnectorSpec) -> list[g.Piece]:
     """Walls, chamfers, grooves, insulator, tongue and contact springs of the socket [m]."""
+    if spec.profile == "blades":
+        return _blade_socket_pieces(spec)
     c = spec.clearance_mm
     outline = spec.outline(grow_mm=c)
     grooves = [
@@ -138,7 +250,10 @@ def socket_pieces(spec: ConnectorSpec) -> list[g.Piece]:
         for k in spec.keys
     ]
     depth = spec.cavity_depth_mm * MM
-    pieces = g.polygon_cavity(outline, depth, spec.chamfer_mm * MM, spec.wall_mm * MM, grooves)
+    extension = 0.0 if spec.profile == "round" else None
+    pieces = g.polygon_cavity(
+        outline, depth, spec.chamfer_mm * MM, spec.wall_mm * MM, grooves, extension
+    )
     if spec.pins:
         hole = (spec.pin_diameter_mm + 2 * spec.pin_clearance_mm) * MM
         lo, hi = outline.min(axis=0), outline.max(axis=0)
@@ -169,7 +284,26 @@ def _springs(spec: ConnectorSpec) -> list[g.Piece]:
     interference is a self-locking wedge)."""
     radius = spec.spring_radius_mm * MM
     z = -min(spec.chamfer_mm + 2.0, spec.mating_length_mm / 2) * MM - radius
-    if any(k.edge in (0, 2) for k in spec.keys):
+    if spec.profile == "blades":
+        # The contact of a mains socket or card slot: a pair of leaves gripping the first blade
+        # across its thin direction.
+        b = spec.blades[0]
+        hx, hy = b.half_extent_mm()
+        across_x = b.round or hx <= hy
+        half_across, half_along = (hx, hy) if across_x else (hy, hx)
+        face = (half_across - spec.spring_interference_mm) * MM
+        half_len = half_along / 2 * MM
+        centre = np.array([b.x_mm, b.y_mm, 0.0]) * MM
+        if across_x:
+            quat = (np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0)  # capsule axis along y
+            offsets = [(s * (face + radius), 0.0, z) for s in (-1.0, 1.0)]
+            axes = [(s, 0.0, 0.0) for s in (-1.0, 1.0)]
+        else:
+            quat = (np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0)  # capsule axis along x
+            offsets = [(0.0, s * (face + radius), z) for s in (-1.0, 1.0)]
+            axes = [(0.0, s, 0.0) for s in (-1.0, 1.0)]
+        centres = [tuple(centre + np.array(o)) for o in offsets]
+    elif spec.profile != "round" and any(k.edge in (0, 2) for k in spec.keys):
         face = (spec.width_mm / 2 - spec.spring_interference_mm) * MM
         half_len = spec.height_mm / 4 * MM
         quat = (np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0)  # capsule axis along y
@@ -192,7 +326,11 @@ def plug_pieces(spec: ConnectorSpec) -> list[g.Piece]:
     length = spec.mating_length_mm * MM
     outline = spec.outline()
     pieces: list[g.Piece] = []
-    if spec.tongue is None:
+    if spec.profile == "blades":
+        pieces += _blades(spec, length)
+    elif spec.profile == "round":
+        pieces += g.regular_prism_pieces(spec.width_mm * MM, spec.sides, 0.0, length)
+    elif spec.tongue is None:
         pieces += g.prism_pieces(outline, 0.0, length)
     else:
         pieces += _slotted_shell(spec, outline, length)
@@ -211,6 +349,27 @@ def plug_pieces(spec: ConnectorSpec) -> list[g.Piece]:
     pieces.append(
         g.box((*((lo + hi) / 2), length + body_len / 2), (*((hi - lo) / 2), body_len / 2))
     )
+    return pieces
+
+
+def _blades(spec: ConnectorSpec, length: float) -> list[g.Piece]:
+    """Rectangular blades as boxes, round pins as capsules whose round tip is the lead-in."""
+    pieces = []
+    for b in spec.blades:
+        if b.round:
+            r = b.size_x_mm / 2 * MM
+            pieces.append(
+                g.Piece(
+                    "capsule", (r, (length - r) / 2), (b.x_mm * MM, b.y_mm * MM, (length + r) / 2)
+                )
+            )
+        else:
+            pieces.append(
+                g.box(
+                    (b.x_mm * MM, b.y_mm * MM, length / 2),
+                    (b.size_x_mm / 2 * MM, b.size_y_mm / 2 * MM, length / 2),
+                )
+            )
     return pieces
 
 

@@ -107,13 +107,18 @@ def polygon_cavity(
     chamfer: float,
     wall: float,
     grooves: list[Groove] | None = None,
+    corner_extension: float | None = None,
 ) -> list[Piece]:
     """Walls, chamfer bevels and floor of a prismatic cavity with a convex polygon outline.
 
     vertices: (N, 2) counter-clockwise outline of the opening [m]. Each edge gets a wall box
     below the bevel, a rim box beside it, and a box turned 45 degrees about the edge whose face is
     the 45-degree lead-in chamfer of width `chamfer`. The floor closes the cavity at -depth.
+    corner_extension: how far walls reach past a free corner [m] (default `wall`); many-sided
+    outlines use 0 so that a wall does not run across the groove of a short neighbouring edge
+    (the wedge left behind the corner is outside the cavity and harmless).
     """
+    extension = wall if corner_extension is None else corner_extension
     pieces: list[Piece] = []
     grooves = list(grooves or [])
     n = len(vertices)
@@ -135,8 +140,8 @@ def polygon_cavity(
         for span in _split(length, cuts):
             # Walls of convex cavities are lengthened by `wall` at free corners so that
             # neighbouring walls overlap instead of leaving a crack.
-            lo = span.lo - (wall if span.lo == 0.0 else 0.0)
-            hi = span.hi + (wall if span.hi == length else 0.0)
+            lo = span.lo - (extension if span.lo == 0.0 else 0.0)
+            hi = span.hi + (extension if span.hi == length else 0.0)
             mid_t = (lo + hi) / 2
             half_len = (hi - lo) / 2
             base = p0 + tangent * mid_t
@@ -280,3 +285,104 @@ def prism_pieces(outline: np.ndarray, z_lo: float, z_hi: float) -> list[Piece]:
             )
         )
     return pieces
+
+
+def plate_with_holes(
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    z_range: tuple[float, float],
+    holes: list[tuple[float, float, float, float]],
+) -> list[Piece]:
+    """A block with axis-aligned rectangular through-holes (x_lo, x_hi, y_lo, y_hi), as boxes.
+
+    Grid decomposition: the hole edges cut the plate into cells; free cells are merged into
+    runs along x, and runs with equal x spans into rectangles along y. Holes may overlap and be
+    anywhere in the plate, unlike `perforated_block`.
+    """
+    xs = sorted({x_range[0], x_range[1], *(v for h in holes for v in h[:2])})
+    ys = sorted({y_range[0], y_range[1], *(v for h in holes for v in h[2:])})
+    xs = [x for x in xs if x_range[0] <= x <= x_range[1]]
+    ys = [y for y in ys if y_range[0] <= y <= y_range[1]]
+
+    def free(x: float, y: float) -> bool:
+        return not any(h[0] < x < h[1] and h[2] < y < h[3] for h in holes)
+
+    rows: list[tuple[float, float, list[tuple[float, float]]]] = []
+    for y0, y1 in zip(ys[:-1], ys[1:], strict=True):
+        runs: list[tuple[float, float]] = []
+        for x0, x1 in zip(xs[:-1], xs[1:], strict=True):
+            if free((x0 + x1) / 2, (y0 + y1) / 2):
+                if runs and np.isclose(runs[-1][1], x0):
+                    runs[-1] = (runs[-1][0], x1)
+                else:
+                    runs.append((x0, x1))
+        if rows and rows[-1][2] == runs:
+            rows[-1] = (rows[-1][0], y1, runs)
+        else:
+            rows.append((y0, y1, runs))
+    z_c, z_h = (z_range[0] + z_range[1]) / 2, (z_range[1] - z_range[0]) / 2
+    return [
+        box(((x0 + x1) / 2, (y0 + y1) / 2, z_c), ((x1 - x0) / 2, (y1 - y0) / 2, z_h))
+        for y0, y1, runs in rows
+        for x0, x1 in runs
+    ]
+
+
+def slotted_plate(
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    z_range: tuple[float, float],
+    slots: list[tuple[float, float, float, float]],
+    chamfer: float,
+) -> list[Piece]:
+    """A socket face plate (top at z_range[1]) with rectangular slots (x_lo, x_hi, y_lo, y_hi),
+    each with a 45-degree lead-in of width `chamfer` at its mouth, like `polygon_cavity` [m].
+
+    Below the bevel the slots have their nominal size; above it they are grown by the chamfer,
+    and a square bar turned 45 degrees about each slot edge forms the bevel face.
+    """
+    z_lo, z_top = z_range
+    if chamfer <= 0:
+        return plate_with_holes(x_range, y_range, z_range, slots)
+    grown = [(a - chamfer, b + chamfer, c - chamfer, d + chamfer) for a, b, c, d in slots]
+    pieces = plate_with_holes(x_range, y_range, (z_lo, z_top - chamfer), slots)
+    # The rim stands RIM_PROUD above the bevels, as in `polygon_cavity` (and for its reason).
+    pieces += plate_with_holes(x_range, y_range, (z_top - chamfer, z_top + RIM_PROUD), grown)
+    qx = np.array([np.cos(np.pi / 8), np.sin(np.pi / 8), 0.0, 0.0])
+    half = chamfer / np.sqrt(2)
+    for x0, x1, y0, y1 in slots:
+        outline = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        for i in range(4):
+            p0, p1 = outline[i], outline[(i + 1) % 4]
+            tangent = (p1 - p0) / np.linalg.norm(p1 - p0)
+            outward = np.array([tangent[1], -tangent[0]])
+            centre = (p0 + p1) / 2 + outward * chamfer
+            q = quat_mul(quat_z(float(np.arctan2(tangent[1], tangent[0]))), qx)
+            pieces.append(
+                Piece(
+                    "box",
+                    (float(np.linalg.norm(p1 - p0)) / 2, half, half),
+                    (float(centre[0]), float(centre[1]), z_top - chamfer),
+                    tuple(float(v) for v in q),
+                )
+            )
+    return pieces
+
+
+def regular_prism_pieces(diameter: float, sides: int, z_lo: float, z_hi: float) -> list[Piece]:
+    """A solid regular prism (a round peg's facetted body) as `sides / 2` boxes [m].
+
+    The outline is `regular_polygon(diameter, sides)`; each box spans one pair of opposite
+    edges (its faces on them), and their union is the polygon. Boxes, not a cylinder, because
+    MuJoCo's generic convex collider gives a cylinder's flat face normal at its rim, so a round
+    rim would rest on a spring tab instead of pushing it aside.
+    """
+    if sides % 2:
+        raise ValueError(f"sides must be even, got {sides}")
+    r = diameter / 2
+    half_edge = r * np.tan(np.pi / sides)
+    z_c, z_h = (z_lo + z_hi) / 2, (z_hi - z_lo) / 2
+    return [
+        box((0.0, 0.0, z_c), (half_edge, r, z_h), 2 * np.pi * k / sides + np.pi / 2)
+        for k in range(sides // 2)
+    ]

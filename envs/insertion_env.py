@@ -166,7 +166,7 @@ class InsertionEnv(gym.Env):
         self.render_mode = render_mode
         self.scene_config = SceneConfig(timestep=timestep)
 
-        self.model = build_model(task.connector, self.scene_config)
+        self.model = build_model(task.connector, self.scene_config, task.board_sockets)
         self.data = mujoco.MjData(self.model)
         self.frame_skip = int(round(1 / (control_hz * timestep)))
         self.dt = self.frame_skip * timestep
@@ -359,6 +359,7 @@ class InsertionEnv(gym.Env):
         """`is_success` means mated: the plug at least `success_depth_mm` deep."""
         depth = self.insertion_depth_mm()
         info = {
+            "task_id": self.task.env_id,
             "is_success": not physics_error and depth >= self.task.connector.success_depth_mm,
             "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),

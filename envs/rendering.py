@@ -29,7 +29,14 @@ class CameraRig:
                 f"image size {height}x{width} exceeds the offscreen buffer "
                 f"{model.vis.global_.offheight}x{model.vis.global_.offwidth}"
             )
-        self.renderer = mujoco.Renderer(model, height, width)
+        try:
+            self.renderer = mujoco.Renderer(model, height, width)
+        except mujoco.FatalError as error:
+            raise RuntimeError(
+                "MuJoCo could not create an OpenGL context. Without a display, set "
+                "MUJOCO_GL=egl (or osmesa) before anything imports mujoco (importing envs first "
+                "does that); on Debian, scripts/system-deps.sh installs the libraries."
+            ) from error
         self.grayscale = grayscale
 
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:

@@ -172,8 +172,21 @@ def spring_params(spec: ConnectorSpec, timestep: float) -> SpringParams:
     return SpringParams(stiffness, damping, armature, spec.spring_travel_mm * MM)
 
 
-def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujoco.MjSpec:
-    """The full cell as an editable `MjSpec` (compile with `.compile()`)."""
+#: A socket placed on the board besides the task's own: its spec and mouth centre (x, y) [m] in
+#: the world frame (the active socket's mouth is the origin).
+BoardSocket = tuple[ConnectorSpec, tuple[float, float]]
+
+
+def build_spec(
+    spec: ConnectorSpec,
+    config: SceneConfig = SceneConfig(),
+    board_sockets: tuple[BoardSocket, ...] = (),
+) -> mujoco.MjSpec:
+    """The full cell as an editable `MjSpec` (compile with `.compile()`).
+
+    `board_sockets` adds further sockets (NIST task board layout) as static obstacles with their
+    mouths at z = 0; the board grows to hold them. Colours come from the connector spec.
+    """
     s = mujoco.MjSpec()
     s.modelname = f"insertbench_{spec.name}"
     s.option.timestep = config.timestep
@@ -200,16 +213,22 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     board = world.add_geom()
     board.name = "board"
     board.type = mujoco.mjtGeom.mjGEOM_BOX
-    board.size = [0.15, 0.15, 0.005]
+    board_half = 0.15
+    if board_sockets:
+        reach = max(max(abs(x), abs(y)) for _, (x, y) in board_sockets)
+        board_half = max(board_half, reach + 0.04)
+    board.size = [board_half, board_half, 0.005]
     board.pos = [0.0, 0.0, -depth - 0.005]
-    board.rgba = [0.32, 0.33, 0.36, 1.0]
+    board.rgba = list(spec.board_rgba)
+    if spec.board_checker_rgba is not None:
+        board.material = _checker_material(s, spec.board_rgba, spec.board_checker_rgba)
     board.contype, board.conaffinity = _SOCKET, _SOCKET | _ARM
     table = world.add_geom()
     table.name = "table"
     table.type = mujoco.mjtGeom.mjGEOM_BOX
     table.size = [0.7, 0.5, 0.02]
     table.pos = [-0.25, 0.0, -depth - 0.03]
-    table.rgba = [0.55, 0.45, 0.35, 1.0]
+    table.rgba = list(spec.table_rgba)
     table.contype, table.conaffinity = 0, 0
 
     socket = world.add_body()
@@ -226,6 +245,19 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
         solimp,
         spring_params(spec, config.timestep),
     )
+    for i, (other, (x, y)) in enumerate(board_sockets):
+        holder = world.add_body()
+        holder.name = f"board{i}"
+        holder.pos = [x, y, 0.0]
+        _add_pieces(
+            holder,
+            [p for p in socket_pieces(other) if p.spring_axis is None],
+            f"board{i}",
+            other.socket_rgba,
+            other.friction,
+            solref,
+            solimp,
+        )
 
     # UR5e from DH parameters.
     parent = world.add_body()
@@ -391,6 +423,21 @@ def build_spec(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujo
     return s
 
 
+def _checker_material(s: mujoco.MjSpec, rgba_a, rgba_b) -> str:
+    """A checkerboard material for the task board (a visual domain of paper 001)."""
+    texture = s.add_texture()
+    texture.name = "board_checker"
+    texture.type = mujoco.mjtTexture.mjTEXTURE_2D
+    texture.builtin = mujoco.mjtBuiltin.mjBUILTIN_CHECKER
+    texture.rgb1, texture.rgb2 = list(rgba_a[:3]), list(rgba_b[:3])
+    texture.width = texture.height = 64
+    material = s.add_material()
+    material.name = "board_checker"
+    material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "board_checker"
+    material.texrepeat = [8, 8]
+    return material.name
+
+
 def _look_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
     """Camera quaternion looking from `eye` at `target` (MuJoCo cameras look along -z)."""
     back = eye - target
@@ -403,5 +450,9 @@ def _look_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarra
     return quat
 
 
-def build_model(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> mujoco.MjModel:
-    return build_spec(spec, config).compile()
+def build_model(
+    spec: ConnectorSpec,
+    config: SceneConfig = SceneConfig(),
+    board_sockets: tuple[BoardSocket, ...] = (),
+) -> mujoco.MjModel:
+    return build_spec(spec, config, board_sockets).compile()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MODEL_E, USB_A, ConnectorSpec
 
 
@@ -20,6 +21,9 @@ class TaskSpec:
     paper: str
     max_episode_steps: int = 50
     version: int = 0
+    #: Further sockets on the board around the task's own (NIST task board layout): (spec,
+    #: (x, y) mouth centre [m] relative to the task's socket). Obstacles and visual context.
+    board_sockets: tuple[tuple[ConnectorSpec, tuple[float, float]], ...] = ()
 
     @property
     def env_id(self) -> str:
@@ -35,6 +39,19 @@ TASKS: dict[str, TaskSpec] = {
     )
 }
 
+#: One task per catalog connector: InsertBench/Connector-<Name>-v0 (see envs.catalog).
+CONNECTOR_TASKS: dict[str, TaskSpec] = {
+    t.env_id: t
+    for t in (
+        TaskSpec(f"Connector-{entry.name}", entry.spec, paper=entry.paper)
+        for entry in CATALOG.values()
+    )
+}
+TASKS.update(CONNECTOR_TASKS)
+
+
+#: The three tasks of paper 000 (section 3.1), in its order of difficulty.
+PAPER000_TASKS = ("InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0")
 
 def task_spec(env_id: str) -> TaskSpec:
     """The spec of a registered task ID, with a clear error for unknown IDs."""

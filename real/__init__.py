@@ -1,4 +1,4 @@
-"""The same task IDs on a physical UR arm with RealSense cameras (see real/README_SECTION.md).
+"""The same task IDs on a physical UR arm with RealSense cameras (README: real robot).
 
     import real
     env = real.make("InsertBench/USB-v0", robot=real.URConfig(host="192.168.1.10"),
@@ -11,6 +11,7 @@ pyrealsense2 when a camera opens. `real.make_twin` runs the whole stack on a dig
 
 from __future__ import annotations
 
+import envs  # noqa: F401  (first: sets the headless MUJOCO_GL default before MuJoCo loads)
 from real.calibration import Calibration
 from real.config import CameraConfig, SafetyConfig, URConfig
 from real.env import RealInsertionEnv, hand_controller

@@ -6,8 +6,9 @@ import gymnasium as gym
 import numpy as np
 
 import envs
+from envs.tasks import PAPER000_TASKS
 
-FOUNDATION_IDS = ("InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0")
+FOUNDATION_IDS = PAPER000_TASKS
 
 
 def push_down(env: gym.Env, offset_mm=(0.0, 0.0), speed: float = 0.3, steps: int = 60):

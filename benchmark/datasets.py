@@ -1,0 +1,271 @@
+"""Offline datasets from the scripted expert, written as Minari datasets (papers 001-004).
+
+Paper 001 (section IV) collects its offline data with a predefined policy moving to the socket,
+executing a random action instead with probability 0.2, in trajectories of at most 20 steps
+that end early on success, with sparse rewards. Papers 002/003 start from 20 successful
+demonstrations. `collect` does both: the expert is paper 000's P-controller
+(`envs.hand_controller`, through `envs.scripted_expert` so families work too), each action is
+replaced by a uniform random one with probability `noise`, and `demos=True` keeps only
+successful episodes until `episodes` are kept.
+
+Resumable and deterministic: attempt i is seeded from (seed, i) alone and written atomically to
+`<out>/episodes/attempt_<i>.npz` as soon as it ends, so a rerun skips finished attempts and the
+final dataset is the same whether or not the collection was interrupted. The Minari dataset is
+then (re)built from those files under `<out>/minari` (MINARI_DATASETS_PATH), without network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+#: Numeric `info` entries kept per step (T + 1 values: the reset's and every step's).
+INFO_KEYS = ("is_success", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n")
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What to collect. Two collections with equal configs produce identical datasets.
+
+    task_id: a registered InsertBench ID; episodes: episodes to keep; noise: probability of a
+    random action per step; demos: keep only successful episodes; max_steps: steps per episode
+    (paper 001: 20); seed: base seed; env_kwargs: passed to `gym.make`; dataset_id: Minari ID
+    (default derived from the task); max_attempts_per_demo: give up on `demos` after this many
+    attempts per kept episode.
+    """
+
+    task_id: str
+    episodes: int
+    noise: float = 0.2
+    demos: bool = False
+    max_steps: int = 20
+    seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    dataset_id: str | None = None
+    max_attempts_per_demo: int = 20
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if not 0.0 <= self.noise <= 1.0:
+            raise ValueError(f"noise is a probability in [0, 1], got {self.noise}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+
+    @property
+    def minari_id(self) -> str:
+        """The Minari dataset ID: `insertbench/<task>-<expert|demos>-v0` unless given."""
+        if self.dataset_id:
+            return self.dataset_id
+        task = self.task_id.split("/")[-1].rsplit("-v", 1)[0].lower()
+        return f"insertbench/{task}-{'demos' if self.demos else 'expert'}-v0"
+
+
+@contextlib.contextmanager
+def minari_root(path: Path) -> Iterator[None]:
+    """Point Minari at a local dataset root for the duration of the block."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def attempt_seeds(seed: int, index: int) -> tuple[int, np.random.Generator]:
+    """The environment seed and the action-noise generator of attempt `index`."""
+    env_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    return env_seed, np.random.default_rng([seed, index, 1])
+
+
+def run_episode(
+    env: gym.Env,
+    expert: Callable[[dict[str, np.ndarray]], np.ndarray],
+    env_seed: int,
+    rng: np.random.Generator,
+    noise: float,
+) -> dict[str, np.ndarray]:
+    """One episode of the noisy expert, as flat arrays (observations `obs/<key>` have T + 1
+    rows, actions/rewards/terminations/truncations T, infos `info/<key>` T + 1)."""
+    obs, info = env.reset(seed=env_seed)
+    observations = {k: [v] for k, v in obs.items()}
+    infos = {k: [float(info[k])] for k in INFO_KEYS}
+    actions, rewards, terminations, truncations = [], [], [], []
+    space = env.action_space
+    while True:
+        action = expert(obs)
+        # Both draws happen every step, so the noise pattern does not depend on the state.
+        replace, random_action = rng.random() < noise, rng.uniform(-1.0, 1.0, space.shape)
+        if replace:
+            action = random_action.astype(space.dtype)
+        obs, reward, terminated, truncated, info = env.step(action)
+        for k, v in obs.items():
+            observations[k].append(v)
+        for k in INFO_KEYS:
+            infos[k].append(float(info[k]))
+        actions.append(action)
+        rewards.append(reward)
+        terminations.append(terminated)
+        truncations.append(truncated)
+        if terminated or truncated:
+            break
+    episode = {f"obs/{k}": np.stack(v) for k, v in observations.items()}
+    episode.update({f"info/{k}": np.asarray(v) for k, v in infos.items()})
+    episode.update(
+        actions=np.stack(actions).astype(np.float32),
+        rewards=np.asarray(rewards, np.float64),
+        terminations=np.asarray(terminations, bool),
+        truncations=np.asarray(truncations, bool),
+        success=np.asarray(bool(info["is_success"])),
+        seed=np.asarray(env_seed),
+    )
+    return episode
+
+
+def _check_config(out: Path, config: CollectConfig) -> None:
+    """A rerun must continue the same collection; refuse to mix two configs in one folder."""
+    path = out / "collect_config.json"
+    wanted = asdict(config)
+    if path.exists():
+        found = json.loads(path.read_text())
+        if found != json.loads(json.dumps(wanted)):
+            raise ValueError(
+                f"{out} holds a collection with a different config ({found}); use another "
+                f"--out or delete it"
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(wanted, indent=2))
+
+
+def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) -> list[Path]:
+    """Run (or resume) the collection; returns the files of the kept episodes, in order."""
+    from tqdm import tqdm
+
+    import envs  # noqa: F401  (registers the InsertBench IDs)
+    from envs import scripted_expert
+
+    out = Path(out)
+    _check_config(out, config)
+    episode_dir = out / "episodes"
+    episode_dir.mkdir(exist_ok=True)
+    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
+    expert = scripted_expert(env)
+    kept: list[Path] = []
+    attempts = 0
+    limit = config.episodes * (config.max_attempts_per_demo if config.demos else 1)
+    with tqdm(total=config.episodes, disable=not progress, desc=config.task_id) as bar:
+        while len(kept) < config.episodes:
+            if attempts >= limit:
+                raise RuntimeError(
+                    f"only {len(kept)} successful episodes in {attempts} attempts on "
+                    f"{config.task_id}; the expert fails too often for --demos"
+                )
+            path = episode_dir / f"attempt_{attempts:06d}.npz"
+            if path.exists():
+                with np.load(path) as stored:
+                    success = bool(stored["success"])
+            else:
+                env_seed, rng = attempt_seeds(config.seed, attempts)
+                episode = run_episode(env, expert, env_seed, rng, config.noise)
+                tmp = path.with_suffix(".tmp.npz")
+                np.savez(tmp, **episode)
+                os.replace(tmp, path)  # atomic: a killed run never leaves half an episode
+                success = bool(episode["success"])
+            attempts += 1
+            if success or not config.demos:
+                kept.append(path)
+                bar.update(1)
+    env.close()
+    return kept
+
+
+def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
+    """A JSON-serialisable spec of the collection's env, so `dataset.recover_environment()`
+    works: callables become "module:name" strings, a TaskSpec its registered ID."""
+    registered = gym.spec(config.task_id)
+    entry = registered.entry_point
+    if not isinstance(entry, str):
+        entry = f"{entry.__module__}:{entry.__qualname__}"
+    kwargs = {**registered.kwargs, **config.env_kwargs}
+    if "task" in kwargs and not isinstance(kwargs["task"], str):
+        kwargs["task"] = kwargs["task"].env_id
+    return gym.envs.registration.EnvSpec(
+        id=config.task_id,
+        entry_point=entry,
+        kwargs=kwargs,
+        max_episode_steps=config.max_steps,
+    )
+
+
+def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
+    """Write the kept episodes as the Minari dataset `config.minari_id` under `<out>/minari`."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    import envs  # noqa: F401
+
+    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
+    buffers = []
+    for i, path in enumerate(episode_files):
+        with np.load(path) as ep:
+            buffers.append(
+                EpisodeBuffer(
+                    id=i,
+                    seed=int(ep["seed"]),
+                    observations={k[4:]: ep[k] for k in ep.files if k.startswith("obs/")},
+                    actions=ep["actions"],
+                    rewards=list(ep["rewards"]),
+                    terminations=list(ep["terminations"]),
+                    truncations=list(ep["truncations"]),
+                    infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
+                )
+            )
+    with minari_root(Path(out) / "minari"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*author_email.*")
+        if config.minari_id in minari.list_local_datasets():
+            minari.delete_dataset(config.minari_id)
+        dataset = minari.create_dataset_from_buffers(
+            dataset_id=config.minari_id,
+            buffer=buffers,
+            env=_env_spec(config),
+            eval_env=_env_spec(config),
+            action_space=env.action_space,
+            observation_space=env.observation_space,
+            algorithm_name=(
+                "scripted P-controller (paper 000 eq. 5)"
+                + (", successful episodes only" if config.demos else "")
+                + f", random action with probability {config.noise}"
+            ),
+            author="InsertBench",
+            code_permalink="benchmark/datasets.py",
+            description=f"{config.task_id}: {json.dumps(asdict(config))}",
+        )
+    env.close()
+    return dataset
+
+
+def collect(config: CollectConfig, out: Path, progress: bool = True):
+    """Collect (resuming if `out` holds a partial run) and write the Minari dataset."""
+    files = collect_episodes(config, Path(out), progress)
+    return build_dataset(config, Path(out), files)
+
+
+def load(config: CollectConfig, out: Path):
+    """`minari.load_dataset` of a collection written to `out`."""
+    import minari
+
+    with minari_root(Path(out) / "minari"):
+        return minari.load_dataset(config.minari_id)

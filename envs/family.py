@@ -1,0 +1,162 @@
+"""A connector family as one environment: a connector is drawn per episode (papers 001 and 004).
+
+`ConnectorFamilyEnv` keeps one `InsertionEnv` per connector, built on first use and cached, and
+delegates every call to the episode's connector. All members are built with the same keyword
+arguments, so their observation and action spaces are identical; the family checks this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.catalog import CATALOG, connector_names
+from envs.insertion_env import InsertionEnv, hand_controller
+from envs.procedural import procedural_task
+from envs.tasks import TASKS, TaskSpec
+
+FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
+
+
+def connector_task(name: str) -> TaskSpec:
+    """The task of catalog connector `name` (InsertBench/Connector-<name>-v0)."""
+    return TASKS[f"InsertBench/Connector-{name}-v0"]
+
+
+class ConnectorFamilyEnv(gym.Env):
+    """Insert a connector drawn per episode from a split of the catalog.
+
+    ## Description
+    Each `reset` draws a connector uniformly from the family (or takes
+    `options={"connector": name}`) and resets that connector's `InsertionEnv` with a seed drawn
+    from the family's generator, so a seeded family is reproducible episode by episode.
+
+    ## Action Space, Observation Space, Rewards, Starting State, Episode End
+    Those of `InsertionEnv` with the given keyword arguments (identical for every member).
+    `info["task_id"]` is the member's ID (InsertBench/Connector-<Name>-v0) and
+    `info["connector"]` its catalog name, so a learner can tell domains apart (paper 001's DAIB
+    domain labels, paper 004's task identity).
+
+    ## Arguments
+    | kwarg | default | meaning |
+    |---|---|---|
+    | split | "train" | "train", "test", "challenge", "all" (catalog) or "procedural" |
+    | hold_out | None | a catalog name left out (paper 001's hold-one-out) |
+    | connectors | None | explicit catalog names; overrides split and hold_out |
+    | procedural_count | 100 | procedural split: connectors 0 .. count-1 of the generator |
+    | procedural_seed | 0 | procedural split: the generator's seed offset |
+    | **env_kwargs | | passed to every member's `InsertionEnv` |
+
+    ## Version History
+    v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        split: str = "train",
+        hold_out: str | None = None,
+        connectors: Sequence[str] | None = None,
+        procedural_count: int = 100,
+        procedural_seed: int = 0,
+        render_mode: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        if split not in FAMILY_SPLITS:
+            raise ValueError(f"split must be one of {FAMILY_SPLITS}, got {split!r}")
+        self._tasks: dict[str, Callable[[], TaskSpec]] = {}
+        if connectors is not None:
+            unknown = [c for c in connectors if c not in CATALOG]
+            if unknown or not connectors:
+                raise ValueError(
+                    f"connectors must be non-empty catalog names; unknown: {unknown}; "
+                    f"known: {sorted(CATALOG)}"
+                )
+            names = list(connectors)
+        elif split == "procedural":
+            if procedural_count < 1:
+                raise ValueError(f"procedural_count must be >= 1, got {procedural_count}")
+            names = [f"Procedural{procedural_seed + i}" for i in range(procedural_count)]
+            for i, name in enumerate(names):
+                self._tasks[name] = lambda s=procedural_seed + i: procedural_task(s)
+        else:
+            names = connector_names(split, hold_out)
+        for name in names:
+            self._tasks.setdefault(name, lambda n=name: connector_task(n))
+        self.connectors: tuple[str, ...] = tuple(names)
+        self.split, self.hold_out = split, hold_out
+        self.render_mode = render_mode
+        self.env_kwargs = env_kwargs
+        self._envs: dict[str, InsertionEnv] = {}
+        first = self.member(self.connectors[0])
+        self.action_space = first.action_space
+        self.observation_space = first.observation_space
+        self.active: InsertionEnv = first
+        self.active_name: str = self.connectors[0]
+
+    def member(self, name: str) -> InsertionEnv:
+        """The cached `InsertionEnv` of connector `name`, built on first use."""
+        if name not in self._tasks:
+            raise ValueError(f"{name!r} is not in this family: {self.connectors}")
+        if name not in self._envs:
+            env = InsertionEnv(self._tasks[name](), render_mode=self.render_mode, **self.env_kwargs)
+            if self._envs and (
+                env.observation_space != self.observation_space
+                or env.action_space != self.action_space
+            ):
+                raise RuntimeError(f"{name}: spaces differ from the family's; report this bug")
+            self._envs[name] = env
+        return self._envs[name]
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        name = options.pop("connector", None)
+        if name is None:
+            name = self.connectors[int(self.np_random.integers(len(self.connectors)))]
+        sub_seed = int(self.np_random.integers(2**31 - 1))
+        self.active, self.active_name = self.member(name), name
+        obs, info = self.active.reset(seed=sub_seed, options=options or None)
+        return obs, self._tag(info)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.active.step(action)
+        return obs, reward, terminated, truncated, self._tag(info)
+
+    def render(self):
+        return self.active.render()
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+
+    def _tag(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["connector"] = self.active_name
+        return info
+
+
+def active_insertion_env(env: gym.Env) -> InsertionEnv:
+    """The `InsertionEnv` currently running inside `env` (itself, a family's member, or a NIST
+    board sequence's current part)."""
+    base = env.unwrapped
+    if isinstance(base, InsertionEnv):
+        return base
+    active = getattr(base, "active", None)
+    if isinstance(active, InsertionEnv):
+        return active
+    raise TypeError(f"not an InsertBench insertion environment: {type(base).__name__}")
+
+
+def scripted_expert(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """Paper 000's P-controller (`envs.hand_controller`) for any InsertBench env, following a
+    family or sequence to whichever connector is active when it is called."""
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        return hand_controller(active_insertion_env(env))(obs)
+
+    return act

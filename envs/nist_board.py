@@ -1,0 +1,236 @@
+"""NIST assembly task board #1: its pegs and connectors at their places on one board.
+
+Parts (NIST ATB1, IROS 2017 competition; paper 000 uses its USB, D-sub and waterproof parts):
+round pegs of 4, 8, 12, 16 mm, rectangular pegs 4 x 4, 8 x 7, 12 x 8, 16 x 10 mm, USB-A, D-sub
+DE-9, RJ45, BNC and the waterproof connector (`connectors.MODEL_E`). Peg clearances follow
+IndustReal's NIST-board assets in spirit (0.1 to 0.25 mm per side, growing with size). The
+layout (a 50 mm grid, pegs in the top rows, connectors below) is our estimate of the board's,
+not a copy of its drawing.
+
+Every part is a task whose socket is at the world origin and whose neighbours are the other
+parts' sockets (`TaskSpec.board_sockets`): static obstacles and visual context. The cell is thus
+re-centred on the part being inserted; the robot base keeps its pose relative to that hole.
+
+`part="sequence"` is a multi-stage task: the parts are inserted one after the other. Regrasping
+is out of scope: after a successful insertion the next part appears pre-grasped, the arm back at
+that part's start pose (as if a tool changer had handed it over), and the episode goes on. Parts
+already inserted are not drawn in later stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+
+from envs.catalog import CATALOG
+from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
+from envs.insertion_env import InsertionEnv
+from envs.tasks import TaskSpec
+
+_BOARD = {
+    "board_rgba": (0.74, 0.75, 0.77, 1.0),
+    "table_rgba": (0.30, 0.30, 0.33, 1.0),
+    "board_checker_rgba": None,
+}
+_ALU = (0.80, 0.80, 0.82, 1.0)
+_HOLE = (0.25, 0.25, 0.28, 1.0)
+
+
+def _round_peg(diameter: float, clearance: float) -> ConnectorSpec:
+    return ConnectorSpec(
+        name=f"NIST round peg {diameter:g} mm",
+        source=f"NIST assembly task board #1: round peg {diameter:g} mm; clearance "
+        f"{clearance} mm per side and 25 mm insertion: estimate (IndustReal-like)",
+        profile="round",
+        width_mm=diameter,
+        height_mm=diameter,
+        mating_length_mm=25.0,
+        clearance_mm=clearance,
+        chamfer_mm=0.3 if diameter < 6 else 0.5,
+        success_depth_mm=20.0,
+        retention_force_n=0.5,
+        friction=0.2,
+        spring_radius_mm=1.0 if diameter < 10 else 1.5,
+        plug_rgba=_ALU,
+        socket_rgba=_HOLE,
+        **_BOARD,
+    )
+
+
+def _rect_peg(width: float, height: float, clearance: float) -> ConnectorSpec:
+    return ConnectorSpec(
+        name=f"NIST rectangular peg {width:g} x {height:g} mm",
+        source=f"NIST assembly task board #1: rectangular peg {width:g} x {height:g} mm; "
+        f"clearance {clearance} mm per side and 25 mm insertion: estimate (IndustReal-like)",
+        profile="rect",
+        width_mm=width,
+        height_mm=height,
+        mating_length_mm=25.0,
+        clearance_mm=clearance,
+        chamfer_mm=0.3 if height < 6 else 0.5,
+        success_depth_mm=20.0,
+        retention_force_n=0.5,
+        friction=0.2,
+        spring_radius_mm=1.0 if height < 10 else 1.5,
+        plug_rgba=_ALU,
+        socket_rgba=_HOLE,
+        **_BOARD,
+    )
+
+
+#: Part name -> (connector, socket mouth centre (x, y) on the board [mm]).
+NIST_PARTS: dict[str, tuple[ConnectorSpec, tuple[float, float]]] = {
+    "RoundPeg4": (_round_peg(4.0, 0.1), (-75.0, 75.0)),
+    "RoundPeg8": (_round_peg(8.0, 0.15), (-25.0, 75.0)),
+    "RoundPeg12": (_round_peg(12.0, 0.2), (25.0, 75.0)),
+    "RoundPeg16": (_round_peg(16.0, 0.25), (75.0, 75.0)),
+    "RectPeg4x4": (_rect_peg(4.0, 4.0, 0.1), (-75.0, 25.0)),
+    "RectPeg8x7": (_rect_peg(8.0, 7.0, 0.15), (-25.0, 25.0)),
+    "RectPeg12x8": (_rect_peg(12.0, 8.0, 0.2), (25.0, 25.0)),
+    "RectPeg16x10": (_rect_peg(16.0, 10.0, 0.25), (75.0, 25.0)),
+    "USBA": (dataclasses.replace(USB_A, **_BOARD), (-75.0, -25.0)),
+    "DSub": (dataclasses.replace(DSUB_DE9, **_BOARD), (-25.0, -25.0)),
+    "RJ45": (dataclasses.replace(CATALOG["RJ45"].spec, **_BOARD), (25.0, -25.0)),
+    "BNC": (dataclasses.replace(CATALOG["BNC"].spec, **_BOARD), (75.0, -25.0)),
+    "Waterproof": (dataclasses.replace(MODEL_E, **_BOARD), (0.0, -75.0)),
+}
+
+#: The default insertion order of `part="sequence"`: pegs small to large, then connectors.
+DEFAULT_SEQUENCE: tuple[str, ...] = tuple(NIST_PARTS)
+
+
+def nist_task(part: str) -> TaskSpec:
+    """The task of one board part, with every other part's socket around it."""
+    if part not in NIST_PARTS:
+        raise ValueError(f"unknown NIST board part {part!r}; parts: {list(NIST_PARTS)}")
+    spec, (x0, y0) = NIST_PARTS[part]
+    others = tuple(
+        (other, ((x - x0) * MM, (y - y0) * MM))
+        for name, (other, (x, y)) in NIST_PARTS.items()
+        if name != part
+    )
+    return TaskSpec(
+        f"NISTBoard-{part}",
+        spec,
+        paper="000 (Schoettler et al. 2019) and NIST assembly task board #1",
+        board_sockets=others,
+    )
+
+
+class NISTBoardEnv(gym.Env):
+    """Insert one part, or a sequence of parts, of NIST assembly task board #1.
+
+    ## Description
+    A part is an `InsertionEnv` whose neighbours on the board are the other parts' sockets. With
+    `part="sequence"` the parts in `sequence` are inserted in order; a success moves on to the
+    next part, pre-grasped at its start pose (see the module docstring for this simplification).
+
+    ## Action Space, Observation Space
+    Those of `InsertionEnv` with the given keyword arguments, identical for every part. After a
+    stage change `tcp_pose` is relative to the new part's start frame.
+
+    ## Rewards
+    The part's reward (`reward=` of `InsertionEnv`); with "sparse", 1 for each inserted part.
+
+    ## Episode End
+    Terminates when the last part is inserted (or on a physics error). Truncated when a part
+    takes more than `steps_per_part` steps. `info["is_success"]` is true when every part of
+    the sequence is in; `info["part_success"]` when the current part is.
+
+    ## Arguments
+    | kwarg | default | meaning |
+    |---|---|---|
+    | part | "sequence" | a name of `NIST_PARTS` or "sequence" |
+    | sequence | all parts | the parts of the sequence, in order |
+    | steps_per_part | 50 | steps (0.1 s) allowed per part |
+    | **env_kwargs | | passed to every part's `InsertionEnv` |
+
+    ## Version History
+    v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        part: str = "sequence",
+        sequence: Sequence[str] = DEFAULT_SEQUENCE,
+        steps_per_part: int = 50,
+        render_mode: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        parts = tuple(sequence) if part == "sequence" else (part,)
+        unknown = [p for p in parts if p not in NIST_PARTS]
+        if unknown or not parts:
+            raise ValueError(
+                f"part must be 'sequence' or one of {list(NIST_PARTS)}, and a sequence a "
+                f"non-empty list of those; unknown: {unknown}"
+            )
+        if steps_per_part < 1:
+            raise ValueError(f"steps_per_part must be >= 1, got {steps_per_part}")
+        self.parts = parts
+        self.steps_per_part = steps_per_part
+        self.render_mode = render_mode
+        self.env_kwargs = env_kwargs
+        self._envs: dict[str, InsertionEnv] = {}
+        self.active = self._member(parts[0])
+        self.action_space = self.active.action_space
+        self.observation_space = self.active.observation_space
+        self.stage = 0
+        self._stage_steps = 0
+
+    def _member(self, part: str) -> InsertionEnv:
+        if part not in self._envs:
+            self._envs[part] = InsertionEnv(
+                nist_task(part), render_mode=self.render_mode, **self.env_kwargs
+            )
+        return self._envs[part]
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.stage = 0
+        obs, info = self._start_stage(options)
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.active.step(action)
+        self._stage_steps += 1
+        part_success = bool(info["is_success"])
+        info = self._tag(info, part_success)  # describes the part this step acted on
+        if part_success and self.stage + 1 < len(self.parts) and "physics_error" not in info:
+            self.stage += 1
+            obs, _ = self._start_stage(None)
+            info["next_part"] = self.parts[self.stage]
+            terminated = False
+        else:
+            terminated = terminated or part_success
+        truncated = truncated or (not terminated and self._stage_steps >= self.steps_per_part)
+        return obs, reward, terminated, truncated, info
+
+    def render(self):
+        return self.active.render()
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+
+    def _start_stage(self, options: dict | None):
+        self.active = self._member(self.parts[self.stage])
+        self._stage_steps = 0
+        obs, info = self.active.reset(seed=int(self.np_random.integers(2**31 - 1)), options=options)
+        return obs, self._tag(info, False)
+
+    def _tag(self, info: dict[str, Any], part_success: bool) -> dict[str, Any]:
+        done = self.stage + int(part_success)
+        info.update(
+            part=self.parts[self.stage],
+            stage=self.stage,
+            parts_inserted=done,
+            part_success=part_success,
+            is_success=done == len(self.parts),
+        )
+        return info

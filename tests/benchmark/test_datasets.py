@@ -1,0 +1,107 @@
+"""Offline dataset collection: Minari round trip, resume after an interruption, determinism,
+demonstrations, and the `insertbench dataset collect` command."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.datasets import CollectConfig, collect, collect_episodes, load
+
+TASK = "InsertBench/Connector-DT12-v0"
+
+
+def _arrays(dataset) -> list[np.ndarray]:
+    out = []
+    for ep in dataset.iterate_episodes():
+        out += [ep.actions, ep.rewards, ep.terminations, ep.truncations]
+        out += [ep.observations[k] for k in sorted(ep.observations)]
+    return out
+
+
+def test_minari_round_trip(tmp_path):
+    config = CollectConfig(TASK, episodes=6, noise=0.2, seed=1)
+    collect(config, tmp_path, progress=False)
+    dataset = load(config, tmp_path)
+    assert dataset.total_episodes == 6
+    assert set(dataset.observation_space.spaces) == {"tcp_pose", "tcp_vel", "wrench"}
+    for ep in dataset.iterate_episodes():
+        steps = len(ep.actions)
+        assert 1 <= steps <= config.max_steps
+        assert ep.observations["tcp_pose"].shape == (steps + 1, 6)
+        assert np.all(np.abs(ep.actions) <= 1.0)
+        assert set(np.unique(ep.rewards)) <= {0.0, 1.0}  # sparse
+        # An episode ends on success (terminated) or after max_steps (truncated).
+        assert ep.terminations[-1] or (ep.truncations[-1] and steps == config.max_steps)
+        assert ep.terminations[-1] == bool(ep.infos["is_success"][-1])
+    assert dataset.recover_environment().spec.id == TASK
+
+
+def test_noise_replaces_actions_with_probability(tmp_path):
+    clean = CollectConfig(TASK, episodes=3, noise=0.0)
+    noisy = CollectConfig(TASK, episodes=3, noise=1.0)
+    collect(clean, tmp_path / "a", progress=False)
+    collect(noisy, tmp_path / "b", progress=False)
+    a, b = load(clean, tmp_path / "a"), load(noisy, tmp_path / "b")
+    assert all(ep.terminations[-1] for ep in a.iterate_episodes())  # the expert inserts
+    assert not any(ep.terminations[-1] for ep in b.iterate_episodes())  # random flailing
+
+
+def test_resume_gives_the_same_dataset_as_one_run(tmp_path):
+    config = CollectConfig(TASK, episodes=8, seed=4)
+    whole = tmp_path / "whole"
+    collect(config, whole, progress=False)
+    expected = _arrays(load(config, whole))
+
+    # An interrupted run: some finished attempts on disk, a stale temporary file, no dataset.
+    part = tmp_path / "part"
+    files = collect_episodes(config, part, progress=False)
+    for path in files[3:]:
+        path.unlink()
+    (part / "episodes" / "attempt_000003.tmp.npz").write_bytes(b"partial")
+    shutil.rmtree(part / "minari", ignore_errors=True)
+    collect(config, part, progress=False)
+    got = _arrays(load(config, part))
+    assert len(got) == len(expected)
+    for x, y in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    collect_episodes(CollectConfig(TASK, episodes=2), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="different config"):
+        collect_episodes(CollectConfig(TASK, episodes=2, noise=0.5), tmp_path, progress=False)
+
+
+def test_demos_keep_only_successes(tmp_path):
+    config = CollectConfig(
+        "InsertBench/ConnectorFamily-v0",
+        episodes=5,
+        noise=0.3,
+        demos=True,
+        env_kwargs={"split": "test"},
+    )
+    collect(config, tmp_path, progress=False)
+    dataset = load(config, tmp_path)
+    assert dataset.total_episodes == 5
+    assert all(ep.rewards.sum() == 1.0 for ep in dataset.iterate_episodes())
+    attempts = sorted((tmp_path / "episodes").glob("attempt_*.npz"))
+    assert len(attempts) >= 5
+
+
+def test_cli_collect(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "dataset", "collect", "--task", "InsertBench/Connector-USBC-v0", "--episodes", "3",
+            "--noise", "0.2", "--demos", "--out", str(tmp_path), "--max-steps", "25",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "insertbench/connector-usbc-demos-v0: 3 episodes" in result.output
+    config = CollectConfig("InsertBench/Connector-USBC-v0", episodes=3, demos=True, max_steps=25)
+    assert load(config, tmp_path).total_episodes == 3

@@ -1,0 +1,144 @@
+"""Connector families, the NIST board and the IDs they register: Gymnasium conformance,
+determinism, sampling by split and hold-out, and `info["task_id"]`."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.catalog import CATALOG, connector_names
+from envs.family import ConnectorFamilyEnv, scripted_expert
+from envs.nist_board import NIST_PARTS, NISTBoardEnv
+from tests.envs.helpers import FOUNDATION_IDS
+
+CONNECTOR_IDS = sorted(f"InsertBench/Connector-{n}-v0" for n in CATALOG)
+NIST_IDS = sorted(f"InsertBench/NISTBoard-{p}-v0" for p in NIST_PARTS)
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [(i, {}) for i in CONNECTOR_IDS + NIST_IDS]
+    + [
+        ("InsertBench/ConnectorFamily-v0", {}),
+        ("InsertBench/ConnectorFamily-v0", {"split": "all", "hold_out": "DT12"}),
+        ("InsertBench/ConnectorFamily-v0", {"split": "procedural", "procedural_count": 3}),
+        ("InsertBench/NISTBoard-v0", {}),
+        ("InsertBench/NISTBoard-v0", {"action_mode": "pose"}),
+    ],
+)
+def test_check_env(env_id, kwargs):
+    env = gym.make(env_id, **kwargs)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", FOUNDATION_IDS + ("InsertBench/Connector-USBC-v0",))
+def test_info_names_the_task(env_id):
+    env = gym.make(env_id)
+    _, info = env.reset(seed=0)
+    assert info["task_id"] == env_id
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert info["task_id"] == env_id
+
+
+def _rollout(env: gym.Env, seed: int, episodes: int, steps: int) -> list[np.ndarray]:
+    """Observations of a few episodes under a fixed action sequence."""
+    actions = np.random.default_rng(123).uniform(-1, 1, (steps,) + env.action_space.shape)
+    trace = []
+    obs, info = env.reset(seed=seed)
+    for _ in range(episodes):
+        trace.append(np.concatenate([v.ravel() for v in obs.values()]))
+        trace.append(np.array([hash(info["task_id"])]))
+        for a in actions:
+            obs, *_ = env.step(a.astype(np.float32))
+            trace.append(np.concatenate([v.ravel() for v in obs.values()]))
+        obs, info = env.reset()
+    return trace
+
+
+def test_family_is_deterministic():
+    a = _rollout(gym.make("InsertBench/ConnectorFamily-v0", split="all"), 5, 4, 6)
+    b = _rollout(gym.make("InsertBench/ConnectorFamily-v0", split="all"), 5, 4, 6)
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    c = _rollout(gym.make("InsertBench/ConnectorFamily-v0", split="all"), 6, 4, 6)
+    assert any(x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+@pytest.mark.parametrize("split", ["train", "test", "challenge", "all"])
+def test_family_samples_its_split(split):
+    env = ConnectorFamilyEnv(split=split)
+    assert set(env.connectors) == set(connector_names(split))
+    seen = set()
+    env.reset(seed=0)
+    for _ in range(150):
+        _, info = env.reset()
+        seen.add(info["connector"])
+        assert info["task_id"] == f"InsertBench/Connector-{info['connector']}-v0"
+    assert seen <= set(connector_names(split))
+    assert len(seen) >= min(len(env.connectors), 8)
+
+
+def test_hold_one_out_never_draws_the_held_out_connector():
+    env = ConnectorFamilyEnv(split="test", hold_out="Europlug")
+    assert "Europlug" not in env.connectors
+    env.reset(seed=1)
+    assert all(env.reset()[1]["connector"] != "Europlug" for _ in range(100))
+    with pytest.raises(ValueError, match="not in the catalog"):
+        ConnectorFamilyEnv(hold_out="NoSuchPlug")
+
+
+def test_family_members_share_spaces_and_are_cached():
+    env = ConnectorFamilyEnv(split="all", obs_mode="state", action_mode="pose")
+    for name in env.connectors:
+        member = env.member(name)
+        assert member.observation_space == env.observation_space
+        assert member.action_space == env.action_space
+        assert env.member(name) is member
+    _, info = env.reset(seed=0, options={"connector": "BNC"})
+    assert info["connector"] == "BNC"
+
+
+def test_scripted_expert_follows_the_family():
+    env = gym.make("InsertBench/ConnectorFamily-v0", split="test")
+    expert = scripted_expert(env)
+    obs, info = env.reset(seed=3)
+    for _ in range(4):
+        for _ in range(50):
+            obs, _, terminated, truncated, info = env.step(expert(obs))
+            if terminated or truncated:
+                break
+        assert info["is_success"], info
+        obs, info = env.reset()
+
+
+def test_nist_sequence_inserts_every_part_in_order():
+    env = gym.make("InsertBench/NISTBoard-v0")
+    expert = scripted_expert(env)
+    obs, info = env.reset(seed=0)
+    inserted = []
+    for _ in range(50 * len(NIST_PARTS)):
+        obs, reward, terminated, truncated, info = env.step(expert(obs))
+        if info["part_success"]:
+            assert reward == 1.0
+            inserted.append(info["part"])
+        if terminated or truncated:
+            break
+    assert terminated and info["is_success"]
+    assert inserted == list(NIST_PARTS)
+
+
+def test_nist_single_part_and_errors():
+    env = NISTBoardEnv(part="RoundPeg8", steps_per_part=3)
+    _, info = env.reset(seed=0)
+    assert info["task_id"] == "InsertBench/NISTBoard-RoundPeg8-v0"
+    for _ in range(3):
+        *_, terminated, truncated, info = env.step(np.zeros(3, np.float32))
+    assert truncated and not terminated and not info["is_success"]
+    with pytest.raises(ValueError, match="RoundPeg8"):
+        NISTBoardEnv(part="RoundPeg9")
+    assert envs.NIST_PARTS["Waterproof"][0].name == "Model-E"
