@@ -160,6 +160,53 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int) -> Dataset:
     return transitions_to_dataset(transitions)
 
 
+def dataset_from_minari(minari_dataset: Any) -> Dataset:
+    """Flatten a Minari dataset (e.g. ``insertbench dataset collect``) into the agents' layout.
+
+    Each episode's T + 1 observations give T rows of ``obs`` / ``next_obs``; ``is_success``
+    (after the step) rides along from the recorded infos, for reward classifiers.
+    """
+    parts: dict[str, list] = {k: [] for k in ("action", "reward", "terminated", "truncated",
+                                              "is_success")}
+    obs: dict[str, list] = {}
+    next_obs: dict[str, list] = {}
+    for episode in minari_dataset.iterate_episodes():
+        for key, values in episode.observations.items():
+            obs.setdefault(key, []).append(np.asarray(values)[:-1])
+            next_obs.setdefault(key, []).append(np.asarray(values)[1:])
+        parts["action"].append(np.asarray(episode.actions, dtype=np.float32))
+        parts["reward"].append(np.asarray(episode.rewards, dtype=np.float32))
+        parts["terminated"].append(np.asarray(episode.terminations, dtype=bool))
+        parts["truncated"].append(np.asarray(episode.truncations, dtype=bool))
+        success = episode.infos.get("is_success")
+        steps = len(episode.actions)
+        parts["is_success"].append(
+            np.zeros(steps, bool) if success is None else np.asarray(success)[1:].astype(bool)
+        )
+    if not parts["action"]:
+        raise ValueError("the Minari dataset has no episodes")
+    dataset: dict[str, Any] = {k: np.concatenate(v) for k, v in parts.items()}
+    dataset["obs"] = {k: np.concatenate(v) for k, v in obs.items()}
+    dataset["next_obs"] = {k: np.concatenate(v) for k, v in next_obs.items()}
+    return dataset
+
+
+def load_demos(path: str | Path) -> Dataset:
+    """Demonstrations / offline data from a ``.npz`` Dataset or an ``insertbench dataset
+    collect`` output directory (its Minari dataset)."""
+    path = Path(path)
+    if path.is_dir():
+        from benchmark.datasets import CollectConfig, load
+
+        config_file = path / "collect_config.json"
+        if not config_file.is_file():
+            raise ValueError(f"{path} is not an `insertbench dataset collect` output "
+                             "(no collect_config.json)")
+        return dataset_from_minari(load(CollectConfig(**json.loads(config_file.read_text())),
+                                        path))
+    return load_dataset(path)
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -354,7 +401,8 @@ def train(
         eval_seeds: one env seed per evaluation episode; default ``EVAL_SEED_BASE + i``.
         checkpoint_every: checkpoint period [env steps]; default ``eval_every`` (or only at the
             end). A final checkpoint is always written.
-        demos: a Dataset or path to a ``.npz`` dataset passed to ``agent.pretrain``.
+        demos: a Dataset, a ``.npz`` dataset or an ``insertbench dataset collect`` directory
+            (Minari), passed to ``agent.pretrain``.
         demo_episodes: if > 0 and ``demos`` is None, roll out the task's hand-designed
             controller for this many episodes as demonstrations. Agents that need demos
             (``td3_lfd``, ``bc``) get ``DEFAULT_DEMO_EPISODES`` when neither is given.
@@ -426,7 +474,7 @@ def train(
         ))
         dataset = None
         if isinstance(demos, str | Path):
-            dataset = load_dataset(demos)
+            dataset = load_demos(demos)
         elif demos is not None:
             dataset = demos
         elif demo_episodes > 0:

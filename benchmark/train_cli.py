@@ -69,7 +69,10 @@ def train_command(
     checkpoint_every: Annotated[
         int | None, typer.Option(help="Env steps between checkpoints (default: eval_every).")
     ] = None,
-    demos: Annotated[Path | None, typer.Option(help="Demonstrations .npz for pretrain.")] = None,
+    demos: Annotated[
+        Path | None,
+        typer.Option(help="Demos for pretrain: a .npz dataset or a `dataset collect` directory."),
+    ] = None,
     demo_episodes: Annotated[
         int, typer.Option(help="Collect this many demos with the task's hand controller.")
     ] = 0,

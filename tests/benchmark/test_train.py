@@ -276,3 +276,25 @@ def test_matrix_run_cell_accepts_what_train_returns(tmp_path, task_id, agent_nam
     assert [e["eval_seed"] for e in result.final.episodes] == [1_000_000, 1_000_001]
     assert [e.env_steps for e in result.curve][-1] == budget
     assert result.artifacts_path == str(tmp_path)
+
+
+def test_minari_demonstrations_from_dataset_collect_reach_pretrain(tmp_path):
+    """`insertbench dataset collect` output (Minari) is a valid `demos=` for the runner."""
+    from benchmark.datasets import CollectConfig, collect
+    from benchmark.train import load_demos
+
+    config = CollectConfig("InsertBench/USB-v0", episodes=2, noise=0.0, demos=True,
+                           max_steps=20)
+    collect(config, tmp_path / "data", progress=False)
+    dataset = load_demos(tmp_path / "data")
+    n = len(dataset["action"])
+    assert dataset["obs"]["tcp_pose"].shape == (n, 6) == dataset["next_obs"]["tcp_pose"].shape
+    assert dataset["terminated"].sum() == 2 and dataset["is_success"].sum() == 2
+    np.testing.assert_array_equal(dataset["obs"]["tcp_pose"][1], dataset["next_obs"]["tcp_pose"][0])
+    result = train("InsertBench/USB-v0", "td3_lfd", seed=0, steps=20,
+                   config=SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 2},
+                   out_dir=tmp_path / "run", demos=tmp_path / "data",
+                   env_kwargs={}, eval_episodes=1, progress=False)
+    assert len(result.agent.demo_buffer) == n
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["demos"] == str(tmp_path / "data")
