@@ -12,6 +12,7 @@ the only one that writes to the store.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import time
 import traceback
@@ -110,6 +111,12 @@ class InlineExecutor(Executor):
         self._queue.clear()
 
 
+def _limit_torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 class LocalExecutor(Executor):
     """A ``spawn`` process pool of `workers` processes.
 
@@ -127,7 +134,15 @@ class LocalExecutor(Executor):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.capacity, mp_context=self._context)
+            # Each worker gets an equal share of the cores for torch's intra-op threads: N
+            # workers at torch's default of one thread per core would oversubscribe N times.
+            threads = max(1, (os.cpu_count() or 1) // self.capacity)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.capacity,
+                mp_context=self._context,
+                initializer=_limit_torch_threads,
+                initargs=(threads,),
+            )
         return self._pool
 
     def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
