@@ -388,28 +388,11 @@ def build_spec(
         k = k_lin if axis < 3 else k_rot
         limit = gains.translation_limit_m if axis < 3 else gains.rotation_limit_rad
         damping = gains.translational_damping if axis < 3 else gains.rotational_damping
-        spring = s.add_actuator()
-        spring.name = f"spring_{'xyzabc'[axis]}"
-        spring.trntype = mujoco.mjtTrn.mjTRN_SITE
-        spring.target = "tcp"
-        spring.refsite = "reference"
-        spring.gear = gear
-        spring.gaintype = mujoco.mjtGain.mjGAIN_FIXED
-        spring.biastype = mujoco.mjtBias.mjBIAS_AFFINE
-        spring.gainprm[0] = 0.0
-        spring.biasprm[:3] = [0.0, -k, 0.0]
+        label = "xyzabc"[axis]
+        spring = _tcp_actuator(s, f"spring_{label}", gear, bias=(0.0, -k, 0.0))
         spring.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
         spring.forcerange = [-k * limit, k * limit]
-        damper = s.add_actuator()
-        damper.name = f"damper_{'xyzabc'[axis]}"
-        damper.trntype = mujoco.mjtTrn.mjTRN_SITE
-        damper.target = "tcp"
-        damper.refsite = "reference"
-        damper.gear = gear
-        damper.gaintype = mujoco.mjtGain.mjGAIN_FIXED
-        damper.biastype = mujoco.mjtBias.mjBIAS_AFFINE
-        damper.gainprm[0] = 0.0
-        damper.biasprm[:3] = [0.0, 0.0, -damping]
+        _tcp_actuator(s, f"damper_{label}", gear, bias=(0.0, 0.0, -damping))
 
     for kind, name in (
         (mujoco.mjtSensor.mjSENS_FORCE, "ft_force"),
@@ -436,6 +419,22 @@ def _checker_material(s: mujoco.MjSpec, rgba_a, rgba_b) -> str:
     material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "board_checker"
     material.texrepeat = [8, 8]
     return material.name
+
+
+def _tcp_actuator(s: mujoco.MjSpec, name: str, gear: np.ndarray, bias: tuple[float, float, float]):
+    """An actuator on the TCP site, measured in the reference site's frame, whose force is the
+    affine bias b0 + b1 * length + b2 * velocity (no control input: the reference moves)."""
+    actuator = s.add_actuator()
+    actuator.name = name
+    actuator.trntype = mujoco.mjtTrn.mjTRN_SITE
+    actuator.target = "tcp"
+    actuator.refsite = "reference"
+    actuator.gear = gear
+    actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+    actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+    actuator.gainprm[0] = 0.0
+    actuator.biasprm[:3] = bias
+    return actuator
 
 
 def _look_quat(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
