@@ -20,19 +20,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Dataset, Observation, Transition
+from agents.base import Observation
 from agents.buffer import Batch, ReplayBuffer, batch_to_torch
-from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.networks import (
-    ActionScaler,
     ObsEncoder,
-    ObsNormalizer,
     QEnsemble,
     SquashedGaussianActor,
     obs_to_torch,
     soft_update,
 )
+from agents.off_policy import OffPolicyAgent
 from agents.registry import register
 
 
@@ -67,8 +65,13 @@ class SACConfig:
         check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
         for f in ("actor_lr", "critic_lr", "alpha_lr", "init_temperature"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
-        check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), name, "hidden",
-              "a non-empty tuple of positive widths", self.hidden)
+        check(
+            len(self.hidden) > 0 and all(h > 0 for h in self.hidden),
+            name,
+            "hidden",
+            "a non-empty tuple of positive widths",
+            self.hidden,
+        )
         check(self.num_qs >= 2, name, "num_qs", ">= 2", self.num_qs)
         for f in ("batch_size", "buffer_size", "utd_ratio", "image_feature_dim"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
@@ -88,7 +91,7 @@ class Temperature(nn.Module):
 
 
 @register("sac", SACConfig)
-class SACAgent(CheckpointMixin):
+class SACAgent(OffPolicyAgent):
     """SAC on dict observations (state and/or pixels)."""
 
     name = "sac"
@@ -101,14 +104,7 @@ class SACAgent(CheckpointMixin):
         *,
         seed: int = 0,
     ):
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.config = config
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        self.device = torch.device(config.device)
-        self.scaler = ActionScaler(action_space)
-        self.action_dim = int(action_space.shape[0])
+        super().__init__(observation_space, action_space, config, seed=seed)
         self.target_entropy = (
             -float(self.action_dim) if config.target_entropy is None else config.target_entropy
         )
@@ -127,15 +123,8 @@ class SACAgent(CheckpointMixin):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.alpha_opt = torch.optim.Adam(self.temperature.parameters(), lr=config.alpha_lr)
-        self.buffer = ReplayBuffer(observation_space, self.action_dim, config.buffer_size)
-        self.obs_norm = ObsNormalizer(observation_space).to(self.device)
-        self.env_steps = 0  # transitions observed online
-        self.gradient_steps = 0
 
     # ------------------------------------------------------------------ acting
-    def reset(self, seed: int | None = None) -> None:
-        """SAC keeps no per-episode state."""
-
     def policy_unit_action(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
         """The policy's action in [-1, 1]^A (uniform random during the warm-up steps)."""
         if not deterministic and self.env_steps < self.config.random_steps:
@@ -145,48 +134,7 @@ class SACAgent(CheckpointMixin):
             action, _ = self.actor(obs_t, deterministic=deterministic)
         return action[0].cpu().numpy()
 
-    def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
-        """Action in the env's action space."""
-        return self.scaler.to_env(self.policy_unit_action(obs, deterministic=deterministic))
-
-    # ------------------------------------------------------------------ data
-    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
-        """Put a transition into the replay buffer with the action the policy is trained on."""
-        self.buffer.add(transition, action=unit_action)
-        self.update_obs_stats(transition.obs)
-        self.env_steps += 1
-
-    def update_obs_stats(self, obs: Observation | Dataset, batched: bool = False) -> None:
-        """Feed observations to the running normaliser (if ``obs_norm``)."""
-        if self.config.obs_norm:
-            self.obs_norm.update(obs, batched=batched)
-
-    def observe(self, transition: Transition) -> None:
-        """Store the executed transition."""
-        self.store(transition, self.scaler.to_unit(transition.action))
-
-    def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Prefill the replay buffer with offline transitions (SAC has no separate offline loss)."""
-        data = dict(dataset)
-        data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
-        n = self.buffer.add_dataset(data)
-        self.update_obs_stats(dataset["obs"], batched=True)
-        return {"pretrain/transitions": float(n)}
-
-    def adapt(self, context: Dataset) -> None:
-        """SAC does no task inference."""
-
     # ------------------------------------------------------------------ learning
-    def update(self) -> dict[str, float]:
-        """``utd_ratio`` gradient steps once ``learning_starts`` env steps were observed."""
-        if self.env_steps < self.config.learning_starts or len(self.buffer) == 0:
-            return {}
-        metrics: dict[str, float] = {}
-        for _ in range(self.config.utd_ratio):
-            batch = self.buffer.sample(self.config.batch_size, self.rng)
-            metrics = self.update_from_batch(batch)
-        return metrics
-
     def update_from_batch(self, batch: Batch) -> dict[str, float]:
         """One SAC gradient step on a numpy batch (actions in [-1, 1])."""
         b = batch_to_torch(batch, self.device)

@@ -17,19 +17,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Dataset, Observation, Transition
+from agents.base import Observation
 from agents.buffer import Batch, ReplayBuffer, batch_to_torch
-from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.networks import (
-    ActionScaler,
     DeterministicActor,
     ObsEncoder,
-    ObsNormalizer,
     QEnsemble,
     obs_to_torch,
     soft_update,
 )
+from agents.off_policy import OffPolicyAgent
 from agents.registry import register
 
 
@@ -66,8 +64,13 @@ class TD3Config:
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         for f in ("exploration_noise", "policy_noise", "noise_clip"):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
-        check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), name, "hidden",
-              "a non-empty tuple of positive widths", self.hidden)
+        check(
+            len(self.hidden) > 0 and all(h > 0 for h in self.hidden),
+            name,
+            "hidden",
+            "a non-empty tuple of positive widths",
+            self.hidden,
+        )
         for f in ("policy_delay", "batch_size", "buffer_size", "utd_ratio", "image_feature_dim"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         for f in ("learning_starts", "random_steps"):
@@ -75,7 +78,7 @@ class TD3Config:
 
 
 @register("td3", TD3Config)
-class TD3Agent(CheckpointMixin):
+class TD3Agent(OffPolicyAgent):
     """TD3 on dict observations (state and/or pixels)."""
 
     name = "td3"
@@ -88,14 +91,7 @@ class TD3Agent(CheckpointMixin):
         *,
         seed: int = 0,
     ):
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.config = config
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        self.device = torch.device(config.device)
-        self.scaler = ActionScaler(action_space)
-        self.action_dim = int(action_space.shape[0])
+        super().__init__(observation_space, action_space, config, seed=seed)
 
         def encoder() -> ObsEncoder:
             return ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim)
@@ -110,15 +106,8 @@ class TD3Agent(CheckpointMixin):
             module.to(self.device)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
-        self.buffer = ReplayBuffer(observation_space, self.action_dim, config.buffer_size)
-        self.obs_norm = ObsNormalizer(observation_space).to(self.device)
-        self.env_steps = 0
-        self.gradient_steps = 0
 
     # ------------------------------------------------------------------ acting
-    def reset(self, seed: int | None = None) -> None:
-        """TD3 keeps no per-episode state."""
-
     def policy_unit_action(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
         """Actor output in [-1, 1]^A, plus Gaussian exploration noise unless deterministic."""
         if not deterministic and self.env_steps < self.config.random_steps:
@@ -131,47 +120,7 @@ class TD3Agent(CheckpointMixin):
             action = np.clip(action + noise, -1, 1).astype(np.float32)
         return action
 
-    def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
-        """Action in the env's action space."""
-        return self.scaler.to_env(self.policy_unit_action(obs, deterministic=deterministic))
-
-    # ------------------------------------------------------------------ data
-    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
-        """Put a transition into the replay buffer with the action the policy is trained on."""
-        self.buffer.add(transition, action=unit_action)
-        self.update_obs_stats(transition.obs)
-        self.env_steps += 1
-
-    def update_obs_stats(self, obs: Observation | Dataset, batched: bool = False) -> None:
-        """Feed observations to the running normaliser (if ``obs_norm``)."""
-        if self.config.obs_norm:
-            self.obs_norm.update(obs, batched=batched)
-
-    def observe(self, transition: Transition) -> None:
-        """Store the executed transition."""
-        self.store(transition, self.scaler.to_unit(transition.action))
-
-    def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Prefill the replay buffer with offline transitions."""
-        data = dict(dataset)
-        data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
-        n = self.buffer.add_dataset(data)
-        self.update_obs_stats(dataset["obs"], batched=True)
-        return {"pretrain/transitions": float(n)}
-
-    def adapt(self, context: Dataset) -> None:
-        """TD3 does no task inference."""
-
     # ------------------------------------------------------------------ learning
-    def update(self) -> dict[str, float]:
-        """``utd_ratio`` gradient steps once ``learning_starts`` env steps were observed."""
-        if self.env_steps < self.config.learning_starts or len(self.buffer) == 0:
-            return {}
-        metrics: dict[str, float] = {}
-        for _ in range(self.config.utd_ratio):
-            metrics = self.update_from_batch(self.buffer.sample(self.config.batch_size, self.rng))
-        return metrics
-
     def actor_loss(self, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Deterministic policy gradient loss -Q1(s, pi(s)) on a torch batch."""
         q = self.critic(b["obs"], self.actor(b["obs"]))[0]
