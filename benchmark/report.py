@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
@@ -297,12 +298,16 @@ def _learning_curves(
             if cell.task_label == task:
                 by_method.setdefault(cell.method, []).append(metrics[cell.config_hash])
         for method, runs in by_method.items():
-            steps = sorted({p.env_steps for m in runs for p in m.curve})
-            rates = [[next((p.success_rate for p in m.curve if p.env_steps == s), None)
-                      for m in runs] for s in steps]
-            mean = [statistics.fmean(v for v in r if v is not None) for r in rates]
-            low = [min(v for v in r if v is not None) for r in rates]
-            high = [max(v for v in r if v is not None) for r in rates]
+            # Seeds evaluate at slightly different env steps (the first episode end after each
+            # eval_every), so every seed's curve is interpolated onto the union of their steps
+            # before averaging; averaging per exact step would drop seeds in and out.
+            steps = np.array(sorted({p.env_steps for m in runs for p in m.curve}), dtype=float)
+            rates = np.stack([
+                np.interp(steps, [p.env_steps for p in m.curve],
+                          [p.success_rate for p in m.curve])
+                for m in runs if m.curve
+            ])
+            mean, low, high = rates.mean(axis=0), rates.min(axis=0), rates.max(axis=0)
             (line,) = ax.plot(steps, mean, label=method)
             ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
         ax.set_title(task, fontsize=9)
