@@ -28,8 +28,11 @@ TASKS = [
     ("InsertBench/USB-v0", {"obs_mode": "state", "goal_noise_mm": 1.0}),
     ("InsertBench/USB-v0", {"obs_mode": "state+pixels", "action_mode": "pose", "image_size": 32,
                             "grayscale": True}),
+    ("InsertBench/DSub-v0", {"obs_mode": "state", "goal_noise_mm": 1.0}),
+    ("InsertBench/ModelE-v0", {"obs_mode": "state", "goal_noise_mm": 1.0}),
 ]
-TASK_IDS = ["standin-state", "standin-pixels", "usb-state", "usb-pixels"]
+TASK_IDS = ["standin-state", "standin-pixels", "usb-state", "usb-pixels", "dsub-state",
+            "modele-state"]
 LEARNERS = ["sac", "td3", "td3_lfd", "residual_sac", "residual_td3", "bc"]
 SCRIPTED = ["p_controller", "straight_down", "random_search", "spiral_search"]
 
