@@ -39,33 +39,16 @@ _ALU = (0.80, 0.80, 0.82, 1.0)
 _HOLE = (0.25, 0.25, 0.28, 1.0)
 
 
-def _round_peg(diameter: float, clearance: float) -> ConnectorSpec:
+def _peg(profile: str, width: float, height: float, clearance: float) -> ConnectorSpec:
+    """A board peg (round: width = height = diameter); chamfer and spring size follow its
+    smaller side."""
+    shape = f"round peg {width:g} mm" if profile == "round" else (
+        f"rectangular peg {width:g} x {height:g} mm")
     return ConnectorSpec(
-        name=f"NIST round peg {diameter:g} mm",
-        source=f"NIST assembly task board #1: round peg {diameter:g} mm; clearance "
-        f"{clearance} mm per side and 25 mm insertion: estimate (IndustReal-like)",
-        profile="round",
-        width_mm=diameter,
-        height_mm=diameter,
-        mating_length_mm=25.0,
-        clearance_mm=clearance,
-        chamfer_mm=0.3 if diameter < 6 else 0.5,
-        success_depth_mm=20.0,
-        retention_force_n=0.5,
-        friction=0.2,
-        spring_radius_mm=1.0 if diameter < 10 else 1.5,
-        plug_rgba=_ALU,
-        socket_rgba=_HOLE,
-        **_BOARD,
-    )
-
-
-def _rect_peg(width: float, height: float, clearance: float) -> ConnectorSpec:
-    return ConnectorSpec(
-        name=f"NIST rectangular peg {width:g} x {height:g} mm",
-        source=f"NIST assembly task board #1: rectangular peg {width:g} x {height:g} mm; "
-        f"clearance {clearance} mm per side and 25 mm insertion: estimate (IndustReal-like)",
-        profile="rect",
+        name=f"NIST {shape}",
+        source=f"NIST assembly task board #1: {shape}; clearance {clearance} mm per side and "
+        "25 mm insertion: estimate (IndustReal-like)",
+        profile=profile,
         width_mm=width,
         height_mm=height,
         mating_length_mm=25.0,
@@ -79,6 +62,14 @@ def _rect_peg(width: float, height: float, clearance: float) -> ConnectorSpec:
         socket_rgba=_HOLE,
         **_BOARD,
     )
+
+
+def _round_peg(diameter: float, clearance: float) -> ConnectorSpec:
+    return _peg("round", diameter, diameter, clearance)
+
+
+def _rect_peg(width: float, height: float, clearance: float) -> ConnectorSpec:
+    return _peg("rect", width, height, clearance)
 
 
 #: Part name -> (connector, socket mouth centre (x, y) on the board [mm]).
