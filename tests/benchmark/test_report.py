@@ -58,7 +58,8 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
             records = [r for c in cells
                        for r in synthetic_cell_for_tests(c, tmp_path).final.episodes]
             k, n = sum(r["success"] for r in records), len(records)
-            expected = format_rate(k, n, *wilson_interval(k, n)) + f" · {len(cells)} seeds"
+            seeds = f"{len(cells)} seed" + "s" * (len(cells) != 1)
+            expected = format_rate(k, n, *wilson_interval(k, n)) + f" · {seeds}"
             row = next(line for line in markdown.splitlines() if line.startswith(f"| {task} |"))
             assert expected in row
             assert expected in page

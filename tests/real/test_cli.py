@@ -38,8 +38,8 @@ def test_calibrate_then_validate(tmp_path):
             str(calib_path),
             "--out",
             str(out),
-            "--env-kwargs",
-            json.dumps({"goal_noise_mm": 0.5}),
+            "--env",
+            "goal_noise_mm=0.5",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -55,7 +55,6 @@ def test_calibrate_then_validate(tmp_path):
 
 
 def test_validate_with_pixels_runs_the_cameras(tmp_path):
-    kwargs = {"obs_mode": "state+pixels", "image_size": 32, "grayscale": True}
     result = runner.invoke(
         app,
         [
@@ -70,8 +69,7 @@ def test_validate_with_pixels_runs_the_cameras(tmp_path):
             "1",
             "--out",
             str(tmp_path),
-            "--env-kwargs",
-            json.dumps(kwargs),
+            "--env", "obs_mode=state+pixels", "--env", "image_size=32", "--env", "grayscale=true",
         ],
     )
     assert result.exit_code == 0, result.output
