@@ -64,11 +64,15 @@ def run(
     ] = DEFAULT_STALE_AFTER_S,
     heartbeat: Annotated[float, typer.Option(help="Heartbeat period in seconds.")] = 5.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    agent: Annotated[list[str] | None, typer.Option(
+        help="Run only the cells of this agent (registry name or report label; repeatable).")
+    ] = None,
     cell_fn: Annotated[str | None, typer.Option(
         hidden=True, help="module:function replacing benchmark.cells:run_cell (tests).")] = None,
 ) -> None:
     """Run every cell of PRESET that is not done yet (resumes after any interruption)."""
     spec = _load(preset)
+    cells = _select_agents(spec.cells, agent) if agent else spec.cells
     store_path = store or default_store_path(spec.name)
     function = load_cell_function(cell_fn) if cell_fn else run_cell
     # The executor first: a missing optional dependency (Ray) must not leave an empty store.
@@ -80,7 +84,7 @@ def run(
         raise
     with db:
         summary = run_matrix(
-            spec.cells, db, pool,
+            cells, db, pool,
             cell_fn=function,
             artifacts_root=artifacts or default_artifacts_root(store_path),
             retry_failed=retry_failed, heartbeat_s=heartbeat, show_progress=progress,
@@ -92,6 +96,16 @@ def run(
     )
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _select_agents(cells, wanted: list[str]):  # noqa: ANN202 - list[Cell] in, list[Cell] out
+    known = {c.agent for c in cells} | {c.method for c in cells}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise typer.BadParameter(
+            f"{unknown} not in this preset; its agents: {sorted(known)}", param_hint="--agent"
+        )
+    return [c for c in cells if c.agent in wanted or c.method in wanted]
 
 
 @matrix_app.command("status")

@@ -138,7 +138,8 @@ def _print_summary(console: Any, summary: dict[str, Any]) -> None:
                   f"[{summary['success_ci95_low']:.3f}, {summary['success_ci95_high']:.3f}] "
                   f"({summary['successes']}/{summary['episodes']})")
     table.add_row("cycle time (successes)", f"{summary['cycle_steps_mean']:.1f} steps, "
-                  f"{summary['cycle_time_s_mean']:.2f} s")
+                  f"{summary['cycle_time_s_mean']:.2f} s" if summary["successes"] else
+                  "- (no success)")
     table.add_row("peak force", f"mean {summary['peak_force_n_mean']:.1f} N, "
                   f"max {summary['peak_force_n_max']:.1f} N")
     table.add_row("mean return", f"{summary['mean_return']:.3f}")

@@ -101,3 +101,27 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
     )
     assert result.exit_code != 0
     assert "--calibration" in result.output
+
+
+def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypatch):
+    """Residual agents need a base policy on each side (sim and twin): paper 000's P-controller
+    of that env. An untrained residual (zero-initialised output) leaves the P-controller."""
+    import gymnasium as gym
+
+    import envs
+    from agents import make_agent
+
+    monkeypatch.chdir(tmp_path)
+    env = gym.make(USB)
+    agent = make_agent("residual_sac", env.observation_space, env.action_space,
+                       {"hidden": (16, 16)}, base_policy=envs.hand_controller(env))
+    agent.save("runs/usb-rsac")
+    env.close()
+    result = runner.invoke(app, [
+        "real", "validate", "--task", USB, "--twin", "--checkpoint", "runs/usb-rsac",
+        "--episodes", "1", "--out", "report",
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report/validate_InsertBench_USB-v0.json").read_text())
+    assert report["summary"]["twin"]["episodes"] == 1
+    assert report["summary"]["twin"]["successes"] == 1  # the P-controller alone inserts
