@@ -60,9 +60,9 @@ def list_tasks() -> None:
 
 
 def rollout(
-    task: Annotated[
-        list[str] | None, typer.Option(help="Task ID (repeatable); default: every task.")
-    ] = None,
+    task: Annotated[list[str] | None, typer.Option(
+        help="Task ID (repeatable); default: every single-connector task (paper 000's three and "
+             "the catalog's).")] = None,
     policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "scripted",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
     seed: Annotated[int, typer.Option(help="Episode i uses seed + i.")] = 0,
