@@ -1,0 +1,223 @@
+"""`real/` through the genuine ur_rtde client against the rehearsal robot (`insertbench real
+serve-twin`): the MuJoCo twin behind RTDE, dashboard and script ports on 127.0.0.1.
+
+The controller's ports are fixed (ur_rtde 1.6.5 connects to 30004, 29999 and 30003 with no way
+to choose), so these tests share one server and skip when something else listens there.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import real
+from envs.scene import tcp_offset_m
+from envs.tasks import task_spec
+from real.config import SafetyConfig
+from real.env import hand_controller
+from real.robot import URBackend
+from tests.real.conftest import USB
+from tests.real.rtde_twin import TwinProcess, ports_taken
+
+rtde_control = pytest.importorskip("rtde_control")
+rtde_receive = pytest.importorskip("rtde_receive")
+dashboard_client = pytest.importorskip("dashboard_client")
+
+LOCAL = real.URConfig(host="127.0.0.1")
+DOWN = np.array([0.0, 0.0, 1.0], np.float32)
+
+
+@pytest.fixture(scope="module")
+def twin_server():
+    taken = ports_taken()
+    if taken:
+        pytest.skip(f"ports {taken} on 127.0.0.1 are in use (a URSim or another twin?)")
+    server = TwinProcess(USB)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def dashboard():
+    client = dashboard_client.DashboardClient("127.0.0.1")
+    client.connect()
+    yield client
+    client.disconnect()
+
+
+def make_env(server: TwinProcess, **kwargs):
+    """The task over RTDE; episodes start 20 mm above the seated pose unless told (the
+    twin runs in real time, so short moves keep the tests short)."""
+    kwargs.setdefault("start_height_mm", 20.0)
+    socket_pose = server.state()["socket_pose"]
+    return real.make(USB, robot=LOCAL, socket_pose=socket_pose, **kwargs)
+
+
+def episode(env, policy, max_steps: int = 40) -> dict:
+    obs, info = env.reset(seed=0)
+    for _ in range(max_steps):
+        obs, _, terminated, truncated, info = env.step(policy(obs))
+        if terminated or truncated:
+            break
+    return info
+
+
+def test_connect_sets_tcp_and_payload_and_disconnects(twin_server, dashboard):
+    assert dashboard.polyscopeVersion() == "5.11.1.108318"
+    assert dashboard.robotmode() == "Robotmode: RUNNING"
+    config = real.URConfig(host="127.0.0.1", payload_kg=0.9, payload_cog_m=(0.0, 0.0, 0.05))
+    tcp = [0.0, 0.0, tcp_offset_m(task_spec(USB).connector), 0.0, 0.0, 0.0]
+    backend = URBackend(config, tcp)
+    try:
+        state = twin_server.state()
+        assert state["program"] == "rtde_control" and backend.isProgramRunning()
+        assert state["tcp_offset"] == pytest.approx(tcp) and state["payload_kg"] == 0.9
+        assert backend.receive.getPayload() == pytest.approx(0.9)
+        assert backend.receive.getPayloadCog() == pytest.approx([0.0, 0.0, 0.05])
+        # With the task's TCP set, the controller reports the twin's own TCP pose.
+        assert backend.getActualTCPPose() == pytest.approx(state["tcp_pose"], abs=1e-4)
+        assert backend.getSafetyMode() == 1 and not backend.isProtectiveStopped()
+        assert dashboard.running()
+    finally:
+        backend.disconnect()
+    assert twin_server.state()["program"] is None
+    assert not dashboard.running()
+
+
+def test_the_p_controller_inserts_the_usb_plug_over_rtde(twin_server):
+    env = make_env(twin_server, start_height_mm=50.0)  # the task's own start
+    try:
+        info = episode(env, hand_controller(env))
+    finally:
+        env.close()
+    assert info["is_success"] and info["safety_trip"] is None, info
+    state = twin_server.state()
+    assert state["mated"]
+    for name in ("setTcp", "setWatchdog", "zeroFtSensor", "servoStop"):
+        assert name in state["commands"]
+    assert state["program"] is None  # close() stopped the control script
+
+
+def test_a_force_trip_stops_and_retracts_over_rtde(twin_server):
+    # 9 mm off the socket the plug lands on the board face; a 10 N limit trips on the push.
+    env = make_env(
+        twin_server,
+        safety=SafetyConfig(force_limit_n=10.0),
+        init_offset_mm=(9, 9),
+    )
+    try:
+        env.reset(seed=0)
+        before = twin_server.state()["commands"].count("servoStop")
+        info = episode_steps(env, DOWN, 60)
+        assert info["safety_trip"] == "force" and "exceeds" in info["safety_message"]
+        assert twin_server.state()["commands"].count("servoStop") >= before + 2
+        env.reset(seed=1)  # recoverable by a reset
+    finally:
+        env.close()
+
+
+def episode_steps(env, action, steps: int) -> dict:
+    info = {}
+    for _ in range(steps):
+        _, _, terminated, _, info = env.step(action)
+        if terminated:
+            break
+    return info
+
+
+def test_an_emergency_stop_halts_and_needs_the_operator(twin_server, dashboard):
+    env = make_env(twin_server)
+    try:
+        env.reset(seed=0)
+        env.step(DOWN * 0.5)
+        assert twin_server.command("estop") == "ok"
+        twin_server.wait_for(lambda s: s["program"] is None)
+        _, _, terminated, _, info = env.step(DOWN * 0.5)
+        assert terminated and info["safety_trip"] == "emergency_stop"
+        with pytest.raises(RuntimeError, match="teach pendant"):
+            env.reset(seed=1)
+    finally:
+        env.close()
+    assert dashboard.robotmode() == "Robotmode: POWER_OFF"
+    assert twin_server.command("release-estop") == "ok"
+    dashboard.powerOn()
+    dashboard.brakeRelease()
+    assert dashboard.robotmode() == "Robotmode: RUNNING"
+    env = make_env(twin_server)  # reconnect: the control script is uploaded again
+    try:
+        env.reset(seed=1)
+        env.step(np.zeros(3, np.float32))
+    finally:
+        env.close()
+
+
+def test_a_protective_stop_ends_the_control_script(twin_server, dashboard):
+    env = make_env(twin_server)
+    try:
+        env.reset(seed=0)
+        assert twin_server.command("protective-stop") == "ok"
+        _, _, terminated, _, info = env.step(DOWN * 0.5)
+        assert terminated and info["safety_trip"] == "protective_stop"
+        dashboard.unlockProtectiveStop()
+        twin_server.wait_for(lambda s: s["safety_mode"] == 1)
+        time.sleep(0.05)  # a few data packages
+        # As on a UR, the protective stop ended ur_rtde's control script: unlocking is not
+        # enough, the stack must reconnect (upload the script again).
+        with pytest.raises(RuntimeError, match="reconnect"):
+            env.reset(seed=1)
+    finally:
+        env.close()
+    env = make_env(twin_server)
+    try:
+        env.reset(seed=1)
+    finally:
+        env.close()
+
+
+def test_the_rtde_watchdog_halts_a_stalled_client(twin_server):
+    # Software watchdog out of the way: the controller's own (5 Hz) must act.
+    env = make_env(twin_server, safety=SafetyConfig(watchdog_timeout_s=10.0))
+    try:
+        env.reset(seed=0)
+        time.sleep(0.4)  # no input package for 0.4 s > 1 / 5 Hz
+        assert twin_server.state()["program"] is None
+        assert "RTDE watchdog" in twin_server.stderr()
+        _, _, terminated, _, info = env.step(DOWN)
+        assert terminated and info["safety_trip"] == "robot_refused"
+    finally:
+        env.close()
+
+
+def test_a_dropped_connection_stops_the_stack_until_it_reconnects(twin_server):
+    env = make_env(twin_server)
+    try:
+        env.reset(seed=0)
+        assert twin_server.command("drop").startswith("ok dropped")
+        time.sleep(0.1)
+        _, _, terminated, _, info = env.step(DOWN * 0.5)
+        assert terminated and info["safety_trip"] == "robot_refused"
+        assert "reconnect" in info["safety_message"]
+    finally:
+        env.close()
+    env = make_env(twin_server)
+    try:
+        env.reset(seed=0)
+        env.step(np.zeros(3, np.float32))
+    finally:
+        env.close()
+
+
+def test_late_packets_freeze_then_catch_up(twin_server):
+    receive = rtde_receive.RTDEReceiveInterface("127.0.0.1", 500.0)
+    try:
+        before = receive.getTimestamp()
+        assert twin_server.command("late 0.3") == "ok"
+        time.sleep(0.15)
+        assert receive.getTimestamp() - before < 0.05  # nothing new arrives
+        time.sleep(0.3)
+        assert receive.getTimestamp() - before > 0.4  # the burst caught up
+        assert receive.isConnected()
+    finally:
+        receive.disconnect()
