@@ -447,7 +447,7 @@ class TwinServer:
             "mated": bool(sim.insertion_depth_mm() >= sim.task.connector.success_depth_mm),
             "peak_contact_force_n": twin.peak_contact_force_n,
             "clients": sorted(c.kind for c in self.clients.values()),
-            "commands": [c.name for c in twin.commands[-2000:] if c.name != "servoL"],
+            "commands": [c.name for c in twin.commands if c.name != "servoL"][-200:],
             "servol_count": sum(c.name == "servoL" for c in twin.commands),
         }
 
