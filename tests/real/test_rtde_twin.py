@@ -18,8 +18,8 @@ from envs.tasks import task_spec
 from real.config import SafetyConfig
 from real.env import hand_controller
 from real.robot import URBackend
+from real.twin_process import TwinProcess, ports_taken
 from tests.real.conftest import USB
-from tests.real.rtde_twin import TwinProcess, ports_taken
 
 rtde_control = pytest.importorskip("rtde_control")
 rtde_receive = pytest.importorskip("rtde_receive")

@@ -1,5 +1,6 @@
-"""The rehearsal robot for tests: `insertbench real serve-twin` in a child process on
-127.0.0.1, driven by operator commands over its stdin (see real/serve_twin.py)."""
+"""The rehearsal robot from Python: `insertbench real serve-twin` in a child process on
+127.0.0.1, driven by operator commands over its stdin (see real/serve_twin.py). Tests and the
+RTDE benchmark use it; so can a user's own rehearsal script."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Any
 
 from real.serve_twin import Ports
 
-#: The server stops by itself after this long even if a test hangs [s].
-SERVER_MAX_S = 240
+#: The server stops by itself after this long even if its user hangs [s].
+SERVER_MAX_S = 600
 
 
 def ports_taken() -> list[int]:
