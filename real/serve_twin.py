@@ -15,11 +15,12 @@ to `MAX_CATCHUP` cycles, then skips ahead (counted in `overruns`).
 Operator and fault injection: one command per line on stdin, one reply line on stdout
 (`ok ...` or `error ...`); the controller's log goes to stderr. Commands:
   estop | release-estop | protective-stop | unlock | hand-guide seated|above|lifted | watchdog
-  | drop | late SECONDS | state | quit
+  | drop | late SECONDS | pendant DASHBOARD-COMMAND | state | quit
 `hand-guide`: in teach mode, the operator moves the plug by hand to the seated pose, 4 mm or
 20 mm above it, as a calibration asks. `watchdog`: the armed RTDE watchdog fires as if the
 inputs had stopped. `drop`: every client connection is closed. `late S`: data packages are held
-back S seconds, then sent in a burst. `state`: a JSON line with the twin's state.
+back S seconds, then sent in a burst. `pendant power on` (any dashboard command): what the
+operator does on the teach pendant. `state`: a JSON line with the twin's state.
 The server stops after `max_seconds`, on `quit`, on SIGINT/SIGTERM, when its parent process
 dies, and with `exit_on_eof` when stdin closes.
 """
@@ -399,6 +400,8 @@ class TwinServer:
             ctl.protective_stop()
         elif cmd == "unlock":
             return "ok " + ctl.dashboard("unlock protective stop")
+        elif cmd == "pendant":
+            return "ok " + ctl.dashboard(" ".join(args))
         elif cmd == "hand-guide":
             try:
                 ctl.hand_guide(args[0] if args else "")

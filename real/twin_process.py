@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Any
 
 from real.serve_twin import Ports
@@ -69,14 +68,6 @@ class TwinProcess:
         reply = self.command("state")
         assert reply.startswith("ok "), reply
         return json.loads(reply[3:])
-
-    def wait_for(self, predicate, timeout_s: float = 5.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            state = self.state()
-            if predicate(state) or time.monotonic() > deadline:
-                return state
-            time.sleep(0.02)
 
     def stderr(self) -> str:
         """The controller's log so far."""
