@@ -7,6 +7,9 @@ to choose), so these tests share one server and skip when something else listens
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -222,23 +225,74 @@ def test_the_rtde_watchdog_halts_a_stalled_client(twin_server):
         env.close()
 
 
+#: The dropped-connection scenario runs in a child process: after a drop, ur_rtde 1.6.5's
+#: control interface restarts its receive thread from inside that thread (the old one is
+#: detached and keeps running), and destroying the interface later can crash the process.
+#: The child reports and leaves with os._exit, so no destructor runs.
+DROP_CHILD = """
+import json, os, sys
+import numpy as np
+import real
+from real.config import SafetyConfig
+
+socket_pose = json.loads(sys.argv[1])
+def make():
+    return real.make("InsertBench/USB-v0", robot=real.URConfig("127.0.0.1", rtde_watchdog_hz=1.0),
+                     socket_pose=socket_pose, start_height_mm=20.0,
+                     safety=SafetyConfig(retract_speed_m_s=0.03))
+result = {}
+try:
+    env = make()
+    env.reset(seed=0)
+    print("reset", flush=True)
+    sys.stdin.readline()  # the parent dropped the connections
+    _, _, terminated, _, info = env.step(np.array([0.0, 0.0, 0.5], np.float32))
+    result.update(terminated=terminated, trip=info["safety_trip"], message=info["safety_message"])
+    env.close()
+    env = make()
+    env.reset(seed=0)
+    env.step(np.zeros(3, np.float32))
+    env.close()
+    result["reconnected"] = True
+except Exception as e:
+    result["error"] = repr(e)
+print(json.dumps(result), flush=True)
+os._exit(0)
+"""
+
+
 def test_a_dropped_connection_stops_the_stack_until_it_reconnects(twin_server):
-    env = make_env(twin_server)
+    socket_pose = json.dumps(twin_server.state()["socket_pose"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", DROP_CHILD, socket_pose],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+    def child_line(prefix: str) -> str:  # ur_rtde also prints its reconnects to stdout
+        for line in child.stdout:
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"the child ended without a line starting with {prefix!r}")
+
     try:
-        env.reset(seed=0)
+        child_line("reset")
         assert twin_server.command("drop").startswith("ok dropped")
         time.sleep(0.1)
-        _, _, terminated, _, info = env.step(DOWN * 0.5)
-        assert terminated and info["safety_trip"] == "robot_refused"
-        assert "reconnect" in info["safety_message"]
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        result = json.loads(child_line("{"))
+        assert child.wait(timeout=60) == 0
     finally:
-        env.close()
-    env = make_env(twin_server)
-    try:
-        env.reset(seed=0)
-        env.step(np.zeros(3, np.float32))
-    finally:
-        env.close()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "error" not in result, result
+    assert result["terminated"] and result["trip"] == "robot_refused"
+    assert "reconnect" in result["message"]
+    assert result["reconnected"]
 
 
 def test_late_packets_freeze_then_catch_up(twin_server):
