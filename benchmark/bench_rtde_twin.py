@@ -14,7 +14,8 @@ Starts `insertbench real serve-twin` on 127.0.0.1 (the controller ports must be 
    one 2 ms cycle: the later wins), and the server's overrun cycles.
 2. Outcome: paper 000's P-controller on USB, seeds 0..N-1, through `real.make` over RTDE and
    through `real.make_twin` in process; success, steps, and the largest distance between the
-   two TCP trajectories (episode-start frame, per policy step) [mm].
+   two TCP trajectories (episode-start frame, per policy step) [mm], and the wall time of a
+   policy step over RTDE (0.1 s when the client keeps its 500 Hz loop).
 """
 
 from __future__ import annotations
@@ -75,16 +76,19 @@ def servo_loop(seconds: float) -> dict[str, float]:
     }
 
 
-def run_episode(env, seed: int) -> tuple[bool, int, np.ndarray]:
+def run_episode(env, seed: int) -> tuple[bool, int, np.ndarray, float]:
+    """Success, steps, TCP positions (episode-start frame) [m], wall time per step [s]."""
     policy = hand_controller(env)
     obs, info = env.reset(seed=seed)
     poses = [obs["tcp_pose"][:3].copy()]
+    start = time.perf_counter()
     for _ in range(env.spec.max_episode_steps if env.spec else 100):
         obs, _, terminated, truncated, info = env.step(policy(obs))
         poses.append(obs["tcp_pose"][:3].copy())
         if terminated or truncated:
             break
-    return bool(info["is_success"]), len(poses) - 1, np.asarray(poses)
+    steps = len(poses) - 1
+    return bool(info["is_success"]), steps, np.asarray(poses), (time.perf_counter() - start) / steps
 
 
 def outcomes(server: TwinProcess, episodes: int) -> list[dict]:
@@ -93,12 +97,12 @@ def outcomes(server: TwinProcess, episodes: int) -> list[dict]:
     for seed in range(episodes):
         over_rtde = real.make(USB, robot=real.URConfig(host="127.0.0.1"), socket_pose=socket_pose)
         try:
-            ok_r, steps_r, path_r = run_episode(over_rtde, seed)
+            ok_r, steps_r, path_r, step_s = run_episode(over_rtde, seed)
         finally:
             over_rtde.close()
         in_process = real.make_twin(USB, seed=0)
         try:
-            ok_t, steps_t, path_t = run_episode(in_process, seed)
+            ok_t, steps_t, path_t, _ = run_episode(in_process, seed)
         finally:
             in_process.close()
         m = min(len(path_r), len(path_t))
@@ -111,6 +115,7 @@ def outcomes(server: TwinProcess, episodes: int) -> list[dict]:
                 "steps_rtde": steps_r,
                 "steps_in_process": steps_t,
                 "max_tcp_gap_mm": gap_mm,
+                "rtde_wall_s_per_step": step_s,
                 "overruns": server.state()["overruns"],
             }
         )
