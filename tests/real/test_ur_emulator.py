@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -13,6 +14,7 @@ from benchmark.cli import app
 from envs.scene import tcp_offset_m
 from envs.tasks import task_spec
 from real import rtde_protocol as rp
+from real.poses import pose_to_pos_mat
 from real.serve_twin import TwinServer, _Client
 from real.twin import DigitalTwinRobot
 from real.ur_emulator import (
@@ -189,3 +191,26 @@ def test_serve_twin_refuses_other_hosts_and_unknown_tasks():
     result = runner.invoke(app, ["real", "serve-twin", "--task", "InsertBench/Nope-v0"])
     assert result.exit_code != 0 and "unknown task" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_injected_watchdog_expiry_needs_an_armed_watchdog(controller):
+    assert not controller.expire_watchdog()  # none armed: nothing to fire
+    send(controller, CMD_SET_WATCHDOG, [5.0])
+    controller.tick()
+    assert controller.expire_watchdog()
+    controller.tick()
+    assert controller.runtime_state() == RUNTIME_STOPPED
+    assert "RTDE watchdog" in controller.log.lines[-1][1]
+
+
+def test_the_operator_hand_guides_the_plug_in_teach_mode_only(controller, twin):
+    with pytest.raises(ValueError, match="teach mode"):
+        controller.hand_guide("above")
+    twin.teachMode()
+    controller.hand_guide("above")
+    for _ in range(len(controller._hand_path)):
+        controller.tick()
+    pos, mat = pose_to_pos_mat(twin.socket_pose())
+    tcp = np.asarray(twin.getActualTCPPose()[:3])
+    # 4 mm above the seated pose, along the socket axis (socket z points into the socket).
+    assert mat.T @ (tcp - pos) == pytest.approx([0.0, 0.0, -0.004], abs=5e-4)
