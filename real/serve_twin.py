@@ -106,12 +106,14 @@ class TwinServer:
         self.held: list[tuple[_Client, bytes]] = []
         self.stopping = False
         self._outputs = controller.outputs()
+        self._control_inbox = bytearray()
+        self._control_open = False
 
     # ----------------------------------------------------------------------------------------
     # Lifetime
 
     def open(self) -> None:
-        """Listen on every port, or raise OSError naming the port that is taken."""
+        """Listen on every port, or raise PortInUse naming the port that is taken."""
         for port, kind in (
             (self.ports.rtde, "rtde"),
             (self.ports.dashboard, "dashboard"),
@@ -148,8 +150,6 @@ class TwinServer:
     ) -> None:
         """Run the control cycle until `max_seconds` have passed, `quit`, or `alive()` turns
         False (checked every second); `control` is the operator's command stream."""
-        self._control_inbox = bytearray()
-        self._control_open = False
         if control is not None:
             try:
                 self.selector.register(control, selectors.EVENT_READ, ("control", exit_on_eof))
@@ -260,7 +260,7 @@ class TwinServer:
                 self._dashboard(client)
             else:
                 self._script(client)
-        except (rp.ProtocolError, UnicodeDecodeError) as e:
+        except (rp.ProtocolError, UnicodeDecodeError, struct.error) as e:
             self.controller.log.add(self.controller.time_s, f"dropping a {client.kind} client: {e}")
             self._drop(sock)
         if sock in self.clients:
@@ -317,8 +317,8 @@ class TwinServer:
                 n
                 for other in self.clients.values()
                 if other is not client
-                for names, _, _ in other.inputs.values()
-                for n in names
+                for theirs, _, _ in other.inputs.values()
+                for n in theirs
             }
             types = ["IN_USE" if n in owned else rp.INPUT_TYPES.get(n, "NOT_FOUND") for n in names]
             recipe = 0

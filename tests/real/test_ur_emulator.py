@@ -214,3 +214,19 @@ def test_the_operator_hand_guides_the_plug_in_teach_mode_only(controller, twin):
     tcp = np.asarray(twin.getActualTCPPose()[:3])
     # 4 mm above the seated pose, along the socket axis (socket z points into the socket).
     assert mat.T @ (tcp - pos) == pytest.approx([0.0, 0.0, -0.004], abs=5e-4)
+
+
+def test_a_malformed_rtde_message_drops_only_that_client(twin):
+    server = TwinServer(EmulatedController(twin))
+    ours, theirs = socket.socketpair()
+    client = _Client(ours, "rtde")
+    server.clients = {ours: client}
+    server.selector.register(ours, 1, ("client", "rtde"))
+    try:
+        theirs.sendall(rp.message(rp.REQUEST_PROTOCOL_VERSION, b"\x02"))  # 1 byte, not 2
+        key = server.selector.get_key(ours)
+        server._ready(key)
+        assert ours not in server.clients
+        assert "dropping a rtde client" in server.controller.log.lines[-1][1]
+    finally:
+        theirs.close()
