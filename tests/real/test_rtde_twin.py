@@ -39,7 +39,12 @@ def twin_server():
     taken = ports_taken()
     if taken:
         pytest.skip(f"ports {taken} on 127.0.0.1 are in use (a URSim or another twin?)")
-    server = TwinProcess(USB)
+    try:
+        server = TwinProcess(USB)
+    except RuntimeError as e:  # taken between the check and the start
+        if "is taken" not in str(e):
+            raise
+        pytest.skip(f"the controller ports on 127.0.0.1 are in use: {e}")
     yield server
     server.close()
 
@@ -192,8 +197,8 @@ def test_a_protective_stop_ends_the_control_script(twin_server, dashboard):
         assert terminated and info["safety_trip"] == "protective_stop"
         dashboard.unlockProtectiveStop()
         until(lambda: not env.unwrapped.robot.isProtectiveStopped())
-        # As on a UR, the protective stop ended ur_rtde's control script: unlocking is not
-        # enough, the stack must reconnect (upload the script again).
+        # The protective stop halted ur_rtde's control script (the twin models a UR halting
+        # a socket program): unlocking is not enough, the stack must reconnect.
         with pytest.raises(RuntimeError, match="reconnect"):
             env.reset(seed=1)
     finally:
