@@ -190,7 +190,7 @@ def serve_twin(
     seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
     host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
     max_seconds: Annotated[
-        float, typer.Option(help="Stop after this long [s] (the server never runs unbounded).")
+        float, typer.Option(help="Stop after this many seconds (it never runs unbounded).")
     ] = 3600.0,
     exit_on_eof: Annotated[bool, typer.Option(help="Stop when stdin closes.")] = False,
     quiet: Annotated[bool, typer.Option(help="No controller log on stderr.")] = False,
