@@ -29,7 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 RUN_LANGUAGES = {"bash", "python"}
 OTHER_LANGUAGES = {"text", "toml", "json"}
-SKIP_DIRS = {".git", ".venv", ".tox", "tests", "runs", "outputs", "node_modules", "build", "dist"}
+SKIP_DIRS = {"tests", "runs", "outputs", "node_modules", "build", "dist"}  # and hidden folders
 BLOCK_TIMEOUT_S = 300
 
 _FENCE = re.compile(r"^```(\S*)\s*$")
@@ -43,7 +43,7 @@ def user_docs() -> list[Path]:
     others = sorted(
         p for p in REPO.rglob("*.md")
         if p != REPO / "README.md"
-        and not any(part in SKIP_DIRS or part.endswith(".egg-info")
+        and not any(part in SKIP_DIRS or part.startswith(".") or part.endswith(".egg-info")
                     for part in p.relative_to(REPO).parts[:-1])
     )
     return [REPO / "README.md", *others]
