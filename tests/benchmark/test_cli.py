@@ -63,6 +63,8 @@ def test_debug_shows_the_traceback(capsys, in_tmp):
     ["rollout", "--debug"],
     ["train", "--task", "InsertBench/USB-v0"],
     ["matrix", "run", "no-such-preset"],
+    ["matrix", "run", "quick", "--agent", "nobody"],
+    ["matrix", "run", "quick", "--ray-address", "auto"],
     ["matrix", "report", "quick", "--store", "missing.sqlite"],
     ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", "no/such/run"],
     ["dataset", "collect", "--task", "InsertBench/USB-v0", "--out", "d", "--env", "x"],
