@@ -91,6 +91,7 @@ class ObsEncoder(nn.Module):
         observation_space: gym.spaces.Dict,
         keys: Sequence[str] = (),
         image_feature_dim: int = 50,
+        image_channels: int = 32,
     ):
         """Build the encoder.
 
@@ -98,6 +99,7 @@ class ObsEncoder(nn.Module):
             observation_space: the env's Dict space.
             keys: which entries to use; empty means all of them.
             image_feature_dim: output size of each image's CNN.
+            image_channels: channels of each conv layer (the CNN's cost grows with their square).
         """
         super().__init__()
         keys = list(keys) or list(observation_space.spaces)
@@ -110,7 +112,7 @@ class ObsEncoder(nn.Module):
         self.vector_keys = [k for k in keys if not is_image_space(observation_space[k])]
         self.image_keys = [k for k in keys if is_image_space(observation_space[k])]
         self.images = nn.ModuleDict(
-            {k: ImageEncoder(observation_space[k].shape, image_feature_dim)
+            {k: ImageEncoder(observation_space[k].shape, image_feature_dim, image_channels)
              for k in self.image_keys}
         )
         self.vector_dim = sum(int(math.prod(observation_space[k].shape)) for k in self.vector_keys)

@@ -63,6 +63,7 @@ class SACConfig:
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by running mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
+    image_channels: int = 32  # conv channels of the image encoder (16: ~2x cheaper updates)
     image_shift_px: int = 4  # DrQ random shift of image observations in a batch [pixels]; 0: off
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
@@ -81,7 +82,7 @@ class SACConfig:
             self.hidden,
         )
         check(self.num_qs >= 2, name, "num_qs", ">= 2", self.num_qs)
-        for f in ("batch_size", "buffer_size", "utd_ratio", "image_feature_dim"):
+        for f in ("batch_size", "buffer_size", "utd_ratio", "image_feature_dim", "image_channels"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         for f in ("learning_starts", "random_steps", "image_shift_px"):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
@@ -118,7 +119,9 @@ class SACAgent(OffPolicyAgent):
         )
 
         # One encoder: the critic's parameters (trained by the critic loss), read by the actor.
-        self.encoder = ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim)
+        self.encoder = ObsEncoder(
+            observation_space, config.obs_keys, config.image_feature_dim, config.image_channels
+        )
         self.actor = SquashedGaussianActor(self.encoder, self.action_dim, config.hidden)
         self.critic = QEnsemble(
             self.encoder, self.action_dim, config.hidden, config.num_qs, config.critic_layer_norm

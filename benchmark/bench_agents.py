@@ -25,12 +25,15 @@ import torch
 
 from agents import Transition, make_agent
 
-#: (label, agent, image entries as (name, shape)).
+_GRAY_WRIST = (("wrist", (32, 32, 1)),)
+#: (label, agent, image entries as (name, shape), config overrides).
 CASES = [
-    ("SAC, state", "sac", ()),
-    ("TD3, state", "td3", ()),
-    ("pixel SAC, state + 32x32 gray wrist", "sac", (("wrist", (32, 32, 1)),)),
-    ("pixel SAC, 2 cameras 64x64 RGB", "sac", (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))),
+    ("SAC, state", "sac", (), {}),
+    ("TD3, state", "td3", (), {}),
+    ("pixel SAC, state + 32x32 gray wrist", "sac", _GRAY_WRIST, {}),
+    ("  same, image_channels=16", "sac", _GRAY_WRIST, {"image_channels": 16}),
+    ("pixel SAC, 2 cameras 64x64 RGB", "sac", (("wrist", (64, 64, 3)), ("side", (64, 64, 3))),
+     {}),
 ]
 
 
@@ -46,7 +49,7 @@ def insertbench_spaces(images=()) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
 
 
 def updates_per_second(
-    name: str, images, seconds: float, device: str, windows: int = 5
+    name: str, images, seconds: float, device: str, config=None, windows: int = 5
 ) -> tuple[list[float], list[float]]:
     """Fill a buffer with random transitions, warm up, then time ``update()`` calls.
 
@@ -57,7 +60,8 @@ def updates_per_second(
     obs_space.seed(0)
     act_space.seed(0)
     agent = make_agent(name, obs_space, act_space,
-                       {"learning_starts": 0, "random_steps": 0, "device": device})
+                       {"learning_starts": 0, "random_steps": 0, "device": device,
+                        **(config or {})})
     for _ in range(2_000):
         agent.observe(Transition(obs_space.sample(), act_space.sample(), 0.0, obs_space.sample(),
                                  False, False, {}))
@@ -90,13 +94,13 @@ def main() -> None:
           f"batch 256, MLP 2x256; load average {os.getloadavg()[0]:.1f}")
     print(f"{'case':40s} {'updates/s (wall)':>17s} {'per CPU-s':>10s}   min-max (wall)")
     rates = {}
-    for label, name, images in CASES:
-        wall, cpu = updates_per_second(name, images, args.seconds, args.device)
+    for label, name, images, config in CASES:
+        wall, cpu = updates_per_second(name, images, args.seconds, args.device, config)
         rates[label] = float(np.median(wall))
         print(f"{label:40s} {np.median(wall):17.1f} {np.median(cpu):10.1f}   "
               f"{min(wall):.1f}-{max(wall):.1f}")
     state = rates["SAC, state"]
-    for label in (CASES[2][0], CASES[3][0]):
+    for label in (CASES[2][0], CASES[3][0], CASES[4][0]):
         print(f"{label} / SAC state: {rates[label] / state:.2f}")
 
 

@@ -5,7 +5,8 @@
 Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s with cameras (one
 render pass per step) against state only; frames/s of the one-pass `CameraRig` beside a bare
 `mujoco.Renderer`; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
-one env; and the thread-scaling bound that the overhead ratio implies for more cores.
+one env; the thread-scaling bound that the overhead ratio implies for more cores; and the MuJoCo
+Warp batch's env steps/s when a CUDA device is present.
 
 The overhead ratio is measured in one run: right after each env step, the same starting
 physics state (with the reference the step commanded) goes through bare `mujoco.mj_step`
@@ -163,6 +164,29 @@ def measure_vector(
     return result
 
 
+def measure_warp_gpu(env_id: str, num_worlds: int, steps: int) -> str:
+    """Env steps/s of `WarpInsertionBatch` on a CUDA device, or why it was not measured."""
+    try:
+        import warp as wp
+
+        from envs.warp_batch import WarpInsertionBatch
+    except ImportError:
+        return "MuJoCo Warp GPU batch: not measured (pip install insertbench[warp])"
+    wp.init()
+    if not wp.is_cuda_available():
+        return "MuJoCo Warp GPU batch: not measured (no CUDA device on this machine)"
+    batch = WarpInsertionBatch(env_id, num_worlds, device="cuda:0")
+    batch.reset(seed=0)
+    actions = np.zeros((num_worlds, 3), np.float32)
+    batch.step(actions)  # kernel compilation and warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        batch.step(actions)
+    rate = num_worlds * steps / (time.perf_counter() - start)
+    batch.close()
+    return f"MuJoCo Warp GPU batch, {num_worlds} worlds: {rate:.0f} env steps/s (zero action)"
+
+
 def thread_scaling_model(step_over_physics: float, cores: int) -> float:
     """Speed-up over one env of N >= cores threaded worlds, bounded by the GIL (Amdahl).
 
@@ -192,6 +216,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="env steps per case and round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--num-envs", type=int, default=2, help="worlds of the vector envs")
+    parser.add_argument("--gpu-worlds", type=int, default=4096, help="worlds of the GPU batch")
     args = parser.parse_args()
     console = Console(width=160)
     console.print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
@@ -226,6 +251,7 @@ def main() -> None:
                     for c in (2, 4, 8, 16))
         + " one env. Beyond that, run several processes of threaded vector envs."
     )
+    console.print(measure_warp_gpu(env_id, args.gpu_worlds, 20))
 
 
 if __name__ == "__main__":

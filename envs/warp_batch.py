@@ -91,8 +91,18 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
-        self, env_id: str, num_worlds: int, *, device: str | None = None, **env_kwargs: Any
+        self,
+        env_id: str,
+        num_worlds: int,
+        *,
+        device: str | None = None,
+        contacts_per_world: int = 64,
+        constraint_rows_per_world: int = 512,
+        **env_kwargs: Any,
     ) -> None:
+        """`device`: a Warp device ("cuda:0", "cpu"; default Warp's preferred one). Warp
+        preallocates contacts and constraint rows per world (its default of 64 rows is too few
+        for a plug in a socket); a step that needs more raises RuntimeError."""
         import mujoco_warp as mjw
         import warp as wp
 
@@ -121,7 +131,10 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
         self.device = wp.get_device(device)
         with wp.ScopedDevice(self.device):
             self._model = mjw.put_model(u.model)
-            self._data = mjw.put_data(u.model, u.data, nworld=num_worlds)
+            self._data = mjw.put_data(
+                u.model, u.data, nworld=num_worlds, nconmax=contacts_per_world,
+                njmax=constraint_rows_per_world,
+            )
         self._rngs = [np.random.default_rng() for _ in range(num_worlds)]
         n = num_worlds
         self._start_pos, self._start_mat = np.zeros((n, 3)), np.tile(np.eye(3), (n, 1, 1))
@@ -170,6 +183,13 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
                 force = d.sensordata.numpy()[:, contact]
                 peak_sq = np.maximum(peak_sq, np.einsum("ni,ni->n", force, force))
         self._max_force = np.sqrt(peak_sq)
+        overflowed = np.flatnonzero(d.overflow.numpy())
+        if overflowed.size:
+            raise RuntimeError(
+                f"MuJoCo Warp ran out of preallocated contacts or constraint rows in worlds "
+                f"{overflowed.tolist()} (flags {d.overflow.numpy()[overflowed].tolist()}); "
+                f"raise contacts_per_world / constraint_rows_per_world"
+            )
         self._read_tcp()
         self._steps += 1
         obs, info = self._observation(), self._info()
@@ -211,7 +231,7 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
             host["time"][i] = u.data.time
             self._start_pos[i], self._start_mat[i] = u.start_pos, u.start_mat
             self._ref_pos[i], self._ref_quat[i] = u.reference.pos, u.reference.quat
-            self._goal_pos[i], self._wrench_bias[i] = u.goal_pos, u._wrench_bias
+            self._goal_pos[i] = u.goal_pos
             self._believed_goal[i] = u.believed_goal_pos
             self._tcp_pos[i] = u.data.site_xpos[u._tcp]
             self._tcp_mat[i] = u.data.site_xmat[u._tcp].reshape(3, 3)
@@ -221,6 +241,9 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
             # Derived quantities (sensors, velocities) of the new states, as mj_forward gives.
             self._mjw.forward(self._model, self._data)
         self._sensordata = self._data.sensordata.numpy()
+        # Zeroed at reset on this world's own sensor, as the CPU env zeroes its own: Warp's
+        # float32 solver balances the held arm's forces ~0.1% differently (~0.03 N of ~30 N).
+        self._wrench_bias[worlds] = self._raw_wrench()[worlds]
         self._max_force[worlds], self._steps[worlds], self._done[worlds] = 0.0, 0, False
 
     def _write_reference(self) -> None:
