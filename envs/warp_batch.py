@@ -16,7 +16,8 @@ env reset with that seed starts. Needs `pip install insertbench[warp]` (mujoco-w
 
 Scope: state observations, `action_mode="xyz"` (papers 000/001), `reward` sparse or dense, and
 the nominal grasp and friction (one model for all worlds; grasp noise and friction randomisation
-change the model per world, which this batch does not do). Everything else raises ValueError.
+change the model per world, which this batch does not do), on the -v0 task IDs. Everything else
+raises ValueError. A physics blow-up is not detected per world as the CPU env does.
 The physics steps on the device; the 10 Hz policy-rate logic (reference, observations, rewards)
 runs vectorised in numpy on the host, and the plug's contact force is read back every 10 ms for
 the peak force, as the CPU env samples it.
@@ -117,6 +118,9 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
             raise ValueError("WarpInsertionBatch needs friction_scale=(1.0, 1.0)")
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be >= 1, got {num_worlds}")
+        if not env_id.endswith("-v0"):
+            raise ValueError(f"WarpInsertionBatch reproduces the -v0 tasks' observations, got "
+                             f"{env_id!r} (later versions add sensor noise and filtering)")
         self._mjw, self._wp = mjw, wp
         self.template = gym.make(env_id, **env_kwargs)  # resets and the task's constants
         u = self.template.unwrapped
