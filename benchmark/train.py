@@ -17,9 +17,9 @@ evaluation uses ``eval_seeds`` (default ``EVAL_SEED_BASE + i``; the matrix prese
 own), which must lie outside the run's training seeds; demonstrations ``DEMO_SEED_BASE + i``.
 Torch is seeded with ``s``; agents seed their numpy streams from ``s``.
 
-The returned ``TrainResult`` is also a mapping in the form ``benchmark.cells.run_cell`` reads:
-``curve`` (every evaluation: ``env_steps``, ``wall_clock_s`` of training, ``episodes`` records),
-``final`` (the last one), ``env_steps``, ``wall_clock_s``, ``artifacts_path`` and ``info``.
+The returned ``TrainResult`` carries every evaluation as a typed ``benchmark.cells.Evaluation``
+(env steps, training wall-clock, episode records), which ``benchmark.cells.run_cell`` stores as
+it is.
 
 Resumption: calling ``train`` again with the same ``out_dir`` (same task, agent, config, seed)
 continues from the last checkpoint, also to a larger ``steps``. Checkpoints may fall inside an
@@ -38,7 +38,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,10 @@ from agents import Agent, Transition, agent_spec, load_agent, make_agent, transi
 from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
+from benchmark.cells import Evaluation
 from benchmark.evaluate import eval_seeds as eval_seed_list
-from benchmark.evaluate import evaluate, records_to_dicts, summarize
+from benchmark.evaluate import evaluate
+from envs.episode import summarize
 
 TRAIN_SEED_BASE = 100_000_000
 TRAIN_SEEDS_PER_RUN = 100_000
@@ -66,35 +68,16 @@ RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds", "d
 
 
 @dataclass(eq=False)
-class TrainResult(Mapping):
-    """What ``train`` returns; as a mapping it is what ``benchmark.cells.run_cell`` reads."""
+class TrainResult:
+    """What ``train`` returns."""
 
     out_dir: Path  # where logs, checkpoints and plots went
     agent: Agent  # the trained agent
     steps: int  # env steps trained in total (including before a resume)
     episodes: int  # training episodes started
     wall_clock_s: float  # seconds spent training (pretrain + env loop, not evaluating)
-    # every evaluation: {"env_steps", "wall_clock_s", "summary", "episodes": [records]}
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
-
-    def _cell_view(self) -> dict[str, Any]:
-        return {
-            "curve": self.evaluations,
-            "final": self.evaluations[-1] if self.evaluations else None,
-            "env_steps": self.steps,
-            "wall_clock_s": self.wall_clock_s,
-            "artifacts_path": str(self.out_dir),
-            "info": {"training_episodes": self.episodes, "agent": self.agent.name},
-        }
-
-    def __getitem__(self, key: str) -> Any:
-        return self._cell_view()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._cell_view())
-
-    def __len__(self) -> int:
-        return len(self._cell_view())
+    evaluations: list[Evaluation] = field(default_factory=list)  # in order of env steps
+    summaries: list[dict[str, Any]] = field(default_factory=list)  # `summarize` of each
 
 
 def train_episode_seed(run_seed: int, episode: int) -> int:
@@ -333,7 +316,7 @@ class _Run:
         records = evaluate(self.env, self.agent, len(self.eval_seeds), self.eval_seeds)
         summary = summarize(records)
         entry = {"env_steps": self.step, "wall_clock_s": self.train_wall_s, "summary": summary,
-                 "episodes": records_to_dicts(records)}
+                 "episodes": [r.to_dict() for r in records]}
         self.evaluations.append(entry)
         for key in ("success_rate", "mean_return", "cycle_time_s_mean", "peak_force_n_mean"):
             writer.add_scalar(f"eval/{key}", summary[key], self.step)
@@ -550,4 +533,8 @@ def train(
         bar.close()
         writer.close()
         env.close()
-    return TrainResult(out_dir, agent, run.step, run.episode, run.train_wall_s, run.evaluations)
+    return TrainResult(
+        out_dir, agent, run.step, run.episode, run.train_wall_s,
+        [Evaluation(e["env_steps"], e["wall_clock_s"], e["episodes"]) for e in run.evaluations],
+        [e["summary"] for e in run.evaluations],
+    )

@@ -96,8 +96,8 @@ def train_command(
         raise typer.BadParameter(str(err)) from err
     console = Console()
     console.print(f"trained {result.steps} steps, {result.episodes} episodes -> {result.out_dir}")
-    if result.evaluations:
-        _print_summary(console, result.evaluations[-1]["summary"])
+    if result.summaries:
+        _print_summary(console, result.summaries[-1])
 
 
 def eval_command(
@@ -116,8 +116,9 @@ def eval_command(
     from rich.console import Console
 
     from agents import agent_spec, load_agent
-    from benchmark.evaluate import evaluate, records_to_dicts, summarize
+    from benchmark.evaluate import evaluate
     from benchmark.train import make_base_policy, make_env
+    from envs.episode import summarize
 
     agent_dir, run = resolve_checkpoint(checkpoint)
     env_kwargs = dict(run["env_kwargs"]) if run else {}
@@ -136,7 +137,7 @@ def eval_command(
     if json_out is not None:
         json_out.write_text(json.dumps(
             {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
-             "summary": summary, "episodes": records_to_dicts(records)}, indent=1))
+             "summary": summary, "episodes": [r.to_dict() for r in records]}, indent=1))
 
 
 def _print_summary(console: Any, summary: dict[str, Any]) -> None:

@@ -70,6 +70,11 @@ class InsertionEnv(gym.Env):
     grasp noise uniform in +-`grasp_noise_mm` (x, y) and +-`grasp_noise_deg` about the plug axis;
     friction scaled by a uniform factor in `friction_scale`.
 
+    ## Info
+    `is_success`, `insertion_depth_mm`, `distance_to_goal_mm`, `max_force_n` (episode peak of
+    the plug's contact force [N], sampled at 100 Hz), `force_n` (its peak during the last control
+    period [N]), `tcp_pos_m` (TCP position, world frame [m]); read by `envs.episode`.
+
     ## Episode End
     Terminates on insertion with the sparse reward, or on a physics blow-up
     (`info["physics_error"]`). Truncated after `max_episode_steps` (the task's, 50 = 5 s).
@@ -250,7 +255,7 @@ class InsertionEnv(gym.Env):
         face_in_tcp = self.start_mat.T @ (d.site_xpos[self._face] - self.start_pos)
         self.goal_pos = self._goal_face_pos - self.start_mat @ face_in_tcp
         self.believed_goal_pos = self._goal_face_pos + self.goal_noise_m
-        self._max_force = 0.0
+        self._max_force = self._step_force = 0.0
         if self.reward_type == "goal_image":
             self._goal_images = self._render_goal_images()
         obs = self._observation()
@@ -273,11 +278,12 @@ class InsertionEnv(gym.Env):
 
         warnings_before = self._instability_warnings()
         contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
-        peak_sq = self._max_force**2
+        step_peak_sq = 0.0
         for n in self._physics_chunks:
             mujoco.mj_step(m, d, nstep=n)
-            peak_sq = max(peak_sq, float(contact_force @ contact_force))
-        self._max_force = peak_sq**0.5
+            step_peak_sq = max(step_peak_sq, float(contact_force @ contact_force))
+        self._step_force = step_peak_sq**0.5
+        self._max_force = max(self._max_force, self._step_force)
 
         error = self._physics_error(warnings_before)
         if error:
@@ -364,6 +370,8 @@ class InsertionEnv(gym.Env):
             "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,
+            "force_n": self._step_force,
+            "tcp_pos_m": self.tcp_pos,
         }
         if physics_error:
             info["physics_error"] = physics_error

@@ -170,12 +170,12 @@ def validate(
         real_env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
         label = "real"
     try:
-        real_results = run_episodes(real_env, factory, episodes, seed)
+        real_results = run_episodes(real_env, factory, task, episodes, seed, kwargs)
     finally:
         real_env.close()
     sim_env = gym.make(task, **kwargs)
     try:
-        sim_results = run_episodes(sim_env, factory, sim_episodes or episodes, seed)
+        sim_results = run_episodes(sim_env, factory, task, sim_episodes or episodes, seed, kwargs)
     finally:
         sim_env.close()
     name = "scripted" if kind is PolicyKind.scripted else str(checkpoint)

@@ -67,7 +67,8 @@ class RealInsertionEnv(gym.Env):
     `sparse`, `dense`, `goal_image` from `envs.rewards`. Mated = the continuity input is closed
     (`continuity_input`), else the insertion depth from the calibrated socket pose reaches the
     connector's `success_depth_mm`. `info["max_force_n"]` is the peak F/T force magnitude as
-    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`).
+    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`), `info["force_n"]` its
+    peak during the last control period, `info["tcp_pos_m"]` the TCP position (base frame [m]).
 
     ## Starting State
     Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
@@ -286,7 +287,7 @@ class RealInsertionEnv(gym.Env):
         self.goal_pos = socket_pos.copy()
         self.believed_goal_pos = socket_pos + socket_mat @ self.goal_noise_m
         self._state = state
-        self._max_force = 0.0
+        self._max_force = self._step_force = 0.0
         self._steps = 0
         self._t_start = self.clock()
         self._last_step_end = self.clock()
@@ -374,11 +375,13 @@ class RealInsertionEnv(gym.Env):
 
     def _run_compliance(self) -> RobotState:
         """One policy period of the admittance loop; returns the final state."""
+        self._step_force = 0.0
         for _ in range(self.cycles_per_step):
             t0 = self.robot.initPeriod()
             state = self.safe.read()
             filtered = self.safe.check_wrench(tcp_wrench(state, self._bias))
-            self._max_force = max(self._max_force, float(np.linalg.norm(filtered[:3])))
+            self._step_force = max(self._step_force, float(np.linalg.norm(filtered[:3])))
+            self._max_force = max(self._max_force, self._step_force)
             pos, mat = self.admittance.update(
                 self.ref_pos, self._ref_mat, state.wrench - self._bias, self.servo_dt
             )
@@ -459,6 +462,8 @@ class RealInsertionEnv(gym.Env):
             "insertion_depth_mm": self.insertion_depth_mm(state),
             "distance_to_goal_mm": float(np.linalg.norm(state.pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,
+            "force_n": self._step_force,
+            "tcp_pos_m": state.pos.copy(),
             "safety_trip": None if self._trip is None else self._trip.kind,
             "safety_message": None if self._trip is None else str(self._trip),
             "elapsed_s": self.clock() - self._t_start,

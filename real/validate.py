@@ -11,29 +11,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
-Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
+from envs.episode import FORCE_LIMIT_N, EpisodeRecord, Policy, run_episode, summarize
+from envs.version_key import task_version_key
+
 PolicyFactory = Callable[[gym.Env], Policy]
-
-
-@dataclass(frozen=True)
-class EpisodeResult:
-    """One trial. cycle_time_s: policy time to insertion (steps x control period) [s], None
-    on failure; peak_force_n: the env's `max_force_n` [N]; safety_trip: kind or None."""
-
-    seed: int
-    success: bool
-    steps: int
-    cycle_time_s: float | None
-    peak_force_n: float
-    safety_trip: str | None
-    interventions: int
 
 
 def scripted_policy(env: gym.Env) -> Policy:
@@ -80,75 +66,30 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
 
 
 def run_episodes(
-    env: gym.Env, policy_for: PolicyFactory, episodes: int, seed: int = 0
-) -> list[EpisodeResult]:
-    """Run `episodes` trials with seeds seed, seed + 1, ...; a safety trip ends a trial as a
-    failure and the next one starts with a reset."""
+    env: gym.Env, policy_for: PolicyFactory, task: str, episodes: int, seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[EpisodeRecord]:
+    """Run `episodes` trials with seeds seed, seed + 1, ... through `envs.episode.run_episode`;
+    a safety trip ends a trial as a failure and the next one starts with a reset. Records carry
+    the simulated task's version key (the cell runs the same task)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     policy = policy_for(env)
-    dt = float(env.unwrapped.dt)
-    results = []
-    for i in range(episodes):
-        obs, info = env.reset(seed=seed + i)
-        steps = interventions = 0
-        while True:
-            obs, _, terminated, truncated, info = env.step(policy(obs))
-            steps += 1
-            interventions += int(bool(info.get("intervened", False)))
-            if terminated or truncated:
-                break
-        success = bool(info["is_success"])
-        results.append(
-            EpisodeResult(
-                seed=seed + i,
-                success=success,
-                steps=steps,
-                cycle_time_s=steps * dt if success else None,
-                peak_force_n=float(info["max_force_n"]),
-                safety_trip=info.get("safety_trip"),
-                interventions=interventions,
-            )
-        )
-    return results
-
-
-def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
-    """Success rate with its 95% Wilson interval, mean cycle time of the successes [s], mean
-    and max peak force [N], safety trips."""
-    n = len(results)
-    k = sum(r.success for r in results)
-    lo, hi = wilson_interval(k, n)
-    times = [r.cycle_time_s for r in results if r.cycle_time_s is not None]
-    forces = [r.peak_force_n for r in results]
-    return {
-        "episodes": n,
-        "successes": k,
-        "success_rate": k / n,
-        "success_ci95": [lo, hi],
-        "cycle_time_s": float(np.mean(times)) if times else None,
-        "peak_force_mean_n": float(np.mean(forces)),
-        "peak_force_max_n": float(np.max(forces)),
-        "safety_trips": sum(r.safety_trip is not None for r in results),
-    }
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    key = task_version_key(task, env_kwargs)
+    return [run_episode(env, policy, seed + i, task_id=task, task_version_key=key)
+            for i in range(episodes)]
 
 
 def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]]) -> str:
-    """Markdown: one column per setting ("sim", "real" or "twin"), one row per metric."""
+    """Markdown: one column per setting ("sim", "real" or "twin"), one row per metric of
+    `envs.episode.summarize`."""
     names = list(columns)
 
     def row(label: str, fmt: Callable[[dict[str, Any]], str]) -> str:
         return "| " + " | ".join([label] + [fmt(columns[c]) for c in names]) + " |"
+
+    def number(key: str, digits: int) -> Callable[[dict[str, Any]], str]:
+        return lambda s: "-" if math.isnan(s[key]) else f"{s[key]:.{digits}f}"
 
     lines = [
         f"## {task}: sim vs real ({policy})",
@@ -159,19 +100,22 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         row(
             "success rate [95% CI]",
             lambda s: (
-                f"{s['success_rate']:.0%} [{s['success_ci95'][0]:.0%}, {s['success_ci95'][1]:.0%}]"
+                f"{s['success_rate']:.0%} [{s['success_ci95_low']:.0%}, "
+                f"{s['success_ci95_high']:.0%}]"
             ),
         ),
-        row(
-            "cycle time [s] (successes)",
-            lambda s: "-" if s["cycle_time_s"] is None else f"{s['cycle_time_s']:.2f}",
-        ),
-        row("peak force mean [N]", lambda s: f"{s['peak_force_mean_n']:.1f}"),
-        row("peak force max [N]", lambda s: f"{s['peak_force_max_n']:.1f}"),
+        row("cycle time [s] (successes)", number("cycle_time_s_mean", 2)),
+        row("peak force mean [N]", number("peak_force_n_mean", 1)),
+        row("peak force max [N]", number("peak_force_n_max", 1)),
+        row(f"time above {FORCE_LIMIT_N:.0f} N [s]", number("time_above_force_limit_s_mean", 2)),
+        row("path length [mm]", lambda s: "-" if math.isnan(s["path_length_m_mean"])
+            else f"{1000 * s['path_length_m_mean']:.1f}"),
+        row("RMS jerk [m/s^3]", number("jerk_rms_m_s3_mean", 2)),
         row("safety trips", lambda s: str(s["safety_trips"])),
         "",
         "Cycle time: policy steps to insertion x control period. Peak force: simulation = "
-        "contact force on the plug; real = wrist F/T force magnitude, zeroed at reset.",
+        "contact force on the plug; real = wrist F/T force magnitude, zeroed at reset. "
+        "Jerk: third difference of the TCP position at the policy rate (envs.episode).",
         "",
     ]
     return "\n".join(lines)
@@ -181,7 +125,7 @@ def write_report(
     out_dir: str | Path,
     task: str,
     policy: str,
-    runs: dict[str, list[EpisodeResult]],
+    runs: dict[str, list[EpisodeRecord]],
 ) -> tuple[Path, Path]:
     """Write `<out_dir>/validate_<task>.md` (the table) and `.json` (summaries + episodes)."""
     out = Path(out_dir)
@@ -196,8 +140,10 @@ def write_report(
             {
                 "task": task,
                 "policy": policy,
-                "summary": summaries,
-                "episodes": {k: [asdict(r) for r in v] for k, v in runs.items()},
+                "summary": {name: {k: None if isinstance(v, float) and math.isnan(v) else v
+                                   for k, v in summary.items()}
+                            for name, summary in summaries.items()},
+                "episodes": {k: [r.to_dict() for r in v] for k, v in runs.items()},
             },
             indent=2,
         )
