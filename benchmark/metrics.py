@@ -116,7 +116,7 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
 
 
 @contextmanager
-def _global_numpy_seed(seed: int) -> Iterator[None]:
+def global_numpy_seed(seed: int) -> Iterator[None]:
     """Seed numpy's global generator for a block, then restore it.
 
     rliable's stratified bootstrap draws indices with ``np.random.choice`` (the global generator)
@@ -181,7 +181,7 @@ def aggregate(
     def iqm_and_mean(scores: np.ndarray) -> np.ndarray:
         return np.array([rly_metrics.aggregate_iqm(scores), rly_metrics.aggregate_mean(scores)])
 
-    with _global_numpy_seed(seed):
+    with global_numpy_seed(seed):
         points, intervals = rly.get_interval_estimates(dict(matrices), iqm_and_mean, reps=reps)
     result = {}
     for method, matrix in matrices.items():
@@ -208,7 +208,7 @@ def performance_profile(
     """
     if taus is None:
         taus = np.linspace(0.0, 1.0, 41)
-    with _global_numpy_seed(seed):
+    with global_numpy_seed(seed):
         profiles, cis = rly.create_performance_profile(dict(matrices), taus, reps=reps)
     return taus, profiles, cis
 

@@ -127,6 +127,7 @@ def task_identity(env: gym.Env) -> tuple[str, str]:
         raise ValueError("the env has no spec (not made with gym.make); pass task_id and "
                          "task_version_key to run_episode")
     kwargs = {k: v for k, v in spec.kwargs.items() if k != "task"}
+    kwargs["max_episode_steps"] = spec.max_episode_steps
     return spec.id, task_version_key(spec.id, kwargs)
 
 

@@ -77,6 +77,7 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
     cls = _entry_class(spec)
     kwargs = _defaults(cls) | dict(spec.kwargs) | dict(env_kwargs or {})
     kwargs.pop("render_mode", None)
+    max_episode_steps = kwargs.pop("max_episode_steps", spec.max_episode_steps)  # gym.make's
     members: list[Any] = []
     if cls is not InsertionEnv:
         known = set(_defaults(cls))
@@ -93,7 +94,7 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
     return _plain({
         "task_id": task_id,
         "entry_point": f"{cls.__module__}.{cls.__qualname__}",
-        "max_episode_steps": spec.max_episode_steps,
+        "max_episode_steps": max_episode_steps,
         "kwargs": kwargs,
         "members": members,
         "scene": SceneConfig(timestep=timestep),

@@ -106,6 +106,10 @@ def test_version_key_changes_with_dynamics_score_and_kwargs_but_not_render_mode(
     assert key == task_version_key(USB, {"goal_noise_mm": 0.0})  # the default, spelled out
     assert key != task_version_key(USB, {"goal_noise_mm": 1.0})
     assert key != task_version_key("InsertBench/DSub-v0")
+    assert key != task_version_key(USB, {"max_episode_steps": 20})
+    short = gym.make(USB, max_episode_steps=20)
+    assert run_episode(short, lambda obs: np.zeros(3, np.float32), seed=0).task_version_key == \
+        task_version_key(USB, {"max_episode_steps": 20})
     data = version_data(USB)
     assert data["scene"]["contact"]["impratio"] == SceneConfig().contact.impratio
     assert data["kwargs"]["task"]["connector"]["clearance_mm"] == 0.25
