@@ -33,7 +33,7 @@ SHORT_KEY_LENGTH = 12
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready data: dataclasses -> dicts, tuples -> lists, numpy scalars -> Python."""
+    """JSON-ready data: dataclasses -> dicts, tuples -> lists, numbers -> float (so 1 == 1.0)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -41,9 +41,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, (int, float)):
+        return float(value)  # goal_noise_mm=1 and =1.0 are the same task
     return repr(value)
 
 

@@ -105,6 +105,9 @@ def test_version_key_changes_with_dynamics_score_and_kwargs_but_not_render_mode(
     assert len(key) == 64 and key == task_version_key(USB, {"render_mode": "rgb_array"})
     assert key == task_version_key(USB, {"goal_noise_mm": 0.0})  # the default, spelled out
     assert key != task_version_key(USB, {"goal_noise_mm": 1.0})
+    assert task_version_key(USB, {"goal_noise_mm": 1}) == \
+        task_version_key(USB, {"goal_noise_mm": 1.0})
+    assert key == task_version_key(USB, {"init_offset_mm": [0, 0]})  # JSON/TOML spelling
     assert key != task_version_key("InsertBench/DSub-v0")
     assert key != task_version_key(USB, {"max_episode_steps": 20})
     short = gym.make(USB, max_episode_steps=20)
