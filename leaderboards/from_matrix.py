@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import safetensors.torch
+
 from benchmark.matrix import default_store_path
 from benchmark.preset import load_preset
 from benchmark.store import Store
@@ -25,8 +27,16 @@ from leaderboards.ledger import Ledger, LedgerError, submit
 from leaderboards.submission import Submission, Training
 from leaderboards.tracks import TRACKS, Track, get_track
 
-#: Checkpoint files that make up a policy (replay buffers and runner state are left behind).
+#: Checkpoint files that make up a policy (replay buffers, runner state and optimizer moments
+#: are left behind).
 POLICY_FILES = ("agent.json", "weights.safetensors")
+
+
+def _without_optimizer_state(weights: bytes) -> bytes:
+    """The checkpoint's tensors minus ``optim.*`` (Adam moments: two thirds of a learner's
+    bytes, not needed to act; `agents.load_agent` then starts the optimizers afresh)."""
+    tensors = safetensors.torch.load(weights)
+    return safetensors.torch.save({k: v for k, v in tensors.items() if not k.startswith("optim.")})
 
 
 def _policy_submission(
@@ -44,6 +54,8 @@ def _policy_submission(
                                   f"has no {source / name}")
             (root / label).mkdir(exist_ok=True)
             data = (source / name).read_bytes()
+            if name == "weights.safetensors":
+                data = _without_optimizer_state(data)
             (root / label / name).write_bytes(data)
             files.append((f"{label}/{name}", hashlib.sha256(data).hexdigest(), len(data)))
     wall = sum(float(r["train_wall_clock_s"] or 0.0) for r in cells.values())

@@ -154,8 +154,7 @@ def _plot(tables: TrackTables, path: Path) -> bool:
     return True
 
 
-def _render_gif(ledger: Ledger, entry: dict[str, Any], evaluation: str, episode: dict[str, Any],
-                path: Path) -> None:
+def _render_gif(ledger: Ledger, entry: dict[str, Any], episode: dict[str, Any], path: Path) -> None:
     """Replay one evaluation episode (same policy, same seed) with rendering; write a GIF."""
     import gymnasium as gym
     import imageio.v2 as imageio
@@ -209,13 +208,20 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
             f"<td>{_num(1000 * s['path_length_m_mean'], 1)}</td>"
             f"<td><code>{_e(block['task_version_keys'][t.label][:12])}</code></td></tr>")
     media = ""
-    if gifs:
+    if stale:
+        media = ('<p class="note">No replays: this entry was evaluated under other task '
+                 'versions, which today\'s simulator would not reproduce.</p>')
+    elif gifs:
         best, worst = _best_and_worst(block)
         figures = []
         for which, episode in (("best", best), ("worst", worst)):
             gif = out / "media" / f"{e['entry_id']}-{score.evaluation}-{which}.gif"
             if not gif.exists():
-                _render_gif(ledger, e, score.evaluation, episode, gif)
+                try:
+                    _render_gif(ledger, e, episode, gif)
+                except Exception as err:  # noqa: BLE001 - no GL, a renderer crash: skip media
+                    figures.append(f'<p class="note">{which} episode: no replay ({_e(err)})</p>')
+                    continue
             outcome = (f"success in {episode['time_to_success_s']:.1f} s" if episode["success"]
                        else "failure")
             figures.append(
