@@ -496,7 +496,9 @@ def hand_controller(env: gym.Env):
     the orientation back to the start orientation.
     """
     base = env.unwrapped
-    if not isinstance(base, InsertionEnv):
+    # Any engine's insertion env (MuJoCo here, PyBullet in envs.bullet) exposing the start
+    # frame and the believed goal.
+    if not all(hasattr(base, a) for a in ("start_mat", "start_pos", "believed_goal_pos")):
         raise TypeError(f"hand_controller needs an InsertBench env, got {type(base).__name__}")
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
