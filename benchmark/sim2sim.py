@@ -24,7 +24,7 @@ import envs
 from agents.base import Agent
 from benchmark.evaluate import EpisodeRecord, evaluate, summarize
 from benchmark.metrics import format_rate
-from envs.bullet import BulletInsertionEnv
+from envs.bullet import UNSUPPORTED, BulletInsertionEnv
 from envs.connectors import guide_window_mm
 from envs.tasks import PAPER000_TASKS, TASKS, task_spec
 
@@ -122,7 +122,8 @@ def compare(
     """Evaluation records of the same policy on the same seeds in each engine."""
     out = {}
     for engine in ENGINES:
-        env = make_engine_env(engine, task_id, **env_kwargs)
+        extra = {"allow_unsupported": True} if engine == "pybullet" else {}
+        env = make_engine_env(engine, task_id, **env_kwargs, **extra)
         try:
             out[engine] = evaluate(env, engine_agent(env, checkpoint), episodes)
         finally:
@@ -147,6 +148,10 @@ def sim2sim_command(
 
     from benchmark.train_cli import parse_overrides, resolve_checkpoint
 
+    if task not in TASKS:
+        raise typer.BadParameter(
+            f"unknown task {task!r}: sim2sim runs single-connector tasks (see `insertbench list`)"
+        )
     agent_dir = resolve_checkpoint(checkpoint)[0] if checkpoint is not None else None
     env_kwargs = parse_overrides(env, json_values=True)
     try:
@@ -166,7 +171,11 @@ def sim2sim_command(
             f"{s['cycle_time_s_mean']:.2f} s",
             f"{s['peak_force_n_mean']:.1f} N",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    reason = UNSUPPORTED.get(TASKS[task].connector.name)
+    if reason:
+        console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
 
 
 def main() -> None:

@@ -101,6 +101,7 @@ class InsertionEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    engine = "mujoco"
 
     def __init__(
         self,
@@ -496,9 +497,9 @@ def hand_controller(env: gym.Env):
     the orientation back to the start orientation.
     """
     base = env.unwrapped
-    # Any engine's insertion env (MuJoCo here, PyBullet in envs.bullet) exposing the start
-    # frame and the believed goal.
-    if not all(hasattr(base, a) for a in ("start_mat", "start_pos", "believed_goal_pos")):
+    # Either engine's insertion env (this one, or envs.bullet's): both expose the start frame,
+    # the believed goal and the action scales this controller reads.
+    if getattr(base, "engine", None) not in ("mujoco", "pybullet"):
         raise TypeError(f"hand_controller needs an InsertBench env, got {type(base).__name__}")
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
