@@ -47,7 +47,8 @@ from envs.tasks import TaskSpec, task_spec
 
 @contextlib.contextmanager
 def _quiet_stdout():
-    """PyBullet's C code prints its build time on import and argv on connect to fd 1."""
+    """PyBullet's C code prints its build time on import and argv on connect to fd 1. (Into a
+    file or pipe C stdio buffers the build-time line past this point, and it still appears.)"""
     sys.stdout.flush()
     saved = os.dup(1)
     with open(os.devnull, "w") as devnull:
