@@ -73,7 +73,7 @@ _WINDOW = "at 0.1 mm inside / outside its guide window (MuJoCo: 4/4 and 4/4)"
 #: Bullet fails, it catches the plug on an edge that MuJoCo's contact slides it along: on
 #: Model-E at -x, the key ribs land on the rim beside their grooves because the body's chamfer
 #: contact on the split wall pieces there is missed and the plug is not centred. Building one
-#: raises unless `allow_unsupported=True`. The other 17 catalog connectors and USB-A / D-sub
+#: raises unless `allow_unsupported=True`. The other 18 catalog connectors and USB-A / D-sub
 #: pass the same probe as in MuJoCo.
 UNSUPPORTED: dict[str, str] = {
     "Model-E": f"slides in 3/4 {_WINDOW}",
