@@ -92,9 +92,9 @@ UNSUPPORTED: dict[str, str] = {
     "M12 A-coded 4-pin": f"slides in 3/4 {_WINDOW}",
 }
 
-#: Bullet's solver settings for millimetre clearances (measured: see `benchmark/bench_sim2sim`).
-#: Collision margins default to 4 cm on convex shapes scaled for metre-sized objects; every
-#: shape here gets `COLLISION_MARGIN_M`, far below the 0.15 mm clearances.
+#: Bullet's solver settings for millimetre clearances (`python -m benchmark.sim2sim` measures
+#: what they achieve). Bullet's default convex collision margin (4 cm) is made for metre-sized
+#: objects; every shape here gets `COLLISION_MARGIN_M`, far below the 0.15 mm clearances.
 COLLISION_MARGIN_M = 1e-5
 SOLVER_ITERATIONS = 100
 #: Bullet's contact stiffness is set through ERP/CFM: ERP 0.2 pushes an overlap out in about
