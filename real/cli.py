@@ -136,12 +136,21 @@ def validate(
         "runs/real"
     ),
 ) -> None:
-    """Run the policy N times on the robot and in simulation; write the sim-vs-real table."""
+    """Run the policy N times on the robot and in simulation; write the sim-vs-real table.
+
+    Each trial is appended to <out>/validate_<task>.<setting>.jsonl as it ends; a failed trial
+    is recorded with its reason and the session goes on; rerunning the same command resumes."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the simulated tasks)
     import real
-    from real.validate import checkpoint_policy, run_episodes, scripted_policy, write_report
+    from real.validate import (
+        TrialLog,
+        checkpoint_policy,
+        run_episodes,
+        scripted_policy,
+        write_report,
+    )
 
     kind = policy or (PolicyKind.checkpoint if checkpoint is not None else None)
     if kind is None:
@@ -169,16 +178,33 @@ def validate(
         ]
         real_env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
         label = "real"
+    name = "scripted" if kind is PolicyKind.scripted else str(checkpoint)
+    stem = "validate_" + task.replace("/", "_")
+    header = {"task": task, "policy": name, "env_kwargs": kwargs, "seed": seed}
+    runs = {}
     try:
-        real_results = run_episodes(real_env, factory, episodes, seed)
+        for setting, make_env, n in (
+            (label, lambda: real_env, episodes),
+            ("sim", lambda: gym.make(task, **kwargs), sim_episodes or episodes),
+        ):
+            log = TrialLog(out / f"{stem}.{setting}.jsonl", {**header, "setting": setting})
+            env = make_env()
+            try:
+                runs[setting] = run_episodes(env, factory, n, seed, log)
+            except RuntimeError as err:  # the robot cannot start an episode
+                typer.echo(
+                    f"error: {setting} session stopped after {len(log.results)} trials "
+                    f"(kept in {log.path}; rerun the same command to resume): {err}",
+                    err=True,
+                )
+                raise typer.Exit(1) from None
+            finally:
+                env.close()
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     finally:
         real_env.close()
-    sim_env = gym.make(task, **kwargs)
-    try:
-        sim_results = run_episodes(sim_env, factory, sim_episodes or episodes, seed)
-    finally:
-        sim_env.close()
-    name = "scripted" if kind is PolicyKind.scripted else str(checkpoint)
-    md, js = write_report(out, task, name, {"sim": sim_results, label: real_results})
+    md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
     typer.echo(md.read_text())
     typer.echo(f"wrote {md} and {js}")

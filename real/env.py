@@ -67,7 +67,8 @@ class RealInsertionEnv(gym.Env):
     `sparse`, `dense`, `goal_image` from `envs.rewards`. Mated = the continuity input is closed
     (`continuity_input`), else the insertion depth from the calibrated socket pose reaches the
     connector's `success_depth_mm`. `info["max_force_n"]` is the peak F/T force magnitude as
-    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`).
+    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`), including the
+    reading that tripped the force limit.
 
     ## Starting State
     Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
@@ -78,9 +79,12 @@ class RealInsertionEnv(gym.Env):
     carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies).
 
     ## Episode End
-    Terminates on insertion with the sparse reward, or on a safety trip (`info["safety_trip"]`:
-    force, watchdog, protective_stop, emergency_stop, safety_mode, robot_refused); after a trip
-    `step` refuses until `reset`. `real.make` adds the task's time limit.
+    Terminates on insertion with the sparse reward, or on a safety trip (`info["safety_trip"]`,
+    one of `real.safety.TRIP_KINDS`: force, watchdog, protective_stop, emergency_stop,
+    safety_mode, robot_refused, reading (a malformed, non-finite, implausible, discontinuous,
+    stale or late reading), connection); after a trip `step` refuses until `reset`, and the
+    observation is the last state that passed the reading checks. `real.make` adds the task's
+    time limit.
 
     ## Arguments
     Those of `envs.InsertionEnv` that mean something on hardware (action_mode, obs_mode, reward,
@@ -204,7 +208,7 @@ class RealInsertionEnv(gym.Env):
         self.dt = self.cycles_per_step * self.servo_dt
         self.socket_pose = np.asarray(socket_pose, dtype=np.float64)
         self.safe = SafeRobot(
-            robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain
+            robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain, clock
         )
         box_lo, box_hi = np.asarray(safety.workspace_min_m), np.asarray(safety.workspace_max_m)
         self._lateral_room = min(-box_lo[0], box_hi[0], -box_lo[1], box_hi[1])
@@ -232,11 +236,11 @@ class RealInsertionEnv(gym.Env):
         safe.reset_wrench_filter()
         try:
             state = safe.read()
+            if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
+                safe.call("setWatchdog", self.rtde_watchdog_hz)
+                self._watchdog_armed = True
         except SafetyTrip as trip:
             raise RuntimeError(f"cannot start an episode: {trip}") from trip
-        if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
-            self.robot.setWatchdog(self.rtde_watchdog_hz)
-            self._watchdog_armed = True
         if not safe.in_workspace(state.pos, margin_m=0.005):
             raise RuntimeError(
                 f"the TCP is at {np.round(safe.socket_frame(state.pos), 4)} m in the socket frame,"
@@ -268,7 +272,7 @@ class RealInsertionEnv(gym.Env):
             for _ in range(int(round(SETTLE_S / self.servo_dt))):
                 self._hold(start, socket_mat)
             if self.zero_ft_sensor:
-                self.robot.zeroFtSensor()
+                safe.call("zeroFtSensor")
             samples = []
             for _ in range(BIAS_SAMPLES):
                 samples.append(self._hold(start, socket_mat).wrench)
@@ -286,7 +290,6 @@ class RealInsertionEnv(gym.Env):
         self.goal_pos = socket_pos.copy()
         self.believed_goal_pos = socket_pos + socket_mat @ self.goal_noise_m
         self._state = state
-        self._max_force = 0.0
         self._steps = 0
         self._t_start = self.clock()
         self._last_step_end = self.clock()
@@ -302,7 +305,10 @@ class RealInsertionEnv(gym.Env):
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         if not np.all(np.isfinite(a)):
-            self.safe.stop()
+            try:
+                self.safe.stop()
+            except SafetyTrip as trip:
+                return self._tripped(trip)
             raise UnsafeCommandError(
                 f"action contains NaN or inf: {a}; refused, the arm is holding its pose"
             )
@@ -321,7 +327,7 @@ class RealInsertionEnv(gym.Env):
                 )
             self._move_reference(a, self._state)
             state = self._run_compliance()
-        except SafetyTrip as trip:
+        except SafetyTrip as trip:  # including bad readings and a lost connection
             return self._tripped(trip)
         self._state = state
         self._steps += 1
@@ -334,7 +340,7 @@ class RealInsertionEnv(gym.Env):
 
     def close(self) -> None:
         try:
-            self.safe.stop()
+            self.safe.halt()
         finally:
             for cam in self.camera_devices.values():
                 cam.close()
@@ -375,28 +381,29 @@ class RealInsertionEnv(gym.Env):
     def _run_compliance(self) -> RobotState:
         """One policy period of the admittance loop; returns the final state."""
         for _ in range(self.cycles_per_step):
-            t0 = self.robot.initPeriod()
+            t0 = self.safe.call("initPeriod")
             state = self.safe.read()
-            filtered = self.safe.check_wrench(tcp_wrench(state, self._bias))
-            self._max_force = max(self._max_force, float(np.linalg.norm(filtered[:3])))
+            self.safe.check_wrench(tcp_wrench(state, self._bias))
             pos, mat = self.admittance.update(
                 self.ref_pos, self._ref_mat, state.wrench - self._bias, self.servo_dt
             )
             self.admittance.commit(*self.safe.servo(pos, mat), self.servo_dt)
-            self.robot.waitPeriod(t0)
+            self.safe.call("waitPeriod", t0)
         return self.safe.read()
 
     def _hold(self, pos: np.ndarray, mat: np.ndarray) -> RobotState:
-        t0 = self.robot.initPeriod()
+        t0 = self.safe.call("initPeriod")
         state = self.safe.read()
         self.safe.servo(pos, mat)
-        self.robot.waitPeriod(t0)
+        self.safe.call("waitPeriod", t0)
         return state
 
     def _tripped(self, trip: SafetyTrip):
         self._needs_reset = True
         self._trip = trip
-        state = self.safe.read(check=False)
+        # After a trip the robot's readings may be what tripped it: report the last state that
+        # passed the checks, never a fresh unchecked reading.
+        state = self._state
         obs = self._observation(state, cameras=False)
         info = self._info(state)
         return obs, 0.0, True, False, info
@@ -458,7 +465,7 @@ class RealInsertionEnv(gym.Env):
             "is_success": self._inserted(state) if self._trip is None else False,
             "insertion_depth_mm": self.insertion_depth_mm(state),
             "distance_to_goal_mm": float(np.linalg.norm(state.pos - self.goal_pos) / MM),
-            "max_force_n": self._max_force,
+            "max_force_n": self.safe.peak_force_n,
             "safety_trip": None if self._trip is None else self._trip.kind,
             "safety_message": None if self._trip is None else str(self._trip),
             "elapsed_s": self.clock() - self._t_start,

@@ -103,3 +103,21 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
     )
     assert result.exit_code != 0
     assert "--calibration" in result.output
+
+
+def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["real", "validate", "--task", USB, "--policy", "scripted", "--twin", "--out", "out"]
+    assert runner.invoke(app, [*args, "--episodes", "1"]).exit_code == 0
+    log = tmp_path / "out" / "validate_InsertBench_USB-v0.twin.jsonl"
+    first = log.read_text().splitlines()
+    assert len(first) == 2  # the session's header, one trial
+    result = runner.invoke(app, [*args, "--episodes", "2"])
+    assert result.exit_code == 0, result.output
+    again = log.read_text().splitlines()
+    assert again[:2] == first and len(again) == 3  # trial 1 kept, only trial 2 ran
+    report = json.loads((tmp_path / "out" / "validate_InsertBench_USB-v0.json").read_text())
+    assert [e["seed"] for e in report["episodes"]["twin"]] == [1000, 1001]
+    other = runner.invoke(app, [*args, "--episodes", "2", "--env-kwargs", '{"goal_noise_mm": 1}'])
+    assert other.exit_code == 2
+    assert "holds trials of another session" in other.output

@@ -226,5 +226,5 @@ def test_a_non_finite_wrench_reading_stops_the_arm(usb_twin_env, monkeypatch):
     monkeypatch.setattr(twin, "getActualTCPForce", lambda: [float("nan")] * 6)
     start = len(twin.commands)
     _, _, terminated, _, info = env.step(np.zeros(3, np.float32))
-    assert terminated and info["safety_trip"] == "force"
+    assert terminated and info["safety_trip"] == "reading"
     assert names_after(twin, start) == ["servoStop"]
