@@ -221,6 +221,11 @@ def test_cli_train_then_eval(tmp_path):
     assert len(data["episodes"]) == 3 and data["env_kwargs"]["goal_noise_mm"] == 1
     assert 0.0 <= data["summary"]["success_ci95_low"] <= data["summary"]["success_ci95_high"]
     assert not math.isnan(data["summary"]["peak_force_n_mean"])
+    other = ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", str(out), "--episodes", "1"]
+    res = runner.invoke(app, other)
+    assert res.exit_code != 0 and "--allow-other-task" in res.output
+    res = runner.invoke(app, [*other, "--allow-other-task"])
+    assert "--allow-other-task" not in res.output
 
 
 def test_cli_rejects_bad_config_with_the_field_name(tmp_path):
