@@ -9,18 +9,20 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs import rewards
 from envs.connectors import MM
-from envs.controller import REFERENCE_MODES, limited_reference, mat_to_quat, quat_to_rotvec
-from envs.insertion_env import (
-    ACTION_MODES,
-    CAMERAS,
-    OBS_MODES,
-    REWARDS,
-    build_spaces,
-    p_controller_action,
-)
+from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec
+from envs.insertion_env import build_spaces, p_controller_action
 from envs.scene import ImpedanceGains
+from envs.task_options import (
+    CAMERAS,
+    check_action,
+    check_options,
+    is_mated,
+    requested_offset_mm,
+    sample_goal_noise_m,
+    sample_start_offset_m,
+    task_reward,
+)
 from envs.tasks import TaskSpec
 from real.camera import Camera
 from real.compliance import AdmittanceController, AdmittanceParams
@@ -64,9 +66,9 @@ class RealInsertionEnv(gym.Env):
     `reward="goal_image"` (given as `goal_images`).
 
     ## Rewards
-    `sparse`, `dense`, `goal_image` from `envs.rewards`. Mated = the continuity input is closed
-    (`continuity_input`), else the insertion depth from the calibrated socket pose reaches the
-    connector's `success_depth_mm`. `info["max_force_n"]` is the peak F/T force magnitude as
+    `sparse`, `dense`, `goal_image` through `envs.task_options.task_reward`, as in simulation.
+    Mated = the continuity input is closed (`continuity_input`), else the insertion depth from
+    the calibrated socket pose is within the mating stroke (`envs.task_options.is_mated`). `info["max_force_n"]` is the peak F/T force magnitude as
     the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`), including the
     reading that tripped the force limit.
 
@@ -143,14 +145,22 @@ class RealInsertionEnv(gym.Env):
     ) -> None:
         safety = safety or SafetyConfig()
         gains = gains or ImpedanceGains()
-        for name, value, allowed in (
-            ("action_mode", action_mode, ACTION_MODES),
-            ("obs_mode", obs_mode, OBS_MODES),
-            ("reward", reward, REWARDS),
-            ("reference_mode", reference_mode, REFERENCE_MODES),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        options = check_options(
+            task.connector,
+            action_mode=action_mode,
+            obs_mode=obs_mode,
+            reward=reward,
+            goal_noise_mm=goal_noise_mm,
+            init_offset_mm=init_offset_mm,
+            image_size=image_size,
+            grayscale=grayscale,
+            start_height_mm=start_height_mm,
+            action_scale_m=action_scale_m,
+            action_scale_rad=action_scale_rad,
+            control_hz=control_hz,
+            reference_mode=reference_mode,
+        )
+        lo, hi = options.init_offset_mm
         cameras = dict(cameras or {})
         unknown = set(cameras) - set(CAMERAS)
         if unknown:
@@ -158,15 +168,9 @@ class RealInsertionEnv(gym.Env):
         camera_names = tuple(c for c in CAMERAS if c in cameras)
         if ("pixels" in obs_mode or reward == "goal_image") and not camera_names:
             raise ValueError(f"obs_mode={obs_mode!r}, reward={reward!r} need at least one camera")
-        lo, hi = (float(v) for v in init_offset_mm)
-        if not 0 <= lo <= hi:
-            raise ValueError(f"init_offset_mm must satisfy 0 <= lo <= hi, got {init_offset_mm!r}")
-        if not (np.isfinite(goal_noise_mm) and goal_noise_mm >= 0):
-            raise ValueError(f"goal_noise_mm must be a finite number >= 0, got {goal_noise_mm!r}")
         if servo_hz <= control_hz:
             raise ValueError(f"servo_hz ({servo_hz}) must exceed control_hz ({control_hz})")
-        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
-        self.image_shape = (height, width, 1 if grayscale else 3)
+        self.image_shape = options.image_shape
         if reward == "goal_image":
             missing = [c for c in camera_names if goal_images is None or c not in goal_images]
             if missing:
@@ -247,18 +251,17 @@ class RealInsertionEnv(gym.Env):
                 f" outside the safety workspace; jog it above the socket first"
             )
         rng = self.np_random
-        radius = rng.uniform(*self.init_offset_mm) * MM
-        angle = rng.uniform(0, 2 * np.pi)
-        offset = np.array([radius * np.cos(angle), radius * np.sin(angle)])
-        if options and "tcp_offset_mm" in options:
-            dx, dy = (float(v) for v in options["tcp_offset_mm"])
+        offset = sample_start_offset_m(rng, self.init_offset_mm)
+        requested = requested_offset_mm(options)
+        if requested is not None:
+            dx, dy = requested
             # Board frame (the sim's world: socket frame turned about x, z out of the board).
             offset = np.array([dx, -dy]) * MM
             if np.linalg.norm(offset) > self._lateral_room:
                 raise ValueError(
                     f"options['tcp_offset_mm'] = {(dx, dy)} leaves the safety workspace"
                 )
-        self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+        self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
         socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
         bias = state.wrench.copy()
         try:
@@ -302,9 +305,7 @@ class RealInsertionEnv(gym.Env):
         if self._needs_reset or self._state is None:
             raise RuntimeError("call reset() before step() (a new episode, or after a safety trip)")
         a = np.asarray(action, dtype=np.float32)
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        if not np.all(np.isfinite(a)):
+        if a.shape == self.action_space.shape and not np.all(np.isfinite(a)):
             try:
                 self.safe.stop()
             except SafetyTrip as trip:
@@ -312,11 +313,7 @@ class RealInsertionEnv(gym.Env):
             raise UnsafeCommandError(
                 f"action contains NaN or inf: {a}; refused, the arm is holding its pose"
             )
-        if np.any(np.abs(a) > 1.0 + 1e-6):
-            raise ValueError(
-                f"action {a} is outside the action space [-1, 1]; clip it or rescale your "
-                f"policy's output"
-            )
+        a = check_action(a, self.action_space.shape)
         try:
             gap = self.clock() - self._last_step_end
             if gap > self.safety.watchdog_timeout_s:
@@ -423,7 +420,7 @@ class RealInsertionEnv(gym.Env):
     def _inserted(self, state: RobotState) -> bool:
         if self.continuity_input is not None:
             return bool(state.input_bits >> self.continuity_input & 1)
-        return self.insertion_depth_mm(state) >= self.task.connector.success_depth_mm
+        return is_mated(self.insertion_depth_mm(state), self.task.connector)
 
     def _observation(self, state: RobotState, cameras: bool = True) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
@@ -447,18 +444,18 @@ class RealInsertionEnv(gym.Env):
         return obs
 
     def _reward(self, obs: dict[str, np.ndarray], state: RobotState, inserted: bool) -> float:
-        if self.reward_type == "sparse":
-            return rewards.sparse_reward(inserted)
-        if self.reward_type == "dense":
-            press = -float(tcp_wrench(state, self._bias)[2])
-            return rewards.dense_reward(state.pos, self.goal_pos, press, inserted)
-        cam = self.cameras[0]
-        image = (
-            obs[cam]
+        cam = self.cameras[0] if self.cameras else None
+        return task_reward(
+            self.reward_type,
+            inserted,
+            state.pos,
+            self.goal_pos,
+            -float(tcp_wrench(state, self._bias)[2]),
+            lambda: obs[cam]
             if cam in obs
-            else self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale)
+            else self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale),
+            self.goal_images.get(cam),
         )
-        return rewards.goal_image_reward(image, self.goal_images[cam])
 
     def _info(self, state: RobotState) -> dict[str, Any]:
         return {

@@ -204,7 +204,10 @@ def test_reset_refuses_a_tcp_outside_the_workspace():
 
 def test_start_poses_must_fit_the_workspace():
     with pytest.raises(ValueError, match="leave the safety workspace"):
-        real.make_twin(USB, init_offset_mm=(0.0, 40.0))
+        small = SafetyConfig(
+            workspace_min_m=(-0.015, -0.015, -0.1), workspace_max_m=(0.015, 0.015, 0.003)
+        )
+        real.make_twin(USB, init_offset_mm=(0.0, 20.0), safety=small)
 
 
 def test_safety_config_validation():
