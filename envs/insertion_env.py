@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -47,7 +48,7 @@ _INSTABILITY_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQACC,
 )
 #: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
-HAND_KP = np.array([1.0, 1.0, 0.3])
+P_CONTROLLER_KP = np.array([1.0, 1.0, 0.3])
 
 
 class InsertionEnv(gym.Env):
@@ -459,11 +460,11 @@ def p_controller_action(
     `tcp_pose_start`: TCP position [m] and rotation vector [rad] in the episode-start frame;
     `goal_pos_start`: believed goal TCP position [m] in the same frame. The delta is turned into
     the TCP frame; in "pose" mode the orientation is steered back to the start orientation.
-    Shared by `hand_controller` and the real robot's scripted policy.
+    Shared by `p_controller` here and `real.p_controller` on the robot.
     """
     pos_start = np.asarray(tcp_pose_start[:3], dtype=np.float64)
     rotvec = np.asarray(tcp_pose_start[3:], dtype=np.float64)
-    delta_start = -HAND_KP * (pos_start - goal_pos_start)
+    delta_start = -P_CONTROLLER_KP * (pos_start - goal_pos_start)
     rel_mat = np.zeros(9)
     mujoco.mju_quat2Mat(rel_mat, rotvec_to_quat(rotvec))
     action = rel_mat.reshape(3, 3).T @ delta_start / action_scale_m
@@ -472,19 +473,20 @@ def p_controller_action(
     return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-def hand_controller(env: gym.Env):
+def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """Paper 000's hand-designed P-controller (eq. 5): a = -kp * (x - x*), kp = [1, 1, 0.3].
 
     Returns a callable obs -> action (normalised, clipped to [-1, 1]) steering the TCP towards the
     goal the controller *believes* (the true goal plus `goal_noise_mm`). It reads the env's
-    believed goal on every call, so it stays valid across resets. In "pose" mode it also steers
-    the orientation back to the start orientation.
+    believed goal on every call, so it stays valid across resets, and follows a connector
+    family or NIST board sequence to whichever connector is active (`active_insertion_env`).
+    In "pose" mode it also steers the orientation back to the start orientation.
+    `real.p_controller` is the same controller on the robot.
     """
-    base = env.unwrapped
-    if not isinstance(base, InsertionEnv):
-        raise TypeError(f"hand_controller needs an InsertBench env, got {type(base).__name__}")
+    active_insertion_env(env)  # fail now, not at the first action, on a foreign env
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        base = active_insertion_env(env)
         if "tcp_pose" in obs:
             pos_start = obs["tcp_pose"][:3].astype(np.float64)
             rotvec = obs["tcp_pose"][3:].astype(np.float64)
@@ -502,3 +504,15 @@ def hand_controller(env: gym.Env):
         )
 
     return act
+
+
+def active_insertion_env(env: gym.Env) -> InsertionEnv:
+    """The `InsertionEnv` currently running inside `env` (itself, a family's member, or a NIST
+    board sequence's current part)."""
+    base = env.unwrapped
+    if isinstance(base, InsertionEnv):
+        return base
+    active = getattr(base, "active", None)
+    if isinstance(active, InsertionEnv):
+        return active
+    raise TypeError(f"not an InsertBench insertion environment: {type(base).__name__}")

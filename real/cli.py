@@ -27,7 +27,7 @@ class Method(StrEnum):
 
 class PolicyKind(StrEnum):
     checkpoint = "checkpoint"
-    scripted = "scripted"
+    p_controller = "p_controller"
 
 
 Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --twin).")]
@@ -113,7 +113,7 @@ def validate(
     ] = None,
     policy: Annotated[
         PolicyKind | None,
-        typer.Option(help="checkpoint (default with --checkpoint) or scripted (paper 000)."),
+        typer.Option(help="checkpoint (default with --checkpoint) or p_controller (paper 000)."),
     ] = None,
     episodes: Annotated[int, typer.Option(help="Trials on the robot.")] = 20,
     sim_episodes: Annotated[int | None, typer.Option(help="Trials in sim (default: same).")] = None,
@@ -148,16 +148,17 @@ def validate(
         TrialLog,
         checkpoint_policy,
         run_episodes,
-        scripted_policy,
         write_report,
     )
 
     kind = policy or (PolicyKind.checkpoint if checkpoint is not None else None)
     if kind is None:
-        raise typer.BadParameter("give --checkpoint PATH or --policy scripted")
+        raise typer.BadParameter("give --checkpoint PATH or --policy p_controller")
     if kind is PolicyKind.checkpoint and checkpoint is None:
         raise typer.BadParameter("--policy checkpoint needs --checkpoint PATH")
-    factory = scripted_policy if kind is PolicyKind.scripted else checkpoint_policy(checkpoint)
+    factory = (
+        real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
+    )
     kwargs: dict[str, Any] = json.loads(env_kwargs)
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
 
@@ -178,7 +179,7 @@ def validate(
         ]
         real_env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
         label = "real"
-    name = "scripted" if kind is PolicyKind.scripted else str(checkpoint)
+    name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
     stem = "validate_" + task.replace("/", "_")
     header = {"task": task, "policy": name, "env_kwargs": kwargs, "seed": seed}
     runs = {}

@@ -9,6 +9,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import envs
 from envs.connectors import MM
 from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec
 from envs.insertion_env import build_spaces, p_controller_action
@@ -68,9 +69,10 @@ class RealInsertionEnv(gym.Env):
     ## Rewards
     `sparse`, `dense`, `goal_image` through `envs.task_options.task_reward`, as in simulation.
     Mated = the continuity input is closed (`continuity_input`), else the insertion depth from
-    the calibrated socket pose is within the mating stroke (`envs.task_options.is_mated`). `info["max_force_n"]` is the peak F/T force magnitude as
-    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`), including the
-    reading that tripped the force limit.
+    the calibrated socket pose is within the mating stroke (`envs.task_options.is_mated`).
+    `info["max_force_n"]` is the peak F/T force magnitude as the safety layer sees it
+    (low-passed, `SafetyConfig.wrench_filter_s`), including the reading that tripped the force
+    limit.
 
     ## Starting State
     Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
@@ -469,13 +471,14 @@ class RealInsertionEnv(gym.Env):
         }
 
 
-def hand_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """Paper 000's P-controller on the real robot, the counterpart of `envs.hand_controller`:
-    steers towards the believed goal (calibrated socket pose + goal noise) with the shared law
-    `envs.insertion_env.p_controller_action`."""
+def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """Paper 000's P-controller (`envs.p_controller`) for a real or a simulated InsertBench env:
+    on the robot it steers towards the believed goal (calibrated socket pose + goal noise) with
+    the shared law `envs.insertion_env.p_controller_action`; in simulation it is
+    `envs.p_controller` itself."""
     base = env.unwrapped
     if not isinstance(base, RealInsertionEnv):
-        raise TypeError(f"hand_controller needs a RealInsertionEnv, got {type(base).__name__}")
+        return envs.p_controller(env)
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         if "tcp_pose" in obs:

@@ -1,8 +1,7 @@
 """Sim-vs-real validation: the same policy on the simulated task and on the cell, one table.
 
-A policy is any callable obs -> action. `policy_for(env)` builds one per environment, since the
-scripted controller reads its env's believed goal: `scripted_policy` is paper 000's
-P-controller on either side (`envs.hand_controller` / `real.hand_controller`),
+A policy is any callable obs -> action. `policy_for(env)` builds one per environment, since
+paper 000's P-controller reads its env's believed goal: `real.p_controller` serves either side,
 `checkpoint_policy` loads an agent through `agents` (imported only then).
 
 A session survives its trials: `run_episodes` records a trial whose policy returns garbage or
@@ -45,19 +44,6 @@ class EpisodeResult:
     failure: str | None = None
 
 
-def scripted_policy(env: gym.Env) -> Policy:
-    """Paper 000's hand-designed controller for a simulated or a real InsertBench env."""
-    from real.env import RealInsertionEnv
-
-    if isinstance(env.unwrapped, RealInsertionEnv):
-        from real.env import hand_controller
-
-        return hand_controller(env)
-    import envs
-
-    return envs.hand_controller(env)
-
-
 def checkpoint_policy(path: str | Path) -> PolicyFactory:
     """An agent checkpoint (`agents.load_agent`) acting deterministically; its spaces must be
     the env's."""
@@ -65,13 +51,13 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
         import agents
     except ImportError as e:
         raise ImportError(
-            f"loading {path} needs the `agents` package (and torch); use --policy scripted "
+            f"loading {path} needs the `agents` package (and torch); use --policy p_controller "
             f"to validate without one"
         ) from e
     load_agent = getattr(agents, "load_agent", None)
     if load_agent is None:
         raise ImportError(
-            "this `agents` package has no load_agent(); use --policy scripted until it does"
+            "this `agents` package has no load_agent(); use --policy p_controller until it does"
         )
     agent = load_agent(path)
 

@@ -193,7 +193,7 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
               out_dir=tmp_path, **RUN)
 
 
-def test_demonstrations_from_the_hand_controller_reach_pretrain(tmp_path):
+def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 5}
     result = train(TASK, "td3_lfd", seed=0, steps=60, config=config, out_dir=tmp_path,
                    demo_episodes=2, **RUN)
@@ -262,7 +262,7 @@ def test_agents_that_need_demos_get_controller_demos_by_default(tmp_path):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 1}
     result = train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path, **RUN)
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["demos"] == {"hand_controller_episodes": 20}
+    assert run["demos"] == {"p_controller_episodes": 20}
     assert len(result.agent.demo_buffer) >= 20
 
 

@@ -30,7 +30,7 @@ def test_calibrate_then_validate(tmp_path):
             "--task",
             USB,
             "--policy",
-            "scripted",
+            "p_controller",
             "--twin",
             "--episodes",
             "2",
@@ -64,7 +64,7 @@ def test_validate_with_pixels_runs_the_cameras(tmp_path):
             "--task",
             USB,
             "--policy",
-            "scripted",
+            "p_controller",
             "--twin",
             "--episodes",
             "1",
@@ -92,7 +92,7 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
             "--task",
             USB,
             "--policy",
-            "scripted",
+            "p_controller",
             "--episodes",
             "1",
             "--sim-episodes",
@@ -107,7 +107,7 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
 
 def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["real", "validate", "--task", USB, "--policy", "scripted", "--twin", "--out", "out"]
+    args = ["real", "validate", "--task", USB, "--policy", "p_controller", "--twin", "--out", "out"]
     assert runner.invoke(app, [*args, "--episodes", "1"]).exit_code == 0
     log = tmp_path / "out" / "validate_InsertBench_USB-v0.twin.jsonl"
     first = log.read_text().splitlines()

@@ -51,7 +51,7 @@ class FaultAfterFirstAction:
     """The scripted policy; its first call schedules `kinds` MID_EPISODE servo cycles later."""
 
     def __init__(self, env, faulty, *kinds):
-        self.policy, self.faulty, self.kinds = real.hand_controller(env), faulty, kinds
+        self.policy, self.faulty, self.kinds = real.p_controller(env), faulty, kinds
         self.calls = 0
 
     def __call__(self, obs):
@@ -103,7 +103,7 @@ def test_a_bad_reading_mid_episode_stops_the_arm(fault):
     with pytest.raises(RuntimeError, match="cannot start an episode"):
         env.reset(seed=1)  # the fault persists: no episode starts on it
     faulty.clear()
-    assert run_trial(env, real.hand_controller(env), seed=1).success
+    assert run_trial(env, real.p_controller(env), seed=1).success
     assert unsafe(env, faulty) == []
 
 
@@ -130,7 +130,7 @@ def test_unlocking_a_protective_stop_onto_a_zero_reading_moves_nothing():
         env.reset(seed=1)
     assert not any(c.name == "servoL" for c in faulty.log[sent:])
     faulty.clear()
-    assert run_trial(env, real.hand_controller(env), seed=1).success
+    assert run_trial(env, real.p_controller(env), seed=1).success
     assert unsafe(env, faulty) == []
 
 
@@ -148,7 +148,7 @@ def test_the_force_trip_is_in_max_force():
 
 def test_a_stalling_policy_trips_the_watchdog():
     env, faulty = faulty_env()
-    policy = StallingPolicy(real.hand_controller(env), faulty.stall, 0.6, at_call=3)
+    policy = StallingPolicy(real.p_controller(env), faulty.stall, 0.6, at_call=3)
     result = run_trial(env, policy, seed=0)
     assert not result.success and result.safety_trip == "watchdog"
     assert unsafe(env, faulty) == []
@@ -157,7 +157,7 @@ def test_a_stalling_policy_trips_the_watchdog():
 @pytest.mark.parametrize("garbage", GARBAGE)
 def test_a_garbage_policy_fails_the_trial_and_the_session_goes_on(garbage, tmp_path):
     env, faulty = faulty_env()
-    good = real.hand_controller(env)
+    good = real.p_controller(env)
     bad = GarbagePolicy(good, garbage, at_call=2)
     log = TrialLog(tmp_path / "trials.jsonl", {"garbage": garbage})
     policies = iter([bad, good])

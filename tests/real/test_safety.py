@@ -19,7 +19,7 @@ def names_after(twin: DigitalTwinRobot, start: int) -> list[str]:
 
 def test_scripted_episode_commands_are_all_safe(usb_twin_env):
     env = usb_twin_env
-    policy = real.hand_controller(env)
+    policy = real.p_controller(env)
     for seed in range(2):
         obs, _ = env.reset(seed=seed)
         for _ in range(20):
