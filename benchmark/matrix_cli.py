@@ -74,8 +74,7 @@ def run(
         try:
             check_runnable(spec.cells)
         except PresetError as err:
-            console.print(f"[red]{err}[/red]")
-            raise typer.Exit(2) from None
+            raise typer.BadParameter(str(err), param_hint="PRESET") from None
     with Store(store_path, stale_after_s=stale_after) as db:
         summary = run_matrix(
             spec.cells, db, make_executor(executor, workers, ray_address),

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
 real_app = typer.Typer(
@@ -193,17 +194,14 @@ def validate(
             try:
                 runs[setting] = run_episodes(env, factory, n, seed, log)
             except RuntimeError as err:  # the robot cannot start an episode
-                typer.echo(
-                    f"error: {setting} session stopped after {len(log.results)} trials "
-                    f"(kept in {log.path}; rerun the same command to resume): {err}",
-                    err=True,
-                )
-                raise typer.Exit(1) from None
+                raise click.ClickException(
+                    f"{setting} session stopped after {len(log.results)} trials (kept in "
+                    f"{log.path}; rerun the same command to resume): {err}"
+                ) from None
             finally:
                 env.close()
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    except ValueError as err:  # --out holds another session's trials
+        raise typer.BadParameter(str(err)) from None
     finally:
         real_env.close()
     md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
