@@ -250,7 +250,10 @@ class SafeRobot:
                 f"{self.safety.force_limit_n} N, {self.safety.torque_limit_nm} N m"
             )
             self.stop()
-            self.retract()
+            try:
+                self.retract()
+            except SafetyTrip as failed:  # e.g. a bad reading: stay stopped, say why
+                message += f"; not retracted: {failed}"
             self.trip("force", message)
         return self._wrench.copy()
 
