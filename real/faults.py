@@ -43,6 +43,9 @@ from real.config import SafetyConfig
 from real.poses import pose_to_pos_mat, rotation_angle
 from real.robot import RobotBackend
 
+#: The safety layer lets its clock-offset estimate drift (`real.safety.CLOCK_DRIFT_BOUND`), so
+#: it may act on a reading a few microseconds past `max_reading_age_s`; the judge allows 1 ms.
+AGE_SLACK_S = 0.001
 READING_FAULTS = ("dropped", "late", "stale", "nan", "zero", "jump")
 ROBOT_FAULTS = ("protective_stop", "emergency_stop", "connection_loss")
 FAULT_KINDS = READING_FAULTS + ROBOT_FAULTS
@@ -88,7 +91,8 @@ class FaultInjector:
     """A `RobotBackend` that forwards to `backend` and injects the faults of the module
     docstring. jump_m: displacement of the "jump" fault [m]; late_s: delay of "late" [s];
     pose_tolerance_m / age_tolerance_s: how far from the truth [m] and how old [s] a delivered
-    pose may be before it counts as bad (defaults: the safety layer's jump and age limits)."""
+    pose may be before it counts as bad (defaults: the safety layer's jump and age limits, the
+    latter plus AGE_SLACK_S)."""
 
     def __init__(
         self,
@@ -97,7 +101,7 @@ class FaultInjector:
         jump_m: float = 0.02,
         late_s: float = 0.1,
         pose_tolerance_m: float = SafetyConfig.max_reading_jump_m,
-        age_tolerance_s: float = SafetyConfig.max_reading_age_s,
+        age_tolerance_s: float = SafetyConfig.max_reading_age_s + AGE_SLACK_S,
     ) -> None:
         self.backend = backend
         self.jump_m, self.late_s = jump_m, late_s

@@ -38,6 +38,10 @@ from real.robot import SAFE_TO_MOVE, SAFETY_MODES, RobotBackend
 READING_SPEED_BOUND_M_S = 2.0
 #: Fastest a UR TCP can physically turn between two readings [rad/s].
 READING_TURN_BOUND_RAD_S = 6.0
+#: How fast the controller's clock may drift against ours [s/s]: NTP slews a PC's clock by up
+#: to 500 ppm. A reading's age is judged against the clock offset tracked within this bound,
+#: so drift never trips the layer while a sudden delay (late or frozen data) does.
+CLOCK_DRIFT_BOUND = 5e-4
 
 TRIP_KINDS = (
     "force",
@@ -111,6 +115,7 @@ class SafeRobot:
         #: Smallest (our clock - controller timestamp) seen: the clock offset, so that a
         #: reading's age is (clock - offset - timestamp).
         self._clock_offset: float | None = None
+        self._offset_time = 0.0
         #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
         #: reading that trips the force limit.
         self.peak_force_n = 0.0
@@ -180,9 +185,12 @@ class SafeRobot:
                     f"{gap * 1e3:.1f} ms since the last valid one: discontinuous",
                 )
         offset = now - stamp
-        self._clock_offset = offset if self._clock_offset is None else min(
-            self._clock_offset, offset
-        )
+        if self._clock_offset is None:
+            self._clock_offset = offset
+        else:  # the smallest offset seen, let drift upward as far as the clocks can drift
+            drift = CLOCK_DRIFT_BOUND * max(0.0, now - self._offset_time)
+            self._clock_offset = min(self._clock_offset + drift, offset)
+        self._offset_time = now
         age = offset - self._clock_offset
         if age > s.max_reading_age_s:
             self.trip(

@@ -174,3 +174,17 @@ def test_a_garbage_policy_fails_the_trial_and_the_session_goes_on(garbage, tmp_p
     assert unsafe(env, faulty) == []
     reopened = TrialLog(tmp_path / "trials.jsonl", {"garbage": garbage})
     assert [(r.seed, r.success) for r in reopened.results] == [(0, False), (1, True)]
+
+
+def test_clock_drift_is_absorbed_but_a_sudden_delay_trips():
+    twin = DigitalTwinRobot(USB, seed=0)
+    now, delay = [0.0], [0.0]
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=lambda: now[0])
+    twin.getTimestamp = lambda: now[0] * (1 - 4e-4) - delay[0]  # a controller clock 400 ppm slow
+    for k in range(600):  # a minute of readings, 0.1 s apart
+        now[0] = 0.1 * k
+        safe.measure()
+    delay[0] = 0.03  # then the data arrives 30 ms late
+    now[0] += 0.002
+    with pytest.raises(SafetyTrip, match="30 ms old"):
+        safe.measure()
