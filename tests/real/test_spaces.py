@@ -62,7 +62,7 @@ def test_time_limit_truncates_like_sim():
     assert steps == 3
 
 
-def test_scripted_policy_inserts_on_the_twin():
+def test_p_controller_inserts_on_the_twin():
     env = real.make_twin(USB, goal_noise_mm=0.5)
     steps, info = run_episode(env, real.p_controller(env))
     assert info["is_success"] and info["safety_trip"] is None
