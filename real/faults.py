@@ -43,8 +43,8 @@ from real.config import SafetyConfig
 from real.poses import pose_to_pos_mat, rotation_angle
 from real.robot import RobotBackend
 
-#: The safety layer lets its clock-offset estimate drift (`real.safety.CLOCK_DRIFT_BOUND`), so
-#: it may act on a reading a few microseconds past `max_reading_age_s`; the judge allows 1 ms.
+#: The safety layer measures staleness on its own clock from the first arrival of a timestamp,
+#: up to a period after the reading was taken; the judge allows 1 ms more than its limit.
 AGE_SLACK_S = 0.001
 READING_FAULTS = ("dropped", "late", "stale", "nan", "zero", "jump")
 ROBOT_FAULTS = ("protective_stop", "emergency_stop", "connection_loss")

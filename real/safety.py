@@ -9,10 +9,13 @@ before every command. What reaches `backend.servoL` is therefore always inside t
 whatever the policy or the compliance law asked for.
 
 Readings are checked as well (`measure`): a TCP pose that is malformed, not finite,
-implausibly far outside the workspace, discontinuous with the previous valid reading, or older
-than `SafetyConfig.max_reading_age_s` by the controller's timestamp trips the layer ("reading")
-and is never used as a reference. A backend call that raises (a lost RTDE connection) trips it
-too ("connection"); the controller's own RTDE watchdog then halts the arm.
+implausibly far outside the workspace or discontinuous with the previous valid reading, a
+controller timestamp that goes back (late, out-of-order data) or has not advanced for
+`SafetyConfig.max_reading_age_s` (stale data, a stalled link) trips the layer ("reading"); such
+a reading is never used as a reference. Timestamps are only compared with each other, so a
+controller clock running at another rate than ours is no fault. A backend call that raises
+(a lost RTDE connection) trips it too ("connection"); the controller's own RTDE watchdog then
+halts the arm.
 """
 
 from __future__ import annotations
@@ -38,10 +41,6 @@ from real.robot import SAFE_TO_MOVE, SAFETY_MODES, RobotBackend
 READING_SPEED_BOUND_M_S = 2.0
 #: Fastest a UR TCP can physically turn between two readings [rad/s].
 READING_TURN_BOUND_RAD_S = 6.0
-#: How fast the controller's clock may drift against ours [s/s]: NTP slews a PC's clock by up
-#: to 500 ppm. A reading's age is judged against the clock offset tracked within this bound,
-#: so drift never trips the layer while a sudden delay (late or frozen data) does.
-CLOCK_DRIFT_BOUND = 5e-4
 
 TRIP_KINDS = (
     "force",
@@ -112,10 +111,9 @@ class SafeRobot:
         self.tripped: SafetyTrip | None = None
         #: The last TCP reading that passed every check: (position, rotation, clock time).
         self.last_valid: tuple[np.ndarray, np.ndarray, float] | None = None
-        #: Smallest (our clock - controller timestamp) seen: the clock offset, so that a
-        #: reading's age is (clock - offset - timestamp).
-        self._clock_offset: float | None = None
-        self._offset_time = 0.0
+        #: Newest controller timestamp seen [s] and when (our clock) it first arrived.
+        self._last_stamp: float | None = None
+        self._fresh_at = 0.0
         #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
         #: reading that trips the force limit.
         self.peak_force_n = 0.0
@@ -184,19 +182,20 @@ class SafeRobot:
                     f"the TCP pose reading jumped {jump * 1e3:.1f} mm / {turn:.3f} rad in "
                     f"{gap * 1e3:.1f} ms since the last valid one: discontinuous",
                 )
-        offset = now - stamp
-        if self._clock_offset is None:
-            self._clock_offset = offset
-        else:  # the smallest offset seen, let drift upward as far as the clocks can drift
-            drift = CLOCK_DRIFT_BOUND * max(0.0, now - self._offset_time)
-            self._clock_offset = min(self._clock_offset + drift, offset)
-        self._offset_time = now
-        age = offset - self._clock_offset
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            self.trip(
+                "reading",
+                f"the controller timestamp went back {(self._last_stamp - stamp) * 1e3:.0f} ms: "
+                "late or out-of-order data",
+            )
+        if self._last_stamp is None or stamp > self._last_stamp:
+            self._last_stamp, self._fresh_at = stamp, now
+        age = now - self._fresh_at
         if age > s.max_reading_age_s:
             self.trip(
                 "reading",
-                f"the robot's reading is {age * 1e3:.0f} ms old (limit "
-                f"{s.max_reading_age_s * 1e3:.0f} ms): stale or late data from the controller",
+                f"no new reading from the controller for {age * 1e3:.0f} ms (limit "
+                f"{s.max_reading_age_s * 1e3:.0f} ms): stale data or a stalled link",
             )
         self.last_valid = (pos, mat, now)
         return pos, mat

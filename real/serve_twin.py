@@ -106,11 +106,6 @@ class TwinServer:
         self.held: list[tuple[_Client, bytes]] = []
         self.stopping = False
         self._outputs = controller.outputs()
-        # A controller's timestamp is its wall-clock uptime. The simulation falls behind the
-        # wall clock when this machine overruns cycles; the data sent is still the newest, so
-        # the stack's reading-age check (real.safety) must see wall time, not simulated time.
-        started = time.monotonic()
-        self._outputs["timestamp"] = lambda: time.monotonic() - started
         self._control_inbox = bytearray()
         self._control_open = False
 

@@ -176,15 +176,25 @@ def test_a_garbage_policy_fails_the_trial_and_the_session_goes_on(garbage, tmp_p
     assert [(r.seed, r.success) for r in reopened.results] == [(0, False), (1, True)]
 
 
-def test_clock_drift_is_absorbed_but_a_sudden_delay_trips():
+def test_a_slow_controller_clock_is_fine_but_late_or_frozen_timestamps_trip():
     twin = DigitalTwinRobot(USB, seed=0)
-    now, delay = [0.0], [0.0]
+    now, delay, frozen = [0.0], [0.0], [None]
     safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=lambda: now[0])
-    twin.getTimestamp = lambda: now[0] * (1 - 4e-4) - delay[0]  # a controller clock 400 ppm slow
-    for k in range(600):  # a minute of readings, 0.1 s apart
-        now[0] = 0.1 * k
+    # A controller clock at 60% of ours (an overloaded emulator), later delayed or frozen.
+    twin.getTimestamp = lambda: frozen[0] or 0.6 * now[0] - delay[0]
+    for k in range(100):
+        now[0] = 0.01 * k
         safe.measure()
-    delay[0] = 0.03  # then the data arrives 30 ms late
+    delay[0] = 0.03  # the data now arrives 30 ms late: its timestamp goes back
     now[0] += 0.002
-    with pytest.raises(SafetyTrip, match="30 ms old"):
+    with pytest.raises(SafetyTrip, match="timestamp went back"):
+        safe.measure()
+    safe.reset_trip()
+    now[0] += 1.0
+    safe.measure()
+    frozen[0] = twin.getTimestamp()
+    now[0] += 0.049
+    safe.measure()  # no news for 49 ms: still within the 50 ms limit
+    now[0] += 0.002
+    with pytest.raises(SafetyTrip, match="no new reading from the controller for 51 ms"):
         safe.measure()
