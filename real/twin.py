@@ -364,7 +364,7 @@ class TwinCameraFeed:
         self.syncer = rs.syncer()
         self.sensor.open(self.profile)
         self.sensor.start(self.syncer)
-        self.rig = CameraRig(twin.sim.model, height, width, grayscale=False)
+        self.rig = CameraRig(twin.sim.model, height, width, grayscale=False, cameras=(self.name,))
         self._frame_numbers = itertools.count(1)
         self._pixels: np.ndarray | None = None
         self._drop = 0
