@@ -106,7 +106,7 @@ def engine_agent(env: gym.Env, checkpoint: Path | None) -> Agent:
     P-controller as their base policy) or, without one, paper 000's P-controller itself."""
     from agents import agent_spec, load_agent, make_agent
 
-    base = {"base_policy": envs.hand_controller(env)}
+    base = {"base_policy": envs.p_controller(env)}
     if checkpoint is None:
         return make_agent("p_controller", env.observation_space, env.action_space, **base)
     name = json.loads((checkpoint / "agent.json").read_text())["agent"]

@@ -36,12 +36,24 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from envs import rewards
 from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
 from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec
 from envs.geometry import Piece
-from envs.insertion_env import REWARDS, TCP_DOWN, _check_choice, _pair, build_spaces
+from envs.insertion_env import TCP_DOWN, build_spaces
 from envs.scene import ImpedanceGains, SceneConfig, SpringParams, spring_params
+from envs.task_options import (
+    FRICTION_SCALE_RANGE,
+    TIMESTEP_RANGE_S,
+    check_action,
+    check_options,
+    check_pair,
+    check_range,
+    is_mated,
+    requested_offset_mm,
+    sample_goal_noise_m,
+    sample_start_offset_m,
+    task_reward,
+)
 from envs.tasks import TaskSpec, task_spec
 
 
@@ -140,31 +152,38 @@ class BulletInsertionEnv(gym.Env):
                 f"{task.env_id} is not supported in PyBullet: {reason} "
                 "(pass allow_unsupported=True to build it anyway)"
             )
-        _check_choice("action_mode", action_mode, ("xyz", "pose"))
-        _check_choice("reward", reward, tuple(r for r in REWARDS if r != "goal_image"))
-        if not np.isfinite(goal_noise_mm) or goal_noise_mm < 0:
-            raise ValueError(f"goal_noise_mm must be a finite number >= 0, got {goal_noise_mm!r}")
-        lo, hi = _pair("init_offset_mm", init_offset_mm)
-        if not 0 <= lo <= hi:
-            raise ValueError(f"init_offset_mm must satisfy 0 <= lo <= hi, got {init_offset_mm!r}")
-        f_lo, f_hi = _pair("friction_scale", friction_scale)
-        if not 0 < f_lo <= f_hi:
-            raise ValueError(f"friction_scale must satisfy 0 < lo <= hi, got {friction_scale!r}")
-        if not (0 < timestep <= 0.01 and 0 < control_hz and round(1 / (control_hz * timestep))):
-            raise ValueError(f"need 0 < timestep <= 0.01 s and control_hz < 1/timestep, got "
-                             f"timestep={timestep}, control_hz={control_hz}")
+        if reward == "goal_image":
+            raise ValueError("reward='goal_image' needs cameras, which the PyBullet engine has not")
+        options = check_options(
+            task.connector,
+            action_mode=action_mode,
+            obs_mode="state",
+            reward=reward,
+            goal_noise_mm=goal_noise_mm,
+            init_offset_mm=init_offset_mm,
+            image_size=64,  # unused: state observations only
+            grayscale=False,
+            start_height_mm=start_height_mm,
+            action_scale_m=action_scale_m,
+            action_scale_rad=action_scale_rad,
+            control_hz=control_hz,
+            reference_mode=reference_mode,
+        )
+        f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
+        timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
         if task.board_sockets:
             raise ValueError(f"{task.env_id}: NIST board layouts are not built in PyBullet")
         self.task = task
         self.connector: ConnectorSpec = task.connector
-        self.action_mode, self.reward_type = action_mode, reward
-        self.reference_mode = reference_mode
-        self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
+        self.action_mode, self.reward_type = options.action_mode, options.reward
+        self.reference_mode = options.reference_mode
+        self.goal_noise_mm, self.init_offset_mm = options.goal_noise_mm, options.init_offset_mm
         self.friction_scale = (f_lo, f_hi)
-        self.start_height_m = start_height_mm * MM
-        self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
+        self.start_height_m = options.start_height_mm * MM
+        self.action_scale_m = options.action_scale_m
+        self.action_scale_rad = options.action_scale_rad
         self.timestep = timestep
-        self.frame_skip = int(round(1 / (control_hz * timestep)))
+        self.frame_skip = max(1, int(round(1 / (options.control_hz * timestep))))
         self.dt = self.frame_skip * timestep
         self.max_episode_steps = max_episode_steps or task.max_episode_steps
         self.gains: ImpedanceGains = SceneConfig().gains
@@ -281,13 +300,11 @@ class BulletInsertionEnv(gym.Env):
         # Bullet multiplies the two bodies' coefficients (MuJoCo takes the larger): each body
         # gets the square root, so a contact sees the connector's coefficient.
         friction = np.sqrt(self._nominal_friction * rng.uniform(*self.friction_scale))
-        radius = rng.uniform(*self.init_offset_mm) * MM
-        angle = rng.uniform(0, 2 * np.pi)
-        offset = np.array([radius * np.cos(angle), radius * np.sin(angle), 0.0])
-        if options and "tcp_offset_mm" in options:
-            dx, dy = _pair("options['tcp_offset_mm']", options["tcp_offset_mm"])
-            offset = np.array([dx, dy, 0.0]) * MM
-        goal_noise = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+        offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
+        requested = requested_offset_mm(options)
+        if requested is not None:
+            offset = np.array([*requested, 0.0]) * MM
+        goal_noise = sample_goal_noise_m(rng, self.goal_noise_mm)
 
         for body in (self._socket, self._plug):
             c.changeDynamics(body, -1, lateralFriction=friction)
@@ -308,11 +325,7 @@ class BulletInsertionEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        a = np.asarray(action, dtype=np.float32)
-        if a.shape != self.action_space.shape or not np.all(np.abs(a) <= 1.0 + 1e-6):
-            raise ValueError(
-                f"action must be finite, shape {self.action_space.shape}, in [-1, 1]; got {a}"
-            )
+        a = check_action(action, self.action_space.shape)
         pos, mat, _, _ = self._tcp_state()
         delta_rot = a[3:] * self.action_scale_rad if self.action_mode == "pose" else np.zeros(3)
         self.ref_pos, self.ref_quat = limited_reference(
@@ -423,11 +436,9 @@ class BulletInsertionEnv(gym.Env):
         return max(0.0, -float(face[2]) / MM) if inside else 0.0
 
     def _reward(self, inserted: bool) -> float:
-        if self.reward_type == "sparse":
-            return rewards.sparse_reward(inserted)
         pos, mat, _, _ = self._tcp_state()
-        press = float((mat.T @ self._wrench[:3])[2])  # contact force along TCP z (into socket)
-        return rewards.dense_reward(pos, self.goal_pos, -press, inserted)
+        press = -float((mat.T @ self._wrench[:3])[2])  # along TCP z, into the socket
+        return task_reward(self.reward_type, inserted, pos, self.goal_pos, press, None, None)
 
     def _info(self) -> dict[str, Any]:
         depth = self.insertion_depth_mm()
@@ -435,7 +446,7 @@ class BulletInsertionEnv(gym.Env):
         return {
             "task_id": self.task.env_id,
             "engine": self.engine,
-            "is_success": depth >= self.connector.success_depth_mm,
+            "is_success": is_mated(depth, self.connector),
             "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,

@@ -29,7 +29,7 @@ import numpy as np
 from dm_env import specs
 from gymnasium import spaces
 
-from envs.family import active_insertion_env
+from envs.insertion_env import active_insertion_env
 
 __all__ = ["InsertBenchDmEnv", "load", "physics_of"]
 

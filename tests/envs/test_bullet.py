@@ -55,7 +55,7 @@ def test_spaces_and_seeded_start_state_match_mujoco():
 def test_same_seed_same_trajectory(usb):
     def run():
         obs, _ = usb.reset(seed=3)
-        controller = envs.hand_controller(usb)
+        controller = envs.p_controller(usb)
         return np.array([usb.step(controller(obs))[0]["tcp_pose"] for _ in range(8)])
 
     np.testing.assert_array_equal(run(), run())
@@ -98,20 +98,24 @@ def test_unsupported_task_is_refused_with_its_reason():
 
 
 def test_bad_kwargs_are_clear_errors():
-    with pytest.raises(ValueError, match="reward must be one of"):
+    with pytest.raises(ValueError, match="needs cameras"):
         BulletInsertionEnv("InsertBench/USB-v0", reward="goal_image")
+    with pytest.raises(ValueError, match="reward must be one of"):
+        BulletInsertionEnv("InsertBench/USB-v0", reward="shaped")
     with pytest.raises(ValueError, match="goal_noise_mm"):
         BulletInsertionEnv("InsertBench/USB-v0", goal_noise_mm=float("nan"))
+    with pytest.raises(ValueError, match="start_height_mm"):  # below the seated pose
+        BulletInsertionEnv("InsertBench/USB-v0", start_height_mm=2.0)
     env = BulletInsertionEnv("InsertBench/USB-v0")
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="action must be finite"):
+    with pytest.raises(ValueError, match="NaN"):
         env.step(np.array([np.nan, 0.0, 0.0], np.float32))
     env.close()
 
 
 def test_p_controller_inserts_in_pybullet(usb):
     obs, _ = usb.reset(seed=0)
-    controller = envs.hand_controller(usb)
+    controller = envs.p_controller(usb)
     for _ in range(50):
         obs, reward, terminated, truncated, info = usb.step(controller(obs))
         if terminated or truncated:

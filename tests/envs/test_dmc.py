@@ -59,7 +59,7 @@ def test_seeding_replays_the_gymnasium_episodes():
         ts = dm.reset()
         obs, _ = ref.reset(seed=3 if episode == 0 else None)
         np.testing.assert_array_equal(ts.observation["tcp_pose"], obs["tcp_pose"])
-        controller = envs.hand_controller(ref)
+        controller = envs.p_controller(ref)
         for _ in range(5):
             action = controller(obs)
             ts = dm.step(action)
@@ -74,7 +74,7 @@ def test_seeding_replays_the_gymnasium_episodes():
 
 def test_termination_and_truncation_discounts():
     env = dmc.load("InsertBench/USB-v0", seed=0)
-    controller = envs.hand_controller(env.gym_env)
+    controller = envs.p_controller(env.gym_env)
     ts = env.reset()
     while not ts.last():
         ts = env.step(controller(ts.observation))
