@@ -36,7 +36,7 @@ def _submission(root: Path, track_name: str, checkpoint: Path | None) -> Path:
         task = track.tasks[0]
         env = gym.make(task.task_id, **dict(task.env_kwargs))
         make_agent("p_controller", env.observation_space, env.action_space,
-                   base_policy=envs.hand_controller(env)).save(policy)
+                   base_policy=envs.p_controller(env)).save(policy)
     else:
         shutil.copytree(checkpoint, policy, ignore=shutil.ignore_patterns("replay_*"))
     (root / "submission.toml").write_text(

@@ -43,16 +43,22 @@ def evaluate(
     agent: Agent,
     episodes: int,
     seeds: Sequence[int] | None = None,
+    *,
+    task_id: str | None = None,
+    task_version_key: str | None = None,
 ) -> list[EpisodeRecord]:
     """Run ``episodes`` deterministic episodes on ``seeds`` (default ``eval_seeds``).
 
-    The torch random state is restored afterwards, so evaluating never changes what training
-    does next.
+    ``task_id`` and ``task_version_key`` default to the env's (`envs.episode.task_identity`;
+    envs not made by ``gym.make`` must give them). The torch random state is restored
+    afterwards, so evaluating never changes what training does next.
     """
     seeds = eval_seeds(episodes) if seeds is None else list(seeds)
     if len(seeds) != episodes:
         raise ValueError(f"got {len(seeds)} seeds for {episodes} episodes")
-    task_id, key = task_identity(env)
+    if task_id is None or task_version_key is None:
+        task_id, task_version_key = task_identity(env)
+    key = task_version_key
     policy = AgentPolicy(agent)
     torch_state = torch.get_rng_state()
     try:

@@ -22,11 +22,13 @@ import typer
 
 import envs
 from agents.base import Agent
-from benchmark.evaluate import EpisodeRecord, evaluate, summarize
+from benchmark.evaluate import evaluate
 from benchmark.metrics import format_rate
 from envs.bullet import UNSUPPORTED, BulletInsertionEnv
 from envs.connectors import guide_window_mm
+from envs.episode import EpisodeRecord, summarize
 from envs.tasks import PAPER000_TASKS, TASKS, task_spec
+from envs.version_key import task_version_key
 
 ENGINES = ("mujoco", "pybullet")
 #: Offsets are resolved to this much on either side of the clearance + chamfer window [mm].
@@ -121,11 +123,16 @@ def compare(
 ) -> dict[str, list[EpisodeRecord]]:
     """Evaluation records of the same policy on the same seeds in each engine."""
     out = {}
+    key = task_version_key(task_id, env_kwargs)
     for engine in ENGINES:
         extra = {"allow_unsupported": True} if engine == "pybullet" else {}
         env = make_engine_env(engine, task_id, **env_kwargs, **extra)
         try:
-            out[engine] = evaluate(env, engine_agent(env, checkpoint), episodes)
+            # Records name their engine in the version key: the same task in another contact
+            # model is not the same benchmark task.
+            out[engine] = evaluate(env, engine_agent(env, checkpoint), episodes, task_id=task_id,
+                                   task_version_key=key if engine == "mujoco" else
+                                   f"{engine}-{key}")
         finally:
             env.close()
     return out

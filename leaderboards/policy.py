@@ -44,7 +44,7 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     from agents import agent_names, agent_spec, load_agent
     from agents.checkpoint import CHECKPOINT_FORMAT, space_from_json
     from benchmark.evaluate import AgentPolicy
-    from envs import hand_controller
+    from envs import p_controller
 
     try:
         meta = json.loads((path / "agent.json").read_text(encoding="utf-8"))
@@ -70,7 +70,7 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise SubmissionError(f"{path.name}/weights.safetensors: tensor {key} holds NaN or "
                                   "inf values")
-    kwargs = {"base_policy": hand_controller(env)} if agent_spec(name).needs_base_policy else {}
+    kwargs = {"base_policy": p_controller(env)} if agent_spec(name).needs_base_policy else {}
     try:
         agent = load_agent(path, **kwargs)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:

@@ -30,7 +30,7 @@ def test_scripted_episode_record_matches_what_the_env_reported():
     def policy(obs):
         return controller(obs)
 
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     record = run_episode(env, policy, seed=3)
     # Replay the same seed by hand and recompute every metric from the env's own info.
     obs, info = env.reset(seed=3)

@@ -56,7 +56,7 @@ def p_controller_checkpoint(path: Path, **env_kwargs) -> Path:
     """Save paper 000's P-controller as an agent checkpoint for USB with ``env_kwargs``."""
     env = gym.make("InsertBench/USB-v0", **(STATE | env_kwargs))
     agent = make_agent("p_controller", env.observation_space, env.action_space,
-                       base_policy=envs.hand_controller(env))
+                       base_policy=envs.p_controller(env))
     agent.save(path)
     return path
 
