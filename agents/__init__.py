@@ -8,6 +8,7 @@ from agents import (  # noqa: F401  (registers agents)
     awac,
     bc,
     iql,
+    localize,
     oda,
     residual,
     sac,

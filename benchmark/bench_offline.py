@@ -53,6 +53,18 @@ PAPER004_CHALLENGE = ("RAMCard", "NetworkCard", "ComplexShape")
 PAPER001_TABLE1 = {"DT12": (7, 19), "Megablock": (5, 16), "NEMA15": (11, 15),
                    "Europlug": (10, 15)}
 PAPER001_CLASSIFIER_ACCURACY = 0.88  # Table IV, DAIB, mean over five held-out connectors
+#: Paper 001, Localize and the searches after it: (Table I at +-10 mm, Table II at 10-20 mm).
+PAPER001_LOCALIZE = {
+    ("none", "DT12"): (3, 0), ("none", "Megablock"): (3, 0), ("none", "NEMA15"): (0, 0),
+    ("none", "Europlug"): (6, 0),
+    ("straight_down", "DT12"): (1, 0), ("straight_down", "Megablock"): (1, 1),
+    ("straight_down", "NEMA15"): (1, 0), ("straight_down", "Europlug"): (4, 0),
+    ("random_search", "DT12"): (7, 0), ("random_search", "Megablock"): (1, 0),
+    ("random_search", "NEMA15"): (0, 0), ("random_search", "Europlug"): (6, 0),
+    ("spiral_search", "DT12"): (4, 0), ("spiral_search", "Megablock"): (15, 17),
+    ("spiral_search", "NEMA15"): (3, 0), ("spiral_search", "Europlug"): (4, 0),
+}
+SCENARIOS = {"+-10 mm": [0.0, 10.0], "10-20 mm": [10.0, 20.0]}
 
 
 def _json(path: Path, compute: Any) -> Any:
@@ -189,6 +201,19 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
     return result
 
 
+def _localize_eval(path: Path, connector: str, search: str, env_kwargs: dict,
+                   args: argparse.Namespace) -> dict[str, Any]:
+    """Success of the localizer (+ a search) on a held-out connector."""
+    env = make_env(f"InsertBench/Connector-{connector}-v0", env_kwargs)
+    meta = json.loads((path / "agent.json").read_text())
+    agent = make_agent("localize", env.observation_space, env.action_space,
+                       meta["config"] | {"search": search}, seed=args.seed)
+    agent.load_state(path, meta)
+    summary = summarize(evaluate(env, agent, args.eval_episodes))
+    env.close()
+    return summary
+
+
 def bench_paper001(args: argparse.Namespace) -> None:
     dataset = load_recipe(args.data)
     out = Path(args.out)
@@ -197,8 +222,11 @@ def bench_paper001(args: argparse.Namespace) -> None:
                                  "init_offset_mm": [0.0, 10.0]}
     probe = make_env("InsertBench/Connector-DT12-v0", env_kwargs)
     config = {"daib": True, "reward_classifier": True, "pretrain_steps": args.pretrain_steps,
-              "classifier_steps": args.pretrain_steps, "batch_size": args.batch_size}
+              "classifier_steps": args.pretrain_steps, "batch_size": args.batch_size,
+              "obs_keys": ("wrist",)}
     path = _pretrained("iql", config, dataset, probe, out, args.seed)
+    localizer = _pretrained("localize", {"pretrain_steps": args.pretrain_steps}, dataset, probe,
+                            out, args.seed)
     rows = []
     for connector in connectors:
         rows.append((connector, _json(out / "iql" / f"{connector}.json",
@@ -214,6 +242,23 @@ def bench_paper001(args: argparse.Namespace) -> None:
         print(f"{connector:10s} {paper[0]!s:>9s} {paper[1]!s:>8s} "
               f"{r['offline']['successes']:4d} {r['online']['successes']:4d} "
               f"{r['classifier']['balanced_accuracy']:6.2f}")
+    print("Localize (+ search after moving to its estimate): successes/"
+          f"{args.eval_episodes} (paper: /20, Table I | Table II)")
+    for search in ("none", "straight_down", "random_search", "spiral_search"):
+        for connector in connectors:
+            counts = []
+            for scenario, offset in SCENARIOS.items():
+                if search != "none" and scenario == "+-10 mm":
+                    counts.append("-")  # the paper's searches at +-10 mm start without it
+                    continue
+                result = _json(out / "localize" / f"{search}-{connector}-{offset[0]:g}.json",
+                               lambda c=connector, o=offset, s=search:
+                               _localize_eval(localizer, c, s, env_kwargs | {"init_offset_mm": o},
+                                              args))
+                counts.append(str(result["successes"]))
+            paper = PAPER001_LOCALIZE.get((search, connector), ("-", "-"))
+            print(f"{search:14s} {connector:10s} ours {' | '.join(counts):>9s}   paper "
+                  f"{'-' if search != 'none' else paper[0]} | {paper[1]}")
     better = sum(r["online"]["successes"] > r["offline"]["successes"] for _, r in rows)
     above = sum(r["online"]["success_rate"] > 0.75 for _, r in rows)
     claim = sum(r["classifier"]["balanced_accuracy"] > r["offline"]["success_rate"]

@@ -11,8 +11,9 @@ Scales: "small" fits these 2-core machines (minutes); "full" is the papers' size
 
 - paper001 (Nair et al., section IV): on every training connector, noisy scripted insertions
   (random action with probability 0.2) of at most 20 steps from random offsets up to 20 mm,
-  ending on success, sparse rewards, wrist-camera images (32x32 RGB here). Full: 70k
-  trajectories over 50 connectors in the paper, i.e. 1400 per connector; small: 20.
+  ending on success, sparse rewards, wrist-camera images (32x32 RGB here) and the TCP pose.
+  Full: 70k trajectories over 50 connectors in the paper, i.e. 1400 per connector; small: 20.
+  Rows of successful episodes carry ``socket_offset_m`` (see ``socket_offsets``).
 - paper004 (Zhao et al., section 5): on each of the 11 training tasks, 20 demonstrations and
   ~500 episodes of RL data (the paper saves DDPGfD's replay buffers; we roll out the scripted
   expert with random actions at probability 0.3 instead, see README), from state, with a
@@ -33,8 +34,10 @@ from benchmark.datasets import CollectConfig, collect, load
 RECIPE_JSON = "recipe.json"
 SCALES = ("small", "full")
 
-#: Paper 001's visual setting: wrist camera only, 20-step episodes just above the socket.
-PAPER001_ENV = {"obs_mode": "pixels", "image_size": 32, "cameras": ["wrist"],
+#: Paper 001's visual setting: wrist camera, 20-step episodes just above the socket. The TCP
+#: pose is recorded too: it is the calibrated state that labels the localizer's training data
+#: (the learned policies and reward read only the image, `obs_keys=("wrist",)`).
+PAPER001_ENV = {"obs_mode": "state+pixels", "image_size": 32, "cameras": ["wrist"],
                 "start_height_mm": 25.0, "init_offset_mm": [0.0, 20.0]}
 #: Paper 004's setting: state observations, start pose perturbed by up to 1 mm.
 PAPER004_ENV = {"obs_mode": "state", "start_height_mm": 20.0, "init_offset_mm": [0.0, 1.0]}
@@ -141,6 +144,8 @@ def load_recipe(out: Path) -> dict[str, Any]:
         data = dict(dataset_from_minari(load(CollectConfig(**part["collect"]),
                                              out / part["folder"])))
         rows = len(data["action"])
+        if "tcp_pose" in data["obs"]:
+            data["socket_offset_m"] = socket_offsets(data)
         data["task_id"] = np.full(rows, part["task_id"], dtype=np.int64)
         data["is_demo"] = np.full(rows, part["is_demo"], dtype=bool)
         datasets.append(data)
@@ -151,6 +156,24 @@ def load_recipe(out: Path) -> dict[str, Any]:
         else:
             merged[key] = np.concatenate([d[key] for d in datasets])
     return merged
+
+
+def socket_offsets(data: dict[str, Any]) -> np.ndarray:
+    """Seated TCP position minus the row's TCP position, in the episode-start frame [m] (N, 3),
+    for rows of successful episodes (NaN elsewhere): the socket position relative to the plug,
+    as paper 001's calibration gives it on the training connectors (the Localize label).
+
+    Rows are consecutive steps of episodes ending in ``terminated`` or ``truncated``; a
+    successful episode's last ``next_obs`` is the seated pose."""
+    offsets = np.full((len(data["action"]), 3), np.nan)
+    ends = np.flatnonzero(np.asarray(data["terminated"]) | np.asarray(data["truncated"]))
+    start = 0
+    for end in ends:
+        if data["is_success"][end]:
+            seated = data["next_obs"]["tcp_pose"][end, :3].astype(np.float64)
+            offsets[start : end + 1] = seated - data["obs"]["tcp_pose"][start : end + 1, :3]
+        start = end + 1
+    return offsets
 
 
 def recipe_connectors(out: Path) -> list[str]:

@@ -235,3 +235,45 @@ def _one_step(env: gym.Env):
     action = env.action_space.sample()
     nxt, reward, term, trunc, info = env.step(action)
     return obs, action, reward, nxt, term, trunc, info
+
+
+def test_localize_learns_the_socket_offset_and_steers_to_it(tmp_path):
+    torch.manual_seed(0)
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=2, tasks=1)
+    offset_m = np.array([0.004, -0.002, 0.03])
+    data["socket_offset_m"] = np.tile(offset_m, (len(data["action"]), 1))
+    data["socket_offset_m"][::2] = np.nan  # unlabelled rows are skipped
+    config = {"hidden": (32,), "image_feature_dim": 8, "pretrain_steps": 150, "batch_size": 16,
+              "lr": 3e-3, "action_scale_m": 0.01}
+    agent = make_agent("localize", env.observation_space, env.action_space, config)
+    pre = agent.pretrain(data)
+    assert pre["pretrain/labelled_rows"] == len(data["action"]) // 2
+    obs, _ = env.reset(seed=1)
+    np.testing.assert_allclose(agent.socket_offset(obs), offset_m, atol=0.003)
+    estimate = agent.socket_offset(obs)
+    np.testing.assert_allclose(agent.act(obs, deterministic=True),
+                               np.clip(np.array([1, 1, 0.3]) * estimate / 0.01, -1, 1),
+                               rtol=1e-5)
+    agent.save(tmp_path / "ckpt")
+    _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
+    with pytest.raises(ValueError, match="socket_offset_m"):
+        agent.pretrain({k: v for k, v in data.items() if k != "socket_offset_m"})
+
+
+def test_localize_then_search_hands_over_with_the_frame_moved_to_the_estimate():
+    env = gym.make(STANDIN, **PIXELS)
+    agent = make_agent("localize", env.observation_space, env.action_space,
+                       {"hidden": (8,), "image_feature_dim": 4, "search": "straight_down",
+                        "max_align_steps": 2})
+    obs, _ = env.reset(seed=2)
+    agent.reset(seed=2)
+    first = agent.act(obs, deterministic=True)
+    assert first[2] == 0  # aligning: no descent yet
+    agent.act(obs, deterministic=True)  # max_align_steps reached: the anchor is set
+    anchor = agent._anchor_xy.copy()
+    shifted = dict(obs)
+    shifted["tcp_pose"] = obs["tcp_pose"].astype(np.float64).copy()
+    shifted["tcp_pose"][:2] -= anchor
+    np.testing.assert_array_equal(agent.act(obs, deterministic=True),
+                                  agent.search.act(shifted, deterministic=True))

@@ -17,6 +17,7 @@ from benchmark.recipes import (
     paper004_connectors,
     recipe_connectors,
     recipe_parts,
+    socket_offsets,
 )
 from benchmark.train import load_demos, train
 
@@ -33,7 +34,7 @@ def test_recipes_follow_the_papers():
     assert len(p001) == len({p.connector for p in p001}) >= 11
     for part in p001:
         assert part.collect.max_steps == 20 and part.collect.noise == 0.2
-        assert part.collect.env_kwargs["obs_mode"] == "pixels"
+        assert part.collect.env_kwargs["obs_mode"] == "state+pixels"
     assert {p.connector for p in p001}.isdisjoint({"DT12", "Megablock", "NEMA15", "Europlug"})
     assert {p.collect.episodes for p in recipe_parts("paper001", "full")} == {1400}
     with pytest.raises(ValueError, match="unknown recipe"):
@@ -91,3 +92,17 @@ def test_oda_trains_through_the_runner_and_adapts_on_the_target_task(recipe_dir,
     assert (tmp_path / "run" / "context.npz").is_file()
     assert len(agent.context) > 0 and len(agent.online) == 10
     assert agent.offline.task_ids == [paper004_connectors().index("USBA")]
+
+
+def test_socket_offsets_label_successful_episodes_from_their_seated_pose():
+    # Two episodes: rows 0-2 succeed (seated at x = 3 mm, z = 25 mm), rows 3-4 time out.
+    tcp = np.array([[0, 0, 0], [1, 0, 10], [2, 0, 20], [0, 0, 0], [0, 1, 5]], float) / 1000
+    nxt = np.array([[1, 0, 10], [2, 0, 20], [3, 0, 25], [0, 1, 5], [0, 2, 9]], float) / 1000
+    data = {"obs": {"tcp_pose": np.c_[tcp, np.zeros((5, 3))]},
+            "next_obs": {"tcp_pose": np.c_[nxt, np.zeros((5, 3))]},
+            "action": np.zeros((5, 3)), "terminated": np.array([0, 0, 1, 0, 0], bool),
+            "truncated": np.array([0, 0, 0, 0, 1], bool),
+            "is_success": np.array([0, 0, 1, 0, 0], bool)}
+    offsets = socket_offsets(data)
+    np.testing.assert_allclose(offsets[:3], np.array([[3, 0, 25], [2, 0, 15], [1, 0, 5]]) / 1000)
+    assert np.isnan(offsets[3:]).all()
