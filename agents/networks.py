@@ -283,13 +283,13 @@ class ActionScaler:
 
 
 class GaussianActor(nn.Module):
-    """pi(a | s, z) = N(tanh(f(s, z)), diag(exp(log_std))) with a state-independent std.
+    """pi(a | x) = N(tanh(f(x)), diag(exp(log_std))) with a state-independent std.
 
-    The policy of the advantage-weighted learners (IQL, AWAC, ODA): their actor loss is the
+    The head of the advantage-weighted learners (IQL, AWAC, ODA): their actor loss is the
     log-likelihood of *dataset* actions, which a tanh-squashed Gaussian makes infinite at the
     bounds, so the mean is squashed and the sample is clipped instead (as CORL's IQL and AWAC
-    actors do). ``extra_dim`` > 0 conditions the policy on a latent task variable z (ODA).
-    ``features`` may replace the encoder (DAIB's bottleneck sits between encoder and MLP).
+    actors do). It takes a feature vector x, not an observation, so the caller decides what
+    feeds it: encoder features, DAIB's bottleneck z (IQL) or features and a task latent (ODA).
     """
 
     def __init__(
