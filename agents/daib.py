@@ -30,23 +30,27 @@ from agents.networks import ObsEncoder, mlp
 
 
 class _ReverseGradient(torch.autograd.Function):
-    """Identity forward; gradient times -1 backward (DANN's gradient-reversal layer)."""
+    """Identity forward; gradient times -scale backward (DANN's gradient-reversal layer)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # noqa: D102
+        ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return -grad
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        return -ctx.scale * grad, None
 
 
 class DAIB(nn.Module):
     """Feature vector -> z = (z_I, z_S), with the domain-adversarial and KL losses."""
 
     def __init__(self, in_dim: int, invariant_dim: int, specific_dim: int, num_domains: int,
-                 kl_weight: float = 0.01, hidden: int = 256):
+                 kl_weight: float = 0.01, adversarial_weight: float = 1.0, hidden: int = 256):
+        """``adversarial_weight`` scales the reversed gradient the encoder receives (DANN's
+        lambda; the domain classifier itself always trains at full rate)."""
         super().__init__()
+        self.adversarial_weight = adversarial_weight
         self.invariant = nn.Sequential(nn.Linear(in_dim, invariant_dim), nn.Tanh())
         self.specific = nn.Linear(in_dim, 2 * specific_dim)
         self.domain_classifier = mlp(invariant_dim, (hidden,), num_domains)
@@ -70,7 +74,7 @@ class DAIB(nn.Module):
         ``domains`` (B,) int; rows labelled -1 (online data of the unseen connector) have no
         domain and take no part in the adversarial term.
         """
-        logits = self.domain_classifier(_ReverseGradient.apply(z_inv))
+        logits = self.domain_classifier(_ReverseGradient.apply(z_inv, self.adversarial_weight))
         labelled = domains >= 0
         if labelled.any():
             domain_loss = F.cross_entropy(logits[labelled], domains[labelled])

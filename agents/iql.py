@@ -84,6 +84,8 @@ class IQLConfig:
     daib_invariant_dim: int = 32  # size of z_I (ours; the paper does not give it)
     daib_specific_dim: int = 16  # size of z_S (ours)
     daib_kl_weight: float = 0.01  # lambda of the KL bottleneck (paper 001, V-D)
+    daib_adversarial_weight: float = 0.1  # scale of the reversed domain gradient (ours, measured:
+    # at 1.0 the reversed gradient drowned the reward signal in the shared CNN on our data)
     num_domains: int = 32  # outputs of DAIB's domain classifier: task_id must be below it
     reward_classifier: bool = False  # learn R_psi(s) offline and use it as the online reward
     classifier_daib: bool = True  # DAIB in the reward classifier (paper 001, Table IV)
@@ -107,7 +109,7 @@ class IQLConfig:
         check(0 < self.classifier_threshold < 1, name, "classifier_threshold", "in (0, 1)",
               self.classifier_threshold)
         for f in ("beta", "exp_adv_max", "actor_lr", "critic_lr", "value_lr", "classifier_lr",
-                  "daib_kl_weight"):
+                  "daib_kl_weight", "daib_adversarial_weight"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), name, "hidden",
               "a non-empty tuple of positive widths", self.hidden)
@@ -171,7 +173,8 @@ class IQLAgent(CheckpointMixin):
         def bottleneck(use_daib: bool) -> BottleneckEncoder:
             enc = encoder()
             daib = DAIB(enc.out_dim, config.daib_invariant_dim, config.daib_specific_dim,
-                        config.num_domains, config.daib_kl_weight) if use_daib else None
+                        config.num_domains, config.daib_kl_weight,
+                        config.daib_adversarial_weight) if use_daib else None
             return BottleneckEncoder(enc, daib)
 
         self.actor = Policy(bottleneck(config.daib), self.action_dim, config.hidden)
