@@ -8,7 +8,10 @@ Observations are gymnasium ``Dict`` s. ``ObsEncoder`` turns one into a feature v
   or 3) goes through its own small CNN (no pretrained weights): pixels / 255, three 3x3 convs,
   a linear projection, LayerNorm and tanh, as in SAC-AE (Yarats et al. 2019).
 
-Actors and critics own their encoder (no sharing), which keeps each loss's gradients local.
+An agent may hand one encoder to its actor and its critics (SAC does, as DrQ and SAC-AE do): the
+critic loss trains it, and the actor reads ``features.detach()`` through ``from_features``, so
+an image is encoded once per batch instead of once per network. ``random_shift`` is DrQ's image
+augmentation, on a whole batch at once.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class ObsEncoder(nn.Module):
         observation_space: gym.spaces.Dict,
         keys: Sequence[str] = (),
         image_feature_dim: int = 50,
+        image_channels: int = 32,
     ):
         """Build the encoder.
 
@@ -95,6 +99,7 @@ class ObsEncoder(nn.Module):
             observation_space: the env's Dict space.
             keys: which entries to use; empty means all of them.
             image_feature_dim: output size of each image's CNN.
+            image_channels: channels of each conv layer (the CNN's cost grows with their square).
         """
         super().__init__()
         keys = list(keys) or list(observation_space.spaces)
@@ -107,7 +112,7 @@ class ObsEncoder(nn.Module):
         self.vector_keys = [k for k in keys if not is_image_space(observation_space[k])]
         self.image_keys = [k for k in keys if is_image_space(observation_space[k])]
         self.images = nn.ModuleDict(
-            {k: ImageEncoder(observation_space[k].shape, image_feature_dim)
+            {k: ImageEncoder(observation_space[k].shape, image_feature_dim, image_channels)
              for k in self.image_keys}
         )
         self.vector_dim = sum(int(math.prod(observation_space[k].shape)) for k in self.vector_keys)
@@ -120,6 +125,26 @@ class ObsEncoder(nn.Module):
         parts = [obs[k].reshape(obs[k].shape[0], -1).float() for k in self.vector_keys]
         parts += [self.images[k](obs[k]) for k in self.image_keys]
         return torch.cat(parts, dim=-1)
+
+
+def random_shift(
+    images: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """DrQ's augmentation: shift each image of a batch by up to +-``pad`` pixels, independently.
+
+    ``images``: (B, H, W, C), any dtype (uint8 stays uint8). Borders are replicated, as if the
+    images were padded by ``pad`` pixels of their edge and cropped back to (H, W) at a random
+    offset (Kostrikov et al. 2020; Yarats et al. 2021). One gather for the whole batch.
+    """
+    if pad <= 0:
+        return images
+    batch, height, width = images.shape[:3]
+    device = images.device
+    shifts = torch.randint(-pad, pad + 1, (2, batch, 1), generator=generator).to(device)
+    rows = (torch.arange(height, device=device) + shifts[0]).clamp_(0, height - 1)  # (B, H)
+    cols = (torch.arange(width, device=device) + shifts[1]).clamp_(0, width - 1)  # (B, W)
+    batch_index = torch.arange(batch, device=device)[:, None, None]
+    return images[batch_index, rows[:, :, None], cols[:, None, :]]
 
 
 class ObsNormalizer(nn.Module):
@@ -199,7 +224,11 @@ class QEnsemble(nn.Module):
         )
 
     def forward(self, obs: Mapping[str, torch.Tensor], action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.encoder(obs), action], dim=-1)
+        return self.q_from_features(self.encoder(obs), action)
+
+    def q_from_features(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Q of (B, encoder.out_dim) features and (B, A) actions -> (num_qs, B)."""
+        x = torch.cat([features, action], dim=-1)
         return torch.stack([head(x).squeeze(-1) for head in self.heads])
 
 
@@ -236,7 +265,14 @@ class SquashedGaussianActor(nn.Module):
         self, obs: Mapping[str, torch.Tensor], deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (action in [-1, 1], log pi(action | obs)); deterministic -> tanh(mean)."""
-        mean, log_std = self.net(self.encoder(obs)).chunk(2, dim=-1)
+        return self.from_features(self.encoder(obs), deterministic)
+
+    def from_features(
+        self, features: torch.Tensor, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` on (B, encoder.out_dim) features (pass ``features.detach()`` when the
+        encoder is the critic's)."""
+        mean, log_std = self.net(features).chunk(2, dim=-1)
         # Soft clamp keeps gradients alive at the bounds (as in many SAC implementations).
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
             torch.tanh(log_std) + 1

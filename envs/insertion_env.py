@@ -201,7 +201,7 @@ class InsertionEnv(gym.Env):
         self.cameras = cameras
         self.image_shape = (height, width, 1 if grayscale else 3)
         needs_pixels = "pixels" in obs_mode or reward == "goal_image"
-        self.rig = CameraRig(m, height, width, grayscale) if needs_pixels else None
+        self.rig = CameraRig(m, height, width, grayscale, cameras) if needs_pixels else None
         self.action_space, self.observation_space = build_spaces(
             action_mode, obs_mode, reward, cameras, self.image_shape
         )
@@ -294,7 +294,7 @@ class InsertionEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._viewer is None:
-            self._viewer = CameraRig(self.model, 480, 640, grayscale=False)
+            self._viewer = CameraRig(self.model, 480, 640, grayscale=False, cameras=("side",))
         return self._viewer.render(self.data, "side")
 
     def close(self) -> None:
