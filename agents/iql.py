@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.augment import random_shift
 from agents.base import Dataset, Observation, Transition
 from agents.buffer import Batch, ReplayBuffer, batch_to_torch
 from agents.checkpoint import CheckpointMixin
@@ -51,6 +50,7 @@ from agents.networks import (
     QEnsemble,
     mlp,
     obs_to_torch,
+    random_shift,
     soft_update,
 )
 from agents.registry import register

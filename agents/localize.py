@@ -30,11 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.augment import random_shift
 from agents.base import Dataset, Observation, Transition
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
-from agents.networks import ImageEncoder, mlp
+from agents.networks import ImageEncoder, mlp, random_shift
 from agents.registry import register
 from agents.scripted import (
     RandomSearchAgent,

@@ -13,7 +13,6 @@ import torch
 
 import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import Transition, load_agent, make_agent, transitions_to_dataset
-from agents.augment import random_shift
 from agents.daib import DAIB
 from agents.iql import expectile_loss
 from agents.task_buffers import TaskBuffers
@@ -85,18 +84,6 @@ def test_expectile_loss_weights_the_two_signs():
     assert expectile_loss(diff, 0.7).item() == pytest.approx((0.7 * 4 + 0.3 * 4) / 2)
     assert expectile_loss(torch.tensor([1.0]), 0.9).item() == pytest.approx(0.9)
     assert expectile_loss(torch.tensor([-1.0]), 0.9).item() == pytest.approx(0.1)
-
-
-def test_random_shift_is_a_crop_of_the_padded_image():
-    torch.manual_seed(0)
-    images = torch.randint(0, 256, (5, 12, 10, 3), dtype=torch.uint8)
-    assert torch.equal(random_shift(images, 0), images)
-    shifted = random_shift(images, 2)
-    assert shifted.shape == images.shape and shifted.dtype == torch.uint8
-    padded = np.pad(images.numpy(), ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
-    for i in range(5):
-        crops = [padded[i, r:r + 12, c:c + 10] for r in range(5) for c in range(5)]
-        assert any(np.array_equal(shifted[i].numpy(), crop) for crop in crops)
 
 
 def test_daib_reverses_the_domain_gradient_and_penalises_z_s():
