@@ -15,7 +15,8 @@ reports the reward classifier's balanced accuracy on fresh noisy-expert data of 
 (paper 001 rebalances to 50/50 per connector), the policy's zero-shot success at +-10 mm, and the
 success after ``--online-trials`` 20-step trials of finetuning rewarded by the classifier only.
 
-Every stage writes its result under ``--out`` and is skipped when rerun (resumable). Prints the
+Every stage writes its result under ``--out`` and is skipped when rerun with the same settings
+(resumable; other settings in the same ``--out`` are refused). Prints the
 papers' numbers beside ours. Figures, not tests: correctness lives in tests/.
 """
 
@@ -75,6 +76,21 @@ def _json(path: Path, compute: Any) -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=1))
     return value
+
+
+def _check_args(out: Path, args: argparse.Namespace) -> None:
+    """A rerun must continue the same benchmark: refuse other settings in the same ``--out``."""
+    wanted = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
+              if k != "threads"}
+    path = out / "bench.json"
+    if path.is_file():
+        found = json.loads(path.read_text())
+        if found != wanted:
+            changed = sorted(k for k in wanted if found.get(k) != wanted[k])
+            raise SystemExit(f"{out} holds a run with other settings ({changed}); use another "
+                             "--out or the same settings to resume")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wanted, indent=1))
 
 
 def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path, seed: int):
@@ -284,6 +300,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    _check_args(args.out, args)
     (bench_paper001 if args.paper == "paper001" else bench_paper004)(args)
 
 
