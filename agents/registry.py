@@ -112,7 +112,7 @@ def make_agent(
     if spec.needs_base_policy and kwargs.get("base_policy") is None:
         raise ValueError(
             f"agent {name!r} needs base_policy= (a callable obs -> action), e.g. "
-            "envs.hand_controller(env)"
+            "envs.p_controller(env)"
         )
     cfg = build_config(spec.config_cls, config)
     return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)

@@ -47,7 +47,7 @@ class PendulumDictEnv(PendulumEnv):
         obs, reward, terminated, truncated, info = super().step(action)
         return {"state": obs}, reward, terminated, truncated, info
 
-    def hand_controller(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    def p_controller(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """A deliberately wrong base controller for residual agents: constant 1 N m."""
         return lambda obs: np.ones(1, dtype=np.float32)
 

@@ -1,4 +1,4 @@
-"""`insertbench dataset ...`: offline datasets from the scripted expert (benchmark.datasets)."""
+"""`insertbench dataset ...`: offline datasets from the P-controller (benchmark.datasets)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="Collect offline datasets (Minari) with the noisy scripted expert.",
+    help="Collect offline datasets (Minari) with the noisy P-controller.",
     no_args_is_help=True,
 )
 
@@ -41,7 +41,7 @@ def collect(
         str | None, typer.Option("--dataset-id", help="Minari dataset ID.")
     ] = None,
 ) -> None:
-    """Run the scripted expert with noisy actions and write a Minari dataset under OUT/minari."""
+    """Run the P-controller with noisy actions and write a Minari dataset under OUT/minari."""
     from benchmark.datasets import CollectConfig
     from benchmark.datasets import collect as run_collect
 

@@ -1,4 +1,4 @@
-"""`insertbench list` and `insertbench rollout`: look at the tasks and run a scripted policy."""
+"""`insertbench list` and `insertbench rollout`: look at the tasks and run a policy."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rich.table import Table
 import envs
 from benchmark.metrics import format_rate, wilson_interval
 
-POLICIES = ("scripted", "random")
+POLICIES = ("p_controller", "random")
 # Tables stay readable when piped (rich falls back to 80 columns without a terminal).
 console = Console() if sys.stdout.isatty() else Console(width=120)
 
@@ -66,7 +66,7 @@ def rollout(
     task: Annotated[
         list[str] | None, typer.Option(help="Task ID (repeatable); default: every task.")
     ] = None,
-    policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "scripted",
+    policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "p_controller",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
     seed: Annotated[int, typer.Option(help="Episode i uses seed + i.")] = 0,
     video: Annotated[
@@ -76,7 +76,8 @@ def rollout(
         list[str] | None, typer.Option(help="Env kwarg KEY=VALUE (repeatable).")
     ] = None,
 ) -> None:
-    """Roll out a scripted policy and print a success table (95% Wilson intervals)."""
+    """Roll out paper 000's P-controller (or random actions); print a success table (95%
+    Wilson intervals)."""
     if policy not in POLICIES:
         raise typer.BadParameter(f"--policy must be one of {POLICIES}, got {policy!r}")
     task_ids = task or sorted(envs.TASKS)
@@ -101,7 +102,7 @@ def rollout(
 def _run_task(task_id, policy, episodes, seed, kwargs, record, frames, progress, bar):
     render_mode = "rgb_array" if record else None
     env = gym.make(task_id, render_mode=render_mode, **kwargs)
-    controller = envs.hand_controller(env) if policy == "scripted" else None
+    controller = envs.p_controller(env) if policy == "p_controller" else None
     records = []
     for episode in range(episodes):
         obs, info = env.reset(seed=seed + episode)

@@ -129,20 +129,20 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
 def make_base_policy(env: gym.Env) -> BasePolicy:
     """The task's hand-designed controller (paper 000's P-controller) as a callable obs -> action.
 
-    InsertBench tasks provide it as ``envs.hand_controller(env)``; other envs (the test
-    stand-ins) as a ``hand_controller()`` method.
+    InsertBench tasks provide it as ``envs.p_controller(env)``; other envs (the test
+    stand-ins) as a ``p_controller()`` method.
     """
     try:
         envs = importlib.import_module("envs")
     except ImportError:
         envs = None
     if envs is not None and env.spec is not None and env.spec.id.startswith("InsertBench/"):
-        return envs.hand_controller(env)
-    method = getattr(env.unwrapped, "hand_controller", None)
+        return envs.p_controller(env)
+    method = getattr(env.unwrapped, "p_controller", None)
     if callable(method):
         return method()
-    if envs is not None and hasattr(envs, "hand_controller"):
-        return envs.hand_controller(env)
+    if envs is not None and hasattr(envs, "p_controller"):
+        return envs.p_controller(env)
     raise ValueError(f"{env.spec.id if env.spec else env} has no hand-designed controller")
 
 
@@ -448,7 +448,7 @@ def train(
         "eval_seeds": eval_seeds,
         "demos": (str(demos) if isinstance(demos, str | Path) else
                   "dataset object" if demos is not None else
-                  {"hand_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
+                  {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
     })
     ckpt = _read_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"

@@ -111,8 +111,13 @@ def eval_command(
     json_out: Annotated[
         Path | None, typer.Option(help="Write per-episode records and summary here.")
     ] = None,
+    allow_other_task: Annotated[
+        bool, typer.Option(help="Evaluate a checkpoint trained on another task (transfer).")
+    ] = False,
 ) -> None:
-    """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI."""
+    """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI.
+
+    A checkpoint whose run was trained on another task is refused unless --allow-other-task."""
     from rich.console import Console
 
     from agents import agent_spec, load_agent
@@ -120,6 +125,12 @@ def eval_command(
     from benchmark.train import make_base_policy, make_env
 
     agent_dir, run = resolve_checkpoint(checkpoint)
+    trained_on = run.get("task_id") if run else None
+    if trained_on is not None and trained_on != task and not allow_other_task:
+        raise typer.BadParameter(
+            f"{checkpoint} was trained on {trained_on}, not {task}; pass --allow-other-task "
+            "to evaluate it there anyway"
+        )
     env_kwargs = dict(run["env_kwargs"]) if run else {}
     env_kwargs |= parse_overrides(env, json_values=True)
     environment = make_env(task, env_kwargs)

@@ -193,7 +193,7 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
               out_dir=tmp_path, **RUN)
 
 
-def test_demonstrations_from_the_hand_controller_reach_pretrain(tmp_path):
+def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 5}
     result = train(TASK, "td3_lfd", seed=0, steps=60, config=config, out_dir=tmp_path,
                    demo_episodes=2, **RUN)
@@ -221,6 +221,11 @@ def test_cli_train_then_eval(tmp_path):
     assert len(data["episodes"]) == 3 and data["env_kwargs"]["goal_noise_mm"] == 1
     assert 0.0 <= data["summary"]["success_ci95_low"] <= data["summary"]["success_ci95_high"]
     assert not math.isnan(data["summary"]["peak_force_n_mean"])
+    other = ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", str(out), "--episodes", "1"]
+    res = runner.invoke(app, other)
+    assert res.exit_code != 0 and "--allow-other-task" in res.output
+    res = runner.invoke(app, [*other, "--allow-other-task"])
+    assert "--allow-other-task" not in res.output
 
 
 def test_cli_rejects_bad_config_with_the_field_name(tmp_path):
@@ -257,7 +262,7 @@ def test_agents_that_need_demos_get_controller_demos_by_default(tmp_path):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 1}
     result = train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path, **RUN)
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["demos"] == {"hand_controller_episodes": 20}
+    assert run["demos"] == {"p_controller_episodes": 20}
     assert len(result.agent.demo_buffer) >= 20
 
 
