@@ -11,6 +11,8 @@
     learning_curve.png  evaluation success rate (95% Wilson band) and return vs env steps
     demos.npz           the demonstrations given to ``agent.pretrain``, if any
     pretrain.json       the metrics ``agent.pretrain`` returned
+    context.npz         the target task's demonstrations given to ``agent.adapt`` (meta-RL:
+                        ``oda``), recorded with the task's controller on the demo seeds
 
 Seeds: training episode k of run seed s resets the env with ``TRAIN_SEED_BASE + 100_000 s + k``;
 evaluation uses ``eval_seeds`` (default ``EVAL_SEED_BASE + i``; the matrix presets pass their
@@ -175,11 +177,16 @@ def dataset_from_minari(minari_dataset: Any) -> Dataset:
 
 
 def load_demos(path: str | Path) -> Dataset:
-    """Demonstrations / offline data from a ``.npz`` Dataset or an ``insertbench dataset
-    collect`` output directory (its Minari dataset)."""
+    """Demonstrations / offline data from a ``.npz`` Dataset, an ``insertbench dataset
+    collect`` output directory (its Minari dataset) or an ``insertbench dataset recipe`` one
+    (all its parts, with ``task_id`` and ``is_demo`` columns)."""
     path = Path(path)
     if path.is_dir():
         from benchmark.datasets import CollectConfig, load
+        from benchmark.recipes import is_recipe_dir, load_recipe
+
+        if is_recipe_dir(path):
+            return load_recipe(path)
 
         config_file = path / "collect_config.json"
         if not config_file.is_file():
@@ -472,6 +479,12 @@ def train(
             run.train_wall_s += time.perf_counter() - started
             (out_dir / "pretrain.json").write_text(json.dumps(metrics, indent=1))
             run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
+        if spec.needs_context:
+            # Task inference (paper 004, Algorithm 2): demonstrations of the target task.
+            context = collect_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES)
+            save_dataset(out_dir / "context.npz", context)
+            agent.adapt(context)
+            run.save_checkpoint()
     ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
 
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
