@@ -316,3 +316,43 @@ class ActionScaler:
         """[low, high] -> [-1, 1] (float32)."""
         a = 2 * (np.asarray(env_action, dtype=np.float64) - self.low) / (self.high - self.low) - 1
         return np.clip(a, -1, 1).astype(np.float32)
+
+
+class GaussianActor(nn.Module):
+    """pi(a | x) = N(tanh(f(x)), diag(exp(log_std))) with a state-independent std.
+
+    The head of the advantage-weighted learners (IQL, AWAC, ODA): their actor loss is the
+    log-likelihood of *dataset* actions, which a tanh-squashed Gaussian makes infinite at the
+    bounds, so the mean is squashed and the sample is clipped instead (as CORL's IQL and AWAC
+    actors do). It takes a feature vector x, not an observation, so the caller decides what
+    feeds it: encoder features, DAIB's bottleneck z (IQL) or features and a task latent (ODA).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        action_dim: int,
+        hidden: Sequence[int],
+        log_std_min: float = -6.0,
+        log_std_max: float = 0.0,
+    ):
+        super().__init__()
+        self.net = mlp(in_dim, hidden, action_dim)
+        self.log_std = nn.Parameter(torch.zeros(action_dim))
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+
+    def distribution(self, features: torch.Tensor) -> torch.distributions.Normal:
+        """The action distribution for a batch of input features (B, in_dim)."""
+        mean = torch.tanh(self.net(features))
+        std = self.log_std.clamp(self.log_std_min, self.log_std_max).exp()
+        return torch.distributions.Normal(mean, std.expand_as(mean))
+
+    def log_prob(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(action | features), summed over action dimensions: (B,)."""
+        return self.distribution(features).log_prob(action).sum(-1)
+
+    def forward(self, features: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """An action in [-1, 1]: the mean if ``deterministic``, else a clipped sample."""
+        dist = self.distribution(features)
+        action = dist.mean if deterministic else dist.rsample()
+        return action.clamp(-1.0, 1.0)

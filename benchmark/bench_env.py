@@ -39,7 +39,7 @@ def measure_state_steps(env_id: str, episodes: int, goal_noise_mm: float) -> dic
     """
     env = gym.make(env_id, goal_noise_mm=goal_noise_mm)
     u = env.unwrapped
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     spec = mujoco.mjtState.mjSTATE_INTEGRATION
     state = np.empty(mujoco.mj_stateSize(u.model, spec))
     replay = mujoco.MjData(u.model)

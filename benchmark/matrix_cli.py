@@ -15,7 +15,7 @@ from rich.table import Table
 from benchmark.cells import load_cell_function, run_cell
 from benchmark.executors import make_executor
 from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
-from benchmark.preset import PresetError, available_presets, load_preset
+from benchmark.preset import PresetError, available_presets, check_runnable, load_preset
 from benchmark.store import DEFAULT_STALE_AFTER_S, Store
 
 matrix_app = typer.Typer(
@@ -75,6 +75,11 @@ def run(
     cells = _select_agents(spec.cells, agent) if agent else spec.cells
     store_path = store or default_store_path(spec.name)
     function = load_cell_function(cell_fn) if cell_fn else run_cell
+    if function is run_cell:
+        try:
+            check_runnable(spec.cells)
+        except PresetError as err:
+            raise typer.BadParameter(str(err), param_hint="PRESET") from None
     # The executor first: a missing optional dependency (Ray) must not leave an empty store.
     pool = make_executor(executor, workers, ray_address)
     try:

@@ -21,8 +21,8 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 import gymnasium as gym  # noqa: E402
 
 from envs.catalog import CATALOG  # noqa: E402
-from envs.family import ConnectorFamilyEnv, scripted_expert  # noqa: E402
-from envs.insertion_env import InsertionEnv, hand_controller  # noqa: E402
+from envs.family import ConnectorFamilyEnv  # noqa: E402
+from envs.insertion_env import InsertionEnv, p_controller  # noqa: E402
 from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
 from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
 from envs.vector import ThreadedVectorEnv, make_vector_env  # noqa: E402
@@ -36,10 +36,9 @@ __all__ = [
     "TASKS",
     "TaskSpec",
     "ThreadedVectorEnv",
-    "hand_controller",
     "make_task_env",
     "make_vector_env",
-    "scripted_expert",
+    "p_controller",
     "task_spec",
 ]
 

@@ -183,6 +183,10 @@ class DigitalTwinRobot:
         mated = self.sim.insertion_depth_mm() >= self.sim.task.connector.success_depth_mm
         return (1 << self.continuity_input) if mated else 0
 
+    def getTimestamp(self) -> float:
+        """The controller's clock [s]: it runs on through stalls of the policy."""
+        return self.clock()
+
     def getSafetyMode(self) -> int:
         if self.emergency_stopped:
             return 7

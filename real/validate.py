@@ -1,9 +1,14 @@
 """Sim-vs-real validation: the same policy on the simulated task and on the cell, one table.
 
-A policy is any callable obs -> action. `policy_for(env)` builds one per environment, since the
-scripted controller reads its env's believed goal: `scripted_policy` is paper 000's
-P-controller on either side (`envs.hand_controller` / `real.hand_controller`),
+A policy is any callable obs -> action. `policy_for(env)` builds one per environment, since
+paper 000's P-controller reads its env's believed goal: `real.p_controller` serves either side,
 `checkpoint_policy` loads an agent through `agents` (imported only then).
+
+A session survives its trials: `run_episodes` records a trial whose policy returns garbage or
+crashes, or whose robot trips, faults or disconnects, as failed with the reason, halts the arm
+and goes on with the next one; each trial is appended to a `TrialLog` (JSON lines) as it
+finishes, and a rerun with the same settings skips the seeds already there. Only a failed reset
+(the robot cannot start an episode) ends the session, with every finished trial kept.
 """
 
 from __future__ import annotations
@@ -11,55 +16,29 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from envs.episode import EpisodeRecord, run_episode, summarize
+
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 PolicyFactory = Callable[[gym.Env], Policy]
-
-
-@dataclass(frozen=True)
-class EpisodeResult:
-    """One trial. cycle_time_s: policy time to insertion (steps x control period) [s], None
-    on failure; peak_force_n: the env's `max_force_n` [N]; safety_trip: kind or None."""
-
-    seed: int
-    success: bool
-    steps: int
-    cycle_time_s: float | None
-    peak_force_n: float
-    safety_trip: str | None
-    interventions: int
-
-
-def scripted_policy(env: gym.Env) -> Policy:
-    """Paper 000's hand-designed controller for a simulated or a real InsertBench env."""
-    from real.env import RealInsertionEnv
-
-    if isinstance(env.unwrapped, RealInsertionEnv):
-        from real.env import hand_controller
-
-        return hand_controller(env)
-    import envs
-
-    return envs.hand_controller(env)
 
 
 def checkpoint_policy(path: str | Path) -> PolicyFactory:
     """An agent checkpoint (`agents.load_agent`) acting deterministically; its spaces must be
     the env's. Agents that act on top of a base policy (residual RL, `p_controller`) get paper
-    000's P-controller of the env they run on (`scripted_policy`), on either side."""
+    000's P-controller of the env they run on (`real.p_controller`), on either side."""
     try:
         import agents
         from agents.checkpoint import AGENT_JSON
         from agents.registry import resolve_agent_dir
     except ImportError as e:
         raise ImportError(
-            f"loading {path} needs the `agents` package (and torch); use --policy scripted "
+            f"loading {path} needs the `agents` package (and torch); use --policy p_controller "
             f"to validate without one"
         ) from e
     agent_dir = resolve_agent_dir(path)
@@ -67,7 +46,9 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
     needs_base_policy = agents.agent_spec(name).needs_base_policy
 
     def factory(env: gym.Env) -> Policy:
-        kwargs = {"base_policy": scripted_policy(env)} if needs_base_policy else {}
+        from real.env import p_controller
+
+        kwargs = {"base_policy": p_controller(env)} if needs_base_policy else {}
         agent = agents.load_agent(agent_dir, **kwargs)
         for space in ("observation_space", "action_space"):
             theirs = getattr(agent, space, None)
@@ -81,68 +62,104 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
     return factory
 
 
+class TrialLog:
+    """Trials of one setting ("sim", "real", "twin") as JSON lines, written as they finish.
+
+    The first line is the session's `header` (task, policy, env kwargs, ...); reopening a log
+    whose header differs raises ValueError, so a resume never mixes two experiments.
+    """
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.header = json.loads(json.dumps(header))
+        self.results: list[EpisodeRecord] = []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            lines = self.path.read_text().splitlines()
+            found = json.loads(lines[0])
+            if found != self.header:
+                raise ValueError(
+                    f"{self.path} holds trials of another session ({found}); give another --out "
+                    f"or delete it to start over"
+                )
+            for line in lines[1:]:
+                try:
+                    self.results.append(EpisodeRecord.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, TypeError, ValueError):
+                    break  # a line cut short by a crash: that trial runs again
+            self._rewrite()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._rewrite()
+
+    def done_seeds(self) -> set[int]:
+        return {r.seed for r in self.results}
+
+    def append(self, result: EpisodeRecord) -> None:
+        self.results.append(result)
+        with self.path.open("a") as f:
+            f.write(json.dumps(result.to_dict()) + "\n")
+            f.flush()
+
+    def _rewrite(self) -> None:
+        lines = [self.header] + [r.to_dict() for r in self.results]
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        tmp.replace(self.path)
+
+
+def run_trial(
+    env: gym.Env, policy: Policy, seed: int, task_id: str, task_version_key: str
+) -> EpisodeRecord:
+    """One trial from `env.reset(seed=seed)` to its end (`envs.episode.run_episode`, the record
+    simulation, the matrix and the leaderboard keep). A failed reset raises; anything after it
+    (a safety trip, a policy that raises or returns an action the env refuses) ends the trial as
+    failed with the reason, the arm halted."""
+    return run_episode(
+        env,
+        policy,
+        seed,
+        task_id=task_id,
+        task_version_key=task_version_key,
+        on_failure=lambda: _halt(env),
+    )
+
+
+def _halt(env: gym.Env) -> None:
+    """Stop a real arm after a trial failed outside the safety layer (no-op in simulation)."""
+    safe = getattr(env.unwrapped, "safe", None)
+    if safe is not None:
+        safe.halt()
+
+
 def run_episodes(
-    env: gym.Env, policy_for: PolicyFactory, episodes: int, seed: int = 0
-) -> list[EpisodeResult]:
-    """Run `episodes` trials with seeds seed, seed + 1, ...; a safety trip ends a trial as a
-    failure and the next one starts with a reset."""
+    env: gym.Env,
+    policy_for: PolicyFactory,
+    episodes: int,
+    seed: int = 0,
+    log: TrialLog | None = None,
+    *,
+    task_id: str,
+    env_kwargs: dict[str, Any],
+) -> list[EpisodeRecord]:
+    """Run trials with seeds seed, seed + 1, ..., seed + episodes - 1 (those not yet in `log`),
+    appending each to `log` as it ends; returns all of them in seed order. Every record carries
+    `task_id` and the version key of the simulated task with `env_kwargs`, on either side."""
+    from envs.version_key import task_version_key
+
+    key = task_version_key(task_id, env_kwargs)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     policy = policy_for(env)
-    dt = float(env.unwrapped.dt)
-    results = []
-    for i in range(episodes):
-        obs, info = env.reset(seed=seed + i)
-        steps = interventions = 0
-        while True:
-            obs, _, terminated, truncated, info = env.step(policy(obs))
-            steps += 1
-            interventions += int(bool(info.get("intervened", False)))
-            if terminated or truncated:
-                break
-        success = bool(info["is_success"])
-        results.append(
-            EpisodeResult(
-                seed=seed + i,
-                success=success,
-                steps=steps,
-                cycle_time_s=steps * dt if success else None,
-                peak_force_n=float(info["max_force_n"]),
-                safety_trip=info.get("safety_trip"),
-                interventions=interventions,
-            )
-        )
-    return results
-
-
-def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
-    """Success rate with its 95% Wilson interval, mean cycle time of the successes [s], mean
-    and max peak force [N], safety trips."""
-    n = len(results)
-    k = sum(r.success for r in results)
-    lo, hi = wilson_interval(k, n)
-    times = [r.cycle_time_s for r in results if r.cycle_time_s is not None]
-    forces = [r.peak_force_n for r in results]
-    return {
-        "episodes": n,
-        "successes": k,
-        "success_rate": k / n,
-        "success_ci95": [lo, hi],
-        "cycle_time_s": float(np.mean(times)) if times else None,
-        "peak_force_mean_n": float(np.mean(forces)),
-        "peak_force_max_n": float(np.max(forces)),
-        "safety_trips": sum(r.safety_trip is not None for r in results),
-    }
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    done = log.done_seeds() if log is not None else set()
+    results = {r.seed: r for r in (log.results if log is not None else [])}
+    for s in range(seed, seed + episodes):
+        if s in done:
+            continue
+        result = run_trial(env, policy, s, task_id, key)
+        results[s] = result
+        if log is not None:
+            log.append(result)
+    return [results[s] for s in range(seed, seed + episodes)]
 
 
 def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]]) -> str:
@@ -161,16 +178,20 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         row(
             "success rate [95% CI]",
             lambda s: (
-                f"{s['success_rate']:.0%} [{s['success_ci95'][0]:.0%}, {s['success_ci95'][1]:.0%}]"
+                f"{s['success_rate']:.0%} [{s['success_ci95_low']:.0%}, "
+                f"{s['success_ci95_high']:.0%}]"
             ),
         ),
         row(
             "cycle time [s] (successes)",
-            lambda s: "-" if s["cycle_time_s"] is None else f"{s['cycle_time_s']:.2f}",
+            lambda s: (
+                "-" if math.isnan(s["cycle_time_s_mean"]) else f"{s['cycle_time_s_mean']:.2f}"
+            ),
         ),
-        row("peak force mean [N]", lambda s: f"{s['peak_force_mean_n']:.1f}"),
-        row("peak force max [N]", lambda s: f"{s['peak_force_max_n']:.1f}"),
+        row("peak force mean [N]", lambda s: f"{s['peak_force_n_mean']:.1f}"),
+        row("peak force max [N]", lambda s: f"{s['peak_force_n_max']:.1f}"),
         row("safety trips", lambda s: str(s["safety_trips"])),
+        row("failed trials (trip, fault, policy error)", lambda s: str(s["failures"])),
         "",
         "Cycle time: policy steps to insertion x control period. Peak force: simulation = "
         "contact force on the plug; real = wrist F/T force magnitude, zeroed at reset.",
@@ -183,7 +204,7 @@ def write_report(
     out_dir: str | Path,
     task: str,
     policy: str,
-    runs: dict[str, list[EpisodeResult]],
+    runs: dict[str, list[EpisodeRecord]],
 ) -> tuple[Path, Path]:
     """Write `<out_dir>/validate_<task>.md` (the table) and `.json` (summaries + episodes)."""
     out = Path(out_dir)
@@ -199,7 +220,7 @@ def write_report(
                 "task": task,
                 "policy": policy,
                 "summary": summaries,
-                "episodes": {k: [asdict(r) for r in v] for k, v in runs.items()},
+                "episodes": {k: [r.to_dict() for r in v] for k, v in runs.items()},
             },
             indent=2,
         )

@@ -60,7 +60,7 @@ def test_warp_batch_follows_the_cpu_env():
             p_controller_action(obs["tcp_pose"][i], goal[i], u.action_scale_m,
                                 u.action_scale_rad, "xyz") for i in range(num_worlds)
         ])
-        single_actions = [envs.hand_controller(env)(o) for env, o in zip(singles, single_obs,
+        single_actions = [envs.p_controller(env)(o) for env, o in zip(singles, single_obs,
                                                                          strict=True)]
         obs, reward, terminated, truncated, info = batch.step(actions)
         results = [env.step(a) for env, a in zip(singles, single_actions, strict=True)]
