@@ -114,7 +114,7 @@ def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     env = gym.make(USB)
     agent = make_agent("residual_sac", env.observation_space, env.action_space,
-                       {"hidden": (16, 16)}, base_policy=envs.hand_controller(env))
+                       {"hidden": (16, 16)}, base_policy=envs.p_controller(env))
     agent.save("runs/usb-rsac")
     env.close()
     result = runner.invoke(app, [
