@@ -9,6 +9,9 @@ Observations are gymnasium ``Dict`` s. ``ObsEncoder`` turns one into a feature v
   a linear projection, LayerNorm and tanh, as in SAC-AE (Yarats et al. 2019).
 
 Actors and critics own their encoder (no sharing), which keeps each loss's gradients local.
+The exception is RLPD / DrQ (``agents/rlpd.py``): one encoder lives in the critic and is trained by
+the critic loss only; the actor reads it through ``DetachedEncoder``, and ``random_shift`` is
+DrQ's image augmentation.
 """
 
 from __future__ import annotations
@@ -170,6 +173,43 @@ class ObsNormalizer(nn.Module):
             std = (getattr(self, f"{k}_m2") / self.count).sqrt() + 1e-6
             out[k] = ((obs[k].double() - mean) / std).clamp(-self.clip, self.clip).float()
         return out
+
+
+class DetachedEncoder(nn.Module):
+    """Another module's encoder, read without gradients (DrQ / SERL: the actor uses the critic's
+    image encoder, which only the critic loss trains). Same ``out_dim`` as the wrapped encoder.
+
+    The wrapped encoder is deliberately not a submodule: its parameters are not in this
+    module's ``parameters()`` or ``state_dict`` (the owner saves, moves and optimises them; a
+    tensor stored twice would break safetensors checkpoints).
+    """
+
+    def __init__(self, encoder: ObsEncoder):
+        super().__init__()
+        self.shared = (encoder,)  # a tuple hides it from nn.Module's registration
+        self.out_dim = encoder.out_dim
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.shared[0](obs)
+
+
+def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """DrQ augmentation (Kostrikov et al. 2020): pad a batch of (B, H, W, C) images by ``pad``
+    pixels (edge replication) and crop each back to (H, W) at a uniformly random offset.
+
+    Offsets are drawn from torch's global generator (seeded by the runner); dtype is kept.
+    """
+    if pad <= 0:
+        return images
+    batch, height, width, _ = images.shape
+    padded = nn.functional.pad(images.permute(0, 3, 1, 2).float(), (pad, pad, pad, pad),
+                               mode="replicate").permute(0, 2, 3, 1).to(images.dtype)
+    shift = torch.randint(0, 2 * pad + 1, (batch, 2), device=images.device)
+    rows = shift[:, 0, None] + torch.arange(height, device=images.device)  # (B, H)
+    cols = shift[:, 1, None] + torch.arange(width, device=images.device)  # (B, W)
+    index = torch.arange(batch, device=images.device)[:, None, None]
+    return padded[index, rows[:, :, None], cols[:, None, :]]
 
 
 def obs_to_torch(obs: Mapping[str, np.ndarray], device: torch.device | str) -> dict:
