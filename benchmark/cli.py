@@ -31,3 +31,7 @@ app.add_typer(dataset_app, name="dataset")
 from benchmark.train_cli import register as register_train_commands  # noqa: E402
 
 register_train_commands(app)
+
+from benchmark.classifier_cli import register as register_classifier_commands  # noqa: E402
+
+register_classifier_commands(app)
