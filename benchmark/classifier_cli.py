@@ -6,7 +6,8 @@
 Frames come from noisy hand-controller rollouts labelled by the simulator's success
 (``benchmark.learned_reward.collect_frames``); the last ``--heldout-episodes`` episodes are never
 trained on and give the false-positive / false-negative rates printed and written to
-``<out>/report.json``. Use the result with ``insertbench train ... -e reward_classifier=<out>``.
+``<out>/report.json``. Use the result with
+``insertbench train ... -e reward=classifier -e reward_classifier=<out>``.
 """
 
 from __future__ import annotations

@@ -11,16 +11,16 @@ from a few hundred labelled frames. Here:
   classifier says success (threshold + optional sanity check), 0 otherwise. The simulator's
   success stays in ``info["is_success"]`` for evaluation only (no agent reads it); the
   classifier's output is in ``info["classifier_success"]`` / ``info["classifier_probability"]``.
-- ``make_classifier_env`` is what ``benchmark.train.make_env`` does with an env kwarg
-  ``reward_classifier=<dir>``: it renders the cameras the classifier needs, at its image size,
-  and hands the learner only the observation entries its ``obs_mode`` asked for.
+- ``make_classifier_env`` is what ``benchmark.train.make_env`` does with the env kwargs
+  ``reward="classifier", reward_classifier=<dir>``: it renders the cameras the classifier
+  needs, at its image size, and hands the learner only the observation entries its
+  ``obs_mode`` asked for.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -104,18 +104,20 @@ class ClassifierRewardWrapper(gym.Wrapper):
         return self._keep(obs), float(success), bool(success or terminated), truncated, info
 
 
-def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any],
-                        classifier_dir: str | Path) -> gym.Env:
-    """``task_id`` rewarded by the classifier in ``classifier_dir`` (see the module docstring).
+def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
+    """``task_id`` rewarded by a classifier; see the module docstring.
 
-    ``env_kwargs`` are the run's (without ``reward_classifier``); their ``reward`` must be
-    ``"sparse"`` (the default) since the classifier reward is a sparse success reward.
+    ``env_kwargs`` are the run's: ``reward="classifier"`` and ``reward_classifier=<dir>``, a
+    classifier directory (``insertbench classifier train``) in which ``{task}`` stands for the
+    task's name without its namespace (``classifiers/{task}`` -> ``classifiers/USB-v0``).
     """
-    classifier = load_classifier(classifier_dir)
     kwargs = dict(env_kwargs)
-    if kwargs.pop("reward", "sparse") != "sparse":
-        raise ValueError("reward_classifier replaces the sparse success reward: leave `reward` "
-                         "at 'sparse' (the default)")
+    reward, directory = kwargs.pop("reward", None), kwargs.pop("reward_classifier", None)
+    if reward != "classifier" or not directory:
+        raise ValueError("a learned reward needs both reward='classifier' and "
+                         f"reward_classifier=<dir>; got reward={reward!r}, "
+                         f"reward_classifier={directory!r}")
+    classifier = load_classifier(str(directory).format(task=task_id.split("/")[-1]))
     obs_mode = kwargs.pop("obs_mode", "state")
     render = {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
     clash = {k: (kwargs[k], v) for k, v in render.items() if k in kwargs and kwargs[k] != v}

@@ -116,19 +116,18 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
     """``gym.make`` after importing ``envs`` (which registers the InsertBench tasks).
 
     ``task_id`` may be any registered ID, or ``"module:ID"`` to import a module that registers it.
-    The kwarg ``reward_classifier=<dir>`` replaces the reward by a learned success classifier
-    (``benchmark.learned_reward.make_classifier_env``).
+    ``reward="classifier"`` with ``reward_classifier=<dir>`` replaces the reward by a learned
+    success classifier (``benchmark.learned_reward.make_classifier_env``).
     """
     try:
         importlib.import_module("envs")
     except ImportError:
         pass  # envs' dependencies missing: other registered IDs still work
     kwargs = dict(env_kwargs or {})
-    classifier_dir = kwargs.pop("reward_classifier", None)
-    if classifier_dir is not None:
+    if kwargs.get("reward") == "classifier" or "reward_classifier" in kwargs:
         from benchmark.learned_reward import make_classifier_env
 
-        return make_classifier_env(task_id, kwargs, classifier_dir)
+        return make_classifier_env(task_id, kwargs)
     return gym.make(task_id, **kwargs)
 
 

@@ -129,18 +129,21 @@ def test_wrapper_rewards_and_terminates_on_the_classifier_not_the_simulator():
 def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    res = runner.invoke(app, ["classifier", "train", "--task", STANDIN, "--out", "clf",
+    res = runner.invoke(app, ["classifier", "train", "--task", STANDIN, "--out", "clf/PegPoint-v0",
                               "--episodes", "4", "--heldout-episodes", "2", "--image-size", "16",
                               "--steps", "20", "--sanity-margin-mm", "1", "--proprio"])
     assert res.exit_code == 0, res.output
     assert "false-positive rate" in res.output
-    report = json.loads((tmp_path / "clf" / "report.json").read_text())
+    report = json.loads((tmp_path / "clf" / "PegPoint-v0" / "report.json").read_text())
     assert 0 <= report["heldout"]["false_negative_rate"] <= 1
     assert report["train_positive_frames"] > 0
-    env = make_env(STANDIN, {"reward_classifier": "clf"})
+    with pytest.raises(ValueError, match="needs both"):
+        make_env(STANDIN, {"reward_classifier": "clf/{task}"})
+    env = make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}"})
     assert "wrist" not in env.observation_space.spaces  # state run; the classifier sees pixels
     result = train(STANDIN, "sac", steps=30, out_dir="run", eval_episodes=1, eval_every=0,
-                   env_kwargs={"reward_classifier": "clf"}, progress=False,
+                   env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
+                   progress=False,
                    config={"hidden": (16, 16), "batch_size": 8, "learning_starts": 10})
     assert result.steps == 30 and len(result.evaluations) == 1
 
