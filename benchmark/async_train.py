@@ -14,8 +14,10 @@ per env step. ``train_async`` runs:
 The update-to-data ratio is therefore not a config value but an outcome: the learner logs the
 achieved UTD (critic gradient steps per env step) with the actors' env-step rate. Actors die
 with the learner: they are daemons, ask the kernel for SIGKILL when their parent dies
-(``PR_SET_PDEATHSIG``, Linux) and also exit when their parent's pid changes, so ``kill -9`` of
-the learner leaves nothing behind.
+(``PR_SET_PDEATHSIG``, Linux, set by ``benchmark.actor_boot`` before any heavy import) and also
+exit when their parent's pid changes, so ``kill -9`` of the learner leaves nothing behind. (A
+spawned process first re-imports the parent's ``__main__`` module; a learner killed during that
+window leaves the actor to exit when it reaches ``actor_boot``.)
 
 Training episodes of actor i use the runner's seeds ``train_episode_seed(seed, k * actors + i)``;
 results are not bit-reproducible (the interleaving of acting and learning depends on timing).
@@ -25,12 +27,10 @@ The learner evaluates the final agent on the fixed evaluation seeds and saves it
 
 from __future__ import annotations
 
-import ctypes
 import json
 import multiprocessing as mp
 import os
 import queue
-import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from agents import Transition, agent_spec, make_agent
+from benchmark.actor_boot import run_actor
 from benchmark.evaluate import eval_seeds, evaluate, summarize
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
@@ -62,17 +63,6 @@ def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, see
     return make_env(task_id, env_kwargs)
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def _weights(agent: Any) -> dict[str, Any]:
     """Everything an actor needs to act like the learner: module tensors (numpy) + counters."""
     modules = {name: {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
@@ -87,12 +77,12 @@ def _load_weights(agent: Any, weights: Mapping[str, Any]) -> None:
     agent.env_steps = int(weights["env_steps"])
 
 
-def _actor_main(index: int, actors: int, parent_pid: int, task_id: str,
-                env_kwargs: dict[str, Any], backend: Backend, agent_name: str,
-                config: dict[str, Any], seed: int, transitions: Any, weights_queue: Any,
-                stop: Any) -> None:
-    """One actor process: act with the latest weights, send every executed transition."""
-    _die_with_parent(parent_pid)
+def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
+               env_kwargs: dict[str, Any], backend: Backend, agent_name: str,
+               config: dict[str, Any], seed: int, transitions: Any, weights_queue: Any,
+               stop: Any) -> None:
+    """One actor process (started through ``benchmark.actor_boot.run_actor``): act with the
+    latest weights, send every executed transition, until ``stop`` or the parent is gone."""
     torch.set_num_threads(1)
     torch.manual_seed(seed * 1000 + index + 1)
     env = build_env(task_id, env_kwargs, backend, seed)
@@ -112,6 +102,8 @@ def _actor_main(index: int, actors: int, parent_pid: int, task_id: str,
         obs, _ = env.reset(seed=episode_seed)
         done = False
         while not done and not stop.is_set():
+            if os.getppid() != parent_pid:  # belt and braces next to PR_SET_PDEATHSIG
+                os._exit(1)
             try:
                 _load_weights(agent, weights_queue.get_nowait())
             except queue.Empty:
@@ -178,8 +170,8 @@ def train_async(
     weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors)]
     stop = ctx.Event()
     processes = [
-        ctx.Process(target=_actor_main, daemon=True, name=f"insertbench-actor-{i}",
-                    args=(i, actors, os.getpid(), task_id, env_kwargs, backend, agent_name,
+        ctx.Process(target=run_actor, daemon=True, name=f"insertbench-actor-{i}",
+                    args=(os.getpid(), i, actors, task_id, env_kwargs, backend, agent_name,
                           full_config, seed, transitions, weight_queues[i], stop))
         for i in range(actors)
     ]
