@@ -35,7 +35,7 @@ TINY = {
 }
 TASKS = [
     (STANDIN, {"obs_mode": "state", "goal_noise_mm": 1.0}),
-    (STANDIN, {"obs_mode": "state+pixels", "action_mode": "pose", "image_size": 32}),
+    (STANDIN, {"obs_mode": "state+pixels", "action_mode": "pose", "image_size": 16}),
     ("InsertBench/USB-v0", {"obs_mode": "state", "goal_noise_mm": 1.0,
                             "init_offset_mm": [0.0, 10.0]}),
 ]
@@ -106,7 +106,7 @@ def test_method_trains_saves_reloads_and_acts_identically(name, task, tmp_path):
 
 
 def _rlpd(config: dict | None = None, obs_mode: str = "state"):
-    env = gym.make(STANDIN, obs_mode=obs_mode, image_size=32)
+    env = gym.make(STANDIN, obs_mode=obs_mode, image_size=16)
     agent = make_agent("rlpd", env.observation_space, env.action_space,
                        TINY_RL | (config or {}), seed=0)
     demos = _demos(env, 1)
@@ -263,11 +263,11 @@ def test_hil_serl_run_with_the_simulated_operator_resumes_exactly(tmp_path):
     kwargs = {"env_kwargs": {"goal_noise_mm": 1.0}, "eval_every": 0, "eval_episodes": 1,
               "demo_episodes": 1, "progress": False}
     task = "tests.standin_env:" + STANDIN
-    straight = train(task, "hil_serl", seed=3, steps=90, config=config, out_dir=tmp_path / "a",
+    straight = train(task, "hil_serl", seed=3, steps=70, config=config, out_dir=tmp_path / "a",
                      **kwargs)
     assert straight.agent.interventions > 0
-    train(task, "hil_serl", seed=3, steps=45, config=config, out_dir=tmp_path / "b", **kwargs)
-    resumed = train(task, "hil_serl", seed=3, steps=90, config=config, out_dir=tmp_path / "b",
+    train(task, "hil_serl", seed=3, steps=35, config=config, out_dir=tmp_path / "b", **kwargs)
+    resumed = train(task, "hil_serl", seed=3, steps=70, config=config, out_dir=tmp_path / "b",
                     **kwargs)
     assert resumed.agent.interventions == straight.agent.interventions
     _assert_same_final_state(tmp_path / "a", tmp_path / "b")

@@ -20,10 +20,10 @@ TINY_SAC = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 20, "random_
 
 
 def test_learner_trains_on_transitions_from_two_actor_processes(tmp_path):
-    result = train_async(TASK, "sac", steps=120, actors=2, config=TINY_SAC, eval_episodes=2,
+    result = train_async(TASK, "sac", steps=80, actors=2, config=TINY_SAC, eval_episodes=2,
                          publish_every=5, out_dir=tmp_path)
-    assert result["env_steps"] == 120 and result["gradient_steps"] > 0
-    assert result["achieved_utd"] == result["gradient_steps"] / 120
+    assert result["env_steps"] == 80 and result["gradient_steps"] > 0
+    assert result["achieved_utd"] == result["gradient_steps"] / 80
     assert result["training_episodes"] >= 1  # 50-step episodes from two actors
     assert json.loads((tmp_path / "async.json").read_text())["actors"] == 2
     assert (tmp_path / "agent" / "agent.json").is_file()
