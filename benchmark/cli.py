@@ -35,3 +35,11 @@ register_train_commands(app)
 from benchmark.classifier_cli import register as register_classifier_commands  # noqa: E402
 
 register_classifier_commands(app)
+
+from benchmark.sim2sim import sim2sim_command  # noqa: E402
+
+app.command("sim2sim")(sim2sim_command)
+
+from leaderboards.cli import leaderboard_app  # noqa: E402
+
+app.add_typer(leaderboard_app, name="leaderboard")

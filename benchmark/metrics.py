@@ -1,9 +1,9 @@
 """Metrics of the evaluation protocol, always recomputed from raw per-episode records.
 
-Per cell: success rate with a 95% Wilson score interval (scipy), mean cycle time (steps and
-seconds to insertion, over successful episodes), final distance, peak contact force, the
-environment steps and wall-clock seconds until the learning curve first reaches 80% / 95%
-success, and the learning curve itself.
+Per cell: success rate with a 95% Wilson score interval (`envs.episode.wilson_interval`, the one
+every table uses), mean cycle time (steps and seconds to insertion, over successful episodes),
+final distance, peak contact force, the environment steps and wall-clock seconds until the
+learning curve first reaches 80% / 95% success, and the learning curve itself.
 
 Across tasks and seeds: IQM and mean with stratified bootstrap confidence intervals and
 performance profiles, computed by `rliable` on score matrices of shape (seeds, tasks).
@@ -20,19 +20,10 @@ from typing import Any
 import numpy as np
 from rliable import library as rly
 from rliable import metrics as rly_metrics
-from scipy.stats import binomtest
+
+from envs.episode import wilson_interval
 
 THRESHOLDS = (0.8, 0.95)
-
-
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval (no continuity correction) for a binomial success rate."""
-    if trials < 1:
-        raise ValueError(f"trials must be >= 1, got {trials}")
-    if not 0 <= successes <= trials:
-        raise ValueError(f"successes must be in [0, {trials}], got {successes}")
-    interval = binomtest(successes, trials).proportion_ci(confidence, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 @dataclass(frozen=True)
@@ -115,7 +106,7 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
         ci_low=low,
         ci_high=high,
         mean_steps_to_success=_mean([e["steps_to_success"] for e in won]),
-        mean_seconds_to_success=_mean([e["seconds_to_success"] for e in won]),
+        mean_seconds_to_success=_mean([e["time_to_success_s"] for e in won]),
         mean_final_distance_mm=_mean([e["final_distance_mm"] for e in final]),
         mean_peak_force_n=_mean(forces),
         max_peak_force_n=max(forces) if forces else None,
@@ -125,7 +116,7 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
 
 
 @contextmanager
-def _global_numpy_seed(seed: int) -> Iterator[None]:
+def global_numpy_seed(seed: int) -> Iterator[None]:
     """Seed numpy's global generator for a block, then restore it.
 
     rliable's stratified bootstrap draws indices with ``np.random.choice`` (the global generator)
@@ -190,7 +181,7 @@ def aggregate(
     def iqm_and_mean(scores: np.ndarray) -> np.ndarray:
         return np.array([rly_metrics.aggregate_iqm(scores), rly_metrics.aggregate_mean(scores)])
 
-    with _global_numpy_seed(seed):
+    with global_numpy_seed(seed):
         points, intervals = rly.get_interval_estimates(dict(matrices), iqm_and_mean, reps=reps)
     result = {}
     for method, matrix in matrices.items():
@@ -217,7 +208,7 @@ def performance_profile(
     """
     if taus is None:
         taus = np.linspace(0.0, 1.0, 41)
-    with _global_numpy_seed(seed):
+    with global_numpy_seed(seed):
         profiles, cis = rly.create_performance_profile(dict(matrices), taus, reps=reps)
     return taus, profiles, cis
 

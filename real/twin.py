@@ -168,6 +168,10 @@ class DigitalTwinRobot:
         wrench = np.concatenate([mat @ force, mat @ torque]) + self.ft_bias - self._ft_zero
         return [float(v) for v in wrench]
 
+    def getRawTCPForce(self) -> list[float]:
+        """The F/T reading before zeroFtSensor's offset (RTDE `ft_raw_wrench`) [N, N m]."""
+        return [float(v) for v in np.asarray(self.getActualTCPForce()) + self._ft_zero]
+
     def getActualTCPSpeed(self) -> list[float]:
         vel = np.zeros(6)
         mujoco.mj_objectVelocity(
@@ -178,6 +182,10 @@ class DigitalTwinRobot:
     def getActualDigitalInputBits(self) -> int:
         mated = self.sim.insertion_depth_mm() >= self.sim.task.connector.success_depth_mm
         return (1 << self.continuity_input) if mated else 0
+
+    def getTimestamp(self) -> float:
+        """The controller's clock [s]: it runs on through stalls of the policy."""
+        return self.clock()
 
     def getSafetyMode(self) -> int:
         if self.emergency_stopped:
@@ -356,7 +364,7 @@ class TwinCameraFeed:
         self.syncer = rs.syncer()
         self.sensor.open(self.profile)
         self.sensor.start(self.syncer)
-        self.rig = CameraRig(twin.sim.model, height, width, grayscale=False)
+        self.rig = CameraRig(twin.sim.model, height, width, grayscale=False, cameras=(self.name,))
         self._frame_numbers = itertools.count(1)
         self._pixels: np.ndarray | None = None
         self._drop = 0

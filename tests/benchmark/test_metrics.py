@@ -64,7 +64,7 @@ def test_time_to_threshold_first_evaluation_reaching_it() -> None:
 
 def _episode(success: bool, steps: int | None, distance: float, force: float) -> dict:
     return {"success": success, "steps_to_success": steps,
-            "seconds_to_success": None if steps is None else steps / 10,
+            "time_to_success_s": None if steps is None else steps / 10,
             "final_distance_mm": distance, "peak_force_n": force}
 
 
