@@ -21,7 +21,7 @@ from agents.reward_classifier import (
 )
 from benchmark.cli import app
 from benchmark.learned_reward import ClassifierRewardWrapper
-from benchmark.train import make_env, train
+from benchmark.train import make_base_policy, make_env, train
 
 torch.set_num_threads(1)
 
@@ -113,7 +113,7 @@ def test_wrapper_rewards_and_terminates_on_the_classifier_not_the_simulator():
                      image_size=16)
     env = ClassifierRewardWrapper(inner, _ThresholdOnDepth(), ["tcp_pose", "tcp_vel", "wrench"])
     assert set(env.observation_space.spaces) == {"tcp_pose", "tcp_vel", "wrench"}
-    controller = inner.unwrapped.hand_controller()
+    controller = make_base_policy(inner)
     obs, _ = env.reset(seed=0)
     assert set(obs) == {"tcp_pose", "tcp_vel", "wrench"}
     saw_disagreement = False
