@@ -41,7 +41,7 @@ import torch
 
 from agents import Transition, agent_spec, make_agent
 from benchmark.actor_boot import run_actor
-from benchmark.evaluate import eval_seeds, evaluate, summarize
+from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
     collect_demos,
@@ -49,6 +49,7 @@ from benchmark.train import (
     make_env,
     train_episode_seed,
 )
+from envs.episode import summarize
 
 Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward

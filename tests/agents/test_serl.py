@@ -273,14 +273,13 @@ def test_hil_serl_run_with_the_simulated_operator_resumes_exactly(tmp_path):
     _assert_same_final_state(tmp_path / "a", tmp_path / "b")
 
 
-def test_serl_presets_expand_with_valid_configs_and_classifier_paths():
+def test_serl_presets_expand_with_valid_configs():
     from agents.config import build_config
     from agents.registry import agent_spec
     from benchmark.preset import load_preset
 
     cells = load_preset("serl").cells
-    assert len(cells) == 3 * 2 * 2 * 5 * 3
+    assert len(cells) == 3 * 2 * 5 * 3
     for cell in cells + load_preset("serl-quick").cells:
         build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
-        learned = cell.env_kwargs["reward"] == "classifier"
-        assert learned == ("reward_classifier" in cell.env_kwargs)
+        assert cell.env_kwargs["reward"] == "sparse"
