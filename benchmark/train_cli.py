@@ -101,9 +101,7 @@ def train_async_command(
     config: Annotated[
         list[str] | None, typer.Option("--config", "-c", help="Agent config override k=v.")
     ] = None,
-    env: Annotated[
-        list[str] | None, typer.Option("--env", "-e", help="Task kwarg k=v (JSON value).")
-    ] = None,
+    env: EnvOption = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/async"),
     eval_episodes: Annotated[int, typer.Option(help="Final evaluation episodes.")] = 10,
 ) -> None:
@@ -114,8 +112,8 @@ def train_async_command(
     try:
         result = train_async(
             task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]
-            config=parse_overrides(config, json_values=False),
-            env_kwargs=parse_overrides(env, json_values=True), out_dir=out,
+            config=parse_config_overrides(config),
+            env_kwargs=parse_env_kwargs(env), out_dir=out,
             eval_episodes=eval_episodes,
         )
     except ValueError as err:
