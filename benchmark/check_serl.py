@@ -17,8 +17,9 @@ import json
 
 import torch
 
+from benchmark.cli_options import parse_env_kwargs
 from benchmark.train import train
-from benchmark.train_cli import parse_overrides
+from benchmark.train_cli import parse_config_overrides
 
 TASKS = {"usb": "InsertBench/USB-v0", "dsub": "InsertBench/DSub-v0",
          "modele": "InsertBench/ModelE-v0"}
@@ -40,17 +41,16 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="run directory (default runs/...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    env_kwargs = ENV_KWARGS | parse_overrides(args.env, json_values=True)
+    env_kwargs = ENV_KWARGS | parse_env_kwargs(args.env)
     result = train(
         TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
-        config=parse_overrides(args.config, json_values=False), env_kwargs=env_kwargs,
+        config=parse_config_overrides(args.config), env_kwargs=env_kwargs,
         out_dir=args.out, eval_every=args.eval_every, eval_episodes=20,
         demo_episodes=args.demos, progress=False,
     )
-    for entry in result.evaluations:
-        s = entry["summary"]
-        print(f"{args.agent} {args.task} step {entry['env_steps']:>6} "
-              f"({entry['wall_clock_s']:7.0f} s): success {s['successes']}/{s['episodes']} "
+    for entry, s in zip(result.evaluations, result.summaries, strict=True):
+        print(f"{args.agent} {args.task} step {entry.env_steps:>6} "
+              f"({entry.wall_clock_s:7.0f} s): success {s['successes']}/{s['episodes']} "
               f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]")
     interventions = getattr(result.agent, "interventions", None)
     if interventions is not None:

@@ -18,6 +18,8 @@ from typing import Annotated
 
 import typer
 
+from benchmark.cli_options import EnvOption, parse_env_kwargs
+
 app = typer.Typer(help="Learned success classifiers (rewards for SERL / HIL-SERL runs).",
                   no_args_is_help=True)
 
@@ -26,9 +28,7 @@ app = typer.Typer(help="Learned success classifiers (rewards for SERL / HIL-SERL
 def train_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     out: Annotated[Path, typer.Option(help="Output directory of the classifier.")],
-    env: Annotated[
-        list[str] | None, typer.Option("--env", "-e", help="Task kwarg k=v (JSON value).")
-    ] = None,
+    env: EnvOption = None,
     episodes: Annotated[int, typer.Option(help="Training rollouts.")] = 60,
     heldout_episodes: Annotated[int, typer.Option(help="Held-out rollouts (error rates).")] = 20,
     image_size: Annotated[int, typer.Option(help="Camera image size [pixels].")] = 64,
@@ -56,13 +56,12 @@ def train_command(
     )
     from benchmark.learned_reward import RENDER_KWARGS, collect_frames
     from benchmark.train import make_env
-    from benchmark.train_cli import parse_overrides
 
     if episodes < 1 or heldout_episodes < 1:
         raise typer.BadParameter("--episodes and --heldout-episodes must be >= 1")
     if not 0.0 < threshold < 1.0:
         raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
-    env_kwargs = parse_overrides(env, json_values=True) | {"image_size": image_size}
+    env_kwargs = parse_env_kwargs(env) | {"image_size": image_size}
     for key in ("reward", "obs_mode", "reward_classifier"):
         if key in env_kwargs:
             raise typer.BadParameter(f"-e {key}=... is set by the classifier, leave it out")

@@ -126,7 +126,7 @@ from benchmark.classifier_cli import register as register_classifier_commands  #
 
 register_classifier_commands(app)
 
-from benchmark.sim2sim import sim2sim_command  # noqa: E402
+from benchmark.sim2sim_cli import sim2sim_command  # noqa: E402
 
 app.command("sim2sim")(sim2sim_command)
 

@@ -1,8 +1,8 @@
 """Sim-to-sim: the same task, policy and seeds in MuJoCo and in PyBullet, side by side.
 
-`insertbench sim2sim --task ID --policy scripted` (or `--checkpoint RUN_DIR`) evaluates a policy
-on the same evaluation seeds in both engines and prints success with 95% Wilson intervals, cycle
-time and peak force. `python -m benchmark.sim2sim` measures contact fidelity (jam beyond
+`insertbench sim2sim --task ID` (or `--checkpoint RUN_DIR`; `benchmark/sim2sim_cli.py`)
+evaluates a policy on the same evaluation seeds in both engines and prints success with 95%
+Wilson intervals, cycle time and peak force. `python -m benchmark.sim2sim` measures contact fidelity (jam beyond
 clearance + chamfer, slide within it, press force to insert) and env steps/s in both engines for
 the paper-000 tasks and every catalog connector: the table behind `envs.bullet.UNSUPPORTED`.
 """
@@ -14,20 +14,17 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import typer
 
 import envs
 from agents.base import Agent
-from benchmark.cli_options import EnvOption, parse_env_kwargs
 from benchmark.evaluate import evaluate
-from benchmark.metrics import format_rate
-from envs.bullet import UNSUPPORTED, BulletInsertionEnv
+from envs.bullet import BulletInsertionEnv
 from envs.connectors import guide_window_mm
-from envs.episode import EpisodeRecord, summarize
+from envs.episode import EpisodeRecord
 from envs.tasks import PAPER000_TASKS, TASKS, task_spec
 from envs.version_key import task_version_key
 
@@ -137,51 +134,6 @@ def compare(
         finally:
             env.close()
     return out
-
-
-def sim2sim_command(
-    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="Run, checkpoint or agent directory; default: the P-controller."),
-    ] = None,
-    episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes (fixed seeds).")] = 20,
-    env: EnvOption = None,
-) -> None:
-    """Evaluate one policy in MuJoCo and in PyBullet on the same seeds, side by side."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from benchmark.train_cli import resolve_checkpoint
-
-    if task not in TASKS:
-        raise typer.BadParameter(
-            f"unknown task {task!r}: sim2sim runs single-connector tasks (see `insertbench list`)"
-        )
-    agent_dir = resolve_checkpoint(checkpoint)[0] if checkpoint is not None else None
-    env_kwargs = parse_env_kwargs(env)
-    try:
-        results = compare(task, agent_dir, episodes, env_kwargs)
-    except (ValueError, TypeError) as err:
-        raise typer.BadParameter(str(err)) from err
-    policy = agent_dir or "P-controller (paper 000)"
-    table = Table(title=f"{task} {env_kwargs or ''}: {policy}, {episodes} episodes per engine")
-    for column in ("engine", "success [95% CI]", "cycle time", "peak force (mean)"):
-        table.add_column(column, justify="right")
-    for engine, records in results.items():
-        s = summarize(records)
-        table.add_row(
-            engine,
-            format_rate(s["successes"], s["episodes"], s["success_ci95_low"],
-                        s["success_ci95_high"]),
-            f"{s['cycle_time_s_mean']:.2f} s",
-            f"{s['peak_force_n_mean']:.1f} N",
-        )
-    console = Console()
-    console.print(table)
-    reason = UNSUPPORTED.get(TASKS[task].connector.name)
-    if reason:
-        console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
 
 
 def main() -> None:

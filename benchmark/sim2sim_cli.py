@@ -1,0 +1,64 @@
+"""`insertbench sim2sim`: one policy in MuJoCo and in PyBullet on the same seeds, side by side.
+
+Heavy imports (MuJoCo, PyBullet, torch) happen inside the command, so `insertbench --help` and
+the other commands do not load a second physics engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benchmark.cli_options import EnvOption, parse_env_kwargs
+
+
+def sim2sim_command(
+    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Run, checkpoint or agent directory; default: the P-controller."),
+    ] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes (fixed seeds).")] = 20,
+    env: EnvOption = None,
+) -> None:
+    """Evaluate one policy in MuJoCo and in PyBullet on the same seeds, side by side."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmark.metrics import format_rate
+    from benchmark.sim2sim import compare
+    from benchmark.train_cli import resolve_checkpoint
+    from envs.bullet import UNSUPPORTED
+    from envs.episode import summarize
+    from envs.tasks import TASKS
+
+    if task not in TASKS:
+        raise typer.BadParameter(
+            f"unknown task {task!r}: sim2sim runs single-connector tasks (see `insertbench list`)"
+        )
+    agent_dir = resolve_checkpoint(checkpoint)[0] if checkpoint is not None else None
+    env_kwargs = parse_env_kwargs(env)
+    try:
+        results = compare(task, agent_dir, episodes, env_kwargs)
+    except (ValueError, TypeError) as err:
+        raise typer.BadParameter(str(err)) from err
+    policy = agent_dir or "P-controller (paper 000)"
+    table = Table(title=f"{task} {env_kwargs or ''}: {policy}, {episodes} episodes per engine")
+    for column in ("engine", "success [95% CI]", "cycle time", "peak force (mean)"):
+        table.add_column(column, justify="right")
+    for engine, records in results.items():
+        s = summarize(records)
+        table.add_row(
+            engine,
+            format_rate(s["successes"], s["episodes"], s["success_ci95_low"],
+                        s["success_ci95_high"]),
+            f"{s['cycle_time_s_mean']:.2f} s",
+            f"{s['peak_force_n_mean']:.1f} N",
+        )
+    console = Console()
+    console.print(table)
+    reason = UNSUPPORTED.get(TASKS[task].connector.name)
+    if reason:
+        console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
