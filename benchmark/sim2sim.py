@@ -2,9 +2,10 @@
 
 `insertbench sim2sim --task ID` (or `--checkpoint RUN_DIR`; `benchmark/sim2sim_cli.py`)
 evaluates a policy on the same evaluation seeds in both engines and prints success with 95%
-Wilson intervals, cycle time and peak force. `python -m benchmark.sim2sim` measures contact fidelity (jam beyond
-clearance + chamfer, slide within it, press force to insert) and env steps/s in both engines for
-the paper-000 tasks and every catalog connector: the table behind `envs.bullet.UNSUPPORTED`.
+Wilson intervals, cycle time and peak force. `python -m benchmark.sim2sim` measures contact
+fidelity (jam beyond clearance + chamfer, slide within it, press force to insert) and env
+steps/s in both engines for the paper-000 tasks and every catalog connector: the table behind
+`envs.bullet.UNSUPPORTED`.
 """
 
 from __future__ import annotations
