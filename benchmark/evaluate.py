@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from agents.base import Agent
-from benchmark.metrics import wilson_interval
+from benchmark.metrics import distinct_success_summary, wilson_interval
 
 EVAL_SEED_BASE = 10_000
 DEFAULT_CONTROL_PERIOD_S = 0.1  # the papers' 10 Hz policy rate, used if the env states none
@@ -130,7 +130,9 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     if n == 0:
         raise ValueError("cannot summarise zero episodes")
     successes = sum(r.success for r in records)
-    lo, hi = wilson_interval(successes, n)
+    # The interval counts distinct episodes: N replays of one episode are one trial.
+    distinct_successes, distinct = distinct_success_summary(records)
+    lo, hi = wilson_interval(distinct_successes, distinct)
     won = [r for r in records if r.success]
 
     def mean(values: list[float]) -> float:
@@ -140,6 +142,7 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "episodes": n,
         "successes": successes,
         "success_rate": successes / n,
+        "effective_trials": distinct,
         "success_ci95_low": lo,
         "success_ci95_high": hi,
         "mean_return": mean([r.episode_return for r in records]),

@@ -63,6 +63,48 @@ def time_to_threshold(
     return None
 
 
+#: Record fields that name an episode rather than describe what happened in it.
+_IDENTITY_FIELDS = frozenset(
+    {"eval_seed", "seed", "episode", "episode_index", "index", "task_id", "task_version_key",
+     "version_key", "wall_clock_s", "cell", "config_hash", "is_final"}
+)
+
+
+def _outcome(record: Mapping[str, Any] | Any) -> tuple:
+    fields = record if isinstance(record, Mapping) else vars(record)
+    return tuple(sorted((k, repr(v)) for k, v in fields.items() if k not in _IDENTITY_FIELDS))
+
+
+def distinct_episodes(records: Sequence[Mapping[str, Any] | Any]) -> list:
+    """The records with replays dropped: episodes that agree exactly on every outcome field
+    (success, steps, return, forces, distances: all but seeds and identifiers) are one episode
+    seen again, as a deterministic policy on a noiseless task replays for every seed. Records
+    are dicts or dataclass instances; the first of each group is kept, in order."""
+    seen: set[tuple] = set()
+    kept = []
+    for record in records:
+        key = _outcome(record)
+        if key not in seen:
+            seen.add(key)
+            kept.append(record)
+    return kept
+
+
+def effective_trials(records: Sequence[Mapping[str, Any] | Any]) -> int:
+    """How many distinct episodes `records` hold (see `distinct_episodes`)."""
+    return len(distinct_episodes(records))
+
+
+def _success(record: Mapping[str, Any] | Any) -> bool:
+    return bool(record["success"] if isinstance(record, Mapping) else record.success)
+
+
+def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tuple[int, int]:
+    """(successes, trials) over distinct episodes: what a confidence interval may count."""
+    distinct = distinct_episodes(records)
+    return sum(_success(r) for r in distinct), len(distinct)
+
+
 def _mean(values: Sequence[float | None]) -> float | None:
     present = [float(v) for v in values if v is not None]
     return sum(present) / len(present) if present else None
@@ -76,6 +118,8 @@ class CellMetrics:
     trials: int
     ci_low: float
     ci_high: float
+    distinct_successes: int
+    distinct_trials: int
     mean_steps_to_success: float | None
     mean_seconds_to_success: float | None
     mean_final_distance_mm: float | None
@@ -102,7 +146,8 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
         raise ValueError(f"a cell needs exactly one final evaluation, found {len(finals)}")
     final = finals[0]["episodes"]
     successes, trials = success_summary(final)
-    low, high = wilson_interval(successes, trials)
+    distinct_successes, distinct_trials = distinct_success_summary(final)
+    low, high = wilson_interval(distinct_successes, distinct_trials)
     curve = tuple(
         CurvePoint(e["env_steps"], e["wall_clock_s"], *success_summary(e["episodes"]))
         for e in evaluations if not e["is_final"]
@@ -114,6 +159,8 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
         trials=trials,
         ci_low=low,
         ci_high=high,
+        distinct_successes=distinct_successes,
+        distinct_trials=distinct_trials,
         mean_steps_to_success=_mean([e["steps_to_success"] for e in won]),
         mean_seconds_to_success=_mean([e["seconds_to_success"] for e in won]),
         mean_final_distance_mm=_mean([e["final_distance_mm"] for e in final]),
@@ -226,6 +273,18 @@ def format_rate(successes: int, trials: int, low: float, high: float) -> str:
     """``16/20 (80% [58, 92])`` for tables."""
     pct = 100.0 * successes / trials
     return f"{successes}/{trials} ({pct:.0f}% [{100 * low:.0f}, {100 * high:.0f}])"
+
+
+def format_distinct_rate(
+    successes: int, trials: int, distinct_successes: int, distinct_trials: int
+) -> str:
+    """`format_rate` with the Wilson interval over distinct episodes only, and, when replays
+    were dropped, how many distinct episodes it counts: ``0/10 (0% [0, 79]; 1 distinct)``."""
+    low, high = wilson_interval(distinct_successes, distinct_trials)
+    text = format_rate(successes, trials, low, high)
+    if distinct_trials < trials:
+        text = text[:-1] + f"; {distinct_trials} distinct)"
+    return text
 
 
 def is_number(value: Any) -> bool:

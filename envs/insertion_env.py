@@ -20,12 +20,12 @@ from envs.controller import (
 )
 from envs.rendering import CameraRig
 from envs.scene import SceneConfig, build_model
-from envs.tasks import TaskSpec
+from envs.tasks import SensorModel, TaskSpec
 from envs.ur5e_constants import HOME_QPOS, JOINT_NAMES
 
 ACTION_MODES = ("xyz", "pose")
 OBS_MODES = ("state", "pixels", "state+pixels")
-REWARDS = ("sparse", "dense", "goal_image")
+REWARDS = ("sparse", "dense", "dense_printed", "goal_image")
 CAMERAS = ("wrist", "side")
 #: Tool pointing down, plug outline aligned with the socket: TCP x = world x, z = -world z.
 TCP_DOWN = np.diag([1.0, -1.0, -1.0])
@@ -60,15 +60,19 @@ class InsertionEnv(gym.Env):
     `goal_wrist` / `goal_side`, the same cameras with the plug seated.
 
     ## Rewards
-    `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2. `goal_image`:
-    negative mean pixel L1 to the goal image of the first camera. See `envs.rewards`.
+    `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2 in the form the
+    task version sets (v0: as printed; v1: the closeness-rewarding form). `dense_printed`: eq. 2
+    exactly as printed, on every version. `goal_image`: negative mean pixel L1 to the goal
+    image of the first camera. See `envs.rewards`.
 
     ## Starting State
     Seeded by `reset(seed=)`: lateral start offset of uniform magnitude in `init_offset_mm`
     (lo, hi) and uniform direction, or exactly `options={"tcp_offset_mm": (dx, dy)}` (world);
     believed-goal noise uniform in +-`goal_noise_mm` on x and y;
     grasp noise uniform in +-`grasp_noise_mm` (x, y) and +-`grasp_noise_deg` about the plug axis;
-    friction scaled by a uniform factor in `friction_scale`.
+    friction scaled by a uniform factor in `friction_scale`. From v1, real-world variation
+    (`TaskSpec.dynamics.sensor`, off with `noiseless=True`): the start pose off by the arm's
+    repeatability, F/T noise and drift, camera noise; all drawn from the same seeded generator.
 
     ## Episode End
     Terminates on insertion with the sparse reward, or on a physics blow-up
@@ -92,12 +96,17 @@ class InsertionEnv(gym.Env):
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz |
-    | timestep | 0.002 | s (physics) |
+    | timestep | task's (0.002) | s (physics) |
+    | noiseless | False | True: no sensor, camera or reset-pose noise (v1 on) |
     | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
     | render_mode | None | "rgb_array" |
 
     ## Version History
     v0: initial release.
+    v1: documented mating forces (retention springs calibrated to each connector's insertion
+    and withdrawal ranges, `ConnectorSpec.mating`), controller force limit 100 N, real-world
+    variation on by default, `wrench` and `max_force_n` as a 50 Hz wrist F/T sensor reports
+    them, `reward="dense"` rewards closeness (`envs.tasks.DYNAMICS_V1`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -121,7 +130,8 @@ class InsertionEnv(gym.Env):
         action_scale_m: float = 0.005,
         action_scale_rad: float = 0.05,
         control_hz: float = 10.0,
-        timestep: float = 0.002,
+        timestep: float | None = None,
+        noiseless: bool = False,
         reference_mode: str = "accumulate",
         render_mode: str | None = None,
     ) -> None:
@@ -129,6 +139,10 @@ class InsertionEnv(gym.Env):
         _check_choice("obs_mode", obs_mode, OBS_MODES)
         _check_choice("reward", reward, REWARDS)
         _check_choice("render_mode", render_mode, (None, "rgb_array"))
+        if not isinstance(noiseless, bool):
+            raise ValueError(f"noiseless must be True or False, got {noiseless!r}")
+        dynamics = task.dynamics
+        timestep = dynamics.timestep if timestep is None else timestep
         for name, value in (
             ("goal_noise_mm", goal_noise_mm),
             ("grasp_noise_mm", grasp_noise_mm),
@@ -164,7 +178,28 @@ class InsertionEnv(gym.Env):
         self.start_height_m = start_height_mm * MM
         self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
         self.render_mode = render_mode
-        self.scene_config = SceneConfig(timestep=timestep)
+        self.scene_config = SceneConfig(
+            timestep=timestep, contact=dynamics.contact, gains=dynamics.gains
+        )
+        #: Real-world variation in force (a noiseless model when switched off).
+        self.sensor = (
+            SensorModel(ft_bandwidth_hz=dynamics.sensor.ft_bandwidth_hz)
+            if noiseless
+            else dynamics.sensor
+        )
+        self._ft_noise_std = np.repeat(
+            [self.sensor.ft_force_noise_n, self.sensor.ft_torque_noise_nm], 3
+        )
+        self._ft_drift_std = np.repeat(
+            [self.sensor.ft_force_drift_n_per_s, self.sensor.ft_torque_drift_nm_per_s], 3
+        )
+        self.dense_form = "printed" if reward == "dense_printed" else dynamics.dense_form
+        self._ft_alpha = (
+            1.0 - np.exp(-2 * np.pi * self.sensor.ft_bandwidth_hz * timestep)
+            if self.sensor.ft_bandwidth_hz
+            else 1.0
+        )
+        self._peak_from_ft = dynamics.peak_force == "ft_sensor"
 
         self.model = build_model(task.connector, self.scene_config, task.board_sockets)
         self.data = mujoco.MjData(self.model)
@@ -237,6 +272,11 @@ class InsertionEnv(gym.Env):
             dx, dy = _pair("options['tcp_offset_mm']", options["tcp_offset_mm"])
             offset = np.array([dx, dy, 0.0]) * MM
         self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+        if self.sensor.reset_repeatability_mm:
+            offset = offset + rng.uniform(-1, 1, 3) * self.sensor.reset_repeatability_mm * MM
+        # The sensor is zeroed at reset; its bias then drifts at a rate drawn per episode.
+        self._ft_drift_rate = rng.normal(0.0, 1.0, 6) * self._ft_drift_std
+        self._elapsed_s = 0.0
 
         d.qpos[self._arm_qpos] = self._solve_start_qpos(self._q_home, offset)
         mujoco.mj_forward(m, d)
@@ -245,6 +285,8 @@ class InsertionEnv(gym.Env):
         self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
         mujoco.mj_forward(m, d)
         self._wrench_bias = self._raw_wrench()
+        self._ft_filtered = self._wrench_bias.copy()
+        self._wrench_reading = self._read_wrench()
         # True seated TCP position (world) given the actual grasp; the believed goal is the
         # nominal one (the grasp error is unknown to the controller) plus the goal noise.
         face_in_tcp = self.start_mat.T @ (d.site_xpos[self._face] - self.start_pos)
@@ -272,12 +314,17 @@ class InsertionEnv(gym.Env):
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
 
         warnings_before = self._instability_warnings()
-        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
-        peak_sq = self._max_force**2
-        for n in self._physics_chunks:
-            mujoco.mj_step(m, d, nstep=n)
-            peak_sq = max(peak_sq, float(contact_force @ contact_force))
-        self._max_force = peak_sq**0.5
+        if self._peak_from_ft or self._ft_alpha < 1.0:
+            self._step_physics_with_ft_sensor()
+        else:
+            contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
+            peak_sq = self._max_force**2
+            for n in self._physics_chunks:
+                mujoco.mj_step(m, d, nstep=n)
+                peak_sq = max(peak_sq, float(contact_force @ contact_force))
+            self._max_force = peak_sq**0.5
+        self._elapsed_s += self.dt
+        self._wrench_reading = self._read_wrench()
 
         error = self._physics_error(warnings_before)
         if error:
@@ -324,6 +371,33 @@ class InsertionEnv(gym.Env):
         # frame and the TCP frame share their orientation.
         return -self.data.sensordata[self._wrench_adr : self._wrench_adr + 6]
 
+    def _step_physics_with_ft_sensor(self) -> None:
+        """One policy step of physics with the wrist F/T sensor's first-order low-pass updated
+        at every physics step; with the "ft_sensor" peak model, `max_force_n` is the peak of
+        its zeroed force magnitude (noise-free: noise is added where the reading is observed)."""
+        m, d = self.model, self.data
+        raw = d.sensordata[self._wrench_adr : self._wrench_adr + 6]
+        filtered, alpha, bias = self._ft_filtered, self._ft_alpha, self._wrench_bias[:3]
+        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
+        peak_sq = self._max_force**2
+        for _ in range(self.frame_skip):
+            mujoco.mj_step(m, d)
+            filtered += alpha * (-raw - filtered)  # -raw: the environment's wrench on the tool
+            force = filtered[:3] - bias if self._peak_from_ft else contact_force
+            peak_sq = max(peak_sq, float(force @ force))
+        self._max_force = peak_sq**0.5
+
+    def _read_wrench(self) -> np.ndarray:
+        """What the wrist F/T sensor reports [N, N m], TCP frame, zeroed at reset: the filtered
+        reading (raw without a filter), plus drift and noise when the task models them."""
+        reading = self._ft_filtered - self._wrench_bias
+        if self._ft_alpha == 1.0:
+            reading = self._raw_wrench() - self._wrench_bias
+        if not self.sensor.noiseless:
+            noise = self.np_random.normal(0.0, 1.0, 6) * self._ft_noise_std
+            reading = reading + self._ft_drift_rate * self._elapsed_s + noise
+        return reading
+
     def _observation(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
         d = self.data
@@ -338,19 +412,26 @@ class InsertionEnv(gym.Env):
             obs["tcp_pose"] = tcp_pose
             # mj_objectVelocity gives [angular, linear] in world; the obs is [linear, angular].
             obs["tcp_vel"] = (vel.reshape(2, 3) @ r0)[::-1].ravel().astype(np.float32)
-            obs["wrench"] = (self._raw_wrench() - self._wrench_bias).astype(np.float32)
+            obs["wrench"] = self._wrench_reading.astype(np.float32)
         if "pixels" in self.obs_mode:
             assert self.rig is not None
-            obs.update(self.rig.render_all(d, self.cameras))
+            images = self.rig.render_all(d, self.cameras)
+            if self.sensor.camera_noise:
+                for cam, image in images.items():
+                    noise = self.np_random.normal(0.0, self.sensor.camera_noise, image.shape)
+                    images[cam] = np.clip(image + noise, 0, 255).astype(np.uint8)
+            obs.update(images)
         obs.update({f"goal_{k}": v.copy() for k, v in self._goal_images.items()})
         return obs
 
     def _reward(self, obs: dict[str, np.ndarray], inserted: bool) -> float:
         if self.reward_type == "sparse":
             return rewards.sparse_reward(inserted)
-        if self.reward_type == "dense":
-            press = -float(self._raw_wrench()[2] - self._wrench_bias[2])
-            return rewards.dense_reward(self.tcp_pos, self.goal_pos, press, inserted)
+        if self.reward_type in ("dense", "dense_printed"):
+            press = -float(self._wrench_reading[2])
+            return rewards.dense_reward(
+                self.tcp_pos, self.goal_pos, press, inserted, form=self.dense_form
+            )
         cam = self.cameras[0]
         image = obs[cam] if cam in obs else self.rig.render(self.data, cam)
         return rewards.goal_image_reward(image, self._goal_images[cam])

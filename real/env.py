@@ -138,7 +138,7 @@ class RealInsertionEnv(gym.Env):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         safety = safety or SafetyConfig()
-        gains = gains or ImpedanceGains()
+        gains = gains or task.dynamics.gains
         for name, value, allowed in (
             ("action_mode", action_mode, ACTION_MODES),
             ("obs_mode", obs_mode, OBS_MODES),
@@ -442,9 +442,11 @@ class RealInsertionEnv(gym.Env):
     def _reward(self, obs: dict[str, np.ndarray], state: RobotState, inserted: bool) -> float:
         if self.reward_type == "sparse":
             return rewards.sparse_reward(inserted)
-        if self.reward_type == "dense":
+        if self.reward_type in ("dense", "dense_printed"):
             press = -float(tcp_wrench(state, self._bias)[2])
-            return rewards.dense_reward(state.pos, self.goal_pos, press, inserted)
+            printed = self.reward_type == "dense_printed"
+            form = "printed" if printed else self.task.dynamics.dense_form
+            return rewards.dense_reward(state.pos, self.goal_pos, press, inserted, form=form)
         cam = self.cameras[0]
         image = (
             obs[cam]
