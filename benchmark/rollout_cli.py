@@ -15,7 +15,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import envs
-from benchmark.metrics import format_rate, wilson_interval
+from benchmark.metrics import distinct_success_summary, format_distinct_rate
 
 POLICIES = ("scripted", "random")
 # Tables stay readable when piped (rich falls back to 80 columns without a terminal).
@@ -41,7 +41,7 @@ def list_tasks() -> None:
     """List the registered tasks with their connector, geometry and source."""
     table = Table(title="InsertBench tasks")
     table.add_column("id", no_wrap=True)
-    for column in ("connector", "clearance", "chamfer", "stroke", "retention", "paper"):
+    for column in ("connector", "clearance", "chamfer", "stroke", "insert / withdraw", "paper"):
         table.add_column(column)
     for env_id, task in sorted(envs.TASKS.items()):
         c = task.connector
@@ -51,15 +51,24 @@ def list_tasks() -> None:
             f"{c.clearance_mm} mm",
             f"{c.chamfer_mm} mm",
             f"{c.mating_length_mm} mm",
-            f"{c.retention_force_n} N",
+            _mating_text(c),
             task.paper,
         )
     console.print(table)
     console.print(
         "Variants (kwargs of gym.make): action_mode xyz|pose; obs_mode state|pixels|"
-        "state+pixels; reward sparse|dense|goal_image; goal_noise_mm; init_offset_mm; "
-        "grasp_noise_mm; grasp_noise_deg; friction_scale; image_size; grayscale."
+        "state+pixels; reward sparse|dense|dense_printed|goal_image; goal_noise_mm; "
+        "init_offset_mm; grasp_noise_mm; grasp_noise_deg; friction_scale; image_size; "
+        "grayscale; noiseless (v1)."
     )
+
+
+def _mating_text(connector) -> str:
+    """Documented insertion / withdrawal ranges (v1), or v0's single retention force."""
+    if connector.mating is None:
+        return f"{connector.retention_force_n} N retention"
+    (i_lo, i_hi), (w_lo, w_hi) = connector.mating.insertion_n, connector.mating.withdrawal_n
+    return f"{i_lo:g}-{i_hi:g} / {w_lo:g}-{w_hi:g} N"
 
 
 def rollout(
@@ -124,17 +133,22 @@ def _run_task(task_id, policy, episodes, seed, kwargs, record, frames, progress,
     return records
 
 
+#: Info keys that describe an episode's outcome (replays agree on all of them).
+OUTCOME_KEYS = ("steps", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n")
+
+
 def _print_table(rows, policy: str, kwargs: dict) -> None:
     table = Table(title=f"{policy} policy, env kwargs {kwargs or '{}'}")
     for column in ("task", "success [95% CI]", "steps to success", "peak force", "final distance"):
         table.add_column(column, justify="right")
     for task_id, records in rows:
         wins = sum(r["is_success"] for r in records)
-        low, high = wilson_interval(wins, len(records))
+        outcomes = [{k: r[k] for k in OUTCOME_KEYS if k in r} | {"success": r["is_success"]}
+                    for r in records]
         steps = [r["steps"] for r in records if r["is_success"]]
         table.add_row(
             task_id,
-            format_rate(wins, len(records), low, high),
+            format_distinct_rate(wins, len(records), *distinct_success_summary(outcomes)),
             f"{np.mean(steps):.1f}" if steps else "-",
             f"{np.median([r['max_force_n'] for r in records]):.1f} N (median)",
             f"{np.mean([r['distance_to_goal_mm'] for r in records]):.2f} mm",

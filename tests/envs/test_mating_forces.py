@@ -21,8 +21,10 @@ V1_IDS = sorted(k for k in TASKS if k.endswith("-v1"))
 
 @pytest.mark.parametrize("env_id", V1_IDS)
 def test_quasi_static_press_and_pull_peak_inside_documented_ranges(env_id):
+    """At 1 mm per step (twice `bench_mating_forces`' speed, to keep the suite fast): the peaks
+    must not depend on going slower or faster than that."""
     task = TASKS[env_id]
-    peak_in, peak_out = measure_peaks(task)
+    peak_in, peak_out = measure_peaks(task, speed=0.2)
     ins, out = task.connector.mating.insertion_n, task.connector.mating.withdrawal_n
     assert ins[0] < peak_in < ins[1], (peak_in, ins)
     assert out[0] < peak_out < out[1], (peak_out, out)
