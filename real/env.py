@@ -94,7 +94,7 @@ class RealInsertionEnv(gym.Env):
     | admittance | AdmittanceParams() | virtual inertia and deadband, `real.compliance` |
     | continuity_input | None | digital input wired to connector continuity |
     | servo_hz | 500.0 | Hz |
-    | gains | ImpedanceGains() | the simulation's impedance gains and reference limits |
+    | gains | task.dynamics.gains | the task version's impedance gains and limits (v1: 100 N cap) |
     | ft_bias | None | [N, N m] base frame, calibrated bias for robots without zeroFtSensor |
     | zero_ft_sensor | True | call zeroFtSensor at reset (e-Series) |
     | rtde_watchdog_hz | 5.0 | ur_rtde watchdog armed at the first reset; None: off |
