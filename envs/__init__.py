@@ -66,12 +66,13 @@ for _id, _task in TASKS.items():
         )
 
 # Connector families and the NIST board: environments over several connectors.
-for _id, _entry, _steps in (
-    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50),
-    ("InsertBench/NISTBoard-v0", NISTBoardEnv, None),  # truncates itself per part
+for _id, _entry, _steps, _kwargs in (
+    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50, {}),
+    ("InsertBench/ConnectorFamily-v1", ConnectorFamilyEnv, 50, {"version": 1}),
+    ("InsertBench/NISTBoard-v0", NISTBoardEnv, None, {}),  # truncates itself per part
 ):
     if _id not in gym.registry:
-        gym.register(id=_id, entry_point=_entry, max_episode_steps=_steps)
+        gym.register(id=_id, entry_point=_entry, max_episode_steps=_steps, kwargs=_kwargs)
 for _part in NIST_PARTS:
     _id = nist_task(_part).env_id  # InsertBench/NISTBoard-<Part>-v0
     if _id not in gym.registry:

@@ -8,6 +8,7 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs import rewards
@@ -169,3 +170,27 @@ def test_dense_reward_forms_per_version():
         assert gym.make(env_id, reward=reward).unwrapped.dense_form == form
     with pytest.raises(ValueError, match="noiseless"):
         gym.make("InsertBench/USB-v1", noiseless="no")
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        ("InsertBench/USB-v1", {}),
+        ("InsertBench/USB-v1", {"obs_mode": "state+pixels", "image_size": 16}),
+        ("InsertBench/ConnectorFamily-v1", {"split": "test"}),
+    ],
+)
+def test_v1_envs_pass_the_env_checker(env_id, kwargs):
+    """Gymnasium's checker resets twice with one seed and compares: the noise is seeded."""
+    env = gym.make(env_id, **kwargs)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_connector_family_v1_draws_v1_members_and_refuses_procedural():
+    env = gym.make("InsertBench/ConnectorFamily-v1", connectors=["USBC", "RJ45"])
+    _, info = env.reset(seed=0)
+    assert info["task_id"].endswith("-v1")
+    assert env.unwrapped.active.task.connector.mating is not None
+    with pytest.raises(ValueError, match="procedural"):
+        gym.make("InsertBench/ConnectorFamily-v1", split="procedural")
