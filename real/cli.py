@@ -182,3 +182,41 @@ def validate(
     md, js = write_report(out, task, name, {"sim": sim_results, label: real_results})
     typer.echo(md.read_text())
     typer.echo(f"wrote {md} and {js}")
+
+
+@real_app.command("serve-twin")
+def serve_twin(
+    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+    host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
+    max_seconds: Annotated[
+        float, typer.Option(help="Stop after this many seconds (it never runs unbounded).")
+    ] = 3600.0,
+    exit_on_eof: Annotated[bool, typer.Option(help="Stop when stdin closes.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No controller log on stderr.")] = False,
+) -> None:
+    """Serve the digital twin as a UR controller on 127.0.0.1 (RTDE 30004, dashboard 29999,
+    script 30002/30003) for ur_rtde clients; operator commands on stdin (estop, unlock, ...)."""
+    from envs.tasks import task_spec
+    from real.serve_twin import LOOPBACK, PortInUse, run
+
+    try:
+        task_spec(task)
+    except (KeyError, ValueError) as e:
+        raise typer.BadParameter(str(e).strip("'\"")) from e
+    if host not in LOOPBACK:
+        raise typer.BadParameter(f"the rehearsal robot serves on loopback only, not {host}")
+    if not max_seconds > 0:
+        raise typer.BadParameter(f"--max-seconds must be > 0, got {max_seconds}")
+    try:
+        run(
+            task,
+            seed=seed,
+            host=host,
+            max_seconds=max_seconds,
+            exit_on_eof=exit_on_eof,
+            verbose=not quiet,
+        )
+    except PortInUse as e:
+        typer.echo(f"error: {e}; stop the other controller or URSim on this machine", err=True)
+        raise typer.Exit(1) from e

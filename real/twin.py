@@ -168,6 +168,10 @@ class DigitalTwinRobot:
         wrench = np.concatenate([mat @ force, mat @ torque]) + self.ft_bias - self._ft_zero
         return [float(v) for v in wrench]
 
+    def getRawTCPForce(self) -> list[float]:
+        """The F/T reading before zeroFtSensor's offset (RTDE `ft_raw_wrench`) [N, N m]."""
+        return [float(v) for v in np.asarray(self.getActualTCPForce()) + self._ft_zero]
+
     def getActualTCPSpeed(self) -> list[float]:
         vel = np.zeros(6)
         mujoco.mj_objectVelocity(

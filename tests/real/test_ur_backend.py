@@ -4,6 +4,7 @@ up the TCP and payload, and `real.make` arms the watchdog and uses the configure
 from __future__ import annotations
 
 import sys
+import time
 import types
 
 import numpy as np
@@ -84,3 +85,17 @@ def test_ur_config_validation():
         real.URConfig(host="x", frequency_hz=200.0)
     with pytest.raises(ValueError, match="servo_gain"):
         real.URConfig(host="x", servo_gain=50.0)
+
+
+def test_kick_after_servol_is_skipped_and_a_dropped_link_stops_the_script(fake_rtde):
+    # ur_rtde's kick writes 0 to the command register the servoL just set (see URBackend).
+    backend = URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
+    backend.servoL([0.1] * 6, 0.0, 0.0, 0.002, 0.1, 300.0)
+    assert backend.kickWatchdog()
+    assert fake_rtde[-1][1] == "servoL"
+    time.sleep(0.003)  # more than a 2 ms period without servoL: a real kick
+    backend.kickWatchdog()
+    assert fake_rtde[-1][1] == "kickWatchdog"
+    assert backend.isProgramRunning()
+    backend.receive.isConnected = lambda: False
+    assert not backend.isProgramRunning()

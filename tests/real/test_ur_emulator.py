@@ -1,0 +1,232 @@
+"""The controller stand-in without sockets: ur_rtde's register handshake as its control script
+runs it, the watchdog, the TCP, programs; and the RTDE wire format and recipes."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from envs.scene import tcp_offset_m
+from envs.tasks import task_spec
+from real import rtde_protocol as rp
+from real.poses import pose_to_pos_mat
+from real.serve_twin import TwinServer, _Client
+from real.twin import DigitalTwinRobot
+from real.ur_emulator import (
+    CMD_SERVOL,
+    CMD_SET_TCP,
+    CMD_SET_WATCHDOG,
+    CMD_ZERO_FT_SENSOR,
+    DONE_WITH_CMD,
+    READY_FOR_CMD,
+    RUNTIME_PLAYING,
+    RUNTIME_STOPPED,
+    EmulatedController,
+)
+from tests.real.conftest import USB
+
+SCRIPT = "def rtde_control():\n# HEADER_BEGIN\n    global reg_offset_int = {offset}\n end\nend\n"
+
+
+@pytest.fixture
+def twin():
+    return DigitalTwinRobot(USB)
+
+
+@pytest.fixture
+def controller(twin):
+    ctl = EmulatedController(twin)
+    ctl.run_program(SCRIPT.format(offset=0))
+    assert ctl.runtime_state() == RUNTIME_PLAYING
+    return ctl
+
+
+def send(ctl: EmulatedController, cmd: int, doubles=(), reg: int = 0) -> None:
+    names = [f"input_int_register_{reg}"]
+    names += [f"input_double_register_{reg + i}" for i in range(len(doubles))]
+    ctl.apply_inputs(names, [cmd, *doubles])
+
+
+def servo_args(ctl: EmulatedController) -> list[float]:
+    return [*ctl.actual_tcp_pose(), 0.0, 0.0, 0.002, 0.1, 300.0]
+
+
+def test_a_regular_command_runs_once_and_waits_for_the_client_to_clear(controller, twin):
+    start = len(twin.commands)
+    send(controller, CMD_ZERO_FT_SENSOR)
+    for _ in range(3):
+        controller.tick()
+        assert controller.out_int[0] == DONE_WITH_CMD
+    assert [c.name for c in twin.commands[start:]] == ["zeroFtSensor"]
+    send(controller, 0)  # ur_rtde's clear command
+    controller.tick()
+    assert controller.out_int[0] == READY_FOR_CMD
+
+
+def test_servol_is_realtime_and_a_kick_in_the_same_cycle_replaces_it(controller, twin):
+    start = len(twin.commands)
+    send(controller, CMD_SERVOL, servo_args(controller))
+    controller.tick()
+    assert controller.out_int[0] == READY_FOR_CMD  # executed and ready within the cycle
+    assert [c.name for c in twin.commands[start:]] == ["servoL"]
+    start = len(twin.commands)
+    send(controller, CMD_SERVOL, servo_args(controller))
+    send(controller, 0)  # kickWatchdog: recipe 11 writes 0 to the command register
+    controller.tick()
+    assert "servoL" not in [c.name for c in twin.commands[start:]]
+
+
+def test_the_watchdog_stops_the_program_when_inputs_stop(controller):
+    send(controller, CMD_SET_WATCHDOG, [10.0])
+    controller.tick()
+    send(controller, 0)
+    for _ in range(40):  # inputs keep coming: 80 ms
+        controller.tick()
+        send(controller, 0)
+    assert controller.runtime_state() == RUNTIME_PLAYING
+    for _ in range(60):  # 120 ms without an input package > 1 / 10 Hz
+        controller.tick()
+    assert controller.runtime_state() == RUNTIME_STOPPED
+    assert "RTDE watchdog" in controller.log.lines[-1][1]
+
+
+def test_set_tcp_moves_the_reported_pose_and_servo_targets_with_it(controller, twin):
+    flange = controller.actual_tcp_pose()  # a fresh controller's TCP is the flange
+    offset = tcp_offset_m(task_spec(USB).connector)
+    send(controller, CMD_SET_TCP, [0.0, 0.0, offset, 0.0, 0.0, 0.0])
+    controller.tick()
+    tcp = controller.actual_tcp_pose()
+    assert tcp == pytest.approx(twin.getActualTCPPose(), abs=1e-6)
+    # The tool z axis points down: the TCP lies `offset` below the flange.
+    assert flange[2] - tcp[2] == pytest.approx(offset, abs=1e-3)
+    send(controller, 0)
+    controller.tick()
+    target = servo_args(controller)
+    send(controller, CMD_SERVOL, target)
+    controller.tick()
+    assert twin.commands[-1].args[0] == pytest.approx(target[:6], abs=1e-9)
+
+
+def test_unemulated_commands_end_the_program_instead_of_pretending(controller):
+    send(controller, 1, [0.0] * 8)  # moveJ: not a call real/ makes
+    controller.tick()
+    assert controller.runtime_state() == RUNTIME_STOPPED
+    assert "not emulated" in controller.log.lines[-1][1]
+
+
+def test_only_the_rtde_control_script_runs_and_its_register_offset_is_used(twin):
+    ctl = EmulatedController(twin)
+    ctl.run_program("def my_program():\n  movej([0, 0, 0, 0, 0, 0])\nend\n")
+    assert ctl.runtime_state() == RUNTIME_STOPPED
+    assert "cannot run URScript program 'my_program'" in ctl.log.lines[-1][1]
+    ctl.run_program(SCRIPT.format(offset=24))  # ur_rtde's upper register range
+    assert ctl.out_int[24] == READY_FOR_CMD and ctl.out_int[0] == 0
+    start = len(twin.commands)
+    send(ctl, CMD_ZERO_FT_SENSOR, reg=24)
+    ctl.tick()
+    assert [c.name for c in twin.commands[start:]] == ["zeroFtSensor"]
+
+
+def test_stops_end_the_program_and_the_dashboard_reports_them(twin):
+    ctl = EmulatedController(twin)
+    ctl.run_program(SCRIPT.format(offset=0))
+    ctl.protective_stop()
+    assert ctl.runtime_state() == RUNTIME_STOPPED
+    assert ctl.dashboard("safetymode") == "Safetymode: PROTECTIVE_STOP"
+    assert ctl.dashboard("unlock protective stop") == "Protective stop releasing"
+    ctl.emergency_stop()
+    assert ctl.dashboard("robotmode") == "Robotmode: POWER_OFF"
+    ctl.run_program(SCRIPT.format(offset=0))
+    assert ctl.runtime_state() == RUNTIME_STOPPED  # no program on an e-stopped arm
+    ctl.release_emergency_stop()
+    assert ctl.dashboard("power on") == "Powering on"
+    assert ctl.dashboard("brake release") == "Brake releasing"
+    ctl.run_program(SCRIPT.format(offset=0))
+    assert ctl.runtime_state() == RUNTIME_PLAYING
+
+
+def test_rtde_messages_round_trip_and_split_on_boundaries():
+    types = ["DOUBLE", "VECTOR6D", "UINT64", "INT32"]
+    fmt = rp.record_format(types)
+    values = [1.5, (1.0, 2.0, 3.0, 4.0, 5.0, 6.0), 2**40, -3]
+    data = rp.pack_values(fmt, values)
+    assert rp.unpack_values(fmt, types, data) == values
+    stream = bytearray(rp.message(rp.DATA_PACKAGE, b"\x01" + data) + rp.message(ord("S"))[:2])
+    messages = rp.split_messages(stream)
+    assert [k for k, _ in messages] == [rp.DATA_PACKAGE] and len(stream) == 2
+    with pytest.raises(rp.ProtocolError):
+        rp.unpack_values(fmt, types, data[:-1])
+
+
+def test_recipes_report_types_unknown_names_and_registers_in_use(twin):
+    server = TwinServer(EmulatedController(twin))
+    pairs = [socket.socketpair() for _ in range(2)]
+    first, second = (_Client(a, "rtde") for a, _ in pairs)
+    server.clients = {first.sock: first, second.sock: second}
+    try:
+        server._rtde(first, rp.CONTROL_PACKAGE_SETUP_INPUTS, b"input_int_register_0,")
+        server._rtde(second, rp.CONTROL_PACKAGE_SETUP_INPUTS, b"input_int_register_0,")
+        server._rtde(
+            first, rp.CONTROL_PACKAGE_SETUP_OUTPUTS, struct.pack(">d", 500.0) + b"no_such,"
+        )
+        replies = [rp.split_messages(bytearray(c.outbox)) for c in (first, second)]
+        assert replies[0][0][1] == b"\x01INT32"  # recipe 1
+        assert replies[1][0][1] == b"\x00IN_USE"  # another client owns the register
+        assert replies[0][1][1] == b"\x00NOT_FOUND"
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_serve_twin_refuses_other_hosts_and_unknown_tasks():
+    runner = CliRunner()
+    result = runner.invoke(app, ["real", "serve-twin", "--task", USB, "--host", "10.0.0.2"])
+    assert result.exit_code != 0 and "loopback only" in result.output
+    result = runner.invoke(app, ["real", "serve-twin", "--task", "InsertBench/Nope-v0"])
+    assert result.exit_code != 0 and "unknown task" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_injected_watchdog_expiry_needs_an_armed_watchdog(controller):
+    assert not controller.expire_watchdog()  # none armed: nothing to fire
+    send(controller, CMD_SET_WATCHDOG, [5.0])
+    controller.tick()
+    assert controller.expire_watchdog()
+    controller.tick()
+    assert controller.runtime_state() == RUNTIME_STOPPED
+    assert "RTDE watchdog" in controller.log.lines[-1][1]
+
+
+def test_the_operator_hand_guides_the_plug_in_teach_mode_only(controller, twin):
+    with pytest.raises(ValueError, match="teach mode"):
+        controller.hand_guide("above")
+    twin.teachMode()
+    controller.hand_guide("above")
+    for _ in range(len(controller._hand_path)):
+        controller.tick()
+    pos, mat = pose_to_pos_mat(twin.socket_pose())
+    tcp = np.asarray(twin.getActualTCPPose()[:3])
+    # 4 mm above the seated pose, along the socket axis (socket z points into the socket).
+    assert mat.T @ (tcp - pos) == pytest.approx([0.0, 0.0, -0.004], abs=5e-4)
+
+
+def test_a_malformed_rtde_message_drops_only_that_client(twin):
+    server = TwinServer(EmulatedController(twin))
+    ours, theirs = socket.socketpair()
+    client = _Client(ours, "rtde")
+    server.clients = {ours: client}
+    server.selector.register(ours, 1, ("client", "rtde"))
+    try:
+        theirs.sendall(rp.message(rp.REQUEST_PROTOCOL_VERSION, b"\x02"))  # 1 byte, not 2
+        key = server.selector.get_key(ours)
+        server._ready(key)
+        assert ours not in server.clients
+        assert "dropping a rtde client" in server.controller.log.lines[-1][1]
+    finally:
+        theirs.close()
