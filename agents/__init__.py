@@ -4,7 +4,18 @@
 ``load_agent(path)`` restores a checkpoint, ``agent_names()`` lists what is registered.
 """
 
-from agents import bc, residual, sac, scripted, td3, td3_lfd  # noqa: F401  (registers agents)
+from agents import (  # noqa: F401  (registers agents)
+    awac,
+    bc,
+    iql,
+    localize,
+    oda,
+    residual,
+    sac,
+    scripted,
+    td3,
+    td3_lfd,
+)
 from agents.base import Agent, BasePolicy, Dataset, Transition, transitions_to_dataset
 from agents.registry import agent_names, agent_spec, load_agent, make_agent
 

@@ -39,18 +39,20 @@ How the planned methods fit this interface (not implemented yet; this is the des
   puts (obs, residual) in its buffer. ``Transition.base_action`` lets a runner that already
   computed pi_H(s) pass it in; on an intervention the residual is re-derived from
   ``executed - base_action``.
-- **IQL with a learned reward classifier** (LOTJ, paper 001): ``pretrain(dataset)`` runs the
-  offline IQL phase (expectile value, AWR actor) and trains the success classifier on an
-  ``is_success`` column of the dataset; during online finetuning ``observe`` relabels ``reward``
-  with the classifier before storing (the env reward can be ``sparse`` and simply ignored). The DAIB
-  encoder is part of that agent's networks.
-- **AWAC** (Nair et al. 2020; paper 004's learner): ``pretrain`` = offline AWAC on the dataset,
-  ``observe`` / ``update`` = online finetuning with the same loss; the offline data stays in the
-  buffer.
-- **ODA / PEARL-style meta-RL** (paper 004): ``adapt(context)`` receives demonstrations of the
-  new task (a ``Dataset``), runs the encoder q(z|c) and fixes the latent ``z`` that ``act`` and
-  the critic are conditioned on; ``pretrain(dataset)`` meta-trains on a dataset with a
-  ``task_id`` column; online finetuning afterwards is ordinary ``observe`` / ``update``.
+- **IQL with a learned reward classifier** (LOTJ, paper 001; implemented in ``iql.py``):
+  ``pretrain(dataset)`` trains the success classifier on the offline data's sparse rewards and
+  runs the offline IQL phase (expectile value, AWR actor, DAIB from ``daib.py``); during online
+  finetuning ``observe`` relabels ``reward`` and ``terminated`` with the classifier before
+  storing (the env's reward is ignored). The domain labels are the dataset's ``task_id``.
+- **AWAC** (Nair et al. 2020; paper 004's learner; ``awac.py``): ``pretrain`` = offline AWAC on
+  the dataset, ``observe`` / ``update`` = online finetuning with the same loss; the offline data
+  stays in the buffer.
+- **ODA / PEARL-style meta-RL** (paper 004; ``oda.py``): ``adapt(context)`` receives
+  demonstrations of the new task (a ``Dataset``), runs the encoder q(z|c) and fixes the latent
+  ``z`` that ``act`` and the critic are conditioned on; ``pretrain(dataset)`` meta-trains on a
+  dataset with ``task_id`` and ``is_demo`` columns; online finetuning afterwards is ordinary
+  ``observe`` / ``update``. The runner calls ``adapt`` for agents registered with
+  ``needs_context=True``.
 
 Datasets (``pretrain`` and ``adapt``) are flat dictionaries of numpy arrays with one row per
 transition, the same layout as ``ReplayBuffer`` storage and ``.npz`` files::

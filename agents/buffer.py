@@ -39,7 +39,8 @@ class ReplayBuffer:
             k: np.zeros((capacity, *s.shape), dtype=s.dtype)
             for k, s in observation_space.spaces.items()
         }
-        self.next_obs = {k: np.zeros_like(v) for k, v in self.obs.items()}
+        # np.zeros, not zeros_like: untouched rows stay unallocated pages (lazy calloc).
+        self.next_obs = {k: np.zeros(v.shape, v.dtype) for k, v in self.obs.items()}
         self.action = np.zeros((capacity, action_dim), dtype=np.float32)
         self.reward = np.zeros((capacity,), dtype=np.float32)
         self.terminated = np.zeros((capacity,), dtype=bool)

@@ -98,7 +98,10 @@ class CheckpointMixin:
         tensors: dict[str, torch.Tensor] = {}
         for mod_name, module in self._checkpoint_modules().items():
             for key, value in module.state_dict().items():
-                tensors[f"{mod_name}.{key}"] = value.detach().cpu().contiguous()
+                tensors[f"{mod_name}.{key}"] = value.detach().cpu()
+        # Modules may share submodules (SAC's one encoder); safetensors stores a tensor once per
+        # key, so every entry gets storage of its own.
+        tensors = {k: v.clone(memory_format=torch.contiguous_format) for k, v in tensors.items()}
         optim_groups: dict[str, Any] = {}
         for opt_name, opt in self._checkpoint_optimizers().items():
             state = opt.state_dict()

@@ -8,7 +8,10 @@ Observations are gymnasium ``Dict`` s. ``ObsEncoder`` turns one into a feature v
   or 3) goes through its own small CNN (no pretrained weights): pixels / 255, three 3x3 convs,
   a linear projection, LayerNorm and tanh, as in SAC-AE (Yarats et al. 2019).
 
-Actors and critics own their encoder (no sharing), which keeps each loss's gradients local.
+An agent may hand one encoder to its actor and its critics (SAC does, as DrQ and SAC-AE do): the
+critic loss trains it, and the actor reads ``features.detach()`` through ``from_features``, so
+an image is encoded once per batch instead of once per network. ``random_shift`` is DrQ's image
+augmentation, on a whole batch at once.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class ObsEncoder(nn.Module):
         observation_space: gym.spaces.Dict,
         keys: Sequence[str] = (),
         image_feature_dim: int = 50,
+        image_channels: int = 32,
     ):
         """Build the encoder.
 
@@ -95,6 +99,7 @@ class ObsEncoder(nn.Module):
             observation_space: the env's Dict space.
             keys: which entries to use; empty means all of them.
             image_feature_dim: output size of each image's CNN.
+            image_channels: channels of each conv layer (the CNN's cost grows with their square).
         """
         super().__init__()
         keys = list(keys) or list(observation_space.spaces)
@@ -107,7 +112,7 @@ class ObsEncoder(nn.Module):
         self.vector_keys = [k for k in keys if not is_image_space(observation_space[k])]
         self.image_keys = [k for k in keys if is_image_space(observation_space[k])]
         self.images = nn.ModuleDict(
-            {k: ImageEncoder(observation_space[k].shape, image_feature_dim)
+            {k: ImageEncoder(observation_space[k].shape, image_feature_dim, image_channels)
              for k in self.image_keys}
         )
         self.vector_dim = sum(int(math.prod(observation_space[k].shape)) for k in self.vector_keys)
@@ -120,6 +125,26 @@ class ObsEncoder(nn.Module):
         parts = [obs[k].reshape(obs[k].shape[0], -1).float() for k in self.vector_keys]
         parts += [self.images[k](obs[k]) for k in self.image_keys]
         return torch.cat(parts, dim=-1)
+
+
+def random_shift(
+    images: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """DrQ's augmentation: shift each image of a batch by up to +-``pad`` pixels, independently.
+
+    ``images``: (B, H, W, C), any dtype (uint8 stays uint8). Borders are replicated, as if the
+    images were padded by ``pad`` pixels of their edge and cropped back to (H, W) at a random
+    offset (Kostrikov et al. 2020; Yarats et al. 2021). One gather for the whole batch.
+    """
+    if pad <= 0:
+        return images
+    batch, height, width = images.shape[:3]
+    device = images.device
+    shifts = torch.randint(-pad, pad + 1, (2, batch, 1), generator=generator).to(device)
+    rows = (torch.arange(height, device=device) + shifts[0]).clamp_(0, height - 1)  # (B, H)
+    cols = (torch.arange(width, device=device) + shifts[1]).clamp_(0, width - 1)  # (B, W)
+    batch_index = torch.arange(batch, device=device)[:, None, None]
+    return images[batch_index, rows[:, :, None], cols[:, None, :]]
 
 
 class ObsNormalizer(nn.Module):
@@ -199,7 +224,11 @@ class QEnsemble(nn.Module):
         )
 
     def forward(self, obs: Mapping[str, torch.Tensor], action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.encoder(obs), action], dim=-1)
+        return self.q_from_features(self.encoder(obs), action)
+
+    def q_from_features(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Q of (B, encoder.out_dim) features and (B, A) actions -> (num_qs, B)."""
+        x = torch.cat([features, action], dim=-1)
         return torch.stack([head(x).squeeze(-1) for head in self.heads])
 
 
@@ -236,7 +265,14 @@ class SquashedGaussianActor(nn.Module):
         self, obs: Mapping[str, torch.Tensor], deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (action in [-1, 1], log pi(action | obs)); deterministic -> tanh(mean)."""
-        mean, log_std = self.net(self.encoder(obs)).chunk(2, dim=-1)
+        return self.from_features(self.encoder(obs), deterministic)
+
+    def from_features(
+        self, features: torch.Tensor, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` on (B, encoder.out_dim) features (pass ``features.detach()`` when the
+        encoder is the critic's)."""
+        mean, log_std = self.net(features).chunk(2, dim=-1)
         # Soft clamp keeps gradients alive at the bounds (as in many SAC implementations).
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
             torch.tanh(log_std) + 1
@@ -280,3 +316,43 @@ class ActionScaler:
         """[low, high] -> [-1, 1] (float32)."""
         a = 2 * (np.asarray(env_action, dtype=np.float64) - self.low) / (self.high - self.low) - 1
         return np.clip(a, -1, 1).astype(np.float32)
+
+
+class GaussianActor(nn.Module):
+    """pi(a | x) = N(tanh(f(x)), diag(exp(log_std))) with a state-independent std.
+
+    The head of the advantage-weighted learners (IQL, AWAC, ODA): their actor loss is the
+    log-likelihood of *dataset* actions, which a tanh-squashed Gaussian makes infinite at the
+    bounds, so the mean is squashed and the sample is clipped instead (as CORL's IQL and AWAC
+    actors do). It takes a feature vector x, not an observation, so the caller decides what
+    feeds it: encoder features, DAIB's bottleneck z (IQL) or features and a task latent (ODA).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        action_dim: int,
+        hidden: Sequence[int],
+        log_std_min: float = -6.0,
+        log_std_max: float = 0.0,
+    ):
+        super().__init__()
+        self.net = mlp(in_dim, hidden, action_dim)
+        self.log_std = nn.Parameter(torch.zeros(action_dim))
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+
+    def distribution(self, features: torch.Tensor) -> torch.distributions.Normal:
+        """The action distribution for a batch of input features (B, in_dim)."""
+        mean = torch.tanh(self.net(features))
+        std = self.log_std.clamp(self.log_std_min, self.log_std_max).exp()
+        return torch.distributions.Normal(mean, std.expand_as(mean))
+
+    def log_prob(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(action | features), summed over action dimensions: (B,)."""
+        return self.distribution(features).log_prob(action).sum(-1)
+
+    def forward(self, features: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """An action in [-1, 1]: the mean if ``deterministic``, else a clipped sample."""
+        dist = self.distribution(features)
+        action = dist.mean if deterministic else dist.rsample()
+        return action.clamp(-1.0, 1.0)

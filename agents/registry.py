@@ -34,6 +34,8 @@ class AgentSpec:
         needs_demos: the method learns from demonstrations given to ``pretrain`` (``td3_lfd``,
             ``bc``); without them it degenerates (to TD3, to an untrained policy), so the runner
             collects some when none are given.
+        needs_context: the method infers the task from demonstrations given to ``adapt``
+            (``oda``); the runner records some on the target task and passes them.
     """
 
     name: str
@@ -41,20 +43,27 @@ class AgentSpec:
     config_cls: type
     needs_base_policy: bool = False
     needs_demos: bool = False
+    needs_context: bool = False
 
 
 _REGISTRY: dict[str, AgentSpec] = {}
 
 
 def register(
-    name: str, config_cls: type, *, needs_base_policy: bool = False, needs_demos: bool = False
+    name: str,
+    config_cls: type,
+    *,
+    needs_base_policy: bool = False,
+    needs_demos: bool = False,
+    needs_context: bool = False,
 ) -> Callable[[type], type]:
     """Class decorator adding an agent class to the registry under ``name``."""
 
     def decorator(cls: type) -> type:
         if name in _REGISTRY:
             raise ValueError(f"agent {name!r} is already registered")
-        _REGISTRY[name] = AgentSpec(name, cls, config_cls, needs_base_policy, needs_demos)
+        _REGISTRY[name] = AgentSpec(name, cls, config_cls, needs_base_policy, needs_demos,
+                                    needs_context)
         cls.name = name
         return cls
 
@@ -103,7 +112,7 @@ def make_agent(
     if spec.needs_base_policy and kwargs.get("base_policy") is None:
         raise ValueError(
             f"agent {name!r} needs base_policy= (a callable obs -> action), e.g. "
-            "envs.hand_controller(env)"
+            "envs.p_controller(env)"
         )
     cfg = build_config(spec.config_cls, config)
     return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)

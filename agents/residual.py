@@ -4,7 +4,7 @@ Papers: T. Johannink, S. Bahl, A. Nair, et al., "Residual Reinforcement Learning
 Control", ICRA 2019; Schoettler et al. 2019 (paper 000), section 4.3 and Algorithm 1.
 
 The executed action is ``u' = clip(pi_H(s) + residual_scale * u)`` with ``pi_H`` a fixed
-controller (``base_policy=``, e.g. ``envs.hand_controller(env)``: paper 000's P-controller) and
+controller (``base_policy=``, e.g. ``envs.p_controller(env)``: paper 000's P-controller) and
 ``u ~ pi_theta(s)`` the learned residual in [-1, 1] (on a general Box, ``u`` is scaled by half
 the action range). As in Algorithm 1 (line 7), the replay buffer stores the
 residual ``u``, not ``u'``, so the critic is Q(s, u) and any off-policy learner trains unchanged:

@@ -7,6 +7,12 @@ et al. 2019 (paper 000, section 4.2), from state and from 32x32 images.
 
 One ``update()`` call runs ``utd_ratio`` gradient steps (critic, actor, temperature, target), so
 high update-to-data ratios (RLPD, paper 002) are a config value, not a runner change.
+
+Pixels as in DrQ-v2 (Yarats et al., "Mastering Visual Continuous Control: Improved Data-Augmented
+Reinforcement Learning", arXiv:2107.09645): one observation encoder serves the actor, the critics
+and the target critics; only the critic loss trains it (the actor reads detached features); each
+batch's images are randomly shifted (``image_shift_px``). A batch's images are encoded twice per
+gradient step (obs, next_obs) instead of five times with an encoder per network.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from agents.networks import (
     QEnsemble,
     SquashedGaussianActor,
     obs_to_torch,
+    random_shift,
     soft_update,
 )
 from agents.off_policy import OffPolicyAgent
@@ -56,6 +63,8 @@ class SACConfig:
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by running mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
+    image_channels: int = 32  # conv channels of the image encoder (16: ~2x cheaper updates)
+    image_shift_px: int = 4  # DrQ random shift of image observations in a batch [pixels]; 0: off
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
     def validate(self) -> None:
@@ -73,9 +82,9 @@ class SACConfig:
             self.hidden,
         )
         check(self.num_qs >= 2, name, "num_qs", ">= 2", self.num_qs)
-        for f in ("batch_size", "buffer_size", "utd_ratio", "image_feature_dim"):
+        for f in ("batch_size", "buffer_size", "utd_ratio", "image_feature_dim", "image_channels"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
-        for f in ("learning_starts", "random_steps"):
+        for f in ("learning_starts", "random_steps", "image_shift_px"):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
 
 
@@ -109,18 +118,21 @@ class SACAgent(OffPolicyAgent):
             -float(self.action_dim) if config.target_entropy is None else config.target_entropy
         )
 
-        def encoder() -> ObsEncoder:
-            return ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim)
-
-        self.actor = SquashedGaussianActor(encoder(), self.action_dim, config.hidden)
-        self.critic = QEnsemble(
-            encoder(), self.action_dim, config.hidden, config.num_qs, config.critic_layer_norm
+        # One encoder: the critic's parameters (trained by the critic loss), read by the actor.
+        self.encoder = ObsEncoder(
+            observation_space, config.obs_keys, config.image_feature_dim, config.image_channels
         )
+        self.actor = SquashedGaussianActor(self.encoder, self.action_dim, config.hidden)
+        self.critic = QEnsemble(
+            self.encoder, self.action_dim, config.hidden, config.num_qs, config.critic_layer_norm
+        )
+        # Target heads only: the targets read the online encoder's features of next_obs.
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.target_critic.encoder = self.encoder
         self.temperature = Temperature(config.init_temperature)
         for module in (self.actor, self.critic, self.target_critic, self.temperature):
             module.to(self.device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.net.parameters(), lr=config.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.alpha_opt = torch.optim.Adam(self.temperature.parameters(), lr=config.alpha_lr)
 
@@ -138,23 +150,29 @@ class SACAgent(OffPolicyAgent):
     def update_from_batch(self, batch: Batch) -> dict[str, float]:
         """One SAC gradient step on a numpy batch (actions in [-1, 1])."""
         b = batch_to_torch(batch, self.device)
+        for key in self.encoder.image_keys:
+            for part in ("obs", "next_obs"):
+                b[part][key] = random_shift(b[part][key], self.config.image_shift_px)
         b["obs"], b["next_obs"] = self.obs_norm(b["obs"]), self.obs_norm(b["next_obs"])
         alpha = self.temperature().detach()
 
         with torch.no_grad():
-            next_action, next_log_prob = self.actor(b["next_obs"])
-            next_q = self.target_critic(b["next_obs"], next_action).min(dim=0).values
-            soft_value = next_q - alpha * next_log_prob
+            next_features = self.encoder(b["next_obs"])
+            next_action, next_log_prob = self.actor.from_features(next_features)
+            next_q = self.target_critic.q_from_features(next_features, next_action)
+            soft_value = next_q.min(dim=0).values - alpha * next_log_prob
             target_q = b["reward"] + self.config.gamma * (1.0 - b["terminated"]) * soft_value
-        q = self.critic(b["obs"], b["action"])
+        features = self.encoder(b["obs"])
+        q = self.critic.q_from_features(features, b["action"])
         critic_loss = ((q - target_q.unsqueeze(0)) ** 2).mean(dim=1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
-        action, log_prob = self.actor(b["obs"])
+        features = features.detach()  # the actor does not train the encoder
+        action, log_prob = self.actor.from_features(features)
         self.critic.requires_grad_(False)
-        q_pi = self.critic(b["obs"], action).mean(dim=0)
+        q_pi = self.critic.q_from_features(features, action).mean(dim=0)
         self.critic.requires_grad_(True)
         actor_loss = (alpha * log_prob - q_pi).mean()
         self.actor_opt.zero_grad(set_to_none=True)
@@ -168,7 +186,7 @@ class SACAgent(OffPolicyAgent):
         alpha_loss.backward()
         self.alpha_opt.step()
 
-        soft_update(self.target_critic, self.critic, self.config.tau)
+        soft_update(self.target_critic.heads, self.critic.heads, self.config.tau)
         self.gradient_steps += 1
         return {
             "loss/critic": critic_loss.item(),

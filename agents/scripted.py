@@ -1,7 +1,7 @@
 """Scripted insertion baselines that need no learning (``update`` returns {}).
 
 - ``p_controller``: the task's hand-designed controller (paper 000, eq. 5: a P-controller toward
-  the believed goal), wrapped as an agent; ``base_policy=`` is ``envs.hand_controller(env)``.
+  the believed goal), wrapped as an agent; ``base_policy=`` is ``envs.p_controller(env)``.
 - ``straight_down``: pushes along the insertion axis from the start pose (paper 001 baseline).
 - ``random_search``: straight down until the plug stalls on the board, then, holding a light
   contact force, visits ``num_targets`` random positions around the stall point (paper 001,
@@ -35,7 +35,7 @@ from agents.registry import register
 
 @dataclass
 class PControllerConfig:
-    """The P-controller has its gains in the task (``envs.hand_controller``); nothing to set."""
+    """The P-controller has its gains in the task (``envs.p_controller``); nothing to set."""
 
 
 @dataclass

@@ -1,17 +1,22 @@
-"""Learner throughput: gradient updates per second of the agents on InsertBench-shaped inputs.
+"""Learner throughput: gradient updates per second on InsertBench-shaped inputs, state and pixels.
 
     python -m benchmark.bench_agents [--threads 2] [--seconds 10] [--device cpu]
 
-Prints gradient updates/s (one update = critic + actor (+ temperature) step on one batch) for
-SAC on state observations (tcp_pose, tcp_vel, wrench: 18 numbers; 3-D action) with the default
-config (2x256 MLPs, batch 256), and for comparison TD3 on state and SAC on 32x32 grayscale
-wrist images. No env is stepped: the replay buffer is filled with random transitions, so this
-measures the learner alone.
+One update = critic + actor + temperature (+ target) step on one batch of 256, 2x256 MLPs. Cases,
+side by side: SAC and TD3 on state (tcp_pose, tcp_vel, wrench: 18 numbers; 3-D action), and
+pixel SAC (one encoder shared by actor and critics, DrQ random shift) on paper 000's 32x32
+grayscale wrist image plus state, and on the env's default pixels (wrist and side, 64x64 RGB).
+No env is stepped: the replay buffer holds random transitions, so this measures the learner.
+
+Each case prints the median over timing windows of updates per wall second and per CPU second
+of the process (all torch threads). On a machine shared with other work the wall figure falls
+with the load; the CPU figure is what one update costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import gymnasium as gym
@@ -20,48 +25,61 @@ import torch
 
 from agents import Transition, make_agent
 
+_GRAY_WRIST = (("wrist", (32, 32, 1)),)
+#: (label, agent, image entries as (name, shape), config overrides).
+CASES = [
+    ("SAC, state", "sac", (), {}),
+    ("TD3, state", "td3", (), {}),
+    ("pixel SAC, state + 32x32 gray wrist", "sac", _GRAY_WRIST, {}),
+    ("  same, image_channels=16", "sac", _GRAY_WRIST, {"image_channels": 16}),
+    ("pixel SAC, 2 cameras 64x64 RGB", "sac", (("wrist", (64, 64, 3)), ("side", (64, 64, 3))),
+     {}),
+]
 
-def insertbench_spaces(pixels: bool) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
+
+def insertbench_spaces(images=()) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
     """Observation / action spaces with the InsertBench contract's keys and shapes."""
     spaces: dict[str, gym.spaces.Space] = {
         k: gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
         for k in ("tcp_pose", "tcp_vel", "wrench")
     }
-    if pixels:
-        spaces["wrist"] = gym.spaces.Box(0, 255, (32, 32, 1), np.uint8)
+    for name, shape in images:
+        spaces[name] = gym.spaces.Box(0, 255, shape, np.uint8)
     return gym.spaces.Dict(spaces), gym.spaces.Box(-1, 1, (3,), np.float32)
 
 
 def updates_per_second(
-    name: str, pixels: bool, seconds: float, device: str, windows: int = 5
-) -> list[float]:
+    name: str, images, seconds: float, device: str, config=None, windows: int = 5
+) -> tuple[list[float], list[float]]:
     """Fill a buffer with random transitions, warm up, then time ``update()`` calls.
 
-    Returns the rate of each of ``windows`` equal timing windows: on a shared machine the
-    spread between them is part of the figure.
+    Returns the rates of ``windows`` equal timing windows, per wall second and per process CPU
+    second: on a shared machine the spread between windows is part of the figure.
     """
-    obs_space, act_space = insertbench_spaces(pixels)
+    obs_space, act_space = insertbench_spaces(images)
     obs_space.seed(0)
     act_space.seed(0)
     agent = make_agent(name, obs_space, act_space,
-                       {"learning_starts": 0, "random_steps": 0, "device": device})
+                       {"learning_starts": 0, "random_steps": 0, "device": device,
+                        **(config or {})})
     for _ in range(2_000):
         agent.observe(Transition(obs_space.sample(), act_space.sample(), 0.0, obs_space.sample(),
                                  False, False, {}))
-    for _ in range(10):
+    for _ in range(5):
         agent.update()
-    rates = []
+    wall_rates, cpu_rates = [], []
     for _ in range(windows):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        count, start = 0, time.perf_counter()
+        count, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds / windows:
             agent.update()
             count += 1
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        rates.append(count / (time.perf_counter() - start))
-    return rates
+        wall_rates.append(count / (time.perf_counter() - start))
+        cpu_rates.append(count / max(time.process_time() - cpu_start, 1e-9))
+    return wall_rates, cpu_rates
 
 
 def main() -> None:
@@ -73,15 +91,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, device {args.device}, threads {args.threads}, "
-          f"batch 256, MLP 2x256")
-    for name, pixels, label in [
-        ("sac", False, "SAC, state obs"),
-        ("td3", False, "TD3, state obs"),
-        ("sac", True, "SAC, state + 32x32 gray wrist image"),
-    ]:
-        rates = updates_per_second(name, pixels, args.seconds, args.device)
-        print(f"gradient updates/s for {label}: {np.median(rates):.0f} "
-              f"(median of {len(rates)} windows; min {min(rates):.0f}, max {max(rates):.0f})")
+          f"batch 256, MLP 2x256; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'case':40s} {'updates/s (wall)':>17s} {'per CPU-s':>10s}   min-max (wall)")
+    rates = {}
+    for label, name, images, config in CASES:
+        wall, cpu = updates_per_second(name, images, args.seconds, args.device, config)
+        rates[label] = float(np.median(wall))
+        print(f"{label:40s} {np.median(wall):17.1f} {np.median(cpu):10.1f}   "
+              f"{min(wall):.1f}-{max(wall):.1f}")
+    state = rates["SAC, state"]
+    for label in (CASES[2][0], CASES[3][0], CASES[4][0]):
+        print(f"{label} / SAC state: {rates[label] / state:.2f}")
 
 
 if __name__ == "__main__":

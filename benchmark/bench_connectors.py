@@ -2,7 +2,7 @@
 
     python -m benchmark.bench_connectors [--episodes 20] [--procedural 20] [--dataset-episodes 200]
 
-For every connector: the scripted expert's success with the exact goal from a start 0-10 mm
+For every connector: the P-controller's success with the exact goal from a start 0-10 mm
 off-centre (paper 000's P-controller, target >= 90%); the peak contact force on the plug in
 those episodes (median and maximum over episodes of `info["max_force_n"]`, the 100 Hz net
 contact force; the maximum is usually the impact at first contact); the P-controller's success
@@ -28,15 +28,14 @@ from rich.table import Table
 import envs
 from benchmark.datasets import CollectConfig, collect
 from envs.catalog import CATALOG
-from envs.family import active_insertion_env
-from envs.insertion_env import InsertionEnv
+from envs.insertion_env import InsertionEnv, active_insertion_env
 from envs.nist_board import NIST_PARTS
 from envs.procedural import procedural_task, random_connector
 
 
 def expert_episodes(env: gym.Env, episodes: int, steps: int = 50) -> tuple[float, list[float]]:
     """Success rate and per-episode peak contact force [N] of the P-controller."""
-    expert = envs.scripted_expert(env)
+    expert = envs.p_controller(env)
     successes, forces = 0, []
     for seed in range(episodes):
         obs, info = env.reset(seed=seed)

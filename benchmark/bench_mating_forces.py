@@ -23,7 +23,7 @@ EVAL_SEED_BASE = 10_000
 
 def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> int:
     env = gym.make(env_id, goal_noise_mm=goal_noise_mm)
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     wins = 0
     for seed in range(EVAL_SEED_BASE, EVAL_SEED_BASE + episodes):
         obs, info = env.reset(seed=seed)

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 import real
-from real.env import hand_controller
+from real.env import p_controller
 from real.twin_process import TwinProcess, ports_taken
 
 USB = "InsertBench/USB-v0"
@@ -85,7 +85,7 @@ def servo_loop(seconds: float) -> dict[str, float]:
 
 def run_episode(env, seed: int) -> tuple[bool, int, np.ndarray, float]:
     """Success, steps, TCP positions (episode-start frame) [m], wall time per step [s]."""
-    policy = hand_controller(env)
+    policy = p_controller(env)
     obs, info = env.reset(seed=seed)
     poses = [obs["tcp_pose"][:3].copy()]
     start = time.perf_counter()

@@ -6,15 +6,14 @@ the SHA-256 of its canonical JSON, so the same cell has the same hash in every p
 machine and in every run of the matrix.
 
 Executing a cell is one function, `CellFunction(cell, artifacts_dir) -> CellResult`. The default,
-`run_cell`, trains and evaluates through `benchmark.train.train`; the executors and the store only
-ever see the function, so tests inject a cheap deterministic one.
+`run_cell`, trains and evaluates through `benchmark.train.train` (its typed `TrainResult`); the
+executors and the store only ever see the function, so tests inject a cheap deterministic one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import inspect
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -25,11 +24,13 @@ from typing import Any
 #: Agents that act by a fixed rule: they are evaluated, never trained (budget 0).
 SCRIPTED_AGENTS = frozenset({"p_controller", "straight_down", "random_search", "spiral_search"})
 
-#: Per-episode record fields the store keeps in typed columns; anything else goes to `extra`.
+#: Fields of `envs.episode.EpisodeRecord` every stored episode needs (the store keeps them in
+#: typed columns; the record's other fields go to its `extra` column).
 EPISODE_FIELDS = (
+    "seed",
     "success",
     "steps_to_success",
-    "seconds_to_success",
+    "time_to_success_s",
     "final_distance_mm",
     "peak_force_n",
 )
@@ -120,10 +121,9 @@ class Evaluation:
     Attributes:
         env_steps: training environment steps consumed when the evaluation ran.
         wall_clock_s: training wall-clock seconds when the evaluation ran.
-        episodes: one record per episode with at least the keys of `EPISODE_FIELDS`
-            (``success`` bool; ``steps_to_success`` / ``seconds_to_success`` None when the
-            episode failed; ``final_distance_mm``; ``peak_force_n``) and optionally
-            ``eval_seed``.
+        episodes: one `envs.episode.EpisodeRecord.to_dict()` per episode (at least the keys
+            of `EPISODE_FIELDS`; ``steps_to_success`` / ``time_to_success_s`` None when the
+            episode failed).
     """
 
     env_steps: int
@@ -182,71 +182,36 @@ class CellResult:
 CellFunction = Callable[[Cell, Path], CellResult]
 
 
-def _as_evaluation(raw: Any) -> Evaluation:
-    if isinstance(raw, Evaluation):
-        return raw
-    if isinstance(raw, Mapping):
-        return Evaluation(
-            env_steps=int(raw["env_steps"]),
-            wall_clock_s=float(raw.get("wall_clock_s", 0.0)),
-            episodes=[dict(r) for r in raw["episodes"]],
-        )
-    raise TypeError(f"cannot read an evaluation from {type(raw).__name__}")
-
-
-def result_from_train_output(output: Any, cell: Cell, artifacts_dir: Path) -> CellResult:
-    """Convert what `benchmark.train.train` returns into a `CellResult`.
-
-    Accepted: a `CellResult`, or a mapping with ``curve`` (a sequence of evaluations, each an
-    `Evaluation` or a mapping with ``env_steps``, ``wall_clock_s``, ``episodes``), optional
-    ``final`` (defaults to the last curve point), ``env_steps``, ``wall_clock_s`` and ``info``.
-    """
-    if isinstance(output, CellResult):
-        return output
-    if not isinstance(output, Mapping) or "curve" not in output:
-        raise TypeError(
-            "benchmark.train.train must return a CellResult or a mapping with a 'curve' of "
-            f"evaluations; got {type(output).__name__}"
-        )
-    curve = [_as_evaluation(e) for e in output["curve"]]
-    final = _as_evaluation(output["final"]) if output.get("final") is not None else None
-    if final is None:
-        if not curve:
-            raise ValueError(f"train returned no evaluation for cell {cell.short_hash}")
-        final = curve[-1]
-    return CellResult(
-        curve=curve,
-        final=final,
-        env_steps=int(output.get("env_steps", curve[-1].env_steps if curve else 0)),
-        train_wall_clock_s=float(output.get("wall_clock_s", 0.0)),
-        artifacts_path=str(output.get("artifacts_path", artifacts_dir)),
-        info=dict(output.get("info", {})),
-    )
-
-
 def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
     """Train (unless scripted) and evaluate one cell through `benchmark.train.train`.
 
     The import is deferred so that the matrix layer, its store and its tests never need the
-    training stack. ``eval_seeds`` is passed when `train` accepts it, so evaluation uses the
-    preset's fixed seeds.
+    training stack. Evaluation uses the cell's fixed seeds.
     """
     from benchmark.train import train
 
-    kwargs: dict[str, Any] = {
-        "task_id": cell.task_id,
-        "agent_name": cell.agent,
-        "seed": cell.seed,
-        "steps": cell.budget_steps,
-        "config": dict(cell.agent_config),
-        "env_kwargs": dict(cell.env_kwargs),
-        "out_dir": artifacts_dir,
-        "eval_every": cell.eval_every,
-        "eval_episodes": cell.eval_episodes,
-    }
-    if "eval_seeds" in inspect.signature(train).parameters:
-        kwargs["eval_seeds"] = list(cell.eval_seeds)
-    return result_from_train_output(train(**kwargs), cell, artifacts_dir)
+    result = train(
+        task_id=cell.task_id,
+        agent_name=cell.agent,
+        seed=cell.seed,
+        steps=cell.budget_steps,
+        config=dict(cell.agent_config),
+        env_kwargs=dict(cell.env_kwargs),
+        out_dir=artifacts_dir,
+        eval_every=cell.eval_every,
+        eval_episodes=cell.eval_episodes,
+        eval_seeds=list(cell.eval_seeds),
+    )
+    if not result.evaluations:
+        raise ValueError(f"train returned no evaluation for cell {cell.short_hash}")
+    return CellResult(
+        curve=result.evaluations,
+        final=result.evaluations[-1],
+        env_steps=result.steps,
+        train_wall_clock_s=result.wall_clock_s,
+        artifacts_path=str(result.out_dir),
+        info={"training_episodes": result.episodes, "agent": result.agent.name},
+    )
 
 
 def load_cell_function(spec: str) -> CellFunction:

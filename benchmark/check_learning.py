@@ -47,7 +47,7 @@ class PendulumDictEnv(PendulumEnv):
         obs, reward, terminated, truncated, info = super().step(action)
         return {"state": obs}, reward, terminated, truncated, info
 
-    def hand_controller(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    def p_controller(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """A deliberately wrong base controller for residual agents: constant 1 N m."""
         return lambda obs: np.ones(1, dtype=np.float32)
 
@@ -72,18 +72,17 @@ def main() -> None:
             config={"learning_starts": 1_000, "random_steps": 1_000}, out_dir=args.out,
             eval_every=2_000, eval_episodes=5,
         )
-        for entry in result.evaluations:
-            print(f"{args.agent} step {entry['env_steps']:>6}: evaluation mean return "
-                  f"{entry['summary']['mean_return']:8.1f}")
+        for entry, s in zip(result.evaluations, result.summaries, strict=True):
+            print(f"{args.agent} step {entry.env_steps:>6}: evaluation mean return "
+                  f"{s['mean_return']:8.1f}")
         return
     result = train(
         "InsertBench/USB-v0", args.agent, seed=args.seed, steps=args.steps,
         env_kwargs={"reward": "sparse", "goal_noise_mm": 1.0}, out_dir=args.out,
         eval_every=1_000, eval_episodes=20,
     )
-    for entry in result.evaluations:
-        s = entry["summary"]
-        print(f"{args.agent} step {entry['env_steps']:>6}: success {s['successes']}/"
+    for entry, s in zip(result.evaluations, result.summaries, strict=True):
+        print(f"{args.agent} step {entry.env_steps:>6}: success {s['successes']}/"
               f"{s['episodes']} [{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]")
 
 

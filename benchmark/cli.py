@@ -31,3 +31,11 @@ app.add_typer(dataset_app, name="dataset")
 from benchmark.train_cli import register as register_train_commands  # noqa: E402
 
 register_train_commands(app)
+
+from benchmark.sim2sim import sim2sim_command  # noqa: E402
+
+app.command("sim2sim")(sim2sim_command)
+
+from leaderboards.cli import leaderboard_app  # noqa: E402
+
+app.add_typer(leaderboard_app, name="leaderboard")

@@ -1,4 +1,4 @@
-"""`insertbench dataset ...`: offline datasets from the scripted expert (benchmark.datasets)."""
+"""`insertbench dataset ...`: offline datasets from the P-controller (benchmark.datasets)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="Collect offline datasets (Minari) with the noisy scripted expert.",
+    help="Collect offline datasets (Minari) with the noisy P-controller.",
     no_args_is_help=True,
 )
 
@@ -41,7 +41,7 @@ def collect(
         str | None, typer.Option("--dataset-id", help="Minari dataset ID.")
     ] = None,
 ) -> None:
-    """Run the scripted expert with noisy actions and write a Minari dataset under OUT/minari."""
+    """Run the P-controller with noisy actions and write a Minari dataset under OUT/minari."""
     from benchmark.datasets import CollectConfig
     from benchmark.datasets import collect as run_collect
 
@@ -65,3 +65,37 @@ def collect(
         f"load with MINARI_DATASETS_PATH={Path(out).resolve() / 'minari'} "
         f"minari.load_dataset('{config.minari_id}')"
     )
+
+
+@app.command()
+def recipe(
+    name: Annotated[str, typer.Argument(help="paper001 or paper004.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder (a rerun resumes a partial collection).")
+    ],
+    scale: Annotated[
+        str, typer.Option("--scale", help="small (minutes on 2 cores) or full (papers' size).")
+    ] = "small",
+    episodes: Annotated[
+        int | None,
+        typer.Option("--episodes", min=1, help="Non-demo episodes per connector (overrides "
+                     "the scale's)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed of every part.")] = 0,
+    connector: Annotated[
+        list[str] | None,
+        typer.Option("--connector", help="Collect only this connector (repeatable)."),
+    ] = None,
+) -> None:
+    """Collect paper 001's or 004's offline data on its training connectors (benchmark.recipes);
+    train on it with `insertbench train --demos OUT`."""
+    from benchmark.recipes import collect_recipe
+
+    try:
+        description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
+                                     connectors=connector)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    connectors = sorted({p["connector"] for p in description["parts"]})
+    typer.echo(f"{name} ({scale}): {len(description['parts'])} parts on {len(connectors)} "
+               f"connectors under {out}; train with --demos {out}")

@@ -1,10 +1,10 @@
-"""Offline datasets from the scripted expert, written as Minari datasets (papers 001-004).
+"""Offline datasets from the P-controller, written as Minari datasets (papers 001-004).
 
 Paper 001 (section IV) collects its offline data with a predefined policy moving to the socket,
 executing a random action instead with probability 0.2, in trajectories of at most 20 steps
 that end early on success, with sparse rewards. Papers 002/003 start from 20 successful
 demonstrations. `collect` does both: the expert is paper 000's P-controller
-(`envs.hand_controller`, through `envs.scripted_expert` so families work too), each action is
+(`envs.p_controller`, through `envs.p_controller` so families work too), each action is
 replaced by a uniform random one with probability `noise`, and `demos=True` keeps only
 successful episodes until `episodes` are kept.
 
@@ -155,14 +155,14 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
     from tqdm import tqdm
 
     import envs  # noqa: F401  (registers the InsertBench IDs)
-    from envs import scripted_expert
+    from envs import p_controller
 
     out = Path(out)
     _check_config(out, config)
     episode_dir = out / "episodes"
     episode_dir.mkdir(exist_ok=True)
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
-    expert = scripted_expert(env)
+    expert = p_controller(env)
     kept: list[Path] = []
     attempts = 0
     limit = config.episodes * (config.max_attempts_per_demo if config.demos else 1)

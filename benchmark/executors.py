@@ -4,16 +4,22 @@ Every executor runs the same picklable entry point, `execute_cell`, which never 
 exception inside a cell becomes a failed `CellOutcome` with its traceback. The parent process is
 the only one that writes to the store.
 
-- `LocalExecutor`: a process pool with the ``spawn`` start method (no forked MuJoCo/torch state).
+- `LocalExecutor`: a process pool with the ``spawn`` start method (no forked MuJoCo/torch state);
+  its workers die with the process that started them, ``kill -9`` included.
 - `RayExecutor`: Ray remote tasks on a local or existing cluster (``ray.init(address=...)``).
 - `InlineExecutor`: runs cells in the parent process, one at a time (debugging, profiling).
 """
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -46,11 +52,16 @@ def execute_cell(cell_fn: CellFunction, cell: Cell, artifacts_dir: str) -> CellO
     """Run one cell and capture any exception; the entry point of every executor's workers.
 
     Whatever an interrupted earlier attempt left in `artifacts_dir` is removed first (on the
-    machine that runs the cell), so a restarted cell starts clean.
+    machine that runs the cell), so a restarted cell starts clean. The folder has one writer at a
+    time: an exclusive lock on `<artifacts_dir>.lock`, held while the cell runs and released by
+    the kernel when its process dies; a second process finds it taken and fails the cell
+    rather than write into the same folder.
     """
     start = time.perf_counter()
+    lock = None
     try:
         path = Path(artifacts_dir)
+        lock = _lock_artifacts(path)
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
@@ -64,6 +75,23 @@ def execute_cell(cell_fn: CellFunction, cell: Cell, artifacts_dir: str) -> CellO
             cell.config_hash, None, f"{type(err).__name__}: {err}", traceback.format_exc(),
             time.perf_counter() - start,
         )
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _lock_artifacts(path: Path):  # noqa: ANN202 - an open file holding the lock
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(f"{path}.lock", "a")  # noqa: SIM115 - held until the cell ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RuntimeError(
+            f"another process is writing {path} (a worker of an earlier run still alive?); "
+            "this cell was not started"
+        ) from None
+    return lock
 
 
 class Executor(ABC):
@@ -111,7 +139,31 @@ class InlineExecutor(Executor):
         self._queue.clear()
 
 
-def _limit_torch_threads(threads: int) -> None:
+#: prctl(2) option: the signal the kernel sends this process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process end when `parent_pid` (the process that started it) dies, even by
+    SIGKILL: Linux's PR_SET_PDEATHSIG, elsewhere a daemon thread polling the parent's pid."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    else:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the request was in place
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     import torch
 
     torch.set_num_threads(threads)
@@ -140,8 +192,8 @@ class LocalExecutor(Executor):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.capacity,
                 mp_context=self._context,
-                initializer=_limit_torch_threads,
-                initargs=(threads,),
+                initializer=_init_worker,
+                initargs=(threads, os.getpid()),
             )
         return self._pool
 

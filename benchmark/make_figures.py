@@ -21,7 +21,7 @@ HEIGHT, WIDTH = 300, 400
 
 def _near_the_socket(env_id: str, height: int, width: int):
     env = gym.make(env_id, obs_mode="pixels", image_size=(height, width))
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     obs, _ = env.reset(seed=0)
     for _ in range(7):  # the plug just above the socket mouth
         obs, *_ = env.step(controller(obs))

@@ -15,7 +15,7 @@ from rich.table import Table
 from benchmark.cells import load_cell_function, run_cell
 from benchmark.executors import make_executor
 from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
-from benchmark.preset import PresetError, available_presets, load_preset
+from benchmark.preset import PresetError, available_presets, check_runnable, load_preset
 from benchmark.store import DEFAULT_STALE_AFTER_S, Store
 
 matrix_app = typer.Typer(
@@ -70,6 +70,11 @@ def run(
     spec = _load(preset)
     store_path = store or default_store_path(spec.name)
     function = load_cell_function(cell_fn) if cell_fn else run_cell
+    if function is run_cell:
+        try:
+            check_runnable(spec.cells)
+        except PresetError as err:
+            raise typer.BadParameter(str(err), param_hint="PRESET") from None
     with Store(store_path, stale_after_s=stale_after) as db:
         summary = run_matrix(
             spec.cells, db, make_executor(executor, workers, ray_address),

@@ -1,9 +1,9 @@
 """Metrics of the evaluation protocol, always recomputed from raw per-episode records.
 
-Per cell: success rate with a 95% Wilson score interval (scipy), mean cycle time (steps and
-seconds to insertion, over successful episodes), final distance, peak contact force, the
-environment steps and wall-clock seconds until the learning curve first reaches 80% / 95%
-success, and the learning curve itself.
+Per cell: success rate with a 95% Wilson score interval (`envs.episode.wilson_interval`, the one
+every table uses), mean cycle time (steps and seconds to insertion, over successful episodes),
+final distance, peak contact force, the environment steps and wall-clock seconds until the
+learning curve first reaches 80% / 95% success, and the learning curve itself.
 
 Across tasks and seeds: IQM and mean with stratified bootstrap confidence intervals and
 performance profiles, computed by `rliable` on score matrices of shape (seeds, tasks).
@@ -20,19 +20,10 @@ from typing import Any
 import numpy as np
 from rliable import library as rly
 from rliable import metrics as rly_metrics
-from scipy.stats import binomtest
+
+from envs.episode import distinct_success_summary, wilson_interval
 
 THRESHOLDS = (0.8, 0.95)
-
-
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval (no continuity correction) for a binomial success rate."""
-    if trials < 1:
-        raise ValueError(f"trials must be >= 1, got {trials}")
-    if not 0 <= successes <= trials:
-        raise ValueError(f"successes must be in [0, {trials}], got {successes}")
-    interval = binomtest(successes, trials).proportion_ci(confidence, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 @dataclass(frozen=True)
@@ -61,48 +52,6 @@ def time_to_threshold(
         if point.successes >= threshold * point.trials - 1e-9:
             return point.env_steps, point.wall_clock_s
     return None
-
-
-#: Record fields that name an episode rather than describe what happened in it.
-_IDENTITY_FIELDS = frozenset(
-    {"eval_seed", "seed", "episode", "episode_index", "index", "task_id", "task_version_key",
-     "version_key", "wall_clock_s", "cell", "config_hash", "is_final"}
-)
-
-
-def _outcome(record: Mapping[str, Any] | Any) -> tuple:
-    fields = record if isinstance(record, Mapping) else vars(record)
-    return tuple(sorted((k, repr(v)) for k, v in fields.items() if k not in _IDENTITY_FIELDS))
-
-
-def distinct_episodes(records: Sequence[Mapping[str, Any] | Any]) -> list:
-    """The records with replays dropped: episodes that agree exactly on every outcome field
-    (success, steps, return, forces, distances: all but seeds and identifiers) are one episode
-    seen again, as a deterministic policy on a noiseless task replays for every seed. Records
-    are dicts or dataclass instances; the first of each group is kept, in order."""
-    seen: set[tuple] = set()
-    kept = []
-    for record in records:
-        key = _outcome(record)
-        if key not in seen:
-            seen.add(key)
-            kept.append(record)
-    return kept
-
-
-def effective_trials(records: Sequence[Mapping[str, Any] | Any]) -> int:
-    """How many distinct episodes `records` hold (see `distinct_episodes`)."""
-    return len(distinct_episodes(records))
-
-
-def _success(record: Mapping[str, Any] | Any) -> bool:
-    return bool(record["success"] if isinstance(record, Mapping) else record.success)
-
-
-def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tuple[int, int]:
-    """(successes, trials) over distinct episodes: what a confidence interval may count."""
-    distinct = distinct_episodes(records)
-    return sum(_success(r) for r in distinct), len(distinct)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -162,7 +111,7 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
         distinct_successes=distinct_successes,
         distinct_trials=distinct_trials,
         mean_steps_to_success=_mean([e["steps_to_success"] for e in won]),
-        mean_seconds_to_success=_mean([e["seconds_to_success"] for e in won]),
+        mean_seconds_to_success=_mean([e["time_to_success_s"] for e in won]),
         mean_final_distance_mm=_mean([e["final_distance_mm"] for e in final]),
         mean_peak_force_n=_mean(forces),
         max_peak_force_n=max(forces) if forces else None,
@@ -172,7 +121,7 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
 
 
 @contextmanager
-def _global_numpy_seed(seed: int) -> Iterator[None]:
+def global_numpy_seed(seed: int) -> Iterator[None]:
     """Seed numpy's global generator for a block, then restore it.
 
     rliable's stratified bootstrap draws indices with ``np.random.choice`` (the global generator)
@@ -237,7 +186,7 @@ def aggregate(
     def iqm_and_mean(scores: np.ndarray) -> np.ndarray:
         return np.array([rly_metrics.aggregate_iqm(scores), rly_metrics.aggregate_mean(scores)])
 
-    with _global_numpy_seed(seed):
+    with global_numpy_seed(seed):
         points, intervals = rly.get_interval_estimates(dict(matrices), iqm_and_mean, reps=reps)
     result = {}
     for method, matrix in matrices.items():
@@ -264,7 +213,7 @@ def performance_profile(
     """
     if taus is None:
         taus = np.linspace(0.0, 1.0, 41)
-    with _global_numpy_seed(seed):
+    with global_numpy_seed(seed):
         profiles, cis = rly.create_performance_profile(dict(matrices), taus, reps=reps)
     return taus, profiles, cis
 

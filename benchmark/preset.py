@@ -48,7 +48,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from benchmark.cells import SCRIPTED_AGENTS, Cell, cells_by_hash
+from benchmark.cells import SCRIPTED_AGENTS, Cell, canonical_json, cells_by_hash
 
 DEFAULT_EVAL_EPISODES = 25
 
@@ -335,6 +335,38 @@ def _parse_reference(
         entries.append(ReferenceEntry(task, dict(entry.get("env_kwargs", {})), agent,
                                       successes, trials, entry.get("note", "")))
     return source, table.get("note", ""), entries
+
+
+def check_runnable(cells: list[Cell]) -> None:
+    """Build each task variant and agent config of `cells` once, before any cell runs.
+
+    Every unknown task ID, env kwarg or out-of-range value, unknown agent, unknown agent config
+    field or bad config value is collected, and all of them are raised together as one
+    PresetError, so a typo costs seconds, not the cells before it.
+    """
+    import agents  # noqa: F401  (registers the agents)
+    from agents.config import build_config
+    from agents.registry import agent_spec
+    from benchmark.train import make_env
+
+    problems: list[str] = []
+    variants = {(c.task_id, canonical_json(dict(c.env_kwargs))): c for c in cells}
+    for cell in variants.values():
+        try:
+            make_env(cell.task_id, cell.env_kwargs).close()
+        except Exception as err:  # noqa: BLE001 - gym raises several kinds; report them all
+            problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: {err}")
+    configs = {(c.agent, canonical_json(dict(c.agent_config))): c for c in cells}
+    for cell in configs.values():
+        try:
+            build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
+        except ValueError as err:
+            problems.append(f"agent {cell.method or cell.agent}: {err}")
+    if problems:
+        raise PresetError(
+            f"the preset cannot run ({len(problems)} problem(s), no cell started): "
+            + "; ".join(problems)
+        )
 
 
 def available_presets() -> list[str]:

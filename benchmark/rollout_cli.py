@@ -1,4 +1,4 @@
-"""`insertbench list` and `insertbench rollout`: look at the tasks and run a scripted policy."""
+"""`insertbench list` and `insertbench rollout`: look at the tasks and run a policy."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 import envs
-from benchmark.metrics import distinct_success_summary, format_distinct_rate
+from benchmark.metrics import format_distinct_rate
+from envs.episode import run_episode, summarize
+from envs.version_key import SHORT_KEY_LENGTH, task_version_key
 
-POLICIES = ("scripted", "random")
+POLICIES = ("p_controller", "random")
 # Tables stay readable when piped (rich falls back to 80 columns without a terminal).
 console = Console() if sys.stdout.isatty() else Console(width=120)
 
@@ -38,11 +40,12 @@ def parse_env_kwargs(pairs: list[str]) -> dict[str, object]:
 
 
 def list_tasks() -> None:
-    """List the registered tasks with their connector, geometry and source."""
+    """List the registered tasks with their connector, geometry, source and version key."""
     table = Table(title="InsertBench tasks")
     table.add_column("id", no_wrap=True)
     for column in ("connector", "clearance", "chamfer", "stroke", "insert / withdraw", "paper"):
         table.add_column(column)
+    table.add_column("version key", no_wrap=True)
     for env_id, task in sorted(envs.TASKS.items()):
         c = task.connector
         table.add_row(
@@ -53,13 +56,16 @@ def list_tasks() -> None:
             f"{c.mating_length_mm} mm",
             _mating_text(c),
             task.paper,
+            task_version_key(env_id)[:SHORT_KEY_LENGTH],
         )
     console.print(table)
     console.print(
         "Variants (kwargs of gym.make): action_mode xyz|pose; obs_mode state|pixels|"
         "state+pixels; reward sparse|dense|dense_printed|goal_image; goal_noise_mm; "
         "init_offset_mm; grasp_noise_mm; grasp_noise_deg; friction_scale; image_size; "
-        "grayscale; noiseless (v1)."
+        "grayscale; noiseless (v1).\n"
+        "Version key: SHA-256 of the task's spec, physics, controller, reward, episode length "
+        "and scorer with default kwargs (envs.version_key); kwargs change it too."
     )
 
 
@@ -75,7 +81,7 @@ def rollout(
     task: Annotated[
         list[str] | None, typer.Option(help="Task ID (repeatable); default: every task.")
     ] = None,
-    policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "scripted",
+    policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "p_controller",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
     seed: Annotated[int, typer.Option(help="Episode i uses seed + i.")] = 0,
     video: Annotated[
@@ -85,7 +91,8 @@ def rollout(
         list[str] | None, typer.Option(help="Env kwarg KEY=VALUE (repeatable).")
     ] = None,
 ) -> None:
-    """Roll out a scripted policy and print a success table (95% Wilson intervals)."""
+    """Roll out paper 000's P-controller (or random actions); print a success table (95%
+    Wilson intervals)."""
     if policy not in POLICIES:
         raise typer.BadParameter(f"--policy must be one of {POLICIES}, got {policy!r}")
     task_ids = task or sorted(envs.TASKS)
@@ -110,48 +117,44 @@ def rollout(
 def _run_task(task_id, policy, episodes, seed, kwargs, record, frames, progress, bar):
     render_mode = "rgb_array" if record else None
     env = gym.make(task_id, render_mode=render_mode, **kwargs)
-    controller = envs.hand_controller(env) if policy == "scripted" else None
+    act = envs.p_controller(env) if policy == "p_controller" else _RandomPolicy(env.action_space)
     records = []
     for episode in range(episodes):
-        obs, info = env.reset(seed=seed + episode)
-        env.action_space.seed(seed + episode)
-        record_this = record and episode == 0
-        steps = 0
-        while True:
-            if record_this:
-                frames.append(env.render())
-            action = controller(obs) if controller else env.action_space.sample()
-            obs, _, terminated, truncated, info = env.step(action)
-            steps += 1
-            if terminated or truncated:
-                break
-        if record_this:
-            frames.append(env.render())
-        records.append(dict(info, steps=steps))
+        records.append(run_episode(env, act, seed + episode,
+                                   frames=frames if record and episode == 0 else None))
         progress.advance(bar)
     env.close()
     return records
 
 
-#: Info keys that describe an episode's outcome (replays agree on all of them).
-OUTCOME_KEYS = ("steps", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n")
+class _RandomPolicy:
+    """Uniform actions, seeded per episode."""
+
+    def __init__(self, space: gym.spaces.Box):
+        self.space = space
+
+    def reset(self, *, seed: int) -> None:
+        self.space.seed(seed)
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.space.sample()
 
 
 def _print_table(rows, policy: str, kwargs: dict) -> None:
     table = Table(title=f"{policy} policy, env kwargs {kwargs or '{}'}")
-    for column in ("task", "success [95% CI]", "steps to success", "peak force", "final distance"):
+    for column in ("task", "success [95% CI]", "steps to success", "peak force",
+                   "final distance"):
         table.add_column(column, justify="right")
     for task_id, records in rows:
-        wins = sum(r["is_success"] for r in records)
-        outcomes = [{k: r[k] for k in OUTCOME_KEYS if k in r} | {"success": r["is_success"]}
-                    for r in records]
-        steps = [r["steps"] for r in records if r["is_success"]]
+        s = summarize(records)
+        forces = [r.peak_force_n for r in records if r.peak_force_n is not None]
         table.add_row(
             task_id,
-            format_distinct_rate(wins, len(records), *distinct_success_summary(outcomes)),
-            f"{np.mean(steps):.1f}" if steps else "-",
-            f"{np.median([r['max_force_n'] for r in records]):.1f} N (median)",
-            f"{np.mean([r['distance_to_goal_mm'] for r in records]):.2f} mm",
+            format_distinct_rate(s["successes"], s["episodes"], s["distinct_successes"],
+                                 s["effective_trials"]),
+            f"{s['cycle_steps_mean']:.1f}" if s["successes"] else "-",
+            f"{np.median(forces):.1f} N (median)" if forces else "-",
+            f"{s['final_distance_mm_mean']:.2f} mm",
         )
     console.print(table)
 

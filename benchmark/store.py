@@ -31,7 +31,7 @@ from typing import Any
 
 from benchmark.cells import EPISODE_FIELDS, Cell, CellResult, canonical_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: episodes carry `envs.episode.EpisodeRecord` names
 DEFAULT_STALE_AFTER_S = 120.0
 
 _SCHEMA = """
@@ -73,10 +73,10 @@ CREATE TABLE IF NOT EXISTS episodes (
     config_hash TEXT NOT NULL REFERENCES cells(config_hash) ON DELETE CASCADE,
     eval_index INTEGER NOT NULL,
     episode_index INTEGER NOT NULL,
-    eval_seed INTEGER,
+    seed INTEGER,
     success INTEGER NOT NULL,
     steps_to_success INTEGER,
-    seconds_to_success REAL,
+    time_to_success_s REAL,
     final_distance_mm REAL,
     peak_force_n REAL,
     extra_json TEXT,
@@ -182,6 +182,13 @@ class Store:
             db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
+            )
+            found = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if int(found[0]) != SCHEMA_VERSION:
+            self._db.close()
+            raise ValueError(
+                f"{self.path} has store schema {found[0]}, this InsertBench writes schema "
+                f"{SCHEMA_VERSION}; run the matrix into a new store"
             )
 
     def close(self) -> None:
@@ -363,7 +370,7 @@ class Store:
         ).fetchall()
         by_eval: dict[int, list[dict[str, Any]]] = {e["eval_index"]: [] for e in evaluations}
         for row in episodes:
-            record = {k: row[k] for k in ("eval_seed", *EPISODE_FIELDS)}
+            record = {k: row[k] for k in EPISODE_FIELDS}
             record["success"] = bool(record["success"])
             record.update(json.loads(row["extra_json"] or "{}"))
             by_eval[row["eval_index"]].append(record)
@@ -378,10 +385,7 @@ class Store:
 
 
 def _episode_row(cell: Cell, eval_index: int, episode_index: int, record: dict[str, Any]) -> tuple:
-    extra = {k: v for k, v in record.items() if k not in EPISODE_FIELDS and k != "eval_seed"}
-    eval_seed = record.get("eval_seed")
-    if eval_seed is None and episode_index < len(cell.eval_seeds):
-        eval_seed = cell.eval_seeds[episode_index]
+    extra = {k: v for k, v in record.items() if k not in EPISODE_FIELDS}
 
     def opt(value: Any, kind: type) -> Any:
         return None if value is None else kind(value)
@@ -390,10 +394,10 @@ def _episode_row(cell: Cell, eval_index: int, episode_index: int, record: dict[s
         cell.config_hash,
         eval_index,
         episode_index,
-        opt(eval_seed, int),
+        opt(record["seed"], int),
         int(bool(record["success"])),
         opt(record["steps_to_success"], int),
-        opt(record["seconds_to_success"], float),
+        opt(record["time_to_success_s"], float),
         opt(record["final_distance_mm"], float),
         opt(record["peak_force_n"], float),
         canonical_json(extra) if extra else None,

@@ -43,10 +43,10 @@ def _evaluate(cell: Cell, eval_index: int, env_steps: int) -> Evaluation:
         success = bool(rng.random() < p)
         steps = int(rng.integers(8, 60)) if success else None
         episodes.append({
-            "eval_seed": eval_seed,
+            "seed": eval_seed,
             "success": success,
             "steps_to_success": steps,
-            "seconds_to_success": None if steps is None else steps * 0.1,
+            "time_to_success_s": None if steps is None else steps * 0.1,
             "final_distance_mm": 0.0 if success else float(rng.uniform(1.0, 15.0)),
             "peak_force_n": float(rng.uniform(2.0, 25.0)),
         })

@@ -11,15 +11,17 @@
     learning_curve.png  evaluation success rate (95% Wilson band) and return vs env steps
     demos.npz           the demonstrations given to ``agent.pretrain``, if any
     pretrain.json       the metrics ``agent.pretrain`` returned
+    context.npz         the target task's demonstrations given to ``agent.adapt`` (meta-RL:
+                        ``oda``), recorded with the task's controller on the demo seeds
 
 Seeds: training episode k of run seed s resets the env with ``TRAIN_SEED_BASE + 100_000 s + k``;
 evaluation uses ``eval_seeds`` (default ``EVAL_SEED_BASE + i``; the matrix presets pass their
 own), which must lie outside the run's training seeds; demonstrations ``DEMO_SEED_BASE + i``.
 Torch is seeded with ``s``; agents seed their numpy streams from ``s``.
 
-The returned ``TrainResult`` is also a mapping in the form ``benchmark.cells.run_cell`` reads:
-``curve`` (every evaluation: ``env_steps``, ``wall_clock_s`` of training, ``episodes`` records),
-``final`` (the last one), ``env_steps``, ``wall_clock_s``, ``artifacts_path`` and ``info``.
+The returned ``TrainResult`` carries every evaluation as a typed ``benchmark.cells.Evaluation``
+(env steps, training wall-clock, episode records), which ``benchmark.cells.run_cell`` stores as
+it is.
 
 Resumption: calling ``train`` again with the same ``out_dir`` (same task, agent, config, seed)
 continues from the last checkpoint, also to a larger ``steps``. Checkpoints may fall inside an
@@ -38,7 +40,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,10 @@ from agents import Agent, Transition, agent_spec, load_agent, make_agent, transi
 from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
+from benchmark.cells import Evaluation
 from benchmark.evaluate import eval_seeds as eval_seed_list
-from benchmark.evaluate import evaluate, records_to_dicts, summarize
+from benchmark.evaluate import evaluate
+from envs.episode import summarize
 
 TRAIN_SEED_BASE = 100_000_000
 TRAIN_SEEDS_PER_RUN = 100_000
@@ -66,35 +70,16 @@ RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds", "d
 
 
 @dataclass(eq=False)
-class TrainResult(Mapping):
-    """What ``train`` returns; as a mapping it is what ``benchmark.cells.run_cell`` reads."""
+class TrainResult:
+    """What ``train`` returns."""
 
     out_dir: Path  # where logs, checkpoints and plots went
     agent: Agent  # the trained agent
     steps: int  # env steps trained in total (including before a resume)
     episodes: int  # training episodes started
     wall_clock_s: float  # seconds spent training (pretrain + env loop, not evaluating)
-    # every evaluation: {"env_steps", "wall_clock_s", "summary", "episodes": [records]}
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
-
-    def _cell_view(self) -> dict[str, Any]:
-        return {
-            "curve": self.evaluations,
-            "final": self.evaluations[-1] if self.evaluations else None,
-            "env_steps": self.steps,
-            "wall_clock_s": self.wall_clock_s,
-            "artifacts_path": str(self.out_dir),
-            "info": {"training_episodes": self.episodes, "agent": self.agent.name},
-        }
-
-    def __getitem__(self, key: str) -> Any:
-        return self._cell_view()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._cell_view())
-
-    def __len__(self) -> int:
-        return len(self._cell_view())
+    evaluations: list[Evaluation] = field(default_factory=list)  # in order of env steps
+    summaries: list[dict[str, Any]] = field(default_factory=list)  # `summarize` of each
 
 
 def train_episode_seed(run_seed: int, episode: int) -> int:
@@ -127,20 +112,20 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
 def make_base_policy(env: gym.Env) -> BasePolicy:
     """The task's hand-designed controller (paper 000's P-controller) as a callable obs -> action.
 
-    InsertBench tasks provide it as ``envs.hand_controller(env)``; other envs (the test
-    stand-ins) as a ``hand_controller()`` method.
+    InsertBench tasks provide it as ``envs.p_controller(env)``; other envs (the test
+    stand-ins) as a ``p_controller()`` method.
     """
     try:
         envs = importlib.import_module("envs")
     except ImportError:
         envs = None
     if envs is not None and env.spec is not None and env.spec.id.startswith("InsertBench/"):
-        return envs.hand_controller(env)
-    method = getattr(env.unwrapped, "hand_controller", None)
+        return envs.p_controller(env)
+    method = getattr(env.unwrapped, "p_controller", None)
     if callable(method):
         return method()
-    if envs is not None and hasattr(envs, "hand_controller"):
-        return envs.hand_controller(env)
+    if envs is not None and hasattr(envs, "p_controller"):
+        return envs.p_controller(env)
     raise ValueError(f"{env.spec.id if env.spec else env} has no hand-designed controller")
 
 
@@ -192,11 +177,16 @@ def dataset_from_minari(minari_dataset: Any) -> Dataset:
 
 
 def load_demos(path: str | Path) -> Dataset:
-    """Demonstrations / offline data from a ``.npz`` Dataset or an ``insertbench dataset
-    collect`` output directory (its Minari dataset)."""
+    """Demonstrations / offline data from a ``.npz`` Dataset, an ``insertbench dataset
+    collect`` output directory (its Minari dataset) or an ``insertbench dataset recipe`` one
+    (all its parts, with ``task_id`` and ``is_demo`` columns)."""
     path = Path(path)
     if path.is_dir():
         from benchmark.datasets import CollectConfig, load
+        from benchmark.recipes import is_recipe_dir, load_recipe
+
+        if is_recipe_dir(path):
+            return load_recipe(path)
 
         config_file = path / "collect_config.json"
         if not config_file.is_file():
@@ -333,7 +323,7 @@ class _Run:
         records = evaluate(self.env, self.agent, len(self.eval_seeds), self.eval_seeds)
         summary = summarize(records)
         entry = {"env_steps": self.step, "wall_clock_s": self.train_wall_s, "summary": summary,
-                 "episodes": records_to_dicts(records)}
+                 "episodes": [r.to_dict() for r in records]}
         self.evaluations.append(entry)
         for key in ("success_rate", "mean_return", "cycle_time_s_mean", "peak_force_n_mean"):
             writer.add_scalar(f"eval/{key}", summary[key], self.step)
@@ -441,7 +431,7 @@ def train(
         "eval_seeds": eval_seeds,
         "demos": (str(demos) if isinstance(demos, str | Path) else
                   "dataset object" if demos is not None else
-                  {"hand_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
+                  {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
     })
     ckpt = _read_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"
@@ -489,6 +479,12 @@ def train(
             run.train_wall_s += time.perf_counter() - started
             (out_dir / "pretrain.json").write_text(json.dumps(metrics, indent=1))
             run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
+        if spec.needs_context:
+            # Task inference (paper 004, Algorithm 2): demonstrations of the target task.
+            context = collect_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES)
+            save_dataset(out_dir / "context.npz", context)
+            agent.adapt(context)
+            run.save_checkpoint()
     ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
 
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
@@ -550,4 +546,8 @@ def train(
         bar.close()
         writer.close()
         env.close()
-    return TrainResult(out_dir, agent, run.step, run.episode, run.train_wall_s, run.evaluations)
+    return TrainResult(
+        out_dir, agent, run.step, run.episode, run.train_wall_s,
+        [Evaluation(e["env_steps"], e["wall_clock_s"], e["episodes"]) for e in run.evaluations],
+        [e["summary"] for e in run.evaluations],
+    )

@@ -96,8 +96,8 @@ def train_command(
         raise typer.BadParameter(str(err)) from err
     console = Console()
     console.print(f"trained {result.steps} steps, {result.episodes} episodes -> {result.out_dir}")
-    if result.evaluations:
-        _print_summary(console, result.evaluations[-1]["summary"])
+    if result.summaries:
+        _print_summary(console, result.summaries[-1])
 
 
 def eval_command(
@@ -111,15 +111,27 @@ def eval_command(
     json_out: Annotated[
         Path | None, typer.Option(help="Write per-episode records and summary here.")
     ] = None,
+    allow_other_task: Annotated[
+        bool, typer.Option(help="Evaluate a checkpoint trained on another task (transfer).")
+    ] = False,
 ) -> None:
-    """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI."""
+    """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI.
+
+    A checkpoint whose run was trained on another task is refused unless --allow-other-task."""
     from rich.console import Console
 
     from agents import agent_spec, load_agent
-    from benchmark.evaluate import evaluate, records_to_dicts, summarize
+    from benchmark.evaluate import evaluate
     from benchmark.train import make_base_policy, make_env
+    from envs.episode import summarize
 
     agent_dir, run = resolve_checkpoint(checkpoint)
+    trained_on = run.get("task_id") if run else None
+    if trained_on is not None and trained_on != task and not allow_other_task:
+        raise typer.BadParameter(
+            f"{checkpoint} was trained on {trained_on}, not {task}; pass --allow-other-task "
+            "to evaluate it there anyway"
+        )
     env_kwargs = dict(run["env_kwargs"]) if run else {}
     env_kwargs |= parse_overrides(env, json_values=True)
     environment = make_env(task, env_kwargs)
@@ -136,7 +148,7 @@ def eval_command(
     if json_out is not None:
         json_out.write_text(json.dumps(
             {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
-             "summary": summary, "episodes": records_to_dicts(records)}, indent=1))
+             "summary": summary, "episodes": [r.to_dict() for r in records]}, indent=1))
 
 
 def _print_summary(console: Any, summary: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ env = gym.make("InsertBench/USB-v0", reward="sparse", goal_noise_mm=1.0)
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import os
 
@@ -20,10 +21,11 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 import gymnasium as gym  # noqa: E402
 
 from envs.catalog import CATALOG  # noqa: E402
-from envs.family import ConnectorFamilyEnv, scripted_expert  # noqa: E402
-from envs.insertion_env import InsertionEnv, hand_controller  # noqa: E402
+from envs.family import ConnectorFamilyEnv  # noqa: E402
+from envs.insertion_env import InsertionEnv, p_controller  # noqa: E402
 from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
 from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
+from envs.vector import ThreadedVectorEnv, make_vector_env  # noqa: E402
 
 __all__ = [
     "CATALOG",
@@ -33,9 +35,10 @@ __all__ = [
     "NIST_PARTS",
     "TASKS",
     "TaskSpec",
-    "hand_controller",
+    "ThreadedVectorEnv",
     "make_task_env",
-    "scripted_expert",
+    "make_vector_env",
+    "p_controller",
     "task_spec",
 ]
 
@@ -61,6 +64,7 @@ for _id, _task in TASKS.items():
             id=_id,
             entry_point=make_task_env,
             kwargs={"task": _task},
+            vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             max_episode_steps=_task.max_episode_steps,
             disable_env_checker=False,
         )
@@ -72,8 +76,19 @@ for _id, _entry, _steps, _kwargs in (
     ("InsertBench/NISTBoard-v0", NISTBoardEnv, None, {}),  # truncates itself per part
 ):
     if _id not in gym.registry:
-        gym.register(id=_id, entry_point=_entry, max_episode_steps=_steps, kwargs=_kwargs)
+        gym.register(
+            id=_id,
+            entry_point=_entry,
+            vector_entry_point=functools.partial(make_vector_env, env_id=_id),
+            max_episode_steps=_steps,
+            kwargs=_kwargs,
+        )
 for _part in NIST_PARTS:
     _id = nist_task(_part).env_id  # InsertBench/NISTBoard-<Part>-v0
     if _id not in gym.registry:
-        gym.register(id=_id, entry_point=NISTBoardEnv, kwargs={"part": _part})
+        gym.register(
+            id=_id,
+            entry_point=NISTBoardEnv,
+            vector_entry_point=functools.partial(make_vector_env, env_id=_id),
+            kwargs={"part": _part},
+        )

@@ -199,6 +199,24 @@ class ConnectorSpec:
         return self.mating_length_mm + 1.0 + (self.pin_length_mm if self.pins else 0.0)
 
 
+def guide_window_mm(spec: ConnectorSpec) -> tuple[float, float]:
+    """Bounds (certainly slides in below, certainly jams above) on the lateral offset that the
+    first feature to engage still guides in [mm].
+
+    For a body that is its clearance + chamfer, exactly. Blades engage together; a round pin's
+    rounded tip adds a lead-in of up to its radius (how much of it works depends on friction
+    and the arm's lateral stiffness). Pins longer than the body's stroke reach the insulator's
+    unchamfered holes before the body reaches the mouth, and locate the plug first.
+    """
+    body = spec.clearance_mm + spec.chamfer_mm
+    if spec.blades:
+        tips = [b.size_x_mm / 2 if b.round else 0.0 for b in spec.blades]
+        return body, body + min(tips)
+    if spec.pins and spec.pin_length_mm > spec.mating_length_mm + 0.5:
+        return spec.pin_clearance_mm, spec.pin_clearance_mm + spec.pin_diameter_mm / 2
+    return body, body
+
+
 def _check_blades(spec: ConnectorSpec) -> None:
     """Blades must lie in the envelope, and their slots (with chamfers) must not merge."""
     boxes = []

@@ -11,10 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from envs.catalog import CATALOG, connector_names
-from envs.insertion_env import InsertionEnv, hand_controller
+from envs.insertion_env import InsertionEnv
 from envs.procedural import procedural_task
 from envs.tasks import TASKS, TaskSpec
 
@@ -149,25 +148,3 @@ class ConnectorFamilyEnv(gym.Env):
     def _tag(self, info: dict[str, Any]) -> dict[str, Any]:
         info["connector"] = self.active_name
         return info
-
-
-def active_insertion_env(env: gym.Env) -> InsertionEnv:
-    """The `InsertionEnv` currently running inside `env` (itself, a family's member, or a NIST
-    board sequence's current part)."""
-    base = env.unwrapped
-    if isinstance(base, InsertionEnv):
-        return base
-    active = getattr(base, "active", None)
-    if isinstance(active, InsertionEnv):
-        return active
-    raise TypeError(f"not an InsertBench insertion environment: {type(base).__name__}")
-
-
-def scripted_expert(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """Paper 000's P-controller (`envs.hand_controller`) for any InsertBench env, following a
-    family or sequence to whichever connector is active when it is called."""
-
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        return hand_controller(active_insertion_env(env))(obs)
-
-    return act

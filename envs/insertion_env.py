@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -9,7 +10,6 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from envs import rewards
 from envs.connectors import MM
 from envs.controller import (
     ImpedanceReference,
@@ -20,13 +20,26 @@ from envs.controller import (
 )
 from envs.rendering import CameraRig
 from envs.scene import SceneConfig, build_model
+from envs.task_options import (
+    CAMERAS,
+    FRICTION_SCALE_RANGE,
+    GRASP_NOISE_MAX_DEG,
+    GRASP_NOISE_MAX_MM,
+    TIMESTEP_RANGE_S,
+    check_action,
+    check_choice,
+    check_options,
+    check_pair,
+    check_range,
+    is_mated,
+    requested_offset_mm,
+    sample_goal_noise_m,
+    sample_start_offset_m,
+    task_reward,
+)
 from envs.tasks import SensorModel, TaskSpec
 from envs.ur5e_constants import HOME_QPOS, JOINT_NAMES
 
-ACTION_MODES = ("xyz", "pose")
-OBS_MODES = ("state", "pixels", "state+pixels")
-REWARDS = ("sparse", "dense", "dense_printed", "goal_image")
-CAMERAS = ("wrist", "side")
 #: Tool pointing down, plug outline aligned with the socket: TCP x = world x, z = -world z.
 TCP_DOWN = np.diag([1.0, -1.0, -1.0])
 _INSTABILITY_WARNINGS = (
@@ -35,7 +48,7 @@ _INSTABILITY_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQACC,
 )
 #: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
-HAND_KP = np.array([1.0, 1.0, 0.3])
+P_CONTROLLER_KP = np.array([1.0, 1.0, 0.3])
 
 
 class InsertionEnv(gym.Env):
@@ -74,6 +87,12 @@ class InsertionEnv(gym.Env):
     (`TaskSpec.dynamics.sensor`, off with `noiseless=True`): the start pose off by the arm's
     repeatability, F/T noise and drift, camera noise; all drawn from the same seeded generator.
 
+    ## Info
+    `is_success`, `insertion_depth_mm`, `distance_to_goal_mm`, `max_force_n` (episode peak
+    force [N]: v0, of the plug's net contact force sampled at 100 Hz; v1, of the zeroed wrist F/T
+    force through its 50 Hz low-pass at every physics step), `force_n` (its peak during the last
+    control period [N]), `tcp_pos_m` (TCP position, world frame [m]); read by `envs.episode`.
+
     ## Episode End
     Terminates on insertion with the sparse reward, or on a physics blow-up
     (`info["physics_error"]`). Truncated after `max_episode_steps` (the task's, 50 = 5 s).
@@ -110,6 +129,7 @@ class InsertionEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    engine = "mujoco"
 
     def __init__(
         self,
@@ -135,40 +155,39 @@ class InsertionEnv(gym.Env):
         reference_mode: str = "accumulate",
         render_mode: str | None = None,
     ) -> None:
-        _check_choice("action_mode", action_mode, ACTION_MODES)
-        _check_choice("obs_mode", obs_mode, OBS_MODES)
-        _check_choice("reward", reward, REWARDS)
-        _check_choice("render_mode", render_mode, (None, "rgb_array"))
+        options = check_options(
+            task.connector,
+            action_mode=action_mode,
+            obs_mode=obs_mode,
+            reward=reward,
+            goal_noise_mm=goal_noise_mm,
+            init_offset_mm=init_offset_mm,
+            image_size=image_size,
+            grayscale=grayscale,
+            start_height_mm=start_height_mm,
+            action_scale_m=action_scale_m,
+            action_scale_rad=action_scale_rad,
+            control_hz=control_hz,
+            reference_mode=reference_mode,
+        )
+        check_choice("render_mode", render_mode, (None, "rgb_array"))
+        grasp_noise_mm = check_range("grasp_noise_mm", grasp_noise_mm, 0.0, GRASP_NOISE_MAX_MM)
+        grasp_noise_deg = check_range(
+            "grasp_noise_deg", grasp_noise_deg, 0.0, GRASP_NOISE_MAX_DEG
+        )
+        f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
         if not isinstance(noiseless, bool):
             raise ValueError(f"noiseless must be True or False, got {noiseless!r}")
         dynamics = task.dynamics
         timestep = dynamics.timestep if timestep is None else timestep
-        for name, value in (
-            ("goal_noise_mm", goal_noise_mm),
-            ("grasp_noise_mm", grasp_noise_mm),
-            ("grasp_noise_deg", grasp_noise_deg),
-        ):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        lo, hi = _pair("init_offset_mm", init_offset_mm)
-        if not 0 <= lo <= hi:
-            raise ValueError(f"init_offset_mm must satisfy 0 <= lo <= hi, got {init_offset_mm!r}")
-        f_lo, f_hi = _pair("friction_scale", friction_scale)
-        if not 0 < f_lo <= f_hi:
-            raise ValueError(f"friction_scale must satisfy 0 < lo <= hi, got {friction_scale!r}")
+        timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
+        if isinstance(cameras, str) or not isinstance(cameras, list | tuple):
+            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
         cameras = tuple(cameras)
         if not cameras or any(c not in CAMERAS for c in cameras):
             raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
-        if timestep <= 0 or control_hz <= 0 or round(1 / (control_hz * timestep)) < 1:
-            raise ValueError(
-                f"need timestep > 0 and control_hz < 1/timestep, got "
-                f"timestep={timestep}, control_hz={control_hz}"
-            )
-        if action_scale_m <= 0 or action_scale_rad <= 0:
-            raise ValueError("action_scale_m and action_scale_rad must be > 0")
-        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
-        if height < 8 or width < 8:
-            raise ValueError(f"image_size must be at least 8 pixels, got {image_size!r}")
+        lo, hi = options.init_offset_mm
+        height, width, _ = options.image_shape
 
         self.task = task
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
@@ -236,7 +255,7 @@ class InsertionEnv(gym.Env):
         self.cameras = cameras
         self.image_shape = (height, width, 1 if grayscale else 3)
         needs_pixels = "pixels" in obs_mode or reward == "goal_image"
-        self.rig = CameraRig(m, height, width, grayscale) if needs_pixels else None
+        self.rig = CameraRig(m, height, width, grayscale, cameras) if needs_pixels else None
         self.action_space, self.observation_space = build_spaces(
             action_mode, obs_mode, reward, cameras, self.image_shape
         )
@@ -265,13 +284,11 @@ class InsertionEnv(gym.Env):
         scale = rng.uniform(*self.friction_scale)
         m.geom_friction[self._contact_geoms, 0] = self._nominal_friction * scale
 
-        radius = rng.uniform(*self.init_offset_mm) * MM
-        angle = rng.uniform(0, 2 * np.pi)
-        offset = np.array([radius * np.cos(angle), radius * np.sin(angle), 0.0])
-        if options and "tcp_offset_mm" in options:
-            dx, dy = _pair("options['tcp_offset_mm']", options["tcp_offset_mm"])
-            offset = np.array([dx, dy, 0.0]) * MM
-        self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+        offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
+        requested = requested_offset_mm(options)
+        if requested is not None:
+            offset = np.array([*requested, 0.0]) * MM
+        self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
         if self.sensor.reset_repeatability_mm:
             offset = offset + rng.uniform(-1, 1, 3) * self.sensor.reset_repeatability_mm * MM
         # The sensor is zeroed at reset; its bias then drifts at a rate drawn per episode.
@@ -292,7 +309,7 @@ class InsertionEnv(gym.Env):
         face_in_tcp = self.start_mat.T @ (d.site_xpos[self._face] - self.start_pos)
         self.goal_pos = self._goal_face_pos - self.start_mat @ face_in_tcp
         self.believed_goal_pos = self._goal_face_pos + self.goal_noise_m
-        self._max_force = 0.0
+        self._max_force = self._step_force = 0.0
         if self.reward_type == "goal_image":
             self._goal_images = self._render_goal_images()
         obs = self._observation()
@@ -302,7 +319,7 @@ class InsertionEnv(gym.Env):
     def step(self, action):
         if self._last_obs is None:
             raise RuntimeError("call reset() before step()")
-        action = self._check_action(action)
+        action = check_action(action, self.action_space.shape)
         m, d = self.model, self.data
         tcp_mat = d.site_xmat[self._tcp].reshape(3, 3)
         delta_pos = action[:3].astype(np.float64) * self.action_scale_m
@@ -315,14 +332,15 @@ class InsertionEnv(gym.Env):
 
         warnings_before = self._instability_warnings()
         if self._peak_from_ft or self._ft_alpha < 1.0:
-            self._step_physics_with_ft_sensor()
+            self._step_force = self._step_physics_with_ft_sensor()
         else:
             contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
-            peak_sq = self._max_force**2
+            step_peak_sq = 0.0
             for n in self._physics_chunks:
                 mujoco.mj_step(m, d, nstep=n)
-                peak_sq = max(peak_sq, float(contact_force @ contact_force))
-            self._max_force = peak_sq**0.5
+                step_peak_sq = max(step_peak_sq, float(contact_force @ contact_force))
+            self._step_force = step_peak_sq**0.5
+        self._max_force = max(self._max_force, self._step_force)
         self._elapsed_s += self.dt
         self._wrench_reading = self._read_wrench()
 
@@ -341,7 +359,7 @@ class InsertionEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._viewer is None:
-            self._viewer = CameraRig(self.model, 480, 640, grayscale=False)
+            self._viewer = CameraRig(self.model, 480, 640, grayscale=False, cameras=("side",))
         return self._viewer.render(self.data, "side")
 
     def close(self) -> None:
@@ -371,21 +389,22 @@ class InsertionEnv(gym.Env):
         # frame and the TCP frame share their orientation.
         return -self.data.sensordata[self._wrench_adr : self._wrench_adr + 6]
 
-    def _step_physics_with_ft_sensor(self) -> None:
+    def _step_physics_with_ft_sensor(self) -> float:
         """One policy step of physics with the wrist F/T sensor's first-order low-pass updated
-        at every physics step; with the "ft_sensor" peak model, `max_force_n` is the peak of
-        its zeroed force magnitude (noise-free: noise is added where the reading is observed)."""
+        at every physics step. Returns the step's peak force [N]: with the "ft_sensor" peak
+        model, of the zeroed, filtered force magnitude (noise-free: noise is added where the
+        reading is observed), else of the plug's net contact force."""
         m, d = self.model, self.data
         raw = d.sensordata[self._wrench_adr : self._wrench_adr + 6]
         filtered, alpha, bias = self._ft_filtered, self._ft_alpha, self._wrench_bias[:3]
         contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
-        peak_sq = self._max_force**2
+        peak_sq = 0.0
         for _ in range(self.frame_skip):
             mujoco.mj_step(m, d)
             filtered += alpha * (-raw - filtered)  # -raw: the environment's wrench on the tool
             force = filtered[:3] - bias if self._peak_from_ft else contact_force
             peak_sq = max(peak_sq, float(force @ force))
-        self._max_force = peak_sq**0.5
+        return peak_sq**0.5
 
     def _read_wrench(self) -> np.ndarray:
         """What the wrist F/T sensor reports [N, N m], TCP frame, zeroed at reset: the filtered
@@ -425,26 +444,29 @@ class InsertionEnv(gym.Env):
         return obs
 
     def _reward(self, obs: dict[str, np.ndarray], inserted: bool) -> float:
-        if self.reward_type == "sparse":
-            return rewards.sparse_reward(inserted)
-        if self.reward_type in ("dense", "dense_printed"):
-            press = -float(self._wrench_reading[2])
-            return rewards.dense_reward(
-                self.tcp_pos, self.goal_pos, press, inserted, form=self.dense_form
-            )
         cam = self.cameras[0]
-        image = obs[cam] if cam in obs else self.rig.render(self.data, cam)
-        return rewards.goal_image_reward(image, self._goal_images[cam])
+        return task_reward(
+            self.reward_type,
+            inserted,
+            self.tcp_pos,
+            self.goal_pos,
+            -float(self._wrench_reading[2]),
+            lambda: obs[cam] if cam in obs else self.rig.render(self.data, cam),
+            self._goal_images.get(cam),
+            dense_form=self.task.dynamics.dense_form,
+        )
 
     def _info(self, physics_error: str = "") -> dict[str, Any]:
-        """`is_success` means mated: the plug at least `success_depth_mm` deep."""
+        """`is_success` means mated: the plug seated within its mating stroke (`is_mated`)."""
         depth = self.insertion_depth_mm()
         info = {
             "task_id": self.task.env_id,
-            "is_success": not physics_error and depth >= self.task.connector.success_depth_mm,
+            "is_success": not physics_error and is_mated(depth, self.task.connector),
             "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,
+            "force_n": self._step_force,
+            "tcp_pos_m": self.tcp_pos,
         }
         if physics_error:
             info["physics_error"] = physics_error
@@ -460,19 +482,6 @@ class InsertionEnv(gym.Env):
         scratch = mujoco.MjData(self.model)
         return solve_ik(
             self.model, scratch, self._tcp, target, TCP_DOWN, seed_q, self._arm_qpos, self._arm_dof
-        )
-
-    def _check_action(self, action) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float32)
-        if a.shape == self.action_space.shape and np.all(np.abs(a) <= 1.0 + 1e-6):
-            return a  # the common case in one pass; NaN fails the comparison
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action contains NaN or inf: {a}; refusing to step the simulation")
-        raise ValueError(
-            f"action {a} is outside the action space [-1, 1]; clip it or rescale your "
-            f"policy's output"
         )
 
     def _instability_warnings(self) -> int:
@@ -542,11 +551,11 @@ def p_controller_action(
     `tcp_pose_start`: TCP position [m] and rotation vector [rad] in the episode-start frame;
     `goal_pos_start`: believed goal TCP position [m] in the same frame. The delta is turned into
     the TCP frame; in "pose" mode the orientation is steered back to the start orientation.
-    Shared by `hand_controller` and the real robot's scripted policy.
+    Shared by `p_controller` here and `real.p_controller` on the robot.
     """
     pos_start = np.asarray(tcp_pose_start[:3], dtype=np.float64)
     rotvec = np.asarray(tcp_pose_start[3:], dtype=np.float64)
-    delta_start = -HAND_KP * (pos_start - goal_pos_start)
+    delta_start = -P_CONTROLLER_KP * (pos_start - goal_pos_start)
     rel_mat = np.zeros(9)
     mujoco.mju_quat2Mat(rel_mat, rotvec_to_quat(rotvec))
     action = rel_mat.reshape(3, 3).T @ delta_start / action_scale_m
@@ -555,32 +564,20 @@ def p_controller_action(
     return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-def _check_choice(name: str, value, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-
-
-def _pair(name: str, value) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (lo, hi), got {value!r}") from None
-    return lo, hi
-
-
-def hand_controller(env: gym.Env):
+def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """Paper 000's hand-designed P-controller (eq. 5): a = -kp * (x - x*), kp = [1, 1, 0.3].
 
     Returns a callable obs -> action (normalised, clipped to [-1, 1]) steering the TCP towards the
     goal the controller *believes* (the true goal plus `goal_noise_mm`). It reads the env's
-    believed goal on every call, so it stays valid across resets. In "pose" mode it also steers
-    the orientation back to the start orientation.
+    believed goal on every call, so it stays valid across resets, and follows a connector
+    family or NIST board sequence to whichever connector is active (`active_insertion_env`).
+    In "pose" mode it also steers the orientation back to the start orientation.
+    `real.p_controller` is the same controller on the robot.
     """
-    base = env.unwrapped
-    if not isinstance(base, InsertionEnv):
-        raise TypeError(f"hand_controller needs an InsertBench env, got {type(base).__name__}")
+    active_insertion_env(env)  # fail now, not at the first action, on a foreign env
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        base = active_insertion_env(env)
         if "tcp_pose" in obs:
             pos_start = obs["tcp_pose"][:3].astype(np.float64)
             rotvec = obs["tcp_pose"][3:].astype(np.float64)
@@ -598,3 +595,16 @@ def hand_controller(env: gym.Env):
         )
 
     return act
+
+
+def active_insertion_env(env: gym.Env) -> InsertionEnv:
+    """The `InsertionEnv` currently running inside `env` (itself, a family's member, or a NIST
+    board sequence's current part), or a PyBullet task (`envs.bullet`), which exposes the same
+    start frame, believed goal and action scales."""
+    base = env.unwrapped
+    if getattr(base, "engine", None) in ("mujoco", "pybullet"):
+        return base
+    active = getattr(base, "active", None)
+    if isinstance(active, InsertionEnv):
+        return active
+    raise TypeError(f"not an InsertBench insertion environment: {type(base).__name__}")

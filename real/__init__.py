@@ -14,7 +14,7 @@ from __future__ import annotations
 import envs  # noqa: F401  (first: sets the headless MUJOCO_GL default before MuJoCo loads)
 from real.calibration import Calibration
 from real.config import CameraConfig, SafetyConfig, URConfig
-from real.env import RealInsertionEnv, hand_controller
+from real.env import RealInsertionEnv, p_controller
 from real.factory import make, make_twin
 from real.safety import SafetyTrip, UnsafeCommandError
 
@@ -26,7 +26,7 @@ __all__ = [
     "SafetyTrip",
     "URConfig",
     "UnsafeCommandError",
-    "hand_controller",
+    "p_controller",
     "make",
     "make_twin",
 ]

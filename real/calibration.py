@@ -14,6 +14,7 @@ zeroFtSensor (CB3) subtract it instead of zeroing at every reset.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ import numpy as np
 from envs.connectors import MM
 from envs.tasks import TaskSpec
 from real.config import SafetyConfig
-from real.poses import pose_to_pos_mat
+from real.poses import pos_mat_to_pose, pose_to_pos_mat
 from real.robot import RobotBackend
 from real.safety import SafeRobot, tcp_wrench
 
@@ -140,7 +141,8 @@ def touch_off_socket_pose(
         max_speed_m_s=max(speed_m_s, 0.01),
     )
     dt = 1.0 / servo_hz
-    safe = SafeRobot(robot, safety, approach, dt)
+    clock = getattr(robot, "clock", time.monotonic)
+    safe = SafeRobot(robot, safety, approach, dt, clock=clock)
     bias = measure_ft_bias(robot, samples=10)
     axis = mat0[:, 2]
     touched = None
@@ -150,7 +152,7 @@ def touch_off_socket_pose(
         wrench = tcp_wrench(state, bias)
         safe.check_wrench(wrench)
         if np.linalg.norm(wrench[:3]) > threshold:
-            touched = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+            touched = pos_mat_to_pose(*safe.measure())
             break
         safe.servo(pos0 + axis * speed_m_s * dt * k, mat0)
         robot.waitPeriod(t0)

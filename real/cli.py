@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
 real_app = typer.Typer(
@@ -27,7 +28,7 @@ class Method(StrEnum):
 
 class PolicyKind(StrEnum):
     checkpoint = "checkpoint"
-    scripted = "scripted"
+    p_controller = "p_controller"
 
 
 Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --twin).")]
@@ -113,7 +114,7 @@ def validate(
     ] = None,
     policy: Annotated[
         PolicyKind | None,
-        typer.Option(help="checkpoint (default with --checkpoint) or scripted (paper 000)."),
+        typer.Option(help="checkpoint (default with --checkpoint) or p_controller (paper 000)."),
     ] = None,
     episodes: Annotated[int, typer.Option(help="Trials on the robot.")] = 20,
     sim_episodes: Annotated[int | None, typer.Option(help="Trials in sim (default: same).")] = None,
@@ -136,19 +137,29 @@ def validate(
         "runs/real"
     ),
 ) -> None:
-    """Run the policy N times on the robot and in simulation; write the sim-vs-real table."""
+    """Run the policy N times on the robot and in simulation; write the sim-vs-real table.
+
+    Each trial is appended to <out>/validate_<task>.<setting>.jsonl as it ends; a failed trial
+    is recorded with its reason and the session goes on; rerunning the same command resumes."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the simulated tasks)
     import real
-    from real.validate import checkpoint_policy, run_episodes, scripted_policy, write_report
+    from real.validate import (
+        TrialLog,
+        checkpoint_policy,
+        run_episodes,
+        write_report,
+    )
 
     kind = policy or (PolicyKind.checkpoint if checkpoint is not None else None)
     if kind is None:
-        raise typer.BadParameter("give --checkpoint PATH or --policy scripted")
+        raise typer.BadParameter("give --checkpoint PATH or --policy p_controller")
     if kind is PolicyKind.checkpoint and checkpoint is None:
         raise typer.BadParameter("--policy checkpoint needs --checkpoint PATH")
-    factory = scripted_policy if kind is PolicyKind.scripted else checkpoint_policy(checkpoint)
+    factory = (
+        real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
+    )
     kwargs: dict[str, Any] = json.loads(env_kwargs)
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
 
@@ -169,17 +180,31 @@ def validate(
         ]
         real_env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
         label = "real"
+    name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
+    stem = "validate_" + task.replace("/", "_")
+    header = {"task": task, "policy": name, "env_kwargs": kwargs, "seed": seed}
+    runs = {}
     try:
-        real_results = run_episodes(real_env, factory, episodes, seed)
+        for setting, make_env, n in (
+            (label, lambda: real_env, episodes),
+            ("sim", lambda: gym.make(task, **kwargs), sim_episodes or episodes),
+        ):
+            log = TrialLog(out / f"{stem}.{setting}.jsonl", {**header, "setting": setting})
+            env = make_env()
+            try:
+                runs[setting] = run_episodes(env, factory, n, seed, log)
+            except RuntimeError as err:  # the robot cannot start an episode
+                raise click.ClickException(
+                    f"{setting} session stopped after {len(log.results)} trials (kept in "
+                    f"{log.path}; rerun the same command to resume): {err}"
+                ) from None
+            finally:
+                env.close()
+    except ValueError as err:  # --out holds another session's trials
+        raise typer.BadParameter(str(err)) from None
     finally:
         real_env.close()
-    sim_env = gym.make(task, **kwargs)
-    try:
-        sim_results = run_episodes(sim_env, factory, sim_episodes or episodes, seed)
-    finally:
-        sim_env.close()
-    name = "scripted" if kind is PolicyKind.scripted else str(checkpoint)
-    md, js = write_report(out, task, name, {"sim": sim_results, label: real_results})
+    md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
     typer.echo(md.read_text())
     typer.echo(f"wrote {md} and {js}")
 

@@ -94,6 +94,18 @@ class SafetyConfig:
     | retract_m | 0.005 | retreat along the socket axis after a force trip [m] |
     | retract_speed_m_s | 0.01 | speed of that retreat and of resets [m/s] |
     | watchdog_timeout_s | 0.5 | longest gap between two policy steps while servoing [s] |
+    | reading_margin_m | 0.02 | a TCP reading further than this outside the box is implausible [m] |
+    | reading_margin_rad | 0.1 | ... or further than this outside the tilt cone [rad] |
+    | max_reading_jump_m | 0.005 | largest TCP jump between two readings 2 ms apart [m] |
+    | max_reading_jump_rad | 0.05 | largest TCP turn between two readings 2 ms apart [rad] |
+    | max_reading_age_s | 0.05 | longest time without a new controller timestamp [s] |
+
+    The reading checks (`real.safety.SafeRobot.measure`): a TCP pose that is not six finite
+    numbers, lies outside the box or cone by more than the margins, jumps from the previous
+    valid reading by more than `max_reading_jump_m` plus `READING_SPEED_BOUND_M_S` times the
+    time between them, or comes with a controller timestamp that went back or has not advanced
+    for `max_reading_age_s` (50 ms: 25 periods at 500 Hz, room for a non-realtime PC), stops
+    the arm; it is never used as a reference for a command.
     """
 
     workspace_min_m: tuple[float, float, float] = (-0.03, -0.03, -0.1)
@@ -109,6 +121,11 @@ class SafetyConfig:
     retract_m: float = 0.005
     retract_speed_m_s: float = 0.01
     watchdog_timeout_s: float = 0.5
+    reading_margin_m: float = 0.02
+    reading_margin_rad: float = 0.1
+    max_reading_jump_m: float = 0.005
+    max_reading_jump_rad: float = 0.05
+    max_reading_age_s: float = 0.05
 
     def __post_init__(self) -> None:
         for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True):
@@ -128,6 +145,11 @@ class SafetyConfig:
             "retract_m",
             "retract_speed_m_s",
             "watchdog_timeout_s",
+            "reading_margin_m",
+            "reading_margin_rad",
+            "max_reading_jump_m",
+            "max_reading_jump_rad",
+            "max_reading_age_s",
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

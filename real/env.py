@@ -9,18 +9,21 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs import rewards
+import envs
 from envs.connectors import MM
-from envs.controller import REFERENCE_MODES, limited_reference, mat_to_quat, quat_to_rotvec
-from envs.insertion_env import (
-    ACTION_MODES,
-    CAMERAS,
-    OBS_MODES,
-    REWARDS,
-    build_spaces,
-    p_controller_action,
-)
+from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec
+from envs.insertion_env import build_spaces, p_controller_action
 from envs.scene import ImpedanceGains
+from envs.task_options import (
+    CAMERAS,
+    check_action,
+    check_options,
+    is_mated,
+    requested_offset_mm,
+    sample_goal_noise_m,
+    sample_start_offset_m,
+    task_reward,
+)
 from envs.tasks import TaskSpec
 from real.camera import Camera
 from real.compliance import AdmittanceController, AdmittanceParams
@@ -64,10 +67,13 @@ class RealInsertionEnv(gym.Env):
     `reward="goal_image"` (given as `goal_images`).
 
     ## Rewards
-    `sparse`, `dense`, `goal_image` from `envs.rewards`. Mated = the continuity input is closed
-    (`continuity_input`), else the insertion depth from the calibrated socket pose reaches the
-    connector's `success_depth_mm`. `info["max_force_n"]` is the peak F/T force magnitude as
-    the safety layer sees it (low-passed, `SafetyConfig.wrench_filter_s`).
+    `sparse`, `dense`, `goal_image` through `envs.task_options.task_reward`, as in simulation.
+    Mated = the continuity input is closed (`continuity_input`), else the insertion depth from
+    the calibrated socket pose is within the mating stroke (`envs.task_options.is_mated`).
+    `info["max_force_n"]` is the peak F/T force magnitude as the safety layer sees it
+    (low-passed, `SafetyConfig.wrench_filter_s`), including the reading that tripped the force
+    limit; `info["force_n"]` its peak during the last control period, `info["tcp_pos_m"]` the TCP
+    position (base frame [m]), both read by `envs.episode`.
 
     ## Starting State
     Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
@@ -78,9 +84,12 @@ class RealInsertionEnv(gym.Env):
     carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies).
 
     ## Episode End
-    Terminates on insertion with the sparse reward, or on a safety trip (`info["safety_trip"]`:
-    force, watchdog, protective_stop, emergency_stop, safety_mode, robot_refused); after a trip
-    `step` refuses until `reset`. `real.make` adds the task's time limit.
+    Terminates on insertion with the sparse reward, or on a safety trip (`info["safety_trip"]`,
+    one of `real.safety.TRIP_KINDS`: force, watchdog, protective_stop, emergency_stop,
+    safety_mode, robot_refused, reading (a malformed, non-finite, implausible, discontinuous,
+    stale or late reading), connection); after a trip `step` refuses until `reset`, and the
+    observation is the last state that passed the reading checks. `real.make` adds the task's
+    time limit.
 
     ## Arguments
     Those of `envs.InsertionEnv` that mean something on hardware (action_mode, obs_mode, reward,
@@ -139,14 +148,22 @@ class RealInsertionEnv(gym.Env):
     ) -> None:
         safety = safety or SafetyConfig()
         gains = gains or task.dynamics.gains
-        for name, value, allowed in (
-            ("action_mode", action_mode, ACTION_MODES),
-            ("obs_mode", obs_mode, OBS_MODES),
-            ("reward", reward, REWARDS),
-            ("reference_mode", reference_mode, REFERENCE_MODES),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        options = check_options(
+            task.connector,
+            action_mode=action_mode,
+            obs_mode=obs_mode,
+            reward=reward,
+            goal_noise_mm=goal_noise_mm,
+            init_offset_mm=init_offset_mm,
+            image_size=image_size,
+            grayscale=grayscale,
+            start_height_mm=start_height_mm,
+            action_scale_m=action_scale_m,
+            action_scale_rad=action_scale_rad,
+            control_hz=control_hz,
+            reference_mode=reference_mode,
+        )
+        lo, hi = options.init_offset_mm
         cameras = dict(cameras or {})
         unknown = set(cameras) - set(CAMERAS)
         if unknown:
@@ -154,15 +171,9 @@ class RealInsertionEnv(gym.Env):
         camera_names = tuple(c for c in CAMERAS if c in cameras)
         if ("pixels" in obs_mode or reward == "goal_image") and not camera_names:
             raise ValueError(f"obs_mode={obs_mode!r}, reward={reward!r} need at least one camera")
-        lo, hi = (float(v) for v in init_offset_mm)
-        if not 0 <= lo <= hi:
-            raise ValueError(f"init_offset_mm must satisfy 0 <= lo <= hi, got {init_offset_mm!r}")
-        if not (np.isfinite(goal_noise_mm) and goal_noise_mm >= 0):
-            raise ValueError(f"goal_noise_mm must be a finite number >= 0, got {goal_noise_mm!r}")
         if servo_hz <= control_hz:
             raise ValueError(f"servo_hz ({servo_hz}) must exceed control_hz ({control_hz})")
-        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
-        self.image_shape = (height, width, 1 if grayscale else 3)
+        self.image_shape = options.image_shape
         if reward == "goal_image":
             missing = [c for c in camera_names if goal_images is None or c not in goal_images]
             if missing:
@@ -204,7 +215,7 @@ class RealInsertionEnv(gym.Env):
         self.dt = self.cycles_per_step * self.servo_dt
         self.socket_pose = np.asarray(socket_pose, dtype=np.float64)
         self.safe = SafeRobot(
-            robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain
+            robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain, clock
         )
         box_lo, box_hi = np.asarray(safety.workspace_min_m), np.asarray(safety.workspace_max_m)
         self._lateral_room = min(-box_lo[0], box_hi[0], -box_lo[1], box_hi[1])
@@ -232,29 +243,28 @@ class RealInsertionEnv(gym.Env):
         safe.reset_wrench_filter()
         try:
             state = safe.read()
+            if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
+                safe.call("setWatchdog", self.rtde_watchdog_hz)
+                self._watchdog_armed = True
         except SafetyTrip as trip:
             raise RuntimeError(f"cannot start an episode: {trip}") from trip
-        if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
-            self.robot.setWatchdog(self.rtde_watchdog_hz)
-            self._watchdog_armed = True
         if not safe.in_workspace(state.pos, margin_m=0.005):
             raise RuntimeError(
                 f"the TCP is at {np.round(safe.socket_frame(state.pos), 4)} m in the socket frame,"
                 f" outside the safety workspace; jog it above the socket first"
             )
         rng = self.np_random
-        radius = rng.uniform(*self.init_offset_mm) * MM
-        angle = rng.uniform(0, 2 * np.pi)
-        offset = np.array([radius * np.cos(angle), radius * np.sin(angle)])
-        if options and "tcp_offset_mm" in options:
-            dx, dy = (float(v) for v in options["tcp_offset_mm"])
+        offset = sample_start_offset_m(rng, self.init_offset_mm)
+        requested = requested_offset_mm(options)
+        if requested is not None:
+            dx, dy = requested
             # Board frame (the sim's world: socket frame turned about x, z out of the board).
             offset = np.array([dx, -dy]) * MM
             if np.linalg.norm(offset) > self._lateral_room:
                 raise ValueError(
                     f"options['tcp_offset_mm'] = {(dx, dy)} leaves the safety workspace"
                 )
-        self.goal_noise_m = np.append(rng.uniform(-1, 1, 2) * self.goal_noise_mm * MM, 0.0)
+        self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
         socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
         bias = state.wrench.copy()
         try:
@@ -268,7 +278,7 @@ class RealInsertionEnv(gym.Env):
             for _ in range(int(round(SETTLE_S / self.servo_dt))):
                 self._hold(start, socket_mat)
             if self.zero_ft_sensor:
-                self.robot.zeroFtSensor()
+                safe.call("zeroFtSensor")
             samples = []
             for _ in range(BIAS_SAMPLES):
                 samples.append(self._hold(start, socket_mat).wrench)
@@ -286,7 +296,7 @@ class RealInsertionEnv(gym.Env):
         self.goal_pos = socket_pos.copy()
         self.believed_goal_pos = socket_pos + socket_mat @ self.goal_noise_m
         self._state = state
-        self._max_force = 0.0
+        self._step_force = 0.0
         self._steps = 0
         self._t_start = self.clock()
         self._last_step_end = self.clock()
@@ -299,18 +309,15 @@ class RealInsertionEnv(gym.Env):
         if self._needs_reset or self._state is None:
             raise RuntimeError("call reset() before step() (a new episode, or after a safety trip)")
         a = np.asarray(action, dtype=np.float32)
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        if not np.all(np.isfinite(a)):
-            self.safe.stop()
+        if a.shape == self.action_space.shape and not np.all(np.isfinite(a)):
+            try:
+                self.safe.stop()
+            except SafetyTrip as trip:
+                return self._tripped(trip)
             raise UnsafeCommandError(
                 f"action contains NaN or inf: {a}; refused, the arm is holding its pose"
             )
-        if np.any(np.abs(a) > 1.0 + 1e-6):
-            raise ValueError(
-                f"action {a} is outside the action space [-1, 1]; clip it or rescale your "
-                f"policy's output"
-            )
+        a = check_action(a, self.action_space.shape)
         try:
             gap = self.clock() - self._last_step_end
             if gap > self.safety.watchdog_timeout_s:
@@ -321,7 +328,7 @@ class RealInsertionEnv(gym.Env):
                 )
             self._move_reference(a, self._state)
             state = self._run_compliance()
-        except SafetyTrip as trip:
+        except SafetyTrip as trip:  # including bad readings and a lost connection
             return self._tripped(trip)
         self._state = state
         self._steps += 1
@@ -334,7 +341,7 @@ class RealInsertionEnv(gym.Env):
 
     def close(self) -> None:
         try:
-            self.safe.stop()
+            self.safe.halt()
         finally:
             for cam in self.camera_devices.values():
                 cam.close()
@@ -374,29 +381,32 @@ class RealInsertionEnv(gym.Env):
 
     def _run_compliance(self) -> RobotState:
         """One policy period of the admittance loop; returns the final state."""
+        self._step_force = 0.0
         for _ in range(self.cycles_per_step):
-            t0 = self.robot.initPeriod()
+            t0 = self.safe.call("initPeriod")
             state = self.safe.read()
             filtered = self.safe.check_wrench(tcp_wrench(state, self._bias))
-            self._max_force = max(self._max_force, float(np.linalg.norm(filtered[:3])))
+            self._step_force = max(self._step_force, float(np.linalg.norm(filtered[:3])))
             pos, mat = self.admittance.update(
                 self.ref_pos, self._ref_mat, state.wrench - self._bias, self.servo_dt
             )
             self.admittance.commit(*self.safe.servo(pos, mat), self.servo_dt)
-            self.robot.waitPeriod(t0)
+            self.safe.call("waitPeriod", t0)
         return self.safe.read()
 
     def _hold(self, pos: np.ndarray, mat: np.ndarray) -> RobotState:
-        t0 = self.robot.initPeriod()
+        t0 = self.safe.call("initPeriod")
         state = self.safe.read()
         self.safe.servo(pos, mat)
-        self.robot.waitPeriod(t0)
+        self.safe.call("waitPeriod", t0)
         return state
 
     def _tripped(self, trip: SafetyTrip):
         self._needs_reset = True
         self._trip = trip
-        state = self.safe.read(check=False)
+        # After a trip the robot's readings may be what tripped it: report the last state that
+        # passed the checks, never a fresh unchecked reading.
+        state = self._state
         obs = self._observation(state, cameras=False)
         info = self._info(state)
         return obs, 0.0, True, False, info
@@ -416,7 +426,7 @@ class RealInsertionEnv(gym.Env):
     def _inserted(self, state: RobotState) -> bool:
         if self.continuity_input is not None:
             return bool(state.input_bits >> self.continuity_input & 1)
-        return self.insertion_depth_mm(state) >= self.task.connector.success_depth_mm
+        return is_mated(self.insertion_depth_mm(state), self.task.connector)
 
     def _observation(self, state: RobotState, cameras: bool = True) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
@@ -440,40 +450,42 @@ class RealInsertionEnv(gym.Env):
         return obs
 
     def _reward(self, obs: dict[str, np.ndarray], state: RobotState, inserted: bool) -> float:
-        if self.reward_type == "sparse":
-            return rewards.sparse_reward(inserted)
-        if self.reward_type in ("dense", "dense_printed"):
-            press = -float(tcp_wrench(state, self._bias)[2])
-            printed = self.reward_type == "dense_printed"
-            form = "printed" if printed else self.task.dynamics.dense_form
-            return rewards.dense_reward(state.pos, self.goal_pos, press, inserted, form=form)
-        cam = self.cameras[0]
-        image = (
-            obs[cam]
+        cam = self.cameras[0] if self.cameras else None
+        return task_reward(
+            self.reward_type,
+            inserted,
+            state.pos,
+            self.goal_pos,
+            -float(tcp_wrench(state, self._bias)[2]),
+            lambda: obs[cam]
             if cam in obs
-            else self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale)
+            else self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale),
+            self.goal_images.get(cam),
+            dense_form=self.task.dynamics.dense_form,
         )
-        return rewards.goal_image_reward(image, self.goal_images[cam])
 
     def _info(self, state: RobotState) -> dict[str, Any]:
         return {
             "is_success": self._inserted(state) if self._trip is None else False,
             "insertion_depth_mm": self.insertion_depth_mm(state),
             "distance_to_goal_mm": float(np.linalg.norm(state.pos - self.goal_pos) / MM),
-            "max_force_n": self._max_force,
+            "max_force_n": self.safe.peak_force_n,
+            "force_n": self._step_force,
+            "tcp_pos_m": state.pos.copy(),
             "safety_trip": None if self._trip is None else self._trip.kind,
             "safety_message": None if self._trip is None else str(self._trip),
             "elapsed_s": self.clock() - self._t_start,
         }
 
 
-def hand_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """Paper 000's P-controller on the real robot, the counterpart of `envs.hand_controller`:
-    steers towards the believed goal (calibrated socket pose + goal noise) with the shared law
-    `envs.insertion_env.p_controller_action`."""
+def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """Paper 000's P-controller (`envs.p_controller`) for a real or a simulated InsertBench env:
+    on the robot it steers towards the believed goal (calibrated socket pose + goal noise) with
+    the shared law `envs.insertion_env.p_controller_action`; in simulation it is
+    `envs.p_controller` itself."""
     base = env.unwrapped
     if not isinstance(base, RealInsertionEnv):
-        raise TypeError(f"hand_controller needs a RealInsertionEnv, got {type(base).__name__}")
+        return envs.p_controller(env)
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         if "tcp_pose" in obs:

@@ -3,25 +3,59 @@
 `SafeRobot` wraps a `RobotBackend` and owns every motion command. Each servo target is refused if
 it is not finite, then clamped into the workspace box and the orientation cone around the socket
 (socket frame, see `SafetyConfig`), then rate-limited to the speed caps relative to the previous
-command; the robot's safety state (e-stop, protective stop, safety mode, control script running)
-is read before every command. What reaches `backend.servoL` is therefore always inside the limits,
+command, or, for the first command after a stop, relative to the last *valid* TCP reading; the
+robot's safety state (e-stop, protective stop, safety mode, control script running) is read
+before every command. What reaches `backend.servoL` is therefore always inside the limits,
 whatever the policy or the compliance law asked for.
+
+Readings are checked as well (`measure`): a TCP pose that is malformed, not finite,
+implausibly far outside the workspace or discontinuous with the previous valid reading, a
+controller timestamp that goes back (late, out-of-order data) or has not advanced for
+`SafetyConfig.max_reading_age_s` (stale data, a stalled link) trips the layer ("reading"); such
+a reading is never used as a reference. Timestamps are only compared with each other, so a
+controller clock running at another rate than ours is no fault. A backend call that raises
+(a lost RTDE connection) trips it too ("connection"); the controller's own RTDE watchdog then
+halts the arm.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from real.config import SafetyConfig
-from real.poses import mat_to_rotvec, pos_mat_to_pose, pose_to_pos_mat, rotvec_to_mat
+from real.poses import (
+    mat_to_rotvec,
+    pos_mat_to_pose,
+    pose_to_pos_mat,
+    rotation_angle,
+    rotvec_to_mat,
+)
 from real.robot import SAFE_TO_MOVE, SAFETY_MODES, RobotBackend
+
+#: Fastest a UR TCP can physically move between two readings [m/s] (UR5e joint speed limits
+#: at full reach, with margin); bounds how far a genuine reading can move over a gap.
+READING_SPEED_BOUND_M_S = 2.0
+#: Fastest a UR TCP can physically turn between two readings [rad/s].
+READING_TURN_BOUND_RAD_S = 6.0
+
+TRIP_KINDS = (
+    "force",
+    "watchdog",
+    "protective_stop",
+    "emergency_stop",
+    "safety_mode",
+    "robot_refused",
+    "reading",
+    "connection",
+)
 
 
 class SafetyTrip(RuntimeError):
-    """The safety layer stopped the robot. `kind`: "force", "watchdog", "protective_stop",
-    "emergency_stop", "safety_mode", "robot_refused" or "workspace"."""
+    """The safety layer stopped the robot; `kind` is one of `TRIP_KINDS`."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -59,6 +93,7 @@ class SafeRobot:
         servo_dt: float,
         servo_lookahead_s: float = 0.1,
         servo_gain: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not np.all(np.isfinite(socket_pose)):
             raise ValueError(f"socket_pose must be finite, got {socket_pose}")
@@ -70,49 +105,124 @@ class SafeRobot:
         self.servo_gain = servo_gain
         self._box_lo = np.asarray(safety.workspace_min_m, dtype=np.float64)
         self._box_hi = np.asarray(safety.workspace_max_m, dtype=np.float64)
+        self.clock = clock
         self._last: tuple[np.ndarray, np.ndarray] | None = None
         self._wrench: np.ndarray | None = None
         self.tripped: SafetyTrip | None = None
+        #: The last TCP reading that passed every check: (position, rotation, clock time).
+        self.last_valid: tuple[np.ndarray, np.ndarray, float] | None = None
+        #: Newest controller timestamp seen [s] and when (our clock) it first arrived.
+        self._last_stamp: float | None = None
+        self._fresh_at = 0.0
+        #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
+        #: reading that trips the force limit.
+        self.peak_force_n = 0.0
 
     # ----------------------------------------------------------------------------------------
     # Reading
 
     def read(self, check: bool = True) -> RobotState:
-        """The robot's state; with `check`, raises SafetyTrip if it is stopped or not safe."""
+        """The robot's state with a checked TCP pose (`measure`); with `check`, first raises
+        SafetyTrip if the robot is stopped or not safe."""
         if check:
             self.check_status()
-        pos, mat = pose_to_pos_mat(self.backend.getActualTCPPose())
+        pos, mat = self.measure()
+        wrench = self.call("getActualTCPForce")
+        speed = self.call("getActualTCPSpeed")
+        for name, value in (("wrench", wrench), ("TCP speed", speed)):
+            if not _six_finite(value):
+                self.trip("reading", f"the robot reports a malformed or non-finite {name} {value}")
         return RobotState(
             pos=pos,
             mat=mat,
-            wrench=np.asarray(self.backend.getActualTCPForce(), dtype=np.float64),
-            speed=np.asarray(self.backend.getActualTCPSpeed(), dtype=np.float64),
-            input_bits=int(self.backend.getActualDigitalInputBits()),
+            wrench=np.asarray(wrench, dtype=np.float64),
+            speed=np.asarray(speed, dtype=np.float64),
+            input_bits=int(self.call("getActualDigitalInputBits")),
         )
+
+    def measure(self) -> tuple[np.ndarray, np.ndarray]:
+        """The TCP pose (base frame position [m], rotation matrix) after the reading checks of
+        the module docstring; a reading that fails one trips ("reading") and is discarded."""
+        pose = self.call("getActualTCPPose")
+        stamp = _as_float(self.call("getTimestamp"))
+        now = self.clock()
+        if not _six_finite(pose):
+            self.trip("reading", f"the TCP pose reading {pose} is not six finite numbers")
+        if not np.isfinite(stamp):
+            self.trip("reading", f"the controller timestamp {stamp} is not finite")
+        pos, mat = pose_to_pos_mat(np.asarray(pose, dtype=np.float64))
+        s = self.safety
+        local = self.socket_frame(pos)
+        outside = float(np.linalg.norm(local - np.clip(local, self._box_lo, self._box_hi)))
+        if outside > s.reading_margin_m:
+            self.trip(
+                "reading",
+                f"the TCP pose reading {np.round(pose, 4)} lies {outside * 1e3:.1f} mm outside the "
+                f"safety workspace (socket frame {np.round(local, 4)} m): implausible, or the arm "
+                "is not above the socket",
+            )
+        tilt = rotation_angle(self.socket_mat.T @ mat)
+        if tilt > s.max_tilt_rad + s.reading_margin_rad:
+            self.trip(
+                "reading",
+                f"the TCP orientation reading is {tilt:.2f} rad from the socket's "
+                f"(limit {s.max_tilt_rad} rad): implausible",
+            )
+        if self.last_valid is not None:
+            prev_pos, prev_mat, prev_t = self.last_valid
+            gap = max(0.0, now - prev_t)
+            jump = float(np.linalg.norm(pos - prev_pos))
+            turn = rotation_angle(prev_mat.T @ mat)
+            if (
+                jump > s.max_reading_jump_m + READING_SPEED_BOUND_M_S * gap
+                or turn > s.max_reading_jump_rad + READING_TURN_BOUND_RAD_S * gap
+            ):
+                self.trip(
+                    "reading",
+                    f"the TCP pose reading jumped {jump * 1e3:.1f} mm / {turn:.3f} rad in "
+                    f"{gap * 1e3:.1f} ms since the last valid one: discontinuous",
+                )
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            self.trip(
+                "reading",
+                f"the controller timestamp went back {(self._last_stamp - stamp) * 1e3:.0f} ms: "
+                "late or out-of-order data",
+            )
+        if self._last_stamp is None or stamp > self._last_stamp:
+            self._last_stamp, self._fresh_at = stamp, now
+        age = now - self._fresh_at
+        if age > s.max_reading_age_s:
+            self.trip(
+                "reading",
+                f"no new reading from the controller for {age * 1e3:.0f} ms (limit "
+                f"{s.max_reading_age_s * 1e3:.0f} ms): stale data or a stalled link",
+            )
+        self.last_valid = (pos, mat, now)
+        return pos, mat
 
     def check_status(self) -> None:
         """Raise SafetyTrip when the controller reports a stop or a non-normal safety mode."""
-        b = self.backend
-        if b.isEmergencyStopped():
+        call = self.call
+        if call("isEmergencyStopped"):
             self.trip(
                 "emergency_stop",
                 "the robot is emergency stopped; release the e-stop, "
                 "then power on and re-enable the arm on the teach pendant",
             )
-        if b.isProtectiveStopped():
+        if call("isProtectiveStopped"):
             self.trip(
                 "protective_stop",
                 "the robot is in a protective stop; find the cause, "
                 "then unlock it on the teach pendant",
             )
-        mode = int(b.getSafetyMode())
+        mode = int(call("getSafetyMode"))
         if mode not in SAFE_TO_MOVE:
             self.trip(
                 "safety_mode",
                 f"the robot's safety mode is {SAFETY_MODES.get(mode, mode)}"
                 " (not normal or reduced); clear it on the teach pendant",
             )
-        if not b.isProgramRunning():
+        if not call("isProgramRunning"):
             self.trip(
                 "robot_refused",
                 "the ur_rtde control script is not running (RTDE "
@@ -132,7 +242,7 @@ class SafeRobot:
         retract if the filtered force or torque exceeds its limit; returns the filtered wrench."""
         w = np.asarray(wrench_tcp, dtype=np.float64)
         if not np.all(np.isfinite(w)):
-            self.trip("force", f"the F/T sensor reads a non-finite wrench {w}")
+            self.trip("reading", f"the F/T sensor reads a non-finite wrench {w}")
         if self._wrench is None:
             self._wrench = w.copy()
         else:
@@ -140,19 +250,24 @@ class SafeRobot:
             self._wrench = self._wrench + alpha * (w - self._wrench)
         force = float(np.linalg.norm(self._wrench[:3]))
         torque = float(np.linalg.norm(self._wrench[3:]))
+        self.peak_force_n = max(self.peak_force_n, force)
         if force > self.safety.force_limit_n or torque > self.safety.torque_limit_nm:
             message = (
                 f"contact wrench |F| = {force:.1f} N, |T| = {torque:.2f} N m exceeds the limits "
                 f"{self.safety.force_limit_n} N, {self.safety.torque_limit_nm} N m"
             )
             self.stop()
-            self.retract()
+            try:
+                self.retract()
+            except SafetyTrip as failed:  # e.g. a bad reading: stay stopped, say why
+                message += f"; not retracted: {failed}"
             self.trip("force", message)
         return self._wrench.copy()
 
     def reset_wrench_filter(self) -> None:
-        """Forget the filtered wrench (after the sensor was zeroed)."""
+        """Forget the filtered wrench and its peak (after the sensor was zeroed)."""
         self._wrench = None
+        self.peak_force_n = 0.0
 
     # ----------------------------------------------------------------------------------------
     # Commanding
@@ -168,12 +283,14 @@ class SafeRobot:
 
     def stop(self) -> None:
         """Decelerate and end servoing (the next command starts from the measured pose)."""
-        self.backend.servoStop()
-        self._last = None
+        try:
+            self.call("servoStop")
+        finally:
+            self._last = None
 
     def retract(self) -> None:
         """Back off `retract_m` along the socket axis (out of the socket) at the retract speed."""
-        pos, mat = pose_to_pos_mat(self.backend.getActualTCPPose())
+        pos, mat = self.measure()
         target = pos - self.socket_mat[:, 2] * self.safety.retract_m
         self.move_linear(target, mat, self.safety.retract_speed_m_s, check_force=False)
         self.stop()
@@ -188,7 +305,7 @@ class SafeRobot:
     ) -> None:
         """Servo along a straight line to a base-frame pose at `speed_m_s` (capped by the speed
         limit), checking the robot and, with `check_force`, the wrench on every cycle."""
-        start = self._last or pose_to_pos_mat(self.backend.getActualTCPPose())
+        start = self._last or self.measure()
         distance = float(np.linalg.norm(target_pos - start[0]))
         angle = float(np.linalg.norm(mat_to_rotvec(start[1].T @ target_mat)))
         speed = min(speed_m_s, self.safety.max_speed_m_s)
@@ -200,17 +317,22 @@ class SafeRobot:
         turn = mat_to_rotvec(start[1].T @ target_mat)
         bias = np.zeros(6) if force_bias is None else force_bias
         for i in range(1, n + 1):
-            t0 = self.backend.initPeriod()
+            t0 = self.call("initPeriod")
             s = i / n
             if check_force:
                 state = self.read()
                 self.check_wrench(tcp_wrench(state, bias))
+            else:
+                self.measure()
             self._send(start[0] + s * (target_pos - start[0]), start[1] @ rotvec_to_mat(s * turn))
-            self.backend.waitPeriod(t0)
+            self.call("waitPeriod", t0)
 
     def _send(self, pos: np.ndarray, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.tripped is not None:
+            raise self.tripped
         pos, mat = self.clamp(pos, mat)
-        last = self._last or pose_to_pos_mat(self.backend.getActualTCPPose())
+        # After a stop the reference is a reading taken now and checked, never a raw one.
+        last = self._last or self.measure()
         step = pos - last[0]
         max_step = self.safety.max_speed_m_s * self.servo_dt
         norm = float(np.linalg.norm(step))
@@ -225,7 +347,8 @@ class SafeRobot:
         # stop starts from the measured pose), and then so may a point on the way from it.
         pos, mat = self.clamp(pos, mat)
         pose = pos_mat_to_pose(pos, mat)
-        accepted = self.backend.servoL(
+        accepted = self.call(
+            "servoL",
             [float(v) for v in pose],
             0.0,
             0.0,
@@ -233,7 +356,7 @@ class SafeRobot:
             self.servo_lookahead_s,
             self.servo_gain,
         )
-        self.backend.kickWatchdog()
+        self.call("kickWatchdog")
         if accepted is False:
             self.trip(
                 "robot_refused",
@@ -256,13 +379,16 @@ class SafeRobot:
     def trip(self, kind: str, message: str) -> None:
         """Stop the robot and raise SafetyTrip(kind, message); commands stay refused until
         `reset_trip`."""
-        self._stop_quietly()
+        self.halt()
         self.tripped = SafetyTrip(kind, message)
         raise self.tripped
 
-    def _stop_quietly(self) -> None:
+    def halt(self) -> None:
+        """servoStop without raising: for paths that are already failing."""
         try:
             self.backend.servoStop()
+        except Exception:  # noqa: BLE001, S110 - a dead link cannot stop the arm; RTDE's watchdog does
+            pass
         finally:
             self._last = None
 
@@ -270,9 +396,34 @@ class SafeRobot:
         """Allow commands again after the cause of a trip was cleared (checked on next read)."""
         self.tripped = None
 
+    def call(self, name: str, *args):
+        """Call the backend method `name`; an exception from it (a lost connection) trips
+        "connection". Every backend call of the real stack goes through here."""
+        try:
+            return getattr(self.backend, name)(*args)
+        except SafetyTrip:
+            raise
+        except Exception as err:  # noqa: BLE001 - whatever the transport raises
+            self.trip("connection", f"the robot interface failed in {name}: {err}")
+
+
+def _six_finite(values) -> bool:
+    try:
+        v = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return v.shape == (6,) and bool(np.all(np.isfinite(v)))
+
 
 def tcp_wrench(state: RobotState, bias_base: np.ndarray) -> np.ndarray:
     """The environment's wrench on the tool in the TCP frame [N, N m], after subtracting a
     base-frame bias (the reading at the last zeroing)."""
     w = state.wrench - bias_base
     return np.concatenate([state.mat.T @ w[:3], state.mat.T @ w[3:]])
+
+
+def _as_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

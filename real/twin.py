@@ -183,6 +183,10 @@ class DigitalTwinRobot:
         mated = self.sim.insertion_depth_mm() >= self.sim.task.connector.success_depth_mm
         return (1 << self.continuity_input) if mated else 0
 
+    def getTimestamp(self) -> float:
+        """The controller's clock [s]: it runs on through stalls of the policy."""
+        return self.clock()
+
     def getSafetyMode(self) -> int:
         if self.emergency_stopped:
             return 7
@@ -360,7 +364,7 @@ class TwinCameraFeed:
         self.syncer = rs.syncer()
         self.sensor.open(self.profile)
         self.sensor.start(self.syncer)
-        self.rig = CameraRig(twin.sim.model, height, width, grayscale=False)
+        self.rig = CameraRig(twin.sim.model, height, width, grayscale=False, cameras=(self.name,))
         self._frame_numbers = itertools.count(1)
         self._pixels: np.ndarray | None = None
         self._drop = 0

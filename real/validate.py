@@ -1,9 +1,14 @@
 """Sim-vs-real validation: the same policy on the simulated task and on the cell, one table.
 
-A policy is any callable obs -> action. `policy_for(env)` builds one per environment, since the
-scripted controller reads its env's believed goal: `scripted_policy` is paper 000's
-P-controller on either side (`envs.hand_controller` / `real.hand_controller`),
+A policy is any callable obs -> action. `policy_for(env)` builds one per environment, since
+paper 000's P-controller reads its env's believed goal: `real.p_controller` serves either side,
 `checkpoint_policy` loads an agent through `agents` (imported only then).
+
+A session survives its trials: `run_episodes` records a trial whose policy returns garbage or
+crashes, or whose robot trips, faults or disconnects, as failed with the reason, halts the arm
+and goes on with the next one; each trial is appended to a `TrialLog` (JSON lines) as it
+finishes, and a rerun with the same settings skips the seeds already there. Only a failed reset
+(the robot cannot start an episode) ends the session, with every finished trial kept.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ PolicyFactory = Callable[[gym.Env], Policy]
 @dataclass(frozen=True)
 class EpisodeResult:
     """One trial. cycle_time_s: policy time to insertion (steps x control period) [s], None
-    on failure; peak_force_n: the env's `max_force_n` [N]; safety_trip: kind or None."""
+    on failure; peak_force_n: the env's `max_force_n` [N]; safety_trip: kind or None;
+    failure: why the trial failed other than by running out of time (a safety trip's message,
+    a policy's garbage or exception), None otherwise."""
 
     seed: int
     success: bool
@@ -34,19 +41,7 @@ class EpisodeResult:
     peak_force_n: float
     safety_trip: str | None
     interventions: int
-
-
-def scripted_policy(env: gym.Env) -> Policy:
-    """Paper 000's hand-designed controller for a simulated or a real InsertBench env."""
-    from real.env import RealInsertionEnv
-
-    if isinstance(env.unwrapped, RealInsertionEnv):
-        from real.env import hand_controller
-
-        return hand_controller(env)
-    import envs
-
-    return envs.hand_controller(env)
+    failure: str | None = None
 
 
 def checkpoint_policy(path: str | Path) -> PolicyFactory:
@@ -56,13 +51,13 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
         import agents
     except ImportError as e:
         raise ImportError(
-            f"loading {path} needs the `agents` package (and torch); use --policy scripted "
+            f"loading {path} needs the `agents` package (and torch); use --policy p_controller "
             f"to validate without one"
         ) from e
     load_agent = getattr(agents, "load_agent", None)
     if load_agent is None:
         raise ImportError(
-            "this `agents` package has no load_agent(); use --policy scripted until it does"
+            "this `agents` package has no load_agent(); use --policy p_controller until it does"
         )
     agent = load_agent(path)
 
@@ -79,38 +74,116 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
     return factory
 
 
-def run_episodes(
-    env: gym.Env, policy_for: PolicyFactory, episodes: int, seed: int = 0
-) -> list[EpisodeResult]:
-    """Run `episodes` trials with seeds seed, seed + 1, ...; a safety trip ends a trial as a
-    failure and the next one starts with a reset."""
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    policy = policy_for(env)
-    dt = float(env.unwrapped.dt)
-    results = []
-    for i in range(episodes):
-        obs, info = env.reset(seed=seed + i)
-        steps = interventions = 0
+class TrialLog:
+    """Trials of one setting ("sim", "real", "twin") as JSON lines, written as they finish.
+
+    The first line is the session's `header` (task, policy, env kwargs, ...); reopening a log
+    whose header differs raises ValueError, so a resume never mixes two experiments.
+    """
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.header = json.loads(json.dumps(header))
+        self.results: list[EpisodeResult] = []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            lines = self.path.read_text().splitlines()
+            found = json.loads(lines[0])
+            if found != self.header:
+                raise ValueError(
+                    f"{self.path} holds trials of another session ({found}); give another --out "
+                    f"or delete it to start over"
+                )
+            for line in lines[1:]:
+                try:
+                    self.results.append(EpisodeResult(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError):
+                    break  # a line cut short by a crash: that trial runs again
+            self._rewrite()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._rewrite()
+
+    def done_seeds(self) -> set[int]:
+        return {r.seed for r in self.results}
+
+    def append(self, result: EpisodeResult) -> None:
+        self.results.append(result)
+        with self.path.open("a") as f:
+            f.write(json.dumps(asdict(result)) + "\n")
+            f.flush()
+
+    def _rewrite(self) -> None:
+        lines = [self.header] + [asdict(r) for r in self.results]
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        tmp.replace(self.path)
+
+
+def run_trial(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
+    """One trial from `env.reset(seed=seed)` to its end. A failed reset raises; anything after
+    it (a safety trip, a policy that raises or returns an action the env refuses) ends the trial
+    as failed with the reason, the arm halted."""
+    obs, info = env.reset(seed=seed)
+    steps = interventions = 0
+    failure = None
+    try:
         while True:
             obs, _, terminated, truncated, info = env.step(policy(obs))
             steps += 1
             interventions += int(bool(info.get("intervened", False)))
             if terminated or truncated:
                 break
-        success = bool(info["is_success"])
-        results.append(
-            EpisodeResult(
-                seed=seed + i,
-                success=success,
-                steps=steps,
-                cycle_time_s=steps * dt if success else None,
-                peak_force_n=float(info["max_force_n"]),
-                safety_trip=info.get("safety_trip"),
-                interventions=interventions,
-            )
-        )
-    return results
+    except Exception as err:  # noqa: BLE001 - a bad trial must not end the session
+        _halt(env)
+        failure = f"{type(err).__name__}: {err}"
+    trip = info.get("safety_trip")
+    if failure is None and trip is not None:
+        failure = f"safety trip ({trip}): {info.get('safety_message')}"
+    if failure is None and info.get("physics_error"):
+        failure = f"physics error: {info['physics_error']}"
+    success = failure is None and bool(info["is_success"])
+    dt = float(env.unwrapped.dt)
+    return EpisodeResult(
+        seed=seed,
+        success=success,
+        steps=steps,
+        cycle_time_s=steps * dt if success else None,
+        peak_force_n=float(info["max_force_n"]),
+        safety_trip=trip,
+        interventions=interventions,
+        failure=failure,
+    )
+
+
+def _halt(env: gym.Env) -> None:
+    """Stop a real arm after a trial failed outside the safety layer (no-op in simulation)."""
+    safe = getattr(env.unwrapped, "safe", None)
+    if safe is not None:
+        safe.halt()
+
+
+def run_episodes(
+    env: gym.Env,
+    policy_for: PolicyFactory,
+    episodes: int,
+    seed: int = 0,
+    log: TrialLog | None = None,
+) -> list[EpisodeResult]:
+    """Run trials with seeds seed, seed + 1, ..., seed + episodes - 1 (those not yet in `log`),
+    appending each to `log` as it ends; returns all of them in seed order."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    policy = policy_for(env)
+    done = log.done_seeds() if log is not None else set()
+    results = {r.seed: r for r in (log.results if log is not None else [])}
+    for s in range(seed, seed + episodes):
+        if s in done:
+            continue
+        result = run_trial(env, policy, s)
+        results[s] = result
+        if log is not None:
+            log.append(result)
+    return [results[s] for s in range(seed, seed + episodes)]
 
 
 def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
@@ -130,6 +203,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
         "peak_force_mean_n": float(np.mean(forces)),
         "peak_force_max_n": float(np.max(forces)),
         "safety_trips": sum(r.safety_trip is not None for r in results),
+        "failures": sum(r.failure is not None for r in results),
     }
 
 
@@ -169,6 +243,7 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         row("peak force mean [N]", lambda s: f"{s['peak_force_mean_n']:.1f}"),
         row("peak force max [N]", lambda s: f"{s['peak_force_max_n']:.1f}"),
         row("safety trips", lambda s: str(s["safety_trips"])),
+        row("failed trials (trip, fault, policy error)", lambda s: str(s["failures"])),
         "",
         "Cycle time: policy steps to insertion x control period. Peak force: simulation = "
         "contact force on the plug; real = wrist F/T force magnitude, zeroed at reset.",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # System libraries InsertBench needs on a fresh Debian/Ubuntu machine: EGL/Mesa (and OSMesa as a
-# fallback) for headless MuJoCo rendering, libusb for pyrealsense2. Needs root; a no-op elsewhere.
+# fallback) for headless MuJoCo rendering, libusb for pyrealsense2, chromium for the leaderboard
+# site test (driven by playwright; no browser download). Needs root; a no-op elsewhere.
 set -euo pipefail
-packages=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libosmesa6 libusb-1.0-0)
+packages=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libosmesa6 libusb-1.0-0 chromium)
 if ! command -v apt-get >/dev/null; then
     echo "system-deps: no apt-get here; install the equivalents of: ${packages[*]}" >&2
     exit 0

@@ -4,7 +4,7 @@ A point "plug" moves by normalised delta-position commands above a board with on
 the InsertBench observation contract (Dict with ``tcp_pose``, ``tcp_vel``, ``wrench`` and optional
 uint8 ``wrist`` / ``side`` images), the same kwargs (``action_mode``, ``obs_mode``, ``reward``,
 ``goal_noise_mm``, ``init_offset_mm``, ``image_size``), the same ``info`` keys, 10 Hz steps and a
-50-step limit, and a P-controller toward the (noisy) believed goal as ``hand_controller()``.
+50-step limit, and a P-controller toward the (noisy) believed goal as ``p_controller()``.
 Importing this module registers ``InsertBenchStandIn/PegPoint-v0``; the runner can also make it
 as ``"tests.standin_env:InsertBenchStandIn/PegPoint-v0"``.
 
@@ -111,7 +111,7 @@ class PegPointEnv(gym.Env):
             reward = -info["distance_to_goal_mm"] / 10.0 + 10.0 * float(success)
         return self._obs(), reward, success, False, info
 
-    def hand_controller(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    def p_controller(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """Paper 000's P-controller toward the believed goal, gains kp = [1, 1, 0.3]."""
         kp = np.array([1.0, 1.0, 0.3])
 

@@ -93,7 +93,7 @@ def _probe_obs(env: gym.Env, n: int = 5) -> list[dict[str, np.ndarray]]:
 
 def test_registry_lists_every_method_and_each_implements_the_protocol():
     assert set(LEARNERS + SCRIPTED) <= set(agent_names())
-    env = gym.make(STANDIN)
+    env = gym.make(STANDIN, obs_mode="state+pixels", image_size=32)  # localize reads an image
     for name in agent_names():
         agent = make_agent(name, env.observation_space, env.action_space,
                            SMALL_CONFIGS.get(name), **_kwargs(name, env))

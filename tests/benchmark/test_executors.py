@@ -69,3 +69,22 @@ def test_ray_and_local_pool_store_identical_results(tmp_path: Path, local_ray: N
     assert set(local) == {c.config_hash for c in preset.cells}
     assert local == remote
     assert ray.is_initialized(), "an executor must not shut down a Ray it did not start"
+
+
+def test_one_writer_per_cell_artifacts_folder(tmp_path: Path) -> None:
+    from benchmark.executors import _lock_artifacts, execute_cell
+
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    folder = tmp_path / "artifacts" / cell.short_hash
+    folder.mkdir(parents=True)
+    (folder / "from_the_other_writer").write_text("still being written")
+    held = _lock_artifacts(folder)  # another process's worker, still running this cell
+    try:
+        outcome = execute_cell(synthetic_cell_for_tests, cell, str(folder))
+    finally:
+        held.close()
+    assert not outcome.ok and "another process is writing" in outcome.error
+    assert (folder / "from_the_other_writer").exists()  # left alone
+    outcome = execute_cell(synthetic_cell_for_tests, cell, str(folder))  # the lock is free now
+    assert outcome.ok and sorted(p.name for p in folder.iterdir()) == ["synthetic_curve.json"]

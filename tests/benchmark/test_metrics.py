@@ -11,14 +11,18 @@ from benchmark.metrics import (
     CurvePoint,
     aggregate,
     cell_metrics,
-    distinct_success_summary,
-    effective_trials,
     format_distinct_rate,
     format_rate,
     performance_profile,
     score_matrices,
     time_to_threshold,
     wilson_interval,
+)
+from envs.episode import (
+    EpisodeRecord,
+    distinct_success_summary,
+    effective_trials,
+    summarize,
 )
 
 Z95 = 1.959963984540054
@@ -68,7 +72,7 @@ def test_time_to_threshold_first_evaluation_reaching_it() -> None:
 
 def _episode(success: bool, steps: int | None, distance: float, force: float) -> dict:
     return {"success": success, "steps_to_success": steps,
-            "seconds_to_success": None if steps is None else steps / 10,
+            "time_to_success_s": None if steps is None else steps / 10,
             "final_distance_mm": distance, "peak_force_n": force}
 
 
@@ -139,11 +143,14 @@ def test_replayed_episodes_count_once() -> None:
     assert format_distinct_rate(3, 4, 3, 4) == format_rate(3, 4, *wilson_interval(3, 4))
 
 
-def test_summarize_reports_effective_trials() -> None:
-    from benchmark.evaluate import EpisodeRecord, summarize
+def _record(seed: int, success: bool, force: float) -> EpisodeRecord:
+    return EpisodeRecord("InsertBench/USB-v1", "key", seed, success, 20, 5 if success else None,
+                         0.5 if success else None, 1.0, force, 0.0, 0.1, 0.05)
 
-    same = [EpisodeRecord(s, True, 1.0, 5, 5, 0.5, 3.0, 0.1, 10.0) for s in range(4)]
-    summary = summarize(same + [EpisodeRecord(9, False, 0.0, 20, None, None, 9.0, 5.0, 0.0)])
+
+def test_summarize_reports_effective_trials() -> None:
+    same = [_record(s, True, 3.0) for s in range(4)]
+    summary = summarize(same + [_record(9, False, 9.0)])
     assert summary["episodes"] == 5 and summary["effective_trials"] == 2
     assert (summary["success_ci95_low"], summary["success_ci95_high"]) == pytest.approx(
         hand_wilson(1, 2))

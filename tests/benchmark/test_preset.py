@@ -93,3 +93,46 @@ def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, messag
 def test_unknown_preset_name_lists_the_shipped_ones() -> None:
     with pytest.raises(PresetError, match="paper000"):
         load_preset("no-such-preset")
+
+
+def test_every_shipped_preset_is_runnable() -> None:
+    from benchmark.preset import check_runnable
+
+    for name in available_presets():
+        check_runnable(load_preset(name).cells)
+
+
+def test_matrix_run_reports_every_typo_before_the_first_cell(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typos.toml").write_text("""
+name = "typos"
+tasks = ["InsertBench/USB-v0", "InsertBench/USBB-v0"]
+seeds = [0]
+eval_episodes = 2
+eval_seeds = { start = 100 }
+eval_every = 50
+[env_kwargs]
+goal_noise = 1.0
+[[agents]]
+name = "sacc"
+budget_steps = 100
+[[agents]]
+name = "sac"
+budget_steps = 100
+config = { gama = 0.9 }
+[[agents]]
+name = "td3"
+budget_steps = 100
+config = { batch_size = -1 }
+""")
+    result = CliRunner().invoke(app, ["matrix", "run", "typos.toml", "--no-progress"])
+    assert result.exit_code == 2
+    text = "".join(result.output.replace("│", "").split())  # however the error box wraps
+    for expected in ("InsertBench/USBB-v0", "'goal_noise'; did you mean 'goal_noise_mm'",
+                     "unknown agent 'sacc'", "gama", "batch_size", "no cell started"):
+        assert "".join(expected.split()) in text, expected
+    assert not (tmp_path / "runs" / "typos-artifacts").exists()

@@ -106,3 +106,61 @@ def test_kill_minus_9_then_rerun_loses_and_repeats_nothing(tmp_path: Path) -> No
             assert (Path(rows[cell.config_hash]["artifacts_path"])
                     / "synthetic_curve.json").is_file()
         assert store.episode_count() == expected_episodes
+
+
+def _alive_children(pid: int) -> set[int]:
+    """Processes whose parent is `pid` and that have not exited (zombies count as exited)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_kill_minus_9_of_the_parent_alone_leaves_no_orphan_and_loses_nothing(tmp_path: Path):
+    preset_path, preset = write_tiny_preset(tmp_path, seeds="[0]", sleep_s=0.5)
+    store_path = tmp_path / "runs" / "tiny.sqlite"
+    process = subprocess.Popen(_command(preset_path, store_path), cwd=REPO, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while _done_count(store_path) < 2:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _alive_children(process.pid)
+    assert len(workers) >= 2  # the pool (and multiprocessing's resource tracker)
+    os.kill(process.pid, signal.SIGKILL)  # the parent only, not its process group
+    process.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [w for w in workers if _alive(w)], "orphaned workers outlived a kill -9"
+    with Store(store_path) as store:
+        before = {r["config_hash"]: r["finished_at"] for r in store.cell_rows("done")}
+
+    finished = subprocess.run(_command(preset_path, store_path), cwd=REPO, env=_env(),
+                              capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    with Store(store_path) as store:
+        rows = {r["config_hash"]: r for r in store.cell_rows()}
+        assert set(rows) == {c.config_hash for c in preset.cells}  # none lost
+        assert all(r["status"] == "done" for r in rows.values())
+        assert {h: rows[h]["finished_at"] for h in before} == before  # none repeated
+        expected = 0
+        for cell in preset.cells:
+            expected += sum(len(e["episodes"]) for e in store.evaluations(cell.config_hash))
+            folder = Path(rows[cell.config_hash]["artifacts_path"])
+            assert sorted(p.name for p in folder.iterdir()) == ["synthetic_curve.json"]
+        assert store.episode_count() == expected
+        assert store.running() == []

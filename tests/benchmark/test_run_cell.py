@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from benchmark.cells import Cell, run_cell
+from benchmark.cells import Cell, Evaluation, run_cell
 
 
 def _records(n: int, successes: int) -> list[dict[str, Any]]:
-    return [{"success": i < successes, "steps_to_success": 12 if i < successes else None,
-             "seconds_to_success": 1.2 if i < successes else None,
+    return [{"seed": 900 + i, "success": i < successes,
+             "steps_to_success": 12 if i < successes else None,
+             "time_to_success_s": 1.2 if i < successes else None,
              "final_distance_mm": 0.0, "peak_force_n": 4.0} for i in range(n)]
 
 
@@ -23,16 +24,21 @@ def _cell() -> Cell:
                 100, 2, (900, 901))
 
 
-def test_run_cell_passes_the_cell_to_train_and_reads_its_curve(
+def _train_result(evaluations: list[Evaluation], tmp_path: Path) -> Any:
+    return types.SimpleNamespace(
+        out_dir=tmp_path, agent=types.SimpleNamespace(name="sac"), steps=200, episodes=4,
+        wall_clock_s=2.5, evaluations=evaluations, summaries=[{}] * len(evaluations))
+
+
+def test_run_cell_passes_the_cell_to_train_and_stores_its_evaluations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict[str, Any]] = []
 
-    def train(*, eval_seeds: list[int] | None = None, **kwargs: Any) -> dict[str, Any]:
-        calls.append({**kwargs, "eval_seeds": eval_seeds})
-        return {"curve": [{"env_steps": s, "wall_clock_s": s / 100, "episodes": _records(2, k)}
-                          for s, k in ((0, 0), (100, 1), (200, 2))],
-                "wall_clock_s": 2.5}
+    def train(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return _train_result([Evaluation(s, s / 100, _records(2, k))
+                              for s, k in ((0, 0), (100, 1), (200, 2))], tmp_path)
 
     monkeypatch.setitem(sys.modules, "benchmark.train", types.SimpleNamespace(train=train))
     result = run_cell(_cell(), tmp_path)
@@ -44,29 +50,14 @@ def test_run_cell_passes_the_cell_to_train_and_reads_its_curve(
     assert [e.env_steps for e in result.curve] == [0, 100, 200]
     assert result.final is result.curve[-1]
     assert result.env_steps == 200 and result.train_wall_clock_s == 2.5
+    assert result.info == {"training_episodes": 4, "agent": "sac"}
     result.validate(_cell())
 
 
-def test_run_cell_omits_eval_seeds_when_train_does_not_take_them(
+def test_run_cell_refuses_a_run_without_evaluation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[str] = []
-
-    def train(**kwargs: Any) -> dict[str, Any]:
-        seen.extend(kwargs)
-        return {"curve": [{"env_steps": 0, "episodes": _records(2, 1)}]}
-
-    monkeypatch.setitem(sys.modules, "benchmark.train", types.SimpleNamespace(train=train))
-    run_cell(_cell(), tmp_path)
-    assert "eval_seeds" not in seen and "eval_episodes" in seen
-
-
-def test_run_cell_rejects_output_it_cannot_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def train(**kwargs: Any) -> float:
-        return 0.5
-
-    monkeypatch.setitem(sys.modules, "benchmark.train", types.SimpleNamespace(train=train))
-    with pytest.raises(TypeError, match="curve"):
+    monkeypatch.setitem(sys.modules, "benchmark.train",
+                        types.SimpleNamespace(train=lambda **_: _train_result([], tmp_path)))
+    with pytest.raises(ValueError, match="no evaluation"):
         run_cell(_cell(), tmp_path)

@@ -42,7 +42,7 @@ def test_cell_is_committed_with_all_rows_or_not_at_all(tmp_path: Path) -> None:
         assert [e["env_steps"] for e in evaluations] == [0, 100, 200, 300, 400, 400]
         assert [e["is_final"] for e in evaluations] == [False] * 5 + [True]
         assert store.episode_count() == 6 * 6
-        assert [r["eval_seed"] for r in evaluations[-1]["episodes"]] == list(cell.eval_seeds)
+        assert [r["seed"] for r in evaluations[-1]["episodes"]] == list(cell.eval_seeds)
         assert [r["success"] for r in evaluations[-1]["episodes"]] == [
             r["success"] for r in result.final.episodes]
         row = store.cell_rows("done")[0]

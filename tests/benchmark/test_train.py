@@ -17,9 +17,10 @@ import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import make_agent
 from benchmark.cells import Cell, run_cell
 from benchmark.cli import app
-from benchmark.evaluate import EVAL_SEED_BASE, EpisodeRecord, evaluate, summarize
+from benchmark.evaluate import EVAL_SEED_BASE, evaluate
 from benchmark.metrics import wilson_interval
 from benchmark.train import TRAIN_SEED_BASE, make_base_policy, train, train_episode_seed
+from envs.episode import EpisodeRecord, summarize
 
 torch.set_num_threads(1)
 
@@ -52,11 +53,13 @@ def test_wilson_interval_rejects_impossible_counts():
 
 
 def test_summary_cycle_time_counts_successes_only():
-    records = [
-        EpisodeRecord(1, True, 1.0, 10, 10, 1.0, 5.0, 0.0, 8.0),
-        EpisodeRecord(2, True, 1.0, 20, 20, 2.0, 7.0, 0.0, 8.0),
-        EpisodeRecord(3, False, 0.0, 50, None, None, 30.0, 4.0, 0.0),
-    ]
+    def record(seed, steps_to_success, force):
+        return EpisodeRecord(
+            "InsertBench/USB-v0", "key", seed, steps_to_success is not None, 50,
+            steps_to_success, None if steps_to_success is None else steps_to_success / 10,
+            1.0, force, 0.0, 0.1, 0.05)
+
+    records = [record(1, 10, 5.0), record(2, 20, 7.0), record(3, None, 30.0)]
     s = summarize(records)
     assert s["success_rate"] == pytest.approx(2 / 3)
     assert (s["success_ci95_low"], s["success_ci95_high"]) == wilson_interval(2, 3)
@@ -70,10 +73,10 @@ def test_evaluate_uses_fixed_seeds_and_reports_cycle_time(task_id):
     agent = make_agent("p_controller", env.observation_space, env.action_space,
                        base_policy=make_base_policy(env))
     records = evaluate(env, agent, 4)
-    assert [r.eval_seed for r in records] == [EVAL_SEED_BASE + i for i in range(4)]
+    assert [r.seed for r in records] == [EVAL_SEED_BASE + i for i in range(4)]
     assert all(r.success for r in records)
     dt = env.unwrapped.dt
-    assert all(r.seconds_to_success == pytest.approx(r.steps_to_success * dt) for r in records)
+    assert all(r.time_to_success_s == pytest.approx(r.steps_to_success * dt) for r in records)
     again = evaluate(env, agent, 4)
     assert [r.episode_return for r in again] == [r.episode_return for r in records]
 
@@ -101,9 +104,9 @@ def test_train_and_eval_seeds_are_disjoint(tmp_path):
 def test_train_writes_logs_checkpoint_curve_and_evaluations(tmp_path):
     result = train(TASK, "sac", seed=0, steps=150, config=SAC_SMALL, out_dir=tmp_path, **RUN)
     assert result.steps == 150
-    assert [e["env_steps"] for e in result.evaluations][-1] == 150
+    assert [e.env_steps for e in result.evaluations][-1] == 150
     evals = json.loads((tmp_path / "evaluations.json").read_text())
-    assert evals[0]["episodes"][0]["eval_seed"] == EVAL_SEED_BASE
+    assert evals[0]["episodes"][0]["seed"] == EVAL_SEED_BASE
     assert (tmp_path / "learning_curve.png").stat().st_size > 1_000
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
     run = json.loads((tmp_path / "run.json").read_text())
@@ -140,8 +143,7 @@ def test_extending_a_finished_run_equals_one_long_run(tmp_path, agent_name):
                     out_dir=tmp_path / "b", **RUN)
     assert resumed.steps == straight.steps == 260
     _assert_same_final_state(tmp_path / "a", tmp_path / "b")
-    assert [e["summary"] for e in straight.evaluations][-1] == \
-        [e["summary"] for e in resumed.evaluations][-1]
+    assert straight.summaries[-1] == resumed.summaries[-1]
 
 
 @pytest.mark.parametrize(
@@ -193,7 +195,7 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
               out_dir=tmp_path, **RUN)
 
 
-def test_demonstrations_from_the_hand_controller_reach_pretrain(tmp_path):
+def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 5}
     result = train(TASK, "td3_lfd", seed=0, steps=60, config=config, out_dir=tmp_path,
                    demo_episodes=2, **RUN)
@@ -221,6 +223,11 @@ def test_cli_train_then_eval(tmp_path):
     assert len(data["episodes"]) == 3 and data["env_kwargs"]["goal_noise_mm"] == 1
     assert 0.0 <= data["summary"]["success_ci95_low"] <= data["summary"]["success_ci95_high"]
     assert not math.isnan(data["summary"]["peak_force_n_mean"])
+    other = ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", str(out), "--episodes", "1"]
+    res = runner.invoke(app, other)
+    assert res.exit_code != 0 and "--allow-other-task" in res.output
+    res = runner.invoke(app, [*other, "--allow-other-task"])
+    assert "--allow-other-task" not in res.output
 
 
 def test_cli_rejects_bad_config_with_the_field_name(tmp_path):
@@ -257,7 +264,7 @@ def test_agents_that_need_demos_get_controller_demos_by_default(tmp_path):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 1}
     result = train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path, **RUN)
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["demos"] == {"hand_controller_episodes": 20}
+    assert run["demos"] == {"p_controller_episodes": 20}
     assert len(result.agent.demo_buffer) >= 20
 
 
@@ -273,7 +280,7 @@ def test_matrix_run_cell_accepts_what_train_returns(tmp_path, task_id, agent_nam
     result = run_cell(cell, tmp_path)
     result.validate(cell)
     assert result.env_steps == budget
-    assert [e["eval_seed"] for e in result.final.episodes] == [1_000_000, 1_000_001]
+    assert [e["seed"] for e in result.final.episodes] == [1_000_000, 1_000_001]
     assert [e.env_steps for e in result.curve][-1] == budget
     assert result.artifacts_path == str(tmp_path)
 

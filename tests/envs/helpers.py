@@ -22,8 +22,8 @@ def push_down(env: gym.Env, offset_mm=(0.0, 0.0), speed: float = 0.3, steps: int
     return obs, info
 
 
-def run_hand_controller(env: gym.Env, seed: int, steps: int = 50):
-    controller = envs.hand_controller(env)
+def run_p_controller(env: gym.Env, seed: int, steps: int = 50):
+    controller = envs.p_controller(env)
     obs, info = env.reset(seed=seed)
     for _ in range(steps):
         obs, _, terminated, truncated, info = env.step(controller(obs))

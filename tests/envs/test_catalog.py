@@ -1,5 +1,5 @@
 """The connector catalog and the procedural generator: every spec is valid, builds, has its
-pieces where they belong, and the scripted expert inserts it."""
+pieces where they belong, and the P-controller inserts it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from envs.geometry import RIM_PROUD
 from envs.procedural import random_connector
 from envs.scene import build_model
 from envs.tasks import TASKS
-from tests.envs.helpers import run_hand_controller
+from tests.envs.helpers import run_p_controller
 
 PAPER004_TEST = (
     "USACPlug", "NEMA1430P", "MetalPegRect", "MetalPegRound", "UKACPlug",
@@ -78,11 +78,11 @@ def test_catalog_spec_builds_with_pieces_in_bounds(name):
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
-def test_scripted_expert_inserts_every_catalog_connector(name):
+def test_p_controller_inserts_every_catalog_connector(name):
     import gymnasium as gym
 
     env = gym.make(f"InsertBench/Connector-{name}-v0")
-    info = run_hand_controller(env, seed=0)
+    info = run_p_controller(env, seed=0)
     assert info["is_success"], info
     assert info["task_id"] == f"InsertBench/Connector-{name}-v0"
 
@@ -122,12 +122,12 @@ def test_procedural_is_a_pure_function_of_the_seed():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_scripted_expert_inserts_procedural_connectors(seed):
+def test_p_controller_inserts_procedural_connectors(seed):
     from envs.insertion_env import InsertionEnv
     from envs.procedural import procedural_task
 
     env = InsertionEnv(procedural_task(seed))
-    assert run_hand_controller(env, seed=0)["is_success"]
+    assert run_p_controller(env, seed=0)["is_success"]
 
 
 def test_every_retention_tab_touches_its_plug():
@@ -142,7 +142,7 @@ def test_every_retention_tab_touches_its_plug():
     makers += [lambda s=s: InsertionEnv(procedural_task(s)) for s in range(30)]
     for make in makers:
         env = make()
-        info = run_hand_controller(env, seed=0)
+        info = run_p_controller(env, seed=0)
         u = env.unwrapped
         tabs = [j for j in range(u.model.njnt) if u.model.joint(j).name.endswith("_slide")]
         pushed = [u.data.qpos[u.model.jnt_qposadr[j]] for j in tabs]

@@ -1,6 +1,7 @@
 """Contact fidelity of every catalog connector, as `test_fidelity` checks the foundation's: a
 plug offset beyond clearance + chamfer jams, one inside that window slides in (quasi-static
-approach, 0.1 mm resolution; round pin tips widen the window, see `_window_mm`)."""
+approach, 0.1 mm resolution; round pin tips widen the window: see
+`envs.connectors.guide_window_mm`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gymnasium as gym
 import pytest
 
 from envs.catalog import CATALOG
+from envs.connectors import guide_window_mm
 from envs.nist_board import NIST_PARTS
 from tests.envs.helpers import push_down
 
@@ -18,30 +20,12 @@ SPECS = {f"InsertBench/Connector-{n}-v0": e.spec for n, e in CATALOG.items()} | 
 }
 
 
-def _window_mm(spec) -> tuple[float, float]:
-    """Bounds (certainly slides in below, certainly jams above) on the lateral offset that the
-    first feature to engage still guides in [mm].
-
-    For a body that is its clearance + chamfer, exactly. Blades engage together; a round pin's
-    rounded tip adds a lead-in of up to its radius (how much of it works depends on friction
-    and the arm's lateral stiffness). Pins longer than the body's stroke reach the insulator's
-    unchamfered holes before the body reaches the mouth, and locate the plug first.
-    """
-    body = spec.clearance_mm + spec.chamfer_mm
-    if spec.blades:
-        tips = [b.size_x_mm / 2 if b.round else 0.0 for b in spec.blades]
-        return body, body + min(tips)
-    if spec.pins and spec.pin_length_mm > spec.mating_length_mm + 0.5:
-        return spec.pin_clearance_mm, spec.pin_clearance_mm + spec.pin_diameter_mm / 2
-    return body, body
-
-
 @pytest.mark.parametrize("env_id", sorted(SPECS))
 @pytest.mark.parametrize("axis", [0, 1])
 def test_offset_beyond_clearance_and_chamfer_jams(env_id, axis):
     env = gym.make(env_id, start_height_mm=SPECS[env_id].mating_length_mm + 10.0)
     offset = [0.0, 0.0]
-    offset[axis] = _window_mm(SPECS[env_id])[1] + RESOLUTION_MM
+    offset[axis] = guide_window_mm(SPECS[env_id])[1] + RESOLUTION_MM
     _, info = push_down(env, offset)
     assert not info["is_success"], info
     assert info["insertion_depth_mm"] < 0.05 or info["distance_to_goal_mm"] > 1.0
@@ -52,6 +36,6 @@ def test_offset_beyond_clearance_and_chamfer_jams(env_id, axis):
 def test_offset_within_chamfer_slides_in(env_id, axis):
     env = gym.make(env_id, start_height_mm=SPECS[env_id].mating_length_mm + 10.0)
     offset = [0.0, 0.0]
-    offset[axis] = _window_mm(SPECS[env_id])[0] - RESOLUTION_MM
+    offset[axis] = guide_window_mm(SPECS[env_id])[0] - RESOLUTION_MM
     _, info = push_down(env, offset)
     assert info["is_success"], info

@@ -5,27 +5,27 @@ import numpy as np
 import pytest
 
 import envs
-from envs.insertion_env import HAND_KP
-from tests.envs.helpers import FOUNDATION_IDS, run_hand_controller
+from envs.insertion_env import P_CONTROLLER_KP
+from tests.envs.helpers import FOUNDATION_IDS, run_p_controller
 
 
-def test_hand_controller_is_p_control_towards_the_believed_goal():
+def test_p_controller_is_p_control_towards_the_believed_goal():
     env = gym.make("InsertBench/USB-v0", goal_noise_mm=1.0)
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     obs, _ = env.reset(seed=7)
     u = env.unwrapped
     # Place the observation 2 mm from the believed goal on each axis (start frame).
     goal_start = u.start_mat.T @ (u.believed_goal_pos - u.start_pos)
     obs = dict(obs, tcp_pose=np.concatenate([goal_start + 0.002, np.zeros(3)]).astype(np.float32))
     action = controller(obs)
-    expected = -HAND_KP * 0.002 / u.action_scale_m  # TCP and start frames coincide here
+    expected = -P_CONTROLLER_KP * 0.002 / u.action_scale_m  # TCP and start frames coincide here
     np.testing.assert_allclose(action, expected, rtol=1e-5)
-    assert HAND_KP.tolist() == [1.0, 1.0, 0.3]
+    assert P_CONTROLLER_KP.tolist() == [1.0, 1.0, 0.3]
 
 
-def test_hand_controller_follows_resets():
+def test_p_controller_follows_resets():
     env = gym.make("InsertBench/USB-v0", goal_noise_mm=1.0)
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     obs, _ = env.reset(seed=1)
     a1 = controller(obs)
     obs, _ = env.reset(seed=2)
@@ -36,7 +36,7 @@ def test_hand_controller_follows_resets():
 def test_p_controller_inserts_with_exact_goal(env_id):
     env = gym.make(env_id)
     for seed in range(3):
-        info = run_hand_controller(env, seed)
+        info = run_p_controller(env, seed)
         assert info["is_success"], (env_id, seed, info)
         assert info["max_force_n"] < 60.0
 

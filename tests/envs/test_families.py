@@ -10,7 +10,8 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs.catalog import CATALOG, connector_names
-from envs.family import ConnectorFamilyEnv, scripted_expert
+from envs.family import ConnectorFamilyEnv
+from envs.insertion_env import p_controller
 from envs.nist_board import NIST_PARTS, NISTBoardEnv
 from tests.envs.helpers import FOUNDATION_IDS
 
@@ -103,9 +104,9 @@ def test_family_members_share_spaces_and_are_cached():
     assert info["connector"] == "BNC"
 
 
-def test_scripted_expert_follows_the_family():
+def test_p_controller_follows_the_family():
     env = gym.make("InsertBench/ConnectorFamily-v0", split="test")
-    expert = scripted_expert(env)
+    expert = p_controller(env)
     obs, info = env.reset(seed=3)
     for _ in range(4):
         for _ in range(50):
@@ -118,7 +119,7 @@ def test_scripted_expert_follows_the_family():
 
 def test_nist_sequence_inserts_every_part_in_order():
     env = gym.make("InsertBench/NISTBoard-v0")
-    expert = scripted_expert(env)
+    expert = p_controller(env)
     obs, info = env.reset(seed=0)
     inserted = []
     for _ in range(50 * len(NIST_PARTS)):

@@ -79,7 +79,7 @@ def test_v1_offset_beyond_window_jams_and_inside_slides_in(env_id, axis):
 
 
 def _episode(env, seed):
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     obs, _ = env.reset(seed=seed)
     trace = []
     for _ in range(8):

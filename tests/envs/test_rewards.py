@@ -27,7 +27,7 @@ def test_dense_reward_in_env_at_start():
 
 def test_sparse_reward_is_one_on_insertion_and_terminates():
     env = gym.make("InsertBench/DSub-v0", reward="sparse")
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     obs, _ = env.reset(seed=0)
     rewards_seen = []
     for _ in range(50):
@@ -44,7 +44,7 @@ def test_goal_image_reward_rises_to_zero_at_the_goal():
     env = gym.make(
         "InsertBench/USB-v0", reward="goal_image", obs_mode="pixels", image_size=32, grayscale=True
     )
-    controller = envs.hand_controller(env)
+    controller = envs.p_controller(env)
     obs, _ = env.reset(seed=0)
     first = None
     for _ in range(40):

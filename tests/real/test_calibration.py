@@ -53,7 +53,7 @@ def test_round_trip_and_use(tmp_path):
     assert loaded == calib
     assert json.loads(path.read_text())["socket_pose"] == list(calib.socket_pose)
     env = real.make(USB, robot=twin, calibration=path, clock=twin.clock)
-    _, info = run_episode(env, real.hand_controller(env))
+    _, info = run_episode(env, real.p_controller(env))
     assert info["is_success"]
     assert_commands_safe(env)
 

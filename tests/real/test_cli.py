@@ -30,7 +30,7 @@ def test_calibrate_then_validate(tmp_path):
             "--task",
             USB,
             "--policy",
-            "scripted",
+            "p_controller",
             "--twin",
             "--episodes",
             "2",
@@ -64,7 +64,7 @@ def test_validate_with_pixels_runs_the_cameras(tmp_path):
             "--task",
             USB,
             "--policy",
-            "scripted",
+            "p_controller",
             "--twin",
             "--episodes",
             "1",
@@ -92,7 +92,7 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
             "--task",
             USB,
             "--policy",
-            "scripted",
+            "p_controller",
             "--episodes",
             "1",
             "--sim-episodes",
@@ -103,3 +103,21 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
     )
     assert result.exit_code != 0
     assert "--calibration" in result.output
+
+
+def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["real", "validate", "--task", USB, "--policy", "p_controller", "--twin", "--out", "out"]
+    assert runner.invoke(app, [*args, "--episodes", "1"]).exit_code == 0
+    log = tmp_path / "out" / "validate_InsertBench_USB-v0.twin.jsonl"
+    first = log.read_text().splitlines()
+    assert len(first) == 2  # the session's header, one trial
+    result = runner.invoke(app, [*args, "--episodes", "2"])
+    assert result.exit_code == 0, result.output
+    again = log.read_text().splitlines()
+    assert again[:2] == first and len(again) == 3  # trial 1 kept, only trial 2 ran
+    report = json.loads((tmp_path / "out" / "validate_InsertBench_USB-v0.json").read_text())
+    assert [e["seed"] for e in report["episodes"]["twin"]] == [1000, 1001]
+    other = runner.invoke(app, [*args, "--episodes", "2", "--env-kwargs", '{"goal_noise_mm": 1}'])
+    assert other.exit_code == 2
+    assert "holdstrialsofanothersession" in "".join(other.output.replace("│", "").split())

@@ -19,7 +19,7 @@ import real
 from envs.scene import tcp_offset_m
 from envs.tasks import task_spec
 from real.config import SafetyConfig
-from real.env import hand_controller
+from real.env import p_controller
 from real.robot import URBackend
 from real.twin_process import TwinProcess, ports_taken
 from tests.real.conftest import USB
@@ -150,7 +150,7 @@ def episode_steps(env, action, steps: int) -> dict:
 def test_the_p_controller_inserts_the_usb_plug_over_rtde(twin_server):
     env = make_env(twin_server, start_height_mm=50.0)  # the task's own start
     try:
-        info = episode(env, hand_controller(env))
+        info = episode(env, p_controller(env))
     finally:
         env.close()
     assert info["is_success"] and info["safety_trip"] is None, info

@@ -19,7 +19,7 @@ def names_after(twin: DigitalTwinRobot, start: int) -> list[str]:
 
 def test_scripted_episode_commands_are_all_safe(usb_twin_env):
     env = usb_twin_env
-    policy = real.hand_controller(env)
+    policy = real.p_controller(env)
     for seed in range(2):
         obs, _ = env.reset(seed=seed)
         for _ in range(20):
@@ -204,7 +204,10 @@ def test_reset_refuses_a_tcp_outside_the_workspace():
 
 def test_start_poses_must_fit_the_workspace():
     with pytest.raises(ValueError, match="leave the safety workspace"):
-        real.make_twin(USB, init_offset_mm=(0.0, 40.0))
+        small = SafetyConfig(
+            workspace_min_m=(-0.015, -0.015, -0.1), workspace_max_m=(0.015, 0.015, 0.003)
+        )
+        real.make_twin(USB, init_offset_mm=(0.0, 20.0), safety=small)
 
 
 def test_safety_config_validation():
@@ -226,5 +229,5 @@ def test_a_non_finite_wrench_reading_stops_the_arm(usb_twin_env, monkeypatch):
     monkeypatch.setattr(twin, "getActualTCPForce", lambda: [float("nan")] * 6)
     start = len(twin.commands)
     _, _, terminated, _, info = env.step(np.zeros(3, np.float32))
-    assert terminated and info["safety_trip"] == "force"
+    assert terminated and info["safety_trip"] == "reading"
     assert names_after(twin, start) == ["servoStop"]

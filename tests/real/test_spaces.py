@@ -62,9 +62,9 @@ def test_time_limit_truncates_like_sim():
     assert steps == 3
 
 
-def test_scripted_policy_inserts_on_the_twin():
+def test_p_controller_inserts_on_the_twin():
     env = real.make_twin(USB, goal_noise_mm=0.5)
-    steps, info = run_episode(env, real.hand_controller(env))
+    steps, info = run_episode(env, real.p_controller(env))
     assert info["is_success"] and info["safety_trip"] is None
     assert info["insertion_depth_mm"] >= envs.task_spec(USB).connector.success_depth_mm
     assert steps < 30
@@ -72,7 +72,7 @@ def test_scripted_policy_inserts_on_the_twin():
 
 def test_success_from_the_continuity_input():
     env = real.make_twin(USB, continuity_input=3, twin_kwargs={"continuity_input": 3})
-    _, info = run_episode(env, real.hand_controller(env))
+    _, info = run_episode(env, real.p_controller(env))
     assert info["is_success"]
     twin = env.unwrapped.robot
     assert twin.getActualDigitalInputBits() == 1 << 3

@@ -1,0 +1,392 @@
+"""Implicit Q-learning, offline then online, with paper 001's DAIB and learned reward (LOTJ).
+
+Papers: I. Kostrikov, A. Nair, S. Levine, "Offline Reinforcement Learning with Implicit
+Q-Learning", ICLR 2022; A. Nair, B. Zhu et al., "Learning on the Job", ICRA 2023 (paper 001),
+section V, which uses IQL as follows:
+
+- value losses (eqs. 1-2): Q(s, a) regresses r + gamma V(s'); V(s) is the ``expectile``
+  expectile of Q_target(s, a) over the data's actions, L_2^tau(u) = |tau - 1(u < 0)| u^2;
+- policy extraction by advantage-weighted regression (eq. 3): maximise
+  exp(beta (Q(s, a) - V(s))) log pi(a | s) on the data's actions (``beta`` is the inverse
+  temperature, CORL's convention; the weight is capped at ``exp_adv_max``);
+- ``pretrain(dataset)`` runs ``pretrain_steps`` offline steps; online, the offline and online
+  data live in separate buffers and every batch is ``online_fraction`` = 25% online rows, not
+  augmented, and 75% offline rows with image augmentation (section V-C);
+- ``daib=True`` puts the domain-adversarial information bottleneck between the policy's CNN and
+  its MLP, trained with L_pi + L_DAIB (section V-E); the domain is the dataset's ``task_id``;
+- ``reward_classifier=True`` trains R_psi(s) offline on all training connectors (with its own
+  DAIB if ``classifier_daib``) and, online, replaces the env's reward and termination of every
+  transition by R_psi(s') >= ``classifier_threshold``: the learner never sees ground truth on the
+  new connector (section V-C);
+- online, the image CNNs are frozen (``freeze_convolutions_online``, section V-E).
+
+Networks: pi, Q (two heads on one encoder) and V each own an encoder (the paper uses independent
+ResNet-18s; we use ``networks.ObsEncoder``'s small CNN, trained from scratch, on these machines).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from agents.base import Dataset, Observation, Transition
+from agents.buffer import Batch, ReplayBuffer, batch_to_torch
+from agents.checkpoint import CheckpointMixin
+from agents.config import check
+from agents.daib import DAIB, BottleneckEncoder, RewardClassifier, freeze_convolutions
+from agents.networks import (
+    ActionScaler,
+    GaussianActor,
+    ObsEncoder,
+    ObsNormalizer,
+    QEnsemble,
+    mlp,
+    obs_to_torch,
+    random_shift,
+    soft_update,
+)
+from agents.registry import register
+from agents.task_buffers import TaskBuffers
+
+
+@dataclass
+class IQLConfig:
+    """IQL hyperparameters: CORL's ``algorithms/offline/iql.py`` (Gym-MuJoCo settings of
+    Kostrikov et al.) unless a comment cites paper 001 or says "ours"."""
+
+    gamma: float = 0.99  # discount per 0.1 s policy step (CORL)
+    tau: float = 0.005  # Polyak rate of the target critic (CORL)
+    expectile: float = 0.7  # tau of the expectile value loss (CORL iql_tau, MuJoCo)
+    beta: float = 3.0  # inverse temperature of the advantage weights (CORL, MuJoCo)
+    exp_adv_max: float = 100.0  # cap on exp(beta * A) (CORL EXP_ADV_MAX)
+    actor_lr: float = 3e-4  # Adam learning rates (CORL)
+    critic_lr: float = 3e-4
+    value_lr: float = 3e-4
+    hidden: tuple[int, ...] = (256, 256)  # hidden widths of pi, Q and V MLPs (CORL)
+    batch_size: int = 256  # transitions per gradient step (CORL)
+    pretrain_steps: int = 10_000  # offline gradient steps in pretrain() (CORL: 1M; ours: CPU)
+    online_fraction: float = 0.25  # online share of each online-phase batch (paper 001, V-C)
+    augment_offline: bool = True  # random-shift the offline rows' images (paper 001, V-C)
+    augment_pad: int = 4  # random-shift padding [pixels] (DrQ)
+    utd_ratio: int = 1  # gradient steps per online env step
+    learning_starts: int = 0  # online env steps before the first online gradient step
+    buffer_size: int = 20_000  # online buffer capacity (paper 001: 200 trials x 20 steps)
+    offline_buffer_size: int = 30_000  # offline capacity per task (domain) [transitions]
+    daib: bool = False  # DAIB in the policy (paper 001, V-E; LOTJ "full")
+    daib_invariant_dim: int = 32  # size of z_I (ours; the paper does not give it)
+    daib_specific_dim: int = 16  # size of z_S (ours)
+    daib_kl_weight: float = 0.01  # lambda of the KL bottleneck (paper 001, V-D)
+    daib_adversarial_weight: float = 0.1  # scale of the reversed domain gradient (ours, measured:
+    # at 1.0 the reversed gradient drowned the reward signal in the shared CNN on our data)
+    num_domains: int = 32  # outputs of DAIB's domain classifier: task_id must be below it
+    reward_classifier: bool = False  # learn R_psi(s) offline and use it as the online reward
+    classifier_daib: bool = True  # DAIB in the reward classifier (paper 001, Table IV)
+    classifier_steps: int = 5_000  # classifier gradient steps in pretrain() (ours)
+    classifier_lr: float = 3e-4  # Adam learning rate of the classifier (ours)
+    classifier_threshold: float = 0.5  # R_psi(s') at or above it counts as success
+    freeze_convolutions_online: bool = True  # freeze the image CNNs online (paper 001, V-E)
+    obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
+    obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
+    image_feature_dim: int = 50  # CNN output size per image entry
+    device: str = "cpu"  # torch device for networks ("cpu", "cuda")
+
+    def validate(self) -> None:
+        """Range checks; raises ValueError naming the field."""
+        name = type(self).__name__
+        check(0 < self.gamma <= 1, name, "gamma", "in (0, 1]", self.gamma)
+        check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
+        check(0 < self.expectile < 1, name, "expectile", "in (0, 1)", self.expectile)
+        check(0 <= self.online_fraction <= 1, name, "online_fraction", "in [0, 1]",
+              self.online_fraction)
+        check(0 < self.classifier_threshold < 1, name, "classifier_threshold", "in (0, 1)",
+              self.classifier_threshold)
+        for f in ("beta", "exp_adv_max", "actor_lr", "critic_lr", "value_lr", "classifier_lr",
+                  "daib_kl_weight", "daib_adversarial_weight"):
+            check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
+        check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), name, "hidden",
+              "a non-empty tuple of positive widths", self.hidden)
+        for f in ("batch_size", "utd_ratio", "buffer_size", "offline_buffer_size",
+                  "daib_invariant_dim", "daib_specific_dim", "num_domains", "image_feature_dim"):
+            check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
+        for f in ("pretrain_steps", "classifier_steps", "learning_starts", "augment_pad"):
+            check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
+
+
+def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
+    """Mean of L_2^tau(u) = |tau - 1(u < 0)| u^2 (Kostrikov et al., eq. 5)."""
+    weight = torch.where(diff < 0, 1.0 - expectile, expectile)
+    return (weight * diff**2).mean()
+
+
+class ValueNet(nn.Module):
+    """V(s): an encoder and an MLP with one output."""
+
+    def __init__(self, encoder: ObsEncoder, hidden: tuple[int, ...]):
+        super().__init__()
+        self.encoder = encoder
+        self.net = mlp(encoder.out_dim, hidden, 1)
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.net(self.encoder(obs)).squeeze(-1)
+
+
+class Policy(nn.Module):
+    """pi(a | s): encoder -> (DAIB) -> Gaussian head."""
+
+    def __init__(self, encoder: BottleneckEncoder, action_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.encoder = encoder
+        self.head = GaussianActor(encoder.out_dim, action_dim, hidden)
+
+
+@register("iql", IQLConfig)
+class IQLAgent(CheckpointMixin):
+    """IQL on dict observations; with ``daib`` and ``reward_classifier``, LOTJ (paper 001)."""
+
+    name = "iql"
+
+    def __init__(self, observation_space: gym.spaces.Dict, action_space: gym.spaces.Box,
+                 config: IQLConfig, *, seed: int = 0):
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.config = config
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.device = torch.device(config.device)
+        self.scaler = ActionScaler(action_space)
+        self.action_dim = int(action_space.shape[0])
+        self.obs_norm = ObsNormalizer(observation_space).to(self.device)
+        self.offline = TaskBuffers(observation_space, self.action_dim, config.offline_buffer_size)
+        self.online = ReplayBuffer(observation_space, self.action_dim, config.buffer_size)
+
+        def encoder() -> ObsEncoder:
+            return ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim)
+
+        def bottleneck(use_daib: bool) -> BottleneckEncoder:
+            enc = encoder()
+            daib = DAIB(enc.out_dim, config.daib_invariant_dim, config.daib_specific_dim,
+                        config.num_domains, config.daib_kl_weight,
+                        config.daib_adversarial_weight) if use_daib else None
+            return BottleneckEncoder(enc, daib)
+
+        self.actor = Policy(bottleneck(config.daib), self.action_dim, config.hidden)
+        self.critic = QEnsemble(encoder(), self.action_dim, config.hidden, num_qs=2)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.value = ValueNet(encoder(), config.hidden)
+        self.classifier = (RewardClassifier(bottleneck(config.classifier_daib), config.hidden)
+                           if config.reward_classifier else None)
+        for module in (self.actor, self.critic, self.target_critic, self.value, self.classifier):
+            if module is not None:
+                module.to(self.device)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)
+        self.classifier_opt = (torch.optim.Adam(self.classifier.parameters(),
+                                                lr=config.classifier_lr)
+                               if self.classifier is not None else None)
+        self.env_steps = 0  # online transitions observed
+        self.gradient_steps = 0
+        self.online_phase = False  # True once the first online gradient step froze the CNNs
+
+    # ------------------------------------------------------------------ acting
+    def reset(self, seed: int | None = None) -> None:
+        """No per-episode state."""
+
+    def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
+        """A sample of pi(.|s) (the mean if ``deterministic``; DAIB's z_S is its mean)."""
+        with torch.no_grad():
+            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            z, _, _ = self.actor.encoder(obs_t, sample=False)
+            action = self.actor.head(z, deterministic=deterministic)[0].cpu().numpy()
+        return self.scaler.to_env(action)
+
+    # ------------------------------------------------------------------ data
+    def pretrain(self, dataset: Dataset) -> dict[str, float]:
+        """Offline phase: fill the offline buffers, train R_psi (if asked), then IQL."""
+        data = dict(dataset)
+        data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
+        if "task_id" not in data:
+            if self.config.daib or self.config.reward_classifier:
+                raise ValueError("DAIB and the reward classifier need the dataset's task_id "
+                                 "column (the connector of each row); collect the data with "
+                                 "`insertbench dataset recipe paper001`")
+            data["task_id"] = np.zeros(len(data["action"]), dtype=np.int64)
+        if np.max(data["task_id"]) >= self.config.num_domains:
+            raise ValueError(f"task_id up to {int(np.max(data['task_id']))} does not fit "
+                             f"num_domains={self.config.num_domains}; raise num_domains")
+        stored = self.offline.add_dataset(data)
+        if self.config.obs_norm:
+            self.obs_norm.update(dataset["obs"], batched=True)
+        metrics: dict[str, float] = {"pretrain/transitions": float(stored)}
+        if self.classifier is not None:
+            for _ in range(self.config.classifier_steps):
+                metrics |= self._classifier_step()
+        for _ in range(self.config.pretrain_steps):
+            metrics |= self._update_from_batch(*self._sample(online_rows=0))
+        return metrics
+
+    def observe(self, transition: Transition) -> None:
+        """Store an online transition, rewarded by R_psi(s') if ``reward_classifier``."""
+        if self.classifier is not None:
+            next_obs = self.obs_norm(obs_to_torch(transition.next_obs, self.device))
+            success = bool(self.classifier.probability(next_obs)[0]
+                           >= self.config.classifier_threshold)
+            transition = dataclasses.replace(transition, reward=float(success),
+                                             terminated=success)
+        self.online.add(transition, action=self.scaler.to_unit(transition.action))
+        if self.config.obs_norm and len(self.offline) == 0:
+            self.obs_norm.update(transition.obs)  # no offline statistics to keep fixed
+        self.env_steps += 1
+
+    def adapt(self, context: Dataset) -> None:
+        """IQL does no task inference."""
+
+    # ------------------------------------------------------------------ learning
+    def update(self) -> dict[str, float]:
+        """``utd_ratio`` steps on 25% online (plain) + 75% offline (augmented) rows."""
+        if self.env_steps < self.config.learning_starts or len(self.online) == 0:
+            return {}
+        if not self.online_phase:
+            self._start_online_phase()
+        n_online = (self.config.batch_size if len(self.offline) == 0 else
+                    round(self.config.online_fraction * self.config.batch_size))
+        metrics: dict[str, float] = {}
+        for _ in range(self.config.utd_ratio):
+            metrics = self._update_from_batch(*self._sample(online_rows=n_online))
+        return metrics
+
+    def _start_online_phase(self) -> None:
+        """From the first online step on, the image CNNs stay fixed (if configured)."""
+        self.online_phase = True
+        if self.config.freeze_convolutions_online:
+            for encoder in (self.actor.encoder.encoder, self.critic.encoder, self.value.encoder):
+                freeze_convolutions(encoder)
+
+    def _sample(self, online_rows: int) -> tuple[Batch, torch.Tensor]:
+        """A torch batch of ``online_rows`` online and the rest offline rows (augmented), and
+        the domain label of each row (-1 for online rows)."""
+        parts: list[Batch] = []
+        domains: list[np.ndarray] = []
+        n_offline = self.config.batch_size - online_rows
+        if n_offline > 0:
+            offline, labels = self.offline.sample(n_offline, self.rng)
+            parts.append(self._to_torch(offline, augment=self.config.augment_offline))
+            domains.append(labels)
+        if online_rows > 0:
+            parts.append(self._to_torch(self.online.sample(online_rows, self.rng), augment=False))
+            domains.append(np.full(online_rows, -1))
+        batch = _cat(parts)
+        return batch, torch.as_tensor(np.concatenate(domains), device=self.device)
+
+    def _to_torch(self, batch: Batch, augment: bool) -> Batch:
+        b = batch_to_torch(batch, self.device)
+        for key in ("obs", "next_obs"):
+            if augment:
+                b[key] = {k: random_shift(v, self.config.augment_pad) if v.dtype == torch.uint8
+                          and v.dim() == 4 else v for k, v in b[key].items()}
+            b[key] = self.obs_norm(b[key])
+        return b
+
+    def _update_from_batch(self, b: Batch, domains: torch.Tensor) -> dict[str, float]:
+        """One IQL step: V (expectile), Q (TD to V), pi (AWR + DAIB), target Q."""
+        cfg = self.config
+        with torch.no_grad():
+            target_q = self.target_critic(b["obs"], b["action"]).min(dim=0).values
+            next_v = self.value(b["next_obs"])
+            td_target = b["reward"] + cfg.gamma * (1.0 - b["terminated"]) * next_v
+        v = self.value(b["obs"])
+        advantage = target_q - v
+        value_loss = expectile_loss(advantage, cfg.expectile)
+        self.value_opt.zero_grad(set_to_none=True)
+        value_loss.backward()
+        self.value_opt.step()
+
+        q = self.critic(b["obs"], b["action"])
+        critic_loss = ((q - td_target.unsqueeze(0)) ** 2).mean()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        weights = torch.exp(cfg.beta * advantage.detach()).clamp(max=cfg.exp_adv_max)
+        z, z_inv, kl = self.actor.encoder(b["obs"], sample=True)
+        awr_loss = -(weights * self.actor.head.log_prob(z, b["action"])).mean()
+        daib_loss, daib_metrics = self.actor.encoder.aux_loss(z_inv, kl, domains)
+        actor_loss = awr_loss + daib_loss
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        soft_update(self.target_critic, self.critic, cfg.tau)
+        self.gradient_steps += 1
+        return {"loss/value": value_loss.item(), "loss/critic": critic_loss.item(),
+                "loss/awr": awr_loss.item(), "advantage_mean": advantage.mean().item(),
+                "q_mean": q.mean().item()} | {f"policy_{k}": v for k, v in daib_metrics.items()}
+
+    def _classifier_step(self) -> dict[str, float]:
+        """One BCE (+ DAIB) step of R_psi on success-balanced offline s' (augmented)."""
+        assert self.classifier is not None and self.classifier_opt is not None
+        batch, labels = self.offline.sample_balanced(self.config.batch_size, self.rng)
+        b = self._to_torch(batch, augment=self.config.augment_offline)
+        loss, metrics = self.classifier.loss(b["next_obs"], (b["reward"] > 0.5).float(),
+                                             torch.as_tensor(labels, device=self.device))
+        self.classifier_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.classifier_opt.step()
+        return metrics
+
+    @torch.no_grad()
+    def success_probability(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """R_psi(s) for a batch of raw observations (B,); needs ``reward_classifier``."""
+        if self.classifier is None:
+            raise ValueError("this IQL agent has no reward classifier (reward_classifier=False)")
+        obs_t = self.obs_norm({k: torch.as_tensor(np.asarray(v), device=self.device)
+                               for k, v in obs.items()})
+        return self.classifier.probability(obs_t).cpu().numpy()
+
+    # ------------------------------------------------------------------ checkpoint
+    def _checkpoint_modules(self) -> dict[str, nn.Module]:
+        modules = {"actor": self.actor, "critic": self.critic, "target_critic": self.target_critic,
+                   "value": self.value, "obs_norm": self.obs_norm}
+        if self.classifier is not None:
+            modules["classifier"] = self.classifier
+        return modules
+
+    def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optimizers = {"actor": self.actor_opt, "critic": self.critic_opt, "value": self.value_opt}
+        if self.classifier_opt is not None:
+            optimizers["classifier"] = self.classifier_opt
+        return optimizers
+
+    def _checkpoint_buffers(self) -> dict[str, ReplayBuffer]:
+        return {"online": self.online} | {
+            f"offline_task{t}": b for t, b in self.offline.buffers.items()}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps,
+                "online_phase": self.online_phase, "offline_tasks": self.offline.task_ids}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state.get("env_steps", 0))
+        self.gradient_steps = int(state.get("gradient_steps", 0))
+        self.offline.ensure([int(t) for t in state.get("offline_tasks", [])])
+        if state.get("online_phase", False):
+            self._start_online_phase()
+
+
+def _cat(parts: list[Batch]) -> Batch:
+    """Row-concatenate torch batches."""
+    out: Batch = {}
+    for key, value in parts[0].items():
+        if isinstance(value, Mapping):
+            out[key] = {k: torch.cat([p[key][k] for p in parts]) for k in value}
+        else:
+            out[key] = torch.cat([p[key] for p in parts])
+    return out

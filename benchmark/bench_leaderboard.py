@@ -1,0 +1,77 @@
+"""Time to submit and verify one leaderboard entry (target: verify paper000 in < 5 min on 2 cores).
+
+    python -m benchmark.bench_leaderboard [--track paper000] [--checkpoint AGENT_DIR]
+
+Submits an agent checkpoint (default: paper 000's P-controller; ``--checkpoint`` takes any agent
+directory made for the track's task variants, used for every task) to a fresh temporary ledger,
+which evaluates it on the public dev seeds, then verifies it on hidden seeds from a throwaway
+salt. Prints wall-clock and CPU seconds of both evaluations (3 tasks x 50 episodes on paper000)
+and the end-to-end wall-clock including loading. On a shared machine the CPU time is the figure
+that carries over; wall-clock shows what a maintainer waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+import envs
+from agents import make_agent
+from leaderboards.ledger import Ledger, submit, verify
+from leaderboards.submission import load_submission
+from leaderboards.tracks import get_track
+
+
+def _submission(root: Path, track_name: str, checkpoint: Path | None) -> Path:
+    track = get_track(track_name)
+    policy = root / "policy"
+    if checkpoint is None:
+        task = track.tasks[0]
+        env = gym.make(task.task_id, **dict(task.env_kwargs))
+        make_agent("p_controller", env.observation_space, env.action_space,
+                   base_policy=envs.p_controller(env)).save(policy)
+    else:
+        shutil.copytree(checkpoint, policy, ignore=shutil.ignore_patterns("replay_*"))
+    (root / "submission.toml").write_text(
+        f'name = "bench"\nauthors = ["bench"]\nmethod = "bench"\ntrack = "{track_name}"\n'
+        '[policy]\nkind = "agent"\npath = "policy"\n[training]\nenv_steps = 0\n')
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--track", default="paper000")
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="bench-leaderboard-"))
+    try:
+        started = time.perf_counter()
+        submission = load_submission(_submission(work / "sub", args.track, args.checkpoint))
+        ledger = Ledger(work / "ledger")
+        _, entry = submit(ledger, submission)
+        salt = work / "salt"
+        salt.write_text(secrets.token_hex(32))
+        _, entry = verify(ledger, entry["entry_id"], salt)
+        total = time.perf_counter() - started
+        for name in ("dev", "hidden"):
+            block = entry["evaluations"][name]
+            n = len(block["episodes"])
+            wins = sum(e["success"] for e in block["episodes"])
+            print(f"{args.track} {name:6s}: {n} episodes ({wins} successes) in "
+                  f"{block['wall_clock_s']:.1f} s wall, {block['cpu_s']:.1f} s CPU")
+        print(f"submit + verify end to end: {total:.1f} s wall")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Dataset recipes: the offline data of papers 001 and 004, as labelled Minari collections.
+
+A recipe is a list of parts, each one `benchmark.datasets.CollectConfig` on one catalog
+connector (so each part is a resumable Minari dataset of its own under `<out>/<part>/`), plus a
+`task_id` label (the connector's index in the recipe: paper 001's domain, paper 004's task) and
+an `is_demo` flag. `collect_recipe` runs (or resumes) every part and writes `<out>/recipe.json`;
+`load_recipe` flattens all parts into one agents' `Dataset` with `task_id` and `is_demo`
+columns, which is what `iql` (DAIB, reward classifier) and `oda` need from `pretrain`.
+
+Scales: "small" fits these 2-core machines (minutes); "full" is the papers' size:
+
+- paper001 (Nair et al., section IV): on every training connector, noisy scripted insertions
+  (random action with probability 0.2) of at most 20 steps from random offsets up to 20 mm,
+  ending on success, sparse rewards, wrist-camera images (32x32 RGB here) and the TCP pose.
+  Full: 70k trajectories over 50 connectors in the paper, i.e. 1400 per connector; small: 20.
+  Rows of successful episodes carry ``socket_offset_m`` (see ``socket_offsets``).
+- paper004 (Zhao et al., section 5): on each of the 11 training tasks, 20 demonstrations and
+  ~500 episodes of RL data (the paper saves DDPGfD's replay buffers; we roll out the scripted
+  expert with random actions at probability 0.3 instead, see README), from state, with a
+  U(1 mm) start perturbation. Full: 20 demos + 500 episodes per task; small: 20 demos + 20.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.datasets import CollectConfig, collect, load
+
+RECIPE_JSON = "recipe.json"
+SCALES = ("small", "full")
+
+#: Paper 001's visual setting: wrist camera, 20-step episodes just above the socket. The TCP
+#: pose is recorded too: it is the calibrated state that labels the localizer's training data
+#: (the learned policies and reward read only the image, `obs_keys=("wrist",)`).
+PAPER001_ENV = {"obs_mode": "state+pixels", "image_size": 32, "cameras": ["wrist"],
+                "start_height_mm": 25.0, "init_offset_mm": [0.0, 20.0]}
+#: Paper 004's setting: state observations, start pose perturbed by up to 1 mm.
+PAPER004_ENV = {"obs_mode": "state", "start_height_mm": 20.0, "init_offset_mm": [0.0, 1.0]}
+PAPER001_STEPS = 20
+PAPER004_STEPS = 40
+
+
+@dataclass(frozen=True)
+class RecipePart:
+    """One collection of a recipe: a CollectConfig, its folder, its task label, demo or not."""
+
+    folder: str
+    connector: str
+    task_id: int
+    is_demo: bool
+    collect: CollectConfig
+
+
+def paper001_connectors() -> list[str]:
+    """The training connectors of paper 001's setting: the catalog's "train" split."""
+    from envs.catalog import connector_names
+
+    return connector_names("train")
+
+
+def paper004_connectors() -> list[str]:
+    """Paper 004's 11 training tasks: the "train" split less the connectors only paper 001
+    names (RJ45, BNC, USB-C, M12)."""
+    from envs.catalog import CATALOG, connector_names
+
+    return [n for n in connector_names("train") if not CATALOG[n].paper.startswith("001")]
+
+
+def recipe_parts(name: str, scale: str = "small", seed: int = 0, episodes: int | None = None,
+                 connectors: list[str] | None = None) -> list[RecipePart]:
+    """The parts of recipe ``name`` ("paper001", "paper004") at ``scale``; ``episodes``
+    overrides the per-connector episode count of the non-demo parts; ``connectors`` keeps a
+    subset of the recipe's connectors (task labels stay those of the full recipe)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if name not in ("paper001", "paper004"):
+        raise ValueError(f"unknown recipe {name!r}; known: ['paper001', 'paper004']")
+    names = paper001_connectors() if name == "paper001" else paper004_connectors()
+    unknown = sorted(set(connectors or []) - set(names))
+    if unknown:
+        raise ValueError(f"connectors {unknown} are not in recipe {name}; it has {names}")
+    parts: list[RecipePart] = []
+    if name == "paper001":
+        count = episodes or (20 if scale == "small" else 1400)
+        for task, connector in enumerate(names):
+            parts.append(RecipePart(connector, connector, task, False, CollectConfig(
+                f"InsertBench/Connector-{connector}-v0", episodes=count, noise=0.2,
+                max_steps=PAPER001_STEPS, seed=seed + 1000 * task, env_kwargs=PAPER001_ENV)))
+    elif name == "paper004":
+        count = episodes or (20 if scale == "small" else 500)
+        for task, connector in enumerate(names):
+            task_id = f"InsertBench/Connector-{connector}-v0"
+            parts.append(RecipePart(f"{connector}-demos", connector, task, True, CollectConfig(
+                task_id, episodes=20, noise=0.0, demos=True, max_steps=PAPER004_STEPS,
+                seed=seed + 1000 * task, env_kwargs=PAPER004_ENV)))
+            parts.append(RecipePart(f"{connector}-rollouts", connector, task, False,
+                                    CollectConfig(task_id, episodes=count, noise=0.3,
+                                                  max_steps=PAPER004_STEPS,
+                                                  seed=seed + 1000 * task + 500,
+                                                  env_kwargs=PAPER004_ENV)))
+    return [p for p in parts if connectors is None or p.connector in connectors]
+
+
+def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
+                   episodes: int | None = None, connectors: list[str] | None = None,
+                   progress: bool = True) -> dict[str, Any]:
+    """Collect (or resume) every part under ``out`` and write ``out/recipe.json``."""
+    out = Path(out).resolve()  # Minari's root must be absolute
+    parts = recipe_parts(name, scale, seed, episodes, connectors)
+    description = {
+        "recipe": name, "scale": scale, "seed": seed, "episodes": episodes,
+        "parts": [{"folder": p.folder, "connector": p.connector, "task_id": p.task_id,
+                   "is_demo": p.is_demo, "collect": asdict(p.collect)} for p in parts],
+    }
+    path = out / RECIPE_JSON
+    if path.is_file() and json.loads(path.read_text()) != json.loads(json.dumps(description)):
+        raise ValueError(f"{out} holds a different recipe collection; use another --out or "
+                         "delete it")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(description, indent=1))
+    for part in parts:
+        collect(part.collect, out / part.folder, progress=progress)
+    return description
+
+
+def is_recipe_dir(path: Path) -> bool:
+    """True if ``path`` holds a recipe collection."""
+    return (Path(path) / RECIPE_JSON).is_file()
+
+
+def load_recipe(out: Path) -> dict[str, Any]:
+    """All parts of a collected recipe as one Dataset with ``task_id`` and ``is_demo``."""
+    from benchmark.train import dataset_from_minari
+
+    out = Path(out).resolve()  # Minari's root must be absolute
+    description = json.loads((out / RECIPE_JSON).read_text())
+    datasets = []
+    for part in description["parts"]:
+        data = dict(dataset_from_minari(load(CollectConfig(**part["collect"]),
+                                             out / part["folder"])))
+        rows = len(data["action"])
+        if "tcp_pose" in data["obs"]:
+            data["socket_offset_m"] = socket_offsets(data)
+        data["task_id"] = np.full(rows, part["task_id"], dtype=np.int64)
+        data["is_demo"] = np.full(rows, part["is_demo"], dtype=bool)
+        datasets.append(data)
+    merged: dict[str, Any] = {}
+    for key, value in datasets[0].items():
+        if isinstance(value, dict):
+            merged[key] = {k: np.concatenate([d[key][k] for d in datasets]) for k in value}
+        else:
+            merged[key] = np.concatenate([d[key] for d in datasets])
+    return merged
+
+
+def socket_offsets(data: dict[str, Any]) -> np.ndarray:
+    """Seated TCP position minus the row's TCP position, in the episode-start frame [m] (N, 3),
+    for rows of successful episodes (NaN elsewhere): the socket position relative to the plug,
+    as paper 001's calibration gives it on the training connectors (the Localize label).
+
+    Rows are consecutive steps of episodes ending in ``terminated`` or ``truncated``; a
+    successful episode's last ``next_obs`` is the seated pose."""
+    offsets = np.full((len(data["action"]), 3), np.nan)
+    ends = np.flatnonzero(np.asarray(data["terminated"]) | np.asarray(data["truncated"]))
+    start = 0
+    for end in ends:
+        if data["is_success"][end]:
+            seated = data["next_obs"]["tcp_pose"][end, :3].astype(np.float64)
+            offsets[start : end + 1] = seated - data["obs"]["tcp_pose"][start : end + 1, :3]
+        start = end + 1
+    return offsets
+
+
+def recipe_connectors(out: Path) -> list[str]:
+    """Connector name of each task_id of a collected recipe (index = task_id)."""
+    description = json.loads((Path(out) / RECIPE_JSON).read_text())
+    names: dict[int, str] = {p["task_id"]: p["connector"] for p in description["parts"]}
+    return [names[i] for i in sorted(names)]

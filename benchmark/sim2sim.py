@@ -1,0 +1,206 @@
+"""Sim-to-sim: the same task, policy and seeds in MuJoCo and in PyBullet, side by side.
+
+`insertbench sim2sim --task ID --policy scripted` (or `--checkpoint RUN_DIR`) evaluates a policy
+on the same evaluation seeds in both engines and prints success with 95% Wilson intervals, cycle
+time and peak force. `python -m benchmark.sim2sim` measures contact fidelity (jam beyond
+clearance + chamfer, slide within it, press force to insert) and env steps/s in both engines for
+the paper-000 tasks and every catalog connector: the table behind `envs.bullet.UNSUPPORTED`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import gymnasium as gym
+import numpy as np
+import typer
+
+import envs
+from agents.base import Agent
+from benchmark.evaluate import evaluate
+from benchmark.metrics import format_rate
+from envs.bullet import UNSUPPORTED, BulletInsertionEnv
+from envs.connectors import guide_window_mm
+from envs.episode import EpisodeRecord, summarize
+from envs.tasks import PAPER000_TASKS, TASKS, task_spec
+from envs.version_key import task_version_key
+
+ENGINES = ("mujoco", "pybullet")
+#: Offsets are resolved to this much on either side of the clearance + chamfer window [mm].
+RESOLUTION_MM = 0.1
+
+
+def make_engine_env(engine: str, task_id: str, **kwargs) -> gym.Env:
+    """The task in one engine: MuJoCo through the Gymnasium registry, or PyBullet."""
+    if engine == "mujoco":
+        return gym.make(task_id, **kwargs)
+    if engine == "pybullet":
+        return BulletInsertionEnv(task_id, **kwargs)
+    raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+
+
+def push_down(env: gym.Env, offset_mm=(0.0, 0.0), speed: float = 0.3, steps: int = 60):
+    """Start offset sideways and push straight down at `speed` x the action scale
+    (quasi-static: the lateral offset at contact is the commanded one). Returns the peak press
+    force while inserting [N] and the last info."""
+    obs, info = env.reset(seed=0, options={"tcp_offset_mm": offset_mm})
+    peak_press = 0.0
+    mating = env.unwrapped.task.connector.success_depth_mm
+    for _ in range(steps):
+        obs, _, terminated, _, info = env.step(np.array([0.0, 0.0, speed], np.float32))
+        if 0.05 < info["insertion_depth_mm"] < mating - 0.5:
+            peak_press = max(peak_press, -float(obs["wrench"][2]))
+        if terminated:
+            break
+    return peak_press, info
+
+
+@dataclass
+class Fidelity:
+    """Contact fidelity of one task in one engine (offsets along +-x and +-y)."""
+
+    slides_within: int  # of 4 offsets inside the window by RESOLUTION_MM: inserted
+    jams_beyond: int  # of 4 offsets outside the window by RESOLUTION_MM: stuck at the mouth
+    press_force_n: float  # peak press while an aligned plug is pushed in slowly
+    steps_per_s: float  # env steps per second over the whole probe
+
+    @property
+    def holds(self) -> bool:
+        return self.slides_within == 4 and self.jams_beyond == 4
+
+
+def measure_fidelity(engine: str, task_id: str) -> Fidelity:
+    """The catalog fidelity protocol (`tests/envs/test_catalog_fidelity.py`) in one engine,
+    along +-x and +-y: inside `guide_window_mm` by RESOLUTION_MM it must insert; outside, stay
+    at the mouth (or be guided more than 1 mm off the goal)."""
+    c = task_spec(task_id).connector
+    env = make_engine_env(
+        engine, task_id, start_height_mm=c.mating_length_mm + 10.0,
+        **({"allow_unsupported": True} if engine == "pybullet" else {}),
+    )
+    slides_below, jams_above = guide_window_mm(c)
+    slides = jams = 0
+    start = time.perf_counter()
+    press, _ = push_down(env, speed=0.25, steps=80)
+    steps = 80
+    for axis in (0, 1):
+        for sign in (-1.0, 1.0):
+            inside, outside = [0.0, 0.0], [0.0, 0.0]
+            inside[axis] = sign * (slides_below - RESOLUTION_MM)
+            outside[axis] = sign * (jams_above + RESOLUTION_MM)
+            slides += bool(push_down(env, inside)[1]["is_success"])
+            stuck = push_down(env, outside)[1]
+            jams += not stuck["is_success"] and (
+                stuck["insertion_depth_mm"] < 0.05 or stuck["distance_to_goal_mm"] > 1.0
+            )
+            steps += 120
+    env.close()
+    return Fidelity(slides, jams, press, steps / (time.perf_counter() - start))
+
+
+def engine_agent(env: gym.Env, checkpoint: Path | None) -> Agent:
+    """The agent to compare: a checkpoint (any registered agent; residual ones get this engine's
+    P-controller as their base policy) or, without one, paper 000's P-controller itself."""
+    from agents import agent_spec, load_agent, make_agent
+
+    base = {"base_policy": envs.p_controller(env)}
+    if checkpoint is None:
+        return make_agent("p_controller", env.observation_space, env.action_space, **base)
+    name = json.loads((checkpoint / "agent.json").read_text())["agent"]
+    return load_agent(checkpoint, **(base if agent_spec(name).needs_base_policy else {}))
+
+
+def compare(
+    task_id: str,
+    checkpoint: Path | None,
+    episodes: int,
+    env_kwargs: dict[str, Any],
+) -> dict[str, list[EpisodeRecord]]:
+    """Evaluation records of the same policy on the same seeds in each engine."""
+    out = {}
+    key = task_version_key(task_id, env_kwargs)
+    for engine in ENGINES:
+        extra = {"allow_unsupported": True} if engine == "pybullet" else {}
+        env = make_engine_env(engine, task_id, **env_kwargs, **extra)
+        try:
+            # Records name their engine in the version key: the same task in another contact
+            # model is not the same benchmark task.
+            out[engine] = evaluate(env, engine_agent(env, checkpoint), episodes, task_id=task_id,
+                                   task_version_key=key if engine == "mujoco" else
+                                   f"{engine}-{key}")
+        finally:
+            env.close()
+    return out
+
+
+def sim2sim_command(
+    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Run, checkpoint or agent directory; default: the P-controller."),
+    ] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes (fixed seeds).")] = 20,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="Task kwarg k=v (JSON value).")
+    ] = None,
+) -> None:
+    """Evaluate one policy in MuJoCo and in PyBullet on the same seeds, side by side."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmark.train_cli import parse_overrides, resolve_checkpoint
+
+    if task not in TASKS:
+        raise typer.BadParameter(
+            f"unknown task {task!r}: sim2sim runs single-connector tasks (see `insertbench list`)"
+        )
+    agent_dir = resolve_checkpoint(checkpoint)[0] if checkpoint is not None else None
+    env_kwargs = parse_overrides(env, json_values=True)
+    try:
+        results = compare(task, agent_dir, episodes, env_kwargs)
+    except (ValueError, TypeError) as err:
+        raise typer.BadParameter(str(err)) from err
+    policy = agent_dir or "P-controller (paper 000)"
+    table = Table(title=f"{task} {env_kwargs or ''}: {policy}, {episodes} episodes per engine")
+    for column in ("engine", "success [95% CI]", "cycle time", "peak force (mean)"):
+        table.add_column(column, justify="right")
+    for engine, records in results.items():
+        s = summarize(records)
+        table.add_row(
+            engine,
+            format_rate(s["successes"], s["episodes"], s["success_ci95_low"],
+                        s["success_ci95_high"]),
+            f"{s['cycle_time_s_mean']:.2f} s",
+            f"{s['peak_force_n_mean']:.1f} N",
+        )
+    console = Console()
+    console.print(table)
+    reason = UNSUPPORTED.get(TASKS[task].connector.name)
+    if reason:
+        console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", action="append", help="task IDs (default: paper 000 + catalog)")
+    args = parser.parse_args()
+    task_ids = args.task or [*PAPER000_TASKS, *(t for t in TASKS if "Connector-" in t)]
+    print("| task | engine | slides in (of 4) | jams out (of 4) | press to insert | env steps/s |")
+    print("|---|---|---|---|---|---|")
+    for task_id in task_ids:
+        for engine in ENGINES:
+            f = measure_fidelity(engine, task_id)
+            print(
+                f"| {task_id} | {engine} | {f.slides_within} | {f.jams_beyond} | "
+                f"{f.press_force_n:.1f} N | {f.steps_per_s:.0f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

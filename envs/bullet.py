@@ -1,0 +1,489 @@
+"""The insertion tasks in PyBullet: a second physics engine over the same connector data.
+
+A policy that only works under MuJoCo's soft-contact model will not work on a real arm either.
+This module builds a task's socket and plug in PyBullet (Bullet's rigid-body solver, a different
+contact model: sequential impulses with split-impulse position correction) from exactly the
+convex pieces MuJoCo uses (`envs.connectors.socket_pieces` / `plug_pieces`), with the same
+action and observation semantics, the same 10 Hz policy over the same Cartesian impedance law,
+the same reference limiting (`envs.controller.limited_reference`) and the same rewards.
+
+What differs from the MuJoCo task, by design (this is a contact-model check, not a second robot):
+- The arm is represented by its operational-space inertia at the TCP: the tool (gripper + plug)
+  is one free body whose mass is the UR5e's translational Cartesian inertia at the start pose,
+  computed from the MuJoCo model (`tcp_inertia`), gravity-compensated as on the real
+  controller. The arm's links never touch the board in these tasks.
+- The impedance law (per-axis springs in the reference frame, saturating at stiffness x
+  reference limit, and dampers on the TCP twist) is evaluated in Python at every physics step
+  and applied as an external wrench; in MuJoCo it runs in C inside `mj_step`.
+- `wrench` is the contact wrench on the tool (the sum of Bullet's contact impulses / dt about
+  the TCP); MuJoCo's F/T sensor also sees the tool's own inertial force (small when
+  quasi-static).
+- State observations only; camera observations are MuJoCo's.
+
+Frames and units as in `envs.insertion_env`: world z up with its origin at the socket's cavity
+mouth; the TCP is the plug's mating-face centre with z pointing down into the socket; metres,
+newtons, seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
+from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec
+from envs.geometry import Piece
+from envs.insertion_env import TCP_DOWN, build_spaces
+from envs.scene import ImpedanceGains, SceneConfig, SpringParams, spring_params
+from envs.task_options import (
+    FRICTION_SCALE_RANGE,
+    TIMESTEP_RANGE_S,
+    check_action,
+    check_options,
+    check_pair,
+    check_range,
+    is_mated,
+    requested_offset_mm,
+    sample_goal_noise_m,
+    sample_start_offset_m,
+    task_reward,
+)
+from envs.tasks import TaskSpec, task_spec
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """PyBullet's C code prints its build time on import and argv on connect to fd 1. (Into a
+    file or pipe C stdio buffers the build-time line past this point, and it still appears.)"""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+with _quiet_stdout():
+    import pybullet
+    from pybullet_utils.bullet_client import BulletClient
+
+__all__ = ["UNSUPPORTED", "BulletInsertionEnv", "tcp_inertia"]
+
+_WINDOW = "at 0.1 mm inside / outside its guide window (MuJoCo: 4/4 and 4/4)"
+#: Connectors (by `ConnectorSpec.name`) whose clearances PyBullet does not honour, with what
+#: `python -m benchmark.sim2sim` measured: offsets along +-x and +-y 0.1 mm inside the guide
+#: window (`envs.connectors.guide_window_mm`) must slide in, 0.1 mm outside must jam. Where
+#: Bullet fails, it catches the plug on an edge that MuJoCo's contact slides it along: on
+#: Model-E at -x, the key ribs land on the rim beside their grooves because the body's chamfer
+#: contact on the split wall pieces there is missed and the plug is not centred. Building one
+#: raises unless `allow_unsupported=True`. The other 18 catalog connectors and USB-A / D-sub
+#: pass the same probe as in MuJoCo.
+UNSUPPORTED: dict[str, str] = {
+    "Model-E": f"slides in 3/4 {_WINDOW}",
+    "DC barrel 5.5/2.1": f"slides in 3/4 {_WINDOW}",
+    "US AC plug (NEMA 1-15P)": f"slides in 0/4 {_WINDOW}",
+    "NEMA 14-30P": f"slides in 0/4 {_WINDOW}",
+    "Metal peg, round": f"slides in 3/4 and jams 3/4 {_WINDOW}",
+    "UK AC plug (BS 1363)": f"slides in 0/4 {_WINDOW}",
+    "Car plug, 4-pin": f"slides in 3/4 {_WINDOW}",
+    "Car plug, 3-pin": f"slides in 3/4 {_WINDOW}",
+    "DDR4 DIMM": f"slides in 3/4 {_WINDOW}",
+    "Complex shape": f"slides in 3/4 {_WINDOW}",
+    "Deutsch DT 12-way": f"slides in 2/4 {_WINDOW}",
+    "NEMA 5-15P": f"slides in 0/4 {_WINDOW}",
+    "BNC": f"slides in 3/4 {_WINDOW}",
+    "M12 A-coded 4-pin": f"slides in 3/4 {_WINDOW}",
+}
+
+#: Bullet's solver settings for millimetre clearances (`python -m benchmark.sim2sim` measures
+#: what they achieve). Bullet's default convex collision margin (4 cm) is made for metre-sized
+#: objects; every shape here gets `COLLISION_MARGIN_M`, far below the 0.15 mm clearances.
+COLLISION_MARGIN_M = 1e-5
+SOLVER_ITERATIONS = 100
+#: Bullet's contact stiffness is set through ERP/CFM: ERP 0.2 pushes an overlap out in about
+#: five steps; the split impulse keeps that correction from adding energy to the plug.
+CONTACT_ERP = 0.2
+
+
+class BulletInsertionEnv(gym.Env):
+    """A task of `envs.tasks.TASKS` (paper 000 and the catalog) simulated by PyBullet.
+
+    Same kwargs as `envs.InsertionEnv` for everything the contact check needs (`action_mode`,
+    `reward` sparse/dense, `goal_noise_mm`, `init_offset_mm`, `friction_scale`,
+    `start_height_mm`, `action_scale_m`, `action_scale_rad`, `control_hz`, `timestep`,
+    `reference_mode`), the same spaces (`obs_mode="state"`), the same `info` keys, and the same
+    seeded start state: a seed gives the same start offset and goal noise in both engines.
+    """
+
+    metadata = {"render_modes": []}
+    engine = "pybullet"
+
+    def __init__(
+        self,
+        task: TaskSpec | str,
+        *,
+        action_mode: str = "xyz",
+        reward: str = "sparse",
+        goal_noise_mm: float = 0.0,
+        init_offset_mm: tuple[float, float] = (0.0, 0.0),
+        friction_scale: tuple[float, float] = (1.0, 1.0),
+        start_height_mm: float = 50.0,
+        action_scale_m: float = 0.005,
+        action_scale_rad: float = 0.05,
+        control_hz: float = 10.0,
+        timestep: float = 0.002,
+        reference_mode: str = "accumulate",
+        max_episode_steps: int | None = None,
+        allow_unsupported: bool = False,
+    ) -> None:
+        task = task_spec(task) if isinstance(task, str) else task
+        reason = UNSUPPORTED.get(task.connector.name)
+        if reason and not allow_unsupported:
+            raise ValueError(
+                f"{task.env_id} is not supported in PyBullet: {reason} "
+                "(pass allow_unsupported=True to build it anyway)"
+            )
+        if reward == "goal_image":
+            raise ValueError("reward='goal_image' needs cameras, which the PyBullet engine has not")
+        options = check_options(
+            task.connector,
+            action_mode=action_mode,
+            obs_mode="state",
+            reward=reward,
+            goal_noise_mm=goal_noise_mm,
+            init_offset_mm=init_offset_mm,
+            image_size=64,  # unused: state observations only
+            grayscale=False,
+            start_height_mm=start_height_mm,
+            action_scale_m=action_scale_m,
+            action_scale_rad=action_scale_rad,
+            control_hz=control_hz,
+            reference_mode=reference_mode,
+        )
+        f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
+        timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
+        if task.board_sockets:
+            raise ValueError(f"{task.env_id}: NIST board layouts are not built in PyBullet")
+        self.task = task
+        self.connector: ConnectorSpec = task.connector
+        self.action_mode, self.reward_type = options.action_mode, options.reward
+        self.reference_mode = options.reference_mode
+        self.goal_noise_mm, self.init_offset_mm = options.goal_noise_mm, options.init_offset_mm
+        self.friction_scale = (f_lo, f_hi)
+        self.start_height_m = options.start_height_mm * MM
+        self.action_scale_m = options.action_scale_m
+        self.action_scale_rad = options.action_scale_rad
+        self.timestep = timestep
+        self.frame_skip = max(1, int(round(1 / (options.control_hz * timestep))))
+        self.dt = self.frame_skip * timestep
+        self.max_episode_steps = max_episode_steps or task.max_episode_steps
+        self.gains: ImpedanceGains = SceneConfig().gains
+        self._force_limit = self.gains.translational_stiffness * self.gains.translation_limit_m
+        self._torque_limit = self.gains.rotational_stiffness * self.gains.rotation_limit_rad
+        self.tool_mass_kg, self.tool_inertia = tcp_inertia(task, timestep)
+        self.action_space, self.observation_space = build_spaces(
+            action_mode, "state", reward, (), (1, 1, 1)
+        )
+        with _quiet_stdout():
+            self._client = BulletClient(connection_mode=pybullet.DIRECT)
+        self._cid = self._client._client  # the hot path calls pybullet with this id directly
+        self._build()
+        self._steps = 0
+
+    # ----------------------------------------------------------------------------------------
+    # Scene
+
+    def _build(self) -> None:
+        c, spec = self._client, self.connector
+        c.setGravity(0.0, 0.0, 0.0)  # the tool is gravity-compensated, the socket is static
+        c.setPhysicsEngineParameter(
+            fixedTimeStep=self.timestep,
+            numSolverIterations=SOLVER_ITERATIONS,
+            numSubSteps=0,
+            erp=CONTACT_ERP,
+            contactERP=CONTACT_ERP,
+            frictionERP=CONTACT_ERP,
+            enableConeFriction=1,
+            deterministicOverlappingPairs=1,
+            useSplitImpulse=1,
+            contactBreakingThreshold=1e-4,
+        )
+        pieces = socket_pieces(spec)
+        walls = [p for p in pieces if p.spring_axis is None]
+        self._socket = c.createMultiBody(0.0, self._compound(walls), -1)
+        springs = spring_params(spec, self.timestep)
+        self._tab_stiffness, self._tab_damping = springs.stiffness, springs.damping
+        self._tabs = [self._tab(p, springs) for p in pieces if p.spring_axis is not None]
+        self._plug = c.createMultiBody(
+            self.tool_mass_kg, self._compound(plug_pieces(spec)), -1, [0, 0, 0.1]
+        )
+        c.changeDynamics(
+            self._plug,
+            -1,
+            localInertiaDiagonal=list(self.tool_inertia),
+            linearDamping=0.0,
+            angularDamping=0.0,
+        )
+        for body in (self._socket, self._plug, *self._tabs):
+            for link in range(-1, c.getNumJoints(body)):
+                c.changeDynamics(body, link, collisionMargin=COLLISION_MARGIN_M)
+        self._nominal_friction = spec.friction
+        self._goal_face_pos = np.array([0.0, 0.0, -spec.mating_length_mm * MM])
+
+    def _compound(self, pieces: list[Piece]) -> int:
+        """One collision shape from convex pieces (frames as in `envs.geometry`)."""
+        c = self._client
+        kinds = {"box": c.GEOM_BOX, "capsule": c.GEOM_CAPSULE, "cylinder": c.GEOM_CYLINDER}
+        types, halves, radii, lengths, positions, orientations = [], [], [], [], [], []
+        for p in pieces:
+            types.append(kinds[p.kind])
+            halves.append(list(p.size) if p.kind == "box" else [0.0, 0.0, 0.0])
+            radii.append(p.size[0] if p.kind != "box" else 0.0)
+            lengths.append(2 * p.size[1] if p.kind != "box" else 0.0)
+            positions.append(list(p.pos))
+            orientations.append(_xyzw(p.quat))
+        shape = c.createCollisionShapeArray(
+            shapeTypes=types,
+            halfExtents=halves,
+            radii=radii,
+            lengths=lengths,
+            collisionFramePositions=positions,
+            collisionFrameOrientations=orientations,
+        )
+        return shape
+
+    def _tab(self, piece: Piece, springs: SpringParams) -> int:
+        """A retention spring: the piece on a prismatic joint along its spring axis, pushed
+        back into the cavity by a spring applied as a joint force at every physics step. The
+        tab's mass is MuJoCo's armature for it (`envs.scene.spring_params`): omega * dt = 0.5
+        keeps the explicit spring stable at the physics step."""
+        c = self._client
+        shape = self._compound([Piece(piece.kind, piece.size, (0.0, 0.0, 0.0), piece.quat)])
+        body = c.createMultiBody(
+            baseMass=0.0,
+            basePosition=list(piece.pos),
+            linkMasses=[springs.armature],
+            linkCollisionShapeIndices=[shape],
+            linkVisualShapeIndices=[-1],
+            linkPositions=[[0.0, 0.0, 0.0]],
+            linkOrientations=[[0.0, 0.0, 0.0, 1.0]],
+            linkInertialFramePositions=[[0.0, 0.0, 0.0]],
+            linkInertialFrameOrientations=[[0.0, 0.0, 0.0, 1.0]],
+            linkParentIndices=[0],
+            linkJointTypes=[c.JOINT_PRISMATIC],
+            linkJointAxis=[list(piece.spring_axis)],
+        )
+        c.changeDynamics(body, 0, jointLowerLimit=0.0, jointUpperLimit=springs.travel)
+        c.setJointMotorControl2(body, 0, c.VELOCITY_CONTROL, force=0.0)  # free, spring-driven
+        c.setCollisionFilterPair(body, self._socket, 0, -1, 0)  # a tab never hits its own wall
+        return body
+
+    # ----------------------------------------------------------------------------------------
+    # Gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        c = self._client
+        # Draw the start state in InsertionEnv's order, so one seed means one start state in both
+        # engines (grasp noise is not modelled here: its two draws are made and unused).
+        rng.uniform(-1, 1, 2), rng.uniform(-1, 1)
+        # Bullet multiplies the two bodies' coefficients (MuJoCo takes the larger): each body
+        # gets the square root, so a contact sees the connector's coefficient.
+        friction = np.sqrt(self._nominal_friction * rng.uniform(*self.friction_scale))
+        offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
+        requested = requested_offset_mm(options)
+        if requested is not None:
+            offset = np.array([*requested, 0.0]) * MM
+        goal_noise = sample_goal_noise_m(rng, self.goal_noise_mm)
+
+        for body in (self._socket, self._plug):
+            c.changeDynamics(body, -1, lateralFriction=friction)
+        for tab in self._tabs:
+            c.changeDynamics(tab, 0, lateralFriction=friction)
+            c.resetJointState(tab, 0, 0.0, 0.0)
+        self.start_pos = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]) + offset
+        self.start_mat = TCP_DOWN
+        c.resetBasePositionAndOrientation(self._plug, list(self.start_pos), [0, 0, 0, 1])
+        c.resetBaseVelocity(self._plug, [0, 0, 0], [0, 0, 0])
+        self.ref_pos, self.ref_quat = self.start_pos.copy(), mat_to_quat(TCP_DOWN)
+        self._ref_mat = TCP_DOWN
+        self.goal_pos = self._goal_face_pos.copy()
+        self.believed_goal_pos = self._goal_face_pos + goal_noise
+        self._wrench = np.zeros(6)
+        self._max_force = 0.0
+        self._steps = 0
+        return self._observation(), self._info()
+
+    def step(self, action):
+        a = check_action(action, self.action_space.shape)
+        pos, mat, _, _ = self._tcp_state()
+        delta_rot = a[3:] * self.action_scale_rad if self.action_mode == "pose" else np.zeros(3)
+        self.ref_pos, self.ref_quat = limited_reference(
+            self.ref_pos,
+            self.ref_quat,
+            pos,
+            mat,
+            a[:3].astype(np.float64) * self.action_scale_m,
+            np.asarray(delta_rot, np.float64),
+            self.gains,
+            self.reference_mode,
+        )
+        self._ref_mat = _quat_mat(self.ref_quat)
+        self._state = self._tcp_state()
+        for _ in range(self.frame_skip):
+            self._physics_step()
+        self._steps += 1
+        obs, info = self._observation(), self._info()
+        inserted = info["is_success"]
+        reward = self._reward(inserted)
+        terminated = inserted and self.reward_type == "sparse"
+        truncated = not terminated and self._steps >= self.max_episode_steps
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client = None
+
+    # ----------------------------------------------------------------------------------------
+    # Physics
+
+    def _tcp_state(self):
+        """TCP position [m], orientation matrix, linear and angular velocity (world)."""
+        cid = self._cid
+        pos, quat_xyzw = pybullet.getBasePositionAndOrientation(self._plug, physicsClientId=cid)
+        lin, ang = pybullet.getBaseVelocity(self._plug, physicsClientId=cid)
+        plug_mat = np.array(pybullet.getMatrixFromQuaternion(quat_xyzw)).reshape(3, 3)
+        return np.array(pos), plug_mat @ TCP_DOWN, np.array(lin), np.array(ang)
+
+    def _physics_step(self) -> None:
+        cid, g = self._cid, self.gains
+        pos, mat, lin, ang = self._state
+        # The impedance law of envs.scene, per axis of the reference frame: springs saturate
+        # at stiffness x reference limit, dampers act on the TCP twist.
+        ref_mat = self._ref_mat
+        spring = g.translational_stiffness * (ref_mat.T @ (self.ref_pos - pos))
+        force = ref_mat @ spring.clip(-self._force_limit, self._force_limit)
+        force -= g.translational_damping * lin
+        rot_error = quat_to_rotvec(mat_to_quat(mat.T @ ref_mat))  # TCP -> reference, TCP frame
+        torque = mat @ (g.rotational_stiffness * rot_error).clip(
+            -self._torque_limit, self._torque_limit
+        )
+        torque -= g.rotational_damping * ang
+        pybullet.applyExternalForce(
+            self._plug, -1, force.tolist(), pos.tolist(), pybullet.WORLD_FRAME, physicsClientId=cid
+        )
+        pybullet.applyExternalTorque(
+            self._plug, -1, torque.tolist(), pybullet.WORLD_FRAME, physicsClientId=cid
+        )
+        for tab in self._tabs:
+            q, qd = pybullet.getJointState(tab, 0, physicsClientId=cid)[:2]
+            pybullet.setJointMotorControl2(
+                tab,
+                0,
+                pybullet.TORQUE_CONTROL,
+                force=-self._tab_stiffness * q - self._tab_damping * qd,
+                physicsClientId=cid,
+            )
+        pybullet.stepSimulation(physicsClientId=cid)
+        self._state = self._tcp_state()
+        self._wrench = self._contact_wrench(mat, lin, ang, force, torque)
+        self._max_force = max(self._max_force, float(np.linalg.norm(self._wrench[:3])))
+
+    def _contact_wrench(self, mat, lin, ang, force, torque) -> np.ndarray:
+        """Force [N] and torque about the TCP [N m] the socket exerted on the plug during the
+        last physics step (world frame), from the tool's momentum change minus the impedance
+        wrench: exact for Bullet's semi-implicit step (split impulses correct positions without
+        touching velocities). Bullet's contact-point query cannot serve here: it flips a pair's
+        normal to the queried order but not its friction directions."""
+        _, _, lin_after, ang_after = self._state
+        plug_mat = mat @ TCP_DOWN  # TCP_DOWN is its own inverse
+        inertia_world = (plug_mat * self.tool_inertia) @ plug_mat.T
+        contact_force = self.tool_mass_kg * (lin_after - lin) / self.timestep - force
+        contact_torque = inertia_world @ (ang_after - ang) / self.timestep - torque
+        return np.concatenate([contact_force, contact_torque])
+
+    # ----------------------------------------------------------------------------------------
+    # Observations, rewards, info (the semantics of envs.insertion_env)
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        pos, mat, lin, ang = self._tcp_state()
+        r0 = self.start_mat
+        tcp_pose = np.empty(6, np.float32)
+        tcp_pose[:3] = r0.T @ (pos - self.start_pos)
+        tcp_pose[3:] = quat_to_rotvec(mat_to_quat(r0.T @ mat))
+        wrench_tcp = np.concatenate([mat.T @ self._wrench[:3], mat.T @ self._wrench[3:]])
+        return {
+            "tcp_pose": tcp_pose,
+            "tcp_vel": np.concatenate([r0.T @ lin, r0.T @ ang]).astype(np.float32),
+            "wrench": wrench_tcp.astype(np.float32),
+        }
+
+    def insertion_depth_mm(self) -> float:
+        face = self._tcp_state()[0]
+        c = self.connector
+        inside = abs(face[0]) < c.width_mm / 2 * MM and abs(face[1]) < c.height_mm / 2 * MM
+        return max(0.0, -float(face[2]) / MM) if inside else 0.0
+
+    def _reward(self, inserted: bool) -> float:
+        pos, mat, _, _ = self._tcp_state()
+        press = -float((mat.T @ self._wrench[:3])[2])  # along TCP z, into the socket
+        return task_reward(self.reward_type, inserted, pos, self.goal_pos, press, None, None)
+
+    def _info(self) -> dict[str, Any]:
+        depth = self.insertion_depth_mm()
+        pos = self._tcp_state()[0]
+        return {
+            "task_id": self.task.env_id,
+            "engine": self.engine,
+            "is_success": is_mated(depth, self.connector),
+            "insertion_depth_mm": depth,
+            "distance_to_goal_mm": float(np.linalg.norm(pos - self.goal_pos) / MM),
+            "max_force_n": self._max_force,
+        }
+
+
+def tcp_inertia(task: TaskSpec, timestep: float = 0.002) -> tuple[float, np.ndarray]:
+    """The UR5e's operational-space inertia at the task's start pose, from the MuJoCo model.
+
+    Returns (mass [kg], principal moments [kg m^2]): the mean eigenvalue of the translational
+    block of Lambda = (J M^-1 J^T)^-1 at the TCP, and the eigenvalues of its rotational block.
+    This is the inertia a wrench at the TCP accelerates, so the tool body in PyBullet responds
+    to contacts and to the impedance law as the arm's end does.
+    """
+    from envs.insertion_env import InsertionEnv
+
+    env = InsertionEnv(task, timestep=timestep)
+    env.reset(seed=0)
+    m, d = env.model, env.data
+    jac_p, jac_r = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+    mujoco.mj_jacSite(m, d, jac_p, jac_r, env._tcp)
+    jac = np.vstack([jac_p, jac_r])[:, env._arm_dof]
+    mass_matrix = np.zeros((m.nv, m.nv))
+    mujoco.mj_fullM(m, d, mass_matrix)
+    arm_m = mass_matrix[np.ix_(env._arm_dof, env._arm_dof)]
+    lam = np.linalg.inv(jac @ np.linalg.solve(arm_m, jac.T))
+    env.close()
+    mass = float(np.linalg.eigvalsh(lam[:3, :3]).mean())
+    return mass, np.linalg.eigvalsh(lam[3:, 3:])
+
+
+def _quat_mat(quat_wxyz: np.ndarray) -> np.ndarray:
+    mat = np.zeros(9)
+    mujoco.mju_quat2Mat(mat, quat_wxyz)
+    return mat.reshape(3, 3)
+
+
+def _xyzw(quat_wxyz) -> list[float]:
+    w, x, y, z = quat_wxyz
+    return [x, y, z, w]

@@ -1,0 +1,145 @@
+"""Every InsertBench task as a `dm_env.Environment`, for agents built on dm_env (Acme, dm_control).
+
+    import envs.dmc
+    env = envs.dmc.load("InsertBench/USB-v0", seed=0, goal_noise_mm=1.0)
+    timestep = env.reset()
+    while not timestep.last():
+        timestep = env.step(policy(timestep.observation))
+    env.physics.named.data.site_xpos["tcp"]  # dm_control's named indexing on the live state
+
+One thin adapter over the Gymnasium task (`gym.make`), not a second implementation: the same
+model, controller, observations, rewards and seeding. Specs are the Gymnasium spaces: a Box
+becomes a `BoundedArray` (an `Array` where a bound is infinite) of the same shape and dtype.
+
+Episode semantics follow dm_env: `terminated` ends with discount 0 (termination), the time limit
+with discount 1 (truncation), and the call after a LAST step starts a new episode. Seeding
+follows Gymnasium: `seed` seeds the first reset and later resets continue that generator, so
+`load(id, seed=s)` replays exactly the episodes of `gym.make(id)` reset with `seed=s` and then
+without a seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dm_env
+import gymnasium as gym
+import mujoco
+import numpy as np
+from dm_env import specs
+from gymnasium import spaces
+
+from envs.insertion_env import active_insertion_env
+
+__all__ = ["InsertBenchDmEnv", "load", "physics_of"]
+
+
+def load(task_id: str, *, seed: int | None = None, **env_kwargs: Any) -> InsertBenchDmEnv:
+    """The task `task_id` (any registered `InsertBench/...` ID) as a dm_env environment.
+
+    `env_kwargs` are the task's `gym.make` kwargs (see `insertbench list` and the task docs).
+    """
+    import envs  # noqa: F401 - registers the task IDs
+
+    return InsertBenchDmEnv(gym.make(task_id, **env_kwargs), seed=seed)
+
+
+class InsertBenchDmEnv(dm_env.Environment):
+    """A Gymnasium InsertBench env behind the `dm_env.Environment` interface."""
+
+    def __init__(self, env: gym.Env, *, seed: int | None = None) -> None:
+        self.gym_env = env
+        self._seed = seed
+        self._needs_reset = True
+        self._observation_spec = _spec(env.observation_space, "observation")
+        self._action_spec = _spec(env.action_space, "action")
+        self._physics = None
+        self._physics_data = None
+
+    def reset(self) -> dm_env.TimeStep:
+        obs, _ = self.gym_env.reset(seed=self._seed)
+        self._seed = None  # later resets continue the seeded generator, as in Gymnasium
+        self._needs_reset = False
+        return dm_env.restart(obs)
+
+    def step(self, action) -> dm_env.TimeStep:
+        if self._needs_reset:
+            return self.reset()
+        obs, reward, terminated, truncated, _ = self.gym_env.step(np.asarray(action))
+        reward = np.float32(reward)
+        if terminated:
+            self._needs_reset = True
+            return dm_env.termination(reward, obs)
+        if truncated:
+            self._needs_reset = True
+            return dm_env.truncation(reward, obs)
+        return dm_env.transition(reward, obs)
+
+    def observation_spec(self):
+        return self._observation_spec
+
+    def action_spec(self):
+        return self._action_spec
+
+    def reward_spec(self):
+        return specs.Array((), np.float32, "reward")
+
+    def close(self) -> None:
+        self.gym_env.close()
+
+    @property
+    def physics(self):
+        """dm_control's `mujoco.Physics` over the live MuJoCo state of the active connector.
+
+        It shares the task's `MjModel`/`MjData` (no copy): named indexing reads the current
+        state, and `physics.render(camera_id="side")` renders it. Family and NIST-board envs
+        switch connectors between episodes; the wrapper follows the active one.
+        """
+        data = active_insertion_env(self.gym_env).data
+        if data is not self._physics_data:
+            self._physics = physics_of(data)
+            self._physics_data = data
+        return self._physics
+
+
+def physics_of(data: mujoco.MjData):
+    """A dm_control `Physics` sharing `data` (and its model) with the caller."""
+    from dm_control.mujoco import Physics, wrapper
+
+    _align_dm_control_index_tables()
+    return Physics(wrapper.MjData(data))
+
+
+def _spec(space: spaces.Space, name: str):
+    if isinstance(space, spaces.Dict):
+        return {key: _spec(sub, key) for key, sub in space.spaces.items()}
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"{name}: no dm_env spec for a {type(space).__name__} space")
+    if np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)):
+        return specs.BoundedArray(space.shape, space.dtype, space.low, space.high, name)
+    return specs.Array(space.shape, space.dtype, name)
+
+
+_aligned = False
+
+
+def _align_dm_control_index_tables() -> None:
+    """Drop the fields that this MuJoCo build lacks from dm_control's generated index tables.
+
+    dm_control's named indexing walks a table of MjModel/MjData array fields generated for one
+    MuJoCo release (1.0.50: MuJoCo 3.17); MuJoCo 4.0 removed a few flex fields
+    (`flex_vertedge`, `flexvert_J`, ...), and building a `Physics` then fails on the first
+    missing attribute. The fields are looked up on a real model, not listed by hand, so the
+    table matches whichever MuJoCo is installed.
+    """
+    global _aligned
+    if _aligned:
+        return
+    from dm_control.mujoco.wrapper.mjbindings import sizes
+
+    model = mujoco.MjModel.from_xml_string("<mujoco/>")
+    for struct_name, struct in (("mjmodel", model), ("mjdata", mujoco.MjData(model))):
+        table = sizes.array_sizes[struct_name]
+        for field in [f for f in table if not hasattr(struct, f)]:
+            del table[field]
+    _aligned = True

@@ -1,0 +1,314 @@
+"""One episode runner and one episode record for every place that runs episodes.
+
+Rollout, evaluation during training, the benchmark matrix, sim-vs-real validation and the
+leaderboard all call `run_episode` and keep `EpisodeRecord`s, in simulation and on the robot
+alike, so their tables are comparable field by field. A policy is any callable
+obs -> action; if it also has a ``reset(seed=...)`` method (agents do), it is called before
+each episode.
+
+Scorer (``SCORER_VERSION``; part of every task version key, see `envs.version_key`):
+
+- success: ``info["is_success"]`` at any step; time to success = steps to the first success x
+  the control period ``env.unwrapped.dt`` [s].
+- peak force: ``info["max_force_n"]`` at the end of the episode, the env's own episode peak
+  (simulation: contact force on the plug sampled at 100 Hz; robot: low-passed wrist F/T force).
+- time above the force limit: control periods whose peak force ``info["force_n"]`` exceeded
+  ``FORCE_LIMIT_N`` (20 N), times the control period [s].
+- path length: summed distance between the TCP positions ``info["tcp_pos_m"]`` at reset and
+  after every step [m].
+- jerk: RMS over the episode of the norm of the third finite difference of those TCP positions
+  divided by dt^3 [m/s^3]. Sampled at the policy rate (10 Hz), so it measures how jerky the
+  policy's commands are, not vibration inside a control period; None for episodes shorter than
+  3 steps.
+
+A quantity the env does not report (envs without ``force_n`` / ``tcp_pos_m`` in `info`) is None,
+never a made-up zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from scipy.stats import binomtest
+
+SCORER_VERSION = 1
+#: Contact force above which an episode's time is counted as "above the force limit" [N].
+FORCE_LIMIT_N = 20.0
+
+Observation = dict[str, np.ndarray]
+Policy = Callable[[Observation], np.ndarray]
+
+
+class PolicyError(ValueError):
+    """The policy returned something that is not an action of the env's action space."""
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    """One episode, as every table and the leaderboard ledger keep it.
+
+    Attributes:
+        task_id: Gymnasium ID, e.g. ``InsertBench/USB-v0``.
+        task_version_key: `envs.version_key.task_version_key` of the task and its kwargs.
+        seed: the env reset seed.
+        success: the task reported success at some step.
+        steps: policy steps taken.
+        steps_to_success: policy steps until the first success; None if none.
+        time_to_success_s: ``steps_to_success`` x control period [s]; None if none.
+        episode_return: undiscounted sum of rewards.
+        peak_force_n: the episode's peak contact force [N].
+        time_above_force_limit_s: time in control periods whose peak force exceeded
+            ``FORCE_LIMIT_N`` [s].
+        jerk_rms_m_s3: RMS TCP jerk at the policy rate [m/s^3] (see the module docstring).
+        path_length_m: TCP path length [m].
+        final_distance_mm: ``info["distance_to_goal_mm"]`` at the end.
+        final_insertion_depth_mm: ``info["insertion_depth_mm"]`` at the end.
+        safety_trip: the real robot's safety trip that ended the episode, None otherwise.
+        interventions: steps a human (or an intervention wrapper) overrode the policy.
+    """
+
+    task_id: str
+    task_version_key: str
+    seed: int
+    success: bool
+    steps: int
+    steps_to_success: int | None
+    time_to_success_s: float | None
+    episode_return: float
+    peak_force_n: float | None
+    time_above_force_limit_s: float | None
+    jerk_rms_m_s3: float | None
+    path_length_m: float | None
+    final_distance_mm: float | None = None
+    final_insertion_depth_mm: float | None = None
+    safety_trip: str | None = None
+    interventions: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the ledger's and the store's form)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EpisodeRecord:
+        """Inverse of `to_dict`; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown episode record fields {sorted(unknown)}")
+        return cls(**dict(data))
+
+
+def check_action(action: Any, space: gym.spaces.Box, step: int) -> np.ndarray:
+    """The action as an array of the space's shape and dtype; PolicyError if it is not one."""
+    try:
+        a = np.asarray(action, dtype=space.dtype)
+    except (TypeError, ValueError) as err:
+        raise PolicyError(f"step {step}: the policy returned {type(action).__name__}, "
+                          f"not an array: {err}") from None
+    if a.shape != space.shape:
+        raise PolicyError(f"step {step}: the policy returned an action of shape {a.shape}, "
+                          f"the task's action space has shape {space.shape}")
+    if not np.all(np.isfinite(a)):
+        raise PolicyError(f"step {step}: the policy returned a non-finite action {a.tolist()}")
+    return a
+
+
+def task_identity(env: gym.Env) -> tuple[str, str]:
+    """(task ID, task version key) of an env made with ``gym.make``."""
+    from envs.version_key import task_version_key
+
+    spec = env.spec
+    if spec is None:
+        raise ValueError("the env has no spec (not made with gym.make); pass task_id and "
+                         "task_version_key to run_episode")
+    kwargs = {k: v for k, v in spec.kwargs.items() if k != "task"}
+    kwargs["max_episode_steps"] = spec.max_episode_steps
+    return spec.id, task_version_key(spec.id, kwargs)
+
+
+def run_episode(
+    env: gym.Env,
+    policy: Policy,
+    seed: int,
+    *,
+    task_id: str | None = None,
+    task_version_key: str | None = None,
+    frames: list[np.ndarray] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> EpisodeRecord:
+    """Run one episode from ``env.reset(seed=seed)`` until it terminates or is truncated.
+
+    Args:
+        env: a simulated or real InsertBench env (any Gymnasium env with a Box action space).
+        policy: callable obs -> action; ``policy.reset(seed=seed)`` is called first if present.
+        seed: env reset seed.
+        task_id, task_version_key: default: from ``env.spec`` (`task_identity`).
+        frames: if given, ``env.render()`` is appended at reset and after every step.
+        options: passed to ``env.reset``.
+
+    Raises:
+        PolicyError: the policy returned a wrongly shaped or non-finite action.
+    """
+    if task_id is None or task_version_key is None:
+        inferred_id, inferred_key = task_identity(env)
+        task_id = task_id or inferred_id
+        task_version_key = task_version_key or inferred_key
+    reset = getattr(policy, "reset", None)
+    if callable(reset):
+        reset(seed=seed)
+    dt = float(env.unwrapped.dt)
+    obs, info = env.reset(seed=seed, options=dict(options) if options else None)
+    if frames is not None:
+        frames.append(env.render())
+    positions = [info["tcp_pos_m"]] if "tcp_pos_m" in info else None
+    above_limit_steps = 0
+    force_known = True
+    steps, episode_return, steps_to_success, interventions = 0, 0.0, None, 0
+    while True:
+        action = check_action(policy(obs), env.action_space, steps)
+        obs, reward, terminated, truncated, info = env.step(action)
+        steps += 1
+        episode_return += float(reward)
+        interventions += int(bool(info.get("intervened", False)))
+        if steps_to_success is None and bool(info.get("is_success", False)):
+            steps_to_success = steps
+        if "force_n" in info:
+            above_limit_steps += int(float(info["force_n"]) > FORCE_LIMIT_N)
+        else:
+            force_known = False
+        if positions is not None and "tcp_pos_m" in info:
+            positions.append(info["tcp_pos_m"])
+        if frames is not None:
+            frames.append(env.render())
+        if terminated or truncated:
+            break
+    path_length, jerk = _kinematics(positions, dt, steps)
+    return EpisodeRecord(
+        task_id=task_id,
+        task_version_key=task_version_key,
+        seed=int(seed),
+        success=steps_to_success is not None,
+        steps=steps,
+        steps_to_success=steps_to_success,
+        time_to_success_s=None if steps_to_success is None else steps_to_success * dt,
+        episode_return=episode_return,
+        peak_force_n=_optional_float(info.get("max_force_n")),
+        time_above_force_limit_s=above_limit_steps * dt if force_known else None,
+        jerk_rms_m_s3=jerk,
+        path_length_m=path_length,
+        final_distance_mm=_optional_float(info.get("distance_to_goal_mm")),
+        final_insertion_depth_mm=_optional_float(info.get("insertion_depth_mm")),
+        safety_trip=info.get("safety_trip"),
+        interventions=interventions,
+    )
+
+
+def _kinematics(
+    positions: list[Any] | None, dt: float, steps: int
+) -> tuple[float | None, float | None]:
+    """(path length [m], RMS jerk [m/s^3]) of TCP positions sampled every dt."""
+    if positions is None or len(positions) != steps + 1:
+        return None, None
+    p = np.asarray(positions, dtype=np.float64)
+    path = float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+    if len(p) < 4:
+        return path, None
+    jerk = np.diff(p, n=3, axis=0) / dt**3
+    return path, float(np.sqrt(np.mean(np.sum(jerk**2, axis=1))))
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (no continuity correction) for a binomial success rate."""
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be in [0, {trials}], got {successes}")
+    interval = binomtest(successes, trials).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+#: Record fields that name an episode rather than describe what happened in it.
+IDENTITY_FIELDS = frozenset(
+    {"task_id", "task_version_key", "seed", "eval_seed", "episode", "index", "wall_clock_s",
+     "cell", "config_hash", "is_final"}
+)
+
+
+def _outcome(record: Mapping[str, Any] | Any) -> tuple:
+    values = record if isinstance(record, Mapping) else asdict(record)
+    return tuple(sorted((k, repr(v)) for k, v in values.items() if k not in IDENTITY_FIELDS))
+
+
+def distinct_episodes(records: Sequence[Mapping[str, Any] | Any]) -> list:
+    """The records with replays dropped: episodes that agree exactly on every outcome field
+    (success, steps, return, forces, distances: all but `IDENTITY_FIELDS`) are one episode seen
+    again, as a deterministic policy on a noiseless task replays it for every seed. Records are
+    dicts or `EpisodeRecord`s; the first of each group is kept, in order."""
+    seen: set[tuple] = set()
+    kept = []
+    for record in records:
+        key = _outcome(record)
+        if key not in seen:
+            seen.add(key)
+            kept.append(record)
+    return kept
+
+
+def effective_trials(records: Sequence[Mapping[str, Any] | Any]) -> int:
+    """How many distinct episodes `records` hold (see `distinct_episodes`)."""
+    return len(distinct_episodes(records))
+
+
+def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tuple[int, int]:
+    """(successes, trials) over distinct episodes: what a confidence interval may count."""
+    distinct = distinct_episodes(records)
+    wins = sum(bool(r["success"] if isinstance(r, Mapping) else r.success) for r in distinct)
+    return wins, len(distinct)
+
+
+def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    """Aggregates of episode records: success with its 95% Wilson interval over distinct
+    episodes (N replays of one episode are one trial: `effective_trials`); cycle time over the
+    successes; means over the episodes that report a quantity (NaN when none does)."""
+    n = len(records)
+    if n == 0:
+        raise ValueError("cannot summarise zero episodes")
+    successes = sum(r.success for r in records)
+    distinct_successes, distinct = distinct_success_summary(records)
+    low, high = wilson_interval(distinct_successes, distinct)
+    won = [r for r in records if r.success]
+
+    def mean(values: list[float | None]) -> float:
+        present = [v for v in values if v is not None]
+        return float(np.mean(present)) if present else math.nan
+
+    forces = [r.peak_force_n for r in records if r.peak_force_n is not None]
+    return {
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n,
+        "effective_trials": distinct,
+        "distinct_successes": distinct_successes,
+        "success_ci95_low": low,
+        "success_ci95_high": high,
+        "mean_return": mean([r.episode_return for r in records]),
+        "final_distance_mm_mean": mean([r.final_distance_mm for r in records]),
+        "cycle_steps_mean": mean([r.steps_to_success for r in won]),
+        "cycle_time_s_mean": mean([r.time_to_success_s for r in won]),
+        "peak_force_n_mean": mean(forces),
+        "peak_force_n_max": max(forces, default=math.nan),
+        "time_above_force_limit_s_mean": mean([r.time_above_force_limit_s for r in records]),
+        "jerk_rms_m_s3_mean": mean([r.jerk_rms_m_s3 for r in records]),
+        "path_length_m_mean": mean([r.path_length_m for r in records]),
+        "safety_trips": sum(r.safety_trip is not None for r in records),
+        "interventions": sum(r.interventions for r in records),
+    }

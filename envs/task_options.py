@@ -1,0 +1,264 @@
+"""What the simulated and the real environment share about a task's kwargs, so they cannot drift.
+
+- `check_options`: validates the kwargs both envs take; every error names the kwarg and its
+  valid range (or choices). Ranges are physical: the plug must start out of the socket and
+  within reach, noise must keep the plug in the gripper and the goal near the socket.
+- `sample_start_offset_m`, `sample_goal_noise_m`: the seeded start offset and believed-goal
+  noise, drawn in the same order from the env's generator on either side.
+- `check_action`: shape, finiteness and range of a policy's action.
+- `is_mated`: success is the plug between its contacts' mating depth and the bottom of its
+  mating stroke; deeper is a plug through the socket's floor, not an insertion.
+- `task_reward`: the reward by name from the quantities either env measures.
+
+`envs.insertion_env` and `real.env` both use this module; it imports nothing from either.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from envs import rewards
+from envs.connectors import MM, ConnectorSpec
+from envs.controller import REFERENCE_MODES
+
+ACTION_MODES = ("xyz", "pose")
+OBS_MODES = ("state", "pixels", "state+pixels")
+REWARDS = ("sparse", "dense", "dense_printed", "goal_image")
+CAMERAS = ("wrist", "side")
+
+#: Largest believed-goal noise [mm] (paper 000 and 004 use +-1 mm).
+GOAL_NOISE_MAX_MM = 20.0
+#: Largest lateral start offset [mm] (paper 001 uses 10-20 mm).
+INIT_OFFSET_MAX_MM = 30.0
+#: Highest start above the seated pose [mm] (paper 000: 50 mm), within the arm's reach there.
+START_HEIGHT_MAX_MM = 150.0
+#: Lowest start: the plug's face at least this far above the socket mouth [mm].
+START_CLEARANCE_MM = 1.0
+#: Largest grasp error [mm, degrees] that leaves the plug between the gripper's fingers.
+GRASP_NOISE_MAX_MM = 5.0
+GRASP_NOISE_MAX_DEG = 15.0
+#: Friction scale factors outside this range are no longer a connector's materials.
+FRICTION_SCALE_RANGE = (0.05, 5.0)
+#: Largest policy step at action 1 [m, rad]; beyond it one step crosses the whole socket.
+ACTION_SCALE_MAX_M = 0.02
+ACTION_SCALE_MAX_RAD = 0.2
+#: Policy rate [Hz] and physics step [s] ranges; the contact model is tuned for 0.5-2 ms.
+CONTROL_HZ_RANGE = (1.0, 100.0)
+TIMESTEP_RANGE_S = (1e-4, 0.005)
+IMAGE_SIZE_RANGE = (8, 4096)
+#: How far below the seated depth a plug can go before it meets the cavity's floor [mm]
+#: (`ConnectorSpec.cavity_depth_mm` leaves 1 mm; pins stop it 0.5 mm below).
+SEAT_OVERTRAVEL_MM = 1.0
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """The validated kwargs both environments take (units in the names)."""
+
+    action_mode: str
+    obs_mode: str
+    reward: str
+    goal_noise_mm: float
+    init_offset_mm: tuple[float, float]
+    image_shape: tuple[int, int, int]
+    grayscale: bool
+    start_height_mm: float
+    action_scale_m: float
+    action_scale_rad: float
+    control_hz: float
+    reference_mode: str
+
+
+def check_options(
+    connector: ConnectorSpec,
+    *,
+    action_mode: Any,
+    obs_mode: Any,
+    reward: Any,
+    goal_noise_mm: Any,
+    init_offset_mm: Any,
+    image_size: Any,
+    grayscale: Any,
+    start_height_mm: Any,
+    action_scale_m: Any,
+    action_scale_rad: Any,
+    control_hz: Any,
+    reference_mode: Any,
+) -> TaskOptions:
+    """Validate the shared kwargs for `connector`; ValueError naming the kwarg otherwise."""
+    check_choice("action_mode", action_mode, ACTION_MODES)
+    check_choice("obs_mode", obs_mode, OBS_MODES)
+    check_choice("reward", reward, REWARDS)
+    check_choice("reference_mode", reference_mode, REFERENCE_MODES)
+    check_bool("grayscale", grayscale)
+    lowest = connector.mating_length_mm + START_CLEARANCE_MM
+    check_range(
+        "start_height_mm",
+        start_height_mm,
+        lowest,
+        START_HEIGHT_MAX_MM,
+        f" (the plug must start out of the {connector.name} socket: its mating length is "
+        f"{connector.mating_length_mm} mm)",
+    )
+    lo, hi = check_pair("init_offset_mm", init_offset_mm, 0.0, INIT_OFFSET_MAX_MM)
+    return TaskOptions(
+        action_mode=action_mode,
+        obs_mode=obs_mode,
+        reward=reward,
+        goal_noise_mm=check_range("goal_noise_mm", goal_noise_mm, 0.0, GOAL_NOISE_MAX_MM),
+        init_offset_mm=(lo, hi),
+        image_shape=(*check_image_size(image_size), 1 if grayscale else 3),
+        grayscale=grayscale,
+        start_height_mm=float(start_height_mm),
+        action_scale_m=check_range(
+            "action_scale_m", action_scale_m, 0.0, ACTION_SCALE_MAX_M, open_low=True
+        ),
+        action_scale_rad=check_range(
+            "action_scale_rad", action_scale_rad, 0.0, ACTION_SCALE_MAX_RAD, open_low=True
+        ),
+        control_hz=check_range("control_hz", control_hz, *CONTROL_HZ_RANGE),
+        reference_mode=reference_mode,
+    )
+
+
+def check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if not any(isinstance(value, type(a)) and value == a for a in allowed):
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_range(
+    name: str, value: Any, low: float, high: float, why: str = "", open_low: bool = False
+) -> float:
+    """`value` as a float in [low, high] ((low, high] with `open_low`)."""
+    interval = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number in {interval}{why}, got {value!r}")
+    v = float(value)
+    if v < low or v > high or (open_low and v == low):
+        raise ValueError(f"{name} must be in {interval}{why}, got {value!r}")
+    return v
+
+
+def check_pair(name: str, value: Any, low: float, high: float) -> tuple[float, float]:
+    """`value` as (lo, hi) with low <= lo <= hi <= high."""
+    try:
+        lo, hi = value
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a pair (lo, hi) in [{low:g}, {high:g}], got {value!r}"
+        ) from None
+    lo = check_range(f"{name}[0]", lo, low, high)
+    hi = check_range(f"{name}[1]", hi, low, high)
+    if lo > hi:
+        raise ValueError(f"{name} must satisfy lo <= hi, got {value!r}")
+    return lo, hi
+
+
+def check_image_size(value: Any) -> tuple[int, int]:
+    """`image_size` (pixels, square or (height, width)) as (height, width)."""
+    low, high = IMAGE_SIZE_RANGE
+    sizes = (value, value) if not isinstance(value, list | tuple) else tuple(value)
+    if len(sizes) != 2 or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and low <= v <= high
+        for v in sizes
+    ):
+        raise ValueError(
+            f"image_size must be an integer or a (height, width) pair of integers in "
+            f"[{low}, {high}] pixels, got {value!r}"
+        )
+    return int(sizes[0]), int(sizes[1])
+
+
+def sample_start_offset_m(
+    rng: np.random.Generator, init_offset_mm: tuple[float, float]
+) -> np.ndarray:
+    """Lateral start offset [m] (x, y): uniform magnitude in `init_offset_mm`, uniform
+    direction. Two draws from `rng`, always, so the stream does not depend on the range."""
+    radius = rng.uniform(*init_offset_mm) * MM
+    angle = rng.uniform(0, 2 * np.pi)
+    return np.array([radius * np.cos(angle), radius * np.sin(angle)])
+
+
+def requested_offset_mm(options: dict | None) -> tuple[float, float] | None:
+    """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given."""
+    if not options or "tcp_offset_mm" not in options:
+        return None
+    value = options["tcp_offset_mm"]
+    limit = INIT_OFFSET_MAX_MM
+    try:
+        dx, dy = value
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"options['tcp_offset_mm'] must be a pair (dx, dy) [mm], got {value!r}"
+        ) from None
+    dx = check_range("options['tcp_offset_mm'][0]", dx, -limit, limit)
+    dy = check_range("options['tcp_offset_mm'][1]", dy, -limit, limit)
+    if math.hypot(dx, dy) > limit:
+        raise ValueError(
+            f"options['tcp_offset_mm'] must be at most {limit:g} mm long, got {value!r}"
+        )
+    return dx, dy
+
+
+def sample_goal_noise_m(rng: np.random.Generator, goal_noise_mm: float) -> np.ndarray:
+    """Believed-goal error [m] (x, y, 0): uniform in +-`goal_noise_mm` on x and y."""
+    return np.append(rng.uniform(-1, 1, 2) * goal_noise_mm * MM, 0.0)
+
+
+def check_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The action as float32 if it has `shape`, is finite and lies in [-1, 1]; ValueError
+    saying which of these it is not otherwise."""
+    a = np.asarray(action, dtype=np.float32)
+    if a.shape == shape and np.all(np.abs(a) <= 1.0 + 1e-6):
+        return a  # the common case in one pass; NaN fails the comparison
+    if a.shape != shape:
+        raise ValueError(f"action must have shape {shape}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"action contains NaN or inf: {a}; refused")
+    raise ValueError(
+        f"action {a} is outside the action space [-1, 1]; clip it or rescale your policy's output"
+    )
+
+
+def is_mated(depth_mm: float, connector: ConnectorSpec) -> bool:
+    """The plug is seated within its mating stroke: at least `success_depth_mm` deep and no
+    deeper than the cavity allows (`mating_length_mm` + SEAT_OVERTRAVEL_MM)."""
+    return (
+        connector.success_depth_mm
+        <= depth_mm
+        <= connector.mating_length_mm + SEAT_OVERTRAVEL_MM
+    )
+
+
+def task_reward(
+    reward: str,
+    inserted: bool,
+    tcp_pos: np.ndarray,
+    goal_pos: np.ndarray,
+    press_n: float,
+    image: Callable[[], np.ndarray],
+    goal_image: np.ndarray | None,
+    dense_form: str = "printed",
+) -> float:
+    """The reward `reward` (REWARDS): `tcp_pos`/`goal_pos` [m] in one frame, `press_n` the
+    force pressing the plug along the socket axis [N], `image()` the first camera's view (only
+    called for "goal_image"). `dense_form` is what "dense" means for the task's version
+    ("printed" or "closeness", `envs.rewards.dense_reward`); "dense_printed" is always printed."""
+    if reward == "sparse":
+        return rewards.sparse_reward(inserted)
+    if reward in ("dense", "dense_printed"):
+        form = "printed" if reward == "dense_printed" else dense_form
+        return rewards.dense_reward(tcp_pos, goal_pos, press_n, inserted, form=form)
+    return rewards.goal_image_reward(image(), goal_image)

@@ -1,0 +1,180 @@
+"""A Gymnasium vector env that steps N InsertBench worlds on N threads of one process.
+
+`gym.make_vec("InsertBench/USB-v0", num_envs=N)` builds it (the tasks register it as their
+`vector_entry_point`). Each world is the very env `gym.make` builds (same wrappers, same seeding),
+owned by one worker thread for its whole life: MuJoCo's `mj_step` releases the GIL, so the
+physics of the N worlds (about two thirds of an env step, `benchmark.bench_env`) runs in parallel
+in C while their Python bookkeeping takes turns. Each world's OpenGL context is created and used
+in its own thread only, as EGL requires, so pixel observations work the same way.
+
+Compared with `AsyncVectorEnv` (one process per world) nothing is pickled or sent through pipes,
+which costs as much as a 0.5 ms step; compared with `SyncVectorEnv` the physics overlaps.
+Results are those of N single envs reset with seeds `seed, seed + 1, ...` (tested), with
+Gymnasium's autoreset modes ("NextStep" by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from copy import deepcopy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector.utils import concatenate, iterate
+
+
+class ThreadedVectorEnv(SyncVectorEnv):
+    """`SyncVectorEnv`'s semantics, with every sub-env stepped and reset on its own thread."""
+
+    def __init__(
+        self,
+        env_fns: list[Callable[[], gym.Env]],
+        *,
+        copy: bool = True,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+    ) -> None:
+        # One single-thread executor per world: a world never changes thread (GL contexts).
+        self._workers = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"insertbench-world{i}")
+            for i in range(len(env_fns))
+        ]
+        built = [self._workers[i].submit(fn) for i, fn in enumerate(env_fns)]
+        try:
+            envs = [future.result() for future in built]
+        except BaseException:
+            self._shutdown_workers()
+            raise
+        super().__init__([lambda e=e: e for e in envs], copy=copy, autoreset_mode=autoreset_mode)
+
+    # ------------------------------------------------------------------ Gymnasium API
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        """Reset the worlds in parallel; seeds as `SyncVectorEnv` (int -> seed + i)."""
+        if seed is None:
+            seed = [None] * self.num_envs
+        elif isinstance(seed, int):
+            seed = [seed + i for i in range(self.num_envs)]
+        if len(seed) != self.num_envs:
+            raise ValueError(f"got {len(seed)} seeds for num_envs={self.num_envs}")
+        options = dict(options) if options else None
+        mask = np.ones(self.num_envs, bool)
+        if options is not None and "reset_mask" in options:
+            mask = np.asarray(options.pop("reset_mask"))
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_ or not mask.any():
+                raise ValueError(
+                    f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) "
+                    f"with at least one True, got {mask!r}"
+                )
+        else:
+            self._terminations[:] = self._truncations[:] = False
+        self._terminations[mask] = self._truncations[mask] = self._autoreset_envs[mask] = False
+        futures = {
+            i: self._workers[i].submit(self.envs[i].reset, seed=seed[i], options=options)
+            for i in np.flatnonzero(mask)
+        }
+        infos: dict[str, Any] = {}
+        for i, future in futures.items():
+            self._env_obs[i], env_info = future.result()
+            infos = self._add_info(infos, env_info, i)
+        self._observations = concatenate(
+            self.single_observation_space, self._env_obs, self._observations
+        )
+        return (self._copy_obs(), infos)
+
+    def step(self, actions):
+        """Step every world on its thread, then gather in world order (autoreset as Gymnasium)."""
+        futures = [
+            self._workers[i].submit(self._step_world, i, action)
+            for i, action in enumerate(iterate(self.action_space, actions))
+        ]
+        infos: dict[str, Any] = {}
+        for i, future in enumerate(futures):
+            obs, reward, terminated, truncated, env_info, final = future.result()
+            self._env_obs[i] = obs
+            self._rewards[i], self._terminations[i], self._truncations[i] = (
+                reward, terminated, truncated
+            )
+            if final is not None:
+                infos = self._add_info(infos, final, i)
+            infos = self._add_info(infos, env_info, i)
+        self._observations = concatenate(
+            self.single_observation_space, self._env_obs, self._observations
+        )
+        self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
+        return (
+            self._copy_obs(),
+            np.copy(self._rewards),
+            np.copy(self._terminations),
+            np.copy(self._truncations),
+            infos,
+        )
+
+    def render(self) -> tuple:
+        return tuple(self._on_each(lambda env: env.render()))
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple:
+        """Call a sub-env method (or read an attribute) on each world's own thread."""
+
+        def call_one(env: gym.Env):
+            attribute = env.get_wrapper_attr(name)
+            return attribute(*args, **kwargs) if callable(attribute) else attribute
+
+        return tuple(self._on_each(call_one))
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if hasattr(self, "envs"):
+            self._on_each(lambda env: env.close())
+        self._shutdown_workers()
+
+    # ------------------------------------------------------------------ helpers
+    def _step_world(self, i: int, action):
+        """One world's step under the vector's autoreset mode (runs on the world's thread)."""
+        env, mode = self.envs[i], self.autoreset_mode
+        if mode == AutoresetMode.NEXT_STEP and self._autoreset_envs[i]:
+            obs, info = env.reset()
+            return obs, 0.0, False, False, info, None
+        if mode == AutoresetMode.DISABLED and self._autoreset_envs[i]:
+            raise RuntimeError(f"world {i} ended its episode: reset it (autoreset is disabled)")
+        obs, reward, terminated, truncated, info = env.step(action)
+        final = None
+        if mode == AutoresetMode.SAME_STEP and (terminated or truncated):
+            final = {"final_obs": obs, "final_info": info}
+            obs, info = env.reset()
+        return obs, reward, terminated, truncated, info, final
+
+    def _on_each(self, fn: Callable[[gym.Env], Any]) -> list:
+        pairs = zip(self._workers, self.envs, strict=True)
+        futures: list[Future] = [worker.submit(fn, env) for worker, env in pairs]
+        return [f.result() for f in futures]
+
+    def _copy_obs(self):
+        return deepcopy(self._observations) if self.copy else self._observations
+
+    def _shutdown_workers(self) -> None:
+        for worker in getattr(self, "_workers", []):
+            worker.shutdown(wait=True)
+        self._workers = []
+
+
+def make_vector_env(
+    num_envs: int,
+    *,
+    env_id: str,
+    copy: bool = True,
+    autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+    **env_kwargs: Any,
+) -> ThreadedVectorEnv:
+    """The `vector_entry_point` of every InsertBench ID: N `gym.make(env_id, **env_kwargs)`.
+
+    `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing them
+    back to `gym.make` builds each world exactly as a single env.
+    """
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    return ThreadedVectorEnv(
+        [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)],
+        copy=copy,
+        autoreset_mode=autoreset_mode,
+    )

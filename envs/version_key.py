@@ -1,0 +1,126 @@
+"""Task version keys: a hash of everything that changes a task's dynamics or its score.
+
+``task_version_key(task_id, env_kwargs)`` hashes, as canonical JSON:
+
+- the registered ID, its entry point and time limit (episode length);
+- every constructor argument after defaults are filled in (the registry's kwargs, the caller's,
+  and the signature defaults of the env class, and of `InsertionEnv` for the envs that pass
+  ``**env_kwargs`` on to it): goal noise, offsets, observation mode, reward, controller rates
+  and scales, ...;
+- the task spec(s) with their connector geometry, clearances, forces and colours (the NIST
+  board's parts, a family's member connectors);
+- the scene and physics parameters (`envs.scene.SceneConfig`: timestep, contact solref/solimp,
+  impedance gains and reference limits), the reward constants (`envs.rewards`);
+- the scorer (`envs.episode.SCORER_VERSION`, `FORCE_LIMIT_N`).
+
+Nothing here is a hand-maintained number: change a connector's clearance, a gain or a default
+and the key changes. Leaderboard entries are ranked only against entries with equal keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+
+#: Hex digits shown in tables (`insertbench list`); the ledger stores the full key.
+SHORT_KEY_LENGTH = 12
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready data: dataclasses -> dicts, tuples -> lists, numbers -> float (so 1 == 1.0)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)  # goal_noise_mm=1 and =1.0 are the same task
+    return repr(value)
+
+
+def _defaults(cls: Any) -> dict[str, Any]:
+    return {
+        name: p.default
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.default is not inspect.Parameter.empty and name != "render_mode"
+    }
+
+
+def _entry_class(spec: gym.envs.registration.EnvSpec) -> Any:
+    from envs import InsertionEnv, make_task_env
+
+    entry = spec.entry_point
+    if isinstance(entry, str):
+        entry = gym.envs.registration.load_env_creator(entry)
+    return InsertionEnv if entry is make_task_env else entry
+
+
+def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the key of ``task_id`` with ``env_kwargs`` is computed from (plain data)."""
+    from envs import rewards
+    from envs.episode import FORCE_LIMIT_N, SCORER_VERSION
+    from envs.family import ConnectorFamilyEnv
+    from envs.insertion_env import InsertionEnv
+    from envs.nist_board import NISTBoardEnv, nist_task
+    from envs.scene import SceneConfig
+
+    spec = gym.spec(task_id)
+    cls = _entry_class(spec)
+    kwargs = _defaults(cls) | dict(spec.kwargs) | dict(env_kwargs or {})
+    kwargs.pop("render_mode", None)
+    max_episode_steps = kwargs.pop("max_episode_steps", spec.max_episode_steps)  # gym.make's
+    members: list[Any] = []
+    if cls is not InsertionEnv:
+        known = set(_defaults(cls))
+        inner = {k: v for k, v in kwargs.items() if k not in known}
+        kwargs = {k: v for k, v in kwargs.items() if k in known} | {
+            "member_kwargs": _defaults(InsertionEnv) | inner
+        }
+        if cls is NISTBoardEnv:
+            parts = kwargs["sequence"] if kwargs["part"] == "sequence" else (kwargs["part"],)
+            members = [nist_task(p) for p in parts]
+        elif cls is ConnectorFamilyEnv:
+            members = _family_members(kwargs)
+    timestep = kwargs.get("timestep", kwargs.get("member_kwargs", {}).get("timestep", 0.002))
+    return _plain({
+        "task_id": task_id,
+        "entry_point": f"{cls.__module__}.{cls.__qualname__}",
+        "max_episode_steps": max_episode_steps,
+        "kwargs": kwargs,
+        "members": members,
+        "scene": SceneConfig(timestep=timestep),
+        "rewards": {k: v for k, v in vars(rewards).items() if k.isupper()},
+        "scorer": {"version": SCORER_VERSION, "force_limit_n": FORCE_LIMIT_N},
+    })
+
+
+def _family_members(kwargs: Mapping[str, Any]) -> list[Any]:
+    """The task specs of a connector family's members, without building their physics."""
+    from envs.family import connector_names, connector_task, procedural_task
+
+    version = kwargs.get("version", 0)
+    if kwargs.get("connectors") is not None:
+        return [connector_task(n, version) for n in kwargs["connectors"]]
+    if kwargs["split"] == "procedural":
+        first = kwargs["procedural_seed"]
+        return [procedural_task(first + i) for i in range(kwargs["procedural_count"])]
+    names = connector_names(kwargs["split"], kwargs["hold_out"])
+    return [connector_task(n, version) for n in names]
+
+
+def task_version_key(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 (hex) of the canonical JSON of `version_data`."""
+    text = json.dumps(version_data(task_id, env_kwargs), sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,146 @@
+"""`insertbench leaderboard submit | verify | reveal | render`.
+
+    insertbench leaderboard submit my_submission.tar.gz --track paper000
+    insertbench leaderboard submit --from-matrix paper000-leaderboard
+    insertbench leaderboard verify 3fa2c1 --salt-file ~/secrets/paper000.salt
+    insertbench leaderboard reveal --track paper000 --salt-file ~/secrets/paper000.salt
+    insertbench leaderboard render --out site
+
+A user's mistake (a bad submission, an unknown entry, a wrong salt) is one line on stderr and
+exit code 1; nothing is written to the ledger then.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+leaderboard_app = typer.Typer(
+    name="leaderboard",
+    help="Submit, verify on hidden seeds, rank and publish leaderboard entries.",
+    no_args_is_help=True,
+)
+
+LedgerOpt = Annotated[Path, typer.Option(help="Ledger directory.")]
+DEFAULT_LEDGER = Path("leaderboards/ledger")
+
+
+def _fail(message: str) -> None:
+    """One line on stderr (multi-line library messages are joined) and exit code 1."""
+    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    typer.echo(f"error: {one_line}", err=True)
+    raise typer.Exit(1)
+
+
+@leaderboard_app.command()
+def submit(
+    path: Annotated[Path | None, typer.Argument(help="Submission directory or .tar.gz.")] = None,
+    track: Annotated[str | None, typer.Option(help="Track (must match submission.toml).")] = None,
+    from_matrix: Annotated[str | None, typer.Option(
+        help="Turn a matrix preset's finished cells into entries instead.")] = None,
+    store: Annotated[Path | None, typer.Option(
+        help="The preset's store (with --from-matrix) [default: runs/<preset>.sqlite].")] = None,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Validate a submission, evaluate it on the track's public dev seeds, write its entry."""
+    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.ledger import submit as submit_entry
+    from leaderboards.submission import SubmissionError, load_submission
+
+    if (path is None) == (from_matrix is None):
+        _fail("give a submission PATH or --from-matrix PRESET (not both)")
+    book = Ledger(ledger)
+    if from_matrix is not None:
+        from leaderboards.from_matrix import submit_matrix
+
+        try:
+            written = submit_matrix(book, from_matrix, store, track, echo=typer.echo)
+        except (SubmissionError, LedgerError, KeyError, ValueError) as err:
+            _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+        typer.echo(f"{len(written)} entries written to {ledger}")
+        return
+    started = time.perf_counter()
+    try:
+        submission = load_submission(path, track)
+    except SubmissionError as err:
+        _fail(str(err))
+    try:
+        target, entry = submit_entry(book, submission,
+                                     progress=lambda label: typer.echo(f"  evaluated {label}"))
+    except (SubmissionError, LedgerError) as err:
+        _fail(str(err))
+    finally:
+        shutil.rmtree(submission.root, ignore_errors=True)
+    _echo_result(entry, "dev", target, time.perf_counter() - started)
+
+
+@leaderboard_app.command()
+def verify(
+    entry: Annotated[str, typer.Argument(help="Entry id (a unique prefix) or its JSON file.")],
+    salt_file: Annotated[Path, typer.Option(help="The track's secret salt (outside the repo).")],
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Re-evaluate an entry on hidden seeds derived from the secret salt; mark it verified."""
+    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.ledger import verify as verify_entry
+    from leaderboards.submission import SubmissionError
+
+    started = time.perf_counter()
+    try:
+        target, data = verify_entry(Ledger(ledger), entry, salt_file,
+                                    progress=lambda label: typer.echo(f"  evaluated {label}"))
+    except (SubmissionError, LedgerError, KeyError) as err:
+        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    _echo_result(data, "hidden", target, time.perf_counter() - started)
+
+
+@leaderboard_app.command()
+def reveal(
+    track: Annotated[str, typer.Option(help="Track whose salt to publish.")],
+    salt_file: Annotated[Path, typer.Option(help="The track's secret salt.")],
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Publish a track's salt (checked against its committed SHA-256): hidden seeds go public."""
+    from leaderboards.ledger import Ledger, LedgerError
+
+    book = Ledger(ledger)
+    try:
+        path = book.reveal(track, book.read_salt(salt_file))
+    except LedgerError as err:
+        _fail(str(err))
+    typer.echo(f"revealed the {track} salt in {path}; every verified number can be recomputed")
+
+
+@leaderboard_app.command()
+def render(
+    out: Annotated[Path, typer.Option(help="Directory for the static site.")],
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+    gifs: Annotated[bool, typer.Option(help="Render best/worst episode GIFs.")] = True,
+) -> None:
+    """Write the static site: one table per track, one page per entry, a cost plot."""
+    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.site import render_site
+
+    try:
+        index = render_site(Ledger(ledger), out, gifs=gifs)
+    except LedgerError as err:
+        _fail(str(err))
+    typer.echo(f"wrote {index}")
+
+
+def _echo_result(entry: dict, evaluation: str, target: Path, seconds: float) -> None:
+    from leaderboards.scoring import score_entry
+
+    block = entry["evaluations"][evaluation]
+    score = score_entry(entry, evaluation, list(block["task_version_keys"]))
+    for task in score.tasks:
+        typer.echo(f"  {task.label}: {task.successes}/{task.episodes} "
+                   f"[{task.ci[0]:.2f}, {task.ci[1]:.2f}]")
+    typer.echo(f"{'verified' if evaluation == 'hidden' else 'self-reported'} entry "
+               f"{entry['entry_id'][:12]} ({entry['name']}) -> {target}; evaluation "
+               f"{block['wall_clock_s']:.1f} s wall, {block['cpu_s']:.1f} s CPU; "
+               f"total {seconds:.1f} s")

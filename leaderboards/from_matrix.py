@@ -1,0 +1,122 @@
+"""`submit --from-matrix PRESET`: a matrix's final checkpoints become leaderboard entries.
+
+A finished cell belongs to a track task when its task version key (task ID + env kwargs) equals
+the task's. A method with one training seed whose cells cover every task of a track becomes one
+entry (one policy per task, from each cell's final checkpoint), evaluated afresh on the track's
+public dev seeds like any submission; the matrix's own evaluation episodes are not reused, since
+its seeds and episode count are the preset's, not the track's. Training cost: the cells' env
+steps and training wall-clock, summed over the track's tasks. Entries are marked built-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import safetensors.torch
+
+from benchmark.matrix import default_store_path
+from benchmark.preset import load_preset
+from benchmark.store import Store
+from envs.version_key import task_version_key
+from leaderboards.ledger import Ledger, LedgerError, submit
+from leaderboards.submission import Submission, Training
+from leaderboards.tracks import TRACKS, Track, get_track
+
+#: Checkpoint files that make up a policy (replay buffers, runner state and optimizer moments
+#: are left behind).
+POLICY_FILES = ("agent.json", "weights.safetensors")
+
+
+def _without_optimizer_state(weights: bytes) -> bytes:
+    """The checkpoint's tensors minus ``optim.*`` (Adam moments: two thirds of a learner's
+    bytes, not needed to act; `agents.load_agent` then starts the optimizers afresh)."""
+    tensors = safetensors.torch.load(weights)
+    return safetensors.torch.save({k: v for k, v in tensors.items() if not k.startswith("optim.")})
+
+
+def _policy_submission(
+    track: Track, method: str, agent: str, seed: int, cells: dict[str, dict], preset: str
+) -> Submission:
+    """A Submission whose per-task policies are the cells' final agent checkpoints."""
+    root = Path(tempfile.mkdtemp(prefix="insertbench-matrix-entry-"))
+    files = []
+    for label, row in cells.items():
+        source = Path(row["artifacts_path"]) / "checkpoint" / "agent"
+        for name in POLICY_FILES:
+            if not (source / name).is_file():
+                shutil.rmtree(root, ignore_errors=True)
+                raise LedgerError(f"{preset}: cell {row['config_hash'][:12]} ({label}, {method}) "
+                                  f"has no {source / name}")
+            (root / label).mkdir(exist_ok=True)
+            data = (source / name).read_bytes()
+            if name == "weights.safetensors":
+                data = _without_optimizer_state(data)
+            (root / label / name).write_bytes(data)
+            files.append((f"{label}/{name}", hashlib.sha256(data).hexdigest(), len(data)))
+    wall = sum(float(r["train_wall_clock_s"] or 0.0) for r in cells.values())
+    return Submission(
+        root=root,
+        name=f"{method} (seed {seed})",
+        authors=("InsertBench maintainers",),
+        method=agent,
+        track=track,
+        policy_kind="agent",
+        policy_paths={label: root / label for label in cells},
+        training=Training(env_steps=sum(int(r["env_steps"] or 0) for r in cells.values()),
+                          wall_clock_s=round(wall, 1),
+                          hardware=f"{platform.machine()} CPU (matrix {preset})"),
+        code_url="https://github.com/insertbench/insertbench",
+        files=tuple(sorted(files)),
+    )
+
+
+def submit_matrix(
+    ledger: Ledger, preset_name: str, store_path: Path | None = None,
+    track_name: str | None = None, echo: Callable[[str], None] = print,
+) -> list[Path]:
+    """Write an entry for every (method, seed) of the preset that covers a whole track.
+
+    Entries already in the ledger are skipped. Returns the written entry files.
+    """
+    preset = load_preset(preset_name)
+    store_path = store_path or default_store_path(preset.name)
+    if not store_path.exists():
+        raise LedgerError(f"no store at {store_path}; run `insertbench matrix run {preset_name}`")
+    tracks = [get_track(track_name)] if track_name else list(TRACKS.values())
+    with Store(store_path) as store:
+        rows = {r["config_hash"]: r for r in store.cell_rows("done")}
+    by_key: dict[str, list[tuple[object, dict]]] = {}
+    for cell in preset.cells:
+        if cell.config_hash in rows:
+            key = task_version_key(cell.task_id, cell.env_kwargs)
+            by_key.setdefault(key, []).append((cell, rows[cell.config_hash]))
+    written: list[Path] = []
+    for track in tracks:
+        keys = track.version_keys()
+        groups: dict[tuple[str, str, int], dict[str, dict]] = {}
+        for label, key in keys.items():
+            for cell, row in by_key.get(key, []):
+                groups.setdefault((cell.method or cell.agent, cell.agent, cell.seed), {})[label] = \
+                    row
+        for (method, agent, seed), cells in sorted(groups.items()):
+            if set(cells) != set(keys):
+                echo(f"  {track.name}: {method} seed {seed} covers {sorted(cells)} of "
+                     f"{sorted(keys)}; skipped")
+                continue
+            submission = _policy_submission(track, method, agent, seed, cells, preset.name)
+            try:
+                if ledger.entry_path(track.name, submission.policy_sha256).exists():
+                    echo(f"  {track.name}: {method} seed {seed} already in the ledger")
+                    continue
+                path, _ = submit(ledger, submission, source=f"matrix:{preset.name}",
+                                 builtin=True)
+            finally:
+                shutil.rmtree(submission.root, ignore_errors=True)
+            echo(f"  {track.name}: {method} seed {seed} -> {path}")
+            written.append(path)
+    return written

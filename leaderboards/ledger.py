@@ -1,0 +1,367 @@
+"""The ledger: one JSON file per entry, the policies that produced them, and salt commitments.
+
+Layout of a ledger directory (reviewable in a pull request)::
+
+    entries/<track>/<sha256 of the policy files>.json   validated against schema/entry-v1.json
+    policies/<sha256>/...                               the policy files, for re-evaluation
+    salts/<track>.json                                  {"salt_sha256": ..., "salt_hex": null}
+
+Writing is all-or-nothing: evaluation happens before anything touches the ledger, the policy
+files are copied to a temporary directory and renamed into place, and the entry JSON is written
+to a temporary file and renamed last. A failure at any point removes what this call created.
+
+Hidden seeds: `verify` needs the track's secret salt from a file outside the ledger. The first
+verification commits to it (only its SHA-256 goes into ``salts/<track>.json``); `reveal` later
+writes the salt itself, after which anyone can recompute every verified entry's seeds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import jsonschema
+
+import envs  # noqa: F401  (registers the tasks)
+from envs.episode import PolicyError, run_episode
+from leaderboards.policy import load_policy
+from leaderboards.submission import Submission, SubmissionError
+from leaderboards.tracks import Track, get_track, hidden_seeds
+
+ENTRY_SCHEMA = "insertbench-leaderboard-entry/1"
+DEFAULT_LEDGER = Path("leaderboards/ledger")
+
+
+class LedgerError(ValueError):
+    """The ledger cannot do what was asked (unknown entry, salt mismatch, ...)."""
+
+
+def entry_schema() -> dict[str, Any]:
+    """The JSON schema every entry file must satisfy."""
+    text = resources.files("leaderboards").joinpath("schema/entry-v1.json").read_text()
+    return json.loads(text)
+
+
+def validate_entry(entry: Mapping[str, Any]) -> None:
+    """Raise LedgerError unless ``entry`` satisfies the schema and its own invariants."""
+    try:
+        jsonschema.validate(entry, entry_schema(),
+                            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    except jsonschema.ValidationError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "(top)"
+        raise LedgerError(f"entry does not match schema v1 at {where}: {err.message}") from None
+    for name, evaluation in entry["evaluations"].items():
+        labels = set(evaluation["task_version_keys"])
+        for episode in evaluation["episodes"]:
+            if episode["task"] not in labels:
+                raise LedgerError(f"{name} episode of unknown task {episode['task']!r}")
+            if episode["task_version_key"] != evaluation["task_version_keys"][episode["task"]]:
+                raise LedgerError(f"{name} episode of {episode['task']} has another version key")
+        for label in labels:
+            n = sum(e["task"] == label for e in evaluation["episodes"])
+            if n != evaluation["episodes_per_task"]:
+                raise LedgerError(f"{name} evaluation has {n} episodes of {label}, expected "
+                                  f"{evaluation['episodes_per_task']}")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, check=True, timeout=5)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def evaluate_policy(
+    track: Track,
+    kind: str,
+    policy_paths: Mapping[str, Path],
+    seeds_for: Callable[[str], list[int]],
+    seeds_label: str,
+    salt_sha256: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the policy on every task of ``track`` and return the evaluation block of an entry.
+
+    Raises SubmissionError when the policy cannot be loaded for a task or acts out of bounds.
+    """
+    started, cpu_started = time.perf_counter(), time.process_time()
+    keys = track.version_keys()
+    episodes: list[dict[str, Any]] = []
+    for task in track.tasks:
+        env = gym.make(task.task_id, **dict(task.env_kwargs))
+        try:
+            policy = load_policy(kind, policy_paths[task.label], env)
+            for seed in seeds_for(task.label):
+                try:
+                    record = run_episode(env, policy, seed, task_id=task.task_id,
+                                         task_version_key=keys[task.label])
+                except PolicyError as err:
+                    raise SubmissionError(f"{task.label}, seed {seed}: {err}") from None
+                episodes.append({"task": task.label, **record.to_dict()})
+        finally:
+            env.close()
+        if progress is not None:
+            progress(task.label)
+    return {
+        "seeds": seeds_label,
+        "salt_sha256": salt_sha256,
+        "task_version_keys": keys,
+        "episodes_per_task": track.episodes_per_task,
+        "evaluated_at": _now(),
+        "wall_clock_s": round(time.perf_counter() - started, 3),
+        "cpu_s": round(time.process_time() - cpu_started, 3),
+        "episodes": episodes,
+    }
+
+
+class Ledger:
+    """A ledger directory (see the module docstring)."""
+
+    def __init__(self, root: str | Path = DEFAULT_LEDGER):
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ paths
+    def entry_path(self, track: str, entry_id: str) -> Path:
+        return self.root / "entries" / track / f"{entry_id}.json"
+
+    def policy_dir(self, entry_id: str) -> Path:
+        return self.root / "policies" / entry_id
+
+    def salt_path(self, track: str) -> Path:
+        return self.root / "salts" / f"{track}.json"
+
+    # ------------------------------------------------------------------ reading
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry, validated, in a stable order (track, name, id)."""
+        found = []
+        for path in sorted((self.root / "entries").glob("*/*.json")):
+            entry = json.loads(path.read_text())
+            try:
+                validate_entry(entry)
+            except LedgerError as err:
+                raise LedgerError(f"{path}: {err}") from None
+            if path.stem != entry["entry_id"] or path.parent.name != entry["track"]:
+                raise LedgerError(f"{path} holds entry {entry['entry_id']} of {entry['track']}")
+            found.append(entry)
+        return sorted(found, key=lambda e: (e["track"], e["name"], e["entry_id"]))
+
+    def find(self, ref: str) -> dict[str, Any]:
+        """The entry whose id starts with ``ref`` (or whose file is ``ref``)."""
+        path = Path(ref)
+        if path.suffix == ".json" and path.is_file():
+            ref = path.stem
+        matches = [e for e in self.entries() if e["entry_id"].startswith(ref)]
+        if len(matches) != 1:
+            raise LedgerError(f"{len(matches)} entries match {ref!r} in {self.root}; give more of "
+                              "the entry's SHA-256")
+        return matches[0]
+
+    # ------------------------------------------------------------------ writing
+    def _write_json(self, path: Path, data: Mapping[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, indent=1, allow_nan=False)
+                f.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def add(self, entry: dict[str, Any], policy_files: Mapping[str, Path]) -> Path:
+        """Write a new entry and its policy files (relative path -> source file) atomically."""
+        validate_entry(entry)
+        entry_id, track = entry["entry_id"], entry["track"]
+        target = self.entry_path(track, entry_id)
+        if target.exists():
+            raise LedgerError(f"this policy is already entry {entry_id[:12]} of {track}")
+        policy_dir = self.policy_dir(entry_id)
+        created_policy = False
+        if not policy_dir.exists():
+            policy_dir.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=policy_dir.parent, prefix=f".{entry_id}."))
+            try:
+                for rel, source in policy_files.items():
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source, tmp / rel)
+                os.replace(tmp, policy_dir)
+                created_policy = True
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self._write_json(target, entry)
+        except BaseException:
+            if created_policy:
+                shutil.rmtree(policy_dir, ignore_errors=True)
+            raise
+        return target
+
+    def replace(self, entry: dict[str, Any]) -> Path:
+        """Rewrite an existing entry (after verification) atomically."""
+        validate_entry(entry)
+        target = self.entry_path(entry["track"], entry["entry_id"])
+        if not target.exists():
+            raise LedgerError(f"no entry {entry['entry_id'][:12]} in {self.root}")
+        self._write_json(target, entry)
+        return target
+
+    # ------------------------------------------------------------------ salts
+    def commitment(self, track: str) -> dict[str, Any] | None:
+        path = self.salt_path(track)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def read_salt(self, salt_file: Path) -> bytes:
+        """The salt in ``salt_file`` (outside the ledger), at least 16 bytes."""
+        salt_file = Path(salt_file)
+        if not salt_file.is_file():
+            raise LedgerError(f"salt file {salt_file} does not exist")
+        if self.root.resolve() in salt_file.resolve().parents:
+            raise LedgerError(f"the salt file {salt_file} lies inside the ledger {self.root}; "
+                              "keep it outside the repository")
+        salt = salt_file.read_bytes().strip()
+        if len(salt) < 16:
+            raise LedgerError(f"salt file {salt_file} holds {len(salt)} bytes; use >= 16 random "
+                              "bytes (e.g. `openssl rand -hex 32 > salt`)")
+        return salt
+
+    def commit_salt(self, track: str, salt: bytes) -> str:
+        """Commit to ``salt`` for ``track`` (first use) or check it against the commitment."""
+        digest = hashlib.sha256(salt).hexdigest()
+        current = self.commitment(track)
+        if current is None:
+            self._write_json(self.salt_path(track), {"salt_sha256": digest, "salt_hex": None})
+        elif current["salt_hex"] is not None:
+            raise LedgerError(f"the {track} salt has been revealed: its seeds are public, so "
+                              "new verifications need a new salt round (move salts/"
+                              f"{track}.json away and commit a new salt)")
+        elif current["salt_sha256"] != digest:
+            raise LedgerError(f"this salt's SHA-256 is not the one committed for {track}")
+        return digest
+
+    def reveal(self, track: str, salt: bytes) -> Path:
+        """Publish the salt of ``track`` after checking it against the commitment."""
+        current = self.commitment(track)
+        if current is None:
+            raise LedgerError(f"no salt committed for {track}")
+        if current["salt_sha256"] != hashlib.sha256(salt).hexdigest():
+            raise LedgerError(f"this salt's SHA-256 is not the one committed for {track}")
+        self._write_json(self.salt_path(track), current | {"salt_hex": salt.hex()})
+        return self.salt_path(track)
+
+
+def new_entry(
+    submission: Submission, evaluation: dict[str, Any], source: str = "submission",
+    builtin: bool = False, agent: str | None = None,
+) -> dict[str, Any]:
+    """The ledger entry of a validated submission and its dev evaluation."""
+    t = submission.training
+    per_task = {label: path.relative_to(submission.root).as_posix()
+                for label, path in submission.policy_paths.items()}
+    return {
+        "schema": ENTRY_SCHEMA,
+        "entry_id": submission.policy_sha256,
+        "track": submission.track.name,
+        "name": submission.name,
+        "authors": list(submission.authors),
+        "method": submission.method,
+        "paper_url": submission.paper_url,
+        "code_url": submission.code_url,
+        "source": source,
+        "builtin": builtin,
+        "policy": {"kind": submission.policy_kind, "agent": agent, "per_task": per_task,
+                   "files": [{"path": p, "sha256": h, "bytes": n}
+                             for p, h, n in submission.files]},
+        "training": {"env_steps": t.env_steps, "demos": t.demos,
+                     "intervention_steps": t.intervention_steps, "wall_clock_s": t.wall_clock_s,
+                     "hardware": t.hardware},
+        "created_at": _now(),
+        "code_version": _git_commit(),
+        "evaluations": {"dev": evaluation},
+    }
+
+
+def agent_name_of(submission: Submission) -> str | None:
+    """The registry name in an agent checkpoint's agent.json (None for ONNX)."""
+    if submission.policy_kind != "agent":
+        return None
+    path = next(iter(submission.policy_paths.values())) / "agent.json"
+    return json.loads(path.read_text()).get("agent")
+
+
+def submit(
+    ledger: Ledger, submission: Submission, source: str = "submission", builtin: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Evaluate ``submission`` on the public dev seeds and write a self-reported entry."""
+    if ledger.entry_path(submission.track.name, submission.policy_sha256).exists():
+        raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
+                          f"{submission.track.name}")
+    track = submission.track
+    evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
+                                 lambda _: track.dev_seeds(), "public-dev", progress=progress)
+    entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))
+    files = {p: submission.root / p for p, _, _ in submission.files}
+    return ledger.add(entry, files), entry
+
+
+def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, Path]:
+    root = ledger.policy_dir(entry["entry_id"])
+    for f in entry["policy"]["files"]:
+        data = (root / f["path"]).read_bytes() if (root / f["path"]).is_file() else None
+        if data is None or hashlib.sha256(data).hexdigest() != f["sha256"]:
+            raise LedgerError(f"stored policy file {f['path']} of entry "
+                              f"{entry['entry_id'][:12]} is missing or altered")
+    return {label: root / rel for label, rel in entry["policy"]["per_task"].items()}
+
+
+def verify(
+    ledger: Ledger, ref: str, salt_file: Path, progress: Callable[[str], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Re-evaluate an entry on the hidden seeds of its track and record the result.
+
+    With a revealed salt, an entry that already holds a hidden evaluation is recomputed and
+    compared instead (nothing written); LedgerError if any record differs.
+    """
+    entry = ledger.find(ref)
+    track = get_track(entry["track"])
+    salt = ledger.read_salt(salt_file)
+    current = ledger.commitment(track.name)
+    revealed = current is not None and current["salt_hex"] is not None
+    if revealed and "hidden" in entry["evaluations"]:
+        digest = hashlib.sha256(salt).hexdigest()
+        if digest != current["salt_sha256"]:
+            raise LedgerError(f"this salt's SHA-256 is not the one committed for {track.name}")
+    else:
+        digest = ledger.commit_salt(track.name, salt)
+    paths = stored_policy_paths(ledger, entry)
+    evaluation = evaluate_policy(
+        track, entry["policy"]["kind"], paths,
+        lambda label: hidden_seeds(salt, track.name, label, track.episodes_per_task),
+        "hidden", salt_sha256=digest, progress=progress)
+    path = ledger.entry_path(entry["track"], entry["entry_id"])
+    if revealed and "hidden" in entry["evaluations"]:
+        if evaluation["episodes"] != entry["evaluations"]["hidden"]["episodes"]:
+            raise LedgerError(f"recomputed hidden episodes of {entry['entry_id'][:12]} differ "
+                              "from the ledger's")
+        return path, entry
+    entry = dict(entry)
+    entry["evaluations"] = dict(entry["evaluations"]) | {"hidden": evaluation}
+    return ledger.replace(entry), entry

@@ -1,0 +1,150 @@
+"""Running a submitted policy through our own loaders only.
+
+Two kinds: an InsertBench agent checkpoint (``agent.json`` + ``weights.safetensors``, rebuilt
+by `agents.load_agent` from the registry: no code from the submission) and an ONNX graph run by
+onnxruntime on the CPU. Both are checked before the first episode: finite weights, and spaces
+equal to the track task's (a checkpoint made for another observation mode or action mode is
+refused, not run).
+
+ONNX contract: one float input per observation key the graph needs, named like the key, shaped
+``[1, *obs_shape]`` (batch of one); one output ``[1, action_dim]`` in the normalised action space
+[-1, 1]. Graphs with external data files or without a batch-of-one signature are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.episode import Policy
+from leaderboards.submission import SubmissionError
+
+_ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+                "tensor(uint8)": np.uint8}
+
+
+def load_policy(kind: str, path: Path, env: gym.Env) -> Policy:
+    """A callable obs -> action for ``env`` from the policy directory ``path``."""
+    if kind == "agent":
+        return _agent_policy(path, env)
+    if kind == "onnx":
+        return _onnx_policy(path / "policy.onnx", env)
+    raise SubmissionError(f"unknown policy kind {kind!r}")
+
+
+def _agent_policy(path: Path, env: gym.Env) -> Policy:
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from agents import agent_names, agent_spec, load_agent
+    from agents.checkpoint import CHECKPOINT_FORMAT, space_from_json
+    from benchmark.evaluate import AgentPolicy
+    from envs import p_controller
+
+    try:
+        meta = json.loads((path / "agent.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SubmissionError(f"{path.name}/agent.json is not valid JSON: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise SubmissionError(f"{path.name}/agent.json is not an InsertBench agent checkpoint "
+                              f"(format {CHECKPOINT_FORMAT})")
+    name = meta.get("agent")
+    if name not in agent_names():
+        raise SubmissionError(f"{path.name}/agent.json names agent {name!r}, not a registered "
+                              f"agent ({', '.join(agent_names())}); submit an ONNX graph instead")
+    try:
+        spaces = {k: space_from_json(meta[k]) for k in ("observation_space", "action_space")}
+    except (KeyError, TypeError, ValueError) as err:
+        raise SubmissionError(f"{path.name}/agent.json has unreadable spaces: {err}") from None
+    _check_spaces(spaces["observation_space"], spaces["action_space"], env)
+    try:
+        tensors = load_file(str(path / "weights.safetensors"))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise SubmissionError(f"{path.name}/weights.safetensors is not readable: {err}") from None
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise SubmissionError(f"{path.name}/weights.safetensors: tensor {key} holds NaN or "
+                                  "inf values")
+    kwargs = {"base_policy": p_controller(env)} if agent_spec(name).needs_base_policy else {}
+    try:
+        agent = load_agent(path, **kwargs)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SubmissionError(f"{path.name}: the {name} checkpoint does not load: "
+                              f"{first}") from None
+    return AgentPolicy(agent)
+
+
+def _check_spaces(obs_space: gym.Space, action_space: gym.Space, env: gym.Env) -> None:
+    if obs_space != env.observation_space:
+        raise SubmissionError(
+            f"the policy's observation space ({_describe(obs_space)}) is not the track task's "
+            f"({_describe(env.observation_space)}): it was made for another task variant")
+    if action_space != env.action_space:
+        raise SubmissionError(
+            f"the policy's action space {_describe(action_space)} is not the track task's "
+            f"{_describe(env.action_space)}: it was made for another task variant")
+
+
+def _describe(space: gym.Space) -> str:
+    if isinstance(space, gym.spaces.Dict):
+        return ", ".join(f"{k} {tuple(s.shape)}" for k, s in space.spaces.items())
+    return str(tuple(space.shape))
+
+
+def _onnx_policy(path: Path, env: gym.Env) -> Policy:
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as err:  # noqa: BLE001 - onnx raises many types for a bad file
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SubmissionError(f"{path.parent.name}/policy.onnx is not a valid ONNX model: "
+                              f"{first}") from None
+    for init in model.graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            raise SubmissionError(f"policy.onnx: initializer {init.name} uses external data; "
+                                  "embed every weight in the graph")
+        values = numpy_helper.to_array(init)
+        if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
+            raise SubmissionError(f"policy.onnx: initializer {init.name} holds NaN or inf values")
+    try:
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SubmissionError(f"onnxruntime cannot run policy.onnx: {first}") from None
+    obs_spaces = env.observation_space.spaces
+    inputs: dict[str, Any] = {}
+    for node in session.get_inputs():
+        if node.name not in obs_spaces:
+            raise SubmissionError(f"policy.onnx input {node.name!r} is not an observation of the "
+                                  f"track task ({', '.join(obs_spaces)})")
+        want = (1, *obs_spaces[node.name].shape)
+        if len(node.shape) != len(want) or any(
+            isinstance(d, int) and d != w for d, w in zip(node.shape, want, strict=True)
+        ):
+            raise SubmissionError(f"policy.onnx input {node.name!r} has shape {node.shape}, the "
+                                  f"track task's observation is {list(want)}: it was made for "
+                                  "another task variant")
+        if node.type not in _ONNX_DTYPES:
+            raise SubmissionError(f"policy.onnx input {node.name!r} has type {node.type}; use "
+                                  f"one of {sorted(_ONNX_DTYPES)}")
+        inputs[node.name] = _ONNX_DTYPES[node.type]
+    if len(session.get_outputs()) != 1:
+        raise SubmissionError("policy.onnx must have exactly one output (the action)")
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in inputs.items()}
+        out = np.asarray(session.run(None, feed)[0])
+        return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
+
+    return act

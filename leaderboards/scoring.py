@@ -1,0 +1,181 @@
+"""Scores of ledger entries, recomputed from their episodes every time.
+
+Per task: success rate with a 95% Wilson interval (`envs.episode.wilson_interval`).
+Across tasks (rliable): the entry's episodes form a score matrix of shape (episodes, tasks) with
+1 for a success; the stratified bootstrap resamples episodes within each task. Aggregates: the
+mean over tasks of the success rates, and their interquartile mean (`scipy.stats.trim_mean` at
+25%; with fewer than 4 tasks nothing is trimmed and the IQM equals the mean). Probability of
+improvement over the best built-in baseline of the same table: rliable's
+`probability_of_improvement` (per task, P(a random episode of X beats one of Y) + half the ties,
+averaged over tasks) with its bootstrap interval.
+
+Tables: per track, entries whose task version keys equal the track's current keys are ranked,
+verified ones on their hidden-seed evaluation, the others (self-reported) on the public dev
+seeds, each in its own table; entries made under other keys are stale and listed apart, unranked.
+Ranks: entries sorted by mean; an entry whose mean interval overlaps that of its group's first
+entry shares the group's rank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rliable import library as rly
+from rliable import metrics as rly_metrics
+from scipy.stats import trim_mean
+
+from benchmark.metrics import global_numpy_seed
+from envs.episode import EpisodeRecord, summarize, wilson_interval
+from leaderboards.tracks import Track
+
+BOOTSTRAP_REPS = 2000
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """Success of one entry on one task of its track, with secondary metrics."""
+
+    label: str
+    successes: int
+    episodes: int
+    ci: tuple[float, float]
+    summary: dict[str, Any]
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.episodes
+
+
+@dataclass
+class EntryScore:
+    """Everything the site shows about one entry in one table."""
+
+    entry: dict[str, Any]
+    evaluation: str  # "hidden" or "dev"
+    tasks: list[TaskScore]
+    matrix: np.ndarray  # (episodes, tasks) of 0/1
+    mean: float = float("nan")
+    mean_ci: tuple[float, float] = (float("nan"), float("nan"))
+    iqm: float = float("nan")
+    iqm_ci: tuple[float, float] = (float("nan"), float("nan"))
+    rank: int | None = None
+    prob_improvement: float | None = None
+    prob_improvement_ci: tuple[float, float] | None = None
+    baseline: str | None = None
+    overall: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entry_id(self) -> str:
+        return self.entry["entry_id"]
+
+
+def records_of(evaluation: Mapping[str, Any], label: str) -> list[EpisodeRecord]:
+    """The episode records of one task of an evaluation block."""
+    return [EpisodeRecord.from_dict({k: v for k, v in e.items() if k != "task"})
+            for e in evaluation["episodes"] if e["task"] == label]
+
+
+def score_entry(entry: dict[str, Any], evaluation: str, labels: Sequence[str]) -> EntryScore:
+    """Per-task scores and the (episodes x tasks) success matrix of one evaluation."""
+    block = entry["evaluations"][evaluation]
+    tasks, columns = [], []
+    for label in labels:
+        records = records_of(block, label)
+        k = sum(r.success for r in records)
+        tasks.append(TaskScore(label, k, len(records), wilson_interval(k, len(records)),
+                               summarize(records)))
+        columns.append([float(r.success) for r in records])
+    every = [r for label in labels for r in records_of(block, label)]
+    return EntryScore(entry, evaluation, tasks, np.array(columns).T, overall=summarize(every))
+
+
+def _mean_and_iqm(matrix: np.ndarray) -> np.ndarray:
+    rates = matrix.mean(axis=0)
+    return np.array([rates.mean(), trim_mean(rates, 0.25)])
+
+
+def aggregate(scores: list[EntryScore]) -> None:
+    """Fill mean / IQM with stratified bootstrap CIs (rliable), in place."""
+    if not scores:
+        return
+    with global_numpy_seed(BOOTSTRAP_SEED):
+        points, intervals = rly.get_interval_estimates(
+            {s.entry_id: s.matrix for s in scores}, _mean_and_iqm, reps=BOOTSTRAP_REPS)
+    for s in scores:
+        s.mean, s.iqm = float(points[s.entry_id][0]), float(points[s.entry_id][1])
+        ci = intervals[s.entry_id]
+        s.mean_ci = (float(ci[0, 0]), float(ci[1, 0]))
+        s.iqm_ci = (float(ci[0, 1]), float(ci[1, 1]))
+
+
+def rank(scores: list[EntryScore]) -> list[EntryScore]:
+    """Sort by mean (descending) and give overlapping entries their group's rank."""
+    ordered = sorted(scores, key=lambda s: (-s.mean, s.entry["name"]))
+    leader: EntryScore | None = None
+    for position, s in enumerate(ordered, start=1):
+        if leader is None or s.mean_ci[1] < leader.mean_ci[0]:
+            leader, s.rank = s, position
+        else:
+            s.rank = leader.rank
+    return ordered
+
+
+def improvement_over_best_baseline(scores: list[EntryScore]) -> None:
+    """Probability of improvement of every entry over the best built-in baseline, in place."""
+    baselines = [s for s in scores if s.entry["builtin"]]
+    if not baselines:
+        return
+    best = max(baselines, key=lambda s: s.mean)
+    others = [s for s in scores if s is not best]
+    if not others:
+        return
+    pairs = {s.entry_id: (s.matrix, best.matrix) for s in others}
+    with global_numpy_seed(BOOTSTRAP_SEED):
+        points, intervals = rly.get_interval_estimates(
+            pairs, rly_metrics.probability_of_improvement, reps=BOOTSTRAP_REPS)
+    for s in others:
+        s.prob_improvement = float(np.squeeze(points[s.entry_id]))
+        ci = np.asarray(intervals[s.entry_id]).reshape(-1)
+        s.prob_improvement_ci = (float(ci[0]), float(ci[1]))
+        s.baseline = best.entry["name"]
+
+
+@dataclass
+class TrackTables:
+    """The tables of one track."""
+
+    track: Track
+    verified: list[EntryScore]
+    self_reported: list[EntryScore]
+    stale: list[EntryScore]
+
+
+def track_tables(track: Track, entries: Sequence[dict[str, Any]]) -> TrackTables:
+    """Split a track's entries into verified, self-reported and stale tables, scored and ranked."""
+    keys = track.version_keys()
+    verified, self_reported, stale = [], [], []
+    for entry in entries:
+        if entry["track"] != track.name:
+            continue
+        use = "hidden" if "hidden" in entry["evaluations"] else "dev"
+        block = entry["evaluations"][use]
+        labels = list(block["task_version_keys"])
+        score = score_entry(entry, use, labels)
+        if block["task_version_keys"] != keys:
+            stale.append(score)
+        elif use == "hidden":
+            verified.append(score)
+        else:
+            self_reported.append(score)
+    tables = []
+    for table in (verified, self_reported, stale):
+        aggregate(table)
+        tables.append(table)
+    for table in tables[:2]:
+        improvement_over_best_baseline(table)
+    return TrackTables(track, rank(verified), rank(self_reported),
+                       sorted(stale, key=lambda s: -s.mean))

@@ -1,0 +1,317 @@
+"""The static leaderboard site: plain HTML, one CSS and one small script, no server.
+
+    index.html            one section per track: verified, self-reported and stale tables
+                          (sortable by clicking a header, filterable by a text box), and the
+                          success-vs-training-cost plot
+    entries/<id>.html     one page per entry: per-task table with intervals, training cost,
+                          metadata, GIFs of its best and worst evaluation episode
+    media/<id>-*.gif      the GIFs (128x96, 10 fps), re-rendered from the stored policy
+    plots/<track>.png     mean success against training env steps
+    style.css, table.js
+
+Every number is recomputed from the ledger's episodes (`leaderboards.scoring`).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.episode import FORCE_LIMIT_N
+from leaderboards.ledger import Ledger
+from leaderboards.scoring import EntryScore, TrackTables, track_tables
+from leaderboards.tracks import TRACKS
+
+GIF_STRIDE = 5  # 640x480 render -> 128x96
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.0f}%"
+
+
+def _interval(point: float, ci: tuple[float, float]) -> str:
+    if math.isnan(point):
+        return "-"
+    return f"{100 * point:.0f}% <small>[{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]</small>"
+
+
+def _num(value: float | None, digits: int = 1, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}{unit}"
+
+
+def _sort_value(value: float | None) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else \
+        f"{value:.6g}"
+
+
+def _page(title: str, body: str, depth: int = 0) -> str:
+    up = "../" * depth
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><link rel=\"stylesheet\" href=\"{up}style.css\">"
+            f"<link rel=\"icon\" href=\"data:,\"></head>"
+            f"<body>{body}<script src=\"{up}table.js\"></script></body></html>\n")
+
+
+def _badge(score: EntryScore, stale: bool) -> str:
+    if stale:
+        return '<span class="badge stale">stale</span>'
+    if score.evaluation == "hidden":
+        return '<span class="badge verified">verified</span>'
+    return '<span class="badge self">self-reported</span>'
+
+
+def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Sequence[str],
+           stale: bool = False) -> str:
+    if not scores:
+        return f'<p class="empty">No {kind} entries.</p>'
+    head = ["Rank", "Entry", "Status", "Method", "Mean success", "IQM"]
+    head += [f"{label}" for label in labels]
+    head += ["P(improvement)", "Cycle time [s]", "Peak force [N]",
+             f"Time &gt; {FORCE_LIMIT_N:.0f} N [s]", "Jerk [m/s³]", "Env steps", "Wall-clock [h]"]
+    numeric = {0, 4, 5} | set(range(6, len(head)))
+    ths = "".join(f'<th data-type="{"num" if i in numeric else "text"}">{h}</th>'
+                  for i, h in enumerate(head))
+    rows = []
+    for s in scores:
+        e = s.entry
+        per_task = {t.label: t for t in s.tasks}
+        cells = [
+            (_sort_value(s.rank), "-" if s.rank is None else str(s.rank)),
+            (e["name"], f'<a href="entries/{e["entry_id"]}.html">{_e(e["name"])}</a>'),
+            (s.evaluation, _badge(s, stale)),
+            (e["method"], _e(e["method"])),
+            (_sort_value(s.mean), _interval(s.mean, s.mean_ci)),
+            (_sort_value(s.iqm), _interval(s.iqm, s.iqm_ci)),
+        ]
+        for label in labels:
+            t = per_task.get(label)
+            cells.append(("", "-") if t is None else
+                         (_sort_value(t.rate), _interval(t.rate, t.ci)))
+        pi = s.prob_improvement
+        cells.append((_sort_value(pi), "-" if pi is None else
+                      f"{pi:.2f} <small>[{s.prob_improvement_ci[0]:.2f}, "
+                      f"{s.prob_improvement_ci[1]:.2f}] vs {_e(s.baseline)}</small>"))
+        o = s.overall
+        for key, digits in (("cycle_time_s_mean", 2), ("peak_force_n_mean", 1),
+                            ("time_above_force_limit_s_mean", 2), ("jerk_rms_m_s3_mean", 2)):
+            cells.append((_sort_value(o[key]), _num(o[key], digits)))
+        steps = e["training"]["env_steps"]
+        wall = e["training"]["wall_clock_s"]
+        cells.append((str(steps), f"{steps:,}"))
+        cells.append((_sort_value(None if wall is None else wall / 3600),
+                      _num(None if wall is None else wall / 3600, 2)))
+        tds = "".join(f'<td data-sort="{_e(v)}">{c}</td>' for v, c in cells)
+        rows.append(f'<tr class="{"stale" if stale else ""}">{tds}</tr>')
+    table_id = f"{track_name}-{kind}".replace(" ", "-")
+    return (f'<input class="filter" type="search" placeholder="Filter {kind} entries" '
+            f'data-table="{table_id}" aria-label="Filter {kind} entries of {track_name}">'
+            f'<table class="board" id="{table_id}"><thead><tr>{ths}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def _plot(tables: TrackTables, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [("verified", tables.verified, "o"), ("self-reported", tables.self_reported, "s")]
+    if not any(scores for _, scores, _ in groups):
+        return False
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for name, scores, marker in groups:
+        if not scores:
+            continue
+        x = [max(s.entry["training"]["env_steps"], 1) for s in scores]
+        y = [s.mean for s in scores]
+        err = np.array([[s.mean - s.mean_ci[0] for s in scores],
+                        [s.mean_ci[1] - s.mean for s in scores]])
+        ax.errorbar(x, y, yerr=err, fmt=marker, capsize=3, label=name)
+        for xi, yi, s in zip(x, y, scores, strict=True):
+            ax.annotate(s.entry["name"], (xi, yi), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set(xlabel="training env steps (0 plotted at 1)", ylabel="mean success",
+           ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def _render_gif(ledger: Ledger, entry: dict[str, Any], episode: dict[str, Any], path: Path) -> None:
+    """Replay one evaluation episode (same policy, same seed) with rendering; write a GIF."""
+    import gymnasium as gym
+    import imageio.v2 as imageio
+
+    from envs.episode import run_episode
+    from leaderboards.ledger import stored_policy_paths
+    from leaderboards.policy import load_policy
+    from leaderboards.tracks import get_track
+
+    task = get_track(entry["track"]).task(episode["task"])
+    env = gym.make(task.task_id, render_mode="rgb_array", **dict(task.env_kwargs))
+    try:
+        policy = load_policy(entry["policy"]["kind"],
+                             stored_policy_paths(ledger, entry)[episode["task"]], env)
+        frames: list[np.ndarray] = []
+        run_episode(env, policy, episode["seed"], task_id=episode["task_id"],
+                    task_version_key=episode["task_version_key"], frames=frames)
+    finally:
+        env.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    small = [f[::GIF_STRIDE, ::GIF_STRIDE] for f in frames]
+    imageio.mimsave(path, small, duration=100, loop=0)
+
+
+def _best_and_worst(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Best: the fastest success (else the highest return); worst: a failure with the highest
+    peak force (else the slowest success)."""
+    episodes = block["episodes"]
+
+    def best_key(e: dict[str, Any]) -> tuple:
+        return (not e["success"], e["steps_to_success"] or 10**9, -e["episode_return"])
+
+    def worst_key(e: dict[str, Any]) -> tuple:
+        return (not e["success"], e["peak_force_n"] or 0.0, e["steps"])
+
+    return min(episodes, key=best_key), max(episodes, key=worst_key)
+
+
+def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale: bool) -> str:
+    e = score.entry
+    block = e["evaluations"][score.evaluation]
+    rows = []
+    for t in score.tasks:
+        s = t.summary
+        rows.append(
+            f"<tr><td>{_e(t.label)}</td><td>{t.successes}/{t.episodes}</td>"
+            f"<td>{_interval(t.rate, t.ci)}</td><td>{_num(s['cycle_time_s_mean'], 2)}</td>"
+            f"<td>{_num(s['peak_force_n_mean'])}</td>"
+            f"<td>{_num(s['time_above_force_limit_s_mean'], 2)}</td>"
+            f"<td>{_num(s['jerk_rms_m_s3_mean'], 2)}</td>"
+            f"<td>{_num(1000 * s['path_length_m_mean'], 1)}</td>"
+            f"<td><code>{_e(block['task_version_keys'][t.label][:12])}</code></td></tr>")
+    media = ""
+    if stale:
+        media = ('<p class="note">No replays: this entry was evaluated under other task '
+                 'versions, which today\'s simulator would not reproduce.</p>')
+    elif gifs:
+        best, worst = _best_and_worst(block)
+        figures = []
+        for which, episode in (("best", best), ("worst", worst)):
+            gif = out / "media" / f"{e['entry_id']}-{score.evaluation}-{which}.gif"
+            if not gif.exists():
+                try:
+                    _render_gif(ledger, e, episode, gif)
+                except Exception as err:  # noqa: BLE001 - no GL, a renderer crash: skip media
+                    figures.append(f'<p class="note">{which} episode: no replay ({_e(err)})</p>')
+                    continue
+            outcome = (f"success in {episode['time_to_success_s']:.1f} s" if episode["success"]
+                       else "failure")
+            figures.append(
+                f'<figure><img src="../media/{gif.name}" width="256" height="192" '
+                f'alt="{which} episode"><figcaption>{which}: {_e(episode["task"])}, seed '
+                f'{episode["seed"]}, {outcome}, peak force '
+                f'{_num(episode["peak_force_n"])} N</figcaption></figure>')
+        media = f'<h2>Best and worst evaluation episodes</h2><div class="media">' \
+                f'{"".join(figures)}</div>'
+    t = e["training"]
+    salt = (f'<li>hidden seeds from the salt with SHA-256 <code>{block["salt_sha256"]}</code>'
+            '</li>' if block["salt_sha256"] else "")
+    links = " ".join(f'<a href="{_e(e[k])}">{k.split("_")[0]}</a>'
+                     for k in ("paper_url", "code_url") if e.get(k))
+    body = (
+        f'<p><a href="../index.html">&larr; all tracks</a></p>'
+        f'<h1>{_e(e["name"])} {_badge(score, stale)}</h1>'
+        f'<p>Track <b>{_e(e["track"])}</b> · method {_e(e["method"])} · authors '
+        f'{_e(", ".join(e["authors"]))} · source {_e(e["source"])} {links}</p>'
+        f'<p>Scored on the {"hidden" if score.evaluation == "hidden" else "public dev"} seeds: '
+        f'mean success {_interval(score.mean, score.mean_ci)}, IQM '
+        f'{_interval(score.iqm, score.iqm_ci)} (95% stratified bootstrap).</p>'
+        f'<h2>Per task</h2><table class="board"><thead><tr><th>Task</th><th>Successes</th>'
+        f'<th>Success [95% Wilson]</th><th>Cycle time [s]</th><th>Peak force [N]</th>'
+        f'<th>Time &gt; {FORCE_LIMIT_N:.0f} N [s]</th><th>Jerk [m/s³]</th>'
+        f'<th>Path [mm]</th><th>Version key</th></tr></thead><tbody>{"".join(rows)}</tbody>'
+        f'</table>'
+        f'<h2>Training cost</h2><ul><li>env steps: {t["env_steps"]:,}</li>'
+        f'<li>demonstrations: {t["demos"]}</li><li>intervention steps: '
+        f'{t["intervention_steps"]}</li><li>wall-clock: {_num(t["wall_clock_s"], 0, " s")}'
+        f'</li><li>hardware: {_e(t["hardware"] or "-")}</li></ul>'
+        f'<h2>Metadata</h2><ul><li>entry (SHA-256 of the policy files): '
+        f'<code>{e["entry_id"]}</code></li><li>policy: {_e(e["policy"]["kind"])}'
+        f'{" (" + _e(e["policy"]["agent"]) + ")" if e["policy"]["agent"] else ""}</li>'
+        f'<li>created: {_e(e["created_at"])}; code version {_e(e["code_version"] or "-")}</li>'
+        f'<li>evaluated: {_e(block["evaluated_at"])}, {block["episodes_per_task"]} episodes per '
+        f'task, {block["wall_clock_s"]:.0f} s wall, {block["cpu_s"]:.0f} s CPU</li>'
+        f'{salt}</ul>{media}'
+        f'<p class="note">Jerk: RMS of the third difference of the TCP position at the policy '
+        f'rate (10 Hz), over dt³. Time above {FORCE_LIMIT_N:.0f} N: control periods whose peak '
+        f'contact force exceeded it.</p>'
+    )
+    return _page(f"{e['name']} · InsertBench leaderboard", body, depth=1)
+
+
+def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
+    """Write the site for every track into ``out``; returns index.html."""
+    out = Path(out)
+    (out / "entries").mkdir(parents=True, exist_ok=True)
+    for name in ("style.css", "table.js"):
+        (out / name).write_text(resources.files("leaderboards").joinpath(f"static/{name}")
+                                .read_text())
+    entries = ledger.entries()
+    sections, nav = [], []
+    for track in TRACKS.values():
+        tables = track_tables(track, entries)
+        labels = track.labels()
+        plot = out / "plots" / f"{track.name}.png"
+        has_plot = _plot(tables, plot)
+        for scores, stale in ((tables.verified, False), (tables.self_reported, False),
+                              (tables.stale, True)):
+            for score in scores:
+                page = _entry_page(ledger, score, out, gifs, stale)
+                (out / "entries" / f"{score.entry_id}.html").write_text(page)
+        count = len(tables.verified) + len(tables.self_reported) + len(tables.stale)
+        nav.append(f'<a href="#{track.name}">{_e(track.name)} ({count})</a>')
+        sections.append(
+            f'<section id="{track.name}"><h2>{_e(track.name)}</h2>'
+            f'<p>{_e(track.description)}. {track.episodes_per_task} episodes per task. '
+            f'<i>{_e(track.budget_rules)}</i></p>'
+            f'<h3>Verified (hidden seeds)</h3>'
+            f'{_table(track.name, "verified", tables.verified, labels)}'
+            f'<h3>Self-reported (public dev seeds)</h3>'
+            f'{_table(track.name, "self-reported", tables.self_reported, labels)}'
+            + (f'<h3>Stale (made under other task version keys; not ranked)</h3>'
+               f'{_table(track.name, "stale", tables.stale, labels, stale=True)}'
+               if tables.stale else "")
+            + (f'<img class="plot" src="plots/{track.name}.png" alt="{_e(track.name)}: success '
+               f'vs training cost">' if has_plot else "")
+            + "</section>")
+    body = (
+        '<h1>InsertBench leaderboard</h1>'
+        '<p>Policies re-run by InsertBench itself. <span class="badge verified">verified'
+        '</span> entries were re-evaluated on hidden seeds (salt committed by SHA-256, revealed '
+        'later); <span class="badge self">self-reported</span> entries on the public dev seeds. '
+        'Success: 95% Wilson intervals per task; mean and IQM over tasks with 95% stratified '
+        'bootstrap intervals (rliable); entries whose mean intervals overlap share a rank. '
+        'P(improvement): probability that the entry beats the best built-in baseline of the '
+        'same table. Click a column header to sort.</p>'
+        f'<nav>{" · ".join(nav)}</nav>{"".join(sections)}')
+    index = out / "index.html"
+    index.write_text(_page("InsertBench leaderboard", body))
+    return index

@@ -1,0 +1,311 @@
+"""Reading a submission without trusting it: a directory or ``.tar.gz`` with ``submission.toml``.
+
+Layout::
+
+    submission.toml
+    policy/            (or any path named in submission.toml)
+        agent.json + weights.safetensors      an InsertBench agent checkpoint, or
+        policy.onnx                           an ONNX graph obs -> action
+
+``submission.toml``::
+
+    name = "My residual SAC"
+    authors = ["A. Person"]
+    method = "residual_sac"                   # free text: what the policy is
+    paper_url = "https://..."                 # optional
+    code_url = "https://..."                  # optional
+    track = "paper000"
+
+    [policy]
+    kind = "agent"                            # "agent" (checkpoint) or "onnx"
+    path = "policy"                           # one policy for every task of the track, or
+    # [policy.per_task]                       # one per task label of the track
+    # USB = "usb"
+
+    [training]
+    env_steps = 20000
+    demos = 0
+    intervention_steps = 0
+    wall_clock_s = 3600
+    hardware = "2-core CPU"
+
+Only these file types may appear: ``submission.toml``, ``agent.json``, ``*.safetensors``,
+``*.onnx`` and ``README.md``/``*.txt``. Archives are read member by member: links, devices,
+absolute paths and ``..`` are refused before anything is extracted, and sizes are checked from
+the headers. Nothing from a submission is imported, unpickled or executed; the policy is run by
+`leaderboards.policy` through safetensors + the agent registry, or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import tarfile
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from leaderboards.tracks import Track, get_track
+
+MAX_FILE_BYTES = 64 * 2**20
+MAX_TOTAL_BYTES = 256 * 2**20
+MAX_FILES = 200
+ALLOWED_SUFFIXES = {".safetensors", ".onnx", ".txt"}
+ALLOWED_NAMES = {"submission.toml", "agent.json", "README.md"}
+#: Extensions that usually hold pickles (or code): named in the error so the submitter knows why.
+PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".joblib", ".bin",
+                   ".py", ".pyc", ".so"}
+POLICY_KINDS = ("agent", "onnx")
+_TOP_KEYS = {"name", "authors", "method", "paper_url", "code_url", "track", "policy", "training"}
+_TRAINING_KEYS = {"env_steps", "demos", "intervention_steps", "wall_clock_s", "hardware"}
+
+
+class SubmissionError(ValueError):
+    """A submission is malformed or unsafe; the message is one line for the submitter."""
+
+
+@dataclass(frozen=True)
+class Training:
+    """Training cost as reported by the submitter."""
+
+    env_steps: int
+    demos: int = 0
+    intervention_steps: int = 0
+    wall_clock_s: float | None = None
+    hardware: str = ""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated submission, its files copied into ``root`` (a private temporary directory)."""
+
+    root: Path
+    name: str
+    authors: tuple[str, ...]
+    method: str
+    track: Track
+    policy_kind: str
+    policy_paths: Mapping[str, Path]  # task label -> policy directory (inside root)
+    training: Training
+    paper_url: str = ""
+    code_url: str = ""
+    files: tuple[tuple[str, str, int], ...] = field(default=())  # policy (path, sha256, bytes)
+
+    @property
+    def policy_sha256(self) -> str:
+        """SHA-256 over the policy files (relative path and content): the entry's identity."""
+        h = hashlib.sha256()
+        for path, digest, _ in self.files:
+            h.update(f"{path}\0{digest}\n".encode())
+        return h.hexdigest()
+
+
+def _check_name(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or "\\" in name:
+        raise SubmissionError(f"path {name!r} escapes the submission (absolute or '..')")
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise SubmissionError(f"{name}: {suffix} files may hold pickles or code and are refused; "
+                              "submit safetensors (agent checkpoint) or ONNX")
+    if path.name not in ALLOWED_NAMES and suffix not in ALLOWED_SUFFIXES:
+        raise SubmissionError(f"{name}: unknown file type; allowed: submission.toml, agent.json, "
+                              "*.safetensors, *.onnx, README.md, *.txt")
+    return path
+
+
+def _extract_archive(archive: Path, dest: Path) -> None:
+    """Extract a .tar.gz after checking every member's type, path and size."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            if len(members) > MAX_FILES:
+                raise SubmissionError(f"{archive} has {len(members)} members (max {MAX_FILES})")
+            total = 0
+            for m in members:
+                if m.issym() or m.islnk():
+                    raise SubmissionError(f"{archive}: {m.name} is a link; links are refused")
+                if not (m.isfile() or m.isdir()):
+                    raise SubmissionError(f"{archive}: {m.name} is not a regular file")
+                if m.isdir():
+                    if PurePosixPath(m.name).is_absolute() or ".." in PurePosixPath(m.name).parts:
+                        raise SubmissionError(f"path {m.name!r} escapes the submission")
+                    continue
+                _check_name(m.name)
+                if m.size > MAX_FILE_BYTES:
+                    raise SubmissionError(f"{m.name} is {m.size} bytes (max {MAX_FILE_BYTES})")
+                total += m.size
+            if total > MAX_TOTAL_BYTES:
+                raise SubmissionError(f"{archive} holds {total} bytes (max {MAX_TOTAL_BYTES})")
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise SubmissionError(f"{archive} is not a readable .tar.gz: {err}") from None
+
+
+def _copy_directory(src: Path, dest: Path) -> None:
+    """Copy a submission directory file by file, refusing links and odd files."""
+    count, total = 0, 0
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src).as_posix()
+        if path.is_symlink():
+            raise SubmissionError(f"{rel} is a symbolic link; links are refused")
+        if path.is_dir():
+            continue
+        if not path.is_file():
+            raise SubmissionError(f"{rel} is not a regular file")
+        _check_name(rel)
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SubmissionError(f"{rel} is {size} bytes (max {MAX_FILE_BYTES})")
+        count, total = count + 1, total + size
+        if count > MAX_FILES or total > MAX_TOTAL_BYTES:
+            raise SubmissionError(f"{src} holds more than {MAX_FILES} files or "
+                                  f"{MAX_TOTAL_BYTES} bytes")
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+
+
+def _require(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in table:
+        raise SubmissionError(f"submission.toml: {where}{key} is missing")
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise SubmissionError(f"submission.toml: {where}{key} must be a {kind.__name__}, "
+                              f"got {value!r}")
+    return value
+
+
+def _count(table: Mapping[str, Any], key: str) -> int:
+    value = table.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SubmissionError(f"submission.toml: training.{key} must be an integer >= 0, "
+                              f"got {value!r}")
+    return value
+
+
+def _parse_training(table: Any) -> Training:
+    if not isinstance(table, dict):
+        raise SubmissionError("submission.toml: [training] (env_steps, ...) is missing")
+    unknown = set(table) - _TRAINING_KEYS
+    if unknown:
+        raise SubmissionError(f"submission.toml: unknown [training] keys {sorted(unknown)}")
+    if "env_steps" not in table:
+        raise SubmissionError("submission.toml: training.env_steps is missing")
+    wall = table.get("wall_clock_s")
+    if wall is not None and (not isinstance(wall, int | float) or isinstance(wall, bool)
+                             or not math.isfinite(wall) or wall < 0):
+        raise SubmissionError(f"submission.toml: training.wall_clock_s must be a number >= 0, "
+                              f"got {wall!r}")
+    return Training(_count(table, "env_steps"), _count(table, "demos"),
+                    _count(table, "intervention_steps"),
+                    None if wall is None else float(wall), str(table.get("hardware", "")))
+
+
+def _policy_paths(root: Path, table: Any, track: Track) -> tuple[str, dict[str, Path]]:
+    if not isinstance(table, dict):
+        raise SubmissionError("submission.toml: [policy] (kind, path) is missing")
+    kind = _require(table, "kind", str, "policy.")
+    if kind not in POLICY_KINDS:
+        raise SubmissionError(f"submission.toml: policy.kind must be one of {POLICY_KINDS}, "
+                              f"got {kind!r}")
+    if ("path" in table) == ("per_task" in table):
+        raise SubmissionError("submission.toml: give exactly one of policy.path and "
+                              "[policy.per_task]")
+    if "path" in table:
+        raw = {label: _require(table, "path", str, "policy.") for label in track.labels()}
+    else:
+        per_task = table["per_task"]
+        if not isinstance(per_task, dict) or set(per_task) != set(track.labels()):
+            got = sorted(per_task) if isinstance(per_task, dict) else per_task
+            raise SubmissionError(f"submission.toml: [policy.per_task] must name every task of "
+                                  f"track {track.name}: {track.labels()}, got {got}")
+        raw = {label: per_task[label] for label in track.labels()}
+    paths = {}
+    for label, rel in raw.items():
+        if not isinstance(rel, str):
+            raise SubmissionError(f"submission.toml: policy path for {label} must be a string")
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise SubmissionError(f"submission.toml: policy path {rel!r} escapes the submission")
+        path = root / pure
+        needed = "agent.json" if kind == "agent" else "policy.onnx"
+        if not (path / needed).is_file():
+            raise SubmissionError(f"policy for {label}: {rel}/{needed} is missing")
+        if kind == "agent" and not (path / "weights.safetensors").is_file():
+            raise SubmissionError(f"policy for {label}: {rel}/weights.safetensors is missing")
+        paths[label] = path
+    return kind, paths
+
+
+def load_submission(source: str | Path, track: str | None = None) -> Submission:
+    """Validate ``source`` (a directory or .tar.gz) into a private copy; SubmissionError if bad.
+
+    ``track`` (the command line's ``--track``) must agree with submission.toml's if both are
+    given. The caller removes ``Submission.root`` when done.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise SubmissionError(f"{source} does not exist")
+    root = Path(tempfile.mkdtemp(prefix="insertbench-submission-"))
+    try:
+        return _load(source, root, track)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _load(source: Path, root: Path, track: str | None) -> Submission:
+    if source.is_dir():
+        _copy_directory(source, root)
+    elif source.name.endswith((".tar.gz", ".tgz")):
+        _extract_archive(source, root)
+    else:
+        raise SubmissionError(f"{source} is neither a directory nor a .tar.gz")
+    toml_path = root / "submission.toml"
+    if not toml_path.is_file():
+        raise SubmissionError(f"{source} has no submission.toml at its top level")
+    try:
+        meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SubmissionError(f"submission.toml is not valid TOML: {err}") from None
+    unknown = set(meta) - _TOP_KEYS
+    if unknown:
+        raise SubmissionError(f"submission.toml: unknown keys {sorted(unknown)}; "
+                              f"known: {sorted(_TOP_KEYS)}")
+    track_name = _require(meta, "track", str, "")
+    if track is not None and track != track_name:
+        raise SubmissionError(f"--track {track} but submission.toml says track = {track_name!r}")
+    try:
+        track_obj = get_track(track_name)
+    except KeyError as err:
+        raise SubmissionError(str(err.args[0])) from None
+    authors = _require(meta, "authors", list, "")
+    if not authors or not all(isinstance(a, str) and a.strip() for a in authors):
+        raise SubmissionError("submission.toml: authors must be a non-empty list of names")
+    kind, paths = _policy_paths(root, meta.get("policy"), track_obj)
+    files = []
+    policy_dirs = set(paths.values())
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if not policy_dirs & set(path.parents):
+            continue
+        data = path.read_bytes()
+        files.append((path.relative_to(root).as_posix(), hashlib.sha256(data).hexdigest(),
+                      len(data)))
+    return Submission(
+        root=root,
+        name=_require(meta, "name", str, "").strip() or "unnamed",
+        authors=tuple(authors),
+        method=_require(meta, "method", str, ""),
+        track=track_obj,
+        policy_kind=kind,
+        policy_paths=paths,
+        training=_parse_training(meta.get("training")),
+        paper_url=str(meta.get("paper_url", "")),
+        code_url=str(meta.get("code_url", "")),
+        files=tuple(files),
+    )

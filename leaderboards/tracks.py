@@ -1,0 +1,127 @@
+"""Leaderboard tracks: which tasks, with which kwargs, evaluated how, under which rules.
+
+A track is versioned by name (``paper000``); what makes its numbers comparable is the task
+version key of each of its task variants (`envs.version_key`), stored with every entry. An entry
+whose keys differ from the track's current keys is stale: shown apart, never ranked with the rest.
+
+Seeds: the public development seeds are ``DEV_SEED_BASE + i``, the same for every entry, so a
+submitter can check their number before submitting. Hidden seeds (verification) are derived from
+a secret salt (`hidden_seeds`) into [2^30, 2^31), above the training seeds of
+`benchmark.train` (from 1e8, 1e5 per run seed) for run seeds below 9,000.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from envs.catalog import CATALOG
+from envs.tasks import PAPER000_TASKS
+from envs.version_key import task_version_key
+
+DEV_SEED_BASE = 7_000_000
+HIDDEN_SEED_LOW = 2**30
+
+
+@dataclass(frozen=True)
+class TrackTask:
+    """One task variant of a track: a registered ID and its kwargs, under a short label."""
+
+    label: str
+    task_id: str
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def version_key(self) -> str:
+        return task_version_key(self.task_id, self.env_kwargs)
+
+
+@dataclass(frozen=True)
+class Track:
+    """A leaderboard track.
+
+    Attributes:
+        name: identifier used on the command line and in the ledger.
+        description: one sentence for the site.
+        tasks: the task variants; every entry is evaluated on all of them.
+        episodes_per_task: evaluation episodes per task (dev and hidden alike).
+        budget_rules: what training may use (shown on the site; checked by reviewers).
+    """
+
+    name: str
+    description: str
+    tasks: tuple[TrackTask, ...]
+    episodes_per_task: int
+    budget_rules: str
+
+    def task(self, label: str) -> TrackTask:
+        for t in self.tasks:
+            if t.label == label:
+                return t
+        raise KeyError(f"track {self.name} has no task {label!r}; tasks: {self.labels()}")
+
+    def labels(self) -> list[str]:
+        return [t.label for t in self.tasks]
+
+    def version_keys(self) -> dict[str, str]:
+        """Current version key of every task variant, by label."""
+        return {t.label: t.version_key() for t in self.tasks}
+
+    def dev_seeds(self) -> list[int]:
+        """The public development seeds (one list, used for every task)."""
+        return [DEV_SEED_BASE + i for i in range(self.episodes_per_task)]
+
+
+def hidden_seeds(salt: bytes, track: str, label: str, episodes: int) -> list[int]:
+    """Verification seeds: HMAC-SHA256(salt, "track|label|i") mapped into [2^30, 2^31)."""
+    seeds = []
+    for i in range(episodes):
+        digest = hmac.new(salt, f"{track}|{label}|{i}".encode(), hashlib.sha256).digest()
+        seeds.append(HIDDEN_SEED_LOW + int.from_bytes(digest[:8], "big") % HIDDEN_SEED_LOW)
+    return seeds
+
+
+def _paper000(obs_mode: str) -> tuple[TrackTask, ...]:
+    kwargs = {"reward": "sparse", "goal_noise_mm": 1.0, "obs_mode": obs_mode}
+    return tuple(TrackTask(task_id.split("/")[1].removesuffix("-v0"), task_id, kwargs)
+                 for task_id in PAPER000_TASKS)
+
+
+def _connectors(paper: str) -> list[str]:
+    return [n for n, e in CATALOG.items() if e.split == "test" and e.paper.startswith(paper)]
+
+
+_PAPER000_RULES = ("Any amount of interaction with the track's tasks on training seeds; "
+                   "report env steps, demonstrations and intervention steps honestly.")
+
+TRACKS: dict[str, Track] = {t.name: t for t in (
+    Track("paper000", "Paper 000: USB, D-sub, Model-E; sparse reward, +-1 mm goal noise, state "
+          "observations", _paper000("state"), 50, _PAPER000_RULES),
+    Track("paper000-pixels", "Paper 000 from the two 64x64 cameras only (no robot state)",
+          _paper000("pixels"), 20, _PAPER000_RULES),
+    Track("families-test", "Paper 004's 9 held-out plug-socket pairs, zero-shot",
+          tuple(TrackTask(n, f"InsertBench/Connector-{n}-v0", {"reward": "sparse"})
+                for n in _connectors("004")), 20,
+          "Train only on the catalog's train split (InsertBench/ConnectorFamily-v0, "
+          "split=train); no interaction with the test connectors before evaluation."),
+    Track("offsets", "Paper 001's 4 test connectors from 0-10 mm and 10-20 mm start offsets, "
+          "20-step episodes", tuple(
+              TrackTask(f"{n}@{lo}-{hi}mm", f"InsertBench/Connector-{n}-v0",
+                        {"reward": "sparse", "init_offset_mm": (float(lo), float(hi)),
+                         "start_height_mm": 25.0, "max_episode_steps": 20})
+              for n in _connectors("001") for lo, hi in ((0, 10), (10, 20))), 20,
+          "Train on anything but the 4 test connectors (paper 001's hold-out protocol)."),
+    Track("nist-board", "NIST task board #1: the whole insertion sequence in one episode",
+          (TrackTask("sequence", "InsertBench/NISTBoard-v0", {"reward": "sparse"}),), 10,
+          _PAPER000_RULES),
+)}
+
+
+def get_track(name: str) -> Track:
+    """The track called ``name``; KeyError with the known names otherwise."""
+    try:
+        return TRACKS[name]
+    except KeyError:
+        raise KeyError(f"unknown track {name!r}; tracks: {', '.join(TRACKS)}") from None

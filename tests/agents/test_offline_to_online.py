@@ -1,0 +1,266 @@
+"""IQL (LOTJ: DAIB, learned reward), AWAC and ODA: losses, data mixing, adaptation, checkpoints.
+
+Plumbing on tiny budgets (the stand-in env, a few gradient steps); learning is measured by
+benchmark/bench_offline.py, not here.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import tests.standin_env  # noqa: F401  (registers the stand-in)
+from agents import Transition, load_agent, make_agent, transitions_to_dataset
+from agents.daib import DAIB
+from agents.iql import expectile_loss
+from agents.task_buffers import TaskBuffers
+from benchmark.train import make_base_policy
+
+torch.set_num_threads(1)
+
+STANDIN = "InsertBenchStandIn/PegPoint-v0"
+PIXELS = {"obs_mode": "state+pixels", "image_size": 32}
+TINY = {"batch_size": 16, "image_feature_dim": 8, "pretrain_steps": 10, "buffer_size": 1000}
+IQL_TINY = TINY | {"hidden": (32, 32), "daib_invariant_dim": 4, "daib_specific_dim": 2,
+                   "offline_buffer_size": 1000}
+AWAC_TINY = TINY | {"actor_hidden": (32,), "critic_hidden": (32,)}
+ODA_TINY = AWAC_TINY | {"context_hidden": (16,), "context_size": 8, "batch_per_task": 8,
+                        "latent_dim": 3, "offline_buffer_size": 1000, "demo_buffer_size": 1000}
+
+
+def _noisy_dataset(env: gym.Env, episodes: int, tasks: int, seed: int = 0,
+                   noise: float = 0.3) -> dict:
+    """Noisy hand-controller episodes; episode i is labelled task i % tasks, every second
+    episode of a task is a demo (noise-free)."""
+    policy = make_base_policy(env)
+    rng = np.random.default_rng(seed)
+    transitions, task_id, is_demo = [], [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        demo = (i // tasks) % 2 == 0
+        done = False
+        while not done:
+            action = policy(obs)
+            if not demo and rng.random() < noise:
+                action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+            nxt, reward, term, trunc, info = env.step(action)
+            transitions.append(Transition(obs, action, reward, nxt, term, trunc, info))
+            task_id.append(i % tasks)
+            is_demo.append(demo)
+            obs, done = nxt, term or trunc
+    data = transitions_to_dataset(transitions)
+    data["task_id"] = np.asarray(task_id)
+    data["is_demo"] = np.asarray(is_demo)
+    return data
+
+
+def _online(env: gym.Env, agent, steps: int, seed: int = 7) -> list[dict]:
+    metrics = []
+    obs, _ = env.reset(seed=seed)
+    agent.reset(seed=seed)
+    for _ in range(steps):
+        action = agent.act(obs, deterministic=False)
+        assert env.action_space.contains(action)
+        nxt, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info))
+        metrics.append(agent.update())
+        obs = nxt
+        if term or trunc:
+            obs, _ = env.reset()
+    return metrics
+
+
+def _same_actions(agent, restored, env: gym.Env) -> None:
+    for seed in range(3):
+        obs, _ = env.reset(seed=100 + seed)
+        np.testing.assert_array_equal(agent.act(obs, deterministic=True),
+                                      restored.act(obs, deterministic=True))
+
+
+def test_expectile_loss_weights_the_two_signs():
+    diff = torch.tensor([2.0, -2.0])
+    assert expectile_loss(diff, 0.7).item() == pytest.approx((0.7 * 4 + 0.3 * 4) / 2)
+    assert expectile_loss(torch.tensor([1.0]), 0.9).item() == pytest.approx(0.9)
+    assert expectile_loss(torch.tensor([-1.0]), 0.9).item() == pytest.approx(0.1)
+
+
+def test_daib_reverses_the_domain_gradient_and_penalises_z_s():
+    torch.manual_seed(0)
+    daib = DAIB(in_dim=6, invariant_dim=3, specific_dim=2, num_domains=4, kl_weight=0.01)
+    features = torch.randn(8, 6, requires_grad=True)
+    domains = torch.randint(0, 4, (8,))
+    _, z_inv, kl = daib(features, sample=True)
+    loss, metrics = daib.loss(z_inv, kl, domains)
+    loss.backward()
+    # The classifier descends the domain loss; the invariant branch receives the opposite sign.
+    classifier_grad = daib.domain_classifier[0].weight.grad.clone()
+    reversed_grad = daib.invariant[0].weight.grad.clone()
+    daib.zero_grad()
+    logits = daib.domain_classifier(daib.invariant(features.detach()))
+    torch.nn.functional.cross_entropy(logits, domains).backward()
+    assert torch.allclose(daib.domain_classifier[0].weight.grad, classifier_grad, atol=1e-6)
+    assert torch.allclose(daib.invariant[0].weight.grad, -reversed_grad, atol=1e-6)
+    assert metrics["daib/kl"] >= 0 and 0 <= metrics["daib/domain_acc"] <= 1
+    # Online rows (-1) carry no domain: the adversarial term ignores them.
+    _, z_inv, kl = daib(features.detach(), sample=False)
+    unlabelled, _ = daib.loss(z_inv, kl, torch.full((8,), -1))
+    assert unlabelled.item() == pytest.approx(0.01 * kl.mean().item())
+
+
+def test_task_buffers_balance_tasks_and_successes():
+    env = gym.make(STANDIN)
+    data = _noisy_dataset(env, episodes=6, tasks=2)
+    data["action"] = np.clip(data["action"], -1, 1)
+    buffers = TaskBuffers(env.observation_space, 3, 1000)
+    assert buffers.add_dataset(data) == len(data["action"])
+    assert buffers.task_ids == [0, 1]
+    rng = np.random.default_rng(0)
+    _, labels = buffers.sample(64, rng)
+    assert sorted(np.bincount(labels).tolist()) == [32, 32]
+    if all((b.reward[: len(b)] > 0.5).any() for b in buffers.buffers.values()):
+        batch, _ = buffers.sample_balanced(64, rng)
+        assert 24 <= int((batch["reward"] > 0.5).sum()) <= 40
+    with pytest.raises(ValueError, match="task_id"):
+        buffers.add_dataset({k: v for k, v in data.items() if k != "task_id"})
+
+
+def test_lotj_pretrains_relabels_with_its_classifier_mixes_25_75_and_freezes_cnns(tmp_path):
+    torch.manual_seed(0)
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=8, tasks=2)
+    config = IQL_TINY | {"daib": True, "reward_classifier": True, "classifier_steps": 10}
+    agent = make_agent("iql", env.observation_space, env.action_space, config, seed=0)
+    pre = agent.pretrain(data)
+    assert pre["pretrain/transitions"] == len(data["action"])
+    assert all(np.isfinite(v) for v in pre.values() if not np.isnan(v))
+    assert "policy_daib/domain_ce" in pre and "reward/bce" in pre
+
+    conv = agent.actor.encoder.encoder.images["wrist"].convs[0].weight.clone()
+    head = agent.actor.head.net[0].weight.clone()
+    metrics = [m for m in _online(env, agent, 30) if m]
+    assert len(metrics) == 30 and all(np.isfinite(m["loss/critic"]) for m in metrics)
+    assert torch.equal(conv, agent.actor.encoder.encoder.images["wrist"].convs[0].weight)
+    assert not torch.equal(head, agent.actor.head.net[0].weight)
+
+    # Online rewards are the classifier's verdict on s', not the env's.
+    n = len(agent.online)
+    predicted = agent.success_probability({k: v[:n] for k, v in agent.online.next_obs.items()})
+    np.testing.assert_array_equal(agent.online.reward[:n], (predicted >= 0.5).astype(np.float32))
+    np.testing.assert_array_equal(agent.online.terminated[:n], predicted >= 0.5)
+    _, domains = agent._sample(online_rows=4)
+    assert (domains == -1).sum().item() == 4 and (domains >= 0).sum().item() == 12
+
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    _same_actions(agent, restored, env)
+    assert restored.online_phase and len(restored.online) == n
+    assert not restored.actor.encoder.encoder.images["wrist"].convs[0].weight.requires_grad
+
+
+def test_iql_without_labels_trains_on_a_plain_dataset_but_daib_needs_task_ids():
+    env = gym.make(STANDIN)
+    data = _noisy_dataset(env, episodes=3, tasks=1)
+    del data["task_id"], data["is_demo"]
+    plain = make_agent("iql", env.observation_space, env.action_space, IQL_TINY)
+    assert np.isfinite(plain.pretrain(data)["loss/value"])
+    daib = make_agent("iql", env.observation_space, env.action_space, IQL_TINY | {"daib": True})
+    with pytest.raises(ValueError, match="task_id"):
+        daib.pretrain(data)
+
+
+def test_awac_pretrains_finetunes_and_reloads(tmp_path):
+    torch.manual_seed(0)
+    env = gym.make(STANDIN)
+    agent = make_agent("awac", env.observation_space, env.action_space, AWAC_TINY, seed=0)
+    data = _noisy_dataset(env, episodes=4, tasks=2)
+    assert agent.pretrain(data)["pretrain/transitions"] == len(data["action"])
+    before = len(agent.buffer)
+    metrics = [m for m in _online(env, agent, 20) if m]
+    assert len(metrics) == 20 and len(agent.buffer) == before + 20  # online joins offline
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
+
+
+def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
+    torch.manual_seed(0)
+    env = gym.make(STANDIN)
+    agent = make_agent("oda", env.observation_space, env.action_space, ODA_TINY, seed=0)
+    data = _noisy_dataset(env, episodes=8, tasks=2)
+    with pytest.raises(ValueError, match="is_demo"):
+        agent.pretrain({k: v for k, v in data.items() if k != "is_demo"})
+    pre = agent.pretrain(data)
+    assert pre["pretrain/tasks"] == 2 and np.isfinite(pre["loss/kl"])
+    with pytest.raises(ValueError, match="adapt"):
+        agent.observe(Transition(*_one_step(env)))
+        agent.update()
+
+    assert torch.count_nonzero(agent.task_latent()) == 0  # the prior mean before adapting
+    demos = _noisy_dataset(env, episodes=2, tasks=1, seed=50, noise=0.0)
+    agent.adapt(demos)
+    z = agent.task_latent().clone()
+    assert torch.count_nonzero(z) > 0 and len(agent.online) == 0
+    encoder_before = agent.context_encoder.net[0].weight.clone()
+    metrics = [m for m in _online(env, agent, 15) if m]
+    assert len(metrics) == 15 and len(agent.online) == 15
+    assert not torch.equal(encoder_before, agent.context_encoder.net[0].weight)  # finetuned
+    agent.reset()
+    assert not torch.equal(z, agent.task_latent())
+
+    agent.save(tmp_path / "weights_only")  # the adapted z rides with the weights
+    _same_actions(agent, load_agent(tmp_path / "weights_only"), env)
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    assert len(restored.context) == len(demos["action"])
+    assert restored.offline.task_ids == [0, 1] and restored.demos.task_ids == [0, 1]
+    _same_actions(agent, restored, env)
+
+
+def _one_step(env: gym.Env):
+    obs, _ = env.reset(seed=3)
+    action = env.action_space.sample()
+    nxt, reward, term, trunc, info = env.step(action)
+    return obs, action, reward, nxt, term, trunc, info
+
+
+def test_localize_learns_the_socket_offset_and_steers_to_it(tmp_path):
+    torch.manual_seed(0)
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=2, tasks=1)
+    offset_m = np.array([0.004, -0.002, 0.03])
+    data["socket_offset_m"] = np.tile(offset_m, (len(data["action"]), 1))
+    data["socket_offset_m"][::2] = np.nan  # unlabelled rows are skipped
+    config = {"hidden": (32,), "image_feature_dim": 8, "pretrain_steps": 150, "batch_size": 16,
+              "lr": 3e-3, "action_scale_m": 0.01}
+    agent = make_agent("localize", env.observation_space, env.action_space, config)
+    pre = agent.pretrain(data)
+    assert pre["pretrain/labelled_rows"] == len(data["action"]) // 2
+    obs, _ = env.reset(seed=1)
+    np.testing.assert_allclose(agent.socket_offset(obs), offset_m, atol=0.003)
+    estimate = agent.socket_offset(obs)
+    np.testing.assert_allclose(agent.act(obs, deterministic=True),
+                               np.clip(np.array([1, 1, 0.3]) * estimate / 0.01, -1, 1),
+                               rtol=1e-5)
+    agent.save(tmp_path / "ckpt")
+    _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
+    with pytest.raises(ValueError, match="socket_offset_m"):
+        agent.pretrain({k: v for k, v in data.items() if k != "socket_offset_m"})
+
+
+def test_localize_then_search_hands_over_with_the_frame_moved_to_the_estimate():
+    env = gym.make(STANDIN, **PIXELS)
+    agent = make_agent("localize", env.observation_space, env.action_space,
+                       {"hidden": (8,), "image_feature_dim": 4, "search": "straight_down",
+                        "max_align_steps": 2})
+    obs, _ = env.reset(seed=2)
+    agent.reset(seed=2)
+    first = agent.act(obs, deterministic=True)
+    assert first[2] == 0  # aligning: no descent yet
+    agent.act(obs, deterministic=True)  # max_align_steps reached: the anchor is set
+    anchor = agent._anchor_xy.copy()
+    shifted = dict(obs)
+    shifted["tcp_pose"] = obs["tcp_pose"].astype(np.float64).copy()
+    shifted["tcp_pose"][:2] -= anchor
+    np.testing.assert_array_equal(agent.act(obs, deterministic=True),
+                                  agent.search.act(shifted, deterministic=True))

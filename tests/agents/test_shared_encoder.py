@@ -1,0 +1,74 @@
+"""Pixel SAC: one encoder for actor and critics, trained by the critic loss only; DrQ shifts."""
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents import Transition, make_agent
+from agents.networks import random_shift
+
+
+def _pixel_sac(**config):
+    obs_space = gym.spaces.Dict({
+        "tcp_pose": gym.spaces.Box(-np.inf, np.inf, (6,), np.float32),
+        "wrist": gym.spaces.Box(0, 255, (16, 16, 1), np.uint8),
+    })
+    act_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    obs_space.seed(0)
+    agent = make_agent("sac", obs_space, act_space,
+                       {"learning_starts": 0, "random_steps": 0, "batch_size": 8,
+                        "hidden": (16,), "image_feature_dim": 8, **config})
+    for _ in range(32):
+        agent.observe(Transition(obs_space.sample(), act_space.sample(), 1.0,
+                                 obs_space.sample(), False, False, {}))
+    return agent
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_one_encoder_serves_actor_critic_and_targets():
+    agent = _pixel_sac()
+    assert agent.actor.encoder is agent.critic.encoder is agent.target_critic.encoder
+    assert not any(p is q for p in agent.target_critic.heads.parameters()
+                   for q in agent.critic.heads.parameters())
+    assert all(p.requires_grad for p in agent.encoder.parameters())
+
+
+def test_only_the_critic_loss_moves_the_encoder():
+    # With a vanishing critic learning rate, whatever moves the encoder must come from the actor.
+    agent = _pixel_sac(critic_lr=1e-30)
+    encoder, actor_head = _params(agent.encoder), _params(agent.actor.net)
+    for _ in range(3):
+        agent.update()
+    moved = max((a - b).abs().max().item()
+                for a, b in zip(encoder, _params(agent.encoder), strict=True))
+    assert moved < 1e-20  # Adam moves each parameter by ~lr: 1e-30 from the critic only
+    assert any(not torch.equal(a, b)
+               for a, b in zip(actor_head, _params(agent.actor.net), strict=True))
+    # ...and with a normal one, the critic does train it.
+    agent = _pixel_sac()
+    encoder = _params(agent.encoder)
+    agent.update()
+    assert any(not torch.equal(a, b)
+               for a, b in zip(encoder, _params(agent.encoder), strict=True))
+
+
+def test_random_shift_is_an_edge_replicating_crop_per_image():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 12, 10, 3), dtype=torch.uint8, generator=generator)
+    pad = 2
+    shifted = random_shift(images, pad, generator)
+    assert shifted.dtype == torch.uint8 and shifted.shape == images.shape
+    padded = torch.nn.functional.pad(
+        images.permute(0, 3, 1, 2).float(), (pad,) * 4, mode="replicate"
+    ).permute(0, 2, 3, 1)
+    offsets = set()
+    for image, out in zip(padded, shifted, strict=True):
+        matches = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                   if torch.equal(image[dy:dy + 12, dx:dx + 10], out.float())]
+        assert matches, "an output image is not a crop of the padded input"
+        offsets.add(matches[0])
+    assert len(offsets) > 10  # images are shifted independently
+    assert random_shift(images, 0) is images

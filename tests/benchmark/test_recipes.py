@@ -1,0 +1,108 @@
+"""Dataset recipes of papers 001 and 004: what they collect, the CLI from a relative --out,
+resumption, the labelled dataset they load as, and meta-RL training on it through the runner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.recipes import (
+    PAPER004_ENV,
+    PAPER004_STEPS,
+    load_recipe,
+    paper004_connectors,
+    recipe_connectors,
+    recipe_parts,
+    socket_offsets,
+)
+from benchmark.train import load_demos, train
+
+
+def test_recipes_follow_the_papers():
+    p004 = recipe_parts("paper004")
+    assert len(paper004_connectors()) == 11
+    assert sorted({p.task_id for p in p004}) == list(range(11))
+    demos = [p for p in p004 if p.is_demo]
+    assert len(demos) == 11 and all(p.collect.demos and p.collect.episodes == 20 for p in demos)
+    assert all(p.collect.noise > 0 for p in p004 if not p.is_demo)
+    assert {p.collect.episodes for p in recipe_parts("paper004", "full") if not p.is_demo} == {500}
+    p001 = recipe_parts("paper001")
+    assert len(p001) == len({p.connector for p in p001}) >= 11
+    for part in p001:
+        assert part.collect.max_steps == 20 and part.collect.noise == 0.2
+        assert part.collect.env_kwargs["obs_mode"] == "state+pixels"
+    assert {p.connector for p in p001}.isdisjoint({"DT12", "Megablock", "NEMA15", "Europlug"})
+    assert {p.collect.episodes for p in recipe_parts("paper001", "full")} == {1400}
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipe_parts("paper002")
+    with pytest.raises(ValueError, match="scale"):
+        recipe_parts("paper001", "huge")
+    with pytest.raises(ValueError, match="not in recipe"):
+        recipe_parts("paper004", connectors=["DT12"])
+
+
+@pytest.fixture(scope="module")
+def recipe_dir(tmp_path_factory):
+    """paper004 on one task with one rollout, collected through the CLI from a relative --out."""
+    root = tmp_path_factory.mktemp("recipe")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        args = ["dataset", "recipe", "paper004", "--out", "data", "--episodes", "1",
+                "--connector", "USBA"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        files = sorted((root / "data").rglob("attempt_*.npz"))
+        stamps = [f.stat().st_mtime_ns for f in files]
+        again = CliRunner().invoke(app, args)  # resumes: nothing is collected twice
+        assert again.exit_code == 0, again.output
+        assert [f.stat().st_mtime_ns for f in files] == stamps
+        bad = CliRunner().invoke(app, ["dataset", "recipe", "paper9", "--out", "x"])
+        assert bad.exit_code != 0 and "unknown recipe" in bad.output
+        assert "Traceback" not in bad.output
+    return root / "data"
+
+
+def test_recipe_loads_as_one_labelled_dataset(recipe_dir):
+    data = load_demos(recipe_dir)  # what `insertbench train --demos DIR` reads
+    description = json.loads((recipe_dir / "recipe.json").read_text())
+    assert [p["folder"] for p in description["parts"]] == ["USBA-demos", "USBA-rollouts"]
+    usba = paper004_connectors().index("USBA")
+    assert set(np.unique(data["task_id"])) == {usba}
+    assert data["is_demo"].any() and not data["is_demo"].all()
+    assert len(data["action"]) == len(data["obs"]["tcp_pose"]) == len(data["task_id"])
+    assert recipe_connectors(recipe_dir) == ["USBA"]
+    demo_rows = data["is_demo"]
+    assert data["reward"][demo_rows].sum() == 20  # 20 successful demonstrations
+    assert load_recipe(recipe_dir)["action"].shape == data["action"].shape
+
+
+def test_oda_trains_through_the_runner_and_adapts_on_the_target_task(recipe_dir, tmp_path):
+    config = {"pretrain_steps": 5, "batch_size": 8, "actor_hidden": "16", "critic_hidden": "16",
+              "context_hidden": "8", "context_size": 4, "batch_per_task": 4,
+              "buffer_size": 500, "offline_buffer_size": 2000, "demo_buffer_size": 2000}
+    env_kwargs = PAPER004_ENV | {"max_episode_steps": PAPER004_STEPS}
+    result = train("InsertBench/Connector-USACPlug-v0", "oda", steps=10, config=config,
+                   env_kwargs=env_kwargs, out_dir=tmp_path / "run", demos=recipe_dir,
+                   eval_episodes=0, progress=False)
+    agent = result.agent
+    assert (tmp_path / "run" / "context.npz").is_file()
+    assert len(agent.context) > 0 and len(agent.online) == 10
+    assert agent.offline.task_ids == [paper004_connectors().index("USBA")]
+
+
+def test_socket_offsets_label_successful_episodes_from_their_seated_pose():
+    # Two episodes: rows 0-2 succeed (seated at x = 3 mm, z = 25 mm), rows 3-4 time out.
+    tcp = np.array([[0, 0, 0], [1, 0, 10], [2, 0, 20], [0, 0, 0], [0, 1, 5]], float) / 1000
+    nxt = np.array([[1, 0, 10], [2, 0, 20], [3, 0, 25], [0, 1, 5], [0, 2, 9]], float) / 1000
+    data = {"obs": {"tcp_pose": np.c_[tcp, np.zeros((5, 3))]},
+            "next_obs": {"tcp_pose": np.c_[nxt, np.zeros((5, 3))]},
+            "action": np.zeros((5, 3)), "terminated": np.array([0, 0, 1, 0, 0], bool),
+            "truncated": np.array([0, 0, 0, 0, 1], bool),
+            "is_success": np.array([0, 0, 1, 0, 0], bool)}
+    offsets = socket_offsets(data)
+    np.testing.assert_allclose(offsets[:3], np.array([[3, 0, 25], [2, 0, 15], [1, 0, 5]]) / 1000)
+    assert np.isnan(offsets[3:]).all()

@@ -1,0 +1,139 @@
+"""The PyBullet engine: same spaces and seeding as MuJoCo, the same contact fidelity where it is
+supported, a clear refusal where it is not, and the sim2sim command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs
+from benchmark.sim2sim import push_down
+from envs.bullet import UNSUPPORTED, BulletInsertionEnv
+from envs.connectors import guide_window_mm
+
+RESOLUTION_MM = 0.1
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def usb():
+    env = BulletInsertionEnv("InsertBench/USB-v0", start_height_mm=22.0)
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def dsub():
+    env = BulletInsertionEnv("InsertBench/DSub-v0", start_height_mm=16.0)
+    yield env
+    env.close()
+
+
+def test_spaces_and_seeded_start_state_match_mujoco():
+    kwargs = {"action_mode": "pose", "goal_noise_mm": 1.0, "init_offset_mm": (2.0, 6.0)}
+    bullet = BulletInsertionEnv("InsertBench/USB-v0", **kwargs)
+    mujoco_env = gym.make("InsertBench/USB-v0", **kwargs)
+    assert bullet.action_space == mujoco_env.action_space
+    assert bullet.observation_space == mujoco_env.observation_space
+    for seed in (0, 7):
+        obs_b, _ = bullet.reset(seed=seed)
+        obs_m, _ = mujoco_env.reset(seed=seed)
+        u = mujoco_env.unwrapped
+        # One seed, one start state: offset (to IK precision) and believed goal.
+        np.testing.assert_allclose(bullet.start_pos, u.start_pos, atol=1e-6)
+        np.testing.assert_allclose(bullet.believed_goal_pos, u.believed_goal_pos, atol=1e-12)
+        np.testing.assert_allclose(obs_b["tcp_pose"], np.zeros(6), atol=1e-6)
+    bullet.close()
+
+
+def test_same_seed_same_trajectory(usb):
+    def run():
+        obs, _ = usb.reset(seed=3)
+        controller = envs.p_controller(usb)
+        return np.array([usb.step(controller(obs))[0]["tcp_pose"] for _ in range(8)])
+
+    np.testing.assert_array_equal(run(), run())
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("sign", [-1.0, 1.0])
+@pytest.mark.parametrize("fixture", ["usb", "dsub"])
+def test_jam_beyond_window_and_slide_within(fixture, axis, sign, request):
+    env = request.getfixturevalue(fixture)
+    window = guide_window_mm(env.connector)
+    inside, outside = [0.0, 0.0], [0.0, 0.0]
+    inside[axis] = sign * (window[0] - RESOLUTION_MM)
+    outside[axis] = sign * (window[1] + RESOLUTION_MM)
+    assert push_down(env, inside)[1]["is_success"]
+    obs_info = push_down(env, outside, steps=30)
+    stuck = obs_info[1]
+    assert not stuck["is_success"] and stuck["insertion_depth_mm"] < 0.05
+    # Stuck at the mouth, pressing with the impedance controller's saturated force.
+    assert stuck["max_force_n"] > 25.0
+
+
+def test_press_force_orders_usb_dsub_modele(usb, dsub):
+    """Paper 000's order of difficulty, with the retention springs' calibrated forces: the same
+    figures as MuJoCo's (2.1 / 6.0 / 8-9 N, `tests/envs/test_fidelity.py`) within 25%."""
+    model_e = BulletInsertionEnv("InsertBench/ModelE-v0", start_height_mm=20.0,
+                                 allow_unsupported=True)
+    forces = [push_down(env, speed=0.25, steps=80)[0] for env in (usb, dsub, model_e)]
+    model_e.close()
+    assert forces[0] < forces[1] < forces[2]
+    assert forces[0] == pytest.approx(2.1, rel=0.25)
+    assert forces[1] == pytest.approx(6.0, rel=0.25)
+
+
+def test_unsupported_task_is_refused_with_its_reason():
+    with pytest.raises(ValueError, match="not supported in PyBullet") as err:
+        BulletInsertionEnv("InsertBench/ModelE-v0")
+    assert UNSUPPORTED["Model-E"] in str(err.value)
+    assert set(UNSUPPORTED) <= {t.connector.name for t in envs.TASKS.values()}
+
+
+def test_bad_kwargs_are_clear_errors():
+    with pytest.raises(ValueError, match="needs cameras"):
+        BulletInsertionEnv("InsertBench/USB-v0", reward="goal_image")
+    with pytest.raises(ValueError, match="reward must be one of"):
+        BulletInsertionEnv("InsertBench/USB-v0", reward="shaped")
+    with pytest.raises(ValueError, match="goal_noise_mm"):
+        BulletInsertionEnv("InsertBench/USB-v0", goal_noise_mm=float("nan"))
+    with pytest.raises(ValueError, match="start_height_mm"):  # below the seated pose
+        BulletInsertionEnv("InsertBench/USB-v0", start_height_mm=2.0)
+    env = BulletInsertionEnv("InsertBench/USB-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.array([np.nan, 0.0, 0.0], np.float32))
+    env.close()
+
+
+def test_p_controller_inserts_in_pybullet(usb):
+    obs, _ = usb.reset(seed=0)
+    controller = envs.p_controller(usb)
+    for _ in range(50):
+        obs, reward, terminated, truncated, info = usb.step(controller(obs))
+        if terminated or truncated:
+            break
+    assert terminated and reward == 1.0 and info["engine"] == "pybullet"
+
+
+def test_sim2sim_command_from_another_working_directory(tmp_path):
+    def sim2sim(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", "from benchmark.cli import app; app()", "sim2sim", *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+
+    done = sim2sim("--task", "InsertBench/USB-v0", "--episodes", "2")
+    assert done.returncode == 0, done.stderr
+    assert "mujoco" in done.stdout and "pybullet" in done.stdout
+    assert done.stdout.count("2/2") == 2  # the P-controller inserts in both engines
+    bad = sim2sim("--task", "InsertBench/NoSuch-v0")
+    assert bad.returncode != 0 and "unknown task" in bad.stderr

@@ -1,0 +1,108 @@
+"""The dm_env adapter: dm_env's own conformance tests, spec/space agreement, seeding, Physics."""
+
+from __future__ import annotations
+
+import unittest
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from dm_env import StepType, test_utils
+
+import envs
+import envs.dmc as dmc
+
+#: The paper-000 tasks, a catalog connector, the family env and the NIST board (one part and
+#: the sequence), short episodes so the mixin's random episodes end both ways.
+CONFORMANCE = {
+    "USB": ("InsertBench/USB-v0", {}),
+    "DSub": ("InsertBench/DSub-v0", {}),
+    "ModelE": ("InsertBench/ModelE-v0", {"goal_noise_mm": 1.0}),
+    "RJ45": ("InsertBench/Connector-RJ45-v0", {}),
+    "Family": ("InsertBench/ConnectorFamily-v0", {"split": "test"}),
+    "NISTBoard": ("InsertBench/NISTBoard-v0", {"steps_per_part": 5}),
+}
+
+
+def _conformance_case(task_id: str, kwargs: dict) -> type:
+    class Case(test_utils.EnvironmentTestMixin, unittest.TestCase):
+        def make_object_under_test(self):
+            return dmc.load(task_id, seed=0, **kwargs)
+
+    return Case
+
+
+for _name, (_id, _kwargs) in CONFORMANCE.items():
+    globals()[f"TestDmEnvConformance{_name}"] = _conformance_case(_id, _kwargs)
+
+
+def test_specs_match_gymnasium_spaces():
+    env = dmc.load("InsertBench/USB-v0", obs_mode="state+pixels", image_size=32)
+    gym_env = env.gym_env
+    obs_spec = env.observation_spec()
+    assert set(obs_spec) == set(gym_env.observation_space.spaces)
+    for key, space in gym_env.observation_space.spaces.items():
+        assert obs_spec[key].shape == space.shape and obs_spec[key].dtype == space.dtype
+    assert obs_spec["wrist"].minimum.max() == 0 and obs_spec["wrist"].maximum.min() == 255
+    action = env.action_spec()
+    np.testing.assert_array_equal(action.minimum, gym_env.action_space.low)
+    np.testing.assert_array_equal(action.maximum, gym_env.action_space.high)
+    env.close()
+
+
+def test_seeding_replays_the_gymnasium_episodes():
+    """load(id, seed=s) = gym.make(id) reset with seed s, then without a seed."""
+    kwargs = {"goal_noise_mm": 1.0, "init_offset_mm": (0.0, 5.0)}
+    dm = dmc.load("InsertBench/USB-v0", seed=3, **kwargs)
+    ref = gym.make("InsertBench/USB-v0", **kwargs)
+    for episode in range(2):
+        ts = dm.reset()
+        obs, _ = ref.reset(seed=3 if episode == 0 else None)
+        np.testing.assert_array_equal(ts.observation["tcp_pose"], obs["tcp_pose"])
+        controller = envs.p_controller(ref)
+        for _ in range(5):
+            action = controller(obs)
+            ts = dm.step(action)
+            obs, reward, *_ = ref.step(action)
+            np.testing.assert_array_equal(ts.observation["wrench"], obs["wrench"])
+            assert ts.reward == pytest.approx(reward)
+    # The episodes differ: the seed drives the start offset and goal noise.
+    assert dm.gym_env.unwrapped.goal_noise_m[0] != 0.0
+    dm.close()
+    ref.close()
+
+
+def test_termination_and_truncation_discounts():
+    env = dmc.load("InsertBench/USB-v0", seed=0)
+    controller = envs.p_controller(env.gym_env)
+    ts = env.reset()
+    while not ts.last():
+        ts = env.step(controller(ts.observation))
+    assert ts.discount == 0.0 and ts.reward == 1.0  # inserted: termination
+    assert env.step(np.zeros(3, np.float32)).step_type == StepType.FIRST
+
+    still = dmc.load("InsertBench/USB-v0", seed=0)
+    ts = still.reset()
+    steps = 0
+    while not ts.last():
+        ts = still.step(np.zeros(3, np.float32))
+        steps += 1
+    assert steps == 50 and ts.discount == 1.0  # the time limit: truncation
+    env.close()
+    still.close()
+
+
+def test_physics_is_the_live_state_with_named_indexing():
+    env = dmc.load("InsertBench/ConnectorFamily-v0", seed=1, split="test")
+    env.reset()
+    physics = env.physics
+    np.testing.assert_array_equal(
+        physics.named.data.site_xpos["tcp"], env.gym_env.unwrapped.active.tcp_pos
+    )
+    env.step(np.array([0.0, 0.0, 1.0], np.float32))
+    np.testing.assert_array_equal(
+        physics.named.data.site_xpos["tcp"], env.gym_env.unwrapped.active.tcp_pos
+    )
+    frame = physics.render(height=32, width=32, camera_id="side")
+    assert frame.shape == (32, 32, 3) and frame.std() > 0
+    env.close()

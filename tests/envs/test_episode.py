@@ -1,0 +1,139 @@
+"""The one episode runner and record (`envs.episode`) and task version keys."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs
+from envs.catalog import connector_names
+from envs.episode import (
+    FORCE_LIMIT_N,
+    EpisodeRecord,
+    PolicyError,
+    run_episode,
+    summarize,
+)
+from envs.scene import SceneConfig
+from envs.version_key import task_version_key, version_data
+
+USB = "InsertBench/USB-v0"
+
+
+def test_scripted_episode_record_matches_what_the_env_reported():
+    env = gym.make(USB, goal_noise_mm=1.0)
+    infos = []
+
+    def policy(obs):
+        return controller(obs)
+
+    controller = envs.p_controller(env)
+    record = run_episode(env, policy, seed=3)
+    # Replay the same seed by hand and recompute every metric from the env's own info.
+    obs, info = env.reset(seed=3)
+    positions, forces, total = [info["tcp_pos_m"]], [], 0.0
+    while True:
+        obs, reward, terminated, truncated, info = env.step(controller(obs))
+        infos.append(info)
+        positions.append(info["tcp_pos_m"])
+        forces.append(info["force_n"])
+        total += reward
+        if terminated or truncated:
+            break
+    dt = env.unwrapped.dt
+    p = np.array(positions)
+    assert record.task_id == USB and record.seed == 3
+    assert record.task_version_key == task_version_key(USB, {"goal_noise_mm": 1.0})
+    assert record.steps == len(infos) and record.episode_return == pytest.approx(total)
+    assert record.success == any(i["is_success"] for i in infos)
+    assert record.peak_force_n == pytest.approx(max(forces))  # episode peak = max step peak
+    assert record.time_above_force_limit_s == pytest.approx(
+        dt * sum(f > FORCE_LIMIT_N for f in forces))
+    assert record.path_length_m == pytest.approx(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
+    assert 0.04 < record.path_length_m < 0.2  # starts 50 mm above the socket
+    jerk = (p[3:] - 3 * p[2:-1] + 3 * p[1:-2] - p[:-3]) / dt**3
+    assert record.jerk_rms_m_s3 == pytest.approx(np.sqrt((jerk**2).sum(axis=1).mean()))
+    assert EpisodeRecord.from_dict(record.to_dict()) == record
+
+
+def test_a_constant_velocity_path_has_no_jerk():
+    env = gym.make(USB)
+    record = run_episode(env, lambda obs: np.array([0.0, 0.0, 0.0], np.float32), seed=0)
+    assert record.path_length_m < 1e-4 and record.jerk_rms_m_s3 < 1e-3
+    assert not record.success and record.time_to_success_s is None
+
+
+@pytest.mark.parametrize("action,message", [
+    (np.array([0.0, np.nan, 0.0], np.float32), "non-finite action"),
+    (np.zeros(4, np.float32), r"shape \(4,\)"),
+    ("down", "not an array"),
+])
+def test_a_bad_action_is_refused_with_the_step_number(action, message):
+    env = gym.make(USB)
+    with pytest.raises(PolicyError, match=f"step 0: .*{message}"):
+        run_episode(env, lambda obs: action, seed=0)
+
+
+def test_policy_reset_is_called_with_the_episode_seed():
+    env = gym.make(USB)
+    seen = []
+
+    class Policy:
+        def reset(self, *, seed):
+            seen.append(seed)
+
+        def __call__(self, obs):
+            return np.zeros(3, np.float32)
+
+    run_episode(env, Policy(), seed=42)
+    assert seen == [42]
+
+
+def test_summary_leaves_unreported_quantities_out():
+    base = EpisodeRecord("t", "k", 0, True, 5, 5, 0.5, 1.0, None, None, None, None)
+    s = summarize([base, dataclasses.replace(base, seed=1, success=False, steps_to_success=None,
+                                             time_to_success_s=None, peak_force_n=12.0)])
+    assert s["peak_force_n_mean"] == 12.0 and np.isnan(s["jerk_rms_m_s3_mean"])
+    assert s["cycle_time_s_mean"] == 0.5 and s["success_rate"] == 0.5
+
+
+def test_version_key_changes_with_dynamics_score_and_kwargs_but_not_render_mode():
+    key = task_version_key(USB)
+    assert len(key) == 64 and key == task_version_key(USB, {"render_mode": "rgb_array"})
+    assert key == task_version_key(USB, {"goal_noise_mm": 0.0})  # the default, spelled out
+    assert key != task_version_key(USB, {"goal_noise_mm": 1.0})
+    assert task_version_key(USB, {"goal_noise_mm": 1}) == \
+        task_version_key(USB, {"goal_noise_mm": 1.0})
+    assert key == task_version_key(USB, {"init_offset_mm": [0, 0]})  # JSON/TOML spelling
+    assert key != task_version_key("InsertBench/DSub-v0")
+    assert key != task_version_key(USB, {"max_episode_steps": 20})
+    short = gym.make(USB, max_episode_steps=20)
+    assert run_episode(short, lambda obs: np.zeros(3, np.float32), seed=0).task_version_key == \
+        task_version_key(USB, {"max_episode_steps": 20})
+    data = version_data(USB)
+    assert data["scene"]["contact"]["impratio"] == SceneConfig().contact.impratio
+    assert data["kwargs"]["task"]["connector"]["clearance_mm"] == 0.25
+    assert data["max_episode_steps"] == 50 and data["scorer"]["force_limit_n"] == FORCE_LIMIT_N
+
+
+def test_version_key_follows_the_connector_spec(monkeypatch):
+    spec = gym.spec(USB)
+    task = spec.kwargs["task"]
+    wider = dataclasses.replace(task, connector=dataclasses.replace(task.connector,
+                                                                    clearance_mm=0.3))
+    before = task_version_key(USB)
+    monkeypatch.setitem(spec.kwargs, "task", wider)
+    assert task_version_key(USB) != before
+
+
+def test_version_keys_of_board_and_family_cover_their_members():
+    nist = version_data("InsertBench/NISTBoard-v0")
+    assert len(nist["members"]) > 1 and "member_kwargs" in nist["kwargs"]
+    family = version_data("InsertBench/ConnectorFamily-v0", {"split": "test"})
+    assert [m["name"] for m in family["members"]] == \
+        [f"Connector-{n}" for n in connector_names("test", None)]
+    assert task_version_key("InsertBench/ConnectorFamily-v0", {"split": "test"}) != \
+        task_version_key("InsertBench/ConnectorFamily-v0", {"split": "train"})

@@ -1,0 +1,99 @@
+"""Submission builders and the tiny track of the leaderboard tests.
+
+The real tracks evaluate 50 episodes per task; `tiny_track` keeps every test to a few episodes
+while exercising the same code (it is inserted into `leaderboards.tracks.TRACKS`).
+"""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import envs
+from agents import make_agent
+from leaderboards import tracks
+from leaderboards.tracks import Track, TrackTask
+
+TINY = "tiny"
+STATE = {"reward": "sparse", "goal_noise_mm": 1.0, "obs_mode": "state"}
+
+
+@pytest.fixture
+def tiny_track(monkeypatch: pytest.MonkeyPatch) -> Track:
+    track = Track(TINY, "USB and D-sub, 2 episodes each (tests)",
+                  (TrackTask("USB", "InsertBench/USB-v0", STATE),
+                   TrackTask("DSub", "InsertBench/DSub-v0", STATE)), 2, "tests only")
+    monkeypatch.setitem(tracks.TRACKS, TINY, track)
+    return track
+
+
+def write_toml(root: Path, *, kind: str = "agent", policy: str = 'path = "policy"',
+               track: str = TINY, name: str = "P-controller") -> None:
+    (root / "submission.toml").write_text(f'''
+name = "{name}"
+authors = ["A. Tester"]
+method = "p_controller"
+track = "{track}"
+
+[policy]
+kind = "{kind}"
+{policy}
+
+[training]
+env_steps = 0
+wall_clock_s = 0
+hardware = "test"
+''')
+
+
+def p_controller_checkpoint(path: Path, **env_kwargs) -> Path:
+    """Save paper 000's P-controller as an agent checkpoint for USB with ``env_kwargs``."""
+    env = gym.make("InsertBench/USB-v0", **(STATE | env_kwargs))
+    agent = make_agent("p_controller", env.observation_space, env.action_space,
+                       base_policy=envs.p_controller(env))
+    agent.save(path)
+    return path
+
+
+def agent_submission(root: Path, **env_kwargs) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    p_controller_checkpoint(root / "policy", **env_kwargs)
+    write_toml(root)
+    return root
+
+
+def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False) -> Path:
+    """An ONNX policy action = tanh(tcp_pose @ weight) (or sqrt(-1 - ...) = NaN)."""
+    x = helper.make_tensor_value_info("tcp_pose", TensorProto.FLOAT, [1, 6])
+    y = helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, weight.shape[1]])
+    nodes = [helper.make_node("MatMul", ["tcp_pose", "W"], ["h"])]
+    if nan_output:
+        nodes += [helper.make_node("Abs", ["h"], ["a"]),
+                  helper.make_node("Sub", ["minus_one", "a"], ["n"]),
+                  helper.make_node("Sqrt", ["n"], ["action"])]
+    else:
+        nodes += [helper.make_node("Tanh", ["h"], ["action"])]
+    inits = [numpy_helper.from_array(weight.astype(np.float32), "W"),
+             numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one")]
+    graph = helper.make_graph(nodes, "policy", [x], [y], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (root / "policy").mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(root / "policy" / "policy.onnx"))
+    write_toml(root, kind="onnx", name="ONNX")
+    return root
+
+
+def tar_gz(source: Path, target: Path, extra: list[tarfile.TarInfo] | None = None) -> Path:
+    with tarfile.open(target, "w:gz") as tar:
+        for path in sorted(source.rglob("*")):
+            tar.add(path, arcname=path.relative_to(source).as_posix(), recursive=False)
+        for info in extra or []:
+            tar.addfile(info)
+    return target

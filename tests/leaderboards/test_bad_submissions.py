@@ -1,0 +1,204 @@
+"""Bad submissions: one clear line on stderr, exit code 1, and nothing written to the ledger.
+
+Run through the CLI from the submission's parent directory with relative paths, as users type.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from leaderboards import submission as submission_module
+from tests.leaderboards.builders import (
+    TINY,
+    agent_submission,
+    onnx_submission,
+    p_controller_checkpoint,
+    tar_gz,
+    write_toml,
+)
+
+runner = CliRunner()
+
+
+def _submit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, *extra: str):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["leaderboard", "submit", target, "--ledger", "ledger", *extra])
+    return result
+
+
+def _assert_refused(result, message: str, tmp_path: Path) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    ledger = tmp_path / "ledger"
+    assert not ledger.exists() or not any(p.is_file() for p in ledger.rglob("*")), \
+        sorted(ledger.rglob("*"))
+
+
+def _member(name: str, *, kind: bytes = tarfile.REGTYPE, link: str = "", data: bytes = b""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data)
+    return info
+
+
+def _nan_weights(root: Path) -> None:
+    tensors = load_file(str(root / "policy" / "weights.safetensors"))
+    tensors["actor.bias"] = torch.tensor([float("nan"), 0.0])
+    save_file(tensors, str(root / "policy" / "weights.safetensors"))
+
+
+def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
+    """Build bad submission ``case`` under tmp_path; returns (path, extra args, message)."""
+    sub = tmp_path / "sub"
+    if case == "malformed_toml":
+        agent_submission(sub)
+        (sub / "submission.toml").write_text('name = "x\ntrack = ')
+        return "sub", [], "not valid TOML"
+    if case == "unknown_track":
+        agent_submission(sub)
+        write_toml(sub, track="paper999")
+        return "sub", [], "unknown track 'paper999'"
+    if case == "track_mismatch":
+        agent_submission(sub)
+        return "sub", ["--track", "paper000"], "--track paper000 but submission.toml says"
+    if case == "missing_weights":
+        agent_submission(sub)
+        (sub / "policy" / "weights.safetensors").unlink()
+        return "sub", [], "policy/weights.safetensors is missing"
+    if case == "missing_toml":
+        p_controller_checkpoint(sub / "policy")
+        return "sub", [], "has no submission.toml"
+    if case == "missing_path":
+        return "nowhere", [], "does not exist"
+    if case == "archive_traversal":
+        agent_submission(sub)
+        tar_gz(sub, tmp_path / "sub.tar.gz", [_member("../evil.txt", data=b"")])
+        return "sub.tar.gz", [], "escapes the submission"
+    if case == "archive_absolute":
+        agent_submission(sub)
+        tar_gz(sub, tmp_path / "sub.tar.gz", [_member("/etc/evil.txt")])
+        return "sub.tar.gz", [], "escapes the submission"
+    if case == "archive_symlink":
+        agent_submission(sub)
+        tar_gz(sub, tmp_path / "sub.tar.gz",
+               [_member("policy/link.txt", kind=tarfile.SYMTYPE, link="/etc/passwd")])
+        return "sub.tar.gz", [], "is a link"
+    if case == "archive_hardlink":
+        agent_submission(sub)
+        tar_gz(sub, tmp_path / "sub.tar.gz",
+               [_member("policy/hard.txt", kind=tarfile.LNKTYPE, link="submission.toml")])
+        return "sub.tar.gz", [], "is a link"
+    if case == "directory_symlink":
+        agent_submission(sub)
+        (sub / "policy" / "notes.txt").symlink_to("/etc/hostname")
+        return "sub", [], "is a symbolic link"
+    if case == "not_an_archive":
+        (tmp_path / "sub.zip").write_bytes(b"PK\x03\x04")
+        return "sub.zip", [], "neither a directory nor a .tar.gz"
+    if case == "corrupt_archive":
+        (tmp_path / "sub.tar.gz").write_bytes(b"\x1f\x8b garbage")
+        return "sub.tar.gz", [], "not a readable .tar.gz"
+    if case == "oversized":
+        agent_submission(sub)
+        (sub / "policy" / "README.txt").write_bytes(b"x" * 5000)
+        return "sub", [], "bytes (max 4096)"
+    if case == "pickle":
+        agent_submission(sub)
+        (sub / "policy" / "model.pkl").write_bytes(b"\x80\x04K\x01.")
+        return "sub", [], "may hold pickles or code"
+    if case == "torch_pickle":
+        agent_submission(sub)
+        buffer = io.BytesIO()
+        torch.save({"w": torch.zeros(1)}, buffer)
+        (sub / "policy" / "weights.pt").write_bytes(buffer.getvalue())
+        return "sub", [], "may hold pickles or code"
+    if case == "unknown_type":
+        agent_submission(sub)
+        (sub / "policy" / "run.sh").write_text("echo hi")
+        return "sub", [], "unknown file type"
+    if case == "nan_weights":
+        agent_submission(sub)
+        _nan_weights(sub)
+        return "sub", [], "holds NaN or inf values"
+    if case == "other_task_spaces":
+        agent_submission(sub, action_mode="pose")
+        return "sub", [], "action space (6,) is not the track task's (3,)"
+    if case == "onnx_nan_weights":
+        onnx_submission(sub, np.full((6, 3), np.nan))
+        return "sub", [], "initializer W holds NaN or inf"
+    if case == "onnx_nan_actions":
+        onnx_submission(sub, np.zeros((6, 3)), nan_output=True)
+        return "sub", [], "USB, seed 7000000: step 0: the policy returned a non-finite action"
+    if case == "onnx_wrong_shape":
+        onnx_submission(sub, np.zeros((6, 4)))
+        return "sub", [], "action of shape (4,), the task's action space has shape (3,)"
+    if case == "onnx_garbage":
+        (sub / "policy").mkdir(parents=True)
+        (sub / "policy" / "policy.onnx").write_bytes(b"not a protobuf")
+        write_toml(sub, kind="onnx")
+        return "sub", [], "not a valid ONNX model"
+    if case == "unknown_agent":
+        agent_submission(sub)
+        text = (sub / "policy" / "agent.json").read_text()
+        (sub / "policy" / "agent.json").write_text(text.replace('"p_controller"', '"my_net"'))
+        return "sub", [], "names agent 'my_net', not a registered agent"
+    if case == "fails_on_second_task":
+        # USB's policy is fine and is evaluated first; D-sub's belongs to another task variant.
+        p_controller_checkpoint(sub / "usb")
+        p_controller_checkpoint(sub / "dsub", action_mode="pose")
+        write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"')
+        return "sub", [], "is not the track task's"
+    if case == "bad_training":
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
+        (sub / "submission.toml").write_text(text)
+        return "sub", [], "training.env_steps must be an integer >= 0"
+    raise AssertionError(case)
+
+
+CASES = [
+    "malformed_toml", "unknown_track", "track_mismatch", "missing_weights", "missing_toml",
+    "missing_path", "archive_traversal", "archive_absolute", "archive_symlink",
+    "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
+    "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
+    "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
+    "unknown_agent", "fails_on_second_task", "bad_training",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_submission_is_refused_and_nothing_is_written(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    monkeypatch.setattr(submission_module, "MAX_FILE_BYTES", 4096)
+    target, extra, message = _bad(tmp_path, case)
+    _assert_refused(_submit(tmp_path, monkeypatch, target, *extra), message, tmp_path)
+
+
+def test_good_archive_is_accepted_with_its_policy_hash_as_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    agent_submission(tmp_path / "sub")
+    tar_gz(tmp_path / "sub", tmp_path / "sub.tar.gz")
+    result = _submit(tmp_path, monkeypatch, "sub.tar.gz", "--track", TINY)
+    assert result.exit_code == 0, result.output
+    assert "self-reported entry" in result.stdout
+    entries = list((tmp_path / "ledger" / "entries" / TINY).glob("*.json"))
+    assert len(entries) == 1 and len(entries[0].stem) == 64
+    again = _submit(tmp_path, monkeypatch, "sub.tar.gz")
+    _assert_refused_duplicate(again)
+
+
+def _assert_refused_duplicate(result) -> None:
+    assert result.exit_code == 1 and "already entry" in result.stderr

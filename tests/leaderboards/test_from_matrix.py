@@ -1,0 +1,70 @@
+"""`submit --from-matrix`: finished matrix cells covering a track become built-in entries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.executors import InlineExecutor
+from benchmark.matrix import run_matrix
+from benchmark.preset import load_preset
+from benchmark.store import Store
+from leaderboards.ledger import Ledger
+
+PRESET = """
+name = "tiny-seed"
+description = "leaderboard seeding test"
+tasks = ["InsertBench/USB-v0", "InsertBench/DSub-v0"]
+seeds = [0]
+eval_episodes = 1
+eval_seeds = { start = 1000000 }
+
+[env_kwargs]
+reward = "sparse"
+goal_noise_mm = 1.0
+obs_mode = "state"
+
+[axes]
+init_offset_mm = [[0, 0], [0, 5]]
+
+[[agents]]
+name = "p_controller"
+label = "P-controller"
+budget_steps = 0
+"""
+
+
+def test_matrix_cells_become_one_builtin_entry_per_method_covering_the_track(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tiny-seed.toml").write_text(PRESET)
+    preset = load_preset("tiny-seed.toml")
+    with Store("runs/tiny-seed.sqlite") as store:
+        run_matrix(preset.cells, store, InlineExecutor(), artifacts_root=Path("runs/a"),
+                   show_progress=False)
+    args = ["leaderboard", "submit", "--from-matrix", "tiny-seed.toml", "--store",
+            "runs/tiny-seed.sqlite", "--track", "tiny", "--ledger", "ledger"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # Only the (0, 0) mm offset cells have the track's version keys (its default offset).
+    (entry,) = Ledger("ledger").entries()
+    assert entry["builtin"] and entry["source"] == "matrix:tiny-seed"
+    assert entry["name"] == "P-controller (seed 0)" and entry["policy"]["agent"] == "p_controller"
+    assert sorted(entry["policy"]["per_task"]) == ["DSub", "USB"]
+    assert len(entry["evaluations"]["dev"]["episodes"]) == 4  # the track's protocol, not 1
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "already in the ledger" in again.stdout
+    assert len(Ledger("ledger").entries()) == 1
+
+
+def test_from_matrix_without_a_store_is_one_line(tmp_path, monkeypatch, tiny_track) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tiny-seed.toml").write_text(PRESET)
+    result = CliRunner().invoke(app, ["leaderboard", "submit", "--from-matrix", "tiny-seed.toml",
+                                      "--ledger", "ledger"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: no store at")
+    assert not Path("ledger").exists()

@@ -1,0 +1,212 @@
+"""Ledger: entries named by the policy's SHA-256, hidden-seed verification, salt commit/reveal,
+schema validation, scoring, rank groups and stale entries."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from leaderboards import tracks
+from leaderboards.ledger import Ledger, LedgerError, validate_entry
+from leaderboards.scoring import rank, score_entry, track_tables
+from leaderboards.tracks import HIDDEN_SEED_LOW, TrackTask, hidden_seeds
+from tests.leaderboards.builders import STATE, TINY, agent_submission, onnx_submission
+
+runner = CliRunner()
+
+
+def _cli(*args: str):
+    return runner.invoke(app, ["leaderboard", *args, "--ledger", "ledger"])
+
+
+@pytest.fixture
+def submitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track):
+    """A ledger (cwd-relative) holding the P-controller, submitted through the CLI."""
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "sub")
+    result = _cli("submit", "sub")
+    assert result.exit_code == 0, result.output
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "salt").write_text("0123456789abcdef0123456789abcdef\n")
+    return Ledger("ledger")
+
+
+def test_entry_is_named_by_the_policy_bytes_and_holds_every_episode(submitted: Ledger):
+    (entry,) = submitted.entries()
+    digest = hashlib.sha256()
+    for f in sorted(Path("sub").rglob("*")):
+        if f.is_file() and f.parent.name == "policy":
+            rel = f.relative_to("sub").as_posix()
+            digest.update(f"{rel}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode())
+    assert entry["entry_id"] == digest.hexdigest()
+    dev = entry["evaluations"]["dev"]
+    assert [(e["task"], e["seed"]) for e in dev["episodes"]] == \
+        [(t, 7_000_000 + i) for t in ("USB", "DSub") for i in range(2)]
+    assert set(dev["episodes"][0]) >= {"task_id", "task_version_key", "success", "steps",
+                                       "time_to_success_s", "peak_force_n", "jerk_rms_m_s3",
+                                       "time_above_force_limit_s", "path_length_m",
+                                       "episode_return"}
+    assert dev["task_version_keys"] == tracks.TRACKS[TINY].version_keys()
+    stored = submitted.policy_dir(entry["entry_id"])
+    assert sorted(p.name for p in stored.rglob("*") if p.is_file()) == \
+        ["agent.json", "weights.safetensors"]
+
+
+def test_schema_refuses_a_tampered_entry(submitted: Ledger):
+    (entry,) = submitted.entries()
+    for path, value, message in (
+        (("evaluations", "dev", "episodes", 0, "success"), "yes", "is not of type 'boolean'"),
+        (("evaluations", "dev", "episodes", 0, "peak_force_n"), "NaN", "is not of type"),
+        (("training", "env_steps"), -1, "less than the minimum"),
+        (("schema",), "insertbench-leaderboard-entry/0", "was expected"),
+    ):
+        bad = copy.deepcopy(entry)
+        target = bad
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        with pytest.raises(LedgerError, match=message):
+            validate_entry(bad)
+    bad = copy.deepcopy(entry)
+    bad["evaluations"]["dev"]["episodes"].pop()
+    with pytest.raises(LedgerError, match="1 episodes of DSub, expected 2"):
+        validate_entry(bad)
+
+
+def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
+    submitted: Ledger,
+):
+    (entry,) = submitted.entries()
+    result = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert result.exit_code == 0, result.output
+    assert "verified entry" in result.stdout
+    salt = b"0123456789abcdef0123456789abcdef"
+    (verified,) = submitted.entries()
+    hidden = verified["evaluations"]["hidden"]
+    assert [e["seed"] for e in hidden["episodes"] if e["task"] == "USB"] == \
+        hidden_seeds(salt, TINY, "USB", 2)
+    assert all(HIDDEN_SEED_LOW <= e["seed"] < 2 * HIDDEN_SEED_LOW for e in hidden["episodes"])
+    commitment = json.loads(Path("ledger/salts/tiny.json").read_text())
+    assert commitment == {"salt_sha256": hashlib.sha256(salt).hexdigest(), "salt_hex": None}
+    assert hidden["salt_sha256"] == commitment["salt_sha256"]
+    everything = b"".join(p.read_bytes() for p in Path("ledger").rglob("*") if p.is_file())
+    assert salt not in everything and salt.hex().encode() not in everything
+
+    Path("secret/other").write_text("another salt of enough length")
+    wrong = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/other")
+    assert wrong.exit_code == 1 and "not the one committed" in wrong.stderr
+    inside = Path("ledger/salt.txt")
+    inside.write_text("0123456789abcdef0123456789abcdef")
+    leaked = _cli("verify", entry["entry_id"][:10], "--salt-file", "ledger/salt.txt")
+    assert leaked.exit_code == 1 and "inside the ledger" in leaked.stderr
+    inside.unlink()
+
+    revealed = _cli("reveal", "--track", TINY, "--salt-file", "secret/salt")
+    assert revealed.exit_code == 0, revealed.output
+    assert json.loads(Path("ledger/salts/tiny.json").read_text())["salt_hex"] == salt.hex()
+    before = Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes()
+    recheck = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert recheck.exit_code == 0, recheck.output  # recomputed and identical
+    assert Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes() == before
+
+
+def test_verify_refuses_an_altered_stored_policy(submitted: Ledger):
+    (entry,) = submitted.entries()
+    weights = submitted.policy_dir(entry["entry_id"]) / "policy" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")
+    result = _cli("verify", entry["entry_id"], "--salt-file", "secret/salt")
+    assert result.exit_code == 1 and "missing or altered" in result.stderr
+    assert "hidden" not in submitted.entries()[0]["evaluations"]
+
+
+def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin: bool) -> dict:
+    """A copy of ``entry`` with other successes (validated like any entry)."""
+    out = copy.deepcopy(entry)
+    out["name"], out["builtin"] = name, builtin
+    out["entry_id"] = hashlib.sha256(name.encode()).hexdigest()
+    episodes = []
+    template = entry["evaluations"]["dev"]["episodes"][0]
+    keys = entry["evaluations"]["dev"]["task_version_keys"]
+    for label, outcomes in successes.items():
+        for i, won in enumerate(outcomes):
+            episodes.append(template | {"task": label, "task_version_key": keys[label],
+                                        "seed": i, "success": won,
+                                        "steps_to_success": 10 if won else None,
+                                        "time_to_success_s": 1.0 if won else None})
+    out["evaluations"]["dev"]["episodes"] = episodes
+    out["evaluations"]["dev"]["episodes_per_task"] = len(next(iter(successes.values())))
+    validate_entry(out)
+    return out
+
+
+def test_scores_rank_groups_improvement_and_stale_entries(
+    submitted: Ledger, monkeypatch: pytest.MonkeyPatch
+):
+    (entry,) = submitted.entries()
+    n = 40
+    strong = _synthetic(entry, {"USB": [True] * n, "DSub": [True] * (n - 2) + [False] * 2},
+                        "strong", False)
+    close = _synthetic(entry, {"USB": [True] * (n - 1) + [False], "DSub": [True] * (n - 3)
+                               + [False] * 3}, "close", False)
+    weak = _synthetic(entry, {"USB": [False] * n, "DSub": [True] * 4 + [False] * (n - 4)},
+                      "weak baseline", True)
+    track = tracks.TRACKS[TINY]
+    tables = track_tables(track, [strong, close, weak])
+    assert [s.entry["name"] for s in tables.self_reported] == ["strong", "close",
+                                                              "weak baseline"]
+    assert [s.rank for s in tables.self_reported] == [1, 1, 3]
+    top = tables.self_reported[0]
+    assert top.mean == pytest.approx((1 + (n - 2) / n) / 2)
+    assert top.mean_ci[0] < top.mean <= top.mean_ci[1] <= 1
+    assert top.iqm == pytest.approx(top.mean)  # 2 tasks: nothing to trim
+    assert top.tasks[1].ci == pytest.approx((0.8345, 0.9862), abs=1e-3)  # Wilson 38/40
+    assert top.prob_improvement > 0.9 and top.baseline == "weak baseline"
+    assert tables.self_reported[2].prob_improvement is None
+    assert tables.verified == [] and tables.stale == []
+
+    # Change what USB means (another goal noise): every entry made before is stale.
+    changed = track.tasks[0].__class__("USB", "InsertBench/USB-v0", STATE | {"goal_noise_mm": 2.0})
+    monkeypatch.setitem(tracks.TRACKS, TINY, track.__class__(
+        TINY, track.description, (changed, track.tasks[1]), 2, "tests only"))
+    later = track_tables(tracks.TRACKS[TINY], [strong, close, weak])
+    assert later.self_reported == [] and len(later.stale) == 3
+    assert all(s.rank is None for s in later.stale)
+
+
+def test_rank_sorts_by_mean_and_splits_groups_at_disjoint_intervals(submitted: Ledger):
+    (entry,) = submitted.entries()
+    scores = [score_entry(entry, "dev", ["USB", "DSub"]) for _ in range(3)]
+    for s, (mean, low, high) in zip(scores, [(0.5, 0.4, 0.6), (0.9, 0.8, 1.0),
+                                            (0.75, 0.62, 0.85)], strict=True):
+        s.mean, s.mean_ci = mean, (low, high)
+    assert [(s.mean, s.rank) for s in rank(scores)] == [(0.9, 1), (0.75, 1), (0.5, 3)]
+
+
+def test_onnx_policy_is_scored_like_a_checkpoint(tmp_path: Path, monkeypatch, tiny_track):
+    monkeypatch.chdir(tmp_path)
+    weight = np.zeros((6, 3))
+    weight[2, 2] = -50.0  # push down while above the start height's plane: z error -> -1
+    onnx_submission(tmp_path / "sub", weight)
+    result = _cli("submit", "sub")
+    assert result.exit_code == 0, result.output
+    (entry,) = Ledger("ledger").entries()
+    assert entry["policy"]["kind"] == "onnx" and entry["policy"]["agent"] is None
+    assert all(e["steps"] >= 1 for e in entry["evaluations"]["dev"]["episodes"])
+
+
+def test_track_tasks_are_the_papers(monkeypatch):
+    assert [t.task_id for t in tracks.TRACKS["paper000"].tasks] == \
+        ["InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0"]
+    assert tracks.TRACKS["paper000-pixels"].tasks[0].env_kwargs["obs_mode"] == "pixels"
+    assert len(tracks.TRACKS["families-test"].tasks) == 9
+    assert len(tracks.TRACKS["offsets"].tasks) == 8
+    keys = [t.version_key() for t in tracks.TRACKS["offsets"].tasks]
+    assert len(set(keys)) == 8
+    assert isinstance(tracks.TRACKS["nist-board"].tasks[0], TrackTask)

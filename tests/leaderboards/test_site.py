@@ -1,0 +1,125 @@
+"""The rendered site in a real headless browser (Debian's chromium driven by playwright):
+no console errors, sorting and filtering work, every link and image resolves."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from leaderboards.ledger import Ledger
+from tests.leaderboards.builders import agent_submission, onnx_submission, write_toml
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium "
+                                "(scripts/system-deps.sh)")
+runner = CliRunner()
+
+
+def _cli(*args: str):
+    result = runner.invoke(app, ["leaderboard", *args, "--ledger", "ledger"])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _stale_copy(ledger: Ledger, entry: dict) -> None:
+    """The same policy as if evaluated under an older task version (other keys)."""
+    old = copy.deepcopy(entry)
+    old["name"] = "P-controller (old USB)"
+    old["entry_id"] = hashlib.sha256(b"old").hexdigest()
+    del old["evaluations"]["hidden"]
+    dev = old["evaluations"]["dev"]
+    dev["task_version_keys"]["USB"] = "0" * 64
+    for episode in dev["episodes"]:
+        if episode["task"] == "USB":
+            episode["task_version_key"] = "0" * 64
+    shutil.copytree(ledger.policy_dir(entry["entry_id"]), ledger.policy_dir(old["entry_id"]))
+    ledger.add(old, {})
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track) -> Path:
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "pc")
+    _cli("submit", "pc")
+    for name, gain in (("ONNX down", -50.0), ("ONNX up", 50.0)):
+        weight = np.zeros((6, 3))
+        weight[2, 2] = gain
+        onnx_submission(tmp_path / name, weight)
+        write_toml(tmp_path / name, kind="onnx", name=name)
+        _cli("submit", name)
+    ledger = Ledger("ledger")
+    (tmp_path / "salt").write_text("a-test-salt-of-32-bytes-length!!")
+    pc = next(e for e in ledger.entries() if e["name"] == "P-controller")
+    _cli("verify", pc["entry_id"][:8], "--salt-file", "salt")
+    _stale_copy(ledger, next(e for e in ledger.entries() if e["name"] == "P-controller"))
+    _cli("render", "--out", "site")
+    return tmp_path / "site"
+
+
+def _local_targets(page) -> list[str]:
+    return page.eval_on_selector_all(
+        "a[href], img[src], link[href], script[src]",
+        "els => els.map(e => e.getAttribute('href') ?? e.getAttribute('src'))")
+
+
+def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
+    pages = [site / "index.html", *sorted((site / "entries").glob("*.html"))]
+    assert len(pages) == 1 + 4
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+        for html_file in pages:
+            page.goto(html_file.as_uri())
+            page.wait_for_load_state("load")
+            for target in _local_targets(page):
+                if target.startswith("data:"):
+                    continue
+                if target.startswith("#"):
+                    assert page.query_selector(target), f"{html_file.name}: no anchor {target}"
+                    continue
+                url = urlparse(target)
+                assert not url.scheme, f"{html_file.name}: unexpected external link {target}"
+                resolved = (html_file.parent / unquote(url.path)).resolve()
+                assert resolved.is_file(), f"{html_file.name}: {target} does not resolve"
+            if html_file.parent.name == "entries" and not page.locator("h1 .stale").count():
+                sizes = page.eval_on_selector_all(
+                    "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth])")
+                assert len(sizes) == 2 and all(done and width == 128 for done, width in sizes)
+        assert problems == []
+
+        page.goto((site / "index.html").as_uri())
+        assert page.locator("#tiny-verified .badge.verified").count() == 1
+        assert page.locator("#tiny-stale tr.stale").count() == 1
+        table = page.locator("#tiny-self-reported")
+        header = table.locator("th", has_text="Mean success")
+
+        def means() -> list[float]:
+            return [float(v) for v in table.locator("tbody tr td:nth-child(5)").evaluate_all(
+                "tds => tds.map(td => td.dataset.sort)")]
+
+        header.click()
+        ascending = means()
+        header.click()
+        assert means() == sorted(ascending, reverse=True) and ascending == sorted(ascending)
+        names = table.locator("tbody tr td:nth-child(2)")
+        assert sorted(names.all_inner_texts()) == ["ONNX down", "ONNX up"]
+        page.fill("input[data-table=tiny-self-reported]", "down")
+        visible = [row.is_visible() for row in table.locator("tbody tr").all()]
+        assert sorted(visible) == [False, True]
+        page.screenshot(path=str(site / "screenshot.png"), full_page=True)
+        browser.close()
+    assert (site / "screenshot.png").stat().st_size > 10_000
+    assert (site / "plots" / "tiny.png").is_file()
