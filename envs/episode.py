@@ -70,6 +70,9 @@ class EpisodeRecord:
         final_insertion_depth_mm: ``info["insertion_depth_mm"]`` at the end.
         safety_trip: the real robot's safety trip that ended the episode, None otherwise.
         interventions: steps a human (or an intervention wrapper) overrode the policy.
+        failure: why the episode failed other than by running out of time (a safety trip's
+            message, a physics error, a policy's garbage or exception); None otherwise. A failed
+            episode is never a success.
     """
 
     task_id: str
@@ -88,6 +91,7 @@ class EpisodeRecord:
     final_insertion_depth_mm: float | None = None
     safety_trip: str | None = None
     interventions: int = 0
+    failure: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ledger's and the store's form)."""
@@ -140,6 +144,7 @@ def run_episode(
     task_version_key: str | None = None,
     frames: list[np.ndarray] | None = None,
     options: Mapping[str, Any] | None = None,
+    on_failure: Callable[[], None] | None = None,
 ) -> EpisodeRecord:
     """Run one episode from ``env.reset(seed=seed)`` until it terminates or is truncated.
 
@@ -150,9 +155,13 @@ def run_episode(
         task_id, task_version_key: default: from ``env.spec`` (`task_identity`).
         frames: if given, ``env.render()`` is appended at reset and after every step.
         options: passed to ``env.reset``.
+        on_failure: if given, anything the policy or ``env.step`` raises after the reset ends
+            the episode as failed (``record.failure`` says why) and calls ``on_failure()``
+            (the real robot halts its arm there); a session of trials goes on past it.
 
     Raises:
-        PolicyError: the policy returned a wrongly shaped or non-finite action.
+        PolicyError: the policy returned a wrongly shaped or non-finite action (only without
+            ``on_failure``; with it, that is the episode's failure).
     """
     if task_id is None or task_version_key is None:
         inferred_id, inferred_key = task_identity(env)
@@ -169,9 +178,17 @@ def run_episode(
     above_limit_steps = 0
     force_known = True
     steps, episode_return, steps_to_success, interventions = 0, 0.0, None, 0
+    failure = None
     while True:
-        action = check_action(policy(obs), env.action_space, steps)
-        obs, reward, terminated, truncated, info = env.step(action)
+        try:
+            action = check_action(policy(obs), env.action_space, steps)
+            obs, reward, terminated, truncated, info = env.step(action)
+        except Exception as err:
+            if on_failure is None:
+                raise
+            on_failure()
+            failure = f"{type(err).__name__}: {err}"
+            break
         steps += 1
         episode_return += float(reward)
         interventions += int(bool(info.get("intervened", False)))
@@ -188,6 +205,13 @@ def run_episode(
         if terminated or truncated:
             break
     path_length, jerk = _kinematics(positions, dt, steps)
+    trip = info.get("safety_trip")
+    if failure is None and trip is not None:
+        failure = f"safety trip ({trip}): {info.get('safety_message')}"
+    if failure is None and info.get("physics_error"):
+        failure = f"physics error: {info['physics_error']}"
+    if failure is not None:
+        steps_to_success = None
     return EpisodeRecord(
         task_id=task_id,
         task_version_key=task_version_key,
@@ -203,8 +227,9 @@ def run_episode(
         path_length_m=path_length,
         final_distance_mm=_optional_float(info.get("distance_to_goal_mm")),
         final_insertion_depth_mm=_optional_float(info.get("insertion_depth_mm")),
-        safety_trip=info.get("safety_trip"),
+        safety_trip=trip,
         interventions=interventions,
+        failure=failure,
     )
 
 
@@ -310,5 +335,6 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "jerk_rms_m_s3_mean": mean([r.jerk_rms_m_s3 for r in records]),
         "path_length_m_mean": mean([r.path_length_m for r in records]),
         "safety_trips": sum(r.safety_trip is not None for r in records),
+        "failures": sum(r.failure is not None for r in records),
         "interventions": sum(r.interventions for r in records),
     }

@@ -192,7 +192,9 @@ def validate(
             log = TrialLog(out / f"{stem}.{setting}.jsonl", {**header, "setting": setting})
             env = make_env()
             try:
-                runs[setting] = run_episodes(env, factory, n, seed, log)
+                runs[setting] = run_episodes(
+                    env, factory, n, seed, log, task_id=task, env_kwargs=kwargs
+                )
             except RuntimeError as err:  # the robot cannot start an episode
                 raise click.ClickException(
                     f"{setting} session stopped after {len(log.results)} trials (kept in "

@@ -16,32 +16,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from envs.episode import EpisodeRecord, run_episode, summarize
+
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 PolicyFactory = Callable[[gym.Env], Policy]
-
-
-@dataclass(frozen=True)
-class EpisodeResult:
-    """One trial. cycle_time_s: policy time to insertion (steps x control period) [s], None
-    on failure; peak_force_n: the env's `max_force_n` [N]; safety_trip: kind or None;
-    failure: why the trial failed other than by running out of time (a safety trip's message,
-    a policy's garbage or exception), None otherwise."""
-
-    seed: int
-    success: bool
-    steps: int
-    cycle_time_s: float | None
-    peak_force_n: float
-    safety_trip: str | None
-    interventions: int
-    failure: str | None = None
 
 
 def checkpoint_policy(path: str | Path) -> PolicyFactory:
@@ -84,7 +68,7 @@ class TrialLog:
     def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
         self.path = Path(path)
         self.header = json.loads(json.dumps(header))
-        self.results: list[EpisodeResult] = []
+        self.results: list[EpisodeRecord] = []
         if self.path.exists() and self.path.stat().st_size > 0:
             lines = self.path.read_text().splitlines()
             found = json.loads(lines[0])
@@ -95,8 +79,8 @@ class TrialLog:
                 )
             for line in lines[1:]:
                 try:
-                    self.results.append(EpisodeResult(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError):
+                    self.results.append(EpisodeRecord.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, TypeError, ValueError):
                     break  # a line cut short by a crash: that trial runs again
             self._rewrite()
         else:
@@ -106,52 +90,33 @@ class TrialLog:
     def done_seeds(self) -> set[int]:
         return {r.seed for r in self.results}
 
-    def append(self, result: EpisodeResult) -> None:
+    def append(self, result: EpisodeRecord) -> None:
         self.results.append(result)
         with self.path.open("a") as f:
-            f.write(json.dumps(asdict(result)) + "\n")
+            f.write(json.dumps(result.to_dict()) + "\n")
             f.flush()
 
     def _rewrite(self) -> None:
-        lines = [self.header] + [asdict(r) for r in self.results]
+        lines = [self.header] + [r.to_dict() for r in self.results]
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
         tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
         tmp.replace(self.path)
 
 
-def run_trial(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
-    """One trial from `env.reset(seed=seed)` to its end. A failed reset raises; anything after
-    it (a safety trip, a policy that raises or returns an action the env refuses) ends the trial
-    as failed with the reason, the arm halted."""
-    obs, info = env.reset(seed=seed)
-    steps = interventions = 0
-    failure = None
-    try:
-        while True:
-            obs, _, terminated, truncated, info = env.step(policy(obs))
-            steps += 1
-            interventions += int(bool(info.get("intervened", False)))
-            if terminated or truncated:
-                break
-    except Exception as err:  # noqa: BLE001 - a bad trial must not end the session
-        _halt(env)
-        failure = f"{type(err).__name__}: {err}"
-    trip = info.get("safety_trip")
-    if failure is None and trip is not None:
-        failure = f"safety trip ({trip}): {info.get('safety_message')}"
-    if failure is None and info.get("physics_error"):
-        failure = f"physics error: {info['physics_error']}"
-    success = failure is None and bool(info["is_success"])
-    dt = float(env.unwrapped.dt)
-    return EpisodeResult(
-        seed=seed,
-        success=success,
-        steps=steps,
-        cycle_time_s=steps * dt if success else None,
-        peak_force_n=float(info["max_force_n"]),
-        safety_trip=trip,
-        interventions=interventions,
-        failure=failure,
+def run_trial(
+    env: gym.Env, policy: Policy, seed: int, task_id: str, task_version_key: str
+) -> EpisodeRecord:
+    """One trial from `env.reset(seed=seed)` to its end (`envs.episode.run_episode`, the record
+    simulation, the matrix and the leaderboard keep). A failed reset raises; anything after it
+    (a safety trip, a policy that raises or returns an action the env refuses) ends the trial as
+    failed with the reason, the arm halted."""
+    return run_episode(
+        env,
+        policy,
+        seed,
+        task_id=task_id,
+        task_version_key=task_version_key,
+        on_failure=lambda: _halt(env),
     )
 
 
@@ -168,9 +133,16 @@ def run_episodes(
     episodes: int,
     seed: int = 0,
     log: TrialLog | None = None,
-) -> list[EpisodeResult]:
+    *,
+    task_id: str,
+    env_kwargs: dict[str, Any],
+) -> list[EpisodeRecord]:
     """Run trials with seeds seed, seed + 1, ..., seed + episodes - 1 (those not yet in `log`),
-    appending each to `log` as it ends; returns all of them in seed order."""
+    appending each to `log` as it ends; returns all of them in seed order. Every record carries
+    `task_id` and the version key of the simulated task with `env_kwargs`, on either side."""
+    from envs.version_key import task_version_key
+
+    key = task_version_key(task_id, env_kwargs)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     policy = policy_for(env)
@@ -179,42 +151,11 @@ def run_episodes(
     for s in range(seed, seed + episodes):
         if s in done:
             continue
-        result = run_trial(env, policy, s)
+        result = run_trial(env, policy, s, task_id, key)
         results[s] = result
         if log is not None:
             log.append(result)
     return [results[s] for s in range(seed, seed + episodes)]
-
-
-def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
-    """Success rate with its 95% Wilson interval, mean cycle time of the successes [s], mean
-    and max peak force [N], safety trips."""
-    n = len(results)
-    k = sum(r.success for r in results)
-    lo, hi = wilson_interval(k, n)
-    times = [r.cycle_time_s for r in results if r.cycle_time_s is not None]
-    forces = [r.peak_force_n for r in results]
-    return {
-        "episodes": n,
-        "successes": k,
-        "success_rate": k / n,
-        "success_ci95": [lo, hi],
-        "cycle_time_s": float(np.mean(times)) if times else None,
-        "peak_force_mean_n": float(np.mean(forces)),
-        "peak_force_max_n": float(np.max(forces)),
-        "safety_trips": sum(r.safety_trip is not None for r in results),
-        "failures": sum(r.failure is not None for r in results),
-    }
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]]) -> str:
@@ -233,15 +174,18 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         row(
             "success rate [95% CI]",
             lambda s: (
-                f"{s['success_rate']:.0%} [{s['success_ci95'][0]:.0%}, {s['success_ci95'][1]:.0%}]"
+                f"{s['success_rate']:.0%} [{s['success_ci95_low']:.0%}, "
+                f"{s['success_ci95_high']:.0%}]"
             ),
         ),
         row(
             "cycle time [s] (successes)",
-            lambda s: "-" if s["cycle_time_s"] is None else f"{s['cycle_time_s']:.2f}",
+            lambda s: (
+                "-" if math.isnan(s["cycle_time_s_mean"]) else f"{s['cycle_time_s_mean']:.2f}"
+            ),
         ),
-        row("peak force mean [N]", lambda s: f"{s['peak_force_mean_n']:.1f}"),
-        row("peak force max [N]", lambda s: f"{s['peak_force_max_n']:.1f}"),
+        row("peak force mean [N]", lambda s: f"{s['peak_force_n_mean']:.1f}"),
+        row("peak force max [N]", lambda s: f"{s['peak_force_n_max']:.1f}"),
         row("safety trips", lambda s: str(s["safety_trips"])),
         row("failed trials (trip, fault, policy error)", lambda s: str(s["failures"])),
         "",
@@ -256,7 +200,7 @@ def write_report(
     out_dir: str | Path,
     task: str,
     policy: str,
-    runs: dict[str, list[EpisodeResult]],
+    runs: dict[str, list[EpisodeRecord]],
 ) -> tuple[Path, Path]:
     """Write `<out_dir>/validate_<task>.md` (the table) and `.json` (summaries + episodes)."""
     out = Path(out_dir)
@@ -272,7 +216,7 @@ def write_report(
                 "task": task,
                 "policy": policy,
                 "summary": summaries,
-                "episodes": {k: [asdict(r) for r in v] for k, v in runs.items()},
+                "episodes": {k: [r.to_dict() for r in v] for k, v in runs.items()},
             },
             indent=2,
         )

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import real
+from envs.version_key import task_version_key
 from real.config import SafetyConfig
 from real.faults import (
     GARBAGE,
@@ -24,6 +25,10 @@ from tests.real.conftest import USB
 
 #: servoL commands after the policy's first action before a fault starts: mid-step 3.
 MID_EPISODE = 120
+
+
+#: The task the faulty envs run (`faulty_env`'s default kwargs), as the records name it.
+IDENTITY = {"task_id": USB, "task_version_key": task_version_key(USB, {"start_height_mm": 15.0})}
 
 
 def faulty_env(**kwargs):
@@ -93,7 +98,7 @@ def test_first_command_after_a_stop_never_trusts_a_bad_reading(fault):
 @pytest.mark.parametrize("fault", READING_FAULTS)
 def test_a_bad_reading_mid_episode_stops_the_arm(fault):
     env, faulty = faulty_env()
-    result = run_trial(env, FaultAfterFirstAction(env, faulty, fault), seed=0)
+    result = run_trial(env, FaultAfterFirstAction(env, faulty, fault), seed=0, **IDENTITY)
     assert not result.success
     assert result.safety_trip == "reading" and result.failure.startswith("safety trip (reading)")
     assert faulty.bad_readings >= 1
@@ -103,14 +108,14 @@ def test_a_bad_reading_mid_episode_stops_the_arm(fault):
     with pytest.raises(RuntimeError, match="cannot start an episode"):
         env.reset(seed=1)  # the fault persists: no episode starts on it
     faulty.clear()
-    assert run_trial(env, real.p_controller(env), seed=1).success
+    assert run_trial(env, real.p_controller(env), seed=1, **IDENTITY).success
     assert unsafe(env, faulty) == []
 
 
 @pytest.mark.parametrize("fault", ["protective_stop", "emergency_stop", "connection_loss"])
 def test_a_robot_fault_mid_episode_fails_the_trial_safely(fault):
     env, faulty = faulty_env()
-    result = run_trial(env, FaultAfterFirstAction(env, faulty, fault), seed=0)
+    result = run_trial(env, FaultAfterFirstAction(env, faulty, fault), seed=0, **IDENTITY)
     kind = "connection" if fault == "connection_loss" else fault
     assert not result.success and result.safety_trip == kind
     assert kind in result.failure
@@ -123,14 +128,15 @@ def test_a_robot_fault_mid_episode_fails_the_trial_safely(fault):
 
 def test_unlocking_a_protective_stop_onto_a_zero_reading_moves_nothing():
     env, faulty = faulty_env()
-    run_trial(env, FaultAfterFirstAction(env, faulty, "protective_stop", "zero"), seed=0)
+    policy = FaultAfterFirstAction(env, faulty, "protective_stop", "zero")
+    run_trial(env, policy, seed=0, **IDENTITY)
     faulty.clear("protective_stop")  # the pendant's unlock; the pose reading stays zero
     sent = len(faulty.log)
     with pytest.raises(RuntimeError, match="outside the safety workspace"):
         env.reset(seed=1)
     assert not any(c.name == "servoL" for c in faulty.log[sent:])
     faulty.clear()
-    assert run_trial(env, real.p_controller(env), seed=1).success
+    assert run_trial(env, real.p_controller(env), seed=1, **IDENTITY).success
     assert unsafe(env, faulty) == []
 
 
@@ -138,7 +144,7 @@ def test_the_force_trip_is_in_max_force():
     env, faulty = faulty_env(
         safety=SafetyConfig(force_limit_n=10.0), init_offset_mm=(9.0, 9.0), start_height_mm=50.0
     )
-    result = run_trial(env, lambda obs: np.array([0.0, 0.0, 1.0], np.float32), seed=0)
+    result = run_trial(env, lambda obs: np.array([0.0, 0.0, 1.0], np.float32), seed=0, **IDENTITY)
     assert result.safety_trip == "force"
     reported = float(result.failure.split("|F| = ")[1].split(" N")[0])
     assert result.peak_force_n == pytest.approx(reported, abs=0.05)
@@ -149,7 +155,7 @@ def test_the_force_trip_is_in_max_force():
 def test_a_stalling_policy_trips_the_watchdog():
     env, faulty = faulty_env()
     policy = StallingPolicy(real.p_controller(env), faulty.stall, 0.6, at_call=3)
-    result = run_trial(env, policy, seed=0)
+    result = run_trial(env, policy, seed=0, **IDENTITY)
     assert not result.success and result.safety_trip == "watchdog"
     assert unsafe(env, faulty) == []
 
@@ -168,7 +174,10 @@ def test_a_garbage_policy_fails_the_trial_and_the_session_goes_on(garbage, tmp_p
     results = []
     for seed in (0, 1):
         current = next(policies)
-        results.append(run_episodes(env, lambda _env: policy, 1, seed, log)[0])
+        results.append(run_episodes(
+            env, lambda _env: policy, 1, seed, log, task_id=USB,
+            env_kwargs={"start_height_mm": 15.0},
+        )[0])
     assert not results[0].success and results[0].failure
     assert results[1].success and results[1].failure is None
     assert unsafe(env, faulty) == []
