@@ -1,15 +1,105 @@
-"""The `insertbench` command line: one Typer app; each room mounts its own sub-commands here."""
+"""The `insertbench` command line: one Typer app; each room mounts its own sub-commands here.
+
+Errors are handled once, here, for every command: a mistake (bad option, unknown task, misspelt
+env kwarg, missing optional dependency, ...) prints one line on stderr and exits non-zero; the
+traceback is shown only with the global `--debug` flag (`insertbench --debug train ...`).
+Warnings are printed as one line each, too.
+"""
 
 from __future__ import annotations
 
-import typer
+import sys
+import warnings
+from typing import Annotated, Any
 
-app = typer.Typer(
-    name="insertbench",
+import typer
+from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Click
+
+PROG = "insertbench"
+
+
+class InsertBenchApp(typer.Typer):
+    """The root Typer app, whose call turns any error into one line on stderr (see module doc)."""
+
+    debug = False  # set by the root callback from `--debug`
+
+    def __call__(self, args: list[str] | None = None, prog_name: str = PROG) -> Any:
+        """Run the CLI with `args` (default: sys.argv[1:]) and exit with its status."""
+        type(self).debug = False
+        command = typer.main.get_command(self)
+        show_warning = warnings.showwarning
+        warnings.showwarning = _one_line_warning
+        try:
+            code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        except click_errors.NoArgsIsHelpError as err:  # a bare group: its help, status 2
+            typer.echo(err.ctx.get_help() if err.ctx else str(err), err=True)
+            sys.exit(2)
+        except typer.TyperException as err:  # usage errors and the commands' own user errors
+            _error(_usage_message(err))
+            sys.exit(err.exit_code)
+        except (typer.Abort, KeyboardInterrupt):
+            _error("interrupted")
+            sys.exit(130)
+        except Exception as err:  # noqa: BLE001 - every other error: one line unless --debug
+            if type(self).debug:
+                raise
+            _error(f"{type(err).__name__}: {_innermost_message(err)} "
+                   f"(`{PROG} --debug ...` shows the traceback)")
+            sys.exit(1)
+        finally:
+            warnings.showwarning = show_warning
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    typer.echo(f"{PROG}: error: {' '.join(message.split())}", err=True)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"{PROG}: warning: {' '.join(str(message).split())}", err=True)
+
+
+def _usage_message(err: typer.TyperException) -> str:
+    message = err.format_message()
+    ctx = getattr(err, "ctx", None)
+    if isinstance(err, click_errors.NoSuchOption) and err.option_name == "--debug":
+        message += f" (--debug goes before the command: `{PROG} --debug COMMAND ...`)"
+    elif ctx is not None:
+        message += f" (see `{ctx.command_path} --help`)"
+    return message
+
+
+def _innermost_message(err: BaseException) -> str:
+    """The message of the innermost cause that the error only re-words: Gymnasium re-raises an
+    env constructor's error with the whole kwargs dict appended; the user needs the original."""
+    while (
+        err.__cause__ is not None
+        and type(err.__cause__) is type(err)
+        and str(err).startswith(str(err.__cause__))
+    ):
+        err = err.__cause__
+    return str(err)
+
+
+app = InsertBenchApp(
+    name=PROG,
     help="InsertBench: a benchmark for learned industrial insertion.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    # Plain help text: Rich markup would eat every "[default: ...]" written in a help string.
+    rich_markup_mode=None,
+    add_completion=False,
 )
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when a command fails.")
+    ] = False,
+) -> None:
+    """InsertBench: a benchmark for learned industrial insertion."""
+    InsertBenchApp.debug = debug
+
 
 from benchmark.matrix_cli import matrix_app  # noqa: E402 - sub-apps mount after `app` exists
 
@@ -39,3 +129,6 @@ app.command("sim2sim")(sim2sim_command)
 from leaderboards.cli import leaderboard_app  # noqa: E402
 
 app.add_typer(leaderboard_app, name="leaderboard")
+
+if __name__ == "__main__":
+    app()

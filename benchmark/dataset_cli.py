@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from benchmark.cli_options import EnvOption, parse_env_kwargs
 
 app = typer.Typer(
     help="Collect offline datasets (Minari) with the noisy P-controller.",
@@ -34,9 +35,7 @@ def collect(
     max_steps: Annotated[
         int, typer.Option("--max-steps", min=1, help="Steps per episode (paper 001: 20).")
     ] = 20,
-    env_kwargs: Annotated[
-        str, typer.Option("--env-kwargs", help='JSON kwargs for gym.make: {"goal_noise_mm": 1}')
-    ] = "{}",
+    env: EnvOption = None,
     dataset_id: Annotated[
         str | None, typer.Option("--dataset-id", help="Minari dataset ID.")
     ] = None,
@@ -45,10 +44,6 @@ def collect(
     from benchmark.datasets import CollectConfig
     from benchmark.datasets import collect as run_collect
 
-    try:
-        kwargs = json.loads(env_kwargs)
-    except json.JSONDecodeError as err:
-        raise typer.BadParameter(f"--env-kwargs is not valid JSON: {err}") from None
     config = CollectConfig(
         task_id=task,
         episodes=episodes,
@@ -56,7 +51,7 @@ def collect(
         demos=demos,
         max_steps=max_steps,
         seed=seed,
-        env_kwargs=kwargs,
+        env_kwargs=parse_env_kwargs(env),
         dataset_id=dataset_id,
     )
     dataset = run_collect(config, out)

@@ -233,7 +233,7 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
                     infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
                 )
             )
-    with minari_root(Path(out) / "minari"), warnings.catch_warnings():
+    with minari_root(Path(out).resolve() / "minari"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")
         if config.minari_id in minari.list_local_datasets():
             minari.delete_dataset(config.minari_id)
@@ -267,5 +267,5 @@ def load(config: CollectConfig, out: Path):
     """`minari.load_dataset` of a collection written to `out`."""
     import minari
 
-    with minari_root(Path(out) / "minari"):
+    with minari_root(Path(out).resolve() / "minari"):
         return minari.load_dataset(config.minari_id)

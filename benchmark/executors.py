@@ -250,7 +250,12 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int = 1, address: str | None = None,
                  cpus_per_cell: float = 1.0) -> None:
-        import ray
+        try:
+            import ray
+        except ImportError:
+            raise ImportError(
+                "the ray executor needs Ray, which is the [ray] extra: pip install -e '.[ray]'"
+            ) from None
 
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -302,6 +307,8 @@ class RayExecutor(Executor):
 
 def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -> Executor:
     """Build an executor by name: ``local`` (default), ``ray`` or ``inline``."""
+    if ray_address is not None and kind != "ray":
+        raise ValueError(f"a Ray address needs the ray executor, not {kind!r}")
     if kind == "local":
         return LocalExecutor(workers)
     if kind == "ray":

@@ -35,8 +35,7 @@ def _load(preset: str):  # noqa: ANN202 - returns Preset; typed via load_preset
     try:
         return load_preset(preset)
     except PresetError as err:
-        console.print(f"[red]{err}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.BadParameter(str(err), param_hint="PRESET") from None
 
 
 @matrix_app.command("list")
@@ -51,23 +50,29 @@ def list_presets() -> None:
 def run(
     preset: PresetArg,
     workers: Annotated[int, typer.Option(help="Cells in flight at once.")] = 1,
-    executor: Annotated[str, typer.Option(help="local (spawn pool), ray or inline.")] = "local",
+    executor: Annotated[str, typer.Option(
+        help="local (spawn pool), ray (needs the [ray] extra) or inline.")] = "local",
     store: StoreOpt = None,
     artifacts: Annotated[Path | None, typer.Option(
         help="Artifacts root [default: <store dir>/<store stem>-artifacts].")] = None,
     ray_address: Annotated[str | None, typer.Option(
-        help="Ray cluster address; default starts a local Ray.")] = None,
+        help="With --executor ray: the cluster's address (auto, ray://HOST:10001); "
+             "default starts a local Ray.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Run failed cells again.")] = True,
     stale_after: Annotated[float, typer.Option(
         help="Seconds without heartbeat before a running marker is reclaimed.")
     ] = DEFAULT_STALE_AFTER_S,
     heartbeat: Annotated[float, typer.Option(help="Heartbeat period in seconds.")] = 5.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    agent: Annotated[list[str] | None, typer.Option(
+        help="Run only the cells of this agent (registry name or report label; repeatable).")
+    ] = None,
     cell_fn: Annotated[str | None, typer.Option(
         hidden=True, help="module:function replacing benchmark.cells:run_cell (tests).")] = None,
 ) -> None:
     """Run every cell of PRESET that is not done yet (resumes after any interruption)."""
     spec = _load(preset)
+    cells = _select_agents(spec.cells, agent) if agent else spec.cells
     store_path = store or default_store_path(spec.name)
     function = load_cell_function(cell_fn) if cell_fn else run_cell
     if function is run_cell:
@@ -75,9 +80,16 @@ def run(
             check_runnable(spec.cells)
         except PresetError as err:
             raise typer.BadParameter(str(err), param_hint="PRESET") from None
-    with Store(store_path, stale_after_s=stale_after) as db:
+    # The executor first: a missing optional dependency (Ray) must not leave an empty store.
+    pool = make_executor(executor, workers, ray_address)
+    try:
+        db = Store(store_path, stale_after_s=stale_after)
+    except BaseException:
+        pool.shutdown()
+        raise
+    with db:
         summary = run_matrix(
-            spec.cells, db, make_executor(executor, workers, ray_address),
+            cells, db, pool,
             cell_fn=function,
             artifacts_root=artifacts or default_artifacts_root(store_path),
             retry_failed=retry_failed, heartbeat_s=heartbeat, show_progress=progress,
@@ -89,6 +101,16 @@ def run(
     )
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _select_agents(cells, wanted: list[str]):  # noqa: ANN202 - list[Cell] in, list[Cell] out
+    known = {c.agent for c in cells} | {c.method for c in cells}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise typer.BadParameter(
+            f"{unknown} not in this preset; its agents: {sorted(known)}", param_hint="--agent"
+        )
+    return [c for c in cells if c.agent in wanted or c.method in wanted]
 
 
 @matrix_app.command("status")
@@ -151,8 +173,10 @@ def report(
     spec = _load(preset)
     store_path = store or default_store_path(spec.name)
     if not store_path.exists():
-        console.print(f"[red]no store at {store_path}; run `insertbench matrix run` first[/red]")
-        raise typer.Exit(2)
+        raise typer.BadParameter(
+            f"no store at {store_path}; run `insertbench matrix run {preset}` first",
+            param_hint="PRESET",
+        )
     with Store(store_path) as db:
         files = write_report(spec, db, out or Path("runs") / f"{spec.name}-report", reps=reps)
     console.print(f"wrote {files.markdown} and {files.html}")

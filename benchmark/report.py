@@ -119,8 +119,8 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
             if not done:
                 row.append("–")
                 continue
-            row.append(_pooled_rate([metrics[c.config_hash] for c in done])
-                       + f" · {len(done)} seeds")
+            seeds = f"{len(done)} seed" + ("s" if len(done) != 1 else "")
+            row.append(_pooled_rate([metrics[c.config_hash] for c in done]) + f" · {seeds}")
         success.rows.append(row)
     sections.append(Section(
         "Final success rate",
@@ -261,10 +261,14 @@ def _aggregate_section(
     estimates = aggregate(matrices, reps=reps)
     section.tables.append(Table(
         ["Method", "IQM [95% CI]", "Mean [95% CI]", "Seeds x tasks"],
-        [[m, f"{a.iqm:.3f} [{a.iqm_ci[0]:.3f}, {a.iqm_ci[1]:.3f}]",
-          f"{a.mean:.3f} [{a.mean_ci[0]:.3f}, {a.mean_ci[1]:.3f}]", f"{a.runs} x {a.tasks}"]
+        [[m, _with_interval(a.iqm, a.iqm_ci, a.runs), _with_interval(a.mean, a.mean_ci, a.runs),
+          f"{a.runs} x {a.tasks}"]
          for m, a in estimates.items()],
     ))
+    if any(a.runs < 2 for a in estimates.values()):
+        section.paragraphs.append(
+            "No interval for a method with one seed: the stratified bootstrap resamples seeds "
+            "within each task, so one seed gives no measure of spread.")
     for method, reason in skipped.items():
         section.paragraphs.append(f"{method}: left out of the aggregates, {reason}.")
     if matrices:
@@ -280,6 +284,13 @@ def _aggregate_section(
         ax.legend(fontsize=8)
         section.figures.append(("performance_profile.png", _png(fig), "Performance profile"))
     return section
+
+
+def _with_interval(point: float, interval: tuple[float, float], seeds: int) -> str:
+    """`0.600 [0.400, 0.800]`, or the point alone with one seed (its interval is degenerate)."""
+    if seeds < 2:
+        return f"{point:.3f} (1 seed: no CI)"
+    return f"{point:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _learning_curves(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import envs
+from benchmark.cli_options import EnvOption, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
@@ -24,46 +24,42 @@ POLICIES = ("p_controller", "random")
 console = Console() if sys.stdout.isatty() else Console(width=120)
 
 
-def parse_env_kwargs(pairs: list[str]) -> dict[str, object]:
-    """`["goal_noise_mm=1.0", "obs_mode=pixels"]` -> kwargs; values are Python literals or
-    bare strings."""
-    kwargs: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
-        try:
-            kwargs[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            kwargs[key] = raw
-    return kwargs
+def task_rows() -> list[tuple[str, ...]]:
+    """One row per registered InsertBench ID: single-connector tasks (the three of paper 000 and
+    the catalog), the NIST board's parts, then the environments that change connector."""
+    from envs.nist_board import NIST_PARTS, nist_task
+
+    def row(env_id: str, c, paper: str) -> tuple[str, ...]:
+        return (env_id, c.name, f"{c.clearance_mm} mm", f"{c.chamfer_mm} mm",
+                f"{c.mating_length_mm} mm", _mating_text(c), paper)
+
+    rows = [row(env_id, task.connector, task.paper) for env_id, task in sorted(envs.TASKS.items())]
+    for part in NIST_PARTS:
+        task = nist_task(part)
+        rows.append(row(task.env_id, task.connector, task.paper))
+    rows.append(("InsertBench/NISTBoard-v0", "NIST board: one part (part=) or all in sequence",
+                 "per part", "", "", "", "NIST task board #1"))
+    for version in (0, 1):
+        rows.append((f"InsertBench/ConnectorFamily-v{version}", "a catalog connector drawn per "
+                     "episode (split=, hold_out=)", "per connector", "", "", "", "001, 004"))
+    return rows
 
 
 def list_tasks() -> None:
-    """List the registered tasks with their connector, geometry, source and version key."""
+    """List every registered task ID with its connector, geometry, source and version key."""
     table = Table(title="InsertBench tasks")
     table.add_column("id", no_wrap=True)
     for column in ("connector", "clearance", "chamfer", "stroke", "insert / withdraw", "paper"):
         table.add_column(column)
     table.add_column("version key", no_wrap=True)
-    for env_id, task in sorted(envs.TASKS.items()):
-        c = task.connector
-        table.add_row(
-            env_id,
-            c.name,
-            f"{c.clearance_mm} mm",
-            f"{c.chamfer_mm} mm",
-            f"{c.mating_length_mm} mm",
-            _mating_text(c),
-            task.paper,
-            task_version_key(env_id)[:SHORT_KEY_LENGTH],
-        )
+    for row in task_rows():
+        table.add_row(*row, task_version_key(row[0])[:SHORT_KEY_LENGTH])
     console.print(table)
     console.print(
-        "Variants (kwargs of gym.make): action_mode xyz|pose; obs_mode state|pixels|"
-        "state+pixels; reward sparse|dense|dense_printed|goal_image; goal_noise_mm; "
-        "init_offset_mm; grasp_noise_mm; grasp_noise_deg; friction_scale; image_size; "
-        "grayscale; noiseless (v1).\n"
+        "Variants (kwargs of gym.make, `--env KEY=VALUE` on the command line): action_mode "
+        "xyz|pose; obs_mode state|pixels|state+pixels; reward sparse|dense|dense_printed|"
+        "goal_image; goal_noise_mm; init_offset_mm; grasp_noise_mm; grasp_noise_deg; "
+        "friction_scale; image_size; grayscale; noiseless (v1).\n"
         "Version key: SHA-256 of the task's spec, physics, controller, reward, episode length "
         "and scorer with default kwargs (envs.version_key); kwargs change it too."
     )
@@ -78,18 +74,16 @@ def _mating_text(connector) -> str:
 
 
 def rollout(
-    task: Annotated[
-        list[str] | None, typer.Option(help="Task ID (repeatable); default: every task.")
-    ] = None,
+    task: Annotated[list[str] | None, typer.Option(
+        help="Task ID (repeatable); default: every single-connector task (paper 000's three and "
+             "the catalog's).")] = None,
     policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "p_controller",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
     seed: Annotated[int, typer.Option(help="Episode i uses seed + i.")] = 0,
     video: Annotated[
         Path | None, typer.Option(help="Write an MP4 of the first episode per task.")
     ] = None,
-    env: Annotated[
-        list[str] | None, typer.Option(help="Env kwarg KEY=VALUE (repeatable).")
-    ] = None,
+    env: EnvOption = None,
 ) -> None:
     """Roll out paper 000's P-controller (or random actions); print a success table (95%
     Wilson intervals)."""
@@ -99,7 +93,7 @@ def rollout(
     unknown = [t for t in task_ids if t not in gym.registry]
     if unknown:
         raise typer.BadParameter(f"unknown task(s) {unknown}; see `insertbench list`")
-    kwargs = parse_env_kwargs(env or [])
+    kwargs = parse_env_kwargs(env)
     frames: list[np.ndarray] = []
     rows = []
     with Progress(console=console) as progress:

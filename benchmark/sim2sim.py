@@ -22,6 +22,7 @@ import typer
 
 import envs
 from agents.base import Agent
+from benchmark.cli_options import EnvOption, parse_env_kwargs
 from benchmark.evaluate import evaluate
 from benchmark.metrics import format_rate
 from envs.bullet import UNSUPPORTED, BulletInsertionEnv
@@ -145,22 +146,20 @@ def sim2sim_command(
         typer.Option(help="Run, checkpoint or agent directory; default: the P-controller."),
     ] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes (fixed seeds).")] = 20,
-    env: Annotated[
-        list[str] | None, typer.Option("--env", "-e", help="Task kwarg k=v (JSON value).")
-    ] = None,
+    env: EnvOption = None,
 ) -> None:
     """Evaluate one policy in MuJoCo and in PyBullet on the same seeds, side by side."""
     from rich.console import Console
     from rich.table import Table
 
-    from benchmark.train_cli import parse_overrides, resolve_checkpoint
+    from benchmark.train_cli import resolve_checkpoint
 
     if task not in TASKS:
         raise typer.BadParameter(
             f"unknown task {task!r}: sim2sim runs single-connector tasks (see `insertbench list`)"
         )
     agent_dir = resolve_checkpoint(checkpoint)[0] if checkpoint is not None else None
-    env_kwargs = parse_overrides(env, json_values=True)
+    env_kwargs = parse_env_kwargs(env)
     try:
         results = compare(task, agent_dir, episodes, env_kwargs)
     except (ValueError, TypeError) as err:

@@ -40,6 +40,7 @@ import os
 import shutil
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -420,6 +421,13 @@ def train(
     if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
         raise ValueError(f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}")
     full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
+    learning_starts = full_config.get("learning_starts")
+    if learning_starts is not None and 0 < steps < learning_starts:
+        warnings.warn(
+            f"{agent_name} makes no online gradient update in {steps} env steps: its "
+            f"learning_starts is {learning_starts} (train for more steps, or set the config "
+            f"field learning_starts lower)", UserWarning, stacklevel=2,
+        )
     out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     description = _json_ready({

@@ -16,25 +16,18 @@ from typing import Annotated, Any
 
 import typer
 
+from benchmark.cli_options import EnvOption, parse_env_kwargs
 
-def parse_overrides(items: list[str] | None, *, json_values: bool) -> dict[str, Any]:
-    """``["k=v", ...]`` -> dict; with ``json_values`` the values are parsed as JSON if possible.
 
-    Agent configs take the strings as they are (the typed config converts them); env kwargs
-    are JSON (``init_offset_mm=[10,20]``, ``goal_noise_mm=1``), else strings (``reward=dense``).
-    """
-    out: dict[str, Any] = {}
+def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
+    """``["utd_ratio=2", "hidden=256,256"]`` -> dict of strings; the typed agent config converts
+    them (``hidden=[256,256]`` is accepted too)."""
+    out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"expected key=value, got {item!r}")
-        if json_values:
-            try:
-                out[key] = json.loads(value)
-            except json.JSONDecodeError:
-                out[key] = value
-        else:
-            out[key] = value.strip("[]") if value.startswith("[") else value
+            raise typer.BadParameter(f"--config expects key=value, got {item!r}")
+        out[key] = value.strip("[]") if value.startswith("[") else value
     return out
 
 
@@ -60,9 +53,7 @@ def train_command(
     config: Annotated[
         list[str] | None, typer.Option("--config", "-c", help="Agent config override k=v.")
     ] = None,
-    env: Annotated[
-        list[str] | None, typer.Option("--env", "-e", help="Task kwarg k=v (JSON value).")
-    ] = None,
+    env: EnvOption = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (resumes if present).")] = None,
     eval_every: Annotated[int, typer.Option(help="Env steps between evaluations.")] = 5_000,
     eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
@@ -86,8 +77,8 @@ def train_command(
     try:
         result = train(
             task, agent, seed=seed, steps=steps,
-            config=parse_overrides(config, json_values=False),
-            env_kwargs=parse_overrides(env, json_values=True),
+            config=parse_config_overrides(config),
+            env_kwargs=parse_env_kwargs(env),
             out_dir=out, eval_every=eval_every, eval_episodes=eval_episodes,
             checkpoint_every=checkpoint_every, demos=demos, demo_episodes=demo_episodes,
             progress=progress,
@@ -104,10 +95,7 @@ def eval_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     checkpoint: Annotated[Path, typer.Option(help="Run, checkpoint or agent directory.")],
     episodes: Annotated[int, typer.Option(help="Evaluation episodes (fixed seeds).")] = 20,
-    env: Annotated[
-        list[str] | None,
-        typer.Option("--env", "-e", help="Task kwarg k=v (JSON value); default: the run's."),
-    ] = None,
+    env: EnvOption = None,
     json_out: Annotated[
         Path | None, typer.Option(help="Write per-episode records and summary here.")
     ] = None,
@@ -117,7 +105,9 @@ def eval_command(
 ) -> None:
     """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI.
 
-    A checkpoint whose run was trained on another task is refused unless --allow-other-task."""
+    The env kwargs are the run's (run.json), updated by any --env. A checkpoint whose run was
+    trained on another task is refused unless --allow-other-task.
+    """
     from rich.console import Console
 
     from agents import agent_spec, load_agent
@@ -133,7 +123,7 @@ def eval_command(
             "to evaluate it there anyway"
         )
     env_kwargs = dict(run["env_kwargs"]) if run else {}
-    env_kwargs |= parse_overrides(env, json_values=True)
+    env_kwargs |= parse_env_kwargs(env)
     environment = make_env(task, env_kwargs)
     name = json.loads((agent_dir / "agent.json").read_text())["agent"]
     kwargs = {"base_policy": make_base_policy(environment)} if agent_spec(name).needs_base_policy \
@@ -160,7 +150,8 @@ def _print_summary(console: Any, summary: dict[str, Any]) -> None:
                   f"({summary['successes']}/{summary['episodes']}, "
                   f"{summary['effective_trials']} distinct episodes)")
     table.add_row("cycle time (successes)", f"{summary['cycle_steps_mean']:.1f} steps, "
-                  f"{summary['cycle_time_s_mean']:.2f} s")
+                  f"{summary['cycle_time_s_mean']:.2f} s" if summary["successes"] else
+                  "- (no success)")
     table.add_row("peak force", f"mean {summary['peak_force_n_mean']:.1f} N, "
                   f"max {summary['peak_force_n_max']:.1f} N")
     table.add_row("mean return", f"{summary['mean_return']:.3f}")

@@ -6,13 +6,14 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
+
+from benchmark.cli_options import EnvOption, parse_env_kwargs
 
 real_app = typer.Typer(
     name="real",
@@ -129,9 +130,7 @@ def validate(
     ] = None,
     wrist_serial: Annotated[str | None, typer.Option(help="Wrist RealSense serial.")] = None,
     side_serial: Annotated[str | None, typer.Option(help="Side RealSense serial.")] = None,
-    env_kwargs: Annotated[
-        str, typer.Option(help='Task kwargs as JSON, e.g. {"obs_mode": "state+pixels"}.')
-    ] = "{}",
+    env: EnvOption = None,
     seed: Annotated[int, typer.Option(help="First evaluation seed.")] = 1000,
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
         "runs/real"
@@ -160,7 +159,7 @@ def validate(
     factory = (
         real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
     )
-    kwargs: dict[str, Any] = json.loads(env_kwargs)
+    kwargs: dict[str, Any] = parse_env_kwargs(env)
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
 
     if twin:

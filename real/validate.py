@@ -30,28 +30,32 @@ PolicyFactory = Callable[[gym.Env], Policy]
 
 def checkpoint_policy(path: str | Path) -> PolicyFactory:
     """An agent checkpoint (`agents.load_agent`) acting deterministically; its spaces must be
-    the env's."""
+    the env's. Agents that act on top of a base policy (residual RL, `p_controller`) get paper
+    000's P-controller of the env they run on (`real.p_controller`), on either side."""
     try:
         import agents
+        from agents.checkpoint import AGENT_JSON
+        from agents.registry import resolve_agent_dir
     except ImportError as e:
         raise ImportError(
             f"loading {path} needs the `agents` package (and torch); use --policy p_controller "
             f"to validate without one"
         ) from e
-    load_agent = getattr(agents, "load_agent", None)
-    if load_agent is None:
-        raise ImportError(
-            "this `agents` package has no load_agent(); use --policy p_controller until it does"
-        )
-    agent = load_agent(path)
+    agent_dir = resolve_agent_dir(path)
+    name = json.loads((agent_dir / AGENT_JSON).read_text())["agent"]
+    needs_base_policy = agents.agent_spec(name).needs_base_policy
 
     def factory(env: gym.Env) -> Policy:
-        for name in ("observation_space", "action_space"):
-            theirs = getattr(agent, name, None)
-            if theirs is not None and theirs != getattr(env, name):
+        from real.env import p_controller
+
+        kwargs = {"base_policy": p_controller(env)} if needs_base_policy else {}
+        agent = agents.load_agent(agent_dir, **kwargs)
+        for space in ("observation_space", "action_space"):
+            theirs = getattr(agent, space, None)
+            if theirs is not None and theirs != getattr(env, space):
                 raise ValueError(
-                    f"the checkpoint's {name} {theirs} differs from the env's "
-                    f"{getattr(env, name)}; pass the env kwargs it was trained with"
+                    f"the checkpoint's {space} {theirs} differs from the env's "
+                    f"{getattr(env, space)}; pass the env kwargs it was trained with (--env)"
                 )
         return lambda obs: agent.act(obs, deterministic=True)
 

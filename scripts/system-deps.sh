@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # System libraries InsertBench needs on a fresh Debian/Ubuntu machine: EGL/Mesa (and OSMesa as a
 # fallback) for headless MuJoCo rendering, libusb for pyrealsense2, chromium for the leaderboard
-# site test (driven by playwright; no browser download). Needs root; a no-op elsewhere.
+# site test (driven by playwright; no browser download), and python3-venv (Debian's python3 has
+# no venv module without it). Needs root; a no-op elsewhere.
 set -euo pipefail
-packages=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libosmesa6 libusb-1.0-0 chromium)
+packages=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libosmesa6 libusb-1.0-0 chromium python3-venv)
 if ! command -v apt-get >/dev/null; then
     echo "system-deps: no apt-get here; install the equivalents of: ${packages[*]}" >&2
     exit 0

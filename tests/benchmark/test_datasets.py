@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import minari
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -93,15 +94,20 @@ def test_demos_keep_only_successes(tmp_path):
     assert len(attempts) >= 5
 
 
-def test_cli_collect(tmp_path):
+def test_cli_collect_with_a_relative_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         app,
         [
             "dataset", "collect", "--task", "InsertBench/Connector-USBC-v0", "--episodes", "3",
-            "--noise", "0.2", "--demos", "--out", str(tmp_path), "--max-steps", "25",
+            "--noise", "0.2", "--demos", "--out", "outputs/usbc", "--max-steps", "25",
+            "--env", "goal_noise_mm=0.5",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "insertbench/connector-usbc-demos-v0: 3 episodes" in result.output
-    config = CollectConfig("InsertBench/Connector-USBC-v0", episodes=3, demos=True, max_steps=25)
-    assert load(config, tmp_path).total_episodes == 3
+    config = CollectConfig("InsertBench/Connector-USBC-v0", episodes=3, demos=True, max_steps=25,
+                           env_kwargs={"goal_noise_mm": 0.5})
+    assert load(config, "outputs/usbc").total_episodes == 3
+    monkeypatch.setenv("MINARI_DATASETS_PATH", "outputs/usbc/minari")  # relative, as documented
+    assert minari.load_dataset(config.minari_id).total_episodes == 3

@@ -58,7 +58,8 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
             records = [r for c in cells
                        for r in synthetic_cell_for_tests(c, tmp_path).final.episodes]
             k, n = sum(r["success"] for r in records), len(records)
-            expected = format_rate(k, n, *wilson_interval(k, n)) + f" · {len(cells)} seeds"
+            seeds = f"{len(cells)} seed" + "s" * (len(cells) != 1)
+            expected = format_rate(k, n, *wilson_interval(k, n)) + f" · {seeds}"
             row = next(line for line in markdown.splitlines() if line.startswith(f"| {task} |"))
             assert expected in row
             assert expected in page
@@ -71,7 +72,10 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
     assert format_rate(k, 6, *wilson_interval(k, 6)) in reference_row
     assert format_rate(13, 20, *wilson_interval(13, 20)) in reference_row
     assert "Table 9, row A" in page
-    assert re.search(r"\| Learner \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", markdown)
+    # Learner's seed 1 failed everywhere: one seed, whose bootstrap interval would be a point.
+    assert re.search(r"\| Learner \| [0-9.]+ \(1 seed: no CI\) \| [0-9.]+ \(1 seed: no CI\) \|",
+                     markdown)
+    assert "No interval for a method with one seed" in markdown
     assert "synthetic failure requested for seed 1" in markdown
     assert "WARNING: 12 of the done cells were produced by a test fixture" in markdown
 

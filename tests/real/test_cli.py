@@ -38,8 +38,8 @@ def test_calibrate_then_validate(tmp_path):
             str(calib_path),
             "--out",
             str(out),
-            "--env-kwargs",
-            json.dumps({"goal_noise_mm": 0.5}),
+            "--env",
+            "goal_noise_mm=0.5",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -55,7 +55,6 @@ def test_calibrate_then_validate(tmp_path):
 
 
 def test_validate_with_pixels_runs_the_cameras(tmp_path):
-    kwargs = {"obs_mode": "state+pixels", "image_size": 32, "grayscale": True}
     result = runner.invoke(
         app,
         [
@@ -70,8 +69,7 @@ def test_validate_with_pixels_runs_the_cameras(tmp_path):
             "1",
             "--out",
             str(tmp_path),
-            "--env-kwargs",
-            json.dumps(kwargs),
+            "--env", "obs_mode=state+pixels", "--env", "image_size=32", "--env", "grayscale=true",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -105,6 +103,30 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
     assert "--calibration" in result.output
 
 
+def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypatch):
+    """Residual agents need a base policy on each side (sim and twin): paper 000's P-controller
+    of that env. An untrained residual (zero-initialised output) leaves the P-controller."""
+    import gymnasium as gym
+
+    import envs
+    from agents import make_agent
+
+    monkeypatch.chdir(tmp_path)
+    env = gym.make(USB)
+    agent = make_agent("residual_sac", env.observation_space, env.action_space,
+                       {"hidden": (16, 16)}, base_policy=envs.p_controller(env))
+    agent.save("runs/usb-rsac")
+    env.close()
+    result = runner.invoke(app, [
+        "real", "validate", "--task", USB, "--twin", "--checkpoint", "runs/usb-rsac",
+        "--episodes", "1", "--out", "report",
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report/validate_InsertBench_USB-v0.json").read_text())
+    assert report["summary"]["twin"]["episodes"] == 1
+    assert report["summary"]["twin"]["successes"] == 1  # the P-controller alone inserts
+
+
 def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["real", "validate", "--task", USB, "--policy", "p_controller", "--twin", "--out", "out"]
@@ -118,6 +140,6 @@ def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     assert again[:2] == first and len(again) == 3  # trial 1 kept, only trial 2 ran
     report = json.loads((tmp_path / "out" / "validate_InsertBench_USB-v0.json").read_text())
     assert [e["seed"] for e in report["episodes"]["twin"]] == [1000, 1001]
-    other = runner.invoke(app, [*args, "--episodes", "2", "--env-kwargs", '{"goal_noise_mm": 1}'])
+    other = runner.invoke(app, [*args, "--episodes", "2", "--env", "goal_noise_mm=1"])
     assert other.exit_code == 2
     assert "holdstrialsofanothersession" in "".join(other.output.replace("│", "").split())

@@ -1,0 +1,56 @@
+"""Options shared by the `insertbench` commands: one `--env KEY=VALUE` syntax for env kwargs.
+
+Every command that builds a task (`rollout`, `train`, `eval`, `dataset collect`,
+`real validate`) takes env kwargs the same way, parsed here:
+
+    --env goal_noise_mm=1.0 --env init_offset_mm=[0,10] --env reward=dense --env grayscale=true
+
+VALUE is JSON (numbers, `true`/`false`/`null`, lists, objects, quoted strings); a bare word that
+is not JSON is a string (`reward=dense`). Python spellings (`True`, `(0, 10)`) are refused with
+the JSON spelling, so a value never silently becomes a string it was not meant to be.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+ENV_HELP = (
+    "Env kwarg KEY=VALUE for gym.make, VALUE in JSON (a bare word is a string); repeatable: "
+    "--env goal_noise_mm=1.0 --env init_offset_mm=[0,10]."
+)
+
+EnvOption = Annotated[list[str] | None, typer.Option("--env", "-e", help=ENV_HELP)]
+
+_PYTHON_SPELLINGS = {"True": "true", "False": "false", "None": "null"}
+
+
+def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
+    """`["goal_noise_mm=1.0", "init_offset_mm=[0,10]", "reward=dense"]` -> kwargs dict.
+
+    Raises `typer.BadParameter` (one line on the command line) for a pair without `=`, a key
+    given twice, a Python literal, or a value that looks like a JSON list/object but is not one.
+    """
+    kwargs: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise typer.BadParameter(f"--env expects KEY=VALUE, got {pair!r}")
+        if key in kwargs:
+            raise typer.BadParameter(f"--env {key} is given twice")
+        if raw in _PYTHON_SPELLINGS:
+            raise typer.BadParameter(
+                f"--env {pair}: values are JSON, write {key}={_PYTHON_SPELLINGS[raw]}"
+            )
+        try:
+            kwargs[key] = json.loads(raw)
+        except json.JSONDecodeError as err:
+            if raw.lstrip()[:1] in "[{(\"'" and raw.strip():
+                raise typer.BadParameter(
+                    f"--env {pair}: not valid JSON ({err.msg}); lists are written [0,10]"
+                ) from None
+            kwargs[key] = raw
+    return kwargs

@@ -1,0 +1,141 @@
+"""The `insertbench` command line as a user meets it: one-line errors, one `--env` syntax, help
+texts that keep their defaults, every task listed. Commands run from a working directory with
+relative paths, through the same `app(...)` call as the installed `insertbench` script."""
+
+from __future__ import annotations
+
+import sys
+
+import gymnasium as gym
+import pytest
+import typer
+
+import envs  # noqa: F401  (registers the tasks)
+from benchmark.cli import app
+from benchmark.cli_options import parse_env_kwargs
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `insertbench ARGS`; its exit status, stdout and stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        app(list(args))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def all_commands():
+    """(command path, click command) of every leaf command of the app."""
+    def walk(command, path):
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            yield path, command
+            return
+        for name, sub in subcommands.items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_misspelt_env_kwarg_is_one_line_with_a_suggestion(capsys, in_tmp):
+    code, _, err = run_cli(capsys, "rollout", "--task", "InsertBench/USB-v0", "--episodes", "1",
+                           "--env", "goal_nose_mm=1")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    assert "did you mean 'goal_noise_mm'" in err
+    assert "Traceback" not in err and "TaskSpec(" not in err
+
+
+def test_debug_shows_the_traceback(capsys, in_tmp):
+    with pytest.raises(TypeError, match="did you mean 'goal_noise_mm'"):
+        app(["--debug", "rollout", "--task", "InsertBench/USB-v0", "--episodes", "1",
+             "--env", "goal_nose_mm=1"])
+
+
+@pytest.mark.parametrize("args", [
+    ["rollout", "--bogus"],
+    ["rollout", "--task", "InsertBench/Nope-v0"],
+    ["rollout", "--debug"],
+    ["train", "--task", "InsertBench/USB-v0"],
+    ["matrix", "run", "no-such-preset"],
+    ["matrix", "run", "quick", "--agent", "nobody"],
+    ["matrix", "run", "quick", "--ray-address", "auto"],
+    ["matrix", "report", "quick", "--store", "missing.sqlite"],
+    ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", "no/such/run"],
+    ["dataset", "collect", "--task", "InsertBench/USB-v0", "--out", "d", "--env", "x"],
+])
+def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
+    code, _, err = run_cli(capsys, *args)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
+
+
+def test_train_below_learning_starts_warns(capsys, in_tmp):
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v0", "--agent", "sac",
+                           "--steps", "5", "--eval-episodes", "0", "--config", "hidden=8,8",
+                           "--out", "runs/short", "--no-progress")
+    assert code == 0
+    assert "insertbench: warning: sac makes no online gradient update in 5 env steps" in err
+    assert (in_tmp / "runs/short/run.json").is_file()
+
+
+def test_env_values_are_json_with_bare_strings():
+    assert parse_env_kwargs(["goal_noise_mm=1.0", "init_offset_mm=[0,10]", "reward=dense",
+                             "grayscale=true", "cameras=[\"wrist\"]"]) == {
+        "goal_noise_mm": 1.0, "init_offset_mm": [0, 10], "reward": "dense", "grayscale": True,
+        "cameras": ["wrist"],
+    }
+    for bad, message in [("goal_noise_mm", "KEY=VALUE"), ("grayscale=True", "grayscale=true"),
+                         ("init_offset_mm=(0,10)", "not valid JSON"),
+                         ("init_offset_mm=[0,10", "not valid JSON")]:
+        with pytest.raises(typer.BadParameter, match=message.replace("(", r"\(")):
+            parse_env_kwargs([bad])
+    with pytest.raises(typer.BadParameter, match="twice"):
+        parse_env_kwargs(["reward=dense", "reward=sparse"])
+
+
+def test_every_command_that_builds_a_task_takes_the_same_env_option():
+    takes_env = {}
+    for path, command in all_commands():
+        names = {name for p in command.params for name in getattr(p, "opts", [])}
+        assert not any("env-kwargs" in n or "env_kwargs" in n for n in names), path
+        takes_env[" ".join(path)] = "--env" in names
+    for command in ("rollout", "train", "eval", "dataset collect", "real validate"):
+        assert takes_env[command], command
+
+
+def test_help_keeps_every_help_text_and_default(capsys):
+    for path, command in all_commands():
+        code, out, _ = run_cli(capsys, *path, "--help")
+        assert code == 0
+        flat = "".join(out.split())  # help is wrapped at spaces and hyphens
+        for param in command.params:
+            if getattr(param, "help", None) and not getattr(param, "hidden", False):
+                assert "".join(param.help.split()) in flat, (path, param.help)
+    _, out, _ = run_cli(capsys, "matrix", "run", "--help")
+    assert "[default:runs/<preset>.sqlite]" in "".join(out.split())
+
+
+def test_list_prints_every_registered_task(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    registered = [i for i in gym.registry if i.startswith("InsertBench/")]
+    assert len(registered) > 40
+    missing = [i for i in registered if i not in out]
+    assert not missing
+
+
+def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in_tmp,
+                                                                       monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--executor", "ray",
+                           "--store", "runs/quick.sqlite")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "pip install -e '.[ray]'" in err
+    assert not (in_tmp / "runs").exists()
