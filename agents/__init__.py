@@ -7,10 +7,13 @@
 from agents import (  # noqa: F401  (registers agents)
     awac,
     bc,
+    hg_dagger,
+    hil_serl,
     iql,
     localize,
     oda,
     residual,
+    rlpd,
     sac,
     scripted,
     td3,

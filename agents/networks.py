@@ -12,6 +12,8 @@ An agent may hand one encoder to its actor and its critics (SAC does, as DrQ and
 critic loss trains it, and the actor reads ``features.detach()`` through ``from_features``, so
 an image is encoded once per batch instead of once per network. ``random_shift`` is DrQ's image
 augmentation, on a whole batch at once.
+RLPD (``agents/rlpd.py``) shares one critic encoder across its ensemble and reads it from the
+actor through ``DetachedEncoder``.
 """
 
 from __future__ import annotations
@@ -195,6 +197,25 @@ class ObsNormalizer(nn.Module):
             std = (getattr(self, f"{k}_m2") / self.count).sqrt() + 1e-6
             out[k] = ((obs[k].double() - mean) / std).clamp(-self.clip, self.clip).float()
         return out
+
+
+class DetachedEncoder(nn.Module):
+    """Another module's encoder, read without gradients (DrQ / SERL: the actor uses the critic's
+    image encoder, which only the critic loss trains). Same ``out_dim`` as the wrapped encoder.
+
+    The wrapped encoder is deliberately not a submodule: its parameters are not in this
+    module's ``parameters()`` or ``state_dict`` (the owner saves, moves and optimises them; a
+    tensor stored twice would break safetensors checkpoints).
+    """
+
+    def __init__(self, encoder: ObsEncoder):
+        super().__init__()
+        self.shared = (encoder,)  # a tuple hides it from nn.Module's registration
+        self.out_dim = encoder.out_dim
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.shared[0](obs)
 
 
 def obs_to_torch(obs: Mapping[str, np.ndarray], device: torch.device | str) -> dict:

@@ -122,6 +122,10 @@ from benchmark.train_cli import register as register_train_commands  # noqa: E40
 
 register_train_commands(app)
 
+from benchmark.classifier_cli import register as register_classifier_commands  # noqa: E402
+
+register_classifier_commands(app)
+
 from benchmark.sim2sim import sim2sim_command  # noqa: E402
 
 app.command("sim2sim")(sim2sim_command)

@@ -102,12 +102,19 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
     """``gym.make`` after importing ``envs`` (which registers the InsertBench tasks).
 
     ``task_id`` may be any registered ID, or ``"module:ID"`` to import a module that registers it.
+    ``reward="classifier"`` with ``reward_classifier=<dir>`` replaces the reward by a learned
+    success classifier (``benchmark.learned_reward.make_classifier_env``).
     """
     try:
         importlib.import_module("envs")
     except ImportError:
         pass  # envs' dependencies missing: other registered IDs still work
-    return gym.make(task_id, **dict(env_kwargs or {}))
+    kwargs = dict(env_kwargs or {})
+    if kwargs.get("reward") == "classifier" or "reward_classifier" in kwargs:
+        from benchmark.learned_reward import make_classifier_env
+
+        return make_classifier_env(task_id, kwargs)
+    return gym.make(task_id, **kwargs)
 
 
 def make_base_policy(env: gym.Env) -> BasePolicy:
@@ -244,6 +251,10 @@ class _Run:
         self.episode_actions: list[list[float]] = []  # executed actions of the episode so far
         self.episode_return = 0.0
         self.episode_interventions = 0  # intervened steps of the episode so far
+        self.episode_intervention_segments = 0  # maximal runs of intervened steps so far
+        self.previous_intervened = False  # the previous step of this episode was intervened
+        self.hook: Any = None  # the intervention hook; its state_dict() is checkpointed if any
+        self.saved_hook_state: dict[str, Any] | None = None  # hook state read by restore()
         self.obs: dict[str, np.ndarray] | None = None  # None between episodes
         self.next_eval = 0
         self.next_checkpoint = 0
@@ -264,12 +275,16 @@ class _Run:
             "episode_actions": self.episode_actions,
             "episode_return": self.episode_return,
             "episode_interventions": self.episode_interventions,
+            "episode_intervention_segments": self.episode_intervention_segments,
+            "previous_intervened": self.previous_intervened,
             "in_episode": self.obs is not None,
             "next_eval": self.next_eval,
             "next_checkpoint": self.next_checkpoint,
             "evaluations": self.evaluations,
             "train_wall_s": self.train_wall_s,
         }
+        if hasattr(self.hook, "state_dict"):  # a simulated operator, mid-episode
+            state["hook_state"] = self.hook.state_dict()
         (tmp / "runner.json").write_text(json.dumps(state))
         rng = {"torch_cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -293,10 +308,13 @@ class _Run:
         self.episode_actions = state["episode_actions"]
         self.episode_return = state["episode_return"]
         self.episode_interventions = state["episode_interventions"]
+        self.episode_intervention_segments = state.get("episode_intervention_segments", 0)
+        self.previous_intervened = state.get("previous_intervened", False)
         self.next_eval = state["next_eval"]
         self.next_checkpoint = state["next_checkpoint"]
         self.evaluations = state["evaluations"]
         self.train_wall_s = state["train_wall_s"]
+        self.saved_hook_state = state.get("hook_state")
         rng = load_file(str(ckpt / "runner_rng.safetensors"))
         torch.set_rng_state(rng["torch_cpu"])
         if torch.cuda.is_available():
@@ -401,7 +419,11 @@ def train(
         progress: show a progress bar; None (default) shows it only on a terminal.
         intervene: human-in-the-loop hook (HIL-SERL): called with (obs, agent action) every
             training step; a returned action is executed instead and the transition is marked
-            ``intervened``. Per-episode intervention rates go to TensorBoard.
+            ``intervened``. Without it, an agent's own ``operator`` attribute (a simulated
+            operator, ``agents.operator``) is the hook. If the env itself executes a human
+            action (``envs.intervention.InterventionWrapper``: ``info["intervened"]``), the
+            executed ``info["action"]`` is what the transition stores. Per-episode intervention
+            rate, steps and segments go to TensorBoard.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -495,6 +517,12 @@ def train(
             run.save_checkpoint()
     ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
 
+    # Interventions: the caller's hook, else the agent's own simulated operator (hil_serl,
+    # hg_dagger), else none. Evaluation never intervenes.
+    hook = intervene if intervene is not None else getattr(agent, "operator", None)
+    run.hook = hook
+    if run.saved_hook_state is not None and hasattr(hook, "load_state_dict"):
+        hook.load_state_dict(run.saved_hook_state)  # after restore()'s agent.reset
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
     bar = tqdm(total=steps, initial=run.step, disable=None if progress is None else not progress,
                desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
@@ -505,17 +533,28 @@ def train(
                 run.episode_seed = train_episode_seed(seed, run.episode)
                 run.episode += 1
                 agent.reset(seed=run.episode_seed)
+                if hasattr(hook, "reset"):  # a simulated operator: new episode, budget by step
+                    hook.reset(run.episode_seed, run.step)
                 run.obs, _ = env.reset(seed=run.episode_seed)
                 run.episode_actions, run.episode_return = [], 0.0
-                run.episode_interventions = 0
+                run.episode_interventions = run.episode_intervention_segments = 0
+                run.previous_intervened = False
             action = agent.act(run.obs, deterministic=False)
-            override = intervene(run.obs, action) if intervene is not None else None
+            override = hook(run.obs, action) if hook is not None else None
             if override is not None:
                 action = np.asarray(override, dtype=env.action_space.dtype)
-                run.episode_interventions += 1
             next_obs, reward, terminated, truncated, info = env.step(action)
+            # An intervention wrapper on the env (envs.intervention) may have executed a human
+            # action instead: the transition must carry what was executed.
+            intervened = override is not None or bool(info.get("intervened", False))
+            if "action" in info and info.get("intervened", False):
+                action = np.asarray(info["action"], dtype=env.action_space.dtype)
+            if intervened:
+                run.episode_intervention_segments += int(not run.previous_intervened)
+                run.episode_interventions += 1
+            run.previous_intervened = intervened
             agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
-                                     truncated, info, intervened=override is not None))
+                                     truncated, info, intervened=intervened))
             metrics = agent.update()
             run.step += 1
             run.episode_actions.append(np.asarray(action, dtype=np.float64).tolist())
@@ -530,12 +569,17 @@ def train(
                 writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
                                   run.step)
                 writer.add_scalar("train/episode_length", len(run.episode_actions), run.step)
-                if intervene is not None:
+                if hook is not None or run.episode_interventions:
                     writer.add_scalar("train/intervention_rate",
                                       run.episode_interventions / len(run.episode_actions),
                                       run.step)
+                    writer.add_scalar("train/intervention_steps", run.episode_interventions,
+                                      run.step)
+                    writer.add_scalar("train/interventions", run.episode_intervention_segments,
+                                      run.step)
                 run.obs = None
-                if run.step >= run.next_eval and run.step < steps and eval_episodes > 0:
+                if (eval_every > 0 and eval_episodes > 0 and run.step >= run.next_eval
+                        and run.step < steps):
                     summary = run.run_evaluation(writer)
                     bar.set_postfix(success=f"{summary['success_rate']:.2f}")
                     run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)

@@ -91,6 +91,38 @@ def train_command(
         _print_summary(console, result.summaries[-1])
 
 
+def train_async_command(
+    task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
+    agent: Annotated[str, typer.Option(help="Agent name (see `agents.agent_names()`).")],
+    steps: Annotated[int, typer.Option(help="Env steps the learner trains on.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
+    actors: Annotated[int, typer.Option(help="Actor processes.")] = 1,
+    backend: Annotated[str, typer.Option(help="sim, or twin (the real/ digital twin).")] = "sim",
+    config: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="Agent config override k=v.")
+    ] = None,
+    env: EnvOption = None,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/async"),
+    eval_episodes: Annotated[int, typer.Option(help="Final evaluation episodes.")] = 10,
+) -> None:
+    """Actor/learner training (SERL): actors act in their own processes while the learner
+    trains; prints the achieved update-to-data ratio."""
+    from benchmark.async_train import train_async
+
+    try:
+        result = train_async(
+            task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]
+            config=parse_config_overrides(config),
+            env_kwargs=parse_env_kwargs(env), out_dir=out,
+            eval_episodes=eval_episodes,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    typer.echo(f"{result['env_steps']} env steps, {result['gradient_steps']} gradient steps: "
+               f"achieved UTD {result['achieved_utd']:.2f} at {result['env_steps_per_s']:.1f} "
+               f"env steps/s; success {result['evaluation']['success_rate']:.2f} -> {out}")
+
+
 def eval_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     checkpoint: Annotated[Path, typer.Option(help="Run, checkpoint or agent directory.")],
@@ -162,3 +194,4 @@ def register(app: typer.Typer) -> None:
     """Mount ``train`` and ``eval`` on the ``insertbench`` app."""
     app.command("train")(train_command)
     app.command("eval")(eval_command)
+    app.command("train-async")(train_async_command)

@@ -1,0 +1,185 @@
+"""A binary success classifier on camera images (+ optional proprioception): the learned reward
+of SERL (paper 002, section IV-B) and HIL-SERL (paper 003, section III-A).
+
+``SuccessClassifier`` maps an observation (uint8 camera images, optionally vector entries such as
+``tcp_pose``) to the logit of "the task is done". ``train_classifier`` fits it on frames labelled
+by rollouts (``{"obs": {...}, "label": bool}``, one row per frame) with balanced batches (half
+positive, half negative frames in every batch), DrQ random-shift augmentation and binary cross
+entropy with optional label smoothing. ``save_classifier`` / ``load_classifier`` write a
+directory of JSON + safetensors (no pickle).
+
+``ClassifierMeta`` carries what a user of the classifier must know: the observation keys it reads,
+the env settings its frames came from (image size, cameras), the decision ``threshold`` on the
+probability and the optional proprioceptive sanity check (HIL-SERL's configs also require the TCP
+to be near the goal height): a frame only counts as success if ``tcp_pose[2]`` (the insertion
+axis in the start frame, metres) is at least ``min_insertion_z_m``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from agents.checkpoint import space_from_json, space_to_json
+from agents.networks import ObsEncoder, ObsNormalizer, mlp, random_shift
+
+CLASSIFIER_JSON = "classifier.json"
+CLASSIFIER_WEIGHTS = "classifier.safetensors"
+CLASSIFIER_FORMAT = "insertbench-reward-classifier/1"
+
+
+@dataclass
+class ClassifierMeta:
+    """How the classifier was built and how to use it (see the module docstring)."""
+
+    keys: tuple[str, ...]  # observation entries it reads (images, optionally proprioception)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # settings of its training frames
+    threshold: float = 0.5  # success when sigmoid(logit) >= threshold
+    min_insertion_z_m: float | None = None  # sanity check on tcp_pose[2]; None = off
+    hidden: tuple[int, ...] = (256,)  # MLP widths after the encoder
+    image_feature_dim: int = 64  # CNN output per camera
+
+
+class SuccessClassifier(nn.Module):
+    """Observation -> success logit: per-camera CNNs (+ normalised vectors) -> MLP -> 1."""
+
+    def __init__(self, observation_space: gym.spaces.Dict, meta: ClassifierMeta):
+        super().__init__()
+        self.observation_space = observation_space
+        self.meta = meta
+        self.encoder = ObsEncoder(observation_space, meta.keys, meta.image_feature_dim)
+        self.obs_norm = ObsNormalizer(gym.spaces.Dict(
+            {k: observation_space[k] for k in meta.keys}))
+        self.head = mlp(self.encoder.out_dim, meta.hidden, 1)
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Batch of observations -> (B,) logits."""
+        obs = self.obs_norm({k: obs[k] for k in self.meta.keys})
+        return self.head(self.encoder(obs)).squeeze(-1)
+
+    @torch.no_grad()
+    def probability(self, obs: Mapping[str, np.ndarray]) -> float:
+        """P(success) for one unbatched observation."""
+        batch = {k: torch.as_tensor(np.asarray(obs[k])).unsqueeze(0) for k in self.meta.keys}
+        return float(torch.sigmoid(self(batch))[0])
+
+    def is_success(self, obs: Mapping[str, np.ndarray]) -> tuple[bool, float]:
+        """(decision, probability): threshold, then the proprioceptive sanity check if set."""
+        p = self.probability(obs)
+        success = p >= self.meta.threshold
+        if success and self.meta.min_insertion_z_m is not None and "tcp_pose" in obs:
+            success = float(obs["tcp_pose"][2]) >= self.meta.min_insertion_z_m
+        return success, p
+
+
+def train_classifier(
+    classifier: SuccessClassifier,
+    frames: Mapping[str, Any],
+    *,
+    steps: int = 2_000,
+    batch_size: int = 64,
+    lr: float = 3e-4,
+    augment_pad: int = 4,
+    label_smoothing: float = 0.0,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Fit on ``frames`` ({"obs": {key: (N, ...)}, "label": (N,) bool}) with balanced batches.
+
+    Every batch holds ``batch_size / 2`` positive and as many negative frames (sampled with
+    replacement), images randomly shifted by up to ``augment_pad`` pixels; targets are smoothed
+    towards 0.5 by ``label_smoothing``. Returns the final loss and batch accuracy.
+    """
+    labels = np.asarray(frames["label"], dtype=bool)
+    positives, negatives = np.flatnonzero(labels), np.flatnonzero(~labels)
+    if len(positives) == 0 or len(negatives) == 0:
+        raise ValueError(f"need both successful and unsuccessful frames to train a classifier, "
+                         f"got {len(positives)} positive and {len(negatives)} negative")
+    rng = np.random.default_rng(seed)
+    obs_all = {k: np.asarray(frames["obs"][k]) for k in classifier.meta.keys}
+    classifier.obs_norm.update(obs_all, batched=True)
+    image_keys = set(classifier.encoder.image_keys)
+    opt = torch.optim.Adam([p for n, p in classifier.named_parameters()
+                            if not n.startswith("obs_norm")], lr=lr)
+    half = batch_size // 2
+    target = torch.cat([torch.ones(half), torch.zeros(half)])
+    target = target * (1 - label_smoothing) + 0.5 * label_smoothing
+    metrics: dict[str, float] = {}
+    for _ in range(steps):
+        idx = np.concatenate([rng.choice(positives, half), rng.choice(negatives, half)])
+        batch = {k: torch.as_tensor(v[idx]) for k, v in obs_all.items()}
+        for k in image_keys:
+            batch[k] = random_shift(batch[k], augment_pad)
+        logits = classifier(batch)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        accuracy = ((logits > 0).float() == (target > 0.5).float()).float().mean()
+        metrics = {"loss": loss.item(), "batch_accuracy": accuracy.item()}
+    return metrics
+
+
+def error_rates(classifier: SuccessClassifier, frames: Mapping[str, Any]) -> dict[str, float]:
+    """False-positive and false-negative rates of the full decision (threshold + sanity check)
+    against the ground-truth labels of ``frames``."""
+    labels = np.asarray(frames["label"], dtype=bool)
+    decisions = np.array([
+        classifier.is_success({k: frames["obs"][k][i] for k in frames["obs"]})[0]
+        for i in range(len(labels))
+    ])
+    negatives, positives = int((~labels).sum()), int(labels.sum())
+    return {
+        "frames": float(len(labels)),
+        "positives": float(positives),
+        "false_positive_rate": float((decisions & ~labels).sum() / max(negatives, 1)),
+        "false_negative_rate": float((~decisions & labels).sum() / max(positives, 1)),
+        "accuracy": float((decisions == labels).mean()),
+    }
+
+
+def save_classifier(classifier: SuccessClassifier, path: str | Path) -> None:
+    """Write ``classifier.json`` and ``classifier.safetensors`` into directory ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in classifier.state_dict().items()},
+              str(path / CLASSIFIER_WEIGHTS))
+    (path / CLASSIFIER_JSON).write_text(json.dumps({
+        "format": CLASSIFIER_FORMAT,
+        "meta": asdict(classifier.meta),
+        "observation_space": space_to_json(classifier.observation_space),
+    }, indent=1))
+
+
+def load_classifier(path: str | Path) -> SuccessClassifier:
+    """Rebuild a classifier written by ``save_classifier``."""
+    path = Path(path)
+    meta_file = path / CLASSIFIER_JSON
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"no reward classifier in {path} (expected {CLASSIFIER_JSON})")
+    data = json.loads(meta_file.read_text())
+    if data.get("format") != CLASSIFIER_FORMAT:
+        raise ValueError(f"{meta_file} has format {data.get('format')!r}, "
+                         f"expected {CLASSIFIER_FORMAT!r}")
+    raw = data["meta"]
+    meta = ClassifierMeta(**(raw | {"keys": tuple(raw["keys"]),
+                                    "hidden": tuple(raw["hidden"])}))
+    classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
+    classifier.load_state_dict(load_file(str(path / CLASSIFIER_WEIGHTS)), strict=True)
+    return classifier.eval()
+
+
+def select_space(space: gym.spaces.Dict, keys: Sequence[str]) -> gym.spaces.Dict:
+    """The sub-space of ``space`` with ``keys``; ValueError naming what is missing."""
+    missing = [k for k in keys if k not in space.spaces]
+    if missing:
+        raise ValueError(f"observation lacks {missing}; it has {list(space.spaces)}")
+    return gym.spaces.Dict({k: space[k] for k in keys})

@@ -1,0 +1,33 @@
+"""Entry point of actor processes (``benchmark.async_train``), kept free of heavy imports.
+
+A spawned process imports its target's module before running it; importing torch and MuJoCo
+takes seconds (tens on a loaded machine). This module imports only the standard library, so
+an actor asks the kernel to kill it with its parent (``PR_SET_PDEATHSIG``) before the heavy
+imports start, and exits at once if the parent is already gone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+from typing import Any
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def run_actor(parent_pid: int, *args: Any) -> None:
+    """Tie this process to ``parent_pid``, then run ``async_train.actor_loop(*args)``."""
+    die_with_parent(parent_pid)
+    from benchmark.async_train import actor_loop
+
+    actor_loop(parent_pid, *args)

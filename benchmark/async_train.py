@@ -1,0 +1,240 @@
+"""Actor/learner split (SERL, paper 002, section IV-D): the learner trains while actors keep acting.
+
+On a real robot the control loop must keep its rate while the learner runs many gradient steps
+per env step. ``train_async`` runs:
+
+- the **learner** in the calling process: it drains transitions from a queue into the agent
+  (``agent.observe``), runs ``agent.update()`` as fast as it can, and publishes the agent's
+  weights to every actor every ``publish_every`` updates;
+- one or more **actors**, each in its own process (``multiprocessing`` spawn context): each builds
+  the env (simulation, or the ``real/`` digital twin with ``backend="twin"``) and a copy of the
+  agent, acts with the latest weights it received, lets the agent's simulated operator
+  intervene if it has one, and sends every executed transition to the learner.
+
+The update-to-data ratio is therefore not a config value but an outcome: the learner logs the
+achieved UTD (critic gradient steps per env step) with the actors' env-step rate. Actors die
+with the learner: they are daemons, ask the kernel for SIGKILL when their parent dies
+(``PR_SET_PDEATHSIG``, Linux, set by ``benchmark.actor_boot`` before any heavy import) and also
+exit when their parent's pid changes, so ``kill -9`` of the learner leaves nothing behind. (A
+spawned process first re-imports the parent's ``__main__`` module; a learner killed during that
+window leaves the actor to exit when it reaches ``actor_boot``.)
+
+Training episodes of actor i use the runner's seeds ``train_episode_seed(seed, k * actors + i)``;
+results are not bit-reproducible (the interleaving of acting and learning depends on timing).
+The learner evaluates the final agent on the fixed evaluation seeds and saves it (no pickle) in
+``out_dir/agent``; ``out_dir/async.json`` holds the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from agents import Transition, agent_spec, make_agent
+from benchmark.actor_boot import run_actor
+from benchmark.evaluate import eval_seeds, evaluate
+from benchmark.train import (
+    DEFAULT_DEMO_EPISODES,
+    collect_demos,
+    make_base_policy,
+    make_env,
+    train_episode_seed,
+)
+from envs.episode import summarize
+
+Backend = Literal["sim", "twin"]
+INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
+
+
+def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, seed: int = 0):
+    """The simulated task, or the task on the cell's digital twin (``real.make_twin``)."""
+    if backend == "twin":
+        from real.factory import make_twin
+
+        return make_twin(task_id, seed=seed, sim_kwargs=dict(env_kwargs))
+    return make_env(task_id, env_kwargs)
+
+
+def _weights(agent: Any) -> dict[str, Any]:
+    """Everything an actor needs to act like the learner: module tensors (numpy) + counters."""
+    modules = {name: {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
+               for name, m in agent._checkpoint_modules().items()}
+    return {"modules": modules, "env_steps": agent.env_steps}
+
+
+def _load_weights(agent: Any, weights: Mapping[str, Any]) -> None:
+    for name, module in agent._checkpoint_modules().items():
+        module.load_state_dict({k: torch.as_tensor(v)
+                                for k, v in weights["modules"][name].items()})
+    agent.env_steps = int(weights["env_steps"])
+
+
+def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
+               env_kwargs: dict[str, Any], backend: Backend, agent_name: str,
+               config: dict[str, Any], seed: int, transitions: Any, weights_queue: Any,
+               stop: Any) -> None:
+    """One actor process (started through ``benchmark.actor_boot.run_actor``): act with the
+    latest weights, send every executed transition, until ``stop`` or the parent is gone."""
+    torch.set_num_threads(1)
+    torch.manual_seed(seed * 1000 + index + 1)
+    env = build_env(task_id, env_kwargs, backend, seed)
+    kwargs = ({"base_policy": make_base_policy(env)}
+              if agent_spec(agent_name).needs_base_policy else {})
+    agent = make_agent(agent_name, env.observation_space, env.action_space, config,
+                       seed=seed * 1000 + index + 1, **kwargs)
+    operator = getattr(agent, "operator", None)
+    _load_weights(agent, weights_queue.get())
+    episode = 0
+    while not stop.is_set():
+        episode_seed = train_episode_seed(seed, episode * actors + index)
+        episode += 1
+        agent.reset(seed=episode_seed)
+        if operator is not None:
+            operator.reset(episode_seed, agent.env_steps)
+        obs, _ = env.reset(seed=episode_seed)
+        done = False
+        while not done and not stop.is_set():
+            if os.getppid() != parent_pid:  # belt and braces next to PR_SET_PDEATHSIG
+                os._exit(1)
+            try:
+                _load_weights(agent, weights_queue.get_nowait())
+            except queue.Empty:
+                pass
+            action = agent.act(obs, deterministic=False)
+            override = operator(obs, action) if operator is not None else None
+            if override is not None:
+                action = np.asarray(override, dtype=env.action_space.dtype)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            intervened = override is not None or bool(info.get("intervened", False))
+            if "action" in info and info.get("intervened", False):
+                action = np.asarray(info["action"], dtype=env.action_space.dtype)
+            transitions.put(Transition(obs, action, float(reward), next_obs, terminated,
+                                       truncated, {k: info[k] for k in INFO_KEYS if k in info},
+                                       intervened=intervened))
+            agent.env_steps += 1  # keeps warm-up schedules moving between weight updates
+            obs, done = next_obs, terminated or truncated
+    env.close()
+
+
+def train_async(
+    task_id: str,
+    agent_name: str,
+    *,
+    steps: int,
+    seed: int = 0,
+    config: Mapping[str, Any] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    actors: int = 1,
+    backend: Backend = "sim",
+    publish_every: int = 50,
+    demo_episodes: int | None = None,
+    eval_episodes: int = 10,
+    out_dir: str | Path = "runs/async",
+    timeout_s: float = 3_600.0,
+) -> dict[str, Any]:
+    """Train with ``actors`` actor processes until the learner has ``steps`` transitions.
+
+    Returns (and writes to ``out_dir/async.json``) env steps, gradient steps, the achieved UTD,
+    env steps per second, wall-clock and the final evaluation summary. ``demo_episodes``
+    defaults to ``DEFAULT_DEMO_EPISODES`` for agents that need demos (collected by the learner
+    on its own env with the hand controller).
+    """
+    if actors < 1 or steps < 1 or publish_every < 1:
+        raise ValueError(f"actors, steps and publish_every must be >= 1, got {actors}, {steps}, "
+                         f"{publish_every}")
+    if backend not in ("sim", "twin"):
+        raise ValueError(f"backend must be 'sim' or 'twin', got {backend!r}")
+    spec = agent_spec(agent_name)
+    env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
+    torch.manual_seed(seed)
+    env = build_env(task_id, env_kwargs, backend, seed)
+    kwargs = {"base_policy": make_base_policy(env)} if spec.needs_base_policy else {}
+    agent = make_agent(agent_name, env.observation_space, env.action_space, dict(config or {}),
+                       seed=seed, **kwargs)
+    full_config = dict(config or {})
+    if demo_episodes is None:
+        demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
+    if demo_episodes > 0:
+        agent.pretrain(collect_demos(env, kwargs.get("base_policy") or make_base_policy(env),
+                                     demo_episodes))
+    ctx = mp.get_context("spawn")
+    transitions = ctx.Queue(maxsize=10_000)
+    weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors)]
+    stop = ctx.Event()
+    processes = [
+        ctx.Process(target=run_actor, daemon=True, name=f"insertbench-actor-{i}",
+                    args=(os.getpid(), i, actors, task_id, env_kwargs, backend, agent_name,
+                          full_config, seed, transitions, weight_queues[i], stop))
+        for i in range(actors)
+    ]
+    for q in weight_queues:
+        q.put(_weights(agent))
+    for p in processes:
+        p.start()
+    started = time.perf_counter()
+    first_step_s = None
+    steps_before, updates, successes, episodes = agent.env_steps, 0, 0, 0
+    try:
+        while agent.env_steps - steps_before < steps:
+            if time.perf_counter() - started > timeout_s:
+                raise TimeoutError(f"async training did not reach {steps} env steps in "
+                                   f"{timeout_s:.0f} s")
+            dead = [p.name for p in processes if not p.is_alive()]
+            if dead:
+                raise RuntimeError(f"actor process(es) {dead} died; see their stderr")
+            try:  # block briefly only when there is nothing to learn from yet
+                batch = [transitions.get(timeout=0.0 if updates else 1.0)]
+            except queue.Empty:
+                batch = []
+            while True:
+                try:
+                    batch.append(transitions.get_nowait())
+                except queue.Empty:
+                    break
+            for t in batch[: steps - (agent.env_steps - steps_before)]:
+                agent.observe(t)
+                if t.terminated or t.truncated:
+                    episodes += 1
+                    successes += int(bool(t.info.get("is_success", False)))
+            if batch and first_step_s is None:
+                first_step_s = time.perf_counter() - started
+            if agent.update():
+                updates += 1
+                if updates % publish_every == 0:
+                    for q in weight_queues:
+                        try:
+                            q.get_nowait()  # drop weights the actor has not picked up yet
+                        except queue.Empty:
+                            pass
+                        q.put(_weights(agent))
+    finally:
+        stop.set()
+        for p in processes:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    wall_s = time.perf_counter() - started
+    env_steps = agent.env_steps - steps_before
+    gradient_steps = int(getattr(agent, "gradient_steps", 0))
+    records = evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes))
+    env.close()
+    agent.save(out_dir / "agent")
+    result = {
+        "task_id": task_id, "agent": agent_name, "backend": backend, "actors": actors,
+        "env_steps": env_steps, "gradient_steps": gradient_steps,
+        "achieved_utd": gradient_steps / max(env_steps, 1),
+        "env_steps_per_s": env_steps / max(wall_s - (first_step_s or 0.0), 1e-9),
+        "wall_clock_s": wall_s, "training_episodes": episodes,
+        "training_successes": successes, "evaluation": summarize(records),
+    }
+    (out_dir / "async.json").write_text(json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,63 @@
+"""Learning figures for the SERL family (issue 12): RLPD, HIL-SERL, HG-DAgger, BC on one task.
+
+    python -m benchmark.check_serl --task usb --agent rlpd --steps 3000
+    python -m benchmark.check_serl --task dsub --agent hil_serl --steps 3000 --config utd_ratio=4
+
+Setting of the SERL presets: sparse reward, +-1 mm goal noise, (0, 10) mm start offsets, state
+observations, 20 demonstrations from the task's hand controller (``collect_demos``), evaluation
+every ``--eval-every`` steps on 20 fixed seeds. Prints success rate (95% Wilson interval), the
+training wall-clock and, for agents with an operator, the intervened steps so far. Figures, not
+tests: learning quality is measured here, correctness in tests/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from benchmark.train import train
+from benchmark.train_cli import parse_overrides
+
+TASKS = {"usb": "InsertBench/USB-v0", "dsub": "InsertBench/DSub-v0",
+         "modele": "InsertBench/ModelE-v0"}
+#: The issue-12 task setting (paper 002/003-like randomisation on our connectors).
+ENV_KWARGS = {"reward": "sparse", "goal_noise_mm": 1.0, "init_offset_mm": [0.0, 10.0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="usb", choices=sorted(TASKS))
+    parser.add_argument("--agent", default="rlpd", help="rlpd, hil_serl, hg_dagger, bc, sac")
+    parser.add_argument("--steps", type=int, default=3_000, help="env steps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--demos", type=int, default=20, help="hand-controller demo episodes")
+    parser.add_argument("--config", "-c", action="append", default=[], help="agent k=v")
+    parser.add_argument("--env", "-e", action="append", default=[], help="env k=v (JSON)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--out", default=None, help="run directory (default runs/...)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    env_kwargs = ENV_KWARGS | parse_overrides(args.env, json_values=True)
+    result = train(
+        TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
+        config=parse_overrides(args.config, json_values=False), env_kwargs=env_kwargs,
+        out_dir=args.out, eval_every=args.eval_every, eval_episodes=20,
+        demo_episodes=args.demos, progress=False,
+    )
+    for entry in result.evaluations:
+        s = entry["summary"]
+        print(f"{args.agent} {args.task} step {entry['env_steps']:>6} "
+              f"({entry['wall_clock_s']:7.0f} s): success {s['successes']}/{s['episodes']} "
+              f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]")
+    interventions = getattr(result.agent, "interventions", None)
+    if interventions is not None:
+        print(f"intervened transitions: {interventions}")
+    print(json.dumps({"env_steps": result.steps, "episodes": result.episodes,
+                      "train_wall_clock_s": round(result.wall_clock_s, 1)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""``insertbench classifier train``: a success classifier for learned-reward runs (SERL/HIL-SERL).
+
+    insertbench classifier train --task InsertBench/USB-v0 --out classifiers/usb \\
+        -e goal_noise_mm=1 -e "init_offset_mm=[0,10]" --episodes 60 --heldout-episodes 20
+
+Frames come from noisy hand-controller rollouts labelled by the simulator's success
+(``benchmark.learned_reward.collect_frames``); the last ``--heldout-episodes`` episodes are never
+trained on and give the false-positive / false-negative rates printed and written to
+``<out>/report.json``. Use the result with
+``insertbench train ... -e reward=classifier -e reward_classifier=<out>``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Learned success classifiers (rewards for SERL / HIL-SERL runs).",
+                  no_args_is_help=True)
+
+
+@app.command("train")
+def train_command(
+    task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
+    out: Annotated[Path, typer.Option(help="Output directory of the classifier.")],
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="Task kwarg k=v (JSON value).")
+    ] = None,
+    episodes: Annotated[int, typer.Option(help="Training rollouts.")] = 60,
+    heldout_episodes: Annotated[int, typer.Option(help="Held-out rollouts (error rates).")] = 20,
+    image_size: Annotated[int, typer.Option(help="Camera image size [pixels].")] = 64,
+    proprio: Annotated[bool, typer.Option(help="Also feed tcp_pose to the classifier.")] = False,
+    sanity_margin_mm: Annotated[
+        float | None,
+        typer.Option(help="Sanity check: success needs tcp z >= (lowest successful z in the "
+                          "training frames) - margin; omit to disable."),
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="Decision threshold on P(success).")] = 0.5,
+    steps: Annotated[int, typer.Option(help="Gradient steps.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+) -> None:
+    """Collect labelled frames, train the classifier, report held-out error rates."""
+    import numpy as np
+    import torch
+
+    from agents.networks import is_image_space
+    from agents.reward_classifier import (
+        ClassifierMeta,
+        SuccessClassifier,
+        error_rates,
+        save_classifier,
+        train_classifier,
+    )
+    from benchmark.learned_reward import RENDER_KWARGS, collect_frames
+    from benchmark.train import make_env
+    from benchmark.train_cli import parse_overrides
+
+    if episodes < 1 or heldout_episodes < 1:
+        raise typer.BadParameter("--episodes and --heldout-episodes must be >= 1")
+    if not 0.0 < threshold < 1.0:
+        raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
+    env_kwargs = parse_overrides(env, json_values=True) | {"image_size": image_size}
+    for key in ("reward", "obs_mode", "reward_classifier"):
+        if key in env_kwargs:
+            raise typer.BadParameter(f"-e {key}=... is set by the classifier, leave it out")
+    torch.manual_seed(seed)
+    try:
+        train_frames = collect_frames(task, env_kwargs, episodes)
+        heldout = collect_frames(task, env_kwargs, heldout_episodes, first_episode=episodes)
+        space = make_env(task, env_kwargs | {"obs_mode": "state+pixels"}).observation_space
+    except (ValueError, gym_error()) as err:
+        raise typer.BadParameter(str(err)) from err
+    keys = [k for k, s in space.spaces.items() if is_image_space(s)]
+    keys += ["tcp_pose"] if proprio else []
+    min_z = None
+    if sanity_margin_mm is not None:
+        z = train_frames["obs"]["tcp_pose"][train_frames["label"], 2]
+        if len(z) == 0:
+            raise typer.BadParameter("no successful training frame to set the sanity check from")
+        min_z = float(z.min()) - sanity_margin_mm / 1000.0
+    meta = ClassifierMeta(
+        keys=tuple(keys), threshold=threshold, min_insertion_z_m=min_z,
+        env_kwargs={k: v for k, v in env_kwargs.items() if k in RENDER_KWARGS},
+    )
+    classifier = SuccessClassifier(space, meta)
+    try:
+        fit = train_classifier(classifier, train_frames, steps=steps, seed=seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    classifier.eval()
+    report = {
+        "task_id": task, "env_kwargs": env_kwargs, "train_episodes": episodes,
+        "train_frames": int(len(train_frames["label"])),
+        "train_positive_frames": int(np.sum(train_frames["label"])),
+        "fit": fit, "heldout": error_rates(classifier, heldout),
+        "train": error_rates(classifier, train_frames),
+    }
+    save_classifier(classifier, out)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    h = report["heldout"]
+    typer.echo(f"classifier -> {out}; held-out {int(h['frames'])} frames "
+               f"({int(h['positives'])} successes): false-positive rate "
+               f"{h['false_positive_rate']:.3f}, false-negative rate "
+               f"{h['false_negative_rate']:.3f}")
+
+
+def gym_error() -> type[Exception]:
+    """gymnasium's base error (unknown task IDs), imported lazily."""
+    import gymnasium
+
+    return gymnasium.error.Error
+
+
+def register(root: typer.Typer) -> None:
+    """Mount ``classifier`` on the ``insertbench`` app."""
+    root.add_typer(app, name="classifier")

@@ -1,0 +1,131 @@
+"""Learned rewards in the runner: frames labelled by rollouts, and the classifier-reward wrapper.
+
+SERL / HIL-SERL replace the hand-written reward by a success classifier on camera images trained
+from a few hundred labelled frames. Here:
+
+- ``collect_frames`` rolls out the task's hand controller with per-episode action noise (so that
+  some episodes succeed and some do not) with ``reward="dense"`` (no termination: a successful
+  episode keeps producing positive frames) and labels every frame with the simulator's
+  ``is_success``; frames keep their episode index so evaluation can hold out whole episodes.
+- ``ClassifierRewardWrapper`` gives the learner ``reward = 1`` and ``terminated`` exactly when the
+  classifier says success (threshold + optional sanity check), 0 otherwise. The simulator's
+  success stays in ``info["is_success"]`` for evaluation only (no agent reads it); the
+  classifier's output is in ``info["classifier_success"]`` / ``info["classifier_probability"]``.
+- ``make_classifier_env`` is what ``benchmark.train.make_env`` does with the env kwargs
+  ``reward="classifier", reward_classifier=<dir>``: it renders the cameras the classifier
+  needs, at its image size, and hands the learner only the observation entries its
+  ``obs_mode`` asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.networks import is_image_space
+from agents.reward_classifier import load_classifier, select_space
+
+#: Env reset seeds of classifier frames: disjoint from training, evaluation and demo seeds.
+FRAME_SEED_BASE = 80_000_000
+#: Env kwargs of the frames that the run's env must share with them.
+RENDER_KWARGS = ("image_size", "grayscale", "cameras")
+
+
+def collect_frames(
+    task_id: str,
+    env_kwargs: Mapping[str, Any],
+    episodes: int,
+    *,
+    first_episode: int = 0,
+    max_noise: float = 0.6,
+) -> dict[str, Any]:
+    """Roll out the noisy hand controller; returns {"obs", "label", "episode"} per frame.
+
+    Episode i uses seed ``FRAME_SEED_BASE + i`` and Gaussian action noise of std
+    ``max_noise * u`` (``u`` uniform in [0, 1], seeded by the episode) in normalised units.
+    """
+    from benchmark.train import make_base_policy
+
+    importlib.import_module("envs")
+    kwargs = dict(env_kwargs) | {"reward": "dense", "obs_mode": "state+pixels"}
+    env = gym.make(task_id, **kwargs)
+    controller = make_base_policy(env)
+    low, high = env.action_space.low, env.action_space.high
+    obs_rows: dict[str, list[np.ndarray]] = {k: [] for k in env.observation_space.spaces}
+    labels: list[bool] = []
+    episode_ids: list[int] = []
+    for i in range(first_episode, first_episode + episodes):
+        rng = np.random.default_rng(FRAME_SEED_BASE + i)
+        noise = max_noise * rng.uniform()
+        obs, info = env.reset(seed=FRAME_SEED_BASE + i)
+        success, done = bool(info.get("is_success", False)), False
+        while True:
+            for k, v in obs.items():
+                obs_rows[k].append(v)
+            labels.append(success)
+            episode_ids.append(i)
+            if done:
+                break
+            action = controller(obs) + noise * rng.standard_normal(env.action_space.shape)
+            obs, _, terminated, truncated, info = env.step(np.clip(action, low, high)
+                                                           .astype(env.action_space.dtype))
+            success, done = bool(info["is_success"]), terminated or truncated
+    env.close()
+    return {"obs": {k: np.stack(v) for k, v in obs_rows.items()},
+            "label": np.asarray(labels, dtype=bool), "episode": np.asarray(episode_ids)}
+
+
+class ClassifierRewardWrapper(gym.Wrapper):
+    """Reward and termination from a success classifier; see the module docstring."""
+
+    def __init__(self, env: gym.Env, classifier: Any, keep_keys: list[str]):
+        super().__init__(env)
+        self.classifier = classifier
+        self.keep_keys = list(keep_keys)
+        self.observation_space = select_space(env.observation_space, self.keep_keys)
+
+    def _keep(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: obs[k] for k in self.keep_keys}
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        return self._keep(obs), info
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        success, probability = self.classifier.is_success(obs)
+        info = dict(info) | {"classifier_success": success,
+                             "classifier_probability": probability}
+        # ``terminated`` from the env here only means a physics error (dense reward underneath).
+        return self._keep(obs), float(success), bool(success or terminated), truncated, info
+
+
+def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
+    """``task_id`` rewarded by a classifier; see the module docstring.
+
+    ``env_kwargs`` are the run's: ``reward="classifier"`` and ``reward_classifier=<dir>``, a
+    classifier directory (``insertbench classifier train``) in which ``{task}`` stands for the
+    task's name without its namespace (``classifiers/{task}`` -> ``classifiers/USB-v0``).
+    """
+    kwargs = dict(env_kwargs)
+    reward, directory = kwargs.pop("reward", None), kwargs.pop("reward_classifier", None)
+    if reward != "classifier" or not directory:
+        raise ValueError("a learned reward needs both reward='classifier' and "
+                         f"reward_classifier=<dir>; got reward={reward!r}, "
+                         f"reward_classifier={directory!r}")
+    classifier = load_classifier(str(directory).format(task=task_id.split("/")[-1]))
+    obs_mode = kwargs.pop("obs_mode", "state")
+    render = {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
+    clash = {k: (kwargs[k], v) for k, v in render.items() if k in kwargs and kwargs[k] != v}
+    if clash:
+        raise ValueError(f"env kwargs {clash} (run, classifier) differ from the frames the "
+                         "classifier was trained on")
+    env = gym.make(task_id, **kwargs | render | {"reward": "dense", "obs_mode": "state+pixels"})
+    spaces = env.observation_space.spaces
+    keep = [k for k, s in spaces.items()
+            if (obs_mode == "state+pixels") or ((obs_mode == "pixels") == is_image_space(s))]
+    return ClassifierRewardWrapper(env, classifier, keep)

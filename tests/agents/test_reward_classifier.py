@@ -1,0 +1,159 @@
+"""Learned success rewards: classifier training and checkpoints, the reward wrapper, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import tests.standin_env  # noqa: F401  (registers the stand-in)
+from agents.reward_classifier import (
+    ClassifierMeta,
+    SuccessClassifier,
+    error_rates,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
+from benchmark.cli import app
+from benchmark.learned_reward import ClassifierRewardWrapper
+from benchmark.train import make_base_policy, make_env, train
+
+torch.set_num_threads(1)
+
+STANDIN = "tests.standin_env:InsertBenchStandIn/PegPoint-v0"
+SPACE = gym.spaces.Dict({
+    "wrist": gym.spaces.Box(0, 255, (16, 16, 1), np.uint8),
+    "tcp_pose": gym.spaces.Box(-1, 1, (6,), np.float32),
+})
+
+
+def _frames(n: int, positive_fraction: float, seed: int = 0) -> dict:
+    """Positives show a bright 6x6 square somewhere in the image; negatives only noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.uniform(size=n) < positive_fraction
+    images = rng.integers(0, 60, (n, 16, 16, 1)).astype(np.uint8)
+    for i in np.flatnonzero(labels):
+        r, c = rng.integers(2, 8, 2)
+        images[i, r:r + 6, c:c + 6] = 250
+    pose = np.zeros((n, 6), np.float32)
+    pose[:, 2] = np.where(labels, 0.03, 0.0)
+    return {"obs": {"wrist": images, "tcp_pose": pose}, "label": labels}
+
+
+def _classifier(**meta) -> SuccessClassifier:
+    torch.manual_seed(0)
+    return SuccessClassifier(SPACE, ClassifierMeta(keys=("wrist",), hidden=(32,),
+                                                   image_feature_dim=16, **meta))
+
+
+def test_balanced_training_learns_a_rare_success_and_reports_error_rates():
+    clf = _classifier()
+    train_classifier(clf, _frames(400, 0.05), steps=100, batch_size=32, augment_pad=1)
+    rates = error_rates(clf.eval(), _frames(200, 0.3, seed=1))
+    assert rates["false_positive_rate"] <= 0.05 and rates["false_negative_rate"] <= 0.05
+    assert rates["positives"] == pytest.approx(_frames(200, 0.3, seed=1)["label"].sum())
+
+
+def test_error_rates_count_false_positives_and_negatives():
+    clf = _classifier(threshold=0.5)
+    frames = _frames(40, 0.5)
+    with torch.no_grad():  # a constant "always success" classifier
+        clf.head[-1].bias.fill_(10.0)
+        clf.head[-1].weight.zero_()
+    rates = error_rates(clf.eval(), frames)
+    assert rates["false_positive_rate"] == 1.0 and rates["false_negative_rate"] == 0.0
+
+
+def test_sanity_check_vetoes_a_confident_success_below_the_insertion_depth():
+    clf = _classifier(min_insertion_z_m=0.02)
+    with torch.no_grad():
+        clf.head[-1].bias.fill_(10.0)
+        clf.head[-1].weight.zero_()
+    frames = _frames(2, 1.0)
+    obs = {k: v[0] for k, v in frames["obs"].items()}
+    assert clf.is_success(obs)[0]
+    obs["tcp_pose"] = np.zeros(6, np.float32)
+    success, probability = clf.is_success(obs)
+    assert not success and probability > 0.99
+
+
+def test_training_needs_both_classes():
+    with pytest.raises(ValueError, match="0 negative"):
+        train_classifier(_classifier(), _frames(10, 1.0), steps=1)
+
+
+def test_classifier_checkpoint_round_trip(tmp_path):
+    clf = _classifier(threshold=0.7, min_insertion_z_m=0.01)
+    train_classifier(clf, _frames(50, 0.5), steps=5, batch_size=8)
+    save_classifier(clf.eval(), tmp_path / "clf")
+    restored = load_classifier(tmp_path / "clf")
+    assert restored.meta == clf.meta
+    frames = _frames(5, 0.5, seed=3)
+    for i in range(5):
+        obs = {k: v[i] for k, v in frames["obs"].items()}
+        assert restored.probability(obs) == clf.probability(obs)
+    with pytest.raises(FileNotFoundError, match="no reward classifier"):
+        load_classifier(tmp_path)
+
+
+class _ThresholdOnDepth:
+    """A stand-in classifier: success when the plug is 5 mm below the start along z."""
+
+    def is_success(self, obs):
+        return bool(obs["tcp_pose"][2] > 0.045), 0.5
+
+
+def test_wrapper_rewards_and_terminates_on_the_classifier_not_the_simulator():
+    inner = gym.make("InsertBenchStandIn/PegPoint-v0", obs_mode="state+pixels", reward="dense",
+                     image_size=16)
+    env = ClassifierRewardWrapper(inner, _ThresholdOnDepth(), ["tcp_pose", "tcp_vel", "wrench"])
+    assert set(env.observation_space.spaces) == {"tcp_pose", "tcp_vel", "wrench"}
+    controller = make_base_policy(inner)
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"tcp_pose", "tcp_vel", "wrench"}
+    saw_disagreement = False
+    for _ in range(50):
+        obs, reward, terminated, truncated, info = env.step(controller(obs))
+        assert reward == float(info["classifier_success"]) == float(terminated)
+        saw_disagreement |= info["classifier_success"] != info["is_success"]
+        if terminated or truncated:
+            break
+    assert terminated and saw_disagreement  # rewarded 3 mm before the simulator says mated
+
+
+def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["classifier", "train", "--task", STANDIN, "--out", "clf/PegPoint-v0",
+                              "--episodes", "4", "--heldout-episodes", "2", "--image-size", "16",
+                              "--steps", "20", "--sanity-margin-mm", "1", "--proprio"])
+    assert res.exit_code == 0, res.output
+    assert "false-positive rate" in res.output
+    report = json.loads((tmp_path / "clf" / "PegPoint-v0" / "report.json").read_text())
+    assert 0 <= report["heldout"]["false_negative_rate"] <= 1
+    assert report["train_positive_frames"] > 0
+    with pytest.raises(ValueError, match="needs both"):
+        make_env(STANDIN, {"reward_classifier": "clf/{task}"})
+    env = make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}"})
+    assert "wrist" not in env.observation_space.spaces  # state run; the classifier sees pixels
+    result = train(STANDIN, "sac", steps=30, out_dir="run", eval_episodes=1, eval_every=0,
+                   env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
+                   progress=False,
+                   config={"hidden": (16, 16), "batch_size": 8, "learning_starts": 10})
+    assert result.steps == 30 and len(result.evaluations) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--threshold", "1.5"], "threshold"),
+    (["-e", "reward=dense"], "reward"),
+])
+def test_cli_rejects_bad_options_with_one_clear_line(tmp_path, args, message):
+    res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out",
+                                   str(tmp_path / "c"), *args])
+    assert res.exit_code != 0 and message in res.output
+    assert not (tmp_path / "c").exists()

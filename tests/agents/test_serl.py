@@ -1,0 +1,285 @@
+"""The SERL family (issue 12): RLPD, HIL-SERL, HG-DAgger and the simulated operator.
+
+Plumbing with tiny budgets: each method trains, checkpoints and reloads; RLPD's batches are
+half demo, half online; the DrQ encoder is trained by the critic only; intervened transitions
+reach both buffers; the operator triggers, delays, hands back and runs out of budget as
+configured; the runner stores the executed action.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401  (registers the InsertBench tasks)
+import tests.standin_env  # noqa: F401  (registers the stand-in)
+from agents import Transition, load_agent, make_agent, transitions_to_dataset
+from agents.networks import random_shift
+from agents.operator import OperatorConfig, SimulatedOperator
+from benchmark.train import make_base_policy, train
+from envs.intervention import InterventionWrapper, ScriptedTeleop
+from tests.standin_env import PegPointEnv
+
+torch.set_num_threads(1)
+
+STANDIN = "InsertBenchStandIn/PegPoint-v0"
+TINY_RL = {"hidden": (16, 16), "batch_size": 16, "image_feature_dim": 8, "num_qs": 3,
+           "utd_ratio": 2, "critic_actor_ratio": 2, "learning_starts": 10}
+TINY = {
+    "rlpd": TINY_RL,
+    "hil_serl": TINY_RL | {"operator_budget_decay_steps": 100},
+    "hg_dagger": {"hidden": (32, 32), "batch_size": 16, "image_feature_dim": 8,
+                  "pretrain_steps": 20},
+}
+TASKS = [
+    (STANDIN, {"obs_mode": "state", "goal_noise_mm": 1.0}),
+    (STANDIN, {"obs_mode": "state+pixels", "action_mode": "pose", "image_size": 16}),
+    ("InsertBench/USB-v0", {"obs_mode": "state", "goal_noise_mm": 1.0,
+                            "init_offset_mm": [0.0, 10.0]}),
+]
+
+
+def _kwargs(name: str, env: gym.Env) -> dict:
+    return {} if name == "rlpd" else {"base_policy": make_base_policy(env)}
+
+
+def _demos(env: gym.Env, episodes: int = 2) -> dict:
+    policy = make_base_policy(env)
+    transitions = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=500 + i)
+        done = False
+        while not done:
+            action = policy(obs)
+            nxt, reward, term, trunc, info = env.step(action)
+            transitions.append(Transition(obs, action, reward, nxt, term, trunc, info))
+            obs, done = nxt, term or trunc
+    return transitions_to_dataset(transitions)
+
+
+@pytest.mark.parametrize(
+    "name,task", [("rlpd", 0), ("rlpd", 1), ("rlpd", 2), ("hil_serl", 0), ("hil_serl", 2),
+                  ("hg_dagger", 0), ("hg_dagger", 2)],
+    ids=["rlpd-standin", "rlpd-standin-pixels", "rlpd-usb", "hil_serl-standin", "hil_serl-usb",
+         "hg_dagger-standin", "hg_dagger-usb"])
+def test_method_trains_saves_reloads_and_acts_identically(name, task, tmp_path):
+    task_id, env_kwargs = TASKS[task]
+    torch.manual_seed(0)
+    env = gym.make(task_id, **env_kwargs)
+    agent = make_agent(name, env.observation_space, env.action_space, TINY[name], seed=0,
+                       **_kwargs(name, env))
+    assert agent.pretrain(_demos(env))["pretrain/transitions"] > 0
+    hook = getattr(agent, "operator", None)
+    obs, _ = env.reset(seed=0)
+    agent.reset(seed=0)
+    if hook is not None:
+        hook.reset(seed=0, env_step=0)
+    learned, intervened = [], 0
+    for _ in range(40):
+        action = agent.act(obs, deterministic=False)
+        override = hook(obs, action) if hook is not None else None
+        if override is not None:
+            action, intervened = override, intervened + 1
+        assert env.action_space.contains(action), action
+        nxt, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info,
+                                 intervened=override is not None))
+        learned.append(agent.update())
+        obs = nxt
+        if term or trunc:
+            obs, _ = env.reset()
+            agent.reset(seed=1)
+            if hook is not None:
+                hook.reset(seed=1, env_step=agent.env_steps)
+    metrics = [m for m in learned if m]
+    assert len(metrics) >= 28 and all(np.isfinite(v) for m in metrics for v in m.values())
+    if name != "rlpd":
+        assert intervened > 0, "the simulated operator never took over"
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt", **_kwargs(name, env))
+    for i in range(3):
+        probe, _ = env.reset(seed=900 + i)
+        np.testing.assert_array_equal(agent.act(probe, deterministic=True),
+                                      restored.act(probe, deterministic=True))
+
+
+def _rlpd(config: dict | None = None, obs_mode: str = "state"):
+    env = gym.make(STANDIN, obs_mode=obs_mode, image_size=16)
+    agent = make_agent("rlpd", env.observation_space, env.action_space,
+                       TINY_RL | (config or {}), seed=0)
+    demos = _demos(env, 1)
+    demos["intervened"][:] = True  # marks demo rows in sampled batches
+    agent.pretrain(demos)
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        action = env.action_space.sample()
+        nxt, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info))
+        obs = nxt if not (term or trunc) else env.reset()[0]
+    return agent
+
+
+@pytest.mark.parametrize("demo_ratio,expected", [(0.5, 8), (0.25, 4), (0.0, 0)])
+def test_rlpd_batches_mix_demo_and_online_rows(demo_ratio, expected):
+    agent = _rlpd({"demo_ratio": demo_ratio})
+    batch = agent.sample()
+    assert len(batch["action"]) == 16 and int(batch["intervened"].sum()) == expected
+
+
+def test_rlpd_runs_utd_critic_steps_and_actor_steps_per_critic_actor_ratio():
+    agent = _rlpd({"utd_ratio": 6, "critic_actor_ratio": 3})
+    metrics = agent.update()
+    assert agent.gradient_steps == 6 and agent.actor_steps == 2
+    assert {"loss/critic", "loss/actor", "alpha"} <= metrics.keys()
+
+
+def test_rlpd_pixel_encoder_is_shared_and_trained_by_the_critic_only():
+    agent = _rlpd({"utd_ratio": 1, "critic_actor_ratio": 1}, obs_mode="state+pixels")
+    encoder = agent.critic.encoder
+    assert agent.actor.encoder.shared[0] is encoder  # one encoder for the ensemble and actor
+    assert not any(p is q for p in agent.actor_opt.param_groups[0]["params"]
+                   for q in encoder.parameters())
+    b = {k: v for k, v in agent.sample().items()}
+    from agents.buffer import batch_to_torch
+
+    obs = agent.obs_norm(batch_to_torch(b)["obs"])
+    before = [p.clone() for p in encoder.parameters()]
+    agent.update_actor(obs)
+    assert all(torch.equal(p, q) for p, q in zip(before, encoder.parameters(), strict=True))
+    agent.update_from_batch(agent.sample())  # the critic step moves the encoder
+    assert any(not torch.equal(p, q) for p, q in zip(before, encoder.parameters(), strict=True))
+
+
+def test_random_shift_translates_each_image_within_the_padding():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (5, 12, 12, 3), dtype=torch.uint8)
+    assert torch.equal(random_shift(images, 0), images)
+    shifted = random_shift(images, 2)
+    assert shifted.shape == images.shape and shifted.dtype == torch.uint8
+    padded = torch.nn.functional.pad(images.permute(0, 3, 1, 2).float(), (2, 2, 2, 2),
+                                     mode="replicate").permute(0, 2, 3, 1).to(torch.uint8)
+    for i in range(5):  # every output is one of the 25 crops of its own padded image
+        crops = [padded[i, r:r + 12, c:c + 12] for r in range(5) for c in range(5)]
+        assert any(torch.equal(shifted[i], crop) for crop in crops)
+
+
+def test_hil_serl_puts_interventions_in_both_buffers_and_policy_steps_online_only():
+    env = gym.make(STANDIN)
+    agent = make_agent("hil_serl", env.observation_space, env.action_space, TINY["hil_serl"],
+                       base_policy=make_base_policy(env))
+    obs, _ = env.reset(seed=0)
+    for i in range(10):
+        action = env.action_space.sample()
+        nxt, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info,
+                                 intervened=i % 3 == 0))
+        obs = nxt
+    assert len(agent.buffer) == 10 and len(agent.demo_buffer) == 4
+    assert agent.demo_buffer.intervened[:4].all() and agent.interventions == 4
+
+
+class _Expert:
+    """Always pushes +x at full scale."""
+
+    def __call__(self, obs):
+        return np.array([1.0, 0.0, 0.0], np.float32)
+
+
+def _operator(**overrides) -> SimulatedOperator:
+    config = OperatorConfig(**({"operator_action_noise": 0.0} | overrides))
+    return SimulatedOperator(_Expert(), gym.spaces.Box(-1, 1, (3,), np.float32), config)
+
+
+def test_operator_takes_over_after_its_reaction_delay_then_hands_back():
+    op = _operator(operator_reaction_steps=2, operator_takeover_steps=3,
+                   operator_budget_start=100)
+    op.reset(seed=0, env_step=0)
+    stray = np.array([-1.0, 0.0, 0.0], np.float32)
+    actions = [op({}, stray) for _ in range(8)]
+    taken = [a is not None for a in actions]
+    # 2 straying steps are tolerated, the 3rd triggers a 3-step takeover, then the count restarts
+    assert taken == [False, False, True, True, True, False, False, True]
+    np.testing.assert_allclose(actions[2], [1.0, 0.0, 0.0])
+    op.reset(seed=0, env_step=0)
+    assert all(op({}, np.array([0.9, 0.0, 0.0], np.float32)) is None for _ in range(10))
+
+
+def test_operator_budget_shrinks_over_training_and_caps_each_episode():
+    op = _operator(operator_reaction_steps=0, operator_takeover_steps=50,
+                   operator_budget_start=20, operator_budget_end=0,
+                   operator_budget_decay_steps=1000)
+    assert [op.budget(s) for s in (0, 500, 1000, 5000)] == [20, 10, 0, 0]
+    stray = np.array([-1.0, 0.0, 0.0], np.float32)
+    for step, allowed in ((0, 20), (500, 10), (1000, 0)):
+        op.reset(seed=1, env_step=step)
+        assert sum(op({}, stray) is not None for _ in range(40)) == allowed
+
+
+def test_operator_noise_is_seeded_per_episode():
+    op = _operator(operator_action_noise=0.3, operator_reaction_steps=0)
+    stray = np.array([-1.0, 0.0, 0.0], np.float32)
+    op.reset(seed=7)
+    first = [op({}, stray) for _ in range(5)]
+    op.reset(seed=7)
+    np.testing.assert_array_equal(first, [op({}, stray) for _ in range(5)])
+    assert not np.allclose(first[0], [1.0, 0.0, 0.0])
+
+
+INTERVENED_ID = "InsertBenchTest/TeleopPegPoint-v0"
+
+
+def _teleop_env(**kwargs):
+    """The stand-in behind an intervention wrapper: the 'human' acts on every third step."""
+    inputs = [np.full(6, 0.25, np.float32) if i % 3 == 0 else None for i in range(10_000)]
+    return InterventionWrapper(PegPointEnv(**kwargs), ScriptedTeleop(inputs))
+
+
+if INTERVENED_ID not in gym.registry:
+    gym.register(INTERVENED_ID, entry_point=_teleop_env, max_episode_steps=50)
+
+
+def test_runner_stores_the_action_an_intervention_wrapper_executed(tmp_path):
+    config = TINY["hil_serl"] | {"operator": "none"}
+    result = train("tests.agents.test_serl:" + INTERVENED_ID, "hil_serl", seed=0, steps=30,
+                   config=config, out_dir=tmp_path, demo_episodes=1, eval_episodes=0,
+                   progress=False)
+    agent = result.agent
+    online = agent.buffer
+    flagged = online.intervened[:30]
+    assert flagged.sum() == 10
+    np.testing.assert_allclose(online.action[:30][flagged], 0.25)  # the human's, not the policy's
+    assert not np.allclose(online.action[:30][~flagged], 0.25)
+    n_demo = len(agent.demo_buffer) - 10
+    np.testing.assert_allclose(agent.demo_buffer.action[n_demo:n_demo + 10], 0.25)
+
+
+def test_hil_serl_run_with_the_simulated_operator_resumes_exactly(tmp_path):
+    """A checkpoint mid-episode (and mid-takeover) resumes to the same final state."""
+    from tests.benchmark.test_train import _assert_same_final_state
+
+    config = TINY["hil_serl"] | {"operator_reaction_steps": 1}
+    kwargs = {"env_kwargs": {"goal_noise_mm": 1.0}, "eval_every": 0, "eval_episodes": 1,
+              "demo_episodes": 1, "progress": False}
+    task = "tests.standin_env:" + STANDIN
+    straight = train(task, "hil_serl", seed=3, steps=70, config=config, out_dir=tmp_path / "a",
+                     **kwargs)
+    assert straight.agent.interventions > 0
+    train(task, "hil_serl", seed=3, steps=35, config=config, out_dir=tmp_path / "b", **kwargs)
+    resumed = train(task, "hil_serl", seed=3, steps=70, config=config, out_dir=tmp_path / "b",
+                    **kwargs)
+    assert resumed.agent.interventions == straight.agent.interventions
+    _assert_same_final_state(tmp_path / "a", tmp_path / "b")
+
+
+def test_serl_presets_expand_with_valid_configs():
+    from agents.config import build_config
+    from agents.registry import agent_spec
+    from benchmark.preset import load_preset
+
+    cells = load_preset("serl").cells
+    assert len(cells) == 3 * 2 * 5 * 3
+    for cell in cells + load_preset("serl-quick").cells:
+        build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
+        assert cell.env_kwargs["reward"] == "sparse"

@@ -1,0 +1,82 @@
+"""Actor/learner split: transitions and weights flow, the achieved UTD is logged, and actor
+processes die with the learner even on kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.async_train import train_async
+
+TASK = "tests.standin_env:InsertBenchStandIn/PegPoint-v0"
+TINY_SAC = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 20, "random_steps": 20}
+
+
+def test_learner_trains_on_transitions_from_two_actor_processes(tmp_path):
+    result = train_async(TASK, "sac", steps=80, actors=2, config=TINY_SAC, eval_episodes=2,
+                         publish_every=5, out_dir=tmp_path)
+    assert result["env_steps"] == 80 and result["gradient_steps"] > 0
+    assert result["achieved_utd"] == result["gradient_steps"] / 80
+    assert result["training_episodes"] >= 1  # 50-step episodes from two actors
+    assert json.loads((tmp_path / "async.json").read_text())["actors"] == 2
+    assert (tmp_path / "agent" / "agent.json").is_file()
+
+
+def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
+    with pytest.raises(ValueError, match="backend"):
+        train_async(TASK, "sac", steps=10, backend="robot", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="actors"):
+        train_async(TASK, "sac", steps=10, actors=0, out_dir=tmp_path)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_actor_processes_die_when_the_learner_is_killed_with_sigkill(tmp_path):
+    code = (  # heavy imports under __main__ only: spawned actors re-import this module
+        "if __name__ == '__main__':\n"
+        "    from benchmark.async_train import train_async\n"
+        f"    train_async({TASK!r}, 'sac', steps=10**9, actors=2, config={TINY_SAC!r},\n"
+        f"                out_dir={str(tmp_path)!r})\n"
+    )
+    script = tmp_path / "learner.py"
+    script.write_text(code)
+    learner = subprocess.Popen([sys.executable, str(script)], cwd=os.getcwd(),
+                               env=os.environ | {"PYTHONPATH": os.getcwd()})
+    try:
+        deadline = time.time() + 300  # imports and env set-up come first (slow when loaded)
+        actors: list[int] = []
+        while time.time() < deadline and len(actors) < 2:
+            # spawn starts a resource tracker too; actors are the children running Python code
+            actors = [c for c in _children(learner.pid)
+                      if "insertbench" in Path(f"/proc/{c}/cmdline").read_text()
+                      or "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+            time.sleep(0.5)
+        assert len(actors) == 2, "actors did not start"
+        learner.send_signal(signal.SIGKILL)
+        learner.wait()
+        deadline = time.time() + 60
+        while time.time() < deadline and any(_alive(a) for a in actors):
+            time.sleep(0.2)
+        assert not any(_alive(a) for a in actors), "actor processes outlived the learner"
+    finally:
+        if learner.poll() is None:
+            learner.kill()
