@@ -21,7 +21,7 @@ import numpy as np
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
-from envs.episode import wilson_interval
+from envs.episode import distinct_success_summary, wilson_interval
 
 THRESHOLDS = (0.8, 0.95)
 
@@ -67,6 +67,8 @@ class CellMetrics:
     trials: int
     ci_low: float
     ci_high: float
+    distinct_successes: int
+    distinct_trials: int
     mean_steps_to_success: float | None
     mean_seconds_to_success: float | None
     mean_final_distance_mm: float | None
@@ -93,7 +95,8 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
         raise ValueError(f"a cell needs exactly one final evaluation, found {len(finals)}")
     final = finals[0]["episodes"]
     successes, trials = success_summary(final)
-    low, high = wilson_interval(successes, trials)
+    distinct_successes, distinct_trials = distinct_success_summary(final)
+    low, high = wilson_interval(distinct_successes, distinct_trials)
     curve = tuple(
         CurvePoint(e["env_steps"], e["wall_clock_s"], *success_summary(e["episodes"]))
         for e in evaluations if not e["is_final"]
@@ -105,6 +108,8 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
         trials=trials,
         ci_low=low,
         ci_high=high,
+        distinct_successes=distinct_successes,
+        distinct_trials=distinct_trials,
         mean_steps_to_success=_mean([e["steps_to_success"] for e in won]),
         mean_seconds_to_success=_mean([e["time_to_success_s"] for e in won]),
         mean_final_distance_mm=_mean([e["final_distance_mm"] for e in final]),
@@ -217,6 +222,18 @@ def format_rate(successes: int, trials: int, low: float, high: float) -> str:
     """``16/20 (80% [58, 92])`` for tables."""
     pct = 100.0 * successes / trials
     return f"{successes}/{trials} ({pct:.0f}% [{100 * low:.0f}, {100 * high:.0f}])"
+
+
+def format_distinct_rate(
+    successes: int, trials: int, distinct_successes: int, distinct_trials: int
+) -> str:
+    """`format_rate` with the Wilson interval over distinct episodes only, and, when replays
+    were dropped, how many distinct episodes it counts: ``0/10 (0% [0, 79]; 1 distinct)``."""
+    low, high = wilson_interval(distinct_successes, distinct_trials)
+    text = format_rate(successes, trials, low, high)
+    if distinct_trials < trials:
+        text = text[:-1] + f"; {distinct_trials} distinct)"
+    return text
 
 
 def is_number(value: Any) -> bool:

@@ -32,6 +32,7 @@ from benchmark.metrics import (  # noqa: E402
     CellMetrics,
     aggregate,
     cell_metrics,
+    format_distinct_rate,
     format_rate,
     performance_profile,
     score_matrices,
@@ -118,15 +119,15 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
             if not done:
                 row.append("–")
                 continue
-            k = sum(metrics[c.config_hash].successes for c in done)
-            n = sum(metrics[c.config_hash].trials for c in done)
             seeds = f"{len(done)} seed" + ("s" if len(done) != 1 else "")
-            row.append(format_rate(k, n, *wilson_interval(k, n)) + f" · {seeds}")
+            row.append(_pooled_rate([metrics[c.config_hash] for c in done]) + f" · {seeds}")
         success.rows.append(row)
     sections.append(Section(
         "Final success rate",
         [f"Final-policy evaluation: {preset.cells[0].eval_episodes} episodes per cell on fixed "
-         "evaluation seeds, pooled over training seeds; brackets: 95% Wilson interval."],
+         "evaluation seeds, pooled over training seeds; brackets: 95% Wilson interval over "
+         "distinct episodes (identical replays, as a deterministic policy on a noiseless task "
+         "produces for every seed, count once: 'k distinct')."],
         [success],
     ))
 
@@ -237,9 +238,7 @@ def _reference_section(
         done = [metrics[c.config_hash] for c in matched if c.config_hash in metrics]
         label = matched[0].task_label if matched else entry.task
         if done:
-            k = sum(m.successes for m in done)
-            n = sum(m.trials for m in done)
-            ours = format_rate(k, n, *wilson_interval(k, n))
+            ours = _pooled_rate(done)
         paper = format_rate(entry.successes, entry.trials,
                             *wilson_interval(entry.successes, entry.trials))
         table.rows.append([label, entry.agent, ours, paper, entry.note])
@@ -341,6 +340,16 @@ def _failures_section(preset: Preset, rows: dict[str, dict]) -> Section:
          else ""] for c, r in failed
     ])
     return Section("Failed cells", [] if failed else ["None."], [table] if failed else [])
+
+
+def _pooled_rate(done: Sequence[CellMetrics]) -> str:
+    """Success over cells pooled, the interval over their distinct episodes."""
+    return format_distinct_rate(
+        sum(m.successes for m in done),
+        sum(m.trials for m in done),
+        sum(m.distinct_successes for m in done),
+        sum(m.distinct_trials for m in done),
+    )
 
 
 def _markdown_cell(text: str) -> str:

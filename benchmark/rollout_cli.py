@@ -15,7 +15,7 @@ from rich.table import Table
 
 import envs
 from benchmark.cli_options import EnvOption, parse_env_kwargs
-from benchmark.metrics import format_rate
+from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
 
@@ -31,7 +31,7 @@ def task_rows() -> list[tuple[str, ...]]:
 
     def row(env_id: str, c, paper: str) -> tuple[str, ...]:
         return (env_id, c.name, f"{c.clearance_mm} mm", f"{c.chamfer_mm} mm",
-                f"{c.mating_length_mm} mm", f"{c.retention_force_n} N", paper)
+                f"{c.mating_length_mm} mm", _mating_text(c), paper)
 
     rows = [row(env_id, task.connector, task.paper) for env_id, task in sorted(envs.TASKS.items())]
     for part in NIST_PARTS:
@@ -39,8 +39,9 @@ def task_rows() -> list[tuple[str, ...]]:
         rows.append(row(task.env_id, task.connector, task.paper))
     rows.append(("InsertBench/NISTBoard-v0", "NIST board: one part (part=) or all in sequence",
                  "per part", "", "", "", "NIST task board #1"))
-    rows.append(("InsertBench/ConnectorFamily-v0", "a catalog connector drawn per episode "
-                 "(split=, hold_out=)", "per connector", "", "", "", "001, 004"))
+    for version in (0, 1):
+        rows.append((f"InsertBench/ConnectorFamily-v{version}", "a catalog connector drawn per "
+                     "episode (split=, hold_out=)", "per connector", "", "", "", "001, 004"))
     return rows
 
 
@@ -48,7 +49,7 @@ def list_tasks() -> None:
     """List every registered task ID with its connector, geometry, source and version key."""
     table = Table(title="InsertBench tasks")
     table.add_column("id", no_wrap=True)
-    for column in ("connector", "clearance", "chamfer", "stroke", "retention", "paper"):
+    for column in ("connector", "clearance", "chamfer", "stroke", "insert / withdraw", "paper"):
         table.add_column(column)
     table.add_column("version key", no_wrap=True)
     for row in task_rows():
@@ -56,12 +57,20 @@ def list_tasks() -> None:
     console.print(table)
     console.print(
         "Variants (kwargs of gym.make, `--env KEY=VALUE` on the command line): action_mode "
-        "xyz|pose; obs_mode state|pixels|state+pixels; reward sparse|dense|goal_image; "
-        "goal_noise_mm; init_offset_mm; grasp_noise_mm; grasp_noise_deg; friction_scale; "
-        "image_size; grayscale.\n"
+        "xyz|pose; obs_mode state|pixels|state+pixels; reward sparse|dense|dense_printed|"
+        "goal_image; goal_noise_mm; init_offset_mm; grasp_noise_mm; grasp_noise_deg; "
+        "friction_scale; image_size; grayscale; noiseless (v1).\n"
         "Version key: SHA-256 of the task's spec, physics, controller, reward, episode length "
         "and scorer with default kwargs (envs.version_key); kwargs change it too."
     )
+
+
+def _mating_text(connector) -> str:
+    """Documented insertion / withdrawal ranges (v1), or v0's single retention force."""
+    if connector.mating is None:
+        return f"{connector.retention_force_n} N retention"
+    (i_lo, i_hi), (w_lo, w_hi) = connector.mating.insertion_n, connector.mating.withdrawal_n
+    return f"{i_lo:g}-{i_hi:g} / {w_lo:g}-{w_hi:g} N"
 
 
 def rollout(
@@ -135,8 +144,8 @@ def _print_table(rows, policy: str, kwargs: dict) -> None:
         forces = [r.peak_force_n for r in records if r.peak_force_n is not None]
         table.add_row(
             task_id,
-            format_rate(s["successes"], s["episodes"], s["success_ci95_low"],
-                        s["success_ci95_high"]),
+            format_distinct_rate(s["successes"], s["episodes"], s["distinct_successes"],
+                                 s["effective_trials"]),
             f"{s['cycle_steps_mean']:.1f}" if s["successes"] else "-",
             f"{np.median(forces):.1f} N (median)" if forces else "-",
             f"{s['final_distance_mm_mean']:.2f} mm",

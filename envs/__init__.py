@@ -70,9 +70,10 @@ for _id, _task in TASKS.items():
         )
 
 # Connector families and the NIST board: environments over several connectors.
-for _id, _entry, _steps in (
-    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50),
-    ("InsertBench/NISTBoard-v0", NISTBoardEnv, None),  # truncates itself per part
+for _id, _entry, _steps, _kwargs in (
+    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50, {}),
+    ("InsertBench/ConnectorFamily-v1", ConnectorFamilyEnv, 50, {"version": 1}),
+    ("InsertBench/NISTBoard-v0", NISTBoardEnv, None, {}),  # truncates itself per part
 ):
     if _id not in gym.registry:
         gym.register(
@@ -80,6 +81,7 @@ for _id, _entry, _steps in (
             entry_point=_entry,
             vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             max_episode_steps=_steps,
+            kwargs=_kwargs,
         )
 for _part in NIST_PARTS:
     _id = nist_task(_part).env_id  # InsertBench/NISTBoard-<Part>-v0

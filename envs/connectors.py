@@ -70,6 +70,28 @@ PROFILES = ("rect", "trapezoid", "round", "blades")
 
 
 @dataclass(frozen=True)
+class MatingForces:
+    """Documented force ranges of a connector pair [N], as its standard or datasheet gives them.
+
+    insertion_n: (min, max) force to mate (push the plug home, axial, quasi-static);
+    withdrawal_n: (min, max) force to unmate (pull it out; latches released). A bound that no
+    document gives is an estimate, and `source` says which bounds are documented, where, and why
+    the others were chosen. `envs.mating_forces.calibrated` turns the ranges into retention
+    springs whose simulated peaks fall inside them.
+    """
+
+    insertion_n: tuple[float, float]
+    withdrawal_n: tuple[float, float]
+    source: str
+
+    def __post_init__(self) -> None:
+        for name in ("insertion_n", "withdrawal_n"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo < hi:
+                raise ValueError(f"{name} must be (min, max) with 0 < min < max, got {(lo, hi)}")
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """A plug/socket pair.
 
@@ -117,8 +139,11 @@ class ConnectorSpec:
     board_rgba: tuple[float, float, float, float] = (0.32, 0.33, 0.36, 1.0)
     table_rgba: tuple[float, float, float, float] = (0.55, 0.45, 0.35, 1.0)
     board_checker_rgba: tuple[float, float, float, float] | None = None
+    mating: MatingForces | None = None
     """sides: facets of a round profile. board_rgba, table_rgba, board_checker_rgba: the visual
-    domain around the socket (a checker pattern on the board when the last is set)."""
+    domain around the socket (a checker pattern on the board when the last is set). mating: the
+    documented mating and unmating force ranges (task version 1 on); None in version 0, whose
+    springs follow `retention_force_n` alone."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -261,14 +261,55 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     return float(interval.low), float(interval.high)
 
 
+#: Record fields that name an episode rather than describe what happened in it.
+IDENTITY_FIELDS = frozenset(
+    {"task_id", "task_version_key", "seed", "eval_seed", "episode", "index", "wall_clock_s",
+     "cell", "config_hash", "is_final"}
+)
+
+
+def _outcome(record: Mapping[str, Any] | Any) -> tuple:
+    values = record if isinstance(record, Mapping) else asdict(record)
+    return tuple(sorted((k, repr(v)) for k, v in values.items() if k not in IDENTITY_FIELDS))
+
+
+def distinct_episodes(records: Sequence[Mapping[str, Any] | Any]) -> list:
+    """The records with replays dropped: episodes that agree exactly on every outcome field
+    (success, steps, return, forces, distances: all but `IDENTITY_FIELDS`) are one episode seen
+    again, as a deterministic policy on a noiseless task replays it for every seed. Records are
+    dicts or `EpisodeRecord`s; the first of each group is kept, in order."""
+    seen: set[tuple] = set()
+    kept = []
+    for record in records:
+        key = _outcome(record)
+        if key not in seen:
+            seen.add(key)
+            kept.append(record)
+    return kept
+
+
+def effective_trials(records: Sequence[Mapping[str, Any] | Any]) -> int:
+    """How many distinct episodes `records` hold (see `distinct_episodes`)."""
+    return len(distinct_episodes(records))
+
+
+def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tuple[int, int]:
+    """(successes, trials) over distinct episodes: what a confidence interval may count."""
+    distinct = distinct_episodes(records)
+    wins = sum(bool(r["success"] if isinstance(r, Mapping) else r.success) for r in distinct)
+    return wins, len(distinct)
+
+
 def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
-    """Aggregates of episode records: success with its 95% Wilson interval; cycle time over the
+    """Aggregates of episode records: success with its 95% Wilson interval over distinct
+    episodes (N replays of one episode are one trial: `effective_trials`); cycle time over the
     successes; means over the episodes that report a quantity (NaN when none does)."""
     n = len(records)
     if n == 0:
         raise ValueError("cannot summarise zero episodes")
     successes = sum(r.success for r in records)
-    low, high = wilson_interval(successes, n)
+    distinct_successes, distinct = distinct_success_summary(records)
+    low, high = wilson_interval(distinct_successes, distinct)
     won = [r for r in records if r.success]
 
     def mean(values: list[float | None]) -> float:
@@ -280,6 +321,8 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "episodes": n,
         "successes": successes,
         "success_rate": successes / n,
+        "effective_trials": distinct,
+        "distinct_successes": distinct_successes,
         "success_ci95_low": low,
         "success_ci95_high": high,
         "mean_return": mean([r.episode_return for r in records]),

@@ -20,9 +20,9 @@ from envs.tasks import TASKS, TaskSpec
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
 
 
-def connector_task(name: str) -> TaskSpec:
-    """The task of catalog connector `name` (InsertBench/Connector-<name>-v0)."""
-    return TASKS[f"InsertBench/Connector-{name}-v0"]
+def connector_task(name: str, version: int = 0) -> TaskSpec:
+    """The task of catalog connector `name` (InsertBench/Connector-<name>-v<version>)."""
+    return TASKS[f"InsertBench/Connector-{name}-v{version}"]
 
 
 class ConnectorFamilyEnv(gym.Env):
@@ -47,10 +47,13 @@ class ConnectorFamilyEnv(gym.Env):
     | connectors | None | explicit catalog names; overrides split and hold_out |
     | procedural_count | 100 | procedural split: connectors 0 .. count-1 of the generator |
     | procedural_seed | 0 | procedural split: the generator's seed offset |
+    | version | 0 | members' task version (the registered ID's -vN; "procedural" is v0 only) |
     | **env_kwargs | | passed to every member's `InsertionEnv` |
 
     ## Version History
     v0: initial release.
+    v1: members are the catalog's -v1 tasks (datasheet mating forces, real-world variation; see
+    `InsertionEnv`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -62,11 +65,19 @@ class ConnectorFamilyEnv(gym.Env):
         connectors: Sequence[str] | None = None,
         procedural_count: int = 100,
         procedural_seed: int = 0,
+        version: int = 0,
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
         if split not in FAMILY_SPLITS:
             raise ValueError(f"split must be one of {FAMILY_SPLITS}, got {split!r}")
+        if version not in (0, 1):
+            raise ValueError(f"version must be 0 or 1, got {version!r}")
+        if version == 1 and split == "procedural" and connectors is None:
+            raise ValueError(
+                "procedural connectors have no documented mating forces and exist in version 0 "
+                "only: use InsertBench/ConnectorFamily-v0 for split='procedural'"
+            )
         self._tasks: dict[str, Callable[[], TaskSpec]] = {}
         if connectors is not None:
             unknown = [c for c in connectors if c not in CATALOG]
@@ -85,7 +96,7 @@ class ConnectorFamilyEnv(gym.Env):
         else:
             names = connector_names(split, hold_out)
         for name in names:
-            self._tasks.setdefault(name, lambda n=name: connector_task(n))
+            self._tasks.setdefault(name, lambda n=name: connector_task(n, version))
         self.connectors: tuple[str, ...] = tuple(names)
         self.split, self.hold_out = split, hold_out
         self.render_mode = render_mode

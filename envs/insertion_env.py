@@ -37,7 +37,7 @@ from envs.task_options import (
     sample_start_offset_m,
     task_reward,
 )
-from envs.tasks import TaskSpec
+from envs.tasks import SensorModel, TaskSpec
 from envs.ur5e_constants import HOME_QPOS, JOINT_NAMES
 
 #: Tool pointing down, plug outline aligned with the socket: TCP x = world x, z = -world z.
@@ -73,20 +73,25 @@ class InsertionEnv(gym.Env):
     `goal_wrist` / `goal_side`, the same cameras with the plug seated.
 
     ## Rewards
-    `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2. `goal_image`:
-    negative mean pixel L1 to the goal image of the first camera. See `envs.rewards`.
+    `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2 in the form the
+    task version sets (v0: as printed; v1: the closeness-rewarding form). `dense_printed`: eq. 2
+    exactly as printed, on every version. `goal_image`: negative mean pixel L1 to the goal
+    image of the first camera. See `envs.rewards`.
 
     ## Starting State
     Seeded by `reset(seed=)`: lateral start offset of uniform magnitude in `init_offset_mm`
     (lo, hi) and uniform direction, or exactly `options={"tcp_offset_mm": (dx, dy)}` (world);
     believed-goal noise uniform in +-`goal_noise_mm` on x and y;
     grasp noise uniform in +-`grasp_noise_mm` (x, y) and +-`grasp_noise_deg` about the plug axis;
-    friction scaled by a uniform factor in `friction_scale`.
+    friction scaled by a uniform factor in `friction_scale`. From v1, real-world variation
+    (`TaskSpec.dynamics.sensor`, off with `noiseless=True`): the start pose off by the arm's
+    repeatability, F/T noise and drift, camera noise; all drawn from the same seeded generator.
 
     ## Info
-    `is_success`, `insertion_depth_mm`, `distance_to_goal_mm`, `max_force_n` (episode peak of
-    the plug's contact force [N], sampled at 100 Hz), `force_n` (its peak during the last control
-    period [N]), `tcp_pos_m` (TCP position, world frame [m]); read by `envs.episode`.
+    `is_success`, `insertion_depth_mm`, `distance_to_goal_mm`, `max_force_n` (episode peak
+    force [N]: v0, of the plug's net contact force sampled at 100 Hz; v1, of the zeroed wrist F/T
+    force through its 50 Hz low-pass at every physics step), `force_n` (its peak during the last
+    control period [N]), `tcp_pos_m` (TCP position, world frame [m]); read by `envs.episode`.
 
     ## Episode End
     Terminates on insertion with the sparse reward, or on a physics blow-up
@@ -110,12 +115,17 @@ class InsertionEnv(gym.Env):
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz |
-    | timestep | 0.002 | s (physics) |
+    | timestep | task's (0.002) | s (physics) |
+    | noiseless | False | True: no sensor, camera or reset-pose noise (v1 on) |
     | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
     | render_mode | None | "rgb_array" |
 
     ## Version History
     v0: initial release.
+    v1: documented mating forces (retention springs calibrated to each connector's insertion
+    and withdrawal ranges, `ConnectorSpec.mating`), controller force limit 100 N, real-world
+    variation on by default, `wrench` and `max_force_n` as a 50 Hz wrist F/T sensor reports
+    them, `reward="dense"` rewards closeness (`envs.tasks.DYNAMICS_V1`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -140,7 +150,8 @@ class InsertionEnv(gym.Env):
         action_scale_m: float = 0.005,
         action_scale_rad: float = 0.05,
         control_hz: float = 10.0,
-        timestep: float = 0.002,
+        timestep: float | None = None,
+        noiseless: bool = False,
         reference_mode: str = "accumulate",
         render_mode: str | None = None,
     ) -> None:
@@ -165,6 +176,10 @@ class InsertionEnv(gym.Env):
             "grasp_noise_deg", grasp_noise_deg, 0.0, GRASP_NOISE_MAX_DEG
         )
         f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
+        if not isinstance(noiseless, bool):
+            raise ValueError(f"noiseless must be True or False, got {noiseless!r}")
+        dynamics = task.dynamics
+        timestep = dynamics.timestep if timestep is None else timestep
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
         if isinstance(cameras, str) or not isinstance(cameras, list | tuple):
             raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
@@ -182,7 +197,28 @@ class InsertionEnv(gym.Env):
         self.start_height_m = start_height_mm * MM
         self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
         self.render_mode = render_mode
-        self.scene_config = SceneConfig(timestep=timestep)
+        self.scene_config = SceneConfig(
+            timestep=timestep, contact=dynamics.contact, gains=dynamics.gains
+        )
+        #: Real-world variation in force (a noiseless model when switched off).
+        self.sensor = (
+            SensorModel(ft_bandwidth_hz=dynamics.sensor.ft_bandwidth_hz)
+            if noiseless
+            else dynamics.sensor
+        )
+        self._ft_noise_std = np.repeat(
+            [self.sensor.ft_force_noise_n, self.sensor.ft_torque_noise_nm], 3
+        )
+        self._ft_drift_std = np.repeat(
+            [self.sensor.ft_force_drift_n_per_s, self.sensor.ft_torque_drift_nm_per_s], 3
+        )
+        self.dense_form = "printed" if reward == "dense_printed" else dynamics.dense_form
+        self._ft_alpha = (
+            1.0 - np.exp(-2 * np.pi * self.sensor.ft_bandwidth_hz * timestep)
+            if self.sensor.ft_bandwidth_hz
+            else 1.0
+        )
+        self._peak_from_ft = dynamics.peak_force == "ft_sensor"
 
         self.model = build_model(task.connector, self.scene_config, task.board_sockets)
         self.data = mujoco.MjData(self.model)
@@ -253,6 +289,11 @@ class InsertionEnv(gym.Env):
         if requested is not None:
             offset = np.array([*requested, 0.0]) * MM
         self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
+        if self.sensor.reset_repeatability_mm:
+            offset = offset + rng.uniform(-1, 1, 3) * self.sensor.reset_repeatability_mm * MM
+        # The sensor is zeroed at reset; its bias then drifts at a rate drawn per episode.
+        self._ft_drift_rate = rng.normal(0.0, 1.0, 6) * self._ft_drift_std
+        self._elapsed_s = 0.0
 
         d.qpos[self._arm_qpos] = self._solve_start_qpos(self._q_home, offset)
         mujoco.mj_forward(m, d)
@@ -261,6 +302,8 @@ class InsertionEnv(gym.Env):
         self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
         mujoco.mj_forward(m, d)
         self._wrench_bias = self._raw_wrench()
+        self._ft_filtered = self._wrench_bias.copy()
+        self._wrench_reading = self._read_wrench()
         # True seated TCP position (world) given the actual grasp; the believed goal is the
         # nominal one (the grasp error is unknown to the controller) plus the goal noise.
         face_in_tcp = self.start_mat.T @ (d.site_xpos[self._face] - self.start_pos)
@@ -288,13 +331,18 @@ class InsertionEnv(gym.Env):
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
 
         warnings_before = self._instability_warnings()
-        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
-        step_peak_sq = 0.0
-        for n in self._physics_chunks:
-            mujoco.mj_step(m, d, nstep=n)
-            step_peak_sq = max(step_peak_sq, float(contact_force @ contact_force))
-        self._step_force = step_peak_sq**0.5
+        if self._peak_from_ft or self._ft_alpha < 1.0:
+            self._step_force = self._step_physics_with_ft_sensor()
+        else:
+            contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
+            step_peak_sq = 0.0
+            for n in self._physics_chunks:
+                mujoco.mj_step(m, d, nstep=n)
+                step_peak_sq = max(step_peak_sq, float(contact_force @ contact_force))
+            self._step_force = step_peak_sq**0.5
         self._max_force = max(self._max_force, self._step_force)
+        self._elapsed_s += self.dt
+        self._wrench_reading = self._read_wrench()
 
         error = self._physics_error(warnings_before)
         if error:
@@ -341,6 +389,34 @@ class InsertionEnv(gym.Env):
         # frame and the TCP frame share their orientation.
         return -self.data.sensordata[self._wrench_adr : self._wrench_adr + 6]
 
+    def _step_physics_with_ft_sensor(self) -> float:
+        """One policy step of physics with the wrist F/T sensor's first-order low-pass updated
+        at every physics step. Returns the step's peak force [N]: with the "ft_sensor" peak
+        model, of the zeroed, filtered force magnitude (noise-free: noise is added where the
+        reading is observed), else of the plug's net contact force."""
+        m, d = self.model, self.data
+        raw = d.sensordata[self._wrench_adr : self._wrench_adr + 6]
+        filtered, alpha, bias = self._ft_filtered, self._ft_alpha, self._wrench_bias[:3]
+        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
+        peak_sq = 0.0
+        for _ in range(self.frame_skip):
+            mujoco.mj_step(m, d)
+            filtered += alpha * (-raw - filtered)  # -raw: the environment's wrench on the tool
+            force = filtered[:3] - bias if self._peak_from_ft else contact_force
+            peak_sq = max(peak_sq, float(force @ force))
+        return peak_sq**0.5
+
+    def _read_wrench(self) -> np.ndarray:
+        """What the wrist F/T sensor reports [N, N m], TCP frame, zeroed at reset: the filtered
+        reading (raw without a filter), plus drift and noise when the task models them."""
+        reading = self._ft_filtered - self._wrench_bias
+        if self._ft_alpha == 1.0:
+            reading = self._raw_wrench() - self._wrench_bias
+        if not self.sensor.noiseless:
+            noise = self.np_random.normal(0.0, 1.0, 6) * self._ft_noise_std
+            reading = reading + self._ft_drift_rate * self._elapsed_s + noise
+        return reading
+
     def _observation(self) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
         d = self.data
@@ -355,10 +431,15 @@ class InsertionEnv(gym.Env):
             obs["tcp_pose"] = tcp_pose
             # mj_objectVelocity gives [angular, linear] in world; the obs is [linear, angular].
             obs["tcp_vel"] = (vel.reshape(2, 3) @ r0)[::-1].ravel().astype(np.float32)
-            obs["wrench"] = (self._raw_wrench() - self._wrench_bias).astype(np.float32)
+            obs["wrench"] = self._wrench_reading.astype(np.float32)
         if "pixels" in self.obs_mode:
             assert self.rig is not None
-            obs.update(self.rig.render_all(d, self.cameras))
+            images = self.rig.render_all(d, self.cameras)
+            if self.sensor.camera_noise:
+                for cam, image in images.items():
+                    noise = self.np_random.normal(0.0, self.sensor.camera_noise, image.shape)
+                    images[cam] = np.clip(image + noise, 0, 255).astype(np.uint8)
+            obs.update(images)
         obs.update({f"goal_{k}": v.copy() for k, v in self._goal_images.items()})
         return obs
 
@@ -369,9 +450,10 @@ class InsertionEnv(gym.Env):
             inserted,
             self.tcp_pos,
             self.goal_pos,
-            -float(self._raw_wrench()[2] - self._wrench_bias[2]),
+            -float(self._wrench_reading[2]),
             lambda: obs[cam] if cam in obs else self.rig.render(self.data, cam),
             self._goal_images.get(cam),
+            dense_form=self.task.dynamics.dense_form,
         )
 
     def _info(self, physics_error: str = "") -> dict[str, Any]:

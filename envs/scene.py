@@ -55,6 +55,11 @@ class ImpedanceGains:
     translation_limit_m: float = 0.006
     rotation_limit_rad: float = 0.05
 
+    @property
+    def max_force_n(self) -> float:
+        """The largest force the controller can push with [N]: stiffness x reference limit."""
+        return self.translational_stiffness * self.translation_limit_m
+
 
 @dataclass(frozen=True)
 class SceneConfig:

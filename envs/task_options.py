@@ -29,7 +29,7 @@ from envs.controller import REFERENCE_MODES
 
 ACTION_MODES = ("xyz", "pose")
 OBS_MODES = ("state", "pixels", "state+pixels")
-REWARDS = ("sparse", "dense", "goal_image")
+REWARDS = ("sparse", "dense", "dense_printed", "goal_image")
 CAMERAS = ("wrist", "side")
 
 #: Largest believed-goal noise [mm] (paper 000 and 004 use +-1 mm).
@@ -250,12 +250,15 @@ def task_reward(
     press_n: float,
     image: Callable[[], np.ndarray],
     goal_image: np.ndarray | None,
+    dense_form: str = "printed",
 ) -> float:
     """The reward `reward` (REWARDS): `tcp_pos`/`goal_pos` [m] in one frame, `press_n` the
     force pressing the plug along the socket axis [N], `image()` the first camera's view (only
-    called for "goal_image")."""
+    called for "goal_image"). `dense_form` is what "dense" means for the task's version
+    ("printed" or "closeness", `envs.rewards.dense_reward`); "dense_printed" is always printed."""
     if reward == "sparse":
         return rewards.sparse_reward(inserted)
-    if reward == "dense":
-        return rewards.dense_reward(tcp_pos, goal_pos, press_n, inserted)
+    if reward in ("dense", "dense_printed"):
+        form = "printed" if reward == "dense_printed" else dense_form
+        return rewards.dense_reward(tcp_pos, goal_pos, press_n, inserted, form=form)
     return rewards.goal_image_reward(image(), goal_image)

@@ -6,21 +6,125 @@ these specs, so nothing here may depend on MuJoCo state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MODEL_E, USB_A, ConnectorSpec
+from envs.mating_forces import CATALOG_FORCES, PAPER000, calibrated
+from envs.scene import ContactParams, ImpedanceGains
+
+DENSE_FORMS = ("printed", "closeness")
+PEAK_FORCE_MODELS = ("contact_100hz", "ft_sensor")
+
+
+@dataclass(frozen=True)
+class SensorModel:
+    """Real-world variation of a robot cell, drawn from the env's seeded generator.
+
+    ft_bandwidth_hz: cutoff of the first-order low-pass the wrist F/T reading passes through,
+    evaluated at every physics step (None: the raw physics-step reading). ft_force_noise_n,
+    ft_torque_noise_nm: standard deviation of white noise per axis on each observed reading.
+    ft_force_drift_n_per_s, ft_torque_drift_nm_per_s: standard deviation of the per-episode
+    rate at which the zeroed reading's bias drifts (a linear drift from 0 at reset, the sensor
+    being zeroed at the start of every episode as on the real robot). reset_repeatability_mm:
+    the start pose is off by up to this much per axis (uniform), the arm's pose repeatability.
+    camera_noise: standard deviation of Gaussian pixel noise [0-255 units].
+    """
+
+    ft_bandwidth_hz: float | None = None
+    ft_force_noise_n: float = 0.0
+    ft_torque_noise_nm: float = 0.0
+    ft_force_drift_n_per_s: float = 0.0
+    ft_torque_drift_nm_per_s: float = 0.0
+    reset_repeatability_mm: float = 0.0
+    camera_noise: float = 0.0
+
+    @property
+    def noiseless(self) -> bool:
+        """True when nothing here draws random numbers (the filter is deterministic)."""
+        return not any(
+            (
+                self.ft_force_noise_n,
+                self.ft_torque_noise_nm,
+                self.ft_force_drift_n_per_s,
+                self.ft_torque_drift_nm_per_s,
+                self.reset_repeatability_mm,
+                self.camera_noise,
+            )
+        )
+
+
+#: A real cell, with magnitudes from datasheets. UR5e: pose repeatability +-0.03 mm (ISO 9283,
+#: Universal Robots UR5e datasheet). Wrist F/T: noise 0.1 N / 0.005 N m per axis and a 100 Hz
+#: output rate, the order of Robotiq's FT 300-S datasheet; the 50 Hz first-order low-pass (the
+#: Nyquist limit of a 100 Hz output) and the drift of 0.05 N/s (0.002 N m/s), about 0.25 N
+#: over a 5 s episode, are our model of such a sensor. Camera: sigma 2/255 pixel noise, the
+#: order of an RGB sensor in office light (estimate).
+REAL_CELL = SensorModel(
+    ft_bandwidth_hz=50.0,
+    ft_force_noise_n=0.1,
+    ft_torque_noise_nm=0.005,
+    ft_force_drift_n_per_s=0.05,
+    ft_torque_drift_nm_per_s=0.002,
+    reset_repeatability_mm=0.03,
+    camera_noise=2.0,
+)
+
+
+@dataclass(frozen=True)
+class TaskDynamics:
+    """Everything that sets how a task ID behaves for given kwargs: bumped with the version.
+
+    timestep: physics step [s] (the `timestep` kwarg's default). gains, contact: the impedance
+    controller and the contact solver (`envs.scene`). sensor: real-world variation, switched off
+    by the `noiseless=True` kwarg (the F/T filter stays). dense_form: what `reward="dense"`
+    means ("printed": paper 000 eq. 2 as printed; "closeness": its closeness-rewarding form,
+    see `envs.rewards`). peak_force: what `info["max_force_n"]` measures ("contact_100hz": net
+    contact force on the plug sampled at 100 Hz; "ft_sensor": the zeroed, filtered wrist F/T
+    force at every physics step, what a wrist sensor reports).
+    """
+
+    timestep: float = 0.002
+    gains: ImpedanceGains = ImpedanceGains()
+    contact: ContactParams = ContactParams()
+    sensor: SensorModel = SensorModel()
+    dense_form: str = "printed"
+    peak_force: str = "contact_100hz"
+
+    def __post_init__(self) -> None:
+        if self.dense_form not in DENSE_FORMS:
+            raise ValueError(f"dense_form must be one of {DENSE_FORMS}, got {self.dense_form!r}")
+        if self.peak_force not in PEAK_FORCE_MODELS:
+            raise ValueError(
+                f"peak_force must be one of {PEAK_FORCE_MODELS}, got {self.peak_force!r}"
+            )
+
+
+#: Version 0: the first release (noiseless, raw forces, 30 N controller limit).
+DYNAMICS_V0 = TaskDynamics()
+#: Version 1: datasheet mating forces (`ConnectorSpec.mating`), a 100 N controller force limit
+#: (5000 N/m x 20 mm) above the largest documented insertion force (60 N), real-world variation,
+#: F/T-filtered peak force and the closeness-rewarding dense reward.
+DYNAMICS_V1 = TaskDynamics(
+    gains=ImpedanceGains(translation_limit_m=0.02),
+    sensor=REAL_CELL,
+    dense_form="closeness",
+    peak_force="ft_sensor",
+)
+DYNAMICS = {0: DYNAMICS_V0, 1: DYNAMICS_V1}
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """name: the part of the ID after "InsertBench/"; paper: where the task comes from."""
+    """name: the part of the ID after "InsertBench/"; paper: where the task comes from;
+    dynamics: the version's physics and defaults (`DYNAMICS[version]`)."""
 
     name: str
     connector: ConnectorSpec
     paper: str
     max_episode_steps: int = 50
     version: int = 0
+    dynamics: TaskDynamics = field(default=DYNAMICS_V0)
     #: Further sockets on the board around the task's own (NIST task board layout): (spec,
     #: (x, y) mouth centre [m] relative to the task's socket). Obstacles and visual context.
     board_sockets: tuple[tuple[ConnectorSpec, tuple[float, float]], ...] = ()
@@ -30,28 +134,37 @@ class TaskSpec:
         return f"InsertBench/{self.name}-v{self.version}"
 
 
+def _versions(name: str, connector: ConnectorSpec, forces, paper: str) -> list[TaskSpec]:
+    """Version 0 (kept reproducible) and version 1 (datasheet forces, new dynamics) of a task."""
+    return [
+        TaskSpec(name, connector, paper=paper),
+        TaskSpec(
+            name, calibrated(connector, forces), paper=paper, version=1, dynamics=DYNAMICS_V1
+        ),
+    ]
+
+
 TASKS: dict[str, TaskSpec] = {
     t.env_id: t
-    for t in (
-        TaskSpec("USB", USB_A, paper="000 §3.1"),
-        TaskSpec("DSub", DSUB_DE9, paper="000 §3.1"),
-        TaskSpec("ModelE", MODEL_E, paper="000 §3.1"),
-    )
+    for name, connector in (("USB", USB_A), ("DSub", DSUB_DE9), ("ModelE", MODEL_E))
+    for t in _versions(name, connector, PAPER000[connector.name], "000 §3.1")
 }
 
-#: One task per catalog connector: InsertBench/Connector-<Name>-v0 (see envs.catalog).
+#: One task per catalog connector: InsertBench/Connector-<Name>-v0 and -v1 (see envs.catalog).
 CONNECTOR_TASKS: dict[str, TaskSpec] = {
     t.env_id: t
-    for t in (
-        TaskSpec(f"Connector-{entry.name}", entry.spec, paper=entry.paper)
-        for entry in CATALOG.values()
+    for entry in CATALOG.values()
+    for t in _versions(
+        f"Connector-{entry.name}", entry.spec, CATALOG_FORCES[entry.name], entry.paper
     )
 }
 TASKS.update(CONNECTOR_TASKS)
 
 
-#: The three tasks of paper 000 (section 3.1), in its order of difficulty.
+#: The three tasks of paper 000 (section 3.1), in its order of difficulty: version 0 (the
+#: first release, kept reproducible) and version 1 (the current one).
 PAPER000_TASKS = ("InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0")
+PAPER000_TASKS_V1 = ("InsertBench/USB-v1", "InsertBench/DSub-v1", "InsertBench/ModelE-v1")
 
 def task_spec(env_id: str) -> TaskSpec:
     """The spec of a registered task ID, with a clear error for unknown IDs."""

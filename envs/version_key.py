@@ -109,12 +109,14 @@ def _family_members(kwargs: Mapping[str, Any]) -> list[Any]:
     """The task specs of a connector family's members, without building their physics."""
     from envs.family import connector_names, connector_task, procedural_task
 
+    version = kwargs.get("version", 0)
     if kwargs.get("connectors") is not None:
-        return [connector_task(n) for n in kwargs["connectors"]]
+        return [connector_task(n, version) for n in kwargs["connectors"]]
     if kwargs["split"] == "procedural":
         first = kwargs["procedural_seed"]
         return [procedural_task(first + i) for i in range(kwargs["procedural_count"])]
-    return [connector_task(n) for n in connector_names(kwargs["split"], kwargs["hold_out"])]
+    names = connector_names(kwargs["split"], kwargs["hold_out"])
+    return [connector_task(n, version) for n in names]
 
 
 def task_version_key(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> str:

@@ -108,13 +108,21 @@ def touch_off_socket_pose(
     force_threshold_n: float | None = None,
 ) -> np.ndarray:
     """Guarded descent along the tool axis from a taught pose above the opening until the
-    zeroed contact force exceeds `force_threshold_n` (default max(15, 3 x retention) N): the
-    plug has bottomed out. Returns that pose (base frame); the arm goes back up afterwards.
+    zeroed contact force exceeds `force_threshold_n` (default: above any force mating can take,
+    max(15, 1.5 x the documented maximum insertion force) N, or max(15, 3 x retention) N for a
+    version-0 connector without documented forces): the plug has bottomed out. Returns that
+    pose (base frame); the arm goes back up afterwards.
 
     The descent runs through `SafeRobot` with a workspace of +-1 mm laterally and
     `max_travel_m` along the tool axis around the taught pose.
     """
-    threshold = force_threshold_n or max(15.0, 3.0 * task.connector.retention_force_n)
+    connector = task.connector
+    mating_n = (
+        1.5 * connector.mating.insertion_n[1]
+        if connector.mating is not None
+        else 3.0 * connector.retention_force_n
+    )
+    threshold = force_threshold_n or max(15.0, mating_n)
     robot.teachMode()
     try:
         prompt(

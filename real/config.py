@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envs.tasks import DYNAMICS_V1
+
 
 @dataclass(frozen=True)
 class URConfig:
@@ -61,6 +63,14 @@ class CameraConfig:
     retries: int = 3
 
 
+#: The force limit sits this far above the most the impedance controller can push (v1: 100 N,
+#: itself 1.67x the largest documented insertion force, 60 N). A policy may legitimately press
+#: with anything up to the controller's limit (it does in simulation), so a lower trip would stop
+#: insertions that the task needs; the trip catches what the controller did not command:
+#: impacts, collisions and runaway motion.
+SAFETY_FORCE_FACTOR = 1.2
+
+
 @dataclass(frozen=True)
 class SafetyConfig:
     """Limits enforced between the policy and the robot; all on by default.
@@ -78,7 +88,7 @@ class SafetyConfig:
     | max_step_rad | 0.05 | per policy step rotation cap on the delta [rad] |
     | max_speed_m_s | 0.1 | TCP command speed cap [m/s] |
     | max_angular_speed_rad_s | 0.5 | TCP command angular speed cap [rad/s] |
-    | force_limit_n | 60 | zeroed F/T force magnitude that stops and retracts [N] |
+    | force_limit_n | 120 | zeroed F/T force magnitude that stops and retracts [N] |
     | torque_limit_nm | 4 | zeroed F/T torque magnitude that stops and retracts [N m] |
     | wrench_filter_s | 0.01 | time constant of the low-pass on the wrench those limits see [s] |
     | retract_m | 0.005 | retreat along the socket axis after a force trip [m] |
@@ -105,7 +115,7 @@ class SafetyConfig:
     max_step_rad: float = 0.05
     max_speed_m_s: float = 0.1
     max_angular_speed_rad_s: float = 0.5
-    force_limit_n: float = 60.0
+    force_limit_n: float = SAFETY_FORCE_FACTOR * DYNAMICS_V1.gains.max_force_n
     torque_limit_nm: float = 4.0
     wrench_filter_s: float = 0.01
     retract_m: float = 0.005

@@ -103,7 +103,7 @@ class RealInsertionEnv(gym.Env):
     | admittance | AdmittanceParams() | virtual inertia and deadband, `real.compliance` |
     | continuity_input | None | digital input wired to connector continuity |
     | servo_hz | 500.0 | Hz |
-    | gains | ImpedanceGains() | the simulation's impedance gains and reference limits |
+    | gains | task.dynamics.gains | the task version's impedance gains and limits (v1: 100 N cap) |
     | ft_bias | None | [N, N m] base frame, calibrated bias for robots without zeroFtSensor |
     | zero_ft_sensor | True | call zeroFtSensor at reset (e-Series) |
     | rtde_watchdog_hz | 5.0 | ur_rtde watchdog armed at the first reset; None: off |
@@ -147,7 +147,7 @@ class RealInsertionEnv(gym.Env):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         safety = safety or SafetyConfig()
-        gains = gains or ImpedanceGains()
+        gains = gains or task.dynamics.gains
         options = check_options(
             task.connector,
             action_mode=action_mode,
@@ -461,6 +461,7 @@ class RealInsertionEnv(gym.Env):
             if cam in obs
             else self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale),
             self.goal_images.get(cam),
+            dense_form=self.task.dynamics.dense_form,
         )
 
     def _info(self, state: RobotState) -> dict[str, Any]:

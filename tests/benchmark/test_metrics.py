@@ -11,10 +11,18 @@ from benchmark.metrics import (
     CurvePoint,
     aggregate,
     cell_metrics,
+    format_distinct_rate,
+    format_rate,
     performance_profile,
     score_matrices,
     time_to_threshold,
     wilson_interval,
+)
+from envs.episode import (
+    EpisodeRecord,
+    distinct_success_summary,
+    effective_trials,
+    summarize,
 )
 
 Z95 = 1.959963984540054
@@ -117,3 +125,32 @@ def test_performance_profile_is_fraction_of_runs_above_tau() -> None:
     taus, profiles, _ = performance_profile(scores, taus=np.array([0.0, 0.3, 0.9]), reps=50)
     np.testing.assert_allclose(profiles["m"], [0.75, 0.5, 0.25])
     assert taus.shape == (3,)
+
+
+def test_replayed_episodes_count_once() -> None:
+    """Ten seeds replaying one episode are one trial: the interval is over distinct episodes."""
+    replay = [dict(_episode(False, None, 8.0, 20.0), eval_seed=s) for s in range(10)]
+    assert effective_trials(replay) == 1
+    assert distinct_success_summary(replay) == (0, 1)
+    m = cell_metrics([{"is_final": True, "env_steps": 0, "wall_clock_s": 0.0,
+                       "episodes": replay}])
+    assert (m.successes, m.trials, m.distinct_trials) == (0, 10, 1)
+    assert (m.ci_low, m.ci_high) == pytest.approx(hand_wilson(0, 1))
+    assert format_distinct_rate(0, 10, 0, 1).endswith("; 1 distinct)")
+    # Episodes that differ in any outcome field are distinct, whatever their seeds.
+    varied = replay[:2] + [dict(replay[0], peak_force_n=20.5)]
+    assert effective_trials(varied) == 2
+    assert format_distinct_rate(3, 4, 3, 4) == format_rate(3, 4, *wilson_interval(3, 4))
+
+
+def _record(seed: int, success: bool, force: float) -> EpisodeRecord:
+    return EpisodeRecord("InsertBench/USB-v1", "key", seed, success, 20, 5 if success else None,
+                         0.5 if success else None, 1.0, force, 0.0, 0.1, 0.05)
+
+
+def test_summarize_reports_effective_trials() -> None:
+    same = [_record(s, True, 3.0) for s in range(4)]
+    summary = summarize(same + [_record(9, False, 9.0)])
+    assert summary["episodes"] == 5 and summary["effective_trials"] == 2
+    assert (summary["success_ci95_low"], summary["success_ci95_high"]) == pytest.approx(
+        hand_wilson(1, 2))

@@ -31,7 +31,7 @@ def test_shipped_presets_expand_to_the_documented_products() -> None:
     assert len(baselines.cells) == 4 * 2 * 4 * 1
     assert all(c.budget_steps == 0 for c in baselines.cells)
     assert {c.task_id for c in baselines.cells} == {
-        f"InsertBench/Connector-{n}-v0" for n in ("DT12", "Megablock", "NEMA15", "Europlug")}
+        f"InsertBench/Connector-{n}-v1" for n in ("DT12", "Megablock", "NEMA15", "Europlug")}
     assert len(baselines.reference) == 24
     spiral_mega = [e for e in baselines.reference if e.agent == "Spiral search"
                    and "Megablock" in e.task]

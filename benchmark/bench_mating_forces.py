@@ -1,0 +1,67 @@
+"""Mating forces per connector: documented ranges, simulated quasi-static peaks, and the paper-000
+P-controller's success before (v0) and after (v1) the datasheet forces (issue 17).
+
+For every task with a `-v1` version: the aligned quasi-static press and pull of
+`envs.mating_forces.measure_peaks` (v1, noiseless), and the P-controller's success over
+`--episodes` evaluation seeds with an exact goal and with +-1 mm goal noise, on v0 and on v1.
+
+    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --episodes 10 > mating.md
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import gymnasium as gym
+
+import envs
+from envs.mating_forces import measure_peaks
+from envs.tasks import TASKS
+
+EVAL_SEED_BASE = 10_000
+
+
+def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> int:
+    env = gym.make(env_id, goal_noise_mm=goal_noise_mm)
+    controller = envs.p_controller(env)
+    wins = 0
+    for seed in range(EVAL_SEED_BASE, EVAL_SEED_BASE + episodes):
+        obs, info = env.reset(seed=seed)
+        terminated = truncated = False
+        while not (terminated or truncated):
+            obs, _, terminated, truncated, info = env.step(controller(obs))
+        wins += bool(info["is_success"])
+    env.close()
+    return wins
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("tasks", nargs="*", help="v1 task IDs (default: all)")
+    args = parser.parse_args()
+    ids = args.tasks or [k for k in TASKS if k.endswith("-v1")]
+    n = args.episodes
+    print("| Task | Insertion range [N] | Sim peak in [N] | Withdrawal range [N] "
+          "| Sim peak out [N] | P exact v0 | P exact v1 | P ±1 mm v0 | P ±1 mm v1 | Source |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for v1 in ids:
+        v0 = v1[:-1] + "0"
+        mating = TASKS[v1].connector.mating
+        peak_in, peak_out = measure_peaks(TASKS[v1])
+        cells = [
+            f"{p_controller_successes(env_id, noise, n)}/{n}"
+            for noise in (0.0, 1.0)
+            for env_id in (v0, v1)
+        ]
+        ins, out = mating.insertion_n, mating.withdrawal_n
+        print(
+            f"| {v1.removeprefix('InsertBench/')} | {ins[0]:g}–{ins[1]:g} | {peak_in:.1f} "
+            f"| {out[0]:g}–{out[1]:g} | {peak_out:.1f} | " + " | ".join(cells)
+            + f" | {mating.source} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
