@@ -18,7 +18,10 @@ What differs from the MuJoCo task, by design (this is a contact-model check, not
 - `wrench` is the contact wrench on the tool (the sum of Bullet's contact impulses / dt about
   the TCP); MuJoCo's F/T sensor also sees the tool's own inertial force (small when
   quasi-static).
-- State observations only; camera observations are MuJoCo's.
+- State observations only; camera observations are MuJoCo's. The task version's controller gains,
+  geometry, retention springs and dense-reward form are used; its sensor variation (v1: F/T
+  noise and drift, reset repeatability) and wrist F/T low-pass are not reproduced: readings and
+  `max_force_n` are the raw per-step contact wrench.
 
 Frames and units as in `envs.insertion_env`: world z up with its origin at the socket's cavity
 mouth; the TCP is the plug's mating-face centre with z pointing down into the socket; metres,
@@ -40,7 +43,7 @@ from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
 from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec
 from envs.geometry import Piece
 from envs.insertion_env import TCP_DOWN, build_spaces
-from envs.scene import ImpedanceGains, SceneConfig, SpringParams, spring_params
+from envs.scene import ImpedanceGains, SpringParams, spring_params
 from envs.task_options import (
     FRICTION_SCALE_RANGE,
     TIMESTEP_RANGE_S,
@@ -186,7 +189,7 @@ class BulletInsertionEnv(gym.Env):
         self.frame_skip = max(1, int(round(1 / (options.control_hz * timestep))))
         self.dt = self.frame_skip * timestep
         self.max_episode_steps = max_episode_steps or task.max_episode_steps
-        self.gains: ImpedanceGains = SceneConfig().gains
+        self.gains: ImpedanceGains = task.dynamics.gains  # the task version's controller
         self._force_limit = self.gains.translational_stiffness * self.gains.translation_limit_m
         self._torque_limit = self.gains.rotational_stiffness * self.gains.rotation_limit_rad
         self.tool_mass_kg, self.tool_inertia = tcp_inertia(task, timestep)
@@ -320,7 +323,7 @@ class BulletInsertionEnv(gym.Env):
         self.goal_pos = self._goal_face_pos.copy()
         self.believed_goal_pos = self._goal_face_pos + goal_noise
         self._wrench = np.zeros(6)
-        self._max_force = 0.0
+        self._max_force = self._step_force = 0.0
         self._steps = 0
         return self._observation(), self._info()
 
@@ -340,6 +343,7 @@ class BulletInsertionEnv(gym.Env):
         )
         self._ref_mat = _quat_mat(self.ref_quat)
         self._state = self._tcp_state()
+        self._step_force = 0.0
         for _ in range(self.frame_skip):
             self._physics_step()
         self._steps += 1
@@ -398,7 +402,9 @@ class BulletInsertionEnv(gym.Env):
         pybullet.stepSimulation(physicsClientId=cid)
         self._state = self._tcp_state()
         self._wrench = self._contact_wrench(mat, lin, ang, force, torque)
-        self._max_force = max(self._max_force, float(np.linalg.norm(self._wrench[:3])))
+        force = float(np.linalg.norm(self._wrench[:3]))
+        self._step_force = max(self._step_force, force)
+        self._max_force = max(self._max_force, force)
 
     def _contact_wrench(self, mat, lin, ang, force, torque) -> np.ndarray:
         """Force [N] and torque about the TCP [N m] the socket exerted on the plug during the
@@ -438,7 +444,8 @@ class BulletInsertionEnv(gym.Env):
     def _reward(self, inserted: bool) -> float:
         pos, mat, _, _ = self._tcp_state()
         press = -float((mat.T @ self._wrench[:3])[2])  # along TCP z, into the socket
-        return task_reward(self.reward_type, inserted, pos, self.goal_pos, press, None, None)
+        return task_reward(self.reward_type, inserted, pos, self.goal_pos, press, None, None,
+                           dense_form=self.task.dynamics.dense_form)
 
     def _info(self) -> dict[str, Any]:
         depth = self.insertion_depth_mm()
@@ -450,6 +457,8 @@ class BulletInsertionEnv(gym.Env):
             "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,
+            "force_n": self._step_force,
+            "tcp_pos_m": pos,
         }
 
 
