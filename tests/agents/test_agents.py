@@ -14,9 +14,9 @@ import torch
 
 import envs  # noqa: F401  (registers the InsertBench tasks)
 import tests.standin_env  # noqa: F401  (registers the stand-in)
-from agents import Agent, Transition, agent_names, load_agent, make_agent, transitions_to_dataset
-from agents.registry import agent_spec
+from agents import Agent, Transition, agent_names, load_agent, make_agent
 from benchmark.train import make_base_policy
+from tests.agents.helpers import agent_kwargs, demo_dataset
 
 torch.set_num_threads(1)
 
@@ -46,24 +46,6 @@ SMALL_CONFIGS = {
                         "pretrain_steps": 20},
     "bc": SMALL | {"pretrain_steps": 50, "online_updates_per_step": 1},
 }
-
-
-def _kwargs(name: str, env: gym.Env) -> dict:
-    return {"base_policy": make_base_policy(env)} if agent_spec(name).needs_base_policy else {}
-
-
-def _demos(env: gym.Env, episodes: int = 2) -> dict:
-    policy = make_base_policy(env)
-    transitions = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=500 + i)
-        done = False
-        while not done:
-            action = policy(obs)
-            nxt, reward, term, trunc, info = env.step(action)
-            transitions.append(Transition(obs, action, reward, nxt, term, trunc, info))
-            obs, done = nxt, term or trunc
-    return transitions_to_dataset(transitions)
 
 
 def _rollout(env: gym.Env, agent, steps: int, seed: int = 0) -> list[dict[str, float]]:
@@ -96,7 +78,7 @@ def test_registry_lists_every_method_and_each_implements_the_protocol():
     env = gym.make(STANDIN, obs_mode="state+pixels", image_size=32)  # localize reads an image
     for name in agent_names():
         agent = make_agent(name, env.observation_space, env.action_space,
-                           SMALL_CONFIGS.get(name), **_kwargs(name, env))
+                           SMALL_CONFIGS.get(name), **agent_kwargs(name, env))
         assert isinstance(agent, Agent) and agent.name == name
 
 
@@ -107,11 +89,11 @@ def test_learner_trains_saves_reloads_and_acts_identically(name, task_id, env_kw
     env = gym.make(task_id, **env_kwargs)
     env.action_space.seed(0)
     agent = make_agent(name, env.observation_space, env.action_space, SMALL_CONFIGS[name],
-                       seed=0, **_kwargs(name, env))
+                       seed=0, **agent_kwargs(name, env))
     before = {k: v.clone() for k, v in agent._checkpoint_modules()[
         "policy" if name == "bc" else "actor"].state_dict().items()}
     if name in ("td3_lfd", "bc"):
-        pre = agent.pretrain(_demos(env))
+        pre = agent.pretrain(demo_dataset(env))
         assert pre["pretrain/transitions"] > 0
     if name == "bc":  # BC learns from interventions online: mark a few as such
         agent.observe(Transition(*_one_step(env), intervened=True))
@@ -123,7 +105,7 @@ def test_learner_trains_saves_reloads_and_acts_identically(name, task_id, env_kw
     assert any(not torch.equal(before[k], after[k]) for k in before), "policy did not change"
 
     agent.save(tmp_path / "ckpt", include_replay=True)
-    restored = load_agent(tmp_path / "ckpt", **_kwargs(name, env))
+    restored = load_agent(tmp_path / "ckpt", **agent_kwargs(name, env))
     assert type(restored) is type(agent)
     for obs in _probe_obs(env):
         np.testing.assert_array_equal(agent.act(obs, deterministic=True),
@@ -143,7 +125,7 @@ def test_reloaded_agent_continues_exactly(name, tmp_path):
     env = gym.make(STANDIN)
     agent = make_agent(name, env.observation_space, env.action_space, SMALL_CONFIGS[name], seed=1)
     if name == "td3_lfd":
-        agent.pretrain(_demos(env, 1))
+        agent.pretrain(demo_dataset(env, 1))
     _rollout(env, agent, 60)
     agent.save(tmp_path / "a", include_replay=True)
     restored = load_agent(tmp_path / "a")
@@ -161,10 +143,10 @@ def test_reloaded_agent_continues_exactly(name, tmp_path):
 def test_scripted_agents_act_save_and_reload(name, tmp_path):
     env = gym.make(STANDIN)
     agent = make_agent(name, env.observation_space, env.action_space, None,
-                       **_kwargs(name, env))
+                       **agent_kwargs(name, env))
     assert all(m == {} for m in _rollout(env, agent, 60))
     agent.save(tmp_path / "s")
-    restored = load_agent(tmp_path / "s", **_kwargs(name, env))
+    restored = load_agent(tmp_path / "s", **agent_kwargs(name, env))
     obs, _ = env.reset(seed=0)
     agent.reset(seed=0)
     restored.reset(seed=0)
@@ -283,7 +265,7 @@ def test_unknown_config_key_names_field_and_allowed_fields():
 def test_bad_config_values_raise_clear_errors(name, config, pattern):
     env = gym.make(STANDIN)
     with pytest.raises(ValueError, match=pattern):
-        make_agent(name, env.observation_space, env.action_space, config, **_kwargs(name, env))
+        make_agent(name, env.observation_space, env.action_space, config, **agent_kwargs(name, env))
 
 
 def test_cli_strings_convert_to_typed_fields():
@@ -316,7 +298,7 @@ def test_bc_pretraining_reduces_the_imitation_loss():
     env = gym.make(STANDIN)
     agent = make_agent("bc", env.observation_space, env.action_space,
                        SMALL_CONFIGS["bc"] | {"pretrain_steps": 1})
-    first = agent.pretrain(_demos(env, 3))["loss/bc"]
+    first = agent.pretrain(demo_dataset(env, 3))["loss/bc"]
     for _ in range(300):
         last = agent._step()["loss/bc"]
     assert last < 0.5 * first

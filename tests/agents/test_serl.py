@@ -15,11 +15,12 @@ import torch
 
 import envs  # noqa: F401  (registers the InsertBench tasks)
 import tests.standin_env  # noqa: F401  (registers the stand-in)
-from agents import Transition, load_agent, make_agent, transitions_to_dataset
+from agents import Transition, load_agent, make_agent
 from agents.networks import random_shift
 from agents.operator import OperatorConfig, SimulatedOperator
 from benchmark.train import make_base_policy, train
 from envs.intervention import InterventionWrapper, ScriptedTeleop
+from tests.agents.helpers import agent_kwargs, demo_dataset
 from tests.standin_env import PegPointEnv
 
 torch.set_num_threads(1)
@@ -41,24 +42,6 @@ TASKS = [
 ]
 
 
-def _kwargs(name: str, env: gym.Env) -> dict:
-    return {} if name == "rlpd" else {"base_policy": make_base_policy(env)}
-
-
-def _demos(env: gym.Env, episodes: int = 2) -> dict:
-    policy = make_base_policy(env)
-    transitions = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=500 + i)
-        done = False
-        while not done:
-            action = policy(obs)
-            nxt, reward, term, trunc, info = env.step(action)
-            transitions.append(Transition(obs, action, reward, nxt, term, trunc, info))
-            obs, done = nxt, term or trunc
-    return transitions_to_dataset(transitions)
-
-
 @pytest.mark.parametrize(
     "name,task", [("rlpd", 0), ("rlpd", 1), ("rlpd", 2), ("hil_serl", 0), ("hil_serl", 2),
                   ("hg_dagger", 0), ("hg_dagger", 2)],
@@ -69,8 +52,8 @@ def test_method_trains_saves_reloads_and_acts_identically(name, task, tmp_path):
     torch.manual_seed(0)
     env = gym.make(task_id, **env_kwargs)
     agent = make_agent(name, env.observation_space, env.action_space, TINY[name], seed=0,
-                       **_kwargs(name, env))
-    assert agent.pretrain(_demos(env))["pretrain/transitions"] > 0
+                       **agent_kwargs(name, env))
+    assert agent.pretrain(demo_dataset(env))["pretrain/transitions"] > 0
     hook = getattr(agent, "operator", None)
     obs, _ = env.reset(seed=0)
     agent.reset(seed=0)
@@ -98,7 +81,7 @@ def test_method_trains_saves_reloads_and_acts_identically(name, task, tmp_path):
     if name != "rlpd":
         assert intervened > 0, "the simulated operator never took over"
     agent.save(tmp_path / "ckpt", include_replay=True)
-    restored = load_agent(tmp_path / "ckpt", **_kwargs(name, env))
+    restored = load_agent(tmp_path / "ckpt", **agent_kwargs(name, env))
     for i in range(3):
         probe, _ = env.reset(seed=900 + i)
         np.testing.assert_array_equal(agent.act(probe, deterministic=True),
@@ -109,7 +92,7 @@ def _rlpd(config: dict | None = None, obs_mode: str = "state"):
     env = gym.make(STANDIN, obs_mode=obs_mode, image_size=16)
     agent = make_agent("rlpd", env.observation_space, env.action_space,
                        TINY_RL | (config or {}), seed=0)
-    demos = _demos(env, 1)
+    demos = demo_dataset(env, 1)
     demos["intervened"][:] = True  # marks demo rows in sampled batches
     agent.pretrain(demos)
     obs, _ = env.reset(seed=0)

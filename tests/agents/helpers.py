@@ -1,0 +1,29 @@
+"""Small drivers shared by the agent tests."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from agents import Transition, transitions_to_dataset
+from agents.registry import agent_spec
+from benchmark.train import make_base_policy
+
+
+def agent_kwargs(name: str, env: gym.Env) -> dict:
+    """The runtime objects agent `name` needs on `env`: its P-controller as `base_policy`."""
+    return {"base_policy": make_base_policy(env)} if agent_spec(name).needs_base_policy else {}
+
+
+def demo_dataset(env: gym.Env, episodes: int = 2) -> dict:
+    """`episodes` demonstrations of the env's P-controller (seeds 500, 501, ...) as a dataset."""
+    policy = make_base_policy(env)
+    transitions = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=500 + i)
+        done = False
+        while not done:
+            action = policy(obs)
+            nxt, reward, term, trunc, info = env.step(action)
+            transitions.append(Transition(obs, action, reward, nxt, term, trunc, info))
+            obs, done = nxt, term or trunc
+    return transitions_to_dataset(transitions)
