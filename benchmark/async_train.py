@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from agents import Transition, agent_spec, make_agent
@@ -44,6 +43,7 @@ from benchmark.actor_boot import run_actor
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
+    act_and_step,
     collect_demos,
     make_base_policy,
     make_env,
@@ -109,14 +109,9 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
                 _load_weights(agent, weights_queue.get_nowait())
             except queue.Empty:
                 pass
-            action = agent.act(obs, deterministic=False)
-            override = operator(obs, action) if operator is not None else None
-            if override is not None:
-                action = np.asarray(override, dtype=env.action_space.dtype)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            intervened = override is not None or bool(info.get("intervened", False))
-            if "action" in info and info.get("intervened", False):
-                action = np.asarray(info["action"], dtype=env.action_space.dtype)
+            action, next_obs, reward, terminated, truncated, info, intervened = act_and_step(
+                env, agent, obs, operator
+            )
             transitions.put(Transition(obs, action, float(reward), next_obs, terminated,
                                        truncated, {k: info[k] for k in INFO_KEYS if k in info},
                                        intervened=intervened))

@@ -205,6 +205,22 @@ def load_demos(path: str | Path) -> Dataset:
     return load_dataset(path)
 
 
+def act_and_step(env: gym.Env, agent: Agent, obs: Any, hook: Callable | None = None):
+    """One exploring step: the agent acts, `hook(obs, action)` (an operator) may override it,
+    and the env steps. Returns (executed action, next obs, reward, terminated, truncated, info,
+    intervened): an intervention wrapper on the env (envs.intervention) may have executed a
+    human's action instead, and the transition must carry what was executed."""
+    action = agent.act(obs, deterministic=False)
+    override = hook(obs, action) if hook is not None else None
+    if override is not None:
+        action = np.asarray(override, dtype=env.action_space.dtype)
+    next_obs, reward, terminated, truncated, info = env.step(action)
+    intervened = override is not None or bool(info.get("intervened", False))
+    if "action" in info and info.get("intervened", False):
+        action = np.asarray(info["action"], dtype=env.action_space.dtype)
+    return action, next_obs, reward, terminated, truncated, info, intervened
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -539,16 +555,9 @@ def train(
                 run.episode_actions, run.episode_return = [], 0.0
                 run.episode_interventions = run.episode_intervention_segments = 0
                 run.previous_intervened = False
-            action = agent.act(run.obs, deterministic=False)
-            override = hook(run.obs, action) if hook is not None else None
-            if override is not None:
-                action = np.asarray(override, dtype=env.action_space.dtype)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            # An intervention wrapper on the env (envs.intervention) may have executed a human
-            # action instead: the transition must carry what was executed.
-            intervened = override is not None or bool(info.get("intervened", False))
-            if "action" in info and info.get("intervened", False):
-                action = np.asarray(info["action"], dtype=env.action_space.dtype)
+            action, next_obs, reward, terminated, truncated, info, intervened = act_and_step(
+                env, agent, run.obs, hook
+            )
             if intervened:
                 run.episode_intervention_segments += int(not run.previous_intervened)
                 run.episode_interventions += 1
