@@ -11,7 +11,8 @@ averaged over tasks) with its bootstrap interval.
 
 Tables: per track, entries whose task version keys equal the track's current keys are ranked,
 verified ones on their hidden-seed evaluation, the others (self-reported) on the public dev
-seeds, each in its own table; entries made under other keys are stale and listed apart, unranked.
+seeds, each in its own table; entries made under other keys or an earlier track version
+(`leaderboards.tracks.TRACK_VERSION`) are stale and listed apart, unranked.
 Ranks: entries sorted by mean; an entry whose mean interval overlaps that of its group's first
 entry shares the group's rank.
 """
@@ -29,7 +30,7 @@ from scipy.stats import trim_mean
 
 from benchmark.metrics import global_numpy_seed
 from envs.episode import EpisodeRecord, summarize, wilson_interval
-from leaderboards.tracks import Track
+from leaderboards.tracks import TRACK_VERSION, Track
 
 BOOTSTRAP_REPS = 2000
 BOOTSTRAP_SEED = 0
@@ -165,7 +166,7 @@ def track_tables(track: Track, entries: Sequence[dict[str, Any]]) -> TrackTables
         block = entry["evaluations"][use]
         labels = list(block["task_version_keys"])
         score = score_entry(entry, use, labels)
-        if block["task_version_keys"] != keys:
+        if block["task_version_keys"] != keys or block.get("track_version", 1) != TRACK_VERSION:
             stale.append(score)
         elif use == "hidden":
             verified.append(score)
@@ -179,3 +180,42 @@ def track_tables(track: Track, entries: Sequence[dict[str, Any]]) -> TrackTables
         improvement_over_best_baseline(table)
     return TrackTables(track, rank(verified), rank(self_reported),
                        sorted(stale, key=lambda s: -s.mean))
+
+
+@dataclass(frozen=True)
+class Sim2SimTask:
+    """One task of an entry's sim-to-sim block: MuJoCo (hidden evaluation) beside PyBullet on
+    the same seeds, or why PyBullet cannot run it (``reason``; the counts are then 0)."""
+
+    label: str
+    reason: str | None
+    episodes: int = 0
+    mujoco_successes: int = 0
+    pybullet_successes: int = 0
+
+    @property
+    def supported(self) -> bool:
+        return self.reason is None
+
+    @property
+    def pybullet_ci(self) -> tuple[float, float]:
+        return wilson_interval(self.pybullet_successes, self.episodes)
+
+
+def sim2sim_scores(entry: Mapping[str, Any]) -> list[Sim2SimTask] | None:
+    """Per task of the entry's sim-to-sim block (None when it has none). Shown beside the
+    ranking, never in it."""
+    block = entry.get("sim2sim")
+    if block is None:
+        return None
+    hidden = entry["evaluations"]["hidden"]
+    out = []
+    for label, task in block["tasks"].items():
+        if not task["supported"]:
+            out.append(Sim2SimTask(label, task["reason"]))
+            continue
+        bullet = [e for e in block["episodes"] if e["task"] == label]
+        mujoco = [e for e in hidden["episodes"] if e["task"] == label]
+        out.append(Sim2SimTask(label, None, len(bullet), sum(e["success"] for e in mujoco),
+                               sum(e["success"] for e in bullet)))
+    return out
