@@ -9,7 +9,8 @@ each episode.
 Scorer (``SCORER_VERSION``; part of every task version key, see `envs.version_key`):
 
 - success: ``info["is_success"]`` at any step; time to success = steps to the first success x
-  the control period ``env.unwrapped.dt`` [s].
+  the control period ``env.unwrapped.dt`` [s] (a family's or NIST board's: its running
+  insertion env's).
 - peak force: ``info["max_force_n"]`` at the end of the episode, the env's own episode peak
   (simulation: contact force on the plug sampled at 100 Hz; robot: low-passed wrist F/T force).
 - time above the force limit: control periods whose peak force ``info["force_n"]`` exceeded
@@ -207,7 +208,7 @@ def run_episode(
     reset = getattr(policy, "reset", None)
     if callable(reset):
         reset(seed=seed)
-    dt = float(env.unwrapped.dt)
+    dt = _control_period_s(env)
     obs, info = env.reset(seed=seed, options=dict(options) if options else None)
     if frames is not None:
         frames.append(env.render())
@@ -276,6 +277,17 @@ def run_episode(
         force_limit_n=limit,
         time_above_20n_s=above_20n_steps * dt if force_known else None,
     )
+
+
+def _control_period_s(env: gym.Env) -> float:
+    """The env's control period [s]: its own ``dt``, or that of the insertion env running inside
+    it (a connector family, a NIST board sequence)."""
+    dt = getattr(env.unwrapped, "dt", None)
+    if dt is None:
+        from envs.insertion_env import active_insertion_env
+
+        dt = active_insertion_env(env).dt
+    return float(dt)
 
 
 def _kinematics(

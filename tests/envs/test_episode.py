@@ -86,6 +86,13 @@ def test_time_above_the_force_limit_uses_the_connectors_documented_insertion_for
     assert v0.force_limit_n == FORCE_LIMIT_N  # version 0 documents no mating forces
 
 
+def test_a_nist_board_sequence_is_scored_with_its_parts_control_period():
+    env = gym.make("InsertBench/NISTBoard-v0", sequence=("RoundPeg16", "RectPeg16x10"))
+    record = run_episode(env, envs.p_controller(env), seed=0)
+    assert record.success and record.time_to_success_s == pytest.approx(0.1 * record.steps)
+    assert record.force_limit_n == FORCE_LIMIT_N  # board parts document no mating forces
+
+
 def test_a_constant_velocity_path_has_no_jerk():
     env = gym.make(USB)
     record = run_episode(env, lambda obs: np.array([0.0, 0.0, 0.0], np.float32), seed=0)
