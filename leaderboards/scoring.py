@@ -1,6 +1,8 @@
 """Scores of ledger entries, recomputed from their episodes every time.
 
-Per task: success rate with a 95% Wilson interval (`envs.episode.wilson_interval`).
+Per task: success rate with a 95% Wilson interval (`envs.episode.wilson_interval`) over the
+distinct episodes (`envs.episode.distinct_success_summary`: a deterministic policy on a
+noiseless task replays one episode for every seed, and N replays are one trial).
 Across tasks (rliable): the entry's episodes form a score matrix of shape (episodes, tasks) with
 1 for a success; the stratified bootstrap resamples episodes within each task. Aggregates: the
 mean over tasks of the success rates, and their interquartile mean (`scipy.stats.trim_mean` at
@@ -29,7 +31,7 @@ from rliable import metrics as rly_metrics
 from scipy.stats import trim_mean
 
 from benchmark.metrics import global_numpy_seed
-from envs.episode import EpisodeRecord, summarize, wilson_interval
+from envs.episode import EpisodeRecord, distinct_success_summary, summarize, wilson_interval
 from leaderboards.tracks import TRACK_VERSION, Track
 
 BOOTSTRAP_REPS = 2000
@@ -38,7 +40,8 @@ BOOTSTRAP_SEED = 0
 
 @dataclass(frozen=True)
 class TaskScore:
-    """Success of one entry on one task of its track, with secondary metrics."""
+    """Success of one entry on one task of its track, with secondary metrics. ``ci``: 95% Wilson
+    interval over the distinct episodes (``summary["effective_trials"]`` of them)."""
 
     label: str
     successes: int
@@ -87,7 +90,8 @@ def score_entry(entry: dict[str, Any], evaluation: str, labels: Sequence[str]) -
     for label in labels:
         records = records_of(block, label)
         k = sum(r.success for r in records)
-        tasks.append(TaskScore(label, k, len(records), wilson_interval(k, len(records)),
+        tasks.append(TaskScore(label, k, len(records),
+                               wilson_interval(*distinct_success_summary(records)),
                                summarize(records)))
         columns.append([float(r.success) for r in records])
     every = [r for label in labels for r in records_of(block, label)]

@@ -236,6 +236,13 @@ def _best_and_worst(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return min(episodes, key=best_key), max(episodes, key=worst_key)
 
 
+def _distinct(task: Any) -> str:
+    """A note when replays made the Wilson interval count fewer trials than episodes."""
+    n = task.summary["effective_trials"]
+    return "" if n == task.episodes else f' <small title="episodes that differ in any outcome ' \
+        f'field; the interval counts these">({n} distinct)</small>'
+
+
 def _sim2sim_task(task: Sim2SimTask | None) -> str:
     if task is None:
         return '<span title="measured when an entry is verified">-</span>'
@@ -266,7 +273,7 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         limits = {ep["force_limit_n"] for ep in block["episodes"]
                   if ep["task"] == t.label and ep.get("force_limit_n") is not None}
         rows.append(
-            f"<tr><td>{_e(t.label)}</td><td>{t.successes}/{t.episodes}</td>"
+            f"<tr><td>{_e(t.label)}</td><td>{t.successes}/{t.episodes}{_distinct(t)}</td>"
             f"<td>{_interval(t.rate, t.ci)}</td><td>{_sim2sim_task(sim.get(t.label))}</td>"
             f"<td>{_num(s['cycle_time_s_mean'], 2)}</td>"
             f"<td>{_num(s['peak_force_n_mean'])}</td>"

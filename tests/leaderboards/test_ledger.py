@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
+from envs.episode import wilson_interval
 from envs.tasks import PAPER000_TASKS_V1
 from leaderboards import tracks
 from leaderboards.ledger import Ledger, LedgerError, entry_track_version, validate_entry
@@ -154,7 +155,7 @@ def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin
     for label, outcomes in successes.items():
         for i, won in enumerate(outcomes):
             episodes.append(template | {"task": label, "task_version_key": keys[label],
-                                        "seed": i, "success": won,
+                                        "seed": i, "success": won, "episode_return": float(i),
                                         "steps_to_success": 10 if won else None,
                                         "time_to_success_s": 1.0 if won else None})
     out["evaluations"]["dev"]["episodes"] = episodes
@@ -184,6 +185,11 @@ def test_scores_rank_groups_improvement_and_stale_entries(
     assert top.mean_ci[0] < top.mean <= top.mean_ci[1] <= 1
     assert top.iqm == pytest.approx(top.mean)  # 2 tasks: nothing to trim
     assert top.tasks[1].ci == pytest.approx((0.8345, 0.9862), abs=1e-3)  # Wilson 38/40
+    replays = _synthetic(entry, {"USB": [True] * n, "DSub": [True] * n}, "replays", False)
+    for episode in replays["evaluations"]["dev"]["episodes"]:
+        episode["episode_return"] = 1.0  # one episode seen n times: one trial, not n
+    once = score_entry(replays, "dev", ["USB", "DSub"]).tasks[0]
+    assert once.successes == n and once.ci == pytest.approx(wilson_interval(1, 1))
     assert top.prob_improvement > 0.9 and top.baseline == "weak baseline"
     assert tables.self_reported[2].prob_improvement is None
     assert tables.verified == [] and tables.stale == []
