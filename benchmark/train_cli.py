@@ -68,6 +68,9 @@ def train_command(
         int, typer.Option(help="Collect this many demos with the task's hand controller.")
     ] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    num_envs: Annotated[
+        int, typer.Option(help="Worlds stepped at once on threads (--steps a multiple).")
+    ] = 1,
 ) -> None:
     """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
     from rich.console import Console
@@ -81,7 +84,7 @@ def train_command(
             env_kwargs=parse_env_kwargs(env),
             out_dir=out, eval_every=eval_every, eval_episodes=eval_episodes,
             checkpoint_every=checkpoint_every, demos=demos, demo_episodes=demo_episodes,
-            progress=progress,
+            progress=progress, num_envs=num_envs,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
