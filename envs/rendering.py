@@ -1,14 +1,24 @@
 """Offscreen camera rendering for observations, goal images and videos.
 
 MuJoCo's default offscreen path spends its time on the 4096^2 shadow map and multisampling, not
-on the scene; `envs.scene` turns both off in the model (`visual.quality`), which is what makes
-pixel observations cheap. What is left is a fixed cost per render call (scene upload, a
-pipeline flush and a read-back from the GPU or llvmpipe), nearly independent of the image size.
-`CameraRig` therefore renders every camera of a step in one pass: the cameras are tiled
-viewports of one offscreen buffer in one OpenGL context, and one `mjr_readPixels` brings all
-images back into a buffer allocated once; `python -m benchmark.bench_env` prints frames/s beside
-a bare `mujoco.Renderer`. (Building the geometry once per pass and only moving the camera
-between viewports, with `mjv_updateCamera` + `mjv_makeLights`, measured no faster.)
+on the scene; `envs.scene` turns both off in the model (`visual.quality`). What is left, on a
+software rasteriser (llvmpipe) as on a GPU, is a fixed cost per render call (scene upload, a
+pipeline flush, a read-back) plus a cost per drawn geom (state changes and a draw call: about
+15-20 us each on llvmpipe), nearly independent of the image size. Three things cut it:
+
+- `CameraRig` renders every camera of a step in one pass: the cameras are tiled viewports of one
+  offscreen buffer in one OpenGL context, and one `mjr_readPixels` brings all images back into a
+  buffer allocated once.
+- `merge_visual_boxes` (applied by `envs.scene.build_model`) draws each body's same-coloured
+  boxes as one mesh: the socket's walls and the plug's shell are one draw call each. The boxes
+  still collide; only their drawing moves to a hidden geom group.
+- `CameraRig` skips, per camera, the geoms whose bounding sphere lies outside the camera's
+  view frustum (the arm, seen by neither the wrist nor the side camera), which MuJoCo itself
+  draws anyway. With shadows and reflections off, an unseen geom cannot change the image.
+
+`python -m benchmark.bench_env` prints frames/s beside a bare `mujoco.Renderer` on the same scene.
+(Building the geometry once per pass and only moving the camera between viewports, with
+`mjv_updateCamera` + `mjv_makeLights`, measured no faster; so did the llvmpipe thread count.)
 """
 
 from __future__ import annotations
@@ -17,6 +27,19 @@ import mujoco
 import numpy as np
 from mujoco.rendering.classic import gl_context
 
+#: Geom group of geoms drawn by a merged mesh instead (MjvOption draws groups 0-2 by default).
+MERGED_GROUP = 3
+#: Geom group the rig moves frustum-culled geoms to for one camera (not drawn by its option).
+_CULLED_GROUP = 5
+#: Bounding-sphere margin of the frustum test: relative, and absolute [m].
+_CULL_MARGIN = (1.05, 1e-3)
+#: Corners of the unit box and its faces as corner quads (counter-clockwise seen from outside)
+#: with their outward normals.
+_BOX_CORNERS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+_BOX_FACES = (
+    ((0, 1, 3, 2), (-1, 0, 0)), ((4, 6, 7, 5), (1, 0, 0)), ((0, 4, 5, 1), (0, -1, 0)),
+    ((2, 3, 7, 6), (0, 1, 0)), ((0, 2, 6, 4), (0, 0, -1)), ((1, 5, 7, 3), (0, 0, 1)),
+)
 #: ITU-R BT.601 luma weights for the grayscale images of paper 000.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _GL_ERROR = (
@@ -30,6 +53,58 @@ def to_grayscale(rgb: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3) RGB to uint8 (H, W, 1) luma, rounded; also used for real camera images."""
     gray = rgb.astype(np.float32) @ _LUMA
     return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
+
+
+def merge_visual_boxes(spec: mujoco.MjSpec) -> int:
+    """Draw each body's opaque, untextured, same-coloured visible boxes as one mesh geom.
+
+    The boxes keep colliding, with their mass, but move to geom group `MERGED_GROUP`, which
+    cameras do not draw; the added mesh geom (named ``visual_<body>_<k>``) neither collides nor
+    has mass, so the compiled physics is unchanged (tested). Flat face normals are given
+    explicitly, so the mesh is shaded as the boxes were. Returns the number of meshes added.
+    """
+    added = 0
+    for body in spec.bodies:  # the world body included
+        by_colour: dict[tuple[float, ...], list] = {}
+        for geom in body.geoms:
+            if (geom.type == mujoco.mjtGeom.mjGEOM_BOX and geom.group == 0
+                    and geom.rgba[3] == 1.0 and not geom.material
+                    and geom.alt.type == mujoco.mjtOrientation.mjORIENTATION_QUAT
+                    and np.isnan(geom.fromto[0])):
+                by_colour.setdefault(tuple(float(c) for c in geom.rgba), []).append(geom)
+        for colour, boxes in by_colour.items():
+            if len(boxes) < 2:
+                continue
+            vertices, normals, faces, face_normals = [], [], [], []
+            for box in boxes:
+                rotation = np.zeros(9)
+                quat = np.asarray(box.quat, float)
+                mujoco.mju_quat2Mat(rotation, quat / np.linalg.norm(quat))
+                rotation = rotation.reshape(3, 3)
+                first = len(vertices)
+                vertices.extend(rotation @ (c * np.asarray(box.size)) + np.asarray(box.pos)
+                                for c in _BOX_CORNERS)
+                for quad, normal in _BOX_FACES:
+                    a, b, c, d = (first + i for i in quad)
+                    faces += [a, b, c, a, c, d]
+                    face_normals += [len(normals)] * 6
+                    normals.append(rotation @ np.asarray(normal, float))
+                box.group = MERGED_GROUP
+            name = f"visual_{body.name or 'world'}_{added}"
+            mesh = spec.add_mesh()
+            mesh.name = name
+            mesh.uservert = np.ravel(vertices).tolist()
+            mesh.usernormal = np.ravel(normals).tolist()
+            mesh.userface = faces
+            mesh.userfacenormal = face_normals
+            mesh.inertia = mujoco.mjtMeshInertia.mjMESH_INERTIA_SHELL  # boxes may overlap
+            geom = body.add_geom()
+            geom.name, geom.type, geom.meshname = name, mujoco.mjtGeom.mjGEOM_MESH, name
+            geom.rgba = list(colour)
+            geom.contype = geom.conaffinity = 0
+            geom.mass = geom.density = 0.0
+            added += 1
+    return added
 
 
 class CameraRig:
@@ -91,6 +166,11 @@ class CameraRig:
         self._pixels = np.empty((rows * height, used_width, 3), np.uint8)
         self._scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
         self._option = mujoco.MjvOption()
+        # Frustum culling is exact only when unseen geoms cannot shadow or be reflected.
+        self._cull = (model.vis.quality.shadowsize == 0 and not np.any(model.mat_reflectance)
+                      and model.ngeom > 0)
+        groups = np.clip(model.geom_group, 0, len(self._option.geomgroup) - 1)
+        self._drawn = np.flatnonzero(np.asarray(self._option.geomgroup)[groups])
         self._gl = None
         self._context = None
         try:
@@ -119,10 +199,17 @@ class CameraRig:
         self._gl.make_current()
         model, scene = self.model, self._scene
         for name in cameras:
-            mujoco.mjv_updateScene(
-                model, data, self._option, None, self._cameras[name], mujoco.mjtCatBit.mjCAT_ALL,
-                scene,
-            )
+            camera = self._cameras[name]
+            unseen = self._unseen_geoms(data, camera.fixedcamid) if self._cull else None
+            if unseen is not None and unseen.size:
+                groups = model.geom_group[unseen].copy()
+                model.geom_group[unseen] = _CULLED_GROUP
+            try:
+                mujoco.mjv_updateScene(model, data, self._option, None, camera,
+                                       mujoco.mjtCatBit.mjCAT_ALL, scene)
+            finally:
+                if unseen is not None and unseen.size:
+                    model.geom_group[unseen] = groups
             mujoco.mjr_render(self._tiles[name][0], scene, self._context)
         mujoco.mjr_readPixels(self._pixels, None, self._read_rect, self._context)
         images = {}
@@ -130,6 +217,28 @@ class CameraRig:
             tile = self._pixels[self._tiles[name][1]]
             images[name] = to_grayscale(tile) if self.grayscale else tile.copy()
         return images
+
+    def _unseen_geoms(self, data: mujoco.MjData, camera_id: int) -> np.ndarray | None:
+        """Drawn geoms whose bounding sphere lies wholly outside the camera's view frustum
+        (None: the camera is not a plain perspective one, so nothing is culled)."""
+        model = self.model
+        if (model.cam_projection[camera_id] != mujoco.mjtProjection.mjPROJ_PERSPECTIVE
+                or np.any(model.cam_sensorsize[camera_id])):
+            return None
+        drawn = self._drawn
+        # Camera frame: x right, y up, looking along -z (MuJoCo's convention).
+        relative = (data.geom_xpos[drawn] - data.cam_xpos[camera_id]) @ (
+            data.cam_xmat[camera_id].reshape(3, 3))
+        depth = -relative[:, 2]
+        radius = model.geom_rbound[drawn] * _CULL_MARGIN[0] + _CULL_MARGIN[1]
+        tan_y = np.tan(np.deg2rad(model.cam_fovy[camera_id]) / 2)
+        tan_x = tan_y * self.width / self.height
+        outside = (
+            (depth + radius < model.vis.map.znear * model.stat.extent)
+            | ((np.abs(relative[:, 1]) - depth * tan_y) / np.hypot(1.0, tan_y) > radius)
+            | ((np.abs(relative[:, 0]) - depth * tan_x) / np.hypot(1.0, tan_x) > radius)
+        )
+        return drawn[outside]
 
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         """One camera's image (a pass of its own)."""
