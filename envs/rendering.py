@@ -166,8 +166,9 @@ class CameraRig:
         self._pixels = np.empty((rows * height, used_width, 3), np.uint8)
         self._scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
         self._option = mujoco.MjvOption()
-        # Frustum culling is exact only when unseen geoms cannot shadow or be reflected.
-        self._cull = (model.vis.quality.shadowsize == 0 and not np.any(model.mat_reflectance)
+        #: Skip each camera's unseen geoms; on only where that is exact (unseen geoms can
+        #: neither cast shadows nor be reflected). Benchmarks set it False to compare.
+        self.cull = (model.vis.quality.shadowsize == 0 and not np.any(model.mat_reflectance)
                       and model.ngeom > 0)
         groups = np.clip(model.geom_group, 0, len(self._option.geomgroup) - 1)
         self._drawn = np.flatnonzero(np.asarray(self._option.geomgroup)[groups])
@@ -200,7 +201,7 @@ class CameraRig:
         model, scene = self.model, self._scene
         for name in cameras:
             camera = self._cameras[name]
-            unseen = self._unseen_geoms(data, camera.fixedcamid) if self._cull else None
+            unseen = self._unseen_geoms(data, camera.fixedcamid) if self.cull else None
             if unseen is not None and unseen.size:
                 groups = model.geom_group[unseen].copy()
                 model.geom_group[unseen] = _CULLED_GROUP

@@ -85,11 +85,11 @@ def test_frustum_culling_skips_unseen_geoms_and_changes_no_pixel(usb_midway):
         assert arm <= set(u.model.geom_bodyid[geoms].tolist()), cam
         assert u.model.geom("visual_socket_0").id not in geoms  # what both cameras look at
     groups = u.model.geom_group.copy()
-    u.rig._cull = False
+    u.rig.cull = False
     try:
         drawn_all = u.rig.render_all(u.data, ("wrist", "side"))
     finally:
-        u.rig._cull = True
+        u.rig.cull = True
     np.testing.assert_array_equal(u.model.geom_group, groups)  # restored after each camera
     for cam in culled:
         np.testing.assert_array_equal(culled[cam], drawn_all[cam])
