@@ -3,8 +3,9 @@
     python -m benchmark.bench_env [--episodes 20] [--steps 200] [--rounds 5] [--num-envs 2]
 
 Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s with cameras (one
-render pass per step) against state only; frames/s of the one-pass `CameraRig` beside a bare
-`mujoco.Renderer`; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
+render pass per step) against state only, also "before" (every box drawn on its own);
+frames/s of the one-pass `CameraRig` beside a bare `mujoco.Renderer`, on both
+models; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
 one env; the thread-scaling bound that the overhead ratio implies for more cores; and the MuJoCo
 Warp batch's env steps/s when a CUDA device is present.
 
@@ -121,15 +122,9 @@ def boxes_drawn_one_by_one():
         scene.merge_visual_boxes = original
 
 
-def _unoptimised(env: gym.Env) -> gym.Env:
-    """An env made in `boxes_drawn_one_by_one`, with its rig's frustum culling off too."""
-    env.unwrapped.rig.cull = False
-    return env
-
-
 def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str, float]]:
     """Env steps/s with and without cameras (one render pass per step), interleaved; "before"
-    is the same env with every box drawn on its own and no frustum culling."""
+    is the same env with every box drawn on its own."""
     settings = {
         "state": {},
         "state + 2 cameras 64x64": {"obs_mode": "state+pixels"},
@@ -140,8 +135,7 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
     }
     made = {name: gym.make(env_id, **kwargs) for name, kwargs in settings.items()}
     with boxes_drawn_one_by_one():
-        made["state + 2 cameras 64x64, before"] = _unoptimised(
-            gym.make(env_id, obs_mode="state+pixels"))
+        made["state + 2 cameras 64x64, before"] = gym.make(env_id, obs_mode="state+pixels")
     result = _rounds({name: _stepper(env, steps) for name, env in made.items()}, rounds)
     for env in made.values():
         env.close()
@@ -153,7 +147,7 @@ def measure_frames(env_id: str, frames: int, rounds: int) -> dict[str, dict[str,
     env's model (boxes merged into meshes) and on the same cell drawn box by box (before)."""
     env = gym.make(env_id, obs_mode="pixels", image_size=64)
     with boxes_drawn_one_by_one():
-        before = _unoptimised(gym.make(env_id, obs_mode="pixels", image_size=64))
+        before = gym.make(env_id, obs_mode="pixels", image_size=64)
     cameras = ("wrist", "side")
     runners, renderers = {}, []
     for label, made in (("", env), (", boxes (before)", before)):

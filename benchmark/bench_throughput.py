@@ -5,8 +5,8 @@
 
 Prints, on USB-v0 (zero action) and InsertBench-shaped learner batches of 256:
 
-- env steps/s with cameras against state only, now and "before" (every box drawn on its own,
-  no frustum culling: `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64 frames per
+- env steps/s with cameras against state only, now and "before" (every box drawn on its own:
+  `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64 frames per
   CPU-second of `CameraRig` beside a bare `mujoco.Renderer` on both models;
 - `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against one env, per wall
   second and per CPU-second (the CPU ratio is the vector's efficiency: on an idle machine with

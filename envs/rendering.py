@@ -4,7 +4,7 @@ MuJoCo's default offscreen path spends its time on the 4096^2 shadow map and mul
 on the scene; `envs.scene` turns both off in the model (`visual.quality`). What is left, on a
 software rasteriser (llvmpipe) as on a GPU, is a fixed cost per render call (scene upload, a
 pipeline flush, a read-back) plus a cost per drawn geom (state changes and a draw call: about
-15-20 us each on llvmpipe), nearly independent of the image size. Three things cut it:
+15-20 us each on llvmpipe), nearly independent of the image size. Two things cut it:
 
 - `CameraRig` renders every camera of a step in one pass: the cameras are tiled viewports of one
   offscreen buffer in one OpenGL context, and one `mjr_readPixels` brings all images back into a
@@ -12,13 +12,14 @@ pipeline flush, a read-back) plus a cost per drawn geom (state changes and a dra
 - `merge_visual_boxes` (applied by `envs.scene.build_model`) draws each body's same-coloured
   boxes as one mesh: the socket's walls and the plug's shell are one draw call each. The boxes
   still collide; only their drawing moves to a hidden geom group.
-- `CameraRig` skips, per camera, the geoms whose bounding sphere lies outside the camera's
-  view frustum (the arm, seen by neither the wrist nor the side camera), which MuJoCo itself
-  draws anyway. With shadows and reflections off, an unseen geom cannot change the image.
 
 `python -m benchmark.bench_env` prints frames/s beside a bare `mujoco.Renderer` on the same scene.
-(Building the geometry once per pass and only moving the camera between viewports, with
-`mjv_updateCamera` + `mjv_makeLights`, measured no faster; so did the llvmpipe thread count.)
+
+Measured and not kept: building the geometry once per pass and only moving the camera between
+viewports (`mjv_updateCamera` + `mjv_makeLights`): no faster; the llvmpipe thread count
+(`LP_NUM_THREADS`): within noise; per-camera frustum culling (hiding the arm, which neither
+camera sees, cuts a pass by ~30%, but the per-frame frustum test in numpy, interleaved with
+llvmpipe's work, cost nearly as much: 0-8% net).
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ from mujoco.rendering.classic import gl_context
 
 #: Geom group of geoms drawn by a merged mesh instead (MjvOption draws groups 0-2 by default).
 MERGED_GROUP = 3
-#: Geom group the rig moves frustum-culled geoms to for one camera (not drawn by its option).
-_CULLED_GROUP = 5
-#: Bounding-sphere margin of the frustum test: relative, and absolute [m].
-_CULL_MARGIN = (1.05, 1e-3)
 #: Corners of the unit box and its faces as corner quads (counter-clockwise seen from outside)
 #: with their outward normals.
 _BOX_CORNERS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
@@ -166,12 +163,6 @@ class CameraRig:
         self._pixels = np.empty((rows * height, used_width, 3), np.uint8)
         self._scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
         self._option = mujoco.MjvOption()
-        #: Skip each camera's unseen geoms; on only where that is exact (unseen geoms can
-        #: neither cast shadows nor be reflected). Benchmarks set it False to compare.
-        self.cull = (model.vis.quality.shadowsize == 0 and not np.any(model.mat_reflectance)
-                      and model.ngeom > 0)
-        groups = np.clip(model.geom_group, 0, len(self._option.geomgroup) - 1)
-        self._drawn = np.flatnonzero(np.asarray(self._option.geomgroup)[groups])
         self._gl = None
         self._context = None
         try:
@@ -200,17 +191,10 @@ class CameraRig:
         self._gl.make_current()
         model, scene = self.model, self._scene
         for name in cameras:
-            camera = self._cameras[name]
-            unseen = self._unseen_geoms(data, camera.fixedcamid) if self.cull else None
-            if unseen is not None and unseen.size:
-                groups = model.geom_group[unseen].copy()
-                model.geom_group[unseen] = _CULLED_GROUP
-            try:
-                mujoco.mjv_updateScene(model, data, self._option, None, camera,
-                                       mujoco.mjtCatBit.mjCAT_ALL, scene)
-            finally:
-                if unseen is not None and unseen.size:
-                    model.geom_group[unseen] = groups
+            mujoco.mjv_updateScene(
+                model, data, self._option, None, self._cameras[name], mujoco.mjtCatBit.mjCAT_ALL,
+                scene,
+            )
             mujoco.mjr_render(self._tiles[name][0], scene, self._context)
         mujoco.mjr_readPixels(self._pixels, None, self._read_rect, self._context)
         images = {}
@@ -218,28 +202,6 @@ class CameraRig:
             tile = self._pixels[self._tiles[name][1]]
             images[name] = to_grayscale(tile) if self.grayscale else tile.copy()
         return images
-
-    def _unseen_geoms(self, data: mujoco.MjData, camera_id: int) -> np.ndarray | None:
-        """Drawn geoms whose bounding sphere lies wholly outside the camera's view frustum
-        (None: the camera is not a plain perspective one, so nothing is culled)."""
-        model = self.model
-        if (model.cam_projection[camera_id] != mujoco.mjtProjection.mjPROJ_PERSPECTIVE
-                or np.any(model.cam_sensorsize[camera_id])):
-            return None
-        drawn = self._drawn
-        # Camera frame: x right, y up, looking along -z (MuJoCo's convention).
-        relative = (data.geom_xpos[drawn] - data.cam_xpos[camera_id]) @ (
-            data.cam_xmat[camera_id].reshape(3, 3))
-        depth = -relative[:, 2]
-        radius = model.geom_rbound[drawn] * _CULL_MARGIN[0] + _CULL_MARGIN[1]
-        tan_y = np.tan(np.deg2rad(model.cam_fovy[camera_id]) / 2)
-        tan_x = tan_y * self.width / self.height
-        outside = (
-            (depth + radius < model.vis.map.znear * model.stat.extent)
-            | ((np.abs(relative[:, 1]) - depth * tan_y) / np.hypot(1.0, tan_y) > radius)
-            | ((np.abs(relative[:, 0]) - depth * tan_x) / np.hypot(1.0, tan_x) > radius)
-        )
-        return drawn[outside]
 
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         """One camera's image (a pass of its own)."""
