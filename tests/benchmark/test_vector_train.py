@@ -138,7 +138,8 @@ def test_cli_train_on_two_worlds_from_a_relative_out_dir(tmp_path, monkeypatch):
     runner = CliRunner()
     common = ["train", "--task", TASK, "--agent", "sac", "-c", "hidden=32,32",
               "-c", "batch_size=16", "-c", "learning_starts=20", "--eval-every", "0",
-              "--eval-episodes", "1", "--no-progress", "--out", "run", "--num-envs", "2"]
+              "--eval-episodes", "1", "--no-progress", "--out", "run", "--num-envs", "2",
+              "--torch-threads", "1"]
     res = runner.invoke(app, [*common, "--steps", "40"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "run" / "run.json").read_text())["num_envs"] == 2
