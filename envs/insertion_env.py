@@ -25,6 +25,7 @@ from envs.task_options import (
     FRICTION_SCALE_RANGE,
     GRASP_NOISE_MAX_DEG,
     GRASP_NOISE_MAX_MM,
+    OBS_FRAMES,
     TIMESTEP_RANGE_S,
     check_action,
     check_choice,
@@ -66,11 +67,16 @@ class InsertionEnv(gym.Env):
 
     ## Observation Space
     A Dict. State (`obs_mode` "state" or "state+pixels"): `tcp_pose` (6,) position [m] and
-    rotation vector [rad] of the TCP in the episode-start frame; `tcp_vel` (6,) [m/s, rad/s] in
-    the same frame; `wrench` (6,) force [N] and torque [N m] the environment exerts on the tool,
-    in the TCP frame, zeroed at reset. Pixels ("pixels", "state+pixels"): `wrist` and `side`
-    images, uint8 (H, W, 3), or (H, W, 1) with `grayscale=True`; with `reward="goal_image"` also
-    `goal_wrist` / `goal_side`, the same cameras with the plug seated.
+    rotation vector [rad] of the TCP in the observation frame; `tcp_vel` (6,) [m/s, rad/s] in
+    the same axes. The observation frame (`obs_frame`) has the start orientation as its axes and
+    its origin at the episode's start pose ("start", papers 000/001: every episode starts at
+    `tcp_pose` 0, and the start offset is not observed) or at the nominal start pose, the start
+    pose without the random offset ("task": a fixed frame, as the robot-base-frame pose that
+    SERL observes, so the start offset shows in `tcp_pose`); `wrench` (6,) force [N] and torque
+    [N m] the environment exerts on the tool, in the TCP frame, zeroed at reset. Pixels
+    ("pixels", "state+pixels"): `wrist` and `side` images, uint8 (H, W, 3), or (H, W, 1) with
+    `grayscale=True`; with `reward="goal_image"` also `goal_wrist` / `goal_side`, the same
+    cameras with the plug seated.
 
     ## Rewards
     `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2 in the form the
@@ -102,6 +108,7 @@ class InsertionEnv(gym.Env):
     |---|---|---|
     | action_mode | "xyz" | "xyz", "pose" |
     | obs_mode | "state" | "state", "pixels", "state+pixels" |
+    | obs_frame | "start" | "start", "task" (origin of `tcp_pose`) |
     | reward | "sparse" | "sparse", "dense", "goal_image" |
     | goal_noise_mm | 0.0 | mm, >= 0 |
     | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi |
@@ -137,6 +144,7 @@ class InsertionEnv(gym.Env):
         *,
         action_mode: str = "xyz",
         obs_mode: str = "state",
+        obs_frame: str = "start",
         reward: str = "sparse",
         goal_noise_mm: float = 0.0,
         init_offset_mm: tuple[float, float] = (0.0, 0.0),
@@ -171,6 +179,7 @@ class InsertionEnv(gym.Env):
             reference_mode=reference_mode,
         )
         check_choice("render_mode", render_mode, (None, "rgb_array"))
+        check_choice("obs_frame", obs_frame, OBS_FRAMES)
         grasp_noise_mm = check_range("grasp_noise_mm", grasp_noise_mm, 0.0, GRASP_NOISE_MAX_MM)
         grasp_noise_deg = check_range(
             "grasp_noise_deg", grasp_noise_deg, 0.0, GRASP_NOISE_MAX_DEG
@@ -191,6 +200,7 @@ class InsertionEnv(gym.Env):
 
         self.task = task
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
+        self.obs_frame = obs_frame
         self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
         self.grasp_noise_mm, self.grasp_noise_deg = grasp_noise_mm, grasp_noise_deg
         self.friction_scale = (f_lo, f_hi)
@@ -299,6 +309,9 @@ class InsertionEnv(gym.Env):
         mujoco.mj_forward(m, d)
         self.start_pos = d.site_xpos[self._tcp].copy()
         self.start_mat = d.site_xmat[self._tcp].reshape(3, 3).copy()
+        #: Origin of the observation frame (world) [m]; its axes are `start_mat`'s.
+        self.obs_origin = (self.start_pos if self.obs_frame == "start"
+                           else self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]))
         self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
         mujoco.mj_forward(m, d)
         self._wrench_bias = self._raw_wrench()
@@ -422,7 +435,7 @@ class InsertionEnv(gym.Env):
         d = self.data
         if "state" in self.obs_mode:
             r0 = self.start_mat
-            pos = (d.site_xpos[self._tcp] - self.start_pos) @ r0  # = r0.T @ (p - p0)
+            pos = (d.site_xpos[self._tcp] - self.obs_origin) @ r0  # = r0.T @ (p - p0)
             rel = r0.T @ d.site_xmat[self._tcp].reshape(3, 3)
             vel = np.empty(6)
             mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_SITE, self._tcp, vel, 0)
@@ -578,8 +591,9 @@ def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         base = active_insertion_env(env)
-        if "tcp_pose" in obs:
-            pos_start = obs["tcp_pose"][:3].astype(np.float64)
+        if "tcp_pose" in obs:  # observation frame -> start frame (same axes)
+            pos_start = obs["tcp_pose"][:3].astype(np.float64) + base.start_mat.T @ (
+                getattr(base, "obs_origin", base.start_pos) - base.start_pos)
             rotvec = obs["tcp_pose"][3:].astype(np.float64)
         else:  # pixel-only observations: the controller still reads the robot's own kinematics
             pos_start = base.start_mat.T @ (base.tcp_pos - base.start_pos)
