@@ -25,6 +25,7 @@ from envs.task_options import (
     FRICTION_SCALE_RANGE,
     GRASP_NOISE_MAX_DEG,
     GRASP_NOISE_MAX_MM,
+    INIT_OFFSET_MAX_MM,
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
     check_action,
@@ -63,7 +64,9 @@ class InsertionEnv(gym.Env):
     ## Action Space
     Box(-1, 1, (3,)) for `action_mode="xyz"` (papers 000/001) or (6,) for `"pose"` (SERL): a
     delta TCP pose in the TCP frame, scaled by `action_scale_m` [m] and `action_scale_rad` [rad].
-    In "xyz" mode the orientation reference stays at the start orientation.
+    In "xyz" mode the orientation reference stays at the start orientation. With `workspace_mm`
+    the reference position is clipped to SERL's safety box: within `workspace_mm` of the socket
+    axis in x and y, and at most `workspace_mm` above the nominal start height.
 
     ## Observation Space
     A Dict. State (`obs_mode` "state" or "state+pixels"): `tcp_pose` (6,) position [m] and
@@ -109,6 +112,7 @@ class InsertionEnv(gym.Env):
     | action_mode | "xyz" | "xyz", "pose" |
     | obs_mode | "state" | "state", "pixels", "state+pixels" |
     | obs_frame | "start" | "start", "task" (origin of `tcp_pose`) |
+    | workspace_mm | None | mm > init offset: lateral half-width of the reference box; None: off |
     | reward | "sparse" | "sparse", "dense", "goal_image" |
     | goal_noise_mm | 0.0 | mm, >= 0 |
     | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi |
@@ -145,6 +149,7 @@ class InsertionEnv(gym.Env):
         action_mode: str = "xyz",
         obs_mode: str = "state",
         obs_frame: str = "start",
+        workspace_mm: float | None = None,
         reward: str = "sparse",
         goal_noise_mm: float = 0.0,
         init_offset_mm: tuple[float, float] = (0.0, 0.0),
@@ -180,6 +185,11 @@ class InsertionEnv(gym.Env):
         )
         check_choice("render_mode", render_mode, (None, "rgb_array"))
         check_choice("obs_frame", obs_frame, OBS_FRAMES)
+        if workspace_mm is not None:
+            workspace_mm = check_range(
+                "workspace_mm", workspace_mm, options.init_offset_mm[1], INIT_OFFSET_MAX_MM,
+                " (the box must hold every start offset)", open_low=True,
+            )
         grasp_noise_mm = check_range("grasp_noise_mm", grasp_noise_mm, 0.0, GRASP_NOISE_MAX_MM)
         grasp_noise_deg = check_range(
             "grasp_noise_deg", grasp_noise_deg, 0.0, GRASP_NOISE_MAX_DEG
@@ -201,6 +211,7 @@ class InsertionEnv(gym.Env):
         self.task = task
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
         self.obs_frame = obs_frame
+        self.workspace_mm = workspace_mm
         self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
         self.grasp_noise_mm, self.grasp_noise_deg = grasp_noise_mm, grasp_noise_deg
         self.friction_scale = (f_lo, f_hi)
@@ -342,6 +353,8 @@ class InsertionEnv(gym.Env):
             else np.zeros(3)
         )
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
+        if self.workspace_mm is not None:
+            self.reference.clip_position(d, *self._workspace_box_m())
 
         warnings_before = self._instability_warnings()
         if self._peak_from_ft or self._ft_alpha < 1.0:
@@ -487,6 +500,16 @@ class InsertionEnv(gym.Env):
 
     # ----------------------------------------------------------------------------------------
     # Helpers
+
+    def _workspace_box_m(self) -> tuple[np.ndarray, np.ndarray]:
+        """SERL's safety box (world, [m]): the reference stays within `workspace_mm` of the
+        socket axis sideways and at most `workspace_mm` above the nominal start height."""
+        assert self.workspace_mm is not None
+        half = self.workspace_mm * MM
+        top = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m])
+        low = np.array([top[0] - half, top[1] - half, -np.inf])
+        high = np.array([top[0] + half, top[1] + half, top[2] + half])
+        return low, high
 
     def _solve_start_qpos(self, seed_q: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Arm joints for the start pose: `start_height` above the seated TCP, plus `offset`."""
