@@ -30,6 +30,9 @@ actions, and checks that it reaches the saved observation. Evaluation happens at
 boundaries on the training env (seeded per episode, so it does not disturb training) and restores
 the torch RNG, so an interrupted-and-resumed run ends in the same state as an uninterrupted one
 (on CPU; checked by tests/benchmark/test_train.py).
+
+``num_envs`` > 1 trains on that many worlds at once: the env loop, its per-world checkpoints
+and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on its own env).
 """
 
 from __future__ import annotations
