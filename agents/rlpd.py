@@ -85,7 +85,12 @@ class RLPDConfig:
     learning_starts: int = 100  # [hil-serl] training_starts: online steps before learning
     random_steps: int = 0  # [rlpd] start_training: uniform random actions at the start
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
-    obs_norm: bool = True  # standardise vector observations by running mean / std
+    obs_norm: bool = True  # standardise vector observations (not in [rlpd]/[serl], which
+    # feed raw values; here metres, m/s and newtons are mixed)
+    obs_norm_online: bool = False  # also fold online observations into the statistics; False:
+    # the demos' statistics, fixed. With True, early exploration 200 mm from the socket raised
+    # the lateral tcp_pose std 25x over the demos' (1 mm) on USB-v1: millimetre offsets then
+    # vanished from the critic's inputs, which kept shifting under it.
     image_feature_dim: int = 50  # [rlpd pixels] latent_dim: CNN output per camera
     augment_pad: int = 4  # [rlpd pixels, serl] DrQ random-shift padding [pixels]; 0 = off
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
@@ -159,6 +164,14 @@ class RLPDAgent(OffPolicyAgent):
         return action[0].cpu().numpy()
 
     # ------------------------------------------------------------------ data
+    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
+        """Online buffer; the normaliser keeps the demos' statistics unless ``obs_norm_online``."""
+        if self.config.obs_norm_online or len(self.demo_buffer) == 0:
+            super().store(transition, unit_action)
+            return
+        self.buffer.add(transition, action=unit_action)
+        self.env_steps += 1
+
     def add_demo(self, transition: Transition, unit_action: np.ndarray) -> None:
         """Add one transition to the demo (prior data) buffer."""
         self.demo_buffer.add(transition, action=unit_action)
