@@ -22,8 +22,9 @@ critic/actor step augments ``obs`` and ``next_obs`` images with an independent
 ImageNet ResNet-10 cannot be downloaded here); the CNN learns from scratch.
 
 Defaults follow SERL / HIL-SERL, the insertion setting, where they differ from RLPD's
-locomotion configuration (discount, temperature, entropy backup), and a lower UTD than RLPD's 20
-so that runs fit on CPUs; each field names its source.
+locomotion configuration (discount, temperature, entropy backup), else RLPD's; each field names
+its source. On CPUs, ``benchmark.check_serl`` and the ``serl`` presets run SERL's ensemble of 2
+at UTD 2 instead (about 10x fewer critic steps per env step).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class RLPDConfig:
     num_qs: int = 10  # [rlpd] critic ensemble size; [serl] 2
     num_min_qs: int = 2  # [rlpd] target = min over this many randomly chosen heads
     critic_layer_norm: bool = True  # [rlpd] LayerNorm after every critic hidden layer
-    utd_ratio: int = 4  # critic steps per env step; [rlpd] 20; 4 here for 2-core CPUs
+    utd_ratio: int = 20  # [rlpd] critic steps per env step (benchmark.check_serl and the serl
+    # presets use 2 with num_qs 2 on 2-core CPUs)
     critic_actor_ratio: int = 2  # critic steps per actor step; [serl, hil-serl] cta_ratio 2
     batch_size: int = 256  # [rlpd, hil-serl] rows per gradient step, demo + online
     demo_ratio: float = 0.5  # [rlpd] offline_ratio: fraction of each batch from the demos
