@@ -69,8 +69,9 @@ class RLPDConfig:
     actor_lr: float = 3e-4  # [rlpd, hil-serl] Adam learning rates
     critic_lr: float = 3e-4
     alpha_lr: float = 3e-4
-    init_temperature: float = 0.01  # [serl] initial alpha; [rlpd] 1.0 (far too much entropy
-    # for a 0/1 success reward: it kept RLPD at 0% over 1,000 USB steps here)
+    init_temperature: float = 0.01  # [serl] initial alpha; [rlpd] 1.0 (the 0% of 1,000 USB
+    # steps once blamed on 1.0 here came from the unobservable start offset and the online
+    # normaliser, found later; 1.0 was not measured again)
     target_entropy: float | None = None  # [rlpd, serl] None means -action_dim / 2 [nats]
     backup_entropy: bool = False  # [serl, hil-serl] False; [rlpd] True
     hidden: tuple[int, ...] = (256, 256)  # [rlpd, hil-serl] MLP widths of actor and critics
