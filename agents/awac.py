@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -147,6 +148,7 @@ class AWACAgent(CheckpointMixin):
         self.env_steps = 0  # online transitions observed
         self.gradient_steps = 0
         self.offline_rows = 0  # transitions given to pretrain (they fix the normaliser)
+        self.offline_data_lost = False  # restored from a checkpoint saved without its replay
 
     # ------------------------------------------------------------------ acting
     def reset(self, seed: int | None = None) -> None:
@@ -204,6 +206,11 @@ class AWACAgent(CheckpointMixin):
 
     def _gradient_step(self) -> dict[str, float]:
         """Sample a batch and its latents, then one AWAC step."""
+        if self.offline_data_lost:
+            raise ValueError(f"this AWAC agent was pretrained on {self.offline_rows} offline "
+                             "transitions but was restored without them (saved without "
+                             "include_replay=True): finetuning on online data alone would "
+                             "forget the offline data")
         b = self.to_torch(self.buffer.sample(self.config.batch_size, self.rng))
         z = torch.zeros(self.config.batch_size, self.latent_dim, device=self.device)
         return self.awac_step(b, z)
@@ -278,3 +285,8 @@ class AWACAgent(CheckpointMixin):
         self.env_steps = int(state.get("env_steps", 0))
         self.gradient_steps = int(state.get("gradient_steps", 0))
         self.offline_rows = int(state.get("offline_rows", 0))
+
+    def load_state(self, path: str | Path, meta: dict[str, Any]) -> None:
+        """Restore the checkpoint; note when its offline data was not saved with it."""
+        super().load_state(path, meta)
+        self.offline_data_lost = self.offline_rows > 0 and len(self.buffer) == 0

@@ -102,7 +102,7 @@ def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path,
         agent = make_agent(name, env.observation_space, env.action_space, config, seed=seed)
         started = time.perf_counter()
         metrics = agent.pretrain(dataset)
-        agent.save(path)
+        agent.save(path, include_replay=True)  # finetuning keeps training on the offline data
         (out / name / "pretrain.json").write_text(json.dumps(
             metrics | {"wall_s": time.perf_counter() - started}, indent=1))
     return path

@@ -183,6 +183,31 @@ def test_awac_pretrains_finetunes_and_reloads(tmp_path):
     _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
 
 
+@pytest.mark.parametrize("name", ["iql", "awac"])
+def test_finetuning_refuses_a_checkpoint_that_lost_its_offline_data(tmp_path, name):
+    """Regression: bench_offline saved pretrained agents without their replay, so finetuning
+    trained on online rows alone (IQL: 100% online batches and a drifting normaliser) and
+    destroyed the offline policy. Such a checkpoint may act, but not finetune."""
+    env = gym.make(STANDIN)
+    config = IQL_TINY if name == "iql" else AWAC_TINY
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=0)
+    agent.pretrain(_noisy_dataset(env, episodes=2, tasks=1))
+    agent.save(tmp_path / "weights_only")
+    agent.save(tmp_path / "full", include_replay=True)
+    lost = load_agent(tmp_path / "weights_only")
+    _same_actions(agent, lost, env)  # acting needs no data
+    with pytest.raises(ValueError, match="include_replay"):
+        _online(env, lost, 1)
+    kept = load_agent(tmp_path / "full")
+    norm = {k: v.clone() for k, v in kept.obs_norm.state_dict().items()}
+    assert all(_online(env, kept, 2))
+    for k, v in kept.obs_norm.state_dict().items():  # the offline statistics stay fixed
+        assert torch.equal(v, norm[k])
+    if name == "iql":
+        _, domains = kept._sample(online_rows=4)
+        assert (domains >= 0).sum().item() == 12  # 75% offline rows
+
+
 def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     torch.manual_seed(0)
     env = gym.make(STANDIN)
