@@ -66,6 +66,9 @@ class AWACConfig:
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
+    exploration_std: float | None = 0.1  # std of the online action noise around pi's mean
+    # [unit action] (ours, measured: the learned std after a short pretraining, ~0.75-0.9,
+    # failed every online trial). None: sample pi itself (AWAC's own exploration).
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
     def validate(self) -> None:
@@ -73,6 +76,8 @@ class AWACConfig:
         name = type(self).__name__
         check(0 < self.gamma <= 1, name, "gamma", "in (0, 1]", self.gamma)
         check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
+        check(self.exploration_std is None or self.exploration_std > 0, name,
+              "exploration_std", "None or > 0", self.exploration_std)
         for f in ("awac_lambda", "exp_adv_max", "actor_lr", "critic_lr"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         for f in ("actor_hidden", "critic_hidden"):
@@ -159,11 +164,13 @@ class AWACAgent(CheckpointMixin):
         return torch.zeros(1, self.latent_dim, device=self.device)
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
-        """A sample of pi(.|s, z) (its mean if ``deterministic``)."""
+        """pi's mean given (s, z) plus ``exploration_std`` noise (the mean if
+        ``deterministic``)."""
         with torch.no_grad():
             obs_t = self.obs_norm(obs_to_torch(obs, self.device))
             features = self.actor.features(obs_t, self.task_latent())
-            action = self.actor.head(features, deterministic=deterministic)[0].cpu().numpy()
+            action = self.actor.head(features, deterministic=deterministic,
+                                     std=self.config.exploration_std)[0].cpu().numpy()
         return self.scaler.to_env(action)
 
     # ------------------------------------------------------------------ data

@@ -97,6 +97,10 @@ class IQLConfig:
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
+    exploration_std: float | None = 0.1  # std of the online action noise around pi's mean
+    # [unit action] (paper 001: "the pretrained policy with additional exploration noise";
+    # ours, measured: the learned std after a short pretraining, ~0.75, failed every trial).
+    # None: sample pi itself.
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
     def validate(self) -> None:
@@ -104,6 +108,8 @@ class IQLConfig:
         name = type(self).__name__
         check(0 < self.gamma <= 1, name, "gamma", "in (0, 1]", self.gamma)
         check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
+        check(self.exploration_std is None or self.exploration_std > 0, name,
+              "exploration_std", "None or > 0", self.exploration_std)
         check(0 < self.expectile < 1, name, "expectile", "in (0, 1)", self.expectile)
         check(0 <= self.online_fraction <= 1, name, "online_fraction", "in [0, 1]",
               self.online_fraction)
@@ -204,11 +210,13 @@ class IQLAgent(CheckpointMixin):
         """No per-episode state."""
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
-        """A sample of pi(.|s) (the mean if ``deterministic``; DAIB's z_S is its mean)."""
+        """pi's mean plus ``exploration_std`` noise (the mean if ``deterministic``; DAIB's z_S is
+        its mean)."""
         with torch.no_grad():
             obs_t = self.obs_norm(obs_to_torch(obs, self.device))
             z, _, _ = self.actor.encoder(obs_t, sample=False)
-            action = self.actor.head(z, deterministic=deterministic)[0].cpu().numpy()
+            action = self.actor.head(z, deterministic=deterministic,
+                                     std=self.config.exploration_std)[0].cpu().numpy()
         return self.scaler.to_env(action)
 
     # ------------------------------------------------------------------ data

@@ -225,10 +225,11 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     demos = _noisy_dataset(env, episodes=2, tasks=1, seed=50, noise=0.0)
     agent.adapt(demos)
     z = agent.task_latent().clone()
-    assert torch.count_nonzero(z) > 0 and len(agent.online) == 0
+    demo_rows = len(demos["action"])
+    assert torch.count_nonzero(z) > 0 and len(agent.online) == demo_rows  # B starts with them
     encoder_before = agent.context_encoder.net[0].weight.clone()
     metrics = [m for m in _online(env, agent, 15) if m]
-    assert len(metrics) == 15 and len(agent.online) == 15
+    assert len(metrics) == 15 and len(agent.online) == demo_rows + 15
     assert not torch.equal(encoder_before, agent.context_encoder.net[0].weight)  # finetuned
     agent.reset()
     assert not torch.equal(z, agent.task_latent())
@@ -240,6 +241,20 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     assert len(restored.context) == len(demos["action"])
     assert restored.offline.task_ids == [0, 1] and restored.demos.task_ids == [0, 1]
     _same_actions(agent, restored, env)
+
+
+@pytest.mark.parametrize("name", ["iql", "awac"])
+def test_online_actions_explore_with_the_configured_std_not_the_learned_one(name):
+    env = gym.make(STANDIN)
+    config = (IQL_TINY if name == "iql" else AWAC_TINY) | {"exploration_std": 0.05}
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=0)
+    assert agent.actor.head.log_std.exp().min().item() == 1.0  # the learned std, untrained
+    obs, _ = env.reset(seed=0)
+    mean = agent.scaler.to_unit(agent.act(obs, deterministic=True))
+    samples = np.stack([agent.scaler.to_unit(agent.act(obs, deterministic=False))
+                        for _ in range(200)])
+    inside = np.abs(mean) < 0.8  # away from the clip at +-1
+    assert 0.03 < samples[:, inside].std(0).mean() < 0.07
 
 
 def _one_step(env: gym.Env):
