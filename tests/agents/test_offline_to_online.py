@@ -16,6 +16,7 @@ from agents import Transition, load_agent, make_agent, transitions_to_dataset
 from agents.daib import DAIB
 from agents.iql import expectile_loss
 from agents.task_buffers import TaskBuffers
+from benchmark.bench_offline import latent_separation
 from benchmark.train import make_base_policy
 
 torch.set_num_threads(1)
@@ -217,6 +218,9 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
         agent.pretrain({k: v for k, v in data.items() if k != "is_demo"})
     pre = agent.pretrain(data)
     assert pre["pretrain/tasks"] == 2 and np.isfinite(pre["loss/kl"])
+    latent = latent_separation(agent, contexts_per_task=3)
+    assert latent["chance"] == 0.5 and 0 <= latent["task_accuracy"] <= 1
+    assert latent["kl_nats"] >= 0 and np.isfinite(latent["between_over_within"])
     with pytest.raises(ValueError, match="adapt"):
         agent.observe(Transition(*_one_step(env)))
         agent.update()

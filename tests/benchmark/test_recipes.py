@@ -4,6 +4,7 @@ resumption, the labelled dataset they load as, and meta-RL training on it throug
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -106,3 +107,25 @@ def test_socket_offsets_label_successful_episodes_from_their_seated_pose():
     offsets = socket_offsets(data)
     np.testing.assert_allclose(offsets[:3], np.array([[3, 0, 25], [2, 0, 15], [1, 0, 5]]) / 1000)
     assert np.isnan(offsets[3:]).all()
+
+
+def test_offline_presets_drive_bench_offline_not_the_matrix(tmp_path, monkeypatch, capsys):
+    from benchmark.bench_offline import load_offline_preset, main, offline_presets
+
+    assert {"paper001", "paper001-reduced", "paper004", "paper004-reduced"} <= set(
+        offline_presets())
+    for name in offline_presets():
+        preset = load_offline_preset(name)
+        recipe_parts(preset["paper"], **{k: v for k, v in preset["recipe"].items()
+                                         if k in ("scale", "episodes", "version")})
+        assert (preset["recipe"]["scale"] == "small") == name.endswith("-reduced")
+    result = CliRunner().invoke(app, ["matrix", "status", "paper004"])
+    assert result.exit_code != 0 and "bench_offline --preset paper004" in result.output
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typo.toml").write_text('name = "t"\npaper = "paper004"\n[bench]\nepochs = 3\n')
+    monkeypatch.setattr(sys, "argv", ["bench_offline", "--preset", "typo.toml", "--out", "out"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2 and "unknown [bench] keys ['epochs']" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
