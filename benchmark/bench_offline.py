@@ -92,7 +92,7 @@ def _json(path: Path, compute: Any) -> Any:
 def _check_args(out: Path, args: argparse.Namespace) -> None:
     """A rerun must continue the same benchmark: refuse other settings in the same ``--out``."""
     wanted = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
-              if k != "threads"}
+              if k not in ("threads", "preset")}  # a preset only sets the other arguments
     path = out / "bench.json"
     if path.is_file():
         found = json.loads(path.read_text())
