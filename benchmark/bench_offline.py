@@ -9,11 +9,12 @@ perturbation, as in the paper) ODA adapts from 20 demonstrations of the task rec
 scripted controller, AWAC does not adapt; both are evaluated on fixed seeds, then optionally
 finetuned online for ``--finetune-steps`` env steps and evaluated again.
 
-``paper001`` (Nair et al., Tables I and IV): LOTJ (IQL + DAIB in policy and reward classifier)
+``paper001`` (Nair et al., Tables I, II and IV): LOTJ (IQL + DAIB in policy and reward classifier)
 is pretrained once on the recipe's training connectors. On each held-out test connector it
 reports the reward classifier's balanced accuracy on fresh noisy-expert data of that connector
 (paper 001 rebalances to 50/50 per connector), the policy's zero-shot success at +-10 mm, and the
-success after ``--online-trials`` 20-step trials of finetuning rewarded by the classifier only.
+success after ``--online-trials`` 20-step trials of finetuning rewarded by the classifier only;
+then the Localize baseline (+ searches) and State-IQL offline at +-10 mm and 10-20 mm.
 
 Every stage writes its result under ``--out`` and is skipped when rerun with the same settings
 (resumable; other settings in the same ``--out`` are refused). Prints the papers' numbers
@@ -65,6 +66,8 @@ PAPER004_CHALLENGE = ("RAMCard", "NetworkCard", "ComplexShape")
 PAPER001_TABLE1 = {"DT12": (7, 19), "Megablock": (5, 16), "NEMA15": (11, 15),
                    "Europlug": (10, 15)}
 PAPER001_CLASSIFIER_ACCURACY = 0.88  # Table IV, DAIB, mean over five held-out connectors
+#: Paper 001, State-IQL offline: (Table I at +-10 mm, Table II at 10-20 mm) out of 20.
+PAPER001_STATE_IQL = {"DT12": (5, 0), "Megablock": (0, 0), "NEMA15": (4, 3), "Europlug": (6, 0)}
 #: Paper 001, Localize and the searches after it: (Table I at +-10 mm, Table II at 10-20 mm).
 PAPER001_LOCALIZE = {
     ("none", "DT12"): (3, 0), ("none", "Megablock"): (3, 0), ("none", "NEMA15"): (0, 0),
@@ -291,6 +294,15 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
     return result
 
 
+def _state_iql_eval(path: Path, connector: str, env_kwargs: dict,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """Offline success of State-IQL (acting on the localizer's estimate) on a test connector."""
+    env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
+    summary = summarize(evaluate(env, load_agent(path), args.eval_episodes))
+    env.close()
+    return summary
+
+
 def _localize_eval(path: Path, connector: str, search: str, env_kwargs: dict,
                    args: argparse.Namespace) -> dict[str, Any]:
     """Success of the localizer (+ a search) on a held-out connector."""
@@ -317,6 +329,10 @@ def bench_paper001(args: argparse.Namespace) -> None:
     path = _pretrained("iql", config, dataset, probe, out, args.seed)
     localizer = _pretrained("localize", {"pretrain_steps": args.pretrain_steps}, dataset, probe,
                             out, args.seed)
+    state_iql = _pretrained("state_iql", {"pretrain_steps": args.pretrain_steps,
+                                          "localize_steps": args.pretrain_steps,
+                                          "batch_size": args.batch_size}, dataset, probe, out,
+                            args.seed)
     rows = []
     for connector in connectors:
         rows.append((connector, _json(out / "iql" / f"{connector}.json",
@@ -349,6 +365,17 @@ def bench_paper001(args: argparse.Namespace) -> None:
             paper = PAPER001_LOCALIZE.get((search, connector), ("-", "-"))
             print(f"{search:14s} {connector:10s} ours {' | '.join(counts):>9s}   paper "
                   f"{'-' if search != 'none' else paper[0]} | {paper[1]}")
+    print(f"State-IQL offline (IQL on the socket offset, the localizer's estimate when acting):"
+          f" successes/{args.eval_episodes} at +-10 | 10-20 mm (paper: /20, Tables I | II)")
+    for connector in connectors:
+        counts = [str(_json(out / "state_iql" / f"{connector}-{offset[0]:g}.json",
+                            lambda c=connector, o=offset:
+                            _state_iql_eval(state_iql, c, env_kwargs | {"init_offset_mm": o},
+                                            args))["successes"])
+                  for offset in SCENARIOS.values()]
+        paper = PAPER001_STATE_IQL.get(connector, ("-", "-"))
+        print(f"State-IQL      {connector:10s} ours {' | '.join(counts):>9s}   paper "
+              f"{paper[0]} | {paper[1]}")
     better = sum(r["online"]["successes"] > r["offline"]["successes"] for _, r in rows)
     above = sum(r["online"]["success_rate"] > 0.75 for _, r in rows)
     claim = sum(r["classifier"]["balanced_accuracy"] > r["offline"]["success_rate"]

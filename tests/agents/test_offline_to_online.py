@@ -292,6 +292,37 @@ def test_localize_learns_the_socket_offset_and_steers_to_it(tmp_path):
         agent.pretrain({k: v for k, v in data.items() if k != "socket_offset_m"})
 
 
+def test_state_iql_learns_from_calibrated_states_and_acts_on_the_localizer_estimate(tmp_path):
+    from agents.state_iql import STATE_KEY
+    from benchmark.recipes import socket_offsets
+
+    torch.manual_seed(0)
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=4, tasks=1, noise=0.1)
+    data["is_success"] = data["terminated"]  # the stand-in terminates on success
+    data["socket_offset_m"] = socket_offsets(data)
+    data["socket_offset_m"][-3:] = np.nan  # as on a failed episode: no calibrated label
+    labelled = np.isfinite(data["socket_offset_m"][:, 0])
+    assert labelled.sum() == len(labelled) - 3
+    config = {"pretrain_steps": 5, "localize_steps": 5, "batch_size": 16, "hidden": (16,)}
+    agent = make_agent("state_iql", env.observation_space, env.action_space, config, seed=0)
+    pre = agent.pretrain(data)
+    assert pre["pretrain/transitions"] == labelled.sum()  # IQL saw the labelled rows only
+    # Consecutive labelled rows: the next state is the next row's state.
+    offline = agent.iql.offline.buffers[0]
+    np.testing.assert_allclose(offline.next_obs[STATE_KEY][0], offline.obs[STATE_KEY][1],
+                               atol=1e-6)
+    obs, _ = env.reset(seed=1)
+    state = {STATE_KEY: agent.localizer.socket_offset(obs).astype(np.float32)}
+    np.testing.assert_array_equal(agent.act(obs, deterministic=True),
+                                  agent.iql.act(state, deterministic=True))
+    assert all(_online(env, agent, 3))
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    _same_actions(agent, restored, env)
+    assert len(restored.iql.online) == 3 and not restored.iql.offline_data_lost
+
+
 def test_localize_then_search_hands_over_with_the_frame_moved_to_the_estimate():
     env = gym.make(STANDIN, **PIXELS)
     agent = make_agent("localize", env.observation_space, env.action_space,
