@@ -50,6 +50,7 @@ from benchmark.recipes import (
     PAPER004_ENV,
     PAPER004_STEPS,
     load_recipe,
+    paper004_env,
     recipe_version,
 )
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
@@ -185,7 +186,8 @@ def _paper004_task(method: str, path: Path, task: str, other_task: str, env_kwar
     torch.manual_seed(args.seed)
     result: dict[str, Any] = {}
     if method == "oda":
-        other = make_env(f"InsertBench/Connector-{other_task}-{args.version}", env_kwargs)
+        other = make_env(f"InsertBench/Connector-{other_task}-{args.version}",
+                         _paper004_env(other_task))
         agent.adapt(collect_demos(other, make_base_policy(other), 20))
         other.close()
         result["shuffled_context"] = summarize(evaluate(env, agent, args.eval_episodes)) | {
@@ -197,6 +199,14 @@ def _paper004_task(method: str, path: Path, task: str, other_task: str, env_kwar
         result["finetuned"] = summarize(evaluate(env, agent, args.eval_episodes))
     env.close()
     return result
+
+
+def _paper004_env(task: str) -> dict[str, Any]:
+    """Env kwargs of a paper 004 test task (challenge tasks: no start perturbation)."""
+    env_kwargs = paper004_env(task) | {"max_episode_steps": PAPER004_STEPS}
+    if task in PAPER004_CHALLENGE:
+        env_kwargs |= {"init_offset_mm": [0.0, 0.0]}
+    return env_kwargs
 
 
 def bench_paper004(args: argparse.Namespace) -> None:
@@ -218,9 +228,7 @@ def bench_paper004(args: argparse.Namespace) -> None:
     rows = []
     for index, task in enumerate(tasks):
         other_task = tasks[(index + 1) % len(tasks)]
-        env_kwargs = PAPER004_ENV | {"max_episode_steps": PAPER004_STEPS}
-        if task in PAPER004_CHALLENGE:
-            env_kwargs |= {"init_offset_mm": [0.0, 0.0]}
+        env_kwargs = _paper004_env(task)
         row: dict[str, Any] = {"task": task}
         for method, path in paths.items():
             row[method] = _json(out / method / f"{task}.json",

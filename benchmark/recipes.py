@@ -44,6 +44,16 @@ PAPER001_ENV = {"obs_mode": "state+pixels", "image_size": 32, "cameras": ["wrist
 #: Paper 004's setting: state observations, start pose perturbed by up to 1 mm.
 PAPER004_ENV = {"obs_mode": "state", "start_height_mm": 20.0, "init_offset_mm": [0.0, 1.0]}
 PAPER001_STEPS = 20
+
+
+def paper004_env(connector: str) -> dict[str, Any]:
+    """``PAPER004_ENV`` for ``connector``, its start height raised where the plug is longer than
+    that (the plug must start out of the socket; e.g. the 20 mm metal pegs)."""
+    from envs.catalog import CATALOG
+    from envs.task_options import START_CLEARANCE_MM
+
+    lowest = CATALOG[connector].spec.mating_length_mm + START_CLEARANCE_MM
+    return PAPER004_ENV | {"start_height_mm": max(PAPER004_ENV["start_height_mm"], lowest)}
 PAPER004_STEPS = 40
 
 
@@ -102,12 +112,12 @@ def recipe_parts(name: str, scale: str = "small", seed: int = 0, episodes: int |
             task_id = f"InsertBench/Connector-{connector}-{version}"
             parts.append(RecipePart(f"{connector}-demos", connector, task, True, CollectConfig(
                 task_id, episodes=20, noise=0.0, demos=True, max_steps=PAPER004_STEPS,
-                seed=seed + 1000 * task, env_kwargs=PAPER004_ENV)))
+                seed=seed + 1000 * task, env_kwargs=paper004_env(connector))))
             parts.append(RecipePart(f"{connector}-rollouts", connector, task, False,
                                     CollectConfig(task_id, episodes=count, noise=0.3,
                                                   max_steps=PAPER004_STEPS,
                                                   seed=seed + 1000 * task + 500,
-                                                  env_kwargs=PAPER004_ENV)))
+                                                  env_kwargs=paper004_env(connector))))
     return [p for p in parts if connectors is None or p.connector in connectors]
 
 
