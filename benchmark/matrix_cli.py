@@ -187,5 +187,9 @@ def report(
     console.print(f"wrote {files.markdown} and {files.html}")
 
 
-if __name__ == "__main__":
-    matrix_app()
+if __name__ == "__main__":  # `python -m benchmark.matrix_cli ...` = `insertbench matrix ...`
+    import sys
+
+    from benchmark.cli import app
+
+    app(["matrix", *sys.argv[1:]])

@@ -171,6 +171,12 @@ class ImpedanceReference:
         )
         self._write(data)
 
+    def clip_position(self, data: mujoco.MjData, low: np.ndarray, high: np.ndarray) -> None:
+        """Keep the reference position inside the box [low, high] (world, m): SERL's safety box
+        (serl_robot_infra franka_env `clip_safety_box`)."""
+        self.pos = np.clip(self.pos, low, high)
+        self._write(data)
+
     def _write(self, data: mujoco.MjData) -> None:
         data.mocap_pos[self.mocap_id] = self.pos
         data.mocap_quat[self.mocap_id] = self.quat

@@ -25,6 +25,8 @@ from envs.task_options import (
     FRICTION_SCALE_RANGE,
     GRASP_NOISE_MAX_DEG,
     GRASP_NOISE_MAX_MM,
+    INIT_OFFSET_MAX_MM,
+    OBS_FRAMES,
     TIMESTEP_RANGE_S,
     check_action,
     check_choice,
@@ -62,15 +64,22 @@ class InsertionEnv(gym.Env):
     ## Action Space
     Box(-1, 1, (3,)) for `action_mode="xyz"` (papers 000/001) or (6,) for `"pose"` (SERL): a
     delta TCP pose in the TCP frame, scaled by `action_scale_m` [m] and `action_scale_rad` [rad].
-    In "xyz" mode the orientation reference stays at the start orientation.
+    In "xyz" mode the orientation reference stays at the start orientation. With `workspace_mm`
+    the reference position is clipped to SERL's safety box: within `workspace_mm` of the socket
+    axis in x and y, and at most `workspace_mm` above the nominal start height.
 
     ## Observation Space
     A Dict. State (`obs_mode` "state" or "state+pixels"): `tcp_pose` (6,) position [m] and
-    rotation vector [rad] of the TCP in the episode-start frame; `tcp_vel` (6,) [m/s, rad/s] in
-    the same frame; `wrench` (6,) force [N] and torque [N m] the environment exerts on the tool,
-    in the TCP frame, zeroed at reset. Pixels ("pixels", "state+pixels"): `wrist` and `side`
-    images, uint8 (H, W, 3), or (H, W, 1) with `grayscale=True`; with `reward="goal_image"` also
-    `goal_wrist` / `goal_side`, the same cameras with the plug seated.
+    rotation vector [rad] of the TCP in the observation frame; `tcp_vel` (6,) [m/s, rad/s] in
+    the same axes. The observation frame (`obs_frame`) has the start orientation as its axes and
+    its origin at the episode's start pose ("start", papers 000/001: every episode starts at
+    `tcp_pose` 0, and the start offset is not observed) or at the nominal start pose, the start
+    pose without the random offset ("task": a fixed frame, as the robot-base-frame pose that
+    SERL observes, so the start offset shows in `tcp_pose`); `wrench` (6,) force [N] and torque
+    [N m] the environment exerts on the tool, in the TCP frame, zeroed at reset. Pixels
+    ("pixels", "state+pixels"): `wrist` and `side` images, uint8 (H, W, 3), or (H, W, 1) with
+    `grayscale=True`; with `reward="goal_image"` also `goal_wrist` / `goal_side`, the same
+    cameras with the plug seated.
 
     ## Rewards
     `sparse`: 1 when mated, and the episode terminates. `dense`: paper 000 eq. 2 in the form the
@@ -102,6 +111,8 @@ class InsertionEnv(gym.Env):
     |---|---|---|
     | action_mode | "xyz" | "xyz", "pose" |
     | obs_mode | "state" | "state", "pixels", "state+pixels" |
+    | obs_frame | "start" | "start", "task" (origin of `tcp_pose`) |
+    | workspace_mm | None | mm > init offset: lateral half-width of the reference box; None: off |
     | reward | "sparse" | "sparse", "dense", "goal_image" |
     | goal_noise_mm | 0.0 | mm, >= 0 |
     | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi |
@@ -137,6 +148,8 @@ class InsertionEnv(gym.Env):
         *,
         action_mode: str = "xyz",
         obs_mode: str = "state",
+        obs_frame: str = "start",
+        workspace_mm: float | None = None,
         reward: str = "sparse",
         goal_noise_mm: float = 0.0,
         init_offset_mm: tuple[float, float] = (0.0, 0.0),
@@ -171,6 +184,12 @@ class InsertionEnv(gym.Env):
             reference_mode=reference_mode,
         )
         check_choice("render_mode", render_mode, (None, "rgb_array"))
+        check_choice("obs_frame", obs_frame, OBS_FRAMES)
+        if workspace_mm is not None:
+            workspace_mm = check_range(
+                "workspace_mm", workspace_mm, options.init_offset_mm[1], INIT_OFFSET_MAX_MM,
+                " (the box must hold every start offset)", open_low=True,
+            )
         grasp_noise_mm = check_range("grasp_noise_mm", grasp_noise_mm, 0.0, GRASP_NOISE_MAX_MM)
         grasp_noise_deg = check_range(
             "grasp_noise_deg", grasp_noise_deg, 0.0, GRASP_NOISE_MAX_DEG
@@ -191,6 +210,8 @@ class InsertionEnv(gym.Env):
 
         self.task = task
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
+        self.obs_frame = obs_frame
+        self.workspace_mm = workspace_mm
         self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
         self.grasp_noise_mm, self.grasp_noise_deg = grasp_noise_mm, grasp_noise_deg
         self.friction_scale = (f_lo, f_hi)
@@ -299,6 +320,9 @@ class InsertionEnv(gym.Env):
         mujoco.mj_forward(m, d)
         self.start_pos = d.site_xpos[self._tcp].copy()
         self.start_mat = d.site_xmat[self._tcp].reshape(3, 3).copy()
+        #: Origin of the observation frame (world) [m]; its axes are `start_mat`'s.
+        self.obs_origin = (self.start_pos if self.obs_frame == "start"
+                           else self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]))
         self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
         mujoco.mj_forward(m, d)
         self._wrench_bias = self._raw_wrench()
@@ -329,6 +353,8 @@ class InsertionEnv(gym.Env):
             else np.zeros(3)
         )
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
+        if self.workspace_mm is not None:
+            self.reference.clip_position(d, *self._workspace_box_m())
 
         warnings_before = self._instability_warnings()
         if self._peak_from_ft or self._ft_alpha < 1.0:
@@ -422,7 +448,7 @@ class InsertionEnv(gym.Env):
         d = self.data
         if "state" in self.obs_mode:
             r0 = self.start_mat
-            pos = (d.site_xpos[self._tcp] - self.start_pos) @ r0  # = r0.T @ (p - p0)
+            pos = (d.site_xpos[self._tcp] - self.obs_origin) @ r0  # = r0.T @ (p - p0)
             rel = r0.T @ d.site_xmat[self._tcp].reshape(3, 3)
             vel = np.empty(6)
             mujoco.mj_objectVelocity(self.model, d, mujoco.mjtObj.mjOBJ_SITE, self._tcp, vel, 0)
@@ -474,6 +500,16 @@ class InsertionEnv(gym.Env):
 
     # ----------------------------------------------------------------------------------------
     # Helpers
+
+    def _workspace_box_m(self) -> tuple[np.ndarray, np.ndarray]:
+        """SERL's safety box (world, [m]): the reference stays within `workspace_mm` of the
+        socket axis sideways and at most `workspace_mm` above the nominal start height."""
+        assert self.workspace_mm is not None
+        half = self.workspace_mm * MM
+        top = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m])
+        low = np.array([top[0] - half, top[1] - half, -np.inf])
+        high = np.array([top[0] + half, top[1] + half, top[2] + half])
+        return low, high
 
     def _solve_start_qpos(self, seed_q: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Arm joints for the start pose: `start_height` above the seated TCP, plus `offset`."""
@@ -578,8 +614,9 @@ def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         base = active_insertion_env(env)
-        if "tcp_pose" in obs:
-            pos_start = obs["tcp_pose"][:3].astype(np.float64)
+        if "tcp_pose" in obs:  # observation frame -> start frame (same axes)
+            pos_start = obs["tcp_pose"][:3].astype(np.float64) + base.start_mat.T @ (
+                getattr(base, "obs_origin", base.start_pos) - base.start_pos)
             rotvec = obs["tcp_pose"][3:].astype(np.float64)
         else:  # pixel-only observations: the controller still reads the robot's own kinematics
             pos_start = base.start_mat.T @ (base.tcp_pos - base.start_pos)

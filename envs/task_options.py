@@ -29,6 +29,8 @@ from envs.controller import REFERENCE_MODES
 
 ACTION_MODES = ("xyz", "pose")
 OBS_MODES = ("state", "pixels", "state+pixels")
+#: Origin of `tcp_pose`: the episode's start pose, or the nominal (offset-free) start pose.
+OBS_FRAMES = ("start", "task")
 REWARDS = ("sparse", "dense", "dense_printed", "goal_image")
 CAMERAS = ("wrist", "side")
 

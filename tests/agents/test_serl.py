@@ -266,3 +266,9 @@ def test_serl_presets_expand_with_valid_configs():
     for cell in cells + load_preset("serl-quick").cells:
         build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
         assert cell.env_kwargs["reward"] == "sparse"
+    # Regression: in the default start frame every episode starts at tcp_pose 0 and a state
+    # policy cannot see the start offset; the presets' observation must show it.
+    kwargs = load_preset("serl-quick").cells[0].env_kwargs
+    env = gym.make(cells[0].task_id, **kwargs)
+    starts = [env.reset(seed=seed)[0]["tcp_pose"][:2] for seed in range(2)]
+    assert np.linalg.norm(starts[0] - starts[1]) > 1e-3  # [m]

@@ -76,6 +76,22 @@ def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
 
 
+def test_python_m_matrix_cli_is_the_same_command(in_tmp):
+    """`python -m benchmark.matrix_cli` (as the kill-and-resume test runs it) goes through the
+    same one-line error handling as `insertbench matrix`."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[2])  # this checkout, not an installed copy
+    result = subprocess.run([sys.executable, "-m", "benchmark.matrix_cli", "run", "nope"],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": repo})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), result.stderr
+
+
 def test_train_below_learning_starts_warns(capsys, in_tmp):
     code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v0", "--agent", "sac",
                            "--steps", "5", "--eval-episodes", "0", "--config", "hidden=8,8",

@@ -61,3 +61,22 @@ def test_measured_reference_mode_is_serl_rule():
     np.testing.assert_allclose(u.reference.pos, before + u.start_mat @ [0.001, 0, 0])
     with pytest.raises(ValueError, match="reference_mode must be one of"):
         gym.make("InsertBench/USB-v0", reference_mode="absolute")
+
+
+def test_workspace_box_keeps_the_tcp_near_the_socket_axis():
+    """SERL's safety box (issue 12): without it, exploration on USB-v1 wandered 200 mm away."""
+
+    def max_lateral_mm(**kwargs):
+        env = gym.make("InsertBench/USB-v1", noiseless=True, init_offset_mm=(0.0, 10.0),
+                       obs_frame="task", **kwargs)
+        env.reset(seed=0)
+        base, worst = env.unwrapped, 0.0
+        for _ in range(20):
+            env.step(np.array([1.0, -1.0, -1.0], np.float32))  # sideways and up, full speed
+            worst = max(worst, float(np.abs(base.tcp_pos[:2] - base._goal_face_pos[:2]).max()))
+        return worst / 1e-3
+
+    assert max_lateral_mm() > 50.0
+    assert max_lateral_mm(workspace_mm=15.0) < 15.5
+    with pytest.raises(ValueError, match="workspace_mm must be in"):
+        gym.make("InsertBench/USB-v1", init_offset_mm=(0.0, 10.0), workspace_mm=8.0)
