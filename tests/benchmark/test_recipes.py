@@ -86,12 +86,12 @@ def test_oda_trains_through_the_runner_and_adapts_on_the_target_task(recipe_dir,
               "context_hidden": "8", "context_size": 4, "batch_per_task": 4,
               "buffer_size": 500, "offline_buffer_size": 2000, "demo_buffer_size": 2000}
     env_kwargs = PAPER004_ENV | {"max_episode_steps": PAPER004_STEPS}
-    result = train("InsertBench/Connector-USACPlug-v0", "oda", steps=10, config=config,
+    result = train("InsertBench/Connector-USACPlug-v1", "oda", steps=10, config=config,
                    env_kwargs=env_kwargs, out_dir=tmp_path / "run", demos=recipe_dir,
                    eval_episodes=0, progress=False)
     agent = result.agent
     assert (tmp_path / "run" / "context.npz").is_file()
-    assert len(agent.context) > 0 and len(agent.online) == 10
+    assert len(agent.context) > 0 and len(agent.online) == len(agent.context) + 10  # demos too
     assert agent.offline.task_ids == [paper004_connectors().index("USBA")]
 
 
