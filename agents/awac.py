@@ -123,6 +123,8 @@ class LatentCritic(nn.Module):
 class AWACAgent(CheckpointMixin):
     """AWAC on dict observations: one policy for every task in the data."""
 
+    concurrent_episodes = True  # no per-episode state (ODA's z is fixed by adapt)
+
     name = "awac"
     #: Size of the latent task variable the networks take (0: unconditioned).
     latent_dim = 0

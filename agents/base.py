@@ -18,6 +18,10 @@ method the same way::
             metrics = agent.update()         # zero, one or many gradient steps: the agent decides
     agent.save(path); load_agent(path)       # safetensors + JSON, never pickle
 
+An agent with no per-episode state sets the class attribute ``concurrent_episodes = True``; the
+runner may then interleave the episodes of N worlds (``train(..., num_envs=N)``), calling
+``act`` / ``observe`` / ``update`` for each world's step in turn.
+
 ``Transition.action`` is always the action that was *executed* on the robot. Agents that learn on
 a different action (residual RL learns on its residual) recover it themselves; see below.
 

@@ -64,6 +64,8 @@ class BCConfig:
 class BCAgent(CheckpointMixin):
     """Deterministic MSE behaviour cloning on dict observations."""
 
+    concurrent_episodes = True  # no per-episode state
+
     name = "bc"
 
     def __init__(

@@ -158,6 +158,8 @@ class Policy(nn.Module):
 class IQLAgent(CheckpointMixin):
     """IQL on dict observations; with ``daib`` and ``reward_classifier``, LOTJ (paper 001)."""
 
+    concurrent_episodes = True  # no per-episode state
+
     name = "iql"
 
     def __init__(self, observation_space: gym.spaces.Dict, action_space: gym.spaces.Box,

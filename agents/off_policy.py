@@ -24,6 +24,9 @@ class OffPolicyAgent(CheckpointMixin):
     """Data plumbing of an off-policy agent; `config` needs device, buffer_size, obs_norm,
     learning_starts, utd_ratio and batch_size."""
 
+    #: No per-episode state: the runner may interleave episodes of N worlds (num_envs > 1).
+    concurrent_episodes = True
+
     def __init__(
         self,
         observation_space: gym.spaces.Dict,

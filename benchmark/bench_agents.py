@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from agents import Transition, make_agent
+from agents.networks import ImageEncoder
 
 _GRAY_WRIST = (("wrist", (32, 32, 1)),)
 #: (label, agent, image entries as (name, shape), config overrides).
@@ -49,12 +50,15 @@ def insertbench_spaces(images=()) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
 
 
 def updates_per_second(
-    name: str, images, seconds: float, device: str, config=None, windows: int = 5
+    name: str, images, seconds: float, device: str, config=None, windows: int = 5,
+    compile_convs: bool = False,
 ) -> tuple[list[float], list[float]]:
     """Fill a buffer with random transitions, warm up, then time ``update()`` calls.
 
-    Returns the rates of ``windows`` equal timing windows, per wall second and per process CPU
-    second: on a shared machine the spread between windows is part of the figure.
+    ``compile_convs`` wraps each image encoder's conv stack in ``torch.compile`` (the warm-up
+    pays the compilation). Returns the rates of ``windows`` equal timing windows, per wall
+    second and per process CPU second: on a shared machine the spread between windows is part
+    of the figure.
     """
     obs_space, act_space = insertbench_spaces(images)
     obs_space.seed(0)
@@ -62,6 +66,10 @@ def updates_per_second(
     agent = make_agent(name, obs_space, act_space,
                        {"learning_starts": 0, "random_steps": 0, "device": device,
                         **(config or {})})
+    if compile_convs:
+        for module in agent.encoder.modules():
+            if isinstance(module, ImageEncoder):
+                module.convs = torch.compile(module.convs)
     for _ in range(2_000):
         agent.observe(Transition(obs_space.sample(), act_space.sample(), 0.0, obs_space.sample(),
                                  False, False, {}))

@@ -3,8 +3,9 @@
     python -m benchmark.bench_env [--episodes 20] [--steps 200] [--rounds 5] [--num-envs 2]
 
 Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s with cameras (one
-render pass per step) against state only; frames/s of the one-pass `CameraRig` beside a bare
-`mujoco.Renderer`; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
+render pass per step) against state only, also "before" (every box drawn on its own);
+frames/s of the one-pass `CameraRig` beside a bare `mujoco.Renderer`, on both
+models; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
 one env; the thread-scaling bound that the overhead ratio implies for more cores; and the MuJoCo
 Warp batch's env steps/s when a CUDA device is present.
 
@@ -20,6 +21,7 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import gymnasium as gym
 import mujoco
@@ -28,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 import envs
+from envs import scene
 from envs.tasks import PAPER000_TASKS
 
 
@@ -108,8 +111,20 @@ def _stepper(env: gym.Env, steps: int, num_envs: int = 0) -> Callable[[], int]:
     return run
 
 
+@contextmanager
+def boxes_drawn_one_by_one():
+    """Envs made inside draw every box as its own geom, as before `merge_visual_boxes`."""
+    original = scene.merge_visual_boxes
+    scene.merge_visual_boxes = lambda spec: 0
+    try:
+        yield
+    finally:
+        scene.merge_visual_boxes = original
+
+
 def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str, float]]:
-    """Env steps/s with and without cameras (one render pass per step), interleaved."""
+    """Env steps/s with and without cameras (one render pass per step), interleaved; "before"
+    is the same env with every box drawn on its own."""
     settings = {
         "state": {},
         "state + 2 cameras 64x64": {"obs_mode": "state+pixels"},
@@ -119,6 +134,8 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
         },
     }
     made = {name: gym.make(env_id, **kwargs) for name, kwargs in settings.items()}
+    with boxes_drawn_one_by_one():
+        made["state + 2 cameras 64x64, before"] = gym.make(env_id, obs_mode="state+pixels")
     result = _rounds({name: _stepper(env, steps) for name, env in made.items()}, rounds)
     for env in made.values():
         env.close()
@@ -126,30 +143,45 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
 
 
 def measure_frames(env_id: str, frames: int, rounds: int) -> dict[str, dict[str, float]]:
-    """Frames/s of the one-pass rig (both cameras) beside a bare `mujoco.Renderer`."""
+    """Frames/s of the one-pass rig (both cameras) beside a bare `mujoco.Renderer`, on the
+    env's model (boxes merged into meshes) and on the same cell drawn box by box (before)."""
     env = gym.make(env_id, obs_mode="pixels", image_size=64)
-    env.reset(seed=0)
-    u = env.unwrapped
-    bare = mujoco.Renderer(u.model, 64, 64)
+    with boxes_drawn_one_by_one():
+        before = gym.make(env_id, obs_mode="pixels", image_size=64)
     cameras = ("wrist", "side")
-
-    def rig() -> int:
-        for _ in range(frames // 2):
-            u.rig.render_all(u.data, cameras)
-        return frames // 2 * 2
-
-    def renderer() -> int:
-        for _ in range(frames // 2):
-            for camera in cameras:
-                bare.update_scene(u.data, camera=camera)
-                bare.render()
-        return frames // 2 * 2
-
-    result = _rounds({"CameraRig, 2 cameras per pass": rig,
-                      "mujoco.Renderer, one per call": renderer}, rounds)
-    bare.close()
-    env.close()
+    runners, renderers = {}, []
+    for label, made in (("", env), (", boxes (before)", before)):
+        made.reset(seed=0)
+        u = made.unwrapped
+        bare = mujoco.Renderer(u.model, 64, 64)
+        renderers.append(bare)
+        runners[f"CameraRig, 2 cameras per pass{label}"] = _rig_frames(u, cameras, frames)
+        runners[f"mujoco.Renderer, one per call{label}"] = _renderer_frames(
+            bare, u.data, cameras, frames)
+    result = _rounds(runners, rounds)
+    for closing in (*renderers, env, before):
+        closing.close()
     return result
+
+
+def _rig_frames(u, cameras: tuple[str, ...], frames: int) -> Callable[[], int]:
+    def run() -> int:
+        for _ in range(frames // len(cameras)):
+            u.rig.render_all(u.data, cameras)
+        return frames // len(cameras) * len(cameras)
+
+    return run
+
+
+def _renderer_frames(bare: mujoco.Renderer, data, cameras, frames: int) -> Callable[[], int]:
+    def run() -> int:
+        for _ in range(frames // len(cameras)):
+            for camera in cameras:
+                bare.update_scene(data, camera=camera)
+                bare.render()
+        return frames // len(cameras) * len(cameras)
+
+    return run
 
 
 def measure_vector(
@@ -257,7 +289,7 @@ def main() -> None:
     _print_rates(console, f"{env_id}, zero action: cameras rendered in one pass per step",
                  measure_cameras(env_id, args.steps, args.rounds), "env steps", "state")
     _print_rates(console, f"{env_id}: 64x64 frames", measure_frames(env_id, args.steps,
-                 args.rounds), "frames", "mujoco.Renderer, one per call")
+                 args.rounds), "frames", "mujoco.Renderer, one per call, boxes (before)")
     _print_rates(console, f"{env_id}, zero action: {args.num_envs} worlds",
                  measure_vector(env_id, args.num_envs, args.steps, args.rounds), "env steps",
                  "1 env")

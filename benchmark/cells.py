@@ -67,6 +67,8 @@ class Cell:
         eval_seeds: one reset seed per evaluation episode, disjoint from training seeds.
         method: label of the agent + config in reports (defaults to the agent name).
         task_label: label of the task variant in reports.
+        num_envs: worlds trained on at once (``benchmark.vector_train``); in the identity
+            only when not 1, so cells from before the field keep their hashes.
     """
 
     task_id: str
@@ -80,6 +82,7 @@ class Cell:
     eval_seeds: tuple[int, ...]
     method: str = ""
     task_label: str = ""
+    num_envs: int = 1
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines the cell's results, as plain JSON data.
@@ -97,7 +100,7 @@ class Cell:
             "eval_every": self.eval_every if self.budget_steps > 0 else 0,
             "eval_episodes": self.eval_episodes,
             "eval_seeds": list(self.eval_seeds),
-        }
+        } | ({"num_envs": self.num_envs} if self.num_envs != 1 else {})
 
     @property
     def config_hash(self) -> str:
@@ -201,6 +204,7 @@ def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
         eval_every=cell.eval_every,
         eval_episodes=cell.eval_episodes,
         eval_seeds=list(cell.eval_seeds),
+        num_envs=cell.num_envs,
     )
     if not result.evaluations:
         raise ValueError(f"train returned no evaluation for cell {cell.short_hash}")

@@ -27,6 +27,7 @@ path. The format (every key is checked; unknown keys are errors)::
     label = "SAC"                           # column name in reports (default: name)
     budget_steps = 20000                    # 0 for scripted agents
     config = { batch_size = 256 }           # agent config overrides
+    num_envs = 4                            # worlds trained on at once (default 1)
 
     [paper_reference]                       # optional: the paper's numbers beside ours
     source = "..."
@@ -56,7 +57,7 @@ _TOP_KEYS = {
     "name", "description", "tasks", "seeds", "eval_episodes", "eval_seeds", "eval_every",
     "env_kwargs", "axes", "rules", "agents", "paper_reference",
 }
-_AGENT_KEYS = {"name", "label", "budget_steps", "config", "eval_every"}
+_AGENT_KEYS = {"name", "label", "budget_steps", "config", "eval_every", "num_envs"}
 _RULE_KEYS = {"when", "set"}
 _REFERENCE_KEYS = {"source", "note", "entries"}
 _ENTRY_KEYS = {"task", "env_kwargs", "agent", "successes", "trials", "note"}
@@ -201,6 +202,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                             eval_seeds=tuple(eval_seeds),
                             method=agent["label"],
                             task_label=label,
+                            num_envs=agent["num_envs"],
                         )
                     )
     try:
@@ -295,12 +297,19 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
         config = agent.get("config", {})
         if not isinstance(config, dict):
             raise PresetError(f"{here}: 'config' must be a table")
+        num_envs = agent.get("num_envs", 1)
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+            raise PresetError(f"{here}: num_envs must be an integer >= 1, got {num_envs!r}")
+        if budget % num_envs:
+            raise PresetError(f"{here}: budget_steps ({budget}) must be a multiple of "
+                              f"num_envs ({num_envs})")
         parsed.append({
             "name": name,
             "label": agent.get("label", name),
             "budget_steps": budget,
             "config": config,
             "eval_every": every if budget > 0 else 0,
+            "num_envs": num_envs,
         })
     labels = [a["label"] for a in parsed]
     if len(set(labels)) != len(labels):
@@ -345,9 +354,10 @@ def check_runnable(cells: list[Cell]) -> None:
     PresetError, so a typo costs seconds, not the cells before it.
     """
     import agents  # noqa: F401  (registers the agents)
-    from agents.config import build_config
+    from agents.config import build_config, config_to_dict
     from agents.registry import agent_spec
     from benchmark.train import make_env
+    from benchmark.vector_train import check_vector_training
 
     problems: list[str] = []
     variants = {(c.task_id, canonical_json(dict(c.env_kwargs))): c for c in cells}
@@ -356,10 +366,14 @@ def check_runnable(cells: list[Cell]) -> None:
             make_env(cell.task_id, cell.env_kwargs).close()
         except Exception as err:  # noqa: BLE001 - gym raises several kinds; report them all
             problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: {err}")
-    configs = {(c.agent, canonical_json(dict(c.agent_config))): c for c in cells}
+    configs = {(c.agent, canonical_json(dict(c.agent_config)), c.num_envs, c.budget_steps): c
+               for c in cells}
     for cell in configs.values():
         try:
-            build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
+            spec = agent_spec(cell.agent)
+            config = config_to_dict(build_config(spec.config_cls, dict(cell.agent_config)))
+            if cell.budget_steps > 0:
+                check_vector_training(spec, cell.num_envs, cell.budget_steps, config)
         except ValueError as err:
             problems.append(f"agent {cell.method or cell.agent}: {err}")
     if problems:

@@ -30,6 +30,9 @@ actions, and checks that it reaches the saved observation. Evaluation happens at
 boundaries on the training env (seeded per episode, so it does not disturb training) and restores
 the torch RNG, so an interrupted-and-resumed run ends in the same state as an uninterrupted one
 (on CPU; checked by tests/benchmark/test_train.py).
+
+``num_envs`` > 1 trains on that many worlds at once: the env loop, its per-world checkpoints
+and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on its own env).
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ DEMO_SEED_BASE = 90_000_000
 #: Demonstrations collected with the task's controller for an agent that needs demos and got
 #: none (papers 003 and 004 use 20-30 demonstrations; paper 000 does not say).
 DEFAULT_DEMO_EPISODES = 20
-RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds", "demos")
+RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds", "demos",
+            "num_envs")
 
 
 @dataclass(eq=False)
@@ -287,6 +291,29 @@ class _Run:
         state = {
             "step": self.step,
             "episode": self.episode,
+            "next_eval": self.next_eval,
+            "next_checkpoint": self.next_checkpoint,
+            "evaluations": self.evaluations,
+            "train_wall_s": self.train_wall_s,
+        } | self.episode_state()
+        (tmp / "runner.json").write_text(json.dumps(state))
+        rng = {"torch_cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng |= {f"torch_cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+        save_file(rng, str(tmp / "runner_rng.safetensors"))
+        current_obs = self.current_obs()
+        if current_obs:
+            with open(tmp / "current_obs.npz", "wb") as f:
+                np.savez(f, **current_obs)
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def episode_state(self) -> dict[str, Any]:
+        """The episode in progress, for runner.json (its observation goes to current_obs.npz)."""
+        state = {
             "episode_seed": self.episode_seed,
             "episode_actions": self.episode_actions,
             "episode_return": self.episode_return,
@@ -294,49 +321,41 @@ class _Run:
             "episode_intervention_segments": self.episode_intervention_segments,
             "previous_intervened": self.previous_intervened,
             "in_episode": self.obs is not None,
-            "next_eval": self.next_eval,
-            "next_checkpoint": self.next_checkpoint,
-            "evaluations": self.evaluations,
-            "train_wall_s": self.train_wall_s,
         }
         if hasattr(self.hook, "state_dict"):  # a simulated operator, mid-episode
             state["hook_state"] = self.hook.state_dict()
-        (tmp / "runner.json").write_text(json.dumps(state))
-        rng = {"torch_cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng |= {f"torch_cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
-        save_file(rng, str(tmp / "runner_rng.safetensors"))
-        if self.obs is not None:
-            with open(tmp / "current_obs.npz", "wb") as f:
-                np.savez(f, **self.obs)
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        return state
+
+    def current_obs(self) -> dict[str, np.ndarray]:
+        """Arrays to save in current_obs.npz (empty between episodes)."""
+        return dict(self.obs) if self.obs is not None else {}
 
     def restore(self, ckpt: Path) -> None:
         """Load runner state from ``ckpt`` and rebuild the episode in progress by replay."""
         state = json.loads((ckpt / "runner.json").read_text())
         self.step = state["step"]
         self.episode = state["episode"]
-        self.episode_seed = state["episode_seed"]
-        self.episode_actions = state["episode_actions"]
-        self.episode_return = state["episode_return"]
-        self.episode_interventions = state["episode_interventions"]
-        self.episode_intervention_segments = state.get("episode_intervention_segments", 0)
-        self.previous_intervened = state.get("previous_intervened", False)
         self.next_eval = state["next_eval"]
         self.next_checkpoint = state["next_checkpoint"]
         self.evaluations = state["evaluations"]
         self.train_wall_s = state["train_wall_s"]
-        self.saved_hook_state = state.get("hook_state")
         rng = load_file(str(ckpt / "runner_rng.safetensors"))
         torch.set_rng_state(rng["torch_cpu"])
         if torch.cuda.is_available():
             states = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda")]
             if states:
                 torch.cuda.set_rng_state_all(states)
+        self.restore_episodes(state, ckpt)
+
+    def restore_episodes(self, state: dict[str, Any], ckpt: Path) -> None:
+        """Rebuild the episode in progress: reset with its seed, replay its executed actions."""
+        self.episode_seed = state["episode_seed"]
+        self.episode_actions = state["episode_actions"]
+        self.episode_return = state["episode_return"]
+        self.episode_interventions = state["episode_interventions"]
+        self.episode_intervention_segments = state.get("episode_intervention_segments", 0)
+        self.previous_intervened = state.get("previous_intervened", False)
+        self.saved_hook_state = state.get("hook_state")
         self.obs = None
         if state["in_episode"]:
             self.agent.reset(seed=self.episode_seed)
@@ -392,6 +411,17 @@ def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: st
     plt.close(fig)
 
 
+def _new_run(out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Agent,
+             task_id: str, env_kwargs: Mapping[str, Any] | None, num_envs: int) -> _Run:
+    """The run's state: one env (which also evaluates), or ``num_envs`` training worlds."""
+    if num_envs == 1:
+        return _Run(out_dir, description, env, agent)
+    from benchmark.vector_train import VectorRun, make_worlds
+
+    worlds = make_worlds(lambda: make_env(task_id, env_kwargs), num_envs)
+    return VectorRun(out_dir, description, env, worlds, agent)
+
+
 def train(
     task_id: str,
     agent_name: str,
@@ -409,6 +439,7 @@ def train(
     progress: bool | None = None,
     intervene: Callable[[Observation, np.ndarray], np.ndarray | None] | None = None,
     eval_seeds: Sequence[int] | None = None,
+    num_envs: int = 1,
 ) -> TrainResult:
     """Train ``agent_name`` on ``task_id`` for ``steps`` env steps, resuming if possible.
 
@@ -440,6 +471,8 @@ def train(
             action (``envs.intervention.InterventionWrapper``: ``info["intervened"]``), the
             executed ``info["action"]`` is what the transition stores. Per-episode intervention
             rate, steps and segments go to TensorBoard.
+        num_envs: worlds stepped at once on threads (``benchmark.vector_train``, which says
+            what it refuses); ``steps`` must be a multiple. 1 (default) is the single-env loop.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -459,6 +492,10 @@ def train(
     if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
         raise ValueError(f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}")
     full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
+    if num_envs != 1:
+        from benchmark import vector_train
+
+        vector_train.check_vector_training(spec, num_envs, steps, full_config, intervene)
     learning_starts = full_config.get("learning_starts")
     if learning_starts is not None and 0 < steps < learning_starts:
         warnings.warn(
@@ -478,12 +515,12 @@ def train(
         "demos": (str(demos) if isinstance(demos, str | Path) else
                   "dataset object" if demos is not None else
                   {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
-    })
+    } | ({"num_envs": num_envs} if num_envs != 1 else {}))
     ckpt = _read_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"
     if ckpt is not None and run_file.is_file():
         previous = json.loads(run_file.read_text())
-        changed = [k for k in RUN_KEYS if previous.get(k) != description[k]]
+        changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)]
         if changed:
             raise ValueError(
                 f"{out_dir} holds a different run (differs in {changed}); use another out_dir "
@@ -499,12 +536,12 @@ def train(
     torch.manual_seed(seed)
     if ckpt is not None:
         agent = load_agent(ckpt / "agent", **kwargs)
-        run = _Run(out_dir, description, env, agent)
+        run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run.restore(ckpt)
     else:
         agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
                            seed=seed, **kwargs)
-        run = _Run(out_dir, description, env, agent)
+        run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run_file.write_text(json.dumps(
             description | {"git_commit": _git_commit(), "torch": torch.__version__}, indent=1
         ))
@@ -543,7 +580,11 @@ def train(
     bar = tqdm(total=steps, initial=run.step, disable=None if progress is None else not progress,
                desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
     try:
-        while run.step < steps:
+        if num_envs != 1:
+            vector_train.run_loop(run, seed=seed, steps=steps, eval_every=eval_every,
+                                  eval_episodes=eval_episodes, ckpt_period=ckpt_period,
+                                  log_every=log_every, writer=writer, bar=bar)
+        while run.step < steps:  # one env (a vector run has reached `steps` already)
             started = time.perf_counter()
             if run.obs is None:
                 run.episode_seed = train_episode_seed(seed, run.episode)
@@ -607,6 +648,8 @@ def train(
         bar.close()
         writer.close()
         env.close()
+        if num_envs != 1:
+            run.worlds.close()
     return TrainResult(
         out_dir, agent, run.step, run.episode, run.train_wall_s,
         [Evaluation(e["env_steps"], e["wall_clock_s"], e["episodes"]) for e in run.evaluations],

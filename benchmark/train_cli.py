@@ -68,12 +68,27 @@ def train_command(
         int, typer.Option(help="Collect this many demos with the task's hand controller.")
     ] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    num_envs: Annotated[
+        int, typer.Option(help="Worlds stepped at once on threads (--steps a multiple).")
+    ] = 1,
+    torch_threads: Annotated[
+        int | None,
+        typer.Option(help="torch CPU threads (default: torch's, one per core). On a machine "
+                     "shared with other jobs use 1: `python -m benchmark.bench_throughput` "
+                     "measured 2 threads 10-90x slower per update than 1 at load 9 on 2 cores."),
+    ] = None,
 ) -> None:
     """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
     from rich.console import Console
 
     from benchmark.train import train
 
+    if torch_threads is not None:
+        if torch_threads < 1:
+            raise typer.BadParameter(f"--torch-threads must be >= 1, got {torch_threads}")
+        import torch
+
+        torch.set_num_threads(torch_threads)
     try:
         result = train(
             task, agent, seed=seed, steps=steps,
@@ -81,7 +96,7 @@ def train_command(
             env_kwargs=parse_env_kwargs(env),
             out_dir=out, eval_every=eval_every, eval_episodes=eval_episodes,
             checkpoint_every=checkpoint_every, demos=demos, demo_episodes=demo_episodes,
-            progress=progress,
+            progress=progress, num_envs=num_envs,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err

@@ -1,14 +1,25 @@
 """Offscreen camera rendering for observations, goal images and videos.
 
 MuJoCo's default offscreen path spends its time on the 4096^2 shadow map and multisampling, not
-on the scene; `envs.scene` turns both off in the model (`visual.quality`), which is what makes
-pixel observations cheap. What is left is a fixed cost per render call (scene upload, a
-pipeline flush and a read-back from the GPU or llvmpipe), nearly independent of the image size.
-`CameraRig` therefore renders every camera of a step in one pass: the cameras are tiled
-viewports of one offscreen buffer in one OpenGL context, and one `mjr_readPixels` brings all
-images back into a buffer allocated once; `python -m benchmark.bench_env` prints frames/s beside
-a bare `mujoco.Renderer`. (Building the geometry once per pass and only moving the camera
-between viewports, with `mjv_updateCamera` + `mjv_makeLights`, measured no faster.)
+on the scene; `envs.scene` turns both off in the model (`visual.quality`). What is left, on a
+software rasteriser (llvmpipe) as on a GPU, is a fixed cost per render call (scene upload, a
+pipeline flush, a read-back) plus a cost per drawn geom (state changes and a draw call: about
+15-20 us each on llvmpipe), nearly independent of the image size. Two things cut it:
+
+- `CameraRig` renders every camera of a step in one pass: the cameras are tiled viewports of one
+  offscreen buffer in one OpenGL context, and one `mjr_readPixels` brings all images back into a
+  buffer allocated once.
+- `merge_visual_boxes` (applied by `envs.scene.build_model`) draws each body's same-coloured
+  boxes as one mesh: the socket's walls and the plug's shell are one draw call each. The boxes
+  still collide; only their drawing moves to a hidden geom group.
+
+`python -m benchmark.bench_env` prints frames/s beside a bare `mujoco.Renderer` on the same scene.
+
+Measured and not kept: building the geometry once per pass and only moving the camera between
+viewports (`mjv_updateCamera` + `mjv_makeLights`): no faster; the llvmpipe thread count
+(`LP_NUM_THREADS`): within noise; per-camera frustum culling (hiding the arm, which neither
+camera sees, cuts a pass by ~30%, but the per-frame frustum test in numpy, interleaved with
+llvmpipe's work, cost nearly as much: 0-8% net).
 """
 
 from __future__ import annotations
@@ -17,6 +28,15 @@ import mujoco
 import numpy as np
 from mujoco.rendering.classic import gl_context
 
+#: Geom group of geoms drawn by a merged mesh instead (MjvOption draws groups 0-2 by default).
+MERGED_GROUP = 3
+#: Corners of the unit box and its faces as corner quads (counter-clockwise seen from outside)
+#: with their outward normals.
+_BOX_CORNERS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+_BOX_FACES = (
+    ((0, 1, 3, 2), (-1, 0, 0)), ((4, 6, 7, 5), (1, 0, 0)), ((0, 4, 5, 1), (0, -1, 0)),
+    ((2, 3, 7, 6), (0, 1, 0)), ((0, 2, 6, 4), (0, 0, -1)), ((1, 5, 7, 3), (0, 0, 1)),
+)
 #: ITU-R BT.601 luma weights for the grayscale images of paper 000.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _GL_ERROR = (
@@ -30,6 +50,58 @@ def to_grayscale(rgb: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3) RGB to uint8 (H, W, 1) luma, rounded; also used for real camera images."""
     gray = rgb.astype(np.float32) @ _LUMA
     return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
+
+
+def merge_visual_boxes(spec: mujoco.MjSpec) -> int:
+    """Draw each body's opaque, untextured, same-coloured visible boxes as one mesh geom.
+
+    The boxes keep colliding, with their mass, but move to geom group `MERGED_GROUP`, which
+    cameras do not draw; the added mesh geom (named ``visual_<body>_<k>``) neither collides nor
+    has mass, so the compiled physics is unchanged (tested). Flat face normals are given
+    explicitly, so the mesh is shaded as the boxes were. Returns the number of meshes added.
+    """
+    added = 0
+    for body in spec.bodies:  # the world body included
+        by_colour: dict[tuple[float, ...], list] = {}
+        for geom in body.geoms:
+            if (geom.type == mujoco.mjtGeom.mjGEOM_BOX and geom.group == 0
+                    and geom.rgba[3] == 1.0 and not geom.material
+                    and geom.alt.type == mujoco.mjtOrientation.mjORIENTATION_QUAT
+                    and np.isnan(geom.fromto[0])):
+                by_colour.setdefault(tuple(float(c) for c in geom.rgba), []).append(geom)
+        for colour, boxes in by_colour.items():
+            if len(boxes) < 2:
+                continue
+            vertices, normals, faces, face_normals = [], [], [], []
+            for box in boxes:
+                rotation = np.zeros(9)
+                quat = np.asarray(box.quat, float)
+                mujoco.mju_quat2Mat(rotation, quat / np.linalg.norm(quat))
+                rotation = rotation.reshape(3, 3)
+                first = len(vertices)
+                vertices.extend(rotation @ (c * np.asarray(box.size)) + np.asarray(box.pos)
+                                for c in _BOX_CORNERS)
+                for quad, normal in _BOX_FACES:
+                    a, b, c, d = (first + i for i in quad)
+                    faces += [a, b, c, a, c, d]
+                    face_normals += [len(normals)] * 6
+                    normals.append(rotation @ np.asarray(normal, float))
+                box.group = MERGED_GROUP
+            name = f"visual_{body.name or 'world'}_{added}"
+            mesh = spec.add_mesh()
+            mesh.name = name
+            mesh.uservert = np.ravel(vertices).tolist()
+            mesh.usernormal = np.ravel(normals).tolist()
+            mesh.userface = faces
+            mesh.userfacenormal = face_normals
+            mesh.inertia = mujoco.mjtMeshInertia.mjMESH_INERTIA_SHELL  # boxes may overlap
+            geom = body.add_geom()
+            geom.name, geom.type, geom.meshname = name, mujoco.mjtGeom.mjGEOM_MESH, name
+            geom.rgba = list(colour)
+            geom.contype = geom.conaffinity = 0
+            geom.mass = geom.density = 0.0
+            added += 1
+    return added
 
 
 class CameraRig:

@@ -15,15 +15,17 @@ Gymnasium's autoreset modes ("NextStep" by default).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from copy import deepcopy
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
+
+T = TypeVar("T")
 
 
 class ThreadedVectorEnv(SyncVectorEnv):
@@ -122,6 +124,15 @@ class ThreadedVectorEnv(SyncVectorEnv):
             return attribute(*args, **kwargs) if callable(attribute) else attribute
 
         return tuple(self._on_each(call_one))
+
+    def on_worlds(self, calls: Mapping[int, Callable[[gym.Env], T]]) -> dict[int, T]:
+        """Run ``calls[i](env_i)`` on world i's thread, all worlds at once; results by world.
+
+        A runner that starts its own episodes (``benchmark.vector_train``) steps and resets the
+        worlds through this, bypassing the vector's autoreset and its merged infos.
+        """
+        futures = {i: self._workers[i].submit(fn, self.envs[i]) for i, fn in calls.items()}
+        return {i: future.result() for i, future in futures.items()}
 
     def close_extras(self, **kwargs: Any) -> None:
         if hasattr(self, "envs"):

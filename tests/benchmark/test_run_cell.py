@@ -45,7 +45,7 @@ def test_run_cell_passes_the_cell_to_train_and_stores_its_evaluations(
     assert calls == [{
         "task_id": "InsertBench/USB-v0", "agent_name": "sac", "seed": 3, "steps": 200,
         "config": {"batch_size": 8}, "env_kwargs": {"reward": "sparse"}, "out_dir": tmp_path,
-        "eval_every": 100, "eval_episodes": 2, "eval_seeds": [900, 901],
+        "eval_every": 100, "eval_episodes": 2, "eval_seeds": [900, 901], "num_envs": 1,
     }]
     assert [e.env_steps for e in result.curve] == [0, 100, 200]
     assert result.final is result.curve[-1]

@@ -36,10 +36,11 @@ def test_one_pass_matches_bare_renderer(usb_midway):
         images = u.rig.render_all(u.data, order)
         for cam in order:
             assert images[cam].shape == (48, 48, 3) and images[cam].dtype == np.uint8
-            differing = np.any(images[cam] != expected[cam], axis=-1)
+            diff = np.abs(images[cam].astype(int) - expected[cam].astype(int)).max(axis=-1)
             # Tiles sit at other offsets of the framebuffer than a lone viewport: a rasteriser
-            # may round a handful of edge pixels differently, never more.
-            assert differing.sum() <= 4, (cam, order, int(differing.sum()))
+            # may round edge pixels of the merged meshes' triangles differently, never more.
+            assert np.count_nonzero(diff) <= 16 and np.mean(diff) < 0.5, (
+                cam, order, int(np.count_nonzero(diff)), float(np.mean(diff)))
             assert images[cam].std() > 5  # a real picture, not a cleared buffer
 
 
@@ -73,3 +74,58 @@ def test_rig_refuses_what_does_not_fit_or_exist(usb_midway):
         CameraRig(u.model, 32, 32, grayscale=False, cameras=("top",))
     with pytest.raises(ValueError, match="not in this rig"):
         u.rig.render_all(u.data, ("top",))
+
+
+def _copy_randomisation(source: mujoco.MjModel, target: mujoco.MjModel) -> None:
+    """The reset's grasp pose and friction draw, onto a model with other geom ids."""
+    for i in range(target.ngeom):
+        name = target.geom(i).name
+        if name:
+            target.geom_friction[i] = source.geom(name).friction
+    plug_s, plug_t = source.body("plug").id, target.body("plug").id
+    target.body_pos[plug_t], target.body_quat[plug_t] = (source.body_pos[plug_s],
+                                                         source.body_quat[plug_s])
+
+
+def test_merged_visual_meshes_leave_physics_bitwise_unchanged_and_look_the_same():
+    """The env's model (boxes drawn as one mesh per body and colour) against the same cell
+    compiled without merging: a P-controller insertion, contacts included, steps identically,
+    and the images differ only along a few edges."""
+    from envs.scene import build_spec
+
+    env = gym.make("InsertBench/USB-v0", obs_mode="state+pixels", goal_noise_mm=0.5)
+    u = env.unwrapped
+    obs, _ = env.reset(seed=11)
+    assert [u.model.geom(i).name for i in range(u.model.ngeom)
+            if u.model.geom_type[i] == mujoco.mjtGeom.mjGEOM_MESH] == [
+        "visual_socket_0", "visual_gripper_1", "visual_plug_2"]
+    plain = build_spec(u.task.connector, u.scene_config, u.task.board_sockets).compile()
+    assert plain.ngeom == u.model.ngeom - 3
+    _copy_randomisation(u.model, plain)
+    data = mujoco.MjData(plain)
+    state_kind = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(u.model, state_kind))
+    mujoco.mj_getState(u.model, u.data, state, state_kind)
+    mujoco.mj_setState(plain, data, state, state_kind)
+    controller = envs.p_controller(env)
+    rig = CameraRig(plain, 64, 64, grayscale=False)
+    contacts = 0
+    try:
+        for _ in range(40):
+            obs, _, terminated, truncated, _ = env.step(controller(obs))
+            data.ctrl[:], data.mocap_pos[:], data.mocap_quat[:] = (
+                u.data.ctrl, u.data.mocap_pos, u.data.mocap_quat)
+            mujoco.mj_step(plain, data, nstep=u.frame_skip)
+            for field in ("qpos", "qvel", "qacc_warmstart"):
+                np.testing.assert_array_equal(getattr(data, field), getattr(u.data, field))
+            contacts += data.ncon
+            if terminated or truncated:
+                break
+        assert contacts > 0
+        boxes = rig.render_all(data, ("wrist", "side"))
+        for cam in boxes:
+            diff = np.abs(boxes[cam].astype(int) - obs[cam].astype(int)).max(axis=-1)
+            assert np.mean(diff > 8) < 0.01 and np.mean(diff) < 1.0, cam
+    finally:
+        rig.close()
+        env.close()

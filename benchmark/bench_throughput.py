@@ -1,0 +1,147 @@
+"""Every throughput ratio of issue 14 in one run: cameras, vector envs, learners, vs targets.
+
+    python -m benchmark.bench_throughput [--steps 200] [--rounds 3] [--num-envs 2]
+                                         [--seconds 6] [--compile]
+
+Prints, on USB-v0 (zero action) and InsertBench-shaped learner batches of 256:
+
+- env steps/s with cameras against state only, now and "before" (every box drawn on its own:
+  `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64 frames per
+  CPU-second of `CameraRig` beside a bare `mujoco.Renderer` on both models;
+- `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against one env, per wall
+  second and per CPU-second (the CPU ratio is the vector's efficiency: on an idle machine with
+  c cores, N >= c worlds reach about c x efficiency, up to the GIL bound below);
+- the share of an env step that holds the GIL (env step vs bare `mj_step`, thread CPU time) and
+  the speed-up it allows on 2, 4, 8, 16 cores (`bench_env.thread_scaling_model`);
+- SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
+  smaller encoder (image_channels=16) and, with ``--compile``, ``torch.compile``d convolutions.
+
+Wall rates fall with the machine's load (printed before and after); CPU rates are what the work
+costs. Cases run interleaved in rounds, so load drift hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from benchmark.bench_agents import _GRAY_WRIST, updates_per_second
+from benchmark.bench_env import (
+    _print_rates,
+    measure_cameras,
+    measure_frames,
+    measure_state_steps,
+    measure_vector,
+    thread_scaling_model,
+)
+from envs.tasks import PAPER000_TASKS
+
+#: Targets of issue 14.
+CAMERA_TARGET = 0.6  # state + 2 cameras 64x64 vs state only
+VECTOR_TARGET = 1.8  # N worlds on 2 cores vs one env
+PIXEL_SAC_TARGET = 60.0  # gradient updates/s at batch 256 on 2 cores
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def learner_rates(seconds: float, compile_convs: bool) -> dict[str, dict[str, float]]:
+    """Median updates/s (wall, CPU) of SAC from state and pixels, batch 256, per thread count."""
+    cases = []
+    for threads in (1, 2):
+        cases += [
+            (f"SAC, state, {threads} thread(s)", threads, (), {}, False),
+            (f"pixel SAC, 32x32 gray wrist, {threads} thread(s)", threads, _GRAY_WRIST, {},
+             False),
+        ]
+    cases += [
+        ("pixel SAC, 32x32 gray, image_channels=16, 1 thread", 1, _GRAY_WRIST,
+         {"image_channels": 16}, False),
+        ("pixel SAC, 2 cameras 64x64 RGB, 1 thread", 1,
+         (("wrist", (64, 64, 3)), ("side", (64, 64, 3))), {}, False),
+    ]
+    if compile_convs:
+        cases.append(("pixel SAC, 32x32 gray, torch.compile convs, 1 thread", 1, _GRAY_WRIST,
+                      {}, True))
+    rates = {}
+    for label, threads, images, config, compiled in cases:
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        wall, cpu = updates_per_second("sac", images, seconds, "cpu", config, windows=3,
+                                       compile_convs=compiled)
+        rates[label] = {"wall": float(np.median(wall)), "cpu": float(np.median(cpu))}
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="env steps per case and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    parser.add_argument("--num-envs", type=int, default=2, help="worlds of the vector envs")
+    parser.add_argument("--episodes", type=int, default=3,
+                        help="P-controller episodes for the GIL share")
+    parser.add_argument("--seconds", type=float, default=6.0, help="timing per learner case")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile'd encoder convolutions (compiles ~30 s)")
+    args = parser.parse_args()
+    console = Console(width=160)
+    env_id = PAPER000_TASKS[0]
+    console.print(f"{env_id}; {os.cpu_count()} CPUs; {_load()} (start)")
+
+    cameras = measure_cameras(env_id, args.steps, args.rounds)
+    _print_rates(console, f"{env_id}, zero action: cameras, one render pass per step", cameras,
+                 "env steps", "state")
+    frames = measure_frames(env_id, args.steps, args.rounds)
+    _print_rates(console, "64x64 frames (per CPU-s = per core)", frames, "frames",
+                 "mujoco.Renderer, one per call, boxes (before)")
+    vector = measure_vector(env_id, args.num_envs, args.steps, args.rounds)
+    _print_rates(console, f"{env_id}, zero action: {args.num_envs} worlds", vector,
+                 "env steps", "1 env")
+    step_over_physics = measure_state_steps(env_id, args.episodes, 0.0)["ratio"]
+    learners = learner_rates(args.seconds, args.compile)
+    _print_rates(console, "SAC gradient updates at batch 256, 2x256 MLP", learners, "updates",
+                 "SAC, state, 1 thread(s)")
+
+    threaded = f"make_vec, {args.num_envs} worlds on threads"
+    pixel = "pixel SAC, 32x32 gray wrist, 1 thread(s)"
+    summary = Table(title=f"Issue 14 ratios ({_load()} at the end)")
+    for column in ("figure", "now", "target", "note"):
+        summary.add_column(column, justify="right")
+
+    def camera_ratio(case: str) -> float:
+        return cameras[case]["cpu"] / cameras["state"]["cpu"]
+
+    summary.add_row("state + 2 cameras 64x64 / state (CPU)",
+                    f"{camera_ratio('state + 2 cameras 64x64'):.2f}", f"{CAMERA_TARGET}",
+                    f"before: {camera_ratio('state + 2 cameras 64x64, before'):.2f}")
+    rig, bare = (frames["CameraRig, 2 cameras per pass"],
+                 frames["mujoco.Renderer, one per call, boxes (before)"])
+    summary.add_row("CameraRig frames per CPU-s / bare Renderer (before)",
+                    f"{rig['cpu'] / bare['cpu']:.2f}", "", f"{rig['cpu']:.0f} vs "
+                    f"{bare['cpu']:.0f} frames per CPU-s")
+    summary.add_row(f"{args.num_envs} worlds on threads / 1 env (wall)",
+                    f"{vector[threaded]['wall'] / vector['1 env']['wall']:.2f}",
+                    f"{VECTOR_TARGET}", "falls with other processes' load")
+    efficiency = vector[threaded]["cpu"] / vector["1 env"]["cpu"]
+    summary.add_row(f"{args.num_envs} worlds on threads / 1 env (CPU: efficiency)",
+                    f"{efficiency:.2f}", "", f"idle 2 cores: about {2 * efficiency:.2f}x")
+    bounds = {c: min(c * efficiency, thread_scaling_model(step_over_physics, c))
+              for c in (2, 4, 8, 16)}
+    summary.add_row("share of an env step holding the GIL",
+                    f"{1 - 1 / step_over_physics:.2f}", "",
+                    "model: " + ", ".join(f"{c} cores {b:.1f}x" for c, b in bounds.items()))
+    summary.add_row("pixel SAC updates/s, 32x32 gray, 1 thread (wall | per CPU-s)",
+                    f"{learners[pixel]['wall']:.1f} | {learners[pixel]['cpu']:.1f}",
+                    f"{PIXEL_SAC_TARGET:.0f}",
+                    f"state SAC: {learners['SAC, state, 1 thread(s)']['cpu']:.1f} per CPU-s")
+    console.print(summary)
+
+
+if __name__ == "__main__":
+    main()
