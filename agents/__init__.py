@@ -16,6 +16,7 @@ from agents import (  # noqa: F401  (registers agents)
     rlpd,
     sac,
     scripted,
+    state_iql,
     td3,
     td3_lfd,
 )

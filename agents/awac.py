@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -65,6 +66,9 @@ class AWACConfig:
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
+    exploration_std: float | None = 0.1  # std of the online action noise around pi's mean
+    # [unit action] (ours, measured: the learned std after a short pretraining, ~0.75-0.9,
+    # failed every online trial). None: sample pi itself (AWAC's own exploration).
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
     def validate(self) -> None:
@@ -72,6 +76,8 @@ class AWACConfig:
         name = type(self).__name__
         check(0 < self.gamma <= 1, name, "gamma", "in (0, 1]", self.gamma)
         check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
+        check(self.exploration_std is None or self.exploration_std > 0, name,
+              "exploration_std", "None or > 0", self.exploration_std)
         for f in ("awac_lambda", "exp_adv_max", "actor_lr", "critic_lr"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         for f in ("actor_hidden", "critic_hidden"):
@@ -149,6 +155,7 @@ class AWACAgent(CheckpointMixin):
         self.env_steps = 0  # online transitions observed
         self.gradient_steps = 0
         self.offline_rows = 0  # transitions given to pretrain (they fix the normaliser)
+        self.offline_data_lost = False  # restored from a checkpoint saved without its replay
 
     # ------------------------------------------------------------------ acting
     def reset(self, seed: int | None = None) -> None:
@@ -159,11 +166,13 @@ class AWACAgent(CheckpointMixin):
         return torch.zeros(1, self.latent_dim, device=self.device)
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
-        """A sample of pi(.|s, z) (its mean if ``deterministic``)."""
+        """pi's mean given (s, z) plus ``exploration_std`` noise (the mean if
+        ``deterministic``)."""
         with torch.no_grad():
             obs_t = self.obs_norm(obs_to_torch(obs, self.device))
             features = self.actor.features(obs_t, self.task_latent())
-            action = self.actor.head(features, deterministic=deterministic)[0].cpu().numpy()
+            action = self.actor.head(features, deterministic=deterministic,
+                                     std=self.config.exploration_std)[0].cpu().numpy()
         return self.scaler.to_env(action)
 
     # ------------------------------------------------------------------ data
@@ -206,6 +215,11 @@ class AWACAgent(CheckpointMixin):
 
     def _gradient_step(self) -> dict[str, float]:
         """Sample a batch and its latents, then one AWAC step."""
+        if self.offline_data_lost:
+            raise ValueError(f"this AWAC agent was pretrained on {self.offline_rows} offline "
+                             "transitions but was restored without them (saved without "
+                             "include_replay=True): finetuning on online data alone would "
+                             "forget the offline data")
         b = self.to_torch(self.buffer.sample(self.config.batch_size, self.rng))
         z = torch.zeros(self.config.batch_size, self.latent_dim, device=self.device)
         return self.awac_step(b, z)
@@ -280,3 +294,8 @@ class AWACAgent(CheckpointMixin):
         self.env_steps = int(state.get("env_steps", 0))
         self.gradient_steps = int(state.get("gradient_steps", 0))
         self.offline_rows = int(state.get("offline_rows", 0))
+
+    def load_state(self, path: str | Path, meta: dict[str, Any]) -> None:
+        """Restore the checkpoint; note when its offline data was not saved with it."""
+        super().load_state(path, meta)
+        self.offline_data_lost = self.offline_rows > 0 and len(self.buffer) == 0

@@ -30,6 +30,7 @@ import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -96,6 +97,10 @@ class IQLConfig:
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
+    exploration_std: float | None = 0.1  # std of the online action noise around pi's mean
+    # [unit action] (paper 001: "the pretrained policy with additional exploration noise";
+    # ours, measured: the learned std after a short pretraining, ~0.75, failed every trial).
+    # None: sample pi itself.
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
     def validate(self) -> None:
@@ -103,6 +108,8 @@ class IQLConfig:
         name = type(self).__name__
         check(0 < self.gamma <= 1, name, "gamma", "in (0, 1]", self.gamma)
         check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
+        check(self.exploration_std is None or self.exploration_std > 0, name,
+              "exploration_std", "None or > 0", self.exploration_std)
         check(0 < self.expectile < 1, name, "expectile", "in (0, 1)", self.expectile)
         check(0 <= self.online_fraction <= 1, name, "online_fraction", "in [0, 1]",
               self.online_fraction)
@@ -197,17 +204,21 @@ class IQLAgent(CheckpointMixin):
         self.env_steps = 0  # online transitions observed
         self.gradient_steps = 0
         self.online_phase = False  # True once the first online gradient step froze the CNNs
+        self.offline_rows = 0  # transitions given to pretrain
+        self.offline_data_lost = False  # restored from a checkpoint saved without its replay
 
     # ------------------------------------------------------------------ acting
     def reset(self, seed: int | None = None) -> None:
         """No per-episode state."""
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
-        """A sample of pi(.|s) (the mean if ``deterministic``; DAIB's z_S is its mean)."""
+        """pi's mean plus ``exploration_std`` noise (the mean if ``deterministic``; DAIB's z_S is
+        its mean)."""
         with torch.no_grad():
             obs_t = self.obs_norm(obs_to_torch(obs, self.device))
             z, _, _ = self.actor.encoder(obs_t, sample=False)
-            action = self.actor.head(z, deterministic=deterministic)[0].cpu().numpy()
+            action = self.actor.head(z, deterministic=deterministic,
+                                     std=self.config.exploration_std)[0].cpu().numpy()
         return self.scaler.to_env(action)
 
     # ------------------------------------------------------------------ data
@@ -225,6 +236,7 @@ class IQLAgent(CheckpointMixin):
             raise ValueError(f"task_id up to {int(np.max(data['task_id']))} does not fit "
                              f"num_domains={self.config.num_domains}; raise num_domains")
         stored = self.offline.add_dataset(data)
+        self.offline_rows += stored
         if self.config.obs_norm:
             self.obs_norm.update(dataset["obs"], batched=True)
         metrics: dict[str, float] = {"pretrain/transitions": float(stored)}
@@ -244,7 +256,7 @@ class IQLAgent(CheckpointMixin):
             transition = dataclasses.replace(transition, reward=float(success),
                                              terminated=success)
         self.online.add(transition, action=self.scaler.to_unit(transition.action))
-        if self.config.obs_norm and len(self.offline) == 0:
+        if self.config.obs_norm and self.offline_rows == 0:
             self.obs_norm.update(transition.obs)  # no offline statistics to keep fixed
         self.env_steps += 1
 
@@ -256,6 +268,11 @@ class IQLAgent(CheckpointMixin):
         """``utd_ratio`` steps on 25% online (plain) + 75% offline (augmented) rows."""
         if self.env_steps < self.config.learning_starts or len(self.online) == 0:
             return {}
+        if self.offline_data_lost:
+            raise ValueError(f"this IQL agent was pretrained on {self.offline_rows} offline "
+                             "transitions but was restored without them (saved without "
+                             "include_replay=True): finetuning would train on online rows only "
+                             "and forget the offline data")
         if not self.online_phase:
             self._start_online_phase()
         n_online = (self.config.batch_size if len(self.offline) == 0 else
@@ -373,14 +390,21 @@ class IQLAgent(CheckpointMixin):
 
     def _extra_state(self) -> dict[str, Any]:
         return {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps,
-                "online_phase": self.online_phase, "offline_tasks": self.offline.task_ids}
+                "online_phase": self.online_phase, "offline_tasks": self.offline.task_ids,
+                "offline_rows": self.offline_rows}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.env_steps = int(state.get("env_steps", 0))
         self.gradient_steps = int(state.get("gradient_steps", 0))
         self.offline.ensure([int(t) for t in state.get("offline_tasks", [])])
+        self.offline_rows = int(state.get("offline_rows", 0))
         if state.get("online_phase", False):
             self._start_online_phase()
+
+    def load_state(self, path: str | Path, meta: dict[str, Any]) -> None:
+        """Restore the checkpoint; note when its offline data was not saved with it."""
+        super().load_state(path, meta)
+        self.offline_data_lost = self.offline_rows > 0 and len(self.offline) == 0
 
 
 def _cat(parts: list[Batch]) -> Batch:

@@ -372,8 +372,15 @@ class GaussianActor(nn.Module):
         """log pi(action | features), summed over action dimensions: (B,)."""
         return self.distribution(features).log_prob(action).sum(-1)
 
-    def forward(self, features: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """An action in [-1, 1]: the mean if ``deterministic``, else a clipped sample."""
+    def forward(self, features: torch.Tensor, deterministic: bool = False,
+                std: float | None = None) -> torch.Tensor:
+        """An action in [-1, 1]: the mean if ``deterministic``, else a clipped sample, drawn
+        with standard deviation ``std`` instead of the learned one if given (exploration)."""
         dist = self.distribution(features)
-        action = dist.mean if deterministic else dist.rsample()
+        if deterministic:
+            action = dist.mean
+        elif std is not None:
+            action = dist.mean + std * torch.randn_like(dist.mean)
+        else:
+            action = dist.rsample()
         return action.clamp(-1.0, 1.0)

@@ -22,8 +22,9 @@ critic/actor step augments ``obs`` and ``next_obs`` images with an independent
 ImageNet ResNet-10 cannot be downloaded here); the CNN learns from scratch.
 
 Defaults follow SERL / HIL-SERL, the insertion setting, where they differ from RLPD's
-locomotion configuration (discount, temperature, entropy backup), and a lower UTD than RLPD's 20
-so that runs fit on CPUs; each field names its source.
+locomotion configuration (discount, temperature, entropy backup), else RLPD's; each field names
+its source. On CPUs, ``benchmark.check_serl`` and the ``serl`` presets run SERL's ensemble of 2
+at UTD 2 instead (about 10x fewer critic steps per env step).
 """
 
 from __future__ import annotations
@@ -68,15 +69,17 @@ class RLPDConfig:
     actor_lr: float = 3e-4  # [rlpd, hil-serl] Adam learning rates
     critic_lr: float = 3e-4
     alpha_lr: float = 3e-4
-    init_temperature: float = 0.01  # [serl] initial alpha; [rlpd] 1.0 (far too much entropy
-    # for a 0/1 success reward: it kept RLPD at 0% over 1,000 USB steps here)
+    init_temperature: float = 0.01  # [serl] initial alpha; [rlpd] 1.0 (the 0% of 1,000 USB
+    # steps once blamed on 1.0 here came from the unobservable start offset and the online
+    # normaliser, found later; 1.0 was not measured again)
     target_entropy: float | None = None  # [rlpd, serl] None means -action_dim / 2 [nats]
     backup_entropy: bool = False  # [serl, hil-serl] False; [rlpd] True
     hidden: tuple[int, ...] = (256, 256)  # [rlpd, hil-serl] MLP widths of actor and critics
     num_qs: int = 10  # [rlpd] critic ensemble size; [serl] 2
     num_min_qs: int = 2  # [rlpd] target = min over this many randomly chosen heads
     critic_layer_norm: bool = True  # [rlpd] LayerNorm after every critic hidden layer
-    utd_ratio: int = 4  # critic steps per env step; [rlpd] 20; 4 here for 2-core CPUs
+    utd_ratio: int = 20  # [rlpd] critic steps per env step (benchmark.check_serl and the serl
+    # presets use 2 with num_qs 2 on 2-core CPUs)
     critic_actor_ratio: int = 2  # critic steps per actor step; [serl, hil-serl] cta_ratio 2
     batch_size: int = 256  # [rlpd, hil-serl] rows per gradient step, demo + online
     demo_ratio: float = 0.5  # [rlpd] offline_ratio: fraction of each batch from the demos
@@ -85,7 +88,12 @@ class RLPDConfig:
     learning_starts: int = 100  # [hil-serl] training_starts: online steps before learning
     random_steps: int = 0  # [rlpd] start_training: uniform random actions at the start
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
-    obs_norm: bool = True  # standardise vector observations by running mean / std
+    obs_norm: bool = True  # standardise vector observations (not in [rlpd]/[serl], which
+    # feed raw values; here metres, m/s and newtons are mixed)
+    obs_norm_online: bool = False  # also fold online observations into the statistics; False:
+    # the demos' statistics, fixed. With True, early exploration 200 mm from the socket raised
+    # the lateral tcp_pose std 25x over the demos' (1 mm) on USB-v1: millimetre offsets then
+    # vanished from the critic's inputs, which kept shifting under it.
     image_feature_dim: int = 50  # [rlpd pixels] latent_dim: CNN output per camera
     augment_pad: int = 4  # [rlpd pixels, serl] DrQ random-shift padding [pixels]; 0 = off
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
@@ -159,6 +167,14 @@ class RLPDAgent(OffPolicyAgent):
         return action[0].cpu().numpy()
 
     # ------------------------------------------------------------------ data
+    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
+        """Online buffer; the normaliser keeps the demos' statistics unless ``obs_norm_online``."""
+        if self.config.obs_norm_online or len(self.demo_buffer) == 0:
+            super().store(transition, unit_action)
+            return
+        self.buffer.add(transition, action=unit_action)
+        self.env_steps += 1
+
     def add_demo(self, transition: Transition, unit_action: np.ndarray) -> None:
         """Add one transition to the demo (prior data) buffer."""
         self.demo_buffer.add(transition, action=unit_action)

@@ -9,20 +9,30 @@ perturbation, as in the paper) ODA adapts from 20 demonstrations of the task rec
 scripted controller, AWAC does not adapt; both are evaluated on fixed seeds, then optionally
 finetuned online for ``--finetune-steps`` env steps and evaluated again.
 
-``paper001`` (Nair et al., Tables I and IV): LOTJ (IQL + DAIB in policy and reward classifier)
+``paper001`` (Nair et al., Tables I, II and IV): LOTJ (IQL + DAIB in policy and reward classifier)
 is pretrained once on the recipe's training connectors. On each held-out test connector it
 reports the reward classifier's balanced accuracy on fresh noisy-expert data of that connector
 (paper 001 rebalances to 50/50 per connector), the policy's zero-shot success at +-10 mm, and the
-success after ``--online-trials`` 20-step trials of finetuning rewarded by the classifier only.
+success after ``--online-trials`` 20-step trials of finetuning rewarded by the classifier only;
+then the Localize baseline (+ searches) and State-IQL offline at +-10 mm and 10-20 mm.
 
 Every stage writes its result under ``--out`` and is skipped when rerun with the same settings
-(resumable; other settings in the same ``--out`` are refused). Prints the
-papers' numbers beside ours. Figures, not tests: correctness lives in tests/.
+(resumable; other settings in the same ``--out`` are refused). Prints the papers' numbers
+beside ours and keeps them in ``<out>/report.txt``. Figures, not tests: correctness lives in
+tests/.
+
+The presets ``paper001``, ``paper004`` (full size) and ``paper001-reduced``,
+``paper004-reduced`` (under an hour on 2 cores) in ``benchmark/presets/offline/`` set the
+paper, the data recipe (collected or resumed under ``<out>/data``) and the arguments:
+
+    python -m benchmark.bench_offline --preset paper004-reduced --out runs/paper004-reduced
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import time
 from pathlib import Path
@@ -40,6 +50,8 @@ from benchmark.recipes import (
     PAPER004_ENV,
     PAPER004_STEPS,
     load_recipe,
+    paper004_env,
+    recipe_version,
 )
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
 from envs.episode import summarize
@@ -55,6 +67,8 @@ PAPER004_CHALLENGE = ("RAMCard", "NetworkCard", "ComplexShape")
 PAPER001_TABLE1 = {"DT12": (7, 19), "Megablock": (5, 16), "NEMA15": (11, 15),
                    "Europlug": (10, 15)}
 PAPER001_CLASSIFIER_ACCURACY = 0.88  # Table IV, DAIB, mean over five held-out connectors
+#: Paper 001, State-IQL offline: (Table I at +-10 mm, Table II at 10-20 mm) out of 20.
+PAPER001_STATE_IQL = {"DT12": (5, 0), "Megablock": (0, 0), "NEMA15": (4, 3), "Europlug": (6, 0)}
 #: Paper 001, Localize and the searches after it: (Table I at +-10 mm, Table II at 10-20 mm).
 PAPER001_LOCALIZE = {
     ("none", "DT12"): (3, 0), ("none", "Megablock"): (3, 0), ("none", "NEMA15"): (0, 0),
@@ -82,7 +96,7 @@ def _json(path: Path, compute: Any) -> Any:
 def _check_args(out: Path, args: argparse.Namespace) -> None:
     """A rerun must continue the same benchmark: refuse other settings in the same ``--out``."""
     wanted = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
-              if k != "threads"}
+              if k not in ("threads", "preset")}  # a preset only sets the other arguments
     path = out / "bench.json"
     if path.is_file():
         found = json.loads(path.read_text())
@@ -102,10 +116,44 @@ def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path,
         agent = make_agent(name, env.observation_space, env.action_space, config, seed=seed)
         started = time.perf_counter()
         metrics = agent.pretrain(dataset)
-        agent.save(path)
+        agent.save(path, include_replay=True)  # finetuning keeps training on the offline data
         (out / name / "pretrain.json").write_text(json.dumps(
             metrics | {"wall_s": time.perf_counter() - started}, indent=1))
     return path
+
+
+def latent_separation(agent: Any, contexts_per_task: int = 8, seed: int = 0) -> dict[str, float]:
+    """How much ODA's posterior q(z | c) says about the task, on its training tasks' demos.
+
+    Per task, ``contexts_per_task`` independent contexts of ``context_size`` demo transitions
+    give posterior means; reported: the mean KL(q || N(0, I)) [nats] (0: the posterior is the
+    prior, z carries nothing), the leave-one-out nearest-centroid accuracy of naming the task
+    from z (chance: 1 / tasks), and the between-task / within-task spread of the means.
+    """
+    rng = np.random.default_rng(seed)
+    means, kls, labels = [], [], []
+    with torch.no_grad():
+        for task in agent.demos.task_ids:
+            for _ in range(contexts_per_task):
+                context = agent.to_torch(agent.demos.sample_task(
+                    task, agent.config.context_size, rng))
+                mean, var = agent.context_encoder.posterior(context, num_tasks=1)
+                kls.append(0.5 * (mean**2 + var - 1.0 - var.log()).sum().item())
+                means.append(mean[0].cpu().numpy())
+                labels.append(task)
+    z, y = np.asarray(means, dtype=np.float64), np.asarray(labels)
+    tasks = np.unique(y)
+    correct = 0
+    for i in range(len(z)):
+        others = np.arange(len(z)) != i
+        centroids = np.stack([z[others & (y == t)].mean(0) for t in tasks])
+        correct += tasks[np.argmin(((centroids - z[i]) ** 2).sum(-1))] == y[i]
+    centroids = np.stack([z[y == t].mean(0) for t in tasks])
+    within = float(np.mean([((z[y == t] - centroids[k]) ** 2).sum(-1).mean()
+                            for k, t in enumerate(tasks)]))
+    between = float(((centroids - centroids.mean(0)) ** 2).sum(-1).mean())
+    return {"kl_nats": float(np.mean(kls)), "task_accuracy": correct / len(z),
+            "chance": 1.0 / len(tasks), "between_over_within": between / max(within, 1e-12)}
 
 
 def _finetune(env: gym.Env, agent: Any, steps: int, seed: int) -> dict[str, float]:
@@ -127,20 +175,38 @@ def _finetune(env: gym.Env, agent: Any, steps: int, seed: int) -> dict[str, floa
     return {"training_episodes": episodes, "training_successes": successes}
 
 
-def _paper004_task(method: str, path: Path, task: str, env_kwargs: dict,
+def _paper004_task(method: str, path: Path, task: str, other_task: str, env_kwargs: dict,
                    args: argparse.Namespace) -> dict[str, Any]:
-    """Adapt (ODA: 20 scripted demos of the task), evaluate, optionally finetune + evaluate."""
-    env = make_env(f"InsertBench/Connector-{task}-v0", env_kwargs)
+    """Adapt (ODA: 20 scripted demos of the task), evaluate, optionally finetune + evaluate.
+
+    ODA is also evaluated with the demos of ``other_task`` as its context ("shuffled"): if z
+    carries task information, the wrong context should not do as well as the right one."""
+    env = make_env(f"InsertBench/Connector-{task}-{args.version}", env_kwargs)
     agent = load_agent(path)
     torch.manual_seed(args.seed)
+    result: dict[str, Any] = {}
     if method == "oda":
+        other = make_env(f"InsertBench/Connector-{other_task}-{args.version}",
+                         _paper004_env(other_task))
+        agent.adapt(collect_demos(other, make_base_policy(other), 20))
+        other.close()
+        result["shuffled_context"] = summarize(evaluate(env, agent, args.eval_episodes)) | {
+            "context_task": other_task}
         agent.adapt(collect_demos(env, make_base_policy(env), 20))
-    result = {"adapted": summarize(evaluate(env, agent, args.eval_episodes))}
+    result["adapted"] = summarize(evaluate(env, agent, args.eval_episodes))
     if args.finetune_steps:
         result["finetune"] = _finetune(env, agent, args.finetune_steps, args.seed)
         result["finetuned"] = summarize(evaluate(env, agent, args.eval_episodes))
     env.close()
     return result
+
+
+def _paper004_env(task: str) -> dict[str, Any]:
+    """Env kwargs of a paper 004 test task (challenge tasks: no start perturbation)."""
+    env_kwargs = paper004_env(task) | {"max_episode_steps": PAPER004_STEPS}
+    if task in PAPER004_CHALLENGE:
+        env_kwargs |= {"init_offset_mm": [0.0, 0.0]}
+    return env_kwargs
 
 
 def bench_paper004(args: argparse.Namespace) -> None:
@@ -149,37 +215,55 @@ def bench_paper004(args: argparse.Namespace) -> None:
     tasks = list(PAPER004_FIG3) + list(PAPER004_CHALLENGE)
     if args.tasks:
         tasks = [t for t in tasks if t in args.tasks]
-    probe = make_env("InsertBench/Connector-USACPlug-v0",
+    probe = make_env(f"InsertBench/Connector-USACPlug-{args.version}",
                      PAPER004_ENV | {"max_episode_steps": PAPER004_STEPS})
     configs = {"awac": {"pretrain_steps": args.pretrain_steps, "batch_size": args.batch_size},
                "oda": {"pretrain_steps": args.pretrain_steps, "batch_size": args.batch_size}}
     paths = {m: _pretrained(m, c, dataset, probe, out, args.seed) for m, c in configs.items()}
+    latent = _json(out / "oda" / "latent.json",
+                   lambda: latent_separation(load_agent(paths["oda"]), seed=args.seed))
+    print(f"ODA posterior on the training tasks' demos: KL {latent['kl_nats']:.3f} nats, task "
+          f"named from z {latent['task_accuracy']:.2f} (chance {latent['chance']:.2f}), "
+          f"between/within spread {latent['between_over_within']:.1f}")
     rows = []
-    for task in tasks:
-        env_kwargs = PAPER004_ENV | {"max_episode_steps": PAPER004_STEPS}
-        if task in PAPER004_CHALLENGE:
-            env_kwargs |= {"init_offset_mm": [0.0, 0.0]}
+    for index, task in enumerate(tasks):
+        other_task = tasks[(index + 1) % len(tasks)]
+        env_kwargs = _paper004_env(task)
         row: dict[str, Any] = {"task": task}
         for method, path in paths.items():
             row[method] = _json(out / method / f"{task}.json",
-                                lambda m=method, p=path, t=task, kw=env_kwargs:
-                                _paper004_task(m, p, t, kw, args))
+                                lambda m=method, p=path, t=task, o=other_task, kw=env_kwargs:
+                                _paper004_task(m, p, t, o, kw, args))
         rows.append(row)
     print(f"paper 004 Fig. 3 (paper: successes/100 after demos only; ours: "
           f"successes/{args.eval_episodes}, pretrain {args.pretrain_steps} steps)")
-    print(f"{'task':16s} {'paper ODA':>9s} {'paper AWAC':>10s} {'ODA':>6s} {'AWAC':>6s}"
-          + ("  ODA ft  AWAC ft" if args.finetune_steps else ""))
+    print(f"{'task':16s} {'paper ODA':>9s} {'paper AWAC':>10s} {'ODA':>6s} {'AWAC':>6s} "
+          f"{'ODA, other task demos':>21s}" + ("  ODA ft  AWAC ft" if args.finetune_steps else ""))
     wins = 0
     for row in rows:
         paper = PAPER004_FIG3.get(row["task"], ("-", "-"))
         oda, awac = (row[m]["adapted"]["successes"] for m in ("oda", "awac"))
         wins += row["task"] in PAPER004_FIG3 and oda >= awac
-        line = f"{row['task']:16s} {paper[0]!s:>9s} {paper[1]!s:>10s} {oda:6d} {awac:6d}"
+        shuffled = row["oda"]["shuffled_context"]
+        line = (f"{row['task']:16s} {paper[0]!s:>9s} {paper[1]!s:>10s} {oda:6d} {awac:6d} "
+                f"{shuffled['successes']:6d} ({shuffled['context_task']:>12s})")
         if args.finetune_steps:
             line += "".join(f" {row[m]['finetuned']['successes']:7d}" for m in ("oda", "awac"))
         print(line)
     tested = sum(r["task"] in PAPER004_FIG3 for r in rows)
     print(f"ODA >= AWAC on {wins} of {tested} test tasks (paper: 8 of 9; target >= 7 of 9)")
+    right = sum(r["oda"]["adapted"]["successes"] > r["oda"]["shuffled_context"]["successes"]
+                for r in rows)
+    wrong = sum(r["oda"]["adapted"]["successes"] < r["oda"]["shuffled_context"]["successes"]
+                for r in rows)
+    print(f"ODA with the task's own demos beats another task's demos on {right} of {len(rows)} "
+          f"tasks, loses on {wrong}")
+    if args.finetune_steps:
+        for method in ("oda", "awac"):
+            kept = sum(r[method]["finetuned"]["successes"] >= r[method]["adapted"]["successes"]
+                       for r in rows)
+            print(f"{method}: after {args.finetune_steps} online steps at least as good as "
+                  f"before on {kept} of {len(rows)} tasks")
 
 
 def _classifier_accuracy(agent: Any, env: gym.Env, episodes: int, seed: int) -> dict[str, float]:
@@ -205,7 +289,7 @@ def _classifier_accuracy(agent: Any, env: gym.Env, episodes: int, seed: int) -> 
 def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
                         args: argparse.Namespace) -> dict[str, Any]:
     """Classifier accuracy, zero-shot success, classifier-rewarded finetuning, success."""
-    env = make_env(f"InsertBench/Connector-{connector}-v0", env_kwargs)
+    env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
     agent = load_agent(path)
     torch.manual_seed(args.seed)
     result = {
@@ -218,10 +302,19 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
     return result
 
 
+def _state_iql_eval(path: Path, connector: str, env_kwargs: dict,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """Offline success of State-IQL (acting on the localizer's estimate) on a test connector."""
+    env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
+    summary = summarize(evaluate(env, load_agent(path), args.eval_episodes))
+    env.close()
+    return summary
+
+
 def _localize_eval(path: Path, connector: str, search: str, env_kwargs: dict,
                    args: argparse.Namespace) -> dict[str, Any]:
     """Success of the localizer (+ a search) on a held-out connector."""
-    env = make_env(f"InsertBench/Connector-{connector}-v0", env_kwargs)
+    env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
     meta = json.loads((path / "agent.json").read_text())
     agent = make_agent("localize", env.observation_space, env.action_space,
                        meta["config"] | {"search": search}, seed=args.seed)
@@ -237,13 +330,17 @@ def bench_paper001(args: argparse.Namespace) -> None:
     connectors = args.tasks or list(PAPER001_TABLE1)
     env_kwargs = PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
                                  "init_offset_mm": [0.0, 10.0]}
-    probe = make_env("InsertBench/Connector-DT12-v0", env_kwargs)
+    probe = make_env(f"InsertBench/Connector-DT12-{args.version}", env_kwargs)
     config = {"daib": True, "reward_classifier": True, "pretrain_steps": args.pretrain_steps,
               "classifier_steps": args.pretrain_steps, "batch_size": args.batch_size,
               "obs_keys": ("wrist",)}
     path = _pretrained("iql", config, dataset, probe, out, args.seed)
     localizer = _pretrained("localize", {"pretrain_steps": args.pretrain_steps}, dataset, probe,
                             out, args.seed)
+    state_iql = _pretrained("state_iql", {"pretrain_steps": args.pretrain_steps,
+                                          "localize_steps": args.pretrain_steps,
+                                          "batch_size": args.batch_size}, dataset, probe, out,
+                            args.seed)
     rows = []
     for connector in connectors:
         rows.append((connector, _json(out / "iql" / f"{connector}.json",
@@ -276,6 +373,17 @@ def bench_paper001(args: argparse.Namespace) -> None:
             paper = PAPER001_LOCALIZE.get((search, connector), ("-", "-"))
             print(f"{search:14s} {connector:10s} ours {' | '.join(counts):>9s}   paper "
                   f"{'-' if search != 'none' else paper[0]} | {paper[1]}")
+    print(f"State-IQL offline (IQL on the socket offset, the localizer's estimate when acting):"
+          f" successes/{args.eval_episodes} at +-10 | 10-20 mm (paper: /20, Tables I | II)")
+    for connector in connectors:
+        counts = [str(_json(out / "state_iql" / f"{connector}-{offset[0]:g}.json",
+                            lambda c=connector, o=offset:
+                            _state_iql_eval(state_iql, c, env_kwargs | {"init_offset_mm": o},
+                                            args))["successes"])
+                  for offset in SCENARIOS.values()]
+        paper = PAPER001_STATE_IQL.get(connector, ("-", "-"))
+        print(f"State-IQL      {connector:10s} ours {' | '.join(counts):>9s}   paper "
+              f"{paper[0]} | {paper[1]}")
     better = sum(r["online"]["successes"] > r["offline"]["successes"] for _, r in rows)
     above = sum(r["online"]["success_rate"] > 0.75 for _, r in rows)
     claim = sum(r["classifier"]["balanced_accuracy"] > r["offline"]["success_rate"]
@@ -284,11 +392,64 @@ def bench_paper001(args: argparse.Namespace) -> None:
           f"{len(rows)}; classifier accuracy > zero-shot success on {claim} of {len(rows)}")
 
 
+PRESET_KEYS = {"name", "description", "paper", "recipe", "bench"}
+RECIPE_KEYS = {"scale", "episodes", "version", "seed"}
+BENCH_KEYS = {"pretrain_steps", "batch_size", "eval_episodes", "finetune_steps", "online_trials",
+              "classifier_episodes", "tasks", "seed"}
+
+
+def load_offline_preset(name_or_path: str) -> dict[str, Any]:
+    """An offline preset: ``benchmark/presets/offline/<name>.toml`` or a TOML path (keys:
+    name, description, paper, [recipe] for `insertbench dataset recipe`, [bench] for the
+    arguments of this script); unknown keys are errors."""
+    import tomllib
+    from importlib import resources
+
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = Path(str(resources.files("benchmark") / "presets" / "offline" /
+                        f"{name_or_path}.toml"))
+    if not path.is_file():
+        raise ValueError(f"unknown offline preset {name_or_path!r}; shipped: "
+                         f"{offline_presets()} (or give a path to a .toml file)")
+    preset = tomllib.loads(path.read_text(encoding="utf-8"))
+    for where, table, allowed in (("", preset, PRESET_KEYS),
+                                  ("[recipe] ", preset.get("recipe", {}), RECIPE_KEYS),
+                                  ("[bench] ", preset.get("bench", {}), BENCH_KEYS)):
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise ValueError(f"{path}: unknown {where}keys {unknown}; allowed: {sorted(allowed)}")
+    if preset.get("paper") not in ("paper001", "paper004"):
+        raise ValueError(f"{path}: paper must be 'paper001' or 'paper004'")
+    return preset
+
+
+def offline_presets() -> list[str]:
+    """Names of the shipped offline presets (benchmark/presets/offline)."""
+    from importlib import resources
+
+    folder = resources.files("benchmark") / "presets" / "offline"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _data_from_preset(preset: dict[str, Any], out: Path) -> Path:
+    """Collect (or resume) the preset's recipe under ``out/data``."""
+    from benchmark.recipes import collect_recipe
+
+    data = out / "data"
+    collect_recipe(preset["paper"], data, progress=False, **preset.get("recipe", {}))
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paper", choices=["paper001", "paper004"])
-    parser.add_argument("--data", type=Path, required=True,
-                        help="an `insertbench dataset recipe` output folder")
+    parser.add_argument("paper", nargs="?", choices=["paper001", "paper004"],
+                        help="the paper (or give --preset)")
+    parser.add_argument("--preset", help=f"an offline preset ({', '.join(offline_presets())}) "
+                        "or a TOML path: sets the paper, the data recipe and the defaults")
+    parser.add_argument("--data", type=Path,
+                        help="an `insertbench dataset recipe` output folder (default with "
+                        "--preset: <out>/data, collected or resumed first)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=2000)
@@ -300,9 +461,27 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", help="subset of test tasks / connectors")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
+    if args.preset:
+        try:
+            preset = load_offline_preset(args.preset)
+        except ValueError as err:
+            parser.error(str(err))
+        if args.paper not in (None, preset["paper"]):
+            parser.error(f"preset {args.preset} is for {preset['paper']}, not {args.paper}")
+        parser.set_defaults(paper=preset["paper"], **preset.get("bench", {}))
+        args = parser.parse_args()  # the preset's values, then the command line's
+        if args.data is None:
+            args.data = _data_from_preset(preset, args.out)
+    if args.paper is None or args.data is None:
+        parser.error("give the paper and --data, or --preset")
     torch.set_num_threads(args.threads)
     _check_args(args.out, args)
-    (bench_paper001 if args.paper == "paper001" else bench_paper004)(args)
+    args.version = recipe_version(args.data)  # the tasks the data was recorded on
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        (bench_paper001 if args.paper == "paper001" else bench_paper004)(args)
+    (args.out / "report.txt").write_text(report.getvalue())
+    print(report.getvalue(), end="")
 
 
 if __name__ == "__main__":

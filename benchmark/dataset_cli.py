@@ -81,6 +81,9 @@ def recipe(
         list[str] | None,
         typer.Option("--connector", help="Collect only this connector (repeatable)."),
     ] = None,
+    version: Annotated[
+        str, typer.Option("--version", help="Task version to collect on (v0 or v1).")
+    ] = "v1",
 ) -> None:
     """Collect paper 001's or 004's offline data on its training connectors (benchmark.recipes);
     train on it with `insertbench train --demos OUT`."""
@@ -88,7 +91,7 @@ def recipe(
 
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
-                                     connectors=connector)
+                                     connectors=connector, version=version)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     connectors = sorted({p["connector"] for p in description["parts"]})

@@ -44,6 +44,11 @@ def list_presets() -> None:
     for name in available_presets():
         preset = load_preset(name)
         console.print(f"{name:24s} {len(preset.cells):5d} cells  {preset.description}")
+    from benchmark.bench_offline import load_offline_preset, offline_presets
+
+    for name in offline_presets():  # not matrices: bench_offline runs them
+        console.print(f"{name:24s}   offline  {load_offline_preset(name)['description']} "
+                      f"(python -m benchmark.bench_offline --preset {name} --out DIR)")
 
 
 @matrix_app.command("run")

@@ -398,6 +398,13 @@ def load_preset(name_or_path: str | Path) -> Preset:
         text, source = path.read_text(encoding="utf-8"), str(path)
     else:
         resource = resources.files("benchmark") / "presets" / f"{name_or_path}.toml"
+        offline = resources.files("benchmark") / "presets" / "offline" / f"{name_or_path}.toml"
+        if not resource.is_file() and offline.is_file():
+            raise PresetError(
+                f"preset {str(name_or_path)!r} pretrains offline methods on a recipe's data, "
+                "which matrix cells do not model; run it with `python -m "
+                f"benchmark.bench_offline --preset {name_or_path} --out DIR`"
+            )
         if not resource.is_file():
             raise PresetError(
                 f"unknown preset {str(name_or_path)!r}; shipped presets: {available_presets()} "

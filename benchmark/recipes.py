@@ -33,6 +33,8 @@ from benchmark.datasets import CollectConfig, collect, load
 
 RECIPE_JSON = "recipe.json"
 SCALES = ("small", "full")
+#: Task versions a recipe can be collected on (``envs`` registers Connector-<name>-v0 and -v1).
+VERSIONS = ("v0", "v1")
 
 #: Paper 001's visual setting: wrist camera, 20-step episodes just above the socket. The TCP
 #: pose is recorded too: it is the calibrated state that labels the localizer's training data
@@ -42,6 +44,16 @@ PAPER001_ENV = {"obs_mode": "state+pixels", "image_size": 32, "cameras": ["wrist
 #: Paper 004's setting: state observations, start pose perturbed by up to 1 mm.
 PAPER004_ENV = {"obs_mode": "state", "start_height_mm": 20.0, "init_offset_mm": [0.0, 1.0]}
 PAPER001_STEPS = 20
+
+
+def paper004_env(connector: str) -> dict[str, Any]:
+    """``PAPER004_ENV`` for ``connector``, its start height raised where the plug is longer than
+    that (the plug must start out of the socket; e.g. the 20 mm metal pegs)."""
+    from envs.catalog import CATALOG
+    from envs.task_options import START_CLEARANCE_MM
+
+    lowest = CATALOG[connector].spec.mating_length_mm + START_CLEARANCE_MM
+    return PAPER004_ENV | {"start_height_mm": max(PAPER004_ENV["start_height_mm"], lowest)}
 PAPER004_STEPS = 40
 
 
@@ -72,12 +84,15 @@ def paper004_connectors() -> list[str]:
 
 
 def recipe_parts(name: str, scale: str = "small", seed: int = 0, episodes: int | None = None,
-                 connectors: list[str] | None = None) -> list[RecipePart]:
-    """The parts of recipe ``name`` ("paper001", "paper004") at ``scale``; ``episodes``
-    overrides the per-connector episode count of the non-demo parts; ``connectors`` keeps a
-    subset of the recipe's connectors (task labels stay those of the full recipe)."""
+                 connectors: list[str] | None = None, version: str = "v1") -> list[RecipePart]:
+    """The parts of recipe ``name`` ("paper001", "paper004") at ``scale`` on task ``version``;
+    ``episodes`` overrides the per-connector episode count of the non-demo parts;
+    ``connectors`` keeps a subset of the recipe's connectors (task labels stay those of the
+    full recipe)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
     if name not in ("paper001", "paper004"):
         raise ValueError(f"unknown recipe {name!r}; known: ['paper001', 'paper004']")
     names = paper001_connectors() if name == "paper001" else paper004_connectors()
@@ -89,29 +104,29 @@ def recipe_parts(name: str, scale: str = "small", seed: int = 0, episodes: int |
         count = episodes or (20 if scale == "small" else 1400)
         for task, connector in enumerate(names):
             parts.append(RecipePart(connector, connector, task, False, CollectConfig(
-                f"InsertBench/Connector-{connector}-v0", episodes=count, noise=0.2,
+                f"InsertBench/Connector-{connector}-{version}", episodes=count, noise=0.2,
                 max_steps=PAPER001_STEPS, seed=seed + 1000 * task, env_kwargs=PAPER001_ENV)))
     elif name == "paper004":
         count = episodes or (20 if scale == "small" else 500)
         for task, connector in enumerate(names):
-            task_id = f"InsertBench/Connector-{connector}-v0"
+            task_id = f"InsertBench/Connector-{connector}-{version}"
             parts.append(RecipePart(f"{connector}-demos", connector, task, True, CollectConfig(
                 task_id, episodes=20, noise=0.0, demos=True, max_steps=PAPER004_STEPS,
-                seed=seed + 1000 * task, env_kwargs=PAPER004_ENV)))
+                seed=seed + 1000 * task, env_kwargs=paper004_env(connector))))
             parts.append(RecipePart(f"{connector}-rollouts", connector, task, False,
                                     CollectConfig(task_id, episodes=count, noise=0.3,
                                                   max_steps=PAPER004_STEPS,
                                                   seed=seed + 1000 * task + 500,
-                                                  env_kwargs=PAPER004_ENV)))
+                                                  env_kwargs=paper004_env(connector))))
     return [p for p in parts if connectors is None or p.connector in connectors]
 
 
 def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
                    episodes: int | None = None, connectors: list[str] | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, version: str = "v1") -> dict[str, Any]:
     """Collect (or resume) every part under ``out`` and write ``out/recipe.json``."""
     out = Path(out).resolve()  # Minari's root must be absolute
-    parts = recipe_parts(name, scale, seed, episodes, connectors)
+    parts = recipe_parts(name, scale, seed, episodes, connectors, version)
     description = {
         "recipe": name, "scale": scale, "seed": seed, "episodes": episodes,
         "parts": [{"folder": p.folder, "connector": p.connector, "task_id": p.task_id,
@@ -174,6 +189,15 @@ def socket_offsets(data: dict[str, Any]) -> np.ndarray:
             offsets[start : end + 1] = seated - data["obs"]["tcp_pose"][start : end + 1, :3]
         start = end + 1
     return offsets
+
+
+def recipe_version(out: Path) -> str:
+    """The task version ("v0", "v1") a collected recipe was recorded on."""
+    description = json.loads((Path(out) / RECIPE_JSON).read_text())
+    versions = {p["collect"]["task_id"].rsplit("-", 1)[1] for p in description["parts"]}
+    if len(versions) != 1:
+        raise ValueError(f"{out} mixes task versions {sorted(versions)}")
+    return versions.pop()
 
 
 def recipe_connectors(out: Path) -> list[str]:

@@ -16,6 +16,7 @@ from agents import Transition, load_agent, make_agent, transitions_to_dataset
 from agents.daib import DAIB
 from agents.iql import expectile_loss
 from agents.task_buffers import TaskBuffers
+from benchmark.bench_offline import latent_separation
 from benchmark.train import make_base_policy
 
 torch.set_num_threads(1)
@@ -183,6 +184,31 @@ def test_awac_pretrains_finetunes_and_reloads(tmp_path):
     _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
 
 
+@pytest.mark.parametrize("name", ["iql", "awac"])
+def test_finetuning_refuses_a_checkpoint_that_lost_its_offline_data(tmp_path, name):
+    """Regression: bench_offline saved pretrained agents without their replay, so finetuning
+    trained on online rows alone (IQL: 100% online batches and a drifting normaliser) and
+    destroyed the offline policy. Such a checkpoint may act, but not finetune."""
+    env = gym.make(STANDIN)
+    config = IQL_TINY if name == "iql" else AWAC_TINY
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=0)
+    agent.pretrain(_noisy_dataset(env, episodes=2, tasks=1))
+    agent.save(tmp_path / "weights_only")
+    agent.save(tmp_path / "full", include_replay=True)
+    lost = load_agent(tmp_path / "weights_only")
+    _same_actions(agent, lost, env)  # acting needs no data
+    with pytest.raises(ValueError, match="include_replay"):
+        _online(env, lost, 1)
+    kept = load_agent(tmp_path / "full")
+    norm = {k: v.clone() for k, v in kept.obs_norm.state_dict().items()}
+    assert all(_online(env, kept, 2))
+    for k, v in kept.obs_norm.state_dict().items():  # the offline statistics stay fixed
+        assert torch.equal(v, norm[k])
+    if name == "iql":
+        _, domains = kept._sample(online_rows=4)
+        assert (domains >= 0).sum().item() == 12  # 75% offline rows
+
+
 def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     torch.manual_seed(0)
     env = gym.make(STANDIN)
@@ -192,6 +218,9 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
         agent.pretrain({k: v for k, v in data.items() if k != "is_demo"})
     pre = agent.pretrain(data)
     assert pre["pretrain/tasks"] == 2 and np.isfinite(pre["loss/kl"])
+    latent = latent_separation(agent, contexts_per_task=3)
+    assert latent["chance"] == 0.5 and 0 <= latent["task_accuracy"] <= 1
+    assert latent["kl_nats"] >= 0 and np.isfinite(latent["between_over_within"])
     with pytest.raises(ValueError, match="adapt"):
         agent.observe(Transition(*_one_step(env)))
         agent.update()
@@ -200,10 +229,11 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     demos = _noisy_dataset(env, episodes=2, tasks=1, seed=50, noise=0.0)
     agent.adapt(demos)
     z = agent.task_latent().clone()
-    assert torch.count_nonzero(z) > 0 and len(agent.online) == 0
+    demo_rows = len(demos["action"])
+    assert torch.count_nonzero(z) > 0 and len(agent.online) == demo_rows  # B starts with them
     encoder_before = agent.context_encoder.net[0].weight.clone()
     metrics = [m for m in _online(env, agent, 15) if m]
-    assert len(metrics) == 15 and len(agent.online) == 15
+    assert len(metrics) == 15 and len(agent.online) == demo_rows + 15
     assert not torch.equal(encoder_before, agent.context_encoder.net[0].weight)  # finetuned
     agent.reset()
     assert not torch.equal(z, agent.task_latent())
@@ -215,6 +245,20 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     assert len(restored.context) == len(demos["action"])
     assert restored.offline.task_ids == [0, 1] and restored.demos.task_ids == [0, 1]
     _same_actions(agent, restored, env)
+
+
+@pytest.mark.parametrize("name", ["iql", "awac"])
+def test_online_actions_explore_with_the_configured_std_not_the_learned_one(name):
+    env = gym.make(STANDIN)
+    config = (IQL_TINY if name == "iql" else AWAC_TINY) | {"exploration_std": 0.05}
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=0)
+    assert agent.actor.head.log_std.exp().min().item() == 1.0  # the learned std, untrained
+    obs, _ = env.reset(seed=0)
+    mean = agent.scaler.to_unit(agent.act(obs, deterministic=True))
+    samples = np.stack([agent.scaler.to_unit(agent.act(obs, deterministic=False))
+                        for _ in range(200)])
+    inside = np.abs(mean) < 0.8  # away from the clip at +-1
+    assert 0.03 < samples[:, inside].std(0).mean() < 0.07
 
 
 def _one_step(env: gym.Env):
@@ -246,6 +290,37 @@ def test_localize_learns_the_socket_offset_and_steers_to_it(tmp_path):
     _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
     with pytest.raises(ValueError, match="socket_offset_m"):
         agent.pretrain({k: v for k, v in data.items() if k != "socket_offset_m"})
+
+
+def test_state_iql_learns_from_calibrated_states_and_acts_on_the_localizer_estimate(tmp_path):
+    from agents.state_iql import STATE_KEY
+    from benchmark.recipes import socket_offsets
+
+    torch.manual_seed(0)
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=4, tasks=1, noise=0.1)
+    data["is_success"] = data["terminated"]  # the stand-in terminates on success
+    data["socket_offset_m"] = socket_offsets(data)
+    data["socket_offset_m"][-3:] = np.nan  # as on a failed episode: no calibrated label
+    labelled = np.isfinite(data["socket_offset_m"][:, 0])
+    assert labelled.sum() == len(labelled) - 3
+    config = {"pretrain_steps": 5, "localize_steps": 5, "batch_size": 16, "hidden": (16,)}
+    agent = make_agent("state_iql", env.observation_space, env.action_space, config, seed=0)
+    pre = agent.pretrain(data)
+    assert pre["pretrain/transitions"] == labelled.sum()  # IQL saw the labelled rows only
+    # Consecutive labelled rows: the next state is the next row's state.
+    offline = agent.iql.offline.buffers[0]
+    np.testing.assert_allclose(offline.next_obs[STATE_KEY][0], offline.obs[STATE_KEY][1],
+                               atol=1e-6)
+    obs, _ = env.reset(seed=1)
+    state = {STATE_KEY: agent.localizer.socket_offset(obs).astype(np.float32)}
+    np.testing.assert_array_equal(agent.act(obs, deterministic=True),
+                                  agent.iql.act(state, deterministic=True))
+    assert all(_online(env, agent, 3))
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    _same_actions(agent, restored, env)
+    assert len(restored.iql.online) == 3 and not restored.iql.offline_data_lost
 
 
 def test_localize_then_search_hands_over_with_the_frame_moved_to_the_estimate():

@@ -111,6 +111,23 @@ def test_rlpd_batches_mix_demo_and_online_rows(demo_ratio, expected):
     assert len(batch["action"]) == 16 and int(batch["intervened"].sum()) == expected
 
 
+@pytest.mark.parametrize("online", [False, True])
+def test_rlpd_normalises_with_the_demos_statistics_unless_told_otherwise(online):
+    """Regression (issue 12): folding online exploration into the normaliser raised USB-v1's
+    lateral tcp_pose std 25x over the demos'; RLPD stayed at 0-1/20 over 3,000 steps, and 20/20
+    at 2,500 steps with the demos' statistics fixed."""
+    env = gym.make(STANDIN, obs_mode="state")
+    agent = make_agent("rlpd", env.observation_space, env.action_space,
+                       TINY_RL | {"obs_norm_online": online}, seed=0)
+    agent.pretrain(demo_dataset(env, 1))
+    stats = {k: v.clone() for k, v in agent.obs_norm.state_dict().items()}
+    obs, _ = env.reset(seed=0)
+    far = {k: v + 100.0 for k, v in obs.items()}  # far from every demo state
+    agent.observe(Transition(far, env.action_space.sample(), 0.0, far, False, False, {}))
+    unchanged = all(torch.equal(stats[k], v) for k, v in agent.obs_norm.state_dict().items())
+    assert unchanged != online and len(agent.buffer) == 1 and agent.env_steps == 1
+
+
 def test_rlpd_runs_utd_critic_steps_and_actor_steps_per_critic_actor_ratio():
     agent = _rlpd({"utd_ratio": 6, "critic_actor_ratio": 3})
     metrics = agent.update()

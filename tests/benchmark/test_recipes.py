@@ -4,6 +4,7 @@ resumption, the labelled dataset they load as, and meta-RL training on it throug
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -85,12 +86,12 @@ def test_oda_trains_through_the_runner_and_adapts_on_the_target_task(recipe_dir,
               "context_hidden": "8", "context_size": 4, "batch_per_task": 4,
               "buffer_size": 500, "offline_buffer_size": 2000, "demo_buffer_size": 2000}
     env_kwargs = PAPER004_ENV | {"max_episode_steps": PAPER004_STEPS}
-    result = train("InsertBench/Connector-USACPlug-v0", "oda", steps=10, config=config,
+    result = train("InsertBench/Connector-USACPlug-v1", "oda", steps=10, config=config,
                    env_kwargs=env_kwargs, out_dir=tmp_path / "run", demos=recipe_dir,
                    eval_episodes=0, progress=False)
     agent = result.agent
     assert (tmp_path / "run" / "context.npz").is_file()
-    assert len(agent.context) > 0 and len(agent.online) == 10
+    assert len(agent.context) > 0 and len(agent.online) == len(agent.context) + 10  # demos too
     assert agent.offline.task_ids == [paper004_connectors().index("USBA")]
 
 
@@ -106,3 +107,25 @@ def test_socket_offsets_label_successful_episodes_from_their_seated_pose():
     offsets = socket_offsets(data)
     np.testing.assert_allclose(offsets[:3], np.array([[3, 0, 25], [2, 0, 15], [1, 0, 5]]) / 1000)
     assert np.isnan(offsets[3:]).all()
+
+
+def test_offline_presets_drive_bench_offline_not_the_matrix(tmp_path, monkeypatch, capsys):
+    from benchmark.bench_offline import load_offline_preset, main, offline_presets
+
+    assert {"paper001", "paper001-reduced", "paper004", "paper004-reduced"} <= set(
+        offline_presets())
+    for name in offline_presets():
+        preset = load_offline_preset(name)
+        recipe_parts(preset["paper"], **{k: v for k, v in preset["recipe"].items()
+                                         if k in ("scale", "episodes", "version")})
+        assert (preset["recipe"]["scale"] == "small") == name.endswith("-reduced")
+    result = CliRunner().invoke(app, ["matrix", "status", "paper004"])
+    assert result.exit_code != 0 and "bench_offline --preset paper004" in result.output
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typo.toml").write_text('name = "t"\npaper = "paper004"\n[bench]\nepochs = 3\n')
+    monkeypatch.setattr(sys, "argv", ["bench_offline", "--preset", "typo.toml", "--out", "out"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2 and "unknown [bench] keys ['epochs']" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
