@@ -46,8 +46,10 @@ from envs.insertion_env import TCP_DOWN, build_spaces
 from envs.scene import ImpedanceGains, SpringParams, spring_params
 from envs.task_options import (
     FRICTION_SCALE_RANGE,
+    OBS_FRAMES,
     TIMESTEP_RANGE_S,
     check_action,
+    check_choice,
     check_options,
     check_pair,
     check_range,
@@ -135,6 +137,7 @@ class BulletInsertionEnv(gym.Env):
         task: TaskSpec | str,
         *,
         action_mode: str = "xyz",
+        obs_frame: str = "start",
         reward: str = "sparse",
         goal_noise_mm: float = 0.0,
         init_offset_mm: tuple[float, float] = (0.0, 0.0),
@@ -172,6 +175,7 @@ class BulletInsertionEnv(gym.Env):
             control_hz=control_hz,
             reference_mode=reference_mode,
         )
+        check_choice("obs_frame", obs_frame, OBS_FRAMES)
         f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
         if task.board_sockets:
@@ -179,6 +183,7 @@ class BulletInsertionEnv(gym.Env):
         self.task = task
         self.connector: ConnectorSpec = task.connector
         self.action_mode, self.reward_type = options.action_mode, options.reward
+        self.obs_frame = obs_frame
         self.reference_mode = options.reference_mode
         self.goal_noise_mm, self.init_offset_mm = options.goal_noise_mm, options.init_offset_mm
         self.friction_scale = (f_lo, f_hi)
@@ -316,6 +321,9 @@ class BulletInsertionEnv(gym.Env):
             c.resetJointState(tab, 0, 0.0, 0.0)
         self.start_pos = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]) + offset
         self.start_mat = TCP_DOWN
+        #: Origin of the observation frame (world) [m], as in `envs.insertion_env`.
+        self.obs_origin = (self.start_pos if self.obs_frame == "start"
+                           else self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]))
         c.resetBasePositionAndOrientation(self._plug, list(self.start_pos), [0, 0, 0, 1])
         c.resetBaseVelocity(self._plug, [0, 0, 0], [0, 0, 0])
         self.ref_pos, self.ref_quat = self.start_pos.copy(), mat_to_quat(TCP_DOWN)
@@ -426,7 +434,7 @@ class BulletInsertionEnv(gym.Env):
         pos, mat, lin, ang = self._tcp_state()
         r0 = self.start_mat
         tcp_pose = np.empty(6, np.float32)
-        tcp_pose[:3] = r0.T @ (pos - self.start_pos)
+        tcp_pose[:3] = r0.T @ (pos - self.obs_origin)
         tcp_pose[3:] = quat_to_rotvec(mat_to_quat(r0.T @ mat))
         wrench_tcp = np.concatenate([mat.T @ self._wrench[:3], mat.T @ self._wrench[3:]])
         return {

@@ -16,7 +16,9 @@ from envs.insertion_env import build_spaces, p_controller_action
 from envs.scene import ImpedanceGains
 from envs.task_options import (
     CAMERAS,
+    OBS_FRAMES,
     check_action,
+    check_choice,
     check_options,
     is_mated,
     requested_offset_mm,
@@ -62,7 +64,8 @@ class RealInsertionEnv(gym.Env):
 
     ## Observation Space
     Identical to the simulation's for the same kwargs (`envs.insertion_env.build_spaces`):
-    `tcp_pose`, `tcp_vel` in the episode-start frame, `wrench` (environment on tool, TCP frame,
+    `tcp_pose`, `tcp_vel` in the observation frame (`obs_frame`: axes of the start pose, origin
+    at the episode's start pose or at the nominal one), `wrench` (environment on tool, TCP frame,
     zeroed at reset), camera images resized like the simulated ones, `goal_<cam>` images with
     `reward="goal_image"` (given as `goal_images`).
 
@@ -92,7 +95,8 @@ class RealInsertionEnv(gym.Env):
     time limit.
 
     ## Arguments
-    Those of `envs.InsertionEnv` that mean something on hardware (action_mode, obs_mode, reward,
+    Those of `envs.InsertionEnv` that mean something on hardware (action_mode, obs_mode,
+    obs_frame, reward,
     goal_noise_mm, init_offset_mm, image_size, grayscale, start_height_mm, action_scale_m,
     action_scale_rad, control_hz, reference_mode), plus:
     | kwarg | default | unit / values |
@@ -133,6 +137,7 @@ class RealInsertionEnv(gym.Env):
         disconnect_on_close: bool = False,
         action_mode: str = "xyz",
         obs_mode: str = "state",
+        obs_frame: str = "start",
         reward: str = "sparse",
         goal_noise_mm: float = 0.0,
         init_offset_mm: tuple[float, float] = (0.0, 0.0),
@@ -163,6 +168,8 @@ class RealInsertionEnv(gym.Env):
             control_hz=control_hz,
             reference_mode=reference_mode,
         )
+        check_choice("obs_frame", obs_frame, OBS_FRAMES)
+        self.obs_frame = obs_frame
         lo, hi = options.init_offset_mm
         cameras = dict(cameras or {})
         unknown = set(cameras) - set(CAMERAS)
@@ -290,6 +297,10 @@ class RealInsertionEnv(gym.Env):
         safe.reset_wrench_filter()
         state = safe.read()
         self.start_pos, self.start_mat = state.pos.copy(), state.mat.copy()
+        #: Origin of the observation frame (base frame) [m], as in `envs.insertion_env`: the
+        #: measured start pose, or the nominal one (no offset) `start_height_mm` above the seat.
+        nominal_start = socket_pos + socket_mat @ np.array([0.0, 0.0, -self.start_height_m])
+        self.obs_origin = self.start_pos if self.obs_frame == "start" else nominal_start
         self.ref_pos, self.ref_quat = state.pos.copy(), mat_to_quat(state.mat)
         self._ref_mat = state.mat.copy()
         self.admittance.reset(*safe.clamp(state.pos, state.mat))
@@ -432,7 +443,7 @@ class RealInsertionEnv(gym.Env):
         obs: dict[str, np.ndarray] = {}
         r0 = self.start_mat
         if "state" in self.obs_mode:
-            pos = r0.T @ (state.pos - self.start_pos)
+            pos = r0.T @ (state.pos - self.obs_origin)
             rotvec = mat_to_rotvec(r0.T @ state.mat)
             obs["tcp_pose"] = np.concatenate([pos, rotvec]).astype(np.float32)
             obs["tcp_vel"] = np.concatenate(
@@ -488,8 +499,9 @@ def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         return envs.p_controller(env)
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        if "tcp_pose" in obs:
+        if "tcp_pose" in obs:  # observation frame -> start frame (same axes)
             pose = obs["tcp_pose"].astype(np.float64)
+            pose[:3] += base.start_mat.T @ (base.obs_origin - base.start_pos)
         else:
             state = base._state
             pose = np.concatenate(

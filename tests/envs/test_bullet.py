@@ -52,6 +52,27 @@ def test_spaces_and_seeded_start_state_match_mujoco():
     bullet.close()
 
 
+def test_task_frame_observation_matches_mujoco_and_the_p_controller_reads_it():
+    """obs_frame="task" (SERL's fixed frame): the start offset shows in `tcp_pose` as it does
+    in MuJoCo, so a policy trained on it reads the same numbers in both engines."""
+    kwargs = {"obs_frame": "task", "init_offset_mm": (2.0, 6.0), "start_height_mm": 22.0}
+    bullet = BulletInsertionEnv("InsertBench/USB-v0", **kwargs)
+    mujoco_env = gym.make("InsertBench/USB-v0", **kwargs)
+    obs_b, _ = bullet.reset(seed=5)
+    obs_m, _ = mujoco_env.reset(seed=5)
+    assert 2.0 <= np.linalg.norm(obs_b["tcp_pose"][:2]) * 1e3 <= 6.0
+    np.testing.assert_allclose(obs_b["tcp_pose"], obs_m["tcp_pose"], atol=1e-5)
+    controller = envs.p_controller(bullet)
+    for _ in range(25):
+        obs_b, _, terminated, _, info = bullet.step(controller(obs_b))
+        if terminated:
+            break
+    assert info["is_success"]
+    bullet.close()
+    with pytest.raises(ValueError, match="obs_frame"):
+        BulletInsertionEnv("InsertBench/USB-v0", obs_frame="world")
+
+
 def test_same_seed_same_trajectory(usb):
     def run():
         obs, _ = usb.reset(seed=3)

@@ -89,6 +89,24 @@ def test_obs_frames_match_sim_conventions():
     assert abs(obs["tcp_pose"][0]) < 5e-4 and abs(obs["tcp_pose"][1]) < 5e-4
 
 
+def test_task_frame_shows_the_start_offset_as_in_the_sim():
+    """obs_frame="task": `tcp_pose` is measured from the nominal start pose, so a start offset
+    reads the same on the robot as in simulation, and the P-controller still inserts."""
+    sim = gym.make(USB, obs_frame="task")
+    env = real.make_twin(USB, obs_frame="task")
+    offset = {"tcp_offset_mm": (3.0, -2.0)}
+    obs_sim, _ = sim.reset(seed=0, options=offset)
+    obs_real, _ = env.reset(seed=0, options=offset)
+    np.testing.assert_allclose(obs_real["tcp_pose"][:3], obs_sim["tcp_pose"][:3], atol=2e-4)
+    assert np.linalg.norm(obs_real["tcp_pose"][:2]) > 3e-3
+    controller, obs = real.p_controller(env), obs_real
+    for _ in range(40):
+        obs, _, terminated, truncated, info = env.step(controller(obs))
+        if terminated or truncated:
+            break
+    assert info["is_success"] and info["safety_trip"] is None
+
+
 def test_importing_real_loads_no_hardware_library():
     code = (
         "import sys, real, envs.intervention; "
