@@ -5,9 +5,10 @@
 Submits an agent checkpoint (default: paper 000's P-controller; ``--checkpoint`` takes any agent
 directory made for the track's task variants, used for every task) to a fresh temporary ledger,
 which evaluates it on the public dev seeds, then verifies it on hidden seeds from a throwaway
-salt. Prints wall-clock and CPU seconds of both evaluations (3 tasks x 50 episodes on paper000)
-and the end-to-end wall-clock including loading. On a shared machine the CPU time is the figure
-that carries over; wall-clock shows what a maintainer waits.
+salt. Prints wall-clock and CPU seconds of both evaluations (3 tasks x 50 episodes on paper000),
+of verification's PyBullet sim-to-sim block (the same hidden seeds on the tasks PyBullet can
+run: USB and D-sub on paper000) and the end-to-end wall-clock including loading. On a shared
+machine the CPU time is the figure that carries over; wall-clock shows what a maintainer waits.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def main() -> None:
             wins = sum(e["success"] for e in block["episodes"])
             print(f"{args.track} {name:6s}: {n} episodes ({wins} successes) in "
                   f"{block['wall_clock_s']:.1f} s wall, {block['cpu_s']:.1f} s CPU")
+        sim = entry["sim2sim"]
+        n, wins = len(sim["episodes"]), sum(e["success"] for e in sim["episodes"])
+        run = [label for label, t in sim["tasks"].items() if t["supported"]]
+        print(f"{args.track} sim2sim: {n} PyBullet episodes on {', '.join(run)} ({wins} "
+              f"successes) in {sim['wall_clock_s']:.1f} s wall, {sim['cpu_s']:.1f} s CPU")
         print(f"submit + verify end to end: {total:.1f} s wall")
     finally:
         shutil.rmtree(work, ignore_errors=True)

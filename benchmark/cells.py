@@ -214,7 +214,9 @@ def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
         env_steps=result.steps,
         train_wall_clock_s=result.wall_clock_s,
         artifacts_path=str(result.out_dir),
-        info={"training_episodes": result.episodes, "agent": result.agent.name},
+        info={"training_episodes": result.episodes, "agent": result.agent.name,
+              "demo_episodes": result.demo_episodes,
+              "intervention_steps": result.intervention_steps},
     )
 
 

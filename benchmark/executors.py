@@ -162,6 +162,12 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
+def _env_threads() -> int | None:
+    """OMP_NUM_THREADS as a positive int, or None when unset or not one."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _init_worker(threads: int, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     import torch
@@ -188,7 +194,9 @@ class LocalExecutor(Executor):
         if self._pool is None:
             # Each worker gets an equal share of the cores for torch's intra-op threads: N
             # workers at torch's default of one thread per core would oversubscribe N times.
-            threads = max(1, (os.cpu_count() or 1) // self.capacity)
+            # An explicit OMP_NUM_THREADS wins: on a loaded machine 2 threads per update ran
+            # 10-90x slower than 1 (see NOTES of issue 14).
+            threads = _env_threads() or max(1, (os.cpu_count() or 1) // self.capacity)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.capacity,
                 mp_context=self._context,

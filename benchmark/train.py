@@ -85,6 +85,8 @@ class TrainResult:
     wall_clock_s: float  # seconds spent training (pretrain + env loop, not evaluating)
     evaluations: list[Evaluation] = field(default_factory=list)  # in order of env steps
     summaries: list[dict[str, Any]] = field(default_factory=list)  # `summarize` of each
+    demo_episodes: int = 0  # demonstration episodes given to pretrain (collected or loaded)
+    intervention_steps: int = 0  # training steps whose action an intervention replaced
 
 
 def train_episode_seed(run_seed: int, episode: int) -> int:
@@ -273,6 +275,8 @@ class _Run:
         self.episode_interventions = 0  # intervened steps of the episode so far
         self.episode_intervention_segments = 0  # maximal runs of intervened steps so far
         self.previous_intervened = False  # the previous step of this episode was intervened
+        self.intervention_steps = 0  # intervened steps of the whole run
+        self.demo_episodes = 0  # demonstration episodes pretrain saw
         self.hook: Any = None  # the intervention hook; its state_dict() is checkpointed if any
         self.saved_hook_state: dict[str, Any] | None = None  # hook state read by restore()
         self.obs: dict[str, np.ndarray] | None = None  # None between episodes
@@ -295,6 +299,8 @@ class _Run:
             "next_checkpoint": self.next_checkpoint,
             "evaluations": self.evaluations,
             "train_wall_s": self.train_wall_s,
+            "intervention_steps": self.intervention_steps,
+            "demo_episodes": self.demo_episodes,
         } | self.episode_state()
         (tmp / "runner.json").write_text(json.dumps(state))
         rng = {"torch_cpu": torch.get_rng_state()}
@@ -339,6 +345,8 @@ class _Run:
         self.next_checkpoint = state["next_checkpoint"]
         self.evaluations = state["evaluations"]
         self.train_wall_s = state["train_wall_s"]
+        self.intervention_steps = state.get("intervention_steps", 0)
+        self.demo_episodes = state.get("demo_episodes", 0)
         rng = load_file(str(ckpt / "runner_rng.safetensors"))
         torch.set_rng_state(rng["torch_cpu"])
         if torch.cuda.is_available():
@@ -557,6 +565,8 @@ def train(
         run.next_checkpoint = period if period and period > 0 else steps
         if dataset is not None:
             save_dataset(out_dir / "demos.npz", dataset)
+            run.demo_episodes = int(np.sum(np.asarray(dataset["terminated"], bool)
+                                           | np.asarray(dataset["truncated"], bool)))
             started = time.perf_counter()
             metrics = agent.pretrain(dataset)
             run.train_wall_s += time.perf_counter() - started
@@ -602,6 +612,7 @@ def train(
             if intervened:
                 run.episode_intervention_segments += int(not run.previous_intervened)
                 run.episode_interventions += 1
+                run.intervention_steps += 1
             run.previous_intervened = intervened
             agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
                                      truncated, info, intervened=intervened))
@@ -653,5 +664,5 @@ def train(
     return TrainResult(
         out_dir, agent, run.step, run.episode, run.train_wall_s,
         [Evaluation(e["env_steps"], e["wall_clock_s"], e["episodes"]) for e in run.evaluations],
-        [e["summary"] for e in run.evaluations],
+        [e["summary"] for e in run.evaluations], run.demo_episodes, run.intervention_steps,
     )

@@ -165,6 +165,7 @@ def run_loop(run: VectorRun, *, seed: int, steps: int, eval_every: int, eval_epi
             action, intervened = actions[i], bool(info.get("intervened", False))
             if intervened and "action" in info:  # an env wrapper executed a human's action
                 action = np.asarray(info["action"], dtype=dtype)
+            run.intervention_steps += int(intervened)
             agent.observe(Transition(episode.obs, action, float(reward), next_obs, terminated,
                                      truncated, info, intervened=intervened))
             metrics = agent.update()

@@ -9,11 +9,19 @@ each episode.
 Scorer (``SCORER_VERSION``; part of every task version key, see `envs.version_key`):
 
 - success: ``info["is_success"]`` at any step; time to success = steps to the first success x
-  the control period ``env.unwrapped.dt`` [s].
+  the control period ``env.unwrapped.dt`` [s] (a family's or NIST board's: its running
+  insertion env's).
 - peak force: ``info["max_force_n"]`` at the end of the episode, the env's own episode peak
   (simulation: contact force on the plug sampled at 100 Hz; robot: low-passed wrist F/T force).
 - time above the force limit: control periods whose peak force ``info["force_n"]`` exceeded
-  ``FORCE_LIMIT_N`` (20 N), times the control period [s].
+  the connector's limit `force_limit_n` (``FORCE_LIMIT_FACTOR`` = 1.5 x the upper bound of its
+  documented insertion force range, `ConnectorSpec.mating.insertion_n`; ``FORCE_LIMIT_N`` =
+  20 N for connectors without documented forces: version-0 tasks, NIST board parts), times the
+  control period [s]. A normal insertion stays below it; time above it is force beyond what
+  the connector's datasheet asks for. The connector is the one acting during that control
+  period (`envs.insertion_env.active_insertion_env`: a family's member, a NIST sequence's
+  current part). ``time_above_20n_s``: the same against a flat 20 N (the issue's figure, kept
+  for comparison; v1 insertions cross it in normal use, USB-A needs up to 35 N).
 - path length: summed distance between the TCP positions ``info["tcp_pos_m"]`` at reset and
   after every step [m].
 - jerk: RMS over the episode of the norm of the third finite difference of those TCP positions
@@ -36,9 +44,13 @@ import gymnasium as gym
 import numpy as np
 from scipy.stats import binomtest
 
-SCORER_VERSION = 1
-#: Contact force above which an episode's time is counted as "above the force limit" [N].
+#: 1: flat 20 N force limit; 2: per-connector force limit (`force_limit_n`), ``time_above_20n_s``.
+SCORER_VERSION = 2
+#: Flat contact-force threshold [N]: ``time_above_20n_s``, and the limit of connectors without
+#: documented mating forces.
 FORCE_LIMIT_N = 20.0
+#: A connector's force limit is this factor x the upper bound of its documented insertion range.
+FORCE_LIMIT_FACTOR = 1.5
 
 Observation = dict[str, np.ndarray]
 Policy = Callable[[Observation], np.ndarray]
@@ -62,8 +74,8 @@ class EpisodeRecord:
         time_to_success_s: ``steps_to_success`` x control period [s]; None if none.
         episode_return: undiscounted sum of rewards.
         peak_force_n: the episode's peak contact force [N].
-        time_above_force_limit_s: time in control periods whose peak force exceeded
-            ``FORCE_LIMIT_N`` [s].
+        time_above_force_limit_s: time in control periods whose peak force exceeded the acting
+            connector's `force_limit_n` [s].
         jerk_rms_m_s3: RMS TCP jerk at the policy rate [m/s^3] (see the module docstring).
         path_length_m: TCP path length [m].
         final_distance_mm: ``info["distance_to_goal_mm"]`` at the end.
@@ -73,6 +85,9 @@ class EpisodeRecord:
         failure: why the episode failed other than by running out of time (a safety trip's
             message, a physics error, a policy's garbage or exception); None otherwise. A failed
             episode is never a success.
+        force_limit_n: the force limit [N] of the connector acting at the episode's end (the
+            task's; a NIST sequence's last part); None if the env names no connector.
+        time_above_20n_s: time in control periods whose peak force exceeded 20 N [s].
     """
 
     task_id: str
@@ -92,6 +107,8 @@ class EpisodeRecord:
     safety_trip: str | None = None
     interventions: int = 0
     failure: str | None = None
+    force_limit_n: float | None = None
+    time_above_20n_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ledger's and the store's form)."""
@@ -120,6 +137,27 @@ def check_action(action: Any, space: gym.spaces.Box, step: int) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise PolicyError(f"step {step}: the policy returned a non-finite action {a.tolist()}")
     return a
+
+
+def force_limit_n(connector: Any) -> float:
+    """The force limit of `connector` (an `envs.connectors.ConnectorSpec`) [N]:
+    ``FORCE_LIMIT_FACTOR`` x the upper bound of its documented insertion force, or
+    ``FORCE_LIMIT_N`` when it documents none (`ConnectorSpec.mating` is None)."""
+    mating = getattr(connector, "mating", None)
+    if mating is None:
+        return FORCE_LIMIT_N
+    return FORCE_LIMIT_FACTOR * float(mating.insertion_n[1])
+
+
+def acting_force_limit_n(env: gym.Env) -> float | None:
+    """`force_limit_n` of the connector `env` is acting on now; None when it names none."""
+    from envs.insertion_env import active_insertion_env
+
+    try:
+        task = active_insertion_env(env).task
+    except TypeError:
+        task = getattr(env.unwrapped, "task", None)  # the real robot's env
+    return None if task is None else force_limit_n(task.connector)
 
 
 def task_identity(env: gym.Env) -> tuple[str, str]:
@@ -170,16 +208,17 @@ def run_episode(
     reset = getattr(policy, "reset", None)
     if callable(reset):
         reset(seed=seed)
-    dt = float(env.unwrapped.dt)
+    dt = _control_period_s(env)
     obs, info = env.reset(seed=seed, options=dict(options) if options else None)
     if frames is not None:
         frames.append(env.render())
     positions = [info["tcp_pos_m"]] if "tcp_pos_m" in info else None
-    above_limit_steps = 0
-    force_known = True
+    above_limit_steps = above_20n_steps = 0
+    force_known = limit_known = True
     steps, episode_return, steps_to_success, interventions = 0, 0.0, None, 0
     failure = None
     while True:
+        limit = acting_force_limit_n(env)  # a NIST sequence moves on to its next part
         try:
             action = check_action(policy(obs), env.action_space, steps)
             obs, reward, terminated, truncated, info = env.step(action)
@@ -195,7 +234,12 @@ def run_episode(
         if steps_to_success is None and bool(info.get("is_success", False)):
             steps_to_success = steps
         if "force_n" in info:
-            above_limit_steps += int(float(info["force_n"]) > FORCE_LIMIT_N)
+            force = float(info["force_n"])
+            above_20n_steps += int(force > FORCE_LIMIT_N)
+            if limit is None:
+                limit_known = False
+            else:
+                above_limit_steps += int(force > limit)
         else:
             force_known = False
         if positions is not None and "tcp_pos_m" in info:
@@ -222,7 +266,7 @@ def run_episode(
         time_to_success_s=None if steps_to_success is None else steps_to_success * dt,
         episode_return=episode_return,
         peak_force_n=_optional_float(info.get("max_force_n")),
-        time_above_force_limit_s=above_limit_steps * dt if force_known else None,
+        time_above_force_limit_s=above_limit_steps * dt if force_known and limit_known else None,
         jerk_rms_m_s3=jerk,
         path_length_m=path_length,
         final_distance_mm=_optional_float(info.get("distance_to_goal_mm")),
@@ -230,7 +274,20 @@ def run_episode(
         safety_trip=trip,
         interventions=interventions,
         failure=failure,
+        force_limit_n=limit,
+        time_above_20n_s=above_20n_steps * dt if force_known else None,
     )
+
+
+def _control_period_s(env: gym.Env) -> float:
+    """The env's control period [s]: its own ``dt``, or that of the insertion env running inside
+    it (a connector family, a NIST board sequence)."""
+    dt = getattr(env.unwrapped, "dt", None)
+    if dt is None:
+        from envs.insertion_env import active_insertion_env
+
+        dt = active_insertion_env(env).dt
+    return float(dt)
 
 
 def _kinematics(
@@ -332,6 +389,7 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "peak_force_n_mean": mean(forces),
         "peak_force_n_max": max(forces, default=math.nan),
         "time_above_force_limit_s_mean": mean([r.time_above_force_limit_s for r in records]),
+        "time_above_20n_s_mean": mean([r.time_above_20n_s for r in records]),
         "jerk_rms_m_s3_mean": mean([r.jerk_rms_m_s3 for r in records]),
         "path_length_m_mean": mean([r.path_length_m for r in records]),
         "safety_trips": sum(r.safety_trip is not None for r in records),

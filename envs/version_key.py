@@ -11,7 +11,7 @@
   board's parts, a family's member connectors);
 - the scene and physics parameters (`envs.scene.SceneConfig`: timestep, contact solref/solimp,
   impedance gains and reference limits), the reward constants (`envs.rewards`);
-- the scorer (`envs.episode.SCORER_VERSION`, `FORCE_LIMIT_N`).
+- the scorer (`envs.episode.SCORER_VERSION`, `FORCE_LIMIT_N`, `FORCE_LIMIT_FACTOR`).
 
 Nothing here is a hand-maintained number: change a connector's clearance, a gain or a default
 and the key changes. Leaderboard entries are ranked only against entries with equal keys.
@@ -69,7 +69,7 @@ def _entry_class(spec: gym.envs.registration.EnvSpec) -> Any:
 def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything the key of ``task_id`` with ``env_kwargs`` is computed from (plain data)."""
     from envs import rewards
-    from envs.episode import FORCE_LIMIT_N, SCORER_VERSION
+    from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N, SCORER_VERSION
     from envs.family import ConnectorFamilyEnv
     from envs.insertion_env import InsertionEnv
     from envs.nist_board import NISTBoardEnv, nist_task
@@ -101,7 +101,8 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         "members": members,
         "scene": SceneConfig(timestep=timestep),
         "rewards": {k: v for k, v in vars(rewards).items() if k.isupper()},
-        "scorer": {"version": SCORER_VERSION, "force_limit_n": FORCE_LIMIT_N},
+        "scorer": {"version": SCORER_VERSION, "force_limit_n": FORCE_LIMIT_N,
+                   "force_limit_factor": FORCE_LIMIT_FACTOR},
     })
 
 

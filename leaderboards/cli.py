@@ -83,6 +83,9 @@ def verify(
     entry: Annotated[str, typer.Argument(help="Entry id (a unique prefix) or its JSON file.")],
     salt_file: Annotated[Path, typer.Option(help="The track's secret salt (outside the repo).")],
     ledger: LedgerOpt = DEFAULT_LEDGER,
+    sim2sim: Annotated[bool, typer.Option(
+        help="Also run the policy in PyBullet on the same hidden seeds (shown, never ranked).")
+    ] = True,
 ) -> None:
     """Re-evaluate an entry on hidden seeds derived from the secret salt; mark it verified."""
     from leaderboards.ledger import Ledger, LedgerError
@@ -92,7 +95,8 @@ def verify(
     started = time.perf_counter()
     try:
         target, data = verify_entry(Ledger(ledger), entry, salt_file,
-                                    progress=lambda label: typer.echo(f"  evaluated {label}"))
+                                    progress=lambda label: typer.echo(f"  evaluated {label}"),
+                                    sim2sim=sim2sim)
     except (SubmissionError, LedgerError, KeyError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
     _echo_result(data, "hidden", target, time.perf_counter() - started)
@@ -140,6 +144,16 @@ def _echo_result(entry: dict, evaluation: str, target: Path, seconds: float) -> 
     for task in score.tasks:
         typer.echo(f"  {task.label}: {task.successes}/{task.episodes} "
                    f"[{task.ci[0]:.2f}, {task.ci[1]:.2f}]")
+    if evaluation == "hidden" and "sim2sim" in entry:
+        from leaderboards.scoring import sim2sim_scores
+
+        for t in sim2sim_scores(entry):
+            typer.echo(f"  {t.label} in PyBullet: " + (
+                f"{t.pybullet_successes}/{t.episodes} (MuJoCo {t.mujoco_successes}/{t.episodes})"
+                if t.supported else f"n/a ({t.reason})"))
+        sim = entry["sim2sim"]
+        typer.echo(f"  sim-to-sim block: {sim['wall_clock_s']:.1f} s wall, "
+                   f"{sim['cpu_s']:.1f} s CPU")
     typer.echo(f"{'verified' if evaluation == 'hidden' else 'self-reported'} entry "
                f"{entry['entry_id'][:12]} ({entry['name']}) -> {target}; evaluation "
                f"{block['wall_clock_s']:.1f} s wall, {block['cpu_s']:.1f} s CPU; "

@@ -5,12 +5,14 @@ the task's. A method with one training seed whose cells cover every task of a tr
 entry (one policy per task, from each cell's final checkpoint), evaluated afresh on the track's
 public dev seeds like any submission; the matrix's own evaluation episodes are not reused, since
 its seeds and episode count are the preset's, not the track's. Training cost: the cells' env
-steps and training wall-clock, summed over the track's tasks. Entries are marked built-in.
+steps, demonstration episodes, intervention steps and training wall-clock, summed over the
+track's tasks. Entries are marked built-in.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import shutil
 import tempfile
@@ -59,6 +61,7 @@ def _policy_submission(
             (root / label / name).write_bytes(data)
             files.append((f"{label}/{name}", hashlib.sha256(data).hexdigest(), len(data)))
     wall = sum(float(r["train_wall_clock_s"] or 0.0) for r in cells.values())
+    infos = [json.loads(r["info_json"] or "{}") for r in cells.values()]
     return Submission(
         root=root,
         name=f"{method} (seed {seed})",
@@ -68,6 +71,9 @@ def _policy_submission(
         policy_kind="agent",
         policy_paths={label: root / label for label in cells},
         training=Training(env_steps=sum(int(r["env_steps"] or 0) for r in cells.values()),
+                          demos=sum(int(i.get("demo_episodes", 0)) for i in infos),
+                          intervention_steps=sum(int(i.get("intervention_steps", 0))
+                                                 for i in infos),
                           wall_clock_s=round(wall, 1),
                           hardware=f"{platform.machine()} CPU (matrix {preset})"),
         code_url="https://github.com/insertbench/insertbench",

@@ -2,7 +2,9 @@
 
 Layout of a ledger directory (reviewable in a pull request)::
 
-    entries/<track>/<sha256 of the policy files>.json   validated against schema/entry-v1.json
+    entries/<track>/<sha256 of the policy files>.json   validated against schema/entry-v2.json
+    entries/<track>/track-v<N>/<sha256>.json            entries of an earlier track version N
+                                                        (stale; schema/entry-v1.json for N = 1)
     policies/<sha256>/...                               the policy files, for re-evaluation
     salts/<track>.json                                  {"salt_sha256": ..., "salt_hex": null}
 
@@ -13,6 +15,8 @@ to a temporary file and renamed last. A failure at any point removes what this c
 Hidden seeds: `verify` needs the track's secret salt from a file outside the ledger. The first
 verification commits to it (only its SHA-256 goes into ``salts/<track>.json``); `reveal` later
 writes the salt itself, after which anyone can recompute every verified entry's seeds.
+Verification also runs the policy in PyBullet on the same hidden seeds (`leaderboards.sim2sim`,
+the entry's ``sim2sim`` block; ``sim2sim=False`` skips it), shown beside the ranking, never in it.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ import envs  # noqa: F401  (registers the tasks)
 from envs.episode import PolicyError, run_episode
 from leaderboards.policy import load_policy
 from leaderboards.submission import Submission, SubmissionError
-from leaderboards.tracks import Track, get_track, hidden_seeds
+from leaderboards.tracks import TRACK_VERSION, Track, get_track, hidden_seeds
 
-ENTRY_SCHEMA = "insertbench-leaderboard-entry/1"
+#: The schema new entries are written in; older entries stay valid under their own version.
+ENTRY_SCHEMA = "insertbench-leaderboard-entry/2"
+SCHEMA_FILES = {"insertbench-leaderboard-entry/1": "schema/entry-v1.json",
+                "insertbench-leaderboard-entry/2": "schema/entry-v2.json"}
 DEFAULT_LEDGER = Path("leaderboards/ledger")
 
 
@@ -47,20 +54,24 @@ class LedgerError(ValueError):
     """The ledger cannot do what was asked (unknown entry, salt mismatch, ...)."""
 
 
-def entry_schema() -> dict[str, Any]:
-    """The JSON schema every entry file must satisfy."""
-    text = resources.files("leaderboards").joinpath("schema/entry-v1.json").read_text()
+def entry_schema(version: str = ENTRY_SCHEMA) -> dict[str, Any]:
+    """The JSON schema an entry of schema ``version`` must satisfy."""
+    text = resources.files("leaderboards").joinpath(SCHEMA_FILES[version]).read_text()
     return json.loads(text)
 
 
 def validate_entry(entry: Mapping[str, Any]) -> None:
-    """Raise LedgerError unless ``entry`` satisfies the schema and its own invariants."""
+    """Raise LedgerError unless ``entry`` satisfies its schema and its own invariants."""
+    version = entry.get("schema") if isinstance(entry, Mapping) else None
+    if version not in SCHEMA_FILES:
+        raise LedgerError(f"entry has schema {version!r}; known: {sorted(SCHEMA_FILES)}")
     try:
-        jsonschema.validate(entry, entry_schema(),
+        jsonschema.validate(entry, entry_schema(version),
                             format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "(top)"
-        raise LedgerError(f"entry does not match schema v1 at {where}: {err.message}") from None
+        raise LedgerError(f"entry does not match schema {version.rsplit('/', 1)[1]} at {where}: "
+                          f"{err.message}") from None
     for name, evaluation in entry["evaluations"].items():
         labels = set(evaluation["task_version_keys"])
         for episode in evaluation["episodes"]:
@@ -73,6 +84,32 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
             if n != evaluation["episodes_per_task"]:
                 raise LedgerError(f"{name} evaluation has {n} episodes of {label}, expected "
                                   f"{evaluation['episodes_per_task']}")
+    if "sim2sim" in entry:
+        _check_sim2sim(entry)
+
+
+def _check_sim2sim(entry: Mapping[str, Any]) -> None:
+    """The PyBullet block covers the hidden evaluation's tasks, on its very seeds."""
+    block, hidden = entry["sim2sim"], entry["evaluations"].get("hidden")
+    if hidden is None:
+        raise LedgerError("sim2sim block without a hidden evaluation")
+    if set(block["tasks"]) != set(hidden["task_version_keys"]):
+        raise LedgerError(f"sim2sim tasks {sorted(block['tasks'])} are not the hidden "
+                          f"evaluation's {sorted(hidden['task_version_keys'])}")
+    for label, task in block["tasks"].items():
+        mine = [e for e in block["episodes"] if e["task"] == label]
+        if task["supported"] != (task["reason"] is None):
+            raise LedgerError(f"sim2sim task {label}: give a reason exactly when unsupported")
+        if not task["supported"]:
+            if mine:
+                raise LedgerError(f"sim2sim task {label} is unsupported but has episodes")
+            continue
+        seeds = [e["seed"] for e in hidden["episodes"] if e["task"] == label]
+        if [e["seed"] for e in mine] != seeds:
+            raise LedgerError(f"sim2sim episodes of {label} are not on the hidden seeds")
+        key = f"pybullet-{hidden['task_version_keys'][label]}"
+        if any(e["task_version_key"] != key for e in mine):
+            raise LedgerError(f"sim2sim episode of {label} has another version key")
 
 
 def _now() -> str:
@@ -122,6 +159,7 @@ def evaluate_policy(
     return {
         "seeds": seeds_label,
         "salt_sha256": salt_sha256,
+        "track_version": TRACK_VERSION,
         "task_version_keys": keys,
         "episodes_per_task": track.episodes_per_task,
         "evaluated_at": _now(),
@@ -138,8 +176,13 @@ class Ledger:
         self.root = Path(root)
 
     # ------------------------------------------------------------------ paths
-    def entry_path(self, track: str, entry_id: str) -> Path:
-        return self.root / "entries" / track / f"{entry_id}.json"
+    def entry_path(self, track: str, entry_id: str, track_version: int = TRACK_VERSION) -> Path:
+        """Where an entry lives: under its track, or, made under an earlier track version,
+        archived under ``track-v<N>/`` (the same policy may be entered again on the new one)."""
+        folder = self.root / "entries" / track
+        if track_version != TRACK_VERSION:
+            folder = folder / f"track-v{track_version}"
+        return folder / f"{entry_id}.json"
 
     def policy_dir(self, entry_id: str) -> Path:
         return self.root / "policies" / entry_id
@@ -151,26 +194,33 @@ class Ledger:
     def entries(self) -> list[dict[str, Any]]:
         """Every entry, validated, in a stable order (track, name, id)."""
         found = []
-        for path in sorted((self.root / "entries").glob("*/*.json")):
+        entries = self.root / "entries"
+        for path in sorted([*entries.glob("*/*.json"), *entries.glob("*/track-v*/*.json")]):
             entry = json.loads(path.read_text())
             try:
                 validate_entry(entry)
             except LedgerError as err:
                 raise LedgerError(f"{path}: {err}") from None
-            if path.stem != entry["entry_id"] or path.parent.name != entry["track"]:
-                raise LedgerError(f"{path} holds entry {entry['entry_id']} of {entry['track']}")
+            if path != self.entry_path(entry["track"], entry["entry_id"],
+                                       entry_track_version(entry)):
+                raise LedgerError(f"{path} holds entry {entry['entry_id']} of {entry['track']} "
+                                  f"(track version {entry_track_version(entry)})")
             found.append(entry)
-        return sorted(found, key=lambda e: (e["track"], e["name"], e["entry_id"]))
+        return sorted(found, key=lambda e: (e["track"], -entry_track_version(e), e["name"],
+                                            e["entry_id"]))
 
     def find(self, ref: str) -> dict[str, Any]:
-        """The entry whose id starts with ``ref`` (or whose file is ``ref``)."""
+        """The entry of the current track version whose id starts with ``ref`` (or whose file
+        is ``ref``)."""
         path = Path(ref)
         if path.suffix == ".json" and path.is_file():
             ref = path.stem
-        matches = [e for e in self.entries() if e["entry_id"].startswith(ref)]
+        matches = [e for e in self.entries() if e["entry_id"].startswith(ref)
+                   and entry_track_version(e) == TRACK_VERSION]
         if len(matches) != 1:
-            raise LedgerError(f"{len(matches)} entries match {ref!r} in {self.root}; give more of "
-                              "the entry's SHA-256")
+            raise LedgerError(f"{len(matches)} entries of track version {TRACK_VERSION} match "
+                              f"{ref!r} in {self.root}; give more of the entry's SHA-256 "
+                              "(entries of earlier track versions are stale, not re-verified)")
         return matches[0]
 
     # ------------------------------------------------------------------ writing
@@ -267,6 +317,11 @@ class Ledger:
         return self.salt_path(track)
 
 
+def entry_track_version(entry: Mapping[str, Any]) -> int:
+    """The track version an entry was made under (schema-1 entries: 1)."""
+    return int(entry["evaluations"]["dev"].get("track_version", 1))
+
+
 def new_entry(
     submission: Submission, evaluation: dict[str, Any], source: str = "submission",
     builtin: bool = False, agent: str | None = None,
@@ -334,11 +389,14 @@ def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, P
 
 def verify(
     ledger: Ledger, ref: str, salt_file: Path, progress: Callable[[str], None] | None = None,
+    sim2sim: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
-    """Re-evaluate an entry on the hidden seeds of its track and record the result.
+    """Re-evaluate an entry on the hidden seeds of its track and record the result, with the
+    PyBullet sim-to-sim block on the same seeds unless ``sim2sim=False``.
 
     With a revealed salt, an entry that already holds a hidden evaluation is recomputed and
-    compared instead (nothing written); LedgerError if any record differs.
+    compared instead (nothing written; the ranked MuJoCo episodes only); LedgerError if any
+    record differs.
     """
     entry = ledger.find(ref)
     track = get_track(entry["track"])
@@ -364,4 +422,12 @@ def verify(
         return path, entry
     entry = dict(entry)
     entry["evaluations"] = dict(entry["evaluations"]) | {"hidden": evaluation}
+    entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation
+    if sim2sim:
+        from leaderboards.sim2sim import evaluate_sim2sim
+
+        entry["sim2sim"] = evaluate_sim2sim(
+            track, entry["policy"]["kind"], paths,
+            lambda label: hidden_seeds(salt, track.name, label, track.episodes_per_task),
+            evaluation["task_version_keys"], digest, evaluation["evaluated_at"], progress)
     return ledger.replace(entry), entry

@@ -1,6 +1,8 @@
 """Scores of ledger entries, recomputed from their episodes every time.
 
-Per task: success rate with a 95% Wilson interval (`envs.episode.wilson_interval`).
+Per task: success rate with a 95% Wilson interval (`envs.episode.wilson_interval`) over the
+distinct episodes (`envs.episode.distinct_success_summary`: a deterministic policy on a
+noiseless task replays one episode for every seed, and N replays are one trial).
 Across tasks (rliable): the entry's episodes form a score matrix of shape (episodes, tasks) with
 1 for a success; the stratified bootstrap resamples episodes within each task. Aggregates: the
 mean over tasks of the success rates, and their interquartile mean (`scipy.stats.trim_mean` at
@@ -11,7 +13,8 @@ averaged over tasks) with its bootstrap interval.
 
 Tables: per track, entries whose task version keys equal the track's current keys are ranked,
 verified ones on their hidden-seed evaluation, the others (self-reported) on the public dev
-seeds, each in its own table; entries made under other keys are stale and listed apart, unranked.
+seeds, each in its own table; entries made under other keys or an earlier track version
+(`leaderboards.tracks.TRACK_VERSION`) are stale and listed apart, unranked.
 Ranks: entries sorted by mean; an entry whose mean interval overlaps that of its group's first
 entry shares the group's rank.
 """
@@ -28,8 +31,8 @@ from rliable import metrics as rly_metrics
 from scipy.stats import trim_mean
 
 from benchmark.metrics import global_numpy_seed
-from envs.episode import EpisodeRecord, summarize, wilson_interval
-from leaderboards.tracks import Track
+from envs.episode import EpisodeRecord, distinct_success_summary, summarize, wilson_interval
+from leaderboards.tracks import TRACK_VERSION, Track
 
 BOOTSTRAP_REPS = 2000
 BOOTSTRAP_SEED = 0
@@ -37,7 +40,8 @@ BOOTSTRAP_SEED = 0
 
 @dataclass(frozen=True)
 class TaskScore:
-    """Success of one entry on one task of its track, with secondary metrics."""
+    """Success of one entry on one task of its track, with secondary metrics. ``ci``: 95% Wilson
+    interval over the distinct episodes (``summary["effective_trials"]`` of them)."""
 
     label: str
     successes: int
@@ -86,7 +90,8 @@ def score_entry(entry: dict[str, Any], evaluation: str, labels: Sequence[str]) -
     for label in labels:
         records = records_of(block, label)
         k = sum(r.success for r in records)
-        tasks.append(TaskScore(label, k, len(records), wilson_interval(k, len(records)),
+        tasks.append(TaskScore(label, k, len(records),
+                               wilson_interval(*distinct_success_summary(records)),
                                summarize(records)))
         columns.append([float(r.success) for r in records])
     every = [r for label in labels for r in records_of(block, label)]
@@ -165,7 +170,7 @@ def track_tables(track: Track, entries: Sequence[dict[str, Any]]) -> TrackTables
         block = entry["evaluations"][use]
         labels = list(block["task_version_keys"])
         score = score_entry(entry, use, labels)
-        if block["task_version_keys"] != keys:
+        if block["task_version_keys"] != keys or block.get("track_version", 1) != TRACK_VERSION:
             stale.append(score)
         elif use == "hidden":
             verified.append(score)
@@ -179,3 +184,42 @@ def track_tables(track: Track, entries: Sequence[dict[str, Any]]) -> TrackTables
         improvement_over_best_baseline(table)
     return TrackTables(track, rank(verified), rank(self_reported),
                        sorted(stale, key=lambda s: -s.mean))
+
+
+@dataclass(frozen=True)
+class Sim2SimTask:
+    """One task of an entry's sim-to-sim block: MuJoCo (hidden evaluation) beside PyBullet on
+    the same seeds, or why PyBullet cannot run it (``reason``; the counts are then 0)."""
+
+    label: str
+    reason: str | None
+    episodes: int = 0
+    mujoco_successes: int = 0
+    pybullet_successes: int = 0
+
+    @property
+    def supported(self) -> bool:
+        return self.reason is None
+
+    @property
+    def pybullet_ci(self) -> tuple[float, float]:
+        return wilson_interval(self.pybullet_successes, self.episodes)
+
+
+def sim2sim_scores(entry: Mapping[str, Any]) -> list[Sim2SimTask] | None:
+    """Per task of the entry's sim-to-sim block (None when it has none). Shown beside the
+    ranking, never in it."""
+    block = entry.get("sim2sim")
+    if block is None:
+        return None
+    hidden = entry["evaluations"]["hidden"]
+    out = []
+    for label, task in block["tasks"].items():
+        if not task["supported"]:
+            out.append(Sim2SimTask(label, task["reason"]))
+            continue
+        bullet = [e for e in block["episodes"] if e["task"] == label]
+        mujoco = [e for e in hidden["episodes"] if e["task"] == label]
+        out.append(Sim2SimTask(label, None, len(bullet), sum(e["success"] for e in mujoco),
+                               sum(e["success"] for e in bullet)))
+    return out

@@ -3,8 +3,10 @@
     index.html            one section per track: verified, self-reported and stale tables
                           (sortable by clicking a header, filterable by a text box), and the
                           success-vs-training-cost plot
-    entries/<id>.html     one page per entry: per-task table with intervals, training cost,
-                          metadata, GIFs of its best and worst evaluation episode
+    entries/<id>.html     one page per entry: per-task table with intervals, the PyBullet
+                          sim-to-sim check, training cost, metadata, GIFs of its best and worst
+                          evaluation episode (entries of earlier track versions:
+                          entries/<id>-track-v<N>.html)
     media/<id>-*.gif      the GIFs (128x96, 10 fps), re-rendered from the stored policy
     plots/<track>.png     mean success against training env steps
     style.css, table.js
@@ -23,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from envs.episode import FORCE_LIMIT_N
-from leaderboards.ledger import Ledger
-from leaderboards.scoring import EntryScore, TrackTables, track_tables
-from leaderboards.tracks import TRACKS
+from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N
+from leaderboards.ledger import Ledger, entry_track_version
+from leaderboards.scoring import EntryScore, Sim2SimTask, TrackTables, sim2sim_scores, track_tables
+from leaderboards.tracks import TASK_VERSION, TRACK_VERSION, TRACKS
 
 GIF_STRIDE = 5  # 640x480 render -> 128x96
 
@@ -49,6 +51,41 @@ def _num(value: float | None, digits: int = 1, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.{digits}f}{unit}"
+
+
+#: Tooltip of the force-limit columns.
+FORCE_LIMIT_TITLE = (
+    f"Time in control periods whose peak contact force exceeded the connector's limit: "
+    f"{FORCE_LIMIT_FACTOR:g} x the upper bound of its documented insertion force range "
+    f"(ConnectorSpec.mating; e.g. USB-A 35 N -> {FORCE_LIMIT_FACTOR * 35:g} N), "
+    f"{FORCE_LIMIT_N:g} N for connectors without documented forces")
+SIM2SIM_TITLE = (
+    "The same policy on the same hidden seeds in PyBullet (measured at verification; never "
+    "ranked): success in MuJoCo and in PyBullet over the tasks PyBullet can run")
+
+
+def page_name(entry: dict[str, Any]) -> str:
+    """The entry's page under entries/ (an earlier track version's entry gets its own)."""
+    version = entry_track_version(entry)
+    suffix = "" if version == TRACK_VERSION else f"-track-v{version}"
+    return f"{entry['entry_id']}{suffix}.html"
+
+
+def _sim2sim_cell(entry: dict[str, Any]) -> tuple[str, str]:
+    """(sort value, cell HTML) of the index's sim-to-sim column."""
+    tasks = sim2sim_scores(entry)
+    if tasks is None:
+        return "", '<span title="measured when an entry is verified">-</span>'
+    run = [t for t in tasks if t.supported]
+    skipped = "; ".join(f"{t.label}: n/a ({t.reason})" for t in tasks if not t.supported)
+    if not run:
+        return "", f'<span title="{_e(skipped)}">n/a</span>'
+    n = sum(t.episodes for t in run)
+    mujoco = sum(t.mujoco_successes for t in run) / n
+    bullet = sum(t.pybullet_successes for t in run) / n
+    title = f"over {', '.join(t.label for t in run)}" + (f"; {skipped}" if skipped else "")
+    return (f"{bullet:.6g}", f'<span title="{_e(title)}">{_pct(mujoco)} &rarr; {_pct(bullet)}'
+            f' <small>({len(run)}/{len(tasks)} tasks)</small></span>')
 
 
 def _sort_value(value: float | None) -> str:
@@ -80,7 +117,10 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
     head = ["Rank", "Entry", "Status", "Method", "Mean success", "IQM"]
     head += [f"{label}" for label in labels]
     head += ["P(improvement)", "Cycle time [s]", "Peak force [N]",
-             f"Time &gt; {FORCE_LIMIT_N:.0f} N [s]", "Jerk [m/s³]", "Env steps", "Wall-clock [h]"]
+             f'<span title="{_e(FORCE_LIMIT_TITLE)}">Time &gt; limit [s]</span>',
+             f"Time &gt; {FORCE_LIMIT_N:.0f} N [s]", "Jerk [m/s³]",
+             f'<span title="{_e(SIM2SIM_TITLE)}">MuJoCo &rarr; PyBullet</span>',
+             "Env steps", "Demos", "Wall-clock [h]"]
     numeric = {0, 4, 5} | set(range(6, len(head)))
     ths = "".join(f'<th data-type="{"num" if i in numeric else "text"}">{h}</th>'
                   for i, h in enumerate(head))
@@ -90,7 +130,7 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
         per_task = {t.label: t for t in s.tasks}
         cells = [
             (_sort_value(s.rank), "-" if s.rank is None else str(s.rank)),
-            (e["name"], f'<a href="entries/{e["entry_id"]}.html">{_e(e["name"])}</a>'),
+            (e["name"], f'<a href="entries/{page_name(e)}">{_e(e["name"])}</a>'),
             (s.evaluation, _badge(s, stale)),
             (e["method"], _e(e["method"])),
             (_sort_value(s.mean), _interval(s.mean, s.mean_ci)),
@@ -106,11 +146,14 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
                       f"{s.prob_improvement_ci[1]:.2f}] vs {_e(s.baseline)}</small>"))
         o = s.overall
         for key, digits in (("cycle_time_s_mean", 2), ("peak_force_n_mean", 1),
-                            ("time_above_force_limit_s_mean", 2), ("jerk_rms_m_s3_mean", 2)):
+                            ("time_above_force_limit_s_mean", 2), ("time_above_20n_s_mean", 2),
+                            ("jerk_rms_m_s3_mean", 2)):
             cells.append((_sort_value(o[key]), _num(o[key], digits)))
+        cells.append(_sim2sim_cell(e) if not stale else ("", "-"))
         steps = e["training"]["env_steps"]
         wall = e["training"]["wall_clock_s"]
         cells.append((str(steps), f"{steps:,}"))
+        cells.append((str(e["training"]["demos"]), str(e["training"]["demos"])))
         cells.append((_sort_value(None if wall is None else wall / 3600),
                       _num(None if wall is None else wall / 3600, 2)))
         tds = "".join(f'<td data-sort="{_e(v)}">{c}</td>' for v, c in cells)
@@ -193,17 +236,50 @@ def _best_and_worst(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return min(episodes, key=best_key), max(episodes, key=worst_key)
 
 
+def _distinct(task: Any) -> str:
+    """A note when replays made the Wilson interval count fewer trials than episodes."""
+    n = task.summary["effective_trials"]
+    return "" if n == task.episodes else f' <small title="episodes that differ in any outcome ' \
+        f'field; the interval counts these">({n} distinct)</small>'
+
+
+def _sim2sim_task(task: Sim2SimTask | None) -> str:
+    if task is None:
+        return '<span title="measured when an entry is verified">-</span>'
+    if not task.supported:
+        return f'<span class="na" title="{_e(task.reason)}">n/a</span>'
+    return (f"{task.pybullet_successes}/{task.episodes} "
+            f"{_interval(task.pybullet_successes / task.episodes, task.pybullet_ci)}")
+
+
+def _sim2sim_note(entry: dict[str, Any]) -> str:
+    block = entry.get("sim2sim")
+    if block is None:
+        return ""
+    return (f'<p class="note">PyBullet column: {_e(SIM2SIM_TITLE)}. PyBullet runs the task\'s '
+            f'geometry, impedance controller and retention springs but not its version\'s sensor '
+            f'variation (F/T noise, drift, reset repeatability); n/a: PyBullet cannot run the '
+            f'task (hover for the measured reason). {block["wall_clock_s"]:.0f} s wall, '
+            f'{block["cpu_s"]:.0f} s CPU.</p>')
+
+
 def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale: bool) -> str:
     e = score.entry
     block = e["evaluations"][score.evaluation]
+    sim = {t.label: t for t in sim2sim_scores(e) or []}
     rows = []
     for t in score.tasks:
         s = t.summary
+        limits = {ep["force_limit_n"] for ep in block["episodes"]
+                  if ep["task"] == t.label and ep.get("force_limit_n") is not None}
         rows.append(
-            f"<tr><td>{_e(t.label)}</td><td>{t.successes}/{t.episodes}</td>"
-            f"<td>{_interval(t.rate, t.ci)}</td><td>{_num(s['cycle_time_s_mean'], 2)}</td>"
+            f"<tr><td>{_e(t.label)}</td><td>{t.successes}/{t.episodes}{_distinct(t)}</td>"
+            f"<td>{_interval(t.rate, t.ci)}</td><td>{_sim2sim_task(sim.get(t.label))}</td>"
+            f"<td>{_num(s['cycle_time_s_mean'], 2)}</td>"
             f"<td>{_num(s['peak_force_n_mean'])}</td>"
+            f"<td>{', '.join(f'{v:g}' for v in sorted(limits)) or '-'}</td>"
             f"<td>{_num(s['time_above_force_limit_s_mean'], 2)}</td>"
+            f"<td>{_num(s.get('time_above_20n_s_mean'), 2)}</td>"
             f"<td>{_num(s['jerk_rms_m_s3_mean'], 2)}</td>"
             f"<td>{_num(1000 * s['path_length_m_mean'], 1)}</td>"
             f"<td><code>{_e(block['task_version_keys'][t.label][:12])}</code></td></tr>")
@@ -245,10 +321,13 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'mean success {_interval(score.mean, score.mean_ci)}, IQM '
         f'{_interval(score.iqm, score.iqm_ci)} (95% stratified bootstrap).</p>'
         f'<h2>Per task</h2><table class="board"><thead><tr><th>Task</th><th>Successes</th>'
-        f'<th>Success [95% Wilson]</th><th>Cycle time [s]</th><th>Peak force [N]</th>'
+        f'<th>Success [95% Wilson]</th>'
+        f'<th><span title="{_e(SIM2SIM_TITLE)}">PyBullet, same seeds</span></th>'
+        f'<th>Cycle time [s]</th><th>Peak force [N]</th><th>Force limit [N]</th>'
+        f'<th><span title="{_e(FORCE_LIMIT_TITLE)}">Time &gt; limit [s]</span></th>'
         f'<th>Time &gt; {FORCE_LIMIT_N:.0f} N [s]</th><th>Jerk [m/s³]</th>'
         f'<th>Path [mm]</th><th>Version key</th></tr></thead><tbody>{"".join(rows)}</tbody>'
-        f'</table>'
+        f'</table>{_sim2sim_note(e)}'
         f'<h2>Training cost</h2><ul><li>env steps: {t["env_steps"]:,}</li>'
         f'<li>demonstrations: {t["demos"]}</li><li>intervention steps: '
         f'{t["intervention_steps"]}</li><li>wall-clock: {_num(t["wall_clock_s"], 0, " s")}'
@@ -261,8 +340,9 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'task, {block["wall_clock_s"]:.0f} s wall, {block["cpu_s"]:.0f} s CPU</li>'
         f'{salt}</ul>{media}'
         f'<p class="note">Jerk: RMS of the third difference of the TCP position at the policy '
-        f'rate (10 Hz), over dt³. Time above {FORCE_LIMIT_N:.0f} N: control periods whose peak '
-        f'contact force exceeded it.</p>'
+        f'rate (10 Hz), over dt³. Time above the limit: {_e(FORCE_LIMIT_TITLE)}. Time above '
+        f'{FORCE_LIMIT_N:.0f} N: the same against a flat {FORCE_LIMIT_N:.0f} N, which version-1 '
+        f'insertions cross in normal use (USB-A needs up to 35 N).</p>'
     )
     return _page(f"{e['name']} · InsertBench leaderboard", body, depth=1)
 
@@ -285,18 +365,23 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
                               (tables.stale, True)):
             for score in scores:
                 page = _entry_page(ledger, score, out, gifs, stale)
-                (out / "entries" / f"{score.entry_id}.html").write_text(page)
+                (out / "entries" / page_name(score.entry)).write_text(page)
         count = len(tables.verified) + len(tables.self_reported) + len(tables.stale)
         nav.append(f'<a href="#{track.name}">{_e(track.name)} ({count})</a>')
         sections.append(
             f'<section id="{track.name}"><h2>{_e(track.name)}</h2>'
             f'<p>{_e(track.description)}. {track.episodes_per_task} episodes per task. '
             f'<i>{_e(track.budget_rules)}</i></p>'
+            f'<p class="note">Track version {TRACK_VERSION}, task version {TASK_VERSION}: '
+            f'{", ".join(f"<code>{_e(t.task_id)}</code>" for t in track.tasks[:1])}'
+            f'{" ..." if len(track.tasks) > 1 else ""} with '
+            f'<code>{_e(dict(track.tasks[0].env_kwargs))}</code>.</p>'
             f'<h3>Verified (hidden seeds)</h3>'
             f'{_table(track.name, "verified", tables.verified, labels)}'
             f'<h3>Self-reported (public dev seeds)</h3>'
             f'{_table(track.name, "self-reported", tables.self_reported, labels)}'
-            + (f'<h3>Stale (made under other task version keys; not ranked)</h3>'
+            + (f'<h3>Stale (made under other task version keys or an earlier track version; '
+               f'not ranked)</h3>'
                f'{_table(track.name, "stale", tables.stale, labels, stale=True)}'
                if tables.stale else "")
             + (f'<img class="plot" src="plots/{track.name}.png" alt="{_e(track.name)}: success '

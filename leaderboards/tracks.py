@@ -1,8 +1,12 @@
 """Leaderboard tracks: which tasks, with which kwargs, evaluated how, under which rules.
 
-A track is versioned by name (``paper000``); what makes its numbers comparable is the task
-version key of each of its task variants (`envs.version_key`), stored with every entry. An entry
-whose keys differ from the track's current keys is stale: shown apart, never ranked with the rest.
+Every track runs the current task version, ``TASK_VERSION`` (its IDs are built here from that
+one constant: bumping it moves every track). ``TRACK_VERSION`` counts changes of the tracks'
+definitions (version 1: the -v0 tasks; version 2: the -v1 tasks, paper 004's start
+perturbation on families-test, per-connector force limits); it is shown on the site. What makes
+numbers comparable is the task version key of each task variant (`envs.version_key`: dynamics,
+kwargs, episode length and the scorer), stored with every entry. An entry whose keys differ
+from the track's current keys is stale: shown apart, never ranked with the rest.
 
 Seeds: the public development seeds are ``DEV_SEED_BASE + i``, the same for every entry, so a
 submitter can check their number before submitting. Hidden seeds (verification) are derived from
@@ -19,11 +23,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envs.catalog import CATALOG
-from envs.tasks import PAPER000_TASKS
 from envs.version_key import task_version_key
 
+#: The task version every track runs (InsertBench/<name>-v<TASK_VERSION>).
+TASK_VERSION = 1
+#: The version of the track definitions (see the module docstring).
+TRACK_VERSION = 2
+#: The NIST board has no version 1 yet (its parts document no mating forces): the nist-board
+#: track stays on v0 until it has one.
+NIST_BOARD_ID = "InsertBench/NISTBoard-v0"
 DEV_SEED_BASE = 7_000_000
 HIDDEN_SEED_LOW = 2**30
+#: Paper 004, section 5: "perturbation noise from a uniform distribution U[-1 mm, 1 mm] at the
+#: beginning of each episode", which the policy does not observe. Applied as the env's start
+#: offset (`init_offset_mm`: magnitude uniform in [0, 1] mm, direction uniform): the start is
+#: off the socket by up to 1 mm in the TCP-relative frame the observations use.
+PAPER004_START_PERTURBATION_MM = (0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -83,10 +98,14 @@ def hidden_seeds(salt: bytes, track: str, label: str, episodes: int) -> list[int
     return seeds
 
 
+def task_id(name: str) -> str:
+    """The registered ID of task ``name`` (``USB``, ``Connector-DT12``) at ``TASK_VERSION``."""
+    return f"InsertBench/{name}-v{TASK_VERSION}"
+
+
 def _paper000(obs_mode: str) -> tuple[TrackTask, ...]:
     kwargs = {"reward": "sparse", "goal_noise_mm": 1.0, "obs_mode": obs_mode}
-    return tuple(TrackTask(task_id.split("/")[1].removesuffix("-v0"), task_id, kwargs)
-                 for task_id in PAPER000_TASKS)
+    return tuple(TrackTask(name, task_id(name), kwargs) for name in ("USB", "DSub", "ModelE"))
 
 
 def _connectors(paper: str) -> list[str]:
@@ -95,26 +114,37 @@ def _connectors(paper: str) -> list[str]:
 
 _PAPER000_RULES = ("Any amount of interaction with the track's tasks on training seeds; "
                    "report env steps, demonstrations and intervention steps honestly.")
+#: What the paper-000 protocol gives away, said on the track's page.
+_PAPER000_PROTOCOL = (
+    "Protocol fact: every episode starts directly above the true socket; the +-1 mm noise is on "
+    "the believed goal only, which goal-seeking policies (the P-controller, residual policies "
+    "on top of it) steer to. A policy that ignores the goal and pushes straight down therefore "
+    "inserts every time: the Straight down baseline on this board shows it. Paper 000 perturbs "
+    "the goal location only (its section 6.4); read scores against that baseline")
 
 TRACKS: dict[str, Track] = {t.name: t for t in (
     Track("paper000", "Paper 000: USB, D-sub, Model-E; sparse reward, +-1 mm goal noise, state "
-          "observations", _paper000("state"), 50, _PAPER000_RULES),
-    Track("paper000-pixels", "Paper 000 from the two 64x64 cameras only (no robot state)",
-          _paper000("pixels"), 20, _PAPER000_RULES),
-    Track("families-test", "Paper 004's 9 held-out plug-socket pairs, zero-shot",
-          tuple(TrackTask(n, f"InsertBench/Connector-{n}-v0", {"reward": "sparse"})
+          f"observations. {_PAPER000_PROTOCOL}", _paper000("state"), 50, _PAPER000_RULES),
+    Track("paper000-pixels", "Paper 000 from the two 64x64 cameras only (no robot state). "
+          f"{_PAPER000_PROTOCOL}", _paper000("pixels"), 20, _PAPER000_RULES),
+    Track("families-test", "Paper 004's 9 held-out plug-socket pairs, zero-shot, sparse reward. "
+          "As in its section 5, every start is perturbed by up to 1 mm (offset magnitude "
+          "uniform in [0, 1] mm, direction uniform), which the policy does not observe",
+          tuple(TrackTask(n, task_id(f"Connector-{n}"),
+                          {"reward": "sparse", "init_offset_mm": PAPER004_START_PERTURBATION_MM})
                 for n in _connectors("004")), 20,
-          "Train only on the catalog's train split (InsertBench/ConnectorFamily-v0, "
-          "split=train); no interaction with the test connectors before evaluation."),
+          f"Train only on the catalog's train split (InsertBench/ConnectorFamily-v{TASK_VERSION},"
+          " split=train); no interaction with the test connectors before evaluation."),
     Track("offsets", "Paper 001's 4 test connectors from 0-10 mm and 10-20 mm start offsets, "
           "20-step episodes", tuple(
-              TrackTask(f"{n}@{lo}-{hi}mm", f"InsertBench/Connector-{n}-v0",
+              TrackTask(f"{n}@{lo}-{hi}mm", task_id(f"Connector-{n}"),
                         {"reward": "sparse", "init_offset_mm": (float(lo), float(hi)),
                          "start_height_mm": 25.0, "max_episode_steps": 20})
               for n in _connectors("001") for lo, hi in ((0, 10), (10, 20))), 20,
           "Train on anything but the 4 test connectors (paper 001's hold-out protocol)."),
-    Track("nist-board", "NIST task board #1: the whole insertion sequence in one episode",
-          (TrackTask("sequence", "InsertBench/NISTBoard-v0", {"reward": "sparse"}),), 10,
+    Track("nist-board", "NIST task board #1: the whole insertion sequence in one episode "
+          "(InsertBench/NISTBoard-v0: the board has no version 1 yet)",
+          (TrackTask("sequence", NIST_BOARD_ID, {"reward": "sparse"}),), 10,
           _PAPER000_RULES),
 )}
 

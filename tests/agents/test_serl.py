@@ -249,6 +249,7 @@ def test_runner_stores_the_action_an_intervention_wrapper_executed(tmp_path):
     online = agent.buffer
     flagged = online.intervened[:30]
     assert flagged.sum() == 10
+    assert result.intervention_steps == 10 and result.demo_episodes == 1  # the training cost
     np.testing.assert_allclose(online.action[:30][flagged], 0.25)  # the human's, not the policy's
     assert not np.allclose(online.action[:30][~flagged], 0.25)
     n_demo = len(agent.demo_buffer) - 10
@@ -270,6 +271,8 @@ def test_hil_serl_run_with_the_simulated_operator_resumes_exactly(tmp_path):
     resumed = train(task, "hil_serl", seed=3, steps=70, config=config, out_dir=tmp_path / "b",
                     **kwargs)
     assert resumed.agent.interventions == straight.agent.interventions
+    assert resumed.intervention_steps == straight.intervention_steps == straight.agent.interventions
+    assert resumed.demo_episodes == straight.demo_episodes == 1
     _assert_same_final_state(tmp_path / "a", tmp_path / "b")
 
 

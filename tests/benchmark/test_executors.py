@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from matrix_helpers import write_tiny_preset
 
-from benchmark.executors import LocalExecutor, RayExecutor
+from benchmark.executors import LocalExecutor, RayExecutor, _env_threads
 from benchmark.matrix import run_matrix
 from benchmark.store import Store
 from benchmark.testing import synthetic_cell_for_tests
@@ -88,3 +88,13 @@ def test_one_writer_per_cell_artifacts_folder(tmp_path: Path) -> None:
     assert (folder / "from_the_other_writer").exists()  # left alone
     outcome = execute_cell(synthetic_cell_for_tests, cell, str(folder))  # the lock is free now
     assert outcome.ok and sorted(p.name for p in folder.iterdir()) == ["synthetic_curve.json"]
+
+
+def test_an_explicit_omp_num_threads_sets_the_workers_torch_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _env_threads() == 1
+    for value in ("", "0", "two"):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert _env_threads() is None
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _env_threads() is None

@@ -27,7 +27,8 @@ def _cell() -> Cell:
 def _train_result(evaluations: list[Evaluation], tmp_path: Path) -> Any:
     return types.SimpleNamespace(
         out_dir=tmp_path, agent=types.SimpleNamespace(name="sac"), steps=200, episodes=4,
-        wall_clock_s=2.5, evaluations=evaluations, summaries=[{}] * len(evaluations))
+        wall_clock_s=2.5, evaluations=evaluations, summaries=[{}] * len(evaluations),
+        demo_episodes=20, intervention_steps=7)
 
 
 def test_run_cell_passes_the_cell_to_train_and_stores_its_evaluations(
@@ -50,7 +51,8 @@ def test_run_cell_passes_the_cell_to_train_and_stores_its_evaluations(
     assert [e.env_steps for e in result.curve] == [0, 100, 200]
     assert result.final is result.curve[-1]
     assert result.env_steps == 200 and result.train_wall_clock_s == 2.5
-    assert result.info == {"training_episodes": 4, "agent": "sac"}
+    assert result.info == {"training_episodes": 4, "agent": "sac", "demo_episodes": 20,
+                           "intervention_steps": 7}  # the training cost the leaderboard reports
     result.validate(_cell())
 
 

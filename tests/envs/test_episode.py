@@ -14,6 +14,7 @@ from envs.episode import (
     FORCE_LIMIT_N,
     EpisodeRecord,
     PolicyError,
+    force_limit_n,
     run_episode,
     summarize,
 )
@@ -57,6 +58,39 @@ def test_scripted_episode_record_matches_what_the_env_reported():
     jerk = (p[3:] - 3 * p[2:-1] + 3 * p[1:-2] - p[:-3]) / dt**3
     assert record.jerk_rms_m_s3 == pytest.approx(np.sqrt((jerk**2).sum(axis=1).mean()))
     assert EpisodeRecord.from_dict(record.to_dict()) == record
+
+
+def test_time_above_the_force_limit_uses_the_connectors_documented_insertion_force():
+    env = gym.make("InsertBench/USB-v1", goal_noise_mm=1.0)
+    controller = envs.p_controller(env)
+    forces = []
+
+    def policy(obs):
+        return controller(obs)
+
+    record = run_episode(env, policy, seed=5)
+    obs, _ = env.reset(seed=5)
+    while True:
+        obs, _, terminated, truncated, info = env.step(controller(obs))
+        forces.append(info["force_n"])
+        if terminated or truncated:
+            break
+    mating = env.unwrapped.task.connector.mating
+    assert mating.insertion_n[1] == 35.0  # USB-A, envs/mating_forces.py
+    assert record.force_limit_n == force_limit_n(env.unwrapped.task.connector) == 52.5
+    dt = env.unwrapped.dt
+    assert record.time_above_force_limit_s == pytest.approx(dt * sum(f > 52.5 for f in forces))
+    assert record.time_above_20n_s == pytest.approx(dt * sum(f > FORCE_LIMIT_N for f in forces))
+    assert max(forces) > FORCE_LIMIT_N  # a normal v1 insertion crosses a flat 20 N
+    v0 = run_episode(gym.make(USB), lambda obs: np.zeros(3, np.float32), seed=0)
+    assert v0.force_limit_n == FORCE_LIMIT_N  # version 0 documents no mating forces
+
+
+def test_a_nist_board_sequence_is_scored_with_its_parts_control_period():
+    env = gym.make("InsertBench/NISTBoard-v0", sequence=("RoundPeg16", "RectPeg16x10"))
+    record = run_episode(env, envs.p_controller(env), seed=0)
+    assert record.success and record.time_to_success_s == pytest.approx(0.1 * record.steps)
+    assert record.force_limit_n == FORCE_LIMIT_N  # board parts document no mating forces
 
 
 def test_a_constant_velocity_path_has_no_jerk():

@@ -13,9 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
+from envs.episode import wilson_interval
+from envs.tasks import PAPER000_TASKS_V1
 from leaderboards import tracks
-from leaderboards.ledger import Ledger, LedgerError, validate_entry
+from leaderboards.ledger import Ledger, LedgerError, entry_track_version, validate_entry
 from leaderboards.scoring import rank, score_entry, track_tables
+from leaderboards.sim2sim import unsupported_reason
 from leaderboards.tracks import HIDDEN_SEED_LOW, TrackTask, hidden_seeds
 from tests.leaderboards.builders import STATE, TINY, agent_submission, onnx_submission
 
@@ -65,7 +68,8 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
         (("evaluations", "dev", "episodes", 0, "success"), "yes", "is not of type 'boolean'"),
         (("evaluations", "dev", "episodes", 0, "peak_force_n"), "NaN", "is not of type"),
         (("training", "env_steps"), -1, "less than the minimum"),
-        (("schema",), "insertbench-leaderboard-entry/0", "was expected"),
+        (("schema",), "insertbench-leaderboard-entry/0", "known: "),
+        (("schema",), "insertbench-leaderboard-entry/1", "schema 1 at"),  # v2 fields in a v1
     ):
         bad = copy.deepcopy(entry)
         target = bad
@@ -92,6 +96,20 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     hidden = verified["evaluations"]["hidden"]
     assert [e["seed"] for e in hidden["episodes"] if e["task"] == "USB"] == \
         hidden_seeds(salt, TINY, "USB", 2)
+    # The sim-to-sim block: both tiny tasks in PyBullet, on the very same hidden seeds.
+    sim = verified["sim2sim"]
+    assert sim["engine"] == "pybullet" and sim["salt_sha256"] == hidden["salt_sha256"]
+    assert sim["tasks"] == {"USB": {"supported": True, "reason": None},
+                            "DSub": {"supported": True, "reason": None}}
+    assert [(e["task"], e["seed"]) for e in sim["episodes"]] == \
+        [(e["task"], e["seed"]) for e in hidden["episodes"]]
+    assert all(e["task_version_key"] == f"pybullet-{hidden['task_version_keys'][e['task']]}"
+               and e["failure"] is None and e["steps"] >= 1 for e in sim["episodes"])
+    for label, key in (("tasks", "USB"), ("episodes", 0)):
+        bad = copy.deepcopy(verified)
+        del bad["sim2sim"][label][key]
+        with pytest.raises(LedgerError, match="sim2sim"):
+            validate_entry(bad)
     assert all(HIDDEN_SEED_LOW <= e["seed"] < 2 * HIDDEN_SEED_LOW for e in hidden["episodes"])
     commitment = json.loads(Path("ledger/salts/tiny.json").read_text())
     assert commitment == {"salt_sha256": hashlib.sha256(salt).hexdigest(), "salt_hex": None}
@@ -137,7 +155,7 @@ def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin
     for label, outcomes in successes.items():
         for i, won in enumerate(outcomes):
             episodes.append(template | {"task": label, "task_version_key": keys[label],
-                                        "seed": i, "success": won,
+                                        "seed": i, "success": won, "episode_return": float(i),
                                         "steps_to_success": 10 if won else None,
                                         "time_to_success_s": 1.0 if won else None})
     out["evaluations"]["dev"]["episodes"] = episodes
@@ -167,6 +185,11 @@ def test_scores_rank_groups_improvement_and_stale_entries(
     assert top.mean_ci[0] < top.mean <= top.mean_ci[1] <= 1
     assert top.iqm == pytest.approx(top.mean)  # 2 tasks: nothing to trim
     assert top.tasks[1].ci == pytest.approx((0.8345, 0.9862), abs=1e-3)  # Wilson 38/40
+    replays = _synthetic(entry, {"USB": [True] * n, "DSub": [True] * n}, "replays", False)
+    for episode in replays["evaluations"]["dev"]["episodes"]:
+        episode["episode_return"] = 1.0  # one episode seen n times: one trial, not n
+    once = score_entry(replays, "dev", ["USB", "DSub"]).tasks[0]
+    assert once.successes == n and once.ci == pytest.approx(wilson_interval(1, 1))
     assert top.prob_improvement > 0.9 and top.baseline == "weak baseline"
     assert tables.self_reported[2].prob_improvement is None
     assert tables.verified == [] and tables.stale == []
@@ -201,12 +224,41 @@ def test_onnx_policy_is_scored_like_a_checkpoint(tmp_path: Path, monkeypatch, ti
     assert all(e["steps"] >= 1 for e in entry["evaluations"]["dev"]["episodes"])
 
 
-def test_track_tasks_are_the_papers(monkeypatch):
-    assert [t.task_id for t in tracks.TRACKS["paper000"].tasks] == \
-        ["InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0"]
+def test_track_tasks_are_the_papers_on_the_current_task_version():
+    assert [t.task_id for t in tracks.TRACKS["paper000"].tasks] == list(PAPER000_TASKS_V1)
+    assert tracks.TASK_VERSION == 1
+    for track in tracks.TRACKS.values():
+        for task in track.tasks:
+            assert task.task_id == tracks.NIST_BOARD_ID or \
+                task.task_id.endswith(f"-v{tracks.TASK_VERSION}"), task.task_id
     assert tracks.TRACKS["paper000-pixels"].tasks[0].env_kwargs["obs_mode"] == "pixels"
-    assert len(tracks.TRACKS["families-test"].tasks) == 9
+    assert "straight down" in tracks.TRACKS["paper000"].description.lower()
+    families = tracks.TRACKS["families-test"].tasks
+    assert len(families) == 9
+    assert all(t.env_kwargs["init_offset_mm"] == (0.0, 1.0) for t in families)  # paper 004 §5
     assert len(tracks.TRACKS["offsets"].tasks) == 8
     keys = [t.version_key() for t in tracks.TRACKS["offsets"].tasks]
     assert len(set(keys)) == 8
     assert isinstance(tracks.TRACKS["nist-board"].tasks[0], TrackTask)
+
+
+def test_pybullet_support_of_the_track_tasks_names_the_reason():
+    usb, dsub, model_e = tracks.TRACKS["paper000"].tasks
+    assert unsupported_reason(usb) is None and unsupported_reason(dsub) is None
+    assert "Model-E clearance: slides in 3/4" in unsupported_reason(model_e)
+    pixels, board = tracks.TRACKS["paper000-pixels"].tasks[0], tracks.TRACKS["nist-board"].tasks[0]
+    assert "state observations only" in unsupported_reason(pixels)
+    assert "single-connector tasks only" in unsupported_reason(board)
+
+
+def test_the_shipped_ledger_is_valid_and_earlier_track_versions_are_stale():
+    ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
+    entries = ledger.entries()
+    archived = [e for e in entries if entry_track_version(e) < tracks.TRACK_VERSION]
+    assert archived, "the track-v1 entries (-v0 tasks) are kept, as stale"
+    for track in tracks.TRACKS.values():
+        tables = track_tables(track, entries)
+        ranked = tables.verified + tables.self_reported
+        assert all(entry_track_version(s.entry) == tracks.TRACK_VERSION for s in ranked)
+        assert {e["entry_id"] for e in archived if e["track"] == track.name} <= \
+            {s.entry_id for s in tables.stale}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -35,7 +36,7 @@ def _stale_copy(ledger: Ledger, entry: dict) -> None:
     old = copy.deepcopy(entry)
     old["name"] = "P-controller (old USB)"
     old["entry_id"] = hashlib.sha256(b"old").hexdigest()
-    del old["evaluations"]["hidden"]
+    del old["evaluations"]["hidden"], old["sim2sim"]
     dev = old["evaluations"]["dev"]
     dev["task_version_keys"]["USB"] = "0" * 64
     for episode in dev["episodes"]:
@@ -60,7 +61,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track) -> Path:
     (tmp_path / "salt").write_text("a-test-salt-of-32-bytes-length!!")
     pc = next(e for e in ledger.entries() if e["name"] == "P-controller")
     _cli("verify", pc["entry_id"][:8], "--salt-file", "salt")
-    _stale_copy(ledger, next(e for e in ledger.entries() if e["name"] == "P-controller"))
+    pc = next(e for e in ledger.entries() if e["name"] == "P-controller")
+    _stale_copy(ledger, pc)
+    # As if PyBullet could not run D-sub: its sim-to-sim cell must read n/a, with the reason.
+    pc["sim2sim"]["tasks"]["DSub"] = {"supported": False, "reason": "a measured reason"}
+    pc["sim2sim"]["episodes"] = [e for e in pc["sim2sim"]["episodes"] if e["task"] != "DSub"]
+    ledger.replace(pc)
     _cli("render", "--out", "site")
     return tmp_path / "site"
 
@@ -102,6 +108,19 @@ def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
 
         page.goto((site / "index.html").as_uri())
         assert page.locator("#tiny-verified .badge.verified").count() == 1
+        sim = page.locator("#tiny-verified td span[title^='over USB']")
+        assert re.fullmatch(r"\d+% → \d+% \(1/2 tasks\)", sim.inner_text())
+        assert "DSub: n/a (a measured reason)" in sim.get_attribute("title")
+        limit = page.locator("#tiny-verified th span", has_text="Time > limit")
+        assert "1.5 x the upper bound" in limit.get_attribute("title")
+        entry_page = next(p for p in pages if "track-v" not in p.name and
+                          (p.read_text().count("PyBullet, same seeds") and
+                           "a measured reason" in p.read_text()))
+        page.goto(entry_page.as_uri())
+        cells = page.locator("table.board tbody tr td:nth-child(4)").all_inner_texts()
+        assert re.match(r"\d/2 ", cells[0]) and cells[1] == "n/a"
+        assert page.locator("td span.na").get_attribute("title") == "a measured reason"
+        page.goto((site / "index.html").as_uri())
         assert page.locator("#tiny-stale tr.stale").count() == 1
         table = page.locator("#tiny-self-reported")
         header = table.locator("th", has_text="Mean success")

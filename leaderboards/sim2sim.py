@@ -1,0 +1,107 @@
+"""The sim-to-sim block of a verified entry: the same policy, on the same hidden seeds, in PyBullet.
+
+`verify` runs it after the hidden MuJoCo evaluation for every task of the track that PyBullet
+can build (`envs.bullet.BulletInsertionEnv`: single-connector tasks, state observations, the
+connectors that `envs.bullet.UNSUPPORTED` does not list with their measured reason). The block
+is shown beside the MuJoCo success (index: over the supported tasks; entry page: per task) and
+is never part of the ranking: PyBullet runs the task's geometry, controller and retention
+springs, but not its version's sensor variation (v1: F/T noise and drift, reset
+repeatability), so a gap measures how much the policy leans on one contact model.
+
+Episodes carry the MuJoCo task version key prefixed with ``pybullet-`` (as `insertbench
+sim2sim` does): the same task in another engine is not the same benchmark task.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from envs.bullet import UNSUPPORTED, BulletInsertionEnv
+from envs.episode import run_episode
+from envs.tasks import TASKS
+from leaderboards.policy import load_policy
+from leaderboards.submission import SubmissionError
+from leaderboards.tracks import Track, TrackTask
+
+ENGINE = "pybullet"
+_BULLET_KWARGS = set(inspect.signature(BulletInsertionEnv).parameters) - {"task"}
+
+
+def unsupported_reason(task: TrackTask) -> str | None:
+    """Why PyBullet cannot run ``task`` (one sentence), or None when it can."""
+    if task.task_id not in TASKS:
+        return (f"PyBullet builds single-connector tasks only; {task.task_id} is a board or a "
+                "family of several")
+    kwargs = dict(task.env_kwargs)
+    if kwargs.pop("obs_mode", "state") != "state":
+        return "PyBullet builds state observations only; camera observations are MuJoCo's"
+    unknown = sorted(set(kwargs) - _BULLET_KWARGS)
+    if unknown:
+        return f"the PyBullet task does not model {', '.join(unknown)}"
+    connector = TASKS[task.task_id].connector
+    if connector.name in UNSUPPORTED:
+        return (f"PyBullet does not honour the {connector.name} clearance: "
+                f"{UNSUPPORTED[connector.name]}")
+    return None
+
+
+def bullet_env(task: TrackTask) -> BulletInsertionEnv:
+    """The PyBullet twin of a supported track task (same kwargs, state observations)."""
+    kwargs = {k: v for k, v in task.env_kwargs.items() if k != "obs_mode"}
+    return BulletInsertionEnv(task.task_id, **kwargs)
+
+
+def evaluate_sim2sim(
+    track: Track,
+    kind: str,
+    policy_paths: Mapping[str, Path],
+    seeds_for: Callable[[str], list[int]],
+    version_keys: Mapping[str, str],
+    salt_sha256: str | None,
+    evaluated_at: str,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The ``sim2sim`` block: per task, supported or not (with the reason), and the PyBullet
+    episodes of the supported ones on ``seeds_for(label)``.
+
+    An exception inside a PyBullet episode (a policy's garbage action, a solver error) is that
+    episode's failure (``failure`` says what), not an error of the verification: the MuJoCo
+    evaluation before it already accepted the policy. Raises SubmissionError only when the
+    policy cannot be loaded for the PyBullet task.
+    """
+    started, cpu_started = time.perf_counter(), time.process_time()
+    tasks: dict[str, dict[str, Any]] = {}
+    episodes: list[dict[str, Any]] = []
+    for task in track.tasks:
+        reason = unsupported_reason(task)
+        tasks[task.label] = {"supported": reason is None, "reason": reason}
+        if reason is not None:
+            continue
+        env = bullet_env(task)
+        try:
+            policy = load_policy(kind, policy_paths[task.label], env)
+            for seed in seeds_for(task.label):
+                record = run_episode(env, policy, seed, task_id=task.task_id,
+                                     task_version_key=f"{ENGINE}-{version_keys[task.label]}",
+                                     on_failure=lambda: None)
+                episodes.append({"task": task.label, **record.to_dict()})
+        except SubmissionError as err:
+            raise SubmissionError(f"{task.label} in PyBullet: {err}") from None
+        finally:
+            env.close()
+        if progress is not None:
+            progress(f"{task.label} (PyBullet)")
+    return {
+        "engine": ENGINE,
+        "seeds": "hidden",
+        "salt_sha256": salt_sha256,
+        "evaluated_at": evaluated_at,
+        "wall_clock_s": round(time.perf_counter() - started, 3),
+        "cpu_s": round(time.process_time() - cpu_started, 3),
+        "tasks": tasks,
+        "episodes": episodes,
+    }
