@@ -195,7 +195,7 @@ class LocalExecutor(Executor):
             # Each worker gets an equal share of the cores for torch's intra-op threads: N
             # workers at torch's default of one thread per core would oversubscribe N times.
             # An explicit OMP_NUM_THREADS wins: on a loaded machine 2 threads per update ran
-            # 10-90x slower than 1 (see NOTES of issue 14).
+            # 10-90x slower than 1 (`python -m benchmark.bench_throughput`, issue 14).
             threads = _env_threads() or max(1, (os.cpu_count() or 1) // self.capacity)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.capacity,
