@@ -319,11 +319,11 @@ class BulletInsertionEnv(gym.Env):
         for tab in self._tabs:
             c.changeDynamics(tab, 0, lateralFriction=friction)
             c.resetJointState(tab, 0, 0.0, 0.0)
-        self.start_pos = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]) + offset
+        nominal_start = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m])
+        self.start_pos = nominal_start + offset
         self.start_mat = TCP_DOWN
         #: Origin of the observation frame (world) [m], as in `envs.insertion_env`.
-        self.obs_origin = (self.start_pos if self.obs_frame == "start"
-                           else self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]))
+        self.obs_origin = self.start_pos if self.obs_frame == "start" else nominal_start
         c.resetBasePositionAndOrientation(self._plug, list(self.start_pos), [0, 0, 0, 1])
         c.resetBaseVelocity(self._plug, [0, 0, 0], [0, 0, 0])
         self.ref_pos, self.ref_quat = self.start_pos.copy(), mat_to_quat(TCP_DOWN)

@@ -321,8 +321,7 @@ class InsertionEnv(gym.Env):
         self.start_pos = d.site_xpos[self._tcp].copy()
         self.start_mat = d.site_xmat[self._tcp].reshape(3, 3).copy()
         #: Origin of the observation frame (world) [m]; its axes are `start_mat`'s.
-        self.obs_origin = (self.start_pos if self.obs_frame == "start"
-                           else self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m]))
+        self.obs_origin = self.start_pos if self.obs_frame == "start" else self.nominal_start_pos
         self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
         mujoco.mj_forward(m, d)
         self._wrench_bias = self._raw_wrench()
@@ -501,20 +500,25 @@ class InsertionEnv(gym.Env):
     # ----------------------------------------------------------------------------------------
     # Helpers
 
+    @property
+    def nominal_start_pos(self) -> np.ndarray:
+        """The start TCP position without the random offset (world) [m]: `start_height` above
+        the seated TCP (the nominal grasp puts the TCP on the plug face)."""
+        return self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m])
+
     def _workspace_box_m(self) -> tuple[np.ndarray, np.ndarray]:
         """SERL's safety box (world, [m]): the reference stays within `workspace_mm` of the
         socket axis sideways and at most `workspace_mm` above the nominal start height."""
         assert self.workspace_mm is not None
         half = self.workspace_mm * MM
-        top = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m])
+        top = self.nominal_start_pos
         low = np.array([top[0] - half, top[1] - half, -np.inf])
         high = np.array([top[0] + half, top[1] + half, top[2] + half])
         return low, high
 
     def _solve_start_qpos(self, seed_q: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Arm joints for the start pose: `start_height` above the seated TCP, plus `offset`."""
-        seated_tcp = self._goal_face_pos  # the nominal grasp puts the TCP on the plug face
-        target = seated_tcp + np.array([0.0, 0.0, self.start_height_m]) + offset
+        target = self.nominal_start_pos + offset
         scratch = mujoco.MjData(self.model)
         return solve_ik(
             self.model, scratch, self._tcp, target, TCP_DOWN, seed_q, self._arm_qpos, self._arm_dof
@@ -616,7 +620,7 @@ def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         base = active_insertion_env(env)
         if "tcp_pose" in obs:  # observation frame -> start frame (same axes)
             pos_start = obs["tcp_pose"][:3].astype(np.float64) + base.start_mat.T @ (
-                getattr(base, "obs_origin", base.start_pos) - base.start_pos)
+                base.obs_origin - base.start_pos)
             rotvec = obs["tcp_pose"][3:].astype(np.float64)
         else:  # pixel-only observations: the controller still reads the robot's own kinematics
             pos_start = base.start_mat.T @ (base.tcp_pos - base.start_pos)
