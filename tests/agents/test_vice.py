@@ -160,3 +160,15 @@ def test_mismatched_reward_and_agent_are_refused(tmp_path, agent, env_kwargs, nu
     with pytest.raises(ValueError, match=message):
         train(STANDIN, agent, steps=6, env_kwargs=env_kwargs, config=config, eval_episodes=0,
               demo_episodes=1, num_envs=num_envs, out_dir=tmp_path / "r", progress=False)
+
+
+def test_cli_refuses_a_vice_env_for_an_agent_without_a_classifier(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["train", "--task", STANDIN, "--agent", "rlpd", "--steps", "6",
+                                   "-e", "reward=vice", "--out", "run", "--no-progress"])
+    assert res.exit_code != 0 and "learns its reward classifier" in res.output
+    assert "Traceback" not in res.output
