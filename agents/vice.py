@@ -25,7 +25,9 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
 - **Reward**: ``sigmoid(logit) >= vice_threshold`` (and, if ``vice_sanity_margin_mm`` is set,
   ``tcp_pose[2]`` no lower than the lowest goal frame's minus the margin), relabelled on every
   sampled batch's ``next_obs`` with the current classifier (SERL's ``update_high_utd``), demo rows
-  included; ``terminated`` stays what it was when the step happened (SERL keeps the env's too).
+  included, and so is ``terminated``: success ends the episode, as in the env. (SERL keeps the
+  env's ``dones``; here the first USB-v1 run kept the step-time ones, and rewards without a
+  termination lifted the critic's mean Q above 1, the most one success can be worth.)
   The env (``reward="vice"``) ends an episode when this agent's classifier says success: the
   runner binds ``reward_classifier`` into it. The simulator's success never reaches the learner;
   it stays in ``info`` for evaluation.
@@ -166,9 +168,10 @@ class VICEAgent(RLPDAgent):
         return success.astype(np.float32)
 
     def sample(self) -> Batch:
-        """RLPD's symmetric batch with every reward relabelled by the current classifier."""
+        """RLPD's symmetric batch, reward and termination relabelled by the current classifier."""
         batch = super().sample()
         batch["reward"] = self.classifier_reward(batch["next_obs"])
+        batch["terminated"] = batch["reward"] > 0.5
         return batch
 
     # ------------------------------------------------------------------ learning

@@ -73,9 +73,11 @@ def test_learner_rewards_come_from_the_classifier_not_the_simulator():
     assert all(i["classifier_success"] for i in infos)
     # Sampled batches are relabelled by the current classifier, demo rows included (whose
     # stored rewards are the demonstrator's labels, mostly 0).
-    assert np.all(agent.sample()["reward"] == 1.0)
+    batch = agent.sample()
+    assert np.all(batch["reward"] == 1.0) and np.all(batch["terminated"])
     _say_always(agent, False)
-    assert np.all(agent.sample()["reward"] == 0.0)
+    batch = agent.sample()
+    assert np.all(batch["reward"] == 0.0) and not np.any(batch["terminated"])
 
 
 def test_classifier_negatives_are_the_policys_states(monkeypatch):
