@@ -3,7 +3,7 @@
     python -m benchmark.check_serl --task usb --agent rlpd --steps 3000
     python -m benchmark.check_serl --task dsub --agent hil_serl --steps 3000 --config utd_ratio=4
     python -m benchmark.check_serl --task usb --agent vice --steps 3000 -e reward=vice \
-        -e image_size=32
+        -e image_size=32 -c vice_sanity_margin_mm=0.5
 
 Setting of the SERL presets: v1 tasks, sparse reward, +-1 mm goal noise, (0, 10) mm start
 offsets, state observations in the task frame (``obs_frame="task"``), 20 demonstrations from
