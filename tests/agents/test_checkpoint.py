@@ -58,16 +58,22 @@ def test_element_by_element_bounds_of_older_checkpoints_still_read():
                          "high": 1})
 
 
-def test_a_ledger_checkpoint_in_the_old_form_reads_as_the_compact_form():
+def _spelled_out(space: dict) -> bool:
+    if space["type"] == "Dict":
+        return any(_spelled_out(s) for s in space["spaces"].values())
+    return isinstance(space["low"], list)
+
+
+def test_ledger_checkpoints_in_the_old_form_read_as_the_compact_form():
     """Entries already in the ledger keep their bytes (and policy SHA-256): their spelled-out
     spaces must read as the same spaces the compact form describes."""
-    old_files = sorted(LEDGER.glob("policies/*/*/agent.json"), key=lambda p: p.stat().st_size)
-    assert old_files, "the ledger has no agent checkpoints"
-    meta = json.loads(old_files[-1].read_text())  # the largest: the pixel track's 64x64 boxes
-    assert isinstance(meta["observation_space"]["spaces"]["wrist"]["low"], list)
-    space = space_from_json(meta["observation_space"])
-    assert space_from_json(space_to_json(space)) == space
-    assert len(json.dumps(space_to_json(space))) < 2_000
+    metas = [json.loads(p.read_text()) for p in sorted(LEDGER.glob("**/agent.json"))]
+    old = [m for m in metas if _spelled_out(m["observation_space"])]
+    assert old, "the ledger has no checkpoint with spelled-out bounds left to read"
+    for meta in old:
+        for key in ("observation_space", "action_space"):
+            space = space_from_json(meta[key])
+            assert space_from_json(json.loads(json.dumps(space_to_json(space)))) == space
 
 
 @pytest.mark.parametrize("name", ["sac", "td3", "rlpd", "residual_td3"])
