@@ -64,21 +64,24 @@ from envs.tasks import TaskSpec, task_spec
 
 
 @contextlib.contextmanager
-def _quiet_stdout():
-    """PyBullet's C code prints its build time on import and argv on connect to fd 1. (Into a
-    file or pipe C stdio buffers the build-time line past this point, and it still appears.)"""
+def _quiet(*fds: int):
+    """Silence C-level output on file descriptors `fds`: PyBullet's C code prints its build time
+    on import (to fd 2) and argv on connect (to fd 1), which would land in a CLI's output."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
     with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
+        for fd in fds:
+            os.dup2(devnull.fileno(), fd)
         try:
             yield
         finally:
-            os.dup2(saved, 1)
-            os.close(saved)
+            for fd, copy in zip(fds, saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
-with _quiet_stdout():
+with _quiet(1, 2):  # Python errors while importing still raise; only the C banner is lost
     import pybullet
     from pybullet_utils.bullet_client import BulletClient
 
@@ -205,7 +208,7 @@ class BulletInsertionEnv(gym.Env):
         self.action_space, self.observation_space = build_spaces(
             action_mode, "state", reward, (), (1, 1, 1)
         )
-        with _quiet_stdout():
+        with _quiet(1):
             self._client = BulletClient(connection_mode=pybullet.DIRECT)
         self._cid = self._client._client  # the hot path calls pybullet with this id directly
         self._build()

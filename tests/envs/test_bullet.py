@@ -183,3 +183,12 @@ def test_sim2sim_command_from_another_working_directory(tmp_path):
     assert done.stdout.count("2/2") == 2  # the P-controller inserts in both engines
     bad = sim2sim("--task", "InsertBench/NoSuch-v0")
     assert bad.returncode != 0 and "unknown task" in bad.stderr
+
+
+def test_importing_and_building_pybullet_prints_nothing():
+    """PyBullet's C banner (build time, argv) would land in CLI output and piped results."""
+    code = ("from envs.bullet import BulletInsertionEnv; "
+            "BulletInsertionEnv('InsertBench/USB-v1').close()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout == "" and done.stderr == ""
