@@ -22,7 +22,7 @@ from agents import (  # noqa: F401  (registers agents)
     vice,
 )
 from agents.base import Agent, BasePolicy, Dataset, Transition, transitions_to_dataset
-from agents.registry import agent_names, agent_spec, load_agent, make_agent
+from agents.registry import agent_names, agent_spec, export_policy, load_agent, make_agent
 
 __all__ = [
     "Agent",
@@ -31,6 +31,7 @@ __all__ = [
     "Transition",
     "agent_names",
     "agent_spec",
+    "export_policy",
     "load_agent",
     "make_agent",
     "transitions_to_dataset",
