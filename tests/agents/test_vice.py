@@ -170,7 +170,7 @@ def test_cli_refuses_a_vice_env_for_an_agent_without_a_classifier(tmp_path, monk
     from benchmark.cli import app
 
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(app, ["train", "--task", STANDIN, "--agent", "rlpd", "--steps", "6",
+    res = CliRunner().invoke(app, ["train", "--task", STANDIN, "--agent", "rlpd", "--steps", "200",
                                    "-e", "reward=vice", "--out", "run", "--no-progress"])
     assert res.exit_code != 0 and "learns its reward classifier" in res.output
     assert "Traceback" not in res.output
