@@ -54,6 +54,7 @@ from benchmark.recipes import (
     PAPER004_STEPS,
     load_recipe,
     paper004_env,
+    recipe_connectors,
     recipe_version,
 )
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
@@ -85,6 +86,9 @@ PAPER001_LOCALIZE = {
 }
 #: Paper 001, SAC from vision (no DAIB), Table I at +-10 mm: (offline, online) out of 20.
 PAPER001_SAC = {"DT12": (0, 0), "Megablock": (0, 0), "NEMA15": (0, 0), "Europlug": (0, 0)}
+#: Training connectors on which LOTJ's offline policy is also evaluated: in-distribution
+#: success tells a policy that did not learn the task from one that does not generalise.
+PAPER001_TRAINING_CHECK = ("USBA", "HDMI", "DSubDE9", "XT60")
 SCENARIOS = {"+-10 mm": [0.0, 10.0], "10-20 mm": [10.0, 20.0]}
 
 
@@ -337,9 +341,9 @@ def _sac_connector(path: Path, lotj_path: Path, connector: str, env_kwargs: dict
     return result
 
 
-def _state_iql_eval(path: Path, connector: str, env_kwargs: dict,
-                    args: argparse.Namespace) -> dict[str, Any]:
-    """Offline success of State-IQL (acting on the localizer's estimate) on a test connector."""
+def _offline_eval(path: Path, connector: str, env_kwargs: dict,
+                  args: argparse.Namespace) -> dict[str, Any]:
+    """Success of the checkpoint at ``path`` (no finetuning) on ``connector``."""
     env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
     summary = summarize(evaluate(env, load_agent(path), args.eval_episodes))
     env.close()
@@ -400,7 +404,8 @@ def bench_paper001(args: argparse.Namespace) -> None:
         paper = PAPER001_TABLE1.get(connector, ("-", "-"))
         print(f"{connector:10s} {paper[0]!s:>9s} {paper[1]!s:>8s} "
               f"{r['offline']['successes']:4d} {r['online']['successes']:4d} "
-              f"{r['classifier']['balanced_accuracy']:6.2f}")
+              f"{r['classifier']['balanced_accuracy']:6.2f}   true successes while finetuning "
+              f"{r['finetune']['training_successes']}/{r['finetune']['training_episodes']}")
     print(f"SAC from vision, offline and after {args.online_trials} online trials rewarded by "
           f"LOTJ's classifier: successes/{args.eval_episodes} at +-10 mm (paper: /20, Table I)")
     for connector, r in sac_rows:
@@ -409,6 +414,12 @@ def bench_paper001(args: argparse.Namespace) -> None:
               f"{r['online']['successes']:<3d} paper {paper[0]} -> {paper[1]}  (true successes "
               f"while finetuning: {r['finetune']['training_successes']}/"
               f"{r['finetune']['training_episodes']})")
+    trained = {c: _json(out / "iql" / f"training-{c}.json",
+                        lambda c=c: _offline_eval(path, c, env_kwargs, args))
+               for c in PAPER001_TRAINING_CHECK if c in recipe_connectors(args.data)}
+    print("LOTJ offline on training connectors (in distribution), successes/"
+          f"{args.eval_episodes} at +-10 mm: " + ", ".join(
+              f"{c} {r['successes']}" for c, r in trained.items()))
     print("Localize (+ search after moving to its estimate): successes/"
           f"{args.eval_episodes} (paper: /20, Table I | Table II)")
     for search in ("none", "straight_down", "random_search", "spiral_search"):
@@ -431,7 +442,7 @@ def bench_paper001(args: argparse.Namespace) -> None:
     for connector in connectors:
         counts = [str(_json(out / "state_iql" / f"{connector}-{offset[0]:g}.json",
                             lambda c=connector, o=offset:
-                            _state_iql_eval(state_iql, c, env_kwargs | {"init_offset_mm": o},
+                            _offline_eval(state_iql, c, env_kwargs | {"init_offset_mm": o},
                                             args))["successes"])
                   for offset in SCENARIOS.values()]
         paper = PAPER001_STATE_IQL.get(connector, ("-", "-"))
