@@ -14,7 +14,8 @@ Prints, on USB-v0 (zero action) and InsertBench-shaped learner batches of 256:
 - the share of an env step that holds the GIL (env step vs bare `mj_step`, thread CPU time) and
   the speed-up it allows on 2, 4, 8, 16 cores (`bench_env.thread_scaling_model`);
 - SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
-  smaller encoder (image_channels=16) and, with ``--compile``, ``torch.compile``d convolutions.
+  convolutions under bfloat16 autocast (``bf16_convs``), the smaller encoder (image_channels=16)
+  and, with ``--compile``, ``torch.compile``d convolutions.
 
 Wall rates fall with the machine's load (printed before and after); CPU rates are what the work
 costs. Cases run interleaved in rounds, so load drift hits all of them alike.
@@ -46,6 +47,9 @@ CAMERA_TARGET = 0.6  # state + 2 cameras 64x64 vs state only
 VECTOR_TARGET = 1.8  # N worlds on 2 cores vs one env
 PIXEL_SAC_TARGET = 60.0  # gradient updates/s at batch 256 on 2 cores
 
+BF16 = {"bf16_convs": True}
+_TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
+
 
 def _load() -> str:
     return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -59,12 +63,16 @@ def learner_rates(seconds: float, compile_convs: bool) -> dict[str, dict[str, fl
             (f"SAC, state, {threads} thread(s)", threads, (), {}, False),
             (f"pixel SAC, 32x32 gray wrist, {threads} thread(s)", threads, _GRAY_WRIST, {},
              False),
+            (f"pixel SAC, 32x32 gray, bf16 convs, {threads} thread(s)", threads, _GRAY_WRIST,
+             BF16, False),
+            (f"pixel SAC, 32x32 gray, bf16 convs, 16 channels, {threads} thread(s)", threads,
+             _GRAY_WRIST, {**BF16, "image_channels": 16}, False),
         ]
     cases += [
         ("pixel SAC, 32x32 gray, image_channels=16, 1 thread", 1, _GRAY_WRIST,
          {"image_channels": 16}, False),
-        ("pixel SAC, 2 cameras 64x64 RGB, 1 thread", 1,
-         (("wrist", (64, 64, 3)), ("side", (64, 64, 3))), {}, False),
+        ("pixel SAC, 2 cameras 64x64 RGB, 1 thread", 1, _TWO_RGB, {}, False),
+        ("pixel SAC, 2 cameras 64x64 RGB, bf16 convs, 1 thread", 1, _TWO_RGB, BF16, False),
     ]
     if compile_convs:
         cases.append(("pixel SAC, 32x32 gray, torch.compile convs, 1 thread", 1, _GRAY_WRIST,
@@ -140,6 +148,11 @@ def main() -> None:
                     f"{learners[pixel]['wall']:.1f} | {learners[pixel]['cpu']:.1f}",
                     f"{PIXEL_SAC_TARGET:.0f}",
                     f"state SAC: {learners['SAC, state, 1 thread(s)']['cpu']:.1f} per CPU-s")
+    for label in ("pixel SAC, 32x32 gray, bf16 convs, 2 thread(s)",
+                  "pixel SAC, 32x32 gray, bf16 convs, 16 channels, 2 thread(s)"):
+        summary.add_row(label.replace("pixel SAC, ", "pixel SAC updates/s, ") + " (wall)",
+                        f"{learners[label]['wall']:.1f}", f"{PIXEL_SAC_TARGET:.0f}",
+                        "2 cores: needs an otherwise idle machine")
     console.print(summary)
 
 

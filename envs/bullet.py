@@ -40,7 +40,7 @@ import mujoco
 import numpy as np
 
 from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
-from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec
+from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec, workspace_box
 from envs.geometry import Piece
 from envs.insertion_env import TCP_DOWN, build_spaces
 from envs.scene import ImpedanceGains, SpringParams, spring_params
@@ -53,6 +53,7 @@ from envs.task_options import (
     check_options,
     check_pair,
     check_range,
+    check_workspace,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -63,21 +64,24 @@ from envs.tasks import TaskSpec, task_spec
 
 
 @contextlib.contextmanager
-def _quiet_stdout():
-    """PyBullet's C code prints its build time on import and argv on connect to fd 1. (Into a
-    file or pipe C stdio buffers the build-time line past this point, and it still appears.)"""
+def _quiet(*fds: int):
+    """Silence C-level output on file descriptors `fds`: PyBullet's C code prints its build time
+    on import (to fd 2) and argv on connect (to fd 1), which would land in a CLI's output."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
     with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
+        for fd in fds:
+            os.dup2(devnull.fileno(), fd)
         try:
             yield
         finally:
-            os.dup2(saved, 1)
-            os.close(saved)
+            for fd, copy in zip(fds, saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
-with _quiet_stdout():
+with _quiet(1, 2):  # Python errors while importing still raise; only the C banner is lost
     import pybullet
     from pybullet_utils.bullet_client import BulletClient
 
@@ -125,8 +129,9 @@ class BulletInsertionEnv(gym.Env):
     Same kwargs as `envs.InsertionEnv` for everything the contact check needs (`action_mode`,
     `reward` sparse/dense, `goal_noise_mm`, `init_offset_mm`, `friction_scale`,
     `start_height_mm`, `action_scale_m`, `action_scale_rad`, `control_hz`, `timestep`,
-    `reference_mode`), the same spaces (`obs_mode="state"`), the same `info` keys, and the same
-    seeded start state: a seed gives the same start offset and goal noise in both engines.
+    `reference_mode`, `obs_frame`, `workspace_mm`), the same spaces (`obs_mode="state"`), the
+    same `info` keys, and the same seeded start state: a seed gives the same start offset and
+    goal noise in both engines.
     """
 
     metadata = {"render_modes": []}
@@ -138,6 +143,7 @@ class BulletInsertionEnv(gym.Env):
         *,
         action_mode: str = "xyz",
         obs_frame: str = "start",
+        workspace_mm: float | None = None,
         reward: str = "sparse",
         goal_noise_mm: float = 0.0,
         init_offset_mm: tuple[float, float] = (0.0, 0.0),
@@ -176,6 +182,7 @@ class BulletInsertionEnv(gym.Env):
             reference_mode=reference_mode,
         )
         check_choice("obs_frame", obs_frame, OBS_FRAMES)
+        self.workspace_mm = check_workspace(workspace_mm, options.init_offset_mm)
         f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
         if task.board_sockets:
@@ -201,7 +208,7 @@ class BulletInsertionEnv(gym.Env):
         self.action_space, self.observation_space = build_spaces(
             action_mode, "state", reward, (), (1, 1, 1)
         )
-        with _quiet_stdout():
+        with _quiet(1):
             self._client = BulletClient(connection_mode=pybullet.DIRECT)
         self._cid = self._client._client  # the hot path calls pybullet with this id directly
         self._build()
@@ -319,7 +326,7 @@ class BulletInsertionEnv(gym.Env):
         for tab in self._tabs:
             c.changeDynamics(tab, 0, lateralFriction=friction)
             c.resetJointState(tab, 0, 0.0, 0.0)
-        nominal_start = self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m])
+        nominal_start = self.nominal_start_pos
         self.start_pos = nominal_start + offset
         self.start_mat = TCP_DOWN
         #: Origin of the observation frame (world) [m], as in `envs.insertion_env`.
@@ -349,6 +356,10 @@ class BulletInsertionEnv(gym.Env):
             self.gains,
             self.reference_mode,
         )
+        if self.workspace_mm is not None:
+            self.ref_pos = np.clip(
+                self.ref_pos, *workspace_box(self.nominal_start_pos, self.workspace_mm * MM)
+            )
         self._ref_mat = _quat_mat(self.ref_quat)
         self._state = self._tcp_state()
         self._step_force = 0.0
@@ -369,6 +380,12 @@ class BulletInsertionEnv(gym.Env):
 
     # ----------------------------------------------------------------------------------------
     # Physics
+
+    @property
+    def nominal_start_pos(self) -> np.ndarray:
+        """The start TCP position without the random offset (world) [m], as in
+        `envs.insertion_env`."""
+        return self._goal_face_pos + np.array([0.0, 0.0, self.start_height_m])
 
     def _tcp_state(self):
         """TCP position [m], orientation matrix, linear and angular velocity (world)."""

@@ -122,6 +122,15 @@ def limited_reference(
     return pos, new_quat
 
 
+def workspace_box(top: np.ndarray, half_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """SERL's safety box (serl_robot_infra franka_env `clip_safety_box`) as (low, high) for a
+    socket whose axis is the world z axis [m]: within `half_m` of the axis sideways, at most
+    `half_m` above `top` (the nominal start position), unbounded downwards."""
+    low = np.array([top[0] - half_m, top[1] - half_m, -np.inf])
+    high = np.array([top[0] + half_m, top[1] + half_m, top[2] + half_m])
+    return low, high
+
+
 class ImpedanceReference:
     """The reference pose the C-side impedance controller pulls the TCP towards.
 

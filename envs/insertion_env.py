@@ -17,6 +17,7 @@ from envs.controller import (
     quat_to_rotvec,
     rotvec_to_quat,
     solve_ik,
+    workspace_box,
 )
 from envs.rendering import CameraRig
 from envs.scene import SceneConfig, build_model
@@ -25,7 +26,6 @@ from envs.task_options import (
     FRICTION_SCALE_RANGE,
     GRASP_NOISE_MAX_DEG,
     GRASP_NOISE_MAX_MM,
-    INIT_OFFSET_MAX_MM,
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
     check_action,
@@ -33,6 +33,7 @@ from envs.task_options import (
     check_options,
     check_pair,
     check_range,
+    check_workspace,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -185,11 +186,7 @@ class InsertionEnv(gym.Env):
         )
         check_choice("render_mode", render_mode, (None, "rgb_array"))
         check_choice("obs_frame", obs_frame, OBS_FRAMES)
-        if workspace_mm is not None:
-            workspace_mm = check_range(
-                "workspace_mm", workspace_mm, options.init_offset_mm[1], INIT_OFFSET_MAX_MM,
-                " (the box must hold every start offset)", open_low=True,
-            )
+        workspace_mm = check_workspace(workspace_mm, options.init_offset_mm)
         grasp_noise_mm = check_range("grasp_noise_mm", grasp_noise_mm, 0.0, GRASP_NOISE_MAX_MM)
         grasp_noise_deg = check_range(
             "grasp_noise_deg", grasp_noise_deg, 0.0, GRASP_NOISE_MAX_DEG
@@ -510,11 +507,7 @@ class InsertionEnv(gym.Env):
         """SERL's safety box (world, [m]): the reference stays within `workspace_mm` of the
         socket axis sideways and at most `workspace_mm` above the nominal start height."""
         assert self.workspace_mm is not None
-        half = self.workspace_mm * MM
-        top = self.nominal_start_pos
-        low = np.array([top[0] - half, top[1] - half, -np.inf])
-        high = np.array([top[0] + half, top[1] + half, top[2] + half])
-        return low, high
+        return workspace_box(self.nominal_start_pos, self.workspace_mm * MM)
 
     def _solve_start_qpos(self, seed_q: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Arm joints for the start pose: `start_height` above the seated TCP, plus `offset`."""

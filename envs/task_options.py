@@ -153,6 +153,16 @@ def check_range(
     return v
 
 
+def check_workspace(workspace_mm: Any, init_offset_mm: tuple[float, float]) -> float | None:
+    """SERL's safety box half-width [mm], or None (off); the box must hold every start offset."""
+    if workspace_mm is None:
+        return None
+    return check_range(
+        "workspace_mm", workspace_mm, init_offset_mm[1], INIT_OFFSET_MAX_MM,
+        " (the box must hold every start offset)", open_low=True,
+    )
+
+
 def check_pair(name: str, value: Any, low: float, high: float) -> tuple[float, float]:
     """`value` as (lo, hi) with low <= lo <= hi <= high."""
     try:

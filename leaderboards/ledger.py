@@ -395,39 +395,49 @@ def verify(
     PyBullet sim-to-sim block on the same seeds unless ``sim2sim=False``.
 
     With a revealed salt, an entry that already holds a hidden evaluation is recomputed and
-    compared instead (nothing written; the ranked MuJoCo episodes only); LedgerError if any
-    record differs.
+    compared instead (nothing written): the ranked MuJoCo episodes, and the PyBullet episodes
+    when the entry has a sim-to-sim block and ``sim2sim`` is on; LedgerError if any record
+    differs.
     """
     entry = ledger.find(ref)
     track = get_track(entry["track"])
     salt = ledger.read_salt(salt_file)
     current = ledger.commitment(track.name)
-    revealed = current is not None and current["salt_hex"] is not None
-    if revealed and "hidden" in entry["evaluations"]:
+    recheck = current is not None and current["salt_hex"] is not None and \
+        "hidden" in entry["evaluations"]
+    if recheck:
         digest = hashlib.sha256(salt).hexdigest()
         if digest != current["salt_sha256"]:
             raise LedgerError(f"this salt's SHA-256 is not the one committed for {track.name}")
     else:
         digest = ledger.commit_salt(track.name, salt)
     paths = stored_policy_paths(ledger, entry)
-    evaluation = evaluate_policy(
-        track, entry["policy"]["kind"], paths,
-        lambda label: hidden_seeds(salt, track.name, label, track.episodes_per_task),
-        "hidden", salt_sha256=digest, progress=progress)
+
+    def seeds(label: str) -> list[int]:
+        return hidden_seeds(salt, track.name, label, track.episodes_per_task)
+
+    evaluation = evaluate_policy(track, entry["policy"]["kind"], paths, seeds, "hidden",
+                                 salt_sha256=digest, progress=progress)
+
+    def pybullet_block() -> dict[str, Any]:
+        from leaderboards.sim2sim import evaluate_sim2sim  # imports PyBullet only when used
+
+        return evaluate_sim2sim(track, entry["policy"]["kind"], paths, seeds,
+                                evaluation["task_version_keys"], digest,
+                                evaluation["evaluated_at"], progress)
     path = ledger.entry_path(entry["track"], entry["entry_id"])
-    if revealed and "hidden" in entry["evaluations"]:
+    if recheck:
         if evaluation["episodes"] != entry["evaluations"]["hidden"]["episodes"]:
             raise LedgerError(f"recomputed hidden episodes of {entry['entry_id'][:12]} differ "
                               "from the ledger's")
+        if sim2sim and "sim2sim" in entry:
+            if pybullet_block()["episodes"] != entry["sim2sim"]["episodes"]:
+                raise LedgerError(f"recomputed PyBullet episodes of {entry['entry_id'][:12]} "
+                                  "differ from the ledger's")
         return path, entry
     entry = dict(entry)
     entry["evaluations"] = dict(entry["evaluations"]) | {"hidden": evaluation}
     entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation
     if sim2sim:
-        from leaderboards.sim2sim import evaluate_sim2sim
-
-        entry["sim2sim"] = evaluate_sim2sim(
-            track, entry["policy"]["kind"], paths,
-            lambda label: hidden_seeds(salt, track.name, label, track.episodes_per_task),
-            evaluation["task_version_keys"], digest, evaluation["evaluated_at"], progress)
+        entry["sim2sim"] = pybullet_block()
     return ledger.replace(entry), entry

@@ -20,6 +20,7 @@ from envs.task_options import (
     check_action,
     check_choice,
     check_options,
+    check_workspace,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -59,8 +60,10 @@ class RealInsertionEnv(gym.Env):
     As in simulation: Box(-1, 1, (3,)) ("xyz") or (6,) ("pose"), a delta TCP pose in the TCP
     frame scaled by `action_scale_m` [m] and `action_scale_rad` [rad]. The reference moves by the
     delta and is limited around the measured TCP with the sim's math
-    (`envs.controller.limited_reference`). NaN/inf actions are refused (UnsafeCommandError, the
-    arm holds); actions outside [-1, 1] raise ValueError like the simulation.
+    (`envs.controller.limited_reference`), then kept inside SERL's box around the socket axis
+    when `workspace_mm` is set (as in simulation, in the socket frame). NaN/inf actions are
+    refused (UnsafeCommandError, the arm holds); actions outside [-1, 1] raise ValueError like
+    the simulation.
 
     ## Observation Space
     Identical to the simulation's for the same kwargs (`envs.insertion_env.build_spaces`):
@@ -96,9 +99,8 @@ class RealInsertionEnv(gym.Env):
 
     ## Arguments
     Those of `envs.InsertionEnv` that mean something on hardware (action_mode, obs_mode,
-    obs_frame, reward,
-    goal_noise_mm, init_offset_mm, image_size, grayscale, start_height_mm, action_scale_m,
-    action_scale_rad, control_hz, reference_mode), plus:
+    obs_frame, workspace_mm, reward, goal_noise_mm, init_offset_mm, image_size, grayscale,
+    start_height_mm, action_scale_m, action_scale_rad, control_hz, reference_mode), plus:
     | kwarg | default | unit / values |
     |---|---|---|
     | socket_pose | required | [m, rad], base frame: seated TCP pose from calibration |
@@ -138,6 +140,7 @@ class RealInsertionEnv(gym.Env):
         action_mode: str = "xyz",
         obs_mode: str = "state",
         obs_frame: str = "start",
+        workspace_mm: float | None = None,
         reward: str = "sparse",
         goal_noise_mm: float = 0.0,
         init_offset_mm: tuple[float, float] = (0.0, 0.0),
@@ -170,6 +173,7 @@ class RealInsertionEnv(gym.Env):
         )
         check_choice("obs_frame", obs_frame, OBS_FRAMES)
         self.obs_frame = obs_frame
+        self.workspace_mm = check_workspace(workspace_mm, options.init_offset_mm)
         lo, hi = options.init_offset_mm
         cameras = dict(cameras or {})
         unknown = set(cameras) - set(CAMERAS)
@@ -386,6 +390,14 @@ class RealInsertionEnv(gym.Env):
         ref_mat = rotvec_to_mat(quat_to_rotvec(ref_quat))
         if self.action_mode == "xyz":  # the orientation reference stays at the start
             ref_mat = self.start_mat
+        if self.workspace_mm is not None:  # SERL's box in the socket frame (z into the socket)
+            half = self.workspace_mm * MM
+            local = np.clip(
+                self.safe.socket_frame(ref_pos),
+                [-half, -half, -self.start_height_m - half],
+                [half, half, np.inf],
+            )
+            ref_pos = self.safe.socket_pos + self.safe.socket_mat @ local
         ref_pos, ref_mat = self.safe.clamp(ref_pos, ref_mat)
         self.ref_pos, self.ref_quat = ref_pos, mat_to_quat(ref_mat)
         self._ref_mat = ref_mat

@@ -72,3 +72,21 @@ def test_random_shift_is_an_edge_replicating_crop_per_image():
         offsets.add(matches[0])
     assert len(offsets) > 10  # images are shifted independently
     assert random_shift(images, 0) is images
+
+
+def test_bf16_convs_keep_float32_weights_and_track_the_float32_encoder():
+    """`bf16_convs` only changes the arithmetic of the convolutions: the same weights give
+    features within bfloat16 rounding of float32's, and the critic still trains the encoder."""
+    fp32, bf16 = _pixel_sac(), _pixel_sac(bf16_convs=True)
+    bf16.encoder.load_state_dict(fp32.encoder.state_dict())
+    images = {"tcp_pose": torch.zeros(4, 6),
+              "wrist": torch.randint(0, 256, (4, 16, 16, 1), dtype=torch.uint8)}
+    with torch.no_grad():
+        exact, rounded = fp32.encoder(images), bf16.encoder(images)
+    assert rounded.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in bf16.encoder.parameters())
+    assert 0 < (exact - rounded).abs().max().item() < 0.05  # tanh features in [-1, 1]
+    encoder = _params(bf16.encoder)
+    bf16.update()
+    assert any(not torch.equal(a, b)
+               for a, b in zip(encoder, _params(bf16.encoder), strict=True))

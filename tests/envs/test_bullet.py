@@ -73,6 +73,31 @@ def test_task_frame_observation_matches_mujoco_and_the_p_controller_reads_it():
         BulletInsertionEnv("InsertBench/USB-v0", obs_frame="world")
 
 
+def test_workspace_box_holds_in_pybullet_as_in_mujoco():
+    """SERL's safety box (`workspace_mm`) clips the reference in both engines alike, so a
+    policy trained inside it meets the same walls in PyBullet."""
+
+    def worst_lateral_mm(env, steps=12):
+        env.reset(seed=0)
+        worst = 0.0
+        for _ in range(steps):  # sideways and up at full speed; the pose is from the socket axis
+            obs, *_ = env.step(np.array([1.0, -1.0, -1.0], np.float32))
+            worst = max(worst, float(np.abs(obs["tcp_pose"][:2]).max()))
+        return worst * 1e3
+
+    task_frame = {"obs_frame": "task"}
+    boxed = BulletInsertionEnv("InsertBench/USB-v1", workspace_mm=8.0, **task_frame)
+    free = BulletInsertionEnv("InsertBench/USB-v1", **task_frame)
+    mujoco_boxed = gym.make("InsertBench/USB-v1", noiseless=True, workspace_mm=8.0, **task_frame)
+    assert worst_lateral_mm(boxed) < 8.5
+    assert worst_lateral_mm(mujoco_boxed) < 8.5
+    assert worst_lateral_mm(free) > 20.0
+    boxed.close()
+    free.close()
+    with pytest.raises(ValueError, match="workspace_mm must be in"):
+        BulletInsertionEnv("InsertBench/USB-v1", init_offset_mm=(0.0, 10.0), workspace_mm=8.0)
+
+
 def test_same_seed_same_trajectory(usb):
     def run():
         obs, _ = usb.reset(seed=3)
@@ -158,3 +183,12 @@ def test_sim2sim_command_from_another_working_directory(tmp_path):
     assert done.stdout.count("2/2") == 2  # the P-controller inserts in both engines
     bad = sim2sim("--task", "InsertBench/NoSuch-v0")
     assert bad.returncode != 0 and "unknown task" in bad.stderr
+
+
+def test_importing_and_building_pybullet_prints_nothing():
+    """PyBullet's C banner (build time, argv) would land in CLI output and piped results."""
+    code = ("from envs.bullet import BulletInsertionEnv; "
+            "BulletInsertionEnv('InsertBench/USB-v1').close()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout == "" and done.stderr == ""

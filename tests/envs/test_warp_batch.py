@@ -42,8 +42,9 @@ def test_warp_batch_follows_the_cpu_env():
     pytest.importorskip("mujoco_warp")
     from envs.warp_batch import WarpInsertionBatch
 
-    # 1 cm above the socket: the controller mates within the few steps a CPU device affords.
-    kwargs = dict(goal_noise_mm=0.5, init_offset_mm=(0.0, 1.0), start_height_mm=10.0)
+    # The lowest legal start (USB-A: 12 mm mating length + 1 mm): the controller mates within
+    # the few steps a CPU device affords.
+    kwargs = dict(goal_noise_mm=0.5, init_offset_mm=(0.0, 1.0), start_height_mm=13.0)
     num_worlds, seed, steps = 2, 21, 14
     batch = WarpInsertionBatch(ENV_ID, num_worlds, device="cpu", **kwargs)
     obs, info = batch.reset(seed=seed)

@@ -133,6 +133,12 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     recheck = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert recheck.exit_code == 0, recheck.output  # recomputed and identical
     assert Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes() == before
+    # The PyBullet block is recomputed too: a doctored PyBullet episode is caught.
+    doctored = json.loads(before)
+    doctored["sim2sim"]["episodes"][0]["peak_force_n"] += 1.0
+    Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    caught = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert caught.exit_code == 1 and "PyBullet episodes" in caught.stderr
 
 
 def test_verify_refuses_an_altered_stored_policy(submitted: Ledger):

@@ -107,6 +107,23 @@ def test_task_frame_shows_the_start_offset_as_in_the_sim():
     assert info["is_success"] and info["safety_trip"] is None
 
 
+def test_workspace_box_clips_the_reference_on_the_robot_as_in_the_sim():
+    """`workspace_mm` (SERL's box) keeps the TCP near the socket axis on the twin too."""
+
+    def worst_lateral_mm(**kwargs):
+        env = real.make_twin(USB, obs_frame="task", **kwargs)
+        env.reset(seed=0)
+        worst = 0.0
+        for _ in range(8):  # sideways and up at full speed
+            obs, _, _, _, info = env.step(np.array([1.0, -1.0, -1.0], np.float32))
+            worst = max(worst, float(np.abs(obs["tcp_pose"][:2]).max()))
+        assert info["safety_trip"] is None
+        return worst * 1e3
+
+    assert worst_lateral_mm(workspace_mm=4.0) < 4.5
+    assert worst_lateral_mm() > 8.0
+
+
 def test_importing_real_loads_no_hardware_library():
     code = (
         "import sys, real, envs.intervention; "
