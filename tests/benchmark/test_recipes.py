@@ -20,7 +20,7 @@ from benchmark.recipes import (
     recipe_parts,
     socket_offsets,
 )
-from benchmark.train import load_demos, train
+from benchmark.train import load_demos, make_env, train
 
 
 def test_recipes_follow_the_papers():
@@ -158,3 +158,23 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
     main()
     assert capsys.readouterr().out == report
     assert saved == {p: p.stat().st_mtime_ns for p in saved}
+
+    from benchmark.bench_lotj_policy import finetune_check
+
+    check = finetune_check("out/iql/pretrained", "DT12", "v1", trials=1, episodes=1, seed=0)
+    assert check["finetune"]["training_episodes"] == 1
+    assert {check["mean"], check["sampled"], check["finetuned"]} <= {0, 1}
+    assert 0 < check["weights"]["effective_fraction"] <= 1
+
+
+def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_expert(tmp_path):
+    from benchmark.bench_lotj_policy import closed_loop, train_policy
+    from benchmark.recipes import PAPER001_ENV, collect_recipe
+
+    collect_recipe("paper001", tmp_path, episodes=2, connectors=["USBA"], progress=False)
+    space = make_env("InsertBench/Connector-USBA-v1", PAPER001_ENV).observation_space
+    policy = train_policy(load_recipe(tmp_path), space, "nll", True, steps=2, batch_size=8,
+                          seed=0)
+    row = closed_loop(policy, "USBA", "v1", episodes=1)
+    assert row["successes"] in (0, 1) and len(row["action_error"]) == 3
+    assert 0 <= row["lateral_mm"] < 100
