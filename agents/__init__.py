@@ -19,9 +19,10 @@ from agents import (  # noqa: F401  (registers agents)
     state_iql,
     td3,
     td3_lfd,
+    vice,
 )
 from agents.base import Agent, BasePolicy, Dataset, Transition, transitions_to_dataset
-from agents.registry import agent_names, agent_spec, load_agent, make_agent
+from agents.registry import agent_names, agent_spec, export_policy, load_agent, make_agent
 
 __all__ = [
     "Agent",
@@ -30,6 +31,7 @@ __all__ = [
     "Transition",
     "agent_names",
     "agent_spec",
+    "export_policy",
     "load_agent",
     "make_agent",
     "transitions_to_dataset",

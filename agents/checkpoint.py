@@ -8,6 +8,14 @@ A checkpoint is a directory::
                           "optim.<optimizer>.<param index>.<slot>"
     replay_<name>.npz     replay buffers, only with ``save(path, include_replay=True)``
 
+A *policy-only* checkpoint (``"contents": "policy"`` in agent.json, written by
+``agents.registry.export_policy``) holds only the networks the agent acts with (its class's
+``policy_modules``): no critics, targets, optimizer state or replay. It can be evaluated
+(``load_agent(path, allow_policy_only=True)``), not trained further.
+
+Spaces are stored as JSON; a ``Box`` whose bounds are one value everywhere (e.g. an image's
+0..255) stores that value once (``"low": 0``) instead of one number per element.
+
 ``np.load(allow_pickle=False)`` and ``safetensors`` never execute code from the file.
 """
 
@@ -27,10 +35,32 @@ from agents.config import config_to_dict
 CHECKPOINT_FORMAT = "insertbench-agent/1"
 AGENT_JSON = "agent.json"
 WEIGHTS = "weights.safetensors"
+#: agent.json's "contents" for a checkpoint holding only the acting networks (absent: everything).
+POLICY_CONTENTS = "policy"
+
+
+def _bound_to_json(bound: np.ndarray) -> float | list[Any]:
+    """One number when every element of a Box bound is the same, else the nested list."""
+    flat = bound.ravel()
+    if flat.size > 0 and np.all(flat == flat[0]):
+        return flat[0].item()
+    return bound.tolist()
+
+
+def _bound_from_json(value: Any, shape: list[int], dtype: np.dtype) -> np.ndarray:
+    """Inverse of ``_bound_to_json``; also reads the element-by-element lists of older files."""
+    if isinstance(value, list):
+        return np.asarray(value, dtype=dtype).reshape(shape)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a Box bound must be a number or a list of numbers, not {value!r}")
+    return np.full(shape, value, dtype=dtype)
 
 
 def space_to_json(space: gym.spaces.Space) -> dict[str, Any]:
-    """JSON description of a ``Dict`` / ``Box`` space (the only kinds InsertBench uses)."""
+    """JSON description of a ``Dict`` / ``Box`` space (the only kinds InsertBench uses).
+
+    A Box bound that is the same everywhere is stored as that one number.
+    """
     if isinstance(space, gym.spaces.Dict):
         return {"type": "Dict", "spaces": {k: space_to_json(s) for k, s in space.spaces.items()}}
     if isinstance(space, gym.spaces.Box):
@@ -38,21 +68,22 @@ def space_to_json(space: gym.spaces.Space) -> dict[str, Any]:
             "type": "Box",
             "shape": list(space.shape),
             "dtype": np.dtype(space.dtype).name,
-            "low": space.low.tolist(),
-            "high": space.high.tolist(),
+            "low": _bound_to_json(space.low),
+            "high": _bound_to_json(space.high),
         }
     raise ValueError(f"cannot store space {space}: only Dict and Box spaces are supported")
 
 
 def space_from_json(data: dict[str, Any]) -> gym.spaces.Space:
-    """Inverse of ``space_to_json``."""
+    """Inverse of ``space_to_json`` (also reads bounds spelled out element by element)."""
     if data["type"] == "Dict":
         return gym.spaces.Dict({k: space_from_json(v) for k, v in data["spaces"].items()})
     if data["type"] == "Box":
         dtype = np.dtype(data["dtype"])
+        shape = [int(n) for n in data["shape"]]
         return gym.spaces.Box(
-            low=np.asarray(data["low"], dtype=dtype).reshape(data["shape"]),
-            high=np.asarray(data["high"], dtype=dtype).reshape(data["shape"]),
+            low=_bound_from_json(data["low"], shape, dtype),
+            high=_bound_from_json(data["high"], shape, dtype),
             dtype=dtype,
         )
     raise ValueError(f"unknown space type {data['type']!r} in checkpoint")
@@ -71,6 +102,9 @@ class CheckpointMixin:
     rng: np.random.Generator
     observation_space: gym.spaces.Space
     action_space: gym.spaces.Space
+    #: Keys of ``_checkpoint_modules`` that acting needs (what a policy-only checkpoint keeps);
+    #: empty means all of them.
+    policy_modules: tuple[str, ...] = ()
 
     def _checkpoint_modules(self) -> dict[str, torch.nn.Module]:
         """Networks whose parameters and buffers are saved."""
@@ -127,10 +161,18 @@ class CheckpointMixin:
                 buffer.save(path / f"replay_{buf_name}.npz")
 
     def load_state(self, path: str | Path, meta: dict[str, Any]) -> None:
-        """Restore weights, optimizer state, rng, counters and (if saved) replay buffers."""
+        """Restore weights, optimizer state, rng, counters and (if saved) replay buffers.
+
+        A policy-only checkpoint restores the acting networks only; the rest keeps its fresh
+        initialisation (``agents.registry.load_agent`` refuses to hand it out for training).
+        """
         path = Path(path)
         tensors = load_file(str(path / WEIGHTS))
-        for mod_name, module in self._checkpoint_modules().items():
+        modules = self._checkpoint_modules()
+        if meta.get("contents") == POLICY_CONTENTS:
+            modules = {k: m for k, m in modules.items()
+                       if not self.policy_modules or k in self.policy_modules}
+        for mod_name, module in modules.items():
             prefix = f"{mod_name}."
             state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             module.load_state_dict(state, strict=True)
@@ -141,9 +183,10 @@ class CheckpointMixin:
                 if key.startswith(prefix):
                     index, slot = key[len(prefix) :].split(".", 1)
                     opt_state.setdefault(int(index), {})[slot] = value
-            opt.load_state_dict(
-                {"state": opt_state, "param_groups": meta["optimizer_param_groups"][opt_name]}
-            )
+            if opt_name in meta["optimizer_param_groups"]:
+                opt.load_state_dict(
+                    {"state": opt_state, "param_groups": meta["optimizer_param_groups"][opt_name]}
+                )
         self.rng.bit_generator.state = meta["rng_state"]
         self._load_extra_state(meta.get("extra", {}))
         for buf_name, buffer in self._checkpoint_buffers().items():

@@ -16,7 +16,14 @@ from typing import Any
 import gymnasium as gym
 
 from agents.base import Agent
-from agents.checkpoint import AGENT_JSON, CHECKPOINT_FORMAT, space_from_json
+from agents.checkpoint import (
+    AGENT_JSON,
+    CHECKPOINT_FORMAT,
+    POLICY_CONTENTS,
+    WEIGHTS,
+    space_from_json,
+    space_to_json,
+)
 from agents.config import build_config
 
 
@@ -134,10 +141,12 @@ def resolve_agent_dir(path: str | Path) -> Path:
     )
 
 
-def load_agent(path: str | Path, **kwargs: Any) -> Agent:
+def load_agent(path: str | Path, *, allow_policy_only: bool = False, **kwargs: Any) -> Agent:
     """Rebuild an agent saved with ``agent.save(path)``; ``kwargs`` as in ``make_agent``.
 
     ``path`` may also be a runner checkpoint or run directory (see ``resolve_agent_dir``).
+    A policy-only checkpoint (``export_policy``) loads only with ``allow_policy_only=True``:
+    for evaluation, since its critics and optimizers are fresh, not trained.
     """
     path = resolve_agent_dir(path)
     meta_file = path / AGENT_JSON
@@ -146,6 +155,9 @@ def load_agent(path: str | Path, **kwargs: Any) -> Agent:
         raise ValueError(
             f"{meta_file} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
         )
+    if meta.get("contents") == POLICY_CONTENTS and not allow_policy_only:
+        raise ValueError(f"{meta_file} holds only the policy (no critics, optimizer state or "
+                         "replay): it can be evaluated, not trained further")
     agent = make_agent(
         meta["agent"],
         space_from_json(meta["observation_space"]),
@@ -157,3 +169,35 @@ def load_agent(path: str | Path, **kwargs: Any) -> Agent:
     agent.load_state(path, meta)
     return agent
 
+
+
+def export_policy(source: str | Path, out: str | Path) -> Path:
+    """Write a policy-only copy of the checkpoint at ``source`` into directory ``out``.
+
+    Keeps the tensors of the agent class's ``policy_modules`` (all modules when it names none),
+    drops optimizer state, replay and the other networks, and stores the spaces compactly. The
+    copy acts exactly like the original (deterministic actions are the same networks) and loads
+    with ``load_agent(out, allow_policy_only=True)``. Returns ``out``.
+    """
+    from safetensors.torch import load_file, save_file
+
+    source = resolve_agent_dir(source)
+    meta = json.loads((source / AGENT_JSON).read_text())
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{source / AGENT_JSON} has format {meta.get('format')!r}, expected "
+                         f"{CHECKPOINT_FORMAT!r}")
+    keep = agent_spec(meta["agent"]).cls.policy_modules
+    tensors = load_file(str(source / WEIGHTS))
+    kept = {k: v for k, v in tensors.items()
+            if not k.startswith("optim.") and (not keep or k.split(".", 1)[0] in keep)}
+    meta |= {
+        "contents": POLICY_CONTENTS,
+        "optimizer_param_groups": {},
+        "observation_space": space_to_json(space_from_json(meta["observation_space"])),
+        "action_space": space_to_json(space_from_json(meta["action_space"])),
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(kept, str(out / WEIGHTS))
+    (out / AGENT_JSON).write_text(json.dumps(meta, indent=1))
+    return out

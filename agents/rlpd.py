@@ -123,6 +123,7 @@ class RLPDAgent(OffPolicyAgent):
     """SAC + symmetric demo/online sampling + LayerNorm critic ensemble + high UTD (+ DrQ)."""
 
     name = "rlpd"
+    policy_modules = ("actor", "obs_norm")  # what acting reads (export_policy keeps these)
     config: RLPDConfig
 
     def __init__(

@@ -109,6 +109,7 @@ class SACAgent(OffPolicyAgent):
     """SAC on dict observations (state and/or pixels)."""
 
     name = "sac"
+    policy_modules = ("actor", "obs_norm")  # what acting reads (export_policy keeps these)
 
     def __init__(
         self,

@@ -82,6 +82,7 @@ class TD3Agent(OffPolicyAgent):
     """TD3 on dict observations (state and/or pixels)."""
 
     name = "td3"
+    policy_modules = ("actor", "obs_norm")  # what acting reads (export_policy keeps these)
 
     def __init__(
         self,

@@ -150,6 +150,9 @@ def train_async(
         raise ValueError(f"backend must be 'sim' or 'twin', got {backend!r}")
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
+    if env_kwargs.get("reward") == "vice" or agent_name == "vice":
+        raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
+                         "actors' envs would need the learner's classifier at every step")
     torch.manual_seed(seed)
     env = build_env(task_id, env_kwargs, backend, seed)
     kwargs = {"base_policy": make_base_policy(env)} if spec.needs_base_policy else {}

@@ -2,13 +2,17 @@
 
     python -m benchmark.check_serl --task usb --agent rlpd --steps 3000
     python -m benchmark.check_serl --task dsub --agent hil_serl --steps 3000 --config utd_ratio=4
+    python -m benchmark.check_serl --task usb --agent vice --steps 3000 -e reward=vice \
+        -e image_size=32 -c vice_sanity_margin_mm=0.5
 
 Setting of the SERL presets: v1 tasks, sparse reward, +-1 mm goal noise, (0, 10) mm start
 offsets, state observations in the task frame (``obs_frame="task"``), 20 demonstrations from
 the task's hand controller (``collect_demos``), evaluation every ``--eval-every`` steps on 20
 fixed seeds. Prints success rate (95% Wilson interval), the
-training wall-clock and, for agents with an operator, the intervened steps so far. Figures, not
-tests: learning quality is measured here, correctness in tests/.
+training wall-clock and, for agents with an operator, the intervened steps so far. With a
+learned reward (``-e reward=classifier`` or ``vice``) also the classifier's false-positive and
+false-negative rates on the training steps so far (the policy's own states), judged by the
+simulator's success. Figures, not tests: learning quality is measured here, correctness in tests/.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 import torch
 
 from benchmark.cli_options import parse_env_kwargs
-from benchmark.train import train
+from benchmark.train import confusion_rates, train
 from benchmark.train_cli import parse_config_overrides
 
 TASKS = {"usb": "InsertBench/USB-v1", "dsub": "InsertBench/DSub-v1",
@@ -54,15 +58,21 @@ def main() -> None:
     env_kwargs = ENV_KWARGS | parse_env_kwargs(args.env)
     result = train(
         TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
-        config=(CPU_CONFIG if args.agent in ("rlpd", "hil_serl") else {})
+        config=(CPU_CONFIG if args.agent in ("rlpd", "hil_serl", "vice") else {})
         | parse_config_overrides(args.config), env_kwargs=env_kwargs,
         out_dir=args.out, eval_every=args.eval_every, eval_episodes=20,
         demo_episodes=args.demos, progress=False,
     )
+    entries = json.loads((result.out_dir / "evaluations.json").read_text())
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
+        confusion = next(e.get("reward_confusion", {}) for e in entries
+                         if e["env_steps"] == entry.env_steps)
+        rates = "".join(f", {k.replace('_', ' ')} {v:.3f}"
+                        for k, v in confusion_rates(confusion).items())
         print(f"{args.agent} {args.task} step {entry.env_steps:>6} "
               f"({entry.wall_clock_s:7.0f} s): success {s['successes']}/{s['episodes']} "
-              f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]")
+              f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]{rates}"
+              + (f" {confusion}" if confusion else ""))
     interventions = getattr(result.agent, "interventions", None)
     if interventions is not None:
         print(f"intervened transitions: {interventions}")

@@ -15,6 +15,9 @@ from a few hundred labelled frames. Here:
   ``reward="classifier", reward_classifier=<dir>``: it renders the cameras the classifier
   needs, at its image size, and hands the learner only the observation entries its
   ``obs_mode`` asked for.
+- ``make_vice_env`` is what it does with ``reward="vice"``: the same wrapper around a
+  state+pixels env, rewarded by the classifier that the ``vice`` agent trains online
+  (``agents/vice.py``); ``bind_reward_classifier`` (called by the runner) plugs it in.
 """
 
 from __future__ import annotations
@@ -102,6 +105,77 @@ class ClassifierRewardWrapper(gym.Wrapper):
                              "classifier_probability": probability}
         # ``terminated`` from the env here only means a physics error (dense reward underneath).
         return self._keep(obs), float(success), bool(success or terminated), truncated, info
+
+
+class VICERewardWrapper(ClassifierRewardWrapper):
+    """Rewarded by the classifier a VICE learner trains while it learns (``agents/vice.py``).
+
+    The runner binds the agent's classifier with ``bind_reward_classifier`` after the
+    demonstrations were recorded and before the first learner step. Until then the reward is
+    the demonstrator's success label (``info["is_success"]``: a human demonstrator ends a
+    demonstration when the plug is in, and VICE needs those goal frames); ``benchmark.train``
+    binds it before its loop, so no learner transition carries that label.
+
+    ``reward = terminated =`` the decision; the wrapped env's own ``terminated`` is dropped (it
+    is InsertionEnv's dense reward, which never terminates; an env whose dense reward ends at
+    success would otherwise leak the simulator's success).
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env, classifier=None, keep_keys=list(env.observation_space.spaces))
+
+    def step(self, action):
+        obs, _, _, truncated, info = self.env.step(action)
+        if self.classifier is None:  # the demonstrator's label
+            success = bool(info["is_success"])
+        else:
+            success, probability = self.classifier.is_success(obs)
+            info = dict(info) | {"classifier_success": success,
+                                 "classifier_probability": probability}
+        return obs, float(success), success, truncated, info
+
+
+def make_vice_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
+    """``task_id`` with ``reward="vice"``: state + camera observations (the policy picks its
+    entries with the agent's ``obs_keys``, the classifier reads the cameras), dense reward
+    underneath (it never terminates on the simulator's success) replaced by the wrapper's."""
+    kwargs = dict(env_kwargs)
+    kwargs.pop("reward")
+    obs_mode = kwargs.pop("obs_mode", "state+pixels")
+    if obs_mode != "state+pixels":
+        raise ValueError(f"reward='vice' observes state+pixels (its classifier reads the "
+                         f"cameras), got obs_mode={obs_mode!r}: choose the policy's inputs "
+                         "with the agent's obs_keys instead")
+    return VICERewardWrapper(gym.make(task_id, **kwargs | {"reward": "dense",
+                                                            "obs_mode": "state+pixels"}))
+
+
+def find_vice_wrapper(env: gym.Env) -> VICERewardWrapper | None:
+    """The ``VICERewardWrapper`` in ``env``'s wrapper chain, if any."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, VICERewardWrapper):
+            return env
+        env = env.env
+    return None
+
+
+def check_reward_pairing(env: gym.Env, agent: Any) -> None:
+    """ValueError unless a VICE env and an agent with a ``reward_classifier`` come together."""
+    wrapper, classifier = find_vice_wrapper(env), getattr(agent, "reward_classifier", None)
+    if wrapper is not None and classifier is None:
+        raise ValueError(f"reward='vice' needs an agent that learns its reward classifier "
+                         f"(vice), got {getattr(agent, 'name', type(agent).__name__)}")
+    if wrapper is None and classifier is not None:
+        raise ValueError(f"agent {getattr(agent, 'name', '')} learns its own reward: train it "
+                         "with the env kwarg reward='vice'")
+
+
+def bind_reward_classifier(env: gym.Env, agent: Any) -> None:
+    """Reward ``env`` (if it is a VICE env) with ``agent.reward_classifier`` from now on."""
+    check_reward_pairing(env, agent)
+    wrapper = find_vice_wrapper(env)
+    if wrapper is not None:
+        wrapper.classifier = agent.reward_classifier
 
 
 def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:

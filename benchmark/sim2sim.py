@@ -111,7 +111,8 @@ def engine_agent(env: gym.Env, checkpoint: Path | None) -> Agent:
     if checkpoint is None:
         return make_agent("p_controller", env.observation_space, env.action_space, **base)
     name = json.loads((checkpoint / "agent.json").read_text())["agent"]
-    return load_agent(checkpoint, **(base if agent_spec(name).needs_base_policy else {}))
+    kwargs = base if agent_spec(name).needs_base_policy else {}
+    return load_agent(checkpoint, allow_policy_only=True, **kwargs)
 
 
 def compare(

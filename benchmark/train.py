@@ -62,6 +62,7 @@ from agents.config import build_config, config_to_dict
 from benchmark.cells import Evaluation
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
+from benchmark.learned_reward import bind_reward_classifier, check_reward_pairing
 from envs.episode import summarize
 
 TRAIN_SEED_BASE = 100_000_000
@@ -109,13 +110,18 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
 
     ``task_id`` may be any registered ID, or ``"module:ID"`` to import a module that registers it.
     ``reward="classifier"`` with ``reward_classifier=<dir>`` replaces the reward by a learned
-    success classifier (``benchmark.learned_reward.make_classifier_env``).
+    success classifier (``benchmark.learned_reward.make_classifier_env``); ``reward="vice"``
+    by the one the ``vice`` agent learns (``make_vice_env``).
     """
     try:
         importlib.import_module("envs")
     except ImportError:
         pass  # envs' dependencies missing: other registered IDs still work
     kwargs = dict(env_kwargs or {})
+    if kwargs.get("reward") == "vice":
+        from benchmark.learned_reward import make_vice_env
+
+        return make_vice_env(task_id, kwargs)
     if kwargs.get("reward") == "classifier" or "reward_classifier" in kwargs:
         from benchmark.learned_reward import make_classifier_env
 
@@ -276,6 +282,9 @@ class _Run:
         self.episode_intervention_segments = 0  # maximal runs of intervened steps so far
         self.previous_intervened = False  # the previous step of this episode was intervened
         self.intervention_steps = 0  # intervened steps of the whole run
+        # Learned rewards: the classifier's decisions on the training steps against the
+        # simulator's success (the runner's measurement; the agent never sees it).
+        self.reward_confusion: dict[str, int] = {}
         self.demo_episodes = 0  # demonstration episodes pretrain saw
         self.hook: Any = None  # the intervention hook; its state_dict() is checkpointed if any
         self.saved_hook_state: dict[str, Any] | None = None  # hook state read by restore()
@@ -301,6 +310,7 @@ class _Run:
             "train_wall_s": self.train_wall_s,
             "intervention_steps": self.intervention_steps,
             "demo_episodes": self.demo_episodes,
+            "reward_confusion": self.reward_confusion,
         } | self.episode_state()
         (tmp / "runner.json").write_text(json.dumps(state))
         rng = {"torch_cpu": torch.get_rng_state()}
@@ -347,6 +357,7 @@ class _Run:
         self.train_wall_s = state["train_wall_s"]
         self.intervention_steps = state.get("intervention_steps", 0)
         self.demo_episodes = state.get("demo_episodes", 0)
+        self.reward_confusion = state.get("reward_confusion", {})
         rng = load_file(str(ckpt / "runner_rng.safetensors"))
         torch.set_rng_state(rng["torch_cpu"])
         if torch.cuda.is_available():
@@ -386,6 +397,8 @@ class _Run:
         summary = summarize(records)
         entry = {"env_steps": self.step, "wall_clock_s": self.train_wall_s, "summary": summary,
                  "episodes": [r.to_dict() for r in records]}
+        if self.reward_confusion:
+            entry["reward_confusion"] = dict(self.reward_confusion)
         self.evaluations.append(entry)
         for key in ("success_rate", "mean_return", "cycle_time_s_mean", "peak_force_n_mean"):
             writer.add_scalar(f"eval/{key}", summary[key], self.step)
@@ -395,6 +408,27 @@ class _Run:
         plot_learning_curve(self.evaluations, self.out_dir / "learning_curve.png",
                             title=f"{self.description['agent']} on {self.description['task_id']}")
         return summary
+
+
+def count_reward_decision(confusion: dict[str, int], info: Mapping[str, Any]) -> None:
+    """Add one step's learned-reward decision, judged by the simulator's success, to the counts
+    {true,false}_{positives,negatives}."""
+    truth, decision = bool(info.get("is_success", False)), bool(info["classifier_success"])
+    key = f"{'true' if truth == decision else 'false'}_{'positives' if decision else 'negatives'}"
+    confusion[key] = confusion.get(key, 0) + 1
+
+
+def confusion_rates(confusion: Mapping[str, int]) -> dict[str, float]:
+    """False-positive rate (of the steps that were not successes) and false-negative rate (of
+    those that were); empty without counts, a rate without its denominator is left out."""
+    negatives = confusion.get("true_negatives", 0) + confusion.get("false_positives", 0)
+    positives = confusion.get("true_positives", 0) + confusion.get("false_negatives", 0)
+    rates = {}
+    if negatives:
+        rates["false_positive_rate"] = confusion.get("false_positives", 0) / negatives
+    if positives:
+        rates["false_negative_rate"] = confusion.get("false_negatives", 0) / positives
+    return rates
 
 
 def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: str = "") -> None:
@@ -504,6 +538,9 @@ def train(
         from benchmark import vector_train
 
         vector_train.check_vector_training(spec, num_envs, steps, full_config, intervene)
+        if dict(env_kwargs or {}).get("reward") == "vice":
+            raise ValueError("reward='vice' trains with one env (num_envs=1): the agent's "
+                             "classifier is bound into that env")
     learning_starts = full_config.get("learning_starts")
     if learning_starts is not None and 0 < steps < learning_starts:
         warnings.warn(
@@ -544,11 +581,13 @@ def train(
     torch.manual_seed(seed)
     if ckpt is not None:
         agent = load_agent(ckpt / "agent", **kwargs)
+        check_reward_pairing(env, agent)
         run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run.restore(ckpt)
     else:
         agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
                            seed=seed, **kwargs)
+        check_reward_pairing(env, agent)
         run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run_file.write_text(json.dumps(
             description | {"git_commit": _git_commit(), "torch": torch.__version__}, indent=1
@@ -579,6 +618,8 @@ def train(
             agent.adapt(context)
             run.save_checkpoint()
     ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
+    # VICE: from here on the env is rewarded by the agent's own classifier, not the demonstrator.
+    bind_reward_classifier(env, agent)
 
     # Interventions: the caller's hook, else the agent's own simulated operator (hil_serl,
     # hg_dagger), else none. Evaluation never intervenes.
@@ -614,6 +655,8 @@ def train(
                 run.episode_interventions += 1
                 run.intervention_steps += 1
             run.previous_intervened = intervened
+            if "classifier_success" in info:
+                count_reward_decision(run.reward_confusion, info)
             agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
                                      truncated, info, intervened=intervened))
             metrics = agent.update()
@@ -630,6 +673,8 @@ def train(
                 writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
                                   run.step)
                 writer.add_scalar("train/episode_length", len(run.episode_actions), run.step)
+                for key, value in confusion_rates(run.reward_confusion).items():
+                    writer.add_scalar(f"train/reward_{key}", value, run.step)
                 if hook is not None or run.episode_interventions:
                     writer.add_scalar("train/intervention_rate",
                                       run.episode_interventions / len(run.episode_actions),

@@ -175,7 +175,7 @@ def eval_command(
     name = json.loads((agent_dir / "agent.json").read_text())["agent"]
     kwargs = {"base_policy": make_base_policy(environment)} if agent_spec(name).needs_base_policy \
         else {}
-    agent = load_agent(agent_dir, **kwargs)
+    agent = load_agent(agent_dir, allow_policy_only=True, **kwargs)
     records = evaluate(environment, agent, episodes)
     summary = summarize(records)
     environment.close()

@@ -2,11 +2,11 @@
 
 A finished cell belongs to a track task when its task version key (task ID + env kwargs) equals
 the task's. A method with one training seed whose cells cover every task of a track becomes one
-entry (one policy per task, from each cell's final checkpoint), evaluated afresh on the track's
-public dev seeds like any submission; the matrix's own evaluation episodes are not reused, since
-its seeds and episode count are the preset's, not the track's. Training cost: the cells' env
-steps, demonstration episodes, intervention steps and training wall-clock, summed over the
-track's tasks. Entries are marked built-in.
+entry (one policy per task: each cell's final checkpoint, exported policy-only), evaluated afresh
+on the track's public dev seeds like any submission; the matrix's own evaluation episodes are not
+reused, since its seeds and episode count are the preset's, not the track's. Training cost: the
+cells' env steps, demonstration episodes, intervention steps and training wall-clock, summed over
+the track's tasks. Entries are marked built-in.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import safetensors.torch
-
+from agents import export_policy
 from benchmark.matrix import default_store_path
 from benchmark.preset import load_preset
 from benchmark.store import Store
@@ -29,36 +28,28 @@ from leaderboards.ledger import Ledger, LedgerError, submit
 from leaderboards.submission import Submission, Training
 from leaderboards.tracks import TRACKS, Track, get_track
 
-#: Checkpoint files that make up a policy (replay buffers, runner state and optimizer moments
-#: are left behind).
+#: Checkpoint files that make up a policy.
 POLICY_FILES = ("agent.json", "weights.safetensors")
-
-
-def _without_optimizer_state(weights: bytes) -> bytes:
-    """The checkpoint's tensors minus ``optim.*`` (Adam moments: two thirds of a learner's
-    bytes, not needed to act; `agents.load_agent` then starts the optimizers afresh)."""
-    tensors = safetensors.torch.load(weights)
-    return safetensors.torch.save({k: v for k, v in tensors.items() if not k.startswith("optim.")})
 
 
 def _policy_submission(
     track: Track, method: str, agent: str, seed: int, cells: dict[str, dict], preset: str
 ) -> Submission:
-    """A Submission whose per-task policies are the cells' final agent checkpoints."""
+    """A Submission whose per-task policies are the cells' final agent checkpoints, exported
+    policy-only (`agents.export_policy`: the acting networks; critics, targets, optimizer state
+    and replay are left behind, since re-verification only evaluates)."""
     root = Path(tempfile.mkdtemp(prefix="insertbench-matrix-entry-"))
     files = []
     for label, row in cells.items():
         source = Path(row["artifacts_path"]) / "checkpoint" / "agent"
+        missing = [name for name in POLICY_FILES if not (source / name).is_file()]
+        if missing:
+            shutil.rmtree(root, ignore_errors=True)
+            raise LedgerError(f"{preset}: cell {row['config_hash'][:12]} ({label}, {method}) "
+                              f"has no {source / missing[0]}")
+        export_policy(source, root / label)
         for name in POLICY_FILES:
-            if not (source / name).is_file():
-                shutil.rmtree(root, ignore_errors=True)
-                raise LedgerError(f"{preset}: cell {row['config_hash'][:12]} ({label}, {method}) "
-                                  f"has no {source / name}")
-            (root / label).mkdir(exist_ok=True)
-            data = (source / name).read_bytes()
-            if name == "weights.safetensors":
-                data = _without_optimizer_state(data)
-            (root / label / name).write_bytes(data)
+            data = (root / label / name).read_bytes()
             files.append((f"{label}/{name}", hashlib.sha256(data).hexdigest(), len(data)))
     wall = sum(float(r["train_wall_clock_s"] or 0.0) for r in cells.values())
     infos = [json.loads(r["info_json"] or "{}") for r in cells.values()]

@@ -72,7 +72,7 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
                                   "inf values")
     kwargs = {"base_policy": p_controller(env)} if agent_spec(name).needs_base_policy else {}
     try:
-        agent = load_agent(path, **kwargs)
+        agent = load_agent(path, allow_policy_only=True, **kwargs)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SubmissionError(f"{path.name}: the {name} checkpoint does not load: "

@@ -36,6 +36,8 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
         train_async(TASK, "sac", steps=10, backend="robot", out_dir=tmp_path)
     with pytest.raises(ValueError, match="actors"):
         train_async(TASK, "sac", steps=10, actors=0, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="VICE"):
+        train_async(TASK, "sac", steps=10, env_kwargs={"reward": "vice"}, out_dir=tmp_path)
 
 
 def _children(pid: int) -> list[int]:

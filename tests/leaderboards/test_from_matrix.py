@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,8 @@ def test_matrix_cells_become_one_builtin_entry_per_method_covering_the_track(
     assert entry["name"] == "P-controller (seed 0)" and entry["policy"]["agent"] == "p_controller"
     assert sorted(entry["policy"]["per_task"]) == ["DSub", "USB"]
     assert len(entry["evaluations"]["dev"]["episodes"]) == 4  # the track's protocol, not 1
+    stored = Ledger("ledger").policy_dir(entry["entry_id"]) / "USB" / "agent.json"
+    assert json.loads(stored.read_text())["contents"] == "policy"  # exported policy-only
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "already in the ledger" in again.stdout
     assert len(Ledger("ledger").entries()) == 1

@@ -16,7 +16,13 @@ from benchmark.cli import app
 from envs.episode import wilson_interval
 from envs.tasks import PAPER000_TASKS_V1
 from leaderboards import tracks
-from leaderboards.ledger import Ledger, LedgerError, entry_track_version, validate_entry
+from leaderboards.ledger import (
+    Ledger,
+    LedgerError,
+    entry_track_version,
+    stored_policy_paths,
+    validate_entry,
+)
 from leaderboards.scoring import rank, score_entry, track_tables
 from leaderboards.sim2sim import unsupported_reason
 from leaderboards.tracks import HIDDEN_SEED_LOW, TrackTask, hidden_seeds
@@ -268,3 +274,12 @@ def test_the_shipped_ledger_is_valid_and_earlier_track_versions_are_stale():
         assert all(entry_track_version(s.entry) == tracks.TRACK_VERSION for s in ranked)
         assert {e["entry_id"] for e in archived if e["track"] == track.name} <= \
             {s.entry_id for s in tables.stale}
+
+
+
+def test_every_shipped_entry_keeps_its_policy_files():
+    """Entries share a policy directory when their policies are the same bytes (a track-v1
+    entry and its successor): removing one entry must not take the other's policy with it."""
+    ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
+    for entry in ledger.entries():
+        assert stored_policy_paths(ledger, entry)  # raises if a file is missing or altered

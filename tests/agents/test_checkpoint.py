@@ -1,0 +1,105 @@
+"""Checkpoint format details: compact Box bounds (and the old element-by-element form), and
+policy-only checkpoints (`agents.export_policy`) that act like the full one but cannot be trained.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import tests.standin_env  # noqa: F401  (registers the stand-in)
+from agents import export_policy, load_agent, make_agent
+from agents.checkpoint import space_from_json, space_to_json
+from tests.agents.helpers import agent_kwargs
+
+torch.set_num_threads(1)
+
+STANDIN = "InsertBenchStandIn/PegPoint-v0"
+LEDGER = Path(__file__).resolve().parents[2] / "leaderboards" / "ledger"
+
+
+def _image_and_state_space() -> gym.spaces.Dict:
+    return gym.spaces.Dict({
+        "wrist": gym.spaces.Box(0, 255, (64, 64, 3), np.uint8),
+        "tcp_pose": gym.spaces.Box(np.array([-1.0, -2.0, 0.0], np.float32),
+                                   np.array([1.0, 2.0, 0.5], np.float32), dtype=np.float32),
+        "force": gym.spaces.Box(-np.inf, np.inf, (6,), np.float32),
+    })
+
+
+def test_uniform_box_bounds_are_stored_once_and_round_trip():
+    space = _image_and_state_space()
+    data = space_to_json(space)
+    assert data["spaces"]["wrist"] == {"type": "Box", "shape": [64, 64, 3], "dtype": "uint8",
+                                             "low": 0, "high": 255}
+    assert data["spaces"]["force"]["low"] == -np.inf
+    assert data["spaces"]["tcp_pose"]["low"] == pytest.approx([-1.0, -2.0, 0.0])
+    text = json.dumps(data)
+    assert len(text) < 600
+    back = space_from_json(json.loads(text))
+    assert back == space
+    assert back["wrist"].dtype == np.uint8 and back["wrist"].low.shape == (64, 64, 3)
+
+
+def test_element_by_element_bounds_of_older_checkpoints_still_read():
+    space = _image_and_state_space()
+    old = {"type": "Dict", "spaces": {
+        k: {"type": "Box", "shape": list(s.shape), "dtype": s.dtype.name,
+            "low": s.low.tolist(), "high": s.high.tolist()} for k, s in space.spaces.items()}}
+    assert space_from_json(json.loads(json.dumps(old))) == space
+    with pytest.raises(ValueError, match="Box bound must be a number"):
+        space_from_json({"type": "Box", "shape": [2], "dtype": "float32", "low": "0",
+                         "high": 1})
+
+
+def _spelled_out(space: dict) -> bool:
+    if space["type"] == "Dict":
+        return any(_spelled_out(s) for s in space["spaces"].values())
+    return isinstance(space["low"], list)
+
+
+def test_ledger_checkpoints_in_the_old_form_read_as_the_compact_form():
+    """Entries already in the ledger keep their bytes (and policy SHA-256): their spelled-out
+    spaces must read as the same spaces the compact form describes."""
+    metas = [json.loads(p.read_text()) for p in sorted(LEDGER.glob("**/agent.json"))]
+    old = [m for m in metas if _spelled_out(m["observation_space"])]
+    assert old, "the ledger has no checkpoint with spelled-out bounds left to read"
+    for meta in old:
+        for key in ("observation_space", "action_space"):
+            space = space_from_json(meta[key])
+            assert space_from_json(json.loads(json.dumps(space_to_json(space)))) == space
+
+
+@pytest.mark.parametrize("name", ["sac", "td3", "rlpd", "residual_td3"])
+def test_policy_only_checkpoint_acts_like_the_full_one(tmp_path, name):
+    env = gym.make(STANDIN)
+    kwargs = agent_kwargs(name, env)
+    config = {"hidden": (32, 32), "batch_size": 16}
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=3, **kwargs)
+    for module in agent._checkpoint_modules().values():  # weights unlike a fresh agent's
+        for param in module.parameters():
+            param.data.add_(0.01 * torch.randn_like(param))
+    agent.save(tmp_path / "full", include_replay=True)
+    export_policy(tmp_path / "full", tmp_path / "policy")
+
+    assert sorted(p.name for p in (tmp_path / "policy").iterdir()) == [
+        "agent.json", "weights.safetensors"]
+    prefixes = {k.split(".", 1)[0] for k in load_file(tmp_path / "policy" / "weights.safetensors")}
+    assert prefixes == {"actor", "obs_norm"}
+    full_bytes = (tmp_path / "full" / "weights.safetensors").stat().st_size
+    assert (tmp_path / "policy" / "weights.safetensors").stat().st_size < full_bytes / 2
+
+    with pytest.raises(ValueError, match="holds only the policy"):
+        load_agent(tmp_path / "policy", **kwargs)
+    exported = load_agent(tmp_path / "policy", allow_policy_only=True, **kwargs)
+    full = load_agent(tmp_path / "full", **kwargs)
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        np.testing.assert_array_equal(exported.act(obs, deterministic=True),
+                                      full.act(obs, deterministic=True))

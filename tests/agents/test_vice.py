@@ -1,0 +1,176 @@
+"""VICE (agents/vice.py) and its env (benchmark.learned_reward): plumbing on the stand-in task."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import tests.standin_env  # noqa: F401  (registers the stand-in)
+from agents import Transition, load_agent, make_agent
+from benchmark.learned_reward import bind_reward_classifier
+from benchmark.train import collect_demos, make_base_policy, make_env, train
+
+torch.set_num_threads(1)
+
+STANDIN = "tests.standin_env:InsertBenchStandIn/PegPoint-v0"
+VICE_ENV = {"reward": "vice", "image_size": 16}
+TINY = {"hidden": (16, 16), "batch_size": 16, "num_qs": 2, "utd_ratio": 1,
+        "learning_starts": 5, "vice_batch_size": 8, "vice_hidden": (16,),
+        "vice_image_feature_dim": 8, "vice_pretrain_steps": 2, "vice_update_every": 2}
+
+
+def _vice(config: dict | None = None):
+    """A VICE agent pretrained on 3 demonstrations, its classifier bound into its env."""
+    torch.manual_seed(0)
+    env = make_env(STANDIN, VICE_ENV)
+    agent = make_agent("vice", env.observation_space, env.action_space, TINY | (config or {}),
+                       seed=0)
+    agent.pretrain(collect_demos(env, make_base_policy(env), 3))  # the demonstrator's labels
+    bind_reward_classifier(env, agent)
+    return env, agent
+
+
+def _say_always(agent, success: bool) -> None:
+    """Make the classifier constant: P(success) = sigmoid(+-10)."""
+    with torch.no_grad():
+        agent.reward_classifier.head[-1].weight.zero_()
+        agent.reward_classifier.head[-1].bias.fill_(10.0 if success else -10.0)
+
+
+def _step_online(env, agent, steps: int) -> list[dict]:
+    infos, (obs, _) = [], env.reset(seed=0)
+    for _ in range(steps):
+        action = agent.act(obs, deterministic=False)
+        nxt, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info))
+        infos.append(info)
+        obs = nxt if not (term or trunc) else env.reset()[0]
+    return infos
+
+
+def test_goal_frames_are_the_demonstrations_successes_and_the_policy_reads_state_only():
+    env, agent = _vice()
+    goals = agent.goal_rows()
+    assert len(goals) > 0 and len(goals) < len(agent.demo_buffer)
+    # The demonstrator's success label: the simulator says the plug is in at those rows only.
+    depth = agent.demo_buffer.next_obs["tcp_pose"][:len(agent.demo_buffer), 2]
+    assert depth[goals].min() > depth[np.setdiff1d(np.arange(len(depth)), goals)].max() - 0.01
+    assert set(agent.config.obs_keys) == {"tcp_pose", "tcp_vel", "wrench"}
+    assert set(agent.reward_classifier.meta.keys) == {"wrist", "side"}
+
+
+def test_learner_rewards_come_from_the_classifier_not_the_simulator():
+    env, agent = _vice()
+    _say_always(agent, True)  # a classifier fooled everywhere
+    infos = _step_online(env, agent, 6)
+    n = len(agent.buffer)
+    assert not any(i["is_success"] for i in infos)  # the plug never got in ...
+    assert np.all(agent.buffer.reward[:n] == 1.0)  # ... yet every stored reward says it did
+    assert np.all(agent.buffer.terminated[:n])  # and the classifier ended every episode
+    assert all(i["classifier_success"] for i in infos)
+    # Sampled batches are relabelled by the current classifier, demo rows included (whose
+    # stored rewards are the demonstrator's labels, mostly 0).
+    batch = agent.sample()
+    assert np.all(batch["reward"] == 1.0) and np.all(batch["terminated"])
+    _say_always(agent, False)
+    batch = agent.sample()
+    assert np.all(batch["reward"] == 0.0) and not np.any(batch["terminated"])
+
+
+def test_classifier_negatives_are_the_policys_states(monkeypatch):
+    env, agent = _vice({"vice_update_every": 1})
+    calls = []
+    original = agent.update_classifier
+    monkeypatch.setattr(agent, "update_classifier",
+                        lambda buffer, rows: calls.append((buffer, rows)) or original(buffer, rows))
+    _step_online(env, agent, 3)
+    metrics = agent.update()
+    assert len(calls) == 1 and calls[0][0] is agent.buffer  # the online buffer, not the demos
+    np.testing.assert_array_equal(calls[0][1], np.arange(3))  # every online row is a candidate
+    assert {"vice/loss", "vice/p_goal", "vice/p_policy"} <= set(metrics)
+    assert all(np.isfinite(v) for v in metrics.values())
+
+
+def test_classifier_update_pushes_goal_frames_up_and_policy_states_down():
+    env, agent = _vice({"vice_gp_weight": 0.0, "vice_mixup_alpha": 0.0, "vice_lr": 3e-3,
+                        "vice_pretrain_steps": 0})
+    _step_online(env, agent, 4)
+    goals = agent.goal_rows()
+    goal_obs = {k: agent.demo_buffer.next_obs[k][goals] for k in ("wrist", "side", "tcp_pose")}
+    policy_obs = {k: agent.buffer.next_obs[k][:4] for k in ("wrist", "side", "tcp_pose")}
+
+    def gap() -> float:
+        with torch.no_grad():
+            logit = {name: agent.reward_classifier({k: torch.as_tensor(v) for k, v in o.items()})
+                     for name, o in (("goal", goal_obs), ("policy", policy_obs))}
+        return float(logit["goal"].mean() - logit["policy"].mean())
+
+    before = gap()
+    for _ in range(30):
+        agent.update_classifier(agent.buffer, np.arange(4))
+    assert gap() > before + 1.0
+
+
+def test_checkpoint_round_trip_gives_identical_classifier_outputs_and_updates(tmp_path):
+    env, agent = _vice({"vice_sanity_margin_mm": 2.0})
+    _step_online(env, agent, 8)
+    agent.update()
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    assert restored.reward_classifier.meta == agent.reward_classifier.meta
+    assert restored.reward_classifier.meta.min_insertion_z_m is not None
+    probe = {k: v[:8] for k, v in agent.buffer.next_obs.items()}
+    with torch.no_grad():
+        np.testing.assert_array_equal(
+            agent.reward_classifier({k: torch.as_tensor(v) for k, v in probe.items()}),
+            restored.reward_classifier({k: torch.as_tensor(v) for k, v in probe.items()}))
+    # Optimiser state, rng and buffers came back too: the next classifier step is the same.
+    outputs = []
+    for a in (agent, restored):
+        torch.manual_seed(5)
+        outputs.append(a.update_classifier(a.buffer, np.arange(len(a.buffer))))
+    assert outputs[0] == outputs[1]
+
+
+def test_vice_run_trains_resumes_and_counts_the_rewards_false_decisions(tmp_path):
+    from tests.benchmark.test_train import _assert_same_final_state
+
+    kwargs = {"env_kwargs": VICE_ENV, "config": TINY, "eval_every": 0, "eval_episodes": 1,
+              "demo_episodes": 2, "progress": False}
+    straight = train(STANDIN, "vice", seed=1, steps=24, out_dir=tmp_path / "a", **kwargs)
+    train(STANDIN, "vice", seed=1, steps=12, out_dir=tmp_path / "b", **kwargs)
+    resumed = train(STANDIN, "vice", seed=1, steps=24, out_dir=tmp_path / "b", **kwargs)
+    _assert_same_final_state(tmp_path / "a", tmp_path / "b")
+    assert resumed.agent.classifier_steps == straight.agent.classifier_steps > 0
+    confusion = json.loads((tmp_path / "a" / "evaluations.json").read_text())[-1][
+        "reward_confusion"]
+    assert sum(confusion.values()) == 24  # every training step was rewarded by the classifier
+
+
+@pytest.mark.parametrize("agent,env_kwargs,num_envs,message", [
+    ("vice", {"image_size": 16}, 1, "camera images"),
+    ("vice", {"obs_mode": "state+pixels", "image_size": 16}, 1, "reward='vice'"),
+    ("rlpd", VICE_ENV, 1, "learns its reward classifier"),
+    ("vice", VICE_ENV | {"obs_mode": "state"}, 1, "state\\+pixels"),
+    ("vice", VICE_ENV, 2, "num_envs=1"),
+])
+def test_mismatched_reward_and_agent_are_refused(tmp_path, agent, env_kwargs, num_envs, message):
+    config = {k: v for k, v in TINY.items() if agent == "vice" or not k.startswith("vice_")}
+    with pytest.raises(ValueError, match=message):
+        train(STANDIN, agent, steps=6, env_kwargs=env_kwargs, config=config, eval_episodes=0,
+              demo_episodes=1, num_envs=num_envs, out_dir=tmp_path / "r", progress=False)
+
+
+def test_cli_refuses_a_vice_env_for_an_agent_without_a_classifier(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["train", "--task", STANDIN, "--agent", "rlpd", "--steps", "200",
+                                   "-e", "reward=vice", "--out", "run", "--no-progress"])
+    assert res.exit_code != 0 and "learns its reward classifier" in res.output
+    assert "Traceback" not in res.output
