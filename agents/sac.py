@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Observation
+from agents.base import Dataset, Observation
 from agents.buffer import Batch, ReplayBuffer, batch_to_torch
 from agents.config import check
 from agents.networks import (
@@ -68,6 +68,8 @@ class SACConfig:
     # AMX (`python -m benchmark.bench_throughput`), slower on CPUs without; off by default
     bf16_convs: bool = False
     image_shift_px: int = 4  # DrQ random shift of image observations in a batch [pixels]; 0: off
+    pretrain_steps: int = 0  # gradient steps on the offline data in pretrain() (paper 001's SAC
+    # baseline is trained offline on the same data before finetuning); 0: only prefill the buffer
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
     def validate(self) -> None:
@@ -87,7 +89,7 @@ class SACConfig:
         check(self.num_qs >= 2, name, "num_qs", ">= 2", self.num_qs)
         for f in ("batch_size", "buffer_size", "utd_ratio", "image_feature_dim", "image_channels"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
-        for f in ("learning_starts", "random_steps", "image_shift_px"):
+        for f in ("learning_starts", "random_steps", "image_shift_px", "pretrain_steps"):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
 
 
@@ -152,6 +154,14 @@ class SACAgent(OffPolicyAgent):
         return action[0].cpu().numpy()
 
     # ------------------------------------------------------------------ learning
+    def pretrain(self, dataset: Dataset) -> dict[str, float]:
+        """Prefill the replay buffer with ``dataset``, then ``pretrain_steps`` SAC gradient steps
+        on it (offline SAC; online, the offline rows stay in the buffer beside the new ones)."""
+        metrics = super().pretrain(dataset)
+        for _ in range(self.config.pretrain_steps):
+            metrics |= self.update_from_batch(self.buffer.sample(self.config.batch_size, self.rng))
+        return metrics
+
     def update_from_batch(self, batch: Batch) -> dict[str, float]:
         """One SAC gradient step on a numpy batch (actions in [-1, 1])."""
         b = batch_to_torch(batch, self.device)

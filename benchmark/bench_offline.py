@@ -14,7 +14,9 @@ is pretrained once on the recipe's training connectors. On each held-out test co
 reports the reward classifier's balanced accuracy on fresh noisy-expert data of that connector
 (paper 001 rebalances to 50/50 per connector), the policy's zero-shot success at +-10 mm, and the
 success after ``--online-trials`` 20-step trials of finetuning rewarded by the classifier only;
-then the Localize baseline (+ searches) and State-IQL offline at +-10 mm and 10-20 mm.
+then SAC from vision (no DAIB; trained offline on the same data, then finetuned for as many
+trials on LOTJ's reward classifier, never the env's reward), the Localize baseline (+ searches)
+and State-IQL offline at +-10 mm and 10-20 mm.
 
 Every stage writes its result under ``--out`` and is skipped when rerun with the same settings
 (resumable; other settings in the same ``--out`` are refused). Prints the papers' numbers
@@ -35,6 +37,7 @@ import contextlib
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,7 @@ from benchmark.recipes import (
     PAPER004_STEPS,
     load_recipe,
     paper004_env,
+    recipe_connectors,
     recipe_version,
 )
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
@@ -80,6 +84,11 @@ PAPER001_LOCALIZE = {
     ("spiral_search", "DT12"): (4, 0), ("spiral_search", "Megablock"): (15, 17),
     ("spiral_search", "NEMA15"): (3, 0), ("spiral_search", "Europlug"): (4, 0),
 }
+#: Paper 001, SAC from vision (no DAIB), Table I at +-10 mm: (offline, online) out of 20.
+PAPER001_SAC = {"DT12": (0, 0), "Megablock": (0, 0), "NEMA15": (0, 0), "Europlug": (0, 0)}
+#: Training connectors on which LOTJ's offline policy is also evaluated: in-distribution
+#: success tells a policy that did not learn the task from one that does not generalise.
+PAPER001_TRAINING_CHECK = ("USBA", "HDMI", "DSubDE9", "XT60")
 SCENARIOS = {"+-10 mm": [0.0, 10.0], "10-20 mm": [10.0, 20.0]}
 
 
@@ -156,8 +165,14 @@ def latent_separation(agent: Any, contexts_per_task: int = 8, seed: int = 0) -> 
             "chance": 1.0 / len(tasks), "between_over_within": between / max(within, 1e-12)}
 
 
-def _finetune(env: gym.Env, agent: Any, steps: int, seed: int) -> dict[str, float]:
-    """``steps`` online env steps (episodes seeded like the runner's training episodes)."""
+def _finetune(env: gym.Env, agent: Any, steps: int, seed: int,
+              learned_success: Callable[[dict[str, np.ndarray]], bool] | None = None,
+              ) -> dict[str, float]:
+    """``steps`` online env steps (episodes seeded like the runner's training episodes).
+
+    With ``learned_success`` (a reward classifier on s'), the agent is given reward 1 and
+    termination exactly where it says success, never the env's reward; episodes still end
+    where the env ends them, and the true success is only counted for the report."""
     episode, obs, successes, episodes = 0, None, 0, 0
     for _ in range(steps):
         if obs is None:
@@ -166,7 +181,11 @@ def _finetune(env: gym.Env, agent: Any, steps: int, seed: int) -> dict[str, floa
             episode += 1
         action = agent.act(obs, deterministic=False)
         nxt, reward, term, trunc, info = env.step(action)
-        agent.observe(Transition(obs, action, float(reward), nxt, term, trunc, info))
+        stored_reward, stored_term = float(reward), term
+        if learned_success is not None:
+            stored_term = bool(learned_success(nxt))
+            stored_reward = float(stored_term)
+        agent.observe(Transition(obs, action, stored_reward, nxt, stored_term, trunc, info))
         agent.update()
         obs = None if term or trunc else nxt
         if term or trunc:
@@ -302,9 +321,29 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
     return result
 
 
-def _state_iql_eval(path: Path, connector: str, env_kwargs: dict,
-                    args: argparse.Namespace) -> dict[str, Any]:
-    """Offline success of State-IQL (acting on the localizer's estimate) on a test connector."""
+def _sac_connector(path: Path, lotj_path: Path, connector: str, env_kwargs: dict,
+                   args: argparse.Namespace) -> dict[str, Any]:
+    """SAC from vision: zero-shot success, finetuning rewarded by LOTJ's reward classifier
+    (the same R_psi that LOTJ finetunes on; the learner never sees the env's reward), success."""
+    env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
+    agent, lotj = load_agent(path), load_agent(lotj_path)
+    torch.manual_seed(args.seed)
+
+    def learned_success(next_obs: dict[str, np.ndarray]) -> bool:
+        batch = {k: np.asarray(v)[None] for k, v in next_obs.items()}
+        return bool(lotj.success_probability(batch)[0] >= lotj.config.classifier_threshold)
+
+    result = {"offline": summarize(evaluate(env, agent, args.eval_episodes)),
+              "finetune": _finetune(env, agent, args.online_trials * PAPER001_STEPS, args.seed,
+                                    learned_success)}
+    result["online"] = summarize(evaluate(env, agent, args.eval_episodes))
+    env.close()
+    return result
+
+
+def _offline_eval(path: Path, connector: str, env_kwargs: dict,
+                  args: argparse.Namespace) -> dict[str, Any]:
+    """Success of the checkpoint at ``path`` (no finetuning) on ``connector``."""
     env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
     summary = summarize(evaluate(env, load_agent(path), args.eval_episodes))
     env.close()
@@ -341,11 +380,21 @@ def bench_paper001(args: argparse.Namespace) -> None:
                                           "localize_steps": args.pretrain_steps,
                                           "batch_size": args.batch_size}, dataset, probe, out,
                             args.seed)
+    # Paper 001's SAC baseline: SAC from the wrist image (no DAIB), trained offline on the same
+    # data, finetuned from its policy (no random warm-up) on LOTJ's learned reward.
+    sac = _pretrained("sac", {"pretrain_steps": args.pretrain_steps, "batch_size": args.batch_size,
+                              "obs_keys": ("wrist",), "random_steps": 0, "learning_starts": 0,
+                              "buffer_size": len(dataset["action"])
+                              + args.online_trials * PAPER001_STEPS}, dataset, probe, out,
+                      args.seed)
     rows = []
     for connector in connectors:
         rows.append((connector, _json(out / "iql" / f"{connector}.json",
                                       lambda c=connector: _paper001_connector(path, c, env_kwargs,
                                                                               args))))
+    sac_rows = [(c, _json(out / "sac" / f"{c}.json",
+                          lambda c=c: _sac_connector(sac, path, c, env_kwargs, args)))
+                for c in connectors]
     print(f"paper 001 Tables I and IV at +-10 mm (paper: k/20, real robot; ours: "
           f"k/{args.eval_episodes}, pretrain {args.pretrain_steps} steps, "
           f"{args.online_trials} online trials)")
@@ -355,7 +404,22 @@ def bench_paper001(args: argparse.Namespace) -> None:
         paper = PAPER001_TABLE1.get(connector, ("-", "-"))
         print(f"{connector:10s} {paper[0]!s:>9s} {paper[1]!s:>8s} "
               f"{r['offline']['successes']:4d} {r['online']['successes']:4d} "
-              f"{r['classifier']['balanced_accuracy']:6.2f}")
+              f"{r['classifier']['balanced_accuracy']:6.2f}   true successes while finetuning "
+              f"{r['finetune']['training_successes']}/{r['finetune']['training_episodes']}")
+    print(f"SAC from vision, offline and after {args.online_trials} online trials rewarded by "
+          f"LOTJ's classifier: successes/{args.eval_episodes} at +-10 mm (paper: /20, Table I)")
+    for connector, r in sac_rows:
+        paper = PAPER001_SAC.get(connector, ("-", "-"))
+        print(f"SAC            {connector:10s} ours {r['offline']['successes']:>3d} -> "
+              f"{r['online']['successes']:<3d} paper {paper[0]} -> {paper[1]}  (true successes "
+              f"while finetuning: {r['finetune']['training_successes']}/"
+              f"{r['finetune']['training_episodes']})")
+    trained = {c: _json(out / "iql" / f"training-{c}.json",
+                        lambda c=c: _offline_eval(path, c, env_kwargs, args))
+               for c in PAPER001_TRAINING_CHECK if c in recipe_connectors(args.data)}
+    print("LOTJ offline on training connectors (in distribution), successes/"
+          f"{args.eval_episodes} at +-10 mm: " + ", ".join(
+              f"{c} {r['successes']}" for c, r in trained.items()))
     print("Localize (+ search after moving to its estimate): successes/"
           f"{args.eval_episodes} (paper: /20, Table I | Table II)")
     for search in ("none", "straight_down", "random_search", "spiral_search"):
@@ -378,7 +442,7 @@ def bench_paper001(args: argparse.Namespace) -> None:
     for connector in connectors:
         counts = [str(_json(out / "state_iql" / f"{connector}-{offset[0]:g}.json",
                             lambda c=connector, o=offset:
-                            _state_iql_eval(state_iql, c, env_kwargs | {"init_offset_mm": o},
+                            _offline_eval(state_iql, c, env_kwargs | {"init_offset_mm": o},
                                             args))["successes"])
                   for offset in SCENARIOS.values()]
         paper = PAPER001_STATE_IQL.get(connector, ("-", "-"))

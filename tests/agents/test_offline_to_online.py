@@ -160,6 +160,39 @@ def test_lotj_pretrains_relabels_with_its_classifier_mixes_25_75_and_freezes_cnn
     assert not restored.actor.encoder.encoder.images["wrist"].convs[0].weight.requires_grad
 
 
+def test_sac_trains_offline_then_finetunes_on_a_learned_reward_only(tmp_path):
+    """Paper 001's SAC baseline: pretrain_steps offline SAC steps on the prefilled buffer, then
+    online transitions rewarded and terminated by the classifier, never by the env."""
+    from benchmark.bench_offline import _finetune
+
+    torch.manual_seed(0)
+    env = gym.make(STANDIN, max_episode_steps=8, **PIXELS)
+    data = _noisy_dataset(env, episodes=4, tasks=2)
+    config = TINY | {"hidden": (32, 32), "obs_keys": ("wrist",), "random_steps": 0,
+                     "learning_starts": 0, "image_channels": 8}
+    agent = make_agent("sac", env.observation_space, env.action_space, config, seed=0)
+    weights = agent.actor.net[0].weight.clone()
+    pre = agent.pretrain(data)
+    rows = len(data["action"])
+    assert agent.gradient_steps == 10 and len(agent.buffer) == rows
+    assert np.isfinite(pre["loss/critic"]) and not torch.equal(weights, agent.actor.net[0].weight)
+    assert make_agent("sac", env.observation_space, env.action_space,
+                      config | {"pretrain_steps": 0}).pretrain(data) == {
+        "pretrain/transitions": float(rows)}
+
+    seen: list[bool] = []
+
+    def never(next_obs):  # a classifier that never calls success, whatever the env says
+        seen.append(True)
+        return False
+
+    result = _finetune(env, agent, steps=20, seed=0, learned_success=never)
+    assert len(seen) == 20 and agent.gradient_steps == 30 and len(agent.buffer) == rows + 20
+    assert not agent.buffer.reward[rows:rows + 20].any()
+    assert not agent.buffer.terminated[rows:rows + 20].any()
+    assert result["training_episodes"] >= 2  # episodes still end where the env ends them
+
+
 def test_iql_without_labels_trains_on_a_plain_dataset_but_daib_needs_task_ids():
     env = gym.make(STANDIN)
     data = _noisy_dataset(env, episodes=3, tasks=1)

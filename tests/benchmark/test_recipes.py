@@ -20,7 +20,7 @@ from benchmark.recipes import (
     recipe_parts,
     socket_offsets,
 )
-from benchmark.train import load_demos, train
+from benchmark.train import load_demos, make_env, train
 
 
 def test_recipes_follow_the_papers():
@@ -129,3 +129,52 @@ def test_offline_presets_drive_bench_offline_not_the_matrix(tmp_path, monkeypatc
         main()
     assert exited.value.code == 2 and "unknown [bench] keys ['epochs']" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path, monkeypatch,
+                                                                        capsys):
+    """Plumbing of Tables I, II and IV on a tiny budget: LOTJ, SAC from vision (finetuned on
+    LOTJ's classifier), Localize + searches and State-IQL on one unseen connector; a rerun reads
+    every stage back instead of recomputing it."""
+    from benchmark.bench_offline import main
+    from benchmark.recipes import collect_recipe
+
+    monkeypatch.chdir(tmp_path)
+    collect_recipe("paper001", tmp_path / "data", episodes=2, connectors=["USBA"],
+                   progress=False)
+    argv = ["bench_offline", "paper001", "--data", "data", "--out", "out", "--tasks", "DT12",
+            "--pretrain-steps", "2", "--batch-size", "8", "--eval-episodes", "1",
+            "--online-trials", "1", "--classifier-episodes", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    main()
+    report = capsys.readouterr().out
+    assert "SAC            DT12       ours   0 -> 0   paper 0 -> 0" in report
+    assert "on training connectors (in distribution), successes/1 at +-10 mm: USBA" in report
+    assert "State-IQL      DT12" in report and "spiral_search  DT12" in report
+    sac = json.loads((tmp_path / "out" / "sac" / "DT12.json").read_text())
+    assert sac["finetune"]["training_episodes"] == 1 and sac["online"]["episodes"] == 1
+    saved = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.json")
+             if p.name != "bench.json"}
+    main()
+    assert capsys.readouterr().out == report
+    assert saved == {p: p.stat().st_mtime_ns for p in saved}
+
+    from benchmark.bench_lotj_policy import finetune_check
+
+    check = finetune_check("out/iql/pretrained", "DT12", "v1", trials=1, episodes=1, seed=0)
+    assert check["finetune"]["training_episodes"] == 1
+    assert {check["mean"], check["sampled"], check["finetuned"]} <= {0, 1}
+    assert 0 < check["weights"]["effective_fraction"] <= 1
+
+
+def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_expert(tmp_path):
+    from benchmark.bench_lotj_policy import closed_loop, train_policy
+    from benchmark.recipes import PAPER001_ENV, collect_recipe
+
+    collect_recipe("paper001", tmp_path, episodes=2, connectors=["USBA"], progress=False)
+    space = make_env("InsertBench/Connector-USBA-v1", PAPER001_ENV).observation_space
+    policy = train_policy(load_recipe(tmp_path), space, "nll", True, steps=2, batch_size=8,
+                          seed=0)
+    row = closed_loop(policy, "USBA", "v1", episodes=1)
+    assert row["successes"] in (0, 1) and len(row["action_error"]) == 3
+    assert 0 <= row["lateral_mm"] < 100

@@ -1,0 +1,205 @@
+"""Why LOTJ's offline image policy fails: its actor alone, trained by regression on the recipe.
+
+    python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --loss mse --steps 3000
+    python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --loss nll --daib --steps 3000
+
+Trains only the policy of ``agents.iql`` (the same wrist-image CNN, batch, random-shift
+augmentation and learning rate) on a paper 001 recipe's recorded actions, the p = 0.2 random
+actions included, with advantage weights fixed at 1 (what IQL's weights are on this data, see
+README): ``--loss mse`` regresses the mean, ``--loss nll`` maximises the Gaussian likelihood as
+IQL's policy extraction does; ``--daib`` adds DAIB as LOTJ does. Then runs the policy mean on
+training and unseen connectors at +-10 mm and prints, per connector, the successes, the mean
+|action - expert action| per axis at the visited states (the expert is the P-controller on the
+true socket) and the final lateral error [mm].
+
+    python -m benchmark.bench_lotj_policy --finetune runs/p001-5k/iql/pretrained \
+        --connector Europlug --trials 200
+
+instead takes a pretrained LOTJ checkpoint (e.g. from ``bench_offline``) to one connector: its
+success with the policy mean and with the ``exploration_std`` samples that finetuning draws,
+then ``--trials`` trials of finetuning rewarded by its own classifier (as ``bench_offline``),
+the true successes among them, and the success after. Figures, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.daib import DAIB, BottleneckEncoder
+from agents.iql import IQLConfig, Policy
+from agents.networks import ObsEncoder, random_shift
+from benchmark.bench_offline import PAPER001_TABLE1, PAPER001_TRAINING_CHECK
+from benchmark.recipes import PAPER001_ENV, PAPER001_STEPS, load_recipe, recipe_version
+from benchmark.train import make_base_policy, make_env
+
+
+def train_policy(dataset: dict, space, loss: str, daib: bool, steps: int, batch_size: int,
+                 seed: int) -> Policy:
+    """The IQL actor (``IQLConfig`` defaults) trained by regression on the dataset's actions."""
+    cfg = IQLConfig()
+    torch.manual_seed(seed)
+    encoder = ObsEncoder(space, ("wrist",), cfg.image_feature_dim)
+    bottleneck = DAIB(encoder.out_dim, cfg.daib_invariant_dim, cfg.daib_specific_dim,
+                      cfg.num_domains, cfg.daib_kl_weight,
+                      cfg.daib_adversarial_weight) if daib else None
+    policy = Policy(BottleneckEncoder(encoder, bottleneck), 3, cfg.hidden)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.actor_lr)
+    rng = np.random.default_rng(seed)
+    actions = torch.as_tensor(np.clip(dataset["action"], -1, 1), dtype=torch.float32)
+    images, domains = dataset["obs"]["wrist"], torch.as_tensor(dataset["task_id"])
+    for _ in range(steps):
+        rows = rng.integers(0, len(actions), batch_size)
+        obs = {"wrist": random_shift(torch.as_tensor(images[rows]), cfg.augment_pad)}
+        z, z_inv, kl = policy.encoder(obs, sample=True)
+        if loss == "mse":
+            fit = ((policy.head(z, deterministic=True) - actions[rows]) ** 2).sum(-1).mean()
+        else:
+            fit = -policy.head.log_prob(z, actions[rows]).mean()
+        aux, _ = policy.encoder.aux_loss(z_inv, kl, domains[rows])
+        opt.zero_grad(set_to_none=True)
+        (fit + aux).backward()
+        opt.step()
+    return policy
+
+
+def closed_loop(policy: Policy, connector: str, version: str, episodes: int) -> dict[str, float]:
+    """Successes, mean |a - a_expert| per axis and final lateral error [mm] of the mean action."""
+    env = make_env(f"InsertBench/Connector-{connector}-{version}",
+                   PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
+                                   "init_offset_mm": [0.0, 10.0]})
+    expert = make_base_policy(env)
+    successes, errors, lateral = 0, [], []
+    for episode in range(episodes):
+        obs, info = env.reset(seed=10_000_000 + episode)
+        for _ in range(PAPER001_STEPS):
+            with torch.no_grad():
+                z, _, _ = policy.encoder({"wrist": torch.as_tensor(obs["wrist"][None])},
+                                         sample=False)
+                action = policy.head(z, deterministic=True)[0].numpy()
+            errors.append(np.abs(action - expert(obs)))
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        successes += bool(info["is_success"])
+        base = env.unwrapped
+        offset = base.start_mat.T @ (base.tcp_pos - base.believed_goal_pos)
+        lateral.append(1000.0 * float(np.linalg.norm(offset[:2])))
+    env.close()
+    return {"successes": successes,
+            "action_error": [round(float(e), 2) for e in np.mean(errors, 0)],
+            "lateral_mm": round(float(np.mean(lateral)), 1)}
+
+
+class _Sampled:
+    """An agent acting as it does in finetuning trials (``deterministic=False``), for evaluate."""
+
+    def __init__(self, agent: Any):
+        self.agent = agent
+
+    def act(self, obs: dict[str, np.ndarray], deterministic: bool) -> np.ndarray:
+        return self.agent.act(obs, deterministic=False)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.agent.reset(seed=seed)
+
+
+def advantage_weights(agent: Any, rows: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """IQL's advantage weights exp(beta A) (capped) on ``rows`` of the agent's offline data:
+    percentiles (1, 5, 50, 95, 99) of A and of the weights, and the effective batch fraction
+    (sum w)^2 / (n sum w^2) (1: every row counts alike, i.e. behaviour cloning)."""
+    batch, _ = agent.offline.sample(rows, np.random.default_rng(seed))
+    b = agent._to_torch(batch, augment=False)
+    with torch.no_grad():
+        q = agent.target_critic(b["obs"], b["action"]).min(dim=0).values
+        advantage = (q - agent.value(b["obs"])).numpy()
+    weights = np.minimum(np.exp(agent.config.beta * advantage), agent.config.exp_adv_max)
+    levels = [1, 5, 50, 95, 99]
+    return {"advantage": np.percentile(advantage, levels).round(3).tolist(),
+            "weight": np.percentile(weights, levels).round(2).tolist(),
+            "effective_fraction": round(float(weights.sum() ** 2 / (weights**2).sum()
+                                              / len(weights)), 3)}
+
+
+def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
+                   episodes: int, seed: int, beta: float | None = None) -> dict[str, Any]:
+    """Mean and sampled success, classifier-rewarded finetuning (with IQL's inverse temperature
+    set to ``beta`` if given), success after."""
+    from agents import load_agent
+    from benchmark.bench_offline import _finetune
+    from benchmark.evaluate import evaluate
+    from envs.episode import summarize
+
+    env = make_env(f"InsertBench/Connector-{connector}-{version}",
+                   PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
+                                   "init_offset_mm": [0.0, 10.0]})
+    agent = load_agent(checkpoint)
+    if beta is not None:
+        agent.config.beta = beta
+    torch.manual_seed(seed)
+    result: dict[str, Any] = {
+        "weights": advantage_weights(agent, seed=seed),
+        "mean": summarize(evaluate(env, agent, episodes))["successes"],
+        "sampled": summarize(evaluate(env, _Sampled(agent), episodes))["successes"]}
+    started = time.process_time()
+    result["finetune"] = _finetune(env, agent, trials * PAPER001_STEPS, seed)
+    result["finetune_cpu_s"] = round(time.process_time() - started)
+    result["finetuned"] = summarize(evaluate(env, agent, episodes))["successes"]
+    env.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="a paper001 `dataset recipe` folder")
+    parser.add_argument("--loss", choices=["mse", "nll"], default="mse")
+    parser.add_argument("--daib", action="store_true")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--finetune", metavar="CHECKPOINT",
+                        help="a pretrained LOTJ checkpoint to finetune instead")
+    parser.add_argument("--connector", default="Europlug", help="with --finetune")
+    parser.add_argument("--trials", type=int, default=200, help="with --finetune")
+    parser.add_argument("--version", default="v1", help="task version, with --finetune")
+    parser.add_argument("--beta", type=float,
+                        help="with --finetune: IQL's inverse temperature while finetuning")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.finetune:
+        r = finetune_check(args.finetune, args.connector, args.version, args.trials,
+                           args.episodes, args.seed, args.beta)
+        w = r["weights"]
+        print(f"advantage weights on the offline data (beta {args.beta or 'as trained'}): A "
+              f"percentiles 1/5/50/95/99 {w['advantage']}, weights {w['weight']}, effective "
+              f"batch fraction {w['effective_fraction']}")
+        print(f"{args.connector}: policy mean {r['mean']}/{args.episodes}, exploration samples "
+              f"{r['sampled']}/{args.episodes}; {args.trials} trials on its classifier "
+              f"({r['finetune_cpu_s']} CPU-s): {r['finetune']['training_successes']}/"
+              f"{r['finetune']['training_episodes']} true successes; after "
+              f"{r['finetuned']}/{args.episodes}")
+        return
+    if args.data is None:
+        parser.error("give --data (or --finetune CHECKPOINT)")
+    dataset = load_recipe(args.data)
+    probe = make_env(f"InsertBench/Connector-DT12-{recipe_version(args.data)}", PAPER001_ENV)
+    started = time.process_time()
+    policy = train_policy(dataset, probe.observation_space, args.loss, args.daib, args.steps,
+                          args.batch_size, args.seed)
+    print(f"{args.loss}{' + DAIB' if args.daib else ''}, {args.steps} steps: "
+          f"{time.process_time() - started:.0f} CPU-s")
+    for kind, connectors in (("training", PAPER001_TRAINING_CHECK),
+                             ("unseen", tuple(PAPER001_TABLE1))):
+        for connector in connectors:
+            r = closed_loop(policy, connector, recipe_version(args.data), args.episodes)
+            print(f"{kind:8s} {connector:10s} {r['successes']:2d}/{args.episodes}  "
+                  f"|a - expert| {r['action_error']}  final lateral error {r['lateral_mm']} mm")
+
+
+if __name__ == "__main__":
+    main()
