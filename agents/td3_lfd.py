@@ -2,7 +2,16 @@
 
 Papers: A. Nair, B. McGrew, M. Andrychowicz, W. Zaremba, P. Abbeel, "Overcoming Exploration in
 Reinforcement Learning with Demonstrations", ICRA 2018 (demo buffer, behaviour-cloning loss on
-demo samples, Q-filter); Schoettler et al. 2019 (paper 000) use it on top of TD3.
+demo samples, Q-filter); Schoettler et al. 2019 (paper 000) use it on top of TD3 ("we add a
+behavior cloning loss while performing RL that pushes the policy towards the demonstrator
+actions"; paper 000 names no Q-filter).
+
+The Q-filter is off by default: measured on USB-v1 (paper000 kwargs, 20 P-controller demos), it
+kept 0% of the demo rows from the first 50 online updates on, because an actor trained on -Q1
+sits where Q1 rates it above the demos by construction. Without BC, Adam followed -Q1 to the
+action bounds (mean |pi| 0.27 -> 0.93 on demo states within 200 updates) and greedy success
+fell from 19/20 to 0/20; unfiltered, it held 15-20/20 (`python -m benchmark.check_serl --task
+usb --agent td3_lfd -e 'init_offset_mm=[0,0]' -e obs_frame='"start"'`).
 
 Differences from plain TD3 (``td3.py``), all in this file:
 - a separate demo buffer, filled by ``pretrain(dataset)`` and by intervened transitions;
@@ -32,10 +41,14 @@ class TD3LfDConfig(TD3Config):
     """TD3 hyperparameters plus the demonstration terms of Nair et al. 2018."""
 
     bc_weight: float = 1.0  # weight of the behaviour-cloning loss relative to -Q
-    q_filter: bool = True  # clone a demo action only where the critic rates it above pi(s)
+    q_filter: bool = False  # clone a demo action only where the critic rates it above pi(s)
+    # (Nair et al.); off: see the module docstring
     demo_batch_size: int = 128  # demo transitions added to every gradient step's batch
     demo_buffer_size: int = 100_000  # demo buffer capacity [transitions]
     pretrain_steps: int = 1_000  # gradient steps on demos alone inside pretrain()
+    obs_norm_online: bool = False  # also fold online observations into the normaliser; False:
+    # the demos' statistics, fixed (as RLPD). With True, 250 steps of exploration on USB-v1
+    # moved the statistics under the pretrained actor: 0/20 before its first online update.
 
     def validate(self) -> None:
         """TD3 checks plus the demo fields."""
@@ -66,6 +79,14 @@ class TD3LfDAgent(TD3Agent):
         self.demo_buffer = ReplayBuffer(observation_space, self.action_dim,
                                         config.demo_buffer_size)
         self._pretraining = False
+
+    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
+        """Online buffer; the normaliser keeps the demos' statistics unless ``obs_norm_online``."""
+        if self.config.obs_norm_online or len(self.demo_buffer) == 0:
+            super().store(transition, unit_action)
+            return
+        self.buffer.add(transition, action=unit_action)
+        self.env_steps += 1
 
     def observe(self, transition: Transition) -> None:
         """Online buffer always; a human-intervened transition is a demonstration too."""
