@@ -13,6 +13,10 @@ action bounds (mean |pi| 0.27 -> 0.93 on demo states within 200 updates) and gre
 fell from 19/20 to 0/20; unfiltered, it held 15-20/20 (`python -m benchmark.check_serl --task
 usb --agent td3_lfd -e 'init_offset_mm=[0,0]' -e obs_frame='"start"'`).
 
+``bc_weight`` is 10: with 1, the same runs held 19-20/20 to 1,500 env steps and fell to 0/20 by
+2,000 (the actor still matched the demos on demo states, mean |pi| 0.27 vs 0.27, and failed off
+them); with 10 they held 20/20 at every evaluation to 3,000 steps (`-c learning_starts=500`).
+
 Differences from plain TD3 (``td3.py``), all in this file:
 - a separate demo buffer, filled by ``pretrain(dataset)`` and by intervened transitions;
 - every gradient step trains on ``batch_size`` online + ``demo_batch_size`` demo transitions;
@@ -40,7 +44,7 @@ from agents.td3 import TD3Agent, TD3Config
 class TD3LfDConfig(TD3Config):
     """TD3 hyperparameters plus the demonstration terms of Nair et al. 2018."""
 
-    bc_weight: float = 1.0  # weight of the behaviour-cloning loss relative to -Q
+    bc_weight: float = 10.0  # weight of the behaviour-cloning loss relative to -Q1 (see below)
     q_filter: bool = False  # clone a demo action only where the critic rates it above pi(s)
     # (Nair et al.); off: see the module docstring
     demo_batch_size: int = 128  # demo transitions added to every gradient step's batch
