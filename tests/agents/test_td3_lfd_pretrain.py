@@ -63,6 +63,6 @@ def test_online_updates_keep_the_demonstrations_and_their_statistics():
 
     error, kept, same_stats = run()
     assert error < 0.2 and kept == 1.0 and same_stats, (error, kept, same_stats)
-    error, kept, _ = run(q_filter=True)
+    error, kept, _ = run(q_filter=True, bc_weight=1.0)  # the old defaults
     assert kept < 0.5 and error > 0.3, (error, kept)
     assert not run(obs_norm_online=True)[2]
