@@ -31,6 +31,7 @@ newtons, seconds.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 from typing import Any
@@ -76,6 +77,9 @@ def _quiet(*fds: int):
         try:
             yield
         finally:
+            # C stdio buffers a pipe's or file's output until exit (unless Python runs with -u):
+            # flush it while it still goes to /dev/null.
+            ctypes.CDLL(None).fflush(None)
             for fd, copy in zip(fds, saved, strict=True):
                 os.dup2(copy, fd)
                 os.close(copy)

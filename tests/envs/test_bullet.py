@@ -189,6 +189,8 @@ def test_importing_and_building_pybullet_prints_nothing():
     """PyBullet's C banner (build time, argv) would land in CLI output and piped results."""
     code = ("from envs.bullet import BulletInsertionEnv; "
             "BulletInsertionEnv('InsertBench/USB-v1').close()")
+    # Without -u, C stdio buffers the connect message until exit, past any redirect.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True)
+                          timeout=120, check=True, env=env)
     assert done.stdout == "" and done.stderr == ""
