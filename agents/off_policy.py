@@ -63,8 +63,14 @@ class OffPolicyAgent(CheckpointMixin):
     def store(self, transition: Transition, unit_action: np.ndarray) -> None:
         """Put a transition into the replay buffer with the action the policy is trained on."""
         self.buffer.add(transition, action=unit_action)
-        self.update_obs_stats(transition.obs)
+        if self.learns_obs_stats_online():
+            self.update_obs_stats(transition.obs)
         self.env_steps += 1
+
+    def learns_obs_stats_online(self) -> bool:
+        """Whether online observations feed the normaliser; agents that learn from
+        demonstrations override this to keep the demos' statistics."""
+        return True
 
     def update_obs_stats(self, obs: Observation | Dataset, batched: bool = False) -> None:
         """Feed observations to the running normaliser (if ``obs_norm``)."""

@@ -168,13 +168,9 @@ class RLPDAgent(OffPolicyAgent):
         return action[0].cpu().numpy()
 
     # ------------------------------------------------------------------ data
-    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
-        """Online buffer; the normaliser keeps the demos' statistics unless ``obs_norm_online``."""
-        if self.config.obs_norm_online or len(self.demo_buffer) == 0:
-            super().store(transition, unit_action)
-            return
-        self.buffer.add(transition, action=unit_action)
-        self.env_steps += 1
+    def learns_obs_stats_online(self) -> bool:
+        """The normaliser keeps the demos' statistics unless ``obs_norm_online``."""
+        return self.config.obs_norm_online or len(self.demo_buffer) == 0
 
     def add_demo(self, transition: Transition, unit_action: np.ndarray) -> None:
         """Add one transition to the demo (prior data) buffer."""

@@ -84,13 +84,9 @@ class TD3LfDAgent(TD3Agent):
                                         config.demo_buffer_size)
         self._pretraining = False
 
-    def store(self, transition: Transition, unit_action: np.ndarray) -> None:
-        """Online buffer; the normaliser keeps the demos' statistics unless ``obs_norm_online``."""
-        if self.config.obs_norm_online or len(self.demo_buffer) == 0:
-            super().store(transition, unit_action)
-            return
-        self.buffer.add(transition, action=unit_action)
-        self.env_steps += 1
+    def learns_obs_stats_online(self) -> bool:
+        """The normaliser keeps the demos' statistics unless ``obs_norm_online``."""
+        return self.config.obs_norm_online or len(self.demo_buffer) == 0
 
     def observe(self, transition: Transition) -> None:
         """Online buffer always; a human-intervened transition is a demonstration too."""
