@@ -1,11 +1,14 @@
 """A Gymnasium vector env that steps N InsertBench worlds on N threads of one process.
 
-`gym.make_vec("InsertBench/USB-v0", num_envs=N)` builds it (the tasks register it as their
+`gym.make_vec("InsertBench/USB-v1", num_envs=N)` builds it (the tasks register it as their
 `vector_entry_point`). Each world is the very env `gym.make` builds (same wrappers, same seeding),
-owned by one worker thread for its whole life: MuJoCo's `mj_step` releases the GIL, so the
-physics of the N worlds (about two thirds of an env step, `benchmark.bench_env`) runs in parallel
-in C while their Python bookkeeping takes turns. Each world's OpenGL context is created and used
-in its own thread only, as EGL requires, so pixel observations work the same way.
+owned by one worker thread for its whole life. A world's step integrates its whole control
+period in one `mujoco.rollout` call that holds no GIL (`envs.physics.ControlPeriod`: about 80%
+of a step, `benchmark.bench_throughput`), so the physics of the N worlds runs in parallel in C
+while their Python bookkeeping (reference, F/T filter, observation, info) takes turns on the GIL.
+Each world's OpenGL context is created and used in its own thread only, as EGL requires, so
+pixel observations work the same way. The threads live in this process: they end with
+`close()`, and with the process whatever happens to it.
 
 Compared with `AsyncVectorEnv` (one process per world) nothing is pickled or sent through pipes,
 which costs as much as a 0.5 ms step; compared with `SyncVectorEnv` the physics overlaps.
@@ -182,8 +185,8 @@ def make_vector_env(
     `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing them
     back to `gym.make` builds each world exactly as a single env.
     """
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     return ThreadedVectorEnv(
         [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)],
         copy=copy,
