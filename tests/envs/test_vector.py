@@ -157,3 +157,35 @@ def test_mj_step_lets_other_threads_run_python():
     worker.join()
     inside = sum(window["start"] < t < window["end"] for t in ticks)
     assert inside > 100, f"only {inside} Python iterations during a {window} mj_step"
+
+
+def test_merged_infos_are_gymnasiums():
+    """The vector's one-pass info merge builds what `_add_info` builds, types included; mixed
+    key sets and final observations take `_add_info` itself."""
+    vec = gym.make_vec(ENV_ID, num_envs=2)
+    v = vec.unwrapped
+    worlds = [
+        {"flag": True, "np_flag": np.bool_(False), "count": 3, "depth": 1.5,
+         "f64": np.float64(2.0), "pos": np.arange(3.0), "name": "a"},
+        {"flag": False, "np_flag": np.bool_(True), "count": 4, "depth": 0.5,
+         "f64": np.float64(1.0), "pos": np.ones(3), "name": "b"},
+    ]
+    mixed = [worlds[0], {**worlds[1], "physics_error": "boom"}]
+    final = [(worlds[0], None), (worlds[1], {"final_obs": {"x": 1}, "final_info": worlds[1]})]
+    for infos in ([(w, None) for w in worlds], [(w, None) for w in mixed], final):
+        expected: dict = {}
+        for i, (info, last) in enumerate(infos):
+            if last is not None:
+                expected = v._add_info(expected, last, i)
+            expected = v._add_info(expected, info, i)
+        merged = v._merge_infos(infos)
+        assert merged.keys() == expected.keys()
+        for key, value in expected.items():
+            if isinstance(value, np.ndarray):
+                assert merged[key].dtype == value.dtype, key
+                assert merged[key].shape == value.shape, key
+                if value.dtype == object:
+                    assert list(merged[key]) == list(value), key
+                else:
+                    np.testing.assert_array_equal(merged[key], value, err_msg=key)
+    vec.close()
