@@ -3,7 +3,8 @@
     python -m benchmark.bench_env [--episodes 20] [--steps 200] [--rounds 5] [--num-envs 2]
 
 Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s with cameras (one
-render pass per step) against state only, also "before" (every box drawn on its own);
+render pass per step) against state only, also without frustum culling and "before" (every
+box drawn on its own, no culling);
 frames/s of the one-pass `CameraRig` beside a bare `mujoco.Renderer`, on both
 models; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
 one env, with a thread-scaling model for more cores from the measured GIL-held share of a step
@@ -122,9 +123,15 @@ def boxes_drawn_one_by_one():
         scene.merge_visual_boxes = original
 
 
+def _no_culling(env: gym.Env) -> gym.Env:
+    """`env` with its rig drawing every geom in every camera (`CameraRig.culling` off)."""
+    env.unwrapped.rig.culling = False
+    return env
+
+
 def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str, float]]:
     """Env steps/s with and without cameras (one render pass per step), interleaved; "before"
-    is the same env with every box drawn on its own."""
+    is the same env with every box drawn on its own and no frustum culling."""
     settings = {
         "state": {},
         "state + 2 cameras 64x64": {"obs_mode": "state+pixels"},
@@ -134,8 +141,11 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
         },
     }
     made = {name: gym.make(env_id, **kwargs) for name, kwargs in settings.items()}
+    made["state + 2 cameras 64x64, no culling"] = _no_culling(
+        gym.make(env_id, obs_mode="state+pixels"))
     with boxes_drawn_one_by_one():
-        made["state + 2 cameras 64x64, before"] = gym.make(env_id, obs_mode="state+pixels")
+        made["state + 2 cameras 64x64, before"] = _no_culling(
+            gym.make(env_id, obs_mode="state+pixels"))
     result = _rounds({name: _stepper(env, steps) for name, env in made.items()}, rounds)
     for env in made.values():
         env.close()
@@ -144,10 +154,11 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
 
 def measure_frames(env_id: str, frames: int, rounds: int) -> dict[str, dict[str, float]]:
     """Frames/s of the one-pass rig (both cameras) beside a bare `mujoco.Renderer`, on the
-    env's model (boxes merged into meshes) and on the same cell drawn box by box (before)."""
+    env's model (boxes merged into meshes, frustum culling) and on the same cell drawn box by
+    box without culling (before)."""
     env = gym.make(env_id, obs_mode="pixels", image_size=64)
     with boxes_drawn_one_by_one():
-        before = gym.make(env_id, obs_mode="pixels", image_size=64)
+        before = _no_culling(gym.make(env_id, obs_mode="pixels", image_size=64))
     cameras = ("wrist", "side")
     runners, renderers = {}, []
     for label, made in (("", env), (", boxes (before)", before)):
