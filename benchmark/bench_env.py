@@ -385,7 +385,7 @@ def main() -> None:
                  args.rounds), "frames", "mujoco.Renderer, one per call, boxes (before)")
     print_vector_scaling(console, env_id, (args.num_envs,), args.steps, args.rounds,
                          processes=args.num_envs)
-    console.print(measure_warp_gpu(env_id, args.gpu_worlds, 20))
+    console.print(measure_warp_gpu(env_id, args.gpu_worlds, 20), markup=False)
 
 
 if __name__ == "__main__":
