@@ -173,3 +173,18 @@ def test_bad_nstep():
     model = _ball_model()
     with pytest.raises(ValueError, match="nstep must be >= 1"):
         ControlPeriod(model, mujoco.MjData(model), 0)
+
+
+def test_reset_does_not_depend_on_earlier_resets():
+    """The start-pose IK reuses one scratch MjData: a reset after others (other offsets, grasp
+    noise, friction) is bitwise the same reset in a fresh env."""
+    kwargs = dict(init_offset_mm=(0.0, 4.0), grasp_noise_mm=0.5, grasp_noise_deg=1.0)
+    fresh, used = gym.make("InsertBench/USB-v1", **kwargs), gym.make("InsertBench/USB-v1", **kwargs)
+    for seed in (1, 2, 3):
+        used.reset(seed=seed)
+        used.step(np.array([0.3, -0.2, -1.0], np.float32))
+    obs_fresh, _ = fresh.reset(seed=9)
+    obs_used, _ = used.reset(seed=9)
+    for key in obs_fresh:
+        np.testing.assert_array_equal(obs_fresh[key], obs_used[key], err_msg=key)
+    np.testing.assert_array_equal(fresh.unwrapped.data.qpos, used.unwrapped.data.qpos)
