@@ -199,15 +199,21 @@ def measure_vector(
     env_id: str, worlds: tuple[int, ...], steps: int, rounds: int, processes: int = 0
 ) -> dict[str, dict[str, float]]:
     """One env against `gym.make_vec` (threads) with each number of `worlds`, and, with
-    `processes` > 0, Gymnasium's async vector env on that many processes; interleaved."""
+    `processes` > 0, Gymnasium's async vector env on that many processes; interleaved.
+
+    Threaded cases also report, per world-step, the process CPU time spent inside the worlds'
+    GIL-free rollouts (`free_s`) and outside them (`gil_s`: Python, the GIL's hand-offs, the
+    vector's dispatch and merging) [s], summed over all rounds.
+    """
     single = gym.make(env_id)
     made: list[gym.Env] = [single]
     runners = {"1 env": _stepper(single, steps)}
-    cpu_clocks = {}
+    cpu_clocks, tallies = {}, {}
     for n in worlds:
         threaded = gym.make_vec(env_id, num_envs=n)
         made.append(threaded)
-        runners[vector_case(n)] = _stepper(threaded, steps, n)
+        runners[vector_case(n)], tallies[vector_case(n)] = _split_cpu(
+            threaded, _stepper(threaded, steps, n))
     if processes:
         async_env = gym.make_vec(env_id, num_envs=processes, vectorization_mode="async")
         made.append(async_env)
@@ -216,9 +222,33 @@ def measure_vector(
         pids = [p.pid for p in async_env.unwrapped.processes]
         cpu_clocks[name] = lambda: time.process_time() + _cpu_s(pids)
     result = _rounds(runners, rounds, cpu_clocks)
+    for name, tally in tallies.items():
+        result[name]["free_s"] = tally["free_s"] / tally["steps"]
+        result[name]["gil_s"] = (tally["cpu_s"] - tally["free_s"]) / tally["steps"]
     for env in made:
         env.close()
     return result
+
+
+def _split_cpu(vector, run: Callable[[], int]) -> tuple[Callable[[], int], dict[str, float]]:
+    """`run` counting the process CPU time it takes and the part inside the worlds' rollouts
+    (each world's `ControlPeriod` timed on its own thread)."""
+    timers = []
+    for env in vector.unwrapped.envs:
+        period = env.unwrapped._period
+        period._rollout = _TimedRollout(period._rollout)
+        timers.append(period._rollout)
+    tally = {"cpu_s": 0.0, "free_s": 0.0, "steps": 0}
+
+    def counted() -> int:
+        cpu_start, free_start = time.process_time(), sum(t.seconds for t in timers)
+        count = run()
+        tally["cpu_s"] += time.process_time() - cpu_start
+        tally["free_s"] += sum(t.seconds for t in timers) - free_start
+        tally["steps"] += count
+        return count
+
+    return counted, tally
 
 
 def vector_case(num_envs: int) -> str:
@@ -325,23 +355,23 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
                          rounds: int, processes: int = 0) -> dict[str, float]:
     """Print the vector table and the thread-scaling model for `env_id`; return the figures.
 
-    The model's inputs are measured: a single env step's thread CPU time and the part of it in
-    the GIL-free rollout (`measure_gil_share`), and the vector's extra CPU per world-step (its
-    CPU rate against one env's, with the most worlds), counted as GIL-held.
+    The model's inputs are measured: a single env step's thread CPU time
+    (`measure_gil_share`), and, with the most worlds on threads, the process CPU per
+    world-step inside the GIL-free rollouts and outside them (`measure_vector`).
     """
     rates = measure_vector(env_id, worlds, steps, rounds, processes)
     _print_rates(console, f"{env_id}, zero action: worlds on threads", rates, "env steps",
                  "1 env")
     share = measure_gil_share(env_id, steps, rounds)
-    single_s, free_s = share["step_s"], share["physics_s"]
-    most = vector_case(max(worlds))
-    extra_s = max(0.0, 1.0 / rates[most]["cpu"] - 1.0 / rates["1 env"]["cpu"])
-    gil_s = single_s - free_s + extra_s
+    single_s = share["step_s"]
+    most = rates[vector_case(max(worlds))]
+    gil_s, free_s = most["gil_s"], most["free_s"]
     models = {c: thread_scaling_model(single_s, gil_s, free_s, c) for c in (2, 4, 8, 16)}
     console.print(
-        f"{env_id}: a step costs {single_s * 1e6:.0f} us of CPU, {free_s * 1e6:.0f} us of it in "
-        f"the GIL-free rollout; the vector adds {extra_s * 1e6:.0f} us per world-step, so "
-        f"{gil_s * 1e6:.0f} us hold the GIL (serial fraction "
+        f"{env_id}: one env's step costs {single_s * 1e6:.0f} us of CPU, "
+        f"{(single_s - share['physics_s']) * 1e6:.0f} us of it outside the GIL-free rollout. "
+        f"With {max(worlds)} worlds on threads a world-step costs {free_s * 1e6:.0f} us inside "
+        f"rollouts and {gil_s * 1e6:.0f} us outside (serial fraction "
         f"{gil_s / (gil_s + free_s):.2f}). Model, N >= cores worlds, speed-up over one env "
         "(Amdahl .. GIL bound): "
         + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in models.items())

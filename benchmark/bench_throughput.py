@@ -12,8 +12,8 @@ Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batche
   vector env) against one env, per wall second and per CPU-second (the CPU ratio is the
   vector's efficiency: on an idle machine with c cores, N >= c worlds reach about
   c x efficiency, up to the GIL bound below);
-- the part of a world-step that holds the GIL (a step's CPU time outside its rollout, plus the
-  vector's own CPU per world-step) and the speed-up that serial fraction allows on 2, 4, 8, 16
+- the part of a world-step that holds the GIL (the process CPU outside the worlds' rollouts,
+  with the most worlds on threads) and the speed-up that serial fraction allows on 2, 4, 8, 16
   cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model);
 - SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
   convolutions under bfloat16 autocast (``bf16_convs``), the smaller encoder (image_channels=16)
