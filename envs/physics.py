@@ -37,6 +37,14 @@ class ControlPeriod:
         self._states = np.empty((1, nstep, self._state0.shape[1]))
         self._sensordata = np.empty((1, nstep, model.nsensordata))
 
+    def __getstate__(self) -> dict:
+        # The rollout handle is a C object: copies (copy.deepcopy of an env) make their own.
+        return {k: v for k, v in self.__dict__.items() if k != "_rollout"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._rollout = rollout.Rollout(nthread=0)
+
     def run(self) -> np.ndarray:
         """Advance `data` by `nstep` physics steps; its `sensordata` after each one, a
         (nstep, nsensordata) view of a buffer that the next call overwrites.

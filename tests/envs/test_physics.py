@@ -188,3 +188,18 @@ def test_reset_does_not_depend_on_earlier_resets():
     for key in obs_fresh:
         np.testing.assert_array_equal(obs_fresh[key], obs_used[key], err_msg=key)
     np.testing.assert_array_equal(fresh.unwrapped.data.qpos, used.unwrapped.data.qpos)
+
+
+def test_a_deep_copied_env_steps_like_the_original():
+    import copy
+
+    env = gym.make("InsertBench/USB-v1", noiseless=True).unwrapped
+    env.reset(seed=4)
+    twin = copy.deepcopy(env)
+    assert twin._period.data is twin.data and twin._period.model is twin.model
+    action = np.array([0.2, 0.1, -1.0], np.float32)
+    for _ in range(3):
+        obs, *_ = env.step(action)
+        twin_obs, *_ = twin.step(action)
+        for key in obs:
+            np.testing.assert_array_equal(obs[key], twin_obs[key], err_msg=key)
