@@ -3,11 +3,12 @@
     python -m benchmark.bench_env [--episodes 20] [--steps 200] [--rounds 5] [--num-envs 2]
 
 Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s with cameras (one
-render pass per step) against state only, also "before" (every box drawn on its own);
+render pass per step) against state only, also without frustum culling and "before" (every
+box drawn on its own, no culling);
 frames/s of the one-pass `CameraRig` beside a bare `mujoco.Renderer`, on both
 models; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
-one env; the thread-scaling bound that the overhead ratio implies for more cores; and the MuJoCo
-Warp batch's env steps/s when a CUDA device is present.
+one env, with a thread-scaling model for more cores from the measured GIL-held share of a step
+(`print_vector_scaling`); and the MuJoCo Warp batch's env steps/s when a CUDA device is present.
 
 The overhead ratio is measured in one run: right after each env step, the same starting
 physics state (with the reference the step commanded) goes through bare `mujoco.mj_step`
@@ -122,9 +123,15 @@ def boxes_drawn_one_by_one():
         scene.merge_visual_boxes = original
 
 
+def _no_culling(env: gym.Env) -> gym.Env:
+    """`env` with its rig drawing every geom in every camera (`CameraRig.culling` off)."""
+    env.unwrapped.rig.culling = False
+    return env
+
+
 def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str, float]]:
     """Env steps/s with and without cameras (one render pass per step), interleaved; "before"
-    is the same env with every box drawn on its own."""
+    is the same env with every box drawn on its own and no frustum culling."""
     settings = {
         "state": {},
         "state + 2 cameras 64x64": {"obs_mode": "state+pixels"},
@@ -134,8 +141,11 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
         },
     }
     made = {name: gym.make(env_id, **kwargs) for name, kwargs in settings.items()}
+    made["state + 2 cameras 64x64, no culling"] = _no_culling(
+        gym.make(env_id, obs_mode="state+pixels"))
     with boxes_drawn_one_by_one():
-        made["state + 2 cameras 64x64, before"] = gym.make(env_id, obs_mode="state+pixels")
+        made["state + 2 cameras 64x64, before"] = _no_culling(
+            gym.make(env_id, obs_mode="state+pixels"))
     result = _rounds({name: _stepper(env, steps) for name, env in made.items()}, rounds)
     for env in made.values():
         env.close()
@@ -144,10 +154,11 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
 
 def measure_frames(env_id: str, frames: int, rounds: int) -> dict[str, dict[str, float]]:
     """Frames/s of the one-pass rig (both cameras) beside a bare `mujoco.Renderer`, on the
-    env's model (boxes merged into meshes) and on the same cell drawn box by box (before)."""
+    env's model (boxes merged into meshes, frustum culling) and on the same cell drawn box by
+    box without culling (before)."""
     env = gym.make(env_id, obs_mode="pixels", image_size=64)
     with boxes_drawn_one_by_one():
-        before = gym.make(env_id, obs_mode="pixels", image_size=64)
+        before = _no_culling(gym.make(env_id, obs_mode="pixels", image_size=64))
     cameras = ("wrist", "side")
     runners, renderers = {}, []
     for label, made in (("", env), (", boxes (before)", before)):
@@ -185,23 +196,96 @@ def _renderer_frames(bare: mujoco.Renderer, data, cameras, frames: int) -> Calla
 
 
 def measure_vector(
-    env_id: str, num_envs: int, steps: int, rounds: int
+    env_id: str, worlds: tuple[int, ...], steps: int, rounds: int, processes: int = 0
 ) -> dict[str, dict[str, float]]:
-    """One env against `gym.make_vec` (threads) and Gymnasium's async (processes), interleaved."""
+    """One env against `gym.make_vec` (threads) with each number of `worlds`, and, with
+    `processes` > 0, Gymnasium's async vector env on that many processes; interleaved.
+
+    Threaded cases also report, per world-step, the process CPU time spent inside the worlds'
+    GIL-free rollouts (`free_s`) and outside them (`gil_s`: Python, the GIL's hand-offs, the
+    vector's dispatch and merging) [s], summed over all rounds.
+    """
     single = gym.make(env_id)
-    threaded = gym.make_vec(env_id, num_envs=num_envs)
-    processes = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="async")
-    async_name = f"make_vec async, {num_envs} processes"
-    runners = {
-        "1 env": _stepper(single, steps),
-        f"make_vec, {num_envs} worlds on threads": _stepper(threaded, steps, num_envs),
-        async_name: _stepper(processes, steps, num_envs),
-    }
-    pids = [p.pid for p in processes.unwrapped.processes]
-    result = _rounds(runners, rounds, {async_name: lambda: time.process_time() + _cpu_s(pids)})
-    for env in (single, threaded, processes):
+    made: list[gym.Env] = [single]
+    runners = {"1 env": _stepper(single, steps)}
+    cpu_clocks, tallies = {}, {}
+    for n in worlds:
+        threaded = gym.make_vec(env_id, num_envs=n)
+        made.append(threaded)
+        runners[vector_case(n)], tallies[vector_case(n)] = _split_cpu(
+            threaded, _stepper(threaded, steps, n))
+    if processes:
+        async_env = gym.make_vec(env_id, num_envs=processes, vectorization_mode="async")
+        made.append(async_env)
+        name = f"make_vec async, {processes} processes"
+        runners[name] = _stepper(async_env, steps, processes)
+        pids = [p.pid for p in async_env.unwrapped.processes]
+        cpu_clocks[name] = lambda: time.process_time() + _cpu_s(pids)
+    result = _rounds(runners, rounds, cpu_clocks)
+    for name, tally in tallies.items():
+        result[name]["free_s"] = tally["free_s"] / tally["steps"]
+        result[name]["gil_s"] = (tally["cpu_s"] - tally["free_s"]) / tally["steps"]
+    for env in made:
         env.close()
     return result
+
+
+def _split_cpu(vector, run: Callable[[], int]) -> tuple[Callable[[], int], dict[str, float]]:
+    """`run` counting the process CPU time it takes and the part inside the worlds' rollouts
+    (each world's `ControlPeriod` timed on its own thread)."""
+    timers = []
+    for env in vector.unwrapped.envs:
+        period = env.unwrapped._period
+        period._rollout = _TimedRollout(period._rollout)
+        timers.append(period._rollout)
+    tally = {"cpu_s": 0.0, "free_s": 0.0, "steps": 0}
+
+    def counted() -> int:
+        cpu_start, free_start = time.process_time(), sum(t.seconds for t in timers)
+        count = run()
+        tally["cpu_s"] += time.process_time() - cpu_start
+        tally["free_s"] += sum(t.seconds for t in timers) - free_start
+        tally["steps"] += count
+        return count
+
+    return counted, tally
+
+
+def vector_case(num_envs: int) -> str:
+    """The name of `measure_vector`'s case for `num_envs` worlds on threads."""
+    return f"make_vec, {num_envs} worlds on threads"
+
+
+class _TimedRollout:
+    """Stands in for a `ControlPeriod`'s `mujoco.rollout.Rollout`, adding up the calling
+    thread's CPU time inside it: the part of a step that runs without the GIL."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.seconds = inner, 0.0
+
+    def rollout(self, *args, **kwargs):
+        start = time.thread_time()
+        try:
+            return self.inner.rollout(*args, **kwargs)
+        finally:
+            self.seconds += time.thread_time() - start
+
+
+def measure_gil_share(env_id: str, steps: int, rounds: int) -> dict[str, float]:
+    """Thread CPU time of a zero-action env step (resets included, as in a long run) [s], and
+    the part of it inside the GIL-free rollout, median over rounds."""
+    env = gym.make(env_id)
+    period = env.unwrapped._period
+    timed = period._rollout = _TimedRollout(period._rollout)
+    run = _stepper(env, steps)
+    step_s, physics_s = [], []
+    for _ in range(rounds):
+        timed.seconds, start = 0.0, time.thread_time()
+        count = run()
+        step_s.append((time.thread_time() - start) / count)
+        physics_s.append(timed.seconds / count)
+    env.close()
+    return {"step_s": float(np.median(step_s)), "physics_s": float(np.median(physics_s))}
 
 
 def measure_warp_gpu(env_id: str, num_worlds: int, steps: int) -> str:
@@ -237,15 +321,22 @@ def _cpu_s(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def thread_scaling_model(step_over_physics: float, cores: int) -> float:
-    """Speed-up over one env of N >= cores threaded worlds, bounded by the GIL (Amdahl).
+def thread_scaling_model(single_s: float, gil_s: float, free_s: float,
+                         cores: int) -> tuple[float, float]:
+    """Speed-up over one env of N >= `cores` worlds on threads: (Amdahl, GIL bound). A model.
 
-    A step costs p (physics in C, GIL released) + s (Python, GIL held) of one core; with
-    `step_over_physics` = (p + s) / p measured, N worlds on `cores` cores make at most
-    min(cores, (p + s) / s) times one env's steps: the Python parts take turns on the GIL.
+    One env step costs `single_s` of a core; in the vector env a world-step costs `gil_s` with
+    the GIL held (its Python, plus the vector's share of dispatch and merging) and `free_s`
+    without it (the rollout). Amdahl treats `gil_s` as a serial fraction f that overlaps
+    nothing: S = single / ((gil + free) (f + (1 - f) / cores)), the pessimistic end. The GIL
+    bound lets one world's Python overlap the others' physics, so only the GIL's own capacity
+    and the cores limit: S = min(cores / (gil + free), 1 / gil) x single, the optimistic end.
     """
-    python_share = 1.0 - 1.0 / step_over_physics  # s / (p + s)
-    return min(float(cores), 1.0 / python_share)
+    total = gil_s + free_s
+    serial = gil_s / total
+    amdahl = single_s / (total * (serial + (1.0 - serial) / cores))
+    gil_bound = single_s * min(cores / total, 1.0 / gil_s)
+    return amdahl, gil_bound
 
 
 def _print_rates(console: Console, title: str, rates, unit: str, base: str) -> None:
@@ -258,6 +349,40 @@ def _print_rates(console: Console, title: str, rates, unit: str, base: str) -> N
                       f"{r['wall'] / rates[base]['wall']:.2f}",
                       f"{r['cpu'] / rates[base]['cpu']:.2f}")
     console.print(table)
+
+
+def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...], steps: int,
+                         rounds: int, processes: int = 0) -> dict[str, float]:
+    """Print the vector table and the thread-scaling model for `env_id`; return the figures.
+
+    The model's inputs are measured: a single env step's thread CPU time
+    (`measure_gil_share`), and, with the most worlds on threads, the process CPU per
+    world-step inside the GIL-free rollouts and outside them (`measure_vector`).
+    """
+    rates = measure_vector(env_id, worlds, steps, rounds, processes)
+    _print_rates(console, f"{env_id}, zero action: worlds on threads", rates, "env steps",
+                 "1 env")
+    share = measure_gil_share(env_id, steps, rounds)
+    single_s = share["step_s"]
+    most = rates[vector_case(max(worlds))]
+    gil_s, free_s = most["gil_s"], most["free_s"]
+    models = {c: thread_scaling_model(single_s, gil_s, free_s, c) for c in (2, 4, 8, 16)}
+    console.print(
+        f"{env_id}: one env's step costs {single_s * 1e6:.0f} us of CPU, "
+        f"{(single_s - share['physics_s']) * 1e6:.0f} us of it outside the GIL-free rollout. "
+        f"With {max(worlds)} worlds on threads a world-step costs {free_s * 1e6:.0f} us inside "
+        f"rollouts and {gil_s * 1e6:.0f} us outside (serial fraction "
+        f"{gil_s / (gil_s + free_s):.2f}). Model, N >= cores worlds, speed-up over one env "
+        "(Amdahl .. GIL bound): "
+        + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in models.items())
+    )
+    figures = {f"{vector_case(n)} (wall)": rates[vector_case(n)]["wall"] / rates["1 env"]["wall"]
+               for n in worlds}
+    figures.update({f"{vector_case(n)} (CPU)": rates[vector_case(n)]["cpu"]
+                    / rates["1 env"]["cpu"] for n in worlds})
+    figures["serial fraction"] = gil_s / (gil_s + free_s)
+    figures.update({f"model {c} cores": models[c] for c in models})
+    return figures
 
 
 def main() -> None:
@@ -275,11 +400,9 @@ def main() -> None:
     for column in ("task", "goal noise", "env steps", "env steps/s", "physics steps/s",
                    "env/mj_step ratio"):
         table.add_column(column, justify="right")
-    ratios = []
     for env_id in PAPER000_TASKS:
         for noise in (0.0, 1.0):
             r = measure_state_steps(env_id, args.episodes, noise)
-            ratios.append(r["ratio"])
             table.add_row(env_id, f"{noise:.0f} mm", str(r["steps"]),
                           f"{r['env_steps_per_s']:.0f}", f"{r['physics_steps_per_s']:.0f}",
                           f"{r['ratio']:.3f}")
@@ -290,18 +413,9 @@ def main() -> None:
                  measure_cameras(env_id, args.steps, args.rounds), "env steps", "state")
     _print_rates(console, f"{env_id}: 64x64 frames", measure_frames(env_id, args.steps,
                  args.rounds), "frames", "mujoco.Renderer, one per call, boxes (before)")
-    _print_rates(console, f"{env_id}, zero action: {args.num_envs} worlds",
-                 measure_vector(env_id, args.num_envs, args.steps, args.rounds), "env steps",
-                 "1 env")
-    ratio = float(np.median(ratios))
-    console.print(
-        f"Thread scaling model (GIL-bound Amdahl, env/mj_step ratio {ratio:.2f}: "
-        f"{1 - 1 / ratio:.0%} of a step holds the GIL): "
-        + ", ".join(f"{c} cores -> {thread_scaling_model(ratio, c):.2f}x"
-                    for c in (2, 4, 8, 16))
-        + " one env. Beyond that, run several processes of threaded vector envs."
-    )
-    console.print(measure_warp_gpu(env_id, args.gpu_worlds, 20))
+    print_vector_scaling(console, env_id, (args.num_envs,), args.steps, args.rounds,
+                         processes=args.num_envs)
+    console.print(measure_warp_gpu(env_id, args.gpu_worlds, 20), markup=False)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
 """Every throughput ratio of issue 14 in one run: cameras, vector envs, learners, vs targets.
 
-    python -m benchmark.bench_throughput [--steps 200] [--rounds 3] [--num-envs 2]
+    python -m benchmark.bench_throughput [--steps 200] [--rounds 3] [--worlds 2 4]
                                          [--seconds 6] [--compile]
 
-Prints, on USB-v0 (zero action) and InsertBench-shaped learner batches of 256:
+Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batches of 256:
 
-- env steps/s with cameras against state only, now and "before" (every box drawn on its own:
-  `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64 frames per
-  CPU-second of `CameraRig` beside a bare `mujoco.Renderer` on both models;
-- `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against one env, per wall
-  second and per CPU-second (the CPU ratio is the vector's efficiency: on an idle machine with
-  c cores, N >= c worlds reach about c x efficiency, up to the GIL bound below);
-- the share of an env step that holds the GIL (env step vs bare `mj_step`, thread CPU time) and
-  the speed-up it allows on 2, 4, 8, 16 cores (`bench_env.thread_scaling_model`);
+- env steps/s with cameras against state only, now, without frustum culling, and "before"
+  (neither culling nor merged boxes: `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64
+  frames per CPU-second of `CameraRig` beside a bare `mujoco.Renderer` on both models;
+- `gym.make_vec` with each number of `--worlds` on threads (and, on USB-v0, Gymnasium's async
+  vector env) against one env, per wall second and per CPU-second (the CPU ratio is the
+  vector's efficiency: on an idle machine with c cores, N >= c worlds reach about
+  c x efficiency, up to the GIL bound below);
+- the part of a world-step that holds the GIL (the process CPU outside the worlds' rollouts,
+  with the most worlds on threads) and the speed-up that serial fraction allows on 2, 4, 8, 16
+  cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model);
 - SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
   convolutions under bfloat16 autocast (``bf16_convs``), the smaller encoder (image_channels=16)
   and, with ``--compile``, ``torch.compile``d convolutions.
@@ -36,11 +38,10 @@ from benchmark.bench_env import (
     _print_rates,
     measure_cameras,
     measure_frames,
-    measure_state_steps,
-    measure_vector,
-    thread_scaling_model,
+    print_vector_scaling,
+    vector_case,
 )
-from envs.tasks import PAPER000_TASKS
+from envs.tasks import PAPER000_TASKS, PAPER000_TASKS_V1
 
 #: Targets of issue 14.
 CAMERA_TARGET = 0.6  # state + 2 cameras 64x64 vs state only
@@ -91,9 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="env steps per case and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
-    parser.add_argument("--num-envs", type=int, default=2, help="worlds of the vector envs")
-    parser.add_argument("--episodes", type=int, default=3,
-                        help="P-controller episodes for the GIL share")
+    parser.add_argument("--worlds", type=int, nargs="+", default=[2, 4],
+                        help="numbers of worlds of the threaded vector envs")
     parser.add_argument("--seconds", type=float, default=6.0, help="timing per learner case")
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile'd encoder convolutions (compiles ~30 s)")
@@ -108,15 +108,14 @@ def main() -> None:
     frames = measure_frames(env_id, args.steps, args.rounds)
     _print_rates(console, "64x64 frames (per CPU-s = per core)", frames, "frames",
                  "mujoco.Renderer, one per call, boxes (before)")
-    vector = measure_vector(env_id, args.num_envs, args.steps, args.rounds)
-    _print_rates(console, f"{env_id}, zero action: {args.num_envs} worlds", vector,
-                 "env steps", "1 env")
-    step_over_physics = measure_state_steps(env_id, args.episodes, 0.0)["ratio"]
+    worlds = tuple(args.worlds)
+    vectors = {task: print_vector_scaling(console, task, worlds, args.steps, args.rounds,
+                                          processes=min(worlds) if task == env_id else 0)
+               for task in (env_id, PAPER000_TASKS_V1[0])}
     learners = learner_rates(args.seconds, args.compile)
     _print_rates(console, "SAC gradient updates at batch 256, 2x256 MLP", learners, "updates",
                  "SAC, state, 1 thread(s)")
 
-    threaded = f"make_vec, {args.num_envs} worlds on threads"
     pixel = "pixel SAC, 32x32 gray wrist, 1 thread(s)"
     summary = Table(title=f"Issue 14 ratios ({_load()} at the end)")
     for column in ("figure", "now", "target", "note"):
@@ -127,23 +126,27 @@ def main() -> None:
 
     summary.add_row("state + 2 cameras 64x64 / state (CPU)",
                     f"{camera_ratio('state + 2 cameras 64x64'):.2f}", f"{CAMERA_TARGET}",
+                    f"no culling: {camera_ratio('state + 2 cameras 64x64, no culling'):.2f}, "
                     f"before: {camera_ratio('state + 2 cameras 64x64, before'):.2f}")
     rig, bare = (frames["CameraRig, 2 cameras per pass"],
                  frames["mujoco.Renderer, one per call, boxes (before)"])
     summary.add_row("CameraRig frames per CPU-s / bare Renderer (before)",
                     f"{rig['cpu'] / bare['cpu']:.2f}", "", f"{rig['cpu']:.0f} vs "
                     f"{bare['cpu']:.0f} frames per CPU-s")
-    summary.add_row(f"{args.num_envs} worlds on threads / 1 env (wall)",
-                    f"{vector[threaded]['wall'] / vector['1 env']['wall']:.2f}",
-                    f"{VECTOR_TARGET}", "falls with other processes' load")
-    efficiency = vector[threaded]["cpu"] / vector["1 env"]["cpu"]
-    summary.add_row(f"{args.num_envs} worlds on threads / 1 env (CPU: efficiency)",
-                    f"{efficiency:.2f}", "", f"idle 2 cores: about {2 * efficiency:.2f}x")
-    bounds = {c: min(c * efficiency, thread_scaling_model(step_over_physics, c))
-              for c in (2, 4, 8, 16)}
-    summary.add_row("share of an env step holding the GIL",
-                    f"{1 - 1 / step_over_physics:.2f}", "",
-                    "model: " + ", ".join(f"{c} cores {b:.1f}x" for c, b in bounds.items()))
+    for task, figures in vectors.items():
+        for n in worlds:
+            summary.add_row(f"{task}: {n} worlds on threads / 1 env (wall)",
+                            f"{figures[f'{vector_case(n)} (wall)']:.2f}", f"{VECTOR_TARGET}",
+                            "falls with other processes' load")
+            summary.add_row(f"{task}: {n} worlds on threads / 1 env (CPU: efficiency)",
+                            f"{figures[f'{vector_case(n)} (CPU)']:.2f}", "",
+                            f"idle 2 cores: about "
+                            f"{min(n, 2) * figures[f'{vector_case(n)} (CPU)']:.2f}x")
+        summary.add_row(f"{task}: serial (GIL-held) fraction of a world-step",
+                        f"{figures['serial fraction']:.2f}", "",
+                        "model: " + ", ".join(
+                            f"{c} cores {figures[f'model {c} cores'][0]:.1f}.."
+                            f"{figures[f'model {c} cores'][1]:.1f}x" for c in (2, 4, 8, 16)))
     summary.add_row("pixel SAC updates/s, 32x32 gray, 1 thread (wall | per CPU-s)",
                     f"{learners[pixel]['wall']:.1f} | {learners[pixel]['cpu']:.1f}",
                     f"{PIXEL_SAC_TARGET:.0f}",

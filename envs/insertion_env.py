@@ -19,6 +19,7 @@ from envs.controller import (
     solve_ik,
     workspace_box,
 )
+from envs.physics import ControlPeriod, low_pass_wrench, peak_norm_sq
 from envs.rendering import CameraRig
 from envs.scene import SceneConfig, build_model
 from envs.task_options import (
@@ -241,12 +242,15 @@ class InsertionEnv(gym.Env):
         self.model = build_model(task.connector, self.scene_config, task.board_sockets)
         self.data = mujoco.MjData(self.model)
         self.frame_skip = int(round(1 / (control_hz * timestep)))
+        self._period = ControlPeriod(self.model, self.data, self.frame_skip)
         self.dt = self.frame_skip * timestep
         #: Physics steps between two samples of the plug's contact force (100 Hz) for the
         #: episode's peak force, `info["max_force_n"]`.
         self.force_sample_steps = max(1, int(round(0.01 / timestep)))
         whole, rest = divmod(self.frame_skip, self.force_sample_steps)
         self._physics_chunks = [self.force_sample_steps] * whole + ([rest] if rest else [])
+        #: Physics steps of a policy step, counted from 0, that end a force-sampling chunk.
+        self._force_sample_rows = np.cumsum(self._physics_chunks) - 1
         m = self.model
         self._tcp = m.site("tcp").id
         self._arm_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in JOINT_NAMES])
@@ -268,6 +272,10 @@ class InsertionEnv(gym.Env):
             self.scene_config.gains, m.body("reference").mocapid[0], reference_mode
         )
         self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
+        #: Scratch data of the start-pose IK, kept: allocating an MjData costs ~0.5 ms, as much
+        #: as the IK itself. The IK writes only the arm's qpos and reads only kinematics, so
+        #: what a previous solve left in it changes nothing.
+        self._ik_data = mujoco.MjData(self.model)
         self._q_home = self._solve_start_qpos(HOME_QPOS, np.zeros(3))
 
         self.cameras = cameras
@@ -340,7 +348,7 @@ class InsertionEnv(gym.Env):
         if self._last_obs is None:
             raise RuntimeError("call reset() before step()")
         action = check_action(action, self.action_space.shape)
-        m, d = self.model, self.data
+        d = self.data
         tcp_mat = d.site_xmat[self._tcp].reshape(3, 3)
         delta_pos = action[:3].astype(np.float64) * self.action_scale_m
         delta_rot = (
@@ -352,21 +360,12 @@ class InsertionEnv(gym.Env):
         if self.workspace_mm is not None:
             self.reference.clip_position(d, *self._workspace_box_m())
 
-        warnings_before = self._instability_warnings()
-        if self._peak_from_ft or self._ft_alpha < 1.0:
-            self._step_force = self._step_physics_with_ft_sensor()
-        else:
-            contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
-            step_peak_sq = 0.0
-            for n in self._physics_chunks:
-                mujoco.mj_step(m, d, nstep=n)
-                step_peak_sq = max(step_peak_sq, float(contact_force @ contact_force))
-            self._step_force = step_peak_sq**0.5
+        self._step_force = self._step_physics()
         self._max_force = max(self._max_force, self._step_force)
         self._elapsed_s += self.dt
         self._wrench_reading = self._read_wrench()
 
-        error = self._physics_error(warnings_before)
+        error = self._physics_error()
         if error:
             return self._last_obs, 0.0, True, False, self._info(physics_error=error)
         obs = self._observation()
@@ -411,21 +410,23 @@ class InsertionEnv(gym.Env):
         # frame and the TCP frame share their orientation.
         return -self.data.sensordata[self._wrench_adr : self._wrench_adr + 6]
 
-    def _step_physics_with_ft_sensor(self) -> float:
-        """One policy step of physics with the wrist F/T sensor's first-order low-pass updated
-        at every physics step. Returns the step's peak force [N]: with the "ft_sensor" peak
-        model, of the zeroed, filtered force magnitude (noise-free: noise is added where the
-        reading is observed), else of the plug's net contact force."""
-        m, d = self.model, self.data
-        raw = d.sensordata[self._wrench_adr : self._wrench_adr + 6]
-        filtered, alpha, bias = self._ft_filtered, self._ft_alpha, self._wrench_bias[:3]
-        contact_force = d.sensordata[self._contact_adr : self._contact_adr + 3]
-        peak_sq = 0.0
-        for _ in range(self.frame_skip):
-            mujoco.mj_step(m, d)
-            filtered += alpha * (-raw - filtered)  # -raw: the environment's wrench on the tool
-            force = filtered[:3] - bias if self._peak_from_ft else contact_force
-            peak_sq = max(peak_sq, float(force @ force))
+    def _step_physics(self) -> float:
+        """One policy step of physics (`ControlPeriod`: in C, without the GIL), then the wrist
+        F/T sensor's first-order low-pass over the reading of every physics step. Returns the
+        step's peak force [N]: with the "ft_sensor" peak model, of the zeroed, filtered force
+        magnitude (noise-free: noise is added where the reading is observed); else of the
+        plug's net contact force, at every physics step with a filter, at 100 Hz without."""
+        sensordata = self._period.run()
+        contact = sensordata[:, self._contact_adr : self._contact_adr + 3]
+        if self._peak_from_ft or self._ft_alpha < 1.0:
+            wrench = sensordata[:, self._wrench_adr : self._wrench_adr + 6]
+            peak_sq = low_pass_wrench(
+                self._ft_filtered, wrench, self._ft_alpha, self._wrench_bias[:3]
+            )
+            if not self._peak_from_ft:
+                peak_sq = peak_norm_sq(contact)
+        else:
+            peak_sq = peak_norm_sq(contact[self._force_sample_rows])
         return peak_sq**0.5
 
     def _read_wrench(self) -> np.ndarray:
@@ -512,18 +513,16 @@ class InsertionEnv(gym.Env):
     def _solve_start_qpos(self, seed_q: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Arm joints for the start pose: `start_height` above the seated TCP, plus `offset`."""
         target = self.nominal_start_pos + offset
-        scratch = mujoco.MjData(self.model)
         return solve_ik(
-            self.model, scratch, self._tcp, target, TCP_DOWN, seed_q, self._arm_qpos, self._arm_dof
+            self.model, self._ik_data, self._tcp, target, TCP_DOWN, seed_q, self._arm_qpos,
+            self._arm_dof,
         )
 
-    def _instability_warnings(self) -> int:
-        return sum(w.number for w in self._warning_stats)
-
-    def _physics_error(self, warnings_before: int) -> str:
+    def _physics_error(self) -> str:
         # MuJoCo checks qpos/qvel/qacc for NaN, inf and huge values on every step and resets the
-        # state itself when it finds one, so its warning counters are the trace of a blow-up.
-        if self._instability_warnings() > warnings_before:
+        # state itself when it finds one, so its warning counters are the trace of a blow-up
+        # (`ControlPeriod.run` zeroes them first: they count this step's warnings).
+        if sum(w.number for w in self._warning_stats):
             return "MuJoCo found the simulation unstable (NaN/inf/huge qpos, qvel or qacc)"
         return ""
 
@@ -533,7 +532,7 @@ class InsertionEnv(gym.Env):
         scratch = mujoco.MjData(self.model)
         scratch.qpos[self._arm_qpos] = solve_ik(
             self.model,
-            mujoco.MjData(self.model),
+            self._ik_data,
             self._tcp,
             self.goal_pos,
             TCP_DOWN,

@@ -4,7 +4,7 @@ MuJoCo's default offscreen path spends its time on the 4096^2 shadow map and mul
 on the scene; `envs.scene` turns both off in the model (`visual.quality`). What is left, on a
 software rasteriser (llvmpipe) as on a GPU, is a fixed cost per render call (scene upload, a
 pipeline flush, a read-back) plus a cost per drawn geom (state changes and a draw call: about
-15-20 us each on llvmpipe), nearly independent of the image size. Two things cut it:
+15-20 us each on llvmpipe), nearly independent of the image size. Three things cut it:
 
 - `CameraRig` renders every camera of a step in one pass: the cameras are tiled viewports of one
   offscreen buffer in one OpenGL context, and one `mjr_readPixels` brings all images back into a
@@ -12,14 +12,16 @@ pipeline flush, a read-back) plus a cost per drawn geom (state changes and a dra
 - `merge_visual_boxes` (applied by `envs.scene.build_model`) draws each body's same-coloured
   boxes as one mesh: the socket's walls and the plug's shell are one draw call each. The boxes
   still collide; only their drawing moves to a hidden geom group.
+- `FrustumCull` leaves out of each camera's tile the geoms wholly outside its view (the arm,
+  which neither camera sees: 8-9 of the 14 drawn geoms), pixel-exact (tested). Its test is one
+  batched oriented-box-against-planes check for all cameras (~10-20 us a pass); an earlier
+  per-camera test on bounding spheres culled less and cost about what it saved.
 
 `python -m benchmark.bench_env` prints frames/s beside a bare `mujoco.Renderer` on the same scene.
 
 Measured and not kept: building the geometry once per pass and only moving the camera between
 viewports (`mjv_updateCamera` + `mjv_makeLights`): no faster; the llvmpipe thread count
-(`LP_NUM_THREADS`): within noise; per-camera frustum culling (hiding the arm, which neither
-camera sees, cuts a pass by ~30%, but the per-frame frustum test in numpy, interleaved with
-llvmpipe's work, cost nearly as much: 0-8% net).
+(`LP_NUM_THREADS`): within noise.
 """
 
 from __future__ import annotations
@@ -103,6 +105,73 @@ def merge_visual_boxes(spec: mujoco.MjSpec) -> int:
             added += 1
     return added
 
+#: Geom group a frustum-culled geom spends its camera's scene update in (not drawn).
+_CULLED_GROUP = 5
+#: The frustum test's slack: the field of view widened by 2% and every plane moved out by
+#: 1 mm, so float32 rasterising never lights a pixel of a geom the test calls unseen.
+_CULL_WIDEN, _CULL_MARGIN_M = 1.02, 1e-3
+_BOX_SIGNS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+
+
+class FrustumCull:
+    """The drawn geoms a camera cannot see: their oriented bounding box (`geom_aabb` in the
+    geom frame, posed by `geom_xpos`/`geom_xmat`) lies wholly outside one plane of the
+    camera's view frustum (near plane and four sides, for a tile of `aspect` = width/height).
+
+    Leaving such geoms out changes no pixel while no drawn geom depends on another: no
+    shadows (`visual.quality.shadowsize` 0) and no reflective materials; otherwise, and for
+    cameras that are not plain perspective ones (orthographic, sensor intrinsics), nothing is
+    culled (`active` False, or an empty answer).
+    """
+
+    def __init__(self, model: mujoco.MjModel, option: mujoco.MjvOption,
+                 camera_ids: dict[str, int], aspect: float) -> None:
+        groups = np.clip(model.geom_group, 0, len(option.geomgroup) - 1)
+        bounded = (model.geom_type != mujoco.mjtGeom.mjGEOM_PLANE) & (
+            model.geom_type != mujoco.mjtGeom.mjGEOM_HFIELD)
+        self.drawn = np.flatnonzero(np.asarray(option.geomgroup)[groups].astype(bool) & bounded)
+        self.active = (model.vis.quality.shadowsize == 0 and not np.any(model.mat_reflectance)
+                       and self.drawn.size > 0)
+        self._center = model.geom_aabb[self.drawn, :3]  # geom frame [m]
+        self._half = model.geom_aabb[self.drawn, 3:]
+        znear = model.vis.map.znear * model.stat.extent
+        # Per camera: outward plane normals in the camera frame (x right, y up, looking along
+        # -z) and offsets; a point q is outside a plane when n . q + offset > 0.
+        names, ids, normals, offsets = [], [], [], []
+        for name, cam in camera_ids.items():
+            if (model.cam_projection[cam] != mujoco.mjtProjection.mjPROJ_PERSPECTIVE
+                    or np.any(model.cam_sensorsize[cam])):
+                continue
+            tan_y = np.tan(np.deg2rad(model.cam_fovy[cam]) / 2) * _CULL_WIDEN
+            tan_x = tan_y * aspect
+            planes = np.array([[1.0, 0.0, tan_x], [-1.0, 0.0, tan_x], [0.0, 1.0, tan_y],
+                               [0.0, -1.0, tan_y], [0.0, 0.0, 1.0]])
+            names.append(name)
+            ids.append(cam)
+            normals.append(planes / np.linalg.norm(planes, axis=1, keepdims=True))
+            offsets.append(np.array([0.0, 0.0, 0.0, 0.0, znear]) - _CULL_MARGIN_M)
+        self._names, self._ids = names, np.array(ids, int)
+        self._normals = np.array(normals).reshape(-1, 5, 3)
+        self._offsets = np.array(offsets).reshape(-1, 5)
+
+    def unseen(self, data: mujoco.MjData, cameras: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Geom ids each of `cameras` cannot see in this state (absent: none culled)."""
+        if not self.active or not self._names:
+            return {}
+        # Every plane of every camera at once, in world coordinates: n_w = R_cam n.
+        rotations = data.cam_xmat[self._ids].reshape(-1, 3, 3)
+        normals = self._normals @ rotations.transpose(0, 2, 1)  # (cameras, 5, 3)
+        offsets = self._offsets - (normals @ data.cam_xpos[self._ids][:, :, None])[:, :, 0]
+        normals = normals.reshape(-1, 3)
+        axes = data.geom_xmat[self.drawn].reshape(-1, 3, 3)  # columns: the geom's axes
+        centers = data.geom_xpos[self.drawn] + (axes @ self._center[:, :, None])[:, :, 0]
+        distance = centers @ normals.T + offsets.ravel()  # (geoms, planes)
+        # How far each box reaches towards each plane: its half sizes on the projected axes.
+        reach = (np.abs(normals @ axes) @ self._half[:, :, None])[:, :, 0]
+        outside = (distance > reach).reshape(len(self.drawn), -1, 5).any(axis=2)
+        return {name: self.drawn[outside[:, k]] for k, name in enumerate(self._names)
+                if name in cameras}
+
 
 class CameraRig:
     """Renders the model's named cameras at one size, as uint8 (H, W, 3) or (H, W, 1).
@@ -163,6 +232,12 @@ class CameraRig:
         self._pixels = np.empty((rows * height, used_width, 3), np.uint8)
         self._scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
         self._option = mujoco.MjvOption()
+        self.cull = FrustumCull(
+            model, self._option, {n: c.fixedcamid for n, c in self._cameras.items()},
+            width / height,
+        )
+        #: Leave out, camera by camera, the geoms outside its view (pixel-exact, `FrustumCull`).
+        self.culling = True
         self._gl = None
         self._context = None
         try:
@@ -190,11 +265,20 @@ class CameraRig:
             raise ValueError(f"cameras {unknown} are not in this rig's {self.cameras}")
         self._gl.make_current()
         model, scene = self.model, self._scene
+        unseen = self.cull.unseen(data, cameras) if self.culling else {}
         for name in cameras:
-            mujoco.mjv_updateScene(
-                model, data, self._option, None, self._cameras[name], mujoco.mjtCatBit.mjCAT_ALL,
-                scene,
-            )
+            hidden = unseen.get(name)
+            if hidden is not None:
+                groups = model.geom_group[hidden].copy()
+                model.geom_group[hidden] = _CULLED_GROUP
+            try:
+                mujoco.mjv_updateScene(
+                    model, data, self._option, None, self._cameras[name],
+                    mujoco.mjtCatBit.mjCAT_ALL, scene,
+                )
+            finally:
+                if hidden is not None:
+                    model.geom_group[hidden] = groups
             mujoco.mjr_render(self._tiles[name][0], scene, self._context)
         mujoco.mjr_readPixels(self._pixels, None, self._read_rect, self._context)
         images = {}

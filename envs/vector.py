@@ -1,11 +1,14 @@
 """A Gymnasium vector env that steps N InsertBench worlds on N threads of one process.
 
-`gym.make_vec("InsertBench/USB-v0", num_envs=N)` builds it (the tasks register it as their
+`gym.make_vec("InsertBench/USB-v1", num_envs=N)` builds it (the tasks register it as their
 `vector_entry_point`). Each world is the very env `gym.make` builds (same wrappers, same seeding),
-owned by one worker thread for its whole life: MuJoCo's `mj_step` releases the GIL, so the
-physics of the N worlds (about two thirds of an env step, `benchmark.bench_env`) runs in parallel
-in C while their Python bookkeeping takes turns. Each world's OpenGL context is created and used
-in its own thread only, as EGL requires, so pixel observations work the same way.
+owned by one worker thread for its whole life. A world's step integrates its whole control
+period in one `mujoco.rollout` call that holds no GIL (`envs.physics.ControlPeriod`: about 80%
+of a step, `benchmark.bench_throughput`), so the physics of the N worlds runs in parallel in C
+while their Python bookkeeping (reference, F/T filter, observation, info) takes turns on the GIL.
+Each world's OpenGL context is created and used in its own thread only, as EGL requires, so
+pixel observations work the same way. The threads live in this process: they end with
+`close()`, and with the process whatever happens to it.
 
 Compared with `AsyncVectorEnv` (one process per world) nothing is pickled or sent through pipes,
 which costs as much as a 0.5 ms step; compared with `SyncVectorEnv` the physics overlaps.
@@ -50,6 +53,11 @@ class ThreadedVectorEnv(SyncVectorEnv):
             self._shutdown_workers()
             raise
         super().__init__([lambda e=e: e for e in envs], copy=copy, autoreset_mode=autoreset_mode)
+        space = self.single_observation_space
+        #: A Dict of Boxes: worlds write their rows of the batch themselves.
+        self._rows_in_place = isinstance(space, gym.spaces.Dict) and all(
+            isinstance(sub, gym.spaces.Box) for sub in space.values()
+        )
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
@@ -78,39 +86,41 @@ class ThreadedVectorEnv(SyncVectorEnv):
         }
         infos: dict[str, Any] = {}
         for i, future in futures.items():
-            self._env_obs[i], env_info = future.result()
+            obs, env_info = future.result()
+            self._put_obs(i, obs)
             infos = self._add_info(infos, env_info, i)
-        self._observations = concatenate(
-            self.single_observation_space, self._env_obs, self._observations
-        )
+        if not self._rows_in_place:
+            self._observations = concatenate(
+                self.single_observation_space, self._env_obs, self._observations
+            )
         return (self._copy_obs(), infos)
 
     def step(self, actions):
-        """Step every world on its thread, then gather in world order (autoreset as Gymnasium)."""
+        """Step every world on its thread, then gather in world order (autoreset as Gymnasium).
+
+        Each world writes its observation into the batch itself (row i, on its thread, while
+        the others still integrate), so the gathering left for the end is small.
+        """
         futures = [
             self._workers[i].submit(self._step_world, i, action)
             for i, action in enumerate(iterate(self.action_space, actions))
         ]
-        infos: dict[str, Any] = {}
-        for i, future in enumerate(futures):
-            obs, reward, terminated, truncated, env_info, final = future.result()
-            self._env_obs[i] = obs
+        results = [future.result() for future in futures]
+        for i, (reward, terminated, truncated, _, _) in enumerate(results):
             self._rewards[i], self._terminations[i], self._truncations[i] = (
                 reward, terminated, truncated
             )
-            if final is not None:
-                infos = self._add_info(infos, final, i)
-            infos = self._add_info(infos, env_info, i)
-        self._observations = concatenate(
-            self.single_observation_space, self._env_obs, self._observations
-        )
+        if not self._rows_in_place:
+            self._observations = concatenate(
+                self.single_observation_space, self._env_obs, self._observations
+            )
         self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
         return (
             self._copy_obs(),
             np.copy(self._rewards),
             np.copy(self._terminations),
             np.copy(self._truncations),
-            infos,
+            self._merge_infos([(info, final) for *_, info, final in results]),
         )
 
     def render(self) -> tuple:
@@ -145,7 +155,8 @@ class ThreadedVectorEnv(SyncVectorEnv):
         env, mode = self.envs[i], self.autoreset_mode
         if mode == AutoresetMode.NEXT_STEP and self._autoreset_envs[i]:
             obs, info = env.reset()
-            return obs, 0.0, False, False, info, None
+            self._put_obs(i, obs)
+            return 0.0, False, False, info, None
         if mode == AutoresetMode.DISABLED and self._autoreset_envs[i]:
             raise RuntimeError(f"world {i} ended its episode: reset it (autoreset is disabled)")
         obs, reward, terminated, truncated, info = env.step(action)
@@ -153,7 +164,49 @@ class ThreadedVectorEnv(SyncVectorEnv):
         if mode == AutoresetMode.SAME_STEP and (terminated or truncated):
             final = {"final_obs": obs, "final_info": info}
             obs, info = env.reset()
-        return obs, reward, terminated, truncated, info, final
+        self._put_obs(i, obs)
+        return reward, terminated, truncated, info, final
+
+    def _put_obs(self, i: int, obs) -> None:
+        """World i's observation into row i of the batch (a Dict of Boxes: in place)."""
+        if self._rows_in_place:
+            for key, value in obs.items():
+                self._observations[key][i] = value
+        else:
+            self._env_obs[i] = obs
+
+    def _merge_infos(self, infos: list[tuple[dict, dict | None]]) -> dict[str, Any]:
+        """Gymnasium's vector infos (value array and ``_key`` mask per key) of the worlds'
+        (info, final) pairs. The usual case, the same flat keys in every world and no final
+        observation, is built a key at a time, with `_add_info`'s types; the rest goes
+        through `_add_info` itself."""
+        first = infos[0][0]
+        keys = first.keys()
+        flat = all(
+            final is None and info.keys() == keys for info, final in infos
+        ) and not any(isinstance(v, dict) for v in first.values())
+        if not flat:
+            merged: dict[str, Any] = {}
+            for i, (info, final) in enumerate(infos):
+                if final is not None:
+                    merged = self._add_info(merged, final, i)
+                merged = self._add_info(merged, info, i)
+            return merged
+        n = self.num_envs
+        merged = {}
+        for key, value in first.items():
+            if type(value) in (int, float, bool) or isinstance(value, np.number):
+                array = np.array([info[key] for info, _ in infos], dtype=type(value))
+            elif isinstance(value, np.ndarray):
+                array = np.empty((n, *value.shape), dtype=value.dtype)
+                for i, (info, _) in enumerate(infos):
+                    array[i] = info[key]
+            else:
+                array = np.full(n, None, dtype=object)
+                for i, (info, _) in enumerate(infos):
+                    array[i] = info[key]
+            merged[key], merged[f"_{key}"] = array, np.ones(n, dtype=np.bool_)
+        return merged
 
     def _on_each(self, fn: Callable[[gym.Env], Any]) -> list:
         pairs = zip(self._workers, self.envs, strict=True)
@@ -161,7 +214,11 @@ class ThreadedVectorEnv(SyncVectorEnv):
         return [f.result() for f in futures]
 
     def _copy_obs(self):
-        return deepcopy(self._observations) if self.copy else self._observations
+        if not self.copy:
+            return self._observations
+        if self._rows_in_place:
+            return {key: value.copy() for key, value in self._observations.items()}
+        return deepcopy(self._observations)
 
     def _shutdown_workers(self) -> None:
         for worker in getattr(self, "_workers", []):
@@ -182,8 +239,8 @@ def make_vector_env(
     `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing them
     back to `gym.make` builds each world exactly as a single env.
     """
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     return ThreadedVectorEnv(
         [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)],
         copy=copy,

@@ -5,7 +5,7 @@ import mujoco
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers the tasks, selects headless GL)
+import envs  # registers the tasks, selects headless GL
 from envs.rendering import CameraRig, to_grayscale
 
 
@@ -129,3 +129,57 @@ def test_merged_visual_meshes_leave_physics_bitwise_unchanged_and_look_the_same(
     finally:
         rig.close()
         env.close()
+
+
+def test_frustum_culling_changes_no_pixel():
+    """Geoms a camera cannot see are left out of its tile (the arm, mostly): the images are
+    bitwise those of the same rig drawing everything, along insertions and in random arm poses
+    where the arm is partly in view."""
+    env = gym.make("InsertBench/USB-v1", obs_mode="pixels", init_offset_mm=(0.0, 5.0))
+    u = env.unwrapped
+    rig, cameras = u.rig, u.cameras
+    rng = np.random.default_rng(0)
+    controller = envs.p_controller(env)
+    scratch = mujoco.MjData(u.model)
+
+    def states():
+        obs, _ = env.reset(seed=1)
+        for _ in range(10):
+            yield u.data
+            obs, *_ = env.step(controller(obs))
+        for _ in range(30):
+            scratch.qpos[:] = u.data.qpos
+            scratch.qpos[u._arm_qpos] = u._q_home + rng.normal(0.0, 0.6, 6)
+            mujoco.mj_forward(u.model, scratch)
+            yield scratch
+
+    culled, partly = 0, 0
+    arm = {u.model.body(f"link{k}").id for k in range(1, 7)}
+    for data in states():
+        unseen = rig.cull.unseen(data, cameras)
+        culled += sum(len(ids) for ids in unseen.values())
+        partly += any(0 < len(arm & set(u.model.geom_bodyid[ids])) < len(arm)
+                      for ids in unseen.values())
+        rig.culling = True
+        kept = rig.render_all(data, cameras)
+        rig.culling = False
+        drawn = rig.render_all(data, cameras)
+        for cam in cameras:
+            np.testing.assert_array_equal(kept[cam], drawn[cam], err_msg=cam)
+    assert culled > 100 and partly > 0  # the test did cull, the arm wholly and in part
+    env.close()
+
+
+def test_no_culling_with_shadows_or_reflections(usb_midway):
+    from envs.rendering import FrustumCull
+
+    model = usb_midway.model
+    cameras = {"wrist": model.camera("wrist").id}
+    assert FrustumCull(model, mujoco.MjvOption(), cameras, 1.0).active
+    shadowsize = model.vis.quality.shadowsize
+    model.vis.quality.shadowsize = 1024
+    try:
+        cull = FrustumCull(model, mujoco.MjvOption(), cameras, 1.0)
+        assert not cull.active and cull.unseen(usb_midway.data, ("wrist",)) == {}
+    finally:
+        model.vis.quality.shadowsize = shadowsize

@@ -1,5 +1,7 @@
 """`gym.make_vec` builds the threaded vector env, and it equals N single envs step for step."""
 
+import threading
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -9,6 +11,9 @@ import envs  # noqa: F401  (registers the tasks)
 from envs.vector import ThreadedVectorEnv
 
 ENV_ID = "InsertBench/USB-v0"
+#: The infos a runner or an episode record reads.
+INFO_KEYS = ("is_success", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n", "force_n",
+             "tcp_pos_m")
 
 
 def _actions(num_envs: int, steps: int) -> np.ndarray:
@@ -16,21 +21,22 @@ def _actions(num_envs: int, steps: int) -> np.ndarray:
     return rng.uniform(-1, 1, (steps, num_envs, 3)).astype(np.float32)
 
 
-def _single_env_rollouts(kwargs: dict, seed: int, actions: np.ndarray) -> list[list[tuple]]:
+def _single_env_rollouts(env_id: str, kwargs: dict, seed: int,
+                         actions: np.ndarray) -> list[list[tuple]]:
     """What Gymnasium's NextStep autoreset does, with one plain env per world."""
     worlds = []
     for i in range(actions.shape[1]):
-        env = gym.make(ENV_ID, **kwargs)
-        obs, _ = env.reset(seed=seed + i)
-        record, done = [(obs, 0.0, False, False)], False
+        env = gym.make(env_id, **kwargs)
+        obs, info = env.reset(seed=seed + i)
+        record, done = [(obs, 0.0, False, False, info)], False
         for action in actions[:, i]:
             if done:
-                obs, _ = env.reset()
-                record.append((obs, 0.0, False, False))
+                obs, info = env.reset()
+                record.append((obs, 0.0, False, False, info))
                 done = False
                 continue
-            obs, reward, terminated, truncated, _ = env.step(action)
-            record.append((obs, reward, terminated, truncated))
+            obs, reward, terminated, truncated, info = env.step(action)
+            record.append((obs, reward, terminated, truncated, info))
             done = terminated or truncated
         env.close()
         worlds.append(record)
@@ -38,37 +44,47 @@ def _single_env_rollouts(kwargs: dict, seed: int, actions: np.ndarray) -> list[l
 
 
 def _check_same(vec_record, singles):
-    for t, (obs, reward, terminated, truncated) in enumerate(vec_record):
+    for t, (obs, reward, terminated, truncated, infos) in enumerate(vec_record):
         for i, world in enumerate(singles):
-            s_obs, s_reward, s_term, s_trunc = world[t]
+            s_obs, s_reward, s_term, s_trunc, s_info = world[t]
             for key in s_obs:
                 np.testing.assert_array_equal(obs[key][i], s_obs[key], err_msg=f"t={t} {key}")
             assert (reward[i], terminated[i], truncated[i]) == (s_reward, s_term, s_trunc)
+            for key in INFO_KEYS:
+                assert infos[f"_{key}"][i]
+                np.testing.assert_array_equal(infos[key][i], s_info[key], err_msg=f"t={t} {key}")
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("env_id", "kwargs"),
     [
-        dict(max_episode_steps=4, goal_noise_mm=1.0, init_offset_mm=(0.0, 3.0)),
-        dict(max_episode_steps=3, obs_mode="state+pixels", image_size=24, grayscale=True),
+        (ENV_ID, dict(max_episode_steps=4, goal_noise_mm=1.0, init_offset_mm=(0.0, 3.0))),
+        # v1: F/T filter and sensor noise (drawn from each world's own generator), dense reward
+        ("InsertBench/USB-v1", dict(max_episode_steps=4, reward="dense", goal_noise_mm=1.0)),
+        (ENV_ID, dict(max_episode_steps=3, obs_mode="state+pixels", image_size=24,
+                      grayscale=True)),
     ],
-    ids=["state", "pixels"],
+    ids=["state", "v1", "pixels"],
 )
-def test_make_vec_matches_single_envs_through_autoreset(kwargs):
+def test_make_vec_matches_single_envs_through_autoreset(env_id, kwargs):
     num_envs, steps, seed = 3, 9, 11
     actions = _actions(num_envs, steps)
-    vec = gym.make_vec(ENV_ID, num_envs=num_envs, **kwargs)
+    vec = gym.make_vec(env_id, num_envs=num_envs, **kwargs)
     assert isinstance(vec.unwrapped, ThreadedVectorEnv)
     assert vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     obs, infos = vec.reset(seed=seed)
     assert vec.observation_space.contains(obs)
-    record = [(obs, np.zeros(num_envs), np.zeros(num_envs, bool), np.zeros(num_envs, bool))]
+    for key, space in vec.unwrapped.single_observation_space.items():
+        assert obs[key].shape == (num_envs, *space.shape)
+    if "pixels" in kwargs.get("obs_mode", ""):
+        assert obs["wrist"].shape == obs["side"].shape == (num_envs, 24, 24, 1)
+    record = [(obs, np.zeros(num_envs), np.zeros(num_envs, bool), np.zeros(num_envs, bool),
+               infos)]
     for action in actions:
         obs, reward, terminated, truncated, infos = vec.step(action)
-        record.append((obs, reward, terminated, truncated))
-        assert infos["is_success"].shape == (num_envs,)
+        record.append((obs, reward, terminated, truncated, infos))
     vec.close()
-    _check_same(record, _single_env_rollouts(kwargs, seed, actions))
+    _check_same(record, _single_env_rollouts(env_id, kwargs, seed, actions))
     assert any(r[3].any() for r in record)  # the episodes did end and restart
 
 
@@ -97,8 +113,23 @@ def test_partial_reset_and_bad_arguments():
     with pytest.raises(ValueError, match="seeds for num_envs=2"):
         vec.reset(seed=[1, 2, 3])
     vec.close()
-    with pytest.raises(ValueError, match="num_envs must be >= 1"):
-        gym.make_vec(ENV_ID, num_envs=0)
+    for bad in (0, -2, 2.5, "2", True):
+        with pytest.raises(ValueError, match=f"num_envs must be an integer >= 1, got {bad!r}"):
+            gym.make_vec(ENV_ID, num_envs=bad)
+
+
+def _world_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("insertbench-world")]
+
+
+def test_worker_threads_end_with_close():
+    before = len(_world_threads())
+    vec = gym.make_vec(ENV_ID, num_envs=3)
+    vec.reset(seed=0)
+    vec.step(np.zeros((3, 3), np.float32))
+    assert len(_world_threads()) == before + 3
+    vec.close()
+    assert len(_world_threads()) == before
 
 
 def test_mj_step_lets_other_threads_run_python():
@@ -126,3 +157,35 @@ def test_mj_step_lets_other_threads_run_python():
     worker.join()
     inside = sum(window["start"] < t < window["end"] for t in ticks)
     assert inside > 100, f"only {inside} Python iterations during a {window} mj_step"
+
+
+def test_merged_infos_are_gymnasiums():
+    """The vector's one-pass info merge builds what `_add_info` builds, types included; mixed
+    key sets and final observations take `_add_info` itself."""
+    vec = gym.make_vec(ENV_ID, num_envs=2)
+    v = vec.unwrapped
+    worlds = [
+        {"flag": True, "np_flag": np.bool_(False), "count": 3, "depth": 1.5,
+         "f64": np.float64(2.0), "pos": np.arange(3.0), "name": "a"},
+        {"flag": False, "np_flag": np.bool_(True), "count": 4, "depth": 0.5,
+         "f64": np.float64(1.0), "pos": np.ones(3), "name": "b"},
+    ]
+    mixed = [worlds[0], {**worlds[1], "physics_error": "boom"}]
+    final = [(worlds[0], None), (worlds[1], {"final_obs": {"x": 1}, "final_info": worlds[1]})]
+    for infos in ([(w, None) for w in worlds], [(w, None) for w in mixed], final):
+        expected: dict = {}
+        for i, (info, last) in enumerate(infos):
+            if last is not None:
+                expected = v._add_info(expected, last, i)
+            expected = v._add_info(expected, info, i)
+        merged = v._merge_infos(infos)
+        assert merged.keys() == expected.keys()
+        for key, value in expected.items():
+            if isinstance(value, np.ndarray):
+                assert merged[key].dtype == value.dtype, key
+                assert merged[key].shape == value.shape, key
+                if value.dtype == object:
+                    assert list(merged[key]) == list(value), key
+                else:
+                    np.testing.assert_array_equal(merged[key], value, err_msg=key)
+    vec.close()
