@@ -42,6 +42,14 @@ HIDDEN_SEED_LOW = 2**30
 #: beginning of each episode", which the policy does not observe. Applied as the env's start
 #: offset (`init_offset_mm`: magnitude uniform in [0, 1] mm, direction uniform): the start is
 #: off the socket by up to 1 mm in the TCP-relative frame the observations use.
+#:
+#: Observation frame: every track keeps the default ``obs_frame="start"`` (origin at the
+#: episode's start pose). Paper 004 (section 5) expresses the TCP "in a relative coordinate
+#: system, with its origin located at the TCP" and says the policy "does not have access to this
+#: noise"; paper 001 says the connector's position relative to the socket "is not made available
+#: to the agent" (it localises from images). ``obs_frame="task"`` would hand a state policy
+#: exactly that position, and would also turn the start-relative scripted baselines (straight
+#: down holds x, y = 0) into reach-the-socket controllers.
 PAPER004_START_PERTURBATION_MM = (0.0, 1.0)
 
 
@@ -147,7 +155,10 @@ TRACKS: dict[str, Track] = {t.name: t for t in (
           TrackTask("train split", FAMILY_ID, {"split": "train", "reward": "sparse",
                                                "init_offset_mm": PAPER004_START_PERTURBATION_MM})),
     Track("offsets", "Paper 001's 4 test connectors from 0-10 mm and 10-20 mm start offsets, "
-          "20-step episodes", tuple(
+          "20-step episodes. State observations in the start frame: the offset is not observed "
+          "(paper 001: the connector's position relative to the socket is not made available to "
+          "the agent, whose policy localises from its camera), so only the P-controller, which "
+          "is given the socket, knows where to go", tuple(
               TrackTask(f"{n}@{lo}-{hi}mm", task_id(f"Connector-{n}"),
                         {"reward": "sparse", "init_offset_mm": (float(lo), float(hi)),
                          "start_height_mm": 25.0, "max_episode_steps": 20})
