@@ -7,11 +7,12 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from leaderboards.ledger import Ledger, LedgerError
+from leaderboards.ledger import Ledger, LedgerError, verify
 from leaderboards.salts import MIGRATED_NOTE, SALTS_SCHEMA, SaltError, SaltRounds, parse
 from leaderboards.site import render_site
 from leaderboards.tracks import hidden_seeds
@@ -48,8 +49,6 @@ def two_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track) -> 
     monkeypatch.chdir(tmp_path)
     agent_submission(tmp_path / "pc")
     _ok("submit", "pc")
-    import numpy as np
-
     weight = np.zeros((6, 3))
     weight[2, 2] = -50.0
     onnx_submission(tmp_path / "down", weight)
@@ -167,8 +166,6 @@ def test_recheck_uses_the_entrys_own_round_and_a_lost_round_cannot_be_recomputed
     _ok("lose-round", "--track", TINY, "--reason", REASON)
     _refused("lost on 20", "verify", down[:10], "--no-sim2sim")
     with pytest.raises(LedgerError, match="cannot be recomputed"):
-        from leaderboards.ledger import verify
-
         verify(two_entries, down, None, sim2sim=False)
     # Verified again under a new round, the entry records the new round's salt.
     (tmp_path / "secret" / "three").write_bytes(b"a third salt, at least 16 bytes")
@@ -199,3 +196,19 @@ def test_site_says_which_hidden_seeds_can_be_recomputed(two_entries: Ledger, tmp
     render_site(two_entries, tmp_path / "site", gifs=False)
     revealed_page = (tmp_path / "site" / "entries" / f"{ids['ONNX down']}.html").read_text()
     assert "anyone can recompute" in revealed_page and "round is active" not in revealed_page
+
+
+def test_every_shipped_verified_entry_names_a_recorded_round_of_its_track():
+    from leaderboards.tracks import TRACKS
+
+    ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
+    for track in TRACKS:
+        rounds = ledger.salt_rounds(track).read()  # validated; schema-1 files migrate on read
+        assert rounds, f"{track} has no salt round"
+        assert sum(r.status == "active" for r in rounds) <= 1
+    for entry in ledger.entries():
+        if "hidden" in entry["evaluations"]:
+            assert ledger.entry_round(entry) is not None, entry["entry_id"]
+            if "sim2sim" in entry:
+                assert entry["sim2sim"]["salt_sha256"] == \
+                    entry["evaluations"]["hidden"]["salt_sha256"]
