@@ -292,12 +292,13 @@ def _rounds_line(ledger: Ledger, track: str) -> str:
         return ""
     parts = []
     for r in rounds:
-        when = {"active": f"since {(r.opened_at or 'an unrecorded date')[:10]}",
-                "revealed": f"revealed {(r.closed_at or 'on an unrecorded date')[:10]}",
-                "lost": f"lost {(r.closed_at or 'on an unrecorded date')[:10]}: hidden seeds "
-                        "not recomputable"}[r.status]
+        opened = (r.opened_at or "an unrecorded date")[:10]
+        closed = (r.closed_at or "an unrecorded date")[:10]
+        when = {"active": f"since {opened}: salt secret until revealed",
+                "revealed": f"on {closed}: hidden seeds recomputable",
+                "lost": f"on {closed}: hidden seeds not recomputable"}[r.status]
         parts.append(f'<span class="round {r.status}" title="{_e(r.note)}">round {r.number} '
-                     f'{r.status} ({_e(when)})</span>')
+                     f'{r.status} {_e(when)}</span>')
     return f'<p class="note">Salt rounds: {" · ".join(parts)}.</p>'
 
 
