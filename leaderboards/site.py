@@ -416,7 +416,11 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
             f'{" ..." if len(track.tasks) > 1 else ""} with '
             f'<code>{_e(dict(track.tasks[0].env_kwargs))}</code>.</p>'
             f'{_rounds_line(ledger, track.name)}'
-            f'<h3>Verified (hidden seeds)</h3>'
+            + (f'<p class="note">Zero-shot: an entry is one policy, trained on '
+               f'<code>{_e(track.training_task.task_id)}</code> with '
+               f'<code>{_e(dict(track.training_task.env_kwargs))}</code>, that runs every task '
+               f'of the track unchanged.</p>' if track.training_task else "")
+            + f'<h3>Verified (hidden seeds)</h3>'
             f'{_table(track.name, "verified", tables.verified, labels)}'
             f'<h3>Self-reported (public dev seeds)</h3>'
             f'{_table(track.name, "self-reported", tables.self_reported, labels)}'

@@ -120,6 +120,11 @@ def test_a_cell_on_a_zero_shot_tracks_training_task_is_one_policy_for_every_task
     assert [f["path"] for f in entry["policy"]["files"]] == ["policy/agent.json",
                                                              "policy/weights.safetensors"]
     assert {e["task"] for e in entry["evaluations"]["dev"]["episodes"]} == {"USB", "DSub"}
+    from leaderboards.site import render_site
+
+    index = render_site(Ledger("ledger"), "site", gifs=False).read_text()
+    assert "Zero-shot: an entry is one policy, trained on <code>InsertBench/ConnectorFamily-v0" \
+        in index
     # Without the training task, the family cell belongs to no track task: nothing is written.
     monkeypatch.setitem(tracks.TRACKS, TINY, tiny_track)
     other = CliRunner().invoke(app, [*args[:-1], "other-ledger"])
