@@ -61,7 +61,8 @@ def main() -> None:
         _, entry = submit(ledger, submission)
         salt = work / "salt"
         salt.write_text(secrets.token_hex(32))
-        _, entry = verify(ledger, entry["entry_id"], salt)
+        ledger.open_round(entry["track"], ledger.read_salt(salt))
+        entry = verify(ledger, entry["entry_id"], salt).entry
         total = time.perf_counter() - started
         for name in ("dev", "hidden"):
             block = entry["evaluations"][name]

@@ -2,12 +2,15 @@
 
     insertbench leaderboard submit my_submission.tar.gz --track paper000
     insertbench leaderboard submit --from-matrix paper000-leaderboard
+    insertbench leaderboard open-round --track paper000 --salt-file ~/secrets/paper000.salt
     insertbench leaderboard verify 3fa2c1 --salt-file ~/secrets/paper000.salt
     insertbench leaderboard reveal --track paper000 --salt-file ~/secrets/paper000.salt
+    insertbench leaderboard verify 3fa2c1          # recompute from the revealed salt
+    insertbench leaderboard lose-round --track paper000 --reason "machine reset"
     insertbench leaderboard render --out site
 
 A user's mistake (a bad submission, an unknown entry, a wrong salt) is one line on stderr and
-exit code 1; nothing is written to the ledger then.
+exit code 1; nothing is written to the ledger then. Salt rounds: `leaderboards.salts`.
 """
 
 from __future__ import annotations
@@ -81,42 +84,95 @@ def submit(
 @leaderboard_app.command()
 def verify(
     entry: Annotated[str, typer.Argument(help="Entry id (a unique prefix) or its JSON file.")],
-    salt_file: Annotated[Path, typer.Option(help="The track's secret salt (outside the repo).")],
+    salt_file: Annotated[Path | None, typer.Option(
+        help="The secret salt of the track's active round (outside the repo). Without it, an "
+             "entry of a revealed round is recomputed from the published salt.")] = None,
     ledger: LedgerOpt = DEFAULT_LEDGER,
     sim2sim: Annotated[bool, typer.Option(
         help="Also run the policy in PyBullet on the same hidden seeds (shown, never ranked).")
     ] = True,
 ) -> None:
-    """Re-evaluate an entry on hidden seeds derived from the secret salt; mark it verified."""
+    """Re-evaluate an entry on hidden seeds of the active salt round; mark it verified (or,
+    for an entry of a revealed round, recompute its hidden episodes and compare)."""
     from leaderboards.ledger import Ledger, LedgerError
     from leaderboards.ledger import verify as verify_entry
     from leaderboards.submission import SubmissionError
 
     started = time.perf_counter()
     try:
-        target, data = verify_entry(Ledger(ledger), entry, salt_file,
-                                    progress=lambda label: typer.echo(f"  evaluated {label}"),
-                                    sim2sim=sim2sim)
+        done = verify_entry(Ledger(ledger), entry, salt_file,
+                            progress=lambda label: typer.echo(f"  evaluated {label}"),
+                            sim2sim=sim2sim)
     except (SubmissionError, LedgerError, KeyError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
-    _echo_result(data, "hidden", target, time.perf_counter() - started)
+    if done.rechecked:
+        both = " and PyBullet episode" if sim2sim and "sim2sim" in done.entry else ""
+        typer.echo(f"recomputed entry {done.entry['entry_id'][:12]} with the revealed salt of "
+                   f"{done.entry['track']} round {done.salt_round.number}: every hidden "
+                   f"episode{both} is identical to the ledger's")
+        return
+    typer.echo(f"  hidden seeds of {done.entry['track']} salt round {done.salt_round.number}")
+    _echo_result(done.entry, "hidden", done.path, time.perf_counter() - started)
 
 
-@leaderboard_app.command()
-def reveal(
-    track: Annotated[str, typer.Option(help="Track whose salt to publish.")],
-    salt_file: Annotated[Path, typer.Option(help="The track's secret salt.")],
+TrackOpt = Annotated[str, typer.Option(help="Track whose salt rounds to change.")]
+SaltFileOpt = Annotated[Path, typer.Option(help="The secret salt file (outside the repo).")]
+
+
+@leaderboard_app.command("open-round")
+def open_round(
+    track: TrackOpt,
+    salt_file: SaltFileOpt,
+    note: Annotated[str, typer.Option(help="Shown with the round on the site.")] = "",
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
-    """Publish a track's salt (checked against its committed SHA-256): hidden seeds go public."""
+    """Open a new salt round: commit to a new salt's SHA-256 (refused while one is active)."""
     from leaderboards.ledger import Ledger, LedgerError
 
     book = Ledger(ledger)
     try:
-        path = book.reveal(track, book.read_salt(salt_file))
-    except LedgerError as err:
-        _fail(str(err))
-    typer.echo(f"revealed the {track} salt in {path}; every verified number can be recomputed")
+        opened = book.open_round(track, book.read_salt(salt_file), note)
+    except (LedgerError, KeyError) as err:
+        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    typer.echo(f"opened {track} salt round {opened.number} (SHA-256 "
+               f"{opened.salt_sha256[:16]}...); keep {salt_file} secret, reveal it at the end of "
+               "this session")
+
+
+@leaderboard_app.command("lose-round")
+def lose_round(
+    track: TrackOpt,
+    reason: Annotated[str, typer.Option(help="Why the salt is gone (shown on the site).")],
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Declare the active round's salt lost: its entries stay verified, not recomputable."""
+    from leaderboards.ledger import Ledger, LedgerError
+
+    try:
+        lost = Ledger(ledger).lose_round(track, reason)
+    except (LedgerError, KeyError) as err:
+        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    typer.echo(f"declared {track} salt round {lost.number} lost; open a new round "
+               "(`open-round`) and verify again")
+
+
+@leaderboard_app.command()
+def reveal(
+    track: Annotated[str, typer.Option(help="Track whose active salt round to publish.")],
+    salt_file: SaltFileOpt,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Publish the active round's salt (checked against its SHA-256): its hidden seeds go
+    public and the round closes."""
+    from leaderboards.ledger import Ledger, LedgerError
+
+    book = Ledger(ledger)
+    try:
+        revealed = book.reveal(track, book.read_salt(salt_file))
+    except (LedgerError, KeyError) as err:
+        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    typer.echo(f"revealed {track} salt round {revealed.number} in {book.salt_path(track)}; "
+               "every entry verified under it can be recomputed (`verify ID`)")
 
 
 @leaderboard_app.command()

@@ -7,6 +7,10 @@ on the track's public dev seeds like any submission; the matrix's own evaluation
 reused, since its seeds and episode count are the preset's, not the track's. Training cost: the
 cells' env steps, demonstration episodes, intervention steps and training wall-clock, summed over
 the track's tasks. Entries are marked built-in.
+
+Zero-shot tracks (`Track.training_task`: families-test, offsets) take one policy for all their
+tasks: a finished cell on the track's training task (the catalog's training split, the track's
+kwargs) becomes one entry whose single exported checkpoint runs every task of the track.
 """
 
 from __future__ import annotations
@@ -32,12 +36,17 @@ from leaderboards.tracks import TRACKS, Track, get_track
 POLICY_FILES = ("agent.json", "weights.safetensors")
 
 
+#: The policy directory of a zero-shot entry (one checkpoint for every task of the track).
+SHARED_POLICY = "policy"
+
+
 def _policy_submission(
     track: Track, method: str, agent: str, seed: int, cells: dict[str, dict], preset: str
 ) -> Submission:
     """A Submission whose per-task policies are the cells' final agent checkpoints, exported
     policy-only (`agents.export_policy`: the acting networks; critics, targets, optimizer state
-    and replay are left behind, since re-verification only evaluates)."""
+    and replay are left behind, since re-verification only evaluates). ``cells`` maps task
+    labels to cells, or holds one cell under `SHARED_POLICY`: its policy runs every task."""
     root = Path(tempfile.mkdtemp(prefix="insertbench-matrix-entry-"))
     files = []
     for label, row in cells.items():
@@ -60,7 +69,9 @@ def _policy_submission(
         method=agent,
         track=track,
         policy_kind="agent",
-        policy_paths={label: root / label for label in cells},
+        policy_paths=({label: root / SHARED_POLICY for label in track.labels()}
+                      if set(cells) == {SHARED_POLICY} else
+                      {label: root / label for label in cells}),
         training=Training(env_steps=sum(int(r["env_steps"] or 0) for r in cells.values()),
                           demos=sum(int(i.get("demo_episodes", 0)) for i in infos),
                           intervention_steps=sum(int(i.get("intervention_steps", 0))
@@ -100,8 +111,12 @@ def submit_matrix(
             for cell, row in by_key.get(key, []):
                 groups.setdefault((cell.method or cell.agent, cell.agent, cell.seed), {})[label] = \
                     row
+        if track.training_task is not None:  # zero-shot: one cell on the training task
+            for cell, row in by_key.get(track.training_task.version_key(), []):
+                groups.setdefault((cell.method or cell.agent, cell.agent, cell.seed),
+                                  {})[SHARED_POLICY] = row
         for (method, agent, seed), cells in sorted(groups.items()):
-            if set(cells) != set(keys):
+            if set(cells) != set(keys) and set(cells) != {SHARED_POLICY}:
                 echo(f"  {track.name}: {method} seed {seed} covers {sorted(cells)} of "
                      f"{sorted(keys)}; skipped")
                 continue

@@ -6,15 +6,18 @@ Layout of a ledger directory (reviewable in a pull request)::
     entries/<track>/track-v<N>/<sha256>.json            entries of an earlier track version N
                                                         (stale; schema/entry-v1.json for N = 1)
     policies/<sha256>/...                               the policy files, for re-evaluation
-    salts/<track>.json                                  {"salt_sha256": ..., "salt_hex": null}
+    salts/<track>.json                                  the track's salt rounds
+                                                        (`leaderboards.salts`, schema/salts-v2.json)
 
 Writing is all-or-nothing: evaluation happens before anything touches the ledger, the policy
 files are copied to a temporary directory and renamed into place, and the entry JSON is written
 to a temporary file and renamed last. A failure at any point removes what this call created.
 
-Hidden seeds: `verify` needs the track's secret salt from a file outside the ledger. The first
-verification commits to it (only its SHA-256 goes into ``salts/<track>.json``); `reveal` later
-writes the salt itself, after which anyone can recompute every verified entry's seeds.
+Hidden seeds: `verify` needs the secret salt of the track's active salt round, from a file
+outside the ledger; only its SHA-256 is in ``salts/<track>.json``, and every hidden evaluation
+records it, which names its round. `reveal` publishes the active round's salt, after which
+anyone can recompute the entries verified under it; a round whose salt is gone is declared
+lost, its entries stay verified but cannot be recomputed (`leaderboards.salts`).
 Verification also runs the policy in PyBullet on the same hidden seeds (`leaderboards.sim2sim`,
 the entry's ``sim2sim`` block; ``sim2sim=False`` skips it), shown beside the ranking, never in it.
 """
@@ -30,6 +33,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ import jsonschema
 import envs  # noqa: F401  (registers the tasks)
 from envs.episode import PolicyError, run_episode
 from leaderboards.policy import load_policy
+from leaderboards.salts import SaltError, SaltRound, SaltRounds
 from leaderboards.submission import Submission, SubmissionError
 from leaderboards.tracks import TRACK_VERSION, Track, get_track, hidden_seeds
 
@@ -274,9 +279,9 @@ class Ledger:
         return target
 
     # ------------------------------------------------------------------ salts
-    def commitment(self, track: str) -> dict[str, Any] | None:
-        path = self.salt_path(track)
-        return json.loads(path.read_text()) if path.is_file() else None
+    def salt_rounds(self, track: str) -> SaltRounds:
+        """The salt rounds of ``track`` (`leaderboards.salts`)."""
+        return SaltRounds(self.salt_path(track), track)
 
     def read_salt(self, salt_file: Path) -> bytes:
         """The salt in ``salt_file`` (outside the ledger), at least 16 bytes."""
@@ -292,29 +297,35 @@ class Ledger:
                               "bytes (e.g. `openssl rand -hex 32 > salt`)")
         return salt
 
-    def commit_salt(self, track: str, salt: bytes) -> str:
-        """Commit to ``salt`` for ``track`` (first use) or check it against the commitment."""
-        digest = hashlib.sha256(salt).hexdigest()
-        current = self.commitment(track)
-        if current is None:
-            self._write_json(self.salt_path(track), {"salt_sha256": digest, "salt_hex": None})
-        elif current["salt_hex"] is not None:
-            raise LedgerError(f"the {track} salt has been revealed: its seeds are public, so "
-                              "new verifications need a new salt round (move salts/"
-                              f"{track}.json away and commit a new salt)")
-        elif current["salt_sha256"] != digest:
-            raise LedgerError(f"this salt's SHA-256 is not the one committed for {track}")
-        return digest
+    def open_round(self, track: str, salt: bytes, note: str = "") -> SaltRound:
+        """Open a new salt round of ``track`` (refused while one is active)."""
+        return self._salt_op(track, lambda rounds: rounds.open(salt, note))
 
-    def reveal(self, track: str, salt: bytes) -> Path:
-        """Publish the salt of ``track`` after checking it against the commitment."""
-        current = self.commitment(track)
-        if current is None:
-            raise LedgerError(f"no salt committed for {track}")
-        if current["salt_sha256"] != hashlib.sha256(salt).hexdigest():
-            raise LedgerError(f"this salt's SHA-256 is not the one committed for {track}")
-        self._write_json(self.salt_path(track), current | {"salt_hex": salt.hex()})
-        return self.salt_path(track)
+    def lose_round(self, track: str, reason: str) -> SaltRound:
+        """Declare the active round's salt of ``track`` lost."""
+        return self._salt_op(track, lambda rounds: rounds.lose(reason))
+
+    def reveal(self, track: str, salt: bytes) -> SaltRound:
+        """Publish the salt of the active round of ``track`` after checking its SHA-256."""
+        return self._salt_op(track, lambda rounds: rounds.reveal(salt))
+
+    def _salt_op(self, track: str, op: Callable[[SaltRounds], SaltRound]) -> SaltRound:
+        get_track(track)  # KeyError names the known tracks
+        try:
+            return op(self.salt_rounds(track))
+        except SaltError as err:
+            raise LedgerError(str(err)) from None
+
+    def entry_round(self, entry: Mapping[str, Any]) -> SaltRound | None:
+        """The salt round of an entry's hidden evaluation (None: not verified, or a salt the
+        track's rounds do not know)."""
+        hidden = entry["evaluations"].get("hidden")
+        if hidden is None or hidden["salt_sha256"] is None:
+            return None
+        try:
+            return self.salt_rounds(entry["track"]).by_digest(hidden["salt_sha256"])
+        except SaltError as err:
+            raise LedgerError(str(err)) from None
 
 
 def entry_track_version(entry: Mapping[str, Any]) -> int:
@@ -387,30 +398,55 @@ def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, P
     return {label: root / rel for label, rel in entry["policy"]["per_task"].items()}
 
 
-def verify(
-    ledger: Ledger, ref: str, salt_file: Path, progress: Callable[[str], None] | None = None,
-    sim2sim: bool = True,
-) -> tuple[Path, dict[str, Any]]:
-    """Re-evaluate an entry on the hidden seeds of its track and record the result, with the
-    PyBullet sim-to-sim block on the same seeds unless ``sim2sim=False``.
+@dataclass(frozen=True)
+class Verification:
+    """What `verify` did: the entry file, the entry, its salt round, and whether the hidden
+    evaluation was recomputed and compared (``rechecked``) rather than written."""
 
-    With a revealed salt, an entry that already holds a hidden evaluation is recomputed and
-    compared instead (nothing written): the ranked MuJoCo episodes, and the PyBullet episodes
-    when the entry has a sim-to-sim block and ``sim2sim`` is on; LedgerError if any record
-    differs.
+    path: Path
+    entry: dict[str, Any]
+    salt_round: SaltRound
+    rechecked: bool
+
+
+def verify(
+    ledger: Ledger, ref: str, salt_file: Path | None,
+    progress: Callable[[str], None] | None = None, sim2sim: bool = True,
+) -> Verification:
+    """Re-evaluate an entry on the hidden seeds of its track's active salt round and record the
+    result, with the PyBullet sim-to-sim block on the same seeds unless ``sim2sim=False``.
+
+    Recheck instead (nothing written): when the entry's hidden evaluation was made under a
+    round that has since been revealed, and ``salt_file`` is that round's salt or None (the
+    published salt is used), the ranked MuJoCo episodes (and the PyBullet episodes, when the
+    entry has a sim-to-sim block and ``sim2sim`` is on) are recomputed with the salt of the
+    entry's own round and compared; LedgerError if any record differs. An entry whose round's
+    salt was lost cannot be rechecked; it can be verified again under the active round.
     """
     entry = ledger.find(ref)
     track = get_track(entry["track"])
-    salt = ledger.read_salt(salt_file)
-    current = ledger.commitment(track.name)
-    recheck = current is not None and current["salt_hex"] is not None and \
-        "hidden" in entry["evaluations"]
-    if recheck:
-        digest = hashlib.sha256(salt).hexdigest()
-        if digest != current["salt_sha256"]:
-            raise LedgerError(f"this salt's SHA-256 is not the one committed for {track.name}")
+    rounds = ledger.salt_rounds(track.name)
+    own = ledger.entry_round(entry)
+    short = entry["entry_id"][:12]
+    if salt_file is None:
+        if own is None or own.status != "revealed":
+            why = ("is not verified" if "hidden" not in entry["evaluations"] else
+                   "was verified under a salt not in the track's rounds" if own is None else
+                   f"was verified under {track.name} salt round {own.number}, whose salt was "
+                   f"lost on {(own.closed_at or '?')[:10]}: its hidden seeds cannot be recomputed"
+                   if own.status == "lost" else
+                   f"was verified under {track.name} salt round {own.number}, not revealed yet")
+            raise LedgerError(f"entry {short} {why}; give --salt-file (the active round's salt) "
+                              "to verify it")
+        salt = own.salt()
     else:
-        digest = ledger.commit_salt(track.name, salt)
+        salt = ledger.read_salt(salt_file)
+    digest = hashlib.sha256(salt).hexdigest()
+    recheck = own is not None and own.status == "revealed" and own.salt_sha256 == digest
+    try:
+        salt_round = own if recheck else rounds.require_active(salt)
+    except SaltError as err:
+        raise LedgerError(str(err)) from None
     paths = stored_policy_paths(ledger, entry)
 
     def seeds(label: str) -> list[int]:
@@ -428,16 +464,15 @@ def verify(
     path = ledger.entry_path(entry["track"], entry["entry_id"])
     if recheck:
         if evaluation["episodes"] != entry["evaluations"]["hidden"]["episodes"]:
-            raise LedgerError(f"recomputed hidden episodes of {entry['entry_id'][:12]} differ "
-                              "from the ledger's")
+            raise LedgerError(f"recomputed hidden episodes of {short} differ from the ledger's")
         if sim2sim and "sim2sim" in entry:
             if pybullet_block()["episodes"] != entry["sim2sim"]["episodes"]:
-                raise LedgerError(f"recomputed PyBullet episodes of {entry['entry_id'][:12]} "
-                                  "differ from the ledger's")
-        return path, entry
+                raise LedgerError(f"recomputed PyBullet episodes of {short} differ from the "
+                                  "ledger's")
+        return Verification(path, entry, salt_round, rechecked=True)
     entry = dict(entry)
     entry["evaluations"] = dict(entry["evaluations"]) | {"hidden": evaluation}
     entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation
     if sim2sim:
         entry["sim2sim"] = pybullet_block()
-    return ledger.replace(entry), entry
+    return Verification(ledger.replace(entry), entry, salt_round, rechecked=False)

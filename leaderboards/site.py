@@ -263,6 +263,45 @@ def _sim2sim_note(entry: dict[str, Any]) -> str:
             f'{block["cpu_s"]:.0f} s CPU.</p>')
 
 
+def salt_round_note(ledger: Ledger, entry: dict[str, Any]) -> str:
+    """HTML sentence: the salt round of the entry's hidden seeds, and whether anyone can
+    recompute them (revealed), not yet (active), or never (lost)."""
+    digest = entry["evaluations"]["hidden"]["salt_sha256"]
+    r = ledger.entry_round(entry)
+    if r is None:
+        return (f"Hidden seeds from the salt with SHA-256 <code>{_e(digest)}</code>, which is "
+                f"not among the track's recorded salt rounds.")
+    head = (f"Hidden seeds from {_e(entry['track'])} salt round {r.number} (salt SHA-256 "
+            f"<code>{_e(digest)}</code>).")
+    if r.status == "lost":
+        return (f"{head} <b>The hidden seeds cannot be recomputed</b>: the round's salt was lost "
+                f"on {_e((r.closed_at or 'an unrecorded date')[:10])} ({_e(r.note)}). The "
+                f"episodes stand as recorded at verification.")
+    if r.status == "revealed":
+        return (f"{head} The salt was revealed on {_e((r.closed_at or 'an unrecorded date')[:10])}"
+                f": anyone can recompute the hidden seeds and every episode "
+                f"(<code>insertbench leaderboard verify {_e(entry['entry_id'][:12])}</code>).")
+    return (f"{head} The round is active: its salt stays secret until the maintainers reveal "
+            f"it, after which anyone can recompute the hidden seeds.")
+
+
+def _rounds_line(ledger: Ledger, track: str) -> str:
+    """The track's salt rounds in one line for the index."""
+    rounds = ledger.salt_rounds(track).read()
+    if not rounds:
+        return ""
+    parts = []
+    for r in rounds:
+        opened = (r.opened_at or "an unrecorded date")[:10]
+        closed = (r.closed_at or "an unrecorded date")[:10]
+        when = {"active": f"since {opened}: salt secret until revealed",
+                "revealed": f"on {closed}: hidden seeds recomputable",
+                "lost": f"on {closed}: hidden seeds not recomputable"}[r.status]
+        parts.append(f'<span class="round {r.status}" title="{_e(r.note)}">round {r.number} '
+                     f'{r.status} {_e(when)}</span>')
+    return f'<p class="note">Salt rounds: {" · ".join(parts)}.</p>'
+
+
 def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale: bool) -> str:
     e = score.entry
     block = e["evaluations"][score.evaluation]
@@ -308,8 +347,8 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         media = f'<h2>Best and worst evaluation episodes</h2><div class="media">' \
                 f'{"".join(figures)}</div>'
     t = e["training"]
-    salt = (f'<li>hidden seeds from the salt with SHA-256 <code>{block["salt_sha256"]}</code>'
-            '</li>' if block["salt_sha256"] else "")
+    salt = (f'<li class="salt-round">{salt_round_note(ledger, e)}</li>'
+            if score.evaluation == "hidden" else "")
     links = " ".join(f'<a href="{_e(e[k])}">{k.split("_")[0]}</a>'
                      for k in ("paper_url", "code_url") if e.get(k))
     body = (
@@ -376,7 +415,12 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
             f'{", ".join(f"<code>{_e(t.task_id)}</code>" for t in track.tasks[:1])}'
             f'{" ..." if len(track.tasks) > 1 else ""} with '
             f'<code>{_e(dict(track.tasks[0].env_kwargs))}</code>.</p>'
-            f'<h3>Verified (hidden seeds)</h3>'
+            f'{_rounds_line(ledger, track.name)}'
+            + (f'<p class="note">Zero-shot: an entry is one policy, trained on '
+               f'<code>{_e(track.training_task.task_id)}</code> with '
+               f'<code>{_e(dict(track.training_task.env_kwargs))}</code>, that runs every task '
+               f'of the track unchanged.</p>' if track.training_task else "")
+            + f'<h3>Verified (hidden seeds)</h3>'
             f'{_table(track.name, "verified", tables.verified, labels)}'
             f'<h3>Self-reported (public dev seeds)</h3>'
             f'{_table(track.name, "self-reported", tables.self_reported, labels)}'
@@ -390,8 +434,10 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
     body = (
         '<h1>InsertBench leaderboard</h1>'
         '<p>Policies re-run by InsertBench itself. <span class="badge verified">verified'
-        '</span> entries were re-evaluated on hidden seeds (salt committed by SHA-256, revealed '
-        'later); <span class="badge self">self-reported</span> entries on the public dev seeds. '
+        '</span> entries were re-evaluated on hidden seeds (derived from a secret salt committed '
+        'by SHA-256 and revealed when its round closes; a round whose salt was lost leaves its '
+        'entries verified but not recomputable, as each entry page says); '
+        '<span class="badge self">self-reported</span> entries on the public dev seeds. '
         'Success: 95% Wilson intervals per task; mean and IQM over tasks with 95% stratified '
         'bootstrap intervals (rliable); entries whose mean intervals overlap share a rank. '
         'P(improvement): probability that the entry beats the best built-in baseline of the '

@@ -71,3 +71,61 @@ def test_from_matrix_without_a_store_is_one_line(tmp_path, monkeypatch, tiny_tra
                                       "--ledger", "ledger"])
     assert result.exit_code == 1 and result.stderr.startswith("error: no store at")
     assert not Path("ledger").exists()
+
+
+ZERO_SHOT_PRESET = """
+name = "tiny-zero-shot"
+description = "one policy trained on a connector family, for every task of a track"
+tasks = ["InsertBench/ConnectorFamily-v0"]
+seeds = [0]
+eval_episodes = 1
+eval_seeds = { start = 1000000 }
+
+[env_kwargs]
+split = "train"
+reward = "sparse"
+goal_noise_mm = 1.0
+obs_mode = "state"
+
+[[agents]]
+name = "p_controller"
+label = "P-controller"
+budget_steps = 0
+"""
+
+
+def test_a_cell_on_a_zero_shot_tracks_training_task_is_one_policy_for_every_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    from dataclasses import replace
+
+    from leaderboards import tracks
+    from leaderboards.tracks import TrackTask
+    from tests.leaderboards.builders import STATE, TINY
+
+    family = TrackTask("train split", "InsertBench/ConnectorFamily-v0", {"split": "train",
+                                                                         **STATE})
+    monkeypatch.setitem(tracks.TRACKS, TINY, replace(tiny_track, training_task=family))
+    monkeypatch.chdir(tmp_path)
+    Path("tiny-zero-shot.toml").write_text(ZERO_SHOT_PRESET)
+    with Store("runs/z.sqlite") as store:
+        run_matrix(load_preset("tiny-zero-shot.toml").cells, store, InlineExecutor(),
+                   artifacts_root=Path("runs/a"), show_progress=False)
+    args = ["leaderboard", "submit", "--from-matrix", "tiny-zero-shot.toml", "--store",
+            "runs/z.sqlite", "--track", TINY, "--ledger", "ledger"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (entry,) = Ledger("ledger").entries()
+    assert entry["policy"]["per_task"] == {"USB": "policy", "DSub": "policy"}
+    assert [f["path"] for f in entry["policy"]["files"]] == ["policy/agent.json",
+                                                             "policy/weights.safetensors"]
+    assert {e["task"] for e in entry["evaluations"]["dev"]["episodes"]} == {"USB", "DSub"}
+    from leaderboards.site import render_site
+
+    index = render_site(Ledger("ledger"), "site", gifs=False).read_text()
+    assert "Zero-shot: an entry is one policy, trained on <code>InsertBench/ConnectorFamily-v0" \
+        in index
+    # Without the training task, the family cell belongs to no track task: nothing is written.
+    monkeypatch.setitem(tracks.TRACKS, TINY, tiny_track)
+    other = CliRunner().invoke(app, [*args[:-1], "other-ledger"])
+    assert other.exit_code == 0 and "0 entries written" in other.stdout

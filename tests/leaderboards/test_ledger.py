@@ -94,9 +94,11 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     submitted: Ledger,
 ):
     (entry,) = submitted.entries()
+    opened = _cli("open-round", "--track", TINY, "--salt-file", "secret/salt")
+    assert opened.exit_code == 0, opened.output
     result = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert result.exit_code == 0, result.output
-    assert "verified entry" in result.stdout
+    assert "verified entry" in result.stdout and "salt round 1" in result.stdout
     salt = b"0123456789abcdef0123456789abcdef"
     (verified,) = submitted.entries()
     hidden = verified["evaluations"]["hidden"]
@@ -117,8 +119,9 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
         with pytest.raises(LedgerError, match="sim2sim"):
             validate_entry(bad)
     assert all(HIDDEN_SEED_LOW <= e["seed"] < 2 * HIDDEN_SEED_LOW for e in hidden["episodes"])
-    commitment = json.loads(Path("ledger/salts/tiny.json").read_text())
-    assert commitment == {"salt_sha256": hashlib.sha256(salt).hexdigest(), "salt_hex": None}
+    (commitment,) = json.loads(Path("ledger/salts/tiny.json").read_text())["rounds"]
+    assert commitment["salt_sha256"] == hashlib.sha256(salt).hexdigest()
+    assert commitment["salt_hex"] is None and commitment["status"] == "active"
     assert hidden["salt_sha256"] == commitment["salt_sha256"]
     everything = b"".join(p.read_bytes() for p in Path("ledger").rglob("*") if p.is_file())
     assert salt not in everything and salt.hex().encode() not in everything
@@ -126,6 +129,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     Path("secret/other").write_text("another salt of enough length")
     wrong = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/other")
     assert wrong.exit_code == 1 and "not the one committed" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
     inside = Path("ledger/salt.txt")
     inside.write_text("0123456789abcdef0123456789abcdef")
     leaked = _cli("verify", entry["entry_id"][:10], "--salt-file", "ledger/salt.txt")
@@ -134,11 +138,16 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
 
     revealed = _cli("reveal", "--track", TINY, "--salt-file", "secret/salt")
     assert revealed.exit_code == 0, revealed.output
-    assert json.loads(Path("ledger/salts/tiny.json").read_text())["salt_hex"] == salt.hex()
+    (published,) = json.loads(Path("ledger/salts/tiny.json").read_text())["rounds"]
+    assert published["salt_hex"] == salt.hex() and published["status"] == "revealed"
     before = Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes()
     recheck = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert recheck.exit_code == 0, recheck.output  # recomputed and identical
+    assert "identical" in recheck.stdout
     assert Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes() == before
+    # Anyone can: without a salt file, the published salt of the entry's round is used.
+    public = _cli("verify", entry["entry_id"][:10], "--no-sim2sim")
+    assert public.exit_code == 0 and "identical" in public.stdout, public.output
     # The PyBullet block is recomputed too: a doctored PyBullet episode is caught.
     doctored = json.loads(before)
     doctored["sim2sim"]["episodes"][0]["peak_force_n"] += 1.0
@@ -151,6 +160,7 @@ def test_verify_refuses_an_altered_stored_policy(submitted: Ledger):
     (entry,) = submitted.entries()
     weights = submitted.policy_dir(entry["entry_id"]) / "policy" / "weights.safetensors"
     weights.write_bytes(weights.read_bytes() + b" ")
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
     result = _cli("verify", entry["entry_id"], "--salt-file", "secret/salt")
     assert result.exit_code == 1 and "missing or altered" in result.stderr
     assert "hidden" not in submitted.entries()[0]["evaluations"]

@@ -60,7 +60,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track) -> Path:
     ledger = Ledger("ledger")
     (tmp_path / "salt").write_text("a-test-salt-of-32-bytes-length!!")
     pc = next(e for e in ledger.entries() if e["name"] == "P-controller")
+    _cli("open-round", "--track", "tiny", "--salt-file", "salt")
     _cli("verify", pc["entry_id"][:8], "--salt-file", "salt")
+    _cli("lose-round", "--track", "tiny", "--reason", "a reset machine")
     pc = next(e for e in ledger.entries() if e["name"] == "P-controller")
     _stale_copy(ledger, pc)
     # As if PyBullet could not run D-sub: its sim-to-sim cell must read n/a, with the reason.
@@ -117,6 +119,9 @@ def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
                           (p.read_text().count("PyBullet, same seeds") and
                            "a measured reason" in p.read_text()))
         page.goto(entry_page.as_uri())
+        note = page.locator("li.salt-round").inner_text()
+        assert "salt round 1" in note and "cannot be recomputed" in note
+        assert "a reset machine" in note
         cells = page.locator("table.board tbody tr td:nth-child(4)").all_inner_texts()
         assert re.match(r"\d/2 ", cells[0]) and cells[1] == "n/a"
         assert page.locator("td span.na").get_attribute("title") == "a measured reason"

@@ -1,0 +1,222 @@
+"""Salt rounds: the hidden-seed salts of a track, one round after another.
+
+A track's hidden seeds come from a secret salt kept outside the repository; the ledger holds
+only its SHA-256 until the salt is revealed. A salt can also be lost (the machine that kept it
+was reset), and a revealed salt makes its seeds public, so a track goes through *rounds*:
+``salts/<track>.json`` holds them in order (schema ``salts-v2.json``)::
+
+    {"schema": "insertbench-leaderboard-salts/2", "track": "paper000", "rounds": [
+      {"salt_sha256": "...", "salt_hex": null, "status": "lost",
+       "opened_at": null, "closed_at": "2026-12-02T01:10:00Z", "note": "machine reset ..."},
+      {"salt_sha256": "...", "salt_hex": null, "status": "active",
+       "opened_at": "2026-12-02T01:12:00Z", "closed_at": null, "note": ""}]}
+
+Status: ``active`` (at most one, the last round: new verifications use it), ``revealed``
+(``salt_hex`` published: anyone can recompute the round's hidden seeds) or ``lost`` (the salt is
+gone: the entries verified under it keep their recorded episodes, which nobody can recompute).
+A round is identified by its salt's SHA-256, which every hidden evaluation records.
+
+Schema 1 (before rounds) was one commitment ``{"salt_sha256", "salt_hex"}``; it is read as one
+round (active, or revealed if ``salt_hex`` is set) with unrecorded dates, and written back as
+schema 2 at the next change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+
+SALTS_SCHEMA = "insertbench-leaderboard-salts/2"
+STATUSES = ("active", "revealed", "lost")
+#: The note of a round read from a schema-1 file.
+MIGRATED_NOTE = "salt committed before salt rounds were recorded (salts schema 1); opening " \
+    "date not recorded"
+
+
+class SaltError(ValueError):
+    """A salt-round operation that cannot be done (no active round, wrong salt, ...)."""
+
+
+def now() -> str:
+    """UTC now, ISO 8601 to the second with a Z (as the ledger's other timestamps)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def salt_sha256(salt: bytes) -> str:
+    return hashlib.sha256(salt).hexdigest()
+
+
+@dataclass(frozen=True)
+class SaltRound:
+    """One salt round of a track (see the module docstring)."""
+
+    number: int  # 1-based position in the track's list (shown on the site)
+    salt_sha256: str
+    salt_hex: str | None
+    status: Literal["active", "revealed", "lost"]
+    opened_at: str | None
+    closed_at: str | None
+    note: str
+
+    def salt(self) -> bytes | None:
+        """The published salt (revealed rounds), else None."""
+        return None if self.salt_hex is None else bytes.fromhex(self.salt_hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"salt_sha256": self.salt_sha256, "salt_hex": self.salt_hex,
+                "status": self.status, "opened_at": self.opened_at,
+                "closed_at": self.closed_at, "note": self.note}
+
+
+def _schema() -> dict[str, Any]:
+    return json.loads(resources.files("leaderboards").joinpath("schema/salts-v2.json")
+                      .read_text())
+
+
+def migrate(data: Mapping[str, Any], track: str) -> dict[str, Any]:
+    """Schema-1 data (one commitment) as schema 2; schema-2 data unchanged."""
+    if "schema" in data:
+        return dict(data)
+    revealed = data.get("salt_hex") is not None
+    return {"schema": SALTS_SCHEMA, "track": track, "rounds": [{
+        "salt_sha256": data.get("salt_sha256"), "salt_hex": data.get("salt_hex"),
+        "status": "revealed" if revealed else "active", "opened_at": None,
+        "closed_at": None, "note": MIGRATED_NOTE}]}
+
+
+def parse(data: Mapping[str, Any], track: str) -> list[SaltRound]:
+    """The rounds in ``data`` (either schema), validated; SaltError says what is wrong."""
+    data = migrate(data, track)
+    try:
+        jsonschema.validate(data, _schema())
+    except jsonschema.ValidationError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "(top)"
+        raise SaltError(f"salts of {track} do not match the salts schema at {where}: "
+                        f"{err.message}") from None
+    if data["track"] != track:
+        raise SaltError(f"the salts file of {track} names track {data['track']!r}")
+    rounds = [SaltRound(number=i + 1, **r) for i, r in enumerate(data["rounds"])]
+    for r in rounds:
+        if (r.status == "revealed") != (r.salt_hex is not None):
+            raise SaltError(f"{track} salt round {r.number}: salt_hex is set exactly when the "
+                            "round is revealed")
+        if r.salt_hex is not None and salt_sha256(bytes.fromhex(r.salt_hex)) != r.salt_sha256:
+            raise SaltError(f"{track} salt round {r.number}: the revealed salt does not hash to "
+                            "its committed SHA-256")
+        if r.status != "active" and r.closed_at is None and r.note != MIGRATED_NOTE:
+            raise SaltError(f"{track} salt round {r.number} is {r.status} but has no closed_at")
+    if any(r.status == "active" for r in rounds[:-1]):
+        raise SaltError(f"{track}: only the last salt round may be active")
+    digests = [r.salt_sha256 for r in rounds]
+    if len(set(digests)) != len(digests):
+        raise SaltError(f"{track}: two salt rounds share a salt")
+    return rounds
+
+
+def dump(rounds: list[SaltRound], track: str) -> dict[str, Any]:
+    """Schema-2 data of ``rounds`` (validated by `parse` before it is returned)."""
+    data = {"schema": SALTS_SCHEMA, "track": track, "rounds": [r.to_dict() for r in rounds]}
+    parse(data, track)
+    return data
+
+
+class SaltRounds:
+    """The salt rounds of one track, read from and written to ``salts/<track>.json``."""
+
+    def __init__(self, path: Path, track: str):
+        self.path, self.track = Path(path), track
+
+    def read(self) -> list[SaltRound]:
+        """Every round, oldest first ([] before the first)."""
+        if not self.path.is_file():
+            return []
+        try:
+            data = json.loads(self.path.read_text())
+        except json.JSONDecodeError as err:
+            raise SaltError(f"{self.path} is not valid JSON: {err}") from None
+        return parse(data, self.track)
+
+    def active(self) -> SaltRound | None:
+        rounds = self.read()
+        return rounds[-1] if rounds and rounds[-1].status == "active" else None
+
+    def by_digest(self, digest: str) -> SaltRound | None:
+        """The round whose salt has SHA-256 ``digest`` (an entry's ``salt_sha256``)."""
+        return next((r for r in self.read() if r.salt_sha256 == digest), None)
+
+    def require_active(self, salt: bytes) -> SaltRound:
+        """The active round, which ``salt`` must be; SaltError naming the mismatch otherwise."""
+        digest = salt_sha256(salt)
+        active = self.active()
+        if active is not None and active.salt_sha256 == digest:
+            return active
+        mine = self.by_digest(digest)
+        if mine is not None:
+            raise SaltError(f"this salt is {self.track}'s round {mine.number}, which is "
+                            f"{mine.status}, not the active round")
+        if active is None:
+            raise SaltError(f"{self.track} has no active salt round; open one with `insertbench "
+                            f"leaderboard open-round --track {self.track} --salt-file FILE`")
+        raise SaltError(f"this salt's SHA-256 is not the one committed for {self.track}'s "
+                        f"active round {active.number}")
+
+    def open(self, salt: bytes, note: str = "") -> SaltRound:
+        """Start a new active round with ``salt``; refused while a round is active."""
+        rounds = self.read()
+        active = self.active()
+        if active is not None:
+            raise SaltError(f"{self.track} salt round {active.number} is still active; reveal it "
+                            f"(`reveal`) or declare it lost (`lose-round`) first")
+        digest = salt_sha256(salt)
+        used = self.by_digest(digest)
+        if used is not None:
+            raise SaltError(f"this salt was already {self.track}'s round {used.number} "
+                            f"({used.status}); generate a new one (`openssl rand -hex 32`)")
+        new = SaltRound(len(rounds) + 1, digest, None, "active", now(), None, note)
+        self._write([*rounds, new])
+        return new
+
+    def reveal(self, salt: bytes) -> SaltRound:
+        """Publish the active round's salt (checked against its SHA-256); the round closes."""
+        active = self.require_active(salt)
+        done = SaltRound(active.number, active.salt_sha256, salt.hex(), "revealed",
+                         active.opened_at, now(), active.note)
+        self._write([*self.read()[:-1], done])
+        return done
+
+    def lose(self, reason: str) -> SaltRound:
+        """Declare the active round's salt lost, saying why; the round closes."""
+        reason = " ".join(reason.split())
+        if not reason:
+            raise SaltError("say why the salt is lost (--reason)")
+        active = self.active()
+        if active is None:
+            raise SaltError(f"{self.track} has no active salt round to declare lost")
+        note = f"{active.note}; lost: {reason}" if active.note else f"lost: {reason}"
+        done = SaltRound(active.number, active.salt_sha256, None, "lost", active.opened_at,
+                         now(), note)
+        self._write([*self.read()[:-1], done])
+        return done
+
+    def _write(self, rounds: list[SaltRound]) -> None:
+        data = dump(rounds, self.track)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, indent=1)
+                f.write("\n")
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,214 @@
+"""Salt rounds: opening, losing and revealing a track's salt, schema-1 files, verification under
+the active round, rechecks with the entry's own round, and the site's labels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from leaderboards.ledger import Ledger, LedgerError, verify
+from leaderboards.salts import MIGRATED_NOTE, SALTS_SCHEMA, SaltError, SaltRounds, parse
+from leaderboards.site import render_site
+from leaderboards.tracks import hidden_seeds
+from tests.leaderboards.builders import TINY, agent_submission, onnx_submission, write_toml
+
+runner = CliRunner()
+SALT_1 = b"0123456789abcdef0123456789abcdef"
+SALT_2 = b"fedcba9876543210fedcba9876543210"
+REASON = "maintainer machine reset; the salt file was not recoverable"
+
+
+def _cli(*args: str):
+    return runner.invoke(app, ["leaderboard", *args, "--ledger", "ledger"])
+
+
+def _ok(*args: str):
+    result = _cli(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _refused(expected: str, *args: str) -> None:
+    """A user's mistake: exit code 1 and one line on stderr that says ``expected``."""
+    result = _cli(*args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+
+
+@pytest.fixture
+def two_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track) -> Ledger:
+    """A ledger with two self-reported tiny entries (P-controller, an ONNX policy) and two salt
+    files outside it."""
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "pc")
+    _ok("submit", "pc")
+    weight = np.zeros((6, 3))
+    weight[2, 2] = -50.0
+    onnx_submission(tmp_path / "down", weight)
+    write_toml(tmp_path / "down", kind="onnx", name="ONNX down")
+    _ok("submit", "down")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "one").write_bytes(SALT_1)
+    (tmp_path / "secret" / "two").write_bytes(SALT_2)
+    return Ledger("ledger")
+
+
+def _ids(ledger: Ledger) -> dict[str, str]:
+    return {e["name"]: e["entry_id"] for e in ledger.entries()}
+
+
+def _hidden(ledger: Ledger, name: str) -> dict:
+    return next(e for e in ledger.entries() if e["name"] == name)["evaluations"]["hidden"]
+
+
+def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledger):
+    pc = _ids(two_entries)["P-controller"]
+    _refused("no active salt round", "verify", pc[:10], "--salt-file", "secret/one")
+    _refused("no active salt round to declare lost", "lose-round", "--track", TINY,
+             "--reason", REASON)
+    _refused("unknown track", "open-round", "--track", "nope", "--salt-file", "secret/one")
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/one", "--note", "first")
+    _refused("round 1 is still active", "open-round", "--track", TINY,
+             "--salt-file", "secret/two")
+    _refused("not the one committed", "reveal", "--track", TINY, "--salt-file", "secret/two")
+    _refused("say why", "lose-round", "--track", TINY, "--reason", "  ")
+    _ok("lose-round", "--track", TINY, "--reason", REASON)
+    _refused("already tiny's round 1 (lost)", "open-round", "--track", TINY,
+             "--salt-file", "secret/one")
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/two")
+    _refused("round 1, which is lost", "verify", pc[:10], "--salt-file", "secret/one")
+    _ok("reveal", "--track", TINY, "--salt-file", "secret/two")
+    _refused("round 2, which is revealed", "reveal", "--track", TINY,
+             "--salt-file", "secret/two")
+
+    data = json.loads(Path("ledger/salts/tiny.json").read_text())
+    assert data["schema"] == SALTS_SCHEMA and data["track"] == TINY
+    one, two = data["rounds"]
+    assert one["salt_sha256"] == hashlib.sha256(SALT_1).hexdigest()
+    assert (one["status"], one["salt_hex"], one["note"]) == ("lost", None, f"first; lost: {REASON}")
+    assert one["opened_at"] <= one["closed_at"] <= two["opened_at"] <= two["closed_at"]
+    assert (two["status"], two["salt_hex"]) == ("revealed", SALT_2.hex())
+    assert "hidden" not in two_entries.entries()[0]["evaluations"]  # every refusal wrote nothing
+
+
+def test_schema_1_file_reads_as_one_round_and_is_written_back_as_schema_2(tmp_path: Path):
+    path = tmp_path / "salts" / "paper000.json"
+    path.parent.mkdir()
+    digest = hashlib.sha256(SALT_1).hexdigest()
+    path.write_text(json.dumps({"salt_sha256": digest, "salt_hex": None}))
+    rounds = SaltRounds(path, "paper000")
+    (only,) = rounds.read()
+    assert (only.number, only.status, only.salt_sha256, only.opened_at, only.note) == \
+        (1, "active", digest, None, MIGRATED_NOTE)
+    assert rounds.by_digest(digest) == only and rounds.require_active(SALT_1) == only
+    rounds.lose(REASON)
+    written = json.loads(path.read_text())
+    assert written["schema"] == SALTS_SCHEMA
+    assert [r["status"] for r in written["rounds"]] == ["lost"]
+    assert written["rounds"][0]["salt_sha256"] == digest
+    revealed = {"salt_sha256": digest, "salt_hex": SALT_1.hex()}
+    (old,) = parse(revealed, "paper000")
+    assert old.status == "revealed" and old.salt() == SALT_1
+
+
+def test_doctored_salts_files_are_refused(tmp_path: Path):
+    digest = hashlib.sha256(SALT_1).hexdigest()
+
+    def one(**changes) -> dict:
+        return {"salt_sha256": digest, "salt_hex": None, "status": "active",
+                "opened_at": "2026-12-02T00:00:00Z", "closed_at": None, "note": ""} | changes
+
+    other = hashlib.sha256(SALT_2).hexdigest()
+    for rounds, message in (
+        ([one(status="revealed", salt_hex=SALT_2.hex(), closed_at="x")], "does not hash"),
+        ([one(status="revealed", closed_at="x")], "exactly when the round is revealed"),
+        ([one(), one(salt_sha256=other)], "only the last salt round may be active"),
+        ([one(status="lost", closed_at="x"), one()], "share a salt"),
+        ([one(status="lost")], "has no closed_at"),
+        ([one(status="forgotten")], "salts schema"),
+    ):
+        with pytest.raises(SaltError, match=message):
+            parse({"schema": SALTS_SCHEMA, "track": "t", "rounds": rounds}, "t")
+    with pytest.raises(SaltError, match="names track"):
+        parse({"schema": SALTS_SCHEMA, "track": "u", "rounds": []}, "t")
+
+
+def test_recheck_uses_the_entrys_own_round_and_a_lost_round_cannot_be_recomputed(
+    two_entries: Ledger, tmp_path: Path,
+):
+    ids = _ids(two_entries)
+    pc, down = ids["P-controller"], ids["ONNX down"]
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/one")
+    _ok("verify", pc[:10], "--salt-file", "secret/one", "--no-sim2sim")
+    _ok("reveal", "--track", TINY, "--salt-file", "secret/one")
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/two")
+    _ok("verify", down[:10], "--salt-file", "secret/two", "--no-sim2sim")
+    assert _hidden(two_entries, "P-controller")["salt_sha256"] == \
+        hashlib.sha256(SALT_1).hexdigest()
+    assert [e["seed"] for e in _hidden(two_entries, "ONNX down")["episodes"]
+            if e["task"] == "USB"] == hidden_seeds(SALT_2, TINY, "USB", 2)
+
+    # Round 2 is active, yet the P-controller's recheck recomputes round 1's seeds: identical.
+    before = Path(f"ledger/entries/tiny/{pc}.json").read_bytes()
+    result = _ok("verify", pc[:10], "--no-sim2sim")
+    assert "round 1" in result.stdout and "identical" in result.stdout
+    assert Path(f"ledger/entries/tiny/{pc}.json").read_bytes() == before
+    _refused("round 2, not revealed yet", "verify", down[:10], "--no-sim2sim")
+    _refused("round 1, which is revealed", "verify", down[:10], "--salt-file", "secret/one")
+
+    _ok("lose-round", "--track", TINY, "--reason", REASON)
+    _refused("lost on 20", "verify", down[:10], "--no-sim2sim")
+    with pytest.raises(LedgerError, match="cannot be recomputed"):
+        verify(two_entries, down, None, sim2sim=False)
+    # Verified again under a new round, the entry records the new round's salt.
+    (tmp_path / "secret" / "three").write_bytes(b"a third salt, at least 16 bytes")
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/three")
+    _ok("verify", down[:10], "--salt-file", "secret/three", "--no-sim2sim")
+    assert _hidden(two_entries, "ONNX down")["salt_sha256"] == \
+        hashlib.sha256(b"a third salt, at least 16 bytes").hexdigest()
+
+
+def test_site_says_which_hidden_seeds_can_be_recomputed(two_entries: Ledger, tmp_path: Path):
+    ids = _ids(two_entries)
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/one")
+    _ok("verify", ids["P-controller"][:10], "--salt-file", "secret/one", "--no-sim2sim")
+    _ok("lose-round", "--track", TINY, "--reason", REASON)
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/two")
+    _ok("verify", ids["ONNX down"][:10], "--salt-file", "secret/two", "--no-sim2sim")
+    index = render_site(two_entries, tmp_path / "site", gifs=False)
+    lost_page = (tmp_path / "site" / "entries" / f"{ids['P-controller']}.html").read_text()
+    active_page = (tmp_path / "site" / "entries" / f"{ids['ONNX down']}.html").read_text()
+    closed = json.loads(Path("ledger/salts/tiny.json").read_text())["rounds"][0]["closed_at"]
+    assert "badge verified" in lost_page
+    assert "salt round 1" in lost_page and "cannot be recomputed" in lost_page
+    assert f"lost on {closed[:10]}" in lost_page and REASON in lost_page
+    assert "round is active" in active_page and "cannot be recomputed" not in active_page
+    assert "round 1 lost" in index.read_text() and "round 2 active" in index.read_text()
+
+    _ok("reveal", "--track", TINY, "--salt-file", "secret/two")
+    render_site(two_entries, tmp_path / "site", gifs=False)
+    revealed_page = (tmp_path / "site" / "entries" / f"{ids['ONNX down']}.html").read_text()
+    assert "anyone can recompute" in revealed_page and "round is active" not in revealed_page
+
+
+def test_every_shipped_verified_entry_names_a_recorded_round_of_its_track():
+    from leaderboards.tracks import TRACKS
+
+    ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
+    for track in TRACKS:
+        rounds = ledger.salt_rounds(track).read()  # validated; schema-1 files migrate on read
+        assert rounds, f"{track} has no salt round"
+        assert sum(r.status == "active" for r in rounds) <= 1
+    for entry in ledger.entries():
+        if "hidden" in entry["evaluations"]:
+            assert ledger.entry_round(entry) is not None, entry["entry_id"]
+            if "sim2sim" in entry:
+                assert entry["sim2sim"]["salt_sha256"] == \
+                    entry["evaluations"]["hidden"]["salt_sha256"]
