@@ -266,8 +266,6 @@ class InsertionEnv(gym.Env):
             [i for i in range(m.ngeom) if m.geom(i).name.startswith(("plug_", "socket_"))]
         )
         self._nominal_friction = m.geom_friction[self._contact_geoms, 0].copy()
-        # Explicit contact pairs (the tabs' opt-in friction time constant) carry their own.
-        self._nominal_pair_friction = m.pair_friction[:, :2].copy()
         self._nominal_plug_pos = m.body_pos[self._plug].copy()
         self._nominal_plug_quat = m.body_quat[self._plug].copy()
         self.reference = ImpedanceReference(
@@ -311,8 +309,6 @@ class InsertionEnv(gym.Env):
         m.body_quat[self._plug] = quat
         scale = rng.uniform(*self.friction_scale)
         m.geom_friction[self._contact_geoms, 0] = self._nominal_friction * scale
-        if m.npair:
-            m.pair_friction[:, :2] = self._nominal_pair_friction * scale
 
         offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
         requested = requested_offset_mm(options)

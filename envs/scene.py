@@ -37,21 +37,6 @@ class ContactParams:
     rigid_timeconst_steps: float = 2.0
     rigid_solimp: tuple[float, float, float] = (0.99, 0.999, 1e-4)
     impratio: float = 10.0
-    #: Opt-in, experimental (None: off, as in every task version so far): the reference time
-    #: constant [s] of the friction rows of the retention tabs' contacts with the plug. MuJoCo's
-    #: convex contact model pushes a sliding contact's bodies apart; the push grows with the
-    #: friction rows' reference damping (2 / time constant) x the slip speed. At the rigid 4 ms
-    #: the light tab rides off the plug, loses it and springs back every ~20 ms, and the wrist
-    #: reads a sliding plateau with 35% dips (issue 17). 0.1 s steadies the plateau of a slow
-    #: (2.5 mm/s) pull on 8 of the 9 connectors measured and of a slow press on some, not at
-    #: 10 mm/s, and it turns the press of others into stick-slip: not a task-version fix yet
-    #: (`benchmark/bench_tab_chatter.py`).
-    tab_friction_timeconst_s: float | None = None
-
-    def __post_init__(self) -> None:
-        tc = self.tab_friction_timeconst_s
-        if tc is not None and not (np.isfinite(tc) and 0.0 < tc <= 10.0):
-            raise ValueError(f"tab_friction_timeconst_s must be None or in (0, 10] s, got {tc!r}")
 
 
 @dataclass(frozen=True)
@@ -168,25 +153,6 @@ def _collision_bits(prefix: str, is_tab: bool) -> tuple[int, int]:
     if prefix == "plug":
         return _SOCKET | _TAB, _SOCKET | _TAB
     return _SOCKET, _SOCKET
-
-
-def _pair_tabs_with_plug(s: mujoco.MjSpec, socket, plug, friction_timeconst_s: float) -> None:
-    """Turn the tabs' contacts with the plug into explicit pairs, the only contacts that take
-    their own friction time constant (`solreffriction`); everything else as the dynamic contact
-    of the two geoms would have it (the tab's geom and the plug's share friction, solref,
-    solimp and condim). The tabs leave dynamic collision, which gave them only the plug."""
-    tabs = [g for b in socket.bodies for g in b.geoms]
-    plug_geoms = [g for g in plug.geoms if g.contype & _TAB]
-    for tab in tabs:
-        tab.contype = tab.conaffinity = 0
-        mu, torsion, rolling = tab.friction
-        for other in plug_geoms:
-            pair = s.add_pair()
-            pair.geomname1, pair.geomname2 = tab.name, other.name
-            pair.condim = tab.condim
-            pair.friction = [mu, mu, torsion, rolling, rolling]
-            pair.solref, pair.solimp = tab.solref, tab.solimp
-            pair.solreffriction = [friction_timeconst_s, 1.0]
 
 
 @dataclass(frozen=True)
@@ -387,8 +353,6 @@ def build_spec(
     _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, solref, solimp)
     for geom in plug.geoms:
         geom.mass = 0.0
-    if config.contact.tab_friction_timeconst_s is not None:
-        _pair_tabs_with_plug(s, socket, plug, config.contact.tab_friction_timeconst_s)
     plug_mass = plug.add_geom()  # one mass carrier keeps the plug's inertia independent of pieces
     plug_mass.type = mujoco.mjtGeom.mjGEOM_SPHERE
     plug_mass.size = [0.004, 0, 0]
