@@ -5,6 +5,7 @@ Also runnable as ``python -m benchmark.matrix_cli``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +77,14 @@ def run(
         hidden=True, help="module:function replacing benchmark.cells:run_cell (tests).")] = None,
 ) -> None:
     """Run every cell of PRESET that is not done yet (resumes after any interruption)."""
+    if not (math.isfinite(heartbeat) and heartbeat > 0):
+        raise typer.BadParameter(f"must be a finite number of seconds > 0, got {heartbeat}",
+                                 param_hint="--heartbeat")
+    if not (math.isfinite(stale_after) and stale_after > heartbeat):
+        # A marker reclaimed between two heartbeats would let a second runner redo a live cell.
+        raise typer.BadParameter(
+            f"must be a finite number of seconds above --heartbeat ({heartbeat}), "
+            f"got {stale_after}", param_hint="--stale-after")
     spec = _load(preset)
     cells = _select_agents(spec.cells, agent) if agent else spec.cells
     store_path = store or default_store_path(spec.name)

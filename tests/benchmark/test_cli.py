@@ -68,12 +68,45 @@ def test_debug_shows_the_traceback(capsys, in_tmp):
     ["matrix", "report", "quick", "--store", "missing.sqlite"],
     ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", "no/such/run"],
     ["dataset", "collect", "--task", "InsertBench/USB-v0", "--out", "d", "--env", "x"],
+    ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "nan"],
+    ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "0"],
+    ["matrix", "run", "quick", "--agent", "p_controller", "--stale-after", "-1"],
 ])
 def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     code, _, err = run_cli(capsys, *args)
     assert code != 0
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
+
+
+BAD_PRESET = """name = "bad"
+seeds = [0]
+eval_episodes = 1
+eval_seeds = { start = 1000000 }
+tasks = ["InsertBench/USB-v1"]
+[env_kwargs]
+%s
+[[agents]]
+name = "p_controller"
+budget_steps = 0
+"""
+
+
+@pytest.mark.parametrize(("kwarg", "message"), [
+    ("goal_noise_mm = nan", "goal_noise_mm must be a finite number, got nan"),
+    ("init_offset_mm = [0, inf]", "init_offset_mm[1] must be a finite number, got inf"),
+    ("bogus = 3", "unknown kwarg 'bogus'"),
+])
+def test_bad_preset_file_is_one_line_naming_the_key(capsys, in_tmp, kwarg, message):
+    """A preset's nan used to read "Out of range float values are not JSON compliant", and an
+    unknown kwarg dumped the whole TaskSpec that Gymnasium appends to the constructor's error."""
+    (in_tmp / "presets").mkdir()
+    (in_tmp / "presets" / "bad.toml").write_text(BAD_PRESET % kwarg)
+    code, _, err = run_cli(capsys, "matrix", "run", "presets/bad.toml", "--store", "runs/b.sqlite")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert "TaskSpec(" not in err and "JSON" not in err
+    assert not (in_tmp / "runs").exists()
 
 
 def test_python_m_matrix_cli_is_the_same_command(in_tmp):
