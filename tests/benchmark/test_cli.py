@@ -188,3 +188,23 @@ def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "pip install -e '.[ray]'" in err
     assert not (in_tmp / "runs").exists()
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ("obs_mode=pixels", "trained on observations {'tcp_pose': (6,)"),
+    ("action_mode=pose", "trained on actions (3,), but the env"),
+])
+def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, env, message):
+    """`eval --env obs_mode=pixels` on a state checkpoint used to end in `KeyError: 'tcp_pose'`."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--env", env)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "--env kwargs it was trained with" in err
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "0")
+    assert code == 2 and "--episodes" in err and "zero episodes" not in err
