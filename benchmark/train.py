@@ -549,7 +549,6 @@ def train(
             f"field learning_starts lower)", UserWarning, stacklevel=2,
         )
     out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
     description = _json_ready({
         "task_id": task_id,
         "agent": agent_name,
@@ -573,6 +572,7 @@ def train(
             )
 
     env = make_env(task_id, env_kwargs)
+    out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
     kwargs: dict[str, Any] = {}
     if spec.needs_base_policy or (demo_episodes > 0 and demos is None and ckpt is None):
         base_policy = make_base_policy(env)
@@ -584,6 +584,11 @@ def train(
         check_reward_pairing(env, agent)
         run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run.restore(ckpt)
+        if run.step > steps:
+            warnings.warn(
+                f"{out_dir} already holds {run.step} env steps, more than steps={steps}: "
+                "nothing to train (its evaluations are as they were)", UserWarning, stacklevel=2,
+            )
     else:
         agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
                            seed=seed, **kwargs)

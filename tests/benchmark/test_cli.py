@@ -208,3 +208,24 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
     code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
                            "runs/pc", "--episodes", "0")
     assert code == 2 and "--episodes" in err and "zero episodes" not in err
+
+
+def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):
+    """A bad task ID or kwarg used to leave an empty --out directory behind."""
+    for extra in (["--task", "InsertBench/Nope-v1"],
+                  ["--task", "InsertBench/USB-v1", "--env", "goal_noise_mm=-1"]):
+        code, _, err = run_cli(capsys, "train", *extra, "--agent", "p_controller", "--steps",
+                               "0", "--out", "runs/bad", "--no-progress")
+        assert code != 0 and "error" in err
+    assert not (in_tmp / "runs").exists()
+
+
+def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
+    """It used to print `trained 20 steps` for `--steps 10` without a word."""
+    args = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--eval-episodes",
+            "0", "--out", "runs/pc", "--no-progress"]
+    code, _, err = run_cli(capsys, *args, "--steps", "20")
+    assert code == 0 and "warning" not in err, err
+    code, _, err = run_cli(capsys, *args, "--steps", "10")
+    assert code == 0
+    assert "already holds 20 env steps, more than steps=10: nothing to train" in err
