@@ -129,6 +129,8 @@ def render(
     from leaderboards.ledger import Ledger, LedgerError
     from leaderboards.site import render_site
 
+    if not ledger.is_dir():  # a mistyped path would render an empty leaderboard
+        _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR")
     try:
         index = render_site(Ledger(ledger), out, gifs=gifs)
     except LedgerError as err:
