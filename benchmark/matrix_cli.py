@@ -178,8 +178,9 @@ def report(
     preset: PresetArg,
     store: StoreOpt = None,
     out: Annotated[Path | None, typer.Option(
-        help="Output folder [default: runs/<preset>-report].")] = None,
-    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 2000,
+        help="Output folder [default: <store dir>/<store stem>-report, "
+             "runs/<preset>-report for the default store].")] = None,
+    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.", min=1)] = 2000,
 ) -> None:
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
     from benchmark.report import write_report
@@ -192,7 +193,9 @@ def report(
             param_hint="PRESET",
         )
     with Store(store_path) as db:
-        files = write_report(spec, db, out or Path("runs") / f"{spec.name}-report", reps=reps)
+        # Beside its store: a report of another store must not overwrite the default one.
+        out = out or store_path.parent / f"{store_path.stem}-report"
+        files = write_report(spec, db, out, reps=reps)
     console.print(f"wrote {files.markdown} and {files.html}")
 
 

@@ -229,3 +229,19 @@ def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
     code, _, err = run_cli(capsys, *args, "--steps", "10")
     assert code == 0
     assert "already holds 20 env steps, more than steps=10: nothing to train" in err
+
+
+def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
+    """`matrix report quick --store runs/other.sqlite` used to overwrite runs/quick-report."""
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--store", "runs/other.sqlite", "--executor", "inline",
+                           "--no-progress")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
+                             "--reps", "10")
+    assert code == 0, err
+    assert (in_tmp / "runs" / "other-report" / "report.md").is_file()
+    assert not (in_tmp / "runs" / "quick-report").exists()
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
+                           "--reps", "0")
+    assert code == 2 and "--reps" in err
