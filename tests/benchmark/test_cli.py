@@ -211,12 +211,14 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
 
 
 def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):
-    """A bad task ID or kwarg used to leave an empty --out directory behind."""
+    """A bad task ID or kwarg used to leave an empty --out directory behind, and to come after
+    a warning that 10 steps are below SAC's learning_starts (two lines for one mistake)."""
     for extra in (["--task", "InsertBench/Nope-v1"],
                   ["--task", "InsertBench/USB-v1", "--env", "goal_noise_mm=-1"]):
-        code, _, err = run_cli(capsys, "train", *extra, "--agent", "p_controller", "--steps",
-                               "0", "--out", "runs/bad", "--no-progress")
-        assert code != 0 and "error" in err
+        code, _, err = run_cli(capsys, "train", *extra, "--agent", "sac", "--steps", "10",
+                               "--out", "runs/bad", "--no-progress")
+        lines = err.strip().splitlines()
+        assert code != 0 and len(lines) == 1 and lines[0].startswith("insertbench: error:"), err
     assert not (in_tmp / "runs").exists()
 
 
