@@ -47,7 +47,7 @@ def test_misspelt_env_kwarg_is_one_line_with_a_suggestion(capsys, in_tmp):
                            "--env", "goal_nose_mm=1")
     assert code == 1
     assert len(err.strip().splitlines()) == 1
-    assert "did you mean 'goal_noise_mm'" in err
+    assert "did you mean 'goal_noise_mm'? (known: action_mode, " in err
     assert "Traceback" not in err and "TaskSpec(" not in err
 
 
