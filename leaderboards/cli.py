@@ -32,7 +32,7 @@ DEFAULT_LEDGER = Path("leaderboards/ledger")
 def _fail(message: str) -> None:
     """One line on stderr (multi-line library messages are joined) and exit code 1."""
     one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    typer.echo(f"error: {one_line}", err=True)
+    typer.echo(f"insertbench: error: {one_line}", err=True)
     raise typer.Exit(1)
 
 

@@ -38,7 +38,7 @@ def _submit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, *extra
 def _assert_refused(result, message: str, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), result.stderr
     assert message in lines[0], lines[0]
     assert "Traceback" not in result.output
     ledger = tmp_path / "ledger"
