@@ -185,6 +185,7 @@ def eval_command(
     console.print(f"{name} from {agent_dir} on {task} {env_kwargs}")
     _print_summary(console, summary)
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)  # the evaluation must not be lost
         json_out.write_text(json.dumps(
             {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
              "summary": summary, "episodes": [r.to_dict() for r in records]}, indent=1))

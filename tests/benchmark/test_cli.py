@@ -208,6 +208,11 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
     code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
                            "runs/pc", "--episodes", "0")
     assert code == 2 and "--episodes" in err and "zero episodes" not in err
+    # --json-out into a folder not made yet: it used to fail after the whole evaluation.
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--json-out", "evals/pc.json")
+    assert code == 0, err
+    assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
 
 
 def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):
