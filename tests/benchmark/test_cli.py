@@ -252,3 +252,20 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
                            "--reps", "0")
     assert code == 2 and "--reps" in err
+
+
+@pytest.mark.parametrize("env", ["noiseless=true", "obs_mode=pixels"])
+def test_sim2sim_refuses_a_kwarg_pybullet_lacks_before_evaluating(capsys, in_tmp, monkeypatch,
+                                                                  env):
+    """It used to evaluate MuJoCo first, then fail on `BulletInsertionEnv.__init__() got an
+    unexpected keyword argument`."""
+    import benchmark.sim2sim
+
+    calls = []
+    monkeypatch.setattr(benchmark.sim2sim, "evaluate", lambda *a, **k: calls.append(a))
+    code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--episodes", "1",
+                           "--env", env)
+    assert code == 2 and calls == []
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"PyBullet does not take the env kwarg(s) ['{env.split('=')[0]}']" \
+        in lines[0], err
