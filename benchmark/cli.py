@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import typer
 from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Click
 
+from benchmark.cli_options import innermost_message
+
 PROG = "insertbench"
 
 
@@ -43,7 +45,7 @@ class InsertBenchApp(typer.Typer):
         except Exception as err:  # noqa: BLE001 - every other error: one line unless --debug
             if type(self).debug:
                 raise
-            _error(f"{type(err).__name__}: {_innermost_message(err)} "
+            _error(f"{type(err).__name__}: {innermost_message(err)} "
                    f"(`{PROG} --debug ...` shows the traceback)")
             sys.exit(1)
         finally:
@@ -67,18 +69,6 @@ def _usage_message(err: typer.TyperException) -> str:
     elif ctx is not None:
         message += f" (see `{ctx.command_path} --help`)"
     return message
-
-
-def _innermost_message(err: BaseException) -> str:
-    """The message of the innermost cause that the error only re-words: Gymnasium re-raises an
-    env constructor's error with the whole kwargs dict appended; the user needs the original."""
-    while (
-        err.__cause__ is not None
-        and type(err.__cause__) is type(err)
-        and str(err).startswith(str(err.__cause__))
-    ):
-        err = err.__cause__
-    return str(err)
 
 
 app = InsertBenchApp(

@@ -1,4 +1,5 @@
-"""Options shared by the `insertbench` commands: one `--env KEY=VALUE` syntax for env kwargs.
+"""Options shared by the `insertbench` commands: one `--env KEY=VALUE` syntax for env kwargs,
+and the one-line message of a failed `gym.make`.
 
 Every command that builds a task (`rollout`, `train`, `eval`, `dataset collect`,
 `real validate`) takes env kwargs the same way, parsed here:
@@ -54,3 +55,15 @@ def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
                 ) from None
             kwargs[key] = raw
     return kwargs
+
+
+def innermost_message(err: BaseException) -> str:
+    """The message of the innermost cause that the error only re-words: Gymnasium re-raises an
+    env constructor's error with the whole kwargs dict appended; the user needs the original."""
+    while (
+        err.__cause__ is not None
+        and type(err.__cause__) is type(err)
+        and str(err).startswith(str(err.__cause__))
+    ):
+        err = err.__cause__
+    return str(err)

@@ -140,9 +140,12 @@ def _check_config(out: Path, config: CollectConfig) -> None:
     wanted = asdict(config)
     if path.exists():
         found = json.loads(path.read_text())
-        if found != json.loads(json.dumps(wanted)):
+        wanted = json.loads(json.dumps(wanted))
+        if found != wanted:
+            differ = ", ".join(f"{k} {found.get(k)!r} (asked: {wanted.get(k)!r})"
+                               for k in sorted({*found, *wanted}) if found.get(k) != wanted.get(k))
             raise ValueError(
-                f"{out} holds a collection with a different config ({found}); use another "
+                f"{out} holds a collection made with other settings: {differ}; use another "
                 f"--out or delete it"
             )
     else:

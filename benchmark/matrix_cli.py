@@ -5,6 +5,7 @@ Also runnable as ``python -m benchmark.matrix_cli``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +77,14 @@ def run(
         hidden=True, help="module:function replacing benchmark.cells:run_cell (tests).")] = None,
 ) -> None:
     """Run every cell of PRESET that is not done yet (resumes after any interruption)."""
+    if not (math.isfinite(heartbeat) and heartbeat > 0):
+        raise typer.BadParameter(f"must be a finite number of seconds > 0, got {heartbeat}",
+                                 param_hint="--heartbeat")
+    if not (math.isfinite(stale_after) and stale_after > heartbeat):
+        # A marker reclaimed between two heartbeats would let a second runner redo a live cell.
+        raise typer.BadParameter(
+            f"must be a finite number of seconds above --heartbeat ({heartbeat}), "
+            f"got {stale_after}", param_hint="--stale-after")
     spec = _load(preset)
     cells = _select_agents(spec.cells, agent) if agent else spec.cells
     store_path = store or default_store_path(spec.name)
@@ -169,8 +178,9 @@ def report(
     preset: PresetArg,
     store: StoreOpt = None,
     out: Annotated[Path | None, typer.Option(
-        help="Output folder [default: runs/<preset>-report].")] = None,
-    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 2000,
+        help="Output folder [default: <store dir>/<store stem>-report, "
+             "runs/<preset>-report for the default store].")] = None,
+    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.", min=1)] = 2000,
 ) -> None:
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
     from benchmark.report import write_report
@@ -183,7 +193,9 @@ def report(
             param_hint="PRESET",
         )
     with Store(store_path) as db:
-        files = write_report(spec, db, out or Path("runs") / f"{spec.name}-report", reps=reps)
+        # Beside its store: a report of another store must not overwrite the default one.
+        out = out or store_path.parent / f"{store_path.stem}-report"
+        files = write_report(spec, db, out, reps=reps)
     console.print(f"wrote {files.markdown} and {files.html}")
 
 

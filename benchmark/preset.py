@@ -42,6 +42,7 @@ path. The format (every key is checked; unknown keys are errors)::
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -176,6 +177,10 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
             raise PresetError(f"{where}: {key!r} is both an axis and a fixed env kwarg")
     rules = _parse_rules(where, data.get("rules", []), axes, fixed_kwargs)
     agents = _parse_agents(where, data.get("agents"), eval_every)
+    _check_finite(f"{where}: [env_kwargs]", fixed_kwargs)
+    _check_finite(f"{where}: [axes]", axes)
+    for i, agent in enumerate(agents):
+        _check_finite(f"{where}: agents[{i}].config", agent["config"])
 
     cells: list[Cell] = []
     axis_names = list(axes)
@@ -224,6 +229,20 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
         reference_note=reference_note,
         reference=reference,
     )
+
+
+def _check_finite(where: str, value: Any, key: str = "") -> None:
+    """Refuse TOML's nan and inf anywhere in `value`, naming the key (no cell can hash them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PresetError(f"{where}: {key or 'a value'} must be a finite number, got {value}")
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for sub_key, sub in items:
+        if isinstance(sub_key, int):
+            path = f"{key}[{sub_key}]"
+        else:
+            path = f"{key}.{sub_key}" if key else str(sub_key)
+        _check_finite(where, sub, path)
 
 
 def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
@@ -356,6 +375,7 @@ def check_runnable(cells: list[Cell]) -> None:
     import agents  # noqa: F401  (registers the agents)
     from agents.config import build_config, config_to_dict
     from agents.registry import agent_spec
+    from benchmark.cli_options import innermost_message
     from benchmark.train import make_env
     from benchmark.vector_train import check_vector_training
 
@@ -365,7 +385,8 @@ def check_runnable(cells: list[Cell]) -> None:
         try:
             make_env(cell.task_id, cell.env_kwargs).close()
         except Exception as err:  # noqa: BLE001 - gym raises several kinds; report them all
-            problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: {err}")
+            problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: "
+                            f"{innermost_message(err)}")
     configs = {(c.agent, canonical_json(dict(c.agent_config)), c.num_envs, c.budget_steps): c
                for c in cells}
     for cell in configs.values():

@@ -11,6 +11,7 @@ steps/s in both engines for the paper-000 tasks and every catalog connector: the
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ def make_engine_env(engine: str, task_id: str, **kwargs) -> gym.Env:
     if engine == "mujoco":
         return gym.make(task_id, **kwargs)
     if engine == "pybullet":
+        taken = set(inspect.signature(BulletInsertionEnv.__init__).parameters)
+        others = sorted(set(kwargs) - taken)
+        if others:
+            raise ValueError(
+                f"PyBullet does not take the env kwarg(s) {others}: it runs state observations "
+                "without v1's sensor model (envs/bullet.py)"
+            )
         return BulletInsertionEnv(task_id, **kwargs)
     raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
@@ -124,16 +132,20 @@ def compare(
     """Evaluation records of the same policy on the same seeds in each engine."""
     out = {}
     key = task_version_key(task_id, env_kwargs)
-    for engine in ENGINES:
-        extra = {"allow_unsupported": True} if engine == "pybullet" else {}
-        env = make_engine_env(engine, task_id, **env_kwargs, **extra)
-        try:
+    engine_envs: dict[str, gym.Env] = {}
+    try:
+        # Both engines first: a kwarg one of them refuses must not cost the other's evaluation.
+        for engine in ENGINES:
+            extra = {"allow_unsupported": True} if engine == "pybullet" else {}
+            engine_envs[engine] = make_engine_env(engine, task_id, **env_kwargs, **extra)
+        for engine, env in engine_envs.items():
             # Records name their engine in the version key: the same task in another contact
             # model is not the same benchmark task.
             out[engine] = evaluate(env, engine_agent(env, checkpoint), episodes, task_id=task_id,
                                    task_version_key=key if engine == "mujoco" else
                                    f"{engine}-{key}")
-        finally:
+    finally:
+        for env in engine_envs.values():
             env.close()
     return out
 

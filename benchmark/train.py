@@ -541,15 +541,7 @@ def train(
         if dict(env_kwargs or {}).get("reward") == "vice":
             raise ValueError("reward='vice' trains with one env (num_envs=1): the agent's "
                              "classifier is bound into that env")
-    learning_starts = full_config.get("learning_starts")
-    if learning_starts is not None and 0 < steps < learning_starts:
-        warnings.warn(
-            f"{agent_name} makes no online gradient update in {steps} env steps: its "
-            f"learning_starts is {learning_starts} (train for more steps, or set the config "
-            f"field learning_starts lower)", UserWarning, stacklevel=2,
-        )
     out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
     description = _json_ready({
         "task_id": task_id,
         "agent": agent_name,
@@ -573,6 +565,15 @@ def train(
             )
 
     env = make_env(task_id, env_kwargs)
+    out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
+    # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
+    learning_starts = full_config.get("learning_starts")
+    if learning_starts is not None and 0 < steps < learning_starts:
+        warnings.warn(
+            f"{agent_name} makes no online gradient update in {steps} env steps: its "
+            f"learning_starts is {learning_starts} (train for more steps, or set the config "
+            f"field learning_starts lower)", UserWarning, stacklevel=2,
+        )
     kwargs: dict[str, Any] = {}
     if spec.needs_base_policy or (demo_episodes > 0 and demos is None and ckpt is None):
         base_policy = make_base_policy(env)
@@ -584,6 +585,11 @@ def train(
         check_reward_pairing(env, agent)
         run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run.restore(ckpt)
+        if run.step > steps:
+            warnings.warn(
+                f"{out_dir} already holds {run.step} env steps, more than steps={steps}: "
+                "nothing to train (its evaluations are as they were)", UserWarning, stacklevel=2,
+            )
     else:
         agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
                            seed=seed, **kwargs)

@@ -141,7 +141,7 @@ def train_async_command(
 def eval_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     checkpoint: Annotated[Path, typer.Option(help="Run, checkpoint or agent directory.")],
-    episodes: Annotated[int, typer.Option(help="Evaluation episodes (fixed seeds).")] = 20,
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes (fixed seeds).", min=1)] = 20,
     env: EnvOption = None,
     json_out: Annotated[
         Path | None, typer.Option(help="Write per-episode records and summary here.")
@@ -172,7 +172,9 @@ def eval_command(
     env_kwargs = dict(run["env_kwargs"]) if run else {}
     env_kwargs |= parse_env_kwargs(env)
     environment = make_env(task, env_kwargs)
-    name = json.loads((agent_dir / "agent.json").read_text())["agent"]
+    meta = json.loads((agent_dir / "agent.json").read_text())
+    name = meta["agent"]
+    _check_policy_fits(meta, environment, env_kwargs)
     kwargs = {"base_policy": make_base_policy(environment)} if agent_spec(name).needs_base_policy \
         else {}
     agent = load_agent(agent_dir, allow_policy_only=True, **kwargs)
@@ -183,9 +185,33 @@ def eval_command(
     console.print(f"{name} from {agent_dir} on {task} {env_kwargs}")
     _print_summary(console, summary)
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)  # the evaluation must not be lost
         json_out.write_text(json.dumps(
             {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
              "summary": summary, "episodes": [r.to_dict() for r in records]}, indent=1))
+
+
+def _space_shapes(space: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
+    if hasattr(space, "spaces") and isinstance(space.spaces, dict):
+        return {key: tuple(sub.shape) for key, sub in space.spaces.items()}
+    return tuple(space.shape)
+
+
+def _check_policy_fits(meta: dict[str, Any], env: Any, env_kwargs: dict[str, Any]) -> None:
+    """Refuse an env whose observation keys or shapes, or action shape, the checkpoint was not
+    trained on (e.g. `--env obs_mode=pixels` for a state policy): the policy would fail on its
+    first step with a bare KeyError. Bounds are not compared (they may differ between tasks)."""
+    from agents.checkpoint import space_from_json
+
+    for kind, trained in (("observation", meta["observation_space"]),
+                          ("action", meta["action_space"])):
+        want = _space_shapes(space_from_json(trained))
+        got = _space_shapes(getattr(env, f"{kind}_space"))
+        if want != got:
+            raise typer.BadParameter(
+                f"the checkpoint was trained on {kind}s {want}, but the env with {env_kwargs} "
+                f"gives {got}: pass the --env kwargs it was trained with"
+            )
 
 
 def _print_summary(console: Any, summary: dict[str, Any]) -> None:

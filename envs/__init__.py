@@ -53,7 +53,7 @@ def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(
                 f"{spec.env_id} got an unknown kwarg {name!r}{hint} "
-                f"Known: {', '.join(sorted(known))}"
+                f"(known: {', '.join(sorted(known))})"
             )
     return InsertionEnv(spec, **kwargs)
 

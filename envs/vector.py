@@ -19,7 +19,7 @@ Gymnasium's autoreset modes ("NextStep" by default).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from copy import deepcopy
 from typing import Any, TypeVar
 
@@ -101,10 +101,18 @@ class ThreadedVectorEnv(SyncVectorEnv):
         Each world writes its observation into the batch itself (row i, on its thread, while
         the others still integrate), so the gathering left for the end is small.
         """
+        if isinstance(self.action_space, gym.spaces.Box):
+            # iterate() would hand a (1, dim) batch to world 0 only and leave the rest unstepped.
+            if np.shape(actions) != self.action_space.shape:
+                raise ValueError(
+                    f"actions must have shape {self.action_space.shape} (num_envs, action dim), "
+                    f"got {np.shape(actions)}"
+                )
         futures = [
             self._workers[i].submit(self._step_world, i, action)
             for i, action in enumerate(iterate(self.action_space, actions))
         ]
+        wait(futures)  # no world is still stepping when one world's error reaches the caller
         results = [future.result() for future in futures]
         for i, (reward, terminated, truncated, _, _) in enumerate(results):
             self._rewards[i], self._terminations[i], self._truncations[i] = (

@@ -35,7 +35,7 @@ DEFAULT_LEDGER = Path("leaderboards/ledger")
 def _fail(message: str) -> None:
     """One line on stderr (multi-line library messages are joined) and exit code 1."""
     one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    typer.echo(f"error: {one_line}", err=True)
+    typer.echo(f"insertbench: error: {one_line}", err=True)
     raise typer.Exit(1)
 
 
@@ -185,6 +185,8 @@ def render(
     from leaderboards.ledger import Ledger, LedgerError
     from leaderboards.site import render_site
 
+    if not ledger.is_dir():  # a mistyped path would render an empty leaderboard
+        _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR")
     try:
         index = render_site(Ledger(ledger), out, gifs=gifs)
     except LedgerError as err:

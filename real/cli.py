@@ -244,5 +244,6 @@ def serve_twin(
             verbose=not quiet,
         )
     except PortInUse as e:
-        typer.echo(f"error: {e}; stop the other controller or URSim on this machine", err=True)
+        typer.echo(f"insertbench: error: {e}; stop the other controller or URSim on this machine",
+                   err=True)
         raise typer.Exit(1) from e

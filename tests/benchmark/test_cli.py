@@ -47,7 +47,7 @@ def test_misspelt_env_kwarg_is_one_line_with_a_suggestion(capsys, in_tmp):
                            "--env", "goal_nose_mm=1")
     assert code == 1
     assert len(err.strip().splitlines()) == 1
-    assert "did you mean 'goal_noise_mm'" in err
+    assert "did you mean 'goal_noise_mm'? (known: action_mode, " in err
     assert "Traceback" not in err and "TaskSpec(" not in err
 
 
@@ -68,12 +68,45 @@ def test_debug_shows_the_traceback(capsys, in_tmp):
     ["matrix", "report", "quick", "--store", "missing.sqlite"],
     ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", "no/such/run"],
     ["dataset", "collect", "--task", "InsertBench/USB-v0", "--out", "d", "--env", "x"],
+    ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "nan"],
+    ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "0"],
+    ["matrix", "run", "quick", "--agent", "p_controller", "--stale-after", "-1"],
 ])
 def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     code, _, err = run_cli(capsys, *args)
     assert code != 0
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
+
+
+BAD_PRESET = """name = "bad"
+seeds = [0]
+eval_episodes = 1
+eval_seeds = { start = 1000000 }
+tasks = ["InsertBench/USB-v1"]
+[env_kwargs]
+%s
+[[agents]]
+name = "p_controller"
+budget_steps = 0
+"""
+
+
+@pytest.mark.parametrize(("kwarg", "message"), [
+    ("goal_noise_mm = nan", "goal_noise_mm must be a finite number, got nan"),
+    ("init_offset_mm = [0, inf]", "init_offset_mm[1] must be a finite number, got inf"),
+    ("bogus = 3", "unknown kwarg 'bogus'"),
+])
+def test_bad_preset_file_is_one_line_naming_the_key(capsys, in_tmp, kwarg, message):
+    """A preset's nan used to read "Out of range float values are not JSON compliant", and an
+    unknown kwarg dumped the whole TaskSpec that Gymnasium appends to the constructor's error."""
+    (in_tmp / "presets").mkdir()
+    (in_tmp / "presets" / "bad.toml").write_text(BAD_PRESET % kwarg)
+    code, _, err = run_cli(capsys, "matrix", "run", "presets/bad.toml", "--store", "runs/b.sqlite")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert "TaskSpec(" not in err and "JSON" not in err
+    assert not (in_tmp / "runs").exists()
 
 
 def test_python_m_matrix_cli_is_the_same_command(in_tmp):
@@ -155,3 +188,84 @@ def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "pip install -e '.[ray]'" in err
     assert not (in_tmp / "runs").exists()
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ("obs_mode=pixels", "trained on observations {'tcp_pose': (6,)"),
+    ("action_mode=pose", "trained on actions (3,), but the env"),
+])
+def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, env, message):
+    """`eval --env obs_mode=pixels` on a state checkpoint used to end in `KeyError: 'tcp_pose'`."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--env", env)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "--env kwargs it was trained with" in err
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "0")
+    assert code == 2 and "--episodes" in err and "zero episodes" not in err
+    # --json-out into a folder not made yet: it used to fail after the whole evaluation.
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--json-out", "evals/pc.json")
+    assert code == 0, err
+    assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
+
+
+def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):
+    """A bad task ID or kwarg used to leave an empty --out directory behind, and to come after
+    a warning that 10 steps are below SAC's learning_starts (two lines for one mistake)."""
+    for extra in (["--task", "InsertBench/Nope-v1"],
+                  ["--task", "InsertBench/USB-v1", "--env", "goal_noise_mm=-1"]):
+        code, _, err = run_cli(capsys, "train", *extra, "--agent", "sac", "--steps", "10",
+                               "--out", "runs/bad", "--no-progress")
+        lines = err.strip().splitlines()
+        assert code != 0 and len(lines) == 1 and lines[0].startswith("insertbench: error:"), err
+    assert not (in_tmp / "runs").exists()
+
+
+def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
+    """It used to print `trained 20 steps` for `--steps 10` without a word."""
+    args = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--eval-episodes",
+            "0", "--out", "runs/pc", "--no-progress"]
+    code, _, err = run_cli(capsys, *args, "--steps", "20")
+    assert code == 0 and "warning" not in err, err
+    code, _, err = run_cli(capsys, *args, "--steps", "10")
+    assert code == 0
+    assert "already holds 20 env steps, more than steps=10: nothing to train" in err
+
+
+def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
+    """`matrix report quick --store runs/other.sqlite` used to overwrite runs/quick-report."""
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--store", "runs/other.sqlite", "--executor", "inline",
+                           "--no-progress")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
+                             "--reps", "10")
+    assert code == 0, err
+    assert (in_tmp / "runs" / "other-report" / "report.md").is_file()
+    assert not (in_tmp / "runs" / "quick-report").exists()
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
+                           "--reps", "0")
+    assert code == 2 and "--reps" in err
+
+
+@pytest.mark.parametrize("env", ["noiseless=true", "obs_mode=pixels"])
+def test_sim2sim_refuses_a_kwarg_pybullet_lacks_before_evaluating(capsys, in_tmp, monkeypatch,
+                                                                  env):
+    """It used to evaluate MuJoCo first, then fail on `BulletInsertionEnv.__init__() got an
+    unexpected keyword argument`."""
+    import benchmark.sim2sim
+
+    calls = []
+    monkeypatch.setattr(benchmark.sim2sim, "evaluate", lambda *a, **k: calls.append(a))
+    code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--episodes", "1",
+                           "--env", env)
+    assert code == 2 and calls == []
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"PyBullet does not take the env kwarg(s) ['{env.split('=')[0]}']" \
+        in lines[0], err

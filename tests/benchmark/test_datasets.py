@@ -74,7 +74,8 @@ def test_resume_gives_the_same_dataset_as_one_run(tmp_path):
 
 def test_resume_refuses_a_different_config(tmp_path):
     collect_episodes(CollectConfig(TASK, episodes=2), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="different config"):
+    # The message names the field that differs, not the whole stored config.
+    with pytest.raises(ValueError, match=r"other settings: noise 0\.2 \(asked: 0\.5\); use"):
         collect_episodes(CollectConfig(TASK, episodes=2, noise=0.5), tmp_path, progress=False)
 
 

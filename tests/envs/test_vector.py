@@ -112,6 +112,15 @@ def test_partial_reset_and_bad_arguments():
         vec.reset(options={"reset_mask": np.array([False, False])})
     with pytest.raises(ValueError, match="seeds for num_envs=2"):
         vec.reset(seed=[1, 2, 3])
+    vec.reset(seed=5)
+    before = vec.envs[1].unwrapped.data.time
+    # One action for two worlds used to step world 0 alone and leave world 1 where it was.
+    for bad in (np.zeros((1, 3)), np.zeros((3, 3)), np.zeros(3), np.zeros((2, 2))):
+        with pytest.raises(ValueError, match=rf"actions must have shape \(2, 3\).*{bad.shape}"):
+            vec.step(bad)
+    assert vec.envs[1].unwrapped.data.time == before
+    vec.step([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # a nested list is a batch too
+    assert vec.envs[1].unwrapped.data.time > before
     vec.close()
     for bad in (0, -2, 2.5, "2", True):
         with pytest.raises(ValueError, match=f"num_envs must be an integer >= 1, got {bad!r}"):

@@ -38,7 +38,7 @@ def _submit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, *extra
 def _assert_refused(result, message: str, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), result.stderr
     assert message in lines[0], lines[0]
     assert "Traceback" not in result.output
     ledger = tmp_path / "ledger"
@@ -202,3 +202,13 @@ def test_good_archive_is_accepted_with_its_policy_hash_as_name(
 
 def _assert_refused_duplicate(result) -> None:
     assert result.exit_code == 1 and "already entry" in result.stderr
+
+
+def test_render_refuses_a_ledger_that_does_not_exist(tmp_path, monkeypatch):
+    """A mistyped --ledger used to render an empty leaderboard with exit status 0."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["leaderboard", "render", "--out", "site", "--ledger", "ledgr"])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no ledger at ledgr" in lines[0], result.stderr
+    assert not (tmp_path / "site").exists()

@@ -69,7 +69,7 @@ def test_from_matrix_without_a_store_is_one_line(tmp_path, monkeypatch, tiny_tra
     Path("tiny-seed.toml").write_text(PRESET)
     result = CliRunner().invoke(app, ["leaderboard", "submit", "--from-matrix", "tiny-seed.toml",
                                       "--ledger", "ledger"])
-    assert result.exit_code == 1 and result.stderr.startswith("error: no store at")
+    assert result.exit_code == 1 and result.stderr.startswith("insertbench: error: no store at")
     assert not Path("ledger").exists()
 
 
