@@ -88,8 +88,8 @@ def test_method_trains_saves_reloads_and_acts_identically(name, task, tmp_path):
                                       restored.act(probe, deterministic=True))
 
 
-def _rlpd(config: dict | None = None, obs_mode: str = "state"):
-    env = gym.make(STANDIN, obs_mode=obs_mode, image_size=16)
+def _rlpd(config: dict | None = None, obs_mode: str = "state", image_size: int = 16):
+    env = gym.make(STANDIN, obs_mode=obs_mode, image_size=image_size)
     agent = make_agent("rlpd", env.observation_space, env.action_space,
                        TINY_RL | (config or {}), seed=0)
     demos = demo_dataset(env, 1)
@@ -135,21 +135,29 @@ def test_rlpd_runs_utd_critic_steps_and_actor_steps_per_critic_actor_ratio():
     assert {"loss/critic", "loss/actor", "alpha"} <= metrics.keys()
 
 
-def test_rlpd_pixel_encoder_is_shared_and_trained_by_the_critic_only():
-    agent = _rlpd({"utd_ratio": 1, "critic_actor_ratio": 1}, obs_mode="state+pixels")
-    encoder = agent.critic.encoder
-    assert agent.actor.encoder.shared[0] is encoder  # one encoder for the ensemble and actor
+@pytest.mark.parametrize("image_encoder", ["drq", "strided"])
+def test_rlpd_pixel_encoder_is_shared_and_trained_by_the_critic_only(image_encoder):
+    agent = _rlpd({"utd_ratio": 1, "critic_actor_ratio": 1, "image_encoder": image_encoder},
+                  obs_mode="state+pixels", image_size=24)
+    encoder = agent.encoder
+    assert encoder.image_keys  # the stand-in observes cameras in this mode
+    assert agent.actor.encoder is agent.critic.encoder is agent.target_critic.encoder is encoder
     assert not any(p is q for p in agent.actor_opt.param_groups[0]["params"]
                    for q in encoder.parameters())
-    b = {k: v for k, v in agent.sample().items()}
     from agents.buffer import batch_to_torch
 
-    obs = agent.obs_norm(batch_to_torch(b)["obs"])
+    features = encoder(agent.obs_norm(batch_to_torch(agent.sample())["obs"])).detach()
     before = [p.clone() for p in encoder.parameters()]
-    agent.update_actor(obs)
+    actor_before = [p.clone() for p in agent.actor.net.parameters()]
+    agent.update_actor(features)  # the actor step moves the actor, never the encoder
     assert all(torch.equal(p, q) for p, q in zip(before, encoder.parameters(), strict=True))
+    assert any(not torch.equal(p, q)
+               for p, q in zip(actor_before, agent.actor.net.parameters(), strict=True))
+    heads = [p.clone() for p in agent.target_critic.heads.parameters()]
     agent.update_from_batch(agent.sample())  # the critic step moves the encoder
     assert any(not torch.equal(p, q) for p, q in zip(before, encoder.parameters(), strict=True))
+    assert any(not torch.equal(p, q)  # and the target heads follow the critic's
+               for p, q in zip(heads, agent.target_critic.heads.parameters(), strict=True))
 
 
 def test_random_shift_translates_each_image_within_the_padding():
