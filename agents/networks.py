@@ -172,19 +172,24 @@ def random_shift(
 
     ``images``: (B, H, W, C), any dtype (uint8 stays uint8). Borders are replicated, as if the
     images were padded by ``pad`` pixels of their edge and cropped back to (H, W) at a random
-    offset (Kostrikov et al. 2020; Yarats et al. 2021). Batched: one edge pad (contiguous
-    copies) and one gather from a strided view of every image's (2 pad + 1)^2 crops.
+    offset (Kostrikov et al. 2020; Yarats et al. 2021). Batched, at memory speed: the columns
+    are edge-padded (one copy), then every output row, a contiguous run of W x C values of the
+    padded batch, is gathered by one ``index_select`` (clamped row numbers replicate the top
+    and bottom edges).
     """
     if pad <= 0:
         return images
     batch, height, width, channels = images.shape
-    padded = _pad_edges(_pad_edges(images, pad, 1), pad, 2)
-    s = padded.stride()
-    # crops[b, dy, dx] is the (H, W, C) crop of padded image b at offset (dy, dx)
-    crops = padded.as_strided((batch, 2 * pad + 1, 2 * pad + 1, height, width, channels),
-                              (s[0], s[1], s[2], s[1], s[2], s[3]))
-    offsets = torch.randint(0, 2 * pad + 1, (2, batch), generator=generator).to(images.device)
-    return crops[torch.arange(batch, device=images.device), offsets[0], offsets[1]]
+    device = images.device
+    flat = _pad_edges(images, pad, 2).reshape(-1)  # (B, H, W + 2 pad, C), flattened
+    row_len = (width + 2 * pad) * channels
+    offsets = torch.randint(-pad, pad + 1, (2, batch, 1), generator=generator).to(device)
+    rows = (torch.arange(height, device=device) + offsets[0]).clamp_(0, height - 1)  # (B, H)
+    starts = ((torch.arange(batch, device=device)[:, None] * height + rows) * row_len
+              + (offsets[1] + pad) * channels)
+    # runs[k] = flat[k : k + W C]: a read-only view of every possible row start
+    runs = flat.as_strided((flat.numel() - width * channels + 1, width * channels), (1, 1))
+    return runs.index_select(0, starts.reshape(-1)).view(batch, height, width, channels)
 
 
 def _pad_edges(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:

@@ -160,6 +160,29 @@ def test_rlpd_pixel_encoder_is_shared_and_trained_by_the_critic_only(image_encod
                for p, q in zip(heads, agent.target_critic.heads.parameters(), strict=True))
 
 
+def test_pixel_rlpd_checkpoint_round_trip_keeps_one_shared_encoder(tmp_path):
+    """Save and load a trained pixel RLPD (strided encoder): every weight, optimiser slot and
+    buffer comes back, the encoder is still one module for actor, critics and targets, and
+    training continues identically from the two copies."""
+    agent = _rlpd({"image_encoder": "strided", "bf16_convs": True}, obs_mode="state+pixels",
+                  image_size=24)
+    agent.update()
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    assert restored.actor.encoder is restored.critic.encoder is restored.target_critic.encoder
+    for name, module in agent._checkpoint_modules().items():
+        other = restored._checkpoint_modules()[name].state_dict()
+        assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
+    assert len(restored.buffer) == len(agent.buffer) > 0
+    assert len(restored.demo_buffer) == len(agent.demo_buffer) > 0
+    torch.manual_seed(3)
+    after = agent.update()
+    torch.manual_seed(3)
+    assert restored.update() == after
+    assert all(torch.equal(p, q) for p, q in zip(agent.encoder.parameters(),
+                                                 restored.encoder.parameters(), strict=True))
+
+
 def test_random_shift_translates_each_image_within_the_padding():
     torch.manual_seed(0)
     images = torch.randint(0, 256, (5, 12, 12, 3), dtype=torch.uint8)
@@ -294,6 +317,12 @@ def test_serl_presets_expand_with_valid_configs():
     for cell in cells + load_preset("serl-quick").cells:
         build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
         assert cell.env_kwargs["reward"] == "sparse"
+    # the pixel cells learn as `benchmark.check_serl --pixels` does
+    from benchmark.check_serl import PIXEL_CONFIG
+
+    pixel_cells = [c for c in cells if c.env_kwargs.get("obs_mode") == "state+pixels"]
+    assert len(pixel_cells) == 3 * 5 * 3
+    assert all(PIXEL_CONFIG.items() <= dict(c.agent_config).items() for c in pixel_cells)
     # Regression: in the default start frame every episode starts at tcp_pose 0 and a state
     # policy cannot see the start offset; the presets' observation must show it.
     kwargs = load_preset("serl-quick").cells[0].env_kwargs
