@@ -13,17 +13,19 @@ the task's hand controller (``collect_demos``), evaluation every ``--eval-every`
 fixed seeds. ``--pixels``: the issue-12 pixel setting, wrist and side cameras at 64x64 RGB
 beside the proprioception (``obs_mode="state+pixels"``), through the "strided" image encoder
 (``PIXEL_CONFIG``). Rerunning a command with the same ``--out`` resumes an interrupted run
-from its last checkpoint. Prints success rate (95% Wilson interval), the training wall-clock
-and, for agents with an operator, the intervened steps so far. With a learned reward
-(``-e reward=classifier`` or ``vice``) also the classifier's false-positive and
-false-negative rates on the training steps so far (the policy's own states), judged by the
-simulator's success. Figures, not tests: learning quality is measured here, correctness in tests/.
+from its last checkpoint. Prints success rate (95% Wilson interval), the training wall-clock,
+the CPU-seconds of this invocation and, for agents with an operator, the intervened steps so
+far. With a learned reward (``-e reward=classifier`` or ``vice``) also the classifier's
+false-positive and false-negative rates on the training steps so far (the policy's own
+states), judged by the simulator's success. Figures, not tests: learning quality is measured
+here, correctness in tests/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import torch
 
@@ -89,7 +91,8 @@ def main() -> None:
     if interventions is not None:
         print(f"intervened transitions: {interventions}")
     print(json.dumps({"env_steps": result.steps, "episodes": result.episodes,
-                      "train_wall_clock_s": round(result.wall_clock_s, 1)}))
+                      "train_wall_clock_s": round(result.wall_clock_s, 1),
+                      "process_cpu_s": round(time.process_time(), 1)}))
 
 
 if __name__ == "__main__":
