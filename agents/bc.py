@@ -12,7 +12,7 @@ transition marked ``intervened`` is a human correction and joins the demo buffer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -46,6 +46,9 @@ class BCConfig:
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by running mean / std
     image_feature_dim: int = 50  # CNN output size per image entry
+    # CNN of each image (agents.networks.IMAGE_ENCODERS): "drq" three 3x3 convs (SAC-AE);
+    # "strided" 8x8/4 + 4x4/2 convs (DQN's first two layers), 5-9x cheaper at 64x64
+    image_encoder: Literal["drq", "strided"] = "drq"
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
     def validate(self) -> None:
@@ -84,7 +87,8 @@ class BCAgent(CheckpointMixin):
         self.device = torch.device(config.device)
         self.scaler = ActionScaler(action_space)
         self.action_dim = int(action_space.shape[0])
-        encoder = ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim)
+        encoder = ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim,
+                             image_encoder=config.image_encoder)
         self.policy = DeterministicActor(encoder, self.action_dim, config.hidden).to(self.device)
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         self.demo_buffer = ReplayBuffer(observation_space, self.action_dim,

@@ -14,12 +14,15 @@ with Offline Data", ICML 2023. SAC (``agents/sac.py``) with four changes, all in
 - ``backup_entropy`` switches the entropy bonus in the TD target (RLPD: on; SERL: off).
 
 Pixels (DrQ, Kostrikov et al. 2020, as SERL uses it): image entries of the observation go through
-one CNN per camera that belongs to the critic ensemble (shared by all heads) and is trained by
-the critic loss only; the actor reads it through ``networks.DetachedEncoder``. The image features
-are concatenated with the proprioceptive entries (``tcp_pose``, ``tcp_vel``, ``wrench``). Every
-critic/actor step augments ``obs`` and ``next_obs`` images with an independent
-``networks.random_shift`` of ``augment_pad`` pixels. No pretrained encoder is used (SERL's
-ImageNet ResNet-10 cannot be downloaded here); the CNN learns from scratch.
+one CNN per camera, shared by the actor, every critic head and the target heads, and trained by
+the critic loss only (the actor reads detached features). The image features are concatenated
+with the proprioceptive entries (``tcp_pose``, ``tcp_vel``, ``wrench``). Every step augments
+``obs`` and ``next_obs`` images with an independent ``networks.random_shift`` of ``augment_pad``
+pixels. As in DrQ-v2 (Yarats et al. 2021), a batch is encoded twice per critic step (``obs``
+with gradients, ``next_obs`` without), the target heads read the online encoder's features
+(SERL keeps a Polyak-averaged copy of the encoder for them: a third encoder pass) and the actor
+step reuses the critic step's ``obs`` features. No pretrained encoder is used (SERL's ImageNet
+ResNet-10 cannot be downloaded here); the CNN learns from scratch.
 
 Defaults follow SERL / HIL-SERL, the insertion setting, where they differ from RLPD's
 locomotion configuration (discount, temperature, entropy backup), else RLPD's; each field names
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -42,7 +45,6 @@ from agents.base import Dataset, Observation, Transition
 from agents.buffer import Batch, ReplayBuffer, batch_to_torch, concat_batches
 from agents.config import check
 from agents.networks import (
-    DetachedEncoder,
     ObsEncoder,
     QEnsemble,
     SquashedGaussianActor,
@@ -95,6 +97,12 @@ class RLPDConfig:
     # the lateral tcp_pose std 25x over the demos' (1 mm) on USB-v1: millimetre offsets then
     # vanished from the critic's inputs, which kept shifting under it.
     image_feature_dim: int = 50  # [rlpd pixels] latent_dim: CNN output per camera
+    image_channels: int = 32  # [rlpd pixels] cnn_features 32: conv channels of the encoder
+    # CNN of each camera (agents.networks.IMAGE_ENCODERS): "drq" three 3x3 convs, strides 2, 2,
+    # 1 (SAC-AE/DrQ; [rlpd pixels] has four, strides 2, 1, 1, 1); "strided" 8x8/4 + 4x4/2 convs
+    # (DQN's first two layers), 5-9x faster updates at 64x64 on CPUs (benchmark.bench_agents)
+    image_encoder: Literal["drq", "strided"] = "drq"
+    bf16_convs: bool = False  # bfloat16 autocast of the convolutions (agents.networks)
     augment_pad: int = 4  # [rlpd pixels, serl] DrQ random-shift padding [pixels]; 0 = off
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
@@ -111,7 +119,7 @@ class RLPDConfig:
         check(1 <= self.num_min_qs <= self.num_qs, name, "num_min_qs", "in [1, num_qs]",
               self.num_min_qs)
         for f in ("utd_ratio", "critic_actor_ratio", "batch_size", "buffer_size",
-                  "demo_buffer_size", "image_feature_dim"):
+                  "demo_buffer_size", "image_feature_dim", "image_channels"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         check(0 <= self.demo_ratio < 1, name, "demo_ratio", "in [0, 1)", self.demo_ratio)
         for f in ("learning_starts", "random_steps", "augment_pad"):
@@ -139,20 +147,20 @@ class RLPDAgent(OffPolicyAgent):
                                         config.demo_buffer_size)
         self.target_entropy = (-self.action_dim / 2 if config.target_entropy is None
                                else config.target_entropy)
-        encoder = ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim)
-        self.image_keys = list(encoder.image_keys)
-        self.critic = QEnsemble(encoder, self.action_dim, config.hidden, config.num_qs,
+        # One encoder (DrQ): the critic's parameters, trained by the critic loss only; the actor
+        # and the target heads read its features.
+        self.encoder = ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim,
+                                  config.image_channels, config.bf16_convs, config.image_encoder)
+        self.image_keys = list(self.encoder.image_keys)
+        self.critic = QEnsemble(self.encoder, self.action_dim, config.hidden, config.num_qs,
                                 config.critic_layer_norm)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        if self.image_keys:  # DrQ: the actor reads the critic's image encoder, no gradients
-            actor_encoder: nn.Module = DetachedEncoder(self.critic.encoder)
-        else:
-            actor_encoder = ObsEncoder(observation_space, config.obs_keys)
-        self.actor = SquashedGaussianActor(actor_encoder, self.action_dim, config.hidden)
+        self.target_critic.encoder = self.encoder
+        self.actor = SquashedGaussianActor(self.encoder, self.action_dim, config.hidden)
         self.temperature = Temperature(config.init_temperature)
         for module in (self.actor, self.critic, self.target_critic, self.temperature):
             module.to(self.device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.net.parameters(), lr=config.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.alpha_opt = torch.optim.Adam(self.temperature.parameters(), lr=config.alpha_lr)
         self.actor_steps = 0
@@ -227,32 +235,35 @@ class RLPDAgent(OffPolicyAgent):
         alpha = self.temperature().detach()
 
         with torch.no_grad():
-            next_action, next_log_prob = self.actor(next_obs)
+            next_features = self.encoder(next_obs)
+            next_action, next_log_prob = self.actor.from_features(next_features)
             heads = self.rng.choice(cfg.num_qs, size=cfg.num_min_qs, replace=False)
-            next_q = self.target_critic(next_obs, next_action)[torch.as_tensor(heads)]
-            next_value = next_q.min(dim=0).values
+            next_q = self.target_critic.q_from_features(next_features, next_action)
+            next_value = next_q[torch.as_tensor(heads)].min(dim=0).values
             if cfg.backup_entropy:
                 next_value = next_value - alpha * next_log_prob
             target_q = b["reward"] + cfg.gamma * (1.0 - b["terminated"]) * next_value
-        q = self.critic(obs, b["action"])
+        features = self.encoder(obs)
+        q = self.critic.q_from_features(features, b["action"])
         critic_loss = ((q - target_q.unsqueeze(0)) ** 2).mean(dim=1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
-        soft_update(self.target_critic, self.critic, cfg.tau)
+        soft_update(self.target_critic.heads, self.critic.heads, cfg.tau)
         self.gradient_steps += 1
         metrics = {"loss/critic": critic_loss.item(), "q_mean": q.mean().item(),
                    "alpha": alpha.item()}
         if self.gradient_steps % cfg.critic_actor_ratio == 0:
-            metrics |= self.update_actor(obs)
+            metrics |= self.update_actor(features.detach())
         return metrics
 
-    def update_actor(self, obs: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Maximise the ensemble-mean Q plus entropy; tune alpha towards the target entropy."""
-        obs = {k: v.detach() for k, v in obs.items()}
-        action, log_prob = self.actor(obs)
+    def update_actor(self, features: torch.Tensor) -> dict[str, float]:
+        """Maximise the ensemble-mean Q plus entropy on (B, encoder.out_dim) ``features`` (the
+        critic step's, detached: the actor does not train the encoder); tune alpha towards the
+        target entropy."""
+        action, log_prob = self.actor.from_features(features)
         self.critic.requires_grad_(False)
-        q_pi = self.critic(obs, action).mean(dim=0)
+        q_pi = self.critic.q_from_features(features, action).mean(dim=0)
         self.critic.requires_grad_(True)
         alpha = self.temperature().detach()
         actor_loss = (alpha * log_prob - q_pi).mean()

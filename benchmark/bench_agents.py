@@ -2,10 +2,14 @@
 
     python -m benchmark.bench_agents [--threads 2] [--seconds 10] [--device cpu]
 
-One update = critic + actor + temperature (+ target) step on one batch of 256, 2x256 MLPs. Cases,
-side by side: SAC and TD3 on state (tcp_pose, tcp_vel, wrench: 18 numbers; 3-D action), and
-pixel SAC (one encoder shared by actor and critics, DrQ random shift) on paper 000's 32x32
-grayscale wrist image plus state, and on the env's default pixels (wrist and side, 64x64 RGB).
+One update = critic + actor + temperature (+ target) step on one batch of 256, 2x256 MLPs; for
+RLPD one critic step (2 LayerNorm critics, as ``benchmark.check_serl`` runs it) plus an actor
+and temperature step every second one (its ``critic_actor_ratio``). Cases, side by side: SAC,
+TD3 and RLPD on state (tcp_pose, tcp_vel, wrench: 18 numbers; 3-D action), and pixel SAC and
+RLPD (one encoder shared by actor and critics, trained by the critic loss, DrQ random shift)
+on paper 000's 32x32 grayscale wrist image plus state, and on the env's default pixels (wrist
+and side, 64x64 RGB) with the default "drq" encoder (three 3x3 convs) and the "strided" one
+(8x8/4 + 4x4/2 convs), with and without bfloat16 convolutions.
 No env is stepped: the replay buffer holds random transitions, so this measures the learner.
 
 Each case prints the median over timing windows of updates per wall second and per CPU second
@@ -27,14 +31,21 @@ from agents import Transition, make_agent
 from agents.networks import ImageEncoder
 
 _GRAY_WRIST = (("wrist", (32, 32, 1)),)
+_TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
+_STRIDED = {"image_encoder": "strided"}
+#: RLPD as benchmark.check_serl runs it; utd_ratio 1 makes one update() one critic step.
+_RLPD = {"num_qs": 2, "utd_ratio": 1}
 #: (label, agent, image entries as (name, shape), config overrides).
 CASES = [
     ("SAC, state", "sac", (), {}),
     ("TD3, state", "td3", (), {}),
+    ("RLPD, state", "rlpd", (), _RLPD),
     ("pixel SAC, state + 32x32 gray wrist", "sac", _GRAY_WRIST, {}),
     ("  same, image_channels=16", "sac", _GRAY_WRIST, {"image_channels": 16}),
-    ("pixel SAC, 2 cameras 64x64 RGB", "sac", (("wrist", (64, 64, 3)), ("side", (64, 64, 3))),
-     {}),
+    ("pixel SAC, 2 cameras 64x64 RGB", "sac", _TWO_RGB, {}),
+    ("  same, strided encoder", "sac", _TWO_RGB, _STRIDED),
+    ("  same, strided encoder, bf16 convs", "sac", _TWO_RGB, _STRIDED | {"bf16_convs": True}),
+    ("pixel RLPD, 2 cameras 64x64 RGB, strided", "rlpd", _TWO_RGB, _RLPD | _STRIDED),
 ]
 
 
@@ -95,6 +106,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seconds", type=float, default=10.0, help="timing per case [s]")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--rank-by", choices=("wall", "cpu"), default="wall",
+                        help="rates the ratios use (cpu on a machine shared with other work)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -104,12 +117,13 @@ def main() -> None:
     rates = {}
     for label, name, images, config in CASES:
         wall, cpu = updates_per_second(name, images, args.seconds, args.device, config)
-        rates[label] = float(np.median(wall))
+        rates[label] = float(np.median(cpu if args.rank_by == "cpu" else wall))
         print(f"{label:40s} {np.median(wall):17.1f} {np.median(cpu):10.1f}   "
               f"{min(wall):.1f}-{max(wall):.1f}")
-    state = rates["SAC, state"]
-    for label in (CASES[2][0], CASES[3][0], CASES[4][0]):
-        print(f"{label} / SAC state: {rates[label] / state:.2f}")
+    for label, name, images, _ in CASES:
+        if images:
+            reference = "RLPD, state" if name == "rlpd" else "SAC, state"
+            print(f"{label.strip():45s} / {reference}: {rates[label] / rates[reference]:.2f}")
 
 
 if __name__ == "__main__":

@@ -4,21 +4,28 @@
     python -m benchmark.check_serl --task dsub --agent hil_serl --steps 3000 --config utd_ratio=4
     python -m benchmark.check_serl --task usb --agent vice --steps 3000 -e reward=vice \
         -e image_size=32 -c vice_sanity_margin_mm=0.5
+    python -m benchmark.check_serl --task usb --agent rlpd --pixels --steps 20000 \
+        --eval-every 1000 --out runs/rlpd_pixels_usb
 
 Setting of the SERL presets: v1 tasks, sparse reward, +-1 mm goal noise, (0, 10) mm start
 offsets, state observations in the task frame (``obs_frame="task"``), 20 demonstrations from
 the task's hand controller (``collect_demos``), evaluation every ``--eval-every`` steps on 20
-fixed seeds. Prints success rate (95% Wilson interval), the
-training wall-clock and, for agents with an operator, the intervened steps so far. With a
-learned reward (``-e reward=classifier`` or ``vice``) also the classifier's false-positive and
-false-negative rates on the training steps so far (the policy's own states), judged by the
-simulator's success. Figures, not tests: learning quality is measured here, correctness in tests/.
+fixed seeds. ``--pixels``: the issue-12 pixel setting, wrist and side cameras at 64x64 RGB
+beside the proprioception (``obs_mode="state+pixels"``), through the "strided" image encoder
+(``PIXEL_CONFIG``). Rerunning a command with the same ``--out`` resumes an interrupted run
+from its last checkpoint. Prints success rate (95% Wilson interval), the training wall-clock,
+the CPU-seconds of this invocation and, for agents with an operator, the intervened steps so
+far. With a learned reward (``-e reward=classifier`` or ``vice``) also the classifier's
+false-positive and false-negative rates on the training steps so far (the policy's own
+states), judged by the simulator's success. Figures, not tests: learning quality is measured
+here, correctness in tests/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import torch
 
@@ -39,6 +46,9 @@ ENV_KWARGS = {"reward": "sparse", "goal_noise_mm": 1.0, "init_offset_mm": [0.0, 
 #: of 10 critics took 0.1 s on the shared 2-core machine (2 s per env step at UTD 20); this runs
 #: 3,000 USB env steps in 4 minutes.
 CPU_CONFIG = {"num_qs": 2, "utd_ratio": 2}
+#: Pixel learners on 2-core CPUs: the strided encoder (agents.networks.IMAGE_ENCODERS), 5-9x
+#: cheaper updates than the default three 3x3 convs at 64x64 (benchmark.bench_agents).
+PIXEL_CONFIG = {"image_encoder": "strided"}
 
 
 def main() -> None:
@@ -51,15 +61,19 @@ def main() -> None:
     parser.add_argument("--demos", type=int, default=20, help="hand-controller demo episodes")
     parser.add_argument("--config", "-c", action="append", default=[], help="agent k=v")
     parser.add_argument("--env", "-e", action="append", default=[], help="env k=v (JSON)")
+    parser.add_argument("--pixels", action="store_true",
+                        help="observe wrist + side cameras (64x64 RGB) beside the state")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="run directory (default runs/...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    env_kwargs = ENV_KWARGS | parse_env_kwargs(args.env)
+    env_kwargs = (ENV_KWARGS | ({"obs_mode": "state+pixels"} if args.pixels else {})
+                  | parse_env_kwargs(args.env))
+    config = ((CPU_CONFIG if args.agent in ("rlpd", "hil_serl", "vice") else {})
+              | (PIXEL_CONFIG if args.pixels else {}) | parse_config_overrides(args.config))
     result = train(
         TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
-        config=(CPU_CONFIG if args.agent in ("rlpd", "hil_serl", "vice") else {})
-        | parse_config_overrides(args.config), env_kwargs=env_kwargs,
+        config=config, env_kwargs=env_kwargs,
         out_dir=args.out, eval_every=args.eval_every, eval_episodes=20,
         demo_episodes=args.demos, progress=False,
     )
@@ -77,7 +91,8 @@ def main() -> None:
     if interventions is not None:
         print(f"intervened transitions: {interventions}")
     print(json.dumps({"env_steps": result.steps, "episodes": result.episodes,
-                      "train_wall_clock_s": round(result.wall_clock_s, 1)}))
+                      "train_wall_clock_s": round(result.wall_clock_s, 1),
+                      "process_cpu_s": round(time.process_time(), 1)}))
 
 
 if __name__ == "__main__":

@@ -88,8 +88,8 @@ def test_method_trains_saves_reloads_and_acts_identically(name, task, tmp_path):
                                       restored.act(probe, deterministic=True))
 
 
-def _rlpd(config: dict | None = None, obs_mode: str = "state"):
-    env = gym.make(STANDIN, obs_mode=obs_mode, image_size=16)
+def _rlpd(config: dict | None = None, obs_mode: str = "state", image_size: int = 16):
+    env = gym.make(STANDIN, obs_mode=obs_mode, image_size=image_size)
     agent = make_agent("rlpd", env.observation_space, env.action_space,
                        TINY_RL | (config or {}), seed=0)
     demos = demo_dataset(env, 1)
@@ -135,21 +135,52 @@ def test_rlpd_runs_utd_critic_steps_and_actor_steps_per_critic_actor_ratio():
     assert {"loss/critic", "loss/actor", "alpha"} <= metrics.keys()
 
 
-def test_rlpd_pixel_encoder_is_shared_and_trained_by_the_critic_only():
-    agent = _rlpd({"utd_ratio": 1, "critic_actor_ratio": 1}, obs_mode="state+pixels")
-    encoder = agent.critic.encoder
-    assert agent.actor.encoder.shared[0] is encoder  # one encoder for the ensemble and actor
+@pytest.mark.parametrize("image_encoder", ["drq", "strided"])
+def test_rlpd_pixel_encoder_is_shared_and_trained_by_the_critic_only(image_encoder):
+    agent = _rlpd({"utd_ratio": 1, "critic_actor_ratio": 1, "image_encoder": image_encoder},
+                  obs_mode="state+pixels", image_size=24)
+    encoder = agent.encoder
+    assert encoder.image_keys  # the stand-in observes cameras in this mode
+    assert agent.actor.encoder is agent.critic.encoder is agent.target_critic.encoder is encoder
     assert not any(p is q for p in agent.actor_opt.param_groups[0]["params"]
                    for q in encoder.parameters())
-    b = {k: v for k, v in agent.sample().items()}
     from agents.buffer import batch_to_torch
 
-    obs = agent.obs_norm(batch_to_torch(b)["obs"])
+    features = encoder(agent.obs_norm(batch_to_torch(agent.sample())["obs"])).detach()
     before = [p.clone() for p in encoder.parameters()]
-    agent.update_actor(obs)
+    actor_before = [p.clone() for p in agent.actor.net.parameters()]
+    agent.update_actor(features)  # the actor step moves the actor, never the encoder
     assert all(torch.equal(p, q) for p, q in zip(before, encoder.parameters(), strict=True))
+    assert any(not torch.equal(p, q)
+               for p, q in zip(actor_before, agent.actor.net.parameters(), strict=True))
+    heads = [p.clone() for p in agent.target_critic.heads.parameters()]
     agent.update_from_batch(agent.sample())  # the critic step moves the encoder
     assert any(not torch.equal(p, q) for p, q in zip(before, encoder.parameters(), strict=True))
+    assert any(not torch.equal(p, q)  # and the target heads follow the critic's
+               for p, q in zip(heads, agent.target_critic.heads.parameters(), strict=True))
+
+
+def test_pixel_rlpd_checkpoint_round_trip_keeps_one_shared_encoder(tmp_path):
+    """Save and load a trained pixel RLPD (strided encoder): every weight, optimiser slot and
+    buffer comes back, the encoder is still one module for actor, critics and targets, and
+    training continues identically from the two copies."""
+    agent = _rlpd({"image_encoder": "strided", "bf16_convs": True}, obs_mode="state+pixels",
+                  image_size=24)
+    agent.update()
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    assert restored.actor.encoder is restored.critic.encoder is restored.target_critic.encoder
+    for name, module in agent._checkpoint_modules().items():
+        other = restored._checkpoint_modules()[name].state_dict()
+        assert all(torch.equal(v, other[k]) for k, v in module.state_dict().items()), name
+    assert len(restored.buffer) == len(agent.buffer) > 0
+    assert len(restored.demo_buffer) == len(agent.demo_buffer) > 0
+    torch.manual_seed(3)
+    after = agent.update()
+    torch.manual_seed(3)
+    assert restored.update() == after
+    assert all(torch.equal(p, q) for p, q in zip(agent.encoder.parameters(),
+                                                 restored.encoder.parameters(), strict=True))
 
 
 def test_random_shift_translates_each_image_within_the_padding():
@@ -286,6 +317,12 @@ def test_serl_presets_expand_with_valid_configs():
     for cell in cells + load_preset("serl-quick").cells:
         build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
         assert cell.env_kwargs["reward"] == "sparse"
+    # the pixel cells learn as `benchmark.check_serl --pixels` does
+    from benchmark.check_serl import PIXEL_CONFIG
+
+    pixel_cells = [c for c in cells if c.env_kwargs.get("obs_mode") == "state+pixels"]
+    assert len(pixel_cells) == 3 * 5 * 3
+    assert all(PIXEL_CONFIG.items() <= dict(c.agent_config).items() for c in pixel_cells)
     # Regression: in the default start frame every episode starts at tcp_pose 0 and a state
     # policy cannot see the start offset; the presets' observation must show it.
     kwargs = load_preset("serl-quick").cells[0].env_kwargs

@@ -2,16 +2,17 @@
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from agents import Transition, make_agent
 from agents.networks import random_shift
 
 
-def _pixel_sac(**config):
+def _pixel_sac(image_size=16, **config):
     obs_space = gym.spaces.Dict({
         "tcp_pose": gym.spaces.Box(-np.inf, np.inf, (6,), np.float32),
-        "wrist": gym.spaces.Box(0, 255, (16, 16, 1), np.uint8),
+        "wrist": gym.spaces.Box(0, 255, (image_size, image_size, 1), np.uint8),
     })
     act_space = gym.spaces.Box(-1, 1, (3,), np.float32)
     obs_space.seed(0)
@@ -90,3 +91,35 @@ def test_bf16_convs_keep_float32_weights_and_track_the_float32_encoder():
     bf16.update()
     assert any(not torch.equal(a, b)
                for a, b in zip(encoder, _params(bf16.encoder), strict=True))
+
+
+def test_random_shift_is_reproducible_under_a_seed_for_any_image_shape():
+    images = torch.randint(0, 256, (32, 9, 13, 2), dtype=torch.uint8)
+    first = random_shift(images, 3, torch.Generator().manual_seed(7))
+    again = random_shift(images, 3, torch.Generator().manual_seed(7))
+    other = random_shift(images, 3, torch.Generator().manual_seed(8))
+    assert first.shape == images.shape and first.is_contiguous()
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    # a pad wider than the image: still a crop of the edge-replicated image
+    pad, few = 11, images[:4]
+    wide = random_shift(few, pad, torch.Generator().manual_seed(7))
+    padded = torch.nn.functional.pad(few.permute(0, 3, 1, 2).float(), (pad,) * 4,
+                                     mode="replicate").permute(0, 2, 3, 1)
+    for image, out in zip(padded, wide, strict=True):
+        assert any(torch.equal(image[dy:dy + 9, dx:dx + 13], out.float())
+                   for dy in range(2 * pad + 1) for dx in range(2 * pad + 1))
+
+
+def test_strided_encoder_is_cheaper_refuses_small_images_and_is_shared():
+    from agents.networks import ImageEncoder
+
+    drq = ImageEncoder((64, 64, 3), 50, 32, architecture="drq")
+    strided = ImageEncoder((64, 64, 3), 50, 32, architecture="strided")
+    assert strided(torch.zeros(2, 64, 64, 3, dtype=torch.uint8)).shape == (2, 50)
+    assert sum(p.numel() for p in strided.parameters()) < sum(p.numel() for p in drq.parameters())
+    with pytest.raises(ValueError, match="too small"):
+        ImageEncoder((16, 16, 1), architecture="strided")
+    with pytest.raises(ValueError, match="unknown"):
+        ImageEncoder((64, 64, 3), architecture="resnet")
+    agent = _pixel_sac(image_encoder="strided", image_size=24)
+    assert agent.actor.encoder is agent.critic.encoder is agent.target_critic.encoder
