@@ -39,7 +39,8 @@ def _refused(expected: str, *args: str) -> None:
     result = _cli(*args)
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("insertbench: error: ") and expected in lines[0], lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("insertbench: error: ") and expected in lines[0], lines
 
 
 @pytest.fixture
