@@ -13,7 +13,7 @@ PRESET = Path(__file__).resolve().parents[2] / "benchmark" / "presets" / "paper0
 
 def test_finds_the_leaderboard_cell_with_its_config_and_the_track_kwargs():
     cell, track, task = track_cell("paper000-leaderboard", "paper000", "ModelE", "rlpd")
-    assert (cell.agent, cell.task_id, cell.budget_steps) == ("rlpd", task.task_id, 3000)
+    assert (cell.agent, cell.task_id, cell.budget_steps) == ("rlpd", task.task_id, 5000)
     assert dict(cell.agent_config) == {"num_qs": 2, "utd_ratio": 2}
     assert dict(cell.env_kwargs) == dict(task.env_kwargs)
     assert task.task_id == "InsertBench/ModelE-v1" and track.name == "paper000"

@@ -141,33 +141,6 @@ def test_worker_threads_end_with_close():
     assert len(_world_threads()) == before
 
 
-def test_mj_step_lets_other_threads_run_python():
-    """The vector env's speed rests on `mj_step` releasing the GIL: while one thread integrates,
-    another keeps running Python (with the GIL held, it would not iterate at all)."""
-    import threading
-    import time
-
-    import mujoco
-
-    u = gym.make(ENV_ID).unwrapped
-    u.reset(seed=0)
-    window: dict[str, float] = {}
-
-    def integrate():
-        window["start"] = time.perf_counter()
-        mujoco.mj_step(u.model, u.data, nstep=3000)
-        window["end"] = time.perf_counter()
-
-    worker = threading.Thread(target=integrate)
-    ticks = []
-    worker.start()
-    while worker.is_alive():
-        ticks.append(time.perf_counter())
-    worker.join()
-    inside = sum(window["start"] < t < window["end"] for t in ticks)
-    assert inside > 100, f"only {inside} Python iterations during a {window} mj_step"
-
-
 def test_merged_infos_are_gymnasiums():
     """The vector's one-pass info merge builds what `_add_info` builds, types included; mixed
     key sets and final observations take `_add_info` itself."""
