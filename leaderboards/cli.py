@@ -132,8 +132,8 @@ def open_round(
     book = Ledger(ledger)
     try:
         opened = book.open_round(track, book.read_salt(salt_file), note)
-    except (LedgerError, KeyError) as err:
-        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    except LedgerError as err:
+        _fail(str(err))
     typer.echo(f"opened {track} salt round {opened.number} (SHA-256 "
                f"{opened.salt_sha256[:16]}...); keep {salt_file} secret, reveal it at the end of "
                "this session")
@@ -150,8 +150,8 @@ def lose_round(
 
     try:
         lost = Ledger(ledger).lose_round(track, reason)
-    except (LedgerError, KeyError) as err:
-        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    except LedgerError as err:
+        _fail(str(err))
     typer.echo(f"declared {track} salt round {lost.number} lost; open a new round "
                "(`open-round`) and verify again")
 
@@ -169,8 +169,8 @@ def reveal(
     book = Ledger(ledger)
     try:
         revealed = book.reveal(track, book.read_salt(salt_file))
-    except (LedgerError, KeyError) as err:
-        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    except LedgerError as err:
+        _fail(str(err))
     typer.echo(f"revealed {track} salt round {revealed.number} in {book.salt_path(track)}; "
                "every entry verified under it can be recomputed (`verify ID`)")
 

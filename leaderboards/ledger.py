@@ -24,7 +24,6 @@ the entry's ``sim2sim`` block; ``sim2sim=False`` skips it), shown beside the ran
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -43,8 +42,9 @@ import jsonschema
 
 import envs  # noqa: F401  (registers the tasks)
 from envs.episode import PolicyError, run_episode
+from leaderboards.files import utc_now, write_json
 from leaderboards.policy import load_policy
-from leaderboards.salts import SaltError, SaltRound, SaltRounds
+from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
 from leaderboards.submission import Submission, SubmissionError
 from leaderboards.tracks import TRACK_VERSION, Track, get_track, hidden_seeds
 
@@ -117,10 +117,6 @@ def _check_sim2sim(entry: Mapping[str, Any]) -> None:
             raise LedgerError(f"sim2sim episode of {label} has another version key")
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
@@ -167,7 +163,7 @@ def evaluate_policy(
         "track_version": TRACK_VERSION,
         "task_version_keys": keys,
         "episodes_per_task": track.episodes_per_task,
-        "evaluated_at": _now(),
+        "evaluated_at": utc_now(),
         "wall_clock_s": round(time.perf_counter() - started, 3),
         "cpu_s": round(time.process_time() - cpu_started, 3),
         "episodes": episodes,
@@ -229,18 +225,6 @@ class Ledger:
         return matches[0]
 
     # ------------------------------------------------------------------ writing
-    def _write_json(self, path: Path, data: Mapping[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1, allow_nan=False)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     def add(self, entry: dict[str, Any], policy_files: Mapping[str, Path]) -> Path:
         """Write a new entry and its policy files (relative path -> source file) atomically."""
         validate_entry(entry)
@@ -262,7 +246,7 @@ class Ledger:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         try:
-            self._write_json(target, entry)
+            write_json(target, entry)
         except BaseException:
             if created_policy:
                 shutil.rmtree(policy_dir, ignore_errors=True)
@@ -275,7 +259,7 @@ class Ledger:
         target = self.entry_path(entry["track"], entry["entry_id"])
         if not target.exists():
             raise LedgerError(f"no entry {entry['entry_id'][:12]} in {self.root}")
-        self._write_json(target, entry)
+        write_json(target, entry)
         return target
 
     # ------------------------------------------------------------------ salts
@@ -310,7 +294,10 @@ class Ledger:
         return self._salt_op(track, lambda rounds: rounds.reveal(salt))
 
     def _salt_op(self, track: str, op: Callable[[SaltRounds], SaltRound]) -> SaltRound:
-        get_track(track)  # KeyError names the known tracks
+        try:
+            get_track(track)
+        except KeyError as err:  # it names the known tracks
+            raise LedgerError(err.args[0]) from None
         try:
             return op(self.salt_rounds(track))
         except SaltError as err:
@@ -358,7 +345,7 @@ def new_entry(
         "training": {"env_steps": t.env_steps, "demos": t.demos,
                      "intervention_steps": t.intervention_steps, "wall_clock_s": t.wall_clock_s,
                      "hardware": t.hardware},
-        "created_at": _now(),
+        "created_at": utc_now(),
         "code_version": _git_commit(),
         "evaluations": {"dev": evaluation},
     }
@@ -441,7 +428,7 @@ def verify(
         salt = own.salt()
     else:
         salt = ledger.read_salt(salt_file)
-    digest = hashlib.sha256(salt).hexdigest()
+    digest = salt_sha256(salt)
     recheck = own is not None and own.status == "revealed" and own.salt_sha256 == digest
     try:
         salt_round = own if recheck else rounds.require_active(salt)

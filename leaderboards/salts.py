@@ -23,11 +23,9 @@ schema 2 at the next change.
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -35,6 +33,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
+
+from leaderboards.files import utc_now, write_json
 
 SALTS_SCHEMA = "insertbench-leaderboard-salts/2"
 STATUSES = ("active", "revealed", "lost")
@@ -45,11 +45,6 @@ MIGRATED_NOTE = "salt committed before salt rounds were recorded (salts schema 1
 
 class SaltError(ValueError):
     """A salt-round operation that cannot be done (no active round, wrong salt, ...)."""
-
-
-def now() -> str:
-    """UTC now, ISO 8601 to the second with a Z (as the ledger's other timestamps)."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def salt_sha256(salt: bytes) -> str:
@@ -147,20 +142,61 @@ class SaltRounds:
         return parse(data, self.track)
 
     def active(self) -> SaltRound | None:
-        rounds = self.read()
-        return rounds[-1] if rounds and rounds[-1].status == "active" else None
+        return _active(self.read())
 
     def by_digest(self, digest: str) -> SaltRound | None:
         """The round whose salt has SHA-256 ``digest`` (an entry's ``salt_sha256``)."""
-        return next((r for r in self.read() if r.salt_sha256 == digest), None)
+        return _by_digest(self.read(), digest)
 
     def require_active(self, salt: bytes) -> SaltRound:
         """The active round, which ``salt`` must be; SaltError naming the mismatch otherwise."""
+        return self._require_active(self.read(), salt)
+
+    def open(self, salt: bytes, note: str = "") -> SaltRound:
+        """Start a new active round with ``salt``; refused while a round is active."""
+        rounds = self.read()
+        active = _active(rounds)
+        if active is not None:
+            raise SaltError(f"{self.track} salt round {active.number} is still active; reveal it "
+                            f"(`reveal`) or declare it lost (`lose-round`) first")
         digest = salt_sha256(salt)
-        active = self.active()
+        used = _by_digest(rounds, digest)
+        if used is not None:
+            raise SaltError(f"this salt was already {self.track}'s round {used.number} "
+                            f"({used.status}); generate a new one (`openssl rand -hex 32`)")
+        new = SaltRound(len(rounds) + 1, digest, None, "active", utc_now(), None, note)
+        self._write([*rounds, new])
+        return new
+
+    def reveal(self, salt: bytes) -> SaltRound:
+        """Publish the active round's salt (checked against its SHA-256); the round closes."""
+        rounds = self.read()
+        active = self._require_active(rounds, salt)
+        done = dataclasses.replace(active, salt_hex=salt.hex(), status="revealed",
+                                   closed_at=utc_now())
+        self._write([*rounds[:-1], done])
+        return done
+
+    def lose(self, reason: str) -> SaltRound:
+        """Declare the active round's salt lost, saying why; the round closes."""
+        reason = " ".join(reason.split())
+        if not reason:
+            raise SaltError("say why the salt is lost (--reason)")
+        rounds = self.read()
+        active = _active(rounds)
+        if active is None:
+            raise SaltError(f"{self.track} has no active salt round to declare lost")
+        note = f"{active.note}; lost: {reason}" if active.note else f"lost: {reason}"
+        done = dataclasses.replace(active, status="lost", closed_at=utc_now(), note=note)
+        self._write([*rounds[:-1], done])
+        return done
+
+    def _require_active(self, rounds: list[SaltRound], salt: bytes) -> SaltRound:
+        digest = salt_sha256(salt)
+        active = _active(rounds)
         if active is not None and active.salt_sha256 == digest:
             return active
-        mine = self.by_digest(digest)
+        mine = _by_digest(rounds, digest)
         if mine is not None:
             raise SaltError(f"this salt is {self.track}'s round {mine.number}, which is "
                             f"{mine.status}, not the active round")
@@ -170,53 +206,14 @@ class SaltRounds:
         raise SaltError(f"this salt's SHA-256 is not the one committed for {self.track}'s "
                         f"active round {active.number}")
 
-    def open(self, salt: bytes, note: str = "") -> SaltRound:
-        """Start a new active round with ``salt``; refused while a round is active."""
-        rounds = self.read()
-        active = self.active()
-        if active is not None:
-            raise SaltError(f"{self.track} salt round {active.number} is still active; reveal it "
-                            f"(`reveal`) or declare it lost (`lose-round`) first")
-        digest = salt_sha256(salt)
-        used = self.by_digest(digest)
-        if used is not None:
-            raise SaltError(f"this salt was already {self.track}'s round {used.number} "
-                            f"({used.status}); generate a new one (`openssl rand -hex 32`)")
-        new = SaltRound(len(rounds) + 1, digest, None, "active", now(), None, note)
-        self._write([*rounds, new])
-        return new
-
-    def reveal(self, salt: bytes) -> SaltRound:
-        """Publish the active round's salt (checked against its SHA-256); the round closes."""
-        active = self.require_active(salt)
-        done = SaltRound(active.number, active.salt_sha256, salt.hex(), "revealed",
-                         active.opened_at, now(), active.note)
-        self._write([*self.read()[:-1], done])
-        return done
-
-    def lose(self, reason: str) -> SaltRound:
-        """Declare the active round's salt lost, saying why; the round closes."""
-        reason = " ".join(reason.split())
-        if not reason:
-            raise SaltError("say why the salt is lost (--reason)")
-        active = self.active()
-        if active is None:
-            raise SaltError(f"{self.track} has no active salt round to declare lost")
-        note = f"{active.note}; lost: {reason}" if active.note else f"lost: {reason}"
-        done = SaltRound(active.number, active.salt_sha256, None, "lost", active.opened_at,
-                         now(), note)
-        self._write([*self.read()[:-1], done])
-        return done
-
     def _write(self, rounds: list[SaltRound]) -> None:
-        data = dump(rounds, self.track)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1)
-                f.write("\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, dump(rounds, self.track))
+
+
+def _active(rounds: list[SaltRound]) -> SaltRound | None:
+    """The last round if it is active (only the last may be)."""
+    return rounds[-1] if rounds and rounds[-1].status == "active" else None
+
+
+def _by_digest(rounds: list[SaltRound], digest: str) -> SaltRound | None:
+    return next((r for r in rounds if r.salt_sha256 == digest), None)
