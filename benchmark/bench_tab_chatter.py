@@ -280,20 +280,20 @@ def main() -> None:
     args = parser.parse_args()
     if not 0.0 < args.speed <= 1.0:
         sys.exit(f"bench_tab_chatter: --speed must be in (0, 1], got {args.speed}")
-    variants = args.variant or ["v1"]
+    # Every task and variant checked before the first row: a typo costs no minutes of presses.
+    variants = {text: parse_variant(text) for text in args.variant or ["v1"]}
+    unknown = [n for n in args.tasks if f"InsertBench/{n}-v1" not in TASKS]
+    if unknown:
+        sys.exit(f"bench_tab_chatter: unknown task(s) {unknown}")
     print("| Task | Variant | Press plateau Fz mean / min / max [N] (min/mean) | tab |v| max "
           "[mm/s] | tab q [mm] | steps losing contact | Pull plateau Fz mean / min / max (min/mean)"
           " | tab |v| max | tab q | steps losing contact | Press peak [N] (range) "
           "| Pull peak [N] (range) | env steps/s |")
     print("|---" * 13 + "|")
     for name in args.tasks:
-        env_id = f"InsertBench/{name}-v1"
-        if env_id not in TASKS:
-            sys.exit(f"bench_tab_chatter: unknown task {env_id!r}")
-        task = TASKS[env_id]
+        task = TASKS[f"InsertBench/{name}-v1"]
         ins, out = task.connector.mating.insertion_n, task.connector.mating.withdrawal_n
-        for text in variants:
-            knobs = parse_variant(text)
+        for text, knobs in variants.items():
             s = chatter_stats(task, knobs, args.speed)
             rate = "-" if args.no_rate else f"{env_rate(task, knobs, args.speed):.0f}"
             ok_in = "ok" if ins[0] < s["peak_in"] < ins[1] else "OUT"
