@@ -6,9 +6,10 @@ Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s wit
 render pass per step) against state only, also without frustum culling and "before" (every
 box drawn on its own, no culling);
 frames/s of the one-pass `CameraRig` beside a bare `mujoco.Renderer`, on both
-models; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
-one env, with a thread-scaling model for more cores from the measured GIL-held share of a step
-(`print_vector_scaling`); and the MuJoCo Warp batch's env steps/s when a CUDA device is present.
+models; `gym.make_vec` (worlds in worker processes, the default, and on threads) and
+Gymnasium's async vector env against one env, with scaling models for more cores from the
+measured serial parts of a step (`print_vector_scaling`); and the MuJoCo Warp batch's env
+steps/s when a CUDA device is present.
 
 The overhead ratio is measured in one run: right after each env step, the same starting
 physics state (with the reference the step commanded) goes through bare `mujoco.mj_step`
@@ -32,6 +33,7 @@ from rich.table import Table
 
 import envs
 from envs import scene
+from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS
 
 
@@ -198,20 +200,30 @@ def _renderer_frames(bare: mujoco.Renderer, data, cameras, frames: int) -> Calla
 def measure_vector(
     env_id: str, worlds: tuple[int, ...], steps: int, rounds: int, processes: int = 0
 ) -> dict[str, dict[str, float]]:
-    """One env against `gym.make_vec` (threads) with each number of `worlds`, and, with
-    `processes` > 0, Gymnasium's async vector env on that many processes; interleaved.
+    """One env against `gym.make_vec` with each number of `worlds`, in worker processes (the
+    default) and on threads, and, with `processes` > 0, Gymnasium's async vector env on that
+    many processes; interleaved.
 
     Threaded cases also report, per world-step, the process CPU time spent inside the worlds'
     GIL-free rollouts (`free_s`) and outside them (`gil_s`: Python, the GIL's hand-offs, the
-    vector's dispatch and merging) [s], summed over all rounds.
+    vector's dispatch and merging) [s]; cases in processes, the workers' CPU time per world
+    they step (`worker_s`) and this process's CPU per vector step beyond its own worlds' steps,
+    counted at `worker_s` each (`parent_s`: dispatch, waiting, merging) [s]; all summed over
+    the rounds. CPU rates count the workers' CPU too.
     """
     single = gym.make(env_id)
     made: list[gym.Env] = [single]
     runners = {"1 env": _stepper(single, steps)}
-    cpu_clocks, tallies = {}, {}
+    cpu_clocks, tallies, shard_tallies = {}, {}, {}
     for n in worlds:
-        threaded = gym.make_vec(env_id, num_envs=n)
-        made.append(threaded)
+        sharded = gym.make_vec(env_id, num_envs=n)
+        threaded = gym.make_vec(env_id, num_envs=n, processes=0)
+        made += [sharded, threaded]
+        name = shard_case(n)
+        pids = sharded.unwrapped.worker_pids
+        runners[name], shard_tallies[name] = _split_processes(
+            pids, n, sharded.unwrapped.worlds_here, _stepper(sharded, steps, n))
+        cpu_clocks[name] = lambda pids=pids: time.process_time() + _cpu_s(pids)
         runners[vector_case(n)], tallies[vector_case(n)] = _split_cpu(
             threaded, _stepper(threaded, steps, n))
     if processes:
@@ -220,14 +232,44 @@ def measure_vector(
         name = f"make_vec async, {processes} processes"
         runners[name] = _stepper(async_env, steps, processes)
         pids = [p.pid for p in async_env.unwrapped.processes]
-        cpu_clocks[name] = lambda: time.process_time() + _cpu_s(pids)
+        cpu_clocks[name] = lambda pids=pids: time.process_time() + _cpu_s(pids)
     result = _rounds(runners, rounds, cpu_clocks)
     for name, tally in tallies.items():
         result[name]["free_s"] = tally["free_s"] / tally["steps"]
         result[name]["gil_s"] = (tally["cpu_s"] - tally["free_s"]) / tally["steps"]
+    for name, tally in shard_tallies.items():
+        worker_s = tally["worker_s"] / tally["worker_steps"]
+        result[name]["worker_s"] = worker_s
+        result[name]["parent_s"] = (tally["parent_s"] / tally["vector_steps"]
+                                    - tally["here"] * worker_s)
     for env in made:
         env.close()
     return result
+
+
+def shard_case(num_envs: int) -> str:
+    """The name of `measure_vector`'s case for `num_envs` worlds in worker processes."""
+    return (f"make_vec, {num_envs} worlds in {min(num_envs, available_cores())} processes "
+            "(default)")
+
+
+def _split_processes(pids: list[int], num_envs: int, here: int, run: Callable[[], int]
+                     ) -> tuple[Callable[[], int], dict[str, float]]:
+    """`run` (of a vector of `num_envs` worlds, `here` of them in this process) counting this
+    process's CPU time and the worker processes' `pids`'."""
+    tally = {"parent_s": 0.0, "worker_s": 0.0, "worker_steps": 0, "vector_steps": 0,
+             "here": here}
+
+    def counted() -> int:
+        parent_start, worker_start = time.process_time(), _cpu_s(pids)
+        count = run()
+        tally["parent_s"] += time.process_time() - parent_start
+        tally["worker_s"] += _cpu_s(pids) - worker_start
+        tally["vector_steps"] += count // num_envs
+        tally["worker_steps"] += count // num_envs * (num_envs - here)
+        return count
+
+    return counted, tally
 
 
 def _split_cpu(vector, run: Callable[[], int]) -> tuple[Callable[[], int], dict[str, float]]:
@@ -339,6 +381,24 @@ def thread_scaling_model(single_s: float, gil_s: float, free_s: float,
     return amdahl, gil_bound
 
 
+def process_scaling_model(single_s: float, worker_s: float, parent_s: float, processes: int,
+                          cores: int, worlds_per_core: int) -> float:
+    """Speed-up over one env of N = `worlds_per_core` x `cores` worlds in `cores` processes
+    (this one and cores - 1 workers, each stepping N / cores worlds) on an otherwise idle
+    machine with `cores` cores. A model.
+
+    One env step costs `single_s` of a core; in the vector a world-step costs `worker_s` of its
+    process's core, and each vector step adds `parent_s` of serial work in this process
+    (sending the commands, waiting for the last worker, merging; the workers wait for it),
+    measured with `processes` processes and taken to grow with them (one message and one
+    wake-up each way per worker): p(c) = parent_s x c / processes.
+    S = N single_s / (worlds_per_core worker_s + p(c)). Memory bandwidth shared by the cores
+    is not modelled (measured on 2 cores: a few % per step).
+    """
+    parent = parent_s * cores / processes
+    return worlds_per_core * cores * single_s / (worlds_per_core * worker_s + parent)
+
+
 def _print_rates(console: Console, title: str, rates, unit: str, base: str) -> None:
     table = Table(title=title)
     for column in ("case", f"{unit}/s (wall)", f"{unit} per CPU-s", "vs " + base + " (wall)",
@@ -353,15 +413,16 @@ def _print_rates(console: Console, title: str, rates, unit: str, base: str) -> N
 
 def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...], steps: int,
                          rounds: int, processes: int = 0) -> dict[str, float]:
-    """Print the vector table and the thread-scaling model for `env_id`; return the figures.
+    """Print the vector table and the scaling models for `env_id`; return the figures.
 
-    The model's inputs are measured: a single env step's thread CPU time
-    (`measure_gil_share`), and, with the most worlds on threads, the process CPU per
-    world-step inside the GIL-free rollouts and outside them (`measure_vector`).
+    The models' inputs are measured: a single env step's thread CPU time
+    (`measure_gil_share`); with the most worlds on threads, the process CPU per world-step
+    inside the GIL-free rollouts and outside them; with the most worlds in worker processes,
+    the workers' CPU per world-step and the parent's per vector step (`measure_vector`).
     """
     rates = measure_vector(env_id, worlds, steps, rounds, processes)
-    _print_rates(console, f"{env_id}, zero action: worlds on threads", rates, "env steps",
-                 "1 env")
+    _print_rates(console, f"{env_id}, zero action: worlds in worker processes and on threads",
+                 rates, "env steps", "1 env")
     share = measure_gil_share(env_id, steps, rounds)
     single_s = share["step_s"]
     most = rates[vector_case(max(worlds))]
@@ -376,12 +437,28 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
         "(Amdahl .. GIL bound): "
         + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in models.items())
     )
-    figures = {f"{vector_case(n)} (wall)": rates[vector_case(n)]["wall"] / rates["1 env"]["wall"]
-               for n in worlds}
-    figures.update({f"{vector_case(n)} (CPU)": rates[vector_case(n)]["cpu"]
-                    / rates["1 env"]["cpu"] for n in worlds})
+    n = max(worlds)
+    shards = rates[shard_case(n)]
+    processes = min(n, available_cores())
+    process_models = {
+        c: tuple(process_scaling_model(single_s, shards["worker_s"], shards["parent_s"],
+                                       processes, c, m) for m in (1, 4))
+        for c in (2, 4, 8, 16)
+    }
+    console.print(
+        f"{env_id}: with {n} worlds in {processes} processes a world-step costs "
+        f"{shards['worker_s'] * 1e6:.0f} us of a worker's CPU and a vector step "
+        f"{shards['parent_s'] * 1e6:.0f} us more of this process's (serial). Model, idle "
+        "machine, c processes on c cores, speed-up over one env with N = c .. 4c worlds: "
+        + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in process_models.items())
+    )
+    figures = {}
+    for case in [vector_case(n) for n in worlds] + [shard_case(n) for n in worlds]:
+        figures[f"{case} (wall)"] = rates[case]["wall"] / rates["1 env"]["wall"]
+        figures[f"{case} (CPU)"] = rates[case]["cpu"] / rates["1 env"]["cpu"]
     figures["serial fraction"] = gil_s / (gil_s + free_s)
     figures.update({f"model {c} cores": models[c] for c in models})
+    figures.update({f"process model {c} cores": process_models[c] for c in process_models})
     return figures
 
 

@@ -8,13 +8,16 @@ Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batche
 - env steps/s with cameras against state only, now, without frustum culling, and "before"
   (neither culling nor merged boxes: `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64
   frames per CPU-second of `CameraRig` beside a bare `mujoco.Renderer` on both models;
-- `gym.make_vec` with each number of `--worlds` on threads (and, on USB-v0, Gymnasium's async
-  vector env) against one env, per wall second and per CPU-second (the CPU ratio is the
-  vector's efficiency: on an idle machine with c cores, N >= c worlds reach about
-  c x efficiency, up to the GIL bound below);
+- `gym.make_vec` with each number of `--worlds` in worker processes (the default,
+  `envs.sharded_vector`) and on threads (``processes=0``), and, on USB-v0, Gymnasium's async
+  vector env, against one env, per wall second and per CPU-second (workers' CPU included; the
+  CPU ratio is the vector's efficiency: on an idle machine with c cores, N >= c worlds reach
+  about c x efficiency, less the parent's serial part);
 - the part of a world-step that holds the GIL (the process CPU outside the worlds' rollouts,
   with the most worlds on threads) and the speed-up that serial fraction allows on 2, 4, 8, 16
-  cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model);
+  cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model); the same cores for
+  worker processes from the workers' CPU per world-step and the parent's serial CPU per
+  vector step (`bench_env.process_scaling_model`, a model);
 - SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
   convolutions under bfloat16 autocast (``bf16_convs``), the smaller encoder (image_channels=16)
   and, with ``--compile``, ``torch.compile``d convolutions.
@@ -39,6 +42,7 @@ from benchmark.bench_env import (
     measure_cameras,
     measure_frames,
     print_vector_scaling,
+    shard_case,
     vector_case,
 )
 from envs.tasks import PAPER000_TASKS, PAPER000_TASKS_V1
@@ -93,7 +97,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="env steps per case and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--worlds", type=int, nargs="+", default=[2, 4],
-                        help="numbers of worlds of the threaded vector envs")
+                        help="numbers of worlds of the vector envs")
     parser.add_argument("--seconds", type=float, default=6.0, help="timing per learner case")
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile'd encoder convolutions (compiles ~30 s)")
@@ -134,6 +138,20 @@ def main() -> None:
                     f"{rig['cpu'] / bare['cpu']:.2f}", "", f"{rig['cpu']:.0f} vs "
                     f"{bare['cpu']:.0f} frames per CPU-s")
     for task, figures in vectors.items():
+        for n in worlds:
+            case = shard_case(n)
+            summary.add_row(f"{task}: {case.replace('make_vec, ', '')} / 1 env (wall)",
+                            f"{figures[f'{case} (wall)']:.2f}", f"{VECTOR_TARGET}",
+                            f"threads: {figures[f'{vector_case(n)} (wall)']:.2f}; falls with "
+                            "other processes' load")
+            summary.add_row(f"{task}: {n} worlds in processes / 1 env (CPU: efficiency)",
+                            f"{figures[f'{case} (CPU)']:.2f}", "",
+                            f"idle 2 cores: about "
+                            f"{min(n, 2) * figures[f'{case} (CPU)']:.2f}x")
+        summary.add_row(f"{task}: worker processes, model (N = c .. 4c worlds)", "", "",
+                        ", ".join(f"{c} cores {figures[f'process model {c} cores'][0]:.1f}.."
+                                  f"{figures[f'process model {c} cores'][1]:.1f}x"
+                                  for c in (2, 4, 8, 16)))
         for n in worlds:
             summary.add_row(f"{task}: {n} worlds on threads / 1 env (wall)",
                             f"{figures[f'{vector_case(n)} (wall)']:.2f}", f"{VECTOR_TARGET}",

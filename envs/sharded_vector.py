@@ -1,19 +1,21 @@
-"""A Gymnasium vector env whose N worlds live in K worker processes (`envs.shard_worker`).
+"""A Gymnasium vector env whose N worlds are stepped by K processes: this one and K - 1 workers.
 
-Each worker owns a contiguous slice of the worlds and steps them with the very env `gym.make`
-builds, so the worlds' Python and physics run in K processes at once, with no GIL shared between
+The worlds are cut into K contiguous slices (`envs.shard.Shard`): this process steps the first
+itself, each worker process (`envs.shard_worker`) one other, each with the very env `gym.make`
+builds. So the worlds' Python and physics run in K processes at once with no GIL shared between
 them (on threads, MuJoCo's bindings hand the GIL over in every call and the Python outside the
-physics stops overlapping: `envs.vector`). Per vector step the parent sends each worker one
-small pickled message (its slice's actions), the workers write their observations into a
-shared memory batch (`envs.shard_wire.ObservationBatch`) and reply with rewards, terminations,
-truncations and infos (a few hundred bytes per world); images never cross a pipe.
+physics stops overlapping: `envs.vector`), and on c cores K = c keeps every core busy with no
+process waiting idle for the others. A vector step crosses in shared memory
+(`envs.shard_wire.SharedBatch`: actions, observations with their images, rewards,
+terminations, truncations and infos of the usual form); each worker's pipe carries a few bytes
+each way.
 
 Results are those of N single envs reset with seeds ``seed, seed + 1, ...`` through Gymnasium's
-autoreset modes ("NextStep" by default), infos included (tested). A worker's exception reaches
-the caller as that exception, with the worker's traceback as a note; a worker that dies makes
-the next call raise RuntimeError; either way the vector env is closed after it, since its worlds
-no longer step together. Workers end with `close()` and with this process, ``kill -9``
-included (`envs.shard_worker`). Linux only (memory files, ``prctl``).
+autoreset modes ("NextStep" by default), infos included (tested). An exception in a world
+reaches the caller as that exception (a worker's with its traceback as a note); a worker that
+dies makes the call raise RuntimeError; either way the vector env is closed, since its worlds no
+longer step together. Workers end with `close()` and with this process, ``kill -9`` included
+(`envs.shard_worker`). Linux only (memory files, ``prctl``).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.shard import ShardServer
 from envs.shard_wire import InfoCodec, SharedBatch, recv, send, send_bytes
 from envs.worlds import batch_reset_args, check_batch_actions, merge_world_infos
 
-#: The step command without a new info codec, pickled once.
-_STEP = pickle.dumps(("step", None), protocol=pickle.HIGHEST_PROTOCOL)
+#: The step command without a new info codec, and pickled once.
+_STEP = ("step", None)
+_STEP_BYTES = pickle.dumps(_STEP, protocol=pickle.HIGHEST_PROTOCOL)
 #: Seconds a worker gets to close its worlds and exit before it is killed.
 CLOSE_TIMEOUT_S = 10.0
 
@@ -74,8 +78,16 @@ class _Worker:
                 pass
 
 
+class _Local:
+    """The slice of worlds this process steps itself."""
+
+    def __init__(self, indices: list[int], memory_fd: int) -> None:
+        self.indices = indices
+        self.server = ShardServer(memory_fd)
+
+
 class ShardedVectorEnv(VectorEnv):
-    """N InsertBench worlds stepped in `processes` worker processes (see the module doc)."""
+    """N InsertBench worlds stepped by `processes` processes, this one included (module doc)."""
 
     def __init__(
         self,
@@ -94,6 +106,7 @@ class ShardedVectorEnv(VectorEnv):
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.closed = False
         self._workers: list[_Worker] = []
+        self._local: _Local | None = None
         self._batch: SharedBatch | None = None
         self._codec: InfoCodec | None = None
         self._new_codec = False  # the workers have yet to learn self._codec
@@ -102,12 +115,14 @@ class ShardedVectorEnv(VectorEnv):
         # long as the process; from other threads the workers rely on the pipe and the ppid.
         death_signal = threading.current_thread() is threading.main_thread()
         try:
-            for indices in np.array_split(np.arange(num_envs), processes):
+            local, *others = np.array_split(np.arange(num_envs), processes)
+            for indices in others:
                 self._workers.append(_Worker(indices.tolist(), self._memory_fd, death_signal))
+            self._local = _Local(local.tolist(), self._memory_fd)
             built = self._request({
                 w: ("build", {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}),
                               "indices": w.indices, "autoreset_mode": self.autoreset_mode.value})
-                for w in self._workers
+                for w in self._slices()
             })
             obs_space, act_space, metadata, render_mode = built[0]
             for other in built[1:]:
@@ -115,7 +130,7 @@ class ShardedVectorEnv(VectorEnv):
                     raise RuntimeError(f"the worlds of {env_id} disagree on their spaces")
             SharedBatch.size_file(obs_space, act_space, num_envs, self._memory_fd)
             self._batch = SharedBatch(obs_space, act_space, num_envs, self._memory_fd)
-            self._request({w: ("map", num_envs) for w in self._workers})
+            self._request({w: ("map", num_envs) for w in self._slices()})
         except BaseException:
             self.close()
             raise
@@ -134,7 +149,7 @@ class ShardedVectorEnv(VectorEnv):
         requests = {
             w: ("reset", ([seeds[i] for i in w.indices], options,
                           [bool(mask[i]) for i in w.indices]))
-            for w in self._workers if mask[w.indices].any()
+            for w in self._slices() if mask[w.indices].any()
         }
         replies = self._request(requests)
         infos: dict[str, Any] = {}
@@ -155,11 +170,9 @@ class ShardedVectorEnv(VectorEnv):
         self._check_open()
         batch = self._batch
         batch.actions[...] = actions
-        if self._new_codec:
-            replies = self._request({w: ("step", self._codec) for w in self._workers})
-            self._new_codec = False
-        else:
-            replies = self._request({w: _STEP for w in self._workers})
+        step = ("step", self._codec) if self._new_codec else _STEP
+        replies = self._request({w: step for w in self._slices()})
+        self._new_codec = False
         unfit = {i: pair for reply in replies for i, pair in reply.items()}
         if self._codec is None:
             infos = merge_world_infos(self, [unfit[i] for i in range(self.num_envs)])
@@ -182,7 +195,7 @@ class ShardedVectorEnv(VectorEnv):
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple:
         """Call a sub-env method (or read an attribute) in every world; results in world order.
         Arguments and results travel pickled."""
-        replies = self._request({w: ("call", (name, args, kwargs)) for w in self._workers})
+        replies = self._request({w: ("call", (name, args, kwargs)) for w in self._slices()})
         return tuple(result for reply in replies for result in reply)
 
     def get_attr(self, name: str) -> tuple:
@@ -190,9 +203,18 @@ class ShardedVectorEnv(VectorEnv):
 
     @property
     def worker_pids(self) -> list[int]:
+        """The worker processes' ids."""
         return [w.process.pid for w in self._workers]
 
+    @property
+    def worlds_here(self) -> int:
+        """How many worlds this process steps itself."""
+        return len(self._local.indices) if self._local is not None else 0
+
     def close_extras(self, **kwargs: Any) -> None:
+        if self._local is not None:
+            self._local.server.answer("close", None)
+            self._local = None
         live = [w for w in self._workers if w.process.poll() is None]
         for w in live:
             try:
@@ -223,21 +245,31 @@ class ShardedVectorEnv(VectorEnv):
         if self.closed:
             raise RuntimeError("this vector env is closed")
 
-    def _request(self, requests: dict[_Worker, tuple[str, Any] | bytes]) -> list[Any]:
-        """Send each worker its command, then collect every reply (in the dict's order).
+    def _slices(self) -> list[_Local | _Worker]:
+        return [self._local, *self._workers]
 
-        A worker's error is raised once every reply is in; a dead worker, or anything that
+    def _request(self, requests: dict[_Local | _Worker, tuple[str, Any]]) -> list[Any]:
+        """Send each worker its command, answer this process's own, then collect every reply
+        (results in the dict's order).
+
+        An error in a world is raised once every reply is in; a dead worker, or anything that
         interrupts the exchange (Ctrl-C included), closes the vector env first, since the worlds
         and the pipes are then out of step."""
         self._check_open()
+        local = self._local  # close() forgets it
         try:
             for w, message in requests.items():
-                if isinstance(message, bytes):
-                    send_bytes(w.cmd, message)
+                if w is local:
+                    continue
+                if message is _STEP:
+                    send_bytes(w.cmd, _STEP_BYTES)
                 else:
                     send(w.cmd, message)
             replies = []
-            for w in requests:
+            for w, message in requests.items():
+                if w is local:
+                    replies.append(w.server.answer(*message))
+                    continue
                 try:
                     replies.append(recv(w.reply))
                 except EOFError:
@@ -254,7 +286,8 @@ class ShardedVectorEnv(VectorEnv):
                 self.close()
                 _, world, error, text = reply
                 where = f"world {world}" if world is not None else f"worlds {w.indices}"
-                error.add_note(f"raised in {where}, worker process {w.process.pid}; this vector "
-                               f"env is closed. The worker's traceback:\n{text}")
+                if w is not local:
+                    error.add_note(f"raised in {where}, worker process {w.process.pid}; this "
+                                   f"vector env is closed. The worker's traceback:\n{text}")
                 raise error
         return [reply[1] for reply in replies]

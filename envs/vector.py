@@ -1,8 +1,10 @@
-"""A Gymnasium vector env that steps N InsertBench worlds on N threads of one process.
+"""The `vector_entry_point` of every InsertBench ID (`make_vector_env`), and a Gymnasium vector
+env that steps N InsertBench worlds on N threads of one process.
 
-`gym.make_vec("InsertBench/USB-v1", num_envs=N)` builds it (the tasks register it as their
-`vector_entry_point`). Each world is the very env `gym.make` builds (same wrappers, same seeding),
-owned by one worker thread for its whole life. A world's step integrates its whole control
+`gym.make_vec("InsertBench/USB-v1", num_envs=N)` steps the worlds in processes by default
+(`envs.sharded_vector`: faster, measured), and on threads with ``processes=0``. On threads each
+world is the very env `gym.make` builds (same wrappers, same seeding), owned by one worker
+thread for its whole life. A world's step integrates its whole control
 period in one `mujoco.rollout` call that holds no GIL (`envs.physics.ControlPeriod`: about 80%
 of a step, `benchmark.bench_throughput`), so the physics of the N worlds runs in parallel in C
 while their Python bookkeeping (reference, F/T filter, observation, info) takes turns on the GIL.
@@ -11,7 +13,9 @@ pixel observations work the same way. The threads live in this process: they end
 `close()`, and with the process whatever happens to it.
 
 Compared with `AsyncVectorEnv` (one process per world) nothing is pickled or sent through pipes,
-which costs as much as a 0.5 ms step; compared with `SyncVectorEnv` the physics overlaps.
+which costs as much as a 0.5 ms step; compared with `SyncVectorEnv` the physics overlaps; but
+MuJoCo's bindings take and release the GIL in every call, so the worlds' Python hardly overlaps
+(`benchmark.bench_throughput`: 0.9-1.2x one env on 2 cores).
 Results are those of N single envs reset with seeds `seed, seed + 1, ...` (tested), with
 Gymnasium's autoreset modes ("NextStep" by default).
 """
@@ -186,18 +190,18 @@ def make_vector_env(
 ) -> ShardedVectorEnv | ThreadedVectorEnv:
     """The `vector_entry_point` of every InsertBench ID: N `gym.make(env_id, **env_kwargs)`.
 
-    `processes` picks where the worlds step: the default (None) is the fastest measured on
-    2 cores, min(N, cores) worker processes (`envs.sharded_vector.ShardedVectorEnv`) for N >= 2
-    on Linux, else this process; 0 puts them on threads of this process (`ThreadedVectorEnv`);
-    k >= 1, k worker processes. `gym.make_vec` passes the ID's registered kwargs and
+    `processes` picks where the worlds step: k >= 1 processes, this one and k - 1 workers
+    (`envs.sharded_vector.ShardedVectorEnv`), or 0, threads of this process
+    (`ThreadedVectorEnv`). The default (None) is the fastest measured on 2 cores
+    (`python -m benchmark.bench_throughput`): min(N, cores) processes on Linux, threads
+    elsewhere. `gym.make_vec` passes the ID's registered kwargs and
     `max_episode_steps` along; handing them back to `gym.make` builds each world exactly as a
     single env.
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     if processes is None:
-        on_linux = sys.platform == "linux"
-        processes = min(num_envs, available_cores()) if num_envs > 1 and on_linux else 0
+        processes = min(num_envs, available_cores()) if sys.platform == "linux" else 0
     if (isinstance(processes, bool) or not isinstance(processes, int | np.integer)
             or not 0 <= processes <= num_envs):
         raise ValueError(f"processes must be an integer in [0, num_envs={num_envs}] (0: worlds "

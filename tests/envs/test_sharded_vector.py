@@ -42,7 +42,7 @@ def test_workers_die_when_the_parent_is_killed(where):
     """kill -9 of a process holding a vector env ends its workers: through PR_SET_PDEATHSIG
     when the env was made on the main thread, through the command pipe's end otherwise (there
     the starting thread has ended before the kill, which would fire PDEATHSIG too early)."""
-    make = 'vec = gym.make_vec("InsertBench/USB-v0", num_envs=2); vec.reset(seed=0)'
+    make = 'vec = gym.make_vec("InsertBench/USB-v0", num_envs=3, processes=3); vec.reset(seed=0)'
     if where == "other thread":
         make = textwrap.dedent(f"""
             import threading
@@ -56,7 +56,7 @@ def test_workers_die_when_the_parent_is_killed(where):
         import gymnasium as gym
         import envs
         {make}
-        vec.step([[0.0, 0.0, 0.0]] * 2)
+        vec.step([[0.0, 0.0, 0.0]] * 3)
         print(*vec.unwrapped.worker_pids, flush=True)
         time.sleep(60)
     """).format(make=make)
@@ -65,7 +65,7 @@ def test_workers_die_when_the_parent_is_killed(where):
                               env={**os.environ, "PYTHONPATH": ROOT})
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
-        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        assert len(pids) == 2 and all(_alive(p) for p in pids)  # worlds 1 and 2
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         assert _wait_gone(pids) == []
@@ -75,30 +75,40 @@ def test_workers_die_when_the_parent_is_killed(where):
 
 
 def test_a_worker_error_surfaces_as_one_exception():
-    vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)  # here: worlds 0, 1; a worker: 2
     pids = vec.unwrapped.worker_pids
     vec.reset(seed=0)
     with pytest.raises(ValueError, match=r"options\['tcp_offset_mm'\] must be a pair") as error:
-        vec.reset(options={"tcp_offset_mm": "sideways"})
+        vec.reset(options={"tcp_offset_mm": "sideways",
+                           "reset_mask": np.array([False, False, True])})
     note = "\n".join(error.value.__notes__)
-    assert "raised in world 0, worker process" in note and "requested_offset_mm" in note
+    assert f"raised in world 2, worker process {pids[0]}" in note
+    assert "requested_offset_mm" in note  # the worker's traceback
     assert vec.unwrapped.closed and _wait_gone(pids) == []
     with pytest.raises(RuntimeError, match="closed"):
         vec.step(np.zeros((3, 3), np.float32))
 
 
+def test_an_error_in_this_process_world_closes_the_workers_too():
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)
+    pids = vec.unwrapped.worker_pids
+    with pytest.raises(ValueError, match=r"must be a pair"):
+        vec.reset(seed=0, options={"tcp_offset_mm": "sideways"})  # world 0 raises first
+    assert vec.unwrapped.closed and _wait_gone(pids) == []
+
+
 def test_a_dead_worker_is_an_error_not_a_hang():
-    vec = gym.make_vec(ENV_ID, num_envs=2)
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=3)
     vec.reset(seed=0)
     doomed, other = vec.unwrapped.worker_pids
     os.kill(doomed, signal.SIGKILL)
-    with pytest.raises(RuntimeError, match=rf"worker process {doomed} of worlds \[0\] died"):
-        vec.step(np.zeros((2, 3), np.float32))
+    with pytest.raises(RuntimeError, match=rf"worker process {doomed} of worlds \[1\] died"):
+        vec.step(np.zeros((3, 3), np.float32))
     assert vec.unwrapped.closed and _wait_gone([other]) == []
 
 
 def test_close_ends_the_workers():
-    vec = gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=3)
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=3, max_episode_steps=3)
     pids = vec.unwrapped.worker_pids
     assert all(_alive(p) for p in pids)
     vec.close()
