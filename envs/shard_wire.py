@@ -19,7 +19,9 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import select
 import struct
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -28,6 +30,8 @@ import numpy as np
 _LENGTH = struct.Struct("<Q")
 _ALIGN = 64  # bytes: every array starts on its own cache line
 _READ = 1 << 16  # bytes asked of a pipe at once (its usual capacity)
+#: Seconds a process polls for a reply or the next command before it blocks (`Waiter`).
+SPIN_S = 300e-6
 #: Bytes of one world's info row; infos of the usual form that need more travel pickled.
 INFO_ROW_BYTES = 1024
 
@@ -56,6 +60,30 @@ def recv(fd: int) -> Any:
         chunks.append(chunk)
         have += len(chunk)
     return pickle.loads(b"".join(chunks)[_LENGTH.size:])
+
+
+class Waiter:
+    """Waits for a pipe to have data: polling it for up to `spin_s` first, then blocking.
+
+    A process that blocks hands its core back, and on a virtual machine the idle core then
+    takes tens of microseconds to wake for the next message (measured: 35-150 us of a 600 us
+    vector step); a reply or the next command usually comes sooner than that, so a short poll
+    (yielding to any other runnable process between polls) catches it on a warm core.
+    """
+
+    def __init__(self, fd: int, spin_s: float) -> None:
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
+        self.spin_s = spin_s
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Whether data (or the end of the file) came within `timeout_s` (None: no limit)."""
+        deadline = time.perf_counter() + self.spin_s
+        while time.perf_counter() < deadline:
+            if self._poll.poll(0):
+                return True
+            os.sched_yield()
+        return bool(self._poll.poll(None if timeout_s is None else int(timeout_s * 1000)))
 
 
 def _read_some(fd: int, size: int) -> bytes:
@@ -185,6 +213,7 @@ class InfoCodec:
                                 "offsets": [packed.fields[n][1] for n in names],
                                 "itemsize": INFO_ROW_BYTES})
         self._keys = list(example)
+        self._stored = names
 
     @classmethod
     def of(cls, example: dict[str, Any]) -> InfoCodec | None:
@@ -218,10 +247,7 @@ class InfoCodec:
 
     def write(self, records: np.ndarray, index: int, info: dict[str, Any]) -> None:
         """Store a fitting info as record `index`."""
-        record = records[index]
-        for key, kind, _ in self.fields:
-            if kind is not str:
-                record[key] = info[key]
+        records[index] = tuple(info[key] for key in self._stored)
 
     def decode(self, records: np.ndarray, index: int) -> dict[str, Any]:
         """The info stored as record `index`, as the world's env returned it."""

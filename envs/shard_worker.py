@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import select
 import signal
 import sys
 from typing import Any
 
 from envs.shard import ShardServer, picklable
-from envs.shard_wire import recv, send
+from envs.shard_wire import SPIN_S, Waiter, recv, send
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds between two checks that the parent lives, while waiting for a command.
@@ -36,9 +35,9 @@ def die_with_parent(parent_pid: int, death_signal: bool) -> None:
         sys.exit(0)
 
 
-def next_command(fd: int, parent_pid: int) -> Any:
+def next_command(fd: int, waiter: Waiter, parent_pid: int) -> Any:
     """The parent's next command; exits when the parent is gone."""
-    while not select.select([fd], [], [], PARENT_CHECK_S)[0]:
+    while not waiter.wait(PARENT_CHECK_S):
         if os.getppid() != parent_pid:
             sys.exit(0)
     try:
@@ -49,9 +48,9 @@ def next_command(fd: int, parent_pid: int) -> Any:
 
 def serve(cmd_fd: int, reply_fd: int, memory_fd: int, parent_pid: int) -> None:
     """Answer the parent's commands until "close"."""
-    server = ShardServer(memory_fd)
+    server, waiter = ShardServer(memory_fd), Waiter(cmd_fd, SPIN_S)
     while True:
-        command, payload = next_command(cmd_fd, parent_pid)
+        command, payload = next_command(cmd_fd, waiter, parent_pid)
         reply = server.answer(command, payload)
         if reply[0] == "error":
             reply = (*reply[:2], picklable(reply[2]), reply[3])

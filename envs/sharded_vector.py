@@ -33,7 +33,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.shard import ShardServer
-from envs.shard_wire import InfoCodec, SharedBatch, recv, send, send_bytes
+from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
 from envs.worlds import batch_reset_args, check_batch_actions, merge_world_infos
 
 #: The step command without a new info codec, and pickled once.
@@ -55,6 +55,7 @@ class _Worker:
         self.indices = indices
         cmd_read, self.cmd = os.pipe()
         self.reply, reply_write = os.pipe()
+        self.waiter = Waiter(self.reply, SPIN_S)
         package_root = str(Path(__file__).resolve().parent.parent)  # the `envs` imported here
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -271,6 +272,7 @@ class ShardedVectorEnv(VectorEnv):
                     replies.append(w.server.answer(*message))
                     continue
                 try:
+                    w.waiter.wait()
                     replies.append(recv(w.reply))
                 except EOFError:
                     code = w.process.wait()
