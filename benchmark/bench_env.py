@@ -206,23 +206,24 @@ def measure_vector(
 
     Threaded cases also report, per world-step, the process CPU time spent inside the worlds'
     GIL-free rollouts (`free_s`) and outside them (`gil_s`: Python, the GIL's hand-offs, the
-    vector's dispatch and merging) [s]; cases in processes, the workers' CPU time per world
-    they step (`worker_s`) and this process's CPU per vector step beyond its own worlds' steps,
-    counted at `worker_s` each (`parent_s`: dispatch, waiting, merging) [s]; all summed over
-    the rounds. CPU rates count the workers' CPU too.
+    vector's dispatch and merging) [s], summed over the rounds. Cases in processes report the
+    wall time per vector step until the last process has stepped its worlds (`parallel_s`:
+    this process's own worlds, then waiting for the workers) and the rest (`serial_s`:
+    dispatch and merging, while the workers wait) [s]; their CPU rates count the workers' CPU
+    too, their polling for commands included (`envs.shard_wire.Waiter`: up to 0.3 ms after
+    each reply, time a blocked process would have left idle).
     """
     single = gym.make(env_id)
     made: list[gym.Env] = [single]
     runners = {"1 env": _stepper(single, steps)}
-    cpu_clocks, tallies, shard_tallies = {}, {}, {}
+    cpu_clocks, tallies = {}, {}
     for n in worlds:
         sharded = gym.make_vec(env_id, num_envs=n)
         threaded = gym.make_vec(env_id, num_envs=n, processes=0)
         made += [sharded, threaded]
         name = shard_case(n)
+        runners[name], tallies[name] = _split_wall(sharded, _stepper(sharded, steps, n), n)
         pids = sharded.unwrapped.worker_pids
-        runners[name], shard_tallies[name] = _split_processes(
-            pids, n, sharded.unwrapped.worlds_here, _stepper(sharded, steps, n))
         cpu_clocks[name] = lambda pids=pids: time.process_time() + _cpu_s(pids)
         runners[vector_case(n)], tallies[vector_case(n)] = _split_cpu(
             threaded, _stepper(threaded, steps, n))
@@ -235,13 +236,13 @@ def measure_vector(
         cpu_clocks[name] = lambda pids=pids: time.process_time() + _cpu_s(pids)
     result = _rounds(runners, rounds, cpu_clocks)
     for name, tally in tallies.items():
-        result[name]["free_s"] = tally["free_s"] / tally["steps"]
-        result[name]["gil_s"] = (tally["cpu_s"] - tally["free_s"]) / tally["steps"]
-    for name, tally in shard_tallies.items():
-        worker_s = tally["worker_s"] / tally["worker_steps"]
-        result[name]["worker_s"] = worker_s
-        result[name]["parent_s"] = (tally["parent_s"] / tally["vector_steps"]
-                                    - tally["here"] * worker_s)
+        if "free_s" in tally:
+            result[name]["free_s"] = tally["free_s"] / tally["steps"]
+            result[name]["gil_s"] = (tally["cpu_s"] - tally["free_s"]) / tally["steps"]
+        else:
+            result[name]["parallel_s"] = tally["parallel_s"] / tally["vector_steps"]
+            result[name]["serial_s"] = ((tally["wall_s"] - tally["parallel_s"])
+                                        / tally["vector_steps"])
     for env in made:
         env.close()
     return result
@@ -253,20 +254,38 @@ def shard_case(num_envs: int) -> str:
             "(default)")
 
 
-def _split_processes(pids: list[int], num_envs: int, here: int, run: Callable[[], int]
-                     ) -> tuple[Callable[[], int], dict[str, float]]:
-    """`run` (of a vector of `num_envs` worlds, `here` of them in this process) counting this
-    process's CPU time and the worker processes' `pids`'."""
-    tally = {"parent_s": 0.0, "worker_s": 0.0, "worker_steps": 0, "vector_steps": 0,
-             "here": here}
+class _Timed:
+    """Stands in for a callable, adding up the wall time spent in it."""
+
+    def __init__(self, inner: Callable) -> None:
+        self.inner, self.seconds = inner, 0.0
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.inner(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _split_wall(vector, run: Callable[[], int], num_envs: int
+                ) -> tuple[Callable[[], int], dict[str, float]]:
+    """`run` (of a `ShardedVectorEnv` of `num_envs` worlds) adding up its wall time and the
+    part spent answering this process's own slice or waiting for a worker's reply."""
+    sharded = vector.unwrapped
+    timers = [_Timed(sharded._local.server.answer)]
+    sharded._local.server.answer = timers[0]
+    for worker in sharded._workers:
+        timers.append(_Timed(worker.waiter.wait))
+        worker.waiter.wait = timers[-1]
+    tally = {"wall_s": 0.0, "parallel_s": 0.0, "vector_steps": 0}
 
     def counted() -> int:
-        parent_start, worker_start = time.process_time(), _cpu_s(pids)
+        start, inside = time.perf_counter(), sum(t.seconds for t in timers)
         count = run()
-        tally["parent_s"] += time.process_time() - parent_start
-        tally["worker_s"] += _cpu_s(pids) - worker_start
+        tally["wall_s"] += time.perf_counter() - start
+        tally["parallel_s"] += sum(t.seconds for t in timers) - inside
         tally["vector_steps"] += count // num_envs
-        tally["worker_steps"] += count // num_envs * (num_envs - here)
         return count
 
     return counted, tally
@@ -381,22 +400,21 @@ def thread_scaling_model(single_s: float, gil_s: float, free_s: float,
     return amdahl, gil_bound
 
 
-def process_scaling_model(single_s: float, worker_s: float, parent_s: float, processes: int,
+def process_scaling_model(single_s: float, world_s: float, serial_s: float, processes: int,
                           cores: int, worlds_per_core: int) -> float:
     """Speed-up over one env of N = `worlds_per_core` x `cores` worlds in `cores` processes
-    (this one and cores - 1 workers, each stepping N / cores worlds) on an otherwise idle
-    machine with `cores` cores. A model.
+    (this one and cores - 1 workers) on an otherwise idle machine with `cores` cores. A model.
 
-    One env step costs `single_s` of a core; in the vector a world-step costs `worker_s` of its
-    process's core, and each vector step adds `parent_s` of serial work in this process
-    (sending the commands, waiting for the last worker, merging; the workers wait for it),
-    measured with `processes` processes and taken to grow with them (one message and one
-    wake-up each way per worker): p(c) = parent_s x c / processes.
-    S = N single_s / (worlds_per_core worker_s + p(c)). Memory bandwidth shared by the cores
-    is not modelled (measured on 2 cores: a few % per step).
+    One env step takes `single_s`; a vector step of m worlds per process takes
+    m x `world_s` + `serial_s` (the worlds of all processes in parallel, then this process's
+    dispatch and merging while the workers wait), both measured with `processes` processes
+    (`measure_vector`). The serial part is taken to grow with the processes (one
+    message and one poll each way per worker): s(c) = serial_s x c / processes. Then
+    S = N single_s / (m world_s + s(c)). Memory bandwidth and caches shared by more cores are
+    not modelled (on 2 cores they are within `world_s`).
     """
-    parent = parent_s * cores / processes
-    return worlds_per_core * cores * single_s / (worlds_per_core * worker_s + parent)
+    serial = serial_s * cores / processes
+    return worlds_per_core * cores * single_s / (worlds_per_core * world_s + serial)
 
 
 def _print_rates(console: Console, title: str, rates, unit: str, base: str) -> None:
@@ -417,8 +435,9 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
 
     The models' inputs are measured: a single env step's thread CPU time
     (`measure_gil_share`); with the most worlds on threads, the process CPU per world-step
-    inside the GIL-free rollouts and outside them; with the most worlds in worker processes,
-    the workers' CPU per world-step and the parent's per vector step (`measure_vector`).
+    inside the GIL-free rollouts and outside them; with the most worlds in processes, the wall
+    time of a vector step until every process has stepped its worlds, and the rest
+    (`measure_vector`).
     """
     rates = measure_vector(env_id, worlds, steps, rounds, processes)
     _print_rates(console, f"{env_id}, zero action: worlds in worker processes and on threads",
@@ -438,18 +457,22 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
         + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in models.items())
     )
     n = max(worlds)
+    shard_processes = min(n, available_cores())
     shards = rates[shard_case(n)]
-    processes = min(n, available_cores())
+    world_s = shards["parallel_s"] / -(-n // shard_processes)
+    single_wall_s = 1.0 / rates["1 env"]["wall"]
     process_models = {
-        c: tuple(process_scaling_model(single_s, shards["worker_s"], shards["parent_s"],
-                                       processes, c, m) for m in (1, 4))
+        c: tuple(process_scaling_model(single_wall_s, world_s, shards["serial_s"], shard_processes,
+                                       c, m) for m in (1, 4))
         for c in (2, 4, 8, 16)
     }
     console.print(
-        f"{env_id}: with {n} worlds in {processes} processes a world-step costs "
-        f"{shards['worker_s'] * 1e6:.0f} us of a worker's CPU and a vector step "
-        f"{shards['parent_s'] * 1e6:.0f} us more of this process's (serial). Model, idle "
-        "machine, c processes on c cores, speed-up over one env with N = c .. 4c worlds: "
+        f"{env_id}: with {n} worlds in {shard_processes} processes a vector step takes "
+        f"{(shards['parallel_s'] + shards['serial_s']) * 1e6:.0f} us: "
+        f"{shards['parallel_s'] * 1e6:.0f} us until every process has stepped its worlds "
+        f"({world_s * 1e6:.0f} us a world; one env: {single_wall_s * 1e6:.0f} us a step), "
+        f"{shards['serial_s'] * 1e6:.0f} us serial. Model, idle machine, c processes on c "
+        "cores, speed-up over one env with N = c .. 4c worlds: "
         + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in process_models.items())
     )
     figures = {}
@@ -459,6 +482,8 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
     figures["serial fraction"] = gil_s / (gil_s + free_s)
     figures.update({f"model {c} cores": models[c] for c in models})
     figures.update({f"process model {c} cores": process_models[c] for c in process_models})
+    figures["process serial fraction"] = shards["serial_s"] / (shards["parallel_s"]
+                                                               + shards["serial_s"])
     return figures
 
 

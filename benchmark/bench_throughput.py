@@ -16,8 +16,8 @@ Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batche
 - the part of a world-step that holds the GIL (the process CPU outside the worlds' rollouts,
   with the most worlds on threads) and the speed-up that serial fraction allows on 2, 4, 8, 16
   cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model); the same cores for
-  worker processes from the workers' CPU per world-step and the parent's serial CPU per
-  vector step (`bench_env.process_scaling_model`, a model);
+  worlds in processes, from the wall time of a vector step (the most worlds) split into the
+  worlds' parallel part and the serial rest (`bench_env.process_scaling_model`, a model);
 - SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
   convolutions under bfloat16 autocast (``bf16_convs``), the smaller encoder (image_channels=16)
   and, with ``--compile``, ``torch.compile``d convolutions.
@@ -144,14 +144,15 @@ def main() -> None:
                             f"{figures[f'{case} (wall)']:.2f}", f"{VECTOR_TARGET}",
                             f"threads: {figures[f'{vector_case(n)} (wall)']:.2f}; falls with "
                             "other processes' load")
-            summary.add_row(f"{task}: {n} worlds in processes / 1 env (CPU: efficiency)",
+            summary.add_row(f"{task}: {n} worlds in processes / 1 env (CPU)",
                             f"{figures[f'{case} (CPU)']:.2f}", "",
-                            f"idle 2 cores: about "
-                            f"{min(n, 2) * figures[f'{case} (CPU)']:.2f}x")
-        summary.add_row(f"{task}: worker processes, model (N = c .. 4c worlds)", "", "",
-                        ", ".join(f"{c} cores {figures[f'process model {c} cores'][0]:.1f}.."
-                                  f"{figures[f'process model {c} cores'][1]:.1f}x"
-                                  for c in (2, 4, 8, 16)))
+                            "workers' polling for commands included")
+        summary.add_row(f"{task}: in processes, serial fraction of a vector step",
+                        f"{figures['process serial fraction']:.2f}", "",
+                        "model (N = c .. 4c worlds): " + ", ".join(
+                            f"{c} cores {figures[f'process model {c} cores'][0]:.1f}.."
+                            f"{figures[f'process model {c} cores'][1]:.1f}x"
+                            for c in (2, 4, 8, 16)))
         for n in worlds:
             summary.add_row(f"{task}: {n} worlds on threads / 1 env (wall)",
                             f"{figures[f'{vector_case(n)} (wall)']:.2f}", f"{VECTOR_TARGET}",

@@ -207,11 +207,6 @@ class ShardedVectorEnv(VectorEnv):
         """The worker processes' ids."""
         return [w.process.pid for w in self._workers]
 
-    @property
-    def worlds_here(self) -> int:
-        """How many worlds this process steps itself."""
-        return len(self._local.indices) if self._local is not None else 0
-
     def close_extras(self, **kwargs: Any) -> None:
         if self._local is not None:
             self._local.server.answer("close", None)
