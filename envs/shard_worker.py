@@ -66,6 +66,9 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid, bool(death_signal))
     serve(cmd_fd, reply_fd, memory_fd, parent_pid)
+    # The worlds are closed: skip the interpreter's teardown (~0.5 s of the parent's close()).
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
