@@ -198,11 +198,12 @@ def _renderer_frames(bare: mujoco.Renderer, data, cameras, frames: int) -> Calla
 
 
 def measure_vector(
-    env_id: str, worlds: tuple[int, ...], steps: int, rounds: int, processes: int = 0
+    env_id: str, worlds: tuple[int, ...], steps: int, rounds: int, processes: int = 0,
+    env_kwargs: dict | None = None,
 ) -> dict[str, dict[str, float]]:
     """One env against `gym.make_vec` with each number of `worlds`, in worker processes (the
     default) and on threads, and, with `processes` > 0, Gymnasium's async vector env on that
-    many processes; interleaved.
+    many processes; interleaved; every env made with `env_kwargs`.
 
     Threaded cases also report, per world-step, the process CPU time spent inside the worlds'
     GIL-free rollouts (`free_s`) and outside them (`gil_s`: Python, the GIL's hand-offs, the
@@ -213,13 +214,14 @@ def measure_vector(
     too, their polling for commands included (`envs.shard_wire.Waiter`: up to 0.3 ms after
     each reply, time a blocked process would have left idle).
     """
-    single = gym.make(env_id)
+    env_kwargs = env_kwargs or {}
+    single = gym.make(env_id, **env_kwargs)
     made: list[gym.Env] = [single]
     runners = {"1 env": _stepper(single, steps)}
     cpu_clocks, tallies = {}, {}
     for n in worlds:
-        sharded = gym.make_vec(env_id, num_envs=n)
-        threaded = gym.make_vec(env_id, num_envs=n, processes=0)
+        sharded = gym.make_vec(env_id, num_envs=n, **env_kwargs)
+        threaded = gym.make_vec(env_id, num_envs=n, processes=0, **env_kwargs)
         made += [sharded, threaded]
         name = shard_case(n)
         runners[name], tallies[name] = _split_wall(sharded, _stepper(sharded, steps, n), n)
@@ -228,7 +230,8 @@ def measure_vector(
         runners[vector_case(n)], tallies[vector_case(n)] = _split_cpu(
             threaded, _stepper(threaded, steps, n))
     if processes:
-        async_env = gym.make_vec(env_id, num_envs=processes, vectorization_mode="async")
+        async_env = gym.make_vec(env_id, num_envs=processes, vectorization_mode="async",
+                                 **env_kwargs)
         made.append(async_env)
         name = f"make_vec async, {processes} processes"
         runners[name] = _stepper(async_env, steps, processes)

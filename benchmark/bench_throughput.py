@@ -18,6 +18,7 @@ Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batche
   cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model); the same cores for
   worlds in processes, from the wall time of a vector step (the most worlds) split into the
   worlds' parallel part and the serial rest (`bench_env.process_scaling_model`, a model);
+- the same vectors on USB-v1 with both cameras (64x64 RGB), half the steps;
 - SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
   convolutions under bfloat16 autocast (``bf16_convs``), the smaller encoder (image_channels=16)
   and, with ``--compile``, ``torch.compile``d convolutions.
@@ -41,6 +42,7 @@ from benchmark.bench_env import (
     _print_rates,
     measure_cameras,
     measure_frames,
+    measure_vector,
     print_vector_scaling,
     shard_case,
     vector_case,
@@ -53,6 +55,7 @@ VECTOR_TARGET = 1.8  # N worlds on 2 cores vs one env
 PIXEL_SAC_TARGET = 60.0  # gradient updates/s at batch 256 on 2 cores
 
 BF16 = {"bf16_convs": True}
+PIXELS = {"obs_mode": "state+pixels"}  # the env's default cameras: wrist and side, 64x64 RGB
 _TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
 
 
@@ -116,6 +119,11 @@ def main() -> None:
     vectors = {task: print_vector_scaling(console, task, worlds, args.steps, args.rounds,
                                           processes=min(worlds) if task == env_id else 0)
                for task in (env_id, PAPER000_TASKS_V1[0])}
+    pixel_task = PAPER000_TASKS_V1[0]
+    pixel_vectors = measure_vector(pixel_task, worlds, max(args.steps // 2, 1), args.rounds,
+                                   env_kwargs=PIXELS)
+    _print_rates(console, f"{pixel_task}, state + 2 cameras 64x64 RGB, zero action: vectors",
+                 pixel_vectors, "env steps", "1 env")
     learners = learner_rates(args.seconds, args.compile)
     _print_rates(console, "SAC gradient updates at batch 256, 2x256 MLP", learners, "updates",
                  "SAC, state, 1 thread(s)")
@@ -166,6 +174,12 @@ def main() -> None:
                         "model: " + ", ".join(
                             f"{c} cores {figures[f'model {c} cores'][0]:.1f}.."
                             f"{figures[f'model {c} cores'][1]:.1f}x" for c in (2, 4, 8, 16)))
+    for n in worlds:
+        ratios = {case: pixel_vectors[case]["wall"] / pixel_vectors["1 env"]["wall"]
+                  for case in (shard_case(n), vector_case(n))}
+        summary.add_row(f"{pixel_task}, 2 cameras 64x64: {n} worlds in processes / 1 env "
+                        "(wall)", f"{ratios[shard_case(n)]:.2f}", f"{VECTOR_TARGET}",
+                        f"threads: {ratios[vector_case(n)]:.2f}")
     summary.add_row("pixel SAC updates/s, 32x32 gray, 1 thread (wall | per CPU-s)",
                     f"{learners[pixel]['wall']:.1f} | {learners[pixel]['cpu']:.1f}",
                     f"{PIXEL_SAC_TARGET:.0f}",
