@@ -192,11 +192,14 @@ def make_vector_env(
 
     `processes` picks where the worlds step: k >= 1 processes, this one and k - 1 workers
     (`envs.sharded_vector.ShardedVectorEnv`), or 0, threads of this process
-    (`ThreadedVectorEnv`). The default (None) is the fastest measured on 2 cores
+    (`ThreadedVectorEnv`). The default (None) is the fastest measured on 2 free cores
     (`python -m benchmark.bench_throughput`): min(N, cores) processes on Linux, threads
-    elsewhere. `gym.make_vec` passes the ID's registered kwargs and
-    `max_episode_steps` along; handing them back to `gym.make` builds each world exactly as a
-    single env.
+    elsewhere. Processes need cores of their own: every vector step waits for the slowest, so
+    on a machine already busier than its cores (load average >= cores) they measured 0.55-0.8x
+    one env; use processes=1 there (the worlds in turn in this process).
+
+    `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing
+    them back to `gym.make` builds each world exactly as a single env.
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
