@@ -27,8 +27,6 @@ class Shard:
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], indices: list[int],
                  autoreset_mode: str) -> None:
-        import envs  # noqa: F401  (registers the task IDs)
-
         self.indices = indices
         self.mode = AutoresetMode(autoreset_mode)
         with warnings.catch_warnings():
@@ -102,6 +100,7 @@ class Shard:
             return fn(*args, **kwargs)
         except Exception as error:
             raise WorldError(self.indices[k]) from error
+
 
 class WorldError(Exception):
     """Carries the number of the world whose env raised (the cause)."""
