@@ -6,9 +6,10 @@ Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s wit
 render pass per step) against state only, also without frustum culling and "before" (every
 box drawn on its own, no culling);
 frames/s of the one-pass `CameraRig` beside a bare `mujoco.Renderer`, on both
-models; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
-one env, with a thread-scaling model for more cores from the measured GIL-held share of a step
-(`print_vector_scaling`); and the MuJoCo Warp batch's env steps/s when a CUDA device is present.
+models; `gym.make_vec` (worlds in worker processes, the default, and on threads) and
+Gymnasium's async vector env against one env, with scaling models for more cores from the
+measured serial parts of a step (`print_vector_scaling`); and the MuJoCo Warp batch's env
+steps/s when a CUDA device is present.
 
 The overhead ratio is measured in one run: right after each env step, the same starting
 physics state (with the reference the step commanded) goes through bare `mujoco.mj_step`
@@ -32,6 +33,7 @@ from rich.table import Table
 
 import envs
 from envs import scene
+from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS
 
 
@@ -196,38 +198,100 @@ def _renderer_frames(bare: mujoco.Renderer, data, cameras, frames: int) -> Calla
 
 
 def measure_vector(
-    env_id: str, worlds: tuple[int, ...], steps: int, rounds: int, processes: int = 0
+    env_id: str, worlds: tuple[int, ...], steps: int, rounds: int, processes: int = 0,
+    env_kwargs: dict | None = None,
 ) -> dict[str, dict[str, float]]:
-    """One env against `gym.make_vec` (threads) with each number of `worlds`, and, with
-    `processes` > 0, Gymnasium's async vector env on that many processes; interleaved.
+    """One env against `gym.make_vec` with each number of `worlds`, in worker processes (the
+    default) and on threads, and, with `processes` > 0, Gymnasium's async vector env on that
+    many processes; interleaved; every env made with `env_kwargs`.
 
     Threaded cases also report, per world-step, the process CPU time spent inside the worlds'
     GIL-free rollouts (`free_s`) and outside them (`gil_s`: Python, the GIL's hand-offs, the
-    vector's dispatch and merging) [s], summed over all rounds.
+    vector's dispatch and merging) [s], summed over the rounds. Cases in processes report the
+    wall time per vector step until the last process has stepped its worlds (`parallel_s`:
+    this process's own worlds, then waiting for the workers) and the rest (`serial_s`:
+    dispatch and merging, while the workers wait) [s]; their CPU rates count the workers' CPU
+    too, their polling for commands included (`envs.shard_wire.Waiter`: up to 0.3 ms after
+    each reply, time a blocked process would have left idle).
     """
-    single = gym.make(env_id)
+    env_kwargs = env_kwargs or {}
+    single = gym.make(env_id, **env_kwargs)
     made: list[gym.Env] = [single]
     runners = {"1 env": _stepper(single, steps)}
     cpu_clocks, tallies = {}, {}
     for n in worlds:
-        threaded = gym.make_vec(env_id, num_envs=n)
-        made.append(threaded)
+        sharded = gym.make_vec(env_id, num_envs=n, **env_kwargs)
+        threaded = gym.make_vec(env_id, num_envs=n, processes=0, **env_kwargs)
+        made += [sharded, threaded]
+        name = shard_case(n)
+        runners[name], tallies[name] = _split_wall(sharded, _stepper(sharded, steps, n), n)
+        pids = sharded.unwrapped.worker_pids
+        cpu_clocks[name] = lambda pids=pids: time.process_time() + _cpu_s(pids)
         runners[vector_case(n)], tallies[vector_case(n)] = _split_cpu(
             threaded, _stepper(threaded, steps, n))
     if processes:
-        async_env = gym.make_vec(env_id, num_envs=processes, vectorization_mode="async")
+        async_env = gym.make_vec(env_id, num_envs=processes, vectorization_mode="async",
+                                 **env_kwargs)
         made.append(async_env)
         name = f"make_vec async, {processes} processes"
         runners[name] = _stepper(async_env, steps, processes)
         pids = [p.pid for p in async_env.unwrapped.processes]
-        cpu_clocks[name] = lambda: time.process_time() + _cpu_s(pids)
+        cpu_clocks[name] = lambda pids=pids: time.process_time() + _cpu_s(pids)
     result = _rounds(runners, rounds, cpu_clocks)
     for name, tally in tallies.items():
-        result[name]["free_s"] = tally["free_s"] / tally["steps"]
-        result[name]["gil_s"] = (tally["cpu_s"] - tally["free_s"]) / tally["steps"]
+        if "free_s" in tally:
+            result[name]["free_s"] = tally["free_s"] / tally["steps"]
+            result[name]["gil_s"] = (tally["cpu_s"] - tally["free_s"]) / tally["steps"]
+        else:
+            result[name]["parallel_s"] = tally["parallel_s"] / tally["vector_steps"]
+            result[name]["serial_s"] = ((tally["wall_s"] - tally["parallel_s"])
+                                        / tally["vector_steps"])
     for env in made:
         env.close()
     return result
+
+
+def shard_case(num_envs: int) -> str:
+    """The name of `measure_vector`'s case for `num_envs` worlds in worker processes."""
+    return (f"make_vec, {num_envs} worlds in {min(num_envs, available_cores())} processes "
+            "(default)")
+
+
+class _Timed:
+    """Stands in for a callable, adding up the wall time spent in it."""
+
+    def __init__(self, inner: Callable) -> None:
+        self.inner, self.seconds = inner, 0.0
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.inner(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _split_wall(vector, run: Callable[[], int], num_envs: int
+                ) -> tuple[Callable[[], int], dict[str, float]]:
+    """`run` (of a `ShardedVectorEnv` of `num_envs` worlds) adding up its wall time and the
+    part spent answering this process's own slice or waiting for a worker's reply."""
+    sharded = vector.unwrapped
+    timers = [_Timed(sharded._local.server.answer)]
+    sharded._local.server.answer = timers[0]
+    for worker in sharded._workers:
+        timers.append(_Timed(worker.waiter.wait))
+        worker.waiter.wait = timers[-1]
+    tally = {"wall_s": 0.0, "parallel_s": 0.0, "vector_steps": 0}
+
+    def counted() -> int:
+        start, inside = time.perf_counter(), sum(t.seconds for t in timers)
+        count = run()
+        tally["wall_s"] += time.perf_counter() - start
+        tally["parallel_s"] += sum(t.seconds for t in timers) - inside
+        tally["vector_steps"] += count // num_envs
+        return count
+
+    return counted, tally
 
 
 def _split_cpu(vector, run: Callable[[], int]) -> tuple[Callable[[], int], dict[str, float]]:
@@ -339,6 +403,23 @@ def thread_scaling_model(single_s: float, gil_s: float, free_s: float,
     return amdahl, gil_bound
 
 
+def process_scaling_model(single_s: float, world_s: float, serial_s: float, processes: int,
+                          cores: int, worlds_per_core: int) -> float:
+    """Speed-up over one env of N = `worlds_per_core` x `cores` worlds in `cores` processes
+    (this one and cores - 1 workers) on an otherwise idle machine with `cores` cores. A model.
+
+    One env step takes `single_s`; a vector step of m worlds per process takes
+    m x `world_s` + `serial_s` (the worlds of all processes in parallel, then this process's
+    dispatch and merging while the workers wait), both measured with `processes` processes
+    (`measure_vector`). The serial part is taken to grow with the processes (one
+    message and one poll each way per worker): s(c) = serial_s x c / processes. Then
+    S = N single_s / (m world_s + s(c)). Memory bandwidth and caches shared by more cores are
+    not modelled (on 2 cores they are within `world_s`).
+    """
+    serial = serial_s * cores / processes
+    return worlds_per_core * cores * single_s / (worlds_per_core * world_s + serial)
+
+
 def _print_rates(console: Console, title: str, rates, unit: str, base: str) -> None:
     table = Table(title=title)
     for column in ("case", f"{unit}/s (wall)", f"{unit} per CPU-s", "vs " + base + " (wall)",
@@ -353,15 +434,17 @@ def _print_rates(console: Console, title: str, rates, unit: str, base: str) -> N
 
 def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...], steps: int,
                          rounds: int, processes: int = 0) -> dict[str, float]:
-    """Print the vector table and the thread-scaling model for `env_id`; return the figures.
+    """Print the vector table and the scaling models for `env_id`; return the figures.
 
-    The model's inputs are measured: a single env step's thread CPU time
-    (`measure_gil_share`), and, with the most worlds on threads, the process CPU per
-    world-step inside the GIL-free rollouts and outside them (`measure_vector`).
+    The models' inputs are measured: a single env step's thread CPU time
+    (`measure_gil_share`); with the most worlds on threads, the process CPU per world-step
+    inside the GIL-free rollouts and outside them; with the most worlds in processes, the wall
+    time of a vector step until every process has stepped its worlds, and the rest
+    (`measure_vector`).
     """
     rates = measure_vector(env_id, worlds, steps, rounds, processes)
-    _print_rates(console, f"{env_id}, zero action: worlds on threads", rates, "env steps",
-                 "1 env")
+    _print_rates(console, f"{env_id}, zero action: worlds in worker processes and on threads",
+                 rates, "env steps", "1 env")
     share = measure_gil_share(env_id, steps, rounds)
     single_s = share["step_s"]
     most = rates[vector_case(max(worlds))]
@@ -376,12 +459,34 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
         "(Amdahl .. GIL bound): "
         + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in models.items())
     )
-    figures = {f"{vector_case(n)} (wall)": rates[vector_case(n)]["wall"] / rates["1 env"]["wall"]
-               for n in worlds}
-    figures.update({f"{vector_case(n)} (CPU)": rates[vector_case(n)]["cpu"]
-                    / rates["1 env"]["cpu"] for n in worlds})
+    n = max(worlds)
+    shard_processes = min(n, available_cores())
+    shards = rates[shard_case(n)]
+    world_s = shards["parallel_s"] / -(-n // shard_processes)
+    single_wall_s = 1.0 / rates["1 env"]["wall"]
+    process_models = {
+        c: tuple(process_scaling_model(single_wall_s, world_s, shards["serial_s"], shard_processes,
+                                       c, m) for m in (1, 4))
+        for c in (2, 4, 8, 16)
+    }
+    console.print(
+        f"{env_id}: with {n} worlds in {shard_processes} processes a vector step takes "
+        f"{(shards['parallel_s'] + shards['serial_s']) * 1e6:.0f} us: "
+        f"{shards['parallel_s'] * 1e6:.0f} us until every process has stepped its worlds "
+        f"({world_s * 1e6:.0f} us a world; one env: {single_wall_s * 1e6:.0f} us a step), "
+        f"{shards['serial_s'] * 1e6:.0f} us serial. Model, idle machine, c processes on c "
+        "cores, speed-up over one env with N = c .. 4c worlds: "
+        + ", ".join(f"{c} cores {a:.1f}..{b:.1f}x" for c, (a, b) in process_models.items())
+    )
+    figures = {}
+    for case in [vector_case(n) for n in worlds] + [shard_case(n) for n in worlds]:
+        figures[f"{case} (wall)"] = rates[case]["wall"] / rates["1 env"]["wall"]
+        figures[f"{case} (CPU)"] = rates[case]["cpu"] / rates["1 env"]["cpu"]
     figures["serial fraction"] = gil_s / (gil_s + free_s)
     figures.update({f"model {c} cores": models[c] for c in models})
+    figures.update({f"process model {c} cores": process_models[c] for c in process_models})
+    figures["process serial fraction"] = shards["serial_s"] / (shards["parallel_s"]
+                                                               + shards["serial_s"])
     return figures
 
 

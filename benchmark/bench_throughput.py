@@ -8,13 +8,17 @@ Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batche
 - env steps/s with cameras against state only, now, without frustum culling, and "before"
   (neither culling nor merged boxes: `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64
   frames per CPU-second of `CameraRig` beside a bare `mujoco.Renderer` on both models;
-- `gym.make_vec` with each number of `--worlds` on threads (and, on USB-v0, Gymnasium's async
-  vector env) against one env, per wall second and per CPU-second (the CPU ratio is the
-  vector's efficiency: on an idle machine with c cores, N >= c worlds reach about
-  c x efficiency, up to the GIL bound below);
+- `gym.make_vec` with each number of `--worlds` in worker processes (the default,
+  `envs.sharded_vector`) and on threads (``processes=0``), and, on USB-v0, Gymnasium's async
+  vector env, against one env, per wall second and per CPU-second (workers' CPU included; the
+  CPU ratio is the vector's efficiency: on an idle machine with c cores, N >= c worlds reach
+  about c x efficiency, less the parent's serial part);
 - the part of a world-step that holds the GIL (the process CPU outside the worlds' rollouts,
   with the most worlds on threads) and the speed-up that serial fraction allows on 2, 4, 8, 16
-  cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model);
+  cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model); the same cores for
+  worlds in processes, from the wall time of a vector step (the most worlds) split into the
+  worlds' parallel part and the serial rest (`bench_env.process_scaling_model`, a model);
+- the same vectors on USB-v1 with both cameras (64x64 RGB), half the steps;
 - SAC gradient updates/s from state and from pixels at batch 256 with 1 and 2 torch threads, the
   convolutions under bfloat16 autocast (``bf16_convs``), the smaller encoder (image_channels=16)
   and, with ``--compile``, ``torch.compile``d convolutions.
@@ -38,7 +42,9 @@ from benchmark.bench_env import (
     _print_rates,
     measure_cameras,
     measure_frames,
+    measure_vector,
     print_vector_scaling,
+    shard_case,
     vector_case,
 )
 from envs.tasks import PAPER000_TASKS, PAPER000_TASKS_V1
@@ -49,6 +55,7 @@ VECTOR_TARGET = 1.8  # N worlds on 2 cores vs one env
 PIXEL_SAC_TARGET = 60.0  # gradient updates/s at batch 256 on 2 cores
 
 BF16 = {"bf16_convs": True}
+PIXELS = {"obs_mode": "state+pixels"}  # the env's default cameras: wrist and side, 64x64 RGB
 _TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
 
 
@@ -93,7 +100,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="env steps per case and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--worlds", type=int, nargs="+", default=[2, 4],
-                        help="numbers of worlds of the threaded vector envs")
+                        help="numbers of worlds of the vector envs")
     parser.add_argument("--seconds", type=float, default=6.0, help="timing per learner case")
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile'd encoder convolutions (compiles ~30 s)")
@@ -112,6 +119,11 @@ def main() -> None:
     vectors = {task: print_vector_scaling(console, task, worlds, args.steps, args.rounds,
                                           processes=min(worlds) if task == env_id else 0)
                for task in (env_id, PAPER000_TASKS_V1[0])}
+    pixel_task = PAPER000_TASKS_V1[0]
+    pixel_vectors = measure_vector(pixel_task, worlds, max(args.steps // 2, 1), args.rounds,
+                                   env_kwargs=PIXELS)
+    _print_rates(console, f"{pixel_task}, state + 2 cameras 64x64 RGB, zero action: vectors",
+                 pixel_vectors, "env steps", "1 env")
     learners = learner_rates(args.seconds, args.compile)
     _print_rates(console, "SAC gradient updates at batch 256, 2x256 MLP", learners, "updates",
                  "SAC, state, 1 thread(s)")
@@ -135,6 +147,21 @@ def main() -> None:
                     f"{bare['cpu']:.0f} frames per CPU-s")
     for task, figures in vectors.items():
         for n in worlds:
+            case = shard_case(n)
+            summary.add_row(f"{task}: {case.replace('make_vec, ', '')} / 1 env (wall)",
+                            f"{figures[f'{case} (wall)']:.2f}", f"{VECTOR_TARGET}",
+                            f"threads: {figures[f'{vector_case(n)} (wall)']:.2f}; falls with "
+                            "other processes' load")
+            summary.add_row(f"{task}: {n} worlds in processes / 1 env (CPU)",
+                            f"{figures[f'{case} (CPU)']:.2f}", "",
+                            "workers' polling for commands included")
+        summary.add_row(f"{task}: in processes, serial fraction of a vector step",
+                        f"{figures['process serial fraction']:.2f}", "",
+                        "model (N = c .. 4c worlds): " + ", ".join(
+                            f"{c} cores {figures[f'process model {c} cores'][0]:.1f}.."
+                            f"{figures[f'process model {c} cores'][1]:.1f}x"
+                            for c in (2, 4, 8, 16)))
+        for n in worlds:
             summary.add_row(f"{task}: {n} worlds on threads / 1 env (wall)",
                             f"{figures[f'{vector_case(n)} (wall)']:.2f}", f"{VECTOR_TARGET}",
                             "falls with other processes' load")
@@ -147,6 +174,12 @@ def main() -> None:
                         "model: " + ", ".join(
                             f"{c} cores {figures[f'model {c} cores'][0]:.1f}.."
                             f"{figures[f'model {c} cores'][1]:.1f}x" for c in (2, 4, 8, 16)))
+    for n in worlds:
+        ratios = {case: pixel_vectors[case]["wall"] / pixel_vectors["1 env"]["wall"]
+                  for case in (shard_case(n), vector_case(n))}
+        summary.add_row(f"{pixel_task}, 2 cameras 64x64: {n} worlds in processes / 1 env "
+                        "(wall)", f"{ratios[shard_case(n)]:.2f}", f"{VECTOR_TARGET}",
+                        f"threads: {ratios[vector_case(n)]:.2f}")
     summary.add_row("pixel SAC updates/s, 32x32 gray, 1 thread (wall | per CPU-s)",
                     f"{learners[pixel]['wall']:.1f} | {learners[pixel]['cpu']:.1f}",
                     f"{PIXEL_SAC_TARGET:.0f}",

@@ -24,6 +24,7 @@ from envs.catalog import CATALOG  # noqa: E402
 from envs.family import ConnectorFamilyEnv  # noqa: E402
 from envs.insertion_env import InsertionEnv, p_controller  # noqa: E402
 from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
+from envs.sharded_vector import ShardedVectorEnv  # noqa: E402
 from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
 from envs.vector import ThreadedVectorEnv, make_vector_env  # noqa: E402
 
@@ -34,6 +35,7 @@ __all__ = [
     "NISTBoardEnv",
     "NIST_PARTS",
     "TASKS",
+    "ShardedVectorEnv",
     "TaskSpec",
     "ThreadedVectorEnv",
     "make_task_env",

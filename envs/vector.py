@@ -1,8 +1,10 @@
-"""A Gymnasium vector env that steps N InsertBench worlds on N threads of one process.
+"""The `vector_entry_point` of every InsertBench ID (`make_vector_env`), and a Gymnasium vector
+env that steps N InsertBench worlds on N threads of one process.
 
-`gym.make_vec("InsertBench/USB-v1", num_envs=N)` builds it (the tasks register it as their
-`vector_entry_point`). Each world is the very env `gym.make` builds (same wrappers, same seeding),
-owned by one worker thread for its whole life. A world's step integrates its whole control
+`gym.make_vec("InsertBench/USB-v1", num_envs=N)` steps the worlds in processes by default
+(`envs.sharded_vector`: faster, measured), and on threads with ``processes=0``. On threads each
+world is the very env `gym.make` builds (same wrappers, same seeding), owned by one worker
+thread for its whole life. A world's step integrates its whole control
 period in one `mujoco.rollout` call that holds no GIL (`envs.physics.ControlPeriod`: about 80%
 of a step, `benchmark.bench_throughput`), so the physics of the N worlds runs in parallel in C
 while their Python bookkeeping (reference, F/T filter, observation, info) takes turns on the GIL.
@@ -11,13 +13,16 @@ pixel observations work the same way. The threads live in this process: they end
 `close()`, and with the process whatever happens to it.
 
 Compared with `AsyncVectorEnv` (one process per world) nothing is pickled or sent through pipes,
-which costs as much as a 0.5 ms step; compared with `SyncVectorEnv` the physics overlaps.
+which costs as much as a 0.5 ms step; compared with `SyncVectorEnv` the physics overlaps; but
+MuJoCo's bindings take and release the GIL in every call, so the worlds' Python hardly overlaps
+(`benchmark.bench_throughput`: 0.9-1.2x one env on 2 cores).
 Results are those of N single envs reset with seeds `seed, seed + 1, ...` (tested), with
 Gymnasium's autoreset modes ("NextStep" by default).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from copy import deepcopy
@@ -27,6 +32,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
+
+from envs.sharded_vector import ShardedVectorEnv, available_cores
+from envs.worlds import batch_reset_args, check_batch_actions, merge_world_infos, step_world
 
 T = TypeVar("T")
 
@@ -62,22 +70,8 @@ class ThreadedVectorEnv(SyncVectorEnv):
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         """Reset the worlds in parallel; seeds as `SyncVectorEnv` (int -> seed + i)."""
-        if seed is None:
-            seed = [None] * self.num_envs
-        elif isinstance(seed, int):
-            seed = [seed + i for i in range(self.num_envs)]
-        if len(seed) != self.num_envs:
-            raise ValueError(f"got {len(seed)} seeds for num_envs={self.num_envs}")
-        options = dict(options) if options else None
-        mask = np.ones(self.num_envs, bool)
-        if options is not None and "reset_mask" in options:
-            mask = np.asarray(options.pop("reset_mask"))
-            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_ or not mask.any():
-                raise ValueError(
-                    f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) "
-                    f"with at least one True, got {mask!r}"
-                )
-        else:
+        seed, options, mask = batch_reset_args(self.num_envs, seed, options)
+        if mask.all():
             self._terminations[:] = self._truncations[:] = False
         self._terminations[mask] = self._truncations[mask] = self._autoreset_envs[mask] = False
         futures = {
@@ -101,13 +95,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
         Each world writes its observation into the batch itself (row i, on its thread, while
         the others still integrate), so the gathering left for the end is small.
         """
-        if isinstance(self.action_space, gym.spaces.Box):
-            # iterate() would hand a (1, dim) batch to world 0 only and leave the rest unstepped.
-            if np.shape(actions) != self.action_space.shape:
-                raise ValueError(
-                    f"actions must have shape {self.action_space.shape} (num_envs, action dim), "
-                    f"got {np.shape(actions)}"
-                )
+        check_batch_actions(self.action_space, actions)
         futures = [
             self._workers[i].submit(self._step_world, i, action)
             for i, action in enumerate(iterate(self.action_space, actions))
@@ -128,7 +116,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
             np.copy(self._rewards),
             np.copy(self._terminations),
             np.copy(self._truncations),
-            self._merge_infos([(info, final) for *_, info, final in results]),
+            merge_world_infos(self, [(info, final) for *_, info, final in results]),
         )
 
     def render(self) -> tuple:
@@ -160,20 +148,10 @@ class ThreadedVectorEnv(SyncVectorEnv):
     # ------------------------------------------------------------------ helpers
     def _step_world(self, i: int, action):
         """One world's step under the vector's autoreset mode (runs on the world's thread)."""
-        env, mode = self.envs[i], self.autoreset_mode
-        if mode == AutoresetMode.NEXT_STEP and self._autoreset_envs[i]:
-            obs, info = env.reset()
-            self._put_obs(i, obs)
-            return 0.0, False, False, info, None
-        if mode == AutoresetMode.DISABLED and self._autoreset_envs[i]:
-            raise RuntimeError(f"world {i} ended its episode: reset it (autoreset is disabled)")
-        obs, reward, terminated, truncated, info = env.step(action)
-        final = None
-        if mode == AutoresetMode.SAME_STEP and (terminated or truncated):
-            final = {"final_obs": obs, "final_info": info}
-            obs, info = env.reset()
+        obs, *rest = step_world(self.envs[i], i, action, self.autoreset_mode,
+                                bool(self._autoreset_envs[i]))
         self._put_obs(i, obs)
-        return reward, terminated, truncated, info, final
+        return rest
 
     def _put_obs(self, i: int, obs) -> None:
         """World i's observation into row i of the batch (a Dict of Boxes: in place)."""
@@ -182,39 +160,6 @@ class ThreadedVectorEnv(SyncVectorEnv):
                 self._observations[key][i] = value
         else:
             self._env_obs[i] = obs
-
-    def _merge_infos(self, infos: list[tuple[dict, dict | None]]) -> dict[str, Any]:
-        """Gymnasium's vector infos (value array and ``_key`` mask per key) of the worlds'
-        (info, final) pairs. The usual case, the same flat keys in every world and no final
-        observation, is built a key at a time, with `_add_info`'s types; the rest goes
-        through `_add_info` itself."""
-        first = infos[0][0]
-        keys = first.keys()
-        flat = all(
-            final is None and info.keys() == keys for info, final in infos
-        ) and not any(isinstance(v, dict) for v in first.values())
-        if not flat:
-            merged: dict[str, Any] = {}
-            for i, (info, final) in enumerate(infos):
-                if final is not None:
-                    merged = self._add_info(merged, final, i)
-                merged = self._add_info(merged, info, i)
-            return merged
-        n = self.num_envs
-        merged = {}
-        for key, value in first.items():
-            if type(value) in (int, float, bool) or isinstance(value, np.number):
-                array = np.array([info[key] for info, _ in infos], dtype=type(value))
-            elif isinstance(value, np.ndarray):
-                array = np.empty((n, *value.shape), dtype=value.dtype)
-                for i, (info, _) in enumerate(infos):
-                    array[i] = info[key]
-            else:
-                array = np.full(n, None, dtype=object)
-                for i, (info, _) in enumerate(infos):
-                    array[i] = info[key]
-            merged[key], merged[f"_{key}"] = array, np.ones(n, dtype=np.bool_)
-        return merged
 
     def _on_each(self, fn: Callable[[gym.Env], Any]) -> list:
         pairs = zip(self._workers, self.envs, strict=True)
@@ -238,17 +183,35 @@ def make_vector_env(
     num_envs: int,
     *,
     env_id: str,
+    processes: int | None = None,
     copy: bool = True,
     autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     **env_kwargs: Any,
-) -> ThreadedVectorEnv:
+) -> ShardedVectorEnv | ThreadedVectorEnv:
     """The `vector_entry_point` of every InsertBench ID: N `gym.make(env_id, **env_kwargs)`.
 
-    `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing them
-    back to `gym.make` builds each world exactly as a single env.
+    `processes` picks where the worlds step: k >= 1 processes, this one and k - 1 workers
+    (`envs.sharded_vector.ShardedVectorEnv`), or 0, threads of this process
+    (`ThreadedVectorEnv`). The default (None) is the fastest measured on 2 free cores
+    (`python -m benchmark.bench_throughput`): min(N, cores) processes on Linux, threads
+    elsewhere. Processes need cores of their own: every vector step waits for the slowest, so
+    on a machine already busier than its cores (load average >= cores) they measured 0.55-0.8x
+    one env; use processes=1 there (the worlds in turn in this process).
+
+    `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing
+    them back to `gym.make` builds each world exactly as a single env.
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if processes is None:
+        processes = min(num_envs, available_cores()) if sys.platform == "linux" else 0
+    if (isinstance(processes, bool) or not isinstance(processes, int | np.integer)
+            or not 0 <= processes <= num_envs):
+        raise ValueError(f"processes must be an integer in [0, num_envs={num_envs}] (0: worlds "
+                         f"on threads), got {processes!r}")
+    if processes:
+        return ShardedVectorEnv(env_id, int(num_envs), env_kwargs, processes=int(processes),
+                                copy=copy, autoreset_mode=autoreset_mode)
     return ThreadedVectorEnv(
         [lambda: gym.make(env_id, **env_kwargs) for _ in range(num_envs)],
         copy=copy,

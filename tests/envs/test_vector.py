@@ -1,4 +1,5 @@
-"""`gym.make_vec` builds the threaded vector env, and it equals N single envs step for step."""
+"""`gym.make_vec` builds the vector env (worlds in worker processes by default, on threads with
+``processes=0``), and both equal N single envs step for step."""
 
 import threading
 
@@ -8,10 +9,16 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import envs  # noqa: F401  (registers the tasks)
+from envs.sharded_vector import ShardedVectorEnv
 from envs.vector import ThreadedVectorEnv
+from envs.worlds import merge_world_infos
 
 ENV_ID = "InsertBench/USB-v0"
 #: The infos a runner or an episode record reads.
+#: Where the worlds step: the registered default (worker processes) and threads.
+BACKENDS = pytest.mark.parametrize(("processes", "backend"),
+                                   [(None, ShardedVectorEnv), (0, ThreadedVectorEnv)],
+                                   ids=["processes", "threads"])
 INFO_KEYS = ("is_success", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n", "force_n",
              "tcp_pos_m")
 
@@ -66,11 +73,12 @@ def _check_same(vec_record, singles):
     ],
     ids=["state", "v1", "pixels"],
 )
-def test_make_vec_matches_single_envs_through_autoreset(env_id, kwargs):
+@BACKENDS
+def test_make_vec_matches_single_envs_through_autoreset(env_id, kwargs, processes, backend):
     num_envs, steps, seed = 3, 9, 11
     actions = _actions(num_envs, steps)
-    vec = gym.make_vec(env_id, num_envs=num_envs, **kwargs)
-    assert isinstance(vec.unwrapped, ThreadedVectorEnv)
+    vec = gym.make_vec(env_id, num_envs=num_envs, processes=processes, **kwargs)
+    assert isinstance(vec.unwrapped, backend)
     assert vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     obs, infos = vec.reset(seed=seed)
     assert vec.observation_space.contains(obs)
@@ -88,8 +96,11 @@ def test_make_vec_matches_single_envs_through_autoreset(env_id, kwargs):
     assert any(r[3].any() for r in record)  # the episodes did end and restart
 
 
-def test_same_step_autoreset_reports_the_final_observation():
-    vec = gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=2, autoreset_mode="SameStep")
+@BACKENDS
+def test_same_step_autoreset_reports_the_final_observation(processes, backend):
+    vec = gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=2, autoreset_mode="SameStep",
+                       processes=processes)
+    assert isinstance(vec.unwrapped, backend)
     vec.reset(seed=0)
     action = np.full((2, 3), 0.8, np.float32)
     vec.step(action)
@@ -101,8 +112,10 @@ def test_same_step_autoreset_reports_the_final_observation():
     vec.close()
 
 
-def test_partial_reset_and_bad_arguments():
-    vec = gym.make_vec(ENV_ID, num_envs=2)
+@BACKENDS
+def test_partial_reset_and_bad_arguments(processes, backend):
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes)
+    assert isinstance(vec.unwrapped, backend)
     first, _ = vec.reset(seed=5)
     vec.step(np.full((2, 3), 0.5, np.float32))
     obs, _ = vec.reset(seed=5, options={"reset_mask": np.array([True, False])})
@@ -113,18 +126,22 @@ def test_partial_reset_and_bad_arguments():
     with pytest.raises(ValueError, match="seeds for num_envs=2"):
         vec.reset(seed=[1, 2, 3])
     vec.reset(seed=5)
-    before = vec.envs[1].unwrapped.data.time
+    before = vec.unwrapped.call("_elapsed_s")  # [s] of each world's episode
     # One action for two worlds used to step world 0 alone and leave world 1 where it was.
     for bad in (np.zeros((1, 3)), np.zeros((3, 3)), np.zeros(3), np.zeros((2, 2))):
         with pytest.raises(ValueError, match=rf"actions must have shape \(2, 3\).*{bad.shape}"):
             vec.step(bad)
-    assert vec.envs[1].unwrapped.data.time == before
+    assert vec.unwrapped.call("_elapsed_s") == before
     vec.step([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # a nested list is a batch too
-    assert vec.envs[1].unwrapped.data.time > before
+    after = vec.unwrapped.call("_elapsed_s")
+    assert all(a > b for a, b in zip(after, before, strict=True))
     vec.close()
     for bad in (0, -2, 2.5, "2", True):
         with pytest.raises(ValueError, match=f"num_envs must be an integer >= 1, got {bad!r}"):
             gym.make_vec(ENV_ID, num_envs=bad)
+    for bad in (-1, 3, 1.5, True):
+        with pytest.raises(ValueError, match=f"processes must be an integer .*got {bad!r}"):
+            gym.make_vec(ENV_ID, num_envs=2, processes=bad)
 
 
 def _world_threads() -> list[threading.Thread]:
@@ -133,7 +150,7 @@ def _world_threads() -> list[threading.Thread]:
 
 def test_worker_threads_end_with_close():
     before = len(_world_threads())
-    vec = gym.make_vec(ENV_ID, num_envs=3)
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=0)
     vec.reset(seed=0)
     vec.step(np.zeros((3, 3), np.float32))
     assert len(_world_threads()) == before + 3
@@ -144,7 +161,7 @@ def test_worker_threads_end_with_close():
 def test_merged_infos_are_gymnasiums():
     """The vector's one-pass info merge builds what `_add_info` builds, types included; mixed
     key sets and final observations take `_add_info` itself."""
-    vec = gym.make_vec(ENV_ID, num_envs=2)
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=0)
     v = vec.unwrapped
     worlds = [
         {"flag": True, "np_flag": np.bool_(False), "count": 3, "depth": 1.5,
@@ -160,7 +177,7 @@ def test_merged_infos_are_gymnasiums():
             if last is not None:
                 expected = v._add_info(expected, last, i)
             expected = v._add_info(expected, info, i)
-        merged = v._merge_infos(infos)
+        merged = merge_world_infos(v, infos)
         assert merged.keys() == expected.keys()
         for key, value in expected.items():
             if isinstance(value, np.ndarray):

@@ -1,0 +1,75 @@
+"""A worker process of `envs.sharded_vector`: it owns a slice of the worlds (`envs.shard`) and
+answers the parent's commands for it, one at a time, over pipes.
+
+Started by the parent as ``python -m envs.shard_worker CMD_FD REPLY_FD MEMORY_FD PARENT_PID
+DEATH_SIGNAL``. It dies with its parent, a ``kill -9`` included, in three ways: the kernel
+sends it SIGKILL when the parent's thread that started it ends (``PR_SET_PDEATHSIG``, asked for
+when that thread is the main thread, which lives as long as the process); the command pipe
+reaches its end of file when the parent's process is gone; and while it waits for a command it
+checks every second that its parent is still the process that started it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from typing import Any
+
+from envs.shard import ShardServer, picklable
+from envs.shard_wire import SPIN_S, Waiter, recv, send
+
+_PR_SET_PDEATHSIG = 1
+#: Seconds between two checks that the parent lives, while waiting for a command.
+PARENT_CHECK_S = 1.0
+
+
+def die_with_parent(parent_pid: int, death_signal: bool) -> None:
+    """Ask the kernel for SIGKILL when the parent goes, then exit if it has gone already."""
+    if death_signal:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:
+        sys.exit(0)
+
+
+def next_command(fd: int, waiter: Waiter, parent_pid: int) -> Any:
+    """The parent's next command; exits when the parent is gone."""
+    while not waiter.wait(PARENT_CHECK_S):
+        if os.getppid() != parent_pid:
+            sys.exit(0)
+    try:
+        return recv(fd)
+    except EOFError:
+        sys.exit(0)
+
+
+def serve(cmd_fd: int, reply_fd: int, memory_fd: int, parent_pid: int) -> None:
+    """Answer the parent's commands until "close"."""
+    server, waiter = ShardServer(memory_fd), Waiter(cmd_fd, SPIN_S)
+    while True:
+        command, payload = next_command(cmd_fd, waiter, parent_pid)
+        reply = server.answer(command, payload)
+        if reply[0] == "error":
+            reply = (*reply[:2], picklable(reply[2]), reply[3])
+        send(reply_fd, reply)
+        if command == "close":
+            return
+
+
+def main(argv: list[str]) -> None:
+    cmd_fd, reply_fd, memory_fd, parent_pid, death_signal = (int(a) for a in argv)
+    # The parent handles Ctrl-C and closes the workers; a worker killed mid-command by the
+    # terminal's SIGINT would only turn that into a confusing "worker died".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid, bool(death_signal))
+    serve(cmd_fd, reply_fd, memory_fd, parent_pid)
+    # The worlds are closed: skip the interpreter's teardown (~0.5 s of the parent's close()).
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,101 @@
+"""What every InsertBench vector env does per world: step it under one of Gymnasium's autoreset
+modes, and merge the worlds' infos into Gymnasium's vector infos.
+
+Shared by the worlds on threads (`envs.vector`) and in worker processes (`envs.shard_worker`,
+`envs.sharded_vector`), so both give what N single envs under `SyncVectorEnv` give.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+#: A world's step: observation, reward, terminated, truncated, info, and with the "SameStep"
+#: mode at an episode's end {"final_obs", "final_info"} (else None).
+WorldStep = tuple[Any, float, bool, bool, dict, dict | None]
+
+
+def step_world(env: gym.Env, index: int, action: Any, mode: AutoresetMode,
+               ended: bool) -> WorldStep:
+    """Step world `index` (whose last step `ended` its episode) as `SyncVectorEnv` would."""
+    if mode == AutoresetMode.NEXT_STEP and ended:
+        obs, info = env.reset()
+        return obs, 0.0, False, False, info, None
+    if mode == AutoresetMode.DISABLED and ended:
+        raise RuntimeError(f"world {index} ended its episode: reset it (autoreset is disabled)")
+    obs, reward, terminated, truncated, info = env.step(action)
+    final = None
+    if mode == AutoresetMode.SAME_STEP and (terminated or truncated):
+        final = {"final_obs": obs, "final_info": info}
+        obs, info = env.reset()
+    return obs, reward, terminated, truncated, info, final
+
+
+def merge_world_infos(vector: VectorEnv, infos: list[tuple[dict, dict | None]]) -> dict[str, Any]:
+    """Gymnasium's vector infos (value array and ``_key`` mask per key) of every world's
+    (info, final) pair, in world order. The usual case, the same flat keys in every world and
+    no final observation, is built a key at a time, with `VectorEnv._add_info`'s types; the
+    rest goes through `_add_info` itself."""
+    first = infos[0][0]
+    keys = first.keys()
+    flat = all(
+        final is None and info.keys() == keys for info, final in infos
+    ) and not any(isinstance(v, dict) for v in first.values())
+    if not flat:
+        merged: dict[str, Any] = {}
+        for i, (info, final) in enumerate(infos):
+            if final is not None:
+                merged = vector._add_info(merged, final, i)
+            merged = vector._add_info(merged, info, i)
+        return merged
+    n = len(infos)
+    merged = {}
+    for key, value in first.items():
+        if type(value) in (int, float, bool) or isinstance(value, np.number):
+            array = np.array([info[key] for info, _ in infos], dtype=type(value))
+        elif isinstance(value, np.ndarray):
+            array = np.empty((n, *value.shape), dtype=value.dtype)
+            for i, (info, _) in enumerate(infos):
+                array[i] = info[key]
+        else:
+            array = np.full(n, None, dtype=object)
+            for i, (info, _) in enumerate(infos):
+                array[i] = info[key]
+        merged[key], merged[f"_{key}"] = array, np.ones(n, dtype=np.bool_)
+    return merged
+
+
+def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
+                     options: dict | None) -> tuple[list[int | None], dict | None, np.ndarray]:
+    """A vector reset's per-world seeds (an int means ``seed + i``, as `SyncVectorEnv`), the
+    options for the worlds, and the bool mask of worlds to reset (``options["reset_mask"]``,
+    all by default); ValueError on a wrong count of seeds or a bad mask."""
+    if seed is None:
+        seed = [None] * num_envs
+    elif isinstance(seed, int):
+        seed = [seed + i for i in range(num_envs)]
+    if len(seed) != num_envs:
+        raise ValueError(f"got {len(seed)} seeds for num_envs={num_envs}")
+    options = dict(options) if options else None
+    mask = np.ones(num_envs, bool)
+    if options is not None and "reset_mask" in options:
+        mask = np.asarray(options.pop("reset_mask"))
+        if mask.shape != (num_envs,) or mask.dtype != np.bool_ or not mask.any():
+            raise ValueError(
+                f"options['reset_mask'] must be a bool array of shape ({num_envs},) "
+                f"with at least one True, got {mask!r}"
+            )
+    return list(seed), options, mask
+
+
+def check_batch_actions(space: gym.Space, actions: Any) -> None:
+    """ValueError unless a Box batch of actions has shape (num_envs, action dim): Gymnasium's
+    `iterate` would hand a (1, dim) batch to world 0 only and leave the rest unstepped."""
+    if isinstance(space, gym.spaces.Box) and np.shape(actions) != space.shape:
+        raise ValueError(
+            f"actions must have shape {space.shape} (num_envs, action dim), "
+            f"got {np.shape(actions)}"
+        )
