@@ -3,8 +3,8 @@
     python -m benchmark.bench_env [--episodes 20] [--steps 200] [--rounds 5] [--num-envs 2]
 
 Prints, in one run: the env/mj_step overhead per paper-000 task; env steps/s with cameras (one
-render pass per step) against state only, also without the static backdrop, without frustum
-culling (nor backdrop) and "before" (every box drawn on its own, neither);
+render pass per step) against state only, also without frustum culling and "before" (every
+box drawn on its own, no culling);
 frames/s of the one-pass `CameraRig` beside a bare `mujoco.Renderer`, on both
 models; `gym.make_vec` (worlds on threads) and Gymnasium's async vector env against
 one env, with a thread-scaling model for more cores from the measured GIL-held share of a step
@@ -124,16 +124,14 @@ def boxes_drawn_one_by_one():
 
 
 def _no_culling(env: gym.Env) -> gym.Env:
-    """`env` with its rig drawing every geom in every camera and pass (`CameraRig.culling`
-    and `use_backdrop` off)."""
+    """`env` with its rig drawing every geom in every camera (`CameraRig.culling` off)."""
     env.unwrapped.rig.culling = False
-    env.unwrapped.rig.use_backdrop = False
     return env
 
 
 def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str, float]]:
     """Env steps/s with and without cameras (one render pass per step), interleaved; "before"
-    is the same env with every box drawn on its own, no frustum culling and no backdrop."""
+    is the same env with every box drawn on its own and no frustum culling."""
     settings = {
         "state": {},
         "state + 2 cameras 64x64": {"obs_mode": "state+pixels"},
@@ -145,8 +143,6 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
     made = {name: gym.make(env_id, **kwargs) for name, kwargs in settings.items()}
     made["state + 2 cameras 64x64, no culling"] = _no_culling(
         gym.make(env_id, obs_mode="state+pixels"))
-    made["state + 2 cameras 64x64, no backdrop"] = gym.make(env_id, obs_mode="state+pixels")
-    made["state + 2 cameras 64x64, no backdrop"].unwrapped.rig.use_backdrop = False
     with boxes_drawn_one_by_one():
         made["state + 2 cameras 64x64, before"] = _no_culling(
             gym.make(env_id, obs_mode="state+pixels"))
@@ -158,8 +154,8 @@ def measure_cameras(env_id: str, steps: int, rounds: int) -> dict[str, dict[str,
 
 def measure_frames(env_id: str, frames: int, rounds: int) -> dict[str, dict[str, float]]:
     """Frames/s of the one-pass rig (both cameras) beside a bare `mujoco.Renderer`, on the
-    env's model (boxes merged into meshes, frustum culling, static backdrop) and on the same
-    cell drawn box by box without either (before)."""
+    env's model (boxes merged into meshes, frustum culling) and on the same cell drawn box by
+    box without culling (before)."""
     env = gym.make(env_id, obs_mode="pixels", image_size=64)
     with boxes_drawn_one_by_one():
         before = _no_culling(gym.make(env_id, obs_mode="pixels", image_size=64))

@@ -5,10 +5,9 @@
 
 Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batches of 256:
 
-- env steps/s with cameras against state only, now, without the static backdrop, without
-  frustum culling (nor backdrop), and "before" (none of these nor merged boxes:
-  `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64 frames per CPU-second of
-  `CameraRig` beside a bare `mujoco.Renderer` on both models;
+- env steps/s with cameras against state only, now, without frustum culling, and "before"
+  (neither culling nor merged boxes: `benchmark.bench_env.boxes_drawn_one_by_one`), and 64x64
+  frames per CPU-second of `CameraRig` beside a bare `mujoco.Renderer` on both models;
 - `gym.make_vec` with each number of `--worlds` on threads (and, on USB-v0, Gymnasium's async
   vector env) against one env, per wall second and per CPU-second (the CPU ratio is the
   vector's efficiency: on an idle machine with c cores, N >= c worlds reach about
@@ -127,7 +126,6 @@ def main() -> None:
 
     summary.add_row("state + 2 cameras 64x64 / state (CPU)",
                     f"{camera_ratio('state + 2 cameras 64x64'):.2f}", f"{CAMERA_TARGET}",
-                    f"no backdrop: {camera_ratio('state + 2 cameras 64x64, no backdrop'):.2f}, "
                     f"no culling: {camera_ratio('state + 2 cameras 64x64, no culling'):.2f}, "
                     f"before: {camera_ratio('state + 2 cameras 64x64, before'):.2f}")
     rig, bare = (frames["CameraRig, 2 cameras per pass"],

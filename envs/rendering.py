@@ -16,11 +16,6 @@ pipeline flush, a read-back) plus a cost per drawn geom (state changes and a dra
   which neither camera sees: 8-9 of the 14 drawn geoms), pixel-exact (tested). Its test is one
   batched oriented-box-against-planes check for all cameras (~10-20 us a pass); an earlier
   per-camera test on bounding spheres culled less and cost about what it saved.
-- `StaticBackdrop` draws what a world-fixed camera (the side one) sees of the world-fixed
-  geoms (board, table, socket) once, keeps its colour and depth, and composes it with the
-  moving geoms by depth each pass, pixel-exact (tested). On llvmpipe most of a pass is spent
-  rasterising and shading the triangles of the big boxes (MuJoCo subdivides each box face
-  into `numquads`^2 quads), so not drawing them saves more than it costs (one depth read).
 
 `python -m benchmark.bench_env` prints frames/s beside a bare `mujoco.Renderer` on the same scene.
 
@@ -28,20 +23,21 @@ llvmpipe rasterises in the calling thread (`LP_NUM_THREADS=0`, set by `envs` unl
 chose): its default pool of rasteriser threads per context costs more in hand-offs than it
 saves on 64x64 tiles.
 
-Measured and not kept: building the geometry once per pass and only moving the camera between
-viewports (`mjv_updateCamera` + `mjv_makeLights`): no faster; the mapping of the framebuffer to
-just the tiles (fast clears): no fewer instructions; reading RGBA (no per-pixel repacking in
-Mesa) then dropping alpha in numpy: the strided copy costs more than the repacking saved.
+Measured and not kept: drawing what the fixed side camera sees of the world-fixed geoms
+(board, table, socket) once and composing it with the moving ones by depth each pass (bitwise
+exact; 12% fewer instructions under callgrind, but no less CPU time natively: the extra depth
+read and the numpy compositing cost what the skipped draws saved); building the geometry once
+per pass and only moving the camera between viewports (`mjv_updateCamera` +
+`mjv_makeLights`): no faster; an offscreen buffer of just the tiles: no fewer instructions;
+reading RGBA (no per-pixel repacking in Mesa) and dropping alpha in numpy: the strided copy
+costs more than the repacking saves.
 """
 
 from __future__ import annotations
 
-import ctypes
-
 import mujoco
 import numpy as np
 from mujoco.rendering.classic import gl_context
-from OpenGL.raw.GL.VERSION.GL_1_0 import GL_DEPTH_COMPONENT, GL_FLOAT, glReadPixels
 
 #: Geom group of geoms drawn by a merged mesh instead (MjvOption draws groups 0-2 by default).
 MERGED_GROUP = 3
@@ -186,71 +182,6 @@ class FrustumCull:
                 if name in cameras}
 
 
-class StaticBackdrop:
-    """What the world-fixed cameras see of the world-fixed geoms, drawn once and kept.
-
-    A camera welded to the world (the side camera) sees the geoms welded to the world (board,
-    table, socket) the same in every step. The kept ones are the world-fixed geoms drawn before
-    the first moving one (geom id order is the drawing order); each pass draws the rest in the
-    camera's tile and composes the two images by depth as the depth test of one pass would
-    have: MuJoCo draws with reverse-Z depth (near 1, far and cleared 0) and `GL_GEQUAL`, so a
-    pixel shows the moving geoms' fragment where there is one (depth > 0) at least as near as
-    the kept one (ties go to the later-drawn moving geoms, as in one pass), else the kept pixel.
-
-    That is bitwise the one-pass image (tested) while every drawn geom is opaque (checked each
-    pass), untextured and not a plane (`mjr_render` draws transparent geoms and planes seen
-    from behind in a blended pass of their own), the lights are fixed in the world (the
-    headlight moves with the camera: not at all) and there are no shadows or reflections
-    (`FrustumCull.active`); otherwise `active` is False and every pass draws everything. A
-    moving fragment exactly at the far plane would lose to the background: none reaches it.
-    """
-
-    def __init__(self, model: mujoco.MjModel, cull: FrustumCull, camera_ids: dict[str, int]):
-        self.model = model
-        fixed_mode = int(mujoco.mjtCamLight.mjCAMLIGHT_FIXED)
-        world_fixed = model.body_weldid == 0
-        drawn = cull.drawn  # in geom id order, the scene's drawing order
-        fixed = world_fixed[model.geom_bodyid[drawn]]
-        # Kept: the world-fixed geoms drawn before the first moving one, so that everything
-        # drawn in each pass comes after everything kept, as in one pass.
-        first_moving = int(np.argmin(fixed)) if not fixed.all() else len(drawn)
-        #: Geom ids drawn once and kept, and those drawn in every pass.
-        self.static, self.moving = drawn[:first_moving], drawn[first_moving:]
-        #: The cameras whose images are composed (fixed mode, on a world-fixed body).
-        self.cameras = tuple(
-            name for name, cam in camera_ids.items()
-            if model.cam_mode[cam] == fixed_mode and world_fixed[model.cam_bodyid[cam]])
-        self._drawn = drawn
-        lights_fixed = np.all((model.light_mode == fixed_mode) & world_fixed[model.light_bodyid])
-        self.active = bool(
-            cull.active and self.cameras and self.static.size and lights_fixed
-            and np.all(model.geom_matid[drawn] < 0)
-            and not np.any(model.geom_type[drawn] == mujoco.mjtGeom.mjGEOM_PLANE))
-        self._key: np.ndarray | None = None  # what the kept images were drawn from
-
-    def _state(self, data: mujoco.MjData) -> np.ndarray:
-        """Everything the kept images depend on that may change after compiling."""
-        m, s = self.model, self.static
-        return np.concatenate([
-            data.geom_xpos[s].ravel(), data.geom_xmat[s].ravel(), m.geom_size[s].ravel(),
-            m.geom_rgba[self._drawn].ravel(), data.light_xpos.ravel(), data.light_xdir.ravel(),
-            m.light_ambient.ravel(), m.light_diffuse.ravel(), m.light_specular.ravel(),
-            m.light_active.astype(float)])
-
-    def check(self, data: mujoco.MjData) -> tuple[bool, bool]:
-        """(compose this pass, redraw the kept images first); a redraw is then assumed done."""
-        if not self.active:
-            return False, False
-        if not np.all(self.model.geom_rgba[self._drawn, 3] == 1.0):
-            self._key = None  # redraw once opaque again
-            return False, False
-        key = self._state(data)
-        if self._key is not None and np.array_equal(key, self._key):
-            return True, False
-        self._key = key
-        return True, True
-
-
 class CameraRig:
     """Renders the model's named cameras at one size, as uint8 (H, W, 3) or (H, W, 1).
 
@@ -316,16 +247,6 @@ class CameraRig:
         )
         #: Leave out, camera by camera, the geoms outside its view (pixel-exact, `FrustumCull`).
         self.culling = True
-        self.backdrop = StaticBackdrop(
-            model, self.cull, {n: c.fixedcamid for n, c in self._cameras.items()})
-        #: Draw the world-fixed geoms once for world-fixed cameras (pixel-exact, `StaticBackdrop`).
-        self.use_backdrop = True
-        self._kept_rgb = {n: np.empty((height, width, 3), np.uint8) for n in self.backdrop.cameras}
-        self._kept_depth = {n: np.empty((height, width), np.float32)
-                            for n in self.backdrop.cameras}
-        self._depth = np.empty((height, width), np.float32)
-        self._front = np.empty((height, width), bool)
-        self._mask = np.empty((height, width, 3), np.uint8)
         self._gl = None
         self._context = None
         try:
@@ -352,75 +273,28 @@ class CameraRig:
         if unknown:
             raise ValueError(f"cameras {unknown} are not in this rig's {self.cameras}")
         self._gl.make_current()
+        model, scene = self.model, self._scene
         unseen = self.cull.unseen(data, cameras) if self.culling else {}
-        composed: tuple[str, ...] = ()
-        if self.use_backdrop:
-            exact, stale = self.backdrop.check(data)
-            if exact:
-                composed = tuple(c for c in cameras if c in self._kept_rgb)
-                if stale:
-                    self._keep_backdrop(data)
         for name in cameras:
-            hidden = [unseen[name]] if name in unseen else []
-            if name in composed:
-                hidden.append(self.backdrop.static)
-            self._draw(data, name, np.concatenate(hidden) if hidden else None)
+            hidden = unseen.get(name)
+            if hidden is not None:
+                groups = model.geom_group[hidden].copy()
+                model.geom_group[hidden] = _CULLED_GROUP
+            try:
+                mujoco.mjv_updateScene(
+                    model, data, self._option, None, self._cameras[name],
+                    mujoco.mjtCatBit.mjCAT_ALL, scene,
+                )
+            finally:
+                if hidden is not None:
+                    model.geom_group[hidden] = groups
+            mujoco.mjr_render(self._tiles[name][0], scene, self._context)
         mujoco.mjr_readPixels(self._pixels, None, self._read_rect, self._context)
-        for name in composed:
-            rect = self._tiles[name][0]
-            self._read_depth(rect, self._depth)
-            # The moving geoms' fragment where there is one at least as near as the kept one
-            # (kept depths are raised to the least float above 0: a cleared 0 never wins).
-            np.greater_equal(self._depth, self._kept_depth[name], out=self._front)
-            front = self._front.view(np.uint8)
-            for channel in range(3):  # three strided copies: cheaper than np.repeat
-                self._mask[:, :, channel] = front
-            mask = self._mask.reshape(rect.height, -1)
-            np.negative(mask, out=mask)  # 1 -> 255: a byte mask over the rows' RGB bytes
-            rows = self._pixels[rect.bottom:rect.bottom + rect.height,
-                                rect.left:rect.left + rect.width].reshape(rect.height, -1)
-            kept = self._kept_rgb[name].reshape(rect.height, -1)
-            blend = np.bitwise_xor(kept, rows)
-            np.bitwise_and(blend, mask, out=blend)
-            np.bitwise_xor(kept, blend, out=rows)  # rows where the mask is set, kept elsewhere
         images = {}
         for name in cameras:
             tile = self._pixels[self._tiles[name][1]]
             images[name] = to_grayscale(tile) if self.grayscale else tile.copy()
         return images
-
-    def _draw(self, data: mujoco.MjData, name: str, hidden: np.ndarray | None) -> None:
-        """Camera `name`'s tile, without the geoms `hidden` (moved to an undrawn group)."""
-        model = self.model
-        if hidden is not None:
-            groups = model.geom_group[hidden].copy()
-            model.geom_group[hidden] = _CULLED_GROUP
-        try:
-            mujoco.mjv_updateScene(
-                model, data, self._option, None, self._cameras[name],
-                mujoco.mjtCatBit.mjCAT_ALL, self._scene,
-            )
-        finally:
-            if hidden is not None:
-                model.geom_group[hidden] = groups
-        mujoco.mjr_render(self._tiles[name][0], self._scene, self._context)
-
-    @staticmethod
-    def _read_depth(rect: mujoco.MjrRect, out: np.ndarray) -> None:
-        """The raw depth buffer of a tile (reverse-Z: `mjr_readPixels` would return 1 - depth,
-        whose float rounding can merge two depths that the depth test told apart)."""
-        glReadPixels(rect.left, rect.bottom, rect.width, rect.height, GL_DEPTH_COMPONENT,
-                     GL_FLOAT, ctypes.c_void_p(out.ctypes.data))
-
-    def _keep_backdrop(self, data: mujoco.MjData) -> None:
-        """Draw the world-fixed geoms alone in each world-fixed camera's tile and keep them."""
-        for name in self.backdrop.cameras:
-            self._draw(data, name, self.backdrop.moving)
-            rect = self._tiles[name][0]
-            mujoco.mjr_readPixels(self._kept_rgb[name], None, rect, self._context)
-            self._read_depth(rect, self._kept_depth[name])
-            np.maximum(self._kept_depth[name], np.nextafter(np.float32(0), np.float32(1)),
-                       out=self._kept_depth[name])
 
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         """One camera's image (a pass of its own)."""

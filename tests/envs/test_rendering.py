@@ -185,68 +185,6 @@ def test_no_culling_with_shadows_or_reflections(usb_midway):
         model.vis.quality.shadowsize = shadowsize
 
 
-def test_static_backdrop_changes_no_pixel():
-    """The side camera's world-fixed geoms are drawn once and composed by depth: the images
-    are bitwise those of drawing everything, along insertions, in random arm poses (the arm
-    partly in the side camera's view) and after the kept geoms change colour or place."""
-    env = gym.make("InsertBench/USB-v1", obs_mode="pixels", init_offset_mm=(0.0, 5.0))
-    u = env.unwrapped
-    rig, cameras, model = u.rig, u.cameras, u.model
-    assert rig.backdrop.active and rig.backdrop.cameras == ("side",)
-    assert {model.geom(int(g)).name for g in rig.backdrop.static} >= {"board", "table"}
-    rng = np.random.default_rng(1)
-    controller = envs.p_controller(env)
-    scratch = mujoco.MjData(model)
-    board = model.geom("board").id
-
-    def states():
-        obs, _ = env.reset(seed=2)
-        for _ in range(10):
-            yield u.data
-            obs, *_ = env.step(controller(obs))
-        for k in range(30):
-            scratch.qpos[:] = u.data.qpos
-            scratch.qpos[u._arm_qpos] = u._q_home + rng.normal(0.0, 0.6, 6)
-            if k == 10:
-                model.geom_rgba[board, :3] = (0.2, 0.5, 0.3)  # a kept geom's colour
-            if k == 20:
-                model.geom_pos[board, 0] += 0.01  # a kept geom's place
-            mujoco.mj_forward(model, scratch)
-            yield scratch
-
-    composed, in_front = 0, 0
-    try:
-        for data in states():
-            rig.use_backdrop = True
-            kept = rig.render_all(data, cameras)
-            composed += bool(rig.backdrop.check(data)[0])
-            in_front += int(rig._front.sum())
-            rig.use_backdrop = False
-            drawn = rig.render_all(data, cameras)
-            for cam in cameras:
-                np.testing.assert_array_equal(kept[cam], drawn[cam], err_msg=cam)
-        assert composed == 40 and in_front > 0  # composed every time, moving geoms in view
-    finally:
-        env.close()
-
-
-def test_static_backdrop_steps_aside_for_transparent_geoms(usb_midway):
-    u = usb_midway
-    plug = u.model.geom("visual_plug_2").id
-    alpha = u.model.geom_rgba[plug, 3]
-    u.model.geom_rgba[plug, 3] = 0.5
-    try:
-        assert u.rig.backdrop.check(u.data) == (False, False)
-        u.rig.use_backdrop = True
-        blended = u.rig.render_all(u.data, ("side",))
-        u.rig.use_backdrop = False
-        np.testing.assert_array_equal(blended["side"], u.rig.render_all(u.data, ("side",))["side"])
-    finally:
-        u.model.geom_rgba[plug, 3] = alpha
-        u.rig.use_backdrop = True
-    assert u.rig.backdrop.check(u.data) == (True, True)  # opaque again: kept images redrawn
-
-
 def test_a_dropped_rig_leaves_the_next_ones_framebuffer_alone():
     """An env dropped without close() frees its GL objects in its own context: the next env's
     images are those of a fresh process' first env."""
