@@ -183,3 +183,47 @@ def test_no_culling_with_shadows_or_reflections(usb_midway):
         assert not cull.active and cull.unseen(usb_midway.data, ("wrist",)) == {}
     finally:
         model.vis.quality.shadowsize = shadowsize
+
+
+def test_a_dropped_rig_leaves_the_next_ones_framebuffer_alone():
+    """An env dropped without close() frees its GL objects in its own context: the next env's
+    images are those of a fresh process' first env."""
+    images, env = [], None
+    for _ in range(2):
+        made = gym.make("InsertBench/USB-v0", obs_mode="pixels", image_size=32)
+        env = made  # the previous env is dropped here, after the new one made its context
+        obs, _ = env.reset(seed=0)
+        images.append(obs["side"])
+    env.close()
+    np.testing.assert_array_equal(images[0], images[1])
+
+
+def test_llvmpipe_in_the_calling_thread_renders_the_same_pixels():
+    """`envs` asks llvmpipe to rasterise in the calling thread unless the user chose a thread
+    count; a process rasterising on two threads renders the same bytes."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, os, gymnasium as gym, envs\n"
+        "env = gym.make('InsertBench/USB-v0', obs_mode='pixels')\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "print(os.environ['LP_NUM_THREADS'],"
+        " hashlib.sha1(obs['wrist'].tobytes() + obs['side'].tobytes()).hexdigest())\n"
+    )
+    outputs = []
+    for threads in (None, "2"):
+        environ = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
+        if threads:
+            environ["LP_NUM_THREADS"] = threads
+        done = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True,
+                              text=True, timeout=120, check=True)
+        outputs.append(done.stdout.split())
+    (calling, first), (pool, second) = outputs
+    assert (calling, pool) == ("0", "2") and first == second
+    env = gym.make("InsertBench/USB-v0", obs_mode="pixels")
+    obs, _ = env.reset(seed=0)
+    env.close()
+    assert hashlib.sha1(obs["wrist"].tobytes() + obs["side"].tobytes()).hexdigest() == first
