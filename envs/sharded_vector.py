@@ -34,7 +34,13 @@ from gymnasium.vector.utils import batch_space
 
 from envs.shard import ShardServer
 from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
-from envs.worlds import batch_reset_args, check_batch_actions, merge_world_infos
+from envs.worlds import (
+    batch_reset_args,
+    check_batch_actions,
+    check_same_process,
+    merge_world_infos,
+    stepping_worlds,
+)
 
 #: The step command without a new info codec, and pickled once.
 _STEP = ("step", None)
@@ -106,6 +112,7 @@ class ShardedVectorEnv(VectorEnv):
         self.num_envs, self.copy = num_envs, copy
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.closed = False
+        self._owner_pid = os.getpid()  # a fork's copy must not touch the workers (close_extras)
         self._workers: list[_Worker] = []
         self._local: _Local | None = None
         self._batch: SharedBatch | None = None
@@ -167,8 +174,9 @@ class ShardedVectorEnv(VectorEnv):
 
     def step(self, actions):
         """Step every world in its worker (autoreset as Gymnasium); gather in world order."""
-        check_batch_actions(self.action_space, actions)
         self._check_open()
+        check_batch_actions(self.action_space, actions,
+                            stepping_worlds(self.autoreset_mode, self._autoreset_envs))
         batch = self._batch
         batch.actions[...] = actions
         step = ("step", self._codec) if self._new_codec else _STEP
@@ -208,6 +216,10 @@ class ShardedVectorEnv(VectorEnv):
         return [w.process.pid for w in self._workers]
 
     def close_extras(self, **kwargs: Any) -> None:
+        if os.getpid() != self._owner_pid:
+            # A fork's copy: the worlds, workers and pipes are the parent's; drop our handles.
+            self._local, self._workers, self._batch = None, [], None
+            return
         if self._local is not None:
             self._local.server.answer("close", None)
             self._local = None
@@ -240,6 +252,7 @@ class ShardedVectorEnv(VectorEnv):
     def _check_open(self) -> None:
         if self.closed:
             raise RuntimeError("this vector env is closed")
+        check_same_process(self._owner_pid)
 
     def _slices(self) -> list[_Local | _Worker]:
         return [self._local, *self._workers]
