@@ -130,5 +130,10 @@ def check_same_process(owner_pid: int) -> None:
 
 
 def stepping_worlds(mode: AutoresetMode, ended: np.ndarray) -> np.ndarray:
-    """The worlds whose next vector step calls their env's step (not an autoreset)."""
+    """The worlds whose next vector step calls their env's step (not an autoreset), `ended`
+    marking those whose last step ended their episode; RuntimeError, before any world steps,
+    if autoreset is disabled and one has ended (else the others would step a step ahead)."""
+    if mode == AutoresetMode.DISABLED and ended.any():
+        raise RuntimeError(f"world {int(np.flatnonzero(ended)[0])} ended its episode: reset it "
+                           f"(autoreset is disabled); no world stepped")
     return ~ended if mode == AutoresetMode.NEXT_STEP else np.ones_like(ended)

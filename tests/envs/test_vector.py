@@ -170,6 +170,23 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
 
 
 @BACKENDS
+def test_stepping_an_ended_world_without_autoreset_is_refused(processes, backend):
+    """Autoreset disabled: a step while a world's episode has ended steps no world (in
+    processes the other worlds used to step, then the vector closed)."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes, max_episode_steps=1,
+                       autoreset_mode="Disabled")
+    vec.reset(seed=0)
+    vec.step(np.zeros((2, 3)))
+    before = vec.unwrapped.call("_elapsed_s")
+    with pytest.raises(RuntimeError, match="world 0 ended its episode"):
+        vec.step(np.zeros((2, 3)))
+    assert not vec.unwrapped.closed and vec.unwrapped.call("_elapsed_s") == before
+    vec.reset(seed=1)
+    vec.step(np.zeros((2, 3)))
+    vec.close()
+
+
+@BACKENDS
 def test_use_after_close_and_from_a_fork_is_one_clear_error(processes, backend):
     vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes)
     vec.reset(seed=0)
