@@ -73,7 +73,7 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
                      options: dict | None) -> tuple[list[int | None], dict | None, np.ndarray]:
     """A vector reset's per-world seeds (an int means ``seed + i``, as `SyncVectorEnv`), the
     options for the worlds, and the bool mask of worlds to reset (``options["reset_mask"]``,
-    all by default); ValueError on a wrong count of seeds or a bad mask."""
+    all by default); ValueError on a bad seed, a wrong count of seeds or a bad mask."""
     if seed is None:
         seed = [None] * num_envs
     elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
@@ -83,6 +83,12 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
                          f"got {seed!r}")
     if len(seed) != num_envs:
         raise ValueError(f"got {len(seed)} seeds for num_envs={num_envs}")
+    # Checked here, before any world resets (in processes a world's error closes the vector).
+    for i, s in enumerate(seed):
+        if s is not None and (isinstance(s, bool) or not isinstance(s, int | np.integer)
+                              or s < 0):
+            raise ValueError(f"seed {i} must be None or an integer >= 0, got {s!r}")
+    seed = [None if s is None else int(s) for s in seed]
     options = dict(options) if options else None
     mask = np.ones(num_envs, bool)
     if options is not None and "reset_mask" in options:

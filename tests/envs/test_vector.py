@@ -166,6 +166,13 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
     vec.step(np.full((2, 3), np.nan))
     with pytest.raises(ValueError, match="seed must be an int"):
         vec.reset(seed="7")
+    # Bad seeds are refused before any world resets: the vector stays usable.
+    for bad, match in ((-1, "seed 0 must be"), ([0, 1.5], "seed 1 must be"),
+                       ([0, "a"], "seed 1 must be")):
+        with pytest.raises(ValueError, match=match):
+            vec.reset(seed=bad)
+    assert not vec.unwrapped.closed
+    vec.reset(seed=[np.int64(2), None])
     vec.close()
 
 
