@@ -217,7 +217,7 @@ def make_vector_env(
     (`ThreadedVectorEnv`). The default (None) is the fastest measured on 2 free cores
     (`python -m benchmark.bench_throughput`): min(N, cores) processes on Linux, threads
     elsewhere. Processes need cores of their own: every vector step waits for the slowest, so
-    on a machine already busier than its cores (load average >= cores) they measured 0.55-0.8x
+    on a machine already busier than its cores (load average >= cores) they measured 0.53-0.78x
     one env; use processes=1 there (the worlds in turn in this process).
 
     `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing
