@@ -140,7 +140,7 @@ class ShardedVectorEnv(VectorEnv):
             self._batch = SharedBatch(obs_space, act_space, num_envs, self._memory_fd)
             self._request({w: ("map", num_envs) for w in self._slices()})
         except BaseException:
-            self.close()
+            self._abort()
             raise
         self.single_observation_space, self.single_action_space = obs_space, act_space
         self.observation_space = batch_space(obs_space, num_envs)
@@ -254,6 +254,15 @@ class ShardedVectorEnv(VectorEnv):
             raise RuntimeError("this vector env is closed")
         check_same_process(self._owner_pid)
 
+    def _abort(self) -> None:
+        """Close after an interrupted exchange: the workers may be deep in a command (a build
+        takes seconds), so they are killed rather than asked to close; Ctrl-C acts at once."""
+        if os.getpid() == self._owner_pid:
+            for w in self._workers:
+                if w.process.poll() is None:
+                    w.process.kill()
+        self.close()
+
     def _slices(self) -> list[_Local | _Worker]:
         return [self._local, *self._workers]
 
@@ -262,8 +271,8 @@ class ShardedVectorEnv(VectorEnv):
         (results in the dict's order).
 
         An error in a world is raised once every reply is in; a dead worker, or anything that
-        interrupts the exchange (Ctrl-C included), closes the vector env first, since the worlds
-        and the pipes are then out of step."""
+        interrupts the exchange (Ctrl-C included), closes the vector env first (killing the
+        workers), since the worlds and the pipes are then out of step."""
         self._check_open()
         local = self._local  # close() forgets it
         try:
@@ -289,7 +298,7 @@ class ShardedVectorEnv(VectorEnv):
                         f"(exit code {code}); this vector env is closed"
                     ) from None
         except BaseException:
-            self.close()
+            self._abort()
             raise
         for w, reply in zip(requests, replies, strict=True):
             if reply[0] == "error":
