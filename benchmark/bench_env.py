@@ -490,13 +490,40 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
     return figures
 
 
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count of steps, rounds, worlds), else one clear
+    usage line instead of a traceback after minutes of timing."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=200, help="env steps per case and round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    parser.add_argument("--num-envs", type=int, default=2, help="worlds of the vector envs")
-    parser.add_argument("--gpu-worlds", type=int, default=4096, help="worlds of the GPU batch")
+    parser.add_argument("--episodes", type=positive_int, default=20)
+    parser.add_argument("--steps", type=positive_int, default=200,
+                        help="env steps per case and round")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--num-envs", type=positive_int, default=2,
+                        help="worlds of the vector envs")
+    parser.add_argument("--gpu-worlds", type=positive_int, default=4096,
+                        help="worlds of the GPU batch")
     args = parser.parse_args()
     console = Console(width=160)
     console.print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "

@@ -43,6 +43,8 @@ from benchmark.bench_env import (
     measure_cameras,
     measure_frames,
     measure_vector,
+    positive_float,
+    positive_int,
     print_vector_scaling,
     shard_case,
     vector_case,
@@ -97,11 +99,13 @@ def learner_rates(seconds: float, compile_convs: bool) -> dict[str, dict[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200, help="env steps per case and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
-    parser.add_argument("--worlds", type=int, nargs="+", default=[2, 4],
+    parser.add_argument("--steps", type=positive_int, default=200,
+                        help="env steps per case and round")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="interleaved timing rounds")
+    parser.add_argument("--worlds", type=positive_int, nargs="+", default=[2, 4],
                         help="numbers of worlds of the vector envs")
-    parser.add_argument("--seconds", type=float, default=6.0, help="timing per learner case")
+    parser.add_argument("--seconds", type=positive_float, default=6.0,
+                        help="timing per learner case")
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile'd encoder convolutions (compiles ~30 s)")
     args = parser.parse_args()

@@ -34,7 +34,13 @@ from gymnasium.vector.utils import batch_space
 
 from envs.shard import ShardServer
 from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
-from envs.worlds import batch_reset_args, check_batch_actions, merge_world_infos
+from envs.worlds import (
+    batch_reset_args,
+    check_batch_actions,
+    check_same_process,
+    merge_world_infos,
+    stepping_worlds,
+)
 
 #: The step command without a new info codec, and pickled once.
 _STEP = ("step", None)
@@ -106,6 +112,7 @@ class ShardedVectorEnv(VectorEnv):
         self.num_envs, self.copy = num_envs, copy
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.closed = False
+        self._owner_pid = os.getpid()  # a fork's copy must not touch the workers (close_extras)
         self._workers: list[_Worker] = []
         self._local: _Local | None = None
         self._batch: SharedBatch | None = None
@@ -133,7 +140,7 @@ class ShardedVectorEnv(VectorEnv):
             self._batch = SharedBatch(obs_space, act_space, num_envs, self._memory_fd)
             self._request({w: ("map", num_envs) for w in self._slices()})
         except BaseException:
-            self.close()
+            self._abort()
             raise
         self.single_observation_space, self.single_action_space = obs_space, act_space
         self.observation_space = batch_space(obs_space, num_envs)
@@ -167,8 +174,9 @@ class ShardedVectorEnv(VectorEnv):
 
     def step(self, actions):
         """Step every world in its worker (autoreset as Gymnasium); gather in world order."""
-        check_batch_actions(self.action_space, actions)
         self._check_open()
+        check_batch_actions(self.action_space, actions,
+                            stepping_worlds(self.autoreset_mode, self._autoreset_envs))
         batch = self._batch
         batch.actions[...] = actions
         step = ("step", self._codec) if self._new_codec else _STEP
@@ -208,6 +216,10 @@ class ShardedVectorEnv(VectorEnv):
         return [w.process.pid for w in self._workers]
 
     def close_extras(self, **kwargs: Any) -> None:
+        if os.getpid() != self._owner_pid:
+            # A fork's copy: the worlds, workers and pipes are the parent's; drop our handles.
+            self._local, self._workers, self._batch = None, [], None
+            return
         if self._local is not None:
             self._local.server.answer("close", None)
             self._local = None
@@ -240,6 +252,16 @@ class ShardedVectorEnv(VectorEnv):
     def _check_open(self) -> None:
         if self.closed:
             raise RuntimeError("this vector env is closed")
+        check_same_process(self._owner_pid)
+
+    def _abort(self) -> None:
+        """Close after an interrupted exchange: the workers may be deep in a command (a build
+        takes seconds), so they are killed rather than asked to close; Ctrl-C acts at once."""
+        if os.getpid() == self._owner_pid:
+            for w in self._workers:
+                if w.process.poll() is None:
+                    w.process.kill()
+        self.close()
 
     def _slices(self) -> list[_Local | _Worker]:
         return [self._local, *self._workers]
@@ -249,8 +271,8 @@ class ShardedVectorEnv(VectorEnv):
         (results in the dict's order).
 
         An error in a world is raised once every reply is in; a dead worker, or anything that
-        interrupts the exchange (Ctrl-C included), closes the vector env first, since the worlds
-        and the pipes are then out of step."""
+        interrupts the exchange (Ctrl-C included), closes the vector env first (killing the
+        workers), since the worlds and the pipes are then out of step."""
         self._check_open()
         local = self._local  # close() forgets it
         try:
@@ -276,7 +298,7 @@ class ShardedVectorEnv(VectorEnv):
                         f"(exit code {code}); this vector env is closed"
                     ) from None
         except BaseException:
-            self.close()
+            self._abort()
             raise
         for w, reply in zip(requests, replies, strict=True):
             if reply[0] == "error":

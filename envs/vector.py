@@ -22,6 +22,7 @@ Gymnasium's autoreset modes ("NextStep" by default).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -34,7 +35,14 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
 from envs.sharded_vector import ShardedVectorEnv, available_cores
-from envs.worlds import batch_reset_args, check_batch_actions, merge_world_infos, step_world
+from envs.worlds import (
+    batch_reset_args,
+    check_batch_actions,
+    check_same_process,
+    merge_world_infos,
+    step_world,
+    stepping_worlds,
+)
 
 T = TypeVar("T")
 
@@ -49,6 +57,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
         copy: bool = True,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ) -> None:
+        self._owner_pid = os.getpid()  # the threads exist in this process only (not in a fork)
         # One single-thread executor per world: a world never changes thread (GL contexts).
         self._workers = [
             ThreadPoolExecutor(1, thread_name_prefix=f"insertbench-world{i}")
@@ -71,6 +80,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         """Reset the worlds in parallel; seeds as `SyncVectorEnv` (int -> seed + i)."""
         seed, options, mask = batch_reset_args(self.num_envs, seed, options)
+        self._check_usable()
         if mask.all():
             self._terminations[:] = self._truncations[:] = False
         self._terminations[mask] = self._truncations[mask] = self._autoreset_envs[mask] = False
@@ -95,7 +105,9 @@ class ThreadedVectorEnv(SyncVectorEnv):
         Each world writes its observation into the batch itself (row i, on its thread, while
         the others still integrate), so the gathering left for the end is small.
         """
-        check_batch_actions(self.action_space, actions)
+        self._check_usable()
+        check_batch_actions(self.action_space, actions,
+                            stepping_worlds(self.autoreset_mode, self._autoreset_envs))
         futures = [
             self._workers[i].submit(self._step_world, i, action)
             for i, action in enumerate(iterate(self.action_space, actions))
@@ -137,10 +149,14 @@ class ThreadedVectorEnv(SyncVectorEnv):
         A runner that starts its own episodes (``benchmark.vector_train``) steps and resets the
         worlds through this, bypassing the vector's autoreset and its merged infos.
         """
+        self._check_usable()
         futures = {i: self._workers[i].submit(fn, self.envs[i]) for i, fn in calls.items()}
         return {i: future.result() for i, future in futures.items()}
 
     def close_extras(self, **kwargs: Any) -> None:
+        if os.getpid() != self._owner_pid:
+            self._workers = []  # a fork's copy: no thread runs these worlds here (a hang)
+            return
         if hasattr(self, "envs"):
             self._on_each(lambda env: env.close())
         self._shutdown_workers()
@@ -161,7 +177,13 @@ class ThreadedVectorEnv(SyncVectorEnv):
         else:
             self._env_obs[i] = obs
 
+    def _check_usable(self) -> None:
+        if self.closed:
+            raise RuntimeError("this vector env is closed")
+        check_same_process(self._owner_pid)
+
     def _on_each(self, fn: Callable[[gym.Env], Any]) -> list:
+        self._check_usable()
         pairs = zip(self._workers, self.envs, strict=True)
         futures: list[Future] = [worker.submit(fn, env) for worker, env in pairs]
         return [f.result() for f in futures]
@@ -195,7 +217,7 @@ def make_vector_env(
     (`ThreadedVectorEnv`). The default (None) is the fastest measured on 2 free cores
     (`python -m benchmark.bench_throughput`): min(N, cores) processes on Linux, threads
     elsewhere. Processes need cores of their own: every vector step waits for the slowest, so
-    on a machine already busier than its cores (load average >= cores) they measured 0.55-0.8x
+    on a machine already busier than its cores (load average >= cores) they measured 0.53-0.78x
     one env; use processes=1 there (the worlds in turn in this process).
 
     `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing

@@ -7,6 +7,7 @@ Shared by the worlds on threads (`envs.vector`) and in worker processes (`envs.s
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -72,13 +73,22 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
                      options: dict | None) -> tuple[list[int | None], dict | None, np.ndarray]:
     """A vector reset's per-world seeds (an int means ``seed + i``, as `SyncVectorEnv`), the
     options for the worlds, and the bool mask of worlds to reset (``options["reset_mask"]``,
-    all by default); ValueError on a wrong count of seeds or a bad mask."""
+    all by default); ValueError on a bad seed, a wrong count of seeds or a bad mask."""
     if seed is None:
         seed = [None] * num_envs
-    elif isinstance(seed, int):
-        seed = [seed + i for i in range(num_envs)]
+    elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        seed = [int(seed) + i for i in range(num_envs)]
+    elif isinstance(seed, str | bytes | bool) or not hasattr(seed, "__len__"):
+        raise ValueError(f"seed must be an int, a list of num_envs={num_envs} ints or None, "
+                         f"got {seed!r}")
     if len(seed) != num_envs:
         raise ValueError(f"got {len(seed)} seeds for num_envs={num_envs}")
+    # Checked here, before any world resets (in processes a world's error closes the vector).
+    for i, s in enumerate(seed):
+        if s is not None and (isinstance(s, bool) or not isinstance(s, int | np.integer)
+                              or s < 0):
+            raise ValueError(f"seed {i} must be None or an integer >= 0, got {s!r}")
+    seed = [None if s is None else int(s) for s in seed]
     options = dict(options) if options else None
     mask = np.ones(num_envs, bool)
     if options is not None and "reset_mask" in options:
@@ -91,11 +101,45 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
     return list(seed), options, mask
 
 
-def check_batch_actions(space: gym.Space, actions: Any) -> None:
-    """ValueError unless a Box batch of actions has shape (num_envs, action dim): Gymnasium's
-    `iterate` would hand a (1, dim) batch to world 0 only and leave the rest unstepped."""
-    if isinstance(space, gym.spaces.Box) and np.shape(actions) != space.shape:
+def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) -> None:
+    """ValueError, before any world steps, unless a Box batch of actions has shape (num_envs,
+    action dim) (Gymnasium's `iterate` would hand a (1, dim) batch to world 0 only and leave the
+    rest unstepped) and the rows of the worlds that will step (`stepping`, a bool per world)
+    are finite and inside the space, as each world's env requires: refused here, a bad row no
+    longer leaves the other worlds a step ahead (which closed a vector in processes)."""
+    if not isinstance(space, gym.spaces.Box):
+        return
+    if np.shape(actions) != space.shape:
         raise ValueError(
             f"actions must have shape {space.shape} (num_envs, action dim), "
             f"got {np.shape(actions)}"
         )
+    a = np.asarray(actions, dtype=np.float64)
+    ok = np.all((a >= space.low - 1e-6) & (a <= space.high + 1e-6), axis=1)  # NaN: False
+    bad = np.flatnonzero(~ok & stepping)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"actions[{i}] = {a[i]} is not finite or outside the action space "
+            f"[{space.low[i].min()}, {space.high[i].max()}]; refused, no world stepped"
+        )
+
+
+def check_same_process(owner_pid: int) -> None:
+    """RuntimeError in a process other than the one that made the vector env (a fork): its
+    worlds (threads, worker pipes, shared memory) belong to that process."""
+    if os.getpid() != owner_pid:
+        raise RuntimeError(
+            f"this vector env was made in process {owner_pid}, not in this one "
+            f"({os.getpid()}, a fork?): its worlds live there; make a new vector env here"
+        )
+
+
+def stepping_worlds(mode: AutoresetMode, ended: np.ndarray) -> np.ndarray:
+    """The worlds whose next vector step calls their env's step (not an autoreset), `ended`
+    marking those whose last step ended their episode; RuntimeError, before any world steps,
+    if autoreset is disabled and one has ended (else the others would step a step ahead)."""
+    if mode == AutoresetMode.DISABLED and ended.any():
+        raise RuntimeError(f"world {int(np.flatnonzero(ended)[0])} ended its episode: reset it "
+                           f"(autoreset is disabled); no world stepped")
+    return ~ended if mode == AutoresetMode.NEXT_STEP else np.ones_like(ended)

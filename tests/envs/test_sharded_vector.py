@@ -171,3 +171,22 @@ def test_unfit_infos_cross_pickled():
             for key in ("is_success", "distance_to_goal_mm", "tcp_pos_m"):
                 np.testing.assert_array_equal(infos[key][i], info[key])
     vec.close()
+
+
+def test_ctrl_c_while_workers_are_busy_does_not_wait_for_them():
+    """An interrupted exchange kills the workers at once: asking them to close waited for their
+    current command (here a 60 s build; a real pixel build took ~20 s on a loaded machine)."""
+    import threading
+
+    from envs.sharded_vector import ShardedVectorEnv
+
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        # Built here at once; the two workers sleep 60 s in their build.
+        ShardedVectorEnv("tests.envs.slow_build:SlowBuild-v0", 3, {"build_s": 60.0},
+                         processes=3)
+        time.sleep(30)  # not reached unless the build returned early
+    timer.join()
+    assert time.monotonic() - start < 8.0

@@ -1,7 +1,9 @@
 """`gym.make_vec` builds the vector env (worlds in worker processes by default, on threads with
 ``processes=0``), and both equal N single envs step for step."""
 
+import os
 import threading
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -142,6 +144,82 @@ def test_partial_reset_and_bad_arguments(processes, backend):
     for bad in (-1, 3, 1.5, True):
         with pytest.raises(ValueError, match=f"processes must be an integer .*got {bad!r}"):
             gym.make_vec(ENV_ID, num_envs=2, processes=bad)
+
+
+@BACKENDS
+def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
+    """A NaN or out-of-range row is refused for the whole batch, and the vector stays usable
+    (in processes it used to step the other worlds, then close the vector)."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes, max_episode_steps=2)
+    vec.reset(seed=np.int64(3))  # a numpy integer seeds as an int
+    before = vec.unwrapped.call("_elapsed_s")  # [s] of each world's episode
+    for bad in (np.nan, np.inf, 1.5):
+        actions = np.zeros((2, 3))
+        actions[1, 2] = bad
+        with pytest.raises(ValueError, match=r"actions\[1\] = .* refused, no world stepped"):
+            vec.step(actions)
+    assert not vec.unwrapped.closed and vec.unwrapped.call("_elapsed_s") == before
+    vec.step(np.full((2, 3), 1.0))
+    _, _, _, truncated, _ = vec.step(np.zeros((2, 3)))
+    assert truncated.all()
+    # NextStep: the worlds now reset and ignore their actions, as under SyncVectorEnv.
+    vec.step(np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="seed must be an int"):
+        vec.reset(seed="7")
+    # Bad seeds are refused before any world resets: the vector stays usable.
+    for bad, match in ((-1, "seed 0 must be"), ([0, 1.5], "seed 1 must be"),
+                       ([0, "a"], "seed 1 must be")):
+        with pytest.raises(ValueError, match=match):
+            vec.reset(seed=bad)
+    assert not vec.unwrapped.closed
+    vec.reset(seed=[np.int64(2), None])
+    vec.close()
+
+
+@BACKENDS
+def test_stepping_an_ended_world_without_autoreset_is_refused(processes, backend):
+    """Autoreset disabled: a step while a world's episode has ended steps no world (in
+    processes the other worlds used to step, then the vector closed)."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes, max_episode_steps=1,
+                       autoreset_mode="Disabled")
+    vec.reset(seed=0)
+    vec.step(np.zeros((2, 3)))
+    before = vec.unwrapped.call("_elapsed_s")
+    with pytest.raises(RuntimeError, match="world 0 ended its episode"):
+        vec.step(np.zeros((2, 3)))
+    assert not vec.unwrapped.closed and vec.unwrapped.call("_elapsed_s") == before
+    vec.reset(seed=1)
+    vec.step(np.zeros((2, 3)))
+    vec.close()
+
+
+@BACKENDS
+def test_use_after_close_and_from_a_fork_is_one_clear_error(processes, backend):
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes)
+    vec.reset(seed=0)
+    pid = os.fork()
+    if pid == 0:  # the child: the worlds are the parent's (threads did not survive the fork)
+        code = 1
+        try:
+            vec.step(np.zeros((2, 3)))
+        except RuntimeError as error:
+            code = 0 if "made in process" in str(error) else 2
+        vec.close()  # forgets its copy, leaves the parent's worlds alone
+        os._exit(code)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0, "the child hung or failed"
+    vec.step(np.zeros((2, 3)))  # the parent's vector still steps
+    vec.close()
+    vec.close()
+    for use in (lambda: vec.step(np.zeros((2, 3))), vec.reset, lambda: vec.call("spec"),
+                vec.render):
+        with pytest.raises(RuntimeError, match="this vector env is closed"):
+            use()
 
 
 def _world_threads() -> list[threading.Thread]:
