@@ -82,6 +82,25 @@ def collect_frames(
             "label": np.asarray(labels, dtype=bool), "episode": np.asarray(episode_ids)}
 
 
+def heldout_error_rates(task_id: str, env_kwargs: Mapping[str, Any], classifier: Any,
+                        episodes: int, *, first_episode: int = 0) -> dict[str, float]:
+    """False-positive / false-negative rates of ``classifier``'s full decision (threshold +
+    sanity check) on ``episodes`` noisy hand-controller rollouts (``collect_frames``) with the
+    run's ``env_kwargs``, judged by the simulator's success.
+
+    For a VICE classifier every such episode is held out: it trains on the demonstrations and
+    the policy's own states only. ``reward`` and ``reward_classifier`` of the run are dropped
+    (the frames are labelled by the simulator).
+    """
+    from agents.reward_classifier import error_rates
+
+    kwargs = {k: v for k, v in env_kwargs.items()
+              if k not in ("reward", "reward_classifier", "obs_mode")}
+    kwargs |= {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
+    frames = collect_frames(task_id, kwargs, episodes, first_episode=first_episode)
+    return error_rates(classifier, frames) | {"episodes": float(episodes)}
+
+
 class ClassifierRewardWrapper(gym.Wrapper):
     """Reward and termination from a success classifier; see the module docstring."""
 

@@ -174,3 +174,19 @@ def test_cli_refuses_a_vice_env_for_an_agent_without_a_classifier(tmp_path, monk
                                    "-e", "reward=vice", "--out", "run", "--no-progress"])
     assert res.exit_code != 0 and "learns its reward classifier" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("always", [True, False])
+def test_heldout_error_rates_judge_the_vice_classifier_by_the_simulator(always):
+    """A classifier that always says success errs on exactly the unmated frames of the held-out
+    rollouts (false-positive rate 1, false-negative rate 0); one that never does, the reverse."""
+    from benchmark.learned_reward import heldout_error_rates
+
+    _, agent = _vice()
+    _say_always(agent, always)
+    margin_off = agent.reward_classifier.meta.min_insertion_z_m is None
+    rates = heldout_error_rates(STANDIN, VICE_ENV, agent.reward_classifier, 2)
+    assert margin_off and rates["episodes"] == 2
+    assert 0 < rates["positives"] < rates["frames"]  # the noisy controller mates sometimes
+    assert rates["false_positive_rate"] == (1.0 if always else 0.0)
+    assert rates["false_negative_rate"] == (0.0 if always else 1.0)
