@@ -75,6 +75,16 @@ def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, see
     return make_env(task_id, env_kwargs)
 
 
+def hand_controller(env: Any, backend: Backend) -> Any:
+    """The task's hand controller (demonstrations, simulated operator): on the twin the robot
+    env's (``real.p_controller``, steering to the calibrated socket), else the simulation's."""
+    if backend == "twin":
+        from real.env import p_controller
+
+        return p_controller(env)
+    return make_base_policy(env)
+
+
 def _weights(agent: Any) -> dict[str, Any]:
     """Everything an actor needs to act like the learner: module tensors (numpy) + counters."""
     modules = {name: {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
@@ -98,7 +108,7 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
     torch.set_num_threads(1)
     torch.manual_seed(seed * 1000 + index + 1)
     env = build_env(task_id, env_kwargs, backend, seed)
-    kwargs = ({"base_policy": make_base_policy(env)}
+    kwargs = ({"base_policy": hand_controller(env, backend)}
               if agent_spec(agent_name).needs_base_policy else {})
     agent = make_agent(agent_name, env.observation_space, env.action_space, config,
                        seed=seed * 1000 + index + 1, **kwargs)
@@ -170,15 +180,15 @@ def train_async(
                          "actors' envs would need the learner's classifier at every step")
     torch.manual_seed(seed)
     env = build_env(task_id, env_kwargs, backend, seed)
-    kwargs = {"base_policy": make_base_policy(env)} if spec.needs_base_policy else {}
+    kwargs = {"base_policy": hand_controller(env, backend)} if spec.needs_base_policy else {}
     agent = make_agent(agent_name, env.observation_space, env.action_space, dict(config or {}),
                        seed=seed, **kwargs)
     full_config = dict(config or {})
     if demo_episodes is None:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
     if demo_episodes > 0:
-        agent.pretrain(collect_demos(env, kwargs.get("base_policy") or make_base_policy(env),
-                                     demo_episodes))
+        expert = kwargs.get("base_policy") or hand_controller(env, backend)
+        agent.pretrain(collect_demos(env, expert, demo_episodes))
     ctx = mp.get_context("spawn")
     transitions = ctx.Queue(maxsize=10_000)
     weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors)]

@@ -56,8 +56,12 @@ def test_twin_backend_trains_in_the_runs_setting_on_the_robot_env(tmp_path):
     assert abs(starts[0] - starts[1]).max() > 1e-3  # [m]
     with pytest.raises(ValueError, match="twin"):
         build_env(usb, {"no_such_kwarg": 1}, "twin")
-    result = train_async(usb, "sac", steps=40, backend="twin", env_kwargs=kwargs,
-                         config=TINY_SAC, eval_episodes=1, out_dir=tmp_path)
+    # HIL-SERL: demonstrations and the simulated operator from the robot env's hand controller
+    tiny_hil_serl = {"hidden": (16, 16), "batch_size": 8, "num_qs": 2, "utd_ratio": 1,
+                     "learning_starts": 20}
+    result = train_async(usb, "hil_serl", steps=40, backend="twin", env_kwargs=kwargs,
+                         config=tiny_hil_serl, demo_episodes=1, eval_episodes=1,
+                         out_dir=tmp_path)
     assert result["backend"] == "twin" and result["env_steps"] == 40
     assert result["gradient_steps"] > 0
 
