@@ -66,6 +66,7 @@ class VICEConfig(RLPDConfig):
 
     vice_update_every: int = 5  # env steps between classifier steps (ours: the CPU budget)
     vice_batch_size: int = 128  # classifier rows per step, half goal frames, half policy states
+    # (ours: the RL batch's online half)
     vice_lr: float = 3e-4  # [serl] vice_optimizer_kwargs learning_rate
     vice_label_smoothing: float = 0.2  # [serl] targets y (1 - 0.2) + 0.5 * 0.2
     vice_mixup_alpha: float = 1.0  # [serl] Beta(alpha, alpha) mixup weight
