@@ -190,3 +190,28 @@ def test_heldout_error_rates_judge_the_vice_classifier_by_the_simulator(always):
     assert 0 < rates["positives"] < rates["frames"]  # the noisy controller mates sometimes
     assert rates["false_positive_rate"] == (1.0 if always else 0.0)
     assert rates["false_negative_rate"] == (0.0 if always else 1.0)
+
+
+def test_goal_hold_steps_extend_demonstrations_past_their_first_success():
+    """With goal_hold_steps=3 a demonstration ends 3 steps after its first success, every mated
+    frame is a goal frame; once the classifier is bound, it alone ends episodes."""
+    demos = {}
+    for hold in (0, 3):
+        env = make_env(STANDIN, VICE_ENV | {"goal_hold_steps": hold})
+        demos[hold] = collect_demos(env, make_base_policy(env), 3)
+    ends = {h: np.flatnonzero(d["terminated"] | d["truncated"]) for h, d in demos.items()}
+    assert np.all(demos[0]["reward"][ends[0]] == 1.0)  # ends at the first success
+    first = [int(np.flatnonzero(d)[0]) for d in np.split(demos[3]["reward"] > 0.5, ends[3] + 1)
+             if d.any()]
+    lengths = np.diff(np.concatenate([[-1], ends[3]]))
+    assert len(first) == 3 and all(f + 4 == n for f, n in zip(first, lengths, strict=True))
+    assert (demos[3]["reward"] > 0.5).sum() > (demos[0]["reward"] > 0.5).sum()
+    with pytest.raises(ValueError, match="goal_hold_steps"):
+        make_env(STANDIN, VICE_ENV | {"goal_hold_steps": -1})
+    env = make_env(STANDIN, VICE_ENV | {"goal_hold_steps": 3})
+    agent = make_agent("vice", env.observation_space, env.action_space, TINY, seed=0)
+    agent.pretrain(demos[3])
+    bind_reward_classifier(env, agent)
+    _say_always(agent, True)
+    env.reset(seed=0)
+    assert env.step(env.action_space.sample())[2]  # the classifier's success ends it at once
