@@ -95,7 +95,7 @@ def heldout_error_rates(task_id: str, env_kwargs: Mapping[str, Any], classifier:
     from agents.reward_classifier import error_rates
 
     kwargs = {k: v for k, v in env_kwargs.items()
-              if k not in ("reward", "reward_classifier", "obs_mode")}
+              if k not in ("reward", "reward_classifier", "obs_mode", "goal_hold_steps")}
     kwargs |= {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
     frames = collect_frames(task_id, kwargs, episodes, first_episode=first_episode)
     return error_rates(classifier, frames) | {"episodes": float(episodes)}

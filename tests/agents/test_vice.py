@@ -185,7 +185,8 @@ def test_heldout_error_rates_judge_the_vice_classifier_by_the_simulator(always):
     _, agent = _vice()
     _say_always(agent, always)
     margin_off = agent.reward_classifier.meta.min_insertion_z_m is None
-    rates = heldout_error_rates(STANDIN, VICE_ENV, agent.reward_classifier, 2)
+    rates = heldout_error_rates(STANDIN, VICE_ENV | {"goal_hold_steps": 2},
+                                agent.reward_classifier, 2)
     assert margin_off and rates["episodes"] == 2
     assert 0 < rates["positives"] < rates["frames"]  # the noisy controller mates sometimes
     assert rates["false_positive_rate"] == (1.0 if always else 0.0)
