@@ -35,7 +35,8 @@ from agents.registry import register
 
 @dataclass
 class BCConfig:
-    """Behaviour-cloning hyperparameters."""
+    """Behaviour-cloning hyperparameters (ours: papers 003 and 004 state none for their BC
+    baselines in the text)."""
 
     hidden: tuple[int, ...] = (256, 256)  # hidden widths of the policy MLP
     lr: float = 1e-3  # Adam learning rate

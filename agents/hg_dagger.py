@@ -29,6 +29,7 @@ class HGDAggerConfig(BCConfig, OperatorConfig):
     """BC's hyperparameters (with online training on) plus the simulated operator's."""
 
     online_updates_per_step: int = 1  # regression steps per env step on demos + corrections
+    # (ours: paper 003 gives no HG-DAgger hyperparameters; the BC fields are agents/bc.py's)
 
     def validate(self) -> None:
         """BC and operator checks."""

@@ -250,25 +250,6 @@ class ObsNormalizer(nn.Module):
         return out
 
 
-class DetachedEncoder(nn.Module):
-    """Another module's encoder, read without gradients (DrQ / SERL: the actor uses the critic's
-    image encoder, which only the critic loss trains). Same ``out_dim`` as the wrapped encoder.
-
-    The wrapped encoder is deliberately not a submodule: its parameters are not in this
-    module's ``parameters()`` or ``state_dict`` (the owner saves, moves and optimises them; a
-    tensor stored twice would break safetensors checkpoints).
-    """
-
-    def __init__(self, encoder: ObsEncoder):
-        super().__init__()
-        self.shared = (encoder,)  # a tuple hides it from nn.Module's registration
-        self.out_dim = encoder.out_dim
-
-    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        with torch.no_grad():
-            return self.shared[0](obs)
-
-
 def obs_to_torch(obs: Mapping[str, np.ndarray], device: torch.device | str) -> dict:
     """One unbatched observation -> dict of tensors with a batch dim of 1."""
     return {k: torch.as_tensor(np.asarray(v), device=device).unsqueeze(0) for k, v in obs.items()}

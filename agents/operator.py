@@ -36,7 +36,13 @@ from agents.networks import ActionScaler
 
 @dataclass
 class OperatorConfig:
-    """The simulated operator's fields, shared by the agents that learn from interventions."""
+    """The simulated operator's fields, shared by the agents that learn from interventions.
+
+    No reference values exist: HIL-SERL's operator is a person (paper 003, section III-B: takes
+    over "for up to N steps", intervenes long and often early, briefly and rarely later, fig. 4).
+    The defaults are ours, chosen so the operator's budget is spent by mid-training (fig. 4:
+    intervention rate falling to 0) and measured with ``benchmark.check_serl``.
+    """
 
     operator: Literal["simulated", "none"] = "simulated"  # "none": interventions only from an
     # external hook (a SpaceMouse / keyboard through envs.intervention, or train(intervene=...))

@@ -12,8 +12,10 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
 - **Positives**: goal frames, the ``next_obs`` of the demonstration rows whose reward is the
   demonstrator's success label (``reward >= 0.5``: a human ends a demonstration when the plug is
   in; ``benchmark.learned_reward.VICERewardWrapper`` labels demonstrations so before the runner
-  binds the classifier). **Negatives**: ``next_obs`` of rows of the online replay buffer (the
-  policy's own states); during ``pretrain`` the demonstrations' non-goal frames.
+  binds the classifier; with its ``goal_hold_steps`` a demonstration goes on past its first
+  success, so the goal frames also show the plug pushed home). **Negatives**: ``next_obs`` of
+  rows of the online replay buffer (the policy's own states, its successes included, as in
+  SERL); during ``pretrain`` the demonstrations' non-goal frames.
 - **Classifier**: ``agents.reward_classifier.SuccessClassifier`` on the camera images (CNN per
   camera, optionally with ``tcp_pose``), its own encoder (not the critic's). Every
   ``vice_update_every`` env steps one Adam step on a balanced batch, DrQ-shifted images, with
@@ -66,6 +68,7 @@ class VICEConfig(RLPDConfig):
 
     vice_update_every: int = 5  # env steps between classifier steps (ours: the CPU budget)
     vice_batch_size: int = 128  # classifier rows per step, half goal frames, half policy states
+    # (ours: the RL batch's online half)
     vice_lr: float = 3e-4  # [serl] vice_optimizer_kwargs learning_rate
     vice_label_smoothing: float = 0.2  # [serl] targets y (1 - 0.2) + 0.5 * 0.2
     vice_mixup_alpha: float = 1.0  # [serl] Beta(alpha, alpha) mixup weight

@@ -12,8 +12,9 @@ per env step. ``train_async`` runs:
   intervene if it has one, and sends every executed transition to the learner.
 
 The update-to-data ratio is therefore not a config value but an outcome: the learner logs the
-achieved UTD (critic gradient steps per env step) with the actors' env-step rate. Actors die
-with the learner: they are daemons, ask the kernel for SIGKILL when their parent dies
+achieved UTD (critic gradient steps per env step) with the actors' env-step rate, every
+``log_every_s`` seconds while it trains (``utd_log`` in ``async.json``) and for the whole run.
+Actors die with the learner: they are daemons, ask the kernel for SIGKILL when their parent dies
 (``PR_SET_PDEATHSIG``, Linux, set by ``benchmark.actor_boot`` before any heavy import) and also
 exit when their parent's pid changes, so ``kill -9`` of the learner leaves nothing behind. (A
 spawned process first re-imports the parent's ``__main__`` module; a learner killed during that
@@ -56,12 +57,32 @@ INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
 
 
 def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, seed: int = 0):
-    """The simulated task, or the task on the cell's digital twin (``real.make_twin``)."""
+    """The simulated task, or the task on the cell's digital twin (``real.make_twin``).
+
+    On the twin the env kwargs are the robot env's (``real.env.RealInsertionEnv``: observation
+    frame, goal noise, start offsets, reward, cameras), as ``insertbench real validate --twin``
+    passes them; the twin's own simulation keeps the task's defaults.
+    """
     if backend == "twin":
         from real.factory import make_twin
 
-        return make_twin(task_id, seed=seed, sim_kwargs=dict(env_kwargs))
+        pixels = "pixels" in str(env_kwargs.get("obs_mode", "state"))
+        try:
+            return make_twin(task_id, seed=seed, cameras=("wrist", "side") if pixels else (),
+                             **dict(env_kwargs))
+        except TypeError as err:  # a simulator-only kwarg the robot env does not take
+            raise ValueError(f"the twin backend cannot apply these env kwargs: {err}") from None
     return make_env(task_id, env_kwargs)
+
+
+def hand_controller(env: Any, backend: Backend) -> Any:
+    """The task's hand controller (demonstrations, simulated operator): on the twin the robot
+    env's (``real.p_controller``, steering to the calibrated socket), else the simulation's."""
+    if backend == "twin":
+        from real.env import p_controller
+
+        return p_controller(env)
+    return make_base_policy(env)
 
 
 def _weights(agent: Any) -> dict[str, Any]:
@@ -87,7 +108,7 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
     torch.set_num_threads(1)
     torch.manual_seed(seed * 1000 + index + 1)
     env = build_env(task_id, env_kwargs, backend, seed)
-    kwargs = ({"base_policy": make_base_policy(env)}
+    kwargs = ({"base_policy": hand_controller(env, backend)}
               if agent_spec(agent_name).needs_base_policy else {})
     agent = make_agent(agent_name, env.observation_space, env.action_space, config,
                        seed=seed * 1000 + index + 1, **kwargs)
@@ -135,17 +156,21 @@ def train_async(
     eval_episodes: int = 10,
     out_dir: str | Path = "runs/async",
     timeout_s: float = 3_600.0,
+    log_every_s: float = 10.0,
 ) -> dict[str, Any]:
     """Train with ``actors`` actor processes until the learner has ``steps`` transitions.
 
     Returns (and writes to ``out_dir/async.json``) env steps, gradient steps, the achieved UTD,
-    env steps per second, wall-clock and the final evaluation summary. ``demo_episodes``
+    env steps per second, wall-clock, the final evaluation summary and ``utd_log``: the
+    achieved UTD so far every ``log_every_s`` seconds of training and at the end. ``demo_episodes``
     defaults to ``DEFAULT_DEMO_EPISODES`` for agents that need demos (collected by the learner
     on its own env with the hand controller).
     """
     if actors < 1 or steps < 1 or publish_every < 1:
         raise ValueError(f"actors, steps and publish_every must be >= 1, got {actors}, {steps}, "
                          f"{publish_every}")
+    if not log_every_s > 0:
+        raise ValueError(f"log_every_s must be > 0, got {log_every_s}")
     if backend not in ("sim", "twin"):
         raise ValueError(f"backend must be 'sim' or 'twin', got {backend!r}")
     spec = agent_spec(agent_name)
@@ -155,15 +180,15 @@ def train_async(
                          "actors' envs would need the learner's classifier at every step")
     torch.manual_seed(seed)
     env = build_env(task_id, env_kwargs, backend, seed)
-    kwargs = {"base_policy": make_base_policy(env)} if spec.needs_base_policy else {}
+    kwargs = {"base_policy": hand_controller(env, backend)} if spec.needs_base_policy else {}
     agent = make_agent(agent_name, env.observation_space, env.action_space, dict(config or {}),
                        seed=seed, **kwargs)
     full_config = dict(config or {})
     if demo_episodes is None:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
     if demo_episodes > 0:
-        agent.pretrain(collect_demos(env, kwargs.get("base_policy") or make_base_policy(env),
-                                     demo_episodes))
+        expert = kwargs.get("base_policy") or hand_controller(env, backend)
+        agent.pretrain(collect_demos(env, expert, demo_episodes))
     ctx = mp.get_context("spawn")
     transitions = ctx.Queue(maxsize=10_000)
     weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors)]
@@ -181,6 +206,16 @@ def train_async(
     started = time.perf_counter()
     first_step_s = None
     steps_before, updates, successes, episodes = agent.env_steps, 0, 0, 0
+    gradient_steps_before = int(getattr(agent, "gradient_steps", 0))
+    utd_log: list[dict[str, float]] = []
+
+    def log_utd() -> None:
+        env_steps = agent.env_steps - steps_before
+        gradient_steps = int(getattr(agent, "gradient_steps", 0)) - gradient_steps_before
+        utd_log.append({"wall_s": round(time.perf_counter() - started, 3),
+                        "env_steps": env_steps, "gradient_steps": gradient_steps,
+                        "achieved_utd": gradient_steps / max(env_steps, 1)})
+
     try:
         while agent.env_steps - steps_before < steps:
             if time.perf_counter() - started > timeout_s:
@@ -205,6 +240,8 @@ def train_async(
                     successes += int(bool(t.info.get("is_success", False)))
             if batch and first_step_s is None:
                 first_step_s = time.perf_counter() - started
+            if time.perf_counter() - started >= log_every_s * (len(utd_log) + 1):
+                log_utd()
             if agent.update():
                 updates += 1
                 if updates % publish_every == 0:
@@ -221,9 +258,16 @@ def train_async(
             if p.is_alive():
                 p.kill()
     wall_s = time.perf_counter() - started
+    log_utd()
     env_steps = agent.env_steps - steps_before
-    gradient_steps = int(getattr(agent, "gradient_steps", 0))
-    records = evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes))
+    gradient_steps = int(getattr(agent, "gradient_steps", 0)) - gradient_steps_before
+    identity = {}
+    if backend == "twin":  # the robot env has no gym spec: the simulated task's identity
+        from envs.version_key import task_version_key
+
+        identity = {"task_id": task_id,
+                    "task_version_key": task_version_key(task_id, env_kwargs)}
+    records = evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes), **identity)
     env.close()
     agent.save(out_dir / "agent")
     result = {
@@ -233,6 +277,7 @@ def train_async(
         "env_steps_per_s": env_steps / max(wall_s - (first_step_s or 0.0), 1e-9),
         "wall_clock_s": wall_s, "training_episodes": episodes,
         "training_successes": successes, "evaluation": summarize(records),
+        "utd_log": utd_log,
     }
     (out_dir / "async.json").write_text(json.dumps(result, indent=1))
     return result

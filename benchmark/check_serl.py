@@ -17,8 +17,11 @@ from its last checkpoint. Prints success rate (95% Wilson interval), the trainin
 the CPU-seconds of this invocation and, for agents with an operator, the intervened steps so
 far. With a learned reward (``-e reward=classifier`` or ``vice``) also the classifier's
 false-positive and false-negative rates on the training steps so far (the policy's own
-states), judged by the simulator's success. Figures, not tests: learning quality is measured
-here, correctness in tests/.
+states), judged by the simulator's success, and after training the final classifier's rates on
+``--heldout-episodes`` noisy hand-controller rollouts that no classifier trained on
+(``benchmark.learned_reward.heldout_error_rates``; also written to
+``<run>/heldout_reward_errors.json``). Figures, not tests: learning quality is measured here,
+correctness in tests/.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import torch
 
 from benchmark.cli_options import parse_env_kwargs
+from benchmark.learned_reward import heldout_error_rates
 from benchmark.train import confusion_rates, train
 from benchmark.train_cli import parse_config_overrides
 
@@ -65,7 +70,11 @@ def main() -> None:
                         help="observe wrist + side cameras (64x64 RGB) beside the state")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="run directory (default runs/...)")
+    parser.add_argument("--heldout-episodes", type=int, default=20,
+                        help="learned rewards: rollouts for held-out error rates (0: none)")
     args = parser.parse_args()
+    if args.heldout_episodes < 0:
+        parser.error(f"--heldout-episodes must be >= 0, got {args.heldout_episodes}")
     torch.set_num_threads(args.threads)
     env_kwargs = (ENV_KWARGS | ({"obs_mode": "state+pixels"} if args.pixels else {})
                   | parse_env_kwargs(args.env))
@@ -87,12 +96,34 @@ def main() -> None:
               f"({entry.wall_clock_s:7.0f} s): success {s['successes']}/{s['episodes']} "
               f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]{rates}"
               + (f" {confusion}" if confusion else ""))
+    classifier = learned_reward_classifier(result.agent, TASKS[args.task], env_kwargs)
+    if classifier is not None and args.heldout_episodes > 0:
+        rates = heldout_error_rates(TASKS[args.task], env_kwargs, classifier,
+                                    args.heldout_episodes)
+        (result.out_dir / "heldout_reward_errors.json").write_text(json.dumps(rates, indent=1))
+        print(f"final classifier on {args.heldout_episodes} held-out hand-controller episodes "
+              f"({int(rates['frames'])} frames, {int(rates['positives'])} successes): "
+              f"false-positive rate {rates['false_positive_rate']:.3f}, false-negative rate "
+              f"{rates['false_negative_rate']:.3f}")
     interventions = getattr(result.agent, "interventions", None)
     if interventions is not None:
         print(f"intervened transitions: {interventions}")
     print(json.dumps({"env_steps": result.steps, "episodes": result.episodes,
                       "train_wall_clock_s": round(result.wall_clock_s, 1),
                       "process_cpu_s": round(time.process_time(), 1)}))
+
+
+def learned_reward_classifier(agent: Any, task_id: str, env_kwargs: dict[str, Any]) -> Any:
+    """The classifier that rewarded the run: VICE's own, the ``reward_classifier`` directory's
+    (``{task}`` as in ``make_classifier_env``), or None for the simulator's reward."""
+    if env_kwargs.get("reward") == "vice":
+        return agent.reward_classifier
+    if env_kwargs.get("reward") == "classifier":
+        from agents.reward_classifier import load_classifier
+
+        return load_classifier(str(env_kwargs["reward_classifier"])
+                               .format(task=task_id.split("/")[-1]))
+    return None
 
 
 if __name__ == "__main__":

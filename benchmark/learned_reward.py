@@ -82,6 +82,25 @@ def collect_frames(
             "label": np.asarray(labels, dtype=bool), "episode": np.asarray(episode_ids)}
 
 
+def heldout_error_rates(task_id: str, env_kwargs: Mapping[str, Any], classifier: Any,
+                        episodes: int, *, first_episode: int = 0) -> dict[str, float]:
+    """False-positive / false-negative rates of ``classifier``'s full decision (threshold +
+    sanity check) on ``episodes`` noisy hand-controller rollouts (``collect_frames``) with the
+    run's ``env_kwargs``, judged by the simulator's success.
+
+    For a VICE classifier every such episode is held out: it trains on the demonstrations and
+    the policy's own states only. ``reward`` and ``reward_classifier`` of the run are dropped
+    (the frames are labelled by the simulator).
+    """
+    from agents.reward_classifier import error_rates
+
+    kwargs = {k: v for k, v in env_kwargs.items()
+              if k not in ("reward", "reward_classifier", "obs_mode", "goal_hold_steps")}
+    kwargs |= {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
+    frames = collect_frames(task_id, kwargs, episodes, first_episode=first_episode)
+    return error_rates(classifier, frames) | {"episodes": float(episodes)}
+
+
 class ClassifierRewardWrapper(gym.Wrapper):
     """Reward and termination from a success classifier; see the module docstring."""
 
@@ -119,35 +138,55 @@ class VICERewardWrapper(ClassifierRewardWrapper):
     ``reward = terminated =`` the decision; the wrapped env's own ``terminated`` is dropped (it
     is InsertionEnv's dense reward, which never terminates; an env whose dense reward ends at
     success would otherwise leak the simulator's success).
+
+    ``goal_hold_steps`` > 0: a demonstration goes on that many steps after its first success
+    (the demonstrator holds the plug in, each frame labelled by whether it is still mated), so
+    the goal frames also show the plug pushed home, not only at the first mated step. As
+    HIL-SERL records its goal frames around the goal: on Model-E-v1 the first mated step is at
+    8.7-8.9 mm and the seat at 9.75 mm, and VICE, whose negatives are every state the policy
+    visits, learned to call the seated plug a failure (``benchmark.check_serl``, README).
     """
 
-    def __init__(self, env: gym.Env):
+    def __init__(self, env: gym.Env, goal_hold_steps: int = 0):
         super().__init__(env, classifier=None, keep_keys=list(env.observation_space.spaces))
+        self.goal_hold_steps = goal_hold_steps
+        self.steps_since_goal = 0  # demonstration steps since its first success (0: none yet)
+
+    def reset(self, **kwargs: Any):
+        self.steps_since_goal = 0
+        return super().reset(**kwargs)
 
     def step(self, action):
         obs, _, _, truncated, info = self.env.step(action)
         if self.classifier is None:  # the demonstrator's label
             success = bool(info["is_success"])
-        else:
-            success, probability = self.classifier.is_success(obs)
-            info = dict(info) | {"classifier_success": success,
-                                 "classifier_probability": probability}
+            if success or self.steps_since_goal:
+                self.steps_since_goal += 1
+            done = self.steps_since_goal > self.goal_hold_steps
+            return obs, float(success), done, truncated, info
+        success, probability = self.classifier.is_success(obs)
+        info = dict(info) | {"classifier_success": success, "classifier_probability": probability}
         return obs, float(success), success, truncated, info
 
 
 def make_vice_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     """``task_id`` with ``reward="vice"``: state + camera observations (the policy picks its
     entries with the agent's ``obs_keys``, the classifier reads the cameras), dense reward
-    underneath (it never terminates on the simulator's success) replaced by the wrapper's."""
+    underneath (it never terminates on the simulator's success) replaced by the wrapper's.
+    ``goal_hold_steps`` (default 0) is the wrapper's, not the task's."""
     kwargs = dict(env_kwargs)
     kwargs.pop("reward")
+    hold = kwargs.pop("goal_hold_steps", 0)
+    if not isinstance(hold, int) or isinstance(hold, bool) or hold < 0:
+        raise ValueError(f"goal_hold_steps must be an integer >= 0, got {hold!r}")
     obs_mode = kwargs.pop("obs_mode", "state+pixels")
     if obs_mode != "state+pixels":
         raise ValueError(f"reward='vice' observes state+pixels (its classifier reads the "
                          f"cameras), got obs_mode={obs_mode!r}: choose the policy's inputs "
                          "with the agent's obs_keys instead")
     return VICERewardWrapper(gym.make(task_id, **kwargs | {"reward": "dense",
-                                                            "obs_mode": "state+pixels"}))
+                                                            "obs_mode": "state+pixels"}),
+                             goal_hold_steps=hold)
 
 
 def find_vice_wrapper(env: gym.Env) -> VICERewardWrapper | None:

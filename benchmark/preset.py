@@ -28,6 +28,8 @@ path. The format (every key is checked; unknown keys are errors)::
     budget_steps = 20000                    # 0 for scripted agents
     config = { batch_size = 256 }           # agent config overrides
     num_envs = 4                            # worlds trained on at once (default 1)
+    env_kwargs = { reward = "vice" }        # this agent's own env kwargs, over the preset's
+                                            # (not an axis: a report row keeps its task label)
 
     [paper_reference]                       # optional: the paper's numbers beside ours
     source = "..."
@@ -58,7 +60,8 @@ _TOP_KEYS = {
     "name", "description", "tasks", "seeds", "eval_episodes", "eval_seeds", "eval_every",
     "env_kwargs", "axes", "rules", "agents", "paper_reference",
 }
-_AGENT_KEYS = {"name", "label", "budget_steps", "config", "eval_every", "num_envs"}
+_AGENT_KEYS = {"name", "label", "budget_steps", "config", "eval_every", "num_envs",
+               "env_kwargs"}
 _RULE_KEYS = {"when", "set"}
 _REFERENCE_KEYS = {"source", "note", "entries"}
 _ENTRY_KEYS = {"task", "env_kwargs", "agent", "successes", "trials", "note"}
@@ -181,6 +184,11 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     _check_finite(f"{where}: [axes]", axes)
     for i, agent in enumerate(agents):
         _check_finite(f"{where}: agents[{i}].config", agent["config"])
+        _check_finite(f"{where}: agents[{i}].env_kwargs", agent["env_kwargs"])
+        on_axes = sorted(set(agent["env_kwargs"]) & set(axes))
+        if on_axes:
+            raise PresetError(f"{where}: agents[{i}].env_kwargs sets the axis {on_axes}: an "
+                              "axis value would then label cells that do not have it")
 
     cells: list[Cell] = []
     axis_names = list(axes)
@@ -197,7 +205,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                     cells.append(
                         Cell(
                             task_id=task_id,
-                            env_kwargs=env_kwargs,
+                            env_kwargs={**env_kwargs, **agent["env_kwargs"]},
                             agent=agent["name"],
                             agent_config=agent["config"],
                             seed=seed,
@@ -316,6 +324,9 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
         config = agent.get("config", {})
         if not isinstance(config, dict):
             raise PresetError(f"{here}: 'config' must be a table")
+        agent_kwargs = agent.get("env_kwargs", {})
+        if not isinstance(agent_kwargs, dict):
+            raise PresetError(f"{here}: 'env_kwargs' must be a table")
         num_envs = agent.get("num_envs", 1)
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
             raise PresetError(f"{here}: num_envs must be an integer >= 1, got {num_envs!r}")
@@ -329,6 +340,7 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
             "config": config,
             "eval_every": every if budget > 0 else 0,
             "num_envs": num_envs,
+            "env_kwargs": agent_kwargs,
         })
     labels = [a["label"] for a in parsed]
     if len(set(labels)) != len(labels):

@@ -77,6 +77,12 @@ def _ordered(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def _method_colours(methods: Sequence[str]) -> dict[str, str]:
+    """One colour per method, in preset order, so a method looks the same in every figure."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
+
+
 def _png(fig: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -183,8 +189,9 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
             [reach],
         ))
 
-    sections.append(_aggregate_section(cells, metrics, reps))
-    curves = _learning_curves(cells, metrics, tasks)
+    colours = _method_colours(methods)
+    sections.append(_aggregate_section(cells, metrics, reps, colours))
+    curves = _learning_curves(cells, metrics, tasks, colours)
     if curves is not None:
         sections.append(Section("Learning curves", [
             "Success rate of the learning-curve evaluations, mean over seeds; shaded: min–max."
@@ -249,7 +256,8 @@ def _reference_section(
 
 
 def _aggregate_section(
-    cells: Sequence[Cell], metrics: dict[str, CellMetrics], reps: int
+    cells: Sequence[Cell], metrics: dict[str, CellMetrics], reps: int,
+    colours: dict[str, str],
 ) -> Section:
     scores = [(c.method, c.task_label, c.seed, metrics[c.config_hash].success_rate)
               for c in cells if c.config_hash in metrics]
@@ -275,9 +283,9 @@ def _aggregate_section(
         taus, profiles, cis = performance_profile(matrices, reps=min(reps, 1000))
         fig, ax = plt.subplots(figsize=(6, 4))
         for method in matrices:
-            (line,) = ax.plot(taus, profiles[method], label=method)
+            ax.plot(taus, profiles[method], label=method, color=colours[method])
             ax.fill_between(taus, cis[method][0], cis[method][1], alpha=0.2,
-                            color=line.get_color())
+                            color=colours[method])
         ax.set_xlabel("success rate τ")
         ax.set_ylabel("fraction of runs with score > τ")
         ax.set_title("Performance profile")
@@ -294,8 +302,11 @@ def _with_interval(point: float, interval: tuple[float, float], seeds: int) -> s
 
 
 def _learning_curves(
-    cells: Sequence[Cell], metrics: dict[str, CellMetrics], tasks: list[str]
+    cells: Sequence[Cell], metrics: dict[str, CellMetrics], tasks: list[str],
+    colours: dict[str, str],
 ) -> tuple[str, bytes, str] | None:
+    """Success against env steps per task; a method without online steps (budget 0: BC,
+    scripted) is a dashed level, so the learners are read against it."""
     trained = [c for c in cells if c.budget_steps > 0 and c.config_hash in metrics]
     if not trained:
         return None
@@ -319,8 +330,15 @@ def _learning_curves(
                 for m in runs if m.curve
             ])
             mean, low, high = rates.mean(axis=0), rates.min(axis=0), rates.max(axis=0)
-            (line,) = ax.plot(steps, mean, label=method)
-            ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
+            ax.plot(steps, mean, label=method, color=colours[method])
+            ax.fill_between(steps, low, high, alpha=0.2, color=colours[method])
+        levels: dict[str, list[float]] = {}
+        for cell in cells:
+            if cell.task_label == task and cell.budget_steps == 0 and cell.config_hash in metrics:
+                levels.setdefault(cell.method, []).append(metrics[cell.config_hash].success_rate)
+        for method, rates in levels.items():
+            ax.axhline(float(np.mean(rates)), linestyle="--", linewidth=1,
+                       color=colours[method], label=f"{method} (no online steps)")
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("env steps")
         ax.set_ylabel("success rate")

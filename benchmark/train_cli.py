@@ -77,6 +77,11 @@ def train_command(
                      "shared with other jobs use 1: `python -m benchmark.bench_throughput` "
                      "measured 2 threads 10-90x slower per update than 1 at load 9 on 2 cores."),
     ] = None,
+    teleop: Annotated[
+        str | None,
+        typer.Option(help="Human interventions (HIL-SERL, HG-DAgger) from a device: "
+                     "spacemouse or keyboard; replaces the agent's simulated operator."),
+    ] = None,
 ) -> None:
     """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
     from rich.console import Console
@@ -89,17 +94,33 @@ def train_command(
         import torch
 
         torch.set_num_threads(torch_threads)
+    device = None
     try:
+        hook = None
+        if teleop is not None:
+            from benchmark.train import make_env
+            from envs.intervention import TeleopHook, open_teleop
+
+            try:
+                device = open_teleop(teleop)
+            except (ImportError, RuntimeError) as err:
+                raise ValueError(str(err)) from err
+            probe = make_env(task, parse_env_kwargs(env))
+            hook = TeleopHook(device, probe.action_space)
+            probe.close()
         result = train(
             task, agent, seed=seed, steps=steps,
             config=parse_config_overrides(config),
             env_kwargs=parse_env_kwargs(env),
             out_dir=out, eval_every=eval_every, eval_episodes=eval_episodes,
             checkpoint_every=checkpoint_every, demos=demos, demo_episodes=demo_episodes,
-            progress=progress, num_envs=num_envs,
+            progress=progress, num_envs=num_envs, intervene=hook,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
+    finally:
+        if hasattr(device, "close"):  # the keyboard gives the terminal back
+            device.close()
     console = Console()
     console.print(f"trained {result.steps} steps, {result.episodes} episodes -> {result.out_dir}")
     if result.summaries:

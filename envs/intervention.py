@@ -26,11 +26,39 @@ class Teleop(Protocol):
     def poll(self) -> np.ndarray | None: ...
 
 
+def human_action(human: np.ndarray, space: gym.spaces.Box) -> np.ndarray:
+    """A device's 6-D action cut to the env's action size (the translation for "xyz" tasks)
+    and clipped to its action space."""
+    return np.clip(np.asarray(human, dtype=np.float32)[: space.shape[0]], space.low, space.high)
+
+
+class TeleopHook:
+    """A device as the runner's intervention hook (``benchmark.train``'s ``intervene``, what
+    ``insertbench train --teleop`` passes): ``hook(obs, policy_action)`` is the human's action
+    when they act, else None. Same semantics as `InterventionWrapper`, which suits an env that
+    other code steps; the hook suits a runner that records the executed action itself."""
+
+    def __init__(self, teleop: Teleop, action_space: gym.spaces.Box) -> None:
+        self.teleop = teleop
+        self.action_space = action_space
+
+    def __call__(self, obs: Any, policy_action: np.ndarray) -> np.ndarray | None:
+        human = self.teleop.poll()
+        return None if human is None else human_action(human, self.action_space)
+
+
+def open_teleop(name: str) -> Teleop:
+    """The device called ``name`` ("spacemouse" or "keyboard"), opened."""
+    devices = {"spacemouse": SpaceMouseTeleop, "keyboard": KeyboardTeleop}
+    if name not in devices:
+        raise ValueError(f"unknown teleop device {name!r}; choose one of {sorted(devices)}")
+    return devices[name]()
+
+
 class InterventionWrapper(gym.Wrapper):
     """Executes the human's action whenever `teleop.poll()` returns one; see the module doc.
 
-    The 6-D human action is cut to the env's action size (the translation for "xyz" tasks)
-    and clipped to the action space.
+    The 6-D human action goes through `human_action`.
     """
 
     def __init__(self, env: gym.Env, teleop: Teleop) -> None:
@@ -51,10 +79,7 @@ class InterventionWrapper(gym.Wrapper):
         if human is None:
             executed = policy_action
         else:
-            space = self.env.action_space
-            executed = np.clip(
-                np.asarray(human, dtype=np.float32)[: space.shape[0]], space.low, space.high
-            )
+            executed = human_action(human, self.env.action_space)
             self.interventions += 1
         obs, reward, terminated, truncated, info = self.env.step(executed)
         info["intervened"] = human is not None

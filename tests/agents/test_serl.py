@@ -316,7 +316,9 @@ def test_serl_presets_expand_with_valid_configs():
     assert len(cells) == 3 * 2 * 5 * 3
     for cell in cells + load_preset("serl-quick").cells:
         build_config(agent_spec(cell.agent).config_cls, dict(cell.agent_config))
-        assert cell.env_kwargs["reward"] == "sparse"
+        # VICE is rewarded by its own classifier only, the rest by the simulator's success
+        assert cell.env_kwargs["reward"] == ("vice" if cell.agent == "vice" else "sparse")
+    assert [c.agent for c in load_preset("serl-quick").cells if c.agent == "vice"] == ["vice"]
     # the pixel cells learn as `benchmark.check_serl --pixels` does
     from benchmark.check_serl import PIXEL_CONFIG
 

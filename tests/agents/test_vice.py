@@ -174,3 +174,45 @@ def test_cli_refuses_a_vice_env_for_an_agent_without_a_classifier(tmp_path, monk
                                    "-e", "reward=vice", "--out", "run", "--no-progress"])
     assert res.exit_code != 0 and "learns its reward classifier" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("always", [True, False])
+def test_heldout_error_rates_judge_the_vice_classifier_by_the_simulator(always):
+    """A classifier that always says success errs on exactly the unmated frames of the held-out
+    rollouts (false-positive rate 1, false-negative rate 0); one that never does, the reverse."""
+    from benchmark.learned_reward import heldout_error_rates
+
+    _, agent = _vice()
+    _say_always(agent, always)
+    margin_off = agent.reward_classifier.meta.min_insertion_z_m is None
+    rates = heldout_error_rates(STANDIN, VICE_ENV | {"goal_hold_steps": 2},
+                                agent.reward_classifier, 2)
+    assert margin_off and rates["episodes"] == 2
+    assert 0 < rates["positives"] < rates["frames"]  # the noisy controller mates sometimes
+    assert rates["false_positive_rate"] == (1.0 if always else 0.0)
+    assert rates["false_negative_rate"] == (0.0 if always else 1.0)
+
+
+def test_goal_hold_steps_extend_demonstrations_past_their_first_success():
+    """With goal_hold_steps=3 a demonstration ends 3 steps after its first success, every mated
+    frame is a goal frame; once the classifier is bound, it alone ends episodes."""
+    demos = {}
+    for hold in (0, 3):
+        env = make_env(STANDIN, VICE_ENV | {"goal_hold_steps": hold})
+        demos[hold] = collect_demos(env, make_base_policy(env), 3)
+    ends = {h: np.flatnonzero(d["terminated"] | d["truncated"]) for h, d in demos.items()}
+    assert np.all(demos[0]["reward"][ends[0]] == 1.0)  # ends at the first success
+    first = [int(np.flatnonzero(d)[0]) for d in np.split(demos[3]["reward"] > 0.5, ends[3] + 1)
+             if d.any()]
+    lengths = np.diff(np.concatenate([[-1], ends[3]]))
+    assert len(first) == 3 and all(f + 4 == n for f, n in zip(first, lengths, strict=True))
+    assert (demos[3]["reward"] > 0.5).sum() > (demos[0]["reward"] > 0.5).sum()
+    with pytest.raises(ValueError, match="goal_hold_steps"):
+        make_env(STANDIN, VICE_ENV | {"goal_hold_steps": -1})
+    env = make_env(STANDIN, VICE_ENV | {"goal_hold_steps": 3})
+    agent = make_agent("vice", env.observation_space, env.action_space, TINY, seed=0)
+    agent.pretrain(demos[3])
+    bind_reward_classifier(env, agent)
+    _say_always(agent, True)
+    env.reset(seed=0)
+    assert env.step(env.action_space.sample())[2]  # the classifier's success ends it at once

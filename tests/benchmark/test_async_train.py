@@ -31,11 +31,48 @@ def test_learner_trains_on_transitions_from_two_actor_processes(tmp_path):
     assert (tmp_path / "agent" / "agent.json").is_file()
 
 
+def test_utd_log_records_the_achieved_ratio_while_training(tmp_path):
+    result = train_async(TASK, "sac", steps=60, config=TINY_SAC, eval_episodes=1,
+                         log_every_s=0.01, out_dir=tmp_path)
+    log = result["utd_log"]
+    assert len(log) >= 2  # during training and at the end
+    assert [e["env_steps"] for e in log] == sorted(e["env_steps"] for e in log)
+    assert log[-1]["env_steps"] == 60
+    assert log[-1]["gradient_steps"] == result["gradient_steps"]
+    assert log[-1]["achieved_utd"] == result["achieved_utd"]
+
+
+def test_twin_backend_trains_in_the_runs_setting_on_the_robot_env(tmp_path):
+    """The env kwargs reach the robot env on the twin: in the task frame the start offset shows
+    in tcp_pose (the start frame would read 0 at every reset), and training runs end to end."""
+    import envs  # noqa: F401  (registers the InsertBench tasks)
+    from benchmark.async_train import build_env
+
+    usb = "InsertBench/USB-v1"
+    kwargs = {"obs_frame": "task", "goal_noise_mm": 1.0, "init_offset_mm": [0.0, 10.0]}
+    env = build_env(usb, kwargs, "twin")
+    starts = [env.reset(seed=s)[0]["tcp_pose"][:2] for s in range(2)]
+    env.close()
+    assert abs(starts[0] - starts[1]).max() > 1e-3  # [m]
+    with pytest.raises(ValueError, match="twin"):
+        build_env(usb, {"no_such_kwarg": 1}, "twin")
+    # HIL-SERL: demonstrations and the simulated operator from the robot env's hand controller
+    tiny_hil_serl = {"hidden": (16, 16), "batch_size": 8, "num_qs": 2, "utd_ratio": 1,
+                     "learning_starts": 20}
+    result = train_async(usb, "hil_serl", steps=40, backend="twin", env_kwargs=kwargs,
+                         config=tiny_hil_serl, demo_episodes=1, eval_episodes=1,
+                         out_dir=tmp_path)
+    assert result["backend"] == "twin" and result["env_steps"] == 40
+    assert result["gradient_steps"] > 0
+
+
 def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
     with pytest.raises(ValueError, match="backend"):
         train_async(TASK, "sac", steps=10, backend="robot", out_dir=tmp_path)
     with pytest.raises(ValueError, match="actors"):
         train_async(TASK, "sac", steps=10, actors=0, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="log_every_s"):
+        train_async(TASK, "sac", steps=10, log_every_s=0, out_dir=tmp_path)
     with pytest.raises(ValueError, match="VICE"):
         train_async(TASK, "sac", steps=10, env_kwargs={"reward": "vice"}, out_dir=tmp_path)
 

@@ -83,11 +83,31 @@ def _data(**changes: object) -> dict:
         ({"seeds": [0, 0]}, "duplicates"),
         ({"rules": [{"when": {"reward": "x"}, "set": {"a": 1}}]}, "neither an axis"),
         ({"axes": {"goal_noise_mm": [0.0, 0.0]}}, "identical"),
+        ({"agents": [{"name": "sac", "budget_steps": 10, "env_kwargs": 1}]}, "env_kwargs"),
+        ({"agents": [{"name": "sac", "budget_steps": 10,
+                      "env_kwargs": {"goal_noise_mm": 2.0}}]}, "sets the axis"),
     ],
 )
 def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, message: str) -> None:
     with pytest.raises(PresetError, match=message):
         parse_preset(_data(**changes), "test")
+
+
+def test_an_agents_env_kwargs_apply_to_its_cells_only() -> None:
+    data = _data()
+    data["env_kwargs"] = {"reward": "sparse"}
+    data["agents"][1]["env_kwargs"] = {"reward": "vice", "image_size": 32}
+    cells = parse_preset(data, "test").cells
+    learner = [c for c in cells if c.method == "Learner"]
+    others = [c for c in cells if c.method != "Learner"]
+    assert learner and others
+    assert all(dict(c.env_kwargs) == {"reward": "vice", "image_size": 32,
+                                      "goal_noise_mm": c.env_kwargs["goal_noise_mm"]}
+               for c in learner)
+    assert all(c.env_kwargs["reward"] == "sparse" and "image_size" not in c.env_kwargs
+               for c in others)
+    # the axis still labels the rows, and the agent's cells keep their axis values
+    assert {c.task_label for c in learner} == {c.task_label for c in others}
 
 
 def test_unknown_preset_name_lists_the_shipped_ones() -> None:

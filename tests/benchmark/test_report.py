@@ -88,3 +88,38 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert not re.search(r"(src|href)=['\"](?!data:)", page), "HTML must be self-contained"
     assert "<link" not in page and "<script" not in page
+
+
+def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
+        tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    import benchmark.report as report
+
+    preset_path = tmp_path / "tiny.toml"
+    preset_path.write_text(tiny_preset_toml(seeds="[0]"), encoding="utf-8")
+    store = tmp_path / "tiny.sqlite"
+    runner = CliRunner()
+    result = runner.invoke(app, ["matrix", "run", str(preset_path), "--store", str(store),
+                                 "--executor", "inline", "--cell-fn", SYNTHETIC, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    figures: list = []
+    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or b"")
+    result = runner.invoke(app, ["matrix", "report", str(preset_path), "--store", str(store),
+                                 "--out", str(tmp_path / "report"), "--reps", "50"])
+    assert result.exit_code == 0, result.output
+    profile, curves = figures
+
+    def colours(ax) -> dict[str, str]:
+        return {line.get_label(): line.get_color() for line in ax.get_lines()}
+
+    in_profile = colours(profile.axes[0])
+    assert in_profile["Learner"] != in_profile["Scripted"]
+    for ax in [a for a in curves.axes if a.get_title()]:  # one panel per task variant
+        in_curves = colours(ax)
+        assert in_curves["Learner"] == in_profile["Learner"]
+        # the scripted method (budget 0) is a dashed level in its own colour
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert [line.get_label() for line in dashed] == ["Scripted (no online steps)"]
+        assert dashed[0].get_color() == in_profile["Scripted"]
+    plt.close("all")

@@ -51,3 +51,37 @@ def test_human_actions_are_clipped_to_the_action_space():
 def test_spacemouse_without_its_driver_says_what_to_install():
     with pytest.raises(ImportError, match="pip install pyspacemouse"):
         SpaceMouseTeleop()
+
+
+def test_a_device_as_the_runners_hook_stores_the_humans_action(tmp_path):
+    """`insertbench train --teleop` passes a TeleopHook: the human's (cut, clipped) action is
+    executed and stored, flagged, and reaches HIL-SERL's demo buffer."""
+    from benchmark.train import train
+    from envs.intervention import TeleopHook
+
+    inputs = [np.full(6, 3.0, np.float32) if i % 4 == 0 else None for i in range(40)]
+    hook = TeleopHook(ScriptedTeleop(inputs), gym.make(USB).action_space)
+    config = {"hidden": (16, 16), "batch_size": 8, "num_qs": 2, "utd_ratio": 1,
+              "learning_starts": 10, "operator": "none"}
+    result = train(USB, "hil_serl", steps=20, config=config, demo_episodes=1, out_dir=tmp_path,
+                   eval_episodes=0, progress=False, intervene=hook)
+    online = result.agent.buffer
+    flagged = online.intervened[:20]
+    assert flagged.sum() == 5 and result.intervention_steps == 5
+    np.testing.assert_array_equal(online.action[:20][flagged], 1.0)  # clipped to the space
+    assert not np.allclose(online.action[:20][~flagged], 1.0)
+    demo = result.agent.demo_buffer
+    np.testing.assert_array_equal(demo.action[len(demo) - 5:len(demo)], 1.0)
+
+
+@pytest.mark.parametrize("device,message", [("joystick", "unknown teleop device"),
+                                            ("keyboard", "interactive terminal")])
+def test_train_refuses_a_teleop_it_cannot_open_with_one_line(tmp_path, device, message):
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--task", USB, "--agent", "hil_serl", "--steps",
+                                   "10", "--teleop", device, "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0 and message in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "r").exists()
