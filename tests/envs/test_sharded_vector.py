@@ -180,13 +180,19 @@ def test_ctrl_c_while_workers_are_busy_does_not_wait_for_them():
 
     from envs.sharded_vector import ShardedVectorEnv
 
+    # A shell's background job inherits SIGINT ignored (CI may run pytest as one): install
+    # Python's own handler for the test, as an interactive run has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        # Built here at once; the two workers sleep 60 s in their build.
-        ShardedVectorEnv("tests.envs.slow_build:SlowBuild-v0", 3, {"build_s": 60.0},
-                         processes=3)
-        time.sleep(30)  # not reached unless the build returned early
-    timer.join()
+    try:
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            # Built here at once; the two workers sleep 60 s in their build.
+            ShardedVectorEnv("tests.envs.slow_build:SlowBuild-v0", 3, {"build_s": 60.0},
+                             processes=3)
+            time.sleep(30)  # not reached unless the build returned early
+        timer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 8.0
