@@ -175,6 +175,8 @@ def _plot(tables: TrackTables, path: Path) -> bool:
     if not any(scores for _, scores, _ in groups):
         return False
     fig, ax = plt.subplots(figsize=(6, 3.4))
+    steps = [max(s.entry["training"]["env_steps"], 1) for _, scores, _ in groups for s in scores]
+    middle = np.sqrt(min(steps) * max(steps))  # the log axis's centre
     for name, scores, marker in groups:
         if not scores:
             continue
@@ -184,8 +186,9 @@ def _plot(tables: TrackTables, path: Path) -> bool:
                         [s.mean_ci[1] - s.mean for s in scores]])
         ax.errorbar(x, y, yerr=err, fmt=marker, capsize=3, label=name)
         for xi, yi, s in zip(x, y, scores, strict=True):
-            ax.annotate(s.entry["name"], (xi, yi), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points")
+            right = xi > middle  # names run inwards, so none leaves the figure
+            ax.annotate(s.entry["name"], (xi, yi), fontsize=7, xytext=(-4 if right else 4, 3),
+                        textcoords="offset points", ha="right" if right else "left")
     ax.set_xscale("log")
     ax.set(xlabel="training env steps (0 plotted at 1)", ylabel="mean success",
            ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")
