@@ -12,14 +12,10 @@ the only one that writes to the store.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import multiprocessing
 import os
 import shutil
-import signal
-import sys
-import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -30,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cells import Cell, CellFunction, CellResult
+from envs.tether import die_with_parent
 
 
 @dataclass
@@ -137,29 +134,6 @@ class InlineExecutor(Executor):
 
     def shutdown(self) -> None:
         self._queue.clear()
-
-
-#: prctl(2) option: the signal the kernel sends this process when its parent dies.
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Make this process end when `parent_pid` (the process that started it) dies, even by
-    SIGKILL: Linux's PR_SET_PDEATHSIG, elsewhere a daemon thread polling the parent's pid."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    else:
-        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    if os.getppid() != parent_pid:  # the parent died before the request was in place
-        os._exit(1)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    os._exit(1)
 
 
 def _env_threads() -> int | None:

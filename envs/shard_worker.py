@@ -11,7 +11,6 @@ checks every second that its parent is still the process that started it.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
@@ -19,20 +18,10 @@ from typing import Any
 
 from envs.shard import ShardServer, picklable
 from envs.shard_wire import SPIN_S, Waiter, recv, send
+from envs.tether import die_with_parent
 
-_PR_SET_PDEATHSIG = 1
 #: Seconds between two checks that the parent lives, while waiting for a command.
 PARENT_CHECK_S = 1.0
-
-
-def die_with_parent(parent_pid: int, death_signal: bool) -> None:
-    """Ask the kernel for SIGKILL when the parent goes, then exit if it has gone already."""
-    if death_signal:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent_pid:
-        sys.exit(0)
 
 
 def next_command(fd: int, waiter: Waiter, parent_pid: int) -> Any:
@@ -64,7 +53,7 @@ def main(argv: list[str]) -> None:
     # The parent handles Ctrl-C and closes the workers; a worker killed mid-command by the
     # terminal's SIGINT would only turn that into a confusing "worker died".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(parent_pid, bool(death_signal))
+    die_with_parent(parent_pid, death_signal=bool(death_signal))
     serve(cmd_fd, reply_fd, memory_fd, parent_pid)
     # The worlds are closed: skip the interpreter's teardown (~0.5 s of the parent's close()).
     sys.stderr.flush()

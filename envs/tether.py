@@ -1,0 +1,39 @@
+"""Tie a child process's life to its parent's, a ``kill -9`` of the parent included.
+
+Shared by the processes InsertBench starts: the vector env's workers (`envs.shard_worker`) and
+the matrix's local executor (`benchmark.executors`). Standard library only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+
+#: prctl(2) option: the signal the kernel sends this process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, *, death_signal: bool = True) -> None:
+    """Make this process end when `parent_pid` (the process that started it) dies, even by
+    SIGKILL: Linux's PR_SET_PDEATHSIG (only with `death_signal`: it fires when the parent's
+    *thread* that started this process ends), elsewhere a daemon thread polling the parent's
+    pid. Exits at once if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        if death_signal:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    else:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the request was in place
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
