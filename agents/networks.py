@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.heap import retain_freed_memory
+
 
 def is_image_space(space: gym.spaces.Space) -> bool:
     """True for uint8 Box spaces of shape (H, W, C): camera images."""
@@ -84,6 +86,8 @@ class ImageEncoder(nn.Module):
         bf16_convs: bool = False, architecture: str = "drq",
     ):
         super().__init__()
+        # Each update allocates and frees megabyte-sized feature maps: keep them in the heap.
+        retain_freed_memory()
         if architecture not in IMAGE_ENCODERS:
             raise ValueError(f"image encoder {architecture!r} unknown; choose one of "
                              f"{sorted(IMAGE_ENCODERS)}")
