@@ -349,9 +349,12 @@ class SquashedGaussianActor(nn.Module):
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """Polyak averaging: target <- (1 - tau) target + tau source."""
+    targets, sources = list(target.parameters()), list(source.parameters())
+    if len(targets) != len(sources):
+        raise ValueError(f"soft_update: {len(targets)} target parameters, {len(sources)} source")
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
-            t.lerp_(s, tau)
+        # One call for all tensors (the same lerp per tensor, bitwise), not one per tensor.
+        torch._foreach_lerp_(targets, sources, tau)
 
 
 class ActionScaler:
