@@ -5,9 +5,10 @@ bfloat16 feature map is 1.8 MB). With glibc's defaults such blocks are mmap'ed, 
 is trimmed after them, so every update faults its pages in afresh: the kernel zeroes them one
 4 KiB page at a time, and with two torch threads both wait on it. Measured on pixel SAC (32x32
 gray, bf16 convs, 16 channels, batch 256): the ReLU of the first conv took 2.7 ms in an update
-against 0.14 ms on a reused buffer, and the update rate rose 13% at 1 thread and about 30% at 2
-(`python -m benchmark.bench_throughput`). The numbers computed are the same; the process keeps
-up to its peak heap instead of shrinking after each update.
+against 0.14 ms on a reused buffer, and the update rate rose 13% at 1 thread and 20-30% at 2
+(paired runs on the shared 2-core machine; `python -m benchmark.bench_throughput` prints the
+rates). The numbers computed are the same; the process keeps up to its peak heap (at most
+`TRIM_THRESHOLD_BYTES` of it free) instead of shrinking after each update.
 """
 
 from __future__ import annotations
