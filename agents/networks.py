@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.heap import retain_freed_memory
+
 
 def is_image_space(space: gym.spaces.Space) -> bool:
     """True for uint8 Box spaces of shape (H, W, C): camera images."""
@@ -84,6 +86,8 @@ class ImageEncoder(nn.Module):
         bf16_convs: bool = False, architecture: str = "drq",
     ):
         super().__init__()
+        # Each update allocates and frees megabyte-sized feature maps: keep them in the heap.
+        retain_freed_memory()
         if architecture not in IMAGE_ENCODERS:
             raise ValueError(f"image encoder {architecture!r} unknown; choose one of "
                              f"{sorted(IMAGE_ENCODERS)}")
@@ -345,9 +349,12 @@ class SquashedGaussianActor(nn.Module):
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """Polyak averaging: target <- (1 - tau) target + tau source."""
+    targets, sources = list(target.parameters()), list(source.parameters())
+    if len(targets) != len(sources):
+        raise ValueError(f"soft_update: {len(targets)} target parameters, {len(sources)} source")
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
-            t.lerp_(s, tau)
+        # One call for all tensors (the same lerp per tensor, bitwise), not one per tensor.
+        torch._foreach_lerp_(targets, sources, tau)
 
 
 class ActionScaler:

@@ -1,6 +1,6 @@
 """Every throughput ratio of issue 14 in one run: cameras, vector envs, learners, vs targets.
 
-    python -m benchmark.bench_throughput [--steps 200] [--rounds 3] [--worlds 2 4]
+    python -m benchmark.bench_throughput [--steps 200] [--rounds 5] [--worlds 2 4 8]
                                          [--seconds 6] [--compile]
 
 Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batches of 256:
@@ -101,8 +101,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=positive_int, default=200,
                         help="env steps per case and round")
-    parser.add_argument("--rounds", type=positive_int, default=3, help="interleaved timing rounds")
-    parser.add_argument("--worlds", type=positive_int, nargs="+", default=[2, 4],
+    parser.add_argument("--rounds", type=positive_int, default=5,
+                        help="interleaved timing rounds (medians over them)")
+    parser.add_argument("--worlds", type=positive_int, nargs="+", default=[2, 4, 8],
                         help="numbers of worlds of the vector envs")
     parser.add_argument("--seconds", type=positive_float, default=6.0,
                         help="timing per learner case")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from agents import Transition, make_agent
-from agents.networks import random_shift
+from agents.networks import random_shift, soft_update
 
 
 def _pixel_sac(image_size=16, **config):
@@ -123,3 +123,18 @@ def test_strided_encoder_is_cheaper_refuses_small_images_and_is_shared():
         ImageEncoder((64, 64, 3), architecture="resnet")
     agent = _pixel_sac(image_encoder="strided", image_size=24)
     assert agent.actor.encoder is agent.critic.encoder is agent.target_critic.encoder
+
+
+def test_soft_update_is_polyak_averaging_bitwise():
+    """target <- target.lerp(source, tau), the same bits as one lerp_ per tensor; a mismatched
+    pair of networks is refused."""
+    torch.manual_seed(0)
+    source, target = (torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.LayerNorm(7))
+                      for _ in range(2))
+    expected = [t.detach().clone().lerp_(s.detach(), 0.005)
+                for t, s in zip(target.parameters(), source.parameters(), strict=True)]
+    soft_update(target, source, 0.005)
+    for got, want in zip(target.parameters(), expected, strict=True):
+        assert torch.equal(got, want)
+    with pytest.raises(ValueError, match="target parameters"):
+        soft_update(torch.nn.Linear(5, 7), source, 0.005)

@@ -227,3 +227,24 @@ def test_llvmpipe_in_the_calling_thread_renders_the_same_pixels():
     obs, _ = env.reset(seed=0)
     env.close()
     assert hashlib.sha1(obs["wrist"].tobytes() + obs["side"].tobytes()).hexdigest() == first
+
+
+def test_rigs_taking_turns_in_one_thread_each_render_their_own_pictures(usb_midway):
+    """A rig skips making its context current only when it already is: rigs of two models
+    (their GL objects carry the same names in their own contexts) rendering by turns each
+    give a bare renderer's pictures of their own model."""
+    u = usb_midway
+    other = gym.make("InsertBench/DSub-v0", obs_mode="state+pixels", image_size=48)
+    other.reset(seed=0)
+    o = other.unwrapped
+    cams = ("wrist", "side")
+    try:
+        expected = [_bare_renderer_images(w.model, w.data, 48, cams) for w in (u, o)]
+        for _ in range(2):
+            for w, reference in zip((u, o), expected, strict=True):
+                images = w.rig.render_all(w.data, cams)
+                for cam in cams:
+                    diff = np.abs(images[cam].astype(int) - reference[cam].astype(int))
+                    assert np.count_nonzero(diff.max(axis=-1)) <= 16, (cam, w.task.env_id)
+    finally:
+        other.close()
