@@ -212,3 +212,19 @@ def test_render_refuses_a_ledger_that_does_not_exist(tmp_path, monkeypatch):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no ledger at ledgr" in lines[0], result.stderr
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["submit", "my_policy.tar.gz", "--track", TINY],
+    ["open-round", "--track", TINY, "--salt-file", "salt"],
+    ["verify", "3fa2c1"],
+])
+def test_the_default_ledger_must_exist(tmp_path, monkeypatch, args):
+    """Run outside the repository root, `submit` used to start a new ledger in the working
+    directory and write the entry there with exit status 0 (review session)."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["leaderboard", *args])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no ledger at leaderboards/ledger" in lines[0], result.stderr
+    assert not (tmp_path / "leaderboards").exists()
