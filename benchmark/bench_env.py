@@ -494,12 +494,21 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1 (a count of steps, rounds, worlds), else one clear
     usage line instead of a traceback after minutes of timing."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (a count that may be zero: steps, demonstrations)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
     return value
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from benchmark.bench_env import non_negative_int, positive_int
 from benchmark.cli_options import parse_env_kwargs
 from benchmark.learned_reward import heldout_error_rates
 from benchmark.train import confusion_rates, train
@@ -60,15 +61,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="usb", choices=sorted(TASKS))
     parser.add_argument("--agent", default="rlpd", help="rlpd, hil_serl, hg_dagger, bc, sac")
-    parser.add_argument("--steps", type=int, default=3_000, help="env steps")
+    parser.add_argument("--steps", type=non_negative_int, default=3_000, help="env steps")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-every", type=int, default=500)
-    parser.add_argument("--demos", type=int, default=20, help="hand-controller demo episodes")
+    parser.add_argument("--eval-every", type=non_negative_int, default=500)
+    parser.add_argument("--demos", type=non_negative_int, default=20,
+                        help="hand-controller demo episodes")
     parser.add_argument("--config", "-c", action="append", default=[], help="agent k=v")
     parser.add_argument("--env", "-e", action="append", default=[], help="env k=v (JSON)")
     parser.add_argument("--pixels", action="store_true",
                         help="observe wrist + side cameras (64x64 RGB) beside the state")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="run directory (default runs/...)")
     parser.add_argument("--heldout-episodes", type=int, default=20,
                         help="learned rewards: rollouts for held-out error rates (0: none)")

@@ -61,6 +61,16 @@ def train_command(
         raise typer.BadParameter("--episodes and --heldout-episodes must be >= 1")
     if not 0.0 < threshold < 1.0:
         raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
+    # Checked before the rollouts (minutes): a NaN margin made every frame fail the sanity
+    # check, and an --out that is a file failed only when saving.
+    if sanity_margin_mm is not None and not (np.isfinite(sanity_margin_mm)
+                                             and sanity_margin_mm >= 0):
+        raise typer.BadParameter(f"--sanity-margin-mm must be a finite number >= 0 [mm], "
+                                 f"got {sanity_margin_mm}")
+    if steps < 1:
+        raise typer.BadParameter(f"--steps must be >= 1, got {steps}")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"--out {out} exists and is not a directory")
     env_kwargs = parse_env_kwargs(env) | {"image_size": image_size}
     for key in ("reward", "obs_mode", "reward_classifier"):
         if key in env_kwargs:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,10 @@ import numpy as np
 
 #: Numeric `info` entries kept per step (T + 1 values: the reset's and every step's).
 INFO_KEYS = ("is_success", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n")
+
+
+#: Minari's dataset ID form (minari's DATASET_ID_RE) with the version required: (ns/)name-vN.
+_MINARI_ID = re.compile(r"(?:[-\w][-\w/]*[-\w]+/)?[-\w]+?-v\d+")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,13 @@ class CollectConfig:
             raise ValueError(f"noise is a probability in [0, 1], got {self.noise}")
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.seed < 0:  # NumPy's seed sequences refuse it, after the env is built
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.dataset_id is not None and not _MINARI_ID.fullmatch(self.dataset_id):
+            # Minari itself refuses a bad ID only when writing, after the whole collection
+            # (one without "-vN" as a TypeError from int(None)).
+            raise ValueError(f"dataset_id must look like namespace/name-v0 (Minari's "
+                             f"(namespace/)name-vN), got {self.dataset_id!r}")
 
     @property
     def minari_id(self) -> str:

@@ -55,6 +55,10 @@ from typing import Any
 from benchmark.cells import SCRIPTED_AGENTS, Cell, canonical_json, cells_by_hash
 
 DEFAULT_EVAL_EPISODES = 25
+#: Seeds are what Gymnasium's reset and NumPy's generators take: integers in [0, 2**63).
+SEED_LIMIT = 2**63
+#: More evaluation episodes per cell than any paper's protocol; a typo beyond would hang the run.
+MAX_EVAL_EPISODES = 100_000
 
 _TOP_KEYS = {
     "name", "description", "tasks", "seeds", "eval_episodes", "eval_seeds", "eval_every",
@@ -119,6 +123,8 @@ def _int_list(where: str, value: Any) -> list[int]:
         raise PresetError(f"{where} must be a non-empty list of integers, got {value!r}")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise PresetError(f"{where} must contain only integers, got {value!r}")
+    if not all(0 <= v < SEED_LIMIT for v in value):
+        raise PresetError(f"{where} must contain only seeds in [0, 2**63), got {value!r}")
     if len(set(value)) != len(value):
         raise PresetError(f"{where} has duplicates: {value!r}")
     return value
@@ -146,6 +152,8 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     _check_keys(where, data, _TOP_KEYS)
     name = _require(where, data, "name", str)
     description = data.get("description", "")
+    if not isinstance(description, str):
+        raise PresetError(f"{where}: 'description' must be a string, got {description!r}")
     tasks = _require(where, data, "tasks", list)
     if not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise PresetError(f"{where}: 'tasks' must be a non-empty list of task IDs, got {tasks!r}")
@@ -153,10 +161,10 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
         raise PresetError(f"{where}: 'tasks' has duplicates: {tasks!r}")
     seeds = _int_list(f"{where}: 'seeds'", data.get("seeds"))
     eval_episodes = data.get("eval_episodes", DEFAULT_EVAL_EPISODES)
-    if not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool) or eval_episodes < 1:
-        raise PresetError(
-            f"{where}: 'eval_episodes' must be an integer >= 1, got {eval_episodes!r}"
-        )
+    if (not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool)
+            or not 1 <= eval_episodes <= MAX_EVAL_EPISODES):
+        raise PresetError(f"{where}: 'eval_episodes' must be an integer in "
+                          f"[1, {MAX_EVAL_EPISODES}], got {eval_episodes!r}")
     eval_seeds = _parse_eval_seeds(where, data.get("eval_seeds"), eval_episodes)
     overlap = sorted(set(eval_seeds) & set(seeds))
     if overlap:
@@ -164,7 +172,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
             f"{where}: evaluation seeds must be disjoint from training seeds; both have {overlap}"
         )
     eval_every = data.get("eval_every", 0)
-    if not isinstance(eval_every, int) or eval_every < 0:
+    if not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 0:
         raise PresetError(f"{where}: 'eval_every' must be an integer >= 0, got {eval_every!r}")
 
     fixed_kwargs = data.get("env_kwargs", {})
@@ -262,6 +270,9 @@ def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
     if isinstance(value, dict):
         _check_keys(f"{where}: eval_seeds", value, {"start"})
         start = _require(f"{where}: eval_seeds", value, "start", int)
+        if not 0 <= start <= SEED_LIMIT - eval_episodes:
+            raise PresetError(f"{where}: eval_seeds.start must put every seed in [0, 2**63), "
+                              f"got {start}")
         return list(range(start, start + eval_episodes))
     seeds = _int_list(f"{where}: 'eval_seeds'", value)
     if len(seeds) != eval_episodes:
@@ -333,9 +344,12 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
         if budget % num_envs:
             raise PresetError(f"{here}: budget_steps ({budget}) must be a multiple of "
                               f"num_envs ({num_envs})")
+        label = agent.get("label", name)
+        if not isinstance(label, str) or not label.strip():
+            raise PresetError(f"{here}: 'label' must be a non-empty string, got {label!r}")
         parsed.append({
             "name": name,
-            "label": agent.get("label", name),
+            "label": label,
             "budget_steps": budget,
             "config": config,
             "eval_every": every if budget > 0 else 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -94,6 +95,8 @@ def rollout(
     if unknown:
         raise typer.BadParameter(f"unknown task(s) {unknown}; see `insertbench list`")
     kwargs = parse_env_kwargs(env)
+    if video is not None:
+        _check_video_path(video)
     frames: list[np.ndarray] = []
     rows = []
     with Progress(console=console) as progress:
@@ -151,6 +154,22 @@ def _print_table(rows, policy: str, kwargs: dict) -> None:
             f"{s['final_distance_mm_mean']:.2f} mm",
         )
     console.print(table)
+
+
+def _check_video_path(path: Path) -> None:
+    """Refuse a --video path that cannot be written before rolling out (minutes for every
+    task), not after; creates nothing."""
+    if path.suffix.lower() != ".mp4":
+        raise typer.BadParameter(f"must name an .mp4 file, got {str(path)!r}",
+                                 param_hint="--video")
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory", param_hint="--video")
+    existing = path.absolute().parent
+    while not existing.exists():  # the folders _write_video will create
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
+                                 param_hint="--video")
 
 
 def _write_video(path: Path, frames: list[np.ndarray]) -> None:

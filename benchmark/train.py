@@ -518,6 +518,8 @@ def train(
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if seed < 0:  # NumPy's seed sequences refuse it, once the run directory exists
+        raise ValueError(f"seed must be >= 0, got {seed}")
     if eval_episodes < 0:
         raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
     from torch.utils.tensorboard import SummaryWriter

@@ -263,6 +263,12 @@ class ShardedVectorEnv(VectorEnv):
                     w.process.kill()
         self.close()
 
+    @staticmethod
+    def _died(w: _Worker) -> RuntimeError:
+        code = w.process.wait()
+        return RuntimeError(f"the worker process {w.process.pid} of worlds {w.indices} died "
+                            f"(exit code {code}); this vector env is closed")
+
     def _slices(self) -> list[_Local | _Worker]:
         return [self._local, *self._workers]
 
@@ -279,10 +285,13 @@ class ShardedVectorEnv(VectorEnv):
             for w, message in requests.items():
                 if w is local:
                     continue
-                if message is _STEP:
-                    send_bytes(w.cmd, _STEP_BYTES)
-                else:
-                    send(w.cmd, message)
+                try:
+                    if message is _STEP:
+                        send_bytes(w.cmd, _STEP_BYTES)
+                    else:
+                        send(w.cmd, message)
+                except BrokenPipeError:  # it died before this command: no reader is left
+                    raise self._died(w) from None
             replies = []
             for w, message in requests.items():
                 if w is local:
@@ -292,11 +301,7 @@ class ShardedVectorEnv(VectorEnv):
                     w.waiter.wait()
                     replies.append(recv(w.reply))
                 except EOFError:
-                    code = w.process.wait()
-                    raise RuntimeError(
-                        f"the worker process {w.process.pid} of worlds {w.indices} died "
-                        f"(exit code {code}); this vector env is closed"
-                    ) from None
+                    raise self._died(w) from None
         except BaseException:
             self._abort()
             raise

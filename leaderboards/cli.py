@@ -39,6 +39,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _book(ledger: Path):  # noqa: ANN202 - a leaderboards.ledger.Ledger, imported lazily
+    """The ledger at `ledger`. The default path is relative: from outside the repository root
+    it would silently start a new, empty ledger in the working directory and write there, so
+    it must exist; an explicit ``--ledger DIR`` may be new."""
+    from leaderboards.ledger import Ledger
+
+    if ledger == DEFAULT_LEDGER and not ledger.is_dir():
+        _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR "
+              "(a new directory starts a new ledger)")
+    return Ledger(ledger)
+
+
 @leaderboard_app.command()
 def submit(
     path: Annotated[Path | None, typer.Argument(help="Submission directory or .tar.gz.")] = None,
@@ -50,13 +62,13 @@ def submit(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Validate a submission, evaluate it on the track's public dev seeds, write its entry."""
-    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.ledger import LedgerError
     from leaderboards.ledger import submit as submit_entry
     from leaderboards.submission import SubmissionError, load_submission
 
     if (path is None) == (from_matrix is None):
         _fail("give a submission PATH or --from-matrix PRESET (not both)")
-    book = Ledger(ledger)
+    book = _book(ledger)
     if from_matrix is not None:
         from leaderboards.from_matrix import submit_matrix
 
@@ -94,13 +106,13 @@ def verify(
 ) -> None:
     """Re-evaluate an entry on hidden seeds of the active salt round; mark it verified (or,
     for an entry of a revealed round, recompute its hidden episodes and compare)."""
-    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.ledger import LedgerError
     from leaderboards.ledger import verify as verify_entry
     from leaderboards.submission import SubmissionError
 
     started = time.perf_counter()
     try:
-        done = verify_entry(Ledger(ledger), entry, salt_file,
+        done = verify_entry(_book(ledger), entry, salt_file,
                             progress=lambda label: typer.echo(f"  evaluated {label}"),
                             sim2sim=sim2sim)
     except (SubmissionError, LedgerError, KeyError) as err:
@@ -127,9 +139,9 @@ def open_round(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Open a new salt round: commit to a new salt's SHA-256 (refused while one is active)."""
-    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.ledger import LedgerError
 
-    book = Ledger(ledger)
+    book = _book(ledger)
     try:
         opened = book.open_round(track, book.read_salt(salt_file), note)
     except LedgerError as err:
@@ -146,10 +158,10 @@ def lose_round(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Declare the active round's salt lost: its entries stay verified, not recomputable."""
-    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.ledger import LedgerError
 
     try:
-        lost = Ledger(ledger).lose_round(track, reason)
+        lost = _book(ledger).lose_round(track, reason)
     except LedgerError as err:
         _fail(str(err))
     typer.echo(f"declared {track} salt round {lost.number} lost; open a new round "
@@ -164,9 +176,9 @@ def reveal(
 ) -> None:
     """Publish the active round's salt (checked against its SHA-256): its hidden seeds go
     public and the round closes."""
-    from leaderboards.ledger import Ledger, LedgerError
+    from leaderboards.ledger import LedgerError
 
-    book = Ledger(ledger)
+    book = _book(ledger)
     try:
         revealed = book.reveal(track, book.read_salt(salt_file))
     except LedgerError as err:

@@ -122,9 +122,11 @@ def _extract_archive(archive: Path, dest: Path) -> None:
     """Extract a .tar.gz after checking every member's type, path and size."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = tar.getmembers()
-            if len(members) > MAX_FILES:
-                raise SubmissionError(f"{archive} has {len(members)} members (max {MAX_FILES})")
+            members = []
+            for member in tar:  # streamed: millions of empty members gzip to a few MB
+                members.append(member)
+                if len(members) > MAX_FILES:
+                    raise SubmissionError(f"{archive} has more than {MAX_FILES} members")
             total = 0
             for m in members:
                 if m.issym() or m.islnk():
@@ -141,7 +143,7 @@ def _extract_archive(archive: Path, dest: Path) -> None:
                 total += m.size
             if total > MAX_TOTAL_BYTES:
                 raise SubmissionError(f"{archive} holds {total} bytes (max {MAX_TOTAL_BYTES})")
-            tar.extractall(dest, filter="data")
+            tar.extractall(dest, members=members, filter="data")
     except (tarfile.TarError, OSError, EOFError) as err:
         raise SubmissionError(f"{archive} is not a readable .tar.gz: {err}") from None
 

@@ -151,9 +151,21 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args,message", [
     (["--threshold", "1.5"], "threshold"),
     (["-e", "reward=dense"], "reward"),
+    # review session: these were found only after the rollouts, or never (a NaN margin)
+    (["--sanity-margin-mm", "nan"], "--sanity-margin-mm must be a finite number >= 0"),
+    (["--sanity-margin-mm", "-1"], "--sanity-margin-mm must be a finite number >= 0"),
+    (["--steps", "0"], "--steps must be >= 1"),
 ])
 def test_cli_rejects_bad_options_with_one_clear_line(tmp_path, args, message):
     res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out",
                                    str(tmp_path / "c"), *args])
     assert res.exit_code != 0 and message in res.output
     assert not (tmp_path / "c").exists()
+
+
+def test_cli_refuses_an_out_that_is_a_file_before_rolling_out(tmp_path):
+    (tmp_path / "c").write_text("not a folder")
+    res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out",
+                                   str(tmp_path / "c")])
+    assert res.exit_code != 0 and "exists and is not a directory" in res.output
+    assert (tmp_path / "c").read_text() == "not a folder"

@@ -79,6 +79,23 @@ def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
 
 
+@pytest.mark.parametrize(("video", "message"), [
+    ("notes.txt/x.mp4", "notes.txt is not a writable directory"),
+    ("clip.gif", "must name an .mp4 file"),
+    ("dir.mp4", "dir.mp4 is a directory"),
+])
+def test_a_bad_video_path_is_refused_before_rolling_out(capsys, in_tmp, video, message):
+    """It used to fail only after the rollouts (minutes for every task), table printed."""
+    (in_tmp / "dir.mp4").mkdir()
+    (in_tmp / "notes.txt").write_text("a file, not a folder")
+    code, out, err = run_cli(capsys, "rollout", "--task", "InsertBench/USB-v0", "--episodes",
+                             "1", "--video", video)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["dir.mp4", "notes.txt"]
+
+
 BAD_PRESET = """name = "bad"
 seeds = [0]
 eval_episodes = 1

@@ -112,3 +112,22 @@ def test_cli_collect_with_a_relative_out(tmp_path, monkeypatch):
     assert load(config, "outputs/usbc").total_episodes == 3
     monkeypatch.setenv("MINARI_DATASETS_PATH", "outputs/usbc/minari")  # relative, as documented
     assert minari.load_dataset(config.minari_id).total_episodes == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dataset-id", "bad/id/x"], "dataset_id must look like namespace/name-v0"),
+    (["--dataset-id", "dt12"], "dataset_id must look like namespace/name-v0"),
+    (["--seed", "-1"], "seed must be >= 0, got -1"),
+])
+def test_cli_collect_refuses_a_bad_id_or_seed_before_collecting(tmp_path, monkeypatch, capsys,
+                                                                args, message):
+    """Both failed only after the episodes were run: a bare TypeError from Minari's int(None),
+    a ValueError "expected non-negative integer" from NumPy (review session)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:  # the installed script's call: errors are one line
+        app(["dataset", "collect", "--task", "InsertBench/Connector-DT12-v0", "--episodes", "1",
+             "--out", "d", *args])
+    assert stop.value.code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "d").exists()

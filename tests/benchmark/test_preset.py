@@ -86,6 +86,16 @@ def _data(**changes: object) -> dict:
         ({"agents": [{"name": "sac", "budget_steps": 10, "env_kwargs": 1}]}, "env_kwargs"),
         ({"agents": [{"name": "sac", "budget_steps": 10,
                       "env_kwargs": {"goal_noise_mm": 2.0}}]}, "sets the axis"),
+        # Found by the review session: these crashed with a bare TypeError or OverflowError,
+        # or were accepted and failed only in the cells (Gymnasium refuses negative seeds).
+        ({"agents": [{"name": "sac", "budget_steps": 10, "label": ["a"]}]}, "'label'"),
+        ({"agents": [{"name": "sac", "budget_steps": 10, "label": ""}]}, "'label'"),
+        ({"description": ["x"]}, "'description'"),
+        ({"eval_every": True}, "eval_every"),
+        ({"eval_episodes": 10**30}, "eval_episodes"),
+        ({"seeds": [-1, 0]}, r"\[0, 2\*\*63\)"),
+        ({"seeds": [2**64]}, r"\[0, 2\*\*63\)"),
+        ({"eval_seeds": {"start": -600}}, "eval_seeds.start"),
     ],
 )
 def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, message: str) -> None:

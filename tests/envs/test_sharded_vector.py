@@ -107,6 +107,19 @@ def test_a_dead_worker_is_an_error_not_a_hang():
     assert vec.unwrapped.closed and _wait_gone([other]) == []
 
 
+def test_a_worker_dead_before_the_command_is_the_same_error():
+    """Dead before the command is sent, the worker's pipe raised BrokenPipeError (review)."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=2)
+    vec.reset(seed=0)
+    (doomed,) = vec.unwrapped.worker_pids
+    os.kill(doomed, signal.SIGKILL)
+    vec.unwrapped._workers[0].process.wait(10)  # reaped: its pipe ends are closed for sure
+    with pytest.raises(RuntimeError, match=rf"worker process {doomed} of worlds \[1\] died "
+                                           r"\(exit code -9\)"):
+        vec.step(np.zeros((2, 3), np.float32))
+    assert vec.unwrapped.closed
+
+
 def test_close_ends_the_workers():
     vec = gym.make_vec(ENV_ID, num_envs=3, processes=3, max_episode_steps=3)
     pids = vec.unwrapped.worker_pids

@@ -212,3 +212,30 @@ def test_render_refuses_a_ledger_that_does_not_exist(tmp_path, monkeypatch):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no ledger at ledgr" in lines[0], result.stderr
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["submit", "my_policy.tar.gz", "--track", TINY],
+    ["open-round", "--track", TINY, "--salt-file", "salt"],
+    ["verify", "3fa2c1"],
+])
+def test_the_default_ledger_must_exist(tmp_path, monkeypatch, args):
+    """Run outside the repository root, `submit` used to start a new ledger in the working
+    directory and write the entry there with exit status 0 (review session)."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["leaderboard", *args])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no ledger at leaderboards/ledger" in lines[0], result.stderr
+    assert not (tmp_path / "leaderboards").exists()
+
+
+def test_an_archive_of_too_many_members_is_refused_while_reading(tmp_path, monkeypatch):
+    """The member count is checked as the archive is read, not after every header was loaded
+    (an archive of millions of empty members is a few MB of gzip; review session)."""
+    monkeypatch.setattr(submission_module, "MAX_FILES", 3)
+    agent_submission(tmp_path / "sub")
+    tar_gz(tmp_path / "sub", tmp_path / "sub.tar.gz",
+           [_member(f"policy/n{i}.txt") for i in range(10)])
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub.tar.gz"),
+                    "sub.tar.gz has more than 3 members", tmp_path)
