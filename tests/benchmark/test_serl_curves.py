@@ -27,6 +27,7 @@ def test_groups_by_name_and_reports_steps_to_target_per_seed(tmp_path):
     text = table(groups, 18)
     assert "| usb_rlpd | USB-v1 | 0,1 | 500, 1,000 | 500 | 20, 20 |" in text
     assert "| usb_hil_serl | USB-v1 | 0 | > 750 | not reached | 17 |" in text
+    assert list(load_runs(tmp_path, "_rlpd_s")) == ["usb_rlpd"]  # --match
 
 
 def test_median_counts_runs_that_never_held_the_target_as_slowest():
