@@ -6,6 +6,8 @@
         -e image_size=32 -c vice_sanity_margin_mm=0.5
     python -m benchmark.check_serl --task usb --agent rlpd --pixels --steps 20000 \
         --eval-every 1000 --out runs/rlpd_pixels_usb
+    python -m benchmark.check_serl --task dsub --agent hil_serl --steps 8000 --eval-every 250 \
+        --early-stop 3
 
 Setting of the SERL presets: v1 tasks, sparse reward, +-1 mm goal noise, (0, 10) mm start
 offsets, state observations in the task frame (``obs_frame="task"``), 20 demonstrations from
@@ -20,7 +22,10 @@ false-positive and false-negative rates on the training steps so far (the policy
 states), judged by the simulator's success, and after training the final classifier's rates on
 ``--heldout-episodes`` noisy hand-controller rollouts that no classifier trained on
 (``benchmark.learned_reward.heldout_error_rates``; also written to
-``<run>/heldout_reward_errors.json``). Figures, not tests: learning quality is measured here,
+``<run>/heldout_reward_errors.json``). ``--early-stop K`` ends the run after K evaluations in a
+row at >= ``--target`` successes of 20 (default 18, 90%) and prints the env steps to the target:
+the first evaluation from which every later one stayed at or above it (issue 12's "HIL-SERL
+reaches 90% in fewer env steps than RLPD"). Figures, not tests: learning quality is measured here,
 correctness in tests/.
 """
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -55,6 +61,22 @@ CPU_CONFIG = {"num_qs": 2, "utd_ratio": 2}
 #: Pixel learners on 2-core CPUs: the strided encoder (agents.networks.IMAGE_ENCODERS), 5-9x
 #: cheaper updates than the default three 3x3 convs at 64x64 (benchmark.bench_agents).
 PIXEL_CONFIG = {"image_encoder": "strided"}
+EVAL_EPISODES = 20
+
+
+def held_target(target: int, k: int) -> Callable[[list[dict[str, Any]]], bool]:
+    """``train``'s ``stop_when``: the last ``k`` evaluations all had >= ``target`` successes."""
+    return lambda summaries: (len(summaries) >= k
+                              and all(s["successes"] >= target for s in summaries[-k:]))
+
+
+def steps_to_target(env_steps: list[int], successes: list[int], target: int) -> int | None:
+    """Env steps of the first evaluation from which every evaluation has >= ``target``
+    successes, or None when the last one has fewer."""
+    reached = None
+    for step, n in zip(env_steps, successes, strict=True):
+        reached = (reached if reached is not None else step) if n >= target else None
+    return reached
 
 
 def main() -> None:
@@ -74,9 +96,19 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="run directory (default runs/...)")
     parser.add_argument("--heldout-episodes", type=int, default=20,
                         help="learned rewards: rollouts for held-out error rates (0: none)")
+    parser.add_argument("--early-stop", type=int, default=0, metavar="K",
+                        help="stop after K evaluations in a row at >= --target (0: off)")
+    parser.add_argument("--target", type=int, default=18,
+                        help="successes of 20 for --early-stop and steps-to-target")
     args = parser.parse_args()
     if args.heldout_episodes < 0:
         parser.error(f"--heldout-episodes must be >= 0, got {args.heldout_episodes}")
+    if args.early_stop < 0:
+        parser.error(f"--early-stop must be >= 0, got {args.early_stop}")
+    if not 0 < args.target <= EVAL_EPISODES:
+        parser.error(f"--target must be in 1..{EVAL_EPISODES}, got {args.target}")
+    if args.early_stop and args.eval_every <= 0:
+        parser.error("--early-stop needs periodic evaluations (--eval-every > 0)")
     torch.set_num_threads(args.threads)
     env_kwargs = (ENV_KWARGS | ({"obs_mode": "state+pixels"} if args.pixels else {})
                   | parse_env_kwargs(args.env))
@@ -85,8 +117,9 @@ def main() -> None:
     result = train(
         TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
         config=config, env_kwargs=env_kwargs,
-        out_dir=args.out, eval_every=args.eval_every, eval_episodes=20,
+        out_dir=args.out, eval_every=args.eval_every, eval_episodes=EVAL_EPISODES,
         demo_episodes=args.demos, progress=False,
+        stop_when=(held_target(args.target, args.early_stop) if args.early_stop else None),
     )
     entries = json.loads((result.out_dir / "evaluations.json").read_text())
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
@@ -98,6 +131,10 @@ def main() -> None:
               f"({entry.wall_clock_s:7.0f} s): success {s['successes']}/{s['episodes']} "
               f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]{rates}"
               + (f" {confusion}" if confusion else ""))
+    reached = steps_to_target([e.env_steps for e in result.evaluations],
+                              [s["successes"] for s in result.summaries], args.target)
+    print(f"env steps to >= {args.target}/{EVAL_EPISODES} held to the end: "
+          + (f"{reached}" if reached is not None else f"not reached in {result.steps}"))
     classifier = learned_reward_classifier(result.agent, TASKS[args.task], env_kwargs)
     if classifier is not None and args.heldout_episodes > 0:
         rates = heldout_error_rates(TASKS[args.task], env_kwargs, classifier,

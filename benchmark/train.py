@@ -482,6 +482,7 @@ def train(
     intervene: Callable[[Observation, np.ndarray], np.ndarray | None] | None = None,
     eval_seeds: Sequence[int] | None = None,
     num_envs: int = 1,
+    stop_when: Callable[[list[dict[str, Any]]], bool] | None = None,
 ) -> TrainResult:
     """Train ``agent_name`` on ``task_id`` for ``steps`` env steps, resuming if possible.
 
@@ -515,6 +516,10 @@ def train(
             rate, steps and segments go to TensorBoard.
         num_envs: worlds stepped at once on threads (``benchmark.vector_train``, which says
             what it refuses); ``steps`` must be a multiple. 1 (default) is the single-env loop.
+        stop_when: early stop: called with the summaries of the evaluations so far (oldest
+            first) after every periodic evaluation; True ends training there, before ``steps``
+            (the last evaluation is then the final one). A resumed run is not stopped again
+            until its next evaluation.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -640,10 +645,13 @@ def train(
                desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
     try:
         if num_envs != 1:
-            vector_train.run_loop(run, seed=seed, steps=steps, eval_every=eval_every,
-                                  eval_episodes=eval_episodes, ckpt_period=ckpt_period,
-                                  log_every=log_every, writer=writer, bar=bar)
-        while run.step < steps:  # one env (a vector run has reached `steps` already)
+            stopped = vector_train.run_loop(
+                run, seed=seed, steps=steps, eval_every=eval_every, eval_episodes=eval_episodes,
+                ckpt_period=ckpt_period, log_every=log_every, writer=writer, bar=bar,
+                stop_when=stop_when)
+        else:
+            stopped = False
+        while run.step < steps and not stopped:  # one env (a vector run has stopped already)
             started = time.perf_counter()
             if run.obs is None:
                 run.episode_seed = train_episode_seed(seed, run.episode)
@@ -697,6 +705,8 @@ def train(
                     summary = run.run_evaluation(writer)
                     bar.set_postfix(success=f"{summary['success_rate']:.2f}")
                     run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
+                    stopped = stop_when is not None and stop_when(
+                        [e["summary"] for e in run.evaluations])
             else:
                 run.obs = next_obs
             if ckpt_period and ckpt_period > 0 and run.step >= run.next_checkpoint:

@@ -141,8 +141,10 @@ def _step(action: np.ndarray) -> Callable[[gym.Env], Any]:
 
 
 def run_loop(run: VectorRun, *, seed: int, steps: int, eval_every: int, eval_episodes: int,
-             ckpt_period: int | None, log_every: int, writer: Any, bar: Any) -> None:
-    """Step all worlds until ``run.step >= steps`` (the final evaluation is the caller's)."""
+             ckpt_period: int | None, log_every: int, writer: Any, bar: Any,
+             stop_when: Callable[[list[dict[str, Any]]], bool] | None = None) -> bool:
+    """Step all worlds until ``run.step >= steps`` (the final evaluation is the caller's) or
+    ``stop_when`` (``train``'s early stop) says so after an evaluation; returns whether it did."""
     agent, worlds = run.agent, run.worlds
     dtype = worlds.single_action_space.dtype
     while run.step < steps:
@@ -190,7 +192,10 @@ def run_loop(run: VectorRun, *, seed: int, steps: int, eval_every: int, eval_epi
             summary = run.run_evaluation(writer)
             bar.set_postfix(success=f"{summary['success_rate']:.2f}")
             run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
+            if stop_when is not None and stop_when([e["summary"] for e in run.evaluations]):
+                return True
         if ckpt_period and ckpt_period > 0 and run.step >= run.next_checkpoint:
             run.next_checkpoint += ckpt_period * (1 + (run.step - run.next_checkpoint)
                                                   // ckpt_period)
             run.save_checkpoint()
+    return False

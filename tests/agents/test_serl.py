@@ -331,3 +331,16 @@ def test_serl_presets_expand_with_valid_configs():
     env = gym.make(cells[0].task_id, **kwargs)
     starts = [env.reset(seed=seed)[0]["tcp_pose"][:2] for seed in range(2)]
     assert np.linalg.norm(starts[0] - starts[1]) > 1e-3  # [m]
+
+
+def test_steps_to_target_is_the_first_evaluation_that_held_to_the_end():
+    from benchmark.check_serl import held_target, steps_to_target
+
+    steps = [250, 500, 750, 1000, 1250]
+    assert steps_to_target(steps, [18, 12, 19, 20, 18], 18) == 750  # the early 18 fell back
+    assert steps_to_target(steps, [18, 19, 20, 20, 17], 18) is None  # fell at the end
+    assert steps_to_target(steps, [20] * 5, 18) == 250
+    stop = held_target(18, 3)
+    assert not stop([{"successes": 20}, {"successes": 20}])  # too few evaluations yet
+    assert not stop([{"successes": n} for n in (20, 20, 17, 18, 19)])  # 17 is in the last 3
+    assert stop([{"successes": n} for n in (5, 18, 19, 20)])

@@ -169,3 +169,20 @@ def test_single_env_runs_leave_num_envs_out_of_their_description(tmp_path):
     train(TASK, "sac", seed=0, steps=0, config=SAC_SMALL, out_dir=tmp_path, eval_every=0,
           eval_episodes=0, progress=False)
     assert "num_envs" not in json.loads((tmp_path / "run.json").read_text())
+
+
+@pytest.mark.parametrize("num_envs", [1, 2])
+def test_stop_when_ends_the_run_at_the_evaluation_that_says_so(tmp_path, num_envs):
+    seen = []
+
+    def stop_when(summaries):
+        seen.append(len(summaries))
+        return len(summaries) == 2
+
+    result = train(TASK, "sac", seed=0, steps=400, config=SAC_SMALL, out_dir=tmp_path,
+                   num_envs=num_envs, stop_when=stop_when, **RUN | {"eval_every": 60})
+    assert seen == [1, 2]  # asked after every periodic evaluation, not after the stop
+    assert len(result.evaluations) == 2  # the stopping evaluation is the final one
+    assert 120 <= result.steps < 400 and result.evaluations[-1].env_steps == result.steps
+    evaluations = json.loads((tmp_path / "evaluations.json").read_text())
+    assert [e["env_steps"] for e in evaluations] == [e.env_steps for e in result.evaluations]

@@ -1,0 +1,127 @@
+"""Steps to 90% and learning curves of ``benchmark.check_serl`` runs, grouped over seeds.
+
+    python -m benchmark.serl_curves runs/serl_s2t --plot docs/serl_steps_to_90.png \
+        --match "_(rlpd|hil_serl)_s"
+
+Each run directory (``check_serl --out DIR``) must be named ``<group>_s<seed>`` with the group
+``<task>_<method>``, e.g. ``usb_hil_serl_s3``; its task comes from its ``run.json``, and a
+method has one colour in every panel. ``--match REGEX`` keeps the directories it matches.
+For every group the table gives the env steps to the target (default 18 of 20 successes, 90%)
+held to the end of the run (``check_serl.steps_to_target``) per seed, their median and the
+successes at the last evaluation; ``--plot`` draws every seed's curve, one panel per task.
+A run that never held the target is shown as "> its last evaluation" and counts as the
+slowest for the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from benchmark.check_serl import EVAL_EPISODES, steps_to_target
+
+_NAME = re.compile(r"^(?P<group>.+)_s(?P<seed>\d+)$")
+
+
+def load_runs(root: Path, match: str = "") -> dict[str, list[dict]]:
+    """``{group: [run, ...]}`` sorted by seed; a run is task, seed, env steps and successes."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for d in sorted(p for p in root.iterdir() if (p / "evaluations.json").is_file()
+                    and re.search(match, p.name)):
+        match = _NAME.match(d.name)
+        if match is None:
+            raise ValueError(f"{d.name}: run directories must be named <group>_s<seed>")
+        entries = json.loads((d / "evaluations.json").read_text())
+        task = json.loads((d / "run.json").read_text())["task_id"].split("/")[-1]
+        groups[match["group"]].append({
+            "task": task, "seed": int(match["seed"]),
+            "steps": [e["env_steps"] for e in entries],
+            "successes": [e["summary"]["successes"] for e in entries]})
+    for runs in groups.values():
+        runs.sort(key=lambda r: r["seed"])
+    return dict(groups)
+
+
+def median_steps(reached: list[int | None]) -> str:
+    """Lower median of steps-to-target; a run that never held the target counts as slowest."""
+    keys = sorted(r if r is not None else float("inf") for r in reached)
+    value = keys[(len(keys) - 1) // 2]  # the lower median: no interpolation
+    return "not reached" if value == float("inf") else f"{value:,}"
+
+
+def table(groups: dict[str, list[dict]], target: int) -> str:
+    """Markdown table: one row per group."""
+    rows = [f"| group | task | seeds | env steps to >= {target}/{EVAL_EPISODES} held, per seed "
+            "| median | last evaluation |", "|---|---|---|---|---|---|"]
+    for group, runs in groups.items():
+        reached = [steps_to_target(r["steps"], r["successes"], target) for r in runs]
+        last = [r["steps"][-1] for r in runs]
+        per_seed = ", ".join(f"{x:,}" if x is not None else f"> {s:,}"
+                             for x, s in zip(reached, last, strict=True))
+        finals = ", ".join(str(r["successes"][-1]) for r in runs)
+        seeds = ",".join(str(r["seed"]) for r in runs)
+        rows.append(f"| {group} | {runs[0]['task']} | {seeds} | {per_seed} "
+                    f"| {median_steps(reached)} | {finals} |")
+    return "\n".join(rows)
+
+
+def method(group: str) -> str:
+    """``<task>_<method>`` -> ``<method>``."""
+    return group.split("_", 1)[-1]
+
+
+def plot(groups: dict[str, list[dict]], target: int, path: Path) -> None:
+    """Every seed's curve; one panel per task, one colour per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r["task"] for runs in groups.values() for r in runs))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = list(dict.fromkeys(method(g) for g in groups))
+    colours = {g: cycle[methods.index(method(g)) % len(cycle)] for g in groups}
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for group, runs in groups.items():
+            for i, r in enumerate(x for x in runs if x["task"] == task):
+                ax.plot(r["steps"], r["successes"], color=colours[group], alpha=0.7, lw=1,
+                        label=method(group) if i == 0 else None)
+        ax.axhline(target, color="grey", ls=":", lw=1)
+        ax.set(title=task, xlabel="env steps", ylim=(-0.5, EVAL_EPISODES + 0.5))
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel(f"successes of {EVAL_EPISODES}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="folder of check_serl run directories")
+    parser.add_argument("--target", type=int, default=18, help="successes of 20")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of the curves")
+    parser.add_argument("--match", default="", help="keep run directories matching REGEX")
+    args = parser.parse_args()
+    if not args.root.is_dir():
+        sys.exit(f"serl_curves: no folder {args.root}")
+    try:
+        groups = load_runs(args.root, args.match)
+    except (ValueError, re.error) as e:
+        sys.exit(f"serl_curves: {e}")
+    if not groups:
+        sys.exit(f"serl_curves: no run with evaluations.json under {args.root}")
+    print(table(groups, args.target))
+    if args.plot is not None:
+        plot(groups, args.target, args.plot)
+        print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
