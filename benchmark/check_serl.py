@@ -110,17 +110,20 @@ def main() -> None:
     if args.early_stop and args.eval_every <= 0:
         parser.error("--early-stop needs periodic evaluations (--eval-every > 0)")
     torch.set_num_threads(args.threads)
-    env_kwargs = (ENV_KWARGS | ({"obs_mode": "state+pixels"} if args.pixels else {})
-                  | parse_env_kwargs(args.env))
-    config = ((CPU_CONFIG if args.agent in ("rlpd", "hil_serl", "vice") else {})
-              | (PIXEL_CONFIG if args.pixels else {}) | parse_config_overrides(args.config))
-    result = train(
-        TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
-        config=config, env_kwargs=env_kwargs,
-        out_dir=args.out, eval_every=args.eval_every, eval_episodes=EVAL_EPISODES,
-        demo_episodes=args.demos, progress=False,
-        stop_when=(held_target(args.target, args.early_stop) if args.early_stop else None),
-    )
+    try:  # a bad -e/-c value or agent name is one usage line, as in `insertbench train`
+        env_kwargs = (ENV_KWARGS | ({"obs_mode": "state+pixels"} if args.pixels else {})
+                      | parse_env_kwargs(args.env))
+        config = ((CPU_CONFIG if args.agent in ("rlpd", "hil_serl", "vice") else {})
+                  | (PIXEL_CONFIG if args.pixels else {}) | parse_config_overrides(args.config))
+        result = train(
+            TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
+            config=config, env_kwargs=env_kwargs,
+            out_dir=args.out, eval_every=args.eval_every, eval_episodes=EVAL_EPISODES,
+            demo_episodes=args.demos, progress=False,
+            stop_when=(held_target(args.target, args.early_stop) if args.early_stop else None),
+        )
+    except ValueError as err:
+        parser.error(str(err))
     entries = json.loads((result.out_dir / "evaluations.json").read_text())
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         confusion = next(e.get("reward_confusion", {}) for e in entries

@@ -26,3 +26,19 @@ def test_bad_counts_are_one_usage_line(args, message, monkeypatch, capsys, tmp_p
     assert err.splitlines()[-1].endswith(message), err
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["-e", "goal_noise_mm=NaN"], "goal_noise_mm"),
+    (["-c", "no_such_field=1"], "no_such_field"),
+])
+def test_bad_env_or_agent_values_are_one_usage_line(args, names, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["check_serl", "--steps", "10", *args, "--out", "run"])
+    with pytest.raises(SystemExit) as stop:
+        check_serl.main()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert names in err.splitlines()[-1], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
