@@ -32,13 +32,13 @@ def load_runs(root: Path, match: str = "") -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for d in sorted(p for p in root.iterdir() if (p / "evaluations.json").is_file()
                     and re.search(match, p.name)):
-        match = _NAME.match(d.name)
-        if match is None:
+        name = _NAME.match(d.name)
+        if name is None:
             raise ValueError(f"{d.name}: run directories must be named <group>_s<seed>")
         entries = json.loads((d / "evaluations.json").read_text())
         task = json.loads((d / "run.json").read_text())["task_id"].split("/")[-1]
-        groups[match["group"]].append({
-            "task": task, "seed": int(match["seed"]),
+        groups[name["group"]].append({
+            "task": task, "seed": int(name["seed"]),
             "steps": [e["env_steps"] for e in entries],
             "successes": [e["summary"]["successes"] for e in entries]})
     for runs in groups.values():
