@@ -258,9 +258,8 @@ def train_async(
             if p.is_alive():
                 p.kill()
     wall_s = time.perf_counter() - started
-    log_utd()
-    env_steps = agent.env_steps - steps_before
-    gradient_steps = int(getattr(agent, "gradient_steps", 0)) - gradient_steps_before
+    log_utd()  # the whole run's counts
+    env_steps, gradient_steps = utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]
     identity = {}
     if backend == "twin":  # the robot env has no gym spec: the simulated task's identity
         from envs.version_key import task_version_key
@@ -273,7 +272,7 @@ def train_async(
     result = {
         "task_id": task_id, "agent": agent_name, "backend": backend, "actors": actors,
         "env_steps": env_steps, "gradient_steps": gradient_steps,
-        "achieved_utd": gradient_steps / max(env_steps, 1),
+        "achieved_utd": utd_log[-1]["achieved_utd"],
         "env_steps_per_s": env_steps / max(wall_s - (first_step_s or 0.0), 1e-9),
         "wall_clock_s": wall_s, "training_episodes": episodes,
         "training_successes": successes, "evaluation": summarize(records),

@@ -94,17 +94,13 @@ def main() -> None:
                         help="observe wrist + side cameras (64x64 RGB) beside the state")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="run directory (default runs/...)")
-    parser.add_argument("--heldout-episodes", type=int, default=20,
+    parser.add_argument("--heldout-episodes", type=non_negative_int, default=20,
                         help="learned rewards: rollouts for held-out error rates (0: none)")
-    parser.add_argument("--early-stop", type=int, default=0, metavar="K",
+    parser.add_argument("--early-stop", type=non_negative_int, default=0, metavar="K",
                         help="stop after K evaluations in a row at >= --target (0: off)")
     parser.add_argument("--target", type=int, default=18,
                         help="successes of 20 for --early-stop and steps-to-target")
     args = parser.parse_args()
-    if args.heldout_episodes < 0:
-        parser.error(f"--heldout-episodes must be >= 0, got {args.heldout_episodes}")
-    if args.early_stop < 0:
-        parser.error(f"--early-stop must be >= 0, got {args.early_stop}")
     if not 0 < args.target <= EVAL_EPISODES:
         parser.error(f"--target must be in 1..{EVAL_EPISODES}, got {args.target}")
     if args.early_stop and args.eval_every <= 0:

@@ -77,7 +77,7 @@ def _ordered(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _method_colours(methods: Sequence[str]) -> dict[str, str]:
+def method_colours(methods: Sequence[str]) -> dict[str, str]:
     """One colour per method, in preset order, so a method looks the same in every figure."""
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     return {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
@@ -189,7 +189,7 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
             [reach],
         ))
 
-    colours = _method_colours(methods)
+    colours = method_colours(methods)
     sections.append(_aggregate_section(cells, metrics, reps, colours))
     curves = _learning_curves(cells, metrics, tasks, colours)
     if curves is not None:

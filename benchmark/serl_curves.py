@@ -81,16 +81,16 @@ def plot(groups: dict[str, list[dict]], target: int, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from benchmark.report import method_colours
+
     tasks = list(dict.fromkeys(r["task"] for runs in groups.values() for r in runs))
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    methods = list(dict.fromkeys(method(g) for g in groups))
-    colours = {g: cycle[methods.index(method(g)) % len(cycle)] for g in groups}
+    colours = method_colours(list(dict.fromkeys(method(g) for g in groups)))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False,
                              sharey=True)
     for ax, task in zip(axes[0], tasks, strict=True):
         for group, runs in groups.items():
             for i, r in enumerate(x for x in runs if x["task"] == task):
-                ax.plot(r["steps"], r["successes"], color=colours[group], alpha=0.7, lw=1,
+                ax.plot(r["steps"], r["successes"], color=colours[method(group)], alpha=0.7, lw=1,
                         label=method(group) if i == 0 else None)
         ax.axhline(target, color="grey", ls=":", lw=1)
         ax.set(title=task, xlabel="env steps", ylim=(-0.5, EVAL_EPISODES + 0.5))
