@@ -30,9 +30,8 @@ about the tab's own frequency; the 50 Hz wrist filter and the 10 Hz sampling tur
 
 `--version 2` measures the -v2 tasks (contact springs, `envs.scene.ContactSprings`: no joint,
 so no tab |v| or q; their deflection is the contact's penetration). Every row also counts the
-env steps, over the whole engagement from the first env step in which both springs touch the
-plug through every physics step to the last, in which one lost contact: the plateau window of
-the short-stroke connectors (D-sub, XLR, USB-C, card edges) is empty.
+env steps of the whole engagement (`stroke_contact`) in which a tab lost contact: the plateau
+window of the short-stroke connectors (D-sub, XLR, USB-C, card edges) is empty.
 
 A variant is "task" (the task as it is; "v1" is its older name) or `name=value` pairs joined
 by ",". Set in the env:
@@ -292,15 +291,15 @@ def chatter_stats(task, knobs: dict[str, float], speed: float = 0.05) -> dict:
 
 
 def stroke_contact(log: list[np.ndarray]) -> tuple[int, int]:
-    """(env steps in which a tab lost all contact for a physics step, env steps) from the first
-    to the last env step in which both tabs touch the plug through every physics step: the
-    whole engagement, ramps included, for connectors whose plateau is too short to judge."""
-    held = [bool((rows[:, 4:6] > 0).all()) for rows in log]
-    steps = np.flatnonzero(held)
-    if steps.size == 0:
+    """(env steps in which a tab lost all contact for a physics step, env steps) over the whole
+    engagement, ramps included, for connectors whose plateau is too short to judge: from the
+    env step after the first in which both tabs touch the plug to the one before the last (those
+    two touch down and let go within the step)."""
+    touched = np.flatnonzero([bool((rows[:, 4:6] > 0).any(axis=0).all()) for rows in log])
+    if touched.size < 3:
         return 0, 0
-    span = held[steps[0] : steps[-1] + 1]
-    return len(span) - sum(span), len(span)
+    held = [bool((rows[:, 4:6] > 0).all()) for rows in log[touched[0] + 1 : touched[-1]]]
+    return len(held) - sum(held), len(held)
 
 
 def _cells(p: dict, joints: bool) -> str:
