@@ -40,9 +40,6 @@ MIN_SPRING_RADIUS_MM = 0.5
 PREFERRED_RAMP_RATIO = 1.4
 #: The ramp must be passed this far [mm] before the contacts mate (the hump lies in the stroke).
 RAMP_END_BEFORE_MATING_MM = 0.5
-#: `calibrated`'s margin for contact springs (v2): the soft contact's friction push-off adds to
-#: the sliding force in proportion to the slip speed, ~10% at 1 mm per env step.
-CONTACT_SPRING_MARGIN = 1.25
 
 _EST = "estimate"
 
@@ -256,19 +253,14 @@ def max_spring_radius_mm(spec: ConnectorSpec) -> float:
 
 
 def calibrated(
-    spec: ConnectorSpec,
-    forces: MatingForces,
-    ramp: Callable[..., float] = ramp_ratio,
-    margin: float = 1.15,
+    spec: ConnectorSpec, forces: MatingForces, ramp: Callable[..., float] = ramp_ratio
 ) -> ConnectorSpec:
     """`spec` with retention springs whose sliding force lies in the withdrawal range and whose
     ramp peak lies in the insertion range (aimed at the insertion range's geometric middle).
 
     Sets `retention_force_n` (the sliding force, 2 mu k d) and `spring_radius_mm` (the ramp);
     `ramp` is the springs' ramp-peak ratio (`ramp_ratio`: v1's tabs; `contact_ramp_ratio`:
-    v2's contact springs); the sliding force stays `margin` inside the withdrawal range (v2
-    takes 1.25: its plateau rises ~10% from 0.25 to 1 mm per step, `CONTACT_SPRING_MARGIN`).
-    Raises ValueError when the geometry cannot reach the ranges.
+    v2's contact springs). Raises ValueError when the geometry cannot reach the ranges.
     """
     d, mu = spec.spring_interference_mm, spec.friction
     r_max = max_spring_radius_mm(spec)
@@ -278,7 +270,7 @@ def calibrated(
     ins_lo, ins_hi = forces.insertion_n
     wd_lo, wd_hi = forces.withdrawal_n
     insertion = float(np.sqrt(ins_lo * ins_hi))
-    sliding = float(np.clip(insertion / PREFERRED_RAMP_RATIO, wd_lo * margin, wd_hi / margin))
+    sliding = float(np.clip(insertion / PREFERRED_RAMP_RATIO, wd_lo * 1.15, wd_hi / 1.15))
     ratio = float(np.clip(insertion / sliding, ratio_lo, min(ratio_hi, 3.0)))
     lo, hi = MIN_SPRING_RADIUS_MM, r_max  # ramp_ratio falls as the radius grows: bisect
     for _ in range(50):

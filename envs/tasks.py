@@ -11,13 +11,7 @@ from dataclasses import dataclass, field
 
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MODEL_E, USB_A, ConnectorSpec
-from envs.mating_forces import (
-    CATALOG_FORCES,
-    CONTACT_SPRING_MARGIN,
-    PAPER000,
-    calibrated,
-    contact_ramp_ratio,
-)
+from envs.mating_forces import CATALOG_FORCES, PAPER000, calibrated, contact_ramp_ratio
 from envs.scene import ContactParams, ContactSprings, ImpedanceGains
 from envs.version_key import ADDED_FIELD
 
@@ -122,8 +116,12 @@ DYNAMICS_V1 = TaskDynamics(
     peak_force="ft_sensor",
 )
 #: Version 2: version 1 with contact springs for retention (`envs.scene.ContactSprings`): the
-#: same documented mating forces, a steady sliding plateau instead of v1's chattering tabs.
-DYNAMICS_V2 = dataclasses.replace(DYNAMICS_V1, springs=ContactSprings())
+#: same documented mating forces, a steady sliding plateau instead of v1's chattering tabs. Its
+#: impratio of 30 (10 before) makes every contact's friction rows stiffer against the normal
+#: row, so the compliant springs' friction reaches mu N even at a 1 mm/s slip.
+DYNAMICS_V2 = dataclasses.replace(
+    DYNAMICS_V1, contact=ContactParams(impratio=30.0), springs=ContactSprings()
+)
 DYNAMICS = {0: DYNAMICS_V0, 1: DYNAMICS_V1, 2: DYNAMICS_V2}
 
 
@@ -156,7 +154,7 @@ def _versions(name: str, connector: ConnectorSpec, forces, paper: str) -> list[T
         ),
         TaskSpec(
             name,
-            calibrated(connector, forces, contact_ramp_ratio, CONTACT_SPRING_MARGIN),
+            calibrated(connector, forces, contact_ramp_ratio),
             paper=paper,
             version=2,
             dynamics=DYNAMICS_V2,

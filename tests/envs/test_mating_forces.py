@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs import rewards
 from envs.mating_forces import contact_ramp_ratio, measure_peaks, ramp_ratio
-from envs.scene import ContactSprings
+from envs.scene import ContactParams, ContactSprings
 from envs.tasks import (
     DYNAMICS_V0,
     DYNAMICS_V1,
@@ -77,7 +77,9 @@ def test_contact_ramp_ratio_rises_as_the_ramp_steepens_and_never_locks():
 
 
 def test_v2_is_v1_with_contact_springs_and_the_same_documented_ranges():
-    assert DYNAMICS_V2 == dataclasses.replace(DYNAMICS_V1, springs=ContactSprings())
+    assert DYNAMICS_V2 == dataclasses.replace(
+        DYNAMICS_V1, contact=ContactParams(impratio=30.0), springs=ContactSprings()
+    )
     assert len(V2_IDS) == len(V1_IDS)
     for v2 in V2_IDS:
         v1 = TASKS[v2[:-1] + "1"]

@@ -30,7 +30,7 @@ _DIGESTS = {
     "InsertBench/DSub-v1": "58aa3e287e37fff9",
     "InsertBench/ModelE-v1": "9759d2e1788f8654",
     "InsertBench/Connector-USBC-v1": "42079e428cc1ea9d",
-    "InsertBench/USB-v2": "4f0d23e4ded4c5e8",  # added with version 2
+    "InsertBench/USB-v2": "e285982ada147894",  # added with version 2
 }
 
 
