@@ -214,6 +214,8 @@ def test_dense_reward_forms_per_version():
         ("InsertBench/USB-v1", {}),
         ("InsertBench/USB-v1", {"obs_mode": "state+pixels", "image_size": 16}),
         ("InsertBench/ConnectorFamily-v1", {"split": "test"}),
+        ("InsertBench/USB-v2", {}),
+        ("InsertBench/ConnectorFamily-v2", {"split": "test"}),
     ],
 )
 def test_v1_envs_pass_the_env_checker(env_id, kwargs):
