@@ -55,7 +55,7 @@ class ConnectorFamilyEnv(gym.Env):
     v1: members are the catalog's -v1 tasks (datasheet mating forces, real-world variation; see
     `InsertionEnv`).
     v2: members are the catalog's -v2 tasks (v1 with contact springs for retention, a steady
-    sliding plateau; `envs.scene.ContactSprings`).
+    sliding plateau; `envs.tasks.DYNAMICS_V2`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
