@@ -74,8 +74,9 @@ class ContactSprings:
     stiffness is chosen so that its penetration force is the spring's, N = k x interference
     (MuJoCo's direct solref: with impedance d the static force is stiffness x depth /
     ((1 - d) x diagApprox)), so friction on the deflected spring sets the plateau as in v1, but
-    there is no light body for the soft contact's sliding push-off to knock away: the tabs of v1
-    lose contact every physics step of a slide (`benchmark/bench_tab_chatter.py`), these never.
+    there is no light body for the soft contact's sliding push-off to knock away: v1's tabs
+    lose contact in every env step of a slide, these stay on the plug from touch-down to
+    release (`benchmark/bench_tab_chatter.py`; one bounce at the RAM card's touch-down).
 
     impedance: solimp's constant d. The convex model's sliding push-off, an extra normal force
     of about friction x damping x slip speed / (A + R), falls as the constraint's regulariser
