@@ -1,11 +1,13 @@
 """Mating forces per connector: documented ranges, simulated quasi-static peaks, and the paper-000
-P-controller's success before (v0) and after (v1) the datasheet forces (issue 17).
+P-controller's success before (v0) and after (v1, or v2) the datasheet forces (issue 17).
 
-For every task with a `-v1` version: the aligned quasi-static press and pull of
-`envs.mating_forces.measure_peaks` (v1, noiseless), and the P-controller's success over
-`--episodes` evaluation seeds with an exact goal and with +-1 mm goal noise, on v0 and on v1.
+For every task with a `-v1` version (`--version 2`: `-v2`, the contact springs): the aligned
+quasi-static press and pull of `envs.mating_forces.measure_peaks` (noiseless), and the
+P-controller's success over `--episodes` evaluation seeds with an exact goal and with +-1 mm
+goal noise, on v0 and on the version asked for.
 
     PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --episodes 10 > mating.md
+    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 2 --episodes 10
 """
 
 from __future__ import annotations
@@ -38,25 +40,28 @@ def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("tasks", nargs="*", help="v1 task IDs (default: all)")
+    parser.add_argument("--version", type=int, choices=(1, 2), default=1,
+                        help="the datasheet-force version to measure (v0 is the baseline)")
+    parser.add_argument("tasks", nargs="*", help="task IDs of that version (default: all)")
     args = parser.parse_args()
-    ids = args.tasks or [k for k in TASKS if k.endswith("-v1")]
+    v = args.version
+    ids = args.tasks or [k for k in TASKS if k.endswith(f"-v{v}")]
     n = args.episodes
     print("| Task | Insertion range [N] | Sim peak in [N] | Withdrawal range [N] "
-          "| Sim peak out [N] | P exact v0 | P exact v1 | P ±1 mm v0 | P ±1 mm v1 | Source |")
+          f"| Sim peak out [N] | P exact v0 | P exact v{v} | P ±1 mm v0 | P ±1 mm v{v} | Source |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for v1 in ids:
-        v0 = v1[:-1] + "0"
-        mating = TASKS[v1].connector.mating
-        peak_in, peak_out = measure_peaks(TASKS[v1])
+    for task_id in ids:
+        v0 = task_id[:-1] + "0"
+        mating = TASKS[task_id].connector.mating
+        peak_in, peak_out = measure_peaks(TASKS[task_id])
         cells = [
             f"{p_controller_successes(env_id, noise, n)}/{n}"
             for noise in (0.0, 1.0)
-            for env_id in (v0, v1)
+            for env_id in (v0, task_id)
         ]
         ins, out = mating.insertion_n, mating.withdrawal_n
         print(
-            f"| {v1.removeprefix('InsertBench/')} | {ins[0]:g}–{ins[1]:g} | {peak_in:.1f} "
+            f"| {task_id.removeprefix('InsertBench/')} | {ins[0]:g}–{ins[1]:g} | {peak_in:.1f} "
             f"| {out[0]:g}–{out[1]:g} | {peak_out:.1f} | " + " | ".join(cells)
             + f" | {mating.source} |",
             flush=True,

@@ -40,7 +40,7 @@ def task_rows() -> list[tuple[str, ...]]:
         rows.append(row(task.env_id, task.connector, task.paper))
     rows.append(("InsertBench/NISTBoard-v0", "NIST board: one part (part=) or all in sequence",
                  "per part", "", "", "", "NIST task board #1"))
-    for version in (0, 1):
+    for version in (0, 1, 2):
         rows.append((f"InsertBench/ConnectorFamily-v{version}", "a catalog connector drawn per "
                      "episode (split=, hold_out=)", "per connector", "", "", "", "001, 004"))
     return rows

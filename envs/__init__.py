@@ -79,6 +79,7 @@ for _id, _task in TASKS.items():
 for _id, _entry, _steps, _kwargs in (
     ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50, {}),
     ("InsertBench/ConnectorFamily-v1", ConnectorFamilyEnv, 50, {"version": 1}),
+    ("InsertBench/ConnectorFamily-v2", ConnectorFamilyEnv, 50, {"version": 2}),
     ("InsertBench/NISTBoard-v0", NISTBoardEnv, None, {}),  # truncates itself per part
 ):
     if _id not in gym.registry:

@@ -162,6 +162,11 @@ class BulletInsertionEnv(gym.Env):
         allow_unsupported: bool = False,
     ) -> None:
         task = task_spec(task) if isinstance(task, str) else task
+        if task.dynamics.springs is not None:
+            raise ValueError(
+                f"{task.env_id}: PyBullet has no model of version 2's contact springs "
+                "(envs.scene.ContactSprings); use the task's -v1"
+            )
         reason = UNSUPPORTED.get(task.connector.name)
         if reason and not allow_unsupported:
             raise ValueError(

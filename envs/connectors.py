@@ -364,6 +364,27 @@ def _springs(spec: ConnectorSpec) -> list[g.Piece]:
     ]
 
 
+def spring_rails(spec: ConnectorSpec, thickness_mm: float) -> list[g.Piece]:
+    """The plug's rails for contact springs (`envs.scene.ContactSprings`) [m, plug frame]: per
+    socket spring, a box `thickness_mm` deep whose outer face is flush with the plug's side
+    under the spring, as wide as the spring's capsule is long, over the mating length. The
+    spring touches only its rail, so it makes one contact with the plug however the plug's
+    side is split into convex pieces; its bottom edge is where the plug's edge meets the spring.
+    """
+    length = spec.mating_length_mm * MM
+    rails = []
+    for p in _springs(spec):
+        axis = np.array(p.spring_axis[:2])
+        radius, half_len = p.size
+        # The spring's inner surface stands `spring_interference_mm` into the plug's side.
+        side = np.array(p.pos[:2]) - axis * (radius - spec.spring_interference_mm * MM)
+        centre = side - axis * thickness_mm * MM / 2
+        across = (thickness_mm * MM / 2, half_len)
+        half = (*(across if abs(axis[0]) > 0.5 else across[::-1]), length / 2)
+        rails.append(g.box((*centre, length / 2), half, name=f"rail{p.name[-1]}"))
+    return rails
+
+
 def plug_pieces(spec: ConnectorSpec) -> list[g.Piece]:
     """Mating body (with slot, ribs, pins) and the larger body that bottoms out [m]."""
     length = spec.mating_length_mm * MM

@@ -54,6 +54,8 @@ class ConnectorFamilyEnv(gym.Env):
     v0: initial release.
     v1: members are the catalog's -v1 tasks (datasheet mating forces, real-world variation; see
     `InsertionEnv`).
+    v2: members are the catalog's -v2 tasks (v1 with contact springs for retention, a steady
+    sliding plateau; `envs.tasks.DYNAMICS_V2`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -71,9 +73,9 @@ class ConnectorFamilyEnv(gym.Env):
     ) -> None:
         if split not in FAMILY_SPLITS:
             raise ValueError(f"split must be one of {FAMILY_SPLITS}, got {split!r}")
-        if version not in (0, 1):
-            raise ValueError(f"version must be 0 or 1, got {version!r}")
-        if version == 1 and split == "procedural" and connectors is None:
+        if version not in (0, 1, 2):
+            raise ValueError(f"version must be 0, 1 or 2, got {version!r}")
+        if version >= 1 and split == "procedural" and connectors is None:
             raise ValueError(
                 "procedural connectors have no documented mating forces and exist in version 0 "
                 "only: use InsertBench/ConnectorFamily-v0 for split='procedural'"

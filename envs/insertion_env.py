@@ -139,6 +139,9 @@ class InsertionEnv(gym.Env):
     and withdrawal ranges, `ConnectorSpec.mating`), controller force limit 100 N, real-world
     variation on by default, `wrench` and `max_force_n` as a 50 Hz wrist F/T sensor reports
     them, `reward="dense"` rewards closeness (`envs.tasks.DYNAMICS_V1`).
+    v2: v1 with contact springs for retention (`envs.scene.ContactSprings`) and impratio 30:
+    the same documented ranges, a steady sliding plateau where v1's tabs chatter
+    (`DYNAMICS_V2`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -217,7 +220,8 @@ class InsertionEnv(gym.Env):
         self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
         self.render_mode = render_mode
         self.scene_config = SceneConfig(
-            timestep=timestep, contact=dynamics.contact, gains=dynamics.gains
+            timestep=timestep, contact=dynamics.contact, gains=dynamics.gains,
+            springs=dynamics.springs,
         )
         #: Real-world variation in force (a noiseless model when switched off).
         self.sensor = (

@@ -18,11 +18,16 @@ A slow pull meets only the sliding friction (the ramp's far side pushes the plug
 plateau is set inside the withdrawal range and the ramp radius r, which sets phi, so that the
 ramp peak lands inside the insertion range. The formula is a quasi-static estimate; the tests in
 `tests/envs/test_mating_forces.py` measure the simulated peaks against the documented ranges.
+
+Version 2 keeps the ranges and the plateau but makes each spring a rigid sphere whose contact
+is the spring (`envs.scene.ContactSprings`): its deflection is the contact's penetration, along
+the contact normal, so the ramp follows `contact_ramp_ratio` instead of `ramp_ratio`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -224,6 +229,22 @@ def ramp_ratio(radius_mm: float, interference_mm: float, friction: float) -> flo
     return float(ramp.max() / (friction * interference_mm))
 
 
+def contact_ramp_ratio(radius_mm: float, interference_mm: float, friction: float) -> float:
+    """`ramp_ratio` for contact springs (task version 2, `envs.scene.ContactSprings`): a rigid
+    round spring whose penetration is its deflection.
+
+    The plug's edge at height z above the spring's centre, which stands h = r - d from the
+    plug's side, penetrates it by r - D (D = sqrt(h^2 + z^2)) along the normal at angle phi
+    (sin phi = z / D), so F(z) = 2 k (r - D) (sin phi + mu cos phi); on the side F = 2 mu k d.
+    Never self-locking: the normal force, not a slide joint, carries the deflection.
+    """
+    h = radius_mm - interference_mm
+    z = np.linspace(0.0, np.sqrt(radius_mm**2 - h**2), 400)
+    distance = np.hypot(h, z)
+    ramp = (radius_mm - distance) * (z + friction * h) / distance
+    return float(ramp.max() / (friction * interference_mm))
+
+
 def max_spring_radius_mm(spec: ConnectorSpec) -> float:
     """Largest ramp radius whose ramp is passed `RAMP_END_BEFORE_MATING_MM` before mating: the
     tab centre sits min(chamfer + 2, stroke / 2) + r below the mouth (`connectors._springs`)."""
@@ -231,18 +252,21 @@ def max_spring_radius_mm(spec: ConnectorSpec) -> float:
     return spec.success_depth_mm - RAMP_END_BEFORE_MATING_MM - top
 
 
-def calibrated(spec: ConnectorSpec, forces: MatingForces) -> ConnectorSpec:
+def calibrated(
+    spec: ConnectorSpec, forces: MatingForces, ramp: Callable[..., float] = ramp_ratio
+) -> ConnectorSpec:
     """`spec` with retention springs whose sliding force lies in the withdrawal range and whose
     ramp peak lies in the insertion range (aimed at the insertion range's geometric middle).
 
     Sets `retention_force_n` (the sliding force, 2 mu k d) and `spring_radius_mm` (the ramp);
-    raises ValueError when the geometry cannot reach the ranges.
+    `ramp` is the springs' ramp-peak ratio (`ramp_ratio`: v1's tabs; `contact_ramp_ratio`:
+    v2's contact springs). Raises ValueError when the geometry cannot reach the ranges.
     """
     d, mu = spec.spring_interference_mm, spec.friction
     r_max = max_spring_radius_mm(spec)
     if r_max <= MIN_SPRING_RADIUS_MM:
         raise ValueError(f"{spec.name}: stroke too short for a retention ramp (r_max {r_max})")
-    ratio_lo, ratio_hi = ramp_ratio(r_max, d, mu), ramp_ratio(MIN_SPRING_RADIUS_MM, d, mu)
+    ratio_lo, ratio_hi = ramp(r_max, d, mu), ramp(MIN_SPRING_RADIUS_MM, d, mu)
     ins_lo, ins_hi = forces.insertion_n
     wd_lo, wd_hi = forces.withdrawal_n
     insertion = float(np.sqrt(ins_lo * ins_hi))
@@ -251,9 +275,9 @@ def calibrated(spec: ConnectorSpec, forces: MatingForces) -> ConnectorSpec:
     lo, hi = MIN_SPRING_RADIUS_MM, r_max  # ramp_ratio falls as the radius grows: bisect
     for _ in range(50):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if ramp_ratio(mid, d, mu) > ratio else (lo, mid)
+        lo, hi = (mid, hi) if ramp(mid, d, mu) > ratio else (lo, mid)
     radius = (lo + hi) / 2
-    predicted = sliding * ramp_ratio(radius, d, mu)
+    predicted = sliding * ramp(radius, d, mu)
     if not ins_lo < predicted < ins_hi:
         raise ValueError(
             f"{spec.name}: cannot reach insertion {forces.insertion_n} N with withdrawal "

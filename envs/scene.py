@@ -13,15 +13,16 @@ reference |e| <= delta would produce; six are dampers on the TCP velocity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
 
 from envs import ur5e_constants as ur
-from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
+from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces, spring_rails
 from envs.geometry import Piece
 from envs.rendering import merge_visual_boxes
+from envs.version_key import ADDED_FIELD
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,50 @@ class ImpedanceGains:
 
 
 @dataclass(frozen=True)
+class ContactSprings:
+    """Retention springs whose contact is the spring (task version 2 on).
+
+    Each spring is a rigid sphere of the socket standing `spring_interference_mm` into the
+    plug's path (where version 1 hangs a light tab on a slide joint), and it touches only a
+    rail on the plug: a box flush with the plug's side under the sphere, so there is one
+    contact per spring whatever convex pieces the plug is made of. The contact's reference
+    stiffness is chosen so that its penetration force is the spring's, N = k x interference
+    (MuJoCo's direct solref: with impedance d the static force is stiffness x depth /
+    ((1 - d) x diagApprox)), so friction on the deflected spring sets the plateau as in v1, but
+    there is no light body for the soft contact's sliding push-off to knock away: v1's tabs
+    lose contact in every env step of a slide, these stay on the plug from touch-down to
+    release (`benchmark/bench_tab_chatter.py`; one bounce at the RAM card's touch-down).
+
+    impedance: solimp's constant d. The convex model's sliding push-off, an extra normal force
+    of about friction x damping x slip speed / (A + R), falls as the constraint's regulariser
+    R = (1 - d) / d x diagApprox grows: at 0.9 the plateau rose 8% (at most 17%) from 0.25 to
+    1 mm per env step, at 0.7 2% (at most 4%). Softer still lets the friction rows creep below
+    mu N at slow slips (0.5: USB's slow pull dips to 0.78 of its mean), which the version's
+    impratio of 30 (`envs.tasks.DYNAMICS_V2`) holds off at 0.7.
+    damping_per_s: the contact's reference damping [1/s], which also sets how hard its
+    friction rows hold: well above ~10/s, so friction resists the slip velocity rather than the
+    arm's accelerations within a 10 Hz step (a 0.5 N peg reads friction along the motion at
+    1 mm per step below that), and well below the rigid 2/timeconst = 500/s, which would
+    multiply the push-off. rail_thickness_mm: the rails' depth into the plug (inside its body:
+    the rails touch nothing but the springs).
+    """
+
+    impedance: float = 0.7
+    damping_per_s: float = 40.0
+    rail_thickness_mm: float = 0.6
+
+
+@dataclass(frozen=True)
 class SceneConfig:
+    """timestep [s], contact solver, impedance gains, offscreen frame size, and the retention
+    springs' model (None: version 1's slide-joint tabs, `spring_params`)."""
+
     timestep: float = 0.002
     contact: ContactParams = ContactParams()
     gains: ImpedanceGains = ImpedanceGains()
     offscreen_width: int = 640
     offscreen_height: int = 480
+    springs: ContactSprings | None = field(default=None, metadata=ADDED_FIELD)
 
 
 #: Distance from the flange to the gripper's palm (F/T sensor + gripper base) [m].
@@ -102,8 +141,10 @@ def _add_pieces(
     solref: list[float],
     solimp: list[float],
     spring: SpringParams | None = None,
+    bits: tuple[int, int] | None = None,
 ) -> None:
-    """Add pieces as rigid geoms of `body`; spring pieces become spring-loaded tabs."""
+    """Add pieces as rigid geoms of `body`; spring pieces become spring-loaded tabs. `bits`
+    (contype, conaffinity) overrides `_collision_bits`."""
     kinds = {
         "box": mujoco.mjtGeom.mjGEOM_BOX,
         "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
@@ -135,7 +176,7 @@ def _add_pieces(
         geom.quat = p.quat
         geom.rgba = (0.9, 0.75, 0.2, 1.0) if p.spring_axis is not None else rgba
         geom.friction = [friction, 0.005, 0.0001]
-        geom.contype, geom.conaffinity = _collision_bits(prefix, p.spring_axis is not None)
+        geom.contype, geom.conaffinity = bits or _collision_bits(prefix, p.spring_axis is not None)
         geom.condim = 4
         geom.mass = 0.002
         geom.solref = solref
@@ -144,7 +185,44 @@ def _add_pieces(
 
 #: Collision bits: the static socket and board (1), the arm (2), the spring tabs (4). The plug
 #: touches all of the socket; a tab touches only the plug, never the walls it is mounted in.
+#: With contact springs (`ContactSprings`) a spring touches only the plug's rails, and the rails
+#: nothing else.
 _SOCKET, _ARM, _TAB = 1, 2, 4
+
+
+def _add_contact_springs(body, pieces: list[Piece], friction: float) -> None:
+    """The socket's spring pieces as rigid spheres of `body` (their capsules' radius and centre),
+    touching only the plug's rails; `tune_contact_springs` sets their stiffness once the model
+    is compiled."""
+    for p in pieces:
+        geom = body.add_geom()
+        geom.name = f"socket_{p.name}"
+        geom.type = mujoco.mjtGeom.mjGEOM_SPHERE
+        geom.size[0] = p.size[0]
+        geom.pos = p.pos
+        geom.rgba = (0.9, 0.75, 0.2, 1.0)
+        geom.friction = [friction, 0.005, 0.0001]
+        geom.contype = geom.conaffinity = _TAB
+        geom.condim = 4
+        geom.priority = 1  # the spring's solref and solimp rule its contact with the rail
+
+
+def tune_contact_springs(
+    model: mujoco.MjModel, spec: ConnectorSpec, springs: ContactSprings, timestep: float
+) -> None:
+    """Give the compiled model's contact springs `spring_params`' stiffness [N/m].
+
+    MuJoCo's direct solref (-k, -b) with a constant impedance d holds a static penetration x
+    with force k x / ((1 - d) diagApprox), where diagApprox of a plug-socket contact is the
+    plug's translational `body_invweight0` (the socket is static), known only after compiling.
+    """
+    stiffness = spring_params(spec, timestep).stiffness
+    inv_weight = model.body_invweight0[model.body("plug").id, 0]
+    d = springs.impedance
+    for name in ("socket_spring0", "socket_spring1"):
+        geom = model.geom(name).id
+        model.geom_solref[geom] = (-stiffness * (1 - d) * inv_weight, -springs.damping_per_s)
+        model.geom_solimp[geom] = (d, d, 1e-3, 0.5, 2.0)
 
 
 def _collision_bits(prefix: str, is_tab: bool) -> tuple[int, int]:
@@ -188,7 +266,8 @@ def build_spec(
     config: SceneConfig = SceneConfig(),
     board_sockets: tuple[BoardSocket, ...] = (),
 ) -> mujoco.MjSpec:
-    """The full cell as an editable `MjSpec` (compile with `.compile()`).
+    """The full cell as an editable `MjSpec` (`build_model` compiles it and sets the contact
+    springs' stiffness, which needs the compiled model).
 
     `board_sockets` adds further sockets (NIST task board layout) as static obstacles with their
     mouths at z = 0; the board grows to hold them. Colours come from the connector spec.
@@ -241,9 +320,11 @@ def build_spec(
     socket.name = "socket"
     solref = [config.contact.rigid_timeconst_steps * config.timestep, 1.0]
     solimp = [*config.contact.rigid_solimp, 0.5, 2.0]
+    pieces = socket_pieces(spec)
+    springs = config.springs
     _add_pieces(
         socket,
-        socket_pieces(spec),
+        [p for p in pieces if springs is None or p.spring_axis is None],
         "socket",
         spec.socket_rgba,
         spec.friction,
@@ -251,6 +332,9 @@ def build_spec(
         solimp,
         spring_params(spec, config.timestep),
     )
+    if springs is not None:
+        springs_pieces = [p for p in pieces if p.spring_axis is not None]
+        _add_contact_springs(socket, springs_pieces, spec.friction)
     for i, (other, (x, y)) in enumerate(board_sockets):
         holder = world.add_body()
         holder.name = f"board{i}"
@@ -350,7 +434,24 @@ def build_spec(
     plug.pos = [0, 0, tcp_z]
     plug.quat = [0.0, 1.0, 0.0, 0.0]  # plug z (towards the gripper) = -flange z
     plug.gravcomp = 1.0
-    _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, solref, solimp)
+    if springs is None:
+        _add_pieces(plug, plug_pieces(spec), "plug", spec.plug_rgba, spec.friction, solref, solimp)
+    else:
+        plug_bits, rail_bits = (_SOCKET, _SOCKET), (_TAB, _TAB)
+        _add_pieces(
+            plug,
+            plug_pieces(spec),
+            "plug",
+            spec.plug_rgba,
+            spec.friction,
+            solref,
+            solimp,
+            bits=plug_bits,
+        )
+        rails = spring_rails(spec, springs.rail_thickness_mm)
+        _add_pieces(
+            plug, rails, "plug", spec.plug_rgba, spec.friction, solref, solimp, bits=rail_bits
+        )
     for geom in plug.geoms:
         geom.mass = 0.0
     plug_mass = plug.add_geom()  # one mass carrier keeps the plug's inertia independent of pieces
@@ -461,7 +562,11 @@ def build_model(
     board_sockets: tuple[BoardSocket, ...] = (),
 ) -> mujoco.MjModel:
     """The compiled cell; same-coloured boxes of a body are drawn as one mesh
-    (`envs.rendering.merge_visual_boxes`: physics unchanged, fewer draw calls per frame)."""
+    (`envs.rendering.merge_visual_boxes`: physics unchanged, fewer draw calls per frame), and
+    contact springs, if any, tuned (`tune_contact_springs`)."""
     model_spec = build_spec(spec, config, board_sockets)
     merge_visual_boxes(model_spec)
-    return model_spec.compile()
+    model = model_spec.compile()
+    if config.springs is not None:
+        tune_contact_springs(model, spec, config.springs, config.timestep)
+    return model

@@ -6,12 +6,14 @@ these specs, so nothing here may depend on MuJoCo state.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MODEL_E, USB_A, ConnectorSpec
-from envs.mating_forces import CATALOG_FORCES, PAPER000, calibrated
-from envs.scene import ContactParams, ImpedanceGains
+from envs.mating_forces import CATALOG_FORCES, PAPER000, calibrated, contact_ramp_ratio
+from envs.scene import ContactParams, ContactSprings, ImpedanceGains
+from envs.version_key import ADDED_FIELD
 
 DENSE_FORMS = ("printed", "closeness")
 PEAK_FORCE_MODELS = ("contact_100hz", "ft_sensor")
@@ -81,7 +83,8 @@ class TaskDynamics:
     means ("printed": paper 000 eq. 2 as printed; "closeness": its closeness-rewarding form,
     see `envs.rewards`). peak_force: what `info["max_force_n"]` measures ("contact_100hz": net
     contact force on the plug sampled at 100 Hz; "ft_sensor": the zeroed, filtered wrist F/T
-    force at every physics step, what a wrist sensor reports).
+    force at every physics step, what a wrist sensor reports). springs: the retention springs'
+    model (None: slide-joint tabs, versions 0 and 1; `ContactSprings`: version 2).
     """
 
     timestep: float = 0.002
@@ -90,6 +93,7 @@ class TaskDynamics:
     sensor: SensorModel = SensorModel()
     dense_form: str = "printed"
     peak_force: str = "contact_100hz"
+    springs: ContactSprings | None = field(default=None, metadata=ADDED_FIELD)
 
     def __post_init__(self) -> None:
         if self.dense_form not in DENSE_FORMS:
@@ -111,7 +115,14 @@ DYNAMICS_V1 = TaskDynamics(
     dense_form="closeness",
     peak_force="ft_sensor",
 )
-DYNAMICS = {0: DYNAMICS_V0, 1: DYNAMICS_V1}
+#: Version 2: version 1 with contact springs for retention (`envs.scene.ContactSprings`): the
+#: same documented mating forces, a steady sliding plateau instead of v1's chattering tabs. Its
+#: impratio of 30 (10 before) makes every contact's friction rows stiffer against the normal
+#: row, so the compliant springs' friction reaches mu N even at a 1 mm/s slip.
+DYNAMICS_V2 = dataclasses.replace(
+    DYNAMICS_V1, contact=ContactParams(impratio=30.0), springs=ContactSprings()
+)
+DYNAMICS = {0: DYNAMICS_V0, 1: DYNAMICS_V1, 2: DYNAMICS_V2}
 
 
 @dataclass(frozen=True)
@@ -135,11 +146,18 @@ class TaskSpec:
 
 
 def _versions(name: str, connector: ConnectorSpec, forces, paper: str) -> list[TaskSpec]:
-    """Version 0 (kept reproducible) and version 1 (datasheet forces, new dynamics) of a task."""
+    """Versions 0 and 1 (kept reproducible) and 2 (contact springs) of a task."""
     return [
         TaskSpec(name, connector, paper=paper),
         TaskSpec(
             name, calibrated(connector, forces), paper=paper, version=1, dynamics=DYNAMICS_V1
+        ),
+        TaskSpec(
+            name,
+            calibrated(connector, forces, contact_ramp_ratio),
+            paper=paper,
+            version=2,
+            dynamics=DYNAMICS_V2,
         ),
     ]
 
@@ -150,7 +168,7 @@ TASKS: dict[str, TaskSpec] = {
     for t in _versions(name, connector, PAPER000[connector.name], "000 §3.1")
 }
 
-#: One task per catalog connector: InsertBench/Connector-<Name>-v0 and -v1 (see envs.catalog).
+#: One task per catalog connector: InsertBench/Connector-<Name>-v0, -v1, -v2 (envs.catalog).
 CONNECTOR_TASKS: dict[str, TaskSpec] = {
     t.env_id: t
     for entry in CATALOG.values()
@@ -162,9 +180,10 @@ TASKS.update(CONNECTOR_TASKS)
 
 
 #: The three tasks of paper 000 (section 3.1), in its order of difficulty: version 0 (the
-#: first release, kept reproducible) and version 1 (the current one).
+#: first release, kept reproducible), version 1 and version 2 (contact springs).
 PAPER000_TASKS = ("InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0")
 PAPER000_TASKS_V1 = ("InsertBench/USB-v1", "InsertBench/DSub-v1", "InsertBench/ModelE-v1")
+PAPER000_TASKS_V2 = ("InsertBench/USB-v2", "InsertBench/DSub-v2", "InsertBench/ModelE-v2")
 
 def task_spec(env_id: str) -> TaskSpec:
     """The spec of a registered task ID, with a clear error for unknown IDs."""

@@ -30,12 +30,20 @@ import gymnasium as gym
 
 #: Hex digits shown in tables (`insertbench list`); the ledger stores the full key.
 SHORT_KEY_LENGTH = 12
+#: `dataclasses.field` metadata of a field added after keys were published: it is hashed only
+#: where it differs from its default, so the keys of every task that leaves it at the default
+#: (all that existed before it) stay as they were.
+ADDED_FIELD = {"version_key": "hash_if_set"}
 
 
 def _plain(value: Any) -> Any:
     """JSON-ready data: dataclasses -> dicts, tuples -> lists, numbers -> float (so 1 == 1.0)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.metadata != ADDED_FIELD or getattr(value, f.name) != f.default
+        }
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -194,3 +194,8 @@ def test_importing_and_building_pybullet_prints_nothing():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True, env=env)
     assert done.stdout == "" and done.stderr == ""
+
+
+def test_refuses_version_2_contact_springs():
+    with pytest.raises(ValueError, match="contact springs"):
+        BulletInsertionEnv("InsertBench/USB-v2")

@@ -1,5 +1,6 @@
 """Task version 1: datasheet mating forces, the controller that can push through them, and the
-real-world variation that makes evaluation seeds mean something (issues 17, 18, 9 item 4)."""
+real-world variation that makes evaluation seeds mean something (issues 17, 18, 9 item 4);
+version 2: the same forces from contact springs."""
 
 from __future__ import annotations
 
@@ -12,15 +13,25 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs import rewards
-from envs.mating_forces import measure_peaks, ramp_ratio
-from envs.tasks import DYNAMICS_V0, PAPER000_TASKS_V1, TASKS
+from envs.mating_forces import contact_ramp_ratio, measure_peaks, ramp_ratio
+from envs.scene import ContactParams, ContactSprings
+from envs.tasks import (
+    DYNAMICS_V0,
+    DYNAMICS_V1,
+    DYNAMICS_V2,
+    PAPER000_TASKS_V1,
+    PAPER000_TASKS_V2,
+    TASKS,
+)
+from envs.version_key import version_data
 from real.config import SafetyConfig
 from tests.envs.helpers import push_down
 
 V1_IDS = sorted(k for k in TASKS if k.endswith("-v1"))
+V2_IDS = sorted(k for k in TASKS if k.endswith("-v2"))
 
 
-@pytest.mark.parametrize("env_id", V1_IDS)
+@pytest.mark.parametrize("env_id", V1_IDS + V2_IDS)
 def test_quasi_static_press_and_pull_peak_inside_documented_ranges(env_id):
     """At 1 mm per step (twice `bench_mating_forces`' speed, to keep the suite fast): the peaks
     must not depend on going slower or faster than that."""
@@ -59,9 +70,34 @@ def test_ramp_ratio_rises_as_the_ramp_steepens():
     assert ramp_ratio(0.21, 0.2, 0.3) == float("inf")  # a self-locking wedge
 
 
-@pytest.mark.parametrize("env_id", PAPER000_TASKS_V1)
+def test_contact_ramp_ratio_rises_as_the_ramp_steepens_and_never_locks():
+    """A contact spring's normal force carries the deflection: sqrt(1 + mu^2) / mu bounds it."""
+    ratios = [contact_ramp_ratio(r, 0.2, 0.3) for r in (3.0, 1.5, 0.8, 0.21)]
+    assert 1.0 < ratios[0] < ratios[1] < ratios[2] < ratios[3] < np.hypot(1.0, 0.3) / 0.3
+
+
+def test_v2_is_v1_with_contact_springs_and_the_same_documented_ranges():
+    assert DYNAMICS_V2 == dataclasses.replace(
+        DYNAMICS_V1, contact=ContactParams(impratio=30.0), springs=ContactSprings()
+    )
+    assert len(V2_IDS) == len(V1_IDS)
+    for v2 in V2_IDS:
+        v1 = TASKS[v2[:-1] + "1"]
+        assert TASKS[v2].connector.mating == v1.connector.mating
+        assert TASKS[v2].dynamics == DYNAMICS_V2
+
+
+def test_contact_springs_enter_only_the_keys_of_the_tasks_that_have_them():
+    """`springs` was added after v0 and v1 keys were published: hashed only where set."""
+    assert "springs" not in str(version_data("InsertBench/USB-v1"))
+    assert "springs" in str(version_data("InsertBench/USB-v2"))
+
+
+@pytest.mark.parametrize(
+    "env_id", [*PAPER000_TASKS_V1, *PAPER000_TASKS_V2, "InsertBench/Connector-UKACPlug-v2"]
+)
 @pytest.mark.parametrize("axis", [0, 1])
-def test_v1_offset_beyond_window_jams_and_inside_slides_in(env_id, axis):
+def test_datasheet_versions_jam_beyond_the_window_and_slide_in_inside(env_id, axis):
     """As `test_fidelity` on v0, with the jam checked 0.3 mm (not 0.1) beyond the window: at
     the 100 N push the wrist's rotational compliance (100 N m/rad) tilts a plug resting on the
     rim by ~8 mrad, enough to tip a corner 0.1 mm off the rim into the chamfer."""
@@ -178,6 +214,8 @@ def test_dense_reward_forms_per_version():
         ("InsertBench/USB-v1", {}),
         ("InsertBench/USB-v1", {"obs_mode": "state+pixels", "image_size": 16}),
         ("InsertBench/ConnectorFamily-v1", {"split": "test"}),
+        ("InsertBench/USB-v2", {}),
+        ("InsertBench/ConnectorFamily-v2", {"split": "test"}),
     ],
 )
 def test_v1_envs_pass_the_env_checker(env_id, kwargs):
@@ -187,10 +225,12 @@ def test_v1_envs_pass_the_env_checker(env_id, kwargs):
     env.close()
 
 
-def test_connector_family_v1_draws_v1_members_and_refuses_procedural():
-    env = gym.make("InsertBench/ConnectorFamily-v1", connectors=["USBC", "RJ45"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_connector_family_draws_members_of_its_version_and_refuses_procedural(version):
+    family = f"InsertBench/ConnectorFamily-v{version}"
+    env = gym.make(family, connectors=["USBC", "RJ45"])
     _, info = env.reset(seed=0)
-    assert info["task_id"].endswith("-v1")
+    assert info["task_id"].endswith(f"-v{version}")
     assert env.unwrapped.active.task.connector.mating is not None
     with pytest.raises(ValueError, match="procedural"):
-        gym.make("InsertBench/ConnectorFamily-v1", split="procedural")
+        gym.make(family, split="procedural")
