@@ -16,6 +16,7 @@ def _pixel_sac(image_size=16, **config):
     })
     act_space = gym.spaces.Box(-1, 1, (3,), np.float32)
     obs_space.seed(0)
+    act_space.seed(0)
     agent = make_agent("sac", obs_space, act_space,
                        {"learning_starts": 0, "random_steps": 0, "batch_size": 8,
                         "hidden": (16,), "image_feature_dim": 8, **config})
@@ -138,3 +139,27 @@ def test_soft_update_is_polyak_averaging_bitwise():
         assert torch.equal(got, want)
     with pytest.raises(ValueError, match="target parameters"):
         soft_update(torch.nn.Linear(5, 7), source, 0.005)
+
+
+def test_fused_adam_steps_within_float32_rounding_of_the_unfused_step():
+    """SAC's optimizers are fused; three pixel-SAC updates with PyTorch's unfused Adam (same
+    weights, batches, seeds and learning rates) land on the same weights up to float32
+    rounding."""
+    fused, plain = _pixel_sac(), _pixel_sac()
+    for name in ("actor", "critic", "target_critic", "temperature"):
+        getattr(plain, name).load_state_dict(getattr(fused, name).state_dict())
+    for name in ("actor_opt", "critic_opt", "alpha_opt"):
+        group = getattr(fused, name).param_groups[0]
+        assert group["fused"]
+        setattr(plain, name, torch.optim.Adam(getattr(plain, name).param_groups[0]["params"],
+                                              lr=group["lr"], fused=False))
+    before = _params(fused.critic)
+    for agent in (fused, plain):
+        torch.manual_seed(1)  # the random shifts and the actor's samples
+        for _ in range(3):
+            agent.update()
+    for name in ("actor", "critic", "temperature"):
+        for a, b in zip(_params(getattr(fused, name)), _params(getattr(plain, name)),
+                        strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert any(not torch.equal(a, b) for a, b in zip(before, _params(fused.critic), strict=True))
