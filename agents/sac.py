@@ -102,7 +102,8 @@ def fused_adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
 
     The unfused step issues about seven tensor ops per parameter (~200 per SAC update); fused,
     the update agrees with it to float32 rounding (tests/agents/test_shared_encoder.py) and pixel
-    SAC makes 5-8% more updates per CPU-second (`python -m benchmark.bench_throughput`).
+    SAC (32x32 gray, bf16 convs, 16 channels, batch 256) makes 5-8% more updates per CPU-second,
+    measured against the unfused optimizer in paired runs in one process.
     Checkpoints store the flag with the optimizer's param groups, so an agent resumed from one
     saved unfused keeps stepping unfused, exactly as before.
     """
