@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import Transition, make_agent
+from agents import Transition, load_agent, make_agent
 from agents.networks import random_shift, soft_update
 
 
@@ -163,3 +163,24 @@ def test_fused_adam_steps_within_float32_rounding_of_the_unfused_step():
                         strict=True):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
     assert any(not torch.equal(a, b) for a, b in zip(before, _params(fused.critic), strict=True))
+
+
+def test_a_checkpoint_saved_with_unfused_adam_resumes_unfused_and_exactly(tmp_path):
+    names = ("actor_opt", "critic_opt", "alpha_opt")
+    old = _pixel_sac()
+    for name in names:  # as agents were saved before SAC's optimizers were fused
+        group = getattr(old, name).param_groups[0]
+        setattr(old, name, torch.optim.Adam(group["params"], lr=group["lr"]))
+    old.update()
+    old.save(tmp_path / "old", include_replay=True)
+    resumed = load_agent(tmp_path / "old")
+    assert not any(getattr(resumed, name).param_groups[0]["fused"] for name in names)
+    for agent in (old, resumed):
+        torch.manual_seed(3)
+        agent.update()
+    for a, b in zip(_params(old.critic), _params(resumed.critic), strict=True):
+        assert torch.equal(a, b)
+    new = _pixel_sac()
+    new.save(tmp_path / "new")
+    assert all(getattr(load_agent(tmp_path / "new"), name).param_groups[0]["fused"]
+               for name in names)
