@@ -54,7 +54,7 @@ from agents.networks import (
 )
 from agents.off_policy import OffPolicyAgent
 from agents.registry import register
-from agents.sac import Temperature
+from agents.sac import Temperature, fused_adam
 
 # Sources: [rlpd] github.com/ikostrikov/rlpd, rlpd/configs/rlpd_config.py and
 # train_finetuning.py flags (state); rlpd_pixels_config.py (pixels). [hil-serl] paper 003,
@@ -160,9 +160,9 @@ class RLPDAgent(OffPolicyAgent):
         self.temperature = Temperature(config.init_temperature)
         for module in (self.actor, self.critic, self.target_critic, self.temperature):
             module.to(self.device)
-        self.actor_opt = torch.optim.Adam(self.actor.net.parameters(), lr=config.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
-        self.alpha_opt = torch.optim.Adam(self.temperature.parameters(), lr=config.alpha_lr)
+        self.actor_opt = fused_adam(self.actor.net.parameters(), config.actor_lr)
+        self.critic_opt = fused_adam(self.critic.parameters(), config.critic_lr)
+        self.alpha_opt = fused_adam(self.temperature.parameters(), config.alpha_lr)
         self.actor_steps = 0
 
     # ------------------------------------------------------------------ acting

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import Transition, make_agent
+from agents import Transition, load_agent, make_agent
 from agents.networks import random_shift, soft_update
 
 
@@ -16,6 +16,7 @@ def _pixel_sac(image_size=16, **config):
     })
     act_space = gym.spaces.Box(-1, 1, (3,), np.float32)
     obs_space.seed(0)
+    act_space.seed(0)
     agent = make_agent("sac", obs_space, act_space,
                        {"learning_starts": 0, "random_steps": 0, "batch_size": 8,
                         "hidden": (16,), "image_feature_dim": 8, **config})
@@ -138,3 +139,48 @@ def test_soft_update_is_polyak_averaging_bitwise():
         assert torch.equal(got, want)
     with pytest.raises(ValueError, match="target parameters"):
         soft_update(torch.nn.Linear(5, 7), source, 0.005)
+
+
+def test_fused_adam_steps_within_float32_rounding_of_the_unfused_step():
+    """SAC's optimizers are fused; three pixel-SAC updates with PyTorch's unfused Adam (same
+    weights, batches, seeds and learning rates) land on the same weights up to float32
+    rounding."""
+    fused, plain = _pixel_sac(), _pixel_sac()
+    for name in ("actor", "critic", "target_critic", "temperature"):
+        getattr(plain, name).load_state_dict(getattr(fused, name).state_dict())
+    for name in ("actor_opt", "critic_opt", "alpha_opt"):
+        group = getattr(fused, name).param_groups[0]
+        assert group["fused"]
+        setattr(plain, name, torch.optim.Adam(getattr(plain, name).param_groups[0]["params"],
+                                              lr=group["lr"], fused=False))
+    before = _params(fused.critic)
+    for agent in (fused, plain):
+        torch.manual_seed(1)  # the random shifts and the actor's samples
+        for _ in range(3):
+            agent.update()
+    for name in ("actor", "critic", "temperature"):
+        for a, b in zip(_params(getattr(fused, name)), _params(getattr(plain, name)),
+                        strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert any(not torch.equal(a, b) for a, b in zip(before, _params(fused.critic), strict=True))
+
+
+def test_a_checkpoint_saved_with_unfused_adam_resumes_unfused_and_exactly(tmp_path):
+    names = ("actor_opt", "critic_opt", "alpha_opt")
+    old = _pixel_sac()
+    for name in names:  # as agents were saved before SAC's optimizers were fused
+        group = getattr(old, name).param_groups[0]
+        setattr(old, name, torch.optim.Adam(group["params"], lr=group["lr"]))
+    old.update()
+    old.save(tmp_path / "old", include_replay=True)
+    resumed = load_agent(tmp_path / "old")
+    assert not any(getattr(resumed, name).param_groups[0]["fused"] for name in names)
+    for agent in (old, resumed):
+        torch.manual_seed(3)
+        agent.update()
+    for a, b in zip(_params(old.critic), _params(resumed.critic), strict=True):
+        assert torch.equal(a, b)
+    new = _pixel_sac()
+    new.save(tmp_path / "new")
+    assert all(getattr(load_agent(tmp_path / "new"), name).param_groups[0]["fused"]
+               for name in names)
