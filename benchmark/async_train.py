@@ -40,6 +40,7 @@ from typing import Any, Literal
 import torch
 
 from agents import Transition, agent_spec, make_agent
+from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
@@ -112,6 +113,7 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
               if agent_spec(agent_name).needs_base_policy else {})
     agent = make_agent(agent_name, env.observation_space, env.action_space, config,
                        seed=seed * 1000 + index + 1, **kwargs)
+    residual = isinstance(agent, ResidualMixin)
     operator = getattr(agent, "operator", None)
     _load_weights(agent, weights_queue.get())
     episode = 0
@@ -130,12 +132,15 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
                 _load_weights(agent, weights_queue.get_nowait())
             except queue.Empty:
                 pass
+            # pi_H reads this actor's env (its start frame and believed goal): the learner's
+            # own env cannot recompute it, so a residual agent's transition carries it.
+            base_action = agent.base_action(obs) if residual else None
             action, next_obs, reward, terminated, truncated, info, intervened = act_and_step(
                 env, agent, obs, operator
             )
             transitions.put(Transition(obs, action, float(reward), next_obs, terminated,
                                        truncated, {k: info[k] for k in INFO_KEYS if k in info},
-                                       intervened=intervened))
+                                       intervened=intervened, base_action=base_action))
             agent.env_steps += 1  # keeps warm-up schedules moving between weight updates
             obs, done = next_obs, terminated or truncated
     env.close()

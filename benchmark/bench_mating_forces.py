@@ -4,10 +4,12 @@ P-controller's success before (v0) and after (v1, or v2) the datasheet forces (i
 For every task with a `-v1` version (`--version 2`: `-v2`, the contact springs): the aligned
 quasi-static press and pull of `envs.mating_forces.measure_peaks` (noiseless), and the
 P-controller's success over `--episodes` evaluation seeds with an exact goal and with +-1 mm
-goal noise, on v0 and on the version asked for.
+goal noise, on the baseline (v0, or `--baseline 1`) and on the version asked for. A baseline
+with documented ranges (v1) has its peaks printed too, as "v1 → v2".
 
     PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --episodes 10 > mating.md
     PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 2 --episodes 10
+    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 2 --baseline 1 --episodes 10
 """
 
 from __future__ import annotations
@@ -42,27 +44,34 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--version", type=int, choices=(1, 2), default=1,
                         help="the datasheet-force version to measure (v0 is the baseline)")
+    parser.add_argument("--baseline", type=int, choices=(0, 1), default=0,
+                        help="the version compared against (1 only with --version 2)")
     parser.add_argument("tasks", nargs="*", help="task IDs of that version (default: all)")
     args = parser.parse_args()
-    v = args.version
+    v, b = args.version, args.baseline
+    if b >= v:
+        parser.error(f"--baseline {b} must be older than --version {v}")
     ids = args.tasks or [k for k in TASKS if k.endswith(f"-v{v}")]
     n = args.episodes
-    print("| Task | Insertion range [N] | Sim peak in [N] | Withdrawal range [N] "
-          f"| Sim peak out [N] | P exact v0 | P exact v{v} | P ±1 mm v0 | P ±1 mm v{v} | Source |")
+    versions = f"v{b} → v{v}" if b else f"v{v}"
+    print(f"| Task | Insertion range [N] | Sim peak in [N] {versions} | Withdrawal range [N] "
+          f"| Sim peak out [N] {versions} | P exact v{b} | P exact v{v} | P ±1 mm v{b} "
+          f"| P ±1 mm v{v} | Source |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for task_id in ids:
-        v0 = task_id[:-1] + "0"
+        baseline = task_id[:-1] + str(b)
         mating = TASKS[task_id].connector.mating
-        peak_in, peak_out = measure_peaks(TASKS[task_id])
+        peaks = [measure_peaks(TASKS[t]) for t in ((baseline,) if b else ()) + (task_id,)]
+        peak_in, peak_out = (" → ".join(f"{p[i]:.1f}" for p in peaks) for i in (0, 1))
         cells = [
             f"{p_controller_successes(env_id, noise, n)}/{n}"
             for noise in (0.0, 1.0)
-            for env_id in (v0, task_id)
+            for env_id in (baseline, task_id)
         ]
         ins, out = mating.insertion_n, mating.withdrawal_n
         print(
-            f"| {task_id.removeprefix('InsertBench/')} | {ins[0]:g}–{ins[1]:g} | {peak_in:.1f} "
-            f"| {out[0]:g}–{out[1]:g} | {peak_out:.1f} | " + " | ".join(cells)
+            f"| {task_id.removeprefix('InsertBench/')} | {ins[0]:g}–{ins[1]:g} | {peak_in} "
+            f"| {out[0]:g}–{out[1]:g} | {peak_out} | " + " | ".join(cells)
             + f" | {mating.source} |",
             flush=True,
         )

@@ -30,13 +30,27 @@ PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) 
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="SQLite store [default: runs/<preset>.sqlite].")
 ]
+VersionOpt = Annotated[list[int] | None, typer.Option(
+    "--task-version", help="Run the preset's tasks at this task version instead of their own "
+    "(repeatable: each task at each version, side by side on the same seeds); the store and "
+    "report default to runs/<preset>-v<N>... . Give the same to status and report.")]
 
 
-def _load(preset: str):  # noqa: ANN202 - returns Preset; typed via load_preset
+def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 - a Preset
     try:
-        return load_preset(preset)
+        spec = load_preset(preset, task_versions or ())
     except PresetError as err:
         raise typer.BadParameter(str(err), param_hint="PRESET") from None
+    if task_versions:
+        import gymnasium as gym
+
+        import envs  # noqa: F401  (registers the task IDs)
+
+        missing = sorted({c.task_id for c in spec.cells} - set(gym.registry))
+        if missing:
+            raise typer.BadParameter(f"{missing} are not registered task IDs",
+                                     param_hint="--task-version")
+    return spec
 
 
 @matrix_app.command("list")
@@ -75,6 +89,7 @@ def run(
     ] = None,
     cell_fn: Annotated[str | None, typer.Option(
         hidden=True, help="module:function replacing benchmark.cells:run_cell (tests).")] = None,
+    task_version: VersionOpt = None,
 ) -> None:
     """Run every cell of PRESET that is not done yet (resumes after any interruption)."""
     if not (math.isfinite(heartbeat) and heartbeat > 0):
@@ -85,7 +100,7 @@ def run(
         raise typer.BadParameter(
             f"must be a finite number of seconds above --heartbeat ({heartbeat}), "
             f"got {stale_after}", param_hint="--stale-after")
-    spec = _load(preset)
+    spec = _load(preset, task_version)
     cells = _select_agents(spec.cells, agent) if agent else spec.cells
     store_path = store or default_store_path(spec.name)
     function = load_cell_function(cell_fn) if cell_fn else run_cell
@@ -132,9 +147,10 @@ def status(
     preset: PresetArg,
     store: StoreOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List cells.")] = False,
+    task_version: VersionOpt = None,
 ) -> None:
     """Show done / running / failed / pending cells of PRESET."""
-    spec = _load(preset)
+    spec = _load(preset, task_version)
     store_path = store or default_store_path(spec.name)
     if not store_path.exists():
         console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending")
@@ -181,15 +197,17 @@ def report(
         help="Output folder [default: <store dir>/<store stem>-report, "
              "runs/<preset>-report for the default store].")] = None,
     reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.", min=1)] = 2000,
+    task_version: VersionOpt = None,
 ) -> None:
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
     from benchmark.report import write_report
 
-    spec = _load(preset)
+    spec = _load(preset, task_version)
     store_path = store or default_store_path(spec.name)
     if not store_path.exists():
         raise typer.BadParameter(
-            f"no store at {store_path}; run `insertbench matrix run {preset}` first",
+            f"no store at {store_path}; run `insertbench matrix run {preset}` "
+            + "".join(f"--task-version {v} " for v in task_version or ()) + "first",
             param_hint="PRESET",
         )
     with Store(store_path) as db:

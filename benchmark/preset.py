@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -69,6 +70,7 @@ _AGENT_KEYS = {"name", "label", "budget_steps", "config", "eval_every", "num_env
 _RULE_KEYS = {"when", "set"}
 _REFERENCE_KEYS = {"source", "note", "entries"}
 _ENTRY_KEYS = {"task", "env_kwargs", "agent", "successes", "trials", "note"}
+_TASK_VERSION = re.compile(r"-v(\d+)$")
 
 
 class PresetError(ValueError):
@@ -436,8 +438,47 @@ def available_presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_preset(name_or_path: str | Path) -> Preset:
-    """Load a shipped preset by name, or any preset TOML file by path."""
+def at_task_versions(data: Mapping[str, Any], versions: Sequence[int]) -> dict[str, Any]:
+    """A preset's TOML data with every task at each of `versions` instead of its own.
+
+    Tasks expand version-minor (USB-v1, USB-v2, DSub-v1, ...) so a report shows each task's
+    versions side by side on the same seeds; paper reference entries follow every version (a
+    paper's number does not depend on our task version). The name gets the versions appended
+    (``paper000-state-v1-v2``), so the default store and report are not the preset's own.
+    """
+    if not versions or len(set(versions)) != len(versions) or min(versions) < 0:
+        raise PresetError(f"task versions must be distinct integers >= 0, got {list(versions)}")
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise PresetError(f"'tasks' must be a list of task IDs, got {tasks!r}")
+    unversioned = [t for t in tasks if not _TASK_VERSION.search(t)]
+    if unversioned:
+        raise PresetError(f"task IDs {unversioned} end in no -vN, so no version can replace it")
+
+    def at(task_id: str) -> list[str]:
+        return [_TASK_VERSION.sub(f"-v{v}", task_id) for v in versions]
+
+    def entry_at(entry: Any) -> list[Any]:
+        task = entry.get("task") if isinstance(entry, dict) else None
+        if not isinstance(task, str) or not _TASK_VERSION.search(task):
+            return [entry]  # parse_preset says what is wrong with it
+        return [{**entry, "task": t} for t in at(task)]
+
+    out = dict(data)
+    out["name"] = f"{data.get('name')}-" + "-".join(f"v{v}" for v in versions)
+    out["tasks"] = [t for task_id in tasks for t in at(task_id)]
+    reference = data.get("paper_reference")
+    if isinstance(reference, dict) and isinstance(reference.get("entries"), list):
+        entries = [e for entry in reference["entries"] for e in entry_at(entry)]
+        out["paper_reference"] = {**reference, "entries": entries}
+    return out
+
+
+def load_preset(name_or_path: str | Path, task_versions: Sequence[int] = ()) -> Preset:
+    """Load a shipped preset by name, or any preset TOML file by path.
+
+    `task_versions`, if given, runs the preset's tasks at those versions (`at_task_versions`).
+    """
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
@@ -462,4 +503,7 @@ def load_preset(name_or_path: str | Path) -> Preset:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PresetError(f"preset {source} is not valid TOML: {err}") from None
+    if task_versions:
+        data = at_task_versions(data, task_versions)
+        source += " at task version(s) " + ", ".join(str(v) for v in task_versions)
     return parse_preset(data, source)

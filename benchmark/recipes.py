@@ -33,8 +33,8 @@ from benchmark.datasets import CollectConfig, collect, load
 
 RECIPE_JSON = "recipe.json"
 SCALES = ("small", "full")
-#: Task versions a recipe can be collected on (``envs`` registers Connector-<name>-v0 and -v1).
-VERSIONS = ("v0", "v1")
+#: Task versions a recipe can be collected on (``envs`` registers Connector-<name>-v0 to -v2).
+VERSIONS = ("v0", "v1", "v2")
 
 #: Paper 001's visual setting: wrist camera, 20-step episodes just above the socket. The TCP
 #: pose is recorded too: it is the calibrated state that labels the localizer's training data
@@ -192,7 +192,7 @@ def socket_offsets(data: dict[str, Any]) -> np.ndarray:
 
 
 def recipe_version(out: Path) -> str:
-    """The task version ("v0", "v1") a collected recipe was recorded on."""
+    """The task version ("v0", "v1", "v2") a collected recipe was recorded on."""
     description = json.loads((Path(out) / RECIPE_JSON).read_text())
     versions = {p["collect"]["task_id"].rsplit("-", 1)[1] for p in description["parts"]}
     if len(versions) != 1:

@@ -60,14 +60,14 @@ def list_tasks() -> None:
         "Variants (kwargs of gym.make, `--env KEY=VALUE` on the command line): action_mode "
         "xyz|pose; obs_mode state|pixels|state+pixels; reward sparse|dense|dense_printed|"
         "goal_image; goal_noise_mm; init_offset_mm; grasp_noise_mm; grasp_noise_deg; "
-        "friction_scale; image_size; grayscale; noiseless (v1).\n"
+        "friction_scale; image_size; grayscale; noiseless (v1 and later; v0 is noiseless).\n"
         "Version key: SHA-256 of the task's spec, physics, controller, reward, episode length "
         "and scorer with default kwargs (envs.version_key); kwargs change it too."
     )
 
 
 def _mating_text(connector) -> str:
-    """Documented insertion / withdrawal ranges (v1), or v0's single retention force."""
+    """Documented insertion / withdrawal ranges (v1 and later), or v0's single retention force."""
     if connector.mating is None:
         return f"{connector.retention_force_n} N retention"
     (i_lo, i_hi), (w_lo, w_hi) = connector.mating.insertion_n, connector.mating.withdrawal_n

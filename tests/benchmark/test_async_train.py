@@ -121,3 +121,14 @@ def test_actor_processes_die_when_the_learner_is_killed_with_sigkill(tmp_path):
     finally:
         if learner.poll() is None:
             learner.kill()
+
+
+def test_a_residual_agent_learns_from_its_actors_base_actions(tmp_path):
+    """`train-async --agent residual_sac` used to end in AttributeError: the learner recomputed
+    pi_H on its own env, never reset (no start frame) and never the actor's episode anyway."""
+    import envs  # noqa: F401  (registers the InsertBench tasks)
+
+    tiny = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 10, "random_steps": 10}
+    result = train_async("InsertBench/USB-v2", "residual_sac", steps=30, config=tiny,
+                         eval_episodes=1, out_dir=tmp_path)
+    assert result["env_steps"] == 30 and result["gradient_steps"] > 0

@@ -71,6 +71,8 @@ def test_debug_shows_the_traceback(capsys, in_tmp):
     ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "nan"],
     ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "0"],
     ["matrix", "run", "quick", "--agent", "p_controller", "--stale-after", "-1"],
+    ["matrix", "status", "paper000-state", "--task-version", "9"],
+    ["matrix", "run", "paper000-state", "--task-version", "2", "--task-version", "2"],
 ])
 def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     code, _, err = run_cli(capsys, *args)
@@ -286,3 +288,20 @@ def test_sim2sim_refuses_a_kwarg_pybullet_lacks_before_evaluating(capsys, in_tmp
     lines = err.strip().splitlines()
     assert len(lines) == 1 and f"PyBullet does not take the env kwarg(s) ['{env.split('=')[0]}']" \
         in lines[0], err
+
+
+def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
+    """Issue 17: rerun a preset on -v2 against -v1 in one matrix, stored and reported apart
+    from the preset's own runs."""
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--task-version", "1", "--task-version", "2", "--executor", "inline",
+                           "--no-progress")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "matrix", "report", "quick", "--task-version", "1",
+                             "--task-version", "2", "--reps", "10")
+    assert code == 0, err
+    report = (in_tmp / "runs" / "quick-v1-v2-report" / "report.md").read_text()
+    assert "| USB-v1 " in report and "| USB-v2 " in report
+    assert not (in_tmp / "runs" / "quick.sqlite").exists()
+    code, out, _ = run_cli(capsys, "matrix", "status", "quick", "--task-version", "2")
+    assert code in (0, None) and "quick-v2" in out and "pending" in out

@@ -166,3 +166,36 @@ config = { batch_size = -1 }
                      "unknown agent 'sacc'", "gama", "batch_size", "no cell started"):
         assert "".join(expected.split()) in text, expected
     assert not (tmp_path / "runs" / "typos-artifacts").exists()
+
+
+def test_task_versions_put_each_task_at_each_version_on_the_same_seeds() -> None:
+    own = load_preset("paper001-baselines")
+    both = load_preset("paper001-baselines", task_versions=(1, 2))
+    assert both.name == "paper001-baselines-v1-v2"
+    assert load_preset("paper001-baselines", task_versions=(2,)).name == "paper001-baselines-v2"
+    tasks = [c.task_id for c in both.cells]
+    assert list(dict.fromkeys(tasks))[:2] == ["InsertBench/Connector-DT12-v1",
+                                              "InsertBench/Connector-DT12-v2"]
+    # The v1 half is the preset's own cells (same hashes: one store can hold both); each v2 cell
+    # differs from its v1 twin in the task ID alone.
+    own_hashes = {c.config_hash for c in own.cells}
+    v1 = [c for c in both.cells if c.task_id.endswith("-v1")]
+    v2 = [c for c in both.cells if c.task_id.endswith("-v2")]
+    assert {c.config_hash for c in v1} == own_hashes and len(v2) == len(v1)
+    for a, b in zip(v1, v2, strict=True):
+        assert dataclasses.replace(a, task_id=b.task_id, task_label=b.task_label) == b
+    assert len(both.reference) == 2 * len(own.reference)
+    assert {e.task for e in both.reference} == {c.task_id for c in both.cells}
+
+
+@pytest.mark.parametrize(("tasks", "versions", "message"), [
+    (["InsertBench/USB"], (2,), "no -vN"),
+    (["InsertBench/USB-v0", "InsertBench/USB-v1"], (2,), "duplicates"),
+    (["InsertBench/USB-v1"], (2, 2), "distinct"),
+    (["InsertBench/USB-v1"], (-1,), "distinct"),
+])
+def test_task_versions_refuse_what_they_cannot_rewrite(tasks, versions, message) -> None:
+    from benchmark.preset import at_task_versions
+
+    with pytest.raises(PresetError, match=message):
+        parse_preset(at_task_versions(_data(tasks=tasks), versions), "test")

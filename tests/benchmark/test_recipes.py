@@ -14,6 +14,7 @@ from benchmark.cli import app
 from benchmark.recipes import (
     PAPER004_ENV,
     PAPER004_STEPS,
+    VERSIONS,
     load_recipe,
     paper004_connectors,
     recipe_connectors,
@@ -44,6 +45,19 @@ def test_recipes_follow_the_papers():
         recipe_parts("paper001", "huge")
     with pytest.raises(ValueError, match="not in recipe"):
         recipe_parts("paper004", connectors=["DT12"])
+
+
+def test_recipes_take_every_task_version_of_the_catalog():
+    """`dataset recipe --version v2` was refused when -v2 landed (issue 17): VERSIONS listed
+    v0 and v1 only."""
+    from envs.tasks import TASKS
+
+    catalog = {t.rsplit("-", 1)[1] for t in TASKS if t.startswith("InsertBench/Connector-")}
+    assert set(VERSIONS) == catalog
+    for version in VERSIONS:
+        for part in recipe_parts("paper001", version=version) + recipe_parts(
+                "paper004", version=version):
+            assert part.collect.task_id in TASKS and part.collect.task_id.endswith(f"-{version}")
 
 
 @pytest.fixture(scope="module")
