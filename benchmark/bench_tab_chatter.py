@@ -60,8 +60,8 @@ spring loses contact in any physics step of the engagement but one at the RAM ca
 touch-down (its stiffest springs bounce the card edge once), plateau min/mean >= 0.99 at 0.25
 mm and >= 0.97 at 1 mm per step, press and pull peaks inside the documented ranges; the pull
 plateau rises 2% (at most 4%) from 0.25 to 1 mm per step: the push-off now adds normal force
-on both sides of a held plug instead of knocking a light tab away. Env steps/s within 10% of
-v1's (0.93-1.26x in paired P-controller episodes).
+on both sides of a held plug instead of knocking a light tab away. Env steps/s 0.93-1.26x
+v1's in paired P-controller episodes (at most 7% slower).
 """
 
 from __future__ import annotations
