@@ -51,7 +51,14 @@ def main() -> None:
     v, b = args.version, args.baseline
     if b >= v:
         parser.error(f"--baseline {b} must be older than --version {v}")
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
     ids = args.tasks or [k for k in TASKS if k.endswith(f"-v{v}")]
+    # A task of another version would be measured and labelled as it is, against the wrong
+    # baseline (USB-v1 with --version 2 compared v1 with v0 under a v2 heading).
+    wrong = [t for t in ids if t not in TASKS or not t.endswith(f"-v{v}")]
+    if wrong:
+        parser.error(f"{wrong} are not -v{v} task IDs (e.g. InsertBench/USB-v{v})")
     n = args.episodes
     versions = f"v{b} → v{v}" if b else f"v{v}"
     print(f"| Task | Insertion range [N] | Sim peak in [N] {versions} | Withdrawal range [N] "

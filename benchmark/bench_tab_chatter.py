@@ -60,8 +60,8 @@ spring loses contact in any physics step of the engagement but one at the RAM ca
 touch-down (its stiffest springs bounce the card edge once), plateau min/mean >= 0.99 at 0.25
 mm and >= 0.97 at 1 mm per step, press and pull peaks inside the documented ranges; the pull
 plateau rises 2% (at most 4%) from 0.25 to 1 mm per step: the push-off now adds normal force
-on both sides of a held plug instead of knocking a light tab away. Env steps/s within 10% of
-v1's (0.93-1.26x in paired P-controller episodes).
+on both sides of a held plug instead of knocking a light tab away. Env steps/s 0.93-1.26x
+v1's in paired P-controller episodes (at most 7% slower).
 """
 
 from __future__ import annotations
@@ -105,6 +105,22 @@ def parse_variant(text: str) -> dict[str, float]:
     return knobs
 
 
+def check_knobs(contact_springs: bool, knobs: dict[str, float]) -> None:
+    """Exit with one line when a knob does not apply to the task's springs (v2's contact
+    springs, or v1's tabs): it would be ignored, and its row look like a measurement of it."""
+    if contact_springs:
+        wrong = sorted(set(knobs) - set(V2_KNOBS))
+        if wrong:
+            sys.exit(f"bench_tab_chatter: {wrong} need v1's tabs; v2 takes {', '.join(V2_KNOBS)}")
+        d = knobs.get("spring_impedance", 0.5)
+        if not 0.0 < d < 1.0:
+            sys.exit(f"bench_tab_chatter: spring_impedance must be in (0, 1), got {d}")
+        return
+    wrong = sorted(k for k in knobs if k.startswith("spring_"))
+    if wrong:
+        sys.exit(f"bench_tab_chatter: {wrong} are v2 knobs (contact springs); use --version 2")
+
+
 def tab_ids(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
     """The socket's tab slide joints (none for v2's contact springs) and the spring geoms, in
     the same order."""
@@ -128,21 +144,15 @@ def make_env(task, knobs: dict[str, float]) -> InsertionEnv:
         m.opt.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL
     if "impratio" in knobs:
         m.opt.impratio = knobs["impratio"]
+    check_knobs(task.dynamics.springs is not None, knobs)
     if task.dynamics.springs is not None:
-        wrong = sorted(set(knobs) - set(V2_KNOBS))
-        if wrong:
-            sys.exit(f"bench_tab_chatter: {wrong} need v1's tabs; v2 takes {', '.join(V2_KNOBS)}")
         if "spring_damping" in knobs:
             m.geom_solref[geoms, 1] = -knobs["spring_damping"]
         if "spring_impedance" in knobs:  # the same static stiffness, k / ((1 - d) diagApprox)
             d_old, d_new = m.geom_solimp[geoms[0], 0], knobs["spring_impedance"]
-            if not 0.0 < d_new < 1.0:
-                sys.exit(f"bench_tab_chatter: spring_impedance must be in (0, 1), got {d_new}")
             m.geom_solref[geoms, 0] *= (1.0 - d_new) / (1.0 - d_old)
             m.geom_solimp[geoms, :2] = d_new
         return env
-    if "spring_damping" in knobs:
-        sys.exit("bench_tab_chatter: spring_damping is a v2 knob (contact springs)")
     dofs = m.jnt_dofadr[joints]
     if "armature" in knobs:
         m.dof_armature[dofs] *= knobs["armature"]
@@ -335,6 +345,8 @@ def main() -> None:
         sys.exit(f"bench_tab_chatter: --speed must be in (0, 1], got {args.speed}")
     # Every task and variant checked before the first row: a typo costs no minutes of presses.
     variants = {text: parse_variant(text) for text in args.variant or ["task"]}
+    for knobs in variants.values():
+        check_knobs(args.version >= 2, knobs)
     suffix = f"-v{args.version}"
     unknown = [n for n in args.tasks if f"InsertBench/{n}{suffix}" not in TASKS]
     if unknown:

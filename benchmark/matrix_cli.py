@@ -37,6 +37,10 @@ VersionOpt = Annotated[list[int] | None, typer.Option(
 
 
 def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 - a Preset
+    if task_versions and (len(set(task_versions)) != len(task_versions) or min(task_versions) < 0):
+        # Checked here, not only in load_preset, so the error names the option, not PRESET.
+        raise typer.BadParameter(f"must be distinct integers >= 0, got {task_versions}",
+                                 param_hint="--task-version")
     try:
         spec = load_preset(preset, task_versions or ())
     except PresetError as err:

@@ -444,7 +444,9 @@ def at_task_versions(data: Mapping[str, Any], versions: Sequence[int]) -> dict[s
     Tasks expand version-minor (USB-v1, USB-v2, DSub-v1, ...) so a report shows each task's
     versions side by side on the same seeds; paper reference entries follow every version (a
     paper's number does not depend on our task version). The name gets the versions appended
-    (``paper000-state-v1-v2``), so the default store and report are not the preset's own.
+    (``paper000-state-v1-v2``, in ascending order whatever order they were given in, so
+    ``--task-version 2 --task-version 1`` finds the same default store), so the default store
+    and report are not the preset's own.
     """
     if not versions or len(set(versions)) != len(versions) or min(versions) < 0:
         raise PresetError(f"task versions must be distinct integers >= 0, got {list(versions)}")
@@ -465,7 +467,7 @@ def at_task_versions(data: Mapping[str, Any], versions: Sequence[int]) -> dict[s
         return [{**entry, "task": t} for t in at(task)]
 
     out = dict(data)
-    out["name"] = f"{data.get('name')}-" + "-".join(f"v{v}" for v in versions)
+    out["name"] = f"{data.get('name')}-" + "-".join(f"v{v}" for v in sorted(versions))
     out["tasks"] = [t for task_id in tasks for t in at(task_id)]
     reference = data.get("paper_reference")
     if isinstance(reference, dict) and isinstance(reference.get("entries"), list):

@@ -57,6 +57,14 @@ def test_debug_shows_the_traceback(capsys, in_tmp):
              "--env", "goal_nose_mm=1"])
 
 
+@pytest.mark.parametrize("versions", [["2", "2"], ["-1"]])
+def test_a_bad_task_version_is_blamed_on_the_option_not_the_preset(capsys, in_tmp, versions):
+    args = [a for v in versions for a in ("--task-version", v)]
+    code, _, err = run_cli(capsys, "matrix", "status", "paper000-state", *args)
+    assert code == 2
+    assert "--task-version" in err and "PRESET" not in err, err
+
+
 @pytest.mark.parametrize("args", [
     ["rollout", "--bogus"],
     ["rollout", "--task", "InsertBench/Nope-v0"],

@@ -173,6 +173,9 @@ def test_task_versions_put_each_task_at_each_version_on_the_same_seeds() -> None
     both = load_preset("paper001-baselines", task_versions=(1, 2))
     assert both.name == "paper001-baselines-v1-v2"
     assert load_preset("paper001-baselines", task_versions=(2,)).name == "paper001-baselines-v2"
+    # `run --task-version 1 --task-version 2`, then `report --task-version 2 --task-version 1`:
+    # the report used to look for another store (runs/...-v2-v1.sqlite) and find none.
+    assert load_preset("paper001-baselines", task_versions=(2, 1)).name == both.name
     tasks = [c.task_id for c in both.cells]
     assert list(dict.fromkeys(tasks))[:2] == ["InsertBench/Connector-DT12-v1",
                                               "InsertBench/Connector-DT12-v2"]

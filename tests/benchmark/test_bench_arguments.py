@@ -1,0 +1,52 @@
+"""The mating-force and tab-chatter benchmarks refuse arguments they would silently misapply,
+in one line and before the first (minutes-long) measurement."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from benchmark import bench_mating_forces, bench_tab_chatter
+
+
+def _exit_message(capsys, monkeypatch, main, *args) -> tuple[object, str]:
+    monkeypatch.setattr(sys, "argv", ["bench", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    assert "|---" not in out  # refused before the table's first row
+    code = exit_info.value.code
+    return code, err + (code if isinstance(code, str) else "")  # sys.exit(text): text is code
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--version", "2", "InsertBench/USB-v1"], "are not -v2 task IDs"),
+        (["--version", "2", "USB"], "are not -v2 task IDs"),
+        (["--episodes", "0"], "--episodes must be >= 1"),
+    ],
+)
+def test_bench_mating_forces_refuses_tasks_of_another_version(capsys, monkeypatch, args, message):
+    """`--version 2 InsertBench/USB-v1` used to print v1 against v0 under a v2 heading; `USB`
+    ended in a KeyError traceback."""
+    code, err = _exit_message(capsys, monkeypatch, bench_mating_forces.main, *args)
+    assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--version", "1", "--variant", "spring_impedance=0.5"], "are v2 knobs"),
+        (["--version", "1", "--variant", "spring_damping=20"], "are v2 knobs"),
+        (["--version", "2", "--variant", "armature=4"], "need v1's tabs"),
+        (["--version", "2", "--variant", "spring_impedance=1"], "must be in (0, 1)"),
+    ],
+)
+def test_bench_tab_chatter_refuses_knobs_of_the_other_version(capsys, monkeypatch, args, message):
+    """v1 with spring_impedance used to run the task unchanged under that variant's name."""
+    code, err = _exit_message(
+        capsys, monkeypatch, bench_tab_chatter.main, "--tasks", "USB", "--no-rate", *args
+    )
+    assert code != 0 and message in err, err
