@@ -102,14 +102,25 @@ class ResidualMixin:
         return np.clip(delta, -1, 1).astype(np.float32)
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Store offline transitions with their residuals executed - pi_H(s)."""
-        obs = dataset["obs"]
-        n = len(dataset["action"])
-        residuals = np.stack([
-            self._residual_from_executed(
-                dataset["action"][i], self.base_action({k: v[i] for k, v in obs.items()})
+        """Store offline transitions with their residuals executed - pi_H(s).
+
+        pi_H(s) must come with the data (``base_action``, recorded during each episode by
+        `benchmark.train.collect_demos`): the hand controller reads the episode's believed goal
+        from the env, so evaluating it now would use the last episode's goal for every row.
+        """
+        if "base_action" not in dataset:
+            raise ValueError(
+                "residual pretraining needs pi_H(s) recorded during each demo episode (a "
+                "'base_action' column, as `insertbench train --demos N` records it); this "
+                "dataset has none"
             )
-            for i in range(n)
+        base = np.asarray(dataset["base_action"], dtype=np.float64)
+        if base.shape != np.shape(dataset["action"]):
+            raise ValueError(f"base_action has shape {base.shape}, action "
+                             f"{np.shape(dataset['action'])}")
+        obs = dataset["obs"]
+        residuals = np.stack([
+            self._residual_from_executed(dataset["action"][i], base[i]) for i in range(len(base))
         ])
         added = self.buffer.add_dataset({**dataset, "action": residuals})
         self.update_obs_stats(obs, batched=True)

@@ -193,7 +193,7 @@ def train_async(
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
     if demo_episodes > 0:
         expert = kwargs.get("base_policy") or hand_controller(env, backend)
-        agent.pretrain(collect_demos(env, expert, demo_episodes))
+        agent.pretrain(collect_demos(env, expert, demo_episodes, kwargs.get("base_policy")))
     ctx = mp.get_context("spawn")
     transitions = ctx.Queue(maxsize=10_000)
     weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors)]

@@ -149,20 +149,32 @@ def make_base_policy(env: gym.Env) -> BasePolicy:
     raise ValueError(f"{env.spec.id if env.spec else env} has no hand-designed controller")
 
 
-def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int) -> Dataset:
-    """Roll out ``policy`` for ``episodes`` episodes on the demo seeds; returns a Dataset."""
+def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
+                  base_policy: BasePolicy | None = None) -> Dataset:
+    """Roll out ``policy`` for ``episodes`` episodes on the demo seeds; returns a Dataset.
+
+    With ``base_policy`` (a residual agent's pi_H) each row also gets ``base_action``: pi_H(s)
+    [env action units] evaluated during its own episode. pi_H reads the episode's believed goal
+    from the env, so it cannot be recomputed afterwards from the observation alone.
+    """
     transitions: list[Transition] = []
+    base_actions: list[np.ndarray] = []
     for i in range(episodes):
         obs, _ = env.reset(seed=DEMO_SEED_BASE + i)  # never an evaluation seed (checked)
         done = False
         while not done:
+            if base_policy is not None:
+                base_actions.append(np.asarray(base_policy(obs), dtype=np.float64))
             action = np.asarray(policy(obs), dtype=env.action_space.dtype)
             next_obs, reward, terminated, truncated, info = env.step(action)
             transitions.append(
                 Transition(obs, action, float(reward), next_obs, terminated, truncated, info)
             )
             obs, done = next_obs, terminated or truncated
-    return transitions_to_dataset(transitions)
+    dataset = transitions_to_dataset(transitions)
+    if base_policy is not None:
+        dataset["base_action"] = np.stack(base_actions)
+    return dataset
 
 
 def dataset_from_minari(minari_dataset: Any) -> Dataset:
@@ -611,7 +623,8 @@ def train(
         elif demos is not None:
             dataset = demos
         elif demo_episodes > 0:
-            dataset = collect_demos(env, base_policy, demo_episodes)
+            dataset = collect_demos(env, base_policy, demo_episodes,
+                                    kwargs.get("base_policy"))
         run.next_eval = eval_every if eval_every > 0 else steps
         period = checkpoint_every if checkpoint_every is not None else eval_every
         run.next_checkpoint = period if period and period > 0 else steps
