@@ -12,7 +12,8 @@ directory of JSON + safetensors (no pickle).
 the env settings its frames came from (image size, cameras), the decision ``threshold`` on the
 probability and the optional proprioceptive sanity check (HIL-SERL's configs also require the TCP
 to be near the goal height): a frame only counts as success if ``tcp_pose[2]`` (the insertion
-axis in the start frame, metres) is at least ``min_insertion_z_m``.
+axis in the start frame, metres) is at least ``min_insertion_z_m``, and, if ``goal_xy_box_m`` is
+set, ``tcp_pose[0]`` and ``tcp_pose[1]`` lie in that box (the lateral half of the same check).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class ClassifierMeta:
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # settings of its training frames
     threshold: float = 0.5  # success when sigmoid(logit) >= threshold
     min_insertion_z_m: float | None = None  # sanity check on tcp_pose[2]; None = off
+    # lateral sanity check: (x_lo, x_hi, y_lo, y_hi) for tcp_pose[0], tcp_pose[1] [m]; None = off
+    goal_xy_box_m: tuple[float, float, float, float] | None = None
     hidden: tuple[int, ...] = (256,)  # MLP widths after the encoder
     image_feature_dim: int = 64  # CNN output per camera
 
@@ -76,9 +79,22 @@ class SuccessClassifier(nn.Module):
         """(decision, probability): threshold, then the proprioceptive sanity check if set."""
         p = self.probability(obs)
         success = p >= self.meta.threshold
-        if success and self.meta.min_insertion_z_m is not None and "tcp_pose" in obs:
-            success = float(obs["tcp_pose"][2]) >= self.meta.min_insertion_z_m
+        if success and "tcp_pose" in obs:
+            success = bool(passes_sanity_check(self.meta, np.asarray(obs["tcp_pose"])[None])[0])
         return success, p
+
+
+def passes_sanity_check(meta: ClassifierMeta, tcp_pose: np.ndarray) -> np.ndarray:
+    """(B, 6) ``tcp_pose`` rows -> (B,) bool: the proprioceptive checks of ``meta`` that are set
+    (depth ``min_insertion_z_m``, lateral ``goal_xy_box_m``; all True when neither is)."""
+    ok = np.ones(len(tcp_pose), dtype=bool)
+    if meta.min_insertion_z_m is not None:
+        ok &= tcp_pose[:, 2] >= meta.min_insertion_z_m
+    if meta.goal_xy_box_m is not None:
+        x_lo, x_hi, y_lo, y_hi = meta.goal_xy_box_m
+        ok &= ((tcp_pose[:, 0] >= x_lo) & (tcp_pose[:, 0] <= x_hi)
+               & (tcp_pose[:, 1] >= y_lo) & (tcp_pose[:, 1] <= y_hi))
+    return ok
 
 
 def train_classifier(
@@ -170,8 +186,10 @@ def load_classifier(path: str | Path) -> SuccessClassifier:
         raise ValueError(f"{meta_file} has format {data.get('format')!r}, "
                          f"expected {CLASSIFIER_FORMAT!r}")
     raw = data["meta"]
+    box = raw.get("goal_xy_box_m")
     meta = ClassifierMeta(**(raw | {"keys": tuple(raw["keys"]),
-                                    "hidden": tuple(raw["hidden"])}))
+                                    "hidden": tuple(raw["hidden"]),
+                                    "goal_xy_box_m": tuple(box) if box is not None else None}))
     classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
     classifier.load_state_dict(load_file(str(path / CLASSIFIER_WEIGHTS)), strict=True)
     return classifier.eval()

@@ -25,11 +25,13 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
   negative features. SERL's encoder is a frozen pretrained ResNet and only the head learns; here
   the CNN learns from scratch, so the mixup loss also trains the encoder.
 - **Reward**: ``sigmoid(logit) >= vice_threshold`` (and, if ``vice_sanity_margin_mm`` is set,
-  ``tcp_pose[2]`` no lower than the lowest goal frame's minus the margin), relabelled on every
-  sampled batch's ``next_obs`` with the current classifier (SERL's ``update_high_utd``), demo rows
-  included, and so is ``terminated``: success ends the episode, as in the env. (SERL keeps the
-  env's ``dones``; here the first USB-v1 run kept the step-time ones, and rewards without a
-  termination lifted the critic's mean Q above 1, the most one success can be worth.)
+  ``tcp_pose[2]`` no lower than the lowest goal frame's minus the margin; if
+  ``vice_sanity_lateral_mm`` is set, ``tcp_pose`` x and y within the goal frames' range plus that
+  margin: on USB-v1 the depth check alone passes a plug lowered beside the socket), relabelled
+  on every sampled batch's ``next_obs`` with the current classifier (SERL's ``update_high_utd``),
+  demo rows included, and so is ``terminated``: success ends the episode, as in the env. (SERL
+  keeps the env's ``dones``; here the first USB-v1 run kept the step-time ones, and rewards
+  without a termination lifted the critic's mean Q above 1, the most one success can be worth.)
   The env (``reward="vice"``) ends an episode when this agent's classifier says success: the
   runner binds ``reward_classifier`` into it. The simulator's success never reaches the learner;
   it stays in ``info`` for evaluation.
@@ -55,7 +57,7 @@ from agents.buffer import Batch, ReplayBuffer
 from agents.config import check
 from agents.networks import is_image_space, random_shift
 from agents.registry import register
-from agents.reward_classifier import ClassifierMeta, SuccessClassifier
+from agents.reward_classifier import ClassifierMeta, SuccessClassifier, passes_sanity_check
 from agents.rlpd import RLPDAgent, RLPDConfig
 
 # Source: [serl] github.com/rail-berkeley/serl, serl_launcher/agents/continuous/vice.py
@@ -79,6 +81,8 @@ class VICEConfig(RLPDConfig):
     vice_proprio: bool = False  # also feed tcp_pose ([serl] use_proprio=False)
     vice_sanity_margin_mm: float | None = None  # proprioceptive check: tcp_pose[2] >= lowest
     # goal frame's - margin [mm]; None = off (HIL-SERL's configs check the TCP height)
+    vice_sanity_lateral_mm: float | None = None  # lateral check: tcp_pose x, y within the goal
+    # frames' range +- this [mm]; None = off (SERL rewards PCB insertion by the TCP's position)
     vice_pretrain_steps: int = 200  # classifier steps on the demos (goal vs non-goal frames)
     # before RL starts (ours: a classifier at chance would reward the first episodes at random)
 
@@ -96,8 +100,9 @@ class VICEConfig(RLPDConfig):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
         check(0 < self.vice_threshold < 1, name, "vice_threshold", "in (0, 1)",
               self.vice_threshold)
-        check(self.vice_sanity_margin_mm is None or self.vice_sanity_margin_mm >= 0, name,
-              "vice_sanity_margin_mm", ">= 0 or None", self.vice_sanity_margin_mm)
+        for f in ("vice_sanity_margin_mm", "vice_sanity_lateral_mm"):
+            check(getattr(self, f) is None or getattr(self, f) >= 0, name, f, ">= 0 or None",
+                  getattr(self, f))
 
 
 @register("vice", VICEConfig, needs_demos=True)
@@ -153,6 +158,12 @@ class VICEAgent(RLPDAgent):
         if margin is not None:
             lowest = float(self.demo_buffer.next_obs["tcp_pose"][goals, 2].min())
             self.reward_classifier.meta.min_insertion_z_m = lowest - margin / 1000.0
+        lateral = self.config.vice_sanity_lateral_mm
+        if lateral is not None:
+            xy = self.demo_buffer.next_obs["tcp_pose"][goals, :2].astype(np.float64)
+            lo, hi = xy.min(axis=0) - lateral / 1000.0, xy.max(axis=0) + lateral / 1000.0
+            self.reward_classifier.meta.goal_xy_box_m = (float(lo[0]), float(hi[0]),
+                                                         float(lo[1]), float(hi[1]))
         for _ in range(self.config.vice_pretrain_steps):
             fit = self.update_classifier(self.demo_buffer, others)
         return metrics | {"pretrain/goal_frames": float(len(goals))} | (
@@ -166,8 +177,8 @@ class VICEAgent(RLPDAgent):
         meta = self.reward_classifier.meta
         batch = {k: torch.as_tensor(obs[k], device=self.device) for k in meta.keys}
         success = torch.sigmoid(self.reward_classifier(batch)).cpu().numpy() >= meta.threshold
-        if meta.min_insertion_z_m is not None:
-            success &= np.asarray(obs["tcp_pose"])[:, 2] >= meta.min_insertion_z_m
+        if "tcp_pose" in obs:
+            success &= passes_sanity_check(meta, np.asarray(obs["tcp_pose"]))
         return success.astype(np.float32)
 
     def sample(self) -> Batch:
@@ -237,9 +248,12 @@ class VICEAgent(RLPDAgent):
     def _extra_state(self) -> dict[str, Any]:
         return super()._extra_state() | {
             "classifier_steps": self.classifier_steps,
-            "min_insertion_z_m": self.reward_classifier.meta.min_insertion_z_m}
+            "min_insertion_z_m": self.reward_classifier.meta.min_insertion_z_m,
+            "goal_xy_box_m": self.reward_classifier.meta.goal_xy_box_m}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         super()._load_extra_state(state)
         self.classifier_steps = int(state.get("classifier_steps", 0))
         self.reward_classifier.meta.min_insertion_z_m = state.get("min_insertion_z_m")
+        box = state.get("goal_xy_box_m")
+        self.reward_classifier.meta.goal_xy_box_m = tuple(box) if box is not None else None

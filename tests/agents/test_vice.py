@@ -114,6 +114,33 @@ def test_classifier_update_pushes_goal_frames_up_and_policy_states_down():
     assert gap() > before + 1.0
 
 
+def test_lateral_sanity_check_rejects_a_plug_beside_the_goal_at_the_goal_depth(tmp_path):
+    """vice_sanity_lateral_mm: the goal frames' x, y range + the margin; a frame at the goal
+    depth but 1 mm past the box gets no reward, from the learner's relabelling or from the env."""
+    env, agent = _vice({"vice_sanity_margin_mm": 0.0, "vice_sanity_lateral_mm": 1.0})
+    _say_always(agent, True)  # only the proprioceptive checks can say no
+    goals = agent.goal_rows()
+    xy = agent.demo_buffer.next_obs["tcp_pose"][goals, :2]
+    x_lo, x_hi, y_lo, y_hi = agent.reward_classifier.meta.goal_xy_box_m
+    np.testing.assert_allclose([x_lo, x_hi, y_lo, y_hi],
+                               [xy[:, 0].min() - 1e-3, xy[:, 0].max() + 1e-3,
+                                xy[:, 1].min() - 1e-3, xy[:, 1].max() + 1e-3], atol=1e-6)
+    goal_obs = {k: agent.demo_buffer.next_obs[k][goals].copy() for k in ("wrist", "side",
+                                                                           "tcp_pose")}
+    beside = {k: v.copy() for k, v in goal_obs.items()}
+    beside["tcp_pose"][:, 0] = x_hi + 1e-3  # just outside the box, at each goal depth
+    assert np.all(agent.classifier_reward(goal_obs) == 1.0)
+    assert np.all(agent.classifier_reward(beside) == 0.0)
+    one = {k: v[0] for k, v in beside.items()}
+    assert not agent.reward_classifier.is_success(one)[0]
+    assert agent.reward_classifier.is_success({k: v[0] for k, v in goal_obs.items()})[0]
+    agent.save(tmp_path / "ckpt")
+    restored = load_agent(tmp_path / "ckpt")
+    assert restored.reward_classifier.meta.goal_xy_box_m == (x_lo, x_hi, y_lo, y_hi)
+    with pytest.raises(ValueError, match="vice_sanity_lateral_mm"):
+        _vice({"vice_sanity_lateral_mm": -1.0})
+
+
 def test_checkpoint_round_trip_gives_identical_classifier_outputs_and_updates(tmp_path):
     env, agent = _vice({"vice_sanity_margin_mm": 2.0})
     _step_online(env, agent, 8)
