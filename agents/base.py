@@ -65,8 +65,9 @@ transition, the same layout as ``ReplayBuffer`` storage and ``.npz`` files::
      "action": (N, A), "reward": (N,), "next_obs": {...},
      "terminated": (N,), "truncated": (N,), "intervened": (N,)}   # last three bool, optional
 
-Extra columns (``is_success``, ``task_id``, ...) may ride along for the methods that need them;
-``ReplayBuffer`` ignores them. ``transitions_to_dataset`` builds a dataset from ``Transition`` s.
+Extra columns (``is_success``, ``task_id``, ``base_action``: pi_H(s) for residual agents, ...)
+may ride along for the methods that need them; ``ReplayBuffer`` ignores them.
+``transitions_to_dataset`` builds a dataset from ``Transition`` s.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def transitions_to_dataset(transitions: Sequence[Transition]) -> dict[str, Any]:
     if not transitions:
         raise ValueError("transitions_to_dataset needs at least one transition, got none")
     keys = list(transitions[0].obs.keys())
-    return {
+    dataset = {
         "obs": {k: np.stack([np.asarray(t.obs[k]) for t in transitions]) for k in keys},
         "next_obs": {k: np.stack([np.asarray(t.next_obs[k]) for t in transitions]) for k in keys},
         "action": np.stack([np.asarray(t.action, dtype=np.float32) for t in transitions]),
@@ -162,3 +163,7 @@ def transitions_to_dataset(transitions: Sequence[Transition]) -> dict[str, Any]:
         "truncated": np.asarray([t.truncated for t in transitions], dtype=bool),
         "intervened": np.asarray([t.intervened for t in transitions], dtype=bool),
     }
+    if all(t.base_action is not None for t in transitions):  # residual agents' pi_H(s)
+        dataset["base_action"] = np.stack([np.asarray(t.base_action, np.float64)
+                                           for t in transitions])
+    return dataset

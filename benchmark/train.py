@@ -158,23 +158,17 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
     from the env, so it cannot be recomputed afterwards from the observation alone.
     """
     transitions: list[Transition] = []
-    base_actions: list[np.ndarray] = []
     for i in range(episodes):
         obs, _ = env.reset(seed=DEMO_SEED_BASE + i)  # never an evaluation seed (checked)
         done = False
         while not done:
-            if base_policy is not None:
-                base_actions.append(np.asarray(base_policy(obs), dtype=np.float64))
+            base = None if base_policy is None else np.asarray(base_policy(obs), np.float64)
             action = np.asarray(policy(obs), dtype=env.action_space.dtype)
             next_obs, reward, terminated, truncated, info = env.step(action)
-            transitions.append(
-                Transition(obs, action, float(reward), next_obs, terminated, truncated, info)
-            )
+            transitions.append(Transition(obs, action, float(reward), next_obs, terminated,
+                                          truncated, info, base_action=base))
             obs, done = next_obs, terminated or truncated
-    dataset = transitions_to_dataset(transitions)
-    if base_policy is not None:
-        dataset["base_action"] = np.stack(base_actions)
-    return dataset
+    return transitions_to_dataset(transitions)
 
 
 def dataset_from_minari(minari_dataset: Any) -> Dataset:
