@@ -111,7 +111,7 @@ class ResidualMixin:
         if "base_action" not in dataset:
             raise ValueError(
                 "residual pretraining needs pi_H(s) recorded during each demo episode (a "
-                "'base_action' column, as `insertbench train --demos N` records it); this "
+                "'base_action' column, as `insertbench train --demo-episodes N` records it); this "
                 "dataset has none"
             )
         base = np.asarray(dataset["base_action"], dtype=np.float64)
