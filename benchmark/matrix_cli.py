@@ -16,7 +16,13 @@ from rich.table import Table
 from benchmark.cells import load_cell_function, run_cell
 from benchmark.executors import make_executor
 from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
-from benchmark.preset import PresetError, available_presets, check_runnable, load_preset
+from benchmark.preset import (
+    PresetError,
+    available_presets,
+    check_runnable,
+    check_task_versions,
+    load_preset,
+)
 from benchmark.store import DEFAULT_STALE_AFTER_S, Store
 
 matrix_app = typer.Typer(
@@ -37,10 +43,11 @@ VersionOpt = Annotated[list[int] | None, typer.Option(
 
 
 def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 - a Preset
-    if task_versions and (len(set(task_versions)) != len(task_versions) or min(task_versions) < 0):
-        # Checked here, not only in load_preset, so the error names the option, not PRESET.
-        raise typer.BadParameter(f"must be distinct integers >= 0, got {task_versions}",
-                                 param_hint="--task-version")
+    if task_versions:
+        try:  # checked before loading, so the error names the option, not PRESET
+            check_task_versions(task_versions)
+        except PresetError as err:
+            raise typer.BadParameter(str(err), param_hint="--task-version") from None
     try:
         spec = load_preset(preset, task_versions or ())
     except PresetError as err:

@@ -438,6 +438,12 @@ def available_presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+def check_task_versions(versions: Sequence[int]) -> None:
+    """Raise PresetError unless `versions` are one or more distinct integers >= 0."""
+    if not versions or len(set(versions)) != len(versions) or min(versions) < 0:
+        raise PresetError(f"task versions must be distinct integers >= 0, got {list(versions)}")
+
+
 def at_task_versions(data: Mapping[str, Any], versions: Sequence[int]) -> dict[str, Any]:
     """A preset's TOML data with every task at each of `versions` instead of its own.
 
@@ -448,8 +454,7 @@ def at_task_versions(data: Mapping[str, Any], versions: Sequence[int]) -> dict[s
     ``--task-version 2 --task-version 1`` finds the same default store), so the default store
     and report are not the preset's own.
     """
-    if not versions or len(set(versions)) != len(versions) or min(versions) < 0:
-        raise PresetError(f"task versions must be distinct integers >= 0, got {list(versions)}")
+    check_task_versions(versions)
     tasks = data.get("tasks")
     if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
         raise PresetError(f"'tasks' must be a list of task IDs, got {tasks!r}")
