@@ -3,8 +3,8 @@
 MuJoCo's default offscreen path spends its time on the 4096^2 shadow map and multisampling, not
 on the scene; `envs.scene` turns both off in the model (`visual.quality`). What is left, on a
 software rasteriser (llvmpipe) as on a GPU, is a fixed cost per render call (scene upload, a
-pipeline flush, a read-back) plus a cost per drawn geom (state changes and a draw call: about
-15-20 us each on llvmpipe), nearly independent of the image size. Three things cut it:
+pipeline flush, a read-back) plus a cost per drawn geom (state changes and draw calls: about
+7-20 us each on llvmpipe), nearly independent of the image size. Three things cut it:
 
 - `CameraRig` renders the cameras of a step in one OpenGL context whose offscreen buffer is one
   image: each camera is drawn over the whole buffer and read back in turn, into a buffer
@@ -13,8 +13,8 @@ pipeline flush, a read-back) plus a cost per drawn geom (state changes and a dra
   the buffer's depth has no stencil (MuJoCo's would, for reflections), whose keeping made the
   depth clear a per-pixel read-modify-write. Together ~17% less CPU a pass than tiles of one
   buffer with one read-back (paired runs, 2 cameras 64x64), and every image is bitwise a bare
-  `mujoco.Renderer`'s (tested), where a tile off the buffer's corner differed on a few edge
-  pixels.
+  `mujoco.Renderer`'s (tested), where a tile off the buffer's corner differed from it by 1 in
+  up to ~1% of its pixels (the shading interpolated at other window coordinates).
 - `merge_visual_boxes` (applied by `envs.scene.build_model`) draws each body's same-coloured
   boxes as one mesh: the socket's walls and the plug's shell are one draw call each. The boxes
   still collide; only their drawing moves to a hidden geom group.
@@ -30,27 +30,28 @@ llvmpipe rasterises in the calling thread (`LP_NUM_THREADS=0`, set by `envs` unl
 chose): its default pool of rasteriser threads per context costs more in hand-offs than it
 saves on 64x64 images.
 
-Where a pass of 2 cameras at 64x64 goes (USB-v0, thread CPU, llvmpipe): ~10 us fixed per
-camera (scene update, MuJoCo's GL state set-up, clear, flush, a 5 us read-back), then per drawn
-geom and camera 3-4 us a draw call in MuJoCo and Mesa (a capsule is 3 calls) plus its
-rasterising, 3-12 us for the board and table that fill the image; the frustum test ~25 us.
-MuJoCo issues the same GL calls for any scene, so what is left to cut changes pixels:
-`visual.quality.numquads` 1 instead of 4 (-14% a pass, 5,733 of 8,192 pixels change: the
-spot light's shading across the board and table), numslices/numstacks 6/2 (-10%, the springs'
-edges). The env step with cameras also runs its physics and Python ~50 us slower than
-without (Mesa's code and data evict the step's from the caches: gone when the rig is stubbed).
+Where a pass of 2 cameras at 64x64 goes (USB-v0, thread CPU, llvmpipe, rig alone): per camera
+~11 us fixed (scene update, MuJoCo's GL set-up, the clear, the flush, a 5 us read-back), then
+per drawn geom the board 21 us, the table 15, the socket mesh 20, each spring capsule 12 (3 draw
+calls), the fingers 7, the plug 10: ~3.5 us a draw call in MuJoCo and Mesa, the rest
+rasterising; the frustum test ~25 us. In the env a pass costs ~30% more and the step's physics
+and Python ~35 us more than without cameras: Mesa's code and the step's evict each other from
+the caches (both back to their standalone cost when the rig is stubbed out). MuJoCo issues the
+same GL calls whatever the rig does, so what is left to cut changes pixels:
+`visual.quality.numquads` 1 instead of 4 (-14% a pass, 5,733 of 8,192 pixels change: the spot
+light's shading across the board and table), numslices/numstacks 6/2 (-10%, the springs' edges).
 
-Measured and not kept: drawing what the fixed side camera sees of the world-fixed geoms
-(board, table, socket) once and composing it with the moving ones by depth each pass (bitwise
-exact; 12% fewer instructions under callgrind, but no less CPU time natively: the extra depth
-read and the numpy compositing cost what the skipped draws saved; measured again with
-per-camera buffers: -46 us of GL, +8 us depth read, >= 20 us to compose 3-byte pixels in
-numpy); building the geometry once per pass and only moving the camera between viewports
-(`mjv_updateCamera` + `mjv_makeLights`): no faster (a scene update is ~1 us); reading RGBA
-(no per-pixel repacking in Mesa) and dropping alpha in numpy: the strided copy costs more than
-the repacking saves; rendering on a thread of its own (its caches kept warm): no less CPU, and
-worse pinned to the other core on a shared machine; `MESA_NO_ERROR`, `LP_NATIVE_VECTOR_WIDTH=128`,
-OSMesa instead of EGL: within noise; MuJoCo's side-by-side stereo (both cameras in one
+Measured and not kept: drawing what the fixed side camera sees of the world-fixed geoms (board,
+table, socket) once and composing it with the moving ones by depth each pass (bitwise exact; 12%
+fewer instructions under callgrind, but no less CPU time natively: the extra depth read and the
+numpy compositing cost what the skipped draws saved; measured again on tiles: -46 us of GL, +8 us
+to read the depth, >= 20 us to compose 3-byte pixels in numpy); building the geometry once per pass
+and only moving the camera between viewports (`mjv_updateCamera` + `mjv_makeLights`): no faster (a
+scene update is ~1 us); reading RGBA (no per-pixel repacking in Mesa) and dropping alpha in numpy:
+the strided copy costs more than the repacking saves; rendering on a thread of its own (its caches
+kept warm): no less CPU, and worse pinned to the other core on a shared machine; `MESA_NO_ERROR`,
+`LP_NATIVE_VECTOR_WIDTH=128`, OSMesa instead of EGL, a colour buffer without alpha: within noise;
+24- or 16-bit depth: no faster, and other pixels; MuJoCo's side-by-side stereo (both cameras in one
 `mjr_render`): its headlight would follow the average of the two cameras.
 """
 
@@ -226,16 +227,16 @@ def _current_context_getter(gl) -> Callable[[], Any] | None:
 
 
 def _drop_stencil(context: mujoco.MjrContext) -> int | None:
-    """Attach to the context's offscreen buffer a depth buffer of the same depth format without
-    stencil (MuJoCo's holds a stencil for reflections), made current; returns its name, or None
-    where nothing was swapped (multisampled buffer, an unknown format)."""
+    """Attach to the offscreen buffer of `context` (current) a depth buffer of MuJoCo's depth
+    format without its stencil, which only reflections use; returns the buffer's GL name, or
+    None where nothing was swapped (a multisampled buffer, an unknown format)."""
     from OpenGL import GL
 
     GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, context.offDepthStencil)
-    with_stencil = GL.glGetRenderbufferParameteriv(
+    mujoco_format = GL.glGetRenderbufferParameteriv(
         GL.GL_RENDERBUFFER, GL.GL_RENDERBUFFER_INTERNAL_FORMAT)
     depth_format = {GL.GL_DEPTH32F_STENCIL8: GL.GL_DEPTH_COMPONENT32F,
-                    GL.GL_DEPTH24_STENCIL8: GL.GL_DEPTH_COMPONENT24}.get(int(with_stencil))
+                    GL.GL_DEPTH24_STENCIL8: GL.GL_DEPTH_COMPONENT24}.get(int(mujoco_format))
     if depth_format is None or context.offSamples:
         return None
     depth = int(GL.glGenRenderbuffers(1))
