@@ -151,7 +151,7 @@ _BOX_SIGNS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1,
 class FrustumCull:
     """The drawn geoms a camera cannot see: their oriented bounding box (`geom_aabb` in the
     geom frame, posed by `geom_xpos`/`geom_xmat`) lies wholly outside one plane of the
-    camera's view frustum (near plane and four sides, for a tile of `aspect` = width/height).
+    camera's view frustum (near plane and four sides, for an image of `aspect` = width/height).
 
     Leaving such geoms out changes no pixel while no drawn geom depends on another: no
     shadows (`visual.quality.shadowsize` 0) and no reflective materials; otherwise, and for
