@@ -175,11 +175,14 @@ def _stencil_bits(rig: CameraRig) -> int:
     return int(GL.glGetIntegerv(GL.GL_STENCIL_BITS))
 
 
-def test_rig_buffer_drops_the_stencil_only_without_reflections(usb_midway):
-    """Without reflective materials the rig's depth buffer has no stencil (llvmpipe then clears
-    depth at once, not around the stencil); a mirror needs MuJoCo's stencil and keeps it,
-    and both render a bare renderer's pixels, the mirror's reflection included."""
-    assert _stencil_bits(usb_midway.rig) == 0
+def test_rig_buffer_is_one_image_without_stencil_unless_a_material_reflects(usb_midway):
+    """The rig's offscreen buffer is one image (llvmpipe clears a whole buffer fast, a scissored
+    part by drawing a quad) and, without reflective materials, its depth has no stencil (then
+    cleared at once, not around the stencil); a mirror needs MuJoCo's stencil and keeps it, and
+    both render a bare renderer's pixels, the mirror's reflection included."""
+    rig = usb_midway.rig
+    assert (rig._context.offWidth, rig._context.offHeight) == (48, 48)
+    assert _stencil_bits(rig) == 0
     mirror = mujoco.MjModel.from_xml_string("""
     <mujoco>
       <visual><quality shadowsize="0" offsamples="0"/></visual>
