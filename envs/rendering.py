@@ -3,38 +3,61 @@
 MuJoCo's default offscreen path spends its time on the 4096^2 shadow map and multisampling, not
 on the scene; `envs.scene` turns both off in the model (`visual.quality`). What is left, on a
 software rasteriser (llvmpipe) as on a GPU, is a fixed cost per render call (scene upload, a
-pipeline flush, a read-back) plus a cost per drawn geom (state changes and a draw call: about
-15-20 us each on llvmpipe), nearly independent of the image size. Three things cut it:
+pipeline flush, a read-back) plus a cost per drawn geom (state changes and draw calls: about
+7-20 us each on llvmpipe), nearly independent of the image size. Three things cut it:
 
-- `CameraRig` renders every camera of a step in one pass: the cameras are tiled viewports of one
-  offscreen buffer in one OpenGL context, and one `mjr_readPixels` brings all images back into a
-  buffer allocated once.
+- `CameraRig` renders the cameras of a step in one OpenGL context whose offscreen buffer is one
+  image: each camera is drawn over the whole buffer and read back in turn, into a buffer
+  allocated once. A whole buffer is what llvmpipe clears fast: MuJoCo clears the viewport
+  under a scissor, which for a tile of a larger buffer llvmpipe does by drawing a quad; and
+  the buffer's depth has no stencil (MuJoCo's would, for reflections), whose keeping made the
+  depth clear a per-pixel read-modify-write. Together ~17% less CPU a pass than tiles of one
+  buffer with one read-back (paired runs, 2 cameras 64x64), and every image is bitwise a bare
+  `mujoco.Renderer`'s (tested), where a tile off the buffer's corner differed from it by 1 in
+  up to ~1% of its pixels (the shading interpolated at other window coordinates).
 - `merge_visual_boxes` (applied by `envs.scene.build_model`) draws each body's same-coloured
   boxes as one mesh: the socket's walls and the plug's shell are one draw call each. The boxes
   still collide; only their drawing moves to a hidden geom group.
-- `FrustumCull` leaves out of each camera's tile the geoms wholly outside its view (the arm,
+- `FrustumCull` leaves out of each camera's image the geoms wholly outside its view (the arm,
   which neither camera sees: 8-9 of the 14 drawn geoms), pixel-exact (tested). Its test is one
-  batched oriented-box-against-planes check for all cameras (~10-20 us a pass); an earlier
-  per-camera test on bounding spheres culled less and cost about what it saved.
+  batched oriented-box-against-planes check for all cameras (~20-30 us a pass); an earlier
+  per-camera test on bounding spheres culled less and cost about what it saved, and one batched
+  sphere test (`geom_rbound`) is ~10 us cheaper but keeps ~7% of the culled geoms (~1 a pass).
 
 `python -m benchmark.bench_env` prints frames/s beside a bare `mujoco.Renderer` on the same scene.
 
 llvmpipe rasterises in the calling thread (`LP_NUM_THREADS=0`, set by `envs` unless the user
 chose): its default pool of rasteriser threads per context costs more in hand-offs than it
-saves on 64x64 tiles.
+saves on 64x64 images.
 
-Measured and not kept: drawing what the fixed side camera sees of the world-fixed geoms
-(board, table, socket) once and composing it with the moving ones by depth each pass (bitwise
-exact; 12% fewer instructions under callgrind, but no less CPU time natively: the extra depth
-read and the numpy compositing cost what the skipped draws saved); building the geometry once
-per pass and only moving the camera between viewports (`mjv_updateCamera` +
-`mjv_makeLights`): no faster; an offscreen buffer of just the tiles: no fewer instructions;
-reading RGBA (no per-pixel repacking in Mesa) and dropping alpha in numpy: the strided copy
-costs more than the repacking saves.
+Where a pass of 2 cameras at 64x64 goes (USB-v0, thread CPU, llvmpipe, rig alone): per camera
+~11 us fixed (scene update, MuJoCo's GL set-up, the clear, the flush, a 5 us read-back), then
+per drawn geom the board 21 us, the table 15, the socket mesh 20, each spring capsule 12 (3 draw
+calls), the fingers 7, the plug 10: ~3.5 us a draw call in MuJoCo and Mesa, the rest
+rasterising; the frustum test ~25 us. In the env a pass costs ~30% more and the step's physics
+and Python ~35 us more than without cameras: Mesa's code and the step's evict each other from
+the caches (both back to their standalone cost when the rig is stubbed out). MuJoCo issues the
+same GL calls whatever the rig does, so what is left to cut changes pixels:
+`visual.quality.numquads` 1 instead of 4 (-14% a pass, 5,733 of 8,192 pixels change: the spot
+light's shading across the board and table), numslices/numstacks 6/2 (-10%, the springs' edges).
+
+Measured and not kept: drawing what the fixed side camera sees of the world-fixed geoms (board,
+table, socket) once and composing it with the moving ones by depth each pass (bitwise exact; 12%
+fewer instructions under callgrind, but no less CPU time natively: the extra depth read and the
+numpy compositing cost what the skipped draws saved; measured again on tiles: -46 us of GL, +8 us
+to read the depth, >= 20 us to compose 3-byte pixels in numpy); building the geometry once per pass
+and only moving the camera between viewports (`mjv_updateCamera` + `mjv_makeLights`): no faster (a
+scene update is ~1 us); reading RGBA (no per-pixel repacking in Mesa) and dropping alpha in numpy:
+the strided copy costs more than the repacking saves; rendering on a thread of its own (its caches
+kept warm): no less CPU, and worse pinned to the other core on a shared machine; `MESA_NO_ERROR`,
+`LP_NATIVE_VECTOR_WIDTH=128`, OSMesa instead of EGL, a colour buffer without alpha: within noise;
+24- or 16-bit depth: no faster, and other pixels; MuJoCo's side-by-side stereo (both cameras in one
+`mjr_render`): its headlight would follow the average of the two cameras.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -128,7 +151,7 @@ _BOX_SIGNS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1,
 class FrustumCull:
     """The drawn geoms a camera cannot see: their oriented bounding box (`geom_aabb` in the
     geom frame, posed by `geom_xpos`/`geom_xmat`) lies wholly outside one plane of the
-    camera's view frustum (near plane and four sides, for a tile of `aspect` = width/height).
+    camera's view frustum (near plane and four sides, for an image of `aspect` = width/height).
 
     Leaving such geoms out changes no pixel while no drawn geom depends on another: no
     shadows (`visual.quality.shadowsize` 0) and no reflective materials; otherwise, and for
@@ -203,12 +226,46 @@ def _current_context_getter(gl) -> Callable[[], Any] | None:
     return None
 
 
+def _drop_stencil(context: mujoco.MjrContext) -> int | None:
+    """Attach to the offscreen buffer of `context` (current) a depth buffer of MuJoCo's depth
+    format without its stencil, which only reflections use; returns the buffer's GL name, or
+    None where nothing was swapped (a multisampled buffer, an unknown format)."""
+    from OpenGL import GL
+
+    GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, context.offDepthStencil)
+    mujoco_format = GL.glGetRenderbufferParameteriv(
+        GL.GL_RENDERBUFFER, GL.GL_RENDERBUFFER_INTERNAL_FORMAT)
+    depth_format = {GL.GL_DEPTH32F_STENCIL8: GL.GL_DEPTH_COMPONENT32F,
+                    GL.GL_DEPTH24_STENCIL8: GL.GL_DEPTH_COMPONENT24}.get(int(mujoco_format))
+    if depth_format is None or context.offSamples:
+        return None
+    depth = int(GL.glGenRenderbuffers(1))
+    GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, depth)
+    GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, depth_format, context.offWidth,
+                             context.offHeight)
+    GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, context.offFBO)
+    GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_STENCIL_ATTACHMENT,
+                                 GL.GL_RENDERBUFFER, 0)
+    GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER,
+                                 depth)
+    if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) == GL.GL_FRAMEBUFFER_COMPLETE:
+        return depth
+    GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, GL.GL_DEPTH_STENCIL_ATTACHMENT,
+                                 GL.GL_RENDERBUFFER, context.offDepthStencil)
+    GL.glDeleteRenderbuffers(1, [depth])
+    return None
+
+
 class CameraRig:
     """Renders the model's named cameras at one size, as uint8 (H, W, 3) or (H, W, 1).
 
-    Every camera in `cameras` (default: all named cameras of the model) owns a fixed tile of
-    the model's offscreen buffer (`visual.global.offwidth` x `offheight`), so all of them fit
-    in one pass; the constructor raises ValueError when they do not.
+    The rig's offscreen buffer is exactly one image (`height` x `width`, at most the model's
+    `visual.global.offwidth` x `offheight`, like `mujoco.Renderer`): each camera of a pass is
+    drawn over all of it and read back in turn, into a buffer allocated once. So every image
+    is bitwise what a bare `mujoco.Renderer` renders (tested). llvmpipe clears a whole buffer
+    with a fast clear but a part of one (MuJoCo clears the viewport with a scissor) by drawing
+    a quad, and clears the depth of a depth-stencil buffer pixel by pixel to keep the stencil:
+    the buffer's depth therefore has no stencil (`_drop_stencil`), same format otherwise.
 
     The OpenGL context is made current in the calling thread on every pass; a rig must be used
     by one thread at a time (EGL contexts are current in at most one thread).
@@ -230,18 +287,10 @@ class CameraRig:
             )
         if cameras is None:
             cameras = tuple(model.camera(i).name for i in range(model.ncam))
-        columns = buffer_width // width
-        rows = -(-len(cameras) // columns)
-        if rows * height > buffer_height:
-            raise ValueError(
-                f"{len(cameras)} cameras of {height}x{width} do not fit in the offscreen buffer "
-                f"{buffer_height}x{buffer_width}; enlarge visual.global.offwidth/offheight"
-            )
         self.model = model
         self.height, self.width, self.grayscale = height, width, grayscale
         self._cameras: dict[str, mujoco.MjvCamera] = {}
-        self._tiles: dict[str, tuple[mujoco.MjrRect, tuple[slice, slice]]] = {}
-        for index, name in enumerate(cameras):
+        for name in cameras:
             camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, name)
             if camera_id < 0:
                 raise ValueError(f"the model has no camera named {name!r}")
@@ -249,17 +298,8 @@ class CameraRig:
             camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
             camera.fixedcamid = camera_id
             self._cameras[name] = camera
-            row, column = divmod(index, columns)
-            x, y = column * width, row * height  # OpenGL: origin bottom-left
-            # Rows come back bottom-up: the tile's image is its slice read upside down.
-            rows_slice = slice(y + height - 1, y - 1 if y else None, -1)
-            self._tiles[name] = (
-                mujoco.MjrRect(x, y, width, height),
-                (rows_slice, slice(x, x + width)),
-            )
-        used_width = min(len(cameras), columns) * width
-        self._read_rect = mujoco.MjrRect(0, 0, used_width, rows * height)
-        self._pixels = np.empty((rows * height, used_width, 3), np.uint8)
+        self._rect = mujoco.MjrRect(0, 0, width, height)
+        self._pixels = np.empty((height, width, 3), np.uint8)  # rows bottom-up, as OpenGL's
         self._scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
         self._option = mujoco.MjvOption()
         self.cull = FrustumCull(
@@ -270,13 +310,19 @@ class CameraRig:
         self.culling = True
         self._gl = None
         self._context = None
+        self._depth = None
+        # MjrContext sizes its offscreen buffer from the model: a copy gives it the image's size.
+        sized = copy.copy(model)
+        sized.vis.global_.offheight, sized.vis.global_.offwidth = height, width
         try:
-            self._gl = gl_context.GLContext(buffer_width, buffer_height)
+            self._gl = gl_context.GLContext(width, height)
             self._gl.make_current()
-            self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
+            self._context = mujoco.MjrContext(sized, mujoco.mjtFontScale.mjFONTSCALE_150)
         except (mujoco.FatalError, RuntimeError, ImportError, AttributeError) as error:
             self.close()
             raise RuntimeError(_GL_ERROR) from error
+        if not np.any(model.mat_reflectance):  # reflections draw through the stencil
+            self._depth = _drop_stencil(self._context)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         self._current = _current_context_getter(self._gl)
 
@@ -285,9 +331,9 @@ class CameraRig:
         return tuple(self._cameras)
 
     def render_all(self, data: mujoco.MjData, cameras: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """One image per camera of `cameras` (a subset of the rig's), all in one render pass.
+        """One image per camera of `cameras` (a subset of the rig's), in one pass.
 
-        The images are new arrays (the rig's read-back buffer is reused by the next pass).
+        The images are new arrays (the rig's read-back buffer is reused by the next camera).
         """
         if self._context is None:
             raise RuntimeError("render_all cannot be called after close()")
@@ -297,6 +343,7 @@ class CameraRig:
         self._make_current()
         model, scene = self.model, self._scene
         unseen = self.cull.unseen(data, cameras) if self.culling else {}
+        images = {}
         for name in cameras:
             hidden = unseen.get(name)
             if hidden is not None:
@@ -310,12 +357,10 @@ class CameraRig:
             finally:
                 if hidden is not None:
                     model.geom_group[hidden] = groups
-            mujoco.mjr_render(self._tiles[name][0], scene, self._context)
-        mujoco.mjr_readPixels(self._pixels, None, self._read_rect, self._context)
-        images = {}
-        for name in cameras:
-            tile = self._pixels[self._tiles[name][1]]
-            images[name] = to_grayscale(tile) if self.grayscale else tile.copy()
+            mujoco.mjr_render(self._rect, scene, self._context)
+            mujoco.mjr_readPixels(self._pixels, None, self._rect, self._context)
+            image = self._pixels[::-1]
+            images[name] = to_grayscale(image) if self.grayscale else image.copy()
         return images
 
     def _make_current(self) -> None:
@@ -335,6 +380,11 @@ class CameraRig:
         """Free the GL objects in this rig's own context (idempotent)."""
         if self._context is not None:
             self._gl.make_current()
+            if self._depth is not None:
+                from OpenGL import GL
+
+                GL.glDeleteRenderbuffers(1, [self._depth])
+                self._depth = None
             self._context.free()
             self._context = None
         if self._gl is not None:
