@@ -103,25 +103,40 @@ def verify(
     sim2sim: Annotated[bool, typer.Option(
         help="Also run the policy in PyBullet on the same hidden seeds (shown, never ranked).")
     ] = True,
+    exact: Annotated[bool, typer.Option(
+        "--exact",
+        help="Recheck: require every recomputed episode to be bitwise the ledger's, as on the "
+             "platform that evaluated the entry; elsewhere equal outcomes pass by default and "
+             "the largest difference is shown.")
+    ] = False,
 ) -> None:
     """Re-evaluate an entry on hidden seeds of the active salt round; mark it verified (or,
     for an entry of a revealed round, recompute its hidden episodes and compare)."""
     from leaderboards.ledger import LedgerError
     from leaderboards.ledger import verify as verify_entry
+    from leaderboards.recheck import describe
     from leaderboards.submission import SubmissionError
 
     started = time.perf_counter()
     try:
         done = verify_entry(_book(ledger), entry, salt_file,
                             progress=lambda label: typer.echo(f"  evaluated {label}"),
-                            sim2sim=sim2sim)
+                            sim2sim=sim2sim, exact=exact)
     except (SubmissionError, LedgerError, KeyError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
     if done.rechecked:
-        both = " and PyBullet episode" if sim2sim and "sim2sim" in done.entry else ""
         typer.echo(f"recomputed entry {done.entry['entry_id'][:12]} with the revealed salt of "
-                   f"{done.entry['track']} round {done.salt_round.number}: every hidden "
-                   f"episode{both} is identical to the ledger's")
+                   f"{done.entry['track']} round {done.salt_round.number}:")
+        for engine, comparison in done.comparisons.items():
+            typer.echo(f"  {engine}: " + describe(comparison, "episodes"))
+        recorded, here = done.platforms
+        if recorded == here:
+            typer.echo("  on the platform that evaluated it")
+        else:
+            differs = ("not recorded" if recorded is None else ", ".join(
+                f"{k} {recorded.get(k, '-')} -> {here.get(k, '-')}"
+                for k in sorted(set(recorded) | set(here)) if recorded.get(k) != here.get(k)))
+            typer.echo(f"  on another platform than the one that evaluated it ({differs})")
         return
     typer.echo(f"  hidden seeds of {done.entry['track']} salt round {done.salt_round.number}")
     _echo_result(done.entry, "hidden", done.path, time.perf_counter() - started)

@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ import envs  # noqa: F401  (registers the tasks)
 from envs.episode import PolicyError, run_episode
 from leaderboards.files import utc_now, write_json
 from leaderboards.policy import load_policy
+from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
 from leaderboards.submission import Submission, SubmissionError
 from leaderboards.tracks import TRACK_VERSION, Track, get_track, hidden_seeds
@@ -166,6 +167,7 @@ def evaluate_policy(
         "evaluated_at": utc_now(),
         "wall_clock_s": round(time.perf_counter() - started, 3),
         "cpu_s": round(time.process_time() - cpu_started, 3),
+        "platform": platform_fingerprint(),
         "episodes": episodes,
     }
 
@@ -385,6 +387,20 @@ def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, P
     return {label: root / rel for label, rel in entry["policy"]["per_task"].items()}
 
 
+def _compared(recorded: list[dict[str, Any]], recomputed: list[dict[str, Any]], what: str,
+              exact: bool) -> EpisodeComparison:
+    """The comparison of a recheck; LedgerError when it fails (see `verify`)."""
+    try:
+        comparison = compare_episodes(recorded, recomputed)
+    except ValueError as err:
+        raise LedgerError(f"recomputed {what}: {err}") from None
+    if comparison.outcome_changes or (exact and not comparison.identical_all):
+        raise LedgerError(describe(comparison, what) + (
+            "; not bitwise identical, as required by --exact or on the platform that evaluated "
+            "it" if not comparison.outcome_changes else ""))
+    return comparison
+
+
 @dataclass(frozen=True)
 class Verification:
     """What `verify` did: the entry file, the entry, its salt round, and whether the hidden
@@ -394,11 +410,16 @@ class Verification:
     entry: dict[str, Any]
     salt_round: SaltRound
     rechecked: bool
+    #: For a recheck: the recomputed MuJoCo (and PyBullet) episodes against the ledger's.
+    comparisons: dict[str, EpisodeComparison] = field(default_factory=dict)
+    #: For a recheck: the platform that evaluated the entry (None: not recorded) and this one.
+    platforms: tuple[dict[str, str] | None, dict[str, str]] | None = None
 
 
 def verify(
     ledger: Ledger, ref: str, salt_file: Path | None,
     progress: Callable[[str], None] | None = None, sim2sim: bool = True,
+    exact: bool = False,
 ) -> Verification:
     """Re-evaluate an entry on the hidden seeds of its track's active salt round and record the
     result, with the PyBullet sim-to-sim block on the same seeds unless ``sim2sim=False``.
@@ -407,8 +428,11 @@ def verify(
     round that has since been revealed, and ``salt_file`` is that round's salt or None (the
     published salt is used), the ranked MuJoCo episodes (and the PyBullet episodes, when the
     entry has a sim-to-sim block and ``sim2sim`` is on) are recomputed with the salt of the
-    entry's own round and compared; LedgerError if any record differs. An entry whose round's
-    salt was lost cannot be rechecked; it can be verified again under the active round.
+    entry's own round and compared (`leaderboards.recheck`): LedgerError if an episode's
+    outcome differs, or if any record is not bitwise the ledger's with ``exact`` or on the
+    platform that evaluated the entry (its recorded fingerprint equals this one's). An
+    entry whose round's salt was lost cannot be rechecked; it can be verified again under the
+    active round.
     """
     entry = ledger.find(ref)
     track = get_track(entry["track"])
@@ -450,13 +474,18 @@ def verify(
                                 evaluation["evaluated_at"], progress)
     path = ledger.entry_path(entry["track"], entry["entry_id"])
     if recheck:
-        if evaluation["episodes"] != entry["evaluations"]["hidden"]["episodes"]:
-            raise LedgerError(f"recomputed hidden episodes of {short} differ from the ledger's")
+        # Where the entry was evaluated, nothing but an edit can change a bit.
+        recorded = entry["evaluations"]["hidden"].get("platform")
+        exact = exact or recorded == evaluation["platform"]
+        comparisons = {"MuJoCo": _compared(entry["evaluations"]["hidden"]["episodes"],
+                                           evaluation["episodes"], f"hidden episodes of {short}",
+                                           exact)}
         if sim2sim and "sim2sim" in entry:
-            if pybullet_block()["episodes"] != entry["sim2sim"]["episodes"]:
-                raise LedgerError(f"recomputed PyBullet episodes of {short} differ from the "
-                                  "ledger's")
-        return Verification(path, entry, salt_round, rechecked=True)
+            comparisons["PyBullet"] = _compared(entry["sim2sim"]["episodes"],
+                                                pybullet_block()["episodes"],
+                                                f"PyBullet episodes of {short}", exact)
+        return Verification(path, entry, salt_round, rechecked=True, comparisons=comparisons,
+                            platforms=(recorded, evaluation["platform"]))
     entry = dict(entry)
     entry["evaluations"] = dict(entry["evaluations"]) | {"hidden": evaluation}
     entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation

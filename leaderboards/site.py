@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,13 @@ def _num(value: float | None, digits: int = 1, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.{digits}f}{unit}"
+
+
+def _platform(found: Mapping[str, str] | None) -> str:
+    """Where an evaluation ran (its floats depend on it: `leaderboards.recheck`)."""
+    if not found:
+        return "; platform not recorded"
+    return "; on " + _e(", ".join(f"{k} {v}" for k, v in found.items()))
 
 
 #: Tooltip of the force-limit columns.
@@ -379,8 +386,8 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'{" (" + _e(e["policy"]["agent"]) + ")" if e["policy"]["agent"] else ""}</li>'
         f'<li>created: {_e(e["created_at"])}; code version {_e(e["code_version"] or "-")}</li>'
         f'<li>evaluated: {_e(block["evaluated_at"])}, {block["episodes_per_task"]} episodes per '
-        f'task, {block["wall_clock_s"]:.0f} s wall, {block["cpu_s"]:.0f} s CPU</li>'
-        f'{salt}</ul>{media}'
+        f'task, {block["wall_clock_s"]:.0f} s wall, {block["cpu_s"]:.0f} s CPU'
+        f'{_platform(block.get("platform"))}</li>{salt}</ul>{media}'
         f'<p class="note">Jerk: RMS of the third difference of the TCP position at the policy '
         f'rate (10 Hz), over dt³. Time above the limit: {_e(FORCE_LIMIT_TITLE)}. Time above '
         f'{FORCE_LIMIT_N:.0f} N: the same against a flat {FORCE_LIMIT_N:.0f} N, which version-1 '

@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import mujoco
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -148,12 +149,36 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     # Anyone can: without a salt file, the published salt of the entry's round is used.
     public = _cli("verify", entry["entry_id"][:10], "--no-sim2sim")
     assert public.exit_code == 0 and "identical" in public.stdout, public.output
-    # The PyBullet block is recomputed too: a doctored PyBullet episode is caught.
+    assert "on the platform that evaluated it" in public.stdout
+    assert hidden["platform"]["cpu"] and hidden["platform"]["mujoco"] == mujoco.__version__
+    # The PyBullet block is recomputed too. On the platform that evaluated the entry, a
+    # doctored number fails the recheck ...
     doctored = json.loads(before)
     doctored["sim2sim"]["episodes"][0]["peak_force_n"] += 1.0
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    here = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert here.exit_code == 1 and "PyBullet episodes" in here.stderr
+    assert "not bitwise identical" in here.stderr
+    # ... elsewhere (another recorded platform) it is shown as the largest difference, and
+    # --exact refuses it ...
+    doctored["evaluations"]["hidden"]["platform"]["cpu"] = "another CPU"
+    Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    shown = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert shown.exit_code == 0, shown.output
+    assert "PyBullet: the" in shown.stdout and "1 differ" in shown.stdout
+    assert "peak_force_n" in shown.stdout and "MuJoCo: every one" in shown.stdout
+    assert "another platform than the one that evaluated it (cpu another CPU ->" in shown.stdout
+    exact = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt", "--exact")
+    assert exact.exit_code == 1 and "not bitwise identical" in exact.stderr
+    # ... and a doctored outcome fails every recheck, naming the episode and the counts.
+    doctored = json.loads(before)
+    first = doctored["evaluations"]["hidden"]["episodes"][0]
+    first["success"] = not first["success"]
+    Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
     caught = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
-    assert caught.exit_code == 1 and "PyBullet episodes" in caught.stderr
+    assert caught.exit_code == 1 and "hidden episodes" in caught.stderr
+    assert f"seed {first['seed']}: success" in caught.stderr and "successes" in caught.stderr
+    assert len(caught.stderr.strip().splitlines()) == 1
 
 
 def test_verify_refuses_an_altered_stored_policy(submitted: Ledger):

@@ -82,6 +82,9 @@ def _local_targets(page) -> list[str]:
 def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
     pages = [site / "index.html", *sorted((site / "entries").glob("*.html"))]
     assert len(pages) == 1 + 4
+    # Each evaluation says where it ran (all of these recorded it).
+    texts = [f.read_text() for f in pages[1:]]
+    assert all("; on machine " in t and " mujoco " in t for t in texts)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
