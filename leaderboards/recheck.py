@@ -125,6 +125,8 @@ def describe(comparison: EpisodeComparison, what: str) -> str:
         return (f"{len(c.outcome_changes)} of {c.episodes} recomputed {what} have another "
                 f"outcome than the ledger's ({shown})"
                 + (f"; successes {counts}" if counts else ""))
+    if c.episodes == 0:
+        return f"no {what} to recompute"
     if c.identical_all:
         return f"every one of the {c.episodes} recomputed {what} is identical to the ledger's"
     size = "a changed count" if c.largest_rel == float("inf") else f"{c.largest_rel:.1e} relative"

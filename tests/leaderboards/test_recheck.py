@@ -16,6 +16,8 @@ def test_identical_episodes():
     c = compare_episodes(ledger, [dict(e) for e in ledger])
     assert c.identical_all and not c.outcome_changes and c.largest is None
     assert "every one of the 2" in describe(c, "episodes")
+    assert describe(compare_episodes([], []), "PyBullet episodes") == \
+        "no PyBullet episodes to recompute"
 
 
 def test_same_outcomes_report_the_largest_difference():
