@@ -18,7 +18,8 @@ true socket) and the final lateral error [mm].
 instead takes a pretrained LOTJ checkpoint (e.g. from ``bench_offline``) to one connector: its
 success with the policy mean and with the ``exploration_std`` samples that finetuning draws,
 then ``--trials`` trials of finetuning rewarded by its own classifier (as ``bench_offline``),
-the true successes among them, and the success after. Figures, not tests.
+the true successes among them, and the success after; ``--online-fraction 0`` is the control
+(the same trials and gradient steps, every batch from the offline data). Figures, not tests.
 """
 
 from __future__ import annotations
@@ -126,9 +127,12 @@ def advantage_weights(agent: Any, rows: int = 2000, seed: int = 0) -> dict[str, 
 
 
 def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
-                   episodes: int, seed: int, beta: float | None = None) -> dict[str, Any]:
+                   episodes: int, seed: int, beta: float | None = None,
+                   online_fraction: float | None = None) -> dict[str, Any]:
     """Mean and sampled success, classifier-rewarded finetuning (with IQL's inverse temperature
-    set to ``beta`` if given), success after."""
+    set to ``beta`` and its online share of each batch to ``online_fraction`` if given; 0 is
+    the control: the same trials and gradient steps, on the offline data only), success
+    after."""
     from agents import load_agent
     from benchmark.bench_offline import _finetune
     from benchmark.evaluate import evaluate
@@ -140,6 +144,8 @@ def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
     agent = load_agent(checkpoint)
     if beta is not None:
         agent.config.beta = beta
+    if online_fraction is not None:
+        agent.config.online_fraction = online_fraction
     torch.manual_seed(seed)
     result: dict[str, Any] = {
         "weights": advantage_weights(agent, seed=seed),
@@ -169,11 +175,14 @@ def main() -> None:
     parser.add_argument("--version", default="v1", help="task version, with --finetune")
     parser.add_argument("--beta", type=float,
                         help="with --finetune: IQL's inverse temperature while finetuning")
+    parser.add_argument("--online-fraction", type=float,
+                        help="with --finetune: online share of each batch (0: the control, "
+                        "offline rows only)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.finetune:
         r = finetune_check(args.finetune, args.connector, args.version, args.trials,
-                           args.episodes, args.seed, args.beta)
+                           args.episodes, args.seed, args.beta, args.online_fraction)
         w = r["weights"]
         print(f"advantage weights on the offline data (beta {args.beta or 'as trained'}): A "
               f"percentiles 1/5/50/95/99 {w['advantage']}, weights {w['weight']}, effective "

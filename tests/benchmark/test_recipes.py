@@ -179,6 +179,9 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
     assert check["finetune"]["training_episodes"] == 1
     assert {check["mean"], check["sampled"], check["finetuned"]} <= {0, 1}
     assert 0 < check["weights"]["effective_fraction"] <= 1
+    control = finetune_check("out/iql/pretrained", "DT12", "v1", trials=1, episodes=1, seed=0,
+                             online_fraction=0.0)  # the same trial, offline rows only
+    assert control["finetune"] == check["finetune"] and control["mean"] == check["mean"]
 
 
 def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_expert(tmp_path):
