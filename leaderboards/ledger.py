@@ -388,16 +388,18 @@ def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, P
 
 
 def _compared(recorded: list[dict[str, Any]], recomputed: list[dict[str, Any]], what: str,
-              exact: bool) -> EpisodeComparison:
-    """The comparison of a recheck; LedgerError when it fails (see `verify`)."""
+              bitwise_because: str | None) -> EpisodeComparison:
+    """The comparison of a recheck; LedgerError when it fails (see `verify`).
+    ``bitwise_because``: why the records must be bitwise the ledger's, or None where equal
+    outcomes suffice."""
     try:
         comparison = compare_episodes(recorded, recomputed)
     except ValueError as err:
         raise LedgerError(f"recomputed {what}: {err}") from None
-    if comparison.outcome_changes or (exact and not comparison.identical_all):
-        raise LedgerError(describe(comparison, what) + (
-            "; not bitwise identical, as required by --exact or on the platform that evaluated "
-            "it" if not comparison.outcome_changes else ""))
+    if comparison.outcome_changes or (bitwise_because and not comparison.identical_all):
+        raise LedgerError(describe(comparison, what) + ("" if comparison.outcome_changes else
+                                                        f"; not bitwise identical, as required "
+                                                        f"{bitwise_because}"))
     return comparison
 
 
@@ -476,14 +478,17 @@ def verify(
     if recheck:
         # Where the entry was evaluated, nothing but an edit can change a bit.
         recorded = entry["evaluations"]["hidden"].get("platform")
-        exact = exact or recorded == evaluation["platform"]
+        bitwise_because = ("on the platform that evaluated it"
+                           if recorded == evaluation["platform"] else
+                           "by --exact" if exact else None)
         comparisons = {"MuJoCo": _compared(entry["evaluations"]["hidden"]["episodes"],
                                            evaluation["episodes"], f"hidden episodes of {short}",
-                                           exact)}
+                                           bitwise_because)}
         if sim2sim and "sim2sim" in entry:
             comparisons["PyBullet"] = _compared(entry["sim2sim"]["episodes"],
                                                 pybullet_block()["episodes"],
-                                                f"PyBullet episodes of {short}", exact)
+                                                f"PyBullet episodes of {short}",
+                                                bitwise_because)
         return Verification(path, entry, salt_round, rechecked=True, comparisons=comparisons,
                             platforms=(recorded, evaluation["platform"]))
     entry = dict(entry)

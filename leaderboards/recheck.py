@@ -93,13 +93,14 @@ def compare_episodes(recorded: Sequence[Mapping[str, Any]],
     largest, largest_rel = None, 0.0
     successes: dict[str, list[int]] = {}
     for old, new in zip(recorded, recomputed, strict=True):
-        count = successes.setdefault(str(old.get("task", old.get("task_id"))), [0, 0])
+        task = str(old.get("task", old.get("task_id")))
+        count = successes.setdefault(task, [0, 0])
         count[0] += bool(old.get("success"))
         count[1] += bool(new.get("success"))
         if old == new:
             identical += 1
             continue
-        name = f"{old.get('task', old.get('task_id'))} seed {old.get('seed')}"
+        name = f"{task} seed {old.get('seed')}"
         changed = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in OUTCOME_FIELDS
                    if old.get(k) != new.get(k)]
         if changed:
@@ -111,9 +112,9 @@ def compare_episodes(recorded: Sequence[Mapping[str, Any]],
             if rel > largest_rel:
                 largest_rel = rel
                 largest = f"{name}: {key} {old.get(key)!r} -> {new.get(key)!r}"
-    changed = {task: (a, b) for task, (a, b) in successes.items() if a != b}
+    moved = {task: (a, b) for task, (a, b) in successes.items() if a != b}
     return EpisodeComparison(len(recorded), identical, tuple(changes), differing, largest,
-                             largest_rel, changed)
+                             largest_rel, moved)
 
 
 def describe(comparison: EpisodeComparison, what: str) -> str:

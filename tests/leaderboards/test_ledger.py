@@ -158,7 +158,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
     here = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert here.exit_code == 1 and "PyBullet episodes" in here.stderr
-    assert "not bitwise identical" in here.stderr
+    assert "not bitwise identical, as required on the platform that evaluated it" in here.stderr
     # ... elsewhere (another recorded platform) it is shown as the largest difference, and
     # --exact refuses it ...
     doctored["evaluations"]["hidden"]["platform"]["cpu"] = "another CPU"
@@ -169,7 +169,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     assert "peak_force_n" in shown.stdout and "MuJoCo: every one" in shown.stdout
     assert "another platform than the one that evaluated it (cpu another CPU ->" in shown.stdout
     exact = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt", "--exact")
-    assert exact.exit_code == 1 and "not bitwise identical" in exact.stderr
+    assert exact.exit_code == 1 and "not bitwise identical, as required by --exact" in exact.stderr
     # ... and a doctored outcome fails every recheck, naming the episode and the counts.
     doctored = json.loads(before)
     first = doctored["evaluations"]["hidden"]["episodes"][0]
