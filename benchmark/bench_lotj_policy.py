@@ -126,6 +126,15 @@ def advantage_weights(agent: Any, rows: int = 2000, seed: int = 0) -> dict[str, 
                                               / len(weights)), 3)}
 
 
+def finetune_overrides(beta: float | None, online_fraction: float | None) -> dict[str, float]:
+    """The IQL config fields that finetuning overrides (those given), checked by IQLConfig's own
+    validation: ValueError naming the field, before anything is loaded."""
+    overrides = {k: v for k, v in (("beta", beta), ("online_fraction", online_fraction))
+                 if v is not None}
+    IQLConfig(**overrides).validate()
+    return overrides
+
+
 def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
                    episodes: int, seed: int, beta: float | None = None,
                    online_fraction: float | None = None) -> dict[str, Any]:
@@ -138,14 +147,13 @@ def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
     from benchmark.evaluate import evaluate
     from envs.episode import summarize
 
+    overrides = finetune_overrides(beta, online_fraction)
     env = make_env(f"InsertBench/Connector-{connector}-{version}",
                    PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
                                    "init_offset_mm": [0.0, 10.0]})
     agent = load_agent(checkpoint)
-    if beta is not None:
-        agent.config.beta = beta
-    if online_fraction is not None:
-        agent.config.online_fraction = online_fraction
+    for field, value in overrides.items():
+        setattr(agent.config, field, value)
     torch.manual_seed(seed)
     result: dict[str, Any] = {
         "weights": advantage_weights(agent, seed=seed),
@@ -181,6 +189,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.finetune:
+        try:
+            finetune_overrides(args.beta, args.online_fraction)
+        except ValueError as err:
+            parser.error(str(err))
         r = finetune_check(args.finetune, args.connector, args.version, args.trials,
                            args.episodes, args.seed, args.beta, args.online_fraction)
         w = r["weights"]

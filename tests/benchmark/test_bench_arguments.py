@@ -1,5 +1,5 @@
-"""The mating-force and tab-chatter benchmarks refuse arguments they would silently misapply,
-in one line and before the first (minutes-long) measurement."""
+"""The mating-force, tab-chatter and LOTJ-policy benchmarks refuse arguments they would silently
+misapply, in one line and before the first (minutes-long) measurement."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from benchmark import bench_mating_forces, bench_tab_chatter
+from benchmark import bench_lotj_policy, bench_mating_forces, bench_tab_chatter
 
 
 def _exit_message(capsys, monkeypatch, main, *args) -> tuple[object, str]:
@@ -50,3 +50,19 @@ def test_bench_tab_chatter_refuses_knobs_of_the_other_version(capsys, monkeypatc
         capsys, monkeypatch, bench_tab_chatter.main, "--tasks", "USB", "--no-rate", *args
     )
     assert code != 0 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--online-fraction", "1.5"], "IQLConfig.online_fraction must be in [0, 1], got 1.5"),
+        (["--beta", "-1"], "IQLConfig.beta must be > 0, got -1.0"),
+    ],
+)
+def test_bench_lotj_policy_refuses_finetuning_overrides_its_config_refuses(
+    capsys, monkeypatch, args, message,
+):
+    """Set on the loaded agent's config, an online share of 1.5 used to run 200 trials."""
+    code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main,
+                              "--finetune", "no/such/checkpoint", *args)
+    assert code == 2 and message in err, err
