@@ -218,12 +218,17 @@ class Ledger:
         path = Path(ref)
         if path.suffix == ".json" and path.is_file():
             ref = path.stem
+        if not (self.root / "entries").is_dir():
+            raise LedgerError(f"{self.root} is not a ledger (it has no entries/ folder)")
         matches = [e for e in self.entries() if e["entry_id"].startswith(ref)
                    and entry_track_version(e) == TRACK_VERSION]
-        if len(matches) != 1:
+        if not matches:
+            raise LedgerError(f"no entry of track version {TRACK_VERSION} in {self.root} has an "
+                              f"id starting with {ref!r} (entries of earlier track versions are "
+                              "stale, not re-verified)")
+        if len(matches) > 1:
             raise LedgerError(f"{len(matches)} entries of track version {TRACK_VERSION} match "
-                              f"{ref!r} in {self.root}; give more of the entry's SHA-256 "
-                              "(entries of earlier track versions are stale, not re-verified)")
+                              f"{ref!r} in {self.root}; give more of the entry's SHA-256")
         return matches[0]
 
     # ------------------------------------------------------------------ writing

@@ -191,6 +191,24 @@ def test_verify_refuses_an_altered_stored_policy(submitted: Ledger):
     assert "hidden" not in submitted.entries()[0]["evaluations"]
 
 
+def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitted: Ledger):
+    (entry,) = submitted.entries()
+    result = runner.invoke(app, ["leaderboard", "verify", entry["entry_id"][:8],
+                                 "--ledger", "no-such-dir"])
+    assert result.exit_code == 1
+    assert "no-such-dir is not a ledger (it has no entries/ folder)" in result.stderr
+    result = _cli("verify", "ffffffff")
+    assert result.exit_code == 1 and "no entry of track version" in result.stderr
+    assert "starting with 'ffffffff'" in result.stderr and "give more" not in result.stderr
+    twin = copy.deepcopy(entry)
+    twin["entry_id"] = entry["entry_id"][:4] + "0" * 60
+    path = submitted.entry_path(twin["track"], twin["entry_id"])
+    path.write_text(json.dumps(twin))
+    result = _cli("verify", entry["entry_id"][:4])
+    assert result.exit_code == 1 and "2 entries of track version" in result.stderr
+    assert "give more of the entry's SHA-256" in result.stderr
+
+
 def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin: bool) -> dict:
     """A copy of ``entry`` with other successes (validated like any entry)."""
     out = copy.deepcopy(entry)
