@@ -24,6 +24,9 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
   penalty** ``10 (|d logit / d feature| - 1)^2`` at random interpolations between positive and
   negative features. SERL's encoder is a frozen pretrained ResNet and only the head learns; here
   the CNN learns from scratch, so the mixup loss also trains the encoder.
+  ``vice_image_size`` averages the camera images down to that height first (64 -> 32 in 2x2
+  blocks): a pixel policy reads the 64x64 cameras (``obs_keys`` with them; ``check_serl
+  --pixels``) while the classifier sees 32x32 ones, as in the state runs' ``image_size=32``.
 - **Reward**: ``sigmoid(logit) >= vice_threshold`` (and, if ``vice_sanity_margin_mm`` is set,
   ``tcp_pose[2]`` no lower than the lowest goal frame's minus the margin; if
   ``vice_sanity_lateral_mm`` is set, ``tcp_pose`` x and y within the goal frames' range plus that
