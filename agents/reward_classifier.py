@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from agents.checkpoint import space_from_json, space_to_json
-from agents.networks import ObsEncoder, ObsNormalizer, mlp, random_shift
+from agents.networks import ObsEncoder, ObsNormalizer, is_image_space, mlp, random_shift
 
 CLASSIFIER_JSON = "classifier.json"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
@@ -50,6 +50,10 @@ class ClassifierMeta:
     goal_xy_box_m: tuple[float, float, float, float] | None = None
     hidden: tuple[int, ...] = (256,)  # MLP widths after the encoder
     image_feature_dim: int = 64  # CNN output per camera
+    # camera images are averaged over image_pool x image_pool pixel blocks before the CNN (2: a
+    # 64x64 frame is seen at 32x32, as a pixel policy's 64x64 cameras by VICE's 32 px classifier);
+    # 1 = as rendered
+    image_pool: int = 1
 
 
 class SuccessClassifier(nn.Module):
@@ -59,15 +63,27 @@ class SuccessClassifier(nn.Module):
         super().__init__()
         self.observation_space = observation_space
         self.meta = meta
-        self.encoder = ObsEncoder(observation_space, meta.keys, meta.image_feature_dim)
+        self.encoder = ObsEncoder(pooled_space(observation_space, meta.keys, meta.image_pool),
+                                  meta.keys, meta.image_feature_dim)
         self.obs_norm = ObsNormalizer(gym.spaces.Dict(
             {k: observation_space[k] for k in meta.keys}))
         self.head = mlp(self.encoder.out_dim, meta.hidden, 1)
 
     def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Batch of observations -> (B,) logits."""
-        obs = self.obs_norm({k: obs[k] for k in self.meta.keys})
+        obs = self.obs_norm(self.pool_images({k: obs[k] for k in self.meta.keys}))
         return self.head(self.encoder(obs)).squeeze(-1)
+
+    def pool_images(self, obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``obs`` with each camera image (B, H, W, C), pixel values 0..255, averaged over
+        ``meta.image_pool`` square blocks: float (B, H / pool, W / pool, C); other entries and
+        ``image_pool`` 1 pass through unchanged."""
+        pool = self.meta.image_pool
+        if pool == 1:
+            return dict(obs)
+        return {k: (nn.functional.avg_pool2d(v.permute(0, 3, 1, 2).float(), pool)
+                    .permute(0, 2, 3, 1).contiguous()
+                    if k in self.encoder.image_keys else v) for k, v in obs.items()}
 
     @torch.no_grad()
     def probability(self, obs: Mapping[str, np.ndarray]) -> float:
@@ -82,6 +98,26 @@ class SuccessClassifier(nn.Module):
         if success and "tcp_pose" in obs:
             success = bool(passes_sanity_check(self.meta, np.asarray(obs["tcp_pose"])[None])[0])
         return success, p
+
+
+def pooled_space(observation_space: gym.spaces.Dict, keys: Sequence[str],
+                 pool: int) -> gym.spaces.Dict:
+    """The entries ``keys`` of ``observation_space``, camera images (H, W, C) as
+    (H / pool, W / pool, C): what the classifier's CNNs see. ValueError unless ``pool`` >= 1
+    divides every image's height and width."""
+    if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
+        raise ValueError(f"image_pool must be an integer >= 1, got {pool!r}")
+    spaces = {}
+    for k in keys:
+        space = observation_space[k]
+        if is_image_space(space) and pool > 1:
+            height, width, channels = space.shape
+            if height % pool or width % pool:
+                raise ValueError(f"camera {k!r} is {height}x{width} pixels, which {pool}x{pool} "
+                                 "blocks do not divide: choose an image size divisible by it")
+            space = gym.spaces.Box(0, 255, (height // pool, width // pool, channels), np.uint8)
+        spaces[k] = space
+    return gym.spaces.Dict(spaces)
 
 
 def passes_sanity_check(meta: ClassifierMeta, tcp_pose: np.ndarray) -> np.ndarray:

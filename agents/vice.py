@@ -24,6 +24,9 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
   penalty** ``10 (|d logit / d feature| - 1)^2`` at random interpolations between positive and
   negative features. SERL's encoder is a frozen pretrained ResNet and only the head learns; here
   the CNN learns from scratch, so the mixup loss also trains the encoder.
+  ``vice_image_size`` averages the camera images down to that height first (64 -> 32 in 2x2
+  blocks): a pixel policy reads the 64x64 cameras (``obs_keys`` with them; ``check_serl
+  --pixels``) while the classifier sees 32x32 ones, as in the state runs' ``image_size=32``.
 - **Reward**: ``sigmoid(logit) >= vice_threshold`` (and, if ``vice_sanity_margin_mm`` is set,
   ``tcp_pose[2]`` no lower than the lowest goal frame's minus the margin; if
   ``vice_sanity_lateral_mm`` is set, ``tcp_pose`` x and y within the goal frames' range plus that
@@ -85,6 +88,9 @@ class VICEConfig(RLPDConfig):
     # frames' range +- this [mm]; None = off (SERL rewards PCB insertion by the TCP's position)
     vice_pretrain_steps: int = 200  # classifier steps on the demos (goal vs non-goal frames)
     # before RL starts (ours: a classifier at chance would reward the first episodes at random)
+    vice_image_size: int | None = None  # height [pixels] of the classifier's camera images,
+    # averaged down from the env's by a whole factor (64 -> 32: a pixel policy reads the 64x64
+    # cameras, the classifier sees them at 32x32 as from state); None = the env's image size
 
     def validate(self) -> None:
         """RLPD's checks plus the classifier's."""
@@ -100,9 +106,24 @@ class VICEConfig(RLPDConfig):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
         check(0 < self.vice_threshold < 1, name, "vice_threshold", "in (0, 1)",
               self.vice_threshold)
+        check(self.vice_image_size is None or self.vice_image_size > 0, name,
+              "vice_image_size", "> 0 or None", self.vice_image_size)
         for f in ("vice_sanity_margin_mm", "vice_sanity_lateral_mm"):
             check(getattr(self, f) is None or getattr(self, f) >= 0, name, f, ">= 0 or None",
                   getattr(self, f))
+
+
+def image_pool(spaces: dict[str, gym.spaces.Space], image_keys: list[str],
+               image_size: int | None) -> int:
+    """The averaging factor that takes the cameras' height to ``image_size`` pixels (1 for
+    None); ValueError unless every camera has one height that ``image_size`` divides."""
+    if image_size is None:
+        return 1
+    heights = sorted({spaces[k].shape[0] for k in image_keys})
+    if len(heights) != 1 or heights[0] % image_size:
+        raise ValueError(f"vice_image_size={image_size} must divide the cameras' height in "
+                         f"pixels ({', '.join(map(str, heights))}; the env's image_size)")
+    return heights[0] // image_size
 
 
 @register("vice", VICEConfig, needs_demos=True)
@@ -131,7 +152,8 @@ class VICEAgent(RLPDAgent):
         keys = image_keys + (["tcp_pose"] if config.vice_proprio else [])
         self.reward_classifier = SuccessClassifier(observation_space, ClassifierMeta(
             keys=tuple(keys), threshold=config.vice_threshold, hidden=config.vice_hidden,
-            image_feature_dim=config.vice_image_feature_dim)).to(self.device)
+            image_feature_dim=config.vice_image_feature_dim,
+            image_pool=image_pool(spaces, image_keys, config.vice_image_size))).to(self.device)
         self.classifier_opt = torch.optim.Adam(
             [p for n, p in self.reward_classifier.named_parameters()
              if not n.startswith("obs_norm")], lr=config.vice_lr)
@@ -207,6 +229,7 @@ class VICEAgent(RLPDAgent):
         obs = {k: torch.as_tensor(np.concatenate([self.demo_buffer.next_obs[k][goals],
                                                   negative_buffer.next_obs[k][negatives]]),
                                   device=self.device) for k in clf.meta.keys}
+        obs = clf.pool_images(obs)  # shifted by augment_pad pixels of the classifier's images
         for k in clf.encoder.image_keys:
             obs[k] = random_shift(obs[k], cfg.augment_pad)
         labels = torch.cat([torch.ones(half), torch.zeros(half)]).to(self.device)

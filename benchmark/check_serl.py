@@ -8,25 +8,31 @@
         --eval-every 1000 --out runs/rlpd_pixels_usb
     python -m benchmark.check_serl --task dsub --agent hil_serl --steps 8000 --eval-every 250 \
         --early-stop 3
+    python -m benchmark.check_serl --task usb --agent vice --pixels --steps 6000 --eval-every 500 \
+        --early-stop 3 -e reward=vice -c vice_sanity_margin_mm=0 -e goal_hold_steps=5 \
+        -c vice_image_size=32
 
 Setting of the SERL presets: v1 tasks, sparse reward, +-1 mm goal noise, (0, 10) mm start
 offsets, state observations in the task frame (``obs_frame="task"``), 20 demonstrations from
 the task's hand controller (``collect_demos``), evaluation every ``--eval-every`` steps on 20
 fixed seeds. ``--pixels``: the issue-12 pixel setting, wrist and side cameras at 64x64 RGB
 beside the proprioception (``obs_mode="state+pixels"``), through the "strided" image encoder
-(``PIXEL_CONFIG``). Rerunning a command with the same ``--out`` resumes an interrupted run
-from its last checkpoint. Prints success rate (95% Wilson interval), the training wall-clock,
-the CPU-seconds of this invocation and, for agents with an operator, the intervened steps so
-far. With a learned reward (``-e reward=classifier`` or ``vice``) also the classifier's
-false-positive and false-negative rates on the training steps so far (the policy's own
-states), judged by the simulator's success, and after training the final classifier's rates on
-``--heldout-episodes`` noisy hand-controller rollouts that no classifier trained on
-(``benchmark.learned_reward.heldout_error_rates``; also written to
+(``PIXEL_CONFIG``); VICE's policy then reads the cameras as well as the state (its default
+``obs_keys`` are the state entries only), and ``-c vice_image_size=32`` shows its classifier
+the 64x64 frames averaged to 32x32, the size of the state runs' ``-e image_size=32`` (``-e
+image_size`` would shrink the policy's cameras too). Rerunning a command with the same
+``--out`` resumes an interrupted run from its last checkpoint. Prints success rate (95% Wilson
+interval), the training wall-clock, the CPU-seconds of this invocation and, for agents with an
+operator, the intervened steps so far. With a learned reward (``-e reward=classifier`` or
+``vice``) also the classifier's false-positive and false-negative rates on the training steps
+so far (the policy's own states), judged by the simulator's success, and after training the
+final classifier's rates on ``--heldout-episodes`` noisy hand-controller rollouts that no
+classifier trained on (``benchmark.learned_reward.heldout_error_rates``; also written to
 ``<run>/heldout_reward_errors.json``). ``--early-stop K`` ends the run after K evaluations in a
-row at >= ``--target`` successes of 20 (default 18, 90%) and prints the env steps to the target:
-the first evaluation from which every later one stayed at or above it (issue 12's "HIL-SERL
-reaches 90% in fewer env steps than RLPD"). Figures, not tests: learning quality is measured here,
-correctness in tests/.
+row at >= ``--target`` successes of 20 (default 18, 90%) and prints the env steps to the
+target: the first evaluation from which every later one stayed at or above it (issue 12's
+"HIL-SERL reaches 90% in fewer env steps than RLPD"). Figures, not tests: learning quality is
+measured here, correctness in tests/.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import torch
 from benchmark.bench_env import non_negative_int, positive_int
 from benchmark.cli_options import parse_env_kwargs
 from benchmark.learned_reward import heldout_error_rates
-from benchmark.train import confusion_rates, train
+from benchmark.train import confusion_rates, make_env, train
 from benchmark.train_cli import parse_config_overrides
 
 TASKS = {"usb": "InsertBench/USB-v1", "dsub": "InsertBench/DSub-v1",
@@ -109,8 +115,13 @@ def main() -> None:
     try:  # a bad -e/-c value or agent name is one usage line, as in `insertbench train`
         env_kwargs = (ENV_KWARGS | ({"obs_mode": "state+pixels"} if args.pixels else {})
                       | parse_env_kwargs(args.env))
+        overrides = parse_config_overrides(args.config)
         config = ((CPU_CONFIG if args.agent in ("rlpd", "hil_serl", "vice") else {})
-                  | (PIXEL_CONFIG if args.pixels else {}) | parse_config_overrides(args.config))
+                  | (PIXEL_CONFIG if args.pixels else {}) | overrides)
+        if args.pixels and args.agent == "vice" and "obs_keys" not in overrides:
+            # VICE's policy reads the state entries by default (its env always has cameras,
+            # for the classifier): --pixels gives it the cameras too, as pixel RLPD reads them
+            config["obs_keys"] = observation_keys(TASKS[args.task], env_kwargs)
         result = train(
             TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
             config=config, env_kwargs=env_kwargs,
@@ -149,6 +160,15 @@ def main() -> None:
     print(json.dumps({"env_steps": result.steps, "episodes": result.episodes,
                       "train_wall_clock_s": round(result.wall_clock_s, 1),
                       "process_cpu_s": round(time.process_time(), 1)}))
+
+
+def observation_keys(task_id: str, env_kwargs: dict[str, Any]) -> tuple[str, ...]:
+    """Every entry of the run's observation (state and cameras): what a ``--pixels`` policy
+    reads, as RLPD's empty ``obs_keys`` do."""
+    env = make_env(task_id, env_kwargs)
+    keys = tuple(env.observation_space.spaces)
+    env.close()
+    return keys
 
 
 def learned_reward_classifier(agent: Any, task_id: str, env_kwargs: dict[str, Any]) -> Any:

@@ -22,10 +22,10 @@ TINY = {"hidden": (16, 16), "batch_size": 16, "num_qs": 2, "utd_ratio": 1,
         "vice_image_feature_dim": 8, "vice_pretrain_steps": 2, "vice_update_every": 2}
 
 
-def _vice(config: dict | None = None):
+def _vice(config: dict | None = None, env_kwargs: dict | None = None):
     """A VICE agent pretrained on 3 demonstrations, its classifier bound into its env."""
     torch.manual_seed(0)
-    env = make_env(STANDIN, VICE_ENV)
+    env = make_env(STANDIN, VICE_ENV | (env_kwargs or {}))
     agent = make_agent("vice", env.observation_space, env.action_space, TINY | (config or {}),
                        seed=0)
     agent.pretrain(collect_demos(env, make_base_policy(env), 3))  # the demonstrator's labels
@@ -243,3 +243,37 @@ def test_goal_hold_steps_extend_demonstrations_past_their_first_success():
     _say_always(agent, True)
     env.reset(seed=0)
     assert env.step(env.action_space.sample())[2]  # the classifier's success ends it at once
+
+
+def test_vice_image_size_shows_the_classifier_block_averaged_cameras(tmp_path):
+    """vice_image_size=16 on 32x32 cameras: the classifier's CNNs are built for 16x16 images and
+    its logits are those of the 2x2 block means, in the learner's relabelling, the env's decision,
+    the classifier's updates and after a checkpoint round trip."""
+    env, agent = _vice({"vice_image_size": 16}, {"image_size": 32})
+    clf = agent.reward_classifier
+    assert clf.meta.image_pool == 2
+    infos = _step_online(env, agent, 6)  # the env's decision reads one unbatched 32x32 frame
+    assert all("classifier_probability" in i for i in infos)
+    agent.update_classifier(agent.buffer, np.arange(6))
+    obs = {k: agent.buffer.next_obs[k][:6] for k in ("wrist", "side")}
+    assert obs["side"].shape[1:] == (32, 32, 3)
+    means = {k: torch.as_tensor(v, dtype=torch.float32).reshape(6, 16, 2, 16, 2, -1).mean((2, 4))
+             for k, v in obs.items()}
+    with torch.no_grad():
+        logits = clf({k: torch.as_tensor(v) for k, v in obs.items()})
+        expected = clf.head(clf.encoder(clf.obs_norm(means))).squeeze(-1)
+        with pytest.raises(RuntimeError):  # the CNNs take 16x16 images, not the env's 32x32
+            clf.encoder({k: torch.as_tensor(v) for k, v in obs.items()})
+    torch.testing.assert_close(logits, expected)
+    assert np.all(np.abs(agent.classifier_reward(
+        {k: v[:6] for k, v in agent.buffer.next_obs.items()}) - 0.5) == 0.5)
+    agent.save(tmp_path / "ckpt")
+    restored = load_agent(tmp_path / "ckpt").reward_classifier
+    assert restored.meta == clf.meta
+    with torch.no_grad():
+        torch.testing.assert_close(
+            restored({k: torch.as_tensor(v) for k, v in obs.items()}), logits)
+    for size in (5, 64):  # 32 pixels are no whole number of 5- or 64-pixel blocks
+        with pytest.raises(ValueError, match="vice_image_size"):
+            make_agent("vice", env.observation_space, env.action_space,
+                       TINY | {"vice_image_size": size}, seed=0)

@@ -42,3 +42,37 @@ def test_bad_env_or_agent_values_are_one_usage_line(args, names, monkeypatch, ca
     assert names in err.splitlines()[-1], err
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("args", "policy_keys"), [
+    (["--pixels"], {"tcp_pose", "tcp_vel", "wrench", "wrist", "side"}),
+    ([], None),  # from state VICE's policy keeps its default: the state entries
+    (["--pixels", "-c", "obs_keys=wrist,tcp_pose"], "wrist,tcp_pose"),  # as typed: the config
+    # converts it
+])
+def test_pixel_vice_policy_reads_the_cameras(args, policy_keys, monkeypatch, capsys, tmp_path):
+    """--pixels --agent vice: the policy reads the cameras as pixel RLPD does (VICE's own default
+    is the state entries, its env always having cameras for the classifier); an explicit
+    obs_keys wins."""
+    import tests.standin_env  # noqa: F401  (registers the stand-in)
+
+    seen = {}
+
+    def fake_train(task_id, agent, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stop before training")
+
+    monkeypatch.setattr(check_serl, "TASKS",
+                        {"usb": "tests.standin_env:InsertBenchStandIn/PegPoint-v0"})
+    monkeypatch.setattr(check_serl, "ENV_KWARGS",  # the stand-in has no obs_frame
+                        {k: v for k, v in check_serl.ENV_KWARGS.items() if k != "obs_frame"})
+    monkeypatch.setattr(check_serl, "train", fake_train)
+    monkeypatch.setattr(sys, "argv", ["check_serl", "--agent", "vice", "-e", "reward=vice",
+                                      *args, "--out", str(tmp_path / "run")])
+    with pytest.raises(SystemExit):
+        check_serl.main()
+    assert "stop before training" in capsys.readouterr().err
+    keys = seen["config"].get("obs_keys")
+    assert (set(keys) if isinstance(keys, tuple) else keys) == policy_keys
+    assert seen["env_kwargs"]["obs_mode" if args else "reward"] == (
+        "state+pixels" if args else "vice")
