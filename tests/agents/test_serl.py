@@ -307,6 +307,27 @@ def test_hil_serl_run_with_the_simulated_operator_resumes_exactly(tmp_path):
     _assert_same_final_state(tmp_path / "a", tmp_path / "b")
 
 
+@pytest.mark.parametrize("env_kwargs", [{"goal_noise_mm": 1.0},
+                                        {"obs_mode": "state+pixels", "image_size": 16}],
+                         ids=["state", "pixels"])
+def test_hil_serl_without_operator_budget_is_rlpd_bitwise(env_kwargs, tmp_path):
+    """With ``operator_budget_start=0`` the operator never acts and HIL-SERL is RLPD: same
+    weights, buffers and evaluations after training (the control of the pixel trace, README)."""
+    from tests.benchmark.test_train import _assert_same_final_state
+
+    kwargs = {"env_kwargs": env_kwargs, "eval_every": 30, "eval_episodes": 2,
+              "demo_episodes": 1, "progress": False}
+    task = "tests.standin_env:" + STANDIN
+    rlpd = train(task, "rlpd", seed=2, steps=60, config=TINY_RL, out_dir=tmp_path / "a",
+                 **kwargs)
+    hil = train(task, "hil_serl", seed=2, steps=60, config=TINY_RL | {"operator_budget_start": 0},
+                out_dir=tmp_path / "b", **kwargs)
+    assert hil.intervention_steps == hil.agent.interventions == 0
+    assert len(hil.agent.demo_buffer) == len(rlpd.agent.demo_buffer)
+    _assert_same_final_state(tmp_path / "a", tmp_path / "b")
+    assert hil.summaries == rlpd.summaries
+
+
 def test_serl_presets_expand_with_valid_configs():
     from agents.config import build_config
     from agents.registry import agent_spec
@@ -344,3 +365,22 @@ def test_steps_to_target_is_the_first_evaluation_that_held_to_the_end():
     assert not stop([{"successes": 20}, {"successes": 20}])  # too few evaluations yet
     assert not stop([{"successes": n} for n in (20, 20, 17, 18, 19)])  # 17 is in the last 3
     assert stop([{"successes": n} for n in (5, 18, 19, 20)])
+
+
+def test_serl_interventions_counts_what_the_runner_logged(tmp_path):
+    """benchmark.serl_interventions: per-window counts add up to the run's own totals."""
+    from benchmark.serl_interventions import summary
+
+    config = TINY["hil_serl"] | {"operator_reaction_steps": 0, "operator_budget_start": 20}
+    result = train("tests.standin_env:" + STANDIN, "hil_serl", seed=1, steps=120,
+                   config=config, env_kwargs={"goal_noise_mm": 1.0}, out_dir=tmp_path,
+                   eval_every=60, eval_episodes=2, demo_episodes=1, progress=False)
+    rows = summary(tmp_path, 60)
+    online = result.agent.buffer
+    ended = sum(r["env_steps"] for r in rows)  # steps of the episodes that ended
+    assert 0 < ended <= result.steps
+    assert sum(r["intervened_steps"] for r in rows) == int(online.intervened[:ended].sum()) > 0
+    assert sum(r["episodes"] for r in rows) == result.episodes - (ended < result.steps)
+    assert all(r["finished_by_operator"] <= r["successes"] <= r["episodes"] for r in rows)
+    assert [r["budget"] for r in rows] == [20, 8][:len(rows)]
+    assert rows[0]["eval_after"] == result.summaries[0]["successes"]

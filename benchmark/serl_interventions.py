@@ -1,0 +1,116 @@
+"""Where a ``benchmark.check_serl`` run's interventions went, window by window of env steps.
+
+    python -m benchmark.serl_interventions runs/serl_pix/usb_hil_serl_s2 [--window 500]
+
+For each window of ``--window`` env steps (by the step at which a training episode ended) it
+prints: training episodes, their mean length [env steps], how many succeeded, how many of those
+successes ended on an intervened step (the operator, not the policy, finished the insertion),
+intervened steps / env steps, episodes with any intervention, the operator's per-episode budget
+at the window's start (``agents.operator.SimulatedOperator.budget``), and the evaluation
+successes (of 20, no operator) at the first evaluation at or after the window's end. It reads
+the run's TensorBoard scalars (``train/episode_*``, ``train/intervention_steps``), its
+``evaluations.json`` and the online replay buffer of its last checkpoint (row i is env step
+i + 1: RLPD-family online buffers hold only the run's own transitions). Runs without an
+operator (``rlpd``) print zero interventions. The numbers behind the README's pixel trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from agents.operator import OperatorConfig, SimulatedOperator
+
+
+def episodes(run_dir: Path) -> list[dict]:
+    """Training episodes in order: end step, length, success, intervened steps, and whether the
+    last step was intervened (from the checkpoint's online buffer)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((run_dir / "tb").glob("events.out.tfevents.*"))
+    if not files:
+        raise ValueError(f"{run_dir}: no TensorBoard events under tb/")
+    scalars: dict[str, dict[int, float]] = {}
+    for f in files:  # a resumed run writes a second file; later values win
+        acc = EventAccumulator(str(f), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            scalars.setdefault(tag, {}).update({e.step: e.value for e in acc.Scalars(tag)})
+    lengths = scalars.get("train/episode_length", {})
+    success = scalars.get("train/episode_success", {})
+    steps_in = scalars.get("train/intervention_steps", {})
+    with np.load(run_dir / "checkpoint/agent/replay_online.npz") as replay:
+        intervened = replay["intervened"].copy()
+        size = int(replay["ptr_size_capacity"][1])
+    rows = []
+    for end in sorted(lengths):
+        last = end - 1  # buffer row of the episode's last step
+        rows.append({"end": end, "length": int(lengths[end]),
+                     "success": bool(success.get(end, 0.0)),
+                     "intervened": int(steps_in.get(end, 0)),
+                     "last_intervened": bool(last < size and intervened[last])})
+    return rows
+
+
+def operator_budget(run_dir: Path, step: int) -> int | None:
+    """The simulated operator's per-episode budget at ``step`` from the run's config, or None."""
+    config = json.loads((run_dir / "run.json").read_text()).get("config", {})
+    if config.get("operator", "none") != "simulated":
+        return None
+    fields = {k: v for k, v in config.items() if k.startswith("operator_")}
+    space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)  # the budget needs no expert or space
+    return SimulatedOperator(None, space, OperatorConfig(**fields)).budget(step)
+
+
+def summary(run_dir: Path, window: int) -> list[dict]:
+    """One dict per window (see the module docstring)."""
+    eps = episodes(run_dir)
+    evals = [(e["env_steps"], e["summary"]["successes"])
+             for e in json.loads((run_dir / "evaluations.json").read_text())]
+    out = []
+    last_end = eps[-1]["end"] if eps else 0
+    for lo in range(0, last_end, window):
+        hi = lo + window
+        w = [e for e in eps if lo < e["end"] <= hi]
+        steps = sum(e["length"] for e in w)
+        after = [n for s, n in evals if s >= hi]
+        out.append({
+            "window": f"{lo}-{hi}", "episodes": len(w),
+            "mean_length": round(steps / len(w), 1) if w else None,
+            "successes": sum(e["success"] for e in w),
+            "finished_by_operator": sum(e["success"] and e["last_intervened"] for e in w),
+            "intervened_steps": sum(e["intervened"] for e in w), "env_steps": steps,
+            "episodes_intervened": sum(e["intervened"] > 0 for e in w),
+            "budget": operator_budget(run_dir, lo),
+            "eval_after": after[0] if after else None})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--window", type=int, default=500, help="env steps per row")
+    args = parser.parse_args()
+    if args.window <= 0:
+        parser.error(f"--window must be > 0, got {args.window}")
+    for run_dir in args.run_dirs:
+        try:
+            rows = summary(run_dir, args.window)
+        except (OSError, ValueError, KeyError) as err:
+            parser.error(f"{run_dir}: {err}")
+        print(f"{run_dir}")
+        print("| env steps | episodes | mean length | train successes (by operator) "
+              "| intervened / env steps | episodes intervened | budget | eval after |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['window']} | {r['episodes']} | {r['mean_length']} | {r['successes']} "
+                  f"({r['finished_by_operator']}) | {r['intervened_steps']} / {r['env_steps']} "
+                  f"| {r['episodes_intervened']} | {r['budget']} | {r['eval_after']} |")
+
+
+if __name__ == "__main__":
+    main()
