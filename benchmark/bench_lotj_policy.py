@@ -22,7 +22,7 @@ the true successes among them, and the success after; ``--online-fraction 0`` is
 (the same trials and gradient steps, every batch from the offline data). Figures, not tests.
 
     python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --classifier --seed 0 \
-        [--config classifier_color_jitter=0.4]
+        [--config classifier_color_jitter=0]
 
 trains only LOTJ's reward classifier R_psi (``bench_offline``'s IQL config and random streams,
 no IQL steps: at the same seed and ``--steps`` = its ``--pretrain-steps`` the very classifier of

@@ -199,6 +199,16 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
     np.testing.assert_equal({k: scores[k] for k in stored}, stored)
     assert scores["false_positive_rate"] == 1 - scores["true_negative_rate"]
 
+    from benchmark import bench_lotj_policy
+
+    monkeypatch.setattr(sys, "argv", ["bench_lotj_policy", "--data", "data", "--classifier",
+                                      "--steps", "2", "--batch-size", "8", "--episodes", "1",
+                                      "--config", "classifier_color_jitter=0"])
+    bench_lotj_policy.main()
+    table = capsys.readouterr().out
+    assert "2 steps of 8, seed 0, classifier_color_jitter=0:" in table
+    assert "| DT12 (unseen) |" in table and "| XT60 (training) |" in table
+
 
 def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_expert(tmp_path):
     from benchmark.bench_lotj_policy import closed_loop, train_policy
