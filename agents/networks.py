@@ -196,6 +196,32 @@ def random_shift(
     return runs.index_select(0, starts.reshape(-1)).view(batch, height, width, channels)
 
 
+def color_jitter(
+    images: torch.Tensor, strength: float = 0.4, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Colour augmentation: per image, a random permutation of the colour channels, then
+    brightness and contrast each scaled by a factor drawn uniformly from
+    [1 - ``strength``, 1 + ``strength``] (contrast about the image's mean grey level).
+
+    ``images``: (B, H, W, C) pixel values 0..255, any dtype; returns float32 values clipped to
+    0..255 (what ``ImageEncoder`` reads). A single-channel image is only scaled. Meant to keep
+    a classifier trained on a few scenes from keying on their colours (paper 001's connectors
+    each come with their own socket and table colours).
+    """
+    if strength <= 0:
+        return images
+    batch, _, _, channels = images.shape
+    x = images.to(torch.float32)
+    if channels > 1:
+        order = torch.argsort(torch.rand(batch, channels, generator=generator), dim=1)
+        x = torch.gather(x, 3, order.to(x.device)[:, None, None, :].expand_as(x))
+    low, high = 1.0 - strength, 1.0 + strength
+    factors = (torch.rand(2, batch, 1, 1, 1, generator=generator) * (high - low) + low).to(x.device)
+    x = x * factors[0]
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * factors[1] + mean).clamp_(0.0, 255.0)
+
+
 def _pad_edges(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
     """``x`` with its first and last slices along ``dim`` repeated ``pad`` times outwards."""
     shape = list(x.shape)

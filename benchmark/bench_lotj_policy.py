@@ -20,6 +20,17 @@ success with the policy mean and with the ``exploration_std`` samples that finet
 then ``--trials`` trials of finetuning rewarded by its own classifier (as ``bench_offline``),
 the true successes among them, and the success after; ``--online-fraction 0`` is the control
 (the same trials and gradient steps, every batch from the offline data). Figures, not tests.
+
+    python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --classifier --seed 0 \
+        [--config classifier_color_jitter=0]
+
+trains only LOTJ's reward classifier R_psi (``bench_offline``'s IQL config and random streams,
+no IQL steps: at the same seed and ``--steps`` = its ``--pretrain-steps`` the very classifier of
+its LOTJ run) with optional IQLConfig overrides, and scores it on 20 fresh noisy-expert
+episodes of each unseen and training-check connector (the episodes ``bench_offline --seed 0``
+uses, whatever ``--seed``): balanced accuracy, false-positive rate (failed states called
+successes), false-negative rate, ROC AUC (threshold-free ranking) and the mean R_psi(s') of
+successes, of failed states within 3 mm of the success depth and of the others.
 """
 
 from __future__ import annotations
@@ -167,14 +178,131 @@ def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
     return result
 
 
+def train_classifier(dataset: dict, observation_space, action_space, steps: int,
+                     batch_size: int, seed: int, overrides: dict[str, Any] | None = None) -> Any:
+    """LOTJ's reward classifier alone: the IQL agent ``bench_offline`` pretrains (the same
+    config, construction order and random streams, ``overrides`` applied to its IQLConfig),
+    with ``steps`` classifier steps and no IQL steps. With no overrides, seed s and ``steps``
+    = ``bench_offline``'s ``--pretrain-steps``, R_psi is the classifier of its LOTJ run."""
+    from agents import make_agent
+    from benchmark.bench_offline import lotj_config
+
+    config = lotj_config(0, batch_size) | {"classifier_steps": steps} | (overrides or {})
+    torch.manual_seed(seed)
+    agent = make_agent("iql", observation_space, action_space, config, seed=seed)
+    agent.pretrain(dataset)
+    return agent
+
+
+def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random
+    negative (ties count half); threshold-free, so 1.0 with every score on one side of 0.5 is
+    a perfect ranking that only the threshold spoils. NaN where a class is absent."""
+    score, positive = np.asarray(score, float), np.asarray(positive, bool)
+    if positive.all() or not positive.any():
+        return float("nan")
+    pos, neg = score[positive], score[~positive]
+    greater = (pos[:, None] > neg[None, :]).mean()
+    ties = (pos[:, None] == neg[None, :]).mean()
+    return float(greater + 0.5 * ties)
+
+
+def classifier_data(connector: str, version: str, episodes: int,
+                    eval_seed: int = 0) -> dict[str, Any]:
+    """``episodes`` fresh noisy-expert episodes of ``connector`` at +-10 mm, the episodes on
+    which ``bench_offline --seed eval_seed`` scores the classifier (see
+    ``bench_offline.classifier_episodes``)."""
+    from benchmark.bench_offline import classifier_episodes, paper001_eval_env
+
+    env = paper001_eval_env(connector, version)
+    data = classifier_episodes(env, episodes, eval_seed)
+    env.close()
+    return data
+
+
+def classifier_check(agent: Any, connector: str, data: dict[str, Any]) -> dict[str, Any]:
+    """R_psi on ``data`` of ``connector`` (from ``classifier_data``): balanced accuracy, true /
+    false positive and negative rates, and the mean R_psi(s') of the successes, of the failed
+    states within 3 mm of the connector's success depth ("near": partly inserted) and of the
+    other failed states ("far")."""
+    from benchmark.bench_offline import classifier_scores
+    from envs.catalog import CATALOG
+
+    p = agent.success_probability(data["next_obs"])
+    y = data["success"]
+    near = ~y & (data["depth_mm"] >= CATALOG[connector].spec.success_depth_mm - 3.0)
+
+    def mean(mask: np.ndarray) -> float:
+        return round(float(p[mask].mean()), 3) if mask.any() else float("nan")
+
+    return classifier_scores(p, y, agent.config.classifier_threshold) | {
+        "auc": round(roc_auc(p, y), 3), "p_success": mean(y), "p_near": mean(near),
+        "p_far": mean(~y & ~near), "near": int(near.sum())}
+
+
+def classifier_overrides(items: list[str] | None, steps: int,
+                         batch_size: int) -> dict[str, str] | str:
+    """``KEY=VALUE`` strings -> IQLConfig overrides, checked against LOTJ's config as
+    ``train_classifier`` builds it; an error line (str) for a malformed item, an unknown field
+    or a value out of range."""
+    from agents.config import build_config
+    from benchmark.bench_offline import lotj_config
+
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            return f"--config expects KEY=VALUE, got {item!r}"
+        overrides[key] = value
+    config = lotj_config(0, batch_size) | {"classifier_steps": steps} | overrides
+    try:
+        build_config(IQLConfig, config).validate()
+    except (TypeError, ValueError) as err:
+        return str(err)
+    return overrides
+
+
+def _print_classifier(args: argparse.Namespace, overrides: dict[str, str]) -> None:
+    """``--classifier``: train R_psi alone, print its scores on the unseen and training-check
+    connectors."""
+    from benchmark.bench_offline import PAPER001_CLASSIFIER_ACCURACY
+
+    steps, episodes = args.steps or 5000, args.episodes or 20
+    dataset = load_recipe(args.data)
+    version = recipe_version(args.data)
+    probe = make_env(f"InsertBench/Connector-DT12-{version}", PAPER001_ENV)
+    started = time.process_time()
+    agent = train_classifier(dataset, probe.observation_space, probe.action_space, steps,
+                             args.batch_size, args.seed, overrides)
+    print(f"reward classifier alone, {steps} steps of {args.batch_size}, seed {args.seed}"
+          f"{', ' + ' '.join(args.config) if args.config else ''}: "
+          f"{time.process_time() - started:.0f} CPU-s; scored on {episodes} noisy-expert "
+          f"episodes per connector (paper: balanced accuracy {PAPER001_CLASSIFIER_ACCURACY})")
+    print("| connector | balanced acc. | FP rate | FN rate | AUC | mean R: success / near / far |")
+    print("|---|---|---|---|---|---|")
+    for kind, connectors in (("unseen", tuple(PAPER001_TABLE1)),
+                             ("training", PAPER001_TRAINING_CHECK)):
+        for connector in connectors:
+            r = classifier_check(agent, connector,
+                                 classifier_data(connector, version, episodes))
+            print(f"| {connector} ({kind}) | {r['balanced_accuracy']:.2f} | "
+                  f"{r['false_positive_rate']:.2f} | {r['false_negative_rate']:.2f} | "
+                  f"{r['auc']:.2f} | {r['p_success']:.2f} / {r['p_near']:.2f} / "
+                  f"{r['p_far']:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="a paper001 `dataset recipe` folder")
     parser.add_argument("--loss", choices=["mse", "nll"], default="mse")
     parser.add_argument("--daib", action="store_true")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int,
+                        help="gradient steps (default 3000; with --classifier 5000, the "
+                        "paper001-reduced preset's)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--episodes", type=int,
+                        help="episodes per connector (default 10; with --classifier 20, "
+                        "bench_offline's --classifier-episodes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--finetune", metavar="CHECKPOINT",
                         help="a pretrained LOTJ checkpoint to finetune instead")
@@ -186,8 +314,26 @@ def main() -> None:
     parser.add_argument("--online-fraction", type=float,
                         help="with --finetune: online share of each batch (0: the control, "
                         "offline rows only)")
+    parser.add_argument("--classifier", action="store_true",
+                        help="with --data: train only LOTJ's reward classifier, as bench_offline "
+                        "does, and score it on fresh noisy-expert episodes")
+    parser.add_argument("--config", action="append", metavar="KEY=VALUE",
+                        help="with --classifier: an IQLConfig override (repeatable), e.g. "
+                        "classifier_color_jitter=0")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.config and not args.classifier:
+        parser.error("--config only applies with --classifier")
+    if args.classifier:
+        if args.data is None or args.finetune:
+            parser.error("--classifier needs --data and no --finetune")
+        overrides = classifier_overrides(args.config, args.steps or 5000, args.batch_size)
+        if isinstance(overrides, str):
+            parser.error(overrides)
+        _print_classifier(args, overrides)
+        return
+    args.steps = args.steps or 3000
+    args.episodes = args.episodes or 10
     if args.finetune:
         try:
             finetune_overrides(args.beta, args.online_fraction)

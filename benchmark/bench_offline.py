@@ -285,24 +285,48 @@ def bench_paper004(args: argparse.Namespace) -> None:
                   f"before on {kept} of {len(rows)} tasks")
 
 
-def _classifier_accuracy(agent: Any, env: gym.Env, episodes: int, seed: int) -> dict[str, float]:
-    """Balanced accuracy of R_psi(s') against the true success on noisy-expert episodes."""
+def classifier_episodes(env: gym.Env, episodes: int, seed: int) -> dict[str, Any]:
+    """Fresh noisy-expert episodes (p = 0.2 random actions, as the recipe) on ``env``: every
+    s' (``next_obs``, a dict of (N, ...) arrays), its true success (N,) bool and its insertion
+    depth [mm] (N,). Episodes are seeded by ``seed`` + 77, apart from the recipe's seeds."""
     from benchmark.datasets import attempt_seeds, run_episode
 
     expert = make_base_policy(env)
-    probabilities, labels = [], []
+    next_obs: dict[str, list[np.ndarray]] = {}
+    success, depth = [], []
     for i in range(episodes):
         env_seed, rng = attempt_seeds(seed + 77, i)
         episode = run_episode(env, expert, env_seed, rng, 0.2)
-        next_obs = {k[4:]: v[1:] for k, v in episode.items() if k.startswith("obs/")}
-        probabilities.append(agent.success_probability(next_obs))
-        labels.append(episode["info/is_success"][1:] > 0.5)
-    p, y = np.concatenate(probabilities), np.concatenate(labels)
-    predicted = p >= agent.config.classifier_threshold
+        for k, v in episode.items():
+            if k.startswith("obs/"):
+                next_obs.setdefault(k[4:], []).append(v[1:])
+        success.append(episode["info/is_success"][1:] > 0.5)
+        depth.append(episode["info/insertion_depth_mm"][1:])
+    return {"next_obs": {k: np.concatenate(v) for k, v in next_obs.items()},
+            "success": np.concatenate(success), "depth_mm": np.concatenate(depth)}
+
+
+def classifier_scores(probability: np.ndarray, success: np.ndarray,
+                      threshold: float) -> dict[str, float]:
+    """Balanced accuracy of R_psi(s') >= ``threshold`` against the true ``success``, its
+    true-positive / true-negative rates and the false-positive rate (failed states called
+    successes) and false-negative rate (successes called failures); NaN where a class is
+    absent."""
+    predicted = probability >= threshold
+    y = np.asarray(success, bool)
     tpr = float(predicted[y].mean()) if y.any() else float("nan")
     tnr = float((~predicted[~y]).mean()) if (~y).any() else float("nan")
     return {"balanced_accuracy": (tpr + tnr) / 2, "true_positive_rate": tpr,
-            "true_negative_rate": tnr, "positives": int(y.sum()), "negatives": int((~y).sum())}
+            "true_negative_rate": tnr, "false_positive_rate": 1.0 - tnr,
+            "false_negative_rate": 1.0 - tpr, "positives": int(y.sum()),
+            "negatives": int((~y).sum())}
+
+
+def _classifier_accuracy(agent: Any, env: gym.Env, episodes: int, seed: int) -> dict[str, float]:
+    """Balanced accuracy of R_psi(s') against the true success on noisy-expert episodes."""
+    data = classifier_episodes(env, episodes, seed)
+    return classifier_scores(agent.success_probability(data["next_obs"]), data["success"],
+                             agent.config.classifier_threshold)
 
 
 def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
@@ -363,6 +387,21 @@ def _localize_eval(path: Path, connector: str, search: str, env_kwargs: dict,
     return summary
 
 
+def lotj_config(pretrain_steps: int, batch_size: int) -> dict[str, Any]:
+    """LOTJ as ``bench_paper001`` trains it: IQL + DAIB on the wrist image, its reward
+    classifier (DAIB too) trained for as many steps as IQL."""
+    return {"daib": True, "reward_classifier": True, "pretrain_steps": pretrain_steps,
+            "classifier_steps": pretrain_steps, "batch_size": batch_size,
+            "obs_keys": ("wrist",)}
+
+
+def paper001_eval_env(connector: str, version: str) -> gym.Env:
+    """A paper 001 connector as ``bench_paper001`` evaluates it: +-10 mm start, 20 steps."""
+    return make_env(f"InsertBench/Connector-{connector}-{version}",
+                    PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
+                                    "init_offset_mm": [0.0, 10.0]})
+
+
 def bench_paper001(args: argparse.Namespace) -> None:
     dataset = load_recipe(args.data)
     out = Path(args.out)
@@ -370,10 +409,8 @@ def bench_paper001(args: argparse.Namespace) -> None:
     env_kwargs = PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
                                  "init_offset_mm": [0.0, 10.0]}
     probe = make_env(f"InsertBench/Connector-DT12-{args.version}", env_kwargs)
-    config = {"daib": True, "reward_classifier": True, "pretrain_steps": args.pretrain_steps,
-              "classifier_steps": args.pretrain_steps, "batch_size": args.batch_size,
-              "obs_keys": ("wrist",)}
-    path = _pretrained("iql", config, dataset, probe, out, args.seed)
+    path = _pretrained("iql", lotj_config(args.pretrain_steps, args.batch_size), dataset, probe,
+                       out, args.seed)
     localizer = _pretrained("localize", {"pretrain_steps": args.pretrain_steps}, dataset, probe,
                             out, args.seed)
     state_iql = _pretrained("state_iql", {"pretrain_steps": args.pretrain_steps,

@@ -372,3 +372,49 @@ def test_localize_then_search_hands_over_with_the_frame_moved_to_the_estimate():
     shifted["tcp_pose"][:2] -= anchor
     np.testing.assert_array_equal(agent.act(obs, deterministic=True),
                                   agent.search.act(shifted, deterministic=True))
+
+
+def test_color_jitter_permutes_channels_and_scales_brightness_and_contrast():
+    from agents.networks import color_jitter
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 8, 8, 3), dtype=torch.uint8)
+    out = color_jitter(images, 1e-6, gen)  # no scaling left: a channel permutation per image
+    assert out.dtype == torch.float32 and out.shape == images.shape
+    orders = set()
+    for image, jittered in zip(images.float(), out, strict=True):
+        matches = [p for p in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+                   if torch.allclose(image[..., list(p)], jittered, atol=1e-2)]
+        assert len(matches) == 1
+        orders.add(matches[0])
+    assert len(orders) > 3  # drawn per image
+    flat = torch.full((256, 4, 4, 1), 100, dtype=torch.uint8)  # one grey level: contrast-free
+    levels = color_jitter(flat, 0.4, gen)[:, 0, 0, 0]
+    assert levels.min() >= 60 - 1e-3 and levels.max() <= 140 + 1e-3 and levels.std() > 15
+    assert 0 <= color_jitter(images, 0.9, gen).min() and color_jitter(images, 0.9, gen).max() <= 255
+    assert color_jitter(images, 0.0) is images
+
+
+def test_lotj_classifier_can_see_other_entries_and_trains_on_jittered_colours(monkeypatch):
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=8, tasks=2)
+    config = IQL_TINY | {"reward_classifier": True, "classifier_steps": 3, "pretrain_steps": 0,
+                         "obs_keys": ("wrist",), "classifier_obs_keys": ("wrist", "tcp_pose"),
+                         "classifier_color_jitter": 0.4}
+    agent = make_agent("iql", env.observation_space, env.action_space, config, seed=0)
+    assert agent.actor.encoder.encoder.vector_keys == []
+    assert agent.classifier.encoder.encoder.vector_keys == ["tcp_pose"]
+    seen = []
+    loss = agent.classifier.loss
+    monkeypatch.setattr(agent.classifier, "loss",
+                        lambda obs, *a: seen.append(obs["wrist"]) or loss(obs, *a))
+    agent.pretrain(data)
+    assert len(seen) == 3 and all(s.dtype == torch.float32 for s in seen)
+    stored = torch.as_tensor(data["next_obs"]["wrist"]).float()
+    # jittered images are not stored images (shifted images would be uint8 copies of them)
+    assert not any(torch.equal(s[0], x) for s in seen for x in stored)
+    p = agent.success_probability({k: v[:5] for k, v in data["next_obs"].items()})
+    assert p.shape == (5,) and ((0 <= p) & (p <= 1)).all()
+    with pytest.raises(ValueError, match="classifier_color_jitter must be in"):
+        make_agent("iql", env.observation_space, env.action_space,
+                   IQL_TINY | {"classifier_color_jitter": 1.0})

@@ -66,3 +66,25 @@ def test_bench_lotj_policy_refuses_finetuning_overrides_its_config_refuses(
     code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main,
                               "--finetune", "no/such/checkpoint", *args)
     assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--classifier"], "--classifier needs --data and no --finetune"),
+        (["--data", "d", "--config", "classifier_color_jitter=0.4"],
+         "--config only applies with --classifier"),
+        (["--data", "d", "--classifier", "--config", "classifier_color_jitter"],
+         "--config expects KEY=VALUE, got 'classifier_color_jitter'"),
+        (["--data", "d", "--classifier", "--config", "classifier_color_jitter=1"],
+         "IQLConfig.classifier_color_jitter must be in [0, 1), got 1.0"),
+        (["--data", "d", "--classifier", "--config", "no_such_field=1"],
+         "unknown IQLConfig field(s) ['no_such_field']"),
+    ],
+)
+def test_bench_lotj_policy_refuses_classifier_arguments_before_loading_data(
+    capsys, monkeypatch, args, message,
+):
+    """The classifier-only mode checks its IQLConfig overrides before the recipe loads."""
+    code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main, *args)
+    assert code == 2 and message in err, err

@@ -183,6 +183,32 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
                              online_fraction=0.0)  # the same trial, offline rows only
     assert control["finetune"] == check["finetune"] and control["mean"] == check["mean"]
 
+    # The classifier-only mode trains LOTJ's R_psi exactly: same probabilities, same scores.
+    from agents import load_agent
+    from benchmark.bench_lotj_policy import classifier_check, classifier_data, train_classifier
+    from benchmark.recipes import PAPER001_ENV
+
+    probe = make_env("InsertBench/Connector-DT12-v1", PAPER001_ENV)
+    alone = train_classifier(load_recipe(tmp_path / "data"), probe.observation_space,
+                             probe.action_space, steps=2, batch_size=8, seed=0)
+    data = classifier_data("DT12", "v1", episodes=1)
+    np.testing.assert_array_equal(alone.success_probability(data["next_obs"]), load_agent(
+        "out/iql/pretrained").success_probability(data["next_obs"]))
+    scores = classifier_check(alone, "DT12", data)
+    stored = json.loads((tmp_path / "out" / "iql" / "DT12.json").read_text())["classifier"]
+    np.testing.assert_equal({k: scores[k] for k in stored}, stored)
+    assert scores["false_positive_rate"] == 1 - scores["true_negative_rate"]
+
+    from benchmark import bench_lotj_policy
+
+    monkeypatch.setattr(sys, "argv", ["bench_lotj_policy", "--data", "data", "--classifier",
+                                      "--steps", "2", "--batch-size", "8", "--episodes", "1",
+                                      "--config", "classifier_color_jitter=0"])
+    bench_lotj_policy.main()
+    table = capsys.readouterr().out
+    assert "2 steps of 8, seed 0, classifier_color_jitter=0:" in table
+    assert "| DT12 (unseen) |" in table and "| XT60 (training) |" in table
+
 
 def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_expert(tmp_path):
     from benchmark.bench_lotj_policy import closed_loop, train_policy
@@ -195,3 +221,14 @@ def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_ex
     row = closed_loop(policy, "USBA", "v1", episodes=1)
     assert row["successes"] in (0, 1) and len(row["action_error"]) == 3
     assert 0 <= row["lateral_mm"] < 100
+
+
+def test_roc_auc_ranks_positives_above_negatives_ties_half():
+    from benchmark.bench_lotj_policy import roc_auc
+
+    y = np.array([1, 1, 0, 0], bool)
+    assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), y) == 1.0
+    assert roc_auc(np.array([0.1, 0.2, 0.9, 0.8]), y) == 0.0  # ranked backwards
+    assert roc_auc(np.array([0.01, 0.02, 0.0, 0.0]), y) == 1.0  # all below 0.5: still ranked
+    assert roc_auc(np.array([0.5, 0.9, 0.5, 0.1]), y) == 0.875  # one tie of four pairs
+    assert np.isnan(roc_auc(np.array([0.3, 0.4]), np.array([0, 0], bool)))
