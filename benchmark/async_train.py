@@ -166,7 +166,8 @@ def train_async(
     """Train with ``actors`` actor processes until the learner has ``steps`` transitions.
 
     Returns (and writes to ``out_dir/async.json``) env steps, gradient steps, the achieved UTD,
-    env steps per second, wall-clock, the final evaluation summary and ``utd_log``: the
+    env steps per second, wall-clock, the final evaluation summary (None with
+    ``eval_episodes=0``) and ``utd_log``: the
     achieved UTD so far every ``log_every_s`` seconds of training and at the end. ``demo_episodes``
     defaults to ``DEFAULT_DEMO_EPISODES`` for agents that need demos (collected by the learner
     on its own env with the hand controller).
@@ -178,8 +179,14 @@ def train_async(
         raise ValueError(f"log_every_s must be > 0, got {log_every_s}")
     if backend not in ("sim", "twin"):
         raise ValueError(f"backend must be 'sim' or 'twin', got {backend!r}")
+    # Checked now, not after the training they would otherwise throw away.
+    if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
+        raise ValueError(f"eval_episodes must be an integer >= 0 (0: no final evaluation), got "
+                         f"{eval_episodes!r}")
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {out_dir} is a file, not a directory")
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
@@ -271,7 +278,8 @@ def train_async(
 
         identity = {"task_id": task_id,
                     "task_version_key": task_version_key(task_id, env_kwargs)}
-    records = evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes), **identity)
+    records = (evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes), **identity)
+               if eval_episodes else [])
     env.close()
     agent.save(out_dir / "agent")
     result = {
@@ -280,7 +288,8 @@ def train_async(
         "achieved_utd": utd_log[-1]["achieved_utd"],
         "env_steps_per_s": env_steps / max(wall_s - (first_step_s or 0.0), 1e-9),
         "wall_clock_s": wall_s, "training_episodes": episodes,
-        "training_successes": successes, "evaluation": summarize(records),
+        "training_successes": successes,
+        "evaluation": summarize(records) if records else None,  # None: eval_episodes=0
         "utd_log": utd_log,
     }
     (out_dir / "async.json").write_text(json.dumps(result, indent=1))

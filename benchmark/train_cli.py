@@ -139,7 +139,9 @@ def train_async_command(
     ] = None,
     env: EnvOption = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/async"),
-    eval_episodes: Annotated[int, typer.Option(help="Final evaluation episodes.")] = 10,
+    eval_episodes: Annotated[
+        int, typer.Option(help="Final evaluation episodes (0: none).")
+    ] = 10,
 ) -> None:
     """Actor/learner training (SERL): actors act in their own processes while the learner
     trains; prints the achieved update-to-data ratio."""
@@ -154,9 +156,12 @@ def train_async_command(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
+    evaluation = result["evaluation"]
+    success = ("no evaluation" if evaluation is None else
+               f"success {evaluation['success_rate']:.2f}")
     typer.echo(f"{result['env_steps']} env steps, {result['gradient_steps']} gradient steps: "
                f"achieved UTD {result['achieved_utd']:.2f} at {result['env_steps_per_s']:.1f} "
-               f"env steps/s; success {result['evaluation']['success_rate']:.2f} -> {out}")
+               f"env steps/s; {success} -> {out}")
 
 
 def eval_command(
