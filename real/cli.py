@@ -6,6 +6,7 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,9 +33,30 @@ class PolicyKind(StrEnum):
     p_controller = "p_controller"
 
 
+def _check_frequency(value: float) -> float:
+    """The UR control rates (`real.config.URConfig`); the twin rehearses them too. NaN, a
+    negative or another rate used to reach the servo loop (`1 / servo_hz`) on the twin."""
+    if value not in (125.0, 500.0):
+        raise typer.BadParameter(f"must be 500 (e-Series) or 125 (CB3) Hz, got {value}")
+    return value
+
+
+def _check_task(task: str) -> str:
+    """A task the cell runs (the single-connector tasks), or one short line naming the ID."""
+    from envs.tasks import TASKS
+
+    if task not in TASKS:
+        raise typer.BadParameter(f"unknown task {task!r}: the cell runs single-connector tasks "
+                                 "(see `insertbench list`)")
+    return task
+
+
 Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --twin).")]
 Twin = Annotated[bool, typer.Option(help="Use the digital twin instead of hardware.")]
-Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series, 125 CB3.")]
+Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series, 125 CB3.",
+                                          callback=_check_frequency)]
+TaskOpt = Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.",
+                                      callback=_check_task)]
 
 
 def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int):
@@ -56,7 +78,7 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int)
 
 @real_app.command()
 def calibrate(
-    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    task: TaskOpt,
     out: Annotated[Path, typer.Option(help="Calibration JSON to write.")] = Path(
         "calibration.json"
     ),
@@ -109,7 +131,7 @@ def _twin_operator(robot, method: str):
 
 @real_app.command()
 def validate(
-    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    task: TaskOpt,
     checkpoint: Annotated[
         Path | None, typer.Option(help="Agent checkpoint directory (agents.load_agent).")
     ] = None,
@@ -212,7 +234,7 @@ def validate(
 
 @real_app.command("serve-twin")
 def serve_twin(
-    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    task: TaskOpt,
     seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
     host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
     max_seconds: Annotated[
@@ -223,17 +245,12 @@ def serve_twin(
 ) -> None:
     """Serve the digital twin as a UR controller on 127.0.0.1 (RTDE 30004, dashboard 29999,
     script 30002/30003) for ur_rtde clients; operator commands on stdin (estop, unlock, ...)."""
-    from envs.tasks import task_spec
     from real.serve_twin import LOOPBACK, PortInUse, run
 
-    try:
-        task_spec(task)
-    except (KeyError, ValueError) as e:
-        raise typer.BadParameter(str(e).strip("'\"")) from e
     if host not in LOOPBACK:
         raise typer.BadParameter(f"the rehearsal robot serves on loopback only, not {host}")
-    if not max_seconds > 0:
-        raise typer.BadParameter(f"--max-seconds must be > 0, got {max_seconds}")
+    if not 0 < max_seconds < math.inf:  # inf would serve unbounded
+        raise typer.BadParameter(f"--max-seconds must be finite and > 0, got {max_seconds}")
     try:
         run(
             task,

@@ -143,3 +143,43 @@ def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     other = runner.invoke(app, [*args, "--episodes", "2", "--env", "goal_noise_mm=1"])
     assert other.exit_code == 2
     assert "holdstrialsofanothersession" in "".join(other.output.replace("│", "").split())
+
+
+def _cli(capsys, *args: str) -> tuple[int, str]:
+    """`insertbench ARGS` as the installed script runs it: exit status and stderr."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        app(list(args))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeypatch, capsys):
+    """An unknown task used to end in a KeyError listing all ~120 task IDs; `calibrate --twin
+    --frequency nan` in `cannot convert float NaN to integer` and `--frequency -5` in a made-up
+    `no contact above 15 N` after a descent; `serve-twin --max-seconds inf` served unbounded."""
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["real", "calibrate", "--task", "InsertBench/Nope-v0", "--twin", "--out", "c.json"],
+         "unknown task 'InsertBench/Nope-v0': the cell runs single-connector tasks"),
+        (["real", "validate", "--task", "Nope", "--twin", "--policy", "p_controller",
+          "--episodes", "1", "--out", "report"], "unknown task 'Nope'"),
+        (["real", "serve-twin", "--task", "InsertBench/NISTBoard-v0", "--max-seconds", "1"],
+         "unknown task 'InsertBench/NISTBoard-v0'"),
+        (["real", "calibrate", "--task", USB, "--twin", "--frequency", "nan", "--out", "c.json"],
+         "must be 500 (e-Series) or 125 (CB3) Hz, got nan"),
+        (["real", "calibrate", "--task", USB, "--twin", "--frequency", "-5", "--out", "c.json"],
+         "must be 500 (e-Series) or 125 (CB3) Hz, got -5.0"),
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--frequency", "200",
+          "--calibration", "c.json", "--policy", "p_controller", "--out", "report"],
+         "got 200.0"),
+        (["real", "serve-twin", "--task", USB, "--max-seconds", "inf"],
+         "--max-seconds must be finite and > 0, got inf"),
+    ]
+    for args, message in cases:
+        code, err = _cli(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert lines[0].startswith("insertbench: error: ") and message in lines[0], lines[0]
+        assert "known tasks" not in err
+    assert list(tmp_path.iterdir()) == []
