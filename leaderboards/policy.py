@@ -14,6 +14,8 @@ ONNX contract: one float input per observation key the graph needs, named like t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,17 @@ import gymnasium as gym
 import numpy as np
 
 from envs.episode import Policy
-from leaderboards.submission import SubmissionError
+from leaderboards.submission import MAX_TOTAL_BYTES, SubmissionError
+
+#: The most parameters the agent that a submitted agent.json describes may register while it is
+#: built: as many float32 values as a submission's files may hold at most. Its config (hidden
+#: widths, critic ensemble size) is the submitter's: `hidden = [30000, 30000]` used to allocate
+#: tens of GB before a weight was compared. Default agents register at most ~2.4M (pixel IQL/ODA);
+#: target networks are deep copies, not registrations, so the built total stays within ~2.5x.
+MAX_AGENT_PARAMETERS = MAX_TOTAL_BYTES // 4
+#: The most modules it may register: default agents register at most 124 (pixel VICE); a critic
+#: ensemble of `num_qs = 100000` used to keep the evaluator building for many minutes.
+MAX_AGENT_MODULES = 10_000
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                 "tensor(uint8)": np.uint8}
@@ -72,12 +84,50 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
                                   "inf values")
     kwargs = {"base_policy": p_controller(env)} if agent_spec(name).needs_base_policy else {}
     try:
-        agent = load_agent(path, allow_policy_only=True, **kwargs)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        with _size_budget(MAX_AGENT_PARAMETERS, MAX_AGENT_MODULES, f"{path.name}/agent.json"):
+            agent = load_agent(path, allow_policy_only=True, **kwargs)
+    except SubmissionError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, MemoryError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SubmissionError(f"{path.name}: the {name} checkpoint does not load: "
                               f"{first}") from None
     return AgentPolicy(agent)
+
+
+@contextmanager
+def _size_budget(max_parameters: int, max_modules: int, what: str) -> Iterator[None]:
+    """Raise SubmissionError as soon as the modules built inside register more than
+    `max_parameters` parameters or `max_modules` submodules in all. A parameter registers after
+    its tensor is allocated (untouched, so virtual) and before it is initialised, so an
+    oversized agent is refused before its memory is written."""
+    from torch.nn.modules import module as torch_module
+
+    parameters = modules = 0
+
+    def refuse(what_grew: str, limit: int, module: Any, name: str) -> None:
+        raise SubmissionError(f"{what}: its config builds more than {limit:,} {what_grew} "
+                              f"(at {type(module).__name__}.{name}); refused")
+
+    def count_parameter(module: Any, name: str, param: Any) -> None:
+        nonlocal parameters
+        parameters += 0 if param is None else param.numel()
+        if parameters > max_parameters:
+            refuse("parameters", max_parameters, module, name)
+
+    def count_module(module: Any, name: str, submodule: Any) -> None:
+        nonlocal modules
+        modules += 1
+        if modules > max_modules:
+            refuse("modules", max_modules, module, name)
+
+    handles = [torch_module.register_module_parameter_registration_hook(count_parameter),
+               torch_module.register_module_module_registration_hook(count_module)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _check_spaces(obs_space: gym.Space, action_space: gym.Space, env: gym.Env) -> None:

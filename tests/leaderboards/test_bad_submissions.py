@@ -159,6 +159,13 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         p_controller_checkpoint(sub / "dsub", action_mode="pose")
         write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"')
         return "sub", [], "is not the track task's"
+    if case == "huge_hidden":
+        # 9000-wide layers: 81M parameters in one Linear, ~1.6 GB for SAC's five networks.
+        _sac_submission(sub, hidden=[9000, 9000])
+        return "sub", [], "policy/agent.json: its config builds more than 67,108,864 parameters"
+    if case == "huge_ensemble":
+        _sac_submission(sub, num_qs=5000)
+        return "sub", [], "policy/agent.json: its config builds more than 10,000 modules"
     if case == "bad_training":
         agent_submission(sub)
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
@@ -173,8 +180,32 @@ CASES = [
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
-    "unknown_agent", "fails_on_second_task", "bad_training",
+    "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
 ]
+
+
+def _sac_submission(root: Path, **config) -> None:
+    """A tiny SAC policy for the tiny track whose agent.json then claims ``config``: the agent
+    it describes is built (from the submitter's config) before its weights are compared."""
+    import json
+
+    import gymnasium as gym
+
+    from agents import export_policy, make_agent
+    from tests.leaderboards.builders import STATE
+
+    env = gym.make("InsertBench/USB-v0", **STATE)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
+    agent.save(root / "full")
+    export_policy(root / "full", root / "policy")
+    for path in sorted((root / "full").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "full").rmdir()
+    meta = json.loads((root / "policy" / "agent.json").read_text())
+    meta["config"].update(config)
+    (root / "policy" / "agent.json").write_text(json.dumps(meta))
+    write_toml(root)
 
 
 @pytest.mark.parametrize("case", CASES)
