@@ -183,3 +183,15 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
         assert lines[0].startswith("insertbench: error: ") and message in lines[0], lines[0]
         assert "known tasks" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_table_says_how_many_episodes_are_distinct(tmp_path, monkeypatch):
+    """Noiseless sim replays one episode per seed: the interval counts one, and the table used
+    to say `episodes | 2` beside `100% [21%, 100%]` without saying why."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["real", "validate", "--task", USB, "--policy", "p_controller",
+                                 "--twin", "--episodes", "2", "--out", "report"])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "report" / "validate_InsertBench_USB-v0.md").read_text()
+    assert "| episodes | 2 (1 distinct) | 2 |" in table, table
+    assert "| success rate [95% CI] | 100% [21%, 100%] |" in table
