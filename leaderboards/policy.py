@@ -54,13 +54,13 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     from safetensors.torch import load_file
 
     from agents import agent_names, agent_spec, load_agent
-    from agents.checkpoint import CHECKPOINT_FORMAT, space_from_json
+    from agents.checkpoint import CHECKPOINT_FORMAT, space_from_json, space_to_json
     from benchmark.evaluate import AgentPolicy
     from envs import p_controller
 
     try:
         meta = json.loads((path / "agent.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise SubmissionError(f"{path.name}/agent.json is not valid JSON: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise SubmissionError(f"{path.name}/agent.json is not an InsertBench agent checkpoint "
@@ -69,6 +69,13 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     if name not in agent_names():
         raise SubmissionError(f"{path.name}/agent.json names agent {name!r}, not a registered "
                               f"agent ({', '.join(agent_names())}); submit an ONNX graph instead")
+    for key, kind in (("observation_space", "observation"), ("action_space", "action")):
+        declared = _declared_shapes(meta.get(key), f"{path.name}/agent.json {key}")
+        wanted = _declared_shapes(space_to_json(getattr(env, key)), "the track task")
+        if declared != wanted:  # before the space is built: its bounds are arrays of its shape
+            raise SubmissionError(
+                f"the policy's {kind} space {_describe_shapes(declared)} is not the track "
+                f"task's {_describe_shapes(wanted)}: it was made for another task variant")
     try:
         spaces = {k: space_from_json(meta[k]) for k in ("observation_space", "action_space")}
     except (KeyError, TypeError, ValueError) as err:
@@ -128,6 +135,30 @@ def _size_budget(max_parameters: int, max_modules: int, what: str) -> Iterator[N
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _declared_shapes(data: Any, what: str, depth: int = 0) -> Any:
+    """The shapes a checkpoint's JSON space declares ({key: shape} for a Dict, a shape for a
+    Box), read without building the space: a Box declared with shape [10**9] would allocate
+    its bounds (8 GB each) before it could be compared with the task's."""
+    if isinstance(data, dict) and data.get("type") == "Dict" and depth < 4:
+        spaces = data.get("spaces")
+        if isinstance(spaces, dict):
+            return {k: _declared_shapes(v, what, depth + 1) for k, v in spaces.items()}
+    if isinstance(data, dict) and data.get("type") == "Box":
+        shape = data.get("shape")
+        if isinstance(shape, list) and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in shape
+        ):
+            return tuple(shape)
+    raise SubmissionError(f"{what} is not a Dict or Box space of the checkpoint format")
+
+
+def _describe_shapes(shapes: Any) -> str:
+    """`(tcp_pose (6,), wrench (6,))` for a Dict, `(3,)` for a Box."""
+    if isinstance(shapes, dict):
+        return "(" + ", ".join(f"{k} {_describe_shapes(v)}" for k, v in shapes.items()) + ")"
+    return str(shapes)
 
 
 def _check_spaces(obs_space: gym.Space, action_space: gym.Space, env: gym.Env) -> None:

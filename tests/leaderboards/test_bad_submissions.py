@@ -166,6 +166,13 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
     if case == "huge_ensemble":
         _sac_submission(sub, num_qs=5000)
         return "sub", [], "policy/agent.json: its config builds more than 10,000 modules"
+    if case == "huge_space":
+        # A few bytes of JSON declaring 10**9 observations: building the Box allocated its
+        # bounds (16 GB) before its shape was compared with the task's.
+        agent_submission(sub)
+        _edit_agent_json(sub, lambda meta: meta["observation_space"]["spaces"]["tcp_pose"].update(
+            shape=[10**9], low=0.0, high=1.0, dtype="float64"))
+        return "sub", [], "observation space (tcp_pose (1000000000,), tcp_vel (6,), wrench (6,))"
     if case == "bad_training":
         agent_submission(sub)
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
@@ -181,7 +188,17 @@ CASES = [
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
+    "huge_space",
 ]
+
+
+def _edit_agent_json(root: Path, edit) -> None:
+    import json
+
+    path = root / "policy" / "agent.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
 
 
 def _sac_submission(root: Path, **config) -> None:
