@@ -55,6 +55,8 @@ from envs.episode import summarize
 
 Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
+#: Actor processes allowed per CPU core this process may run on (each acts on one core at most).
+MAX_ACTORS_PER_CORE = 4
 
 
 def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, seed: int = 0):
@@ -175,6 +177,13 @@ def train_async(
     if actors < 1 or steps < 1 or publish_every < 1:
         raise ValueError(f"actors, steps and publish_every must be >= 1, got {actors}, {steps}, "
                          f"{publish_every}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if actors > MAX_ACTORS_PER_CORE * (cores or 1):
+        # Each actor is a process with its own torch and env: --actors 100000 used to start
+        # processes until the machine ran out of memory.
+        raise ValueError(f"actors must be at most {MAX_ACTORS_PER_CORE} per core "
+                         f"({MAX_ACTORS_PER_CORE * (cores or 1)} on this machine's {cores}), "
+                         f"got {actors}")
     if not log_every_s > 0:
         raise ValueError(f"log_every_s must be > 0, got {log_every_s}")
     if backend not in ("sim", "twin"):
