@@ -157,6 +157,9 @@ def validate(
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
         "runs/real"
     ),
+    allow_other_task: Annotated[
+        bool, typer.Option(help="Run a checkpoint trained on another task (transfer).")
+    ] = False,
 ) -> None:
     """Run the policy N times on the robot and in simulation; write the sim-vs-real table.
 
@@ -178,6 +181,8 @@ def validate(
         raise typer.BadParameter("give --checkpoint PATH or --policy p_controller")
     if kind is PolicyKind.checkpoint and checkpoint is None:
         raise typer.BadParameter("--policy checkpoint needs --checkpoint PATH")
+    if kind is PolicyKind.checkpoint:
+        _check_trained_on(checkpoint, task, allow_other_task)
     factory = (
         real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
     )
@@ -230,6 +235,18 @@ def validate(
     md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
     typer.echo(md.read_text())
     typer.echo(f"wrote {md} and {js}")
+
+
+def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> None:
+    """Refuse, as `insertbench eval` does, a checkpoint whose run (run.json) trained on another
+    task: on the robot it used to run without a word (a USB policy on a D-sub socket)."""
+    from benchmark.train_cli import resolve_checkpoint
+
+    _, run = resolve_checkpoint(checkpoint)
+    trained_on = run.get("task_id") if run else None
+    if trained_on is not None and trained_on != task and not allow_other_task:
+        raise typer.BadParameter(f"{checkpoint} was trained on {trained_on}, not {task}; pass "
+                                 "--allow-other-task to run it there anyway")
 
 
 @real_app.command("serve-twin")

@@ -195,3 +195,21 @@ def test_validate_table_says_how_many_episodes_are_distinct(tmp_path, monkeypatc
     table = (tmp_path / "report" / "validate_InsertBench_USB-v0.md").read_text()
     assert "| episodes | 2 (1 distinct) | 2 |" in table, table
     assert "| success rate [95% CI] | 100% [21%, 100%] |" in table
+
+
+def test_validate_refuses_another_tasks_checkpoint(tmp_path, monkeypatch, capsys):
+    """A checkpoint trained on USB used to run on the D-sub cell without a word."""
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(capsys, "train", "--task", USB, "--agent", "p_controller", "--steps", "0",
+                     "--eval-episodes", "0", "--out", "runs/pc", "--no-progress")
+    assert code == 0, err
+    args = ["real", "validate", "--task", "InsertBench/DSub-v0", "--twin", "--checkpoint",
+            "runs/pc", "--episodes", "1", "--out", "report"]
+    code, err = _cli(capsys, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "runs/pc was trained on InsertBench/USB-v0, not InsertBench/DSub-v0" in lines[0]
+    assert not (tmp_path / "report").exists()
+    code, err = _cli(capsys, *args, "--allow-other-task")
+    assert code == 0, err
+    assert (tmp_path / "report" / "validate_InsertBench_DSub-v0.md").is_file()
