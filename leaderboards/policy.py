@@ -22,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.episode import Policy
+from envs.episode import Policy, PolicyError
 from leaderboards.submission import MAX_TOTAL_BYTES, SubmissionError
 
 #: The most parameters the agent that a submitted agent.json describes may register while it is
@@ -197,8 +197,12 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         values = numpy_helper.to_array(init)
         if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
             raise SubmissionError(f"policy.onnx: initializer {init.name} holds NaN or inf values")
+    options = ort.SessionOptions()
+    # onnxruntime logs a failing node on the process's stderr itself, in colour, beside the one
+    # line the submitter gets (PolicyError below): fatal messages only.
+    options.log_severity_level = 4
     try:
-        session = ort.InferenceSession(model.SerializeToString(),
+        session = ort.InferenceSession(model.SerializeToString(), options,
                                        providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -225,7 +229,11 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in inputs.items()}
-        out = np.asarray(session.run(None, feed)[0])
+        try:
+            out = np.asarray(session.run(None, feed)[0])
+        except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise PolicyError(f"policy.onnx failed to run: {first}") from None
         return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
 
     return act

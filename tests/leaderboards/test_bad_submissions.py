@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -287,3 +288,39 @@ def test_an_archive_of_too_many_members_is_refused_while_reading(tmp_path, monke
            [_member(f"policy/n{i}.txt") for i in range(10)])
     _assert_refused(_submit(tmp_path, monkeypatch, "sub.tar.gz"),
                     "sub.tar.gz has more than 3 members", tmp_path)
+
+
+def test_an_onnx_graph_failing_at_run_time_is_one_line(tmp_path: Path) -> None:
+    """A graph that passes onnx's checker but fails in onnxruntime (a Reshape to 7 values of
+    6) used to end in `Fail: [ONNXRuntimeError] ...` without the task or seed, after
+    onnxruntime's own coloured log lines on the process's stderr. Run as a user runs it, in
+    a fresh process (that log goes to file descriptor 2), from the submission's parent."""
+    import os
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("tcp_pose", TensorProto.FLOAT, [1, 6])
+    y = helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Reshape", ["tcp_pose", "shape"], ["action"])],
+                              "policy", [x], [y],
+                              [numpy_helper.from_array(np.array([1, 7], np.int64), "shape")])
+    model = onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (tmp_path / "sub" / "policy").mkdir(parents=True)
+    onnx.save(model, str(tmp_path / "sub" / "policy" / "policy.onnx"))
+    write_toml(tmp_path / "sub", kind="onnx", track="paper000")  # fails on its first step
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", "from benchmark.cli import app; app()",
+         "leaderboard", "submit", "sub", "--ledger", "ledger"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("insertbench: error: USB, seed 7000000: policy.onnx failed to "
+                               "run: [ONNXRuntimeError]"), lines[0]
+    ledger = tmp_path / "ledger"
+    assert not ledger.exists() or not any(p.is_file() for p in ledger.rglob("*"))
