@@ -94,6 +94,7 @@ def calibrate(
     from envs.tasks import task_spec
     from real.calibration import calibrate as run_calibration
 
+    _check_out_file(out)  # before the operator's freedrive or touch-off, not after
     spec = task_spec(task)
     robot, name = _robot(task, host, twin, frequency, seed)
     if twin:
@@ -108,6 +109,21 @@ def calibrate(
     typer.echo(f"socket pose (base frame) {[round(v, 5) for v in calib.socket_pose]}")
     typer.echo(f"F/T bias {[round(v, 3) for v in calib.ft_bias]}")
     typer.echo(f"wrote {out}")
+
+
+def _check_out_file(path: Path) -> None:
+    """Refuse an --out that cannot be written as a file (a directory, or under a file); creates
+    nothing. It used to fail only after the whole calibration, the operator's work lost."""
+    import os
+
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory", param_hint="--out")
+    existing = path.absolute().parent
+    while not existing.exists():  # the folders Calibration.save will create
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
+                                 param_hint="--out")
 
 
 def _twin_operator(robot, method: str):

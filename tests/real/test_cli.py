@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
@@ -147,8 +148,6 @@ def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
 
 def _cli(capsys, *args: str) -> tuple[int, str]:
     """`insertbench ARGS` as the installed script runs it: exit status and stderr."""
-    import pytest
-
     with pytest.raises(SystemExit) as exit_info:
         app(list(args))
     return exit_info.value.code, capsys.readouterr().err
@@ -213,3 +212,21 @@ def test_validate_refuses_another_tasks_checkpoint(tmp_path, monkeypatch, capsys
     code, err = _cli(capsys, *args, "--allow-other-task")
     assert code == 0, err
     assert (tmp_path / "report" / "validate_InsertBench_DSub-v0.md").is_file()
+
+
+def test_calibrate_refuses_an_unwritable_out_before_calibrating(tmp_path, monkeypatch, capsys):
+    """`--out` naming a directory, or a path under a file, used to fail with IsADirectoryError
+    or FileExistsError after the whole calibration (on the robot: the operator's freedrive or
+    touch-off lost)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "calib").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    for out, message in (("calib", "calib is a directory"),
+                         ("notes.txt/usb.json", "notes.txt is not a writable directory")):
+        with pytest.raises(SystemExit) as exit_info:
+            app(["real", "calibrate", "--task", USB, "--twin", "--out", out])
+        printed, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(lines) == 1 and "--out" in lines[0], err
+        assert message in lines[0], lines[0]
+        assert "[twin operator]" not in printed  # refused before the calibration began
