@@ -324,3 +324,20 @@ def test_an_onnx_graph_failing_at_run_time_is_one_line(tmp_path: Path) -> None:
                                "run: [ONNXRuntimeError]"), lines[0]
     ledger = tmp_path / "ledger"
     assert not ledger.exists() or not any(p.is_file() for p in ledger.rglob("*"))
+
+
+@pytest.mark.parametrize("ledger", ["notes.txt", "notes.txt/ledger"])
+def test_a_ledger_path_under_a_file_is_refused_before_evaluating(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    """It used to evaluate the whole submission, then fail with NotADirectoryError when the
+    entry was written."""
+    agent_submission(tmp_path / "sub")
+    (tmp_path / "notes.txt").write_text("a file")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["leaderboard", "submit", "sub", "--ledger", ledger])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"insertbench: error: --ledger {ledger}: notes.txt is a file, not a "
+                     "directory"], result.stderr
+    assert "evaluated" not in result.stdout
