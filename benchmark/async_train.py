@@ -186,6 +186,8 @@ def train_async(
                          f"got {actors}")
     if not log_every_s > 0:
         raise ValueError(f"log_every_s must be > 0, got {log_every_s}")
+    if not timeout_s > 0:  # NaN included; inf: no limit
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
     if backend not in ("sim", "twin"):
         raise ValueError(f"backend must be 'sim' or 'twin', got {backend!r}")
     # Checked now, not after the training they would otherwise throw away.
@@ -241,7 +243,8 @@ def train_async(
         while agent.env_steps - steps_before < steps:
             if time.perf_counter() - started > timeout_s:
                 raise TimeoutError(f"async training did not reach {steps} env steps in "
-                                   f"{timeout_s:.0f} s")
+                                   f"{timeout_s:g} s (timeout_s, `--timeout-s` on the command "
+                                   "line)")
             dead = [p.name for p in processes if not p.is_alive()]
             if dead:
                 raise RuntimeError(f"actor process(es) {dead} died; see their stderr")

@@ -142,6 +142,9 @@ def train_async_command(
     eval_episodes: Annotated[
         int, typer.Option(help="Final evaluation episodes (0: none).")
     ] = 10,
+    timeout_s: Annotated[float, typer.Option(
+        help="Stop with an error if the learner has not had --steps transitions by then [s] "
+             "(inf: no limit).")] = 3_600.0,
 ) -> None:
     """Actor/learner training (SERL): actors act in their own processes while the learner
     trains; prints the achieved update-to-data ratio."""
@@ -152,7 +155,7 @@ def train_async_command(
             task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]
             config=parse_config_overrides(config),
             env_kwargs=parse_env_kwargs(env), out_dir=out,
-            eval_episodes=eval_episodes,
+            eval_episodes=eval_episodes, timeout_s=timeout_s,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err

@@ -166,3 +166,24 @@ def test_eval_episodes_and_out_are_checked_before_training(tmp_path, monkeypatch
     result = json.loads(Path("runs/a/async.json").read_text())
     assert result["env_steps"] == 30 and result["evaluation"] is None
     assert (Path("runs/a/agent") / "agent.json").is_file()
+
+
+def test_the_learners_time_limit_is_an_option(tmp_path, monkeypatch, capsys):
+    """The learner's 3,600 s limit was not on the command line: `train-async --steps 50000` on
+    a slow machine ended in a TimeoutError after an hour that no option could raise."""
+    from benchmark.cli import app
+
+    def cli(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            app(list(args))
+        return exit_info.value.code, capsys.readouterr().err
+
+    monkeypatch.chdir(tmp_path)
+    base = ["train-async", "--task", TASK, "--agent", "sac", "--steps", "1000000",
+            "-c", "hidden=16,16", "--out", "runs/a"]
+    code, err = cli(*base, "--timeout-s", "nan")
+    assert code == 2 and "timeout_s must be > 0, got nan" in err, err
+    code, err = cli(*base, "--timeout-s", "2")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert "did not reach 1000000 env steps in 2 s (timeout_s, `--timeout-s`" in lines[0]
