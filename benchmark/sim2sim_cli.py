@@ -6,6 +6,8 @@ the other commands do not load a second physics engine.
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +32,7 @@ def sim2sim_command(
 
     With --checkpoint, as `insertbench eval`: the env kwargs are the run's (run.json), updated
     by any --env, and a checkpoint trained on another task is refused unless --allow-other-task.
+    A kwarg of the run that PyBullet does not model is left out of both engines, with a warning.
     """
     from rich.console import Console
     from rich.table import Table
@@ -37,7 +40,7 @@ def sim2sim_command(
     from benchmark.metrics import format_distinct_rate
     from benchmark.sim2sim import compare
     from benchmark.train_cli import resolve_checkpoint
-    from envs.bullet import UNSUPPORTED
+    from envs.bullet import UNSUPPORTED, BulletInsertionEnv
     from envs.episode import summarize
     from envs.tasks import TASKS
 
@@ -53,7 +56,15 @@ def sim2sim_command(
             "to compare it there anyway"
         )
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}
-    env_kwargs |= parse_env_kwargs(env)
+    explicit = parse_env_kwargs(env)
+    # A kwarg of the run that PyBullet has no model of (grasp noise, the sensor model's
+    # `noiseless`, ...) is left out of both engines with a warning: no --env could drop it.
+    taken = set(inspect.signature(BulletInsertionEnv.__init__).parameters)
+    dropped = sorted(k for k in env_kwargs if k not in taken and k not in explicit)
+    if dropped:
+        warnings.warn(f"the run's env kwarg(s) {dropped} have no PyBullet model: left out in "
+                      "both engines", stacklevel=1)
+    env_kwargs = {k: v for k, v in env_kwargs.items() if k not in dropped} | explicit
     try:
         results = compare(task, agent_dir, episodes, env_kwargs)
     except (ValueError, TypeError) as err:  # Gymnasium appends every kwarg: the cause only

@@ -334,6 +334,17 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     assert "'action_mode': 'pose'" in out
     # A noiseless task replays one episode per seed: the table says the interval counts one.
     assert out.count("2/2 (100% [21, 100]; 1 distinct)") == 2, out
+    # A run kwarg PyBullet does not model is left out, with one warning; no --env can drop it.
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/grasp", "--no-progress", "--env", "grasp_noise_mm=0.5")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--checkpoint",
+                             "runs/grasp", "--episodes", "1")
+    assert code == 0, err
+    assert err.strip().splitlines() == ["insertbench: warning: the run's env kwarg(s) "
+                                        "['grasp_noise_mm'] have no PyBullet model: left out in "
+                                        "both engines"], err
     code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v0", "--episodes", "1",
                            "--env", "goal_nose_mm=1")
     lines = err.strip().splitlines()
