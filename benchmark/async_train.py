@@ -55,6 +55,8 @@ from envs.episode import summarize
 
 Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
+#: Actor processes allowed per CPU core this process may run on (each acts on one core at most).
+MAX_ACTORS_PER_CORE = 4
 
 
 def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, seed: int = 0):
@@ -166,7 +168,8 @@ def train_async(
     """Train with ``actors`` actor processes until the learner has ``steps`` transitions.
 
     Returns (and writes to ``out_dir/async.json``) env steps, gradient steps, the achieved UTD,
-    env steps per second, wall-clock, the final evaluation summary and ``utd_log``: the
+    env steps per second, wall-clock, the final evaluation summary (None with
+    ``eval_episodes=0``) and ``utd_log``: the
     achieved UTD so far every ``log_every_s`` seconds of training and at the end. ``demo_episodes``
     defaults to ``DEFAULT_DEMO_EPISODES`` for agents that need demos (collected by the learner
     on its own env with the hand controller).
@@ -174,12 +177,27 @@ def train_async(
     if actors < 1 or steps < 1 or publish_every < 1:
         raise ValueError(f"actors, steps and publish_every must be >= 1, got {actors}, {steps}, "
                          f"{publish_every}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if actors > MAX_ACTORS_PER_CORE * (cores or 1):
+        # Each actor is a process with its own torch and env: --actors 100000 used to start
+        # processes until the machine ran out of memory.
+        raise ValueError(f"actors must be at most {MAX_ACTORS_PER_CORE} per core "
+                         f"({MAX_ACTORS_PER_CORE * (cores or 1)} on this machine's {cores}), "
+                         f"got {actors}")
     if not log_every_s > 0:
         raise ValueError(f"log_every_s must be > 0, got {log_every_s}")
+    if not timeout_s > 0:  # NaN included; inf: no limit
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
     if backend not in ("sim", "twin"):
         raise ValueError(f"backend must be 'sim' or 'twin', got {backend!r}")
+    # Checked now, not after the training they would otherwise throw away.
+    if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
+        raise ValueError(f"eval_episodes must be an integer >= 0 (0: no final evaluation), got "
+                         f"{eval_episodes!r}")
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {out_dir} is a file, not a directory")
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
@@ -225,7 +243,8 @@ def train_async(
         while agent.env_steps - steps_before < steps:
             if time.perf_counter() - started > timeout_s:
                 raise TimeoutError(f"async training did not reach {steps} env steps in "
-                                   f"{timeout_s:.0f} s")
+                                   f"{timeout_s:g} s (timeout_s, `--timeout-s` on the command "
+                                   "line)")
             dead = [p.name for p in processes if not p.is_alive()]
             if dead:
                 raise RuntimeError(f"actor process(es) {dead} died; see their stderr")
@@ -271,7 +290,8 @@ def train_async(
 
         identity = {"task_id": task_id,
                     "task_version_key": task_version_key(task_id, env_kwargs)}
-    records = evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes), **identity)
+    records = (evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes), **identity)
+               if eval_episodes else [])
     env.close()
     agent.save(out_dir / "agent")
     result = {
@@ -280,7 +300,8 @@ def train_async(
         "achieved_utd": utd_log[-1]["achieved_utd"],
         "env_steps_per_s": env_steps / max(wall_s - (first_step_s or 0.0), 1e-9),
         "wall_clock_s": wall_s, "training_episodes": episodes,
-        "training_successes": successes, "evaluation": summarize(records),
+        "training_successes": successes,
+        "evaluation": summarize(records) if records else None,  # None: eval_episodes=0
         "utd_log": utd_log,
     }
     (out_dir / "async.json").write_text(json.dumps(result, indent=1))

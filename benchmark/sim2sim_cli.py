@@ -6,12 +6,14 @@ the other commands do not load a second physics engine.
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from benchmark.cli_options import EnvOption, parse_env_kwargs
+from benchmark.cli_options import EnvOption, innermost_message, parse_env_kwargs
 
 
 def sim2sim_command(
@@ -22,15 +24,23 @@ def sim2sim_command(
     ] = None,
     episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes (fixed seeds).")] = 20,
     env: EnvOption = None,
+    allow_other_task: Annotated[
+        bool, typer.Option(help="Compare a checkpoint trained on another task (transfer).")
+    ] = False,
 ) -> None:
-    """Evaluate one policy in MuJoCo and in PyBullet on the same seeds, side by side."""
+    """Evaluate one policy in MuJoCo and in PyBullet on the same seeds, side by side.
+
+    With --checkpoint, as `insertbench eval`: the env kwargs are the run's (run.json), updated
+    by any --env, and a checkpoint trained on another task is refused unless --allow-other-task.
+    A kwarg of the run that PyBullet does not model is left out of both engines, with a warning.
+    """
     from rich.console import Console
     from rich.table import Table
 
-    from benchmark.metrics import format_rate
+    from benchmark.metrics import format_distinct_rate
     from benchmark.sim2sim import compare
     from benchmark.train_cli import resolve_checkpoint
-    from envs.bullet import UNSUPPORTED
+    from envs.bullet import UNSUPPORTED, BulletInsertionEnv
     from envs.episode import summarize
     from envs.tasks import TASKS
 
@@ -38,12 +48,27 @@ def sim2sim_command(
         raise typer.BadParameter(
             f"unknown task {task!r}: sim2sim runs single-connector tasks (see `insertbench list`)"
         )
-    agent_dir = resolve_checkpoint(checkpoint)[0] if checkpoint is not None else None
-    env_kwargs = parse_env_kwargs(env)
+    agent_dir, run = resolve_checkpoint(checkpoint) if checkpoint is not None else (None, None)
+    trained_on = run.get("task_id") if run else None
+    if trained_on is not None and trained_on != task and not allow_other_task:
+        raise typer.BadParameter(
+            f"{checkpoint} was trained on {trained_on}, not {task}; pass --allow-other-task "
+            "to compare it there anyway"
+        )
+    env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}
+    explicit = parse_env_kwargs(env)
+    # A kwarg of the run that PyBullet has no model of (grasp noise, the sensor model's
+    # `noiseless`, ...) is left out of both engines with a warning: no --env could drop it.
+    taken = set(inspect.signature(BulletInsertionEnv.__init__).parameters)
+    dropped = sorted(k for k in env_kwargs if k not in taken and k not in explicit)
+    if dropped:
+        warnings.warn(f"the run's env kwarg(s) {dropped} have no PyBullet model: left out in "
+                      "both engines", stacklevel=1)
+    env_kwargs = {k: v for k, v in env_kwargs.items() if k not in dropped} | explicit
     try:
         results = compare(task, agent_dir, episodes, env_kwargs)
-    except (ValueError, TypeError) as err:
-        raise typer.BadParameter(str(err)) from err
+    except (ValueError, TypeError) as err:  # Gymnasium appends every kwarg: the cause only
+        raise typer.BadParameter(innermost_message(err)) from err
     policy = agent_dir or "P-controller (paper 000)"
     table = Table(title=f"{task} {env_kwargs or ''}: {policy}, {episodes} episodes per engine")
     for column in ("engine", "success [95% CI]", "cycle time", "peak force (mean)"):
@@ -52,8 +77,9 @@ def sim2sim_command(
         s = summarize(records)
         table.add_row(
             engine,
-            format_rate(s["successes"], s["episodes"], s["success_ci95_low"],
-                        s["success_ci95_high"]),
+            # The interval counts distinct episodes: a noiseless task replays one per seed.
+            format_distinct_rate(s["successes"], s["episodes"], s["distinct_successes"],
+                                 s["effective_trials"]),
             f"{s['cycle_time_s_mean']:.2f} s",
             f"{s['peak_force_n_mean']:.1f} N",
         )

@@ -139,7 +139,12 @@ def train_async_command(
     ] = None,
     env: EnvOption = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/async"),
-    eval_episodes: Annotated[int, typer.Option(help="Final evaluation episodes.")] = 10,
+    eval_episodes: Annotated[
+        int, typer.Option(help="Final evaluation episodes (0: none).")
+    ] = 10,
+    timeout_s: Annotated[float, typer.Option(
+        help="Stop with an error if the learner has not had --steps transitions by then [s] "
+             "(inf: no limit).")] = 3_600.0,
 ) -> None:
     """Actor/learner training (SERL): actors act in their own processes while the learner
     trains; prints the achieved update-to-data ratio."""
@@ -150,13 +155,16 @@ def train_async_command(
             task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]
             config=parse_config_overrides(config),
             env_kwargs=parse_env_kwargs(env), out_dir=out,
-            eval_episodes=eval_episodes,
+            eval_episodes=eval_episodes, timeout_s=timeout_s,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
+    evaluation = result["evaluation"]
+    success = ("no evaluation" if evaluation is None else
+               f"success {evaluation['success_rate']:.2f}")
     typer.echo(f"{result['env_steps']} env steps, {result['gradient_steps']} gradient steps: "
                f"achieved UTD {result['achieved_utd']:.2f} at {result['env_steps_per_s']:.1f} "
-               f"env steps/s; success {result['evaluation']['success_rate']:.2f} -> {out}")
+               f"env steps/s; {success} -> {out}")
 
 
 def eval_command(

@@ -209,7 +209,13 @@ class BulletInsertionEnv(gym.Env):
         self.timestep = timestep
         self.frame_skip = max(1, int(round(1 / (options.control_hz * timestep))))
         self.dt = self.frame_skip * timestep
-        self.max_episode_steps = max_episode_steps or task.max_episode_steps
+        if max_episode_steps is not None and (
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, int | np.integer) or max_episode_steps < 1
+        ):  # -1 used to truncate every episode at its first step, 2.5 at its third
+            raise ValueError(f"max_episode_steps must be an integer >= 1 (None: the task's "
+                             f"{task.max_episode_steps}), got {max_episode_steps!r}")
+        self.max_episode_steps = int(max_episode_steps or task.max_episode_steps)
         self.gains: ImpedanceGains = task.dynamics.gains  # the task version's controller
         self._force_limit = self.gains.translational_stiffness * self.gains.translation_limit_m
         self._torque_limit = self.gains.rotational_stiffness * self.gains.rotation_limit_rad
@@ -352,6 +358,8 @@ class BulletInsertionEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
+        if not hasattr(self, "ref_pos"):  # set by reset(); an AttributeError otherwise
+            raise RuntimeError("call reset() before step()")
         a = check_action(action, self.action_space.shape)
         pos, mat, _, _ = self._tcp_state()
         delta_rot = a[3:] * self.action_scale_rad if self.action_mode == "pose" else np.zeros(3)

@@ -286,6 +286,7 @@ class InsertionEnv(gym.Env):
         self.image_shape = (height, width, 1 if grayscale else 3)
         needs_pixels = "pixels" in obs_mode or reward == "goal_image"
         self.rig = CameraRig(m, height, width, grayscale, cameras) if needs_pixels else None
+        self._needs_cameras = needs_pixels  # close() releases the rig: a closed env cannot see
         self.action_space, self.observation_space = build_spaces(
             action_mode, obs_mode, reward, cameras, self.image_shape
         )
@@ -297,6 +298,7 @@ class InsertionEnv(gym.Env):
     # Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random
         m, d = self.model, self.data
@@ -351,6 +353,7 @@ class InsertionEnv(gym.Env):
     def step(self, action):
         if self._last_obs is None:
             raise RuntimeError("call reset() before step()")
+        self._check_cameras()
         action = check_action(action, self.action_space.shape)
         d = self.data
         tcp_mat = d.site_xmat[self._tcp].reshape(3, 3)
@@ -386,6 +389,13 @@ class InsertionEnv(gym.Env):
         if self._viewer is None:
             self._viewer = CameraRig(self.model, 480, 640, grayscale=False, cameras=("side",))
         return self._viewer.render(self.data, "side")
+
+    def _check_cameras(self) -> None:
+        """A clear error, before any physics, for a pixel env used after close(): it used to
+        step and then fail on a bare `assert self.rig is not None`."""
+        if self._needs_cameras and self.rig is None:
+            raise RuntimeError("this env is closed: close() released its cameras; make a new "
+                               "env with gym.make to go on")
 
     def close(self) -> None:
         for rig in (self.rig, self._viewer):

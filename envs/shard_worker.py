@@ -12,12 +12,13 @@ checks every second that its parent is still the process that started it.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sys
 from typing import Any
 
 from envs.shard import ShardServer, picklable
-from envs.shard_wire import SPIN_S, Waiter, recv, send
+from envs.shard_wire import SPIN_S, Waiter, recv, send_bytes
 from envs.tether import die_with_parent
 
 #: Seconds between two checks that the parent lives, while waiting for a command.
@@ -43,7 +44,14 @@ def serve(cmd_fd: int, reply_fd: int, memory_fd: int, parent_pid: int) -> None:
         reply = server.answer(command, payload)
         if reply[0] == "error":
             reply = (*reply[:2], picklable(reply[2]), reply[3])
-        send(reply_fd, reply)
+        try:
+            message = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as err:  # noqa: BLE001 - e.g. get_attr("unwrapped"): not picklable
+            # It used to kill this worker with a traceback: "worker died (exit code 1)".
+            error = TypeError(f"the reply to {command!r} cannot cross to the parent process "
+                              f"(call and get_attr results travel pickled): {err}")
+            message = pickle.dumps(("error", None, error, ""), protocol=pickle.HIGHEST_PROTOCOL)
+        send_bytes(reply_fd, message)
         if command == "close":
             return
 

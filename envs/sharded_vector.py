@@ -35,6 +35,7 @@ from gymnasium.vector.utils import batch_space
 from envs.shard import ShardServer
 from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
 from envs.worlds import (
+    autoreset_mode_of,
     batch_reset_args,
     check_batch_actions,
     check_same_process,
@@ -106,11 +107,7 @@ class ShardedVectorEnv(VectorEnv):
         copy: bool = True,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ) -> None:
-        processes = min(num_envs, available_cores()) if processes is None else processes
-        if not 1 <= processes <= num_envs:
-            raise ValueError(f"processes must be in [1, num_envs={num_envs}], got {processes}")
-        self.num_envs, self.copy = num_envs, copy
-        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        # Set before anything can raise: __del__ closes a half-built env through close_extras.
         self.closed = False
         self._owner_pid = os.getpid()  # a fork's copy must not touch the workers (close_extras)
         self._workers: list[_Worker] = []
@@ -118,6 +115,12 @@ class ShardedVectorEnv(VectorEnv):
         self._batch: SharedBatch | None = None
         self._codec: InfoCodec | None = None
         self._new_codec = False  # the workers have yet to learn self._codec
+        self._memory_fd = -1
+        processes = min(num_envs, available_cores()) if processes is None else processes
+        if not 1 <= processes <= num_envs:
+            raise ValueError(f"processes must be in [1, num_envs={num_envs}], got {processes}")
+        self.num_envs, self.copy = num_envs, copy
+        self.autoreset_mode = autoreset_mode_of(autoreset_mode)
         self._memory_fd = os.memfd_create("insertbench-observations")
         # PR_SET_PDEATHSIG fires when the starting *thread* ends: only the main thread lives as
         # long as the process; from other threads the workers rely on the pipe and the ppid.

@@ -36,6 +36,7 @@ from gymnasium.vector.utils import concatenate, iterate
 
 from envs.sharded_vector import ShardedVectorEnv, available_cores
 from envs.worlds import (
+    autoreset_mode_of,
     batch_reset_args,
     check_batch_actions,
     check_same_process,
@@ -57,6 +58,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
         copy: bool = True,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ) -> None:
+        autoreset_mode = autoreset_mode_of(autoreset_mode)  # before any thread starts
         self._owner_pid = os.getpid()  # the threads exist in this process only (not in a fork)
         # One single-thread executor per world: a world never changes thread (GL contexts).
         self._workers = [
@@ -225,6 +227,8 @@ def make_vector_env(
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    # Checked before any world is built: a bad mode used to leave the worlds' threads running.
+    autoreset_mode = autoreset_mode_of(autoreset_mode)
     if processes is None:
         processes = min(num_envs, available_cores()) if sys.platform == "linux" else 0
     if (isinstance(processes, bool) or not isinstance(processes, int | np.integer)

@@ -19,6 +19,16 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 WorldStep = tuple[Any, float, bool, bool, dict, dict | None]
 
 
+def autoreset_mode_of(mode: Any) -> AutoresetMode:
+    """`mode` as an `AutoresetMode` (the enum or its value, e.g. "NextStep"); ValueError naming
+    the modes otherwise."""
+    try:
+        return AutoresetMode(mode)
+    except ValueError:
+        raise ValueError(f"autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
+                         f"got {mode!r}") from None
+
+
 def step_world(env: gym.Env, index: int, action: Any, mode: AutoresetMode,
                ended: bool) -> WorldStep:
     """Step world `index` (whose last step `ended` its episode) as `SyncVectorEnv` would."""

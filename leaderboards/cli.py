@@ -48,6 +48,13 @@ def _book(ledger: Path):  # noqa: ANN202 - a leaderboards.ledger.Ledger, importe
     if ledger == DEFAULT_LEDGER and not ledger.is_dir():
         _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR "
               "(a new directory starts a new ledger)")
+    # Checked before any evaluation: a file here used to fail only when the entry was written,
+    # the submission's whole evaluation lost.
+    existing = ledger
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        _fail(f"--ledger {ledger}: {existing} is a file, not a directory")
     return Ledger(ledger)
 
 

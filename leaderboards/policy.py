@@ -14,14 +14,26 @@ ONNX contract: one float input per observation key the graph needs, named like t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from envs.episode import Policy
-from leaderboards.submission import SubmissionError
+from envs.episode import Policy, PolicyError
+from leaderboards.submission import MAX_TOTAL_BYTES, SubmissionError
+
+#: The most parameters the agent that a submitted agent.json describes may register while it is
+#: built: as many float32 values as a submission's files may hold at most. Its config (hidden
+#: widths, critic ensemble size) is the submitter's: `hidden = [30000, 30000]` used to allocate
+#: tens of GB before a weight was compared. Default agents register at most ~2.4M (pixel IQL/ODA);
+#: target networks are deep copies, not registrations, so the built total stays within ~2.5x.
+MAX_AGENT_PARAMETERS = MAX_TOTAL_BYTES // 4
+#: The most modules it may register: default agents register at most 124 (pixel VICE); a critic
+#: ensemble of `num_qs = 100000` used to keep the evaluator building for many minutes.
+MAX_AGENT_MODULES = 10_000
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                 "tensor(uint8)": np.uint8}
@@ -42,13 +54,13 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     from safetensors.torch import load_file
 
     from agents import agent_names, agent_spec, load_agent
-    from agents.checkpoint import CHECKPOINT_FORMAT, space_from_json
+    from agents.checkpoint import CHECKPOINT_FORMAT, space_from_json, space_to_json
     from benchmark.evaluate import AgentPolicy
     from envs import p_controller
 
     try:
         meta = json.loads((path / "agent.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise SubmissionError(f"{path.name}/agent.json is not valid JSON: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise SubmissionError(f"{path.name}/agent.json is not an InsertBench agent checkpoint "
@@ -57,6 +69,13 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     if name not in agent_names():
         raise SubmissionError(f"{path.name}/agent.json names agent {name!r}, not a registered "
                               f"agent ({', '.join(agent_names())}); submit an ONNX graph instead")
+    for key, kind in (("observation_space", "observation"), ("action_space", "action")):
+        declared = _declared_shapes(meta.get(key), f"{path.name}/agent.json {key}")
+        wanted = _declared_shapes(space_to_json(getattr(env, key)), "the track task")
+        if declared != wanted:  # before the space is built: its bounds are arrays of its shape
+            raise SubmissionError(
+                f"the policy's {kind} space {_describe_shapes(declared)} is not the track "
+                f"task's {_describe_shapes(wanted)}: it was made for another task variant")
     try:
         spaces = {k: space_from_json(meta[k]) for k in ("observation_space", "action_space")}
     except (KeyError, TypeError, ValueError) as err:
@@ -72,12 +91,74 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
                                   "inf values")
     kwargs = {"base_policy": p_controller(env)} if agent_spec(name).needs_base_policy else {}
     try:
-        agent = load_agent(path, allow_policy_only=True, **kwargs)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        with _size_budget(MAX_AGENT_PARAMETERS, MAX_AGENT_MODULES, f"{path.name}/agent.json"):
+            agent = load_agent(path, allow_policy_only=True, **kwargs)
+    except SubmissionError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, MemoryError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SubmissionError(f"{path.name}: the {name} checkpoint does not load: "
                               f"{first}") from None
     return AgentPolicy(agent)
+
+
+@contextmanager
+def _size_budget(max_parameters: int, max_modules: int, what: str) -> Iterator[None]:
+    """Raise SubmissionError as soon as the modules built inside register more than
+    `max_parameters` parameters or `max_modules` submodules in all. A parameter registers after
+    its tensor is allocated (untouched, so virtual) and before it is initialised, so an
+    oversized agent is refused before its memory is written."""
+    from torch.nn.modules import module as torch_module
+
+    parameters = modules = 0
+
+    def refuse(what_grew: str, limit: int, module: Any, name: str) -> None:
+        raise SubmissionError(f"{what}: its config builds more than {limit:,} {what_grew} "
+                              f"(at {type(module).__name__}.{name}); refused")
+
+    def count_parameter(module: Any, name: str, param: Any) -> None:
+        nonlocal parameters
+        parameters += 0 if param is None else param.numel()
+        if parameters > max_parameters:
+            refuse("parameters", max_parameters, module, name)
+
+    def count_module(module: Any, name: str, submodule: Any) -> None:
+        nonlocal modules
+        modules += 1
+        if modules > max_modules:
+            refuse("modules", max_modules, module, name)
+
+    handles = [torch_module.register_module_parameter_registration_hook(count_parameter),
+               torch_module.register_module_module_registration_hook(count_module)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _declared_shapes(data: Any, what: str, depth: int = 0) -> Any:
+    """The shapes a checkpoint's JSON space declares ({key: shape} for a Dict, a shape for a
+    Box), read without building the space: a Box declared with shape [10**9] would allocate
+    its bounds (8 GB each) before it could be compared with the task's."""
+    if isinstance(data, dict) and data.get("type") == "Dict" and depth < 4:
+        spaces = data.get("spaces")
+        if isinstance(spaces, dict):
+            return {k: _declared_shapes(v, what, depth + 1) for k, v in spaces.items()}
+    if isinstance(data, dict) and data.get("type") == "Box":
+        shape = data.get("shape")
+        if isinstance(shape, list) and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in shape
+        ):
+            return tuple(shape)
+    raise SubmissionError(f"{what} is not a Dict or Box space of the checkpoint format")
+
+
+def _describe_shapes(shapes: Any) -> str:
+    """`(tcp_pose (6,), wrench (6,))` for a Dict, `(3,)` for a Box."""
+    if isinstance(shapes, dict):
+        return "(" + ", ".join(f"{k} {_describe_shapes(v)}" for k, v in shapes.items()) + ")"
+    return str(shapes)
 
 
 def _check_spaces(obs_space: gym.Space, action_space: gym.Space, env: gym.Env) -> None:
@@ -116,8 +197,12 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         values = numpy_helper.to_array(init)
         if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
             raise SubmissionError(f"policy.onnx: initializer {init.name} holds NaN or inf values")
+    options = ort.SessionOptions()
+    # onnxruntime logs a failing node on the process's stderr itself, in colour, beside the one
+    # line the submitter gets (PolicyError below): fatal messages only.
+    options.log_severity_level = 4
     try:
-        session = ort.InferenceSession(model.SerializeToString(),
+        session = ort.InferenceSession(model.SerializeToString(), options,
                                        providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -144,7 +229,11 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in inputs.items()}
-        out = np.asarray(session.run(None, feed)[0])
+        try:
+            out = np.asarray(session.run(None, feed)[0])
+        except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise PolicyError(f"policy.onnx failed to run: {first}") from None
         return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
 
     return act

@@ -6,6 +6,7 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,9 +33,30 @@ class PolicyKind(StrEnum):
     p_controller = "p_controller"
 
 
+def _check_frequency(value: float) -> float:
+    """The UR control rates (`real.config.URConfig`); the twin rehearses them too. NaN, a
+    negative or another rate used to reach the servo loop (`1 / servo_hz`) on the twin."""
+    if value not in (125.0, 500.0):
+        raise typer.BadParameter(f"must be 500 (e-Series) or 125 (CB3) Hz, got {value}")
+    return value
+
+
+def _check_task(task: str) -> str:
+    """A task the cell runs (the single-connector tasks), or one short line naming the ID."""
+    from envs.tasks import TASKS
+
+    if task not in TASKS:
+        raise typer.BadParameter(f"unknown task {task!r}: the cell runs single-connector tasks "
+                                 "(see `insertbench list`)")
+    return task
+
+
 Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --twin).")]
 Twin = Annotated[bool, typer.Option(help="Use the digital twin instead of hardware.")]
-Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series, 125 CB3.")]
+Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series, 125 CB3.",
+                                          callback=_check_frequency)]
+TaskOpt = Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.",
+                                      callback=_check_task)]
 
 
 def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int):
@@ -56,7 +78,7 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int)
 
 @real_app.command()
 def calibrate(
-    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    task: TaskOpt,
     out: Annotated[Path, typer.Option(help="Calibration JSON to write.")] = Path(
         "calibration.json"
     ),
@@ -72,6 +94,7 @@ def calibrate(
     from envs.tasks import task_spec
     from real.calibration import calibrate as run_calibration
 
+    _check_out_file(out)  # before the operator's freedrive or touch-off, not after
     spec = task_spec(task)
     robot, name = _robot(task, host, twin, frequency, seed)
     if twin:
@@ -86,6 +109,21 @@ def calibrate(
     typer.echo(f"socket pose (base frame) {[round(v, 5) for v in calib.socket_pose]}")
     typer.echo(f"F/T bias {[round(v, 3) for v in calib.ft_bias]}")
     typer.echo(f"wrote {out}")
+
+
+def _check_out_file(path: Path) -> None:
+    """Refuse an --out that cannot be written as a file (a directory, or under a file); creates
+    nothing. It used to fail only after the whole calibration, the operator's work lost."""
+    import os
+
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory", param_hint="--out")
+    existing = path.absolute().parent
+    while not existing.exists():  # the folders Calibration.save will create
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
+                                 param_hint="--out")
 
 
 def _twin_operator(robot, method: str):
@@ -109,7 +147,7 @@ def _twin_operator(robot, method: str):
 
 @real_app.command()
 def validate(
-    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    task: TaskOpt,
     checkpoint: Annotated[
         Path | None, typer.Option(help="Agent checkpoint directory (agents.load_agent).")
     ] = None,
@@ -135,6 +173,9 @@ def validate(
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
         "runs/real"
     ),
+    allow_other_task: Annotated[
+        bool, typer.Option(help="Run a checkpoint trained on another task (transfer).")
+    ] = False,
 ) -> None:
     """Run the policy N times on the robot and in simulation; write the sim-vs-real table.
 
@@ -156,6 +197,8 @@ def validate(
         raise typer.BadParameter("give --checkpoint PATH or --policy p_controller")
     if kind is PolicyKind.checkpoint and checkpoint is None:
         raise typer.BadParameter("--policy checkpoint needs --checkpoint PATH")
+    if kind is PolicyKind.checkpoint:
+        _check_trained_on(checkpoint, task, allow_other_task)
     factory = (
         real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
     )
@@ -210,9 +253,21 @@ def validate(
     typer.echo(f"wrote {md} and {js}")
 
 
+def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> None:
+    """Refuse, as `insertbench eval` does, a checkpoint whose run (run.json) trained on another
+    task: on the robot it used to run without a word (a USB policy on a D-sub socket)."""
+    from benchmark.train_cli import resolve_checkpoint
+
+    _, run = resolve_checkpoint(checkpoint)
+    trained_on = run.get("task_id") if run else None
+    if trained_on is not None and trained_on != task and not allow_other_task:
+        raise typer.BadParameter(f"{checkpoint} was trained on {trained_on}, not {task}; pass "
+                                 "--allow-other-task to run it there anyway")
+
+
 @real_app.command("serve-twin")
 def serve_twin(
-    task: Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.")],
+    task: TaskOpt,
     seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
     host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
     max_seconds: Annotated[
@@ -223,17 +278,12 @@ def serve_twin(
 ) -> None:
     """Serve the digital twin as a UR controller on 127.0.0.1 (RTDE 30004, dashboard 29999,
     script 30002/30003) for ur_rtde clients; operator commands on stdin (estop, unlock, ...)."""
-    from envs.tasks import task_spec
     from real.serve_twin import LOOPBACK, PortInUse, run
 
-    try:
-        task_spec(task)
-    except (KeyError, ValueError) as e:
-        raise typer.BadParameter(str(e).strip("'\"")) from e
     if host not in LOOPBACK:
         raise typer.BadParameter(f"the rehearsal robot serves on loopback only, not {host}")
-    if not max_seconds > 0:
-        raise typer.BadParameter(f"--max-seconds must be > 0, got {max_seconds}")
+    if not 0 < max_seconds < math.inf:  # inf would serve unbounded
+        raise typer.BadParameter(f"--max-seconds must be finite and > 0, got {max_seconds}")
     try:
         run(
             task,

@@ -174,7 +174,10 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         "",
         "| metric | " + " | ".join(names) + " |",
         "|---" * (len(names) + 1) + "|",
-        row("episodes", lambda s: str(s["episodes"])),
+        # The interval below counts distinct episodes: a noiseless setting replays one per seed.
+        row("episodes", lambda s: str(s["episodes"]) + (
+            f" ({s['effective_trials']} distinct)"
+            if s.get("effective_trials", s["episodes"]) < s["episodes"] else "")),
         row(
             "success rate [95% CI]",
             lambda s: (

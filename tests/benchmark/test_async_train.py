@@ -71,6 +71,8 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
         train_async(TASK, "sac", steps=10, backend="robot", out_dir=tmp_path)
     with pytest.raises(ValueError, match="actors"):
         train_async(TASK, "sac", steps=10, actors=0, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"actors must be at most 4 per core \(\d+ on this "):
+        train_async(TASK, "sac", steps=10, actors=100_000, out_dir=tmp_path)
     with pytest.raises(ValueError, match="log_every_s"):
         train_async(TASK, "sac", steps=10, log_every_s=0, out_dir=tmp_path)
     with pytest.raises(ValueError, match="VICE"):
@@ -132,3 +134,56 @@ def test_a_residual_agent_learns_from_its_actors_base_actions(tmp_path):
     result = train_async("InsertBench/USB-v2", "residual_sac", steps=30, config=tiny,
                          eval_episodes=1, out_dir=tmp_path)
     assert result["env_steps"] == 30 and result["gradient_steps"] > 0
+
+
+def test_eval_episodes_and_out_are_checked_before_training(tmp_path, monkeypatch, capsys):
+    """`train-async --eval-episodes 0` used to train for the whole budget, then fail with
+    `cannot summarise zero episodes` and write no async.json; an --out that is a file failed
+    only when the trained agent was saved. Now 0 skips the final evaluation (as `train`), and a
+    negative count or a file --out is refused before any actor starts."""
+    from benchmark.cli import app
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            app(list(args))
+        out, err = capsys.readouterr()
+        return exit_info.value.code, out, err
+
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("a file")
+    base = ["train-async", "--task", TASK, "--agent", "sac", "--steps", "30",
+            "-c", "hidden=16,16", "-c", "batch_size=8", "-c", "learning_starts=20",
+            "-c", "random_steps=20"]
+    for extra, message in ((["--eval-episodes", "-1", "--out", "runs/a"], "eval_episodes must"),
+                           (["--out", "notes.txt"], "notes.txt is a file, not a directory")):
+        code, _, err = cli(*base, *extra)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], err
+        assert not Path("runs").exists()
+    code, out, err = cli(*base, "--eval-episodes", "0", "--out", "runs/a")
+    assert code == 0, err
+    assert "no evaluation -> runs/a" in out
+    result = json.loads(Path("runs/a/async.json").read_text())
+    assert result["env_steps"] == 30 and result["evaluation"] is None
+    assert (Path("runs/a/agent") / "agent.json").is_file()
+
+
+def test_the_learners_time_limit_is_an_option(tmp_path, monkeypatch, capsys):
+    """The learner's 3,600 s limit was not on the command line: `train-async --steps 50000` on
+    a slow machine ended in a TimeoutError after an hour that no option could raise."""
+    from benchmark.cli import app
+
+    def cli(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            app(list(args))
+        return exit_info.value.code, capsys.readouterr().err
+
+    monkeypatch.chdir(tmp_path)
+    base = ["train-async", "--task", TASK, "--agent", "sac", "--steps", "1000000",
+            "-c", "hidden=16,16", "--out", "runs/a"]
+    code, err = cli(*base, "--timeout-s", "nan")
+    assert code == 2 and "timeout_s must be > 0, got nan" in err, err
+    code, err = cli(*base, "--timeout-s", "2")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert "did not reach 1000000 env steps in 2 s (timeout_s, `--timeout-s`" in lines[0]

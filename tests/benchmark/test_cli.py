@@ -313,3 +313,40 @@ def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
     assert not (in_tmp / "runs" / "quick.sqlite").exists()
     code, out, _ = run_cli(capsys, "matrix", "status", "quick", "--task-version", "2")
     assert code in (0, None) and "quick-v2" in out and "pending" in out
+
+
+def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
+    """`sim2sim --checkpoint` used to ignore run.json: a USB checkpoint ran on D-sub without a
+    word, a checkpoint trained with --env action_mode=pose failed on its first step unless the
+    user repeated that --env, and a misspelt kwarg printed the whole TaskSpec."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v0", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pose", "--no-progress", "--env", "action_mode=pose")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/DSub-v0", "--checkpoint",
+                           "runs/pose", "--episodes", "1")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "runs/pose was trained on InsertBench/USB-v0, not InsertBench/DSub-v0" in lines[0]
+    code, out, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v0", "--checkpoint",
+                             "runs/pose", "--episodes", "2")
+    assert code == 0, err
+    assert "'action_mode': 'pose'" in out
+    # A noiseless task replays one episode per seed: the table says the interval counts one.
+    assert out.count("2/2 (100% [21, 100]; 1 distinct)") == 2, out
+    # A run kwarg PyBullet does not model is left out, with one warning; no --env can drop it.
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/grasp", "--no-progress", "--env", "grasp_noise_mm=0.5")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--checkpoint",
+                             "runs/grasp", "--episodes", "1")
+    assert code == 0, err
+    assert err.strip().splitlines() == ["insertbench: warning: the run's env kwarg(s) "
+                                        "['grasp_noise_mm'] have no PyBullet model: left out in "
+                                        "both engines"], err
+    code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v0", "--episodes", "1",
+                           "--env", "goal_nose_mm=1")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "did you mean 'goal_noise_mm'?" in lines[0], err
+    assert "TaskSpec(" not in err

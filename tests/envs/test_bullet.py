@@ -199,3 +199,19 @@ def test_importing_and_building_pybullet_prints_nothing():
 def test_refuses_version_2_contact_springs():
     with pytest.raises(ValueError, match="contact springs"):
         BulletInsertionEnv("InsertBench/USB-v2")
+
+
+def test_episode_length_and_step_before_reset_are_clear_errors():
+    """`max_episode_steps=-1` used to truncate every episode at its first step (2.5: at its
+    third), where gym.make refuses it for MuJoCo; a step before reset() was an AttributeError."""
+    for bad in (-1, 2.5, True, "50"):
+        with pytest.raises(ValueError, match=f"max_episode_steps must be an integer >= 1 .*"
+                                             f"got {bad!r}"):
+            BulletInsertionEnv("InsertBench/USB-v1", max_episode_steps=bad)
+    env = BulletInsertionEnv("InsertBench/USB-v1", max_episode_steps=np.int64(2))
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
+        env.step(np.zeros(3, np.float32))
+    env.reset(seed=0)
+    truncated = [env.step(np.zeros(3, np.float32))[3] for _ in range(2)]
+    assert truncated == [False, True]
+    env.close()

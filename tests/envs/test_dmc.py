@@ -106,3 +106,15 @@ def test_physics_is_the_live_state_with_named_indexing():
     frame = physics.render(height=32, width=32, camera_id="side")
     assert frame.shape == (32, 32, 3) and frame.std() > 0
     env.close()
+
+
+def test_a_bad_seed_is_refused_when_loading():
+    """`load(id, seed=-1)` (or 1.5, "0", NaN) used to be accepted and to fail at the first
+    reset(); `seed=np.int64(3)`, as numpy hands seeds out, failed there too."""
+    for bad in (-1, 1.5, "0", float("nan"), True):
+        with pytest.raises(ValueError, match=f"seed must be None or an integer >= 0, got "
+                                             f"{bad!r}"):
+            dmc.load("InsertBench/USB-v0", seed=bad)
+    first = dmc.load("InsertBench/USB-v0", seed=np.int64(3), goal_noise_mm=1.0).reset()
+    again = dmc.load("InsertBench/USB-v0", seed=3, goal_noise_mm=1.0).reset()
+    np.testing.assert_array_equal(first.observation["tcp_pose"], again.observation["tcp_pose"])

@@ -71,6 +71,19 @@ def test_step_before_reset():
         env.step(np.zeros(3, np.float32))
 
 
+def test_a_pixel_env_used_after_close_is_one_clear_error():
+    """It used to step the physics, then fail on a bare `assert self.rig is not None`."""
+    env = gym.make("InsertBench/USB-v1", obs_mode="pixels", image_size=16).unwrapped
+    env.reset(seed=0)
+    env.close()
+    time_before = env.data.time
+    for call in (lambda: env.step(np.zeros(3, np.float32)), lambda: env.reset(seed=1)):
+        with pytest.raises(RuntimeError, match="this env is closed: close\\(\\) released its"):
+            call()
+    assert env.data.time == time_before
+    env.close()  # twice is fine
+
+
 def test_physics_blow_up_is_reported_and_ends_the_episode(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # MuJoCo writes MUJOCO_LOG.TXT into the working directory
     env = gym.make("InsertBench/USB-v0")

@@ -89,6 +89,21 @@ def test_a_worker_error_surfaces_as_one_exception():
         vec.step(np.zeros((3, 3), np.float32))
 
 
+def test_an_unpicklable_call_result_is_an_error_not_a_dead_worker(capfd):
+    """`get_attr("unwrapped")` used to kill the worker with a pickling traceback on stderr and
+    end in `worker process ... died (exit code 1)`."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=2)  # here: world 0; a worker: world 1
+    pids = vec.unwrapped.worker_pids
+    vec.reset(seed=0)
+    capfd.readouterr()
+    with pytest.raises(TypeError, match="the reply to 'call' cannot cross to the parent "
+                                        "process") as error:
+        vec.get_attr("unwrapped")
+    assert f"worker process {pids[0]}" in "\n".join(error.value.__notes__)
+    assert vec.unwrapped.closed and _wait_gone(pids) == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_an_error_in_this_process_world_closes_the_workers_too():
     vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)
     pids = vec.unwrapped.worker_pids

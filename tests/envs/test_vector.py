@@ -2,8 +2,11 @@
 ``processes=0``), and both equal N single envs step for step."""
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -16,6 +19,7 @@ from envs.vector import ThreadedVectorEnv
 from envs.worlds import merge_world_infos
 
 ENV_ID = "InsertBench/USB-v0"
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
 #: The infos a runner or an episode record reads.
 #: Where the worlds step: the registered default (worker processes) and threads.
 BACKENDS = pytest.mark.parametrize(("processes", "backend"),
@@ -266,3 +270,34 @@ def test_merged_infos_are_gymnasiums():
                 else:
                     np.testing.assert_array_equal(merged[key], value, err_msg=key)
     vec.close()
+
+
+def test_a_bad_autoreset_mode_is_one_error_and_leaves_nothing_running():
+    """`autoreset_mode="bogus"` used to leave the worlds' threads running (threads), and to print
+    an `Exception ignored in ShardedVectorEnv.__del__` traceback (processes) after the error."""
+    code = (
+        "import sys, threading, gymnasium as gym, envs\n"
+        "from envs.sharded_vector import ShardedVectorEnv\n"
+        "for make in (lambda: gym.make_vec('InsertBench/USB-v2', num_envs=2, processes=0,"
+        " autoreset_mode='bogus'),\n"
+        "             lambda: gym.make_vec('InsertBench/USB-v2', num_envs=2, processes=2,"
+        " autoreset_mode='bogus'),\n"
+        "             lambda: ShardedVectorEnv('InsertBench/USB-v2', 2, processes=2,"
+        " autoreset_mode='bogus'),\n"
+        "             lambda: ShardedVectorEnv('InsertBench/USB-v2', 2, processes=3)):\n"
+        "    try:\n"
+        "        make()\n"
+        "    except ValueError as err:\n"
+        "        print(err)\n"
+        "import gc; gc.collect()\n"
+        "print([t.name for t in threading.enumerate() if t.name.startswith('insertbench')])\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:3] == ["autoreset_mode must be one of ['NextStep', 'SameStep', 'Disabled'], "
+                         "got 'bogus'"] * 3, lines
+    assert lines[3] == "processes must be in [1, num_envs=2], got 3"
+    assert lines[4] == "[]"

@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -159,6 +160,20 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         p_controller_checkpoint(sub / "dsub", action_mode="pose")
         write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"')
         return "sub", [], "is not the track task's"
+    if case == "huge_hidden":
+        # 9000-wide layers: 81M parameters in one Linear, ~1.6 GB for SAC's five networks.
+        _sac_submission(sub, hidden=[9000, 9000])
+        return "sub", [], "policy/agent.json: its config builds more than 67,108,864 parameters"
+    if case == "huge_ensemble":
+        _sac_submission(sub, num_qs=5000)
+        return "sub", [], "policy/agent.json: its config builds more than 10,000 modules"
+    if case == "huge_space":
+        # A few bytes of JSON declaring 10**9 observations: building the Box allocated its
+        # bounds (16 GB) before its shape was compared with the task's.
+        agent_submission(sub)
+        _edit_agent_json(sub, lambda meta: meta["observation_space"]["spaces"]["tcp_pose"].update(
+            shape=[10**9], low=0.0, high=1.0, dtype="float64"))
+        return "sub", [], "observation space (tcp_pose (1000000000,), tcp_vel (6,), wrench (6,))"
     if case == "bad_training":
         agent_submission(sub)
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
@@ -173,8 +188,42 @@ CASES = [
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
-    "unknown_agent", "fails_on_second_task", "bad_training",
+    "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
+    "huge_space",
 ]
+
+
+def _edit_agent_json(root: Path, edit) -> None:
+    import json
+
+    path = root / "policy" / "agent.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
+def _sac_submission(root: Path, **config) -> None:
+    """A tiny SAC policy for the tiny track whose agent.json then claims ``config``: the agent
+    it describes is built (from the submitter's config) before its weights are compared."""
+    import json
+
+    import gymnasium as gym
+
+    from agents import export_policy, make_agent
+    from tests.leaderboards.builders import STATE
+
+    env = gym.make("InsertBench/USB-v0", **STATE)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
+    agent.save(root / "full")
+    export_policy(root / "full", root / "policy")
+    for path in sorted((root / "full").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "full").rmdir()
+    meta = json.loads((root / "policy" / "agent.json").read_text())
+    meta["config"].update(config)
+    (root / "policy" / "agent.json").write_text(json.dumps(meta))
+    write_toml(root)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -239,3 +288,56 @@ def test_an_archive_of_too_many_members_is_refused_while_reading(tmp_path, monke
            [_member(f"policy/n{i}.txt") for i in range(10)])
     _assert_refused(_submit(tmp_path, monkeypatch, "sub.tar.gz"),
                     "sub.tar.gz has more than 3 members", tmp_path)
+
+
+def test_an_onnx_graph_failing_at_run_time_is_one_line(tmp_path: Path) -> None:
+    """A graph that passes onnx's checker but fails in onnxruntime (a Reshape to 7 values of
+    6) used to end in `Fail: [ONNXRuntimeError] ...` without the task or seed, after
+    onnxruntime's own coloured log lines on the process's stderr. Run as a user runs it, in
+    a fresh process (that log goes to file descriptor 2), from the submission's parent."""
+    import os
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("tcp_pose", TensorProto.FLOAT, [1, 6])
+    y = helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Reshape", ["tcp_pose", "shape"], ["action"])],
+                              "policy", [x], [y],
+                              [numpy_helper.from_array(np.array([1, 7], np.int64), "shape")])
+    model = onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (tmp_path / "sub" / "policy").mkdir(parents=True)
+    onnx.save(model, str(tmp_path / "sub" / "policy" / "policy.onnx"))
+    write_toml(tmp_path / "sub", kind="onnx", track="paper000")  # fails on its first step
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", "from benchmark.cli import app; app()",
+         "leaderboard", "submit", "sub", "--ledger", "ledger"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("insertbench: error: USB, seed 7000000: policy.onnx failed to "
+                               "run: [ONNXRuntimeError]"), lines[0]
+    ledger = tmp_path / "ledger"
+    assert not ledger.exists() or not any(p.is_file() for p in ledger.rglob("*"))
+
+
+@pytest.mark.parametrize("ledger", ["notes.txt", "notes.txt/ledger"])
+def test_a_ledger_path_under_a_file_is_refused_before_evaluating(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    """It used to evaluate the whole submission, then fail with NotADirectoryError when the
+    entry was written."""
+    agent_submission(tmp_path / "sub")
+    (tmp_path / "notes.txt").write_text("a file")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["leaderboard", "submit", "sub", "--ledger", ledger])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"insertbench: error: --ledger {ledger}: notes.txt is a file, not a "
+                     "directory"], result.stderr
+    assert "evaluated" not in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
@@ -143,3 +144,89 @@ def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     other = runner.invoke(app, [*args, "--episodes", "2", "--env", "goal_noise_mm=1"])
     assert other.exit_code == 2
     assert "holdstrialsofanothersession" in "".join(other.output.replace("│", "").split())
+
+
+def _cli(capsys, *args: str) -> tuple[int, str]:
+    """`insertbench ARGS` as the installed script runs it: exit status and stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        app(list(args))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeypatch, capsys):
+    """An unknown task used to end in a KeyError listing all ~120 task IDs; `calibrate --twin
+    --frequency nan` in `cannot convert float NaN to integer` and `--frequency -5` in a made-up
+    `no contact above 15 N` after a descent; `serve-twin --max-seconds inf` served unbounded."""
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["real", "calibrate", "--task", "InsertBench/Nope-v0", "--twin", "--out", "c.json"],
+         "unknown task 'InsertBench/Nope-v0': the cell runs single-connector tasks"),
+        (["real", "validate", "--task", "Nope", "--twin", "--policy", "p_controller",
+          "--episodes", "1", "--out", "report"], "unknown task 'Nope'"),
+        (["real", "serve-twin", "--task", "InsertBench/NISTBoard-v0", "--max-seconds", "1"],
+         "unknown task 'InsertBench/NISTBoard-v0'"),
+        (["real", "calibrate", "--task", USB, "--twin", "--frequency", "nan", "--out", "c.json"],
+         "must be 500 (e-Series) or 125 (CB3) Hz, got nan"),
+        (["real", "calibrate", "--task", USB, "--twin", "--frequency", "-5", "--out", "c.json"],
+         "must be 500 (e-Series) or 125 (CB3) Hz, got -5.0"),
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--frequency", "200",
+          "--calibration", "c.json", "--policy", "p_controller", "--out", "report"],
+         "got 200.0"),
+        (["real", "serve-twin", "--task", USB, "--max-seconds", "inf"],
+         "--max-seconds must be finite and > 0, got inf"),
+    ]
+    for args, message in cases:
+        code, err = _cli(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert lines[0].startswith("insertbench: error: ") and message in lines[0], lines[0]
+        assert "known tasks" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_table_says_how_many_episodes_are_distinct(tmp_path, monkeypatch):
+    """Noiseless sim replays one episode per seed: the interval counts one, and the table used
+    to say `episodes | 2` beside `100% [21%, 100%]` without saying why."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["real", "validate", "--task", USB, "--policy", "p_controller",
+                                 "--twin", "--episodes", "2", "--out", "report"])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "report" / "validate_InsertBench_USB-v0.md").read_text()
+    assert "| episodes | 2 (1 distinct) | 2 |" in table, table
+    assert "| success rate [95% CI] | 100% [21%, 100%] |" in table
+
+
+def test_validate_refuses_another_tasks_checkpoint(tmp_path, monkeypatch, capsys):
+    """A checkpoint trained on USB used to run on the D-sub cell without a word."""
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(capsys, "train", "--task", USB, "--agent", "p_controller", "--steps", "0",
+                     "--eval-episodes", "0", "--out", "runs/pc", "--no-progress")
+    assert code == 0, err
+    args = ["real", "validate", "--task", "InsertBench/DSub-v0", "--twin", "--checkpoint",
+            "runs/pc", "--episodes", "1", "--out", "report"]
+    code, err = _cli(capsys, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "runs/pc was trained on InsertBench/USB-v0, not InsertBench/DSub-v0" in lines[0]
+    assert not (tmp_path / "report").exists()
+    code, err = _cli(capsys, *args, "--allow-other-task")
+    assert code == 0, err
+    assert (tmp_path / "report" / "validate_InsertBench_DSub-v0.md").is_file()
+
+
+def test_calibrate_refuses_an_unwritable_out_before_calibrating(tmp_path, monkeypatch, capsys):
+    """`--out` naming a directory, or a path under a file, used to fail with IsADirectoryError
+    or FileExistsError after the whole calibration (on the robot: the operator's freedrive or
+    touch-off lost)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "calib").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    for out, message in (("calib", "calib is a directory"),
+                         ("notes.txt/usb.json", "notes.txt is not a writable directory")):
+        with pytest.raises(SystemExit) as exit_info:
+            app(["real", "calibrate", "--task", USB, "--twin", "--out", out])
+        printed, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(lines) == 1 and "--out" in lines[0], err
+        assert message in lines[0], lines[0]
+        assert "[twin operator]" not in printed  # refused before the calibration began
