@@ -222,6 +222,23 @@ def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_ex
     assert row["successes"] in (0, 1) and len(row["action_error"]) == 3
     assert 0 <= row["lateral_mm"] < 100
 
+    # the config's policy_color_jitter reaches the training images (default: IQLConfig's)
+    import torch
+
+    from agents.iql import IQLConfig
+
+    def trained(config: IQLConfig | None) -> list:
+        return list(train_policy(load_recipe(tmp_path), space, "mse", False, steps=2,
+                                 batch_size=8, seed=0, config=config).parameters())
+
+    def same(a: list, b: list) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    zero, jittered = trained(IQLConfig(policy_color_jitter=0.0)), trained(
+        IQLConfig(policy_color_jitter=0.4))
+    assert not same(zero, jittered) and same(jittered, trained(IQLConfig(policy_color_jitter=0.4)))
+    assert same(trained(None), trained(IQLConfig()))
+
 
 def test_roc_auc_ranks_positives_above_negatives_ties_half():
     from benchmark.bench_lotj_policy import roc_auc
