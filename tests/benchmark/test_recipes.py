@@ -159,9 +159,17 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
     argv = ["bench_offline", "paper001", "--data", "data", "--out", "out", "--tasks", "DT12",
             "--pretrain-steps", "2", "--batch-size", "8", "--eval-episodes", "1",
             "--online-trials", "1", "--classifier-episodes", "1"]
-    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "argv", argv + ["--methods", "lotj"])  # LOTJ alone first
+    main()
+    alone = capsys.readouterr().out
+    assert "DT12" in alone and "online > offline on" in alone and "SAC" not in alone
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bench.json", "iql",
+                                                                     "report.txt"]
+    lotj = json.loads((tmp_path / "out" / "iql" / "DT12.json").read_text())
+    monkeypatch.setattr(sys, "argv", argv)  # then all methods resume into the same --out
     main()
     report = capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "iql" / "DT12.json").read_text()) == lotj
     assert "SAC            DT12       ours   0 -> 0   paper 0 -> 0" in report
     assert "on training connectors (in distribution), successes/1 at +-10 mm: USBA" in report
     assert "State-IQL      DT12" in report and "spiral_search  DT12" in report
