@@ -114,7 +114,8 @@ class IQLConfig:
     # connectors 8.25 / 7.8 / 6.1 mm at 0, 6.8 / 5.7 / 6.15 mm at 0.4 (DT12 and Megablock
     # closer on every seed, NEMA15 and Europlug not), the first unseen successes (seed 1:
     # Megablock 1/10, NEMA15 2/10); 0.4 was the classifier's value, not tuned here. In LOTJ
-    # (bench_offline, paper001-reduced, seed 0) zero-shot NEMA15 0 -> 5/20, Europlug 0 -> 1/20.
+    # (bench_offline, paper001-reduced, seeds 0 / 1) zero-shot NEMA15 0 / 0 -> 5 / 0 of 20,
+    # Europlug 0 / 0 -> 1 / 0; after finetuning 0-1 of 20 with or without.
     freeze_convolutions_online: bool = True  # freeze the image CNNs online (paper 001, V-E)
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
