@@ -2,15 +2,20 @@
 
     python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --loss mse --steps 3000
     python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --loss nll --daib --steps 3000
+    python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --loss mse --steps 3000 \
+        --config policy_color_jitter=0.4
 
 Trains only the policy of ``agents.iql`` (the same wrist-image CNN, batch, random-shift
 augmentation and learning rate) on a paper 001 recipe's recorded actions, the p = 0.2 random
 actions included, with advantage weights fixed at 1 (what IQL's weights are on this data, see
 README): ``--loss mse`` regresses the mean, ``--loss nll`` maximises the Gaussian likelihood as
-IQL's policy extraction does; ``--daib`` adds DAIB as LOTJ does. Then runs the policy mean on
-training and unseen connectors at +-10 mm and prints, per connector, the successes, the mean
-|action - expert action| per axis at the visited states (the expert is the P-controller on the
-true socket) and the final lateral error [mm].
+IQL's policy extraction does; ``--daib`` adds DAIB as LOTJ does; ``--config KEY=VALUE``
+overrides the IQLConfig whose settings it uses (e.g. ``policy_color_jitter``: colour jitter on
+the training images, as LOTJ applies it to its offline rows; IQLConfig's default 0.4, so
+``--config policy_color_jitter=0`` trains as this tool did before that default). Then runs
+the policy mean on training and unseen connectors at +-10 mm and prints, per connector, the
+successes, the mean |action - expert action| per axis at the visited states (the expert is the
+P-controller on the true socket) and the final lateral error [mm].
 
     python -m benchmark.bench_lotj_policy --finetune runs/p001-5k/iql/pretrained \
         --connector Europlug --trials 200
@@ -44,16 +49,19 @@ import torch
 
 from agents.daib import DAIB, BottleneckEncoder
 from agents.iql import IQLConfig, Policy
-from agents.networks import ObsEncoder, random_shift
+from agents.networks import ObsEncoder, color_jitter, random_shift
 from benchmark.bench_offline import PAPER001_TABLE1, PAPER001_TRAINING_CHECK
 from benchmark.recipes import PAPER001_ENV, PAPER001_STEPS, load_recipe, recipe_version
 from benchmark.train import make_base_policy, make_env
 
 
 def train_policy(dataset: dict, space, loss: str, daib: bool, steps: int, batch_size: int,
-                 seed: int) -> Policy:
-    """The IQL actor (``IQLConfig`` defaults) trained by regression on the dataset's actions."""
-    cfg = IQLConfig()
+                 seed: int, config: IQLConfig | None = None) -> Policy:
+    """The IQL actor (``config``, default ``IQLConfig()``: its CNN size, DAIB sizes, learning
+    rate, random-shift padding and ``policy_color_jitter``) trained by regression on the
+    dataset's actions; images random-shifted, then colour-jittered if ``policy_color_jitter``
+    > 0, as LOTJ's offline rows are."""
+    cfg = config or IQLConfig()
     torch.manual_seed(seed)
     encoder = ObsEncoder(space, ("wrist",), cfg.image_feature_dim)
     bottleneck = DAIB(encoder.out_dim, cfg.daib_invariant_dim, cfg.daib_specific_dim,
@@ -66,7 +74,8 @@ def train_policy(dataset: dict, space, loss: str, daib: bool, steps: int, batch_
     images, domains = dataset["obs"]["wrist"], torch.as_tensor(dataset["task_id"])
     for _ in range(steps):
         rows = rng.integers(0, len(actions), batch_size)
-        obs = {"wrist": random_shift(torch.as_tensor(images[rows]), cfg.augment_pad)}
+        obs = {"wrist": color_jitter(random_shift(torch.as_tensor(images[rows]), cfg.augment_pad),
+                                     cfg.policy_color_jitter)}
         z, z_inv, kl = policy.encoder(obs, sample=True)
         if loss == "mse":
             fit = ((policy.head(z, deterministic=True) - actions[rows]) ** 2).sum(-1).mean()
@@ -262,6 +271,24 @@ def classifier_overrides(items: list[str] | None, steps: int,
     return overrides
 
 
+def policy_config(items: list[str] | None) -> IQLConfig | str:
+    """``KEY=VALUE`` strings -> the IQLConfig (defaults plus overrides) that ``train_policy``
+    uses; an error line (str) for a malformed item, an unknown field or a value out of
+    range."""
+    from agents.config import build_config
+
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            return f"--config expects KEY=VALUE, got {item!r}"
+        overrides[key] = value
+    try:
+        return build_config(IQLConfig, overrides)
+    except (TypeError, ValueError) as err:
+        return str(err)
+
+
 def _print_classifier(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     """``--classifier``: train R_psi alone, print its scores on the unseen and training-check
     connectors."""
@@ -318,12 +345,12 @@ def main() -> None:
                         help="with --data: train only LOTJ's reward classifier, as bench_offline "
                         "does, and score it on fresh noisy-expert episodes")
     parser.add_argument("--config", action="append", metavar="KEY=VALUE",
-                        help="with --classifier: an IQLConfig override (repeatable), e.g. "
-                        "classifier_color_jitter=0")
+                        help="an IQLConfig override (repeatable): with --classifier, e.g. "
+                        "classifier_color_jitter=0; with --loss, e.g. policy_color_jitter=0.4")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.config and not args.classifier:
-        parser.error("--config only applies with --classifier")
+    if args.config and args.finetune:
+        parser.error("--config does not apply with --finetune (see --beta, --online-fraction)")
     if args.classifier:
         if args.data is None or args.finetune:
             parser.error("--classifier needs --data and no --finetune")
@@ -353,12 +380,17 @@ def main() -> None:
         return
     if args.data is None:
         parser.error("give --data (or --finetune CHECKPOINT)")
+    config = policy_config(args.config)
+    if isinstance(config, str):
+        parser.error(config)
     dataset = load_recipe(args.data)
     probe = make_env(f"InsertBench/Connector-DT12-{recipe_version(args.data)}", PAPER001_ENV)
     started = time.process_time()
     policy = train_policy(dataset, probe.observation_space, args.loss, args.daib, args.steps,
-                          args.batch_size, args.seed)
-    print(f"{args.loss}{' + DAIB' if args.daib else ''}, {args.steps} steps: "
+                          args.batch_size, args.seed, config)
+    print(f"{args.loss}{' + DAIB' if args.daib else ''}, {args.steps} steps, seed {args.seed}, "
+          f"policy_color_jitter {config.policy_color_jitter}"
+          f"{', ' + ' '.join(args.config) if args.config else ''}: "
           f"{time.process_time() - started:.0f} CPU-s")
     for kind, connectors in (("training", PAPER001_TRAINING_CHECK),
                              ("unseen", tuple(PAPER001_TABLE1))):

@@ -18,8 +18,11 @@ then SAC from vision (no DAIB; trained offline on the same data, then finetuned 
 trials on LOTJ's reward classifier, never the env's reward), the Localize baseline (+ searches)
 and State-IQL offline at +-10 mm and 10-20 mm.
 
-Every stage writes its result under ``--out`` and is skipped when rerun with the same settings
-(resumable; other settings in the same ``--out`` are refused). Prints the papers' numbers
+``--methods`` picks paper 001's methods to run (``lotj``, ``sac``, ``localize``, ``state_iql``;
+default all; SAC finetunes on LOTJ's classifier, so ``sac`` pretrains LOTJ too), e.g. ``--methods
+lotj`` for LOTJ's rows alone. Every stage writes its result under ``--out`` and is skipped
+when rerun with the same settings (resumable; other settings in the same ``--out`` are
+refused). Prints the papers' numbers
 beside ours and keeps them in ``<out>/report.txt``. Figures, not tests: correctness lives in
 tests/.
 
@@ -89,6 +92,8 @@ PAPER001_SAC = {"DT12": (0, 0), "Megablock": (0, 0), "NEMA15": (0, 0), "Europlug
 #: Training connectors on which LOTJ's offline policy is also evaluated: in-distribution
 #: success tells a policy that did not learn the task from one that does not generalise.
 PAPER001_TRAINING_CHECK = ("USBA", "HDMI", "DSubDE9", "XT60")
+#: Paper 001's methods in ``bench_offline paper001`` (``--methods``).
+PAPER001_METHODS = ("lotj", "sac", "localize", "state_iql")
 SCENARIOS = {"+-10 mm": [0.0, 10.0], "10-20 mm": [10.0, 20.0]}
 
 
@@ -105,7 +110,8 @@ def _json(path: Path, compute: Any) -> Any:
 def _check_args(out: Path, args: argparse.Namespace) -> None:
     """A rerun must continue the same benchmark: refuse other settings in the same ``--out``."""
     wanted = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
-              if k not in ("threads", "preset")}  # a preset only sets the other arguments
+              if k not in ("threads", "preset", "methods")}  # a preset only sets the other
+    # arguments; each method's stages are cached apart, so a subset resumes into the whole
     path = out / "bench.json"
     if path.is_file():
         found = json.loads(path.read_text())
@@ -409,29 +415,45 @@ def bench_paper001(args: argparse.Namespace) -> None:
     env_kwargs = PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
                                  "init_offset_mm": [0.0, 10.0]}
     probe = make_env(f"InsertBench/Connector-DT12-{args.version}", env_kwargs)
-    path = _pretrained("iql", lotj_config(args.pretrain_steps, args.batch_size), dataset, probe,
-                       out, args.seed)
-    localizer = _pretrained("localize", {"pretrain_steps": args.pretrain_steps}, dataset, probe,
-                            out, args.seed)
-    state_iql = _pretrained("state_iql", {"pretrain_steps": args.pretrain_steps,
-                                          "localize_steps": args.pretrain_steps,
-                                          "batch_size": args.batch_size}, dataset, probe, out,
-                            args.seed)
-    # Paper 001's SAC baseline: SAC from the wrist image (no DAIB), trained offline on the same
-    # data, finetuned from its policy (no random warm-up) on LOTJ's learned reward.
-    sac = _pretrained("sac", {"pretrain_steps": args.pretrain_steps, "batch_size": args.batch_size,
-                              "obs_keys": ("wrist",), "random_steps": 0, "learning_starts": 0,
-                              "buffer_size": len(dataset["action"])
-                              + args.online_trials * PAPER001_STEPS}, dataset, probe, out,
-                      args.seed)
+    methods = set(getattr(args, "methods", None) or PAPER001_METHODS)
+    if methods & {"lotj", "sac"}:
+        path = _pretrained("iql", lotj_config(args.pretrain_steps, args.batch_size), dataset,
+                           probe, out, args.seed)
+    if "localize" in methods or "state_iql" in methods:
+        localizer = _pretrained("localize", {"pretrain_steps": args.pretrain_steps}, dataset,
+                                probe, out, args.seed)
+    if "state_iql" in methods:
+        state_iql = _pretrained("state_iql", {"pretrain_steps": args.pretrain_steps,
+                                              "localize_steps": args.pretrain_steps,
+                                              "batch_size": args.batch_size}, dataset, probe,
+                                out, args.seed)
+    if "lotj" in methods:
+        _print_lotj(args, out, path, connectors, env_kwargs)
+    if "sac" in methods:
+        _print_sac(args, out, path, connectors, env_kwargs, dataset, probe)
+    if "localize" in methods:
+        _print_localize(args, out, localizer, connectors, env_kwargs)
+    if "state_iql" in methods:
+        _print_state_iql(args, out, state_iql, connectors, env_kwargs)
+    if "lotj" in methods:
+        rows = [(c, _json(out / "iql" / f"{c}.json", None)) for c in connectors]
+        better = sum(r["online"]["successes"] > r["offline"]["successes"] for _, r in rows)
+        above = sum(r["online"]["success_rate"] > 0.75 for _, r in rows)
+        claim = sum(r["classifier"]["balanced_accuracy"] > r["offline"]["success_rate"]
+                    for _, r in rows)
+        print(f"online > offline on {better} of {len(rows)}; online > 75% on {above} of "
+              f"{len(rows)}; classifier accuracy > zero-shot success on {claim} of {len(rows)}")
+
+
+def _print_lotj(args: argparse.Namespace, out: Path, path: Path, connectors: list[str],
+                env_kwargs: dict) -> None:
+    """LOTJ's rows: classifier accuracy, offline and online success per connector, and its
+    offline success on the training-check connectors."""
     rows = []
     for connector in connectors:
         rows.append((connector, _json(out / "iql" / f"{connector}.json",
                                       lambda c=connector: _paper001_connector(path, c, env_kwargs,
                                                                               args))))
-    sac_rows = [(c, _json(out / "sac" / f"{c}.json",
-                          lambda c=c: _sac_connector(sac, path, c, env_kwargs, args)))
-                for c in connectors]
     print(f"paper 001 Tables I and IV at +-10 mm (paper: k/20, real robot; ours: "
           f"k/{args.eval_episodes}, pretrain {args.pretrain_steps} steps, "
           f"{args.online_trials} online trials)")
@@ -443,6 +465,27 @@ def bench_paper001(args: argparse.Namespace) -> None:
               f"{r['offline']['successes']:4d} {r['online']['successes']:4d} "
               f"{r['classifier']['balanced_accuracy']:6.2f}   true successes while finetuning "
               f"{r['finetune']['training_successes']}/{r['finetune']['training_episodes']}")
+    trained = {c: _json(out / "iql" / f"training-{c}.json",
+                        lambda c=c: _offline_eval(path, c, env_kwargs, args))
+               for c in PAPER001_TRAINING_CHECK if c in recipe_connectors(args.data)}
+    print("LOTJ offline on training connectors (in distribution), successes/"
+          f"{args.eval_episodes} at +-10 mm: " + ", ".join(
+              f"{c} {r['successes']}" for c, r in trained.items()))
+
+
+def _print_sac(args: argparse.Namespace, out: Path, lotj: Path, connectors: list[str],
+               env_kwargs: dict, dataset: dict, probe: gym.Env) -> None:
+    """SAC from vision's rows, finetuned on LOTJ's (``lotj``) reward classifier."""
+    # Paper 001's SAC baseline: SAC from the wrist image (no DAIB), trained offline on the same
+    # data, finetuned from its policy (no random warm-up) on LOTJ's learned reward.
+    sac = _pretrained("sac", {"pretrain_steps": args.pretrain_steps, "batch_size": args.batch_size,
+                              "obs_keys": ("wrist",), "random_steps": 0, "learning_starts": 0,
+                              "buffer_size": len(dataset["action"])
+                              + args.online_trials * PAPER001_STEPS}, dataset, probe, out,
+                      args.seed)
+    sac_rows = [(c, _json(out / "sac" / f"{c}.json",
+                          lambda c=c: _sac_connector(sac, lotj, c, env_kwargs, args)))
+                for c in connectors]
     print(f"SAC from vision, offline and after {args.online_trials} online trials rewarded by "
           f"LOTJ's classifier: successes/{args.eval_episodes} at +-10 mm (paper: /20, Table I)")
     for connector, r in sac_rows:
@@ -451,12 +494,11 @@ def bench_paper001(args: argparse.Namespace) -> None:
               f"{r['online']['successes']:<3d} paper {paper[0]} -> {paper[1]}  (true successes "
               f"while finetuning: {r['finetune']['training_successes']}/"
               f"{r['finetune']['training_episodes']})")
-    trained = {c: _json(out / "iql" / f"training-{c}.json",
-                        lambda c=c: _offline_eval(path, c, env_kwargs, args))
-               for c in PAPER001_TRAINING_CHECK if c in recipe_connectors(args.data)}
-    print("LOTJ offline on training connectors (in distribution), successes/"
-          f"{args.eval_episodes} at +-10 mm: " + ", ".join(
-              f"{c} {r['successes']}" for c, r in trained.items()))
+
+
+def _print_localize(args: argparse.Namespace, out: Path, localizer: Path, connectors: list[str],
+                    env_kwargs: dict) -> None:
+    """The localizer's rows (+ each search after moving to its estimate), both offsets."""
     print("Localize (+ search after moving to its estimate): successes/"
           f"{args.eval_episodes} (paper: /20, Table I | Table II)")
     for search in ("none", "straight_down", "random_search", "spiral_search"):
@@ -474,6 +516,11 @@ def bench_paper001(args: argparse.Namespace) -> None:
             paper = PAPER001_LOCALIZE.get((search, connector), ("-", "-"))
             print(f"{search:14s} {connector:10s} ours {' | '.join(counts):>9s}   paper "
                   f"{'-' if search != 'none' else paper[0]} | {paper[1]}")
+
+
+def _print_state_iql(args: argparse.Namespace, out: Path, state_iql: Path,
+                     connectors: list[str], env_kwargs: dict) -> None:
+    """State-IQL's offline rows at both offsets."""
     print(f"State-IQL offline (IQL on the socket offset, the localizer's estimate when acting):"
           f" successes/{args.eval_episodes} at +-10 | 10-20 mm (paper: /20, Tables I | II)")
     for connector in connectors:
@@ -485,12 +532,6 @@ def bench_paper001(args: argparse.Namespace) -> None:
         paper = PAPER001_STATE_IQL.get(connector, ("-", "-"))
         print(f"State-IQL      {connector:10s} ours {' | '.join(counts):>9s}   paper "
               f"{paper[0]} | {paper[1]}")
-    better = sum(r["online"]["successes"] > r["offline"]["successes"] for _, r in rows)
-    above = sum(r["online"]["success_rate"] > 0.75 for _, r in rows)
-    claim = sum(r["classifier"]["balanced_accuracy"] > r["offline"]["success_rate"]
-                for _, r in rows)
-    print(f"online > offline on {better} of {len(rows)}; online > 75% on {above} of "
-          f"{len(rows)}; classifier accuracy > zero-shot success on {claim} of {len(rows)}")
 
 
 PRESET_KEYS = {"name", "description", "paper", "recipe", "bench"}
@@ -561,6 +602,9 @@ def main() -> None:
     parser.add_argument("--classifier-episodes", type=int, default=20, help="paper001 only")
     parser.add_argument("--tasks", nargs="*", help="subset of test tasks / connectors")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--methods", nargs="+", choices=PAPER001_METHODS,
+                        help="paper001 only: the methods to run (default all; sac pretrains "
+                        "LOTJ too, for its reward classifier)")
     args = parser.parse_args()
     if args.preset:
         try:
@@ -575,6 +619,8 @@ def main() -> None:
             args.data = _data_from_preset(preset, args.out)
     if args.paper is None or args.data is None:
         parser.error("give the paper and --data, or --preset")
+    if args.methods and args.paper != "paper001":
+        parser.error("--methods applies to paper001 only")
     torch.set_num_threads(args.threads)
     _check_args(args.out, args)
     args.version = recipe_version(args.data)  # the tasks the data was recorded on

@@ -418,3 +418,54 @@ def test_lotj_classifier_can_see_other_entries_and_trains_on_jittered_colours(mo
     with pytest.raises(ValueError, match="classifier_color_jitter must be in"):
         make_agent("iql", env.observation_space, env.action_space,
                    IQL_TINY | {"classifier_color_jitter": 1.0})
+
+
+def test_iql_policy_color_jitter_reaches_offline_rows_only_and_zero_leaves_them_bitwise(
+    monkeypatch,
+):
+    """pi, Q and V see colour-jittered offline images (obs and next_obs, offline and online
+    phase) with ``policy_color_jitter`` > 0; online rows stay as stored; 0 changes nothing."""
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=6, tasks=2)
+    stored = {key: torch.as_tensor(data[key]["wrist"]) for key in ("obs", "next_obs")}
+
+    def run(jitter: float) -> tuple:
+        config = IQL_TINY | {"pretrain_steps": 2, "augment_offline": False,
+                             "policy_color_jitter": jitter}
+        torch.manual_seed(0)
+        agent = make_agent("iql", env.observation_space, env.action_space, config, seed=0)
+        seen = []
+        step = agent._update_from_batch
+        monkeypatch.setattr(agent, "_update_from_batch",
+                            lambda b, d: seen.append((b, d)) or step(b, d))
+        agent.pretrain(data)
+        pretrained = [p.detach().clone() for p in agent.actor.parameters()]
+        _online(env, agent, steps=3)
+        return agent, seen, pretrained
+
+    def is_stored(image: torch.Tensor, key: str) -> bool:
+        return any(torch.equal(image, x) for x in stored[key])
+
+    _, plain, plain_actor = run(0.0)
+    jittered_agent, jittered, jittered_actor = run(0.4)
+    assert len(plain) == len(jittered) == 5  # 2 offline steps, 3 online
+    for (b0, d0), (b1, d1) in zip(plain, jittered, strict=True):
+        torch.testing.assert_close(d0, d1, rtol=0, atol=0)  # the same rows drawn
+        offline = d0 >= 0
+        assert offline.sum() == (16 if (d0 >= 0).all() else 12)  # 25% online rows online
+        for key in ("obs", "next_obs"):
+            off = b0[key]["wrist"]
+            assert off.dtype == torch.uint8  # jitter 0: the stored images, bitwise
+            assert all(is_stored(x, key) for x in off[offline])
+            on = b1[key]["wrist"]
+            assert on.dtype == torch.float32
+            assert all(not torch.equal(a, b.float())  # the same rows, other pixels
+                       for a, b in zip(on[offline], off[offline], strict=True))
+            online = torch.as_tensor(getattr(jittered_agent.online, key)["wrist"]
+                                     [:len(jittered_agent.online)]).float()
+            assert all(any(torch.equal(x, y) for y in online) for x in on[~offline])
+    assert not all(torch.equal(a, b) for a, b in zip(plain_actor, jittered_actor, strict=True))
+    assert jittered_agent.config.policy_color_jitter == 0.4
+    with pytest.raises(ValueError, match="policy_color_jitter must be in"):
+        make_agent("iql", env.observation_space, env.action_space,
+                   IQL_TINY | {"policy_color_jitter": 1.0})

@@ -72,8 +72,12 @@ def test_bench_lotj_policy_refuses_finetuning_overrides_its_config_refuses(
     ("args", "message"),
     [
         (["--classifier"], "--classifier needs --data and no --finetune"),
-        (["--data", "d", "--config", "classifier_color_jitter=0.4"],
-         "--config only applies with --classifier"),
+        (["--finetune", "c", "--config", "policy_color_jitter=0.4"],
+         "--config does not apply with --finetune"),
+        (["--data", "d", "--config", "policy_color_jitter=1"],
+         "IQLConfig.policy_color_jitter must be in [0, 1), got 1.0"),
+        (["--data", "d", "--config", "policy_color_jitter"],
+         "--config expects KEY=VALUE, got 'policy_color_jitter'"),
         (["--data", "d", "--classifier", "--config", "classifier_color_jitter"],
          "--config expects KEY=VALUE, got 'classifier_color_jitter'"),
         (["--data", "d", "--classifier", "--config", "classifier_color_jitter=1"],
@@ -85,6 +89,7 @@ def test_bench_lotj_policy_refuses_finetuning_overrides_its_config_refuses(
 def test_bench_lotj_policy_refuses_classifier_arguments_before_loading_data(
     capsys, monkeypatch, args, message,
 ):
-    """The classifier-only mode checks its IQLConfig overrides before the recipe loads."""
+    """The classifier-only and actor-alone modes check their IQLConfig overrides before the
+    recipe loads."""
     code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main, *args)
     assert code == 2 and message in err, err

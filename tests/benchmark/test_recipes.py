@@ -159,9 +159,17 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
     argv = ["bench_offline", "paper001", "--data", "data", "--out", "out", "--tasks", "DT12",
             "--pretrain-steps", "2", "--batch-size", "8", "--eval-episodes", "1",
             "--online-trials", "1", "--classifier-episodes", "1"]
-    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "argv", argv + ["--methods", "lotj"])  # LOTJ alone first
+    main()
+    alone = capsys.readouterr().out
+    assert "DT12" in alone and "online > offline on" in alone and "SAC" not in alone
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bench.json", "iql",
+                                                                     "report.txt"]
+    lotj = json.loads((tmp_path / "out" / "iql" / "DT12.json").read_text())
+    monkeypatch.setattr(sys, "argv", argv)  # then all methods resume into the same --out
     main()
     report = capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "iql" / "DT12.json").read_text()) == lotj
     assert "SAC            DT12       ours   0 -> 0   paper 0 -> 0" in report
     assert "on training connectors (in distribution), successes/1 at +-10 mm: USBA" in report
     assert "State-IQL      DT12" in report and "spiral_search  DT12" in report
@@ -221,6 +229,23 @@ def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_ex
     row = closed_loop(policy, "USBA", "v1", episodes=1)
     assert row["successes"] in (0, 1) and len(row["action_error"]) == 3
     assert 0 <= row["lateral_mm"] < 100
+
+    # the config's policy_color_jitter reaches the training images (default: IQLConfig's)
+    import torch
+
+    from agents.iql import IQLConfig
+
+    def trained(config: IQLConfig | None) -> list:
+        return list(train_policy(load_recipe(tmp_path), space, "mse", False, steps=2,
+                                 batch_size=8, seed=0, config=config).parameters())
+
+    def same(a: list, b: list) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    zero, jittered = trained(IQLConfig(policy_color_jitter=0.0)), trained(
+        IQLConfig(policy_color_jitter=0.4))
+    assert not same(zero, jittered) and same(jittered, trained(IQLConfig(policy_color_jitter=0.4)))
+    assert same(trained(None), trained(IQLConfig()))
 
 
 def test_roc_auc_ranks_positives_above_negatives_ties_half():
