@@ -24,8 +24,9 @@ image_size`` would shrink the policy's cameras too). Rerunning a command with th
 ``--out`` resumes an interrupted run from its last checkpoint. Prints success rate (95% Wilson
 interval), the training wall-clock, the CPU-seconds of this invocation and, for agents with an
 operator, the intervened steps so far. With a learned reward (``-e reward=classifier`` or
-``vice``) also the classifier's false-positive and false-negative rates on the training steps
-so far (the policy's own states), judged by the simulator's success, and after training the
+``vice``) also the classifier's false-positive, false-negative and false-discovery rates on
+the training steps so far (the policy's own states; the last: the share of the rewarded steps
+that were not successes), judged by the simulator's success, and after training the
 final classifier's rates on ``--heldout-episodes`` noisy hand-controller rollouts that no
 classifier trained on (``benchmark.learned_reward.heldout_error_rates``; also written to
 ``<run>/heldout_reward_errors.json``). ``--early-stop K`` ends the run after K evaluations in a

@@ -277,3 +277,18 @@ def test_vice_image_size_shows_the_classifier_block_averaged_cameras(tmp_path):
         with pytest.raises(ValueError, match="vice_image_size"):
             make_agent("vice", env.observation_space, env.action_space,
                        TINY | {"vice_image_size": size}, seed=0)
+
+
+def test_confusion_rates_give_the_share_of_rewards_that_were_false():
+    from benchmark.train import confusion_rates, count_reward_decision
+
+    confusion: dict[str, int] = {}
+    for truth, decision in [(False, False)] * 1531 + [(False, True)] * 4 + [(True, True)] * 7 \
+            + [(True, False)]:
+        count_reward_decision(confusion, {"is_success": truth, "classifier_success": decision})
+    rates = confusion_rates(confusion)
+    assert rates["false_positive_rate"] == pytest.approx(4 / 1535)
+    assert rates["false_negative_rate"] == pytest.approx(1 / 8)
+    assert rates["false_discovery_rate"] == pytest.approx(4 / 11)  # of the 11 rewarded steps
+    # Nothing rewarded yet: no false-discovery rate (not 0, which would claim a clean reward).
+    assert "false_discovery_rate" not in confusion_rates({"true_negatives": 500})
