@@ -15,7 +15,9 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
   binds the classifier; with its ``goal_hold_steps`` a demonstration goes on past its first
   success, so the goal frames also show the plug pushed home). **Negatives**: ``next_obs`` of
   rows of the online replay buffer (the policy's own states, its successes included, as in
-  SERL); during ``pretrain`` the demonstrations' non-goal frames.
+  SERL), drawn uniformly, or with ``vice_recent_negative_share`` that share of each step's
+  negatives from the newest ``vice_recent_negative_rows`` online rows (off by default); during
+  ``pretrain`` the demonstrations' non-goal frames.
 - **Classifier**: ``agents.reward_classifier.SuccessClassifier`` on the camera images (CNN per
   camera, optionally with ``tcp_pose``), its own encoder (not the critic's). Every
   ``vice_update_every`` env steps one Adam step on a balanced batch, DrQ-shifted images, with
@@ -91,6 +93,11 @@ class VICEConfig(RLPDConfig):
     vice_image_size: int | None = None  # height [pixels] of the classifier's camera images,
     # averaged down from the env's by a whole factor (64 -> 32: a pixel policy reads the 64x64
     # cameras, the classifier sees them at 32x32 as from state); None = the env's image size
+    vice_recent_negative_share: float = 0.0  # share of each classifier step's negatives drawn
+    # from the newest vice_recent_negative_rows online rows, the rest uniformly from the whole
+    # online buffer; 0 = [serl]'s uniform draw (ours: a new off-socket state is otherwise drawn
+    # about 64 / N times per classifier step with N online rows)
+    vice_recent_negative_rows: int = 500  # the window of that share [online rows = env steps]
 
     def validate(self) -> None:
         """RLPD's checks plus the classifier's."""
@@ -111,6 +118,28 @@ class VICEConfig(RLPDConfig):
         for f in ("vice_sanity_margin_mm", "vice_sanity_lateral_mm"):
             check(getattr(self, f) is None or getattr(self, f) >= 0, name, f, ">= 0 or None",
                   getattr(self, f))
+        check(0 <= self.vice_recent_negative_share <= 1, name, "vice_recent_negative_share",
+              "in [0, 1]", self.vice_recent_negative_share)
+        check(self.vice_recent_negative_rows > 0, name, "vice_recent_negative_rows", "> 0",
+              self.vice_recent_negative_rows)
+
+
+def newest_rows(buffer: ReplayBuffer, n: int) -> np.ndarray:
+    """Indices of the ``n`` newest rows of a ring buffer (fewer if it holds fewer), newest
+    first; they wrap past the end of storage once the buffer has overwritten its oldest rows."""
+    return (buffer.ptr - 1 - np.arange(min(n, len(buffer)))) % buffer.capacity
+
+
+def draw_negatives(rng: np.random.Generator, rows: np.ndarray, n: int,
+                   recent_rows: np.ndarray | None = None, recent_share: float = 0.0) -> np.ndarray:
+    """``n`` row indices with replacement: ``round(recent_share * n)`` of them from
+    ``recent_rows``, the rest uniformly from ``rows``. Without a recent share the draw is
+    ``rng.choice(rows, n)``, the same numbers from the same generator state."""
+    k = int(round(recent_share * n)) if recent_rows is not None and len(recent_rows) else 0
+    if k == 0:
+        return rng.choice(rows, n)
+    recent = rng.choice(recent_rows, k)
+    return recent if k == n else np.concatenate([recent, rng.choice(rows, n - k)])
 
 
 def image_pool(spaces: dict[str, gym.spaces.Space], image_keys: list[str],
@@ -214,17 +243,23 @@ class VICEAgent(RLPDAgent):
     def update(self) -> dict[str, float]:
         """A classifier step every ``vice_update_every`` env steps, then RLPD's update."""
         metrics: dict[str, float] = {}
-        if len(self.buffer) > 0 and self.env_steps % self.config.vice_update_every == 0:
-            metrics |= self.update_classifier(self.buffer, np.arange(len(self.buffer)))
+        cfg = self.config
+        if len(self.buffer) > 0 and self.env_steps % cfg.vice_update_every == 0:
+            recent = (newest_rows(self.buffer, cfg.vice_recent_negative_rows)
+                      if cfg.vice_recent_negative_share > 0 else None)
+            metrics |= self.update_classifier(self.buffer, np.arange(len(self.buffer)),
+                                              recent_rows=recent)
         return metrics | super().update()
 
-    def update_classifier(self, negative_buffer: ReplayBuffer,
-                          negative_rows: np.ndarray) -> dict[str, float]:
-        """One step: goal frames (label 1) vs ``negative_rows`` of ``negative_buffer`` (label 0)."""
+    def update_classifier(self, negative_buffer: ReplayBuffer, negative_rows: np.ndarray,
+                          recent_rows: np.ndarray | None = None) -> dict[str, float]:
+        """One step: goal frames (label 1) vs ``negative_rows`` of ``negative_buffer`` (label 0),
+        ``vice_recent_negative_share`` of the negatives from ``recent_rows`` if given."""
         cfg = self.config
         half = cfg.vice_batch_size // 2
         goals = self.rng.choice(self.goal_rows(), half)
-        negatives = self.rng.choice(negative_rows, half)
+        negatives = draw_negatives(self.rng, negative_rows, half, recent_rows,
+                                   cfg.vice_recent_negative_share)
         clf = self.reward_classifier
         obs = {k: torch.as_tensor(np.concatenate([self.demo_buffer.next_obs[k][goals],
                                                   negative_buffer.next_obs[k][negatives]]),

@@ -85,11 +85,13 @@ def test_classifier_negatives_are_the_policys_states(monkeypatch):
     calls = []
     original = agent.update_classifier
     monkeypatch.setattr(agent, "update_classifier",
-                        lambda buffer, rows: calls.append((buffer, rows)) or original(buffer, rows))
+                        lambda buffer, rows, recent_rows=None: calls.append(
+                            (buffer, rows, recent_rows)) or original(buffer, rows, recent_rows))
     _step_online(env, agent, 3)
     metrics = agent.update()
     assert len(calls) == 1 and calls[0][0] is agent.buffer  # the online buffer, not the demos
     np.testing.assert_array_equal(calls[0][1], np.arange(3))  # every online row is a candidate
+    assert calls[0][2] is None  # and no recent share by default: drawn uniformly, as in SERL
     assert {"vice/loss", "vice/p_goal", "vice/p_policy"} <= set(metrics)
     assert all(np.isfinite(v) for v in metrics.values())
 
@@ -292,3 +294,61 @@ def test_confusion_rates_give_the_share_of_rewards_that_were_false():
     assert rates["false_discovery_rate"] == pytest.approx(4 / 11)  # of the 11 rewarded steps
     # Nothing rewarded yet: no false-discovery rate (not 0, which would claim a clean reward).
     assert "false_discovery_rate" not in confusion_rates({"true_negatives": 500})
+
+
+def test_draw_negatives_takes_the_recent_share_from_the_recent_rows_and_is_serl_without_it():
+    from agents.vice import draw_negatives
+
+    rows, recent = np.arange(100), np.arange(1000, 1010)  # disjoint, to count where each came from
+    for share, expected in ((0.0, 0), (0.25, 16), (0.5, 32), (1.0, 64)):
+        drawn = draw_negatives(np.random.default_rng(3), rows, 64, recent, share)
+        assert len(drawn) == 64 and np.isin(drawn, recent).sum() == expected
+        assert np.all(np.isin(drawn, rows) | np.isin(drawn, recent))
+    # No share (the default) is the uniform draw, number for number from the same generator.
+    np.testing.assert_array_equal(draw_negatives(np.random.default_rng(3), rows, 64, recent, 0.0),
+                                  np.random.default_rng(3).choice(rows, 64))
+    np.testing.assert_array_equal(draw_negatives(np.random.default_rng(3), rows, 64),
+                                  np.random.default_rng(3).choice(rows, 64))
+
+
+def test_newest_rows_follow_the_ring_buffer_past_its_end():
+    import gymnasium as gym
+
+    from agents.buffer import ReplayBuffer
+    from agents.vice import newest_rows
+
+    space = gym.spaces.Dict({"x": gym.spaces.Box(-1, 1, (1,), np.float32)})
+    buf = ReplayBuffer(space, 1, capacity=4)
+    assert len(newest_rows(buf, 3)) == 0
+    for i in range(6):  # rows 0-3, then 4 and 5 overwrite storage rows 0 and 1
+        obs = {"x": np.array([i], np.float32)}
+        buf.add(Transition(obs, np.zeros(1, np.float32), 0.0, obs, False, False, {}))
+    rows = newest_rows(buf, 3)
+    np.testing.assert_array_equal(rows, [1, 0, 3])
+    np.testing.assert_array_equal(buf.next_obs["x"][rows, 0], [5, 4, 3])  # newest first
+    assert len(newest_rows(buf, 10)) == 4  # never more than the buffer holds
+
+
+def test_recent_negative_share_draws_the_classifiers_negatives_from_the_newest_rows(monkeypatch):
+    """vice_recent_negative_share=1 with a 2-row window: every negative of an online classifier
+    step is one of the 2 newest policy states; with the default, any online row can be."""
+    import agents.vice as vice
+
+    drawn = []
+    original = vice.draw_negatives
+    monkeypatch.setattr(vice, "draw_negatives",
+                        lambda *a, **k: drawn.append(original(*a, **k)) or drawn[-1])
+    for config, allowed in (({"vice_recent_negative_share": 1.0, "vice_recent_negative_rows": 2},
+                             {4, 5}), ({}, set(range(6)))):
+        env, agent = _vice({"vice_update_every": 1, "vice_batch_size": 64} | config)
+        _step_online(env, agent, 6)
+        drawn.clear()
+        agent.update()
+        assert len(drawn) == 1 and len(drawn[0]) == 32
+        assert set(drawn[0].tolist()) <= allowed
+        if not config:
+            assert not set(drawn[0].tolist()) <= {4, 5}  # 32 uniform draws of 6 rows
+    with pytest.raises(ValueError, match="vice_recent_negative_share"):
+        _vice({"vice_recent_negative_share": 1.5})
+    with pytest.raises(ValueError, match="vice_recent_negative_rows"):
+        _vice({"vice_recent_negative_rows": 0})
