@@ -124,7 +124,10 @@ class IQLConfig:
     # README's LOTJ finetuning study (HDMI, 100 trials, seeds 0 / 1): IQL's advantage weights
     # are ~1 at this reward scale, so with "all" pi's update clones its own failing online
     # actions and 23/106, 15/104 trials succeed; filtered, 48/111, 53/113 (offline rows
-    # alone: 47/111, 50/112).
+    # alone: 47/111, 50/112). On the 4 unseen connectors (bench_offline paper001-reduced, 20
+    # trials, seeds 0 / 1) it does not separate from "all" or "none": online successes summed
+    # over connectors and seeds 1 ("all"), 3 ("classifier_success"), 2 ("none") of 160, and
+    # R_psi's false positives there let failed trials in. The default is paper 001's.
     freeze_convolutions_online: bool = True  # freeze the image CNNs online (paper 001, V-E)
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
