@@ -93,7 +93,10 @@ class ReplayBuffer:
         """Uniformly sample ``batch_size`` transitions (with replacement) as numpy arrays."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(0, self.size, size=batch_size)
+        return self.rows(rng.integers(0, self.size, size=batch_size))
+
+    def rows(self, idx: np.ndarray) -> Batch:
+        """The transitions at storage positions ``idx`` (ints in [0, len)) as numpy arrays."""
         return {
             "obs": {k: v[idx] for k, v in self.obs.items()},
             "next_obs": {k: v[idx] for k, v in self.next_obs.items()},

@@ -12,7 +12,8 @@ section V, which uses IQL as follows:
 - ``pretrain(dataset)`` runs ``pretrain_steps`` offline steps; online, the offline and online
   data live in separate buffers and every batch is ``online_fraction`` = 25% online rows, not
   augmented, and 75% offline rows with image augmentation (section V-C; random shift, and, ours,
-  colour jitter if ``policy_color_jitter``);
+  colour jitter if ``policy_color_jitter``); which online rows enter pi's loss is
+  ``policy_online_rows`` (paper 001: all of them; Q and V always learn from all);
 - ``daib=True`` puts the domain-adversarial information bottleneck between the policy's CNN and
   its MLP, trained with L_pi + L_DAIB (section V-E); the domain is the dataset's ``task_id``;
 - ``reward_classifier=True`` trains R_psi(s) offline on all training connectors (with its own
@@ -33,7 +34,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -116,6 +117,17 @@ class IQLConfig:
     # Megablock 1/10, NEMA15 2/10); 0.4 was the classifier's value, not tuned here. In LOTJ
     # (bench_offline, paper001-reduced, seeds 0 / 1) zero-shot NEMA15 0 / 0 -> 5 / 0 of 20,
     # Europlug 0 / 0 -> 1 / 0; after finetuning 0-1 of 20 with or without.
+    policy_online_rows: Literal["all", "classifier_success", "none"] = "all"  # online rows in
+    # pi's AWR loss: "all" (paper 001), "classifier_success" (only rows of trials that ended on
+    # a success of R_psi, i.e. filtered self-imitation; needs reward_classifier) or "none"; Q
+    # and V learn from all online rows, and DAIB's KL sees them in every case. Ours, from the
+    # README's LOTJ finetuning study (HDMI, 100 trials, seeds 0 / 1): IQL's advantage weights
+    # are ~1 at this reward scale, so with "all" pi's update clones its own failing online
+    # actions and 23/106, 15/104 trials succeed; filtered, 48/111, 53/113 (offline rows
+    # alone: 47/111, 50/112). On the 4 unseen connectors (bench_offline paper001-reduced, 20
+    # trials, seeds 0 / 1) it does not separate from "all" or "none": online successes summed
+    # over connectors and seeds 1 ("all"), 3 ("classifier_success"), 2 ("none") of 160, and
+    # R_psi's false positives there let failed trials in. The default is paper 001's.
     freeze_convolutions_online: bool = True  # freeze the image CNNs online (paper 001, V-E)
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std
@@ -133,6 +145,12 @@ class IQLConfig:
         check(0 < self.tau <= 1, name, "tau", "in (0, 1]", self.tau)
         check(self.exploration_std is None or self.exploration_std > 0, name,
               "exploration_std", "None or > 0", self.exploration_std)
+        check(self.policy_online_rows in ("all", "classifier_success", "none"), name,
+              "policy_online_rows", "'all', 'classifier_success' or 'none'",
+              self.policy_online_rows)
+        check(self.policy_online_rows != "classifier_success" or self.reward_classifier, name,
+              "policy_online_rows", "'all' or 'none' without reward_classifier",
+              self.policy_online_rows)
         check(0 < self.expectile < 1, name, "expectile", "in (0, 1)", self.expectile)
         check(0 <= self.online_fraction <= 1, name, "online_fraction", "in [0, 1]",
               self.online_fraction)
@@ -200,6 +218,12 @@ class IQLAgent(CheckpointMixin):
         self.obs_norm = ObsNormalizer(observation_space).to(self.device)
         self.offline = TaskBuffers(observation_space, self.action_dim, config.offline_buffer_size)
         self.online = ReplayBuffer(observation_space, self.action_dim, config.buffer_size)
+        # per online storage position: its trial ended on a success of R_psi (False while the
+        # trial runs); the storage positions of the running trial
+        self.online_trial_success = np.zeros(config.buffer_size, dtype=bool)
+        self.trial_rows: list[int] = []
+        self.online_trials = 0  # online trials ended (by the env), with a classifier
+        self.online_trials_classifier_success = 0  # ... that ended on a success of R_psi
 
         def encoder(keys: tuple[str, ...] = config.obs_keys) -> ObsEncoder:
             return ObsEncoder(observation_space, keys, config.image_feature_dim)
@@ -276,17 +300,34 @@ class IQLAgent(CheckpointMixin):
         return metrics
 
     def observe(self, transition: Transition) -> None:
-        """Store an online transition, rewarded by R_psi(s') if ``reward_classifier``."""
+        """Store an online transition, rewarded by R_psi(s') if ``reward_classifier``; then
+        the trial's label for ``policy_online_rows`` (``_label_trial``)."""
+        trial_over = transition.terminated or transition.truncated  # the env resets after it
         if self.classifier is not None:
             next_obs = self.obs_norm(obs_to_torch(transition.next_obs, self.device))
             success = bool(self.classifier.probability(next_obs)[0]
                            >= self.config.classifier_threshold)
             transition = dataclasses.replace(transition, reward=float(success),
                                              terminated=success)
+        row = self.online.ptr
         self.online.add(transition, action=self.scaler.to_unit(transition.action))
+        if self.classifier is not None:
+            self._label_trial(row, success, trial_over)
         if self.config.obs_norm and self.offline_rows == 0:
             self.obs_norm.update(transition.obs)  # no offline statistics to keep fixed
         self.env_steps += 1
+
+    def _label_trial(self, row: int, success: bool, trial_over: bool) -> None:
+        """The online row at storage position ``row`` joins the running trial; when the env
+        ends the trial, all its rows get R_psi's verdict on the trial's last s' (``success``),
+        never the env's success."""
+        self.online_trial_success[row] = False  # unknown while the trial runs
+        self.trial_rows.append(row)
+        if trial_over:
+            self.online_trial_success[self.trial_rows] = success
+            self.online_trials += 1
+            self.online_trials_classifier_success += success
+            self.trial_rows = []
 
     def adapt(self, context: Dataset) -> None:
         """IQL does no task inference."""
@@ -320,17 +361,25 @@ class IQLAgent(CheckpointMixin):
     def _sample(self, online_rows: int) -> tuple[Batch, torch.Tensor]:
         """A torch batch of ``online_rows`` online and the rest offline rows (random-shifted if
         ``augment_offline``, colour-jittered if ``policy_color_jitter``), and the domain label
-        of each row (-1 for online rows)."""
+        of each row (-1 for online rows). ``policy_row`` (0 / 1) marks the rows of pi's loss:
+        every offline row, the online rows that ``policy_online_rows`` admits."""
         parts: list[Batch] = []
         domains: list[np.ndarray] = []
         n_offline = self.config.batch_size - online_rows
         if n_offline > 0:
             offline, labels = self.offline.sample(n_offline, self.rng)
+            offline["policy_row"] = np.ones(n_offline, dtype=bool)
             parts.append(self._to_torch(offline, augment=self.config.augment_offline,
                                         jitter=self.config.policy_color_jitter))
             domains.append(labels)
         if online_rows > 0:
-            parts.append(self._to_torch(self.online.sample(online_rows, self.rng), augment=False))
+            idx = self.rng.integers(0, len(self.online), size=online_rows)  # as online.sample
+            online = self.online.rows(idx)
+            online["policy_row"] = {"all": np.ones(online_rows, dtype=bool),
+                                    "classifier_success": self.online_trial_success[idx],
+                                    "none": np.zeros(online_rows, dtype=bool),
+                                    }[self.config.policy_online_rows]
+            parts.append(self._to_torch(online, augment=False))
             domains.append(np.full(online_rows, -1))
         batch = _cat(parts)
         return batch, torch.as_tensor(np.concatenate(domains), device=self.device)
@@ -350,7 +399,8 @@ class IQLAgent(CheckpointMixin):
         return b
 
     def _update_from_batch(self, b: Batch, domains: torch.Tensor) -> dict[str, float]:
-        """One IQL step: V (expectile), Q (TD to V), pi (AWR + DAIB), target Q."""
+        """One IQL step: V (expectile), Q (TD to V), pi (AWR on the ``policy_row`` rows +
+        DAIB on all), target Q."""
         cfg = self.config
         with torch.no_grad():
             target_q = self.target_critic(b["obs"], b["action"]).min(dim=0).values
@@ -371,7 +421,9 @@ class IQLAgent(CheckpointMixin):
 
         weights = torch.exp(cfg.beta * advantage.detach()).clamp(max=cfg.exp_adv_max)
         z, z_inv, kl = self.actor.encoder(b["obs"], sample=True)
-        awr_loss = -(weights * self.actor.head.log_prob(z, b["action"])).mean()
+        in_pi = b["policy_row"]  # 1: the row may teach pi (policy_online_rows)
+        weighted = in_pi * weights * self.actor.head.log_prob(z, b["action"])
+        awr_loss = -weighted.sum() / in_pi.sum().clamp(min=1.0)  # mean over those rows
         daib_loss, daib_metrics = self.actor.encoder.aux_loss(z_inv, kl, domains)
         actor_loss = awr_loss + daib_loss
         self.actor_opt.zero_grad(set_to_none=True)
@@ -382,7 +434,8 @@ class IQLAgent(CheckpointMixin):
         self.gradient_steps += 1
         return {"loss/value": value_loss.item(), "loss/critic": critic_loss.item(),
                 "loss/awr": awr_loss.item(), "advantage_mean": advantage.mean().item(),
-                "q_mean": q.mean().item()} | {f"policy_{k}": v for k, v in daib_metrics.items()}
+                "q_mean": q.mean().item(), "awr_rows": in_pi.sum().item()} | {
+                    f"policy_{k}": v for k, v in daib_metrics.items()}
 
     def _classifier_step(self) -> dict[str, float]:
         """One BCE (+ DAIB) step of R_psi on success-balanced offline s' (augmented)."""
@@ -429,13 +482,22 @@ class IQLAgent(CheckpointMixin):
     def _extra_state(self) -> dict[str, Any]:
         return {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps,
                 "online_phase": self.online_phase, "offline_tasks": self.offline.task_ids,
-                "offline_rows": self.offline_rows}
+                "offline_rows": self.offline_rows,
+                "online_success_rows": np.flatnonzero(self.online_trial_success).tolist(),
+                "trial_rows": self.trial_rows, "online_trials": self.online_trials,
+                "online_trials_classifier_success": self.online_trials_classifier_success}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.env_steps = int(state.get("env_steps", 0))
         self.gradient_steps = int(state.get("gradient_steps", 0))
         self.offline.ensure([int(t) for t in state.get("offline_tasks", [])])
         self.offline_rows = int(state.get("offline_rows", 0))
+        self.online_trial_success[:] = False
+        self.online_trial_success[state.get("online_success_rows", [])] = True
+        self.trial_rows = [int(r) for r in state.get("trial_rows", [])]
+        self.online_trials = int(state.get("online_trials", 0))
+        self.online_trials_classifier_success = int(
+            state.get("online_trials_classifier_success", 0))
         if state.get("online_phase", False):
             self._start_online_phase()
 

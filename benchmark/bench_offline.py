@@ -20,11 +20,11 @@ and State-IQL offline at +-10 mm and 10-20 mm.
 
 ``--methods`` picks paper 001's methods to run (``lotj``, ``sac``, ``localize``, ``state_iql``;
 default all; SAC finetunes on LOTJ's classifier, so ``sac`` pretrains LOTJ too), e.g. ``--methods
-lotj`` for LOTJ's rows alone. Every stage writes its result under ``--out`` and is skipped
-when rerun with the same settings (resumable; other settings in the same ``--out`` are
-refused). Prints the papers' numbers
-beside ours and keeps them in ``<out>/report.txt``. Figures, not tests: correctness lives in
-tests/.
+lotj`` for LOTJ's rows alone; ``--lotj-config KEY=VALUE`` (repeatable) overrides LOTJ's
+IQLConfig, e.g. ``--lotj-config policy_online_rows=classifier_success``. Every stage writes
+its result under ``--out`` and is skipped when rerun with the same settings (resumable; other
+settings in the same ``--out`` are refused). Prints the papers' numbers beside ours and
+keeps them in ``<out>/report.txt``. Figures, not tests: correctness lives in tests/.
 
 The presets ``paper001``, ``paper004`` (full size) and ``paper001-reduced``,
 ``paper004-reduced`` (under an hour on 2 cores) in ``benchmark/presets/offline/`` set the
@@ -110,8 +110,10 @@ def _json(path: Path, compute: Any) -> Any:
 def _check_args(out: Path, args: argparse.Namespace) -> None:
     """A rerun must continue the same benchmark: refuse other settings in the same ``--out``."""
     wanted = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
-              if k not in ("threads", "preset", "methods")}  # a preset only sets the other
-    # arguments; each method's stages are cached apart, so a subset resumes into the whole
+              if k not in ("threads", "preset", "methods")  # a preset only sets the other
+              # arguments; each method's stages are cached apart, so a subset resumes into
+              # the whole
+              and not (k == "lotj_config" and not v)}  # runs from before the option resume
     path = out / "bench.json"
     if path.is_file():
         found = json.loads(path.read_text())
@@ -346,6 +348,8 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
         "offline": summarize(evaluate(env, agent, args.eval_episodes)),
         "finetune": _finetune(env, agent, args.online_trials * PAPER001_STEPS, args.seed),
     }
+    # trials that ended on a success of R_psi (LOTJ's own verdict; training_successes: the env's)
+    result["finetune"]["classifier_successes"] = agent.online_trials_classifier_success
     result["online"] = summarize(evaluate(env, agent, args.eval_episodes))
     env.close()
     return result
@@ -393,12 +397,34 @@ def _localize_eval(path: Path, connector: str, search: str, env_kwargs: dict,
     return summary
 
 
-def lotj_config(pretrain_steps: int, batch_size: int) -> dict[str, Any]:
+def lotj_config(pretrain_steps: int, batch_size: int,
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """LOTJ as ``bench_paper001`` trains it: IQL + DAIB on the wrist image, its reward
-    classifier (DAIB too) trained for as many steps as IQL."""
+    classifier (DAIB too) trained for as many steps as IQL; then ``overrides`` (IQLConfig
+    fields, ``--lotj-config``)."""
     return {"daib": True, "reward_classifier": True, "pretrain_steps": pretrain_steps,
             "classifier_steps": pretrain_steps, "batch_size": batch_size,
-            "obs_keys": ("wrist",)}
+            "obs_keys": ("wrist",)} | (overrides or {})
+
+
+def parse_lotj_config(items: list[str] | None, pretrain_steps: int,
+                      batch_size: int) -> dict[str, str]:
+    """``--lotj-config`` items ``KEY=VALUE`` -> IQLConfig overrides (strings, converted by the
+    config); ValueError (one line) for a malformed item, an unknown field or a bad value."""
+    from agents.config import build_config
+    from agents.iql import IQLConfig
+
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--lotj-config expects KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    try:
+        build_config(IQLConfig, lotj_config(pretrain_steps, batch_size, overrides))
+    except TypeError as err:
+        raise ValueError(str(err)) from err
+    return overrides
 
 
 def paper001_eval_env(connector: str, version: str) -> gym.Env:
@@ -417,8 +443,10 @@ def bench_paper001(args: argparse.Namespace) -> None:
     probe = make_env(f"InsertBench/Connector-DT12-{args.version}", env_kwargs)
     methods = set(getattr(args, "methods", None) or PAPER001_METHODS)
     if methods & {"lotj", "sac"}:
-        path = _pretrained("iql", lotj_config(args.pretrain_steps, args.batch_size), dataset,
-                           probe, out, args.seed)
+        overrides = parse_lotj_config(getattr(args, "lotj_config", None), args.pretrain_steps,
+                                      args.batch_size)
+        path = _pretrained("iql", lotj_config(args.pretrain_steps, args.batch_size, overrides),
+                           dataset, probe, out, args.seed)
     if "localize" in methods or "state_iql" in methods:
         localizer = _pretrained("localize", {"pretrain_steps": args.pretrain_steps}, dataset,
                                 probe, out, args.seed)
@@ -463,8 +491,9 @@ def _print_lotj(args: argparse.Namespace, out: Path, path: Path, connectors: lis
         paper = PAPER001_TABLE1.get(connector, ("-", "-"))
         print(f"{connector:10s} {paper[0]!s:>9s} {paper[1]!s:>8s} "
               f"{r['offline']['successes']:4d} {r['online']['successes']:4d} "
-              f"{r['classifier']['balanced_accuracy']:6.2f}   true successes while finetuning "
-              f"{r['finetune']['training_successes']}/{r['finetune']['training_episodes']}")
+              f"{r['classifier']['balanced_accuracy']:6.2f}   successes while finetuning: true "
+              f"{r['finetune']['training_successes']}/{r['finetune']['training_episodes']}, "
+              f"R_psi's {r['finetune'].get('classifier_successes', '-')}")
     trained = {c: _json(out / "iql" / f"training-{c}.json",
                         lambda c=c: _offline_eval(path, c, env_kwargs, args))
                for c in PAPER001_TRAINING_CHECK if c in recipe_connectors(args.data)}
@@ -605,6 +634,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=PAPER001_METHODS,
                         help="paper001 only: the methods to run (default all; sac pretrains "
                         "LOTJ too, for its reward classifier)")
+    parser.add_argument("--lotj-config", action="append", metavar="KEY=VALUE",
+                        help="paper001 only: an IQLConfig override of LOTJ (repeatable), e.g. "
+                        "policy_online_rows=classifier_success")
     args = parser.parse_args()
     if args.preset:
         try:
@@ -621,6 +653,13 @@ def main() -> None:
         parser.error("give the paper and --data, or --preset")
     if args.methods and args.paper != "paper001":
         parser.error("--methods applies to paper001 only")
+    if args.lotj_config:
+        if args.paper != "paper001":
+            parser.error("--lotj-config applies to paper001 only")
+        try:
+            parse_lotj_config(args.lotj_config, args.pretrain_steps, args.batch_size)
+        except ValueError as err:
+            parser.error(str(err))
     torch.set_num_threads(args.threads)
     _check_args(args.out, args)
     args.version = recipe_version(args.data)  # the tasks the data was recorded on

@@ -6,6 +6,8 @@ benchmark/bench_offline.py, not here.
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -469,3 +471,104 @@ def test_iql_policy_color_jitter_reaches_offline_rows_only_and_zero_leaves_them_
     with pytest.raises(ValueError, match="policy_color_jitter must be in"):
         make_agent("iql", env.observation_space, env.action_space,
                    IQL_TINY | {"policy_color_jitter": 1.0})
+
+
+def _lotj_with_scripted_classifier(monkeypatch, rows: str, verdicts: list[bool]):
+    """A tiny pretrained LOTJ (``policy_online_rows=rows``) whose classifier says success on
+    the online s' exactly where ``verdicts`` (consumed in order) says so."""
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=6, tasks=2)
+    config = IQL_TINY | {"daib": True, "reward_classifier": True, "classifier_steps": 2,
+                         "pretrain_steps": 2, "policy_online_rows": rows}
+    torch.manual_seed(0)
+    agent = make_agent("iql", env.observation_space, env.action_space, config, seed=0)
+    agent.pretrain(data)
+    queue = list(verdicts)
+    monkeypatch.setattr(agent.classifier, "probability",
+                        lambda obs: torch.tensor([1.0 if queue.pop(0) else 0.0]))
+    return env, agent
+
+
+def _trial(env, agent, steps: int, ended_by_env: bool = True) -> None:
+    """``steps`` online transitions; the last one ends the trial (truncated) if
+    ``ended_by_env``. Env rewards and terminations say success everywhere: the labels must
+    come from the (scripted) classifier, not from them."""
+    obs, _ = env.reset(seed=3)
+    for i in range(steps):
+        action = agent.act(obs, deterministic=False)
+        nxt, *_ = env.step(action)
+        last = ended_by_env and i == steps - 1
+        agent.observe(Transition(obs, action, 1.0, nxt, False, last, {"is_success": True}))
+        obs = nxt
+
+
+def test_lotj_labels_a_trials_rows_by_the_classifier_verdict_on_its_last_state(
+    monkeypatch, tmp_path,
+):
+    # trial 1 ends on a classifier success; trial 2 had one mid-trial but ends on a failure;
+    # trial 3 is still running (its last verdict a success)
+    verdicts = [False, False, True] + [False, True, False] + [False, True]
+    env, agent = _lotj_with_scripted_classifier(monkeypatch, "classifier_success", verdicts)
+    _trial(env, agent, 3)
+    _trial(env, agent, 3)
+    _trial(env, agent, 2, ended_by_env=False)
+    assert len(agent.online) == 8
+    np.testing.assert_array_equal(agent.online_trial_success[:8], [1, 1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(agent.online.reward[:8], np.asarray(verdicts, np.float32))
+    assert agent.trial_rows == [6, 7]
+    assert (agent.online_trials, agent.online_trials_classifier_success) == (2, 1)
+    assert agent._sample(online_rows=0)[0]["policy_row"].eq(1).all()  # offline rows: all
+    batch, domains = agent._sample(online_rows=64)
+    online = domains == -1
+    assert batch["policy_row"][~online].eq(1).all()
+    # an online row enters pi's loss exactly when it is one of trial 1's three rows
+    first = {tuple(agent.online.action[i].tolist()) for i in range(3)}
+    flags = [tuple(a.tolist()) in first for a in batch["action"][online]]
+    assert any(flags) and not all(flags)  # both kinds drawn (seeded)
+    assert batch["policy_row"][online].tolist() == [float(f) for f in flags]
+
+    agent.save(tmp_path / "ckpt", include_replay=True)
+    restored = load_agent(tmp_path / "ckpt")
+    np.testing.assert_array_equal(restored.online_trial_success, agent.online_trial_success)
+    assert restored.trial_rows == [6, 7] and restored.online_trials_classifier_success == 1
+
+
+def _actor_after_one_step(agent, batch, domains) -> list[torch.Tensor]:
+    agent = copy.deepcopy(agent)
+    torch.manual_seed(1)
+    agent._update_from_batch(batch, domains)
+    return [p.detach().clone() for p in agent.actor.parameters()]
+
+
+@pytest.mark.parametrize("rows", ["all", "classifier_success", "none"])
+def test_pis_loss_ignores_the_online_rows_that_policy_online_rows_leaves_out(monkeypatch, rows):
+    """Changing the actions of the online rows of a failed trial moves pi under "all" only;
+    changing those of a successful trial moves it under "all" and "classifier_success"."""
+    env, agent = _lotj_with_scripted_classifier(monkeypatch, rows, [False, True, False, False])
+    _trial(env, agent, 2)  # ends on a classifier success
+    _trial(env, agent, 2)  # ends on a failure
+    batch, domains = agent._sample(online_rows=8)
+    online = (domains == -1).nonzero().squeeze(1)
+    first = {tuple(agent.online.action[i].tolist()) for i in range(2)}
+    success = torch.tensor([tuple(batch["action"][i].tolist()) in first for i in online])
+    assert success.any() and (~success).any()  # both trials drawn (seeded)
+    expected = {"all": torch.ones(8), "classifier_success": success.float(),
+                "none": torch.zeros(8)}[rows]
+    torch.testing.assert_close(batch["policy_row"][online], expected, rtol=0, atol=0)
+
+    before = _actor_after_one_step(agent, batch, domains)
+    for which, moves in ((~success, rows == "all"), (success, rows != "none")):
+        changed = dict(batch, action=batch["action"].clone())
+        changed["action"][online[which]] = -changed["action"][online[which]]
+        after = _actor_after_one_step(agent, changed, domains)
+        assert moves == (not all(torch.equal(a, b) for a, b in zip(before, after, strict=True)))
+
+
+def test_policy_online_rows_is_checked_in_one_line():
+    env = gym.make(STANDIN, **PIXELS)
+    with pytest.raises(ValueError, match="policy_online_rows must be one of"):
+        make_agent("iql", env.observation_space, env.action_space,
+                   IQL_TINY | {"policy_online_rows": "successes"})
+    with pytest.raises(ValueError, match="'all' or 'none' without reward_classifier"):
+        make_agent("iql", env.observation_space, env.action_space,
+                   IQL_TINY | {"policy_online_rows": "classifier_success"})

@@ -257,3 +257,50 @@ def test_roc_auc_ranks_positives_above_negatives_ties_half():
     assert roc_auc(np.array([0.01, 0.02, 0.0, 0.0]), y) == 1.0  # all below 0.5: still ranked
     assert roc_auc(np.array([0.5, 0.9, 0.5, 0.1]), y) == 0.875  # one tie of four pairs
     assert np.isnan(roc_auc(np.array([0.3, 0.4]), np.array([0, 0], bool)))
+
+
+def test_bench_paper001_overrides_lotjs_config_and_counts_its_classifier_successes(
+    tmp_path, monkeypatch, capsys,
+):
+    """``--lotj-config KEY=VALUE`` reaches LOTJ's IQLConfig (bad items fail in one line before
+    anything runs); the finetuning result counts the trials R_psi called successful; a run
+    without the option keeps the settings file of runs from before it."""
+    from agents import load_agent
+    from benchmark.bench_offline import lotj_config, main, parse_lotj_config
+    from benchmark.recipes import collect_recipe
+
+    assert parse_lotj_config(["policy_online_rows=classifier_success", "beta=10"], 2, 8) == {
+        "policy_online_rows": "classifier_success", "beta": "10"}
+    assert lotj_config(2, 8, {"beta": "10"})["beta"] == "10"
+    assert lotj_config(2, 8)["daib"] and "policy_online_rows" not in lotj_config(2, 8)
+    monkeypatch.chdir(tmp_path)
+    argv = ["bench_offline", "paper001", "--data", "data", "--tasks", "DT12", "--methods",
+            "lotj", "--pretrain-steps", "2", "--batch-size", "8", "--eval-episodes", "1",
+            "--online-trials", "2", "--classifier-episodes", "1"]
+    for bad, message in (("policy_online_rows", "expects KEY=VALUE, got 'policy_online_rows'"),
+                         ("policy_online_rows=some", "policy_online_rows must be one of"),
+                         ("gamma=2", "gamma must be in (0, 1]"), ("typo=1", "unknown IQLConfig")):
+        monkeypatch.setattr(sys, "argv", argv + ["--out", "bad", "--lotj-config", bad])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()
+
+    collect_recipe("paper001", tmp_path / "data", episodes=2, connectors=["USBA"],
+                   progress=False)
+    monkeypatch.setattr(sys, "argv", argv + ["--out", "si", "--lotj-config",
+                                             "policy_online_rows=classifier_success"])
+    main()
+    report = capsys.readouterr().out
+    assert load_agent("si/iql/pretrained").config.policy_online_rows == "classifier_success"
+    finetune = json.loads((tmp_path / "si" / "iql" / "DT12.json").read_text())["finetune"]
+    assert finetune["training_episodes"] == 2
+    assert 0 <= finetune["classifier_successes"] <= 2
+    assert f"R_psi's {finetune['classifier_successes']}" in report
+    assert json.loads((tmp_path / "si" / "bench.json").read_text())["lotj_config"] == [
+        "policy_online_rows=classifier_success"]
+    monkeypatch.setattr(sys, "argv", argv + ["--out", "plain"])
+    main()
+    assert "lotj_config" not in json.loads((tmp_path / "plain" / "bench.json").read_text())
+    assert load_agent("plain/iql/pretrained").config.policy_online_rows == "all"
