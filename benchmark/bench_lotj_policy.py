@@ -249,6 +249,17 @@ def classifier_check(agent: Any, connector: str, data: dict[str, Any]) -> dict[s
         "p_far": mean(~y & ~near), "near": int(near.sum())}
 
 
+def parse_overrides(items: list[str] | None) -> dict[str, str] | str:
+    """``--config KEY=VALUE`` strings -> {key: value}; an error line (str) for a malformed item."""
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            return f"--config expects KEY=VALUE, got {item!r}"
+        overrides[key] = value
+    return overrides
+
+
 def classifier_overrides(items: list[str] | None, steps: int,
                          batch_size: int) -> dict[str, str] | str:
     """``KEY=VALUE`` strings -> IQLConfig overrides, checked against LOTJ's config as
@@ -257,12 +268,9 @@ def classifier_overrides(items: list[str] | None, steps: int,
     from agents.config import build_config
     from benchmark.bench_offline import lotj_config
 
-    overrides: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            return f"--config expects KEY=VALUE, got {item!r}"
-        overrides[key] = value
+    overrides = parse_overrides(items)
+    if isinstance(overrides, str):
+        return overrides
     config = lotj_config(0, batch_size) | {"classifier_steps": steps} | overrides
     try:
         build_config(IQLConfig, config).validate()
@@ -277,12 +285,9 @@ def policy_config(items: list[str] | None) -> IQLConfig | str:
     range."""
     from agents.config import build_config
 
-    overrides: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            return f"--config expects KEY=VALUE, got {item!r}"
-        overrides[key] = value
+    overrides = parse_overrides(items)
+    if isinstance(overrides, str):
+        return overrides
     try:
         return build_config(IQLConfig, overrides)
     except (TypeError, ValueError) as err:
