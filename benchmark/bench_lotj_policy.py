@@ -251,13 +251,12 @@ def classifier_check(agent: Any, connector: str, data: dict[str, Any]) -> dict[s
 
 def parse_overrides(items: list[str] | None) -> dict[str, str] | str:
     """``--config KEY=VALUE`` strings -> {key: value}; an error line (str) for a malformed item."""
-    overrides: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            return f"--config expects KEY=VALUE, got {item!r}"
-        overrides[key] = value
-    return overrides
+    from benchmark.bench_offline import parse_overrides as parse
+
+    try:
+        return parse(items, "--config")
+    except ValueError as err:
+        return str(err)
 
 
 def classifier_overrides(items: list[str] | None, steps: int,

@@ -407,6 +407,18 @@ def lotj_config(pretrain_steps: int, batch_size: int,
             "obs_keys": ("wrist",)} | (overrides or {})
 
 
+def parse_overrides(items: list[str] | None, option: str) -> dict[str, str]:
+    """``KEY=VALUE`` items of ``option`` -> {key: value} (strings, converted by the config);
+    ValueError (one line) for a malformed item."""
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    return overrides
+
+
 def parse_lotj_config(items: list[str] | None, pretrain_steps: int,
                       batch_size: int) -> dict[str, str]:
     """``--lotj-config`` items ``KEY=VALUE`` -> IQLConfig overrides (strings, converted by the
@@ -414,12 +426,7 @@ def parse_lotj_config(items: list[str] | None, pretrain_steps: int,
     from agents.config import build_config
     from agents.iql import IQLConfig
 
-    overrides: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--lotj-config expects KEY=VALUE, got {item!r}")
-        overrides[key] = value
+    overrides = parse_overrides(items, "--lotj-config")
     try:
         build_config(IQLConfig, lotj_config(pretrain_steps, batch_size, overrides))
     except TypeError as err:
