@@ -190,7 +190,7 @@ class RealInsertionEnv(gym.Env):
             if missing:
                 raise ValueError(
                     f"reward='goal_image' needs goal_images for {missing}: record them with the "
-                    f"plug seated (see real/README_SECTION.md)"
+                    f"plug seated (`insertbench real record-goal`, `real.goal_images`)"
                 )
         self.goal_images = (
             {c: np.asarray(goal_images[c]) for c in camera_names}
