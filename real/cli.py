@@ -11,8 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
 from benchmark.cli_options import EnvOption, parse_env_kwargs
 
@@ -176,6 +176,11 @@ def validate(
     allow_other_task: Annotated[
         bool, typer.Option(help="Run a checkpoint trained on another task (transfer).")
     ] = False,
+    goal_images: Annotated[
+        Path | None,
+        typer.Option(help="With --env reward=goal_image: the cell's goal images "
+                          "(`insertbench real record-goal`)."),
+    ] = None,
 ) -> None:
     """Run the policy N times on the robot and in simulation; write the sim-vs-real table.
 
@@ -185,6 +190,7 @@ def validate(
 
     import envs  # noqa: F401  (registers the simulated tasks)
     import real
+    from real.goal_images import load as load_goal_images
     from real.validate import (
         TrialLog,
         checkpoint_policy,
@@ -204,24 +210,24 @@ def validate(
     )
     kwargs: dict[str, Any] = parse_env_kwargs(env)
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
+    real_kwargs = dict(kwargs)
+    if kwargs.get("reward") == "goal_image":
+        if goal_images is None:
+            raise typer.BadParameter("--env reward=goal_image needs the cell's goal images: "
+                                     "record them with `insertbench real record-goal`",
+                                     param_hint="--goal-images")
+        try:
+            real_kwargs["goal_images"] = load_goal_images(goal_images, task)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--goal-images") from None
+    elif goal_images is not None:
+        raise typer.BadParameter("is used only with --env reward=goal_image",
+                                 param_hint="--goal-images")
 
-    if twin:
-        cams = ("wrist", "side") if pixels else ()
-        real_env = real.make_twin(task, seed=seed, cameras=cams, calibration=calibration, **kwargs)
-        label = "twin"
-    else:
-        if calibration is None:
-            raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
-        if host is None:
-            raise typer.BadParameter("give --host (the robot's IP) or --twin")
-        robot = real.URConfig(host=host, frequency_hz=frequency, continuity_input=continuity_input)
-        cameras = [
-            real.CameraConfig(name, serial=serial)
-            for name, serial in (("wrist", wrist_serial), ("side", side_serial))
-            if pixels and serial is not None
-        ]
-        real_env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
-        label = "real"
+    real_env, label = _cell_env(
+        task, twin, host, calibration, frequency, continuity_input,
+        (wrist_serial, side_serial) if pixels else None, seed, real_kwargs,
+    )
     name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
     stem = "validate_" + task.replace("/", "_")
     header = {"task": task, "policy": name, "env_kwargs": kwargs, "seed": seed}
@@ -238,7 +244,7 @@ def validate(
                     env, factory, n, seed, log, task_id=task, env_kwargs=kwargs
                 )
             except RuntimeError as err:  # the robot cannot start an episode
-                raise click.ClickException(
+                raise ClickException(
                     f"{setting} session stopped after {len(log.results)} trials (kept in "
                     f"{log.path}; rerun the same command to resume): {err}"
                 ) from None
@@ -251,6 +257,90 @@ def validate(
     md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
     typer.echo(md.read_text())
     typer.echo(f"wrote {md} and {js}")
+
+
+@real_app.command("record-goal")
+def record_goal(
+    task: TaskOpt,
+    out: Annotated[Path, typer.Option(help="Goal images (.npz) to write.")] = Path(
+        "goal_images.npz"
+    ),
+    calibration: Annotated[
+        Path | None, typer.Option(help="JSON from `insertbench real calibrate`.")
+    ] = None,
+    host: Host = None,
+    twin: Twin = False,
+    frequency: Frequency = 500.0,
+    continuity_input: Annotated[
+        int | None, typer.Option(help="Digital input wired to connector continuity.")
+    ] = None,
+    wrist_serial: Annotated[str | None, typer.Option(help="Wrist RealSense serial.")] = None,
+    side_serial: Annotated[str | None, typer.Option(help="Side RealSense serial.")] = None,
+    env: EnvOption = None,
+    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+) -> None:
+    """Seat the plug with paper 000's P-controller and photograph it: the goal images that
+    `validate --env reward=goal_image --goal-images FILE` compares each camera image with.
+
+    Give the image kwargs the policy will run with (`--env image_size=32 --env grayscale=true`);
+    record again whenever the cameras, the lighting or the board move."""
+    from real.goal_images import record, save
+
+    kwargs: dict[str, Any] = parse_env_kwargs(env)
+    fixed = sorted({"reward", "obs_mode", "goal_noise_mm", "init_offset_mm"} & set(kwargs))
+    if fixed:
+        raise typer.BadParameter(f"record-goal sets {', '.join(fixed)} itself (it seats the "
+                                 f"plug at the calibrated pose)", param_hint="--env")
+    if not twin and wrist_serial is None and side_serial is None:
+        raise typer.BadParameter("give --wrist-serial and/or --side-serial (or --twin)")
+    _check_out_file(out)
+    kwargs.update(reward="dense", obs_mode="state+pixels", goal_noise_mm=0.0,
+                  init_offset_mm=(0.0, 0.0))
+    cell, _ = _cell_env(task, twin, host, calibration, frequency, continuity_input,
+                        (wrist_serial, side_serial), seed, kwargs)
+    try:
+        images = record(cell, seed=seed)
+    except RuntimeError as err:
+        raise ClickException(str(err)) from None
+    finally:
+        cell.close()
+    save(out, task, images)
+    shapes = ", ".join(f"{cam} {image.shape}" for cam, image in images.items())
+    typer.echo(f"wrote {out}: {shapes}")
+
+
+def _cell_env(
+    task: str,
+    twin: bool,
+    host: str | None,
+    calibration: Path | None,
+    frequency: float,
+    continuity_input: int | None,
+    serials: tuple[str | None, str | None] | None,
+    seed: int,
+    kwargs: dict[str, Any],
+):
+    """The task on the digital twin or on the robot at `host`; returns the env and its label
+    in the report ("twin" or "real"). `serials`: None for no cameras, else the (wrist, side)
+    RealSense serials, a camera left out where its serial is None (the twin simulates both)."""
+    import real
+
+    if twin:
+        cams = ("wrist", "side") if serials is not None else ()
+        env = real.make_twin(task, seed=seed, cameras=cams, calibration=calibration, **kwargs)
+        return env, "twin"
+    if calibration is None:
+        raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
+    if host is None:
+        raise typer.BadParameter("give --host (the robot's IP) or --twin")
+    robot = real.URConfig(host=host, frequency_hz=frequency, continuity_input=continuity_input)
+    cameras = [
+        real.CameraConfig(name, serial=serial)
+        for name, serial in zip(("wrist", "side"), serials or (None, None), strict=True)
+        if serial is not None
+    ]
+    env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
+    return env, "real"
 
 
 def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> None:

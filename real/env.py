@@ -190,7 +190,7 @@ class RealInsertionEnv(gym.Env):
             if missing:
                 raise ValueError(
                     f"reward='goal_image' needs goal_images for {missing}: record them with the "
-                    f"plug seated (see real/README_SECTION.md)"
+                    f"plug seated (`insertbench real record-goal`, `real.goal_images`)"
                 )
         self.goal_images = (
             {c: np.asarray(goal_images[c]) for c in camera_names}
@@ -370,7 +370,16 @@ class RealInsertionEnv(gym.Env):
 
     def _move_reference(self, a: np.ndarray, state: RobotState) -> None:
         """The sim's reference update (TCP-frame delta, limited around the TCP), then the
-        per-step caps and the workspace clamp."""
+        per-step caps and the workspace clamp.
+
+        The reference is the anchor of the compliance spring, not a command: the admittance
+        law pushes with stiffness x (reference - TCP), and the servo targets it produces are
+        clamped to the safety box when sent (`SafeRobot.servo`). So the reference may lie up
+        to the controller's translation limit past the box's face in the socket: clamped at
+        the face (3 mm past the seat by default), a plug that binds short of the seat was
+        pushed with at most stiffness x (3 mm + its gap), ~20-26 N, and Model-E-v1 (15-40 N
+        to insert) stalled 2.2 mm short on the twin where the simulation, whose push reaches
+        stiffness x limit (100 N), seats it."""
         delta_pos = _cap(a[:3].astype(np.float64) * self.action_scale_m, self.safety.max_step_m)
         delta_rot = (
             _cap(a[3:].astype(np.float64) * self.action_scale_rad, self.safety.max_step_rad)
@@ -398,7 +407,7 @@ class RealInsertionEnv(gym.Env):
                 [half, half, np.inf],
             )
             ref_pos = self.safe.socket_pos + self.safe.socket_mat @ local
-        ref_pos, ref_mat = self.safe.clamp(ref_pos, ref_mat)
+        ref_pos, ref_mat = self.safe.clamp(ref_pos, ref_mat, self.gains.translation_limit_m)
         self.ref_pos, self.ref_quat = ref_pos, mat_to_quat(ref_mat)
         self._ref_mat = ref_mat
 

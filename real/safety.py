@@ -366,9 +366,15 @@ class SafeRobot:
         self._last = (pos, mat)
         return pos, mat
 
-    def clamp(self, pos: np.ndarray, mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The nearest pose (base frame) inside the workspace box and the tilt cone."""
-        local = np.clip(self.socket_frame(pos), self._box_lo, self._box_hi)
+    def clamp(
+        self, pos: np.ndarray, mat: np.ndarray, past_seat_m: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest pose (base frame) inside the workspace box and the tilt cone; with
+        `past_seat_m` the box reaches that much further into the socket (+z, socket frame),
+        for the compliance reference, which is never sent to the robot (see
+        `real.env.RealInsertionEnv._move_reference`)."""
+        hi = self._box_hi + np.array([0.0, 0.0, past_seat_m])
+        local = np.clip(self.socket_frame(pos), self._box_lo, hi)
         pos = self.socket_pos + self.socket_mat @ local
         tilt = mat_to_rotvec(self.socket_mat.T @ mat)
         angle = float(np.linalg.norm(tilt))

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import real
 from benchmark.cli import app
 from real.calibration import Calibration
+from real.goal_images import load as load_goal_images
+from real.goal_images import record as record_goal_images
+from real.goal_images import save as save_goal_images
 from tests.real.conftest import USB
 
 runner = CliRunner()
@@ -230,3 +235,75 @@ def test_calibrate_refuses_an_unwritable_out_before_calibrating(tmp_path, monkey
         assert exit_info.value.code == 2 and len(lines) == 1 and "--out" in lines[0], err
         assert message in lines[0], lines[0]
         assert "[twin operator]" not in printed  # refused before the calibration began
+
+
+def test_record_goal_images_then_validate_with_the_goal_image_reward(tmp_path, monkeypatch):
+    """`reward=goal_image` on the cell used to be impossible from the CLI: validate built the
+    env without goal images and the error pointed to a file that does not exist."""
+    monkeypatch.chdir(tmp_path)
+    image_kwargs = ["--env", "image_size=32", "--env", "grayscale=true"]
+    result = runner.invoke(app, ["real", "record-goal", "--task", USB, "--twin",
+                                 "--out", "goals/usb.npz", *image_kwargs])
+    assert result.exit_code == 0, result.output
+    images = load_goal_images("goals/usb.npz", USB)
+    assert {k: v.shape for k, v in images.items()} == {"wrist": (32, 32, 1), "side": (32, 32, 1)}
+    result = runner.invoke(app, ["real", "validate", "--task", USB, "--twin", "--policy",
+                                 "p_controller", "--episodes", "1", "--out", "report",
+                                 "--env", "reward=goal_image", *image_kwargs,
+                                 "--goal-images", "goals/usb.npz"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report" / "validate_InsertBench_USB-v0.json").read_text())
+    assert report["summary"]["twin"]["successes"] == 1
+
+
+def test_the_recorded_goal_images_reward_the_seated_plug():
+    """The pictures are of the plug seated: the goal-image reward rises as the P-controller
+    inserts: at the seat it is a fifth or less of its distance at the start (it is minus the
+    mean absolute pixel difference, 0 for identical pictures)."""
+    kwargs = {"image_size": 32, "grayscale": True}
+    recorder = real.make_twin(USB, cameras=("wrist", "side"), reward="dense",
+                              obs_mode="state+pixels", **kwargs)
+    images = record_goal_images(recorder)
+    recorder.close()
+    env = real.make_twin(USB, cameras=("wrist", "side"), reward="goal_image", goal_images=images,
+                         **kwargs)
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    rewards = []
+    for _ in range(30):
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    assert info["is_success"]
+    assert rewards[0] < rewards[-1] <= 0 and rewards[-1] >= 0.2 * rewards[0], rewards
+
+
+def test_goal_image_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    save_goal_images("dsub.npz", "InsertBench/DSub-v0", {"wrist": np.zeros((64, 64, 3), np.uint8)})
+    np.save("one.npy", np.zeros(3))
+    validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+                "--episodes", "1", "--out", "report"]
+    cases = [
+        ([*validate, "--env", "reward=goal_image"],
+         "--env reward=goal_image needs the cell's goal images: record them with"),
+        ([*validate, "--env", "reward=goal_image", "--goal-images", "dsub.npz"],
+         "dsub.npz holds goal images of InsertBench/DSub-v0, not InsertBench/USB-v0"),
+        ([*validate, "--env", "reward=goal_image", "--goal-images", "one.npy"],
+         "one.npy is not a goal-image file"),
+        ([*validate, "--env", "reward=goal_image", "--goal-images", "none.npz"],
+         "no goal-image file none.npz"),
+        ([*validate, "--goal-images", "dsub.npz"], "is used only with --env reward=goal_image"),
+        (["real", "record-goal", "--task", USB, "--twin", "--env", "reward=sparse"],
+         "record-goal sets reward itself"),
+        (["real", "record-goal", "--task", USB, "--host", "10.0.0.2", "--calibration", "c.json"],
+         "give --wrist-serial and/or --side-serial"),
+    ]
+    for args, message in cases:
+        code, err = _cli(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert message in lines[0], lines[0]
+    assert not (tmp_path / "report").exists() and not (tmp_path / "goal_images.npz").exists()

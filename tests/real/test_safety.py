@@ -44,6 +44,25 @@ def test_workspace_box_holds_against_a_policy_pushing_out():
     assert_commands_safe(env)
 
 
+def test_the_push_reaches_the_controllers_force_while_commands_stay_in_the_box():
+    """Model-E-v1 needs up to 40 N to insert. The compliance reference used to be clamped to
+    the safety box, 3 mm past the seat, which capped the push near 25 N: the P-controller
+    stalled 2.2 mm short on the twin where the simulation seats it. The reference may now go
+    the controller's translation limit past the box face; the servo targets sent may not."""
+    task = "InsertBench/ModelE-v1"
+    env = real.make_twin(task, reward="dense")  # no termination at mating: it pushes on
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    for _ in range(30):
+        obs, _, _, _, info = env.step(policy(obs))
+    base = env.unwrapped
+    assert info["is_success"] and info["safety_trip"] is None
+    assert info["distance_to_goal_mm"] < 0.5  # seated (stalled at 2.2 mm before)
+    assert base.safe.socket_frame(base.ref_pos)[2] > base.safety.workspace_max_m[2]
+    assert_commands_safe(env)
+    env.close()
+
+
 def test_orientation_cone_holds_against_a_policy_turning():
     safety = SafetyConfig(max_tilt_rad=0.1)
     env = real.make_twin(USB, safety=safety, action_mode="pose", max_episode_steps=20)

@@ -1,0 +1,100 @@
+"""Goal images for `reward="goal_image"` on the cell: what each camera sees with the plug seated.
+
+Paper 000's goal-image reward is the negative mean pixel L1 distance between a camera image and
+a picture of the connector mated. In simulation the env renders that picture at the goal pose;
+on the cell it has to be photographed. `record` seats the plug with paper 000's P-controller
+towards the calibrated socket pose (exact goal, no start offset) and keeps each camera's image
+from the first step at which the plug is mated and the TCP within `SEATED_TOLERANCE_MM` of the
+calibrated seated pose. `save` and `load` keep the images in one `.npz` (no pickles) with the
+task ID, so `insertbench real validate --goal-images` refuses another task's pictures; the
+env refuses another image size or colour mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+#: How close [mm] the TCP must be to the calibrated seated pose for the picture (on the twin the
+#: P-controller gets within ~0.05 mm; a plug that mates but stops short would look unseated).
+SEATED_TOLERANCE_MM = 0.5
+_TASK_KEY = "task"
+
+
+def record(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seat the plug in `env` (a `real.make` env with cameras, `goal_noise_mm=0`,
+    `init_offset_mm=(0, 0)` and a reward that does not end the episode at mating, e.g.
+    "dense") and return {camera name: image as the env observes it}.
+
+    Raises RuntimeError, after the episode, if the plug did not seat within the task's time
+    limit or the safety layer tripped; the caller then recalibrates or checks the grasp."""
+    from real.env import RealInsertionEnv, p_controller
+
+    base = env.unwrapped
+    if not isinstance(base, RealInsertionEnv) or not base.cameras:
+        raise ValueError("goal images are recorded on a real.make env with cameras")
+    if base.goal_noise_mm != 0 or base.init_offset_mm != (0.0, 0.0) or base.reward_type in (
+        "sparse", "goal_image"
+    ):
+        raise ValueError("record goal images with goal_noise_mm=0, init_offset_mm=(0, 0) and a "
+                         "reward that does not stop at mating (dense)")
+    act = p_controller(env)
+    obs, info = env.reset(seed=seed)
+    closest = float("inf")
+    while True:
+        if info.get("is_success") and info["distance_to_goal_mm"] <= SEATED_TOLERANCE_MM:
+            return {cam: np.array(obs[cam]) for cam in base.cameras}
+        closest = min(closest, float(info.get("distance_to_goal_mm", np.inf)))
+        obs, _, terminated, truncated, info = env.step(act(obs))
+        if info.get("safety_trip"):
+            raise RuntimeError(f"the safety layer tripped while seating the plug: "
+                               f"{info['safety_message']}")
+        if terminated or truncated:
+            if info.get("is_success") and info["distance_to_goal_mm"] <= SEATED_TOLERANCE_MM:
+                return {cam: np.array(obs[cam]) for cam in base.cameras}
+            closest = min(closest, float(info["distance_to_goal_mm"]))
+            raise RuntimeError(
+                f"the P-controller did not seat the plug within the time limit (closest "
+                f"{closest:.2f} mm to the calibrated seated pose, need <= "
+                f"{SEATED_TOLERANCE_MM} mm): recalibrate, or check the grasp"
+            )
+
+
+def save(path: str | Path, task: str, images: dict[str, np.ndarray]) -> Path:
+    """Write `images` (camera name -> uint8 (H, W, C)) and the task ID to `path` (.npz)."""
+    if _TASK_KEY in images:
+        raise ValueError(f"{_TASK_KEY!r} is not a camera name")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        np.savez(f, **{_TASK_KEY: np.array(task)}, **images)
+    return path
+
+
+def load(path: str | Path, task: str) -> dict[str, np.ndarray]:
+    """The goal images in `path` for `task`; ValueError for another task's file or one that is
+    not a goal-image file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no goal-image file {path} (record one with `insertbench real "
+                         f"record-goal`)")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a goal-image file ({err})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not a goal-image file (a single array, not an .npz)")
+    with data:
+        contents = {k: data[k] for k in data.files}
+    recorded = contents.pop(_TASK_KEY, None)
+    if recorded is None or not contents:
+        raise ValueError(f"{path} is not a goal-image file (record one with `insertbench real "
+                         f"record-goal`)")
+    if str(recorded) != task:
+        raise ValueError(f"{path} holds goal images of {recorded}, not {task}")
+    for cam, image in contents.items():
+        if image.dtype != np.uint8 or image.ndim != 3:
+            raise ValueError(f"{path}: goal image {cam!r} is not a uint8 (H, W, C) image")
+    return contents
