@@ -192,20 +192,22 @@ def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
     training stack. Evaluation uses the cell's fixed seeds.
     """
     from benchmark.train import train
+    from envs.tasks import pinned_versions
 
-    result = train(
-        task_id=cell.task_id,
-        agent_name=cell.agent,
-        seed=cell.seed,
-        steps=cell.budget_steps,
-        config=dict(cell.agent_config),
-        env_kwargs=dict(cell.env_kwargs),
-        out_dir=artifacts_dir,
-        eval_every=cell.eval_every,
-        eval_episodes=cell.eval_episodes,
-        eval_seeds=list(cell.eval_seeds),
-        num_envs=cell.num_envs,
-    )
+    with pinned_versions():  # a preset pins its task versions (`--task-version` for others)
+        result = train(
+            task_id=cell.task_id,
+            agent_name=cell.agent,
+            seed=cell.seed,
+            steps=cell.budget_steps,
+            config=dict(cell.agent_config),
+            env_kwargs=dict(cell.env_kwargs),
+            out_dir=artifacts_dir,
+            eval_every=cell.eval_every,
+            eval_episodes=cell.eval_episodes,
+            eval_seeds=list(cell.eval_seeds),
+            num_envs=cell.num_envs,
+        )
     if not result.evaluations:
         raise ValueError(f"train returned no evaluation for cell {cell.short_hash}")
     return CellResult(

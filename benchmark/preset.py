@@ -406,12 +406,14 @@ def check_runnable(cells: list[Cell]) -> None:
     from benchmark.cli_options import innermost_message
     from benchmark.train import make_env
     from benchmark.vector_train import check_vector_training
+    from envs.tasks import pinned_versions
 
     problems: list[str] = []
     variants = {(c.task_id, canonical_json(dict(c.env_kwargs))): c for c in cells}
     for cell in variants.values():
         try:
-            make_env(cell.task_id, cell.env_kwargs).close()
+            with pinned_versions():  # a preset pins its task versions
+                make_env(cell.task_id, cell.env_kwargs).close()
         except Exception as err:  # noqa: BLE001 - gym raises several kinds; report them all
             problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: "
                             f"{innermost_message(err)}")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import pickle
 import traceback
-import warnings
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
 from envs.shard_wire import InfoCodec, SharedBatch
+from envs.tasks import pinned_versions
 from envs.worlds import step_world
 
 
@@ -29,9 +29,7 @@ class Shard:
                  autoreset_mode: str) -> None:
         self.indices = indices
         self.mode = AutoresetMode(autoreset_mode)
-        with warnings.catch_warnings():
-            # The parent's gym.make_vec has warned already if the ID has a newer version.
-            warnings.filterwarnings("ignore", ".*out of date", DeprecationWarning)
+        with pinned_versions():  # the parent's gym.make_vec has warned already
             self.worlds: list[gym.Env] = [gym.make(env_id, **env_kwargs) for _ in indices]
         self.ended = [False] * len(indices)  # the world's last step ended its episode
         self.batch: SharedBatch | None = None

@@ -6,7 +6,10 @@ these specs, so nothing here may depend on MuJoCo state.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from envs.catalog import CATALOG
@@ -192,3 +195,14 @@ def task_spec(env_id: str) -> TaskSpec:
     except KeyError:
         known = ", ".join(sorted(TASKS))
         raise KeyError(f"unknown task {env_id!r}; known tasks: {known}") from None
+
+
+@contextlib.contextmanager
+def pinned_versions() -> Iterator[None]:
+    """Make envs of a task version chosen on purpose (a preset's, a track's, a vector's worlds)
+    without Gymnasium's "out of date, consider upgrading" warning: that advice is for a user
+    who typed an old ID, and where the version is pinned it was noise (from matrix workers a
+    raw, colour-coded line per env made)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*out of date", DeprecationWarning)
+        yield

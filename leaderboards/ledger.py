@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -43,6 +42,7 @@ import jsonschema
 
 import envs  # noqa: F401  (registers the tasks)
 from envs.episode import PolicyError, run_episode
+from envs.tasks import pinned_versions
 from leaderboards.files import utc_now, write_json
 from leaderboards.policy import load_policy
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
@@ -145,10 +145,7 @@ def evaluate_policy(
     keys = track.version_keys()
     episodes: list[dict[str, Any]] = []
     for task in track.tasks:
-        with warnings.catch_warnings():
-            # A track pins its task versions: "consider upgrading to v2" is no advice to the
-            # submitter, and was a second line before every one-line refusal.
-            warnings.filterwarnings("ignore", ".*out of date", DeprecationWarning)
+        with pinned_versions():  # a track pins its task versions
             env = gym.make(task.task_id, **dict(task.env_kwargs))
         try:
             policy = load_policy(kind, policy_paths[task.label], env)

@@ -63,3 +63,23 @@ def test_run_cell_refuses_a_run_without_evaluation(
                         types.SimpleNamespace(train=lambda **_: _train_result([], tmp_path)))
     with pytest.raises(ValueError, match="no evaluation"):
         run_cell(_cell(), tmp_path)
+
+
+def test_a_preset_makes_its_pinned_task_version_without_upgrade_advice(
+    tmp_path: Path, recwarn: pytest.WarningsChecker
+) -> None:
+    """`matrix run quick` (USB-v1) printed Gymnasium's "out of date, consider upgrading to v2"
+    as a raw colour-coded line from every worker for every env it made."""
+    from benchmark.preset import check_runnable
+
+    cell = Cell("InsertBench/USB-v1", {}, "p_controller", {}, 0, 0, 0, 1, (900,))
+    check_runnable([cell])
+    result = run_cell(cell, tmp_path)
+    assert result.final.episodes[0]["seed"] == 900
+    assert not [w for w in recwarn if "out of date" in str(w.message)]
+    with pytest.warns(DeprecationWarning, match="out of date"):  # a typed old ID still warns
+        import gymnasium as gym
+
+        import envs  # noqa: F401
+
+        gym.make("InsertBench/USB-v1").close()
