@@ -268,6 +268,23 @@ def test_bad_config_values_raise_clear_errors(name, config, pattern):
         make_agent(name, env.observation_space, env.action_space, config, **agent_kwargs(name, env))
 
 
+@pytest.mark.parametrize(
+    ("name", "field", "value"),
+    [("bc", "lr", "inf"), ("iql", "beta", "inf"), ("awac", "actor_lr", float("inf")),
+     ("oda", "kl_weight", "inf"), ("vice", "vice_lr", "inf"), ("rlpd", "actor_lr", "inf"),
+     ("hil_serl", "operator_action_noise", "inf"), ("hg_dagger", "lr", "-inf"),
+     ("iql", "exploration_std", "inf"), ("straight_down", "search_force_n", "inf")],
+)
+def test_non_finite_config_values_are_refused(name, field, value):
+    """An infinite learning rate passed every `> 0` range check and trained NaN weights (bc
+    failed only at its first env step, after pretraining: "action contains NaN")."""
+    from agents import agent_spec
+    from agents.config import build_config
+
+    with pytest.raises(ValueError, match=rf"\.{field} must be a finite number, got "):
+        build_config(agent_spec(name).config_cls, {field: value})
+
+
 def test_cli_strings_convert_to_typed_fields():
     agent = make_agent("sac", *_spaces(), {"hidden": "64,64", "gamma": "0.9",
                                            "critic_layer_norm": "true", "target_entropy": "none"})
