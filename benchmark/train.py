@@ -543,6 +543,11 @@ def train(
         raise ValueError(f"seed must be >= 0, got {seed}")
     if eval_episodes < 0:
         raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
+    if demo_episodes < 0:  # else an agent that needs demos silently trained without any
+        raise ValueError(f"demo_episodes must be >= 0, got {demo_episodes}")
+    if demos is not None and demo_episodes > 0:  # else demo_episodes was silently ignored
+        raise ValueError(f"give demos ({demos if isinstance(demos, str | Path) else 'a dataset'})"
+                         f" or demo_episodes ({demo_episodes}), not both")
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:
@@ -578,7 +583,11 @@ def train(
     } | ({"num_envs": num_envs} if num_envs != 1 else {}))
     ckpt = _read_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"
-    if ckpt is not None and run_file.is_file():
+    if ckpt is not None and not run_file.is_file():
+        # Resuming would continue whatever agent the checkpoint holds, whatever was asked.
+        raise ValueError(f"{out_dir} holds a checkpoint but no run.json, so it cannot be "
+                         "checked to be this run; use another out_dir")
+    if ckpt is not None:
         previous = json.loads(run_file.read_text())
         changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)]
         if changed:
