@@ -173,10 +173,16 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
     from envs import p_controller
 
     out = Path(out)
-    _check_config(out, config)
+    # The env first: a bad task ID or env kwarg must not leave a collect_config.json that
+    # refuses the corrected rerun ("holds a collection made with other settings").
+    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
+    try:
+        _check_config(out, config)
+    except ValueError:
+        env.close()
+        raise
     episode_dir = out / "episodes"
     episode_dir.mkdir(exist_ok=True)
-    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     expert = p_controller(env)
     kept: list[Path] = []
     attempts = 0

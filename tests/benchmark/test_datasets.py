@@ -131,3 +131,19 @@ def test_cli_collect_refuses_a_bad_id_or_seed_before_collecting(tmp_path, monkey
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "d").exists()
+
+
+def test_cli_collect_after_a_bad_env_kwarg_accepts_the_corrected_rerun(tmp_path, monkeypatch,
+                                                                        capsys):
+    """A typo in --env (or --task) used to leave d/collect_config.json behind, so the corrected
+    command was refused: "d holds a collection made with other settings"."""
+    monkeypatch.chdir(tmp_path)
+    command = ["dataset", "collect", "--task", "InsertBench/USB-v0", "--episodes", "1",
+               "--max-steps", "2", "--out", "d"]
+    with pytest.raises(SystemExit) as stop:
+        app([*command, "--env", "goal_noise_mm=abc"])
+    assert stop.value.code == 1 and "goal_noise_mm" in capsys.readouterr().err
+    assert not (tmp_path / "d" / "collect_config.json").exists()
+    with pytest.raises(SystemExit) as stop:
+        app([*command, "--env", "goal_noise_mm=1.0"])
+    assert stop.value.code == 0, capsys.readouterr().err
