@@ -217,6 +217,16 @@ def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in
     assert not (in_tmp / "runs").exists()
 
 
+def test_inline_executor_refuses_more_workers_and_leaves_no_store(capsys, in_tmp):
+    """`--executor inline --workers 4` ran one cell at a time without a word."""
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--executor", "inline", "--workers", "4")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "workers must be 1, got 4" in lines[0], err
+    assert not (in_tmp / "runs").exists()
+
+
 @pytest.mark.parametrize(("env", "message"), [
     ("obs_mode=pixels", "trained on observations {'tcp_pose': (6,)"),
     ("action_mode=pose", "trained on actions (3,), but the env"),
