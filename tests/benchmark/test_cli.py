@@ -252,6 +252,33 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
     assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
 
 
+@pytest.mark.parametrize(("json_out", "message"), [
+    ("evals", "cannot write evals: it is a directory"),
+    ("notes.txt/pc.json", "notes.txt is not a directory"),
+])
+def test_eval_refuses_a_json_out_it_cannot_write_before_evaluating(capsys, in_tmp, monkeypatch,
+                                                                   json_out, message):
+    """`--json-out DIR` failed with IsADirectoryError after every episode had run."""
+    import benchmark.evaluate
+
+    (in_tmp / "evals").mkdir()
+    (in_tmp / "notes.txt").write_text("")
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluated before refusing --json-out")
+
+    monkeypatch.setattr(benchmark.evaluate, "evaluate", no_evaluation)
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--json-out", json_out)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+
+
 def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):
     """A bad task ID or kwarg used to leave an empty --out directory behind, and to come after
     a warning that 10 steps are below SAC's learning_starts (two lines for one mistake)."""
