@@ -416,6 +416,8 @@ def parse_overrides(items: list[str] | None, option: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
+        if key in overrides:  # the first value was silently dropped
+            raise ValueError(f"{option} {key} is given twice")
         overrides[key] = value
     return overrides
 

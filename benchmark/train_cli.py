@@ -27,6 +27,8 @@ def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise typer.BadParameter(f"--config expects key=value, got {item!r}")
+        if key in out:  # as --env: the first value was silently dropped
+            raise typer.BadParameter(f"--config {key} is given twice")
         out[key] = value.strip("[]") if value.startswith("[") else value
     return out
 
