@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -254,10 +255,13 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
                     infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
                 )
             )
-    with minari_root(Path(out).resolve() / "minari"), warnings.catch_warnings():
+    root = Path(out).resolve() / "minari"
+    with minari_root(root), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")
-        if config.minari_id in minari.list_local_datasets():
-            minari.delete_dataset(config.minari_id)
+        # Rebuilt from the episode files: remove whatever is there, also a folder that a build
+        # killed before its metadata.json left (Minari does not list it as a dataset, yet
+        # refuses to write over it: every rerun failed with "already exists").
+        shutil.rmtree(root / config.minari_id, ignore_errors=True)
         dataset = minari.create_dataset_from_buffers(
             dataset_id=config.minari_id,
             buffer=buffers,

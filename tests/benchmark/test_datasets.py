@@ -72,6 +72,17 @@ def test_resume_gives_the_same_dataset_as_one_run(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
+def test_a_rerun_rebuilds_a_minari_dataset_whose_build_was_killed(tmp_path):
+    """Killed while Minari wrote it (data folder made, metadata.json not yet), the dataset is
+    not listed by Minari, which still refused to write over it: every rerun failed with
+    "A Minari dataset with ID ... already exists and it cannot be overridden"."""
+    config = CollectConfig("InsertBench/USB-v0", episodes=2, max_steps=3)
+    collect(config, tmp_path, progress=False)
+    (tmp_path / "minari" / config.minari_id / "data" / "metadata.json").unlink()
+    assert collect(config, tmp_path, progress=False).total_episodes == 2
+    assert load(config, tmp_path).total_episodes == 2
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     collect_episodes(CollectConfig(TASK, episodes=2), tmp_path, progress=False)
     # The message names the field that differs, not the whole stored config.
