@@ -327,7 +327,7 @@ def _print_classifier(args: argparse.Namespace, overrides: dict[str, str]) -> No
 def _check_data(parser: argparse.ArgumentParser, data: str) -> None:
     """--data must be a paper 001 recipe folder (it ended in a FileNotFoundError or, for a
     paper 004 recipe, a KeyError 'wrist' traceback)."""
-    from benchmark.recipes import RECIPE_JSON, is_recipe_dir
+    from benchmark.recipes import RECIPE_JSON, is_recipe_dir, missing_parts, unfinished_message
 
     if not is_recipe_dir(data):
         parser.error(f"--data {data} is not an `insertbench dataset recipe` folder "
@@ -335,6 +335,9 @@ def _check_data(parser: argparse.ArgumentParser, data: str) -> None:
     recorded = json.loads((Path(data) / RECIPE_JSON).read_text())["recipe"]
     if recorded != "paper001":
         parser.error(f"--data {data} holds the {recorded} recipe; this needs paper001's")
+    missing = missing_parts(data)
+    if missing:
+        parser.error(unfinished_message(data, missing))
 
 
 def _check_finetune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -57,9 +57,11 @@ from benchmark.recipes import (
     PAPER004_STEPS,
     is_recipe_dir,
     load_recipe,
+    missing_parts,
     paper004_env,
     recipe_connectors,
     recipe_version,
+    unfinished_message,
 )
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
 from envs.episode import summarize
@@ -693,6 +695,9 @@ def main() -> None:
     recorded = json.loads((args.data / "recipe.json").read_text())["recipe"]
     if recorded != args.paper:
         parser.error(f"--data {args.data} holds the {recorded} recipe, not {args.paper}'s")
+    missing = missing_parts(args.data)
+    if missing:  # a FileNotFoundError traceback after bench.json was written
+        parser.error(unfinished_message(args.data, missing))
     torch.set_num_threads(args.threads)
     _check_args(args.out, args)
     args.version = recipe_version(args.data)  # the tasks the data was recorded on
