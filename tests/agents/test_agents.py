@@ -260,6 +260,9 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("td3_lfd", {"bc_weight": -1}, r"TD3LfDConfig.bc_weight must be >= 0"),
         ("residual_sac", {"residual_scale": 0}, r"ResidualSACConfig.residual_scale must be > 0"),
         ("sac", {"critic_layer_norm": "maybe"}, r"critic_layer_norm must be of type bool"),
+        # adv30: a 0-wide layer trained a constant classifier, -1 ended in a torch error
+        ("vice", {"vice_hidden": "0"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
+        ("vice", {"vice_hidden": "256,-1"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
     ],
 )
 def test_bad_config_values_raise_clear_errors(name, config, pattern):
