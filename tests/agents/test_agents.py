@@ -263,6 +263,8 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         # adv30: a 0-wide layer trained a constant classifier, -1 ended in a torch error
         ("vice", {"vice_hidden": "0"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
         ("vice", {"vice_hidden": "256,-1"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
+        ("localize", {"hidden": "0"}, r"LocalizeConfig.hidden must be a non-empty tuple"),
+        ("state_iql", {"hidden": ""}, r"StateIQLConfig.hidden must be a non-empty tuple"),
     ],
 )
 def test_bad_config_values_raise_clear_errors(name, config, pattern):
