@@ -220,7 +220,13 @@ def load_demos(path: str | Path) -> Dataset:
                              "(no collect_config.json)")
         return dataset_from_minari(load(CollectConfig(**json.loads(config_file.read_text())),
                                         path))
-    return load_dataset(path)
+    dataset = load_dataset(path)
+    missing = [k for k in ("obs", "action", "reward", "next_obs", "terminated", "truncated")
+               if k not in dataset]
+    if missing:  # e.g. one episode file of `dataset collect`: a KeyError in pretrain before
+        raise ValueError(f"{path} is not a saved Dataset (no {missing}): give a run's "
+                         "demos.npz or an `insertbench dataset collect` / `recipe` folder")
+    return dataset
 
 
 def act_and_step(env: gym.Env, agent: Agent, obs: Any, hook: Callable | None = None):

@@ -210,6 +210,16 @@ def test_demo_arguments_that_would_be_ignored_are_refused(tmp_path, kwargs, mess
     assert not (tmp_path / "run").exists()
 
 
+def test_demos_that_are_not_a_dataset_are_named_so(tmp_path):
+    """One episode file of `dataset collect` (attempt_000000.npz) as --demos ended in
+    `KeyError: 'terminated'` from pretrain."""
+    np.savez(tmp_path / "attempt_000000.npz", actions=np.zeros((2, 3)), rewards=np.zeros(2))
+    with pytest.raises(ValueError, match=r"attempt_000000.npz is not a saved Dataset \(no \["
+                                         r"'obs', 'action', 'reward'"):
+        train(TASK, "td3_lfd", seed=0, steps=10, config=SAC_SMALL, out_dir=tmp_path / "run",
+              demos=tmp_path / "attempt_000000.npz", **RUN)
+
+
 def test_a_checkpoint_without_run_json_is_not_resumed_as_another_agent(tmp_path):
     """With run.json gone, `train --agent td3` resumed the SAC checkpoint silently (and kept
     training SAC under no run.json)."""
