@@ -605,6 +605,9 @@ def train(
     env = make_env(task_id, env_kwargs)
     out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
     # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
+    if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
+        warnings.warn(f"{out_dir} holds no checkpoint (the earlier run stopped before its "
+                      f"first one): starting from step 0", UserWarning, stacklevel=2)
     learning_starts = full_config.get("learning_starts")
     if learning_starts is not None and 0 < steps < learning_starts:
         warnings.warn(

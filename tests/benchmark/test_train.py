@@ -220,6 +220,18 @@ def test_demos_that_are_not_a_dataset_are_named_so(tmp_path):
               demos=tmp_path / "attempt_000000.npz", **RUN)
 
 
+def test_a_rerun_without_a_checkpoint_says_it_starts_from_zero(tmp_path):
+    """Stopped before its first checkpoint, a run was restarted from step 0 by the rerun that
+    was meant to resume it, without a word."""
+    import shutil
+
+    train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    shutil.rmtree(tmp_path / "checkpoint")  # as if killed before the first checkpoint
+    with pytest.warns(UserWarning, match="holds no checkpoint .* starting from step 0"):
+        result = train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    assert result.steps == 20
+
+
 def test_a_checkpoint_without_run_json_is_not_resumed_as_another_agent(tmp_path):
     """With run.json gone, `train --agent td3` resumed the SAC checkpoint silently (and kept
     training SAC under no run.json)."""
