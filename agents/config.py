@@ -9,6 +9,7 @@ network is built, with a message naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(obj):
         _check_literal(cls.__name__, f.name, getattr(obj, f.name), hints[f.name])
+        _check_finite(cls.__name__, f.name, getattr(obj, f.name))
     validate = getattr(obj, "validate", None)
     if validate is not None:
         validate()
@@ -64,6 +66,14 @@ def _check_literal(cls_name: str, name: str, value: Any, hint: Any) -> None:
         raise ValueError(
             f"{cls_name}.{name} must be one of {list(get_args(hint))}, got {value!r}"
         )
+
+
+def _check_finite(cls_name: str, name: str, value: Any) -> None:
+    """Refuse inf / NaN in a float field (or a tuple of them): range checks such as ``> 0``
+    let ``inf`` through, and an infinite learning rate or noise scale trains NaN weights."""
+    values = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise ValueError(f"{cls_name}.{name} must be a finite number, got {value!r}")
 
 
 def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:

@@ -69,6 +69,8 @@ class LocalizeConfig:
         name = type(self).__name__
         check(len(self.kp) == 3 and all(k > 0 for k in self.kp), name, "kp",
               "three positive gains", self.kp)
+        check(len(self.hidden) > 0 and all(w > 0 for w in self.hidden), name, "hidden",
+              "a non-empty tuple of positive widths", self.hidden)
         for f in ("lr", "action_scale_m", "align_tolerance_m"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         for f in ("batch_size", "image_feature_dim"):

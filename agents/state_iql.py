@@ -52,6 +52,8 @@ class StateIQLConfig:
         name = type(self).__name__
         for f in ("pretrain_steps", "localize_steps"):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
+        check(len(self.hidden) > 0 and all(w > 0 for w in self.hidden), name, "hidden",
+              "a non-empty tuple of positive widths", self.hidden)
         check(self.batch_size > 0, name, "batch_size", "> 0", self.batch_size)
         check(self.exploration_std > 0, name, "exploration_std", "> 0", self.exploration_std)
 

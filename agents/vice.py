@@ -105,6 +105,8 @@ class VICEConfig(RLPDConfig):
         name = type(self).__name__
         for f in ("vice_update_every", "vice_lr", "vice_image_feature_dim"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
+        check(len(self.vice_hidden) > 0 and all(w > 0 for w in self.vice_hidden), name,
+              "vice_hidden", "a non-empty tuple of positive widths", self.vice_hidden)
         check(self.vice_batch_size >= 2 and self.vice_batch_size % 2 == 0, name,
               "vice_batch_size", "an even number >= 2", self.vice_batch_size)
         check(0 <= self.vice_label_smoothing < 1, name, "vice_label_smoothing", "in [0, 1)",

@@ -41,7 +41,9 @@ successes, of failed states within 3 mm of the success depth and of the others.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -322,6 +324,43 @@ def _print_classifier(args: argparse.Namespace, overrides: dict[str, str]) -> No
                   f"{r['p_far']:.2f} |")
 
 
+def _check_data(parser: argparse.ArgumentParser, data: str) -> None:
+    """--data must be a paper 001 recipe folder (it ended in a FileNotFoundError or, for a
+    paper 004 recipe, a KeyError 'wrist' traceback)."""
+    from benchmark.recipes import RECIPE_JSON, is_recipe_dir, missing_parts, unfinished_message
+
+    if not is_recipe_dir(data):
+        parser.error(f"--data {data} is not an `insertbench dataset recipe` folder "
+                     f"(no {RECIPE_JSON})")
+    recorded = json.loads((Path(data) / RECIPE_JSON).read_text())["recipe"]
+    if recorded != "paper001":
+        parser.error(f"--data {data} holds the {recorded} recipe; this needs paper001's")
+    missing = missing_parts(data)
+    if missing:
+        parser.error(unfinished_message(data, missing))
+
+
+def _check_finetune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--finetune must be an iql (LOTJ) checkpoint, --connector and --version must exist
+    (tracebacks before)."""
+    from agents.registry import resolve_agent_dir
+    from benchmark.recipes import VERSIONS
+    from envs.catalog import CATALOG
+
+    try:
+        agent_dir = resolve_agent_dir(args.finetune)
+    except FileNotFoundError as err:
+        parser.error(str(err))
+    agent = json.loads((agent_dir / "agent.json").read_text()).get("agent")
+    if agent != "iql":
+        parser.error(f"--finetune {args.finetune} holds a {agent} checkpoint, not LOTJ's (iql)")
+    if args.connector not in CATALOG:
+        parser.error(f"--connector {args.connector!r} is not a catalog connector; known: "
+                     f"{sorted(CATALOG)}")
+    if args.version not in VERSIONS:
+        parser.error(f"--version must be one of {list(VERSIONS)}, got {args.version!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="a paper001 `dataset recipe` folder")
@@ -352,6 +391,12 @@ def main() -> None:
                         help="an IQLConfig override (repeatable): with --classifier, e.g. "
                         "classifier_color_jitter=0; with --loss, e.g. policy_color_jitter=0.4")
     args = parser.parse_args()
+    # `args.steps or 3000` read an explicit 0 as the default; negatives ended in tracebacks.
+    for name, low in (("steps", 1), ("episodes", 1), ("batch_size", 1), ("trials", 0),
+                      ("seed", 0)):
+        value = getattr(args, name)
+        if value is not None and value < low:
+            parser.error(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
     torch.set_num_threads(1)
     if args.config and args.finetune:
         parser.error("--config does not apply with --finetune (see --beta, --online-fraction)")
@@ -361,6 +406,7 @@ def main() -> None:
         overrides = classifier_overrides(args.config, args.steps or 5000, args.batch_size)
         if isinstance(overrides, str):
             parser.error(overrides)
+        _check_data(parser, args.data)
         _print_classifier(args, overrides)
         return
     args.steps = args.steps or 3000
@@ -370,6 +416,7 @@ def main() -> None:
             finetune_overrides(args.beta, args.online_fraction)
         except ValueError as err:
             parser.error(str(err))
+        _check_finetune(parser, args)
         r = finetune_check(args.finetune, args.connector, args.version, args.trials,
                            args.episodes, args.seed, args.beta, args.online_fraction)
         w = r["weights"]
@@ -387,6 +434,7 @@ def main() -> None:
     config = policy_config(args.config)
     if isinstance(config, str):
         parser.error(config)
+    _check_data(parser, args.data)
     dataset = load_recipe(args.data)
     probe = make_env(f"InsertBench/Connector-DT12-{recipe_version(args.data)}", PAPER001_ENV)
     started = time.process_time()

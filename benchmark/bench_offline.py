@@ -55,10 +55,13 @@ from benchmark.recipes import (
     PAPER001_STEPS,
     PAPER004_ENV,
     PAPER004_STEPS,
+    is_recipe_dir,
     load_recipe,
+    missing_parts,
     paper004_env,
     recipe_connectors,
     recipe_version,
+    unfinished_message,
 )
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
 from envs.episode import summarize
@@ -415,6 +418,8 @@ def parse_overrides(items: list[str] | None, option: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
+        if key in overrides:  # the first value was silently dropped
+            raise ValueError(f"{option} {key} is given twice")
         overrides[key] = value
     return overrides
 
@@ -570,6 +575,9 @@ def _print_state_iql(args: argparse.Namespace, out: Path, state_iql: Path,
               f"{paper[0]} | {paper[1]}")
 
 
+#: Integer arguments and their least allowed value.
+COUNT_ARGS = {"seed": 0, "pretrain_steps": 0, "batch_size": 1, "eval_episodes": 1,
+              "finetune_steps": 0, "online_trials": 0, "classifier_episodes": 1, "threads": 1}
 PRESET_KEYS = {"name", "description", "paper", "recipe", "bench"}
 RECIPE_KEYS = {"scale", "episodes", "version", "seed"}
 BENCH_KEYS = {"pretrain_steps", "batch_size", "eval_episodes", "finetune_steps", "online_trials",
@@ -654,9 +662,21 @@ def main() -> None:
             parser.error(f"preset {args.preset} is for {preset['paper']}, not {args.paper}")
         parser.set_defaults(paper=preset["paper"], **preset.get("bench", {}))
         args = parser.parse_args()  # the preset's values, then the command line's
-        if args.data is None:
-            args.data = _data_from_preset(preset, args.out)
-    if args.paper is None or args.data is None:
+    # Checked here, before any data is collected or bench.json written (a preset's [bench]
+    # values bypass argparse's type=): these ended in tracebacks, some after pretraining.
+    for name, low in COUNT_ARGS.items():
+        value = getattr(args, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            parser.error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+    if args.paper is not None and args.tasks:
+        from envs.catalog import CATALOG
+
+        known = (list(PAPER004_FIG3) + list(PAPER004_CHALLENGE) if args.paper == "paper004"
+                 else sorted(CATALOG))
+        unknown = sorted(set(args.tasks) - set(known))
+        if unknown:  # paper004 dropped them silently, paper001 failed after pretraining
+            parser.error(f"--tasks {unknown} are not {args.paper} tasks; known: {known}")
+    if args.paper is None or (args.data is None and not args.preset):
         parser.error("give the paper and --data, or --preset")
     if args.methods and args.paper != "paper001":
         parser.error("--methods applies to paper001 only")
@@ -667,6 +687,17 @@ def main() -> None:
             parse_lotj_config(args.lotj_config, args.pretrain_steps, args.batch_size)
         except ValueError as err:
             parser.error(str(err))
+    if args.data is None:  # the preset's recipe, collected (or resumed) after every check
+        args.data = _data_from_preset(preset, args.out)
+    if not is_recipe_dir(args.data):
+        parser.error(f"--data {args.data} is not an `insertbench dataset recipe` folder "
+                     "(no recipe.json)")
+    recorded = json.loads((args.data / "recipe.json").read_text())["recipe"]
+    if recorded != args.paper:
+        parser.error(f"--data {args.data} holds the {recorded} recipe, not {args.paper}'s")
+    missing = missing_parts(args.data)
+    if missing:  # a FileNotFoundError traceback after bench.json was written
+        parser.error(unfinished_message(args.data, missing))
     torch.set_num_threads(args.threads)
     _check_args(args.out, args)
     args.version = recipe_version(args.data)  # the tasks the data was recorded on

@@ -45,9 +45,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from typer import BadParameter
 
 from benchmark.bench_env import non_negative_int, positive_int
-from benchmark.cli_options import parse_env_kwargs
+from benchmark.cli_options import innermost_message, parse_env_kwargs
 from benchmark.learned_reward import heldout_error_rates
 from benchmark.train import confusion_rates, make_env, train
 from benchmark.train_cli import parse_config_overrides
@@ -130,8 +131,10 @@ def main() -> None:
             demo_episodes=args.demos, progress=False,
             stop_when=(held_target(args.target, args.early_stop) if args.early_stop else None),
         )
-    except ValueError as err:
-        parser.error(str(err))
+    except (ValueError, TypeError, FileNotFoundError, BadParameter) as err:
+        # BadParameter: a malformed -e/-c item; TypeError: gym's unknown env kwarg;
+        # FileNotFoundError: a reward_classifier directory that is not there.
+        parser.error(innermost_message(err))
     entries = json.loads((result.out_dir / "evaluations.json").read_text())
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         confusion = next(e.get("reward_confusion", {}) for e in entries

@@ -69,6 +69,8 @@ def train_command(
                                  f"got {sanity_margin_mm}")
     if steps < 1:
         raise typer.BadParameter(f"--steps must be >= 1, got {steps}")
+    if seed < 0:  # NumPy refused it only after every rollout: "expected non-negative integer"
+        raise typer.BadParameter(f"--seed must be >= 0, got {seed}")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"--out {out} exists and is not a directory")
     env_kwargs = parse_env_kwargs(env) | {"image_size": image_size}

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -173,10 +174,16 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
     from envs import p_controller
 
     out = Path(out)
-    _check_config(out, config)
+    # The env first: a bad task ID or env kwarg must not leave a collect_config.json that
+    # refuses the corrected rerun ("holds a collection made with other settings").
+    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
+    try:
+        _check_config(out, config)
+    except ValueError:
+        env.close()
+        raise
     episode_dir = out / "episodes"
     episode_dir.mkdir(exist_ok=True)
-    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     expert = p_controller(env)
     kept: list[Path] = []
     attempts = 0
@@ -248,10 +255,13 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
                     infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
                 )
             )
-    with minari_root(Path(out).resolve() / "minari"), warnings.catch_warnings():
+    root = Path(out).resolve() / "minari"
+    with minari_root(root), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")
-        if config.minari_id in minari.list_local_datasets():
-            minari.delete_dataset(config.minari_id)
+        # Rebuilt from the episode files: remove whatever is there, also a folder that a build
+        # killed before its metadata.json left (Minari does not list it as a dataset, yet
+        # refuses to write over it: every rerun failed with "already exists").
+        shutil.rmtree(root / config.minari_id, ignore_errors=True)
         dataset = minari.create_dataset_from_buffers(
             dataset_id=config.minari_id,
             buffer=buffers,

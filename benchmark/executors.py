@@ -296,5 +296,8 @@ def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -
     if kind == "ray":
         return RayExecutor(workers, address=ray_address)
     if kind == "inline":
+        if workers != 1:  # it was silently one cell at a time
+            raise ValueError(f"the inline executor runs one cell at a time in this process; "
+                             f"workers must be 1, got {workers} (use --executor local)")
         return InlineExecutor()
     raise ValueError(f"unknown executor {kind!r}; choose local, ray or inline")

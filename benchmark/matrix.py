@@ -65,6 +65,9 @@ def run_matrix(
         heartbeat_s: how often running markers are refreshed.
         show_progress: draw a progress bar over cells.
     """
+    # Absolute: the store records each cell's folder, and `leaderboard submit --from-matrix`
+    # reads it from wherever it runs; a relative path pointed into that working directory.
+    artifacts_root = Path(artifacts_root).absolute()
     provenance = collect_provenance()
     statuses = store.statuses()
     todo = deque(

@@ -148,12 +148,25 @@ def is_recipe_dir(path: Path) -> bool:
     return (Path(path) / RECIPE_JSON).is_file()
 
 
+def missing_parts(out: Path) -> list[str]:
+    """Folders of the recipe's parts whose Minari dataset is not written yet: the collection
+    was interrupted (``recipe.json`` is written before the first part)."""
+    description = json.loads((Path(out) / RECIPE_JSON).read_text())
+    return [p["folder"] for p in description["parts"]
+            if not (Path(out) / p["folder"] / "minari" / CollectConfig(**p["collect"]).minari_id
+                    / "data" / "metadata.json").is_file()]
+
+
 def load_recipe(out: Path) -> dict[str, Any]:
-    """All parts of a collected recipe as one Dataset with ``task_id`` and ``is_demo``."""
+    """All parts of a collected recipe as one Dataset with ``task_id`` and ``is_demo``;
+    ValueError for an unfinished collection."""
     from benchmark.train import dataset_from_minari
 
     out = Path(out).resolve()  # Minari's root must be absolute
     description = json.loads((out / RECIPE_JSON).read_text())
+    missing = missing_parts(out)
+    if missing:  # Minari's own error spoke of download=True
+        raise ValueError(unfinished_message(out, missing))
     datasets = []
     for part in description["parts"]:
         data = dict(dataset_from_minari(load(CollectConfig(**part["collect"]),
@@ -171,6 +184,12 @@ def load_recipe(out: Path) -> dict[str, Any]:
         else:
             merged[key] = np.concatenate([d[key] for d in datasets])
     return merged
+
+
+def unfinished_message(out: Path, missing: list[str]) -> str:
+    """One line for a recipe folder whose collection was interrupted."""
+    return (f"{out} is an unfinished `insertbench dataset recipe` collection ({len(missing)} "
+            f"parts not written, e.g. {missing[0]}); rerun the command that made it to finish")
 
 
 def socket_offsets(data: dict[str, Any]) -> np.ndarray:

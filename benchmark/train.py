@@ -220,7 +220,13 @@ def load_demos(path: str | Path) -> Dataset:
                              "(no collect_config.json)")
         return dataset_from_minari(load(CollectConfig(**json.loads(config_file.read_text())),
                                         path))
-    return load_dataset(path)
+    dataset = load_dataset(path)
+    missing = [k for k in ("obs", "action", "reward", "next_obs", "terminated", "truncated")
+               if k not in dataset]
+    if missing:  # e.g. one episode file of `dataset collect`: a KeyError in pretrain before
+        raise ValueError(f"{path} is not a saved Dataset (no {missing}): give a run's "
+                         "demos.npz or an `insertbench dataset collect` / `recipe` folder")
+    return dataset
 
 
 def act_and_step(env: gym.Env, agent: Agent, obs: Any, hook: Callable | None = None):
@@ -543,6 +549,11 @@ def train(
         raise ValueError(f"seed must be >= 0, got {seed}")
     if eval_episodes < 0:
         raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
+    if demo_episodes < 0:  # else an agent that needs demos silently trained without any
+        raise ValueError(f"demo_episodes must be >= 0, got {demo_episodes}")
+    if demos is not None and demo_episodes > 0:  # else demo_episodes was silently ignored
+        raise ValueError(f"give demos ({demos if isinstance(demos, str | Path) else 'a dataset'})"
+                         f" or demo_episodes ({demo_episodes}), not both")
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:
@@ -578,7 +589,11 @@ def train(
     } | ({"num_envs": num_envs} if num_envs != 1 else {}))
     ckpt = _read_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"
-    if ckpt is not None and run_file.is_file():
+    if ckpt is not None and not run_file.is_file():
+        # Resuming would continue whatever agent the checkpoint holds, whatever was asked.
+        raise ValueError(f"{out_dir} holds a checkpoint but no run.json, so it cannot be "
+                         "checked to be this run; use another out_dir")
+    if ckpt is not None:
         previous = json.loads(run_file.read_text())
         changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)]
         if changed:
@@ -590,6 +605,9 @@ def train(
     env = make_env(task_id, env_kwargs)
     out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
     # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
+    if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
+        warnings.warn(f"{out_dir} holds no checkpoint (the earlier run stopped before its "
+                      f"first one): starting from step 0", UserWarning, stacklevel=2)
     learning_starts = full_config.get("learning_starts")
     if learning_starts is not None and 0 < steps < learning_starts:
         warnings.warn(

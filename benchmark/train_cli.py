@@ -27,6 +27,8 @@ def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise typer.BadParameter(f"--config expects key=value, got {item!r}")
+        if key in out:  # as --env: the first value was silently dropped
+            raise typer.BadParameter(f"--config {key} is given twice")
         out[key] = value.strip("[]") if value.startswith("[") else value
     return out
 
@@ -191,6 +193,15 @@ def eval_command(
     from benchmark.train import make_base_policy, make_env
     from envs.episode import summarize
 
+    if json_out is not None:  # checked before the episodes, not after them
+        existing = json_out.absolute().parent
+        while not existing.exists():  # the folders the write will create
+            existing = existing.parent
+        if json_out.is_dir() or not existing.is_dir():
+            raise typer.BadParameter(f"cannot write {json_out}: "
+                                     + ("it is a directory" if json_out.is_dir() else
+                                        f"{existing} is not a directory"),
+                                     param_hint="--json-out")
     agent_dir, run = resolve_checkpoint(checkpoint)
     trained_on = run.get("task_id") if run else None
     if trained_on is not None and trained_on != task and not allow_other_task:

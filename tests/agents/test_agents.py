@@ -260,12 +260,34 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("td3_lfd", {"bc_weight": -1}, r"TD3LfDConfig.bc_weight must be >= 0"),
         ("residual_sac", {"residual_scale": 0}, r"ResidualSACConfig.residual_scale must be > 0"),
         ("sac", {"critic_layer_norm": "maybe"}, r"critic_layer_norm must be of type bool"),
+        # adv30: a 0-wide layer trained a constant classifier, -1 ended in a torch error
+        ("vice", {"vice_hidden": "0"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
+        ("vice", {"vice_hidden": "256,-1"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
+        ("localize", {"hidden": "0"}, r"LocalizeConfig.hidden must be a non-empty tuple"),
+        ("state_iql", {"hidden": ""}, r"StateIQLConfig.hidden must be a non-empty tuple"),
     ],
 )
 def test_bad_config_values_raise_clear_errors(name, config, pattern):
     env = gym.make(STANDIN)
     with pytest.raises(ValueError, match=pattern):
         make_agent(name, env.observation_space, env.action_space, config, **agent_kwargs(name, env))
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value"),
+    [("bc", "lr", "inf"), ("iql", "beta", "inf"), ("awac", "actor_lr", float("inf")),
+     ("oda", "kl_weight", "inf"), ("vice", "vice_lr", "inf"), ("rlpd", "actor_lr", "inf"),
+     ("hil_serl", "operator_action_noise", "inf"), ("hg_dagger", "lr", "-inf"),
+     ("iql", "exploration_std", "inf"), ("straight_down", "search_force_n", "inf")],
+)
+def test_non_finite_config_values_are_refused(name, field, value):
+    """An infinite learning rate passed every `> 0` range check and trained NaN weights (bc
+    failed only at its first env step, after pretraining: "action contains NaN")."""
+    from agents import agent_spec
+    from agents.config import build_config
+
+    with pytest.raises(ValueError, match=rf"\.{field} must be a finite number, got "):
+        build_config(agent_spec(name).config_cls, {field: value})
 
 
 def test_cli_strings_convert_to_typed_fields():

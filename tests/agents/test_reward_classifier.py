@@ -155,6 +155,7 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     (["--sanity-margin-mm", "nan"], "--sanity-margin-mm must be a finite number >= 0"),
     (["--sanity-margin-mm", "-1"], "--sanity-margin-mm must be a finite number >= 0"),
     (["--steps", "0"], "--steps must be >= 1"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),  # adv30: after all the rollouts
 ])
 def test_cli_rejects_bad_options_with_one_clear_line(tmp_path, args, message):
     res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out",

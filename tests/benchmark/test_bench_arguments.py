@@ -93,3 +93,66 @@ def test_bench_lotj_policy_refuses_classifier_arguments_before_loading_data(
     recipe loads."""
     code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main, *args)
     assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["paper004", "--data", "no_such_dir"], "--data no_such_dir is not an `insertbench "
+         "dataset recipe` folder (no recipe.json)"),
+        (["paper001", "--data", "data"], "--data data holds the paper004 recipe, not "
+         "paper001's"),
+        (["paper004", "--data", "data", "--threads", "0"], "--threads must be an integer >= 1"),
+        (["paper004", "--data", "data", "--batch-size", "0"], "--batch-size must be an integer"),
+        (["paper004", "--data", "data", "--pretrain-steps", "-5"], "--pretrain-steps must be"),
+        (["paper004", "--data", "data", "--eval-episodes", "0"], "--eval-episodes must be"),
+        (["paper004", "--data", "data", "--tasks", "USACPlug", "Bogus"],
+         "--tasks ['Bogus'] are not paper004 tasks"),
+        (["paper001", "--data", "data", "--tasks", "DT12x"], "--tasks ['DT12x'] are not paper001"),
+    ],
+)
+def test_bench_offline_refuses_bad_data_counts_and_tasks_before_writing_out(
+    capsys, monkeypatch, tmp_path, args, message,
+):
+    """Each ended in a traceback (a missing recipe.json, torch's set_num_threads(0), AWACConfig's
+    check after loading the data) with bench.json already written, so the corrected rerun was
+    refused as "other settings"; unknown paper004 --tasks were dropped silently."""
+    from benchmark import bench_offline
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "recipe.json").write_text('{"recipe": "paper004", "parts": []}')
+    code, err = _exit_message(capsys, monkeypatch, bench_offline.main, *args, "--out", "out")
+    assert code == 2 and message in err.splitlines()[-1], err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "p001", "--steps", "0"], "--steps must be >= 1, got 0"),
+        (["--data", "p001", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["--data", "p001", "--batch-size", "-1"], "--batch-size must be >= 1, got -1"),
+        (["--data", "no_such_dir"], "--data no_such_dir is not an `insertbench dataset recipe`"),
+        (["--data", "p004"], "--data p004 holds the paper004 recipe; this needs paper001's"),
+        (["--data", "p004", "--classifier"], "holds the paper004 recipe"),
+        (["--finetune", "no_such_dir"], "no agent checkpoint under no_such_dir"),
+        (["--finetune", "rlpd"], "--finetune rlpd holds a rlpd checkpoint, not LOTJ's (iql)"),
+        (["--finetune", "iql", "--connector", "Bogus"], "--connector 'Bogus' is not a catalog"),
+        (["--finetune", "iql", "--version", "v9"], "--version must be one of ['v0', 'v1', 'v2']"),
+    ],
+)
+def test_bench_lotj_policy_refuses_bad_data_checkpoints_and_counts(
+    capsys, monkeypatch, tmp_path, args, message,
+):
+    """`--steps 0` used to train 3000 steps (`args.steps or 3000`); the others ended in a
+    FileNotFoundError, KeyError 'wrist' or gymnasium NameNotFound traceback."""
+    monkeypatch.chdir(tmp_path)
+    for name, recipe in (("p001", "paper001"), ("p004", "paper004")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "recipe.json").write_text(f'{{"recipe": "{recipe}", "parts": []}}')
+    for agent in ("rlpd", "iql"):
+        (tmp_path / agent).mkdir()
+        (tmp_path / agent / "agent.json").write_text(f'{{"agent": "{agent}"}}')
+    code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main, *args)
+    assert code == 2 and message in err.splitlines()[-1], err

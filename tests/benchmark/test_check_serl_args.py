@@ -76,3 +76,24 @@ def test_pixel_vice_policy_reads_the_cameras(args, policy_keys, monkeypatch, cap
     assert (set(keys) if isinstance(keys, tuple) else keys) == policy_keys
     assert seen["env_kwargs"]["obs_mode" if args else "reward"] == (
         "state+pixels" if args else "vice")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-e", "goal_noise_mm"], "--env expects KEY=VALUE, got 'goal_noise_mm'"),
+    (["-e", "grayscale=True"], "values are JSON, write grayscale=true"),
+    (["-c", "utd_ratio"], "--config expects key=value, got 'utd_ratio'"),
+    (["-e", "bogus=1"], "got an unknown kwarg 'bogus'"),
+    (["-e", "reward=classifier", "-e", "reward_classifier=no_such_dir"],
+     "no reward classifier in no_such_dir"),
+])
+def test_malformed_items_and_unknown_kwargs_are_one_usage_line(args, message, monkeypatch,
+                                                               capsys, tmp_path):
+    """These ended in a Typer BadParameter, TypeError or FileNotFoundError traceback."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["check_serl", "--steps", "10", *args, "--out", "run"])
+    with pytest.raises(SystemExit) as stop:
+        check_serl.main()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err.splitlines()[-1], err
+    assert "Traceback" not in err and "kwargs (" not in err

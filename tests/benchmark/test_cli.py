@@ -217,6 +217,16 @@ def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in
     assert not (in_tmp / "runs").exists()
 
 
+def test_inline_executor_refuses_more_workers_and_leaves_no_store(capsys, in_tmp):
+    """`--executor inline --workers 4` ran one cell at a time without a word."""
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--executor", "inline", "--workers", "4")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "workers must be 1, got 4" in lines[0], err
+    assert not (in_tmp / "runs").exists()
+
+
 @pytest.mark.parametrize(("env", "message"), [
     ("obs_mode=pixels", "trained on observations {'tcp_pose': (6,)"),
     ("action_mode=pose", "trained on actions (3,), but the env"),
@@ -240,6 +250,47 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
                            "runs/pc", "--episodes", "1", "--json-out", "evals/pc.json")
     assert code == 0, err
     assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
+
+
+@pytest.mark.parametrize(("json_out", "message"), [
+    ("evals", "cannot write evals: it is a directory"),
+    ("notes.txt/pc.json", "notes.txt is not a directory"),
+])
+def test_eval_refuses_a_json_out_it_cannot_write_before_evaluating(capsys, in_tmp, monkeypatch,
+                                                                   json_out, message):
+    """`--json-out DIR` failed with IsADirectoryError after every episode had run."""
+    import benchmark.evaluate
+
+    (in_tmp / "evals").mkdir()
+    (in_tmp / "notes.txt").write_text("")
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluated before refusing --json-out")
+
+    monkeypatch.setattr(benchmark.evaluate, "evaluate", no_evaluation)
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--json-out", json_out)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_a_config_key_given_twice_is_refused(capsys, in_tmp):
+    """`-c utd_ratio=1 -c utd_ratio=4` trained with 4 without a word, while `--env` refuses a
+    key given twice; bench_offline's --lotj-config and bench_lotj_policy's --config alike."""
+    from benchmark.bench_offline import parse_overrides
+
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "rlpd",
+                           "--steps", "10", "-c", "utd_ratio=1", "-c", "utd_ratio=4",
+                           "--out", "runs/x")
+    assert code == 2 and "--config utd_ratio is given twice" in err, err
+    assert not (in_tmp / "runs").exists()
+    with pytest.raises(ValueError, match="--lotj-config beta is given twice"):
+        parse_overrides(["beta=1", "beta=2"], "--lotj-config")
 
 
 def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):

@@ -72,6 +72,17 @@ def test_resume_gives_the_same_dataset_as_one_run(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
+def test_a_rerun_rebuilds_a_minari_dataset_whose_build_was_killed(tmp_path):
+    """Killed while Minari wrote it (data folder made, metadata.json not yet), the dataset is
+    not listed by Minari, which still refused to write over it: every rerun failed with
+    "A Minari dataset with ID ... already exists and it cannot be overridden"."""
+    config = CollectConfig("InsertBench/USB-v0", episodes=2, max_steps=3)
+    collect(config, tmp_path, progress=False)
+    (tmp_path / "minari" / config.minari_id / "data" / "metadata.json").unlink()
+    assert collect(config, tmp_path, progress=False).total_episodes == 2
+    assert load(config, tmp_path).total_episodes == 2
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     collect_episodes(CollectConfig(TASK, episodes=2), tmp_path, progress=False)
     # The message names the field that differs, not the whole stored config.
@@ -131,3 +142,19 @@ def test_cli_collect_refuses_a_bad_id_or_seed_before_collecting(tmp_path, monkey
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "d").exists()
+
+
+def test_cli_collect_after_a_bad_env_kwarg_accepts_the_corrected_rerun(tmp_path, monkeypatch,
+                                                                        capsys):
+    """A typo in --env (or --task) used to leave d/collect_config.json behind, so the corrected
+    command was refused: "d holds a collection made with other settings"."""
+    monkeypatch.chdir(tmp_path)
+    command = ["dataset", "collect", "--task", "InsertBench/USB-v0", "--episodes", "1",
+               "--max-steps", "2", "--out", "d"]
+    with pytest.raises(SystemExit) as stop:
+        app([*command, "--env", "goal_noise_mm=abc"])
+    assert stop.value.code == 1 and "goal_noise_mm" in capsys.readouterr().err
+    assert not (tmp_path / "d" / "collect_config.json").exists()
+    with pytest.raises(SystemExit) as stop:
+        app([*command, "--env", "goal_noise_mm=1.0"])
+    assert stop.value.code == 0, capsys.readouterr().err

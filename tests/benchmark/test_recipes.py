@@ -95,6 +95,31 @@ def test_recipe_loads_as_one_labelled_dataset(recipe_dir):
     assert load_recipe(recipe_dir)["action"].shape == data["action"].shape
 
 
+def test_an_interrupted_recipe_is_named_unfinished_not_a_download(recipe_dir, tmp_path,
+                                                                    monkeypatch, capsys):
+    """recipe.json is written before the first part: an interrupted `dataset recipe` gave
+    `train --demos` Minari's "not found locally ... Use download=True", and bench_offline a
+    FileNotFoundError traceback after writing its bench.json."""
+    import shutil
+
+    from benchmark import bench_offline
+
+    partial = tmp_path / "partial"
+    shutil.copytree(recipe_dir, partial)
+    shutil.rmtree(partial / "USBA-rollouts")  # the part the interruption never reached
+    with pytest.raises(ValueError, match=r"unfinished `insertbench dataset recipe` collection "
+                                         r"\(1 parts not written, e.g. USBA-rollouts\)"):
+        load_demos(partial)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["bench_offline", "paper004", "--data", "partial",
+                                      "--out", "out"])
+    with pytest.raises(SystemExit) as exited:
+        bench_offline.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "unfinished" in err.splitlines()[-1], err
+    assert not (tmp_path / "out").exists()
+
+
 def test_oda_trains_through_the_runner_and_adapts_on_the_target_task(recipe_dir, tmp_path):
     config = {"pretrain_steps": 5, "batch_size": 8, "actor_hidden": "16", "critic_hidden": "16",
               "context_hidden": "8", "context_size": 4, "batch_per_task": 4,

@@ -197,6 +197,50 @@ def test_a_negative_seed_is_refused_before_the_run_directory_exists(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"demo_episodes": -3}, "demo_episodes must be >= 0, got -3"),
+    ({"demo_episodes": 2, "demos": "demos.npz"}, r"give demos \(demos.npz\) or demo_episodes"),
+])
+def test_demo_arguments_that_would_be_ignored_are_refused(tmp_path, kwargs, message):
+    """`--demo-episodes -3` trained td3_lfd / rlpd without any demonstrations (the default 20
+    are given only for 0); with --demos, --demo-episodes was silently ignored."""
+    with pytest.raises(ValueError, match=message):
+        train(TASK, "td3_lfd", seed=0, steps=10, config=SAC_SMALL, out_dir=tmp_path / "run",
+              **kwargs, **RUN)
+    assert not (tmp_path / "run").exists()
+
+
+def test_demos_that_are_not_a_dataset_are_named_so(tmp_path):
+    """One episode file of `dataset collect` (attempt_000000.npz) as --demos ended in
+    `KeyError: 'terminated'` from pretrain."""
+    np.savez(tmp_path / "attempt_000000.npz", actions=np.zeros((2, 3)), rewards=np.zeros(2))
+    with pytest.raises(ValueError, match=r"attempt_000000.npz is not a saved Dataset \(no \["
+                                         r"'obs', 'action', 'reward'"):
+        train(TASK, "td3_lfd", seed=0, steps=10, config=SAC_SMALL, out_dir=tmp_path / "run",
+              demos=tmp_path / "attempt_000000.npz", **RUN)
+
+
+def test_a_rerun_without_a_checkpoint_says_it_starts_from_zero(tmp_path):
+    """Stopped before its first checkpoint, a run was restarted from step 0 by the rerun that
+    was meant to resume it, without a word."""
+    import shutil
+
+    train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    shutil.rmtree(tmp_path / "checkpoint")  # as if killed before the first checkpoint
+    with pytest.warns(UserWarning, match="holds no checkpoint .* starting from step 0"):
+        result = train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    assert result.steps == 20
+
+
+def test_a_checkpoint_without_run_json_is_not_resumed_as_another_agent(tmp_path):
+    """With run.json gone, `train --agent td3` resumed the SAC checkpoint silently (and kept
+    training SAC under no run.json)."""
+    train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    (tmp_path / "run.json").unlink()
+    with pytest.raises(ValueError, match="holds a checkpoint but no run.json"):
+        train(TASK, "td3", seed=0, steps=40, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+
+
 def test_resuming_with_different_settings_is_refused(tmp_path):
     train(TASK, "sac", seed=0, steps=50, config=SAC_SMALL, out_dir=tmp_path, **RUN)
     with pytest.raises(ValueError, match=r"differs in \['config'\]"):

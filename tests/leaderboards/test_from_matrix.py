@@ -64,6 +64,25 @@ def test_matrix_cells_become_one_builtin_entry_per_method_covering_the_track(
     assert len(Ledger("ledger").entries()) == 1
 
 
+def test_from_matrix_finds_the_checkpoints_from_another_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    """The store recorded `runs/a/<hash>` relative to where the matrix ran, so a submission with
+    `--store` from anywhere else failed: "cell ... has no runs/a/.../checkpoint/agent"."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    Path("tiny-seed.toml").write_text(PRESET)
+    with Store("runs/tiny-seed.sqlite") as store:
+        run_matrix(load_preset("tiny-seed.toml").cells, store, InlineExecutor(),
+                   artifacts_root=Path("runs/a"), show_progress=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [
+        "leaderboard", "submit", "--from-matrix", "work/tiny-seed.toml", "--store",
+        "work/runs/tiny-seed.sqlite", "--track", "tiny", "--ledger", "ledger"])
+    assert result.exit_code == 0, result.output
+    assert len(Ledger("ledger").entries()) == 1
+
+
 def test_from_matrix_without_a_store_is_one_line(tmp_path, monkeypatch, tiny_track) -> None:
     monkeypatch.chdir(tmp_path)
     Path("tiny-seed.toml").write_text(PRESET)
