@@ -498,7 +498,7 @@ def train(
     eval_episodes: int = 10,
     checkpoint_every: int | None = None,
     demos: Dataset | str | Path | None = None,
-    demo_episodes: int = 0,
+    demo_episodes: int | None = None,
     log_every: int = 100,
     progress: bool | None = None,
     intervene: Callable[[Observation, np.ndarray], np.ndarray | None] | None = None,
@@ -526,7 +526,8 @@ def train(
             (Minari), passed to ``agent.pretrain``.
         demo_episodes: if > 0 and ``demos`` is None, roll out the task's hand-designed
             controller for this many episodes as demonstrations. Agents that need demos
-            (``td3_lfd``, ``bc``) get ``DEFAULT_DEMO_EPISODES`` when neither is given.
+            (``td3_lfd``, ``bc``, ``rlpd``, ...) get ``DEFAULT_DEMO_EPISODES`` when neither is
+            given (None) and refuse 0.
         log_every: TensorBoard period of the agent's update metrics [env steps].
         progress: show a progress bar; None (default) shows it only on a terminal.
         intervene: human-in-the-loop hook (HIL-SERL): called with (obs, agent action) every
@@ -549,9 +550,9 @@ def train(
         raise ValueError(f"seed must be >= 0, got {seed}")
     if eval_episodes < 0:
         raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
-    if demo_episodes < 0:  # else an agent that needs demos silently trained without any
+    if demo_episodes is not None and demo_episodes < 0:  # else trained without any demos
         raise ValueError(f"demo_episodes must be >= 0, got {demo_episodes}")
-    if demos is not None and demo_episodes > 0:  # else demo_episodes was silently ignored
+    if demos is not None and demo_episodes:  # else demo_episodes was silently ignored
         raise ValueError(f"give demos ({demos if isinstance(demos, str | Path) else 'a dataset'})"
                          f" or demo_episodes ({demo_episodes}), not both")
     from torch.utils.tensorboard import SummaryWriter
@@ -563,8 +564,12 @@ def train(
         raise ValueError(f"got {len(eval_seeds)} eval_seeds for eval_episodes={eval_episodes}")
     _check_seeds_disjoint(seed, eval_seeds)
     spec = agent_spec(agent_name)
-    if spec.needs_demos and demos is None and demo_episodes == 0:
-        demo_episodes = DEFAULT_DEMO_EPISODES
+    if spec.needs_demos and demos is None:
+        if demo_episodes == 0:  # it used to mean the default: an explicit 0 got 20 demos
+            raise ValueError(f"{agent_name} learns from demonstrations: give demo_episodes "
+                             f">= 1 (default {DEFAULT_DEMO_EPISODES}) or demos")
+        demo_episodes = demo_episodes or DEFAULT_DEMO_EPISODES
+    demo_episodes = demo_episodes or 0
     if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
         raise ValueError(f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}")
     full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
@@ -659,6 +664,12 @@ def train(
             run.train_wall_s += time.perf_counter() - started
             (out_dir / "pretrain.json").write_text(json.dumps(metrics, indent=1))
             run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
+        elif full_config.get("pretrain_steps", 0) > 0:  # else they were skipped without a word
+            warnings.warn(
+                f"{agent_name} has no offline data (give demos or demo_episodes), so its "
+                f"pretrain_steps={full_config['pretrain_steps']} do not run: it learns online "
+                "only", UserWarning, stacklevel=2,
+            )
         if spec.needs_context:
             # Task inference (paper 004, Algorithm 2): demonstrations of the target task.
             context = collect_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES)

@@ -67,8 +67,10 @@ def train_command(
         typer.Option(help="Demos for pretrain: a .npz dataset or a `dataset collect` directory."),
     ] = None,
     demo_episodes: Annotated[
-        int, typer.Option(help="Collect this many demos with the task's hand controller.")
-    ] = 0,
+        int | None,
+        typer.Option(help="Collect this many demos with the task's hand controller (agents "
+                          "that learn from demos: 20 unless --demos is given)."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     num_envs: Annotated[
         int, typer.Option(help="Worlds stepped at once on threads (--steps a multiple).")

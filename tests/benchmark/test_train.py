@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -200,6 +201,8 @@ def test_a_negative_seed_is_refused_before_the_run_directory_exists(tmp_path):
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"demo_episodes": -3}, "demo_episodes must be >= 0, got -3"),
     ({"demo_episodes": 2, "demos": "demos.npz"}, r"give demos \(demos.npz\) or demo_episodes"),
+    # An explicit 0 used to mean the default 20 for agents that learn from demonstrations.
+    ({"demo_episodes": 0}, "td3_lfd learns from demonstrations: give demo_episodes >= 1"),
 ])
 def test_demo_arguments_that_would_be_ignored_are_refused(tmp_path, kwargs, message):
     """`--demo-episodes -3` trained td3_lfd / rlpd without any demonstrations (the default 20
@@ -218,6 +221,21 @@ def test_demos_that_are_not_a_dataset_are_named_so(tmp_path):
                                          r"'obs', 'action', 'reward'"):
         train(TASK, "td3_lfd", seed=0, steps=10, config=SAC_SMALL, out_dir=tmp_path / "run",
               demos=tmp_path / "attempt_000000.npz", **RUN)
+
+
+def test_pretraining_without_offline_data_is_said_not_skipped_silently(tmp_path):
+    """`train --agent iql -c pretrain_steps=5000` without --demos learned online only, and
+    nothing said that the offline phase never ran."""
+    config = {"hidden": (32, 32), "batch_size": 16, "learning_starts": 40, "pretrain_steps": 50}
+    with pytest.warns(UserWarning, match="iql has no offline data .* pretrain_steps=50 do not "
+                                         "run: it learns online only"):
+        train(TASK, "iql", seed=0, steps=20, config=config, out_dir=tmp_path / "a", **RUN)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(TASK, "iql", seed=0, steps=20, config=config, out_dir=tmp_path / "b",
+              demo_episodes=2, **RUN)
+    assert not [w for w in caught if "no offline data" in str(w.message)]  # it pretrained
+    assert (tmp_path / "b" / "pretrain.json").is_file()
 
 
 def test_a_rerun_without_a_checkpoint_says_it_starts_from_zero(tmp_path):
