@@ -687,6 +687,8 @@ def main() -> None:
             parse_lotj_config(args.lotj_config, args.pretrain_steps, args.batch_size)
         except ValueError as err:
             parser.error(str(err))
+    if args.out.exists() and not args.out.is_dir():  # a NotADirectoryError traceback before
+        parser.error(f"--out {args.out} is a file, not a folder")
     if args.data is None:  # the preset's recipe, collected (or resumed) after every check
         args.data = _data_from_preset(preset, args.out)
     if not is_recipe_dir(args.data):

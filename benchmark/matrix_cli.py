@@ -33,8 +33,17 @@ matrix_app = typer.Typer(
 console = Console()
 
 PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) or TOML path.")]
+def _check_store(path: Path | None) -> Path | None:
+    """A store is a file: a folder ended in SQLite's "unable to open database file"."""
+    if path is not None and path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder; give the SQLite file, e.g. "
+                                 f"{path / 'results.sqlite'}")
+    return path
+
+
 StoreOpt = Annotated[
-    Path | None, typer.Option("--store", help="SQLite store [default: runs/<preset>.sqlite].")
+    Path | None, typer.Option("--store", help="SQLite store [default: runs/<preset>.sqlite].",
+                              callback=_check_store)
 ]
 VersionOpt = Annotated[list[int] | None, typer.Option(
     "--task-version", help="Run the preset's tasks at this task version instead of their own "

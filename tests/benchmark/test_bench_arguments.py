@@ -4,6 +4,7 @@ misapply, in one line and before the first (minutes-long) measurement."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -125,6 +126,21 @@ def test_bench_offline_refuses_bad_data_counts_and_tasks_before_writing_out(
     code, err = _exit_message(capsys, monkeypatch, bench_offline.main, *args, "--out", "out")
     assert code == 2 and message in err.splitlines()[-1], err
     assert not (tmp_path / "out").exists()
+
+
+def test_bench_offline_refuses_an_out_that_is_a_file_before_collecting(
+    capsys, monkeypatch, tmp_path,
+):
+    """`--preset paper004-reduced --out FILE` ended in a NotADirectoryError traceback when the
+    preset's data collection tried to create FILE/data."""
+    from benchmark import bench_offline
+
+    monkeypatch.chdir(tmp_path)
+    Path("results.txt").write_text("mine")
+    code, err = _exit_message(capsys, monkeypatch, bench_offline.main, "--preset",
+                              "paper004-reduced", "--out", "results.txt")
+    assert code == 2 and "--out results.txt is a file, not a folder" in err.splitlines()[-1]
+    assert Path("results.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize(

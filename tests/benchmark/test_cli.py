@@ -89,6 +89,14 @@ def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
 
 
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+def test_a_store_that_is_a_folder_is_named_so(capsys, in_tmp, command):
+    """`--store runs` said SQLite's "OperationalError: unable to open database file"."""
+    (in_tmp / "runs").mkdir()
+    code, _, err = run_cli(capsys, "matrix", command, "quick", "--store", "runs")
+    assert code == 2 and "runs is a folder; give the SQLite file" in err, err
+
+
 @pytest.mark.parametrize(("video", "message"), [
     ("notes.txt/x.mp4", "notes.txt is not a writable directory"),
     ("clip.gif", "must name an .mp4 file"),
