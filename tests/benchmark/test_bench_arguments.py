@@ -172,3 +172,13 @@ def test_bench_lotj_policy_refuses_bad_data_checkpoints_and_counts(
         (tmp_path / agent / "agent.json").write_text(f'{{"agent": "{agent}"}}')
     code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main, *args)
     assert code == 2 and message in err.splitlines()[-1], err
+
+
+def test_odas_wrong_context_is_another_task_whatever_the_subset():
+    """With `--tasks USACPlug` alone, ODA's "other task's demos" were USACPlug's own."""
+    from benchmark.bench_offline import PAPER004_CHALLENGE, PAPER004_FIG3, shuffled_context_task
+
+    order = list(PAPER004_FIG3) + list(PAPER004_CHALLENGE)
+    others = [shuffled_context_task(t) for t in order]
+    assert all(o != t for o, t in zip(others, order, strict=True))
+    assert others == order[1:] + order[:1]  # the full run's choice, as before
