@@ -148,22 +148,25 @@ def run_episode(
 
 
 def _check_config(out: Path, config: CollectConfig) -> None:
-    """A rerun must continue the same collection; refuse to mix two configs in one folder."""
+    """A rerun must continue the same collection; refuse to mix two configs in one folder.
+
+    Only `episodes` may change: attempt k's seeds depend on k alone, so N episodes are the
+    first N of any larger collection, and a rerun with more extends the folder (with fewer,
+    its dataset is the first ones) exactly as one run of that size would collect."""
     path = out / "collect_config.json"
-    wanted = asdict(config)
+    wanted = json.loads(json.dumps(asdict(config)))
     if path.exists():
         found = json.loads(path.read_text())
-        wanted = json.loads(json.dumps(wanted))
-        if found != wanted:
-            differ = ", ".join(f"{k} {found.get(k)!r} (asked: {wanted.get(k)!r})"
-                               for k in sorted({*found, *wanted}) if found.get(k) != wanted.get(k))
+        differ = ", ".join(f"{k} {found.get(k)!r} (asked: {wanted.get(k)!r})"
+                           for k in sorted({*found, *wanted})
+                           if k != "episodes" and found.get(k) != wanted.get(k))
+        if differ:
             raise ValueError(
                 f"{out} holds a collection made with other settings: {differ}; use another "
                 f"--out or delete it"
             )
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(wanted, indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wanted, indent=2))
 
 
 def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) -> list[Path]:

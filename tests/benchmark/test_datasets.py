@@ -83,6 +83,20 @@ def test_a_rerun_rebuilds_a_minari_dataset_whose_build_was_killed(tmp_path):
     assert load(config, tmp_path).total_episodes == 2
 
 
+def test_a_rerun_with_more_episodes_extends_the_collection_as_one_run_would(tmp_path):
+    """`--episodes 5` after `--episodes 3` in the same folder was refused ("other settings"),
+    although the first three episodes are exactly those of a five-episode collection."""
+    collect(CollectConfig(TASK, episodes=3, seed=2), tmp_path / "grown", progress=False)
+    grown = collect(CollectConfig(TASK, episodes=5, seed=2), tmp_path / "grown", progress=False)
+    whole = collect(CollectConfig(TASK, episodes=5, seed=2), tmp_path / "whole", progress=False)
+    assert grown.total_episodes == 5
+    for x, y in zip(_arrays(grown), _arrays(whole), strict=True):
+        np.testing.assert_array_equal(x, y)
+    fewer = collect(CollectConfig(TASK, episodes=2, seed=2), tmp_path / "grown", progress=False)
+    for x, y in zip(_arrays(fewer), _arrays(whole)[: len(_arrays(fewer))], strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     collect_episodes(CollectConfig(TASK, episodes=2), tmp_path, progress=False)
     # The message names the field that differs, not the whole stored config.
