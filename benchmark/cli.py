@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Click
 
-from benchmark.cli_options import innermost_message
+from benchmark.cli_options import innermost_message, one_line_warning
 
 PROG = "insertbench"
 
@@ -30,7 +30,7 @@ class InsertBenchApp(typer.Typer):
         type(self).debug = False
         command = typer.main.get_command(self)
         show_warning = warnings.showwarning
-        warnings.showwarning = _one_line_warning
+        warnings.showwarning = one_line_warning
         try:
             code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
         except click_errors.NoArgsIsHelpError as err:  # a bare group: its help, status 2
@@ -55,10 +55,6 @@ class InsertBenchApp(typer.Typer):
 
 def _error(message: str) -> None:
     typer.echo(f"{PROG}: error: {' '.join(message.split())}", err=True)
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    typer.echo(f"{PROG}: warning: {' '.join(str(message).split())}", err=True)
 
 
 def _usage_message(err: typer.TyperException) -> str:

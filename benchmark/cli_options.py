@@ -67,3 +67,9 @@ def innermost_message(err: BaseException) -> str:
     ):
         err = err.__cause__
     return str(err)
+
+
+def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """`warnings.showwarning` of the command line and of the matrix's worker processes: each
+    warning one line on stderr, without Python's source-line echo."""
+    typer.echo(f"insertbench: warning: {' '.join(str(message).split())}", err=True)

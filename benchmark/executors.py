@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 import traceback
+import warnings
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -145,6 +146,10 @@ def _env_threads() -> int | None:
 def _init_worker(threads: int, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     import torch
+
+    from benchmark.cli_options import one_line_warning
+
+    warnings.showwarning = one_line_warning  # as the parent's CLI prints them, not two lines
 
     torch.set_num_threads(threads)
 

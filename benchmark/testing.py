@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from benchmark.cells import Cell, CellResult, Evaluation, canonical_json
 SLEEP_KEY = "synthetic_sleep_s"
 FAIL_SEED_KEY = "synthetic_fail_seed"
 CRASH_SEED_KEY = "synthetic_crash_seed"
+WARNING_KEY = "synthetic_warning"
 
 
 def _unit_hash(text: str) -> float:
@@ -60,8 +62,10 @@ def synthetic_cell_for_tests(cell: Cell, artifacts_dir: Path) -> CellResult:
     Agent-config keys: ``synthetic_sleep_s`` (seconds to sleep, to make a cell slow enough to
     be killed mid-run) and ``synthetic_fail_seed`` (raise for that training seed, to exercise
     failure recording) and ``synthetic_crash_seed`` (end the worker process abruptly for that
-    training seed).
+    training seed) and ``synthetic_warning`` (a UserWarning to issue).
     """
+    if WARNING_KEY in cell.agent_config:
+        warnings.warn(str(cell.agent_config[WARNING_KEY]), UserWarning, stacklevel=1)
     time.sleep(float(cell.agent_config.get(SLEEP_KEY, 0.0)))
     if cell.agent_config.get(CRASH_SEED_KEY) == cell.seed:
         os._exit(70)  # like a segfault in a simulator: the worker process vanishes

@@ -98,3 +98,28 @@ def test_an_explicit_omp_num_threads_sets_the_workers_torch_threads(monkeypatch)
         assert _env_threads() is None
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert _env_threads() is None
+
+
+def test_a_workers_warnings_are_one_line_each(tmp_path: Path, capfd) -> None:
+    """A cell's warning came out of a worker over two lines (message, then Python's echo of
+    the source line), between the progress bar's redraws."""
+    import dataclasses
+
+    from benchmark.executors import LocalExecutor
+
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    cell = dataclasses.replace(cell, agent_config={**cell.agent_config,
+                                                   "synthetic_warning": "slow\n   start"})
+    executor = LocalExecutor(workers=1)
+    try:
+        executor.submit(synthetic_cell_for_tests, cell, tmp_path / "artifacts")
+        outcomes = []
+        while not outcomes:
+            outcomes = executor.wait(5.0)
+    finally:
+        executor.shutdown()
+    assert outcomes[0].ok, outcomes[0].error
+    err = capfd.readouterr().err
+    assert "insertbench: warning: slow start\n" in err
+    assert "UserWarning" not in err and "warnings.warn" not in err, err
