@@ -21,7 +21,10 @@ and State-IQL offline at +-10 mm and 10-20 mm.
 ``--methods`` picks paper 001's methods to run (``lotj``, ``sac``, ``localize``, ``state_iql``;
 default all; SAC finetunes on LOTJ's classifier, so ``sac`` pretrains LOTJ too), e.g. ``--methods
 lotj`` for LOTJ's rows alone; ``--lotj-config KEY=VALUE`` (repeatable) overrides LOTJ's
-IQLConfig, e.g. ``--lotj-config policy_online_rows=classifier_success``. Every stage writes
+IQLConfig, e.g. ``--lotj-config policy_online_rows=classifier_success``, or ``--lotj-config
+online_reward=ground_truth``, an oracle control that paper 001 does not have: LOTJ's online
+phase is rewarded by the simulator's success instead of R_psi (SAC still finetunes on R_psi;
+the report says so in a line of its own). Every stage writes
 its result under ``--out`` and is skipped when rerun with the same settings (resumable; other
 settings in the same ``--out`` are refused). Prints the papers' numbers beside ours and
 keeps them in ``<out>/report.txt``. Figures, not tests: correctness lives in tests/.
@@ -505,6 +508,10 @@ def _print_lotj(args: argparse.Namespace, out: Path, path: Path, connectors: lis
     print(f"paper 001 Tables I and IV at +-10 mm (paper: k/20, real robot; ours: "
           f"k/{args.eval_episodes}, pretrain {args.pretrain_steps} steps, "
           f"{args.online_trials} online trials)")
+    if parse_overrides(getattr(args, "lotj_config", None),
+                       "--lotj-config").get("online_reward") == "ground_truth":
+        print("ORACLE CONTROL, not paper 001: LOTJ's online phase is rewarded by the "
+              "simulator's success (online_reward=ground_truth), not by R_psi")
     print(f"{'connector':10s} {'paper off':>9s} {'paper on':>8s} {'off':>4s} {'on':>4s} "
           f"{'R acc':>6s} (paper R acc {PAPER001_CLASSIFIER_ACCURACY:.2f})")
     for connector, r in rows:
@@ -659,7 +666,8 @@ def main() -> None:
                         "LOTJ too, for its reward classifier)")
     parser.add_argument("--lotj-config", action="append", metavar="KEY=VALUE",
                         help="paper001 only: an IQLConfig override of LOTJ (repeatable), e.g. "
-                        "policy_online_rows=classifier_success")
+                        "policy_online_rows=classifier_success; online_reward=ground_truth "
+                        "is an oracle control (the simulator's success rewards LOTJ online)")
     args = parser.parse_args()
     if args.preset:
         try:

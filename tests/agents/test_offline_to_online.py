@@ -473,13 +473,15 @@ def test_iql_policy_color_jitter_reaches_offline_rows_only_and_zero_leaves_them_
                    IQL_TINY | {"policy_color_jitter": 1.0})
 
 
-def _lotj_with_scripted_classifier(monkeypatch, rows: str, verdicts: list[bool]):
-    """A tiny pretrained LOTJ (``policy_online_rows=rows``) whose classifier says success on
-    the online s' exactly where ``verdicts`` (consumed in order) says so."""
+def _lotj_with_scripted_classifier(monkeypatch, rows: str, verdicts: list[bool],
+                                   **overrides):
+    """A tiny pretrained LOTJ (``policy_online_rows=rows``, IQLConfig ``overrides``) whose
+    classifier says success on the online s' exactly where ``verdicts`` (consumed in order)
+    says so."""
     env = gym.make(STANDIN, **PIXELS)
     data = _noisy_dataset(env, episodes=6, tasks=2)
     config = IQL_TINY | {"daib": True, "reward_classifier": True, "classifier_steps": 2,
-                         "pretrain_steps": 2, "policy_online_rows": rows}
+                         "pretrain_steps": 2, "policy_online_rows": rows} | overrides
     torch.manual_seed(0)
     agent = make_agent("iql", env.observation_space, env.action_space, config, seed=0)
     agent.pretrain(data)
@@ -572,3 +574,53 @@ def test_policy_online_rows_is_checked_in_one_line():
     with pytest.raises(ValueError, match="'all' or 'none' without reward_classifier"):
         make_agent("iql", env.observation_space, env.action_space,
                    IQL_TINY | {"policy_online_rows": "classifier_success"})
+
+
+@pytest.mark.parametrize("online_reward", ["classifier", "ground_truth"])
+def test_lotj_stores_r_psis_reward_by_default_and_the_simulators_success_in_the_oracle(
+    monkeypatch, online_reward,
+):
+    """The online reward and termination the learner stores are R_psi's verdicts by default
+    (paper 001) and the env info's ``is_success`` under ``online_reward="ground_truth"`` (the
+    oracle control), never the env's reward; R_psi still labels the trials in both."""
+    verdicts = [False, False, True, True, False]  # R_psi on each s'
+    truth = [False, True, False, True, True]  # the simulator's success on each s'
+    env, agent = _lotj_with_scripted_classifier(monkeypatch, "classifier_success", verdicts,
+                                                online_reward=online_reward)
+    assert agent.config.online_reward == online_reward
+    obs, _ = env.reset(seed=3)
+    for i, success in enumerate(truth):  # two trials, ended (truncated) at rows 2 and 4
+        action = agent.act(obs, deterministic=False)
+        nxt, *_ = env.step(action)
+        agent.observe(Transition(obs, action, 0.25, nxt, False, i in (2, 4),
+                                 {"is_success": success}))
+        obs = nxt
+    stored = verdicts if online_reward == "classifier" else truth
+    np.testing.assert_array_equal(agent.online.reward[:5], np.asarray(stored, np.float32))
+    np.testing.assert_array_equal(agent.online.terminated[:5], stored)
+    # the learner's batches carry exactly those rewards
+    batch, domains = agent._sample(online_rows=64)
+    assert set(batch["reward"][domains == -1].tolist()) == {0.0, 1.0}
+    online = {tuple(a): r for a, r in zip(agent.online.action[:5].tolist(), stored, strict=True)}
+    for a, r in zip(batch["action"][domains == -1].tolist(),
+                    batch["reward"][domains == -1].tolist(), strict=True):
+        assert r == float(online[tuple(a)])
+    # R_psi's verdict on each trial's last s' labels it, whatever rewards the learner
+    np.testing.assert_array_equal(agent.online_trial_success[:5], [1, 1, 1, 0, 0])
+    assert (agent.online_trials, agent.online_trials_classifier_success) == (2, 1)
+
+
+def test_online_reward_is_checked_in_one_line(monkeypatch):
+    env = gym.make(STANDIN, **PIXELS)
+    with pytest.raises(ValueError, match="online_reward must be one of"):
+        make_agent("iql", env.observation_space, env.action_space,
+                   IQL_TINY | {"reward_classifier": True, "online_reward": "env"})
+    with pytest.raises(ValueError, match="'classifier' without reward_classifier"):
+        make_agent("iql", env.observation_space, env.action_space,
+                   IQL_TINY | {"online_reward": "ground_truth"})
+    env, agent = _lotj_with_scripted_classifier(monkeypatch, "all", [True],
+                                                online_reward="ground_truth")
+    obs, _ = env.reset(seed=3)
+    action = agent.act(obs, deterministic=False)
+    with pytest.raises(ValueError, match="needs the env's info\\['is_success'\\]"):
+        agent.observe(Transition(obs, action, 1.0, env.step(action)[0], False, False, {}))

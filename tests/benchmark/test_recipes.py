@@ -329,3 +329,11 @@ def test_bench_paper001_overrides_lotjs_config_and_counts_its_classifier_success
     main()
     assert "lotj_config" not in json.loads((tmp_path / "plain" / "bench.json").read_text())
     assert load_agent("plain/iql/pretrained").config.policy_online_rows == "all"
+    # the oracle control: the default stays R_psi, the option is named in the report
+    assert load_agent("plain/iql/pretrained").config.online_reward == "classifier"
+    assert "ORACLE" not in report + capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", argv + ["--out", "oracle", "--lotj-config",
+                                             "online_reward=ground_truth"])
+    main()
+    assert "ORACLE CONTROL, not paper 001" in capsys.readouterr().out
+    assert load_agent("oracle/iql/pretrained").config.online_reward == "ground_truth"
