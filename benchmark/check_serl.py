@@ -13,27 +13,31 @@
         -c vice_image_size=32
 
 Setting of the SERL presets: v1 tasks, sparse reward, +-1 mm goal noise, (0, 10) mm start
-offsets, state observations in the task frame (``obs_frame="task"``), 20 demonstrations from
-the task's hand controller (``collect_demos``), evaluation every ``--eval-every`` steps on 20
-fixed seeds. ``--pixels``: the issue-12 pixel setting, wrist and side cameras at 64x64 RGB
-beside the proprioception (``obs_mode="state+pixels"``), through the "strided" image encoder
-(``PIXEL_CONFIG``); VICE's policy then reads the cameras as well as the state (its default
-``obs_keys`` are the state entries only), and ``-c vice_image_size=32`` shows its classifier
-the 64x64 frames averaged to 32x32, the size of the state runs' ``-e image_size=32`` (``-e
-image_size`` would shrink the policy's cameras too). Rerunning a command with the same
-``--out`` resumes an interrupted run from its last checkpoint. Prints success rate (95% Wilson
-interval), the training wall-clock, the CPU-seconds of this invocation and, for agents with an
-operator, the intervened steps so far. With a learned reward (``-e reward=classifier`` or
-``vice``) also the classifier's false-positive, false-negative and false-discovery rates on
-the training steps so far (the policy's own states; the last: the share of the rewarded steps
-that were not successes), judged by the simulator's success, and after training the
-final classifier's rates on ``--heldout-episodes`` noisy hand-controller rollouts that no
-classifier trained on (``benchmark.learned_reward.heldout_error_rates``; also written to
+offsets, state observations in the task frame (``obs_frame="task"``), 20 demonstrations from the
+task's hand controller (``collect_demos``), evaluation every ``--eval-every`` steps on
+``--eval-episodes`` fixed seeds (default 20; ``EVAL_SEED_BASE + i``, so the first 20 of a longer
+evaluation are the default's 20 episodes). ``--pixels``: the issue-12 pixel setting, wrist and
+side cameras at 64x64 RGB beside the proprioception (``obs_mode="state+pixels"``), through the
+"strided" image encoder (``PIXEL_CONFIG``); VICE's policy then reads the cameras as well as the
+state (its default ``obs_keys`` are the state entries only), and ``-c vice_image_size=32`` shows
+its classifier the 64x64 frames averaged to 32x32, the size of the state runs' ``-e
+image_size=32`` (``-e image_size`` would shrink the policy's cameras too). Rerunning a command
+with the same ``--out`` resumes an interrupted run from its last checkpoint. Prints success rate
+(95% Wilson interval), the training wall-clock, the CPU-seconds of this invocation and, for
+agents with an operator, the intervened steps so far. With a learned reward (``-e
+reward=classifier`` or ``vice``) also the classifier's false-positive, false-negative and
+false-discovery rates on the training steps so far (the policy's own states; the last: the share
+of the rewarded steps that were not successes), judged by the simulator's success, and after
+training the final classifier's rates on ``--heldout-episodes`` noisy hand-controller rollouts
+that no classifier trained on (``benchmark.learned_reward.heldout_error_rates``; also written to
 ``<run>/heldout_reward_errors.json``). ``--early-stop K`` ends the run after K evaluations in a
-row at >= ``--target`` successes of 20 (default 18, 90%) and prints the env steps to the
-target: the first evaluation from which every later one stayed at or above it (issue 12's
-"HIL-SERL reaches 90% in fewer env steps than RLPD"). Figures, not tests: learning quality is
-measured here, correctness in tests/.
+row at the target and prints the env steps to the target: the first evaluation from which every
+later one stayed at or above it (issue 12's "HIL-SERL reaches 90% in fewer env steps than
+RLPD"). ``--target`` is a success rate written as successes of 20 (default 18: 90%), as before
+``--eval-episodes`` existed; with N episodes per evaluation the target is the same rate,
+``ceil(target * N / 20)`` successes of N (``target_successes``: 18 -> 45 of 50), and the printed
+steps-to-target names that count of N. Figures, not tests: learning quality is measured here,
+correctness in tests/.
 """
 
 from __future__ import annotations
@@ -69,7 +73,14 @@ CPU_CONFIG = {"num_qs": 2, "utd_ratio": 2}
 #: Pixel learners on 2-core CPUs: the strided encoder (agents.networks.IMAGE_ENCODERS), 5-9x
 #: cheaper updates than the default three 3x3 convs at 64x64 (benchmark.bench_agents).
 PIXEL_CONFIG = {"image_encoder": "strided"}
-EVAL_EPISODES = 20
+EVAL_EPISODES = 20  # default episodes per evaluation; also the denominator of --target
+
+
+def target_successes(target: int, episodes: int) -> int:
+    """Successes of ``episodes`` that meet ``--target``, a rate written as successes of 20:
+    the fewest whose rate is at least ``target / 20`` (18 of 20 -> 45 of 50, 27 of 30, 23 of
+    25)."""
+    return -(-target * episodes // EVAL_EPISODES)
 
 
 def held_target(target: int, k: int) -> Callable[[list[dict[str, Any]]], bool]:
@@ -106,11 +117,17 @@ def main() -> None:
                         help="learned rewards: rollouts for held-out error rates (0: none)")
     parser.add_argument("--early-stop", type=non_negative_int, default=0, metavar="K",
                         help="stop after K evaluations in a row at >= --target (0: off)")
+    parser.add_argument("--eval-episodes", type=positive_int, default=EVAL_EPISODES,
+                        metavar="N", help="episodes per evaluation (fixed seeds; default 20)")
     parser.add_argument("--target", type=int, default=18,
-                        help="successes of 20 for --early-stop and steps-to-target")
+                        help="success rate as successes of 20 (default 18: 90%%) for "
+                             "--early-stop and steps-to-target; with --eval-episodes N the "
+                             "same rate: ceil(target*N/20) of N")
     args = parser.parse_args()
     if not 0 < args.target <= EVAL_EPISODES:
-        parser.error(f"--target must be in 1..{EVAL_EPISODES}, got {args.target}")
+        parser.error(f"--target must be in 1..{EVAL_EPISODES} (successes of 20), "
+                     f"got {args.target}")
+    target = target_successes(args.target, args.eval_episodes)
     if args.early_stop and args.eval_every <= 0:
         parser.error("--early-stop needs periodic evaluations (--eval-every > 0)")
     torch.set_num_threads(args.threads)
@@ -127,9 +144,9 @@ def main() -> None:
         result = train(
             TASKS[args.task], args.agent, seed=args.seed, steps=args.steps,
             config=config, env_kwargs=env_kwargs,
-            out_dir=args.out, eval_every=args.eval_every, eval_episodes=EVAL_EPISODES,
+            out_dir=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
             demo_episodes=args.demos, progress=False,
-            stop_when=(held_target(args.target, args.early_stop) if args.early_stop else None),
+            stop_when=(held_target(target, args.early_stop) if args.early_stop else None),
         )
     except (ValueError, TypeError, FileNotFoundError, BadParameter) as err:
         # BadParameter: a malformed -e/-c item; TypeError: gym's unknown env kwarg;
@@ -146,8 +163,9 @@ def main() -> None:
               f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]{rates}"
               + (f" {confusion}" if confusion else ""))
     reached = steps_to_target([e.env_steps for e in result.evaluations],
-                              [s["successes"] for s in result.summaries], args.target)
-    print(f"env steps to >= {args.target}/{EVAL_EPISODES} held to the end: "
+                              [s["successes"] for s in result.summaries], target)
+    print(f"env steps to >= {target}/{args.eval_episodes} "
+          f"({100 * args.target / EVAL_EPISODES:g}%) held to the end: "
           + (f"{reached}" if reached is not None else f"not reached in {result.steps}"))
     classifier = learned_reward_classifier(result.agent, TASKS[args.task], env_kwargs)
     if classifier is not None and args.heldout_episodes > 0:

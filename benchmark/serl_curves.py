@@ -10,7 +10,12 @@ For every group the table gives the env steps to the target (default 18 of 20 su
 held to the end of the run (``check_serl.steps_to_target``) per seed, their median and the
 successes at the last evaluation; ``--plot`` draws every seed's curve, one panel per task.
 A run that never held the target is shown as "> its last evaluation" and counts as the
-slowest for the median.
+slowest for the median. ``--target`` is a rate written as successes of 20 (as in
+``check_serl``): a run evaluated on N episodes (``check_serl --eval-episodes N``) is held to
+``ceil(target * N / 20)`` of N (``check_serl.target_successes``), and its last evaluation is
+shown as successes/N. ``--first K`` counts only the first K episodes of every evaluation
+(``check_serl`` evaluates on seeds ``EVAL_SEED_BASE + i``, so ``--first 20`` of a 50-episode
+run is what the default 20-episode evaluation would have scored).
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from benchmark.check_serl import EVAL_EPISODES, steps_to_target
+from benchmark.bench_env import positive_int
+from benchmark.check_serl import EVAL_EPISODES, steps_to_target, target_successes
 
 _NAME = re.compile(r"^(?P<group>.+)_s(?P<seed>\d+)$")
 
 
-def load_runs(root: Path, match: str = "") -> dict[str, list[dict]]:
-    """``{group: [run, ...]}`` sorted by seed; a run is task, seed, env steps and successes."""
+def load_runs(root: Path, match: str = "", first: int | None = None) -> dict[str, list[dict]]:
+    """``{group: [run, ...]}`` sorted by seed; a run is task, seed, env steps, successes and
+    episodes per evaluation (of the first ``first`` episodes of each evaluation if given)."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for d in sorted(p for p in root.iterdir() if (p / "evaluations.json").is_file()
                     and re.search(match, p.name)):
@@ -37,10 +44,20 @@ def load_runs(root: Path, match: str = "") -> dict[str, list[dict]]:
             raise ValueError(f"{d.name}: run directories must be named <group>_s<seed>")
         entries = json.loads((d / "evaluations.json").read_text())
         task = json.loads((d / "run.json").read_text())["task_id"].split("/")[-1]
+        if first is None:
+            successes = [e["summary"]["successes"] for e in entries]
+            episodes = {e["summary"].get("episodes", EVAL_EPISODES) for e in entries}
+        else:
+            if any(len(e.get("episodes", [])) < first for e in entries):
+                raise ValueError(f"{d.name}: an evaluation has fewer than --first {first} "
+                                 "episodes recorded")
+            successes = [sum(bool(r["success"]) for r in e["episodes"][:first]) for e in entries]
+            episodes = {first}
+        if len(episodes) != 1:
+            raise ValueError(f"{d.name}: evaluations of different sizes {sorted(episodes)}")
         groups[name["group"]].append({
-            "task": task, "seed": int(name["seed"]),
-            "steps": [e["env_steps"] for e in entries],
-            "successes": [e["summary"]["successes"] for e in entries]})
+            "task": task, "seed": int(name["seed"]), "episodes": episodes.pop(),
+            "steps": [e["env_steps"] for e in entries], "successes": successes})
     for runs in groups.values():
         runs.sort(key=lambda r: r["seed"])
     return dict(groups)
@@ -55,14 +72,19 @@ def median_steps(reached: list[int | None]) -> str:
 
 def table(groups: dict[str, list[dict]], target: int) -> str:
     """Markdown table: one row per group."""
-    rows = [f"| group | task | seeds | env steps to >= {target}/{EVAL_EPISODES} held, per seed "
+    sizes = sorted({r["episodes"] for runs in groups.values() for r in runs})
+    counts = " or ".join(f"{target_successes(target, n)}/{n}" for n in sizes)
+    rows = [f"| group | task | seeds | env steps to >= {counts} held, per seed "
             "| median | last evaluation |", "|---|---|---|---|---|---|"]
     for group, runs in groups.items():
-        reached = [steps_to_target(r["steps"], r["successes"], target) for r in runs]
+        reached = [steps_to_target(r["steps"], r["successes"],
+                                   target_successes(target, r["episodes"])) for r in runs]
         last = [r["steps"][-1] for r in runs]
         per_seed = ", ".join(f"{x:,}" if x is not None else f"> {s:,}"
                              for x, s in zip(reached, last, strict=True))
-        finals = ", ".join(str(r["successes"][-1]) for r in runs)
+        of_n = sizes != [EVAL_EPISODES]  # successes/N unless every run has the default 20
+        finals = ", ".join(f"{r['successes'][-1]}" + (f"/{r['episodes']}" if of_n else "")
+                           for r in runs)
         seeds = ",".join(str(r["seed"]) for r in runs)
         rows.append(f"| {group} | {runs[0]['task']} | {seeds} | {per_seed} "
                     f"| {median_steps(reached)} | {finals} |")
@@ -90,12 +112,13 @@ def plot(groups: dict[str, list[dict]], target: int, path: Path) -> None:
     for ax, task in zip(axes[0], tasks, strict=True):
         for group, runs in groups.items():
             for i, r in enumerate(x for x in runs if x["task"] == task):
-                ax.plot(r["steps"], r["successes"], color=colours[method(group)], alpha=0.7, lw=1,
+                ax.plot(r["steps"], [n * EVAL_EPISODES / r["episodes"] for n in r["successes"]],
+                        color=colours[method(group)], alpha=0.7, lw=1,
                         label=method(group) if i == 0 else None)
         ax.axhline(target, color="grey", ls=":", lw=1)
         ax.set(title=task, xlabel="env steps", ylim=(-0.5, EVAL_EPISODES + 0.5))
         ax.legend(fontsize=7, loc="lower right")
-    axes[0][0].set_ylabel(f"successes of {EVAL_EPISODES}")
+    axes[0][0].set_ylabel(f"successes per {EVAL_EPISODES} episodes")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -108,11 +131,13 @@ def main() -> None:
     parser.add_argument("--target", type=int, default=18, help="successes of 20")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the curves")
     parser.add_argument("--match", default="", help="keep run directories matching REGEX")
+    parser.add_argument("--first", type=positive_int, default=None, metavar="K",
+                        help="count only the first K episodes of every evaluation")
     args = parser.parse_args()
     if not args.root.is_dir():
         sys.exit(f"serl_curves: no folder {args.root}")
     try:
-        groups = load_runs(args.root, args.match)
+        groups = load_runs(args.root, args.match, args.first)
     except (ValueError, re.error) as e:
         sys.exit(f"serl_curves: {e}")
     if not groups:

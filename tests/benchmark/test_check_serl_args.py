@@ -15,6 +15,8 @@ from benchmark import check_serl
     (["--steps", "-1"], "argument --steps: must be an integer >= 0, got '-1'"),
     (["--demos", "-1"], "argument --demos: must be an integer >= 0, got '-1'"),
     (["--eval-every", "x"], "argument --eval-every: must be an integer >= 0, got 'x'"),
+    (["--eval-episodes", "0"], "argument --eval-episodes: must be an integer >= 1, got '0'"),
+    (["--target", "21"], "--target must be in 1..20 (successes of 20), got 21"),
 ])
 def test_bad_counts_are_one_usage_line(args, message, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(tmp_path)
@@ -97,3 +99,63 @@ def test_malformed_items_and_unknown_kwargs_are_one_usage_line(args, message, mo
     err = capsys.readouterr().err
     assert message in err.splitlines()[-1], err
     assert "Traceback" not in err and "kwargs (" not in err
+
+
+@pytest.mark.parametrize(("target", "episodes", "needed"), [
+    (18, 20, 18), (18, 50, 45), (18, 30, 27), (18, 25, 23), (18, 10, 9), (20, 50, 50),
+    (1, 50, 3), (19, 100, 95),
+])
+def test_target_is_a_rate_of_20_scaled_to_the_episodes(target, episodes, needed):
+    """--target 18 is 90% at any --eval-episodes: the fewest successes of N at >= 18/20."""
+    assert check_serl.target_successes(target, episodes) == needed
+    assert needed / episodes >= target / 20 > (needed - 1) / episodes
+
+
+@pytest.mark.parametrize(("args", "episodes", "held", "short"), [
+    ([], 20, 18, 17),  # the old commands: 20 episodes, 18 of them
+    (["--eval-episodes", "50"], 50, 45, 44),
+    (["--eval-episodes", "50", "--target", "19"], 50, 48, 47),
+])
+def test_eval_episodes_reach_train_and_the_early_stop(args, episodes, held, short, monkeypatch,
+                                                      capsys, tmp_path):
+    seen = {}
+
+    def fake_train(task_id, agent, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stop before training")
+
+    monkeypatch.setattr(check_serl, "train", fake_train)
+    monkeypatch.setattr(sys, "argv", ["check_serl", "--early-stop", "3", *args,
+                                      "--out", str(tmp_path / "run")])
+    with pytest.raises(SystemExit):
+        check_serl.main()
+    assert "stop before training" in capsys.readouterr().err
+    assert seen["eval_episodes"] == episodes
+    stop = seen["stop_when"]
+    assert stop([{"successes": 0}] + [{"successes": held}] * 3)
+    assert not stop([{"successes": held}, {"successes": short}, {"successes": held}])
+    assert not stop([{"successes": held}] * 2)
+
+
+def test_eval_episodes_run_that_many_distinct_seeds_and_name_them(monkeypatch, capsys,
+                                                                  tmp_path):
+    """A real (stand-in) run: every evaluation has N episodes on N different env seeds, and the
+    printed steps-to-target says "of N"."""
+    import json
+
+    import tests.standin_env  # noqa: F401  (registers the stand-in)
+
+    monkeypatch.setattr(check_serl, "TASKS",
+                        {"usb": "tests.standin_env:InsertBenchStandIn/PegPoint-v0"})
+    monkeypatch.setattr(check_serl, "ENV_KWARGS",  # the stand-in has no obs_frame
+                        {k: v for k, v in check_serl.ENV_KWARGS.items() if k != "obs_frame"})
+    monkeypatch.setattr(sys, "argv", ["check_serl", "--agent", "sac", "--steps", "0",
+                                      "--eval-every", "0", "--demos", "0",
+                                      "--eval-episodes", "3", "--out", str(tmp_path / "run")])
+    check_serl.main()
+    out = capsys.readouterr().out
+    assert "/3 [" in out
+    assert "env steps to >= 3/3 (90%) held to the end:" in out
+    entries = json.loads((tmp_path / "run" / "evaluations.json").read_text())
+    assert [len(e["episodes"]) for e in entries] == [3]
+    assert len({r["seed"] for r in entries[0]["episodes"]}) == 3
