@@ -102,42 +102,42 @@ class IQLConfig:
     # (paper 001's R_psi sees the image only)
     classifier_color_jitter: float = 0.4  # strength of networks.color_jitter (channel
     # permutation, brightness and contrast) on the classifier's offline images (ours, not in
-    # paper 001; 0 = off). Measured (README, `bench_lotj_policy --classifier`, seeds 0 / 1):
-    # without it R_psi keys on each connector's scene colours, its balanced accuracy on the four
-    # unseen connectors averages 0.60 / 0.60 (DT12 0.49 / 0.42: every state a failure); with
-    # 0.4, 0.74 / 0.78 (DT12 0.57 / 0.83, Europlug 0.50 / 0.46 -> 0.81 / 0.81), training
-    # connectors 0.95 / 0.97 -> 0.94 / 0.96. Megablock stays unsolved (0.67 / 0.50).
+    # paper 001; 0 = off). Measured (docs/results/offline.md, `bench_lotj_policy --classifier`,
+    # seeds 0 / 1): without it R_psi keys on each connector's scene colours, its balanced
+    # accuracy on the four unseen connectors averages 0.60 / 0.60 (DT12 0.49 / 0.42: every state
+    # a failure); with 0.4, 0.74 / 0.78 (DT12 0.57 / 0.83, Europlug 0.50 / 0.46 -> 0.81 / 0.81),
+    # training connectors 0.95 / 0.97 -> 0.94 / 0.96. Megablock stays unsolved (0.67 / 0.50).
     policy_color_jitter: float = 0.4  # strength of networks.color_jitter on the images of the
     # offline rows that pi, Q and V train on (obs and next_obs; offline and online phase; online
-    # rows never; ours, not in paper 001; 0 = off). Why: the 15 training connectors are 15
-    # scenes, so colour identifies the connector, as it did for R_psi (above). Measured (README,
-    # LOTJ's actor alone, `bench_lotj_policy --loss mse --steps 3000 --config
-    # policy_color_jitter=S`, seeds 0 / 1 / 2): mean final lateral error on the 4 unseen
-    # connectors 8.25 / 7.8 / 6.1 mm at 0, 6.8 / 5.7 / 6.15 mm at 0.4 (DT12 and Megablock
-    # closer on every seed, NEMA15 and Europlug not), the first unseen successes (seed 1:
-    # Megablock 1/10, NEMA15 2/10); 0.4 was the classifier's value, not tuned here. In LOTJ
-    # (bench_offline, paper001-reduced, seeds 0 / 1) zero-shot NEMA15 0 / 0 -> 5 / 0 of 20,
-    # Europlug 0 / 0 -> 1 / 0; after finetuning 0-1 of 20 with or without.
+    # rows never; ours, not in paper 001; 0 = off). Why: the 15 training connectors are 15 scenes,
+    # so colour identifies the connector, as it did for R_psi (above). Measured
+    # (docs/results/offline.md, LOTJ's actor alone, `bench_lotj_policy --loss mse --steps 3000
+    # --config policy_color_jitter=S`, seeds 0 / 1 / 2): mean final lateral error on the 4 unseen
+    # connectors 8.25 / 7.8 / 6.1 mm at 0, 6.8 / 5.7 / 6.15 mm at 0.4 (DT12 and Megablock closer on
+    # every seed, NEMA15 and Europlug not), the first unseen successes (seed 1: Megablock 1/10,
+    # NEMA15 2/10); 0.4 was the classifier's value, not tuned here. In LOTJ (bench_offline,
+    # paper001-reduced, seeds 0 / 1) zero-shot NEMA15 0 / 0 -> 5 / 0 of 20, Europlug 0 / 0 -> 1 / 0;
+    # after finetuning 0-1 of 20 with or without.
     policy_online_rows: Literal["all", "classifier_success", "none"] = "all"  # online rows in
-    # pi's AWR loss: "all" (paper 001), "classifier_success" (only rows of trials that ended on
-    # a success of R_psi, i.e. filtered self-imitation; needs reward_classifier) or "none"; Q
-    # and V learn from all online rows, and DAIB's KL sees them in every case. Ours, from the
-    # README's LOTJ finetuning study (HDMI, 100 trials, seeds 0 / 1): IQL's advantage weights
-    # are ~1 at this reward scale, so with "all" pi's update clones its own failing online
-    # actions and 23/106, 15/104 trials succeed; filtered, 48/111, 53/113 (offline rows
-    # alone: 47/111, 50/112). On the 4 unseen connectors (bench_offline paper001-reduced, 20
-    # trials, seeds 0 / 1) it does not separate from "all" or "none": online successes summed
-    # over connectors and seeds 1 ("all"), 3 ("classifier_success"), 2 ("none") of 160, and
-    # R_psi's false positives there let failed trials in. The default is paper 001's.
+    # pi's AWR loss: "all" (paper 001), "classifier_success" (only rows of trials that ended on a
+    # success of R_psi, i.e. filtered self-imitation; needs reward_classifier) or "none"; Q and V
+    # learn from all online rows, and DAIB's KL sees them in every case. Ours, from the LOTJ
+    # finetuning study of docs/results/offline.md (HDMI, 100 trials, seeds 0 / 1): IQL's
+    # advantage weights are ~1 at this reward scale, so with "all" pi's update clones its own
+    # failing online actions and 23/106, 15/104 trials succeed; filtered, 48/111, 53/113 (offline
+    # rows alone: 47/111, 50/112). On the 4 unseen connectors (bench_offline paper001-reduced, 20
+    # trials, seeds 0 / 1) it does not separate from "all" or "none": online successes summed over
+    # connectors and seeds 1 ("all"), 3 ("classifier_success"), 2 ("none") of 160, and R_psi's false
+    # positives there let failed trials in. The default is paper 001's.
     online_reward: Literal["classifier", "ground_truth"] = "classifier"  # what rewards the
     # online rows when reward_classifier: "classifier" (paper 001): R_psi(s') >=
     # classifier_threshold; "ground_truth": an ORACLE CONTROL that paper 001 does not have, the
-    # simulator's success on s' (the env info's is_success, i.e. is_mated), as reward (0 / 1)
-    # and termination. R_psi is still trained and still judges each trial for
-    # policy_online_rows and online_trials_classifier_success; only the stored reward and
-    # termination change. Separates a failing learned reward from failing online RL. Measured
-    # (README, bench_offline paper001-reduced, seed 0): 0 of 80 online successes after 20 and
-    # after 200 trials per unseen connector, as with R_psi; 4 of 801 trials truly succeeded.
+    # simulator's success on s' (the env info's is_success, i.e. is_mated), as reward (0 / 1) and
+    # termination. R_psi is still trained and still judges each trial for policy_online_rows and
+    # online_trials_classifier_success; only the stored reward and termination change. Separates a
+    # failing learned reward from failing online RL. Measured (docs/results/offline.md,
+    # bench_offline paper001-reduced, seed 0): 0 of 80 online successes after 20 and after 200
+    # trials per unseen connector, as with R_psi; 4 of 801 trials truly succeeded.
     freeze_convolutions_online: bool = True  # freeze the image CNNs online (paper 001, V-E)
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations by the offline data's mean / std

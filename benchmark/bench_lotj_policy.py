@@ -8,14 +8,14 @@
 Trains only the policy of ``agents.iql`` (the same wrist-image CNN, batch, random-shift
 augmentation and learning rate) on a paper 001 recipe's recorded actions, the p = 0.2 random
 actions included, with advantage weights fixed at 1 (what IQL's weights are on this data, see
-README): ``--loss mse`` regresses the mean, ``--loss nll`` maximises the Gaussian likelihood as
-IQL's policy extraction does; ``--daib`` adds DAIB as LOTJ does; ``--config KEY=VALUE``
-overrides the IQLConfig whose settings it uses (e.g. ``policy_color_jitter``: colour jitter on
-the training images, as LOTJ applies it to its offline rows; IQLConfig's default 0.4, so
-``--config policy_color_jitter=0`` trains as this tool did before that default). Then runs
-the policy mean on training and unseen connectors at +-10 mm and prints, per connector, the
-successes, the mean |action - expert action| per axis at the visited states (the expert is the
-P-controller on the true socket) and the final lateral error [mm].
+docs/results/offline.md): ``--loss mse`` regresses the mean, ``--loss nll`` maximises the
+Gaussian likelihood as IQL's policy extraction does; ``--daib`` adds DAIB as LOTJ does;
+``--config KEY=VALUE`` overrides the IQLConfig whose settings it uses (e.g.
+``policy_color_jitter``: colour jitter on the training images, as LOTJ applies it to its offline
+rows; IQLConfig's default 0.4, so ``--config policy_color_jitter=0`` trains as this tool did
+before that default). Then runs the policy mean on training and unseen connectors at +-10 mm and
+prints, per connector, the successes, the mean |action - expert action| per axis at the visited
+states (the expert is the P-controller on the true socket) and the final lateral error [mm].
 
     python -m benchmark.bench_lotj_policy --finetune runs/p001-5k/iql/pretrained \
         --connector Europlug --trials 200

@@ -144,7 +144,8 @@ class VICERewardWrapper(ClassifierRewardWrapper):
     the goal frames also show the plug pushed home, not only at the first mated step. As
     HIL-SERL records its goal frames around the goal: on Model-E-v1 the first mated step is at
     8.7-8.9 mm and the seat at 9.75 mm, and VICE, whose negatives are every state the policy
-    visits, learned to call the seated plug a failure (``benchmark.check_serl``, README).
+    visits, learned to call the seated plug a failure (``benchmark.check_serl``,
+    docs/results/serl.md).
     """
 
     def __init__(self, env: gym.Env, goal_hold_steps: int = 0):

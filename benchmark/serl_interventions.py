@@ -11,7 +11,8 @@ successes (of 20, no operator) at the first evaluation at or after the window's 
 the run's TensorBoard scalars (``train/episode_*``, ``train/intervention_steps``), its
 ``evaluations.json`` and the online replay buffer of its last checkpoint (row i is env step
 i + 1: RLPD-family online buffers hold only the run's own transitions). Runs without an
-operator (``rlpd``) print zero interventions. The numbers behind the README's pixel trace.
+operator (``rlpd``) print zero interventions. The numbers behind the pixel trace in
+docs/results/serl.md.
 """
 
 from __future__ import annotations

@@ -312,7 +312,8 @@ def test_hil_serl_run_with_the_simulated_operator_resumes_exactly(tmp_path):
                          ids=["state", "pixels"])
 def test_hil_serl_without_operator_budget_is_rlpd_bitwise(env_kwargs, tmp_path):
     """With ``operator_budget_start=0`` the operator never acts and HIL-SERL is RLPD: same
-    weights, buffers and evaluations after training (the control of the pixel trace, README)."""
+    weights, buffers and evaluations after training (the control of the pixel trace,
+    docs/results/serl.md)."""
     from tests.benchmark.test_train import _assert_same_final_state
 
     kwargs = {"env_kwargs": env_kwargs, "eval_every": 30, "eval_episodes": 2,
