@@ -57,6 +57,14 @@ Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series,
                                           callback=_check_frequency)]
 TaskOpt = Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.",
                                       callback=_check_task)]
+CalibrationOpt = Annotated[
+    Path | None, typer.Option(help="JSON from `insertbench real calibrate`.")
+]
+ContinuityOpt = Annotated[
+    int | None, typer.Option(help="Digital input wired to connector continuity.")
+]
+WristSerial = Annotated[str | None, typer.Option(help="Wrist RealSense serial.")]
+SideSerial = Annotated[str | None, typer.Option(help="Side RealSense serial.")]
 
 
 def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int):
@@ -157,17 +165,13 @@ def validate(
     ] = None,
     episodes: Annotated[int, typer.Option(help="Trials on the robot.")] = 20,
     sim_episodes: Annotated[int | None, typer.Option(help="Trials in sim (default: same).")] = None,
-    calibration: Annotated[
-        Path | None, typer.Option(help="JSON from `insertbench real calibrate`.")
-    ] = None,
+    calibration: CalibrationOpt = None,
     host: Host = None,
     twin: Twin = False,
     frequency: Frequency = 500.0,
-    continuity_input: Annotated[
-        int | None, typer.Option(help="Digital input wired to connector continuity.")
-    ] = None,
-    wrist_serial: Annotated[str | None, typer.Option(help="Wrist RealSense serial.")] = None,
-    side_serial: Annotated[str | None, typer.Option(help="Side RealSense serial.")] = None,
+    continuity_input: ContinuityOpt = None,
+    wrist_serial: WristSerial = None,
+    side_serial: SideSerial = None,
     env: EnvOption = None,
     seed: Annotated[int, typer.Option(help="First evaluation seed.")] = 1000,
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
@@ -265,17 +269,13 @@ def record_goal(
     out: Annotated[Path, typer.Option(help="Goal images (.npz) to write.")] = Path(
         "goal_images.npz"
     ),
-    calibration: Annotated[
-        Path | None, typer.Option(help="JSON from `insertbench real calibrate`.")
-    ] = None,
+    calibration: CalibrationOpt = None,
     host: Host = None,
     twin: Twin = False,
     frequency: Frequency = 500.0,
-    continuity_input: Annotated[
-        int | None, typer.Option(help="Digital input wired to connector continuity.")
-    ] = None,
-    wrist_serial: Annotated[str | None, typer.Option(help="Wrist RealSense serial.")] = None,
-    side_serial: Annotated[str | None, typer.Option(help="Side RealSense serial.")] = None,
+    continuity_input: ContinuityOpt = None,
+    wrist_serial: WristSerial = None,
+    side_serial: SideSerial = None,
     env: EnvOption = None,
     seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
 ) -> None:
