@@ -14,6 +14,8 @@ the JSON spelling, so a value never silently becomes a string it was not meant t
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -68,6 +70,18 @@ def innermost_message(err: BaseException) -> str:
         err = err.__cause__
     return str(err)
 
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse an output file that cannot be written (a directory, or under a file or an
+    unwritable folder) before the work that produces it, not after; creates nothing."""
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory", param_hint=option)
+    existing = path.absolute().parent
+    while not existing.exists():  # the folders the write will create
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
+                                 param_hint=option)
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` of the command line and of the matrix's worker processes: each

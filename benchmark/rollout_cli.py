@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import envs
-from benchmark.cli_options import EnvOption, parse_env_kwargs
+from benchmark.cli_options import EnvOption, check_output_file, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
@@ -162,14 +161,7 @@ def _check_video_path(path: Path) -> None:
     if path.suffix.lower() != ".mp4":
         raise typer.BadParameter(f"must name an .mp4 file, got {str(path)!r}",
                                  param_hint="--video")
-    if path.is_dir():
-        raise typer.BadParameter(f"{path} is a directory", param_hint="--video")
-    existing = path.absolute().parent
-    while not existing.exists():  # the folders _write_video will create
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
-                                 param_hint="--video")
+    check_output_file(path, "--video")
 
 
 def _write_video(path: Path, frames: list[np.ndarray]) -> None:

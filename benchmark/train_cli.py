@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchmark.cli_options import EnvOption, parse_env_kwargs
+from benchmark.cli_options import EnvOption, check_output_file, parse_env_kwargs
 
 
 def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
@@ -196,14 +196,7 @@ def eval_command(
     from envs.episode import summarize
 
     if json_out is not None:  # checked before the episodes, not after them
-        existing = json_out.absolute().parent
-        while not existing.exists():  # the folders the write will create
-            existing = existing.parent
-        if json_out.is_dir() or not existing.is_dir():
-            raise typer.BadParameter(f"cannot write {json_out}: "
-                                     + ("it is a directory" if json_out.is_dir() else
-                                        f"{existing} is not a directory"),
-                                     param_hint="--json-out")
+        check_output_file(json_out, "--json-out")
     agent_dir, run = resolve_checkpoint(checkpoint)
     trained_on = run.get("task_id") if run else None
     if trained_on is not None and trained_on != task and not allow_other_task:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
-from benchmark.cli_options import EnvOption, parse_env_kwargs
+from benchmark.cli_options import EnvOption, check_output_file, parse_env_kwargs
 
 real_app = typer.Typer(
     name="real",
@@ -102,7 +102,7 @@ def calibrate(
     from envs.tasks import task_spec
     from real.calibration import calibrate as run_calibration
 
-    _check_out_file(out)  # before the operator's freedrive or touch-off, not after
+    check_output_file(out, "--out")  # before the operator's freedrive or touch-off
     spec = task_spec(task)
     robot, name = _robot(task, host, twin, frequency, seed)
     if twin:
@@ -117,21 +117,6 @@ def calibrate(
     typer.echo(f"socket pose (base frame) {[round(v, 5) for v in calib.socket_pose]}")
     typer.echo(f"F/T bias {[round(v, 3) for v in calib.ft_bias]}")
     typer.echo(f"wrote {out}")
-
-
-def _check_out_file(path: Path) -> None:
-    """Refuse an --out that cannot be written as a file (a directory, or under a file); creates
-    nothing. It used to fail only after the whole calibration, the operator's work lost."""
-    import os
-
-    if path.is_dir():
-        raise typer.BadParameter(f"{path} is a directory", param_hint="--out")
-    existing = path.absolute().parent
-    while not existing.exists():  # the folders Calibration.save will create
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
-                                 param_hint="--out")
 
 
 def _twin_operator(robot, method: str):
@@ -293,7 +278,7 @@ def record_goal(
                                  f"plug at the calibrated pose)", param_hint="--env")
     if not twin and wrist_serial is None and side_serial is None:
         raise typer.BadParameter("give --wrist-serial and/or --side-serial (or --twin)")
-    _check_out_file(out)
+    check_output_file(out, "--out")
     kwargs.update(reward="dense", obs_mode="state+pixels", goal_noise_mm=0.0,
                   init_offset_mm=(0.0, 0.0))
     cell, _ = _cell_env(task, twin, host, calibration, frequency, continuity_input,

@@ -261,8 +261,8 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
 
 
 @pytest.mark.parametrize(("json_out", "message"), [
-    ("evals", "cannot write evals: it is a directory"),
-    ("notes.txt/pc.json", "notes.txt is not a directory"),
+    ("evals", "evals is a directory"),
+    ("notes.txt/pc.json", "notes.txt is not a writable directory"),
 ])
 def test_eval_refuses_a_json_out_it_cannot_write_before_evaluating(capsys, in_tmp, monkeypatch,
                                                                    json_out, message):
