@@ -42,24 +42,21 @@ def record(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:
                          "reward that does not stop at mating (dense)")
     act = p_controller(env)
     obs, info = env.reset(seed=seed)
-    closest = float("inf")
-    while True:
-        if info.get("is_success") and info["distance_to_goal_mm"] <= SEATED_TOLERANCE_MM:
-            return {cam: np.array(obs[cam]) for cam in base.cameras}
-        closest = min(closest, float(info.get("distance_to_goal_mm", np.inf)))
-        obs, _, terminated, truncated, info = env.step(act(obs))
-        if info.get("safety_trip"):
-            raise RuntimeError(f"the safety layer tripped while seating the plug: "
-                               f"{info['safety_message']}")
-        if terminated or truncated:
-            if info.get("is_success") and info["distance_to_goal_mm"] <= SEATED_TOLERANCE_MM:
-                return {cam: np.array(obs[cam]) for cam in base.cameras}
-            closest = min(closest, float(info["distance_to_goal_mm"]))
+    closest, done = float("inf"), False
+    while not (info["is_success"] and info["distance_to_goal_mm"] <= SEATED_TOLERANCE_MM):
+        closest = min(closest, float(info["distance_to_goal_mm"]))
+        if done:
             raise RuntimeError(
                 f"the P-controller did not seat the plug within the time limit (closest "
                 f"{closest:.2f} mm to the calibrated seated pose, need <= "
                 f"{SEATED_TOLERANCE_MM} mm): recalibrate, or check the grasp"
             )
+        obs, _, terminated, truncated, info = env.step(act(obs))
+        if info["safety_trip"]:
+            raise RuntimeError(f"the safety layer tripped while seating the plug: "
+                               f"{info['safety_message']}")
+        done = terminated or truncated
+    return {cam: np.array(obs[cam]) for cam in base.cameras}
 
 
 def save(path: str | Path, task: str, images: dict[str, np.ndarray]) -> Path:
