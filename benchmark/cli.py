@@ -15,9 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Click
 
-from benchmark.cli_options import innermost_message, one_line_warning
-
-PROG = "insertbench"
+from benchmark.cli_options import PROG, innermost_message, one_line_warning
 
 
 class InsertBenchApp(typer.Typer):

@@ -20,6 +20,9 @@ from typing import Annotated, Any
 
 import typer
 
+#: The command's name, as users type it and as errors and warnings begin.
+PROG = "insertbench"
+
 ENV_HELP = (
     "Env kwarg KEY=VALUE for gym.make, VALUE in JSON (a bare word is a string); repeatable: "
     "--env goal_noise_mm=1.0 --env init_offset_mm=[0,10]."
@@ -86,4 +89,4 @@ def check_output_file(path: Path, option: str) -> None:
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` of the command line and of the matrix's worker processes: each
     warning one line on stderr, without Python's source-line echo."""
-    typer.echo(f"insertbench: warning: {' '.join(str(message).split())}", err=True)
+    typer.echo(f"{PROG}: warning: {' '.join(str(message).split())}", err=True)
