@@ -33,6 +33,8 @@ matrix_app = typer.Typer(
 console = Console()
 
 PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) or TOML path.")]
+
+
 def _check_store(path: Path | None) -> Path | None:
     """A store is a file: a folder ended in SQLite's "unable to open database file"."""
     if path is not None and path.is_dir():
