@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -327,17 +326,12 @@ def _print_classifier(args: argparse.Namespace, overrides: dict[str, str]) -> No
 def _check_data(parser: argparse.ArgumentParser, data: str) -> None:
     """--data must be a paper 001 recipe folder (it ended in a FileNotFoundError or, for a
     paper 004 recipe, a KeyError 'wrist' traceback)."""
-    from benchmark.recipes import RECIPE_JSON, is_recipe_dir, missing_parts, unfinished_message
+    from benchmark.recipes import check_recipe
 
-    if not is_recipe_dir(data):
-        parser.error(f"--data {data} is not an `insertbench dataset recipe` folder "
-                     f"(no {RECIPE_JSON})")
-    recorded = json.loads((Path(data) / RECIPE_JSON).read_text())["recipe"]
-    if recorded != "paper001":
-        parser.error(f"--data {data} holds the {recorded} recipe; this needs paper001's")
-    missing = missing_parts(data)
-    if missing:
-        parser.error(unfinished_message(data, missing))
+    try:
+        check_recipe(data, "paper001")
+    except ValueError as err:
+        parser.error(str(err))
 
 
 def _check_finetune(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

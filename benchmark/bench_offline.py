@@ -58,13 +58,11 @@ from benchmark.recipes import (
     PAPER001_STEPS,
     PAPER004_ENV,
     PAPER004_STEPS,
-    is_recipe_dir,
+    check_recipe,
     load_recipe,
-    missing_parts,
     paper004_env,
     recipe_connectors,
     recipe_version,
-    unfinished_message,
 )
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
 from envs.episode import summarize
@@ -707,15 +705,10 @@ def main() -> None:
         parser.error(f"--out {args.out} is a file, not a folder")
     if args.data is None:  # the preset's recipe, collected (or resumed) after every check
         args.data = _data_from_preset(preset, args.out)
-    if not is_recipe_dir(args.data):
-        parser.error(f"--data {args.data} is not an `insertbench dataset recipe` folder "
-                     "(no recipe.json)")
-    recorded = json.loads((args.data / "recipe.json").read_text())["recipe"]
-    if recorded != args.paper:
-        parser.error(f"--data {args.data} holds the {recorded} recipe, not {args.paper}'s")
-    missing = missing_parts(args.data)
-    if missing:  # a FileNotFoundError traceback after bench.json was written
-        parser.error(unfinished_message(args.data, missing))
+    try:  # else a FileNotFoundError traceback after bench.json was written
+        check_recipe(args.data, args.paper)
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(args.threads)
     _check_args(args.out, args)
     args.version = recipe_version(args.data)  # the tasks the data was recorded on

@@ -157,6 +157,21 @@ def missing_parts(out: Path) -> list[str]:
                     / "data" / "metadata.json").is_file()]
 
 
+def check_recipe(out: Path, recipe: str) -> None:
+    """ValueError, naming `out` as ``--data``, unless it is a finished collection of `recipe`
+    (``paper001`` / ``paper004``): the benchmarks check this before writing anything, where a
+    wrong folder ended in a FileNotFoundError or KeyError traceback."""
+    if not is_recipe_dir(out):
+        raise ValueError(f"--data {out} is not an `insertbench dataset recipe` folder "
+                         f"(no {RECIPE_JSON})")
+    recorded = json.loads((Path(out) / RECIPE_JSON).read_text())["recipe"]
+    if recorded != recipe:
+        raise ValueError(f"--data {out} holds the {recorded} recipe, not {recipe}'s")
+    missing = missing_parts(out)
+    if missing:
+        raise ValueError(unfinished_message(out, missing))
+
+
 def load_recipe(out: Path) -> dict[str, Any]:
     """All parts of a collected recipe as one Dataset with ``task_id`` and ``is_demo``;
     ValueError for an unfinished collection."""

@@ -150,7 +150,7 @@ def test_bench_offline_refuses_an_out_that_is_a_file_before_collecting(
         (["--data", "p001", "--episodes", "0"], "--episodes must be >= 1, got 0"),
         (["--data", "p001", "--batch-size", "-1"], "--batch-size must be >= 1, got -1"),
         (["--data", "no_such_dir"], "--data no_such_dir is not an `insertbench dataset recipe`"),
-        (["--data", "p004"], "--data p004 holds the paper004 recipe; this needs paper001's"),
+        (["--data", "p004"], "--data p004 holds the paper004 recipe, not paper001's"),
         (["--data", "p004", "--classifier"], "holds the paper004 recipe"),
         (["--finetune", "no_such_dir"], "no agent checkpoint under no_such_dir"),
         (["--finetune", "rlpd"], "--finetune rlpd holds a rlpd checkpoint, not LOTJ's (iql)"),
