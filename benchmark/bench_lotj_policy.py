@@ -252,10 +252,10 @@ def classifier_check(agent: Any, connector: str, data: dict[str, Any]) -> dict[s
 
 def parse_overrides(items: list[str] | None) -> dict[str, str] | str:
     """``--config KEY=VALUE`` strings -> {key: value}; an error line (str) for a malformed item."""
-    from benchmark.bench_offline import parse_overrides as parse
+    from benchmark.cli_options import parse_key_values
 
     try:
-        return parse(items, "--config")
+        return parse_key_values(items, "--config")
     except ValueError as err:
         return str(err)
 

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from agents import Transition, load_agent, make_agent
+from benchmark.cli_options import parse_key_values
 from benchmark.evaluate import evaluate
 from benchmark.recipes import (
     PAPER001_ENV,
@@ -419,20 +420,6 @@ def lotj_config(pretrain_steps: int, batch_size: int,
             "obs_keys": ("wrist",)} | (overrides or {})
 
 
-def parse_overrides(items: list[str] | None, option: str) -> dict[str, str]:
-    """``KEY=VALUE`` items of ``option`` -> {key: value} (strings, converted by the config);
-    ValueError (one line) for a malformed item."""
-    overrides: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
-        if key in overrides:  # the first value was silently dropped
-            raise ValueError(f"{option} {key} is given twice")
-        overrides[key] = value
-    return overrides
-
-
 def parse_lotj_config(items: list[str] | None, pretrain_steps: int,
                       batch_size: int) -> dict[str, str]:
     """``--lotj-config`` items ``KEY=VALUE`` -> IQLConfig overrides (strings, converted by the
@@ -440,7 +427,7 @@ def parse_lotj_config(items: list[str] | None, pretrain_steps: int,
     from agents.config import build_config
     from agents.iql import IQLConfig
 
-    overrides = parse_overrides(items, "--lotj-config")
+    overrides = parse_key_values(items, "--lotj-config")
     try:
         build_config(IQLConfig, lotj_config(pretrain_steps, batch_size, overrides))
     except TypeError as err:
@@ -506,7 +493,7 @@ def _print_lotj(args: argparse.Namespace, out: Path, path: Path, connectors: lis
     print(f"paper 001 Tables I and IV at +-10 mm (paper: k/20, real robot; ours: "
           f"k/{args.eval_episodes}, pretrain {args.pretrain_steps} steps, "
           f"{args.online_trials} online trials)")
-    if parse_overrides(getattr(args, "lotj_config", None),
+    if parse_key_values(getattr(args, "lotj_config", None),
                        "--lotj-config").get("online_reward") == "ground_truth":
         print("ORACLE CONTROL, not paper 001: LOTJ's online phase is rewarded by the "
               "simulator's success (online_reward=ground_truth), not by R_psi")

@@ -74,6 +74,20 @@ def innermost_message(err: BaseException) -> str:
     return str(err)
 
 
+def parse_key_values(items: list[str] | None, option: str) -> dict[str, str]:
+    """``KEY=VALUE`` items of a repeatable ``option`` -> {key: value} (strings, converted by
+    the config that takes them); ValueError (one line) for a malformed item or a key given
+    twice (the first value used to be dropped silently)."""
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
+        if key in pairs:
+            raise ValueError(f"{option} {key} is given twice")
+        pairs[key] = value
+    return pairs
+
 def check_output_file(path: Path, option: str) -> None:
     """Refuse an output file that cannot be written (a directory, or under a file or an
     unwritable folder) before the work that produces it, not after; creates nothing."""

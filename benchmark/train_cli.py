@@ -16,21 +16,22 @@ from typing import Annotated, Any
 
 import typer
 
-from benchmark.cli_options import EnvOption, check_output_file, parse_env_kwargs
+from benchmark.cli_options import (
+    EnvOption,
+    check_output_file,
+    parse_env_kwargs,
+    parse_key_values,
+)
 
 
 def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
     """``["utd_ratio=2", "hidden=256,256"]`` -> dict of strings; the typed agent config converts
     them (``hidden=[256,256]`` is accepted too)."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--config expects key=value, got {item!r}")
-        if key in out:  # as --env: the first value was silently dropped
-            raise typer.BadParameter(f"--config {key} is given twice")
-        out[key] = value.strip("[]") if value.startswith("[") else value
-    return out
+    try:
+        pairs = parse_key_values(items, "--config")
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    return {k: v.strip("[]") if v.startswith("[") else v for k, v in pairs.items()}
 
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:

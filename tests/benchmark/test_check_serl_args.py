@@ -36,7 +36,7 @@ def test_bad_counts_are_one_usage_line(args, message, monkeypatch, capsys, tmp_p
     # These ended in a Typer BadParameter, TypeError or FileNotFoundError traceback:
     (["-e", "goal_noise_mm"], "--env expects KEY=VALUE, got 'goal_noise_mm'"),
     (["-e", "grayscale=True"], "values are JSON, write grayscale=true"),
-    (["-c", "utd_ratio"], "--config expects key=value, got 'utd_ratio'"),
+    (["-c", "utd_ratio"], "--config expects KEY=VALUE, got 'utd_ratio'"),
     (["-e", "bogus=1"], "got an unknown kwarg 'bogus'"),
     (["-e", "reward=classifier", "-e", "reward_classifier=no_such_dir"],
      "no reward classifier in no_such_dir"),

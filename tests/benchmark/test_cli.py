@@ -290,7 +290,7 @@ def test_eval_refuses_a_json_out_it_cannot_write_before_evaluating(capsys, in_tm
 def test_a_config_key_given_twice_is_refused(capsys, in_tmp):
     """`-c utd_ratio=1 -c utd_ratio=4` trained with 4 without a word, while `--env` refuses a
     key given twice; bench_offline's --lotj-config and bench_lotj_policy's --config alike."""
-    from benchmark.bench_offline import parse_overrides
+    from benchmark.cli_options import parse_key_values
 
     code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "rlpd",
                            "--steps", "10", "-c", "utd_ratio=1", "-c", "utd_ratio=4",
@@ -298,7 +298,7 @@ def test_a_config_key_given_twice_is_refused(capsys, in_tmp):
     assert code == 2 and "--config utd_ratio is given twice" in err, err
     assert not (in_tmp / "runs").exists()
     with pytest.raises(ValueError, match="--lotj-config beta is given twice"):
-        parse_overrides(["beta=1", "beta=2"], "--lotj-config")
+        parse_key_values(["beta=1", "beta=2"], "--lotj-config")
 
 
 def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):
