@@ -44,6 +44,7 @@ import shutil
 import tarfile
 import tempfile
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -182,6 +183,24 @@ def _require(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _text(table: Mapping[str, Any], key: str, where: str = "") -> str:
+    """An optional text field ("" when absent); a number or table is refused, not str()-ed."""
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise SubmissionError(f"submission.toml: {where}{key} must be a string, got {value!r}")
+    return value
+
+
+def _url(table: Mapping[str, Any], key: str) -> str:
+    """An optional http(s) URL: the site links it, so `javascript:` and other schemes are
+    refused."""
+    value = _text(table, key).strip()
+    parts = urllib.parse.urlsplit(value)
+    if value and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
+        raise SubmissionError(f"submission.toml: {key} must be an http(s) URL, got {value!r}")
+    return value
+
+
 def _count(table: Mapping[str, Any], key: str) -> int:
     value = table.get(key, 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -205,7 +224,7 @@ def _parse_training(table: Any) -> Training:
                               f"got {wall!r}")
     return Training(_count(table, "env_steps"), _count(table, "demos"),
                     _count(table, "intervention_steps"),
-                    None if wall is None else float(wall), str(table.get("hardware", "")))
+                    None if wall is None else float(wall), _text(table, "hardware", "training."))
 
 
 def _policy_paths(root: Path, table: Any, track: Track) -> tuple[str, dict[str, Path]]:
@@ -307,7 +326,7 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
         policy_kind=kind,
         policy_paths=paths,
         training=_parse_training(meta.get("training")),
-        paper_url=str(meta.get("paper_url", "")),
-        code_url=str(meta.get("code_url", "")),
+        paper_url=_url(meta, "paper_url"),
+        code_url=_url(meta, "code_url"),
         files=tuple(files),
     )

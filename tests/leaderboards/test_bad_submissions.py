@@ -179,6 +179,23 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
         (sub / "submission.toml").write_text(text)
         return "sub", [], "training.env_steps must be an integer >= 0"
+    if case == "javascript_url":
+        # The site links paper_url and code_url: a javascript: URL ran in the visitor's page.
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        (sub / "submission.toml").write_text('paper_url = "javascript:alert(1)"\n' + text)
+        return "sub", [], "paper_url must be an http(s) URL, got 'javascript:alert(1)'"
+    if case == "number_url":
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        (sub / "submission.toml").write_text("code_url = 42\n" + text)  # was stored as "42"
+        return "sub", [], "code_url must be a string, got 42"
+    if case == "table_hardware":
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text().replace('hardware = "test"',
+                                                             "hardware = {cores = 2}")
+        (sub / "submission.toml").write_text(text)  # was stored as "{'cores': 2}"
+        return "sub", [], "training.hardware must be a string, got {'cores': 2}"
     raise AssertionError(case)
 
 
@@ -189,7 +206,7 @@ CASES = [
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
-    "huge_space",
+    "huge_space", "javascript_url", "number_url", "table_hardware",
 ]
 
 
