@@ -66,7 +66,8 @@ class TrialLog:
     """Trials of one setting ("sim", "real", "twin") as JSON lines, written as they finish.
 
     The first line is the session's `header` (task, policy, env kwargs, ...); reopening a log
-    whose header differs raises ValueError, so a resume never mixes two experiments.
+    whose header differs raises ValueError when it holds trials, so a resume never mixes two
+    experiments (a log of another session without trials is started over).
     """
 
     def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
@@ -76,12 +77,14 @@ class TrialLog:
         if self.path.exists() and self.path.stat().st_size > 0:
             lines = self.path.read_text().splitlines()
             found = json.loads(lines[0])
-            if found != self.header:
+            # A header without trials (a session refused before its first trial, e.g. for a
+            # policy that does not fit the env's kwargs) holds nothing to mix: start over.
+            if found != self.header and any(line.strip() for line in lines[1:]):
                 raise ValueError(
                     f"{self.path} holds trials of another session ({found}); give another --out "
                     f"or delete it to start over"
                 )
-            for line in lines[1:]:
+            for line in lines[1:] if found == self.header else []:
                 try:
                     self.results.append(EpisodeRecord.from_dict(json.loads(line)))
                 except (json.JSONDecodeError, TypeError, ValueError):

@@ -219,6 +219,25 @@ def test_validate_refuses_another_tasks_checkpoint(tmp_path, monkeypatch, capsys
     assert (tmp_path / "report" / "validate_InsertBench_DSub-v0.md").is_file()
 
 
+def test_a_refused_session_does_not_block_the_corrected_command(tmp_path, monkeypatch, capsys):
+    """A checkpoint refused for the env's kwargs (before any trial) used to leave its session
+    header in --out, so the corrected command was refused as "another session" with no trial
+    in it."""
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(capsys, "train", "--task", USB, "--agent", "p_controller", "--steps", "0",
+                     "--eval-episodes", "0", "--out", "runs/pc", "--no-progress")
+    assert code == 0, err
+    args = ["real", "validate", "--task", USB, "--twin", "--checkpoint", "runs/pc",
+            "--episodes", "1", "--out", "report"]
+    code, err = _cli(capsys, *args, "--env", "action_mode=pose")
+    assert code == 2 and "pass the env kwargs it was trained with" in err, err
+    code, err = _cli(capsys, *args)
+    assert code == 0, err
+    log = (tmp_path / "report" / "validate_InsertBench_USB-v0.twin.jsonl").read_text()
+    assert json.loads(log.splitlines()[0])["env_kwargs"] == {}
+    assert len(log.splitlines()) == 2  # this session's header and its one trial
+
+
 def test_calibrate_refuses_an_unwritable_out_before_calibrating(tmp_path, monkeypatch, capsys):
     """`--out` naming a directory, or a path under a file, used to fail with IsADirectoryError
     or FileExistsError after the whole calibration (on the robot: the operator's freedrive or
