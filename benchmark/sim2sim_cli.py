@@ -7,6 +7,7 @@ the other commands do not load a second physics engine.
 from __future__ import annotations
 
 import inspect
+import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -39,7 +40,8 @@ def sim2sim_command(
 
     from benchmark.metrics import format_distinct_rate
     from benchmark.sim2sim import compare
-    from benchmark.train_cli import resolve_checkpoint
+    from benchmark.train import make_env
+    from benchmark.train_cli import check_policy_fits, resolve_checkpoint
     from envs.bullet import UNSUPPORTED, BulletInsertionEnv
     from envs.episode import summarize
     from envs.tasks import TASKS
@@ -66,6 +68,13 @@ def sim2sim_command(
                       "both engines", stacklevel=1)
     env_kwargs = {k: v for k, v in env_kwargs.items() if k not in dropped} | explicit
     try:
+        if agent_dir is not None:  # as `insertbench eval`: not a broadcast error at step 0
+            probe = make_env(task, env_kwargs)
+            try:
+                check_policy_fits(json.loads((agent_dir / "agent.json").read_text()), probe,
+                                  env_kwargs)
+            finally:
+                probe.close()
         results = compare(task, agent_dir, episodes, env_kwargs)
     except (ValueError, TypeError) as err:  # Gymnasium appends every kwarg: the cause only
         raise typer.BadParameter(innermost_message(err)) from err

@@ -210,7 +210,7 @@ def eval_command(
     environment = make_env(task, env_kwargs)
     meta = json.loads((agent_dir / "agent.json").read_text())
     name = meta["agent"]
-    _check_policy_fits(meta, environment, env_kwargs)
+    check_policy_fits(meta, environment, env_kwargs)
     kwargs = {"base_policy": make_base_policy(environment)} if agent_spec(name).needs_base_policy \
         else {}
     agent = load_agent(agent_dir, allow_policy_only=True, **kwargs)
@@ -233,7 +233,7 @@ def _space_shapes(space: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:
     return tuple(space.shape)
 
 
-def _check_policy_fits(meta: dict[str, Any], env: Any, env_kwargs: dict[str, Any]) -> None:
+def check_policy_fits(meta: dict[str, Any], env: Any, env_kwargs: dict[str, Any]) -> None:
     """Refuse an env whose observation keys or shapes, or action shape, the checkpoint was not
     trained on (e.g. `--env obs_mode=pixels` for a state policy): the policy would fail on its
     first step with a bare KeyError. Bounds are not compared (they may differ between tasks)."""

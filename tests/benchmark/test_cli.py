@@ -393,6 +393,13 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     assert "'action_mode': 'pose'" in out
     # A noiseless task replays one episode per seed: the table says the interval counts one.
     assert out.count("2/2 (100% [21, 100]; 1 distinct)") == 2, out
+    # An --env that changes the policy's spaces is refused as by eval, before any episode: it
+    # used to end in "operands could not be broadcast together with shapes (6,) (3,) (3,)".
+    code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v0", "--checkpoint",
+                           "runs/pose", "--episodes", "1", "--env", "action_mode=xyz")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "the checkpoint was trained on actions (6,), but the env with" in lines[0], err
     # A run kwarg PyBullet does not model is left out, with one warning; no --env can drop it.
     code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
                            "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
