@@ -43,7 +43,7 @@ class ConnectorFamilyEnv(gym.Env):
     | kwarg | default | meaning |
     |---|---|---|
     | split | "train" | "train", "test", "challenge", "all" (catalog) or "procedural" |
-    | hold_out | None | a catalog name left out (paper 001's hold-one-out) |
+    | hold_out | None | a connector of the split left out (paper 001's hold-one-out) |
     | connectors | None | explicit catalog names; overrides split and hold_out |
     | procedural_count | 100 | procedural split: connectors 0 .. count-1 of the generator |
     | procedural_seed | 0 | procedural split: the generator's seed offset |
@@ -73,7 +73,8 @@ class ConnectorFamilyEnv(gym.Env):
     ) -> None:
         if split not in FAMILY_SPLITS:
             raise ValueError(f"split must be one of {FAMILY_SPLITS}, got {split!r}")
-        if version not in (0, 1, 2):
+        # 1.0 and True equal 1 but named no task: 'InsertBench/Connector-X-v1.0' was a KeyError.
+        if isinstance(version, bool) or not isinstance(version, int) or version not in (0, 1, 2):
             raise ValueError(f"version must be 0, 1 or 2, got {version!r}")
         if version >= 1 and split == "procedural" and connectors is None:
             raise ValueError(
@@ -90,13 +91,21 @@ class ConnectorFamilyEnv(gym.Env):
                 )
             names = list(connectors)
         elif split == "procedural":
-            if procedural_count < 1:
-                raise ValueError(f"procedural_count must be >= 1, got {procedural_count}")
+            if (isinstance(procedural_count, bool) or not isinstance(procedural_count, int)
+                    or procedural_count < 1):
+                raise ValueError(f"procedural_count must be an integer >= 1, got "
+                                 f"{procedural_count!r}")
             names = [f"Procedural{procedural_seed + i}" for i in range(procedural_count)]
             for i, name in enumerate(names):
                 self._tasks[name] = lambda s=procedural_seed + i: procedural_task(s)
         else:
             names = connector_names(split, hold_out)
+        # A hold-out outside the drawn connectors used to be ignored: nothing was held out.
+        if hold_out is not None and connectors is None and (
+            split == "procedural" or hold_out not in connector_names(split)
+        ):
+            raise ValueError(f"hold_out {hold_out!r} is not a connector of split {split!r}: "
+                             "it would hold nothing out")
         for name in names:
             self._tasks.setdefault(name, lambda n=name: connector_task(n, version))
         self.connectors: tuple[str, ...] = tuple(names)

@@ -93,6 +93,22 @@ def test_hold_one_out_never_draws_the_held_out_connector():
         ConnectorFamilyEnv(hold_out="NoSuchPlug")
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    # Holding out a connector the split does not draw used to hold nothing out, silently.
+    ({"split": "train", "hold_out": "DT12"}, "hold_out 'DT12' is not a connector of split"),
+    ({"split": "procedural", "hold_out": "DT12"}, "hold_out 'DT12' is not a connector of split"),
+    # 1.0 and True passed `version in (0, 1, 2)`, then failed on a KeyError for '-v1.0'.
+    ({"version": 1.0}, "version must be 0, 1 or 2, got 1.0"),
+    ({"version": True}, "version must be 0, 1 or 2, got True"),
+    # True drew one connector; 2.5 was "'float' object cannot be interpreted as an integer".
+    ({"split": "procedural", "procedural_count": True}, "procedural_count must be an integer"),
+    ({"split": "procedural", "procedural_count": 2.5}, "procedural_count must be an integer"),
+])
+def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ConnectorFamilyEnv(**kwargs)
+
+
 def test_family_members_share_spaces_and_are_cached():
     env = ConnectorFamilyEnv(split="all", obs_mode="state", action_mode="pose")
     for name in env.connectors:
