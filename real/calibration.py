@@ -13,6 +13,7 @@ zeroFtSensor (CB3) subtract it instead of zeroing at every reset.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -59,15 +60,26 @@ class Calibration:
             raise FileNotFoundError(
                 f"no calibration at {path}; run `insertbench real calibrate` first"
             )
-        data = json.loads(path.read_text())
-        if data.get("format") != CALIBRATION_FORMAT:
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a calibration file (not JSON: {err}); calibrate "
+                             "again") from None
+        if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else None
             raise ValueError(
-                f"{path} has calibration format {data.get('format')!r}, expected "
+                f"{path} has calibration format {found!r}, expected "
                 f"{CALIBRATION_FORMAT}; calibrate again"
             )
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if set(data) != fields:
+            raise ValueError(f"{path}: a calibration holds the keys {sorted(fields)}; missing "
+                             f"{sorted(fields - set(data))}, unknown {sorted(set(data) - fields)}")
         for key, n in (("socket_pose", 6), ("ft_bias", 6)):
             values = data.get(key)
-            if not isinstance(values, list) or len(values) != n:
+            if not isinstance(values, list) or len(values) != n or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            ):
                 raise ValueError(f"{path}: {key} must be a list of {n} numbers, got {values!r}")
             if not all(np.isfinite(values)):
                 raise ValueError(f"{path}: {key} must be finite, got {values!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -72,6 +73,17 @@ def test_bad_calibration_files(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="format"):
         Calibration.load(path)
+    # Each used to end in a bare JSONDecodeError, AttributeError or TypeError without the file.
+    for text, message in (("not json", "c.json is not a calibration file (not JSON"),
+                          ("[1, 2]", "c.json has calibration format None"),
+                          (json.dumps(good.__dict__ | {"socket_pose": ["x"] * 6}),
+                           "socket_pose must be a list of 6 numbers"),
+                          (json.dumps(good.__dict__ | {"extra": 1}), "unknown ['extra']"),
+                          (json.dumps({k: v for k, v in good.__dict__.items() if k != "task"}),
+                           "missing ['task']")):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            Calibration.load(path)
 
 
 def test_calibration_of_another_task_is_refused():
