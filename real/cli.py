@@ -148,8 +148,11 @@ def validate(
         PolicyKind | None,
         typer.Option(help="checkpoint (default with --checkpoint) or p_controller (paper 000)."),
     ] = None,
-    episodes: Annotated[int, typer.Option(help="Trials on the robot.")] = 20,
-    sim_episodes: Annotated[int | None, typer.Option(help="Trials in sim (default: same).")] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Trials on the robot.")] = 20,
+    # min=1: `--sim-episodes 0` used to run --episodes trials in sim (0 read as "not given").
+    sim_episodes: Annotated[
+        int | None, typer.Option(min=1, help="Trials in sim (default: same).")
+    ] = None,
     calibration: CalibrationOpt = None,
     host: Host = None,
     twin: Twin = False,

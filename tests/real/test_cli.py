@@ -179,6 +179,10 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
          "got 200.0"),
         (["real", "serve-twin", "--task", USB, "--max-seconds", "inf"],
          "--max-seconds must be finite and > 0, got inf"),
+        # `--sim-episodes 0` ran --episodes trials in sim, without a word.
+        (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+          "--sim-episodes", "0", "--out", "report"],
+         "'--sim-episodes': Input should be greater than or equal to 1"),
     ]
     for args, message in cases:
         code, err = _cli(capsys, *args)
