@@ -217,6 +217,9 @@ class Ledger:
     def find(self, ref: str) -> dict[str, Any]:
         """The entry of the current track version whose id starts with ``ref`` (or whose file
         is ``ref``)."""
+        if not ref.strip():  # an unset shell variable: '' is a prefix of every id
+            raise LedgerError("give an entry id (a unique prefix of its SHA-256) or its JSON "
+                              "file, not an empty string")
         path = Path(ref)
         if path.suffix == ".json" and path.is_file():
             ref = path.stem
@@ -280,7 +283,8 @@ class Ledger:
         """The salt in ``salt_file`` (outside the ledger), at least 16 bytes."""
         salt_file = Path(salt_file)
         if not salt_file.is_file():
-            raise LedgerError(f"salt file {salt_file} does not exist")
+            raise LedgerError(f"salt file {salt_file} "
+                              f"{'is a directory' if salt_file.is_dir() else 'does not exist'}")
         if self.root.resolve() in salt_file.resolve().parents:
             raise LedgerError(f"the salt file {salt_file} lies inside the ledger {self.root}; "
                               "keep it outside the repository")

@@ -200,6 +200,14 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     result = _cli("verify", "ffffffff")
     assert result.exit_code == 1 and "no entry of track version" in result.stderr
     assert "starting with 'ffffffff'" in result.stderr and "give more" not in result.stderr
+    # `verify "$ID"` with ID unset: '' is a prefix of every id, and the ledger's only entry
+    # used to be verified (its hidden evaluation written) though none was named.
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    result = _cli("verify", "", "--salt-file", "secret/salt")
+    assert result.exit_code == 1 and "not an empty string" in result.stderr, result.output
+    assert "hidden" not in submitted.entries()[0]["evaluations"]
+    result = _cli("open-round", "--track", TINY, "--salt-file", "secret")
+    assert result.exit_code == 1 and "salt file secret is a directory" in result.stderr
     twin = copy.deepcopy(entry)
     twin["entry_id"] = entry["entry_id"][:4] + "0" * 60
     path = submitted.entry_path(twin["track"], twin["entry_id"])
