@@ -233,6 +233,13 @@ def report(
             param_hint="PRESET",
         )
     with Store(store_path) as db:
+        # Another preset's store (or --task-version without it) held none of these cells: the
+        # empty report went to that store's report folder, over the other preset's report.
+        if not db.statuses().keys() & {cell.config_hash for cell in spec.cells}:
+            raise typer.BadParameter(
+                f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)}); "
+                f"run `insertbench matrix run {preset} --store {store_path}` first, or give "
+                "its own --store", param_hint="PRESET")
         # Beside its store: a report of another store must not overwrite the default one.
         out = out or store_path.parent / f"{store_path.stem}-report"
         files = write_report(spec, db, out, reps=reps)

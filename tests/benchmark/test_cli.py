@@ -338,6 +338,13 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
                            "--reps", "0")
     assert code == 2 and "--reps" in err
+    # A store holding none of the preset's cells: the empty paper000 report used to be written
+    # to runs/other-report, over quick's report.
+    before = (in_tmp / "runs" / "other-report" / "report.md").read_text()
+    code, _, err = run_cli(capsys, "matrix", "report", "paper000", "--store",
+                           "runs/other.sqlite", "--reps", "10")
+    assert code == 2 and "runs/other.sqlite holds no finished cell of paper000" in err, err
+    assert (in_tmp / "runs" / "other-report" / "report.md").read_text() == before
 
 
 @pytest.mark.parametrize("env", ["noiseless=true", "obs_mode=pixels"])
