@@ -73,7 +73,10 @@ def train_command(
         raise typer.BadParameter(f"--seed must be >= 0, got {seed}")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"--out {out} exists and is not a directory")
-    env_kwargs = parse_env_kwargs(env) | {"image_size": image_size}
+    env_kwargs = parse_env_kwargs(env)
+    if "image_size" in env_kwargs:  # --image-size's default used to replace it silently
+        raise typer.BadParameter("give the image size as --image-size, not -e image_size=...")
+    env_kwargs["image_size"] = image_size
     for key in ("reward", "obs_mode", "reward_classifier"):
         if key in env_kwargs:
             raise typer.BadParameter(f"-e {key}=... is set by the classifier, leave it out")

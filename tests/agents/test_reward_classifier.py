@@ -156,6 +156,8 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     (["--sanity-margin-mm", "-1"], "--sanity-margin-mm must be a finite number >= 0"),
     (["--steps", "0"], "--steps must be >= 1"),
     (["--seed", "-1"], "--seed must be >= 0, got -1"),  # adv30: after all the rollouts
+    # adv31: -e image_size=16 was replaced by --image-size's default 64 without a word
+    (["-e", "image_size=16"], "give the image size as --image-size"),
 ])
 def test_cli_rejects_bad_options_with_one_clear_line(tmp_path, args, message):
     res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out",
