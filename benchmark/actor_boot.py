@@ -28,6 +28,11 @@ def die_with_parent(parent_pid: int) -> None:
 def run_actor(parent_pid: int, *args: Any) -> None:
     """Tie this process to ``parent_pid``, then run ``async_train.actor_loop(*args)``."""
     die_with_parent(parent_pid)
+    import warnings
+
     from benchmark.async_train import actor_loop
+    from benchmark.cli_options import one_line_warning
+
+    warnings.showwarning = one_line_warning  # as the parent's CLI prints them, not two lines
 
     actor_loop(parent_pid, *args)

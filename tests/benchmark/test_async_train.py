@@ -187,3 +187,21 @@ def test_the_learners_time_limit_is_an_option(tmp_path, monkeypatch, capsys):
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1, err
     assert "did not reach 1000000 env steps in 2 s (timeout_s, `--timeout-s`" in lines[0]
+
+
+def test_an_actor_prints_warnings_as_one_line_as_the_cli_does(monkeypatch, capsys):
+    """Actors printed Python's two-line form (file, line, source echo and Gymnasium's colour
+    codes) of the warnings the command line prints as one line each."""
+    import warnings
+
+    import benchmark.actor_boot as boot
+    import benchmark.async_train as async_train
+
+    monkeypatch.setattr(boot, "die_with_parent", lambda parent_pid: None)
+    monkeypatch.setattr(async_train, "actor_loop",
+                        lambda *args: warnings.warn("InsertBench/USB-v1 is out of date",
+                                                    DeprecationWarning, stacklevel=1))
+    with warnings.catch_warnings():  # restores showwarning afterwards
+        warnings.simplefilter("always")
+        boot.run_actor(os.getpid())
+    assert capsys.readouterr().err == "insertbench: warning: InsertBench/USB-v1 is out of date\n"
