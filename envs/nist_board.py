@@ -154,14 +154,16 @@ class NISTBoardEnv(gym.Env):
         **env_kwargs: Any,
     ) -> None:
         parts = tuple(sequence) if part == "sequence" else (part,)
-        unknown = [p for p in parts if p not in NIST_PARTS]
+        # Only names: a list (`--env part=["USBA","DSub"]`) was "unhashable type: 'list'".
+        unknown = [p for p in parts if not isinstance(p, str) or p not in NIST_PARTS]
         if unknown or not parts:
             raise ValueError(
                 f"part must be 'sequence' or one of {list(NIST_PARTS)}, and a sequence a "
                 f"non-empty list of those; unknown: {unknown}"
             )
-        if steps_per_part < 1:
-            raise ValueError(f"steps_per_part must be >= 1, got {steps_per_part}")
+        if (isinstance(steps_per_part, bool) or not isinstance(steps_per_part, int)
+                or steps_per_part < 1):  # 2.5 used to truncate each part after 3 steps
+            raise ValueError(f"steps_per_part must be an integer >= 1, got {steps_per_part!r}")
         self.parts = parts
         self.steps_per_part = steps_per_part
         self.render_mode = render_mode

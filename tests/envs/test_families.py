@@ -158,4 +158,10 @@ def test_nist_single_part_and_errors():
     assert truncated and not terminated and not info["is_success"]
     with pytest.raises(ValueError, match="RoundPeg8"):
         NISTBoardEnv(part="RoundPeg9")
+    # A list of parts ended in "unhashable type: 'list'"; 2.5 steps truncated after 3.
+    with pytest.raises(ValueError, match=r"unknown: \[\['USBA', 'DSub'\]\]"):
+        NISTBoardEnv(part=["USBA", "DSub"])
+    for steps in (2.5, True, 0):
+        with pytest.raises(ValueError, match="steps_per_part must be an integer >= 1"):
+            NISTBoardEnv(part="USBA", steps_per_part=steps)
     assert envs.NIST_PARTS["Waterproof"][0].name == "Model-E"
