@@ -33,6 +33,8 @@ OBS_MODES = ("state", "pixels", "state+pixels")
 OBS_FRAMES = ("start", "task")
 REWARDS = ("sparse", "dense", "dense_printed", "goal_image")
 CAMERAS = ("wrist", "side")
+#: The keys `reset(options=...)` takes (families and the NIST board take theirs first).
+RESET_OPTIONS = ("tcp_offset_mm",)
 
 #: Largest believed-goal noise [mm] (paper 000 and 004 use +-1 mm).
 GOAL_NOISE_MAX_MM = 20.0
@@ -204,7 +206,13 @@ def sample_start_offset_m(
 
 
 def requested_offset_mm(options: dict | None) -> tuple[float, float] | None:
-    """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given."""
+    """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given.
+    ValueError for any other key: a misspelt one (`tcp_offset`) used to be ignored, and the
+    episode started from a random offset instead of the one asked for."""
+    unknown = sorted(map(str, set(options or {}) - set(RESET_OPTIONS)))
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {unknown}; a task's reset takes "
+                         f"{list(RESET_OPTIONS)}")
     if not options or "tcp_offset_mm" not in options:
         return None
     value = options["tcp_offset_mm"]

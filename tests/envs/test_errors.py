@@ -65,6 +65,19 @@ def test_bad_actions_are_refused_and_not_stepped(action, message):
     assert env.unwrapped.data.time == time_before
 
 
+def test_an_unknown_reset_option_is_refused():
+    """A misspelt option was ignored: the episode started from a random offset."""
+    env = gym.make("InsertBench/USB-v0", init_offset_mm=(5.0, 10.0))
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['tcp_offset'\]"):
+        env.reset(seed=0, options={"tcp_offset": (0.0, 0.0)})
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['connector'\]"):
+        env.reset(seed=0, options={"connector": "DT12"})  # a family's option, not a task's
+    env.reset(seed=0, options={"tcp_offset_mm": (0.0, 0.0)})
+    family = gym.make("InsertBench/ConnectorFamily-v0", split="test")
+    _, info = family.reset(seed=0, options={"connector": "DT12"})
+    assert info["connector"] == "DT12"
+
+
 def test_step_before_reset():
     env = gym.make("InsertBench/USB-v0").unwrapped
     with pytest.raises(RuntimeError, match="reset"):
