@@ -104,6 +104,7 @@ def submit_matrix(
             key = task_version_key(cell.task_id, cell.env_kwargs)
             by_key.setdefault(key, []).append((cell, rows[cell.config_hash]))
     written: list[Path] = []
+    matched = 0  # (method, seed) groups with a cell on some task of some track
     for track in tracks:
         keys = track.version_keys()
         groups: dict[tuple[str, str, int], dict[str, dict]] = {}
@@ -115,6 +116,7 @@ def submit_matrix(
             for cell, row in by_key.get(track.training_task.version_key(), []):
                 groups.setdefault((cell.method or cell.agent, cell.agent, cell.seed),
                                   {})[SHARED_POLICY] = row
+        matched += len(groups)
         for (method, agent, seed), cells in sorted(groups.items()):
             if set(cells) != set(keys) and set(cells) != {SHARED_POLICY}:
                 echo(f"  {track.name}: {method} seed {seed} covers {sorted(cells)} of "
@@ -131,4 +133,9 @@ def submit_matrix(
                 shutil.rmtree(submission.root, ignore_errors=True)
             echo(f"  {track.name}: {method} seed {seed} -> {path}")
             written.append(path)
+    if not matched:  # used to print "0 entries written" and exit 0, without a reason
+        raise LedgerError(
+            f"no finished cell of {preset.name} in {store_path} runs a task of "
+            f"{', '.join(t.name for t in tracks)} with the track's version key (task version "
+            "and env kwargs; see `insertbench list`): nothing to enter")
     return written

@@ -62,6 +62,11 @@ def test_matrix_cells_become_one_builtin_entry_per_method_covering_the_track(
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "already in the ledger" in again.stdout
     assert len(Ledger("ledger").entries()) == 1
+    # A track the preset's cells do not run (paper000 is on -v1): "0 entries written", exit 0.
+    other = CliRunner().invoke(app, [*args[:-4], "--track", "paper000", "--ledger", "ledger"])
+    assert other.exit_code == 1, other.output
+    assert "no finished cell of tiny-seed in runs/tiny-seed.sqlite runs a task of paper000" \
+        in other.stderr
 
 
 def test_from_matrix_finds_the_checkpoints_from_another_working_directory(
@@ -147,4 +152,5 @@ def test_a_cell_on_a_zero_shot_tracks_training_task_is_one_policy_for_every_task
     # Without the training task, the family cell belongs to no track task: nothing is written.
     monkeypatch.setitem(tracks.TRACKS, TINY, tiny_track)
     other = CliRunner().invoke(app, [*args[:-1], "other-ledger"])
-    assert other.exit_code == 0 and "0 entries written" in other.stdout
+    assert other.exit_code == 1 and "nothing to enter" in other.stderr, other.output
+    assert not Path("other-ledger").exists()
