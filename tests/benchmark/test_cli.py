@@ -114,6 +114,23 @@ def test_a_bad_video_path_is_refused_before_rolling_out(capsys, in_tmp, video, m
     assert sorted(p.name for p in in_tmp.iterdir()) == ["dir.mp4", "notes.txt"]
 
 
+def test_a_kwarg_one_of_the_tasks_refuses_is_refused_before_rolling_out(capsys, in_tmp,
+                                                                        monkeypatch):
+    """start_height_mm=14 suits USB (12 mm mating length), not the 19 mm Europlug: the
+    command used to roll out USB first and then fail, its results lost."""
+    import benchmark.rollout_cli
+
+    calls = []
+    monkeypatch.setattr(benchmark.rollout_cli, "run_episode", lambda *a, **k: calls.append(a))
+    code, out, err = run_cli(capsys, "rollout", "--task", "InsertBench/USB-v0", "--task",
+                             "InsertBench/Connector-Europlug-v0", "--episodes", "1", "--env",
+                             "start_height_mm=14")
+    assert code == 1 and calls == [] and out == ""
+    lines = err.strip().splitlines()
+    assert "start_height_mm must be in [20, 150] (the plug must start out of the Europlug" \
+        in lines[-1], err
+
+
 BAD_PRESET = """name = "bad"
 seeds = [0]
 eval_episodes = 1
