@@ -67,9 +67,17 @@ WristSerial = Annotated[str | None, typer.Option(help="Wrist RealSense serial.")
 SideSerial = Annotated[str | None, typer.Option(help="Side RealSense serial.")]
 
 
+def _check_target(host: str | None, twin: bool) -> None:
+    """Refuse --host with --twin: the twin used to run and --host was ignored, so a session
+    meant for the robot at --host ran (and reported) on the twin."""
+    if twin and host is not None:
+        raise typer.BadParameter(f"give --host ({host}) or --twin, not both")
+
+
 def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int):
     from real.config import URConfig
 
+    _check_target(host, twin)
     if twin:
         from real.twin import DigitalTwinRobot
 
@@ -313,6 +321,7 @@ def _cell_env(
     RealSense serials, a camera left out where its serial is None (the twin simulates both)."""
     import real
 
+    _check_target(host, twin)
     if twin:
         cams = ("wrist", "side") if serials is not None else ()
         env = real.make_twin(task, seed=seed, cameras=cams, calibration=calibration, **kwargs)

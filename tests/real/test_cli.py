@@ -179,6 +179,12 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
          "got 200.0"),
         (["real", "serve-twin", "--task", USB, "--max-seconds", "inf"],
          "--max-seconds must be finite and > 0, got inf"),
+        # --host with --twin ran on the twin and ignored --host.
+        (["real", "validate", "--task", USB, "--twin", "--host", "10.0.0.2", "--policy",
+          "p_controller", "--episodes", "1", "--out", "report"],
+         "give --host (10.0.0.2) or --twin, not both"),
+        (["real", "calibrate", "--task", USB, "--twin", "--host", "10.0.0.2", "--out", "c.json"],
+         "give --host (10.0.0.2) or --twin, not both"),
         # `--sim-episodes 0` ran --episodes trials in sim, without a word.
         (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
           "--sim-episodes", "0", "--out", "report"],
