@@ -14,6 +14,7 @@ ONNX contract: one float input per observation key the graph needs, named like t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -178,6 +179,13 @@ def _describe(space: gym.Space) -> str:
     return str(tuple(space.shape))
 
 
+#: Wall-clock limit [s] on one action of a submitted ONNX policy. A policy for a 10 Hz
+#: controller must act far faster (on the robot, well within its 100 ms period); a graph that
+#: loops or stalls (a Loop of 10^15 trips passes onnx's checker) would otherwise hang `submit`
+#: and `verify` for ever.
+ACTION_TIME_LIMIT_S = 1.0
+
+
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     import onnx
     import onnxruntime as ort
@@ -229,11 +237,23 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in inputs.items()}
+        run_options = ort.RunOptions()
+        run_options.log_severity_level = 4  # the one PolicyError line, as for the session
+        # onnxruntime checks `terminate` between kernels, a Loop's iterations included.
+        watchdog = threading.Timer(ACTION_TIME_LIMIT_S, setattr,
+                                   (run_options, "terminate", True))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            out = np.asarray(session.run(None, feed)[0])
+            out = np.asarray(session.run(None, feed, run_options)[0])
         except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
+            if run_options.terminate:
+                raise PolicyError(f"policy.onnx took over {ACTION_TIME_LIMIT_S:g} s for one "
+                                  "action and was stopped") from None
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise PolicyError(f"policy.onnx failed to run: {first}") from None
+        finally:
+            watchdog.cancel()
         return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
 
     return act

@@ -343,6 +343,37 @@ def test_an_onnx_graph_failing_at_run_time_is_one_line(tmp_path: Path) -> None:
     assert not ledger.exists() or not any(p.is_file() for p in ledger.rglob("*"))
 
 
+def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, monkeypatch):
+    """A Loop of 10^15 trips passes onnx's checker and used to hang `submit` for ever; each
+    action now has ACTION_TIME_LIMIT_S (here 0.5 s) of wall-clock."""
+    from onnx import TensorProto, helper
+
+    import leaderboards.policy as policy
+
+    monkeypatch.setattr(policy, "ACTION_TIME_LIMIT_S", 0.5)
+    state = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["go"], ["go_on"]),
+         helper.make_node("Identity", ["acc"], ["acc_out"])], "body",
+        [state("i", TensorProto.INT64, []), state("go", TensorProto.BOOL, []),
+         state("acc", TensorProto.FLOAT, [1, 3])],
+        [state("go_on", TensorProto.BOOL, []), state("acc_out", TensorProto.FLOAT, [1, 3])])
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "go", "zero"], ["action"], body=body)], "policy",
+        [state("tcp_pose", TensorProto.FLOAT, [1, 6])],
+        [state("action", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("trips", TensorProto.INT64, [], [10**15]),
+         helper.make_tensor("go", TensorProto.BOOL, [], [True]),
+         helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (tmp_path / "sub" / "policy").mkdir(parents=True)
+    onnx.save(model, str(tmp_path / "sub" / "policy" / "policy.onnx"))
+    write_toml(tmp_path / "sub", kind="onnx", track="paper000")
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
+
+
 @pytest.mark.parametrize("ledger", ["notes.txt", "notes.txt/ledger"])
 def test_a_ledger_path_under_a_file_is_refused_before_evaluating(
     ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
