@@ -65,9 +65,11 @@ transition, the same layout as ``ReplayBuffer`` storage and ``.npz`` files::
      "action": (N, A), "reward": (N,), "next_obs": {...},
      "terminated": (N,), "truncated": (N,), "intervened": (N,)}   # last three bool, optional
 
-Extra columns (``is_success``, ``task_id``, ``base_action``: pi_H(s) for residual agents, ...)
-may ride along for the methods that need them; ``ReplayBuffer`` ignores them.
-``transitions_to_dataset`` builds a dataset from ``Transition`` s.
+Extra columns (``is_success``, ``task_id``, ``base_action``: pi_H(s) for residual agents,
+``failure_demo``: an operator's recorded failures for a reward classifier, ...) may ride along
+for the methods that need them; ``ReplayBuffer`` ignores them. ``transitions_to_dataset``
+builds a dataset from ``Transition`` s, ``take_rows`` selects rows, ``split_failure_demos``
+separates the recorded failures (``vice``'s negatives, never a learner's demonstrations).
 """
 
 from __future__ import annotations
@@ -167,3 +169,20 @@ def transitions_to_dataset(transitions: Sequence[Transition]) -> dict[str, Any]:
         dataset["base_action"] = np.stack([np.asarray(t.base_action, np.float64)
                                            for t in transitions])
     return dataset
+
+
+def take_rows(dataset: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """Rows ``rows`` (indices or a boolean mask) of every column of a dataset."""
+    return {k: ({kk: np.asarray(vv)[rows] for kk, vv in v.items()} if isinstance(v, Mapping)
+                else np.asarray(v)[rows]) for k, v in dataset.items()}
+
+
+def split_failure_demos(dataset: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(demonstrations, recorded failures or None) by the ``failure_demo`` column; the
+    demonstrations keep every other column, without it."""
+    flags = dataset.get("failure_demo")
+    if flags is None:
+        return dict(dataset), None
+    flags = np.asarray(flags, dtype=bool)
+    columns = {k: v for k, v in dataset.items() if k != "failure_demo"}
+    return take_rows(columns, ~flags), (take_rows(columns, flags) if flags.any() else None)

@@ -24,7 +24,6 @@ N(0, I) limits what z carries. Actor and critic are AWAC's (``agents/awac.py``) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.awac import AWACAgent, AWACConfig
-from agents.base import Dataset, Transition
+from agents.base import Dataset, Transition, take_rows
 from agents.buffer import Batch, ReplayBuffer, concat_batches
 from agents.config import check
 from agents.networks import ObsEncoder, mlp
@@ -147,7 +146,7 @@ class ODAAgent(AWACAgent):
         stored = self.offline.add_dataset(data)
         self.offline_rows += stored
         demo_rows = np.flatnonzero(np.asarray(dataset["is_demo"], dtype=bool))
-        self.demos.add_dataset(_take(data, demo_rows))
+        self.demos.add_dataset(take_rows(data, demo_rows))
         missing = sorted(set(self.offline.task_ids) - set(self.demos.task_ids))
         if missing:
             raise ValueError(f"tasks {missing} have offline data but no demonstrations; ODA "
@@ -236,9 +235,3 @@ class ODAAgent(AWACAgent):
         super()._load_extra_state(state)
         self.offline.ensure([int(t) for t in state.get("offline_tasks", [])])
         self.demos.ensure([int(t) for t in state.get("demo_tasks", [])])
-
-
-def _take(data: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
-    """Rows ``rows`` of every column of a dataset."""
-    return {k: ({kk: np.asarray(vv)[rows] for kk, vv in v.items()} if isinstance(v, Mapping)
-                else np.asarray(v)[rows]) for k, v in data.items()}

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Dataset, Observation, Transition
+from agents.base import Dataset, Observation, Transition, split_failure_demos
 from agents.buffer import Batch, ReplayBuffer, batch_to_torch, concat_batches
 from agents.config import check
 from agents.networks import (
@@ -185,7 +185,9 @@ class RLPDAgent(OffPolicyAgent):
         self.demo_buffer.add(transition, action=unit_action)
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Load demonstrations / prior data into the demo buffer (RLPD has no offline phase)."""
+        """Load demonstrations / prior data into the demo buffer (RLPD has no offline phase).
+        Recorded failures (``failure_demo`` rows, a reward classifier's negatives) are left out."""
+        dataset, _ = split_failure_demos(dataset)
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.demo_buffer.add_dataset(data)

@@ -17,7 +17,12 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
   rows of the online replay buffer (the policy's own states, its successes included, as in
   SERL), drawn uniformly, or with ``vice_recent_negative_share`` that share of each step's
   negatives from the newest ``vice_recent_negative_rows`` online rows (off by default); during
-  ``pretrain`` the demonstrations' non-goal frames.
+  ``pretrain`` the demonstrations' non-goal frames. With ``vice_failure_episodes`` the runner
+  also records that many failure episodes (``benchmark.learned_reward.collect_failure_demos``:
+  the hand controller aimed beside the socket, as HIL-SERL's operators record negatives and
+  "potential false positive examples" for its classifiers, paper 003 section III); their
+  unsuccessful frames join every draw of negatives, during ``pretrain`` and online, uniformly
+  with the other rows (off by default: SERL's VICE needs no recorded negatives).
 - **Classifier**: ``agents.reward_classifier.SuccessClassifier`` on the camera images (CNN per
   camera, optionally with ``tcp_pose``), its own encoder (not the critic's). Every
   ``vice_update_every`` env steps one Adam step on a balanced batch, DrQ-shifted images, with
@@ -58,6 +63,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.base import split_failure_demos
 from agents.buffer import Batch, ReplayBuffer
 from agents.config import check
 from agents.networks import is_image_space, random_shift
@@ -98,6 +104,10 @@ class VICEConfig(RLPDConfig):
     # online buffer; 0 = [serl]'s uniform draw (ours: a new off-socket state is otherwise drawn
     # about 64 / N times per classifier step with N online rows)
     vice_recent_negative_rows: int = 500  # the window of that share [online rows = env steps]
+    vice_failure_episodes: int = 0  # recorded failure episodes, their frames negatives for good
+    # (paper 003: operators record negatives and potential false positives; 0 = [serl]'s VICE)
+    vice_failure_radius_mm: tuple[float, float] = (3.0, 40.0)  # how far beside the believed
+    # goal those episodes aim (x, y; uniform distance in this range [mm], uniform direction)
 
     def validate(self) -> None:
         """RLPD's checks plus the classifier's."""
@@ -124,6 +134,11 @@ class VICEConfig(RLPDConfig):
               "in [0, 1]", self.vice_recent_negative_share)
         check(self.vice_recent_negative_rows > 0, name, "vice_recent_negative_rows", "> 0",
               self.vice_recent_negative_rows)
+        check(self.vice_failure_episodes >= 0, name, "vice_failure_episodes", ">= 0",
+              self.vice_failure_episodes)
+        radius = self.vice_failure_radius_mm
+        check(len(radius) == 2 and 0 <= radius[0] <= radius[1], name,
+              "vice_failure_radius_mm", "(low, high) with 0 <= low <= high [mm]", radius)
 
 
 def newest_rows(buffer: ReplayBuffer, n: int) -> np.ndarray:
@@ -142,6 +157,22 @@ def draw_negatives(rng: np.random.Generator, rows: np.ndarray, n: int,
         return rng.choice(rows, n)
     recent = rng.choice(recent_rows, k)
     return recent if k == n else np.concatenate([recent, rng.choice(rows, n - k)])
+
+
+def pooled_rows(sources: list[tuple[ReplayBuffer, np.ndarray]], key: str,
+                positions: np.ndarray) -> np.ndarray:
+    """``next_obs[key]`` at ``positions`` of the rows of ``sources`` laid end to end, in the
+    order of ``positions`` (a position below ``len(rows)`` of the first pair is in its buffer,
+    and so on)."""
+    ends = np.cumsum([len(rows) for _, rows in sources])
+    which = np.searchsorted(ends, positions, side="right")
+    first = next(b for b, rows in sources if len(rows))
+    out = np.empty((len(positions), *first.next_obs[key].shape[1:]), first.next_obs[key].dtype)
+    for i, (buffer, rows) in enumerate(sources):
+        mine = which == i
+        if mine.any():
+            out[mine] = buffer.next_obs[key][rows[positions[mine] - (ends[i] - len(rows))]]
+    return out
 
 
 def image_pool(spaces: dict[str, gym.spaces.Space], image_keys: list[str],
@@ -185,6 +216,9 @@ class VICEAgent(RLPDAgent):
             keys=tuple(keys), threshold=config.vice_threshold, hidden=config.vice_hidden,
             image_feature_dim=config.vice_image_feature_dim,
             image_pool=image_pool(spaces, image_keys, config.vice_image_size))).to(self.device)
+        # Recorded failures (vice_failure_episodes); np.zeros pages stay unallocated until used.
+        self.failure_buffer = ReplayBuffer(observation_space, self.action_dim,
+                                           config.demo_buffer_size)
         self.classifier_opt = torch.optim.Adam(
             [p for n, p in self.reward_classifier.named_parameters()
              if not n.startswith("obs_norm")], lr=config.vice_lr)
@@ -195,9 +229,17 @@ class VICEAgent(RLPDAgent):
         """Demo-buffer rows whose ``next_obs`` is a goal frame (the demonstrator's label)."""
         return np.flatnonzero(self.demo_buffer.reward[:len(self.demo_buffer)] >= 0.5)
 
+    def failure_rows(self) -> np.ndarray:
+        """Rows of the recorded failures whose frame the simulator did not call a success."""
+        return np.flatnonzero(self.failure_buffer.reward[:len(self.failure_buffer)] < 0.5)
+
     def pretrain(self, dataset: Any) -> dict[str, float]:
-        """RLPD's demo buffer; then fit the classifier on goal vs non-goal demo frames."""
-        metrics = super().pretrain(dataset)
+        """RLPD's demo buffer and the recorded failures; then fit the classifier on goal vs
+        non-goal demo frames and failure frames."""
+        metrics = super().pretrain(dataset)  # the demonstrations only
+        _, failures = split_failure_demos(dataset)
+        if failures is not None:
+            self.failure_buffer.add_dataset(failures)
         goals = self.goal_rows()
         others = np.setdiff1d(np.arange(len(self.demo_buffer)), goals)
         if len(goals) == 0 or len(others) == 0:
@@ -217,9 +259,11 @@ class VICEAgent(RLPDAgent):
             lo, hi = xy.min(axis=0) - lateral / 1000.0, xy.max(axis=0) + lateral / 1000.0
             self.reward_classifier.meta.goal_xy_box_m = (float(lo[0]), float(hi[0]),
                                                          float(lo[1]), float(hi[1]))
+        sources = [(self.demo_buffer, others), (self.failure_buffer, self.failure_rows())]
         for _ in range(self.config.vice_pretrain_steps):
-            fit = self.update_classifier(self.demo_buffer, others)
-        return metrics | {"pretrain/goal_frames": float(len(goals))} | (
+            fit = self.update_classifier(sources)
+        return metrics | {"pretrain/goal_frames": float(len(goals)),
+                          "pretrain/failure_frames": float(len(self.failure_rows()))} | (
             {f"pretrain/{k}": v for k, v in fit.items()} if self.config.vice_pretrain_steps
             else {})
 
@@ -249,22 +293,24 @@ class VICEAgent(RLPDAgent):
         if len(self.buffer) > 0 and self.env_steps % cfg.vice_update_every == 0:
             recent = (newest_rows(self.buffer, cfg.vice_recent_negative_rows)
                       if cfg.vice_recent_negative_share > 0 else None)
-            metrics |= self.update_classifier(self.buffer, np.arange(len(self.buffer)),
-                                              recent_rows=recent)
+            metrics |= self.update_classifier(
+                [(self.buffer, np.arange(len(self.buffer))),
+                 (self.failure_buffer, self.failure_rows())], recent_rows=recent)
         return metrics | super().update()
 
-    def update_classifier(self, negative_buffer: ReplayBuffer, negative_rows: np.ndarray,
+    def update_classifier(self, negatives: list[tuple[ReplayBuffer, np.ndarray]],
                           recent_rows: np.ndarray | None = None) -> dict[str, float]:
-        """One step: goal frames (label 1) vs ``negative_rows`` of ``negative_buffer`` (label 0),
-        ``vice_recent_negative_share`` of the negatives from ``recent_rows`` if given."""
+        """One step: goal frames (label 1) vs negatives (label 0) drawn uniformly from the
+        ``(buffer, rows)`` pairs of ``negatives`` pooled, ``vice_recent_negative_share`` of them
+        from ``recent_rows`` of the first pair's buffer if given."""
         cfg = self.config
         half = cfg.vice_batch_size // 2
         goals = self.rng.choice(self.goal_rows(), half)
-        negatives = draw_negatives(self.rng, negative_rows, half, recent_rows,
-                                   cfg.vice_recent_negative_share)
+        drawn = draw_negatives(self.rng, np.arange(sum(len(rows) for _, rows in negatives)),
+                               half, recent_rows, cfg.vice_recent_negative_share)
         clf = self.reward_classifier
         obs = {k: torch.as_tensor(np.concatenate([self.demo_buffer.next_obs[k][goals],
-                                                  negative_buffer.next_obs[k][negatives]]),
+                                                  pooled_rows(negatives, k, drawn)]),
                                   device=self.device) for k in clf.meta.keys}
         obs = clf.pool_images(obs)  # shifted by augment_pad pixels of the classifier's images
         for k in clf.encoder.image_keys:
@@ -301,6 +347,9 @@ class VICEAgent(RLPDAgent):
     # ------------------------------------------------------------------ checkpoint
     def _checkpoint_modules(self) -> dict[str, nn.Module]:
         return super()._checkpoint_modules() | {"reward_classifier": self.reward_classifier}
+
+    def _checkpoint_buffers(self) -> dict[str, ReplayBuffer]:
+        return super()._checkpoint_buffers() | {"failure": self.failure_buffer}
 
     def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return super()._checkpoint_optimizers() | {"reward_classifier": self.classifier_opt}

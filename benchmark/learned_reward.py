@@ -34,6 +34,8 @@ from agents.reward_classifier import load_classifier, select_space
 
 #: Env reset seeds of classifier frames: disjoint from training, evaluation and demo seeds.
 FRAME_SEED_BASE = 80_000_000
+#: Env reset seeds of recorded failures (``collect_failure_demos``): disjoint from the others.
+FAILURE_SEED_BASE = 85_000_000
 #: Env kwargs of the frames that the run's env must share with them.
 RENDER_KWARGS = ("image_size", "grayscale", "cameras")
 
@@ -80,6 +82,57 @@ def collect_frames(
     env.close()
     return {"obs": {k: np.stack(v) for k, v in obs_rows.items()},
             "label": np.asarray(labels, dtype=bool), "episode": np.asarray(episode_ids)}
+
+
+def collect_failure_demos(env: gym.Env, episodes: int, radius_mm: tuple[float, float],
+                          *, max_noise: float = 0.6) -> dict[str, Any]:
+    """An operator's recorded failures, as a Dataset with a ``failure_demo`` column (all True).
+
+    HIL-SERL's operators record negatives, and "potential false positive examples", for its
+    success classifiers (paper 003, section III). Here episode i (seed ``FAILURE_SEED_BASE + i``)
+    is the hand controller aimed at the believed goal moved on x, y by a distance uniform in
+    ``radius_mm`` [mm] in a uniform direction (world frame), with Gaussian action noise of std
+    ``max_noise * u`` (``u`` uniform in [0, 1]) in normalised units: the plug goes down beside
+    the socket, where a classifier that has only seen the demonstrations may call it seated.
+    ``env`` is the run's VICE env before the classifier is bound, so ``reward`` is the
+    demonstrator's success label; the ``vice`` agent keeps the unsuccessful frames.
+    """
+    from agents.base import Transition, transitions_to_dataset
+    from benchmark.train import make_base_policy
+
+    low, high = env.action_space.low, env.action_space.high
+    transitions = []
+    for i in range(episodes):
+        rng = np.random.default_rng(FAILURE_SEED_BASE + i)
+        radius, angle = rng.uniform(*radius_mm) / 1000.0, rng.uniform(0.0, 2.0 * np.pi)
+        controller = make_base_policy(env, radius * np.array([np.cos(angle), np.sin(angle), 0.0]))
+        noise = max_noise * rng.uniform()
+        obs, _ = env.reset(seed=FAILURE_SEED_BASE + i)
+        done = False
+        while not done:
+            action = np.clip(controller(obs) + noise * rng.standard_normal(low.shape), low, high)
+            action = action.astype(env.action_space.dtype)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            transitions.append(Transition(obs, action, float(reward), next_obs, terminated,
+                                          truncated, info))
+            obs, done = next_obs, terminated or truncated
+    dataset = transitions_to_dataset(transitions)
+    dataset["failure_demo"] = np.ones(len(transitions), dtype=bool)
+    return dataset
+
+
+def add_failure_demos(env: gym.Env, agent: Any, dataset: dict[str, Any]) -> dict[str, Any]:
+    """``dataset`` plus the failure episodes a ``vice`` agent asks for
+    (``vice_failure_episodes``), recorded on ``env``; unchanged for every other agent, or if it
+    already holds recorded failures (a reused ``demos.npz``). The two share their columns."""
+    episodes = getattr(getattr(agent, "config", None), "vice_failure_episodes", 0)
+    if not episodes or "failure_demo" in dataset:
+        return dataset
+    failures = collect_failure_demos(env, episodes, agent.config.vice_failure_radius_mm)
+    dataset = dict(dataset) | {"failure_demo": np.zeros(len(dataset["action"]), dtype=bool)}
+    return {k: ({kk: np.concatenate([v[kk], failures[k][kk]]) for kk in v}
+                if isinstance(v, Mapping) else np.concatenate([v, failures[k]]))
+            for k, v in dataset.items() if k in failures}
 
 
 def heldout_error_rates(task_id: str, env_kwargs: Mapping[str, Any], classifier: Any,

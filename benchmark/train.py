@@ -56,13 +56,13 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
-from agents.base import BasePolicy, Dataset, Observation
+from agents.base import BasePolicy, Dataset, Observation, split_failure_demos
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
 from benchmark.cells import Evaluation
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
-from benchmark.learned_reward import bind_reward_classifier, check_reward_pairing
+from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
 from envs.episode import summarize
 
 TRAIN_SEED_BASE = 100_000_000
@@ -129,23 +129,25 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
     return gym.make(task_id, **kwargs)
 
 
-def make_base_policy(env: gym.Env) -> BasePolicy:
-    """The task's hand-designed controller (paper 000's P-controller) as a callable obs -> action.
+def make_base_policy(env: gym.Env, goal_offset_m: np.ndarray | None = None) -> BasePolicy:
+    """The task's hand-designed controller (paper 000's P-controller) as a callable obs -> action,
+    aimed ``goal_offset_m`` (x, y, z [m], world frame; default none) off the believed goal.
 
     InsertBench tasks provide it as ``envs.p_controller(env)``; other envs (the test
     stand-ins) as a ``p_controller()`` method.
     """
+    offset = {} if goal_offset_m is None else {"goal_offset_m": goal_offset_m}
     try:
         envs = importlib.import_module("envs")
     except ImportError:
         envs = None
     if envs is not None and env.spec is not None and env.spec.id.startswith("InsertBench/"):
-        return envs.p_controller(env)
+        return envs.p_controller(env, **offset)
     method = getattr(env.unwrapped, "p_controller", None)
     if callable(method):
-        return method()
+        return method(**offset)
     if envs is not None and hasattr(envs, "p_controller"):
-        return envs.p_controller(env)
+        return envs.p_controller(env, **offset)
     raise ValueError(f"{env.spec.id if env.spec else env} has no hand-designed controller")
 
 
@@ -656,9 +658,11 @@ def train(
         period = checkpoint_every if checkpoint_every is not None else eval_every
         run.next_checkpoint = period if period and period > 0 else steps
         if dataset is not None:
+            dataset = add_failure_demos(env, agent, dataset)  # vice's recorded negatives
             save_dataset(out_dir / "demos.npz", dataset)
-            run.demo_episodes = int(np.sum(np.asarray(dataset["terminated"], bool)
-                                           | np.asarray(dataset["truncated"], bool)))
+            demos_only, _ = split_failure_demos(dataset)
+            run.demo_episodes = int(np.sum(np.asarray(demos_only["terminated"], bool)
+                                           | np.asarray(demos_only["truncated"], bool)))
             started = time.perf_counter()
             metrics = agent.pretrain(dataset)
             run.train_wall_s += time.perf_counter() - started

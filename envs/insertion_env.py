@@ -610,7 +610,8 @@ def p_controller_action(
     return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+def p_controller(env: gym.Env, goal_offset_m: np.ndarray | None = None,
+                 ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """Paper 000's hand-designed P-controller (eq. 5): a = -kp * (x - x*), kp = [1, 1, 0.3].
 
     Returns a callable obs -> action (normalised, clipped to [-1, 1]) steering the TCP towards the
@@ -618,9 +619,14 @@ def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     believed goal on every call, so it stays valid across resets, and follows a connector
     family or NIST board sequence to whichever connector is active (`active_insertion_env`).
     In "pose" mode it also steers the orientation back to the start orientation.
+    `goal_offset_m` (x, y, z [m], world frame) aims it that far off the believed goal: an
+    operator recording failures beside the socket (`benchmark.learned_reward`).
     `real.p_controller` is the same controller on the robot.
     """
     active_insertion_env(env)  # fail now, not at the first action, on a foreign env
+    offset = np.zeros(3) if goal_offset_m is None else np.asarray(goal_offset_m, np.float64)
+    if offset.shape != (3,) or not np.all(np.isfinite(offset)):
+        raise ValueError(f"goal_offset_m must be 3 finite numbers [m], got {goal_offset_m!r}")
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         base = active_insertion_env(env)
@@ -632,7 +638,7 @@ def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
             pos_start = base.start_mat.T @ (base.tcp_pos - base.start_pos)
             rel = base.start_mat.T @ base.data.site_xmat[base._tcp].reshape(3, 3)
             rotvec = quat_to_rotvec(mat_to_quat(rel))
-        goal_start = base.start_mat.T @ (base.believed_goal_pos - base.start_pos)
+        goal_start = base.start_mat.T @ (base.believed_goal_pos + offset - base.start_pos)
         return p_controller_action(
             np.concatenate([pos_start, rotvec]),
             goal_start,

@@ -111,12 +111,15 @@ class PegPointEnv(gym.Env):
             reward = -info["distance_to_goal_mm"] / 10.0 + 10.0 * float(success)
         return self._obs(), reward, success, False, info
 
-    def p_controller(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-        """Paper 000's P-controller toward the believed goal, gains kp = [1, 1, 0.3]."""
+    def p_controller(self, goal_offset_m: np.ndarray | None = None,
+                     ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+        """Paper 000's P-controller toward the believed goal (plus ``goal_offset_m`` [m], as
+        ``envs.p_controller``), gains kp = [1, 1, 0.3]."""
         kp = np.array([1.0, 1.0, 0.3])
+        offset = np.zeros(3) if goal_offset_m is None else np.asarray(goal_offset_m)
 
         def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
-            error_steps = (np.asarray(obs["tcp_pose"][:3]) - self.believed_goal) / STEP_M
+            error_steps = (np.asarray(obs["tcp_pose"][:3]) - self.believed_goal - offset) / STEP_M
             action = np.zeros(self.action_space.shape[0], dtype=np.float32)
             action[:3] = np.clip(-kp * error_steps, -1, 1)
             return action

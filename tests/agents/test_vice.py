@@ -85,13 +85,16 @@ def test_classifier_negatives_are_the_policys_states(monkeypatch):
     calls = []
     original = agent.update_classifier
     monkeypatch.setattr(agent, "update_classifier",
-                        lambda buffer, rows, recent_rows=None: calls.append(
-                            (buffer, rows, recent_rows)) or original(buffer, rows, recent_rows))
+                        lambda sources, recent_rows=None: calls.append(
+                            (sources, recent_rows)) or original(sources, recent_rows))
     _step_online(env, agent, 3)
     metrics = agent.update()
-    assert len(calls) == 1 and calls[0][0] is agent.buffer  # the online buffer, not the demos
-    np.testing.assert_array_equal(calls[0][1], np.arange(3))  # every online row is a candidate
-    assert calls[0][2] is None  # and no recent share by default: drawn uniformly, as in SERL
+    assert len(calls) == 1
+    (online, rows), (failures, failure_rows) = calls[0][0]
+    assert online is agent.buffer  # the online buffer, not the demos
+    np.testing.assert_array_equal(rows, np.arange(3))  # every online row is a candidate
+    assert failures is agent.failure_buffer and len(failure_rows) == 0  # none recorded by default
+    assert calls[0][1] is None  # and no recent share by default: drawn uniformly, as in SERL
     assert {"vice/loss", "vice/p_goal", "vice/p_policy"} <= set(metrics)
     assert all(np.isfinite(v) for v in metrics.values())
 
@@ -112,7 +115,7 @@ def test_classifier_update_pushes_goal_frames_up_and_policy_states_down():
 
     before = gap()
     for _ in range(30):
-        agent.update_classifier(agent.buffer, np.arange(4))
+        agent.update_classifier([(agent.buffer, np.arange(4))])
     assert gap() > before + 1.0
 
 
@@ -160,15 +163,18 @@ def test_checkpoint_round_trip_gives_identical_classifier_outputs_and_updates(tm
     outputs = []
     for a in (agent, restored):
         torch.manual_seed(5)
-        outputs.append(a.update_classifier(a.buffer, np.arange(len(a.buffer))))
+        outputs.append(a.update_classifier([(a.buffer, np.arange(len(a.buffer)))]))
     assert outputs[0] == outputs[1]
 
 
-def test_vice_run_trains_resumes_and_counts_the_rewards_false_decisions(tmp_path):
+@pytest.mark.parametrize("failures", [0, 2])
+def test_vice_run_trains_resumes_and_counts_the_rewards_false_decisions(tmp_path, failures):
+    """Resumed = straight, also with recorded failures (their buffer is in the checkpoint: the
+    classifier draws its negatives from it)."""
     from tests.benchmark.test_train import _assert_same_final_state
 
-    kwargs = {"env_kwargs": VICE_ENV, "config": TINY, "eval_every": 0, "eval_episodes": 1,
-              "demo_episodes": 2, "progress": False}
+    kwargs = {"env_kwargs": VICE_ENV, "config": TINY | {"vice_failure_episodes": failures},
+              "eval_every": 0, "eval_episodes": 1, "demo_episodes": 2, "progress": False}
     straight = train(STANDIN, "vice", seed=1, steps=24, out_dir=tmp_path / "a", **kwargs)
     train(STANDIN, "vice", seed=1, steps=12, out_dir=tmp_path / "b", **kwargs)
     resumed = train(STANDIN, "vice", seed=1, steps=24, out_dir=tmp_path / "b", **kwargs)
@@ -177,6 +183,57 @@ def test_vice_run_trains_resumes_and_counts_the_rewards_false_decisions(tmp_path
     confusion = json.loads((tmp_path / "a" / "evaluations.json").read_text())[-1][
         "reward_confusion"]
     assert sum(confusion.values()) == 24  # every training step was rewarded by the classifier
+    saved = np.load(tmp_path / "a" / "demos.npz")
+    flags = saved.get("failure_demo", np.zeros(len(saved["reward"]), bool))
+    unsuccessful = int(np.sum(flags & (saved["reward"] < 0.5)))  # a near miss may go in
+    assert (unsuccessful > 0) == (failures > 0) and straight.demo_episodes == 2  # demos only
+    assert len(resumed.agent.failure_rows()) == len(straight.agent.failure_rows()) == unsuccessful
+
+
+def test_recorded_failures_aim_beside_the_goal_and_are_negatives_never_demonstrations():
+    from benchmark.learned_reward import FAILURE_SEED_BASE, add_failure_demos
+
+    env = make_env(STANDIN, VICE_ENV)
+    demos = collect_demos(env, make_base_policy(env), 3)
+    agent = make_agent("vice", env.observation_space, env.action_space,
+                       TINY | {"vice_failure_episodes": 4, "vice_failure_radius_mm": (5.0, 8.0)},
+                       seed=0)
+    data = add_failure_demos(env, agent, demos)
+    flags = data["failure_demo"]
+    assert not flags[:len(demos["action"])].any() and flags[len(demos["action"]):].sum() == 200
+    # Each episode ends 5-8 mm off the believed goal, so never a success (the stand-in's
+    # P-controller converges within its 50 steps; the noise is at most 0.6 of an action).
+    ends = np.flatnonzero(flags & (data["terminated"] | data["truncated"]))
+    holes = [env.reset(seed=FAILURE_SEED_BASE + i) and env.unwrapped.hole_xy for i in range(4)]
+    off = np.linalg.norm(data["next_obs"]["tcp_pose"][ends, :2] - holes, axis=1)
+    assert len(ends) == 4 and np.all((off > 0.004) & (off < 0.009)), off
+    assert not data["reward"][flags].any()
+    assert add_failure_demos(env, agent, data) is data  # a reused demos.npz: not recorded twice
+    metrics = agent.pretrain(data)
+    assert len(agent.demo_buffer) == len(demos["action"])  # demonstrations only
+    assert len(agent.failure_rows()) == 200 and metrics["pretrain/failure_frames"] == 200
+    rlpd = make_agent("rlpd", env.observation_space, env.action_space,
+                      {k: v for k, v in TINY.items() if not k.startswith("vice_")}, seed=0)
+    rlpd.pretrain(data)
+    assert len(rlpd.demo_buffer) == len(demos["action"])  # a reused VICE demos.npz
+    with pytest.raises(ValueError, match="vice_failure_radius_mm"):
+        _vice({"vice_failure_radius_mm": (8.0, 5.0)})
+    with pytest.raises(ValueError, match="vice_failure_episodes"):
+        _vice({"vice_failure_episodes": -1})
+
+
+def test_pooled_rows_index_the_sources_laid_end_to_end():
+    from agents.vice import pooled_rows
+
+    env, agent = _vice()
+    _step_online(env, agent, 5)
+    sources = [(agent.buffer, np.array([4, 1])), (agent.demo_buffer, np.array([], int)),
+               (agent.demo_buffer, np.array([0, 7, 3]))]
+    got = pooled_rows(sources, "tcp_pose", np.array([4, 0, 2, 1, 3]))
+    want = [agent.demo_buffer.next_obs["tcp_pose"][3], agent.buffer.next_obs["tcp_pose"][4],
+            agent.demo_buffer.next_obs["tcp_pose"][0], agent.buffer.next_obs["tcp_pose"][1],
+            agent.demo_buffer.next_obs["tcp_pose"][7]]
+    np.testing.assert_array_equal(got, np.stack(want))
 
 
 @pytest.mark.parametrize("agent,env_kwargs,num_envs,message", [
@@ -256,7 +313,7 @@ def test_vice_image_size_shows_the_classifier_block_averaged_cameras(tmp_path):
     assert clf.meta.image_pool == 2
     infos = _step_online(env, agent, 6)  # the env's decision reads one unbatched 32x32 frame
     assert all("classifier_probability" in i for i in infos)
-    agent.update_classifier(agent.buffer, np.arange(6))
+    agent.update_classifier([(agent.buffer, np.arange(6))])
     obs = {k: agent.buffer.next_obs[k][:6] for k in ("wrist", "side")}
     assert obs["side"].shape[1:] == (32, 32, 3)
     means = {k: torch.as_tensor(v, dtype=torch.float32).reshape(6, 16, 2, 16, 2, -1).mean((2, 4))

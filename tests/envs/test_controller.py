@@ -23,6 +23,24 @@ def test_p_controller_is_p_control_towards_the_believed_goal():
     assert P_CONTROLLER_KP.tolist() == [1.0, 1.0, 0.3]
 
 
+def test_p_controller_aims_goal_offset_m_off_the_believed_goal():
+    """An operator recording failures beside the socket: the observation 2 mm past the shifted
+    goal gets the same action as one 2 mm past the believed goal without the offset."""
+    env = gym.make("InsertBench/USB-v0", goal_noise_mm=1.0)
+    obs, _ = env.reset(seed=7)
+    u = env.unwrapped
+    offset = np.array([0.015, -0.02, 0.0])  # world frame [m]
+    goal_start = u.start_mat.T @ (u.believed_goal_pos - u.start_pos)
+    shifted = dict(obs, tcp_pose=np.concatenate(
+        [goal_start + u.start_mat.T @ offset + 0.002, np.zeros(3)]).astype(np.float32))
+    plain = dict(obs, tcp_pose=np.concatenate([goal_start + 0.002, np.zeros(3)]).astype(np.float32))
+    np.testing.assert_allclose(envs.p_controller(env, goal_offset_m=offset)(shifted),
+                               envs.p_controller(env)(plain), atol=1e-6)
+    for bad in ([0.01, 0.0], [np.nan, 0.0, 0.0]):
+        with pytest.raises(ValueError, match="goal_offset_m"):
+            envs.p_controller(env, goal_offset_m=bad)
+
+
 def test_p_controller_follows_resets():
     env = gym.make("InsertBench/USB-v0", goal_noise_mm=1.0)
     controller = envs.p_controller(env)
