@@ -207,4 +207,7 @@ def learned_reward_classifier(agent: Any, task_id: str, env_kwargs: dict[str, An
 
 
 if __name__ == "__main__":
-    main()
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # the script's task versions are chosen on purpose
+        main()
