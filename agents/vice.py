@@ -236,8 +236,8 @@ class VICEAgent(RLPDAgent):
     def pretrain(self, dataset: Any) -> dict[str, float]:
         """RLPD's demo buffer and the recorded failures; then fit the classifier on goal vs
         non-goal demo frames and failure frames."""
-        metrics = super().pretrain(dataset)  # the demonstrations only
-        _, failures = split_failure_demos(dataset)
+        demos, failures = split_failure_demos(dataset)  # once: RLPD's own split is then a no-op
+        metrics = super().pretrain(demos)
         if failures is not None:
             self.failure_buffer.add_dataset(failures)
         goals = self.goal_rows()

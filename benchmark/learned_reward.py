@@ -29,6 +29,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.buffer import concat_batches
 from agents.networks import is_image_space
 from agents.reward_classifier import load_classifier, select_space
 
@@ -129,10 +130,9 @@ def add_failure_demos(env: gym.Env, agent: Any, dataset: dict[str, Any]) -> dict
     if not episodes or "failure_demo" in dataset:
         return dataset
     failures = collect_failure_demos(env, episodes, agent.config.vice_failure_radius_mm)
-    dataset = dict(dataset) | {"failure_demo": np.zeros(len(dataset["action"]), dtype=bool)}
-    return {k: ({kk: np.concatenate([v[kk], failures[k][kk]]) for kk in v}
-                if isinstance(v, Mapping) else np.concatenate([v, failures[k]]))
-            for k, v in dataset.items() if k in failures}
+    shared = {k: v for k, v in dataset.items() if k in failures}
+    shared["failure_demo"] = np.zeros(len(dataset["action"]), dtype=bool)
+    return concat_batches(shared, failures)
 
 
 def heldout_error_rates(task_id: str, env_kwargs: Mapping[str, Any], classifier: Any,

@@ -56,7 +56,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
-from agents.base import BasePolicy, Dataset, Observation, split_failure_demos
+from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
 from benchmark.cells import Evaluation
@@ -660,9 +660,9 @@ def train(
         if dataset is not None:
             dataset = add_failure_demos(env, agent, dataset)  # vice's recorded negatives
             save_dataset(out_dir / "demos.npz", dataset)
-            demos_only, _ = split_failure_demos(dataset)
-            run.demo_episodes = int(np.sum(np.asarray(demos_only["terminated"], bool)
-                                           | np.asarray(demos_only["truncated"], bool)))
+            ends = np.asarray(dataset["terminated"], bool) | np.asarray(dataset["truncated"], bool)
+            recorded_failure = np.asarray(dataset.get("failure_demo", False), bool)
+            run.demo_episodes = int(np.sum(ends & ~recorded_failure))  # demonstrations only
             started = time.perf_counter()
             metrics = agent.pretrain(dataset)
             run.train_wall_s += time.perf_counter() - started
