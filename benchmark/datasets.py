@@ -220,8 +220,10 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
     """A JSON-serialisable spec of the collection's env, so `dataset.recover_environment()`
     works: callables become "module:name" strings, a TaskSpec its registered ID."""
+    from envs import registered_entry
+
     registered = gym.spec(config.task_id)
-    entry = registered.entry_point
+    entry = registered_entry(registered)
     if not isinstance(entry, str):
         entry = f"{entry.__module__}:{entry.__qualname__}"
     kwargs = {**registered.kwargs, **config.env_kwargs}

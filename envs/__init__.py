@@ -42,6 +42,7 @@ __all__ = [
     "ShardedVectorEnv",
     "TaskSpec",
     "ThreadedVectorEnv",
+    "make_registered",
     "make_task_env",
     "make_vector_env",
     "p_controller",
@@ -64,11 +65,58 @@ def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
     return InsertionEnv(spec, **kwargs)
 
 
+# The kwargs that say which task a registered ID is: a different value would run another task
+# under this ID's name (and its results would be filed under it).
+IDENTITY_KWARGS = {
+    "task": lambda v: task_spec(v).env_id if isinstance(v, str) else getattr(v, "env_id", None),
+    "part": lambda v: nist_task(v).env_id if v in NIST_PARTS else None,
+    "version": lambda v: f"InsertBench/ConnectorFamily-v{v}" if v in (0, 1, 2) else None,
+}
+
+
+def make_registered(entry, env_id: str, **kwargs):
+    """Gymnasium's entry point for ``env_id``: ``entry(**kwargs)``, refusing a kwarg that would
+    change the task the ID names (``gym.make("InsertBench/USB-v0", task=...)``,
+    ``NISTBoard-USBA-v0`` with ``part="DSub"``, ``ConnectorFamily-v1`` with ``version=2``).
+    Gymnasium has merged the registered kwargs into ``kwargs`` already, so an unchanged value is
+    the registered object itself."""
+    registered = gym.spec(env_id).kwargs
+    for name, names_id in IDENTITY_KWARGS.items():
+        if name not in registered or name not in kwargs:
+            continue
+        value, own = kwargs[name], registered[name]
+        if value is own or (type(value) is type(own) and value == own):
+            continue
+        if name == "task" and isinstance(value, str) and value == own.env_id:
+            continue  # the ID's own task, by name
+        try:
+            other = names_id(value)
+        except (KeyError, TypeError):
+            other = None
+        hint = f"; make {other} instead" if other and other != env_id else ""
+        if name == "task":  # a TaskSpec by its ID, not its repr
+            own, value = own.env_id, getattr(value, "env_id", value)
+        raise ValueError(f"{env_id} is {name}={own!r}: {name}={value!r} would run another "
+                         f"task under its name{hint}")
+    return entry(**kwargs)
+
+
+def registered_entry(spec: gym.envs.registration.EnvSpec):
+    """The callable behind a spec's entry point (the class or `make_task_env`, not the
+    `make_registered` wrapper)."""
+    entry = spec.entry_point
+    if isinstance(entry, str):
+        entry = gym.envs.registration.load_env_creator(entry)
+    if isinstance(entry, functools.partial) and entry.func is make_registered:
+        return entry.args[0]
+    return entry
+
+
 for _id, _task in TASKS.items():
     if _id not in gym.registry:
         gym.register(
             id=_id,
-            entry_point=make_task_env,
+            entry_point=functools.partial(make_registered, make_task_env, _id),
             kwargs={"task": _task},
             vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             max_episode_steps=_task.max_episode_steps,
@@ -77,7 +125,7 @@ for _id, _task in TASKS.items():
 
 # Connector families and the NIST board: environments over several connectors.
 for _id, _entry, _steps, _kwargs in (
-    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50, {}),
+    ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50, {"version": 0}),
     ("InsertBench/ConnectorFamily-v1", ConnectorFamilyEnv, 50, {"version": 1}),
     ("InsertBench/ConnectorFamily-v2", ConnectorFamilyEnv, 50, {"version": 2}),
     ("InsertBench/NISTBoard-v0", NISTBoardEnv, None, {}),  # truncates itself per part
@@ -85,7 +133,7 @@ for _id, _entry, _steps, _kwargs in (
     if _id not in gym.registry:
         gym.register(
             id=_id,
-            entry_point=_entry,
+            entry_point=functools.partial(make_registered, _entry, _id),
             vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             max_episode_steps=_steps,
             kwargs=_kwargs,
@@ -95,7 +143,7 @@ for _part in NIST_PARTS:
     if _id not in gym.registry:
         gym.register(
             id=_id,
-            entry_point=NISTBoardEnv,
+            entry_point=functools.partial(make_registered, NISTBoardEnv, _id),
             vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             kwargs={"part": _part},
         )

@@ -66,11 +66,9 @@ def _defaults(cls: Any) -> dict[str, Any]:
 
 
 def _entry_class(spec: gym.envs.registration.EnvSpec) -> Any:
-    from envs import InsertionEnv, make_task_env
+    from envs import InsertionEnv, make_task_env, registered_entry
 
-    entry = spec.entry_point
-    if isinstance(entry, str):
-        entry = gym.envs.registration.load_env_creator(entry)
+    entry = registered_entry(spec)
     return InsertionEnv if entry is make_task_env else entry
 
 

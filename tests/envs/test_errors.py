@@ -1,5 +1,7 @@
 """Bad input gets a clear error; a physics blow-up is reported, never returned as data."""
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -45,6 +47,34 @@ def test_unknown_kwarg_and_task():
         gym.make("InsertBench/USB-v0", goal_noise=1.0)
     with pytest.raises(gym.error.Error):
         gym.make("InsertBench/HDMI-v0")
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "message"),
+    [
+        ("InsertBench/USB-v0", dict(task="InsertBench/DSub-v0"),
+         "USB-v0 is task='InsertBench/USB-v0': task='InsertBench/DSub-v0' would run another task "
+         "under its name; make InsertBench/DSub-v0 instead"),
+        ("InsertBench/USB-v1", dict(task=envs.TASKS["InsertBench/USB-v0"]),
+         "make InsertBench/USB-v0 instead"),
+        ("InsertBench/NISTBoard-USBA-v0", dict(part="DSub"), "make InsertBench/NISTBoard-DSub-v0"),
+        ("InsertBench/ConnectorFamily-v1", dict(version=2), "make InsertBench/ConnectorFamily-v2"),
+        ("InsertBench/ConnectorFamily-v0", dict(version=1), "make InsertBench/ConnectorFamily-v1"),
+    ],
+)
+def test_a_kwarg_cannot_change_the_task_an_id_names(env_id, kwargs, message):
+    # Before: each of these made the other task under env_id's name, and its episodes were
+    # recorded with env_id as their task.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        gym.make(env_id, **kwargs)
+
+
+def test_the_ids_own_identity_kwargs_are_accepted():
+    assert gym.make("InsertBench/USB-v1", task="InsertBench/USB-v1").unwrapped.task.env_id == \
+        "InsertBench/USB-v1"
+    assert gym.make("InsertBench/NISTBoard-v0", part="DSub").unwrapped.parts == ("DSub",)
+    assert gym.make("InsertBench/ConnectorFamily-v2", version=2).spec.id == \
+        "InsertBench/ConnectorFamily-v2"
 
 
 @pytest.mark.parametrize(
