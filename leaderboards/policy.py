@@ -185,6 +185,24 @@ def _describe(space: gym.Space) -> str:
 #: and `verify` for ever.
 ACTION_TIME_LIMIT_S = 1.0
 
+#: Memory [bytes] a submitted ONNX policy may hold in onnxruntime's CPU arena at once, for its
+#: weights and every tensor of an action. A policy at batch 1 needs a few MB (the archive holds
+#: at most 64 MB); one ConstantOfShape or Tile whose shape it computes could otherwise take all
+#: of the machine's memory. One arena, shared by the submitted sessions of a process.
+ONNX_MEMORY_LIMIT_BYTES = 1 << 30
+_capped_arena: list[int] = []  # the limit, once registered (onnxruntime keeps it per process)
+
+
+def _use_capped_arena(ort: Any, options: Any) -> None:
+    """Make ``options``' session allocate from one CPU arena of ONNX_MEMORY_LIMIT_BYTES."""
+    if not _capped_arena:
+        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                   ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(memory, ort.OrtArenaCfg(ONNX_MEMORY_LIMIT_BYTES,
+                                                                  -1, -1, -1))
+        _capped_arena.append(ONNX_MEMORY_LIMIT_BYTES)
+    options.add_session_config_entry("session.use_env_allocators", "1")
+
 
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     import onnx
@@ -209,6 +227,7 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     # onnxruntime logs a failing node on the process's stderr itself, in colour, beside the one
     # line the submitter gets (PolicyError below): fatal messages only.
     options.log_severity_level = 4
+    _use_capped_arena(ort, options)
     try:
         session = ort.InferenceSession(model.SerializeToString(), options,
                                        providers=["CPUExecutionProvider"])
@@ -250,6 +269,9 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
             if run_options.terminate:
                 raise PolicyError(f"policy.onnx took over {ACTION_TIME_LIMIT_S:g} s for one "
                                   "action and was stopped") from None
+            if "Available memory of" in str(err):  # onnxruntime's BFC arena refused
+                raise PolicyError(f"policy.onnx needed over {_capped_arena[0] / 2**30:g} GiB "
+                                  "of memory for one action and was stopped") from None
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise PolicyError(f"policy.onnx failed to run: {first}") from None
         finally:

@@ -374,6 +374,39 @@ def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, mon
                     "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
 
 
+def test_an_onnx_graph_that_takes_all_memory_is_stopped_with_one_line(tmp_path, monkeypatch):
+    """A ConstantOfShape whose shape the graph computes from the observation passes onnx's
+    checker; it used to allocate whatever it asked for (here 1.2 GB, past the 1 GiB limit)."""
+    from onnx import TensorProto, helper
+
+    import leaderboards.policy as policy
+
+    side = int((policy.ONNX_MEMORY_LIMIT_BYTES * 1.1 / 4) ** 0.5)
+    state = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["tcp_pose"], ["sum"], keepdims=0),
+         helper.make_node("Cast", ["sum"], ["sum_int"], to=TensorProto.INT64),
+         helper.make_node("Mul", ["sum_int", "zeros"], ["no_shape"]),
+         helper.make_node("Add", ["no_shape", "side"], ["shape"]),  # not foldable: from obs
+         helper.make_node("ConstantOfShape", ["shape"], ["big"],
+                          value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])),
+         helper.make_node("ReduceMean", ["big"], ["mean"], keepdims=0),
+         helper.make_node("Mul", ["zero", "mean"], ["action"])], "policy",
+        [state("tcp_pose", TensorProto.FLOAT, [1, 6])],
+        [state("action", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("zeros", TensorProto.INT64, [2], [0, 0]),
+         helper.make_tensor("side", TensorProto.INT64, [2], [side, side]),
+         helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (tmp_path / "sub" / "policy").mkdir(parents=True)
+    onnx.save(model, str(tmp_path / "sub" / "policy" / "policy.onnx"))
+    write_toml(tmp_path / "sub", kind="onnx", track="paper000")
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "policy.onnx needed over 1 GiB of memory for one action and was stopped",
+                    tmp_path)
+
+
 @pytest.mark.parametrize("ledger", ["notes.txt", "notes.txt/ledger"])
 def test_a_ledger_path_under_a_file_is_refused_before_evaluating(
     ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
