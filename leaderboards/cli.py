@@ -221,6 +221,9 @@ def render(
 
     if not ledger.is_dir():  # a mistyped path would render an empty leaderboard
         _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR")
+    site, book = out.resolve(), ledger.resolve()
+    if site == book or book in site.parents:  # its pages would land among the entries
+        _fail(f"--out {out} is inside the ledger {ledger}: render the site elsewhere")
     try:
         index = render_site(Ledger(ledger), out, gifs=gifs)
     except LedgerError as err:

@@ -65,6 +65,10 @@ _TOP_KEYS = {"name", "authors", "method", "paper_url", "code_url", "track", "pol
 _TRAINING_KEYS = {"env_steps", "demos", "intervention_steps", "wall_clock_s", "hardware"}
 
 
+#: Longest name, method, author or hardware text [characters], URL and author list the site shows.
+TEXT_LIMIT, URL_LIMIT, AUTHORS_LIMIT = 200, 2000, 100
+
+
 class SubmissionError(ValueError):
     """A submission is malformed or unsafe; the message is one line for the submitter."""
 
@@ -183,18 +187,26 @@ def _require(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
-def _text(table: Mapping[str, Any], key: str, where: str = "") -> str:
+def _text(table: Mapping[str, Any], key: str, where: str = "", limit: int = TEXT_LIMIT) -> str:
     """An optional text field ("" when absent); a number or table is refused, not str()-ed."""
     value = table.get(key, "")
     if not isinstance(value, str):
         raise SubmissionError(f"submission.toml: {where}{key} must be a string, got {value!r}")
+    return _short(value, f"{where}{key}", limit)
+
+
+def _short(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
+    """``value`` if it has at most ``limit`` characters: the site shows each in a table cell."""
+    if len(value) > limit:
+        raise SubmissionError(f"submission.toml: {what} has {len(value):,} characters; at most "
+                              f"{limit:,}")
     return value
 
 
 def _url(table: Mapping[str, Any], key: str) -> str:
     """An optional http(s) URL: the site links it, so `javascript:` and other schemes are
     refused."""
-    value = _text(table, key).strip()
+    value = _text(table, key, limit=URL_LIMIT).strip()
     parts = urllib.parse.urlsplit(value)
     if value and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
         raise SubmissionError(f"submission.toml: {key} must be an http(s) URL, got {value!r}")
@@ -308,6 +320,11 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
     authors = _require(meta, "authors", list, "")
     if not authors or not all(isinstance(a, str) and a.strip() for a in authors):
         raise SubmissionError("submission.toml: authors must be a non-empty list of names")
+    if len(authors) > AUTHORS_LIMIT:
+        raise SubmissionError(f"submission.toml: {len(authors):,} authors; at most "
+                              f"{AUTHORS_LIMIT}")
+    for author in authors:
+        _short(author, "an author")
     kind, paths = _policy_paths(root, meta.get("policy"), track_obj)
     files = []
     policy_dirs = set(paths.values())
@@ -319,9 +336,9 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
                       len(data)))
     return Submission(
         root=root,
-        name=_require(meta, "name", str, "").strip() or "unnamed",
+        name=_short(_require(meta, "name", str, ""), "name").strip() or "unnamed",
         authors=tuple(authors),
-        method=_require(meta, "method", str, ""),
+        method=_short(_require(meta, "method", str, ""), "method"),
         track=track_obj,
         policy_kind=kind,
         policy_paths=paths,

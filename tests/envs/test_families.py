@@ -103,6 +103,9 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     # True drew one connector; 2.5 was "'float' object cannot be interpreted as an integer".
     ({"split": "procedural", "procedural_count": True}, "procedural_count must be an integer"),
     ({"split": "procedural", "procedural_count": 2.5}, "procedural_count must be an integer"),
+    # 3,000,000 spent 13 s drawing names before the first connector was built.
+    ({"split": "procedural", "procedural_count": 3_000_000},
+     r"procedural_count must be an integer in \[1, 100,000\], got 3000000"),
 ])
 def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):

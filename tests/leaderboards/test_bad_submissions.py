@@ -196,6 +196,23 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
                                                              "hardware = {cores = 2}")
         (sub / "submission.toml").write_text(text)  # was stored as "{'cores': 2}"
         return "sub", [], "training.hardware must be a string, got {'cores': 2}"
+    if case in ("long_name", "long_url", "many_authors"):
+        # Only submission.toml's 4 KB capped them: a 3,000-character name went into every
+        # table of the site.
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        text = {
+            "long_name": lambda: text.replace('name = "', 'name = "' + "x" * 300),
+            "long_url": lambda: f'code_url = "https://a.b/{"x" * 2500}"\n' + text,
+            "many_authors": lambda: text.replace('authors = ["A. Tester"]',
+                                                 f"authors = {['A'] * 101}"),
+        }[case]()
+        (sub / "submission.toml").write_text(text)
+        return "sub", [], {
+            "long_name": "name has 312 characters; at most 200",
+            "long_url": "code_url has 2,512 characters; at most 2,000",
+            "many_authors": "101 authors; at most 100",
+        }[case]
     raise AssertionError(case)
 
 
@@ -206,7 +223,8 @@ CASES = [
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
-    "huge_space", "javascript_url", "number_url", "table_hardware",
+    "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
+    "many_authors",
 ]
 
 
@@ -278,6 +296,19 @@ def test_render_refuses_a_ledger_that_does_not_exist(tmp_path, monkeypatch):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no ledger at ledgr" in lines[0], result.stderr
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("out", ["ledger", "ledger/site", "./ledger/entries"])
+def test_render_refuses_to_write_the_site_into_the_ledger(out, tmp_path, monkeypatch):
+    """`render --out leaderboards/ledger` used to write its pages among the entries."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ledger" / "entries").mkdir(parents=True)
+    result = runner.invoke(app, ["leaderboard", "render", "--out", out, "--ledger", "ledger"])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"--out {Path(out)} is inside the ledger ledger" in lines[0], \
+        result.stderr
+    assert [p.name for p in (tmp_path / "ledger").rglob("*")] == ["entries"]
 
 
 @pytest.mark.parametrize("args", [
