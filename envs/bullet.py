@@ -50,6 +50,7 @@ from envs.task_options import (
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
     check_action,
+    check_bool,
     check_choice,
     check_options,
     check_pair,
@@ -167,6 +168,7 @@ class BulletInsertionEnv(gym.Env):
                 f"{task.env_id}: PyBullet has no model of version 2's contact springs "
                 "(envs.scene.ContactSprings); use the task's -v1"
             )
+        allow_unsupported = check_bool("allow_unsupported", allow_unsupported)  # "no" is truthy
         reason = UNSUPPORTED.get(task.connector.name)
         if reason and not allow_unsupported:
             raise ValueError(

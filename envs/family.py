@@ -47,7 +47,7 @@ class ConnectorFamilyEnv(gym.Env):
     | split | "train" | "train", "test", "challenge", "all" (catalog) or "procedural" |
     | hold_out | None | a connector of the split left out (paper 001's hold-one-out) |
     | connectors | None | explicit catalog names; overrides split and hold_out |
-    | procedural_count | 100 | procedural split: connectors 0 .. count-1 of the generator (at most 100,000) |
+    | procedural_count | 100 | procedural split: generator connectors 0 .. count-1 (<= 100,000) |
     | procedural_seed | 0 | procedural split: the generator's seed offset |
     | version | 0 | members' task version (the registered ID's -vN; "procedural" is v0 only) |
     | **env_kwargs | | passed to every member's `InsertionEnv` |

@@ -141,6 +141,8 @@ def test_unsupported_task_is_refused_with_its_reason():
         BulletInsertionEnv("InsertBench/ModelE-v0")
     assert UNSUPPORTED["Model-E"] in str(err.value)
     assert set(UNSUPPORTED) <= {t.connector.name for t in envs.TASKS.values()}
+    with pytest.raises(ValueError, match="allow_unsupported must be True or False, got 'no'"):
+        BulletInsertionEnv("InsertBench/ModelE-v0", allow_unsupported="no")  # built it before
 
 
 def test_bad_kwargs_are_clear_errors():
