@@ -15,6 +15,7 @@ import gymnasium as gym
 from envs.catalog import CATALOG, connector_names
 from envs.insertion_env import InsertionEnv
 from envs.procedural import procedural_task
+from envs.task_options import check_int
 from envs.tasks import TASKS, TaskSpec
 
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
@@ -93,10 +94,9 @@ class ConnectorFamilyEnv(gym.Env):
                 )
             names = list(connectors)
         elif split == "procedural":
-            if (isinstance(procedural_count, bool) or not isinstance(procedural_count, int)
-                    or not 1 <= procedural_count <= PROCEDURAL_COUNT_MAX):
-                raise ValueError(f"procedural_count must be an integer in [1, "
-                                 f"{PROCEDURAL_COUNT_MAX:,}], got {procedural_count!r}")
+            procedural_count = check_int("procedural_count", procedural_count, 1,
+                                         PROCEDURAL_COUNT_MAX)
+            procedural_seed = check_int("procedural_seed", procedural_seed, 0)
             names = [f"Procedural{procedural_seed + i}" for i in range(procedural_count)]
             for i, name in enumerate(names):
                 self._tasks[name] = lambda s=procedural_seed + i: procedural_task(s)

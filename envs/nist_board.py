@@ -28,6 +28,7 @@ import gymnasium as gym
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
 from envs.insertion_env import InsertionEnv
+from envs.task_options import check_int
 from envs.tasks import TaskSpec
 
 _BOARD = {
@@ -161,9 +162,8 @@ class NISTBoardEnv(gym.Env):
                 f"part must be 'sequence' or one of {list(NIST_PARTS)}, and a sequence a "
                 f"non-empty list of those; unknown: {unknown}"
             )
-        if (isinstance(steps_per_part, bool) or not isinstance(steps_per_part, int)
-                or steps_per_part < 1):  # 2.5 used to truncate each part after 3 steps
-            raise ValueError(f"steps_per_part must be an integer >= 1, got {steps_per_part!r}")
+        # 2.5 used to truncate each part after 3 steps
+        steps_per_part = check_int("steps_per_part", steps_per_part, 1)
         self.parts = parts
         self.steps_per_part = steps_per_part
         self.render_mode = render_mode

@@ -180,6 +180,16 @@ def check_pair(name: str, value: Any, low: float, high: float) -> tuple[float, f
     return lo, hi
 
 
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high]: numpy integers pass, bools and floats do not (True
+    was 1 and 2.5 was cut or failed deep inside)."""
+    if (isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low
+            or (high is not None and value > high)):
+        bound = f"in [{low:,}, {high:,}]" if high is not None else f">= {low:,}"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
 def check_image_size(value: Any) -> tuple[int, int]:
     """`image_size` (pixels, square or (height, width)) as (height, width)."""
     low, high = IMAGE_SIZE_RANGE

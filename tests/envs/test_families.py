@@ -106,10 +106,21 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     # 3,000,000 spent 13 s drawing names before the first connector was built.
     ({"split": "procedural", "procedural_count": 3_000_000},
      r"procedural_count must be an integer in \[1, 100,000\], got 3000000"),
+    # True drew connectors 1, 2, ...; "a" was "can only concatenate str (not "int") to str".
+    ({"split": "procedural", "procedural_seed": True}, "procedural_seed must be an integer >= 0"),
+    ({"split": "procedural", "procedural_seed": "a"}, "procedural_seed must be an integer >= 0"),
 ])
 def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ConnectorFamilyEnv(**kwargs)
+
+
+def test_numpy_integers_count_as_integers():
+    # Counts read from an array were refused here and accepted by the vector envs.
+    family = ConnectorFamilyEnv(split="procedural", procedural_count=np.int64(2),
+                                procedural_seed=np.int32(5))
+    assert family.connectors == ("Procedural5", "Procedural6")
+    assert NISTBoardEnv(part="USBA", steps_per_part=np.int64(3)).steps_per_part == 3
 
 
 def test_family_members_share_spaces_and_are_cached():
