@@ -330,6 +330,25 @@ def test_train_mistakes_leave_no_run_directory(capsys, in_tmp):
     assert not (in_tmp / "runs").exists()
 
 
+def test_train_refuses_an_out_folder_of_other_files(capsys, in_tmp):
+    """`--out .` or `--out mydata` used to write run.json, checkpoint/ and tb/ among the
+    user's own files; an empty folder and a run's own folder are still accepted."""
+    (in_tmp / "mydata").mkdir()
+    (in_tmp / "mydata" / "notes.txt").write_text("mine")
+    args = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+            "--eval-episodes", "0", "--no-progress", "--out"]
+    for out in ("mydata", "."):
+        code, _, err = run_cli(capsys, *args, out)
+        lines = err.strip().splitlines()
+        assert code != 0 and len(lines) == 1, err
+        assert f"--out {out} holds other files and no run (run.json)" in lines[0]
+    assert sorted(p.name for p in in_tmp.rglob("*")) == ["mydata", "notes.txt"]
+    (in_tmp / "empty").mkdir()
+    for _ in range(2):  # a new run, then its resume
+        assert run_cli(capsys, *args, "empty")[0] == 0
+    assert (in_tmp / "empty" / "run.json").is_file()
+
+
 def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
     """It used to print `trained 20 steps` for `--steps 10` without a word."""
     args = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--eval-episodes",
