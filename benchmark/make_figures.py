@@ -1,6 +1,6 @@
 """Render the README's task pictures: overview, side camera and wrist camera per task.
 
-python -m benchmark.make_figures --out docs/tasks.png
+python -m benchmark.make_figures --out docs   # writes docs/tasks.png and docs/catalog.png
 """
 
 from __future__ import annotations

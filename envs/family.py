@@ -38,7 +38,8 @@ class ConnectorFamilyEnv(gym.Env):
 
     ## Action Space, Observation Space, Rewards, Starting State, Episode End
     Those of `InsertionEnv` with the given keyword arguments (identical for every member).
-    `info["task_id"]` is the member's ID (InsertBench/Connector-<Name>-v0) and
+    `info["task_id"]` is the member's ID (InsertBench/Connector-<Name>-vN at the family's version;
+    InsertBench/ConnectorProcedural<N>-v0 on the procedural split) and
     `info["connector"]` its catalog name, so a learner can tell domains apart (paper 001's DAIB
     domain labels, paper 004's task identity).
 
