@@ -27,6 +27,7 @@ class InsertBenchApp(typer.Typer):
         """Run the CLI with `args` (default: sys.argv[1:]) and exit with its status."""
         type(self).debug = False
         command = typer.main.get_command(self)
+        _refuse_empty_paths(command)
         show_warning = warnings.showwarning
         warnings.showwarning = one_line_warning
         try:
@@ -49,6 +50,29 @@ class InsertBenchApp(typer.Typer):
         finally:
             warnings.showwarning = show_warning
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _refuse_empty_paths(command: Any) -> None:
+    """Make every path option and argument of `command` and its sub-commands refuse an empty
+    string as a usage error. `--out ""` (an unset shell variable: `--out "$RUN_DIR"`) is
+    `Path("")`, which is `Path(".")`: `train` wrote its run, `leaderboard render` its site and
+    `leaderboard submit --ledger ""` a ledger into the working directory."""
+    for param in command.params:
+        if getattr(getattr(param, "type_descriptor", None), "is_path", False):
+            param.process_value = _nonempty_path(param, param.process_value)
+    for sub in getattr(command, "commands", {}).values():
+        _refuse_empty_paths(sub)
+
+
+def _nonempty_path(param: Any, process_value: Any) -> Any:
+    def process(ctx: Any, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():  # what was typed; defaults are Paths
+            raise click_errors.BadParameter(
+                "an empty path; name a file or folder ('.' for the working directory)",
+                ctx=ctx, param=param)
+        return process_value(ctx, value)
+
+    return process
 
 
 def _error(message: str) -> None:

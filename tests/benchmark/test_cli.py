@@ -440,3 +440,46 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "did you mean 'goal_noise_mm'?" in lines[0], err
     assert "TaskSpec(" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+         "--eval-episodes", "0", "--out", ""],
+        ["leaderboard", "render", "--out", "", "--no-gifs", "--ledger", "ledger"],
+        ["leaderboard", "submit", "", "--track", "paper000", "--ledger", "ledger"],
+        ["leaderboard", "render", "--out", "site", "--ledger", " "],
+        ["dataset", "collect", "--task", "InsertBench/USB-v0", "--episodes", "1", "--out", ""],
+    ],
+)
+def test_an_empty_path_is_refused_not_the_working_directory(capsys, in_tmp, args):
+    """`--out ""` (an unset `--out "$RUN_DIR"`) is Path("."): train wrote run.json, tb/ and the
+    checkpoint, render index.html, entries/ and plots/ into the working directory."""
+    (in_tmp / "ledger").mkdir()
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2, err
+    assert "an empty path" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["ledger"]
+    assert not any((in_tmp / "ledger").iterdir())
+
+
+def test_every_path_option_refuses_an_empty_string():
+    """Each command's path options and arguments, not only those tested above."""
+    from typer._click import Context
+
+    from benchmark.cli import _refuse_empty_paths
+
+    root = typer.main.get_command(app)
+    _refuse_empty_paths(root)
+    checked = 0
+    for path, command in all_commands():
+        command = root
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            if getattr(param.type_descriptor, "is_path", False):
+                with pytest.raises(typer.BadParameter, match="an empty path"):
+                    param.process_value(Context(command), "")
+                checked += 1
+    assert checked >= 30
