@@ -483,3 +483,16 @@ def test_every_path_option_refuses_an_empty_string():
                     param.process_value(Context(command), "")
                 checked += 1
     assert checked >= 30
+
+
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+def test_a_store_given_as_the_preset_is_one_clear_line(capsys, in_tmp, command):
+    """`insertbench matrix report runs/quick.sqlite` (the store for the preset) ended in
+    "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xf8 ..."."""
+    (in_tmp / "runs").mkdir()
+    (in_tmp / "runs" / "quick.sqlite").write_bytes(b"SQLite format 3\x00\x10\x00\x01\x01\xf8\xff")
+    code, out, err = run_cli(capsys, "matrix", command, "runs/quick.sqlite")
+    assert code == 2 and out == "", err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "runs/quick.sqlite is not a TOML text file (a matrix store: give the preset's name " \
+           "and --store FILE)" in err and "UnicodeDecodeError" not in err
