@@ -362,6 +362,12 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
                            "runs/other.sqlite", "--reps", "10")
     assert code == 2 and "runs/other.sqlite holds no finished cell of paper000" in err, err
     assert (in_tmp / "runs" / "other-report" / "report.md").read_text() == before
+    # --out naming a file: "FileExistsError: [Errno 17] File exists" after the bootstrap.
+    (in_tmp / "a file").write_text("kept")
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
+                           "--reps", "10", "--out", "a file")
+    assert code == 2 and "a file exists and is not a directory" in err, err
+    assert "Errno" not in err and (in_tmp / "a file").read_text() == "kept"
 
 
 @pytest.mark.parametrize("env", ["noiseless=true", "obs_mode=pixels"])
