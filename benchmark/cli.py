@@ -17,6 +17,9 @@ from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Cli
 
 from benchmark.cli_options import PROG, innermost_message, one_line_warning
 
+#: The message of the EOFError that `input()` raises on Ctrl-D (end of input at a prompt).
+_INPUT_EOF = "EOF when reading a line"
+
 
 class InsertBenchApp(typer.Typer):
     """The root Typer app, whose call turns any error into one line on stderr (see module doc)."""
@@ -38,9 +41,18 @@ class InsertBenchApp(typer.Typer):
         except typer.TyperException as err:  # usage errors and the commands' own user errors
             _error(_usage_message(err))
             sys.exit(err.exit_code)
-        except (typer.Abort, KeyboardInterrupt):
-            _error("interrupted")
-            sys.exit(130)
+        except (typer.Abort, KeyboardInterrupt) as err:
+            cause = err.__cause__
+            if not (isinstance(cause, EOFError) and str(cause) not in ("", _INPUT_EOF)):
+                _error("interrupted")
+                sys.exit(130)
+            # Click turns every EOFError of a command into Abort: numpy's "No data left in
+            # file" (an empty .npz given as --goal-images or --demos) read as "interrupted".
+            if type(self).debug:
+                raise cause from None
+            _error(f"EOFError: {cause} (an empty or truncated file?) "
+                   f"(`{PROG} --debug ...` shows the traceback)")
+            sys.exit(1)
         except Exception as err:  # noqa: BLE001 - every other error: one line unless --debug
             if type(self).debug:
                 raise

@@ -502,3 +502,31 @@ def test_a_store_given_as_the_preset_is_one_clear_line(capsys, in_tmp, command):
     assert len(err.strip().splitlines()) == 1, err
     assert "runs/quick.sqlite is not a TOML text file (a matrix store: give the preset's name " \
            "and --store FILE)" in err and "UnicodeDecodeError" not in err
+
+
+def test_demos_that_are_missing_or_empty_are_one_clear_line(capsys, in_tmp):
+    """`train --demos nothere.npz` ended in "FileNotFoundError: [Errno 2]" after making the run
+    directory; `--demos empty.npz` (a zero-byte file) printed "interrupted" with status 130:
+    numpy's EOFError, which Click reads as Ctrl-D."""
+    args = ["train", "--task", "InsertBench/USB-v1", "--agent", "bc", "--steps", "10",
+            "--eval-episodes", "0", "--no-progress"]
+    code, _, err = run_cli(capsys, *args, "--demos", "nothere.npz", "--out", "runs/a")
+    assert code == 2 and "demos nothere.npz do not exist" in err, err
+    assert not (in_tmp / "runs").exists()
+    (in_tmp / "empty.npz").write_bytes(b"")
+    code, _, err = run_cli(capsys, *args, "--demos", "empty.npz", "--out", "runs/b")
+    assert code == 2, err
+    assert "empty.npz is not a saved Dataset (EOFError: No data left in file)" in err
+    assert "interrupted" not in err
+
+
+def test_an_eof_error_of_a_command_is_not_an_interruption(capsys, in_tmp):
+    """An empty --goal-images file: numpy's EOFError became Click's Abort, printed as
+    "interrupted" with status 130, as if the user had pressed Ctrl-C."""
+    (in_tmp / "goal.npz").write_bytes(b"")
+    code, _, err = run_cli(capsys, "real", "validate", "--task", "InsertBench/USB-v0", "--twin",
+                           "--policy", "p_controller", "--episodes", "1", "--out", "runs/rv",
+                           "--env", "reward=goal_image", "--goal-images", "goal.npz")
+    assert code == 1, err
+    assert "EOFError: No data left in file (an empty or truncated file?)" in err
+    assert "interrupted" not in err and "Traceback" not in err
