@@ -18,6 +18,7 @@ import typer
 
 from benchmark.cli_options import (
     EnvOption,
+    check_output_dir,
     check_output_file,
     parse_env_kwargs,
     parse_key_values,
@@ -92,6 +93,8 @@ def train_command(
     from rich.console import Console
 
     from benchmark.train import train
+
+    check_output_dir(out, "--out")
 
     if torch_threads is not None:
         if torch_threads < 1:

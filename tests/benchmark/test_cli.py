@@ -530,3 +530,23 @@ def test_an_eof_error_of_a_command_is_not_an_interruption(capsys, in_tmp):
     assert code == 1, err
     assert "EOFError: No data left in file (an empty or truncated file?)" in err
     assert "interrupted" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+     "--eval-episodes", "0"],
+    ["dataset", "collect", "--task", "InsertBench/USB-v1", "--episodes", "1"],
+    ["dataset", "recipe", "paper001", "--connector", "USBA", "--episodes", "1"],
+    ["real", "validate", "--task", "InsertBench/USB-v0", "--twin", "--policy", "p_controller",
+     "--episodes", "1"],
+])
+@pytest.mark.parametrize("out", ["a_file", "a_file/run"])
+def test_an_output_folder_that_is_a_file_is_one_usage_line(capsys, in_tmp, args, out):
+    """`--out FILE` ended in "FileExistsError: [Errno 17] File exists" after building the task."""
+    (in_tmp / "a_file").write_text("kept")
+    code, _, err = run_cli(capsys, *args, "--out", out)
+    assert code == 2, err
+    assert f"Invalid value for --out: {out} is not a directory" in err, err
+    assert "Errno" not in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["a_file"]
+    assert (in_tmp / "a_file").read_text() == "kept"
