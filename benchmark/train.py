@@ -569,6 +569,11 @@ def train(
         # traceback line, after the run directory was made
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
+    if isinstance(demos, str | Path) and (Path(demos) / "collect_config.json").is_file():
+        collected_on = json.loads((Path(demos) / "collect_config.json").read_text()).get("task_id")
+        if collected_on not in (None, task_id):  # DT12 demos trained a USB run without a word
+            warnings.warn(f"demos {demos} were collected on {collected_on}, not {task_id}",
+                          UserWarning, stacklevel=2)
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:

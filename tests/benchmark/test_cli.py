@@ -550,3 +550,18 @@ def test_an_output_folder_that_is_a_file_is_one_usage_line(capsys, in_tmp, args,
     assert "Errno" not in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in in_tmp.iterdir()) == ["a_file"]
     assert (in_tmp / "a_file").read_text() == "kept"
+
+
+def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
+    """`train --task InsertBench/USB-v1 --demos outputs/dt12` (a DT12 collection) trained on
+    another connector's demonstrations without a word."""
+    code, _, err = run_cli(capsys, "dataset", "collect", "--task",
+                           "InsertBench/Connector-DT12-v1", "--episodes", "1", "--out",
+                           "outputs/dt12")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
+                           "outputs/dt12", "--out", "runs/bc", "--config", "pretrain_steps=2")
+    assert code == 0, err
+    assert ("warning: demos outputs/dt12 were collected on InsertBench/Connector-DT12-v1, not "
+            "InsertBench/USB-v1") in err, err
