@@ -29,6 +29,7 @@ import torch
 
 from agents import Transition, make_agent
 from agents.networks import ImageEncoder
+from benchmark.bench_env import positive_float, positive_int
 
 _GRAY_WRIST = (("wrist", (32, 32, 1)),)
 _TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
@@ -103,8 +104,9 @@ def updates_per_second(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--seconds", type=float, default=10.0, help="timing per case [s]")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads")
+    parser.add_argument("--seconds", type=positive_float, default=10.0,
+                        help="timing per case [s]")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--rank-by", choices=("wall", "cpu"), default="wall",
                         help="rates the ratios use (cpu on a machine shared with other work)")

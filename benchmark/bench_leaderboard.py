@@ -25,9 +25,10 @@ import torch
 
 import envs
 from agents import make_agent
+from benchmark.bench_env import positive_int
 from leaderboards.ledger import Ledger, submit, verify
 from leaderboards.submission import load_submission
-from leaderboards.tracks import get_track
+from leaderboards.tracks import TRACKS, get_track
 
 
 def _submission(root: Path, track_name: str, checkpoint: Path | None) -> Path:
@@ -50,8 +51,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--track", default="paper000")
     parser.add_argument("--checkpoint", type=Path, default=None)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     args = parser.parse_args()
+    if args.track not in TRACKS:  # was a KeyError traceback
+        parser.error(f"unknown track {args.track!r}; tracks: {', '.join(TRACKS)}")
+    if args.checkpoint is not None and not (args.checkpoint / "agent.json").is_file():
+        parser.error(f"--checkpoint {args.checkpoint} is not an agent directory (no agent.json); "
+                     "give e.g. RUN_DIR/checkpoint/agent")
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-leaderboard-"))
     try:

@@ -17,6 +17,9 @@ from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Cli
 
 from benchmark.cli_options import PROG, innermost_message, one_line_warning
 
+#: The message of the EOFError that `input()` raises on Ctrl-D (end of input at a prompt).
+_INPUT_EOF = "EOF when reading a line"
+
 
 class InsertBenchApp(typer.Typer):
     """The root Typer app, whose call turns any error into one line on stderr (see module doc)."""
@@ -27,6 +30,7 @@ class InsertBenchApp(typer.Typer):
         """Run the CLI with `args` (default: sys.argv[1:]) and exit with its status."""
         type(self).debug = False
         command = typer.main.get_command(self)
+        _refuse_empty_paths(command)
         show_warning = warnings.showwarning
         warnings.showwarning = one_line_warning
         try:
@@ -37,9 +41,18 @@ class InsertBenchApp(typer.Typer):
         except typer.TyperException as err:  # usage errors and the commands' own user errors
             _error(_usage_message(err))
             sys.exit(err.exit_code)
-        except (typer.Abort, KeyboardInterrupt):
-            _error("interrupted")
-            sys.exit(130)
+        except (typer.Abort, KeyboardInterrupt) as err:
+            cause = err.__cause__
+            if not (isinstance(cause, EOFError) and str(cause) not in ("", _INPUT_EOF)):
+                _error("interrupted")
+                sys.exit(130)
+            # Click turns every EOFError of a command into Abort: numpy's "No data left in
+            # file" (an empty .npz given as --goal-images or --demos) read as "interrupted".
+            if type(self).debug:
+                raise cause from None
+            _error(f"EOFError: {cause} (an empty or truncated file?) "
+                   f"(`{PROG} --debug ...` shows the traceback)")
+            sys.exit(1)
         except Exception as err:  # noqa: BLE001 - every other error: one line unless --debug
             if type(self).debug:
                 raise
@@ -49,6 +62,29 @@ class InsertBenchApp(typer.Typer):
         finally:
             warnings.showwarning = show_warning
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _refuse_empty_paths(command: Any) -> None:
+    """Make every path option and argument of `command` and its sub-commands refuse an empty
+    string as a usage error. `--out ""` (an unset shell variable: `--out "$RUN_DIR"`) is
+    `Path("")`, which is `Path(".")`: `train` wrote its run, `leaderboard render` its site and
+    `leaderboard submit --ledger ""` a ledger into the working directory."""
+    for param in command.params:
+        if getattr(getattr(param, "type_descriptor", None), "is_path", False):
+            param.process_value = _nonempty_path(param, param.process_value)
+    for sub in getattr(command, "commands", {}).values():
+        _refuse_empty_paths(sub)
+
+
+def _nonempty_path(param: Any, process_value: Any) -> Any:
+    def process(ctx: Any, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():  # what was typed; defaults are Paths
+            raise click_errors.BadParameter(
+                "an empty path; name a file or folder ('.' for the working directory)",
+                ctx=ctx, param=param)
+        return process_value(ctx, value)
+
+    return process
 
 
 def _error(message: str) -> None:

@@ -100,6 +100,20 @@ def check_output_file(path: Path, option: str) -> None:
         raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
                                  param_hint=option)
 
+def check_output_dir(path: Path | None, option: str) -> None:
+    """Refuse an output folder that is an existing file, or lies under one, before the work
+    that fills it (`train --out FILE` and `dataset collect --out FILE` ended in "FileExistsError:
+    [Errno 17] File exists" after building the task); creates nothing."""
+    if path is None:
+        return
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "" if folder == path else f" (under {folder}, a file)"
+                raise typer.BadParameter(f"{path} is not a directory{where}", param_hint=option)
+            return
+
+
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` of the command line and of the matrix's worker processes: each
     warning one line on stderr, without Python's source-line echo."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from benchmark.cli_options import EnvOption, parse_env_kwargs
+from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
 
 app = typer.Typer(
     help="Collect offline datasets (Minari) with the noisy P-controller.",
@@ -44,6 +44,7 @@ def collect(
     from benchmark.datasets import CollectConfig
     from benchmark.datasets import collect as run_collect
 
+    check_output_dir(out, "--out")
     config = CollectConfig(
         task_id=task,
         episodes=episodes,
@@ -89,6 +90,7 @@ def recipe(
     train on it with `insertbench train --demos OUT`."""
     from benchmark.recipes import collect_recipe
 
+    check_output_dir(out, "--out")
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
                                      connectors=connector, version=version)

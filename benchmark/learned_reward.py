@@ -23,7 +23,9 @@ from a few hundred labelled frames. Here:
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -271,6 +273,24 @@ def bind_reward_classifier(env: gym.Env, agent: Any) -> None:
         wrapper.classifier = agent.reward_classifier
 
 
+def check_classifier_task(directory: Path, task_id: str) -> None:
+    """ValueError if the classifier in ``directory`` was trained on another task than
+    ``task_id``, as its ``report.json`` (written by ``insertbench classifier train``) records:
+    a USB-v1 classifier used to reward a D-sub run without a word. A directory without the
+    report (a classifier saved from Python) is not checked."""
+    report = directory / "report.json"
+    if not report.is_file():
+        return
+    try:
+        trained_on = json.loads(report.read_text()).get("task_id")
+    except (json.JSONDecodeError, AttributeError):
+        return
+    if trained_on is not None and trained_on != task_id:
+        raise ValueError(f"the reward classifier in {directory} was trained on {trained_on}, "
+                         f"not {task_id}; train one on it (`insertbench classifier train "
+                         f"--task {task_id} ...`)")
+
+
 def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     """``task_id`` rewarded by a classifier; see the module docstring.
 
@@ -284,7 +304,9 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
         raise ValueError("a learned reward needs both reward='classifier' and "
                          f"reward_classifier=<dir>; got reward={reward!r}, "
                          f"reward_classifier={directory!r}")
-    classifier = load_classifier(str(directory).format(task=task_id.split("/")[-1]))
+    directory = Path(str(directory).format(task=task_id.split("/")[-1]))
+    classifier = load_classifier(directory)
+    check_classifier_task(directory, task_id)
     obs_mode = kwargs.pop("obs_mode", "state")
     render = {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
     clash = {k: (kwargs[k], v) for k, v in render.items() if k in kwargs and kwargs[k] != v}

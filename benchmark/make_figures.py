@@ -58,6 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args()
+    if args.out.exists() and not args.out.is_dir():  # was a FileExistsError traceback
+        parser.error(f"--out {args.out} exists and is not a directory")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [task_row(env_id) for env_id in PAPER000_TASKS]
     imageio.imwrite(args.out / "tasks.png", np.concatenate(rows, axis=0))

@@ -224,6 +224,8 @@ def report(
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
     from benchmark.report import write_report
 
+    if out is not None and out.exists() and not out.is_dir():  # was FileExistsError: [Errno 17]
+        raise typer.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
     spec = _load(preset, task_version)
     store_path = store or default_store_path(spec.name)
     if not store_path.exists():

@@ -492,7 +492,12 @@ def load_preset(name_or_path: str | Path, task_versions: Sequence[int] = ()) -> 
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise PresetError(f"preset file {path} does not exist")
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError:  # was "UnicodeDecodeError: 'utf-8' codec can't decode ..."
+            hint = (" (a matrix store: give the preset's name and --store FILE)"
+                    if path.suffix in (".sqlite", ".db") else "")
+            raise PresetError(f"preset file {path} is not a TOML text file{hint}") from None
     else:
         resource = resources.files("benchmark") / "presets" / f"{name_or_path}.toml"
         offline = resources.files("benchmark") / "presets" / "offline" / f"{name_or_path}.toml"

@@ -133,14 +133,37 @@ def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
                    "is_demo": p.is_demo, "collect": asdict(p.collect)} for p in parts],
     }
     path = out / RECIPE_JSON
-    if path.is_file() and json.loads(path.read_text()) != json.loads(json.dumps(description)):
-        raise ValueError(f"{out} holds a different recipe collection; use another --out or "
-                         "delete it")
+    if path.is_file():
+        differences = recipe_differences(json.loads(path.read_text()),
+                                         json.loads(json.dumps(description)))
+        if differences:
+            raise ValueError(f"{out} holds a different recipe collection ({differences}); use "
+                             "another --out or delete it")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(description, indent=1))
     for part in parts:
         collect(part.collect, out / part.folder, progress=progress)
     return description
+
+
+def recipe_differences(recorded: dict[str, Any], asked: dict[str, Any]) -> str:
+    """What differs between two ``recipe.json`` descriptions, as the options that set it
+    ("episodes 2 (asked: 3)"); empty if they are equal. The refusal used to say only "a
+    different recipe collection", leaving the user to guess which option to change."""
+    if recorded == asked:
+        return ""
+    differences = [f"{key} {recorded.get(key)!r} (asked: {asked.get(key)!r})"
+                   for key in ("recipe", "scale", "seed", "episodes")
+                   if recorded.get(key) != asked.get(key)]
+    folders = [[p.get("folder") for p in d.get("parts", [])] for d in (recorded, asked)]
+    if folders[0] != folders[1]:
+        differences.append(f"parts {folders[0]} (asked: {folders[1]}; --connector)")
+    if not differences:  # same parts, other settings: the task version or the code's recipe
+        tasks = [sorted({p["collect"]["task_id"] for p in d.get("parts", [])})
+                 for d in (recorded, asked)]
+        differences.append(f"tasks {tasks[0]} (asked: {tasks[1]}; --version)"
+                           if tasks[0] != tasks[1] else "the parts' collection settings")
+    return "; ".join(differences)
 
 
 def is_recipe_dir(path: Path) -> bool:

@@ -154,6 +154,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", action="append", help="task IDs (default: paper 000 + catalog)")
     args = parser.parse_args()
+    unknown = [t for t in args.task or [] if t not in TASKS]
+    if unknown:  # was a KeyError traceback listing every registered ID
+        parser.error(f"unknown task(s) {unknown}; `insertbench list` names the task IDs")
     # PyBullet models the slide-joint tabs of versions 0 and 1, not v2's contact springs.
     task_ids = args.task or [
         *PAPER000_TASKS,

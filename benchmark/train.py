@@ -44,6 +44,7 @@ import shutil
 import subprocess
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,7 +223,14 @@ def load_demos(path: str | Path) -> Dataset:
                              "(no collect_config.json)")
         return dataset_from_minari(load(CollectConfig(**json.loads(config_file.read_text())),
                                         path))
-    dataset = load_dataset(path)
+    try:
+        dataset = load_dataset(path)
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        # An empty file raised numpy's EOFError, which the command line reported as
+        # "interrupted" (Click reads any EOFError as Ctrl-D at a prompt).
+        raise ValueError(f"{path} is not a saved Dataset ({type(err).__name__}: {err}): give a "
+                         "run's demos.npz or an `insertbench dataset collect` / `recipe` "
+                         "folder") from None
     missing = [k for k in ("obs", "action", "reward", "next_obs", "terminated", "truncated")
                if k not in dataset]
     if missing:  # e.g. one episode file of `dataset collect`: a KeyError in pretrain before
@@ -557,6 +565,15 @@ def train(
     if demos is not None and demo_episodes:  # else demo_episodes was silently ignored
         raise ValueError(f"give demos ({demos if isinstance(demos, str | Path) else 'a dataset'})"
                          f" or demo_episodes ({demo_episodes}), not both")
+    if isinstance(demos, str | Path) and not Path(demos).exists():  # was a FileNotFoundError
+        # traceback line, after the run directory was made
+        raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
+                         "`insertbench dataset collect` / `recipe` folder")
+    if isinstance(demos, str | Path) and (Path(demos) / "collect_config.json").is_file():
+        collected_on = json.loads((Path(demos) / "collect_config.json").read_text()).get("task_id")
+        if collected_on not in (None, task_id):  # DT12 demos trained a USB run without a word
+            warnings.warn(f"demos {demos} were collected on {collected_on}, not {task_id}",
+                          UserWarning, stacklevel=2)
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:

@@ -18,6 +18,7 @@ import typer
 
 from benchmark.cli_options import (
     EnvOption,
+    check_output_dir,
     check_output_file,
     parse_env_kwargs,
     parse_key_values,
@@ -93,6 +94,7 @@ def train_command(
 
     from benchmark.train import train
 
+    check_output_dir(out, "--out")
     if out is not None and out.is_dir() and not (out / "run.json").is_file() and any(
             p.name != "tb" for p in out.iterdir()):  # e.g. `--out .`: the run among your files
         raise typer.BadParameter(f"--out {out} holds other files and no run (run.json): give a "

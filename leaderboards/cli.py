@@ -221,6 +221,8 @@ def render(
 
     if not ledger.is_dir():  # a mistyped path would render an empty leaderboard
         _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR")
+    if out.exists() and not out.is_dir():  # was "NotADirectoryError: [Errno 20] ..."
+        _fail(f"--out {out} exists and is not a directory")
     site, book = out.resolve(), ledger.resolve()
     if site == book or book in site.parents:  # its pages would land among the entries
         _fail(f"--out {out} is inside the ledger {ledger}: render the site elsewhere")

@@ -14,7 +14,12 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
-from benchmark.cli_options import EnvOption, check_output_file, parse_env_kwargs
+from benchmark.cli_options import (
+    EnvOption,
+    check_output_dir,
+    check_output_file,
+    parse_env_kwargs,
+)
 
 real_app = typer.Typer(
     name="real",
@@ -198,6 +203,7 @@ def validate(
         write_report,
     )
 
+    check_output_dir(out, "--out")
     kind = policy or (PolicyKind.checkpoint if checkpoint is not None else None)
     if kind is None:
         raise typer.BadParameter("give --checkpoint PATH or --policy p_controller")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import gymnasium as gym
 import numpy as np
@@ -141,6 +142,20 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
         make_env(STANDIN, {"reward_classifier": "clf/{task}"})
     env = make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}"})
     assert "wrist" not in env.observation_space.spaces  # state run; the classifier sees pixels
+    # The same classifier named for another task (a copy whose report says so) is refused: a
+    # USB-v1 classifier used to reward a D-sub run without a word.
+    shutil.copytree(tmp_path / "clf" / "PegPoint-v0", tmp_path / "clf" / "usb")
+    (tmp_path / "clf" / "usb" / "report.json").write_text(
+        json.dumps(report | {"task_id": "InsertBench/USB-v1"}))
+    assert report["task_id"] == STANDIN
+    with pytest.raises(ValueError, match=r"clf/usb was trained on InsertBench/USB-v1, not "
+                                         r".*InsertBenchStandIn/PegPoint-v0"):
+        make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/usb"})
+    res = runner.invoke(app, ["train", "--task", STANDIN, "--agent", "sac", "--steps", "5",
+                              "-e", "reward=classifier", "-e", "reward_classifier=clf/usb",
+                              "--out", "other"])
+    assert res.exit_code == 2 and "was trained on InsertBench/USB-v1" in res.output, res.output
+    assert not (tmp_path / "other").exists()
     result = train(STANDIN, "sac", steps=30, out_dir="run", eval_episodes=1, eval_every=0,
                    env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
                    progress=False,

@@ -18,9 +18,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.bench_throughput", ["--seconds", "nan"], "--seconds: must be a finite"),
         ("benchmark.bench_env", ["--num-envs", "-1"], "--num-envs: must be an integer >= 1"),
         ("benchmark.bench_env", ["--rounds", "1.5"], "--rounds: must be an integer >= 1"),
+        # The scripts below ended in a traceback (ZeroDivisionError, torch's RuntimeError, a
+        # KeyError listing every task ID, FileExistsError) or timed nothing for ever.
+        ("benchmark.bench_connectors", ["--episodes", "0"], "--episodes: must be an integer"),
+        ("benchmark.bench_connectors", ["--procedural", "-1"], "--procedural: must be an integer"),
+        ("benchmark.check_learning", ["--threads", "0"], "--threads: must be an integer >= 1"),
+        ("benchmark.check_learning", ["--steps", "-1"], "--steps: must be an integer >= 0"),
+        ("benchmark.bench_agents", ["--threads", "-2"], "--threads: must be an integer >= 1"),
+        ("benchmark.bench_agents", ["--seconds", "0"], "--seconds: must be a finite number > 0"),
+        ("benchmark.bench_rtde_twin", ["--seconds", "-1"], "--seconds: must be a finite number"),
+        ("benchmark.sim2sim", ["--task", "USB"], "unknown task(s) ['USB']"),
+        ("benchmark.bench_leaderboard", ["--track", "nope"], "unknown track 'nope'"),
+        ("benchmark.bench_leaderboard", ["--checkpoint", "runs/nothere"],
+         "--checkpoint runs/nothere is not an agent directory"),
+        ("benchmark.bench_leaderboard", ["--threads", "0"], "--threads: must be an integer >= 1"),
+        ("benchmark.make_figures", ["--out", "a_file"], "--out a_file exists and is not a dir"),
     ],
 )
 def test_bad_arguments_are_one_usage_line(tmp_path, module, args, message):
+    (tmp_path / "a_file").write_text("not a folder")
     done = subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, timeout=120,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
     assert done.returncode == 2, done.stderr[-2000:]

@@ -381,6 +381,12 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
                            "runs/other.sqlite", "--reps", "10")
     assert code == 2 and "runs/other.sqlite holds no finished cell of paper000" in err, err
     assert (in_tmp / "runs" / "other-report" / "report.md").read_text() == before
+    # --out naming a file: "FileExistsError: [Errno 17] File exists" after the bootstrap.
+    (in_tmp / "a file").write_text("kept")
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
+                           "--reps", "10", "--out", "a file")
+    assert code == 2 and "a file exists and is not a directory" in err, err
+    assert "Errno" not in err and (in_tmp / "a file").read_text() == "kept"
 
 
 @pytest.mark.parametrize("env", ["noiseless=true", "obs_mode=pixels"])
@@ -459,3 +465,122 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "did you mean 'goal_noise_mm'?" in lines[0], err
     assert "TaskSpec(" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+         "--eval-episodes", "0", "--out", ""],
+        ["leaderboard", "render", "--out", "", "--no-gifs", "--ledger", "ledger"],
+        ["leaderboard", "submit", "", "--track", "paper000", "--ledger", "ledger"],
+        ["leaderboard", "render", "--out", "site", "--ledger", " "],
+        ["dataset", "collect", "--task", "InsertBench/USB-v0", "--episodes", "1", "--out", ""],
+    ],
+)
+def test_an_empty_path_is_refused_not_the_working_directory(capsys, in_tmp, args):
+    """`--out ""` (an unset `--out "$RUN_DIR"`) is Path("."): train wrote run.json, tb/ and the
+    checkpoint, render index.html, entries/ and plots/ into the working directory."""
+    (in_tmp / "ledger").mkdir()
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2, err
+    assert "an empty path" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["ledger"]
+    assert not any((in_tmp / "ledger").iterdir())
+
+
+def test_every_path_option_refuses_an_empty_string():
+    """Each command's path options and arguments, not only those tested above."""
+    from typer._click import Context
+
+    from benchmark.cli import _refuse_empty_paths
+
+    root = typer.main.get_command(app)
+    _refuse_empty_paths(root)
+    checked = 0
+    for path, command in all_commands():
+        command = root
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            if getattr(param.type_descriptor, "is_path", False):
+                with pytest.raises(typer.BadParameter, match="an empty path"):
+                    param.process_value(Context(command), "")
+                checked += 1
+    assert checked >= 30
+
+
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+def test_a_store_given_as_the_preset_is_one_clear_line(capsys, in_tmp, command):
+    """`insertbench matrix report runs/quick.sqlite` (the store for the preset) ended in
+    "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xf8 ..."."""
+    (in_tmp / "runs").mkdir()
+    (in_tmp / "runs" / "quick.sqlite").write_bytes(b"SQLite format 3\x00\x10\x00\x01\x01\xf8\xff")
+    code, out, err = run_cli(capsys, "matrix", command, "runs/quick.sqlite")
+    assert code == 2 and out == "", err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "runs/quick.sqlite is not a TOML text file (a matrix store: give the preset's name " \
+           "and --store FILE)" in err and "UnicodeDecodeError" not in err
+
+
+def test_demos_that_are_missing_or_empty_are_one_clear_line(capsys, in_tmp):
+    """`train --demos nothere.npz` ended in "FileNotFoundError: [Errno 2]" after making the run
+    directory; `--demos empty.npz` (a zero-byte file) printed "interrupted" with status 130:
+    numpy's EOFError, which Click reads as Ctrl-D."""
+    args = ["train", "--task", "InsertBench/USB-v1", "--agent", "bc", "--steps", "10",
+            "--eval-episodes", "0", "--no-progress"]
+    code, _, err = run_cli(capsys, *args, "--demos", "nothere.npz", "--out", "runs/a")
+    assert code == 2 and "demos nothere.npz do not exist" in err, err
+    assert not (in_tmp / "runs").exists()
+    (in_tmp / "empty.npz").write_bytes(b"")
+    code, _, err = run_cli(capsys, *args, "--demos", "empty.npz", "--out", "runs/b")
+    assert code == 2, err
+    assert "empty.npz is not a saved Dataset (EOFError: No data left in file)" in err
+    assert "interrupted" not in err
+
+
+def test_an_eof_error_of_a_command_is_not_an_interruption(capsys, in_tmp):
+    """An empty --goal-images file: numpy's EOFError became Click's Abort, printed as
+    "interrupted" with status 130, as if the user had pressed Ctrl-C."""
+    (in_tmp / "goal.npz").write_bytes(b"")
+    code, _, err = run_cli(capsys, "real", "validate", "--task", "InsertBench/USB-v0", "--twin",
+                           "--policy", "p_controller", "--episodes", "1", "--out", "runs/rv",
+                           "--env", "reward=goal_image", "--goal-images", "goal.npz")
+    assert code == 1, err
+    assert "EOFError: No data left in file (an empty or truncated file?)" in err
+    assert "interrupted" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+     "--eval-episodes", "0"],
+    ["dataset", "collect", "--task", "InsertBench/USB-v1", "--episodes", "1"],
+    ["dataset", "recipe", "paper001", "--connector", "USBA", "--episodes", "1"],
+    ["real", "validate", "--task", "InsertBench/USB-v0", "--twin", "--policy", "p_controller",
+     "--episodes", "1"],
+])
+@pytest.mark.parametrize("out", ["a_file", "a_file/run"])
+def test_an_output_folder_that_is_a_file_is_one_usage_line(capsys, in_tmp, args, out):
+    """`--out FILE` ended in "FileExistsError: [Errno 17] File exists" after building the task."""
+    (in_tmp / "a_file").write_text("kept")
+    code, _, err = run_cli(capsys, *args, "--out", out)
+    assert code == 2, err
+    assert f"Invalid value for --out: {out} is not a directory" in err, err
+    assert "Errno" not in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["a_file"]
+    assert (in_tmp / "a_file").read_text() == "kept"
+
+
+def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
+    """`train --task InsertBench/USB-v1 --demos outputs/dt12` (a DT12 collection) trained on
+    another connector's demonstrations without a word."""
+    code, _, err = run_cli(capsys, "dataset", "collect", "--task",
+                           "InsertBench/Connector-DT12-v1", "--episodes", "1", "--out",
+                           "outputs/dt12")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
+                           "outputs/dt12", "--out", "runs/bc", "--config", "pretrain_steps=2")
+    assert code == 0, err
+    assert ("warning: demos outputs/dt12 were collected on InsertBench/Connector-DT12-v1, not "
+            "InsertBench/USB-v1") in err, err

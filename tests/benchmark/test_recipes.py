@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -79,6 +80,32 @@ def recipe_dir(tmp_path_factory):
         assert bad.exit_code != 0 and "unknown recipe" in bad.output
         assert "Traceback" not in bad.output
     return root / "data"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--episodes", "3"], "(episodes 2 (asked: 3)); use another --out or delete it"),
+    (["--episodes", "2", "--connector", "DSubDE9"],
+     "(parts ['USBA'] (asked: ['USBA', 'DSubDE9']; --connector))"),
+    (["--episodes", "2", "--version", "v0"], "(tasks ['InsertBench/Connector-USBA-v1'] (asked: "
+                                             "['InsertBench/Connector-USBA-v0']; --version))"),
+    (["--episodes", "2", "--seed", "5"], "(seed 0 (asked: 5))"),
+])
+def test_a_recipe_folder_of_other_settings_names_what_differs(tmp_path, monkeypatch, args,
+                                                              message):
+    """A rerun with another --episodes, --connector, --version or --seed was refused with "holds
+    a different recipe collection" alone; it now names the option. Nothing is collected."""
+    monkeypatch.chdir(tmp_path)
+    parts = recipe_parts("paper001", episodes=2, connectors=["USBA"])
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "recipe.json").write_text(json.dumps({
+        "recipe": "paper001", "scale": "small", "seed": 0, "episodes": 2,
+        "parts": [{"folder": p.folder, "connector": p.connector, "task_id": p.task_id,
+                   "is_demo": p.is_demo, "collect": asdict(p.collect)} for p in parts]}))
+    result = CliRunner().invoke(app, ["dataset", "recipe", "paper001", "--out", "data",
+                                      "--connector", "USBA", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["recipe.json"]
 
 
 def test_recipe_loads_as_one_labelled_dataset(recipe_dir):

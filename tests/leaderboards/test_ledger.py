@@ -217,6 +217,17 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     assert "give more of the entry's SHA-256" in result.stderr
 
 
+def test_render_refuses_an_out_that_is_a_file(submitted: Ledger):
+    """`render --out site` where site is a file ended in "NotADirectoryError: [Errno 20] Not a
+    directory: 'site/entries'"."""
+    Path("site").write_text("a file")
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 1, result.output
+    assert "--out site exists and is not a directory" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Errno" not in result.stderr
+    assert Path("site").read_text() == "a file"
+
+
 def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin: bool) -> dict:
     """A copy of ``entry`` with other successes (validated like any entry)."""
     out = copy.deepcopy(entry)
