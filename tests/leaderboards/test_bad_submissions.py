@@ -374,6 +374,17 @@ def test_an_onnx_graph_failing_at_run_time_is_one_line(tmp_path: Path) -> None:
     assert not ledger.exists() or not any(p.is_file() for p in ledger.rglob("*"))
 
 
+def _onnx_submission(root: Path, graph) -> None:
+    """A paper000 submission whose policy is ``graph`` (opset 17)."""
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (root / "policy").mkdir(parents=True)
+    onnx.save(model, str(root / "policy" / "policy.onnx"))
+    write_toml(root, kind="onnx", track="paper000")
+
+
 def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, monkeypatch):
     """A Loop of 10^15 trips passes onnx's checker and used to hang `submit` for ever; each
     action now has ACTION_TIME_LIMIT_S (here 0.5 s) of wall-clock."""
@@ -396,11 +407,7 @@ def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, mon
         [helper.make_tensor("trips", TensorProto.INT64, [], [10**15]),
          helper.make_tensor("go", TensorProto.BOOL, [], [True]),
          helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    (tmp_path / "sub" / "policy").mkdir(parents=True)
-    onnx.save(model, str(tmp_path / "sub" / "policy" / "policy.onnx"))
-    write_toml(tmp_path / "sub", kind="onnx", track="paper000")
+    _onnx_submission(tmp_path / "sub", graph)
     _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
                     "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
 
@@ -428,11 +435,7 @@ def test_an_onnx_graph_that_takes_all_memory_is_stopped_with_one_line(tmp_path, 
         [helper.make_tensor("zeros", TensorProto.INT64, [2], [0, 0]),
          helper.make_tensor("side", TensorProto.INT64, [2], [side, side]),
          helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    (tmp_path / "sub" / "policy").mkdir(parents=True)
-    onnx.save(model, str(tmp_path / "sub" / "policy" / "policy.onnx"))
-    write_toml(tmp_path / "sub", kind="onnx", track="paper000")
+    _onnx_submission(tmp_path / "sub", graph)
     _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
                     "policy.onnx needed over 1 GiB of memory for one action and was stopped",
                     tmp_path)
