@@ -100,6 +100,7 @@ def check_output_file(path: Path, option: str) -> None:
         raise typer.BadParameter(f"cannot write {path}: {existing} is not a writable directory",
                                  param_hint=option)
 
+
 def check_output_dir(path: Path | None, option: str) -> None:
     """Refuse an output folder that is an existing file, or lies under one, before the work
     that fills it (`train --out FILE` and `dataset collect --out FILE` ended in "FileExistsError:
