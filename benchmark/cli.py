@@ -61,6 +61,8 @@ class InsertBenchApp(typer.Typer):
             sys.exit(1)
         finally:
             warnings.showwarning = show_warning
+        if code == 130:  # Typer turns Ctrl-C (KeyboardInterrupt) into a silent Exit(130)
+            _error("interrupted")
         sys.exit(code if isinstance(code, int) else 0)
 
 

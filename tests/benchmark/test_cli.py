@@ -539,6 +539,20 @@ def test_demos_that_are_missing_or_empty_are_one_clear_line(capsys, in_tmp):
     assert "interrupted" not in err
 
 
+def test_ctrl_c_says_interrupted(capsys, in_tmp, monkeypatch):
+    """Typer turns a KeyboardInterrupt into Exit(130) without a word, so Ctrl-C during a
+    command exited silently; the one line "interrupted" was only printed for Click's Abort."""
+    import benchmark.train
+
+    def pressed_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(benchmark.train, "train", pressed_ctrl_c)
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--out", "runs/x")
+    assert code == 130 and err.strip() == "insertbench: error: interrupted", err
+
+
 def test_an_eof_error_of_a_command_is_not_an_interruption(capsys, in_tmp):
     """An empty --goal-images file: numpy's EOFError became Click's Abort, printed as
     "interrupted" with status 130, as if the user had pressed Ctrl-C."""
