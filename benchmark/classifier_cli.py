@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from benchmark.cli_options import EnvOption, parse_env_kwargs
+from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
 
 app = typer.Typer(help="Learned success classifiers (rewards for SERL / HIL-SERL runs).",
                   no_args_is_help=True)
@@ -71,8 +71,7 @@ def train_command(
         raise typer.BadParameter(f"--steps must be >= 1, got {steps}")
     if seed < 0:  # NumPy refused it only after every rollout: "expected non-negative integer"
         raise typer.BadParameter(f"--seed must be >= 0, got {seed}")
-    if out.exists() and not out.is_dir():
-        raise typer.BadParameter(f"--out {out} exists and is not a directory")
+    check_output_dir(out, "--out")
     env_kwargs = parse_env_kwargs(env)
     if "image_size" in env_kwargs:  # --image-size's default used to replace it silently
         raise typer.BadParameter("give the image size as --image-size, not -e image_size=...")

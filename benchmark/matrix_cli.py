@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.cells import load_cell_function, run_cell
+from benchmark.cli_options import check_output_dir
 from benchmark.executors import make_executor
 from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
 from benchmark.preset import (
@@ -224,8 +225,7 @@ def report(
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
     from benchmark.report import write_report
 
-    if out is not None and out.exists() and not out.is_dir():  # was FileExistsError: [Errno 17]
-        raise typer.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
+    check_output_dir(out, "--out")  # was FileExistsError: [Errno 17] after the bootstrap
     spec = _load(preset, task_version)
     store_path = store or default_store_path(spec.name)
     if not store_path.exists():

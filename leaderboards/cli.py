@@ -50,12 +50,19 @@ def _book(ledger: Path):  # noqa: ANN202 - a leaderboards.ledger.Ledger, importe
               "(a new directory starts a new ledger)")
     # Checked before any evaluation: a file here used to fail only when the entry was written,
     # the submission's whole evaluation lost.
-    existing = ledger
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        _fail(f"--ledger {ledger}: {existing} is a file, not a directory")
+    _check_dir(ledger, "--ledger")
     return Ledger(ledger)
+
+
+def _check_dir(path: Path, option: str) -> None:
+    """`check_output_dir` (a folder, or not yet made, and not under a file), failing with this
+    command group's one line and exit code 1."""
+    from benchmark.cli_options import check_output_dir
+
+    try:
+        check_output_dir(path, option)
+    except typer.BadParameter as error:
+        _fail(f"{option} {error.message}")
 
 
 @leaderboard_app.command()
@@ -221,8 +228,7 @@ def render(
 
     if not ledger.is_dir():  # a mistyped path would render an empty leaderboard
         _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR")
-    if out.exists() and not out.is_dir():  # was "NotADirectoryError: [Errno 20] ..."
-        _fail(f"--out {out} exists and is not a directory")
+    _check_dir(out, "--out")  # was "NotADirectoryError: [Errno 20] ..."
     site, book = out.resolve(), ledger.resolve()
     if site == book or book in site.parents:  # its pages would land among the entries
         _fail(f"--out {out} is inside the ledger {ledger}: render the site elsewhere")

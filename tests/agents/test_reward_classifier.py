@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -181,9 +182,10 @@ def test_cli_rejects_bad_options_with_one_clear_line(tmp_path, args, message):
     assert not (tmp_path / "c").exists()
 
 
-def test_cli_refuses_an_out_that_is_a_file_before_rolling_out(tmp_path):
-    (tmp_path / "c").write_text("not a folder")
-    res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out",
-                                   str(tmp_path / "c")])
-    assert res.exit_code != 0 and "exists and is not a directory" in res.output
-    assert (tmp_path / "c").read_text() == "not a folder"
+@pytest.mark.parametrize("out", ["c", "c/classifier"])  # the second trained, then failed
+def test_cli_refuses_an_out_that_is_a_file_before_rolling_out(tmp_path, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    Path("c").write_text("not a folder")
+    res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out", out])
+    assert res.exit_code == 2 and f"Invalid value for --out: {out} is not a directory" in res.output
+    assert Path("c").read_text() == "not a folder"

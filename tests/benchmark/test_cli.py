@@ -385,7 +385,7 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     (in_tmp / "a file").write_text("kept")
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
                            "--reps", "10", "--out", "a file")
-    assert code == 2 and "a file exists and is not a directory" in err, err
+    assert code == 2 and "Invalid value for --out: a file is not a directory" in err, err
     assert "Errno" not in err and (in_tmp / "a file").read_text() == "kept"
 
 

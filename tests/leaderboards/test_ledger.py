@@ -217,14 +217,17 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     assert "give more of the entry's SHA-256" in result.stderr
 
 
-def test_render_refuses_an_out_that_is_a_file(submitted: Ledger):
+@pytest.mark.parametrize("out, why", [
+    ("site", "--out site is not a directory"),
+    ("site/pages", "--out site/pages is not a directory (under site, a file)"),
+])
+def test_render_refuses_an_out_that_is_a_file(out: str, why: str, submitted: Ledger):
     """`render --out site` where site is a file ended in "NotADirectoryError: [Errno 20] Not a
-    directory: 'site/entries'"."""
+    directory: 'site/entries'", and so did an --out under that file."""
     Path("site").write_text("a file")
-    result = _cli("render", "--out", "site", "--no-gifs")
+    result = _cli("render", "--out", out, "--no-gifs")
     assert result.exit_code == 1, result.output
-    assert "--out site exists and is not a directory" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Errno" not in result.stderr
+    assert result.stderr.strip() == f"insertbench: error: {why}", result.stderr
     assert Path("site").read_text() == "a file"
 
 
