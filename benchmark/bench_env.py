@@ -20,6 +20,7 @@ One process = one core for the overhead table.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ import envs
 from envs import scene
 from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS
+from envs.tether import die_with_parent
 
 
 def measure_state_steps(env_id: str, episodes: int, goal_noise_mm: float) -> dict[str, float]:
@@ -203,7 +205,10 @@ def measure_vector(
 ) -> dict[str, dict[str, float]]:
     """One env against `gym.make_vec` with each number of `worlds`, in worker processes (the
     default) and on threads, and, with `processes` > 0, Gymnasium's async vector env on that
-    many processes; interleaved; every env made with `env_kwargs`.
+    many processes; interleaved; every env made with `env_kwargs`. Beside them the ceiling of
+    any vector here (`lone_case`): one single env per core, each in its own process, with no
+    exchange at all; its ratio to one env is what the machine gives busy processes at once
+    (shared caches, memory bandwidth, clock boost, the host's other tenants).
 
     Threaded cases also report, per world-step, the process CPU time spent inside the worlds'
     GIL-free rollouts (`free_s`) and outside them (`gil_s`: Python, the GIL's hand-offs, the
@@ -219,6 +224,11 @@ def measure_vector(
     made: list[gym.Env] = [single]
     runners = {"1 env": _stepper(single, steps)}
     cpu_clocks, tallies = {}, {}
+    cores = available_cores()
+    runners[lone_case(cores)], lone_workers, close_lone = _lone_envs(env_id, env_kwargs, steps,
+                                                                      cores)
+    lone_pids = [worker.pid for worker in lone_workers]
+    cpu_clocks[lone_case(cores)] = lambda: time.process_time() + _cpu_s(lone_pids)
     for n in worlds:
         sharded = gym.make_vec(env_id, num_envs=n, **env_kwargs)
         threaded = gym.make_vec(env_id, num_envs=n, processes=0, **env_kwargs)
@@ -248,7 +258,61 @@ def measure_vector(
                                         / tally["vector_steps"])
     for env in made:
         env.close()
+    close_lone()
     return result
+
+
+def lone_case(processes: int) -> str:
+    """The name of `measure_vector`'s ceiling case: `processes` single envs, one per process."""
+    return f"{processes} lone envs in {processes} processes (no exchange)"
+
+
+def _lone_env_worker(env_id: str, env_kwargs: dict, steps: int, conn, parent_pid: int) -> None:
+    """A process stepping its own env `steps` times whenever the parent says so, never
+    exchanging anything about the steps: what the machine gives a second busy process."""
+    die_with_parent(parent_pid)
+    env = gym.make(env_id, **env_kwargs)
+    run = _stepper(env, steps)
+    conn.send("ready")
+    while conn.recv():
+        conn.send(run())
+    env.close()
+
+
+def _lone_envs(env_id: str, env_kwargs: dict, steps: int, processes: int
+               ) -> tuple[Callable[[], int], list, Callable[[], None]]:
+    """The ceiling of any vector on this machine: this process and `processes` - 1 workers
+    each step a single env of their own, `steps` steps, started together and joined once a
+    round (no per-step exchange). Returns the runner, the workers and a closer. The workers are
+    spawned, so they import the caller's main module: a script calling this needs an
+    ``if __name__ == "__main__":`` guard, as Python's multiprocessing asks."""
+    context = multiprocessing.get_context("spawn")
+    own = gym.make(env_id, **env_kwargs)
+    run_own = _stepper(own, steps)
+    workers = []
+    for _ in range(processes - 1):
+        parent_end, child_end = context.Pipe()
+        worker = context.Process(target=_lone_env_worker, daemon=True,
+                                 args=(env_id, env_kwargs, steps, child_end, os.getpid()))
+        worker.start()
+        child_end.close()
+        workers.append((worker, parent_end))
+    for _, conn in workers:
+        conn.recv()  # "ready": the env is built, the clocks may start
+
+    def run() -> int:
+        for _, conn in workers:
+            conn.send(True)
+        count = run_own()
+        return count + sum(conn.recv() for _, conn in workers)
+
+    def close() -> None:
+        for worker, conn in workers:
+            conn.send(False)
+            worker.join(timeout=10)
+        own.close()
+
+    return run, [worker for worker, _ in workers], close
 
 
 def shard_case(num_envs: int) -> str:
@@ -482,6 +546,8 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
     for case in [vector_case(n) for n in worlds] + [shard_case(n) for n in worlds]:
         figures[f"{case} (wall)"] = rates[case]["wall"] / rates["1 env"]["wall"]
         figures[f"{case} (CPU)"] = rates[case]["cpu"] / rates["1 env"]["cpu"]
+    figures["lone envs (wall)"] = (rates[lone_case(available_cores())]["wall"]
+                                   / rates["1 env"]["wall"])
     figures["serial fraction"] = gil_s / (gil_s + free_s)
     figures.update({f"model {c} cores": models[c] for c in models})
     figures.update({f"process model {c} cores": process_models[c] for c in process_models})

@@ -12,7 +12,8 @@ Prints, on USB-v0 and USB-v1 (zero action) and InsertBench-shaped learner batche
   `envs.sharded_vector`) and on threads (``processes=0``), and, on USB-v0, Gymnasium's async
   vector env, against one env, per wall second and per CPU-second (workers' CPU included; the
   CPU ratio is the vector's efficiency: on an idle machine with c cores, N >= c worlds reach
-  about c x efficiency, less the parent's serial part);
+  about c x efficiency, less the parent's serial part), beside the ceiling of any vector here:
+  one lone env per core, each in its own process, with no exchange (`bench_env.lone_case`);
 - the part of a world-step that holds the GIL (the process CPU outside the worlds' rollouts,
   with the most worlds on threads) and the speed-up that serial fraction allows on 2, 4, 8, 16
   cores, Amdahl .. GIL bound (`bench_env.thread_scaling_model`, a model); the same cores for
@@ -40,6 +41,7 @@ from rich.table import Table
 from benchmark.bench_agents import _GRAY_WRIST, updates_per_second
 from benchmark.bench_env import (
     _print_rates,
+    lone_case,
     measure_cameras,
     measure_frames,
     measure_vector,
@@ -49,6 +51,7 @@ from benchmark.bench_env import (
     shard_case,
     vector_case,
 )
+from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS, PAPER000_TASKS_V1
 
 #: Targets of issue 14.
@@ -150,13 +153,17 @@ def main() -> None:
     summary.add_row("CameraRig frames per CPU-s / bare Renderer (before)",
                     f"{rig['cpu'] / bare['cpu']:.2f}", "", f"{rig['cpu']:.0f} vs "
                     f"{bare['cpu']:.0f} frames per CPU-s")
+    cores = available_cores()
     for task, figures in vectors.items():
+        ceiling = figures["lone envs (wall)"]
+        summary.add_row(f"{task}: {lone_case(cores)} / 1 env (wall)", f"{ceiling:.2f}", "",
+                        "the ceiling of any vector on this machine")
         for n in worlds:
             case = shard_case(n)
             summary.add_row(f"{task}: {case.replace('make_vec, ', '')} / 1 env (wall)",
                             f"{figures[f'{case} (wall)']:.2f}", f"{VECTOR_TARGET}",
-                            f"threads: {figures[f'{vector_case(n)} (wall)']:.2f}; falls with "
-                            "other processes' load")
+                            f"{figures[f'{case} (wall)'] / ceiling:.2f} of the ceiling; "
+                            f"threads: {figures[f'{vector_case(n)} (wall)']:.2f}")
             summary.add_row(f"{task}: {n} worlds in processes / 1 env (CPU)",
                             f"{figures[f'{case} (CPU)']:.2f}", "",
                             "workers' polling for commands included")
@@ -179,11 +186,15 @@ def main() -> None:
                         "model: " + ", ".join(
                             f"{c} cores {figures[f'model {c} cores'][0]:.1f}.."
                             f"{figures[f'model {c} cores'][1]:.1f}x" for c in (2, 4, 8, 16)))
+    ceiling = pixel_vectors[lone_case(cores)]["wall"] / pixel_vectors["1 env"]["wall"]
+    summary.add_row(f"{pixel_task}, 2 cameras 64x64: {lone_case(cores)} / 1 env (wall)",
+                    f"{ceiling:.2f}", "", "the ceiling of any vector on this machine")
     for n in worlds:
         ratios = {case: pixel_vectors[case]["wall"] / pixel_vectors["1 env"]["wall"]
                   for case in (shard_case(n), vector_case(n))}
         summary.add_row(f"{pixel_task}, 2 cameras 64x64: {n} worlds in processes / 1 env "
                         "(wall)", f"{ratios[shard_case(n)]:.2f}", f"{VECTOR_TARGET}",
+                        f"{ratios[shard_case(n)] / ceiling:.2f} of the ceiling; "
                         f"threads: {ratios[vector_case(n)]:.2f}")
     summary.add_row("pixel SAC updates/s, 32x32 gray, 1 thread (wall | per CPU-s)",
                     f"{learners[pixel]['wall']:.1f} | {learners[pixel]['cpu']:.1f}",
