@@ -54,13 +54,23 @@ def make(
     if socket_pose is None:
         raise ValueError("give socket_pose or a calibration (run `insertbench real calibrate`)")
     if isinstance(robot, URConfig):
+        # The robot's settings come from its URConfig (checked there); a kwarg that says
+        # otherwise used to win silently: servo_hz=125 on a 500 Hz RTDE link ran the
+        # compliance loop at the wrong period, servo_gain=5000 reached servoL unchecked.
+        from_config = {
+            "servo_hz": ("frequency_hz", robot.frequency_hz),
+            "servo_lookahead_s": ("servo_lookahead_s", robot.servo_lookahead_s),
+            "servo_gain": ("servo_gain", robot.servo_gain),
+            "continuity_input": ("continuity_input", robot.continuity_input),
+            "rtde_watchdog_hz": ("rtde_watchdog_hz", robot.rtde_watchdog_hz),
+        }
+        for kwarg, (field, value) in from_config.items():
+            if kwarg in env_kwargs and env_kwargs[kwarg] != value:
+                raise ValueError(f"{kwarg}={env_kwargs[kwarg]!r} contradicts the robot's "
+                                 f"URConfig({field}={value!r}); set it in the URConfig")
+            env_kwargs[kwarg] = value
         default_tcp = [0.0, 0.0, tcp_offset_m(spec.connector), 0.0, 0.0, 0.0]
         backend: RobotBackend = URBackend(robot, default_tcp)
-        env_kwargs.setdefault("servo_hz", robot.frequency_hz)
-        env_kwargs.setdefault("servo_lookahead_s", robot.servo_lookahead_s)
-        env_kwargs.setdefault("servo_gain", robot.servo_gain)
-        env_kwargs.setdefault("continuity_input", robot.continuity_input)
-        env_kwargs.setdefault("rtde_watchdog_hz", robot.rtde_watchdog_hz)
         env_kwargs.setdefault("disconnect_on_close", True)
     else:
         backend = robot
