@@ -7,6 +7,7 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 from __future__ import annotations
 
 import math
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from benchmark.cli_options import (
     EnvOption,
     check_output_dir,
     check_output_file,
+    innermost_message,
     parse_env_kwargs,
 )
 
@@ -215,6 +217,15 @@ def validate(
         real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
     )
     kwargs: dict[str, Any] = parse_env_kwargs(env)
+    # The simulated half takes the same kwargs: check them before the robot moves. A kwarg the
+    # simulation refuses (servo_hz, a typo) used to fail only after every trial on the robot.
+    try:
+        with warnings.catch_warnings():  # the session's own gym.make gives the advice
+            warnings.simplefilter("ignore")
+            gym.make(task, **kwargs).close()
+    except (TypeError, ValueError) as err:
+        raise typer.BadParameter(f"the simulated session refuses it: {innermost_message(err)}",
+                                 param_hint="--env") from None
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
     real_kwargs = dict(kwargs)
     if kwargs.get("reward") == "goal_image":
