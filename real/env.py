@@ -163,7 +163,12 @@ class RealInsertionEnv(gym.Env):
         reference_mode: str = "accumulate",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        safety = safety or SafetyConfig()
+        safety = SafetyConfig() if safety is None else safety
+        if not isinstance(safety, SafetyConfig):  # a dict failed later with AttributeError
+            raise TypeError(f"safety must be a real.SafetyConfig, got {safety!r}")
+        if admittance is not None and not isinstance(admittance, AdmittanceParams):
+            raise TypeError(f"admittance must be a real.compliance.AdmittanceParams, got "
+                            f"{admittance!r}")
         gains = gains or task.dynamics.gains
         options = check_options(
             task.connector,

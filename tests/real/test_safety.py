@@ -297,3 +297,26 @@ def test_safety_config_refuses_limits_that_limit_nothing(kwargs, message):
 def test_make_twin_refuses_servo_settings_and_readings_that_are_not_plausible(kwargs, message):
     with pytest.raises(ValueError, match=message):
         real.make_twin(USB, **kwargs)
+
+
+def test_make_refuses_objects_of_the_wrong_kind_before_the_first_reset():
+    """A host string for `robot` built an env whose reset failed with "'str' object has no
+    attribute 'getActualTCPPose'"; a camera name, a dict for `safety` were AttributeErrors;
+    `admittance="x"` was accepted; max_episode_steps=0 fell back to the task's 50 steps."""
+    twin = DigitalTwinRobot(USB)
+    pose = twin.socket_pose()
+    for kwargs, error, message in (
+        ({"robot": "10.0.0.2"}, TypeError, "robot must be a real.URConfig"),
+        ({"robot": None}, TypeError, "robot must be a real.URConfig"),
+        ({"cameras": ["wrist"]}, TypeError, "cameras must be real.CameraConfig"),
+        ({"safety": {"force_limit_n": 50.0}}, TypeError, "safety must be a real.SafetyConfig"),
+        ({"admittance": "x"}, TypeError, "admittance must be"),
+        ({"max_episode_steps": 0}, ValueError, "max_episode_steps must be an integer >= 1"),
+        ({"max_episode_steps": 2.5}, ValueError, "max_episode_steps must be an integer >= 1"),
+    ):
+        with pytest.raises(error, match=message):
+            real.make(USB, **{"robot": twin, "socket_pose": pose, **kwargs})
+    assert twin.commands == []
+    env = real.make(USB, robot=twin, socket_pose=pose, max_episode_steps=np.int64(3))
+    assert env._max_episode_steps == 3
+    env.close()
