@@ -148,6 +148,23 @@ def run_episode(
     return episode
 
 
+def read_collect_config(out: Path) -> CollectConfig:
+    """The settings of the collection written to `out` (its collect_config.json); ValueError
+    naming the file when it is not one (damaged by a kill, or another file)."""
+    path = Path(out) / "collect_config.json"
+    try:
+        return CollectConfig(**json.loads(path.read_text()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not a collection's settings ({err}): collect again into "
+                         "an empty --out") from None
+
+
+def finished(out: Path, config: CollectConfig) -> bool:
+    """Whether the Minari dataset of the collection in `out` is written (its metadata is the
+    last file Minari writes)."""
+    return (Path(out) / "minari" / config.minari_id / "data" / "metadata.json").is_file()
+
+
 def _check_config(out: Path, config: CollectConfig) -> None:
     """A rerun must continue the same collection; refuse to mix two configs in one folder.
 
