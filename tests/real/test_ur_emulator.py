@@ -259,3 +259,26 @@ def test_a_twin_server_that_does_not_start_in_time_is_stopped(monkeypatch):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.parametrize("kind", ["dashboard", "script"])
+def test_a_client_that_never_ends_its_line_or_program_is_dropped(twin, kind):
+    """A dashboard line without a newline, or a program without its `end`, used to grow in the
+    server's memory without bound (the script ports decoding all of it on every read)."""
+    server = TwinServer(EmulatedController(twin))
+    ours, theirs = socket.socketpair()
+    client = _Client(ours, kind)
+    server.clients = {ours: client}
+    server.selector.register(ours, 1, ("client", kind))
+    chunk = (b"def p():\n" if kind == "script" else b"") + b"x" * 65536
+    try:
+        for _ in range(40):  # 2.5 MiB in all, read as it arrives
+            theirs.sendall(chunk)
+            chunk = b"x" * 65536
+            server._ready(server.selector.get_key(ours))
+            if ours not in server.clients:
+                break
+        assert ours not in server.clients
+        assert f"dropping a {kind} client" in server.controller.log.lines[-1][1]
+    finally:
+        theirs.close()
