@@ -111,7 +111,7 @@ def calibrate(
     host: Host = None,
     twin: Twin = False,
     frequency: Frequency = 500.0,
-    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
 ) -> None:
     """Record the socket pose (seated TCP pose, base frame) and the F/T bias to JSON."""
     from envs.tasks import task_spec
@@ -176,7 +176,7 @@ def validate(
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
-    seed: Annotated[int, typer.Option(help="First evaluation seed.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="First evaluation seed.")] = 1000,
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
         "runs/real"
     ),
@@ -290,7 +290,7 @@ def record_goal(
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
-    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
 ) -> None:
     """Seat the plug with paper 000's P-controller and photograph it: the goal images that
     `validate --env reward=goal_image --goal-images FILE` compares each camera image with.
@@ -372,7 +372,7 @@ def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> No
 @real_app.command("serve-twin")
 def serve_twin(
     task: TaskOpt,
-    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
     host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
     max_seconds: Annotated[
         float, typer.Option(help="Stop after this many seconds (it never runs unbounded).")
