@@ -14,6 +14,7 @@ the JSON spelling, so a value never silently becomes a string it was not meant t
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,11 +34,23 @@ EnvOption = Annotated[list[str] | None, typer.Option("--env", "-e", help=ENV_HEL
 _PYTHON_SPELLINGS = {"True": "true", "False": "false", "None": "null"}
 
 
+def _non_finite(value: Any) -> bool:
+    """Whether a parsed JSON value holds NaN or +-Infinity (which json.loads accepts)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
 def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
     """`["goal_noise_mm=1.0", "init_offset_mm=[0,10]", "reward=dense"]` -> kwargs dict.
 
     Raises `typer.BadParameter` (one line on the command line) for a pair without `=`, a key
-    given twice, a Python literal, or a value that looks like a JSON list/object but is not one.
+    given twice, a Python literal, a value that looks like a JSON list/object but is not one,
+    or NaN / Infinity anywhere in a value.
     """
     kwargs: dict[str, Any] = {}
     for pair in pairs or []:
@@ -59,6 +72,10 @@ def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
                     f"--env {pair}: not valid JSON ({err.msg}); lists are written [0,10]"
                 ) from None
             kwargs[key] = raw
+        if _non_finite(kwargs[key]):
+            # json.loads reads NaN and Infinity as floats: they passed as values and failed
+            # later as "Out of range float values are not JSON compliant", naming nothing.
+            raise typer.BadParameter(f"--env {pair}: NaN and Infinity are not finite numbers")
     return kwargs
 
 

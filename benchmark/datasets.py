@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -147,6 +148,23 @@ def run_episode(
     return episode
 
 
+def read_collect_config(out: Path) -> CollectConfig:
+    """The settings of the collection written to `out` (its collect_config.json); ValueError
+    naming the file when it is not one (damaged by a kill, or another file)."""
+    path = Path(out) / "collect_config.json"
+    try:
+        return CollectConfig(**json.loads(path.read_text()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not a collection's settings ({err}): collect again into "
+                         "an empty --out") from None
+
+
+def finished(out: Path, config: CollectConfig) -> bool:
+    """Whether the Minari dataset of the collection in `out` is written (its metadata is the
+    last file Minari writes)."""
+    return (Path(out) / "minari" / config.minari_id / "data" / "metadata.json").is_file()
+
+
 def _check_config(out: Path, config: CollectConfig) -> None:
     """A rerun must continue the same collection; refuse to mix two configs in one folder.
 
@@ -156,7 +174,13 @@ def _check_config(out: Path, config: CollectConfig) -> None:
     path = out / "collect_config.json"
     wanted = json.loads(json.dumps(asdict(config)))
     if path.exists():
-        found = json.loads(path.read_text())
+        try:
+            found = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            found = err
+        if not isinstance(found, dict):  # a run killed while writing it, or another file
+            raise ValueError(f"{path} is not a collection's settings ({found}); use another "
+                             f"--out or delete {out}")
         differ = ", ".join(f"{k} {found.get(k)!r} (asked: {wanted.get(k)!r})"
                            for k in sorted({*found, *wanted})
                            if k != "episodes" and found.get(k) != wanted.get(k))
@@ -166,7 +190,9 @@ def _check_config(out: Path, config: CollectConfig) -> None:
                 f"--out or delete it"
             )
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(wanted, indent=2))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(wanted, indent=2))
+    os.replace(tmp, path)  # atomic: a killed run never leaves half the settings
 
 
 def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) -> list[Path]:
@@ -200,8 +226,7 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
                 )
             path = episode_dir / f"attempt_{attempts:06d}.npz"
             if path.exists():
-                with np.load(path) as stored:
-                    success = bool(stored["success"])
+                success = _stored_success(path)
             else:
                 env_seed, rng = attempt_seeds(config.seed, attempts)
                 episode = run_episode(env, expert, env_seed, rng, config.noise)
@@ -215,6 +240,32 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
                 bar.update(1)
     env.close()
     return kept
+
+
+def _stored_success(path: Path) -> bool:
+    """Whether the kept episode file `path` succeeded; ValueError naming the file if it is
+    damaged (it used to end a resumed run with a bare BadZipFile or KeyError)."""
+    try:
+        with np.load(path) as stored:
+            return bool(stored["success"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path} is damaged ({err}); delete it and rerun to collect that "
+                         "episode again") from None
+
+
+def _episode_buffer(buffer_type, index: int, path: Path):
+    """A Minari `EpisodeBuffer` of the episode file `path`."""
+    with np.load(path) as ep:
+        return buffer_type(
+            id=index,
+            seed=int(ep["seed"]),
+            observations={k[4:]: ep[k] for k in ep.files if k.startswith("obs/")},
+            actions=ep["actions"],
+            rewards=list(ep["rewards"]),
+            terminations=list(ep["terminations"]),
+            truncations=list(ep["truncations"]),
+            infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
+        )
 
 
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
@@ -244,22 +295,14 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
 
     import envs  # noqa: F401
 
-    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     buffers = []
     for i, path in enumerate(episode_files):
-        with np.load(path) as ep:
-            buffers.append(
-                EpisodeBuffer(
-                    id=i,
-                    seed=int(ep["seed"]),
-                    observations={k[4:]: ep[k] for k in ep.files if k.startswith("obs/")},
-                    actions=ep["actions"],
-                    rewards=list(ep["rewards"]),
-                    terminations=list(ep["terminations"]),
-                    truncations=list(ep["truncations"]),
-                    infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
-                )
-            )
+        try:
+            buffers.append(_episode_buffer(EpisodeBuffer, i, path))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path} is damaged ({err}); delete it and rerun to collect that "
+                             "episode again") from None
+    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     root = Path(out).resolve() / "minari"
     with minari_root(root), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")

@@ -157,6 +157,10 @@ def main() -> None:
     unknown = [t for t in args.task or [] if t not in TASKS]
     if unknown:  # was a KeyError traceback listing every registered ID
         parser.error(f"unknown task(s) {unknown}; `insertbench list` names the task IDs")
+    springs = [t for t in args.task or [] if TASKS[t].dynamics.springs is not None]
+    if springs:  # was a ValueError traceback from PyBullet, after the MuJoCo probe had run
+        parser.error(f"PyBullet has no model of version 2's contact springs: {springs}; "
+                     "probe the tasks' -v1")
     # PyBullet models the slide-joint tabs of versions 0 and 1, not v2's contact springs.
     task_ids = args.task or [
         *PAPER000_TASKS,

@@ -205,24 +205,31 @@ def dataset_from_minari(minari_dataset: Any) -> Dataset:
     return dataset
 
 
+def unfinished_collection(path: Path, config: Any) -> str:
+    """The message for an `insertbench dataset collect` folder without its Minari dataset."""
+    return (f"{path} holds an unfinished collection (no Minari dataset {config.minari_id} "
+            "yet): rerun the `insertbench dataset collect` that wrote it to finish it")
+
+
 def load_demos(path: str | Path) -> Dataset:
     """Demonstrations / offline data from a ``.npz`` Dataset, an ``insertbench dataset
     collect`` output directory (its Minari dataset) or an ``insertbench dataset recipe`` one
     (all its parts, with ``task_id`` and ``is_demo`` columns)."""
     path = Path(path)
     if path.is_dir():
-        from benchmark.datasets import CollectConfig, load
+        from benchmark.datasets import finished, load, read_collect_config
         from benchmark.recipes import is_recipe_dir, load_recipe
 
         if is_recipe_dir(path):
             return load_recipe(path)
 
-        config_file = path / "collect_config.json"
-        if not config_file.is_file():
+        if not (path / "collect_config.json").is_file():
             raise ValueError(f"{path} is not an `insertbench dataset collect` output "
                              "(no collect_config.json)")
-        return dataset_from_minari(load(CollectConfig(**json.loads(config_file.read_text())),
-                                        path))
+        config = read_collect_config(path)
+        if not finished(path, config):  # Minari's own error advised download=True
+            raise ValueError(unfinished_collection(path, config))
+        return dataset_from_minari(load(config, path))
     try:
         dataset = load_dataset(path)
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
@@ -570,7 +577,12 @@ def train(
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
     if isinstance(demos, str | Path) and (Path(demos) / "collect_config.json").is_file():
-        collected_on = json.loads((Path(demos) / "collect_config.json").read_text()).get("task_id")
+        from benchmark.datasets import finished, read_collect_config
+
+        collect_config = read_collect_config(Path(demos))  # a damaged one: ValueError
+        if not finished(Path(demos), collect_config):  # before the run directory is made
+            raise ValueError(unfinished_collection(Path(demos), collect_config))
+        collected_on = collect_config.task_id
         if collected_on not in (None, task_id):  # DT12 demos trained a USB run without a word
             warnings.warn(f"demos {demos} were collected on {collected_on}, not {task_id}",
                           UserWarning, stacklevel=2)

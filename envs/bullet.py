@@ -225,11 +225,16 @@ class BulletInsertionEnv(gym.Env):
         self.action_space, self.observation_space = build_spaces(
             action_mode, "state", reward, (), (1, 1, 1)
         )
+        self._client: BulletClient | None = None
+        self._connect()
+        self._steps = 0
+
+    def _connect(self) -> None:
+        """A physics server of our own with the scene built in it."""
         with _quiet(1):
             self._client = BulletClient(connection_mode=pybullet.DIRECT)
         self._cid = self._client._client  # the hot path calls pybullet with this id directly
         self._build()
-        self._steps = 0
 
     # ----------------------------------------------------------------------------------------
     # Scene
@@ -324,6 +329,8 @@ class BulletInsertionEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        if self._client is None:  # closed: reset builds the scene again, as MuJoCo's env allows
+            self._connect()
         rng = self.np_random
         c = self._client
         # Draw the start state in InsertionEnv's order, so one seed means one start state in both
@@ -393,9 +400,12 @@ class BulletInsertionEnv(gym.Env):
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
+        """Disconnect the physics server; a later `reset` connects and builds again (it used
+        to fail with AttributeError, `step` with pybullet's "Not connected")."""
         if self._client is not None:
             self._client.disconnect()
             self._client = None
+        self.__dict__.pop("ref_pos", None)  # step() needs a reset() first
 
     # ----------------------------------------------------------------------------------------
     # Physics

@@ -85,6 +85,14 @@ class ConnectorFamilyEnv(gym.Env):
                 "procedural connectors have no documented mating forces and exist in version 0 "
                 "only: use InsertBench/ConnectorFamily-v0 for split='procedural'"
             )
+        if (split != "procedural" or connectors is not None) and (
+            procedural_count != 100 or procedural_seed != 0
+        ):  # were ignored without a word: split='train' drew the train split
+            raise ValueError(
+                f"procedural_count and procedural_seed apply only with split='procedural' and no "
+                f"connectors, got procedural_count={procedural_count!r}, "
+                f"procedural_seed={procedural_seed!r} with split={split!r}"
+            )
         self._tasks: dict[str, Callable[[], TaskSpec]] = {}
         if connectors is not None:
             unknown = [c for c in connectors if c not in CATALOG]

@@ -7,6 +7,7 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 from __future__ import annotations
 
 import math
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from benchmark.cli_options import (
     EnvOption,
     check_output_dir,
     check_output_file,
+    innermost_message,
     parse_env_kwargs,
 )
 
@@ -109,7 +111,7 @@ def calibrate(
     host: Host = None,
     twin: Twin = False,
     frequency: Frequency = 500.0,
-    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
 ) -> None:
     """Record the socket pose (seated TCP pose, base frame) and the F/T bias to JSON."""
     from envs.tasks import task_spec
@@ -174,7 +176,7 @@ def validate(
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
-    seed: Annotated[int, typer.Option(help="First evaluation seed.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="First evaluation seed.")] = 1000,
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
         "runs/real"
     ),
@@ -215,6 +217,15 @@ def validate(
         real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
     )
     kwargs: dict[str, Any] = parse_env_kwargs(env)
+    # The simulated half takes the same kwargs: check them before the robot moves. A kwarg the
+    # simulation refuses (servo_hz, a typo) used to fail only after every trial on the robot.
+    try:
+        with warnings.catch_warnings():  # the session's own gym.make gives the advice
+            warnings.simplefilter("ignore")
+            gym.make(task, **kwargs).close()
+    except (TypeError, ValueError) as err:
+        raise typer.BadParameter(f"the simulated session refuses it: {innermost_message(err)}",
+                                 param_hint="--env") from None
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
     real_kwargs = dict(kwargs)
     if kwargs.get("reward") == "goal_image":
@@ -279,7 +290,7 @@ def record_goal(
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
-    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
 ) -> None:
     """Seat the plug with paper 000's P-controller and photograph it: the goal images that
     `validate --env reward=goal_image --goal-images FILE` compares each camera image with.
@@ -361,7 +372,7 @@ def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> No
 @real_app.command("serve-twin")
 def serve_twin(
     task: TaskOpt,
-    seed: Annotated[int, typer.Option(help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
     host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
     max_seconds: Annotated[
         float, typer.Option(help="Stop after this many seconds (it never runs unbounded).")

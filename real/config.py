@@ -2,9 +2,75 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
 
 from envs.tasks import DYNAMICS_V1
+
+#: The control rates of UR arms over RTDE [Hz]: 500 on e-Series, 125 on CB3.
+SERVO_RATES_HZ = (125.0, 500.0)
+#: servoL's lookahead time [s] and proportional gain, the ranges the UR controller accepts.
+SERVO_LOOKAHEAD_RANGE_S = (0.03, 0.2)
+SERVO_GAIN_RANGE = (100.0, 2000.0)
+#: The slowest RTDE watchdog accepted [Hz]: the arm halts at most 1 s after commands stop.
+#: A lower rate (0.001 Hz: 17 minutes) is no watchdog at all.
+MIN_WATCHDOG_HZ = 1.0
+#: The longest reach of a Universal Robots arm (UR20: 1.75 m) with margin [m]. A socket pose
+#: or TCP offset farther out is a number in the wrong unit (mm for m) or frame.
+MAX_REACH_M = 2.0
+#: The heaviest UR payload (UR30: 30 kg) with margin [kg].
+MAX_PAYLOAD_KG = 35.0
+#: Digital inputs of a UR controller: 0-7 standard, 8-15 configurable, 16-17 tool.
+DIGITAL_INPUTS = range(18)
+
+
+def check_number(name: str, value: Any, low: float, high: float) -> float:
+    """`value` as a float in [low, high]; ValueError naming `name` for anything else (NaN,
+    inf, a bool, a string)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number in [{low:g}, {high:g}], got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def check_vector(name: str, value: Any, n: int, max_norm: float | None = None) -> tuple:
+    """`value` as a tuple of `n` finite floats (the first three at most `max_norm` long)."""
+    try:
+        items = list(value)
+    except TypeError:
+        items = None
+    if items is None or len(items) != n or not all(
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) for v in items
+    ):
+        raise ValueError(f"{name} must be {n} finite numbers, got {value!r}")
+    out = tuple(float(v) for v in items)
+    if max_norm is not None and math.hypot(*out[:3]) > max_norm:
+        raise ValueError(f"{name} {out} lies {math.hypot(*out[:3]):g} m out, more than "
+                         f"{max_norm:g} m: implausible (millimetres given as metres?)")
+    return out
+
+
+def check_continuity_input(value: Any) -> int | None:
+    """None, or a digital input number of the controller (`DIGITAL_INPUTS`)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value not in DIGITAL_INPUTS:
+        raise ValueError(f"continuity_input must be an integer in 0..17 (or None), got {value!r}")
+    return int(value)
+
+
+def check_servo(servo_lookahead_s: Any, servo_gain: Any) -> None:
+    """servoL's lookahead [s] and gain within what the UR controller accepts."""
+    check_number("servo_lookahead_s", servo_lookahead_s, *SERVO_LOOKAHEAD_RANGE_S)
+    check_number("servo_gain", servo_gain, *SERVO_GAIN_RANGE)
+
+
+def check_watchdog_hz(value: Any, servo_hz: float) -> float:
+    """The RTDE watchdog's minimum command rate [Hz], in [MIN_WATCHDOG_HZ, servo_hz]."""
+    return check_number("rtde_watchdog_hz", value, MIN_WATCHDOG_HZ, servo_hz)
 
 
 @dataclass(frozen=True)
@@ -20,7 +86,10 @@ class URConfig:
     success by insertion depth from the calibrated socket pose. servo_lookahead_s and
     servo_gain: servoL smoothing (0.03-0.2 s) and proportional gain (100-2000).
     rtde_watchdog_hz: minimum rate of commands the controller accepts before it halts the arm
-    (ur_rtde setWatchdog), armed at the environment's first reset; every control cycle kicks it.
+    (ur_rtde setWatchdog), armed at the environment's first reset; every control cycle kicks it;
+    1 Hz to `frequency_hz`. Every number is checked here, before anything reaches the arm:
+    tcp_offset within 1 m of the flange, payload_kg in [0, 35], payload_cog_m (with a
+    payload_kg) within 1 m; a NaN, inf or out-of-range value is a ValueError naming the field.
     """
 
     host: str
@@ -34,18 +103,25 @@ class URConfig:
     rtde_watchdog_hz: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.frequency_hz not in (125.0, 500.0):
+        if not isinstance(self.host, str) or not self.host.strip():
+            raise ValueError(f"host must be the controller's IP address or name, got {self.host!r}")
+        if self.frequency_hz not in SERVO_RATES_HZ:
             raise ValueError(
                 f"frequency_hz must be 500 (e-Series) or 125 (CB3), got {self.frequency_hz}"
             )
-        if not 0.03 <= self.servo_lookahead_s <= 0.2:
-            raise ValueError(
-                f"servo_lookahead_s must be in [0.03, 0.2], got {self.servo_lookahead_s}"
-            )
-        if not 100 <= self.servo_gain <= 2000:
-            raise ValueError(f"servo_gain must be in [100, 2000], got {self.servo_gain}")
-        if self.continuity_input is not None and not 0 <= self.continuity_input <= 17:
-            raise ValueError(f"continuity_input must be in 0..17, got {self.continuity_input}")
+        check_servo(self.servo_lookahead_s, self.servo_gain)
+        check_continuity_input(self.continuity_input)
+        # Unchecked, 0 or a negative rate reached setWatchdog on the arm, and 0.001 Hz armed
+        # a watchdog that waits 17 minutes.
+        check_watchdog_hz(self.rtde_watchdog_hz, self.frequency_hz)
+        if self.tcp_offset is not None:
+            check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0)
+        if self.payload_kg is not None:
+            check_number("payload_kg", self.payload_kg, 0.0, MAX_PAYLOAD_KG)
+        if self.payload_cog_m is not None:
+            if self.payload_kg is None:  # URBackend calls setPayload only with a mass
+                raise ValueError("payload_cog_m needs payload_kg (setPayload takes both)")
+            check_vector("payload_cog_m", self.payload_cog_m, 3, max_norm=1.0)
 
 
 @dataclass(frozen=True)
@@ -62,6 +138,29 @@ class CameraConfig:
     timeout_ms: int = 200
     retries: int = 3
 
+
+#: The largest extent of the safety workspace from the socket on any axis [m].
+MAX_WORKSPACE_M = 0.5
+#: The most each `SafetyConfig` limit may be: beyond it the limit no longer limits anything a
+#: UR arm in an insertion cell can do (units as in the field names).
+SAFETY_MAXIMA = {
+    "max_tilt_rad": math.pi / 2,
+    "max_step_m": 0.05,
+    "max_step_rad": 0.5,
+    "max_speed_m_s": 1.0,
+    "max_angular_speed_rad_s": math.pi,
+    "force_limit_n": 500.0,
+    "torque_limit_nm": 50.0,
+    "wrench_filter_s": 0.1,
+    "retract_m": 0.05,
+    "retract_speed_m_s": 0.1,
+    "watchdog_timeout_s": 60.0,
+    "reading_margin_m": 0.1,
+    "reading_margin_rad": 0.5,
+    "max_reading_jump_m": 0.05,
+    "max_reading_jump_rad": 0.5,
+    "max_reading_age_s": 1.0,
+}
 
 #: The force limit sits this far above the most the impedance controller can push (v1: 100 N,
 #: itself 1.67x the largest documented insertion force, 60 N). A policy may legitimately press
@@ -106,6 +205,11 @@ class SafetyConfig:
     time between them, or comes with a controller timestamp that went back or has not advanced
     for `max_reading_age_s` (50 ms: 25 periods at 500 Hz, room for a non-realtime PC), stops
     the arm; it is never used as a reference for a command.
+
+    Every limit must be a finite number above 0 (`wrench_filter_s`: 0 or more) and at most its
+    entry of `SAFETY_MAXIMA` (the box corners within `MAX_WORKSPACE_M` of the socket): a
+    limit so large that it limits nothing (inf, or a 10 s wrench filter that hides every impact)
+    is refused, not honoured.
     """
 
     workspace_min_m: tuple[float, float, float] = (-0.03, -0.03, -0.1)
@@ -128,30 +232,22 @@ class SafetyConfig:
     max_reading_age_s: float = 0.05
 
     def __post_init__(self) -> None:
+        for name in ("workspace_min_m", "workspace_max_m"):
+            corner = check_vector(name, getattr(self, name), 3)
+            if max(abs(v) for v in corner) > MAX_WORKSPACE_M:
+                raise ValueError(f"{name} must lie within {MAX_WORKSPACE_M} m of the socket on "
+                                 f"every axis, got {getattr(self, name)}")
         for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True):
             if not lo < hi:
                 raise ValueError(
                     f"workspace_min_m must be below workspace_max_m on every axis, got "
                     f"{self.workspace_min_m} and {self.workspace_max_m}"
                 )
-        for name in (
-            "max_tilt_rad",
-            "max_step_m",
-            "max_step_rad",
-            "max_speed_m_s",
-            "max_angular_speed_rad_s",
-            "force_limit_n",
-            "torque_limit_nm",
-            "retract_m",
-            "retract_speed_m_s",
-            "watchdog_timeout_s",
-            "reading_margin_m",
-            "reading_margin_rad",
-            "max_reading_jump_m",
-            "max_reading_jump_rad",
-            "max_reading_age_s",
-        ):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not self.wrench_filter_s >= 0:
-            raise ValueError(f"wrench_filter_s must be >= 0, got {self.wrench_filter_s}")
+        # Finite and below a plausible maximum: inf (or 1e9) used to pass "> 0" and switched a
+        # check off without a word (force_limit_n=inf, wrench_filter_s=inf: no force trip ever;
+        # max_tilt_rad >= pi: no orientation cone; max_reading_age_s=inf: no stale check).
+        for name, high in SAFETY_MAXIMA.items():
+            value = getattr(self, name)
+            check_number(name, value, 0.0, high)
+            if name != "wrench_filter_s" and value == 0:
+                raise ValueError(f"{name} must be > 0, got {value}")

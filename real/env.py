@@ -18,6 +18,7 @@ from envs.task_options import (
     CAMERAS,
     OBS_FRAMES,
     check_action,
+    check_bool,
     check_choice,
     check_options,
     check_workspace,
@@ -30,7 +31,15 @@ from envs.task_options import (
 from envs.tasks import TaskSpec
 from real.camera import Camera
 from real.compliance import AdmittanceController, AdmittanceParams
-from real.config import SafetyConfig
+from real.config import (
+    SERVO_RATES_HZ,
+    SafetyConfig,
+    check_continuity_input,
+    check_number,
+    check_servo,
+    check_vector,
+    check_watchdog_hz,
+)
 from real.poses import mat_to_rotvec, rotvec_to_mat
 from real.robot import RobotBackend
 from real.safety import RobotState, SafeRobot, SafetyTrip, UnsafeCommandError, tcp_wrench
@@ -154,7 +163,12 @@ class RealInsertionEnv(gym.Env):
         reference_mode: str = "accumulate",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        safety = safety or SafetyConfig()
+        safety = SafetyConfig() if safety is None else safety
+        if not isinstance(safety, SafetyConfig):  # a dict failed later with AttributeError
+            raise TypeError(f"safety must be a real.SafetyConfig, got {safety!r}")
+        if admittance is not None and not isinstance(admittance, AdmittanceParams):
+            raise TypeError(f"admittance must be a real.compliance.AdmittanceParams, got "
+                            f"{admittance!r}")
         gains = gains or task.dynamics.gains
         options = check_options(
             task.connector,
@@ -182,8 +196,19 @@ class RealInsertionEnv(gym.Env):
         camera_names = tuple(c for c in CAMERAS if c in cameras)
         if ("pixels" in obs_mode or reward == "goal_image") and not camera_names:
             raise ValueError(f"obs_mode={obs_mode!r}, reward={reward!r} need at least one camera")
+        # The servo settings reach the arm with every servoL: checked like `URConfig`'s (NaN
+        # used to crash in int(), 1e5 Hz ran, a lookahead of -1 s or a NaN gain reached servoL,
+        # a watchdog of 0 or -3 Hz reached setWatchdog, continuity_input=2.5 failed mid-episode).
+        servo_hz = check_number("servo_hz", servo_hz, options.control_hz, max(SERVO_RATES_HZ))
         if servo_hz <= control_hz:
             raise ValueError(f"servo_hz ({servo_hz}) must exceed control_hz ({control_hz})")
+        check_servo(servo_lookahead_s, servo_gain)
+        if rtde_watchdog_hz is not None:
+            check_watchdog_hz(rtde_watchdog_hz, servo_hz)
+        continuity_input = check_continuity_input(continuity_input)
+        if ft_bias is not None:
+            ft_bias = check_vector("ft_bias", ft_bias, 6)
+        zero_ft_sensor = check_bool("zero_ft_sensor", zero_ft_sensor)  # "no" is truthy
         self.image_shape = options.image_shape
         if reward == "goal_image":
             missing = [c for c in camera_names if goal_images is None or c not in goal_images]

@@ -18,6 +18,11 @@ from real.config import CameraConfig, SafetyConfig, URConfig
 from real.env import RealInsertionEnv
 from real.robot import RobotBackend, URBackend
 
+#: The RobotBackend methods a backend must have (`real.robot.RobotBackend`).
+_BACKEND_METHODS = tuple(
+    name for name in vars(RobotBackend) if not name.startswith("_") and name[0].islower()
+)
+
 
 def make(
     env_id: str,
@@ -40,6 +45,23 @@ def make(
     action_mode, obs_mode, reward, image_size, grayscale, ...). Wrapped in the task's time limit.
     """
     spec = task_spec(env_id)
+    # A host string (or None) in place of URConfig(host=...) used to build an env whose first
+    # reset failed with "'str' object has no attribute 'getActualTCPPose'".
+    if not isinstance(robot, URConfig) and not all(
+        callable(getattr(robot, name, None)) for name in _BACKEND_METHODS
+    ):
+        raise TypeError(f"robot must be a real.URConfig(host=...) or a RobotBackend "
+                        f"(real.robot), got {robot!r}")
+    for cam in cameras:
+        if not isinstance(cam, CameraConfig | Camera):
+            raise TypeError(f"cameras must be real.CameraConfig or real.camera.Camera objects, "
+                            f"got {cam!r}")
+    if max_episode_steps is not None and (
+        isinstance(max_episode_steps, bool)
+        or not isinstance(max_episode_steps, int | np.integer) or max_episode_steps < 1
+    ):  # 0 fell back to the task's limit without a word
+        raise ValueError(f"max_episode_steps must be an integer >= 1 (None: the task's "
+                         f"{spec.max_episode_steps}), got {max_episode_steps!r}")
     ft_bias = env_kwargs.pop("ft_bias", None)
     if calibration is not None:
         calib = (
@@ -54,13 +76,23 @@ def make(
     if socket_pose is None:
         raise ValueError("give socket_pose or a calibration (run `insertbench real calibrate`)")
     if isinstance(robot, URConfig):
+        # The robot's settings come from its URConfig (checked there); a kwarg that says
+        # otherwise used to win silently: servo_hz=125 on a 500 Hz RTDE link ran the
+        # compliance loop at the wrong period, servo_gain=5000 reached servoL unchecked.
+        from_config = {
+            "servo_hz": ("frequency_hz", robot.frequency_hz),
+            "servo_lookahead_s": ("servo_lookahead_s", robot.servo_lookahead_s),
+            "servo_gain": ("servo_gain", robot.servo_gain),
+            "continuity_input": ("continuity_input", robot.continuity_input),
+            "rtde_watchdog_hz": ("rtde_watchdog_hz", robot.rtde_watchdog_hz),
+        }
+        for kwarg, (field, value) in from_config.items():
+            if kwarg in env_kwargs and env_kwargs[kwarg] != value:
+                raise ValueError(f"{kwarg}={env_kwargs[kwarg]!r} contradicts the robot's "
+                                 f"URConfig({field}={value!r}); set it in the URConfig")
+            env_kwargs[kwarg] = value
         default_tcp = [0.0, 0.0, tcp_offset_m(spec.connector), 0.0, 0.0, 0.0]
         backend: RobotBackend = URBackend(robot, default_tcp)
-        env_kwargs.setdefault("servo_hz", robot.frequency_hz)
-        env_kwargs.setdefault("servo_lookahead_s", robot.servo_lookahead_s)
-        env_kwargs.setdefault("servo_gain", robot.servo_gain)
-        env_kwargs.setdefault("continuity_input", robot.continuity_input)
-        env_kwargs.setdefault("rtde_watchdog_hz", robot.rtde_watchdog_hz)
         env_kwargs.setdefault("disconnect_on_close", True)
     else:
         backend = robot
@@ -87,7 +119,7 @@ def make(
         for device in opened.values():
             device.close()
         raise
-    return TimeLimit(env, max_episode_steps or spec.max_episode_steps)
+    return TimeLimit(env, int(max_episode_steps or spec.max_episode_steps))
 
 
 def make_twin(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from real.config import SafetyConfig
+from real.config import MAX_REACH_M, SafetyConfig, check_vector
 from real.poses import (
     mat_to_rotvec,
     pos_mat_to_pose,
@@ -95,8 +95,9 @@ class SafeRobot:
         servo_gain: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not np.all(np.isfinite(socket_pose)):
-            raise ValueError(f"socket_pose must be finite, got {socket_pose}")
+        # Six finite numbers within a UR's reach of the base: a calibration in millimetres
+        # (450 for 0.45 m) is refused here instead of placing the workspace box 450 m away.
+        socket_pose = np.asarray(check_vector("socket_pose", socket_pose, 6, MAX_REACH_M))
         self.backend = backend
         self.safety = safety
         self.socket_pos, self.socket_mat = pose_to_pos_mat(socket_pose)

@@ -48,6 +48,9 @@ from real.ur_emulator import CONTROLLER_VERSION, CYCLE_S, EmulatedController
 MAX_CATCHUP = 10
 #: A client that leaves this many bytes unread is dropped [bytes].
 MAX_UNSENT = 1 << 20
+#: A client whose unfinished line (dashboard) or program (script ports) grows past this is
+#: dropped [bytes]; ur_rtde's control script is a few tens of kB.
+MAX_UNREAD = 1 << 20
 LOOPBACK = ("127.0.0.1", "localhost")
 DASHBOARD_GREETING = "Connected: Universal Robots Dashboard Server\n"
 
@@ -252,6 +255,16 @@ class TwinServer:
             self._drop(sock)
             return
         client.inbox += data
+        if len(client.inbox) > MAX_UNREAD:
+            # A line or program without its end used to grow without bound (memory), and the
+            # script ports decoded all of it again on every read.
+            self.controller.log.add(
+                self.controller.time_s,
+                f"dropping a {client.kind} client: {len(client.inbox)} bytes without the end "
+                f"of a {'program' if client.kind == 'script' else 'line'}",
+            )
+            self._drop(sock)
+            return
         try:
             if client.kind == "rtde":
                 for kind, payload in rp.split_messages(client.inbox):

@@ -48,7 +48,10 @@ class TwinProcess:
             text=True,
             cwd=os.getcwd(),
         )
-        line = self._readline(timeout_s=60)
+        try:
+            line = self._readline(timeout_s=60)
+        except TimeoutError:  # a server still starting would hold the ports for SERVER_MAX_S
+            line = "no 'ready' line within 60 s"
         if not line.startswith("ready"):
             self.close()
             raise RuntimeError(f"the twin server did not start: {line!r} {self.stderr()}")

@@ -585,6 +585,29 @@ def test_an_output_folder_that_is_a_file_is_one_usage_line(capsys, in_tmp, args,
     assert (in_tmp / "a_file").read_text() == "kept"
 
 
+def test_train_on_an_unfinished_or_damaged_collection_is_one_line(capsys, in_tmp):
+    """A collection stopped before its Minari dataset was written ended `train --demos` in
+    Minari's "not found locally ... Use download=True to download the dataset", after the run
+    directory was made; a damaged collect_config.json in "'list' object has no attribute
+    'get'"."""
+    from benchmark.datasets import CollectConfig, collect_episodes
+
+    collect_episodes(CollectConfig("InsertBench/USB-v1", episodes=1, max_steps=3),
+                     in_tmp / "partial", progress=False)  # the episodes, not the dataset
+    args = ["train", "--task", "InsertBench/USB-v1", "--agent", "bc", "--steps", "0",
+            "--eval-episodes", "0", "--no-progress", "--out", "runs/bc", "--demos", "partial"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert ("partial holds an unfinished collection (no Minari dataset "
+            "insertbench/usb-expert-v0 yet): rerun the `insertbench dataset collect`") in err
+    assert not (in_tmp / "runs").exists()
+    (in_tmp / "partial" / "collect_config.json").write_text("[1, 2]")
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "partial/collect_config.json is not a collection's settings" in err, err
+    assert not (in_tmp / "runs").exists()
+
+
 def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     """`train --task InsertBench/USB-v1 --demos outputs/dt12` (a DT12 collection) trained on
     another connector's demonstrations without a word."""

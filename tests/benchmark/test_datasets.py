@@ -97,6 +97,29 @@ def test_a_rerun_with_more_episodes_extends_the_collection_as_one_run_would(tmp_
         np.testing.assert_array_equal(x, y)
 
 
+def test_a_damaged_episode_or_settings_file_is_named_on_the_rerun(tmp_path):
+    """A damaged episode file ended a resumed run with a bare `BadZipFile: File is not a zip
+    file` or `KeyError: 'actions is not a file in the archive'`, a damaged
+    collect_config.json with `Expecting value: line 1 column 1`, naming no file."""
+    config = CollectConfig("InsertBench/USB-v0", episodes=3, max_steps=3)
+    files = collect_episodes(config, tmp_path, progress=False)
+    good = files[1].read_bytes()
+    files[1].write_bytes(good[:100])
+    with pytest.raises(ValueError, match=r"attempt_000001\.npz is damaged .*delete it and rerun"):
+        collect(config, tmp_path, progress=False)
+    with np.load(files[0]) as ep:  # readable, but without its actions
+        np.savez(files[1], **{k: ep[k] for k in ep.files if k != "actions"})
+    with pytest.raises(ValueError, match=r"attempt_000001\.npz is damaged"):
+        collect(config, tmp_path, progress=False)
+    files[1].unlink()  # as the message says: the rerun collects it again
+    assert collect(config, tmp_path, progress=False).total_episodes == 3
+    settings = tmp_path / "collect_config.json"
+    for text in ("", "[1, 2]"):
+        settings.write_text(text)
+        with pytest.raises(ValueError, match="collect_config.json is not a collection's settings"):
+            collect_episodes(config, tmp_path, progress=False)
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     collect_episodes(CollectConfig(TASK, episodes=2), tmp_path, progress=False)
     # The message names the field that differs, not the whole stored config.

@@ -217,3 +217,36 @@ def test_episode_length_and_step_before_reset_are_clear_errors():
     truncated = [env.step(np.zeros(3, np.float32))[3] for _ in range(2)]
     assert truncated == [False, True]
     env.close()
+
+
+def test_reset_after_close_builds_the_scene_again():
+    """reset() after close() was `AttributeError: 'NoneType' object has no attribute
+    'changeDynamics'` and step() pybullet's `Not connected to physics server`; MuJoCo's env
+    can be reset after close, and so can this one, to the same episode."""
+    env = BulletInsertionEnv("InsertBench/USB-v1", goal_noise_mm=1.0)
+
+    def run():
+        obs, _ = env.reset(seed=3)
+        controller = envs.p_controller(env)
+        return np.array([env.step(controller(obs))[0]["tcp_pose"] for _ in range(5)])
+
+    first = run()
+    env.close()
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
+        env.step(np.zeros(3, np.float32))
+    np.testing.assert_array_equal(run(), first)
+    env.close()
+    env.close()
+
+
+def test_the_fidelity_probe_refuses_version_2_before_probing():
+    """`python -m benchmark.sim2sim --task InsertBench/USB-v2` ran MuJoCo's probe, then ended
+    in a ValueError traceback from PyBullet."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark.sim2sim", "--task", "InsertBench/USB-v2"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "no model of version 2's contact springs: ['InsertBench/USB-v2']" in done.stderr
+    assert done.stdout == ""

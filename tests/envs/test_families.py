@@ -109,6 +109,11 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     # True drew connectors 1, 2, ...; "a" was "can only concatenate str (not "int") to str".
     ({"split": "procedural", "procedural_seed": True}, "procedural_seed must be an integer >= 0"),
     ({"split": "procedural", "procedural_seed": "a"}, "procedural_seed must be an integer >= 0"),
+    # Ignored outside the procedural split: the train split was drawn without a word.
+    ({"procedural_count": 5}, "apply only with split='procedural'"),
+    ({"split": "test", "procedural_seed": 3}, "apply only with split='procedural'"),
+    ({"split": "procedural", "connectors": ["DT12"], "procedural_count": 5},
+     "apply only with split='procedural' and no connectors"),
 ])
 def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):

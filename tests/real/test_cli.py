@@ -336,3 +336,45 @@ def test_goal_image_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
         assert code == 2 and len(lines) == 1, err
         assert message in lines[0], lines[0]
     assert not (tmp_path / "report").exists() and not (tmp_path / "goal_images.npz").exists()
+
+
+def test_validate_checks_the_env_kwargs_against_the_simulation_before_the_robot(
+    tmp_path, monkeypatch, capsys
+):
+    """The sim half takes the same --env kwargs; one it refuses (servo_hz, a typo, a value out
+    of range) used to fail only after every trial had run on the robot. NaN and Infinity
+    (which JSON parsing accepts) ended in `Out of range float values are not JSON compliant`."""
+    monkeypatch.chdir(tmp_path)
+    base = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+            "--episodes", "1", "--out", "report"]
+    for env, message in (
+        ("servo_hz=125", "the simulated session refuses it: InsertBench/USB-v0 got an unknown "
+                         "kwarg 'servo_hz'"),
+        ("goal_noise_mm=-1", "the simulated session refuses it: goal_noise_mm must be in"),
+        ("servo_gain=NaN", "--env servo_gain=NaN: NaN and Infinity are not finite numbers"),
+        ("init_offset_mm=[0,Infinity]", "NaN and Infinity are not finite numbers"),
+    ):
+        code, err = _cli(capsys, *base, "--env", env)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert message in lines[0], lines[0]
+    assert not (tmp_path / "report").exists()  # no trial ran, on the robot or in sim
+
+
+def test_a_negative_seed_is_refused_before_the_robot_is_reached(tmp_path, monkeypatch, capsys):
+    """`--seed -1` connected to the robot and failed at the first reset with NumPy's "Seed must
+    be greater or equal to zero", after the session's header was in --out (so the corrected
+    command was refused as another session); on the twin it was a NumPy error line."""
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "c.json",
+         "--policy", "p_controller", "--episodes", "1", "--out", "report"],
+        ["record-goal", "--task", USB, "--twin", "--out", "goal.npz"],
+        ["calibrate", "--task", USB, "--twin", "--out", "c.json"],
+        ["serve-twin", "--task", USB, "--max-seconds", "1"],
+    ):
+        code, err = _cli(capsys, "real", *args, "--seed", "-1")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert "'--seed': Input should be greater than or equal to 0" in lines[0], lines[0]
+    assert list(tmp_path.iterdir()) == []

@@ -250,3 +250,73 @@ def test_a_non_finite_wrench_reading_stops_the_arm(usb_twin_env, monkeypatch):
     _, _, terminated, _, info = env.step(np.zeros(3, np.float32))
     assert terminated and info["safety_trip"] == "reading"
     assert names_after(twin, start) == ["servoStop"]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    # "> 0" let inf (or 1e9) through, and the check it sets was off without a word.
+    ({"force_limit_n": float("inf")}, "force_limit_n must be a finite number"),
+    ({"force_limit_n": 1e9}, "force_limit_n must be in"),
+    ({"torque_limit_nm": float("inf")}, "torque_limit_nm must be a finite number"),
+    # A filter this slow hides every impact from the force limit.
+    ({"wrench_filter_s": float("inf")}, "wrench_filter_s must be a finite number"),
+    ({"wrench_filter_s": 10.0}, "wrench_filter_s must be in"),
+    ({"max_tilt_rad": 3.5}, "max_tilt_rad must be in"),  # every rotation is within pi
+    ({"max_speed_m_s": float("inf")}, "max_speed_m_s must be a finite number"),
+    ({"max_reading_age_s": float("inf")}, "max_reading_age_s must be a finite number"),
+    ({"reading_margin_m": float("inf")}, "reading_margin_m must be a finite number"),
+    ({"watchdog_timeout_s": float("inf")}, "watchdog_timeout_s must be a finite number"),
+    ({"force_limit_n": "120"}, "force_limit_n must be a finite number"),
+    ({"workspace_min_m": (-float("inf"), -0.03, -0.1)}, "workspace_min_m must be 3 finite"),
+    ({"workspace_max_m": (0.03, 0.03, 5.0)}, "workspace_max_m must lie within 0.5 m"),
+    ({"workspace_min_m": (-0.03, -0.03)}, "workspace_min_m must be 3 finite numbers"),
+])
+def test_safety_config_refuses_limits_that_limit_nothing(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SafetyConfig(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    # NaN crashed in int(); inf overflowed; 1e5 Hz ran 10,000 servo cycles per step.
+    ({"servo_hz": float("nan")}, "servo_hz must be a finite number"),
+    ({"servo_hz": float("inf")}, "servo_hz must be a finite number"),
+    ({"servo_hz": 1e5}, "servo_hz must be in"),
+    # These reached servoL / setWatchdog on the twin unchecked (URConfig checks its own).
+    ({"servo_lookahead_s": -1.0}, "servo_lookahead_s must be in"),
+    ({"servo_gain": float("nan")}, "servo_gain must be a finite number"),
+    ({"rtde_watchdog_hz": 0.0}, "rtde_watchdog_hz must be in"),
+    ({"rtde_watchdog_hz": -3.0}, "rtde_watchdog_hz must be in"),
+    # 2.5 failed mid-episode (`int >> float`), after the arm had moved.
+    ({"continuity_input": 2.5}, "continuity_input must be an integer"),
+    ({"ft_bias": [1.0, 2.0]}, "ft_bias must be 6 finite numbers"),
+    ({"ft_bias": [float("nan")] * 6}, "ft_bias must be 6 finite numbers"),
+    ({"zero_ft_sensor": "no"}, "zero_ft_sensor must be True or False"),
+    # A calibration in millimetres put the workspace box 450 m from the base.
+    ({"socket_pose": [450.0, 130.0, 14.0, 3.14, 0.0, 0.0]}, "socket_pose .* implausible"),
+    ({"socket_pose": [0.45, 0.13, 0.01]}, "socket_pose must be 6 finite numbers"),
+])
+def test_make_twin_refuses_servo_settings_and_readings_that_are_not_plausible(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        real.make_twin(USB, **kwargs)
+
+
+def test_make_refuses_objects_of_the_wrong_kind_before_the_first_reset():
+    """A host string for `robot` built an env whose reset failed with "'str' object has no
+    attribute 'getActualTCPPose'"; a camera name, a dict for `safety` were AttributeErrors;
+    `admittance="x"` was accepted; max_episode_steps=0 fell back to the task's 50 steps."""
+    twin = DigitalTwinRobot(USB)
+    pose = twin.socket_pose()
+    for kwargs, error, message in (
+        ({"robot": "10.0.0.2"}, TypeError, "robot must be a real.URConfig"),
+        ({"robot": None}, TypeError, "robot must be a real.URConfig"),
+        ({"cameras": ["wrist"]}, TypeError, "cameras must be real.CameraConfig"),
+        ({"safety": {"force_limit_n": 50.0}}, TypeError, "safety must be a real.SafetyConfig"),
+        ({"admittance": "x"}, TypeError, "admittance must be"),
+        ({"max_episode_steps": 0}, ValueError, "max_episode_steps must be an integer >= 1"),
+        ({"max_episode_steps": 2.5}, ValueError, "max_episode_steps must be an integer >= 1"),
+    ):
+        with pytest.raises(error, match=message):
+            real.make(USB, **{"robot": twin, "socket_pose": pose, **kwargs})
+    assert twin.commands == []
+    env = real.make(USB, robot=twin, socket_pose=pose, max_episode_steps=np.int64(3))
+    assert env._max_episode_steps == 3
+    env.close()

@@ -99,3 +99,40 @@ def test_kick_after_servol_is_skipped_and_a_dropped_link_stops_the_script(fake_r
     assert backend.isProgramRunning()
     backend.receive.isConnected = lambda: False
     assert not backend.isProgramRunning()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    # 0 and -3 Hz reached setWatchdog on the arm; 0.001 Hz armed a 17-minute watchdog.
+    ({"rtde_watchdog_hz": 0.0}, "rtde_watchdog_hz must be in"),
+    ({"rtde_watchdog_hz": -3.0}, "rtde_watchdog_hz must be in"),
+    ({"rtde_watchdog_hz": 0.001}, "rtde_watchdog_hz must be in"),
+    ({"rtde_watchdog_hz": float("nan")}, "rtde_watchdog_hz must be a finite number"),
+    # NaN reached setPayload; a centre of gravity without a mass was dropped without a word.
+    ({"payload_kg": float("nan")}, "payload_kg must be a finite number"),
+    ({"payload_kg": -1.0}, "payload_kg must be in"),
+    ({"payload_cog_m": (0.0, 0.0, 0.05)}, "payload_cog_m needs payload_kg"),
+    ({"payload_kg": 1.0, "payload_cog_m": (0.0, float("inf"), 0.05)}, "payload_cog_m must be 3"),
+    # A TCP offset in millimetres went to setTcp as 150 m.
+    ({"tcp_offset": (0.0, 0.0, 150.0, 0.0, 0.0, 0.0)}, "tcp_offset .* implausible"),
+    ({"tcp_offset": (0.0, 0.0, 0.15)}, "tcp_offset must be 6 finite numbers"),
+    ({"continuity_input": 2.5}, "continuity_input must be an integer"),
+    ({"continuity_input": True}, "continuity_input must be an integer"),
+    ({"servo_gain": float("nan")}, "servo_gain must be a finite number"),
+    ({"host": ""}, "host must be the controller's IP"),
+])
+def test_ur_config_refuses_numbers_that_would_reach_the_arm(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        real.URConfig(**{"host": "10.0.0.2", **kwargs})
+
+
+@pytest.mark.parametrize(("kwarg", "value"), [
+    ("servo_hz", 125.0), ("servo_gain", 5000.0), ("servo_lookahead_s", -1.0),
+    ("continuity_input", 4), ("rtde_watchdog_hz", None),
+])
+def test_make_refuses_servo_kwargs_that_contradict_the_ur_config(fake_rtde, kwarg, value):
+    """They used to win over the URConfig, unchecked: servo_gain=5000 reached servoL, servo_hz
+    =125 ran the compliance loop at 125 Hz on a 500 Hz link, None switched the watchdog off."""
+    with pytest.raises(ValueError, match=f"{kwarg}=.* contradicts the robot's URConfig"):
+        real.make(USB, robot=real.URConfig(host="10.0.0.2"), socket_pose=np.zeros(6),
+                  **{kwarg: value})
+    assert fake_rtde == []  # refused before connecting

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from benchmark.cli import app
 from envs.scene import tcp_offset_m
 from envs.tasks import task_spec
 from real import rtde_protocol as rp
+from real import twin_process
 from real.poses import pose_to_pos_mat
 from real.serve_twin import TwinServer, _Client
 from real.twin import DigitalTwinRobot
@@ -228,5 +230,55 @@ def test_a_malformed_rtde_message_drops_only_that_client(twin):
         server._ready(key)
         assert ours not in server.clients
         assert "dropping a rtde client" in server.controller.log.lines[-1][1]
+    finally:
+        theirs.close()
+
+
+def test_a_twin_server_that_does_not_start_in_time_is_stopped(monkeypatch):
+    """TwinProcess gave up after 60 s with a bare TimeoutError and left the server starting:
+    it then held the controller's ports for SERVER_MAX_S (600 s), and every later server on
+    this machine was refused ("port 30004 ... is taken")."""
+    started: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    def no_reply(self, timeout_s: float = 10.0) -> str:
+        raise TimeoutError(f"no reply from the twin server within {timeout_s} s")
+
+    monkeypatch.setattr(twin_process.subprocess, "Popen", recording_popen)
+    monkeypatch.setattr(twin_process.TwinProcess, "_readline", no_reply)
+    try:
+        with pytest.raises(RuntimeError, match="did not start: \"no 'ready' line within 60 s\""):
+            twin_process.TwinProcess("InsertBench/USB-v0")
+        assert len(started) == 1 and started[0].poll() is not None
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.parametrize("kind", ["dashboard", "script"])
+def test_a_client_that_never_ends_its_line_or_program_is_dropped(twin, kind):
+    """A dashboard line without a newline, or a program without its `end`, used to grow in the
+    server's memory without bound (the script ports decoding all of it on every read)."""
+    server = TwinServer(EmulatedController(twin))
+    ours, theirs = socket.socketpair()
+    client = _Client(ours, kind)
+    server.clients = {ours: client}
+    server.selector.register(ours, 1, ("client", kind))
+    chunk = (b"def p():\n" if kind == "script" else b"") + b"x" * 65536
+    try:
+        for _ in range(40):  # 2.5 MiB in all, read as it arrives
+            theirs.sendall(chunk)
+            chunk = b"x" * 65536
+            server._ready(server.selector.get_key(ours))
+            if ours not in server.clients:
+                break
+        assert ours not in server.clients
+        assert f"dropping a {kind} client" in server.controller.log.lines[-1][1]
     finally:
         theirs.close()
