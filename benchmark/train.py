@@ -393,8 +393,15 @@ class _Run:
         self.restore_episodes(state, ckpt)
         # The replay stepped the env, not the agent: its per-episode state comes from the file
         # (after restore_episodes' agent.reset, which would otherwise start the script over).
-        if "agent_episode_state" in state and hasattr(self.agent, "load_episode_state_dict"):
-            self.agent.load_episode_state_dict(state["agent_episode_state"])
+        if hasattr(self.agent, "load_episode_state_dict"):
+            if "agent_episode_state" in state:
+                self.agent.load_episode_state_dict(state["agent_episode_state"])
+            elif state.get("in_episode") or any(w.get("in_episode")
+                                                for w in state.get("worlds", [])):
+                warnings.warn(f"{ckpt} was written before agents' per-episode state was "
+                              "checkpointed: the episode in progress continues from the agent's "
+                              "reset, so this run will not equal an uninterrupted one",
+                              UserWarning, stacklevel=2)
 
     def restore_episodes(self, state: dict[str, Any], ckpt: Path) -> None:
         """Rebuild the episode in progress: reset with its seed, replay its executed actions."""

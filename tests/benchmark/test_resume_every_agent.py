@@ -190,3 +190,18 @@ def test_oda_resumes_exactly_on_two_worlds(tmp_path, monkeypatch):
     monkeypatch.setattr(ODAAgent, "update", original_update)
     train(TASK, "oda", seed=1, steps=80, out_dir=tmp_path / "b", **kwargs)
     _assert_same_everything(tmp_path / "a", tmp_path / "b")
+
+
+def test_an_older_checkpoint_without_the_agents_episode_state_is_said_inexact(tmp_path):
+    """Checkpoints written before the runner kept per-episode agent state resume a scripted
+    episode from its start: said, not silently different."""
+    kwargs = RUN | {"env_kwargs": STATE, "eval_episodes": 0}
+    train(TASK, "spiral_search", seed=1, steps=CHECKPOINT, out_dir=tmp_path, **kwargs)
+    runner_json = tmp_path / "checkpoint" / "runner.json"
+    state = json.loads(runner_json.read_text())
+    assert state["in_episode"]
+    del state["agent_episode_state"]
+    runner_json.write_text(json.dumps(state))
+    with pytest.warns(UserWarning, match="written before agents' per-episode state was "
+                                         "checkpointed"):
+        train(TASK, "spiral_search", seed=1, steps=STEPS, out_dir=tmp_path, **kwargs)
