@@ -22,6 +22,13 @@ An agent with no per-episode state sets the class attribute ``concurrent_episode
 runner may then interleave the episodes of N worlds (``train(..., num_envs=N)``), calling
 ``act`` / ``observe`` / ``update`` for each world's step in turn.
 
+An agent whose per-episode state changes during the episode (a scripted search's phase, ODA's
+latent z inferred at ``reset``) also defines ``episode_state_dict()`` (JSON-able) and
+``load_episode_state_dict(state)``: a checkpoint inside an episode is resumed by ``reset(seed)``
+and a replay of the executed actions on the env, which never calls ``act``, so the runner stores
+that state in its checkpoint and loads it after the replay (and puts it back after an
+evaluation that cut the episode).
+
 ``Transition.action`` is always the action that was *executed* on the robot. Agents that learn on
 a different action (residual RL learns on its residual) recover it themselves; see below.
 

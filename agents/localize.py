@@ -125,6 +125,21 @@ class LocalizeAgent(CheckpointMixin):
         if self.search is not None:
             self.search.reset(seed=seed)
 
+    def episode_state_dict(self) -> dict[str, Any]:
+        """Alignment progress and the search's state, JSON-able (see ``agents.base``)."""
+        return {"align_steps": self._align_steps,
+                "anchor_xy": None if self._anchor_xy is None else [float(v) for v in
+                                                                    self._anchor_xy],
+                "search": None if self.search is None else self.search.episode_state_dict()}
+
+    def load_episode_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the episode ``episode_state_dict`` described (after ``reset``)."""
+        self._align_steps = int(state["align_steps"])
+        anchor = state["anchor_xy"]
+        self._anchor_xy = None if anchor is None else np.asarray(anchor, dtype=np.float64)
+        if self.search is not None:
+            self.search.load_episode_state_dict(state["search"])
+
     @torch.no_grad()
     def socket_offset(self, obs: Observation) -> np.ndarray:
         """Estimated socket position minus TCP position, episode-start frame [m] (3,)."""

@@ -131,6 +131,17 @@ class ODAAgent(AWACAgent):
             mean, _ = self.context_encoder.posterior(context, num_tasks=1)
             self.context_encoder.adapted_z.copy_(mean[0])
 
+    def episode_state_dict(self) -> dict[str, Any]:
+        """The episode's z (JSON floats, exact for float32): ``reset`` infers it with the
+        encoder of the episode's start, which online training changes within the episode, so
+        a resumed episode must not re-infer it with the checkpoint's encoder."""
+        return {"adapted_z": self.context_encoder.adapted_z.cpu().tolist()}
+
+    def load_episode_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the episode with the z ``episode_state_dict`` recorded."""
+        self.context_encoder.adapted_z.copy_(torch.as_tensor(state["adapted_z"],
+                                                             dtype=torch.float32))
+
     def task_latent(self) -> torch.Tensor:
         """The adapted posterior mean (zeros, the prior mean, before ``adapt``)."""
         return self.context_encoder.adapted_z.unsqueeze(0)

@@ -186,6 +186,31 @@ class _StallSearch(_ScriptedBase):
     def _start_search(self) -> None:
         """Per-episode search state (random targets); called at reset."""
 
+    def episode_state_dict(self) -> dict[str, Any]:
+        """The episode's progress through the script (phase, stall point, search step) as
+        JSON-able values [m]; the runner checkpoints it, since replaying an interrupted episode
+        steps the env but not the agent."""
+        def vec(value: np.ndarray | None) -> list[float] | None:
+            return None if value is None else [float(v) for v in value]
+
+        return {"prev_z": self._prev_z, "stalled_for": self._stalled_for,
+                "centre": vec(self._centre), "stall_z": self._stall_z,
+                "hole_xy": vec(self._hole_xy), "search_step": self._search_step,
+                "episode_rng": self.episode_rng.bit_generator.state}
+
+    def load_episode_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the episode ``episode_state_dict`` described (after ``reset`` with its
+        seed)."""
+        def vec(value: list[float] | None) -> np.ndarray | None:
+            return None if value is None else np.asarray(value, dtype=np.float64)
+
+        self._prev_z = state["prev_z"]
+        self._stalled_for = int(state["stalled_for"])
+        self._centre, self._hole_xy = vec(state["centre"]), vec(state["hole_xy"])
+        self._stall_z = float(state["stall_z"])
+        self._search_step = int(state["search_step"])
+        self.episode_rng.bit_generator.state = state["episode_rng"]
+
     def _target_xy(self, k: int) -> np.ndarray:
         """Lateral offset [m] from the stall point at search step ``k``."""
         raise NotImplementedError

@@ -26,10 +26,12 @@ it is.
 Resumption: calling ``train`` again with the same ``out_dir`` (same task, agent, config, seed)
 continues from the last checkpoint, also to a larger ``steps``. Checkpoints may fall inside an
 episode: the runner then resets the env with that episode's seed and replays its executed
-actions, and checks that it reaches the saved observation. Evaluation happens at episode
-boundaries on the training env (seeded per episode, so it does not disturb training) and restores
-the torch RNG, so an interrupted-and-resumed run ends in the same state as an uninterrupted one
-(on CPU; checked by tests/benchmark/test_train.py).
+actions, and checks that it reaches the saved observation; an agent's per-episode state
+(``episode_state_dict``, ``agents.base``) is saved in runner.json and loaded after the replay.
+Evaluation happens at episode boundaries on the training env (seeded per episode, so it does not
+disturb training) and restores the torch RNG, so an interrupted-and-resumed run ends in the same
+state as an uninterrupted one (on CPU; checked for every registered agent by
+tests/benchmark/test_resume_every_agent.py and the tests it names).
 
 ``num_envs`` > 1 trains on that many worlds at once: the env loop, its per-world checkpoints
 and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on its own env).
@@ -341,6 +343,8 @@ class _Run:
             "demo_episodes": self.demo_episodes,
             "reward_confusion": self.reward_confusion,
         } | self.episode_state()
+        if hasattr(self.agent, "episode_state_dict"):  # scripted phases, a task latent, ...
+            state["agent_episode_state"] = self.agent.episode_state_dict()
         (tmp / "runner.json").write_text(json.dumps(state))
         rng = {"torch_cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -394,6 +398,17 @@ class _Run:
             if states:
                 torch.cuda.set_rng_state_all(states)
         self.restore_episodes(state, ckpt)
+        # The replay stepped the env, not the agent: its per-episode state comes from the file
+        # (after restore_episodes' agent.reset, which would otherwise start the script over).
+        if hasattr(self.agent, "load_episode_state_dict"):
+            if "agent_episode_state" in state:
+                self.agent.load_episode_state_dict(state["agent_episode_state"])
+            elif state.get("in_episode") or any(w.get("in_episode")
+                                                for w in state.get("worlds", [])):
+                warnings.warn(f"{ckpt} was written before agents' per-episode state was "
+                              "checkpointed: the episode in progress continues from the agent's "
+                              "reset, so this run will not equal an uninterrupted one",
+                              UserWarning, stacklevel=2)
 
     def restore_episodes(self, state: dict[str, Any], ckpt: Path) -> None:
         """Rebuild the episode in progress: reset with its seed, replay its executed actions."""
@@ -421,8 +436,16 @@ class _Run:
 
     # ------------------------------------------------------------------ evaluation
     def run_evaluation(self, writer: Any) -> dict[str, Any]:
-        """Evaluate on the training env; call between episodes or at the very end only."""
+        """Evaluate on the training env; call between episodes or at the very end only.
+
+        The agent's per-episode state (``episode_state_dict``) is put back afterwards: the final
+        evaluation may cut a training episode that the checkpoint continues.
+        """
+        episode_state = (self.agent.episode_state_dict()
+                         if hasattr(self.agent, "episode_state_dict") else None)
         records = evaluate(self.env, self.agent, len(self.eval_seeds), self.eval_seeds)
+        if episode_state is not None:
+            self.agent.load_episode_state_dict(episode_state)
         summary = summarize(records)
         entry = {"env_steps": self.step, "wall_clock_s": self.train_wall_s, "summary": summary,
                  "episodes": [r.to_dict() for r in records]}
