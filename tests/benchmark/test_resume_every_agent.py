@@ -114,12 +114,23 @@ def _assert_same_everything(a: Path, b: Path) -> None:
     assert _evaluations(a) == _evaluations(b)
 
 
-@pytest.mark.parametrize("agent_name", sorted(CASES))
-def test_a_crashed_run_resumes_exactly(tmp_path, monkeypatch, agent_name):
+def _run_kwargs(agent_name: str) -> dict:
+    """`train` kwargs of `agent_name`'s case (labelled demos collected on the spot)."""
     config, extra, env_kwargs = CASES[agent_name]
     if extra.get("demos") == "labelled":
         extra = extra | {"demos": _labelled_demos(env_kwargs)}
-    kwargs = RUN | extra | {"config": config, "env_kwargs": env_kwargs}
+    return RUN | extra | {"config": config, "env_kwargs": env_kwargs}
+
+
+def _first_divergence(straight: list, other: list) -> int | None:
+    """The first training step whose executed action differs, or None."""
+    return next((i for i, (x, y) in enumerate(zip(straight, other, strict=True))
+                 if not np.array_equal(x, y)), None)
+
+
+@pytest.mark.parametrize("agent_name", sorted(CASES))
+def test_a_crashed_run_resumes_exactly(tmp_path, monkeypatch, agent_name):
+    kwargs = _run_kwargs(agent_name)
     straight: list = []
     monkeypatch.setattr(runner_module, "act_and_step", _recording(straight))
     train(TASK, agent_name, seed=1, steps=STEPS, out_dir=tmp_path / "a", **kwargs)
@@ -134,9 +145,8 @@ def test_a_crashed_run_resumes_exactly(tmp_path, monkeypatch, agent_name):
     monkeypatch.setattr(runner_module, "act_and_step", _recording(resumed))
     result = train(TASK, agent_name, seed=1, steps=STEPS, out_dir=tmp_path / "b", **kwargs)
     assert result.steps == STEPS and len(resumed) == len(straight) == STEPS
-    diverged = [i for i, (x, y) in enumerate(zip(straight, resumed, strict=True))
-                if not np.array_equal(x, y)]
-    assert not diverged, f"the resumed run acted differently from step {diverged[0]}"
+    step = _first_divergence(straight, resumed)
+    assert step is None, f"the resumed run acted differently from step {step}"
     _assert_same_everything(tmp_path / "a", tmp_path / "b")
 
 
@@ -145,10 +155,7 @@ def test_the_final_evaluation_does_not_restart_a_cut_episode(tmp_path, monkeypat
     """A run that ends mid-episode evaluates (resetting the agent) before its last checkpoint;
     extended later, it must continue the training episode where the script was, not where the
     evaluation left the agent."""
-    config, extra, env_kwargs = CASES[agent_name]
-    if extra.get("demos") == "labelled":
-        extra = extra | {"demos": _labelled_demos(env_kwargs)}
-    kwargs = RUN | extra | {"config": config, "env_kwargs": env_kwargs}
+    kwargs = _run_kwargs(agent_name)
     straight: list = []
     monkeypatch.setattr(runner_module, "act_and_step", _recording(straight))
     train(TASK, agent_name, seed=1, steps=STEPS, out_dir=tmp_path / "a", **kwargs)
@@ -158,9 +165,8 @@ def test_the_final_evaluation_does_not_restart_a_cut_episode(tmp_path, monkeypat
     assert json.loads((tmp_path / "b" / "checkpoint" / "runner.json").read_text())["in_episode"]
     train(TASK, agent_name, seed=1, steps=STEPS, out_dir=tmp_path / "b", **kwargs)
     assert len(extended) == len(straight) == STEPS
-    diverged = [i for i, (x, y) in enumerate(zip(straight, extended, strict=True))
-                if not np.array_equal(x, y)]
-    assert not diverged, f"the extended run acted differently from step {diverged[0]}"
+    step = _first_divergence(straight, extended)
+    assert step is None, f"the extended run acted differently from step {step}"
     assert _evaluations(tmp_path / "a")[-1] == _evaluations(tmp_path / "b")[-1]
 
 
