@@ -165,6 +165,17 @@ def finished(out: Path, config: CollectConfig) -> bool:
     return (Path(out) / "minari" / config.minari_id / "data" / "metadata.json").is_file()
 
 
+def read_finished_collection(out: Path) -> CollectConfig:
+    """`read_collect_config`, and a ValueError saying how to finish a collection whose Minari
+    dataset is not written yet (Minari's own error advised ``download=True``)."""
+    config = read_collect_config(out)
+    if not finished(out, config):
+        raise ValueError(f"{out} holds an unfinished collection (no Minari dataset "
+                         f"{config.minari_id} yet): rerun the `insertbench dataset collect` "
+                         "that wrote it to finish it")
+    return config
+
+
 def _check_config(out: Path, config: CollectConfig) -> None:
     """A rerun must continue the same collection; refuse to mix two configs in one folder.
 
@@ -226,7 +237,7 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
                 )
             path = episode_dir / f"attempt_{attempts:06d}.npz"
             if path.exists():
-                success = _stored_success(path)
+                success = _read_episode(path, lambda stored: bool(stored["success"]))
             else:
                 env_seed, rng = attempt_seeds(config.seed, attempts)
                 episode = run_episode(env, expert, env_seed, rng, config.noise)
@@ -242,30 +253,15 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
     return kept
 
 
-def _stored_success(path: Path) -> bool:
-    """Whether the kept episode file `path` succeeded; ValueError naming the file if it is
-    damaged (it used to end a resumed run with a bare BadZipFile or KeyError)."""
+def _read_episode(path: Path, read: Callable[[Any], Any]) -> Any:
+    """`read` applied to the kept episode file `path` (an open npz); ValueError naming the file
+    if it is damaged (it used to end a resumed run with a bare BadZipFile or KeyError)."""
     try:
         with np.load(path) as stored:
-            return bool(stored["success"])
+            return read(stored)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path} is damaged ({err}); delete it and rerun to collect that "
                          "episode again") from None
-
-
-def _episode_buffer(buffer_type, index: int, path: Path):
-    """A Minari `EpisodeBuffer` of the episode file `path`."""
-    with np.load(path) as ep:
-        return buffer_type(
-            id=index,
-            seed=int(ep["seed"]),
-            observations={k[4:]: ep[k] for k in ep.files if k.startswith("obs/")},
-            actions=ep["actions"],
-            rewards=list(ep["rewards"]),
-            terminations=list(ep["terminations"]),
-            truncations=list(ep["truncations"]),
-            infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
-        )
 
 
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
@@ -297,11 +293,16 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
 
     buffers = []
     for i, path in enumerate(episode_files):
-        try:
-            buffers.append(_episode_buffer(EpisodeBuffer, i, path))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{path} is damaged ({err}); delete it and rerun to collect that "
-                             "episode again") from None
+        buffers.append(_read_episode(path, lambda ep, i=i: EpisodeBuffer(
+            id=i,
+            seed=int(ep["seed"]),
+            observations={k[4:]: ep[k] for k in ep.files if k.startswith("obs/")},
+            actions=ep["actions"],
+            rewards=list(ep["rewards"]),
+            terminations=list(ep["terminations"]),
+            truncations=list(ep["truncations"]),
+            infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
+        )))
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     root = Path(out).resolve() / "minari"
     with minari_root(root), warnings.catch_warnings():

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.datasets import CollectConfig, collect, load
+from benchmark.datasets import CollectConfig, collect, finished, load
 
 RECIPE_JSON = "recipe.json"
 SCALES = ("small", "full")
@@ -176,8 +176,7 @@ def missing_parts(out: Path) -> list[str]:
     was interrupted (``recipe.json`` is written before the first part)."""
     description = json.loads((Path(out) / RECIPE_JSON).read_text())
     return [p["folder"] for p in description["parts"]
-            if not (Path(out) / p["folder"] / "minari" / CollectConfig(**p["collect"]).minari_id
-                    / "data" / "metadata.json").is_file()]
+            if not finished(Path(out) / p["folder"], CollectConfig(**p["collect"]))]
 
 
 def check_recipe(out: Path, recipe: str) -> None:

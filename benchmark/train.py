@@ -207,19 +207,13 @@ def dataset_from_minari(minari_dataset: Any) -> Dataset:
     return dataset
 
 
-def unfinished_collection(path: Path, config: Any) -> str:
-    """The message for an `insertbench dataset collect` folder without its Minari dataset."""
-    return (f"{path} holds an unfinished collection (no Minari dataset {config.minari_id} "
-            "yet): rerun the `insertbench dataset collect` that wrote it to finish it")
-
-
 def load_demos(path: str | Path) -> Dataset:
     """Demonstrations / offline data from a ``.npz`` Dataset, an ``insertbench dataset
     collect`` output directory (its Minari dataset) or an ``insertbench dataset recipe`` one
     (all its parts, with ``task_id`` and ``is_demo`` columns)."""
     path = Path(path)
     if path.is_dir():
-        from benchmark.datasets import finished, load, read_collect_config
+        from benchmark.datasets import load, read_finished_collection
         from benchmark.recipes import is_recipe_dir, load_recipe
 
         if is_recipe_dir(path):
@@ -228,10 +222,7 @@ def load_demos(path: str | Path) -> Dataset:
         if not (path / "collect_config.json").is_file():
             raise ValueError(f"{path} is not an `insertbench dataset collect` output "
                              "(no collect_config.json)")
-        config = read_collect_config(path)
-        if not finished(path, config):  # Minari's own error advised download=True
-            raise ValueError(unfinished_collection(path, config))
-        return dataset_from_minari(load(config, path))
+        return dataset_from_minari(load(read_finished_collection(path), path))
     try:
         dataset = load_dataset(path)
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
@@ -600,12 +591,10 @@ def train(
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
     if isinstance(demos, str | Path) and (Path(demos) / "collect_config.json").is_file():
-        from benchmark.datasets import finished, read_collect_config
+        from benchmark.datasets import read_finished_collection
 
-        collect_config = read_collect_config(Path(demos))  # a damaged one: ValueError
-        if not finished(Path(demos), collect_config):  # before the run directory is made
-            raise ValueError(unfinished_collection(Path(demos), collect_config))
-        collected_on = collect_config.task_id
+        # Damaged or unfinished: one ValueError before the run directory is made.
+        collected_on = read_finished_collection(Path(demos)).task_id
         if collected_on not in (None, task_id):  # DT12 demos trained a USB run without a word
             warnings.warn(f"demos {demos} were collected on {collected_on}, not {task_id}",
                           UserWarning, stacklevel=2)
