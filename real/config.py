@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
+from envs.task_options import check_int, check_range
 from envs.tasks import DYNAMICS_V1
 
 #: The control rates of UR arms over RTDE [Hz]: 500 on e-Series, 125 on CB3.
@@ -24,16 +25,6 @@ MAX_REACH_M = 2.0
 MAX_PAYLOAD_KG = 35.0
 #: Digital inputs of a UR controller: 0-7 standard, 8-15 configurable, 16-17 tool.
 DIGITAL_INPUTS = range(18)
-
-
-def check_number(name: str, value: Any, low: float, high: float) -> float:
-    """`value` as a float in [low, high]; ValueError naming `name` for anything else (NaN,
-    inf, a bool, a string)."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number in [{low:g}, {high:g}], got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
-    return float(value)
 
 
 def check_vector(name: str, value: Any, n: int, max_norm: float | None = None) -> tuple:
@@ -57,20 +48,18 @@ def check_continuity_input(value: Any) -> int | None:
     """None, or a digital input number of the controller (`DIGITAL_INPUTS`)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, Integral) or value not in DIGITAL_INPUTS:
-        raise ValueError(f"continuity_input must be an integer in 0..17 (or None), got {value!r}")
-    return int(value)
+    return check_int("continuity_input", value, DIGITAL_INPUTS.start, DIGITAL_INPUTS.stop - 1)
 
 
 def check_servo(servo_lookahead_s: Any, servo_gain: Any) -> None:
     """servoL's lookahead [s] and gain within what the UR controller accepts."""
-    check_number("servo_lookahead_s", servo_lookahead_s, *SERVO_LOOKAHEAD_RANGE_S)
-    check_number("servo_gain", servo_gain, *SERVO_GAIN_RANGE)
+    check_range("servo_lookahead_s", servo_lookahead_s, *SERVO_LOOKAHEAD_RANGE_S)
+    check_range("servo_gain", servo_gain, *SERVO_GAIN_RANGE)
 
 
 def check_watchdog_hz(value: Any, servo_hz: float) -> float:
     """The RTDE watchdog's minimum command rate [Hz], in [MIN_WATCHDOG_HZ, servo_hz]."""
-    return check_number("rtde_watchdog_hz", value, MIN_WATCHDOG_HZ, servo_hz)
+    return check_range("rtde_watchdog_hz", value, MIN_WATCHDOG_HZ, servo_hz)
 
 
 @dataclass(frozen=True)
@@ -117,7 +106,7 @@ class URConfig:
         if self.tcp_offset is not None:
             check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0)
         if self.payload_kg is not None:
-            check_number("payload_kg", self.payload_kg, 0.0, MAX_PAYLOAD_KG)
+            check_range("payload_kg", self.payload_kg, 0.0, MAX_PAYLOAD_KG)
         if self.payload_cog_m is not None:
             if self.payload_kg is None:  # URBackend calls setPayload only with a mass
                 raise ValueError("payload_cog_m needs payload_kg (setPayload takes both)")
@@ -246,8 +235,5 @@ class SafetyConfig:
         # Finite and below a plausible maximum: inf (or 1e9) used to pass "> 0" and switched a
         # check off without a word (force_limit_n=inf, wrench_filter_s=inf: no force trip ever;
         # max_tilt_rad >= pi: no orientation cone; max_reading_age_s=inf: no stale check).
-        for name, high in SAFETY_MAXIMA.items():
-            value = getattr(self, name)
-            check_number(name, value, 0.0, high)
-            if name != "wrench_filter_s" and value == 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+        for name, high in SAFETY_MAXIMA.items():  # > 0 but a filter time (0: unfiltered)
+            check_range(name, getattr(self, name), 0.0, high, open_low=name != "wrench_filter_s")

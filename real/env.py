@@ -21,6 +21,7 @@ from envs.task_options import (
     check_bool,
     check_choice,
     check_options,
+    check_range,
     check_workspace,
     is_mated,
     requested_offset_mm,
@@ -35,7 +36,6 @@ from real.config import (
     SERVO_RATES_HZ,
     SafetyConfig,
     check_continuity_input,
-    check_number,
     check_servo,
     check_vector,
     check_watchdog_hz,
@@ -199,7 +199,7 @@ class RealInsertionEnv(gym.Env):
         # The servo settings reach the arm with every servoL: checked like `URConfig`'s (NaN
         # used to crash in int(), 1e5 Hz ran, a lookahead of -1 s or a NaN gain reached servoL,
         # a watchdog of 0 or -3 Hz reached setWatchdog, continuity_input=2.5 failed mid-episode).
-        servo_hz = check_number("servo_hz", servo_hz, options.control_hz, max(SERVO_RATES_HZ))
+        servo_hz = check_range("servo_hz", servo_hz, options.control_hz, max(SERVO_RATES_HZ))
         if servo_hz <= control_hz:
             raise ValueError(f"servo_hz ({servo_hz}) must exceed control_hz ({control_hz})")
         check_servo(servo_lookahead_s, servo_gain)
