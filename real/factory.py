@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium.wrappers import TimeLimit
 
 from envs.scene import tcp_offset_m
+from envs.task_options import check_int
 from envs.tasks import task_spec
 from real.calibration import Calibration
 from real.camera import Camera, open_realsense
@@ -56,12 +57,8 @@ def make(
         if not isinstance(cam, CameraConfig | Camera):
             raise TypeError(f"cameras must be real.CameraConfig or real.camera.Camera objects, "
                             f"got {cam!r}")
-    if max_episode_steps is not None and (
-        isinstance(max_episode_steps, bool)
-        or not isinstance(max_episode_steps, int | np.integer) or max_episode_steps < 1
-    ):  # 0 fell back to the task's limit without a word
-        raise ValueError(f"max_episode_steps must be an integer >= 1 (None: the task's "
-                         f"{spec.max_episode_steps}), got {max_episode_steps!r}")
+    if max_episode_steps is not None:  # 0 fell back to the task's limit without a word
+        max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
     ft_bias = env_kwargs.pop("ft_bias", None)
     if calibration is not None:
         calib = (
@@ -119,7 +116,7 @@ def make(
         for device in opened.values():
             device.close()
         raise
-    return TimeLimit(env, int(max_episode_steps or spec.max_episode_steps))
+    return TimeLimit(env, max_episode_steps or spec.max_episode_steps)
 
 
 def make_twin(
