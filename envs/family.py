@@ -21,6 +21,8 @@ from envs.tasks import TASKS, TaskSpec
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
 #: Most connectors of a procedural family: their names are drawn up front (3,000,000 took 13 s).
 PROCEDURAL_COUNT_MAX = 100_000
+#: The procedural split's defaults: connectors 0 .. 99 of the generator.
+PROCEDURAL_COUNT, PROCEDURAL_SEED = 100, 0
 
 
 def connector_task(name: str, version: int = 0) -> TaskSpec:
@@ -69,8 +71,8 @@ class ConnectorFamilyEnv(gym.Env):
         split: str = "train",
         hold_out: str | None = None,
         connectors: Sequence[str] | None = None,
-        procedural_count: int = 100,
-        procedural_seed: int = 0,
+        procedural_count: int = PROCEDURAL_COUNT,
+        procedural_seed: int = PROCEDURAL_SEED,
         version: int = 0,
         render_mode: str | None = None,
         **env_kwargs: Any,
@@ -86,7 +88,7 @@ class ConnectorFamilyEnv(gym.Env):
                 "only: use InsertBench/ConnectorFamily-v0 for split='procedural'"
             )
         if (split != "procedural" or connectors is not None) and (
-            procedural_count != 100 or procedural_seed != 0
+            procedural_count != PROCEDURAL_COUNT or procedural_seed != PROCEDURAL_SEED
         ):  # were ignored without a word: split='train' drew the train split
             raise ValueError(
                 f"procedural_count and procedural_seed apply only with split='procedural' and no "
