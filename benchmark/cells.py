@@ -42,6 +42,24 @@ def canonical_json(value: Any) -> str:
                       allow_nan=False)
 
 
+def first_non_finite(value: Any, key: str = "") -> tuple[str, float] | None:
+    """The dotted path (``a.b[2]``, below `key`) and value of the first NaN or +-inf in nested
+    dicts and lists, or None: what `canonical_json` cannot write."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key, value
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for sub_key, sub in items:
+        if isinstance(sub_key, int):
+            path = f"{key}[{sub_key}]"
+        else:
+            path = f"{key}.{sub_key}" if key else str(sub_key)
+        found = first_non_finite(sub, path)
+        if found is not None:
+            return found
+    return None
+
+
 def _freeze(value: Any) -> Any:
     """Normalise TOML/JSON-like data: tuples become lists, integral floats stay floats."""
     if isinstance(value, Mapping):

@@ -14,12 +14,13 @@ the JSON spelling, so a value never silently becomes a string it was not meant t
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from benchmark.cells import first_non_finite
 
 #: The command's name, as users type it and as errors and warnings begin.
 PROG = "insertbench"
@@ -32,17 +33,6 @@ ENV_HELP = (
 EnvOption = Annotated[list[str] | None, typer.Option("--env", "-e", help=ENV_HELP)]
 
 _PYTHON_SPELLINGS = {"True": "true", "False": "false", "None": "null"}
-
-
-def _non_finite(value: Any) -> bool:
-    """Whether a parsed JSON value holds NaN or +-Infinity (which json.loads accepts)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, list):
-        return any(_non_finite(v) for v in value)
-    if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
-    return False
 
 
 def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
@@ -72,7 +62,7 @@ def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
                     f"--env {pair}: not valid JSON ({err.msg}); lists are written [0,10]"
                 ) from None
             kwargs[key] = raw
-        if _non_finite(kwargs[key]):
+        if first_non_finite(kwargs[key]) is not None:
             # json.loads reads NaN and Infinity as floats: they passed as values and failed
             # later as "Out of range float values are not JSON compliant", naming nothing.
             raise typer.BadParameter(f"--env {pair}: NaN and Infinity are not finite numbers")

@@ -44,7 +44,6 @@ path. The format (every key is checked; unknown keys are errors)::
 from __future__ import annotations
 
 import itertools
-import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -53,7 +52,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from benchmark.cells import SCRIPTED_AGENTS, Cell, canonical_json, cells_by_hash
+from benchmark.cells import (
+    SCRIPTED_AGENTS,
+    Cell,
+    canonical_json,
+    cells_by_hash,
+    first_non_finite,
+)
 
 DEFAULT_EVAL_EPISODES = 25
 #: Seeds are what Gymnasium's reset and NumPy's generators take: integers in [0, 2**63).
@@ -249,18 +254,12 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     )
 
 
-def _check_finite(where: str, value: Any, key: str = "") -> None:
+def _check_finite(where: str, value: Any) -> None:
     """Refuse TOML's nan and inf anywhere in `value`, naming the key (no cell can hash them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise PresetError(f"{where}: {key or 'a value'} must be a finite number, got {value}")
-    items = value.items() if isinstance(value, dict) else (
-        enumerate(value) if isinstance(value, list) else ())
-    for sub_key, sub in items:
-        if isinstance(sub_key, int):
-            path = f"{key}[{sub_key}]"
-        else:
-            path = f"{key}.{sub_key}" if key else str(sub_key)
-        _check_finite(where, sub, path)
+    found = first_non_finite(value)
+    if found is not None:
+        key, number = found
+        raise PresetError(f"{where}: {key or 'a value'} must be a finite number, got {number}")
 
 
 def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
