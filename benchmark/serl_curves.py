@@ -16,6 +16,14 @@ slowest for the median. ``--target`` is a rate written as successes of 20 (as in
 shown as successes/N. ``--first K`` counts only the first K episodes of every evaluation
 (``check_serl`` evaluates on seeds ``EVAL_SEED_BASE + i``, so ``--first 20`` of a 50-episode
 run is what the default 20-episode evaluation would have scored).
+
+``--behind POINTS`` adds a table of pairs for issue 12's "learned reward within 10 points of the
+simulator's": for every task and every ordered pair of methods A, B (a method with itself
+included), how many pairs of runs have A never more than POINTS percentage points of success
+below B at any evaluation both reached (runs must share ``--eval-every``; compared evaluation by
+evaluation), counted separately over runs of the same seed and of other seeds, and A's mean
+success minus B's over those evaluations. A method against itself on other seeds is what the
+criterion gives when nothing but the seed differs: its noise floor.
 """
 
 from __future__ import annotations
@@ -91,6 +99,57 @@ def table(groups: dict[str, list[dict]], target: int) -> str:
     return "\n".join(rows)
 
 
+def shared_rates(a: dict, b: dict) -> tuple[list[float], list[float]]:
+    """Success rates [%] of runs ``a`` and ``b`` at the evaluations both reached.
+
+    Evaluation k of a ``check_serl`` run is the first episode end after k ``--eval-every``
+    steps, so runs of one schedule differ there by less than an episode; runs of different
+    schedules are refused.
+    """
+    n = min(len(a["steps"]), len(b["steps"]))
+    interval = min(a["steps"][0], b["steps"][0])
+    if any(abs(x - y) >= interval / 2 for x, y in zip(a["steps"][:n], b["steps"][:n], strict=True)):
+        raise ValueError(f"seed {a['seed']} and seed {b['seed']} of {a['task']} were not "
+                         "evaluated at the same env steps (another --eval-every?)")
+    rate = [100.0 * s / r["episodes"] for r in (a, b) for s in r["successes"][:n]]
+    return rate[:n], rate[n:]
+
+
+def pairs_table(groups: dict[str, list[dict]], points: float) -> str:
+    """Markdown table: per task and ordered pair of methods, how often the first stayed within
+    ``points`` of the second at every shared evaluation, same seed and other seeds apart."""
+    rows = [f"| task | method | against | same seed: never > {points:g} points behind "
+            f"| other seeds: never > {points:g} points behind "
+            "| mean difference, same seed [points] |", "|---|---|---|---|---|---|"]
+    tasks = dict.fromkeys(r["task"] for runs in groups.values() for r in runs)
+    for task in tasks:
+        of_task = {g: [r for r in runs if r["task"] == task] for g, runs in groups.items()}
+        for a_group, a_runs in of_task.items():
+            for b_group, b_runs in of_task.items():
+                if not a_runs or not b_runs:
+                    continue
+                same, other, diffs = [], [], []
+                for a in a_runs:
+                    for b in b_runs:
+                        if a is b:
+                            continue
+                        ra, rb = shared_rates(a, b)
+                        within = max(y - x for x, y in zip(ra, rb, strict=True)) <= points
+                        if a["seed"] == b["seed"]:
+                            same.append(within)
+                            diffs.append(sum(ra) / len(ra) - sum(rb) / len(rb))
+                        else:
+                            other.append(within)
+                mean = f"{sum(diffs) / len(diffs):+.1f} ({len(diffs)})" if diffs else "–"
+                rows.append(f"| {task} | {method(a_group)} | {method(b_group)} "
+                            f"| {_count(same)} | {_count(other)} | {mean} |")
+    return "\n".join(rows)
+
+
+def _count(flags: list[bool]) -> str:
+    return f"{sum(flags)} of {len(flags)}" if flags else "–"
+
+
 def method(group: str) -> str:
     """``<task>_<method>`` -> ``<method>``."""
     return group.split("_", 1)[-1]
@@ -133,6 +192,9 @@ def main() -> None:
     parser.add_argument("--match", default="", help="keep run directories matching REGEX")
     parser.add_argument("--first", type=positive_int, default=None, metavar="K",
                         help="count only the first K episodes of every evaluation")
+    parser.add_argument("--behind", type=float, default=None, metavar="POINTS",
+                        help="also tabulate pairs of runs: never more than POINTS percentage "
+                             "points behind at any shared evaluation")
     args = parser.parse_args()
     if not args.root.is_dir():
         sys.exit(f"serl_curves: no folder {args.root}")
@@ -143,6 +205,13 @@ def main() -> None:
     if not groups:
         sys.exit(f"serl_curves: no run with evaluations.json under {args.root}")
     print(table(groups, args.target))
+    if args.behind is not None:
+        if not 0 <= args.behind <= 100:
+            sys.exit(f"serl_curves: --behind {args.behind} is not 0-100 percentage points")
+        try:
+            print(pairs_table(groups, args.behind))
+        except ValueError as e:
+            sys.exit(f"serl_curves: {e}")
     if args.plot is not None:
         plot(groups, args.target, args.plot)
         print(f"wrote {args.plot}")

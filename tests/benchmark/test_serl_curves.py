@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from benchmark.serl_curves import load_runs, median_steps, table
+from benchmark.serl_curves import load_runs, median_steps, pairs_table, table
 
 
 def _run(root, name, successes, task="InsertBench/USB-v1"):
@@ -81,3 +81,35 @@ def test_first_more_episodes_than_recorded_is_refused(tmp_path):
     _run_episodes(tmp_path, "usb_rlpd_s3", [[1] * 10])
     with pytest.raises(ValueError, match="fewer than --first 20"):
         load_runs(tmp_path, first=20)
+
+
+def test_pairs_count_runs_never_too_far_behind_same_seed_and_other_seeds_apart(tmp_path):
+    _run(tmp_path, "usb_rlpd_s0", [0, 6, 8, 18, 20, 20])
+    _run(tmp_path, "usb_rlpd_s1", [0, 14, 19, 20])  # stopped early: 4 shared evaluations
+    _run(tmp_path, "usb_vice_s0", [0, 7, 14, 16, 20, 19])
+    _run(tmp_path, "usb_vice_s1", [2, 13, 18, 20, 20, 20])
+    text = pairs_table(load_runs(tmp_path), 10)
+    # rlpd s0 is 40 points behind s1 at the second evaluation; s1 never behind s0 by > 10
+    assert "| USB-v1 | rlpd | rlpd | – | 1 of 2 | – |" in text
+    # vice s0 vs rlpd s0: at most 10 behind (16 vs 18); vice s1 vs rlpd s1: 5 behind at most
+    # mean differences: s0 (+1 +6 -2 0 -1) / 6 * 5 = +3.3; s1 (+2 -1 -1 0) / 4 * 5 = 0
+    assert "| USB-v1 | vice | rlpd | 2 of 2 | 1 of 2 | +1.7 (2) |" in text
+    # rlpd s0 is 30 points behind vice s0 (8 vs 14) and 35 behind vice s1 (6 vs 13)
+    assert "| USB-v1 | rlpd | vice | 1 of 2 | 1 of 2 | -1.7 (2) |" in text
+
+
+def test_pairs_of_runs_on_other_evaluation_schedules_are_refused(tmp_path):
+    _run(tmp_path, "usb_rlpd_s0", [0, 6, 8])
+    d = tmp_path / "usb_vice_s0"
+    d.mkdir()
+    (d / "run.json").write_text(json.dumps({"task_id": "InsertBench/USB-v1"}))
+    (d / "evaluations.json").write_text(json.dumps(
+        [{"env_steps": 500 * (i + 1), "summary": {"successes": n}} for i, n in enumerate([1, 2])]))
+    with pytest.raises(ValueError, match="--eval-every"):
+        pairs_table(load_runs(tmp_path), 10)
+    cli = subprocess.run([sys.executable, "-m", "benchmark.serl_curves", str(tmp_path),
+                          "--behind", "10"], capture_output=True, text=True)
+    assert cli.returncode == 1 and "--eval-every" in cli.stderr and "Traceback" not in cli.stderr
+    nan = subprocess.run([sys.executable, "-m", "benchmark.serl_curves", str(tmp_path),
+                          "--behind", "nan"], capture_output=True, text=True)
+    assert nan.returncode == 1 and "percentage points" in nan.stderr
