@@ -196,6 +196,8 @@ def main() -> None:
                         help="also tabulate pairs of runs: never more than POINTS percentage "
                              "points behind at any shared evaluation")
     args = parser.parse_args()
+    if args.behind is not None and not 0 <= args.behind <= 100:  # NaN fails too
+        sys.exit(f"serl_curves: --behind {args.behind} is not 0-100 percentage points")
     if not args.root.is_dir():
         sys.exit(f"serl_curves: no folder {args.root}")
     try:
@@ -206,8 +208,6 @@ def main() -> None:
         sys.exit(f"serl_curves: no run with evaluations.json under {args.root}")
     print(table(groups, args.target))
     if args.behind is not None:
-        if not 0 <= args.behind <= 100:
-            sys.exit(f"serl_curves: --behind {args.behind} is not 0-100 percentage points")
         try:
             print(pairs_table(groups, args.behind))
         except ValueError as e:
