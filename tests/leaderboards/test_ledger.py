@@ -231,6 +231,22 @@ def test_render_refuses_an_out_that_is_a_file(out: str, why: str, submitted: Led
     assert Path("site").read_text() == "a file"
 
 
+def test_render_plots_a_submitted_name_as_text(tmp_path: Path, monkeypatch, tiny_track):
+    """The cost plot annotates each entry with its submitted name, which matplotlib parsed as
+    mathtext: a name such as "P-controller $_$" failed `render` for the whole leaderboard
+    ("ValueError: ... ParseFatalException")."""
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "sub")
+    text = (tmp_path / "sub" / "submission.toml").read_text()
+    (tmp_path / "sub" / "submission.toml").write_text(
+        text.replace('name = "P-controller"', 'name = "P-controller $_$ <b>"'))
+    assert _cli("submit", "sub").exit_code == 0
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 0, result.output
+    assert "P-controller $_$ &lt;b&gt;" in Path("site/index.html").read_text()
+    assert Path(f"site/plots/{TINY}.png").stat().st_size > 0
+
+
 def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin: bool) -> dict:
     """A copy of ``entry`` with other successes (validated like any entry)."""
     out = copy.deepcopy(entry)
