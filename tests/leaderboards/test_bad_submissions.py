@@ -338,6 +338,41 @@ def test_an_archive_of_too_many_members_is_refused_while_reading(tmp_path, monke
                     "sub.tar.gz has more than 3 members", tmp_path)
 
 
+def _long_name_bomb(target: Path, name_bytes: int) -> None:
+    """A .tar.gz whose first header is a GNU long name of ``name_bytes`` bytes (gzip keeps a
+    GiB of them to about a MB), then a submission.toml."""
+    import gzip
+
+    with gzip.open(target, "wb") as stream:
+        header = tarfile.TarInfo("././@LongLink")
+        header.type, header.size = tarfile.GNUTYPE_LONGNAME, name_bytes
+        stream.write(header.tobuf(format=tarfile.GNU_FORMAT))
+        stream.write(b"a" * name_bytes + b"\0" * (-name_bytes % tarfile.BLOCKSIZE))
+        stream.write(tarfile.TarInfo("submission.toml").tobuf() + b"\0" * 1024)
+
+
+def test_an_archive_is_read_no_further_than_its_files_may_reach(tmp_path, monkeypatch):
+    """tarfile reads a long-name header whole, sized by the header itself: a 2 MB archive
+    naming its first member with 2 GiB took 10 GB of memory and minutes (then printed the name
+    in its error). The decompressed stream is refused past MAX_TOTAL_BYTES and the headers
+    that MAX_FILES members need (here 64 KiB + 12 x 8 KiB)."""
+    monkeypatch.setattr(submission_module, "MAX_TOTAL_BYTES", 64 * 2**10)
+    monkeypatch.setattr(submission_module, "MAX_FILES", 10)
+    _long_name_bomb(tmp_path / "sub.tar.gz", 4 * 2**20)
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub.tar.gz"),
+                    "sub.tar.gz decompresses to more than 163,840 bytes (its files may hold "
+                    "65,536)", tmp_path)
+
+
+def test_a_member_path_longer_than_the_limit_is_refused_with_its_start(tmp_path, monkeypatch):
+    agent_submission(tmp_path / "sub")
+    name = "policy/" + "n" * 300 + ".txt"
+    tar_gz(tmp_path / "sub", tmp_path / "sub.tar.gz", [_member(name)])
+    result = _submit(tmp_path, monkeypatch, "sub.tar.gz")
+    _assert_refused(result, f"path '{name[:40]}'... has 311 characters; at most 255", tmp_path)
+    assert len(result.stderr) < 200
+
+
 def test_an_onnx_graph_failing_at_run_time_is_one_line(tmp_path: Path) -> None:
     """A graph that passes onnx's checker but fails in onnxruntime (a Reshape to 7 values of
     6) used to end in `Fail: [ONNXRuntimeError] ...` without the task or seed, after
