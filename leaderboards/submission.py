@@ -46,6 +46,7 @@ import shutil
 import tarfile
 import tempfile
 import tomllib
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -117,14 +118,23 @@ class Submission:
         return h.hexdigest()
 
 
-def _check_length(name: str) -> None:
+def _check_path_text(name: str) -> None:
+    """A member path the errors below may print: short, and without control characters."""
     if len(name) > PATH_LIMIT:
         raise SubmissionError(f"path {name[:40]!r}... has {len(name):,} characters; at most "
                               f"{PATH_LIMIT}")
+    if _has_control(name):
+        raise SubmissionError(f"path {name!r} holds a control character")
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (newline, tab, escape, ...): echoed to the
+    maintainer's terminal, an escape sequence in a name could rewrite what it shows."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
 
 
 def _check_name(name: str) -> PurePosixPath:
-    _check_length(name)
+    _check_path_text(name)
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or "\\" in name:
         raise SubmissionError(f"path {name!r} escapes the submission (absolute or '..')")
@@ -181,7 +191,7 @@ def _extract_archive(archive: Path, dest: Path) -> None:
                     raise SubmissionError(f"{archive} has more than {MAX_FILES} members")
             total = 0
             for m in members:
-                _check_length(m.name)
+                _check_path_text(m.name)
                 if m.issym() or m.islnk():
                     raise SubmissionError(f"{archive}: {m.name} is a link; links are refused")
                 if not (m.isfile() or m.isdir()):
@@ -206,6 +216,7 @@ def _copy_directory(src: Path, dest: Path) -> None:
     count, total = 0, 0
     for path in sorted(src.rglob("*")):
         rel = path.relative_to(src).as_posix()
+        _check_path_text(rel)
         if path.is_symlink():
             raise SubmissionError(f"{rel} is a symbolic link; links are refused")
         if path.is_dir():
@@ -244,10 +255,13 @@ def _text(table: Mapping[str, Any], key: str, where: str = "", limit: int = TEXT
 
 
 def _short(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
-    """``value`` if it has at most ``limit`` characters: the site shows each in a table cell."""
+    """``value`` if it has at most ``limit`` characters, none of them a control character: the
+    site shows each in a table cell, and `submit` and `verify` print the name."""
     if len(value) > limit:
         raise SubmissionError(f"submission.toml: {what} has {len(value):,} characters; at most "
                               f"{limit:,}")
+    if _has_control(value):
+        raise SubmissionError(f"submission.toml: {what} holds a control character: {value!r}")
     return value
 
 
@@ -310,6 +324,7 @@ def _policy_paths(root: Path, table: Any, track: Track) -> tuple[str, dict[str, 
     for label, rel in raw.items():
         if not isinstance(rel, str):
             raise SubmissionError(f"submission.toml: policy path for {label} must be a string")
+        _check_path_text(rel)
         pure = PurePosixPath(rel)
         if pure.is_absolute() or ".." in pure.parts:
             raise SubmissionError(f"submission.toml: policy path {rel!r} escapes the submission")

@@ -213,6 +213,23 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
             "long_url": "code_url has 2,512 characters; at most 2,000",
             "many_authors": "101 authors; at most 100",
         }[case]
+    if case in ("escape_in_name", "newline_in_author"):
+        # Printed by `submit` and `verify`: an escape sequence rewrote the maintainer's
+        # terminal (here it set the window title), a newline split the one-line output.
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        text = (text.replace('name = "P-controller"', 'name = "P\\u001b]0;owned\\u0007"')
+                if case == "escape_in_name" else
+                text.replace('authors = ["A. Tester"]', 'authors = ["A.\\nTester"]'))
+        (sub / "submission.toml").write_text(text)
+        return "sub", [], {
+            "escape_in_name": "name holds a control character: 'P\\x1b]0;owned\\x07'",
+            "newline_in_author": "an author holds a control character: 'A.\\nTester'",
+        }[case]
+    if case == "escape_in_member":
+        agent_submission(sub)
+        tar_gz(sub, tmp_path / "sub.tar.gz", [_member("policy/\x1b[2Jnotes.txt")])
+        return "sub.tar.gz", [], "path 'policy/\\x1b[2Jnotes.txt' holds a control character"
     raise AssertionError(case)
 
 
@@ -224,7 +241,7 @@ CASES = [
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
-    "many_authors",
+    "many_authors", "escape_in_name", "newline_in_author", "escape_in_member",
 ]
 
 
