@@ -174,6 +174,12 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         _edit_agent_json(sub, lambda meta: meta["observation_space"]["spaces"]["tcp_pose"].update(
             shape=[10**9], low=0.0, high=1.0, dtype="float64"))
         return "sub", [], "observation space (tcp_pose (1000000000,), tcp_vel (6,), wrench (6,))"
+    if case == "extra_not_a_table":
+        # agent.json's counters read with .get(): "AttributeError: 'str' object has no
+        # attribute 'get'", without the file.
+        _sac_submission(sub)
+        _edit_agent_json(sub, lambda meta: meta.update(extra="counters"))
+        return "sub", [], "policy: the sac checkpoint does not load: 'str' object has no attr"
     if case == "bad_training":
         agent_submission(sub)
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
@@ -241,7 +247,7 @@ CASES = [
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
-    "many_authors", "escape_in_name", "newline_in_author", "escape_in_member",
+    "many_authors", "escape_in_name", "newline_in_author", "escape_in_member", "extra_not_a_table",
 ]
 
 
