@@ -217,6 +217,18 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     assert "give more of the entry's SHA-256" in result.stderr
 
 
+@pytest.mark.parametrize("command", [("verify", "ffff"), ("render", "--out", "site", "--no-gifs")])
+def test_a_damaged_entry_file_is_named(command: tuple[str, ...], submitted: Ledger):
+    """An entry file cut off or left with merge-conflict markers ended `verify` and `render` in
+    "JSONDecodeError: Expecting value: line 1 column 1 (char 0)", without the file."""
+    damaged = submitted.entry_path(TINY, "f" * 64)
+    damaged.write_text("<<<<<<< HEAD\n{")
+    result = _cli(*command)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"insertbench: error: {damaged} is not valid JSON: "), \
+        result.stderr
+
+
 @pytest.mark.parametrize("out, why", [
     ("site", "--out site is not a directory"),
     ("site/pages", "--out site/pages is not a directory (under site, a file)"),
