@@ -96,6 +96,11 @@ def _data(**changes: object) -> dict:
         ({"seeds": [-1, 0]}, r"\[0, 2\*\*63\)"),
         ({"seeds": [2**64]}, r"\[0, 2\*\*63\)"),
         ({"eval_seeds": {"start": -600}}, "eval_seeds.start"),
+        # The name is the default store's file name: these wrote runs/../../escape.sqlite,
+        # the hidden runs/.sqlite and runs/a/b.sqlite.
+        ({"name": "../../escape"}, "'name' names the store"),
+        ({"name": ""}, "'name' names the store"),
+        ({"name": "a/b"}, "'name' names the store"),
     ],
 )
 def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, message: str) -> None:
