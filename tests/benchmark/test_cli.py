@@ -97,6 +97,23 @@ def test_a_store_that_is_a_folder_is_named_so(capsys, in_tmp, command):
     assert code == 2 and "runs is a folder; give the SQLite file" in err, err
 
 
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+@pytest.mark.parametrize(("store", "message"), [
+    ("notes.txt", "notes.txt is not a matrix store (a SQLite file)"),  # was "DatabaseError"
+    ("notes.txt/q.sqlite", "notes.txt/q.sqlite lies under notes.txt, a file"),  # FileExistsError
+])
+def test_a_store_that_is_another_file_or_under_one_is_named_so(capsys, in_tmp, command, store,
+                                                                message):
+    (in_tmp / "notes.txt").write_text("my notes\n")
+    code, _, err = run_cli(capsys, "matrix", command, "quick", "--store", store,
+                           "--agent", "p_controller") if command == "run" else \
+        run_cli(capsys, "matrix", command, "quick", "--store", store)
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert (in_tmp / "notes.txt").read_text() == "my notes\n"
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt"]
+
+
 @pytest.mark.parametrize(("video", "message"), [
     ("notes.txt/x.mp4", "notes.txt is not a writable directory"),
     ("clip.gif", "must name an .mp4 file"),
