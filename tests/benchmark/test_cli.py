@@ -294,6 +294,32 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
     assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
 
 
+@pytest.mark.parametrize(("damaged", "message"), [
+    ("checkpoint/agent/agent.json", "runs/pc/checkpoint/agent/agent.json is not valid JSON"),
+    ("checkpoint/agent/weights.safetensors",
+     "runs/pc/checkpoint/agent/weights.safetensors is not readable"),
+    ("run.json", "runs/pc/run.json is not valid JSON"),
+])
+def test_a_damaged_checkpoint_is_named_by_eval_and_train(capsys, in_tmp, damaged, message):
+    """A cut-off checkpoint file ended `eval` in "JSONDecodeError: Expecting ..." or
+    "SafetensorError: Error while deserializing header", without the file; `train`'s resume
+    alike."""
+    train = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+             "--eval-episodes", "0", "--out", "runs/pc", "--no-progress"]
+    code, _, err = run_cli(capsys, *train)
+    assert code == 0, err
+    (in_tmp / "runs" / "pc" / damaged).write_text("{")
+    commands = [["eval", "--task", "InsertBench/USB-v1", "--checkpoint", "runs/pc",
+                 "--episodes", "1"]]
+    if damaged != "run.json":  # train reads its own run.json first
+        commands.append(train)
+    for command in commands:
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], err
+
+
 @pytest.mark.parametrize(("json_out", "message"), [
     ("evals", "evals is a directory"),
     ("notes.txt/pc.json", "notes.txt is not a writable directory"),
