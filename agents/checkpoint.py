@@ -39,6 +39,31 @@ WEIGHTS = "weights.safetensors"
 POLICY_CONTENTS = "policy"
 
 
+def read_meta(agent_dir: str | Path) -> dict[str, Any]:
+    """The agent.json of the checkpoint in ``agent_dir``; ValueError naming the file if it is
+    not a JSON object (a cut-off copy ended in a bare "JSONDecodeError: Expecting ...")."""
+    path = Path(agent_dir) / AGENT_JSON
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"{path} is not valid JSON (a damaged checkpoint?): {err}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is not an agent checkpoint (a JSON object)")
+    return meta
+
+
+def read_weights(agent_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of the checkpoint in ``agent_dir``; ValueError naming the file if it is
+    missing or not a safetensors file."""
+    from safetensors import SafetensorError
+
+    path = Path(agent_dir) / WEIGHTS
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path} is not readable (a damaged checkpoint?): {err}") from None
+
+
 def _bound_to_json(bound: np.ndarray) -> float | list[Any]:
     """One number when every element of a Box bound is the same, else the nested list."""
     flat = bound.ravel()
@@ -167,7 +192,7 @@ class CheckpointMixin:
         initialisation (``agents.registry.load_agent`` refuses to hand it out for training).
         """
         path = Path(path)
-        tensors = load_file(str(path / WEIGHTS))
+        tensors = read_weights(path)
         modules = self._checkpoint_modules()
         if meta.get("contents") == POLICY_CONTENTS:
             modules = {k: m for k, m in modules.items()

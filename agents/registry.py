@@ -21,6 +21,7 @@ from agents.checkpoint import (
     CHECKPOINT_FORMAT,
     POLICY_CONTENTS,
     WEIGHTS,
+    read_meta,
     space_from_json,
     space_to_json,
 )
@@ -150,7 +151,7 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, **kwargs: A
     """
     path = resolve_agent_dir(path)
     meta_file = path / AGENT_JSON
-    meta = json.loads(meta_file.read_text())
+    meta = read_meta(path)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{meta_file} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"

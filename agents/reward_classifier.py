@@ -27,6 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -217,17 +218,25 @@ def load_classifier(path: str | Path) -> SuccessClassifier:
     meta_file = path / CLASSIFIER_JSON
     if not meta_file.is_file():
         raise FileNotFoundError(f"no reward classifier in {path} (expected {CLASSIFIER_JSON})")
-    data = json.loads(meta_file.read_text())
-    if data.get("format") != CLASSIFIER_FORMAT:
-        raise ValueError(f"{meta_file} has format {data.get('format')!r}, "
-                         f"expected {CLASSIFIER_FORMAT!r}")
+    try:  # a cut-off copy: the file, not a bare "Expecting property name ..."
+        data = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"{meta_file} is not valid JSON (a damaged classifier?): {err}") from None
+    found = data.get("format") if isinstance(data, dict) else None
+    if found != CLASSIFIER_FORMAT:
+        raise ValueError(f"{meta_file} has format {found!r}, expected {CLASSIFIER_FORMAT!r}")
     raw = data["meta"]
     box = raw.get("goal_xy_box_m")
     meta = ClassifierMeta(**(raw | {"keys": tuple(raw["keys"]),
                                     "hidden": tuple(raw["hidden"]),
                                     "goal_xy_box_m": tuple(box) if box is not None else None}))
     classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
-    classifier.load_state_dict(load_file(str(path / CLASSIFIER_WEIGHTS)), strict=True)
+    try:
+        weights = load_file(str(path / CLASSIFIER_WEIGHTS))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path / CLASSIFIER_WEIGHTS} is not readable (a damaged classifier?): "
+                         f"{err}") from None
+    classifier.load_state_dict(weights, strict=True)
     return classifier.eval()
 
 

@@ -196,8 +196,10 @@ def train_async(
                          f"{eval_episodes!r}")
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"out_dir {out_dir} is a file, not a directory")
+    file = next((p for p in (out_dir, *out_dir.parents) if p.exists() and not p.is_dir()), None)
+    if file is not None:  # under a file: the save after training failed, the run lost
+        raise ValueError(f"out_dir {out_dir} is a file, not a directory" if file == out_dir else
+                         f"out_dir {out_dir} lies under {file}, a file")
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
@@ -206,6 +208,11 @@ def train_async(
     kwargs = {"base_policy": hand_controller(env, backend)} if spec.needs_base_policy else {}
     agent = make_agent(agent_name, env.observation_space, env.action_space, dict(config or {}),
                        seed=seed, **kwargs)
+    if not hasattr(agent, "env_steps"):  # was "AttributeError: ... no attribute 'env_steps'"
+        env.close()
+        raise ValueError(f"{agent_name} does not learn from the actors' transitions: train-async "
+                         "trains online learners (sac, rlpd, ...); evaluate it with "
+                         "`insertbench train --steps 0`")
     full_config = dict(config or {})
     if demo_episodes is None:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0

@@ -257,8 +257,10 @@ def cells_by_hash(cells: Sequence[Cell]) -> dict[str, Cell]:
     for cell in cells:
         other = index.setdefault(cell.config_hash, cell)
         if other is not cell:
+            fix = ("remove the duplicate axis value from the preset" if cell.method == other.method
+                   else f"agents {other.method!r} and {cell.method!r} are one agent with one "
+                   "config and budget; remove one")
             raise ValueError(
-                f"two cells are identical ({cell.describe()} and {other.describe()}); "
-                "remove the duplicate axis value from the preset"
+                f"two cells are identical ({cell.describe()} and {other.describe()}); {fix}"
             )
     return index

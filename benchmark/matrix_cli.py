@@ -36,11 +36,26 @@ console = Console()
 PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) or TOML path.")]
 
 
+#: The first bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\0"
+
+
 def _check_store(path: Path | None) -> Path | None:
-    """A store is a file: a folder ended in SQLite's "unable to open database file"."""
-    if path is not None and path.is_dir():
+    """A store is a SQLite file: a folder ended in SQLite's "unable to open database file",
+    another file in "DatabaseError: file is not a database", a path under a file in
+    "FileExistsError: [Errno 17] File exists"."""
+    if path is None:
+        return path
+    if path.is_dir():
         raise typer.BadParameter(f"{path} is a folder; give the SQLite file, e.g. "
                                  f"{path / 'results.sqlite'}")
+    under = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if under is not None:
+        raise typer.BadParameter(f"{path} lies under {under}, a file")
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as f:
+            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                raise typer.BadParameter(f"{path} is not a matrix store (a SQLite file)")
     return path
 
 

@@ -76,6 +76,8 @@ _RULE_KEYS = {"when", "set"}
 _REFERENCE_KEYS = {"source", "note", "entries"}
 _ENTRY_KEYS = {"task", "env_kwargs", "agent", "successes", "trials", "note"}
 _TASK_VERSION = re.compile(r"-v(\d+)$")
+#: A preset's name names its default store and report (runs/<name>.sqlite): one file name.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class PresetError(ValueError):
@@ -158,6 +160,9 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     where = f"preset {source}"
     _check_keys(where, data, _TOP_KEYS)
     name = _require(where, data, "name", str)
+    if not _NAME.fullmatch(name):  # "../../x" put the store two folders above runs/, "" hid it
+        raise PresetError(f"{where}: 'name' names the store runs/<name>.sqlite: letters, digits, "
+                          f"'.', '_' and '-', starting with a letter or digit; got {name!r}")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise PresetError(f"{where}: 'description' must be a string, got {description!r}")

@@ -45,7 +45,11 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
         raise typer.BadParameter(str(err)) from err
     for parent in (agent_dir, *agent_dir.parents):
         if (parent / "run.json").is_file():
-            return agent_dir, json.loads((parent / "run.json").read_text())
+            try:
+                return agent_dir, json.loads((parent / "run.json").read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise typer.BadParameter(f"{parent / 'run.json'} is not valid JSON (a damaged "
+                                         f"run?): {err}") from None
     return agent_dir, None
 
 
@@ -198,6 +202,7 @@ def eval_command(
     from rich.console import Console
 
     from agents import agent_spec, load_agent
+    from agents.checkpoint import read_meta
     from benchmark.evaluate import evaluate
     from benchmark.train import make_base_policy, make_env
     from envs.episode import summarize
@@ -214,12 +219,15 @@ def eval_command(
     env_kwargs = dict(run["env_kwargs"]) if run else {}
     env_kwargs |= parse_env_kwargs(env)
     environment = make_env(task, env_kwargs)
-    meta = json.loads((agent_dir / "agent.json").read_text())
-    name = meta["agent"]
-    check_policy_fits(meta, environment, env_kwargs)
-    kwargs = {"base_policy": make_base_policy(environment)} if agent_spec(name).needs_base_policy \
-        else {}
-    agent = load_agent(agent_dir, allow_policy_only=True, **kwargs)
+    try:  # a damaged checkpoint: the file, not a bare JSONDecodeError or SafetensorError
+        meta = read_meta(agent_dir)
+        name = meta["agent"]
+        check_policy_fits(meta, environment, env_kwargs)
+        kwargs = {"base_policy": make_base_policy(environment)} \
+            if agent_spec(name).needs_base_policy else {}
+        agent = load_agent(agent_dir, allow_policy_only=True, **kwargs)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
     records = evaluate(environment, agent, episodes)
     summary = summarize(records)
     environment.close()

@@ -201,7 +201,10 @@ class Ledger:
         found = []
         entries = self.root / "entries"
         for path in sorted([*entries.glob("*/*.json"), *entries.glob("*/track-v*/*.json")]):
-            entry = json.loads(path.read_text())
+            try:  # a merge conflict or a cut-off copy: name the file
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise LedgerError(f"{path} is not valid JSON: {err}") from None
             try:
                 validate_entry(entry)
             except LedgerError as err:

@@ -96,7 +96,7 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
             agent = load_agent(path, allow_policy_only=True, **kwargs)
     except SubmissionError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError, MemoryError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, MemoryError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SubmissionError(f"{path.name}: the {name} checkpoint does not load: "
                               f"{first}") from None

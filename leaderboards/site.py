@@ -194,8 +194,10 @@ def _plot(tables: TrackTables, path: Path) -> bool:
         ax.errorbar(x, y, yerr=err, fmt=marker, capsize=3, label=name)
         for xi, yi, s in zip(x, y, scores, strict=True):
             right = xi > middle  # names run inwards, so none leaves the figure
+            # parse_math=False: a submitted name is text; "$}$" as mathtext failed the render.
             ax.annotate(s.entry["name"], (xi, yi), fontsize=7, xytext=(-4 if right else 4, 3),
-                        textcoords="offset points", ha="right" if right else "left")
+                        textcoords="offset points", ha="right" if right else "left",
+                        parse_math=False)
     ax.set_xscale("log")
     ax.set(xlabel="training env steps (0 plotted at 1)", ylabel="mean success",
            ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")

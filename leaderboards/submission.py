@@ -31,19 +31,22 @@ Layout::
 
 Only these file types may appear: ``submission.toml``, ``agent.json``, ``*.safetensors``,
 ``*.onnx`` and ``README.md``/``*.txt``. Archives are read member by member: links, devices,
-absolute paths and ``..`` are refused before anything is extracted, and sizes are checked from
-the headers. Nothing from a submission is imported, unpickled or executed; the policy is run by
-`leaderboards.policy` through safetensors + the agent registry, or onnxruntime.
+absolute paths and ``..`` are refused before anything is extracted, sizes are checked from
+the headers, and the decompressed stream is read no further than those sizes allow. Nothing
+from a submission is imported, unpickled or executed; the policy is run by `leaderboards.policy`
+through safetensors + the agent registry, or onnxruntime.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import math
 import shutil
 import tarfile
 import tempfile
 import tomllib
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +67,12 @@ POLICY_KINDS = ("agent", "onnx")
 _TOP_KEYS = {"name", "authors", "method", "paper_url", "code_url", "track", "policy", "training"}
 _TRAINING_KEYS = {"env_steps", "demos", "intervention_steps", "wall_clock_s", "hardware"}
 
+
+#: Tar headers, long-name and pax records and padding an archive may add per member [bytes]:
+#: its decompressed stream may hold MAX_TOTAL_BYTES plus this for each of MAX_FILES members.
+ARCHIVE_BYTES_PER_MEMBER = 8192
+#: Longest member path [characters]: a name is printed in the error that refuses it.
+PATH_LIMIT = 255
 
 #: Longest name, method, author or hardware text [characters], URL and author list the site shows.
 TEXT_LIMIT, URL_LIMIT, AUTHORS_LIMIT = 200, 2000, 100
@@ -109,7 +118,23 @@ class Submission:
         return h.hexdigest()
 
 
+def _check_path_text(name: str) -> None:
+    """A member path the errors below may print: short, and without control characters."""
+    if len(name) > PATH_LIMIT:
+        raise SubmissionError(f"path {name[:40]!r}... has {len(name):,} characters; at most "
+                              f"{PATH_LIMIT}")
+    if _has_control(name):
+        raise SubmissionError(f"path {name!r} holds a control character")
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (newline, tab, escape, ...): echoed to the
+    maintainer's terminal, an escape sequence in a name could rewrite what it shows."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
 def _check_name(name: str) -> PurePosixPath:
+    _check_path_text(name)
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or "\\" in name:
         raise SubmissionError(f"path {name!r} escapes the submission (absolute or '..')")
@@ -123,10 +148,42 @@ def _check_name(name: str) -> PurePosixPath:
     return path
 
 
+class _BoundedGzip:
+    """The decompressed stream of a .tar.gz for tarfile, refusing to be read or skipped past
+    ``limit`` bytes.
+
+    tarfile reads a long-name or pax header whole, sized by its own header, and skips a
+    member's data by decompressing it: a 2 MB archive with a 2 GiB long name took 10 GB of
+    memory and minutes before any member was checked.
+    """
+
+    def __init__(self, stream: gzip.GzipFile, path: Path, limit: int):
+        self.stream, self.path, self.limit = stream, path, limit
+
+    def _refuse_past(self, end: int) -> None:
+        if end > self.limit:
+            raise SubmissionError(f"{self.path} decompresses to more than {self.limit:,} bytes "
+                                  f"(its files may hold {MAX_TOTAL_BYTES:,})")
+
+    def read(self, size: int = -1) -> bytes:
+        self._refuse_past(self.stream.tell() + size if size >= 0 else self.limit + 1)
+        return self.stream.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._refuse_past(offset if whence == 0 else self.stream.tell() + offset)
+        return self.stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+
 def _extract_archive(archive: Path, dest: Path) -> None:
     """Extract a .tar.gz after checking every member's type, path and size."""
+    limit = MAX_TOTAL_BYTES + (MAX_FILES + 2) * ARCHIVE_BYTES_PER_MEMBER
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with gzip.open(archive) as stream, tarfile.open(
+            fileobj=_BoundedGzip(stream, archive, limit), mode="r:"
+        ) as tar:
             members = []
             for member in tar:  # streamed: millions of empty members gzip to a few MB
                 members.append(member)
@@ -134,6 +191,7 @@ def _extract_archive(archive: Path, dest: Path) -> None:
                     raise SubmissionError(f"{archive} has more than {MAX_FILES} members")
             total = 0
             for m in members:
+                _check_path_text(m.name)
                 if m.issym() or m.islnk():
                     raise SubmissionError(f"{archive}: {m.name} is a link; links are refused")
                 if not (m.isfile() or m.isdir()):
@@ -158,6 +216,7 @@ def _copy_directory(src: Path, dest: Path) -> None:
     count, total = 0, 0
     for path in sorted(src.rglob("*")):
         rel = path.relative_to(src).as_posix()
+        _check_path_text(rel)
         if path.is_symlink():
             raise SubmissionError(f"{rel} is a symbolic link; links are refused")
         if path.is_dir():
@@ -196,10 +255,13 @@ def _text(table: Mapping[str, Any], key: str, where: str = "", limit: int = TEXT
 
 
 def _short(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
-    """``value`` if it has at most ``limit`` characters: the site shows each in a table cell."""
+    """``value`` if it has at most ``limit`` characters, none of them a control character: the
+    site shows each in a table cell, and `submit` and `verify` print the name."""
     if len(value) > limit:
         raise SubmissionError(f"submission.toml: {what} has {len(value):,} characters; at most "
                               f"{limit:,}")
+    if _has_control(value):
+        raise SubmissionError(f"submission.toml: {what} holds a control character: {value!r}")
     return value
 
 
@@ -262,6 +324,7 @@ def _policy_paths(root: Path, table: Any, track: Track) -> tuple[str, dict[str, 
     for label, rel in raw.items():
         if not isinstance(rel, str):
             raise SubmissionError(f"submission.toml: policy path for {label} must be a string")
+        _check_path_text(rel)
         pure = PurePosixPath(rel)
         if pure.is_absolute() or ".." in pure.parts:
             raise SubmissionError(f"submission.toml: policy path {rel!r} escapes the submission")

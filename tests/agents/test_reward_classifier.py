@@ -103,6 +103,26 @@ def test_classifier_checkpoint_round_trip(tmp_path):
         load_classifier(tmp_path)
 
 
+@pytest.mark.parametrize(("damaged", "message"), [
+    ("classifier.json", "classifier.json is not valid JSON"),
+    ("classifier.safetensors", "classifier.safetensors is not readable"),
+])
+def test_a_damaged_classifier_is_named(tmp_path, damaged, message):
+    """`train -e reward_classifier=DIR` with a cut-off classifier.json said only "Invalid
+    value: Expecting property name enclosed in double quotes", and a cut-off weights file
+    "SafetensorError: Error while deserializing header"."""
+    from agents.reward_classifier import CLASSIFIER_JSON, CLASSIFIER_WEIGHTS
+
+    save_classifier(_classifier().eval(), tmp_path / "clf")
+    assert {p.name for p in (tmp_path / "clf").iterdir()} == {CLASSIFIER_JSON, CLASSIFIER_WEIGHTS}
+    assert damaged in {CLASSIFIER_JSON, CLASSIFIER_WEIGHTS}
+    (tmp_path / "clf" / damaged).write_text("{")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'clf' / damaged} "):
+        load_classifier(tmp_path / "clf")
+    with pytest.raises(ValueError, match=message):
+        load_classifier(tmp_path / "clf")
+
+
 class _ThresholdOnDepth:
     """A stand-in classifier: success when the plug is 5 mm below the start along z."""
 

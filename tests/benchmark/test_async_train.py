@@ -77,6 +77,10 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
         train_async(TASK, "sac", steps=10, log_every_s=0, out_dir=tmp_path)
     with pytest.raises(ValueError, match="VICE"):
         train_async(TASK, "sac", steps=10, env_kwargs={"reward": "vice"}, out_dir=tmp_path)
+    # A scripted agent ended in "AttributeError: 'PControllerAgent' object has no attribute
+    # 'env_steps'", after its actor processes had started.
+    with pytest.raises(ValueError, match="p_controller does not learn from the actors' "):
+        train_async(TASK, "p_controller", steps=10, out_dir=tmp_path)
 
 
 def _children(pid: int) -> list[int]:
@@ -155,7 +159,9 @@ def test_eval_episodes_and_out_are_checked_before_training(tmp_path, monkeypatch
             "-c", "hidden=16,16", "-c", "batch_size=8", "-c", "learning_starts=20",
             "-c", "random_steps=20"]
     for extra, message in ((["--eval-episodes", "-1", "--out", "runs/a"], "eval_episodes must"),
-                           (["--out", "notes.txt"], "notes.txt is a file, not a directory")):
+                           (["--out", "notes.txt"], "notes.txt is a file, not a directory"),
+                           # trained the whole budget, then failed to save under the file
+                           (["--out", "notes.txt/run"], "notes.txt/run lies under notes.txt")):
         code, _, err = cli(*base, *extra)
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], err

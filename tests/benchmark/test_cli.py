@@ -97,6 +97,23 @@ def test_a_store_that_is_a_folder_is_named_so(capsys, in_tmp, command):
     assert code == 2 and "runs is a folder; give the SQLite file" in err, err
 
 
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+@pytest.mark.parametrize(("store", "message"), [
+    ("notes.txt", "notes.txt is not a matrix store (a SQLite file)"),  # was "DatabaseError"
+    ("notes.txt/q.sqlite", "notes.txt/q.sqlite lies under notes.txt, a file"),  # FileExistsError
+])
+def test_a_store_that_is_another_file_or_under_one_is_named_so(capsys, in_tmp, command, store,
+                                                                message):
+    (in_tmp / "notes.txt").write_text("my notes\n")
+    code, _, err = run_cli(capsys, "matrix", command, "quick", "--store", store,
+                           "--agent", "p_controller") if command == "run" else \
+        run_cli(capsys, "matrix", command, "quick", "--store", store)
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert (in_tmp / "notes.txt").read_text() == "my notes\n"
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt"]
+
+
 @pytest.mark.parametrize(("video", "message"), [
     ("notes.txt/x.mp4", "notes.txt is not a writable directory"),
     ("clip.gif", "must name an .mp4 file"),
@@ -275,6 +292,32 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
                            "runs/pc", "--episodes", "1", "--json-out", "evals/pc.json")
     assert code == 0, err
     assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
+
+
+@pytest.mark.parametrize(("damaged", "message"), [
+    ("checkpoint/agent/agent.json", "runs/pc/checkpoint/agent/agent.json is not valid JSON"),
+    ("checkpoint/agent/weights.safetensors",
+     "runs/pc/checkpoint/agent/weights.safetensors is not readable"),
+    ("run.json", "runs/pc/run.json is not valid JSON"),
+])
+def test_a_damaged_checkpoint_is_named_by_eval_and_train(capsys, in_tmp, damaged, message):
+    """A cut-off checkpoint file ended `eval` in "JSONDecodeError: Expecting ..." or
+    "SafetensorError: Error while deserializing header", without the file; `train`'s resume
+    alike."""
+    train = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+             "--eval-episodes", "0", "--out", "runs/pc", "--no-progress"]
+    code, _, err = run_cli(capsys, *train)
+    assert code == 0, err
+    (in_tmp / "runs" / "pc" / damaged).write_text("{")
+    commands = [["eval", "--task", "InsertBench/USB-v1", "--checkpoint", "runs/pc",
+                 "--episodes", "1"]]
+    if damaged != "run.json":  # train reads its own run.json first
+        commands.append(train)
+    for command in commands:
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], err
 
 
 @pytest.mark.parametrize(("json_out", "message"), [

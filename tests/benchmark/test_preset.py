@@ -96,6 +96,15 @@ def _data(**changes: object) -> dict:
         ({"seeds": [-1, 0]}, r"\[0, 2\*\*63\)"),
         ({"seeds": [2**64]}, r"\[0, 2\*\*63\)"),
         ({"eval_seeds": {"start": -600}}, "eval_seeds.start"),
+        # The name is the default store's file name: these wrote runs/../../escape.sqlite,
+        # the hidden runs/.sqlite and runs/a/b.sqlite.
+        ({"name": "../../escape"}, "'name' names the store"),
+        ({"name": ""}, "'name' names the store"),
+        ({"name": "a/b"}, "'name' names the store"),
+        # Two labels for one agent: the message said "remove the duplicate axis value".
+        ({"agents": [{"name": "sac", "budget_steps": 10},
+                     {"name": "sac", "label": "SAC again", "budget_steps": 10}]},
+         "agents 'sac' and 'SAC again' are one agent with one config and budget; remove one"),
     ],
 )
 def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, message: str) -> None:

@@ -174,6 +174,12 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         _edit_agent_json(sub, lambda meta: meta["observation_space"]["spaces"]["tcp_pose"].update(
             shape=[10**9], low=0.0, high=1.0, dtype="float64"))
         return "sub", [], "observation space (tcp_pose (1000000000,), tcp_vel (6,), wrench (6,))"
+    if case == "extra_not_a_table":
+        # agent.json's counters read with .get(): "AttributeError: 'str' object has no
+        # attribute 'get'", without the file.
+        _sac_submission(sub)
+        _edit_agent_json(sub, lambda meta: meta.update(extra="counters"))
+        return "sub", [], "policy: the sac checkpoint does not load: 'str' object has no attr"
     if case == "bad_training":
         agent_submission(sub)
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
@@ -213,6 +219,23 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
             "long_url": "code_url has 2,512 characters; at most 2,000",
             "many_authors": "101 authors; at most 100",
         }[case]
+    if case in ("escape_in_name", "newline_in_author"):
+        # Printed by `submit` and `verify`: an escape sequence rewrote the maintainer's
+        # terminal (here it set the window title), a newline split the one-line output.
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        text = (text.replace('name = "P-controller"', 'name = "P\\u001b]0;owned\\u0007"')
+                if case == "escape_in_name" else
+                text.replace('authors = ["A. Tester"]', 'authors = ["A.\\nTester"]'))
+        (sub / "submission.toml").write_text(text)
+        return "sub", [], {
+            "escape_in_name": "name holds a control character: 'P\\x1b]0;owned\\x07'",
+            "newline_in_author": "an author holds a control character: 'A.\\nTester'",
+        }[case]
+    if case == "escape_in_member":
+        agent_submission(sub)
+        tar_gz(sub, tmp_path / "sub.tar.gz", [_member("policy/\x1b[2Jnotes.txt")])
+        return "sub.tar.gz", [], "path 'policy/\\x1b[2Jnotes.txt' holds a control character"
     raise AssertionError(case)
 
 
@@ -224,7 +247,7 @@ CASES = [
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
-    "many_authors",
+    "many_authors", "escape_in_name", "newline_in_author", "escape_in_member", "extra_not_a_table",
 ]
 
 
@@ -336,6 +359,41 @@ def test_an_archive_of_too_many_members_is_refused_while_reading(tmp_path, monke
            [_member(f"policy/n{i}.txt") for i in range(10)])
     _assert_refused(_submit(tmp_path, monkeypatch, "sub.tar.gz"),
                     "sub.tar.gz has more than 3 members", tmp_path)
+
+
+def _long_name_bomb(target: Path, name_bytes: int) -> None:
+    """A .tar.gz whose first header is a GNU long name of ``name_bytes`` bytes (gzip keeps a
+    GiB of them to about a MB), then a submission.toml."""
+    import gzip
+
+    with gzip.open(target, "wb") as stream:
+        header = tarfile.TarInfo("././@LongLink")
+        header.type, header.size = tarfile.GNUTYPE_LONGNAME, name_bytes
+        stream.write(header.tobuf(format=tarfile.GNU_FORMAT))
+        stream.write(b"a" * name_bytes + b"\0" * (-name_bytes % tarfile.BLOCKSIZE))
+        stream.write(tarfile.TarInfo("submission.toml").tobuf() + b"\0" * 1024)
+
+
+def test_an_archive_is_read_no_further_than_its_files_may_reach(tmp_path, monkeypatch):
+    """tarfile reads a long-name header whole, sized by the header itself: a 2 MB archive
+    naming its first member with 2 GiB took 10 GB of memory and minutes (then printed the name
+    in its error). The decompressed stream is refused past MAX_TOTAL_BYTES and the headers
+    that MAX_FILES members need (here 64 KiB + 12 x 8 KiB)."""
+    monkeypatch.setattr(submission_module, "MAX_TOTAL_BYTES", 64 * 2**10)
+    monkeypatch.setattr(submission_module, "MAX_FILES", 10)
+    _long_name_bomb(tmp_path / "sub.tar.gz", 4 * 2**20)
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub.tar.gz"),
+                    "sub.tar.gz decompresses to more than 163,840 bytes (its files may hold "
+                    "65,536)", tmp_path)
+
+
+def test_a_member_path_longer_than_the_limit_is_refused_with_its_start(tmp_path, monkeypatch):
+    agent_submission(tmp_path / "sub")
+    name = "policy/" + "n" * 300 + ".txt"
+    tar_gz(tmp_path / "sub", tmp_path / "sub.tar.gz", [_member(name)])
+    result = _submit(tmp_path, monkeypatch, "sub.tar.gz")
+    _assert_refused(result, f"path '{name[:40]}'... has 311 characters; at most 255", tmp_path)
+    assert len(result.stderr) < 200
 
 
 def test_an_onnx_graph_failing_at_run_time_is_one_line(tmp_path: Path) -> None:

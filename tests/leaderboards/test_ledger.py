@@ -217,6 +217,18 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     assert "give more of the entry's SHA-256" in result.stderr
 
 
+@pytest.mark.parametrize("command", [("verify", "ffff"), ("render", "--out", "site", "--no-gifs")])
+def test_a_damaged_entry_file_is_named(command: tuple[str, ...], submitted: Ledger):
+    """An entry file cut off or left with merge-conflict markers ended `verify` and `render` in
+    "JSONDecodeError: Expecting value: line 1 column 1 (char 0)", without the file."""
+    damaged = submitted.entry_path(TINY, "f" * 64)
+    damaged.write_text("<<<<<<< HEAD\n{")
+    result = _cli(*command)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"insertbench: error: {damaged} is not valid JSON: "), \
+        result.stderr
+
+
 @pytest.mark.parametrize("out, why", [
     ("site", "--out site is not a directory"),
     ("site/pages", "--out site/pages is not a directory (under site, a file)"),
@@ -229,6 +241,22 @@ def test_render_refuses_an_out_that_is_a_file(out: str, why: str, submitted: Led
     assert result.exit_code == 1, result.output
     assert result.stderr.strip() == f"insertbench: error: {why}", result.stderr
     assert Path("site").read_text() == "a file"
+
+
+def test_render_plots_a_submitted_name_as_text(tmp_path: Path, monkeypatch, tiny_track):
+    """The cost plot annotates each entry with its submitted name, which matplotlib parsed as
+    mathtext: a name such as "P-controller $_$" failed `render` for the whole leaderboard
+    ("ValueError: ... ParseFatalException")."""
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "sub")
+    text = (tmp_path / "sub" / "submission.toml").read_text()
+    (tmp_path / "sub" / "submission.toml").write_text(
+        text.replace('name = "P-controller"', 'name = "P-controller $_$ <b>"'))
+    assert _cli("submit", "sub").exit_code == 0
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 0, result.output
+    assert "P-controller $_$ &lt;b&gt;" in Path("site/index.html").read_text()
+    assert Path(f"site/plots/{TINY}.png").stat().st_size > 0
 
 
 def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin: bool) -> dict:
