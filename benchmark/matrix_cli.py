@@ -148,7 +148,10 @@ def run(
         except PresetError as err:
             raise typer.BadParameter(str(err), param_hint="PRESET") from None
     # The executor first: a missing optional dependency (Ray) must not leave an empty store.
-    pool = make_executor(executor, workers, ray_address)
+    try:
+        pool = make_executor(executor, workers, ray_address)
+    except ValueError as err:  # the user's --executor / --workers / --ray-address, not a crash
+        raise typer.BadParameter(str(err), param_hint="--executor / --workers") from None
     try:
         db = Store(store_path, stale_after_s=stale_after)
     except BaseException:

@@ -263,10 +263,22 @@ def test_inline_executor_refuses_more_workers_and_leaves_no_store(capsys, in_tmp
     """`--executor inline --workers 4` ran one cell at a time without a word."""
     code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
                            "--executor", "inline", "--workers", "4")
-    assert code == 1
+    assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "workers must be 1, got 4" in lines[0], err
     assert not (in_tmp / "runs").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "0"], "workers must be >= 1, got 0"),
+    (["--executor", "nope"], "unknown executor 'nope'"),
+    (["--ray-address", "auto"], "a Ray address needs the ray executor"),
+])
+def test_bad_executor_options_are_usage_errors_naming_the_option(capsys, in_tmp, args, message):
+    """They printed as an internal error: 'ValueError: ...' with the --debug hint, exit 1."""
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller", *args)
+    assert code == 2 and "Invalid value for --executor / --workers" in err and message in err, err
+    assert "ValueError" not in err and not (in_tmp / "runs").exists()
 
 
 @pytest.mark.parametrize(("env", "message"), [
