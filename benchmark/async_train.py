@@ -42,6 +42,7 @@ import torch
 from agents import Transition, agent_spec, make_agent
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
+from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
@@ -196,7 +197,7 @@ def train_async(
                          f"{eval_episodes!r}")
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
-    file = next((p for p in (out_dir, *out_dir.parents) if p.exists() and not p.is_dir()), None)
+    file = file_in_the_way(out_dir)
     if file is not None:  # under a file: the save after training failed, the run lost
         raise ValueError(f"out_dir {out_dir} is a file, not a directory" if file == out_dir else
                          f"out_dir {out_dir} lies under {file}, a file")

@@ -108,18 +108,23 @@ def check_output_file(path: Path, option: str) -> None:
                                  param_hint=option)
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The existing file that ``path`` is or lies under, if any; None when its nearest existing
+    ancestor (or itself) is a folder, so that a folder can be made there."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
+
+
 def check_output_dir(path: Path | None, option: str) -> None:
     """Refuse an output folder that is an existing file, or lies under one, before the work
     that fills it (`train --out FILE` and `dataset collect --out FILE` ended in "FileExistsError:
     [Errno 17] File exists" after building the task); creates nothing."""
-    if path is None:
-        return
-    for folder in (path, *path.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                where = "" if folder == path else f" (under {folder}, a file)"
-                raise typer.BadParameter(f"{path} is not a directory{where}", param_hint=option)
-            return
+    file = None if path is None else file_in_the_way(path)
+    if file is not None:
+        where = "" if file == path else f" (under {file}, a file)"
+        raise typer.BadParameter(f"{path} is not a directory{where}", param_hint=option)
 
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.cells import load_cell_function, run_cell
-from benchmark.cli_options import check_output_dir
+from benchmark.cli_options import check_output_dir, file_in_the_way
 from benchmark.executors import make_executor
 from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
 from benchmark.preset import (
@@ -49,7 +49,7 @@ def _check_store(path: Path | None) -> Path | None:
     if path.is_dir():
         raise typer.BadParameter(f"{path} is a folder; give the SQLite file, e.g. "
                                  f"{path / 'results.sqlite'}")
-    under = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    under = file_in_the_way(path.parent)
     if under is not None:
         raise typer.BadParameter(f"{path} lies under {under}, a file")
     if path.is_file() and path.stat().st_size > 0:
