@@ -39,29 +39,39 @@ WEIGHTS = "weights.safetensors"
 POLICY_CONTENTS = "policy"
 
 
+def read_json(path: Path, what: str) -> Any:
+    """The JSON in ``path``; ValueError naming the file (a damaged ``what``) if it does not
+    parse: a cut-off copy ended in a bare "JSONDecodeError: Expecting ..."."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"{path} is not valid JSON (a damaged {what}?): {err}") from None
+
+
+def read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors file ``path``; ValueError naming the file (a damaged
+    ``what``) if it is missing or not a safetensors file."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path} is not readable (a damaged {what}?): {err}") from None
+
+
 def read_meta(agent_dir: str | Path) -> dict[str, Any]:
     """The agent.json of the checkpoint in ``agent_dir``; ValueError naming the file if it is
-    not a JSON object (a cut-off copy ended in a bare "JSONDecodeError: Expecting ...")."""
+    not a JSON object."""
     path = Path(agent_dir) / AGENT_JSON
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise ValueError(f"{path} is not valid JSON (a damaged checkpoint?): {err}") from None
+    meta = read_json(path, "checkpoint")
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not an agent checkpoint (a JSON object)")
     return meta
 
 
 def read_weights(agent_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of the checkpoint in ``agent_dir``; ValueError naming the file if it is
-    missing or not a safetensors file."""
-    from safetensors import SafetensorError
-
-    path = Path(agent_dir) / WEIGHTS
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as err:
-        raise ValueError(f"{path} is not readable (a damaged checkpoint?): {err}") from None
+    """The tensors of the checkpoint in ``agent_dir`` (`read_tensors`)."""
+    return read_tensors(Path(agent_dir) / WEIGHTS, "checkpoint")
 
 
 def _bound_to_json(bound: np.ndarray) -> float | list[Any]:

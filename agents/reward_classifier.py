@@ -27,11 +27,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from agents.checkpoint import space_from_json, space_to_json
+from agents.checkpoint import read_json, read_tensors, space_from_json, space_to_json
 from agents.networks import ObsEncoder, ObsNormalizer, is_image_space, mlp, random_shift
 
 CLASSIFIER_JSON = "classifier.json"
@@ -218,10 +217,7 @@ def load_classifier(path: str | Path) -> SuccessClassifier:
     meta_file = path / CLASSIFIER_JSON
     if not meta_file.is_file():
         raise FileNotFoundError(f"no reward classifier in {path} (expected {CLASSIFIER_JSON})")
-    try:  # a cut-off copy: the file, not a bare "Expecting property name ..."
-        data = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise ValueError(f"{meta_file} is not valid JSON (a damaged classifier?): {err}") from None
+    data = read_json(meta_file, "classifier")
     found = data.get("format") if isinstance(data, dict) else None
     if found != CLASSIFIER_FORMAT:
         raise ValueError(f"{meta_file} has format {found!r}, expected {CLASSIFIER_FORMAT!r}")
@@ -231,12 +227,7 @@ def load_classifier(path: str | Path) -> SuccessClassifier:
                                     "hidden": tuple(raw["hidden"]),
                                     "goal_xy_box_m": tuple(box) if box is not None else None}))
     classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
-    try:
-        weights = load_file(str(path / CLASSIFIER_WEIGHTS))
-    except (SafetensorError, OSError) as err:
-        raise ValueError(f"{path / CLASSIFIER_WEIGHTS} is not readable (a damaged classifier?): "
-                         f"{err}") from None
-    classifier.load_state_dict(weights, strict=True)
+    classifier.load_state_dict(read_tensors(path / CLASSIFIER_WEIGHTS, "classifier"), strict=True)
     return classifier.eval()
 
 

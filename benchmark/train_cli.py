@@ -37,6 +37,7 @@ def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     """Agent checkpoint dir for a run dir, checkpoint dir or agent dir, plus the run's run.json."""
+    from agents.checkpoint import read_json
     from agents.registry import resolve_agent_dir
 
     try:
@@ -46,10 +47,9 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     for parent in (agent_dir, *agent_dir.parents):
         if (parent / "run.json").is_file():
             try:
-                return agent_dir, json.loads((parent / "run.json").read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise typer.BadParameter(f"{parent / 'run.json'} is not valid JSON (a damaged "
-                                         f"run?): {err}") from None
+                return agent_dir, read_json(parent / "run.json", "run")
+            except ValueError as err:
+                raise typer.BadParameter(str(err)) from None
     return agent_dir, None
 
 
