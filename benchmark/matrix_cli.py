@@ -6,6 +6,7 @@ Also runnable as ``python -m benchmark.matrix_cli``.
 from __future__ import annotations
 
 import math
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from benchmark.preset import (
     check_task_versions,
     load_preset,
 )
-from benchmark.store import DEFAULT_STALE_AFTER_S, Store
+from benchmark.store import DEFAULT_STALE_AFTER_S, Store, check_not_foreign
 
 matrix_app = typer.Typer(
     name="matrix",
@@ -56,6 +57,13 @@ def _check_store(path: Path | None) -> Path | None:
         with path.open("rb") as f:
             if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
                 raise typer.BadParameter(f"{path} is not a matrix store (a SQLite file)")
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            check_not_foreign(db, path)
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from None
+        finally:
+            db.close()
     return path
 
 

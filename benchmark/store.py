@@ -159,6 +159,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def check_not_foreign(db: sqlite3.Connection, path: Path) -> None:
+    """ValueError if the SQLite database ``db`` (the file ``path``) holds tables but no store's
+    ``meta``: another program's database, which opening it as a store would have added our
+    tables to, silently."""
+    tables = sorted(row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"))
+    if tables and "meta" not in tables:
+        raise ValueError(f"{path} is a SQLite database of something else (tables: "
+                         f"{', '.join(tables)}), not a matrix store; use a new store file")
+
+
 class Store:
     """SQLite results store of one matrix. The matrix's parent process is its only writer.
 
@@ -173,6 +184,11 @@ class Store:
         self.stale_after_s = stale_after_s
         self.hostname = socket.gethostname()
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:  # before anything is written (WAL mode persists in the file)
+            check_not_foreign(self._db, self.path)
+        except ValueError:
+            self._db.close()
+            raise
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -4,6 +4,7 @@ relative paths, through the same `app(...)` call as the installed `insertbench` 
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import gymnasium as gym
@@ -112,6 +113,23 @@ def test_a_store_that_is_another_file_or_under_one_is_named_so(capsys, in_tmp, c
     assert len(err.strip().splitlines()) == 1, err
     assert (in_tmp / "notes.txt").read_text() == "my notes\n"
     assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+def test_another_programs_sqlite_database_is_not_taken_for_a_store(capsys, in_tmp, command):
+    """It was: `status` and `report` added the store's tables to it, `run` a matrix, silently."""
+    db = sqlite3.connect(in_tmp / "inventory.db")
+    db.execute("CREATE TABLE parts (name TEXT)")
+    db.commit()
+    db.close()
+    before = (in_tmp / "inventory.db").read_bytes()
+    args = ("--agent", "p_controller") if command == "run" else ()
+    code, _, err = run_cli(capsys, "matrix", command, "quick", "--store", "inventory.db", *args)
+    assert code == 2, err
+    assert "inventory.db is a SQLite database of something else (tables: parts)" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert (in_tmp / "inventory.db").read_bytes() == before
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["inventory.db"]
 
 
 @pytest.mark.parametrize(("video", "message"), [

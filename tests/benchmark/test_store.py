@@ -106,3 +106,19 @@ def test_failed_cells_record_the_traceback_and_do_not_stop_the_matrix(tmp_path: 
                            artifacts_root=tmp_path / "a", show_progress=False)
         assert sorted(again.failed) == sorted(c.config_hash for c in failing)
         assert {r["config_hash"]: r["finished_at"] for r in store.cell_rows("done")} == done_before
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """Opening one as a store added the store's tables to it (and switched it to WAL)."""
+    path = tmp_path / "inventory.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE parts (name TEXT)")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"SQLite database of something else \(tables: parts\)"):
+        Store(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.db"]
+    Store(tmp_path / "empty.sqlite").close()  # a new store, and the same store reopened
+    Store(tmp_path / "empty.sqlite").close()
