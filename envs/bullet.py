@@ -328,6 +328,7 @@ class BulletInsertionEnv(gym.Env):
     # Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        requested = requested_offset_mm(options)  # before the generator is reseeded
         super().reset(seed=seed)
         if self._client is None:  # closed: reset builds the scene again, as MuJoCo's env allows
             self._connect()
@@ -340,7 +341,6 @@ class BulletInsertionEnv(gym.Env):
         # gets the square root, so a contact sees the connector's coefficient.
         friction = np.sqrt(self._nominal_friction * rng.uniform(*self.friction_scale))
         offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
-        requested = requested_offset_mm(options)
         if requested is not None:
             offset = np.array([*requested, 0.0]) * MM
         goal_noise = sample_goal_noise_m(rng, self.goal_noise_mm)

@@ -15,7 +15,7 @@ import gymnasium as gym
 from envs.catalog import CATALOG, connector_names
 from envs.insertion_env import InsertionEnv
 from envs.procedural import procedural_task
-from envs.task_options import check_int
+from envs.task_options import check_int, requested_offset_mm, reset_options
 from envs.tasks import TASKS, TaskSpec
 
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
@@ -134,8 +134,7 @@ class ConnectorFamilyEnv(gym.Env):
 
     def member(self, name: str) -> InsertionEnv:
         """The cached `InsertionEnv` of connector `name`, built on first use."""
-        if name not in self._tasks:
-            raise ValueError(f"{name!r} is not in this family: {self.connectors}")
+        self._check_member(name)
         if name not in self._envs:
             env = InsertionEnv(self._tasks[name](), render_mode=self.render_mode, **self.env_kwargs)
             if self._envs and (
@@ -146,10 +145,19 @@ class ConnectorFamilyEnv(gym.Env):
             self._envs[name] = env
         return self._envs[name]
 
+    def _check_member(self, name: Any) -> None:
+        if not isinstance(name, str) or name not in self._tasks:  # a list was "unhashable"
+            raise ValueError(f"{name!r} is not in this family: {self.connectors}")
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = dict(options or {})
+        options = reset_options(options)
         name = options.pop("connector", None)
+        # Checked before anything changes: a refused option left the family on the asked
+        # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0.
+        requested_offset_mm(options)
+        if name is not None:
+            self._check_member(name)
+        super().reset(seed=seed)
         if name is None:
             name = self.connectors[int(self.np_random.integers(len(self.connectors)))]
         sub_seed = int(self.np_random.integers(2**31 - 1))

@@ -298,6 +298,9 @@ class InsertionEnv(gym.Env):
     # Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
+        # (1.3 m from the socket), and step() went on from there.
+        requested = requested_offset_mm(options)
         self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random
@@ -317,7 +320,6 @@ class InsertionEnv(gym.Env):
         m.geom_friction[self._contact_geoms, 0] = self._nominal_friction * scale
 
         offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
-        requested = requested_offset_mm(options)
         if requested is not None:
             offset = np.array([*requested, 0.0]) * MM
         self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)

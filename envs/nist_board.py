@@ -28,7 +28,7 @@ import gymnasium as gym
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
 from envs.insertion_env import InsertionEnv
-from envs.task_options import check_int
+from envs.task_options import check_int, requested_offset_mm
 from envs.tasks import TaskSpec
 
 _BOARD = {
@@ -183,6 +183,7 @@ class NISTBoardEnv(gym.Env):
         return self._envs[part]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        requested_offset_mm(options)  # before anything changes: a refused option changes nothing
         super().reset(seed=seed)
         self.stage = 0
         obs, info = self._start_stage(options)

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -215,11 +215,23 @@ def sample_start_offset_m(
     return np.array([radius * np.cos(angle), radius * np.sin(angle)])
 
 
+def reset_options(options: Any) -> dict:
+    """A reset's `options` as a new dict ({} for None); TypeError for anything but a mapping
+    (a string was read as its letters: "unknown reset option(s) ['a', 'b', 'c']")."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict or None, got {options!r}")
+    return dict(options)
+
+
 def requested_offset_mm(options: dict | None) -> tuple[float, float] | None:
     """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given.
     ValueError for any other key: a misspelt one (`tcp_offset`) used to be ignored, and the
-    episode started from a random offset instead of the one asked for."""
-    unknown = sorted(map(str, set(options or {}) - set(RESET_OPTIONS)))
+    episode started from a random offset instead of the one asked for. Envs call it before a
+    reset changes anything, so a refused option leaves the episode as it was."""
+    options = reset_options(options)
+    unknown = sorted(map(str, set(options) - set(RESET_OPTIONS)))
     if unknown:
         raise ValueError(f"unknown reset option(s) {unknown}; a task's reset takes "
                          f"{list(RESET_OPTIONS)}")

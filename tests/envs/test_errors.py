@@ -108,6 +108,37 @@ def test_an_unknown_reset_option_is_refused():
     assert info["connector"] == "DT12"
 
 
+@pytest.mark.parametrize(
+    "env_id",
+    ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-USBA-v0"],
+)
+def test_a_refused_reset_changes_nothing(env_id):
+    """A reset refused for its options used to run halfway first: the arm was left at MuJoCo's
+    qpos0, 1.3 m from the socket, and step() went on from there without a word."""
+    push = np.array([0.0, 0.0, 0.5], np.float32)
+    env, reference = gym.make(env_id), gym.make(env_id)
+    for e in (env, reference):
+        e.reset(seed=0)
+        e.step(push)
+    bad = [
+        (ValueError, {"tcp_offset": (0.0, 0.0)}),
+        (ValueError, {"tcp_offset_mm": (100.0, 0.0)}),
+        (TypeError, "tcp_offset_mm"),
+    ]
+    if "Family" in env_id:
+        bad.append((ValueError, {"connector": ["RJ45"]}))
+    for error, options in bad:
+        with pytest.raises(error, match="options must be a dict|reset option|tcp_offset_mm|"
+                                        "not in this family"):
+            env.reset(seed=1, options=options)
+    for _ in range(2):
+        obs, *_, info = env.step(push)
+        ref_obs, *_, ref_info = reference.step(push)
+        assert info["distance_to_goal_mm"] == ref_info["distance_to_goal_mm"]
+        for key, value in obs.items():
+            np.testing.assert_array_equal(value, ref_obs[key])
+
+
 def test_step_before_reset():
     env = gym.make("InsertBench/USB-v0").unwrapped
     with pytest.raises(RuntimeError, match="reset"):
