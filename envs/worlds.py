@@ -135,6 +135,17 @@ def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) ->
         )
 
 
+def check_worlds_reset(was_reset: np.ndarray) -> None:
+    """Gymnasium's ResetNeeded, before any world steps, while a world (`was_reset`: a bool per
+    world) has never been reset: its env would refuse the step after the others had stepped,
+    and in processes that error closed the vector."""
+    if not was_reset.all():
+        raise gym.error.ResetNeeded(
+            f"call reset() before step(): world {int(np.flatnonzero(~was_reset)[0])} has "
+            "never been reset; no world stepped"
+        )
+
+
 def check_same_process(owner_pid: int) -> None:
     """RuntimeError in a process other than the one that made the vector env (a fork): its
     worlds (threads, worker pipes, shared memory) belong to that process."""

@@ -181,6 +181,23 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
 
 
 @BACKENDS
+def test_a_step_before_reset_is_refused_before_any_world_steps(processes, backend):
+    """In processes each world refused it and the vector closed itself; on threads, after a
+    first reset of some worlds only, the reset ones stepped while the others refused."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes)
+    with pytest.raises(gym.error.ResetNeeded, match="world 0 has never been reset"):
+        vec.step(np.zeros((2, 3)))
+    vec.reset(seed=0, options={"reset_mask": np.array([False, True])})
+    with pytest.raises(gym.error.ResetNeeded, match="no world stepped"):
+        vec.step(np.zeros((2, 3)))
+    assert not vec.unwrapped.closed
+    vec.reset(seed=0, options={"reset_mask": np.array([True, False])})
+    assert vec.unwrapped.call("_elapsed_s") == (0.0, 0.0)  # [s]: world 1 has not stepped
+    vec.step(np.zeros((2, 3)))
+    vec.close()
+
+
+@BACKENDS
 def test_stepping_an_ended_world_without_autoreset_is_refused(processes, backend):
     """Autoreset disabled: a step while a world's episode has ended steps no world (in
     processes the other worlds used to step, then the vector closed)."""
