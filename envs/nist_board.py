@@ -154,6 +154,12 @@ class NISTBoardEnv(gym.Env):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
+        if isinstance(sequence, str):  # was read as its letters: unknown ['U', 'S', 'B', 'A']
+            raise ValueError(f"sequence must be a list of part names, got {sequence!r}")
+        if part != "sequence" and tuple(sequence) != DEFAULT_SEQUENCE:
+            # It was ignored: the episode inserted `part` alone.
+            raise ValueError(f"sequence applies only with part='sequence', got part={part!r} "
+                             f"and sequence={sequence!r}")
         parts = tuple(sequence) if part == "sequence" else (part,)
         # Only names: a list (`--env part=["USBA","DSub"]`) was "unhashable type: 'list'".
         unknown = [p for p in parts if not isinstance(p, str) or p not in NIST_PARTS]

@@ -183,4 +183,11 @@ def test_nist_single_part_and_errors():
     for steps in (2.5, True, 0):
         with pytest.raises(ValueError, match="steps_per_part must be an integer >= 1"):
             NISTBoardEnv(part="USBA", steps_per_part=steps)
+    # A sequence beside one part was ignored: the episode inserted the part alone.
+    with pytest.raises(ValueError, match="sequence applies only with part='sequence'"):
+        gym.make("InsertBench/NISTBoard-USBA-v0", sequence=["DSub", "RJ45"])
+    assert NISTBoardEnv(part="USBA", sequence=list(envs.NIST_PARTS)).parts == ("USBA",)
+    # A string was read as its letters: "unknown: ['U', 'S', 'B', 'A']".
+    with pytest.raises(ValueError, match="sequence must be a list of part names, got 'USBA'"):
+        NISTBoardEnv(sequence="USBA")
     assert envs.NIST_PARTS["Waterproof"][0].name == "Model-E"
