@@ -201,11 +201,12 @@ class InsertionEnv(gym.Env):
         dynamics = task.dynamics
         timestep = dynamics.timestep if timestep is None else timestep
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
-        if isinstance(cameras, str) or not isinstance(cameras, list | tuple):
-            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
+        # A repeated camera was rendered twice per step for one image under its name.
+        if (isinstance(cameras, str) or not isinstance(cameras, list | tuple) or not cameras
+                or any(c not in CAMERAS for c in cameras) or len(set(cameras)) < len(cameras)):
+            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, each named "
+                             f"once, got {cameras!r}")
         cameras = tuple(cameras)
-        if not cameras or any(c not in CAMERAS for c in cameras):
-            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
         lo, hi = options.init_offset_mm
         height, width, _ = options.image_shape
 

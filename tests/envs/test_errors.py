@@ -21,6 +21,8 @@ import envs  # noqa: F401  (registers the task IDs)
         (dict(friction_scale=(0.0, 1.0)), r"friction_scale\[0\] must be in \[0.05, 5\]"),
         (dict(cameras=("top",)), "cameras must be a non-empty subset"),
         (dict(cameras="wrist"), "cameras must be a non-empty subset"),
+        # Rendered twice per step for one image.
+        (dict(cameras=["wrist", "wrist"]), r"each named once, got \['wrist', 'wrist'\]"),
         (dict(image_size=4), r"image_size must be .* in \[8, 4096\] pixels"),
         (dict(image_size=2000), "exceeds the offscreen buffer"),
         (dict(control_hz=1000.0), r"control_hz must be in \[1, 100\]"),
