@@ -121,9 +121,9 @@ class InsertionEnv(gym.Env):
     | grasp_noise_mm | 0.0 | mm, >= 0 |
     | grasp_noise_deg | 0.0 | degrees, >= 0 |
     | friction_scale | (1.0, 1.0) | factor range, > 0 |
-    | image_size | 64 | pixels (square) or (height, width) |
+    | image_size | 64 | pixels (square) or (height, width), at least 8, at most 480 x 640 |
     | grayscale | False | 32x32 grayscale = paper 000's visual setting |
-    | cameras | ("wrist", "side") | subset of those |
+    | cameras | ("wrist", "side") | subset of those, each once |
     | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
@@ -286,6 +286,11 @@ class InsertionEnv(gym.Env):
         self.cameras = cameras
         self.image_shape = (height, width, 1 if grayscale else 3)
         needs_pixels = "pixels" in obs_mode or reward == "goal_image"
+        buffer = (m.vis.global_.offheight, m.vis.global_.offwidth)
+        if needs_pixels and (height > buffer[0] or width > buffer[1]):
+            # CameraRig's own error did not name the kwarg.
+            raise ValueError(f"image_size must fit the simulated cameras' offscreen buffer, "
+                             f"{buffer[0]}x{buffer[1]} (height x width), got {image_size!r}")
         self.rig = CameraRig(m, height, width, grayscale, cameras) if needs_pixels else None
         self._needs_cameras = needs_pixels  # close() releases the rig: a closed env cannot see
         self.action_space, self.observation_space = build_spaces(

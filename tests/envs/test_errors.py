@@ -24,7 +24,9 @@ import envs  # noqa: F401  (registers the task IDs)
         # Rendered twice per step for one image.
         (dict(cameras=["wrist", "wrist"]), r"each named once, got \['wrist', 'wrist'\]"),
         (dict(image_size=4), r"image_size must be .* in \[8, 4096\] pixels"),
-        (dict(image_size=2000), "exceeds the offscreen buffer"),
+        (dict(image_size=2000), r"image_size must fit .* buffer, 480x640 \(height x width\), "
+                                r"got 2000"),
+        (dict(image_size=(481, 64)), r"image_size must fit .* got \(481, 64\)"),
         (dict(control_hz=1000.0), r"control_hz must be in \[1, 100\]"),
         (dict(render_mode="human"), "render_mode must be one of"),
         # The bad inputs of issue 9, each once physically impossible and silently accepted.
@@ -38,7 +40,7 @@ import envs  # noqa: F401  (registers the task IDs)
     ],
 )
 def test_bad_kwargs(kwargs, message):
-    if kwargs.get("image_size") == 2000:
+    if kwargs.get("image_size") in (2000, (481, 64)):
         kwargs = dict(kwargs, obs_mode="pixels")
     with pytest.raises(ValueError, match=message):
         gym.make("InsertBench/USB-v0", **kwargs)
