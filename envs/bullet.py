@@ -56,6 +56,7 @@ from envs.task_options import (
     check_pair,
     check_range,
     check_workspace,
+    control_steps,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -209,7 +210,7 @@ class BulletInsertionEnv(gym.Env):
         self.action_scale_m = options.action_scale_m
         self.action_scale_rad = options.action_scale_rad
         self.timestep = timestep
-        self.frame_skip = max(1, int(round(1 / (options.control_hz * timestep))))
+        self.frame_skip = control_steps(options.control_hz, timestep)
         self.dt = self.frame_skip * timestep
         if max_episode_steps is not None and (
             isinstance(max_episode_steps, bool)

@@ -35,6 +35,7 @@ from envs.task_options import (
     check_pair,
     check_range,
     check_workspace,
+    control_steps,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -127,7 +128,7 @@ class InsertionEnv(gym.Env):
     | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
-    | control_hz | 10.0 | Hz |
+    | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) |
     | timestep | task's (0.002) | s (physics) |
     | noiseless | False | True: no sensor, camera or reset-pose noise (v1 on) |
     | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
@@ -201,6 +202,7 @@ class InsertionEnv(gym.Env):
         dynamics = task.dynamics
         timestep = dynamics.timestep if timestep is None else timestep
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
+        frame_skip = control_steps(options.control_hz, timestep)
         # A repeated camera was rendered twice per step for one image under its name.
         if (isinstance(cameras, str) or not isinstance(cameras, list | tuple) or not cameras
                 or any(c not in CAMERAS for c in cameras) or len(set(cameras)) < len(cameras)):
@@ -246,7 +248,7 @@ class InsertionEnv(gym.Env):
 
         self.model = build_model(task.connector, self.scene_config, task.board_sockets)
         self.data = mujoco.MjData(self.model)
-        self.frame_skip = int(round(1 / (control_hz * timestep)))
+        self.frame_skip = frame_skip
         self._period = ControlPeriod(self.model, self.data, self.frame_skip)
         self.dt = self.frame_skip * timestep
         #: Physics steps between two samples of the plug's contact force (100 Hz) for the

@@ -28,6 +28,11 @@ import envs  # noqa: F401  (registers the task IDs)
                                 r"got 2000"),
         (dict(image_size=(481, 64)), r"image_size must fit .* got \(481, 64\)"),
         (dict(control_hz=1000.0), r"control_hz must be in \[1, 100\]"),
+        # Ran at 100 Hz and 125 Hz without a word.
+        (dict(control_hz=80.0, timestep=0.005),
+         r"control_hz must be a whole number of physics steps per policy step, within 5%: 80 Hz "
+         r"at timestep 0.005 s is 2.50 steps and would run at 100 Hz; 66.67 or 100 Hz fit"),
+        (dict(control_hz=100.0, timestep=0.004), r"control_hz .* would run at 125 Hz"),
         (dict(render_mode="human"), "render_mode must be one of"),
         # The bad inputs of issue 9, each once physically impossible and silently accepted.
         (dict(start_height_mm=5.0), r"start_height_mm must be in \[13, 150\] \(the plug must"),
@@ -44,6 +49,12 @@ def test_bad_kwargs(kwargs, message):
         kwargs = dict(kwargs, obs_mode="pixels")
     with pytest.raises(ValueError, match=message):
         gym.make("InsertBench/USB-v0", **kwargs)
+
+
+def test_a_control_rate_near_whole_physics_steps_is_kept():
+    """Within 5% of the asked period the nearest whole number of physics steps is used."""
+    assert gym.make("InsertBench/USB-v1", control_hz=30.0).unwrapped.frame_skip == 17
+    assert gym.make("InsertBench/USB-v1", timestep=0.0035).unwrapped.frame_skip == 29
 
 
 def test_unknown_kwarg_and_task():
