@@ -89,7 +89,8 @@ def sim2sim_command(
             # The interval counts distinct episodes: a noiseless task replays one per seed.
             format_distinct_rate(s["successes"], s["episodes"], s["distinct_successes"],
                                  s["effective_trials"]),
-            f"{s['cycle_time_s_mean']:.2f} s",
+            # A mean over successes: none is no time, not "nan s" (as `insertbench eval`).
+            f"{s['cycle_time_s_mean']:.2f} s" if s["successes"] else "-",
             f"{s['peak_force_n_mean']:.1f} N",
         )
     console = Console()

@@ -461,6 +461,14 @@ def test_sim2sim_refuses_a_kwarg_pybullet_lacks_before_evaluating(capsys, in_tmp
         in lines[0], err
 
 
+def test_sim2sim_without_a_success_has_no_cycle_time(capsys, in_tmp):
+    """The cycle time is a mean over successes: with none the table read "nan s"."""
+    code, out, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v0", "--episodes",
+                             "1", "--env", "max_episode_steps=2")
+    assert code == 0, err
+    assert out.count("0/1 (0% [0, 79])") == 2 and "nan" not in out, out
+
+
 def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
     """Issue 17: rerun a preset on -v2 against -v1 in one matrix, stored and reported apart
     from the preset's own runs."""
