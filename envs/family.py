@@ -13,7 +13,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs.catalog import CATALOG, connector_names
-from envs.insertion_env import InsertionEnv
+from envs.insertion_env import InsertionEnv, check_env_kwargs
 from envs.procedural import procedural_task
 from envs.task_options import check_int, requested_offset_mm, reset_options
 from envs.tasks import TASKS, TaskSpec
@@ -95,6 +95,8 @@ class ConnectorFamilyEnv(gym.Env):
                 f"connectors, got procedural_count={procedural_count!r}, "
                 f"procedural_seed={procedural_seed!r} with split={split!r}"
             )
+        check_env_kwargs(f"InsertBench/ConnectorFamily-v{version}", env_kwargs,
+                         ConnectorFamilyEnv.__init__)
         self._tasks: dict[str, Callable[[], TaskSpec]] = {}
         if connectors is not None:
             unknown = [c for c in connectors if c not in CATALOG]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gymnasium as gym
@@ -54,6 +56,26 @@ _INSTABILITY_WARNINGS = (
 )
 #: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
 P_CONTROLLER_KP = np.array([1.0, 1.0, 0.3])
+
+
+def check_env_kwargs(owner: str, kwargs: Iterable[str], own: Callable | None = None) -> None:
+    """TypeError for the first of `kwargs` that neither `InsertionEnv` nor `own` (the `__init__`
+    of an env over InsertionEnvs, `owner` its ID) takes by name, with the closest known name:
+    such an env passed a misspelt kwarg on as "InsertionEnv.__init__() got an unexpected
+    keyword argument", with no hint and naming an env the user never made."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    known = {
+        name
+        for init in (InsertionEnv.__init__, own) if init is not None
+        for name, p in inspect.signature(init).parameters.items() if p.kind in named
+    } - {"self", "task"}
+    for name in kwargs:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{owner} got an unknown kwarg {name!r}{hint} (known: {', '.join(sorted(known))})"
+            )
 
 
 class InsertionEnv(gym.Env):

@@ -27,7 +27,7 @@ import gymnasium as gym
 
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
-from envs.insertion_env import InsertionEnv
+from envs.insertion_env import InsertionEnv, check_env_kwargs
 from envs.task_options import check_int, requested_offset_mm
 from envs.tasks import TaskSpec
 
@@ -168,6 +168,9 @@ class NISTBoardEnv(gym.Env):
                 f"part must be 'sequence' or one of {list(NIST_PARTS)}, and a sequence a "
                 f"non-empty list of those; unknown: {unknown}"
             )
+        check_env_kwargs(nist_task(part).env_id if part != "sequence" else
+                         "InsertBench/NISTBoard-v0", env_kwargs,
+                         NISTBoardEnv.__init__)
         # 2.5 used to truncate each part after 3 steps
         steps_per_part = check_int("steps_per_part", steps_per_part, 1)
         self.parts = parts

@@ -3,6 +3,8 @@ determinism, sampling by split and hold-out, and `info["task_id"]`."""
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -118,6 +120,23 @@ def test_hold_one_out_never_draws_the_held_out_connector():
 def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ConnectorFamilyEnv(**kwargs)
+
+
+@pytest.mark.parametrize(("env_id", "kwargs", "message"), [
+    ("InsertBench/ConnectorFamily-v1", {"splt": "test"},
+     "InsertBench/ConnectorFamily-v1 got an unknown kwarg 'splt'; did you mean 'split'?"),
+    ("InsertBench/NISTBoard-v0", {"steps_per_prt": 3},
+     "InsertBench/NISTBoard-v0 got an unknown kwarg 'steps_per_prt'; did you mean "
+     "'steps_per_part'?"),
+    ("InsertBench/NISTBoard-USBA-v0", {"goal_noise": 1.0},
+     "InsertBench/NISTBoard-USBA-v0 got an unknown kwarg 'goal_noise'; did you mean "
+     "'goal_noise_mm'?"),
+])
+def test_a_misspelt_kwarg_is_named_with_a_suggestion(env_id, kwargs, message):
+    """Families and the board passed it on: "InsertionEnv.__init__() got an unexpected keyword
+    argument 'splt'", naming no kwarg of theirs and no close match."""
+    with pytest.raises(TypeError, match=re.escape(message)):
+        gym.make(env_id, **kwargs)
 
 
 def test_numpy_integers_count_as_integers():
