@@ -98,8 +98,12 @@ class ConnectorFamilyEnv(gym.Env):
         check_env_kwargs(f"InsertBench/ConnectorFamily-v{version}", env_kwargs,
                          ConnectorFamilyEnv.__init__)
         self._tasks: dict[str, Callable[[], TaskSpec]] = {}
+        if hold_out is not None and not isinstance(hold_out, str):  # a list: "unhashable type"
+            raise ValueError(f"hold_out must be one connector's name or None, got {hold_out!r}")
         if connectors is not None:
-            unknown = [c for c in connectors if c not in CATALOG]
+            if isinstance(connectors, str):  # was read as its letters: unknown ['R', 'J', ...]
+                raise ValueError(f"connectors must be a list of catalog names, got {connectors!r}")
+            unknown = [c for c in connectors if not isinstance(c, str) or c not in CATALOG]
             if unknown or not connectors:
                 raise ValueError(
                     f"connectors must be non-empty catalog names; unknown: {unknown}; "

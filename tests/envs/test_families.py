@@ -116,6 +116,10 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     ({"split": "test", "procedural_seed": 3}, "apply only with split='procedural'"),
     ({"split": "procedural", "connectors": ["DT12"], "procedural_count": 5},
      "apply only with split='procedural' and no connectors"),
+    # "unhashable type: 'list'" without the kwarg; a string was read as its letters.
+    ({"hold_out": ["RJ45"]}, r"hold_out must be one connector's name or None, got \['RJ45'\]"),
+    ({"connectors": [["RJ45"]]}, r"connectors must be non-empty catalog names; unknown: \[\['RJ45"),
+    ({"connectors": "RJ45"}, "connectors must be a list of catalog names, got 'RJ45'"),
 ])
 def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
