@@ -329,7 +329,8 @@ class BulletInsertionEnv(gym.Env):
     # Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        requested = requested_offset_mm(options)  # before the generator is reseeded
+        # Before the generator is reseeded.
+        requested = requested_offset_mm(options, self.workspace_mm)
         super().reset(seed=seed)
         if self._client is None:  # closed: reset builds the scene again, as MuJoCo's env allows
             self._connect()

@@ -160,7 +160,7 @@ class ConnectorFamilyEnv(gym.Env):
         name = options.pop("connector", None)
         # Checked before anything changes: a refused option left the family on the asked
         # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0.
-        requested_offset_mm(options)
+        requested_offset_mm(options, self.active.workspace_mm)
         if name is not None:
             self._check_member(name)
         super().reset(seed=seed)

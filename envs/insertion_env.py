@@ -330,7 +330,7 @@ class InsertionEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
         # (1.3 m from the socket), and step() went on from there.
-        requested = requested_offset_mm(options)
+        requested = requested_offset_mm(options, self.workspace_mm)
         self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random

@@ -192,7 +192,8 @@ class NISTBoardEnv(gym.Env):
         return self._envs[part]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        requested_offset_mm(options)  # before anything changes: a refused option changes nothing
+        # Before anything changes: a refused option changes nothing.
+        requested_offset_mm(options, self.active.workspace_mm)
         super().reset(seed=seed)
         self.stage = 0
         obs, info = self._start_stage(options)

@@ -245,8 +245,11 @@ def reset_options(options: Any) -> dict:
     return dict(options)
 
 
-def requested_offset_mm(options: dict | None) -> tuple[float, float] | None:
-    """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given.
+def requested_offset_mm(
+    options: dict | None, workspace_mm: float | None = None
+) -> tuple[float, float] | None:
+    """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given; inside
+    SERL's workspace box when the env has one (`workspace_mm`, half-width [mm]).
     ValueError for any other key: a misspelt one (`tcp_offset`) used to be ignored, and the
     episode started from a random offset instead of the one asked for. Envs call it before a
     reset changes anything, so a refused option leaves the episode as it was."""
@@ -270,6 +273,13 @@ def requested_offset_mm(options: dict | None) -> tuple[float, float] | None:
     if math.hypot(dx, dy) > limit:
         raise ValueError(
             f"options['tcp_offset_mm'] must be at most {limit:g} mm long, got {value!r}"
+        )
+    if workspace_mm is not None and max(abs(dx), abs(dy)) > workspace_mm:
+        # Outside, the clipped reference yanked the arm ~12 mm into the box at the first step,
+        # with a zero action.
+        raise ValueError(
+            f"options['tcp_offset_mm'] must lie in the workspace box (|dx|, |dy| <= "
+            f"workspace_mm = {workspace_mm:g} mm), got {value!r}"
         )
     return dx, dy
 

@@ -92,6 +92,9 @@ def test_workspace_box_holds_in_pybullet_as_in_mujoco():
     assert worst_lateral_mm(boxed) < 8.5
     assert worst_lateral_mm(mujoco_boxed) < 8.5
     assert worst_lateral_mm(free) > 20.0
+    # A start outside the box was accepted, and the arm pulled into it at the first step.
+    with pytest.raises(ValueError, match="must lie in the workspace box"):
+        boxed.reset(seed=0, options={"tcp_offset_mm": (20.0, 0.0)})
     boxed.close()
     free.close()
     with pytest.raises(ValueError, match="workspace_mm must be in"):
