@@ -55,6 +55,7 @@ from envs.task_options import (
     check_options,
     check_pair,
     check_range,
+    check_seed,
     check_workspace,
     control_steps,
     is_mated,
@@ -331,7 +332,7 @@ class BulletInsertionEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before the generator is reseeded.
         requested = requested_offset_mm(options, self.workspace_mm)
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         if self._client is None:  # closed: reset builds the scene again, as MuJoCo's env allows
             self._connect()
         rng = self.np_random

@@ -15,7 +15,7 @@ import gymnasium as gym
 from envs.catalog import CATALOG, connector_names
 from envs.insertion_env import InsertionEnv, check_env_kwargs
 from envs.procedural import procedural_task
-from envs.task_options import check_int, requested_offset_mm, reset_options
+from envs.task_options import check_int, check_seed, requested_offset_mm, reset_options
 from envs.tasks import TASKS, TaskSpec
 
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
@@ -163,7 +163,7 @@ class ConnectorFamilyEnv(gym.Env):
         requested_offset_mm(options, self.active.workspace_mm)
         if name is not None:
             self._check_member(name)
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         if name is None:
             name = self.connectors[int(self.np_random.integers(len(self.connectors)))]
         sub_seed = int(self.np_random.integers(2**31 - 1))

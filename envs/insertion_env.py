@@ -36,6 +36,7 @@ from envs.task_options import (
     check_options,
     check_pair,
     check_range,
+    check_seed,
     check_workspace,
     control_steps,
     is_mated,
@@ -330,6 +331,7 @@ class InsertionEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
         # (1.3 m from the socket), and step() went on from there.
+        seed = check_seed(seed)
         requested = requested_offset_mm(options, self.workspace_mm)
         self._check_cameras()
         super().reset(seed=seed)

@@ -28,7 +28,7 @@ import gymnasium as gym
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
 from envs.insertion_env import InsertionEnv, check_env_kwargs
-from envs.task_options import check_int, requested_offset_mm
+from envs.task_options import check_int, check_seed, requested_offset_mm
 from envs.tasks import TaskSpec
 
 _BOARD = {
@@ -194,7 +194,7 @@ class NISTBoardEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option changes nothing.
         requested_offset_mm(options, self.active.workspace_mm)
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         self.stage = 0
         obs, info = self._start_stage(options)
         return obs, info

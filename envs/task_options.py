@@ -235,6 +235,17 @@ def sample_start_offset_m(
     return np.array([radius * np.cos(angle), radius * np.sin(angle)])
 
 
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """A reset's `seed` as a Python int, or None; ValueError naming `name` otherwise. Numpy
+    integers count (Gymnasium refused np.int64 with its own error, which the vector envs and
+    the dm_env wrapper accepted); True does not (it seeded as 1)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"{name} must be None or an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
 def reset_options(options: Any) -> dict:
     """A reset's `options` as a new dict ({} for None); TypeError for anything but a mapping
     (a string was read as its letters: "unknown reset option(s) ['a', 'b', 'c']")."""

@@ -14,6 +14,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from envs.task_options import check_seed
+
 #: A world's step: observation, reward, terminated, truncated, info, and with the "SameStep"
 #: mode at an episode's end {"final_obs", "final_info"} (else None).
 WorldStep = tuple[Any, float, bool, bool, dict, dict | None]
@@ -94,11 +96,7 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
     if len(seed) != num_envs:
         raise ValueError(f"got {len(seed)} seeds for num_envs={num_envs}")
     # Checked here, before any world resets (in processes a world's error closes the vector).
-    for i, s in enumerate(seed):
-        if s is not None and (isinstance(s, bool) or not isinstance(s, int | np.integer)
-                              or s < 0):
-            raise ValueError(f"seed {i} must be None or an integer >= 0, got {s!r}")
-    seed = [None if s is None else int(s) for s in seed]
+    seed = [check_seed(s, f"seed {i}") for i, s in enumerate(seed)]
     options = dict(options) if options else None
     mask = np.ones(num_envs, bool)
     if options is not None and "reset_mask" in options:

@@ -154,6 +154,22 @@ def test_a_refused_reset_changes_nothing(env_id):
             np.testing.assert_array_equal(value, ref_obs[key])
 
 
+@pytest.mark.parametrize(
+    "env_id",
+    ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-USBA-v0"],
+)
+def test_seeds_are_checked_as_the_vector_envs_check_them(env_id):
+    """A numpy integer seeded the vector envs and the dm_env wrapper, but a single env refused
+    it with Gymnasium's own error class; True seeded it as 1."""
+    env = gym.make(env_id, init_offset_mm=(0.0, 5.0), obs_frame="task")
+    first = env.reset(seed=np.int64(3))[0]
+    np.testing.assert_array_equal(env.reset(seed=3)[0]["tcp_pose"], first["tcp_pose"])
+    for bad in (-1, 1.5, "3", True, [3]):
+        with pytest.raises(ValueError, match=re.escape(f"seed must be None or an integer >= 0, "
+                                                       f"got {bad!r}")):
+            env.reset(seed=bad)
+
+
 def test_step_before_reset():
     env = gym.make("InsertBench/USB-v0").unwrapped
     with pytest.raises(RuntimeError, match="reset"):
