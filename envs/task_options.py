@@ -303,7 +303,10 @@ def sample_goal_noise_m(rng: np.random.Generator, goal_noise_mm: float) -> np.nd
 def check_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     """The action as float32 if it has `shape`, is finite and lies in [-1, 1]; ValueError
     saying which of these it is not otherwise."""
-    a = np.asarray(action, dtype=np.float32)
+    try:
+        a = np.asarray(action, dtype=np.float32)
+    except (TypeError, ValueError):  # "could not convert string to float: 'abc'" named no action
+        raise ValueError(f"action must be {shape[0]} numbers, got {action!r}") from None
     if a.shape == shape and np.all(np.abs(a) <= 1.0 + 1e-6):
         return a  # the common case in one pass; NaN fails the comparison
     if a.shape != shape:

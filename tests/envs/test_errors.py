@@ -99,6 +99,8 @@ def test_the_ids_own_identity_kwargs_are_accepted():
         ([0.0, np.inf, 0.0], "NaN or inf"),
         ([0.0, 0.0, 1.5], "outside the action space"),
         ([0.0, 0.0], "must have shape"),
+        ("abc", "action must be 3 numbers, got 'abc'"),  # "could not convert string to float"
+        ([0.0, "x", 0.0], r"action must be 3 numbers, got \[0.0, 'x', 0.0\]"),
     ],
 )
 def test_bad_actions_are_refused_and_not_stepped(action, message):
@@ -106,7 +108,7 @@ def test_bad_actions_are_refused_and_not_stepped(action, message):
     env.reset(seed=0)
     time_before = env.unwrapped.data.time
     with pytest.raises(ValueError, match=message):
-        env.unwrapped.step(np.array(action, np.float32))
+        env.unwrapped.step(action)
     assert env.unwrapped.data.time == time_before
 
 
