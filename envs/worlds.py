@@ -122,7 +122,10 @@ def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) ->
             f"actions must have shape {space.shape} (num_envs, action dim), "
             f"got {np.shape(actions)}"
         )
-    a = np.asarray(actions, dtype=np.float64)
+    try:
+        a = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError):  # "could not convert string to float" named no action
+        raise ValueError(f"actions must be numbers, got {actions!r}; no world stepped") from None
     ok = np.all((a >= space.low - 1e-6) & (a <= space.high + 1e-6), axis=1)  # NaN: False
     bad = np.flatnonzero(~ok & stepping)
     if bad.size:

@@ -162,6 +162,8 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
         actions[1, 2] = bad
         with pytest.raises(ValueError, match=r"actions\[1\] = .* refused, no world stepped"):
             vec.step(actions)
+    with pytest.raises(ValueError, match=r"actions must be numbers, got \[\[0, 0, 0\], \[0, 'a'"):
+        vec.step([[0, 0, 0], [0, "a", 0]])  # "could not convert string to float: 'a'"
     assert not vec.unwrapped.closed and vec.unwrapped.call("_elapsed_s") == before
     vec.step(np.full((2, 3), 1.0))
     _, _, _, truncated, _ = vec.step(np.zeros((2, 3)))
