@@ -61,11 +61,16 @@ def read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
 
 def read_meta(agent_dir: str | Path) -> dict[str, Any]:
     """The agent.json of the checkpoint in ``agent_dir``; ValueError naming the file if it is
-    not a JSON object."""
+    not a JSON object of this checkpoint format (another object ended in a bare KeyError in
+    `insertbench eval` and `sim2sim`, which read it before `load_agent` checked it)."""
     path = Path(agent_dir) / AGENT_JSON
     meta = read_json(path, "checkpoint")
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not an agent checkpoint (a JSON object)")
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
+        )
     return meta
 
 

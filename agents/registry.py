@@ -18,7 +18,6 @@ import gymnasium as gym
 from agents.base import Agent
 from agents.checkpoint import (
     AGENT_JSON,
-    CHECKPOINT_FORMAT,
     POLICY_CONTENTS,
     WEIGHTS,
     read_meta,
@@ -152,10 +151,6 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, **kwargs: A
     path = resolve_agent_dir(path)
     meta_file = path / AGENT_JSON
     meta = read_meta(path)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{meta_file} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
-        )
     if meta.get("contents") == POLICY_CONTENTS and not allow_policy_only:
         raise ValueError(f"{meta_file} holds only the policy (no critics, optimizer state or "
                          "replay): it can be evaluated, not trained further")
@@ -183,10 +178,7 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
     from safetensors.torch import load_file, save_file
 
     source = resolve_agent_dir(source)
-    meta = json.loads((source / AGENT_JSON).read_text())
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{source / AGENT_JSON} has format {meta.get('format')!r}, expected "
-                         f"{CHECKPOINT_FORMAT!r}")
+    meta = read_meta(source)
     keep = agent_spec(meta["agent"]).cls.policy_modules
     tensors = load_file(str(source / WEIGHTS))
     kept = {k: v for k, v in tensors.items()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,11 +113,12 @@ def engine_agent(env: gym.Env, checkpoint: Path | None) -> Agent:
     """The agent to compare: a checkpoint (any registered agent; residual ones get this engine's
     P-controller as their base policy) or, without one, paper 000's P-controller itself."""
     from agents import agent_spec, load_agent, make_agent
+    from agents.checkpoint import read_meta
 
     base = {"base_policy": envs.p_controller(env)}
     if checkpoint is None:
         return make_agent("p_controller", env.observation_space, env.action_space, **base)
-    name = json.loads((checkpoint / "agent.json").read_text())["agent"]
+    name = read_meta(checkpoint)["agent"]
     kwargs = base if agent_spec(name).needs_base_policy else {}
     return load_agent(checkpoint, allow_policy_only=True, **kwargs)
 

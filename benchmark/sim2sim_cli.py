@@ -7,7 +7,6 @@ the other commands do not load a second physics engine.
 from __future__ import annotations
 
 import inspect
-import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -38,6 +37,7 @@ def sim2sim_command(
     from rich.console import Console
     from rich.table import Table
 
+    from agents.checkpoint import read_meta
     from benchmark.metrics import format_distinct_rate
     from benchmark.sim2sim import compare
     from benchmark.train import make_env
@@ -71,8 +71,7 @@ def sim2sim_command(
         if agent_dir is not None:  # as `insertbench eval`: not a broadcast error at step 0
             probe = make_env(task, env_kwargs)
             try:
-                check_policy_fits(json.loads((agent_dir / "agent.json").read_text()), probe,
-                                  env_kwargs)
+                check_policy_fits(read_meta(agent_dir), probe, env_kwargs)
             finally:
                 probe.close()
         results = compare(task, agent_dir, episodes, env_kwargs)
@@ -89,7 +88,8 @@ def sim2sim_command(
             # The interval counts distinct episodes: a noiseless task replays one per seed.
             format_distinct_rate(s["successes"], s["episodes"], s["distinct_successes"],
                                  s["effective_trials"]),
-            f"{s['cycle_time_s_mean']:.2f} s",
+            # A mean over successes: none is no time, not "nan s" (as `insertbench eval`).
+            f"{s['cycle_time_s_mean']:.2f} s" if s["successes"] else "-",
             f"{s['peak_force_n_mean']:.1f} N",
         )
     console = Console()

@@ -7,9 +7,7 @@ env = gym.make("InsertBench/USB-v0", reward="sparse", goal_noise_mm=1.0)
 
 from __future__ import annotations
 
-import difflib
 import functools
-import inspect
 import os
 
 # Headless by default: without a display, render offscreen through EGL (set MUJOCO_GL=osmesa
@@ -26,7 +24,7 @@ import gymnasium as gym  # noqa: E402
 
 from envs.catalog import CATALOG  # noqa: E402
 from envs.family import ConnectorFamilyEnv  # noqa: E402
-from envs.insertion_env import InsertionEnv, p_controller  # noqa: E402
+from envs.insertion_env import InsertionEnv, check_env_kwargs, p_controller  # noqa: E402
 from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
 from envs.sharded_vector import ShardedVectorEnv  # noqa: E402
 from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
@@ -53,15 +51,7 @@ __all__ = [
 def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
     """Entry point used by the Gymnasium registry (and by `real/` to read the same spec)."""
     spec = task_spec(task) if isinstance(task, str) else task
-    known = set(inspect.signature(InsertionEnv.__init__).parameters) - {"self", "task"}
-    for name in kwargs:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(
-                f"{spec.env_id} got an unknown kwarg {name!r}{hint} "
-                f"(known: {', '.join(sorted(known))})"
-            )
+    check_env_kwargs(spec.env_id, kwargs)
     return InsertionEnv(spec, **kwargs)
 
 

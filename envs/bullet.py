@@ -55,7 +55,9 @@ from envs.task_options import (
     check_options,
     check_pair,
     check_range,
+    check_seed,
     check_workspace,
+    control_steps,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -209,7 +211,7 @@ class BulletInsertionEnv(gym.Env):
         self.action_scale_m = options.action_scale_m
         self.action_scale_rad = options.action_scale_rad
         self.timestep = timestep
-        self.frame_skip = max(1, int(round(1 / (options.control_hz * timestep))))
+        self.frame_skip = control_steps(options.control_hz, timestep)
         self.dt = self.frame_skip * timestep
         if max_episode_steps is not None and (
             isinstance(max_episode_steps, bool)
@@ -328,7 +330,9 @@ class BulletInsertionEnv(gym.Env):
     # Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        # Before the generator is reseeded.
+        requested = requested_offset_mm(options, self.workspace_mm)
+        super().reset(seed=check_seed(seed))
         if self._client is None:  # closed: reset builds the scene again, as MuJoCo's env allows
             self._connect()
         rng = self.np_random
@@ -340,7 +344,6 @@ class BulletInsertionEnv(gym.Env):
         # gets the square root, so a contact sees the connector's coefficient.
         friction = np.sqrt(self._nominal_friction * rng.uniform(*self.friction_scale))
         offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
-        requested = requested_offset_mm(options)
         if requested is not None:
             offset = np.array([*requested, 0.0]) * MM
         goal_noise = sample_goal_noise_m(rng, self.goal_noise_mm)

@@ -30,6 +30,7 @@ from dm_env import specs
 from gymnasium import spaces
 
 from envs.insertion_env import active_insertion_env
+from envs.task_options import check_seed
 
 __all__ = ["InsertBenchDmEnv", "load", "physics_of"]
 
@@ -48,12 +49,8 @@ class InsertBenchDmEnv(dm_env.Environment):
     """A Gymnasium InsertBench env behind the `dm_env.Environment` interface."""
 
     def __init__(self, env: gym.Env, *, seed: int | None = None) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
-                                 or seed < 0):
-            # Checked here, not at the first reset() (where Gymnasium also refused np.int64).
-            raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+        self._seed = check_seed(seed)  # here, not at the first reset()
         self.gym_env = env
-        self._seed = None if seed is None else int(seed)
         self._needs_reset = True
         self._observation_spec = _spec(env.observation_space, "observation")
         self._action_spec = _spec(env.action_space, "action")

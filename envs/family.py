@@ -13,9 +13,9 @@ from typing import Any
 import gymnasium as gym
 
 from envs.catalog import CATALOG, connector_names
-from envs.insertion_env import InsertionEnv
+from envs.insertion_env import InsertionEnv, check_env_kwargs
 from envs.procedural import procedural_task
-from envs.task_options import check_int
+from envs.task_options import check_int, check_seed, requested_offset_mm, reset_options
 from envs.tasks import TASKS, TaskSpec
 
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
@@ -95,9 +95,15 @@ class ConnectorFamilyEnv(gym.Env):
                 f"connectors, got procedural_count={procedural_count!r}, "
                 f"procedural_seed={procedural_seed!r} with split={split!r}"
             )
+        check_env_kwargs(f"InsertBench/ConnectorFamily-v{version}", env_kwargs,
+                         ConnectorFamilyEnv.__init__)
         self._tasks: dict[str, Callable[[], TaskSpec]] = {}
+        if hold_out is not None and not isinstance(hold_out, str):  # a list: "unhashable type"
+            raise ValueError(f"hold_out must be one connector's name or None, got {hold_out!r}")
         if connectors is not None:
-            unknown = [c for c in connectors if c not in CATALOG]
+            if isinstance(connectors, str):  # was read as its letters: unknown ['R', 'J', ...]
+                raise ValueError(f"connectors must be a list of catalog names, got {connectors!r}")
+            unknown = [c for c in connectors if not isinstance(c, str) or c not in CATALOG]
             if unknown or not connectors:
                 raise ValueError(
                     f"connectors must be non-empty catalog names; unknown: {unknown}; "
@@ -134,8 +140,7 @@ class ConnectorFamilyEnv(gym.Env):
 
     def member(self, name: str) -> InsertionEnv:
         """The cached `InsertionEnv` of connector `name`, built on first use."""
-        if name not in self._tasks:
-            raise ValueError(f"{name!r} is not in this family: {self.connectors}")
+        self._check_member(name)
         if name not in self._envs:
             env = InsertionEnv(self._tasks[name](), render_mode=self.render_mode, **self.env_kwargs)
             if self._envs and (
@@ -146,10 +151,19 @@ class ConnectorFamilyEnv(gym.Env):
             self._envs[name] = env
         return self._envs[name]
 
+    def _check_member(self, name: Any) -> None:
+        if not isinstance(name, str) or name not in self._tasks:  # a list was "unhashable"
+            raise ValueError(f"{name!r} is not in this family: {self.connectors}")
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = dict(options or {})
+        options = reset_options(options)
         name = options.pop("connector", None)
+        # Checked before anything changes: a refused option left the family on the asked
+        # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0.
+        requested_offset_mm(options, self.active.workspace_mm)
+        if name is not None:
+            self._check_member(name)
+        super().reset(seed=check_seed(seed))
         if name is None:
             name = self.connectors[int(self.np_random.integers(len(self.connectors)))]
         sub_seed = int(self.np_random.integers(2**31 - 1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gymnasium as gym
@@ -34,7 +36,9 @@ from envs.task_options import (
     check_options,
     check_pair,
     check_range,
+    check_seed,
     check_workspace,
+    control_steps,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -53,6 +57,26 @@ _INSTABILITY_WARNINGS = (
 )
 #: Paper 000's P-controller gains (section 4.3, eq. 5) on x, y, z.
 P_CONTROLLER_KP = np.array([1.0, 1.0, 0.3])
+
+
+def check_env_kwargs(owner: str, kwargs: Iterable[str], own: Callable | None = None) -> None:
+    """TypeError for the first of `kwargs` that neither `InsertionEnv` nor `own` (the `__init__`
+    of an env over InsertionEnvs, `owner` its ID) takes by name, with the closest known name:
+    such an env passed a misspelt kwarg on as "InsertionEnv.__init__() got an unexpected
+    keyword argument", with no hint and naming an env the user never made."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    known = {
+        name
+        for init in (InsertionEnv.__init__, own) if init is not None
+        for name, p in inspect.signature(init).parameters.items() if p.kind in named
+    } - {"self", "task"}
+    for name in kwargs:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{owner} got an unknown kwarg {name!r}{hint} (known: {', '.join(sorted(known))})"
+            )
 
 
 class InsertionEnv(gym.Env):
@@ -121,13 +145,13 @@ class InsertionEnv(gym.Env):
     | grasp_noise_mm | 0.0 | mm, >= 0 |
     | grasp_noise_deg | 0.0 | degrees, >= 0 |
     | friction_scale | (1.0, 1.0) | factor range, > 0 |
-    | image_size | 64 | pixels (square) or (height, width) |
+    | image_size | 64 | pixels (square) or (height, width), at least 8, at most 480 x 640 |
     | grayscale | False | 32x32 grayscale = paper 000's visual setting |
-    | cameras | ("wrist", "side") | subset of those |
+    | cameras | ("wrist", "side") | subset of those, each once |
     | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
-    | control_hz | 10.0 | Hz |
+    | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) |
     | timestep | task's (0.002) | s (physics) |
     | noiseless | False | True: no sensor, camera or reset-pose noise (v1 on) |
     | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
@@ -201,11 +225,13 @@ class InsertionEnv(gym.Env):
         dynamics = task.dynamics
         timestep = dynamics.timestep if timestep is None else timestep
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
-        if isinstance(cameras, str) or not isinstance(cameras, list | tuple):
-            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
+        frame_skip = control_steps(options.control_hz, timestep)
+        # A repeated camera was rendered twice per step for one image under its name.
+        if (isinstance(cameras, str) or not isinstance(cameras, list | tuple) or not cameras
+                or any(c not in CAMERAS for c in cameras) or len(set(cameras)) < len(cameras)):
+            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, each named "
+                             f"once, got {cameras!r}")
         cameras = tuple(cameras)
-        if not cameras or any(c not in CAMERAS for c in cameras):
-            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, got {cameras!r}")
         lo, hi = options.init_offset_mm
         height, width, _ = options.image_shape
 
@@ -245,7 +271,7 @@ class InsertionEnv(gym.Env):
 
         self.model = build_model(task.connector, self.scene_config, task.board_sockets)
         self.data = mujoco.MjData(self.model)
-        self.frame_skip = int(round(1 / (control_hz * timestep)))
+        self.frame_skip = frame_skip
         self._period = ControlPeriod(self.model, self.data, self.frame_skip)
         self.dt = self.frame_skip * timestep
         #: Physics steps between two samples of the plug's contact force (100 Hz) for the
@@ -285,6 +311,11 @@ class InsertionEnv(gym.Env):
         self.cameras = cameras
         self.image_shape = (height, width, 1 if grayscale else 3)
         needs_pixels = "pixels" in obs_mode or reward == "goal_image"
+        buffer = (m.vis.global_.offheight, m.vis.global_.offwidth)
+        if needs_pixels and (height > buffer[0] or width > buffer[1]):
+            # CameraRig's own error did not name the kwarg.
+            raise ValueError(f"image_size must fit the simulated cameras' offscreen buffer, "
+                             f"{buffer[0]}x{buffer[1]} (height x width), got {image_size!r}")
         self.rig = CameraRig(m, height, width, grayscale, cameras) if needs_pixels else None
         self._needs_cameras = needs_pixels  # close() releases the rig: a closed env cannot see
         self.action_space, self.observation_space = build_spaces(
@@ -298,6 +329,10 @@ class InsertionEnv(gym.Env):
     # Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
+        # (1.3 m from the socket), and step() went on from there.
+        seed = check_seed(seed)
+        requested = requested_offset_mm(options, self.workspace_mm)
         self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random
@@ -317,7 +352,6 @@ class InsertionEnv(gym.Env):
         m.geom_friction[self._contact_geoms, 0] = self._nominal_friction * scale
 
         offset = np.append(sample_start_offset_m(rng, self.init_offset_mm), 0.0)
-        requested = requested_offset_mm(options)
         if requested is not None:
             offset = np.array([*requested, 0.0]) * MM
         self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)

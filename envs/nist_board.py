@@ -27,8 +27,8 @@ import gymnasium as gym
 
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
-from envs.insertion_env import InsertionEnv
-from envs.task_options import check_int
+from envs.insertion_env import InsertionEnv, check_env_kwargs
+from envs.task_options import check_int, check_seed, requested_offset_mm
 from envs.tasks import TaskSpec
 
 _BOARD = {
@@ -154,6 +154,12 @@ class NISTBoardEnv(gym.Env):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
+        if isinstance(sequence, str):  # was read as its letters: unknown ['U', 'S', 'B', 'A']
+            raise ValueError(f"sequence must be a list of part names, got {sequence!r}")
+        if part != "sequence" and tuple(sequence) != DEFAULT_SEQUENCE:
+            # It was ignored: the episode inserted `part` alone.
+            raise ValueError(f"sequence applies only with part='sequence', got part={part!r} "
+                             f"and sequence={sequence!r}")
         parts = tuple(sequence) if part == "sequence" else (part,)
         # Only names: a list (`--env part=["USBA","DSub"]`) was "unhashable type: 'list'".
         unknown = [p for p in parts if not isinstance(p, str) or p not in NIST_PARTS]
@@ -162,6 +168,9 @@ class NISTBoardEnv(gym.Env):
                 f"part must be 'sequence' or one of {list(NIST_PARTS)}, and a sequence a "
                 f"non-empty list of those; unknown: {unknown}"
             )
+        check_env_kwargs(nist_task(part).env_id if part != "sequence" else
+                         "InsertBench/NISTBoard-v0", env_kwargs,
+                         NISTBoardEnv.__init__)
         # 2.5 used to truncate each part after 3 steps
         steps_per_part = check_int("steps_per_part", steps_per_part, 1)
         self.parts = parts
@@ -183,7 +192,9 @@ class NISTBoardEnv(gym.Env):
         return self._envs[part]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        # Before anything changes: a refused option changes nothing.
+        requested_offset_mm(options, self.active.workspace_mm)
+        super().reset(seed=check_seed(seed))
         self.stage = 0
         obs, info = self._start_stage(options)
         return obs, info

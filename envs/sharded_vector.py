@@ -39,6 +39,7 @@ from envs.worlds import (
     batch_reset_args,
     check_batch_actions,
     check_same_process,
+    check_worlds_reset,
     merge_world_infos,
     stepping_worlds,
 )
@@ -151,6 +152,7 @@ class ShardedVectorEnv(VectorEnv):
         self.metadata = {**metadata, "autoreset_mode": self.autoreset_mode}
         self.render_mode = render_mode
         self._autoreset_envs = np.zeros(num_envs, bool)
+        self._was_reset = np.zeros(num_envs, bool)
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
@@ -169,6 +171,7 @@ class ShardedVectorEnv(VectorEnv):
                 if info is not None:
                     infos = self._add_info(infos, info, i)
         self._autoreset_envs[mask] = False
+        self._was_reset[mask] = True
         if self._codec is None:
             first = next(info for world_infos in replies for info in world_infos if info)
             self._codec = InfoCodec.of(first)
@@ -178,6 +181,7 @@ class ShardedVectorEnv(VectorEnv):
     def step(self, actions):
         """Step every world in its worker (autoreset as Gymnasium); gather in world order."""
         self._check_open()
+        check_worlds_reset(self._was_reset)
         check_batch_actions(self.action_space, actions,
                             stepping_worlds(self.autoreset_mode, self._autoreset_envs))
         batch = self._batch

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -55,6 +55,9 @@ ACTION_SCALE_MAX_RAD = 0.2
 #: Policy rate [Hz] and physics step [s] ranges; the contact model is tuned for 0.5-2 ms.
 CONTROL_HZ_RANGE = (1.0, 100.0)
 TIMESTEP_RANGE_S = (1e-4, 0.005)
+#: Most a simulated policy period (whole physics steps) may differ from 1 / control_hz; the
+#: default 10 Hz is within 2.5% at every timestep, rates above 20 Hz need a fitting timestep.
+CONTROL_PERIOD_TOLERANCE = 0.05
 IMAGE_SIZE_RANGE = (8, 4096)
 #: How far below the seated depth a plug can go before it meets the cavity's floor [mm]
 #: (`ConnectorSpec.cavity_depth_mm` leaves 1 mm; pins stop it 0.5 mm below).
@@ -155,6 +158,23 @@ def check_range(
     return v
 
 
+def control_steps(control_hz: float, timestep: float) -> int:
+    """Physics steps of `timestep` [s] per policy step at `control_hz` (both checked); ValueError
+    naming control_hz if no whole number of steps comes within CONTROL_PERIOD_TOLERANCE of the
+    period: 80 Hz at 0.005 s ran at 100 Hz without a word."""
+    exact = 1.0 / (control_hz * timestep)
+    steps = max(1, round(exact))
+    if abs(steps - exact) > CONTROL_PERIOD_TOLERANCE * exact:
+        fits = sorted({1.0 / (n * timestep) for n in (math.floor(exact), math.ceil(exact)) if n})
+        raise ValueError(
+            f"control_hz must be a whole number of physics steps per policy step, within "
+            f"{CONTROL_PERIOD_TOLERANCE:.0%}: {control_hz:g} Hz at timestep {timestep:g} s is "
+            f"{exact:.2f} steps and would run at {1.0 / (steps * timestep):.4g} Hz; "
+            f"{' or '.join(f'{f:.4g}' for f in fits)} Hz fit, or choose another timestep"
+        )
+    return steps
+
+
 def check_workspace(workspace_mm: Any, init_offset_mm: tuple[float, float]) -> float | None:
     """SERL's safety box half-width [mm], or None (off); the box must hold every start offset."""
     if workspace_mm is None:
@@ -215,11 +235,37 @@ def sample_start_offset_m(
     return np.array([radius * np.cos(angle), radius * np.sin(angle)])
 
 
-def requested_offset_mm(options: dict | None) -> tuple[float, float] | None:
-    """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given.
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """A reset's `seed` as a Python int, or None; ValueError naming `name` otherwise. Numpy
+    integers count (Gymnasium refused np.int64 with its own error, which the vector envs and
+    the dm_env wrapper accepted); True does not (it seeded as 1)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"{name} must be None or an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def reset_options(options: Any) -> dict:
+    """A reset's `options` as a new dict ({} for None); TypeError for anything but a mapping
+    (a string was read as its letters: "unknown reset option(s) ['a', 'b', 'c']")."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict or None, got {options!r}")
+    return dict(options)
+
+
+def requested_offset_mm(
+    options: dict | None, workspace_mm: float | None = None
+) -> tuple[float, float] | None:
+    """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given; inside
+    SERL's workspace box when the env has one (`workspace_mm`, half-width [mm]).
     ValueError for any other key: a misspelt one (`tcp_offset`) used to be ignored, and the
-    episode started from a random offset instead of the one asked for."""
-    unknown = sorted(map(str, set(options or {}) - set(RESET_OPTIONS)))
+    episode started from a random offset instead of the one asked for. Envs call it before a
+    reset changes anything, so a refused option leaves the episode as it was."""
+    options = reset_options(options)
+    unknown = sorted(map(str, set(options) - set(RESET_OPTIONS)))
     if unknown:
         raise ValueError(f"unknown reset option(s) {unknown}; a task's reset takes "
                          f"{list(RESET_OPTIONS)}")
@@ -239,6 +285,13 @@ def requested_offset_mm(options: dict | None) -> tuple[float, float] | None:
         raise ValueError(
             f"options['tcp_offset_mm'] must be at most {limit:g} mm long, got {value!r}"
         )
+    if workspace_mm is not None and max(abs(dx), abs(dy)) > workspace_mm:
+        # Outside, the clipped reference yanked the arm ~12 mm into the box at the first step,
+        # with a zero action.
+        raise ValueError(
+            f"options['tcp_offset_mm'] must lie in the workspace box (|dx|, |dy| <= "
+            f"workspace_mm = {workspace_mm:g} mm), got {value!r}"
+        )
     return dx, dy
 
 
@@ -250,7 +303,10 @@ def sample_goal_noise_m(rng: np.random.Generator, goal_noise_mm: float) -> np.nd
 def check_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     """The action as float32 if it has `shape`, is finite and lies in [-1, 1]; ValueError
     saying which of these it is not otherwise."""
-    a = np.asarray(action, dtype=np.float32)
+    try:
+        a = np.asarray(action, dtype=np.float32)
+    except (TypeError, ValueError):  # "could not convert string to float: 'abc'" named no action
+        raise ValueError(f"action must be {shape[0]} numbers, got {action!r}") from None
     if a.shape == shape and np.all(np.abs(a) <= 1.0 + 1e-6):
         return a  # the common case in one pass; NaN fails the comparison
     if a.shape != shape:

@@ -40,6 +40,7 @@ from envs.worlds import (
     batch_reset_args,
     check_batch_actions,
     check_same_process,
+    check_worlds_reset,
     merge_world_infos,
     step_world,
     stepping_worlds,
@@ -72,6 +73,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
             self._shutdown_workers()
             raise
         super().__init__([lambda e=e: e for e in envs], copy=copy, autoreset_mode=autoreset_mode)
+        self._was_reset = np.zeros(self.num_envs, bool)
         space = self.single_observation_space
         #: A Dict of Boxes: worlds write their rows of the batch themselves.
         self._rows_in_place = isinstance(space, gym.spaces.Dict) and all(
@@ -93,6 +95,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
         infos: dict[str, Any] = {}
         for i, future in futures.items():
             obs, env_info = future.result()
+            self._was_reset[i] = True
             self._put_obs(i, obs)
             infos = self._add_info(infos, env_info, i)
         if not self._rows_in_place:
@@ -108,6 +111,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
         the others still integrate), so the gathering left for the end is small.
         """
         self._check_usable()
+        check_worlds_reset(self._was_reset)
         check_batch_actions(self.action_space, actions,
                             stepping_worlds(self.autoreset_mode, self._autoreset_envs))
         futures = [

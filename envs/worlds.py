@@ -14,6 +14,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from envs.task_options import check_seed
+
 #: A world's step: observation, reward, terminated, truncated, info, and with the "SameStep"
 #: mode at an episode's end {"final_obs", "final_info"} (else None).
 WorldStep = tuple[Any, float, bool, bool, dict, dict | None]
@@ -94,11 +96,7 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
     if len(seed) != num_envs:
         raise ValueError(f"got {len(seed)} seeds for num_envs={num_envs}")
     # Checked here, before any world resets (in processes a world's error closes the vector).
-    for i, s in enumerate(seed):
-        if s is not None and (isinstance(s, bool) or not isinstance(s, int | np.integer)
-                              or s < 0):
-            raise ValueError(f"seed {i} must be None or an integer >= 0, got {s!r}")
-    seed = [None if s is None else int(s) for s in seed]
+    seed = [check_seed(s, f"seed {i}") for i, s in enumerate(seed)]
     options = dict(options) if options else None
     mask = np.ones(num_envs, bool)
     if options is not None and "reset_mask" in options:
@@ -124,7 +122,10 @@ def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) ->
             f"actions must have shape {space.shape} (num_envs, action dim), "
             f"got {np.shape(actions)}"
         )
-    a = np.asarray(actions, dtype=np.float64)
+    try:
+        a = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError):  # "could not convert string to float" named no action
+        raise ValueError(f"actions must be numbers, got {actions!r}; no world stepped") from None
     ok = np.all((a >= space.low - 1e-6) & (a <= space.high + 1e-6), axis=1)  # NaN: False
     bad = np.flatnonzero(~ok & stepping)
     if bad.size:
@@ -132,6 +133,17 @@ def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) ->
         raise ValueError(
             f"actions[{i}] = {a[i]} is not finite or outside the action space "
             f"[{space.low[i].min()}, {space.high[i].max()}]; refused, no world stepped"
+        )
+
+
+def check_worlds_reset(was_reset: np.ndarray) -> None:
+    """Gymnasium's ResetNeeded, before any world steps, while a world (`was_reset`: a bool per
+    world) has never been reset: its env would refuse the step after the others had stepped,
+    and in processes that error closed the vector."""
+    if not was_reset.all():
+        raise gym.error.ResetNeeded(
+            f"call reset() before step(): world {int(np.flatnonzero(~was_reset)[0])} has "
+            "never been reset; no world stepped"
         )
 
 

@@ -291,7 +291,7 @@ class RealInsertionEnv(gym.Env):
             )
         rng = self.np_random
         offset = sample_start_offset_m(rng, self.init_offset_mm)
-        requested = requested_offset_mm(options)
+        requested = requested_offset_mm(options, self.workspace_mm)
         if requested is not None:
             dx, dy = requested
             # Board frame (the sim's world: socket frame turned about x, z out of the board).

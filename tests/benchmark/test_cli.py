@@ -479,6 +479,31 @@ def test_sim2sim_refuses_a_kwarg_pybullet_lacks_before_evaluating(capsys, in_tmp
         in lines[0], err
 
 
+def test_sim2sim_without_a_success_has_no_cycle_time(capsys, in_tmp):
+    """The cycle time is a mean over successes: with none the table read "nan s"."""
+    code, out, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v0", "--episodes",
+                             "1", "--env", "max_episode_steps=2")
+    assert code == 0, err
+    assert out.count("0/1 (0% [0, 79])") == 2 and "nan" not in out, out
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{", "ck/agent.json is not valid JSON (a damaged checkpoint?)"),
+    ("[]", "ck/agent.json is not an agent checkpoint (a JSON object)"),
+    ('{"agent": "sac"}', "ck/agent.json has format None, expected 'insertbench-agent/1'"),
+])
+@pytest.mark.parametrize("command", ["sim2sim", "eval"])
+def test_a_damaged_agent_json_is_named(capsys, in_tmp, command, text, message):
+    """sim2sim read agent.json itself: "Expecting property name ...", "list indices must be
+    integers" and, as eval, "KeyError: 'observation_space'" without the file."""
+    (in_tmp / "ck").mkdir()
+    (in_tmp / "ck" / "agent.json").write_text(text)
+    code, _, err = run_cli(capsys, command, "--task", "InsertBench/USB-v0", "--checkpoint", "ck",
+                           "--episodes", "1")
+    lines = [line for line in err.strip().splitlines() if "out of date" not in line]
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
 def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
     """Issue 17: rerun a preset on -v2 against -v1 in one matrix, stored and reported apart
     from the preset's own runs."""

@@ -92,6 +92,9 @@ def test_workspace_box_holds_in_pybullet_as_in_mujoco():
     assert worst_lateral_mm(boxed) < 8.5
     assert worst_lateral_mm(mujoco_boxed) < 8.5
     assert worst_lateral_mm(free) > 20.0
+    # A start outside the box was accepted, and the arm pulled into it at the first step.
+    with pytest.raises(ValueError, match="must lie in the workspace box"):
+        boxed.reset(seed=0, options={"tcp_offset_mm": (20.0, 0.0)})
     boxed.close()
     free.close()
     with pytest.raises(ValueError, match="workspace_mm must be in"):
@@ -105,6 +108,21 @@ def test_same_seed_same_trajectory(usb):
         return np.array([usb.step(controller(obs))[0]["tcp_pose"] for _ in range(8)])
 
     np.testing.assert_array_equal(run(), run())
+
+
+def test_a_refused_reset_does_not_reseed():
+    """A reset refused for its options reseeded the generator first: the next unseeded reset
+    started another episode than the seeded stream's."""
+    env = BulletInsertionEnv("InsertBench/USB-v0", init_offset_mm=(2.0, 6.0))
+    env.reset(seed=3)
+    env.reset()
+    expected = env.start_pos.copy()
+    env.reset(seed=3)
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(seed=4, options={"tcp_offset": (0.0, 0.0)})
+    env.reset()
+    np.testing.assert_array_equal(env.start_pos, expected)
+    env.close()
 
 
 @pytest.mark.parametrize("axis", [0, 1])
@@ -154,8 +172,12 @@ def test_bad_kwargs_are_clear_errors():
         BulletInsertionEnv("InsertBench/USB-v0", goal_noise_mm=float("nan"))
     with pytest.raises(ValueError, match="start_height_mm"):  # below the seated pose
         BulletInsertionEnv("InsertBench/USB-v0", start_height_mm=2.0)
+    with pytest.raises(ValueError, match="control_hz .* would run at 100 Hz"):  # it did
+        BulletInsertionEnv("InsertBench/USB-v0", control_hz=80.0, timestep=0.005)
     env = BulletInsertionEnv("InsertBench/USB-v0")
-    env.reset(seed=0)
+    with pytest.raises(ValueError, match="seed must be None or an integer >= 0, got True"):
+        env.reset(seed=True)
+    env.reset(seed=np.int64(0))  # as the vector envs take it; Gymnasium refused it
     with pytest.raises(ValueError, match="NaN"):
         env.step(np.array([np.nan, 0.0, 0.0], np.float32))
     env.close()

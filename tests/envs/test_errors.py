@@ -21,9 +21,18 @@ import envs  # noqa: F401  (registers the task IDs)
         (dict(friction_scale=(0.0, 1.0)), r"friction_scale\[0\] must be in \[0.05, 5\]"),
         (dict(cameras=("top",)), "cameras must be a non-empty subset"),
         (dict(cameras="wrist"), "cameras must be a non-empty subset"),
+        # Rendered twice per step for one image.
+        (dict(cameras=["wrist", "wrist"]), r"each named once, got \['wrist', 'wrist'\]"),
         (dict(image_size=4), r"image_size must be .* in \[8, 4096\] pixels"),
-        (dict(image_size=2000), "exceeds the offscreen buffer"),
+        (dict(image_size=2000), r"image_size must fit .* buffer, 480x640 \(height x width\), "
+                                r"got 2000"),
+        (dict(image_size=(481, 64)), r"image_size must fit .* got \(481, 64\)"),
         (dict(control_hz=1000.0), r"control_hz must be in \[1, 100\]"),
+        # Ran at 100 Hz and 125 Hz without a word.
+        (dict(control_hz=80.0, timestep=0.005),
+         r"control_hz must be a whole number of physics steps per policy step, within 5%: 80 Hz "
+         r"at timestep 0.005 s is 2.50 steps and would run at 100 Hz; 66.67 or 100 Hz fit"),
+        (dict(control_hz=100.0, timestep=0.004), r"control_hz .* would run at 125 Hz"),
         (dict(render_mode="human"), "render_mode must be one of"),
         # The bad inputs of issue 9, each once physically impossible and silently accepted.
         (dict(start_height_mm=5.0), r"start_height_mm must be in \[13, 150\] \(the plug must"),
@@ -36,10 +45,16 @@ import envs  # noqa: F401  (registers the task IDs)
     ],
 )
 def test_bad_kwargs(kwargs, message):
-    if kwargs.get("image_size") == 2000:
+    if kwargs.get("image_size") in (2000, (481, 64)):
         kwargs = dict(kwargs, obs_mode="pixels")
     with pytest.raises(ValueError, match=message):
         gym.make("InsertBench/USB-v0", **kwargs)
+
+
+def test_a_control_rate_near_whole_physics_steps_is_kept():
+    """Within 5% of the asked period the nearest whole number of physics steps is used."""
+    assert gym.make("InsertBench/USB-v1", control_hz=30.0).unwrapped.frame_skip == 17
+    assert gym.make("InsertBench/USB-v1", timestep=0.0035).unwrapped.frame_skip == 29
 
 
 def test_unknown_kwarg_and_task():
@@ -84,6 +99,8 @@ def test_the_ids_own_identity_kwargs_are_accepted():
         ([0.0, np.inf, 0.0], "NaN or inf"),
         ([0.0, 0.0, 1.5], "outside the action space"),
         ([0.0, 0.0], "must have shape"),
+        ("abc", "action must be 3 numbers, got 'abc'"),  # "could not convert string to float"
+        ([0.0, "x", 0.0], r"action must be 3 numbers, got \[0.0, 'x', 0.0\]"),
     ],
 )
 def test_bad_actions_are_refused_and_not_stepped(action, message):
@@ -91,7 +108,7 @@ def test_bad_actions_are_refused_and_not_stepped(action, message):
     env.reset(seed=0)
     time_before = env.unwrapped.data.time
     with pytest.raises(ValueError, match=message):
-        env.unwrapped.step(np.array(action, np.float32))
+        env.unwrapped.step(action)
     assert env.unwrapped.data.time == time_before
 
 
@@ -106,6 +123,53 @@ def test_an_unknown_reset_option_is_refused():
     family = gym.make("InsertBench/ConnectorFamily-v0", split="test")
     _, info = family.reset(seed=0, options={"connector": "DT12"})
     assert info["connector"] == "DT12"
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-USBA-v0"],
+)
+def test_a_refused_reset_changes_nothing(env_id):
+    """A reset refused for its options used to run halfway first: the arm was left at MuJoCo's
+    qpos0, 1.3 m from the socket, and step() went on from there without a word."""
+    push = np.array([0.0, 0.0, 0.5], np.float32)
+    env, reference = gym.make(env_id), gym.make(env_id)
+    for e in (env, reference):
+        e.reset(seed=0)
+        e.step(push)
+    bad = [
+        (ValueError, {"tcp_offset": (0.0, 0.0)}),
+        (ValueError, {"tcp_offset_mm": (100.0, 0.0)}),
+        (TypeError, "tcp_offset_mm"),
+    ]
+    if "Family" in env_id:
+        bad.append((ValueError, {"connector": ["RJ45"]}))
+    for error, options in bad:
+        with pytest.raises(error, match="options must be a dict|reset option|tcp_offset_mm|"
+                                        "not in this family"):
+            env.reset(seed=1, options=options)
+    for _ in range(2):
+        obs, *_, info = env.step(push)
+        ref_obs, *_, ref_info = reference.step(push)
+        assert info["distance_to_goal_mm"] == ref_info["distance_to_goal_mm"]
+        for key, value in obs.items():
+            np.testing.assert_array_equal(value, ref_obs[key])
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-USBA-v0"],
+)
+def test_seeds_are_checked_as_the_vector_envs_check_them(env_id):
+    """A numpy integer seeded the vector envs and the dm_env wrapper, but a single env refused
+    it with Gymnasium's own error class; True seeded it as 1."""
+    env = gym.make(env_id, init_offset_mm=(0.0, 5.0), obs_frame="task")
+    first = env.reset(seed=np.int64(3))[0]
+    np.testing.assert_array_equal(env.reset(seed=3)[0]["tcp_pose"], first["tcp_pose"])
+    for bad in (-1, 1.5, "3", True, [3]):
+        with pytest.raises(ValueError, match=re.escape(f"seed must be None or an integer >= 0, "
+                                                       f"got {bad!r}")):
+            env.reset(seed=bad)
 
 
 def test_step_before_reset():

@@ -3,6 +3,8 @@ determinism, sampling by split and hold-out, and `info["task_id"]`."""
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -114,10 +116,31 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     ({"split": "test", "procedural_seed": 3}, "apply only with split='procedural'"),
     ({"split": "procedural", "connectors": ["DT12"], "procedural_count": 5},
      "apply only with split='procedural' and no connectors"),
+    # "unhashable type: 'list'" without the kwarg; a string was read as its letters.
+    ({"hold_out": ["RJ45"]}, r"hold_out must be one connector's name or None, got \['RJ45'\]"),
+    ({"connectors": [["RJ45"]]}, r"connectors must be non-empty catalog names; unknown: \[\['RJ45"),
+    ({"connectors": "RJ45"}, "connectors must be a list of catalog names, got 'RJ45'"),
 ])
 def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ConnectorFamilyEnv(**kwargs)
+
+
+@pytest.mark.parametrize(("env_id", "kwargs", "message"), [
+    ("InsertBench/ConnectorFamily-v1", {"splt": "test"},
+     "InsertBench/ConnectorFamily-v1 got an unknown kwarg 'splt'; did you mean 'split'?"),
+    ("InsertBench/NISTBoard-v0", {"steps_per_prt": 3},
+     "InsertBench/NISTBoard-v0 got an unknown kwarg 'steps_per_prt'; did you mean "
+     "'steps_per_part'?"),
+    ("InsertBench/NISTBoard-USBA-v0", {"goal_noise": 1.0},
+     "InsertBench/NISTBoard-USBA-v0 got an unknown kwarg 'goal_noise'; did you mean "
+     "'goal_noise_mm'?"),
+])
+def test_a_misspelt_kwarg_is_named_with_a_suggestion(env_id, kwargs, message):
+    """Families and the board passed it on: "InsertionEnv.__init__() got an unexpected keyword
+    argument 'splt'", naming no kwarg of theirs and no close match."""
+    with pytest.raises(TypeError, match=re.escape(message)):
+        gym.make(env_id, **kwargs)
 
 
 def test_numpy_integers_count_as_integers():
@@ -183,4 +206,11 @@ def test_nist_single_part_and_errors():
     for steps in (2.5, True, 0):
         with pytest.raises(ValueError, match="steps_per_part must be an integer >= 1"):
             NISTBoardEnv(part="USBA", steps_per_part=steps)
+    # A sequence beside one part was ignored: the episode inserted the part alone.
+    with pytest.raises(ValueError, match="sequence applies only with part='sequence'"):
+        gym.make("InsertBench/NISTBoard-USBA-v0", sequence=["DSub", "RJ45"])
+    assert NISTBoardEnv(part="USBA", sequence=list(envs.NIST_PARTS)).parts == ("USBA",)
+    # A string was read as its letters: "unknown: ['U', 'S', 'B', 'A']".
+    with pytest.raises(ValueError, match="sequence must be a list of part names, got 'USBA'"):
+        NISTBoardEnv(sequence="USBA")
     assert envs.NIST_PARTS["Waterproof"][0].name == "Model-E"

@@ -162,6 +162,8 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
         actions[1, 2] = bad
         with pytest.raises(ValueError, match=r"actions\[1\] = .* refused, no world stepped"):
             vec.step(actions)
+    with pytest.raises(ValueError, match=r"actions must be numbers, got \[\[0, 0, 0\], \[0, 'a'"):
+        vec.step([[0, 0, 0], [0, "a", 0]])  # "could not convert string to float: 'a'"
     assert not vec.unwrapped.closed and vec.unwrapped.call("_elapsed_s") == before
     vec.step(np.full((2, 3), 1.0))
     _, _, _, truncated, _ = vec.step(np.zeros((2, 3)))
@@ -177,6 +179,23 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
             vec.reset(seed=bad)
     assert not vec.unwrapped.closed
     vec.reset(seed=[np.int64(2), None])
+    vec.close()
+
+
+@BACKENDS
+def test_a_step_before_reset_is_refused_before_any_world_steps(processes, backend):
+    """In processes each world refused it and the vector closed itself; on threads, after a
+    first reset of some worlds only, the reset ones stepped while the others refused."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes)
+    with pytest.raises(gym.error.ResetNeeded, match="world 0 has never been reset"):
+        vec.step(np.zeros((2, 3)))
+    vec.reset(seed=0, options={"reset_mask": np.array([False, True])})
+    with pytest.raises(gym.error.ResetNeeded, match="no world stepped"):
+        vec.step(np.zeros((2, 3)))
+    assert not vec.unwrapped.closed
+    vec.reset(seed=0, options={"reset_mask": np.array([True, False])})
+    assert vec.unwrapped.call("_elapsed_s") == (0.0, 0.0)  # [s]: world 1 has not stepped
+    vec.step(np.zeros((2, 3)))
     vec.close()
 
 

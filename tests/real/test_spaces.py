@@ -147,6 +147,18 @@ def test_shared_kwargs_have_the_sim_defaults():
         assert ours[name].default == sim[name].default, name
 
 
+@pytest.mark.parametrize("make", [gym.make, real.make_twin], ids=["sim", "real"])
+def test_a_requested_start_outside_the_workspace_box_is_refused(make):
+    """With workspace_mm = 5 a start 20 mm off was accepted, and the clipped reference then
+    pulled the arm ~12 mm into the box at the first step, with a zero action."""
+    env = make(USB, workspace_mm=5.0)
+    with pytest.raises(ValueError, match=r"options\['tcp_offset_mm'\] must lie in the workspace "
+                                         r"box \(\|dx\|, \|dy\| <= workspace_mm = 5 mm\)"):
+        env.reset(seed=0, options={"tcp_offset_mm": (0.0, -20.0)})
+    env.reset(seed=0, options={"tcp_offset_mm": (5.0, -5.0)})  # on the box's corner
+    env.close()
+
+
 def test_reset_option_tcp_offset_matches_the_sim_frame():
     sim = gym.make(USB)
     env = real.make_twin(USB)
