@@ -11,7 +11,9 @@ What differs from the MuJoCo task, by design (this is a contact-model check, not
 - The arm is represented by its operational-space inertia at the TCP: the tool (gripper + plug)
   is one free body whose mass is the UR5e's translational Cartesian inertia at the start pose,
   computed from the MuJoCo model (`tcp_inertia`), gravity-compensated as on the real
-  controller. The arm's links never touch the board in these tasks.
+  controller. The arm's links never touch the board in these tasks. The board the socket
+  housing stands on is there (a plug pushed down beside the housing lands on it); the table,
+  which nothing reaches, is not.
 - The impedance law (per-axis springs in the reference frame, saturating at stiffness x
   reference limit, and dampers on the TCP twist) is evaluated in Python at every physics step
   and applied as an external wrench; in MuJoCo it runs in C inside `mj_step`.
@@ -44,7 +46,7 @@ from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
 from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec, workspace_box
 from envs.geometry import Piece
 from envs.insertion_env import TCP_DOWN, build_spaces
-from envs.scene import ImpedanceGains, SpringParams, spring_params
+from envs.scene import ImpedanceGains, SpringParams, board_box, spring_params
 from envs.task_options import (
     FRICTION_SCALE_RANGE,
     OBS_FRAMES,
@@ -128,6 +130,8 @@ SOLVER_ITERATIONS = 100
 #: Bullet's contact stiffness is set through ERP/CFM: ERP 0.2 pushes an overlap out in about
 #: five steps; the split impulse keeps that correction from adding energy to the plug.
 CONTACT_ERP = 0.2
+#: The MuJoCo board's friction coefficient (MuJoCo's default, `envs.scene.build_spec` keeps it).
+BOARD_FRICTION = 1.0
 
 
 class BulletInsertionEnv(gym.Env):
@@ -262,6 +266,11 @@ class BulletInsertionEnv(gym.Env):
         springs = spring_params(spec, self.timestep)
         self._tab_stiffness, self._tab_damping = springs.stiffness, springs.damping
         self._tabs = [self._tab(p, springs) for p in pieces if p.spring_axis is not None]
+        # The board the housing stands on: a plug pushed down beside the housing lands on it,
+        # as in MuJoCo, instead of falling until the reference limit stops it ~150 mm lower.
+        half, centre = board_box(spec)
+        self._board = c.createMultiBody(
+            0.0, c.createCollisionShape(c.GEOM_BOX, halfExtents=half), -1, centre)
         self._plug = c.createMultiBody(
             self.tool_mass_kg, self._compound(plug_pieces(spec)), -1, [0, 0, 0.1]
         )
@@ -272,7 +281,7 @@ class BulletInsertionEnv(gym.Env):
             linearDamping=0.0,
             angularDamping=0.0,
         )
-        for body in (self._socket, self._plug, *self._tabs):
+        for body in (self._socket, self._board, self._plug, *self._tabs):
             for link in range(-1, c.getNumJoints(body)):
                 c.changeDynamics(body, link, collisionMargin=COLLISION_MARGIN_M)
         self._nominal_friction = spec.friction
@@ -350,6 +359,9 @@ class BulletInsertionEnv(gym.Env):
 
         for body in (self._socket, self._plug):
             c.changeDynamics(body, -1, lateralFriction=friction)
+        # MuJoCo's board keeps the default coefficient, and a plug-board contact takes the larger.
+        c.changeDynamics(self._board, -1,
+                         lateralFriction=max(friction**2, BOARD_FRICTION) / friction)
         for tab in self._tabs:
             c.changeDynamics(tab, 0, lateralFriction=friction)
             c.resetJointState(tab, 0, 0.0, 0.0)

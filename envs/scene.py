@@ -261,6 +261,19 @@ def spring_params(spec: ConnectorSpec, timestep: float) -> SpringParams:
 BoardSocket = tuple[ConnectorSpec, tuple[float, float]]
 
 
+def board_box(spec: ConnectorSpec, board_sockets: tuple[BoardSocket, ...] = ()
+              ) -> tuple[list[float], list[float]]:
+    """Half sizes and centre (world, metres) of the task board: 300 mm square (grown to hold a
+    NIST layout's sockets), 10 mm thick, its top at the foot of the socket housing, z = -(cavity
+    depth + wall). Shared with the PyBullet scene (`envs.bullet`)."""
+    half = 0.15
+    if board_sockets:
+        reach = max(max(abs(x), abs(y)) for _, (x, y) in board_sockets)
+        half = max(half, reach + 0.04)
+    depth = spec.cavity_depth_mm * MM + spec.wall_mm * MM
+    return [half, half, 0.005], [0.0, 0.0, -depth - 0.005]
+
+
 def build_spec(
     spec: ConnectorSpec,
     config: SceneConfig = SceneConfig(),
@@ -298,12 +311,7 @@ def build_spec(
     board = world.add_geom()
     board.name = "board"
     board.type = mujoco.mjtGeom.mjGEOM_BOX
-    board_half = 0.15
-    if board_sockets:
-        reach = max(max(abs(x), abs(y)) for _, (x, y) in board_sockets)
-        board_half = max(board_half, reach + 0.04)
-    board.size = [board_half, board_half, 0.005]
-    board.pos = [0.0, 0.0, -depth - 0.005]
+    board.size, board.pos = board_box(spec, board_sockets)
     board.rgba = list(spec.board_rgba)
     if spec.board_checker_rgba is not None:
         board.material = _checker_material(s, spec.board_rgba, spec.board_checker_rgba)

@@ -101,6 +101,32 @@ def test_workspace_box_holds_in_pybullet_as_in_mujoco():
         BulletInsertionEnv("InsertBench/USB-v1", init_offset_mm=(0.0, 10.0), workspace_mm=8.0)
 
 
+@pytest.mark.parametrize("offset_mm", [(25.0, 0.0), (0.0, -20.0)])
+def test_a_plug_pushed_down_beside_the_housing_lands_on_the_board_as_in_mujoco(offset_mm):
+    """PyBullet had the socket but not the board it stands on: the plug fell ~150 mm, with no
+    force, where MuJoCo lands it on the board (paper 001's offsets reach 20 mm)."""
+
+    def landed(env):
+        env.reset(seed=0, options={"tcp_offset_mm": offset_mm})
+        for _ in range(30):  # straight down at full speed (+z in the TCP frame)
+            _, _, _, _, info = env.step(np.array([0.0, 0.0, 1.0], np.float32))
+        base = env.unwrapped
+        z = base.tcp_pos[2] if hasattr(base, "tcp_pos") else base._tcp_state()[0][2]
+        return z * 1e3, info["max_force_n"]
+
+    bullet = BulletInsertionEnv("InsertBench/USB-v1")
+    mujoco_env = gym.make("InsertBench/USB-v1", noiseless=True)
+    try:
+        z_bullet, force_bullet = landed(bullet)
+        z_mujoco, _ = landed(mujoco_env)
+    finally:
+        bullet.close()
+        mujoco_env.close()
+    assert z_mujoco == pytest.approx(-16.0, abs=0.3)  # the board's top: cavity depth + wall
+    assert z_bullet == pytest.approx(z_mujoco, abs=0.3)
+    assert force_bullet > 10.0  # pressed against the board by the impedance law
+
+
 def test_same_seed_same_trajectory(usb):
     def run():
         obs, _ = usb.reset(seed=3)
