@@ -25,7 +25,7 @@ import numpy as np
 
 from envs.connectors import MM
 from envs.tasks import TaskSpec
-from real.config import SafetyConfig
+from real.config import MAX_REACH_M, SafetyConfig
 from real.poses import pos_mat_to_pose, pose_to_pos_mat
 from real.robot import RobotBackend
 from real.safety import SafeRobot, tcp_wrench
@@ -83,6 +83,11 @@ class Calibration:
                 raise ValueError(f"{path}: {key} must be a list of {n} numbers, got {values!r}")
             if not all(np.isfinite(values)):
                 raise ValueError(f"{path}: {key} must be finite, got {values!r}")
+        reach = float(np.linalg.norm(data["socket_pose"][:3]))
+        if reach > MAX_REACH_M:  # refused by the file's name, not later by `real.make`
+            raise ValueError(f"{path}: socket_pose lies {reach:g} m from the robot base, beyond "
+                             f"a UR arm's reach ({MAX_REACH_M:g} m): implausible (millimetres "
+                             "written as metres?); calibrate again")
         data["socket_pose"] = tuple(float(v) for v in data["socket_pose"])
         data["ft_bias"] = tuple(float(v) for v in data["ft_bias"])
         return cls(**data)

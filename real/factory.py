@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,12 +13,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
+from envs.insertion_env import InsertionEnv
 from envs.scene import tcp_offset_m
 from envs.task_options import check_int
 from envs.tasks import task_spec
 from real.calibration import Calibration
 from real.camera import Camera, open_realsense
-from real.config import CameraConfig, SafetyConfig, URConfig
+from real.config import MAX_REACH_M, CameraConfig, SafetyConfig, URConfig, check_vector
 from real.env import RealInsertionEnv
 from real.robot import RobotBackend, URBackend
 
@@ -23,6 +27,29 @@ from real.robot import RobotBackend, URBackend
 _BACKEND_METHODS = tuple(
     name for name in vars(RobotBackend) if not name.startswith("_") and name[0].islower()
 )
+
+
+#: What `make` passes to `RealInsertionEnv` itself; the other kwargs come from `env_kwargs`.
+_MAKE_ARGUMENTS = {"self", "task", "robot", "socket_pose", "cameras", "safety"}
+
+
+def check_env_kwargs(env_kwargs: dict[str, Any]) -> None:
+    """Refuse a kwarg that the cell's environment does not take, naming it (TypeError): the
+    simulation's own (noiseless, grasp_noise_mm, friction_scale, ...: the cell has real ones)
+    or a misspelt one. `make` calls it before connecting to the robot; it used to connect,
+    set the TCP and then fail with "unexpected keyword argument"."""
+    known = set(inspect.signature(RealInsertionEnv.__init__).parameters) - _MAKE_ARGUMENTS
+    sim_only = set(inspect.signature(InsertionEnv.__init__).parameters) - known
+    for name in env_kwargs:
+        if name in known:
+            continue
+        if name in sim_only:
+            raise TypeError(f"{name!r} is a kwarg of the simulated task only; the cell's "
+                            f"environment does not take it")
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"the cell's environment got an unknown kwarg {name!r}{hint} "
+                        f"(known: {', '.join(sorted(known))})")
 
 
 def make(
@@ -59,6 +86,7 @@ def make(
                             f"got {cam!r}")
     if max_episode_steps is not None:  # 0 fell back to the task's limit without a word
         max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
+    check_env_kwargs(env_kwargs)
     ft_bias = env_kwargs.pop("ft_bias", None)
     if calibration is not None:
         calib = (
@@ -72,6 +100,9 @@ def make(
         ft_bias = calib.ft_bias if ft_bias is None else ft_bias
     if socket_pose is None:
         raise ValueError("give socket_pose or a calibration (run `insertbench real calibrate`)")
+    # Before connecting (SafeRobot checks it again): a pose in millimetres used to be refused
+    # only after the robot was connected and its TCP set.
+    socket_pose = check_vector("socket_pose", socket_pose, 6, MAX_REACH_M)
     if isinstance(robot, URConfig):
         # The robot's settings come from its URConfig (checked there); a kwarg that says
         # otherwise used to win silently: servo_hz=125 on a 500 Hz RTDE link ran the
@@ -115,6 +146,10 @@ def make(
     except BaseException:
         for device in opened.values():
             device.close()
+        if backend is not robot:  # the connection this call opened: a refused kwarg (a
+            # start height outside the workspace, ...) used to leave it open, script running
+            with contextlib.suppress(Exception):
+                backend.disconnect()
         raise
     return TimeLimit(env, max_episode_steps or spec.max_episode_steps)
 

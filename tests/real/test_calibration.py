@@ -79,6 +79,9 @@ def test_bad_calibration_files(tmp_path):
                           (json.dumps(good.__dict__ | {"socket_pose": ["x"] * 6}),
                            "socket_pose must be a list of 6 numbers"),
                           (json.dumps(good.__dict__ | {"extra": 1}), "unknown ['extra']"),
+                          # In millimetres: refused by real.make only after connecting.
+                          (json.dumps(good.__dict__ | {"socket_pose": [450, 130, 14, 0, 0, 0]}),
+                           "c.json: socket_pose lies 468.611 m from the robot base"),
                           (json.dumps({k: v for k, v in good.__dict__.items() if k != "task"}),
                            "missing ['task']")):
         path.write_text(text)

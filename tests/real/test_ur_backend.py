@@ -136,3 +136,22 @@ def test_make_refuses_servo_kwargs_that_contradict_the_ur_config(fake_rtde, kwar
         real.make(USB, robot=real.URConfig(host="10.0.0.2"), socket_pose=np.zeros(6),
                   **{kwarg: value})
     assert fake_rtde == []  # refused before connecting
+
+
+def test_make_refuses_what_the_cell_does_not_take_before_connecting(fake_rtde):
+    """A simulation kwarg (noiseless) or a socket pose in millimetres used to be refused only
+    after connecting and setting the TCP; a kwarg refused after connecting (a start height
+    outside the safety workspace) left the connection open, its control script running."""
+    config = real.URConfig(host="10.0.0.2")
+    with pytest.raises(TypeError, match="'noiseless' is a kwarg of the simulated task only"):
+        real.make(USB, robot=config, socket_pose=np.zeros(6), noiseless=True)
+    with pytest.raises(TypeError, match="unknown kwarg 'goal_nosie_mm'; did you mean "
+                                        "'goal_noise_mm'"):
+        real.make(USB, robot=config, socket_pose=np.zeros(6), goal_nosie_mm=1.0)
+    with pytest.raises(ValueError, match="socket_pose .* implausible"):
+        real.make(USB, robot=config, socket_pose=[450.0, 130.0, 14.0, 3.14, 0.0, 0.0])
+    assert fake_rtde == []
+    with pytest.raises(ValueError, match="leave the safety workspace"):
+        real.make(USB, robot=config, socket_pose=np.zeros(6), start_height_mm=150.0)
+    assert fake_rtde[-2:] == [("RTDEControlInterface", "disconnect"),
+                              ("RTDEReceiveInterface", "disconnect")]
