@@ -22,6 +22,7 @@ from benchmark.cli_options import (
     innermost_message,
     parse_env_kwargs,
 )
+from real.config import DIGITAL_INPUTS
 
 real_app = typer.Typer(
     name="real",
@@ -67,8 +68,10 @@ TaskOpt = Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.",
 CalibrationOpt = Annotated[
     Path | None, typer.Option(help="JSON from `insertbench real calibrate`.")
 ]
+# min/max: with --twin an input the controller does not have (99, -1) was ignored silently.
 ContinuityOpt = Annotated[
-    int | None, typer.Option(help="Digital input wired to connector continuity.")
+    int | None, typer.Option(min=DIGITAL_INPUTS.start, max=DIGITAL_INPUTS.stop - 1,
+                             help="Digital input wired to connector continuity (0-17).")
 ]
 WristSerial = Annotated[str | None, typer.Option(help="Wrist RealSense serial.")]
 SideSerial = Annotated[str | None, typer.Option(help="Side RealSense serial.")]
@@ -337,24 +340,48 @@ def _cell_env(
     in the report ("twin" or "real"). `serials`: None for no cameras, else the (wrist, side)
     RealSense serials, a camera left out where its serial is None (the twin simulates both)."""
     import real
+    from real.factory import check_env_kwargs
 
     _check_target(host, twin)
-    if twin:
-        cams = ("wrist", "side") if serials is not None else ()
-        env = real.make_twin(task, seed=seed, cameras=cams, calibration=calibration, **kwargs)
-        return env, "twin"
-    if calibration is None:
+    try:  # the simulation's noiseless, friction_scale, ... ended in "unexpected keyword argument"
+        check_env_kwargs(kwargs)
+    except TypeError as err:
+        raise typer.BadParameter(str(err), param_hint="--env") from None
+    calib = None if calibration is None else _load_calibration(calibration, task)
+    if not twin and calib is None:
         raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
-    if host is None:
+    if not twin and host is None:
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
-    robot = real.URConfig(host=host, frequency_hz=frequency, continuity_input=continuity_input)
-    cameras = [
-        real.CameraConfig(name, serial=serial)
-        for name, serial in zip(("wrist", "side"), serials or (None, None), strict=True)
-        if serial is not None
-    ]
-    env = real.make(task, robot=robot, cameras=cameras, calibration=calibration, **kwargs)
-    return env, "real"
+    try:
+        if twin:
+            cams = ("wrist", "side") if serials is not None else ()
+            return real.make_twin(task, seed=seed, cameras=cams, calibration=calib,
+                                  **kwargs), "twin"
+        robot = real.URConfig(host=host, frequency_hz=frequency,
+                              continuity_input=continuity_input)
+        cameras = [
+            real.CameraConfig(name, serial=serial)
+            for name, serial in zip(("wrist", "side"), serials or (None, None), strict=True)
+            if serial is not None
+        ]
+        return real.make(task, robot=robot, cameras=cameras, calibration=calib, **kwargs), "real"
+    except ValueError as err:  # a start height outside the safety workspace, ...
+        raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
+
+
+def _load_calibration(path: Path, task: str):
+    """The calibration at `path` for `task`, or a usage error naming --calibration (a missing,
+    damaged or implausible file, or another task's, used to be an internal-error line)."""
+    from real.calibration import Calibration
+
+    try:
+        calib = Calibration.load(path)
+    except (OSError, ValueError) as err:
+        raise typer.BadParameter(str(err), param_hint="--calibration") from None
+    if calib.task != task:
+        raise typer.BadParameter(f"{path} calibrates {calib.task}, not {task}; calibrate this "
+                                 "task's socket", param_hint="--calibration")
+    return calib
 
 
 def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> None:

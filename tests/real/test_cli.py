@@ -378,3 +378,52 @@ def test_a_negative_seed_is_refused_before_the_robot_is_reached(tmp_path, monkey
         assert code == 2 and len(lines) == 1, err
         assert "'--seed': Input should be greater than or equal to 0" in lines[0], lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monkeypatch, capsys):
+    """A simulation-only --env kwarg ended in "TypeError: RealInsertionEnv.__init__() got an
+    unexpected keyword argument", --env cameras=... in "got multiple values", a start height
+    outside the safety workspace and a missing, damaged, implausible or other task's
+    --calibration in internal-error lines (exit 1); --continuity-input 99 ran on the twin."""
+    monkeypatch.chdir(tmp_path)
+    good = Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x", "t")
+    good.save("usb.json")
+    Calibration(**{**good.__dict__, "socket_pose": (450.0, 130.0, 14.0, 3.14, 0.0, 0.0)}).save(
+        "mm.json")
+    Calibration(**{**good.__dict__, "task": "InsertBench/DSub-v0"}).save("dsub.json")
+    (tmp_path / "damaged.json").write_text('{"task": ')
+    validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+                "--episodes", "1", "--out", "report"]
+    cases = [
+        ([*validate, "--env", "noiseless=true"],
+         "--env: 'noiseless' is a kwarg of the simulated task only"),
+        ([*validate, "--env", 'cameras=["wrist"]'],
+         "--env: 'cameras' is a kwarg of the simulated task only"),
+        (["real", "record-goal", "--task", USB, "--twin", "--env", "friction_scale=[1,2]"],
+         "--env: 'friction_scale' is a kwarg of the simulated task only"),
+        ([*validate, "--env", "start_height_mm=150"],
+         "--env: the cell refuses it: start poses (150 mm up, offsets up to 0.0 mm) leave"),
+        ([*validate, "--calibration", "none.json"], "--calibration: no calibration at none.json"),
+        ([*validate, "--calibration", "damaged.json"],
+         "--calibration: damaged.json is not a calibration file"),
+        ([*validate, "--calibration", "mm.json"],
+         "--calibration: mm.json: socket_pose lies 468.611 m from the robot base"),
+        ([*validate, "--calibration", "dsub.json"],
+         "--calibration: dsub.json calibrates InsertBench/DSub-v0, not InsertBench/USB-v0"),
+        ([*validate, "--continuity-input", "99"],
+         "'--continuity-input': Input should be less than or equal to 17"),
+        # On hardware these are refused before connecting to the robot.
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "mm.json",
+          "--policy", "p_controller", "--out", "report"], "--calibration: mm.json: socket_pose"),
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
+          "--policy", "p_controller", "--out", "report", "--env", "grasp_noise_mm=1"],
+         "--env: 'grasp_noise_mm' is a kwarg of the simulated task only"),
+    ]
+    for args, message in cases:
+        code, err = _cli(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert message in lines[0], lines[0]
+    assert not (tmp_path / "report").exists() and not (tmp_path / "goal_images.npz").exists()
+    code, err = _cli(capsys, *validate, "--calibration", "usb.json", "--out", "report")
+    assert code == 0, err
