@@ -31,7 +31,10 @@ def collect(
     demos: Annotated[
         bool, typer.Option("--demos", help="Keep only successful episodes (demonstrations).")
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Attempt i is seeded from (seed, i).")] = 0,
+    # min=0: -1 was an internal "ValueError: seed must be >= 0" line (exit 1).
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Attempt i is seeded from (seed, i).")
+    ] = 0,
     max_steps: Annotated[
         int, typer.Option("--max-steps", min=1, help="Steps per episode (paper 001: 20).")
     ] = 20,
@@ -45,22 +48,35 @@ def collect(
     from benchmark.datasets import collect as run_collect
 
     check_output_dir(out, "--out")
-    config = CollectConfig(
-        task_id=task,
-        episodes=episodes,
-        noise=noise,
-        demos=demos,
-        max_steps=max_steps,
-        seed=seed,
-        env_kwargs=parse_env_kwargs(env),
-        dataset_id=dataset_id,
-    )
+    _check_task(task)
+    kwargs = parse_env_kwargs(env)
+    if "max_episode_steps" in kwargs:  # was "make() got multiple values for keyword argument"
+        raise typer.BadParameter("--max-steps sets the episode length",
+                                 param_hint="--env max_episode_steps")
+    try:
+        config = CollectConfig(task_id=task, episodes=episodes, noise=noise, demos=demos,
+                               max_steps=max_steps, seed=seed, env_kwargs=kwargs,
+                               dataset_id=dataset_id)
+    except ValueError as err:  # a --dataset-id that is not Minari's (namespace/)name-vN
+        raise typer.BadParameter(str(err), param_hint="--dataset-id") from None
     dataset = run_collect(config, out)
     typer.echo(
         f"{config.minari_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps; "
         f"load with MINARI_DATASETS_PATH={Path(out).resolve() / 'minari'} "
         f"minari.load_dataset('{config.minari_id}')"
     )
+
+
+def _check_task(task: str) -> None:
+    """A registered task ID, as `rollout` asks: an unknown one was Gymnasium's NameNotFound
+    line (exit 1)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the InsertBench IDs)
+
+    if task not in gym.registry:
+        raise typer.BadParameter(f"unknown task {task!r}; see `insertbench list`",
+                                 param_hint="--task")
 
 
 @app.command()

@@ -79,7 +79,9 @@ def rollout(
              "the catalog's).")] = None,
     policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "p_controller",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
-    seed: Annotated[int, typer.Option(help="Episode i uses seed + i.")] = 0,
+    # min=0: -1 failed after building every task, as NumPy's "Seed must be greater or equal to
+    # zero" (exit 1).
+    seed: Annotated[int, typer.Option(min=0, help="Episode i uses seed + i.")] = 0,
     video: Annotated[
         Path | None, typer.Option(help="Write an MP4 of the first episode per task.")
     ] = None,

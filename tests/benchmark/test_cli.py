@@ -52,6 +52,17 @@ def test_misspelt_env_kwarg_is_one_line_with_a_suggestion(capsys, in_tmp):
     assert "Traceback" not in err and "TaskSpec(" not in err
 
 
+def test_rollout_refuses_a_negative_seed_before_building_the_tasks(capsys, in_tmp):
+    """It built every task, started the progress bar and ended in NumPy's "Seed must be greater
+    or equal to zero" (exit 1)."""
+    code, out, err = run_cli(capsys, "rollout", "--task", "InsertBench/USB-v0", "--episodes",
+                             "1", "--seed", "-1")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "'--seed': Input should be greater than or equal to 0" in lines[0], lines[0]
+    assert "rolling out" not in out + err
+
+
 def test_debug_shows_the_traceback(capsys, in_tmp):
     with pytest.raises(TypeError, match="did you mean 'goal_noise_mm'"):
         app(["--debug", "rollout", "--task", "InsertBench/USB-v0", "--episodes", "1",

@@ -163,19 +163,24 @@ def test_cli_collect_with_a_relative_out(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--dataset-id", "bad/id/x"], "dataset_id must look like namespace/name-v0"),
-    (["--dataset-id", "dt12"], "dataset_id must look like namespace/name-v0"),
-    (["--seed", "-1"], "seed must be >= 0, got -1"),
+    (["--dataset-id", "bad/id/x"], "--dataset-id: dataset_id must look like namespace/name-v0"),
+    (["--dataset-id", "dt12"], "--dataset-id: dataset_id must look like namespace/name-v0"),
+    (["--seed", "-1"], "'--seed': Input should be greater than or equal to 0"),
+    # Were exit 1: Gymnasium's NameNotFound, and "make() got multiple values for keyword
+    # argument 'max_episode_steps'".
+    (["--task", "InsertBench/Nope-v0"], "--task: unknown task 'InsertBench/Nope-v0'"),
+    (["--env", "max_episode_steps=5"], "--max-steps sets the episode length"),
 ])
 def test_cli_collect_refuses_a_bad_id_or_seed_before_collecting(tmp_path, monkeypatch, capsys,
                                                                 args, message):
     """Both failed only after the episodes were run: a bare TypeError from Minari's int(None),
-    a ValueError "expected non-negative integer" from NumPy (review session)."""
+    a ValueError "expected non-negative integer" from NumPy (review session). They are usage
+    errors (exit 2; the id and the seed were exit 1)."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:  # the installed script's call: errors are one line
         app(["dataset", "collect", "--task", "InsertBench/Connector-DT12-v0", "--episodes", "1",
              "--out", "d", *args])
-    assert stop.value.code == 1
+    assert stop.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "d").exists()
