@@ -253,11 +253,19 @@ def validate(
     header = {"task": task, "policy": name, "env_kwargs": kwargs, "seed": seed}
     runs = {}
     try:
+        # Both logs before the first trial: a sim log of another session in --out used to be
+        # found only after every trial on the robot had run.
+        try:
+            logs = {setting: TrialLog(out / f"{stem}.{setting}.jsonl",
+                                      {**header, "setting": setting})
+                    for setting in (label, "sim")}
+        except ValueError as err:  # another session's trials, or a damaged log
+            raise typer.BadParameter(str(err), param_hint="--out") from None
         for setting, make_env, n in (
             (label, lambda: real_env, episodes),
             ("sim", lambda: gym.make(task, **kwargs), sim_episodes or episodes),
         ):
-            log = TrialLog(out / f"{stem}.{setting}.jsonl", {**header, "setting": setting})
+            log = logs[setting]
             env = make_env()
             try:
                 runs[setting] = run_episodes(
@@ -270,7 +278,7 @@ def validate(
                 ) from None
             finally:
                 env.close()
-    except ValueError as err:  # --out holds another session's trials
+    except ValueError as err:  # a policy that does not fit the env's kwargs
         raise typer.BadParameter(str(err)) from None
     finally:
         real_env.close()

@@ -75,8 +75,13 @@ class TrialLog:
         self.header = json.loads(json.dumps(header))
         self.results: list[EpisodeRecord] = []
         if self.path.exists() and self.path.stat().st_size > 0:
-            lines = self.path.read_text().splitlines()
-            found = json.loads(lines[0])
+            try:
+                lines = self.path.read_text().splitlines()
+                found = json.loads(lines[0])
+            except (OSError, ValueError, IndexError) as err:  # also a folder, or bytes
+                # It used to say only "Expecting value: line 1 column 1", naming no file.
+                raise ValueError(f"{self.path} is not a trial log ({err}); give another --out "
+                                 "or delete it to start over") from None
             # A header without trials (a session refused before its first trial, e.g. for a
             # policy that does not fit the env's kwargs) holds nothing to mix: start over.
             if found != self.header and any(line.strip() for line in lines[1:]):

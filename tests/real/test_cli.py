@@ -427,3 +427,30 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
     assert not (tmp_path / "report").exists() and not (tmp_path / "goal_images.npz").exists()
     code, err = _cli(capsys, *validate, "--calibration", "usb.json", "--out", "report")
     assert code == 0, err
+
+
+def test_a_log_of_another_session_or_a_damaged_one_is_refused_before_any_trial(
+    tmp_path, monkeypatch, capsys
+):
+    """A sim log of another session in --out was found only after every trial on the robot
+    had run; a damaged log said only "Expecting value: line 1 column 1", naming no file."""
+    monkeypatch.chdir(tmp_path)
+    validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+                "--episodes", "1", "--out", "report"]
+    code, err = _cli(capsys, *validate, "--env", "goal_noise_mm=1")
+    assert code == 0, err
+    twin_log = tmp_path / "report" / "validate_InsertBench_USB-v0.twin.jsonl"
+    twin_log.unlink()  # to run the robot's trials again, without the sim's
+    code, err = _cli(capsys, *validate)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert ("--out: report/validate_InsertBench_USB-v0.sim.jsonl holds trials of another "
+            "session") in lines[0], lines[0]
+    assert len(twin_log.read_text().splitlines()) == 1  # its header: no trial ran
+    for damage in (b'{"task": "Insert', b"\xff\xfe"):
+        twin_log.write_bytes(damage)
+        code, err = _cli(capsys, *validate, "--env", "goal_noise_mm=1")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert "--out: report/validate_InsertBench_USB-v0.twin.jsonl is not a trial log (" \
+            in lines[0], lines[0]
