@@ -6,6 +6,7 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from enum import StrEnum
@@ -130,7 +131,11 @@ def calibrate(
         def prompt(message: str) -> None:
             typer.prompt(message, default="", show_default=False)
 
-    calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)
+    try:
+        calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)
+    finally:  # also on Ctrl-C or a trip: ur_rtde's control script kept running on the robot
+        with contextlib.suppress(Exception):  # a dead link: the original error tells
+            robot.disconnect()
     calib.save(out)
     typer.echo(f"socket pose (base frame) {[round(v, 5) for v in calib.socket_pose]}")
     typer.echo(f"F/T bias {[round(v, 3) for v in calib.ft_bias]}")

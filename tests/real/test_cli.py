@@ -454,3 +454,37 @@ def test_a_log_of_another_session_or_a_damaged_one_is_refused_before_any_trial(
         assert code == 2 and len(lines) == 1, err
         assert "--out: report/validate_InsertBench_USB-v0.twin.jsonl is not a trial log (" \
             in lines[0], lines[0]
+
+
+def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeypatch, capsys):
+    """calibrate never disconnected: ur_rtde's control script kept running on the controller
+    after the command had ended, finished, failed or interrupted (on the rehearsal robot,
+    `insertbench real serve-twin`, `state` still showed "program": "rtde_control")."""
+    import real.cli
+    import real.twin
+
+    monkeypatch.chdir(tmp_path)
+    robots = []
+
+    class Twin(real.twin.DigitalTwinRobot):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            robots.append(self)
+
+    monkeypatch.setattr(real.twin, "DigitalTwinRobot", Twin)
+    code, err = _cli(capsys, "real", "calibrate", "--task", USB, "--twin", "--out", "c.json")
+    assert code == 0, err
+    assert robots[-1].commands[-1].name == "disconnect"
+
+    def interrupted(robot, method):
+        def prompt(message):
+            raise KeyboardInterrupt
+
+        return prompt
+
+    monkeypatch.setattr(real.cli, "_twin_operator", interrupted)
+    code, err = _cli(capsys, "real", "calibrate", "--task", USB, "--twin", "--out", "d.json")
+    assert code == 130 and err.strip() == "insertbench: error: interrupted", err
+    names = [c.name for c in robots[-1].commands]
+    assert names[-2:] == ["endTeachMode", "disconnect"], names
+    assert not (tmp_path / "d.json").exists()
