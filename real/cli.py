@@ -368,8 +368,9 @@ def _cell_env(
     try:
         if twin:
             cams = ("wrist", "side") if serials is not None else ()
+            # servo_hz: --frequency 125 (CB3) was ignored on the twin, which ran at 500 Hz.
             return real.make_twin(task, seed=seed, cameras=cams, calibration=calib,
-                                  **kwargs), "twin"
+                                  servo_hz=frequency, **kwargs), "twin"
         robot = real.URConfig(host=host, frequency_hz=frequency,
                               continuity_input=continuity_input)
         cameras = [

@@ -488,3 +488,21 @@ def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeyp
     names = [c.name for c in robots[-1].commands]
     assert names[-2:] == ["endTeachMode", "disconnect"], names
     assert not (tmp_path / "d.json").exists()
+
+
+def test_validate_on_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch):
+    """`--twin --frequency 125` (a CB3 rehearsal) ran the compliance loop at 500 Hz."""
+    monkeypatch.chdir(tmp_path)
+    made = []
+    make_twin = real.make_twin
+
+    def recording_make_twin(*args, **kwargs):
+        made.append(make_twin(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(real, "make_twin", recording_make_twin)
+    result = runner.invoke(app, ["real", "validate", "--task", USB, "--twin", "--policy",
+                                 "p_controller", "--episodes", "1", "--frequency", "125",
+                                 "--out", "report"])
+    assert result.exit_code == 0, result.output
+    assert made[0].unwrapped.servo_dt == pytest.approx(1 / 125)
