@@ -92,7 +92,7 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int)
     if twin:
         from real.twin import DigitalTwinRobot
 
-        return DigitalTwinRobot(task, seed=seed), "digital-twin"
+        return DigitalTwinRobot(task, seed=seed, frequency_hz=frequency), "digital-twin"
     if host is None:
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
     from envs.scene import tcp_offset_m

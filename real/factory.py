@@ -15,11 +15,18 @@ from gymnasium.wrappers import TimeLimit
 
 from envs.insertion_env import InsertionEnv
 from envs.scene import tcp_offset_m
-from envs.task_options import check_int
+from envs.task_options import check_int, check_range
 from envs.tasks import task_spec
 from real.calibration import Calibration
 from real.camera import Camera, open_realsense
-from real.config import MAX_REACH_M, CameraConfig, SafetyConfig, URConfig, check_vector
+from real.config import (
+    MAX_REACH_M,
+    SERVO_RATES_HZ,
+    CameraConfig,
+    SafetyConfig,
+    URConfig,
+    check_vector,
+)
 from real.env import RealInsertionEnv
 from real.robot import RobotBackend, URBackend
 
@@ -171,7 +178,16 @@ def make_twin(
     calibration). The twin is `env.unwrapped.robot`."""
     from real.twin import DigitalTwinRobot, TwinCameraFeed
 
-    twin = DigitalTwinRobot(env_id, seed=seed, **(twin_kwargs or {}), **(sim_kwargs or {}))
+    # The twin's control period is the env's servo period: servo_hz=125 alone ran a 125 Hz
+    # compliance loop on a twin that integrated 2 ms (500 Hz) per waitPeriod, a quarter of the
+    # time each servoL asked for. (RealInsertionEnv checks servo_hz against control_hz too.)
+    twin_kwargs = dict(twin_kwargs or {})
+    servo_hz = check_range("servo_hz", make_kwargs.get("servo_hz", 500.0), 1.0,
+                           max(SERVO_RATES_HZ))
+    if twin_kwargs.setdefault("frequency_hz", servo_hz) != servo_hz:
+        raise ValueError(f"twin_kwargs frequency_hz={twin_kwargs['frequency_hz']!r} contradicts "
+                         f"servo_hz={servo_hz!r}; give one of them")
+    twin = DigitalTwinRobot(env_id, seed=seed, **twin_kwargs, **(sim_kwargs or {}))
     feeds = [TwinCameraFeed(twin, name, camera_size[1], camera_size[0]) for name in cameras]
     if make_kwargs.get("socket_pose") is None and make_kwargs.get("calibration") is None:
         make_kwargs["socket_pose"] = twin.socket_pose()

@@ -490,9 +490,24 @@ def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeyp
     assert not (tmp_path / "d.json").exists()
 
 
-def test_validate_on_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch):
-    """`--twin --frequency 125` (a CB3 rehearsal) ran the compliance loop at 500 Hz."""
+def test_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch):
+    """`validate --twin --frequency 125` (a CB3 rehearsal) ran the compliance loop at 500 Hz;
+    `calibrate --twin --frequency 125` servoed every 8 ms on a twin that advanced 2 ms."""
+    import real.twin
+
     monkeypatch.chdir(tmp_path)
+    twins = []
+
+    class Twin(real.twin.DigitalTwinRobot):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            twins.append(self)
+
+    monkeypatch.setattr(real.twin, "DigitalTwinRobot", Twin)
+    result = runner.invoke(app, ["real", "calibrate", "--task", USB, "--twin", "--frequency",
+                                 "125", "--out", "c.json"])
+    assert result.exit_code == 0, result.output
+    assert twins[-1].period_s == pytest.approx(1 / 125)
     made = []
     make_twin = real.make_twin
 
@@ -506,3 +521,4 @@ def test_validate_on_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch)
                                  "--out", "report"])
     assert result.exit_code == 0, result.output
     assert made[0].unwrapped.servo_dt == pytest.approx(1 / 125)
+    assert made[0].unwrapped.robot.period_s == pytest.approx(1 / 125)

@@ -299,6 +299,20 @@ def test_make_twin_refuses_servo_settings_and_readings_that_are_not_plausible(kw
         real.make_twin(USB, **kwargs)
 
 
+def test_the_twin_keeps_the_time_of_the_servo_rate():
+    """make_twin(servo_hz=125) ran a 125 Hz compliance loop on a twin whose waitPeriod
+    advanced 2 ms (500 Hz): each policy step took a quarter of its 0.1 s on the twin."""
+    env = real.make_twin(USB, servo_hz=125.0)
+    twin = env.unwrapped.robot
+    env.reset(seed=0)
+    t0 = twin.clock()
+    env.step(np.zeros(3, np.float32))
+    assert twin.clock() - t0 == pytest.approx(env.unwrapped.dt, abs=0.003)
+    env.close()
+    with pytest.raises(ValueError, match="frequency_hz=500.0 contradicts servo_hz=125.0"):
+        real.make_twin(USB, servo_hz=125.0, twin_kwargs={"frequency_hz": 500.0})
+
+
 def test_make_refuses_objects_of_the_wrong_kind_before_the_first_reset():
     """A host string for `robot` built an env whose reset failed with "'str' object has no
     attribute 'getActualTCPPose'"; a camera name, a dict for `safety` were AttributeErrors;
