@@ -31,6 +31,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.task_options import check_int, check_range
+
 #: Numeric `info` entries kept per step (T + 1 values: the reset's and every step's).
 INFO_KEYS = ("is_success", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n")
 
@@ -61,14 +63,17 @@ class CollectConfig:
     max_attempts_per_demo: int = 20
 
     def __post_init__(self) -> None:
-        if self.episodes < 1:
-            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
-        if not 0.0 <= self.noise <= 1.0:
-            raise ValueError(f"noise is a probability in [0, 1], got {self.noise}")
-        if self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
-        if self.seed < 0:  # NumPy's seed sequences refuse it, after the env is built
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        # Integers and a finite probability: episodes=nan collected nothing and 2.5 collected
+        # 3, also from an edited collect_config.json (JSON reads NaN); a negative seed failed
+        # in NumPy's seed sequences after the env was built.
+        check_int("episodes", self.episodes, 1)
+        check_range("noise", self.noise, 0.0, 1.0, " (a probability)")
+        check_int("max_steps", self.max_steps, 1)
+        check_int("seed", self.seed, 0)
+        check_int("max_attempts_per_demo", self.max_attempts_per_demo, 1)
+        if not isinstance(self.env_kwargs, dict):
+            raise ValueError(f"env_kwargs must be a dict of gym.make kwargs, got "
+                             f"{self.env_kwargs!r}")
         if self.dataset_id is not None and not _MINARI_ID.fullmatch(self.dataset_id):
             # Minari itself refuses a bad ID only when writing, after the whole collection
             # (one without "-vN" as a TypeError from int(None)).

@@ -3,6 +3,8 @@ demonstrations, and the `insertbench dataset collect` command."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 
 import minari
@@ -11,7 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from benchmark.datasets import CollectConfig, collect, collect_episodes, load
+from benchmark.datasets import (
+    CollectConfig,
+    collect,
+    collect_episodes,
+    load,
+    read_collect_config,
+)
 
 TASK = "InsertBench/Connector-DT12-v0"
 
@@ -118,6 +126,26 @@ def test_a_damaged_episode_or_settings_file_is_named_on_the_rerun(tmp_path):
         settings.write_text(text)
         with pytest.raises(ValueError, match="collect_config.json is not a collection's settings"):
             collect_episodes(config, tmp_path, progress=False)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    # NaN collected nothing (`len(kept) < nan` is False) and 2.5 collected 3 episodes.
+    ("episodes", float("nan"), "episodes must be an integer >= 1, got nan"),
+    ("episodes", 2.5, "episodes must be an integer >= 1, got 2.5"),
+    ("max_steps", float("nan"), "max_steps must be an integer >= 1, got nan"),
+    ("seed", 1.5, "seed must be an integer >= 0, got 1.5"),
+    ("noise", "0.2", "noise must be a finite number in [0, 1] (a probability), got '0.2'"),
+    ("max_attempts_per_demo", 0, "max_attempts_per_demo must be an integer >= 1, got 0"),
+    ("env_kwargs", None, "env_kwargs must be a dict of gym.make kwargs, got None"),
+])
+def test_collect_config_refuses_numbers_that_are_not_counts(tmp_path, field, value, message):
+    settings = {"task_id": TASK, "episodes": 2, field: value}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CollectConfig(**settings)
+    # The same settings in a collection's file (JSON reads NaN) name the file.
+    (tmp_path / "collect_config.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="collect_config.json is not a collection's settings"):
+        read_collect_config(tmp_path)
 
 
 def test_resume_refuses_a_different_config(tmp_path):
