@@ -353,11 +353,11 @@ def _cell_env(
     in the report ("twin" or "real"). `serials`: None for no cameras, else the (wrist, side)
     RealSense serials, a camera left out where its serial is None (the twin simulates both)."""
     import real
-    from real.factory import check_env_kwargs
+    from real.factory import check_cell_kwargs
 
     _check_target(host, twin)
     try:  # the simulation's noiseless, friction_scale, ... ended in "unexpected keyword argument"
-        check_env_kwargs(kwargs)
+        check_cell_kwargs(kwargs)
     except TypeError as err:
         raise typer.BadParameter(str(err), param_hint="--env") from None
     calib = None if calibration is None else _load_calibration(calibration, task)

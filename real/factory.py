@@ -40,7 +40,7 @@ _BACKEND_METHODS = tuple(
 _MAKE_ARGUMENTS = {"self", "task", "robot", "socket_pose", "cameras", "safety"}
 
 
-def check_env_kwargs(env_kwargs: dict[str, Any]) -> None:
+def check_cell_kwargs(env_kwargs: dict[str, Any]) -> None:
     """Refuse a kwarg that the cell's environment does not take, naming it (TypeError): the
     simulation's own (noiseless, grasp_noise_mm, friction_scale, ...: the cell has real ones)
     or a misspelt one. `make` calls it before connecting to the robot; it used to connect,
@@ -93,7 +93,7 @@ def make(
                             f"got {cam!r}")
     if max_episode_steps is not None:  # 0 fell back to the task's limit without a word
         max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
-    check_env_kwargs(env_kwargs)
+    check_cell_kwargs(env_kwargs)
     ft_bias = env_kwargs.pop("ft_bias", None)
     if calibration is not None:
         calib = (
