@@ -219,6 +219,10 @@ def validate(
         raise typer.BadParameter("give --checkpoint PATH or --policy p_controller")
     if kind is PolicyKind.checkpoint and checkpoint is None:
         raise typer.BadParameter("--policy checkpoint needs --checkpoint PATH")
+    if kind is PolicyKind.p_controller and checkpoint is not None:
+        # The checkpoint was ignored: the P-controller ran on the robot in its place.
+        raise typer.BadParameter(f"give --checkpoint ({checkpoint}) or --policy p_controller, "
+                                 "not both")
     if kind is PolicyKind.checkpoint:
         _check_trained_on(checkpoint, task, allow_other_task)
     factory = (

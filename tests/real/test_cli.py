@@ -185,6 +185,10 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
          "give --host (10.0.0.2) or --twin, not both"),
         (["real", "calibrate", "--task", USB, "--twin", "--host", "10.0.0.2", "--out", "c.json"],
          "give --host (10.0.0.2) or --twin, not both"),
+        # The checkpoint was ignored and the P-controller ran in its place.
+        (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+          "--checkpoint", "runs/pc", "--episodes", "1", "--out", "report"],
+         "give --checkpoint (runs/pc) or --policy p_controller, not both"),
         # `--sim-episodes 0` ran --episodes trials in sim, without a word.
         (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
           "--sim-episodes", "0", "--out", "report"],
