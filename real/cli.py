@@ -60,7 +60,16 @@ def _check_task(task: str) -> str:
     return task
 
 
-Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --twin).")]
+def _check_host(value: str | None) -> str | None:
+    """None (the twin) or a controller's address: `--host ""` (an unset shell variable) was
+    refused by URConfig as an internal error, in validate as a mistake in --env."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("an empty address; give the controller's IP (or --twin)")
+    return value
+
+
+Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --twin).",
+                                          callback=_check_host)]
 Twin = Annotated[bool, typer.Option(help="Use the digital twin instead of hardware.")]
 Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series, 125 CB3.",
                                           callback=_check_frequency)]
@@ -369,14 +378,14 @@ def _cell_env(
         raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
     if not twin and host is None:
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
+    robot = None if twin else real.URConfig(host=host, frequency_hz=frequency,
+                                            continuity_input=continuity_input)
     try:
         if twin:
             cams = ("wrist", "side") if serials is not None else ()
             # servo_hz: --frequency 125 (CB3) was ignored on the twin, which ran at 500 Hz.
             return real.make_twin(task, seed=seed, cameras=cams, calibration=calib,
                                   servo_hz=frequency, **kwargs), "twin"
-        robot = real.URConfig(host=host, frequency_hz=frequency,
-                              continuity_input=continuity_input)
         cameras = [
             real.CameraConfig(name, serial=serial)
             for name, serial in zip(("wrist", "side"), serials or (None, None), strict=True)

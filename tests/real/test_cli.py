@@ -185,6 +185,11 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
          "give --host (10.0.0.2) or --twin, not both"),
         (["real", "calibrate", "--task", USB, "--twin", "--host", "10.0.0.2", "--out", "c.json"],
          "give --host (10.0.0.2) or --twin, not both"),
+        # An unset shell variable: URConfig's internal error; in validate blamed on --env.
+        (["real", "validate", "--task", USB, "--host", "", "--calibration", "c.json",
+          "--policy", "p_controller", "--out", "report"], "'--host': an empty address"),
+        (["real", "calibrate", "--task", USB, "--host", " ", "--out", "c.json"],
+         "'--host': an empty address"),
         # The checkpoint was ignored and the P-controller ran in its place.
         (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
           "--checkpoint", "runs/pc", "--episodes", "1", "--out", "report"],
