@@ -158,19 +158,20 @@ def check_range(
     return v
 
 
-def control_steps(control_hz: float, timestep: float) -> int:
+def control_steps(control_hz: float, timestep: float, step: str = "timestep") -> int:
     """Physics steps of `timestep` [s] per policy step at `control_hz` (both checked); ValueError
     naming control_hz if no whole number of steps comes within CONTROL_PERIOD_TOLERANCE of the
-    period: 80 Hz at 0.005 s ran at 100 Hz without a word."""
+    period: 80 Hz at 0.005 s ran at 100 Hz without a word. `step` names the inner period in the
+    message (the robot's is its servo period)."""
     exact = 1.0 / (control_hz * timestep)
     steps = max(1, round(exact))
     if abs(steps - exact) > CONTROL_PERIOD_TOLERANCE * exact:
         fits = sorted({1.0 / (n * timestep) for n in (math.floor(exact), math.ceil(exact)) if n})
         raise ValueError(
             f"control_hz must be a whole number of physics steps per policy step, within "
-            f"{CONTROL_PERIOD_TOLERANCE:.0%}: {control_hz:g} Hz at timestep {timestep:g} s is "
+            f"{CONTROL_PERIOD_TOLERANCE:.0%}: {control_hz:g} Hz at {step} {timestep:g} s is "
             f"{exact:.2f} steps and would run at {1.0 / (steps * timestep):.4g} Hz; "
-            f"{' or '.join(f'{f:.4g}' for f in fits)} Hz fit, or choose another timestep"
+            f"{' or '.join(f'{f:.4g}' for f in fits)} Hz fit, or choose another {step}"
         )
     return steps
 

@@ -23,6 +23,7 @@ from envs.task_options import (
     check_options,
     check_range,
     check_workspace,
+    control_steps,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -247,7 +248,8 @@ class RealInsertionEnv(gym.Env):
         self.calibrated_ft_bias = np.zeros(6) if ft_bias is None else np.asarray(ft_bias, float)
         self.clock = clock
         self.servo_dt = 1.0 / servo_hz
-        self.cycles_per_step = int(round(servo_hz / control_hz))
+        # Servo cycles per policy step: 150 Hz at 500 Hz servoing ran at 167 Hz without a word.
+        self.cycles_per_step = control_steps(control_hz, self.servo_dt, "servo period")
         self.dt = self.cycles_per_step * self.servo_dt
         self.socket_pose = np.asarray(socket_pose, dtype=np.float64)
         self.safe = SafeRobot(

@@ -290,6 +290,8 @@ def test_safety_config_refuses_limits_that_limit_nothing(kwargs, message):
     ({"ft_bias": [1.0, 2.0]}, "ft_bias must be 6 finite numbers"),
     ({"ft_bias": [float("nan")] * 6}, "ft_bias must be 6 finite numbers"),
     ({"zero_ft_sensor": "no"}, "zero_ft_sensor must be True or False"),
+    # 5.56 servo cycles per step: it ran 6, at 83 Hz, without a word (as the simulation did).
+    ({"control_hz": 90.0}, "control_hz must be a whole number of physics steps .* servo period"),
     # A calibration in millimetres put the workspace box 450 m from the base.
     ({"socket_pose": [450.0, 130.0, 14.0, 3.14, 0.0, 0.0]}, "socket_pose .* implausible"),
     ({"socket_pose": [0.45, 0.13, 0.01]}, "socket_pose must be 6 finite numbers"),
