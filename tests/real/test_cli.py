@@ -158,6 +158,15 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
     return exit_info.value.code, capsys.readouterr().err
 
 
+def _assert_usage_errors(capsys, cases) -> None:
+    """Each (args, message) of `cases` is one line on stderr holding `message`, exit 2."""
+    for args, message in cases:
+        code, err = _cli(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert message in lines[0], lines[0]
+
+
 def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeypatch, capsys):
     """An unknown task used to end in a KeyError listing all ~120 task IDs; `calibrate --twin
     --frequency nan` in `cannot convert float NaN to integer` and `--frequency -5` in a made-up
@@ -339,11 +348,7 @@ def test_goal_image_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
         (["real", "record-goal", "--task", USB, "--host", "10.0.0.2", "--calibration", "c.json"],
          "give --wrist-serial and/or --side-serial"),
     ]
-    for args, message in cases:
-        code, err = _cli(capsys, *args)
-        lines = err.strip().splitlines()
-        assert code == 2 and len(lines) == 1, err
-        assert message in lines[0], lines[0]
+    _assert_usage_errors(capsys, cases)
     assert not (tmp_path / "report").exists() and not (tmp_path / "goal_images.npz").exists()
 
 
@@ -428,11 +433,7 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
           "--policy", "p_controller", "--out", "report", "--env", "grasp_noise_mm=1"],
          "--env: 'grasp_noise_mm' is a kwarg of the simulated task only"),
     ]
-    for args, message in cases:
-        code, err = _cli(capsys, *args)
-        lines = err.strip().splitlines()
-        assert code == 2 and len(lines) == 1, err
-        assert message in lines[0], lines[0]
+    _assert_usage_errors(capsys, cases)
     assert not (tmp_path / "report").exists() and not (tmp_path / "goal_images.npz").exists()
     code, err = _cli(capsys, *validate, "--calibration", "usb.json", "--out", "report")
     assert code == 0, err
@@ -465,22 +466,31 @@ def test_a_log_of_another_session_or_a_damaged_one_is_refused_before_any_trial(
             in lines[0], lines[0]
 
 
-def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeypatch, capsys):
-    """calibrate never disconnected: ur_rtde's control script kept running on the controller
-    after the command had ended, finished, failed or interrupted (on the rehearsal robot,
-    `insertbench real serve-twin`, `state` still showed "program": "rtde_control")."""
-    import real.cli
+@pytest.fixture
+def twins(monkeypatch) -> list:
+    """Every `DigitalTwinRobot` the commands of the test build, in order."""
     import real.twin
 
-    monkeypatch.chdir(tmp_path)
-    robots = []
+    built = []
 
     class Twin(real.twin.DigitalTwinRobot):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            robots.append(self)
+            built.append(self)
 
     monkeypatch.setattr(real.twin, "DigitalTwinRobot", Twin)
+    return built
+
+
+def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeypatch, capsys,
+                                                               twins):
+    """calibrate never disconnected: ur_rtde's control script kept running on the controller
+    after the command had ended, finished, failed or interrupted (on the rehearsal robot,
+    `insertbench real serve-twin`, `state` still showed "program": "rtde_control")."""
+    import real.cli
+
+    monkeypatch.chdir(tmp_path)
+    robots = twins
     code, err = _cli(capsys, "real", "calibrate", "--task", USB, "--twin", "--out", "c.json")
     assert code == 0, err
     assert robots[-1].commands[-1].name == "disconnect"
@@ -499,20 +509,10 @@ def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeyp
     assert not (tmp_path / "d.json").exists()
 
 
-def test_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch):
+def test_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch, twins):
     """`validate --twin --frequency 125` (a CB3 rehearsal) ran the compliance loop at 500 Hz;
     `calibrate --twin --frequency 125` servoed every 8 ms on a twin that advanced 2 ms."""
-    import real.twin
-
     monkeypatch.chdir(tmp_path)
-    twins = []
-
-    class Twin(real.twin.DigitalTwinRobot):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            twins.append(self)
-
-    monkeypatch.setattr(real.twin, "DigitalTwinRobot", Twin)
     result = runner.invoke(app, ["real", "calibrate", "--task", USB, "--twin", "--frequency",
                                  "125", "--out", "c.json"])
     assert result.exit_code == 0, result.output
