@@ -102,14 +102,19 @@ def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 
 @matrix_app.command("list")
 def list_presets() -> None:
     """List the shipped presets with their number of cells."""
-    for name in available_presets():
-        preset = load_preset(name)
-        console.print(f"{name:24s} {len(preset.cells):5d} cells  {preset.description}")
     from benchmark.bench_offline import load_offline_preset, offline_presets
 
-    for name in offline_presets():  # not matrices: bench_offline runs them
-        console.print(f"{name:24s}   offline  {load_offline_preset(name)['description']} "
-                      f"(python -m benchmark.bench_offline --preset {name} --out DIR)")
+    matrices, offline = available_presets(), offline_presets()
+    width = max(map(len, [*matrices, *offline]))
+    # One line a preset, in a narrow terminal or a pipe too (`matrix list | grep pixels`).
+    for name in matrices:
+        preset = load_preset(name)
+        console.print(f"{name:{width}s} {len(preset.cells):5d} cells  {preset.description}",
+                      soft_wrap=True)
+    for name in offline:  # not matrices: bench_offline runs them
+        console.print(f"{name:{width}s}     offline  {load_offline_preset(name)['description']} "
+                      f"(python -m benchmark.bench_offline --preset {name} --out DIR)",
+                      soft_wrap=True)
 
 
 @matrix_app.command("run")

@@ -220,6 +220,20 @@ budget_steps = 0
 """
 
 
+def test_matrix_list_is_one_aligned_line_a_preset(capsys, in_tmp):
+    """Piped (80 columns) every description wrapped onto a second line, and the 27-character
+    paper000-pixels-leaderboard pushed its cell count out of the 24-character name column."""
+    from benchmark.bench_offline import offline_presets
+    from benchmark.preset import available_presets
+
+    code, out, _ = run_cli(capsys, "matrix", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == [*available_presets(), *offline_presets()]
+    assert len({line.index(" cells  ") for line in lines[:len(available_presets())]}) == 1, out
+    assert "paper000-pixels-leaderboard     9 cells  paper000-pixels track seed" in out
+
+
 @pytest.mark.parametrize(("kwarg", "message"), [
     ("goal_noise_mm = nan", "goal_noise_mm must be a finite number, got nan"),
     ("init_offset_mm = [0, inf]", "init_offset_mm[1] must be a finite number, got inf"),
