@@ -490,13 +490,17 @@ def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
 
 def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     """`matrix report quick --store runs/other.sqlite` used to overwrite runs/quick-report."""
-    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
-                           "--store", "runs/other.sqlite", "--executor", "inline",
-                           "--no-progress")
+    code, out, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                             "--store", "runs/other.sqlite", "--executor", "inline",
+                             "--no-progress")
     assert code == 0, err
+    # One line, also in a pipe or a log (80 columns): it wrapped after "(of 2);".
+    assert "quick: 0 already done, 2 finished now, 0 failed, 0 running elsewhere (of 2); store " \
+           "runs/other.sqlite\n" in out, out
     code, out, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
                              "--reps", "10")
     assert code == 0, err
+    assert "wrote runs/other-report/report.md and runs/other-report/report.html\n" in out, out
     assert (in_tmp / "runs" / "other-report" / "report.md").is_file()
     assert not (in_tmp / "runs" / "quick-report").exists()
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
