@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,6 +80,17 @@ def innermost_message(err: BaseException) -> str:
     ):
         err = err.__cause__
     return str(err)
+
+
+def build_env(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``make(*args, **kwargs)`` (``gym.make`` or ``benchmark.train.make_env``) for a command
+    whose env kwargs the user gave: a kwarg the task refuses (ValueError, TypeError) is a usage
+    error, one line and exit 2, as `train` and `matrix run` report it. `rollout` and `eval`
+    printed it as an internal error ("ValueError: ..." with the --debug hint, exit 1)."""
+    try:
+        return make(*args, **kwargs)
+    except (ValueError, TypeError) as err:  # Gymnasium appends every kwarg: the cause only
+        raise typer.BadParameter(innermost_message(err)) from err
 
 
 def parse_key_values(items: list[str] | None, option: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
+from benchmark.cli_options import EnvOption, build_env, check_output_dir, parse_env_kwargs
 
 app = typer.Typer(
     help="Collect offline datasets (Minari) with the noisy P-controller.",
@@ -59,6 +59,10 @@ def collect(
                                dataset_id=dataset_id)
     except ValueError as err:  # a --dataset-id that is not Minari's (namespace/)name-vN
         raise typer.BadParameter(str(err), param_hint="--dataset-id") from None
+    import gymnasium as gym
+
+    # A kwarg the task refuses is the user's mistake (exit 2), not an error of the collection.
+    build_env(gym.make, task, max_episode_steps=max_steps, **kwargs).close()
     dataset = run_collect(config, out)
     typer.echo(
         f"{config.minari_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps; "

@@ -102,14 +102,19 @@ def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 
 @matrix_app.command("list")
 def list_presets() -> None:
     """List the shipped presets with their number of cells."""
-    for name in available_presets():
-        preset = load_preset(name)
-        console.print(f"{name:24s} {len(preset.cells):5d} cells  {preset.description}")
     from benchmark.bench_offline import load_offline_preset, offline_presets
 
-    for name in offline_presets():  # not matrices: bench_offline runs them
-        console.print(f"{name:24s}   offline  {load_offline_preset(name)['description']} "
-                      f"(python -m benchmark.bench_offline --preset {name} --out DIR)")
+    matrices, offline = available_presets(), offline_presets()
+    width = max(map(len, [*matrices, *offline]))
+    # One line a preset, in a narrow terminal or a pipe too (`matrix list | grep pixels`).
+    for name in matrices:
+        preset = load_preset(name)
+        console.print(f"{name:{width}s} {len(preset.cells):5d} cells  {preset.description}",
+                      soft_wrap=True)
+    for name in offline:  # not matrices: bench_offline runs them
+        console.print(f"{name:{width}s}     offline  {load_offline_preset(name)['description']} "
+                      f"(python -m benchmark.bench_offline --preset {name} --out DIR)",
+                      soft_wrap=True)
 
 
 @matrix_app.command("run")
@@ -175,7 +180,7 @@ def run(
     console.print(
         f"{spec.name}: {summary.already_done} already done, {len(summary.done)} finished now, "
         f"{len(summary.failed)} failed, {len(summary.busy_elsewhere)} running elsewhere "
-        f"(of {summary.total}); store {store_path}"
+        f"(of {summary.total}); store {store_path}", soft_wrap=True,  # one line in a log too
     )
     if summary.failed:
         raise typer.Exit(1)
@@ -202,7 +207,8 @@ def status(
     spec = _load(preset, task_version)
     store_path = store or default_store_path(spec.name)
     if not store_path.exists():
-        console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending")
+        console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending",
+                      soft_wrap=True)
         return
     with Store(store_path) as db:
         statuses = db.statuses()
@@ -220,7 +226,7 @@ def status(
         else:
             states["pending"].append(cell)
     console.print(f"{spec.name} ({store_path}): " + ", ".join(
-        f"{len(v)} {k}" for k, v in states.items()) + f" of {len(spec.cells)}")
+        f"{len(v)} {k}" for k, v in states.items()) + f" of {len(spec.cells)}", soft_wrap=True)
     if not verbose:
         for cell in states["failed"]:
             console.print(f"[red]failed[/red] {cell.describe()}: {rows[cell.config_hash]['error']}")
@@ -271,7 +277,7 @@ def report(
         # Beside its store: a report of another store must not overwrite the default one.
         out = out or store_path.parent / f"{store_path.stem}-report"
         files = write_report(spec, db, out, reps=reps)
-    console.print(f"wrote {files.markdown} and {files.html}")
+    console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
 
 
 if __name__ == "__main__":  # `python -m benchmark.matrix_cli ...` = `insertbench matrix ...`

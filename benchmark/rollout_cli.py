@@ -14,7 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import envs
-from benchmark.cli_options import EnvOption, check_output_file, parse_env_kwargs
+from benchmark.cli_options import EnvOption, build_env, check_output_file, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
@@ -101,7 +101,7 @@ def rollout(
     # Every task once before any rollout (all 102: ~3 s): a kwarg one task refuses
     # (start_height_mm=14 on a 19 mm Europlug) used to end the command after the tasks before it.
     for task_id in task_ids:
-        _make(task_id, kwargs, video is not None).close()
+        build_env(_make, task_id, kwargs, video is not None).close()
     frames: list[np.ndarray] = []
     rows = []
     with Progress(console=console) as progress:

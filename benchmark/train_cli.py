@@ -18,6 +18,7 @@ import typer
 
 from benchmark.cli_options import (
     EnvOption,
+    build_env,
     check_output_dir,
     check_output_file,
     parse_env_kwargs,
@@ -218,7 +219,7 @@ def eval_command(
         )
     env_kwargs = dict(run["env_kwargs"]) if run else {}
     env_kwargs |= parse_env_kwargs(env)
-    environment = make_env(task, env_kwargs)
+    environment = build_env(make_env, task, env_kwargs)
     try:  # a damaged checkpoint: the file, not a bare JSONDecodeError or SafetensorError
         meta = read_meta(agent_dir)
         name = meta["agent"]

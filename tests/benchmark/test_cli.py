@@ -46,10 +46,32 @@ def in_tmp(tmp_path, monkeypatch):
 def test_misspelt_env_kwarg_is_one_line_with_a_suggestion(capsys, in_tmp):
     code, _, err = run_cli(capsys, "rollout", "--task", "InsertBench/USB-v0", "--episodes", "1",
                            "--env", "goal_nose_mm=1")
-    assert code == 1
+    assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "did you mean 'goal_noise_mm'? (known: action_mode, " in err
-    assert "Traceback" not in err and "TaskSpec(" not in err
+    assert "Traceback" not in err and "TaskSpec(" not in err and "TypeError" not in err
+
+
+@pytest.mark.parametrize("command", ["rollout", "eval"])
+@pytest.mark.parametrize(("env", "message"), [
+    ("goal_noise_mm=abc", "goal_noise_mm must be a finite number in [0, 20], got 'abc'"),
+    ("goal_nose_mm=1", "did you mean 'goal_noise_mm'?"),
+])
+def test_a_kwarg_the_task_refuses_is_a_usage_error(capsys, in_tmp, command, env, message):
+    """`rollout` and `eval` printed it as an internal error, "ValueError: ..." with the --debug
+    hint and exit 1, where `train` and `matrix run` said "Invalid value" with exit 2."""
+    args = ["--task", "InsertBench/USB-v1", "--episodes", "1", "--env", env]
+    if command == "eval":
+        code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                               "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                               "runs/pc", "--no-progress")
+        assert code == 0, err
+        args += ["--checkpoint", "runs/pc"]
+    code, out, err = run_cli(capsys, command, *args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Invalid value" in lines[0] and message in lines[0], err
+    assert "Error:" not in err and "--debug" not in err and out == ""
 
 
 def test_rollout_refuses_a_negative_seed_before_building_the_tasks(capsys, in_tmp):
@@ -63,10 +85,18 @@ def test_rollout_refuses_a_negative_seed_before_building_the_tasks(capsys, in_tm
     assert "rolling out" not in out + err
 
 
-def test_debug_shows_the_traceback(capsys, in_tmp):
-    with pytest.raises(TypeError, match="did you mean 'goal_noise_mm'"):
-        app(["--debug", "rollout", "--task", "InsertBench/USB-v0", "--episodes", "1",
-             "--env", "goal_nose_mm=1"])
+def test_debug_shows_the_traceback(capsys, in_tmp, monkeypatch):
+    import benchmark.rollout_cli
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("an internal error")
+
+    monkeypatch.setattr(benchmark.rollout_cli, "run_episode", crash)
+    args = ["rollout", "--task", "InsertBench/USB-v0", "--episodes", "1"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 1 and "RuntimeError: an internal error (`insertbench --debug" in err, err
+    with pytest.raises(RuntimeError, match="an internal error"):
+        app(["--debug", *args])
 
 
 @pytest.mark.parametrize("versions", [["2", "2"], ["-1"]])
@@ -171,7 +201,7 @@ def test_a_kwarg_one_of_the_tasks_refuses_is_refused_before_rolling_out(capsys, 
     code, out, err = run_cli(capsys, "rollout", "--task", "InsertBench/USB-v0", "--task",
                              "InsertBench/Connector-Europlug-v0", "--episodes", "1", "--env",
                              "start_height_mm=14")
-    assert code == 1 and calls == [] and out == ""
+    assert code == 2 and calls == [] and out == ""
     lines = err.strip().splitlines()
     assert "start_height_mm must be in [20, 150] (the plug must start out of the Europlug" \
         in lines[-1], err
@@ -188,6 +218,20 @@ tasks = ["InsertBench/USB-v1"]
 name = "p_controller"
 budget_steps = 0
 """
+
+
+def test_matrix_list_is_one_aligned_line_a_preset(capsys, in_tmp):
+    """Piped (80 columns) every description wrapped onto a second line, and the 27-character
+    paper000-pixels-leaderboard pushed its cell count out of the 24-character name column."""
+    from benchmark.bench_offline import offline_presets
+    from benchmark.preset import available_presets
+
+    code, out, _ = run_cli(capsys, "matrix", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == [*available_presets(), *offline_presets()]
+    assert len({line.index(" cells  ") for line in lines[:len(available_presets())]}) == 1, out
+    assert "paper000-pixels-leaderboard     9 cells  paper000-pixels track seed" in out
 
 
 @pytest.mark.parametrize(("kwarg", "message"), [
@@ -446,13 +490,17 @@ def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
 
 def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     """`matrix report quick --store runs/other.sqlite` used to overwrite runs/quick-report."""
-    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
-                           "--store", "runs/other.sqlite", "--executor", "inline",
-                           "--no-progress")
+    code, out, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                             "--store", "runs/other.sqlite", "--executor", "inline",
+                             "--no-progress")
     assert code == 0, err
+    # One line, also in a pipe or a log (80 columns): it wrapped after "(of 2);".
+    assert "quick: 0 already done, 2 finished now, 0 failed, 0 running elsewhere (of 2); store " \
+           "runs/other.sqlite\n" in out, out
     code, out, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
                              "--reps", "10")
     assert code == 0, err
+    assert "wrote runs/other-report/report.md and runs/other-report/report.html\n" in out, out
     assert (in_tmp / "runs" / "other-report" / "report.md").is_file()
     assert not (in_tmp / "runs" / "quick-report").exists()
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",

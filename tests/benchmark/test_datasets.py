@@ -223,7 +223,8 @@ def test_cli_collect_after_a_bad_env_kwarg_accepts_the_corrected_rerun(tmp_path,
                "--max-steps", "2", "--out", "d"]
     with pytest.raises(SystemExit) as stop:
         app([*command, "--env", "goal_noise_mm=abc"])
-    assert stop.value.code == 1 and "goal_noise_mm" in capsys.readouterr().err
+    err = capsys.readouterr().err  # a usage error, as in `train`: it was "ValueError: ...", exit 1
+    assert stop.value.code == 2 and "Invalid value: goal_noise_mm" in err, err
     assert not (tmp_path / "d" / "collect_config.json").exists()
     with pytest.raises(SystemExit) as stop:
         app([*command, "--env", "goal_noise_mm=1.0"])
