@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -44,6 +43,7 @@ from envs.task_options import (
     sample_goal_noise_m,
     sample_start_offset_m,
     task_reward,
+    unknown_kwarg,
 )
 from envs.tasks import SensorModel, TaskSpec
 from envs.ur5e_constants import HOME_QPOS, JOINT_NAMES
@@ -72,11 +72,7 @@ def check_env_kwargs(owner: str, kwargs: Iterable[str], own: Callable | None = N
     } - {"self", "task"}
     for name in kwargs:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(
-                f"{owner} got an unknown kwarg {name!r}{hint} (known: {', '.join(sorted(known))})"
-            )
+            raise unknown_kwarg(owner, name, known)
 
 
 class InsertionEnv(gym.Env):

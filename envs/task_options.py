@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -156,6 +157,15 @@ def check_range(
     if v < low or v > high or (open_low and v == low):
         raise ValueError(f"{name} must be in {interval}{why}, got {value!r}")
     return v
+
+
+def unknown_kwarg(owner: str, name: str, known: set[str]) -> TypeError:
+    """The error for kwarg `name`, which `owner` (an env ID, "the cell's environment") does not
+    take: with the closest of `known` and all of them."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return TypeError(f"{owner} got an unknown kwarg {name!r}{hint} "
+                     f"(known: {', '.join(sorted(known))})")
 
 
 def control_steps(control_hz: float, timestep: float, step: str = "timestep") -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from gymnasium.wrappers import TimeLimit
 
 from envs.insertion_env import InsertionEnv
 from envs.scene import tcp_offset_m
-from envs.task_options import check_int, check_range
+from envs.task_options import check_int, check_range, unknown_kwarg
 from envs.tasks import task_spec
 from real.calibration import Calibration
 from real.camera import Camera, open_realsense
@@ -53,10 +52,7 @@ def check_cell_kwargs(env_kwargs: dict[str, Any]) -> None:
         if name in sim_only:
             raise TypeError(f"{name!r} is a kwarg of the simulated task only; the cell's "
                             f"environment does not take it")
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise TypeError(f"the cell's environment got an unknown kwarg {name!r}{hint} "
-                        f"(known: {', '.join(sorted(known))})")
+        raise unknown_kwarg("the cell's environment", name, known)
 
 
 def make(
