@@ -19,3 +19,9 @@ def test_pyproject_metadata_reads_without_deprecation_warnings():
         warnings.simplefilter("error")
         dist = apply_configuration(Distribution(), PYPROJECT)
     assert dist.metadata.license_expression == "Apache-2.0"
+
+
+def test_the_console_script_is_the_light_entry_point():
+    # `benchmark.cli:app` imported everything before its Ctrl-C handling (benchmark.entry).
+    dist = apply_configuration(Distribution(), PYPROJECT)
+    assert dist.entry_points["console_scripts"] == ["insertbench = benchmark.entry:main"]
