@@ -24,45 +24,75 @@ POLICIES = ("p_controller", "random")
 console = Console() if sys.stdout.isatty() else Console(width=120)
 
 
+#: Paper 000's three tasks, listed first: the ones most users come for.
+_PAPER_000_TASKS = ("InsertBench/USB-", "InsertBench/DSub-", "InsertBench/ModelE-")
+
+
 def task_rows() -> list[tuple[str, ...]]:
-    """One row per registered InsertBench ID: single-connector tasks (the three of paper 000 and
-    the catalog), the NIST board's parts, then the environments that change connector."""
+    """One row per registered InsertBench ID: paper 000's three tasks, the catalog's connectors,
+    the NIST board's parts, then the environments that change connector."""
     from envs.nist_board import NIST_PARTS, nist_task
 
     def row(env_id: str, c, paper: str) -> tuple[str, ...]:
         return (env_id, c.name, f"{c.clearance_mm} mm", f"{c.chamfer_mm} mm",
                 f"{c.mating_length_mm} mm", _mating_text(c), paper)
 
-    rows = [row(env_id, task.connector, task.paper) for env_id, task in sorted(envs.TASKS.items())]
+    single = sorted(envs.TASKS.items(), key=lambda item: (not item[0].startswith(_PAPER_000_TASKS),
+                                                          item[0]))
+    rows = [row(env_id, task.connector, task.paper) for env_id, task in single]
     for part in NIST_PARTS:
         task = nist_task(part)
         rows.append(row(task.env_id, task.connector, task.paper))
-    rows.append(("InsertBench/NISTBoard-v0", "NIST board: one part (part=) or all in sequence",
+    rows.append(("InsertBench/NISTBoard-v0", "any part (part=)",
                  "per part", "", "", "", "NIST task board #1"))
     for version in (0, 1, 2):
-        rows.append((f"InsertBench/ConnectorFamily-v{version}", "a catalog connector drawn per "
-                     "episode (split=, hold_out=)", "per connector", "", "", "", "001, 004"))
+        rows.append((f"InsertBench/ConnectorFamily-v{version}", "one per episode (split=)",
+                     "per connector", "", "", "", "001, 004"))
     return rows
 
 
-def list_tasks() -> None:
-    """List every registered task ID with its connector, geometry, source and version key."""
-    table = Table(title="InsertBench tasks")
-    table.add_column("id", no_wrap=True)
-    for column in ("connector", "clearance", "chamfer", "stroke", "insert / withdraw", "paper"):
-        table.add_column(column)
-    table.add_column("version key", no_wrap=True)
-    for row in task_rows():
-        table.add_row(*row, task_version_key(row[0])[:SHORT_KEY_LENGTH])
-    console.print(table)
+def list_tasks(
+    match: Annotated[str | None, typer.Argument(
+        help="Show only the tasks whose ID or connector contains this text (any case), "
+             "e.g. `usb` or `-v1`.")] = None,
+) -> None:
+    """List the registered task IDs with their connector, geometry, source and version key,
+    one line each (long texts are cut to the terminal's width)."""
+    rows = task_rows()
+    if match is not None:
+        rows = [r for r in rows if match.casefold() in f"{r[0]} {r[1]}".casefold()]
+        if not rows:
+            raise typer.BadParameter(f"no task ID or connector contains {match!r}; "
+                                     "`insertbench list` shows them all", param_hint="MATCH")
+    # One line a task: the connector is cut to 16 characters and the source to what is left of
+    # the line ("…"); rich's tables wrapped every row over 5-6 lines.
+    lines = [(env_id, _cut(connector, 16),
+              f"{clearance}/{chamfer}/{stroke}".replace(" mm", "") if stroke else clearance,
+              forces, task_version_key(env_id)[:SHORT_KEY_LENGTH], paper)
+             for env_id, connector, clearance, chamfer, stroke, forces, paper in rows]
+    header = ("id", "connector", "geometry mm", "insert/withdraw",
+              "version key", "source")
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(5)]
+    room = max(console.width - sum(widths) - 2 * len(widths), 12)
+    console.print(f"InsertBench tasks ({len(rows)})", style="bold", highlight=False)
+    for line in [header, *lines]:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        console.print("  ".join([*cells, _cut(line[5], room)]), highlight=False, markup=False,
+                      style="bold" if line is header else None, soft_wrap=True)
     console.print(
         "Variants (kwargs of gym.make, `--env KEY=VALUE` on the command line): action_mode "
         "xyz|pose; obs_mode state|pixels|state+pixels; reward sparse|dense|dense_printed|"
         "goal_image; goal_noise_mm; init_offset_mm; grasp_noise_mm; grasp_noise_deg; "
         "friction_scale; image_size; grayscale; noiseless (v1 and later; v0 is noiseless).\n"
+        "Geometry: clearance / chamfer / stroke in mm; insert/withdraw: the documented mating "
+        "force ranges in N (-v1 and later), or -v0's retention spring.\n"
         "Version key: SHA-256 of the task's spec, physics, controller, reward, episode length "
         "and scorer with default kwargs (envs.version_key); kwargs change it too."
     )
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _mating_text(connector) -> str:

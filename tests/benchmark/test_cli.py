@@ -313,13 +313,50 @@ def test_help_keeps_every_help_text_and_default(capsys):
     assert "[default:runs/<preset>.sqlite]" in "".join(out.split())
 
 
-def test_list_prints_every_registered_task(capsys):
+def test_list_prints_every_registered_task_one_line_each_paper_000_first(capsys):
+    """The table wrapped each row over 5-6 lines (682 lines in all), the three main tasks last
+    of the single connectors."""
     code, out, _ = run_cli(capsys, "list")
     assert code == 0
-    registered = [i for i in gym.registry if i.startswith("InsertBench/")]
+    registered = {i for i in gym.registry if i.startswith("InsertBench/")}
     assert len(registered) > 40
-    missing = [i for i in registered if i not in out]
-    assert not missing
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("InsertBench/")]
+    assert sorted(listed) == sorted(registered)  # each once, on its own line
+    assert {i.rsplit("-v", 1)[0] for i in listed[:9]} == {
+        "InsertBench/USB", "InsertBench/DSub", "InsertBench/ModelE"}
+    usb = next(line for line in out.splitlines() if line.startswith("InsertBench/USB-v1 "))
+    assert "0.25/0.5/12.0" in usb and "10-35 / 10-30 N" in usb, usb
+    assert max(len(line) for line in out.splitlines()) <= 120  # the piped console width
+
+
+def test_list_shows_the_tasks_that_match_and_refuses_a_text_none_matches(capsys):
+    code, out, _ = run_cli(capsys, "list", "modele")
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("InsertBench/")]
+    assert code == 0 and listed == [f"InsertBench/ModelE-v{v}" for v in (0, 1, 2)], listed
+    code, out, err = run_cli(capsys, "list", "xyzzy")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "no task ID or connector contains 'xyzzy'" in err, err
+
+
+def test_ctrl_c_while_the_cli_imports_is_one_line_and_status_130(capsys, monkeypatch):
+    """The console script imported the whole CLI (~3 s) before its error handling existed: a
+    Ctrl-C then printed a traceback."""
+    import importlib.abc
+
+    from benchmark.entry import main
+
+    class InterruptedImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "benchmark.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "benchmark.cli")
+    monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "insertbench: error: interrupted\n"
 
 
 def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in_tmp,
