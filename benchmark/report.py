@@ -223,8 +223,10 @@ def _status_section(
         ["Training seeds / evaluation seeds",
          f"{list(preset.seeds)} / {preset.eval_seeds[0]}…{preset.eval_seeds[-1]}"],
     ])
-    paragraphs = [preset.description, f"Preset file: `{preset.source}`; report generated "
-                  f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
+    # `load_preset` appends " at task version(s) 1, 2" to the file's name: outside the code span.
+    file, at_versions, versions = preset.source.partition(" at task version(s) ")
+    paragraphs = [preset.description, f"Preset file: `{file}`{at_versions}{versions}; report "
+                  f"generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
     fixtures = sum('"fixture"' in (r["info_json"] or "") for r in done_rows)
     if fixtures:
         paragraphs.insert(0, f"WARNING: {fixtures} of the done cells were produced by a test "

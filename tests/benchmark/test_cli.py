@@ -612,6 +612,8 @@ def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
     assert code == 0, err
     report = (in_tmp / "runs" / "quick-v1-v2-report" / "report.md").read_text()
     assert "| USB-v1 " in report and "| USB-v2 " in report
+    # The versions were inside the file name's code span: "`quick.toml at task version(s) 1, 2`".
+    assert "Preset file: `quick.toml` at task version(s) 1, 2;" in report
     assert not (in_tmp / "runs" / "quick.sqlite").exists()
     code, out, _ = run_cli(capsys, "matrix", "status", "quick", "--task-version", "2")
     assert code in (0, None) and "quick-v2" in out and "pending" in out
