@@ -201,7 +201,16 @@ class AWACAgent(CheckpointMixin):
         self.env_steps += 1
 
     def adapt(self, context: Dataset) -> None:
-        """Plain AWAC does no task inference."""
+        """No task inference: the new task's demonstrations join the replay buffer, as in paper
+        004's finetuning baseline (section 5.2: "finetuning AWAC with demonstrations added to
+        initial buffer"; ``bench_offline paper004`` hands AWAC the demos ODA adapts to). The
+        normaliser keeps the offline data's statistics."""
+        data = dict(context)
+        data["action"] = self.scaler.to_unit(np.asarray(context["action"]))
+        if self.buffer.add_dataset(data) == 0:
+            raise ValueError("adapt needs at least one demonstration transition")
+        if self.config.obs_norm and self.offline_rows == 0:
+            self.obs_norm.update(context["obs"], batched=True)  # as observe: no offline data
 
     # ------------------------------------------------------------------ learning
     def update(self) -> dict[str, float]:

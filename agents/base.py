@@ -20,7 +20,9 @@ method the same way::
 
 An agent with no per-episode state sets the class attribute ``concurrent_episodes = True``; the
 runner may then interleave the episodes of N worlds (``train(..., num_envs=N)``), calling
-``act`` / ``observe`` / ``update`` for each world's step in turn.
+``act`` / ``observe`` / ``update`` for each world's step in turn. A class whose per-episode
+state depends on its config also defines ``vector_refusal(config) -> str | None`` (a static
+method on the config dict), the reason that config cannot (None: it can).
 
 An agent whose per-episode state changes during the episode (a scripted search's phase, ODA's
 latent z inferred at ``reset``) also defines ``episode_state_dict()`` (JSON-able) and

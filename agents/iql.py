@@ -216,9 +216,20 @@ class Policy(nn.Module):
 class IQLAgent(CheckpointMixin):
     """IQL on dict observations; with ``daib`` and ``reward_classifier``, LOTJ (paper 001)."""
 
-    concurrent_episodes = True  # no per-episode state
+    concurrent_episodes = True  # no per-episode state, except with classifier_success trials
 
     name = "iql"
+
+    @staticmethod
+    def vector_refusal(config: Mapping[str, Any]) -> str | None:
+        """Why ``config`` cannot interleave the episodes of N worlds, or None: with
+        ``policy_online_rows="classifier_success"`` every row of the running trial is labelled
+        by R_psi's verdict on that trial's last s', and the rows of N interleaved trials would
+        all take the verdict of whichever trial ends first."""
+        if config.get("policy_online_rows") == "classifier_success":
+            return ("policy_online_rows='classifier_success' labels each trial's rows by how it "
+                    "ended, and it cannot tell the worlds' trials apart")
+        return None
 
     def __init__(self, observation_space: gym.spaces.Dict, action_space: gym.spaces.Box,
                  config: IQLConfig, *, seed: int = 0):

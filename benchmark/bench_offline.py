@@ -217,7 +217,8 @@ def shuffled_context_task(task: str) -> str:
 
 def _paper004_task(method: str, path: Path, task: str, other_task: str, env_kwargs: dict,
                    args: argparse.Namespace) -> dict[str, Any]:
-    """Adapt (ODA: 20 scripted demos of the task), evaluate, optionally finetune + evaluate.
+    """Adapt (ODA: 20 scripted demos of the task), evaluate, optionally finetune + evaluate
+    (AWAC with the same 20 demos added to its buffer first, ODA with them in B).
 
     ODA is also evaluated with the demos of ``other_task`` as its context ("shuffled"): if z
     carries task information, the wrong context should not do as well as the right one."""
@@ -235,6 +236,8 @@ def _paper004_task(method: str, path: Path, task: str, other_task: str, env_kwar
         agent.adapt(collect_demos(env, make_base_policy(env), 20))
     result["adapted"] = summarize(evaluate(env, agent, args.eval_episodes))
     if args.finetune_steps:
+        if method == "awac":  # paper 004, 5.2: AWAC finetunes with the demos in its buffer
+            agent.adapt(collect_demos(env, make_base_policy(env), 20))
         result["finetune"] = _finetune(env, agent, args.finetune_steps, args.seed)
         result["finetuned"] = summarize(evaluate(env, agent, args.eval_episodes))
     env.close()

@@ -17,9 +17,10 @@ resuming replays each on its own thread and checks it reaches the saved observat
 
 What cannot run on N worlds is refused with a ValueError, before anything is built:
 agents without ``concurrent_episodes = True`` (per-episode state such as scripted phases: one
-agent would mix N episodes), agents that need a base policy (it reads one world's believed goal),
-and intervention hooks or simulated operators (one operator per episode). Such runs use
-``num_envs=1``, whose loop (``benchmark.train``) is unchanged.
+agent would mix N episodes) or whose ``vector_refusal(config)`` names a reason (IQL's
+``policy_online_rows="classifier_success"``), agents that need a base policy (it reads one
+world's believed goal), and intervention hooks or simulated operators (one operator per
+episode). Such runs use ``num_envs=1``, whose loop (``benchmark.train``) is unchanged.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def check_vector_training(spec: AgentSpec, num_envs: int, steps: int, config: Ma
     if not getattr(spec.cls, "concurrent_episodes", False):
         raise ValueError(f"{spec.name} cannot train on num_envs > 1: it keeps per-episode state "
                          "(not marked concurrent_episodes); use num_envs=1")
+    refusal = getattr(spec.cls, "vector_refusal", None)  # a config with per-episode state
+    reason = refusal(config) if refusal is not None else None
+    if reason:
+        raise ValueError(f"{spec.name} cannot train on num_envs > 1: {reason}; use num_envs=1")
     if intervene is not None or config.get("operator") == "simulated":
         raise ValueError(f"{spec.name} cannot train on num_envs > 1 with an intervention hook or "
                          "simulated operator (one operator follows one episode); use num_envs=1")

@@ -6,6 +6,7 @@ benchmark/bench_offline.py, not here.
 
 from __future__ import annotations
 
+import argparse
 import copy
 
 import gymnasium as gym
@@ -217,6 +218,41 @@ def test_awac_pretrains_finetunes_and_reloads(tmp_path):
     assert len(metrics) == 20 and len(agent.buffer) == before + 20  # online joins offline
     agent.save(tmp_path / "ckpt", include_replay=True)
     _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
+
+
+def test_awac_finetunes_with_the_new_tasks_demos_in_its_buffer_as_paper_004s_baseline(
+        monkeypatch):
+    """Regression: paper 004 (5.2) finetunes AWAC "with demonstrations added to initial
+    buffer", but AWAC's adapt did nothing and bench_offline gave it no demos, while ODA
+    finetuned with them in B: the published "AWAC finetuned" column was AWAC without them."""
+    from benchmark import bench_offline
+
+    env = gym.make(STANDIN)
+    agent = make_agent("awac", env.observation_space, env.action_space, AWAC_TINY, seed=0)
+    agent.pretrain(_noisy_dataset(env, episodes=2, tasks=1))
+    norm = {k: v.clone() for k, v in agent.obs_norm.state_dict().items()}
+    before = len(agent.buffer)
+    demos = _noisy_dataset(env, episodes=2, tasks=1, seed=50, noise=0.0)
+    agent.adapt(demos)
+    rows = len(demos["action"])
+    assert len(agent.buffer) == before + rows
+    stored = agent.buffer.action[before:before + rows]
+    assert np.array_equal(stored, agent.scaler.to_unit(demos["action"]))  # in unit actions
+    for k, v in agent.obs_norm.state_dict().items():  # the offline statistics stay fixed
+        assert torch.equal(v, norm[k])
+
+    calls: list[str] = []
+    monkeypatch.setattr(bench_offline, "load_agent", lambda path: agent)
+    monkeypatch.setattr(bench_offline, "make_env", lambda task, kwargs: env)
+    monkeypatch.setattr(bench_offline, "collect_demos", lambda env, policy, n: demos)
+    monkeypatch.setattr(bench_offline, "evaluate", lambda env, agent, n: [])
+    monkeypatch.setattr(bench_offline, "summarize", lambda episodes: {})
+    monkeypatch.setattr(agent, "adapt", lambda context: calls.append("adapt"))
+    monkeypatch.setattr(bench_offline, "_finetune",
+                        lambda *a, **k: calls.append("finetune") or {})
+    args = argparse.Namespace(version="v1", eval_episodes=1, finetune_steps=5, seed=0)
+    bench_offline._paper004_task("awac", None, "USACPlug", "NEMA1430P", {}, args)
+    assert calls == ["adapt", "finetune"]
 
 
 @pytest.mark.parametrize("name", ["iql", "awac"])

@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 import envs  # noqa: F401  (registers the InsertBench tasks)
 import tests.standin_env  # noqa: F401  (registers the stand-in)
+from agents.registry import agent_spec
 from agents.sac import SACAgent
 from benchmark.cli import app
 from benchmark.preset import PresetError, check_runnable, parse_preset
 from benchmark.train import make_env, train, train_episode_seed
+from benchmark.vector_train import check_vector_training
 from tests.benchmark.test_train import RUN, SAC_SMALL, TASK, _assert_same_final_state
 
 torch.set_num_threads(1)
@@ -131,6 +133,23 @@ def test_what_cannot_run_on_several_worlds_is_refused_before_anything_runs(
         train(TASK, agent, seed=0, config=SAC_SMALL if agent == "sac" else {},
               out_dir=tmp_path / "run", progress=False, **args)
     assert not (tmp_path / "run").exists()
+
+
+def test_iql_labelling_trials_by_their_classifier_verdict_is_refused_on_several_worlds(
+    tmp_path,
+):
+    """Regression: IQL is concurrent_episodes, but with policy_online_rows='classifier_success'
+    it keeps the running trial's rows and labels them all by R_psi's verdict when a trial
+    ends; N interleaved worlds put their rows in one trial, all labelled by whichever world's
+    trial ended first. Refused, as per-episode state is; the other settings still run."""
+    config = {"reward_classifier": True, "policy_online_rows": "classifier_success"}
+    with pytest.raises(ValueError, match="iql cannot train on num_envs > 1: policy_online_rows="):
+        train(TASK, "iql", seed=0, config=config, steps=60, num_envs=2,
+              out_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    spec = agent_spec("iql")
+    check_vector_training(spec, 2, 60, config | {"policy_online_rows": "all"})
+    check_vector_training(spec, 1, 60, config)
 
 
 def test_cli_train_on_two_worlds_from_a_relative_out_dir(tmp_path, monkeypatch):
