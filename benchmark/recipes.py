@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.datasets import CollectConfig, collect, finished, load
+from envs.tasks import pinned_versions
 
 RECIPE_JSON = "recipe.json"
 SCALES = ("small", "full")
@@ -141,8 +142,9 @@ def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
                              "another --out or delete it")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(description, indent=1))
-    for part in parts:
-        collect(part.collect, out / part.folder, progress=progress)
+    with pinned_versions():  # the recipe's version is chosen (--version), not a stale ID typed
+        for part in parts:
+            collect(part.collect, out / part.folder, progress=progress)
     return description
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import asdict
 
 import numpy as np
@@ -16,6 +17,7 @@ from benchmark.recipes import (
     PAPER004_ENV,
     PAPER004_STEPS,
     VERSIONS,
+    collect_recipe,
     load_recipe,
     paper004_connectors,
     recipe_connectors,
@@ -106,6 +108,16 @@ def test_a_recipe_folder_of_other_settings_names_what_differs(tmp_path, monkeypa
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["recipe.json"]
+
+
+def test_a_recipe_collects_its_pinned_version_without_the_out_of_date_advice(tmp_path):
+    """Each -v1 part printed Gymnasium's "out of date, consider upgrading to v2" twice (22 lines
+    for paper004): the version is the recipe's choice (--version), not a stale ID typed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        collect_recipe("paper004", tmp_path / "data", episodes=1, connectors=["USBA"],
+                       progress=False)
+    assert not [w for w in caught if "out of date" in str(w.message)]
 
 
 def test_recipe_loads_as_one_labelled_dataset(recipe_dir):
@@ -203,7 +215,6 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
     LOTJ's classifier), Localize + searches and State-IQL on one unseen connector; a rerun reads
     every stage back instead of recomputing it."""
     from benchmark.bench_offline import main
-    from benchmark.recipes import collect_recipe
 
     monkeypatch.chdir(tmp_path)
     collect_recipe("paper001", tmp_path / "data", episodes=2, connectors=["USBA"],
@@ -272,7 +283,7 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
 
 def test_bench_lotj_policy_trains_the_actor_alone_and_measures_it_against_the_expert(tmp_path):
     from benchmark.bench_lotj_policy import closed_loop, train_policy
-    from benchmark.recipes import PAPER001_ENV, collect_recipe
+    from benchmark.recipes import PAPER001_ENV
 
     collect_recipe("paper001", tmp_path, episodes=2, connectors=["USBA"], progress=False)
     space = make_env("InsertBench/Connector-USBA-v1", PAPER001_ENV).observation_space
@@ -319,7 +330,6 @@ def test_bench_paper001_overrides_lotjs_config_and_counts_its_classifier_success
     without the option keeps the settings file of runs from before it."""
     from agents import load_agent
     from benchmark.bench_offline import lotj_config, main, parse_lotj_config
-    from benchmark.recipes import collect_recipe
 
     assert parse_lotj_config(["policy_online_rows=classifier_success", "beta=10"], 2, 8) == {
         "policy_online_rows": "classifier_success", "beta": "10"}
