@@ -125,8 +125,9 @@ class InsertionEnv(gym.Env):
     control period [N]), `tcp_pos_m` (TCP position, world frame [m]); read by `envs.episode`.
 
     ## Episode End
-    Terminates on insertion with the sparse reward, or on a physics blow-up
-    (`info["physics_error"]`). Truncated after `max_episode_steps` (the task's, 50 = 5 s).
+    Terminates on insertion with the sparse reward. Truncated after `max_episode_steps` (the
+    task's, 50 = 5 s), or on a physics blow-up (`info["physics_error"]`; the last observation
+    and reward are returned again).
 
     ## Arguments
     | kwarg | default | unit / values |
@@ -377,7 +378,7 @@ class InsertionEnv(gym.Env):
         if self.reward_type == "goal_image":
             self._goal_images = self._render_goal_images()
         obs = self._observation()
-        self._last_obs = obs
+        self._last_obs, self._last_reward = obs, 0.0
         return obs, self._info()
 
     def step(self, action):
@@ -404,12 +405,16 @@ class InsertionEnv(gym.Env):
 
         error = self._physics_error()
         if error:
-            return self._last_obs, 0.0, True, False, self._info(physics_error=error)
+            # Truncated, not terminated: a blow-up is outside the task's MDP, and as an absorbing
+            # state it would be worth more than going on under the negative dense rewards. The
+            # state is MuJoCo's reset, so the last step's observation and reward stand in.
+            return (self._last_obs, self._last_reward, False, True,
+                    self._info(physics_error=error))
         obs = self._observation()
-        self._last_obs = obs
         info = self._info()
         inserted = info["is_success"]
         reward = self._reward(obs, inserted)
+        self._last_obs, self._last_reward = obs, reward
         terminated = inserted and self.reward_type == "sparse"
         return obs, reward, terminated, False, info
 

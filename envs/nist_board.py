@@ -128,8 +128,8 @@ class NISTBoardEnv(gym.Env):
     The part's reward (`reward=` of `InsertionEnv`); with "sparse", 1 for each inserted part.
 
     ## Episode End
-    Terminates when the last part is inserted (or on a physics error). Truncated when a part
-    takes more than `steps_per_part` steps. `info["is_success"]` is true when every part of
+    Terminates when the last part is inserted. Truncated when a part takes more than
+    `steps_per_part` steps, or on a physics error. `info["is_success"]` is true when every part of
     the sequence is in; `info["part_success"]` when the current part is.
 
     ## Arguments

@@ -191,13 +191,17 @@ def test_a_pixel_env_used_after_close_is_one_clear_error():
     env.close()  # twice is fine
 
 
-def test_physics_blow_up_is_reported_and_ends_the_episode(tmp_path, monkeypatch):
+def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeypatch):
+    """It ended the episode as terminated with reward 0: an absorbing state worth more than any
+    step of the negative dense reward, so a learner was paid to blow the simulation up."""
     monkeypatch.chdir(tmp_path)  # MuJoCo writes MUJOCO_LOG.TXT into the working directory
-    env = gym.make("InsertBench/USB-v0")
-    obs_before, _ = env.reset(seed=0)
+    env = gym.make("InsertBench/USB-v0", reward="dense")
+    env.reset(seed=0)
+    obs_before, reward_before, *_ = env.step(np.zeros(3, np.float32))
+    assert reward_before < 0
     env.unwrapped.data.qvel[:] = 1e12  # an exploded state
     obs, reward, terminated, truncated, info = env.step(np.zeros(3, np.float32))
-    assert terminated and not truncated and reward == 0.0
+    assert truncated and not terminated and reward == reward_before
     assert "physics_error" in info and not info["is_success"]
     for key, value in obs.items():
         assert np.all(np.isfinite(value))
