@@ -145,3 +145,38 @@ def test_temperature_rises_when_entropy_is_below_target(name):
         before = agent.temperature().item()
         agent.update_from_batch(_batch())
         assert (agent.temperature().item() > before) == rises
+
+
+def _narrow_actor(actor) -> None:
+    """Mean 0 and the smallest std (log_std_min) for every state: log pi of a sample is then a
+    function of the drawn noise alone."""
+    with torch.no_grad():
+        actor.net[-1].weight.zero_()
+        actor.net[-1].bias.copy_(torch.tensor([0.0, 0.0, -100.0, -100.0]))
+
+
+def _next_log_prob(seed: int, log_std: float) -> np.ndarray:
+    """log pi(a'|s') of the first draw after torch.manual_seed(seed): tanh(N(0, std)) density."""
+    torch.manual_seed(seed)
+    z = torch.randn(4, 2, dtype=torch.float64)
+    u = np.exp(log_std) * z
+    gauss = -0.5 * z**2 - log_std - 0.5 * np.log(2 * np.pi)
+    return (gauss - torch.log1p(-torch.tanh(u) ** 2)).sum(-1).numpy()
+
+
+@pytest.mark.parametrize("name,backup", [("sac", True), ("rlpd", True), ("rlpd", False)])
+def test_the_soft_target_subtracts_alpha_log_pi_when_the_entropy_is_backed_up(name, backup):
+    alpha = 0.5
+    config = FROZEN | {"init_temperature": alpha}
+    if name == "rlpd":
+        config |= {"num_qs": 2, "num_min_qs": 2, "critic_actor_ratio": 1, "batch_size": 4,
+                   "backup_entropy": backup}
+    agent = make_agent(name, OBS, ACT, config, seed=0)
+    _constant_heads(agent.critic, [1.0, 3.0])
+    _constant_heads(agent.target_critic, [2.0, 5.0])
+    _narrow_actor(agent.actor)
+    torch.manual_seed(7)
+    metrics = agent.update_from_batch(_batch())
+    soft_value = 2.0 - (alpha * _next_log_prob(7, agent.actor.log_std_min) if backup else 0.0)
+    target = REWARD + GAMMA * (1 - TERMINATED) * soft_value
+    assert metrics["loss/critic"] == pytest.approx(_critic_loss([1.0, 3.0], target), rel=1e-4)
