@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Dataset, Observation, Transition
+from agents.base import Dataset, Observation, Transition, split_failure_demos
 from agents.buffer import ReplayBuffer, batch_to_torch
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
@@ -117,7 +117,9 @@ class BCAgent(CheckpointMixin):
                 self.obs_norm.update(transition.obs)
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Add the demonstrations and run ``pretrain_steps`` regression steps."""
+        """Add the demonstrations and run ``pretrain_steps`` regression steps. Recorded failures
+        (``failure_demo`` rows, a reward classifier's negatives) are not demonstrations."""
+        dataset, _ = split_failure_demos(dataset)
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.demo_buffer.add_dataset(data)

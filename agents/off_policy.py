@@ -83,11 +83,17 @@ class OffPolicyAgent(CheckpointMixin):
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
         """Prefill the replay buffer with offline transitions (no separate offline loss)."""
+        return {"pretrain/transitions": float(self.add_offline(dataset))}
+
+    def add_offline(self, dataset: Dataset) -> int:
+        """Put offline transitions into the replay buffer (actions in [-1, 1]) and their
+        observations into the normaliser; returns the number of rows stored. Residual agents
+        override it to store residuals, so the learner's own ``pretrain`` still runs."""
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.buffer.add_dataset(data)
         self.update_obs_stats(dataset["obs"], batched=True)
-        return {"pretrain/transitions": float(n)}
+        return n
 
     def adapt(self, context: Dataset) -> None:
         """No task inference."""

@@ -101,8 +101,9 @@ class ResidualMixin:
         delta = (np.asarray(executed, dtype=np.float64) - base) / self._residual_gain
         return np.clip(delta, -1, 1).astype(np.float32)
 
-    def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Store offline transitions with their residuals executed - pi_H(s).
+    def add_offline(self, dataset: Dataset) -> int:
+        """Store offline transitions with their residuals executed - pi_H(s) (the learner's
+        ``pretrain`` calls it, then runs its offline gradient steps, if any).
 
         pi_H(s) must come with the data (``base_action``, recorded during each episode by
         `benchmark.train.collect_demos`): the hand controller reads the episode's believed goal
@@ -124,7 +125,7 @@ class ResidualMixin:
         ])
         added = self.buffer.add_dataset({**dataset, "action": residuals})
         self.update_obs_stats(obs, batched=True)
-        return {"pretrain/transitions": float(added)}
+        return added
 
     def reset(self, seed: int | None = None) -> None:
         """Forget the last sampled residual."""

@@ -1,9 +1,10 @@
 """Soft Actor-Critic.
 
 Paper: T. Haarnoja, A. Zhou, K. Hartikainen, et al., "Soft Actor-Critic Algorithms and
-Applications", arXiv:1812.05905 (2018): clipped double-Q critics, a tanh-squashed Gaussian actor
-and an automatically tuned entropy temperature alpha. Used on the insertion tasks of Schoettler
-et al. 2019 (paper 000, section 4.2), from state and from 32x32 images.
+Applications", arXiv:1812.05905 (2018): clipped double-Q critics (their minimum is the Q of both
+the TD target and the actor loss), a tanh-squashed Gaussian actor and an automatically tuned
+entropy temperature alpha. Used on the insertion tasks of Schoettler et al. 2019 (paper 000,
+section 4.2), from state and from 32x32 images.
 
 One ``update()`` call runs ``utd_ratio`` gradient steps (critic, actor, temperature, target), so
 high update-to-data ratios (RLPD, paper 002) are a config value, not a runner change.
@@ -204,7 +205,8 @@ class SACAgent(OffPolicyAgent):
         features = features.detach()  # the actor does not train the encoder
         action, log_prob = self.actor.from_features(features)
         self.critic.requires_grad_(False)
-        q_pi = self.critic.q_from_features(features, action).mean(dim=0)
+        # The minimum over the critics, as in the TD target (Haarnoja et al.; rlkit, paper 000)
+        q_pi = self.critic.q_from_features(features, action).min(dim=0).values
         self.critic.requires_grad_(True)
         actor_loss = (alpha * log_prob - q_pi).mean()
         self.actor_opt.zero_grad(set_to_none=True)

@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.base import Dataset, Transition
+from agents.base import Dataset, Transition, split_failure_demos
 from agents.buffer import Batch, ReplayBuffer, concat_batches
 from agents.config import check
 from agents.registry import register
@@ -96,7 +96,10 @@ class TD3LfDAgent(TD3Agent):
             self.demo_buffer.add(transition, action=unit_action)
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Load demonstrations into the demo buffer, then ``pretrain_steps`` demo-only steps."""
+        """Load demonstrations into the demo buffer, then ``pretrain_steps`` demo-only steps.
+        Recorded failures (``failure_demo`` rows, a reward classifier's negatives) are left out:
+        the BC term would clone them."""
+        dataset, _ = split_failure_demos(dataset)
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.demo_buffer.add_dataset(data)

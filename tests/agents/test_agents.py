@@ -337,6 +337,29 @@ def test_td3_lfd_and_bc_treat_interventions_as_demonstrations():
         assert len(agent.demo_buffer) == 1
 
 
+@pytest.mark.parametrize("name", ["td3_lfd", "bc", "hg_dagger"])
+def test_imitating_learners_leave_recorded_failures_out_of_their_demos(name):
+    """A vice run's demos.npz (given again with --demos) carries the operator's recorded
+    failures as ``failure_demo`` rows; td3_lfd, bc and hg_dagger cloned them as demonstrations
+    (rlpd already left them out)."""
+    env = gym.make(STANDIN)
+    demos, failures = demo_dataset(env, 1), demo_dataset(env, 1)
+    failures["action"] = -failures["action"]
+    demos["failure_demo"] = np.zeros(len(demos["action"]), bool)
+    failures["failure_demo"] = np.ones(len(failures["action"]), bool)
+    dataset = {k: ({kk: np.concatenate([v[kk], failures[k][kk]]) for kk in v}
+                   if isinstance(v, dict) else np.concatenate([v, failures[k]]))
+               for k, v in demos.items()}
+    config = SMALL_CONFIGS.get(name, SMALL_CONFIGS["bc"]) | {"pretrain_steps": 0}
+    agent = make_agent(name, env.observation_space, env.action_space, config,
+                       **agent_kwargs(name, env))
+    agent.pretrain(dataset)
+    n = len(demos["action"])
+    assert len(agent.demo_buffer) == n
+    np.testing.assert_allclose(agent.demo_buffer.action[:n],
+                               agent.scaler.to_unit(demos["action"]))
+
+
 @pytest.mark.parametrize("shape", [(32, 32, 1), (64, 64, 3)])
 def test_obs_encoder_handles_both_image_sizes(shape):
     from agents.networks import ObsEncoder

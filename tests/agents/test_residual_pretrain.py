@@ -42,3 +42,16 @@ def test_residual_pretraining_refuses_data_without_base_actions():
     _, agent, demos = _env_agent_demos(record_base=False)
     with pytest.raises(ValueError, match="base_action"):
         agent.pretrain(demos)
+
+
+def test_residual_sac_runs_its_offline_gradient_steps():
+    """residual_sac inherits SAC's pretrain_steps (paper 001's offline SAC phase); the residual
+    pretrain only stored the demos and skipped them, without a word."""
+    env, _, demos = _env_agent_demos(record_base=True)
+    agent = make_agent("residual_sac", env.observation_space, env.action_space,
+                       {"pretrain_steps": 3, "batch_size": 8, "hidden": (8,)}, seed=0,
+                       base_policy=p_controller(env))
+    metrics = agent.pretrain(demos)
+    assert agent.gradient_steps == 3 and "loss/critic" in metrics
+    assert metrics["pretrain/transitions"] == len(demos["action"])
+    assert np.abs(agent.buffer.action[: len(agent.buffer)]).max() < 1e-5  # residuals, still
