@@ -88,7 +88,8 @@ class RLPDConfig:
     buffer_size: int = 200_000  # [hil-serl] replay_buffer_capacity [transitions]
     demo_buffer_size: int = 200_000  # demo (prior data) capacity [transitions]
     learning_starts: int = 100  # [hil-serl] training_starts: online steps before learning
-    random_steps: int = 0  # [rlpd] start_training: uniform random actions at the start
+    random_steps: int = 0  # [hil-serl] random_steps: uniform random actions at the start
+    # ([rlpd]'s start_training is 1e4 on locomotion, without demos to start from)
     obs_keys: tuple[str, ...] = ()  # observation entries to use; empty = all
     obs_norm: bool = True  # standardise vector observations (not in [rlpd]/[serl], which
     # feed raw values; here metres, m/s and newtons are mixed)

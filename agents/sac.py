@@ -52,7 +52,8 @@ class SACConfig:
     actor_lr: float = 3e-4  # Adam learning rate of the actor
     critic_lr: float = 3e-4  # Adam learning rate of the critics
     alpha_lr: float = 3e-4  # Adam learning rate of log(alpha)
-    init_temperature: float = 0.1  # initial entropy temperature alpha
+    init_temperature: float = 0.1  # initial entropy temperature alpha (SAC-AE / DrQ's 0.1;
+    # rlkit, paper 000's code, starts at 1)
     target_entropy: float | None = None  # entropy target [nats]; None means -action_dim
     hidden: tuple[int, ...] = (256, 256)  # hidden widths of actor and critic MLPs
     num_qs: int = 2  # critic ensemble size; the target uses the minimum over heads
