@@ -182,30 +182,51 @@ def latent_separation(agent: Any, contexts_per_task: int = 8, seed: int = 0) -> 
 def _finetune(env: gym.Env, agent: Any, steps: int, seed: int,
               learned_success: Callable[[dict[str, np.ndarray]], bool] | None = None,
               ) -> dict[str, float]:
-    """``steps`` online env steps (episodes seeded like the runner's training episodes).
+    """``steps`` online env steps (episodes seeded like the runner's training episodes);
+    ``training_successes`` counts the trials in which the plug mated (the env's success).
 
     With ``learned_success`` (a reward classifier on s'), the agent is given reward 1 and
-    termination exactly where it says success, never the env's reward; episodes still end
-    where the env ends them, and the true success is only counted for the report."""
-    episode, obs, successes, episodes = 0, None, 0, 0
+    termination exactly where it says success, never the env's reward, and a trial ends there
+    or at the time limit: ``env`` must not end episodes on its own success (a dense-reward env,
+    `_practice_env`), or the trial's end would tell the learner the true success."""
+    if learned_success is not None and getattr(env.unwrapped, "reward_type", "") == "sparse":
+        raise ValueError("finetuning on a learned success needs an env that does not end "
+                         "episodes on the true success (reward='dense')")
+    episode, obs, successes, episodes, mated = 0, None, 0, 0, False
     for _ in range(steps):
         if obs is None:
             agent.reset(seed=train_episode_seed(seed, episode))
             obs, _ = env.reset(seed=train_episode_seed(seed, episode))
-            episode += 1
+            episode, mated = episode + 1, False
         action = agent.act(obs, deterministic=False)
         nxt, reward, term, trunc, info = env.step(action)
-        stored_reward, stored_term = float(reward), term
+        mated = mated or bool(info.get("is_success", False))
         if learned_success is not None:
-            stored_term = bool(learned_success(nxt))
-            stored_reward = float(stored_term)
-        agent.observe(Transition(obs, action, stored_reward, nxt, stored_term, trunc, info))
+            term = bool(learned_success(nxt))
+            reward = float(term)
+        agent.observe(Transition(obs, action, float(reward), nxt, term, trunc, info))
         agent.update()
         obs = None if term or trunc else nxt
         if term or trunc:
             episodes += 1
-            successes += bool(info.get("is_success", False))
+            successes += mated
     return {"training_episodes": episodes, "training_successes": successes}
+
+
+def _practice_env(connector: str, env_kwargs: dict, args: argparse.Namespace) -> gym.Env:
+    """Paper 001's online practice on a new connector: no ground truth, so the env must not end
+    a trial on its own success (dense reward underneath; the learner gets R_psi's instead)."""
+    return make_env(f"InsertBench/Connector-{connector}-{args.version}",
+                    {**env_kwargs, "reward": "dense"})
+
+
+def _classifier_success(lotj: Any) -> Callable[[dict[str, np.ndarray]], bool]:
+    """R_psi(s') >= the threshold, with LOTJ's classifier, for one raw observation s'."""
+    def success(next_obs: dict[str, np.ndarray]) -> bool:
+        batch = {k: np.asarray(v)[None] for k, v in next_obs.items()}
+        return bool(lotj.success_probability(batch)[0] >= lotj.config.classifier_threshold)
+
+    return success
 
 
 def shuffled_context_task(task: str) -> str:
@@ -363,8 +384,15 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
     result = {
         "classifier": _classifier_accuracy(agent, env, args.classifier_episodes, args.seed),
         "offline": summarize(evaluate(env, agent, args.eval_episodes)),
-        "finetune": _finetune(env, agent, args.online_trials * PAPER001_STEPS, args.seed),
     }
+    steps = args.online_trials * PAPER001_STEPS
+    if agent.classifier is not None and agent.config.online_reward == "classifier":
+        practice = _practice_env(connector, env_kwargs, args)  # trials end on R_psi's verdict
+        result["finetune"] = _finetune(practice, agent, steps, args.seed,
+                                       _classifier_success(agent))
+        practice.close()
+    else:  # the env's own reward (no classifier), or the oracle control
+        result["finetune"] = _finetune(env, agent, steps, args.seed)
     # trials that ended on a success of R_psi (LOTJ's own verdict; training_successes: the env's)
     result["finetune"]["classifier_successes"] = agent.online_trials_classifier_success
     result["online"] = summarize(evaluate(env, agent, args.eval_episodes))
@@ -377,18 +405,15 @@ def _sac_connector(path: Path, lotj_path: Path, connector: str, env_kwargs: dict
     """SAC from vision: zero-shot success, finetuning rewarded by LOTJ's reward classifier
     (the same R_psi that LOTJ finetunes on; the learner never sees the env's reward), success."""
     env = make_env(f"InsertBench/Connector-{connector}-{args.version}", env_kwargs)
+    practice = _practice_env(connector, env_kwargs, args)
     agent, lotj = load_agent(path), load_agent(lotj_path)
     torch.manual_seed(args.seed)
-
-    def learned_success(next_obs: dict[str, np.ndarray]) -> bool:
-        batch = {k: np.asarray(v)[None] for k, v in next_obs.items()}
-        return bool(lotj.success_probability(batch)[0] >= lotj.config.classifier_threshold)
-
     result = {"offline": summarize(evaluate(env, agent, args.eval_episodes)),
-              "finetune": _finetune(env, agent, args.online_trials * PAPER001_STEPS, args.seed,
-                                    learned_success)}
+              "finetune": _finetune(practice, agent, args.online_trials * PAPER001_STEPS,
+                                    args.seed, _classifier_success(lotj))}
     result["online"] = summarize(evaluate(env, agent, args.eval_episodes))
     env.close()
+    practice.close()
     return result
 
 
