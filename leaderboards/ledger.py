@@ -15,9 +15,11 @@ to a temporary file and renamed last. A failure at any point removes what this c
 
 Hidden seeds: `verify` needs the secret salt of the track's active salt round, from a file
 outside the ledger; only its SHA-256 is in ``salts/<track>.json``, and every hidden evaluation
-records it, which names its round. `reveal` publishes the active round's salt, after which
-anyone can recompute the entries verified under it; a round whose salt is gone is declared
-lost, its entries stay verified but cannot be recomputed (`leaderboards.salts`).
+records it, which names its round. The seeds are the entry's own (`tracks.hidden_seeds`): the
+episodes written here name them while the round is still active. `reveal` publishes the
+active round's salt, after which anyone can recompute the entries verified under it; a round
+whose salt is gone is declared lost, its entries stay verified but cannot be recomputed
+(`leaderboards.salts`).
 Verification also runs the policy in PyBullet on the same hidden seeds (`leaderboards.sim2sim`,
 the entry's ``sim2sim`` block; ``sim2sim=False`` skips it), shown beside the ranking, never in it.
 """
@@ -475,12 +477,17 @@ def verify(
     except SaltError as err:
         raise LedgerError(str(err)) from None
     paths = stored_policy_paths(ledger, entry)
+    # Seeds of this entry alone (`hidden_seeds`); a recheck recomputes the seeds it was given.
+    per_entry = not recheck or entry["evaluations"]["hidden"].get("per_entry_seeds", False)
 
     def seeds(label: str) -> list[int]:
-        return hidden_seeds(salt, track.name, label, track.episodes_per_task)
+        return hidden_seeds(salt, track.name, label, track.episodes_per_task,
+                            entry["entry_id"] if per_entry else None)
 
     evaluation = evaluate_policy(track, entry["policy"]["kind"], paths, seeds, "hidden",
                                  salt_sha256=digest, progress=progress)
+    if per_entry:
+        evaluation["per_entry_seeds"] = True
 
     def pybullet_block() -> dict[str, Any]:
         from leaderboards.sim2sim import evaluate_sim2sim  # imports PyBullet only when used

@@ -104,7 +104,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     (verified,) = submitted.entries()
     hidden = verified["evaluations"]["hidden"]
     assert [e["seed"] for e in hidden["episodes"] if e["task"] == "USB"] == \
-        hidden_seeds(salt, TINY, "USB", 2)
+        hidden_seeds(salt, TINY, "USB", 2, entry["entry_id"])
     # The sim-to-sim block: both tiny tasks in PyBullet, on the very same hidden seeds.
     sim = verified["sim2sim"]
     assert sim["engine"] == "pybullet" and sim["salt_sha256"] == hidden["salt_sha256"]
