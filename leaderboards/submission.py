@@ -19,7 +19,7 @@ Layout::
     [policy]
     kind = "agent"                            # "agent" (checkpoint) or "onnx"
     path = "policy"                           # one policy for every task of the track, or
-    # [policy.per_task]                       # one per task label of the track
+    # [policy.per_task]                       # one per task label (not on zero-shot tracks)
     # USB = "usb"
 
     [training]
@@ -335,6 +335,12 @@ def _policy_paths(root: Path, table: Any, track: Track) -> tuple[str, dict[str, 
         if kind == "agent" and not (path / "weights.safetensors").is_file():
             raise SubmissionError(f"policy for {label}: {rel}/weights.safetensors is missing")
         paths[label] = path
+    policies = len(set(paths.values()))
+    if track.training_task is not None and policies > 1:
+        # A policy per task knows which test task it runs: no zero-shot result.
+        raise SubmissionError(f"submission.toml: track {track.name} is zero-shot: one policy "
+                              f"runs every task (policy.path); [policy.per_task] names "
+                              f"{policies} policies")
     return kind, paths
 
 

@@ -293,6 +293,29 @@ def test_bad_submission_is_refused_and_nothing_is_written(
     _assert_refused(_submit(tmp_path, monkeypatch, target, *extra), message, tmp_path)
 
 
+def test_a_policy_per_task_is_refused_on_a_zero_shot_track(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    """One policy per test task is told which task it runs: families-test and offsets took
+    nine and eight policies (each could be trained on its test connector) as one entry."""
+    import dataclasses
+
+    from leaderboards import tracks
+
+    zero_shot = dataclasses.replace(tiny_track, training_task=tiny_track.tasks[0])
+    monkeypatch.setitem(tracks.TRACKS, TINY, zero_shot)
+    sub = tmp_path / "sub"
+    p_controller_checkpoint(sub / "usb")
+    p_controller_checkpoint(sub / "dsub")
+    write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"')
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "track tiny is zero-shot: one policy runs every task (policy.path); "
+                    "[policy.per_task] names 2 policies", tmp_path)
+    write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "./usb"')
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 0, result.output
+
+
 def test_good_archive_is_accepted_with_its_policy_hash_as_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
 ) -> None:
