@@ -377,15 +377,56 @@ def agent_name_of(submission: Submission) -> str | None:
     return json.loads(path.read_text()).get("agent")
 
 
+def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
+    """SHA-256 of what the evaluation runs, task by task: agent.json as parsed JSON and the
+    tensors by name (or the ONNX graph). Unlike the entry id, blind to folder names, README and
+    .txt files beside the policy, JSON layout and safetensors' metadata and tensor order."""
+    import torch
+
+    from agents.checkpoint import AGENT_JSON, WEIGHTS, read_json, read_tensors
+
+    h = hashlib.sha256()
+    for label in sorted(paths):
+        h.update(f"{label}\0{kind}\0".encode())
+        path = paths[label]
+        if kind != "agent":
+            h.update(hashlib.sha256((path / "policy.onnx").read_bytes()).digest())
+            continue
+        try:
+            meta = read_json(path / AGENT_JSON, "checkpoint")
+            tensors = read_tensors(path / WEIGHTS, "checkpoint")
+        except ValueError:  # the evaluation refuses it; its bytes stand for it until then
+            for name in (AGENT_JSON, WEIGHTS):
+                h.update(hashlib.sha256((path / name).read_bytes()).digest())
+            continue
+        h.update(json.dumps(meta, sort_keys=True).encode())
+        for name in sorted(tensors):
+            tensor = tensors[name].contiguous()
+            h.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+            h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def submit(
     ledger: Ledger, submission: Submission, source: str = "submission", builtin: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Evaluate ``submission`` on the public dev seeds and write a self-reported entry."""
+    """Evaluate ``submission`` on the public dev seeds and write a self-reported entry.
+
+    A policy enters a track once: the same policy under other folder or file names (another
+    entry id) would take as many places on the board as it was submitted times."""
     if ledger.entry_path(submission.track.name, submission.policy_sha256).exists():
         raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
                           f"{submission.track.name}")
     track = submission.track
+    content = policy_content(submission.policy_kind, submission.policy_paths)
+    for other in ledger.entries():
+        if (other["track"] == track.name and entry_track_version(other) == TRACK_VERSION
+                and policy_content(other["policy"]["kind"],
+                                   stored_policy_paths(ledger, other)) == content):
+            raise LedgerError(f"this policy is already entry {other['entry_id'][:12]} of "
+                              f"{track.name} ({other['name']!r}) under other file names; a "
+                              "policy enters a track once")
     evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
                                  lambda _: track.dev_seeds(), "public-dev", progress=progress)
     entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))

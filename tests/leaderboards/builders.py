@@ -6,6 +6,7 @@ while exercising the same code (it is inserted into `leaderboards.tracks.TRACKS`
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -97,3 +98,22 @@ def tar_gz(source: Path, target: Path, extra: list[tarfile.TarInfo] | None = Non
         for info in extra or []:
             tar.addfile(info)
     return target
+
+
+def sac_submission(root: Path, **config) -> None:
+    """A tiny SAC policy for the tiny track whose agent.json then claims ``config``: the agent
+    it describes is built (from the submitter's config) before its weights are compared."""
+    from agents import export_policy
+
+    env = gym.make("InsertBench/USB-v0", **STATE)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
+    agent.save(root / "full")
+    export_policy(root / "full", root / "policy")
+    for path in sorted((root / "full").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "full").rmdir()
+    meta = json.loads((root / "policy" / "agent.json").read_text())
+    meta["config"].update(config)
+    (root / "policy" / "agent.json").write_text(json.dumps(meta))
+    write_toml(root)

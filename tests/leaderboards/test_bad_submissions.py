@@ -23,6 +23,7 @@ from tests.leaderboards.builders import (
     agent_submission,
     onnx_submission,
     p_controller_checkpoint,
+    sac_submission,
     tar_gz,
     write_toml,
 )
@@ -162,10 +163,10 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         return "sub", [], "is not the track task's"
     if case == "huge_hidden":
         # 9000-wide layers: 81M parameters in one Linear, ~1.6 GB for SAC's five networks.
-        _sac_submission(sub, hidden=[9000, 9000])
+        sac_submission(sub, hidden=[9000, 9000])
         return "sub", [], "policy/agent.json: its config builds more than 67,108,864 parameters"
     if case == "huge_ensemble":
-        _sac_submission(sub, num_qs=5000)
+        sac_submission(sub, num_qs=5000)
         return "sub", [], "policy/agent.json: its config builds more than 10,000 modules"
     if case == "huge_space":
         # A few bytes of JSON declaring 10**9 observations: building the Box allocated its
@@ -177,7 +178,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
     if case == "extra_not_a_table":
         # agent.json's counters read with .get(): "AttributeError: 'str' object has no
         # attribute 'get'", without the file.
-        _sac_submission(sub)
+        sac_submission(sub)
         _edit_agent_json(sub, lambda meta: meta.update(extra="counters"))
         return "sub", [], "policy: the sac checkpoint does not load: 'str' object has no attr"
     if case == "bad_training":
@@ -258,30 +259,6 @@ def _edit_agent_json(root: Path, edit) -> None:
     meta = json.loads(path.read_text())
     edit(meta)
     path.write_text(json.dumps(meta))
-
-
-def _sac_submission(root: Path, **config) -> None:
-    """A tiny SAC policy for the tiny track whose agent.json then claims ``config``: the agent
-    it describes is built (from the submitter's config) before its weights are compared."""
-    import json
-
-    import gymnasium as gym
-
-    from agents import export_policy, make_agent
-    from tests.leaderboards.builders import STATE
-
-    env = gym.make("InsertBench/USB-v0", **STATE)
-    agent = make_agent("sac", env.observation_space, env.action_space,
-                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
-    agent.save(root / "full")
-    export_policy(root / "full", root / "policy")
-    for path in sorted((root / "full").rglob("*"), reverse=True):
-        path.unlink() if path.is_file() else path.rmdir()
-    (root / "full").rmdir()
-    meta = json.loads((root / "policy" / "agent.json").read_text())
-    meta["config"].update(config)
-    (root / "policy" / "agent.json").write_text(json.dumps(meta))
-    write_toml(root)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import mujoco
@@ -27,7 +28,13 @@ from leaderboards.ledger import (
 from leaderboards.scoring import rank, score_entry, track_tables
 from leaderboards.sim2sim import unsupported_reason
 from leaderboards.tracks import HIDDEN_SEED_LOW, TrackTask, hidden_seeds
-from tests.leaderboards.builders import STATE, TINY, agent_submission, onnx_submission
+from tests.leaderboards.builders import (
+    STATE,
+    TINY,
+    agent_submission,
+    onnx_submission,
+    sac_submission,
+)
 
 runner = CliRunner()
 
@@ -67,6 +74,44 @@ def test_entry_is_named_by_the_policy_bytes_and_holds_every_episode(submitted: L
     stored = submitted.policy_dir(entry["entry_id"])
     assert sorted(p.name for p in stored.rglob("*") if p.is_file()) == \
         ["agent.json", "weights.safetensors"]
+
+
+def test_the_same_policy_under_other_names_is_not_entered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
+):
+    """Another folder name, a README beside the policy, re-indented JSON or safetensors
+    metadata and tensor order gave the same policy another entry id: one policy could fill
+    the board."""
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.chdir(tmp_path)
+    sac_submission(tmp_path / "sub")
+    assert _cli("submit", "sub").exit_code == 0
+    shutil.copytree("sub", "again")
+    Path("again/policy").rename("again/weights")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('path = "policy"', 'path = "weights"')
+                    .replace('name = "P-controller"', 'name = "Someone else"'))
+    Path("again/weights/README.md").write_text("a new method")
+    meta = Path("again/weights/agent.json")
+    meta.write_text(json.dumps(json.loads(meta.read_text()), indent=4))
+    weights = "again/weights/weights.safetensors"
+    tensors = load_file(weights)
+    assert len(tensors) > 1
+    save_file(dict(reversed(tensors.items())), weights, metadata={"run": "2"})
+    before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    (entry,) = Ledger("ledger").entries()
+    assert f"this policy is already entry {entry['entry_id'][:12]} of tiny ('P-controller') " \
+        "under other file names" in result.stderr
+    assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
+    # One weight changed is another policy.
+    tensors = load_file(weights)
+    name = next(n for n, t in tensors.items() if t.is_floating_point())
+    tensors[name] = tensors[name] + 1e-3
+    save_file(tensors, weights)
+    assert _cli("submit", "again").exit_code == 0
 
 
 def test_schema_refuses_a_tampered_entry(submitted: Ledger):
