@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -377,6 +378,15 @@ def agent_name_of(submission: Submission) -> str | None:
     return json.loads(path.read_text()).get("agent")
 
 
+def name_key(name: str) -> str:
+    """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
+    letters, ligatures), invisible format characters (zero-width space, joiners, bidi marks)
+    dropped, case and runs of spaces ignored."""
+    visible = "".join(c for c in unicodedata.normalize("NFKC", name)
+                      if unicodedata.category(c) != "Cf")
+    return " ".join(visible.casefold().split())
+
+
 def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
     """SHA-256 of what the evaluation runs, task by task: agent.json as parsed JSON and the
     tensors by name (or the ONNX graph). Unlike the entry id, blind to folder names, README and
@@ -413,17 +423,25 @@ def submit(
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate ``submission`` on the public dev seeds and write a self-reported entry.
 
-    A policy enters a track once: the same policy under other folder or file names (another
-    entry id) would take as many places on the board as it was submitted times."""
+    Among the entries ranked on the track's current keys, a policy enters once (the same
+    policy under other folder or file names would take as many places as it was submitted
+    times) and a name is one entry's (`name_key`: a look-alike of another entry's name is it).
+    """
     if ledger.entry_path(submission.track.name, submission.policy_sha256).exists():
         raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
                           f"{submission.track.name}")
     track = submission.track
     content = policy_content(submission.policy_kind, submission.policy_paths)
+    keys = track.version_keys()
     for other in ledger.entries():
-        if (other["track"] == track.name and entry_track_version(other) == TRACK_VERSION
-                and policy_content(other["policy"]["kind"],
-                                   stored_policy_paths(ledger, other)) == content):
+        scored = other["evaluations"].get("hidden", other["evaluations"]["dev"])
+        if (other["track"] != track.name or scored["task_version_keys"] != keys
+                or scored.get("track_version", 1) != TRACK_VERSION):
+            continue
+        if name_key(other["name"]) == name_key(submission.name):
+            raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
+                              f"called {other['name']!r}; give the submission another name")
+        if policy_content(other["policy"]["kind"], stored_policy_paths(ledger, other)) == content:
             raise LedgerError(f"this policy is already entry {other['entry_id'][:12]} of "
                               f"{track.name} ({other['name']!r}) under other file names; a "
                               "policy enters a track once")

@@ -114,6 +114,21 @@ def test_the_same_policy_under_other_names_is_not_entered_again(
     assert _cli("submit", "again").exit_code == 0
 
 
+@pytest.mark.parametrize("name", ["P-controller", "p-controller", "P\u200b-controller",
+                                  "\uff30-controller", "P-controller\u200f "])
+def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
+    """Another policy under an entry's name, or one that looks the same on the site (a
+    zero-width space, a full-width letter, a bidi mark), stood in the table beside it."""
+    sac_submission(Path("other"))
+    toml = Path("other/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "P-controller"', f'name = "{name}"'))
+    result = _cli("submit", "other")
+    assert result.exit_code == 1, result.output
+    (entry,) = submitted.entries()
+    assert f"entry {entry['entry_id'][:12]} of tiny is already called 'P-controller'; give the " \
+        "submission another name" in result.stderr
+
+
 def test_schema_refuses_a_tampered_entry(submitted: Ledger):
     (entry,) = submitted.entries()
     for path, value, message in (
