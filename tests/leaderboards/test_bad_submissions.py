@@ -133,6 +133,18 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         agent_submission(sub)
         _nan_weights(sub)
         return "sub", [], "holds NaN or inf values"
+    if case in ("float64_overflow", "float8_nan"):
+        # Finite as float64, inf in the float32 networks: the policy acted NaN. torch has no
+        # isfinite for float8: "NotImplementedError" instead of the line.
+        sac_submission(sub)
+        path = sub / "policy" / "weights.safetensors"
+        tensors = load_file(str(path))
+        name = next(n for n, t in tensors.items() if t.is_floating_point() and t.ndim == 2)
+        tensors[name] = (torch.full_like(tensors[name], 1e300, dtype=torch.float64)
+                         if case == "float64_overflow" else
+                         torch.full_like(tensors[name], float("nan")).to(torch.float8_e4m3fn))
+        save_file(tensors, str(path))
+        return "sub", [], f"tensor {name} holds NaN or inf values (as float32)"
     if case == "other_task_spaces":
         agent_submission(sub, action_mode="pose")
         return "sub", [], "action space (6,) is not the track task's (3,)"
@@ -244,7 +256,8 @@ CASES = [
     "malformed_toml", "unknown_track", "track_mismatch", "missing_weights", "missing_toml",
     "missing_path", "archive_traversal", "archive_absolute", "archive_symlink",
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
-    "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
+    "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
+    "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
