@@ -69,8 +69,9 @@ def agent_submission(root: Path, **env_kwargs) -> Path:
     return root
 
 
-def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False) -> Path:
-    """An ONNX policy action = tanh(tcp_pose @ weight) (or sqrt(-1 - ...) = NaN)."""
+def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False,
+                    offset: float = 0.0) -> Path:
+    """An ONNX policy action = tanh(tcp_pose @ weight) + offset (or sqrt(-1 - ...) = NaN)."""
     x = helper.make_tensor_value_info("tcp_pose", TensorProto.FLOAT, [1, 6])
     y = helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, weight.shape[1]])
     nodes = [helper.make_node("MatMul", ["tcp_pose", "W"], ["h"])]
@@ -79,9 +80,11 @@ def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False) ->
                   helper.make_node("Sub", ["minus_one", "a"], ["n"]),
                   helper.make_node("Sqrt", ["n"], ["action"])]
     else:
-        nodes += [helper.make_node("Tanh", ["h"], ["action"])]
+        nodes += [helper.make_node("Tanh", ["h"], ["t"]),
+                  helper.make_node("Add", ["t", "offset"], ["action"])]
     inits = [numpy_helper.from_array(weight.astype(np.float32), "W"),
-             numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one")]
+             numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one"),
+             numpy_helper.from_array(np.array(offset, np.float32), "offset")]
     graph = helper.make_graph(nodes, "policy", [x], [y], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -154,6 +154,12 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
     if case == "onnx_nan_actions":
         onnx_submission(sub, np.zeros((6, 3)), nan_output=True)
         return "sub", [], "USB, seed 7000000: step 0: the policy returned a non-finite action"
+    if case == "onnx_out_of_range":
+        # The env refused it: "ValueError: action [...] is outside the action space", naming
+        # neither task nor seed, with the hint for internal errors.
+        onnx_submission(sub, np.zeros((6, 3)), offset=2.0)
+        return "sub", [], ("USB, seed 7000000: step 0: the policy returned an action outside "
+                           "the action space [-1, 1]: [2.0, 2.0, 2.0]")
     if case == "onnx_wrong_shape":
         onnx_submission(sub, np.zeros((6, 4)))
         return "sub", [], "action of shape (4,), the task's action space has shape (3,)"
@@ -258,7 +264,7 @@ CASES = [
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
     "other_task_spaces",
-    "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
+    "onnx_nan_weights", "onnx_nan_actions", "onnx_out_of_range", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
     "many_authors", "escape_in_name", "newline_in_author", "escape_in_member", "extra_not_a_table",
