@@ -50,7 +50,7 @@ from leaderboards.files import utc_now, write_json
 from leaderboards.policy import load_policy
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
-from leaderboards.submission import Submission, SubmissionError
+from leaderboards.submission import Submission, SubmissionError, policy_files_sha256
 from leaderboards.tracks import TRACK_VERSION, Track, get_track, hidden_seeds
 
 #: The schema new entries are written in; older entries stay valid under their own version.
@@ -94,8 +94,28 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
             if n != evaluation["episodes_per_task"]:
                 raise LedgerError(f"{name} evaluation has {n} episodes of {label}, expected "
                                   f"{evaluation['episodes_per_task']}")
+    _check_policy_files(entry)
     if "sim2sim" in entry:
         _check_sim2sim(entry)
+
+
+def _check_policy_files(entry: Mapping[str, Any]) -> None:
+    """The entry id is the SHA-256 of the policy files listed, and every file the evaluation
+    loads is listed (`stored_policy_paths` checks the listed ones): other weights put in with
+    an edited list, or in a file the list leaves out, would run under the entry's scores."""
+    policy = entry["policy"]
+    if policy_files_sha256((f["path"], f["sha256"]) for f in policy["files"]) != \
+            entry["entry_id"]:
+        raise LedgerError(f"entry {entry['entry_id'][:12]} is not the SHA-256 of the policy "
+                          "files it lists")
+    listed = {f["path"] for f in policy["files"]}
+    loaded = ("agent.json", "weights.safetensors") if policy["kind"] == "agent" else \
+        ("policy.onnx",)
+    for label, folder in policy["per_task"].items():
+        for name in loaded:
+            if f"{folder}/{name}" not in listed:
+                raise LedgerError(f"the policy of {label} loads {folder}/{name}, which is not "
+                                  "among the entry's policy files")
 
 
 def _check_sim2sim(entry: Mapping[str, Any]) -> None:

@@ -48,7 +48,7 @@ import tempfile
 import tomllib
 import unicodedata
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -112,10 +112,15 @@ class Submission:
     @property
     def policy_sha256(self) -> str:
         """SHA-256 over the policy files (relative path and content): the entry's identity."""
-        h = hashlib.sha256()
-        for path, digest, _ in self.files:
-            h.update(f"{path}\0{digest}\n".encode())
-        return h.hexdigest()
+        return policy_files_sha256((path, digest) for path, digest, _ in self.files)
+
+
+def policy_files_sha256(files: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 over (relative path, SHA-256 of the content) of a policy's files, in order."""
+    h = hashlib.sha256()
+    for path, digest in files:
+        h.update(f"{path}\0{digest}\n".encode())
+    return h.hexdigest()
 
 
 def _check_path_text(name: str) -> None:

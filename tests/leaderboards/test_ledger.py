@@ -27,6 +27,7 @@ from leaderboards.ledger import (
 )
 from leaderboards.scoring import rank, score_entry, track_tables
 from leaderboards.sim2sim import unsupported_reason
+from leaderboards.submission import policy_files_sha256
 from leaderboards.tracks import HIDDEN_SEED_LOW, TrackTask, hidden_seeds
 from tests.leaderboards.builders import (
     STATE,
@@ -149,6 +150,17 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
     bad["evaluations"]["dev"]["episodes"].pop()
     with pytest.raises(LedgerError, match="1 episodes of DSub, expected 2"):
         validate_entry(bad)
+    # Other weights under the entry's scores: the listed SHA-256 edited, or the weights left
+    # out of the list (stored_policy_paths checks the listed files only).
+    bad = copy.deepcopy(entry)
+    bad["policy"]["files"][-1]["sha256"] = "0" * 64
+    with pytest.raises(LedgerError, match="is not the SHA-256 of the policy files it lists"):
+        validate_entry(bad)
+    bad["policy"]["files"].pop()
+    bad["entry_id"] = policy_files_sha256((f["path"], f["sha256"]) for f in bad["policy"]["files"])
+    with pytest.raises(LedgerError, match="the policy of USB loads policy/weights.safetensors, "
+                                          "which is not among the entry's policy files"):
+        validate_entry(bad)
 
 
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
@@ -268,11 +280,14 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     assert "hidden" not in submitted.entries()[0]["evaluations"]
     result = _cli("open-round", "--track", TINY, "--salt-file", "secret")
     assert result.exit_code == 1 and "salt file secret is a directory" in result.stderr
-    twin = copy.deepcopy(entry)
-    twin["entry_id"] = entry["entry_id"][:4] + "0" * 60
+    for n in range(10**6):  # another entry whose id starts as this one's
+        twin = copy.deepcopy(entry)
+        _list_another_file(twin, f"policy/{n}.txt")
+        if twin["entry_id"][:3] == entry["entry_id"][:3]:
+            break
     path = submitted.entry_path(twin["track"], twin["entry_id"])
     path.write_text(json.dumps(twin))
-    result = _cli("verify", entry["entry_id"][:4])
+    result = _cli("verify", entry["entry_id"][:3])
     assert result.exit_code == 1 and "2 entries of track version" in result.stderr
     assert "give more of the entry's SHA-256" in result.stderr
 
@@ -319,11 +334,18 @@ def test_render_plots_a_submitted_name_as_text(tmp_path: Path, monkeypatch, tiny
     assert Path(f"site/plots/{TINY}.png").stat().st_size > 0
 
 
+def _list_another_file(entry: dict, path: str) -> None:
+    """List one more policy file in ``entry``, whose id becomes that of its files."""
+    files = entry["policy"]["files"]
+    files.append({"path": path, "sha256": hashlib.sha256(path.encode()).hexdigest(), "bytes": 1})
+    entry["entry_id"] = policy_files_sha256((f["path"], f["sha256"]) for f in files)
+
+
 def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin: bool) -> dict:
     """A copy of ``entry`` with other successes (validated like any entry)."""
     out = copy.deepcopy(entry)
     out["name"], out["builtin"] = name, builtin
-    out["entry_id"] = hashlib.sha256(name.encode()).hexdigest()
+    _list_another_file(out, f"policy/{name}.txt")
     episodes = []
     template = entry["evaluations"]["dev"]["episodes"][0]
     keys = entry["evaluations"]["dev"]["task_version_keys"]
