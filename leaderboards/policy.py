@@ -206,6 +206,27 @@ def _use_capped_arena(ort: Any, options: Any) -> None:
     options.add_session_config_entry("session.use_env_allocators", "1")
 
 
+#: ONNX operators that draw random numbers, from an optional ``seed`` attribute or else from a
+#: seed onnxruntime picks anew in every process.
+RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+              "Multinomial", "Bernoulli"}
+
+
+def _nodes(model: Any) -> Iterator[Any]:
+    """Every node of an ONNX model: its graph's, its functions' and their subgraphs'."""
+    import onnx
+
+    pending = [*model.graph.node, *(n for f in model.functions for n in f.node)]
+    while pending:
+        node = pending.pop()
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                pending.extend(attr.g.node)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                pending.extend(n for g in attr.graphs for n in g.node)
+
+
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     import onnx
     import onnxruntime as ort
@@ -225,6 +246,12 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         values = numpy_helper.to_array(init)
         if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
             raise SubmissionError(f"policy.onnx: initializer {init.name} holds NaN or inf values")
+    for node in _nodes(model):
+        if node.op_type in RANDOM_OPS and node.domain in ("", "ai.onnx") and \
+                not any(a.name == "seed" for a in node.attribute):
+            raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "
+                                  "numbers without a seed attribute; onnxruntime seeds it anew "
+                                  "in every process, so its episodes could not be recomputed")
     options = ort.SessionOptions()
     # onnxruntime logs a failing node on the process's stderr itself, in colour, beside the one
     # line the submitter gets (PolicyError below): fatal messages only.

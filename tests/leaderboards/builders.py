@@ -70,11 +70,16 @@ def agent_submission(root: Path, **env_kwargs) -> Path:
 
 
 def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False,
-                    offset: float = 0.0) -> Path:
-    """An ONNX policy action = tanh(tcp_pose @ weight) + offset (or sqrt(-1 - ...) = NaN)."""
+                    offset: float = 0.0, noise: dict | None = None) -> Path:
+    """An ONNX policy action = tanh(tcp_pose @ weight [+ RandomUniform(**noise)]) + offset
+    (or sqrt(-1 - ...) = NaN)."""
     x = helper.make_tensor_value_info("tcp_pose", TensorProto.FLOAT, [1, 6])
     y = helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, weight.shape[1]])
-    nodes = [helper.make_node("MatMul", ["tcp_pose", "W"], ["h"])]
+    nodes = [helper.make_node("MatMul", ["tcp_pose", "W"], ["h" if noise is None else "m"])]
+    if noise is not None:
+        nodes += [helper.make_node("RandomUniform", [], ["r"], shape=[1, weight.shape[1]],
+                                   **noise),
+                  helper.make_node("Add", ["m", "r"], ["h"])]
     if nan_output:
         nodes += [helper.make_node("Abs", ["h"], ["a"]),
                   helper.make_node("Sub", ["minus_one", "a"], ["n"]),

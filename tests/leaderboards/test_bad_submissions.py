@@ -160,6 +160,12 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         onnx_submission(sub, np.zeros((6, 3)), offset=2.0)
         return "sub", [], ("USB, seed 7000000: step 0: the policy returned an action outside "
                            "the action space [-1, 1]: [2.0, 2.0, 2.0]")
+    if case == "onnx_unseeded_noise":
+        # onnxruntime seeds it anew in every process: a recheck could not recompute the
+        # verified episodes (a seed attribute makes it the same sequence every time).
+        onnx_submission(sub, np.zeros((6, 3)), noise={})
+        return "sub", [], ("policy.onnx: node RandomUniform draws random numbers without a "
+                           "seed attribute")
     if case == "onnx_wrong_shape":
         onnx_submission(sub, np.zeros((6, 4)))
         return "sub", [], "action of shape (4,), the task's action space has shape (3,)"
@@ -264,7 +270,8 @@ CASES = [
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
     "other_task_spaces",
-    "onnx_nan_weights", "onnx_nan_actions", "onnx_out_of_range", "onnx_wrong_shape", "onnx_garbage",
+    "onnx_nan_weights", "onnx_nan_actions", "onnx_out_of_range", "onnx_unseeded_noise",
+    "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
     "many_authors", "escape_in_name", "newline_in_author", "escape_in_member", "extra_not_a_table",
@@ -308,6 +315,12 @@ def test_a_policy_per_task_is_refused_on_a_zero_shot_track(
                     "track tiny is zero-shot: one policy runs every task (policy.path); "
                     "[policy.per_task] names 2 policies", tmp_path)
     write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "./usb"')
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 0, result.output
+
+
+def test_an_onnx_graph_with_seeded_noise_is_accepted(tmp_path, monkeypatch, tiny_track):
+    onnx_submission(tmp_path / "sub", np.zeros((6, 3)), noise={"seed": 3.0})
     result = _submit(tmp_path, monkeypatch, "sub")
     assert result.exit_code == 0, result.output
 
