@@ -256,6 +256,10 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     # onnxruntime logs a failing node on the process's stderr itself, in colour, beside the one
     # line the submitter gets (PolicyError below): fatal messages only.
     options.log_severity_level = 4
+    # No graph optimisation: constant folding computes the graph's constant parts while the
+    # session is made, outside every action's time limit (a chain of MatMuls on a
+    # ConstantOfShape held it for as long as the submitter liked).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     _use_capped_arena(ort, options)
     try:
         session = ort.InferenceSession(model.SerializeToString(), options,

@@ -502,6 +502,35 @@ def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, mon
                     "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
 
 
+def test_an_onnx_graph_computed_while_it_loads_is_stopped_with_one_line(tmp_path, monkeypatch):
+    """A chain of MatMuls on a ConstantOfShape was folded by onnxruntime while the session was
+    made, before any action's time limit: a few thousand of them in a 1 kB graph held `submit`
+    and `verify` for hours."""
+    from onnx import TensorProto, helper
+
+    import leaderboards.policy as policy
+
+    monkeypatch.setattr(policy, "ACTION_TIME_LIMIT_S", 0.5)
+    state = helper.make_tensor_value_info
+    chain = [helper.make_node("ConstantOfShape", ["shape"], ["c0"],
+                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]))]
+    chain += [helper.make_node("MatMul", [f"c{k}", f"c{k}"], [f"c{k + 1}"]) for k in range(8)]
+    graph = helper.make_graph(
+        [*chain, helper.make_node("ReduceSum", ["c8"], ["s"], keepdims=0),
+         helper.make_node("Mul", ["s", "zero"], ["z"]),
+         helper.make_node("Tile", ["z", "three"], ["action_flat"]),
+         helper.make_node("Reshape", ["action_flat", "action_shape"], ["action"])], "policy",
+        [state("tcp_pose", TensorProto.FLOAT, [1, 6])],
+        [state("action", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("shape", TensorProto.INT64, [2], [2048, 2048]),
+         helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
+         helper.make_tensor("three", TensorProto.INT64, [1], [3]),
+         helper.make_tensor("action_shape", TensorProto.INT64, [2], [1, 3])])
+    _onnx_submission(tmp_path / "sub", graph)
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
+
+
 def test_an_onnx_graph_that_takes_all_memory_is_stopped_with_one_line(tmp_path, monkeypatch):
     """A ConstantOfShape whose shape the graph computes from the observation passes onnx's
     checker; it used to allocate whatever it asked for (here 1.2 GB, past the 1 GiB limit)."""
