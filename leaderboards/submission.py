@@ -132,10 +132,16 @@ def _check_path_text(name: str) -> None:
         raise SubmissionError(f"path {name!r} holds a control character")
 
 
+#: Unicode's bidirectional embeddings, overrides and isolates: they reorder the text after
+#: them ("Trojan Source"), in a terminal line or beyond a name on the entry's page.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _has_control(text: str) -> bool:
-    """Whether ``text`` holds a control character (newline, tab, escape, ...): echoed to the
-    maintainer's terminal, an escape sequence in a name could rewrite what it shows."""
-    return any(unicodedata.category(c) == "Cc" for c in text)
+    """Whether ``text`` holds a control character (newline, tab, escape, ...) or a bidi
+    control: echoed to the maintainer's terminal, an escape sequence in a name could rewrite
+    what it shows."""
+    return any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text)
 
 
 def _check_name(name: str) -> PurePosixPath:

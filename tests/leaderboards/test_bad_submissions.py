@@ -244,6 +244,14 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
             "long_url": "code_url has 2,512 characters; at most 2,000",
             "many_authors": "101 authors; at most 100",
         }[case]
+    if case == "bidi_override_in_method":
+        # U+202E reversed what followed it: on the entry's page the method line read backwards,
+        # in `submit`'s output the rest of the line.
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        (sub / "submission.toml").write_text(
+            text.replace('method = "p_controller"', 'method = "\\u202edetaerc dnah"'))
+        return "sub", [], "method holds a control character: '\\u202edetaerc dnah'"
     if case in ("escape_in_name", "newline_in_author"):
         # Printed by `submit` and `verify`: an escape sequence rewrote the maintainer's
         # terminal (here it set the window title), a newline split the one-line output.
@@ -274,7 +282,8 @@ CASES = [
     "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
-    "many_authors", "escape_in_name", "newline_in_author", "escape_in_member", "extra_not_a_table",
+    "many_authors", "bidi_override_in_method", "escape_in_name", "newline_in_author",
+    "escape_in_member", "extra_not_a_table",
 ]
 
 
