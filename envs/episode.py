@@ -125,7 +125,8 @@ class EpisodeRecord:
 
 
 def check_action(action: Any, space: gym.spaces.Box, step: int) -> np.ndarray:
-    """The action as an array of the space's shape and dtype; PolicyError if it is not one."""
+    """The action as an array of the space's shape and dtype, finite and within its bounds;
+    PolicyError if it is not one."""
     try:
         a = np.asarray(action, dtype=space.dtype)
     except (TypeError, ValueError) as err:
@@ -136,6 +137,13 @@ def check_action(action: Any, space: gym.spaces.Box, step: int) -> np.ndarray:
                           f"the task's action space has shape {space.shape}")
     if not np.all(np.isfinite(a)):
         raise PolicyError(f"step {step}: the policy returned a non-finite action {a.tolist()}")
+    # The envs' own tolerance (`envs.task_options.check_action`), which refused it in env.step
+    # without the policy's name for it.
+    if not np.all((a >= space.low - 1e-6) & (a <= space.high + 1e-6)):
+        bounds = (f"[{space.low.flat[0]:g}, {space.high.flat[0]:g}]"
+                  if np.ptp(space.low) == 0 and np.ptp(space.high) == 0 else "bounds")
+        raise PolicyError(f"step {step}: the policy returned an action outside the action "
+                          f"space {bounds}: {a.tolist()}")
     return a
 
 

@@ -15,9 +15,11 @@ to a temporary file and renamed last. A failure at any point removes what this c
 
 Hidden seeds: `verify` needs the secret salt of the track's active salt round, from a file
 outside the ledger; only its SHA-256 is in ``salts/<track>.json``, and every hidden evaluation
-records it, which names its round. `reveal` publishes the active round's salt, after which
-anyone can recompute the entries verified under it; a round whose salt is gone is declared
-lost, its entries stay verified but cannot be recomputed (`leaderboards.salts`).
+records it, which names its round. The seeds are the entry's own (`tracks.hidden_seeds`): the
+episodes written here name them while the round is still active. `reveal` publishes the
+active round's salt, after which anyone can recompute the entries verified under it; a round
+whose salt is gone is declared lost, its entries stay verified but cannot be recomputed
+(`leaderboards.salts`).
 Verification also runs the policy in PyBullet on the same hidden seeds (`leaderboards.sim2sim`,
 the entry's ``sim2sim`` block; ``sim2sim=False`` skips it), shown beside the ranking, never in it.
 """
@@ -31,6 +33,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -47,7 +50,7 @@ from leaderboards.files import utc_now, write_json
 from leaderboards.policy import load_policy
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
-from leaderboards.submission import Submission, SubmissionError
+from leaderboards.submission import Submission, SubmissionError, policy_files_sha256
 from leaderboards.tracks import TRACK_VERSION, Track, get_track, hidden_seeds
 
 #: The schema new entries are written in; older entries stay valid under their own version.
@@ -91,8 +94,28 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
             if n != evaluation["episodes_per_task"]:
                 raise LedgerError(f"{name} evaluation has {n} episodes of {label}, expected "
                                   f"{evaluation['episodes_per_task']}")
+    _check_policy_files(entry)
     if "sim2sim" in entry:
         _check_sim2sim(entry)
+
+
+def _check_policy_files(entry: Mapping[str, Any]) -> None:
+    """The entry id is the SHA-256 of the policy files listed, and every file the evaluation
+    loads is listed (`stored_policy_paths` checks the listed ones): other weights put in with
+    an edited list, or in a file the list leaves out, would run under the entry's scores."""
+    policy = entry["policy"]
+    if policy_files_sha256((f["path"], f["sha256"]) for f in policy["files"]) != \
+            entry["entry_id"]:
+        raise LedgerError(f"entry {entry['entry_id'][:12]} is not the SHA-256 of the policy "
+                          "files it lists")
+    listed = {f["path"] for f in policy["files"]}
+    loaded = ("agent.json", "weights.safetensors") if policy["kind"] == "agent" else \
+        ("policy.onnx",)
+    for label, folder in policy["per_task"].items():
+        for name in loaded:
+            if f"{folder}/{name}" not in listed:
+                raise LedgerError(f"the policy of {label} loads {folder}/{name}, which is not "
+                                  "among the entry's policy files")
 
 
 def _check_sim2sim(entry: Mapping[str, Any]) -> None:
@@ -375,15 +398,73 @@ def agent_name_of(submission: Submission) -> str | None:
     return json.loads(path.read_text()).get("agent")
 
 
+def name_key(name: str) -> str:
+    """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
+    letters, ligatures), invisible format characters (zero-width space, joiners, bidi marks)
+    dropped, case and runs of spaces ignored."""
+    visible = "".join(c for c in unicodedata.normalize("NFKC", name)
+                      if unicodedata.category(c) != "Cf")
+    return " ".join(visible.casefold().split())
+
+
+def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
+    """SHA-256 of what the evaluation runs, task by task: agent.json as parsed JSON and the
+    tensors by name (or the ONNX graph). Unlike the entry id, blind to folder names, README and
+    .txt files beside the policy, JSON layout and safetensors' metadata and tensor order."""
+    import torch
+
+    from agents.checkpoint import AGENT_JSON, WEIGHTS, read_json, read_tensors
+
+    h = hashlib.sha256()
+    for label in sorted(paths):
+        h.update(f"{label}\0{kind}\0".encode())
+        path = paths[label]
+        if kind != "agent":
+            h.update(hashlib.sha256((path / "policy.onnx").read_bytes()).digest())
+            continue
+        try:
+            meta = read_json(path / AGENT_JSON, "checkpoint")
+            tensors = read_tensors(path / WEIGHTS, "checkpoint")
+        except ValueError:  # the evaluation refuses it; its bytes stand for it until then
+            for name in (AGENT_JSON, WEIGHTS):
+                h.update(hashlib.sha256((path / name).read_bytes()).digest())
+            continue
+        h.update(json.dumps(meta, sort_keys=True).encode())
+        for name in sorted(tensors):
+            tensor = tensors[name].contiguous()
+            h.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+            h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def submit(
     ledger: Ledger, submission: Submission, source: str = "submission", builtin: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Evaluate ``submission`` on the public dev seeds and write a self-reported entry."""
+    """Evaluate ``submission`` on the public dev seeds and write a self-reported entry.
+
+    Among the entries ranked on the track's current keys, a policy enters once (the same
+    policy under other folder or file names would take as many places as it was submitted
+    times) and a name is one entry's (`name_key`: a look-alike of another entry's name is it).
+    """
     if ledger.entry_path(submission.track.name, submission.policy_sha256).exists():
         raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
                           f"{submission.track.name}")
     track = submission.track
+    content = policy_content(submission.policy_kind, submission.policy_paths)
+    keys = track.version_keys()
+    for other in ledger.entries():
+        scored = other["evaluations"].get("hidden", other["evaluations"]["dev"])
+        if (other["track"] != track.name or scored["task_version_keys"] != keys
+                or scored.get("track_version", 1) != TRACK_VERSION):
+            continue
+        if name_key(other["name"]) == name_key(submission.name):
+            raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
+                              f"called {other['name']!r}; give the submission another name")
+        if policy_content(other["policy"]["kind"], stored_policy_paths(ledger, other)) == content:
+            raise LedgerError(f"this policy is already entry {other['entry_id'][:12]} of "
+                              f"{track.name} ({other['name']!r}) under other file names; a "
+                              "policy enters a track once")
     evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
                                  lambda _: track.dev_seeds(), "public-dev", progress=progress)
     entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))
@@ -475,12 +556,17 @@ def verify(
     except SaltError as err:
         raise LedgerError(str(err)) from None
     paths = stored_policy_paths(ledger, entry)
+    # Seeds of this entry alone (`hidden_seeds`); a recheck recomputes the seeds it was given.
+    per_entry = not recheck or entry["evaluations"]["hidden"].get("per_entry_seeds", False)
 
     def seeds(label: str) -> list[int]:
-        return hidden_seeds(salt, track.name, label, track.episodes_per_task)
+        return hidden_seeds(salt, track.name, label, track.episodes_per_task,
+                            entry["entry_id"] if per_entry else None)
 
     evaluation = evaluate_policy(track, entry["policy"]["kind"], paths, seeds, "hidden",
                                  salt_sha256=digest, progress=progress)
+    if per_entry:
+        evaluation["per_entry_seeds"] = True
 
     def pybullet_block() -> dict[str, Any]:
         from leaderboards.sim2sim import evaluate_sim2sim  # imports PyBullet only when used

@@ -87,9 +87,11 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     except (SafetensorError, OSError, ValueError) as err:
         raise SubmissionError(f"{path.name}/weights.safetensors is not readable: {err}") from None
     for key, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        # As the float32 the networks load it into: 1e300 in a float64 tensor is inf there,
+        # and torch has no isfinite for float8.
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor.float()).all()):
             raise SubmissionError(f"{path.name}/weights.safetensors: tensor {key} holds NaN or "
-                                  "inf values")
+                                  "inf values (as float32)")
     kwargs = {"base_policy": p_controller(env)} if agent_spec(name).needs_base_policy else {}
     try:
         with _size_budget(MAX_AGENT_PARAMETERS, MAX_AGENT_MODULES, f"{path.name}/agent.json"):
@@ -204,6 +206,27 @@ def _use_capped_arena(ort: Any, options: Any) -> None:
     options.add_session_config_entry("session.use_env_allocators", "1")
 
 
+#: ONNX operators that draw random numbers, from an optional ``seed`` attribute or else from a
+#: seed onnxruntime picks anew in every process.
+RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+              "Multinomial", "Bernoulli"}
+
+
+def _nodes(model: Any) -> Iterator[Any]:
+    """Every node of an ONNX model: its graph's, its functions' and their subgraphs'."""
+    import onnx
+
+    pending = [*model.graph.node, *(n for f in model.functions for n in f.node)]
+    while pending:
+        node = pending.pop()
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                pending.extend(attr.g.node)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                pending.extend(n for g in attr.graphs for n in g.node)
+
+
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     import onnx
     import onnxruntime as ort
@@ -223,10 +246,20 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         values = numpy_helper.to_array(init)
         if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
             raise SubmissionError(f"policy.onnx: initializer {init.name} holds NaN or inf values")
+    for node in _nodes(model):
+        if node.op_type in RANDOM_OPS and node.domain in ("", "ai.onnx") and \
+                not any(a.name == "seed" for a in node.attribute):
+            raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "
+                                  "numbers without a seed attribute; onnxruntime seeds it anew "
+                                  "in every process, so its episodes could not be recomputed")
     options = ort.SessionOptions()
     # onnxruntime logs a failing node on the process's stderr itself, in colour, beside the one
     # line the submitter gets (PolicyError below): fatal messages only.
     options.log_severity_level = 4
+    # No graph optimisation: constant folding computes the graph's constant parts while the
+    # session is made, outside every action's time limit (a chain of MatMuls on a
+    # ConstantOfShape held it for as long as the submitter liked).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     _use_capped_arena(ort, options)
     try:
         session = ort.InferenceSession(model.SerializeToString(), options,

@@ -19,7 +19,7 @@ Layout::
     [policy]
     kind = "agent"                            # "agent" (checkpoint) or "onnx"
     path = "policy"                           # one policy for every task of the track, or
-    # [policy.per_task]                       # one per task label of the track
+    # [policy.per_task]                       # one per task label (not on zero-shot tracks)
     # USB = "usb"
 
     [training]
@@ -48,7 +48,7 @@ import tempfile
 import tomllib
 import unicodedata
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -112,10 +112,15 @@ class Submission:
     @property
     def policy_sha256(self) -> str:
         """SHA-256 over the policy files (relative path and content): the entry's identity."""
-        h = hashlib.sha256()
-        for path, digest, _ in self.files:
-            h.update(f"{path}\0{digest}\n".encode())
-        return h.hexdigest()
+        return policy_files_sha256((path, digest) for path, digest, _ in self.files)
+
+
+def policy_files_sha256(files: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 over (relative path, SHA-256 of the content) of a policy's files, in order."""
+    h = hashlib.sha256()
+    for path, digest in files:
+        h.update(f"{path}\0{digest}\n".encode())
+    return h.hexdigest()
 
 
 def _check_path_text(name: str) -> None:
@@ -127,10 +132,16 @@ def _check_path_text(name: str) -> None:
         raise SubmissionError(f"path {name!r} holds a control character")
 
 
+#: Unicode's bidirectional embeddings, overrides and isolates: they reorder the text after
+#: them ("Trojan Source"), in a terminal line or beyond a name on the entry's page.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _has_control(text: str) -> bool:
-    """Whether ``text`` holds a control character (newline, tab, escape, ...): echoed to the
-    maintainer's terminal, an escape sequence in a name could rewrite what it shows."""
-    return any(unicodedata.category(c) == "Cc" for c in text)
+    """Whether ``text`` holds a control character (newline, tab, escape, ...) or a bidi
+    control: echoed to the maintainer's terminal, an escape sequence in a name could rewrite
+    what it shows."""
+    return any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text)
 
 
 def _check_name(name: str) -> PurePosixPath:
@@ -335,6 +346,12 @@ def _policy_paths(root: Path, table: Any, track: Track) -> tuple[str, dict[str, 
         if kind == "agent" and not (path / "weights.safetensors").is_file():
             raise SubmissionError(f"policy for {label}: {rel}/weights.safetensors is missing")
         paths[label] = path
+    policies = len(set(paths.values()))
+    if track.training_task is not None and policies > 1:
+        # A policy per task knows which test task it runs: no zero-shot result.
+        raise SubmissionError(f"submission.toml: track {track.name} is zero-shot: one policy "
+                              f"runs every task (policy.path); [policy.per_task] names "
+                              f"{policies} policies")
     return kind, paths
 
 

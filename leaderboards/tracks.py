@@ -12,7 +12,7 @@ from the track's current keys is stale: shown apart, never ranked with the rest.
 
 Seeds: the public development seeds are ``DEV_SEED_BASE + i``, the same for every entry, so a
 submitter can check their number before submitting. Hidden seeds (verification) are derived from
-a secret salt (`hidden_seeds`) into [2^30, 2^31), above the training seeds of
+a secret salt and the entry's id (`hidden_seeds`) into [2^30, 2^31), above the training seeds of
 `benchmark.train` (from 1e8, 1e5 per run seed) for run seeds below 9,000.
 """
 
@@ -106,11 +106,20 @@ class Track:
         return [DEV_SEED_BASE + i for i in range(self.episodes_per_task)]
 
 
-def hidden_seeds(salt: bytes, track: str, label: str, episodes: int) -> list[int]:
-    """Verification seeds: HMAC-SHA256(salt, "track|label|i") mapped into [2^30, 2^31)."""
+def hidden_seeds(salt: bytes, track: str, label: str, episodes: int,
+                 entry_id: str | None = None) -> list[int]:
+    """Verification seeds: HMAC-SHA256(salt, "track|entry_id|label|i") mapped into [2^30, 2^31).
+
+    Keyed by the entry: a verified entry's episodes, seeds included, enter the public ledger
+    while its salt round is still active, so seeds shared by every entry of the round would
+    hand the next submitter that round's hidden seeds to tune a policy on. ``entry_id=None``:
+    the round-wide seeds ("track|label|i") of entries verified before, whose hidden evaluation
+    has no ``per_entry_seeds``; kept so they can still be recomputed.
+    """
+    key = f"{track}|{label}" if entry_id is None else f"{track}|{entry_id}|{label}"
     seeds = []
     for i in range(episodes):
-        digest = hmac.new(salt, f"{track}|{label}|{i}".encode(), hashlib.sha256).digest()
+        digest = hmac.new(salt, f"{key}|{i}".encode(), hashlib.sha256).digest()
         seeds.append(HIDDEN_SEED_LOW + int.from_bytes(digest[:8], "big") % HIDDEN_SEED_LOW)
     return seeds
 

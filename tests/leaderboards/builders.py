@@ -6,6 +6,7 @@ while exercising the same code (it is inserted into `leaderboards.tracks.TRACKS`
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -68,19 +69,27 @@ def agent_submission(root: Path, **env_kwargs) -> Path:
     return root
 
 
-def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False) -> Path:
-    """An ONNX policy action = tanh(tcp_pose @ weight) (or sqrt(-1 - ...) = NaN)."""
+def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False,
+                    offset: float = 0.0, noise: dict | None = None) -> Path:
+    """An ONNX policy action = tanh(tcp_pose @ weight [+ RandomUniform(**noise)]) + offset
+    (or sqrt(-1 - ...) = NaN)."""
     x = helper.make_tensor_value_info("tcp_pose", TensorProto.FLOAT, [1, 6])
     y = helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, weight.shape[1]])
-    nodes = [helper.make_node("MatMul", ["tcp_pose", "W"], ["h"])]
+    nodes = [helper.make_node("MatMul", ["tcp_pose", "W"], ["h" if noise is None else "m"])]
+    if noise is not None:
+        nodes += [helper.make_node("RandomUniform", [], ["r"], shape=[1, weight.shape[1]],
+                                   **noise),
+                  helper.make_node("Add", ["m", "r"], ["h"])]
     if nan_output:
         nodes += [helper.make_node("Abs", ["h"], ["a"]),
                   helper.make_node("Sub", ["minus_one", "a"], ["n"]),
                   helper.make_node("Sqrt", ["n"], ["action"])]
     else:
-        nodes += [helper.make_node("Tanh", ["h"], ["action"])]
+        nodes += [helper.make_node("Tanh", ["h"], ["t"]),
+                  helper.make_node("Add", ["t", "offset"], ["action"])]
     inits = [numpy_helper.from_array(weight.astype(np.float32), "W"),
-             numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one")]
+             numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one"),
+             numpy_helper.from_array(np.array(offset, np.float32), "offset")]
     graph = helper.make_graph(nodes, "policy", [x], [y], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -97,3 +106,22 @@ def tar_gz(source: Path, target: Path, extra: list[tarfile.TarInfo] | None = Non
         for info in extra or []:
             tar.addfile(info)
     return target
+
+
+def sac_submission(root: Path, **config) -> None:
+    """A tiny SAC policy for the tiny track whose agent.json then claims ``config``: the agent
+    it describes is built (from the submitter's config) before its weights are compared."""
+    from agents import export_policy
+
+    env = gym.make("InsertBench/USB-v0", **STATE)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
+    agent.save(root / "full")
+    export_policy(root / "full", root / "policy")
+    for path in sorted((root / "full").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "full").rmdir()
+    meta = json.loads((root / "policy" / "agent.json").read_text())
+    meta["config"].update(config)
+    (root / "policy" / "agent.json").write_text(json.dumps(meta))
+    write_toml(root)

@@ -23,6 +23,7 @@ from tests.leaderboards.builders import (
     agent_submission,
     onnx_submission,
     p_controller_checkpoint,
+    sac_submission,
     tar_gz,
     write_toml,
 )
@@ -132,6 +133,18 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         agent_submission(sub)
         _nan_weights(sub)
         return "sub", [], "holds NaN or inf values"
+    if case in ("float64_overflow", "float8_nan"):
+        # Finite as float64, inf in the float32 networks: the policy acted NaN. torch has no
+        # isfinite for float8: "NotImplementedError" instead of the line.
+        sac_submission(sub)
+        path = sub / "policy" / "weights.safetensors"
+        tensors = load_file(str(path))
+        name = next(n for n, t in tensors.items() if t.is_floating_point() and t.ndim == 2)
+        tensors[name] = (torch.full_like(tensors[name], 1e300, dtype=torch.float64)
+                         if case == "float64_overflow" else
+                         torch.full_like(tensors[name], float("nan")).to(torch.float8_e4m3fn))
+        save_file(tensors, str(path))
+        return "sub", [], f"tensor {name} holds NaN or inf values (as float32)"
     if case == "other_task_spaces":
         agent_submission(sub, action_mode="pose")
         return "sub", [], "action space (6,) is not the track task's (3,)"
@@ -141,6 +154,18 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
     if case == "onnx_nan_actions":
         onnx_submission(sub, np.zeros((6, 3)), nan_output=True)
         return "sub", [], "USB, seed 7000000: step 0: the policy returned a non-finite action"
+    if case == "onnx_out_of_range":
+        # The env refused it: "ValueError: action [...] is outside the action space", naming
+        # neither task nor seed, with the hint for internal errors.
+        onnx_submission(sub, np.zeros((6, 3)), offset=2.0)
+        return "sub", [], ("USB, seed 7000000: step 0: the policy returned an action outside "
+                           "the action space [-1, 1]: [2.0, 2.0, 2.0]")
+    if case == "onnx_unseeded_noise":
+        # onnxruntime seeds it anew in every process: a recheck could not recompute the
+        # verified episodes (a seed attribute makes it the same sequence every time).
+        onnx_submission(sub, np.zeros((6, 3)), noise={})
+        return "sub", [], ("policy.onnx: node RandomUniform draws random numbers without a "
+                           "seed attribute")
     if case == "onnx_wrong_shape":
         onnx_submission(sub, np.zeros((6, 4)))
         return "sub", [], "action of shape (4,), the task's action space has shape (3,)"
@@ -162,10 +187,10 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         return "sub", [], "is not the track task's"
     if case == "huge_hidden":
         # 9000-wide layers: 81M parameters in one Linear, ~1.6 GB for SAC's five networks.
-        _sac_submission(sub, hidden=[9000, 9000])
+        sac_submission(sub, hidden=[9000, 9000])
         return "sub", [], "policy/agent.json: its config builds more than 67,108,864 parameters"
     if case == "huge_ensemble":
-        _sac_submission(sub, num_qs=5000)
+        sac_submission(sub, num_qs=5000)
         return "sub", [], "policy/agent.json: its config builds more than 10,000 modules"
     if case == "huge_space":
         # A few bytes of JSON declaring 10**9 observations: building the Box allocated its
@@ -177,7 +202,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
     if case == "extra_not_a_table":
         # agent.json's counters read with .get(): "AttributeError: 'str' object has no
         # attribute 'get'", without the file.
-        _sac_submission(sub)
+        sac_submission(sub)
         _edit_agent_json(sub, lambda meta: meta.update(extra="counters"))
         return "sub", [], "policy: the sac checkpoint does not load: 'str' object has no attr"
     if case == "bad_training":
@@ -219,6 +244,14 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
             "long_url": "code_url has 2,512 characters; at most 2,000",
             "many_authors": "101 authors; at most 100",
         }[case]
+    if case == "bidi_override_in_method":
+        # U+202E reversed what followed it: on the entry's page the method line read backwards,
+        # in `submit`'s output the rest of the line.
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        (sub / "submission.toml").write_text(
+            text.replace('method = "p_controller"', 'method = "\\u202edetaerc dnah"'))
+        return "sub", [], "method holds a control character: '\\u202edetaerc dnah'"
     if case in ("escape_in_name", "newline_in_author"):
         # Printed by `submit` and `verify`: an escape sequence rewrote the maintainer's
         # terminal (here it set the window title), a newline split the one-line output.
@@ -243,11 +276,14 @@ CASES = [
     "malformed_toml", "unknown_track", "track_mismatch", "missing_weights", "missing_toml",
     "missing_path", "archive_traversal", "archive_absolute", "archive_symlink",
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
-    "pickle", "torch_pickle", "unknown_type", "nan_weights", "other_task_spaces",
-    "onnx_nan_weights", "onnx_nan_actions", "onnx_wrong_shape", "onnx_garbage",
+    "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
+    "other_task_spaces",
+    "onnx_nan_weights", "onnx_nan_actions", "onnx_out_of_range", "onnx_unseeded_noise",
+    "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
-    "many_authors", "escape_in_name", "newline_in_author", "escape_in_member", "extra_not_a_table",
+    "many_authors", "bidi_override_in_method", "escape_in_name", "newline_in_author",
+    "escape_in_member", "extra_not_a_table",
 ]
 
 
@@ -260,30 +296,6 @@ def _edit_agent_json(root: Path, edit) -> None:
     path.write_text(json.dumps(meta))
 
 
-def _sac_submission(root: Path, **config) -> None:
-    """A tiny SAC policy for the tiny track whose agent.json then claims ``config``: the agent
-    it describes is built (from the submitter's config) before its weights are compared."""
-    import json
-
-    import gymnasium as gym
-
-    from agents import export_policy, make_agent
-    from tests.leaderboards.builders import STATE
-
-    env = gym.make("InsertBench/USB-v0", **STATE)
-    agent = make_agent("sac", env.observation_space, env.action_space,
-                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
-    agent.save(root / "full")
-    export_policy(root / "full", root / "policy")
-    for path in sorted((root / "full").rglob("*"), reverse=True):
-        path.unlink() if path.is_file() else path.rmdir()
-    (root / "full").rmdir()
-    meta = json.loads((root / "policy" / "agent.json").read_text())
-    meta["config"].update(config)
-    (root / "policy" / "agent.json").write_text(json.dumps(meta))
-    write_toml(root)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_bad_submission_is_refused_and_nothing_is_written(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
@@ -291,6 +303,35 @@ def test_bad_submission_is_refused_and_nothing_is_written(
     monkeypatch.setattr(submission_module, "MAX_FILE_BYTES", 4096)
     target, extra, message = _bad(tmp_path, case)
     _assert_refused(_submit(tmp_path, monkeypatch, target, *extra), message, tmp_path)
+
+
+def test_a_policy_per_task_is_refused_on_a_zero_shot_track(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    """One policy per test task is told which task it runs: families-test and offsets took
+    nine and eight policies (each could be trained on its test connector) as one entry."""
+    import dataclasses
+
+    from leaderboards import tracks
+
+    zero_shot = dataclasses.replace(tiny_track, training_task=tiny_track.tasks[0])
+    monkeypatch.setitem(tracks.TRACKS, TINY, zero_shot)
+    sub = tmp_path / "sub"
+    p_controller_checkpoint(sub / "usb")
+    p_controller_checkpoint(sub / "dsub")
+    write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"')
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "track tiny is zero-shot: one policy runs every task (policy.path); "
+                    "[policy.per_task] names 2 policies", tmp_path)
+    write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "./usb"')
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 0, result.output
+
+
+def test_an_onnx_graph_with_seeded_noise_is_accepted(tmp_path, monkeypatch, tiny_track):
+    onnx_submission(tmp_path / "sub", np.zeros((6, 3)), noise={"seed": 3.0})
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 0, result.output
 
 
 def test_good_archive_is_accepted_with_its_policy_hash_as_name(
@@ -465,6 +506,35 @@ def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, mon
         [helper.make_tensor("trips", TensorProto.INT64, [], [10**15]),
          helper.make_tensor("go", TensorProto.BOOL, [], [True]),
          helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
+    _onnx_submission(tmp_path / "sub", graph)
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
+
+
+def test_an_onnx_graph_computed_while_it_loads_is_stopped_with_one_line(tmp_path, monkeypatch):
+    """A chain of MatMuls on a ConstantOfShape was folded by onnxruntime while the session was
+    made, before any action's time limit: a few thousand of them in a 1 kB graph held `submit`
+    and `verify` for hours."""
+    from onnx import TensorProto, helper
+
+    import leaderboards.policy as policy
+
+    monkeypatch.setattr(policy, "ACTION_TIME_LIMIT_S", 0.5)
+    state = helper.make_tensor_value_info
+    chain = [helper.make_node("ConstantOfShape", ["shape"], ["c0"],
+                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]))]
+    chain += [helper.make_node("MatMul", [f"c{k}", f"c{k}"], [f"c{k + 1}"]) for k in range(8)]
+    graph = helper.make_graph(
+        [*chain, helper.make_node("ReduceSum", ["c8"], ["s"], keepdims=0),
+         helper.make_node("Mul", ["s", "zero"], ["z"]),
+         helper.make_node("Tile", ["z", "three"], ["action_flat"]),
+         helper.make_node("Reshape", ["action_flat", "action_shape"], ["action"])], "policy",
+        [state("tcp_pose", TensorProto.FLOAT, [1, 6])],
+        [state("action", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("shape", TensorProto.INT64, [2], [2048, 2048]),
+         helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
+         helper.make_tensor("three", TensorProto.INT64, [1], [3]),
+         helper.make_tensor("action_shape", TensorProto.INT64, [2], [1, 3])])
     _onnx_submission(tmp_path / "sub", graph)
     _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
                     "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)

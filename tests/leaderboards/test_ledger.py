@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import mujoco
@@ -26,8 +27,15 @@ from leaderboards.ledger import (
 )
 from leaderboards.scoring import rank, score_entry, track_tables
 from leaderboards.sim2sim import unsupported_reason
+from leaderboards.submission import policy_files_sha256
 from leaderboards.tracks import HIDDEN_SEED_LOW, TrackTask, hidden_seeds
-from tests.leaderboards.builders import STATE, TINY, agent_submission, onnx_submission
+from tests.leaderboards.builders import (
+    STATE,
+    TINY,
+    agent_submission,
+    onnx_submission,
+    sac_submission,
+)
 
 runner = CliRunner()
 
@@ -69,6 +77,59 @@ def test_entry_is_named_by_the_policy_bytes_and_holds_every_episode(submitted: L
         ["agent.json", "weights.safetensors"]
 
 
+def test_the_same_policy_under_other_names_is_not_entered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
+):
+    """Another folder name, a README beside the policy, re-indented JSON or safetensors
+    metadata and tensor order gave the same policy another entry id: one policy could fill
+    the board."""
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.chdir(tmp_path)
+    sac_submission(tmp_path / "sub")
+    assert _cli("submit", "sub").exit_code == 0
+    shutil.copytree("sub", "again")
+    Path("again/policy").rename("again/weights")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('path = "policy"', 'path = "weights"')
+                    .replace('name = "P-controller"', 'name = "Someone else"'))
+    Path("again/weights/README.md").write_text("a new method")
+    meta = Path("again/weights/agent.json")
+    meta.write_text(json.dumps(json.loads(meta.read_text()), indent=4))
+    weights = "again/weights/weights.safetensors"
+    tensors = load_file(weights)
+    assert len(tensors) > 1
+    save_file(dict(reversed(tensors.items())), weights, metadata={"run": "2"})
+    before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    (entry,) = Ledger("ledger").entries()
+    assert f"this policy is already entry {entry['entry_id'][:12]} of tiny ('P-controller') " \
+        "under other file names" in result.stderr
+    assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
+    # One weight changed is another policy.
+    tensors = load_file(weights)
+    name = next(n for n, t in tensors.items() if t.is_floating_point())
+    tensors[name] = tensors[name] + 1e-3
+    save_file(tensors, weights)
+    assert _cli("submit", "again").exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["P-controller", "p-controller", "P\u200b-controller",
+                                  "\uff30-controller", "P-controller\u200f "])
+def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
+    """Another policy under an entry's name, or one that looks the same on the site (a
+    zero-width space, a full-width letter, a bidi mark), stood in the table beside it."""
+    sac_submission(Path("other"))
+    toml = Path("other/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "P-controller"', f'name = "{name}"'))
+    result = _cli("submit", "other")
+    assert result.exit_code == 1, result.output
+    (entry,) = submitted.entries()
+    assert f"entry {entry['entry_id'][:12]} of tiny is already called 'P-controller'; give the " \
+        "submission another name" in result.stderr
+
+
 def test_schema_refuses_a_tampered_entry(submitted: Ledger):
     (entry,) = submitted.entries()
     for path, value, message in (
@@ -89,6 +150,17 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
     bad["evaluations"]["dev"]["episodes"].pop()
     with pytest.raises(LedgerError, match="1 episodes of DSub, expected 2"):
         validate_entry(bad)
+    # Other weights under the entry's scores: the listed SHA-256 edited, or the weights left
+    # out of the list (stored_policy_paths checks the listed files only).
+    bad = copy.deepcopy(entry)
+    bad["policy"]["files"][-1]["sha256"] = "0" * 64
+    with pytest.raises(LedgerError, match="is not the SHA-256 of the policy files it lists"):
+        validate_entry(bad)
+    bad["policy"]["files"].pop()
+    bad["entry_id"] = policy_files_sha256((f["path"], f["sha256"]) for f in bad["policy"]["files"])
+    with pytest.raises(LedgerError, match="the policy of USB loads policy/weights.safetensors, "
+                                          "which is not among the entry's policy files"):
+        validate_entry(bad)
 
 
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
@@ -104,7 +176,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     (verified,) = submitted.entries()
     hidden = verified["evaluations"]["hidden"]
     assert [e["seed"] for e in hidden["episodes"] if e["task"] == "USB"] == \
-        hidden_seeds(salt, TINY, "USB", 2)
+        hidden_seeds(salt, TINY, "USB", 2, entry["entry_id"])
     # The sim-to-sim block: both tiny tasks in PyBullet, on the very same hidden seeds.
     sim = verified["sim2sim"]
     assert sim["engine"] == "pybullet" and sim["salt_sha256"] == hidden["salt_sha256"]
@@ -208,11 +280,14 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     assert "hidden" not in submitted.entries()[0]["evaluations"]
     result = _cli("open-round", "--track", TINY, "--salt-file", "secret")
     assert result.exit_code == 1 and "salt file secret is a directory" in result.stderr
-    twin = copy.deepcopy(entry)
-    twin["entry_id"] = entry["entry_id"][:4] + "0" * 60
+    for n in range(10**6):  # another entry whose id starts as this one's
+        twin = copy.deepcopy(entry)
+        _list_another_file(twin, f"policy/{n}.txt")
+        if twin["entry_id"][:3] == entry["entry_id"][:3]:
+            break
     path = submitted.entry_path(twin["track"], twin["entry_id"])
     path.write_text(json.dumps(twin))
-    result = _cli("verify", entry["entry_id"][:4])
+    result = _cli("verify", entry["entry_id"][:3])
     assert result.exit_code == 1 and "2 entries of track version" in result.stderr
     assert "give more of the entry's SHA-256" in result.stderr
 
@@ -259,11 +334,18 @@ def test_render_plots_a_submitted_name_as_text(tmp_path: Path, monkeypatch, tiny
     assert Path(f"site/plots/{TINY}.png").stat().st_size > 0
 
 
+def _list_another_file(entry: dict, path: str) -> None:
+    """List one more policy file in ``entry``, whose id becomes that of its files."""
+    files = entry["policy"]["files"]
+    files.append({"path": path, "sha256": hashlib.sha256(path.encode()).hexdigest(), "bytes": 1})
+    entry["entry_id"] = policy_files_sha256((f["path"], f["sha256"]) for f in files)
+
+
 def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin: bool) -> dict:
     """A copy of ``entry`` with other successes (validated like any entry)."""
     out = copy.deepcopy(entry)
     out["name"], out["builtin"] = name, builtin
-    out["entry_id"] = hashlib.sha256(name.encode()).hexdigest()
+    _list_another_file(out, f"policy/{name}.txt")
     episodes = []
     template = entry["evaluations"]["dev"]["episodes"][0]
     keys = entry["evaluations"]["dev"]["task_version_keys"]

@@ -154,7 +154,7 @@ def test_recheck_uses_the_entrys_own_round_and_a_lost_round_cannot_be_recomputed
     assert _hidden(two_entries, "P-controller")["salt_sha256"] == \
         hashlib.sha256(SALT_1).hexdigest()
     assert [e["seed"] for e in _hidden(two_entries, "ONNX down")["episodes"]
-            if e["task"] == "USB"] == hidden_seeds(SALT_2, TINY, "USB", 2)
+            if e["task"] == "USB"] == hidden_seeds(SALT_2, TINY, "USB", 2, down)
 
     # Round 2 is active, yet the P-controller's recheck recomputes round 1's seeds: identical.
     before = Path(f"ledger/entries/tiny/{pc}.json").read_bytes()
@@ -174,6 +174,41 @@ def test_recheck_uses_the_entrys_own_round_and_a_lost_round_cannot_be_recomputed
     _ok("verify", down[:10], "--salt-file", "secret/three", "--no-sim2sim")
     assert _hidden(two_entries, "ONNX down")["salt_sha256"] == \
         hashlib.sha256(b"a third salt, at least 16 bytes").hexdigest()
+
+
+def test_the_hidden_seeds_an_entry_publishes_are_not_the_next_entrys(two_entries: Ledger):
+    """A verified entry's episodes, seeds included, are in the public ledger while its round is
+    active: with one set of seeds per round, the next submitter could tune a policy on them."""
+    ids = _ids(two_entries)
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/one")
+    seeds = {}
+    for name, entry_id in ids.items():
+        _ok("verify", entry_id[:10], "--salt-file", "secret/one", "--no-sim2sim")
+        hidden = _hidden(two_entries, name)
+        assert hidden["per_entry_seeds"] is True
+        seeds[name] = {e["seed"] for e in hidden["episodes"]}
+        assert [e["seed"] for e in hidden["episodes"] if e["task"] == "USB"] == \
+            hidden_seeds(SALT_1, TINY, "USB", 2, entry_id)
+    assert not seeds["P-controller"] & seeds["ONNX down"]
+
+
+def test_an_entry_verified_on_round_wide_seeds_is_rechecked_on_them(two_entries: Ledger):
+    """Entries verified before seeds were keyed by the entry (no ``per_entry_seeds``) keep
+    their round's shared seeds, and a recheck recomputes those."""
+    from leaderboards.ledger import evaluate_policy, stored_policy_paths
+    from leaderboards.tracks import get_track
+
+    pc = _ids(two_entries)["P-controller"]
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/one")
+    entry = two_entries.find(pc)
+    old = evaluate_policy(get_track(TINY), "agent", stored_policy_paths(two_entries, entry),
+                          lambda label: hidden_seeds(SALT_1, TINY, label, 2), "hidden",
+                          salt_sha256=hashlib.sha256(SALT_1).hexdigest())
+    entry["evaluations"]["hidden"] = old
+    two_entries.replace(entry)
+    _ok("reveal", "--track", TINY, "--salt-file", "secret/one")
+    result = _ok("verify", pc[:10], "--no-sim2sim")
+    assert "round 1" in result.stdout and "identical" in result.stdout
 
 
 def test_site_says_which_hidden_seeds_can_be_recomputed(two_entries: Ledger, tmp_path: Path):

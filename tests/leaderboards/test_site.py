@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from benchmark.cli import app
 from leaderboards.ledger import Ledger
+from leaderboards.submission import policy_files_sha256
 from tests.leaderboards.builders import agent_submission, onnx_submission, write_toml
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -35,7 +36,10 @@ def _stale_copy(ledger: Ledger, entry: dict) -> None:
     """The same policy as if evaluated under an older task version (other keys)."""
     old = copy.deepcopy(entry)
     old["name"] = "P-controller (old USB)"
-    old["entry_id"] = hashlib.sha256(b"old").hexdigest()
+    files = old["policy"]["files"]  # another file: another entry id
+    files.append({"path": "policy/old.txt", "sha256": hashlib.sha256(b"old").hexdigest(),
+                  "bytes": 3})
+    old["entry_id"] = policy_files_sha256((f["path"], f["sha256"]) for f in files)
     del old["evaluations"]["hidden"], old["sim2sim"]
     dev = old["evaluations"]["dev"]
     dev["task_version_keys"]["USB"] = "0" * 64
@@ -43,6 +47,7 @@ def _stale_copy(ledger: Ledger, entry: dict) -> None:
         if episode["task"] == "USB":
             episode["task_version_key"] = "0" * 64
     shutil.copytree(ledger.policy_dir(entry["entry_id"]), ledger.policy_dir(old["entry_id"]))
+    (ledger.policy_dir(old["entry_id"]) / "policy" / "old.txt").write_bytes(b"old")
     ledger.add(old, {})
 
 
