@@ -37,7 +37,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import gymnasium as gym
@@ -113,9 +113,10 @@ def _check_policy_files(entry: Mapping[str, Any]) -> None:
         ("policy.onnx",)
     for label, folder in policy["per_task"].items():
         for name in loaded:
-            if f"{folder}/{name}" not in listed:
-                raise LedgerError(f"the policy of {label} loads {folder}/{name}, which is not "
-                                  "among the entry's policy files")
+            file = PurePosixPath(folder, name).as_posix()  # folder "." (path = "."): name
+            if file not in listed:
+                raise LedgerError(f"the policy of {label} loads {file}, which is not among "
+                                  "the entry's policy files")
 
 
 def _check_sim2sim(entry: Mapping[str, Any]) -> None:

@@ -77,6 +77,26 @@ def test_entry_is_named_by_the_policy_bytes_and_holds_every_episode(submitted: L
         ["agent.json", "weights.safetensors"]
 
 
+def test_a_policy_at_the_submissions_root_is_entered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
+):
+    """`path = "."` (agent.json beside submission.toml) is a valid submission: its per_task
+    folder is ".", and the entry's file check looked for "./agent.json" among the files listed
+    as "agent.json", refusing it after its evaluation."""
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "sub")
+    for f in Path("sub/policy").iterdir():
+        f.rename(Path("sub") / f.name)
+    Path("sub/policy").rmdir()
+    toml = Path("sub/submission.toml")
+    toml.write_text(toml.read_text().replace('path = "policy"', 'path = "."'))
+    result = _cli("submit", "sub")
+    assert result.exit_code == 0, result.output
+    (entry,) = Ledger("ledger").entries()
+    assert entry["policy"]["per_task"] == {"USB": ".", "DSub": "."}
+    assert {f["path"] for f in entry["policy"]["files"]} >= {"agent.json", "weights.safetensors"}
+
+
 def test_the_same_policy_under_other_names_is_not_entered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
 ):
