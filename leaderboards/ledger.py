@@ -408,10 +408,43 @@ def name_key(name: str) -> str:
     return " ".join(visible.casefold().split())
 
 
+#: The keys of agent.json that loading a checkpoint reads (`agents.load_agent`); the others
+#: change nothing the evaluation runs.
+CHECKPOINT_KEYS = ("format", "agent", "config", "seed", "observation_space", "action_space",
+                   "rng_state", "extra", "contents", "optimizer_param_groups")
+
+
+def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                     dict[str, Any]]:
+    """What of a checkpoint its actions depend on: its policy-only form (`policy_only`: a full
+    checkpoint and its export act alike), the keys loading reads, the config with its defaults
+    filled in, no tensors for an agent without networks (the scripted baselines), floating
+    tensors as float64 (a float32 tensor and its float64 copy load the same).
+    KeyError, TypeError or ValueError where the evaluation would refuse it."""
+    import torch
+
+    from agents import agent_spec
+    from agents.checkpoint import CheckpointMixin
+    from agents.config import build_config, config_to_dict
+    from agents.registry import policy_only
+
+    meta, tensors = policy_only(meta, tensors)
+    spec = agent_spec(meta["agent"])
+    if spec.cls._checkpoint_modules is CheckpointMixin._checkpoint_modules:
+        tensors = {}
+    meta = {k: meta[k] for k in CHECKPOINT_KEYS if k in meta} | {
+        "config": config_to_dict(build_config(spec.config_cls, meta["config"])),
+        "seed": meta.get("seed", 0), "extra": meta.get("extra", {})}
+    return meta, {k: t.to(torch.float64) if t.is_floating_point() else t
+                  for k, t in tensors.items()}
+
+
 def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
-    """SHA-256 of what the evaluation runs, task by task: agent.json as parsed JSON and the
-    tensors by name (or the ONNX graph). Unlike the entry id, blind to folder names, README and
-    .txt files beside the policy, JSON layout and safetensors' metadata and tensor order."""
+    """SHA-256 of what the evaluation runs, task by task: what of an agent checkpoint its
+    actions depend on (`_acting_checkpoint`: agent.json as parsed JSON, the tensors by name) or
+    the ONNX graph. Unlike the entry id, blind to folder names, README and .txt files beside
+    the policy, JSON layout, keys and tensors loading never reads, safetensors' metadata and
+    tensor order, and a full checkpoint against its policy-only export."""
     import torch
 
     from agents.checkpoint import AGENT_JSON, WEIGHTS, read_json, read_tensors
@@ -424,9 +457,10 @@ def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
             h.update(hashlib.sha256((path / "policy.onnx").read_bytes()).digest())
             continue
         try:
-            meta = read_json(path / AGENT_JSON, "checkpoint")
-            tensors = read_tensors(path / WEIGHTS, "checkpoint")
-        except ValueError:  # the evaluation refuses it; its bytes stand for it until then
+            meta, tensors = _acting_checkpoint(read_json(path / AGENT_JSON, "checkpoint"),
+                                               read_tensors(path / WEIGHTS, "checkpoint"))
+        except (KeyError, TypeError, ValueError):
+            # the evaluation refuses it; its bytes stand for it until then
             for name in (AGENT_JSON, WEIGHTS):
                 h.update(hashlib.sha256((path / name).read_bytes()).digest())
             continue

@@ -35,6 +35,7 @@ from tests.leaderboards.builders import (
     agent_submission,
     onnx_submission,
     sac_submission,
+    write_toml,
 )
 
 runner = CliRunner()
@@ -133,6 +134,93 @@ def test_the_same_policy_under_other_names_is_not_entered_again(
     tensors[name] = tensors[name] + 1e-3
     save_file(tensors, weights)
     assert _cli("submit", "again").exit_code == 0
+
+
+def _sac_full_and_exported(root: Path) -> None:
+    """``root/full`` (a tiny SAC's full checkpoint) and ``root/policy`` (its export)."""
+    import gymnasium as gym
+
+    from agents import export_policy, make_agent
+
+    env = gym.make("InsertBench/USB-v0", **STATE)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
+    agent.save(root / "full")
+    export_policy(root / "full", root / "policy")
+
+
+def _add_key(policy: Path) -> None:
+    meta = json.loads((policy / "agent.json").read_text())
+    (policy / "agent.json").write_text(json.dumps(meta | {"note": "another method"}))
+
+
+def _default_in_config(policy: Path) -> None:
+    from agents.sac import SACConfig
+
+    meta = json.loads((policy / "agent.json").read_text())
+    assert meta["config"].pop("gamma") == SACConfig().gamma  # left out: its default
+    (policy / "agent.json").write_text(json.dumps(meta))
+
+
+def _edit_tensors(policy: Path, edit) -> None:
+    from safetensors.torch import load_file, save_file
+
+    file = str(policy / "weights.safetensors")
+    save_file(edit(load_file(file)), file)
+
+
+@pytest.mark.parametrize("change", [
+    "key in agent.json", "default in config", "unused tensor", "optimizer tensor",
+    "float64 copies", "full checkpoint"])
+def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track, change: str,
+):
+    """What the evaluation never reads gave the same policy another place on the board: a key
+    of agent.json loading ignores, a config default spelled out or left out, a tensor of no
+    module or of an optimizer, float32 weights stored as float64 (loaded as the same float32),
+    or the full checkpoint of an entered policy-only export (which acts exactly like it)."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    _sac_full_and_exported(Path("sub"))
+    write_toml(Path("sub"))
+    assert _cli("submit", "sub").exit_code == 0
+    shutil.copytree("sub", "again")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "P-controller"', 'name = "Someone else"'))
+    policy = Path("again/policy")
+    if change == "key in agent.json":
+        _add_key(policy)
+    elif change == "default in config":
+        _default_in_config(policy)
+    elif change == "unused tensor":
+        _edit_tensors(policy, lambda t: t | {"notes.junk": torch.zeros(3)})
+    elif change == "optimizer tensor":
+        _edit_tensors(policy, lambda t: t | {"optim.actor.0.exp_avg": torch.ones(3)})
+    elif change == "float64 copies":
+        _edit_tensors(policy, lambda t: {k: v.double() if v.dtype == torch.float32 else v
+                                         for k, v in t.items()})
+    else:
+        shutil.rmtree(policy)
+        Path("again/full").rename(policy)
+    before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert "under other file names; a policy enters a track once" in result.stderr
+    assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
+
+
+def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledger):
+    """The P-controller has no networks: a tensor in its weights changes nothing it does."""
+    import torch
+
+    shutil.copytree("sub", "again")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "P-controller"', 'name = "Someone else"'))
+    _edit_tensors(Path("again/policy"), lambda t: t | {"gain": torch.ones(1)})
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert "under other file names; a policy enters a track once" in result.stderr
 
 
 @pytest.mark.parametrize("name", ["P-controller", "p-controller", "P\u200b-controller",
