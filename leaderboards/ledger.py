@@ -47,7 +47,7 @@ import envs  # noqa: F401  (registers the tasks)
 from envs.episode import PolicyError, run_episode
 from envs.tasks import pinned_versions
 from leaderboards.files import utc_now, write_json
-from leaderboards.policy import load_policy
+from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
 from leaderboards.submission import Submission, SubmissionError, policy_files_sha256
@@ -442,9 +442,10 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
 def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
     """SHA-256 of what the evaluation runs, task by task: what of an agent checkpoint its
     actions depend on (`_acting_checkpoint`: agent.json as parsed JSON, the tensors by name) or
-    the ONNX graph. Unlike the entry id, blind to folder names, README and .txt files beside
-    the policy, JSON layout, keys and tensors loading never reads, safetensors' metadata and
-    tensor order, and a full checkpoint against its policy-only export."""
+    the ONNX graph (`onnx_content`: without names, doc strings and metadata). Unlike the
+    entry id, blind to folder names, README and .txt files beside the policy, JSON layout,
+    keys and tensors loading never reads, safetensors' metadata and tensor order, and a full
+    checkpoint against its policy-only export."""
     import torch
 
     from agents.checkpoint import AGENT_JSON, WEIGHTS, read_json, read_tensors
@@ -454,7 +455,7 @@ def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
         h.update(f"{label}\0{kind}\0".encode())
         path = paths[label]
         if kind != "agent":
-            h.update(hashlib.sha256((path / "policy.onnx").read_bytes()).digest())
+            h.update(hashlib.sha256(onnx_content(path / "policy.onnx")).digest())
             continue
         try:
             meta, tensors = _acting_checkpoint(read_json(path / AGENT_JSON, "checkpoint"),

@@ -227,6 +227,28 @@ def _nodes(model: Any) -> Iterator[Any]:
                 pending.extend(n for g in attr.graphs for n in g.node)
 
 
+def onnx_content(path: Path) -> bytes:
+    """The ONNX graph at ``path`` without what onnxruntime never runs (the producer, model
+    version, doc strings, metadata properties, graph and node names), serialised
+    deterministically; its bytes where it does not parse (the evaluation refuses it)."""
+    import onnx
+
+    data = path.read_bytes()
+    try:
+        model = onnx.load_from_string(data)
+    except Exception:  # noqa: BLE001 - onnx raises many types for a bad file
+        return data
+    for name in ("producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        model.ClearField(name)
+    del model.metadata_props[:]
+    model.graph.ClearField("name")
+    model.graph.ClearField("doc_string")
+    for node in _nodes(model):
+        node.ClearField("name")
+        node.ClearField("doc_string")
+    return model.SerializeToString(deterministic=True)
+
+
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     import onnx
     import onnxruntime as ort

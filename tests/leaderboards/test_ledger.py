@@ -529,6 +529,36 @@ def test_onnx_policy_is_scored_like_a_checkpoint(tmp_path: Path, monkeypatch, ti
     assert all(e["steps"] >= 1 for e in entry["evaluations"]["dev"]["episodes"])
 
 
+def test_the_same_onnx_graph_with_other_metadata_is_not_entered_again(
+    tmp_path: Path, monkeypatch, tiny_track,
+):
+    """The producer, doc strings, metadata properties and node names change the graph's bytes,
+    not what onnxruntime computes: the same graph took another entry with each."""
+    import onnx
+
+    monkeypatch.chdir(tmp_path)
+    weight = np.zeros((6, 3))
+    weight[2, 2] = -50.0
+    onnx_submission(tmp_path / "sub", weight)
+    assert _cli("submit", "sub").exit_code == 0
+    shutil.copytree("sub", "again")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "ONNX"', 'name = "Another graph"'))
+    model = onnx.load("again/policy/policy.onnx")
+    model.producer_name, model.doc_string = "another exporter", "a new method"
+    onnx.helper.set_model_props(model, {"run": "2"})
+    model.graph.node[0].name = "renamed"
+    onnx.save(model, "again/policy/policy.onnx")
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert "under other file names; a policy enters a track once" in result.stderr
+    # Another weight is another policy.
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(
+        (weight * 2).astype(np.float32), model.graph.initializer[0].name))
+    onnx.save(model, "again/policy/policy.onnx")
+    assert _cli("submit", "again").exit_code == 0
+
+
 def test_track_tasks_are_the_papers_on_the_current_task_version():
     assert [t.task_id for t in tracks.TRACKS["paper000"].tasks] == list(PAPER000_TASKS_V1)
     assert tracks.TASK_VERSION == 1
