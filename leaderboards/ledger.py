@@ -399,12 +399,24 @@ def agent_name_of(submission: Submission) -> str | None:
     return json.loads(path.read_text()).get("agent")
 
 
+#: Unicode's default-ignorable code points outside category Cf (DerivedCoreProperties.txt):
+#: variation selectors, the combining grapheme joiner, Hangul fillers, Mongolian free
+#: variation selectors, unassigned ones among the format characters. A font shows them as
+#: nothing.
+IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6),
+             range(0x180B, 0x1810), range(0x2060, 0x2070), range(0x3164, 0x3165),
+             range(0xFE00, 0xFE10), range(0xFFA0, 0xFFA1), range(0xFFF0, 0xFFF9),
+             range(0xE0000, 0xE1000))
+
+
 def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
-    letters, ligatures), invisible format characters (zero-width space, joiners, bidi marks)
-    dropped, case and runs of spaces ignored."""
+    letters, ligatures), invisible characters (format characters such as a zero-width space,
+    joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
+    runs of spaces ignored."""
     visible = "".join(c for c in unicodedata.normalize("NFKC", name)
-                      if unicodedata.category(c) != "Cf")
+                      if unicodedata.category(c) != "Cf"
+                      and not any(ord(c) in r for r in IGNORABLE))
     return " ".join(visible.casefold().split())
 
 

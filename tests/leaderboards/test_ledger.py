@@ -224,10 +224,14 @@ def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledge
 
 
 @pytest.mark.parametrize("name", ["P-controller", "p-controller", "P\u200b-controller",
-                                  "\uff30-controller", "P-controller\u200f "])
+                                  "\uff30-controller", "P-controller\u200f ",
+                                  "P\ufe0f-controller", "P-\u034fcontroller",
+                                  "P-controller\u3164", "P-control\U000e0100ler"])
 def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
     """Another policy under an entry's name, or one that looks the same on the site (a
-    zero-width space, a full-width letter, a bidi mark), stood in the table beside it."""
+    zero-width space, a full-width letter, a bidi mark; a variation selector, the combining
+    grapheme joiner, a Hangul filler, which are not format characters), stood in the table
+    beside it."""
     sac_submission(Path("other"))
     toml = Path("other/submission.toml")
     toml.write_text(toml.read_text().replace('name = "P-controller"', f'name = "{name}"'))
