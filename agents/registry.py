@@ -167,21 +167,13 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, **kwargs: A
 
 
 
-def policy_only(meta: dict[str, Any], tensors: dict[str, Any]) -> tuple[dict[str, Any],
-                                                                        dict[str, Any]]:
-    """The agent.json and tensors of the policy-only form of a checkpoint (`export_policy`):
-    the tensors of its class's ``policy_modules`` (all modules' when it names none), no
-    optimizer state, compact spaces. KeyError, TypeError or ValueError for an unknown agent or
-    unreadable spaces."""
-    keep = agent_spec(meta["agent"]).cls.policy_modules
-    kept = {k: v for k, v in tensors.items()
+def policy_tensors(agent: str, tensors: dict[str, Any]) -> dict[str, Any]:
+    """The tensors a policy-only checkpoint of ``agent`` keeps (`export_policy`): its class's
+    ``policy_modules`` (all modules when it names none), no optimizer state. ValueError for an
+    unknown agent."""
+    keep = agent_spec(agent).cls.policy_modules
+    return {k: v for k, v in tensors.items()
             if not k.startswith("optim.") and (not keep or k.split(".", 1)[0] in keep)}
-    return meta | {
-        "contents": POLICY_CONTENTS,
-        "optimizer_param_groups": {},
-        "observation_space": space_to_json(space_from_json(meta["observation_space"])),
-        "action_space": space_to_json(space_from_json(meta["action_space"])),
-    }, kept
 
 
 def export_policy(source: str | Path, out: str | Path) -> Path:
@@ -195,7 +187,14 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
     from safetensors.torch import load_file, save_file
 
     source = resolve_agent_dir(source)
-    meta, kept = policy_only(read_meta(source), load_file(str(source / WEIGHTS)))
+    meta = read_meta(source)
+    kept = policy_tensors(meta["agent"], load_file(str(source / WEIGHTS)))
+    meta |= {
+        "contents": POLICY_CONTENTS,
+        "optimizer_param_groups": {},
+        "observation_space": space_to_json(space_from_json(meta["observation_space"])),
+        "action_space": space_to_json(space_from_json(meta["action_space"])),
+    }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / WEIGHTS))

@@ -426,25 +426,51 @@ CHECKPOINT_KEYS = ("format", "agent", "config", "seed", "observation_space", "ac
                    "rng_state", "extra", "contents", "optimizer_param_groups")
 
 
+def _compact_bounds(space: Any) -> Any:
+    """A space's JSON with every Box bound that is one number everywhere as that number, as
+    `agents.checkpoint.space_to_json` writes it, without building the space (a few bytes of
+    JSON can declare a shape of 10**9)."""
+    if not isinstance(space, dict):
+        return space
+    space = {k: _compact_bounds(v) for k, v in space.items()}
+    for key in ("low", "high"):
+        flat, pending = [], [space.get(key)]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, list):
+                pending.extend(value)
+            else:
+                flat.append(value)
+        if isinstance(space.get(key), list) and flat and all(v == flat[0] for v in flat):
+            space[key] = flat[0]
+        if isinstance(space.get(key), int | float) and not isinstance(space[key], bool):
+            space[key] = float(space[key])
+    return space
+
+
 def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, Any],
                                                                      dict[str, Any]]:
-    """What of a checkpoint its actions depend on: its policy-only form (`policy_only`: a full
-    checkpoint and its export act alike), the keys loading reads, the config with its defaults
-    filled in, no tensors for an agent without networks (the scripted baselines), floating
-    tensors as float64 (a float32 tensor and its float64 copy load the same).
-    KeyError, TypeError or ValueError where the evaluation would refuse it."""
+    """What of a checkpoint its actions depend on: what its policy-only export keeps (a full
+    checkpoint and its export act alike: `policy_tensors`, bounds as one number), the keys
+    loading reads, the config with its defaults filled in, no tensors for an agent without
+    networks (the scripted baselines), floating tensors as float64 (a float32 tensor and its
+    float64 copy load the same). KeyError, TypeError, ValueError or RecursionError where the
+    evaluation would refuse it."""
     import torch
 
     from agents import agent_spec
     from agents.checkpoint import CheckpointMixin
     from agents.config import build_config, config_to_dict
-    from agents.registry import policy_only
+    from agents.registry import policy_tensors
 
-    meta, tensors = policy_only(meta, tensors)
     spec = agent_spec(meta["agent"])
+    tensors = policy_tensors(meta["agent"], tensors)
     if spec.cls._checkpoint_modules is CheckpointMixin._checkpoint_modules:
         tensors = {}
     meta = {k: meta[k] for k in CHECKPOINT_KEYS if k in meta} | {
+        "contents": "policy", "optimizer_param_groups": {},
+        "observation_space": _compact_bounds(meta["observation_space"]),
+        "action_space": _compact_bounds(meta["action_space"]),
         "config": config_to_dict(build_config(spec.config_cls, meta["config"])),
         "seed": meta.get("seed", 0), "extra": meta.get("extra", {})}
     return meta, {k: t.to(torch.float64) if t.is_floating_point() else t
@@ -472,7 +498,7 @@ def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
         try:
             meta, tensors = _acting_checkpoint(read_json(path / AGENT_JSON, "checkpoint"),
                                                read_tensors(path / WEIGHTS, "checkpoint"))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, RecursionError):
             # the evaluation refuses it; its bytes stand for it until then
             for name in (AGENT_JSON, WEIGHTS):
                 h.update(hashlib.sha256((path / name).read_bytes()).digest())

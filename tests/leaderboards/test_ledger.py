@@ -171,14 +171,15 @@ def _edit_tensors(policy: Path, edit) -> None:
 
 @pytest.mark.parametrize("change", [
     "key in agent.json", "default in config", "unused tensor", "optimizer tensor",
-    "float64 copies", "full checkpoint"])
+    "float64 copies", "full checkpoint", "bounds spelled out"])
 def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track, change: str,
 ):
     """What the evaluation never reads gave the same policy another place on the board: a key
     of agent.json loading ignores, a config default spelled out or left out, a tensor of no
     module or of an optimizer, float32 weights stored as float64 (loaded as the same float32),
-    or the full checkpoint of an entered policy-only export (which acts exactly like it)."""
+    the full checkpoint of an entered policy-only export (which acts exactly like it), or a
+    uniform bound spelled out element by element."""
     import torch
 
     monkeypatch.chdir(tmp_path)
@@ -200,9 +201,14 @@ def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
     elif change == "float64 copies":
         _edit_tensors(policy, lambda t: {k: v.double() if v.dtype == torch.float32 else v
                                          for k, v in t.items()})
-    else:
+    elif change == "full checkpoint":
         shutil.rmtree(policy)
         Path("again/full").rename(policy)
+    else:  # element by element, as older checkpoints stored them
+        meta = json.loads((policy / "agent.json").read_text())
+        box = meta["action_space"]
+        box.update(low=[box["low"]] * box["shape"][0], high=[box["high"]] * box["shape"][0])
+        (policy / "agent.json").write_text(json.dumps(meta))
     before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
     result = _cli("submit", "again")
     assert result.exit_code == 1, result.output
