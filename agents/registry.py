@@ -167,6 +167,15 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, **kwargs: A
 
 
 
+def policy_tensors(agent: str, tensors: dict[str, Any]) -> dict[str, Any]:
+    """The tensors a policy-only checkpoint of ``agent`` keeps (`export_policy`): its class's
+    ``policy_modules`` (all modules when it names none), no optimizer state. ValueError for an
+    unknown agent."""
+    keep = agent_spec(agent).cls.policy_modules
+    return {k: v for k, v in tensors.items()
+            if not k.startswith("optim.") and (not keep or k.split(".", 1)[0] in keep)}
+
+
 def export_policy(source: str | Path, out: str | Path) -> Path:
     """Write a policy-only copy of the checkpoint at ``source`` into directory ``out``.
 
@@ -179,10 +188,7 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
 
     source = resolve_agent_dir(source)
     meta = read_meta(source)
-    keep = agent_spec(meta["agent"]).cls.policy_modules
-    tensors = load_file(str(source / WEIGHTS))
-    kept = {k: v for k, v in tensors.items()
-            if not k.startswith("optim.") and (not keep or k.split(".", 1)[0] in keep)}
+    kept = policy_tensors(meta["agent"], load_file(str(source / WEIGHTS)))
     meta |= {
         "contents": POLICY_CONTENTS,
         "optimizer_param_groups": {},

@@ -37,7 +37,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import gymnasium as gym
@@ -47,7 +47,7 @@ import envs  # noqa: F401  (registers the tasks)
 from envs.episode import PolicyError, run_episode
 from envs.tasks import pinned_versions
 from leaderboards.files import utc_now, write_json
-from leaderboards.policy import load_policy
+from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
 from leaderboards.submission import Submission, SubmissionError, policy_files_sha256
@@ -113,9 +113,10 @@ def _check_policy_files(entry: Mapping[str, Any]) -> None:
         ("policy.onnx",)
     for label, folder in policy["per_task"].items():
         for name in loaded:
-            if f"{folder}/{name}" not in listed:
-                raise LedgerError(f"the policy of {label} loads {folder}/{name}, which is not "
-                                  "among the entry's policy files")
+            file = PurePosixPath(folder, name).as_posix()  # folder "." (path = "."): name
+            if file not in listed:
+                raise LedgerError(f"the policy of {label} loads {file}, which is not among "
+                                  "the entry's policy files")
 
 
 def _check_sim2sim(entry: Mapping[str, Any]) -> None:
@@ -398,19 +399,91 @@ def agent_name_of(submission: Submission) -> str | None:
     return json.loads(path.read_text()).get("agent")
 
 
+#: Unicode's default-ignorable code points outside category Cf (DerivedCoreProperties.txt):
+#: variation selectors, the combining grapheme joiner, Hangul fillers, Mongolian free
+#: variation selectors, unassigned ones among the format characters. A font shows them as
+#: nothing.
+IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6),
+             range(0x180B, 0x1810), range(0x2060, 0x2070), range(0x3164, 0x3165),
+             range(0xFE00, 0xFE10), range(0xFFA0, 0xFFA1), range(0xFFF0, 0xFFF9),
+             range(0xE0000, 0xE1000))
+
+
 def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
-    letters, ligatures), invisible format characters (zero-width space, joiners, bidi marks)
-    dropped, case and runs of spaces ignored."""
+    letters, ligatures), invisible characters (format characters such as a zero-width space,
+    joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
+    runs of spaces ignored."""
     visible = "".join(c for c in unicodedata.normalize("NFKC", name)
-                      if unicodedata.category(c) != "Cf")
+                      if unicodedata.category(c) != "Cf"
+                      and not any(ord(c) in r for r in IGNORABLE))
     return " ".join(visible.casefold().split())
 
 
+#: The keys of agent.json that loading a checkpoint reads (`agents.load_agent`); the others
+#: change nothing the evaluation runs.
+CHECKPOINT_KEYS = ("format", "agent", "config", "seed", "observation_space", "action_space",
+                   "rng_state", "extra", "contents", "optimizer_param_groups")
+
+
+def _compact_bounds(space: Any) -> Any:
+    """A space's JSON with every Box bound that is one number everywhere as that number, as
+    `agents.checkpoint.space_to_json` writes it, without building the space (a few bytes of
+    JSON can declare a shape of 10**9)."""
+    if not isinstance(space, dict):
+        return space
+    space = {k: _compact_bounds(v) for k, v in space.items()}
+    for key in ("low", "high"):
+        flat, pending = [], [space.get(key)]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, list):
+                pending.extend(value)
+            else:
+                flat.append(value)
+        if isinstance(space.get(key), list) and flat and all(v == flat[0] for v in flat):
+            space[key] = flat[0]
+        if isinstance(space.get(key), int | float) and not isinstance(space[key], bool):
+            space[key] = float(space[key])
+    return space
+
+
+def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                     dict[str, Any]]:
+    """What of a checkpoint its actions depend on: what its policy-only export keeps (a full
+    checkpoint and its export act alike: `policy_tensors`, bounds as one number), the keys
+    loading reads, the config with its defaults filled in, no tensors for an agent without
+    networks (the scripted baselines), floating tensors as float64 (a float32 tensor and its
+    float64 copy load the same). KeyError, TypeError, ValueError or RecursionError where the
+    evaluation would refuse it."""
+    import torch
+
+    from agents import agent_spec
+    from agents.checkpoint import CheckpointMixin
+    from agents.config import build_config, config_to_dict
+    from agents.registry import policy_tensors
+
+    spec = agent_spec(meta["agent"])
+    tensors = policy_tensors(meta["agent"], tensors)
+    if spec.cls._checkpoint_modules is CheckpointMixin._checkpoint_modules:
+        tensors = {}
+    meta = {k: meta[k] for k in CHECKPOINT_KEYS if k in meta} | {
+        "contents": "policy", "optimizer_param_groups": {},
+        "observation_space": _compact_bounds(meta["observation_space"]),
+        "action_space": _compact_bounds(meta["action_space"]),
+        "config": config_to_dict(build_config(spec.config_cls, meta["config"])),
+        "seed": meta.get("seed", 0), "extra": meta.get("extra", {})}
+    return meta, {k: t.to(torch.float64) if t.is_floating_point() else t
+                  for k, t in tensors.items()}
+
+
 def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
-    """SHA-256 of what the evaluation runs, task by task: agent.json as parsed JSON and the
-    tensors by name (or the ONNX graph). Unlike the entry id, blind to folder names, README and
-    .txt files beside the policy, JSON layout and safetensors' metadata and tensor order."""
+    """SHA-256 of what the evaluation runs, task by task: what of an agent checkpoint its
+    actions depend on (`_acting_checkpoint`: agent.json as parsed JSON, the tensors by name) or
+    the ONNX graph (`onnx_content`: without names, doc strings and metadata). Unlike the
+    entry id, blind to folder names, README and .txt files beside the policy, JSON layout,
+    keys and tensors loading never reads, safetensors' metadata and tensor order, and a full
+    checkpoint against its policy-only export."""
     import torch
 
     from agents.checkpoint import AGENT_JSON, WEIGHTS, read_json, read_tensors
@@ -420,12 +493,13 @@ def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
         h.update(f"{label}\0{kind}\0".encode())
         path = paths[label]
         if kind != "agent":
-            h.update(hashlib.sha256((path / "policy.onnx").read_bytes()).digest())
+            h.update(hashlib.sha256(onnx_content(path / "policy.onnx")).digest())
             continue
         try:
-            meta = read_json(path / AGENT_JSON, "checkpoint")
-            tensors = read_tensors(path / WEIGHTS, "checkpoint")
-        except ValueError:  # the evaluation refuses it; its bytes stand for it until then
+            meta, tensors = _acting_checkpoint(read_json(path / AGENT_JSON, "checkpoint"),
+                                               read_tensors(path / WEIGHTS, "checkpoint"))
+        except (KeyError, TypeError, ValueError, RecursionError):
+            # the evaluation refuses it; its bytes stand for it until then
             for name in (AGENT_JSON, WEIGHTS):
                 h.update(hashlib.sha256((path / name).read_bytes()).digest())
             continue

@@ -207,9 +207,29 @@ def _use_capped_arena(ort: Any, options: Any) -> None:
 
 
 #: ONNX operators that draw random numbers, from an optional ``seed`` attribute or else from a
-#: seed onnxruntime picks anew in every process.
+#: seed onnxruntime picks anew in every process (so does Dropout in training mode,
+#: `_draws_unseeded`).
 RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
               "Multinomial", "Bernoulli"}
+
+
+def _draws_unseeded(model: Any, node: Any) -> bool:
+    """Whether ``node`` draws random numbers without a ``seed`` attribute: a random operator,
+    or a Dropout whose training_mode (its third input) is not a constant false (in training
+    mode it zeroes random elements; in inference mode, the default, it passes its input)."""
+    from onnx import numpy_helper
+
+    if node.domain not in ("", "ai.onnx") or any(a.name == "seed" for a in node.attribute):
+        return False
+    if node.op_type in RANDOM_OPS:
+        return True
+    if node.op_type != "Dropout" or len(node.input) < 3 or not node.input[2]:
+        return False
+    constants = {init.name: init for init in model.graph.initializer}
+    constants |= {n.output[0]: a.t for n in model.graph.node if n.op_type == "Constant"
+                  for a in n.attribute if a.name == "value"}
+    mode = constants.get(node.input[2])
+    return mode is None or bool(np.any(numpy_helper.to_array(mode)))
 
 
 def _nodes(model: Any) -> Iterator[Any]:
@@ -225,6 +245,28 @@ def _nodes(model: Any) -> Iterator[Any]:
                 pending.extend(attr.g.node)
             elif attr.type == onnx.AttributeProto.GRAPHS:
                 pending.extend(n for g in attr.graphs for n in g.node)
+
+
+def onnx_content(path: Path) -> bytes:
+    """The ONNX graph at ``path`` without what onnxruntime never runs (the producer, model
+    version, doc strings, metadata properties, graph and node names), serialised
+    deterministically; its bytes where it does not parse (the evaluation refuses it)."""
+    import onnx
+
+    data = path.read_bytes()
+    try:
+        model = onnx.load_from_string(data)
+    except Exception:  # noqa: BLE001 - onnx raises many types for a bad file
+        return data
+    for name in ("producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        model.ClearField(name)
+    del model.metadata_props[:]
+    model.graph.ClearField("name")
+    model.graph.ClearField("doc_string")
+    for node in _nodes(model):
+        node.ClearField("name")
+        node.ClearField("doc_string")
+    return model.SerializeToString(deterministic=True)
 
 
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
@@ -247,8 +289,7 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
             raise SubmissionError(f"policy.onnx: initializer {init.name} holds NaN or inf values")
     for node in _nodes(model):
-        if node.op_type in RANDOM_OPS and node.domain in ("", "ai.onnx") and \
-                not any(a.name == "seed" for a in node.attribute):
+        if _draws_unseeded(model, node):
             raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "
                                   "numbers without a seed attribute; onnxruntime seeds it anew "
                                   "in every process, so its episodes could not be recomputed")

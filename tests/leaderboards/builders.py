@@ -70,12 +70,17 @@ def agent_submission(root: Path, **env_kwargs) -> Path:
 
 
 def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False,
-                    offset: float = 0.0, noise: dict | None = None) -> Path:
+                    offset: float = 0.0, noise: dict | None = None,
+                    dropout: bool | None = None) -> Path:
     """An ONNX policy action = tanh(tcp_pose @ weight [+ RandomUniform(**noise)]) + offset
-    (or sqrt(-1 - ...) = NaN)."""
+    (or sqrt(-1 - ...) = NaN); ``dropout``: a Dropout(0.5) on tcp_pose, in training mode or
+    not."""
     x = helper.make_tensor_value_info("tcp_pose", TensorProto.FLOAT, [1, 6])
     y = helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, weight.shape[1]])
-    nodes = [helper.make_node("MatMul", ["tcp_pose", "W"], ["h" if noise is None else "m"])]
+    nodes = [helper.make_node("MatMul", ["tcp_pose" if dropout is None else "d", "W"],
+                              ["h" if noise is None else "m"])]
+    if dropout is not None:
+        nodes.insert(0, helper.make_node("Dropout", ["tcp_pose", "ratio", "training"], ["d"]))
     if noise is not None:
         nodes += [helper.make_node("RandomUniform", [], ["r"], shape=[1, weight.shape[1]],
                                    **noise),
@@ -90,6 +95,9 @@ def onnx_submission(root: Path, weight: np.ndarray, nan_output: bool = False,
     inits = [numpy_helper.from_array(weight.astype(np.float32), "W"),
              numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one"),
              numpy_helper.from_array(np.array(offset, np.float32), "offset")]
+    if dropout is not None:
+        inits += [numpy_helper.from_array(np.array(0.5, np.float32), "ratio"),
+                  numpy_helper.from_array(np.array(dropout), "training")]
     graph = helper.make_graph(nodes, "policy", [x], [y], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -166,6 +166,11 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         onnx_submission(sub, np.zeros((6, 3)), noise={})
         return "sub", [], ("policy.onnx: node RandomUniform draws random numbers without a "
                            "seed attribute")
+    if case == "onnx_training_dropout":
+        # Dropout in training mode zeroes random elements, seeded anew in every process.
+        onnx_submission(sub, np.zeros((6, 3)), dropout=True)
+        return "sub", [], ("policy.onnx: node Dropout draws random numbers without a seed "
+                           "attribute")
     if case == "onnx_wrong_shape":
         onnx_submission(sub, np.zeros((6, 4)))
         return "sub", [], "action of shape (4,), the task's action space has shape (3,)"
@@ -279,7 +284,7 @@ CASES = [
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
     "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_out_of_range", "onnx_unseeded_noise",
-    "onnx_wrong_shape", "onnx_garbage",
+    "onnx_training_dropout", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
     "many_authors", "bidi_override_in_method", "escape_in_name", "newline_in_author",
@@ -324,6 +329,13 @@ def test_a_policy_per_task_is_refused_on_a_zero_shot_track(
                     "track tiny is zero-shot: one policy runs every task (policy.path); "
                     "[policy.per_task] names 2 policies", tmp_path)
     write_toml(sub, policy='[policy.per_task]\nUSB = "usb"\nDSub = "./usb"')
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 0, result.output
+
+
+def test_an_onnx_graph_with_dropout_in_inference_mode_is_accepted(tmp_path, monkeypatch,
+                                                                   tiny_track):
+    onnx_submission(tmp_path / "sub", np.zeros((6, 3)), dropout=False)
     result = _submit(tmp_path, monkeypatch, "sub")
     assert result.exit_code == 0, result.output
 

@@ -35,6 +35,7 @@ from tests.leaderboards.builders import (
     agent_submission,
     onnx_submission,
     sac_submission,
+    write_toml,
 )
 
 runner = CliRunner()
@@ -77,6 +78,26 @@ def test_entry_is_named_by_the_policy_bytes_and_holds_every_episode(submitted: L
         ["agent.json", "weights.safetensors"]
 
 
+def test_a_policy_at_the_submissions_root_is_entered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
+):
+    """`path = "."` (agent.json beside submission.toml) is a valid submission: its per_task
+    folder is ".", and the entry's file check looked for "./agent.json" among the files listed
+    as "agent.json", refusing it after its evaluation."""
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "sub")
+    for f in Path("sub/policy").iterdir():
+        f.rename(Path("sub") / f.name)
+    Path("sub/policy").rmdir()
+    toml = Path("sub/submission.toml")
+    toml.write_text(toml.read_text().replace('path = "policy"', 'path = "."'))
+    result = _cli("submit", "sub")
+    assert result.exit_code == 0, result.output
+    (entry,) = Ledger("ledger").entries()
+    assert entry["policy"]["per_task"] == {"USB": ".", "DSub": "."}
+    assert {f["path"] for f in entry["policy"]["files"]} >= {"agent.json", "weights.safetensors"}
+
+
 def test_the_same_policy_under_other_names_is_not_entered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
 ):
@@ -115,11 +136,108 @@ def test_the_same_policy_under_other_names_is_not_entered_again(
     assert _cli("submit", "again").exit_code == 0
 
 
+def _sac_full_and_exported(root: Path) -> None:
+    """``root/full`` (a tiny SAC's full checkpoint) and ``root/policy`` (its export)."""
+    import gymnasium as gym
+
+    from agents import export_policy, make_agent
+
+    env = gym.make("InsertBench/USB-v0", **STATE)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (8, 8), "buffer_size": 16}, seed=0)
+    agent.save(root / "full")
+    export_policy(root / "full", root / "policy")
+
+
+def _add_key(policy: Path) -> None:
+    meta = json.loads((policy / "agent.json").read_text())
+    (policy / "agent.json").write_text(json.dumps(meta | {"note": "another method"}))
+
+
+def _default_in_config(policy: Path) -> None:
+    from agents.sac import SACConfig
+
+    meta = json.loads((policy / "agent.json").read_text())
+    assert meta["config"].pop("gamma") == SACConfig().gamma  # left out: its default
+    (policy / "agent.json").write_text(json.dumps(meta))
+
+
+def _edit_tensors(policy: Path, edit) -> None:
+    from safetensors.torch import load_file, save_file
+
+    file = str(policy / "weights.safetensors")
+    save_file(edit(load_file(file)), file)
+
+
+@pytest.mark.parametrize("change", [
+    "key in agent.json", "default in config", "unused tensor", "optimizer tensor",
+    "float64 copies", "full checkpoint", "bounds spelled out"])
+def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track, change: str,
+):
+    """What the evaluation never reads gave the same policy another place on the board: a key
+    of agent.json loading ignores, a config default spelled out or left out, a tensor of no
+    module or of an optimizer, float32 weights stored as float64 (loaded as the same float32),
+    the full checkpoint of an entered policy-only export (which acts exactly like it), or a
+    uniform bound spelled out element by element."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    _sac_full_and_exported(Path("sub"))
+    write_toml(Path("sub"))
+    assert _cli("submit", "sub").exit_code == 0
+    shutil.copytree("sub", "again")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "P-controller"', 'name = "Someone else"'))
+    policy = Path("again/policy")
+    if change == "key in agent.json":
+        _add_key(policy)
+    elif change == "default in config":
+        _default_in_config(policy)
+    elif change == "unused tensor":
+        _edit_tensors(policy, lambda t: t | {"notes.junk": torch.zeros(3)})
+    elif change == "optimizer tensor":
+        _edit_tensors(policy, lambda t: t | {"optim.actor.0.exp_avg": torch.ones(3)})
+    elif change == "float64 copies":
+        _edit_tensors(policy, lambda t: {k: v.double() if v.dtype == torch.float32 else v
+                                         for k, v in t.items()})
+    elif change == "full checkpoint":
+        shutil.rmtree(policy)
+        Path("again/full").rename(policy)
+    else:  # element by element, as older checkpoints stored them
+        meta = json.loads((policy / "agent.json").read_text())
+        box = meta["action_space"]
+        box.update(low=[box["low"]] * box["shape"][0], high=[box["high"]] * box["shape"][0])
+        (policy / "agent.json").write_text(json.dumps(meta))
+    before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert "under other file names; a policy enters a track once" in result.stderr
+    assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
+
+
+def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledger):
+    """The P-controller has no networks: a tensor in its weights changes nothing it does."""
+    import torch
+
+    shutil.copytree("sub", "again")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "P-controller"', 'name = "Someone else"'))
+    _edit_tensors(Path("again/policy"), lambda t: t | {"gain": torch.ones(1)})
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert "under other file names; a policy enters a track once" in result.stderr
+
+
 @pytest.mark.parametrize("name", ["P-controller", "p-controller", "P\u200b-controller",
-                                  "\uff30-controller", "P-controller\u200f "])
+                                  "\uff30-controller", "P-controller\u200f ",
+                                  "P\ufe0f-controller", "P-\u034fcontroller",
+                                  "P-controller\u3164", "P-control\U000e0100ler"])
 def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
     """Another policy under an entry's name, or one that looks the same on the site (a
-    zero-width space, a full-width letter, a bidi mark), stood in the table beside it."""
+    zero-width space, a full-width letter, a bidi mark; a variation selector, the combining
+    grapheme joiner, a Hangul filler, which are not format characters), stood in the table
+    beside it."""
     sac_submission(Path("other"))
     toml = Path("other/submission.toml")
     toml.write_text(toml.read_text().replace('name = "P-controller"', f'name = "{name}"'))
@@ -419,6 +537,36 @@ def test_onnx_policy_is_scored_like_a_checkpoint(tmp_path: Path, monkeypatch, ti
     (entry,) = Ledger("ledger").entries()
     assert entry["policy"]["kind"] == "onnx" and entry["policy"]["agent"] is None
     assert all(e["steps"] >= 1 for e in entry["evaluations"]["dev"]["episodes"])
+
+
+def test_the_same_onnx_graph_with_other_metadata_is_not_entered_again(
+    tmp_path: Path, monkeypatch, tiny_track,
+):
+    """The producer, doc strings, metadata properties and node names change the graph's bytes,
+    not what onnxruntime computes: the same graph took another entry with each."""
+    import onnx
+
+    monkeypatch.chdir(tmp_path)
+    weight = np.zeros((6, 3))
+    weight[2, 2] = -50.0
+    onnx_submission(tmp_path / "sub", weight)
+    assert _cli("submit", "sub").exit_code == 0
+    shutil.copytree("sub", "again")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "ONNX"', 'name = "Another graph"'))
+    model = onnx.load("again/policy/policy.onnx")
+    model.producer_name, model.doc_string = "another exporter", "a new method"
+    onnx.helper.set_model_props(model, {"run": "2"})
+    model.graph.node[0].name = "renamed"
+    onnx.save(model, "again/policy/policy.onnx")
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert "under other file names; a policy enters a track once" in result.stderr
+    # Another weight is another policy.
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(
+        (weight * 2).astype(np.float32), model.graph.initializer[0].name))
+    onnx.save(model, "again/policy/policy.onnx")
+    assert _cli("submit", "again").exit_code == 0
 
 
 def test_track_tasks_are_the_papers_on_the_current_task_version():
