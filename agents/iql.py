@@ -332,9 +332,7 @@ class IQLAgent(CheckpointMixin):
         R_psi's verdict."""
         trial_over = transition.terminated or transition.truncated  # the env resets after it
         if self.classifier is not None:
-            next_obs = self.obs_norm(obs_to_torch(transition.next_obs, self.device))
-            success = bool(self.classifier.probability(next_obs)[0]
-                           >= self.config.classifier_threshold)
+            success = self.classifier_success(transition.next_obs)
             rewarded = success
             if self.config.online_reward == "ground_truth":
                 if "is_success" not in transition.info:
@@ -494,6 +492,12 @@ class IQLAgent(CheckpointMixin):
         obs_t = self.obs_norm({k: torch.as_tensor(np.asarray(v), device=self.device)
                                for k, v in obs.items()})
         return self.classifier.probability(obs_t).cpu().numpy()
+
+    def classifier_success(self, obs: Mapping[str, np.ndarray]) -> bool:
+        """R_psi's verdict on one raw observation s (no batch axis): R_psi(s) >=
+        ``classifier_threshold``; needs ``reward_classifier``."""
+        return bool(self.success_probability({k: np.asarray(v)[None] for k, v in obs.items()})[0]
+                    >= self.config.classifier_threshold)
 
     # ------------------------------------------------------------------ checkpoint
     def _checkpoint_modules(self) -> dict[str, nn.Module]:

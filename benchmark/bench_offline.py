@@ -220,15 +220,6 @@ def _practice_env(connector: str, env_kwargs: dict, args: argparse.Namespace) ->
                     {**env_kwargs, "reward": "dense"})
 
 
-def _classifier_success(lotj: Any) -> Callable[[dict[str, np.ndarray]], bool]:
-    """R_psi(s') >= the threshold, with LOTJ's classifier, for one raw observation s'."""
-    def success(next_obs: dict[str, np.ndarray]) -> bool:
-        batch = {k: np.asarray(v)[None] for k, v in next_obs.items()}
-        return bool(lotj.success_probability(batch)[0] >= lotj.config.classifier_threshold)
-
-    return success
-
-
 def shuffled_context_task(task: str) -> str:
     """The test task whose demos are ODA's wrong context for `task`: the next one in paper
     004's list, whatever subset `--tasks` runs (the next in the subset was `task` itself when
@@ -389,7 +380,7 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
     if agent.classifier is not None and agent.config.online_reward == "classifier":
         practice = _practice_env(connector, env_kwargs, args)  # trials end on R_psi's verdict
         result["finetune"] = _finetune(practice, agent, steps, args.seed,
-                                       _classifier_success(agent))
+                                       agent.classifier_success)
         practice.close()
     else:  # the env's own reward (no classifier), or the oracle control
         result["finetune"] = _finetune(env, agent, steps, args.seed)
@@ -410,7 +401,7 @@ def _sac_connector(path: Path, lotj_path: Path, connector: str, env_kwargs: dict
     torch.manual_seed(args.seed)
     result = {"offline": summarize(evaluate(env, agent, args.eval_episodes)),
               "finetune": _finetune(practice, agent, args.online_trials * PAPER001_STEPS,
-                                    args.seed, _classifier_success(lotj))}
+                                    args.seed, lotj.classifier_success)}
     result["online"] = summarize(evaluate(env, agent, args.eval_episodes))
     env.close()
     practice.close()
