@@ -459,7 +459,7 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
     import torch
 
     from agents import agent_spec
-    from agents.checkpoint import CheckpointMixin
+    from agents.checkpoint import POLICY_CONTENTS, CheckpointMixin
     from agents.config import build_config, config_to_dict
     from agents.registry import policy_tensors
 
@@ -468,7 +468,7 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
     if spec.cls._checkpoint_modules is CheckpointMixin._checkpoint_modules:
         tensors = {}
     meta = {k: meta[k] for k in CHECKPOINT_KEYS if k in meta} | {
-        "contents": "policy", "optimizer_param_groups": {},
+        "contents": POLICY_CONTENTS, "optimizer_param_groups": {},
         "observation_space": _compact_bounds(meta["observation_space"]),
         "action_space": _compact_bounds(meta["action_space"]),
         "config": config_to_dict(build_config(spec.config_cls, meta["config"])),
