@@ -17,11 +17,36 @@ usb --agent td3_lfd -e 'init_offset_mm=[0,0]' -e obs_frame='"start"'`).
 2,000 (the actor still matched the demos on demo states, mean |pi| 0.27 vs 0.27, and failed off
 them); with 10 they held 20/20 at every evaluation to 3,000 steps (`-c learning_starts=500`).
 
+The normaliser learns from online observations too (``obs_norm_online``). Kept at the demos'
+statistics, it made TD3 + LfD collapse wherever the demos cover one narrow path: on USB-v1 with
+an exact goal the P-controller's demos vary by 0.11 mm (x) and 0.04 mm (y), so the uniformly
+random first 1,000 steps, hundreds of millimetres away, sat at the +-10 std clip in every pose
+entry, where the critic extrapolates and the actor learns to drive to the action bounds. Any
+state ~0.5 mm off the demo path then looked the same: greedy success 25/25 at 1,000 env steps,
+0/25 from 2,000 on, the arm 320 mm away (paper000-state, all 9 exact-goal cells), while the
+actor still matched the demos on demo states (squared error 1e-4). Folding the online
+observations in, the first evaluation after the random steps drops (0-1/25: the statistics
+moved under the pretrained actor) and the first online updates restore it.
+
+``normalize_q`` divides -Q1 by its batch mean |Q1| where that exceeds 1. With paper 000's dense
+rewards the critics' mean Q1 reached -10 to -50 within 5,000 steps, and the BC term, of order
+0.01-1, no longer held the actor: like TD3
+alone it stopped at the socket's mouth (D-sub and Model-E, exact goal, dense reward: 0/25 at
+5,000 steps, final distance 10-17 mm). Dividing always, as TD3+BC does, fixed those and broke
+sparse-reward cells, where |Q1| is 0.02-0.1 at first and the division amplifies the critic's
+noise (USB-v1 exact goal 25/25 -> 0/25); the floor of 1 leaves sparse rewards alone.
+
+Both measured on paper000-state's 18 TD3 + LfD cells (3 connectors x sparse / dense /
+dense_printed x exact / +-1 mm goal, 5,000 env steps, 25 evaluation episodes, seed 0),
+successes summed over the 18: 98/450 with neither, 280 with the online normaliser, 387 with
+both (`insertbench matrix run paper000-state --agent td3_lfd`).
+
 Differences from plain TD3 (``td3.py``), all in this file:
 - a separate demo buffer, filled by ``pretrain(dataset)`` and by intervened transitions;
 - every gradient step trains on ``batch_size`` online + ``demo_batch_size`` demo transitions;
-- actor loss = -Q1(s, pi(s)) + bc_weight * mean over demo rows of
-  ||pi(s) - a_demo||^2 * 1[Q1(s, a_demo) > Q1(s, pi(s))] (the indicator is the Q-filter);
+- actor loss = -Q1(s, pi(s)) / max(1, mean |Q1|) + bc_weight * mean over demo rows of
+  ||pi(s) - a_demo||^2 * 1[Q1(s, a_demo) > Q1(s, pi(s))] (the indicator is the Q-filter; the
+  divisor is ``normalize_q``'s);
 - ``pretrain`` also runs ``pretrain_steps`` gradient steps on the demos alone.
 """
 
@@ -45,14 +70,16 @@ class TD3LfDConfig(TD3Config):
     """TD3 hyperparameters plus the demonstration terms of Nair et al. 2018."""
 
     bc_weight: float = 10.0  # weight of the behaviour-cloning loss relative to -Q1 (see below)
+    normalize_q: bool = True  # divide -Q1 by the batch's mean |Q1| where that exceeds 1 (one
+    # success reward), as TD3+BC (Fujimoto & Gu 2021) divides by it always: dense rewards
+    # (|Q| 10-50) then do not drown the BC term, and sparse ones (|Q| <= 1) are left alone
     q_filter: bool = False  # clone a demo action only where the critic rates it above pi(s)
     # (Nair et al.); off: see the module docstring
     demo_batch_size: int = 128  # demo transitions added to every gradient step's batch
     demo_buffer_size: int = 100_000  # demo buffer capacity [transitions]
     pretrain_steps: int = 1_000  # gradient steps on demos alone inside pretrain()
-    obs_norm_online: bool = False  # also fold online observations into the normaliser; False:
-    # the demos' statistics, fixed (as RLPD). With True, 250 steps of exploration on USB-v1
-    # moved the statistics under the pretrained actor: 0/20 before its first online update.
+    obs_norm_online: bool = True  # also fold online observations into the normaliser; False:
+    # the demos' statistics, fixed (as RLPD). See the module docstring.
 
     def validate(self) -> None:
         """TD3 checks plus the demo fields."""
@@ -158,9 +185,11 @@ class TD3LfDAgent(TD3Agent):
             keep = torch.ones_like(bc_error)
         mask = is_demo * keep
         bc_loss = (bc_error * mask).sum() / is_demo.sum().clamp(min=1.0)
-        loss = -q_pi.mean() + self.config.bc_weight * bc_loss
+        q_scale = q_pi.abs().mean().detach().clamp(min=1.0) if self.config.normalize_q else 1.0
+        loss = -q_pi.mean() / q_scale + self.config.bc_weight * bc_loss
         kept = (mask.sum() / is_demo.sum().clamp(min=1.0)).item()
-        return loss, {"loss/bc": bc_loss.item(), "q_filter_kept": kept}
+        return loss, {"loss/bc": bc_loss.item(), "q_filter_kept": kept,
+                      "q_scale": float(q_scale)}
 
     def _checkpoint_buffers(self) -> dict[str, ReplayBuffer]:
         return {"online": self.buffer, "demo": self.demo_buffer}
