@@ -69,7 +69,7 @@ class OffPolicyAgent(CheckpointMixin):
 
     def learns_obs_stats_online(self) -> bool:
         """Whether online observations feed the normaliser; agents that learn from
-        demonstrations override this to keep the demos' statistics."""
+        demonstrations (RLPD, TD3+LfD) may keep the demos' statistics (``obs_norm_online``)."""
         return True
 
     def update_obs_stats(self, obs: Observation | Dataset, batched: bool = False) -> None:

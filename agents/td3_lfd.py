@@ -30,11 +30,11 @@ moved under the pretrained actor) and the first online updates restore it.
 
 ``normalize_q`` divides -Q1 by its batch mean |Q1| where that exceeds 1. With paper 000's dense
 rewards the critics' mean Q1 reached -10 to -50 within 5,000 steps, and the BC term, of order
-0.01-1, no longer held the actor: like TD3
-alone it stopped at the socket's mouth (D-sub and Model-E, exact goal, dense reward: 0/25 at
-5,000 steps, final distance 10-17 mm). Dividing always, as TD3+BC does, fixed those and broke
-sparse-reward cells, where |Q1| is 0.02-0.1 at first and the division amplifies the critic's
-noise (USB-v1 exact goal 25/25 -> 0/25); the floor of 1 leaves sparse rewards alone.
+0.01-1, no longer held the actor: like TD3 alone it stopped at the socket's mouth (D-sub and
+Model-E, exact goal, dense reward: 0/25 at 5,000 steps, final distance 10-17 mm). Dividing always,
+as TD3+BC does, fixed those and broke sparse-reward cells, where |Q1| is 0.02-0.1 at first and the
+division amplifies the critic's noise (USB-v1 exact goal 25/25 -> 0/25); the floor of 1 leaves
+sparse rewards alone.
 
 Both measured on paper000-state's 18 TD3 + LfD cells (3 connectors x sparse / dense /
 dense_printed x exact / +-1 mm goal, 5,000 env steps, 25 evaluation episodes, seed 0),
