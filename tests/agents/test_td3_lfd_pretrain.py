@@ -21,6 +21,20 @@ from tests.agents.helpers import demo_dataset
 torch.set_num_threads(1)
 
 
+def train_online(agent, env: gym.Env, steps: int) -> dict[str, float]:
+    """``steps`` exploring env steps, each observed and followed by ``agent.update()``; returns
+    the last update's metrics."""
+    obs, _ = env.reset(seed=0)
+    metrics: dict[str, float] = {}
+    for t in range(steps):
+        action = agent.act(obs, deterministic=False)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, next_obs, terminated, truncated, info))
+        metrics = agent.update()
+        obs = env.reset(seed=t)[0] if terminated or truncated else next_obs
+    return metrics
+
+
 def test_pretraining_imitates_the_demonstrations_with_the_q_filter_on():
     torch.manual_seed(0)
     env = gym.make("InsertBench/USB-v1", reward="sparse", goal_noise_mm=1.0, obs_mode="state")
@@ -49,13 +63,7 @@ def test_online_updates_keep_cloning_the_demonstrations():
                             **config}, seed=0)
         agent.pretrain(data)
         stats = {k: v.clone() for k, v in agent.obs_norm.state_dict().items()}
-        obs, _ = env.reset(seed=0)
-        for t in range(80):
-            action = agent.act(obs, deterministic=False)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            agent.observe(Transition(obs, action, reward, next_obs, terminated, truncated, info))
-            metrics = agent.update()
-            obs = env.reset(seed=t)[0] if terminated or truncated else next_obs
+        metrics = train_online(agent, env, 80)
         rows = range(0, len(data["action"]), 3)
         actions = np.array([agent.act({k: v[i] for k, v in data["obs"].items()},
                                       deterministic=True) for i in rows])
@@ -85,13 +93,7 @@ def test_exact_goal_demos_survive_random_exploration():
                            {"pretrain_steps": 300, "learning_starts": 500, "random_steps": 500,
                             **config}, seed=0)
         agent.pretrain(data)
-        obs, _ = env.reset(seed=0)
-        for t in range(800):
-            action = agent.act(obs, deterministic=False)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            agent.observe(Transition(obs, action, reward, next_obs, terminated, truncated, info))
-            agent.update()
-            obs = env.reset(seed=t)[0] if terminated or truncated else next_obs
+        train_online(agent, env, 800)
         obs, _ = env.reset(seed=1_000_000)
         done = False
         while not done:
