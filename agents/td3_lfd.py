@@ -29,8 +29,8 @@ observations in, the first evaluation after the random steps drops (0-1/25: the 
 moved under the pretrained actor) and the first online updates restore it.
 
 ``normalize_q`` divides -Q1 by its batch mean |Q1| where that exceeds 1. With paper 000's dense
-rewards the critics' mean Q1 reached -10 to -50 within 5,000 steps, and the BC term, of order
-0.01-1, no longer held the actor: like TD3 alone it stopped at the socket's mouth (D-sub and
+rewards the critics' mean Q1 fell to -9 (D-sub) and -50 (Model-E) in 5,000 steps; the BC term, of
+order 0.01-1, no longer held the actor: like TD3 alone it stopped at the socket's mouth (D-sub and
 Model-E, exact goal, dense reward: 0/25 at 5,000 steps, final distance 10-17 mm). Dividing always,
 as TD3+BC does, fixed those and broke sparse-reward cells, where |Q1| is 0.02-0.1 at first and the
 division amplifies the critic's noise (USB-v1 exact goal 25/25 -> 0/25); the floor of 1 leaves
@@ -72,7 +72,7 @@ class TD3LfDConfig(TD3Config):
     bc_weight: float = 10.0  # weight of the behaviour-cloning loss relative to -Q1 (see below)
     normalize_q: bool = True  # divide -Q1 by the batch's mean |Q1| where that exceeds 1 (one
     # success reward), as TD3+BC (Fujimoto & Gu 2021) divides by it always: dense rewards
-    # (|Q| 10-50) then do not drown the BC term, and sparse ones (|Q| <= 1) are left alone
+    # (|Q| up to 50) then do not drown the BC term, and sparse ones (|Q| <= 1) are left alone
     q_filter: bool = False  # clone a demo action only where the critic rates it above pi(s)
     # (Nair et al.); off: see the module docstring
     demo_batch_size: int = 128  # demo transitions added to every gradient step's batch
