@@ -116,18 +116,20 @@ def test_a_truncated_transition_is_stored_as_bootstrapping():
 
 
 def test_squashed_gaussian_log_prob_is_the_change_of_variables_density():
+    torch.manual_seed(0)  # the actor's initial weights: else whatever earlier tests left
     agent = make_agent("sac", OBS, ACT, {"hidden": (8,)}, seed=0)
     features = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
     action, log_prob = agent.actor.from_features(features)
     mean, raw = agent.actor.net(features).chunk(2, dim=-1)
     lo, hi = agent.actor.log_std_min, agent.actor.log_std_max
     std = (lo + 0.5 * (hi - lo) * (torch.tanh(raw) + 1)).exp()
-    dist = torch.distributions.TransformedDistribution(
-        torch.distributions.Independent(torch.distributions.Normal(mean, std), 1),
-        [torch.distributions.TanhTransform()])
     inside = action.abs() < 0.999  # atanh is ill-conditioned at the bounds
     rows = inside.all(dim=-1)
     assert rows.sum() > 32
+    # The reference distribution over the kept rows only: its batch shape must match theirs.
+    dist = torch.distributions.TransformedDistribution(
+        torch.distributions.Independent(torch.distributions.Normal(mean[rows], std[rows]), 1),
+        [torch.distributions.TanhTransform()])
     torch.testing.assert_close(log_prob[rows], dist.log_prob(action[rows]), rtol=1e-4,
                                atol=1e-4)
 
