@@ -27,3 +27,21 @@ def demo_dataset(env: gym.Env, episodes: int = 2) -> dict:
             transitions.append(Transition(obs, action, reward, nxt, term, trunc, info))
             obs, done = nxt, term or trunc
     return transitions_to_dataset(transitions)
+
+
+def online_steps(env: gym.Env, agent, steps: int, seed: int) -> list[dict]:
+    """``steps`` exploring env steps from ``env.reset(seed=seed)``, each observed and followed by
+    ``agent.update()`` (later episodes reset unseeded); returns every update's metrics."""
+    metrics = []
+    obs, _ = env.reset(seed=seed)
+    agent.reset(seed=seed)
+    for _ in range(steps):
+        action = agent.act(obs, deterministic=False)
+        assert env.action_space.contains(action)
+        nxt, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info))
+        metrics.append(agent.update())
+        obs = nxt
+        if term or trunc:
+            obs, _ = env.reset()
+    return metrics

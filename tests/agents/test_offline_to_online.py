@@ -21,6 +21,7 @@ from agents.iql import expectile_loss
 from agents.task_buffers import TaskBuffers
 from benchmark.bench_offline import latent_separation
 from benchmark.train import make_base_policy
+from tests.agents.helpers import online_steps
 
 torch.set_num_threads(1)
 
@@ -58,22 +59,6 @@ def _noisy_dataset(env: gym.Env, episodes: int, tasks: int, seed: int = 0,
     data["task_id"] = np.asarray(task_id)
     data["is_demo"] = np.asarray(is_demo)
     return data
-
-
-def _online(env: gym.Env, agent, steps: int, seed: int = 7) -> list[dict]:
-    metrics = []
-    obs, _ = env.reset(seed=seed)
-    agent.reset(seed=seed)
-    for _ in range(steps):
-        action = agent.act(obs, deterministic=False)
-        assert env.action_space.contains(action)
-        nxt, reward, term, trunc, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info))
-        metrics.append(agent.update())
-        obs = nxt
-        if term or trunc:
-            obs, _ = env.reset()
-    return metrics
 
 
 def _same_actions(agent, restored, env: gym.Env) -> None:
@@ -143,7 +128,7 @@ def test_lotj_pretrains_relabels_with_its_classifier_mixes_25_75_and_freezes_cnn
 
     conv = agent.actor.encoder.encoder.images["wrist"].convs[0].weight.clone()
     head = agent.actor.head.net[0].weight.clone()
-    metrics = [m for m in _online(env, agent, 30) if m]
+    metrics = [m for m in online_steps(env, agent, 30, seed=7) if m]
     assert len(metrics) == 30 and all(np.isfinite(m["loss/critic"]) for m in metrics)
     assert torch.equal(conv, agent.actor.encoder.encoder.images["wrist"].convs[0].weight)
     assert not torch.equal(head, agent.actor.head.net[0].weight)
@@ -214,7 +199,7 @@ def test_awac_pretrains_finetunes_and_reloads(tmp_path):
     data = _noisy_dataset(env, episodes=4, tasks=2)
     assert agent.pretrain(data)["pretrain/transitions"] == len(data["action"])
     before = len(agent.buffer)
-    metrics = [m for m in _online(env, agent, 20) if m]
+    metrics = [m for m in online_steps(env, agent, 20, seed=7) if m]
     assert len(metrics) == 20 and len(agent.buffer) == before + 20  # online joins offline
     agent.save(tmp_path / "ckpt", include_replay=True)
     _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
@@ -269,10 +254,10 @@ def test_finetuning_refuses_a_checkpoint_that_lost_its_offline_data(tmp_path, na
     lost = load_agent(tmp_path / "weights_only")
     _same_actions(agent, lost, env)  # acting needs no data
     with pytest.raises(ValueError, match="include_replay"):
-        _online(env, lost, 1)
+        online_steps(env, lost, 1, seed=7)
     kept = load_agent(tmp_path / "full")
     norm = {k: v.clone() for k, v in kept.obs_norm.state_dict().items()}
-    assert all(_online(env, kept, 2))
+    assert all(online_steps(env, kept, 2, seed=7))
     for k, v in kept.obs_norm.state_dict().items():  # the offline statistics stay fixed
         assert torch.equal(v, norm[k])
     if name == "iql":
@@ -303,7 +288,7 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     demo_rows = len(demos["action"])
     assert torch.count_nonzero(z) > 0 and len(agent.online) == demo_rows  # B starts with them
     encoder_before = agent.context_encoder.net[0].weight.clone()
-    metrics = [m for m in _online(env, agent, 15) if m]
+    metrics = [m for m in online_steps(env, agent, 15, seed=7) if m]
     assert len(metrics) == 15 and len(agent.online) == demo_rows + 15
     assert not torch.equal(encoder_before, agent.context_encoder.net[0].weight)  # finetuned
     agent.reset()
@@ -387,7 +372,7 @@ def test_state_iql_learns_from_calibrated_states_and_acts_on_the_localizer_estim
     state = {STATE_KEY: agent.localizer.socket_offset(obs).astype(np.float32)}
     np.testing.assert_array_equal(agent.act(obs, deterministic=True),
                                   agent.iql.act(state, deterministic=True))
-    assert all(_online(env, agent, 3))
+    assert all(online_steps(env, agent, 3, seed=7))
     agent.save(tmp_path / "ckpt", include_replay=True)
     restored = load_agent(tmp_path / "ckpt")
     _same_actions(agent, restored, env)
@@ -478,7 +463,7 @@ def test_iql_policy_color_jitter_reaches_offline_rows_only_and_zero_leaves_them_
                             lambda b, d: seen.append((b, d)) or step(b, d))
         agent.pretrain(data)
         pretrained = [p.detach().clone() for p in agent.actor.parameters()]
-        _online(env, agent, steps=3)
+        online_steps(env, agent, 3, seed=7)
         return agent, seen, pretrained
 
     def is_stored(image: torch.Tensor, key: str) -> bool:

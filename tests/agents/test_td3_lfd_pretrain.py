@@ -14,34 +14,28 @@ import pytest
 import torch
 
 import envs  # noqa: F401  (registers the InsertBench tasks)
-from agents import Transition, make_agent
+from agents import make_agent
 from agents.buffer import batch_to_torch
-from tests.agents.helpers import demo_dataset
+from benchmark.evaluate import evaluate
+from tests.agents.helpers import demo_dataset, online_steps
 
 torch.set_num_threads(1)
 
 
-def train_online(agent, env: gym.Env, steps: int) -> dict[str, float]:
-    """``steps`` exploring env steps, each observed and followed by ``agent.update()``; returns
-    the last update's metrics."""
-    obs, _ = env.reset(seed=0)
-    metrics: dict[str, float] = {}
-    for t in range(steps):
-        action = agent.act(obs, deterministic=False)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, next_obs, terminated, truncated, info))
-        metrics = agent.update()
-        obs = env.reset(seed=t)[0] if terminated or truncated else next_obs
-    return metrics
+def pretrained(env_kwargs: dict, demo_episodes: int, config: dict):
+    """USB-v1 with ``env_kwargs``, its P-controller's demos and a td3_lfd agent pretrained on
+    them (torch seeded first: the networks' initial weights)."""
+    torch.manual_seed(0)
+    env = gym.make("InsertBench/USB-v1", **env_kwargs)
+    data = demo_dataset(env, episodes=demo_episodes)
+    agent = make_agent("td3_lfd", env.observation_space, env.action_space, config, seed=0)
+    agent.pretrain(data)
+    return env, data, agent
 
 
 def test_pretraining_imitates_the_demonstrations_with_the_q_filter_on():
-    torch.manual_seed(0)
-    env = gym.make("InsertBench/USB-v1", reward="sparse", goal_noise_mm=1.0, obs_mode="state")
-    data = demo_dataset(env, episodes=5)
-    agent = make_agent("td3_lfd", env.observation_space, env.action_space,
-                       {"pretrain_steps": 300, "q_filter": True}, seed=0)
-    agent.pretrain(data)
+    _, data, agent = pretrained({"reward": "sparse", "goal_noise_mm": 1.0, "obs_mode": "state"},
+                                5, {"pretrain_steps": 300, "q_filter": True})
     rows = range(0, len(data["action"]), 3)
     actions = np.array([agent.act({k: v[i] for k, v in data["obs"].items()}, deterministic=True)
                         for i in rows])
@@ -55,15 +49,11 @@ def test_online_updates_keep_cloning_the_demonstrations():
     demo row and saturated) and folds online observations into its normaliser."""
 
     def run(**config):
-        torch.manual_seed(0)
-        env = gym.make("InsertBench/USB-v1", reward="sparse", goal_noise_mm=1.0)
-        data = demo_dataset(env, episodes=5)
-        agent = make_agent("td3_lfd", env.observation_space, env.action_space,
-                           {"pretrain_steps": 200, "learning_starts": 0, "random_steps": 0,
-                            **config}, seed=0)
-        agent.pretrain(data)
+        env, data, agent = pretrained({"reward": "sparse", "goal_noise_mm": 1.0}, 5,
+                                      {"pretrain_steps": 200, "learning_starts": 0,
+                                       "random_steps": 0, **config})
         stats = {k: v.clone() for k, v in agent.obs_norm.state_dict().items()}
-        metrics = train_online(agent, env, 80)
+        metrics = online_steps(env, agent, 80, seed=0)[-1]
         rows = range(0, len(data["action"]), 3)
         actions = np.array([agent.act({k: v[i] for k, v in data["obs"].items()},
                                       deterministic=True) for i in rows])
@@ -86,20 +76,12 @@ def test_exact_goal_demos_survive_random_exploration():
     0/25 in all 9 exact-goal cells). With online statistics the greedy policy still inserts."""
 
     def greedy_after_updates(**config):
-        torch.manual_seed(0)
-        env = gym.make("InsertBench/USB-v1", reward="sparse", goal_noise_mm=0.0)
-        data = demo_dataset(env, episodes=10)
-        agent = make_agent("td3_lfd", env.observation_space, env.action_space,
-                           {"pretrain_steps": 300, "learning_starts": 500, "random_steps": 500,
-                            **config}, seed=0)
-        agent.pretrain(data)
-        train_online(agent, env, 800)
-        obs, _ = env.reset(seed=1_000_000)
-        done = False
-        while not done:
-            obs, _, terminated, truncated, info = env.step(agent.act(obs, deterministic=True))
-            done = terminated or truncated
-        return info["is_success"], info["distance_to_goal_mm"]
+        env, _, agent = pretrained({"reward": "sparse", "goal_noise_mm": 0.0}, 10,
+                                   {"pretrain_steps": 300, "learning_starts": 500,
+                                    "random_steps": 500, **config})
+        online_steps(env, agent, 800, seed=0)
+        episode = evaluate(env, agent, 1, seeds=[1_000_000])[0]
+        return episode.success, episode.final_distance_mm
 
     success, distance_mm = greedy_after_updates()
     assert success, distance_mm
@@ -110,18 +92,15 @@ def test_exact_goal_demos_survive_random_exploration():
 def test_normalize_q_keeps_dense_reward_q_values_from_drowning_the_bc_term():
     """Above one success reward, -Q1 is divided by its batch's mean |Q1| (TD3+BC): scaling the
     critic by 2 then leaves the actor loss as it was; below it, the Q term is left unscaled."""
-    env = gym.make("InsertBench/USB-v1", reward="sparse")
-    agent = make_agent("td3_lfd", env.observation_space, env.action_space,
-                       {"pretrain_steps": 0, "hidden": (32, 32)}, seed=0)
-    agent.pretrain(demo_dataset(env, episodes=1))
+    _, _, agent = pretrained({"reward": "sparse"}, 1, {"pretrain_steps": 0, "hidden": (32, 32)})
     batch = batch_to_torch(agent._sample(), agent.device)
     batch["obs"] = agent.obs_norm(batch["obs"])
     critic = agent.critic
+    agent.config.bc_weight = 0.0  # the loss is the Q term alone (no float32 cancellation)
 
     def q_term(scale: float) -> float:
         agent.critic = lambda obs, action: critic(obs, action) * scale
-        loss, metrics = agent.actor_loss(batch)
-        return loss.item() - agent.config.bc_weight * metrics["loss/bc"]
+        return agent.actor_loss(batch)[0].item()
 
     q_mean = critic(batch["obs"], agent.actor(batch["obs"]))[0].mean().item()
     assert q_term(1e4) == pytest.approx(q_term(2e4), rel=1e-4)
