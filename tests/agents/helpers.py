@@ -29,7 +29,7 @@ def demo_dataset(env: gym.Env, episodes: int = 2) -> dict:
     return transitions_to_dataset(transitions)
 
 
-def online_steps(env: gym.Env, agent, steps: int, seed: int) -> list[dict]:
+def online_steps(env: gym.Env, agent, steps: int, seed: int = 0) -> list[dict]:
     """``steps`` exploring env steps from ``env.reset(seed=seed)``, each observed and followed by
     ``agent.update()`` (later episodes reset unseeded); returns every update's metrics."""
     metrics = []

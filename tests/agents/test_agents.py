@@ -16,7 +16,7 @@ import envs  # noqa: F401  (registers the InsertBench tasks)
 import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import Agent, Transition, agent_names, load_agent, make_agent
 from benchmark.train import make_base_policy
-from tests.agents.helpers import agent_kwargs, demo_dataset
+from tests.agents.helpers import agent_kwargs, demo_dataset, online_steps
 
 torch.set_num_threads(1)
 
@@ -46,22 +46,6 @@ SMALL_CONFIGS = {
                         "pretrain_steps": 20},
     "bc": SMALL | {"pretrain_steps": 50, "online_updates_per_step": 1},
 }
-
-
-def _rollout(env: gym.Env, agent, steps: int, seed: int = 0) -> list[dict[str, float]]:
-    metrics = []
-    obs, _ = env.reset(seed=seed)
-    agent.reset(seed=seed)
-    for _ in range(steps):
-        action = agent.act(obs, deterministic=False)
-        assert env.action_space.contains(action), action
-        nxt, reward, term, trunc, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, nxt, term, trunc, info))
-        metrics.append(agent.update())
-        obs = nxt
-        if term or trunc:
-            obs, _ = env.reset()
-    return metrics
 
 
 def _probe_obs(env: gym.Env, n: int = 5) -> list[dict[str, np.ndarray]]:
@@ -97,7 +81,7 @@ def test_learner_trains_saves_reloads_and_acts_identically(name, task_id, env_kw
         assert pre["pretrain/transitions"] > 0
     if name == "bc":  # BC learns from interventions online: mark a few as such
         agent.observe(Transition(*_one_step(env), intervened=True))
-    metrics = _rollout(env, agent, 200)
+    metrics = online_steps(env, agent, 200)
     learned = [m for m in metrics if m]
     assert len(learned) >= 150, f"only {len(learned)} of 200 env steps ran gradient steps"
     assert all(np.isfinite(v) for m in learned for v in m.values())
@@ -126,7 +110,7 @@ def test_reloaded_agent_continues_exactly(name, tmp_path):
     agent = make_agent(name, env.observation_space, env.action_space, SMALL_CONFIGS[name], seed=1)
     if name == "td3_lfd":
         agent.pretrain(demo_dataset(env, 1))
-    _rollout(env, agent, 60)
+    online_steps(env, agent, 60)
     agent.save(tmp_path / "a", include_replay=True)
     restored = load_agent(tmp_path / "a")
     for a in (agent, restored):
@@ -144,7 +128,7 @@ def test_scripted_agents_act_save_and_reload(name, tmp_path):
     env = gym.make(STANDIN)
     agent = make_agent(name, env.observation_space, env.action_space, None,
                        **agent_kwargs(name, env))
-    assert all(m == {} for m in _rollout(env, agent, 60))
+    assert all(m == {} for m in online_steps(env, agent, 60))
     agent.save(tmp_path / "s")
     restored = load_agent(tmp_path / "s", **agent_kwargs(name, env))
     obs, _ = env.reset(seed=0)
