@@ -314,6 +314,19 @@ class _Run:
         self.next_eval = 0
         self.next_checkpoint = 0
         self.evaluations: list[dict[str, Any]] = []
+        # Latest value of each update metric since the last TensorBoard write: an agent's
+        # update() may leave keys out (TD3's actor metrics come every policy_delay-th step,
+        # which with one update per env step never fell on a logged step).
+        self.pending_metrics: dict[str, float] = {}
+
+    def log_update_metrics(self, metrics: dict[str, float], writer: Any, log_every: int) -> None:
+        """Keep ``metrics`` (one ``agent.update()``); every ``log_every`` env steps, write the
+        latest value of each key seen since the last write to ``writer`` as train/<key>."""
+        self.pending_metrics |= metrics
+        if self.pending_metrics and self.step % log_every == 0:
+            for key, value in self.pending_metrics.items():
+                writer.add_scalar(f"train/{key}", value, self.step)
+            self.pending_metrics = {}
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
@@ -772,9 +785,7 @@ def train(
             run.episode_return += float(reward)
             run.train_wall_s += time.perf_counter() - started
             bar.update(1)
-            if metrics and run.step % log_every == 0:
-                for key, value in metrics.items():
-                    writer.add_scalar(f"train/{key}", value, run.step)
+            run.log_update_metrics(metrics, writer, log_every)
             if terminated or truncated:
                 writer.add_scalar("train/episode_return", run.episode_return, run.step)
                 writer.add_scalar("train/episode_success", float(info.get("is_success", False)),

@@ -179,9 +179,7 @@ def run_loop(run: VectorRun, *, seed: int, steps: int, eval_every: int, eval_epi
             run.step += 1
             episode.actions.append(np.asarray(action, dtype=np.float64).tolist())
             episode.episode_return += float(reward)
-            if metrics and run.step % log_every == 0:
-                for key, value in metrics.items():
-                    writer.add_scalar(f"train/{key}", value, run.step)
+            run.log_update_metrics(metrics, writer, log_every)
             if terminated or truncated:
                 writer.add_scalar("train/episode_return", episode.episode_return, run.step)
                 writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
