@@ -36,10 +36,22 @@ as TD3+BC does, fixed those and broke sparse-reward cells, where |Q1| is 0.02-0.
 division amplifies the critic's noise (USB-v1 exact goal 25/25 -> 0/25); the floor of 1 leaves
 sparse rewards alone.
 
-Both measured on paper000-state's 18 TD3 + LfD cells (3 connectors x sparse / dense /
-dense_printed x exact / +-1 mm goal, 5,000 env steps, 25 evaluation episodes, seed 0),
-successes summed over the 18: 98/450 with neither, 280 with the online normaliser, 387 with
-both (`insertbench matrix run paper000-state --agent td3_lfd`).
+``actor_lr`` is 1e-4, a third of TD3's. With 3e-4 the actor fell back late on Model-E (25/25
+at 2,000-3,000 env steps, then 2/25 at 5,000 with the sparse reward and +-1 mm goal noise; 4/25
+dense exact; 15/25 printed-dense +-1 mm). In the sparse cell's first final greedy episode, on
+the way down its y actions had the opposite sign to the P-controller's, 0.1 of full scale off
+by the mouth (at 1e-4: within 0.05; both under-correct x by about 0.15), the plug jammed on the
+rim (axial force 15 -> 100 N in six steps) and there the actor drove to the x bound, away from
+the socket, where the P-controller pushes towards it; three final episodes ended 10-69 mm from
+the goal (at 1e-4: inserted, 1.3-1.4 mm). The BC loss, a mean over demo rows, did not see it
+(0.0010 at 3e-4, 0.0012 at 1e-4 by 5,000 steps); why the faster actor drifts is not measured
+beyond this. With 1e-4 every paper000-state cell scores 24-25/25 at every evaluation from 2,000
+to 5,000 env steps, and paper000-fig5's 6 cells (USB, Model-E, seeds 0-2) 24-25/25 as well.
+
+Measured on paper000-state's 18 TD3 + LfD cells (3 connectors x sparse / dense / dense_printed x
+exact / +-1 mm goal, 5,000 env steps, 25 evaluation episodes, seed 0), successes summed over the
+18: 98/450 with none of the three, 280 with the online normaliser, 387 with ``normalize_q`` as
+well, 449 with the 1e-4 actor as well (`insertbench matrix run paper000-state --agent td3_lfd`).
 
 Differences from plain TD3 (``td3.py``), all in this file:
 - a separate demo buffer, filled by ``pretrain(dataset)`` and by intervened transitions;
@@ -69,6 +81,8 @@ from agents.td3 import TD3Agent, TD3Config
 class TD3LfDConfig(TD3Config):
     """TD3 hyperparameters plus the demonstration terms of Nair et al. 2018."""
 
+    actor_lr: float = 1e-4  # Adam learning rate of the actor (TD3's is 3e-4): see the module
+    # docstring
     bc_weight: float = 10.0  # weight of the behaviour-cloning loss relative to -Q1 (see below)
     normalize_q: bool = True  # divide -Q1 by the batch's mean |Q1| where that exceeds 1 (one
     # success reward), as TD3+BC (Fujimoto & Gu 2021) divides by it always: dense rewards
