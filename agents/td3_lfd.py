@@ -38,8 +38,8 @@ sparse rewards alone.
 
 ``actor_lr`` is 1e-4, a third of TD3's. With 3e-4 the actor fell back late on Model-E (25/25
 at 2,000-3,000 env steps, then 2/25 at 5,000 with the sparse reward and +-1 mm goal noise; 4/25
-dense exact; 15/25 printed-dense +-1 mm). In the sparse cell's first final greedy episode, on
-the way down its y actions had the opposite sign to the P-controller's, 0.1 of full scale off
+dense exact; 15/25 printed-dense +-1 mm). In the sparse cell's first final evaluation episode,
+on the way down its y actions had the opposite sign to the P-controller's, 0.1 of full scale off
 by the mouth (at 1e-4: within 0.05; both under-correct x by about 0.15), the plug jammed on the
 rim (axial force 15 -> 100 N in six steps) and there the actor drove to the x bound, away from
 the socket, where the P-controller pushes towards it; three final episodes ended 10-69 mm from
