@@ -47,9 +47,9 @@ the goal (at 1e-4: inserted, 1.3-1.4 mm). The BC loss, a mean over demo rows, di
 (0.0010 at 3e-4, 0.0012 at 1e-4 by 5,000 steps); why the faster actor drifts is not measured
 beyond this. With 1e-4 every paper000-state cell scores 24-25/25 at every evaluation from 2,000
 to 5,000 env steps, and paper000-fig5's 6 cells (USB, Model-E, seeds 0-2) 24-25/25 as well. On
-seed 1 of paper000-state's 6 Model-E cells 3e-4 fell back in 3 other cells (dense +-1 mm 25 -> 5,
-printed-dense exact 25 -> 15, printed-dense +-1 mm 25 -> 1; 96/150 at 5,000 steps) and 1e-4 held
-25/25 in all 6 from 2,000 steps on (150/150).
+seed 1 of paper000-state's 6 Model-E cells 3e-4 fell back in 3 cells, 2 of them not seed 0's
+(dense +-1 mm 25 -> 5, printed-dense exact 25 -> 15; printed-dense +-1 mm again, 25 -> 1; 96/150
+at 5,000 steps) and 1e-4 held 25/25 in all 6 from 2,000 steps on (150/150).
 
 Measured on paper000-state's 18 TD3 + LfD cells (3 connectors x sparse / dense / dense_printed x
 exact / +-1 mm goal, 5,000 env steps, 25 evaluation episodes, seed 0), successes summed over the
