@@ -25,22 +25,13 @@ import gymnasium as gym
 import numpy as np
 
 from agents.operator import OperatorConfig, SimulatedOperator
+from benchmark.train import read_scalars
 
 
 def episodes(run_dir: Path) -> list[dict]:
     """Training episodes in order: end step, length, success, intervened steps, and whether the
     last step was intervened (from the checkpoint's online buffer)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    files = sorted((run_dir / "tb").glob("events.out.tfevents.*"))
-    if not files:
-        raise ValueError(f"{run_dir}: no TensorBoard events under tb/")
-    scalars: dict[str, dict[int, float]] = {}
-    for f in files:  # a resumed run writes a second file; later values win
-        acc = EventAccumulator(str(f), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags()["scalars"]:
-            scalars.setdefault(tag, {}).update({e.step: e.value for e in acc.Scalars(tag)})
+    scalars = read_scalars(run_dir)
     lengths = scalars.get("train/episode_length", {})
     success = scalars.get("train/episode_success", {})
     steps_in = scalars.get("train/intervention_steps", {})

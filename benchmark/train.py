@@ -98,6 +98,23 @@ def train_episode_seed(run_seed: int, episode: int) -> int:
     return TRAIN_SEED_BASE + TRAIN_SEEDS_PER_RUN * run_seed + episode
 
 
+def read_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
+    """The scalars a run wrote to ``run_dir/tb``: tag -> {env step: value}. A resumed run
+    writes a second events file; later files win."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((run_dir / "tb").glob("events.out.tfevents.*"))
+    if not files:
+        raise ValueError(f"{run_dir}: no TensorBoard events under tb/")
+    scalars: dict[str, dict[int, float]] = {}
+    for f in files:
+        acc = EventAccumulator(str(f), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            scalars.setdefault(tag, {}).update({e.step: e.value for e in acc.Scalars(tag)})
+    return scalars
+
+
 def _check_seeds_disjoint(run_seed: int, eval_seeds: Sequence[int]) -> None:
     low = train_episode_seed(run_seed, 0)
     clash = [s for s in eval_seeds if low <= s < low + TRAIN_SEEDS_PER_RUN]

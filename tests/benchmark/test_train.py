@@ -20,7 +20,13 @@ from benchmark.cells import Cell, run_cell
 from benchmark.cli import app
 from benchmark.evaluate import EVAL_SEED_BASE, evaluate
 from benchmark.metrics import wilson_interval
-from benchmark.train import TRAIN_SEED_BASE, make_base_policy, train, train_episode_seed
+from benchmark.train import (
+    TRAIN_SEED_BASE,
+    make_base_policy,
+    read_scalars,
+    train,
+    train_episode_seed,
+)
 from envs.episode import EpisodeRecord, summarize
 
 torch.set_num_threads(1)
@@ -92,16 +98,6 @@ def test_evaluation_leaves_the_torch_rng_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
-def logged_tags(run_dir) -> set[str]:
-    """Scalar tags in a run's TensorBoard log."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    (events,) = (run_dir / "tb").glob("events.out.tfevents.*")
-    accumulator = EventAccumulator(str(events))
-    accumulator.Reload()
-    return set(accumulator.Tags()["scalars"])
-
-
 @pytest.mark.parametrize("num_envs", [1, 2])
 def test_actor_metrics_of_delayed_policy_updates_reach_tensorboard(tmp_path, num_envs):
     """TD3 updates its actor every second gradient step; with one step per env step that parity
@@ -109,7 +105,7 @@ def test_actor_metrics_of_delayed_policy_updates_reach_tensorboard(tmp_path, num
     config = {"hidden": (32, 32), "batch_size": 16, "learning_starts": 40, "random_steps": 40}
     train(TASK, "td3", seed=0, steps=240, config=config, out_dir=tmp_path, log_every=50,
           num_envs=num_envs, eval_every=0, eval_episodes=1, progress=False)
-    assert {"train/loss/critic", "train/loss/actor"} <= logged_tags(tmp_path)
+    assert {"train/loss/critic", "train/loss/actor"} <= set(read_scalars(tmp_path))
 
 
 def test_train_and_eval_seeds_are_disjoint(tmp_path):
