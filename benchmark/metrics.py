@@ -11,6 +11,7 @@ performance profiles, computed by `rliable` on score matrices of shape (seeds, t
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -135,6 +136,15 @@ def global_numpy_seed(seed: int) -> Iterator[None]:
         np.random.set_state(state)  # noqa: NPY002
 
 
+def keyed_seed(seed: int, *names: str) -> int:
+    """The bootstrap seed of one interval: a function of ``seed`` and the names of what the
+    interval is about (a method, an entry, ...) only. One seed for a whole table would hand each
+    row the random stream left by the rows before it, so that adding, removing or reordering
+    another row moved its interval."""
+    digest = hashlib.sha256("|".join((str(seed), *names)).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
 @dataclass(frozen=True)
 class Aggregate:
     """IQM and mean of one method's scores with stratified bootstrap 95% CIs."""
@@ -179,17 +189,19 @@ def score_matrices(
 def aggregate(
     matrices: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
 ) -> dict[str, Aggregate]:
-    """IQM and mean across tasks and seeds with stratified bootstrap CIs (rliable)."""
+    """IQM and mean across tasks and seeds with stratified bootstrap CIs (rliable); each
+    method's interval is seeded by ``keyed_seed(seed, ..., method)``."""
     if not matrices:
         return {}
 
     def iqm_and_mean(scores: np.ndarray) -> np.ndarray:
         return np.array([rly_metrics.aggregate_iqm(scores), rly_metrics.aggregate_mean(scores)])
 
-    with global_numpy_seed(seed):
-        points, intervals = rly.get_interval_estimates(dict(matrices), iqm_and_mean, reps=reps)
     result = {}
     for method, matrix in matrices.items():
+        with global_numpy_seed(keyed_seed(seed, "iqm-mean", method)):
+            points, intervals = rly.get_interval_estimates({method: matrix}, iqm_and_mean,
+                                                           reps=reps)
         point, interval = points[method], intervals[method]
         result[method] = Aggregate(
             iqm=float(point[0]),
@@ -213,8 +225,11 @@ def performance_profile(
     """
     if taus is None:
         taus = np.linspace(0.0, 1.0, 41)
-    with global_numpy_seed(seed):
-        profiles, cis = rly.create_performance_profile(dict(matrices), taus, reps=reps)
+    profiles, cis = {}, {}
+    for method, matrix in matrices.items():
+        with global_numpy_seed(keyed_seed(seed, "profile", method)):
+            profile, ci = rly.create_performance_profile({method: matrix}, taus, reps=reps)
+        profiles[method], cis[method] = profile[method], ci[method]
     return taus, profiles, cis
 
 

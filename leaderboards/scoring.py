@@ -9,7 +9,9 @@ mean over tasks of the success rates, and their interquartile mean (`scipy.stats
 25%; with fewer than 4 tasks nothing is trimmed and the IQM equals the mean). Probability of
 improvement over the best built-in baseline of the same table: rliable's
 `probability_of_improvement` (per task, P(a random episode of X beats one of Y) + half the ties,
-averaged over tasks) with its bootstrap interval.
+averaged over tasks) with its bootstrap interval. Each interval's bootstrap is seeded from the
+entry's own id (and the baseline's), so adding, removing or reordering other entries never
+moves it, nor the ranks that rest on it.
 
 Tables: per track, entries whose task version keys equal the track's current keys are ranked,
 verified ones on their hidden-seed evaluation, the others (self-reported) on the public dev
@@ -21,16 +23,14 @@ entry shares the group's rank.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from rliable import library as rly
-from rliable import metrics as rly_metrics
-from scipy.stats import trim_mean
 
-from benchmark.metrics import global_numpy_seed
+from benchmark.metrics import global_numpy_seed, keyed_seed
 from envs.episode import EpisodeRecord, distinct_success_summary, summarize, wilson_interval
 from leaderboards.tracks import TRACK_VERSION, Track
 
@@ -99,20 +99,36 @@ def score_entry(entry: dict[str, Any], evaluation: str, labels: Sequence[str]) -
 
 
 def _mean_and_iqm(matrix: np.ndarray) -> np.ndarray:
+    """Mean and IQM of the per-task success rates. The IQM is `scipy.stats.trim_mean(rates,
+    0.25)` written out (tested equal): called once per bootstrap sample, scipy's argument
+    handling cost 50x the arithmetic."""
     rates = matrix.mean(axis=0)
-    return np.array([rates.mean(), trim_mean(rates, 0.25)])
+    cut = int(0.25 * rates.size)  # trim_mean's: that many rates off each end
+    return np.array([rates.mean(), np.sort(rates)[cut:rates.size - cut].mean()])
+
+
+def _probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """rliable's `probability_of_improvement` on 0/1 success matrices, in closed form (tested
+    equal): per task the Mann-Whitney statistic P(X > Y) + P(X = Y) / 2 of two Bernoulli
+    samples with rates p and q is (1 + p - q) / 2; averaged over tasks. rliable runs one
+    Mann-Whitney test per task and bootstrap sample, 5 of the site's 6.5 minutes."""
+    return 0.5 + 0.5 * float(np.mean(x.mean(axis=0) - y.mean(axis=0)))
+
+
+def _interval(data: np.ndarray | tuple[np.ndarray, ...], func: Callable[..., Any],
+              seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Point estimate and 95% stratified bootstrap interval (rliable) of one entry's data."""
+    with global_numpy_seed(seed):
+        points, intervals = rly.get_interval_estimates({"x": data}, func, reps=BOOTSTRAP_REPS)
+    return np.asarray(points["x"]), np.asarray(intervals["x"])
 
 
 def aggregate(scores: list[EntryScore]) -> None:
     """Fill mean / IQM with stratified bootstrap CIs (rliable), in place."""
-    if not scores:
-        return
-    with global_numpy_seed(BOOTSTRAP_SEED):
-        points, intervals = rly.get_interval_estimates(
-            {s.entry_id: s.matrix for s in scores}, _mean_and_iqm, reps=BOOTSTRAP_REPS)
     for s in scores:
-        s.mean, s.iqm = float(points[s.entry_id][0]), float(points[s.entry_id][1])
-        ci = intervals[s.entry_id]
+        point, ci = _interval(s.matrix, _mean_and_iqm,
+                              keyed_seed(BOOTSTRAP_SEED, "mean-iqm", s.entry_id))
+        s.mean, s.iqm = float(point[0]), float(point[1])
         s.mean_ci = (float(ci[0, 0]), float(ci[1, 0]))
         s.iqm_ci = (float(ci[0, 1]), float(ci[1, 1]))
 
@@ -138,13 +154,12 @@ def improvement_over_best_baseline(scores: list[EntryScore]) -> None:
     others = [s for s in scores if s is not best]
     if not others:
         return
-    pairs = {s.entry_id: (s.matrix, best.matrix) for s in others}
-    with global_numpy_seed(BOOTSTRAP_SEED):
-        points, intervals = rly.get_interval_estimates(
-            pairs, rly_metrics.probability_of_improvement, reps=BOOTSTRAP_REPS)
     for s in others:
-        s.prob_improvement = float(np.squeeze(points[s.entry_id]))
-        ci = np.asarray(intervals[s.entry_id]).reshape(-1)
+        point, ci = _interval((s.matrix, best.matrix), _probability_of_improvement,
+                              keyed_seed(BOOTSTRAP_SEED, "improvement", s.entry_id,
+                                         best.entry_id))
+        s.prob_improvement = float(np.squeeze(point))
+        ci = ci.reshape(-1)
         s.prob_improvement_ci = (float(ci[0]), float(ci[1]))
         s.baseline = best.entry["name"]
 

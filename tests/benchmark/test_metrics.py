@@ -112,6 +112,21 @@ def test_iqm_and_mean_match_hand_computation() -> None:
     assert aggregate({"m": scores}, reps=300)["m"] == result
 
 
+def test_a_methods_intervals_do_not_depend_on_the_other_methods() -> None:
+    """A report with one more method, one fewer or another order: every other method's
+    bootstrap intervals are exactly as before (each is seeded by its own name)."""
+    rng = np.random.default_rng(0)
+    matrices = {name: rng.random((5, 3)) for name in ("sac", "td3", "bc")}
+    fewer = {"bc": matrices["bc"], "sac": matrices["sac"]}
+    every, some = aggregate(matrices, reps=200), aggregate(fewer, reps=200)
+    assert some == {name: every[name] for name in fewer}
+    assert every["sac"].mean_ci != every["bc"].mean_ci
+    _, _, every_ci = performance_profile(matrices, reps=50)
+    _, _, some_ci = performance_profile(fewer, reps=50)
+    for name in fewer:
+        np.testing.assert_array_equal(every_ci[name], some_ci[name])
+
+
 def test_score_matrices_leave_out_incomplete_methods() -> None:
     scores = [("a", "t1", 0, 0.1), ("a", "t2", 0, 0.2), ("a", "t1", 1, 0.3), ("a", "t2", 1, 0.4),
               ("b", "t1", 0, 1.0), ("b", "t2", 0, 1.0), ("b", "t1", 1, 1.0)]

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from benchmark.cli import app
 from envs.episode import wilson_interval
 from envs.tasks import PAPER000_TASKS_V1
-from leaderboards import tracks
+from leaderboards import scoring, tracks
 from leaderboards.ledger import (
     Ledger,
     LedgerError,
@@ -516,6 +516,47 @@ def test_scores_rank_groups_improvement_and_stale_entries(
     later = track_tables(tracks.TRACKS[TINY], [strong, close, weak])
     assert later.self_reported == [] and len(later.stale) == 3
     assert all(s.rank is None for s in later.stale)
+
+
+def test_an_entrys_intervals_do_not_depend_on_the_other_entries(submitted: Ledger):
+    """Adding or removing an entry, or listing the entries in another order, leaves every other
+    entry's bootstrap intervals (and so the ranks resting on them) exactly as they were."""
+    (entry,) = submitted.entries()
+    rng = np.random.default_rng(0)
+    entries = [_synthetic(entry, {"USB": [bool(v) for v in rng.random(30) < p],
+                                  "DSub": [bool(v) for v in rng.random(30) < q]},
+                          f"entry {i}", i == 0)  # entry 0: the baseline
+               for i, (p, q) in enumerate([(0.3, 0.5), (0.6, 0.7), (0.8, 0.4), (0.5, 0.9)])]
+    track = tracks.TRACKS[TINY]
+
+    def intervals(listed):
+        tables = track_tables(track, listed)
+        return {s.entry["name"]: (s.mean_ci, s.iqm_ci, s.prob_improvement_ci)
+                for s in tables.self_reported}
+
+    everyone = intervals(entries)
+    assert len({ci for ci, _, _ in everyone.values()}) == 4
+    assert sum(poi is not None for _, _, poi in everyone.values()) == 3  # all but the baseline
+    assert intervals(entries[::-1]) == everyone
+    fewer = intervals([entries[0], entries[3], entries[2]])  # the baseline stays, entry 1 goes
+    assert fewer == {name: everyone[name] for name in fewer}
+
+
+def test_the_closed_forms_equal_rliable_and_scipy():
+    """The scores' bootstrap statistics, written out for speed, against the library calls."""
+    from rliable import metrics as rly_metrics
+    from scipy.stats import trim_mean
+
+    rng = np.random.default_rng(1)
+    for tasks in (1, 2, 3, 4, 7, 9):
+        x = (rng.random((40, tasks)) < rng.random(tasks)).astype(float)
+        y = (rng.random((25, tasks)) < rng.random(tasks)).astype(float)
+        assert scoring._probability_of_improvement(x, y) == pytest.approx(
+            rly_metrics.probability_of_improvement(x, y), abs=1e-12)
+        assert scoring._probability_of_improvement(x, x) == pytest.approx(0.5)
+        mean, iqm = scoring._mean_and_iqm(x)
+        assert mean == pytest.approx(x.mean(axis=0).mean(), abs=1e-12)
+        assert iqm == pytest.approx(trim_mean(x.mean(axis=0), 0.25), abs=1e-12)
 
 
 def test_rank_sorts_by_mean_and_splits_groups_at_disjoint_intervals(submitted: Ledger):
