@@ -52,10 +52,11 @@ the strided copy costs more than the repacking saves; rendering on a thread of i
 kept warm): no less CPU, and worse pinned to the other core on a shared machine; `MESA_NO_ERROR`,
 `LP_NATIVE_VECTOR_WIDTH=128`, OSMesa instead of EGL, a colour buffer without alpha: within noise;
 24- or 16-bit depth: no faster, and other pixels; MuJoCo's side-by-side stereo (both cameras in one
-`mjr_render`): its headlight would follow the average of the two cameras. Leaving out the socket's
-two spring tabs (in the env each costs ~20-35 us a camera, ~8% of a 2-camera pass): they are not hidden
-inside the housing but show in up to 6 (USB), 14 (D-sub) and 7 (Model-E) pixels of a 64x64 frame
-over noisy P-controller episodes, so no occlusion rule leaves them out pixel-exactly.
+`mjr_render`): its headlight would follow the average of the two cameras. Leaving out the
+socket's two spring tabs (in the env each costs ~20-35 us a camera, ~8% of a 2-camera pass):
+they are not hidden inside the housing but show in up to 6 (USB), 14 (D-sub) and 7 (Model-E)
+pixels of a 64x64 frame over noisy P-controller episodes, so no occlusion rule leaves them out
+pixel-exactly.
 """
 
 from __future__ import annotations
