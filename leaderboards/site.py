@@ -183,7 +183,8 @@ def _plot(tables: TrackTables, path: Path) -> bool:
         return False
     fig, ax = plt.subplots(figsize=(6, 3.4))
     steps = [max(s.entry["training"]["env_steps"], 1) for _, scores, _ in groups for s in scores]
-    middle = np.sqrt(min(steps) * max(steps))  # the log axis's centre
+    middle = np.sqrt(float(min(steps)) * float(max(steps)))  # the log axis's centre (floats:
+    # the product of two large int counts overflows int64 in numpy)
     for name, scores, marker in groups:
         if not scores:
             continue

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import math
 import shutil
 import tarfile
 import tempfile
@@ -66,6 +65,11 @@ PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".
 POLICY_KINDS = ("agent", "onnx")
 _TOP_KEYS = {"name", "authors", "method", "paper_url", "code_url", "track", "policy", "training"}
 _TRAINING_KEYS = {"env_steps", "demos", "intervention_steps", "wall_clock_s", "hardware"}
+#: Upper bounds of the reported training cost: far above any real run (10^12 env steps; ten
+#: years), so that a typo or a hostile figure cannot overflow the site's arithmetic or print
+#: a 300-digit wall-clock.
+MAX_TRAINING_COUNT = 10**12
+MAX_WALL_CLOCK_S = 10 * 365 * 24 * 3600.0
 
 
 #: Tar headers, long-name and pax records and padding an archive may add per member [bytes]:
@@ -288,9 +292,10 @@ def _url(table: Mapping[str, Any], key: str) -> str:
 
 def _count(table: Mapping[str, Any], key: str) -> int:
     value = table.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SubmissionError(f"submission.toml: training.{key} must be an integer >= 0, "
-                              f"got {value!r}")
+    if (not isinstance(value, int) or isinstance(value, bool)
+            or not 0 <= value <= MAX_TRAINING_COUNT):
+        raise SubmissionError(f"submission.toml: training.{key} must be an integer from 0 to "
+                              f"{MAX_TRAINING_COUNT:.0e}, got {value!r}")
     return value
 
 
@@ -304,9 +309,9 @@ def _parse_training(table: Any) -> Training:
         raise SubmissionError("submission.toml: training.env_steps is missing")
     wall = table.get("wall_clock_s")
     if wall is not None and (not isinstance(wall, int | float) or isinstance(wall, bool)
-                             or not math.isfinite(wall) or wall < 0):
-        raise SubmissionError(f"submission.toml: training.wall_clock_s must be a number >= 0, "
-                              f"got {wall!r}")
+                             or not 0 <= wall <= MAX_WALL_CLOCK_S):
+        raise SubmissionError(f"submission.toml: training.wall_clock_s must be a number of "
+                              f"seconds from 0 to {MAX_WALL_CLOCK_S:.3g} (ten years), got {wall!r}")
     return Training(_count(table, "env_steps"), _count(table, "demos"),
                     _count(table, "intervention_steps"),
                     None if wall is None else float(wall), _text(table, "hardware", "training."))

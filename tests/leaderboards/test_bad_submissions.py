@@ -214,7 +214,21 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         agent_submission(sub)
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
         (sub / "submission.toml").write_text(text)
-        return "sub", [], "training.env_steps must be an integer >= 0"
+        return "sub", [], "training.env_steps must be an integer from 0 to 1e+12, got -5"
+    if case == "huge_training":
+        # 10^10 env steps passed, then `render` failed for the whole ledger: the cost plot's
+        # log-axis centre multiplied two int64 counts (TypeError from numpy's sqrt).
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text().replace("env_steps = 0",
+                                                             "env_steps = 10000000000000")
+        (sub / "submission.toml").write_text(text)
+        return "sub", [], "training.env_steps must be an integer from 0 to 1e+12"
+    if case == "huge_wall_clock":
+        agent_submission(sub)  # 1e308 s was stored and printed with 309 digits
+        text = (sub / "submission.toml").read_text().replace("wall_clock_s = 0",
+                                                             "wall_clock_s = 1e308")
+        (sub / "submission.toml").write_text(text)
+        return "sub", [], "training.wall_clock_s must be a number of seconds from 0 to 3.15e+08"
     if case == "javascript_url":
         # The site links paper_url and code_url: a javascript: URL ran in the visitor's page.
         agent_submission(sub)
@@ -285,7 +299,8 @@ CASES = [
     "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_out_of_range", "onnx_unseeded_noise",
     "onnx_training_dropout", "onnx_wrong_shape", "onnx_garbage",
-    "unknown_agent", "fails_on_second_task", "bad_training", "huge_hidden", "huge_ensemble",
+    "unknown_agent", "fails_on_second_task", "bad_training", "huge_training",
+    "huge_wall_clock", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
     "many_authors", "bidi_override_in_method", "escape_in_name", "newline_in_author",
     "escape_in_member", "extra_not_a_table",

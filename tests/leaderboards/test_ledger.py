@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from benchmark.cli import app
 from envs.episode import wilson_interval
 from envs.tasks import PAPER000_TASKS_V1
-from leaderboards import scoring, tracks
+from leaderboards import scoring, submission, tracks
 from leaderboards.ledger import (
     Ledger,
     LedgerError,
@@ -449,6 +449,21 @@ def test_render_plots_a_submitted_name_as_text(tmp_path: Path, monkeypatch, tiny
     result = _cli("render", "--out", "site", "--no-gifs")
     assert result.exit_code == 0, result.output
     assert "P-controller $_$ &lt;b&gt;" in Path("site/index.html").read_text()
+    assert Path(f"site/plots/{TINY}.png").stat().st_size > 0
+
+
+def test_render_plots_the_largest_training_cost_submit_accepts(tmp_path: Path, monkeypatch,
+                                                              tiny_track):
+    """The cost plot centred its log axis on sqrt(min * max) of int counts: one entry with
+    10^10 env steps overflowed int64 and failed `render` for the whole ledger."""
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "sub")
+    text = (tmp_path / "sub" / "submission.toml").read_text()
+    (tmp_path / "sub" / "submission.toml").write_text(
+        text.replace("env_steps = 0", f"env_steps = {submission.MAX_TRAINING_COUNT}"))
+    assert _cli("submit", "sub").exit_code == 0
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 0, result.output
     assert Path(f"site/plots/{TINY}.png").stat().st_size > 0
 
 
