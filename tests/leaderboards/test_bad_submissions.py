@@ -6,6 +6,7 @@ Run through the CLI from the submission's parent directory with relative paths, 
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -215,6 +216,12 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
         (sub / "submission.toml").write_text(text)
         return "sub", [], "training.env_steps must be an integer from 0 to 1e+12, got -5"
+    if case == "non_utf8_name":
+        # Accepted as a .txt, then "UnicodeEncodeError: ... surrogates not allowed" naming no
+        # file, from the entry id's hash.
+        agent_submission(sub)
+        os.close(os.open(bytes(sub / "policy") + b"/\xff\xfe.txt", os.O_CREAT | os.O_WRONLY))
+        return "sub", [], "path 'policy/\\udcff\\udcfe.txt' is not valid UTF-8"
     if case == "huge_training":
         # 10^10 env steps passed, then `render` failed for the whole ledger: the cost plot's
         # log-axis centre multiplied two int64 counts (TypeError from numpy's sqrt).
@@ -299,7 +306,7 @@ CASES = [
     "other_task_spaces",
     "onnx_nan_weights", "onnx_nan_actions", "onnx_out_of_range", "onnx_unseeded_noise",
     "onnx_training_dropout", "onnx_wrong_shape", "onnx_garbage",
-    "unknown_agent", "fails_on_second_task", "bad_training", "huge_training",
+    "unknown_agent", "fails_on_second_task", "bad_training", "non_utf8_name", "huge_training",
     "huge_wall_clock", "huge_hidden", "huge_ensemble",
     "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
     "many_authors", "bidi_override_in_method", "escape_in_name", "newline_in_author",
