@@ -158,7 +158,8 @@ def train_classifier(
     rng = np.random.default_rng(seed)
     obs_all = {k: np.asarray(frames["obs"][k]) for k in classifier.meta.keys}
     classifier.obs_norm.update(obs_all, batched=True)
-    image_keys = set(classifier.encoder.image_keys)
+    image_keys = classifier.encoder.image_keys  # in order: a set's order changes with the
+    # process's hash seed, and with it which image took which random shift
     opt = torch.optim.Adam([p for n, p in classifier.named_parameters()
                             if not n.startswith("obs_norm")], lr=lr)
     half = batch_size // 2

@@ -61,6 +61,44 @@ def test_balanced_training_learns_a_rare_success_and_reports_error_rates():
     assert rates["positives"] == pytest.approx(_frames(200, 0.3, seed=1)["label"].sum())
 
 
+_TRAIN_TWO_CAMERAS = """
+import hashlib, numpy as np, torch, gymnasium as gym
+from agents.reward_classifier import ClassifierMeta, SuccessClassifier, train_classifier
+torch.set_num_threads(1)
+box = gym.spaces.Box(0, 255, (16, 16, 1), np.uint8)
+space = gym.spaces.Dict({k: box for k in ("wrist", "side")})
+rng = np.random.default_rng(0)
+frames = {"obs": {k: rng.integers(0, 255, (40, 16, 16, 1)).astype(np.uint8) for k in space},
+          "label": np.arange(40) % 2 == 0}
+torch.manual_seed(0)
+meta = ClassifierMeta(keys=("wrist", "side"), hidden=(8,), image_feature_dim=4)
+clf = SuccessClassifier(space, meta)
+train_classifier(clf, frames, steps=3, batch_size=8, seed=0)
+h = hashlib.sha256()
+for name, tensor in sorted(clf.state_dict().items()):
+    h.update(name.encode() + tensor.numpy().tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_training_is_the_same_in_every_process():
+    """`insertbench classifier train` twice with one --seed gave two classifiers: the image keys
+    were shifted in a set's order, which follows each process's string hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    def run(code: str, hash_seed: int) -> str:
+        env = os.environ | {"PYTHONHASHSEED": str(hash_seed), "OMP_NUM_THREADS": "1"}
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    orders = {run("print(list({'wrist', 'side'}))", seed): seed for seed in range(20)}
+    assert len(orders) == 2, "two hash seeds that order the cameras differently"
+    digests = {run(_TRAIN_TWO_CAMERAS, seed) for seed in orders.values()}
+    assert len(digests) == 1
+
+
 def test_error_rates_count_false_positives_and_negatives():
     clf = _classifier(threshold=0.5)
     frames = _frames(40, 0.5)
