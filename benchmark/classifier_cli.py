@@ -71,7 +71,7 @@ def train_command(
         raise typer.BadParameter(f"--steps must be >= 1, got {steps}")
     if seed < 0:  # NumPy refused it only after every rollout: "expected non-negative integer"
         raise typer.BadParameter(f"--seed must be >= 0, got {seed}")
-    check_output_dir(out, "--out")
+    check_output_dir(out, "--out", own="classifier.json", what="classifier")
     env_kwargs = parse_env_kwargs(env)
     if "image_size" in env_kwargs:  # --image-size's default used to replace it silently
         raise typer.BadParameter("give the image size as --image-size, not -e image_size=...")

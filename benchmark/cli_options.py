@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from benchmark.cells import first_non_finite
+from envs.task_options import check_max_episode_steps
 
 #: The command's name, as users type it and as errors and warnings begin.
 PROG = "insertbench"
@@ -67,6 +68,12 @@ def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
             # json.loads reads NaN and Infinity as floats: they passed as values and failed
             # later as "Out of range float values are not JSON compliant", naming nothing.
             raise typer.BadParameter(f"--env {pair}: NaN and Infinity are not finite numbers")
+        if key == "max_episode_steps" and kwargs[key] is not None:
+            # gym.make's own kwarg, which no env checks: its TimeLimit took true as 1 step
+            try:
+                check_max_episode_steps(kwargs[key])
+            except ValueError as err:
+                raise typer.BadParameter(f"--env {err}") from None
     return kwargs
 
 
@@ -129,14 +136,25 @@ def file_in_the_way(path: Path) -> Path | None:
     return None
 
 
-def check_output_dir(path: Path | None, option: str) -> None:
+def check_output_dir(path: Path | None, option: str, own: str | None = None,
+                     what: str = "") -> None:
     """Refuse an output folder that is an existing file, or lies under one, before the work
     that fills it (`train --out FILE` and `dataset collect --out FILE` ended in "FileExistsError:
-    [Errno 17] File exists" after building the task); creates nothing."""
+    [Errno 17] File exists" after building the task); creates nothing.
+
+    With ``own`` (the file the command writes first, e.g. ``recipe.json``), also refuse a folder
+    that holds other files and not that one: `dataset collect --out my_submission` wrote its
+    files among the user's (`--out .` among everything), where a folder of its own resumes.
+    """
     file = None if path is None else file_in_the_way(path)
     if file is not None:
         where = "" if file == path else f" (under {file}, a file)"
         raise typer.BadParameter(f"{path} is not a directory{where}", param_hint=option)
+    if (own is not None and path is not None and path.is_dir()
+            and not (path / own).is_file() and any(path.iterdir())):
+        raise typer.BadParameter(f"{path} holds other files and no {what} ({own}): give a new "
+                                 f"or empty folder, or one of its own to resume or replace it",
+                                 param_hint=option)
 
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -47,7 +47,7 @@ def collect(
     from benchmark.datasets import CollectConfig
     from benchmark.datasets import collect as run_collect
 
-    check_output_dir(out, "--out")
+    check_output_dir(out, "--out", own="collect_config.json", what="collection")
     _check_task(task)
     kwargs = parse_env_kwargs(env)
     if "max_episode_steps" in kwargs:  # was "make() got multiple values for keyword argument"
@@ -110,7 +110,7 @@ def recipe(
     train on it with `insertbench train --demos OUT`."""
     from benchmark.recipes import collect_recipe
 
-    check_output_dir(out, "--out")
+    check_output_dir(out, "--out", own="recipe.json", what="recipe")
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
                                      connectors=connector, version=version)

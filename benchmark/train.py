@@ -67,6 +67,7 @@ from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
 from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
 from envs.episode import summarize
+from envs.task_options import check_max_episode_steps
 
 TRAIN_SEED_BASE = 100_000_000
 TRAIN_SEEDS_PER_RUN = 100_000
@@ -138,6 +139,8 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
     except ImportError:
         pass  # envs' dependencies missing: other registered IDs still work
     kwargs = dict(env_kwargs or {})
+    if kwargs.get("max_episode_steps") is not None:  # gym.make's own: True passed as 1 step
+        kwargs["max_episode_steps"] = check_max_episode_steps(kwargs["max_episode_steps"])
     if kwargs.get("reward") == "vice":
         from benchmark.learned_reward import make_vice_env
 

@@ -221,6 +221,15 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+#: The longest episode a `max_episode_steps` kwarg may ask for: 28 hours at the 10 Hz policy rate.
+MAX_EPISODE_STEPS = 1_000_000
+
+
+def check_max_episode_steps(value: Any) -> int:
+    """`gym.make`'s `max_episode_steps` kwarg (its TimeLimit takes True for 1 step)."""
+    return check_int("max_episode_steps", value, 1, MAX_EPISODE_STEPS)
+
+
 def check_image_size(value: Any) -> tuple[int, int]:
     """`image_size` (pixels, square or (height, width)) as (height, width)."""
     low, high = IMAGE_SIZE_RANGE

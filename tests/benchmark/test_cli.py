@@ -56,6 +56,10 @@ def test_misspelt_env_kwarg_is_one_line_with_a_suggestion(capsys, in_tmp):
 @pytest.mark.parametrize(("env", "message"), [
     ("goal_noise_mm=abc", "goal_noise_mm must be a finite number in [0, 20], got 'abc'"),
     ("goal_nose_mm=1", "did you mean 'goal_noise_mm'?"),
+    # gym.make's own kwarg: its TimeLimit ran true as a 1-step episode and took 10^11
+    ("max_episode_steps=true", "max_episode_steps must be an integer in [1, 1,000,000], got "
+     "True"),
+    ("max_episode_steps=100000000000", "max_episode_steps must be an integer in [1, 1,000,000]"),
 ])
 def test_a_kwarg_the_task_refuses_is_a_usage_error(capsys, in_tmp, command, env, message):
     """`rollout` and `eval` printed it as an internal error, "ValueError: ..." with the --debug
@@ -512,6 +516,29 @@ def test_train_refuses_an_out_folder_of_other_files(capsys, in_tmp):
     for _ in range(2):  # a new run, then its resume
         assert run_cli(capsys, *args, "empty")[0] == 0
     assert (in_tmp / "empty" / "run.json").is_file()
+
+
+@pytest.mark.parametrize(("command", "own"), [
+    (["dataset", "collect", "--task", "InsertBench/Connector-DT12-v0", "--episodes", "1"],
+     "no collection (collect_config.json)"),
+    (["dataset", "recipe", "paper001", "--connector", "USBA", "--episodes", "1"],
+     "no recipe (recipe.json)"),
+    (["classifier", "train", "--task", "InsertBench/USB-v1", "--episodes", "1",
+      "--heldout-episodes", "1", "--steps", "1", "--image-size", "16"],
+     "no classifier (classifier.json)"),
+])
+def test_writers_refuse_an_out_folder_of_other_files(capsys, in_tmp, command, own):
+    """They wrote their files among the user's: `dataset collect --out my_submission` made the
+    submission folder one that `leaderboard submit` refuses; now they ask for a folder of their
+    own, as `train` does, before any rollout."""
+    (in_tmp / "mydata").mkdir()
+    (in_tmp / "mydata" / "notes.txt").write_text("mine")
+    for out in ("mydata", "."):
+        code, _, err = run_cli(capsys, *command, "--out", out)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        assert f"{out} holds other files and {own}: give a new or empty folder" in lines[0]
+    assert sorted(p.name for p in in_tmp.rglob("*")) == ["mydata", "notes.txt"]
 
 
 def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
