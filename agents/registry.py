@@ -8,7 +8,8 @@ directory written by ``Agent.save`` without unpickling anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,14 @@ from agents.checkpoint import (
     space_to_json,
 )
 from agents.config import build_config
+
+#: The most parameters an agent's config may make it build: a billion (4 GB of float32 weights,
+#: 12 GB with Adam's two moments), hundreds of times any built-in agent (at most ~2.4M, pixel
+#: IQL/ODA). `-c hidden=100000000` used to grow until the kernel killed the process (and maybe
+#: others) for memory.
+MAX_PARAMETERS = 10**9
+#: The most modules: built-in agents register at most 124 (pixel VICE).
+MAX_MODULES = 100_000
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,44 @@ def make_agent(
             "envs.p_controller(env)"
         )
     cfg = build_config(spec.config_cls, config)
-    return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)
+    with size_budget(MAX_PARAMETERS, MAX_MODULES, f"agent {name!r}"):
+        return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)
+
+
+@contextmanager
+def size_budget(max_parameters: int, max_modules: int, what: str,
+                error: type[Exception] = ValueError) -> Iterator[None]:
+    """Raise ``error`` as soon as the modules built inside register more than
+    `max_parameters` parameters or `max_modules` submodules in all. A parameter registers after
+    its tensor is allocated (untouched, so virtual) and before it is initialised, so an
+    oversized agent is refused before its memory is written."""
+    from torch.nn.modules import module as torch_module
+
+    parameters = modules = 0
+
+    def refuse(what_grew: str, limit: int, module: Any, name: str) -> None:
+        raise error(f"{what}: its config builds more than {limit:,} {what_grew} "
+                    f"(at {type(module).__name__}.{name}); refused")
+
+    def count_parameter(module: Any, name: str, param: Any) -> None:
+        nonlocal parameters
+        parameters += 0 if param is None else param.numel()
+        if parameters > max_parameters:
+            refuse("parameters", max_parameters, module, name)
+
+    def count_module(module: Any, name: str, submodule: Any) -> None:
+        nonlocal modules
+        modules += 1
+        if modules > max_modules:
+            refuse("modules", max_modules, module, name)
+
+    handles = [torch_module.register_module_parameter_registration_hook(count_parameter),
+               torch_module.register_module_module_registration_hook(count_module)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def resolve_agent_dir(path: str | Path) -> Path:

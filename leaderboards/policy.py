@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
 
     from agents import agent_names, agent_spec, load_agent
     from agents.checkpoint import CHECKPOINT_FORMAT, space_from_json, space_to_json
+    from agents.registry import size_budget
     from benchmark.evaluate import AgentPolicy
     from envs import p_controller
 
@@ -94,7 +94,8 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
                                   "inf values (as float32)")
     kwargs = {"base_policy": p_controller(env)} if agent_spec(name).needs_base_policy else {}
     try:
-        with _size_budget(MAX_AGENT_PARAMETERS, MAX_AGENT_MODULES, f"{path.name}/agent.json"):
+        with size_budget(MAX_AGENT_PARAMETERS, MAX_AGENT_MODULES, f"{path.name}/agent.json",
+                         SubmissionError):
             agent = load_agent(path, allow_policy_only=True, **kwargs)
     except SubmissionError:
         raise
@@ -103,41 +104,6 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
         raise SubmissionError(f"{path.name}: the {name} checkpoint does not load: "
                               f"{first}") from None
     return AgentPolicy(agent)
-
-
-@contextmanager
-def _size_budget(max_parameters: int, max_modules: int, what: str) -> Iterator[None]:
-    """Raise SubmissionError as soon as the modules built inside register more than
-    `max_parameters` parameters or `max_modules` submodules in all. A parameter registers after
-    its tensor is allocated (untouched, so virtual) and before it is initialised, so an
-    oversized agent is refused before its memory is written."""
-    from torch.nn.modules import module as torch_module
-
-    parameters = modules = 0
-
-    def refuse(what_grew: str, limit: int, module: Any, name: str) -> None:
-        raise SubmissionError(f"{what}: its config builds more than {limit:,} {what_grew} "
-                              f"(at {type(module).__name__}.{name}); refused")
-
-    def count_parameter(module: Any, name: str, param: Any) -> None:
-        nonlocal parameters
-        parameters += 0 if param is None else param.numel()
-        if parameters > max_parameters:
-            refuse("parameters", max_parameters, module, name)
-
-    def count_module(module: Any, name: str, submodule: Any) -> None:
-        nonlocal modules
-        modules += 1
-        if modules > max_modules:
-            refuse("modules", max_modules, module, name)
-
-    handles = [torch_module.register_module_parameter_registration_hook(count_parameter),
-               torch_module.register_module_module_registration_hook(count_module)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def _declared_shapes(data: Any, what: str, depth: int = 0) -> Any:

@@ -66,6 +66,24 @@ def test_registry_lists_every_method_and_each_implements_the_protocol():
         assert isinstance(agent, Agent) and agent.name == name
 
 
+def test_an_oversized_config_is_refused_before_its_memory_is_written(monkeypatch):
+    """`train -c hidden=100000000` grew until the kernel killed it for memory: make_agent counts
+    parameters and modules as they register (before initialisation) against a budget."""
+    from agents import registry
+
+    env = gym.make(STANDIN)
+    monkeypatch.setattr(registry, "MAX_PARAMETERS", 10_000)  # a small budget, small tensors
+    with pytest.raises(ValueError, match=r"agent 'sac': its config builds more than 10,000 "
+                                         r"parameters \(at Linear.weight\); refused"):
+        make_agent("sac", env.observation_space, env.action_space, {"hidden": [200, 200]})
+    monkeypatch.setattr(registry, "MAX_PARAMETERS", 10**9)
+    monkeypatch.setattr(registry, "MAX_MODULES", 20)
+    with pytest.raises(ValueError, match="more than 20 modules"):
+        make_agent("rlpd", env.observation_space, env.action_space, {"num_qs": 50})
+    monkeypatch.setattr(registry, "MAX_MODULES", 100_000)
+    make_agent("sac", env.observation_space, env.action_space, {"hidden": [200, 200]})
+
+
 @pytest.mark.parametrize("task_id,env_kwargs", TASKS, ids=TASK_IDS)
 @pytest.mark.parametrize("name", LEARNERS)
 def test_learner_trains_saves_reloads_and_acts_identically(name, task_id, env_kwargs, tmp_path):
