@@ -57,17 +57,25 @@ class SearchConfig:
     spiral_step_rad: float = 0.6  # spiral_search: angle advanced per policy step [rad]
 
     def validate(self) -> None:
-        """Range checks; raises ValueError naming the field."""
+        """Range checks; raises ValueError naming the field. Upper bounds are physical: a
+        search the size of the cell (lengths up to 0.1 m), forces up to 1 kN, and counts a
+        100-step episode could never use up (`kp_xy=1e308` and `spiral_pitch_m=1e308` used
+        to pass as finite numbers)."""
         name = type(self).__name__
         check(0 < self.push_action <= 1, name, "push_action", "in (0, 1]", self.push_action)
-        for f in ("search_force_n", "force_gain", "drop_distance_m"):
-            check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
-        for f in ("kp_xy", "search_radius_m", "spiral_pitch_m", "spiral_step_rad"):
-            check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
-        check(self.stall_distance_m >= 0, name, "stall_distance_m", ">= 0",
-              self.stall_distance_m)
+        check(0 <= self.search_force_n <= 1000, name, "search_force_n", "in [0, 1000] N",
+              self.search_force_n)
+        check(0 <= self.force_gain <= 1, name, "force_gain", "in [0, 1] per N",
+              self.force_gain)
+        check(0 < self.kp_xy <= 1e5, name, "kp_xy", "in (0, 1e5] per m", self.kp_xy)
+        for f in ("drop_distance_m", "stall_distance_m"):
+            check(0 <= getattr(self, f) <= 0.1, name, f, "in [0, 0.1] m", getattr(self, f))
+        for f in ("search_radius_m", "spiral_pitch_m"):
+            check(0 < getattr(self, f) <= 0.1, name, f, "in (0, 0.1] m", getattr(self, f))
+        check(0 < self.spiral_step_rad <= 2 * math.pi, name, "spiral_step_rad", "in (0, 2 pi]",
+              self.spiral_step_rad)
         for f in ("stall_steps", "num_targets", "steps_per_target"):
-            check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
+            check(0 < getattr(self, f) <= 100_000, name, f, "in [1, 100000]", getattr(self, f))
 
 
 class _ScriptedBase(CheckpointMixin):

@@ -63,10 +63,10 @@ def train_command(
         raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
     # Checked before the rollouts (minutes): a NaN margin made every frame fail the sanity
     # check, and an --out that is a file failed only when saving.
-    if sanity_margin_mm is not None and not (np.isfinite(sanity_margin_mm)
-                                             and sanity_margin_mm >= 0):
-        raise typer.BadParameter(f"--sanity-margin-mm must be a finite number >= 0 [mm], "
-                                 f"got {sanity_margin_mm}")
+    # 1e308 overflowed to a threshold of -1e305 m, which turned the check off without a word.
+    if sanity_margin_mm is not None and not 0 <= sanity_margin_mm <= 100:
+        raise typer.BadParameter(f"--sanity-margin-mm must be a finite number in [0, 100] "
+                                 f"[mm], got {sanity_margin_mm}")
     if steps < 1:
         raise typer.BadParameter(f"--steps must be >= 1, got {steps}")
     if seed < 0:  # NumPy refused it only after every rollout: "expected non-negative integer"

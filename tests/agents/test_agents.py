@@ -259,6 +259,12 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("td3", {"batch_size": 0}, r"TD3Config.batch_size must be > 0"),
         ("sac", {"hidden": ()}, r"SACConfig.hidden must be a non-empty tuple"),
         ("straight_down", {"down_sign": 2}, r"SearchConfig.down_sign must be one of \[-1, 1\]"),
+        # adv41: finite but absurd search settings passed
+        ("spiral_search", {"kp_xy": 1e308}, r"SearchConfig.kp_xy must be in \(0, 1e5\] per m"),
+        ("spiral_search", {"spiral_pitch_m": 1e308},
+         r"SearchConfig.spiral_pitch_m must be in \(0, 0.1\] m"),
+        ("random_search", {"steps_per_target": 10**11},
+         r"SearchConfig.steps_per_target must be in \[1, 100000\]"),
         ("td3_lfd", {"bc_weight": -1}, r"TD3LfDConfig.bc_weight must be >= 0"),
         ("residual_sac", {"residual_scale": 0}, r"ResidualSACConfig.residual_scale must be > 0"),
         ("sac", {"critic_layer_norm": "maybe"}, r"critic_layer_norm must be of type bool"),

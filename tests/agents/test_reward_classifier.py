@@ -226,8 +226,9 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     (["--threshold", "1.5"], "threshold"),
     (["-e", "reward=dense"], "reward"),
     # review session: these were found only after the rollouts, or never (a NaN margin)
-    (["--sanity-margin-mm", "nan"], "--sanity-margin-mm must be a finite number >= 0"),
-    (["--sanity-margin-mm", "-1"], "--sanity-margin-mm must be a finite number >= 0"),
+    (["--sanity-margin-mm", "nan"], "--sanity-margin-mm must be a finite number in [0, 100]"),
+    (["--sanity-margin-mm", "-1"], "--sanity-margin-mm must be a finite number in [0, 100]"),
+    (["--sanity-margin-mm", "1e308"], "--sanity-margin-mm must be a finite number in [0, 100]"),
     (["--steps", "0"], "--steps must be >= 1"),
     (["--seed", "-1"], "--seed must be >= 0, got -1"),  # adv30: after all the rollouts
     # adv31: -e image_size=16 was replaced by --image-size's default 64 without a word
