@@ -58,9 +58,10 @@ class SearchConfig:
 
     def validate(self) -> None:
         """Range checks; raises ValueError naming the field. Upper bounds are physical: a
-        search the size of the cell (lengths up to 0.1 m), forces up to 1 kN, and counts a
-        100-step episode could never use up (`kp_xy=1e308` and `spiral_pitch_m=1e308` used
-        to pass as finite numbers)."""
+        search the size of the cell (lengths up to 0.1 m), forces up to 1 kN, gains up to
+        those that saturate the action at 10 um or 1 N of error, and counts far above any
+        episode's length (`kp_xy=1e308` and `spiral_pitch_m=1e308` used to pass as finite
+        numbers)."""
         name = type(self).__name__
         check(0 < self.push_action <= 1, name, "push_action", "in (0, 1]", self.push_action)
         check(0 <= self.search_force_n <= 1000, name, "search_force_n", "in [0, 1000] N",

@@ -100,8 +100,8 @@ def score_entry(entry: dict[str, Any], evaluation: str, labels: Sequence[str]) -
 
 def _mean_and_iqm(matrix: np.ndarray) -> np.ndarray:
     """Mean and IQM of the per-task success rates. The IQM is `scipy.stats.trim_mean(rates,
-    0.25)` written out (tested equal): called once per bootstrap sample, scipy's argument
-    handling cost 50x the arithmetic."""
+    0.25)` written out (tested equal): it is called once per bootstrap sample, and scipy's
+    argument handling made each call ~18x slower (235 us against 13 us on 180 x 9 episodes)."""
     rates = matrix.mean(axis=0)
     cut = int(0.25 * rates.size)  # trim_mean's: that many rates off each end
     return np.array([rates.mean(), np.sort(rates)[cut:rates.size - cut].mean()])
