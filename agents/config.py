@@ -44,6 +44,7 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
     for f in dataclasses.fields(obj):
         _check_literal(cls.__name__, f.name, getattr(obj, f.name), hints[f.name])
         _check_finite(cls.__name__, f.name, getattr(obj, f.name))
+        _check_capacity(cls.__name__, f.name, getattr(obj, f.name))
     validate = getattr(obj, "validate", None)
     if validate is not None:
         validate()
@@ -74,6 +75,20 @@ def _check_finite(cls_name: str, name: str, value: Any) -> None:
     values = value if isinstance(value, tuple) else (value,)
     if any(isinstance(v, float) and not math.isfinite(v) for v in values):
         raise ValueError(f"{cls_name}.{name} must be a finite number, got {value!r}")
+
+
+#: The largest replay or demo buffer a config may ask for [transitions]: 115 days at the 10 Hz
+#: policy rate. Buffers are allocated at full size (lazily: untouched rows cost nothing), so
+#: `buffer_size=10**14` failed as numpy's "Unable to allocate 2.13 PiB".
+MAX_BUFFER_TRANSITIONS = 10**8
+
+
+def _check_capacity(cls_name: str, name: str, value: Any) -> None:
+    """Bound every buffer capacity (`buffer_size`, `*_buffer_size`) of a config."""
+    if (name == "buffer_size" or name.endswith("_buffer_size")) and isinstance(value, int) \
+            and value > MAX_BUFFER_TRANSITIONS:
+        raise ValueError(f"{cls_name}.{name} must be at most {MAX_BUFFER_TRANSITIONS:,} "
+                         f"transitions, got {value:,}")
 
 
 def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:

@@ -26,7 +26,8 @@ def collect(
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes to keep.")] = 100,
     noise: Annotated[
         float,
-        typer.Option("--noise", min=0.0, max=1.0, help="Probability of a random action."),
+        # checked below, not with min/max: those called NaN "not less than or equal to 1"
+        typer.Option("--noise", help="Probability of a random action, in [0, 1]."),
     ] = 0.2,
     demos: Annotated[
         bool, typer.Option("--demos", help="Keep only successful episodes (demonstrations).")
@@ -47,6 +48,8 @@ def collect(
     from benchmark.datasets import CollectConfig
     from benchmark.datasets import collect as run_collect
 
+    if not 0.0 <= noise <= 1.0:
+        raise typer.BadParameter(f"--noise must be a probability in [0, 1], got {noise}")
     check_output_dir(out, "--out", own="collect_config.json", what="collection")
     _check_task(task)
     kwargs = parse_env_kwargs(env)

@@ -259,6 +259,10 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("td3", {"batch_size": 0}, r"TD3Config.batch_size must be > 0"),
         ("sac", {"hidden": ()}, r"SACConfig.hidden must be a non-empty tuple"),
         ("straight_down", {"down_sign": 2}, r"SearchConfig.down_sign must be one of \[-1, 1\]"),
+        # adv41: numpy's "Unable to allocate 2.13 PiB", exit 1, naming no field
+        ("sac", {"buffer_size": 10**14}, r"SACConfig.buffer_size must be at most 100,000,000 "
+                                         r"transitions, got 100,000,000,000,000"),
+        ("rlpd", {"demo_buffer_size": 10**9}, r"RLPDConfig.demo_buffer_size must be at most"),
         # adv41: finite but absurd search settings passed
         ("spiral_search", {"kp_xy": 1e308}, r"SearchConfig.kp_xy must be in \(0, 1e5\] per m"),
         ("spiral_search", {"spiral_pitch_m": 1e308},

@@ -518,6 +518,15 @@ def test_train_refuses_an_out_folder_of_other_files(capsys, in_tmp):
     assert (in_tmp / "empty" / "run.json").is_file()
 
 
+@pytest.mark.parametrize("noise", ["nan", "1.5", "-0.1"])
+def test_collect_names_a_noise_that_is_not_a_probability(capsys, in_tmp, noise):
+    """NaN was refused as "Input should be less than or equal to 1"."""
+    code, _, err = run_cli(capsys, "dataset", "collect", "--task", "InsertBench/USB-v0",
+                           "--out", "d", "--noise", noise)
+    assert code == 2 and f"--noise must be a probability in [0, 1], got {noise}" in err, err
+    assert not (in_tmp / "d").exists()
+
+
 @pytest.mark.parametrize(("command", "own"), [
     (["dataset", "collect", "--task", "InsertBench/Connector-DT12-v0", "--episodes", "1"],
      "no collection (collect_config.json)"),
