@@ -73,6 +73,11 @@ def train_command(
         raise typer.BadParameter(f"--seed must be >= 0, got {seed}")
     check_output_dir(out, "--out", own="classifier.json", what="classifier")
     env_kwargs = parse_env_kwargs(env)
+    settings = {"task_id": task, "env": sorted(env or []), "episodes": episodes,
+                "heldout_episodes": heldout_episodes, "image_size": image_size,
+                "proprio": proprio, "sanity_margin_mm": sanity_margin_mm,
+                "threshold": threshold, "steps": steps, "seed": seed}
+    _check_same_settings(out, settings)
     if "image_size" in env_kwargs:  # --image-size's default used to replace it silently
         raise typer.BadParameter("give the image size as --image-size, not -e image_size=...")
     env_kwargs["image_size"] = image_size
@@ -105,6 +110,7 @@ def train_command(
         raise typer.BadParameter(str(err)) from err
     classifier.eval()
     report = {
+        "settings": settings,
         "task_id": task, "env_kwargs": env_kwargs, "train_episodes": episodes,
         "train_frames": int(len(train_frames["label"])),
         "train_positive_frames": int(np.sum(train_frames["label"])),
@@ -130,3 +136,18 @@ def gym_error() -> type[Exception]:
 def register(root: typer.Typer) -> None:
     """Mount ``classifier`` on the ``insertbench`` app."""
     root.add_typer(app, name="classifier")
+
+
+def _check_same_settings(out: Path, settings: dict) -> None:
+    """A classifier's own folder is trained again only with the settings it was trained with
+    (`report.json`): another --image-size replaced the classifier there without a word."""
+    report = out / "report.json"
+    try:
+        recorded = json.loads(report.read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        return  # no report (or an unreadable one): nothing recorded to keep
+    if recorded is not None and recorded != settings:
+        changed = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in settings.items()
+                            if recorded.get(k) != v)
+        raise typer.BadParameter(f"{out} holds a classifier trained with other settings "
+                                 f"({changed}); give another --out", param_hint="--out")

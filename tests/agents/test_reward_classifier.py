@@ -197,6 +197,16 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "clf" / "PegPoint-v0" / "report.json").read_text())
     assert 0 <= report["heldout"]["false_negative_rate"] <= 1
     assert report["train_positive_frames"] > 0
+    # Its own folder is trained again only with the same settings: another image size
+    # replaced it without a word.
+    again = ["classifier", "train", "--task", STANDIN, "--out", "clf/PegPoint-v0", "--episodes",
+             "4", "--heldout-episodes", "2", "--steps", "20", "--sanity-margin-mm", "1",
+             "--proprio", "--image-size"]
+    res = runner.invoke(app, [*again, "32"])
+    assert res.exit_code == 2 and "holds a classifier trained with other settings (image_size " \
+        "16 -> 32); give another --out" in " ".join(res.output.split()), res.output
+    assert json.loads((tmp_path / "clf" / "PegPoint-v0" / "report.json").read_text()) == report
+    assert runner.invoke(app, [*again, "16"]).exit_code == 0
     with pytest.raises(ValueError, match="needs both"):
         make_env(STANDIN, {"reward_classifier": "clf/{task}"})
     env = make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}"})
