@@ -57,8 +57,8 @@ def train_command(
     from benchmark.learned_reward import RENDER_KWARGS, collect_frames
     from benchmark.train import make_env
 
-    if episodes < 1 or heldout_episodes < 1:
-        raise typer.BadParameter("--episodes and --heldout-episodes must be >= 1")
+    if not (1 <= episodes <= 100_000 and 1 <= heldout_episodes <= 100_000):  # 10^9 ran on
+        raise typer.BadParameter("--episodes and --heldout-episodes must be in [1, 100000]")
     if not 0.0 < threshold < 1.0:
         raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
     # Checked before the rollouts (minutes): a NaN margin made every frame fail the sanity

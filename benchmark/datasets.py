@@ -31,7 +31,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.task_options import check_int, check_range
+from envs.task_options import MAX_EPISODE_STEPS, check_int, check_range
 
 #: Numeric `info` entries kept per step (T + 1 values: the reset's and every step's).
 INFO_KEYS = ("is_success", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n")
@@ -68,7 +68,7 @@ class CollectConfig:
         # in NumPy's seed sequences after the env was built.
         check_int("episodes", self.episodes, 1)
         check_range("noise", self.noise, 0.0, 1.0, " (a probability)")
-        check_int("max_steps", self.max_steps, 1)
+        check_int("max_steps", self.max_steps, 1, MAX_EPISODE_STEPS)  # 10^11 was taken
         check_int("seed", self.seed, 0)
         check_int("max_attempts_per_demo", self.max_attempts_per_demo, 1)
         if not isinstance(self.env_kwargs, dict):

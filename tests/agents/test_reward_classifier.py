@@ -240,6 +240,7 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     (["--sanity-margin-mm", "-1"], "--sanity-margin-mm must be a finite number in [0, 100]"),
     (["--sanity-margin-mm", "1e308"], "--sanity-margin-mm must be a finite number in [0, 100]"),
     (["--steps", "0"], "--steps must be >= 1"),
+    (["--episodes", "1000000000"], "--episodes and --heldout-episodes must be in [1, 100000]"),
     (["--seed", "-1"], "--seed must be >= 0, got -1"),  # adv30: after all the rollouts
     # adv31: -e image_size=16 was replaced by --image-size's default 64 without a word
     (["-e", "image_size=16"], "give the image size as --image-size"),

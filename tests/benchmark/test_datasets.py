@@ -132,7 +132,8 @@ def test_a_damaged_episode_or_settings_file_is_named_on_the_rerun(tmp_path):
     # NaN collected nothing (`len(kept) < nan` is False) and 2.5 collected 3 episodes.
     ("episodes", float("nan"), "episodes must be an integer >= 1, got nan"),
     ("episodes", 2.5, "episodes must be an integer >= 1, got 2.5"),
-    ("max_steps", float("nan"), "max_steps must be an integer >= 1, got nan"),
+    ("max_steps", float("nan"), "max_steps must be an integer in [1, 1,000,000], got nan"),
+    ("max_steps", 10**11, "max_steps must be an integer in [1, 1,000,000], got 100000000000"),
     ("seed", 1.5, "seed must be an integer >= 0, got 1.5"),
     ("noise", "0.2", "noise must be a finite number in [0, 1] (a probability), got '0.2'"),
     ("max_attempts_per_demo", 0, "max_attempts_per_demo must be an integer >= 1, got 0"),
