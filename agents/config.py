@@ -83,12 +83,23 @@ def _check_finite(cls_name: str, name: str, value: Any) -> None:
 MAX_BUFFER_TRANSITIONS = 10**8
 
 
+#: The largest batch a config may ask for [rows per gradient step]: built-in agents use at most
+#: 256; `batch_size=10**12` passed and failed inside the run as "Unable to allocate 7.28 TiB".
+MAX_BATCH_ROWS = 100_000
+
+
 def _check_capacity(cls_name: str, name: str, value: Any) -> None:
-    """Bound every buffer capacity (`buffer_size`, `*_buffer_size`) of a config."""
-    if (name == "buffer_size" or name.endswith("_buffer_size")) and isinstance(value, int) \
+    """Bound every buffer capacity (`buffer_size`, `*_buffer_size`) and batch size
+    (`batch_size`, `*_batch_size`) of a config."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return
+    if (name == "buffer_size" or name.endswith("_buffer_size")) \
             and value > MAX_BUFFER_TRANSITIONS:
         raise ValueError(f"{cls_name}.{name} must be at most {MAX_BUFFER_TRANSITIONS:,} "
                          f"transitions, got {value:,}")
+    if (name == "batch_size" or name.endswith("_batch_size")) and value > MAX_BATCH_ROWS:
+        raise ValueError(f"{cls_name}.{name} must be at most {MAX_BATCH_ROWS:,} rows, "
+                         f"got {value:,}")
 
 
 def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:

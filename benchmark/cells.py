@@ -36,6 +36,13 @@ EPISODE_FIELDS = (
 )
 
 
+#: More evaluation episodes than any paper's protocol: a typo beyond (10^12) listed its seeds
+#: until the memory ran out.
+MAX_EVAL_EPISODES = 100_000
+#: The longest training budget [env steps]: three years at the 10 Hz policy rate.
+MAX_TRAIN_STEPS = 10**9
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no whitespace and tuples as lists: equal values give equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,

@@ -53,6 +53,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cells import (
+    MAX_EVAL_EPISODES,
+    MAX_TRAIN_STEPS,
     SCRIPTED_AGENTS,
     Cell,
     canonical_json,
@@ -63,8 +65,6 @@ from benchmark.cells import (
 DEFAULT_EVAL_EPISODES = 25
 #: Seeds are what Gymnasium's reset and NumPy's generators take: integers in [0, 2**63).
 SEED_LIMIT = 2**63
-#: More evaluation episodes per cell than any paper's protocol; a typo beyond would hang the run.
-MAX_EVAL_EPISODES = 100_000
 
 _TOP_KEYS = {
     "name", "description", "tasks", "seeds", "eval_episodes", "eval_seeds", "eval_every",
@@ -326,8 +326,9 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
         _check_keys(here, agent, _AGENT_KEYS)
         name = _require(here, agent, "name", str)
         budget = _require(here, agent, "budget_steps", int)
-        if budget < 0:
-            raise PresetError(f"{here}: budget_steps must be >= 0, got {budget}")
+        if not 0 <= budget <= MAX_TRAIN_STEPS:
+            raise PresetError(f"{here}: budget_steps must be in [0, {MAX_TRAIN_STEPS:,}], got "
+                              f"{budget}")
         if name in SCRIPTED_AGENTS and budget != 0:
             raise PresetError(
                 f"{here}: {name!r} is a scripted agent and is evaluated only; set budget_steps = 0"

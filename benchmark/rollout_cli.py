@@ -14,6 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import envs
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, build_env, check_output_file, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize
@@ -108,7 +109,8 @@ def rollout(
         help="Task ID (repeatable); default: every single-connector task (paper 000's three and "
              "the catalog's).")] = None,
     policy: Annotated[str, typer.Option(help=f"One of {POLICIES}.")] = "p_controller",
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes per task.")] = 20,
+    episodes: Annotated[int, typer.Option(min=1, max=MAX_EVAL_EPISODES,
+                                          help="Episodes per task.")] = 20,
     # min=0: -1 failed after building every task, as NumPy's "Seed must be greater or equal to
     # zero" (exit 1).
     seed: Annotated[int, typer.Option(min=0, help="Episode i uses seed + i.")] = 0,

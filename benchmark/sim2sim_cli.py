@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, innermost_message, parse_env_kwargs
 
 
@@ -22,7 +23,8 @@ def sim2sim_command(
         Path | None,
         typer.Option(help="Run, checkpoint or agent directory; default: the P-controller."),
     ] = None,
-    episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes (fixed seeds).")] = 20,
+    episodes: Annotated[int, typer.Option(min=1, max=MAX_EVAL_EPISODES,
+                                          help="Evaluation episodes (fixed seeds).")] = 20,
     env: EnvOption = None,
     allow_other_task: Annotated[
         bool, typer.Option(help="Compare a checkpoint trained on another task (transfer).")

@@ -62,7 +62,7 @@ from agents import Agent, Transition, agent_spec, load_agent, make_agent, transi
 from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
-from benchmark.cells import Evaluation
+from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, Evaluation
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
 from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
@@ -608,12 +608,13 @@ def train(
             (the last evaluation is then the final one). A resumed run is not stopped again
             until its next evaluation.
     """
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not 0 <= steps <= MAX_TRAIN_STEPS:  # 2**63 - 1 started, with a 10^12-hour ETA
+        raise ValueError(f"steps must be in [0, {MAX_TRAIN_STEPS:,}], got {steps}")
     if seed < 0:  # NumPy's seed sequences refuse it, once the run directory exists
         raise ValueError(f"seed must be >= 0, got {seed}")
-    if eval_episodes < 0:
-        raise ValueError(f"eval_episodes must be >= 0, got {eval_episodes}")
+    if not 0 <= eval_episodes <= MAX_EVAL_EPISODES:
+        raise ValueError(f"eval_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
+                         f"{eval_episodes}")
     if demo_episodes is not None and demo_episodes < 0:  # else trained without any demos
         raise ValueError(f"demo_episodes must be >= 0, got {demo_episodes}")
     if demos is not None and demo_episodes:  # else demo_episodes was silently ignored

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import (
     EnvOption,
     build_env,
@@ -186,7 +187,8 @@ def train_async_command(
 def eval_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     checkpoint: Annotated[Path, typer.Option(help="Run, checkpoint or agent directory.")],
-    episodes: Annotated[int, typer.Option(help="Evaluation episodes (fixed seeds).", min=1)] = 20,
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes (fixed seeds).", min=1,
+                                          max=MAX_EVAL_EPISODES)] = 20,
     env: EnvOption = None,
     json_out: Annotated[
         Path | None, typer.Option(help="Write per-episode records and summary here.")

@@ -263,6 +263,9 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("sac", {"buffer_size": 10**14}, r"SACConfig.buffer_size must be at most 100,000,000 "
                                          r"transitions, got 100,000,000,000,000"),
         ("rlpd", {"demo_buffer_size": 10**9}, r"RLPDConfig.demo_buffer_size must be at most"),
+        # adv41: failed inside the run as "Unable to allocate 7.28 TiB"
+        ("sac", {"batch_size": 10**12}, r"SACConfig.batch_size must be at most 100,000 rows"),
+        ("td3_lfd", {"demo_batch_size": 10**6}, r"TD3LfDConfig.demo_batch_size must be at most"),
         # adv41: finite but absurd search settings passed
         ("spiral_search", {"kp_xy": 1e308}, r"SearchConfig.kp_xy must be in \(0, 1e5\] per m"),
         ("spiral_search", {"spiral_pitch_m": 1e308},

@@ -123,6 +123,11 @@ def test_a_bad_task_version_is_blamed_on_the_option_not_the_preset(capsys, in_tm
     ["eval", "--task", "InsertBench/USB-v0", "--checkpoint", "no/such/run"],
     ["dataset", "collect", "--task", "InsertBench/USB-v0", "--out", "d", "--env", "x"],
     ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "nan"],
+    # adv41: listed 10^12 seeds until the memory ran out / allocated 14.6 TiB / a 10^12-h ETA
+    ["rollout", "--task", "InsertBench/USB-v0", "--episodes", "1000000000000"],
+    ["matrix", "report", "quick", "--reps", "1000000000000"],
+    ["train", "--task", "InsertBench/USB-v1", "--agent", "sac", "--steps",
+     "9223372036854775807", "--out", "x"],
     ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "0"],
     ["matrix", "run", "quick", "--agent", "p_controller", "--stale-after", "-1"],
     ["matrix", "status", "paper000-state", "--task-version", "9"],

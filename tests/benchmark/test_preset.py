@@ -77,6 +77,8 @@ def _data(**changes: object) -> dict:
         ({"eval_seeds": [500, 501]}, "eval_episodes"),
         ({"eval_seeds": {"start": 0}}, "disjoint"),
         ({"agents": [{"name": "spiral_search", "budget_steps": 100}]}, "scripted"),
+        ({"agents": [{"name": "sac", "budget_steps": 2**63 - 1}]},  # adv41: started training
+         r"budget_steps must be in \[0, 1,000,000,000\]"),
         ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": 0}]}, "eval_every"),
         ({"agents": [{"name": "sac", "budget_steps": 10, "lr": 1}]}, "unknown key"),
         ({"agents": []}, "agents"),
