@@ -157,6 +157,17 @@ def check_output_dir(path: Path | None, option: str, own: str | None = None,
                                  param_hint=option)
 
 
+def check_writable(path: Path, option: str) -> None:
+    """Refuse a folder (to be made) that this user cannot write: its nearest existing
+    ancestor must be a writable folder."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f" (in {existing})"
+        raise typer.BadParameter(f"{path} cannot be written{where}", param_hint=option)
+
+
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` of the command line and of the matrix's worker processes: each
     warning one line on stderr, without Python's source-line echo."""

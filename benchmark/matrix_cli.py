@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.cells import load_cell_function, run_cell
-from benchmark.cli_options import check_output_dir, file_in_the_way
+from benchmark.cli_options import check_output_dir, check_writable, file_in_the_way
 from benchmark.executors import make_executor
 from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
 from benchmark.preset import (
@@ -153,13 +153,19 @@ def run(
             f"got {stale_after}", param_hint="--stale-after")
     spec = _load(preset, task_version)
     cells = _select_agents(spec.cells, agent) if agent else spec.cells
-    store_path = store or default_store_path(spec.name)
+    store_path = _check_store(store or default_store_path(spec.name))  # the default too
     function = load_cell_function(cell_fn) if cell_fn else run_cell
     if function is run_cell:
         try:
             check_runnable(spec.cells)
         except PresetError as err:
             raise typer.BadParameter(str(err), param_hint="PRESET") from None
+    artifacts_root = artifacts or default_artifacts_root(store_path)
+    # Before any cell: an --artifacts that is a file, lies under one or cannot be written
+    # failed every cell in turn (FileExistsError, NotADirectoryError, PermissionError).
+    check_output_dir(artifacts_root, "--artifacts")
+    for path, option in ((store_path.parent, "--store"), (artifacts_root, "--artifacts")):
+        check_writable(path, option)
     # The executor first: a missing optional dependency (Ray) must not leave an empty store.
     try:
         pool = make_executor(executor, workers, ray_address)
@@ -174,7 +180,7 @@ def run(
         summary = run_matrix(
             cells, db, pool,
             cell_fn=function,
-            artifacts_root=artifacts or default_artifacts_root(store_path),
+            artifacts_root=artifacts_root,
             retry_failed=retry_failed, heartbeat_s=heartbeat, show_progress=progress,
         )
     console.print(
@@ -205,7 +211,7 @@ def status(
 ) -> None:
     """Show done / running / failed / pending cells of PRESET."""
     spec = _load(preset, task_version)
-    store_path = store or default_store_path(spec.name)
+    store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():
         console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending",
                       soft_wrap=True)
@@ -260,7 +266,7 @@ def report(
 
     check_output_dir(out, "--out")  # was FileExistsError: [Errno 17] after the bootstrap
     spec = _load(preset, task_version)
-    store_path = store or default_store_path(spec.name)
+    store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():
         raise typer.BadParameter(
             f"no store at {store_path}; run `insertbench matrix run {preset}` "

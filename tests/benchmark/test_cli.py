@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -146,6 +147,39 @@ def test_a_store_that_is_a_folder_is_named_so(capsys, in_tmp, command):
     (in_tmp / "runs").mkdir()
     code, _, err = run_cli(capsys, "matrix", command, "quick", "--store", "runs")
     assert code == 2 and "runs is a folder; give the SQLite file" in err, err
+
+
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+def test_the_default_store_is_checked_as_a_given_one(capsys, in_tmp, command):
+    """runs/<preset>.sqlite as a folder was SQLite's "unable to open database file"."""
+    (in_tmp / "runs" / "quick.sqlite").mkdir(parents=True)
+    code, _, err = run_cli(capsys, "matrix", command, "quick")
+    assert code == 2 and "runs/quick.sqlite is a folder; give the SQLite file" in err, err
+
+
+@pytest.mark.parametrize(("artifacts", "message"), [
+    ("afile", "afile is not a directory"),
+    ("afile/sub", "afile/sub is not a directory (under afile, a file)"),
+])
+def test_an_artifacts_root_that_cannot_hold_folders_is_refused_before_any_cell(
+        capsys, in_tmp, artifacts, message):
+    """Every cell failed in turn (FileExistsError, NotADirectoryError), each recorded in the
+    store as a failure."""
+    (in_tmp / "afile").write_text("x")
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--store", "s.sqlite", "--artifacts", artifacts, "--no-progress")
+    assert code == 2 and f"Invalid value for --artifacts: {message}" in err, err
+    assert not (in_tmp / "s.sqlite").exists()
+
+
+def test_a_folder_this_user_cannot_write_is_named(in_tmp, monkeypatch):
+    from benchmark.cli_options import check_writable
+
+    (in_tmp / "ro").mkdir()
+    monkeypatch.setattr("os.access", lambda path, mode: Path(path).name != "ro")
+    with pytest.raises(typer.BadParameter, match=r"ro/art cannot be written \(in ro\)"):
+        check_writable(Path("ro/art"), "--artifacts")
+    check_writable(Path("elsewhere/art"), "--artifacts")
 
 
 @pytest.mark.parametrize("command", ["run", "status", "report"])
