@@ -379,9 +379,15 @@ def _parse_reference(
         raise PresetError(f"{here} must be a table")
     _check_keys(here, table, _REFERENCE_KEYS)
     source = _require(here, table, "source", str)
+    listed = table.get("entries", [])
+    if not isinstance(listed, list):  # `entries = 5` was "TypeError: 'int' object is not iterable"
+        raise PresetError(f"{here}: 'entries' must be a list of tables "
+                          f"([[paper_reference.entries]]), got {listed!r}")
     entries = []
-    for i, entry in enumerate(table.get("entries", [])):
+    for i, entry in enumerate(listed):
         at = f"{here}.entries[{i}]"
+        if not isinstance(entry, dict):
+            raise PresetError(f"{at} must be a table, got {entry!r}")
         _check_keys(at, entry, _ENTRY_KEYS)
         task = _require(at, entry, "task", str)
         agent = _require(at, entry, "agent", str)
@@ -391,11 +397,21 @@ def _parse_reference(
             raise PresetError(f"{at}: agent {agent!r} is not an agent label of the preset")
         successes = _require(at, entry, "successes", int)
         trials = _require(at, entry, "trials", int)
-        if not 0 <= successes <= trials or trials < 1:
-            raise PresetError(f"{at}: need 0 <= successes <= trials, trials >= 1")
-        entries.append(ReferenceEntry(task, dict(entry.get("env_kwargs", {})), agent,
-                                      successes, trials, entry.get("note", "")))
-    return source, table.get("note", ""), entries
+        if not 0 <= successes <= trials or not 1 <= trials <= MAX_EVAL_EPISODES:
+            raise PresetError(f"{at}: need 0 <= successes <= trials, trials in "
+                              f"[1, {MAX_EVAL_EPISODES:,}]")
+        env_kwargs = entry.get("env_kwargs", {})
+        if not isinstance(env_kwargs, dict):  # "abc" was a ValueError from dict()
+            raise PresetError(f"{at}: 'env_kwargs' must be a table, got {env_kwargs!r}")
+        _check_finite(f"{at}.env_kwargs", env_kwargs)  # NaN dropped the entry without a word
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            raise PresetError(f"{at}: 'note' must be a string, got {note!r}")
+        entries.append(ReferenceEntry(task, dict(env_kwargs), agent, successes, trials, note))
+    note = table.get("note", "")
+    if not isinstance(note, str):
+        raise PresetError(f"{here}: 'note' must be a string, got {note!r}")
+    return source, note, entries
 
 
 def check_runnable(cells: list[Cell]) -> None:

@@ -77,6 +77,18 @@ def _data(**changes: object) -> dict:
         ({"eval_seeds": [500, 501]}, "eval_episodes"),
         ({"eval_seeds": {"start": 0}}, "disjoint"),
         ({"agents": [{"name": "spiral_search", "budget_steps": 100}]}, "scripted"),
+        # adv41: a TypeError, a ValueError from dict(), and a NaN entry dropped without a word
+        ({"paper_reference": {"source": "x", "entries": 5}}, "'entries' must be a list"),
+        ({"paper_reference": {"source": "x", "entries": [5]}}, r"entries\[0\] must be a table"),
+        ({"paper_reference": {"source": "x", "entries": [
+            {"task": "InsertBench/A-v0", "agent": "Learner", "successes": 1, "trials": 2,
+             "env_kwargs": "abc"}]}}, "'env_kwargs' must be a table, got 'abc'"),
+        ({"paper_reference": {"source": "x", "entries": [
+            {"task": "InsertBench/A-v0", "agent": "Learner", "successes": 1, "trials": 2,
+             "env_kwargs": {"goal_noise_mm": float("nan")}}]}}, "must be a finite number"),
+        ({"paper_reference": {"source": "x", "entries": [
+            {"task": "InsertBench/A-v0", "agent": "Learner", "successes": 1, "trials": 10**17}]}},
+         "trials in"),
         ({"agents": [{"name": "sac", "budget_steps": 2**63 - 1}]},  # adv41: started training
          r"budget_steps must be in \[0, 1,000,000,000\]"),
         ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": 0}]}, "eval_every"),
