@@ -65,6 +65,13 @@ def _check_host(value: str | None) -> str | None:
     refused by URConfig as an internal error, in validate as a mistake in --env."""
     if value is not None and not value.strip():
         raise typer.BadParameter("an empty address; give the controller's IP (or --twin)")
+    if value is not None:
+        from real.config import check_robot_host
+
+        try:
+            check_robot_host(value)
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from None
     return value
 
 

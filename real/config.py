@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -62,6 +64,32 @@ def check_watchdog_hz(value: Any, servo_hz: float) -> float:
     return check_range("rtde_watchdog_hz", value, MIN_WATCHDOG_HZ, servo_hz)
 
 
+
+#: A host name as RFC 1123 spells it: dot-separated labels of letters, digits and hyphens.
+_HOST_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                        r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def check_robot_host(host: object) -> str:
+    """``host`` if it can name one UR controller: an IP address that is not unspecified,
+    multicast or broadcast, or a host name. ur_rtde took "999.1.1.1", "192.168.1.10:99999" and
+    "224.0.0.1" to the network and failed there in two lines ("Host not found", "Could not
+    connect")."""
+    if not isinstance(host, str) or not host.strip():
+        raise ValueError(f"host must be the controller's IP address or name, got {host!r}")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(host) or host.replace(".", "").isdigit():
+            raise ValueError(f"host must be the controller's IP address or name (no port), "
+                             f"got {host!r}") from None
+        return host
+    if address.is_unspecified or address.is_multicast or address == ipaddress.ip_address(
+            "255.255.255.255"):
+        raise ValueError(f"host {host} is not one controller's address (unspecified, multicast "
+                         f"or broadcast)")
+    return host
+
 @dataclass(frozen=True)
 class URConfig:
     """How to reach and set up a Universal Robots arm through ur_rtde.
@@ -92,8 +120,7 @@ class URConfig:
     rtde_watchdog_hz: float = 5.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.host, str) or not self.host.strip():
-            raise ValueError(f"host must be the controller's IP address or name, got {self.host!r}")
+        check_robot_host(self.host)
         if self.frequency_hz not in SERVO_RATES_HZ:
             raise ValueError(
                 f"frequency_hz must be 500 (e-Series) or 125 (CB3), got {self.frequency_hz}"

@@ -199,6 +199,8 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
           "--policy", "p_controller", "--out", "report"], "'--host': an empty address"),
         (["real", "calibrate", "--task", USB, "--host", " ", "--out", "c.json"],
          "'--host': an empty address"),
+        (["real", "calibrate", "--task", USB, "--host", "192.168.1.10:99999", "--out", "c.json"],
+         "'--host': host must be the controller's IP address or name (no port)"),
         # The checkpoint was ignored and the P-controller ran in its place.
         (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
           "--checkpoint", "runs/pc", "--episodes", "1", "--out", "report"],

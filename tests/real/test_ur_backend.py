@@ -119,10 +119,23 @@ def test_kick_after_servol_is_skipped_and_a_dropped_link_stops_the_script(fake_r
     ({"continuity_input": True}, "continuity_input must be an integer"),
     ({"servo_gain": float("nan")}, "servo_gain must be a finite number"),
     ({"host": ""}, "host must be the controller's IP"),
+    # adv41: these went to ur_rtde and failed there in two lines ("Host not found", ...)
+    ({"host": "999.1.1.1"}, r"host must be the controller's IP address or name \(no port\)"),
+    ({"host": "192.168.1.10:30004"}, r"\(no port\), got '192.168.1.10:30004'"),
+    ({"host": "not a host"}, "host must be the controller's IP"),
+    ({"host": "224.0.0.1"}, "not one controller's address"),
+    ({"host": "255.255.255.255"}, "not one controller's address"),
+    ({"host": "0.0.0.0"}, "not one controller's address"),
 ])
 def test_ur_config_refuses_numbers_that_would_reach_the_arm(kwargs, message):
     with pytest.raises(ValueError, match=message):
         real.URConfig(**{"host": "10.0.0.2", **kwargs})
+
+
+@pytest.mark.parametrize("host", ["192.168.1.10", "10.0.0.2", "ur5e-cell.local", "robot",
+                                  "fe80::1"])
+def test_ur_config_takes_addresses_and_host_names(host):
+    assert real.URConfig(host=host).host == host
 
 
 @pytest.mark.parametrize(("kwarg", "value"), [
