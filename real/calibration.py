@@ -32,6 +32,10 @@ from real.safety import SafeRobot, tcp_wrench
 
 CALIBRATION_FORMAT = 1
 METHODS = ("teach", "touch")
+#: The largest F/T reading a calibration may hold with the plug free [N, N m]: the gripper's
+#: weight and the sensor's drift are tens of N; a bias beyond would offset every wrench the
+#: policy and the safety layer see on robots without zeroFtSensor.
+MAX_FT_BIAS_N, MAX_FT_BIAS_NM = 500.0, 50.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,14 @@ class Calibration:
                 raise ValueError(f"{path}: {key} must be a list of {n} numbers, got {values!r}")
             if not all(np.isfinite(values)):
                 raise ValueError(f"{path}: {key} must be finite, got {values!r}")
-        reach = float(np.linalg.norm(data["socket_pose"][:3]))
+        force, torque = (float(np.abs(data["ft_bias"][:3]).max()),
+                         float(np.abs(data["ft_bias"][3:]).max()))
+        if force > MAX_FT_BIAS_N or torque > MAX_FT_BIAS_NM:  # 1e12 N was taken
+            raise ValueError(f"{path}: ft_bias reads {force:g} N / {torque:g} N m with the plug "
+                             f"free, beyond {MAX_FT_BIAS_N:g} N / {MAX_FT_BIAS_NM:g} N m: "
+                             "implausible (another unit?); calibrate again")
+        with np.errstate(over="ignore"):  # 1e308 m is refused below, without a warning first
+            reach = float(np.linalg.norm(data["socket_pose"][:3]))
         if reach > MAX_REACH_M:  # refused by the file's name, not later by `real.make`
             raise ValueError(f"{path}: socket_pose lies {reach:g} m from the robot base, beyond "
                              f"a UR arm's reach ({MAX_REACH_M:g} m): implausible (millimetres "

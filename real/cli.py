@@ -7,7 +7,6 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from enum import StrEnum
 from pathlib import Path
@@ -40,6 +39,12 @@ class Method(StrEnum):
 class PolicyKind(StrEnum):
     checkpoint = "checkpoint"
     p_controller = "p_controller"
+
+
+#: Seeds are what Gymnasium's reset takes: integers in [0, 2**63).
+SEED_MAX = 2**63 - 1
+#: The longest rehearsal `serve-twin` runs [s]: a week.
+MAX_SERVE_S = 7 * 24 * 3600.0
 
 
 def _check_frequency(value: float) -> float:
@@ -131,7 +136,7 @@ def calibrate(
     host: Host = None,
     twin: Twin = False,
     frequency: Frequency = 500.0,
-    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Twin episode seed.")] = 0,
 ) -> None:
     """Record the socket pose (seated TCP pose, base frame) and the F/T bias to JSON."""
     from envs.tasks import task_spec
@@ -187,10 +192,10 @@ def validate(
         PolicyKind | None,
         typer.Option(help="checkpoint (default with --checkpoint) or p_controller (paper 000)."),
     ] = None,
-    episodes: Annotated[int, typer.Option(min=1, help="Trials on the robot.")] = 20,
+    episodes: Annotated[int, typer.Option(min=1, max=100_000, help="Trials on the robot.")] = 20,
     # min=1: `--sim-episodes 0` used to run --episodes trials in sim (0 read as "not given").
     sim_episodes: Annotated[
-        int | None, typer.Option(min=1, help="Trials in sim (default: same).")
+        int | None, typer.Option(min=1, max=100_000, help="Trials in sim (default: same).")
     ] = None,
     calibration: CalibrationOpt = None,
     host: Host = None,
@@ -200,7 +205,8 @@ def validate(
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
-    seed: Annotated[int, typer.Option(min=0, help="First evaluation seed.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX - 100_000,
+                                       help="First evaluation seed.")] = 1000,
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
         "runs/real"
     ),
@@ -326,7 +332,7 @@ def record_goal(
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
-    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Twin episode seed.")] = 0,
 ) -> None:
     """Seat the plug with paper 000's P-controller and photograph it: the goal images that
     `validate --env reward=goal_image --goal-images FILE` compares each camera image with.
@@ -433,7 +439,7 @@ def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> No
 @real_app.command("serve-twin")
 def serve_twin(
     task: TaskOpt,
-    seed: Annotated[int, typer.Option(min=0, help="Twin episode seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Twin episode seed.")] = 0,
     host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
     max_seconds: Annotated[
         float, typer.Option(help="Stop after this many seconds (it never runs unbounded).")
@@ -447,8 +453,9 @@ def serve_twin(
 
     if host not in LOOPBACK:
         raise typer.BadParameter(f"the rehearsal robot serves on loopback only, not {host}")
-    if not 0 < max_seconds < math.inf:  # inf would serve unbounded
-        raise typer.BadParameter(f"--max-seconds must be finite and > 0, got {max_seconds}")
+    if not 0 < max_seconds <= MAX_SERVE_S:  # inf (or 1e308) would serve unbounded
+        raise typer.BadParameter(f"--max-seconds must be in (0, {MAX_SERVE_S:g}] (a week), got "
+                                 f"{max_seconds}")
     try:
         run(
             task,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -83,10 +84,18 @@ def test_bad_calibration_files(tmp_path):
                           (json.dumps(good.__dict__ | {"socket_pose": [450, 130, 14, 0, 0, 0]}),
                            "c.json: socket_pose lies 468.611 m from the robot base"),
                           (json.dumps({k: v for k, v in good.__dict__.items() if k != "task"}),
-                           "missing ['task']")):
+                           "missing ['task']"),
+                          # adv41: 1e12 N was taken, and offsets every wrench
+                          (json.dumps(good.__dict__ | {"ft_bias": [1e12, 0, 0, 0, 0, 0]}),
+                           "c.json: ft_bias reads 1e+12 N / 0 N m with the plug free, beyond "
+                           "500 N / 50 N m"),
+                          (json.dumps(good.__dict__ | {"socket_pose": [0, 0, 1e308, 0, 0, 0]}),
+                           "c.json: socket_pose lies inf m from the robot base")):
         path.write_text(text)
-        with pytest.raises(ValueError, match=re.escape(message)):
-            Calibration.load(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # 1e308 m printed "overflow encountered in dot" first
+            with pytest.raises(ValueError, match=re.escape(message)):
+                Calibration.load(path)
 
 
 def test_calibration_of_another_task_is_refused():

@@ -187,7 +187,11 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
           "--calibration", "c.json", "--policy", "p_controller", "--out", "report"],
          "got 200.0"),
         (["real", "serve-twin", "--task", USB, "--max-seconds", "inf"],
-         "--max-seconds must be finite and > 0, got inf"),
+         "--max-seconds must be in (0, 604800] (a week), got inf"),
+        (["real", "serve-twin", "--task", USB, "--max-seconds", "1e308"],  # adv41: it served
+         "--max-seconds must be in (0, 604800] (a week), got 1e+308"),
+        (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller", "--seed",
+          "99999999999999999999999", "--out", "report"], "'--seed'"),
         # --host with --twin ran on the twin and ignored --host.
         (["real", "validate", "--task", USB, "--twin", "--host", "10.0.0.2", "--policy",
           "p_controller", "--episodes", "1", "--out", "report"],
