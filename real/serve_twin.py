@@ -20,7 +20,8 @@ Operator and fault injection: one command per line on stdin, one reply line on s
 20 mm above it, as a calibration asks. `watchdog`: the armed RTDE watchdog fires as if the
 inputs had stopped. `drop`: every client connection is closed. `late S`: data packages are held
 back S seconds, then sent in a burst. `pendant power on` (any dashboard command): what the
-operator does on the teach pendant. `state`: a JSON line with the twin's state.
+operator does on the teach pendant. `state`: a JSON line with the twin's state. Commands
+from a file (`< ops.txt`) run at once, before the first cycle.
 The server stops after `max_seconds`, on `quit`, on SIGINT/SIGTERM, when its parent process
 dies, and with `exit_on_eof` when stdin closes.
 """
@@ -157,8 +158,10 @@ class TwinServer:
             try:
                 self.selector.register(control, selectors.EVENT_READ, ("control", exit_on_eof))
                 self._control_open = True
-            except (PermissionError, ValueError):  # a file or /dev/null: no operator commands
-                pass
+            except (PermissionError, ValueError):
+                # A regular file or /dev/null, which epoll cannot wait on: its commands were
+                # ignored, and so was its end with exit_on_eof (it served to --max-seconds).
+                self._run_control_file(control, exit_on_eof)
         deadline = time.monotonic() + max_seconds
         next_cycle = time.monotonic()
         next_check = next_cycle + 1.0
@@ -183,6 +186,16 @@ class TwinServer:
             if self._control_open:
                 self.selector.unregister(control)
             self.close()
+
+    def _run_control_file(self, control: TextIO, exit_on_eof: bool) -> None:
+        """Operator commands from a file: run at once, in order, before the first cycle; the
+        file's end is the stream's end."""
+        for line in control.read().splitlines():
+            self._answer(self.control(line))
+            if self.stopping:
+                return
+        if exit_on_eof:
+            self.stopping = True
 
     # ----------------------------------------------------------------------------------------
     # The control cycle

@@ -537,3 +537,30 @@ def test_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch, twins):
     assert result.exit_code == 0, result.output
     assert made[0].unwrapped.servo_dt == pytest.approx(1 / 125)
     assert made[0].unwrapped.robot.period_s == pytest.approx(1 / 125)
+
+
+@pytest.mark.parametrize(("commands", "replies"), [
+    ("state\nquit\n", 2),  # the state, then quit's "ok"
+    ("", 0),  # /dev/null: stdin's end at once
+])
+def test_serve_twin_runs_operator_commands_from_a_file(tmp_path, commands, replies):
+    """`serve-twin --exit-on-eof < ops.txt` (or < /dev/null) ignored the file, which epoll
+    cannot wait on, and its end: it served to --max-seconds."""
+    import subprocess
+    import sys
+    import time
+
+    ops = tmp_path / "ops.txt"
+    ops.write_text(commands)
+    start = time.monotonic()
+    with ops.open() as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmark.entry", "real", "serve-twin", "--task", USB,
+             "--exit-on-eof", "--max-seconds", "60", "--quiet"],
+            stdin=stdin, capture_output=True, text=True, timeout=50, check=True)
+    assert time.monotonic() - start < 30  # not the 60 s of --max-seconds
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("ready") and lines[-1] == "stopped after 0 cycles, 0 overruns"
+    assert len(lines) == 2 + replies and all(r.startswith("ok") for r in lines[1:-1]), lines
+    if replies:
+        assert json.loads(lines[1].removeprefix("ok "))["cycles"] == 0
