@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -41,6 +41,10 @@ PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) 
 _SQLITE_HEADER = b"SQLite format 3\0"
 
 
+_UNWRITABLE = ("the store cannot be opened: it must be a writable file in a writable folder "
+               "(SQLite keeps its write-ahead log beside it)")
+
+
 def _check_store(path: Path | None) -> Path | None:
     """A store is a SQLite file: a folder ended in SQLite's "unable to open database file",
     another file in "DatabaseError: file is not a database", a path under a file in
@@ -62,9 +66,20 @@ def _check_store(path: Path | None) -> Path | None:
             check_not_foreign(db, path)
         except ValueError as err:
             raise typer.BadParameter(str(err)) from None
+        except sqlite3.OperationalError as err:  # e.g. a WAL store in a read-only folder
+            raise typer.BadParameter(f"{path}: {_UNWRITABLE} ({err})") from None
         finally:
             db.close()
     return path
+
+
+def open_store(path: Path, **kwargs: Any) -> Store:
+    """The store at ``path``, or one error line: a read-only file or folder was SQLite's "unable
+    to open database file" (or "attempt to write a readonly database"), naming nothing."""
+    try:
+        return Store(path, **kwargs)
+    except sqlite3.OperationalError as err:
+        raise typer.BadParameter(f"{path}: {_UNWRITABLE} ({err})", param_hint="--store") from None
 
 
 StoreOpt = Annotated[
@@ -172,7 +187,7 @@ def run(
     except ValueError as err:  # the user's --executor / --workers / --ray-address, not a crash
         raise typer.BadParameter(str(err), param_hint="--executor / --workers") from None
     try:
-        db = Store(store_path, stale_after_s=stale_after)
+        db = open_store(store_path, stale_after_s=stale_after)
     except BaseException:
         pool.shutdown()
         raise
@@ -216,7 +231,7 @@ def status(
         console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending",
                       soft_wrap=True)
         return
-    with Store(store_path) as db:
+    with open_store(store_path) as db:
         statuses = db.statuses()
         live = {m.config_hash: m for m in db.running() if not db.is_marker_stale(m)}
         rows = {r["config_hash"]: r for r in db.cell_rows()}
@@ -273,7 +288,7 @@ def report(
             + "".join(f"--task-version {v} " for v in task_version or ()) + "first",
             param_hint="PRESET",
         )
-    with Store(store_path) as db:
+    with open_store(store_path) as db:
         # Another preset's store (or --task-version without it) held none of these cells: the
         # empty report went to that store's report folder, over the other preset's report.
         if not db.statuses().keys() & {cell.config_hash for cell in spec.cells}:

@@ -172,6 +172,25 @@ def test_an_artifacts_root_that_cannot_hold_folders_is_refused_before_any_cell(
     assert not (in_tmp / "s.sqlite").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "status", "report"])
+def test_a_store_sqlite_cannot_open_is_one_line(capsys, in_tmp, monkeypatch, command):
+    """A read-only store (or folder) was SQLite's "unable to open database file", exit 1."""
+    from benchmark import matrix_cli
+
+    def refuse(*args, **kwargs):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(matrix_cli, "Store", refuse)
+    (in_tmp / "runs").mkdir()
+    (in_tmp / "runs" / "quick.sqlite").write_bytes(b"")  # exists: status and report open it
+    code, _, err = run_cli(capsys, "matrix", command, "quick", "--agent", "p_controller",
+                           "--no-progress") if command == "run" else run_cli(
+        capsys, "matrix", command, "quick")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "runs/quick.sqlite: the store cannot be opened: it must be a writable file" in err
+
+
 def test_a_folder_this_user_cannot_write_is_named(in_tmp, monkeypatch):
     from benchmark.cli_options import check_writable
 
