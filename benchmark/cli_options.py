@@ -137,7 +137,7 @@ def file_in_the_way(path: Path) -> Path | None:
 
 
 def check_output_dir(path: Path | None, option: str, own: str | None = None,
-                     what: str = "") -> None:
+                     what: str = "", ignore: tuple[str, ...] = ()) -> None:
     """Refuse an output folder that is an existing file, or lies under one, before the work
     that fills it (`train --out FILE` and `dataset collect --out FILE` ended in "FileExistsError:
     [Errno 17] File exists" after building the task); creates nothing.
@@ -145,16 +145,17 @@ def check_output_dir(path: Path | None, option: str, own: str | None = None,
     With ``own`` (the file the command writes first, e.g. ``recipe.json``), also refuse a folder
     that holds other files and not that one: `dataset collect --out my_submission` wrote its
     files among the user's (`--out .` among everything), where a folder of its own resumes.
+    Entries named in ``ignore`` do not count as other files.
     """
     file = None if path is None else file_in_the_way(path)
     if file is not None:
         where = "" if file == path else f" (under {file}, a file)"
         raise typer.BadParameter(f"{path} is not a directory{where}", param_hint=option)
-    if (own is not None and path is not None and path.is_dir()
-            and not (path / own).is_file() and any(path.iterdir())):
-        raise typer.BadParameter(f"{path} holds other files and no {what} ({own}): give a new "
-                                 f"or empty folder, or one of its own to resume or replace it",
-                                 param_hint=option)
+    if (own is not None and path is not None and path.is_dir() and not (path / own).is_file()
+            and any(p.name not in ignore for p in path.iterdir())):
+        raise typer.BadParameter(f"{option} {path} holds other files and no {what} ({own}): "
+                                 "give a new or empty folder, or one of its own to resume or "
+                                 "replace it")
 
 
 def check_writable(path: Path, option: str) -> None:

@@ -100,11 +100,8 @@ def train_command(
 
     from benchmark.train import train
 
-    check_output_dir(out, "--out")
-    if out is not None and out.is_dir() and not (out / "run.json").is_file() and any(
-            p.name != "tb" for p in out.iterdir()):  # e.g. `--out .`: the run among your files
-        raise typer.BadParameter(f"--out {out} holds other files and no run (run.json): give a "
-                                 "new or empty folder, or a run's folder to resume it")
+    # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
+    check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb",))
     if torch_threads is not None:
         if torch_threads < 1:
             raise typer.BadParameter(f"--torch-threads must be >= 1, got {torch_threads}")
