@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +145,15 @@ def keyed_seed(seed: int, *names: str) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def interval_estimate(data: np.ndarray | tuple[np.ndarray, ...], func: Callable[..., Any],
+                      reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Point estimate and 95% stratified bootstrap interval (rliable) of one row's data (a score
+    matrix, or a tuple of them for `func`'s arguments), bootstrapped from `seed` alone."""
+    with global_numpy_seed(seed):
+        points, intervals = rly.get_interval_estimates({"row": data}, func, reps=reps)
+    return np.asarray(points["row"]), np.asarray(intervals["row"])
+
+
 @dataclass(frozen=True)
 class Aggregate:
     """IQM and mean of one method's scores with stratified bootstrap 95% CIs."""
@@ -199,10 +208,8 @@ def aggregate(
 
     result = {}
     for method, matrix in matrices.items():
-        with global_numpy_seed(keyed_seed(seed, "iqm-mean", method)):
-            points, intervals = rly.get_interval_estimates({method: matrix}, iqm_and_mean,
-                                                           reps=reps)
-        point, interval = points[method], intervals[method]
+        point, interval = interval_estimate(matrix, iqm_and_mean, reps,
+                                            keyed_seed(seed, "iqm-mean", method))
         result[method] = Aggregate(
             iqm=float(point[0]),
             iqm_ci=(float(interval[0, 0]), float(interval[1, 0])),

@@ -23,14 +23,13 @@ entry shares the group's rank.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from rliable import library as rly
 
-from benchmark.metrics import global_numpy_seed, keyed_seed
+from benchmark.metrics import interval_estimate, keyed_seed
 from envs.episode import EpisodeRecord, distinct_success_summary, summarize, wilson_interval
 from leaderboards.tracks import TRACK_VERSION, Track
 
@@ -115,19 +114,11 @@ def _probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
     return 0.5 + 0.5 * float(np.mean(x.mean(axis=0) - y.mean(axis=0)))
 
 
-def _interval(data: np.ndarray | tuple[np.ndarray, ...], func: Callable[..., Any],
-              seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Point estimate and 95% stratified bootstrap interval (rliable) of one entry's data."""
-    with global_numpy_seed(seed):
-        points, intervals = rly.get_interval_estimates({"x": data}, func, reps=BOOTSTRAP_REPS)
-    return np.asarray(points["x"]), np.asarray(intervals["x"])
-
-
 def aggregate(scores: list[EntryScore]) -> None:
     """Fill mean / IQM with stratified bootstrap CIs (rliable), in place."""
     for s in scores:
-        point, ci = _interval(s.matrix, _mean_and_iqm,
-                              keyed_seed(BOOTSTRAP_SEED, "mean-iqm", s.entry_id))
+        point, ci = interval_estimate(s.matrix, _mean_and_iqm, BOOTSTRAP_REPS,
+                                      keyed_seed(BOOTSTRAP_SEED, "mean-iqm", s.entry_id))
         s.mean, s.iqm = float(point[0]), float(point[1])
         s.mean_ci = (float(ci[0, 0]), float(ci[1, 0]))
         s.iqm_ci = (float(ci[0, 1]), float(ci[1, 1]))
@@ -155,9 +146,9 @@ def improvement_over_best_baseline(scores: list[EntryScore]) -> None:
     if not others:
         return
     for s in others:
-        point, ci = _interval((s.matrix, best.matrix), _probability_of_improvement,
-                              keyed_seed(BOOTSTRAP_SEED, "improvement", s.entry_id,
-                                         best.entry_id))
+        point, ci = interval_estimate(
+            (s.matrix, best.matrix), _probability_of_improvement, BOOTSTRAP_REPS,
+            keyed_seed(BOOTSTRAP_SEED, "improvement", s.entry_id, best.entry_id))
         s.prob_improvement = float(np.squeeze(point))
         ci = ci.reshape(-1)
         s.prob_improvement_ci = (float(ci[0]), float(ci[1]))
