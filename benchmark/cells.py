@@ -36,6 +36,8 @@ EPISODE_FIELDS = (
 )
 
 
+#: Seeds are what Gymnasium's reset and NumPy's generators take: integers in [0, 2**63).
+SEED_LIMIT = 2**63
 #: More evaluation episodes than any paper's protocol: a typo beyond (10^12) listed its seeds
 #: until the memory ran out.
 MAX_EVAL_EPISODES = 100_000

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
 
 app = typer.Typer(help="Learned success classifiers (rewards for SERL / HIL-SERL runs).",
@@ -57,8 +58,9 @@ def train_command(
     from benchmark.learned_reward import RENDER_KWARGS, collect_frames
     from benchmark.train import make_env
 
-    if not (1 <= episodes <= 100_000 and 1 <= heldout_episodes <= 100_000):  # 10^9 ran on
-        raise typer.BadParameter("--episodes and --heldout-episodes must be in [1, 100000]")
+    if not (1 <= episodes <= MAX_EVAL_EPISODES and 1 <= heldout_episodes <= MAX_EVAL_EPISODES):
+        raise typer.BadParameter(  # 10^9 ran on
+            f"--episodes and --heldout-episodes must be in [1, {MAX_EVAL_EPISODES}]")
     if not 0.0 < threshold < 1.0:
         raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
     # Checked before the rollouts (minutes): a NaN margin made every frame fail the sanity

@@ -56,6 +56,7 @@ from benchmark.cells import (
     MAX_EVAL_EPISODES,
     MAX_TRAIN_STEPS,
     SCRIPTED_AGENTS,
+    SEED_LIMIT,
     Cell,
     canonical_json,
     cells_by_hash,
@@ -63,8 +64,6 @@ from benchmark.cells import (
 )
 
 DEFAULT_EVAL_EPISODES = 25
-#: Seeds are what Gymnasium's reset and NumPy's generators take: integers in [0, 2**63).
-SEED_LIMIT = 2**63
 
 _TOP_KEYS = {
     "name", "description", "tasks", "seeds", "eval_episodes", "eval_seeds", "eval_every",

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
+from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT
 from benchmark.cli_options import (
     EnvOption,
     check_output_dir,
@@ -41,8 +42,8 @@ class PolicyKind(StrEnum):
     p_controller = "p_controller"
 
 
-#: Seeds are what Gymnasium's reset takes: integers in [0, 2**63).
-SEED_MAX = 2**63 - 1
+#: The largest seed an option takes (`benchmark.cells.SEED_LIMIT`: what Gymnasium's reset takes).
+SEED_MAX = SEED_LIMIT - 1
 #: The longest rehearsal `serve-twin` runs [s]: a week.
 MAX_SERVE_S = 7 * 24 * 3600.0
 
@@ -192,10 +193,12 @@ def validate(
         PolicyKind | None,
         typer.Option(help="checkpoint (default with --checkpoint) or p_controller (paper 000)."),
     ] = None,
-    episodes: Annotated[int, typer.Option(min=1, max=100_000, help="Trials on the robot.")] = 20,
+    episodes: Annotated[int, typer.Option(min=1, max=MAX_EVAL_EPISODES,
+                                          help="Trials on the robot.")] = 20,
     # min=1: `--sim-episodes 0` used to run --episodes trials in sim (0 read as "not given").
     sim_episodes: Annotated[
-        int | None, typer.Option(min=1, max=100_000, help="Trials in sim (default: same).")
+        int | None, typer.Option(min=1, max=MAX_EVAL_EPISODES,
+                                    help="Trials in sim (default: same).")
     ] = None,
     calibration: CalibrationOpt = None,
     host: Host = None,
@@ -205,7 +208,7 @@ def validate(
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
-    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX - 100_000,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX - MAX_EVAL_EPISODES,
                                        help="First evaluation seed.")] = 1000,
     out: Annotated[Path, typer.Option(help="Directory for the table and JSON.")] = Path(
         "runs/real"

@@ -64,7 +64,6 @@ def check_watchdog_hz(value: Any, servo_hz: float) -> float:
     return check_range("rtde_watchdog_hz", value, MIN_WATCHDOG_HZ, servo_hz)
 
 
-
 #: A host name as RFC 1123 spells it: dot-separated labels of letters, digits and hyphens.
 _HOST_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
                         r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -89,6 +88,7 @@ def check_robot_host(host: object) -> str:
         raise ValueError(f"host {host} is not one controller's address (unspecified, multicast "
                          f"or broadcast)")
     return host
+
 
 @dataclass(frozen=True)
 class URConfig:
