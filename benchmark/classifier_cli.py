@@ -153,3 +153,11 @@ def _check_same_settings(out: Path, settings: dict) -> None:
                             if recorded.get(k) != v)
         raise typer.BadParameter(f"{out} holds a classifier trained with other settings "
                                  f"({changed}); give another --out", param_hint="--out")
+
+
+if __name__ == "__main__":  # `python -m benchmark.classifier_cli ...` = `insertbench classifier ...`
+    import sys
+
+    from benchmark.cli import app as insertbench_app
+
+    insertbench_app(["classifier", *sys.argv[1:]])

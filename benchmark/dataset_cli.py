@@ -122,3 +122,11 @@ def recipe(
     connectors = sorted({p["connector"] for p in description["parts"]})
     typer.echo(f"{name} ({scale}): {len(description['parts'])} parts on {len(connectors)} "
                f"connectors under {out}; train with --demos {out}")
+
+
+if __name__ == "__main__":  # `python -m benchmark.dataset_cli ...` = `insertbench dataset ...`
+    import sys
+
+    from benchmark.cli import app as insertbench_app
+
+    insertbench_app(["dataset", *sys.argv[1:]])

@@ -213,3 +213,9 @@ def _write_video(path: Path, frames: list[np.ndarray]) -> None:
         for frame in frames:
             writer.append_data(frame)
     console.print(f"video: {path} ({len(frames)} frames at 10 fps)")
+
+
+if __name__ == "__main__":  # `python -m benchmark.rollout_cli list ...` and so on
+    from benchmark.cli import app as insertbench_app
+
+    insertbench_app()

@@ -99,3 +99,11 @@ def sim2sim_command(
     reason = UNSUPPORTED.get(TASKS[task].connector.name)
     if reason:
         console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
+
+
+if __name__ == "__main__":  # `python -m benchmark.sim2sim_cli ...` = `insertbench sim2sim ...`
+    import sys
+
+    from benchmark.cli import app as insertbench_app
+
+    insertbench_app(["sim2sim", *sys.argv[1:]])

@@ -286,3 +286,9 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("eval")(eval_command)
     app.command("train-async")(train_async_command)
+
+
+if __name__ == "__main__":  # `python -m benchmark.train_cli train ...` and so on
+    from benchmark.cli import app as insertbench_app
+
+    insertbench_app()

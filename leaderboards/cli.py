@@ -261,3 +261,11 @@ def _echo_result(entry: dict, evaluation: str, target: Path, seconds: float) -> 
                f"{entry['entry_id'][:12]} ({entry['name']}) -> {target}; evaluation "
                f"{block['wall_clock_s']:.1f} s wall, {block['cpu_s']:.1f} s CPU; "
                f"total {seconds:.1f} s")
+
+
+if __name__ == "__main__":  # `python -m leaderboards.cli ...` = `insertbench leaderboard ...`
+    import sys
+
+    from benchmark.cli import app as insertbench_app
+
+    insertbench_app(["leaderboard", *sys.argv[1:]])

@@ -472,3 +472,11 @@ def serve_twin(
         typer.echo(f"insertbench: error: {e}; stop the other controller or URSim on this machine",
                    err=True)
         raise typer.Exit(1) from e
+
+
+if __name__ == "__main__":  # `python -m real.cli ...` = `insertbench real ...`
+    import sys
+
+    from benchmark.cli import app as insertbench_app
+
+    insertbench_app(["real", *sys.argv[1:]])

@@ -329,6 +329,25 @@ def test_python_m_matrix_cli_is_the_same_command(in_tmp):
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), result.stderr
 
 
+@pytest.mark.parametrize(("module", "usage"), [
+    ("real.cli", "insertbench real"), ("leaderboards.cli", "insertbench leaderboard"),
+    ("benchmark.dataset_cli", "insertbench dataset"),
+    ("benchmark.classifier_cli", "insertbench classifier"),
+    ("benchmark.sim2sim_cli", "insertbench sim2sim"), ("benchmark.train_cli", "insertbench"),
+    ("benchmark.rollout_cli", "insertbench"),
+])
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # runpy, imported
+def test_every_cli_module_runs_its_commands_under_python_m(module, usage, capsys, monkeypatch):
+    """`python -m real.cli --help` printed nothing and exited 0: the modules had no __main__."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [module, "--help"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module(module, run_name="__main__")
+    assert exited.value.code == 0
+    assert f"Usage: {usage} [OPTIONS]" in capsys.readouterr().out
+
+
 def test_train_below_learning_starts_warns(capsys, in_tmp):
     code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v0", "--agent", "sac",
                            "--steps", "5", "--eval-episodes", "0", "--config", "hidden=8,8",
