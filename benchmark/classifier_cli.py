@@ -155,7 +155,7 @@ def _check_same_settings(out: Path, settings: dict) -> None:
                                  f"({changed}); give another --out", param_hint="--out")
 
 
-if __name__ == "__main__":  # `python -m benchmark.classifier_cli ...` = `insertbench classifier ...`
+if __name__ == "__main__":  # `python -m benchmark.classifier_cli` = `insertbench classifier`
     import sys
 
     from benchmark.cli import app as insertbench_app
