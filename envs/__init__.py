@@ -23,6 +23,7 @@ os.environ.setdefault("LP_NUM_THREADS", "0")
 import gymnasium as gym  # noqa: E402
 
 from envs.catalog import CATALOG  # noqa: E402
+from envs.env_checker import EnvChecker  # noqa: E402
 from envs.family import ConnectorFamilyEnv  # noqa: E402
 from envs.insertion_env import InsertionEnv, check_env_kwargs, p_controller  # noqa: E402
 from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
@@ -69,7 +70,7 @@ def make_registered(entry, env_id: str, **kwargs):
     change the task the ID names (``gym.make("InsertBench/USB-v0", task=...)``,
     ``NISTBoard-USBA-v0`` with ``part="DSub"``, ``ConnectorFamily-v1`` with ``version=2``).
     Gymnasium has merged the registered kwargs into ``kwargs`` already, so an unchanged value is
-    the registered object itself."""
+    the registered object itself. The env comes back in `envs.env_checker.EnvChecker`."""
     registered = gym.spec(env_id).kwargs
     for name, names_id in IDENTITY_KWARGS.items():
         if name not in registered or name not in kwargs:
@@ -88,7 +89,7 @@ def make_registered(entry, env_id: str, **kwargs):
             own, value = own.env_id, getattr(value, "env_id", value)
         raise ValueError(f"{env_id} is {name}={own!r}: {name}={value!r} would run another "
                          f"task under its name{hint}")
-    return entry(**kwargs)
+    return EnvChecker(entry(**kwargs))  # Gymnasium's own is off: see envs.env_checker
 
 
 def registered_entry(spec: gym.envs.registration.EnvSpec):
@@ -110,7 +111,7 @@ for _id, _task in TASKS.items():
             kwargs={"task": _task},
             vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             max_episode_steps=_task.max_episode_steps,
-            disable_env_checker=False,
+            disable_env_checker=True,  # make_registered applies envs.env_checker's
         )
 
 # Connector families and the NIST board: environments over several connectors.
@@ -127,6 +128,7 @@ for _id, _entry, _steps, _kwargs in (
             vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             max_episode_steps=_steps,
             kwargs=_kwargs,
+            disable_env_checker=True,
         )
 for _part in NIST_PARTS:
     _id = nist_task(_part).env_id  # InsertBench/NISTBoard-<Part>-v0
@@ -136,4 +138,5 @@ for _part in NIST_PARTS:
             entry_point=functools.partial(make_registered, NISTBoardEnv, _id),
             vector_entry_point=functools.partial(make_vector_env, env_id=_id),
             kwargs={"part": _part},
+            disable_env_checker=True,
         )

@@ -160,6 +160,23 @@ def test_a_refused_reset_changes_nothing(env_id):
     "env_id",
     ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-USBA-v0"],
 )
+def test_a_refused_first_reset_leaves_the_env_usable(env_id):
+    """Gymnasium's env checker counted a first reset that raised as checked, and the first step
+    after the next good reset failed with "cannot unpack non-iterable NoneType object"."""
+    env = gym.make(env_id)
+    for bad in ({"options": {"tcp_offset": (1.0, 2.0)}}, {"seed": -1}):
+        with pytest.raises(ValueError):
+            env.reset(**bad)
+    obs, _ = env.reset(seed=0)
+    assert env.step(np.zeros(env.action_space.shape, np.float32))[0].keys() == obs.keys()
+    again = gym.make(env.spec)  # the checker once, not Gymnasium's over ours
+    assert "PassiveEnvChecker" not in str(again) and "EnvChecker" in str(again)
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-USBA-v0"],
+)
 def test_seeds_are_checked_as_the_vector_envs_check_them(env_id):
     """A numpy integer seeded the vector envs and the dm_env wrapper, but a single env refused
     it with Gymnasium's own error class; True seeded it as 1."""
