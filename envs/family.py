@@ -155,14 +155,20 @@ class ConnectorFamilyEnv(gym.Env):
         if not isinstance(name, str) or name not in self._tasks:  # a list was "unhashable"
             raise ValueError(f"{name!r} is not in this family: {self.connectors}")
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def check_reset_options(self, options: dict | None) -> None:
+        """ValueError or TypeError for `options` that `reset` would refuse, changing nothing
+        (vectors ask one world before any resets)."""
         options = reset_options(options)
-        name = options.pop("connector", None)
+        requested_offset_mm(options, self.active.workspace_mm, own=("connector",))
+        if "connector" in options:
+            self._check_member(options["connector"])
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Checked before anything changes: a refused option left the family on the asked
         # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0.
-        requested_offset_mm(options, self.active.workspace_mm)
-        if name is not None:
-            self._check_member(name)
+        self.check_reset_options(options)
+        options = reset_options(options)
+        name = options.pop("connector", None)
         super().reset(seed=check_seed(seed))
         if name is None:
             name = self.connectors[int(self.np_random.integers(len(self.connectors)))]

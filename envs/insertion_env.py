@@ -325,11 +325,16 @@ class InsertionEnv(gym.Env):
     # ----------------------------------------------------------------------------------------
     # Gymnasium API
 
+    def check_reset_options(self, options: dict | None) -> tuple[float, float] | None:
+        """ValueError or TypeError for `options` that `reset` would refuse, changing nothing
+        (vectors ask one world before any resets); else the requested offset [mm] or None."""
+        return requested_offset_mm(options, self.workspace_mm)
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
         # (1.3 m from the socket), and step() went on from there.
         seed = check_seed(seed)
-        requested = requested_offset_mm(options, self.workspace_mm)
+        requested = self.check_reset_options(options)
         self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random

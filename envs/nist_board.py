@@ -191,9 +191,14 @@ class NISTBoardEnv(gym.Env):
             )
         return self._envs[part]
 
+    def check_reset_options(self, options: dict | None) -> None:
+        """ValueError or TypeError for `options` that `reset` would refuse, changing nothing
+        (vectors ask one world before any resets)."""
+        requested_offset_mm(options, self.active.workspace_mm)
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option changes nothing.
-        requested_offset_mm(options, self.active.workspace_mm)
+        self.check_reset_options(options)
         super().reset(seed=check_seed(seed))
         self.stage = 0
         obs, info = self._start_stage(options)

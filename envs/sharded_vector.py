@@ -157,8 +157,9 @@ class ShardedVectorEnv(VectorEnv):
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         """Reset the (masked) worlds, each worker its slice; seeds as `SyncVectorEnv`."""
-        seeds, options, mask = batch_reset_args(self.num_envs, seed, options)
         self._check_open()
+        seeds, options, mask = batch_reset_args(self.num_envs, seed, options,
+                                                self._local.server.shard.worlds[0])
         requests = {
             w: ("reset", ([seeds[i] for i in w.indices], options,
                           [bool(mask[i]) for i in w.indices]))

@@ -277,18 +277,20 @@ def reset_options(options: Any) -> dict:
 
 
 def requested_offset_mm(
-    options: dict | None, workspace_mm: float | None = None
+    options: dict | None, workspace_mm: float | None = None, own: tuple[str, ...] = ()
 ) -> tuple[float, float] | None:
     """`options["tcp_offset_mm"]` as a checked (dx, dy) [mm], or None when not given; inside
     SERL's workspace box when the env has one (`workspace_mm`, half-width [mm]).
-    ValueError for any other key: a misspelt one (`tcp_offset`) used to be ignored, and the
-    episode started from a random offset instead of the one asked for. Envs call it before a
-    reset changes anything, so a refused option leaves the episode as it was."""
+    ValueError for any other key but the env's `own` options (a family's ``connector``): a
+    misspelt one (`tcp_offset`) used to be ignored, and the episode started from a random
+    offset instead of the one asked for. Envs call it before a reset changes anything, so a
+    refused option leaves the episode as it was."""
     options = reset_options(options)
-    unknown = sorted(map(str, set(options) - set(RESET_OPTIONS)))
+    takes = [*RESET_OPTIONS, *own]
+    unknown = sorted(map(str, set(options) - set(takes)))
     if unknown:
-        raise ValueError(f"unknown reset option(s) {unknown}; a task's reset takes "
-                         f"{list(RESET_OPTIONS)}")
+        raise ValueError(f"unknown reset option(s) {unknown}; "
+                         f"{'this env' if own else 'a task'}'s reset takes {takes}")
     if not options or "tcp_offset_mm" not in options:
         return None
     value = options["tcp_offset_mm"]

@@ -83,8 +83,8 @@ class ThreadedVectorEnv(SyncVectorEnv):
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         """Reset the worlds in parallel; seeds as `SyncVectorEnv` (int -> seed + i)."""
-        seed, options, mask = batch_reset_args(self.num_envs, seed, options)
         self._check_usable()
+        seed, options, mask = batch_reset_args(self.num_envs, seed, options, self.envs[0])
         if mask.all():
             self._terminations[:] = self._truncations[:] = False
         self._terminations[mask] = self._truncations[mask] = self._autoreset_envs[mask] = False

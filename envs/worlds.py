@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from envs.task_options import check_seed
+from envs.task_options import check_seed, reset_options
 
 #: A world's step: observation, reward, terminated, truncated, info, and with the "SameStep"
 #: mode at an episode's end {"final_obs", "final_info"} (else None).
@@ -81,11 +81,12 @@ def merge_world_infos(vector: VectorEnv, infos: list[tuple[dict, dict | None]]) 
     return merged
 
 
-def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
-                     options: dict | None) -> tuple[list[int | None], dict | None, np.ndarray]:
+def batch_reset_args(num_envs: int, seed: int | list[int | None] | None, options: dict | None,
+                     world: gym.Env) -> tuple[list[int | None], dict | None, np.ndarray]:
     """A vector reset's per-world seeds (an int means ``seed + i``, as `SyncVectorEnv`), the
     options for the worlds, and the bool mask of worlds to reset (``options["reset_mask"]``,
-    all by default); ValueError on a bad seed, a wrong count of seeds or a bad mask."""
+    all by default); ValueError on a bad seed, a wrong count of seeds or a bad mask, and the
+    error a world's reset gives for bad options (asked of `world`, one of the vector's)."""
     if seed is None:
         seed = [None] * num_envs
     elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
@@ -97,7 +98,7 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
         raise ValueError(f"got {len(seed)} seeds for num_envs={num_envs}")
     # Checked here, before any world resets (in processes a world's error closes the vector).
     seed = [check_seed(s, f"seed {i}") for i, s in enumerate(seed)]
-    options = dict(options) if options else None
+    options = reset_options(options) or None
     mask = np.ones(num_envs, bool)
     if options is not None and "reset_mask" in options:
         mask = np.asarray(options.pop("reset_mask"))
@@ -106,7 +107,8 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None,
                 f"options['reset_mask'] must be a bool array of shape ({num_envs},) "
                 f"with at least one True, got {mask!r}"
             )
-    return list(seed), options, mask
+    world.unwrapped.check_reset_options(options)
+    return list(seed), options or None, mask
 
 
 def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) -> None:
@@ -117,10 +119,13 @@ def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) ->
     longer leaves the other worlds a step ahead (which closed a vector in processes)."""
     if not isinstance(space, gym.spaces.Box):
         return
-    if np.shape(actions) != space.shape:
+    try:
+        shape = np.shape(actions)
+    except ValueError:  # numpy's "inhomogeneous shape after 1 dimensions"
+        shape = "a ragged batch"
+    if shape != space.shape:
         raise ValueError(
-            f"actions must have shape {space.shape} (num_envs, action dim), "
-            f"got {np.shape(actions)}"
+            f"actions must have shape {space.shape} (num_envs, action dim), got {shape}"
         )
     try:
         a = np.asarray(actions, dtype=np.float64)

@@ -123,6 +123,11 @@ def test_an_unknown_reset_option_is_refused():
     family = gym.make("InsertBench/ConnectorFamily-v0", split="test")
     _, info = family.reset(seed=0, options={"connector": "DT12"})
     assert info["connector"] == "DT12"
+    # The family's own option is named too (it was left out: "takes ['tcp_offset_mm']").
+    with pytest.raises(ValueError, match=re.escape(
+            "unknown reset option(s) ['conector']; this env's reset takes "
+            "['tcp_offset_mm', 'connector']")):
+        family.reset(seed=0, options={"conector": "DT12"})
 
 
 @pytest.mark.parametrize(

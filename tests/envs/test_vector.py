@@ -183,6 +183,28 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
 
 
 @BACKENDS
+def test_bad_reset_options_are_refused_before_any_world_resets(processes, backend):
+    """A misspelt reset option closed a vector in processes (a world raised), and a string
+    was "dictionary update sequence element #0 has length 1; 2 is required"."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=processes)
+    vec.reset(seed=3)
+    vec.step(np.full((2, 3), 0.5, np.float32))
+    before = vec.unwrapped.call("_elapsed_s")  # [s] of each world's episode
+    for bad, error, match in (
+        ({"tcp_offset": (1.0, 2.0)}, ValueError, r"unknown reset option\(s\) \['tcp_offset'\]"),
+        ({"tcp_offset_mm": (np.nan, 0.0)}, ValueError, "must be a finite number"),
+        ("abc", TypeError, "options must be a dict or None, got 'abc'"),
+    ):
+        with pytest.raises(error, match=match):
+            vec.reset(seed=0, options=bad)
+    assert not vec.unwrapped.closed and vec.unwrapped.call("_elapsed_s") == before
+    with pytest.raises(ValueError, match=r"actions must have shape \(2, 3\).*ragged"):
+        vec.step([[0.0, 0.0, 0.0], [0.0, 0.0]])  # numpy's "inhomogeneous shape"
+    vec.reset(seed=0, options={"tcp_offset_mm": (1.0, 2.0)})
+    vec.close()
+
+
+@BACKENDS
 def test_a_step_before_reset_is_refused_before_any_world_steps(processes, backend):
     """In processes each world refused it and the vector closed itself; on threads, after a
     first reset of some worlds only, the reset ones stepped while the others refused."""
