@@ -135,7 +135,7 @@ def make_env(task, knobs: dict[str, float]) -> InsertionEnv:
     """The task's noiseless env for a press, with the variant's changes applied to its model."""
     kwargs = {"timestep": knobs["timestep"]} if "timestep" in knobs else {}
     env = InsertionEnv(task, noiseless=True, reward="dense",
-                       start_height_mm=task.connector.mating_length_mm + 6.0, **kwargs)
+                       start_height_mm=task.connector.lowest_start_mm + 5.0, **kwargs)
     m = env.model
     joints, geoms = tab_ids(m)
     if "noslip" in knobs:
@@ -232,7 +232,7 @@ def press_and_pull(task, knobs: dict[str, float], speed: float):
     env._period = recorder
     connector = task.connector
     down = np.array([0.0, 0.0, speed], np.float32)
-    max_steps = int(4 * (connector.mating_length_mm + 6.0) / (speed * env.action_scale_m / 1e-3))
+    max_steps = int(4 * (connector.lowest_start_mm + 5.0) / (speed * env.action_scale_m / 1e-3))
     press, pull = [], []
     for _ in range(max_steps):
         obs, _, _, _, info = env.step(down)

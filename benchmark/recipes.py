@@ -51,9 +51,8 @@ def paper004_env(connector: str) -> dict[str, Any]:
     """``PAPER004_ENV`` for ``connector``, its start height raised where the plug is longer than
     that (the plug must start out of the socket; e.g. the 20 mm metal pegs)."""
     from envs.catalog import CATALOG
-    from envs.task_options import START_CLEARANCE_MM
 
-    lowest = CATALOG[connector].spec.mating_length_mm + START_CLEARANCE_MM
+    lowest = CATALOG[connector].spec.lowest_start_mm
     return PAPER004_ENV | {"start_height_mm": max(PAPER004_ENV["start_height_mm"], lowest)}
 PAPER004_STEPS = 40
 

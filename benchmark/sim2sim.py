@@ -86,7 +86,7 @@ def measure_fidelity(engine: str, task_id: str) -> Fidelity:
     at the mouth (or be guided more than 1 mm off the goal)."""
     c = task_spec(task_id).connector
     env = make_engine_env(
-        engine, task_id, start_height_mm=c.mating_length_mm + 10.0,
+        engine, task_id, start_height_mm=c.lowest_start_mm + 9.0,
         **({"allow_unsupported": True} if engine == "pybullet" else {}),
     )
     slides_below, jams_above = guide_window_mm(c)

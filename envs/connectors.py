@@ -194,9 +194,21 @@ class ConnectorSpec:
         )
 
     @property
+    def reach_mm(self) -> float:
+        """How far the plug reaches below its face [mm]: its pins (capsules down to
+        `pin_length_mm` below the face), else nothing."""
+        return self.pin_length_mm if self.pins else 0.0
+
+    @property
     def cavity_depth_mm(self) -> float:
         """The cavity is deeper than the stroke so the plug seats on its body, not its face."""
-        return self.mating_length_mm + 1.0 + (self.pin_length_mm if self.pins else 0.0)
+        return self.mating_length_mm + 1.0 + self.reach_mm
+
+    @property
+    def lowest_start_mm(self) -> float:
+        """The lowest start above the seated pose [mm]: the whole plug, pins included, 1 mm
+        above the socket's mouth (pins in the mouth met its walls at a lateral start offset)."""
+        return self.mating_length_mm + self.reach_mm + 1.0
 
 
 def guide_window_mm(spec: ConnectorSpec) -> tuple[float, float]:

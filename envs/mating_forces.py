@@ -294,8 +294,9 @@ def calibrated(
 def measure_peaks(task, speed: float = 0.1) -> tuple[float, float]:
     """Peak axial forces [N] of a quasi-static aligned press and pull of `task`'s plug.
 
-    The plug starts 6 mm above the mouth, is pushed straight down at `speed` x the action scale
-    (0.5 mm per 0.1 s step at the default 0.1) until it is past its mating depth, then pulled
+    The plug starts 6 mm above the mouth (its pins' tips, where it has pins), is pushed
+    straight down at `speed` x the action scale (0.5 mm per 0.1 s step at the default 0.1)
+    until it is past its mating depth, then pulled
     straight out at the same speed. Returns the peak press force while the face is between the
     mouth and 0.3 mm short of the mating depth (so the body bottoming out is not counted) and the
     peak pull force while it is still in the socket, both from the zeroed wrist F/T reading
@@ -304,13 +305,12 @@ def measure_peaks(task, speed: float = 0.1) -> tuple[float, float]:
     from envs.insertion_env import InsertionEnv  # the env imports this module's specs
 
     connector = task.connector
-    env = InsertionEnv(
-        task, reward="dense", noiseless=True, start_height_mm=connector.mating_length_mm + 6.0
-    )
+    start_mm = connector.lowest_start_mm + 5.0
+    env = InsertionEnv(task, reward="dense", noiseless=True, start_height_mm=start_mm)
     down = np.array([0.0, 0.0, speed], np.float32)
     env.reset(seed=0)
     peak_in = peak_out = 0.0
-    max_steps = int(4 * (connector.mating_length_mm + 6.0) / (speed * env.action_scale_m / 1e-3))
+    max_steps = int(4 * start_mm / (speed * env.action_scale_m / 1e-3))
     for _ in range(max_steps):
         obs, _, _, _, info = env.step(down)
         depth = info["insertion_depth_mm"]

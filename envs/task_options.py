@@ -43,8 +43,6 @@ GOAL_NOISE_MAX_MM = 20.0
 INIT_OFFSET_MAX_MM = 30.0
 #: Highest start above the seated pose [mm] (paper 000: 50 mm), within the arm's reach there.
 START_HEIGHT_MAX_MM = 150.0
-#: Lowest start: the plug's face at least this far above the socket mouth [mm].
-START_CLEARANCE_MM = 1.0
 #: Largest grasp error [mm, degrees] that leaves the plug between the gripper's fingers.
 GRASP_NOISE_MAX_MM = 5.0
 GRASP_NOISE_MAX_DEG = 15.0
@@ -105,14 +103,15 @@ def check_options(
     check_choice("reward", reward, REWARDS)
     check_choice("reference_mode", reference_mode, REFERENCE_MODES)
     check_bool("grayscale", grayscale)
-    lowest = connector.mating_length_mm + START_CLEARANCE_MM
+    pins = (f" and its pins reach {connector.reach_mm:g} mm below its face"
+            if connector.reach_mm else "")
     check_range(
         "start_height_mm",
         start_height_mm,
-        lowest,
+        connector.lowest_start_mm,
         START_HEIGHT_MAX_MM,
         f" (the plug must start out of the {connector.name} socket: its mating length is "
-        f"{connector.mating_length_mm} mm)",
+        f"{connector.mating_length_mm:g} mm{pins})",
     )
     lo, hi = check_pair("init_offset_mm", init_offset_mm, 0.0, INIT_OFFSET_MAX_MM)
     return TaskOptions(

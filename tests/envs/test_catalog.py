@@ -147,3 +147,26 @@ def test_every_retention_tab_touches_its_plug():
         tabs = [j for j in range(u.model.njnt) if u.model.joint(j).name.endswith("_slide")]
         pushed = [u.data.qpos[u.model.jnt_qposadr[j]] for j in tabs]
         assert info["is_success"] and min(pushed) > 1e-5, (u.task.name, pushed)
+
+
+PINNED = sorted({t.connector.name: tid for tid, t in TASKS.items()
+                 if t.connector.pins and "Connector-" in tid and tid.endswith("-v1")}.values())
+
+
+@pytest.mark.parametrize("env_id", PINNED)
+def test_the_lowest_start_is_out_of_the_socket_at_any_offset(env_id):
+    """The lowest start let pins reach into the socket: D-sub at 7 mm with a 10 mm offset
+    started 1.7 mm inside a wall (854 N at the first step), the EU plug at 16 mm 3.4 mm inside
+    its insulator (2,199 N)."""
+    import gymnasium as gym
+
+    connector = TASKS[env_id].connector
+    assert connector.lowest_start_mm == connector.mating_length_mm + connector.pin_length_mm + 1
+    env = gym.make(env_id, start_height_mm=connector.lowest_start_mm, noiseless=True)
+    for offset in ((10.0, 0.0), (0.0, 10.0), (30.0, 0.0), (2.0, 2.0)):
+        env.reset(seed=1, options={"tcp_offset_mm": offset})
+        data = env.unwrapped.data
+        assert data.ncon == 0, (offset, min(c.dist for c in data.contact[:data.ncon]))
+    with pytest.raises(ValueError, match=rf"its pins reach {connector.pin_length_mm:g} mm below"):
+        gym.make(env_id, start_height_mm=connector.lowest_start_mm - 0.5)
+    env.close()

@@ -23,7 +23,7 @@ SPECS = {f"InsertBench/Connector-{n}-v0": e.spec for n, e in CATALOG.items()} | 
 @pytest.mark.parametrize("env_id", sorted(SPECS))
 @pytest.mark.parametrize("axis", [0, 1])
 def test_offset_beyond_clearance_and_chamfer_jams(env_id, axis):
-    env = gym.make(env_id, start_height_mm=SPECS[env_id].mating_length_mm + 10.0)
+    env = gym.make(env_id, start_height_mm=SPECS[env_id].lowest_start_mm + 9.0)
     offset = [0.0, 0.0]
     offset[axis] = guide_window_mm(SPECS[env_id])[1] + RESOLUTION_MM
     _, info = push_down(env, offset)
@@ -34,7 +34,7 @@ def test_offset_beyond_clearance_and_chamfer_jams(env_id, axis):
 @pytest.mark.parametrize("env_id", sorted(SPECS))
 @pytest.mark.parametrize("axis", [0, 1])
 def test_offset_within_chamfer_slides_in(env_id, axis):
-    env = gym.make(env_id, start_height_mm=SPECS[env_id].mating_length_mm + 10.0)
+    env = gym.make(env_id, start_height_mm=SPECS[env_id].lowest_start_mm + 9.0)
     offset = [0.0, 0.0]
     offset[axis] = guide_window_mm(SPECS[env_id])[0] - RESOLUTION_MM
     _, info = push_down(env, offset)
