@@ -136,7 +136,7 @@ class InsertionEnv(gym.Env):
     | obs_mode | "state" | "state", "pixels", "state+pixels" |
     | obs_frame | "start" | "start", "task" (origin of `tcp_pose`) |
     | workspace_mm | None | mm > init offset: lateral half-width of the reference box; None: off |
-    | reward | "sparse" | "sparse", "dense", "goal_image" |
+    | reward | "sparse" | "sparse", "dense", "dense_printed" (eq. 2 as printed), "goal_image" |
     | goal_noise_mm | 0.0 | mm, >= 0 |
     | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi |
     | grasp_noise_mm | 0.0 | mm, >= 0 |
@@ -145,7 +145,7 @@ class InsertionEnv(gym.Env):
     | image_size | 64 | pixels (square) or (height, width), at least 8, at most 480 x 640 |
     | grayscale | False | 32x32 grayscale = paper 000's visual setting |
     | cameras | ("wrist", "side") | subset of those, each once |
-    | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm) |
+    | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm), >= `lowest_start_mm` |
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) |

@@ -296,11 +296,11 @@ def measure_peaks(task, speed: float = 0.1) -> tuple[float, float]:
 
     The plug starts 6 mm above the mouth (its pins' tips, where it has pins), is pushed
     straight down at `speed` x the action scale (0.5 mm per 0.1 s step at the default 0.1)
-    until it is past its mating depth, then pulled
-    straight out at the same speed. Returns the peak press force while the face is between the
-    mouth and 0.3 mm short of the mating depth (so the body bottoming out is not counted) and the
-    peak pull force while it is still in the socket, both from the zeroed wrist F/T reading
-    (noise off), as a force gauge on a mating-force tester reads them.
+    until it is past its mating depth, then pulled straight out at the same speed. Returns the
+    peak press force while the face is between the mouth and 0.3 mm short of the mating depth
+    (so the body bottoming out is not counted) and the peak pull force while it is still in the
+    socket, both from the zeroed wrist F/T reading (noise off), as a force gauge on a
+    mating-force tester reads them.
     """
     from envs.insertion_env import InsertionEnv  # the env imports this module's specs
 
