@@ -21,6 +21,7 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 os.environ.setdefault("LP_NUM_THREADS", "0")
 
 import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
 
 from envs.catalog import CATALOG  # noqa: E402
 from envs.env_checker import EnvChecker  # noqa: E402
@@ -61,7 +62,8 @@ def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
 IDENTITY_KWARGS = {
     "task": lambda v: task_spec(v).env_id if isinstance(v, str) else getattr(v, "env_id", None),
     "part": lambda v: nist_task(v).env_id if v in NIST_PARTS else None,
-    "version": lambda v: f"InsertBench/ConnectorFamily-v{v}" if v in (0, 1, 2) else None,
+    "version": lambda v: (f"InsertBench/ConnectorFamily-v{v}" if isinstance(v, int | np.integer)
+                          and not isinstance(v, bool) and v in (0, 1, 2) else None),
 }
 
 
@@ -84,7 +86,9 @@ def make_registered(entry, env_id: str, **kwargs):
             other = names_id(value)
         except (KeyError, TypeError):
             other = None
-        hint = f"; make {other} instead" if other and other != env_id else ""
+        if other == env_id:  # the same task by another type (version=np.int64(1))
+            continue
+        hint = f"; make {other} instead" if other else ""
         if name == "task":  # a TaskSpec by its ID, not its repr
             own, value = own.env_id, getattr(value, "env_id", value)
         raise ValueError(f"{env_id} is {name}={own!r}: {name}={value!r} would run another "

@@ -15,7 +15,13 @@ import gymnasium as gym
 from envs.catalog import CATALOG, connector_names
 from envs.insertion_env import InsertionEnv, check_env_kwargs
 from envs.procedural import procedural_task
-from envs.task_options import check_int, check_seed, requested_offset_mm, reset_options
+from envs.task_options import (
+    check_int,
+    check_names,
+    check_seed,
+    requested_offset_mm,
+    reset_options,
+)
 from envs.tasks import TASKS, TaskSpec
 
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
@@ -80,8 +86,7 @@ class ConnectorFamilyEnv(gym.Env):
         if split not in FAMILY_SPLITS:
             raise ValueError(f"split must be one of {FAMILY_SPLITS}, got {split!r}")
         # 1.0 and True equal 1 but named no task: 'InsertBench/Connector-X-v1.0' was a KeyError.
-        if isinstance(version, bool) or not isinstance(version, int) or version not in (0, 1, 2):
-            raise ValueError(f"version must be 0, 1 or 2, got {version!r}")
+        version = check_int("version", version, 0, 2)
         if version >= 1 and split == "procedural" and connectors is None:
             raise ValueError(
                 "procedural connectors have no documented mating forces and exist in version 0 "
@@ -101,15 +106,7 @@ class ConnectorFamilyEnv(gym.Env):
         if hold_out is not None and not isinstance(hold_out, str):  # a list: "unhashable type"
             raise ValueError(f"hold_out must be one connector's name or None, got {hold_out!r}")
         if connectors is not None:
-            if isinstance(connectors, str):  # was read as its letters: unknown ['R', 'J', ...]
-                raise ValueError(f"connectors must be a list of catalog names, got {connectors!r}")
-            unknown = [c for c in connectors if not isinstance(c, str) or c not in CATALOG]
-            if unknown or not connectors:
-                raise ValueError(
-                    f"connectors must be non-empty catalog names; unknown: {unknown}; "
-                    f"known: {sorted(CATALOG)}"
-                )
-            names = list(connectors)
+            names = list(check_names("connectors", connectors, CATALOG, "catalog names"))
         elif split == "procedural":
             procedural_count = check_int("procedural_count", procedural_count, 1,
                                          PROCEDURAL_COUNT_MAX)

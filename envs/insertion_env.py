@@ -31,6 +31,7 @@ from envs.task_options import (
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
     check_action,
+    check_bool,
     check_choice,
     check_options,
     check_pair,
@@ -217,8 +218,7 @@ class InsertionEnv(gym.Env):
             "grasp_noise_deg", grasp_noise_deg, 0.0, GRASP_NOISE_MAX_DEG
         )
         f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
-        if not isinstance(noiseless, bool):
-            raise ValueError(f"noiseless must be True or False, got {noiseless!r}")
+        noiseless = check_bool("noiseless", noiseless)
         dynamics = task.dynamics
         timestep = dynamics.timestep if timestep is None else timestep
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")

@@ -28,7 +28,7 @@ import gymnasium as gym
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
 from envs.insertion_env import InsertionEnv, check_env_kwargs
-from envs.task_options import check_int, check_seed, requested_offset_mm
+from envs.task_options import check_int, check_names, check_seed, requested_offset_mm
 from envs.tasks import TaskSpec
 
 _BOARD = {
@@ -154,20 +154,16 @@ class NISTBoardEnv(gym.Env):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if isinstance(sequence, str):  # was read as its letters: unknown ['U', 'S', 'B', 'A']
-            raise ValueError(f"sequence must be a list of part names, got {sequence!r}")
-        if part != "sequence" and tuple(sequence) != DEFAULT_SEQUENCE:
+        # Only a name: a list (`--env part=["USBA","DSub"]`) was "unhashable type: 'list'".
+        if not isinstance(part, str) or part != "sequence" and part not in NIST_PARTS:
+            raise ValueError(f"part must be 'sequence' or one of {list(NIST_PARTS)}, "
+                             f"got {part!r}")
+        sequence = check_names("sequence", sequence, NIST_PARTS, "NIST board part names")
+        if part != "sequence" and sequence != DEFAULT_SEQUENCE:
             # It was ignored: the episode inserted `part` alone.
             raise ValueError(f"sequence applies only with part='sequence', got part={part!r} "
-                             f"and sequence={sequence!r}")
-        parts = tuple(sequence) if part == "sequence" else (part,)
-        # Only names: a list (`--env part=["USBA","DSub"]`) was "unhashable type: 'list'".
-        unknown = [p for p in parts if not isinstance(p, str) or p not in NIST_PARTS]
-        if unknown or not parts:
-            raise ValueError(
-                f"part must be 'sequence' or one of {list(NIST_PARTS)}, and a sequence a "
-                f"non-empty list of those; unknown: {unknown}"
-            )
+                             f"and sequence={list(sequence)!r}")
+        parts = sequence if part == "sequence" else (part,)
         check_env_kwargs(nist_task(part).env_id if part != "sequence" else
                          "InsertBench/NISTBoard-v0", env_kwargs,
                          NISTBoardEnv.__init__)

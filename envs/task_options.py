@@ -198,6 +198,8 @@ def check_workspace(workspace_mm: Any, init_offset_mm: tuple[float, float]) -> f
 def check_pair(name: str, value: Any, low: float, high: float) -> tuple[float, float]:
     """`value` as (lo, hi) with low <= lo <= hi <= high."""
     try:
+        if isinstance(value, Mapping | set | frozenset):  # its keys, in no stated order
+            raise TypeError
         lo, hi = value
     except (TypeError, ValueError):
         raise ValueError(
@@ -208,6 +210,22 @@ def check_pair(name: str, value: Any, low: float, high: float) -> tuple[float, f
     if lo > hi:
         raise ValueError(f"{name} must satisfy lo <= hi, got {value!r}")
     return lo, hi
+
+
+def check_names(name: str, value: Any, known: Any, what: str) -> tuple[str, ...]:
+    """`value` as a non-empty tuple of distinct names in `known` (`what` says what they are);
+    ValueError naming `name` otherwise. A list or tuple only: a string was read as its letters,
+    a dict as its keys, and a set's order follows the string hash seed of each process."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{name} must be a list of {what}, got {value!r}")
+    unknown = [v for v in value if not isinstance(v, str) or v not in known]
+    if unknown or not value:
+        raise ValueError(f"{name} must be a non-empty list of {what}; unknown: {unknown}; "
+                         f"known: {sorted(known)}")
+    repeated = sorted({v for v in value if value.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name} names {repeated} more than once")
+    return tuple(value)
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:

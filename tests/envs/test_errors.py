@@ -18,6 +18,7 @@ import envs  # noqa: F401  (registers the task IDs)
         (dict(goal_noise_mm=-1.0), r"goal_noise_mm must be in \[0, 20\]"),
         (dict(init_offset_mm=(5.0, 1.0)), "init_offset_mm must satisfy lo <= hi"),
         (dict(init_offset_mm=3.0), "init_offset_mm must be a pair"),
+        (dict(init_offset_mm={1: 2, 3: 4}), "init_offset_mm must be a pair"),  # read its keys
         (dict(friction_scale=(0.0, 1.0)), r"friction_scale\[0\] must be in \[0.05, 5\]"),
         (dict(cameras=("top",)), "cameras must be a non-empty subset"),
         (dict(cameras="wrist"), "cameras must be a non-empty subset"),
@@ -90,6 +91,14 @@ def test_the_ids_own_identity_kwargs_are_accepted():
     assert gym.make("InsertBench/NISTBoard-v0", part="DSub").unwrapped.parts == ("DSub",)
     assert gym.make("InsertBench/ConnectorFamily-v2", version=2).spec.id == \
         "InsertBench/ConnectorFamily-v2"
+    # The same version as a numpy integer was "would run another task under its name".
+    family = gym.make("InsertBench/ConnectorFamily-v1", version=np.int64(1), split="test")
+    assert family.reset(seed=0)[1]["task_id"].endswith("-v1")
+    # True is no version: no "make InsertBench/ConnectorFamily-vTrue instead".
+    with pytest.raises(ValueError, match=r"version=True would run another task under its name$"):
+        gym.make("InsertBench/ConnectorFamily-v1", version=True)
+    env = gym.make("InsertBench/USB-v1", noiseless=np.True_)  # refused, as grayscale was not
+    assert env.unwrapped.sensor.noiseless is True
 
 
 @pytest.mark.parametrize(

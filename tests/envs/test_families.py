@@ -100,8 +100,8 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     ({"split": "train", "hold_out": "DT12"}, "hold_out 'DT12' is not a connector of split"),
     ({"split": "procedural", "hold_out": "DT12"}, "hold_out 'DT12' is not a connector of split"),
     # 1.0 and True passed `version in (0, 1, 2)`, then failed on a KeyError for '-v1.0'.
-    ({"version": 1.0}, "version must be 0, 1 or 2, got 1.0"),
-    ({"version": True}, "version must be 0, 1 or 2, got True"),
+    ({"version": 1.0}, r"version must be an integer in \[0, 2\], got 1.0"),
+    ({"version": True}, r"version must be an integer in \[0, 2\], got True"),
     # True drew one connector; 2.5 was "'float' object cannot be interpreted as an integer".
     ({"split": "procedural", "procedural_count": True}, "procedural_count must be an integer"),
     ({"split": "procedural", "procedural_count": 2.5}, "procedural_count must be an integer"),
@@ -118,8 +118,14 @@ def test_hold_one_out_never_draws_the_held_out_connector():
      "apply only with split='procedural' and no connectors"),
     # "unhashable type: 'list'" without the kwarg; a string was read as its letters.
     ({"hold_out": ["RJ45"]}, r"hold_out must be one connector's name or None, got \['RJ45'\]"),
-    ({"connectors": [["RJ45"]]}, r"connectors must be non-empty catalog names; unknown: \[\['RJ45"),
+    ({"connectors": [["RJ45"]]},
+     r"connectors must be a non-empty list of catalog names; unknown: \[\['RJ45"),
     ({"connectors": "RJ45"}, "connectors must be a list of catalog names, got 'RJ45'"),
+    # 5 was "'int' object is not iterable", a dict read as its keys, a repeat drew RJ45 twice
+    # as often as USBA.
+    ({"connectors": 5}, "connectors must be a list of catalog names, got 5"),
+    ({"connectors": {"RJ45": 1}}, r"connectors must be a list of catalog names, got \{'RJ45'"),
+    ({"connectors": ["RJ45", "RJ45", "USBA"]}, r"connectors names \['RJ45'\] more than once"),
 ])
 def test_family_kwargs_that_would_do_something_else_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -201,7 +207,7 @@ def test_nist_single_part_and_errors():
     with pytest.raises(ValueError, match="RoundPeg8"):
         NISTBoardEnv(part="RoundPeg9")
     # A list of parts ended in "unhashable type: 'list'"; 2.5 steps truncated after 3.
-    with pytest.raises(ValueError, match=r"unknown: \[\['USBA', 'DSub'\]\]"):
+    with pytest.raises(ValueError, match=r"part must be 'sequence' or .*got \['USBA', 'DSub'\]"):
         NISTBoardEnv(part=["USBA", "DSub"])
     for steps in (2.5, True, 0):
         with pytest.raises(ValueError, match="steps_per_part must be an integer >= 1"):
@@ -211,6 +217,13 @@ def test_nist_single_part_and_errors():
         gym.make("InsertBench/NISTBoard-USBA-v0", sequence=["DSub", "RJ45"])
     assert NISTBoardEnv(part="USBA", sequence=list(envs.NIST_PARTS)).parts == ("USBA",)
     # A string was read as its letters: "unknown: ['U', 'S', 'B', 'A']".
-    with pytest.raises(ValueError, match="sequence must be a list of part names, got 'USBA'"):
+    with pytest.raises(ValueError, match="sequence must be a list of NIST board part names, "
+                                         "got 'USBA'"):
         NISTBoardEnv(sequence="USBA")
+    # None was "'NoneType' object is not iterable"; a repeat inserted one part twice.
+    with pytest.raises(ValueError, match="sequence must be a list of NIST board part names, "
+                                         "got None"):
+        gym.make("InsertBench/NISTBoard-v0", sequence=None)
+    with pytest.raises(ValueError, match=r"sequence names \['USBA'\] more than once"):
+        NISTBoardEnv(sequence=["USBA", "DSub", "USBA"])
     assert envs.NIST_PARTS["Waterproof"][0].name == "Model-E"
