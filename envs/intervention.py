@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from envs.task_options import check_action
+
 
 class Teleop(Protocol):
     """A human input device: `poll()` returns None while the human is not acting, else a
@@ -28,8 +30,23 @@ class Teleop(Protocol):
 
 def human_action(human: np.ndarray, space: gym.spaces.Box) -> np.ndarray:
     """A device's 6-D action cut to the env's action size (the translation for "xyz" tasks)
-    and clipped to its action space."""
-    return np.clip(np.asarray(human, dtype=np.float32)[: space.shape[0]], space.low, space.high)
+    and clipped to its action space. ValueError for anything but 6 finite numbers: a device
+    fault is refused, not clipped into a command (inf became a full-speed step)."""
+    try:
+        values = np.asarray(human, dtype=np.float32)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.shape != (6,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"the teleop device sent {human!r}; a human action is 6 finite "
+                         "numbers (x, y, z, rx, ry, rz); refused, nothing executed")
+    return np.clip(values[: space.shape[0]], space.low, space.high)
+
+
+def check_teleop(teleop: Any) -> Teleop:
+    """`teleop` if it has a `poll()` method; TypeError now rather than at the first step."""
+    if not callable(getattr(teleop, "poll", None)):
+        raise TypeError(f"teleop must be a device with a poll() method, got {teleop!r}")
+    return teleop
 
 
 class TeleopHook:
@@ -39,7 +56,7 @@ class TeleopHook:
     other code steps; the hook suits a runner that records the executed action itself."""
 
     def __init__(self, teleop: Teleop, action_space: gym.spaces.Box) -> None:
-        self.teleop = teleop
+        self.teleop = check_teleop(teleop)
         self.action_space = action_space
 
     def __call__(self, obs: Any, policy_action: np.ndarray) -> np.ndarray | None:
@@ -65,7 +82,7 @@ class InterventionWrapper(gym.Wrapper):
         super().__init__(env)
         if not isinstance(env.action_space, gym.spaces.Box):
             raise TypeError(f"interventions need a Box action space, got {env.action_space}")
-        self.teleop = teleop
+        self.teleop = check_teleop(teleop)
         self.interventions = 0
 
     def reset(self, **kwargs: Any):
@@ -74,8 +91,9 @@ class InterventionWrapper(gym.Wrapper):
         return obs, info
 
     def step(self, action):
+        # Checked first: a policy's "abc" was numpy's "could not convert string to float".
+        policy_action = check_action(action, self.env.action_space.shape)
         human = self.teleop.poll()
-        policy_action = np.asarray(action, dtype=np.float32)
         if human is None:
             executed = policy_action
         else:

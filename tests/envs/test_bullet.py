@@ -251,6 +251,15 @@ def test_refuses_version_2_contact_springs():
         BulletInsertionEnv("InsertBench/USB-v2")
 
 
+def test_refuses_the_nist_board_and_a_task_that_is_no_task_by_name():
+    """A NIST part's ID was "unknown task" (with every known ID), 5 an AttributeError."""
+    with pytest.raises(ValueError, match="^InsertBench/NISTBoard-USBA-v0: NIST board layouts "
+                                         "are not built in PyBullet$"):
+        BulletInsertionEnv("InsertBench/NISTBoard-USBA-v0")
+    with pytest.raises(TypeError, match="task must be a task ID or a TaskSpec, got 5"):
+        BulletInsertionEnv(5)
+
+
 def test_episode_length_and_step_before_reset_are_clear_errors():
     """`max_episode_steps=-1` used to truncate every episode at its first step (2.5: at its
     third), where gym.make refuses it for MuJoCo; a step before reset() was an AttributeError."""

@@ -45,6 +45,26 @@ def test_human_actions_are_clipped_to_the_action_space():
     np.testing.assert_array_equal(info["action"], np.ones(3, np.float32))
 
 
+def test_a_device_fault_or_a_bad_policy_action_is_refused_before_the_env_steps():
+    """inf from the device was clipped into a full-speed step, NaN counted as an intervention,
+    3 numbers on a 6-D env were numpy's broadcast error, a policy's "abc" numpy's float error,
+    and a teleop of None an AttributeError at the first step."""
+    env = gym.make(USB, action_mode="pose")
+    bad = [np.array([0, 0, np.inf, 0, 0, 0]), np.full(6, np.nan), np.zeros(3), "up"]
+    wrapped = InterventionWrapper(env, ScriptedTeleop(bad))
+    wrapped.reset(seed=0)
+    time_before = env.unwrapped.data.time
+    for _ in bad:
+        with pytest.raises(ValueError, match=r"the teleop device sent .*; a human action is 6 "
+                                             r"finite numbers .* refused, nothing executed"):
+            wrapped.step(np.zeros(6, np.float32))
+    with pytest.raises(ValueError, match="action must be 6 numbers, got 'abc'"):
+        wrapped.step("abc")
+    assert wrapped.interventions == 0 and env.unwrapped.data.time == time_before
+    with pytest.raises(TypeError, match="teleop must be a device with a poll"):
+        InterventionWrapper(env, None)
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("pyspacemouse") is not None, reason="pyspacemouse is installed"
 )
