@@ -320,6 +320,7 @@ class InsertionEnv(gym.Env):
             action_mode, obs_mode, reward, cameras, self.image_shape
         )
         self._viewer: CameraRig | None = None
+        self._closed = False
         self._goal_images: dict[str, np.ndarray] = {}
         self._rendered: dict[str, np.ndarray] = {}  # this step's images before camera noise
         self._last_obs: dict[str, np.ndarray] | None = None
@@ -428,6 +429,9 @@ class InsertionEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
+        if self._closed:  # it made a new 480x640 GL context that nothing would release
+            raise RuntimeError("this env is closed: close() released its cameras; make a new "
+                               "env with gym.make to go on")
         if self._viewer is None:
             self._viewer = CameraRig(self.model, 480, 640, grayscale=False, cameras=("side",))
         return self._viewer.render(self.data, "side")
@@ -444,6 +448,7 @@ class InsertionEnv(gym.Env):
             if rig is not None:
                 rig.close()
         self.rig = self._viewer = None
+        self._closed = True
 
     # ----------------------------------------------------------------------------------------
     # Quantities

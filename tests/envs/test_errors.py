@@ -222,6 +222,18 @@ def test_a_pixel_env_used_after_close_is_one_clear_error():
     env.close()  # twice is fine
 
 
+@pytest.mark.parametrize("env_id", ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1",
+                                    "InsertBench/NISTBoard-USBA-v0"])
+def test_render_after_close_is_one_clear_error(env_id):
+    """It built a new 480x640 GL context that nothing released."""
+    env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=0)
+    assert env.render().shape == (480, 640, 3)
+    env.close()
+    with pytest.raises(RuntimeError, match="this env is closed"):
+        env.render()
+
+
 def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeypatch):
     """It ended the episode as terminated with reward 0: an absorbing state worth more than any
     step of the negative dense reward, so a learner was paid to blow the simulation up."""
