@@ -19,6 +19,7 @@ from envs.task_options import (
     check_int,
     check_names,
     check_seed,
+    check_start_height_for_all,
     requested_offset_mm,
     reset_options,
 )
@@ -124,6 +125,7 @@ class ConnectorFamilyEnv(gym.Env):
                              "it would hold nothing out")
         for name in names:
             self._tasks.setdefault(name, lambda n=name: connector_task(n, version))
+        check_start_height_for_all((self._tasks[n]().connector for n in names), env_kwargs)
         self.connectors: tuple[str, ...] = tuple(names)
         self.split, self.hold_out = split, hold_out
         self.render_mode = render_mode

@@ -28,7 +28,13 @@ import gymnasium as gym
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
 from envs.insertion_env import InsertionEnv, check_env_kwargs
-from envs.task_options import check_int, check_names, check_seed, requested_offset_mm
+from envs.task_options import (
+    check_int,
+    check_names,
+    check_seed,
+    check_start_height_for_all,
+    requested_offset_mm,
+)
 from envs.tasks import TaskSpec
 
 _BOARD = {
@@ -169,6 +175,7 @@ class NISTBoardEnv(gym.Env):
                          NISTBoardEnv.__init__)
         # 2.5 used to truncate each part after 3 steps
         steps_per_part = check_int("steps_per_part", steps_per_part, 1)
+        check_start_height_for_all((nist_task(p).connector for p in parts), env_kwargs)
         self.parts = parts
         self.steps_per_part = steps_per_part
         self.render_mode = render_mode

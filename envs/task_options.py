@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -193,6 +193,17 @@ def check_workspace(workspace_mm: Any, init_offset_mm: tuple[float, float]) -> f
         "workspace_mm", workspace_mm, init_offset_mm[1], INIT_OFFSET_MAX_MM,
         " (the box must hold every start offset)", open_low=True,
     )
+
+
+def check_start_height_for_all(connectors: Iterable[ConnectorSpec], env_kwargs: dict) -> None:
+    """A multi-connector env's ``start_height_mm`` kwarg against every connector it may build:
+    they are built on first use, and one that refused the height failed a reset mid-run."""
+    if "start_height_mm" not in env_kwargs:
+        return
+    highest = max(connectors, key=lambda c: c.lowest_start_mm)
+    check_range("start_height_mm", env_kwargs["start_height_mm"], highest.lowest_start_mm,
+                START_HEIGHT_MAX_MM, f" (every plug must start out of its socket: the "
+                f"{highest.name}'s lowest start is {highest.lowest_start_mm:g} mm)")
 
 
 def check_pair(name: str, value: Any, low: float, high: float) -> tuple[float, float]:

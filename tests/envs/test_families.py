@@ -227,3 +227,13 @@ def test_nist_single_part_and_errors():
     with pytest.raises(ValueError, match=r"sequence names \['USBA'\] more than once"):
         NISTBoardEnv(sequence=["USBA", "DSub", "USBA"])
     assert envs.NIST_PARTS["Waterproof"][0].name == "Model-E"
+
+
+def test_a_start_height_one_member_refuses_is_refused_when_the_family_is_made():
+    """Members are built on first use: a height XLR3 refuses failed a reset mid-run."""
+    with pytest.raises(ValueError, match=r"start_height_mm must be in \[15, 150\] \(every plug "
+                                         r"must start out of its socket: the XLR 3-pin's"):
+        ConnectorFamilyEnv(split="train", start_height_mm=14.0)
+    with pytest.raises(ValueError, match=r"start_height_mm must be in \[26, 150\]"):
+        NISTBoardEnv(start_height_mm=20.0)
+    assert NISTBoardEnv(part="USBA", start_height_mm=14.0).parts == ("USBA",)
