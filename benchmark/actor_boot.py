@@ -26,7 +26,10 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def run_actor(parent_pid: int, *args: Any) -> None:
-    """Tie this process to ``parent_pid``, then run ``async_train.actor_loop(*args)``."""
+    """Tie this process to ``parent_pid``, then run ``async_train.actor_loop(*args)``. A Ctrl-C
+    reaches the terminal's whole process group: the learner stops the actors (its ``stop``
+    event, then SIGKILL), so they ignore it rather than print their own tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)
     import warnings
 

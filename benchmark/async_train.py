@@ -42,7 +42,8 @@ import torch
 from agents import Transition, agent_spec, make_agent
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
-from benchmark.cli_options import file_in_the_way
+from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT
+from benchmark.cli_options import file_in_the_way, innermost_message
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
@@ -76,7 +77,10 @@ def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, see
                              **dict(env_kwargs))
         except TypeError as err:  # a simulator-only kwarg the robot env does not take
             raise ValueError(f"the twin backend cannot apply these env kwargs: {err}") from None
-    return make_env(task_id, env_kwargs)
+    try:
+        return make_env(task_id, env_kwargs)
+    except TypeError as err:  # an unknown kwarg: a usage error, as `train` reports it
+        raise ValueError(innermost_message(err)) from None
 
 
 def hand_controller(env: Any, backend: Backend) -> Any:
@@ -110,12 +114,13 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
     """One actor process (started through ``benchmark.actor_boot.run_actor``): act with the
     latest weights, send every executed transition, until ``stop`` or the parent is gone."""
     torch.set_num_threads(1)
-    torch.manual_seed(seed * 1000 + index + 1)
+    actor_seed = (seed * 1000 + index + 1) % SEED_LIMIT  # torch's seeds stop at 2**64
+    torch.manual_seed(actor_seed)
     env = build_env(task_id, env_kwargs, backend, seed)
     kwargs = ({"base_policy": hand_controller(env, backend)}
               if agent_spec(agent_name).needs_base_policy else {})
     agent = make_agent(agent_name, env.observation_space, env.action_space, config,
-                       seed=seed * 1000 + index + 1, **kwargs)
+                       seed=actor_seed, **kwargs)
     residual = isinstance(agent, ResidualMixin)
     operator = getattr(agent, "operator", None)
     _load_weights(agent, weights_queue.get())
@@ -141,12 +146,39 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
             action, next_obs, reward, terminated, truncated, info, intervened = act_and_step(
                 env, agent, obs, operator
             )
-            transitions.put(Transition(obs, action, float(reward), next_obs, terminated,
-                                       truncated, {k: info[k] for k in INFO_KEYS if k in info},
-                                       intervened=intervened, base_action=base_action))
+            transition = Transition(obs, action, float(reward), next_obs, terminated, truncated,
+                                    {k: info[k] for k in INFO_KEYS if k in info},
+                                    intervened=intervened, base_action=base_action)
+            while not stop.is_set():  # a full queue must not outlast the learner's stop
+                try:
+                    transitions.put(transition, timeout=0.1)
+                    break
+                except queue.Full:
+                    pass
             agent.env_steps += 1  # keeps warm-up schedules moving between weight updates
             obs, done = next_obs, terminated or truncated
     env.close()
+    # Exit without flushing what the learner will not read: the queue's feeder thread blocked
+    # the exit on the pipe, and the learner waited 10 s per actor before killing it.
+    transitions.cancel_join_thread()
+
+
+def _stop_actors(processes: list, transitions: Any, grace_s: float = 10.0) -> None:
+    """Join the actors (``stop`` is set), draining the queue meanwhile so that none waits on a
+    full pipe; SIGKILL any still alive after ``grace_s``."""
+    deadline = time.monotonic() + grace_s
+    while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+        try:
+            while True:
+                transitions.get_nowait()
+        except (queue.Empty, OSError, EOFError):
+            pass
+        for p in processes:
+            p.join(timeout=0.05)
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=1)
 
 
 def train_async(
@@ -192,9 +224,12 @@ def train_async(
     if backend not in ("sim", "twin"):
         raise ValueError(f"backend must be 'sim' or 'twin', got {backend!r}")
     # Checked now, not after the training they would otherwise throw away.
-    if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int) or eval_episodes < 0:
-        raise ValueError(f"eval_episodes must be an integer >= 0 (0: no final evaluation), got "
-                         f"{eval_episodes!r}")
+    if (isinstance(eval_episodes, bool) or not isinstance(eval_episodes, int)
+            or not 0 <= eval_episodes <= MAX_EVAL_EPISODES):
+        raise ValueError(f"eval_episodes must be an integer in [0, {MAX_EVAL_EPISODES:,}] (0: no "
+                         f"final evaluation), got {eval_episodes!r}")
+    if not 0 <= seed < SEED_LIMIT:  # torch.manual_seed overflowed in the actors
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
     file = file_in_the_way(out_dir)
@@ -283,14 +318,11 @@ def train_async(
                         except queue.Empty:
                             pass
                         q.put(_weights(agent))
+        wall_s = time.perf_counter() - started  # training only, not the actors' shutdown
+        log_utd()  # the whole run's counts
     finally:
         stop.set()
-        for p in processes:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-    wall_s = time.perf_counter() - started
-    log_utd()  # the whole run's counts
+        _stop_actors(processes, transitions)
     env_steps, gradient_steps = utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]
     identity = {}
     if backend == "twin":  # the robot env has no gym spec: the simulated task's identity
@@ -311,6 +343,8 @@ def train_async(
         "training_successes": successes,
         "evaluation": summarize(records) if records else None,  # None: eval_episodes=0
         "utd_log": utd_log,
+        # What `insertbench eval` reads to check the task and rebuild the env (as run.json).
+        "seed": seed, "env_kwargs": env_kwargs, "config": full_config,
     }
     (out_dir / "async.json").write_text(json.dumps(result, indent=1))
     return result

@@ -100,6 +100,27 @@ def build_env(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise typer.BadParameter(innermost_message(err)) from err
 
 
+def check_task(task: str) -> None:
+    """A registered task ID (or Gymnasium's ``module:ID``, the module imported to register
+    it), as `rollout` asks: an unknown one was Gymnasium's NameNotFound line (exit 1)."""
+    import importlib
+
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the InsertBench IDs)
+
+    module, _, env_id = task.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise typer.BadParameter(f"{task!r}: cannot import {module!r} ({err})",
+                                     param_hint="--task") from None
+    if env_id not in gym.registry:
+        raise typer.BadParameter(f"unknown task {task!r}; see `insertbench list`",
+                                 param_hint="--task")
+
+
 def parse_key_values(items: list[str] | None, option: str) -> dict[str, str]:
     """``KEY=VALUE`` items of a repeatable ``option`` -> {key: value} (strings, converted by
     the config that takes them); ValueError (one line) for a malformed item or a key given

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from benchmark.cli_options import EnvOption, build_env, check_output_dir, parse_env_kwargs
+from benchmark.cli_options import (
+    EnvOption,
+    build_env,
+    check_output_dir,
+    check_task,
+    parse_env_kwargs,
+)
 
 app = typer.Typer(
     help="Collect offline datasets (Minari) with the noisy P-controller.",
@@ -51,7 +57,7 @@ def collect(
     if not 0.0 <= noise <= 1.0:
         raise typer.BadParameter(f"--noise must be a probability in [0, 1], got {noise}")
     check_output_dir(out, "--out", own="collect_config.json", what="collection")
-    _check_task(task)
+    check_task(task)
     kwargs = parse_env_kwargs(env)
     if "max_episode_steps" in kwargs:  # was "make() got multiple values for keyword argument"
         raise typer.BadParameter("--max-steps sets the episode length",
@@ -72,18 +78,6 @@ def collect(
         f"load with MINARI_DATASETS_PATH={Path(out).resolve() / 'minari'} "
         f"minari.load_dataset('{config.minari_id}')"
     )
-
-
-def _check_task(task: str) -> None:
-    """A registered task ID, as `rollout` asks: an unknown one was Gymnasium's NameNotFound
-    line (exit 1)."""
-    import gymnasium as gym
-
-    import envs  # noqa: F401  (registers the InsertBench IDs)
-
-    if task not in gym.registry:
-        raise typer.BadParameter(f"unknown task {task!r}; see `insertbench list`",
-                                 param_hint="--task")
 
 
 @app.command()

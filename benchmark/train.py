@@ -62,7 +62,8 @@ from agents import Agent, Transition, agent_spec, load_agent, make_agent, transi
 from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.config import build_config, config_to_dict
-from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, Evaluation
+from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, SEED_LIMIT, Evaluation
+from benchmark.cli_options import innermost_message
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
 from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
@@ -610,8 +611,8 @@ def train(
     """
     if not 0 <= steps <= MAX_TRAIN_STEPS:  # 2**63 - 1 started, with a 10^12-hour ETA
         raise ValueError(f"steps must be in [0, {MAX_TRAIN_STEPS:,}], got {steps}")
-    if seed < 0:  # NumPy's seed sequences refuse it, once the run directory exists
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    if not 0 <= seed < SEED_LIMIT:  # NumPy refuses < 0 and torch >= 2**64, once out_dir exists
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
     if not 0 <= eval_episodes <= MAX_EVAL_EPISODES:
         raise ValueError(f"eval_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
                          f"{eval_episodes}")
@@ -684,7 +685,10 @@ def train(
                 "or the same settings to resume"
             )
 
-    env = make_env(task_id, env_kwargs)
+    try:
+        env = make_env(task_id, env_kwargs)
+    except TypeError as err:  # an unknown kwarg: "TypeError: ...", exit 1, in `train`
+        raise ValueError(innermost_message(err)) from None
     out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
     # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
     if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot

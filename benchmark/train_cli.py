@@ -22,6 +22,7 @@ from benchmark.cli_options import (
     build_env,
     check_output_dir,
     check_output_file,
+    check_task,
     parse_env_kwargs,
     parse_key_values,
 )
@@ -38,7 +39,8 @@ def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
 
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
-    """Agent checkpoint dir for a run dir, checkpoint dir or agent dir, plus the run's run.json."""
+    """Agent checkpoint dir for a run dir, checkpoint dir or agent dir, plus the description of
+    the run that wrote it (`train`'s run.json or `train-async`'s async.json: task, env kwargs)."""
     from agents.checkpoint import read_json
     from agents.registry import resolve_agent_dir
 
@@ -47,11 +49,12 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     except FileNotFoundError as err:
         raise typer.BadParameter(str(err)) from err
     for parent in (agent_dir, *agent_dir.parents):
-        if (parent / "run.json").is_file():
-            try:
-                return agent_dir, read_json(parent / "run.json", "run")
-            except ValueError as err:
-                raise typer.BadParameter(str(err)) from None
+        for name in ("run.json", "async.json"):  # a train-async run's task was not checked
+            if (parent / name).is_file():
+                try:
+                    return agent_dir, read_json(parent / name, "run")
+                except ValueError as err:
+                    raise typer.BadParameter(str(err)) from None
     return agent_dir, None
 
 
@@ -100,6 +103,7 @@ def train_command(
 
     from benchmark.train import train
 
+    check_task(task)
     # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
     check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb",))
     if torch_threads is not None:
@@ -164,6 +168,10 @@ def train_async_command(
     trains; prints the achieved update-to-data ratio."""
     from benchmark.async_train import train_async
 
+    check_task(task)
+    # Its own folder: it wrote agent/ beside a train run's run.json, and eval scored that agent
+    # as the run's.
+    check_output_dir(out, "--out", own="async.json", what="train-async run")
     try:
         result = train_async(
             task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]
@@ -207,6 +215,7 @@ def eval_command(
     from benchmark.train import make_base_policy, make_env
     from envs.episode import summarize
 
+    check_task(task)
     if json_out is not None:  # checked before the episodes, not after them
         check_output_file(json_out, "--json-out")
     agent_dir, run = resolve_checkpoint(checkpoint)
@@ -216,7 +225,7 @@ def eval_command(
             f"{checkpoint} was trained on {trained_on}, not {task}; pass --allow-other-task "
             "to evaluate it there anyway"
         )
-    env_kwargs = dict(run["env_kwargs"]) if run else {}
+    env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}  # older async.json: none
     env_kwargs |= parse_env_kwargs(env)
     environment = build_env(make_env, task, env_kwargs)
     try:  # a damaged checkpoint: the file, not a bare JSONDecodeError or SafetensorError

@@ -88,6 +88,14 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
+def _actors(pid: int) -> list[int]:
+    """The actor processes of learner `pid`: spawn starts a resource tracker too; actors are the
+    children running Python code."""
+    return [c for c in _children(pid)
+            if "insertbench" in Path(f"/proc/{c}/cmdline").read_text()
+            or "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split()[2]
@@ -112,10 +120,7 @@ def test_actor_processes_die_when_the_learner_is_killed_with_sigkill(tmp_path):
         deadline = time.time() + 300  # imports and env set-up come first (slow when loaded)
         actors: list[int] = []
         while time.time() < deadline and len(actors) < 2:
-            # spawn starts a resource tracker too; actors are the children running Python code
-            actors = [c for c in _children(learner.pid)
-                      if "insertbench" in Path(f"/proc/{c}/cmdline").read_text()
-                      or "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+            actors = _actors(learner.pid)
             time.sleep(0.5)
         assert len(actors) == 2, "actors did not start"
         learner.send_signal(signal.SIGKILL)
@@ -159,9 +164,10 @@ def test_eval_episodes_and_out_are_checked_before_training(tmp_path, monkeypatch
             "-c", "hidden=16,16", "-c", "batch_size=8", "-c", "learning_starts=20",
             "-c", "random_steps=20"]
     for extra, message in ((["--eval-episodes", "-1", "--out", "runs/a"], "eval_episodes must"),
-                           (["--out", "notes.txt"], "notes.txt is a file, not a directory"),
+                           (["--out", "notes.txt"], "notes.txt is not a directory"),
                            # trained the whole budget, then failed to save under the file
-                           (["--out", "notes.txt/run"], "notes.txt/run lies under notes.txt")):
+                           (["--out", "notes.txt/run"],
+                            "notes.txt/run is not a directory (under notes.txt, a file)")):
         code, _, err = cli(*base, *extra)
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], err
@@ -211,3 +217,88 @@ def test_an_actor_prints_warnings_as_one_line_as_the_cli_does(monkeypatch, capsy
         warnings.simplefilter("always")
         boot.run_actor(os.getpid())
     assert capsys.readouterr().err == "insertbench: warning: InsertBench/USB-v1 is out of date\n"
+
+
+def test_actors_exit_at_once_when_the_learner_stops(tmp_path, monkeypatch):
+    """Actors blocked at exit flushing transitions the learner no longer read: each join took
+    its whole 10 s, then SIGKILL, and the wait counted in wall_clock_s and env_steps_per_s."""
+    import benchmark.async_train as async_train
+
+    stops = []
+
+    def timed(processes, transitions, grace_s=10.0):
+        start = time.perf_counter()
+        original(processes, transitions, grace_s)
+        stops.append((time.perf_counter() - start, [p.exitcode for p in processes]))
+
+    original = async_train._stop_actors
+    monkeypatch.setattr(async_train, "_stop_actors", timed)
+    config = TINY_SAC | {"buffer_size": 1_000}
+    result = train_async(TASK, "sac", steps=600, actors=2, config=config, eval_episodes=0,
+                         out_dir=tmp_path)
+    (seconds, exitcodes), = stops
+    assert exitcodes == [0, 0], exitcodes  # they exited, not killed (-9)
+    assert seconds < 5.0, seconds
+    recorded = json.loads((tmp_path / "async.json").read_text())
+    assert recorded["wall_clock_s"] == result["wall_clock_s"]
+    assert recorded["env_kwargs"] == {} and recorded["seed"] == 0  # what eval reads
+
+
+def test_the_cli_keeps_train_async_in_a_folder_of_its_own_and_eval_checks_its_task(
+        tmp_path, monkeypatch, capsys):
+    """train-async wrote agent/ beside a train run's run.json, and eval then scored that agent
+    as the run's; eval ignored the task (and env kwargs) a train-async run was trained on."""
+    from benchmark.cli import app
+
+    def cli(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            app(list(args))
+        out, err = capsys.readouterr()
+        return exit_info.value.code, out + err
+
+    monkeypatch.chdir(tmp_path)
+    Path("mine").mkdir()
+    Path("mine/run.json").write_text("{}")
+    base = ["train-async", "--task", TASK, "--agent", "sac", "--steps", "30",
+            "-c", "hidden=16,16", "-c", "batch_size=8", "-c", "learning_starts=20",
+            "-c", "random_steps=20", "--eval-episodes", "0"]
+    code, err = cli(*base, "--out", "mine")
+    assert code == 2 and "--out mine holds other files and no train-async run (async.json)" \
+        in err, err
+    for extra, message in ((["--task", "InsertBench/Nope-v0"], "unknown task"),
+                           (["--seed", str(2**64)], "seed must be in [0, 2**63)"),
+                           (["--eval-episodes", "100001"], "eval_episodes must be an integer"),
+                           (["-e", "bogus=1"], "keyword argument 'bogus'")):
+        code, err = cli(*base, "--out", "runs/a", *extra)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not Path("runs").exists()
+    code, err = cli(*base, "--out", "runs/a", "-e", "max_episode_steps=20")
+    assert code == 0, err
+    code, err = cli("eval", "--task", "InsertBench/USB-v1", "--checkpoint", "runs/a")
+    assert code == 2 and f"runs/a was trained on {TASK}, not InsertBench/USB-v1" in err, err
+    code, out = cli("eval", "--task", TASK, "--checkpoint", "runs/a", "--episodes", "1")
+    assert code == 0 and "{'max_episode_steps': 20}" in out, out  # the run's env kwargs
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_stops_the_actors_with_one_line(tmp_path):
+    """SIGINT to the terminal's process group (a Ctrl-C) printed the actors' tracebacks, and the
+    learner waited 10 s per actor before killing them."""
+    command = [sys.executable, "-m", "benchmark.entry", "train-async", "--task", TASK,
+               "--agent", "sac", "--steps", "1000000", "--actors", "2", "--eval-episodes", "0",
+               "-c", "hidden=16,16", "--out", "runs/a"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, start_new_session=True, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_actors(process.pid)) < 2:
+        time.sleep(0.5)
+    time.sleep(5)  # the actors are acting
+    os.killpg(process.pid, signal.SIGINT)
+    stopped = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert time.monotonic() - stopped < 8
+    assert [line for line in err.splitlines() if "WARN" not in line] == \
+        ["insertbench: error: interrupted"], err
