@@ -22,6 +22,7 @@ Spaces are stored as JSON; a ``Box`` whose bounds are one value everywhere (e.g.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +233,11 @@ class CheckpointMixin:
         for buf_name, buffer in self._checkpoint_buffers().items():
             file = path / f"replay_{buf_name}.npz"
             if file.is_file():
-                buffer.load(file)
+                try:  # a cut-off copy was "BadZipFile: File is not a zip file", no file named
+                    buffer.load(file)
+                except (OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+                    raise ValueError(f"{file} is not readable (a damaged checkpoint?): "
+                                     f"{err}") from None
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> Any:

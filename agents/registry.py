@@ -175,10 +175,13 @@ def resolve_agent_dir(path: str | Path) -> Path:
     """The agent checkpoint directory for an agent dir, a runner checkpoint or a run directory.
 
     Accepts ``<dir>/agent.json``, ``<dir>/agent/agent.json`` (a runner checkpoint) and
-    ``<dir>/checkpoint/agent/agent.json`` (a ``benchmark.train`` run directory).
+    ``<dir>/checkpoint/agent/agent.json`` (a ``benchmark.train`` run directory; or its
+    ``checkpoint.old``, left by a crash between the checkpoint's renames, which `train`
+    resumes from).
     """
     path = Path(path)
-    for candidate in (path, path / "agent", path / "checkpoint" / "agent"):
+    for candidate in (path, path / "agent", path / "checkpoint" / "agent",
+                      path / "checkpoint.old" / "agent"):
         if (candidate / AGENT_JSON).is_file():
             return candidate
     raise FileNotFoundError(

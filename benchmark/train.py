@@ -55,12 +55,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
 from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
+from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, config_to_dict
 from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, SEED_LIMIT, Evaluation
 from benchmark.cli_options import innermost_message
@@ -406,7 +407,7 @@ class _Run:
 
     def restore(self, ckpt: Path) -> None:
         """Load runner state from ``ckpt`` and rebuild the episode in progress by replay."""
-        state = json.loads((ckpt / "runner.json").read_text())
+        state = read_json(ckpt / "runner.json", "checkpoint")  # names the file if cut off
         self.step = state["step"]
         self.episode = state["episode"]
         self.next_eval = state["next_eval"]
@@ -416,7 +417,7 @@ class _Run:
         self.intervention_steps = state.get("intervention_steps", 0)
         self.demo_episodes = state.get("demo_episodes", 0)
         self.reward_confusion = state.get("reward_confusion", {})
-        rng = load_file(str(ckpt / "runner_rng.safetensors"))
+        rng = read_tensors(ckpt / "runner_rng.safetensors", "checkpoint")
         torch.set_rng_state(rng["torch_cpu"])
         if torch.cuda.is_available():
             states = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda")]
@@ -709,6 +710,13 @@ def train(
     torch.manual_seed(seed)
     if ckpt is not None:
         agent = load_agent(ckpt / "agent", **kwargs)
+        # The runner's checkpoints hold every replay buffer: one missing (a damaged copy) used
+        # to resume from an empty buffer without a word.
+        missing = [f"replay_{name}.npz" for name in agent._checkpoint_buffers()
+                   if not (ckpt / "agent" / f"replay_{name}.npz").is_file()]
+        if missing:
+            raise ValueError(f"{ckpt / 'agent'} lacks {', '.join(missing)} (a damaged "
+                             "checkpoint?): resuming would start from an empty replay buffer")
         check_reward_pairing(env, agent)
         run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run.restore(ckpt)

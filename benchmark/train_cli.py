@@ -11,6 +11,7 @@ Heavy imports (torch) happen inside the commands so ``insertbench --help`` stays
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,8 +108,10 @@ def train_command(
     # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
     check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb",))
     if torch_threads is not None:
-        if torch_threads < 1:
-            raise typer.BadParameter(f"--torch-threads must be >= 1, got {torch_threads}")
+        cores = os.cpu_count() or 1
+        if not 1 <= torch_threads <= 4 * cores:  # 100000 was a bare "MemoryError:"
+            raise typer.BadParameter(f"--torch-threads must be in [1, {4 * cores}] (4 per core "
+                                     f"of this machine's {cores}), got {torch_threads}")
         import torch
 
         torch.set_num_threads(torch_threads)

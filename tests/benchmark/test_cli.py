@@ -523,6 +523,57 @@ def test_a_damaged_checkpoint_is_named_by_eval_and_train(capsys, in_tmp, damaged
         assert len(lines) == 1 and message in lines[0], err
 
 
+@pytest.mark.parametrize(("damage", "message"), [
+    ("rm checkpoint/agent/replay_online.npz",
+     "runs/s/checkpoint/agent lacks replay_online.npz (a damaged checkpoint?)"),
+    ("cut checkpoint/agent/replay_online.npz",
+     "runs/s/checkpoint/agent/replay_online.npz is not readable (a damaged checkpoint?)"),
+    ("rm checkpoint/runner_rng.safetensors",
+     "runs/s/checkpoint/runner_rng.safetensors is not readable (a damaged checkpoint?)"),
+    ("cut checkpoint/runner.json", "runs/s/checkpoint/runner.json is not valid JSON"),
+])
+def test_a_resume_from_a_damaged_checkpoint_is_refused_naming_the_file(capsys, in_tmp, damage,
+                                                                        message):
+    """A missing replay file resumed from an empty buffer without a word; a cut-off one was
+    "BadZipFile: File is not a zip file", the runner's files a FileNotFoundError or a bare
+    JSON error."""
+    train = ["train", "--task", "InsertBench/USB-v1", "--agent", "sac", "--steps", "20",
+             "--eval-episodes", "0", "-c", "hidden=8,8", "-c", "learning_starts=10",
+             "-c", "random_steps=10", "-c", "batch_size=8", "--out", "runs/s", "--no-progress"]
+    code, _, err = run_cli(capsys, *train)
+    assert code == 0, err
+    how, name = damage.split()
+    file = in_tmp / "runs" / "s" / name
+    if how == "rm":
+        file.unlink()
+    else:
+        file.write_bytes(file.read_bytes()[:14])
+    code, _, err = run_cli(capsys, *train[:6], "40", *train[7:])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+@pytest.mark.parametrize("threads", ["0", "100000"])
+def test_torch_threads_is_bounded(capsys, in_tmp, threads):
+    """100000 was a bare "MemoryError:" (exit 1)."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "sac",
+                           "--steps", "1", "--out", "runs/t", "--torch-threads", threads)
+    assert code == 2 and "--torch-threads must be in [1, " in err and threads in err, err
+    assert not (in_tmp / "runs").exists()
+
+
+def test_eval_finds_the_checkpoint_a_crash_between_renames_left(capsys, in_tmp):
+    """`train` resumes from checkpoint.old (a crash between the checkpoint's two renames), but
+    `eval` said there was no agent checkpoint."""
+    train = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+             "--eval-episodes", "0", "--out", "runs/pc", "--no-progress"]
+    assert run_cli(capsys, *train)[0] == 0
+    (in_tmp / "runs/pc/checkpoint").rename(in_tmp / "runs/pc/checkpoint.old")
+    code, out, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                             "runs/pc", "--episodes", "1")
+    assert code == 0 and "checkpoint.old/agent" in out, err
+
+
 @pytest.mark.parametrize(("json_out", "message"), [
     ("evals", "evals is a directory"),
     ("notes.txt/pc.json", "notes.txt is not a writable directory"),
