@@ -256,6 +256,9 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
         (("training", "env_steps"), -1, "less than the minimum"),
         (("schema",), "insertbench-leaderboard-entry/0", "known: "),
         (("schema",), "insertbench-leaderboard-entry/1", "schema 1 at"),  # v2 fields in a v1
+        # submit refuses it, but a hand-edited ledger file reached the site as a link
+        (("paper_url",), "javascript:alert(4)", "at paper_url: 'javascript:alert"),
+        (("code_url",), "data:text/html,x", "at code_url: 'data:"),
     ):
         bad = copy.deepcopy(entry)
         target = bad
