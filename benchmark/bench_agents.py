@@ -29,7 +29,7 @@ import torch
 
 from agents import Transition, make_agent
 from agents.networks import ImageEncoder
-from benchmark.bench_env import positive_float, positive_int
+from benchmark.bench_env import doc_summary, positive_float, positive_int
 
 _GRAY_WRIST = (("wrist", (32, 32, 1)),)
 _TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
@@ -102,12 +102,27 @@ def updates_per_second(
     return wall_rates, cpu_rates
 
 
+def torch_device(text: str) -> str:
+    """An argparse type: a torch device this torch can use (a bad name or CUDA on a CPU build
+    was a traceback after the header)."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"not a torch device: {text!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"must be cpu or cuda[:N], got {text!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: this torch sees no CUDA device")
+    return text
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads")
     parser.add_argument("--seconds", type=positive_float, default=10.0,
                         help="timing per case [s]")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--device", type=torch_device, default="cpu",
+                        help="torch device (cpu, cuda)")
     parser.add_argument("--rank-by", choices=("wall", "cpu"), default="wall",
                         help="rates the ratios use (cpu on a machine shared with other work)")
     args = parser.parse_args()

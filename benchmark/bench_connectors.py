@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 import envs
-from benchmark.bench_env import non_negative_int, positive_int
+from benchmark.bench_env import doc_summary, non_negative_int, positive_int, task_id
 from benchmark.datasets import CollectConfig, collect
 from envs.catalog import CATALOG
 from envs.insertion_env import InsertionEnv, active_insertion_env
@@ -79,13 +79,13 @@ def connector_row(make, episodes: int) -> tuple[float, float, float, float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--episodes", type=positive_int, default=20,
                         help="episodes per connector/setting")
     parser.add_argument("--procedural", type=non_negative_int, default=20,
                         help="procedural connectors")
     parser.add_argument("--dataset-episodes", type=positive_int, default=200)
-    parser.add_argument("--dataset-task", default="InsertBench/Connector-DT12-v0")
+    parser.add_argument("--dataset-task", type=task_id, default="InsertBench/Connector-DT12-v0")
     args = parser.parse_args()
     console = Console(width=140)
 

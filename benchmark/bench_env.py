@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 import gymnasium as gym
 import mujoco
@@ -33,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 import envs
+from benchmark.cli_options import file_in_the_way
 from envs import scene
 from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS
@@ -181,20 +183,22 @@ def measure_frames(env_id: str, frames: int, rounds: int) -> dict[str, dict[str,
 
 def _rig_frames(u, cameras: tuple[str, ...], frames: int) -> Callable[[], int]:
     def run() -> int:
-        for _ in range(frames // len(cameras)):
+        passes = max(1, frames // len(cameras))  # --steps 1 rendered nothing: 0 frames/s
+        for _ in range(passes):
             u.rig.render_all(u.data, cameras)
-        return frames // len(cameras) * len(cameras)
+        return passes * len(cameras)
 
     return run
 
 
 def _renderer_frames(bare: mujoco.Renderer, data, cameras, frames: int) -> Callable[[], int]:
     def run() -> int:
-        for _ in range(frames // len(cameras)):
+        passes = max(1, frames // len(cameras))
+        for _ in range(passes):
             for camera in cameras:
                 bare.update_scene(data, camera=camera)
                 bare.render()
-        return frames // len(cameras) * len(cameras)
+        return passes * len(cameras)
 
     return run
 
@@ -578,6 +582,43 @@ def _int_at_least(text: str, low: int) -> int:
     return value
 
 
+def task_id(text: str) -> str:
+    """An argparse type: a registered task ID (an unknown one was Gymnasium's traceback, at the
+    end of a sweep for `bench_connectors --dataset-task`)."""
+    if text not in gym.registry:
+        raise argparse.ArgumentTypeError(f"unknown task {text!r}; see `insertbench list`")
+    return text
+
+
+def output_dir(text: str) -> Path:
+    """An argparse type: a folder to write into that is not a file and lies under no file
+    (`--out notes.txt/run` was a NotADirectoryError traceback after the work)."""
+    path = Path(text)
+    file = file_in_the_way(path)
+    if file is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a file" if file == path else f"{text!r} lies under {file}, a file")
+    return path
+
+
+def figure_file(text: str) -> Path:
+    """An argparse type: a .png, .pdf or .svg file to write, not under a file."""
+    path = Path(text)
+    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise argparse.ArgumentTypeError(f"must end in .png, .pdf or .svg, got {text!r}")
+    file = file_in_the_way(path.parent)
+    if path.is_dir() or file is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder" if file is None else
+                                         f"{text!r} lies under {file}, a file")
+    return path
+
+
+def doc_summary(doc: str) -> str:
+    """A module docstring's first paragraph on one line: an argparse description (its first
+    line alone stopped mid-sentence)."""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0 (seconds)."""
     try:
@@ -590,7 +631,7 @@ def positive_float(text: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--episodes", type=positive_int, default=20)
     parser.add_argument("--steps", type=positive_int, default=200,
                         help="env steps per case and round")

@@ -25,7 +25,7 @@ import torch
 
 import envs
 from agents import make_agent
-from benchmark.bench_env import positive_int
+from benchmark.bench_env import doc_summary, positive_int
 from leaderboards.ledger import Ledger, submit, verify
 from leaderboards.submission import load_submission
 from leaderboards.tracks import TRACKS, get_track
@@ -48,7 +48,7 @@ def _submission(root: Path, track_name: str, checkpoint: Path | None) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--track", default="paper000")
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")

@@ -19,6 +19,7 @@ import argparse
 import gymnasium as gym
 
 import envs
+from benchmark.bench_env import doc_summary
 from envs.mating_forces import measure_peaks
 from envs.tasks import TASKS
 
@@ -40,7 +41,7 @@ def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--version", type=int, choices=(1, 2), default=1,
                         help="the datasheet-force version to measure (v0 is the baseline)")

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from agents import Transition, load_agent, make_agent
+from benchmark.bench_env import output_dir
 from benchmark.cli_options import parse_key_values
 from benchmark.evaluate import evaluate
 from benchmark.recipes import (
@@ -656,7 +657,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path,
                         help="an `insertbench dataset recipe` output folder (default with "
                         "--preset: <out>/data, collected or resumed first)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=output_dir, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=256, help="rows per gradient step")
@@ -708,8 +709,6 @@ def main() -> None:
             parse_lotj_config(args.lotj_config, args.pretrain_steps, args.batch_size)
         except ValueError as err:
             parser.error(str(err))
-    if args.out.exists() and not args.out.is_dir():  # a NotADirectoryError traceback before
-        parser.error(f"--out {args.out} is a file, not a folder")
     if args.data is None:  # the preset's recipe, collected (or resumed) after every check
         args.data = _data_from_preset(preset, args.out)
     try:  # else a FileNotFoundError traceback after bench.json was written

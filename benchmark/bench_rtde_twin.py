@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 import real
-from benchmark.bench_env import non_negative_int, positive_float
+from benchmark.bench_env import doc_summary, non_negative_int, positive_float
 from real.env import p_controller
 from real.twin_process import TwinProcess, ports_taken
 
@@ -131,7 +131,7 @@ def outcomes(server: TwinProcess, episodes: int) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--seconds", type=positive_float, default=4.0,
                         help="servo loop length [s]")
     parser.add_argument("--episodes", type=non_negative_int, default=3,

@@ -19,6 +19,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the tasks)
 from agents.registry import make_agent
+from benchmark.bench_env import doc_summary, positive_int, task_id
 from benchmark.evaluate import eval_seeds
 
 PRESET_ENV = {"max_episode_steps": 20, "start_height_mm": 25.0, "init_offset_mm": (0.0, 10.0)}
@@ -38,9 +39,9 @@ VARIANTS: list[tuple[str, dict, dict]] = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task")
-    parser.add_argument("--episodes", type=int, default=20)
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
+    parser.add_argument("task", type=task_id)
+    parser.add_argument("--episodes", type=positive_int, default=20)
     args = parser.parse_args()
     print(f"| Variant ({args.task}) | Success | Search steps (mean) | Offset inside the "
           "spiral's final radius | Successes among those | False drops |")

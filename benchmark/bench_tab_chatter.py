@@ -73,6 +73,7 @@ import time
 import mujoco
 import numpy as np
 
+from benchmark.bench_env import doc_summary
 from envs.insertion_env import InsertionEnv
 from envs.tasks import TASKS
 
@@ -330,7 +331,7 @@ def _cells(p: dict, joints: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--tasks", nargs="*", default=list(DEFAULT_TASKS),
                         help="task names without InsertBench/ and -vN")
     parser.add_argument("--version", type=int, choices=(1, 2), default=1,

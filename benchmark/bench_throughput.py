@@ -41,6 +41,7 @@ from rich.table import Table
 from benchmark.bench_agents import _GRAY_WRIST, updates_per_second
 from benchmark.bench_env import (
     _print_rates,
+    doc_summary,
     lone_case,
     measure_cameras,
     measure_frames,
@@ -101,7 +102,7 @@ def learner_rates(seconds: float, compile_convs: bool) -> dict[str, dict[str, fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--steps", type=positive_int, default=200,
                         help="env steps per case and round")
     parser.add_argument("--rounds", type=positive_int, default=5,

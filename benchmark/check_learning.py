@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-from benchmark.bench_env import non_negative_int, positive_int
+from agents import agent_names
+from benchmark.bench_env import doc_summary, non_negative_int, output_dir, positive_int
 from benchmark.train import train
 
 CHECK_ENV_ID = "InsertBenchCheck/PendulumDict-v1"
@@ -58,13 +59,15 @@ if CHECK_ENV_ID not in gym.registry:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--task", default="pendulum", choices=["pendulum", "usb"])
-    parser.add_argument("--agent", default="sac", help="sac, td3, residual_sac, residual_td3")
+    parser.add_argument("--agent", default="sac", choices=agent_names(), metavar="AGENT",
+                        help="sac, td3, residual_sac, residual_td3, ...")
     parser.add_argument("--steps", type=non_negative_int, default=8_000, help="env steps")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", default=None, help="run directory (default runs/...)")
+    parser.add_argument("--out", type=output_dir, default=None,
+                        help="run directory (default runs/...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.task == "pendulum":

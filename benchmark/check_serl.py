@@ -51,7 +51,7 @@ from typing import Any
 import torch
 from typer import BadParameter
 
-from benchmark.bench_env import non_negative_int, positive_int
+from benchmark.bench_env import doc_summary, non_negative_int, output_dir, positive_int
 from benchmark.cli_options import innermost_message, parse_env_kwargs
 from benchmark.learned_reward import heldout_error_rates
 from benchmark.train import confusion_rates, make_env, train
@@ -99,7 +99,7 @@ def steps_to_target(env_steps: list[int], successes: list[int], target: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--task", default="usb", choices=sorted(TASKS))
     parser.add_argument("--agent", default="rlpd", help="rlpd, hil_serl, hg_dagger, bc, sac")
     parser.add_argument("--steps", type=non_negative_int, default=3_000, help="env steps")
@@ -112,7 +112,8 @@ def main() -> None:
     parser.add_argument("--pixels", action="store_true",
                         help="observe wrist + side cameras (64x64 RGB) beside the state")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", default=None, help="run directory (default runs/...)")
+    parser.add_argument("--out", type=output_dir, default=None,
+                        help="run directory (default runs/...)")
     parser.add_argument("--heldout-episodes", type=non_negative_int, default=20,
                         help="learned rewards: rollouts for held-out error rates (0: none)")
     parser.add_argument("--early-stop", type=non_negative_int, default=0, metavar="K",

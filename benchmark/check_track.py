@@ -18,6 +18,7 @@ import sys
 
 import torch
 
+from benchmark.bench_env import doc_summary, non_negative_int, output_dir
 from benchmark.cells import Cell
 from benchmark.preset import PresetError, load_preset
 from benchmark.train import train
@@ -58,16 +59,17 @@ def track_cell(preset_name: str, track_name: str, task: str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--preset", default="paper000-leaderboard")
     parser.add_argument("--track", default="paper000")
     parser.add_argument("--task", default="ModelE", help="the track's task label")
     parser.add_argument("--agent", default="rlpd", help="registry name or preset label")
-    parser.add_argument("--seed", type=int, default=0, help="run seed")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="run seed")
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps (default: the cell's budget)")
     parser.add_argument("--eval-every", type=int, default=1000, help="env steps")
-    parser.add_argument("--out", default=None, help="run directory (default runs/...)")
+    parser.add_argument("--out", type=output_dir, default=None,
+                        help="run directory (default runs/...)")
     args = parser.parse_args(argv)
     try:
         cell, track, task = track_cell(args.preset, args.track, args.task, args.agent)

@@ -14,6 +14,7 @@ import mujoco
 import numpy as np
 
 import envs
+from benchmark.bench_env import doc_summary, output_dir
 from envs.tasks import PAPER000_TASKS
 
 HEIGHT, WIDTH = 300, 400
@@ -55,11 +56,9 @@ def catalog_sheet(columns: int = 8, size: int = 128) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
+    parser.add_argument("--out", type=output_dir, default=Path("docs"))
     args = parser.parse_args()
-    if args.out.exists() and not args.out.is_dir():  # was a FileExistsError traceback
-        parser.error(f"--out {args.out} exists and is not a directory")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [task_row(env_id) for env_id in PAPER000_TASKS]
     imageio.imwrite(args.out / "tasks.png", np.concatenate(rows, axis=0))

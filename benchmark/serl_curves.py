@@ -35,7 +35,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from benchmark.bench_env import positive_int
+from benchmark.bench_env import doc_summary, figure_file, positive_int
 from benchmark.check_serl import EVAL_EPISODES, steps_to_target, target_successes
 
 _NAME = re.compile(r"^(?P<group>.+)_s(?P<seed>\d+)$")
@@ -185,10 +185,11 @@ def plot(groups: dict[str, list[dict]], target: int, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("root", type=Path, help="folder of check_serl run directories")
     parser.add_argument("--target", type=int, default=18, help="successes of 20")
-    parser.add_argument("--plot", type=Path, default=None, help="PNG of the curves")
+    parser.add_argument("--plot", type=figure_file, default=None,
+                        help="the curves as a figure (.png, .pdf or .svg)")
     parser.add_argument("--match", default="", help="keep run directories matching REGEX")
     parser.add_argument("--first", type=positive_int, default=None, metavar="K",
                         help="count only the first K episodes of every evaluation")
@@ -196,6 +197,9 @@ def main() -> None:
                         help="also tabulate pairs of runs: never more than POINTS percentage "
                              "points behind at any shared evaluation")
     args = parser.parse_args()
+    if not 0 < args.target <= EVAL_EPISODES:  # as check_serl: 25 printed ">= 2/1 held"
+        parser.error(f"--target must be in 1..{EVAL_EPISODES} (successes of 20), "
+                     f"got {args.target}")
     if args.behind is not None and not 0 <= args.behind <= 100:  # NaN fails too
         sys.exit(f"serl_curves: --behind {args.behind} is not 0-100 percentage points")
     if not args.root.is_dir():

@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.operator import OperatorConfig, SimulatedOperator
+from benchmark.bench_env import doc_summary
 from benchmark.train import read_scalars
 
 
@@ -83,7 +84,7 @@ def summary(run_dir: Path, window: int) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("run_dirs", nargs="+", type=Path)
     parser.add_argument("--window", type=int, default=500, help="env steps per row")
     args = parser.parse_args()

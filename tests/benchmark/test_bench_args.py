@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.bench_leaderboard", ["--checkpoint", "runs/nothere"],
          "--checkpoint runs/nothere is not an agent directory"),
         ("benchmark.bench_leaderboard", ["--threads", "0"], "--threads: must be an integer >= 1"),
-        ("benchmark.make_figures", ["--out", "a_file"], "--out a_file exists and is not a dir"),
+        ("benchmark.make_figures", ["--out", "a_file"], "argument --out: 'a_file' is a file"),
     ],
 )
 def test_bad_arguments_are_one_usage_line(tmp_path, module, args, message):

@@ -139,7 +139,7 @@ def test_bench_offline_refuses_an_out_that_is_a_file_before_collecting(
     Path("results.txt").write_text("mine")
     code, err = _exit_message(capsys, monkeypatch, bench_offline.main, "--preset",
                               "paper004-reduced", "--out", "results.txt")
-    assert code == 2 and "--out results.txt is a file, not a folder" in err.splitlines()[-1]
+    assert code == 2 and "argument --out: 'results.txt' is a file" in err.splitlines()[-1]
     assert Path("results.txt").read_text() == "mine"
 
 
@@ -182,3 +182,45 @@ def test_odas_wrong_context_is_another_task_whatever_the_subset():
     others = [shuffled_context_task(t) for t in order]
     assert all(o != t for o, t in zip(others, order, strict=True))
     assert others == order[1:] + order[:1]  # the full run's choice, as before
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        ("check_learning", ["--out", "notes.txt"], "argument --out: 'notes.txt' is a file"),
+        ("check_learning", ["--out", "notes.txt/run"], "lies under notes.txt, a file"),
+        ("check_learning", ["--agent", "bogus"], "argument --agent: invalid choice: 'bogus'"),
+        ("check_serl", ["--out", "notes.txt"], "argument --out: 'notes.txt' is a file"),
+        ("check_track", ["--out", "notes.txt"], "argument --out: 'notes.txt' is a file"),
+        ("check_track", ["--seed", "-1"], "argument --seed: must be an integer >= 0"),
+        ("make_figures", ["--out", "notes.txt/figs"], "lies under notes.txt, a file"),
+        ("bench_offline", ["--preset", "paper001-reduced", "--out", "notes.txt/b"],
+         "lies under notes.txt, a file"),
+        ("serl_curves", [".", "--plot", "notes.txt/c.png"], "lies under notes.txt, a file"),
+        ("serl_curves", [".", "--plot", "curves"], "must end in .png, .pdf or .svg"),
+        ("serl_curves", [".", "--target", "25"], "--target must be in 1..20"),
+        ("bench_spiral", ["Bogus-v9"], "argument task: unknown task 'Bogus-v9'"),
+        ("bench_spiral", ["InsertBench/USB-v1", "--episodes", "0"], "must be an integer >= 1"),
+        ("bench_connectors", ["--dataset-task", "Bogus-v9"], "unknown task 'Bogus-v9'"),
+        ("bench_agents", ["--device", "bogus"], "not a torch device: 'bogus'"),
+    ],
+)
+def test_scripts_refuse_bad_arguments_in_one_line_before_any_work(
+        capsys, monkeypatch, tmp_path, module, args, message):
+    """Each was a traceback (FileExistsError, NotADirectoryError, ValueError, NameNotFound,
+    RuntimeError), some after minutes of work; a target of 25 printed ">= 2/1 held"."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("a file")
+    code, err = _exit_message(capsys, monkeypatch, importlib.import_module(f"benchmark.{module}")
+                              .main, *args)
+    assert code == 2 and message in err.strip().splitlines()[-1], err  # after the usage
+    assert "Traceback" not in err
+
+
+def test_script_descriptions_are_whole_sentences():
+    """`--help` printed the docstring's first line: "... success of the"."""
+    from benchmark.bench_env import doc_summary
+
+    assert doc_summary("One sentence\nover two lines.\n\nMore.") == "One sentence over two lines."
