@@ -75,12 +75,15 @@ def test_workers_die_when_the_parent_is_killed(where):
 
 
 def test_a_worker_error_surfaces_as_one_exception():
+    """A world's own error in a worker. `reset` now refuses bad options before any world resets
+    (`envs.worlds.batch_reset_args`), so the bad command goes to the worker past that check."""
     vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)  # here: worlds 0, 1; a worker: 2
     pids = vec.unwrapped.worker_pids
     vec.reset(seed=0)
+    worker = vec.unwrapped._workers[0]
     with pytest.raises(ValueError, match=r"options\['tcp_offset_mm'\] must be a pair") as error:
-        vec.reset(options={"tcp_offset_mm": "sideways",
-                           "reset_mask": np.array([False, False, True])})
+        vec.unwrapped._request({worker: ("reset", ([None], {"tcp_offset_mm": "sideways"},
+                                                   [True]))})
     note = "\n".join(error.value.__notes__)
     assert f"raised in world 2, worker process {pids[0]}" in note
     assert "requested_offset_mm" in note  # the worker's traceback
@@ -107,8 +110,8 @@ def test_an_unpicklable_call_result_is_an_error_not_a_dead_worker(capfd):
 def test_an_error_in_this_process_world_closes_the_workers_too():
     vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)
     pids = vec.unwrapped.worker_pids
-    with pytest.raises(ValueError, match=r"must be a pair"):
-        vec.reset(seed=0, options={"tcp_offset_mm": "sideways"})  # world 0 raises first
+    with pytest.raises(ValueError, match=r"must be a pair"):  # world 0 raises first
+        vec.call("reset", seed=0, options={"tcp_offset_mm": "sideways"})
     assert vec.unwrapped.closed and _wait_gone(pids) == []
 
 
