@@ -6,6 +6,8 @@ and says the env is left as it was), the checker holds no reset data, and the fi
 the next good reset failed with "TypeError: cannot unpack non-iterable NoneType object". Every
 InsertBench ID is registered with Gymnasium's checker turned off and this one applied by its
 entry point instead (`envs.make_registered`), in the same place in the wrapper stack.
+``gym.make(id, disable_env_checker=False)`` asks for Gymnasium's checker explicitly and gets it
+on top of this one, with its defect.
 """
 
 from __future__ import annotations
