@@ -175,13 +175,14 @@ def resolve_agent_dir(path: str | Path) -> Path:
     """The agent checkpoint directory for an agent dir, a runner checkpoint or a run directory.
 
     Accepts ``<dir>/agent.json``, ``<dir>/agent/agent.json`` (a runner checkpoint) and
-    ``<dir>/checkpoint/agent/agent.json`` (a ``benchmark.train`` run directory; or its
-    ``checkpoint.old``, left by a crash between the checkpoint's renames, which `train`
-    resumes from).
+    ``<dir>/checkpoint/agent/agent.json`` (a ``benchmark.train`` run directory). Of a run's
+    ``checkpoint`` and ``checkpoint.old`` (left by a crash between the checkpoint's renames)
+    it takes the one `train` resumes from: the first with its runner.json.
     """
     path = Path(path)
-    for candidate in (path, path / "agent", path / "checkpoint" / "agent",
-                      path / "checkpoint.old" / "agent"):
+    complete = [path / name / "agent" for name in ("checkpoint", "checkpoint.old")
+                if (path / name / "runner.json").is_file()]
+    for candidate in (path, path / "agent", *complete, path / "checkpoint" / "agent"):
         if (candidate / AGENT_JSON).is_file():
             return candidate
     raise FileNotFoundError(

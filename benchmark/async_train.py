@@ -40,6 +40,7 @@ from typing import Any, Literal
 import torch
 
 from agents import Transition, agent_spec, make_agent
+from agents.config import config_to_dict
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
 from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT
@@ -344,7 +345,7 @@ def train_async(
         "evaluation": summarize(records) if records else None,  # None: eval_episodes=0
         "utd_log": utd_log,
         # What `insertbench eval` reads to check the task and rebuild the env (as run.json).
-        "seed": seed, "env_kwargs": env_kwargs, "config": full_config,
+        "seed": seed, "env_kwargs": env_kwargs, "config": config_to_dict(agent.config),
     }
     (out_dir / "async.json").write_text(json.dumps(result, indent=1))
     return result

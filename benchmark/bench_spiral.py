@@ -34,8 +34,22 @@ VARIANTS: list[tuple[str, dict, dict]] = [
     ("search force 15 N", {}, {"search_force_n": 15.0}),
     ("search force 2 N", {}, {"search_force_n": 2.0}),
     ("offsets in [0, 5] mm", {"init_offset_mm": (0.0, 5.0)}, {}),
-    ("start 15 mm above seated", {"start_height_mm": 15.0}, {}),
+    # The lowest start the connector allows (its pins' tips 1 mm above the mouth): a fixed
+    # 15 mm was below DT12's and Megablock's, and the last row ended in a traceback.
+    ("start at the lowest start height", {"start_height_mm": "lowest"}, {}),
 ]
+
+
+def variant_env(task: str, label: str, env_change: dict) -> tuple[str, dict]:
+    """A variant's label and `gym.make` kwargs on `task` ("lowest": the connector's lowest
+    start height, `ConnectorSpec.lowest_start_mm`)."""
+    env_kwargs = PRESET_ENV | env_change
+    if env_kwargs["start_height_mm"] == "lowest":
+        probe = gym.make(task)
+        env_kwargs["start_height_mm"] = probe.unwrapped.task.connector.lowest_start_mm
+        probe.close()
+        label = f"start {env_kwargs['start_height_mm']:g} mm above seated (the lowest)"
+    return label, env_kwargs
 
 
 def main() -> None:
@@ -47,9 +61,8 @@ def main() -> None:
           "spiral's final radius | Successes among those | False drops |")
     print("|---|---|---|---|---|---|")
     for label, env_change, agent_change in VARIANTS:
-        env_kwargs = PRESET_ENV | env_change
-        steps = env_kwargs.pop("max_episode_steps")
-        env = gym.make(args.task, max_episode_steps=steps, **env_kwargs)
+        label, env_kwargs = variant_env(args.task, label, env_change)
+        env = gym.make(args.task, **env_kwargs)
         config = PRESET_AGENT | agent_change
         agent = make_agent("spiral_search", env.observation_space, env.action_space, config)
         wins, search_steps, reachable, reachable_wins, false_drops = 0, [], 0, 0, 0

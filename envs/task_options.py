@@ -317,8 +317,7 @@ def requested_offset_mm(
     takes = [*RESET_OPTIONS, *own]
     unknown = sorted(map(str, set(options) - set(takes)))
     if unknown:
-        raise ValueError(f"unknown reset option(s) {unknown}; "
-                         f"{'this env' if own else 'a task'}'s reset takes {takes}")
+        raise ValueError(f"unknown reset option(s) {unknown}; this env's reset takes {takes}")
     if not options or "tcp_offset_mm" not in options:
         return None
     value = options["tcp_offset_mm"]

@@ -224,3 +224,18 @@ def test_script_descriptions_are_whole_sentences():
     from benchmark.bench_env import doc_summary
 
     assert doc_summary("One sentence\nover two lines.\n\nMore.") == "One sentence over two lines."
+
+
+@pytest.mark.parametrize("connector", ["DT12", "Megablock", "Europlug", "NEMA15"])
+def test_every_bench_spiral_variant_builds_on_paper_001s_connectors(connector):
+    """The last variant's fixed 15 mm start was below DT12's and Megablock's lowest start (19
+    and 16 mm), and it ended the documented Megablock run in a traceback after the others."""
+    import gymnasium as gym
+
+    from benchmark.bench_spiral import VARIANTS, variant_env
+
+    task = f"InsertBench/Connector-{connector}-v1"
+    for label, env_change, _ in VARIANTS:
+        label, env_kwargs = variant_env(task, label, env_change)
+        gym.make(task, **env_kwargs).close()
+    assert "mm above seated (the lowest)" in label

@@ -568,7 +568,16 @@ def test_eval_finds_the_checkpoint_a_crash_between_renames_left(capsys, in_tmp):
     train = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
              "--eval-episodes", "0", "--out", "runs/pc", "--no-progress"]
     assert run_cli(capsys, *train)[0] == 0
+    import shutil
+
     (in_tmp / "runs/pc/checkpoint").rename(in_tmp / "runs/pc/checkpoint.old")
+    code, out, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                             "runs/pc", "--episodes", "1")
+    assert code == 0 and "checkpoint.old/agent" in out, err
+    # A new checkpoint/ cut off before its runner.json: train resumes from checkpoint.old, and
+    # eval scores that one too (it took checkpoint/agent).
+    shutil.copytree(in_tmp / "runs/pc/checkpoint.old", in_tmp / "runs/pc/checkpoint")
+    (in_tmp / "runs/pc/checkpoint/runner.json").unlink()
     code, out, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
                              "runs/pc", "--episodes", "1")
     assert code == 0 and "checkpoint.old/agent" in out, err
