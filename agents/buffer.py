@@ -20,6 +20,22 @@ from agents.base import Dataset, Transition
 Batch = dict[str, Any]
 
 
+def _row(field: str, values: Any, key: str, store: np.ndarray) -> np.ndarray:
+    """``values[key]`` checked to fit one row of ``store`` (see ``ReplayBuffer.add``)."""
+    if key not in values:
+        raise ValueError(f"transition has no {field}; it has {sorted(values)}")
+    value = np.asarray(values[key])
+    if value.shape != store.shape[1:]:
+        raise ValueError(f"transition {field} has shape {value.shape}, the buffer stores "
+                         f"{store.shape[1:]}")
+    if store.dtype == np.uint8:
+        if value.dtype != np.uint8:
+            raise ValueError(f"transition {field} must be a uint8 image (0-255), got {value.dtype}")
+    elif not np.all(np.isfinite(value)):
+        raise ValueError(f"transition {field} is not finite ({value}); not stored")
+    return value
+
+
 class ReplayBuffer:
     """Fixed-capacity FIFO of transitions (s, a, r, s', terminated, intervened)."""
 
@@ -52,13 +68,24 @@ class ReplayBuffer:
         return self.size
 
     def add(self, transition: Transition, action: np.ndarray | None = None) -> None:
-        """Store one transition; ``action`` overrides ``transition.action`` (residual RL)."""
+        """Store one transition; ``action`` overrides ``transition.action`` (residual RL).
+
+        ValueError, storing nothing, for a missing key, a wrong shape, a non-finite number or
+        an image that is not uint8: one NaN reward or observation made every later update and
+        action NaN, and an int or float image was wrapped into uint8 (1000 -> 232).
+        """
         i = self.ptr
+        obs = {k: _row(f"obs[{k!r}]", transition.obs, k, self.obs[k]) for k in self.keys}
+        next_obs = {k: _row(f"next_obs[{k!r}]", transition.next_obs, k, self.next_obs[k])
+                    for k in self.keys}
+        act = _row("action", {"action": transition.action if action is None else action},
+                   "action", self.action)
+        reward = _row("reward", {"reward": transition.reward}, "reward", self.reward)
         for k in self.keys:
-            self.obs[k][i] = transition.obs[k]
-            self.next_obs[k][i] = transition.next_obs[k]
-        self.action[i] = transition.action if action is None else action
-        self.reward[i] = transition.reward
+            self.obs[k][i] = obs[k]
+            self.next_obs[k][i] = next_obs[k]
+        self.action[i] = act
+        self.reward[i] = reward
         self.terminated[i] = transition.terminated
         self.intervened[i] = transition.intervened
         self.ptr = (i + 1) % self.capacity
@@ -74,6 +101,14 @@ class ReplayBuffer:
         if missing:
             raise ValueError(f"dataset lacks observation keys {missing}; it has "
                              f"{sorted(dataset['obs'])}")
+        # Shorter columns were cut to the action's rows or failed with an IndexError.
+        lengths = {"reward": len(dataset["reward"])}
+        lengths |= {f"obs[{k!r}]": len(dataset["obs"][k]) for k in self.keys}
+        lengths |= {f"next_obs[{k!r}]": len(dataset["next_obs"][k]) for k in self.keys}
+        lengths |= {k: len(dataset[k]) for k in ("terminated", "intervened") if k in dataset}
+        uneven = {k: v for k, v in lengths.items() if v != n}
+        if uneven:
+            raise ValueError(f"dataset columns differ in length: action has {n} rows, {uneven}")
         skipped = max(0, n - self.capacity)  # only the newest rows fit
         rows = np.arange(skipped, n)
         idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity

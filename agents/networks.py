@@ -394,13 +394,21 @@ class ActionScaler:
         self.dtype = action_space.dtype
 
     def to_env(self, unit_action: np.ndarray) -> np.ndarray:
-        """[-1, 1] -> [low, high]."""
+        """[-1, 1] -> [low, high]; ValueError for a non-finite action (clipping keeps NaN: a
+        NaN observation or NaN weights came back as a NaN action, outside the space)."""
+        if not np.all(np.isfinite(unit_action)):
+            raise ValueError(f"the policy's action {unit_action} is not finite: a NaN or inf "
+                             "observation, or weights trained on one")
         a = self.low + (np.clip(unit_action, -1, 1) + 1) * 0.5 * (self.high - self.low)
         return a.astype(self.dtype)
 
     def to_unit(self, env_action: np.ndarray) -> np.ndarray:
-        """[low, high] -> [-1, 1] (float32)."""
-        a = 2 * (np.asarray(env_action, dtype=np.float64) - self.low) / (self.high - self.low) - 1
+        """[low, high] -> [-1, 1] (float32), one action or a batch; ValueError for actions of
+        another size (numpy's broadcast error named no action)."""
+        a = np.asarray(env_action, dtype=np.float64)
+        if a.shape[-1:] != self.low.shape:
+            raise ValueError(f"action has shape {a.shape}, the action space has {self.low.shape}")
+        a = 2 * (a - self.low) / (self.high - self.low) - 1
         return np.clip(a, -1, 1).astype(np.float32)
 
 

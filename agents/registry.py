@@ -237,6 +237,8 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
     from safetensors.torch import load_file, save_file
 
     source = resolve_agent_dir(source)
+    if Path(out).resolve() == source.resolve():  # it overwrote the critics and optimizer state
+        raise ValueError(f"export_policy would write over its source {source}; give another out")
     meta = read_meta(source)
     kept = policy_tensors(meta["agent"], load_file(str(source / WEIGHTS)))
     meta |= {

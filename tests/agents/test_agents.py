@@ -425,3 +425,73 @@ def test_obs_normalizer_matches_numpy_statistics():
     expected = (data[:3] - data.mean(0)) / (data.std(0) + 1e-6)
     np.testing.assert_allclose(out["tcp_pose"].numpy(), expected, rtol=1e-4, atol=1e-4)
     assert out["wrist"] is image
+
+
+def _usb(**kwargs):
+    env = gym.make("InsertBench/USB-v1", **kwargs)
+    obs, _ = env.reset(seed=0)
+    return env, obs
+
+
+def test_a_bad_transition_is_refused_and_stores_nothing():
+    """One NaN reward, action or observation was stored and made every later update and action
+    NaN (a NaN observation at once, through the normaliser); a wrong shape was numpy's
+    broadcast error."""
+    env, obs = _usb()
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (16, 16), "batch_size": 8, "learning_starts": 0,
+                        "random_steps": 0})
+    zero = np.zeros(3, np.float32)
+    nan_obs = {k: np.full_like(v, np.nan) for k, v in obs.items()}
+    for transition, message in (
+        (Transition(obs, zero, float("nan"), obs, False, False), "reward is not finite"),
+        (Transition(obs, zero, float("inf"), obs, False, False), "reward is not finite"),
+        (Transition(obs, np.full(3, np.nan, np.float32), 0.0, obs, False, False),
+         "action is not finite"),
+        (Transition(nan_obs, zero, 0.0, obs, False, False), r"obs\['tcp_pose'\] is not finite"),
+        (Transition(obs, zero, 0.0, nan_obs, False, False), "next_obs.* is not finite"),
+        (Transition(obs, np.zeros(7, np.float32), 0.0, obs, False, False),
+         r"action has shape \(7,\), the action space has \(3,\)"),
+        (Transition({k: v for k, v in obs.items() if k != "wrench"}, zero, 0.0, obs, False,
+                    False), "transition has no obs\\['wrench'\\]"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            agent.observe(transition)
+    assert len(agent.buffer) == 0 and agent.env_steps == 0
+    for _ in range(8):
+        agent.observe(Transition(obs, zero, 0.0, obs, False, False))
+    agent.update()
+    assert np.all(np.isfinite(agent.act(obs, deterministic=True)))
+    # A NaN observation to act: one error, not a NaN action outside the space.
+    with pytest.raises(ValueError, match="action .* is not finite: a NaN or inf observation"):
+        agent.act(nan_obs, deterministic=True)
+
+
+def test_an_image_that_is_not_uint8_is_refused():
+    """An int image was wrapped into the uint8 buffer (1000 -> 232, -1 -> 255), a float one in
+    0..1 stored as black."""
+    env, obs = _usb(obs_mode="pixels", image_size=32)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (16, 16), "image_channels": 4, "image_feature_dim": 8})
+    for image in (np.full((32, 32, 3), 1000, np.int64), np.full((32, 32, 3), 0.9, np.float32)):
+        with pytest.raises(ValueError, match=r"obs\['wrist'\] must be a uint8 image"):
+            agent.observe(Transition({**obs, "wrist": image}, env.action_space.sample(), 0.0,
+                                     obs, False, False))
+    assert len(agent.buffer) == 0
+
+
+def test_export_policy_refuses_to_write_over_its_source_and_datasets_must_be_even(tmp_path):
+    """export_policy(src, src) replaced the full checkpoint with the policy alone; a dataset with
+    a short column was cut to the action's rows or failed with an IndexError."""
+    from agents import export_policy, transitions_to_dataset
+
+    env, obs = _usb()
+    agent = make_agent("sac", env.observation_space, env.action_space, {"hidden": (16, 16)})
+    agent.save(tmp_path / "ck")
+    with pytest.raises(ValueError, match="would write over its source"):
+        export_policy(tmp_path / "ck", tmp_path / "ck")
+    load_agent(tmp_path / "ck")  # still the full checkpoint
+    zero = np.zeros(3, np.float32)
+    dataset = transitions_to_dataset([Transition(obs, zero, 0.0, obs, False, False)] * 10)
+    with pytest.raises(ValueError, match=r"action has 10 rows, \{'reward': 3\}"):
+        agent.pretrain({**dataset, "reward": dataset["reward"][:3]})
