@@ -43,8 +43,8 @@ from agents import Transition, agent_spec, make_agent
 from agents.config import config_to_dict
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
-from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT
-from benchmark.cli_options import file_in_the_way, innermost_message
+from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT, check_run_seed
+from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
@@ -78,10 +78,7 @@ def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, see
                              **dict(env_kwargs))
         except TypeError as err:  # a simulator-only kwarg the robot env does not take
             raise ValueError(f"the twin backend cannot apply these env kwargs: {err}") from None
-    try:
-        return make_env(task_id, env_kwargs)
-    except TypeError as err:  # an unknown kwarg: a usage error, as `train` reports it
-        raise ValueError(innermost_message(err)) from None
+    return make_env(task_id, env_kwargs)
 
 
 def hand_controller(env: Any, backend: Backend) -> Any:
@@ -229,8 +226,7 @@ def train_async(
             or not 0 <= eval_episodes <= MAX_EVAL_EPISODES):
         raise ValueError(f"eval_episodes must be an integer in [0, {MAX_EVAL_EPISODES:,}] (0: no "
                          f"final evaluation), got {eval_episodes!r}")
-    if not 0 <= seed < SEED_LIMIT:  # torch.manual_seed overflowed in the actors
-        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    check_run_seed(seed)  # torch.manual_seed overflowed in the actors
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
     file = file_in_the_way(out_dir)

@@ -30,11 +30,12 @@ from pathlib import Path
 import gymnasium as gym
 import mujoco
 import numpy as np
+import typer
 from rich.console import Console
 from rich.table import Table
 
 import envs
-from benchmark.cli_options import file_in_the_way
+from benchmark.cli_options import check_task, file_in_the_way
 from envs import scene
 from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS
@@ -583,10 +584,13 @@ def _int_at_least(text: str, low: int) -> int:
 
 
 def task_id(text: str) -> str:
-    """An argparse type: a registered task ID (an unknown one was Gymnasium's traceback, at the
-    end of a sweep for `bench_connectors --dataset-task`)."""
-    if text not in gym.registry:
-        raise argparse.ArgumentTypeError(f"unknown task {text!r}; see `insertbench list`")
+    """An argparse type: a task ID as `insertbench`'s commands take it (`check_task`; an
+    unknown one was Gymnasium's traceback, at the end of a sweep for `bench_connectors
+    --dataset-task`)."""
+    try:
+        check_task(text)
+    except typer.BadParameter as err:
+        raise argparse.ArgumentTypeError(err.message) from None
     return text
 
 

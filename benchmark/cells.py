@@ -45,6 +45,12 @@ MAX_EVAL_EPISODES = 100_000
 MAX_TRAIN_STEPS = 10**9
 
 
+def check_run_seed(seed: int) -> None:
+    """ValueError unless a training run's ``seed`` lies in [0, SEED_LIMIT)."""
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no whitespace and tuples as lists: equal values give equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,

@@ -63,7 +63,7 @@ from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, config_to_dict
-from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, SEED_LIMIT, Evaluation
+from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, Evaluation, check_run_seed
 from benchmark.cli_options import innermost_message
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
@@ -134,7 +134,9 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
     ``task_id`` may be any registered ID, or ``"module:ID"`` to import a module that registers it.
     ``reward="classifier"`` with ``reward_classifier=<dir>`` replaces the reward by a learned
     success classifier (``benchmark.learned_reward.make_classifier_env``); ``reward="vice"``
-    by the one the ``vice`` agent learns (``make_vice_env``).
+    by the one the ``vice`` agent learns (``make_vice_env``). A kwarg the task does not take
+    is a ValueError with the task's own message (Gymnasium re-raises the constructor's
+    TypeError with every kwarg appended), as every other refused kwarg is.
     """
     try:
         importlib.import_module("envs")
@@ -151,7 +153,10 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
         from benchmark.learned_reward import make_classifier_env
 
         return make_classifier_env(task_id, kwargs)
-    return gym.make(task_id, **kwargs)
+    try:
+        return gym.make(task_id, **kwargs)
+    except TypeError as err:  # an unknown kwarg: "TypeError: ...", exit 1, in `train`
+        raise ValueError(innermost_message(err)) from None
 
 
 def make_base_policy(env: gym.Env, goal_offset_m: np.ndarray | None = None) -> BasePolicy:
@@ -612,8 +617,7 @@ def train(
     """
     if not 0 <= steps <= MAX_TRAIN_STEPS:  # 2**63 - 1 started, with a 10^12-hour ETA
         raise ValueError(f"steps must be in [0, {MAX_TRAIN_STEPS:,}], got {steps}")
-    if not 0 <= seed < SEED_LIMIT:  # NumPy refuses < 0 and torch >= 2**64, once out_dir exists
-        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    check_run_seed(seed)  # NumPy refuses < 0 and torch >= 2**64, once out_dir exists
     if not 0 <= eval_episodes <= MAX_EVAL_EPISODES:
         raise ValueError(f"eval_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
                          f"{eval_episodes}")
@@ -686,10 +690,7 @@ def train(
                 "or the same settings to resume"
             )
 
-    try:
-        env = make_env(task_id, env_kwargs)
-    except TypeError as err:  # an unknown kwarg: "TypeError: ...", exit 1, in `train`
-        raise ValueError(innermost_message(err)) from None
+    env = make_env(task_id, env_kwargs)
     out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
     # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
     if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
