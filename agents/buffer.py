@@ -20,11 +20,16 @@ from agents.base import Dataset, Transition
 Batch = dict[str, Any]
 
 
-def _row(field: str, values: Any, key: str, store: np.ndarray) -> np.ndarray:
-    """``values[key]`` checked to fit one row of ``store`` (see ``ReplayBuffer.add``)."""
-    if key not in values:
-        raise ValueError(f"transition has no {field}; it has {sorted(values)}")
-    value = np.asarray(values[key])
+def _obs_row(field: str, obs: Mapping[str, Any], key: str, store: np.ndarray) -> np.ndarray:
+    """``obs[key]`` checked to fit one row of ``store``; ``field`` is "obs" or "next_obs"."""
+    if key not in obs:
+        raise ValueError(f"transition has no {field}[{key!r}]; it has {sorted(obs)}")
+    return _row(f"{field}[{key!r}]", obs[key], store)
+
+
+def _row(field: str, value: Any, store: np.ndarray) -> np.ndarray:
+    """``value`` checked to fit one row of ``store`` (see ``ReplayBuffer.add``)."""
+    value = np.asarray(value)
     if value.shape != store.shape[1:]:
         raise ValueError(f"transition {field} has shape {value.shape}, the buffer stores "
                          f"{store.shape[1:]}")
@@ -75,12 +80,11 @@ class ReplayBuffer:
         action NaN, and an int or float image was wrapped into uint8 (1000 -> 232).
         """
         i = self.ptr
-        obs = {k: _row(f"obs[{k!r}]", transition.obs, k, self.obs[k]) for k in self.keys}
-        next_obs = {k: _row(f"next_obs[{k!r}]", transition.next_obs, k, self.next_obs[k])
+        obs = {k: _obs_row("obs", transition.obs, k, self.obs[k]) for k in self.keys}
+        next_obs = {k: _obs_row("next_obs", transition.next_obs, k, self.next_obs[k])
                     for k in self.keys}
-        act = _row("action", {"action": transition.action if action is None else action},
-                   "action", self.action)
-        reward = _row("reward", {"reward": transition.reward}, "reward", self.reward)
+        act = _row("action", transition.action if action is None else action, self.action)
+        reward = _row("reward", transition.reward, self.reward)
         for k in self.keys:
             self.obs[k][i] = obs[k]
             self.next_obs[k][i] = next_obs[k]
