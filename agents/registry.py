@@ -171,6 +171,16 @@ def size_budget(max_parameters: int, max_modules: int, what: str,
             handle.remove()
 
 
+def run_checkpoint_dir(run_dir: Path) -> Path | None:
+    """The latest complete runner checkpoint of a ``benchmark.train`` run directory, the one
+    `train` resumes from: ``checkpoint``, or ``checkpoint.old`` (a crash between the renames
+    leaves it), whichever first holds its runner.json."""
+    for name in ("checkpoint", "checkpoint.old"):
+        if (run_dir / name / "runner.json").is_file():
+            return run_dir / name
+    return None
+
+
 def resolve_agent_dir(path: str | Path) -> Path:
     """The agent checkpoint directory for an agent dir, a runner checkpoint or a run directory.
 
@@ -180,9 +190,9 @@ def resolve_agent_dir(path: str | Path) -> Path:
     it takes the one `train` resumes from: the first with its runner.json.
     """
     path = Path(path)
-    complete = [path / name / "agent" for name in ("checkpoint", "checkpoint.old")
-                if (path / name / "runner.json").is_file()]
-    for candidate in (path, path / "agent", *complete, path / "checkpoint" / "agent"):
+    run = run_checkpoint_dir(path)
+    for candidate in (path, path / "agent", *([run / "agent"] if run else []),
+                      path / "checkpoint" / "agent"):
         if (candidate / AGENT_JSON).is_file():
             return candidate
     raise FileNotFoundError(

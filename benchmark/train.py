@@ -63,6 +63,7 @@ from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, config_to_dict
+from agents.registry import run_checkpoint_dir
 from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, Evaluation, check_run_seed
 from benchmark.cli_options import innermost_message
 from benchmark.evaluate import eval_seeds as eval_seed_list
@@ -301,15 +302,6 @@ def _json_ready(value: Any) -> Any:
 def _default_out_dir(task_id: str, agent_name: str, seed: int) -> Path:
     safe_task = task_id.split(":")[-1].replace("/", "_")
     return Path("runs") / safe_task / agent_name / f"seed{seed}"
-
-
-def _read_checkpoint_dir(out_dir: Path) -> Path | None:
-    """The latest complete checkpoint (a crash between the renames leaves ``checkpoint.old``)."""
-    for name in ("checkpoint", "checkpoint.old"):
-        candidate = out_dir / name
-        if (candidate / "runner.json").is_file():
-            return candidate
-    return None
 
 
 class _Run:
@@ -675,7 +667,7 @@ def train(
                   "dataset object" if demos is not None else
                   {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
     } | ({"num_envs": num_envs} if num_envs != 1 else {}))
-    ckpt = _read_checkpoint_dir(out_dir)
+    ckpt = run_checkpoint_dir(out_dir)
     run_file = out_dir / "run.json"
     if ckpt is not None and not run_file.is_file():
         # Resuming would continue whatever agent the checkpoint holds, whatever was asked.
