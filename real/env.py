@@ -92,10 +92,12 @@ class RealInsertionEnv(gym.Env):
     position (base frame [m]), both read by `envs.episode`.
 
     ## Starting State
-    Each reset retracts along the socket axis to `start_height_mm` above the seated pose, moves
-    to the start pose in the socket orientation, settles, zeroes the F/T sensor and measures its
-    bias. The lateral start offset has a uniform magnitude in `init_offset_mm` and a uniform
-    direction, or is exactly `options={"tcp_offset_mm": (dx, dy)}` in the board frame (the
+    Each reset that finds the plug in or near the socket first stops and holds the measured
+    pose for `SETTLE_S`, so that an arm still pressing the plug relaxes before the pull-out's
+    force check starts. It retracts along the socket axis to `start_height_mm` above the seated
+    pose, moves to the start pose in the socket orientation, settles, zeroes the F/T sensor and
+    measures its bias. The lateral start offset has a uniform magnitude in `init_offset_mm` and
+    a uniform direction, or is exactly `options={"tcp_offset_mm": (dx, dy)}` in the board frame (the
     simulation's world frame: the socket frame turned half a turn about x). The believed goal
     carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies).
 
@@ -308,6 +310,9 @@ class RealInsertionEnv(gym.Env):
         try:
             local = safe.socket_frame(state.pos)
             if local[2] > -self.start_height_m + 1e-4:  # plug in or near the socket: pull out
+                state = self._release()
+                bias = state.wrench.copy()
+                local = safe.socket_frame(state.pos)
                 up = socket_pos + socket_mat @ np.array([local[0], local[1], -self.start_height_m])
                 safe.move_linear(up, state.mat, self.safety.retract_speed_m_s, force_bias=bias)
             start_local = np.array([offset[0], offset[1], -self.start_height_m])
@@ -451,6 +456,21 @@ class RealInsertionEnv(gym.Env):
             )
             self.admittance.commit(*self.safe.servo(pos, mat), self.servo_dt)
             self.safe.call("waitPeriod", t0)
+        return self.safe.read()
+
+    def _release(self) -> RobotState:
+        """Stop pressing before pulling out, and return the released reading.
+
+        An episode can end with the compliance reference past the seat, the arm still pushing
+        the plug: with goal noise the P-controller seats it pressing sideways, up to the torque
+        limit at the wrist (4.7 N m filtered to 4.0 on the twin's USB). The pull-out checks
+        the wrench from the reading it starts at, so starting it from the press made the
+        press's release read as a reverse wrench and trip. Stopping brings the command to the
+        measured pose; holding there for `SETTLE_S` lets the press relax."""
+        self.safe.stop()
+        pos, mat = self.safe.measure()
+        for _ in range(int(round(SETTLE_S / self.servo_dt))):
+            self._hold(pos, mat)
         return self.safe.read()
 
     def _hold(self, pos: np.ndarray, mat: np.ndarray) -> RobotState:

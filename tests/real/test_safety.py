@@ -163,6 +163,38 @@ def test_force_limit_stops_and_retracts():
     env.reset(seed=1)  # a force trip is recoverable by a reset
 
 
+def test_reset_releases_a_press_before_pulling_out():
+    """With goal noise the P-controller seats USB-v1 pressing sideways, 3 N m at the wrist
+    (seed 5). The reset checked its pull-out from that reading, so the press's release read as
+    a reverse wrench: a 4.7 N m press tripped the 4 N m limit on the twin while pulling out
+    (train-async's demonstrations, 2026-12-04). The reset now stops and lets the press relax
+    first; its check sees only what the pull-out itself does."""
+    env = real.make_twin(
+        "InsertBench/USB-v1", goal_noise_mm=1.0, reward="dense", max_episode_steps=30
+    )
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=5)
+    for _ in range(30):
+        obs, _, _, _, info = env.step(policy(obs))
+    assert info["is_success"] and info["safety_trip"] is None
+    assert np.linalg.norm(obs["wrench"][3:]) > 2.5  # still pressing at the end
+    safe = env.unwrapped.safe
+    torques = []
+
+    def check_wrench(wrench, check=safe.check_wrench):
+        filtered = check(wrench)
+        torques.append(float(np.linalg.norm(filtered[3:])))
+        return filtered
+
+    safe.check_wrench = check_wrench
+    twin = env.unwrapped.robot
+    start = len(twin.commands)
+    env.reset(seed=0)
+    assert torques and max(torques) < 0.5  # 2.9 N m before the release
+    assert names_after(twin, start)[0] == "servoStop"
+    assert_commands_safe(env)
+
+
 def test_software_watchdog_trips_on_a_stalled_policy(usb_twin_env):
     env = usb_twin_env
     env.reset(seed=0)
