@@ -169,7 +169,7 @@ class AWACAgent(CheckpointMixin):
         """pi's mean given (s, z) plus ``exploration_std`` noise (the mean if
         ``deterministic``)."""
         with torch.no_grad():
-            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            obs_t = self.obs_norm(obs_to_torch(obs, self.observation_space, self.device))
             features = self.actor.features(obs_t, self.task_latent())
             action = self.actor.head(features, deterministic=deterministic,
                                      std=self.config.exploration_std)[0].cpu().numpy()

@@ -104,7 +104,7 @@ class BCAgent(CheckpointMixin):
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
         """pi(obs); BC has no exploration, so ``deterministic`` changes nothing."""
         with torch.no_grad():
-            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            obs_t = self.obs_norm(obs_to_torch(obs, self.observation_space, self.device))
             action = self.policy(obs_t)[0].cpu().numpy()
         return self.scaler.to_env(action)
 

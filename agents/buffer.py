@@ -22,22 +22,36 @@ Batch = dict[str, Any]
 
 def _obs_row(field: str, obs: Mapping[str, Any], key: str, store: np.ndarray) -> np.ndarray:
     """``obs[key]`` checked to fit one row of ``store``; ``field`` is "obs" or "next_obs"."""
-    if key not in obs:
-        raise ValueError(f"transition has no {field}[{key!r}]; it has {sorted(obs)}")
-    return _row(f"{field}[{key!r}]", obs[key], store)
+    return check_observation_entry(f"transition {field}", obs, key, store.shape[1:], store.dtype)
 
 
 def _row(field: str, value: Any, store: np.ndarray) -> np.ndarray:
     """``value`` checked to fit one row of ``store`` (see ``ReplayBuffer.add``)."""
+    return check_entry(f"transition {field}", value, store.shape[1:], store.dtype)
+
+
+def check_observation_entry(what: str, obs: Mapping[str, Any], key: str,
+                            shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``obs[key]`` checked by ``check_entry``; a missing key is a ValueError too."""
+    if key not in obs:
+        raise ValueError(f"{what} has no {key!r}; it has {sorted(obs)}")
+    return check_entry(f"{what}[{key!r}]", obs[key], shape, dtype)
+
+
+def check_entry(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``value`` as an array, checked to have ``shape`` and to be a uint8 image if ``dtype`` is
+    uint8, or else finite numbers; errors name ``what``. A NaN, or an image wrapped into uint8,
+    poisons every update and action that follows, so it is refused where it enters."""
     value = np.asarray(value)
-    if value.shape != store.shape[1:]:
-        raise ValueError(f"transition {field} has shape {value.shape}, the buffer stores "
-                         f"{store.shape[1:]}")
-    if store.dtype == np.uint8:
+    if value.shape != tuple(shape):
+        raise ValueError(f"{what} has shape {value.shape}, expected {tuple(shape)}")
+    if np.dtype(dtype) == np.uint8:
         if value.dtype != np.uint8:
-            raise ValueError(f"transition {field} must be a uint8 image (0-255), got {value.dtype}")
+            raise ValueError(f"{what} must be a uint8 image (0-255), got {value.dtype}")
+    elif not np.issubdtype(value.dtype, np.number) and value.dtype != np.bool_:
+        raise ValueError(f"{what} must be numbers, got {value.dtype}")
     elif not np.all(np.isfinite(value)):
-        raise ValueError(f"transition {field} is not finite ({value}); not stored")
+        raise ValueError(f"{what} is not finite ({value}); refused")
     return value
 
 

@@ -45,10 +45,34 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
         _check_literal(cls.__name__, f.name, getattr(obj, f.name), hints[f.name])
         _check_finite(cls.__name__, f.name, getattr(obj, f.name))
         _check_capacity(cls.__name__, f.name, getattr(obj, f.name))
+    if "device" in {f.name for f in dataclasses.fields(obj)}:
+        try:
+            check_torch_device(obj.device)
+        except ValueError as err:
+            raise ValueError(f"{cls.__name__}.device: {err}") from None
     validate = getattr(obj, "validate", None)
     if validate is not None:
         validate()
+    for f in dataclasses.fields(obj):  # after validate, whose own bounds say more
+        _check_magnitude(cls.__name__, f.name, getattr(obj, f.name))
     return obj
+
+
+def check_torch_device(text: str) -> str:
+    """``text`` if it names a torch device this torch can use (cpu, or cuda[:N] with CUDA);
+    ValueError otherwise. A bad name or CUDA on a CPU build failed in torch, as a RuntimeError
+    listing every device type torch knows, or an AssertionError."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"not a torch device: {text!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"must be cpu or cuda[:N], got {text!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{text!r}: this torch sees no CUDA device")
+    return text
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -69,12 +93,36 @@ def _check_literal(cls_name: str, name: str, value: Any, hint: Any) -> None:
         )
 
 
+#: The largest magnitude of a float field. Networks compute in float32 (largest 3.4e38):
+#: `init_temperature=1e300` passed every range check, and its log, exp and product with a
+#: log-probability made NaN losses. No built-in default exceeds 100.
+MAX_FLOAT_MAGNITUDE = 1e6
+#: The largest learning rate (fields `lr`, `*_lr`): Adam moves each weight by about lr per step.
+MAX_LEARNING_RATE = 1.0
+
+
+def _floats(value: Any) -> list[float]:
+    return [v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, float)]
+
+
 def _check_finite(cls_name: str, name: str, value: Any) -> None:
     """Refuse inf / NaN in a float field (or a tuple of them): range checks such as ``> 0``
     let ``inf`` through, and an infinite learning rate or noise scale trains NaN weights."""
-    values = value if isinstance(value, tuple) else (value,)
-    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+    if any(not math.isfinite(v) for v in _floats(value)):
         raise ValueError(f"{cls_name}.{name} must be a finite number, got {value!r}")
+
+
+def _check_magnitude(cls_name: str, name: str, value: Any) -> None:
+    """Refuse magnitudes beyond `MAX_FLOAT_MAGNITUDE` in a float field (or a tuple of them), and
+    learning rates above `MAX_LEARNING_RATE`: finite, they still overflow float32 arithmetic or
+    throw the weights out of range."""
+    floats = _floats(value)
+    if any(abs(v) > MAX_FLOAT_MAGNITUDE for v in floats):
+        raise ValueError(f"{cls_name}.{name} must be at most {MAX_FLOAT_MAGNITUDE:g} in "
+                         f"magnitude (float32 networks), got {value!r}")
+    if (name == "lr" or name.endswith("_lr")) and any(v > MAX_LEARNING_RATE for v in floats):
+        raise ValueError(f"{cls_name}.{name} must be at most {MAX_LEARNING_RATE:g} (a learning "
+                         f"rate), got {value!r}")
 
 
 #: The largest replay or demo buffer a config may ask for [transitions]: 115 days at the 10 Hz
@@ -130,7 +178,7 @@ def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:
                 if value.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(value)
-            if not isinstance(value, bool | int):
+            if not isinstance(value, bool | int) or value not in (0, 1):  # 2 is no bool
                 raise TypeError(value)
             return bool(value)
         if hint is int:

@@ -293,7 +293,7 @@ class IQLAgent(CheckpointMixin):
         """pi's mean plus ``exploration_std`` noise (the mean if ``deterministic``; DAIB's z_S is
         its mean)."""
         with torch.no_grad():
-            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            obs_t = self.obs_norm(obs_to_torch(obs, self.observation_space, self.device))
             z, _, _ = self.actor.encoder(obs_t, sample=False)
             action = self.actor.head(z, deterministic=deterministic,
                                      std=self.config.exploration_std)[0].cpu().numpy()

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.buffer import check_observation_entry
 from agents.heap import retain_freed_memory
 
 
@@ -280,9 +281,20 @@ class ObsNormalizer(nn.Module):
         return out
 
 
-def obs_to_torch(obs: Mapping[str, np.ndarray], device: torch.device | str) -> dict:
-    """One unbatched observation -> dict of tensors with a batch dim of 1."""
-    return {k: torch.as_tensor(np.asarray(v), device=device).unsqueeze(0) for k, v in obs.items()}
+def obs_to_torch(obs: Mapping[str, np.ndarray], space: gym.spaces.Dict,
+                 device: torch.device | str) -> dict:
+    """One unbatched observation of ``space`` -> dict of tensors with a batch dim of 1.
+
+    Each of the space's keys is checked first (present, its shape, finite, images uint8): a
+    wrong shape failed deep inside torch, and a NaN came out as a NaN action."""
+    if not isinstance(obs, Mapping):
+        raise ValueError(f"observation must be a dict of arrays, got {type(obs).__name__}")
+    return {
+        k: torch.as_tensor(
+            check_observation_entry("observation", obs, k, s.shape, s.dtype), device=device
+        ).unsqueeze(0)
+        for k, s in space.spaces.items()
+    }
 
 
 class QEnsemble(nn.Module):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from agents.base import Agent
 from agents.checkpoint import (
@@ -119,6 +120,10 @@ def make_agent(
         **kwargs: agent-specific runtime objects, e.g. ``base_policy=`` for residual agents.
     """
     spec = agent_spec(name)
+    # numpy and torch refused other seeds with their own errors (or, past 2**64, overflowed).
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
+            or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
     if not isinstance(observation_space, gym.spaces.Dict):
         raise ValueError(
             f"observation_space must be a gymnasium.spaces.Dict, got {observation_space}"
@@ -201,12 +206,15 @@ def resolve_agent_dir(path: str | Path) -> Path:
     )
 
 
-def load_agent(path: str | Path, *, allow_policy_only: bool = False, **kwargs: Any) -> Agent:
+def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str | None = None,
+               **kwargs: Any) -> Agent:
     """Rebuild an agent saved with ``agent.save(path)``; ``kwargs`` as in ``make_agent``.
 
     ``path`` may also be a runner checkpoint or run directory (see ``resolve_agent_dir``).
     A policy-only checkpoint (``export_policy``) loads only with ``allow_policy_only=True``:
     for evaluation, since its critics and optimizers are fresh, not trained.
+    ``device`` replaces the saved config's torch device: evaluation passes "cpu", so that an
+    agent trained on a GPU is evaluated (and verified for a leaderboard) on any machine.
     """
     path = resolve_agent_dir(path)
     meta_file = path / AGENT_JSON
@@ -214,11 +222,14 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, **kwargs: A
     if meta.get("contents") == POLICY_CONTENTS and not allow_policy_only:
         raise ValueError(f"{meta_file} holds only the policy (no critics, optimizer state or "
                          "replay): it can be evaluated, not trained further")
+    config = dict(meta["config"])  # JSON lists become tuples again through the type hints
+    if device is not None and "device" in config:  # scripted agents have no networks
+        config["device"] = device
     agent = make_agent(
         meta["agent"],
         space_from_json(meta["observation_space"]),
         space_from_json(meta["action_space"]),
-        dict(meta["config"]),  # JSON lists become tuples again through the type hints
+        config,
         seed=meta.get("seed", 0),
         **kwargs,
     )

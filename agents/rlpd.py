@@ -172,7 +172,7 @@ class RLPDAgent(OffPolicyAgent):
         if not deterministic and self.env_steps < self.config.random_steps:
             return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
         with torch.no_grad():
-            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            obs_t = self.obs_norm(obs_to_torch(obs, self.observation_space, self.device))
             action, _ = self.actor(obs_t, deterministic=deterministic)
         return action[0].cpu().numpy()
 

@@ -115,7 +115,7 @@ class TD3Agent(OffPolicyAgent):
         if not deterministic and self.env_steps < self.config.random_steps:
             return self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
         with torch.no_grad():
-            obs_t = self.obs_norm(obs_to_torch(obs, self.device))
+            obs_t = self.obs_norm(obs_to_torch(obs, self.observation_space, self.device))
             action = self.actor(obs_t)[0].cpu().numpy()
         if not deterministic:
             noise = self.rng.normal(0.0, self.config.exploration_noise, self.action_dim)

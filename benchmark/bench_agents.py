@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from agents import Transition, make_agent
+from agents.config import check_torch_device
 from agents.networks import ImageEncoder
 from benchmark.bench_env import doc_summary, positive_float, positive_int
 
@@ -106,14 +107,9 @@ def torch_device(text: str) -> str:
     """An argparse type: a torch device this torch can use (a bad name or CUDA on a CPU build
     was a traceback after the header)."""
     try:
-        device = torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(f"not a torch device: {text!r}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise argparse.ArgumentTypeError(f"must be cpu or cuda[:N], got {text!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"{text!r}: this torch sees no CUDA device")
-    return text
+        return check_torch_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main() -> None:

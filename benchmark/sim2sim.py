@@ -120,7 +120,7 @@ def engine_agent(env: gym.Env, checkpoint: Path | None) -> Agent:
         return make_agent("p_controller", env.observation_space, env.action_space, **base)
     name = read_meta(checkpoint)["agent"]
     kwargs = base if agent_spec(name).needs_base_policy else {}
-    return load_agent(checkpoint, allow_policy_only=True, **kwargs)
+    return load_agent(checkpoint, allow_policy_only=True, device="cpu", **kwargs)
 
 
 def compare(

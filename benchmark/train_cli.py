@@ -208,7 +208,8 @@ def eval_command(
     """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI.
 
     The env kwargs are the run's (run.json), updated by any --env. A checkpoint whose run was
-    trained on another task is refused unless --allow-other-task.
+    trained on another task is refused unless --allow-other-task. The policy runs on the CPU,
+    whatever device it was trained on.
     """
     from rich.console import Console
 
@@ -237,7 +238,7 @@ def eval_command(
         check_policy_fits(meta, environment, env_kwargs)
         kwargs = {"base_policy": make_base_policy(environment)} \
             if agent_spec(name).needs_base_policy else {}
-        agent = load_agent(agent_dir, allow_policy_only=True, **kwargs)
+        agent = load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     records = evaluate(environment, agent, episodes)

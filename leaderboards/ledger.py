@@ -452,10 +452,10 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
                                                                      dict[str, Any]]:
     """What of a checkpoint its actions depend on: what its policy-only export keeps (a full
     checkpoint and its export act alike: `policy_tensors`, bounds as one number), the keys
-    loading reads, the config with its defaults filled in, no tensors for an agent without
-    networks (the scripted baselines), floating tensors as float64 (a float32 tensor and its
-    float64 copy load the same). KeyError, TypeError, ValueError or RecursionError where the
-    evaluation would refuse it."""
+    loading reads, the config with its defaults filled in and the CPU as its device, no
+    tensors for an agent without networks (the scripted baselines), floating tensors as float64
+    (a float32 tensor and its float64 copy load the same). KeyError, TypeError, ValueError or
+    RecursionError where the evaluation would refuse it."""
     import torch
 
     from agents import agent_spec
@@ -464,6 +464,9 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
     from agents.registry import policy_tensors
 
     spec = agent_spec(meta["agent"])
+    config = dict(meta["config"])
+    if "device" in config:  # evaluation loads on the CPU (`load_agent(device="cpu")`)
+        config["device"] = "cpu"
     tensors = policy_tensors(meta["agent"], tensors)
     if spec.cls._checkpoint_modules is CheckpointMixin._checkpoint_modules:
         tensors = {}
@@ -471,7 +474,7 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
         "contents": POLICY_CONTENTS, "optimizer_param_groups": {},
         "observation_space": _compact_bounds(meta["observation_space"]),
         "action_space": _compact_bounds(meta["action_space"]),
-        "config": config_to_dict(build_config(spec.config_cls, meta["config"])),
+        "config": config_to_dict(build_config(spec.config_cls, config)),
         "seed": meta.get("seed", 0), "extra": meta.get("extra", {})}
     return meta, {k: t.to(torch.float64) if t.is_floating_point() else t
                   for k, t in tensors.items()}

@@ -96,7 +96,7 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     try:
         with size_budget(MAX_AGENT_PARAMETERS, MAX_AGENT_MODULES, f"{path.name}/agent.json",
                          SubmissionError):
-            agent = load_agent(path, allow_policy_only=True, **kwargs)
+            agent = load_agent(path, allow_policy_only=True, device="cpu", **kwargs)
     except SubmissionError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, MemoryError) as err:

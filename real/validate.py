@@ -49,7 +49,7 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
         from real.env import p_controller
 
         kwargs = {"base_policy": p_controller(env)} if needs_base_policy else {}
-        agent = agents.load_agent(agent_dir, allow_policy_only=True, **kwargs)
+        agent = agents.load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
         for space in ("observation_space", "action_space"):
             theirs = getattr(agent, space, None)
             if theirs is not None and theirs != getattr(env, space):

@@ -305,6 +305,25 @@ def test_non_finite_config_values_are_refused(name, field, value):
         build_config(agent_spec(name).config_cls, {field: value})
 
 
+@pytest.mark.parametrize(
+    ("name", "field", "value", "pattern"),
+    [("sac", "init_temperature", 1e300, "at most 1e\\+06 in magnitude"),
+     ("iql", "beta", "1e10", "at most 1e\\+06 in magnitude"),
+     ("rlpd", "actor_lr", "1e300", "at most 1e\\+06 in magnitude"),
+     ("bc", "lr", 2.0, "at most 1 \\(a learning rate\\)"),
+     ("sac", "critic_layer_norm", 2, "of type bool, got 2"),
+     ("rlpd", "critic_layer_norm", -1, "of type bool, got -1")],
+)
+def test_overflowing_config_values_are_refused(name, field, value, pattern):
+    """Finite values that overflow float32 arithmetic (init_temperature=1e300 trained NaN), a
+    learning rate above 1, and an int other than 0 or 1 for a bool (2 became True)."""
+    from agents import agent_spec
+    from agents.config import build_config
+
+    with pytest.raises(ValueError, match=rf"\.{field} must be {pattern}"):
+        build_config(agent_spec(name).config_cls, {field: value})
+
+
 def test_cli_strings_convert_to_typed_fields():
     agent = make_agent("sac", *_spaces(), {"hidden": "64,64", "gamma": "0.9",
                                            "critic_layer_norm": "true", "target_entropy": "none"})
@@ -453,7 +472,7 @@ def test_a_bad_transition_is_refused_and_stores_nothing():
         (Transition(obs, np.zeros(7, np.float32), 0.0, obs, False, False),
          r"action has shape \(7,\), the action space has \(3,\)"),
         (Transition({k: v for k, v in obs.items() if k != "wrench"}, zero, 0.0, obs, False,
-                    False), "transition has no obs\\['wrench'\\]"),
+                    False), "transition obs has no 'wrench'"),
     ):
         with pytest.raises(ValueError, match=message):
             agent.observe(transition)
@@ -462,9 +481,18 @@ def test_a_bad_transition_is_refused_and_stores_nothing():
         agent.observe(Transition(obs, zero, 0.0, obs, False, False))
     agent.update()
     assert np.all(np.isfinite(agent.act(obs, deterministic=True)))
-    # A NaN observation to act: one error, not a NaN action outside the space.
-    with pytest.raises(ValueError, match="action .* is not finite: a NaN or inf observation"):
-        agent.act(nan_obs, deterministic=True)
+    # An observation to act that does not fit the space: one error naming the entry, not a NaN
+    # action outside the space or a shape error from inside torch.
+    for bad, message in (
+        (nan_obs, r"observation\['tcp_pose'\] is not finite"),
+        ({**obs, "wrench": np.zeros(5, np.float32)},
+         r"observation\['wrench'\] has shape \(5,\), expected \(6,\)"),
+        ({k: v for k, v in obs.items() if k != "wrench"}, "observation has no 'wrench'"),
+        ({**obs, "wrench": np.array(["a"] * 6)}, r"observation\['wrench'\] must be numbers"),
+        (np.zeros(3), "observation must be a dict of arrays, got ndarray"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            agent.act(bad, deterministic=True)
 
 
 def test_an_image_that_is_not_uint8_is_refused():
@@ -478,6 +506,35 @@ def test_an_image_that_is_not_uint8_is_refused():
             agent.observe(Transition({**obs, "wrist": image}, env.action_space.sample(), 0.0,
                                      obs, False, False))
     assert len(agent.buffer) == 0
+
+
+def test_an_agent_trained_on_a_gpu_is_evaluated_on_the_cpu(tmp_path):
+    """A checkpoint whose config says cuda failed to load on a CPU machine (torch's
+    AssertionError), in eval and in leaderboard verification alike. Evaluation now loads on
+    the CPU; resuming keeps the saved device and says why it cannot."""
+    import json
+
+    from leaderboards.ledger import policy_content
+    from leaderboards.policy import load_policy
+
+    env, obs = _usb()
+    agent = make_agent("sac", env.observation_space, env.action_space, {"hidden": (16, 16)})
+    agent.save(tmp_path / "a")
+    trained_on_cpu = policy_content("agent", {"all": tmp_path / "a"})
+    meta_file = tmp_path / "a" / "agent.json"
+    meta = json.loads(meta_file.read_text())
+    meta["config"]["device"] = "cuda:0"
+    meta_file.write_text(json.dumps(meta))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: 'cuda:0': this torch sees no CUDA device"):
+            load_agent(tmp_path / "a")
+    loaded = load_agent(tmp_path / "a", allow_policy_only=True, device="cpu")
+    assert loaded.config.device == "cpu"
+    expected = agent.act(obs, deterministic=True)
+    np.testing.assert_array_equal(loaded.act(obs, deterministic=True), expected)
+    np.testing.assert_array_equal(load_policy("agent", tmp_path / "a", env)(obs), expected)
+    # One policy, wherever it was trained: a leaderboard enters it once.
+    assert policy_content("agent", {"all": tmp_path / "a"}) == trained_on_cpu
 
 
 def test_export_policy_refuses_to_write_over_its_source_and_datasets_must_be_even(tmp_path):
