@@ -217,10 +217,11 @@ class SafetyConfig:
 
     The reading checks (`real.safety.SafeRobot.measure`): a TCP pose that is not six finite
     numbers, lies outside the box or cone by more than the margins, jumps from the previous
-    valid reading by more than `max_reading_jump_m` plus `READING_SPEED_BOUND_M_S` times the
-    time between them, or comes with a controller timestamp that went back or has not advanced
-    for `max_reading_age_s` (50 ms: 25 periods at 500 Hz, room for a non-realtime PC), stops
-    the arm; it is never used as a reference for a command.
+    valid reading by more than `max_reading_jump_m` plus twice `max_speed_m_s` times the time
+    between them (`real.safety.READING_SPEED_FACTOR`; likewise for turns), or comes with a
+    controller timestamp that went back or has not advanced for `max_reading_age_s` (50 ms: 25
+    periods at 500 Hz, room for a non-realtime PC), stops the arm; it is never used as a
+    reference for a command.
 
     Every limit must be a finite number above 0 (`wrench_filter_s`: 0 or more) and at most its
     entry of `SAFETY_MAXIMA` (the box corners within `MAX_WORKSPACE_M` of the socket): a

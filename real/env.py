@@ -51,6 +51,11 @@ RESET_SPEED_M_S = 0.03
 SETTLE_S = 0.2
 #: F/T samples averaged into the episode's wrench bias.
 BIAS_SAMPLES = 10
+#: How far outside the safety box [m] and cone [rad] a reset may find the TCP: an arm resting
+#: against a face of the box after an episode. It is brought in at the capped speeds; further
+#: out, the reset refuses (a hand-jogged arm: jog it back).
+RESET_MARGIN_M = 0.001
+RESET_MARGIN_RAD = 0.02
 
 
 class RealInsertionEnv(gym.Env):
@@ -288,10 +293,15 @@ class RealInsertionEnv(gym.Env):
                 self._watchdog_armed = True
         except SafetyTrip as trip:
             raise RuntimeError(f"cannot start an episode: {trip}") from trip
-        if not safe.in_workspace(state.pos, margin_m=0.005):
+        if not safe.in_workspace(state.pos, margin_m=RESET_MARGIN_M):
             raise RuntimeError(
                 f"the TCP is at {np.round(safe.socket_frame(state.pos), 4)} m in the socket frame,"
                 f" outside the safety workspace; jog it above the socket first"
+            )
+        if safe.tilt(state.mat) > self.safety.max_tilt_rad + RESET_MARGIN_RAD:
+            raise RuntimeError(
+                f"the TCP is turned {safe.tilt(state.mat):.2f} rad from the socket's orientation,"
+                f" outside the safety cone ({self.safety.max_tilt_rad} rad); jog it upright first"
             )
         rng = self.np_random
         offset = sample_start_offset_m(rng, self.init_offset_mm)

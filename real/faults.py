@@ -21,8 +21,10 @@ Faults stack (`inject("protective_stop", "zero")`) and last until `clear`.
 Every command that does reach the wrapped backend is logged with the robot's true TCP pose at
 that moment (read from the wrapped backend, past the faults) and whether the last pose reading
 the stack received was good. `unsafe_commands` judges that log: a servoL is unsafe when it is
-not finite, leaves the workspace box or tilt cone, moves faster than the speed caps from the
-previous command, or, as the first command after a stop, from the robot's *true* pose; or when
+not finite, moves faster than the speed caps from the previous command, or, as the first command
+after a stop, from the robot's *true* pose, or lies further outside the workspace box or tilt
+cone than the pose it starts from (`beyond_limits`: outside only while bringing the arm in); or
+when
 the stack sent it after receiving a bad reading (one that is malformed, not finite, further than
 `pose_tolerance_m` from the truth, or older than `age_tolerance_s`) without a good one since.
 
@@ -32,6 +34,7 @@ that returns NaN, inf, out-of-range, wrongly shaped or no actions, or raises.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -262,6 +265,17 @@ class FaultInjector:
         )
 
 
+def beyond_limits(safety: SafetyConfig, socket_pos: np.ndarray, socket_mat: np.ndarray,
+                  pos: np.ndarray, mat: np.ndarray) -> tuple[float, float]:
+    """How far a pose (base frame) lies outside the workspace box [m] and the tilt cone [rad];
+    0 inside. A command may lie outside only as far as the pose it starts from does: an arm
+    found outside is brought in at the capped speeds, never jumped in."""
+    local = socket_mat.T @ (pos - socket_pos)
+    clipped = np.clip(local, safety.workspace_min_m, safety.workspace_max_m)
+    tilt = rotation_angle(socket_mat.T @ mat)
+    return float(np.linalg.norm(local - clipped)), max(0.0, tilt - safety.max_tilt_rad)
+
+
 def unsafe_commands(
     log: list[Forwarded],
     safety: SafetyConfig,
@@ -270,12 +284,11 @@ def unsafe_commands(
 ) -> list[str]:
     """The servoL commands in `log` that broke a rule of the module docstring, described."""
     socket_pos, socket_mat = pose_to_pos_mat(np.asarray(socket_pose, dtype=np.float64))
-    lo = np.asarray(safety.workspace_min_m) - 1e-9
-    hi = np.asarray(safety.workspace_max_m) + 1e-9
     max_step = safety.max_speed_m_s * servo_dt + 1e-9
     max_turn = safety.max_angular_speed_rad_s * servo_dt + 1e-9
     problems = []
     previous: tuple[np.ndarray, np.ndarray] | None = None
+    beyond = functools.partial(beyond_limits, safety, socket_pos, socket_mat)
     for i, command in enumerate(log):
         if command.name in ("servoStop", "stopL", "teachMode"):
             previous = None
@@ -290,12 +303,13 @@ def unsafe_commands(
         if command.after_bad_reading:
             problems.append(f"{where}: servoL sent after a bad reading, without a good one since")
         pos, mat = pose_to_pos_mat(pose)
-        local = socket_mat.T @ (pos - socket_pos)
-        if not (np.all(local >= lo) and np.all(local <= hi)):
-            problems.append(f"{where}: outside the workspace box at {np.round(local, 4)} m")
-        if rotation_angle(socket_mat.T @ mat) > safety.max_tilt_rad + 1e-9:
-            problems.append(f"{where}: outside the tilt cone")
         reference = previous or pose_to_pos_mat(command.true_pose)
+        (out_m, out_rad), (ref_out_m, ref_out_rad) = beyond(pos, mat), beyond(*reference)
+        if out_m > ref_out_m + 1e-9:
+            local = socket_mat.T @ (pos - socket_pos)
+            problems.append(f"{where}: outside the workspace box at {np.round(local, 4)} m")
+        if out_rad > ref_out_rad + 1e-9:
+            problems.append(f"{where}: outside the tilt cone")
         step = float(np.linalg.norm(pos - reference[0]))
         turn = rotation_angle(reference[1].T @ mat)
         if step > max_step or turn > max_turn:

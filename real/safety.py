@@ -36,11 +36,12 @@ from real.poses import (
 )
 from real.robot import SAFE_TO_MOVE, SAFETY_MODES, RobotBackend
 
-#: Fastest a UR TCP can physically move between two readings [m/s] (UR5e joint speed limits
-#: at full reach, with margin); bounds how far a genuine reading can move over a gap.
-READING_SPEED_BOUND_M_S = 2.0
-#: Fastest a UR TCP can physically turn between two readings [rad/s].
-READING_TURN_BOUND_RAD_S = 6.0
+#: How much faster than the speed caps it is commanded at (`SafetyConfig.max_speed_m_s`,
+#: `max_angular_speed_rad_s`) a genuine TCP reading may move over a gap between readings: the
+#: arm only moves as commanded (the rest is `max_reading_jump_m` per reading). The bound was the
+#: fastest a UR can move, 2 m/s, which passed a reading 20 mm off the truth after a 20 ms pause
+#: (45 mm allowed); it then became the reference of the first command after a stop.
+READING_SPEED_FACTOR = 2.0
 
 TRIP_KINDS = (
     "force",
@@ -175,8 +176,9 @@ class SafeRobot:
             jump = float(np.linalg.norm(pos - prev_pos))
             turn = rotation_angle(prev_mat.T @ mat)
             if (
-                jump > s.max_reading_jump_m + READING_SPEED_BOUND_M_S * gap
-                or turn > s.max_reading_jump_rad + READING_TURN_BOUND_RAD_S * gap
+                jump > s.max_reading_jump_m + READING_SPEED_FACTOR * s.max_speed_m_s * gap
+                or turn
+                > s.max_reading_jump_rad + READING_SPEED_FACTOR * s.max_angular_speed_rad_s * gap
             ):
                 self.trip(
                     "reading",
@@ -237,6 +239,10 @@ class SafeRobot:
     def in_workspace(self, pos: np.ndarray, margin_m: float = 0.0) -> bool:
         p = self.socket_frame(pos)
         return bool(np.all(p >= self._box_lo - margin_m) and np.all(p <= self._box_hi + margin_m))
+
+    def tilt(self, mat: np.ndarray) -> float:
+        """Rotation of a TCP orientation (base frame) from the socket's [rad]."""
+        return rotation_angle(self.socket_mat.T @ mat)
 
     def check_wrench(self, wrench_tcp: np.ndarray) -> np.ndarray:
         """Low-pass a zeroed wrench [N, N m] (one sample per control period) and stop and
@@ -344,9 +350,11 @@ class SafeRobot:
         angle = float(np.linalg.norm(turn))
         if angle > max_turn:
             mat = last[1] @ rotvec_to_mat(turn * (max_turn / angle))
-        # Clamp again: the previous command may lie outside the box (the first one after a
-        # stop starts from the measured pose), and then so may a point on the way from it.
-        pos, mat = self.clamp(pos, mat)
+        # The capped step ends between `last` and a target inside the box and cone, so it is
+        # inside them, or, when `last` is outside (the first command after a stop starts from
+        # the measured pose), no further out than `last`: the arm is brought in at the capped
+        # speeds. Clamping it again here made the first command jump to the box, 4 mm in one
+        # 2 ms period from a pose 4 mm outside.
         pose = pos_mat_to_pose(pos, mat)
         accepted = self.call(
             "servoL",

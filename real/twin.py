@@ -53,11 +53,14 @@ RECORDED = (
 
 @dataclass(frozen=True)
 class TwinCommand:
-    """One call received by the twin: method name, arguments, twin clock [s]."""
+    """One call received by the twin: method name, arguments, twin clock [s], and the TCP pose
+    when it arrived (base frame, [m] and rotation vector [rad]): what a command after a stop
+    starts from."""
 
     name: str
     args: tuple[Any, ...]
     time_s: float
+    tcp_pose: tuple[float, ...]
 
 
 class DigitalTwinRobot:
@@ -214,7 +217,7 @@ class DigitalTwinRobot:
         lookahead_time: float,
         gain: float,
     ) -> bool:
-        self._record("servoL", list(pose), speed, acceleration, time, lookahead_time, gain)
+        self.record("servoL", list(pose), speed, acceleration, time, lookahead_time, gain)
         if not self._can_move():
             return False
         p = np.asarray(pose, dtype=np.float64)
@@ -224,29 +227,29 @@ class DigitalTwinRobot:
         return True
 
     def servoStop(self, a: float = 10.0) -> bool:
-        self._record("servoStop", a)
+        self.record("servoStop", a)
         self._brake()
         return True
 
     def stopL(self, a: float = 10.0, asynchronous: bool = False) -> None:
-        self._record("stopL", a, asynchronous)
+        self.record("stopL", a, asynchronous)
         self._brake()
 
     def zeroFtSensor(self) -> bool:
-        self._record("zeroFtSensor")
+        self.record("zeroFtSensor")
         self._ft_zero = self._ft_zero + np.asarray(self.getActualTCPForce())
         return True
 
     def setPayload(self, mass: float, cog: list[float]) -> bool:
-        self._record("setPayload", mass, list(cog))
+        self.record("setPayload", mass, list(cog))
         return True
 
     def setTcp(self, tcp_offset: list[float]) -> bool:
-        self._record("setTcp", list(tcp_offset))
+        self.record("setTcp", list(tcp_offset))
         return True
 
     def setWatchdog(self, min_frequency: float = 10.0) -> bool:
-        self._record("setWatchdog", min_frequency)
+        self.record("setWatchdog", min_frequency)
         self._watchdog_period_s = 1.0 / min_frequency
         self._last_kick_s = self.clock()
         return True
@@ -257,17 +260,17 @@ class DigitalTwinRobot:
         return True
 
     def teachMode(self) -> bool:
-        self._record("teachMode")
+        self.record("teachMode")
         self.in_teach_mode = True
         return True
 
     def endTeachMode(self) -> bool:
-        self._record("endTeachMode")
+        self.record("endTeachMode")
         self.in_teach_mode = False
         return True
 
     def triggerProtectiveStop(self) -> bool:
-        self._record("triggerProtectiveStop")
+        self.record("triggerProtectiveStop")
         self.protective_stopped = True
         self._brake()
         return True
@@ -282,12 +285,16 @@ class DigitalTwinRobot:
         self._step(max(0, round(remaining / self.sim.model.opt.timestep)))
 
     def disconnect(self) -> None:
-        self._record("disconnect")
+        self.record("disconnect")
 
     # ----------------------------------------------------------------------------------------
 
-    def _record(self, name: str, *args: Any) -> None:
-        self.commands.append(TwinCommand(name, args, self.clock()))
+    def record(self, name: str, *args: Any) -> None:
+        """Log a call in `commands` (for a front end, such as the RTDE emulator, that takes
+        it in another form)."""
+        self.commands.append(
+            TwinCommand(name, args, self.clock(), tuple(self.getActualTCPPose()))
+        )
 
     def _can_move(self) -> bool:
         self._check_watchdog()

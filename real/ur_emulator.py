@@ -38,7 +38,7 @@ import numpy as np
 
 from envs.scene import tcp_offset_m
 from real.poses import pos_mat_to_pose, pose_to_pos_mat
-from real.twin import DigitalTwinRobot, TwinCommand
+from real.twin import DigitalTwinRobot
 
 #: The controller version the twin reports (PolyScope 5.11, an e-Series UR5e).
 CONTROLLER_VERSION = (5, 11, 1, 108318)
@@ -213,7 +213,7 @@ class EmulatedController:
                 raise NotEmulated(f"rtde_set_watchdog with min frequency {d[0]}")
             program.watchdog_min_hz = float(d[0])
             program.watchdog_fed_s = self.time_s
-            twin.commands.append(TwinCommand("setWatchdog", (float(d[0]),), twin.clock()))
+            twin.record("setWatchdog", float(d[0]))
         elif cmd == CMD_STOP_SCRIPT:
             self.stop_program("received stop script")
             return False

@@ -17,7 +17,7 @@ from real.faults import (
     StallingPolicy,
     unsafe_commands,
 )
-from real.poses import pose_to_pos_mat
+from real.poses import pos_mat_to_pose, pose_to_pos_mat, rotvec_to_mat
 from real.safety import SafeRobot, SafetyTrip
 from real.twin import DigitalTwinRobot
 from real.validate import TrialLog, run_episodes, run_trial
@@ -207,3 +207,64 @@ def test_a_slow_controller_clock_is_fine_but_late_or_frozen_timestamps_trip():
     now[0] += 0.002
     with pytest.raises(SafetyTrip, match="no new reading from the controller for 51 ms"):
         safe.measure()
+
+
+def _jog(env, twin, local, tilt_rad=0.0):
+    """The operator moves the arm by hand to `local` (socket frame [m]), turned `tilt_rad`
+    about the socket's x axis."""
+    safe = env.unwrapped.safe
+    pos = safe.socket_pos + safe.socket_mat @ np.asarray(local)
+    mat = safe.socket_mat @ rotvec_to_mat(np.array([tilt_rad, 0.0, 0.0]))
+    twin.teachMode()
+    twin.operator_move_to(pos_mat_to_pose(pos, mat))
+    twin.endTeachMode()
+
+
+@pytest.mark.parametrize(
+    ("local", "tilt_rad", "refusal"),
+    [((0.0, 0.0, -0.1043), 0.0, "outside the safety workspace; jog it"),  # 4.3 mm above the box
+     ((0.0, 0.0, -0.03), 0.32, "outside the safety cone .*; jog it upright"),  # cone: 0.25 rad
+     ((0.0, 0.0, -0.1005), 0.0, None),  # 0.5 mm above the box: an arm resting at its face
+     ((0.0, 0.0, -0.03), 0.265, None)],
+)
+def test_a_reset_from_outside_the_box_or_cone_refuses_or_comes_in_at_the_capped_speeds(
+    local, tilt_rad, refusal
+):
+    """The first command from a TCP outside the box or cone was clamped into them after its
+    speed cap: from 4.3 mm above the box it jumped 4.26 mm in one 2 ms period (cap 0.2 mm), and
+    from 0.32 rad, 0.070 rad (cap 0.001). Further out than 1 mm or 0.02 rad the reset now
+    refuses; closer, it brings the arm in at the capped speeds."""
+    env, faulty = faulty_env()
+    twin = faulty.backend
+    _jog(env, twin, local, tilt_rad)
+    if refusal is not None:
+        with pytest.raises(RuntimeError, match=refusal):
+            env.reset(seed=0)
+        assert "servoL" not in [c.name for c in faulty.log]
+    else:
+        env.reset(seed=0)
+        assert "servoL" in [c.name for c in faulty.log]
+    assert unsafe(env, faulty) == []
+
+
+def test_a_pose_reading_that_jumps_after_a_pause_trips():
+    """The jump bound was 5 mm plus 2 m/s (the fastest a UR moves) times the gap: after the
+    policy paused 20 ms, a reading 20 mm off the truth passed (45 mm allowed), 255 more
+    followed, and the reset's stop took it as the reference, commanding a 20 mm jump. The arm
+    moves only as commanded, so the bound is now twice the speed cap times the gap."""
+    twin = DigitalTwinRobot(USB, seed=0, start_height_mm=15.0)
+    faulty = FaultInjector(twin, jump_m=0.02)
+    env = real.make(USB, robot=faulty, socket_pose=twin.socket_pose(),
+                    continuity_input=twin.continuity_input, start_height_mm=15.0)
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = env.step(policy(obs))
+    twin.stall(0.02)
+    faulty.inject("jump")
+    obs, _, terminated, _, info = env.step(policy(obs))
+    assert terminated and info["safety_trip"] == "reading" and "jumped 20.0 mm" in \
+        info["safety_message"]
+    faulty.clear()
+    env.reset(seed=1)
+    assert unsafe(env, faulty) == []
