@@ -77,11 +77,30 @@ class CellMetrics:
     max_peak_force_n: float | None
     reach: Mapping[float, tuple[int, float] | None]
     curve: tuple[CurvePoint, ...]
+    #: The final evaluation's episode records, for pooling cells (`pooled_distinct_summary`).
+    final_episodes: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def success_rate(self) -> float:
         """Fraction of successful final-evaluation episodes."""
         return self.successes / self.trials
+
+
+def pooled_distinct_summary(cells: Sequence[CellMetrics]) -> tuple[int, int]:
+    """(successes, trials) over the distinct episodes of several cells' final evaluations
+    pooled: the cells of a method that ignores its training seed (a scripted baseline)
+    evaluate on the same seeds and replay the same episodes, seed after seed. Summing each
+    cell's distinct episodes counted those replays once per seed."""
+    return distinct_success_summary([e for m in cells for e in m.final_episodes])
+
+
+def replayed_seeds(cells: Sequence[CellMetrics]) -> bool:
+    """Whether several cells (one task and method, one per training seed) hold the same
+    distinct final episodes: seeds that replay one run measure no spread between seeds."""
+    if len(cells) < 2:
+        return False
+    pooled = pooled_distinct_summary(cells)[1]
+    return all(distinct_success_summary(m.final_episodes)[1] == pooled for m in cells)
 
 
 def success_summary(episodes: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
@@ -118,6 +137,7 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
         max_peak_force_n=max(forces) if forces else None,
         reach={t: time_to_threshold(curve, t) for t in THRESHOLDS},
         curve=curve,
+        final_episodes=tuple(final),
     )
 
 

@@ -35,6 +35,8 @@ from benchmark.metrics import (  # noqa: E402
     format_distinct_rate,
     format_rate,
     performance_profile,
+    pooled_distinct_summary,
+    replayed_seeds,
     score_matrices,
     wilson_interval,
 )
@@ -133,7 +135,8 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
         [f"Final-policy evaluation: {preset.cells[0].eval_episodes} episodes per cell on fixed "
          "evaluation seeds, pooled over training seeds; brackets: 95% Wilson interval over "
          "distinct episodes (identical replays, as a deterministic policy on a noiseless task "
-         "produces for every seed, count once: 'k distinct')."],
+         "produces for every seed, or a scripted method for every training seed, count once: "
+         "'k distinct')."] + _env_kwargs_notes(tasks, methods, groups),
         [success],
     ))
 
@@ -261,13 +264,37 @@ def _aggregate_section(
     cells: Sequence[Cell], metrics: dict[str, CellMetrics], reps: int,
     colours: dict[str, str],
 ) -> Section:
-    scores = [(c.method, c.task_label, c.seed, metrics[c.config_hash].success_rate)
-              for c in cells if c.config_hash in metrics]
+    done = [c for c in cells if c.config_hash in metrics]
+    # One aggregate per task version: v1 and v2 of a task are two tasks to rliable, and a
+    # mean over both would weigh a method by the versions it ran.
+    split = len({_task_version(c) for c in done}) > 1
+
+    def method(c: Cell) -> str:
+        return f"{c.method} · {_task_version(c)}" if split else c.method
+
+    base = {method(c): c.method for c in done}
+    runs: dict[tuple[str, str], list[Cell]] = {}
+    for c in done:
+        runs.setdefault((method(c), c.task_label), []).append(c)
+    # Seeds that replay one run (a scripted baseline: the same episodes for every training
+    # seed) are one seed here: three copies gave a zero-width interval, as if measured.
+    replayed = {m for m, _ in runs} - {
+        m for (m, _), group in runs.items()
+        if not replayed_seeds([metrics[c.config_hash] for c in group])}
+    scores = []
+    for (m, task), group in runs.items():
+        kept = [min(group, key=lambda c: c.seed)] if m in replayed else group
+        scores += [(m, task, c.seed, metrics[c.config_hash].success_rate) for c in kept]
     matrices, skipped = score_matrices(scores)
     section = Section("Aggregates across tasks and seeds", [
         "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "
         f"stratified bootstrap intervals ({reps} resamples, rliable)."
+        + (" One aggregate per task version." if split else "")
     ])
+    for name in sorted(replayed):
+        section.paragraphs.append(
+            f"{name}: its seeds replay the same episodes on every task (the training seed "
+            "does not change this method), so they count as one seed.")
     estimates = aggregate(matrices, reps=reps)
     section.tables.append(Table(
         ["Method", "IQM [95% CI]", "Mean [95% CI]", "Seeds x tasks"],
@@ -284,16 +311,21 @@ def _aggregate_section(
     if matrices:
         taus, profiles, cis = performance_profile(matrices, reps=min(reps, 1000))
         fig, ax = plt.subplots(figsize=(6, 4))
-        for method in matrices:
-            ax.plot(taus, profiles[method], label=method, color=colours[method])
-            ax.fill_between(taus, cis[method][0], cis[method][1], alpha=0.2,
-                            color=colours[method])
+        for name in matrices:
+            colour = colours[base[name]]  # a method's colour for each of its task versions
+            ax.plot(taus, profiles[name], label=name, color=colour)
+            ax.fill_between(taus, cis[name][0], cis[name][1], alpha=0.2, color=colour)
         ax.set_xlabel("success rate τ")
         ax.set_ylabel("fraction of runs with score > τ")
         ax.set_title("Performance profile")
         ax.legend(fontsize=8)
         section.figures.append(("performance_profile.png", _png(fig), "Performance profile"))
     return section
+
+
+def _task_version(cell: Cell) -> str:
+    """"v1" for InsertBench/USB-v1 (Gymnasium's version suffix)."""
+    return "v" + cell.task_id.rsplit("-v", 1)[-1] if "-v" in cell.task_id else "unversioned"
 
 
 def _with_interval(point: float, interval: tuple[float, float], seeds: int) -> str:
@@ -362,13 +394,29 @@ def _failures_section(preset: Preset, rows: dict[str, dict]) -> Section:
     return Section("Failed cells", [] if failed else ["None."], [table] if failed else [])
 
 
+def _env_kwargs_notes(tasks: Sequence[str], methods: Sequence[str],
+                      groups: dict[tuple[str, str], list[Cell]]) -> list[str]:
+    """A line for each task whose methods ran on different env kwargs (an agent's own
+    `env_kwargs` in the preset): one row of the table would read as one task."""
+    differing: dict[str, list[str]] = {}  # what differs -> the tasks it differs on
+    for task in tasks:
+        kwargs = {m: ", ".join(f"{k}={v}" for k, v in sorted(groups[(task, m)][0].env_kwargs
+                                                               .items())) or "defaults"
+                  for m in methods if groups.get((task, m))}
+        if len(set(kwargs.values())) > 1:
+            differing.setdefault("; ".join(f"{m}: {k}" for m, k in kwargs.items()), []) \
+                .append(task)
+    return [f"{', '.join(on)}: the methods ran on different env kwargs: {what}."
+            for what, on in differing.items()]
+
+
 def _pooled_rate(done: Sequence[CellMetrics]) -> str:
-    """Success over cells pooled, the interval over their distinct episodes."""
+    """Success over cells pooled, the interval over their distinct episodes, pooled (a replay
+    in another seed's cell counts once too)."""
     return format_distinct_rate(
         sum(m.successes for m in done),
         sum(m.trials for m in done),
-        sum(m.distinct_successes for m in done),
-        sum(m.distinct_trials for m in done),
+        *pooled_distinct_summary(done),
     )
 
 

@@ -26,6 +26,7 @@ SLEEP_KEY = "synthetic_sleep_s"
 FAIL_SEED_KEY = "synthetic_fail_seed"
 CRASH_SEED_KEY = "synthetic_crash_seed"
 WARNING_KEY = "synthetic_warning"
+REPLAY_KEY = "synthetic_replay_seeds"
 
 
 def _unit_hash(text: str) -> float:
@@ -41,7 +42,9 @@ def _evaluate(cell: Cell, eval_index: int, env_steps: int) -> Evaluation:
     p = ceiling - (ceiling - start) * math.exp(-env_steps / horizon)
     episodes = []
     for eval_seed in cell.eval_seeds:
-        rng = np.random.default_rng([cell.seed, eval_seed, eval_index])
+        # A scripted baseline's episodes do not depend on the training seed.
+        seed = 0 if cell.agent_config.get(REPLAY_KEY) else cell.seed
+        rng = np.random.default_rng([seed, eval_seed, eval_index])
         success = bool(rng.random() < p)
         steps = int(rng.integers(8, 60)) if success else None
         episodes.append({
@@ -62,7 +65,9 @@ def synthetic_cell_for_tests(cell: Cell, artifacts_dir: Path) -> CellResult:
     Agent-config keys: ``synthetic_sleep_s`` (seconds to sleep, to make a cell slow enough to
     be killed mid-run) and ``synthetic_fail_seed`` (raise for that training seed, to exercise
     failure recording) and ``synthetic_crash_seed`` (end the worker process abruptly for that
-    training seed) and ``synthetic_warning`` (a UserWarning to issue).
+    training seed) and ``synthetic_warning`` (a UserWarning to issue) and
+    ``synthetic_replay_seeds`` (the same episodes for every training seed, as a scripted
+    baseline evaluated on fixed seeds gives).
     """
     if WARNING_KEY in cell.agent_config:
         warnings.warn(str(cell.agent_config[WARNING_KEY]), UserWarning, stacklevel=1)

@@ -123,3 +123,67 @@ def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
         assert [line.get_label() for line in dashed] == ["Scripted (no online steps)"]
         assert dashed[0].get_color() == in_profile["Scripted"]
     plt.close("all")
+
+
+REPLAYS = """
+name = "replays"
+description = "a scripted method replays its episodes for every training seed"
+tasks = ["InsertBench/A-v0", "InsertBench/B-v0", "InsertBench/A-v1", "InsertBench/B-v1"]
+seeds = [0, 1, 2]
+eval_episodes = 8
+eval_seeds = { start = 500 }
+eval_every = 100
+
+[[agents]]
+name = "scripted_fixture"
+label = "Scripted"
+budget_steps = 0
+config = { synthetic_replay_seeds = true }
+
+[[agents]]
+name = "scripted_fixture"
+label = "Tuned"
+budget_steps = 0
+config = { synthetic_replay_seeds = true }
+env_kwargs = { goal_noise_mm = 0.5 }
+
+[[agents]]
+name = "learner_fixture"
+label = "Learner"
+budget_steps = 400
+"""
+
+
+def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """A scripted baseline evaluated on fixed seeds replays the same episodes for every training
+    seed: 3 seeds of 8 episodes read 15/24 [43, 79] where the evidence is 5/8 [31, 86], and its
+    aggregate read 0.625 [0.625, 0.625]. Task versions were pooled into one aggregate, and an
+    agent's own env kwargs were nowhere in the report."""
+    monkeypatch.chdir(tmp_path)
+    Path("replays.toml").write_text(REPLAYS, encoding="utf-8")
+    preset = load_preset(Path("replays.toml"))
+    runner = CliRunner()
+    result = runner.invoke(app, ["matrix", "run", "replays.toml", "--store", "r.sqlite",
+                                 "--executor", "inline", "--cell-fn", SYNTHETIC, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
+                                 "--out", "report", "--reps", "100"])
+    assert result.exit_code == 0, result.output
+    markdown = Path("report/report.md").read_text(encoding="utf-8")
+
+    cells = [c for c in preset.cells if c.method == "Scripted" and c.task_id.endswith("A-v0")]
+    assert len(cells) == 3
+    one_seed = synthetic_cell_for_tests(cells[0], tmp_path).final.episodes
+    k = sum(r["success"] for r in one_seed)
+    low, high = wilson_interval(k, 8)
+    row = next(line for line in markdown.splitlines() if line.startswith("| A-v0 |"))
+    assert f"{3 * k}/24 ({100 * k / 8:.0f}% [{100 * low:.0f}, {100 * high:.0f}]; 8 distinct)" \
+        in row
+    assert re.search(r"\| Scripted · v0 \| [0-9.]+ \(1 seed: no CI\) \|", markdown)
+    assert "Scripted · v0: its seeds replay the same episodes" in markdown
+    assert re.search(r"\| Learner · v1 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", markdown)
+    assert "One aggregate per task version." in markdown
+    assert ("A-v0, B-v0, A-v1, B-v1: the methods ran on different env kwargs: Scripted: "
+            "defaults; "
+            "Tuned: goal_noise_mm=0.5; Learner: defaults.") in markdown
