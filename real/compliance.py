@@ -40,6 +40,40 @@ class AdmittanceParams:
     deadband_nm: float = 0.05
 
 
+def check_compliance(gains: ImpedanceGains, params: AdmittanceParams, dt: float) -> None:
+    """ValueError unless the admittance law is well posed and stable at the control period
+    `dt` [s]: every gain and parameter finite; stiffness, inertia and reference limits above 0,
+    damping and deadbands 0 or more; damping / inertia x dt <= 1 (semi-implicit Euler's bound).
+    A NaN or zero mass used to pass and fail mid-episode as a non-finite servo target; a
+    negative one ran unstable."""
+    for name, value, low, inclusive in (
+        ("gains.translational_stiffness", gains.translational_stiffness, 0.0, False),
+        ("gains.rotational_stiffness", gains.rotational_stiffness, 0.0, False),
+        ("gains.translational_damping", gains.translational_damping, 0.0, True),
+        ("gains.rotational_damping", gains.rotational_damping, 0.0, True),
+        ("gains.translation_limit_m", gains.translation_limit_m, 0.0, False),
+        ("gains.rotation_limit_rad", gains.rotation_limit_rad, 0.0, False),
+        ("admittance.mass_kg", params.mass_kg, 0.0, False),
+        ("admittance.inertia_kgm2", params.inertia_kgm2, 0.0, False),
+        ("admittance.deadband_n", params.deadband_n, 0.0, True),
+        ("admittance.deadband_nm", params.deadband_nm, 0.0, True),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not np.isfinite(value) or not (value >= low if inclusive else value > low):
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    for what, damping, inertia in (
+        ("translational", gains.translational_damping, params.mass_kg),
+        ("rotational", gains.rotational_damping, params.inertia_kgm2),
+    ):
+        if damping / inertia * dt > 1.0:
+            raise ValueError(
+                f"{what} damping / inertia x control period = {damping / inertia * dt:.2f} "
+                f"exceeds 1: the admittance law is unstable at {1 / dt:g} Hz; raise the "
+                "inertia or lower the damping"
+            )
+
+
 class AdmittanceController:
     """Integrates the admittance law one control period at a time (see the module docstring)."""
 

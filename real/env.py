@@ -31,8 +31,8 @@ from envs.task_options import (
     task_reward,
 )
 from envs.tasks import TaskSpec
-from real.camera import Camera
-from real.compliance import AdmittanceController, AdmittanceParams
+from real.camera import Camera, FrameTimeoutError
+from real.compliance import AdmittanceController, AdmittanceParams, check_compliance
 from real.config import (
     SERVO_RATES_HZ,
     SafetyConfig,
@@ -269,6 +269,7 @@ class RealInsertionEnv(gym.Env):
                 f"start poses ({start_height_mm} mm up, offsets up to {hi} mm) leave the "
                 f"safety workspace {safety.workspace_min_m}..{safety.workspace_max_m} m"
             )
+        check_compliance(gains, admittance or AdmittanceParams(), self.servo_dt)
         self.admittance = AdmittanceController(gains, admittance or AdmittanceParams())
         self.action_space, self.observation_space = build_spaces(
             action_mode, obs_mode, reward, camera_names, self.image_shape
@@ -359,7 +360,7 @@ class RealInsertionEnv(gym.Env):
         self._last_step_end = self.clock()
         self._needs_reset = False
         self._trip = None
-        obs = self._observation(state)
+        obs = self._read_observation(state)
         return obs, self._info(state)
 
     def step(self, action):
@@ -390,7 +391,7 @@ class RealInsertionEnv(gym.Env):
         self._state = state
         self._steps += 1
         self._last_step_end = self.clock()
-        obs = self._observation(state)
+        obs = self._read_observation(state)
         inserted = self._inserted(state)
         reward = self._reward(obs, state, inserted)
         terminated = inserted and self.reward_type == "sparse"
@@ -516,6 +517,17 @@ class RealInsertionEnv(gym.Env):
         if self.continuity_input is not None:
             return bool(state.input_bits >> self.continuity_input & 1)
         return is_mated(self.insertion_depth_mm(state), self.task.connector)
+
+    def _read_observation(self, state: RobotState) -> dict[str, np.ndarray]:
+        """`_observation` with the cameras; a camera that delivers no frame (FrameTimeoutError,
+        after its retries) ends the episode: the arm is stopped and `step` refuses until a
+        reset. It used to raise with the arm still servoing, and the next step ran on."""
+        try:
+            return self._observation(state)
+        except FrameTimeoutError:
+            self._needs_reset = True
+            self.safe.halt()
+            raise
 
     def _observation(self, state: RobotState, cameras: bool = True) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}

@@ -70,3 +70,28 @@ def test_center_crop_keeps_the_middle():
 def test_grayscale_is_the_sim_conversion():
     rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
     np.testing.assert_array_equal(to_grayscale(rgb)[..., 0], [[76, 150, 29]])
+
+
+def test_a_camera_timeout_ends_the_episode_with_the_arm_stopped():
+    """A step or reset whose camera delivered no frame raised FrameTimeoutError with the arm
+    still servoing, and the next step ran on without a reset."""
+    import real
+
+    env = real.make_twin("InsertBench/USB-v0", seed=0, cameras=("wrist",),
+                         obs_mode="state+pixels", image_size=32, start_height_mm=15.0)
+    base = env.unwrapped
+    twin = base.robot
+    feed = base.camera_devices["wrist"].before_wait.__self__
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(policy(obs))
+    for call in (lambda: env.step(policy(obs)), lambda: env.reset(seed=1)):
+        feed.drop_next(3)
+        with pytest.raises(FrameTimeoutError, match="wrist"):
+            call()
+        assert twin.commands[-1].name == "servoStop"
+        with pytest.raises(RuntimeError, match="call reset"):
+            env.step(policy(obs))
+    obs, _ = env.reset(seed=2)  # a camera that delivers again: the next episode runs
+    env.step(policy(obs))
+    env.close()

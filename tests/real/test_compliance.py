@@ -7,7 +7,7 @@ import pytest
 
 from envs.controller import ImpedanceReference, limited_reference, mat_to_quat, quat_to_rotvec
 from envs.scene import ImpedanceGains
-from real.compliance import AdmittanceController
+from real.compliance import AdmittanceController, AdmittanceParams
 from real.poses import mat_to_rotvec, rotation_angle, rotvec_to_mat
 
 GAINS = ImpedanceGains()
@@ -65,3 +65,22 @@ def test_limited_reference_is_what_the_simulation_uses():
             assert np.all(np.abs(pos - tcp_pos) <= GAINS.translation_limit_m + 1e-12)
             turn = rotation_angle(tcp_mat.T @ rotvec_to_mat(quat_to_rotvec(quat)))
             assert turn <= GAINS.rotation_limit_rad + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"admittance": AdmittanceParams(mass_kg=0.0)}, r"admittance.mass_kg must be .* > 0"),
+     ({"admittance": AdmittanceParams(mass_kg=-1.0)}, r"admittance.mass_kg must be .* > 0"),
+     ({"admittance": AdmittanceParams(deadband_n=float("nan"))}, "deadband_n must be a finite"),
+     ({"gains": ImpedanceGains(translation_limit_m=float("nan"))}, "translation_limit_m"),
+     ({"gains": ImpedanceGains(translational_stiffness=float("inf"))}, "stiffness must be"),
+     ({"gains": ImpedanceGains(rotational_damping=-1.0)}, "rotational_damping must be"),
+     ({"admittance": AdmittanceParams(mass_kg=0.1)}, "unstable at 500 Hz")],
+)
+def test_an_ill_posed_admittance_law_is_refused_when_the_env_is_made(kwargs, message):
+    """These were accepted, then failed mid-servo-loop as a non-finite servo target with the
+    arm not stopped (a zero or NaN mass or limit), or ran unstable (a negative mass)."""
+    import real
+
+    with pytest.raises(ValueError, match=message):
+        real.make_twin("InsertBench/USB-v0", **kwargs)
