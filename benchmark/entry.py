@@ -12,12 +12,26 @@ import sys
 
 def main() -> None:
     """Import the CLI, then run it on `sys.argv`."""
+    if sys.argv[1:3] == ["real", "serve-twin"] and "--exit-on-eof" not in sys.argv:
+        # A server must die with its parent (`real.serve_twin.die_with_parent`), and the
+        # import below takes seconds: one killed meanwhile left the server orphaned, holding
+        # the controller's ports. With --exit-on-eof the closed pipe ends it instead.
+        _kill_with_parent()
     try:
         from benchmark.cli import app
     except KeyboardInterrupt:
         sys.stderr.write("insertbench: error: interrupted\n")
         sys.exit(130)
     app()
+
+
+def _kill_with_parent() -> None:
+    """PR_SET_PDEATHSIG on Linux (standard library only: this runs before any heavy import)."""
+    import ctypes
+    import signal
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 if __name__ == "__main__":

@@ -488,11 +488,13 @@ class TwinServer:
             pass
 
 
-def die_with_parent() -> Callable[[], bool]:
-    """Ask Linux to SIGKILL this process when its parent dies (even by kill -9); returns a
-    check that the parent is still there, for systems without prctl."""
+def die_with_parent(pdeathsig: bool = True) -> Callable[[], bool]:
+    """With `pdeathsig`, ask Linux to SIGKILL this process when its parent dies (even by
+    kill -9); returns a check that the parent is still there, for systems without prctl.
+    Without it only the check: Linux sends the signal when the *thread* that started this
+    process exits, so a server started from a worker thread died with that thread."""
     parent = os.getppid()
-    if sys.platform.startswith("linux"):
+    if pdeathsig and sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
@@ -513,6 +515,11 @@ def run(
     verbose: bool = True,
 ) -> None:
     """Build the twin for `task`, serve it, and stop as the module docstring says."""
+    # Before the twin is built (a second): a parent killed meanwhile left the server orphaned,
+    # holding the controller's ports for `max_seconds`. A program that drives the server over
+    # a pipe (`real.twin_process.TwinProcess`, `exit_on_eof`) ends it by closing the pipe, as
+    # its death does; that program may have started it from a thread (see `die_with_parent`).
+    alive = die_with_parent(pdeathsig=not exit_on_eof)
     from real.twin import DigitalTwinRobot
     from real.ur_emulator import ControllerLog
 
@@ -520,7 +527,8 @@ def run(
     controller = EmulatedController(DigitalTwinRobot(task, seed=seed), log)
     server = TwinServer(controller, host, ports)
     server.open()  # PortInUse when a port is taken
-    alive = die_with_parent()
+    if not alive():
+        return
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "stopping", True))
     server._answer(
         f"ready {task} on {host}: rtde {ports.rtde}, dashboard {ports.dashboard}, "

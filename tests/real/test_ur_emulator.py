@@ -282,3 +282,26 @@ def test_a_client_that_never_ends_its_line_or_program_is_dropped(twin, kind):
         assert f"dropping a {kind} client" in server.controller.log.lines[-1][1]
     finally:
         theirs.close()
+
+
+def test_a_twin_process_started_in_a_thread_outlives_the_thread():
+    """Linux sends the parent-death signal when the *thread* that started a process exits: a
+    TwinProcess made in a worker thread was killed as soon as that thread ended. It is tied
+    to its parent by its stdin pipe instead (--exit-on-eof), which the parent's death closes."""
+    import threading
+    import time
+
+    taken = twin_process.ports_taken()
+    if taken:
+        pytest.skip(f"ports {taken} on 127.0.0.1 are in use (a URSim or another twin?)")
+    made: list[twin_process.TwinProcess] = []
+    thread = threading.Thread(target=lambda: made.append(twin_process.TwinProcess(USB)))
+    thread.start()
+    thread.join()
+    server = made[0]
+    try:
+        time.sleep(0.5)
+        assert server.proc.poll() is None
+        assert server.state()["safety_mode"] == 1
+    finally:
+        server.close()
