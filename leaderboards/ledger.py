@@ -51,7 +51,7 @@ from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
 from leaderboards.submission import Submission, SubmissionError, policy_files_sha256
-from leaderboards.tracks import TRACK_VERSION, Track, get_track, hidden_seeds
+from leaderboards.tracks import HIDDEN_SEED_LOW, TRACK_VERSION, Track, get_track, hidden_seeds
 
 #: The schema new entries are written in; older entries stay valid under their own version.
 ENTRY_SCHEMA = "insertbench-leaderboard-entry/2"
@@ -231,6 +231,7 @@ class Ledger:
                 raise LedgerError(f"{path} is not valid JSON: {err}") from None
             try:
                 validate_entry(entry)
+                self.check_hidden_seeds(entry)
             except LedgerError as err:
                 raise LedgerError(f"{path}: {err}") from None
             if path != self.entry_path(entry["track"], entry["entry_id"],
@@ -342,6 +343,35 @@ class Ledger:
             return op(self.salt_rounds(track))
         except SaltError as err:
             raise LedgerError(str(err)) from None
+
+    def check_hidden_seeds(self, entry: Mapping[str, Any]) -> None:
+        """LedgerError unless an entry's hidden evaluation ran where verification runs: under a
+        salt round the track records, on seeds in the hidden range, and, once the round's salt
+        is revealed, on exactly the seeds it gives. An entry file whose hidden block was
+        replaced (its dev episodes relabelled, say) was ranked "verified" on the site, which
+        never ran anything to check it; `leaderboard verify` reruns the episodes too."""
+        hidden = entry["evaluations"].get("hidden")
+        if hidden is None:
+            return
+        r = self.entry_round(entry)
+        if r is None:
+            raise LedgerError(f"its hidden evaluation names a salt (SHA-256 "
+                              f"{hidden['salt_sha256']}) that no salt round of "
+                              f"{entry['track']} records")
+        salt = bytes.fromhex(r.salt_hex) if r.status == "revealed" and r.salt_hex else None
+        per_entry = hidden.get("per_entry_seeds", False)
+        for label in hidden["task_version_keys"]:
+            seeds = [e["seed"] for e in hidden["episodes"] if e["task"] == label]
+            if salt is not None:
+                expected = hidden_seeds(salt, entry["track"], label, len(seeds),
+                                        entry["entry_id"] if per_entry else None)
+                if seeds != expected:
+                    raise LedgerError(f"its hidden {label} episodes are not on the seeds of "
+                                      f"salt round {r.number} (revealed): not what "
+                                      "verification ran")
+            elif not all(HIDDEN_SEED_LOW <= s < 2 * HIDDEN_SEED_LOW for s in seeds):
+                raise LedgerError(f"its hidden {label} episodes have seeds outside the hidden "
+                                  f"range [2^30, 2^31): not what verification ran")
 
     def entry_round(self, entry: Mapping[str, Any]) -> SaltRound | None:
         """The salt round of an entry's hidden evaluation (None: not verified, or a salt the

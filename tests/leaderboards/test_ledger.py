@@ -675,3 +675,39 @@ def test_every_shipped_entry_keeps_its_policy_files():
     ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
     for entry in ledger.entries():
         assert stored_policy_paths(ledger, entry)  # raises if a file is missing or altered
+
+
+def test_an_entry_whose_hidden_evaluation_is_not_the_rounds_is_refused(tmp_path):
+    """An entry file whose hidden block was replaced, its dev episodes relabelled as hidden, was
+    ranked "verified" on the site: nothing checked the seeds against the revealed salt, and a
+    salt no round records only added a note."""
+    import json
+
+    from leaderboards.ledger import Ledger, LedgerError
+
+    shipped = Ledger(Path("leaderboards/ledger"))
+    entry = next(e for e in shipped.entries() if e["track"] == "paper000"
+                 and "hidden" in e["evaluations"]
+                 and shipped.entry_round(e).status == "revealed")
+    root = tmp_path / "ledger"
+    shutil.copytree(shipped.root / "salts", root / "salts")
+    path = shipped.entry_path(entry["track"], entry["entry_id"], 2)
+    target = root / path.relative_to(shipped.root)
+    target.parent.mkdir(parents=True)
+    ledger = Ledger(root)
+
+    def write(hidden: dict) -> None:  # without the PyBullet block, whose seeds are checked
+        target.write_text(json.dumps({**{k: v for k, v in entry.items() if k != "sim2sim"},
+                                      "evaluations": {**entry["evaluations"], "hidden": hidden}}))
+
+    write(entry["evaluations"]["hidden"])
+    assert len(ledger.entries()) == 1  # as verified
+    dev = entry["evaluations"]["dev"]
+    forged = {**entry["evaluations"]["hidden"], "episodes": [
+        {**e, "success": True} for e in dev["episodes"]]}
+    write(forged)
+    with pytest.raises(LedgerError, match="hidden .* episodes are not on the seeds of salt round"):
+        ledger.entries()
+    write({**entry["evaluations"]["hidden"], "salt_sha256": "ab" * 32})
+    with pytest.raises(LedgerError, match="names a salt .* that no salt round of paper000"):
+        ledger.entries()
