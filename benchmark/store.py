@@ -160,12 +160,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 def check_not_foreign(db: sqlite3.Connection, path: Path) -> None:
-    """ValueError if the SQLite database ``db`` (the file ``path``) holds tables but no store's
-    ``meta``: another program's database, which opening it as a store would have added our
-    tables to, silently."""
+    """ValueError if the SQLite database ``db`` (the file ``path``) holds tables but not a
+    store's ``meta`` table with its ``schema_version`` row: another program's database, which
+    opening it as a store would have added our tables to, silently. (A ``meta`` table alone
+    is a common name: a foreign one got our schema_version row and tables, then failed.)"""
     tables = sorted(row[0] for row in db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'"))
-    if tables and "meta" not in tables:
+    if not tables:
+        return
+    try:
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error:  # no meta table, or one without our columns
+        version = None
+    if version is None:
         raise ValueError(f"{path} is a SQLite database of something else (tables: "
                          f"{', '.join(tables)}), not a matrix store; use a new store file")
 

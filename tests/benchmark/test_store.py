@@ -108,15 +108,24 @@ def test_failed_cells_record_the_traceback_and_do_not_stop_the_matrix(tmp_path: 
         assert {r["config_hash"]: r["finished_at"] for r in store.cell_rows("done")} == done_before
 
 
-def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("tables", "listed"), [
+    (["CREATE TABLE parts (name TEXT)"], "parts"),
+    # A `meta` table is a common name: this one got our schema_version row and tables.
+    (["CREATE TABLE meta (key TEXT, value TEXT)", "CREATE TABLE cells (config_hash TEXT)"],
+     "cells, meta"),
+    (["CREATE TABLE meta (name TEXT)"], "meta"),
+])
+def test_another_programs_database_is_refused_and_left_as_it_was(
+        tmp_path: Path, tables: list[str], listed: str) -> None:
     """Opening one as a store added the store's tables to it (and switched it to WAL)."""
     path = tmp_path / "inventory.db"
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE parts (name TEXT)")
+    for table in tables:
+        db.execute(table)
     db.commit()
     db.close()
     before = path.read_bytes()
-    with pytest.raises(ValueError, match=r"SQLite database of something else \(tables: parts\)"):
+    with pytest.raises(ValueError, match=rf"of something else \(tables: {listed}\)"):
         Store(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.db"]
