@@ -26,7 +26,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
-from benchmark.cells import Cell  # noqa: E402
+from benchmark.cells import Cell, canonical_json  # noqa: E402
 from benchmark.metrics import (  # noqa: E402
     THRESHOLDS,
     CellMetrics,
@@ -230,12 +230,43 @@ def _status_section(
     file, at_versions, versions = preset.source.partition(" at task version(s) ")
     paragraphs = [preset.description, f"Preset file: `{file}`{at_versions}{versions}; report "
                   f"generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
+    moved = _cells_on_another_task_version(preset, metrics)
+    if moved:
+        paragraphs.insert(0, f"WARNING: {len(moved)} of the done cells were evaluated on another "
+                             "version of their task than this code builds (their episodes' "
+                             "task version key differs: the dynamics, scene, reward or a default "
+                             "changed since), e.g. " + "; ".join(moved[:3]) + ". Their numbers "
+                             "are not comparable with the others': run the preset into a new "
+                             "store.")
     fixtures = sum('"fixture"' in (r["info_json"] or "") for r in done_rows)
     if fixtures:
         paragraphs.insert(0, f"WARNING: {fixtures} of the done cells were produced by a test "
                              "fixture cell function, not by training and evaluation; their numbers "
                              "are not benchmark results.")
     return Section("Status", paragraphs, [table])
+
+
+def _cells_on_another_task_version(preset: Preset, metrics: dict[str, CellMetrics]) -> list[str]:
+    """The done cells whose final episodes carry a task version key other than the one this
+    code gives their task and env kwargs: a store resumed across a change of the dynamics
+    reuses its old cells (the cell's hash names the task, not what the task does)."""
+    from envs.version_key import task_version_key
+
+    current: dict[str, str] = {}
+    moved = []
+    for cell in preset.cells:
+        if cell.config_hash not in metrics:
+            continue
+        keys = {e.get("task_version_key") for e in metrics[cell.config_hash].final_episodes}
+        keys.discard(None)  # a test fixture's episodes carry none
+        if not keys:
+            continue
+        identity = canonical_json([cell.task_id, dict(cell.env_kwargs)])
+        if identity not in current:
+            current[identity] = task_version_key(cell.task_id, dict(cell.env_kwargs))
+        if keys != {current[identity]}:
+            moved.append(cell.describe())
+    return moved
 
 
 def _reference_section(

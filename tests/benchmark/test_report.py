@@ -187,3 +187,32 @@ def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_p
     assert ("A-v0, B-v0, A-v1, B-v1: the methods ran on different env kwargs: Scripted: "
             "defaults; "
             "Tuned: goal_noise_mm=0.5; Learner: defaults.") in markdown
+
+
+def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> None:
+    """A cell's hash names its task and kwargs, not what the task does: a store resumed after
+    a change of the dynamics reused its old cells, and the report pooled them without a word.
+    Their episodes carry the task version key they ran on."""
+    from benchmark.metrics import cell_metrics
+    from benchmark.report import _cells_on_another_task_version
+    from envs.version_key import task_version_key
+
+    path = tmp_path / "pc.toml"
+    path.write_text('name = "pc"\ndescription = "x"\ntasks = ["InsertBench/USB-v1", '
+                    '"InsertBench/DSub-v1"]\nseeds = [0]\neval_episodes = 2\n'
+                    'eval_seeds = { start = 100 }\n'
+                    '[[agents]]\nname = "p_controller"\nbudget_steps = 0\n', encoding="utf-8")
+    preset = load_preset(path)
+
+    def metrics(key: str):
+        episode = {"seed": 1, "success": True, "steps_to_success": 9, "time_to_success_s": 0.9,
+                   "final_distance_mm": 0.0, "peak_force_n": 5.0, "task_version_key": key}
+        return cell_metrics([{"is_final": True, "env_steps": 0, "wall_clock_s": 0.0,
+                              "episodes": [episode, {**episode, "seed": 2}]}])
+
+    current = {c.config_hash: metrics(task_version_key(c.task_id, dict(c.env_kwargs)))
+               for c in preset.cells}
+    assert _cells_on_another_task_version(preset, current) == []
+    usb = next(c for c in preset.cells if "USB" in c.task_id)
+    moved = _cells_on_another_task_version(preset, {**current, usb.config_hash: metrics("0" * 64)})
+    assert moved == [usb.describe()]
