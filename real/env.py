@@ -366,7 +366,11 @@ class RealInsertionEnv(gym.Env):
     def step(self, action):
         if self._needs_reset or self._state is None:
             raise RuntimeError("call reset() before step() (a new episode, or after a safety trip)")
-        a = np.asarray(action, dtype=np.float32)
+        try:
+            a = np.asarray(action, dtype=np.float32)
+        except (TypeError, ValueError):  # numpy's "could not convert string to float: 'abc'"
+            raise ValueError(f"action must be {self.action_space.shape[0]} numbers, got "
+                             f"{action!r}") from None
         if a.shape == self.action_space.shape and not np.all(np.isfinite(a)):
             try:
                 self.safe.stop()

@@ -139,7 +139,7 @@ class SafeRobot:
             mat=mat,
             wrench=np.asarray(wrench, dtype=np.float64),
             speed=np.asarray(speed, dtype=np.float64),
-            input_bits=int(self.call("getActualDigitalInputBits")),
+            input_bits=self._read_int("getActualDigitalInputBits", "digital input bits"),
         )
 
     def measure(self) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +203,15 @@ class SafeRobot:
         self.last_valid = (pos, mat, now)
         return pos, mat
 
+    def _read_int(self, method: str, what: str) -> int:
+        """An integer reading of the backend's `method`; anything else (None, NaN, 2.5, a
+        string) trips "reading" rather than raising from int()."""
+        value = self.call(method)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer | float) \
+                or not float(value).is_integer():
+            self.trip("reading", f"the robot reports a malformed {what} {value!r}")
+        return int(value)
+
     def check_status(self) -> None:
         """Raise SafetyTrip when the controller reports a stop or a non-normal safety mode."""
         call = self.call
@@ -218,7 +227,7 @@ class SafeRobot:
                 "the robot is in a protective stop; find the cause, "
                 "then unlock it on the teach pendant",
             )
-        mode = int(call("getSafetyMode"))
+        mode = self._read_int("getSafetyMode", "safety mode")
         if mode not in SAFE_TO_MOVE:
             self.trip(
                 "safety_mode",

@@ -368,3 +368,25 @@ def test_make_refuses_objects_of_the_wrong_kind_before_the_first_reset():
     env = real.make(USB, robot=twin, socket_pose=pose, max_episode_steps=np.int64(3))
     assert env._max_episode_steps == 3
     env.close()
+
+
+@pytest.mark.parametrize("value", [None, float("nan"), 2.5, "1", True])
+@pytest.mark.parametrize("method", ["getSafetyMode", "getActualDigitalInputBits"])
+def test_a_malformed_integer_reading_trips(method, value):
+    """int() of these readings raised TypeError or ValueError, a traceback past the safety
+    layer, where every other malformed reading trips "reading" and stops the arm."""
+    twin = DigitalTwinRobot(USB, seed=0)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=twin.clock)
+    safe.read()
+    setattr(twin, method, lambda: value)
+    with pytest.raises(SafetyTrip) as trip:
+        safe.read()
+    assert trip.value.kind == "reading" and "malformed" in str(trip.value)
+
+
+def test_an_action_that_is_not_numbers_is_one_clear_error(usb_twin_env):
+    env = usb_twin_env
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must be 3 numbers, got 'abc'"):
+        env.step("abc")
+    env.step(np.zeros(3, np.float32))  # refused before anything moved: the episode goes on
