@@ -298,6 +298,11 @@ def report(
                 "its own --store", param_hint="PRESET")
         # Beside its store: a report of another store must not overwrite the default one.
         out = out or store_path.parent / f"{store_path.stem}-report"
+        try:  # before the bootstrap: `--out /proc/x` failed after it, a bare FileNotFoundError
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise typer.BadParameter(f"{out} cannot be created: {err.strerror}",
+                                     param_hint="--out") from None
         files = write_report(spec, db, out, reps=reps)
     console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
 

@@ -6,6 +6,7 @@ import base64
 import re
 from pathlib import Path
 
+import pytest
 from matrix_helpers import SYNTHETIC, tiny_preset_toml
 from typer.testing import CliRunner
 
@@ -216,3 +217,21 @@ def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> 
     usb = next(c for c in preset.cells if "USB" in c.task_id)
     moved = _cells_on_another_task_version(preset, {**current, usb.config_hash: metrics("0" * 64)})
     assert moved == [usb.describe()]
+
+
+def test_a_report_folder_that_cannot_be_made_is_refused_before_the_bootstrap(
+        tmp_path: Path, monkeypatch) -> None:
+    """`--out /proc/x` (no folder can be made there, even by root) printed a bare
+    FileNotFoundError after the bootstrap had run."""
+    import benchmark.report as report
+
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.toml").write_text(tiny_preset_toml(seeds="[0]"), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["matrix", "run", "tiny.toml", "--executor", "inline",
+                                 "--cell-fn", SYNTHETIC, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(report, "write_report", lambda *a, **k: pytest.fail("reached"))
+    result = runner.invoke(app, ["matrix", "report", "tiny.toml", "--out", "/proc/nope/r"])
+    assert result.exit_code == 2
+    assert "/proc/nope/r cannot be created" in " ".join(result.output.split())
