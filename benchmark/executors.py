@@ -96,6 +96,9 @@ class Executor(ABC):
     """Runs up to `capacity` cells at once; `wait` returns the ones that finished."""
 
     capacity: int
+    #: Whether `wait` runs a cell in the calling thread, so that the matrix cannot refresh its
+    #: running markers meanwhile (it does so from a thread of its own then).
+    blocks_in_wait: bool = False
 
     @abstractmethod
     def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
@@ -116,6 +119,8 @@ class Executor(ABC):
 
 class InlineExecutor(Executor):
     """Runs each cell in the calling process when `wait` is called."""
+
+    blocks_in_wait = True
 
     def __init__(self) -> None:
         self.capacity = 1

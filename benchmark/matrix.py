@@ -7,9 +7,11 @@ was killed) is claimed again and restarted from a clean artifacts folder.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,31 @@ def default_store_path(preset_name: str) -> Path:
 def default_artifacts_root(store_path: Path) -> Path:
     """``<store folder>/<store stem>-artifacts``: one sub-folder per cell hash."""
     return store_path.parent / f"{store_path.stem}-artifacts"
+
+
+@contextmanager
+def _beating(store: Store, hashes: list[str], every_s: float, needed: bool) -> Iterator[None]:
+    """While the block runs, refresh `hashes`' running markers every `every_s` from a thread
+    with a connection of its own (if `needed`). An inline cell ran without heartbeats, so a
+    second matrix process took it over as stale after `stale_after_s` and recorded it failed
+    while it ran."""
+    if not needed or not hashes:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        with Store(store.path, store.stale_after_s) as own:  # sqlite3 ties one to its thread
+            while not stop.wait(every_s):
+                own.heartbeat(hashes)
+
+    thread = threading.Thread(target=beat, name="matrix-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run_matrix(
@@ -96,7 +123,9 @@ def run_matrix(
                         continue
                     executor.submit(cell_fn, cell, artifacts_root / cell.short_hash)
                     in_flight[cell.config_hash] = cell
-                for outcome in executor.wait(timeout_s=heartbeat_s):
+                with _beating(store, list(in_flight), heartbeat_s, executor.blocks_in_wait):
+                    outcomes = executor.wait(timeout_s=heartbeat_s)
+                for outcome in outcomes:
                     cell = in_flight.pop(outcome.config_hash)
                     if outcome.result is not None:
                         try:

@@ -131,3 +131,26 @@ def test_another_programs_database_is_refused_and_left_as_it_was(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.db"]
     Store(tmp_path / "empty.sqlite").close()  # a new store, and the same store reopened
     Store(tmp_path / "empty.sqlite").close()
+
+
+def test_an_inline_cell_keeps_its_marker_fresh_while_it_runs(tmp_path: Path) -> None:
+    """The inline executor runs a cell in the matrix's own thread, which never refreshed the
+    marker meanwhile: a second matrix process took a live cell over as stale and recorded it
+    failed."""
+    _, preset = write_tiny_preset(tmp_path, seeds="[0]")
+    path = tmp_path / "s.sqlite"
+    beats: list[float] = []
+
+    def slow_cell(cell, artifacts_dir):
+        with Store(path) as other:  # what another process sees
+            for _ in range(2):
+                beats.append(next(m.heartbeat_at for m in other.running()
+                                  if m.config_hash == cell.config_hash))
+                time.sleep(0.6)
+        return synthetic_cell_for_tests(cell, artifacts_dir)
+
+    with Store(path) as store:
+        summary = run_matrix(preset.cells[:1], store, InlineExecutor(), cell_fn=slow_cell,
+                             artifacts_root=tmp_path / "a", show_progress=False, heartbeat_s=0.1)
+    assert len(summary.done) == 1
+    assert beats[1] > beats[0]  # beaten while the cell ran
