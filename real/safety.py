@@ -43,6 +43,9 @@ from real.robot import SAFE_TO_MOVE, SAFETY_MODES, RobotBackend
 #: (45 mm allowed); it then became the reference of the first command after a stop.
 READING_SPEED_FACTOR = 2.0
 
+#: Axial pull on the tool [N] (into the socket) above which a force trip does not retract.
+RETRACT_TENSION_N = 5.0
+
 TRIP_KINDS = (
     "force",
     "watchdog",
@@ -273,10 +276,18 @@ class SafeRobot:
                 f"{self.safety.force_limit_n} N, {self.safety.torque_limit_nm} N m"
             )
             self.stop()
-            try:
-                self.retract()
-            except SafetyTrip as failed:  # e.g. a bad reading: stay stopped, say why
-                message += f"; not retracted: {failed}"
+            # Backing off relieves a push into the socket (the environment pushing the tool
+            # out, -z in the TCP frame, which is the socket's within the tilt cone); against a
+            # pull (a plug the socket holds while the arm draws it out) it would pull harder,
+            # with the force check off.
+            if self._wrench[2] > RETRACT_TENSION_N:
+                message += (f"; not retracted: the socket pulls the tool in with "
+                            f"{self._wrench[2]:.1f} N, and backing off would pull harder")
+            else:
+                try:
+                    self.retract()
+                except SafetyTrip as failed:  # e.g. a bad reading: stay stopped, say why
+                    message += f"; not retracted: {failed}"
             self.trip("force", message)
         return self._wrench.copy()
 

@@ -390,3 +390,20 @@ def test_an_action_that_is_not_numbers_is_one_clear_error(usb_twin_env):
     with pytest.raises(ValueError, match=r"action must be 3 numbers, got 'abc'"):
         env.step("abc")
     env.step(np.zeros(3, np.float32))  # refused before anything moved: the episode goes on
+
+
+@pytest.mark.parametrize(("axial_n", "retracts"), [(-200.0, True), (0.0, True), (200.0, False)])
+def test_a_force_trip_retracts_only_when_backing_off_relieves_the_force(axial_n, retracts):
+    """The retract runs with the force check off: after a trip on a pull (a plug the socket
+    holds while the reset draws it out) it pulled 5 mm harder. It now backs off from pushes
+    (the environment pushing the tool out, -z) and sideways forces only."""
+    twin = DigitalTwinRobot(USB, seed=0)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=twin.clock)
+    pos, mat = safe.measure()
+    safe.servo(pos, mat)
+    start = len(twin.commands)
+    with pytest.raises(SafetyTrip) as trip:
+        safe.check_wrench(np.array([150.0, 0.0, axial_n, 0.0, 0.0, 0.0]))
+    assert trip.value.kind == "force"
+    assert ("servoL" in names_after(twin, start)) is retracts
+    assert ("not retracted: the socket pulls" in str(trip.value)) is not retracts
