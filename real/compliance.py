@@ -30,7 +30,7 @@ class AdmittanceParams:
 
     mass_kg / inertia_kgm2: with the default gains (5000 N/m, 100 N m/rad) the law's natural
     frequencies are 50 and 45 rad/s, over-damped, well below the 500 Hz loop and stable with
-    semi-implicit Euler at CB3's 125 Hz too (damping/inertia x period <= 1).
+    semi-implicit Euler at CB3's 125 Hz too (`check_compliance`; there a = 0.16, b = 1.0).
     deadband_n / deadband_nm: wrench below these is sensor noise, ignored.
     """
 
@@ -42,15 +42,17 @@ class AdmittanceParams:
 
 def check_compliance(gains: ImpedanceGains, params: AdmittanceParams, dt: float) -> None:
     """ValueError unless the admittance law is well posed and stable at the control period
-    `dt` [s]: every gain and parameter finite; stiffness, inertia and reference limits above 0,
-    damping and deadbands 0 or more; damping / inertia x dt <= 1 (semi-implicit Euler's bound).
-    A NaN or zero mass used to pass and fail mid-episode as a non-finite servo target; a
-    negative one ran unstable."""
+    `dt` [s]: every gain and parameter finite; stiffness, damping, inertia and reference limits
+    above 0, deadbands 0 or more; and the integrator stable. `update`'s semi-implicit Euler step
+    maps (x - x_ref, dt x') by a matrix with trace 2 - a - b and determinant 1 - b, where
+    a = K dt^2 / M and b = D dt / M: its eigenvalues lie inside the unit circle iff 0 < b < 2
+    and a + 2 b < 4 (Jury's test). A NaN or zero mass used to pass and fail mid-episode as a
+    non-finite servo target; a negative one ran unstable."""
     for name, value, low, inclusive in (
         ("gains.translational_stiffness", gains.translational_stiffness, 0.0, False),
         ("gains.rotational_stiffness", gains.rotational_stiffness, 0.0, False),
-        ("gains.translational_damping", gains.translational_damping, 0.0, True),
-        ("gains.rotational_damping", gains.rotational_damping, 0.0, True),
+        ("gains.translational_damping", gains.translational_damping, 0.0, False),
+        ("gains.rotational_damping", gains.rotational_damping, 0.0, False),
         ("gains.translation_limit_m", gains.translation_limit_m, 0.0, False),
         ("gains.rotation_limit_rad", gains.rotation_limit_rad, 0.0, False),
         ("admittance.mass_kg", params.mass_kg, 0.0, False),
@@ -62,15 +64,18 @@ def check_compliance(gains: ImpedanceGains, params: AdmittanceParams, dt: float)
                 or not np.isfinite(value) or not (value >= low if inclusive else value > low):
             bound = f">= {low:g}" if inclusive else f"> {low:g}"
             raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    for what, damping, inertia in (
-        ("translational", gains.translational_damping, params.mass_kg),
-        ("rotational", gains.rotational_damping, params.inertia_kgm2),
+    for what, stiffness, damping, inertia in (
+        ("translational", gains.translational_stiffness, gains.translational_damping,
+         params.mass_kg),
+        ("rotational", gains.rotational_stiffness, gains.rotational_damping,
+         params.inertia_kgm2),
     ):
-        if damping / inertia * dt > 1.0:
+        a, b = stiffness * dt**2 / inertia, damping * dt / inertia
+        if not (b < 2.0 and a + 2.0 * b < 4.0):
             raise ValueError(
-                f"{what} damping / inertia x control period = {damping / inertia * dt:.2f} "
-                f"exceeds 1: the admittance law is unstable at {1 / dt:g} Hz; raise the "
-                "inertia or lower the damping"
+                f"the {what} admittance law is unstable at {1 / dt:g} Hz: stiffness x dt^2 / "
+                f"inertia = {a:.3g} and damping x dt / inertia = {b:.3g} need b < 2 and "
+                f"a + 2 b < 4; raise the inertia or lower the gains"
             )
 
 

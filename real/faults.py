@@ -23,8 +23,8 @@ that moment (read from the wrapped backend, past the faults) and whether the las
 the stack received was good. `unsafe_commands` judges that log: a servoL is unsafe when it is
 not finite, moves faster than the speed caps from the previous command, or, as the first command
 after a stop, from the robot's *true* pose, or lies further outside the workspace box or tilt
-cone than the pose it starts from (`beyond_limits`: outside only while bringing the arm in); or
-when
+cone than the pose it starts from (`beyond_limits`, `comes_in`: outside only while bringing the
+arm in); or when
 the stack sent it after receiving a bad reading (one that is malformed, not finite, further than
 `pose_tolerance_m` from the truth, or older than `age_tolerance_s`) without a good one since.
 
@@ -268,12 +268,19 @@ class FaultInjector:
 def beyond_limits(safety: SafetyConfig, socket_pos: np.ndarray, socket_mat: np.ndarray,
                   pos: np.ndarray, mat: np.ndarray) -> tuple[float, float]:
     """How far a pose (base frame) lies outside the workspace box [m] and the tilt cone [rad];
-    0 inside. A command may lie outside only as far as the pose it starts from does: an arm
-    found outside is brought in at the capped speeds, never jumped in."""
+    0 inside. A command may lie outside only closer than the pose it starts from (`comes_in`):
+    an arm found outside is brought in at the capped speeds, never jumped in."""
     local = socket_mat.T @ (pos - socket_pos)
     clipped = np.clip(local, safety.workspace_min_m, safety.workspace_max_m)
     tilt = rotation_angle(socket_mat.T @ mat)
     return float(np.linalg.norm(local - clipped)), max(0.0, tilt - safety.max_tilt_rad)
+
+
+def comes_in(outside: float, reference_outside: float) -> bool:
+    """Whether a command `outside` the box (or cone) by this much, from a pose outside it by
+    `reference_outside`, is allowed: inside, or strictly closer than that pose (each capped step
+    goes toward a target inside, so it gains; one that slides along the outside does not)."""
+    return outside <= 1e-9 or outside < reference_outside - 1e-12
 
 
 def unsafe_commands(
@@ -305,10 +312,10 @@ def unsafe_commands(
         pos, mat = pose_to_pos_mat(pose)
         reference = previous or pose_to_pos_mat(command.true_pose)
         (out_m, out_rad), (ref_out_m, ref_out_rad) = beyond(pos, mat), beyond(*reference)
-        if out_m > ref_out_m + 1e-9:
+        if not comes_in(out_m, ref_out_m):
             local = socket_mat.T @ (pos - socket_pos)
             problems.append(f"{where}: outside the workspace box at {np.round(local, 4)} m")
-        if out_rad > ref_out_rad + 1e-9:
+        if not comes_in(out_rad, ref_out_rad):
             problems.append(f"{where}: outside the tilt cone")
         step = float(np.linalg.norm(pos - reference[0]))
         turn = rotation_angle(reference[1].T @ mat)

@@ -36,11 +36,13 @@ from real.poses import (
 )
 from real.robot import SAFE_TO_MOVE, SAFETY_MODES, RobotBackend
 
-#: How much faster than the speed caps it is commanded at (`SafetyConfig.max_speed_m_s`,
-#: `max_angular_speed_rad_s`) a genuine TCP reading may move over a gap between readings: the
-#: arm only moves as commanded (the rest is `max_reading_jump_m` per reading). The bound was the
-#: fastest a UR can move, 2 m/s, which passed a reading 20 mm off the truth after a 20 ms pause
-#: (45 mm allowed); it then became the reference of the first command after a stop.
+#: While the arm is stopped (between episodes, after a stop), how much faster than the speed
+#: caps (`SafetyConfig.max_speed_m_s`, `max_angular_speed_rad_s`) a genuine TCP reading may
+#: move over the time since the last valid one: deceleration, or an operator's hand. While
+#: servoing, a reading may move only as far as the commands since the last valid one (plus
+#: `max_reading_jump_m`). The bound was the fastest a UR can move, 2 m/s, at all times, which
+#: passed a reading 20 mm off the truth after a 20 ms pause of the policy (45 mm allowed); it
+#: then became the reference of the first command after a stop.
 READING_SPEED_FACTOR = 2.0
 
 #: Axial pull on the tool [N] (into the socket) above which a force trip does not retract.
@@ -116,6 +118,8 @@ class SafeRobot:
         self.tripped: SafetyTrip | None = None
         #: The last TCP reading that passed every check: (position, rotation, clock time).
         self.last_valid: tuple[np.ndarray, np.ndarray, float] | None = None
+        #: Travel [m] and turn [rad] commanded since `last_valid` (servoL steps).
+        self._commanded_since_valid = (0.0, 0.0)
         #: Newest controller timestamp seen [s] and when (our clock) it first arrived.
         self._last_stamp: float | None = None
         self._fresh_at = 0.0
@@ -175,14 +179,15 @@ class SafeRobot:
             )
         if self.last_valid is not None:
             prev_pos, prev_mat, prev_t = self.last_valid
-            gap = max(0.0, now - prev_t)
             jump = float(np.linalg.norm(pos - prev_pos))
             turn = rotation_angle(prev_mat.T @ mat)
-            if (
-                jump > s.max_reading_jump_m + READING_SPEED_FACTOR * s.max_speed_m_s * gap
-                or turn
-                > s.max_reading_jump_rad + READING_SPEED_FACTOR * s.max_angular_speed_rad_s * gap
-            ):
+            gap = max(0.0, now - prev_t)
+            if self._last is not None:  # servoing: the arm moves only as commanded
+                may_move, may_turn = self._commanded_since_valid
+            else:  # stopped: decelerating, or moved by hand between episodes
+                may_move = READING_SPEED_FACTOR * s.max_speed_m_s * gap
+                may_turn = READING_SPEED_FACTOR * s.max_angular_speed_rad_s * gap
+            if jump > s.max_reading_jump_m + may_move or turn > s.max_reading_jump_rad + may_turn:
                 self.trip(
                     "reading",
                     f"the TCP pose reading jumped {jump * 1e3:.1f} mm / {turn:.3f} rad in "
@@ -204,6 +209,7 @@ class SafeRobot:
                 f"{s.max_reading_age_s * 1e3:.0f} ms): stale data or a stalled link",
             )
         self.last_valid = (pos, mat, now)
+        self._commanded_since_valid = (0.0, 0.0)
         return pos, mat
 
     def _read_int(self, method: str, what: str) -> int:
@@ -392,6 +398,9 @@ class SafeRobot:
                 "the robot refused a servoL command (stopped, or the "
                 "RTDE watchdog ended the control script)",
             )
+        moved, turned = self._commanded_since_valid
+        self._commanded_since_valid = (moved + float(np.linalg.norm(pos - last[0])),
+                                       turned + rotation_angle(last[1].T @ mat))
         self._last = (pos, mat)
         return pos, mat
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import real
-from real.faults import beyond_limits
+from real.faults import beyond_limits, comes_in
 from real.poses import pose_to_pos_mat, rotation_angle
 from real.twin import DigitalTwinRobot
 
@@ -30,9 +30,9 @@ def servo_poses(twin: DigitalTwinRobot) -> list[np.ndarray]:
 
 def assert_commands_safe(env) -> None:
     """Every servoL the twin received: finite, no faster than the speed caps from the previous
-    command of the same motion or, the first after a stop, from the TCP's pose then, and no
-    further outside the workspace box and tilt cone than that pose (`real.faults.beyond_limits`:
-    0 inside; outside only while bringing the arm in)."""
+    command of the same motion or, the first after a stop, from the TCP's pose then, and inside
+    the workspace box and tilt cone or strictly closer to them than that pose
+    (`real.faults.comes_in`: outside only while bringing the arm in)."""
     base = env.unwrapped
     twin: DigitalTwinRobot = base.robot
     safety = base.safety
@@ -54,8 +54,8 @@ def assert_commands_safe(env) -> None:
         pos, mat = pose_to_pos_mat(pose)
         reference = previous or pose_to_pos_mat(np.asarray(command.tcp_pose))
         out, ref_out = beyond(pos, mat), beyond(*reference)
-        assert out[0] <= ref_out[0] + 1e-9, base.safe.socket_frame(pos)
-        assert out[1] <= ref_out[1] + 1e-9
+        assert comes_in(out[0], ref_out[0]), base.safe.socket_frame(pos)
+        assert comes_in(out[1], ref_out[1])
         assert np.linalg.norm(pos - reference[0]) <= max_step
         assert rotation_angle(reference[1].T @ mat) <= max_turn
         previous = (pos, mat)

@@ -7,7 +7,7 @@ import pytest
 
 from envs.controller import ImpedanceReference, limited_reference, mat_to_quat, quat_to_rotvec
 from envs.scene import ImpedanceGains
-from real.compliance import AdmittanceController, AdmittanceParams
+from real.compliance import AdmittanceController, AdmittanceParams, check_compliance
 from real.poses import mat_to_rotvec, rotation_angle, rotvec_to_mat
 
 GAINS = ImpedanceGains()
@@ -75,7 +75,11 @@ def test_limited_reference_is_what_the_simulation_uses():
      ({"gains": ImpedanceGains(translation_limit_m=float("nan"))}, "translation_limit_m"),
      ({"gains": ImpedanceGains(translational_stiffness=float("inf"))}, "stiffness must be"),
      ({"gains": ImpedanceGains(rotational_damping=-1.0)}, "rotational_damping must be"),
-     ({"admittance": AdmittanceParams(mass_kg=0.1)}, "unstable at 500 Hz")],
+     ({"admittance": AdmittanceParams(mass_kg=0.1)}, "translational admittance .* unstable at "
+                                                     "500 Hz"),
+     # damping x dt / inertia = 1 passes, but a = 2.24 with b = 1 diverges (a + 2b = 4.24)
+     ({"gains": ImpedanceGains(translational_stiffness=70000.0), "servo_hz": 125.0},
+      "unstable at 125 Hz")],
 )
 def test_an_ill_posed_admittance_law_is_refused_when_the_env_is_made(kwargs, message):
     """These were accepted, then failed mid-servo-loop as a non-finite servo target with the
@@ -84,3 +88,27 @@ def test_an_ill_posed_admittance_law_is_refused_when_the_env_is_made(kwargs, mes
 
     with pytest.raises(ValueError, match=message):
         real.make_twin("InsertBench/USB-v0", **kwargs)
+
+
+@pytest.mark.parametrize(("stiffness", "damping", "mass", "dt"), [
+    (70000.0, 250.0, 2.0, 0.008), (5000.0, 250.0, 0.1, 0.002), (2.1e6, 1e-3, 2.0, 0.002),
+    (5000.0, 400.0, 2.0, 0.008), (5000.0, 250.0, 2.0, 0.008), (5000.0, 250.0, 2.0, 0.002)])
+def test_the_stability_check_is_the_integrators(stiffness, damping, mass, dt):
+    """`check_compliance` accepts exactly the gains whose free response decays under
+    `AdmittanceController.update` (it used to test damping x dt / inertia <= 1 alone, which
+    passed a diverging law and refused a settling one: damping 400 at 125 Hz)."""
+    gains = ImpedanceGains(translational_stiffness=stiffness, translational_damping=damping,
+                           rotational_stiffness=1.0, rotational_damping=1.0)
+    params = AdmittanceParams(mass_kg=mass)
+    law = AdmittanceController(gains, params)
+    law.reset(np.array([0.01, 0.0, 0.0]), np.eye(3))
+    with np.errstate(all="ignore"):  # the unstable ones overflow
+        for _ in range(3000):
+            law.commit(*law.update(np.zeros(3), np.eye(3), np.zeros(6), dt), dt)
+        settles = bool(np.linalg.norm(law.pos) < 1e-6)
+    try:
+        check_compliance(gains, params, dt)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == settles
