@@ -48,8 +48,9 @@ def check_entry(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) 
     if np.dtype(dtype) == np.uint8:
         if value.dtype != np.uint8:
             raise ValueError(f"{what} must be a uint8 image (0-255), got {value.dtype}")
-    elif not np.issubdtype(value.dtype, np.number) and value.dtype != np.bool_:
-        raise ValueError(f"{what} must be numbers, got {value.dtype}")
+    elif not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)
+              or value.dtype == np.bool_):  # complex too: torch drops the imaginary part
+        raise ValueError(f"{what} must be real numbers, got {value.dtype}")
     elif not np.all(np.isfinite(value)):
         raise ValueError(f"{what} is not finite ({value}); refused")
     return value

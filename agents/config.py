@@ -47,7 +47,7 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
         _check_capacity(cls.__name__, f.name, getattr(obj, f.name))
     if "device" in {f.name for f in dataclasses.fields(obj)}:
         try:
-            check_torch_device(obj.device)
+            check_torch_device(obj.device, available=False)  # where it runs: `make_agent`
         except ValueError as err:
             raise ValueError(f"{cls.__name__}.device: {err}") from None
     validate = getattr(obj, "validate", None)
@@ -58,20 +58,24 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
     return obj
 
 
-def check_torch_device(text: str) -> str:
-    """``text`` if it names a torch device this torch can use (cpu, or cuda[:N] with CUDA);
-    ValueError otherwise. A bad name or CUDA on a CPU build failed in torch, as a RuntimeError
-    listing every device type torch knows, or an AssertionError."""
+def check_torch_device(text: str, available: bool = True) -> str:
+    """``text`` if it names a torch device (cpu, cuda[:N] or mps) and, with ``available``, one
+    this torch can use here; ValueError otherwise. A bad name or CUDA on a CPU build failed in
+    torch, as a RuntimeError listing every device type torch knows, or an AssertionError. A
+    config is checked without ``available``: a matrix checks its cells' configs on a machine
+    that may not be the one they run on."""
     import torch
 
     try:
         device = torch.device(text)
     except (RuntimeError, TypeError):
         raise ValueError(f"not a torch device: {text!r}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"must be cpu or cuda[:N], got {text!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"must be cpu, cuda[:N] or mps, got {text!r}")
+    if available and device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{text!r}: this torch sees no CUDA device")
+    if available and device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{text!r}: this torch has no MPS device")
     return text
 
 

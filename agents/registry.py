@@ -26,7 +26,7 @@ from agents.checkpoint import (
     space_from_json,
     space_to_json,
 )
-from agents.config import build_config
+from agents.config import build_config, check_torch_device
 
 #: The most parameters an agent's config may make it build: a billion (4 GB of float32 weights,
 #: 12 GB with Adam's two moments), hundreds of times any built-in agent (at most ~2.4M, pixel
@@ -136,6 +136,11 @@ def make_agent(
             "envs.p_controller(env)"
         )
     cfg = build_config(spec.config_cls, config)
+    if hasattr(cfg, "device"):
+        try:
+            check_torch_device(cfg.device)
+        except ValueError as err:
+            raise ValueError(f"{type(cfg).__name__}.device: {err}") from None
     with size_budget(MAX_PARAMETERS, MAX_MODULES, f"agent {name!r}"):
         return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)
 

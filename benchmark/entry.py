@@ -12,7 +12,9 @@ import sys
 
 def main() -> None:
     """Import the CLI, then run it on `sys.argv`."""
-    if sys.argv[1:3] == ["real", "serve-twin"] and "--exit-on-eof" not in sys.argv:
+    args = sys.argv[1:]  # `real serve-twin`, after any root option such as --debug
+    serving = any(args[i:i + 2] == ["real", "serve-twin"] for i in range(len(args)))
+    if serving and "--exit-on-eof" not in args:
         # A server must die with its parent (`real.serve_twin.die_with_parent`), and the
         # import below takes seconds: one killed meanwhile left the server orphaned, holding
         # the controller's ports. With --exit-on-eof the closed pipe ends it instead.

@@ -7,6 +7,7 @@ was killed) is claimed again and restarted from a clean artifacts folder.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -57,7 +58,10 @@ def _beating(store: Store, hashes: list[str], every_s: float, needed: bool) -> I
     def beat() -> None:
         with Store(store.path, store.stale_after_s) as own:  # sqlite3 ties one to its thread
             while not stop.wait(every_s):
-                own.heartbeat(hashes)
+                try:
+                    own.heartbeat(hashes)
+                except sqlite3.Error:  # e.g. the store locked past its timeout: next beat
+                    pass
 
     thread = threading.Thread(target=beat, name="matrix-heartbeat", daemon=True)
     thread.start()

@@ -428,15 +428,19 @@ def _failures_section(preset: Preset, rows: dict[str, dict]) -> Section:
 def _env_kwargs_notes(tasks: Sequence[str], methods: Sequence[str],
                       groups: dict[tuple[str, str], list[Cell]]) -> list[str]:
     """A line for each task whose methods ran on different env kwargs (an agent's own
-    `env_kwargs` in the preset): one row of the table would read as one task."""
+    `env_kwargs` in the preset), naming the kwargs that differ: one row of the table would
+    read as one task."""
     differing: dict[str, list[str]] = {}  # what differs -> the tasks it differs on
     for task in tasks:
-        kwargs = {m: ", ".join(f"{k}={v}" for k, v in sorted(groups[(task, m)][0].env_kwargs
-                                                               .items())) or "defaults"
-                  for m in methods if groups.get((task, m))}
-        if len(set(kwargs.values())) > 1:
-            differing.setdefault("; ".join(f"{m}: {k}" for m, k in kwargs.items()), []) \
-                .append(task)
+        kwargs = {m: dict(groups[(task, m)][0].env_kwargs) for m in methods
+                  if groups.get((task, m))}
+        keys = sorted({k for kw in kwargs.values() for k in kw
+                       if len({canonical_json(v.get(k)) for v in kwargs.values()}) > 1})
+        if keys:
+            what = "; ".join(
+                f"{m}: " + ", ".join(f"{k}={kw[k]}" if k in kw else f"{k} default" for k in keys)
+                for m, kw in kwargs.items())
+            differing.setdefault(what, []).append(task)
     return [f"{', '.join(on)}: the methods ran on different env kwargs: {what}."
             for what, on in differing.items()]
 

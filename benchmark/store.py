@@ -200,13 +200,12 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            found = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        # The tables and the schema_version row in one transaction: a file with our tables and
+        # no row (a crash between them) would read as another program's database.
+        self._db.executescript(
+            f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta(key, value) "
+            f"VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+        found = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if int(found[0]) != SCHEMA_VERSION:
             self._db.close()
             raise ValueError(

@@ -353,6 +353,8 @@ class Ledger:
         hidden = entry["evaluations"].get("hidden")
         if hidden is None:
             return
+        if hidden["salt_sha256"] is None:
+            raise LedgerError("its hidden evaluation records no salt")
         r = self.entry_round(entry)
         if r is None:
             raise LedgerError(f"its hidden evaluation names a salt (SHA-256 "

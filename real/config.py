@@ -217,8 +217,9 @@ class SafetyConfig:
 
     The reading checks (`real.safety.SafeRobot.measure`): a TCP pose that is not six finite
     numbers, lies outside the box or cone by more than the margins, jumps from the previous
-    valid reading by more than `max_reading_jump_m` plus twice `max_speed_m_s` times the time
-    between them (`real.safety.READING_SPEED_FACTOR`; likewise for turns), or comes with a
+    valid reading by more than `max_reading_jump_m` plus the travel commanded since (while
+    servoing) or twice `max_speed_m_s` times the time since (while stopped:
+    `real.safety.READING_SPEED_FACTOR`; likewise for turns), or comes with a
     controller timestamp that went back or has not advanced for `max_reading_age_s` (50 ms: 25
     periods at 500 Hz, room for a non-realtime PC), stops the arm; it is never used as a
     reference for a command.

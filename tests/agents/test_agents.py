@@ -488,7 +488,8 @@ def test_a_bad_transition_is_refused_and_stores_nothing():
         ({**obs, "wrench": np.zeros(5, np.float32)},
          r"observation\['wrench'\] has shape \(5,\), expected \(6,\)"),
         ({k: v for k, v in obs.items() if k != "wrench"}, "observation has no 'wrench'"),
-        ({**obs, "wrench": np.array(["a"] * 6)}, r"observation\['wrench'\] must be numbers"),
+        ({**obs, "wrench": np.array(["a"] * 6)}, r"observation\['wrench'\] must be real numbers"),
+        ({**obs, "wrench": np.ones(6) * 1j}, r"observation\['wrench'\] must be real numbers"),
         (np.zeros(3), "observation must be a dict of arrays, got ndarray"),
     ):
         with pytest.raises(ValueError, match=message):
@@ -528,6 +529,12 @@ def test_an_agent_trained_on_a_gpu_is_evaluated_on_the_cpu(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device: 'cuda:0': this torch sees no CUDA device"):
             load_agent(tmp_path / "a")
+    # A config names a device; where it runs is the machine's business (a matrix checks its
+    # cells' configs on a driver that may have no GPU).
+    from agents import agent_spec
+    from agents.config import build_config
+
+    assert build_config(agent_spec("sac").config_cls, {"device": "cuda:1"}).device == "cuda:1"
     loaded = load_agent(tmp_path / "a", allow_policy_only=True, device="cpu")
     assert loaded.config.device == "cpu"
     expected = agent.act(obs, deterministic=True)

@@ -186,8 +186,8 @@ def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_p
     assert re.search(r"\| Learner · v1 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", markdown)
     assert "One aggregate per task version." in markdown
     assert ("A-v0, B-v0, A-v1, B-v1: the methods ran on different env kwargs: Scripted: "
-            "defaults; "
-            "Tuned: goal_noise_mm=0.5; Learner: defaults.") in markdown
+            "goal_noise_mm default; Tuned: goal_noise_mm=0.5; Learner: goal_noise_mm "
+            "default.") in markdown
 
 
 def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> None:

@@ -711,3 +711,6 @@ def test_an_entry_whose_hidden_evaluation_is_not_the_rounds_is_refused(tmp_path)
     write({**entry["evaluations"]["hidden"], "salt_sha256": "ab" * 32})
     with pytest.raises(LedgerError, match="names a salt .* that no salt round of paper000"):
         ledger.entries()
+    write({**entry["evaluations"]["hidden"], "salt_sha256": None})
+    with pytest.raises(LedgerError, match="its hidden evaluation records no salt"):
+        ledger.entries()
