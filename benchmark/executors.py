@@ -16,6 +16,8 @@ import fcntl
 import multiprocessing
 import os
 import shutil
+import socket
+import threading
 import time
 import traceback
 import warnings
@@ -256,11 +258,12 @@ class RayExecutor(Executor):
         if self._owns_ray:
             ray.init(address=address, include_dashboard=False, log_to_driver=True)
         self.capacity = workers
-        self._remote = ray.remote(num_cpus=cpus_per_cell, max_retries=0)(execute_cell)
+        self._remote = ray.remote(num_cpus=cpus_per_cell, max_retries=0)(execute_cell_for)
+        self._driver = (socket.gethostname(), os.getpid())
         self._refs: dict[Any, Cell] = {}
 
     def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
-        ref = self._remote.remote(cell_fn, cell, str(artifacts_dir))
+        ref = self._remote.remote(self._driver, cell_fn, cell, str(artifacts_dir))
         self._refs[ref] = cell
 
     def wait(self, timeout_s: float) -> list[CellOutcome]:
@@ -295,6 +298,35 @@ class RayExecutor(Executor):
         self._refs.clear()
         if self._owns_ray:
             self._ray.shutdown()
+
+
+def execute_cell_for(driver: tuple[str, int], cell_fn: CellFunction, cell: Cell,
+                     artifacts_dir: str) -> CellOutcome:
+    """`execute_cell` in a Ray worker for the matrix process `driver` (host name, pid), which
+    it ends with when on that host. A worker is the child of Ray's raylet, not of the matrix:
+    after kill -9 of the matrix it trained on for more than 10 s, holding the cell's artifacts
+    lock, so a rerun failed that cell. (Ray's own processes still take a minute to go.)"""
+    host, pid = driver
+    if host == socket.gethostname() and pid not in _WATCHED:  # a worker runs many cells
+        _WATCHED.add(pid)
+        threading.Thread(target=_exit_without, args=(pid,), daemon=True).start()
+    return execute_cell(cell_fn, cell, artifacts_dir)
+
+
+#: Matrix processes this Ray worker already watches.
+_WATCHED: set[int] = set()
+
+
+def _exit_without(pid: int) -> None:
+    """End this process within half a second of process `pid`'s end."""
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, another user's
+            pass
+        time.sleep(0.5)
 
 
 def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -> Executor:

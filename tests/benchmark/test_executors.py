@@ -123,3 +123,32 @@ def test_a_workers_warnings_are_one_line_each(tmp_path: Path, capfd) -> None:
     err = capfd.readouterr().err
     assert "insertbench: warning: slow start\n" in err
     assert "UserWarning" not in err and "warnings.warn" not in err, err
+
+
+def test_a_ray_cell_on_the_matrix_host_ends_with_the_matrix(tmp_path: Path) -> None:
+    """A Ray worker is the raylet's child, not the matrix's: after kill -9 of the matrix it
+    trained on for more than 10 s, holding the cell's artifacts lock. Here a stand-in worker
+    runs `execute_cell_for` for a stand-in matrix process, which is then killed."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    matrix = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    worker = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import socket, time
+        from benchmark.executors import execute_cell_for
+        execute_cell_for((socket.gethostname(), {matrix.pid}),
+                         lambda cell, path: time.sleep(60), None, {str(tmp_path / 'a')!r})
+        """)])
+    try:
+        time.sleep(3.0)  # the worker imports and starts its cell
+        assert worker.poll() is None
+        matrix.send_signal(signal.SIGKILL)
+        matrix.wait()
+        assert worker.wait(timeout=10) == 1
+    finally:
+        for proc in (matrix, worker):
+            if proc.poll() is None:
+                proc.kill()
