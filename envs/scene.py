@@ -59,7 +59,9 @@ class ImpedanceGains:
 
     @property
     def max_force_n(self) -> float:
-        """The largest force the controller can push with [N]: stiffness x reference limit."""
+        """The largest force the controller pushes with along one axis [N]: stiffness x
+        reference limit. Each axis saturates on its own (as SERL clips each), so a diagonal
+        push reaches sqrt(3) times this (README, "Known fidelity gaps")."""
         return self.translational_stiffness * self.translation_limit_m
 
 
