@@ -128,6 +128,8 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
                 row.append("–")
                 continue
             seeds = f"{len(done)} seed" + ("s" if len(done) != 1 else "")
+            if replayed_seeds([metrics[c.config_hash] for c in done]):
+                seeds += " replaying one run"
             row.append(_pooled_rate([metrics[c.config_hash] for c in done]) + f" · {seeds}")
         success.rows.append(row)
     sections.append(Section(
@@ -236,8 +238,8 @@ def _status_section(
                              "version of their task than this code builds (their episodes' "
                              "task version key differs: the dynamics, scene, reward or a default "
                              "changed since), e.g. " + "; ".join(moved[:3]) + ". Their numbers "
-                             "are not comparable with the others': run the preset into a new "
-                             "store.")
+                             "are not comparable with the current tasks': run the preset into a "
+                             "new store.")
     fixtures = sum('"fixture"' in (r["info_json"] or "") for r in done_rows)
     if fixtures:
         paragraphs.insert(0, f"WARNING: {fixtures} of the done cells were produced by a test "

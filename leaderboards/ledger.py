@@ -572,8 +572,9 @@ def submit(
                               f"called {other['name']!r}; give the submission another name")
         if policy_content(other["policy"]["kind"], stored_policy_paths(ledger, other)) == content:
             raise LedgerError(f"this policy is already entry {other['entry_id'][:12]} of "
-                              f"{track.name} ({other['name']!r}) under other file names; a "
-                              "policy enters a track once")
+                              f"{track.name} ({other['name']!r}): the same actions, under "
+                              "other file names or settings that do not change them; a policy "
+                              "enters a track once")
     evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
                                  lambda _: track.dev_seeds(), "public-dev", progress=progress)
     entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))

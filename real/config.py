@@ -211,8 +211,8 @@ class SafetyConfig:
     | watchdog_timeout_s | 0.5 | longest gap between two policy steps while servoing [s] |
     | reading_margin_m | 0.02 | a TCP reading further than this outside the box is implausible [m] |
     | reading_margin_rad | 0.1 | ... or further than this outside the tilt cone [rad] |
-    | max_reading_jump_m | 0.005 | largest TCP jump between two readings 2 ms apart [m] |
-    | max_reading_jump_rad | 0.05 | largest TCP turn between two readings 2 ms apart [rad] |
+    | max_reading_jump_m | 0.005 | a reading's move from the last valid one past its allowance [m] |
+    | max_reading_jump_rad | 0.05 | ... and turn [rad] |
     | max_reading_age_s | 0.05 | longest time without a new controller timestamp [s] |
 
     The reading checks (`real.safety.SafeRobot.measure`): a TCP pose that is not six finite

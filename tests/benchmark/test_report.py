@@ -179,8 +179,8 @@ def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_p
     k = sum(r["success"] for r in one_seed)
     low, high = wilson_interval(k, 8)
     row = next(line for line in markdown.splitlines() if line.startswith("| A-v0 |"))
-    assert f"{3 * k}/24 ({100 * k / 8:.0f}% [{100 * low:.0f}, {100 * high:.0f}]; 8 distinct)" \
-        in row
+    assert f"{3 * k}/24 ({100 * k / 8:.0f}% [{100 * low:.0f}, {100 * high:.0f}]; 8 distinct) " \
+        "· 3 seeds replaying one run" in row
     assert re.search(r"\| Scripted · v0 \| [0-9.]+ \(1 seed: no CI\) \|", markdown)
     assert "Scripted · v0: its seeds replay the same episodes" in markdown
     assert re.search(r"\| Learner · v1 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", markdown)

@@ -125,8 +125,8 @@ def test_the_same_policy_under_other_names_is_not_entered_again(
     result = _cli("submit", "again")
     assert result.exit_code == 1, result.output
     (entry,) = Ledger("ledger").entries()
-    assert f"this policy is already entry {entry['entry_id'][:12]} of tiny ('P-controller') " \
-        "under other file names" in result.stderr
+    assert f"this policy is already entry {entry['entry_id'][:12]} of tiny ('P-controller'): " \
+        "the same actions, under other file names" in result.stderr
     assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
     # One weight changed is another policy.
     tensors = load_file(weights)
@@ -212,7 +212,7 @@ def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
     before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
     result = _cli("submit", "again")
     assert result.exit_code == 1, result.output
-    assert "under other file names; a policy enters a track once" in result.stderr
+    assert "settings that do not change them; a policy enters a track once" in result.stderr
     assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
 
 
@@ -226,7 +226,7 @@ def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledge
     _edit_tensors(Path("again/policy"), lambda t: t | {"gain": torch.ones(1)})
     result = _cli("submit", "again")
     assert result.exit_code == 1, result.output
-    assert "under other file names; a policy enters a track once" in result.stderr
+    assert "settings that do not change them; a policy enters a track once" in result.stderr
 
 
 @pytest.mark.parametrize("name", ["P-controller", "p-controller", "P\u200b-controller",
@@ -620,7 +620,7 @@ def test_the_same_onnx_graph_with_other_metadata_is_not_entered_again(
     onnx.save(model, "again/policy/policy.onnx")
     result = _cli("submit", "again")
     assert result.exit_code == 1, result.output
-    assert "under other file names; a policy enters a track once" in result.stderr
+    assert "settings that do not change them; a policy enters a track once" in result.stderr
     # Another weight is another policy.
     model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(
         (weight * 2).astype(np.float32), model.graph.initializer[0].name))
