@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchmark.cells import load_cell_function, run_cell
@@ -304,6 +305,9 @@ def report(
             raise typer.BadParameter(f"{out} cannot be created: {err.strerror}",
                                      param_hint="--out") from None
         files = write_report(spec, db, out, reps=reps)
+    for line in files.markdown.read_text(encoding="utf-8").splitlines():
+        if line.startswith("WARNING:"):  # not only in a file the user may not open
+            console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True)
     console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
 
 

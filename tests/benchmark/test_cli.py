@@ -655,6 +655,21 @@ def test_train_refuses_an_out_folder_of_other_files(capsys, in_tmp):
     assert (in_tmp / "empty" / "run.json").is_file()
 
 
+def test_train_on_a_device_this_machine_lacks_is_one_line_and_makes_nothing(capsys, in_tmp):
+    """`-c device=cuda` on a CPU machine warned about learning_starts, made runs/s, then
+    failed building the agent."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has the device")
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "sac",
+                           "--steps", "10", "-c", "device=cuda", "--out", "runs/s")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "SACConfig.device: 'cuda': this torch sees no CUDA device" in lines[0]
+    assert not (in_tmp / "runs").exists()
+
+
 @pytest.mark.parametrize("noise", ["nan", "1.5", "-0.1"])
 def test_collect_names_a_noise_that_is_not_a_probability(capsys, in_tmp, noise):
     """NaN was refused as "Input should be less than or equal to 1"."""

@@ -48,6 +48,9 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
     result = runner.invoke(app, ["matrix", "report", str(preset_path), "--store", str(store),
                                  "--out", str(out), "--reps", "200"])
     assert result.exit_code == 0, result.output
+    # Its warnings on the console too, not only in a file the user may not open.
+    assert "WARNING: 12 of the done cells were produced by a test fixture" in \
+        " ".join(result.output.split())
     markdown = (out / "report.md").read_text(encoding="utf-8")
     page = (out / "report.html").read_text(encoding="utf-8")
 
