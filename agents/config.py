@@ -45,11 +45,7 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
         _check_literal(cls.__name__, f.name, getattr(obj, f.name), hints[f.name])
         _check_finite(cls.__name__, f.name, getattr(obj, f.name))
         _check_capacity(cls.__name__, f.name, getattr(obj, f.name))
-    if "device" in {f.name for f in dataclasses.fields(obj)}:
-        try:
-            check_torch_device(obj.device, available=False)  # where it runs: `make_agent`
-        except ValueError as err:
-            raise ValueError(f"{cls.__name__}.device: {err}") from None
+    check_config_device(obj, available=False)  # where it runs: `make_agent`
     validate = getattr(obj, "validate", None)
     if validate is not None:
         validate()
@@ -77,6 +73,16 @@ def check_torch_device(text: str, available: bool = True) -> str:
     if available and device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"{text!r}: this torch has no MPS device")
     return text
+
+
+def check_config_device(config: Any, available: bool = True) -> None:
+    """`check_torch_device` on a config's ``device`` field, if it has one (scripted agents
+    have no networks); the error names the field."""
+    if hasattr(config, "device"):
+        try:
+            check_torch_device(config.device, available)
+        except ValueError as err:
+            raise ValueError(f"{type(config).__name__}.device: {err}") from None
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from agents.checkpoint import (
     space_from_json,
     space_to_json,
 )
-from agents.config import build_config, check_torch_device
+from agents.config import build_config, check_config_device
 
 #: The most parameters an agent's config may make it build: a billion (4 GB of float32 weights,
 #: 12 GB with Adam's two moments), hundreds of times any built-in agent (at most ~2.4M, pixel
@@ -136,11 +136,7 @@ def make_agent(
             "envs.p_controller(env)"
         )
     cfg = build_config(spec.config_cls, config)
-    if hasattr(cfg, "device"):
-        try:
-            check_torch_device(cfg.device)
-        except ValueError as err:
-            raise ValueError(f"{type(cfg).__name__}.device: {err}") from None
+    check_config_device(cfg)
     with size_budget(MAX_PARAMETERS, MAX_MODULES, f"agent {name!r}"):
         return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)
 
@@ -211,6 +207,15 @@ def resolve_agent_dir(path: str | Path) -> Path:
     )
 
 
+def config_on_device(config: Any, device: str | None) -> dict[str, Any]:
+    """A copy of a saved config (``agent.json``'s) with its torch device replaced by
+    ``device`` (None: as saved); a config without one (scripted agents) as it is."""
+    config = dict(config)
+    if device is not None and "device" in config:
+        config["device"] = device
+    return config
+
+
 def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str | None = None,
                **kwargs: Any) -> Agent:
     """Rebuild an agent saved with ``agent.save(path)``; ``kwargs`` as in ``make_agent``.
@@ -227,9 +232,8 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str
     if meta.get("contents") == POLICY_CONTENTS and not allow_policy_only:
         raise ValueError(f"{meta_file} holds only the policy (no critics, optimizer state or "
                          "replay): it can be evaluated, not trained further")
-    config = dict(meta["config"])  # JSON lists become tuples again through the type hints
-    if device is not None and "device" in config:  # scripted agents have no networks
-        config["device"] = device
+    # JSON lists become tuples again through the type hints
+    config = config_on_device(meta["config"], device)
     agent = make_agent(
         meta["agent"],
         space_from_json(meta["observation_space"]),

@@ -167,24 +167,24 @@ def measure_frames(env_id: str, frames: int, rounds: int) -> dict[str, dict[str,
     with boxes_drawn_one_by_one():
         before = _no_culling(gym.make(env_id, obs_mode="pixels", image_size=64))
     cameras = ("wrist", "side")
+    passes = max(1, frames // len(cameras))  # --steps 1 rendered nothing: 0 frames/s
     runners, renderers = {}, []
     for label, made in (("", env), (", boxes (before)", before)):
         made.reset(seed=0)
         u = made.unwrapped
         bare = mujoco.Renderer(u.model, 64, 64)
         renderers.append(bare)
-        runners[f"CameraRig, 2 cameras per pass{label}"] = _rig_frames(u, cameras, frames)
+        runners[f"CameraRig, 2 cameras per pass{label}"] = _rig_frames(u, cameras, passes)
         runners[f"mujoco.Renderer, one per call{label}"] = _renderer_frames(
-            bare, u.data, cameras, frames)
+            bare, u.data, cameras, passes)
     result = _rounds(runners, rounds)
     for closing in (*renderers, env, before):
         closing.close()
     return result
 
 
-def _rig_frames(u, cameras: tuple[str, ...], frames: int) -> Callable[[], int]:
+def _rig_frames(u, cameras: tuple[str, ...], passes: int) -> Callable[[], int]:
     def run() -> int:
-        passes = max(1, frames // len(cameras))  # --steps 1 rendered nothing: 0 frames/s
         for _ in range(passes):
             u.rig.render_all(u.data, cameras)
         return passes * len(cameras)
@@ -192,9 +192,8 @@ def _rig_frames(u, cameras: tuple[str, ...], frames: int) -> Callable[[], int]:
     return run
 
 
-def _renderer_frames(bare: mujoco.Renderer, data, cameras, frames: int) -> Callable[[], int]:
+def _renderer_frames(bare: mujoco.Renderer, data, cameras, passes: int) -> Callable[[], int]:
     def run() -> int:
-        passes = max(1, frames // len(cameras))
         for _ in range(passes):
             for camera in cameras:
                 bare.update_scene(data, camera=camera)

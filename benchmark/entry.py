@@ -7,6 +7,7 @@ gets the same one line and status 130 as a Ctrl-C during a command. Keep this mo
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -15,25 +16,18 @@ def main() -> None:
     args = sys.argv[1:]  # `real serve-twin`, after any root option such as --debug
     serving = any(args[i:i + 2] == ["real", "serve-twin"] for i in range(len(args)))
     if serving and "--exit-on-eof" not in args:
-        # A server must die with its parent (`real.serve_twin.die_with_parent`), and the
+        # A server must die with its parent (`real.serve_twin.run`), and the
         # import below takes seconds: one killed meanwhile left the server orphaned, holding
         # the controller's ports. With --exit-on-eof the closed pipe ends it instead.
-        _kill_with_parent()
+        from benchmark.actor_boot import die_with_parent  # standard library only
+
+        die_with_parent(os.getppid())
     try:
         from benchmark.cli import app
     except KeyboardInterrupt:
         sys.stderr.write("insertbench: error: interrupted\n")
         sys.exit(130)
     app()
-
-
-def _kill_with_parent() -> None:
-    """PR_SET_PDEATHSIG on Linux (standard library only: this runs before any heavy import)."""
-    import ctypes
-    import signal
-
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 if __name__ == "__main__":

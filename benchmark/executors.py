@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import shutil
 import socket
-import threading
 import time
 import traceback
 import warnings
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cells import Cell, CellFunction, CellResult
-from envs.tether import die_with_parent
+from envs.tether import die_with, die_with_parent
 
 
 @dataclass
@@ -309,24 +308,12 @@ def execute_cell_for(driver: tuple[str, int], cell_fn: CellFunction, cell: Cell,
     host, pid = driver
     if host == socket.gethostname() and pid not in _WATCHED:  # a worker runs many cells
         _WATCHED.add(pid)
-        threading.Thread(target=_exit_without, args=(pid,), daemon=True).start()
+        die_with(pid)
     return execute_cell(cell_fn, cell, artifacts_dir)
 
 
 #: Matrix processes this Ray worker already watches.
 _WATCHED: set[int] = set()
-
-
-def _exit_without(pid: int) -> None:
-    """End this process within half a second of process `pid`'s end."""
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:  # alive, another user's
-            pass
-        time.sleep(0.5)
 
 
 def make_executor(kind: str, workers: int = 1, ray_address: str | None = None) -> Executor:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cells import EPISODE_FIELDS, Cell, CellResult, canonical_json
+from envs.tether import pid_alive
 
 SCHEMA_VERSION = 2  # 2: episodes carry `envs.episode.EpisodeRecord` names
 DEFAULT_STALE_AFTER_S = 120.0
@@ -149,14 +150,10 @@ def collect_provenance() -> Provenance:
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _schema_version(db: sqlite3.Connection) -> str | None:
+    """The store schema a database records (None: no schema_version row)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else str(row[0])
 
 
 def check_not_foreign(db: sqlite3.Connection, path: Path) -> None:
@@ -169,7 +166,7 @@ def check_not_foreign(db: sqlite3.Connection, path: Path) -> None:
     if not tables:
         return
     try:
-        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = _schema_version(db)
     except sqlite3.Error:  # no meta table, or one without our columns
         version = None
     if version is None:
@@ -205,11 +202,11 @@ class Store:
         self._db.executescript(
             f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta(key, value) "
             f"VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
-        found = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if int(found[0]) != SCHEMA_VERSION:
+        found = _schema_version(self._db)
+        if int(found) != SCHEMA_VERSION:
             self._db.close()
             raise ValueError(
-                f"{self.path} has store schema {found[0]}, this InsertBench writes schema "
+                f"{self.path} has store schema {found}, this InsertBench writes schema "
                 f"{SCHEMA_VERSION}; run the matrix into a new store"
             )
 
@@ -238,7 +235,7 @@ class Store:
 
     def _is_stale(self, marker: RunningMarker, now: float) -> bool:
         if marker.hostname == self.hostname and marker.pid != os.getpid():
-            if not _pid_alive(marker.pid):
+            if not pid_alive(marker.pid):
                 return True
         return now - marker.heartbeat_at > self.stale_after_s
 

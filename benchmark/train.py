@@ -62,7 +62,7 @@ from agents import Agent, Transition, agent_spec, load_agent, make_agent, transi
 from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
-from agents.config import build_config, check_torch_device, config_to_dict
+from agents.config import build_config, check_config_device, config_to_dict
 from agents.registry import run_checkpoint_dir
 from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, Evaluation, check_run_seed
 from benchmark.cli_options import innermost_message
@@ -647,12 +647,9 @@ def train(
     demo_episodes = demo_episodes or 0
     if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
         raise ValueError(f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}")
-    full_config = config_to_dict(build_config(spec.config_cls, dict(config or {})))
-    if "device" in full_config:  # here, before out_dir is made (make_agent says it later)
-        try:
-            check_torch_device(full_config["device"])
-        except ValueError as err:
-            raise ValueError(f"{spec.config_cls.__name__}.device: {err}") from None
+    built = build_config(spec.config_cls, dict(config or {}))
+    check_config_device(built)  # here, before out_dir is made (make_agent says it later)
+    full_config = config_to_dict(built)
     if num_envs != 1:
         from benchmark import vector_train
 

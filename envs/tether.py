@@ -1,7 +1,10 @@
-"""Tie a child process's life to its parent's, a ``kill -9`` of the parent included.
+"""Tie a child process's life to its parent's, a ``kill -9`` of the parent included, or any
+process's to another's (`die_with`).
 
-Shared by the processes InsertBench starts: the vector env's workers (`envs.shard_worker`) and
-the matrix's local executor (`benchmark.executors`). Standard library only.
+Shared by the processes InsertBench starts: the vector env's workers (`envs.shard_worker`), the
+matrix's local executor and Ray cells (`benchmark.executors`), the twin server
+(`real.serve_twin`); the matrix store asks `pid_alive` of a running marker's owner. Standard
+library only.
 """
 
 from __future__ import annotations
@@ -31,6 +34,29 @@ def die_with_parent(parent_pid: int, *, death_signal: bool = True) -> None:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     if os.getppid() != parent_pid:  # the parent died before the request was in place
         os._exit(1)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (another user's included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def die_with(pid: int) -> None:
+    """End this process within half a second of process `pid`'s end, whoever started this
+    one (a daemon thread polling it): for a process that is not `pid`'s child."""
+    threading.Thread(target=_watch_pid, args=(pid,), daemon=True).start()
+
+
+def _watch_pid(pid: int) -> None:
+    while pid_alive(pid):
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _watch_parent(parent_pid: int) -> None:

@@ -493,12 +493,10 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
     from agents import agent_spec
     from agents.checkpoint import POLICY_CONTENTS, CheckpointMixin
     from agents.config import build_config, config_to_dict
-    from agents.registry import policy_tensors
+    from agents.registry import config_on_device, policy_tensors
 
     spec = agent_spec(meta["agent"])
-    config = dict(meta["config"])
-    if "device" in config:  # evaluation loads on the CPU (`load_agent(device="cpu")`)
-        config["device"] = "cpu"
+    config = config_on_device(meta["config"], "cpu")  # as evaluation loads it (`load_agent`)
     tensors = policy_tensors(meta["agent"], tensors)
     if spec.cls._checkpoint_modules is CheckpointMixin._checkpoint_modules:
         tensors = {}

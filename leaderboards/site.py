@@ -280,10 +280,7 @@ def salt_round_note(ledger: Ledger, entry: dict[str, Any]) -> str:
     """HTML sentence: the salt round of the entry's hidden seeds, and whether anyone can
     recompute them (revealed), not yet (active), or never (lost)."""
     digest = entry["evaluations"]["hidden"]["salt_sha256"]
-    r = ledger.entry_round(entry)
-    if r is None:
-        return (f"Hidden seeds from the salt with SHA-256 <code>{_e(digest)}</code>, which is "
-                f"not among the track's recorded salt rounds.")
+    r = ledger.entry_round(entry)  # a recorded round: `Ledger.entries` refuses any other
     head = (f"Hidden seeds from {_e(entry['track'])} salt round {r.number} (salt SHA-256 "
             f"<code>{_e(digest)}</code>).")
     if r.status == "lost":

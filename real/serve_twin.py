@@ -28,7 +28,6 @@ dies, and with `exit_on_eof` when stdin closes.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from envs.tether import die_with_parent
 from real import rtde_protocol as rp
 from real.ur_emulator import CONTROLLER_VERSION, CYCLE_S, EmulatedController
 
@@ -488,19 +488,6 @@ class TwinServer:
             pass
 
 
-def die_with_parent(pdeathsig: bool = True) -> Callable[[], bool]:
-    """With `pdeathsig`, ask Linux to SIGKILL this process when its parent dies (even by
-    kill -9); returns a check that the parent is still there, for systems without prctl.
-    Without it only the check: Linux sends the signal when the *thread* that started this
-    process exits, so a server started from a worker thread died with that thread."""
-    parent = os.getppid()
-    if pdeathsig and sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    return lambda: os.getppid() == parent
-
-
 DEFAULT_PORTS = Ports()
 
 
@@ -518,8 +505,14 @@ def run(
     # Before the twin is built (a second): a parent killed meanwhile left the server orphaned,
     # holding the controller's ports for `max_seconds`. A program that drives the server over
     # a pipe (`real.twin_process.TwinProcess`, `exit_on_eof`) ends it by closing the pipe, as
-    # its death does; that program may have started it from a thread (see `die_with_parent`).
-    alive = die_with_parent(pdeathsig=not exit_on_eof)
+    # its death does, and may have started it from a thread, whose end Linux's death signal
+    # follows (`envs.tether.die_with_parent`).
+    parent = os.getppid()
+    die_with_parent(parent, death_signal=not exit_on_eof)
+
+    def alive() -> bool:
+        return os.getppid() == parent
+
     from real.twin import DigitalTwinRobot
     from real.ur_emulator import ControllerLog
 

@@ -55,12 +55,13 @@ RECORDED = (
 class TwinCommand:
     """One call received by the twin: method name, arguments, twin clock [s], and the TCP pose
     when it arrived (base frame, [m] and rotation vector [rad]): what a command after a stop
-    starts from."""
+    starts from. None for a servoL right after another, which starts from that one (not read
+    at every 2 ms servo command)."""
 
     name: str
     args: tuple[Any, ...]
     time_s: float
-    tcp_pose: tuple[float, ...]
+    tcp_pose: tuple[float, ...] | None
 
 
 class DigitalTwinRobot:
@@ -292,9 +293,9 @@ class DigitalTwinRobot:
     def record(self, name: str, *args: Any) -> None:
         """Log a call in `commands` (for a front end, such as the RTDE emulator, that takes
         it in another form)."""
-        self.commands.append(
-            TwinCommand(name, args, self.clock(), tuple(self.getActualTCPPose()))
-        )
+        in_motion = name == "servoL" and self.commands and self.commands[-1].name == "servoL"
+        pose = None if in_motion else tuple(self.getActualTCPPose())
+        self.commands.append(TwinCommand(name, args, self.clock(), pose))
 
     def _can_move(self) -> bool:
         self._check_watchdog()
