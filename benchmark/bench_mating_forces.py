@@ -1,15 +1,17 @@
 """Mating forces per connector: documented ranges, simulated quasi-static peaks, and the paper-000
-P-controller's success before (v0) and after (v1, or v2) the datasheet forces (issue 17).
+P-controller's success before (v0) and after (v1, v2 or v3) the datasheet forces (issue 17).
 
-For every task with a `-v1` version (`--version 2`: `-v2`, the contact springs): the aligned
+For every task with a `-v1` version (`--version 2`: `-v2`, the contact springs; `--version 3`:
+`-v3`, v2 with the fidelity gaps closed): the aligned
 quasi-static press and pull of `envs.mating_forces.measure_peaks` (noiseless), and the
 P-controller's success over `--episodes` evaluation seeds with an exact goal and with +-1 mm
-goal noise, on the baseline (v0, or `--baseline 1`) and on the version asked for. A baseline
-with documented ranges (v1) has its peaks printed too, as "v1 → v2".
+goal noise, on the baseline (v0, or an older `--baseline`) and on the version asked for. A
+baseline with documented ranges (v1 on) has its peaks printed too, as "v1 → v2".
 
     PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --episodes 10 > mating.md
     PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 2 --episodes 10
     PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 2 --baseline 1 --episodes 10
+    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 3 --baseline 2 --episodes 10
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import gymnasium as gym
 import envs
 from benchmark.bench_env import doc_summary
 from envs.mating_forces import measure_peaks
-from envs.tasks import TASKS
+from envs.tasks import DYNAMICS, TASKS
 
 EVAL_SEED_BASE = 10_000
 
@@ -43,10 +45,10 @@ def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--version", type=int, choices=(1, 2), default=1,
+    parser.add_argument("--version", type=int, choices=sorted(DYNAMICS)[1:], default=1,
                         help="the datasheet-force version to measure (v0 is the baseline)")
-    parser.add_argument("--baseline", type=int, choices=(0, 1), default=0,
-                        help="the version compared against (1 only with --version 2)")
+    parser.add_argument("--baseline", type=int, choices=sorted(DYNAMICS)[:-1], default=0,
+                        help="the version compared against (older than --version)")
     parser.add_argument("tasks", nargs="*", help="task IDs of that version (default: all)")
     args = parser.parse_args()
     v, b = args.version, args.baseline

@@ -334,8 +334,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--tasks", nargs="*", default=list(DEFAULT_TASKS),
                         help="task names without InsertBench/ and -vN")
-    parser.add_argument("--version", type=int, choices=(1, 2), default=1,
-                        help="task version: 1 (slide-joint tabs) or 2 (contact springs)")
+    parser.add_argument("--version", type=int, choices=(1, 2, 3), default=1,
+                        help="task version: 1 (slide-joint tabs), 2 or 3 (contact springs)")
     parser.add_argument("--variant", action="append", default=None,
                         help="task (as built), or knob=value pairs joined by ',' (repeatable)")
     parser.add_argument("--speed", type=float, default=0.05,

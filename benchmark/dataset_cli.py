@@ -100,7 +100,7 @@ def recipe(
         typer.Option("--connector", help="Collect only this connector (repeatable)."),
     ] = None,
     version: Annotated[
-        str, typer.Option("--version", help="Task version to collect on (v0, v1 or v2).")
+        str, typer.Option("--version", help="Task version to collect on (v0 to v3).")
     ] = "v1",
 ) -> None:
     """Collect paper 001's or 004's offline data on its training connectors (benchmark.recipes);

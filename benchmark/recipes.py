@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 
 from benchmark.datasets import CollectConfig, collect, finished, load
-from envs.tasks import pinned_versions
+from envs.tasks import DYNAMICS, pinned_versions
 
 RECIPE_JSON = "recipe.json"
 SCALES = ("small", "full")
-#: Task versions a recipe can be collected on (``envs`` registers Connector-<name>-v0 to -v2).
-VERSIONS = ("v0", "v1", "v2")
+#: Task versions a recipe can be collected on (``envs`` registers Connector-<name>-v0 to -v3).
+VERSIONS = tuple(f"v{v}" for v in DYNAMICS)
 
 #: Paper 001's visual setting: wrist camera, 20-step episodes just above the socket. The TCP
 #: pose is recorded too: it is the calibrated state that labels the localizer's training data
@@ -249,7 +249,7 @@ def socket_offsets(data: dict[str, Any]) -> np.ndarray:
 
 
 def recipe_version(out: Path) -> str:
-    """The task version ("v0", "v1", "v2") a collected recipe was recorded on."""
+    """The task version ("v0" to "v3") a collected recipe was recorded on."""
     description = json.loads((Path(out) / RECIPE_JSON).read_text())
     versions = {p["collect"]["task_id"].rsplit("-", 1)[1] for p in description["parts"]}
     if len(versions) != 1:

@@ -18,6 +18,7 @@ from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, build_env, check_output_file, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize
+from envs.tasks import DYNAMICS
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
 
 POLICIES = ("p_controller", "random")
@@ -46,7 +47,7 @@ def task_rows() -> list[tuple[str, ...]]:
         rows.append(row(task.env_id, task.connector, task.paper))
     rows.append(("InsertBench/NISTBoard-v0", "any part (part=)",
                  "per part", "", "", "", "NIST task board #1"))
-    for version in (0, 1, 2):
+    for version in DYNAMICS:
         rows.append((f"InsertBench/ConnectorFamily-v{version}", "one per episode (split=)",
                      "per connector", "", "", "", "001, 004"))
     return rows

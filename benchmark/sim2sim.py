@@ -159,9 +159,9 @@ def main() -> None:
         parser.error(f"unknown task(s) {unknown}; `insertbench list` names the task IDs")
     springs = [t for t in args.task or [] if TASKS[t].dynamics.springs is not None]
     if springs:  # was a ValueError traceback from PyBullet, after the MuJoCo probe had run
-        parser.error(f"PyBullet has no model of version 2's contact springs: {springs}; "
-                     "probe the tasks' -v1")
-    # PyBullet models the slide-joint tabs of versions 0 and 1, not v2's contact springs.
+        parser.error(f"PyBullet has no model of the contact springs of versions 2 and 3: "
+                     f"{springs}; probe the tasks' -v1")
+    # PyBullet models the slide-joint tabs of versions 0 and 1, not v2's and v3's contact springs.
     task_ids = args.task or [
         *PAPER000_TASKS,
         *(t for t in TASKS if "Connector-" in t and TASKS[t].dynamics.springs is None),

@@ -29,7 +29,7 @@ from envs.family import ConnectorFamilyEnv  # noqa: E402
 from envs.insertion_env import InsertionEnv, check_env_kwargs, p_controller  # noqa: E402
 from envs.nist_board import NIST_PARTS, NISTBoardEnv, nist_task  # noqa: E402
 from envs.sharded_vector import ShardedVectorEnv  # noqa: E402
-from envs.tasks import TASKS, TaskSpec, task_spec  # noqa: E402
+from envs.tasks import DYNAMICS, TASKS, TaskSpec, task_spec  # noqa: E402
 from envs.vector import ThreadedVectorEnv, make_vector_env  # noqa: E402
 
 __all__ = [
@@ -63,7 +63,7 @@ IDENTITY_KWARGS = {
     "task": lambda v: task_spec(v).env_id if isinstance(v, str) else getattr(v, "env_id", None),
     "part": lambda v: nist_task(v).env_id if v in NIST_PARTS else None,
     "version": lambda v: (f"InsertBench/ConnectorFamily-v{v}" if isinstance(v, int | np.integer)
-                          and not isinstance(v, bool) and v in (0, 1, 2) else None),
+                          and not isinstance(v, bool) and v in DYNAMICS else None),
 }
 
 
@@ -123,6 +123,7 @@ for _id, _entry, _steps, _kwargs in (
     ("InsertBench/ConnectorFamily-v0", ConnectorFamilyEnv, 50, {"version": 0}),
     ("InsertBench/ConnectorFamily-v1", ConnectorFamilyEnv, 50, {"version": 1}),
     ("InsertBench/ConnectorFamily-v2", ConnectorFamilyEnv, 50, {"version": 2}),
+    ("InsertBench/ConnectorFamily-v3", ConnectorFamilyEnv, 50, {"version": 3}),
     ("InsertBench/NISTBoard-v0", NISTBoardEnv, None, {}),  # truncates itself per part
 ):
     if _id not in gym.registry:

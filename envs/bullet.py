@@ -176,7 +176,7 @@ class BulletInsertionEnv(gym.Env):
             raise TypeError(f"task must be a task ID or a TaskSpec, got {task!r}")
         if task.dynamics.springs is not None:
             raise ValueError(
-                f"{task.env_id}: PyBullet has no model of version 2's contact springs "
+                f"{task.env_id}: PyBullet has no model of the contact springs of versions 2 and 3 "
                 "(envs.scene.ContactSprings); use the task's -v1"
             )
         allow_unsupported = check_bool("allow_unsupported", allow_unsupported)  # "no" is truthy

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs import geometry as g
+from envs.version_key import ADDED_FIELD
 
 MM = 1e-3
 
@@ -140,10 +141,14 @@ class ConnectorSpec:
     table_rgba: tuple[float, float, float, float] = (0.55, 0.45, 0.35, 1.0)
     board_checker_rgba: tuple[float, float, float, float] | None = None
     mating: MatingForces | None = None
+    exact_offset: bool = field(default=False, metadata=ADDED_FIELD)
     """sides: facets of a round profile. board_rgba, table_rgba, board_checker_rgba: the visual
     domain around the socket (a checker pattern on the board when the last is set). mating: the
     documented mating and unmating force ranges (task version 1 on); None in version 0, whose
-    springs follow `retention_force_n` alone."""
+    springs follow `retention_force_n` alone. exact_offset: a trapezoid's cavity is its outline
+    moved out by the clearance along every edge's normal (task version 3 on); in versions 0-2
+    its top and bottom edges grow by the slanted edges' sideways shift, which closes the slanted
+    walls in (D-sub: 0.127 mm of its 0.15; README, "Known fidelity gaps")."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -186,10 +191,14 @@ class ConnectorSpec:
                 (self.width_mm + 2 * grow_mm) * MM, (self.height_mm + 2 * grow_mm) * MM
             )
         slant = np.arctan2((self.width_mm - self.narrow_mm) / 2, self.height_mm)
-        grow_x = grow_mm / np.cos(slant)
+        # A slanted edge moved out by grow_mm along its normal lies grow_mm / cos(slant) further
+        # out sideways; the wide edge, moved up by grow_mm, meets it grow_mm tan(slant) further
+        # out still, the narrow edge as much further in.
+        shift = grow_mm / np.cos(slant)
+        lean = grow_mm * np.tan(slant) if self.exact_offset else 0.0
         return g.trapezoid(
-            (self.width_mm + 2 * grow_x) * MM,
-            (self.narrow_mm + 2 * grow_x) * MM,
+            (self.width_mm + 2 * (shift + lean)) * MM,
+            (self.narrow_mm + 2 * (shift - lean)) * MM,
             (self.height_mm + 2 * grow_mm) * MM,
         )
 

@@ -95,15 +95,21 @@ def limited_reference(
     Pure math shared by the simulated and the real robot (`real/`): all poses in one fixed frame
     (sim: world; real: robot base), the delta (m, rad) in the TCP frame. The new reference is
     the previous reference ("accumulate") or the measured TCP ("measured") moved by the delta,
-    then clipped per axis to `gains.translation_limit_m` and in angle to
-    `gains.rotation_limit_rad` around the measured TCP pose (SERL's reference limiting).
+    then clipped to `gains.translation_limit_m` (per axis, or in length without
+    `gains.limit_per_axis`) and in angle to `gains.rotation_limit_rad` around the measured TCP
+    pose (SERL's reference limiting).
     """
     if mode not in REFERENCE_MODES:
         raise ValueError(f"reference_mode must be one of {REFERENCE_MODES}, got {mode!r}")
     # Translation and rotation deltas are expressed in the TCP frame, like SERL's actions.
     base_pos = ref_pos if mode == "accumulate" else tcp_pos
     pos = base_pos + tcp_mat @ delta_pos_tcp
-    pos = tcp_pos + np.clip(pos - tcp_pos, -gains.translation_limit_m, gains.translation_limit_m)
+    offset = pos - tcp_pos
+    if gains.limit_per_axis:
+        offset = np.clip(offset, -gains.translation_limit_m, gains.translation_limit_m)
+    elif (length := float(np.linalg.norm(offset))) > gains.translation_limit_m:
+        offset *= gains.translation_limit_m / length
+    pos = tcp_pos + offset
     tcp_quat = mat_to_quat(tcp_mat)
     base_quat = ref_quat if mode == "accumulate" else tcp_quat
     new_quat = base_quat
@@ -185,6 +191,22 @@ class ImpedanceReference:
         (serl_robot_infra franka_env `clip_safety_box`)."""
         self.pos = np.clip(self.pos, low, high)
         self._write(data)
+
+    def clip_orientation(
+        self, data: mujoco.MjData, centre_quat: np.ndarray, max_angle_rad: float
+    ) -> None:
+        """Keep the reference orientation within `max_angle_rad` (a rotation about any axis) of
+        `centre_quat` (world, wxyz), turning it back towards it along the shortest way: the
+        orientation cone of `real.safety.SafetyLayer.clamp`."""
+        rel = np.zeros(4)
+        mujoco.mju_mulQuat(rel, _conj(centre_quat), self.quat)
+        rel_vec = quat_to_rotvec(rel)
+        angle = float(np.linalg.norm(rel_vec))
+        if angle > max_angle_rad:
+            quat = np.zeros(4)
+            mujoco.mju_mulQuat(quat, centre_quat, rotvec_to_quat(rel_vec * (max_angle_rad / angle)))
+            self.quat = quat
+            self._write(data)
 
     def _write(self, data: mujoco.MjData) -> None:
         data.mocap_pos[self.mocap_id] = self.pos

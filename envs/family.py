@@ -23,7 +23,7 @@ from envs.task_options import (
     requested_offset_mm,
     reset_options,
 )
-from envs.tasks import TASKS, TaskSpec
+from envs.tasks import DYNAMICS, TASKS, TaskSpec
 
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
 #: Most connectors of a procedural family: their names are drawn up front (3,000,000 took 13 s).
@@ -69,6 +69,8 @@ class ConnectorFamilyEnv(gym.Env):
     `InsertionEnv`).
     v2: members are the catalog's -v2 tasks (v1 with contact springs for retention, a steady
     sliding plateau; `envs.tasks.DYNAMICS_V2`).
+    v3: members are the catalog's -v3 tasks (v2 with the fidelity gaps of v0-v2 closed;
+    `envs.tasks.DYNAMICS_V3`).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -87,7 +89,7 @@ class ConnectorFamilyEnv(gym.Env):
         if split not in FAMILY_SPLITS:
             raise ValueError(f"split must be one of {FAMILY_SPLITS}, got {split!r}")
         # 1.0 and True equal 1 but named no task: 'InsertBench/Connector-X-v1.0' was a KeyError.
-        version = check_int("version", version, 0, 2)
+        version = check_int("version", version, 0, max(DYNAMICS))
         if version >= 1 and split == "procedural" and connectors is None:
             raise ValueError(
                 "procedural connectors have no documented mating forces and exist in version 0 "

@@ -20,6 +20,7 @@ from envs.controller import (
     solve_ik,
     workspace_box,
 )
+from envs.geometry import RIM_PROUD
 from envs.physics import ControlPeriod, low_pass_wrench, peak_norm_sq
 from envs.rendering import CameraRig
 from envs.scene import SceneConfig, build_model
@@ -300,6 +301,10 @@ class InsertionEnv(gym.Env):
             self.scene_config.gains, m.body("reference").mocapid[0], reference_mode
         )
         self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
+        if dynamics.goal_at_seat and task.connector.chamfer_mm > 0:
+            self._goal_face_pos[2] += RIM_PROUD  # where the plug's body lands on the rim
+        #: The pose-mode reference's orientation limit around the start orientation [rad].
+        self._orientation_limit = dynamics.orientation_limit_rad if action_mode == "pose" else None
         #: Scratch data of the start-pose IK, kept: allocating an MjData costs ~0.5 ms, as much
         #: as the IK itself. The IK writes only the arm's qpos and reads only kinematics, so
         #: what a previous solve left in it changes nothing.
@@ -372,7 +377,8 @@ class InsertionEnv(gym.Env):
         self.start_mat = d.site_xmat[self._tcp].reshape(3, 3).copy()
         #: Origin of the observation frame (world) [m]; its axes are `start_mat`'s.
         self.obs_origin = self.start_pos if self.obs_frame == "start" else self.nominal_start_pos
-        self.reference.reset(d, self.start_pos, mat_to_quat(self.start_mat))
+        self._start_quat = mat_to_quat(self.start_mat)
+        self.reference.reset(d, self.start_pos, self._start_quat)
         mujoco.mj_forward(m, d)
         self._wrench_bias = self._raw_wrench()
         self._ft_filtered = self._wrench_bias.copy()
@@ -405,6 +411,8 @@ class InsertionEnv(gym.Env):
         self.reference.move(d, d.site_xpos[self._tcp], tcp_mat, delta_pos, delta_rot)
         if self.workspace_mm is not None:
             self.reference.clip_position(d, *self._workspace_box_m())
+        if self._orientation_limit is not None:
+            self.reference.clip_orientation(d, self._start_quat, self._orientation_limit)
 
         self._step_force = self._step_physics()
         self._max_force = max(self._max_force, self._step_force)

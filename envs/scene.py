@@ -38,6 +38,10 @@ class ContactParams:
     rigid_timeconst_steps: float = 2.0
     rigid_solimp: tuple[float, float, float] = (0.99, 0.999, 1e-4)
     impratio: float = 10.0
+    #: The task board's contacts are as rigid as the socket's (task version 3 on). Versions 0-2
+    #: leave it at MuJoCo's default contact, which mixed with the plug's sinks 16 um under 100 N
+    #: (the socket: 1.5 um).
+    rigid_board: bool = field(default=False, metadata=ADDED_FIELD)
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,16 @@ class ImpedanceGains:
     rotational_damping: float = 5.0
     translation_limit_m: float = 0.006
     rotation_limit_rad: float = 0.05
+    #: Where the reference's position offset from the TCP is limited: on each axis (as SERL
+    #: clips, versions 0-2: a diagonal push reaches sqrt(3) x `max_force_n`) or on its length
+    #: (task version 3 on: the push force's magnitude is at most `max_force_n`, as `real/`
+    #: bounds it).
+    limit_per_axis: bool = field(default=True, metadata=ADDED_FIELD)
 
     @property
     def max_force_n(self) -> float:
-        """The largest force the controller pushes with along one axis [N]: stiffness x
-        reference limit. Each axis saturates on its own (as SERL clips each), so a diagonal
-        push reaches sqrt(3) times this (README, "Known fidelity gaps")."""
+        """The largest force the controller pushes with [N]: stiffness x reference limit,
+        along one axis or, without `limit_per_axis`, in any direction."""
         return self.translational_stiffness * self.translation_limit_m
 
 
@@ -318,6 +326,10 @@ def build_spec(
     if spec.board_checker_rgba is not None:
         board.material = _checker_material(s, spec.board_rgba, spec.board_checker_rgba)
     board.contype, board.conaffinity = _SOCKET, _SOCKET | _ARM
+    solref = [config.contact.rigid_timeconst_steps * config.timestep, 1.0]
+    solimp = [*config.contact.rigid_solimp, 0.5, 2.0]
+    if config.contact.rigid_board:
+        board.solref, board.solimp = solref, solimp
     table = world.add_geom()
     table.name = "table"
     table.type = mujoco.mjtGeom.mjGEOM_BOX
@@ -328,8 +340,6 @@ def build_spec(
 
     socket = world.add_body()
     socket.name = "socket"
-    solref = [config.contact.rigid_timeconst_steps * config.timestep, 1.0]
-    solimp = [*config.contact.rigid_solimp, 0.5, 2.0]
     pieces = socket_pieces(spec)
     springs = config.springs
     _add_pieces(

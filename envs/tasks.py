@@ -87,7 +87,13 @@ class TaskDynamics:
     see `envs.rewards`). peak_force: what `info["max_force_n"]` measures ("contact_100hz": net
     contact force on the plug sampled at 100 Hz; "ft_sensor": the zeroed, filtered wrist F/T
     force at every physics step, what a wrist sensor reports). springs: the retention springs'
-    model (None: slide-joint tabs, versions 0 and 1; `ContactSprings`: version 2).
+    model (None: slide-joint tabs, versions 0 and 1; `ContactSprings`: version 2 on).
+    goal_at_seat: the goal face lies where a seated plug's face reaches, the socket's rim
+    standing `envs.geometry.RIM_PROUD` above its mouth when chamfered (version 3 on; before,
+    `mating_length_mm` below the mouth, out of reach). orientation_limit_rad: in
+    `action_mode="pose"` the reference orientation stays within this angle of the start
+    orientation, as `real/` clamps every command into its orientation cone (version 3 on:
+    `real.config.SafetyConfig.max_tilt_rad`'s default; None: unbounded).
     """
 
     timestep: float = 0.002
@@ -97,6 +103,8 @@ class TaskDynamics:
     dense_form: str = "printed"
     peak_force: str = "contact_100hz"
     springs: ContactSprings | None = field(default=None, metadata=ADDED_FIELD)
+    goal_at_seat: bool = field(default=False, metadata=ADDED_FIELD)
+    orientation_limit_rad: float | None = field(default=None, metadata=ADDED_FIELD)
 
     def __post_init__(self) -> None:
         if self.dense_form not in DENSE_FORMS:
@@ -125,7 +133,18 @@ DYNAMICS_V1 = TaskDynamics(
 DYNAMICS_V2 = dataclasses.replace(
     DYNAMICS_V1, contact=ContactParams(impratio=30.0), springs=ContactSprings()
 )
-DYNAMICS = {0: DYNAMICS_V0, 1: DYNAMICS_V1, 2: DYNAMICS_V2}
+#: Version 3: version 2 with the fidelity gaps of versions 0-2 closed (README, "Known fidelity
+#: gaps"): trapezoid sockets offset exactly (`ConnectorSpec.exact_offset`), the push force
+#: limited in magnitude rather than per axis, a rigid task board, the goal at the reachable
+#: seat and the orientation held within real/'s 0.25 rad cone in pose mode.
+DYNAMICS_V3 = dataclasses.replace(
+    DYNAMICS_V2,
+    gains=dataclasses.replace(DYNAMICS_V2.gains, limit_per_axis=False),
+    contact=dataclasses.replace(DYNAMICS_V2.contact, rigid_board=True),
+    goal_at_seat=True,
+    orientation_limit_rad=0.25,
+)
+DYNAMICS = {0: DYNAMICS_V0, 1: DYNAMICS_V1, 2: DYNAMICS_V2, 3: DYNAMICS_V3}
 
 
 @dataclass(frozen=True)
@@ -149,7 +168,9 @@ class TaskSpec:
 
 
 def _versions(name: str, connector: ConnectorSpec, forces, paper: str) -> list[TaskSpec]:
-    """Versions 0 and 1 (kept reproducible) and 2 (contact springs) of a task."""
+    """Versions 0, 1 and 2 (kept reproducible) and 3 (2 with its fidelity gaps closed) of a
+    task."""
+    exact = dataclasses.replace(connector, exact_offset=True)
     return [
         TaskSpec(name, connector, paper=paper),
         TaskSpec(
@@ -162,6 +183,13 @@ def _versions(name: str, connector: ConnectorSpec, forces, paper: str) -> list[T
             version=2,
             dynamics=DYNAMICS_V2,
         ),
+        TaskSpec(
+            name,
+            calibrated(exact, forces, contact_ramp_ratio),
+            paper=paper,
+            version=3,
+            dynamics=DYNAMICS_V3,
+        ),
     ]
 
 
@@ -171,7 +199,7 @@ TASKS: dict[str, TaskSpec] = {
     for t in _versions(name, connector, PAPER000[connector.name], "000 §3.1")
 }
 
-#: One task per catalog connector: InsertBench/Connector-<Name>-v0, -v1, -v2 (envs.catalog).
+#: One task per catalog connector: InsertBench/Connector-<Name>-v0 to -v3 (envs.catalog).
 CONNECTOR_TASKS: dict[str, TaskSpec] = {
     t.env_id: t
     for entry in CATALOG.values()
@@ -183,10 +211,12 @@ TASKS.update(CONNECTOR_TASKS)
 
 
 #: The three tasks of paper 000 (section 3.1), in its order of difficulty: version 0 (the
-#: first release, kept reproducible), version 1 and version 2 (contact springs).
+#: first release, kept reproducible), version 1, version 2 (contact springs) and version 3
+#: (version 2 with its fidelity gaps closed).
 PAPER000_TASKS = ("InsertBench/USB-v0", "InsertBench/DSub-v0", "InsertBench/ModelE-v0")
 PAPER000_TASKS_V1 = ("InsertBench/USB-v1", "InsertBench/DSub-v1", "InsertBench/ModelE-v1")
 PAPER000_TASKS_V2 = ("InsertBench/USB-v2", "InsertBench/DSub-v2", "InsertBench/ModelE-v2")
+PAPER000_TASKS_V3 = ("InsertBench/USB-v3", "InsertBench/DSub-v3", "InsertBench/ModelE-v3")
 
 def task_spec(env_id: str) -> TaskSpec:
     """The spec of a registered task ID, with a clear error for unknown IDs."""

@@ -49,7 +49,11 @@ def batched_limited_reference(ref_pos, ref_quat, tcp_pos, tcp_mat, delta_pos_tcp
     base = ref_pos if mode == "accumulate" else tcp_pos
     pos = base + np.einsum("nij,nj->ni", tcp_mat, delta_pos_tcp)
     limit = gains.translation_limit_m
-    pos = tcp_pos + np.clip(pos - tcp_pos, -limit, limit)
+    if gains.limit_per_axis:
+        pos = tcp_pos + np.clip(pos - tcp_pos, -limit, limit)
+    else:
+        length = np.linalg.norm(pos - tcp_pos, axis=1, keepdims=True)
+        pos = tcp_pos + (pos - tcp_pos) * np.minimum(1.0, limit / np.maximum(length, 1e-300))
     tcp_quat = np.array([_mat_to_quat(m) for m in tcp_mat]) if mode == "measured" else None
     quat = ref_quat.copy() if mode == "accumulate" else tcp_quat
     if mode == "accumulate":

@@ -15,6 +15,7 @@ import typer
 import envs  # noqa: F401  (registers the tasks)
 from benchmark.cli import app
 from benchmark.cli_options import parse_env_kwargs
+from envs.tasks import DYNAMICS
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -413,7 +414,7 @@ def test_list_prints_every_registered_task_one_line_each_paper_000_first(capsys)
 def test_list_shows_the_tasks_that_match_and_refuses_a_text_none_matches(capsys):
     code, out, _ = run_cli(capsys, "list", "modele")
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("InsertBench/")]
-    assert code == 0 and listed == [f"InsertBench/ModelE-v{v}" for v in (0, 1, 2)], listed
+    assert code == 0 and listed == [f"InsertBench/ModelE-v{v}" for v in DYNAMICS], listed
     code, out, err = run_cli(capsys, "list", "xyzzy")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert "no task ID or connector contains 'xyzzy'" in err, err

@@ -100,8 +100,8 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     ({"split": "train", "hold_out": "DT12"}, "hold_out 'DT12' is not a connector of split"),
     ({"split": "procedural", "hold_out": "DT12"}, "hold_out 'DT12' is not a connector of split"),
     # 1.0 and True passed `version in (0, 1, 2)`, then failed on a KeyError for '-v1.0'.
-    ({"version": 1.0}, r"version must be an integer in \[0, 2\], got 1.0"),
-    ({"version": True}, r"version must be an integer in \[0, 2\], got True"),
+    ({"version": 1.0}, r"version must be an integer in \[0, 3\], got 1.0"),
+    ({"version": True}, r"version must be an integer in \[0, 3\], got True"),
     # True drew one connector; 2.5 was "'float' object cannot be interpreted as an integer".
     ({"split": "procedural", "procedural_count": True}, "procedural_count must be an integer"),
     ({"split": "procedural", "procedural_count": 2.5}, "procedural_count must be an integer"),

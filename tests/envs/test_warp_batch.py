@@ -2,6 +2,8 @@
 successes. Opt-in (`pytest -m warp`): Warp compiles its kernels on first use (about a minute on
 its CPU device); skipped when mujoco-warp is not installed. Never needs a GPU."""
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -15,10 +17,12 @@ from envs.warp_batch import batched_limited_reference
 ENV_ID = "InsertBench/USB-v0"
 
 
-def test_batched_reference_equals_the_scalar_law():
-    """Runs without Warp: the vectorised reference limiting is `limited_reference` per world."""
+@pytest.mark.parametrize("per_axis", [True, False])
+def test_batched_reference_equals_the_scalar_law(per_axis):
+    """Runs without Warp: the vectorised reference limiting is `limited_reference` per world,
+    with the limit per axis (v0-v2) or on the offset's length (v3)."""
     rng = np.random.default_rng(0)
-    gains = SceneConfig().gains
+    gains = dataclasses.replace(SceneConfig().gains, limit_per_axis=per_axis)
     n = 64
     tcp_pos = rng.normal(0, 0.01, (n, 3))
     angles = rng.normal(0, 0.3, (n, 3))  # some worlds beyond the rotation limit
