@@ -253,6 +253,9 @@ class RealInsertionEnv(gym.Env):
         self.rtde_watchdog_hz = rtde_watchdog_hz
         self._watchdog_armed = False
         self.calibrated_ft_bias = np.zeros(6) if ft_bias is None else np.asarray(ft_bias, float)
+        #: The F/T bias [N, N m] (base frame) the episode's wrench is read against; until a
+        #: reset measures it, the sensor's own zero.
+        self._bias = np.zeros(6) if zero_ft_sensor else self.calibrated_ft_bias
         self.clock = clock
         self.servo_dt = 1.0 / servo_hz
         # Servo cycles per policy step: 150 Hz at 500 Hz servoing ran at 167 Hz without a word.
@@ -330,12 +333,16 @@ class RealInsertionEnv(gym.Env):
             start = socket_pos + socket_mat @ start_local
             safe.move_linear(start, socket_mat, RESET_SPEED_M_S, force_bias=bias)
             for _ in range(int(round(SETTLE_S / self.servo_dt))):
-                self._hold(start, socket_mat)
+                self._hold(start, socket_mat, bias)
             if self.zero_ft_sensor:
                 safe.call("zeroFtSensor")
+                # The sensor now reads the wrench relative to this pose's: a contact that
+                # grows while the bias is sampled still trips. One already there when the
+                # sensor was zeroed cannot be told apart (the settle checked for it).
+                bias = np.zeros(6)
             samples = []
             for _ in range(BIAS_SAMPLES):
-                samples.append(self._hold(start, socket_mat).wrench)
+                samples.append(self._hold(start, socket_mat, bias).wrench)
             self._bias = (
                 np.mean(samples, axis=0) if self.zero_ft_sensor else self.calibrated_ft_bias
             )
@@ -484,13 +491,24 @@ class RealInsertionEnv(gym.Env):
         measured pose; holding there for `SETTLE_S` lets the press relax."""
         self.safe.stop()
         pos, mat = self.safe.measure()
+        # Checked against the episode's bias, with the limits raised to the press being
+        # relaxed: it may read above them unfiltered (4.7 N m against 4), so only a wrench
+        # that grows past both trips.
+        pressed = tcp_wrench(self.safe.read(), self._bias)
+        limits = (max(self.safety.force_limit_n, float(np.linalg.norm(pressed[:3]))),
+                  max(self.safety.torque_limit_nm, float(np.linalg.norm(pressed[3:]))))
         for _ in range(int(round(SETTLE_S / self.servo_dt))):
-            self._hold(pos, mat)
+            self._hold(pos, mat, self._bias, limits)
+        self.safe.reset_wrench_filter()  # the pull-out checks from the released reading
         return self.safe.read()
 
-    def _hold(self, pos: np.ndarray, mat: np.ndarray) -> RobotState:
+    def _hold(self, pos: np.ndarray, mat: np.ndarray, bias: np.ndarray,
+              limits: tuple[float, float] | None = None) -> RobotState:
+        """One servo period holding a pose, the wrench (less the base-frame `bias`) checked
+        as while servoing (`SafeRobot.check_wrench`: over the limits, stop and trip)."""
         t0 = self.safe.call("initPeriod")
         state = self.safe.read()
+        self.safe.check_wrench(tcp_wrench(state, bias), limits)
         self.safe.servo(pos, mat)
         self.safe.call("waitPeriod", t0)
         return state
