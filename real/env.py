@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -213,6 +214,14 @@ class RealInsertionEnv(gym.Env):
         check_servo(servo_lookahead_s, servo_gain)
         if rtde_watchdog_hz is not None:
             check_watchdog_hz(rtde_watchdog_hz, servo_hz)
+            # While a camera waits for a frame nothing commands the arm or kicks the
+            # watchdog: a wait as long as its period ends the controller's script.
+            for cam in cameras.values():
+                if cam.timeout_ms >= 1000.0 / rtde_watchdog_hz:
+                    raise ValueError(
+                        f"camera {cam.name!r} waits up to {cam.timeout_ms} ms for a frame, not "
+                        f"less than the RTDE watchdog's period ({1000.0 / rtde_watchdog_hz:g} ms "
+                        f"at rtde_watchdog_hz={rtde_watchdog_hz}); give it a shorter timeout_ms")
         continuity_input = check_continuity_input(continuity_input)
         if ft_bias is not None:
             ft_bias = check_vector("ft_bias", ft_bias, 6)
@@ -239,6 +248,8 @@ class RealInsertionEnv(gym.Env):
         self.task = task
         self.robot = robot
         self.camera_devices = cameras
+        for cam in cameras.values():
+            cam.between_tries = self._stop_for_frame
         self.cameras = camera_names
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
         self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
@@ -550,6 +561,16 @@ class RealInsertionEnv(gym.Env):
             self._needs_reset = True
             self.safe.halt()
             raise
+
+    def _stop_for_frame(self) -> None:
+        """After a camera's wait timed out, before it waits again: stop the arm, which held its
+        last servo target with nothing checking the wrench, and kick the RTDE watchdog (each
+        wait is shorter than its period), so that a retry neither leaves the arm servoing
+        unchecked nor ends the controller's script (the next step would have been refused).
+        The next command starts from the measured pose, as after any stop."""
+        self.safe.halt()
+        with contextlib.suppress(SafetyTrip):  # a lost link trips; the next step ends on it
+            self.safe.call("kickWatchdog")
 
     def _observation(self, state: RobotState, cameras: bool = True) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
