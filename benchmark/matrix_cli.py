@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -226,6 +227,8 @@ def status(
     task_version: VersionOpt = None,
 ) -> None:
     """Show done / running / failed / pending cells of PRESET."""
+    from benchmark.report import cells_on_another_task_version, collect
+
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():
@@ -236,6 +239,7 @@ def status(
         statuses = db.statuses()
         live = {m.config_hash: m for m in db.running() if not db.is_marker_stale(m)}
         rows = {r["config_hash"]: r for r in db.cell_rows()}
+        metrics, _ = collect(spec, db)
     states: dict[str, list] = {"done": [], "running": [], "failed": [], "pending": []}
     for cell in spec.cells:
         state = statuses.get(cell.config_hash)
@@ -249,6 +253,15 @@ def status(
             states["pending"].append(cell)
     console.print(f"{spec.name} ({store_path}): " + ", ".join(
         f"{len(v)} {k}" for k, v in states.items()) + f" of {len(spec.cells)}", soft_wrap=True)
+    # The report's warning, here too: a resumed store reuses cells run before a task changed.
+    moved = Counter(c.task_label or c.task_id for c in cells_on_another_task_version(spec, metrics))
+    for task, count in moved.items():
+        done = sum((c.task_label or c.task_id) == task for c in states["done"])
+        console.print(f"[yellow]WARNING: {escape(task)}: {count} of its {done} done cells were "
+                      "evaluated on another version of the task than this code builds (their "
+                      "episodes' task version key differs); their numbers are not comparable "
+                      "with the current task's: run the preset into a new store.[/yellow]",
+                      soft_wrap=True)
     if not verbose:
         for cell in states["failed"]:
             console.print(f"[red]failed[/red] {cell.describe()}: {rows[cell.config_hash]['error']}")

@@ -232,7 +232,7 @@ def _status_section(
     file, at_versions, versions = preset.source.partition(" at task version(s) ")
     paragraphs = [preset.description, f"Preset file: `{file}`{at_versions}{versions}; report "
                   f"generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
-    moved = _cells_on_another_task_version(preset, metrics)
+    moved = [c.describe() for c in cells_on_another_task_version(preset, metrics)]
     if moved:
         paragraphs.insert(0, f"WARNING: {len(moved)} of the done cells were evaluated on another "
                              "version of their task than this code builds (their episodes' "
@@ -248,7 +248,7 @@ def _status_section(
     return Section("Status", paragraphs, [table])
 
 
-def _cells_on_another_task_version(preset: Preset, metrics: dict[str, CellMetrics]) -> list[str]:
+def cells_on_another_task_version(preset: Preset, metrics: dict[str, CellMetrics]) -> list[Cell]:
     """The done cells whose final episodes carry a task version key other than the one this
     code gives their task and env kwargs: a store resumed across a change of the dynamics
     reuses its old cells (the cell's hash names the task, not what the task does)."""
@@ -267,7 +267,7 @@ def _cells_on_another_task_version(preset: Preset, metrics: dict[str, CellMetric
         if identity not in current:
             current[identity] = task_version_key(cell.task_id, dict(cell.env_kwargs))
         if keys != {current[identity]}:
-            moved.append(cell.describe())
+            moved.append(cell)
     return moved
 
 

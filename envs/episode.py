@@ -338,19 +338,21 @@ def _outcome(record: Mapping[str, Any] | Any) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in values.items() if k not in IDENTITY_FIELDS))
 
 
+def replay_counts(records: Sequence[Mapping[str, Any] | Any]) -> list[tuple[Any, int]]:
+    """Each distinct episode of `records` (see `distinct_episodes`) with how many records
+    replay it, in order of first appearance."""
+    groups: dict[tuple, list] = {}
+    for record in records:
+        groups.setdefault(_outcome(record), [record, 0])[1] += 1
+    return [(record, count) for record, count in groups.values()]
+
+
 def distinct_episodes(records: Sequence[Mapping[str, Any] | Any]) -> list:
     """The records with replays dropped: episodes that agree exactly on every outcome field
     (success, steps, return, forces, distances: all but `IDENTITY_FIELDS`) are one episode seen
     again, as a deterministic policy on a noiseless task replays it for every seed. Records are
     dicts or `EpisodeRecord`s; the first of each group is kept, in order."""
-    seen: set[tuple] = set()
-    kept = []
-    for record in records:
-        key = _outcome(record)
-        if key not in seen:
-            seen.add(key)
-            kept.append(record)
-    return kept
+    return [record for record, _ in replay_counts(records)]
 
 
 def effective_trials(records: Sequence[Mapping[str, Any] | Any]) -> int:

@@ -140,8 +140,8 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
             (e["name"], f'<a href="entries/{page_name(e)}">{_e(e["name"])}</a>'),
             (s.evaluation, _badge(s, stale)),
             (e["method"], _e(e["method"])),
-            (_sort_value(s.mean), _interval(s.mean, s.mean_ci)),
-            (_sort_value(s.iqm), _interval(s.iqm, s.iqm_ci)),
+            (_sort_value(s.mean), _interval(s.mean, s.mean_ci) + _replayed(s)),
+            (_sort_value(s.iqm), _interval(s.iqm, s.iqm_ci) + _replayed(s)),
         ]
         for label in labels:
             t = per_task.get(label)
@@ -256,6 +256,15 @@ def _distinct(task: Any) -> str:
         f'field; the interval counts these">({n} distinct)</small>'
 
 
+def _replayed(score: EntryScore) -> str:
+    """A note when replays made the aggregates' bootstrap draw fewer episodes than there are."""
+    n = score.distinct_episodes
+    return "" if n == score.episodes else (
+        f' <small title="the bootstrap draws the distinct episodes of each task, each with its '
+        f'replays; a task whose episodes all replay one gives no spread">({n} of '
+        f'{score.episodes} distinct)</small>')
+
+
 def _sim2sim_task(task: Sim2SimTask | None) -> str:
     if task is None:
         return '<span title="measured when an entry is verified">-</span>'
@@ -368,7 +377,8 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'{_e(", ".join(e["authors"]))} · source {_e(e["source"])} {links}</p>'
         f'<p>Scored on the {"hidden" if score.evaluation == "hidden" else "public dev"} seeds: '
         f'mean success {_interval(score.mean, score.mean_ci)}, IQM '
-        f'{_interval(score.iqm, score.iqm_ci)} (95% stratified bootstrap).</p>'
+        f'{_interval(score.iqm, score.iqm_ci)} (95% stratified bootstrap over distinct '
+        f'episodes){_replayed(score)}.</p>'
         f'<h2>Per task</h2><table class="board"><thead><tr><th>Task</th><th>Successes</th>'
         f'<th>Success [95% Wilson]</th>'
         f'<th><span title="{_e(SIM2SIM_TITLE)}">PyBullet, same seeds</span></th>'
@@ -449,7 +459,9 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
         'entries verified but not recomputable, as each entry page says); '
         '<span class="badge self">self-reported</span> entries on the public dev seeds. '
         'Success: 95% Wilson intervals per task; mean and IQM over tasks with 95% stratified '
-        'bootstrap intervals (rliable); entries whose mean intervals overlap share a rank. '
+        'bootstrap intervals; both count an episode replayed for several seeds once (a '
+        'deterministic policy on a noiseless task replays one; "k distinct" where some did); '
+        'entries whose mean intervals overlap share a rank. '
         'P(improvement): probability that the entry beats the best built-in baseline of the '
         'same table. Click a column header to sort.</p>'
         f'<nav>{" · ".join(nav)}</nav>{"".join(sections)}')

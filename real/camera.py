@@ -31,7 +31,8 @@ class Camera:
     """One named camera: `read(height, width, grayscale)` returns a uint8 observation image.
 
     `before_wait`, if given, runs before each wait (the software device injects its frame
-    there). `close` releases the source.
+    there); `between_tries`, after a failed try when another follows (the robot env
+    stops the arm there). `close` releases the source.
     """
 
     def __init__(
@@ -58,11 +59,14 @@ class Camera:
         self.describe = describe or name
         self._align = rs.align(rs.stream.color)
         self.timeouts = 0
+        self.between_tries: Callable[[], None] | None = None
 
     def read_raw(self) -> np.ndarray:
         """The latest color frame at its native size, uint8 (H, W, 3) RGB."""
         errors: list[str] = []
-        for _ in range(self.retries):
+        for attempt in range(self.retries):
+            if attempt and self.between_tries is not None:
+                self.between_tries()
             if self.before_wait is not None:
                 self.before_wait()
             try:

@@ -151,7 +151,7 @@ class CameraConfig:
     width: int = 640
     height: int = 480
     fps: int = 30
-    timeout_ms: int = 200
+    timeout_ms: int = 100  # below the RTDE watchdog's period (200 ms at 5 Hz)
     retries: int = 3
 
 

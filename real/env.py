@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -213,6 +214,14 @@ class RealInsertionEnv(gym.Env):
         check_servo(servo_lookahead_s, servo_gain)
         if rtde_watchdog_hz is not None:
             check_watchdog_hz(rtde_watchdog_hz, servo_hz)
+            # While a camera waits for a frame nothing commands the arm or kicks the
+            # watchdog: a wait as long as its period ends the controller's script.
+            for cam in cameras.values():
+                if cam.timeout_ms >= 1000.0 / rtde_watchdog_hz:
+                    raise ValueError(
+                        f"camera {cam.name!r} waits up to {cam.timeout_ms} ms for a frame, not "
+                        f"less than the RTDE watchdog's period ({1000.0 / rtde_watchdog_hz:g} ms "
+                        f"at rtde_watchdog_hz={rtde_watchdog_hz}); give it a shorter timeout_ms")
         continuity_input = check_continuity_input(continuity_input)
         if ft_bias is not None:
             ft_bias = check_vector("ft_bias", ft_bias, 6)
@@ -239,6 +248,8 @@ class RealInsertionEnv(gym.Env):
         self.task = task
         self.robot = robot
         self.camera_devices = cameras
+        for cam in cameras.values():
+            cam.between_tries = self._stop_for_frame
         self.cameras = camera_names
         self.action_mode, self.obs_mode, self.reward_type = action_mode, obs_mode, reward
         self.goal_noise_mm, self.init_offset_mm = goal_noise_mm, (lo, hi)
@@ -253,6 +264,9 @@ class RealInsertionEnv(gym.Env):
         self.rtde_watchdog_hz = rtde_watchdog_hz
         self._watchdog_armed = False
         self.calibrated_ft_bias = np.zeros(6) if ft_bias is None else np.asarray(ft_bias, float)
+        #: The F/T bias [N, N m] (base frame) the episode's wrench is read against; until a
+        #: reset measures it, the sensor's own zero.
+        self._bias = np.zeros(6) if zero_ft_sensor else self.calibrated_ft_bias
         self.clock = clock
         self.servo_dt = 1.0 / servo_hz
         # Servo cycles per policy step: 150 Hz at 500 Hz servoing ran at 167 Hz without a word.
@@ -330,12 +344,16 @@ class RealInsertionEnv(gym.Env):
             start = socket_pos + socket_mat @ start_local
             safe.move_linear(start, socket_mat, RESET_SPEED_M_S, force_bias=bias)
             for _ in range(int(round(SETTLE_S / self.servo_dt))):
-                self._hold(start, socket_mat)
+                self._hold(start, socket_mat, bias)
             if self.zero_ft_sensor:
                 safe.call("zeroFtSensor")
+                # The sensor now reads the wrench relative to this pose's: a contact that
+                # grows while the bias is sampled still trips. One already there when the
+                # sensor was zeroed cannot be told apart (the settle checked for it).
+                bias = np.zeros(6)
             samples = []
             for _ in range(BIAS_SAMPLES):
-                samples.append(self._hold(start, socket_mat).wrench)
+                samples.append(self._hold(start, socket_mat, bias).wrench)
             self._bias = (
                 np.mean(samples, axis=0) if self.zero_ft_sensor else self.calibrated_ft_bias
             )
@@ -484,13 +502,24 @@ class RealInsertionEnv(gym.Env):
         measured pose; holding there for `SETTLE_S` lets the press relax."""
         self.safe.stop()
         pos, mat = self.safe.measure()
+        # Checked against the episode's bias, with the limits raised to the press being
+        # relaxed: it may read above them unfiltered (4.7 N m against 4), so only a wrench
+        # that grows past both trips.
+        pressed = tcp_wrench(self.safe.read(), self._bias)
+        limits = (max(self.safety.force_limit_n, float(np.linalg.norm(pressed[:3]))),
+                  max(self.safety.torque_limit_nm, float(np.linalg.norm(pressed[3:]))))
         for _ in range(int(round(SETTLE_S / self.servo_dt))):
-            self._hold(pos, mat)
+            self._hold(pos, mat, self._bias, limits)
+        self.safe.reset_wrench_filter()  # the pull-out checks from the released reading
         return self.safe.read()
 
-    def _hold(self, pos: np.ndarray, mat: np.ndarray) -> RobotState:
+    def _hold(self, pos: np.ndarray, mat: np.ndarray, bias: np.ndarray,
+              limits: tuple[float, float] | None = None) -> RobotState:
+        """One servo period holding a pose, the wrench (less the base-frame `bias`) checked
+        as while servoing (`SafeRobot.check_wrench`: over the limits, stop and trip)."""
         t0 = self.safe.call("initPeriod")
         state = self.safe.read()
+        self.safe.check_wrench(tcp_wrench(state, bias), limits)
         self.safe.servo(pos, mat)
         self.safe.call("waitPeriod", t0)
         return state
@@ -532,6 +561,16 @@ class RealInsertionEnv(gym.Env):
             self._needs_reset = True
             self.safe.halt()
             raise
+
+    def _stop_for_frame(self) -> None:
+        """After a camera's wait timed out, before it waits again: stop the arm, which held its
+        last servo target with nothing checking the wrench, and kick the RTDE watchdog (each
+        wait is shorter than its period), so that a retry neither leaves the arm servoing
+        unchecked nor ends the controller's script (the next step would have been refused).
+        The next command starts from the measured pose, as after any stop."""
+        self.safe.halt()
+        with contextlib.suppress(SafetyTrip):  # a lost link trips; the next step ends on it
+            self.safe.call("kickWatchdog")
 
     def _observation(self, state: RobotState, cameras: bool = True) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}

@@ -262,9 +262,12 @@ class SafeRobot:
         """Rotation of a TCP orientation (base frame) from the socket's [rad]."""
         return rotation_angle(self.socket_mat.T @ mat)
 
-    def check_wrench(self, wrench_tcp: np.ndarray) -> np.ndarray:
+    def check_wrench(
+        self, wrench_tcp: np.ndarray, limits: tuple[float, float] | None = None
+    ) -> np.ndarray:
         """Low-pass a zeroed wrench [N, N m] (one sample per control period) and stop and
-        retract if the filtered force or torque exceeds its limit; returns the filtered wrench."""
+        retract if the filtered force or torque exceeds its limit (`limits`: (force [N],
+        torque [N m]), the configured ones by default); returns the filtered wrench."""
         w = np.asarray(wrench_tcp, dtype=np.float64)
         if not np.all(np.isfinite(w)):
             self.trip("reading", f"the F/T sensor reads a non-finite wrench {w}")
@@ -276,10 +279,12 @@ class SafeRobot:
         force = float(np.linalg.norm(self._wrench[:3]))
         torque = float(np.linalg.norm(self._wrench[3:]))
         self.peak_force_n = max(self.peak_force_n, force)
-        if force > self.safety.force_limit_n or torque > self.safety.torque_limit_nm:
+        force_limit, torque_limit = limits or (self.safety.force_limit_n,
+                                               self.safety.torque_limit_nm)
+        if force > force_limit or torque > torque_limit:
             message = (
                 f"contact wrench |F| = {force:.1f} N, |T| = {torque:.2f} N m exceeds the limits "
-                f"{self.safety.force_limit_n} N, {self.safety.torque_limit_nm} N m"
+                f"{force_limit:.6g} N, {torque_limit:.6g} N m"
             )
             self.stop()
             # Backing off relieves a push into the socket (the environment pushing the tool

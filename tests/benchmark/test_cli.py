@@ -808,6 +808,26 @@ def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
     assert code in (0, None) and "quick-v2" in out and "pending" in out
 
 
+def test_status_warns_of_done_cells_run_on_another_task_version_as_report_does(capsys, in_tmp):
+    """A store resumed after a task changed reuses the cells run before; `matrix report` warned
+    of them, `matrix status`, what a user checks first, said nothing. One line per task."""
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--executor", "inline", "--no-progress")
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "matrix", "status", "quick")
+    assert code in (0, None) and "WARNING" not in out, out
+    # One cell's episodes as an earlier version of USB-v1 left them.
+    with sqlite3.connect("runs/quick.sqlite") as db:
+        config_hash = db.execute("SELECT config_hash FROM episodes").fetchone()[0]
+        db.execute("UPDATE episodes SET extra_json = json_set(extra_json, '$.task_version_key', "
+                   "'earlier') WHERE config_hash = ?", (config_hash,))
+    code, out, _ = run_cli(capsys, "matrix", "status", "quick")
+    warnings = [line for line in out.splitlines() if line.startswith("WARNING")]
+    assert code in (0, None) and len(warnings) == 1, out
+    assert warnings[0].startswith("WARNING: USB-v1: 1 of its 2 done cells were evaluated on "
+                                  "another version of the task than this code builds"), out
+
+
 def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     """`sim2sim --checkpoint` used to ignore run.json: a USB checkpoint ran on D-sub without a
     word, a checkpoint trained with --env action_mode=pose failed on its first step unless the

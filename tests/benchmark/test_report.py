@@ -198,7 +198,7 @@ def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> 
     a change of the dynamics reused its old cells, and the report pooled them without a word.
     Their episodes carry the task version key they ran on."""
     from benchmark.metrics import cell_metrics
-    from benchmark.report import _cells_on_another_task_version
+    from benchmark.report import cells_on_another_task_version
     from envs.version_key import task_version_key
 
     path = tmp_path / "pc.toml"
@@ -216,10 +216,10 @@ def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> 
 
     current = {c.config_hash: metrics(task_version_key(c.task_id, dict(c.env_kwargs)))
                for c in preset.cells}
-    assert _cells_on_another_task_version(preset, current) == []
+    assert cells_on_another_task_version(preset, current) == []
     usb = next(c for c in preset.cells if "USB" in c.task_id)
-    moved = _cells_on_another_task_version(preset, {**current, usb.config_hash: metrics("0" * 64)})
-    assert moved == [usb.describe()]
+    moved = cells_on_another_task_version(preset, {**current, usb.config_hash: metrics("0" * 64)})
+    assert moved == [usb]
 
 
 def test_a_report_folder_that_cannot_be_made_is_refused_before_the_bootstrap(

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from benchmark.cli import app
 from envs.episode import wilson_interval
 from envs.tasks import PAPER000_TASKS_V1
-from leaderboards import scoring, submission, tracks
+from leaderboards import scoring, site, submission, tracks
 from leaderboards.ledger import (
     Ledger,
     LedgerError,
@@ -560,21 +560,50 @@ def test_an_entrys_intervals_do_not_depend_on_the_other_entries(submitted: Ledge
     assert fewer == {name: everyone[name] for name in fewer}
 
 
-def test_the_closed_forms_equal_rliable_and_scipy():
-    """The scores' bootstrap statistics, written out for speed, against the library calls."""
+def test_the_closed_form_improvement_equals_rliable():
+    """The probability of improvement, written out for speed, against the library call."""
     from rliable import metrics as rly_metrics
-    from scipy.stats import trim_mean
 
     rng = np.random.default_rng(1)
     for tasks in (1, 2, 3, 4, 7, 9):
         x = (rng.random((40, tasks)) < rng.random(tasks)).astype(float)
         y = (rng.random((25, tasks)) < rng.random(tasks)).astype(float)
-        assert scoring._probability_of_improvement(x, y) == pytest.approx(
+        p, q = x.mean(axis=0), y.mean(axis=0)
+        assert scoring._probability_of_improvement(p, q) == pytest.approx(
             rly_metrics.probability_of_improvement(x, y), abs=1e-12)
-        assert scoring._probability_of_improvement(x, x) == pytest.approx(0.5)
-        mean, iqm = scoring._mean_and_iqm(x)
-        assert mean == pytest.approx(x.mean(axis=0).mean(), abs=1e-12)
-        assert iqm == pytest.approx(trim_mean(x.mean(axis=0), 0.25), abs=1e-12)
+        assert scoring._probability_of_improvement(p, p) == pytest.approx(0.5)
+
+
+def test_replayed_episodes_count_once_in_the_aggregates(submitted: Ledger):
+    """A deterministic policy on a noiseless task replays one episode for every seed: the
+    aggregates' bootstrap counts a replayed episode once, as the per-task Wilson interval does.
+    Replaying every episode three times leaves every interval as it was (resampling the raw
+    episodes had narrowed them as if three times as many had been run), and the site marks an
+    aggregate that rests on replays."""
+    (entry,) = submitted.entries()
+    rng = np.random.default_rng(2)
+    once = _synthetic(entry, {label: [bool(v) for v in rng.random(8) < 0.5]
+                              for label in ("USB", "DSub")}, "once", False)
+    baseline = _synthetic(entry, {"USB": [False] * 8, "DSub": [True] * 2 + [False] * 6},
+                          "baseline", True)
+    thrice = copy.deepcopy(once)
+    block = thrice["evaluations"]["dev"]
+    block["episodes"] = [e | {"seed": e["seed"] + 100 * k}
+                         for k in range(3) for e in block["episodes"]]
+
+    def scored(candidate: dict) -> scoring.EntryScore:
+        scores = [score_entry(e, "dev", ["USB", "DSub"]) for e in (candidate, baseline)]
+        scoring.aggregate(scores)
+        scoring.improvement_over_best_baseline(scores)
+        return scores[0]
+
+    a, b = scored(once), scored(thrice)
+    for field in ("mean", "iqm", "mean_ci", "iqm_ci", "prob_improvement",
+                  "prob_improvement_ci"):
+        assert getattr(b, field) == pytest.approx(getattr(a, field), abs=1e-12), field
+    assert a.mean_ci[1] - a.mean_ci[0] > 0.3  # 8 distinct episodes per task
+    assert (b.episodes, b.distinct_episodes) == (48, 16)
+    assert "(16 of 48 distinct)" in site._replayed(b) and site._replayed(a) == ""
 
 
 def test_rank_sorts_by_mean_and_splits_groups_at_disjoint_intervals(submitted: Ledger):

@@ -8,7 +8,7 @@ import pytest
 from envs.rendering import to_grayscale
 from real.camera import FrameTimeoutError, center_crop, resize_area
 from real.twin import DigitalTwinRobot, TwinCameraFeed
-from tests.real.conftest import USB
+from tests.real.conftest import USB, assert_commands_safe
 
 
 @pytest.fixture(scope="module")
@@ -94,4 +94,44 @@ def test_a_camera_timeout_ends_the_episode_with_the_arm_stopped():
             env.step(policy(obs))
     obs, _ = env.reset(seed=2)  # a camera that delivers again: the next episode runs
     env.step(policy(obs))
+    env.close()
+
+
+def test_a_camera_retry_stops_the_arm_and_keeps_the_rtde_watchdog_fed():
+    """While a camera waits for a frame nothing commands the arm: it held its last servo
+    target, its wrench unchecked, and nothing kicked the RTDE watchdog (5 Hz), so two 100 ms
+    timeouts before a frame ended the controller's script and the next step was refused. The
+    arm now stops between tries and the watchdog is kicked; a wait as long as the watchdog's
+    period is refused when the env is made."""
+    import real
+
+    with pytest.raises(ValueError, match=r"camera 'wrist' waits up to 100 ms.*watchdog's period"):
+        real.make_twin("InsertBench/USB-v0", cameras=("wrist",), obs_mode="state+pixels",
+                       image_size=32, rtde_watchdog_hz=10.0)
+    env = real.make_twin("InsertBench/USB-v0", seed=0, cameras=("wrist",),
+                         obs_mode="state+pixels", image_size=32, start_height_mm=15.0)
+    base = env.unwrapped
+    twin = base.robot
+    camera = base.camera_devices["wrist"]
+    feed = camera.before_wait.__self__
+
+    def inject():  # a wait that times out lasts its timeout, on the twin's clock too
+        dropped = feed._drop > 0
+        feed.inject()
+        if dropped:
+            twin.stall(camera.timeout_ms / 1000 + 0.001)
+
+    camera.before_wait = inject
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(policy(obs))
+    feed.drop_next(2)
+    start = len(twin.commands)
+    obs, *_, info = env.step(policy(obs))  # the third try delivers
+    assert info["safety_trip"] is None and camera.timeouts == 2
+    after_compliance = [c.name for c in twin.commands[start:]][-2:]
+    assert after_compliance == ["servoStop", "servoStop"]  # stopped before each retry
+    obs, *_, info = env.step(policy(obs))
+    assert info["safety_trip"] is None and not twin.watchdog_fired
+    assert_commands_safe(env)
     env.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -181,9 +183,10 @@ def test_reset_releases_a_press_before_pulling_out():
     safe = env.unwrapped.safe
     torques = []
 
-    def check_wrench(wrench, check=safe.check_wrench):
-        filtered = check(wrench)
-        torques.append(float(np.linalg.norm(filtered[3:])))
+    def check_wrench(wrench, limits=None, check=safe.check_wrench):
+        filtered = check(wrench, limits)
+        if limits is None:  # not the release's own hold, which starts from the press
+            torques.append(float(np.linalg.norm(filtered[3:])))
         return filtered
 
     safe.check_wrench = check_wrench
@@ -193,6 +196,68 @@ def test_reset_releases_a_press_before_pulling_out():
     assert torques and max(torques) < 0.5  # 2.9 N m before the release
     assert names_after(twin, start)[0] == "servoStop"
     assert_commands_safe(env)
+
+
+def _push_after(env, target, method: str, push_n: float = 200.0) -> None:
+    """From the first call of `target.method` on, the twin's F/T sensor reads `push_n` more
+    along the base z axis (an operator's hand, a caught cable), the physics untouched."""
+    twin = env.unwrapped.robot
+    push = np.zeros(6)
+    read, call = twin.getActualTCPForce, getattr(target, method)
+    twin.getActualTCPForce = lambda: list(np.asarray(read()) + push)
+
+    def then_push(*args, **kwargs):
+        result = call(*args, **kwargs)
+        push[2] = push_n
+        return result
+
+    setattr(target, method, then_push)
+
+
+@pytest.mark.parametrize("during", ["settle", "bias sampling"])
+def test_reset_stops_on_a_push_while_it_holds_the_start_pose(during):
+    """The reset holds the start pose to settle, then while it samples the F/T bias; neither
+    hold checked the wrench, so a 200 N push went unnoticed, and one during the sampling even
+    became the episode's bias (read as zero from then on). Both now trip as servoing does."""
+    env = real.make_twin(USB)
+    base = env.unwrapped
+    twin = base.robot
+    if during == "settle":  # from the end of the move to the start pose
+        _push_after(env, base.safe, "move_linear")
+    else:
+        _push_after(env, twin, "zeroFtSensor")
+    with pytest.raises(RuntimeError, match="safety trip while resetting.*exceeds the limits"):
+        env.reset(seed=0)
+    assert base.safe.tripped.kind == "force"
+    assert "servoStop" in names_after(twin, 0)
+    assert_commands_safe(env)
+
+
+def test_the_release_trips_on_a_growing_wrench_not_on_the_press_it_relaxes():
+    """The reset's release (the hold that lets an episode's final press relax) checks the
+    wrench too, against the limits raised to that press: 2.86 N m read at its start passes
+    a 2.5 N m limit as it relaxes, while a push that grows during the hold trips."""
+    env = real.make_twin(
+        "InsertBench/USB-v1", goal_noise_mm=1.0, reward="dense", max_episode_steps=30
+    )
+    base = env.unwrapped
+    policy = real.p_controller(env)
+
+    def press():
+        obs, _ = env.reset(seed=5)
+        for _ in range(30):
+            obs, *_, info = env.step(policy(obs))
+        assert info["is_success"] and np.linalg.norm(obs["wrench"][3:]) > 2.5  # pressing
+
+    press()
+    safety = base.safety
+    base.safety = base.safe.safety = dataclasses.replace(safety, torque_limit_nm=2.5)
+    env.reset(seed=0)  # relaxes from above the limit without a trip
+    base.safety = base.safe.safety = safety
+    press()
+    _push_after(env, base.robot, "servoL")  # from the release's first hold command on
+    with pytest.raises(RuntimeError, match="safety trip while resetting.*exceeds the limits"):
+        env.reset(seed=0)
 
 
 def test_software_watchdog_trips_on_a_stalled_policy(usb_twin_env):
