@@ -88,4 +88,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # the versions compared are chosen on purpose
+        main()

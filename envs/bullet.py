@@ -179,6 +179,13 @@ class BulletInsertionEnv(gym.Env):
                 f"{task.env_id}: PyBullet has no model of the contact springs of versions 2 and 3 "
                 "(envs.scene.ContactSprings); use the task's -v1"
             )
+        d = task.dynamics
+        v3 = {"goal_at_seat": d.goal_at_seat, "orientation_limit_rad": d.orientation_limit_rad,
+              "limit_per_axis=False": not d.gains.limit_per_axis,
+              "rigid_board": d.contact.rigid_board}
+        if any(v3.values()):  # a TaskSpec of one's own: these would be ignored without a word
+            raise ValueError(f"{task.env_id}: PyBullet models task versions 0 and 1, not "
+                             f"{', '.join(k for k, v in v3.items() if v)} (version 3's dynamics)")
         allow_unsupported = check_bool("allow_unsupported", allow_unsupported)  # "no" is truthy
         reason = UNSUPPORTED.get(task.connector.name)
         if reason and not allow_unsupported:

@@ -142,7 +142,10 @@ class ImpedanceReference:
 
     Each policy step moves the reference by the commanded delta (expressed in the TCP frame) and
     clips it to within `translation_limit_m` / `rotation_limit_rad` of the measured TCP pose, as
-    SERL does; the actuators' force limits repeat that clip at every physics step.
+    SERL does; the actuators' force limits repeat that clip, per axis, at every physics step.
+    With `gains.limit_per_axis` off (task version 3) the reference's offset is limited in
+    length, so a held push is at most `max_force_n` in any direction; while the TCP moves
+    between policy steps the offset can grow, and the per-axis clip is then the bound.
 
     mode "accumulate" (default): the delta is added to the previous reference, so a plug held up
     by friction is pressed harder each step until the limit (stiffness x limit = the maximum push

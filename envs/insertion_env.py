@@ -20,7 +20,6 @@ from envs.controller import (
     solve_ik,
     workspace_box,
 )
-from envs.geometry import RIM_PROUD
 from envs.physics import ControlPeriod, low_pass_wrench, peak_norm_sq
 from envs.rendering import CameraRig
 from envs.scene import SceneConfig, build_model
@@ -300,9 +299,7 @@ class InsertionEnv(gym.Env):
         self.reference = ImpedanceReference(
             self.scene_config.gains, m.body("reference").mocapid[0], reference_mode
         )
-        self._goal_face_pos = np.array([0.0, 0.0, -task.connector.mating_length_mm * MM])
-        if dynamics.goal_at_seat and task.connector.chamfer_mm > 0:
-            self._goal_face_pos[2] += RIM_PROUD  # where the plug's body lands on the rim
+        self._goal_face_pos = np.array([0.0, 0.0, -task.seat_depth_mm * MM])
         #: The pose-mode reference's orientation limit around the start orientation [rad].
         self._orientation_limit = dynamics.orientation_limit_rad if action_mode == "pose" else None
         #: Scratch data of the start-pose IK, kept: allocating an MjData costs ~0.5 ms, as much

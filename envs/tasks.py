@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from envs.catalog import CATALOG
-from envs.connectors import DSUB_DE9, MODEL_E, USB_A, ConnectorSpec
+from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
+from envs.geometry import RIM_PROUD
 from envs.mating_forces import CATALOG_FORCES, PAPER000, calibrated, contact_ramp_ratio
 from envs.scene import ContactParams, ContactSprings, ImpedanceGains
 from envs.version_key import ADDED_FIELD
@@ -165,6 +166,15 @@ class TaskSpec:
     @property
     def env_id(self) -> str:
         return f"InsertBench/{self.name}-v{self.version}"
+
+    @property
+    def seat_depth_mm(self) -> float:
+        """How far below the socket mouth the goal puts the plug's face [mm]: the mating length,
+        less the rim (`envs.geometry.RIM_PROUD`) that a chamfered socket's plug lands on where
+        the goal is at the seat (`TaskDynamics.goal_at_seat`, version 3 on)."""
+        c = self.connector
+        rim_mm = RIM_PROUD / MM if self.dynamics.goal_at_seat and c.chamfer_mm > 0 else 0.0
+        return c.mating_length_mm - rim_mm
 
 
 def _versions(name: str, connector: ConnectorSpec, forces, paper: str) -> list[TaskSpec]:

@@ -539,12 +539,13 @@ class RealInsertionEnv(gym.Env):
 
     def insertion_depth_mm(self, state: RobotState) -> float:
         """How far the plug's mating face (the TCP) is below the socket mouth [mm], 0 when it
-        is not over the opening; from the calibrated seated pose."""
+        is not over the opening; from the calibrated seated pose, `task.seat_depth_mm` below
+        the mouth (as in simulation)."""
         local = self.safe.socket_frame(state.pos) / MM
         c = self.task.connector
         if abs(local[0]) >= c.width_mm / 2 or abs(local[1]) >= c.height_mm / 2:
             return 0.0
-        return max(0.0, c.mating_length_mm + float(local[2]))
+        return max(0.0, self.task.seat_depth_mm + float(local[2]))
 
     def _inserted(self, state: RobotState) -> bool:
         if self.continuity_input is not None:

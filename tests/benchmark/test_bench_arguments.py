@@ -155,7 +155,8 @@ def test_bench_offline_refuses_an_out_that_is_a_file_before_collecting(
         (["--finetune", "no_such_dir"], "no agent checkpoint under no_such_dir"),
         (["--finetune", "rlpd"], "--finetune rlpd holds a rlpd checkpoint, not LOTJ's (iql)"),
         (["--finetune", "iql", "--connector", "Bogus"], "--connector 'Bogus' is not a catalog"),
-        (["--finetune", "iql", "--version", "v9"], "--version must be one of ['v0', 'v1', 'v2', 'v3']"),
+        (["--finetune", "iql", "--version", "v9"],
+         "--version must be one of ['v0', 'v1', 'v2', 'v3']"),
     ],
 )
 def test_bench_lotj_policy_refuses_bad_data_checkpoints_and_counts(

@@ -251,6 +251,20 @@ def test_refuses_version_2_contact_springs():
         BulletInsertionEnv("InsertBench/USB-v2")
 
 
+def test_refuses_version_3_dynamics_it_would_ignore():
+    """A TaskSpec of one's own with v1's tabs and v3's goal and limits ran with the goal at the
+    mating length and the reference limited per axis, without a word."""
+    import dataclasses
+
+    from envs.tasks import DYNAMICS, TASKS
+
+    v3_on_tabs = dataclasses.replace(DYNAMICS[3], springs=None)
+    task = dataclasses.replace(TASKS["InsertBench/USB-v1"], dynamics=v3_on_tabs)
+    with pytest.raises(ValueError, match="not goal_at_seat, orientation_limit_rad, "
+                                         "limit_per_axis=False, rigid_board"):
+        BulletInsertionEnv(task)
+
+
 def test_refuses_the_nist_board_and_a_task_that_is_no_task_by_name():
     """A NIST part's ID was "unknown task" (with every known ID), 5 an AttributeError."""
     with pytest.raises(ValueError, match="^InsertBench/NISTBoard-USBA-v0: NIST board layouts "
