@@ -200,7 +200,7 @@ class ImpedanceReference:
     ) -> None:
         """Keep the reference orientation within `max_angle_rad` (a rotation about any axis) of
         `centre_quat` (world, wxyz), turning it back towards it along the shortest way: the
-        orientation cone of `real.safety.SafetyLayer.clamp`."""
+        orientation cone of `real.safety.SafeRobot.clamp`."""
         rel = np.zeros(4)
         mujoco.mju_mulQuat(rel, _conj(centre_quat), self.quat)
         rel_vec = quat_to_rotvec(rel)

@@ -89,7 +89,9 @@ class InsertionEnv(gym.Env):
     delta TCP pose in the TCP frame, scaled by `action_scale_m` [m] and `action_scale_rad` [rad].
     In "xyz" mode the orientation reference stays at the start orientation. With `workspace_mm`
     the reference position is clipped to SERL's safety box: within `workspace_mm` of the socket
-    axis in x and y, and at most `workspace_mm` above the nominal start height.
+    axis in x and y, and at most `workspace_mm` above the nominal start height. From task
+    version 3, in "pose" mode the orientation reference stays within 0.25 rad of the start
+    orientation (`TaskDynamics.orientation_limit_rad`, the real cell's cone).
 
     ## Observation Space
     A Dict. State (`obs_mode` "state" or "state+pixels"): `tcp_pose` (6,) position [m] and
@@ -165,6 +167,9 @@ class InsertionEnv(gym.Env):
     v2: v1 with contact springs for retention (`envs.scene.ContactSprings`) and impratio 30:
     the same documented ranges, a steady sliding plateau where v1's tabs chatter
     (`DYNAMICS_V2`).
+    v3: v2 with the fidelity gaps of v0-v2 closed: trapezoid sockets offset exactly, the push
+    limited in magnitude, the goal at the reachable seat, the pose-mode orientation within
+    0.25 rad of the start, a rigid board (`DYNAMICS_V3`; README, "Known fidelity gaps").
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}

@@ -21,6 +21,7 @@ from envs.tasks import (
     DYNAMICS_V2,
     PAPER000_TASKS_V1,
     PAPER000_TASKS_V2,
+    PAPER000_TASKS_V3,
     TASKS,
 )
 from envs.version_key import version_data
@@ -94,7 +95,8 @@ def test_contact_springs_enter_only_the_keys_of_the_tasks_that_have_them():
 
 
 @pytest.mark.parametrize(
-    "env_id", [*PAPER000_TASKS_V1, *PAPER000_TASKS_V2, "InsertBench/Connector-UKACPlug-v2"]
+    "env_id", [*PAPER000_TASKS_V1, *PAPER000_TASKS_V2, "InsertBench/Connector-UKACPlug-v2",
+               *PAPER000_TASKS_V3]
 )
 @pytest.mark.parametrize("axis", [0, 1])
 def test_datasheet_versions_jam_beyond_the_window_and_slide_in_inside(env_id, axis):
