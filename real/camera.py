@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from envs.rendering import to_grayscale
+from envs.task_options import check_int
 from real.config import CameraConfig
 
 
@@ -40,7 +41,7 @@ class Camera:
         name: str,
         source: FrameSource,
         *,
-        timeout_ms: int = 200,
+        timeout_ms: int = 100,
         retries: int = 3,
         before_wait: Callable[[], None] | None = None,
         on_close: Callable[[], None] | None = None,
@@ -48,12 +49,11 @@ class Camera:
     ) -> None:
         import pyrealsense2 as rs
 
-        if retries < 1 or timeout_ms < 1:
-            raise ValueError(f"need retries >= 1 and timeout_ms >= 1, got {retries}, {timeout_ms}")
         self.name = name
         self.source = source
-        self.timeout_ms = timeout_ms
-        self.retries = retries
+        # librealsense takes whole milliseconds; NaN had passed a `< 1` check
+        self.timeout_ms = check_int("timeout_ms", timeout_ms, 1)
+        self.retries = check_int("retries", retries, 1)
         self.before_wait = before_wait
         self.on_close = on_close
         self.describe = describe or name

@@ -50,6 +50,9 @@ from real.safety import RobotState, SafeRobot, SafetyTrip, UnsafeCommandError, t
 RESET_SPEED_M_S = 0.03
 #: Time the arm holds the start pose before the F/T zeroing [s].
 SETTLE_S = 0.2
+#: The release's check starts at the press it relaxes, at most this many times the limits (one
+#: glitching reading must not switch the check off), and falls with the press to the limits.
+RELEASE_LIMIT_FACTOR = 1.5
 #: F/T samples averaged into the episode's wrench bias.
 BIAS_SAMPLES = 10
 #: How far outside the safety box [m] and cone [rad] a reset may find the TCP: an arm resting
@@ -379,6 +382,9 @@ class RealInsertionEnv(gym.Env):
         self._needs_reset = False
         self._trip = None
         obs = self._read_observation(state)
+        if self.safe.tripped is not None:  # the link failed while a camera waited
+            self._needs_reset = True
+            raise RuntimeError(f"safety trip while resetting: {self.safe.tripped}")
         return obs, self._info(state)
 
     def step(self, action):
@@ -414,6 +420,8 @@ class RealInsertionEnv(gym.Env):
         self._steps += 1
         self._last_step_end = self.clock()
         obs = self._read_observation(state)
+        if self.safe.tripped is not None:  # the link failed while a camera waited
+            return self._tripped(self.safe.tripped)
         inserted = self._inserted(state)
         reward = self._reward(obs, state, inserted)
         terminated = inserted and self.reward_type == "sparse"
@@ -479,6 +487,11 @@ class RealInsertionEnv(gym.Env):
     def _run_compliance(self) -> RobotState:
         """One policy period of the admittance loop; returns the final state."""
         self._step_force = 0.0
+        if self.safe.stopped:
+            # After a stop mid-episode (a camera retry, a refused action) the law restarts at
+            # rest where the arm is: its velocity from before the stop pointed back at the last
+            # target and reversed the arm at the speed cap within 2 ms.
+            self.admittance.reset(*self.safe.clamp(*self.safe.measure()))
         for _ in range(self.cycles_per_step):
             t0 = self.safe.call("initPeriod")
             state = self.safe.read()
@@ -503,13 +516,16 @@ class RealInsertionEnv(gym.Env):
         self.safe.stop()
         pos, mat = self.safe.measure()
         # Checked against the episode's bias, with the limits raised to the press being
-        # relaxed: it may read above them unfiltered (4.7 N m against 4), so only a wrench
-        # that grows past both trips.
+        # relaxed: it may read above them unfiltered (4.7 N m against 4). The raised limits
+        # are capped and fall with the filtered wrench, never below the limits, so a wrench
+        # that grows trips (a 5000 N glitch had switched the check off for the whole hold).
+        limits = np.array([self.safety.force_limit_n, self.safety.torque_limit_nm])
         pressed = tcp_wrench(self.safe.read(), self._bias)
-        limits = (max(self.safety.force_limit_n, float(np.linalg.norm(pressed[:3]))),
-                  max(self.safety.torque_limit_nm, float(np.linalg.norm(pressed[3:]))))
+        allowed = np.clip(_magnitudes(pressed), limits, RELEASE_LIMIT_FACTOR * limits)
         for _ in range(int(round(SETTLE_S / self.servo_dt))):
-            self._hold(pos, mat, self._bias, limits)
+            self._hold(pos, mat, self._bias, tuple(allowed))
+            allowed = np.maximum(limits, np.minimum(allowed,
+                                                    _magnitudes(self.safe.filtered_wrench)))
         self.safe.reset_wrench_filter()  # the pull-out checks from the released reading
         return self.safe.read()
 
@@ -570,8 +586,15 @@ class RealInsertionEnv(gym.Env):
         unchecked nor ends the controller's script (the next step would have been refused).
         The next command starts from the measured pose, as after any stop."""
         self.safe.halt()
-        with contextlib.suppress(SafetyTrip):  # a lost link trips; the next step ends on it
-            self.safe.call("kickWatchdog")
+        self._kick_watchdog()
+
+    def _kick_watchdog(self) -> None:
+        """Kick the RTDE watchdog before a camera waits (each wait is shorter than its period;
+        two cameras' waits back to back were not). A lost link trips, and the step or reset
+        ends on that trip once the cameras are read."""
+        if self.rtde_watchdog_hz is not None:
+            with contextlib.suppress(SafetyTrip):
+                self.safe.call("kickWatchdog")
 
     def _observation(self, state: RobotState, cameras: bool = True) -> dict[str, np.ndarray]:
         obs: dict[str, np.ndarray] = {}
@@ -588,6 +611,7 @@ class RealInsertionEnv(gym.Env):
             h, w, _ = self.image_shape
             for cam in self.cameras:
                 if cameras:
+                    self._kick_watchdog()
                     obs[cam] = self.camera_devices[cam].read(h, w, self.grayscale)
                 else:  # after a trip: no waiting on cameras, the episode is over
                     obs[cam] = np.zeros(self.image_shape, np.uint8)
@@ -655,3 +679,8 @@ def p_controller(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
 def _cap(v: np.ndarray, limit: float) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return v if norm <= limit else v * (limit / norm)
+
+
+def _magnitudes(wrench: np.ndarray) -> np.ndarray:
+    """|force| [N] and |torque| [N m] of a wrench."""
+    return np.array([np.linalg.norm(wrench[:3]), np.linalg.norm(wrench[3:])])

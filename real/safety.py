@@ -302,6 +302,17 @@ class SafeRobot:
             self.trip("force", message)
         return self._wrench.copy()
 
+    @property
+    def filtered_wrench(self) -> np.ndarray | None:
+        """The low-passed wrench of the last `check_wrench` [N, N m], None after a reset."""
+        return None if self._wrench is None else self._wrench.copy()
+
+    @property
+    def stopped(self) -> bool:
+        """No servo target since the last stop: the next command starts from the measured
+        pose."""
+        return self._last is None
+
     def reset_wrench_filter(self) -> None:
         """Forget the filtered wrench and its peak (after the sensor was zeroed)."""
         self._wrench = None

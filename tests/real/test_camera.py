@@ -97,6 +97,26 @@ def test_a_camera_timeout_ends_the_episode_with_the_arm_stopped():
     env.close()
 
 
+def _drops_cost_time(camera, twin, late_retry_s: float = 0.0):
+    """On the twin's clock, a wait for a dropped frame lasts its timeout and the retry's frame
+    arrives `late_retry_s` into its wait; returns the camera's feed (`drop_next`)."""
+    feed = camera.before_wait.__self__
+    retrying = False
+
+    def inject():
+        nonlocal retrying
+        dropped = feed._drop > 0
+        feed.inject()
+        if dropped:
+            twin.stall(camera.timeout_ms / 1000 + 0.001)
+        elif retrying:
+            twin.stall(late_retry_s)
+        retrying = dropped
+
+    camera.before_wait = inject
+    return feed
+
+
 def test_a_camera_retry_stops_the_arm_and_keeps_the_rtde_watchdog_fed():
     """While a camera waits for a frame nothing commands the arm: it held its last servo
     target, its wrench unchecked, and nothing kicked the RTDE watchdog (5 Hz), so two 100 ms
@@ -113,15 +133,7 @@ def test_a_camera_retry_stops_the_arm_and_keeps_the_rtde_watchdog_fed():
     base = env.unwrapped
     twin = base.robot
     camera = base.camera_devices["wrist"]
-    feed = camera.before_wait.__self__
-
-    def inject():  # a wait that times out lasts its timeout, on the twin's clock too
-        dropped = feed._drop > 0
-        feed.inject()
-        if dropped:
-            twin.stall(camera.timeout_ms / 1000 + 0.001)
-
-    camera.before_wait = inject
+    feed = _drops_cost_time(camera, twin)
     policy = real.p_controller(env)
     obs, _ = env.reset(seed=0)
     obs, *_ = env.step(policy(obs))
@@ -134,4 +146,93 @@ def test_a_camera_retry_stops_the_arm_and_keeps_the_rtde_watchdog_fed():
     obs, *_, info = env.step(policy(obs))
     assert info["safety_trip"] is None and not twin.watchdog_fired
     assert_commands_safe(env)
+    env.close()
+
+
+def test_two_cameras_retrying_in_one_step_keep_the_rtde_watchdog_fed():
+    """The watchdog was kicked only between one camera's tries, so it saw the wrist's last
+    wait and the side camera's first back to back: a retry arriving 99.5 ms late on each of
+    two cameras (100 ms timeouts, accepted at the 5 Hz watchdog) fired it, and the next step
+    was refused. It is now kicked before every camera's wait."""
+    import real
+
+    env = real.make_twin("InsertBench/USB-v0", seed=0, cameras=("wrist", "side"),
+                         obs_mode="state+pixels", image_size=32)
+    base = env.unwrapped
+    twin = base.robot
+    feeds = [_drops_cost_time(c, twin, late_retry_s=0.0995)
+             for c in base.camera_devices.values()]
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(policy(obs))
+    for feed in feeds:
+        feed.drop_next(1)
+    obs, *_, info = env.step(policy(obs))
+    assert info["safety_trip"] is None and not twin.watchdog_fired
+    obs, *_, info = env.step(policy(obs))
+    assert info["safety_trip"] is None
+    assert_commands_safe(env)
+    env.close()
+
+
+def test_the_step_after_a_camera_retry_starts_from_rest():
+    """The stop before a retry left the admittance law's velocity pointing back at the last
+    target: the next step's servo targets reversed at the 100 mm/s cap within 2 ms (about
+    100 m/s^2) before turning forward again. The law now restarts at rest where the arm is."""
+    import real
+
+    env = real.make_twin("InsertBench/USB-v0", seed=0, cameras=("wrist",),
+                         obs_mode="state+pixels", image_size=32)
+    base = env.unwrapped
+    twin = base.robot
+    feed = _drops_cost_time(base.camera_devices["wrist"], twin)
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):  # descending at the speed cap
+        obs, *_ = env.step(policy(obs))
+    feed.drop_next(1)
+    obs, *_ = env.step(policy(obs))  # this step's frame is retried: the arm stops
+    start = len(twin.commands)
+    obs, *_, info = env.step(policy(obs))
+
+    def targets(commands):
+        return np.array([c.args[0][:3] for c in commands if c.name == "servoL"])
+
+    before = targets(twin.commands[:start])
+    heading = (before[-1] - before[-2]) / np.linalg.norm(before[-1] - before[-2])
+    along = np.diff(targets(twin.commands[start:]), axis=0) @ heading / base.servo_dt
+    assert info["safety_trip"] is None
+    assert along.min() > 0.0  # it was -100 mm/s
+    assert_commands_safe(env)
+    env.close()
+
+
+def test_a_lost_link_while_a_camera_waits_ends_the_step_on_a_trip():
+    """A kick of the RTDE watchdog that failed between a camera's tries latched a connection
+    trip that the step did not report: it returned `safety_trip=None`, not terminated."""
+    import real
+
+    env = real.make_twin("InsertBench/USB-v0", seed=0, cameras=("wrist",),
+                         obs_mode="state+pixels", image_size=32)
+    twin = env.unwrapped.robot
+    camera = env.unwrapped.camera_devices["wrist"]
+    feed = _drops_cost_time(camera, twin)
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(policy(obs))
+    inject = camera.before_wait
+
+    def lost():
+        raise OSError("socket closed")
+
+    def inject_then_lose_the_link():  # the link goes while the camera waits
+        inject()
+        twin.kickWatchdog = lost
+
+    camera.before_wait = inject_then_lose_the_link
+    feed.drop_next(1)
+    _, _, terminated, _, info = env.step(policy(obs))
+    assert terminated and info["safety_trip"] == "connection"
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(policy(obs))
     env.close()

@@ -229,7 +229,10 @@ def test_reset_stops_on_a_push_while_it_holds_the_start_pose(during):
     with pytest.raises(RuntimeError, match="safety trip while resetting.*exceeds the limits"):
         env.reset(seed=0)
     assert base.safe.tripped.kind == "force"
-    assert "servoStop" in names_after(twin, 0)
+    assert twin.commands[-1].name == "servoStop"
+    # The hold that pushes trips itself: the push carried in the filter used to trip the bias
+    # sampling after a settle that checked nothing.
+    assert ("zeroFtSensor" in names_after(twin, 0)) == (during == "bias sampling")
     assert_commands_safe(env)
 
 
@@ -258,6 +261,46 @@ def test_the_release_trips_on_a_growing_wrench_not_on_the_press_it_relaxes():
     _push_after(env, base.robot, "servoL")  # from the release's first hold command on
     with pytest.raises(RuntimeError, match="safety trip while resetting.*exceeds the limits"):
         env.reset(seed=0)
+
+
+def test_a_glitch_at_the_release_does_not_switch_its_check_off():
+    """The release's limits were raised to one unfiltered reading: a 5000 N glitch in it let a
+    push grow to 300 N through the whole hold, and the reset then zeroed the sensor on it.
+    The raised limits are now capped and fall with the filtered wrench."""
+    env = real.make_twin(
+        "InsertBench/USB-v1", goal_noise_mm=1.0, reward="dense", max_episode_steps=30
+    )
+    base = env.unwrapped
+    twin, safe = base.robot, base.safe
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=5)
+    for _ in range(30):
+        obs, *_ = env.step(policy(obs))
+    extra = np.zeros(6)
+    force, stop, read = twin.getActualTCPForce, safe.stop, safe.read
+    twin.getActualTCPForce = lambda: list(np.asarray(force()) + extra)
+    phase = {"name": "episode", "reads": 0}
+
+    def stop_then_glitch():  # the release's first act
+        stop()
+        if phase["name"] == "episode":
+            phase["name"] = "glitch"
+
+    def glitch_then_grow(check=True):
+        if phase["name"] == "glitch":  # one reading 5000 N off, then a push growing to 300 N
+            extra[2] = 5000.0
+            state = read(check)
+            extra[2], phase["name"] = 0.0, "grow"
+            return state
+        if phase["name"] == "grow":
+            phase["reads"] += 1
+            extra[2] = min(300.0, 300.0 * phase["reads"] / 80)
+        return read(check)
+
+    safe.stop, safe.read = stop_then_glitch, glitch_then_grow
+    with pytest.raises(RuntimeError, match="safety trip while resetting.*exceeds the limits"):
+        env.reset(seed=0)
+    assert extra[2] < 200.0  # tripped on the way up (at the 120 N limit), not after it
 
 
 def test_software_watchdog_trips_on_a_stalled_policy(usb_twin_env):
