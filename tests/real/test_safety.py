@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -301,6 +302,43 @@ def test_a_glitch_at_the_release_does_not_switch_its_check_off():
     with pytest.raises(RuntimeError, match="safety trip while resetting.*exceeds the limits"):
         env.reset(seed=0)
     assert extra[2] < 200.0  # tripped on the way up (near 1.1x the 120 N limit), not after
+
+
+@pytest.mark.parametrize(("rise_to_nm", "trips"), [(4.3, False), (4.8, True)])
+def test_the_release_lets_a_settling_press_rise_a_little_not_a_lot(rise_to_nm, trips):
+    """During the release a press relaxing from above the 4 N m torque limit may rise again
+    a little as the arm settles (4.02 N m tripped a training run on the twin when the raised
+    limits fell to the plain ones): within 10% of the limit above its lowest, and below 1.1x
+    the limit, it passes; a rise beyond both trips."""
+    env = real.make_twin(USB, reward="dense")
+    base = env.unwrapped
+    twin, safe = base.robot, base.safe
+    env.reset(seed=0)
+    for _ in range(8):  # down to the socket: the next reset releases before pulling out
+        env.step(np.array([0.0, 0.0, 1.0], np.float32))
+    extra = np.zeros(6)
+    force, stop = twin.getActualTCPForce, safe.stop
+    twin.getActualTCPForce = lambda: list(np.asarray(force()) + extra)
+    reads = itertools.count()
+
+    def released():  # from the release's stop on: 4.5 N m, down to 3.8, up to `rise_to_nm`
+        stop()
+        safe.read, safe.stop = torque_profile, stop
+
+    def torque_profile(check=True):
+        n = next(reads)
+        extra[5] = (4.5 - 0.7 * n / 40 if n < 40
+                    else 3.8 + (rise_to_nm - 3.8) * min(1.0, (n - 40) / 40))
+        return read(check)
+
+    read = safe.read
+    safe.stop = released
+    if trips:
+        with pytest.raises(RuntimeError, match=r"safety trip while resetting.*\|T\| = 4\.4"):
+            env.reset(seed=1)
+    else:
+        env.reset(seed=1)
+        assert extra[5] > 4.0  # the press did rise past the plain limit
 
 
 def test_software_watchdog_trips_on_a_stalled_policy(usb_twin_env):
