@@ -75,7 +75,7 @@ import numpy as np
 
 from benchmark.bench_env import doc_summary
 from envs.insertion_env import InsertionEnv
-from envs.tasks import TASKS
+from envs.tasks import DYNAMICS, TASKS
 
 DEFAULT_TASKS = ("USB", "DSub", "ModelE", "Connector-HDMI", "Connector-RJ45", "Connector-USBC")
 KNOBS = (
@@ -334,7 +334,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--tasks", nargs="*", default=list(DEFAULT_TASKS),
                         help="task names without InsertBench/ and -vN")
-    parser.add_argument("--version", type=int, choices=(1, 2, 3), default=1,
+    parser.add_argument("--version", type=int, choices=sorted(DYNAMICS)[1:], default=1,
                         help="task version: 1 (slide-joint tabs), 2 or 3 (contact springs)")
     parser.add_argument("--variant", action="append", default=None,
                         help="task (as built), or knob=value pairs joined by ',' (repeatable)")

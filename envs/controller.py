@@ -116,16 +116,23 @@ def limited_reference(
     if delta_rotvec_tcp.any():
         new_quat = np.zeros(4)
         mujoco.mju_mulQuat(new_quat, base_quat, rotvec_to_quat(delta_rotvec_tcp))
-    # Angle between reference and TCP orientation, 2 acos|<q1, q2>|: clip only when needed.
-    cos_half = min(1.0, abs(float(new_quat @ tcp_quat)))
-    if 2.0 * np.arccos(cos_half) > gains.rotation_limit_rad:
-        rel = np.zeros(4)
-        mujoco.mju_mulQuat(rel, _conj(tcp_quat), new_quat)
-        rel_vec = quat_to_rotvec(rel)
-        rel_vec *= gains.rotation_limit_rad / np.linalg.norm(rel_vec)
-        new_quat = np.zeros(4)
-        mujoco.mju_mulQuat(new_quat, tcp_quat, rotvec_to_quat(rel_vec))
-    return pos, new_quat
+    return pos, limit_rotation(new_quat, tcp_quat, gains.rotation_limit_rad)
+
+
+def limit_rotation(quat: np.ndarray, centre: np.ndarray, max_angle_rad: float) -> np.ndarray:
+    """`quat` (wxyz) turned back along the shortest way to within `max_angle_rad` (a rotation
+    about any axis) of `centre`; `quat` itself when it is within."""
+    # The angle between them, 2 acos|<q1, q2>|: clip only when needed.
+    cos_half = min(1.0, abs(float(quat @ centre)))
+    if 2.0 * np.arccos(cos_half) <= max_angle_rad:
+        return quat
+    rel = np.zeros(4)
+    mujoco.mju_mulQuat(rel, _conj(centre), quat)
+    rel_vec = quat_to_rotvec(rel)
+    rel_vec *= max_angle_rad / np.linalg.norm(rel_vec)
+    limited = np.zeros(4)
+    mujoco.mju_mulQuat(limited, centre, rotvec_to_quat(rel_vec))
+    return limited
 
 
 def workspace_box(top: np.ndarray, half_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -201,13 +208,8 @@ class ImpedanceReference:
         """Keep the reference orientation within `max_angle_rad` (a rotation about any axis) of
         `centre_quat` (world, wxyz), turning it back towards it along the shortest way: the
         orientation cone of `real.safety.SafeRobot.clamp`."""
-        rel = np.zeros(4)
-        mujoco.mju_mulQuat(rel, _conj(centre_quat), self.quat)
-        rel_vec = quat_to_rotvec(rel)
-        angle = float(np.linalg.norm(rel_vec))
-        if angle > max_angle_rad:
-            quat = np.zeros(4)
-            mujoco.mju_mulQuat(quat, centre_quat, rotvec_to_quat(rel_vec * (max_angle_rad / angle)))
+        quat = limit_rotation(self.quat, centre_quat, max_angle_rad)
+        if quat is not self.quat:
             self.quat = quat
             self._write(data)
 

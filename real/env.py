@@ -320,9 +320,9 @@ class RealInsertionEnv(gym.Env):
                 f"the TCP is at {np.round(safe.socket_frame(state.pos), 4)} m in the socket frame,"
                 f" outside the safety workspace; jog it above the socket first"
             )
-        if safe.tilt(state.mat) > self.safety.max_tilt_rad + RESET_MARGIN_RAD:
+        if (tilt := safe.tilt(state.mat)) > self.safety.max_tilt_rad + RESET_MARGIN_RAD:
             raise RuntimeError(
-                f"the TCP is turned {safe.tilt(state.mat):.2f} rad from the socket's orientation,"
+                f"the TCP is turned {tilt:.2f} rad from the socket's orientation,"
                 f" outside the safety cone ({self.safety.max_tilt_rad} rad); jog it upright first"
             )
         rng = self.np_random
