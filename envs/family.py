@@ -57,7 +57,7 @@ class ConnectorFamilyEnv(gym.Env):
     |---|---|---|
     | split | "train" | "train", "test", "challenge", "all" (catalog) or "procedural" |
     | hold_out | None | a connector of the split left out (paper 001's hold-one-out) |
-    | connectors | None | explicit catalog names; overrides split and hold_out |
+    | connectors | None | explicit catalog names, instead of split and hold_out |
     | procedural_count | 100 | procedural split: generator connectors 0 .. count-1 (<= 100,000) |
     | procedural_seed | 0 | procedural split: the generator's seed offset |
     | version | 0 | members' task version (the registered ID's -vN; "procedural" is v0 only) |
@@ -108,6 +108,13 @@ class ConnectorFamilyEnv(gym.Env):
         self._tasks: dict[str, Callable[[], TaskSpec]] = {}
         if hold_out is not None and not isinstance(hold_out, str):  # a list: "unhashable type"
             raise ValueError(f"hold_out must be one connector's name or None, got {hold_out!r}")
+        if connectors is not None and (hold_out is not None or split != "train"):
+            # were ignored without a word: connectors=['USBA'], hold_out='USBA' trained on USBA
+            raise ValueError(
+                f"connectors names the family's members itself; split and hold_out apply only "
+                f"without it, got split={split!r}, hold_out={hold_out!r} with "
+                f"connectors={connectors!r}"
+            )
         if connectors is not None:
             names = list(check_names("connectors", connectors, CATALOG, "catalog names"))
         elif split == "procedural":

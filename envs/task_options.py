@@ -189,6 +189,12 @@ def check_workspace(workspace_mm: Any, init_offset_mm: tuple[float, float]) -> f
     """SERL's safety box half-width [mm], or None (off); the box must hold every start offset."""
     if workspace_mm is None:
         return None
+    if init_offset_mm[1] >= INIT_OFFSET_MAX_MM:  # no box can hold them: say why, not "(30, 30]"
+        raise ValueError(
+            f"workspace_mm needs every start offset inside the box, which is at most "
+            f"{INIT_OFFSET_MAX_MM:g} mm: init_offset_mm's upper bound must be below "
+            f"{INIT_OFFSET_MAX_MM:g} mm, got {init_offset_mm[1]:g}"
+        )
     return check_range(
         "workspace_mm", workspace_mm, init_offset_mm[1], INIT_OFFSET_MAX_MM,
         " (the box must hold every start offset)", open_low=True,
@@ -323,6 +329,8 @@ def requested_offset_mm(
     value = options["tcp_offset_mm"]
     limit = INIT_OFFSET_MAX_MM
     try:
+        if isinstance(value, Mapping | set | frozenset):  # its keys, in no stated order
+            raise TypeError
         dx, dy = value
     except (TypeError, ValueError):
         raise ValueError(

@@ -35,6 +35,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
 from envs.sharded_vector import ShardedVectorEnv, available_cores
+from envs.task_options import check_max_episode_steps
 from envs.worlds import (
     autoreset_mode_of,
     batch_reset_args,
@@ -227,12 +228,16 @@ def make_vector_env(
     one env; use processes=1 there (the worlds in turn in this process).
 
     `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing
-    them back to `gym.make` builds each world exactly as a single env.
+    them back to `gym.make` builds each world exactly as a single env. `max_episode_steps` is
+    checked as `gym.make` documents it: an integer >= 1, or -1 for no time limit.
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     # Checked before any world is built: a bad mode used to leave the worlds' threads running.
     autoreset_mode = autoreset_mode_of(autoreset_mode)
+    steps = env_kwargs.get("max_episode_steps")
+    if steps is not None and not (type(steps) is int and steps == -1):  # -1: no TimeLimit
+        check_max_episode_steps(steps)  # True truncated every world after 1 step
     if processes is None:
         processes = min(num_envs, available_cores()) if sys.platform == "linux" else 0
     if (isinstance(processes, bool) or not isinstance(processes, int | np.integer)

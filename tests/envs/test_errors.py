@@ -139,6 +139,21 @@ def test_an_unknown_reset_option_is_refused():
         family.reset(seed=0, options={"conector": "DT12"})
 
 
+@pytest.mark.parametrize("offset", [{-3.0, 5.0}, {5.0: "x", -3.0: "y"}, frozenset((1.0, 2.0))])
+def test_a_start_offset_in_no_stated_order_is_refused(offset):
+    """A set or dict was unpacked as its keys: equal sets {-3, 5} and {5, -3} started the plug
+    at (5, -3) and (-3, 5) mm, so one seed and equal options gave two episodes."""
+    env = gym.make("InsertBench/USB-v3")
+    with pytest.raises(ValueError, match=re.escape("options['tcp_offset_mm'] must be a pair")):
+        env.reset(seed=0, options={"tcp_offset_mm": offset})
+
+
+def test_a_workspace_that_cannot_hold_the_start_offsets_says_why():
+    """With start offsets up to 30 mm no box fits; the message named the empty range (30, 30]."""
+    with pytest.raises(ValueError, match="init_offset_mm's upper bound must be below 30 mm"):
+        gym.make("InsertBench/USB-v3", workspace_mm=30, init_offset_mm=(0, 30))
+
+
 @pytest.mark.parametrize(
     "env_id",
     ["InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-USBA-v0"],

@@ -116,6 +116,9 @@ def test_hold_one_out_never_draws_the_held_out_connector():
     ({"split": "test", "procedural_seed": 3}, "apply only with split='procedural'"),
     ({"split": "procedural", "connectors": ["DT12"], "procedural_count": 5},
      "apply only with split='procedural' and no connectors"),
+    # Ignored beside connectors: hold_out='USBA' trained on USBA and still read as held out.
+    ({"connectors": ["USBA"], "hold_out": "USBA"}, "split and hold_out apply only without it"),
+    ({"connectors": ["USBA"], "split": "test"}, "split and hold_out apply only without it"),
     # "unhashable type: 'list'" without the kwarg; a string was read as its letters.
     ({"hold_out": ["RJ45"]}, r"hold_out must be one connector's name or None, got \['RJ45'\]"),
     ({"connectors": [["RJ45"]]},

@@ -148,6 +148,10 @@ def test_partial_reset_and_bad_arguments(processes, backend):
     for bad in (-1, 3, 1.5, True):
         with pytest.raises(ValueError, match=f"processes must be an integer .*got {bad!r}"):
             gym.make_vec(ENV_ID, num_envs=2, processes=bad)
+    # True truncated every world after one step; 0 and -2 were handed to TimeLimit unchecked.
+    for bad in (True, 0, -2, 2.5):
+        with pytest.raises(ValueError, match=f"max_episode_steps must be an integer .*got {bad!r}"):
+            gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=bad)
 
 
 @BACKENDS
