@@ -26,7 +26,8 @@ from benchmark.evaluate import evaluate
 from envs.bullet import BulletInsertionEnv
 from envs.connectors import guide_window_mm
 from envs.episode import EpisodeRecord
-from envs.tasks import PAPER000_TASKS, TASKS, task_spec
+from envs.task_options import check_bool
+from envs.tasks import PAPER000_TASKS, TASKS, pinned_versions, task_spec
 from envs.version_key import task_version_key
 
 ENGINES = ("mujoco", "pybullet")
@@ -34,18 +35,30 @@ ENGINES = ("mujoco", "pybullet")
 RESOLUTION_MM = 0.1
 
 
+#: The env kwargs both engines take: PyBullet's own, and two that name what it always runs
+#: (state observations, and no v1 sensor or reset variation), so `obs_mode="state"` and
+#: `noiseless=True` make MuJoCo run what PyBullet runs.
+PYBULLET_KWARGS = frozenset(inspect.signature(BulletInsertionEnv.__init__).parameters) | {
+    "obs_mode", "noiseless"}
+
+
 def make_engine_env(engine: str, task_id: str, **kwargs) -> gym.Env:
-    """The task in one engine: MuJoCo through the Gymnasium registry, or PyBullet."""
+    """The task in one engine: MuJoCo through the Gymnasium registry (its version pinned: the
+    advice to upgrade to a version PyBullet refuses is no use here), or PyBullet."""
     if engine == "mujoco":
-        return gym.make(task_id, **kwargs)
+        with pinned_versions():
+            return gym.make(task_id, **kwargs)
     if engine == "pybullet":
-        taken = set(inspect.signature(BulletInsertionEnv.__init__).parameters)
-        others = sorted(set(kwargs) - taken)
+        others = sorted(set(kwargs) - PYBULLET_KWARGS)
         if others:
             raise ValueError(
                 f"PyBullet does not take the env kwarg(s) {others}: it runs state observations "
                 "without v1's sensor model (envs/bullet.py)"
             )
+        if kwargs.pop("obs_mode", "state") != "state":
+            raise ValueError("PyBullet has no cameras: sim2sim compares state policies only "
+                             "(obs_mode='state')")
+        check_bool("noiseless", kwargs.pop("noiseless", True))  # PyBullet is noiseless
         return BulletInsertionEnv(task_id, **kwargs)
     raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
@@ -151,12 +164,16 @@ def compare(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(
+        "Contact fidelity in MuJoCo and PyBullet: offsets 0.1 mm inside the guide window slide "
+        "in, 0.1 mm outside jam, the press to insert, env steps/s (the table behind "
+        "envs.bullet.UNSUPPORTED); `insertbench sim2sim` compares a policy."))
     parser.add_argument("--task", action="append", help="task IDs (default: paper 000 + catalog)")
     args = parser.parse_args()
     unknown = [t for t in args.task or [] if t not in TASKS]
     if unknown:  # was a KeyError traceback listing every registered ID
-        parser.error(f"unknown task(s) {unknown}; `insertbench list` names the task IDs")
+        parser.error(f"not a single-connector task: {unknown}; the probe runs the paper-000 "
+                     "tasks and the catalog's Connector-<Name>-v0/v1 (`insertbench list`)")
     springs = [t for t in args.task or [] if TASKS[t].dynamics.springs is not None]
     if springs:  # was a ValueError traceback from PyBullet, after the MuJoCo probe had run
         parser.error(f"PyBullet has no model of the contact springs of versions 2 and 3: "

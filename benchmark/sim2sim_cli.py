@@ -6,7 +6,6 @@ the other commands do not load a second physics engine.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -41,10 +40,10 @@ def sim2sim_command(
 
     from agents.checkpoint import read_meta
     from benchmark.metrics import format_distinct_rate
-    from benchmark.sim2sim import compare
+    from benchmark.sim2sim import PYBULLET_KWARGS, compare
     from benchmark.train import make_env
     from benchmark.train_cli import check_policy_fits, resolve_checkpoint
-    from envs.bullet import UNSUPPORTED, BulletInsertionEnv
+    from envs.bullet import probe_failure
     from envs.episode import summarize
     from envs.tasks import TASKS
 
@@ -63,8 +62,7 @@ def sim2sim_command(
     explicit = parse_env_kwargs(env)
     # A kwarg of the run that PyBullet has no model of (grasp noise, the sensor model's
     # `noiseless`, ...) is left out of both engines with a warning: no --env could drop it.
-    taken = set(inspect.signature(BulletInsertionEnv.__init__).parameters)
-    dropped = sorted(k for k in env_kwargs if k not in taken and k not in explicit)
+    dropped = sorted(k for k in env_kwargs if k not in PYBULLET_KWARGS and k not in explicit)
     if dropped:
         warnings.warn(f"the run's env kwarg(s) {dropped} have no PyBullet model: left out in "
                       "both engines", stacklevel=1)
@@ -96,9 +94,12 @@ def sim2sim_command(
         )
     console = Console()
     console.print(table)
-    reason = UNSUPPORTED.get(TASKS[task].connector.name)
+    reason = probe_failure(TASKS[task])
     if reason:
         console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
+    if not TASKS[task].dynamics.sensor.noiseless and not env_kwargs.get("noiseless"):
+        console.print("caveat: MuJoCo runs this version's sensor and reset variation, PyBullet "
+                      "none; --env noiseless=true compares the contact models alone")
 
 
 if __name__ == "__main__":  # `python -m benchmark.sim2sim_cli ...` = `insertbench sim2sim ...`

@@ -53,9 +53,14 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
         for name in ("run.json", "async.json"):  # a train-async run's task was not checked
             if (parent / name).is_file():
                 try:
-                    return agent_dir, read_json(parent / name, "run")
+                    run = read_json(parent / name, "run")
                 except ValueError as err:
                     raise typer.BadParameter(str(err)) from None
+                # A list of kwargs ended in "cannot convert dictionary update sequence ...".
+                if not isinstance(run, dict) or not isinstance(run.get("env_kwargs") or {}, dict):
+                    raise typer.BadParameter(f"{parent / name} is not a run description (a "
+                                             "JSON object whose env_kwargs is an object)")
+                return agent_dir, run
     return agent_dir, None
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from envs.bullet import UNSUPPORTED, BulletInsertionEnv
+from envs.bullet import BulletInsertionEnv, probe_failure
 from envs.episode import run_episode
 from envs.tasks import TASKS
 from leaderboards.policy import load_policy
@@ -42,10 +42,10 @@ def unsupported_reason(task: TrackTask) -> str | None:
     unknown = sorted(set(kwargs) - _BULLET_KWARGS)
     if unknown:
         return f"the PyBullet task does not model {', '.join(unknown)}"
-    connector = TASKS[task.task_id].connector
-    if connector.name in UNSUPPORTED:
-        return (f"PyBullet does not honour the {connector.name} clearance: "
-                f"{UNSUPPORTED[connector.name]}")
+    spec = TASKS[task.task_id]
+    reason = probe_failure(spec)
+    if reason:
+        return f"PyBullet does not honour the {spec.connector.name} clearance: {reason}"
     return None
 
 

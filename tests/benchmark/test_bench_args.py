@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.bench_agents", ["--threads", "-2"], "--threads: must be an integer >= 1"),
         ("benchmark.bench_agents", ["--seconds", "0"], "--seconds: must be a finite number > 0"),
         ("benchmark.bench_rtde_twin", ["--seconds", "-1"], "--seconds: must be a finite number"),
-        ("benchmark.sim2sim", ["--task", "USB"], "unknown task(s) ['USB']"),
+        ("benchmark.sim2sim", ["--task", "USB"], "not a single-connector task: ['USB']"),
         ("benchmark.bench_leaderboard", ["--track", "nope"], "unknown track 'nope'"),
         ("benchmark.bench_leaderboard", ["--checkpoint", "runs/nothere"],
          "--checkpoint runs/nothere is not an agent directory"),

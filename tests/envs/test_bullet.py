@@ -183,8 +183,13 @@ def test_press_force_orders_usb_dsub_modele(usb, dsub):
 def test_unsupported_task_is_refused_with_its_reason():
     with pytest.raises(ValueError, match="not supported in PyBullet") as err:
         BulletInsertionEnv("InsertBench/ModelE-v0")
-    assert UNSUPPORTED["Model-E"] in str(err.value)
-    assert set(UNSUPPORTED) <= {t.connector.name for t in envs.TASKS.values()}
+    assert UNSUPPORTED[("Model-E", 0)] in str(err.value)
+    assert set(UNSUPPORTED) <= {(t.connector.name, t.version) for t in envs.TASKS.values()}
+    # Per version: XLR 3-pin passes the probe on v0, and on v1 a plug 1.1 mm off along -y
+    # (outside its 1.0 mm window) went in; v1 was built without a word.
+    BulletInsertionEnv("InsertBench/Connector-XLR3-v0").close()
+    with pytest.raises(ValueError, match="XLR3-v1 is not supported in PyBullet: jams 3/4"):
+        BulletInsertionEnv("InsertBench/Connector-XLR3-v1")
     with pytest.raises(ValueError, match="allow_unsupported must be True or False, got 'no'"):
         BulletInsertionEnv("InsertBench/ModelE-v0", allow_unsupported="no")  # built it before
 
@@ -277,10 +282,14 @@ def test_refuses_the_nist_board_and_a_task_that_is_no_task_by_name():
 def test_episode_length_and_step_before_reset_are_clear_errors():
     """`max_episode_steps=-1` used to truncate every episode at its first step (2.5: at its
     third), where gym.make refuses it for MuJoCo; a step before reset() was an AttributeError."""
-    for bad in (-1, 2.5, True, "50"):
-        with pytest.raises(ValueError, match=f"max_episode_steps must be an integer >= 1 .*"
-                                             f"got {bad!r}"):
+    for bad in (-1, 2.5, True, "50", 10**12):  # 10**12 passed, past gym.make's bound
+        with pytest.raises(ValueError, match=r"max_episode_steps must be an integer in "
+                                             rf"\[1, 1,000,000\], got {bad!r}"):
             BulletInsertionEnv("InsertBench/USB-v1", max_episode_steps=bad)
+    # A family or a typo was a KeyError listing every task ID.
+    for task in ("InsertBench/ConnectorFamily-v0", "InsertBench/USB-v9"):
+        with pytest.raises(ValueError, match=f"{task!r} is not a single-connector task"):
+            BulletInsertionEnv(task)
     env = BulletInsertionEnv("InsertBench/USB-v1", max_episode_steps=np.int64(2))
     with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
         env.step(np.zeros(3, np.float32))
