@@ -164,10 +164,25 @@ def read_collect_config(out: Path) -> CollectConfig:
                          "an empty --out") from None
 
 
+#: Written once the collection's Minari dataset is complete (Minari writes its metadata.json
+#: first, so that is no sign of it), naming how images are stored: as rendered. Minari
+#: JPEG-encodes image observations by default, and collections built that way (before this
+#: file) had every frame changed (mean 6 of 255 per pixel, up to 199): they read as unfinished,
+#: and rerunning their command rebuilds them from the episode files, losslessly.
+BUILT_JSON = "minari_built.json"
+
+
+def _built_marker(config: CollectConfig) -> dict[str, str]:
+    return {"minari_id": config.minari_id, "images": "lossless"}
+
+
 def finished(out: Path, config: CollectConfig) -> bool:
-    """Whether the Minari dataset of the collection in `out` is written (its metadata is the
-    last file Minari writes)."""
-    return (Path(out) / "minari" / config.minari_id / "data" / "metadata.json").is_file()
+    """Whether the Minari dataset of the collection in `out` is completely written, images
+    lossless (`BUILT_JSON`)."""
+    try:
+        return json.loads((Path(out) / BUILT_JSON).read_text()) == _built_marker(config)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
 
 
 def read_finished_collection(out: Path) -> CollectConfig:
@@ -175,9 +190,9 @@ def read_finished_collection(out: Path) -> CollectConfig:
     dataset is not written yet (Minari's own error advised ``download=True``)."""
     config = read_collect_config(out)
     if not finished(out, config):
-        raise ValueError(f"{out} holds an unfinished collection (no Minari dataset "
-                         f"{config.minari_id} yet): rerun the `insertbench dataset collect` "
-                         "that wrote it to finish it")
+        raise ValueError(f"{out} holds an unfinished collection (no complete Minari dataset "
+                         f"{config.minari_id} with lossless images yet): rerun the "
+                         "`insertbench dataset collect` that wrote it to finish it")
     return config
 
 
@@ -315,6 +330,7 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
         # Rebuilt from the episode files: remove whatever is there, also a folder that a build
         # killed before its metadata.json left (Minari does not list it as a dataset, yet
         # refuses to write over it: every rerun failed with "already exists").
+        (out / BUILT_JSON).unlink(missing_ok=True)
         shutil.rmtree(root / config.minari_id, ignore_errors=True)
         dataset = minari.create_dataset_from_buffers(
             dataset_id=config.minari_id,
@@ -331,8 +347,12 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             author="InsertBench",
             code_permalink="benchmark/datasets.py",
             description=f"{config.task_id}: {json.dumps(asdict(config))}",
+            jpeg_encoding=False,  # agents must train on the images the env renders
         )
     env.close()
+    tmp = out / f"{BUILT_JSON}.tmp"
+    tmp.write_text(json.dumps(_built_marker(config)))
+    os.replace(tmp, out / BUILT_JSON)
     return dataset
 
 

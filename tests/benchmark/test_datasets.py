@@ -91,6 +91,37 @@ def test_a_rerun_rebuilds_a_minari_dataset_whose_build_was_killed(tmp_path):
     assert load(config, tmp_path).total_episodes == 2
 
 
+@pytest.mark.parametrize("grayscale", [False, True])
+def test_images_are_stored_as_the_env_rendered_them(tmp_path, grayscale):
+    """Minari JPEG-encodes images by default: every frame agents pretrained on differed from
+    the render (mean 6 of 255 per pixel, up to 199), and a grayscale camera's (H, W, 1) frames
+    failed to encode after the whole collection."""
+    config = CollectConfig(TASK, episodes=2, max_steps=4, env_kwargs={
+        "obs_mode": "state+pixels", "image_size": 16, "grayscale": grayscale})
+    collect(config, tmp_path, progress=False)
+    episodes = sorted((tmp_path / "episodes").glob("*.npz"))
+    rendered = [np.load(f)["obs/wrist"] for f in episodes][:2]
+    loaded = [ep.observations["wrist"] for ep in load(config, tmp_path).iterate_episodes()]
+    assert loaded[0].shape[-1] == (1 if grayscale else 3)
+    for got, want in zip(loaded, rendered, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_collection_built_before_lossless_images_is_rebuilt_by_its_rerun(tmp_path):
+    """A dataset without the build marker (a build killed after Minari's metadata.json, which
+    it writes first, or one with JPEG images) is unfinished until the rerun rebuilds it."""
+    from benchmark.datasets import BUILT_JSON, read_finished_collection
+
+    config = CollectConfig("InsertBench/USB-v0", episodes=2, max_steps=3)
+    collect(config, tmp_path, progress=False)
+    read_finished_collection(tmp_path)
+    (tmp_path / BUILT_JSON).unlink()
+    with pytest.raises(ValueError, match="holds an unfinished collection .* rerun the "):
+        read_finished_collection(tmp_path)
+    collect(config, tmp_path, progress=False)
+    assert read_finished_collection(tmp_path) == config
+
+
 def test_a_rerun_with_more_episodes_extends_the_collection_as_one_run_would(tmp_path):
     """`--episodes 5` after `--episodes 3` in the same folder was refused ("other settings"),
     although the first three episodes are exactly those of a five-episode collection."""
