@@ -749,7 +749,9 @@ def train(
             metrics = agent.pretrain(dataset)
             run.train_wall_s += time.perf_counter() - started
             (out_dir / "pretrain.json").write_text(json.dumps(metrics, indent=1))
-            run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
+            if not spec.needs_context:  # else its checkpoint follows adapt(): one from before
+                # it (a kill while recording the context) resumed into "call adapt(demos)"
+                run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
         elif full_config.get("pretrain_steps", 0) > 0:  # else they were skipped without a word
             warnings.warn(
                 f"{agent_name} has no offline data (give demos or demo_episodes), so its "

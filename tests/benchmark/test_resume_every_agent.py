@@ -198,6 +198,28 @@ def test_oda_resumes_exactly_on_two_worlds(tmp_path, monkeypatch):
     _assert_same_everything(tmp_path / "a", tmp_path / "b")
 
 
+def test_oda_killed_while_recording_its_context_resumes(tmp_path, monkeypatch):
+    """A checkpoint was saved after pretraining and before the target task's context demos
+    were recorded and given to adapt(): a run killed in between resumed, every time, into
+    "call adapt(demos) before online training"."""
+    from agents.oda import ODAAgent
+
+    config, extra, env_kwargs = CASES["oda"]
+    kwargs = RUN | {"config": config, "env_kwargs": env_kwargs, "demos": _labelled_demos(STATE)}
+    train(TASK, "oda", seed=1, steps=40, out_dir=tmp_path / "a", **kwargs)
+    original_adapt = ODAAgent.adapt
+
+    def killed(self, demos):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ODAAgent, "adapt", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(TASK, "oda", seed=1, steps=40, out_dir=tmp_path / "b", **kwargs)
+    monkeypatch.setattr(ODAAgent, "adapt", original_adapt)
+    train(TASK, "oda", seed=1, steps=40, out_dir=tmp_path / "b", **kwargs)
+    _assert_same_everything(tmp_path / "a", tmp_path / "b")
+
+
 def test_an_older_checkpoint_without_the_agents_episode_state_is_said_inexact(tmp_path):
     """Checkpoints written before the runner kept per-episode agent state resume a scripted
     episode from its start: said, not silently different."""
