@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from torch import nn
 
 from agents.checkpoint import read_json, read_tensors, space_from_json, space_to_json
 from agents.networks import ObsEncoder, ObsNormalizer, is_image_space, mlp, random_shift
+from envs.task_options import check_int, check_range
 
 CLASSIFIER_JSON = "classifier.json"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
@@ -54,6 +56,27 @@ class ClassifierMeta:
     # 64x64 frame is seen at 32x32, as a pixel policy's 64x64 cameras by VICE's 32 px classifier);
     # 1 = as rendered
     image_pool: int = 1
+
+    def __post_init__(self) -> None:
+        # Read back from classifier.json, which a hand may edit: a threshold of 5 or NaN turned
+        # the learned reward off without a word, inf turned the depth check off.
+        if (isinstance(self.threshold, bool) or not isinstance(self.threshold, Real)
+                or not 0.0 < self.threshold < 1.0):
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
+        if self.min_insertion_z_m is not None:
+            check_range("min_insertion_z_m", self.min_insertion_z_m, -1.0, 1.0, " m")
+        if self.goal_xy_box_m is not None:
+            box = tuple(check_range("goal_xy_box_m", v, -1.0, 1.0, " m")
+                        for v in self.goal_xy_box_m)
+            if len(box) != 4 or box[0] > box[1] or box[2] > box[3]:
+                raise ValueError(f"goal_xy_box_m must be (x_lo, x_hi, y_lo, y_hi) [m], got "
+                                 f"{self.goal_xy_box_m!r}")
+        if not self.keys or not all(isinstance(k, str) for k in self.keys):
+            raise ValueError(f"keys must name observation entries, got {self.keys!r}")
+        for name, values in (("hidden", self.hidden), ("image_feature_dim",
+                             (self.image_feature_dim,)), ("image_pool", (self.image_pool,))):
+            for v in values:
+                check_int(name, v, 1, 65_536)
 
 
 class SuccessClassifier(nn.Module):
@@ -222,13 +245,22 @@ def load_classifier(path: str | Path) -> SuccessClassifier:
     found = data.get("format") if isinstance(data, dict) else None
     if found != CLASSIFIER_FORMAT:
         raise ValueError(f"{meta_file} has format {found!r}, expected {CLASSIFIER_FORMAT!r}")
-    raw = data["meta"]
-    box = raw.get("goal_xy_box_m")
-    meta = ClassifierMeta(**(raw | {"keys": tuple(raw["keys"]),
-                                    "hidden": tuple(raw["hidden"]),
-                                    "goal_xy_box_m": tuple(box) if box is not None else None}))
-    classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
-    classifier.load_state_dict(read_tensors(path / CLASSIFIER_WEIGHTS, "classifier"), strict=True)
+    try:
+        raw = data["meta"]
+        box = raw.get("goal_xy_box_m")
+        meta = ClassifierMeta(**(raw | {"keys": tuple(raw["keys"]),
+                                        "hidden": tuple(raw["hidden"]),
+                                        "goal_xy_box_m": tuple(box) if box is not None else None}))
+        classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
+    except (KeyError, TypeError, ValueError) as err:  # keys ['nope'] were "KeyError: 'nope'"
+        raise ValueError(f"{meta_file} does not describe a classifier (a damaged or edited "
+                         f"file?): {type(err).__name__}: {err}") from None
+    weights = read_tensors(path / CLASSIFIER_WEIGHTS, "classifier")
+    try:
+        classifier.load_state_dict(weights, strict=True)
+    except RuntimeError as err:  # other widths in classifier.json than in the weights
+        raise ValueError(f"{path / CLASSIFIER_WEIGHTS} does not fit {meta_file}: "
+                         f"{str(err).splitlines()[0]}") from None
     return classifier.eval()
 
 

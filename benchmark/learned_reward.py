@@ -304,8 +304,15 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
         raise ValueError("a learned reward needs both reward='classifier' and "
                          f"reward_classifier=<dir>; got reward={reward!r}, "
                          f"reward_classifier={directory!r}")
-    directory = Path(str(directory).format(task=task_id.split("/")[-1]))
-    classifier = load_classifier(directory)
+    try:
+        directory = Path(str(directory).format(task=task_id.split("/")[-1]))
+    except (KeyError, IndexError, ValueError):  # "{name}" ended in KeyError: 'name'
+        raise ValueError(f"reward_classifier may hold {{task}} and no other {{...}} field, got "
+                         f"{directory!r}") from None
+    try:
+        classifier = load_classifier(directory)
+    except FileNotFoundError as err:  # a user's typo, not an internal error
+        raise ValueError(str(err)) from None
     check_classifier_task(directory, task_id)
     obs_mode = kwargs.pop("obs_mode", "state")
     render = {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}

@@ -161,6 +161,52 @@ def test_a_damaged_classifier_is_named(tmp_path, damaged, message):
         load_classifier(tmp_path / "clf")
 
 
+@pytest.mark.parametrize(("edit", "message"), [
+    # 5.0 and NaN turned the learned reward off (every success a false negative), exit 0.
+    ({"threshold": 5.0}, r"threshold must be in \(0, 1\), got 5.0"),
+    ({"threshold": float("nan")}, r"threshold must be in \(0, 1\), got nan"),
+    ({"min_insertion_z_m": float("inf")}, "min_insertion_z_m must be a finite number"),
+    ({"keys": ["nope"]}, "KeyError: 'nope'"),
+    ({"image_pool": 0}, "image_pool must be an integer"),
+])
+def test_an_edited_classifier_json_is_refused_naming_the_file(tmp_path, edit, message):
+    from agents.reward_classifier import CLASSIFIER_JSON
+
+    save_classifier(_classifier().eval(), tmp_path / "clf")
+    path = tmp_path / "clf" / CLASSIFIER_JSON
+    data = json.loads(path.read_text())
+    data["meta"] |= edit
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{path} does not describe a classifier.*{message}"):
+        load_classifier(tmp_path / "clf")
+
+
+def test_a_classifier_json_with_other_widths_than_its_weights_is_named(tmp_path):
+    from agents.reward_classifier import CLASSIFIER_JSON, CLASSIFIER_WEIGHTS
+
+    save_classifier(_classifier().eval(), tmp_path / "clf")
+    path = tmp_path / "clf" / CLASSIFIER_JSON
+    data = json.loads(path.read_text())
+    data["meta"]["hidden"] = [7]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{tmp_path / 'clf' / CLASSIFIER_WEIGHTS} does not fit"):
+        load_classifier(tmp_path / "clf")
+
+
+@pytest.mark.parametrize(("directory", "message"), [
+    ("classifiers/{name}", r"reward_classifier may hold \{task\} and no other"),
+    ("nothing/here", "no reward classifier in nothing/here"),
+])
+def test_a_bad_reward_classifier_path_is_a_value_error(directory, message):
+    """ "{name}" was KeyError: 'name', a missing folder a FileNotFoundError: both exit 1 in the
+    command line, as internal errors."""
+    from benchmark.learned_reward import make_classifier_env
+
+    with pytest.raises(ValueError, match=message):
+        make_classifier_env("InsertBench/USB-v0", {"reward": "classifier",
+                                                   "reward_classifier": directory})
+
+
 class _ThresholdOnDepth:
     """A stand-in classifier: success when the plug is 5 mm below the start along z."""
 
