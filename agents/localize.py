@@ -91,7 +91,7 @@ class SocketRegressor(nn.Module):
         return self.net(self.encoder(image))
 
 
-@register("localize", LocalizeConfig)
+@register("localize", LocalizeConfig, needs_labels=True)
 class LocalizeAgent(CheckpointMixin):
     """Learned socket localization + P-controller (+ a scripted search)."""
 
@@ -190,6 +190,9 @@ class LocalizeAgent(CheckpointMixin):
         labelled = np.flatnonzero(np.isfinite(offsets).all(axis=1))
         if len(labelled) == 0:
             raise ValueError("no labelled rows (socket_offset_m is NaN everywhere)")
+        if self.config.image_key not in dataset["obs"]:  # was KeyError: 'wrist'
+            raise ValueError(f"dataset lacks observation keys {[self.config.image_key]}; it has "
+                             f"{sorted(dataset['obs'])} (localize reads camera images)")
         images = np.asarray(dataset["obs"][self.config.image_key])
         metrics: dict[str, float] = {"pretrain/labelled_rows": float(len(labelled))}
         for _ in range(self.config.pretrain_steps):

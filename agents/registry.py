@@ -53,6 +53,9 @@ class AgentSpec:
             collects some when none are given.
         needs_context: the method infers the task from demonstrations given to ``adapt``
             (``oda``); the runner records some on the target task and passes them.
+        needs_labels: the method trains on calibrated offline data (``socket_offset_m``, from
+            ``insertbench dataset recipe paper001``: ``localize``, ``state_iql``), which the
+            runner cannot record: it refuses to train without it.
     """
 
     name: str
@@ -61,6 +64,7 @@ class AgentSpec:
     needs_base_policy: bool = False
     needs_demos: bool = False
     needs_context: bool = False
+    needs_labels: bool = False
 
 
 _REGISTRY: dict[str, AgentSpec] = {}
@@ -73,6 +77,7 @@ def register(
     needs_base_policy: bool = False,
     needs_demos: bool = False,
     needs_context: bool = False,
+    needs_labels: bool = False,
 ) -> Callable[[type], type]:
     """Class decorator adding an agent class to the registry under ``name``."""
 
@@ -80,7 +85,7 @@ def register(
         if name in _REGISTRY:
             raise ValueError(f"agent {name!r} is already registered")
         _REGISTRY[name] = AgentSpec(name, cls, config_cls, needs_base_policy, needs_demos,
-                                    needs_context)
+                                    needs_context, needs_labels)
         cls.name = name
         return cls
 

@@ -84,7 +84,7 @@ def state_dataset(dataset: Dataset) -> dict[str, Any]:
     return data
 
 
-@register("state_iql", StateIQLConfig)
+@register("state_iql", StateIQLConfig, needs_labels=True)
 class StateIQLAgent(CheckpointMixin):
     """IQL on the socket offset, which a learned image localizer estimates when acting."""
 

@@ -639,6 +639,9 @@ def train(
         raise ValueError(f"got {len(eval_seeds)} eval_seeds for eval_episodes={eval_episodes}")
     _check_seeds_disjoint(seed, eval_seeds)
     spec = agent_spec(agent_name)
+    if spec.needs_labels and demos is None:  # trained and evaluated nothing: "learns online"
+        raise ValueError(f"{agent_name} trains on calibrated offline data (a socket_offset_m "
+                         "column): give demos from `insertbench dataset recipe paper001`")
     if spec.needs_demos and demos is None:
         if demo_episodes == 0:  # it used to mean the default: an explicit 0 got 20 demos
             raise ValueError(f"{agent_name} learns from demonstrations: give demo_episodes "

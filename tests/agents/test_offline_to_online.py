@@ -346,6 +346,21 @@ def test_localize_learns_the_socket_offset_and_steers_to_it(tmp_path):
     _same_actions(agent, load_agent(tmp_path / "ckpt"), env)
     with pytest.raises(ValueError, match="socket_offset_m"):
         agent.pretrain({k: v for k, v in data.items() if k != "socket_offset_m"})
+    # Data without its camera (paper 004's state recipe) was "KeyError: 'wrist'".
+    with pytest.raises(ValueError, match=r"dataset lacks observation keys \['wrist'\]"):
+        agent.pretrain(data | {"obs": {k: v for k, v in data["obs"].items() if k != "wrist"}})
+
+
+@pytest.mark.parametrize("name", ["localize", "state_iql"])
+def test_a_method_on_calibrated_data_refuses_to_train_without_it(tmp_path, name):
+    """Without data, localize trained and evaluated an untrained regressor, warned only that
+    its pretraining "learns online only" (it learns nothing online)."""
+    from benchmark.train import train
+
+    with pytest.raises(ValueError, match=f"{name} trains on calibrated offline data"):
+        train(STANDIN, name, steps=5, out_dir=tmp_path / "run", env_kwargs=PIXELS,
+              eval_episodes=0, progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_state_iql_learns_from_calibrated_states_and_acts_on_the_localizer_estimate(tmp_path):
