@@ -128,6 +128,14 @@ class ReplayBuffer:
         uneven = {k: v for k, v in lengths.items() if v != n}
         if uneven:
             raise ValueError(f"dataset columns differ in length: action has {n} rows, {uneven}")
+        # 32 px frames into a 48 px env's buffer were numpy's "could not be broadcast".
+        shapes = {f"{part}[{k!r}]": (np.shape(dataset[part][k])[1:], self.obs[k].shape[1:])
+                  for part in ("obs", "next_obs") for k in self.keys}
+        shapes["action"] = (np.shape(dataset["action"])[1:], self.action.shape[1:])
+        other = {k: v for k, v in shapes.items() if v[0] != v[1]}
+        if other:
+            raise ValueError(f"dataset rows differ in shape from this env's (dataset, env): "
+                             f"{other}; was it recorded with other env kwargs?")
         skipped = max(0, n - self.capacity)  # only the newest rows fit
         rows = np.arange(skipped, n)
         idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity

@@ -72,7 +72,10 @@ def collect(
 
     # A kwarg the task refuses is the user's mistake (exit 2), not an error of the collection.
     build_env(gym.make, task, max_episode_steps=max_steps, **kwargs).close()
-    dataset = run_collect(config, out)
+    try:
+        dataset = run_collect(config, out)
+    except ValueError as err:  # another collection's folder, a damaged episode file: named
+        raise typer.BadParameter(str(err)) from None
     typer.echo(
         f"{config.minari_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps; "
         f"load with MINARI_DATASETS_PATH={Path(out).resolve() / 'minari'} "

@@ -23,6 +23,7 @@ Scales: "small" fits these 2-core machines (minutes); "full" is the papers' size
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -134,13 +135,15 @@ def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
     }
     path = out / RECIPE_JSON
     if path.is_file():
-        differences = recipe_differences(json.loads(path.read_text()),
+        differences = recipe_differences(read_description(out),
                                          json.loads(json.dumps(description)))
         if differences:
             raise ValueError(f"{out} holds a different recipe collection ({differences}); use "
                              "another --out or delete it")
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(description, indent=1))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(description, indent=1))
+    os.replace(tmp, path)  # atomic: a killed run never leaves half a description
     with pinned_versions():  # the recipe's version is chosen (--version), not a stale ID typed
         for part in parts:
             collect(part.collect, out / part.folder, progress=progress)
@@ -167,6 +170,18 @@ def recipe_differences(recorded: dict[str, Any], asked: dict[str, Any]) -> str:
     return "; ".join(differences)
 
 
+def read_description(out: Path) -> dict[str, Any]:
+    """The recipe.json of a recipe collection; ValueError naming the file when it is damaged
+    (a bare "Expecting value: line 1 column 1" before) or not a recipe's description."""
+    from agents.checkpoint import read_json
+
+    path = Path(out) / RECIPE_JSON
+    description = read_json(path, "recipe description")
+    if not isinstance(description, dict) or not isinstance(description.get("parts"), list):
+        raise ValueError(f"{path} is not a recipe's description (a damaged file?)")
+    return description
+
+
 def is_recipe_dir(path: Path) -> bool:
     """True if ``path`` holds a recipe collection."""
     return (Path(path) / RECIPE_JSON).is_file()
@@ -175,7 +190,7 @@ def is_recipe_dir(path: Path) -> bool:
 def missing_parts(out: Path) -> list[str]:
     """Folders of the recipe's parts whose Minari dataset is not written yet: the collection
     was interrupted (``recipe.json`` is written before the first part)."""
-    description = json.loads((Path(out) / RECIPE_JSON).read_text())
+    description = read_description(out)
     return [p["folder"] for p in description["parts"]
             if not finished(Path(out) / p["folder"], CollectConfig(**p["collect"]))]
 
@@ -187,7 +202,7 @@ def check_recipe(out: Path, recipe: str) -> None:
     if not is_recipe_dir(out):
         raise ValueError(f"--data {out} is not an `insertbench dataset recipe` folder "
                          f"(no {RECIPE_JSON})")
-    recorded = json.loads((Path(out) / RECIPE_JSON).read_text())["recipe"]
+    recorded = read_description(out).get("recipe")
     if recorded != recipe:
         raise ValueError(f"--data {out} holds the {recorded} recipe, not {recipe}'s")
     missing = missing_parts(out)
@@ -201,7 +216,7 @@ def load_recipe(out: Path) -> dict[str, Any]:
     from benchmark.train import dataset_from_minari
 
     out = Path(out).resolve()  # Minari's root must be absolute
-    description = json.loads((out / RECIPE_JSON).read_text())
+    description = read_description(out)
     missing = missing_parts(out)
     if missing:  # Minari's own error spoke of download=True
         raise ValueError(unfinished_message(out, missing))
@@ -250,7 +265,7 @@ def socket_offsets(data: dict[str, Any]) -> np.ndarray:
 
 def recipe_version(out: Path) -> str:
     """The task version ("v0" to "v3") a collected recipe was recorded on."""
-    description = json.loads((Path(out) / RECIPE_JSON).read_text())
+    description = read_description(out)
     versions = {p["collect"]["task_id"].rsplit("-", 1)[1] for p in description["parts"]}
     if len(versions) != 1:
         raise ValueError(f"{out} mixes task versions {sorted(versions)}")
@@ -259,6 +274,6 @@ def recipe_version(out: Path) -> str:
 
 def recipe_connectors(out: Path) -> list[str]:
     """Connector name of each task_id of a collected recipe (index = task_id)."""
-    description = json.loads((Path(out) / RECIPE_JSON).read_text())
+    description = read_description(out)
     names: dict[int, str] = {p["task_id"]: p["connector"] for p in description["parts"]}
     return [names[i] for i in sorted(names)]

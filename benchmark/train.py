@@ -250,7 +250,12 @@ def load_demos(path: str | Path) -> Dataset:
         if not (path / "collect_config.json").is_file():
             raise ValueError(f"{path} is not an `insertbench dataset collect` output "
                              "(no collect_config.json)")
-        return dataset_from_minari(load(read_finished_collection(path), path))
+        try:
+            return dataset_from_minari(load(read_finished_collection(path), path))
+        except OSError as err:  # a cut-off main_data.hdf5: h5py's "Unable to ... open file"
+            raise ValueError(f"{path}'s Minari dataset is not readable (damaged? {err}): "
+                             "rerunning the `insertbench dataset collect` that wrote it "
+                             "rebuilds it from its episode files") from None
     try:
         dataset = load_dataset(path)
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
@@ -626,10 +631,26 @@ def train(
         from benchmark.datasets import read_finished_collection
 
         # Damaged or unfinished: one ValueError before the run directory is made.
-        collected_on = read_finished_collection(Path(demos)).task_id
-        if collected_on not in (None, task_id):  # DT12 demos trained a USB run without a word
-            warnings.warn(f"demos {demos} were collected on {collected_on}, not {task_id}",
+        collected = read_finished_collection(Path(demos))
+        if collected.task_id not in (None, task_id):  # DT12 demos trained a USB run silently
+            warnings.warn(f"demos {demos} were collected on {collected.task_id}, not {task_id}",
                           UserWarning, stacklevel=2)
+        # obs_frame='task' data trained a start-frame run: tcp_pose meant something else.
+        differ = {k: (collected.env_kwargs.get(k), (env_kwargs or {}).get(k))
+                  for k in {*collected.env_kwargs, *(env_kwargs or {})}
+                  if collected.env_kwargs.get(k) != (env_kwargs or {}).get(k)}
+        if differ:
+            warnings.warn(f"demos {demos} were collected with other env kwargs than this run's "
+                          f"(collection, run): {dict(sorted(differ.items()))}",
+                          UserWarning, stacklevel=2)
+    if isinstance(demos, str | Path) and Path(demos).is_dir():
+        from benchmark.recipes import is_recipe_dir, recipe_version
+
+        if is_recipe_dir(Path(demos)):  # v1 data trained a v0 run without a word
+            recorded, version = recipe_version(Path(demos)), task_id.rsplit("-", 1)[-1]
+            if recorded != version:
+                warnings.warn(f"demos {demos} were recorded on task version {recorded}, not "
+                              f"{version} ({task_id})", UserWarning, stacklevel=2)
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:

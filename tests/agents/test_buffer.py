@@ -66,6 +66,10 @@ def test_dataset_save_load_and_add(tmp_path):
     buf = ReplayBuffer(SPACE, 3, capacity=10)
     assert buf.add_dataset(loaded) == 4
     np.testing.assert_array_equal(buf.next_obs["tcp_pose"][:4], data["next_obs"]["tcp_pose"])
+    small = loaded | {"obs": loaded["obs"] | {"wrist": loaded["obs"]["wrist"][:, :-1]}}
+    with pytest.raises(ValueError, match=r"dataset rows differ in shape from this env's .*"
+                                         r"obs\['wrist'\]"):  # was numpy's "broadcast"
+        buf.add_dataset(small)
     del loaded["obs"]["wrist"]
     with pytest.raises(ValueError, match="lacks observation keys \\['wrist'\\]"):
         buf.add_dataset(loaded)

@@ -1058,3 +1058,31 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     assert code == 0, err
     assert ("warning: demos outputs/dt12 were collected on InsertBench/Connector-DT12-v1, not "
             "InsertBench/USB-v1") in err, err
+    # Collected in the task frame, trained in the start frame: tcp_pose means another thing.
+    code, _, err = run_cli(capsys, "dataset", "collect", "--task", "InsertBench/USB-v1",
+                           "--episodes", "1", "--out", "outputs/usb", "-e", "obs_frame=task")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
+                           "outputs/usb", "--out", "runs/bc2", "--config", "pretrain_steps=2")
+    assert code == 0, err
+    assert ("warning: demos outputs/usb were collected with other env kwargs than this run's "
+            "(collection, run): {'obs_frame': ('task', None)}") in err, err
+
+
+def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
+    """v1 recipe data trained a v0 run without a word; a damaged recipe.json was named only
+    as "Expecting value: line 1 column 1 (char 0)"."""
+    code, _, err = run_cli(capsys, "dataset", "recipe", "paper004", "--out", "data",
+                           "--connector", "USBA", "--episodes", "1")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/Connector-USACPlug-v0",
+                           "--agent", "iql", "--steps", "2", "--eval-episodes", "0",
+                           "--no-progress", "--demos", "data", "--out", "runs/iql",
+                           "--config", "pretrain_steps=1", "-e", "obs_mode=state")
+    assert "warning: demos data were recorded on task version v1, not v0" in err, err
+    (in_tmp / "data" / "recipe.json").write_text("")
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/Connector-USACPlug-v1",
+                           "--agent", "iql", "--steps", "2", "--eval-episodes", "0",
+                           "--no-progress", "--demos", "data", "--out", "runs/iql2")
+    assert code == 2 and "data/recipe.json is not valid JSON" in err, err

@@ -261,3 +261,34 @@ def test_cli_collect_after_a_bad_env_kwarg_accepts_the_corrected_rerun(tmp_path,
     with pytest.raises(SystemExit) as stop:
         app([*command, "--env", "goal_noise_mm=1.0"])
     assert stop.value.code == 0, capsys.readouterr().err
+
+
+def test_cli_collect_into_another_collections_folder_is_one_usage_line(tmp_path, monkeypatch,
+                                                                        capsys):
+    """It was "ValueError: d holds a collection made with other settings ..." with exit 1 (an
+    internal error), where `dataset recipe` says the same with exit 2."""
+    monkeypatch.chdir(tmp_path)
+    command = ["dataset", "collect", "--task", "InsertBench/USB-v0", "--episodes", "1",
+               "--max-steps", "2", "--out", "d"]
+    app_run = CliRunner().invoke(app, command)
+    assert app_run.exit_code == 0, app_run.output
+    with pytest.raises(SystemExit) as stop:
+        app([*command, "--seed", "3"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert stop.value.code == 2 and len(lines) == 1, lines
+    assert "d holds a collection made with other settings: seed 0 (asked: 3)" in lines[0], lines
+
+
+def test_a_damaged_minari_file_is_named_when_training_on_it(tmp_path):
+    """A cut-off main_data.hdf5 was h5py's OSError "Unable to synchronously open file" (exit 1),
+    after the run directory was made."""
+    from benchmark.train import load_demos
+
+    config = CollectConfig("InsertBench/USB-v0", episodes=1, max_steps=2)
+    collect(config, tmp_path, progress=False)
+    (data,) = (tmp_path / "minari").rglob("main_data.hdf5")
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(ValueError, match="Minari dataset is not readable .* rerunning the"):
+        load_demos(tmp_path)
+    collect(config, tmp_path, progress=False)  # as the message says
+    assert len(load_demos(tmp_path)["action"]) == 2
