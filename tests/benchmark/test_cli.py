@@ -1035,8 +1035,9 @@ def test_train_on_an_unfinished_or_damaged_collection_is_one_line(capsys, in_tmp
             "--eval-episodes", "0", "--no-progress", "--out", "runs/bc", "--demos", "partial"]
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert ("partial holds an unfinished collection (no Minari dataset "
-            "insertbench/usb-expert-v0 yet): rerun the `insertbench dataset collect`") in err
+    assert ("partial holds an unfinished collection (no complete Minari dataset "
+            "insertbench/usb-expert-v0 with lossless images yet): rerun the `insertbench "
+            "dataset collect`") in err
     assert not (in_tmp / "runs").exists()
     (in_tmp / "partial" / "collect_config.json").write_text("[1, 2]")
     code, _, err = run_cli(capsys, *args)
