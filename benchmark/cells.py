@@ -224,6 +224,8 @@ def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
     The import is deferred so that the matrix layer, its store and its tests never need the
     training stack. Evaluation uses the cell's fixed seeds.
     """
+    import torch
+
     from benchmark.train import train
     from envs.tasks import pinned_versions
 
@@ -251,7 +253,10 @@ def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
         artifacts_path=str(result.out_dir),
         info={"training_episodes": result.episodes, "agent": result.agent.name,
               "demo_episodes": result.demo_episodes,
-              "intervention_steps": result.intervention_steps},
+              "intervention_steps": result.intervention_steps,
+              # A learned cell's floats depend on it (the order of torch's sums); the local
+              # executor gives each worker cores // workers threads, so it is recorded.
+              "torch_threads": torch.get_num_threads()},
     )
 
 

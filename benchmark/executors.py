@@ -160,6 +160,10 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     torch.set_num_threads(threads)
 
 
+#: The most local workers per core (as `train-async`'s actors).
+MAX_WORKERS_PER_CORE = 4
+
+
 class LocalExecutor(Executor):
     """A ``spawn`` process pool of `workers` processes.
 
@@ -168,8 +172,13 @@ class LocalExecutor(Executor):
     """
 
     def __init__(self, workers: int = 1) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else os.cpu_count() or 1)
+        if not 1 <= workers <= MAX_WORKERS_PER_CORE * cores:
+            # Each worker is a process with its own torch and MuJoCo: --workers 1000 started
+            # one per cell of the preset at once.
+            raise ValueError(f"workers must be in [1, {MAX_WORKERS_PER_CORE * cores}] "
+                             f"({MAX_WORKERS_PER_CORE} per core, {cores} here), got {workers}")
         self.capacity = workers
         self._context = multiprocessing.get_context("spawn")
         self._pool: ProcessPoolExecutor | None = None

@@ -70,6 +70,8 @@ def _check_store(path: Path | None) -> Path | None:
             raise typer.BadParameter(str(err)) from None
         except sqlite3.OperationalError as err:  # e.g. a WAL store in a read-only folder
             raise typer.BadParameter(f"{path}: {_UNWRITABLE} ({err})") from None
+        except sqlite3.DatabaseError as err:  # a cut-off copy: "disk image is malformed"
+            raise typer.BadParameter(f"{path} is a damaged matrix store ({err})") from None
         finally:
             db.close()
     return path
@@ -232,6 +234,10 @@ def status(
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():
+        try:  # "4 cells pending" of a preset `matrix run` refuses: they never would run
+            check_runnable(spec.cells)
+        except PresetError as err:
+            raise typer.BadParameter(str(err), param_hint="PRESET") from None
         console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending",
                       soft_wrap=True)
         return

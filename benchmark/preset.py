@@ -197,6 +197,12 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
             raise PresetError(f"{where}: axis {key!r} must be a non-empty list, got {values!r}")
         if key in fixed_kwargs:
             raise PresetError(f"{where}: {key!r} is both an axis and a fixed env kwarg")
+        # [0, 0.0] made two cells of one task, each weighted in the aggregates.
+        repeated = [v for i, v in enumerate(values) if any(
+            v == w and isinstance(v, bool) == isinstance(w, bool) for w in values[:i])]
+        if repeated:
+            raise PresetError(f"{where}: axis {key!r} has identical values {values!r} (equal "
+                              "numbers are one task): remove the duplicate axis value")
     rules = _parse_rules(where, data.get("rules", []), axes, fixed_kwargs)
     agents = _parse_agents(where, data.get("agents"), eval_every)
     _check_finite(f"{where}: [env_kwargs]", fixed_kwargs)

@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import html
 import io
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,9 @@ def _status_section(
     def distinct(key: str) -> str:
         return ", ".join(sorted({str(r[key]) for r in done_rows})) or "–"
 
+    threads = sorted({json.loads(r["info_json"] or "{}").get("torch_threads")
+                      for r in done_rows} - {None})
+
     table = Table(["", ""], [
         ["Cells", str(len(hashes))],
         ["Done", str(len(metrics))],
@@ -225,6 +229,7 @@ def _status_section(
         ["Not started", str(len(hashes) - len(metrics) - failed - running)],
         ["Suite version / commit", f"{distinct('suite_version')} / {distinct('suite_commit')}"],
         ["MuJoCo / torch", f"{distinct('mujoco_version')} / {distinct('torch_version')}"],
+        ["Torch threads per cell", ", ".join(map(str, threads)) or "–"],
         ["Training seeds / evaluation seeds",
          f"{list(preset.seeds)} / {preset.eval_seeds[0]}…{preset.eval_seeds[-1]}"],
     ])
@@ -240,6 +245,11 @@ def _status_section(
                              "changed since), e.g. " + "; ".join(moved[:3]) + ". Their numbers "
                              "are not comparable with the current tasks': run the preset into a "
                              "new store.")
+    if len(threads) > 1:
+        paragraphs.insert(0, f"WARNING: the done cells ran with different torch thread counts "
+                             f"({', '.join(map(str, threads))}; `matrix run --workers` and the "
+                             "host's cores set it): a learned cell's numbers are reproducible at "
+                             "one thread count, so cells of one method may differ by it.")
     fixtures = sum('"fixture"' in (r["info_json"] or "") for r in done_rows)
     if fixtures:
         paragraphs.insert(0, f"WARNING: {fixtures} of the done cells were produced by a test "

@@ -74,10 +74,12 @@ def train_command(
     ] = None,
     env: EnvOption = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (resumes if present).")] = None,
-    eval_every: Annotated[int, typer.Option(help="Env steps between evaluations.")] = 5_000,
+    eval_every: Annotated[int, typer.Option(
+        help="Env steps between evaluations (0: only at the end).")] = 5_000,
     eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
     checkpoint_every: Annotated[
-        int | None, typer.Option(help="Env steps between checkpoints (default: eval_every).")
+        int | None, typer.Option(help="Env steps between checkpoints (default: eval_every; "
+                                 "0: only at the end).")
     ] = None,
     demos: Annotated[
         Path | None,
@@ -110,6 +112,10 @@ def train_command(
     from benchmark.train import train
 
     check_task(task)
+    for option, value in (("--eval-every", eval_every), ("--checkpoint-every", checkpoint_every)):
+        if value is not None and value < 0:  # -1 was taken as "only at the end" on trust
+            raise typer.BadParameter(f"must be >= 0 env steps (0: only at the end), got {value}",
+                                     param_hint=option)
     # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
     check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb",))
     if torch_threads is not None:

@@ -97,6 +97,9 @@ def _data(**changes: object) -> dict:
         ({"seeds": [0, 0]}, "duplicates"),
         ({"rules": [{"when": {"reward": "x"}, "set": {"a": 1}}]}, "neither an axis"),
         ({"axes": {"goal_noise_mm": [0.0, 0.0]}}, "identical"),
+        # Two cells, two report rows and twice the weight in the aggregates for one task.
+        ({"axes": {"goal_noise_mm": [0, 0.0]}}, r"axis 'goal_noise_mm' has identical values"),
+        ({"axes": {"init_offset_mm": [[0, 10], [0.0, 10.0]]}}, "identical values"),
         ({"agents": [{"name": "sac", "budget_steps": 10, "env_kwargs": 1}]}, "env_kwargs"),
         ({"agents": [{"name": "sac", "budget_steps": 10,
                       "env_kwargs": {"goal_noise_mm": 2.0}}]}, "sets the axis"),
