@@ -441,15 +441,23 @@ IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6)
              range(0xE0000, 0xE1000))
 
 
+#: Cyrillic and Greek letters (case-folded) that read as Latin ones: "Р-controller" with a
+#: Cyrillic Р was another name than "P-controller".
+LOOK_ALIKES = str.maketrans(
+    "авекмнорстухіјѕԁԛԝѵӏ" "αβεζηικμνορτυχϲ",
+    "abekmhopctyxijsdqwvl" "abezhikmvoptyxc")
+
+
 def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
     letters, ligatures), invisible characters (format characters such as a zero-width space,
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
-    runs of spaces ignored."""
+    runs of spaces ignored, Cyrillic and Greek look-alikes of Latin letters read as those
+    (`LOOK_ALIKES`)."""
     visible = "".join(c for c in unicodedata.normalize("NFKC", name)
                       if unicodedata.category(c) != "Cf"
                       and not any(ord(c) in r for r in IGNORABLE))
-    return " ".join(visible.casefold().split())
+    return " ".join(visible.casefold().translate(LOOK_ALIKES).split())
 
 
 #: The keys of agent.json that loading a checkpoint reads (`agents.load_agent`); the others
@@ -500,12 +508,16 @@ def _acting_checkpoint(meta: Any, tensors: dict[str, Any]) -> tuple[dict[str, An
     tensors = policy_tensors(meta["agent"], tensors)
     if spec.cls._checkpoint_modules is CheckpointMixin._checkpoint_modules:
         tensors = {}
-    meta = {k: meta[k] for k in CHECKPOINT_KEYS if k in meta} | {
+    # Not the training state loading restores and acting never reads: the seed, the random
+    # streams and `extra`'s counters (`Agent.act(deterministic=True)` must not consume the
+    # streams, and evaluation reseeds every episode). An entry re-entered with another seed or
+    # counter in its agent.json was a new policy.
+    meta = {k: meta[k] for k in CHECKPOINT_KEYS
+            if k in meta and k not in ("seed", "rng_state", "extra")} | {
         "contents": POLICY_CONTENTS, "optimizer_param_groups": {},
         "observation_space": _compact_bounds(meta["observation_space"]),
         "action_space": _compact_bounds(meta["action_space"]),
-        "config": config_to_dict(build_config(spec.config_cls, config)),
-        "seed": meta.get("seed", 0), "extra": meta.get("extra", {})}
+        "config": config_to_dict(build_config(spec.config_cls, config))}
     return meta, {k: t.to(torch.float64) if t.is_floating_point() else t
                   for k, t in tensors.items()}
 
@@ -659,6 +671,12 @@ def verify(
         salt = ledger.read_salt(salt_file)
     digest = salt_sha256(salt)
     recheck = own is not None and own.status == "revealed" and own.salt_sha256 == digest
+    if not recheck and entry["evaluations"]["dev"]["task_version_keys"] != track.version_keys():
+        # Verified under today's keys it was ranked beside the current entry of the same policy,
+        # which submit's duplicate checks would have refused.
+        raise LedgerError(f"entry {short} was submitted on other versions of {track.name}'s "
+                          "tasks (it is stale): submit its policy again to enter it on the "
+                          "current ones")
     try:
         salt_round = own if recheck else rounds.require_active(salt)
     except SaltError as err:

@@ -160,10 +160,16 @@ class SaltRounds:
             raise SaltError(f"{self.track} salt round {active.number} is still active; reveal it "
                             f"(`reveal`) or declare it lost (`lose-round`) first")
         digest = salt_sha256(salt)
-        used = _by_digest(rounds, digest)
-        if used is not None:
-            raise SaltError(f"this salt was already {self.track}'s round {used.number} "
-                            f"({used.status}); generate a new one (`openssl rand -hex 32`)")
+        # Every track's rounds: a salt revealed on one track (or active there) would make
+        # another track's active round's hidden seeds public.
+        others = [SaltRounds(path, path.stem) for path in sorted(self.path.parent.glob("*.json"))
+                  if path != self.path]
+        for track, track_rounds in ((self.track, rounds),
+                                    *((o.track, o.read()) for o in others)):
+            used = _by_digest(track_rounds, digest)
+            if used is not None:
+                raise SaltError(f"this salt was already {track}'s round {used.number} "
+                                f"({used.status}); generate a new one (`openssl rand -hex 32`)")
         new = SaltRound(len(rounds) + 1, digest, None, "active", utc_now(), None, note)
         self._write([*rounds, new])
         return new

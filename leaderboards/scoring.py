@@ -237,6 +237,9 @@ class Sim2SimTask:
     episodes: int = 0
     mujoco_successes: int = 0
     pybullet_successes: int = 0
+    #: (successes, episodes) over PyBullet's distinct episodes: what its interval counts (a
+    #: deterministic policy on a noiseless task replays one; 50 replays read "[93, 100]").
+    pybullet_distinct: tuple[int, int] = (0, 0)
 
     @property
     def supported(self) -> bool:
@@ -244,7 +247,7 @@ class Sim2SimTask:
 
     @property
     def pybullet_ci(self) -> tuple[float, float]:
-        return wilson_interval(self.pybullet_successes, self.episodes)
+        return wilson_interval(*self.pybullet_distinct)
 
 
 def sim2sim_scores(entry: Mapping[str, Any]) -> list[Sim2SimTask] | None:
@@ -262,5 +265,6 @@ def sim2sim_scores(entry: Mapping[str, Any]) -> list[Sim2SimTask] | None:
         bullet = [e for e in block["episodes"] if e["task"] == label]
         mujoco = [e for e in hidden["episodes"] if e["task"] == label]
         out.append(Sim2SimTask(label, None, len(bullet), sum(e["success"] for e in mujoco),
-                               sum(e["success"] for e in bullet)))
+                               sum(e["success"] for e in bullet),
+                               distinct_success_summary(bullet)))
     return out

@@ -270,8 +270,12 @@ def _sim2sim_task(task: Sim2SimTask | None) -> str:
         return '<span title="measured when an entry is verified">-</span>'
     if not task.supported:
         return f'<span class="na" title="{_e(task.reason)}">n/a</span>'
+    n = task.pybullet_distinct[1]
+    distinct = "" if n == task.episodes else (
+        f' <small title="episodes that differ in any outcome field; the interval counts these">'
+        f'({n} distinct)</small>')
     return (f"{task.pybullet_successes}/{task.episodes} "
-            f"{_interval(task.pybullet_successes / task.episodes, task.pybullet_ci)}")
+            f"{_interval(task.pybullet_successes / task.episodes, task.pybullet_ci)}{distinct}")
 
 
 def _sim2sim_note(entry: dict[str, Any]) -> str:
@@ -461,7 +465,8 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
         'Success: 95% Wilson intervals per task; mean and IQM over tasks with 95% stratified '
         'bootstrap intervals; both count an episode replayed for several seeds once (a '
         'deterministic policy on a noiseless task replays one; "k distinct" where some did); '
-        'entries whose mean intervals overlap share a rank. '
+        'ranks go down by mean, and an entry whose mean interval overlaps that of its group\'s '
+        'first (highest) entry shares its rank. '
         'P(improvement): probability that the entry beats the best built-in baseline of the '
         'same table. Click a column header to sort.</p>'
         f'<nav>{" · ".join(nav)}</nav>{"".join(sections)}')

@@ -208,9 +208,13 @@ def _extract_archive(archive: Path, dest: Path) -> None:
                 members.append(member)
                 if len(members) > MAX_FILES:
                     raise SubmissionError(f"{archive} has more than {MAX_FILES} members")
-            total = 0
+            total, seen = 0, set()
             for m in members:
                 _check_path_text(m.name)
+                path = "/".join(p for p in PurePosixPath(m.name).parts if p != ".")
+                if not m.isdir() and path in seen:  # the last copy won: not the one a reader sees
+                    raise SubmissionError(f"{archive} holds {m.name} twice; each file once")
+                seen.add(path)
                 if m.issym() or m.islnk():
                     raise SubmissionError(f"{archive}: {m.name} is a link; links are refused")
                 if not (m.isfile() or m.isdir()):

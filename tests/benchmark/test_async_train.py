@@ -299,6 +299,7 @@ def test_ctrl_c_stops_the_actors_with_one_line(tmp_path):
     stopped = time.monotonic()
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert time.monotonic() - stopped < 8
+    # The old wait was 10 s per actor (20 s here); a loaded 2-core machine took 10 s to stop.
+    assert time.monotonic() - stopped < 15
     assert [line for line in err.splitlines() if "WARN" not in line] == \
         ["insertbench: error: interrupted"], err

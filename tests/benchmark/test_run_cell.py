@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from benchmark.cells import Cell, Evaluation, run_cell
 
@@ -52,7 +53,8 @@ def test_run_cell_passes_the_cell_to_train_and_stores_its_evaluations(
     assert result.final is result.curve[-1]
     assert result.env_steps == 200 and result.train_wall_clock_s == 2.5
     assert result.info == {"training_episodes": 4, "agent": "sac", "demo_episodes": 20,
-                           "intervention_steps": 7}  # the training cost the leaderboard reports
+                           "intervention_steps": 7,  # the training cost the leaderboard reports
+                           "torch_threads": torch.get_num_threads()}
     result.validate(_cell())
 
 

@@ -436,6 +436,15 @@ def test_an_archive_of_too_many_members_is_refused_while_reading(tmp_path, monke
                     "sub.tar.gz has more than 3 members", tmp_path)
 
 
+@pytest.mark.parametrize("name", ["policy/agent.json", "./policy/agent.json"])
+def test_an_archive_holding_a_file_twice_is_refused(tmp_path, monkeypatch, name):
+    """The last copy was extracted and scored, while a reader of the archive sees the first."""
+    agent_submission(tmp_path / "sub")
+    tar_gz(tmp_path / "sub", tmp_path / "sub.tar.gz", [_member(name)])
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub.tar.gz"),
+                    f"sub.tar.gz holds {name} twice; each file once", tmp_path)
+
+
 def _long_name_bomb(target: Path, name_bytes: int) -> None:
     """A .tar.gz whose first header is a GNU long name of ``name_bytes`` bytes (gzip keeps a
     GiB of them to about a MB), then a submission.toml."""

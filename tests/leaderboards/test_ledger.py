@@ -25,7 +25,7 @@ from leaderboards.ledger import (
     stored_policy_paths,
     validate_entry,
 )
-from leaderboards.scoring import rank, score_entry, track_tables
+from leaderboards.scoring import rank, score_entry, sim2sim_scores, track_tables
 from leaderboards.sim2sim import unsupported_reason
 from leaderboards.submission import policy_files_sha256
 from leaderboards.tracks import HIDDEN_SEED_LOW, TrackTask, hidden_seeds
@@ -171,15 +171,16 @@ def _edit_tensors(policy: Path, edit) -> None:
 
 @pytest.mark.parametrize("change", [
     "key in agent.json", "default in config", "unused tensor", "optimizer tensor",
-    "float64 copies", "full checkpoint", "bounds spelled out"])
+    "float64 copies", "full checkpoint", "bounds spelled out", "seed", "rng_state", "extra"])
 def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track, change: str,
 ):
     """What the evaluation never reads gave the same policy another place on the board: a key
     of agent.json loading ignores, a config default spelled out or left out, a tensor of no
     module or of an optimizer, float32 weights stored as float64 (loaded as the same float32),
-    the full checkpoint of an entered policy-only export (which acts exactly like it), or a
-    uniform bound spelled out element by element."""
+    the full checkpoint of an entered policy-only export (which acts exactly like it), a
+    uniform bound spelled out element by element, or another seed, random state or counters
+    (the shipped BC entry came back under a new name with "seed": 12345)."""
     import torch
 
     monkeypatch.chdir(tmp_path)
@@ -204,6 +205,12 @@ def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
     elif change == "full checkpoint":
         shutil.rmtree(policy)
         Path("again/full").rename(policy)
+    elif change in ("seed", "rng_state", "extra"):  # state loading restores, acting never reads
+        meta = json.loads((policy / "agent.json").read_text())
+        meta[change] = {"seed": 12345, "rng_state": {"bit_generator": "PCG64", "state": {
+            "state": 7, "inc": 9}, "has_uint32": 0, "uinteger": 0},
+            "extra": {"env_steps": 0, "note": "zero-shot"}}[change]
+        (policy / "agent.json").write_text(json.dumps(meta))
     else:  # element by element, as older checkpoints stored them
         meta = json.loads((policy / "agent.json").read_text())
         box = meta["action_space"]
@@ -232,7 +239,8 @@ def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledge
 @pytest.mark.parametrize("name", ["P-controller", "p-controller", "P\u200b-controller",
                                   "\uff30-controller", "P-controller\u200f ",
                                   "P\ufe0f-controller", "P-\u034fcontroller",
-                                  "P-controller\u3164", "P-control\U000e0100ler"])
+                                  "P-controller\u3164", "P-control\U000e0100ler",
+                                  "\u0420-controller", "\u03a1-c\u043entroller"])
 def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
     """Another policy under an entry's name, or one that looks the same on the site (a
     zero-width space, a full-width letter, a bidi mark; a variation selector, the combining
@@ -284,6 +292,26 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
         validate_entry(bad)
 
 
+def test_an_entry_stale_by_its_task_version_keys_is_not_verified(submitted: Ledger):
+    """Verified under today's keys, an entry submitted on older task versions was ranked beside
+    the current entry of the same policy (two rank-1 P-controllers on nist-board)."""
+    (entry,) = submitted.entries()
+    path = submitted.entry_path(entry["track"], entry["entry_id"])
+    data = json.loads(path.read_text())
+    data["evaluations"]["dev"]["task_version_keys"] = {
+        label: "0" * 64 for label in data["evaluations"]["dev"]["task_version_keys"]}
+    for episode in data["evaluations"]["dev"]["episodes"]:
+        episode["task_version_key"] = "0" * 64
+    path.write_text(json.dumps(data))
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    before = path.read_text()
+    result = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert result.exit_code == 1, result.output
+    assert "was submitted on other versions of tiny's tasks (it is stale): submit its policy " \
+        "again" in result.stderr
+    assert path.read_text() == before
+
+
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     submitted: Ledger,
 ):
@@ -307,6 +335,15 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
         [(e["task"], e["seed"]) for e in hidden["episodes"]]
     assert all(e["task_version_key"] == f"pybullet-{hidden['task_version_keys'][e['task']]}"
                and e["failure"] is None and e["steps"] >= 1 for e in sim["episodes"])
+    # PyBullet's interval counts a replayed episode once, as MuJoCo's does: 50 replays of
+    # one success read "50/50 100% [93, 100]" on shipped entry pages.
+    replayed = copy.deepcopy(verified)
+    usb = [e for e in replayed["sim2sim"]["episodes"] if e["task"] == "USB"]
+    replayed["sim2sim"]["episodes"] = [usb[0] | {"seed": usb[0]["seed"] + i} for i in range(5)]
+    replayed["sim2sim"]["tasks"] = {"USB": {"supported": True, "reason": None}}
+    (score,) = sim2sim_scores(replayed)
+    assert score.episodes == 5 and score.pybullet_distinct == (int(usb[0]["success"]), 1)
+    assert score.pybullet_ci == wilson_interval(int(usb[0]["success"]), 1)
     for label, key in (("tasks", "USB"), ("episodes", 0)):
         bad = copy.deepcopy(verified)
         del bad["sim2sim"][label][key]

@@ -88,6 +88,10 @@ def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledge
     _ok("reveal", "--track", TINY, "--salt-file", "secret/two")
     _refused("round 2, which is revealed", "reveal", "--track", TINY,
              "--salt-file", "secret/two")
+    # On another track too: it opened, and its hidden seeds were public from the start.
+    _refused("this salt was already tiny's round 2 (revealed)", "open-round", "--track",
+             "paper000", "--salt-file", "secret/two")
+    assert not Path("ledger/salts/paper000.json").exists()
 
     data = json.loads(Path("ledger/salts/tiny.json").read_text())
     assert data["schema"] == SALTS_SCHEMA and data["track"] == TINY
