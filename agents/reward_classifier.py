@@ -259,8 +259,9 @@ def load_classifier(path: str | Path) -> SuccessClassifier:
     try:
         classifier.load_state_dict(weights, strict=True)
     except RuntimeError as err:  # other widths in classifier.json than in the weights
+        detail = " ".join(str(err).split())[:300]  # torch's first line names no tensor
         raise ValueError(f"{path / CLASSIFIER_WEIGHTS} does not fit {meta_file}: "
-                         f"{str(err).splitlines()[0]}") from None
+                         f"{detail}") from None
     return classifier.eval()
 
 

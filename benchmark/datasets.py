@@ -166,9 +166,10 @@ def read_collect_config(out: Path) -> CollectConfig:
 
 #: Written once the collection's Minari dataset is complete (Minari writes its metadata.json
 #: first, so that is no sign of it), naming how images are stored: as rendered. Minari
-#: JPEG-encodes image observations by default, and collections built that way (before this
-#: file) had every frame changed (mean 6 of 255 per pixel, up to 199): they read as unfinished,
-#: and rerunning their command rebuilds them from the episode files, losslessly.
+#: JPEG-encodes image observations of 32x32 and larger by default, and collections built that
+#: way (before this file) had every such frame changed (mean 6 of 255 per pixel, up to 199):
+#: they read as unfinished, and rerunning their command rebuilds them from the episode files,
+#: losslessly.
 BUILT_JSON = "minari_built.json"
 
 

@@ -306,7 +306,7 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
                          f"reward_classifier={directory!r}")
     try:
         directory = Path(str(directory).format(task=task_id.split("/")[-1]))
-    except (KeyError, IndexError, ValueError):  # "{name}" ended in KeyError: 'name'
+    except (KeyError, IndexError, ValueError, AttributeError):  # "{name}": KeyError: 'name'
         raise ValueError(f"reward_classifier may hold {{task}} and no other {{...}} field, got "
                          f"{directory!r}") from None
     try:

@@ -242,7 +242,8 @@ def load_recipe(out: Path) -> dict[str, Any]:
 def unfinished_message(out: Path, missing: list[str]) -> str:
     """One line for a recipe folder whose collection was interrupted."""
     return (f"{out} is an unfinished `insertbench dataset recipe` collection ({len(missing)} "
-            f"parts not written, e.g. {missing[0]}); rerun the command that made it to finish")
+            f"parts not written, or written before images were stored losslessly, e.g. "
+            f"{missing[0]}); rerun the command that made it to finish")
 
 
 def socket_offsets(data: dict[str, Any]) -> np.ndarray:

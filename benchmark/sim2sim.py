@@ -37,7 +37,7 @@ RESOLUTION_MM = 0.1
 
 #: The env kwargs both engines take: PyBullet's own, and two that name what it always runs
 #: (state observations, and no v1 sensor or reset variation), so `obs_mode="state"` and
-#: `noiseless=True` make MuJoCo run what PyBullet runs.
+#: `noiseless=True` leave those out of MuJoCo too (its force stays the filtered wrist F/T).
 PYBULLET_KWARGS = frozenset(inspect.signature(BulletInsertionEnv.__init__).parameters) | {
     "obs_mode", "noiseless"}
 

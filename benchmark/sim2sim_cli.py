@@ -99,7 +99,8 @@ def sim2sim_command(
         console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
     if not TASKS[task].dynamics.sensor.noiseless and not env_kwargs.get("noiseless"):
         console.print("caveat: MuJoCo runs this version's sensor and reset variation, PyBullet "
-                      "none; --env noiseless=true compares the contact models alone")
+                      "none; --env noiseless=true leaves out the variation (MuJoCo's peak force "
+                      "is still its filtered wrist F/T, PyBullet's the raw contact force)")
 
 
 if __name__ == "__main__":  # `python -m benchmark.sim2sim_cli ...` = `insertbench sim2sim ...`

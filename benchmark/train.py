@@ -235,6 +235,17 @@ def dataset_from_minari(minari_dataset: Any) -> Dataset:
     return dataset
 
 
+def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether env kwargs `a` and `b` build `task_id` alike (its version key hashes every kwarg
+    with its default); for an ID it cannot key, whether they are equal."""
+    from envs.version_key import task_version_key
+
+    try:
+        return task_version_key(task_id, a) == task_version_key(task_id, b)
+    except Exception:  # noqa: BLE001 - a stand-in or unkeyable task: compare as given
+        return a == b
+
+
 def load_demos(path: str | Path) -> Dataset:
     """Demonstrations / offline data from a ``.npz`` Dataset, an ``insertbench dataset
     collect`` output directory (its Minari dataset) or an ``insertbench dataset recipe`` one
@@ -244,17 +255,18 @@ def load_demos(path: str | Path) -> Dataset:
         from benchmark.datasets import load, read_finished_collection
         from benchmark.recipes import is_recipe_dir, load_recipe
 
-        if is_recipe_dir(path):
-            return load_recipe(path)
-
-        if not (path / "collect_config.json").is_file():
+        recipe = is_recipe_dir(path)
+        if not recipe and not (path / "collect_config.json").is_file():
             raise ValueError(f"{path} is not an `insertbench dataset collect` output "
                              "(no collect_config.json)")
         try:
+            if recipe:
+                return load_recipe(path)
             return dataset_from_minari(load(read_finished_collection(path), path))
         except OSError as err:  # a cut-off main_data.hdf5: h5py's "Unable to ... open file"
-            raise ValueError(f"{path}'s Minari dataset is not readable (damaged? {err}): "
-                             "rerunning the `insertbench dataset collect` that wrote it "
+            command = "dataset recipe" if recipe else "dataset collect"
+            raise ValueError(f"{path} holds a Minari dataset that is not readable (damaged? "
+                             f"{err}): rerunning the `insertbench {command}` that wrote it "
                              "rebuilds it from its episode files") from None
     try:
         dataset = load_dataset(path)
@@ -636,17 +648,29 @@ def train(
             warnings.warn(f"demos {demos} were collected on {collected.task_id}, not {task_id}",
                           UserWarning, stacklevel=2)
         # obs_frame='task' data trained a start-frame run: tcp_pose meant something else.
-        differ = {k: (collected.env_kwargs.get(k), (env_kwargs or {}).get(k))
-                  for k in {*collected.env_kwargs, *(env_kwargs or {})}
-                  if collected.env_kwargs.get(k) != (env_kwargs or {}).get(k)}
+        # The version key resolves every kwarg with its default: obs_mode='state' given or
+        # not, a tuple or its JSON list, build the same task.
+        ours, theirs = (json.loads(json.dumps(dict(k))) for k in (env_kwargs or {},
+                                                                 collected.env_kwargs))
+        differ = {} if _same_task_settings(task_id, ours, theirs) else {
+            k: (theirs.get(k), ours.get(k)) for k in {*ours, *theirs}
+            if theirs.get(k) != ours.get(k)}
         if differ:
             warnings.warn(f"demos {demos} were collected with other env kwargs than this run's "
                           f"(collection, run): {dict(sorted(differ.items()))}",
                           UserWarning, stacklevel=2)
     if isinstance(demos, str | Path) and Path(demos).is_dir():
-        from benchmark.recipes import is_recipe_dir, recipe_version
+        from benchmark.recipes import (
+            is_recipe_dir,
+            missing_parts,
+            recipe_version,
+            unfinished_message,
+        )
 
         if is_recipe_dir(Path(demos)):  # v1 data trained a v0 run without a word
+            missing = missing_parts(Path(demos))
+            if missing:  # before the run directory is made
+                raise ValueError(unfinished_message(Path(demos), missing))
             recorded, version = recipe_version(Path(demos)), task_id.rsplit("-", 1)[-1]
             if recorded != version:
                 warnings.warn(f"demos {demos} were recorded on task version {recorded}, not "

@@ -229,14 +229,16 @@ def make_vector_env(
 
     `gym.make_vec` passes the ID's registered kwargs and `max_episode_steps` along; handing
     them back to `gym.make` builds each world exactly as a single env. `max_episode_steps` is
-    checked as `gym.make` documents it: an integer >= 1, or -1 for no time limit.
+    checked as the command line checks it (an integer in [1, 1,000,000]), or -1 for no time
+    limit as `gym.make` documents (which itself also takes True: one step).
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     # Checked before any world is built: a bad mode used to leave the worlds' threads running.
     autoreset_mode = autoreset_mode_of(autoreset_mode)
     steps = env_kwargs.get("max_episode_steps")
-    if steps is not None and not (type(steps) is int and steps == -1):  # -1: no TimeLimit
+    no_limit = isinstance(steps, int | np.integer) and not isinstance(steps, bool) and steps == -1
+    if steps is not None and not no_limit:  # -1: no TimeLimit, as gym.make documents
         check_max_episode_steps(steps)  # True truncated every world after 1 step
     if processes is None:
         processes = min(num_envs, available_cores()) if sys.platform == "linux" else 0

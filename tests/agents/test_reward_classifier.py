@@ -195,6 +195,7 @@ def test_a_classifier_json_with_other_widths_than_its_weights_is_named(tmp_path)
 
 @pytest.mark.parametrize(("directory", "message"), [
     ("classifiers/{name}", r"reward_classifier may hold \{task\} and no other"),
+    ("classifiers/{task.x}", r"reward_classifier may hold \{task\} and no other"),
     ("nothing/here", "no reward classifier in nothing/here"),
 ])
 def test_a_bad_reward_classifier_path_is_a_value_error(directory, message):

@@ -466,7 +466,7 @@ def test_inline_executor_refuses_more_workers_and_leaves_no_store(capsys, in_tmp
 @pytest.mark.parametrize(("args", "message"), [
     (["--workers", "0"], r"workers must be in \[1, \d+\] \(4 per core, \d+ here\), got 0"),
     # 1000 started one worker process per cell at once (10 on a 2-core machine).
-    (["--workers", "1000"], r"workers must be in \[1, \d+\] \(4 per core"),
+    (["--workers", "100000000"], r"workers must be in \[1, \d+\] \(4 per core"),
     (["--executor", "nope"], "unknown executor 'nope'"),
     (["--ray-address", "auto"], "a Ray address needs the ray executor"),
 ])
@@ -1133,6 +1133,13 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     assert code == 0, err
     assert ("warning: demos outputs/usb were collected with other env kwargs than this run's "
             "(collection, run): {'obs_frame': ('task', None)}") in err, err
+    # A default given on one side only builds the same task: no warning.
+    code, _, err = run_cli(capsys, "dataset", "collect", "--task", "InsertBench/USB-v1",
+                           "--episodes", "1", "--out", "outputs/same", "-e", "obs_mode=state")
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
+                           "outputs/same", "--out", "runs/bc3", "--config", "pretrain_steps=2")
+    assert code == 0 and "other env kwargs" not in err, err
 
 
 def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
@@ -1146,8 +1153,20 @@ def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
                            "--no-progress", "--demos", "data", "--out", "runs/iql",
                            "--config", "pretrain_steps=1", "-e", "obs_mode=state")
     assert "warning: demos data were recorded on task version v1, not v0" in err, err
+    args = ["train", "--task", "InsertBench/Connector-USACPlug-v1", "--agent", "iql", "--steps",
+            "2", "--eval-episodes", "0", "--no-progress", "--demos", "data", "--out", "runs/iql2"]
+    # A part's cut-off Minari file was h5py's OSError (exit 1), after the run folder was made.
+    part = sorted((in_tmp / "data").rglob("main_data.hdf5"))[0]
+    part.write_bytes(part.read_bytes()[:100])
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and "holds a Minari dataset that is not readable" in err, err
+    assert "rerunning the `insertbench dataset recipe`" in err, err
+    # A part written before lossless images (no build marker) is refused before the run folder.
+    marker = sorted((in_tmp / "data").rglob("minari_built.json"))[0]
+    marker.unlink()
+    code, _, err = run_cli(capsys, *args[:-1], "runs/iql3")
+    assert code == 2 and "or written before images were stored losslessly" in err, err
+    assert not (in_tmp / "runs" / "iql3").exists()
     (in_tmp / "data" / "recipe.json").write_text("")
-    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/Connector-USACPlug-v1",
-                           "--agent", "iql", "--steps", "2", "--eval-episodes", "0",
-                           "--no-progress", "--demos", "data", "--out", "runs/iql2")
+    code, _, err = run_cli(capsys, *args)
     assert code == 2 and "data/recipe.json is not valid JSON" in err, err

@@ -96,8 +96,8 @@ def test_images_are_stored_as_the_env_rendered_them(tmp_path, grayscale):
     """Minari JPEG-encodes images by default: every frame agents pretrained on differed from
     the render (mean 6 of 255 per pixel, up to 199), and a grayscale camera's (H, W, 1) frames
     failed to encode after the whole collection."""
-    config = CollectConfig(TASK, episodes=2, max_steps=4, env_kwargs={
-        "obs_mode": "state+pixels", "image_size": 16, "grayscale": grayscale})
+    config = CollectConfig(TASK, episodes=2, max_steps=4, env_kwargs={  # Minari encodes >= 32 px
+        "obs_mode": "state+pixels", "image_size": 32, "grayscale": grayscale})
     collect(config, tmp_path, progress=False)
     episodes = sorted((tmp_path / "episodes").glob("*.npz"))
     rendered = [np.load(f)["obs/wrist"] for f in episodes][:2]

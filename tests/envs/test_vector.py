@@ -152,6 +152,7 @@ def test_partial_reset_and_bad_arguments(processes, backend):
     for bad in (True, 0, -2, 2.5):
         with pytest.raises(ValueError, match=f"max_episode_steps must be an integer .*got {bad!r}"):
             gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=bad)
+    gym.make_vec(ENV_ID, num_envs=1, max_episode_steps=np.int64(-1)).close()  # no limit
 
 
 @BACKENDS
