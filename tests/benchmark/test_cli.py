@@ -1110,36 +1110,35 @@ def test_train_on_an_unfinished_or_damaged_collection_is_one_line(capsys, in_tmp
     assert not (in_tmp / "runs").exists()
 
 
+def _collect_then_train_bc(capsys, task: str, out: str, *collect_env: str) -> str:
+    """`dataset collect` one episode of `task` into `out`, then `train --agent bc --demos out`
+    on USB-v1; the training's stderr."""
+    code, _, err = run_cli(capsys, "dataset", "collect", "--task", task, "--episodes", "1",
+                           "--out", out, *collect_env)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
+                           out, "--out", f"runs/{Path(out).name}", "--config",
+                           "pretrain_steps=2")
+    assert code == 0, err
+    return err
+
+
 def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     """`train --task InsertBench/USB-v1 --demos outputs/dt12` (a DT12 collection) trained on
     another connector's demonstrations without a word."""
-    code, _, err = run_cli(capsys, "dataset", "collect", "--task",
-                           "InsertBench/Connector-DT12-v1", "--episodes", "1", "--out",
-                           "outputs/dt12")
-    assert code == 0, err
-    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
-                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
-                           "outputs/dt12", "--out", "runs/bc", "--config", "pretrain_steps=2")
-    assert code == 0, err
+    err = _collect_then_train_bc(capsys, "InsertBench/Connector-DT12-v1", "outputs/dt12")
     assert ("warning: demos outputs/dt12 were collected on InsertBench/Connector-DT12-v1, not "
             "InsertBench/USB-v1") in err, err
     # Collected in the task frame, trained in the start frame: tcp_pose means another thing.
-    code, _, err = run_cli(capsys, "dataset", "collect", "--task", "InsertBench/USB-v1",
-                           "--episodes", "1", "--out", "outputs/usb", "-e", "obs_frame=task")
-    assert code == 0, err
-    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
-                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
-                           "outputs/usb", "--out", "runs/bc2", "--config", "pretrain_steps=2")
-    assert code == 0, err
+    err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/usb", "-e",
+                                 "obs_frame=task")
     assert ("warning: demos outputs/usb were collected with other env kwargs than this run's "
             "(collection, run): {'obs_frame': ('task', None)}") in err, err
     # A default given on one side only builds the same task: no warning.
-    code, _, err = run_cli(capsys, "dataset", "collect", "--task", "InsertBench/USB-v1",
-                           "--episodes", "1", "--out", "outputs/same", "-e", "obs_mode=state")
-    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
-                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
-                           "outputs/same", "--out", "runs/bc3", "--config", "pretrain_steps=2")
-    assert code == 0 and "other env kwargs" not in err, err
+    err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/same", "-e",
+                                 "obs_mode=state")
+    assert "other env kwargs" not in err, err
 
 
 def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
