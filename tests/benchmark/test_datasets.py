@@ -288,7 +288,8 @@ def test_a_damaged_minari_file_is_named_when_training_on_it(tmp_path):
     collect(config, tmp_path, progress=False)
     (data,) = (tmp_path / "minari").rglob("main_data.hdf5")
     data.write_bytes(data.read_bytes()[:100])
-    with pytest.raises(ValueError, match="Minari dataset is not readable .* rerunning the"):
+    with pytest.raises(ValueError, match="holds a Minari dataset that is not readable .* "
+                                         "rerunning the"):
         load_demos(tmp_path)
     collect(config, tmp_path, progress=False)  # as the message says
     assert len(load_demos(tmp_path)["action"]) == 2
