@@ -55,6 +55,7 @@ from benchmark.train import (
     train_episode_seed,
 )
 from envs.episode import summarize
+from envs.tether import available_cores
 
 Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
@@ -208,12 +209,12 @@ def train_async(
     if actors < 1 or steps < 1 or publish_every < 1:
         raise ValueError(f"actors, steps and publish_every must be >= 1, got {actors}, {steps}, "
                          f"{publish_every}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if actors > MAX_ACTORS_PER_CORE * (cores or 1):
+    cores = available_cores()
+    if actors > MAX_ACTORS_PER_CORE * cores:
         # Each actor is a process with its own torch and env: --actors 100000 used to start
         # processes until the machine ran out of memory.
         raise ValueError(f"actors must be at most {MAX_ACTORS_PER_CORE} per core "
-                         f"({MAX_ACTORS_PER_CORE * (cores or 1)} on this machine's {cores}), "
+                         f"({MAX_ACTORS_PER_CORE * cores} on this machine's {cores}), "
                          f"got {actors}")
     if not log_every_s > 0:
         raise ValueError(f"log_every_s must be > 0, got {log_every_s}")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cells import Cell, CellFunction, CellResult
-from envs.tether import die_with, die_with_parent
+from envs.tether import available_cores, die_with, die_with_parent
 
 
 @dataclass
@@ -172,8 +172,7 @@ class LocalExecutor(Executor):
     """
 
     def __init__(self, workers: int = 1) -> None:
-        cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                 else os.cpu_count() or 1)
+        cores = available_cores()
         if not 1 <= workers <= MAX_WORKERS_PER_CORE * cores:
             # Each worker is a process with its own torch and MuJoCo: --workers 1000 started
             # one per cell of the preset at once.

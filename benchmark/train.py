@@ -246,6 +246,41 @@ def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> b
         return a == b
 
 
+def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Before a run directory is made: ValueError for an unfinished or damaged collection or
+    recipe in `demos`, and a warning where its task, env kwargs or task version are not the
+    run's (they trained a run of another task without a word). A file passes."""
+    if (demos / "collect_config.json").is_file():
+        from benchmark.datasets import read_finished_collection
+
+        collected = read_finished_collection(demos)
+        if collected.task_id not in (None, task_id):  # DT12 demos trained a USB run silently
+            warnings.warn(f"demos {demos} were collected on {collected.task_id}, not {task_id}",
+                          UserWarning, stacklevel=3)
+        # obs_frame='task' data trained a start-frame run: tcp_pose meant something else.
+        # The version key resolves every kwarg with its default: obs_mode='state' given or
+        # not, a tuple or its JSON list, build the same task.
+        ours, theirs = (json.loads(json.dumps(dict(k))) for k in (env_kwargs,
+                                                                 collected.env_kwargs))
+        differ = {} if _same_task_settings(task_id, ours, theirs) else {
+            k: (theirs.get(k), ours.get(k)) for k in {*ours, *theirs}
+            if theirs.get(k) != ours.get(k)}
+        if differ:
+            warnings.warn(f"demos {demos} were collected with other env kwargs than this run's "
+                          f"(collection, run): {dict(sorted(differ.items()))}",
+                          UserWarning, stacklevel=3)
+    from benchmark.recipes import is_recipe_dir, missing_parts, recipe_version, unfinished_message
+
+    if demos.is_dir() and is_recipe_dir(demos):  # v1 data trained a v0 run without a word
+        missing = missing_parts(demos)
+        if missing:
+            raise ValueError(unfinished_message(demos, missing))
+        recorded, version = recipe_version(demos), task_id.rsplit("-", 1)[-1]
+        if recorded != version:
+            warnings.warn(f"demos {demos} were recorded on task version {recorded}, not "
+                          f"{version} ({task_id})", UserWarning, stacklevel=3)
+
+
 def load_demos(path: str | Path) -> Dataset:
     """Demonstrations / offline data from a ``.npz`` Dataset, an ``insertbench dataset
     collect`` output directory (its Minari dataset) or an ``insertbench dataset recipe`` one
@@ -639,42 +674,8 @@ def train(
         # traceback line, after the run directory was made
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
-    if isinstance(demos, str | Path) and (Path(demos) / "collect_config.json").is_file():
-        from benchmark.datasets import read_finished_collection
-
-        # Damaged or unfinished: one ValueError before the run directory is made.
-        collected = read_finished_collection(Path(demos))
-        if collected.task_id not in (None, task_id):  # DT12 demos trained a USB run silently
-            warnings.warn(f"demos {demos} were collected on {collected.task_id}, not {task_id}",
-                          UserWarning, stacklevel=2)
-        # obs_frame='task' data trained a start-frame run: tcp_pose meant something else.
-        # The version key resolves every kwarg with its default: obs_mode='state' given or
-        # not, a tuple or its JSON list, build the same task.
-        ours, theirs = (json.loads(json.dumps(dict(k))) for k in (env_kwargs or {},
-                                                                 collected.env_kwargs))
-        differ = {} if _same_task_settings(task_id, ours, theirs) else {
-            k: (theirs.get(k), ours.get(k)) for k in {*ours, *theirs}
-            if theirs.get(k) != ours.get(k)}
-        if differ:
-            warnings.warn(f"demos {demos} were collected with other env kwargs than this run's "
-                          f"(collection, run): {dict(sorted(differ.items()))}",
-                          UserWarning, stacklevel=2)
-    if isinstance(demos, str | Path) and Path(demos).is_dir():
-        from benchmark.recipes import (
-            is_recipe_dir,
-            missing_parts,
-            recipe_version,
-            unfinished_message,
-        )
-
-        if is_recipe_dir(Path(demos)):  # v1 data trained a v0 run without a word
-            missing = missing_parts(Path(demos))
-            if missing:  # before the run directory is made
-                raise ValueError(unfinished_message(Path(demos), missing))
-            recorded, version = recipe_version(Path(demos)), task_id.rsplit("-", 1)[-1]
-            if recorded != version:
-                warnings.warn(f"demos {demos} were recorded on task version {recorded}, not "
-                              f"{version} ({task_id})", UserWarning, stacklevel=2)
+    if isinstance(demos, str | Path):
+        check_demos_folder(Path(demos), task_id, env_kwargs or {})
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:

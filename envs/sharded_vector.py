@@ -34,6 +34,7 @@ from gymnasium.vector.utils import batch_space
 
 from envs.shard import ShardServer
 from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
+from envs.tether import available_cores
 from envs.worlds import (
     autoreset_mode_of,
     batch_reset_args,
@@ -49,11 +50,6 @@ _STEP = ("step", None)
 _STEP_BYTES = pickle.dumps(_STEP, protocol=pickle.HIGHEST_PROTOCOL)
 #: Seconds a worker gets to close its worlds and exit before it is killed.
 CLOSE_TIMEOUT_S = 10.0
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0))
 
 
 class _Worker:

@@ -3,7 +3,8 @@ process's to another's (`die_with`).
 
 Shared by the processes InsertBench starts: the vector env's workers (`envs.shard_worker`), the
 matrix's local executor and Ray cells (`benchmark.executors`), the twin server
-(`real.serve_twin`); the matrix store asks `pid_alive` of a running marker's owner. Standard
+(`real.serve_twin`); the matrix store asks `pid_alive` of a running marker's owner, and
+whoever bounds its processes per core, `available_cores`. Standard
 library only.
 """
 
@@ -34,6 +35,13 @@ def die_with_parent(parent_pid: int, *, death_signal: bool = True) -> None:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     if os.getppid() != parent_pid:  # the parent died before the request was in place
         os._exit(1)
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def pid_alive(pid: int) -> bool:

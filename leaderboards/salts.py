@@ -162,10 +162,10 @@ class SaltRounds:
         digest = salt_sha256(salt)
         # Every track's rounds: a salt revealed on one track (or active there) would make
         # another track's active round's hidden seeds public.
-        others = [SaltRounds(path, path.stem) for path in sorted(self.path.parent.glob("*.json"))
-                  if path != self.path]
-        for track, track_rounds in ((self.track, rounds),
-                                    *((o.track, o.read()) for o in others)):
+        every_track = {self.track: rounds} | {
+            path.stem: SaltRounds(path, path.stem).read()
+            for path in sorted(self.path.parent.glob("*.json")) if path != self.path}
+        for track, track_rounds in every_track.items():
             used = _by_digest(track_rounds, digest)
             if used is not None:
                 raise SaltError(f"this salt was already {track}'s round {used.number} "
