@@ -322,6 +322,19 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
                          "classifier was trained on")
     env = gym.make(task_id, **kwargs | render | {"reward": "dense", "obs_mode": "state+pixels"})
     spaces = env.observation_space.spaces
+    # An edited classifier.json (env_kwargs' image_size) built frames the classifier's CNN
+    # cannot read: a torch shape error at the first step, naming no file.
+    expected = classifier.observation_space.spaces
+    problems = [f"{k} missing" if k not in spaces else
+                f"{k} {spaces[k].shape} (classifier {expected[k].shape})"
+                for k in classifier.meta.keys
+                if k not in spaces or spaces[k].shape != expected[k].shape]
+    if problems:
+        env.close()
+        detail = ", ".join(problems)
+        raise ValueError(f"the reward classifier in {directory} reads observations this env "
+                         f"does not make: {detail}; its env_kwargs "
+                         f"{classifier.meta.env_kwargs} do not match its observation space")
     keep = [k for k, s in spaces.items()
             if (obs_mode == "state+pixels") or ((obs_mode == "pixels") == is_image_space(s))]
     return ClassifierRewardWrapper(env, classifier, keep)

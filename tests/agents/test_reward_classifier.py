@@ -272,6 +272,18 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
                               "--out", "other"])
     assert res.exit_code == 2 and "was trained on InsertBench/USB-v1" in res.output, res.output
     assert not (tmp_path / "other").exists()
+    # An edited image size in classifier.json made 32x32 frames for a 16x16 CNN: a torch
+    # shape error at the first step.
+    shutil.copytree(tmp_path / "clf" / "PegPoint-v0", tmp_path / "clf" / "edited")
+    meta_file = tmp_path / "clf" / "edited" / "classifier.json"
+    data = json.loads(meta_file.read_text())
+    data["meta"]["env_kwargs"]["image_size"] = 32
+    meta_file.write_text(json.dumps(data))
+    res = runner.invoke(app, ["train", "--task", STANDIN, "--agent", "sac", "--steps", "5",
+                              "-e", "reward=classifier", "-e", "reward_classifier=clf/edited",
+                              "--out", "edited"])
+    assert res.exit_code == 2 and "clf/edited reads observations this env does not make: " \
+        "side (32, 32, 3) (classifier (16, 16, 3))" in " ".join(res.output.split()), res.output
     result = train(STANDIN, "sac", steps=30, out_dir="run", eval_episodes=1, eval_every=0,
                    env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
                    progress=False,
