@@ -251,12 +251,18 @@ def _echo_result(entry: dict, evaluation: str, target: Path, seconds: float) -> 
         from leaderboards.scoring import sim2sim_scores
 
         for t in sim2sim_scores(entry):
+            quiet = ("" if t.noiseless_successes is None else
+                     f", noiseless {t.noiseless_successes}/{t.episodes}")
             typer.echo(f"  {t.label} in PyBullet: " + (
-                f"{t.pybullet_successes}/{t.episodes} (MuJoCo {t.mujoco_successes}/{t.episodes})"
-                if t.supported else f"n/a ({t.reason})"))
+                f"{t.pybullet_successes}/{t.episodes} (MuJoCo {t.mujoco_successes}/{t.episodes}"
+                f"{quiet})" if t.supported else f"n/a ({t.reason})"))
         sim = entry["sim2sim"]
+        quiet = sim.get("noiseless")
         typer.echo(f"  sim-to-sim block: {sim['wall_clock_s']:.1f} s wall, "
-                   f"{sim['cpu_s']:.1f} s CPU")
+                   f"{sim['cpu_s']:.1f} s CPU" + ("" if quiet is None else
+                                                  f" (+ noiseless MuJoCo "
+                                                  f"{quiet['wall_clock_s']:.1f} s wall, "
+                                                  f"{quiet['cpu_s']:.1f} s CPU)"))
     typer.echo(f"{'verified' if evaluation == 'hidden' else 'self-reported'} entry "
                f"{entry['entry_id'][:12]} ({entry['name']}) -> {target}; evaluation "
                f"{block['wall_clock_s']:.1f} s wall, {block['cpu_s']:.1f} s CPU; "

@@ -141,6 +141,20 @@ def _check_sim2sim(entry: Mapping[str, Any]) -> None:
         key = f"pybullet-{hidden['task_version_keys'][label]}"
         if any(e["task_version_key"] != key for e in mine):
             raise LedgerError(f"sim2sim episode of {label} has another version key")
+        if "noiseless" in block:  # the MuJoCo reference (blocks before 2026-12-05 lack it)
+            quiet = [e for e in block["noiseless"]["episodes"] if e["task"] == label]
+            if [e["seed"] for e in quiet] != seeds:
+                raise LedgerError(f"noiseless MuJoCo episodes of {label} are not on the "
+                                  "hidden seeds")
+            key = f"noiseless-{hidden['task_version_keys'][label]}"
+            if any(e["task_version_key"] != key for e in quiet):
+                raise LedgerError(f"noiseless MuJoCo episode of {label} has another version key")
+    if "noiseless" in block:
+        ran = {label for label, t in block["tasks"].items() if t["supported"]}
+        extra = {e["task"] for e in block["noiseless"]["episodes"]} - ran
+        if extra:
+            raise LedgerError(f"noiseless MuJoCo episodes of {sorted(extra)}, which PyBullet "
+                              "did not run")
 
 
 def _git_commit() -> str | None:
@@ -694,12 +708,12 @@ def verify(
     if per_entry:
         evaluation["per_entry_seeds"] = True
 
-    def pybullet_block() -> dict[str, Any]:
+    def pybullet_block(noiseless: bool = True) -> dict[str, Any]:
         from leaderboards.sim2sim import evaluate_sim2sim  # imports PyBullet only when used
 
         return evaluate_sim2sim(track, entry["policy"]["kind"], paths, seeds,
                                 evaluation["task_version_keys"], digest,
-                                evaluation["evaluated_at"], progress)
+                                evaluation["evaluated_at"], progress, noiseless)
     path = ledger.entry_path(entry["track"], entry["entry_id"])
     if recheck:
         # Where the entry was evaluated, nothing but an edit can change a bit.
@@ -711,10 +725,18 @@ def verify(
                                            evaluation["episodes"], f"hidden episodes of {short}",
                                            bitwise_because)}
         if sim2sim and "sim2sim" in entry:
-            comparisons["PyBullet"] = _compared(entry["sim2sim"]["episodes"],
-                                                pybullet_block()["episodes"],
+            block = pybullet_block(noiseless="noiseless" in entry["sim2sim"])
+            comparisons["PyBullet"] = _compared(entry["sim2sim"]["episodes"], block["episodes"],
                                                 f"PyBullet episodes of {short}",
                                                 bitwise_because)
+            quiet = entry["sim2sim"].get("noiseless")
+            if quiet is not None:  # it may have run elsewhere (added to an older entry)
+                comparisons["MuJoCo (noiseless)"] = _compared(
+                    quiet["episodes"], block["noiseless"]["episodes"],
+                    f"noiseless MuJoCo episodes of {short}",
+                    "on the platform that evaluated it"
+                    if quiet["platform"] == evaluation["platform"] else
+                    "by --exact" if exact else None)
         return Verification(path, entry, salt_round, rechecked=True, comparisons=comparisons,
                             platforms=(recorded, evaluation["platform"]))
     entry = dict(entry)

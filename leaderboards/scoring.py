@@ -229,8 +229,9 @@ def track_tables(track: Track, entries: Sequence[dict[str, Any]]) -> TrackTables
 
 @dataclass(frozen=True)
 class Sim2SimTask:
-    """One task of an entry's sim-to-sim block: MuJoCo (hidden evaluation) beside PyBullet on
-    the same seeds, or why PyBullet cannot run it (``reason``; the counts are then 0)."""
+    """One task of an entry's sim-to-sim block: MuJoCo (hidden evaluation) and MuJoCo without
+    sensor variation beside PyBullet on the same seeds, or why PyBullet cannot run it
+    (``reason``; the counts are then 0)."""
 
     label: str
     reason: str | None
@@ -240,6 +241,9 @@ class Sim2SimTask:
     #: (successes, episodes) over PyBullet's distinct episodes: what its interval counts (a
     #: deterministic policy on a noiseless task replays one; 50 replays read "[93, 100]").
     pybullet_distinct: tuple[int, int] = (0, 0)
+    #: Successes of MuJoCo with ``noiseless=True``, the reference PyBullet is compared with
+    #: (None: a block from before 2026-12-05 has none).
+    noiseless_successes: int | None = None
 
     @property
     def supported(self) -> bool:
@@ -264,7 +268,9 @@ def sim2sim_scores(entry: Mapping[str, Any]) -> list[Sim2SimTask] | None:
             continue
         bullet = [e for e in block["episodes"] if e["task"] == label]
         mujoco = [e for e in hidden["episodes"] if e["task"] == label]
+        quiet = None if "noiseless" not in block else sum(
+            e["success"] for e in block["noiseless"]["episodes"] if e["task"] == label)
         out.append(Sim2SimTask(label, None, len(bullet), sum(e["success"] for e in mujoco),
                                sum(e["success"] for e in bullet),
-                               distinct_success_summary(bullet)))
+                               distinct_success_summary(bullet), quiet))
     return out

@@ -6,10 +6,14 @@ connectors that `envs.bullet.UNSUPPORTED` does not list with their measured reas
 is shown beside the MuJoCo success (index: over the supported tasks; entry page: per task) and
 is never part of the ranking: PyBullet runs the task's geometry, controller and retention
 springs, but not its version's sensor variation (v1: F/T noise and drift, reset
-repeatability), so a gap measures how much the policy leans on one contact model.
+repeatability). The ranked MuJoCo episodes have that variation, so a gap between them and
+PyBullet mixes two causes: the block also runs MuJoCo with ``noiseless=True`` on the same seeds
+(its ``noiseless`` part; on a shipped TD3 + LfD entry 6/20 noisy, 11/20 noiseless, 0/20 in
+PyBullet), and the gap from that reference to PyBullet is the one that measures how much the
+policy leans on one contact model.
 
 Episodes carry the MuJoCo task version key prefixed with ``pybullet-`` (as `insertbench
-sim2sim` does): the same task in another engine is not the same benchmark task.
+sim2sim` does), or ``noiseless-`` for the reference: neither is the ranked benchmark task.
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
 from envs.bullet import BulletInsertionEnv, probe_failure
 from envs.episode import run_episode
-from envs.tasks import TASKS
+from envs.tasks import TASKS, pinned_versions
+from leaderboards.files import utc_now
 from leaderboards.policy import load_policy
+from leaderboards.recheck import platform_fingerprint
 from leaderboards.submission import SubmissionError
 from leaderboards.tracks import Track, TrackTask
 
 ENGINE = "pybullet"
+#: Version-key prefix of the reference episodes: MuJoCo with ``noiseless=True``.
+NOISELESS = "noiseless"
 _BULLET_KWARGS = set(inspect.signature(BulletInsertionEnv).parameters) - {"task"}
 
 
@@ -64,9 +74,11 @@ def evaluate_sim2sim(
     salt_sha256: str | None,
     evaluated_at: str,
     progress: Callable[[str], None] | None = None,
+    noiseless: bool = True,
 ) -> dict[str, Any]:
-    """The ``sim2sim`` block: per task, supported or not (with the reason), and the PyBullet
-    episodes of the supported ones on ``seeds_for(label)``.
+    """The ``sim2sim`` block: per task, supported or not (with the reason), the PyBullet
+    episodes of the supported ones on ``seeds_for(label)``, and (with ``noiseless``) the
+    reference MuJoCo episodes without sensor variation on the same seeds.
 
     An exception inside a PyBullet episode (a policy's garbage action, a solver error) is that
     episode's failure (``failure`` says what), not an error of the verification: the MuJoCo
@@ -81,21 +93,12 @@ def evaluate_sim2sim(
         tasks[task.label] = {"supported": reason is None, "reason": reason}
         if reason is not None:
             continue
-        env = bullet_env(task)
-        try:
-            policy = load_policy(kind, policy_paths[task.label], env)
-            for seed in seeds_for(task.label):
-                record = run_episode(env, policy, seed, task_id=task.task_id,
-                                     task_version_key=f"{ENGINE}-{version_keys[task.label]}",
-                                     on_failure=lambda: None)
-                episodes.append({"task": task.label, **record.to_dict()})
-        except SubmissionError as err:
-            raise SubmissionError(f"{task.label} in PyBullet: {err}") from None
-        finally:
-            env.close()
+        episodes += _episodes(task, kind, policy_paths[task.label], bullet_env(task),
+                              seeds_for(task.label), f"{ENGINE}-{version_keys[task.label]}",
+                              "PyBullet")
         if progress is not None:
             progress(f"{task.label} (PyBullet)")
-    return {
+    block = {
         "engine": ENGINE,
         "seeds": "hidden",
         "salt_sha256": salt_sha256,
@@ -105,3 +108,54 @@ def evaluate_sim2sim(
         "tasks": tasks,
         "episodes": episodes,
     }
+    if noiseless:
+        block[NOISELESS] = evaluate_noiseless(track, kind, policy_paths, block, seeds_for,
+                                              version_keys, progress)
+    return block
+
+
+def evaluate_noiseless(
+    track: Track,
+    kind: str,
+    policy_paths: Mapping[str, Path],
+    block: Mapping[str, Any],
+    seeds_for: Callable[[str], list[int]],
+    version_keys: Mapping[str, str],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The reference part of a sim-to-sim ``block``: MuJoCo with ``noiseless=True`` (no v1
+    sensor or reset variation, as PyBullet) on the seeds of each task PyBullet ran."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    episodes: list[dict[str, Any]] = []
+    for task in track.tasks:
+        if not block["tasks"][task.label]["supported"]:
+            continue
+        with pinned_versions():  # a track pins its task versions
+            env = gym.make(task.task_id, **dict(task.env_kwargs) | {"noiseless": True})
+        episodes += _episodes(task, kind, policy_paths[task.label], env,
+                              seeds_for(task.label), f"{NOISELESS}-{version_keys[task.label]}",
+                              "MuJoCo (noiseless)")
+        if progress is not None:
+            progress(f"{task.label} (MuJoCo, noiseless)")
+    return {
+        "evaluated_at": utc_now(),
+        "wall_clock_s": round(time.perf_counter() - started, 3),
+        "cpu_s": round(time.process_time() - cpu_started, 3),
+        "platform": platform_fingerprint(),
+        "episodes": episodes,
+    }
+
+
+def _episodes(task: TrackTask, kind: str, policy_path: Path, env: gym.Env, seeds: list[int],
+              version_key: str, engine: str) -> list[dict[str, Any]]:
+    """The episodes of ``task`` on ``seeds`` in ``env`` (closed after). An exception inside
+    an episode is that episode's failure; a policy that cannot load is a SubmissionError."""
+    try:
+        policy = load_policy(kind, policy_path, env)
+        return [{"task": task.label, **run_episode(
+            env, policy, seed, task_id=task.task_id, task_version_key=version_key,
+            on_failure=lambda: None).to_dict()} for seed in seeds]
+    except SubmissionError as err:
+        raise SubmissionError(f"{task.label} in {engine}: {err}") from None
+    finally:
+        env.close()

@@ -68,7 +68,11 @@ FORCE_LIMIT_TITLE = (
     f"{FORCE_LIMIT_N:g} N for connectors without documented forces")
 SIM2SIM_TITLE = (
     "The same policy on the same hidden seeds in PyBullet (measured at verification; never "
-    "ranked): success in MuJoCo and in PyBullet over the tasks PyBullet can run")
+    "ranked): success in MuJoCo, in MuJoCo without sensor variation (noiseless, as PyBullet "
+    "runs), and in PyBullet over the tasks PyBullet can run")
+NOISELESS_TITLE = (
+    "MuJoCo with noiseless=True on the same hidden seeds: no F/T noise, drift or reset "
+    "variation, as PyBullet runs the task; the gap from here to PyBullet is the engine's")
 
 
 def page_name(entry: dict[str, Any]) -> str:
@@ -91,8 +95,12 @@ def _sim2sim_cell(entry: dict[str, Any]) -> tuple[str, str]:
     mujoco = sum(t.mujoco_successes for t in run) / n
     bullet = sum(t.pybullet_successes for t in run) / n
     title = f"over {', '.join(t.label for t in run)}" + (f"; {skipped}" if skipped else "")
-    return (f"{bullet:.6g}", f'<span title="{_e(title)}">{_pct(mujoco)} &rarr; {_pct(bullet)}'
-            f' <small>({len(run)}/{len(tasks)} tasks)</small></span>')
+    quiet = ""
+    if all(t.noiseless_successes is not None for t in run):
+        quiet = (f' <small title="{_e(NOISELESS_TITLE)}">(noiseless '
+                 f'{_pct(sum(t.noiseless_successes for t in run) / n)})</small>')
+    return (f"{bullet:.6g}", f'<span title="{_e(title)}">{_pct(mujoco)}{quiet} &rarr; '
+            f'{_pct(bullet)} <small>({len(run)}/{len(tasks)} tasks)</small></span>')
 
 
 def _sort_value(value: float | None) -> str:
@@ -265,6 +273,14 @@ def _replayed(score: EntryScore) -> str:
         f'{score.episodes} distinct)</small>')
 
 
+def _noiseless_task(task: Sim2SimTask | None) -> str:
+    if task is None or not task.supported:
+        return _sim2sim_task(task)  # "-" or "n/a", as in the PyBullet column
+    if task.noiseless_successes is None:
+        return '<span title="measured at verifications since 2026-12-05">-</span>'
+    return f"{task.noiseless_successes}/{task.episodes}"
+
+
 def _sim2sim_task(task: Sim2SimTask | None) -> str:
     if task is None:
         return '<span title="measured when an entry is verified">-</span>'
@@ -282,11 +298,17 @@ def _sim2sim_note(entry: dict[str, Any]) -> str:
     block = entry.get("sim2sim")
     if block is None:
         return ""
+    quiet = block.get("noiseless")
+    reference = (
+        "Its blocks from before 2026-12-05 lack the noiseless MuJoCo reference: there the gap to "
+        "PyBullet also holds the sensor variation's share. " if quiet is None else
+        f"Noiseless MuJoCo: {quiet['wall_clock_s']:.0f} s wall, {quiet['cpu_s']:.0f} s CPU. ")
     return (f'<p class="note">PyBullet column: {_e(SIM2SIM_TITLE)}. PyBullet runs the task\'s '
             f'geometry, impedance controller and retention springs but not its version\'s sensor '
-            f'variation (F/T noise, drift, reset repeatability); n/a: PyBullet cannot run the '
-            f'task (hover for the measured reason). {block["wall_clock_s"]:.0f} s wall, '
-            f'{block["cpu_s"]:.0f} s CPU.</p>')
+            f'variation (F/T noise, drift, reset repeatability), so it is compared with MuJoCo '
+            f'run noiseless on the same seeds; n/a: PyBullet cannot run the task (hover for the '
+            f'measured reason). {block["wall_clock_s"]:.0f} s wall, {block["cpu_s"]:.0f} s CPU. '
+            f'{reference}</p>')
 
 
 def salt_round_note(ledger: Ledger, entry: dict[str, Any]) -> str:
@@ -336,7 +358,8 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
                   if ep["task"] == t.label and ep.get("force_limit_n") is not None}
         rows.append(
             f"<tr><td>{_e(t.label)}</td><td>{t.successes}/{t.episodes}{_distinct(t)}</td>"
-            f"<td>{_interval(t.rate, t.ci)}</td><td>{_sim2sim_task(sim.get(t.label))}</td>"
+            f"<td>{_interval(t.rate, t.ci)}</td><td>{_noiseless_task(sim.get(t.label))}</td>"
+            f"<td>{_sim2sim_task(sim.get(t.label))}</td>"
             f"<td>{_num(s['cycle_time_s_mean'], 2)}</td>"
             f"<td>{_num(s['peak_force_n_mean'])}</td>"
             f"<td>{', '.join(f'{v:g}' for v in sorted(limits)) or '-'}</td>"
@@ -385,6 +408,7 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'episodes){_replayed(score)}.</p>'
         f'<h2>Per task</h2><table class="board"><thead><tr><th>Task</th><th>Successes</th>'
         f'<th>Success [95% Wilson]</th>'
+        f'<th><span title="{_e(NOISELESS_TITLE)}">MuJoCo noiseless</span></th>'
         f'<th><span title="{_e(SIM2SIM_TITLE)}">PyBullet, same seeds</span></th>'
         f'<th>Cycle time [s]</th><th>Peak force [N]</th><th>Force limit [N]</th>'
         f'<th><span title="{_e(FORCE_LIMIT_TITLE)}">Time &gt; limit [s]</span></th>'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -335,6 +336,25 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
         [(e["task"], e["seed"]) for e in hidden["episodes"]]
     assert all(e["task_version_key"] == f"pybullet-{hidden['task_version_keys'][e['task']]}"
                and e["failure"] is None and e["steps"] >= 1 for e in sim["episodes"])
+    # The reference: MuJoCo with noiseless=True on the same seeds. The tiny track's v0 tasks
+    # have no sensor variation, so it replays the ranked episodes under its own version key.
+    quiet = sim["noiseless"]["episodes"]
+    assert [{**e, "task_version_key": None} for e in quiet] == \
+        [{**e, "task_version_key": None} for e in hidden["episodes"]]
+    assert all(e["task_version_key"] == f"noiseless-{hidden['task_version_keys'][e['task']]}"
+               for e in quiet)
+    assert [s.noiseless_successes for s in sim2sim_scores(verified)] == \
+        [sum(e["success"] for e in hidden["episodes"] if e["task"] == label)
+         for label in ("USB", "DSub")]
+    assert re.search(r"USB in PyBullet: \d/2 \(MuJoCo (\d)/2, noiseless \1/2\)", result.stdout)
+    for change, message in (
+            ({"seed": 7}, "noiseless MuJoCo episodes of USB are not on the hidden seeds"),
+            ({"task_version_key": sim["episodes"][0]["task_version_key"]},
+             "noiseless MuJoCo episode of USB has another version key")):
+        bad = copy.deepcopy(verified)
+        bad["sim2sim"]["noiseless"]["episodes"][0] |= change
+        with pytest.raises(LedgerError, match=message):
+            validate_entry(bad)
     # PyBullet's interval counts a replayed episode once, as MuJoCo's does: 50 replays of
     # one success read "50/50 100% [93, 100]" on shipped entry pages.
     replayed = copy.deepcopy(verified)
@@ -389,6 +409,13 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     here = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert here.exit_code == 1 and "PyBullet episodes" in here.stderr
     assert "not bitwise identical, as required on the platform that evaluated it" in here.stderr
+    doctored = json.loads(before)
+    doctored["sim2sim"]["noiseless"]["episodes"][-1]["success"] ^= True
+    Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    here = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert here.exit_code == 1 and "noiseless MuJoCo episodes" in here.stderr, here.output
+    doctored = json.loads(before)
+    doctored["sim2sim"]["episodes"][0]["peak_force_n"] += 1.0
     # ... elsewhere (another recorded platform) it is shown as the largest difference, and
     # --exact refuses it ...
     doctored["evaluations"]["hidden"]["platform"]["cpu"] = "another CPU"

@@ -72,7 +72,8 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track) -> Path:
     _stale_copy(ledger, pc)
     # As if PyBullet could not run D-sub: its sim-to-sim cell must read n/a, with the reason.
     pc["sim2sim"]["tasks"]["DSub"] = {"supported": False, "reason": "a measured reason"}
-    pc["sim2sim"]["episodes"] = [e for e in pc["sim2sim"]["episodes"] if e["task"] != "DSub"]
+    for block in (pc["sim2sim"], pc["sim2sim"]["noiseless"]):
+        block["episodes"] = [e for e in block["episodes"] if e["task"] != "DSub"]
     ledger.replace(pc)
     _cli("render", "--out", "site")
     return tmp_path / "site"
@@ -119,7 +120,8 @@ def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
         page.goto((site / "index.html").as_uri())
         assert page.locator("#tiny-verified .badge.verified").count() == 1
         sim = page.locator("#tiny-verified td span[title^='over USB']")
-        assert re.fullmatch(r"\d+% → \d+% \(1/2 tasks\)", sim.inner_text())
+        assert re.fullmatch(r"\d+% \(noiseless \d+%\) → \d+% \(1/2 tasks\)",
+                            sim.inner_text())
         assert "DSub: n/a (a measured reason)" in sim.get_attribute("title")
         limit = page.locator("#tiny-verified th span", has_text="Time > limit")
         assert "1.5 x the upper bound" in limit.get_attribute("title")
@@ -130,9 +132,13 @@ def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
         note = page.locator("li.salt-round").inner_text()
         assert "salt round 1" in note and "cannot be recomputed" in note
         assert "a reset machine" in note
-        cells = page.locator("table.board tbody tr td:nth-child(4)").all_inner_texts()
+        cells = page.locator("table.board tbody tr td:nth-child(5)").all_inner_texts()
         assert re.match(r"\d/2 ", cells[0]) and cells[1] == "n/a"
-        assert page.locator("td span.na").get_attribute("title") == "a measured reason"
+        # The noiseless MuJoCo reference beside it, n/a where PyBullet is.
+        quiet = page.locator("table.board tbody tr td:nth-child(4)").all_inner_texts()
+        assert re.fullmatch(r"\d/2", quiet[0]) and quiet[1] == "n/a"
+        assert {page.locator("td span.na").nth(i).get_attribute("title") for i in range(2)} \
+            == {"a measured reason"}
         page.goto((site / "index.html").as_uri())
         assert page.locator("#tiny-stale tr.stale").count() == 1
         table = page.locator("#tiny-self-reported")
