@@ -51,6 +51,29 @@ class Calibration:
     created_utc: str
     format: int = CALIBRATION_FORMAT
 
+    def __post_init__(self) -> None:
+        # Checked here, not only on load: calibrate() wrote a NaN force reading (bare NaN, not
+        # JSON) or a 1e4 N bias to a file that only the next `validate` refused.
+        for key in ("socket_pose", "ft_bias"):
+            values = getattr(self, key)
+            if len(values) != 6 or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"{key} must be a list of 6 numbers, got {list(values)!r}")
+            if not all(np.isfinite(values)):
+                raise ValueError(f"{key} must be finite, got {list(values)!r}")
+        force, torque = (float(np.abs(self.ft_bias[:3]).max()),
+                         float(np.abs(self.ft_bias[3:]).max()))
+        if force > MAX_FT_BIAS_N or torque > MAX_FT_BIAS_NM:  # 1e12 N was taken
+            raise ValueError(f"ft_bias reads {force:g} N / {torque:g} N m with the plug free, "
+                             f"beyond {MAX_FT_BIAS_N:g} N / {MAX_FT_BIAS_NM:g} N m: implausible "
+                             "(another unit, or a faulty sensor?)")
+        with np.errstate(over="ignore"):  # 1e308 m is refused below, without a warning first
+            reach = float(np.linalg.norm(np.asarray(self.socket_pose[:3], dtype=np.float64)))
+        if reach > MAX_REACH_M:  # refused by the file's name, not later by `real.make`
+            raise ValueError(f"socket_pose lies {reach:g} m from the robot base, beyond a UR "
+                             f"arm's reach ({MAX_REACH_M:g} m): implausible (millimetres "
+                             "written as metres?)")
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,8 +92,8 @@ class Calibration:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path} is not a calibration file (not JSON: {err}); calibrate "
                              "again") from None
-        if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
-            found = data.get("format") if isinstance(data, dict) else None
+        found = data.get("format") if isinstance(data, dict) else None
+        if type(found) is not int or found != CALIBRATION_FORMAT:  # true == 1 was taken
             raise ValueError(
                 f"{path} has calibration format {found!r}, expected "
                 f"{CALIBRATION_FORMAT}; calibrate again"
@@ -79,29 +102,16 @@ class Calibration:
         if set(data) != fields:
             raise ValueError(f"{path}: a calibration holds the keys {sorted(fields)}; missing "
                              f"{sorted(fields - set(data))}, unknown {sorted(set(data) - fields)}")
-        for key, n in (("socket_pose", 6), ("ft_bias", 6)):
-            values = data.get(key)
-            if not isinstance(values, list) or len(values) != n or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in values
-            ):
-                raise ValueError(f"{path}: {key} must be a list of {n} numbers, got {values!r}")
-            if not all(np.isfinite(values)):
-                raise ValueError(f"{path}: {key} must be finite, got {values!r}")
-        force, torque = (float(np.abs(data["ft_bias"][:3]).max()),
-                         float(np.abs(data["ft_bias"][3:]).max()))
-        if force > MAX_FT_BIAS_N or torque > MAX_FT_BIAS_NM:  # 1e12 N was taken
-            raise ValueError(f"{path}: ft_bias reads {force:g} N / {torque:g} N m with the plug "
-                             f"free, beyond {MAX_FT_BIAS_N:g} N / {MAX_FT_BIAS_NM:g} N m: "
-                             "implausible (another unit?); calibrate again")
-        with np.errstate(over="ignore"):  # 1e308 m is refused below, without a warning first
-            reach = float(np.linalg.norm(data["socket_pose"][:3]))
-        if reach > MAX_REACH_M:  # refused by the file's name, not later by `real.make`
-            raise ValueError(f"{path}: socket_pose lies {reach:g} m from the robot base, beyond "
-                             f"a UR arm's reach ({MAX_REACH_M:g} m): implausible (millimetres "
-                             "written as metres?); calibrate again")
-        data["socket_pose"] = tuple(float(v) for v in data["socket_pose"])
-        data["ft_bias"] = tuple(float(v) for v in data["ft_bias"])
-        return cls(**data)
+        for key in ("socket_pose", "ft_bias"):
+            if not isinstance(data[key], list):
+                raise ValueError(f"{path}: {key} must be a list of 6 numbers, got "
+                                 f"{data[key]!r}")
+            data[key] = tuple(float(v) if isinstance(v, int | float) and not isinstance(v, bool)
+                              else v for v in data[key])
+        try:
+            return cls(**data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}; calibrate again") from None
 
 
 def measure_ft_bias(robot: RobotBackend, samples: int = 50) -> np.ndarray:
@@ -115,6 +125,16 @@ def measure_ft_bias(robot: RobotBackend, samples: int = 50) -> np.ndarray:
     return np.mean(np.asarray(readings, dtype=np.float64), axis=0)
 
 
+def tcp_pose_reading(robot: RobotBackend) -> np.ndarray:
+    """The TCP pose (base frame) [m, rad]; ValueError unless it is six finite numbers (read
+    outside `SafeRobot`, whose checks need a reference pose: this is where it comes from)."""
+    pose = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+    if pose.shape != (6,) or not np.isfinite(pose).all():
+        raise ValueError(f"the robot reads a TCP pose that is not six finite numbers: "
+                         f"{pose.tolist()}; check the robot's connection and calibrate again")
+    return pose
+
+
 def teach_socket_pose(robot: RobotBackend, prompt: Callable[[str], None]) -> np.ndarray:
     """Freedrive; the operator seats the plug; returns the TCP pose (base frame)."""
     robot.teachMode()
@@ -122,7 +142,7 @@ def teach_socket_pose(robot: RobotBackend, prompt: Callable[[str], None]) -> np.
         prompt("Freedrive is on: seat the plug fully in the socket by hand, let go, press Enter.")
     finally:
         robot.endTeachMode()
-    return np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+    return tcp_pose_reading(robot)
 
 
 def touch_off_socket_pose(
@@ -159,7 +179,7 @@ def touch_off_socket_pose(
         )
     finally:
         robot.endTeachMode()
-    approach = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+    approach = tcp_pose_reading(robot)
     pos0, mat0 = pose_to_pos_mat(approach)
     safety = SafetyConfig(
         workspace_min_m=(-0.001, -0.001, -0.002),

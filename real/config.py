@@ -178,6 +178,14 @@ SAFETY_MAXIMA = {
     "max_reading_age_s": 1.0,
 }
 
+#: Smallest speeds accepted [m/s, rad/s]: 10 um/s (a mm/s limit typed in m/s) made a reset's
+#: 50 mm retreat creep for 83 minutes of servoing. At these floors it takes under a minute.
+SAFETY_MINIMA = {
+    "max_speed_m_s": 0.001,
+    "max_angular_speed_rad_s": 0.01,
+    "retract_speed_m_s": 0.001,
+}
+
 #: The force limit sits this far above the most the impedance controller can push (v1: 100 N,
 #: itself 1.67x the largest documented insertion force, 60 N). A policy may legitimately press
 #: with anything up to the controller's limit (it does in simulation), so a lower trip would stop
@@ -224,8 +232,9 @@ class SafetyConfig:
     periods at 500 Hz, room for a non-realtime PC), stops the arm; it is never used as a
     reference for a command.
 
-    Every limit must be a finite number above 0 (`wrench_filter_s`: 0 or more) and at most its
-    entry of `SAFETY_MAXIMA` (the box corners within `MAX_WORKSPACE_M` of the socket): a
+    Every limit must be a finite number above 0 (`wrench_filter_s`: 0 or more; the speeds at
+    least their entry of `SAFETY_MINIMA`, 1 mm/s and 0.01 rad/s) and at most its entry of
+    `SAFETY_MAXIMA` (the box corners within `MAX_WORKSPACE_M` of the socket): a
     limit so large that it limits nothing (inf, or a 10 s wrench filter that hides every impact)
     is refused, not honoured.
     """
@@ -265,4 +274,6 @@ class SafetyConfig:
         # check off without a word (force_limit_n=inf, wrench_filter_s=inf: no force trip ever;
         # max_tilt_rad >= pi: no orientation cone; max_reading_age_s=inf: no stale check).
         for name, high in SAFETY_MAXIMA.items():  # > 0 but a filter time (0: unfiltered)
-            check_range(name, getattr(self, name), 0.0, high, open_low=name != "wrench_filter_s")
+            low = SAFETY_MINIMA.get(name, 0.0)
+            check_range(name, getattr(self, name), low, high,
+                        open_low=low == 0.0 and name != "wrench_filter_s")

@@ -6,7 +6,9 @@ calls, with ur_rtde's names and units, so the physical arm (`URBackend`) and the
 robot base frame [m, rad]; `getActualTCPForce` is the wrench the environment applies at the TCP,
 in base-frame coordinates [N, N m]; `getActualTCPSpeed` is [v, omega] in the base frame.
 
-Nothing calls a backend directly except `real.safety.SafeRobot`, which checks every command.
+Nothing commands a backend directly except `real.safety.SafeRobot`, which checks every command;
+calibration (`real.calibration`) also switches freedrive and reads the pose and F/T bias, which
+it checks before they are written.
 ur_rtde is imported when a `URBackend` connects, never at import time.
 """
 

@@ -111,3 +111,35 @@ def test_touch_off_without_contact_is_an_error():
     twin = DigitalTwinRobot(USB)
     with pytest.raises(RuntimeError, match="no contact"):
         calibrate(twin, SPEC, "touch", operator(twin, [0.045]), "digital-twin")
+
+
+@pytest.mark.parametrize(("reading", "message"), [
+    ("nan_force", "ft_bias must be finite"),
+    ("huge_force", "ft_bias reads 10000 N / 0 N m with the plug free, beyond 500 N"),
+    ("nan_pose", "the robot reads a TCP pose that is not six finite numbers"),
+])
+def test_calibration_refuses_implausible_readings_before_anything_is_written(reading, message):
+    """They were calibrated and saved (a NaN bias as a bare NaN token, not JSON); only the next
+    `validate` refused the file."""
+
+    class Faulty(DigitalTwinRobot):
+        def getActualTCPForce(self):
+            wrench = super().getActualTCPForce()
+            return {"nan_force": [np.nan] * 6, "huge_force": [1e4, 0, 0, 0, 0, 0]}.get(
+                reading, wrench)
+
+        def getActualTCPPose(self):
+            pose = super().getActualTCPPose()
+            return [np.nan] * 6 if reading == "nan_pose" and not self.in_teach_mode else pose
+
+    twin = Faulty(USB)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        calibrate(twin, SPEC, "teach", operator(twin, [0.0, 0.02]), "twin")
+
+
+def test_a_calibration_format_of_true_is_refused(tmp_path):
+    good = Calibration(USB, (0.0,) * 6, (0.0,) * 6, "teach", "x", "2026-01-01T00:00:00+00:00")
+    path = good.save(tmp_path / "c.json")
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"format": True}))
+    with pytest.raises(ValueError, match="has calibration format True, expected 1"):
+        Calibration.load(path)

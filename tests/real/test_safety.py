@@ -447,6 +447,10 @@ def test_a_non_finite_wrench_reading_stops_the_arm(usb_twin_env, monkeypatch):
     ({"workspace_min_m": (-float("inf"), -0.03, -0.1)}, "workspace_min_m must be 3 finite"),
     ({"workspace_max_m": (0.03, 0.03, 5.0)}, "workspace_max_m must lie within 0.5 m"),
     ({"workspace_min_m": (-0.03, -0.03)}, "workspace_min_m must be 3 finite numbers"),
+    # 10 um/s (mm/s typed as m/s) was accepted: a reset's retreat then crept for 83 minutes.
+    ({"retract_speed_m_s": 1e-5}, r"retract_speed_m_s must be in \[0.001, 0.1\]"),
+    ({"max_speed_m_s": 1e-5}, r"max_speed_m_s must be in \[0.001, 1"),
+    ({"max_angular_speed_rad_s": 1e-4}, r"max_angular_speed_rad_s must be in \[0.01, "),
 ])
 def test_safety_config_refuses_limits_that_limit_nothing(kwargs, message):
     with pytest.raises(ValueError, match=message):
