@@ -255,6 +255,10 @@ class TwinServer:
                 line, _, rest = bytes(self._control_inbox).partition(b"\n")
                 self._control_inbox[:] = rest
                 self._answer(self.control(line.decode(errors="replace")))
+            if len(self._control_inbox) > MAX_UNREAD:  # `< /dev/zero` ran out of memory
+                self._answer(f"error: dropped {len(self._control_inbox)} bytes of operator "
+                             "input without a line end")
+                self._control_inbox.clear()
             return
         sock = key.fileobj
         client = self.clients.get(sock)
@@ -347,8 +351,8 @@ class TwinServer:
                 for n in theirs
             }
             types = ["IN_USE" if n in owned else rp.INPUT_TYPES.get(n, "NOT_FOUND") for n in names]
-            recipe = 0
-            if all(t in rp.TYPE_FORMATS for t in types) and names:
+            recipe = 0  # refused; ids are one byte, so 255 recipes at most
+            if all(t in rp.TYPE_FORMATS for t in types) and names and len(client.inputs) < 255:
                 recipe = len(client.inputs) + 1
                 client.inputs[recipe] = (names, types, rp.record_format(types))
             self._send(client, rp.message(kind, bytes([recipe]) + ",".join(types).encode()))

@@ -76,6 +76,8 @@ READY_FOR_CMD, DONE_WITH_CMD = 1, 2
 
 _PROGRAM = re.compile(r"^(def|sec)\s+(\w+)\s*\(\s*\)\s*:", re.MULTILINE)
 _REG_OFFSET = re.compile(r"global\s+reg_offset_int\s*=\s*(\d+)")
+#: Register offsets of rtde_control: the lower range, or the upper with ur_rtde's flag.
+REGISTER_OFFSETS = (0, 24)
 
 
 class NotEmulated(RuntimeError):
@@ -356,7 +358,12 @@ class EmulatedController:
             self.log.add(self.time_s, f"{name} not started: the arm is not powered and released")
             return
         offset = _REG_OFFSET.search(script)
-        self.program = ControlProgram(name, int(offset.group(1)) if offset else 0)
+        reg = int(offset.group(1)) if offset else 0
+        if reg not in REGISTER_OFFSETS:  # 1000 ended the server in an IndexError
+            self.log.add(self.time_s, f"{name} not started: register offset {reg}; ur_rtde "
+                         f"uses {' or '.join(map(str, REGISTER_OFFSETS))}")
+            return
+        self.program = ControlProgram(name, reg)
         reg = self.program.reg_offset
         self.out_int[reg + 2] = 1 << 16  # reset_async_progress(): count 1, no operation
         self.out_int[reg] = READY_FOR_CMD

@@ -126,6 +126,9 @@ def test_only_the_rtde_control_script_runs_and_its_register_offset_is_used(twin)
     ctl.run_program("def my_program():\n  movej([0, 0, 0, 0, 0, 0])\nend\n")
     assert ctl.runtime_state() == RUNTIME_STOPPED
     assert "cannot run URScript program 'my_program'" in ctl.log.lines[-1][1]
+    ctl.run_program(SCRIPT.format(offset=1000))  # ended the server in an IndexError
+    assert ctl.runtime_state() == RUNTIME_STOPPED
+    assert "register offset 1000; ur_rtde uses 0 or 24" in ctl.log.lines[-1][1]
     ctl.run_program(SCRIPT.format(offset=24))  # ur_rtde's upper register range
     assert ctl.out_int[24] == READY_FOR_CMD and ctl.out_int[0] == 0
     start = len(twin.commands)
@@ -184,6 +187,49 @@ def test_recipes_report_types_unknown_names_and_registers_in_use(twin):
         for a, b in pairs:
             a.close()
             b.close()
+
+
+def test_a_256th_input_recipe_is_refused_not_a_crash(twin):
+    """Recipe ids are one byte: the 256th setup ended the server in `bytes([256])`."""
+    server = TwinServer(EmulatedController(twin))
+    ours, theirs = socket.socketpair()
+    client = _Client(ours, "rtde")
+    server.clients = {ours: client}
+    try:
+        for i in range(256):
+            server._rtde(client, rp.CONTROL_PACKAGE_SETUP_INPUTS,
+                         f"input_double_register_{i % 24},".encode())
+        replies = rp.split_messages(bytearray(client.outbox))
+        assert [r[1][0] for r in replies] == [*range(1, 256), 0]
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_operator_input_without_line_ends_is_dropped_not_kept(twin):
+    """`serve-twin < /dev/zero` grew the operator buffer to gigabytes (MemoryError)."""
+    import io
+    import os
+
+    from real.serve_twin import MAX_UNREAD
+
+    reply = io.StringIO()
+    server = TwinServer(EmulatedController(twin), reply=reply)
+    read_end, write_end = os.pipe()
+    control = open(read_end, "rb", buffering=0)  # noqa: SIM115 - closed below
+    server.selector.register(control, 1, ("control", False))
+    try:
+        for _ in range(MAX_UNREAD // 4096 + 2):
+            os.write(write_end, b"\0" * 4096)
+            server._ready(server.selector.get_key(control))
+        assert len(server._control_inbox) <= MAX_UNREAD
+        assert "error: dropped" in reply.getvalue() and "without a line end" in reply.getvalue()
+        os.write(write_end, b"status\n")
+        server._ready(server.selector.get_key(control))
+        assert server._control_inbox == b""  # a later line is read as usual
+    finally:
+        control.close()
+        os.close(write_end)
 
 
 def test_serve_twin_refuses_other_hosts_and_unknown_tasks():
