@@ -193,23 +193,30 @@ def touch_off_socket_pose(
     safe = SafeRobot(robot, safety, approach, dt, clock=clock)
     bias = measure_ft_bias(robot, samples=10)
     axis = mat0[:, 2]
-    touched = None
+    touched, peak_n, travel_m = None, 0.0, 0.0
     for k in range(1, int(max_travel_m / (speed_m_s * dt)) + 1):
         t0 = robot.initPeriod()
         state = safe.read()
         wrench = tcp_wrench(state, bias)
         safe.check_wrench(wrench)
-        if np.linalg.norm(wrench[:3]) > threshold:
+        force = float(np.linalg.norm(wrench[:3]))
+        if force > threshold:
             touched = pos_mat_to_pose(*safe.measure())
             break
+        peak_n = max(peak_n, force)
+        travel_m = max(travel_m, float(axis @ (state.pos - pos0)))
         safe.servo(pos0 + axis * speed_m_s * dt * k, mat0)
         robot.waitPeriod(t0)
     safe.move_linear(pos0, mat0, 0.01, check_force=False)
     safe.stop()
     if touched is None:
+        # It said "raise max_travel_m", which no command line sets, also where the plug had gone
+        # in and the controller could not press harder (the twin's servoL: ~78 N).
         raise RuntimeError(
-            f"no contact above {threshold:.0f} N within {max_travel_m / MM:.0f} mm of descent; "
-            f"start closer to the socket or raise max_travel_m"
+            f"no contact force above {threshold:.0f} N (bottomed out) within "
+            f"{max_travel_m / MM:.0f} mm of descent: the TCP went "
+            f"{travel_m / MM:.1f} mm down and pressed at most {peak_n:.0f} N. Start closer to "
+            "the socket, or, where the arm cannot press that hard, use --method teach"
         )
     return touched
 

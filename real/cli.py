@@ -285,13 +285,20 @@ def validate(
     name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
     stem = "validate_" + task.replace("/", "_")
     header = {"task": task, "policy": name, "env_kwargs": kwargs, "seed": seed}
+    # What the robot's trials also depend on: a resume after recalibrating, at another rate or
+    # with other goal images was taken as the same session and mixed into one table.
+    cell = {"calibration_sha256": _file_sha256(calibration), "frequency_hz": frequency,
+            "host": host, "continuity_input": continuity_input,
+            "camera_serials": [wrist_serial, side_serial] if pixels else None,
+            "goal_images_sha256": _file_sha256(goal_images)}
     runs = {}
     try:
         # Both logs before the first trial: a sim log of another session in --out used to be
         # found only after every trial on the robot had run.
         try:
             logs = {setting: TrialLog(out / f"{stem}.{setting}.jsonl",
-                                      {**header, "setting": setting})
+                                      {**header, "setting": setting} |
+                                      ({"cell": cell} if setting == label else {}))
                     for setting in (label, "sim")}
         except ValueError as err:  # another session's trials, or a damaged log
             raise typer.BadParameter(str(err), param_hint="--out") from None
@@ -367,6 +374,13 @@ def record_goal(
     typer.echo(f"wrote {out}: {shapes}")
 
 
+def _file_sha256(path: Path | None) -> str | None:
+    """SHA-256 of a file's bytes (None for no file)."""
+    import hashlib
+
+    return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _cell_env(
     task: str,
     twin: bool,
@@ -385,6 +399,9 @@ def _cell_env(
     from real.factory import check_cell_kwargs
 
     _check_target(host, twin)
+    if twin and continuity_input is not None:  # it was ignored: the twin reads input 0
+        raise typer.BadParameter("is the robot's wiring; the twin's continuity signal is "
+                                 "simulated", param_hint="--continuity-input")
     try:  # the simulation's noiseless, friction_scale, ... ended in "unexpected keyword argument"
         check_cell_kwargs(kwargs)
     except TypeError as err:

@@ -109,8 +109,25 @@ def test_calibration_of_another_task_is_refused():
 
 def test_touch_off_without_contact_is_an_error():
     twin = DigitalTwinRobot(USB)
-    with pytest.raises(RuntimeError, match="no contact"):
+    with pytest.raises(RuntimeError, match=r"no contact force above 15 N \(bottomed out\) within 30 mm of "
+                                           r"descent: the TCP went 29\.\d mm down and pressed "
+                                           r"at most \d N"):
         calibrate(twin, SPEC, "touch", operator(twin, [0.045]), "digital-twin")
+
+
+def test_touch_off_that_cannot_press_hard_enough_says_what_it_reached():
+    """NEMA 5-15's threshold (1.5 x 55 N) is more than the twin's servoL presses on a seated
+    plug: it said "raise max_travel_m", an option no command line has."""
+    task = "InsertBench/Connector-NEMA15-v1"
+    twin = DigitalTwinRobot(task)
+    with pytest.raises(RuntimeError) as err:
+        calibrate(twin, envs.task_spec(task), "touch", operator(twin, [0.004]), "digital-twin")
+    found = re.search(r"no contact force above (\d+) N \(bottomed out\) within 30 mm of descent: "
+                      r"the TCP went ([\d.]+) mm down and pressed at most (\d+) N\. .* use "
+                      r"--method teach", str(err.value))
+    assert found, err.value
+    # past the seated pose 4 mm below its start, pressing nearly the threshold
+    assert float(found[2]) > 4.0 and 0.9 * int(found[1]) < int(found[3]) <= int(found[1])
 
 
 @pytest.mark.parametrize(("reading", "message"), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,6 +150,17 @@ def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     other = runner.invoke(app, [*args, "--episodes", "2", "--env", "goal_noise_mm=1"])
     assert other.exit_code == 2
     assert "holdstrialsofanothersession" in "".join(other.output.replace("│", "").split())
+    # The cell's settings are the twin log's too: a resume at another rate, or after
+    # recalibrating, was one session with the trials before (the sim log stays valid).
+    calibrated = runner.invoke(app, ["real", "calibrate", "--task", USB, "--twin", "--out",
+                                     "usb.json"])
+    assert calibrated.exit_code == 0, calibrated.output
+    for changed in (["--frequency", "125"], ["--calibration", "usb.json"]):
+        other = runner.invoke(app, [*args, "--episodes", "3", *changed])
+        assert other.exit_code == 2, other.output
+        assert "twin.jsonlholdstrialsofanothersession" in "".join(
+            other.output.replace("│", "").split())
+    assert log.read_text().splitlines() == again
 
 
 def _cli(capsys, *args: str) -> tuple[int, str]:
@@ -408,8 +420,8 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     good = Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x", "t")
     good.save("usb.json")
-    Calibration(**{**good.__dict__, "socket_pose": (450.0, 130.0, 14.0, 3.14, 0.0, 0.0)}).save(
-        "mm.json")
+    Path("mm.json").write_text(json.dumps(  # Calibration() itself refuses it
+        good.__dict__ | {"socket_pose": [450.0, 130.0, 14.0, 3.14, 0.0, 0.0]}))
     Calibration(**{**good.__dict__, "task": "InsertBench/DSub-v0"}).save("dsub.json")
     (tmp_path / "damaged.json").write_text('{"task": ')
     validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
@@ -432,6 +444,9 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
          "--calibration: dsub.json calibrates InsertBench/DSub-v0, not InsertBench/USB-v0"),
         ([*validate, "--continuity-input", "99"],
          "'--continuity-input': Input should be less than or equal to 17"),
+        # ... and any input was ignored on the twin, whose continuity signal is simulated.
+        ([*validate, "--continuity-input", "3"],
+         "--continuity-input: is the robot's wiring; the twin's continuity signal is simulated"),
         # On hardware these are refused before connecting to the robot.
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "mm.json",
           "--policy", "p_controller", "--out", "report"], "--calibration: mm.json: socket_pose"),
