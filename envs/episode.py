@@ -333,7 +333,8 @@ IDENTITY_FIELDS = frozenset(
 )
 
 
-def _outcome(record: Mapping[str, Any] | Any) -> tuple:
+def outcome_key(record: Mapping[str, Any] | Any) -> tuple:
+    """A record's outcome fields (all but `IDENTITY_FIELDS`), hashable: equal for replays."""
     values = record if isinstance(record, Mapping) else asdict(record)
     return tuple(sorted((k, repr(v)) for k, v in values.items() if k not in IDENTITY_FIELDS))
 
@@ -343,8 +344,14 @@ def replay_counts(records: Sequence[Mapping[str, Any] | Any]) -> list[tuple[Any,
     replay it, in order of first appearance."""
     groups: dict[tuple, list] = {}
     for record in records:
-        groups.setdefault(_outcome(record), [record, 0])[1] += 1
+        groups.setdefault(outcome_key(record), [record, 0])[1] += 1
     return [(record, count) for record, count in groups.values()]
+
+
+def replay_groups(records: Sequence[EpisodeRecord]) -> dict[int, int]:
+    """Seed -> index of the distinct episode (see `distinct_episodes`) its record replays."""
+    index: dict[tuple, int] = {}
+    return {r.seed: index.setdefault(outcome_key(r), len(index)) for r in records}
 
 
 def distinct_episodes(records: Sequence[Mapping[str, Any] | Any]) -> list:
@@ -367,15 +374,17 @@ def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tupl
     return wins, len(distinct)
 
 
-def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
+def summarize(records: Sequence[EpisodeRecord],
+              distinct: tuple[int, int] | None = None) -> dict[str, Any]:
     """Aggregates of episode records: success with its 95% Wilson interval over distinct
-    episodes (N replays of one episode are one trial: `effective_trials`); cycle time over the
+    episodes (N replays of one episode are one trial: `effective_trials`; `distinct`, the
+    (successes, trials) to count instead, where replays are not exact); cycle time over the
     successes; means over the episodes that report a quantity (NaN when none does)."""
     n = len(records)
     if n == 0:
         raise ValueError("cannot summarise zero episodes")
     successes = sum(r.success for r in records)
-    distinct_successes, distinct = distinct_success_summary(records)
+    distinct_successes, distinct = distinct or distinct_success_summary(records)
     low, high = wilson_interval(distinct_successes, distinct)
     won = [r for r in records if r.success]
 

@@ -109,9 +109,9 @@ def test_calibration_of_another_task_is_refused():
 
 def test_touch_off_without_contact_is_an_error():
     twin = DigitalTwinRobot(USB)
-    with pytest.raises(RuntimeError, match=r"no contact force above 15 N \(bottomed out\) within 30 mm of "
-                                           r"descent: the TCP went 29\.\d mm down and pressed "
-                                           r"at most \d N"):
+    with pytest.raises(RuntimeError, match=r"no contact force above 15 N \(bottomed out\) "
+                                           r"within 30 mm of descent: the TCP went 29\.\d mm "
+                                           r"down and pressed at most \d N"):
         calibrate(twin, SPEC, "touch", operator(twin, [0.045]), "digital-twin")
 
 

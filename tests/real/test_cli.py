@@ -147,6 +147,15 @@ def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     assert again[:2] == first and len(again) == 3  # trial 1 kept, only trial 2 ran
     report = json.loads((tmp_path / "out" / "validate_InsertBench_USB-v0.json").read_text())
     assert [e["seed"] for e in report["episodes"]["twin"]] == [1000, 1001]
+    # USB-v0 has no start or goal noise: the seeds replay one simulated episode, and the twin's
+    # trials in one session, apart only by what each reset left, are one trial too (3 before).
+    three = runner.invoke(app, [*args[:-1], "three", "--episodes", "3"])
+    assert three.exit_code == 0, three.output
+    report = json.loads((tmp_path / "three" / "validate_InsertBench_USB-v0.json").read_text())
+    assert len({e["peak_force_n"] for e in report["episodes"]["twin"]}) > 1
+    assert report["summary"]["sim"]["effective_trials"] == 1
+    assert report["summary"]["twin"]["effective_trials"] == 1
+    assert "| episodes | 3 (1 distinct) | 3 (1 distinct) |" in three.output
     other = runner.invoke(app, [*args, "--episodes", "2", "--env", "goal_noise_mm=1"])
     assert other.exit_code == 2
     assert "holdstrialsofanothersession" in "".join(other.output.replace("│", "").split())
