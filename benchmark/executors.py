@@ -164,6 +164,15 @@ def _init_worker(threads: int, parent_pid: int) -> None:
 MAX_WORKERS_PER_CORE = 4
 
 
+def worker_threads(workers: int) -> int:
+    """Torch intra-op threads of each of `workers` local workers: an equal share of the cores
+    this process may run on (N workers at torch's default of one thread per core would
+    oversubscribe N times; the host's count gave each of 2 workers in a 2-of-16-core container
+    8). An explicit OMP_NUM_THREADS wins: on a loaded machine 2 threads per update ran 10-90x
+    slower than 1 (`python -m benchmark.bench_throughput`, issue 14)."""
+    return _env_threads() or max(1, available_cores() // workers)
+
+
 class LocalExecutor(Executor):
     """A ``spawn`` process pool of `workers` processes.
 
@@ -185,16 +194,11 @@ class LocalExecutor(Executor):
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # Each worker gets an equal share of the cores for torch's intra-op threads: N
-            # workers at torch's default of one thread per core would oversubscribe N times.
-            # An explicit OMP_NUM_THREADS wins: on a loaded machine 2 threads per update ran
-            # 10-90x slower than 1 (`python -m benchmark.bench_throughput`, issue 14).
-            threads = _env_threads() or max(1, (os.cpu_count() or 1) // self.capacity)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.capacity,
                 mp_context=self._context,
                 initializer=_init_worker,
-                initargs=(threads, os.getpid()),
+                initargs=(worker_threads(self.capacity), os.getpid()),
             )
         return self._pool
 

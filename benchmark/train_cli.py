@@ -11,7 +11,6 @@ Heavy imports (torch) happen inside the commands so ``insertbench --help`` stays
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -119,7 +118,9 @@ def train_command(
     # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
     check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb",))
     if torch_threads is not None:
-        cores = os.cpu_count() or 1
+        from envs.tether import available_cores
+
+        cores = available_cores()
         if not 1 <= torch_threads <= 4 * cores:  # 100000 was a bare "MemoryError:"
             raise typer.BadParameter(f"--torch-threads must be in [1, {4 * cores}] (4 per core "
                                      f"of this machine's {cores}), got {torch_threads}")

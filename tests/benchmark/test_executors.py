@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from matrix_helpers import write_tiny_preset
 
-from benchmark.executors import LocalExecutor, RayExecutor, _env_threads
+from benchmark.executors import LocalExecutor, RayExecutor, _env_threads, worker_threads
 from benchmark.matrix import run_matrix
 from benchmark.store import Store
 from benchmark.testing import synthetic_cell_for_tests
@@ -152,3 +152,13 @@ def test_a_ray_cell_on_the_matrix_host_ends_with_the_matrix(tmp_path: Path) -> N
         for proc in (matrix, worker):
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_workers_share_the_cores_this_process_may_use_not_the_hosts(monkeypatch):
+    """A container given 2 of a host's 16 cores gave each of 2 workers 8 torch threads."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    assert worker_threads(2) == 1 and worker_threads(1) == 2 and worker_threads(8) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert worker_threads(2) == 3
