@@ -208,7 +208,7 @@ def _plot(tables: TrackTables, path: Path) -> bool:
                         textcoords="offset points", ha="right" if right else "left",
                         parse_math=False)
     ax.set_xscale("log")
-    ax.set(xlabel="training env steps (0 plotted at 1)", ylabel="mean success",
+    ax.set(xlabel="training env steps, as reported (0 plotted at 1)", ylabel="mean success",
            ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -415,7 +415,9 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'<th>Time &gt; {FORCE_LIMIT_N:.0f} N [s]</th><th>Jerk [m/s³]</th>'
         f'<th>Path [mm]</th><th>Version key</th></tr></thead><tbody>{"".join(rows)}</tbody>'
         f'</table>{_sim2sim_note(e)}'
-        f'<h2>Training cost</h2><ul><li>env steps: {t["env_steps"]:,}</li>'
+        f'<h2>Training cost</h2><p class="note">As the submitter reports it '
+        f'(submission.toml): verification re-runs the policy, not its training.</p>'
+        f'<ul><li>env steps: {t["env_steps"]:,}</li>'
         f'<li>demonstrations: {t["demos"]}</li><li>intervention steps: '
         f'{t["intervention_steps"]}</li><li>wall-clock: {_num(t["wall_clock_s"], 0, " s")}'
         f'</li><li>hardware: {_e(t["hardware"] or "-")}</li></ul>'

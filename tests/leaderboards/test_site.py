@@ -91,6 +91,9 @@ def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
     # Each evaluation says where it ran (all of these recorded it).
     texts = [f.read_text() for f in pages[1:]]
     assert all("; on machine " in t and " mujoco " in t for t in texts)
+    # Training cost is the submitter's word: verification re-runs the policy only.
+    assert all("Training cost</h2><p class=\"note\">As the submitter reports it" in t
+               for t in texts)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
