@@ -7,7 +7,7 @@ datasets, demo buffers and online buffers mix freely (``concat_batches`` is RLPD
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,36 @@ def check_entry(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) 
     elif not np.all(np.isfinite(value)):
         raise ValueError(f"{what} is not finite ({value}); refused")
     return value
+
+
+def check_dataset_values(dataset: Dataset, keys: Sequence[str],
+                         action_space: gym.spaces.Box | None = None,
+                         source: str = "dataset") -> None:
+    """ValueError naming ``source``, the column and the first row where ``dataset`` holds a
+    NaN or inf (in ``obs``/``next_obs`` entries ``keys``, ``action``, ``reward``) or, given
+    ``action_space``, an action outside its bounds: a NaN poisons every update that samples
+    it (NaN weights, found only at the first act), and a demo of +-50 in a [-1, 1] space is no
+    demonstration."""
+    columns = {"action": dataset["action"], "reward": dataset["reward"]}
+    columns |= {f"{part}[{k!r}]": dataset[part][k] for part in ("obs", "next_obs") for k in keys}
+    for name, column in columns.items():
+        values = np.asarray(column)
+        if values.dtype == np.uint8 or len(values) == 0:
+            continue
+        bad = ~np.isfinite(values.reshape(len(values), -1).astype(np.float64)).all(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{source}: {name} is not finite at row {row} ({bad.sum()} rows): "
+                             f"{values[row].tolist()}; refused")
+    if action_space is not None:
+        actions = np.asarray(dataset["action"], dtype=np.float64)
+        outside = ((actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6))
+        outside = outside.reshape(len(actions), -1).any(axis=1)
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise ValueError(f"{source}: action at row {row} ({outside.sum()} rows) lies outside "
+                             f"the env's action space [{action_space.low.min():g}, "
+                             f"{action_space.high.max():g}]: {actions[row].tolist()}; refused")
 
 
 class ReplayBuffer:
@@ -136,6 +166,7 @@ class ReplayBuffer:
         if other:
             raise ValueError(f"dataset rows differ in shape from this env's (dataset, env): "
                              f"{other}; was it recorded with other env kwargs?")
+        check_dataset_values(dataset, self.keys)
         skipped = max(0, n - self.capacity)  # only the newest rows fit
         rows = np.arange(skipped, n)
         idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity

@@ -60,7 +60,7 @@ from tqdm import tqdm
 
 from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
 from agents.base import BasePolicy, Dataset, Observation
-from agents.buffer import load_dataset, save_dataset
+from agents.buffer import check_dataset_values, load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, check_config_device, config_to_dict
 from agents.registry import run_checkpoint_dir
@@ -734,6 +734,18 @@ def train(
             )
 
     env = make_env(task_id, env_kwargs)
+    dataset = None
+    if ckpt is None:  # before the run exists: a NaN row trained NaN weights, +-50 actions ran
+        try:
+            dataset = load_demos(demos) if isinstance(demos, str | Path) else demos
+            if dataset is not None:
+                check_dataset_values(dataset, [k for k in dataset["obs"]
+                                               if k in env.observation_space.spaces],
+                                     env.action_space, source=f"demos {demos}"
+                                     if isinstance(demos, str | Path) else "demos")
+        except ValueError:
+            env.close()
+            raise
     out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
     # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
     if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
@@ -777,12 +789,7 @@ def train(
         run_file.write_text(json.dumps(
             description | {"git_commit": _git_commit(), "torch": torch.__version__}, indent=1
         ))
-        dataset = None
-        if isinstance(demos, str | Path):
-            dataset = load_demos(demos)
-        elif demos is not None:
-            dataset = demos
-        elif demo_episodes > 0:
+        if dataset is None and demo_episodes > 0:
             dataset = collect_demos(env, base_policy, demo_episodes,
                                     kwargs.get("base_policy"))
         run.next_eval = eval_every if eval_every > 0 else steps

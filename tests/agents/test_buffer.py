@@ -70,6 +70,13 @@ def test_dataset_save_load_and_add(tmp_path):
     with pytest.raises(ValueError, match=r"dataset rows differ in shape from this env's .*"
                                          r"obs\['wrist'\]"):  # was numpy's "broadcast"
         buf.add_dataset(small)
+    # add() refused a NaN; a dataset's rows went in unchecked and trained NaN weights.
+    poisoned = loaded | {"next_obs": loaded["next_obs"] | {
+        "tcp_pose": np.where(np.arange(4)[:, None] == 2, np.inf, loaded["next_obs"]["tcp_pose"])}}
+    with pytest.raises(ValueError, match=r"dataset: next_obs\['tcp_pose'\] is not finite at "
+                                         r"row 2 \(1 rows\)"):
+        buf.add_dataset(poisoned)
+    assert buf.size == 4  # nothing of it stored
     del loaded["obs"]["wrist"]
     with pytest.raises(ValueError, match="lacks observation keys \\['wrist'\\]"):
         buf.add_dataset(loaded)

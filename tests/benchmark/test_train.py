@@ -239,6 +239,32 @@ def test_demos_that_are_not_a_dataset_are_named_so(tmp_path):
               demos=tmp_path / "attempt_000000.npz", **RUN)
 
 
+def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_path):
+    """A NaN observation or inf reward pretrained NaN weights, found only at the first act
+    ("the policy's action [nan nan nan] is not finite"); actions of +-50 trained silently."""
+    from agents.buffer import load_dataset, save_dataset
+
+    train(TASK, "td3_lfd", seed=0, steps=10, config=SAC_SMALL, out_dir=tmp_path / "a",
+          demo_episodes=1, **RUN)
+    good = load_dataset(tmp_path / "a" / "demos.npz")
+    key = next(iter(good["obs"]))
+    for name, edit, message in (
+            ("nan_obs", lambda d: d["obs"][key].__setitem__((3, 0), np.nan),
+             rf"nan_obs.npz: obs\['{key}'\] is not finite at row 3 \(1 rows\)"),
+            ("inf_reward", lambda d: d["reward"].__setitem__(5, np.inf),
+             r"inf_reward.npz: reward is not finite at row 5"),
+            ("big_action", lambda d: d["action"].__setitem__((2, 1), 50.0),
+             r"big_action.npz: action at row 2 \(1 rows\) lies outside the env's "
+             r"action space \[-1, 1\]")):
+        bad = load_dataset(tmp_path / "a" / "demos.npz")
+        edit(bad)
+        save_dataset(tmp_path / f"{name}.npz", bad)
+        with pytest.raises(ValueError, match=message):
+            train(TASK, "td3_lfd", seed=0, steps=10, config=SAC_SMALL,
+                  out_dir=tmp_path / name, demos=tmp_path / f"{name}.npz", **RUN)
+        assert not (tmp_path / name).exists()  # refused before the run
+
+
 def test_pretraining_without_offline_data_is_said_not_skipped_silently(tmp_path):
     """`train --agent iql -c pretrain_steps=5000` without --demos learned online only, and
     nothing said that the offline phase never ran."""
