@@ -34,19 +34,21 @@ evaluation that cut the episode).
 ``Transition.action`` is always the action that was *executed* on the robot. Agents that learn on
 a different action (residual RL learns on its residual) recover it themselves; see below.
 
-How the planned methods fit this interface (not implemented yet; this is the design contract):
+How the papers' methods fit this interface (each implemented in the module named):
 
-- **RLPD / SERL** (Ball et al. 2023; paper 002): SAC with ``critic_layer_norm=True`` (the shared
-  ``networks.mlp`` already supports LayerNorm), a ``QEnsemble`` of ``num_qs`` = 10 critics whose
-  target takes the minimum over a random pair (an override of SAC's target), ``utd_ratio`` > 1
-  gradient steps per ``update()`` call, and two ``ReplayBuffer`` s: ``pretrain(dataset)`` fills
-  the demo buffer, ``observe`` fills the online buffer, and every batch is ``concat_batches`` of
-  half from each (symmetric sampling). The runner does not change: UTD and mixing are config.
-- **HIL-SERL** (paper 003): ``benchmark.train.train(intervene=...)`` executes a human action
-  instead of the policy's when the hook returns one and sets ``Transition.intervened=True`` (and
-  logs the intervention rate); RLPD's ``observe`` then adds the transition to *both* the demo and
-  the RL buffer, and policy transitions only to the RL buffer. ``td3_lfd`` and ``bc`` already
-  route intervened transitions into their demo buffers this way.
+- **RLPD / SERL** (Ball et al. 2023; paper 002; ``rlpd.py``): an off-policy learner of its own
+  (``OffPolicyAgent``) with LayerNorm critics (``networks.mlp``), a ``QEnsemble`` of ``num_qs``
+  = 10 critics whose target takes the minimum over a random pair redrawn each update, the
+  actor on the ensemble mean, ``utd_ratio`` gradient steps per ``update()`` call, and two
+  ``ReplayBuffer`` s: ``pretrain(dataset)`` fills the demo buffer, ``observe`` the online
+  buffer, and every batch is ``concat_batches`` of half from each (symmetric sampling). The
+  runner does not change: UTD and mixing are config.
+- **HIL-SERL** (paper 003; ``hil_serl.py``, operator in ``operator.py``):
+  ``benchmark.train.train`` executes a human's action instead of the policy's when the hook (or
+  an intervention wrapper) gives one and sets ``Transition.intervened=True`` (and logs the
+  intervention rate); ``observe`` then adds the transition to *both* the demo and the online
+  buffer, and policy transitions only to the online buffer. ``td3_lfd`` and ``bc`` route
+  intervened transitions into their demo buffers the same way.
 - **Residual RL** (paper 000, Algorithm 1; implemented in ``residual.py``): the executed action is
   ``clip(base_policy(obs) + residual)``; the agent stores the residual it sampled in ``act`` and
   puts (obs, residual) in its buffer. ``Transition.base_action`` lets a runner that already

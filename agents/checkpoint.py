@@ -22,6 +22,7 @@ Spaces are stored as JSON; a ``Box`` whose bounds are one value everywhere (e.g.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,6 @@ class CheckpointMixin:
             for index, slots in state["state"].items():
                 for slot, value in slots.items():
                     tensors[f"optim.{opt_name}.{index}.{slot}"] = torch.as_tensor(value).clone()
-        save_file(tensors, str(path / WEIGHTS))
         meta = {
             "format": CHECKPOINT_FORMAT,
             "agent": self.name,
@@ -196,10 +196,21 @@ class CheckpointMixin:
             "optimizer_param_groups": optim_groups,
             "extra": self._extra_state(),
         }
-        (path / AGENT_JSON).write_text(json.dumps(meta, indent=1))
+        # The text first (a value JSON cannot hold failed after the weights were written), and
+        # each file whole or not at all, agent.json last.
+        text = json.dumps(meta, indent=1)
+        save_file(tensors, str(path / f"{WEIGHTS}.tmp"))
+        os.replace(path / f"{WEIGHTS}.tmp", path / WEIGHTS)
+        (path / f"{AGENT_JSON}.tmp").write_text(text)
+        os.replace(path / f"{AGENT_JSON}.tmp", path / AGENT_JSON)
+        written = set()
         if include_replay:
             for buf_name, buffer in self._checkpoint_buffers().items():
                 buffer.save(path / f"replay_{buf_name}.npz")
+                written.add(f"replay_{buf_name}.npz")
+        for stale in path.glob("replay_*.npz"):  # an earlier save's: load_state reads any
+            if stale.name not in written:
+                stale.unlink()
 
     def load_state(self, path: str | Path, meta: dict[str, Any]) -> None:
         """Restore weights, optimizer state, rng, counters and (if saved) replay buffers.
@@ -208,9 +219,20 @@ class CheckpointMixin:
         initialisation (``agents.registry.load_agent`` refuses to hand it out for training).
         """
         path = Path(path)
+        policy_only = meta.get("contents") == POLICY_CONTENTS
+        # Each was a bare KeyError or TypeError, or (no optimizer groups, no "extra") a resume
+        # with fresh Adam moments or zeroed counters without a word.
+        missing = [k for k in ("rng_state", "extra", "optimizer_param_groups") if k not in meta]
+        if not policy_only:
+            missing += [f"optimizer_param_groups[{name!r}]" for name in
+                        self._checkpoint_optimizers()
+                        if name not in meta.get("optimizer_param_groups", {})]
+        if missing:
+            raise ValueError(f"{path / AGENT_JSON} lacks {', '.join(missing)} (a damaged or "
+                             "edited checkpoint?)")
         tensors = read_weights(path)
         modules = self._checkpoint_modules()
-        if meta.get("contents") == POLICY_CONTENTS:
+        if policy_only:
             modules = {k: m for k, m in modules.items()
                        if not self.policy_modules or k in self.policy_modules}
         for mod_name, module in modules.items():
@@ -224,12 +246,19 @@ class CheckpointMixin:
                 if key.startswith(prefix):
                     index, slot = key[len(prefix) :].split(".", 1)
                     opt_state.setdefault(int(index), {})[slot] = value
+            if len({frozenset(slots) for slots in opt_state.values()}) > 1:  # a tensor lost
+                raise ValueError(f"{path / WEIGHTS} holds the {opt_name} optimizer's state for "
+                                 "some parameters only partly (a damaged checkpoint?)")
             if opt_name in meta["optimizer_param_groups"]:
                 opt.load_state_dict(
                     {"state": opt_state, "param_groups": meta["optimizer_param_groups"][opt_name]}
                 )
-        self.rng.bit_generator.state = meta["rng_state"]
-        self._load_extra_state(meta.get("extra", {}))
+        try:
+            self.rng.bit_generator.state = meta["rng_state"]
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"{path / AGENT_JSON}: rng_state is not a numpy generator state "
+                             f"(a damaged or edited checkpoint?): {err}") from None
+        self._load_extra_state(meta["extra"])
         for buf_name, buffer in self._checkpoint_buffers().items():
             file = path / f"replay_{buf_name}.npz"
             if file.is_file():

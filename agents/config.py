@@ -44,12 +44,12 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
     for f in dataclasses.fields(obj):
         _check_literal(cls.__name__, f.name, getattr(obj, f.name), hints[f.name])
         _check_finite(cls.__name__, f.name, getattr(obj, f.name))
-        _check_capacity(cls.__name__, f.name, getattr(obj, f.name))
     check_config_device(obj, available=False)  # where it runs: `make_agent`
     validate = getattr(obj, "validate", None)
     if validate is not None:
         validate()
     for f in dataclasses.fields(obj):  # after validate, whose own bounds say more
+        _check_capacity(cls.__name__, f.name, getattr(obj, f.name))
         _check_magnitude(cls.__name__, f.name, getattr(obj, f.name))
     return obj
 
@@ -146,18 +146,39 @@ MAX_BUFFER_TRANSITIONS = 10**8
 MAX_BATCH_ROWS = 100_000
 
 
+#: The widest layer a config may ask for (`hidden`, `*_hidden`, `*_dim`, `*_channels`) [units]:
+#: `hidden=100000,100000` failed in the allocator ("can't allocate 40000000000 bytes") before
+#: the parameter budget of `agents.registry` could name the field.
+MAX_WIDTH = 16_384
+#: The largest image shift or padding (`*_px`, `augment_pad`) [pixels].
+MAX_SHIFT_PX = 64
+#: Any other integer field: 1e20 ended in a C++ "Overflow when unpacking long long" dump.
+MAX_INT_FIELD = 10**9
+
+
+def _int_limit(name: str) -> tuple[int, str]:
+    """The bound of integer field `name` and its unit."""
+    if name == "buffer_size" or name.endswith("_buffer_size"):
+        return MAX_BUFFER_TRANSITIONS, "transitions"
+    if name in ("batch_size", "context_size", "batch_per_task", "meta_batch") \
+            or name.endswith(("_batch_size", "_rows")):
+        return MAX_BATCH_ROWS, "rows"
+    if name == "hidden" or name.endswith(("_hidden", "_dim", "_channels")):
+        return MAX_WIDTH, "units"
+    if name.endswith("_px") or name == "augment_pad":
+        return MAX_SHIFT_PX, "pixels"
+    return MAX_INT_FIELD, ""
+
+
 def _check_capacity(cls_name: str, name: str, value: Any) -> None:
-    """Bound every buffer capacity (`buffer_size`, `*_buffer_size`) and batch size
-    (`batch_size`, `*_batch_size`) of a config."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        return
-    if (name == "buffer_size" or name.endswith("_buffer_size")) \
-            and value > MAX_BUFFER_TRANSITIONS:
-        raise ValueError(f"{cls_name}.{name} must be at most {MAX_BUFFER_TRANSITIONS:,} "
-                         f"transitions, got {value:,}")
-    if (name == "batch_size" or name.endswith("_batch_size")) and value > MAX_BATCH_ROWS:
-        raise ValueError(f"{cls_name}.{name} must be at most {MAX_BATCH_ROWS:,} rows, "
-                         f"got {value:,}")
+    """Bound every integer field of a config (or each of a tuple): buffer capacities, rows per
+    gradient step, layer widths, pixel shifts, and any other count (`_int_limit`)."""
+    ints = [v for v in (value if isinstance(value, tuple) else (value,))
+            if isinstance(v, int) and not isinstance(v, bool)]
+    limit, unit = _int_limit(name)
+    if any(v > limit for v in ints):
+        raise ValueError(f"{cls_name}.{name} must be at most {limit:,}{' ' + unit if unit else ''}"
+                         f", got {value if isinstance(value, tuple) else f'{value:,}'}")
 
 
 def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:

@@ -143,7 +143,7 @@ def make_agent(
     cfg = build_config(spec.config_cls, config)
     check_config_device(cfg)
     with size_budget(MAX_PARAMETERS, MAX_MODULES, f"agent {name!r}"):
-        return spec.cls(observation_space, action_space, cfg, seed=seed, **kwargs)
+        return spec.cls(observation_space, action_space, cfg, seed=int(seed), **kwargs)
 
 
 @contextmanager

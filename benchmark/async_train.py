@@ -227,7 +227,7 @@ def train_async(
             or not 0 <= eval_episodes <= MAX_EVAL_EPISODES):
         raise ValueError(f"eval_episodes must be an integer in [0, {MAX_EVAL_EPISODES:,}] (0: no "
                          f"final evaluation), got {eval_episodes!r}")
-    check_run_seed(seed)  # torch.manual_seed overflowed in the actors
+    seed = check_run_seed(seed)  # torch.manual_seed overflowed in the actors
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
     file = file_in_the_way(out_dir)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 #: Agents that act by a fixed rule: they are evaluated, never trained (budget 0).
 SCRIPTED_AGENTS = frozenset({"p_controller", "straight_down", "random_search", "spiral_search"})
 
@@ -45,10 +47,13 @@ MAX_EVAL_EPISODES = 100_000
 MAX_TRAIN_STEPS = 10**9
 
 
-def check_run_seed(seed: int) -> None:
-    """ValueError unless a training run's ``seed`` lies in [0, SEED_LIMIT)."""
-    if not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+def check_run_seed(seed: int) -> int:
+    """A training run's ``seed`` as a Python int; ValueError unless it is an integer (numpy's
+    too: run.json's writer refused np.int64) in [0, SEED_LIMIT)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
+            or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
 
 
 def canonical_json(value: Any) -> str:

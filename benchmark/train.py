@@ -661,7 +661,7 @@ def train(
     """
     if not 0 <= steps <= MAX_TRAIN_STEPS:  # 2**63 - 1 started, with a 10^12-hour ETA
         raise ValueError(f"steps must be in [0, {MAX_TRAIN_STEPS:,}], got {steps}")
-    check_run_seed(seed)  # NumPy refuses < 0 and torch >= 2**64, once out_dir exists
+    seed = check_run_seed(seed)  # NumPy refuses < 0 and torch >= 2**64, once out_dir exists
     if not 0 <= eval_episodes <= MAX_EVAL_EPISODES:
         raise ValueError(f"eval_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
                          f"{eval_episodes}")

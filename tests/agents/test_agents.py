@@ -279,6 +279,16 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("vice", {"vice_hidden": "0"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
         ("vice", {"vice_hidden": "256,-1"}, r"VICEConfig.vice_hidden must be a non-empty tuple"),
         ("localize", {"hidden": "0"}, r"LocalizeConfig.hidden must be a non-empty tuple"),
+        # agents review: the allocator's "can't allocate 40000000000 bytes", naming no field;
+        # 1e20 a C++ stack dump; ODA's rows per step "Unable to allocate 44.7 GiB" in pretrain
+        ("sac", {"hidden": "100000,100000"},
+         r"SACConfig.hidden must be at most 16,384 units, got \(100000, 100000\)"),
+        ("sac", {"hidden": (10**20,)}, r"SACConfig.hidden must be at most 16,384 units"),
+        ("sac", {"image_shift_px": 10**20}, r"SACConfig.image_shift_px must be at most 64 pixels"),
+        ("oda", {"latent_dim": 10**20}, r"ODAConfig.latent_dim must be at most 16,384 units"),
+        ("oda", {"context_size": 2 * 10**9}, r"ODAConfig.context_size must be at most 100,000"),
+        ("oda", {"batch_per_task": 2 * 10**9}, r"ODAConfig.batch_per_task must be at most 100,000"),
+        ("sac", {"utd_ratio": 10**20}, r"SACConfig.utd_ratio must be at most 1,000,000,000"),
         ("state_iql", {"hidden": ""}, r"StateIQLConfig.hidden must be a non-empty tuple"),
     ],
 )

@@ -5,6 +5,7 @@ policy-only checkpoints (`agents.export_policy`) that act like the full one but 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -103,3 +104,66 @@ def test_policy_only_checkpoint_acts_like_the_full_one(tmp_path, name):
         obs, _ = env.reset(seed=seed)
         np.testing.assert_array_equal(exported.act(obs, deterministic=True),
                                       full.act(obs, deterministic=True))
+
+
+def _small_sac(seed=0):
+    env = gym.make(STANDIN)
+    agent = make_agent("sac", env.observation_space, env.action_space,
+                       {"hidden": (16, 16), "batch_size": 8, "learning_starts": 10,
+                        "random_steps": 10}, seed=seed)
+    return env, agent
+
+
+def test_a_numpy_seed_saves_and_a_save_replaces_an_earlier_one_whole(tmp_path):
+    """seed=np.int64(3) was accepted and then ended save() in "int64 is not JSON serializable"
+    with only the weights written; a save into a folder with an earlier save's replay buffer
+    loaded that buffer beside the new weights."""
+    from tests.agents.helpers import online_steps
+
+    env, agent = _small_sac(np.int64(3))
+    online_steps(env, agent, 20)
+    agent.save(tmp_path / "a", include_replay=True)
+    assert json.loads((tmp_path / "a" / "agent.json").read_text())["seed"] == 3
+    assert (tmp_path / "a" / "replay_online.npz").is_file()
+    _, fresh = _small_sac()
+    fresh.save(tmp_path / "a")  # no replay: the earlier buffer must not outlive its agent
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["agent.json",
+                                                                  "weights.safetensors"]
+    assert load_agent(tmp_path / "a").buffer.size == 0
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m.pop("rng_state"), "lacks rng_state"),
+    (lambda m: m.__setitem__("rng_state", 5), "rng_state is not a numpy generator state"),
+    (lambda m: m.pop("extra"), "lacks extra"),  # counters read as 0: resumed inexactly
+    (lambda m: m.__setitem__("optimizer_param_groups", {}),  # fresh Adam moments
+     "lacks optimizer_param_groups['actor'], optimizer_param_groups['critic']"),
+])
+def test_a_damaged_agent_json_is_named_not_resumed_inexactly(tmp_path, edit, message):
+    from tests.agents.helpers import online_steps
+
+    env, agent = _small_sac()
+    online_steps(env, agent, 20)
+    agent.save(tmp_path / "a", include_replay=True)
+    meta = json.loads((tmp_path / "a" / "agent.json").read_text())
+    edit(meta)
+    (tmp_path / "a" / "agent.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_agent(tmp_path / "a")
+
+
+def test_an_optimizer_tensor_lost_from_the_weights_is_named(tmp_path):
+    """Resuming ended in `KeyError: 'exp_avg'` at the first update."""
+    from safetensors.torch import save_file
+
+    from tests.agents.helpers import online_steps
+
+    env, agent = _small_sac()
+    online_steps(env, agent, 20)
+    agent.save(tmp_path / "a")
+    tensors = load_file(tmp_path / "a" / "weights.safetensors")
+    del tensors[next(k for k in tensors if k.startswith("optim.critic.") and "exp_avg" in k)]
+    save_file(tensors, str(tmp_path / "a" / "weights.safetensors"))
+    with pytest.raises(ValueError, match="holds the critic optimizer's state for some "
+                                         "parameters only partly"):
+        load_agent(tmp_path / "a")

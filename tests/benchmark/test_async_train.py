@@ -266,7 +266,7 @@ def test_the_cli_keeps_train_async_in_a_folder_of_its_own_and_eval_checks_its_ta
     assert code == 2 and "--out mine holds other files and no train-async run (async.json)" \
         in err, err
     for extra, message in ((["--task", "InsertBench/Nope-v0"], "unknown task"),
-                           (["--seed", str(2**64)], "seed must be in [0, 2**63)"),
+                           (["--seed", str(2**64)], "seed must be an integer in [0, 2**63)"),
                            (["--eval-episodes", "100001"], "eval_episodes must be an integer"),
                            (["-e", "bogus=1"], "keyword argument 'bogus'")):
         code, err = cli(*base, "--out", "runs/a", *extra)
