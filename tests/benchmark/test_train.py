@@ -208,7 +208,7 @@ def _standin_spaces():
 def test_a_negative_seed_is_refused_before_the_run_directory_exists(tmp_path):
     """It failed with NumPy's "expected non-negative integer" after creating the run
     directory (review session)."""
-    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*63\), got -1"):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*63\), got -1"):
         train(TASK, "sac", seed=-1, steps=10, config=SAC_SMALL, out_dir=tmp_path / "run",
               eval_episodes=1, progress=False)
     assert not (tmp_path / "run").exists()
