@@ -122,7 +122,10 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int)
     from real.robot import URBackend
 
     offset = [0.0, 0.0, tcp_offset_m(task_spec(task).connector), 0.0, 0.0, 0.0]
-    return URBackend(URConfig(host=host, frequency_hz=frequency), offset), host
+    try:
+        return URBackend(URConfig(host=host, frequency_hz=frequency), offset), host
+    except ConnectionError as err:  # a user's cell, not an internal error
+        raise ClickException(str(err)) from None
 
 
 @real_app.command()
@@ -427,6 +430,8 @@ def _cell_env(
         return real.make(task, robot=robot, cameras=cameras, calibration=calib, **kwargs), "real"
     except ValueError as err:  # a start height outside the safety workspace, ...
         raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
+    except ConnectionError as err:  # a user's cell, not an internal error
+        raise ClickException(str(err)) from None
 
 
 def _load_calibration(path: Path, task: str):

@@ -14,8 +14,13 @@ ur_rtde is imported when a `URBackend` connects, never at import time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import os
+import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from real.config import URConfig
@@ -77,6 +82,29 @@ class RobotBackend(Protocol):
 _now = time.monotonic
 
 
+@contextlib.contextmanager
+def _c_stderr_captured() -> Iterator[Callable[[], list[str]]]:
+    """Send what C code writes to file descriptor 2 to a file meanwhile; yields a function
+    returning its lines (stripped, non-empty). What was captured is written back to stderr
+    when the block ends without an exception, so nothing a working connection says is lost."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+
+        def lines() -> list[str]:
+            sink.seek(0)
+            return [line.strip() for line in sink.read().decode(errors="replace").splitlines()
+                    if line.strip()]
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        for line in lines():  # only reached without an exception
+            print(line, file=sys.stderr)
+
+
 class URBackend:
     """A physical UR arm over ur_rtde: one control and one receive interface at `frequency_hz`.
 
@@ -91,8 +119,18 @@ class URBackend:
         self.config = config
         self._period_s = 1.0 / config.frequency_hz
         self._servo_sent_s = -float("inf")
-        self.control = rtde_control.RTDEControlInterface(config.host, config.frequency_hz)
-        self.receive = rtde_receive.RTDEReceiveInterface(config.host, config.frequency_hz)
+        # ur_rtde prints its own "connect: Connection refused" to the C stderr before raising
+        # "Error: Could not connect to: HOST at PORT, verify the IP": two lines for one fault.
+        with _c_stderr_captured() as printed:
+            try:
+                self.control = rtde_control.RTDEControlInterface(config.host, config.frequency_hz)
+                self.receive = rtde_receive.RTDEReceiveInterface(config.host, config.frequency_hz)
+            except RuntimeError as err:
+                said = "; ".join(printed())
+                raise ConnectionError(
+                    f"cannot reach the robot at {config.host}: {str(err).removeprefix('Error: ')}"
+                    f"{f' ({said})' if said else ''}; is it on, in remote control, on this "
+                    "network?") from None
         tcp = list(config.tcp_offset) if config.tcp_offset is not None else default_tcp_offset
         if not self.control.setTcp(tcp):
             raise RuntimeError(f"the controller at {config.host} refused setTcp({tcp})")

@@ -168,3 +168,15 @@ def test_make_refuses_what_the_cell_does_not_take_before_connecting(fake_rtde):
         real.make(USB, robot=config, socket_pose=np.zeros(6), start_height_mm=150.0)
     assert fake_rtde[-2:] == [("RTDEControlInterface", "disconnect"),
                               ("RTDEReceiveInterface", "disconnect")]
+
+
+def test_an_unreachable_robot_is_one_connection_error_and_nothing_else_on_stderr(capfd):
+    """ur_rtde (the real client) printed its own "connect: Connection refused" before raising
+    "Error: Could not connect to ...": two lines, the second an internal-error line."""
+    from real.config import URConfig
+
+    with pytest.raises(ConnectionError, match=r"cannot reach the robot at 127\.0\.0\.2: Could "
+                                              r"not connect to: 127\.0\.0\.2 at 30004.*\(connect: "
+                                              r"Connection refused\); is it on"):
+        URBackend(URConfig(host="127.0.0.2"), [0.0] * 6)
+    assert capfd.readouterr().err == ""
