@@ -38,7 +38,7 @@ import envs
 from benchmark.cli_options import check_task, file_in_the_way
 from envs import scene
 from envs.sharded_vector import available_cores
-from envs.tasks import PAPER000_TASKS
+from envs.tasks import PAPER000_TASKS, pinned_versions
 from envs.tether import die_with_parent
 
 
@@ -275,7 +275,8 @@ def _lone_env_worker(env_id: str, env_kwargs: dict, steps: int, conn, parent_pid
     """A process stepping its own env `steps` times whenever the parent says so, never
     exchanging anything about the steps: what the machine gives a second busy process."""
     die_with_parent(parent_pid)
-    env = gym.make(env_id, **env_kwargs)
+    with pinned_versions():  # as the parent's envs
+        env = gym.make(env_id, **env_kwargs)
     run = _stepper(env, steps)
     conn.send("ready")
     while conn.recv():
@@ -670,4 +671,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with pinned_versions():  # the benchmark's versions are chosen: no "out of date" advice
+        main()

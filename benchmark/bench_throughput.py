@@ -210,4 +210,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # the benchmark's versions are chosen: no "out of date" advice
+        main()

@@ -62,6 +62,20 @@ def canonical_json(value: Any) -> str:
                       allow_nan=False)
 
 
+def standard_json(value: Any, **dumps: Any) -> str:
+    """JSON that every parser reads: NaN and +-inf (a mean over no successes) as null, where
+    Python's default wrote the bare ``NaN`` that JavaScript's JSON.parse refuses."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if isinstance(v, Mapping):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(value), allow_nan=False, **dumps)
+
+
 def first_non_finite(value: Any, key: str = "") -> tuple[str, float] | None:
     """The dotted path (``a.b[2]``, below `key`) and value of the first NaN or +-inf in nested
     dicts and lists, or None: what `canonical_json` cannot write."""

@@ -351,8 +351,12 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
         if not isinstance(agent_kwargs, dict):
             raise PresetError(f"{here}: 'env_kwargs' must be a table")
         num_envs = agent.get("num_envs", 1)
-        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-            raise PresetError(f"{here}: num_envs must be an integer >= 1, got {num_envs!r}")
+        from envs.vector import check_num_envs
+
+        try:
+            check_num_envs(num_envs)
+        except ValueError as err:
+            raise PresetError(f"{here}: {err}") from None
         if budget % num_envs:
             raise PresetError(f"{here}: budget_steps ({budget}) must be a multiple of "
                               f"num_envs ({num_envs})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,7 @@ from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, build_env, check_output_file, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize
-from envs.tasks import DYNAMICS
+from envs.tasks import DYNAMICS, pinned_versions
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
 
 POLICIES = ("p_controller", "random")
@@ -131,19 +132,21 @@ def rollout(
     kwargs = parse_env_kwargs(env)
     if video is not None:
         _check_video_path(video)
-    # Every task once before any rollout (all 102: ~3 s): a kwarg one task refuses
-    # (start_height_mm=14 on a 19 mm Europlug) used to end the command after the tasks before it.
-    for task_id in task_ids:
-        build_env(_make, task_id, kwargs, video is not None).close()
-    frames: list[np.ndarray] = []
-    rows = []
-    with Progress(console=console) as progress:
-        bar = progress.add_task("rolling out", total=episodes * len(task_ids))
+    # The default set is the command's choice, every version of every task: Gymnasium's
+    # "out of date" advice, for a user who typed an old ID, printed 102 lines.
+    with pinned_versions() if not task else contextlib.nullcontext():
+        # Every task once before any rollout (all 102: ~3 s): a kwarg one task refuses
+        # (start_height_mm=14 on a 19 mm Europlug) ended the command after the tasks before it.
         for task_id in task_ids:
-            records = _run_task(
-                task_id, policy, episodes, seed, kwargs, video is not None, frames, progress, bar
-            )
-            rows.append((task_id, records))
+            build_env(_make, task_id, kwargs, video is not None).close()
+        frames: list[np.ndarray] = []
+        rows = []
+        with Progress(console=console) as progress:
+            bar = progress.add_task("rolling out", total=episodes * len(task_ids))
+            for task_id in task_ids:
+                records = _run_task(task_id, policy, episodes, seed, kwargs, video is not None,
+                                    frames, progress, bar)
+                rows.append((task_id, records))
     _print_table(rows, policy, kwargs)
     if video is not None:
         _write_video(video, frames)

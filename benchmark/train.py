@@ -64,7 +64,13 @@ from agents.buffer import check_dataset_values, load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, check_config_device, config_to_dict
 from agents.registry import run_checkpoint_dir
-from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS, Evaluation, check_run_seed
+from benchmark.cells import (
+    MAX_EVAL_EPISODES,
+    MAX_TRAIN_STEPS,
+    Evaluation,
+    check_run_seed,
+    standard_json,
+)
 from benchmark.cli_options import innermost_message
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
@@ -530,7 +536,7 @@ class _Run:
         for key in ("success_rate", "mean_return", "cycle_time_s_mean", "peak_force_n_mean"):
             writer.add_scalar(f"eval/{key}", summary[key], self.step)
         tmp = self.out_dir / "evaluations.json.tmp"
-        tmp.write_text(json.dumps(self.evaluations, indent=1))
+        tmp.write_text(standard_json(self.evaluations, indent=1))  # NaN means: null
         os.replace(tmp, self.out_dir / "evaluations.json")
         plot_learning_curve(self.evaluations, self.out_dir / "learning_curve.png",
                             title=f"{self.description['agent']} on {self.description['task_id']}")
@@ -665,8 +671,10 @@ def train(
     if not 0 <= eval_episodes <= MAX_EVAL_EPISODES:
         raise ValueError(f"eval_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
                          f"{eval_episodes}")
-    if demo_episodes is not None and demo_episodes < 0:  # else trained without any demos
-        raise ValueError(f"demo_episodes must be >= 0, got {demo_episodes}")
+    if demo_episodes is not None and not 0 <= demo_episodes <= MAX_EVAL_EPISODES:
+        # < 0 trained without any demos; 10^9 built a set of a billion seeds (MemoryError)
+        raise ValueError(f"demo_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
+                         f"{demo_episodes}")
     if demos is not None and demo_episodes:  # else demo_episodes was silently ignored
         raise ValueError(f"give demos ({demos if isinstance(demos, str | Path) else 'a dataset'})"
                          f" or demo_episodes ({demo_episodes}), not both")
@@ -804,7 +812,7 @@ def train(
             started = time.perf_counter()
             metrics = agent.pretrain(dataset)
             run.train_wall_s += time.perf_counter() - started
-            (out_dir / "pretrain.json").write_text(json.dumps(metrics, indent=1))
+            (out_dir / "pretrain.json").write_text(standard_json(metrics, indent=1))
             if not spec.needs_context:  # else its checkpoint follows adapt(): one from before
                 # it (a kill while recording the context) resumed into "call adapt(demos)"
                 run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails

@@ -2,21 +2,21 @@
 
     insertbench train --task InsertBench/USB-v0 --agent residual_sac --seed 0 --steps 20000 \\
         --config utd_ratio=2 --config hidden=256,256 --env goal_noise_mm=1
-    insertbench eval --task InsertBench/USB-v0 --checkpoint runs/USB-v0/residual_sac/seed0 \\
-        --episodes 50
+    insertbench eval --task InsertBench/USB-v0 \\
+        --checkpoint runs/InsertBench_USB-v0/residual_sac/seed0 --episodes 50
 
 Heavy imports (torch) happen inside the commands so ``insertbench --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import json
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from benchmark.cells import MAX_EVAL_EPISODES
+from benchmark.cells import MAX_EVAL_EPISODES, standard_json
 from benchmark.cli_options import (
     EnvOption,
     build_env,
@@ -48,18 +48,23 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
         agent_dir = resolve_agent_dir(path)
     except FileNotFoundError as err:
         raise typer.BadParameter(str(err)) from err
-    for parent in (agent_dir, *agent_dir.parents):
-        for name in ("run.json", "async.json"):  # a train-async run's task was not checked
-            if (parent / name).is_file():
-                try:
-                    run = read_json(parent / name, "run")
-                except ValueError as err:
-                    raise typer.BadParameter(str(err)) from None
-                # A list of kwargs ended in "cannot convert dictionary update sequence ...".
-                if not isinstance(run, dict) or not isinstance(run.get("env_kwargs") or {}, dict):
-                    raise typer.BadParameter(f"{parent / name} is not a run description (a "
-                                             "JSON object whose env_kwargs is an object)")
-                return agent_dir, run
+    # Only the run's own description: `train` writes <run>/checkpoint/agent beside
+    # <run>/run.json, `train-async` <out>/agent beside <out>/async.json. Any ancestor's (up to
+    # the working directory) lent a copied agent another run's task and env kwargs.
+    home = agent_dir.resolve().parent
+    if home.name in ("checkpoint", "checkpoint.old"):
+        home = home.parent
+    for name in ("run.json", "async.json"):  # a train-async run's task was not checked
+        if (home / name).is_file():
+            try:
+                run = read_json(home / name, "run")
+            except ValueError as err:
+                raise typer.BadParameter(str(err)) from None
+            # A list of kwargs ended in "cannot convert dictionary update sequence ...".
+            if not isinstance(run, dict) or not isinstance(run.get("env_kwargs") or {}, dict):
+                raise typer.BadParameter(f"{home / name} is not a run description (a "
+                                         "JSON object whose env_kwargs is an object)")
+            return agent_dir, run
     return agent_dir, None
 
 
@@ -72,7 +77,9 @@ def train_command(
         list[str] | None, typer.Option("--config", "-c", help="Agent config override k=v.")
     ] = None,
     env: EnvOption = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (resumes if present).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Run directory (resumes if present); default "
+             "runs/<task, / as _>/<agent>/seed<seed>.")] = None,
     eval_every: Annotated[int, typer.Option(
         help="Env steps between evaluations (0: only at the end).")] = 5_000,
     eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
@@ -253,6 +260,10 @@ def eval_command(
         agent = load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    if run is None:  # a bare agent dir (a copy, a submission's policy): nothing to check
+        warnings.warn(f"{checkpoint} has no run.json of its own: the task and env kwargs it "
+                      f"was trained with are unknown, so it runs on {task} with the given --env "
+                      "only (no check)", UserWarning, stacklevel=2)
     records = evaluate(environment, agent, episodes)
     summary = summarize(records)
     environment.close()
@@ -261,7 +272,7 @@ def eval_command(
     _print_summary(console, summary)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)  # the evaluation must not be lost
-        json_out.write_text(json.dumps(
+        json_out.write_text(standard_json(  # a mean over no successes is null, not NaN
             {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
              "summary": summary, "episodes": [r.to_dict() for r in records]}, indent=1))
 

@@ -38,15 +38,14 @@ from gymnasium.vector import AutoresetMode
 from agents import Agent, Transition
 from agents.registry import AgentSpec
 from benchmark.train import _Run, train_episode_seed
-from envs.vector import ThreadedVectorEnv
+from envs.vector import ThreadedVectorEnv, check_num_envs
 
 
 def check_vector_training(spec: AgentSpec, num_envs: int, steps: int, config: Mapping[str, Any],
                           intervene: Any = None) -> None:
     """ValueError with the reason when ``spec``'s agent (with its full ``config`` dict and the
     caller's ``intervene`` hook) cannot train ``steps`` env steps on ``num_envs`` worlds."""
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    check_num_envs(num_envs)  # 100,000 ended in "can't start new thread", a run dir left
     if num_envs == 1:
         return
     if steps % num_envs:

@@ -208,6 +208,20 @@ class ThreadedVectorEnv(SyncVectorEnv):
         self._workers = []
 
 
+#: The most worlds one vector env builds: each is a MuJoCo model and data (and a thread or a
+#: share of a worker process); 100,000 ended in "can't start new thread" after building
+#: thousands. 1,024 CPU worlds already take gigabytes; GPU batching is another engine's job.
+MAX_NUM_ENVS = 1024
+
+
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` as an int; ValueError unless it is an integer in [1, MAX_NUM_ENVS]."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
+            or not 1 <= num_envs <= MAX_NUM_ENVS:
+        raise ValueError(f"num_envs must be an integer in [1, {MAX_NUM_ENVS}], got {num_envs!r}")
+    return int(num_envs)
+
+
 def make_vector_env(
     num_envs: int,
     *,
@@ -232,8 +246,7 @@ def make_vector_env(
     checked as the command line checks it (an integer in [1, 1,000,000]), or -1 for no time
     limit as `gym.make` documents (which itself also takes True: one step).
     """
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    check_num_envs(num_envs)
     # Checked before any world is built: a bad mode used to leave the worlds' threads running.
     autoreset_mode = autoreset_mode_of(autoreset_mode)
     steps = env_kwargs.get("max_episode_steps")

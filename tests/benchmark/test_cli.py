@@ -503,6 +503,52 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
     assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
 
 
+def test_eval_reads_only_the_checkpoints_own_run_description(capsys, in_tmp):
+    """It took run.json from any ancestor folder, up to the working directory: an agent copied
+    into another run's folder was refused as trained on that run's task, and a bare agent in
+    the working directory of a D-sub run ran on D-sub without a word."""
+    import shutil
+
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "usb", "--no-progress")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/DSub-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "dsub", "--no-progress")
+    assert code == 0, err
+    shutil.copytree("usb/checkpoint/agent", "dsub/imported/agent")
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "dsub/imported/agent", "--episodes", "1")
+    assert code == 0, err  # it was refused as "trained on InsertBench/DSub-v1"
+    assert "dsub/imported/agent has no run.json of its own: the task and env kwargs it was " \
+        "trained with are unknown" in err
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "usb", "--episodes", "1")
+    assert code == 0 and "no run.json" not in err, err
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/DSub-v1", "--checkpoint",
+                           "usb/checkpoint/agent", "--episodes", "1")
+    assert code == 2 and "was trained on InsertBench/USB-v1, not InsertBench/DSub-v1" in err
+
+
+def test_eval_json_and_evaluations_json_are_standard_json_without_successes(capsys, in_tmp):
+    """A mean over no successes was written as a bare NaN, which JSON.parse refuses."""
+    def strict(path):
+        return json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{path}: {c}"))
+
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "straight_down", "--steps", "0", "--eval-episodes", "1", "--out",
+                           "down", "--no-progress", "--env", "init_offset_mm=[8, 9]")
+    assert code == 0, err
+    (evaluation,) = strict(in_tmp / "down" / "evaluations.json")
+    assert evaluation["summary"]["successes"] == 0
+    assert evaluation["summary"]["cycle_time_s_mean"] is None
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "down", "--episodes", "1", "--json-out", "e.json")
+    assert code == 0, err
+    assert strict(in_tmp / "e.json")["summary"]["cycle_steps_mean"] is None
+
+
 @pytest.mark.parametrize(("damaged", "message"), [
     ("checkpoint/agent/agent.json", "runs/pc/checkpoint/agent/agent.json is not valid JSON"),
     ("checkpoint/agent/weights.safetensors",

@@ -215,7 +215,9 @@ def test_a_negative_seed_is_refused_before_the_run_directory_exists(tmp_path):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"demo_episodes": -3}, "demo_episodes must be >= 0, got -3"),
+    ({"demo_episodes": -3}, r"demo_episodes must be in \[0, 100,000\], got -3"),
+    # 10^9 built a billion demo seeds first: a bare MemoryError
+    ({"demo_episodes": 10**9}, r"demo_episodes must be in \[0, 100,000\], got 1000000000"),
     ({"demo_episodes": 2, "demos": "demos.npz"}, r"give demos \(demos.npz\) or demo_episodes"),
     # An explicit 0 used to mean the default 20 for agents that learn from demonstrations.
     ({"demo_episodes": 0}, "td3_lfd learns from demonstrations: give demo_episodes >= 1"),

@@ -123,7 +123,8 @@ def test_interrupted_vector_run_resumes_mid_episode(tmp_path, monkeypatch):
     ("spiral_search", {}, "per-episode state"),
     ("sac", {"steps": 61}, r"multiple of num_envs \(2\)"),
     ("sac", {"intervene": lambda obs, action: None}, "intervention hook"),
-    ("sac", {"num_envs": 0}, "num_envs must be >= 1"),
+    ("sac", {"num_envs": 0}, r"num_envs must be an integer in \[1, 1024\]"),
+    ("sac", {"num_envs": 100_000, "steps": 100_000}, r"num_envs must be an integer in \[1, "),
 ])
 def test_what_cannot_run_on_several_worlds_is_refused_before_anything_runs(
     tmp_path, agent, kwargs, message
