@@ -138,7 +138,9 @@ def rollout(
         # Every task once before any rollout (all 102: ~3 s): a kwarg one task refuses
         # (start_height_mm=14 on a 19 mm Europlug) ended the command after the tasks before it.
         for task_id in task_ids:
-            build_env(_make, task_id, kwargs, video is not None).close()
+            probe = build_env(_make, task_id, kwargs, video is not None)
+            fps = probe.metadata["render_fps"]  # one control step a frame (control_hz)
+            probe.close()
         frames: list[np.ndarray] = []
         rows = []
         with Progress(console=console) as progress:
@@ -149,7 +151,7 @@ def rollout(
                 rows.append((task_id, records))
     _print_table(rows, policy, kwargs)
     if video is not None:
-        _write_video(video, frames)
+        _write_video(video, frames, fps)
 
 
 def _make(task_id: str, kwargs: dict, record: bool) -> gym.Env:
@@ -209,14 +211,14 @@ def _check_video_path(path: Path) -> None:
     check_output_file(path, "--video")
 
 
-def _write_video(path: Path, frames: list[np.ndarray]) -> None:
+def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
     import imageio.v2 as imageio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with imageio.get_writer(path, fps=10, macro_block_size=8) as writer:
+    with imageio.get_writer(path, fps=fps, macro_block_size=8) as writer:
         for frame in frames:
             writer.append_data(frame)
-    console.print(f"video: {path} ({len(frames)} frames at 10 fps)")
+    console.print(f"video: {path} ({len(frames)} frames at {fps:g} fps)")
 
 
 if __name__ == "__main__":  # `python -m benchmark.rollout_cli list ...` and so on

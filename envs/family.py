@@ -13,7 +13,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs.catalog import CATALOG, connector_names
-from envs.insertion_env import InsertionEnv, check_env_kwargs
+from envs.insertion_env import InsertionEnv, check_env_kwargs, check_open
 from envs.procedural import procedural_task
 from envs.task_options import (
     check_int,
@@ -140,8 +140,10 @@ class ConnectorFamilyEnv(gym.Env):
         self.render_mode = render_mode
         self.env_kwargs = env_kwargs
         self._envs: dict[str, InsertionEnv] = {}
+        self._closed = False
         first = self.member(self.connectors[0])
         self.action_space = first.action_space
+        self.metadata = {**type(self).metadata, "render_fps": first.metadata["render_fps"]}
         self.observation_space = first.observation_space
         self.active: InsertionEnv = first
         self.active_name: str = self.connectors[0]
@@ -150,6 +152,7 @@ class ConnectorFamilyEnv(gym.Env):
         """The cached `InsertionEnv` of connector `name`, built on first use."""
         self._check_member(name)
         if name not in self._envs:
+            check_open(self._closed)
             env = InsertionEnv(self._tasks[name](), render_mode=self.render_mode, **self.env_kwargs)
             if self._envs and (
                 env.observation_space != self.observation_space
@@ -193,9 +196,11 @@ class ConnectorFamilyEnv(gym.Env):
         return self.active.render()
 
     def close(self) -> None:
+        # The members stay, closed (a pixel member refuses to go on): cleared, they were built
+        # again by the next reset, with new models and GL contexts.
         for env in self._envs.values():
             env.close()
-        self._envs.clear()
+        self._closed = True
 
     def _tag(self, info: dict[str, Any]) -> dict[str, Any]:
         info["connector"] = self.active_name

@@ -76,6 +76,14 @@ def check_env_kwargs(owner: str, kwargs: Iterable[str], own: Callable | None = N
             raise unknown_kwarg(owner, name, known)
 
 
+
+def check_open(closed: bool) -> None:
+    """RuntimeError when an env (or a board or family of them) was closed and would have to
+    build what close() released."""
+    if closed:
+        raise RuntimeError("this env is closed: close() released its cameras; make a new env "
+                           "with gym.make to go on")
+
 class InsertionEnv(gym.Env):
     """Insert a pre-grasped connector plug into its socket with a UR5e under impedance control.
 
@@ -277,6 +285,9 @@ class InsertionEnv(gym.Env):
         self.frame_skip = frame_skip
         self._period = ControlPeriod(self.model, self.data, self.frame_skip)
         self.dt = self.frame_skip * timestep
+        # A video plays in real time at one frame per control step (10 was fixed: a 50 Hz env's
+        # videos played 5x slow in Gymnasium's RecordVideo).
+        self.metadata = {**type(self).metadata, "render_fps": round(1.0 / self.dt, 3)}
         #: Physics steps between two samples of the plug's contact force (100 Hz) for the
         #: episode's peak force, `info["max_force_n"]`.
         self.force_sample_steps = max(1, int(round(0.01 / timestep)))
@@ -439,9 +450,8 @@ class InsertionEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        if self._closed:  # it made a new 480x640 GL context that nothing would release
-            raise RuntimeError("this env is closed: close() released its cameras; make a new "
-                               "env with gym.make to go on")
+        # it made a new 480x640 GL context that nothing would release
+        check_open(self._closed)
         if self._viewer is None:
             self._viewer = CameraRig(self.model, 480, 640, grayscale=False, cameras=("side",))
         return self._viewer.render(self.data, "side")
@@ -449,9 +459,7 @@ class InsertionEnv(gym.Env):
     def _check_cameras(self) -> None:
         """A clear error, before any physics, for a pixel env used after close(): it used to
         step and then fail on a bare `assert self.rig is not None`."""
-        if self._needs_cameras and self.rig is None:
-            raise RuntimeError("this env is closed: close() released its cameras; make a new "
-                               "env with gym.make to go on")
+        check_open(self._needs_cameras and self.rig is None)
 
     def close(self) -> None:
         for rig in (self.rig, self._viewer):

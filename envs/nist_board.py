@@ -9,12 +9,23 @@ not a copy of its drawing.
 
 Every part is a task whose socket is at the world origin and whose neighbours are the other
 parts' sockets (`TaskSpec.board_sockets`): static obstacles and visual context. The cell is thus
-re-centred on the part being inserted; the robot base keeps its pose relative to that hole.
+re-centred on the part being inserted; the robot base keeps its x, y pose relative to that
+hole. Heights follow the active part only (found 2026-12-05, not changed in v0): the board's top
+lies below its mouth by the part's cavity depth and wall (-29 mm for pegs, -14 to -16 mm for
+connectors), the base 10 mm below that, and the neighbours' housings sit at the mouth's height,
+so with a peg active the connector housings stand 13-15 mm proud of the board and with a
+connector active the peg housings sink into it. The housings are static and no start pose
+touches them; the camera images show it.
 
 `part="sequence"` is a multi-stage task: the parts are inserted one after the other. Regrasping
 is out of scope: after a successful insertion the next part appears pre-grasped, the arm back at
 that part's start pose (as if a tool changer had handed it over), and the episode goes on. Parts
-already inserted are not drawn in later stages.
+already inserted are not drawn in later stages. `reset(options={"tcp_offset_mm": ...})` sets the
+first part's start offset; later parts draw theirs from `init_offset_mm`. Known scoring defect
+of a sequence episode (v0, found 2026-12-05; fixing it changes every entry of the nist-board
+track): `info["max_force_n"]` is the current part's peak, so an episode record's
+`peak_force_n` is the last part's (14.9 N where earlier parts peaked at 243 N), and its path
+length and jerk count each hand-over as a jump between two parts' frames (~48 mm each).
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ import gymnasium as gym
 
 from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
-from envs.insertion_env import InsertionEnv, check_env_kwargs
+from envs.insertion_env import InsertionEnv, check_env_kwargs, check_open
 from envs.task_options import (
     check_int,
     check_names,
@@ -181,14 +192,17 @@ class NISTBoardEnv(gym.Env):
         self.render_mode = render_mode
         self.env_kwargs = env_kwargs
         self._envs: dict[str, InsertionEnv] = {}
+        self._closed = False
         self.active = self._member(parts[0])
         self.action_space = self.active.action_space
+        self.metadata = {**type(self).metadata, "render_fps": self.active.metadata["render_fps"]}
         self.observation_space = self.active.observation_space
         self.stage = 0
         self._stage_steps = 0
 
     def _member(self, part: str) -> InsertionEnv:
         if part not in self._envs:
+            check_open(self._closed)
             self._envs[part] = InsertionEnv(
                 nist_task(part), render_mode=self.render_mode, **self.env_kwargs
             )
@@ -226,9 +240,11 @@ class NISTBoardEnv(gym.Env):
         return self.active.render()
 
     def close(self) -> None:
+        # The members stay, closed (a pixel member refuses to go on): cleared, they were built
+        # again by the next reset, with new models and GL contexts.
         for env in self._envs.values():
             env.close()
-        self._envs.clear()
+        self._closed = True
 
     def _start_stage(self, options: dict | None):
         self.active = self._member(self.parts[self.stage])

@@ -249,6 +249,31 @@ def test_render_after_close_is_one_clear_error(env_id):
         env.render()
 
 
+def test_a_closed_board_or_family_refuses_rather_than_building_its_parts_again():
+    """Their close() dropped the parts, and the next reset built every one again (new models,
+    new GL contexts that only a second close() released)."""
+    board = gym.make("InsertBench/NISTBoard-v0", obs_mode="pixels", image_size=16).unwrapped
+    board.reset(seed=0)
+    board.close()
+    with pytest.raises(RuntimeError, match="this env is closed"):
+        board.reset(seed=1)
+    family = gym.make("InsertBench/ConnectorFamily-v1").unwrapped
+    family.close()
+    with pytest.raises(RuntimeError, match="this env is closed"):  # a part not built yet
+        family.reset(seed=0, options={"connector": family.connectors[-1]})
+    assert list(family._envs) == [family.connectors[0]]
+
+
+@pytest.mark.parametrize("env_id", ["InsertBench/USB-v1", "InsertBench/NISTBoard-v0",
+                                    "InsertBench/ConnectorFamily-v1"])
+def test_render_fps_follows_the_control_rate(env_id):
+    """It was 10 at any control_hz: a 50 Hz env's RecordVideo played 5x slow."""
+    for hz in (10.0, 50.0):
+        env = gym.make(env_id, control_hz=hz)
+        assert env.metadata["render_fps"] == hz
+        env.close()
+
+
 def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeypatch):
     """It ended the episode as terminated with reward 0: an absorbing state worth more than any
     step of the negative dense reward, so a learner was paid to blow the simulation up."""
