@@ -152,6 +152,8 @@ MAX_BATCH_ROWS = 100_000
 MAX_WIDTH = 16_384
 #: The largest image shift or padding (`*_px`, `augment_pad`) [pixels].
 MAX_SHIFT_PX = 64
+#: The largest image side a config may ask for (`*image_size`) [pixels].
+MAX_IMAGE_SIZE = 4096  # as `envs.task_options.IMAGE_SIZE_RANGE`
 #: Any other integer field: 1e20 ended in a C++ "Overflow when unpacking long long" dump.
 MAX_INT_FIELD = 10**9
 
@@ -167,6 +169,8 @@ def _int_limit(name: str) -> tuple[int, str]:
         return MAX_WIDTH, "units"
     if name.endswith("_px") or name == "augment_pad":
         return MAX_SHIFT_PX, "pixels"
+    if name.endswith("image_size"):
+        return MAX_IMAGE_SIZE, "pixels"
     return MAX_INT_FIELD, ""
 
 
