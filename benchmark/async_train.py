@@ -15,10 +15,15 @@ The update-to-data ratio is therefore not a config value but an outcome: the lea
 achieved UTD (critic gradient steps per env step) with the actors' env-step rate, every
 ``log_every_s`` seconds while it trains (``utd_log`` in ``async.json``) and for the whole run.
 Actors die with the learner: they are daemons, ask the kernel for SIGKILL when their parent dies
-(``PR_SET_PDEATHSIG``, Linux, set by ``benchmark.actor_boot`` before any heavy import) and also
-exit when their parent's pid changes, so ``kill -9`` of the learner leaves nothing behind. (A
-spawned process first re-imports the parent's ``__main__`` module; a learner killed during that
-window leaves the actor to exit when it reaches ``actor_boot``.)
+(``PR_SET_PDEATHSIG``, Linux, set by ``benchmark.actor_boot`` before the agent's and env's
+imports) and also exit when their parent's pid changes, so ``kill -9`` of the learner leaves
+nothing behind. (A spawned process first re-imports the parent's ``__main__`` module and the
+``benchmark`` package, which imports ``envs``; a learner killed in that window, ~0.4 s, leaves the
+actor to exit when it reaches ``actor_boot``.)
+
+No checkpoints: the learner saves the agent once, at the end (without its replay buffers), so an
+interrupted run is lost, and running again into the same ``out_dir`` replaces it; ``train``
+(``benchmark.train``) resumes, train-async does not.
 
 Training episodes of actor i use the runner's seeds ``train_episode_seed(seed, k * actors + i)``;
 results are not bit-reproducible (the interleaving of acting and learning depends on timing).
@@ -32,6 +37,8 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import signal
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -265,8 +272,17 @@ def train_async(
     ]
     for q in weight_queues:
         q.put(_weights(agent))
-    for p in processes:
-        p.start()
+    # Started with SIGINT ignored, which a new Python keeps: a Ctrl-C while an actor imported
+    # the package (`benchmark/__init__` imports envs: numpy, MuJoCo, ~0.4 s) printed its own
+    # KeyboardInterrupt traceback. The learner's own handler is back at once.
+    main = threading.current_thread() is threading.main_thread()  # signal() works there only
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        for p in processes:
+            p.start()
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, handler)
     started = time.perf_counter()
     first_step_s = None
     steps_before, updates, successes, episodes = agent.env_steps, 0, 0, 0

@@ -178,7 +178,9 @@ def train_async_command(
         list[str] | None, typer.Option("--config", "-c", help="Agent config override k=v.")
     ] = None,
     env: EnvOption = None,
-    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/async"),
+    out: Annotated[Path, typer.Option(
+        help="Output directory; a train-async run there is replaced (no resume).")] = Path(
+        "runs/async"),
     eval_episodes: Annotated[
         int, typer.Option(help="Final evaluation episodes (0: none).")
     ] = 10,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from envs.task_options import check_action
+from envs.task_options import check_action, check_range
 
 
 class Teleop(Protocol):
@@ -28,17 +28,25 @@ class Teleop(Protocol):
     def poll(self) -> np.ndarray | None: ...
 
 
+#: The largest magnitude a device's action may have before it is a fault, not a command: the
+#: protocol's full scale is 1, and a device may overshoot it (clipped); 1e6 is no human's.
+MAX_HUMAN_ACTION = 10.0
+
+
 def human_action(human: np.ndarray, space: gym.spaces.Box) -> np.ndarray:
     """A device's 6-D action cut to the env's action size (the translation for "xyz" tasks)
-    and clipped to its action space. ValueError for anything but 6 finite numbers: a device
-    fault is refused, not clipped into a command (inf became a full-speed step)."""
+    and clipped to its action space. ValueError for anything but 6 finite numbers of magnitude
+    at most `MAX_HUMAN_ACTION`: a device fault is refused, not clipped into a command (inf, or
+    1e30, became a full-speed step stored as a demonstration)."""
     try:
         values = np.asarray(human, dtype=np.float32)
     except (TypeError, ValueError):
         values = None
-    if values is None or values.shape != (6,) or not np.all(np.isfinite(values)):
+    if values is None or values.shape != (6,) or not np.all(np.isfinite(values)) \
+            or np.max(np.abs(values)) > MAX_HUMAN_ACTION:
         raise ValueError(f"the teleop device sent {human!r}; a human action is 6 finite "
-                         "numbers (x, y, z, rx, ry, rz); refused, nothing executed")
+                         f"numbers (x, y, z, rx, ry, rz) of magnitude at most "
+                         f"{MAX_HUMAN_ACTION:g}; refused, nothing executed")
     return np.clip(values[: space.shape[0]], space.low, space.high)
 
 
@@ -118,13 +126,19 @@ class ScriptedTeleop:
 
 
 class SpaceMouseTeleop:
-    """A 3Dconnexion SpaceMouse through `pyspacemouse` (pip install pyspacemouse).
+    """A 3Dconnexion SpaceMouse through `pyspacemouse` (pip install pyspacemouse; its 1.x API,
+    module-level `open()` and `read()`, and 2.x's, `open()` returning the device).
 
-    The human acts while any axis is beyond `deadzone` (of full scale) or a button is held;
-    axes map to (x, y, z, roll, pitch, yaw) scaled by `gain` and clipped to [-1, 1].
+    The human acts while any axis is beyond `deadzone` (of full scale, in [0, 1]) or a button
+    is held; axes map to (x, y, z, roll, pitch, yaw) scaled by `gain` (in (0, 10]) and clipped
+    to [-1, 1]. A reading that is not finite or beyond 1.5 x full scale is a device fault
+    (ValueError), never a command.
     """
 
     def __init__(self, deadzone: float = 0.05, gain: float = 1.0) -> None:
+        # NaN or -1 made an idle device intervene every step with a zero action; 5 never.
+        deadzone = check_range("deadzone", deadzone, 0.0, 1.0)
+        self.gain = check_range("gain", gain, 0.0, 10.0, open_low=True)
         try:
             import pyspacemouse
         except ImportError as e:
@@ -132,17 +146,25 @@ class SpaceMouseTeleop:
                 "SpaceMouseTeleop needs the optional package pyspacemouse "
                 "(pip install pyspacemouse) and the hidapi system library"
             ) from e
-        if not pyspacemouse.open():
+        try:
+            opened = pyspacemouse.open()
+        except (RuntimeError, OSError):  # 2.x raises where 1.x returned False
+            opened = None
+        if not opened:
             raise RuntimeError("no SpaceMouse found (is it plugged in, with udev permissions?)")
-        self._device = pyspacemouse
-        self.deadzone, self.gain = deadzone, gain
+        # 2.x's open() returns the device, whose read() it is (the module has none); 1.x True.
+        self._device = opened if callable(getattr(opened, "read", None)) else pyspacemouse
+        self.deadzone = deadzone
 
     def poll(self) -> np.ndarray | None:
         s = self._device.read()
-        axes = np.array([s.x, s.y, s.z, s.roll, s.pitch, s.yaw], dtype=np.float32)
+        axes = np.array([s.x, s.y, s.z, s.roll, s.pitch, s.yaw], dtype=np.float64)
+        if not np.all(np.isfinite(axes)) or np.max(np.abs(axes)) > 1.5:
+            raise ValueError(f"the SpaceMouse read axes {axes.tolist()}, beyond its full scale "
+                             "of 1: a device fault; refused, nothing executed")
         if np.max(np.abs(axes)) < self.deadzone and not any(s.buttons):
             return None
-        return np.clip(axes * self.gain, -1.0, 1.0)
+        return np.clip(axes * self.gain, -1.0, 1.0).astype(np.float32)
 
 
 class KeyboardTeleop:
@@ -168,6 +190,8 @@ class KeyboardTeleop:
         pressed = False
         while select.select([sys.stdin], [], [], 0.0)[0]:
             key = sys.stdin.read(1).lower()
+            if not key:  # end of file: the terminal went away (it spun here at 100% CPU)
+                raise OSError("the keyboard teleop's terminal closed: no human can intervene")
             if key in self.KEYS:
                 axis, sign = self.KEYS[key]
                 action[axis] = sign * self.magnitude
@@ -177,4 +201,7 @@ class KeyboardTeleop:
     def close(self) -> None:
         import termios
 
-        termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+        try:
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+        except termios.error:  # the terminal is gone: nothing left to restore
+            pass

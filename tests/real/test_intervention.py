@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -105,3 +107,86 @@ def test_train_refuses_a_teleop_it_cannot_open_with_one_line(tmp_path, device, m
                                    "10", "--teleop", device, "--out", str(tmp_path / "r")])
     assert res.exit_code != 0 and message in res.output
     assert "Traceback" not in res.output and not (tmp_path / "r").exists()
+
+
+def test_an_implausible_human_action_is_a_device_fault_not_a_full_speed_command():
+    """1e30 (or 1e6) was clipped into a full-scale step and stored as a demonstration."""
+    env = gym.make(USB)
+    wrapped = InterventionWrapper(env, ScriptedTeleop([np.full(6, 1e6), np.full(6, 3.0)]))
+    wrapped.reset(seed=0)
+    with pytest.raises(ValueError, match="of magnitude at most 10; refused, nothing executed"):
+        wrapped.step(np.zeros(3, np.float32))
+    _, _, _, _, info = wrapped.step(np.zeros(3, np.float32))  # an overshoot is clipped
+    np.testing.assert_array_equal(info["action"], np.ones(3, np.float32))
+
+
+class _State:
+    def __init__(self, axes, buttons=(0, 0)):
+        self.x, self.y, self.z, self.roll, self.pitch, self.yaw = axes
+        self.buttons = list(buttons)
+
+
+def _fake_pyspacemouse(monkeypatch, api: int, readings):
+    """A pyspacemouse of the 1.x API (module-level open() -> bool, read()) or 2.x (open()
+    returns the device, whose read() it is; the module has none)."""
+    import types
+
+    states = iter(readings)
+    module = types.ModuleType("pyspacemouse")
+    if api == 1:
+        module.open = lambda: True
+        module.read = lambda: next(states)
+    else:
+        device = types.SimpleNamespace(read=lambda: next(states))
+        module.open = lambda: device
+    monkeypatch.setitem(sys.modules, "pyspacemouse", module)
+
+
+@pytest.mark.parametrize("api", [1, 2])
+def test_spacemouse_reads_either_pyspacemouse_api_and_refuses_faulty_readings(monkeypatch, api):
+    """With pyspacemouse 2.x (what pip installs today) the first poll was "module
+    'pyspacemouse' has no attribute 'read'"."""
+    _fake_pyspacemouse(monkeypatch, api, [_State((0.01, 0, 0, 0, 0, 0)),
+                                          _State((0.5, 0, -0.2, 0, 0, 0)),
+                                          _State((1e6, 0, 0, 0, 0, 0))])
+    mouse = SpaceMouseTeleop(deadzone=0.05, gain=1.0)
+    assert mouse.poll() is None  # inside the dead zone
+    np.testing.assert_allclose(mouse.poll(), [0.5, 0, -0.2, 0, 0, 0])
+    with pytest.raises(ValueError, match="beyond its full scale of 1: a device fault"):
+        mouse.poll()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"deadzone": float("nan")}, "deadzone must be a finite number in [0, 1]"),
+    ({"deadzone": -1.0}, "deadzone must be in [0, 1], got -1.0"),
+    ({"gain": -1e9}, "gain must be in (0, 10], got -1000000000.0"),
+])
+def test_spacemouse_settings_that_mean_nothing_are_refused(monkeypatch, kwargs, message):
+    """deadzone NaN or -1 made an idle device intervene on every step; 5 never registered."""
+    _fake_pyspacemouse(monkeypatch, 2, [])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SpaceMouseTeleop(**kwargs)
+
+
+def test_keyboard_teleop_whose_terminal_closes_says_so_instead_of_spinning(monkeypatch):
+    """At end of file select() reports stdin readable for ever and read() returns '': poll()
+    spun at 100% CPU."""
+    import io
+    import os
+    import pty
+
+    from envs.intervention import KeyboardTeleop
+
+    master, slave = pty.openpty()
+    stdin = io.TextIOWrapper(io.FileIO(slave, "r", closefd=True))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    keys = KeyboardTeleop()
+    os.write(master, b"w")
+    assert keys.poll()[0] > 0
+    os.close(master)
+    try:
+        with pytest.raises(OSError):
+            keys.poll()
+    finally:
+        keys.close()
+        stdin.close()
