@@ -33,7 +33,6 @@ The learner evaluates the final agent on the fixed evaluation seeds and saves it
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import queue
@@ -50,7 +49,7 @@ from agents import Transition, agent_spec, make_agent
 from agents.config import config_to_dict
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
-from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT, check_run_seed
+from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT, check_run_seed, standard_json
 from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
@@ -286,6 +285,7 @@ def train_async(
     started = time.perf_counter()
     first_step_s = None
     steps_before, updates, successes, episodes = agent.env_steps, 0, 0, 0
+    intervention_steps = 0  # executed by a human or the simulated operator
     gradient_steps_before = int(getattr(agent, "gradient_steps", 0))
     utd_log: list[dict[str, float]] = []
 
@@ -316,6 +316,7 @@ def train_async(
                     break
             for t in batch[: steps - (agent.env_steps - steps_before)]:
                 agent.observe(t)
+                intervention_steps += int(bool(t.intervened))
                 if t.terminated or t.truncated:
                     episodes += 1
                     successes += int(bool(t.info.get("is_success", False)))
@@ -355,10 +356,13 @@ def train_async(
         "env_steps_per_s": env_steps / max(wall_s - (first_step_s or 0.0), 1e-9),
         "wall_clock_s": wall_s, "training_episodes": episodes,
         "training_successes": successes,
+        # As `train` logs them (its per-episode segments need one actor's episodes in order).
+        "intervention_steps": intervention_steps,
+        "intervention_rate": intervention_steps / max(env_steps, 1),
         "evaluation": summarize(records) if records else None,  # None: eval_episodes=0
         "utd_log": utd_log,
         # What `insertbench eval` reads to check the task and rebuild the env (as run.json).
         "seed": seed, "env_kwargs": env_kwargs, "config": config_to_dict(agent.config),
     }
-    (out_dir / "async.json").write_text(json.dumps(result, indent=1))
+    (out_dir / "async.json").write_text(standard_json(result, indent=1))  # NaN means: null
     return result

@@ -64,6 +64,12 @@ def test_twin_backend_trains_in_the_runs_setting_on_the_robot_env(tmp_path):
                          out_dir=tmp_path)
     assert result["backend"] == "twin" and result["env_steps"] == 40
     assert result["gradient_steps"] > 0
+    # The operator's steps, logged as `train` logs them (async.json had none).
+    saved = json.loads((tmp_path / "agent" / "agent.json").read_text())
+    assert result["intervention_steps"] == saved["extra"]["interventions"]
+    assert result["intervention_rate"] == result["intervention_steps"] / 40
+    assert json.loads((tmp_path / "async.json").read_text())["intervention_steps"] == \
+        result["intervention_steps"]
 
 
 def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
