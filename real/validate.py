@@ -22,6 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from benchmark.cells import standard_json
 from envs.episode import EpisodeRecord, outcome_key, replay_groups, run_episode, summarize
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -241,16 +242,13 @@ def write_report(
     md = out / f"{stem}.md"
     md.write_text(comparison_table(task, policy, summaries))
     js = out / f"{stem}.json"
-    js.write_text(
-        json.dumps(
-            {
-                "task": task,
-                "policy": policy,
-                "summary": summaries,
-                "episodes": {k: [r.to_dict() for r in v] for k, v in runs.items()},
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    js.write_text(standard_json(  # a mean over no successes is null, not a bare NaN
+        {
+            "task": task,
+            "policy": policy,
+            "summary": summaries,
+            "episodes": {k: [r.to_dict() for r in v] for k, v in runs.items()},
+        },
+        indent=2,
+    ) + "\n")
     return md, js
