@@ -302,7 +302,8 @@ def _sim2sim_note(entry: dict[str, Any]) -> str:
     reference = (
         "Its blocks from before 2026-12-05 lack the noiseless MuJoCo reference: there the gap to "
         "PyBullet also holds the sensor variation's share. " if quiet is None else
-        f"Noiseless MuJoCo: {quiet['wall_clock_s']:.0f} s wall, {quiet['cpu_s']:.0f} s CPU. ")
+        f"Noiseless MuJoCo: {quiet['wall_clock_s']:.0f} s wall, {quiet['cpu_s']:.0f} s CPU. "
+        if quiet["episodes"] else "")
     return (f'<p class="note">PyBullet column: {_e(SIM2SIM_TITLE)}. PyBullet runs the task\'s '
             f'geometry, impedance controller and retention springs but not its version\'s sensor '
             f'variation (F/T noise, drift, reset repeatability), so it is compared with MuJoCo '
