@@ -154,6 +154,9 @@ MAX_WIDTH = 16_384
 MAX_SHIFT_PX = 64
 #: The largest image side a config may ask for (`*image_size`) [pixels].
 MAX_IMAGE_SIZE = 4096  # as `envs.task_options.IMAGE_SIZE_RANGE`
+#: The most gradient steps per env step (`utd_ratio`, `critic_actor_ratio`, `*_per_step`):
+#: the papers use up to 20; 10^8 made the first update run for days.
+MAX_UPDATES_PER_STEP = 1_000
 #: Any other integer field: 1e20 ended in a C++ "Overflow when unpacking long long" dump.
 MAX_INT_FIELD = 10**9
 
@@ -171,6 +174,8 @@ def _int_limit(name: str) -> tuple[int, str]:
         return MAX_SHIFT_PX, "pixels"
     if name.endswith("image_size"):
         return MAX_IMAGE_SIZE, "pixels"
+    if name in ("utd_ratio", "critic_actor_ratio") or name.endswith("_per_step"):
+        return MAX_UPDATES_PER_STEP, "updates per step"
     return MAX_INT_FIELD, ""
 
 

@@ -288,7 +288,8 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("oda", {"latent_dim": 10**20}, r"ODAConfig.latent_dim must be at most 16,384 units"),
         ("oda", {"context_size": 2 * 10**9}, r"ODAConfig.context_size must be at most 100,000"),
         ("oda", {"batch_per_task": 2 * 10**9}, r"ODAConfig.batch_per_task must be at most 100,000"),
-        ("sac", {"utd_ratio": 10**20}, r"SACConfig.utd_ratio must be at most 1,000,000,000"),
+        ("sac", {"utd_ratio": 10**8}, r"SACConfig.utd_ratio must be at most 1,000 updates per "),
+        ("sac", {"random_steps": 10**20}, r"SACConfig.random_steps must be at most 1,000,000,000"),
         ("state_iql", {"hidden": ""}, r"StateIQLConfig.hidden must be a non-empty tuple"),
     ],
 )
