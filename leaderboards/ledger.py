@@ -227,6 +227,12 @@ class Ledger:
             folder = folder / f"track-v{track_version}"
         return folder / f"{entry_id}.json"
 
+    def archive_path(self, entry: Mapping[str, Any]) -> Path:
+        """Where an entry stale by its task version keys goes when its policy is entered again
+        on the current keys (same id, same track version): ``keys-<digest>/`` under its track."""
+        folder = self.root / "entries" / entry["track"] / f"keys-{keys_digest(entry)}"
+        return folder / f"{entry['entry_id']}.json"
+
     def policy_dir(self, entry_id: str) -> Path:
         return self.root / "policies" / entry_id
 
@@ -234,11 +240,15 @@ class Ledger:
         return self.root / "salts" / f"{track}.json"
 
     # ------------------------------------------------------------------ reading
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry, validated, in a stable order (track, name, id)."""
+    def entries(self, archived: bool = True) -> list[dict[str, Any]]:
+        """Every entry, validated, in a stable order (track, name, id); without ``archived``
+        not those stale ones whose policy was entered again (`archive_path`)."""
         found = []
         entries = self.root / "entries"
-        for path in sorted([*entries.glob("*/*.json"), *entries.glob("*/track-v*/*.json")]):
+        paths = [*entries.glob("*/*.json"), *entries.glob("*/track-v*/*.json")]
+        if archived:
+            paths += entries.glob("*/keys-*/*.json")
+        for path in sorted(paths):
             try:  # a merge conflict or a cut-off copy: name the file
                 entry = json.loads(path.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -248,8 +258,9 @@ class Ledger:
                 self.check_hidden_seeds(entry)
             except LedgerError as err:
                 raise LedgerError(f"{path}: {err}") from None
-            if path != self.entry_path(entry["track"], entry["entry_id"],
-                                       entry_track_version(entry)):
+            if path not in (self.entry_path(entry["track"], entry["entry_id"],
+                                            entry_track_version(entry)),
+                            self.archive_path(entry)):
                 raise LedgerError(f"{path} holds entry {entry['entry_id']} of {entry['track']} "
                                   f"(track version {entry_track_version(entry)})")
             found.append(entry)
@@ -267,7 +278,7 @@ class Ledger:
             ref = path.stem
         if not (self.root / "entries").is_dir():
             raise LedgerError(f"{self.root} is not a ledger (it has no entries/ folder)")
-        matches = [e for e in self.entries() if e["entry_id"].startswith(ref)
+        matches = [e for e in self.entries(archived=False) if e["entry_id"].startswith(ref)
                    and entry_track_version(e) == TRACK_VERSION]
         if not matches:
             raise LedgerError(f"no entry of track version {TRACK_VERSION} in {self.root} has an "
@@ -285,7 +296,14 @@ class Ledger:
         entry_id, track = entry["entry_id"], entry["track"]
         target = self.entry_path(track, entry_id)
         if target.exists():
-            raise LedgerError(f"this policy is already entry {entry_id[:12]} of {track}")
+            # Stale by its keys, it makes way: verify tells the owner of a stale entry to submit
+            # its policy again, which this used to refuse as "already entry".
+            existing = json.loads(target.read_text(encoding="utf-8"))
+            if not is_stale(existing):
+                raise LedgerError(f"this policy is already entry {entry_id[:12]} of {track}")
+            archive = self.archive_path(existing)
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, archive)
         policy_dir = self.policy_dir(entry_id)
         created_policy = False
         if not policy_dir.exists():
@@ -399,6 +417,20 @@ class Ledger:
             return self.salt_rounds(entry["track"]).by_digest(hidden["salt_sha256"])
         except SaltError as err:
             raise LedgerError(str(err)) from None
+
+
+def keys_digest(entry: Mapping[str, Any]) -> str:
+    """12 hex digits naming the task version keys an entry was evaluated on."""
+    keys = entry["evaluations"]["dev"]["task_version_keys"]
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def is_stale(entry: Mapping[str, Any]) -> bool:
+    """Whether ``entry`` of the current track version was evaluated on other task version keys
+    than its track's current ones (an earlier track version's entry is archived apart)."""
+    return (entry_track_version(entry) == TRACK_VERSION
+            and entry["evaluations"]["dev"]["task_version_keys"]
+            != get_track(entry["track"]).version_keys())
 
 
 def entry_track_version(entry: Mapping[str, Any]) -> int:
@@ -580,7 +612,8 @@ def submit(
     policy under other folder or file names would take as many places as it was submitted
     times) and a name is one entry's (`name_key`: a look-alike of another entry's name is it).
     """
-    if ledger.entry_path(submission.track.name, submission.policy_sha256).exists():
+    existing = ledger.entry_path(submission.track.name, submission.policy_sha256)
+    if existing.exists() and not is_stale(json.loads(existing.read_text(encoding="utf-8"))):
         raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
                           f"{submission.track.name}")
     track = submission.track

@@ -6,7 +6,8 @@
     entries/<id>.html     one page per entry: per-task table with intervals, the PyBullet
                           sim-to-sim check, training cost, metadata, GIFs of its best and worst
                           evaluation episode (entries of earlier track versions:
-                          entries/<id>-track-v<N>.html)
+                          entries/<id>-track-v<N>.html; stale by their task version keys:
+                          entries/<id>-keys-<digest>.html)
     media/<id>-*.gif      the GIFs (128x96, 10 fps), re-rendered from the stored policy
     plots/<track>.png     mean success against training env steps
     style.css, table.js
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N
-from leaderboards.ledger import Ledger, entry_track_version
+from leaderboards.ledger import Ledger, entry_track_version, is_stale, keys_digest
 from leaderboards.scoring import EntryScore, Sim2SimTask, TrackTables, sim2sim_scores, track_tables
 from leaderboards.tracks import TASK_VERSION, TRACK_VERSION, TRACKS
 
@@ -76,9 +77,12 @@ NOISELESS_TITLE = (
 
 
 def page_name(entry: dict[str, Any]) -> str:
-    """The entry's page under entries/ (an earlier track version's entry gets its own)."""
+    """The entry's page under entries/ (an earlier track version's entry, or one stale by its
+    task version keys, gets its own: its policy may be entered again on the current ones)."""
     version = entry_track_version(entry)
     suffix = "" if version == TRACK_VERSION else f"-track-v{version}"
+    if is_stale(entry):
+        suffix += f"-keys-{keys_digest(entry)}"
     return f"{entry['entry_id']}{suffix}.html"
 
 

@@ -23,6 +23,7 @@ from leaderboards.ledger import (
     Ledger,
     LedgerError,
     entry_track_version,
+    keys_digest,
     stored_policy_paths,
     validate_entry,
 )
@@ -311,6 +312,23 @@ def test_an_entry_stale_by_its_task_version_keys_is_not_verified(submitted: Ledg
     assert "was submitted on other versions of tiny's tasks (it is stale): submit its policy " \
         "again" in result.stderr
     assert path.read_text() == before
+    # ... which submit refused as "already entry": the advice led nowhere. The stale entry now
+    # makes way (archived beside, by its keys), and the new one is found, verified, rendered.
+    again = _cli("submit", "sub")
+    assert again.exit_code == 0, again.output
+    archived = submitted.archive_path(json.loads(before))
+    assert archived.read_text() == before and archived.parent.name.startswith("keys-")
+    assert len(submitted.entries()) == 2 and len(submitted.entries(archived=False)) == 1
+    assert submitted.find(entry["entry_id"][:10])["evaluations"]["dev"]["task_version_keys"] \
+        != data["evaluations"]["dev"]["task_version_keys"]
+    assert _cli("submit", "sub").exit_code == 1  # current now: once
+    verified = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt",
+                    "--no-sim2sim")
+    assert verified.exit_code == 0, verified.output
+    assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
+    pages = sorted(p.name for p in Path("site/entries").glob(f"{entry['entry_id']}*.html"))
+    assert pages == [f"{entry['entry_id']}-keys-{keys_digest(data)}.html",
+                     f"{entry['entry_id']}.html"]
 
 
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
