@@ -23,11 +23,13 @@ Scorer (``SCORER_VERSION``; part of every task version key, see `envs.version_ke
   current part). ``time_above_20n_s``: the same against a flat 20 N (the issue's figure, kept
   for comparison; v1 insertions cross it in normal use, USB-A needs up to 35 N).
 - path length: summed distance between the TCP positions ``info["tcp_pos_m"]`` at reset and
-  after every step [m].
+  after every step [m]. A step whose info holds ``next_tcp_pos_m`` (a NIST sequence handing
+  over to its next part, whose positions are in that part's frame) ends one stretch; the next
+  starts there (``SEQUENCE_SCORER_VERSION``).
 - jerk: RMS over the episode of the norm of the third finite difference of those TCP positions
-  divided by dt^3 [m/s^3]. Sampled at the policy rate (10 Hz), so it measures how jerky the
-  policy's commands are, not vibration inside a control period; None for episodes shorter than
-  3 steps.
+  (within each stretch) divided by dt^3 [m/s^3]. Sampled at the policy rate (10 Hz), so it
+  measures how jerky the policy's commands are, not vibration inside a control period; None
+  for episodes without a stretch of more than 3 steps.
 
 A quantity the env does not report (envs without ``force_n`` / ``tcp_pos_m`` in `info`) is None,
 never a made-up zero.
@@ -46,6 +48,10 @@ from scipy.stats import binomtest
 
 #: 1: flat 20 N force limit; 2: per-connector force limit (`force_limit_n`), ``time_above_20n_s``.
 SCORER_VERSION = 2
+#: Of a multi-part episode (a NIST board sequence), in that task's version key only. 1: the
+#: peak force was the last part's, and path and jerk ran across each hand-over, a jump between
+#: two parts' frames; 2: the episode's peak over all parts, path and jerk within each part.
+SEQUENCE_SCORER_VERSION = 2
 #: Flat contact-force threshold [N]: ``time_above_20n_s``, and the limit of connectors without
 #: documented mating forces.
 FORCE_LIMIT_N = 20.0
@@ -220,7 +226,8 @@ def run_episode(
     obs, info = env.reset(seed=seed, options=dict(options) if options else None)
     if frames is not None:
         frames.append(env.render())
-    positions = [info["tcp_pos_m"]] if "tcp_pos_m" in info else None
+    # Stretches of TCP positions in one frame each (a NIST sequence's parts).
+    stretches = [[info["tcp_pos_m"]]] if "tcp_pos_m" in info else None
     above_limit_steps = above_20n_steps = 0
     force_known = limit_known = True
     steps, episode_return, steps_to_success, interventions = 0, 0.0, None, 0
@@ -250,13 +257,15 @@ def run_episode(
                 above_limit_steps += int(force > limit)
         else:
             force_known = False
-        if positions is not None and "tcp_pos_m" in info:
-            positions.append(info["tcp_pos_m"])
+        if stretches is not None and "tcp_pos_m" in info:
+            stretches[-1].append(info["tcp_pos_m"])
+            if "next_tcp_pos_m" in info:
+                stretches.append([info["next_tcp_pos_m"]])
         if frames is not None:
             frames.append(env.render())
         if terminated or truncated:
             break
-    path_length, jerk = _kinematics(positions, dt, steps)
+    path_length, jerk = _kinematics(stretches, dt, steps)
     trip = info.get("safety_trip")
     if failure is None and trip is not None:
         failure = f"safety trip ({trip}): {info.get('safety_message')}"
@@ -299,16 +308,19 @@ def _control_period_s(env: gym.Env) -> float:
 
 
 def _kinematics(
-    positions: list[Any] | None, dt: float, steps: int
+    stretches: list[list[Any]] | None, dt: float, steps: int
 ) -> tuple[float | None, float | None]:
-    """(path length [m], RMS jerk [m/s^3]) of TCP positions sampled every dt."""
-    if positions is None or len(positions) != steps + 1:
+    """(path length [m], RMS jerk [m/s^3]) of stretches of TCP positions sampled every dt (a
+    position for the start and after every step; each stretch after the first starts with its
+    frame's position of the step that ended the previous one)."""
+    if stretches is None or sum(len(s) for s in stretches) != steps + len(stretches):
         return None, None
-    p = np.asarray(positions, dtype=np.float64)
-    path = float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
-    if len(p) < 4:
+    parts = [np.asarray(s, dtype=np.float64) for s in stretches]
+    path = float(sum(np.linalg.norm(np.diff(p, axis=0), axis=1).sum() for p in parts))
+    jerks = [np.diff(p, n=3, axis=0) / dt**3 for p in parts if len(p) >= 4]
+    if not jerks:
         return path, None
-    jerk = np.diff(p, n=3, axis=0) / dt**3
+    jerk = np.concatenate(jerks)
     return path, float(np.sqrt(np.mean(np.sum(jerk**2, axis=1))))
 
 

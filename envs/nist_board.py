@@ -21,11 +21,11 @@ touches them; the camera images show it.
 is out of scope: after a successful insertion the next part appears pre-grasped, the arm back at
 that part's start pose (as if a tool changer had handed it over), and the episode goes on. Parts
 already inserted are not drawn in later stages. `reset(options={"tcp_offset_mm": ...})` sets the
-first part's start offset; later parts draw theirs from `init_offset_mm`. Known scoring defect
-of a sequence episode (v0, found 2026-12-05; fixing it changes every entry of the nist-board
-track): `info["max_force_n"]` is the current part's peak, so an episode record's
-`peak_force_n` is the last part's (14.9 N where earlier parts peaked at 243 N), and its path
-length and jerk count each hand-over as a jump between two parts' frames (~48 mm each).
+first part's start offset; later parts draw theirs from `init_offset_mm`. `info["max_force_n"]`
+is the episode's peak over all parts, and a hand-over step's `info["next_tcp_pos_m"]` is where
+the next part starts in its own frame (`envs.episode.SEQUENCE_SCORER_VERSION` 2; until
+2026-12-05 a record's peak was the last part's, 14.9 N where earlier parts peaked at 243 N,
+and its path and jerk counted each hand-over as a ~48 mm jump between two parts' frames).
 """
 
 from __future__ import annotations
@@ -199,6 +199,7 @@ class NISTBoardEnv(gym.Env):
         self.observation_space = self.active.observation_space
         self.stage = 0
         self._stage_steps = 0
+        self._peak_n = 0.0  # the episode's peak contact force over all its parts [N]
 
     def _member(self, part: str) -> InsertionEnv:
         if part not in self._envs:
@@ -218,18 +219,25 @@ class NISTBoardEnv(gym.Env):
         self.check_reset_options(options)
         super().reset(seed=check_seed(seed))
         self.stage = 0
+        self._peak_n = 0.0
         obs, info = self._start_stage(options)
         return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.active.step(action)
         self._stage_steps += 1
+        # The episode's peak over every part: each part's env starts its own at its reset.
+        self._peak_n = max(self._peak_n, float(info["max_force_n"]))
+        info["max_force_n"] = self._peak_n
         part_success = bool(info["is_success"])
         info = self._tag(info, part_success)  # describes the part this step acted on
         if part_success and self.stage + 1 < len(self.parts) and "physics_error" not in info:
             self.stage += 1
-            obs, _ = self._start_stage(None)
+            obs, start = self._start_stage(None)
             info["next_part"] = self.parts[self.stage]
+            # Where the next part starts, in its own frame: the scorer's path does not jump
+            # across frames (`envs.episode`).
+            info["next_tcp_pos_m"] = start["tcp_pos_m"]
             terminated = False
         else:
             terminated = terminated or part_success

@@ -11,7 +11,8 @@
   board's parts, a family's member connectors);
 - the scene and physics parameters (`envs.scene.SceneConfig`: timestep, contact solref/solimp,
   impedance gains and reference limits), the reward constants (`envs.rewards`);
-- the scorer (`envs.episode.SCORER_VERSION`, `FORCE_LIMIT_N`, `FORCE_LIMIT_FACTOR`).
+- the scorer (`envs.episode.SCORER_VERSION`, `FORCE_LIMIT_N`, `FORCE_LIMIT_FACTOR`; a NIST
+  sequence's also `SEQUENCE_SCORER_VERSION`).
 
 Nothing here is a hand-maintained number: change a connector's clearance, a gain or a default
 and the key changes. Leaderboard entries are ranked only against entries with equal keys.
@@ -75,7 +76,12 @@ def _entry_class(spec: gym.envs.registration.EnvSpec) -> Any:
 def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything the key of ``task_id`` with ``env_kwargs`` is computed from (plain data)."""
     from envs import rewards
-    from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N, SCORER_VERSION
+    from envs.episode import (
+        FORCE_LIMIT_FACTOR,
+        FORCE_LIMIT_N,
+        SCORER_VERSION,
+        SEQUENCE_SCORER_VERSION,
+    )
     from envs.family import ConnectorFamilyEnv
     from envs.insertion_env import InsertionEnv
     from envs.nist_board import NISTBoardEnv, nist_task
@@ -87,6 +93,8 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
     kwargs.pop("render_mode", None)
     max_episode_steps = kwargs.pop("max_episode_steps", spec.max_episode_steps)  # gym.make's
     members: list[Any] = []
+    scorer = {"version": SCORER_VERSION, "force_limit_n": FORCE_LIMIT_N,
+              "force_limit_factor": FORCE_LIMIT_FACTOR}
     if cls is not InsertionEnv:
         known = set(_defaults(cls))
         inner = {k: v for k, v in kwargs.items() if k not in known}
@@ -96,6 +104,8 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         if cls is NISTBoardEnv:
             parts = kwargs["sequence"] if kwargs["part"] == "sequence" else (kwargs["part"],)
             members = [nist_task(p) for p in parts]
+            if len(parts) > 1:  # only a sequence hands over between parts' frames
+                scorer["sequence"] = SEQUENCE_SCORER_VERSION
         elif cls is ConnectorFamilyEnv:
             members = _family_members(kwargs)
     timestep = kwargs.get("timestep", kwargs.get("member_kwargs", {}).get("timestep", 0.002))
@@ -107,8 +117,7 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         "members": members,
         "scene": SceneConfig(timestep=timestep),
         "rewards": {k: v for k, v in vars(rewards).items() if k.isupper()},
-        "scorer": {"version": SCORER_VERSION, "force_limit_n": FORCE_LIMIT_N,
-                   "force_limit_factor": FORCE_LIMIT_FACTOR},
+        "scorer": scorer,
     })
 
 

@@ -180,9 +180,7 @@ TRACKS: dict[str, Track] = {t.name: t for t in (
     Track("nist-board", "NIST task board #1: the whole insertion sequence in one episode "
           "(InsertBench/NISTBoard-v0: the board has no version 1 yet). Every part's start is "
           "perturbed by up to 1 mm as on families-test (v0 has no sensor or robot variation, so "
-          "without it every episode of a deterministic policy was the same trial). Known v0 "
-          "scoring defect: a sequence's peak force is its last part's, and its path and jerk "
-          "count each hand-over to the next part as motion; compare successes only",
+          "without it every episode of a deterministic policy was the same trial)",
           (TrackTask("sequence", NIST_BOARD_ID,
                      {"reward": "sparse", "init_offset_mm": PAPER004_START_PERTURBATION_MM}),),
           10, _PAPER000_RULES),

@@ -93,6 +93,43 @@ def test_a_nist_board_sequence_is_scored_with_its_parts_control_period():
     assert record.force_limit_n == FORCE_LIMIT_N  # board parts document no mating forces
 
 
+class _Infos(gym.Wrapper):
+    """Keeps every step's info."""
+
+    def reset(self, **kwargs):
+        self.infos = []
+        obs, info = self.env.reset(**kwargs)
+        self.infos.append(dict(info))
+        return obs, info
+
+    def step(self, action):
+        out = self.env.step(action)
+        self.infos.append(dict(out[4]))
+        return out
+
+
+def test_a_nist_sequence_is_scored_over_all_its_parts_and_within_each_parts_frame():
+    """The record's peak force was the last part's (14.9 N where the first parts peaked at
+    243 N), and its path and jerk ran across each hand-over: a ~48 mm jump between frames."""
+    env = _Infos(gym.make("InsertBench/NISTBoard-v0",
+                          sequence=("RoundPeg8", "RectPeg8x7", "Waterproof")))
+    record = run_episode(env, envs.p_controller(env), seed=0)
+    infos = env.infos
+    assert record.success and sum("next_part" in i for i in infos) == 2
+    assert record.peak_force_n == pytest.approx(max(i["force_n"] for i in infos[1:]))
+    last = max(i["force_n"] for i in infos[1:] if i["part"] == "Waterproof")
+    assert record.peak_force_n > 2 * last  # the pegs' peak, not the last part's
+    # Within each part: a hand-over step's next_tcp_pos_m starts the next part's stretch.
+    path, last = 0.0, np.asarray(infos[0]["tcp_pos_m"])
+    for info in infos[1:]:
+        path += float(np.linalg.norm(np.asarray(info["tcp_pos_m"]) - last))
+        last = np.asarray(info.get("next_tcp_pos_m", info["tcp_pos_m"]))
+    assert record.path_length_m == pytest.approx(path)
+    jumps = [np.linalg.norm(np.asarray(a["next_tcp_pos_m"]) - np.asarray(a["tcp_pos_m"]))
+             for a in infos if "next_tcp_pos_m" in a]
+    assert min(jumps) > 0.005  # what the path no longer counts [m]
+
+
 def test_a_constant_velocity_path_has_no_jerk():
     env = gym.make(USB)
     record = run_episode(env, lambda obs: np.array([0.0, 0.0, 0.0], np.float32), seed=0)
@@ -161,6 +198,15 @@ def test_version_key_follows_the_connector_spec(monkeypatch):
     before = task_version_key(USB)
     monkeypatch.setitem(spec.kwargs, "task", wider)
     assert task_version_key(USB) != before
+
+
+def test_only_a_nist_sequence_carries_the_sequence_scorer_in_its_key():
+    from envs.episode import SEQUENCE_SCORER_VERSION
+
+    sequence = version_data("InsertBench/NISTBoard-v0")["scorer"]
+    part = version_data("InsertBench/NISTBoard-USBA-v0")["scorer"]
+    assert sequence["sequence"] == SEQUENCE_SCORER_VERSION and "sequence" not in part
+    assert "sequence" not in version_data("InsertBench/USB-v1")["scorer"]
 
 
 def test_version_keys_of_board_and_family_cover_their_members():
