@@ -259,7 +259,7 @@ def _echo_result(entry: dict, evaluation: str, target: Path, seconds: float) -> 
         sim = entry["sim2sim"]
         quiet = sim.get("noiseless")
         typer.echo(f"  sim-to-sim block: {sim['wall_clock_s']:.1f} s wall, "
-                   f"{sim['cpu_s']:.1f} s CPU" + ("" if quiet is None else
+                   f"{sim['cpu_s']:.1f} s CPU" + ("" if not (quiet and quiet["episodes"]) else
                                                   f" (+ noiseless MuJoCo "
                                                   f"{quiet['wall_clock_s']:.1f} s wall, "
                                                   f"{quiet['cpu_s']:.1f} s CPU)"))
