@@ -76,13 +76,13 @@ def check_env_kwargs(owner: str, kwargs: Iterable[str], own: Callable | None = N
             raise unknown_kwarg(owner, name, known)
 
 
-
 def check_open(closed: bool) -> None:
     """RuntimeError when an env (or a board or family of them) was closed and would have to
     build what close() released."""
     if closed:
         raise RuntimeError("this env is closed: close() released its cameras; make a new env "
                            "with gym.make to go on")
+
 
 class InsertionEnv(gym.Env):
     """Insert a pre-grasped connector plug into its socket with a UR5e under impedance control.
@@ -450,8 +450,7 @@ class InsertionEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        # it made a new 480x640 GL context that nothing would release
-        check_open(self._closed)
+        check_open(self._closed)  # else a new 480x640 GL context that nothing would release
         if self._viewer is None:
             self._viewer = CameraRig(self.model, 480, 640, grayscale=False, cameras=("side",))
         return self._viewer.render(self.data, "side")
