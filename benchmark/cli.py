@@ -116,7 +116,8 @@ app = InsertBenchApp(
 @app.callback()
 def _root(
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show the full traceback when a command fails.")
+        bool, typer.Option("--debug", help="Show the full traceback of an unexpected error "
+                                             "(a refused option or value stays one line).")
     ] = False,
 ) -> None:
     """InsertBench: a benchmark for learned industrial insertion."""

@@ -754,6 +754,7 @@ def train(
         except ValueError:
             env.close()
             raise
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
     # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
     if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
@@ -790,9 +791,15 @@ def train(
                 "nothing to train (its evaluations are as they were)", UserWarning, stacklevel=2,
             )
     else:
-        agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
-                           seed=seed, **kwargs)
-        check_reward_pairing(env, agent)
+        try:
+            agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
+                               seed=seed, **kwargs)
+            check_reward_pairing(env, agent)
+        except ValueError:  # e.g. a config past the parameter budget: leave nothing behind
+            env.close()
+            if created and not any(out_dir.iterdir()):
+                out_dir.rmdir()
+            raise
         run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run_file.write_text(json.dumps(
             description | {"git_commit": _git_commit(), "torch": torch.__version__}, indent=1

@@ -267,6 +267,16 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
         assert not (tmp_path / name).exists()  # refused before the run
 
 
+def test_a_config_past_the_parameter_budget_leaves_no_run_folder(tmp_path, monkeypatch):
+    """Refused when the agent was built, after the run folder was made: an empty folder
+    (`hidden=16384,...` x 5 past 10^9 parameters; the budget is lowered here to keep it cheap)."""
+    monkeypatch.setattr("agents.registry.MAX_PARAMETERS", 1_000)
+    with pytest.raises(ValueError, match="more than 1,000 parameters"):
+        train(TASK, "sac", seed=0, steps=10, out_dir=tmp_path / "big", config=SAC_SMALL,
+              **RUN)
+    assert not (tmp_path / "big").exists()
+
+
 def test_pretraining_without_offline_data_is_said_not_skipped_silently(tmp_path):
     """`train --agent iql -c pretrain_steps=5000` without --demos learned online only, and
     nothing said that the offline phase never ran."""
