@@ -26,9 +26,10 @@ from typing import Any
 
 import gymnasium as gym
 
+from benchmark.sim2sim import make_engine_env
 from envs.bullet import BulletInsertionEnv, probe_failure
 from envs.episode import run_episode
-from envs.tasks import TASKS, pinned_versions
+from envs.tasks import TASKS
 from leaderboards.files import utc_now
 from leaderboards.policy import load_policy
 from leaderboards.recheck import platform_fingerprint
@@ -59,12 +60,6 @@ def unsupported_reason(task: TrackTask) -> str | None:
     return None
 
 
-def bullet_env(task: TrackTask) -> BulletInsertionEnv:
-    """The PyBullet twin of a supported track task (same kwargs, state observations)."""
-    kwargs = {k: v for k, v in task.env_kwargs.items() if k != "obs_mode"}
-    return BulletInsertionEnv(task.task_id, **kwargs)
-
-
 def evaluate_sim2sim(
     track: Track,
     kind: str,
@@ -93,7 +88,8 @@ def evaluate_sim2sim(
         tasks[task.label] = {"supported": reason is None, "reason": reason}
         if reason is not None:
             continue
-        episodes += _episodes(task, kind, policy_paths[task.label], bullet_env(task),
+        env = make_engine_env("pybullet", task.task_id, **task.env_kwargs)
+        episodes += _episodes(task, kind, policy_paths[task.label], env,
                               seeds_for(task.label), f"{ENGINE}-{version_keys[task.label]}",
                               "PyBullet")
         if progress is not None:
@@ -130,8 +126,8 @@ def evaluate_noiseless(
     for task in track.tasks:
         if not block["tasks"][task.label]["supported"]:
             continue
-        with pinned_versions():  # a track pins its task versions
-            env = gym.make(task.task_id, **dict(task.env_kwargs) | {"noiseless": True})
+        env = make_engine_env("mujoco", task.task_id,
+                              **dict(task.env_kwargs) | {"noiseless": True})
         episodes += _episodes(task, kind, policy_paths[task.label], env,
                               seeds_for(task.label), f"{NOISELESS}-{version_keys[task.label]}",
                               "MuJoCo (noiseless)")
