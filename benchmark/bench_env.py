@@ -37,9 +37,8 @@ from rich.table import Table
 import envs
 from benchmark.cli_options import check_task, file_in_the_way
 from envs import scene
-from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS, pinned_versions
-from envs.tether import die_with_parent
+from envs.tether import available_cores, die_with_parent
 
 
 def measure_state_steps(env_id: str, episodes: int, goal_noise_mm: float) -> dict[str, float]:

@@ -52,8 +52,8 @@ from benchmark.bench_env import (
     shard_case,
     vector_case,
 )
-from envs.sharded_vector import available_cores
 from envs.tasks import PAPER000_TASKS, PAPER000_TASKS_V1
+from envs.tether import available_cores
 
 #: Targets of issue 14.
 CAMERA_TARGET = 0.6  # state + 2 cameras 64x64 vs state only

@@ -34,8 +34,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
-from envs.sharded_vector import ShardedVectorEnv, available_cores
+from envs.sharded_vector import ShardedVectorEnv
 from envs.task_options import check_max_episode_steps
+from envs.tether import available_cores
 from envs.worlds import (
     autoreset_mode_of,
     batch_reset_args,
