@@ -38,6 +38,10 @@ METHODS = ("teach", "touch")
 MAX_FT_BIAS_N, MAX_FT_BIAS_NM = 500.0, 50.0
 
 
+class CalibrationError(RuntimeError):
+    """The procedure ended without a socket pose (no contact where it was expected)."""
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What `insertbench real calibrate` records. socket_pose: seated TCP pose, base frame
@@ -212,7 +216,7 @@ def touch_off_socket_pose(
     if touched is None:
         # It said "raise max_travel_m", which no command line sets, also where the plug had gone
         # in and the controller could not press harder (the twin's servoL: ~78 N).
-        raise RuntimeError(
+        raise CalibrationError(
             f"no contact force above {threshold:.0f} N (bottomed out) within "
             f"{max_travel_m / MM:.0f} mm of descent: the TCP went "
             f"{travel_m / MM:.1f} mm down and pressed at most {peak_n:.0f} N. Start closer to "

@@ -144,6 +144,7 @@ def calibrate(
 ) -> None:
     """Record the socket pose (seated TCP pose, base frame) and the F/T bias to JSON."""
     from envs.tasks import task_spec
+    from real.calibration import CalibrationError
     from real.calibration import calibrate as run_calibration
 
     check_output_file(out, "--out")  # before the operator's freedrive or touch-off
@@ -158,6 +159,8 @@ def calibrate(
 
     try:
         calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)
+    except CalibrationError as err:  # what the cell did, not an internal error: one line
+        raise ClickException(str(err)) from None
     finally:  # also on Ctrl-C or a trip: ur_rtde's control script kept running on the robot
         with contextlib.suppress(Exception):  # a dead link: the original error tells
             robot.disconnect()

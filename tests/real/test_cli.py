@@ -583,3 +583,15 @@ def test_serve_twin_runs_operator_commands_from_a_file(tmp_path, commands, repli
     assert len(lines) == 2 + replies and all(r.startswith("ok") for r in lines[1:-1]), lines
     if replies:
         assert json.loads(lines[1].removeprefix("ok "))["cycles"] == 0
+
+
+def test_a_touch_off_that_finds_no_contact_is_one_plain_line(tmp_path, monkeypatch, capsys):
+    """It printed as an internal error ("RuntimeError: ... --debug shows the traceback")."""
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(capsys, "real", "calibrate", "--task", "InsertBench/Connector-NEMA15-v1",
+                     "--twin", "--out", "calibration/nema15.json")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert "no contact force above 82 N" in lines[0] and "use --method teach" in lines[0]
+    assert "RuntimeError" not in err and "--debug" not in err
+    assert not (tmp_path / "calibration").exists()
