@@ -21,32 +21,43 @@ nothing behind. (A spawned process first re-imports the parent's ``__main__`` mo
 ``benchmark`` package, which imports ``envs``; a learner killed in that window, ~0.4 s, leaves the
 actor to exit when it reaches ``actor_boot``.)
 
-No checkpoints: the learner saves the agent once, at the end (without its replay buffers), so an
-interrupted run is lost, and running again into the same ``out_dir`` replaces it; ``train``
-(``benchmark.train``) resumes, train-async does not.
+Checkpoints: every ``checkpoint_every`` env steps and at the end the learner writes
+``out_dir/checkpoint`` (the agent with its replay buffers, demonstrations included, and
+``learner.json``: the run's settings and counters), built aside and swapped in whole. Running
+again into the same ``out_dir`` with the same settings resumes from it, up to ``steps`` in all
+(also a larger ``steps`` than before); other settings are refused. What a resume cannot bring
+back: the episodes the actors were in (their transitions so far are in the buffer; the actors
+start new episodes) and the transitions still in the queue, up to ``checkpoint_every`` env
+steps of learning since the checkpoint, and the timing, which no async run reproduces anyway.
 
-Training episodes of actor i use the runner's seeds ``train_episode_seed(seed, k * actors + i)``;
-results are not bit-reproducible (the interleaving of acting and learning depends on timing).
-The learner evaluates the final agent on the fixed evaluation seeds and saves it (no pickle) in
-``out_dir/agent``; ``out_dir/async.json`` holds the figures.
+Training episodes use the runner's seeds ``train_episode_seed(seed, n)``: actor i's k-th
+episode has ``n = first + k * actors + i``, where ``first`` is 0 and, on a resume, one past the
+highest ``n`` the learner has seen, so no start repeats. Results are not bit-reproducible (the
+interleaving of acting and learning depends on timing). The learner evaluates the final agent
+on the fixed evaluation seeds and saves it (no pickle, no replay) in ``out_dir/agent``;
+``out_dir/async.json`` holds the figures.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from agents import Transition, agent_spec, make_agent
-from agents.config import config_to_dict
+from agents import Transition, agent_spec, load_agent, make_agent
+from agents.checkpoint import read_json
+from agents.config import build_config, config_to_dict
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
 from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT, check_run_seed, standard_json
@@ -67,6 +78,10 @@ Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
 #: Actor processes allowed per CPU core this process may run on (each acts on one core at most).
 MAX_ACTORS_PER_CORE = 4
+#: The checkpoint's own file, beside its agent/ (a ``train`` checkpoint has runner.json instead).
+LEARNER_JSON = "learner.json"
+#: What a resume must share with the run it continues.
+SETTINGS = ("task_id", "agent", "config", "env_kwargs", "seed", "backend")
 
 
 def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, seed: int = 0):
@@ -114,10 +129,11 @@ def _load_weights(agent: Any, weights: Mapping[str, Any]) -> None:
 
 def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
                env_kwargs: dict[str, Any], backend: Backend, agent_name: str,
-               config: dict[str, Any], seed: int, transitions: Any, weights_queue: Any,
-               stop: Any) -> None:
+               config: dict[str, Any], seed: int, first_episode: int, transitions: Any,
+               weights_queue: Any, stop: Any) -> None:
     """One actor process (started through ``benchmark.actor_boot.run_actor``): act with the
-    latest weights, send every executed transition, until ``stop`` or the parent is gone."""
+    latest weights, send every executed transition with its episode's number, until ``stop``
+    or the parent is gone."""
     torch.set_num_threads(1)
     actor_seed = (seed * 1000 + index + 1) % SEED_LIMIT  # torch's seeds stop at 2**64
     torch.manual_seed(actor_seed)
@@ -131,7 +147,8 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
     _load_weights(agent, weights_queue.get())
     episode = 0
     while not stop.is_set():
-        episode_seed = train_episode_seed(seed, episode * actors + index)
+        episode_number = first_episode + episode * actors + index
+        episode_seed = train_episode_seed(seed, episode_number)
         episode += 1
         agent.reset(seed=episode_seed)
         if operator is not None:
@@ -156,7 +173,7 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
                                     intervened=intervened, base_action=base_action)
             while not stop.is_set():  # a full queue must not outlast the learner's stop
                 try:
-                    transitions.put(transition, timeout=0.1)
+                    transitions.put((episode_number, transition), timeout=0.1)
                     break
                 except queue.Full:
                     pass
@@ -186,6 +203,52 @@ def _stop_actors(processes: list, transitions: Any, grace_s: float = 10.0) -> No
             p.join(timeout=1)
 
 
+def find_checkpoint(out_dir: Path) -> Path | None:
+    """The train-async checkpoint a run in ``out_dir`` resumes from: ``checkpoint``, or
+    ``checkpoint.old`` (a crash between the swap's renames leaves it), the first with its
+    learner.json; None if there is none. A ``train`` checkpoint there is refused."""
+    for name in ("checkpoint", "checkpoint.old"):
+        ckpt = out_dir / name
+        if (ckpt / LEARNER_JSON).is_file():
+            return ckpt
+    if (out_dir / "checkpoint" / "runner.json").is_file():
+        raise ValueError(f"{out_dir} holds a checkpoint of `insertbench train`, not of "
+                         "train-async: use another --out")
+    return None
+
+
+def save_checkpoint(out_dir: Path, agent: Any, learner: Mapping[str, Any]) -> None:
+    """Write ``out_dir/checkpoint`` (agent with replay buffers + learner.json) whole: built in
+    checkpoint.tmp, then swapped in, so a kill at any moment leaves one complete checkpoint."""
+    tmp, final, old = (out_dir / n for n in ("checkpoint.tmp", "checkpoint", "checkpoint.old"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    agent.save(tmp / "agent", include_replay=True)
+    (tmp / LEARNER_JSON).write_text(standard_json(dict(learner), indent=1))
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any, dict]:
+    """The agent and learner state of ``ckpt``, checked to be a run of ``settings``."""
+    learner = read_json(ckpt / LEARNER_JSON, "train-async checkpoint")
+    saved = learner.get("settings", {})
+    changed = [k for k in SETTINGS if saved.get(k) != settings[k]]
+    if changed:
+        raise ValueError(f"{ckpt.parent} holds a train-async run of other settings (differs "
+                         f"in {changed}): use the same settings to resume it, or another --out")
+    agent = load_agent(ckpt / "agent", **kwargs)
+    missing = [f"replay_{name}.npz" for name in agent._checkpoint_buffers()
+               if not (ckpt / "agent" / f"replay_{name}.npz").is_file()]
+    if missing:  # resuming from empty buffers would throw the demonstrations away unsaid
+        raise ValueError(f"{ckpt / 'agent'} lacks {', '.join(missing)} (a damaged "
+                         "checkpoint?): resuming would start from an empty replay buffer")
+    return agent, learner
+
+
 def train_async(
     task_id: str,
     agent_name: str,
@@ -202,19 +265,26 @@ def train_async(
     out_dir: str | Path = "runs/async",
     timeout_s: float = 3_600.0,
     log_every_s: float = 10.0,
+    checkpoint_every: int = 1_000,
 ) -> dict[str, Any]:
-    """Train with ``actors`` actor processes until the learner has ``steps`` transitions.
+    """Train with ``actors`` actor processes until the learner has ``steps`` transitions in
+    all (a run resumed from ``out_dir/checkpoint`` counts those it had).
 
     Returns (and writes to ``out_dir/async.json``) env steps, gradient steps, the achieved UTD,
-    env steps per second, wall-clock, the final evaluation summary (None with
-    ``eval_episodes=0``) and ``utd_log``: the
-    achieved UTD so far every ``log_every_s`` seconds of training and at the end. ``demo_episodes``
-    defaults to ``DEFAULT_DEMO_EPISODES`` for agents that need demos (collected by the learner
-    on its own env with the hand controller).
+    env steps per second, wall-clock (training, summed over resumes), the final evaluation
+    summary (None with ``eval_episodes=0``) and ``utd_log``: the achieved UTD so far every
+    ``log_every_s`` seconds of training and at the end. ``demo_episodes`` defaults to
+    ``DEFAULT_DEMO_EPISODES`` for agents that need demos (collected by the learner on its own
+    env with the hand controller; a resume has them in its checkpoint). ``checkpoint_every``
+    [env steps]: period of the checkpoints (0: only the one at the end).
     """
     if actors < 1 or steps < 1 or publish_every < 1:
         raise ValueError(f"actors, steps and publish_every must be >= 1, got {actors}, {steps}, "
                          f"{publish_every}")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or (
+            checkpoint_every < 0):
+        raise ValueError(f"checkpoint_every must be an integer >= 0 (0: only at the end), got "
+                         f"{checkpoint_every!r}")
     cores = available_cores()
     if actors > MAX_ACTORS_PER_CORE * cores:
         # Each actor is a process with its own torch and env: --actors 100000 used to start
@@ -243,31 +313,73 @@ def train_async(
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
+    full_config = dict(config or {})
+    # The typed config, so that `-c hidden=16,16` resumes a run given hidden=(16, 16); in JSON
+    # types, as learner.json reads back.
+    typed = config_to_dict(build_config(spec.config_cls, full_config))
+    settings = {"task_id": task_id, "agent": agent_name,
+                "config": json.loads(standard_json(typed)),
+                "env_kwargs": json.loads(standard_json(env_kwargs)), "seed": seed,
+                "backend": backend}
+    ckpt = find_checkpoint(out_dir)
     torch.manual_seed(seed)
     env = build_env(task_id, env_kwargs, backend, seed)
     kwargs = {"base_policy": hand_controller(env, backend)} if spec.needs_base_policy else {}
-    agent = make_agent(agent_name, env.observation_space, env.action_space, dict(config or {}),
-                       seed=seed, **kwargs)
+    try:
+        if ckpt is not None:
+            agent, learner = _resume(ckpt, settings, **kwargs)
+        else:
+            agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
+                               seed=seed, **kwargs)
+            learner = {}
+    except ValueError:
+        env.close()
+        raise
     if not hasattr(agent, "env_steps"):  # was "AttributeError: ... no attribute 'env_steps'"
         env.close()
         raise ValueError(f"{agent_name} does not learn from the actors' transitions: train-async "
                          "trains online learners (sac, rlpd, ...); evaluate it with "
                          "`insertbench train --steps 0`")
-    full_config = dict(config or {})
     if demo_episodes is None:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
-    if demo_episodes > 0:
+    if demo_episodes > 0 and ckpt is None:
         expert = kwargs.get("base_policy") or hand_controller(env, backend)
         agent.pretrain(collect_demos(env, expert, demo_episodes, kwargs.get("base_policy")))
+    # Counters of the whole run: the checkpoint's, or the fresh run's start.
+    trained = int(learner.get("env_steps", 0))  # transitions the agent has learnt from
+    episodes = int(learner.get("training_episodes", 0))
+    successes = int(learner.get("training_successes", 0))
+    intervention_steps = int(learner.get("intervention_steps", 0))  # a human's or the operator's
+    gradient_steps_start = int(learner.get("gradient_steps_start",
+                                           getattr(agent, "gradient_steps", 0)))
+    wall_before = float(learner.get("wall_clock_s", 0.0))
+    acting_before = float(learner.get("acting_s", 0.0))
+    utd_log: list[dict[str, float]] = list(learner.get("utd_log", []))
+    first_episode = int(learner.get("last_episode", -1)) + 1
+    last_episode = first_episode - 1
+    resumes = int(learner.get("resumes", -1)) + 1
+    if trained >= steps:
+        warnings.warn(f"{out_dir} already holds {trained} env steps, not fewer than "
+                      f"steps={steps}: nothing to train", UserWarning, stacklevel=2)
+
+    def learner_state() -> dict[str, Any]:
+        return {"settings": settings, "env_steps": trained, "training_episodes": episodes,
+                "training_successes": successes, "intervention_steps": intervention_steps,
+                "gradient_steps_start": gradient_steps_start, "wall_clock_s": wall_s,
+                "acting_s": acting_s, "utd_log": utd_log, "last_episode": last_episode,
+                "resumes": resumes, "actors": actors}
     ctx = mp.get_context("spawn")
     transitions = ctx.Queue(maxsize=10_000)
-    weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors)]
+    # None when the checkpoint already holds `steps`: weights put in a queue no actor reads
+    # would keep this process from exiting (the queue's feeder flushes them at exit).
+    weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors if trained < steps else 0)]
     stop = ctx.Event()
     processes = [
         ctx.Process(target=run_actor, daemon=True, name=f"insertbench-actor-{i}",
                     args=(os.getpid(), i, actors, task_id, env_kwargs, backend, agent_name,
-                          full_config, seed, transitions, weight_queues[i], stop))
-        for i in range(actors)
+                          full_config, seed, first_episode, transitions, weight_queues[i],
+                          stop))
+        for i in range(len(weight_queues))
     ]
     for q in weight_queues:
         q.put(_weights(agent))
@@ -284,20 +396,26 @@ def train_async(
             signal.signal(signal.SIGINT, handler)
     started = time.perf_counter()
     first_step_s = None
-    steps_before, updates, successes, episodes = agent.env_steps, 0, 0, 0
-    intervention_steps = 0  # executed by a human or the simulated operator
-    gradient_steps_before = int(getattr(agent, "gradient_steps", 0))
-    utd_log: list[dict[str, float]] = []
+    updates = 0
+    utd_log_session: list[dict[str, float]] = []  # this process's periodic entries
+    wall_s, acting_s = wall_before, acting_before  # training [s]; since the first transition
+    next_checkpoint = (trained // checkpoint_every + 1) * checkpoint_every if (
+        checkpoint_every) else None
 
     def log_utd() -> None:
-        env_steps = agent.env_steps - steps_before
-        gradient_steps = int(getattr(agent, "gradient_steps", 0)) - gradient_steps_before
-        utd_log.append({"wall_s": round(time.perf_counter() - started, 3),
-                        "env_steps": env_steps, "gradient_steps": gradient_steps,
-                        "achieved_utd": gradient_steps / max(env_steps, 1)})
+        gradient_steps = int(getattr(agent, "gradient_steps", 0)) - gradient_steps_start
+        utd_log.append({"wall_s": round(wall_before + time.perf_counter() - started, 3),
+                        "env_steps": trained, "gradient_steps": gradient_steps,
+                        "achieved_utd": gradient_steps / max(trained, 1)})
+
+    def clock() -> None:
+        nonlocal wall_s, acting_s
+        now = time.perf_counter() - started
+        wall_s = wall_before + now
+        acting_s = acting_before + (now - first_step_s if first_step_s is not None else 0.0)
 
     try:
-        while agent.env_steps - steps_before < steps:
+        while trained < steps:
             if time.perf_counter() - started > timeout_s:
                 raise TimeoutError(f"async training did not reach {steps} env steps in "
                                    f"{timeout_s:g} s (timeout_s, `--timeout-s` on the command "
@@ -314,16 +432,23 @@ def train_async(
                     batch.append(transitions.get_nowait())
                 except queue.Empty:
                     break
-            for t in batch[: steps - (agent.env_steps - steps_before)]:
+            for number, t in batch[: steps - trained]:
                 agent.observe(t)
+                trained += 1
+                last_episode = max(last_episode, number)
                 intervention_steps += int(bool(t.intervened))
                 if t.terminated or t.truncated:
                     episodes += 1
                     successes += int(bool(t.info.get("is_success", False)))
+                if trained == next_checkpoint and trained < steps:  # the last: after the loop
+                    clock()
+                    save_checkpoint(out_dir, agent, learner_state())
+                    next_checkpoint += checkpoint_every
             if batch and first_step_s is None:
                 first_step_s = time.perf_counter() - started
-            if time.perf_counter() - started >= log_every_s * (len(utd_log) + 1):
+            if time.perf_counter() - started >= log_every_s * (len(utd_log_session) + 1):
                 log_utd()
+                utd_log_session.append(utd_log[-1])
             if agent.update():
                 updates += 1
                 if updates % publish_every == 0:
@@ -333,11 +458,15 @@ def train_async(
                         except queue.Empty:
                             pass
                         q.put(_weights(agent))
-        wall_s = time.perf_counter() - started  # training only, not the actors' shutdown
-        log_utd()  # the whole run's counts
+        clock()  # training only, not the actors' shutdown
+        gradient_steps = int(getattr(agent, "gradient_steps", 0)) - gradient_steps_start
+        if not utd_log or (utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]) != (
+                trained, gradient_steps):  # a run with nothing left to train adds none
+            log_utd()  # the whole run's counts
     finally:
         stop.set()
         _stop_actors(processes, transitions)
+    save_checkpoint(out_dir, agent, learner_state())  # to continue to a larger --steps
     env_steps, gradient_steps = utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]
     identity = {}
     if backend == "twin":  # the robot env has no gym spec: the simulated task's identity
@@ -353,14 +482,15 @@ def train_async(
         "task_id": task_id, "agent": agent_name, "backend": backend, "actors": actors,
         "env_steps": env_steps, "gradient_steps": gradient_steps,
         "achieved_utd": utd_log[-1]["achieved_utd"],
-        "env_steps_per_s": env_steps / max(wall_s - (first_step_s or 0.0), 1e-9),
+        # Over the acting time of every part of the run (from each part's first transition).
+        "env_steps_per_s": env_steps / max(acting_s, 1e-9),
         "wall_clock_s": wall_s, "training_episodes": episodes,
         "training_successes": successes,
         # As `train` logs them (its per-episode segments need one actor's episodes in order).
         "intervention_steps": intervention_steps,
         "intervention_rate": intervention_steps / max(env_steps, 1),
         "evaluation": summarize(records) if records else None,  # None: eval_episodes=0
-        "utd_log": utd_log,
+        "utd_log": utd_log, "resumes": resumes, "checkpoint_every": checkpoint_every,
         # What `insertbench eval` reads to check the task and rebuild the env (as run.json).
         "seed": seed, "env_kwargs": env_kwargs, "config": config_to_dict(agent.config),
     }

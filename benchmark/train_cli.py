@@ -40,7 +40,8 @@ def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     """Agent checkpoint dir for a run dir, checkpoint dir or agent dir, plus the description of
-    the run that wrote it (`train`'s run.json or `train-async`'s async.json: task, env kwargs)."""
+    the run that wrote it (`train`'s run.json, `train-async`'s async.json or, for an interrupted
+    one, its checkpoint's learner.json: task, env kwargs)."""
     from agents.checkpoint import read_json
     from agents.registry import resolve_agent_dir
 
@@ -52,17 +53,23 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     # <run>/run.json, `train-async` <out>/agent beside <out>/async.json. Any ancestor's (up to
     # the working directory) lent a copied agent another run's task and env kwargs.
     home = agent_dir.resolve().parent
+    candidates = [home / "run.json", home / "async.json"]
     if home.name in ("checkpoint", "checkpoint.old"):
-        home = home.parent
-    for name in ("run.json", "async.json"):  # a train-async run's task was not checked
-        if (home / name).is_file():
+        # A train-async checkpoint's learner.json holds its settings: the description of a
+        # run interrupted before its async.json.
+        candidates = [home.parent / "run.json", home.parent / "async.json",
+                      home / "learner.json"]
+    for file in candidates:  # a train-async run's task was not checked
+        if file.is_file():
             try:
-                run = read_json(home / name, "run")
+                run = read_json(file, "run")
             except ValueError as err:
                 raise typer.BadParameter(str(err)) from None
+            if file.name == "learner.json" and isinstance(run, dict):
+                run = run.get("settings")
             # A list of kwargs ended in "cannot convert dictionary update sequence ...".
             if not isinstance(run, dict) or not isinstance(run.get("env_kwargs") or {}, dict):
-                raise typer.BadParameter(f"{home / name} is not a run description (a "
+                raise typer.BadParameter(f"{file} is not a run description (a "
                                          "JSON object whose env_kwargs is an object)")
             return agent_dir, run
     return agent_dir, None
@@ -179,8 +186,10 @@ def train_async_command(
     ] = None,
     env: EnvOption = None,
     out: Annotated[Path, typer.Option(
-        help="Output directory; a train-async run there is replaced (no resume).")] = Path(
-        "runs/async"),
+        help="Output directory; a train-async run there resumes from its last checkpoint (same "
+             "settings), up to --steps in all.")] = Path("runs/async"),
+    checkpoint_every: Annotated[int, typer.Option(
+        help="Env steps between checkpoints (0: only at the end).", min=0)] = 1_000,
     eval_episodes: Annotated[
         int, typer.Option(help="Final evaluation episodes (0: none).")
     ] = 10,
@@ -189,19 +198,21 @@ def train_async_command(
              "(inf: no limit).")] = 3_600.0,
 ) -> None:
     """Actor/learner training (SERL): actors act in their own processes while the learner
-    trains; prints the achieved update-to-data ratio."""
+    trains; prints the achieved update-to-data ratio. Re-running with the same --out resumes
+    from its checkpoint."""
     from benchmark.async_train import train_async
 
     check_task(task)
     # Its own folder: it wrote agent/ beside a train run's run.json, and eval scored that agent
     # as the run's.
-    check_output_dir(out, "--out", own="async.json", what="train-async run")
+    check_output_dir(out, "--out", own="async.json", what="train-async run",
+                     ignore=("checkpoint", "checkpoint.old", "checkpoint.tmp"))
     try:
         result = train_async(
             task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]
             config=parse_config_overrides(config),
             env_kwargs=parse_env_kwargs(env), out_dir=out,
-            eval_episodes=eval_episodes, timeout_s=timeout_s,
+            eval_episodes=eval_episodes, timeout_s=timeout_s, checkpoint_every=checkpoint_every,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err

@@ -111,12 +111,14 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_actor_processes_die_when_the_learner_is_killed_with_sigkill(tmp_path):
+def test_actor_processes_die_when_the_learner_is_killed_with_sigkill_and_it_resumes(
+        tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
     code = (  # heavy imports under __main__ only: spawned actors re-import this module
         "if __name__ == '__main__':\n"
         "    from benchmark.async_train import train_async\n"
         f"    train_async({TASK!r}, 'sac', steps=10**9, actors=2, config={TINY_SAC!r},\n"
-        f"                out_dir={str(tmp_path)!r})\n"
+        f"                checkpoint_every=20, out_dir={str(out)!r})\n"
     )
     script = tmp_path / "learner.py"
     script.write_text(code)
@@ -125,7 +127,8 @@ def test_actor_processes_die_when_the_learner_is_killed_with_sigkill(tmp_path):
     try:
         deadline = time.time() + 300  # imports and env set-up come first (slow when loaded)
         actors: list[int] = []
-        while time.time() < deadline and len(actors) < 2:
+        while time.time() < deadline and (len(actors) < 2 or not (
+                out / "checkpoint" / "learner.json").is_file()):
             actors = _actors(learner.pid)
             time.sleep(0.5)
         assert len(actors) == 2, "actors did not start"
@@ -138,6 +141,22 @@ def test_actor_processes_die_when_the_learner_is_killed_with_sigkill(tmp_path):
     finally:
         if learner.poll() is None:
             learner.kill()
+    # The killed run resumes from its last checkpoint, on the command line as users type it
+    # (the folder holds only checkpoint/: not "other files"), and eval reads its task there.
+    from benchmark.cli import app
+    from benchmark.train_cli import resolve_checkpoint
+
+    assert resolve_checkpoint(out)[1]["task_id"] == TASK
+    saved = _learner(out)["env_steps"]
+    assert saved >= 20 and saved % 20 == 0
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        app(["train-async", "--task", TASK, "--agent", "sac", "--steps", str(saved + 20),
+             "--actors", "2", "--eval-episodes", "0", "--out", "run",
+             "-c", "hidden=16,16", "-c", "batch_size=8", "-c", "learning_starts=20",
+             "-c", "random_steps=20"])  # as strings, the checkpoint's config typed
+    assert exit_info.value.code == 0, capsys.readouterr()
+    assert _learner(out)["env_steps"] == saved + 20 and _learner(out)["resumes"] == 1
 
 
 def test_a_residual_agent_learns_from_its_actors_base_actions(tmp_path):
@@ -309,3 +328,49 @@ def test_ctrl_c_stops_the_actors_with_one_line(tmp_path):
     assert time.monotonic() - stopped < 15
     assert [line for line in err.splitlines() if "WARN" not in line] == \
         ["insertbench: error: interrupted"], err
+
+
+def _learner(out: Path) -> dict:
+    return json.loads((out / "checkpoint" / "learner.json").read_text())
+
+
+def test_a_run_resumes_from_its_checkpoint_with_its_buffers_and_new_episodes(tmp_path):
+    """train-async kept no checkpoint: an interrupted run was lost, and a second run into the
+    same folder started over. Now it continues: counters, replay, and fresh episode seeds."""
+    from agents import load_agent
+
+    first = train_async(TASK, "sac", steps=40, config=TINY_SAC, eval_episodes=0,
+                        checkpoint_every=20, out_dir=tmp_path)
+    before = _learner(tmp_path)
+    assert before["env_steps"] == 40 and first["resumes"] == 0
+    assert before["last_episode"] == 0  # 40 steps of a 50-step episode: episode 0 only
+    assert len(load_agent(tmp_path / "checkpoint").buffer) == 40
+    second = train_async(TASK, "sac", steps=80, config=TINY_SAC, eval_episodes=1,
+                         checkpoint_every=20, out_dir=tmp_path)
+    after = _learner(tmp_path)
+    assert second["env_steps"] == 80 and second["resumes"] == 1
+    assert len(load_agent(tmp_path / "checkpoint").buffer) == 80  # the first 40 kept
+    # The resumed actor started at episode 1, not at episode 0's start again.
+    assert after["last_episode"] >= 1
+    assert second["gradient_steps"] > first["gradient_steps"]
+    assert second["wall_clock_s"] > first["wall_clock_s"]
+    steps = [e["env_steps"] for e in second["utd_log"]]
+    assert steps == sorted(steps) and steps[-1] == 80 and 40 in steps
+    assert json.loads((tmp_path / "async.json").read_text())["evaluation"]["episodes"] == 1
+
+    with pytest.raises(ValueError, match=r"other settings \(differs in \['seed'\]\)"):
+        train_async(TASK, "sac", steps=100, seed=1, config=TINY_SAC, eval_episodes=0,
+                    out_dir=tmp_path)
+    started = time.monotonic()
+    with pytest.warns(UserWarning, match="already holds 80 env steps.*nothing to train"):
+        again = train_async(TASK, "sac", steps=60, config=TINY_SAC, eval_episodes=0,
+                            out_dir=tmp_path)
+    assert again["env_steps"] == 80 and again["utd_log"] == second["utd_log"]
+    assert time.monotonic() - started < 60  # no actor waited for, no queue left to flush
+
+
+def test_a_train_run_folder_is_not_resumed_by_train_async(tmp_path):
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "runner.json").write_text("{}")
+    with pytest.raises(ValueError, match="checkpoint of `insertbench train`, not of train-async"):
+        train_async(TASK, "sac", steps=10, config=TINY_SAC, eval_episodes=0, out_dir=tmp_path)
