@@ -161,7 +161,7 @@ class InsertionEnv(gym.Env):
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) |
-    | timestep | task's (0.002) | s (physics) |
+    | timestep | task's (0.002); 1e-4 to 0.002 | s (physics; contacts tuned for 0.5-2 ms) |
     | noiseless | False | True: no sensor, camera or reset-pose noise (v1 on) |
     | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
     | render_mode | None | "rgb_array" |

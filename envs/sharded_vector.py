@@ -39,6 +39,8 @@ from envs.worlds import (
     autoreset_mode_of,
     batch_reset_args,
     check_batch_actions,
+    check_copy,
+    check_num_envs,
     check_same_process,
     check_worlds_reset,
     merge_world_infos,
@@ -113,9 +115,15 @@ class ShardedVectorEnv(VectorEnv):
         self._codec: InfoCodec | None = None
         self._new_codec = False  # the workers have yet to learn self._codec
         self._memory_fd = -1
+        # Checked here too, not only by `gym.make_vec`: built directly, processes=1.5 built a
+        # vector and num_envs="2" ended in a comparison error.
+        num_envs, copy = check_num_envs(num_envs), check_copy(copy)
         processes = min(num_envs, available_cores()) if processes is None else processes
-        if not 1 <= processes <= num_envs:
-            raise ValueError(f"processes must be in [1, num_envs={num_envs}], got {processes}")
+        if (isinstance(processes, bool) or not isinstance(processes, int | np.integer)
+                or not 1 <= processes <= num_envs):
+            raise ValueError(f"processes must be an integer in [1, num_envs={num_envs}], got "
+                             f"{processes!r}")
+        processes = int(processes)
         self.num_envs, self.copy = num_envs, copy
         self.autoreset_mode = autoreset_mode_of(autoreset_mode)
         self._memory_fd = os.memfd_create("insertbench-observations")

@@ -37,10 +37,13 @@ from gymnasium.vector.utils import concatenate, iterate
 from envs.sharded_vector import ShardedVectorEnv
 from envs.task_options import check_max_episode_steps
 from envs.tether import available_cores
-from envs.worlds import (
+from envs.worlds import (  # noqa: F401  (MAX_NUM_ENVS, check_num_envs: imported from here)
+    MAX_NUM_ENVS,
     autoreset_mode_of,
     batch_reset_args,
     check_batch_actions,
+    check_copy,
+    check_num_envs,
     check_same_process,
     check_worlds_reset,
     merge_world_infos,
@@ -62,6 +65,8 @@ class ThreadedVectorEnv(SyncVectorEnv):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ) -> None:
         autoreset_mode = autoreset_mode_of(autoreset_mode)  # before any thread starts
+        check_num_envs(len(env_fns))
+        copy = check_copy(copy)
         self._owner_pid = os.getpid()  # the threads exist in this process only (not in a fork)
         # One single-thread executor per world: a world never changes thread (GL contexts).
         self._workers = [
@@ -209,20 +214,6 @@ class ThreadedVectorEnv(SyncVectorEnv):
         self._workers = []
 
 
-#: The most worlds one vector env builds: each is a MuJoCo model and data (and a thread or a
-#: share of a worker process); 100,000 ended in "can't start new thread" after building
-#: thousands. 1,024 CPU worlds already take gigabytes; GPU batching is another engine's job.
-MAX_NUM_ENVS = 1024
-
-
-def check_num_envs(num_envs: Any) -> int:
-    """``num_envs`` as an int; ValueError unless it is an integer in [1, MAX_NUM_ENVS]."""
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
-            or not 1 <= num_envs <= MAX_NUM_ENVS:
-        raise ValueError(f"num_envs must be an integer in [1, {MAX_NUM_ENVS}], got {num_envs!r}")
-    return int(num_envs)
-
-
 def make_vector_env(
     num_envs: int,
     *,
@@ -248,6 +239,7 @@ def make_vector_env(
     limit as `gym.make` documents (which itself also takes True: one step).
     """
     check_num_envs(num_envs)
+    check_copy(copy)  # copy="no" used to copy
     # Checked before any world is built: a bad mode used to leave the worlds' threads running.
     autoreset_mode = autoreset_mode_of(autoreset_mode)
     steps = env_kwargs.get("max_episode_steps")

@@ -14,11 +14,32 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from envs.task_options import check_seed, reset_options
+from envs.task_options import check_seed, real_array, reset_options
 
 #: A world's step: observation, reward, terminated, truncated, info, and with the "SameStep"
 #: mode at an episode's end {"final_obs", "final_info"} (else None).
 WorldStep = tuple[Any, float, bool, bool, dict, dict | None]
+
+
+#: The most worlds one vector env builds: each is a MuJoCo model and data (and a thread or a
+#: share of a worker process); 100,000 ended in "can't start new thread" after building
+#: thousands. 1,024 CPU worlds already take gigabytes; GPU batching is another engine's job.
+MAX_NUM_ENVS = 1024
+
+
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` as an int; ValueError unless it is an integer in [1, MAX_NUM_ENVS]."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
+            or not 1 <= num_envs <= MAX_NUM_ENVS:
+        raise ValueError(f"num_envs must be an integer in [1, {MAX_NUM_ENVS}], got {num_envs!r}")
+    return int(num_envs)
+
+
+def check_copy(copy: Any) -> bool:
+    """A vector's ``copy`` flag; ValueError unless a bool (``copy="no"`` used to mean True)."""
+    if not isinstance(copy, bool | np.bool_):
+        raise ValueError(f"copy must be True or False, got {copy!r}")
+    return bool(copy)
 
 
 def autoreset_mode_of(mode: Any) -> AutoresetMode:
@@ -91,7 +112,7 @@ def batch_reset_args(num_envs: int, seed: int | list[int | None] | None, options
         seed = [None] * num_envs
     elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
         seed = [int(seed) + i for i in range(num_envs)]
-    elif isinstance(seed, str | bytes | bool) or not hasattr(seed, "__len__"):
+    elif not isinstance(seed, list | tuple | np.ndarray):  # a dict lent its keys as seeds
         raise ValueError(f"seed must be an int, a list of num_envs={num_envs} ints or None, "
                          f"got {seed!r}")
     if len(seed) != num_envs:
@@ -128,9 +149,10 @@ def check_batch_actions(space: gym.Space, actions: Any, stepping: np.ndarray) ->
             f"actions must have shape {space.shape} (num_envs, action dim), got {shape}"
         )
     try:
-        a = np.asarray(actions, dtype=np.float64)
+        a = real_array(actions, np.float64)
     except (TypeError, ValueError):  # "could not convert string to float" named no action
-        raise ValueError(f"actions must be numbers, got {actions!r}; no world stepped") from None
+        raise ValueError(f"actions must be real numbers, got {actions!r}; no world "
+                         "stepped") from None
     ok = np.all((a >= space.low - 1e-6) & (a <= space.high + 1e-6), axis=1)  # NaN: False
     bad = np.flatnonzero(~ok & stepping)
     if bad.size:

@@ -26,6 +26,7 @@ from envs.task_options import (
     check_workspace,
     control_steps,
     is_mated,
+    real_array,
     requested_offset_mm,
     sample_goal_noise_m,
     sample_start_offset_m,
@@ -395,9 +396,9 @@ class RealInsertionEnv(gym.Env):
         if self._needs_reset or self._state is None:
             raise RuntimeError("call reset() before step() (a new episode, or after a safety trip)")
         try:
-            a = np.asarray(action, dtype=np.float32)
+            a = real_array(action, np.float32)  # a complex action moved by its real part
         except (TypeError, ValueError):  # numpy's "could not convert string to float: 'abc'"
-            raise ValueError(f"action must be {self.action_space.shape[0]} numbers, got "
+            raise ValueError(f"action must be {self.action_space.shape[0]} real numbers, got "
                              f"{action!r}") from None
         if a.shape == self.action_space.shape and not np.all(np.isfinite(a)):
             try:

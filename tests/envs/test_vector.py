@@ -150,6 +150,15 @@ def test_partial_reset_and_bad_arguments(processes, backend):
     for bad in (-1, 3, 1.5, True):
         with pytest.raises(ValueError, match=f"processes must be an integer .*got {bad!r}"):
             gym.make_vec(ENV_ID, num_envs=2, processes=bad)
+    with pytest.raises(ValueError, match="copy must be True or False, got 'no'"):  # it copied
+        gym.make_vec(ENV_ID, num_envs=2, processes=processes, copy="no")
+    # Built directly (the README names it), processes=1.5 built a vector and num_envs="2"
+    # ended in "'<' not supported between instances of 'int' and 'str'".
+    for kwargs, message in (({"num_envs": "2"}, "num_envs must be an integer"),
+                            ({"num_envs": 2, "processes": 1.5}, "processes must be an integer"),
+                            ({"num_envs": 2, "copy": 1}, "copy must be True or False")):
+        with pytest.raises(ValueError, match=message):
+            ShardedVectorEnv(ENV_ID, **kwargs)
     # True truncated every world after one step; 0 and -2 were handed to TimeLimit unchecked.
     for bad in (True, 0, -2, 2.5):
         with pytest.raises(ValueError, match=f"max_episode_steps must be an integer .*got {bad!r}"):
@@ -169,8 +178,11 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
         actions[1, 2] = bad
         with pytest.raises(ValueError, match=r"actions\[1\] = .* refused, no world stepped"):
             vec.step(actions)
-    with pytest.raises(ValueError, match=r"actions must be numbers, got \[\[0, 0, 0\], \[0, 'a'"):
+    with pytest.raises(ValueError,
+                       match=r"actions must be real numbers, got \[\[0, 0, 0\], \[0, 'a'"):
         vec.step([[0, 0, 0], [0, "a", 0]])  # "could not convert string to float: 'a'"
+    with pytest.raises(ValueError, match=r"actions must be real numbers"):  # imaginary dropped
+        vec.step(np.array([[0.5 + 7j, 0, 0], [0, 0, 0]]))
     assert not vec.unwrapped.closed and vec.unwrapped.call("_elapsed_s") == before
     vec.step(np.full((2, 3), 1.0))
     _, _, _, truncated, _ = vec.step(np.zeros((2, 3)))
@@ -179,6 +191,8 @@ def test_bad_action_rows_are_refused_before_any_world_steps(processes, backend):
     vec.step(np.full((2, 3), np.nan))
     with pytest.raises(ValueError, match="seed must be an int"):
         vec.reset(seed="7")
+    with pytest.raises(ValueError, match="seed must be an int"):  # its keys were the seeds
+        vec.reset(seed={1: 2, 3: 4})
     # Bad seeds are refused before any world resets: the vector stays usable.
     for bad, match in ((-1, "seed 0 must be"), ([0, 1.5], "seed 1 must be"),
                        ([0, "a"], "seed 1 must be")):
@@ -347,5 +361,5 @@ def test_a_bad_autoreset_mode_is_one_error_and_leaves_nothing_running():
     lines = done.stdout.splitlines()
     assert lines[:3] == ["autoreset_mode must be one of ['NextStep', 'SameStep', 'Disabled'], "
                          "got 'bogus'"] * 3, lines
-    assert lines[3] == "processes must be in [1, num_envs=2], got 3"
+    assert lines[3] == "processes must be an integer in [1, num_envs=2], got 3"
     assert lines[4] == "[]"

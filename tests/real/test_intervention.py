@@ -60,7 +60,7 @@ def test_a_device_fault_or_a_bad_policy_action_is_refused_before_the_env_steps()
         with pytest.raises(ValueError, match=r"the teleop device sent .*; a human action is 6 "
                                              r"finite numbers .* refused, nothing executed"):
             wrapped.step(np.zeros(6, np.float32))
-    with pytest.raises(ValueError, match="action must be 6 numbers, got 'abc'"):
+    with pytest.raises(ValueError, match="action must be 6 real numbers, got 'abc'"):
         wrapped.step("abc")
     assert wrapped.interventions == 0 and env.unwrapped.data.time == time_before
     with pytest.raises(TypeError, match="teleop must be a device with a poll"):

@@ -537,8 +537,11 @@ def test_a_malformed_integer_reading_trips(method, value):
 def test_an_action_that_is_not_numbers_is_one_clear_error(usb_twin_env):
     env = usb_twin_env
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"action must be 3 numbers, got 'abc'"):
+    with pytest.raises(ValueError, match=r"action must be 3 real numbers, got 'abc'"):
         env.step("abc")
+    # numpy dropped the imaginary part (a ComplexWarning only): the arm moved by the real one.
+    with pytest.raises(ValueError, match=r"action must be 3 real numbers"):
+        env.step(np.array([0.9 + 1j, 0.0, 0.0]))
     env.step(np.zeros(3, np.float32))  # refused before anything moved: the episode goes on
 
 
