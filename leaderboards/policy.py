@@ -213,6 +213,41 @@ def _nodes(model: Any) -> Iterator[Any]:
                 pending.extend(n for g in attr.graphs for n in g.node)
 
 
+def _tensors(model: Any) -> Iterator[tuple[str, Any]]:
+    """Every tensor an ONNX model holds, with a name for messages: the initializers (sparse ones
+    too) of its graph and every subgraph, and the tensors in node attributes (a Constant's
+    ``value``), its functions' included."""
+    import onnx
+
+    kind = onnx.AttributeProto
+    graphs, nodes = [model.graph], [n for f in model.functions for n in f.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            yield from ((f"initializer {t.name}", t) for t in graph.initializer)
+            for sparse in graph.sparse_initializer:
+                yield f"initializer {sparse.values.name}", sparse.values
+                yield f"initializer {sparse.values.name}", sparse.indices
+            nodes.extend(graph.node)
+            continue
+        node = nodes.pop()
+        where = f"node {node.name or node.op_type}"
+        for attr in node.attribute:
+            if attr.type == kind.TENSOR:
+                yield where, attr.t
+            elif attr.type == kind.TENSORS:
+                yield from ((where, t) for t in attr.tensors)
+            elif attr.type in (kind.SPARSE_TENSOR, kind.SPARSE_TENSORS):
+                for sparse in ([attr.sparse_tensor] if attr.type == kind.SPARSE_TENSOR
+                               else attr.sparse_tensors):
+                    yield where, sparse.values
+                    yield where, sparse.indices
+            elif attr.type == kind.GRAPH:
+                graphs.append(attr.g)
+            elif attr.type == kind.GRAPHS:
+                graphs.extend(attr.graphs)
+
+
 def onnx_content(path: Path) -> bytes:
     """The ONNX graph at ``path`` without what onnxruntime never runs (the producer, model
     version, doc strings, metadata properties, graph and node names), serialised
@@ -247,13 +282,16 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SubmissionError(f"{path.parent.name}/policy.onnx is not a valid ONNX model: "
                               f"{first}") from None
-    for init in model.graph.initializer:
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            raise SubmissionError(f"policy.onnx: initializer {init.name} uses external data; "
-                                  "embed every weight in the graph")
-        values = numpy_helper.to_array(init)
+    # Every tensor, not only the top graph's initializers: onnxruntime reads a Constant's or a
+    # subgraph's external data from the evaluator's working directory (the file's bytes then
+    # steered the actions), and NaN there was as unchecked.
+    for where, tensor in _tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            raise SubmissionError(f"policy.onnx: {where} uses external data; embed every "
+                                  "weight in the graph")
+        values = numpy_helper.to_array(tensor)
         if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
-            raise SubmissionError(f"policy.onnx: initializer {init.name} holds NaN or inf values")
+            raise SubmissionError(f"policy.onnx: {where} holds NaN or inf values")
     for node in _nodes(model):
         if _draws_unseeded(model, node):
             raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "

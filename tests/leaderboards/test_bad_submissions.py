@@ -629,3 +629,57 @@ def test_a_ledger_path_under_a_file_is_refused_before_evaluating(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [f"insertbench: error: --ledger {why}"], result.stderr
     assert "evaluated" not in result.stdout
+
+
+def _external_tensor(name: str, location: str):
+    """A uint8[3] tensor whose bytes onnxruntime would read from ``location``."""
+    from onnx import TensorProto
+
+    tensor = TensorProto(name=name, data_type=TensorProto.UINT8, dims=[3],
+                         data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", "0"), ("length", "3")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+@pytest.mark.parametrize("where", ["constant", "subgraph", "nan_constant"])
+def test_no_tensor_of_an_onnx_graph_reads_the_evaluators_files_or_holds_nan(
+        tmp_path, monkeypatch, where):
+    """Only the top graph's initializers were checked: a Constant node's (or an If branch's)
+    external data was read from the evaluator's working directory, and the file's bytes
+    steered the published episodes (a different file there, other episodes)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    (tmp_path / "secret.txt").write_bytes(b"TOPSECRET")
+    info = helper.make_tensor_value_info
+    tail = [helper.make_node("Cast", ["s"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Div", ["f", "k"], ["g"]),
+            helper.make_node("Reshape", ["g", "shape"], ["action"])]
+    weights = [numpy_helper.from_array(np.array(1000.0, np.float32), "k"),
+               numpy_helper.from_array(np.array([1, 3], np.int64), "shape")]
+    if where == "constant":
+        nodes = [helper.make_node("Constant", [], ["s"], value=_external_tensor("c", "secret.txt"))]
+        message = "node Constant uses external data"
+    elif where == "nan_constant":
+        nodes = [helper.make_node("Constant", [], ["s"], value=numpy_helper.from_array(
+            np.array([0.0, np.nan, 0.0], np.float32), "c"))]
+        message = "node Constant holds NaN or inf values"
+    else:  # the external tensor inside an If branch that always runs
+        branch = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "then", [],
+                                   [info("y", TensorProto.UINT8, [3])],
+                                   [_external_tensor("x", "secret.txt")])
+        other = helper.make_graph([helper.make_node("Identity", ["z"], ["w"])], "else", [],
+                                  [info("w", TensorProto.UINT8, [3])],
+                                  [numpy_helper.from_array(np.zeros(3, np.uint8), "z")])
+        weights.append(numpy_helper.from_array(np.array(True), "cond"))
+        nodes = [helper.make_node("If", ["cond"], ["s"], then_branch=branch, else_branch=other)]
+        message = "initializer x uses external data"
+    graph = helper.make_graph(nodes + tail, "policy", [info("tcp_pose", TensorProto.FLOAT, [1, 6])],
+                              [info("action", TensorProto.FLOAT, [1, 3])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (tmp_path / "sub" / "policy").mkdir(parents=True)
+    (tmp_path / "sub" / "policy" / "policy.onnx").write_bytes(model.SerializeToString())
+    write_toml(tmp_path / "sub", kind="onnx", track="paper000")
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"), message, tmp_path)
