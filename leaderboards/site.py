@@ -8,15 +8,20 @@
                           evaluation episode (entries of earlier track versions:
                           entries/<id>-track-v<N>.html; stale by their task version keys:
                           entries/<id>-keys-<digest>.html)
-    media/<id>-*.gif      the GIFs (128x96, 10 fps), re-rendered from the stored policy
+    media/<id>-*.gif      the GIFs (128x96, 10 fps), re-rendered from the stored policy; named
+                          by their episode (task, seed, version key), so a re-verified entry's
+                          new episode is not captioned under an earlier round's GIF
     plots/<track>.png     mean success against training env steps
     style.css, table.js
 
-Every number is recomputed from the ledger's episodes (`leaderboards.scoring`).
+Every number is recomputed from the ledger's episodes (`leaderboards.scoring`). Rendering
+into an earlier site removes its pages, GIFs and plots that the ledger no longer has (a deleted
+entry's page stayed published, unlinked).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -352,7 +357,18 @@ def _rounds_line(ledger: Ledger, track: str) -> str:
     return f'<p class="note">Salt rounds: {" · ".join(parts)}.</p>'
 
 
-def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale: bool) -> str:
+def _gif_name(entry: Mapping[str, Any], evaluation: str, which: str,
+              episode: Mapping[str, Any]) -> str:
+    """The file of an episode's GIF: the episode's identity is in the name, since a GIF once
+    rendered is kept (a re-verified entry's new best episode got the old one's GIF)."""
+    what = f"{episode['task']}|{episode['seed']}|{episode['task_version_key']}"
+    digest = hashlib.sha256(what.encode()).hexdigest()[:10]
+    return f"{entry['entry_id']}-{evaluation}-{which}-{digest}.gif"
+
+
+def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale: bool,
+                written: set[Path]) -> str:
+    """The entry's page; the GIFs it shows are rendered if missing and added to ``written``."""
     e = score.entry
     block = e["evaluations"][score.evaluation]
     sim = {t.label: t for t in sim2sim_scores(e) or []}
@@ -381,7 +397,8 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         best, worst = _best_and_worst(block)
         figures = []
         for which, episode in (("best", best), ("worst", worst)):
-            gif = out / "media" / f"{e['entry_id']}-{score.evaluation}-{which}.gif"
+            gif = out / "media" / _gif_name(e, score.evaluation, which, episode)
+            written.add(gif)
             if not gif.exists():
                 try:
                     _render_gif(ledger, e, episode, gif)
@@ -444,22 +461,26 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
 def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
     """Write the site for every track into ``out``; returns index.html."""
     out = Path(out)
+    entries = ledger.entries()  # a damaged entry stops the render before anything is written
     (out / "entries").mkdir(parents=True, exist_ok=True)
     for name in ("style.css", "table.js"):
         (out / name).write_text(resources.files("leaderboards").joinpath(f"static/{name}")
                                 .read_text())
-    entries = ledger.entries()
+    written: set[Path] = set()
     sections, nav = [], []
     for track in TRACKS.values():
         tables = track_tables(track, entries)
         labels = track.labels()
         plot = out / "plots" / f"{track.name}.png"
         has_plot = _plot(tables, plot)
+        if has_plot:
+            written.add(plot)
         for scores, stale in ((tables.verified, False), (tables.self_reported, False),
                               (tables.stale, True)):
             for score in scores:
-                page = _entry_page(ledger, score, out, gifs, stale)
+                page = _entry_page(ledger, score, out, gifs, stale, written)
                 (out / "entries" / page_name(score.entry)).write_text(page)
+                written.add(out / "entries" / page_name(score.entry))
         count = len(tables.verified) + len(tables.self_reported) + len(tables.stale)
         nav.append(f'<a href="#{track.name}">{_e(track.name)} ({count})</a>')
         sections.append(
@@ -503,4 +524,10 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
         f'<nav>{" · ".join(nav)}</nav>{"".join(sections)}')
     index = out / "index.html"
     index.write_text(_page("InsertBench leaderboard", body))
+    # GIFs only where this render showed them (--no-gifs keeps the rendered ones for later).
+    kept = (("entries", "*.html"), ("plots", "*.png")) + ((("media", "*.gif"),) if gifs else ())
+    for folder, pattern in kept:
+        for file in (out / folder).glob(pattern):
+            if file not in written:  # an earlier render's: a deleted entry, a replaced GIF
+                file.unlink()
     return index

@@ -825,3 +825,46 @@ def test_an_entry_whose_hidden_evaluation_is_not_the_rounds_is_refused(tmp_path)
     write({**entry["evaluations"]["hidden"], "salt_sha256": None})
     with pytest.raises(LedgerError, match="its hidden evaluation records no salt"):
         ledger.entries()
+
+
+def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted_entry(
+        submitted: Ledger):
+    """Rendering into an existing site kept each GIF by its old name: after a verification in
+    a new salt round the caption named the new best episode over the old round's GIF. And a
+    deleted entry's page stayed published, unlinked."""
+    (entry,) = submitted.entries()
+    entry_id = entry["entry_id"]
+
+    def gifs() -> set[str]:
+        return {p.name for p in Path("site/media").glob("*.gif")}
+
+    Path("secret/two").write_text("fedcba9876543210fedcba9876543210\n")
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    assert _cli("verify", entry_id[:8], "--salt-file", "secret/salt", "--no-sim2sim"
+                ).exit_code == 0
+    assert _cli("render", "--out", "site").exit_code == 0
+    first = gifs()
+    assert len(first) == 2  # best and worst hidden episodes
+    assert _cli("reveal", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/two").exit_code == 0
+    assert _cli("verify", entry_id[:8], "--salt-file", "secret/two", "--no-sim2sim"
+                ).exit_code == 0
+    assert _cli("render", "--out", "site").exit_code == 0
+    second = gifs()
+    assert len(second) == 2 and not first & second  # other seeds: other GIFs, the old gone
+    page = Path(f"site/entries/{entry_id}.html").read_text()
+    assert all(f"../media/{name}" in page for name in second)
+    # The same render with --no-gifs keeps the GIFs for the next full one.
+    assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
+    assert gifs() == second
+    Path(submitted.entry_path(entry["track"], entry_id)).unlink()
+    assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
+    assert not Path(f"site/entries/{entry_id}.html").exists()
+    assert not Path("site/plots").exists() or not any(Path("site/plots").iterdir())
+
+
+def test_a_damaged_ledger_is_refused_before_the_site_is_written(submitted: Ledger):
+    (entry,) = submitted.entries()
+    Path(submitted.entry_path(entry["track"], entry["entry_id"])).write_text("{")
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 1 and not Path("site").exists(), result.output
