@@ -50,7 +50,17 @@ from leaderboards.files import utc_now, write_json
 from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
-from leaderboards.submission import Submission, SubmissionError, policy_files_sha256
+from leaderboards.submission import (
+    AUTHORS_LIMIT,
+    TEXT_LIMIT,
+    URL_LIMIT,
+    Submission,
+    SubmissionError,
+    check_file_name,
+    check_text,
+    check_url,
+    policy_files_sha256,
+)
 from leaderboards.tracks import HIDDEN_SEED_LOW, TRACK_VERSION, Track, get_track, hidden_seeds
 
 #: The schema new entries are written in; older entries stay valid under their own version.
@@ -94,9 +104,33 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
             if n != evaluation["episodes_per_task"]:
                 raise LedgerError(f"{name} evaluation has {n} episodes of {label}, expected "
                                   f"{evaluation['episodes_per_task']}")
+    _check_metadata(entry)
     _check_policy_files(entry)
     if "sim2sim" in entry:
         _check_sim2sim(entry)
+
+
+def _check_metadata(entry: Mapping[str, Any]) -> None:
+    """What `submit` refuses in a submission, refused in an entry too: an entry file written or
+    edited by hand (a pull request to the ledger) put a 6 MB page, a right-to-left override
+    in the index and another entry's policy (files under '../<id>/') on the site."""
+    try:
+        for what, value, limit in (("name", entry["name"], TEXT_LIMIT),
+                                   ("method", entry["method"], TEXT_LIMIT),
+                                   ("training.hardware", entry["training"]["hardware"],
+                                    TEXT_LIMIT)):
+            check_text(value, what, limit)
+        for key in ("paper_url", "code_url"):
+            check_url(entry.get(key, ""), key)
+        if len(entry["authors"]) > AUTHORS_LIMIT:
+            raise SubmissionError(f"{len(entry['authors']):,} authors; at most {AUTHORS_LIMIT}")
+        for author in entry["authors"]:
+            check_text(author, "an author")
+        for file in entry["policy"]["files"]:
+            check_file_name(file["path"])
+    except SubmissionError as err:
+        message = str(err).removeprefix("submission.toml: ")
+        raise LedgerError(f"entry {entry['entry_id'][:12]}: {message}") from None
 
 
 def _check_policy_files(entry: Mapping[str, Any]) -> None:
@@ -487,20 +521,25 @@ IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6)
              range(0xE0000, 0xE1000))
 
 
-#: Cyrillic and Greek letters (case-folded) that read as Latin ones: "Р-controller" with a
-#: Cyrillic Р was another name than "P-controller".
+#: Cyrillic, Greek and Armenian letters (case-folded) and Latin variants that read as plain
+#: Latin ones: "Р-controller" with a Cyrillic Р, or with an Armenian օ, was another name than
+#: "P-controller".
 LOOK_ALIKES = str.maketrans(
-    "авекмнорстухіјѕԁԛԝѵӏ" "αβεζηικμνορτυχϲ",
-    "abekmhopctyxijsdqwvl" "abezhikmvoptyxc")
+    "авекмнорстухіјѕԁԛԝѵӏ" "αβεζηικμνορτυχϲ" "օսհոցզ" "ıɑ",
+    "abekmhopctyxijsdqwvl" "abezhikmvoptyxc" "ouhngq" "ia")
+#: Characters that read as a hyphen-minus: a non-breaking hyphen (U+2011) made "P‑controller"
+#: a second "P-controller"; every dash (Unicode category Pd) and the minus sign fold to "-".
+HYPHENS = "\u2212\u2043\ufe63\uff0d"
 
 
 def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
     letters, ligatures), invisible characters (format characters such as a zero-width space,
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
-    runs of spaces ignored, Cyrillic and Greek look-alikes of Latin letters read as those
-    (`LOOK_ALIKES`)."""
-    visible = "".join(c for c in unicodedata.normalize("NFKC", name)
+    runs of spaces ignored, Cyrillic, Greek and Armenian look-alikes of Latin letters read as
+    those (`LOOK_ALIKES`), every dash as a hyphen-minus (`HYPHENS`)."""
+    visible = "".join("-" if unicodedata.category(c) == "Pd" or c in HYPHENS else c
+                      for c in unicodedata.normalize("NFKC", name)
                       if unicodedata.category(c) != "Cf"
                       and not any(ord(c) in r for r in IGNORABLE))
     return " ".join(visible.casefold().translate(LOOK_ALIKES).split())

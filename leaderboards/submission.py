@@ -152,7 +152,8 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text)
 
 
-def _check_name(name: str) -> PurePosixPath:
+def check_file_name(name: str) -> PurePosixPath:
+    """A policy file's path inside the submission: relative, no '..', an allowed kind."""
     _check_path_text(name)
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or "\\" in name:
@@ -223,7 +224,7 @@ def _extract_archive(archive: Path, dest: Path) -> None:
                     if PurePosixPath(m.name).is_absolute() or ".." in PurePosixPath(m.name).parts:
                         raise SubmissionError(f"path {m.name!r} escapes the submission")
                     continue
-                _check_name(m.name)
+                check_file_name(m.name)
                 if m.size > MAX_FILE_BYTES:
                     raise SubmissionError(f"{m.name} is {m.size} bytes (max {MAX_FILE_BYTES})")
                 total += m.size
@@ -246,7 +247,7 @@ def _copy_directory(src: Path, dest: Path) -> None:
             continue
         if not path.is_file():
             raise SubmissionError(f"{rel} is not a regular file")
-        _check_name(rel)
+        check_file_name(rel)
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise SubmissionError(f"{rel} is {size} bytes (max {MAX_FILE_BYTES})")
@@ -274,10 +275,10 @@ def _text(table: Mapping[str, Any], key: str, where: str = "", limit: int = TEXT
     value = table.get(key, "")
     if not isinstance(value, str):
         raise SubmissionError(f"submission.toml: {where}{key} must be a string, got {value!r}")
-    return _short(value, f"{where}{key}", limit)
+    return check_text(value, f"{where}{key}", limit)
 
 
-def _short(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
+def check_text(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
     """``value`` if it has at most ``limit`` characters, none of them a control character: the
     site shows each in a table cell, and `submit` and `verify` print the name."""
     if len(value) > limit:
@@ -291,10 +292,18 @@ def _short(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
 def _url(table: Mapping[str, Any], key: str) -> str:
     """An optional http(s) URL: the site links it, so `javascript:` and other schemes are
     refused."""
-    value = _text(table, key, limit=URL_LIMIT).strip()
+    return check_url(_text(table, key, limit=URL_LIMIT).strip(), key)
+
+
+def check_url(value: str, key: str) -> str:
+    """``value`` if it is "" or an http(s) URL with a host and no whitespace (a space was
+    refused by the entry schema only after the whole evaluation)."""
+    check_text(value, key, URL_LIMIT)
     parts = urllib.parse.urlsplit(value)
-    if value and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
-        raise SubmissionError(f"submission.toml: {key} must be an http(s) URL, got {value!r}")
+    if value and (parts.scheme.lower() not in ("http", "https") or not parts.netloc
+                  or any(c.isspace() for c in value)):
+        raise SubmissionError(f"submission.toml: {key} must be an http(s) URL without spaces, "
+                              f"got {value!r}")
     return value
 
 
@@ -417,7 +426,7 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
         raise SubmissionError(f"submission.toml: {len(authors):,} authors; at most "
                               f"{AUTHORS_LIMIT}")
     for author in authors:
-        _short(author, "an author")
+        check_text(author, "an author")
     kind, paths = _policy_paths(root, meta.get("policy"), track_obj)
     files = []
     policy_dirs = set(paths.values())
@@ -429,9 +438,9 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
                       len(data)))
     return Submission(
         root=root,
-        name=_short(_require(meta, "name", str, ""), "name").strip() or "unnamed",
+        name=check_text(_require(meta, "name", str, ""), "name").strip() or "unnamed",
         authors=tuple(authors),
-        method=_short(_require(meta, "method", str, ""), "method"),
+        method=check_text(_require(meta, "method", str, ""), "method"),
         track=track_obj,
         policy_kind=kind,
         policy_paths=paths,

@@ -241,7 +241,12 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         agent_submission(sub)
         text = (sub / "submission.toml").read_text()
         (sub / "submission.toml").write_text('paper_url = "javascript:alert(1)"\n' + text)
-        return "sub", [], "paper_url must be an http(s) URL, got 'javascript:alert(1)'"
+        return "sub", [], "paper_url must be an http(s) URL without spaces, got 'javascript:"
+    if case == "url_with_space":  # refused by the entry schema only after the evaluation
+        agent_submission(sub)
+        text = (sub / "submission.toml").read_text()
+        (sub / "submission.toml").write_text('paper_url = "https://x.org/a b"\n' + text)
+        return "sub", [], "paper_url must be an http(s) URL without spaces, got 'https://x.org/a b'"
     if case == "number_url":
         agent_submission(sub)
         text = (sub / "submission.toml").read_text()
@@ -308,7 +313,7 @@ CASES = [
     "onnx_training_dropout", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "non_utf8_name", "huge_training",
     "huge_wall_clock", "huge_hidden", "huge_ensemble",
-    "huge_space", "javascript_url", "number_url", "table_hardware", "long_name", "long_url",
+    "huge_space", "javascript_url", "url_with_space", "number_url", "table_hardware", "long_name", "long_url",
     "many_authors", "bidi_override_in_method", "escape_in_name", "newline_in_author",
     "escape_in_member", "extra_not_a_table",
 ]

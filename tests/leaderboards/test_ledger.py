@@ -242,7 +242,10 @@ def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledge
                                   "\uff30-controller", "P-controller\u200f ",
                                   "P\ufe0f-controller", "P-\u034fcontroller",
                                   "P-controller\u3164", "P-control\U000e0100ler",
-                                  "\u0420-controller", "\u03a1-c\u043entroller"])
+                                  "\u0420-controller", "\u03a1-c\u043entroller",
+                                  # a non-breaking hyphen, a hyphen, a minus; an Armenian o
+                                  "P\u2011controller", "P\u2010controller", "P\u2212controller",
+                                  "P-c\u0585ntroller"])
 def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
     """Another policy under an entry's name, or one that looks the same on the site (a
     zero-width space, a full-width letter, a bidi mark; a variation selector, the combining
@@ -269,6 +272,13 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
         # submit refuses it, but a hand-edited ledger file reached the site as a link
         (("paper_url",), "javascript:alert(4)", "at paper_url: 'javascript:alert"),
         (("code_url",), "data:text/html,x", "at code_url: 'data:"),
+        # What submit refuses, in an entry written by hand (a pull request to the ledger):
+        # 1 MB of text, a right-to-left override, 1,000 authors, another entry's policy files.
+        (("training", "hardware"), "x" * 10**6, "training.hardware has 1,000,000 characters"),
+        (("name",), "P-\u202econtroller", "name holds a control character"),
+        (("authors",), ["A"] * 1000, "1,000 authors; at most 100"),
+        (("method",), "a\x1b[2Jb", "method holds a control character"),
+        (("policy", "files", 0, "path"), "../0123/policy/agent.json", "escapes the submission"),
     ):
         bad = copy.deepcopy(entry)
         target = bad
