@@ -53,7 +53,6 @@ from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
 from leaderboards.submission import (
     AUTHORS_LIMIT,
     TEXT_LIMIT,
-    URL_LIMIT,
     Submission,
     SubmissionError,
     check_file_name,

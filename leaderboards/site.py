@@ -189,6 +189,10 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
+#: The most characters of an entry's name the plot writes beside its point (names may have 200).
+PLOT_NAME_CHARS = 40
+
+
 def _plot(tables: TrackTables, path: Path) -> bool:
     import matplotlib
 
@@ -211,11 +215,16 @@ def _plot(tables: TrackTables, path: Path) -> bool:
                         [s.mean_ci[1] - s.mean for s in scores]])
         ax.errorbar(x, y, yerr=err, fmt=marker, capsize=3, label=name)
         for xi, yi, s in zip(x, y, scores, strict=True):
-            right = xi > middle  # names run inwards, so none leaves the figure
+            # Names run inwards (centred on the axis's centre, where a lone entry sits), and
+            # at most PLOT_NAME_CHARS of them, so none leaves the figure.
+            side = "center" if math.isclose(xi, middle) else "right" if xi > middle else "left"
+            name = s.entry["name"]
+            if len(name) > PLOT_NAME_CHARS:
+                name = name[:PLOT_NAME_CHARS - 1] + "\u2026"
             # parse_math=False: a submitted name is text; "$}$" as mathtext failed the render.
-            ax.annotate(s.entry["name"], (xi, yi), fontsize=7, xytext=(-4 if right else 4, 3),
-                        textcoords="offset points", ha="right" if right else "left",
-                        parse_math=False)
+            ax.annotate(name, (xi, yi), fontsize=7, parse_math=False,
+                        xytext=({"right": -4, "left": 4, "center": 0}[side], 3),
+                        textcoords="offset points", ha=side)
     ax.set_xscale("log")
     ax.set(xlabel="training env steps, as reported (0 plotted at 1)", ylabel="mean success",
            ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")

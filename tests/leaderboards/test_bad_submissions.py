@@ -313,7 +313,8 @@ CASES = [
     "onnx_training_dropout", "onnx_wrong_shape", "onnx_garbage",
     "unknown_agent", "fails_on_second_task", "bad_training", "non_utf8_name", "huge_training",
     "huge_wall_clock", "huge_hidden", "huge_ensemble",
-    "huge_space", "javascript_url", "url_with_space", "number_url", "table_hardware", "long_name", "long_url",
+    "huge_space", "javascript_url", "url_with_space", "number_url", "table_hardware",
+    "long_name", "long_url",
     "many_authors", "bidi_override_in_method", "escape_in_name", "newline_in_author",
     "escape_in_member", "extra_not_a_table",
 ]

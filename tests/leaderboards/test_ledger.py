@@ -878,3 +878,29 @@ def test_a_damaged_ledger_is_refused_before_the_site_is_written(submitted: Ledge
     Path(submitted.entry_path(entry["track"], entry["entry_id"])).write_text("{")
     result = _cli("render", "--out", "site", "--no-gifs")
     assert result.exit_code == 1 and not Path("site").exists(), result.output
+
+
+def test_the_plots_names_stay_inside_the_figure(submitted: Ledger, monkeypatch):
+    """A lone entry sits on the log axis's centre, where its name ran rightwards (and any long
+    name ran off the figure)."""
+    import matplotlib.figure
+
+    from leaderboards.scoring import track_tables
+    from leaderboards.site import _plot
+    from leaderboards.tracks import get_track
+
+    (entry,) = submitted.entries()
+    entry["name"] = "A long name " * 16  # 192 characters
+    outside = []
+
+    def check(fig, *args, **kwargs):
+        renderer = fig.canvas.get_renderer()
+        box = fig.bbox
+        for text in fig.axes[0].texts:
+            extent = text.get_window_extent(renderer)
+            if extent.x0 < box.x0 or extent.x1 > box.x1:
+                outside.append(text.get_text())
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", check)
+    assert _plot(track_tables(get_track(TINY), [entry]), Path("plot.png"))
+    assert outside == []
