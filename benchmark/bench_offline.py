@@ -42,6 +42,9 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,31 +108,53 @@ SCENARIOS = {"+-10 mm": [0.0, 10.0], "10-20 mm": [10.0, 20.0]}
 
 
 def _json(path: Path, compute: Any) -> Any:
-    """Cached stage: read ``path`` if it exists, else compute, write and return."""
+    """Cached stage: read ``path`` if it exists, else compute, write (whole: a kill mid-write
+    left a cut-off file that failed every rerun) and return."""
     if path.is_file():
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            raise ValueError(f"{path} is damaged (not JSON); delete it to compute that stage "
+                             "again") from None
     value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=1))
+    _write_json(path, value)
     return value
 
 
+def _write_json(path: Path, value: Any) -> None:
+    """Write ``path`` whole or not at all (beside it, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
+
+
 def _check_args(out: Path, args: argparse.Namespace) -> None:
-    """A rerun must continue the same benchmark: refuse other settings in the same ``--out``."""
+    """A rerun must continue the same benchmark: refuse other settings in the same ``--out``.
+
+    The folder itself is not a setting (a moved or copied run resumes), and ``--data`` is
+    compared as the folder it names (from another working directory, or typed otherwise)."""
     wanted = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
-              if k not in ("threads", "preset", "methods")  # a preset only sets the other
-              # arguments; each method's stages are cached apart, so a subset resumes into
-              # the whole
+              if k not in ("threads", "preset", "methods", "out")  # a preset only sets the
+              # other arguments; each method's stages are cached apart, so a subset resumes
+              # into the whole
               and not (k == "lotj_config" and not v)}  # runs from before the option resume
+    wanted["data"] = str(Path(args.data).resolve())
     path = out / "bench.json"
     if path.is_file():
-        found = json.loads(path.read_text())
+        try:
+            found = json.loads(path.read_text())
+        except ValueError:
+            raise SystemExit(f"{path} is damaged (not JSON): use another --out") from None
+        found.pop("out", None)  # runs from before: the folder typed
+        if found.get("data") is not None and Path(found["data"]).resolve() == Path(
+                wanted["data"]):
+            found["data"] = wanted["data"]  # a relative path written from this directory
         if found != wanted:
             changed = sorted(k for k in wanted if found.get(k) != wanted[k])
             raise SystemExit(f"{out} holds a run with other settings ({changed}); use another "
                              "--out or the same settings to resume")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(wanted, indent=1))
+    _write_json(path, wanted)
 
 
 def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path, seed: int):
@@ -140,9 +165,15 @@ def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path,
         agent = make_agent(name, env.observation_space, env.action_space, config, seed=seed)
         started = time.perf_counter()
         metrics = agent.pretrain(dataset)
-        agent.save(path, include_replay=True)  # finetuning keeps training on the offline data
-        (out / name / "pretrain.json").write_text(json.dumps(
-            metrics | {"wall_s": time.perf_counter() - started}, indent=1))
+        # Saved aside, then renamed into place: agent.json (the "done" mark) is written before
+        # the replay buffers, and a kill between them left a checkpoint that failed every rerun.
+        tmp = path.with_name("pretrained.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        agent.save(tmp, include_replay=True)  # finetuning keeps training on the offline data
+        _write_json(out / name / "pretrain.json",
+                    metrics | {"wall_s": time.perf_counter() - started})
+        shutil.rmtree(path, ignore_errors=True)  # an earlier run's, cut off before this fix
+        os.replace(tmp, path)
     return path
 
 
@@ -513,7 +544,7 @@ def _print_lotj(args: argparse.Namespace, out: Path, path: Path, connectors: lis
                                                                               args))))
     print(f"paper 001 Tables I and IV at +-10 mm (paper: k/20, real robot; ours: "
           f"k/{args.eval_episodes}, pretrain {args.pretrain_steps} steps, "
-          f"{args.online_trials} online trials)")
+          f"online {args.online_trials} x {PAPER001_STEPS} env steps)")
     if parse_key_values(getattr(args, "lotj_config", None),
                        "--lotj-config").get("online_reward") == "ground_truth":
         print("ORACLE CONTROL, not paper 001: LOTJ's online phase is rewarded by the "
@@ -548,7 +579,8 @@ def _print_sac(args: argparse.Namespace, out: Path, lotj: Path, connectors: list
     sac_rows = [(c, _json(out / "sac" / f"{c}.json",
                           lambda c=c: _sac_connector(sac, lotj, c, env_kwargs, args)))
                 for c in connectors]
-    print(f"SAC from vision, offline and after {args.online_trials} online trials rewarded by "
+    print(f"SAC from vision, offline and after {args.online_trials} x {PAPER001_STEPS} online "
+          f"env steps rewarded by "
           f"LOTJ's classifier: successes/{args.eval_episodes} at +-10 mm (paper: /20, Table I)")
     for connector, r in sac_rows:
         paper = PAPER001_SAC.get(connector, ("-", "-"))
@@ -663,7 +695,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="rows per gradient step")
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--finetune-steps", type=int, default=0, help="paper004 only")
-    parser.add_argument("--online-trials", type=int, default=20, help="paper001 only")
+    parser.add_argument("--online-trials", type=int, default=20,
+                        help=f"paper001 only: the online budget, in full-length trials: N x "
+                        f"{PAPER001_STEPS} env steps (trials that R_psi ends early leave steps "
+                        "for more)")
     parser.add_argument("--classifier-episodes", type=int, default=20, help="paper001 only")
     parser.add_argument("--tasks", nargs="*", help="subset of test tasks / connectors")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -720,8 +755,15 @@ def main() -> None:
     args.version = recipe_version(args.data)  # the tasks the data was recorded on
     report = io.StringIO()
     # The data's version is pinned: Gymnasium's "out of date" advice is for a stale ID typed.
-    with contextlib.redirect_stdout(report), pinned_versions():
-        (bench_paper001 if args.paper == "paper001" else bench_paper004)(args)
+    try:
+        with contextlib.redirect_stdout(report), pinned_versions():
+            (bench_paper001 if args.paper == "paper001" else bench_paper004)(args)
+    except ValueError as err:  # the data, a damaged stage: one line, as `insertbench` prints
+        raise SystemExit(f"{parser.prog}: error: {' '.join(str(err).split())}") from None
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted (the same command resumes from the stages done)",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     (args.out / "report.txt").write_text(report.getvalue())
     print(report.getvalue(), end="")
 

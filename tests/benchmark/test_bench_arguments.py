@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark import bench_lotj_policy, bench_mating_forces, bench_tab_chatter
@@ -240,3 +241,88 @@ def test_every_bench_spiral_variant_builds_on_paper_001s_connectors(connector):
         label, env_kwargs = variant_env(task, label, env_change)
         gym.make(task, **env_kwargs).close()
     assert "mm above seated (the lowest)" in label
+
+
+def test_bench_offline_stages_are_written_whole_and_a_run_resumes_from_anywhere(
+    monkeypatch, tmp_path,
+):
+    """A kill while the pretrained agent was saved (agent.json, the "done" mark, is written
+    before the replay buffers) or while a stage's JSON was written left an --out that failed
+    every rerun; and the same run from another directory, or a moved --out, was refused as
+    "other settings" (the paths were compared as typed)."""
+    import argparse
+
+    import gymnasium as gym
+
+    from agents.checkpoint import CheckpointMixin
+    from benchmark import bench_offline
+    from tests.standin_env import ENV_ID
+
+    env = gym.make(ENV_ID)
+    rows = 8
+    dataset = {"obs": {k: np.zeros((rows, *s.shape), s.dtype)
+                       for k, s in env.observation_space.spaces.items()},
+               "next_obs": {k: np.zeros((rows, *s.shape), s.dtype)
+                            for k, s in env.observation_space.spaces.items()},
+               "action": np.zeros((rows, 3), np.float32), "reward": np.zeros(rows, np.float32),
+               "terminated": np.zeros(rows, bool), "truncated": np.zeros(rows, bool)}
+    config = {"hidden": (8, 8), "batch_size": 4, "pretrain_steps": 2}
+    save = CheckpointMixin.save
+
+    def killed_after_agent_json(self, path, *, include_replay=False):
+        save(self, path)  # weights and agent.json, no replay buffers
+        raise KeyboardInterrupt  # as a kill would leave it
+
+    monkeypatch.setattr(CheckpointMixin, "save", killed_after_agent_json)
+    with pytest.raises(KeyboardInterrupt):
+        bench_offline._pretrained("iql", config, dataset, env, tmp_path, 0)
+    assert not (tmp_path / "iql" / "pretrained").exists()  # not taken for done
+    monkeypatch.setattr(CheckpointMixin, "save", save)
+    path = bench_offline._pretrained("iql", config, dataset, env, tmp_path, 0)
+    assert sorted(p.name for p in path.glob("replay_*.npz"))  # the rerun saved it whole
+    # A stage's JSON is written whole; a damaged one is named, not a JSONDecodeError.
+    assert bench_offline._json(tmp_path / "stage.json", lambda: {"a": 1}) == {"a": 1}
+    assert not list(tmp_path.glob("*.tmp"))
+    (tmp_path / "stage.json").write_text('{"a": ')
+    with pytest.raises(ValueError, match="stage.json is damaged"):
+        bench_offline._json(tmp_path / "stage.json", lambda: {"a": 1})
+
+    (tmp_path / "work" / "data").mkdir(parents=True)
+    args = argparse.Namespace(paper="paper004", data=Path("data"), out=Path("out"), seed=0)
+    monkeypatch.chdir(tmp_path / "work")
+    bench_offline._check_args(Path("out"), args)
+    monkeypatch.chdir(tmp_path)
+    elsewhere = argparse.Namespace(paper="paper004", data=Path("work/data"),
+                                   out=Path("work/out"), seed=0)
+    bench_offline._check_args(Path("work/out"), elsewhere)  # the same run, typed otherwise
+    (tmp_path / "work" / "out").rename(tmp_path / "moved")
+    bench_offline._check_args(Path("moved"), elsewhere)  # a moved --out resumes
+    with pytest.raises(SystemExit, match=r"other settings \(\['seed'\]\)"):
+        bench_offline._check_args(Path("moved"), argparse.Namespace(
+            paper="paper004", data=Path("work/data"), out=Path("moved"), seed=1))
+
+
+@pytest.mark.parametrize(("raised", "code", "message"), [
+    (ValueError("dataset: action is not finite at row 154"), None,
+     "error: dataset: action is not finite at row 154"),
+    (KeyboardInterrupt(), 130, "interrupted (the same command resumes from the stages done)"),
+])
+def test_bench_offline_prints_a_refused_dataset_or_a_ctrl_c_in_one_line(
+    capsys, monkeypatch, tmp_path, raised, code, message,
+):
+    """Both ended in tracebacks (29 lines for a Ctrl-C during pretraining)."""
+    from benchmark import bench_offline
+
+    def bench(args):
+        raise raised
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "recipe.json").write_text('{"recipe": "paper004", "parts": []}')
+    monkeypatch.setattr(bench_offline, "check_recipe", lambda data, paper: None)
+    monkeypatch.setattr(bench_offline, "recipe_version", lambda data: "v1")
+    monkeypatch.setattr(bench_offline, "bench_paper004", bench)
+    exit_code, err = _exit_message(capsys, monkeypatch, bench_offline.main, "paper004",
+                                   "--data", "data", "--out", "out")
+    assert (exit_code == code if code else isinstance(exit_code, str)), exit_code
+    assert len(err.strip().splitlines()) == 1 and message in err, err
