@@ -177,7 +177,9 @@ class AWACAgent(CheckpointMixin):
 
     # ------------------------------------------------------------------ data
     def unit_dataset(self, dataset: Dataset) -> dict[str, Any]:
-        """A copy of ``dataset`` with actions in [-1, 1]; feeds the normaliser's statistics."""
+        """A copy of ``dataset`` with actions in [-1, 1]; feeds the normaliser's statistics
+        (after the buffer's checks, which name a bad column)."""
+        self.buffer.check_dataset(dataset)
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         if self.config.obs_norm:

@@ -56,26 +56,35 @@ def check_entry(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) 
     return value
 
 
+#: The largest magnitude of a number in a dataset's float columns: far above any reading of the
+#: tasks (forces of 10^4 N, rewards of a few hundred), far below float32's overflow.
+MAX_DATASET_MAGNITUDE = 1e6
+
+
 def check_dataset_values(dataset: Dataset, keys: Sequence[str],
                          action_space: gym.spaces.Box | None = None,
                          source: str = "dataset") -> None:
     """ValueError naming ``source``, the column and the first row where ``dataset`` holds a
-    NaN or inf (in ``obs``/``next_obs`` entries ``keys``, ``action``, ``reward``) or, given
-    ``action_space``, an action outside its bounds: a NaN poisons every update that samples
-    it (NaN weights, found only at the first act), and a demo of +-50 in a [-1, 1] space is no
-    demonstration."""
+    NaN or inf, or a number beyond ``MAX_DATASET_MAGNITUDE`` (in ``obs``/``next_obs`` entries
+    ``keys``, ``action``, ``reward``) or, given ``action_space``, an action outside its bounds:
+    a NaN poisons every update that samples it (NaN weights, found only at the first act),
+    rewards of 1e30 trained inf optimizer state without a word, and a demo of +-50 in a
+    [-1, 1] space is no demonstration."""
     columns = {"action": dataset["action"], "reward": dataset["reward"]}
     columns |= {f"{part}[{k!r}]": dataset[part][k] for part in ("obs", "next_obs") for k in keys}
     for name, column in columns.items():
         values = np.asarray(column)
         if values.dtype == np.uint8 or len(values) == 0:
             continue
-        bad = ~np.isfinite(values.reshape(len(values), -1).astype(np.float64)).all(axis=1)
+        flat = values.reshape(len(values), -1).astype(np.float64)
+        bad = ~(np.abs(flat) <= MAX_DATASET_MAGNITUDE).all(axis=1)  # NaN fails the comparison
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{source}: {name} is not finite at row {row} ({bad.sum()} rows): "
+            what = ("is not finite" if not np.isfinite(flat[row]).all() else
+                    f"exceeds {MAX_DATASET_MAGNITUDE:g} in magnitude")
+            raise ValueError(f"{source}: {name} {what} at row {row} ({bad.sum()} rows): "
                              f"{values[row].tolist()}; refused")
-    if action_space is not None:
+    if action_space is not None and len(dataset["action"]):
         actions = np.asarray(dataset["action"], dtype=np.float64)
         outside = ((actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6))
         outside = outside.reshape(len(actions), -1).any(axis=1)
@@ -141,10 +150,29 @@ class ReplayBuffer:
         self.size = min(self.size + 1, self.capacity)
 
     def add_dataset(self, dataset: Dataset) -> int:
-        """Append the rows of a ``Dataset`` (only the newest ``capacity`` if it is larger).
+        """Append the rows of a ``Dataset`` (only the newest ``capacity`` if it is larger),
+        checked first (``check_dataset``). Returns the number of rows stored."""
+        n = self.check_dataset(dataset)
+        skipped = max(0, n - self.capacity)  # only the newest rows fit
+        rows = np.arange(skipped, n)
+        idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity
+        zeros = np.zeros(n, dtype=bool)
+        for k in self.keys:
+            self.obs[k][idx] = np.asarray(dataset["obs"][k])[rows]
+            self.next_obs[k][idx] = np.asarray(dataset["next_obs"][k])[rows]
+        self.action[idx] = np.asarray(dataset["action"])[rows]
+        self.reward[idx] = np.asarray(dataset["reward"])[rows]
+        self.terminated[idx] = np.asarray(dataset.get("terminated", zeros))[rows]
+        self.intervened[idx] = np.asarray(dataset.get("intervened", zeros))[rows]
+        self.ptr = int((self.ptr + n) % self.capacity)
+        self.size = min(self.size + len(rows), self.capacity)
+        return len(rows)
 
-        Returns the number of rows stored.
-        """
+    def check_dataset(self, dataset: Dataset) -> int:
+        """The number of rows of ``dataset``; ValueError unless it fits this buffer: every
+        observation key, columns of one length, rows of this env's shapes, plausible values
+        (``check_dataset_values``). Agents call it before anything else reads the data (AWAC's
+        normaliser met a short row first, as a tensor-size RuntimeError)."""
         n = len(dataset["action"])
         missing = [k for k in self.keys if k not in dataset["obs"] or k not in dataset["next_obs"]]
         if missing:
@@ -167,20 +195,7 @@ class ReplayBuffer:
             raise ValueError(f"dataset rows differ in shape from this env's (dataset, env): "
                              f"{other}; was it recorded with other env kwargs?")
         check_dataset_values(dataset, self.keys)
-        skipped = max(0, n - self.capacity)  # only the newest rows fit
-        rows = np.arange(skipped, n)
-        idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity
-        zeros = np.zeros(n, dtype=bool)
-        for k in self.keys:
-            self.obs[k][idx] = np.asarray(dataset["obs"][k])[rows]
-            self.next_obs[k][idx] = np.asarray(dataset["next_obs"][k])[rows]
-        self.action[idx] = np.asarray(dataset["action"])[rows]
-        self.reward[idx] = np.asarray(dataset["reward"])[rows]
-        self.terminated[idx] = np.asarray(dataset.get("terminated", zeros))[rows]
-        self.intervened[idx] = np.asarray(dataset.get("intervened", zeros))[rows]
-        self.ptr = int((self.ptr + n) % self.capacity)
-        self.size = min(self.size + len(rows), self.capacity)
-        return len(rows)
+        return n
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """Uniformly sample ``batch_size`` transitions (with replacement) as numpy arrays."""

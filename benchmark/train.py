@@ -103,6 +103,24 @@ class TrainResult:
     intervention_steps: int = 0  # training steps whose action an intervention replaced
 
 
+def check_dataset_fits(dataset: Mapping[str, Any], env: gym.Env, source: str) -> None:
+    """ValueError unless ``dataset`` has rows, and its actions and the observation entries it
+    shares with ``env`` have the env's shapes: checked before the run folder exists (a refusal
+    in the agent's pretraining left run.json and a copy of the demos behind, and an empty file
+    was "cannot reshape array of size 0")."""
+    rows = len(dataset["action"])
+    if rows == 0:
+        raise ValueError(f"{source} holds no transitions")
+    spaces = env.observation_space.spaces
+    shapes = {"action": (np.shape(dataset["action"])[1:], env.action_space.shape)}
+    shapes |= {f"{part}[{k!r}]": (np.shape(dataset[part][k])[1:], spaces[k].shape)
+               for part in ("obs", "next_obs") for k in dataset.get(part, {}) if k in spaces}
+    other = {k: v for k, v in shapes.items() if tuple(v[0]) != tuple(v[1])}
+    if other:
+        raise ValueError(f"{source}: rows differ in shape from this env's (dataset, env): "
+                         f"{other}; was it recorded with other env kwargs?")
+
+
 def train_episode_seed(run_seed: int, episode: int) -> int:
     """Env reset seed of training episode ``episode`` of run ``run_seed``."""
     return TRAIN_SEED_BASE + TRAIN_SEEDS_PER_RUN * run_seed + episode
@@ -747,10 +765,11 @@ def train(
         try:
             dataset = load_demos(demos) if isinstance(demos, str | Path) else demos
             if dataset is not None:
+                source = f"demos {demos}" if isinstance(demos, str | Path) else "demos"
+                check_dataset_fits(dataset, env, source)
                 check_dataset_values(dataset, [k for k in dataset["obs"]
                                                if k in env.observation_space.spaces],
-                                     env.action_space, source=f"demos {demos}"
-                                     if isinstance(demos, str | Path) else "demos")
+                                     env.action_space, source=source)
         except ValueError:
             env.close()
             raise

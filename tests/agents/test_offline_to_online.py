@@ -660,3 +660,17 @@ def test_online_reward_is_checked_in_one_line(monkeypatch):
     action = agent.act(obs, deterministic=False)
     with pytest.raises(ValueError, match="needs the env's info\\['is_success'\\]"):
         agent.observe(Transition(obs, action, 1.0, env.step(action)[0], False, False, {}))
+
+
+@pytest.mark.parametrize("name", ["awac", "oda"])
+def test_a_dataset_of_other_shapes_is_refused_before_the_normaliser_reads_it(name):
+    """AWAC's and ODA's normaliser took the rows before the buffer's checks: a short
+    observation column ended in "RuntimeError: The size of tensor a (5) must match ...". """
+    env = gym.make(STANDIN)
+    config = AWAC_TINY if name == "awac" else ODA_TINY
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=0)
+    data = _noisy_dataset(env, episodes=2, tasks=1)
+    key = next(iter(data["obs"]))
+    data["obs"] = dict(data["obs"], **{key: data["obs"][key][:, :-1]})
+    with pytest.raises(ValueError, match=rf"rows differ in shape .*obs\['{key}'\]"):
+        agent.pretrain(data)

@@ -257,7 +257,18 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
              r"inf_reward.npz: reward is not finite at row 5"),
             ("big_action", lambda d: d["action"].__setitem__((2, 1), 50.0),
              r"big_action.npz: action at row 2 \(1 rows\) lies outside the env's "
-             r"action space \[-1, 1\]")):
+             r"action space \[-1, 1\]"),
+            # rewards of 1e30 trained inf optimizer state (AWAC, IQL) and exit status 0
+            ("huge_reward", lambda d: d["reward"].__setitem__(4, 1e30),
+             r"huge_reward.npz: reward exceeds 1e\+06 in magnitude at row 4"),
+            # AWAC and ODA met it in their normaliser: a tensor-size RuntimeError
+            ("short_obs", lambda d: d["obs"].__setitem__(key, d["obs"][key][:, :-1]),
+             rf"short_obs.npz: rows differ in shape from this env's .*obs\['{key}'\]"),
+            # "cannot reshape array of size 0 into shape (0,newaxis)"
+            ("empty", lambda d: d.update({k: (v[:0] if not isinstance(v, dict) else
+                                              {kk: vv[:0] for kk, vv in v.items()})
+                                          for k, v in d.items()}),
+             r"empty.npz holds no transitions")):
         bad = load_dataset(tmp_path / "a" / "demos.npz")
         edit(bad)
         save_dataset(tmp_path / f"{name}.npz", bad)
