@@ -111,6 +111,10 @@ def collect(preset: Preset, store: Store) -> tuple[dict[str, CellMetrics], dict[
 def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Section]:
     """Compute every section of the report."""
     metrics, rows = collect(preset, store)
+    # A failed cell that a worker is running again counts as running, not failed as well
+    # ("Not started: -1", and listed under "Failed cells" while it ran).
+    live = {m.config_hash for m in store.running() if not store.is_marker_stale(m)}
+    rows = {h: r for h, r in rows.items() if not (r["status"] == "failed" and h in live)}
     cells = preset.cells
     tasks = _ordered([c.task_label for c in cells])
     methods = _ordered([c.method for c in cells])
@@ -324,10 +328,18 @@ def _aggregate_section(
     replayed = {m for m, _ in runs} - {
         m for (m, _), group in runs.items()
         if not replayed_seeds([metrics[c.config_hash] for c in group])}
+    # A replaying method's one seed per task gets one label on every task: where a cell of
+    # its lowest seed was missing, tasks kept different seeds and the method's score matrix
+    # was half empty (the method left out of the aggregates).
+    label = {m: min(c.seed for (n, _), group in runs.items() if n == m for c in group)
+             for m in replayed}
     scores = []
     for (m, task), group in runs.items():
-        kept = [min(group, key=lambda c: c.seed)] if m in replayed else group
-        scores += [(m, task, c.seed, metrics[c.config_hash].success_rate) for c in kept]
+        if m in replayed:
+            first = min(group, key=lambda c: c.seed)
+            scores.append((m, task, label[m], metrics[first.config_hash].success_rate))
+        else:
+            scores += [(m, task, c.seed, metrics[c.config_hash].success_rate) for c in group]
     matrices, skipped = score_matrices(scores)
     section = Section("Aggregates across tasks and seeds", [
         "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "

@@ -192,6 +192,34 @@ def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_p
             "goal_noise_mm default; Tuned: goal_noise_mm=0.5; Learner: goal_noise_mm "
             "default.") in markdown
 
+    # A replaying method whose lowest seed failed on one task kept seed 1 there and seed 0 on
+    # the other: a half-empty score matrix, "left out of the aggregates" beside "count as one
+    # seed". And a failed cell being run again read "Not started: -1".
+    from benchmark.store import Store, collect_provenance
+
+    first = next(c for c in preset.cells if c.method == "Scripted"
+                 and c.task_id.endswith("A-v0") and c.seed == 0)
+    with Store("r.sqlite") as store:
+        store.record_failed(first, "boom", "", collect_provenance(), 1.0)
+    result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
+                                 "--out", "report", "--reps", "100"])
+    assert result.exit_code == 0, result.output
+    markdown = Path("report/report.md").read_text(encoding="utf-8")
+    assert re.search(r"\| Scripted · v0 \| [0-9.]+ \(1 seed: no CI\) \| .* \| 1 x 2 \|",
+                     markdown), markdown
+    assert "Scripted · v0: left out of the aggregates" not in markdown
+    assert "| Failed | 1 |" in markdown and "| Not started | 0 |" in markdown
+    with Store("r.sqlite") as store:
+        assert store.claim(first)  # a worker retries it
+        result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
+                                     "--out", "report", "--reps", "100"])
+        store.release(first.config_hash)
+    assert result.exit_code == 0, result.output
+    markdown = Path("report/report.md").read_text(encoding="utf-8")
+    assert "| Failed | 0 |" in markdown and "| Running | 1 |" in markdown
+    assert "| Not started | 0 |" in markdown
+    assert "boom" not in markdown  # not under "Failed cells" while it runs
+
 
 def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> None:
     """A cell's hash names its task and kwargs, not what the task does: a store resumed after
