@@ -27,7 +27,7 @@ from benchmark.preset import (
     check_task_versions,
     load_preset,
 )
-from benchmark.store import DEFAULT_STALE_AFTER_S, Store, check_not_foreign
+from benchmark.store import DEFAULT_STALE_AFTER_S, STORE_LOCK_WAIT_S, Store, check_not_foreign
 
 matrix_app = typer.Typer(
     name="matrix",
@@ -83,7 +83,14 @@ def open_store(path: Path, **kwargs: Any) -> Store:
     try:
         return Store(path, **kwargs)
     except sqlite3.OperationalError as err:
+        if "locked" in str(err):  # another process holds the write lock past SQLite's wait
+            raise typer.BadParameter(f"{path} is locked by another process (SQLite waited "
+                                     f"{STORE_LOCK_WAIT_S:.0f} s for it); try again when it is "
+                                     "done", param_hint="--store") from None
         raise typer.BadParameter(f"{path}: {_UNWRITABLE} ({err})", param_hint="--store") from None
+    except sqlite3.DatabaseError as err:  # "database disk image is malformed", as internal
+        raise typer.BadParameter(f"{path} is damaged ({err}); run the matrix into a new store",
+                                 param_hint="--store") from None
 
 
 StoreOpt = Annotated[

@@ -174,6 +174,10 @@ def check_not_foreign(db: sqlite3.Connection, path: Path) -> None:
                          f"{', '.join(tables)}), not a matrix store; use a new store file")
 
 
+#: Seconds a store waits for another process's write lock before giving up.
+STORE_LOCK_WAIT_S = 60.0
+
+
 class Store:
     """SQLite results store of one matrix. The matrix's parent process is its only writer.
 
@@ -187,7 +191,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.stale_after_s = stale_after_s
         self.hostname = socket.gethostname()
-        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._db = sqlite3.connect(self.path, timeout=STORE_LOCK_WAIT_S, isolation_level=None)
         try:  # before anything is written (WAL mode persists in the file)
             check_not_foreign(self._db, self.path)
         except ValueError:
@@ -203,6 +207,10 @@ class Store:
             f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta(key, value) "
             f"VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
         found = _schema_version(self._db)
+        if not str(found).isdigit():  # int('abc') was a ValueError naming no file
+            self._db.close()
+            raise ValueError(f"{self.path} has a damaged schema_version ({found!r}); run the "
+                             "matrix into a new store")
         if int(found) != SCHEMA_VERSION:
             self._db.close()
             raise ValueError(

@@ -154,3 +154,41 @@ def test_an_inline_cell_keeps_its_marker_fresh_while_it_runs(tmp_path: Path) -> 
                              artifacts_root=tmp_path / "a", show_progress=False, heartbeat_s=0.1)
     assert len(summary.done) == 1
     assert beats[1] > beats[0]  # beaten while the cell ran
+
+
+def test_a_locked_damaged_or_mislabelled_store_is_one_line_that_says_so(
+        tmp_path: Path, monkeypatch) -> None:
+    """A store another process held locked read "must be a writable file in a writable
+    folder" (it was); damaged pages were an internal error ("DatabaseError: database disk image
+    is malformed"), a damaged schema_version "invalid literal for int() with base 10"."""
+    import typer
+
+    import benchmark.store as store_module
+    from benchmark.matrix_cli import open_store
+
+    Store(tmp_path / "locked.sqlite").close()
+    holder = sqlite3.connect(tmp_path / "locked.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(store_module, "STORE_LOCK_WAIT_S", 0.2)
+    try:
+        with pytest.raises(typer.BadParameter, match="locked.sqlite is locked by another "
+                                                     "process"):
+            open_store(tmp_path / "locked.sqlite")
+    finally:
+        holder.close()
+
+    Store(tmp_path / "label.sqlite").close()
+    db = sqlite3.connect(tmp_path / "label.sqlite")
+    db.execute("UPDATE meta SET value = 'abc' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(ValueError, match=r"label.sqlite has a damaged schema_version \('abc'\)"):
+        Store(tmp_path / "label.sqlite")
+
+    path = tmp_path / "pages.sqlite"
+    Store(path).close()
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xa5" * (len(data) - 100)  # every page after the header, overwritten
+    path.write_bytes(bytes(data))
+    with pytest.raises(typer.BadParameter, match="pages.sqlite is damaged"):
+        open_store(path)
