@@ -266,3 +266,16 @@ def test_a_report_folder_that_cannot_be_made_is_refused_before_the_bootstrap(
     result = runner.invoke(app, ["matrix", "report", "tiny.toml", "--out", "/proc/nope/r"])
     assert result.exit_code == 2
     assert "/proc/nope/r cannot be created" in " ".join(result.output.split())
+
+
+def test_a_report_with_no_finished_cell_says_so(tmp_path: Path, monkeypatch) -> None:
+    """Every table came out empty with nothing saying why (only the status table's Done 0)."""
+    from benchmark.report import build_sections
+    from benchmark.store import Store
+
+    monkeypatch.chdir(tmp_path)
+    Path("replays.toml").write_text(REPLAYS, encoding="utf-8")
+    with Store("empty.sqlite") as store:
+        sections = build_sections(load_preset(Path("replays.toml")), store, reps=10)
+    success = next(s for s in sections if s.title == "Final success rate")
+    assert any("No cell of this preset has finished yet" in p for p in success.paragraphs)
