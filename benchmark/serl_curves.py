@@ -41,6 +41,21 @@ from benchmark.check_serl import EVAL_EPISODES, steps_to_target, target_successe
 _NAME = re.compile(r"^(?P<group>.+)_s(?P<seed>\d+)$")
 
 
+def _episode_steps(task_id: str, env_kwargs: dict) -> int:
+    """The run's episode length [env steps]: its ``max_episode_steps`` or its task's."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the tasks)
+
+    steps = env_kwargs.get("max_episode_steps")
+    if steps is None:
+        try:
+            steps = gym.spec(task_id).max_episode_steps
+        except gym.error.Error:
+            raise ValueError(f"unknown task {task_id!r} in a run.json") from None
+    return int(steps)
+
+
 def load_runs(root: Path, match: str = "", first: int | None = None) -> dict[str, list[dict]]:
     """``{group: [run, ...]}`` sorted by seed; a run is task, seed, env steps, successes and
     episodes per evaluation (of the first ``first`` episodes of each evaluation if given)."""
@@ -50,22 +65,32 @@ def load_runs(root: Path, match: str = "", first: int | None = None) -> dict[str
         name = _NAME.match(d.name)
         if name is None:
             raise ValueError(f"{d.name}: run directories must be named <group>_s<seed>")
-        entries = json.loads((d / "evaluations.json").read_text())
-        task = json.loads((d / "run.json").read_text())["task_id"].split("/")[-1]
-        if first is None:
-            successes = [e["summary"]["successes"] for e in entries]
-            episodes = {e["summary"].get("episodes", EVAL_EPISODES) for e in entries}
-        else:
-            if any(len(e.get("episodes", [])) < first for e in entries):
-                raise ValueError(f"{d.name}: an evaluation has fewer than --first {first} "
-                                 "episodes recorded")
-            successes = [sum(bool(r["success"]) for r in e["episodes"][:first]) for e in entries]
-            episodes = {first}
+        try:  # a damaged run folder was a FileNotFoundError or KeyError traceback
+            entries = json.loads((d / "evaluations.json").read_text())
+            run = json.loads((d / "run.json").read_text())
+            task_id = run["task_id"]
+            if first is None:
+                successes = [e["summary"]["successes"] for e in entries]
+                episodes = {e["summary"].get("episodes", EVAL_EPISODES) for e in entries}
+            else:
+                if any(len(e.get("episodes", [])) < first for e in entries):
+                    raise ValueError(f"{d.name}: an evaluation has fewer than --first {first} "
+                                     "episodes recorded")
+                successes = [sum(bool(r["success"]) for r in e["episodes"][:first])
+                             for e in entries]
+                episodes = {first}
+            steps = [e["env_steps"] for e in entries]
+        except (OSError, KeyError, TypeError) as err:
+            what = f"no {err}" if isinstance(err, KeyError) else str(err)
+            raise ValueError(f"{d.name}: not a check_serl run folder ({what})") from None
+        if not entries:
+            raise ValueError(f"{d.name}: evaluations.json holds no evaluation")
         if len(episodes) != 1:
             raise ValueError(f"{d.name}: evaluations of different sizes {sorted(episodes)}")
         groups[name["group"]].append({
-            "task": task, "seed": int(name["seed"]), "episodes": episodes.pop(),
-            "steps": [e["env_steps"] for e in entries], "successes": successes})
+            "group": name["group"], "task": task_id.split("/")[-1], "seed": int(name["seed"]),
+            "episodes": episodes.pop(), "steps": steps, "successes": successes,
+            "episode_steps": _episode_steps(task_id, run.get("env_kwargs") or {})})
     for runs in groups.values():
         runs.sort(key=lambda r: r["seed"])
     return dict(groups)
@@ -103,14 +128,16 @@ def shared_rates(a: dict, b: dict) -> tuple[list[float], list[float]]:
     """Success rates [%] of runs ``a`` and ``b`` at the evaluations both reached.
 
     Evaluation k of a ``check_serl`` run is the first episode end after k ``--eval-every``
-    steps, so runs of one schedule differ there by less than an episode; runs of different
-    schedules are refused.
+    steps, so runs of one schedule differ there by less than an episode; runs further apart
+    are refused (another schedule). (The bound was half the first evaluation's step: runs of
+    one schedule with ``--eval-every`` under two episodes were refused.)
     """
     n = min(len(a["steps"]), len(b["steps"]))
-    interval = min(a["steps"][0], b["steps"][0])
-    if any(abs(x - y) >= interval / 2 for x, y in zip(a["steps"][:n], b["steps"][:n], strict=True)):
-        raise ValueError(f"seed {a['seed']} and seed {b['seed']} of {a['task']} were not "
-                         "evaluated at the same env steps (another --eval-every?)")
+    episode = max(a.get("episode_steps", 1), b.get("episode_steps", 1))
+    if any(abs(x - y) >= episode for x, y in zip(a["steps"][:n], b["steps"][:n], strict=True)):
+        raise ValueError(f"{a.get('group', '?')} seed {a['seed']} and {b.get('group', '?')} "
+                         f"seed {b['seed']} of {a['task']} were not evaluated at the same env "
+                         "steps (another --eval-every?)")
     rate = [100.0 * s / r["episodes"] for r in (a, b) for s in r["successes"][:n]]
     return rate[:n], rate[n:]
 

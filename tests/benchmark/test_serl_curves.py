@@ -113,3 +113,43 @@ def test_pairs_of_runs_on_other_evaluation_schedules_are_refused(tmp_path):
     nan = subprocess.run([sys.executable, "-m", "benchmark.serl_curves", str(tmp_path),
                           "--behind", "nan"], capture_output=True, text=True)
     assert nan.returncode == 1 and "percentage points" in nan.stderr
+
+
+def test_runs_of_one_schedule_pair_up_however_short_the_interval(tmp_path):
+    """With --eval-every 50 on USB (50-step episodes) runs evaluated at 50, 100, 150 and 55,
+    126, 150 were refused as "another --eval-every" (the bound was half the first step), and
+    the message named "seed 1 and seed 1" without their methods."""
+    for name, steps in (("usb_rlpd_s1", [50, 100, 150]), ("usb_hil_serl_s1", [55, 126, 150])):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "run.json").write_text(json.dumps({"task_id": "InsertBench/USB-v1"}))
+        (d / "evaluations.json").write_text(json.dumps(
+            [{"env_steps": s, "summary": {"successes": 10}} for s in steps]))
+    assert "| USB-v1 | rlpd | hil_serl | 1 of 1 |" in pairs_table(load_runs(tmp_path), 10)
+    (tmp_path / "usb_hil_serl_s1" / "evaluations.json").write_text(json.dumps(
+        [{"env_steps": s, "summary": {"successes": 10}} for s in (500, 1000)]))
+    with pytest.raises(ValueError, match="usb_hil_serl seed 1 and usb_rlpd seed 1 of USB-v1"):
+        pairs_table(load_runs(tmp_path), 10)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("no_run_json", "usb_rlpd_s0: not a check_serl run folder"),
+    ("no_task", "usb_rlpd_s0: not a check_serl run folder (no 'task_id')"),
+    ("no_summary", "usb_rlpd_s0: not a check_serl run folder (no 'summary')"),
+    ("empty", "usb_rlpd_s0: evaluations.json holds no evaluation"),
+])
+def test_a_damaged_run_folder_is_one_line_not_a_traceback(tmp_path, damage, message):
+    _run(tmp_path, "usb_rlpd_s0", [0, 10])
+    d = tmp_path / "usb_rlpd_s0"
+    if damage == "no_run_json":
+        (d / "run.json").unlink()
+    elif damage == "no_task":
+        (d / "run.json").write_text("{}")
+    elif damage == "no_summary":
+        (d / "evaluations.json").write_text(json.dumps([{"env_steps": 5}]))
+    else:
+        (d / "evaluations.json").write_text("[]")
+    cli = subprocess.run([sys.executable, "-m", "benchmark.serl_curves", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert cli.returncode == 1 and message in cli.stderr, cli.stderr
+    assert len(cli.stderr.strip().splitlines()) == 1, cli.stderr
