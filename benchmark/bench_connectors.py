@@ -79,6 +79,13 @@ def connector_row(make, episodes: int) -> tuple[float, float, float, float, floa
 
 
 def main() -> None:
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # the task versions studied are chosen: no "out of date" advice
+        _main()
+
+
+def _main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--episodes", type=positive_int, default=20,
                         help="episodes per connector/setting")

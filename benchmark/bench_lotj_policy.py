@@ -356,10 +356,20 @@ def _check_finetune(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def main() -> None:
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # the task versions studied are chosen: no "out of date" advice
+        _main()
+
+
+def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="a paper001 `dataset recipe` folder")
-    parser.add_argument("--loss", choices=["mse", "nll"], default="mse")
-    parser.add_argument("--daib", action="store_true")
+    parser.add_argument("--loss", choices=["mse", "nll"],
+                        help="the policy study's loss (default mse; not with --classifier or "
+                        "--finetune)")
+    parser.add_argument("--daib", action="store_true",
+                        help="the policy study with DAIB (not with --classifier or --finetune)")
     parser.add_argument("--steps", type=int,
                         help="gradient steps (default 3000; with --classifier 5000, the "
                         "paper001-reduced preset's)")
@@ -370,9 +380,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--finetune", metavar="CHECKPOINT",
                         help="a pretrained LOTJ checkpoint to finetune instead")
-    parser.add_argument("--connector", default="Europlug", help="with --finetune")
-    parser.add_argument("--trials", type=int, default=200, help="with --finetune")
-    parser.add_argument("--version", default="v1", help="task version, with --finetune")
+    parser.add_argument("--connector", help="with --finetune: the connector (default Europlug)")
+    parser.add_argument("--trials", type=int, help="with --finetune: online trials (default 200)")
+    parser.add_argument("--version", help="with --finetune: task version (default v1)")
     parser.add_argument("--beta", type=float,
                         help="with --finetune: IQL's inverse temperature while finetuning")
     parser.add_argument("--online-fraction", type=float,
@@ -392,6 +402,21 @@ def main() -> None:
         if value is not None and value < low:
             parser.error(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
     torch.set_num_threads(1)
+    # Each was ignored outside its mode (the policy study over all 8 connectors ran with
+    # --connector HDMI --trials 7; --classifier ignored --loss and --daib), exit 0.
+    modes = {"--connector": (args.connector, "--finetune"), "--trials": (args.trials, "--finetune"),
+             "--version": (args.version, "--finetune"), "--beta": (args.beta, "--finetune"),
+             "--online-fraction": (args.online_fraction, "--finetune")}
+    for option, (value, mode) in modes.items():
+        if value is not None and not args.finetune:
+            parser.error(f"{option} applies with {mode} only")
+    if (args.loss is not None or args.daib) and (args.classifier or args.finetune):
+        parser.error("--loss and --daib apply to the policy study only (not with --classifier "
+                     "or --finetune)")
+    args.loss = args.loss or "mse"
+    args.connector = args.connector or "Europlug"
+    args.trials = 200 if args.trials is None else args.trials
+    args.version = args.version or "v1"
     if args.config and args.finetune:
         parser.error("--config does not apply with --finetune (see --beta, --online-fraction)")
     if args.classifier:

@@ -22,6 +22,7 @@ from benchmark.bench_env import doc_summary, non_negative_int, output_dir
 from benchmark.cells import Cell
 from benchmark.preset import PresetError, load_preset
 from benchmark.train import train
+from envs.tasks import pinned_versions
 from leaderboards.tracks import Track, TrackTask, get_track
 
 
@@ -59,15 +60,20 @@ def track_cell(preset_name: str, track_name: str, task: str,
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Defaults in the help: a bare `python -m benchmark.check_track` starts a 5k-step RLPD run.
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
-    parser.add_argument("--preset", default="paper000-leaderboard")
-    parser.add_argument("--track", default="paper000")
-    parser.add_argument("--task", default="ModelE", help="the track's task label")
-    parser.add_argument("--agent", default="rlpd", help="registry name or preset label")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="run seed")
+    parser.add_argument("--preset", default="paper000-leaderboard",
+                        help="the seeding preset (default paper000-leaderboard)")
+    parser.add_argument("--track", default="paper000", help="the track (default paper000)")
+    parser.add_argument("--task", default="ModelE",
+                        help="the track's task label (default ModelE)")
+    parser.add_argument("--agent", default="rlpd",
+                        help="registry name or preset label (default rlpd)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="run seed (default 0)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="env steps (default: the cell's budget)")
-    parser.add_argument("--eval-every", type=int, default=1000, help="env steps")
+                        help="env steps (default: the cell's budget, 5,000 for the defaults)")
+    parser.add_argument("--eval-every", type=int, default=1000,
+                        help="env steps between evaluations (default 1000)")
     parser.add_argument("--out", type=output_dir, default=None,
                         help="run directory (default runs/...)")
     args = parser.parse_args(argv)
@@ -82,10 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     dev = track.dev_seeds()
     steps = args.steps if args.steps is not None else cell.budget_steps
-    result = train(task.task_id, cell.agent, seed=args.seed, steps=steps,
-                   config=dict(cell.agent_config), env_kwargs=dict(cell.env_kwargs),
-                   out_dir=args.out, eval_every=args.eval_every, eval_episodes=len(dev),
-                   eval_seeds=dev, num_envs=cell.num_envs, progress=False)
+    with pinned_versions():  # the track's task versions are chosen: no "out of date" advice
+        result = train(task.task_id, cell.agent, seed=args.seed, steps=steps,
+                       config=dict(cell.agent_config), env_kwargs=dict(cell.env_kwargs),
+                       out_dir=args.out, eval_every=args.eval_every, eval_episodes=len(dev),
+                       eval_seeds=dev, num_envs=cell.num_envs, progress=False)
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         print(f"{cell.agent} {track.name}/{task.label} seed {args.seed} step "
               f"{entry.env_steps:>6} ({entry.wall_clock_s:6.0f} s): dev {s['successes']}/"

@@ -86,6 +86,13 @@ def test_bench_lotj_policy_refuses_finetuning_overrides_its_config_refuses(
          "IQLConfig.classifier_color_jitter must be in [0, 1), got 1.0"),
         (["--data", "d", "--classifier", "--config", "no_such_field=1"],
          "unknown IQLConfig field(s) ['no_such_field']"),
+        # Ignored outside their mode, exit 0: the policy study ran over all 8 connectors.
+        (["--data", "d", "--connector", "HDMI"], "--connector applies with --finetune only"),
+        (["--data", "d", "--trials", "7"], "--trials applies with --finetune only"),
+        (["--data", "d", "--beta", "3"], "--beta applies with --finetune only"),
+        (["--data", "d", "--classifier", "--loss", "nll"], "--loss and --daib apply to the "
+         "policy study only"),
+        (["--finetune", "c", "--daib"], "--loss and --daib apply to the policy study only"),
     ],
 )
 def test_bench_lotj_policy_refuses_classifier_arguments_before_loading_data(
@@ -111,6 +118,13 @@ def test_bench_lotj_policy_refuses_classifier_arguments_before_loading_data(
         (["paper004", "--data", "data", "--tasks", "USACPlug", "Bogus"],
          "--tasks ['Bogus'] are not paper004 tasks"),
         (["paper001", "--data", "data", "--tasks", "DT12x"], "--tasks ['DT12x'] are not paper001"),
+        # stored in bench.json, then the doc's command without it was "other settings"
+        (["paper004", "--data", "data", "--online-trials", "5"],
+         "--online-trials does not apply to paper004"),
+        (["paper004", "--data", "data", "--classifier-episodes", "3"],
+         "--classifier-episodes does not apply to paper004"),
+        (["paper001", "--data", "data", "--finetune-steps", "400"],
+         "--finetune-steps does not apply to paper001"),
     ],
 )
 def test_bench_offline_refuses_bad_data_counts_and_tasks_before_writing_out(
