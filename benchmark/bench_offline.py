@@ -129,6 +129,14 @@ def _write_json(path: Path, value: Any) -> None:
     os.replace(tmp, path)
 
 
+def _data_key(data: str | Path, out: Path) -> str:
+    """``--data`` as bench.json compares it: the folder it names, written relative to ``--out``
+    when inside it (a preset's ``<out>/data``, which moves with the run), else absolute."""
+    folder, home = Path(data).resolve(), Path(out).resolve()
+    return (f"<out>/{folder.relative_to(home).as_posix()}" if folder.is_relative_to(home)
+            else str(folder))
+
+
 def _check_args(out: Path, args: argparse.Namespace) -> None:
     """A rerun must continue the same benchmark: refuse other settings in the same ``--out``.
 
@@ -139,7 +147,7 @@ def _check_args(out: Path, args: argparse.Namespace) -> None:
               # other arguments; each method's stages are cached apart, so a subset resumes
               # into the whole
               and not (k == "lotj_config" and not v)}  # runs from before the option resume
-    wanted["data"] = str(Path(args.data).resolve())
+    wanted["data"] = _data_key(args.data, out)
     path = out / "bench.json"
     if path.is_file():
         try:
@@ -147,9 +155,8 @@ def _check_args(out: Path, args: argparse.Namespace) -> None:
         except ValueError:
             raise SystemExit(f"{path} is damaged (not JSON): use another --out") from None
         found.pop("out", None)  # runs from before: the folder typed
-        if found.get("data") is not None and Path(found["data"]).resolve() == Path(
-                wanted["data"]):
-            found["data"] = wanted["data"]  # a relative path written from this directory
+        if isinstance(found.get("data"), str) and not found["data"].startswith("<out>"):
+            found["data"] = _data_key(found["data"], out)  # as typed (earlier runs), absolute
         if found != wanted:
             changed = sorted(k for k in wanted if found.get(k) != wanted[k])
             raise SystemExit(f"{out} holds a run with other settings ({changed}); use another "
@@ -160,7 +167,9 @@ def _check_args(out: Path, args: argparse.Namespace) -> None:
 def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path, seed: int):
     """Pretrain ``name`` once (checkpointed under ``out/<name>/pretrained``)."""
     path = out / name / "pretrained"
-    if not (path / "agent.json").is_file():
+    # Done: agent.json and its replay buffers (every agent here saves some); a checkpoint cut
+    # off before they were written whole (runs before 2026-12-05) is pretrained again.
+    if not ((path / "agent.json").is_file() and any(path.glob("replay_*.npz"))):
         torch.manual_seed(seed)
         agent = make_agent(name, env.observation_space, env.action_space, config, seed=seed)
         started = time.perf_counter()
@@ -172,7 +181,7 @@ def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path,
         agent.save(tmp, include_replay=True)  # finetuning keeps training on the offline data
         _write_json(out / name / "pretrain.json",
                     metrics | {"wall_s": time.perf_counter() - started})
-        shutil.rmtree(path, ignore_errors=True)  # an earlier run's, cut off before this fix
+        shutil.rmtree(path, ignore_errors=True)  # a cut-off one
         os.replace(tmp, path)
     return path
 

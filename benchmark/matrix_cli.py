@@ -27,7 +27,8 @@ from benchmark.preset import (
     check_task_versions,
     load_preset,
 )
-from benchmark.store import DEFAULT_STALE_AFTER_S, STORE_LOCK_WAIT_S, Store, check_not_foreign
+from benchmark.store import DEFAULT_STALE_AFTER_S, UNWRITABLE, Store, check_not_foreign
+from benchmark.store import open_store as checked_store
 
 matrix_app = typer.Typer(
     name="matrix",
@@ -41,10 +42,6 @@ PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) 
 
 #: The first bytes of every SQLite database file.
 _SQLITE_HEADER = b"SQLite format 3\0"
-
-
-_UNWRITABLE = ("the store cannot be opened: it must be a writable file in a writable folder "
-               "(SQLite keeps its write-ahead log beside it)")
 
 
 def _check_store(path: Path | None) -> Path | None:
@@ -69,7 +66,7 @@ def _check_store(path: Path | None) -> Path | None:
         except ValueError as err:
             raise typer.BadParameter(str(err)) from None
         except sqlite3.OperationalError as err:  # e.g. a WAL store in a read-only folder
-            raise typer.BadParameter(f"{path}: {_UNWRITABLE} ({err})") from None
+            raise typer.BadParameter(f"{path}: {UNWRITABLE} ({err})") from None
         except sqlite3.DatabaseError as err:  # a cut-off copy: "disk image is malformed"
             raise typer.BadParameter(f"{path} is a damaged matrix store ({err})") from None
         finally:
@@ -78,19 +75,11 @@ def _check_store(path: Path | None) -> Path | None:
 
 
 def open_store(path: Path, **kwargs: Any) -> Store:
-    """The store at ``path``, or one error line: a read-only file or folder was SQLite's "unable
-    to open database file" (or "attempt to write a readonly database"), naming nothing."""
+    """The store at ``path``, or one error line naming it (`benchmark.store.open_store`)."""
     try:
-        return Store(path, **kwargs)
-    except sqlite3.OperationalError as err:
-        if "locked" in str(err):  # another process holds the write lock past SQLite's wait
-            raise typer.BadParameter(f"{path} is locked by another process (SQLite waited "
-                                     f"{STORE_LOCK_WAIT_S:.0f} s for it); try again when it is "
-                                     "done", param_hint="--store") from None
-        raise typer.BadParameter(f"{path}: {_UNWRITABLE} ({err})", param_hint="--store") from None
-    except sqlite3.DatabaseError as err:  # "database disk image is malformed", as internal
-        raise typer.BadParameter(f"{path} is damaged ({err}); run the matrix into a new store",
-                                 param_hint="--store") from None
+        return checked_store(path, **kwargs)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--store") from None
 
 
 StoreOpt = Annotated[

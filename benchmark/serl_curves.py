@@ -129,15 +129,18 @@ def shared_rates(a: dict, b: dict) -> tuple[list[float], list[float]]:
 
     Evaluation k of a ``check_serl`` run is the first episode end after k ``--eval-every``
     steps, so runs of one schedule differ there by less than an episode; runs further apart
-    are refused (another schedule). (The bound was half the first evaluation's step: runs of
-    one schedule with ``--eval-every`` under two episodes were refused.)
+    are refused (another schedule, or an ``--eval-every`` shorter than an episode, where several
+    evaluations fall due in one episode and runs drift apart). (The bound was half the first
+    evaluation's step: runs of one schedule with ``--eval-every`` under two episodes were
+    refused.)
     """
     n = min(len(a["steps"]), len(b["steps"]))
     episode = max(a.get("episode_steps", 1), b.get("episode_steps", 1))
     if any(abs(x - y) >= episode for x, y in zip(a["steps"][:n], b["steps"][:n], strict=True)):
         raise ValueError(f"{a.get('group', '?')} seed {a['seed']} and {b.get('group', '?')} "
                          f"seed {b['seed']} of {a['task']} were not evaluated at the same env "
-                         "steps (another --eval-every?)")
+                         "steps (another --eval-every, or one shorter than an episode: "
+                         "evaluations wait for an episode's end, so such runs drift apart)")
     rate = [100.0 * s / r["episodes"] for r in (a, b) for s in r["successes"][:n]]
     return rate[:n], rate[n:]
 

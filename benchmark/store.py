@@ -429,3 +429,25 @@ def _episode_row(cell: Cell, eval_index: int, episode_index: int, record: dict[s
         opt(record["peak_force_n"], float),
         canonical_json(extra) if extra else None,
     )
+
+
+#: Why SQLite could not open or write a store file, in the user's terms.
+UNWRITABLE = ("the store cannot be opened: it must be a writable file in a writable folder "
+              "(SQLite keeps its write-ahead log beside it)")
+
+
+def open_store(path: str | Path, **kwargs: Any) -> Store:
+    """``Store(path)``, or a ValueError that says what is wrong with the file: locked by
+    another process, damaged, unwritable (SQLite's own errors name no file, and a locked store
+    read as unwritable)."""
+    try:
+        return Store(path, **kwargs)
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):  # another process holds the write lock past SQLite's wait
+            raise ValueError(f"{path} is locked by another process (SQLite waited "
+                             f"{STORE_LOCK_WAIT_S:.0f} s for it); try again when it is "
+                             "done") from None
+        raise ValueError(f"{path}: {UNWRITABLE} ({err})") from None
+    except sqlite3.DatabaseError as err:  # "database disk image is malformed"
+        raise ValueError(f"{path} is damaged ({err}); run the matrix into a new "
+                         "store") from None

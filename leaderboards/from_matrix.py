@@ -26,7 +26,7 @@ from pathlib import Path
 from agents import export_policy
 from benchmark.matrix import default_store_path
 from benchmark.preset import load_preset
-from benchmark.store import Store
+from benchmark.store import open_store
 from envs.version_key import task_version_key
 from leaderboards.ledger import Ledger, LedgerError, submit
 from leaderboards.submission import Submission, Training
@@ -96,7 +96,11 @@ def submit_matrix(
     if not store_path.exists():
         raise LedgerError(f"no store at {store_path}; run `insertbench matrix run {preset_name}`")
     tracks = [get_track(track_name)] if track_name else list(TRACKS.values())
-    with Store(store_path) as store:
+    try:  # a damaged or locked store was a bare DatabaseError
+        opened = open_store(store_path)
+    except ValueError as err:
+        raise LedgerError(str(err)) from None
+    with opened as store:
         rows = {r["config_hash"]: r for r in store.cell_rows("done")}
     by_key: dict[str, list[tuple[object, dict]]] = {}
     for cell in preset.cells:

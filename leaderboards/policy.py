@@ -290,8 +290,14 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
             raise SubmissionError(f"policy.onnx: {where} uses external data; embed every "
                                   "weight in the graph")
         values = numpy_helper.to_array(tensor)
-        if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
-            raise SubmissionError(f"policy.onnx: {where} holds NaN or inf values")
+        if not np.issubdtype(values.dtype, np.floating):
+            continue
+        # Weights must be finite; a constant may be +-inf (a one-sided Clip, a -inf mask, as
+        # torch.onnx.export writes them), never NaN.
+        weights = where.startswith("initializer")
+        if np.any(np.isnan(values)) or (weights and not np.all(np.isfinite(values))):
+            raise SubmissionError(f"policy.onnx: {where} holds NaN"
+                                  f"{' or inf' if weights else ''} values")
     for node in _nodes(model):
         if _draws_unseeded(model, node):
             raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "

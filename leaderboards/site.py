@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -366,6 +367,11 @@ def _rounds_line(ledger: Ledger, track: str) -> str:
     return f'<p class="note">Salt rounds: {" · ".join(parts)}.</p>'
 
 
+#: The names a render gives entry pages and GIFs (the entry id is 64 hex digits).
+_ENTRY_FILE = re.compile(r"^[0-9a-f]{64}(-[A-Za-z0-9-]+)?\.html$")
+_GIF_FILE = re.compile(r"^[0-9a-f]{64}-[a-z]+-(best|worst)(-[0-9a-f]+)?\.gif$")
+
+
 def _gif_name(entry: Mapping[str, Any], evaluation: str, which: str,
               episode: Mapping[str, Any]) -> str:
     """The file of an episode's GIF: the episode's identity is in the name, since a GIF once
@@ -533,10 +539,14 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
         f'<nav>{" · ".join(nav)}</nav>{"".join(sections)}')
     index = out / "index.html"
     index.write_text(_page("InsertBench leaderboard", body))
-    # GIFs only where this render showed them (--no-gifs keeps the rendered ones for later).
-    kept = (("entries", "*.html"), ("plots", "*.png")) + ((("media", "*.gif"),) if gifs else ())
-    for folder, pattern in kept:
-        for file in (out / folder).glob(pattern):
-            if file not in written:  # an earlier render's: a deleted entry, a replaced GIF
-                file.unlink()
+    # Only files named as a render names them (an entry id, a track): the user's own files in
+    # the folder stay. GIFs only where this render showed them (--no-gifs keeps them for later).
+    own = {"entries": _ENTRY_FILE, "plots": re.compile(
+        "^(" + "|".join(re.escape(t) for t in TRACKS) + r")\.png$")}
+    if gifs:
+        own["media"] = _GIF_FILE
+    for folder, pattern in own.items():
+        for file in (out / folder).glob("*"):
+            if file.is_file() and pattern.match(file.name) and file not in written:
+                file.unlink()  # an earlier render's: a deleted entry, a replaced GIF
     return index

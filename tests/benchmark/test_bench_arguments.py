@@ -294,6 +294,10 @@ def test_bench_offline_stages_are_written_whole_and_a_run_resumes_from_anywhere(
     monkeypatch.setattr(CheckpointMixin, "save", save)
     path = bench_offline._pretrained("iql", config, dataset, env, tmp_path, 0)
     assert sorted(p.name for p in path.glob("replay_*.npz"))  # the rerun saved it whole
+    for replay in path.glob("replay_*.npz"):  # as a kill mid-save left it before the fix
+        replay.unlink()
+    path = bench_offline._pretrained("iql", config, dataset, env, tmp_path, 0)
+    assert sorted(p.name for p in path.glob("replay_*.npz"))  # pretrained again, not "done"
     # A stage's JSON is written whole; a damaged one is named, not a JSONDecodeError.
     assert bench_offline._json(tmp_path / "stage.json", lambda: {"a": 1}) == {"a": 1}
     assert not list(tmp_path.glob("*.tmp"))
@@ -314,6 +318,14 @@ def test_bench_offline_stages_are_written_whole_and_a_run_resumes_from_anywhere(
     with pytest.raises(SystemExit, match=r"other settings \(\['seed'\]\)"):
         bench_offline._check_args(Path("moved"), argparse.Namespace(
             paper="paper004", data=Path("work/data"), out=Path("moved"), seed=1))
+    # A preset's data lies in <out>/data and moves with it.
+    (tmp_path / "runs" / "a" / "data").mkdir(parents=True)
+    preset_run = argparse.Namespace(paper="paper004", data=Path("runs/a/data"),
+                                    out=Path("runs/a"), seed=0)
+    bench_offline._check_args(Path("runs/a"), preset_run)
+    (tmp_path / "runs" / "a").rename(tmp_path / "runs" / "b")
+    bench_offline._check_args(Path("runs/b"), argparse.Namespace(
+        paper="paper004", data=Path("runs/b/data"), out=Path("runs/b"), seed=0))
 
 
 @pytest.mark.parametrize(("raised", "code", "message"), [

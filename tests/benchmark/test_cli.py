@@ -178,12 +178,12 @@ def test_an_artifacts_root_that_cannot_hold_folders_is_refused_before_any_cell(
 @pytest.mark.parametrize("command", ["run", "status", "report"])
 def test_a_store_sqlite_cannot_open_is_one_line(capsys, in_tmp, monkeypatch, command):
     """A read-only store (or folder) was SQLite's "unable to open database file", exit 1."""
-    from benchmark import matrix_cli
+    from benchmark import store
 
     def refuse(*args, **kwargs):
         raise sqlite3.OperationalError("attempt to write a readonly database")
 
-    monkeypatch.setattr(matrix_cli, "Store", refuse)
+    monkeypatch.setattr(store, "Store", refuse)  # what `store.open_store` opens
     (in_tmp / "runs").mkdir()
     (in_tmp / "runs" / "quick.sqlite").write_bytes(b"")  # exists: status and report open it
     code, _, err = run_cli(capsys, "matrix", command, "quick", "--agent", "p_controller",

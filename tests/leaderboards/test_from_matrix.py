@@ -154,3 +154,20 @@ def test_a_cell_on_a_zero_shot_tracks_training_task_is_one_policy_for_every_task
     other = CliRunner().invoke(app, [*args[:-1], "other-ledger"])
     assert other.exit_code == 1 and "nothing to enter" in other.stderr, other.output
     assert not Path("other-ledger").exists()
+
+
+def test_a_damaged_store_is_named_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    """`submit --from-matrix` opened the store itself: damaged pages ended in
+    "DatabaseError: database disk image is malformed", naming no file."""
+    monkeypatch.chdir(tmp_path)
+    Store("st.sqlite").close()
+    data = bytearray(Path("st.sqlite").read_bytes())
+    data[100:] = b"\xa5" * (len(data) - 100)
+    Path("st.sqlite").write_bytes(bytes(data))
+    result = CliRunner().invoke(app, ["leaderboard", "submit", "--from-matrix",
+                                      "paper000-leaderboard", "--store", "st.sqlite",
+                                      "--ledger", "ledger"])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["insertbench: error: st.sqlite is damaged (database disk image is "
+                     "malformed); run the matrix into a new store"], result.stderr

@@ -855,22 +855,27 @@ def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted
     assert _cli("render", "--out", "site").exit_code == 0
     first = gifs()
     assert len(first) == 2  # best and worst hidden episodes
+    mine = [Path("site/plots/my_figure.png"), Path("site/entries/notes.html"),
+            Path("site/media/talk.gif")]  # the user's own files: a render leaves them
+    for file in mine:
+        file.write_text("mine")
     assert _cli("reveal", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
     assert _cli("open-round", "--track", TINY, "--salt-file", "secret/two").exit_code == 0
     assert _cli("verify", entry_id[:8], "--salt-file", "secret/two", "--no-sim2sim"
                 ).exit_code == 0
     assert _cli("render", "--out", "site").exit_code == 0
-    second = gifs()
+    second = gifs() - {"talk.gif"}
     assert len(second) == 2 and not first & second  # other seeds: other GIFs, the old gone
     page = Path(f"site/entries/{entry_id}.html").read_text()
     assert all(f"../media/{name}" in page for name in second)
     # The same render with --no-gifs keeps the GIFs for the next full one.
     assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
-    assert gifs() == second
+    assert gifs() == second | {"talk.gif"}
     Path(submitted.entry_path(entry["track"], entry_id)).unlink()
     assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
     assert not Path(f"site/entries/{entry_id}.html").exists()
-    assert not Path("site/plots").exists() or not any(Path("site/plots").iterdir())
+    assert not list(Path("site/plots").glob("tiny*.png"))
+    assert all(file.read_text() == "mine" for file in mine)
 
 
 def test_a_damaged_ledger_is_refused_before_the_site_is_written(submitted: Ledger):
