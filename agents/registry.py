@@ -196,14 +196,16 @@ def resolve_agent_dir(path: str | Path) -> Path:
     """The agent checkpoint directory for an agent dir, a runner checkpoint or a run directory.
 
     Accepts ``<dir>/agent.json``, ``<dir>/agent/agent.json`` (a runner checkpoint) and
-    ``<dir>/checkpoint/agent/agent.json`` (a ``benchmark.train`` run directory). Of a run's
+    ``<dir>/checkpoint/agent/agent.json`` (a ``benchmark.train`` run directory), or
+    ``<dir>/checkpoint.old/agent`` (a train-async run killed between its renames). Of a run's
     ``checkpoint`` and ``checkpoint.old`` (left by a crash between the checkpoint's renames)
     it takes the one `train` resumes from: the first with its runner.json.
     """
     path = Path(path)
     run = run_checkpoint_dir(path)
+    # checkpoint.old last: a train-async run killed between its checkpoint's renames.
     for candidate in (path, path / "agent", *([run / "agent"] if run else []),
-                      path / "checkpoint" / "agent"):
+                      path / "checkpoint" / "agent", path / "checkpoint.old" / "agent"):
         if (candidate / AGENT_JSON).is_file():
             return candidate
     raise FileNotFoundError(

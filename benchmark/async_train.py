@@ -40,6 +40,7 @@ on the fixed evaluation seeds and saves it (no pickle, no replay) in ``out_dir/a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing as mp
 import os
@@ -49,10 +50,12 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from agents import Transition, agent_spec, load_agent, make_agent
@@ -65,6 +68,7 @@ from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
+    TRAIN_SEEDS_PER_RUN,
     act_and_step,
     collect_demos,
     make_base_policy,
@@ -80,6 +84,8 @@ INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
 MAX_ACTORS_PER_CORE = 4
 #: The checkpoint's own file, beside its agent/ (a ``train`` checkpoint has runner.json instead).
 LEARNER_JSON = "learner.json"
+#: The file a run holds locked in its folder while it runs.
+LOCK_FILE = "checkpoint.lock"
 #: What a resume must share with the run it continues.
 SETTINGS = ("task_id", "agent", "config", "env_kwargs", "seed", "backend")
 
@@ -127,6 +133,14 @@ def _load_weights(agent: Any, weights: Mapping[str, Any]) -> None:
     agent.env_steps = int(weights["env_steps"])
 
 
+def actor_seed_of(seed: int, index: int, first_episode: int) -> int:
+    """The torch and numpy seed of actor ``index`` in the part of run ``seed`` that starts at
+    episode ``first_episode``: per part, since a resumed actor seeded as the first part was
+    replayed its exploration action for action (the buffer got copies)."""
+    state = np.random.SeedSequence([seed, index, first_episode]).generate_state(1, np.uint64)
+    return int(state[0]) % SEED_LIMIT  # torch's seeds stop at 2**64
+
+
 def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
                env_kwargs: dict[str, Any], backend: Backend, agent_name: str,
                config: dict[str, Any], seed: int, first_episode: int, transitions: Any,
@@ -135,7 +149,7 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
     latest weights, send every executed transition with its episode's number, until ``stop``
     or the parent is gone."""
     torch.set_num_threads(1)
-    actor_seed = (seed * 1000 + index + 1) % SEED_LIMIT  # torch's seeds stop at 2**64
+    actor_seed = actor_seed_of(seed, index, first_episode)
     torch.manual_seed(actor_seed)
     env = build_env(task_id, env_kwargs, backend, seed)
     kwargs = ({"base_policy": hand_controller(env, backend)}
@@ -211,9 +225,12 @@ def find_checkpoint(out_dir: Path) -> Path | None:
         ckpt = out_dir / name
         if (ckpt / LEARNER_JSON).is_file():
             return ckpt
-    if (out_dir / "checkpoint" / "runner.json").is_file():
-        raise ValueError(f"{out_dir} holds a checkpoint of `insertbench train`, not of "
-                         "train-async: use another --out")
+        if (ckpt / "runner.json").is_file():
+            raise ValueError(f"{out_dir} holds a checkpoint of `insertbench train`, not of "
+                             "train-async: use another --out")
+        if ckpt.is_dir():  # was taken for no checkpoint, and a fresh run replaced it
+            raise ValueError(f"{ckpt} has no {LEARNER_JSON} (a damaged checkpoint?): resuming "
+                             "cannot know where the run stood; use another --out")
     return None
 
 
@@ -232,10 +249,43 @@ def save_checkpoint(out_dir: Path, agent: Any, learner: Mapping[str, Any]) -> No
     shutil.rmtree(old, ignore_errors=True)
 
 
+#: learner.json's counters: integers with their least value (last_episode: -1, none yet).
+_COUNTERS = {"env_steps": 0, "training_episodes": 0, "training_successes": 0,
+             "intervention_steps": 0, "gradient_steps_start": 0, "last_episode": -1,
+             "resumes": 0}
+
+
+def _check_learner(learner: Any, ckpt: Path) -> dict[str, Any]:
+    """learner.json's fields, checked: an edited or damaged one resumed with wrong counters
+    (env_steps -500 trained 500 steps too many) or ended in a TypeError."""
+    where = ckpt / LEARNER_JSON
+    if not isinstance(learner, dict):
+        raise ValueError(f"{where} is not a train-async checkpoint's (not a JSON object)")
+    for key, least in _COUNTERS.items():
+        value = learner.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{where}: {key} must be an integer >= {least}, got {value!r}")
+    if learner["last_episode"] >= TRAIN_SEEDS_PER_RUN:  # the run's seeds end there
+        raise ValueError(f"{where}: last_episode {learner['last_episode']} is past the run's "
+                         f"{TRAIN_SEEDS_PER_RUN:,} training seeds")
+    for key in ("wall_clock_s", "acting_s"):
+        value = learner.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                0 <= value < float("inf")):
+            raise ValueError(f"{where}: {key} must be a finite number of seconds >= 0, got "
+                             f"{value!r}")
+    log = learner.get("utd_log")
+    if not isinstance(log, list) or not all(isinstance(e, dict) for e in log):
+        raise ValueError(f"{where}: utd_log must be a list of objects")
+    if not isinstance(learner.get("settings"), dict):
+        raise ValueError(f"{where}: settings must be an object")
+    return learner
+
+
 def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any, dict]:
     """The agent and learner state of ``ckpt``, checked to be a run of ``settings``."""
-    learner = read_json(ckpt / LEARNER_JSON, "train-async checkpoint")
-    saved = learner.get("settings", {})
+    learner = _check_learner(read_json(ckpt / LEARNER_JSON, "train-async checkpoint"), ckpt)
+    saved = learner["settings"]
     changed = [k for k in SETTINGS if saved.get(k) != settings[k]]
     if changed:
         raise ValueError(f"{ckpt.parent} holds a train-async run of other settings (differs "
@@ -246,6 +296,9 @@ def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any
     if missing:  # resuming from empty buffers would throw the demonstrations away unsaid
         raise ValueError(f"{ckpt / 'agent'} lacks {', '.join(missing)} (a damaged "
                          "checkpoint?): resuming would start from an empty replay buffer")
+    if getattr(agent, "env_steps", learner["env_steps"]) != learner["env_steps"]:
+        raise ValueError(f"{ckpt / LEARNER_JSON} says {learner['env_steps']} env steps, its agent "
+                         f"learnt from {agent.env_steps}: a damaged checkpoint")
     return agent, learner
 
 
@@ -278,9 +331,9 @@ def train_async(
     env with the hand controller; a resume has them in its checkpoint). ``checkpoint_every``
     [env steps]: period of the checkpoints (0: only the one at the end).
     """
-    if actors < 1 or steps < 1 or publish_every < 1:
-        raise ValueError(f"actors, steps and publish_every must be >= 1, got {actors}, {steps}, "
-                         f"{publish_every}")
+    for name, value in (("steps", steps), ("actors", actors), ("publish_every", publish_every)):
+        if value < 1:  # one message named all three, publish_every no command-line option
+            raise ValueError(f"{name} must be >= 1, got {value}")
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or (
             checkpoint_every < 0):
         raise ValueError(f"checkpoint_every must be an integer >= 0 (0: only at the end), got "
@@ -313,6 +366,48 @@ def train_async(
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
+    with _run_lock(out_dir):
+        return _train_locked(
+            task_id, agent_name, spec, steps=steps, seed=seed, config=config,
+            env_kwargs=env_kwargs, actors=actors, backend=backend, publish_every=publish_every,
+            demo_episodes=demo_episodes, eval_episodes=eval_episodes, out_dir=out_dir,
+            timeout_s=timeout_s, log_every_s=log_every_s, checkpoint_every=checkpoint_every)
+
+
+@contextmanager
+def _run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir/checkpoint.lock`` for the run: two runs into one folder deleted each
+    other's checkpoint.tmp (one ended in a SafetensorError, checkpoints were lost). A folder
+    made here and left holding only the lock (a run refused before its first checkpoint) is
+    removed again."""
+    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # innermost first
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(f"another train-async is writing {out_dir} (it holds "
+                         f"{out_dir / LOCK_FILE}): wait for it, or use another --out") from None
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+        if made and {p.name for p in out_dir.iterdir()} <= {LOCK_FILE}:
+            (out_dir / LOCK_FILE).unlink(missing_ok=True)
+            for folder in made:  # the folders made for it, if nothing else went in
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+
+def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed: int,
+                  config: Mapping[str, Any] | None, env_kwargs: dict[str, Any], actors: int,
+                  backend: Backend, publish_every: int, demo_episodes: int | None,
+                  eval_episodes: int, out_dir: Path, timeout_s: float, log_every_s: float,
+                  checkpoint_every: int) -> dict[str, Any]:
+    """``train_async`` after its checks, with ``out_dir`` locked."""
     full_config = dict(config or {})
     # The typed config, so that `-c hidden=16,16` resumes a run given hidden=(16, 16); in JSON
     # types, as learner.json reads back.
@@ -357,7 +452,9 @@ def train_async(
     utd_log: list[dict[str, float]] = list(learner.get("utd_log", []))
     first_episode = int(learner.get("last_episode", -1)) + 1
     last_episode = first_episode - 1
-    resumes = int(learner.get("resumes", -1)) + 1
+    # A part that trains nothing (the checkpoint already at `steps`) is no resume.
+    resumes = int(learner.get("resumes", -1)) + (1 if trained < steps else 0)
+    resumes = max(resumes, 0)
     if trained >= steps:
         warnings.warn(f"{out_dir} already holds {trained} env steps, not fewer than "
                       f"steps={steps}: nothing to train", UserWarning, stacklevel=2)
@@ -416,13 +513,24 @@ def train_async(
 
     try:
         while trained < steps:
+            # A controlled stop keeps what was learnt: the checkpoint first (between two
+            # updates, so the agent is whole), then the error; the same command resumes.
             if time.perf_counter() - started > timeout_s:
-                raise TimeoutError(f"async training did not reach {steps} env steps in "
-                                   f"{timeout_s:g} s (timeout_s, `--timeout-s` on the command "
-                                   "line)")
-            dead = [p.name for p in processes if not p.is_alive()]
-            if dead:
-                raise RuntimeError(f"actor process(es) {dead} died; see their stderr")
+                stopped = TimeoutError(f"async training did not reach {steps} env steps in "
+                                       f"{timeout_s:g} s (timeout_s, `--timeout-s` on the command "
+                                       f"line); {trained} are checkpointed: the same command "
+                                       "resumes")
+            elif dead := [p.name for p in processes if not p.is_alive()]:
+                stopped = RuntimeError(f"actor process(es) {dead} died (see their stderr); "
+                                       f"{trained} env steps are checkpointed: the same command "
+                                       "resumes")
+            else:
+                stopped = None
+            if stopped is not None:
+                clock()
+                log_utd()
+                save_checkpoint(out_dir, agent, learner_state())
+                raise stopped
             try:  # block briefly only when there is nothing to learn from yet
                 batch = [transitions.get(timeout=0.0 if updates else 1.0)]
             except queue.Empty:

@@ -205,8 +205,11 @@ def train_async_command(
     check_task(task)
     # Its own folder: it wrote agent/ beside a train run's run.json, and eval scored that agent
     # as the run's.
-    check_output_dir(out, "--out", own="async.json", what="train-async run",
-                     ignore=("checkpoint", "checkpoint.old", "checkpoint.tmp"))
+    # A run's checkpoint (its lock, and an agent/ a kill cut off before async.json) is its own.
+    ignore = ("checkpoint", "checkpoint.old", "checkpoint.tmp", "checkpoint.lock")
+    if any((out / name / "learner.json").is_file() for name in ("checkpoint", "checkpoint.old")):
+        ignore += ("agent",)
+    check_output_dir(out, "--out", own="async.json", what="train-async run", ignore=ignore)
     try:
         result = train_async(
             task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]

@@ -148,6 +148,7 @@ def test_actor_processes_die_when_the_learner_is_killed_with_sigkill_and_it_resu
 
     assert resolve_checkpoint(out)[1]["task_id"] == TASK
     saved = _learner(out)["env_steps"]
+    (out / "agent").mkdir(exist_ok=True)  # as a kill during the final save leaves it
     assert saved >= 20 and saved % 20 == 0
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
@@ -374,3 +375,79 @@ def test_a_train_run_folder_is_not_resumed_by_train_async(tmp_path):
     (tmp_path / "checkpoint" / "runner.json").write_text("{}")
     with pytest.raises(ValueError, match="checkpoint of `insertbench train`, not of train-async"):
         train_async(TASK, "sac", steps=10, config=TINY_SAC, eval_episodes=0, out_dir=tmp_path)
+
+
+def test_a_resumed_part_explores_with_other_random_streams():
+    """Actors were seeded by run seed and index alone: a resumed actor replayed the first
+    part's random exploration action for action, and the buffer got 400 copies."""
+    from benchmark.async_train import actor_seed_of
+
+    seeds = {actor_seed_of(0, i, first) for i in range(2) for first in (0, 2, 5)}
+    assert len(seeds) == 6
+    assert actor_seed_of(3, 1, 4) == actor_seed_of(3, 1, 4)  # deterministic
+
+
+def test_a_timeout_checkpoints_first_so_the_run_resumes(tmp_path):
+    """--timeout-s (or a dead actor) threw away everything since the last checkpoint: with
+    --checkpoint-every 0 the whole run, and nothing was written."""
+    with pytest.raises(TimeoutError, match="are checkpointed: the same command resumes"):
+        train_async(TASK, "sac", steps=10**9, config=TINY_SAC, eval_episodes=0,
+                    checkpoint_every=0, timeout_s=8.0, out_dir=tmp_path / "run")
+    learner = _learner(tmp_path / "run")  # written, whatever a loaded machine managed in 8 s
+    assert learner["utd_log"][-1]["env_steps"] == learner["env_steps"] >= 0
+
+
+def test_a_damaged_checkpoint_is_refused_not_replaced(tmp_path):
+    """A checkpoint without its learner.json was taken for none: a fresh run replaced it, exit
+    0. Edited counters resumed wrong (env_steps -500 trained 500 steps too many) or ended in a
+    TypeError."""
+    import shutil
+
+    train_async(TASK, "sac", steps=30, config=TINY_SAC, eval_episodes=0, out_dir=tmp_path / "a")
+    good = (tmp_path / "a" / "checkpoint" / "learner.json").read_text()
+    for edit, message in (
+            (lambda d: d.update(env_steps=-500), "env_steps must be an integer >= 0"),
+            (lambda d: d.update(env_steps=20), "says 20 env steps, its agent learnt from 30"),
+            (lambda d: d.update(last_episode=10**15), "past the run's 100,000 training seeds"),
+            (lambda d: d.update(wall_clock_s=None), "wall_clock_s must be a finite number"),
+            (lambda d: d.update(utd_log=5), "utd_log must be a list")):
+        learner = json.loads(good)
+        edit(learner)
+        (tmp_path / "a" / "checkpoint" / "learner.json").write_text(json.dumps(learner))
+        with pytest.raises(ValueError, match=message):
+            train_async(TASK, "sac", steps=60, config=TINY_SAC, eval_episodes=0,
+                        out_dir=tmp_path / "a")
+    (tmp_path / "a" / "checkpoint" / "learner.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        train_async(TASK, "sac", steps=60, config=TINY_SAC, eval_episodes=0,
+                    out_dir=tmp_path / "a")
+    (tmp_path / "a" / "checkpoint" / "learner.json").unlink()
+    with pytest.raises(ValueError, match="has no learner.json .* use another --out"):
+        train_async(TASK, "sac", steps=60, config=TINY_SAC, eval_episodes=0,
+                    out_dir=tmp_path / "a")
+    # Killed between the swap's renames: only checkpoint.old; eval finds its agent too.
+    (tmp_path / "a" / "checkpoint" / "learner.json").write_text(good)
+    shutil.move(tmp_path / "a" / "checkpoint", tmp_path / "a" / "checkpoint.old")
+    shutil.rmtree(tmp_path / "a" / "agent")
+    from agents.registry import resolve_agent_dir
+
+    assert resolve_agent_dir(tmp_path / "a") == tmp_path / "a" / "checkpoint.old" / "agent"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fcntl locks")
+def test_two_runs_into_one_folder_are_one_error_not_lost_checkpoints(tmp_path):
+    """They deleted each other's checkpoint.tmp: one ended in a SafetensorError."""
+    import fcntl
+
+    (tmp_path / "a").mkdir()
+    with open(tmp_path / "a" / "checkpoint.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="another train-async is writing"):
+            train_async(TASK, "sac", steps=30, config=TINY_SAC, eval_episodes=0,
+                        out_dir=tmp_path / "a")
+    # A run refused before its first checkpoint leaves no folder of its own behind.
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        train_async(TASK, "sac", steps=0, config=TINY_SAC, out_dir=tmp_path / "b")
+    with pytest.raises(ValueError):
+        train_async(TASK, "sac", steps=10, config={"hidden": "x"}, out_dir=tmp_path / "c")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
