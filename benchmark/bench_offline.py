@@ -167,22 +167,23 @@ def _check_args(out: Path, args: argparse.Namespace) -> None:
 def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path, seed: int):
     """Pretrain ``name`` once (checkpointed under ``out/<name>/pretrained``)."""
     path = out / name / "pretrained"
-    # Done: agent.json and its replay buffers (every agent here saves some); a checkpoint cut
-    # off before they were written whole (runs before 2026-12-05) is pretrained again.
-    if not ((path / "agent.json").is_file() and any(path.glob("replay_*.npz"))):
+    # Done: the checkpoint and pretrain.json, which is written after the whole save (before
+    # 2026-12-05 the save was in place: a kill between agent.json and the replay buffers left
+    # no pretrain.json, and such a checkpoint is pretrained again).
+    if not ((path / "agent.json").is_file() and (out / name / "pretrain.json").is_file()):
         torch.manual_seed(seed)
         agent = make_agent(name, env.observation_space, env.action_space, config, seed=seed)
         started = time.perf_counter()
         metrics = agent.pretrain(dataset)
-        # Saved aside, then renamed into place: agent.json (the "done" mark) is written before
-        # the replay buffers, and a kill between them left a checkpoint that failed every rerun.
+        # Saved aside, then renamed into place: agent.json is written before the replay
+        # buffers, and a kill between them left a checkpoint that failed every rerun.
         tmp = path.with_name("pretrained.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         agent.save(tmp, include_replay=True)  # finetuning keeps training on the offline data
-        _write_json(out / name / "pretrain.json",
-                    metrics | {"wall_s": time.perf_counter() - started})
         shutil.rmtree(path, ignore_errors=True)  # a cut-off one
         os.replace(tmp, path)
+        _write_json(out / name / "pretrain.json",  # last: the "done" mark
+                    metrics | {"wall_s": time.perf_counter() - started})
     return path
 
 

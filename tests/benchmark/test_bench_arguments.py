@@ -294,8 +294,9 @@ def test_bench_offline_stages_are_written_whole_and_a_run_resumes_from_anywhere(
     monkeypatch.setattr(CheckpointMixin, "save", save)
     path = bench_offline._pretrained("iql", config, dataset, env, tmp_path, 0)
     assert sorted(p.name for p in path.glob("replay_*.npz"))  # the rerun saved it whole
-    for replay in path.glob("replay_*.npz"):  # as a kill mid-save left it before the fix
-        replay.unlink()
+    for replay in path.glob("replay_*.npz"):  # as a kill mid-save left it before the fix:
+        replay.unlink()  # agent.json without its buffers, and no pretrain.json yet
+    (tmp_path / "iql" / "pretrain.json").unlink()
     path = bench_offline._pretrained("iql", config, dataset, env, tmp_path, 0)
     assert sorted(p.name for p in path.glob("replay_*.npz"))  # pretrained again, not "done"
     # A stage's JSON is written whole; a damaged one is named, not a JSONDecodeError.
