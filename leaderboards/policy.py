@@ -213,6 +213,20 @@ def _nodes(model: Any) -> Iterator[Any]:
                 pending.extend(n for g in attr.graphs for n in g.node)
 
 
+def _graphs(model: Any) -> Iterator[Any]:
+    """The model's graph and every graph a node holds (If branches, Loop and Scan bodies), its
+    functions' included: `_nodes` visits them all."""
+    import onnx
+
+    yield model.graph
+    for node in _nodes(model):
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield attr.g
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                yield from attr.graphs
+
+
 def _tensors(model: Any) -> Iterator[tuple[str, Any]]:
     """Every tensor an ONNX model holds, with a name for messages: the initializers (sparse ones
     too) of its graph and every subgraph, and the tensors in node attributes (a Constant's
@@ -220,17 +234,12 @@ def _tensors(model: Any) -> Iterator[tuple[str, Any]]:
     import onnx
 
     kind = onnx.AttributeProto
-    graphs, nodes = [model.graph], [n for f in model.functions for n in f.node]
-    while graphs or nodes:
-        if graphs:
-            graph = graphs.pop()
-            yield from ((f"initializer {t.name}", t) for t in graph.initializer)
-            for sparse in graph.sparse_initializer:
-                yield f"initializer {sparse.values.name}", sparse.values
-                yield f"initializer {sparse.values.name}", sparse.indices
-            nodes.extend(graph.node)
-            continue
-        node = nodes.pop()
+    for graph in _graphs(model):
+        yield from ((f"initializer {t.name}", t) for t in graph.initializer)
+        for sparse in graph.sparse_initializer:
+            yield f"initializer {sparse.values.name}", sparse.values
+            yield f"initializer {sparse.values.name}", sparse.indices
+    for node in _nodes(model):
         where = f"node {node.name or node.op_type}"
         for attr in node.attribute:
             if attr.type == kind.TENSOR:
@@ -242,10 +251,6 @@ def _tensors(model: Any) -> Iterator[tuple[str, Any]]:
                                else attr.sparse_tensors):
                     yield where, sparse.values
                     yield where, sparse.indices
-            elif attr.type == kind.GRAPH:
-                graphs.append(attr.g)
-            elif attr.type == kind.GRAPHS:
-                graphs.extend(attr.graphs)
 
 
 def onnx_content(path: Path) -> bytes:
