@@ -45,7 +45,6 @@ import json
 import multiprocessing as mp
 import os
 import queue
-import shutil
 import signal
 import threading
 import time
@@ -73,6 +72,7 @@ from benchmark.train import (
     collect_demos,
     make_base_policy,
     make_env,
+    swap_in_checkpoint,
     train_episode_seed,
 )
 from envs.episode import summarize
@@ -234,19 +234,24 @@ def find_checkpoint(out_dir: Path) -> Path | None:
     return None
 
 
+def run_folder_entries(out_dir: Path) -> tuple[str, ...]:
+    """What a train-async run's folder holds besides async.json: its checkpoints and lock, and
+    once a checkpoint is there, agent/ (a kill during the final save leaves it without
+    async.json)."""
+    names = ("checkpoint", "checkpoint.old", "checkpoint.tmp", LOCK_FILE)
+    if any((out_dir / name / LEARNER_JSON).is_file() for name in ("checkpoint", "checkpoint.old")):
+        names += ("agent",)
+    return names
+
+
 def save_checkpoint(out_dir: Path, agent: Any, learner: Mapping[str, Any]) -> None:
-    """Write ``out_dir/checkpoint`` (agent with replay buffers + learner.json) whole: built in
-    checkpoint.tmp, then swapped in, so a kill at any moment leaves one complete checkpoint."""
-    tmp, final, old = (out_dir / n for n in ("checkpoint.tmp", "checkpoint", "checkpoint.old"))
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    agent.save(tmp / "agent", include_replay=True)
-    (tmp / LEARNER_JSON).write_text(standard_json(dict(learner), indent=1))
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    """Write ``out_dir/checkpoint`` (agent with replay buffers + learner.json) whole, as
+    `train` writes its own (`benchmark.train.swap_in_checkpoint`)."""
+    def fill(tmp: Path) -> None:
+        agent.save(tmp / "agent", include_replay=True)
+        (tmp / LEARNER_JSON).write_text(standard_json(dict(learner), indent=1))
+
+    swap_in_checkpoint(out_dir, fill)
 
 
 #: learner.json's counters: integers with their least value (last_episode: -1, none yet).

@@ -121,6 +121,22 @@ def check_dataset_fits(dataset: Mapping[str, Any], env: gym.Env, source: str) ->
                          f"{other}; was it recorded with other env kwargs?")
 
 
+def swap_in_checkpoint(out_dir: Path, fill: Callable[[Path], None]) -> None:
+    """Write ``out_dir/checkpoint`` whole: ``fill`` builds it in checkpoint.tmp, which then
+    replaces it (the previous one is checkpoint.old between the two renames), so a kill at any
+    moment leaves one complete checkpoint (`agents.registry.run_checkpoint_dir` and train-async
+    read checkpoint.old where checkpoint is missing)."""
+    tmp, final, old = (out_dir / n for n in ("checkpoint.tmp", "checkpoint", "checkpoint.old"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    fill(tmp)
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def train_episode_seed(run_seed: int, episode: int) -> int:
     """Env reset seed of training episode ``episode`` of run ``run_seed``."""
     return TRAIN_SEED_BASE + TRAIN_SEEDS_PER_RUN * run_seed + episode
@@ -425,11 +441,10 @@ class _Run:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
-        """Write the checkpoint atomically: build in a temp dir, then swap it in."""
-        tmp, final, old = (self.out_dir / n for n in
-                           ("checkpoint.tmp", "checkpoint", "checkpoint.old"))
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        """Write the checkpoint atomically (`swap_in_checkpoint`)."""
+        swap_in_checkpoint(self.out_dir, self._fill_checkpoint)
+
+    def _fill_checkpoint(self, tmp: Path) -> None:
         self.agent.save(tmp / "agent", include_replay=True)
         state = {
             "step": self.step,
@@ -453,11 +468,6 @@ class _Run:
         if current_obs:
             with open(tmp / "current_obs.npz", "wb") as f:
                 np.savez(f, **current_obs)
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
 
     def episode_state(self) -> dict[str, Any]:
         """The episode in progress, for runner.json (its observation goes to current_obs.npz)."""

@@ -44,6 +44,7 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     one, its checkpoint's learner.json: task, env kwargs)."""
     from agents.checkpoint import read_json
     from agents.registry import resolve_agent_dir
+    from benchmark.async_train import LEARNER_JSON
 
     try:
         agent_dir = resolve_agent_dir(path)
@@ -58,14 +59,14 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
         # A train-async checkpoint's learner.json holds its settings: the description of a
         # run interrupted before its async.json.
         candidates = [home.parent / "run.json", home.parent / "async.json",
-                      home / "learner.json"]
+                      home / LEARNER_JSON]
     for file in candidates:  # a train-async run's task was not checked
         if file.is_file():
             try:
                 run = read_json(file, "run")
             except ValueError as err:
                 raise typer.BadParameter(str(err)) from None
-            if file.name == "learner.json" and isinstance(run, dict):
+            if file.name == LEARNER_JSON and isinstance(run, dict):
                 run = run.get("settings")
             # A list of kwargs ended in "cannot convert dictionary update sequence ...".
             if not isinstance(run, dict) or not isinstance(run.get("env_kwargs") or {}, dict):
@@ -200,16 +201,13 @@ def train_async_command(
     """Actor/learner training (SERL): actors act in their own processes while the learner
     trains; prints the achieved update-to-data ratio. Re-running with the same --out resumes
     from its checkpoint."""
-    from benchmark.async_train import train_async
+    from benchmark.async_train import run_folder_entries, train_async
 
     check_task(task)
     # Its own folder: it wrote agent/ beside a train run's run.json, and eval scored that agent
     # as the run's.
-    # A run's checkpoint (its lock, and an agent/ a kill cut off before async.json) is its own.
-    ignore = ("checkpoint", "checkpoint.old", "checkpoint.tmp", "checkpoint.lock")
-    if any((out / name / "learner.json").is_file() for name in ("checkpoint", "checkpoint.old")):
-        ignore += ("agent",)
-    check_output_dir(out, "--out", own="async.json", what="train-async run", ignore=ignore)
+    check_output_dir(out, "--out", own="async.json", what="train-async run",
+                     ignore=run_folder_entries(out))
     try:
         result = train_async(
             task, agent, steps=steps, seed=seed, actors=actors, backend=backend,  # type: ignore[arg-type]
