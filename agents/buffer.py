@@ -56,6 +56,21 @@ def check_entry(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) 
     return value
 
 
+def check_row_shapes(dataset: Dataset, obs_shapes: Mapping[str, tuple[int, ...]],
+                     action_shape: tuple[int, ...], what: str) -> None:
+    """ValueError, its message starting with ``what``, unless the rows of ``dataset``'s actions
+    and of those of its ``obs``/``next_obs`` entries named in ``obs_shapes`` have those shapes
+    (an entry the dataset lacks is not checked here)."""
+    shapes = {f"{part}[{k!r}]": (tuple(np.shape(dataset[part][k])[1:]), tuple(shape))
+              for part in ("obs", "next_obs") for k, shape in obs_shapes.items()
+              if k in dataset.get(part, {})}
+    shapes["action"] = (tuple(np.shape(dataset["action"])[1:]), tuple(action_shape))
+    other = {k: v for k, v in shapes.items() if v[0] != v[1]}
+    if other:
+        raise ValueError(f"{what} differ in shape from this env's (dataset, env): {other}; was "
+                         "it recorded with other env kwargs?")
+
+
 #: The largest magnitude of a number in a dataset's float columns: far above any reading of the
 #: tasks (forces of 10^4 N, rewards of a few hundred), far below float32's overflow.
 MAX_DATASET_MAGNITUDE = 1e6
@@ -187,13 +202,8 @@ class ReplayBuffer:
         if uneven:
             raise ValueError(f"dataset columns differ in length: action has {n} rows, {uneven}")
         # 32 px frames into a 48 px env's buffer were numpy's "could not be broadcast".
-        shapes = {f"{part}[{k!r}]": (np.shape(dataset[part][k])[1:], self.obs[k].shape[1:])
-                  for part in ("obs", "next_obs") for k in self.keys}
-        shapes["action"] = (np.shape(dataset["action"])[1:], self.action.shape[1:])
-        other = {k: v for k, v in shapes.items() if v[0] != v[1]}
-        if other:
-            raise ValueError(f"dataset rows differ in shape from this env's (dataset, env): "
-                             f"{other}; was it recorded with other env kwargs?")
+        check_row_shapes(dataset, {k: self.obs[k].shape[1:] for k in self.keys},
+                         self.action.shape[1:], "dataset rows")
         check_dataset_values(dataset, self.keys)
         return n
 

@@ -60,7 +60,7 @@ from tqdm import tqdm
 
 from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
 from agents.base import BasePolicy, Dataset, Observation
-from agents.buffer import check_dataset_values, load_dataset, save_dataset
+from agents.buffer import check_dataset_values, check_row_shapes, load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, check_config_device, config_to_dict
 from agents.registry import run_checkpoint_dir
@@ -108,17 +108,10 @@ def check_dataset_fits(dataset: Mapping[str, Any], env: gym.Env, source: str) ->
     shares with ``env`` have the env's shapes: checked before the run folder exists (a refusal
     in the agent's pretraining left run.json and a copy of the demos behind, and an empty file
     was "cannot reshape array of size 0")."""
-    rows = len(dataset["action"])
-    if rows == 0:
+    if len(dataset["action"]) == 0:
         raise ValueError(f"{source} holds no transitions")
-    spaces = env.observation_space.spaces
-    shapes = {"action": (np.shape(dataset["action"])[1:], env.action_space.shape)}
-    shapes |= {f"{part}[{k!r}]": (np.shape(dataset[part][k])[1:], spaces[k].shape)
-               for part in ("obs", "next_obs") for k in dataset.get(part, {}) if k in spaces}
-    other = {k: v for k, v in shapes.items() if tuple(v[0]) != tuple(v[1])}
-    if other:
-        raise ValueError(f"{source}: rows differ in shape from this env's (dataset, env): "
-                         f"{other}; was it recorded with other env kwargs?")
+    check_row_shapes(dataset, {k: s.shape for k, s in env.observation_space.spaces.items()},
+                     env.action_space.shape, f"{source}: rows")
 
 
 def swap_in_checkpoint(out_dir: Path, fill: Callable[[Path], None]) -> None:
