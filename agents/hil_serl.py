@@ -1,4 +1,4 @@
-"""HIL-SERL: RLPD with human interventions (paper 003, Luo et al. 2024, section III-B).
+"""HIL-SERL: RLPD with human interventions (paper 003, Luo et al. 2024, section 3.4).
 
 The learner is RLPD (``agents/rlpd.py``) unchanged, with RLPD's defaults, so that a comparison
 with ``rlpd`` isolates the effect of the interventions. What differs is where data goes:

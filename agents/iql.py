@@ -84,7 +84,7 @@ class IQLConfig:
     augment_pad: int = 4  # random-shift padding [pixels] (DrQ)
     utd_ratio: int = 1  # gradient steps per online env step
     learning_starts: int = 0  # online env steps before the first online gradient step
-    buffer_size: int = 20_000  # online buffer capacity (paper 001: 200 trials x 20 steps)
+    buffer_size: int = 20_000  # online capacity (paper 001's 200 trials x 20 steps fit)
     offline_buffer_size: int = 30_000  # offline capacity per task (domain) [transitions]
     daib: bool = False  # DAIB in the policy (paper 001, V-E; LOTJ "full")
     daib_invariant_dim: int = 32  # size of z_I (ours; the paper does not give it)

@@ -1,4 +1,4 @@
-"""A simulated human operator for HIL-SERL-style training in simulation (paper 003, section III-B).
+"""A simulated human operator for HIL-SERL-style training in simulation (paper 003, section 3.4).
 
 HIL-SERL's operator watches the policy and takes over with a SpaceMouse when it strays, for a
 segment of up to N steps, then hands control back; early in training the interventions are long
@@ -38,7 +38,7 @@ from agents.networks import ActionScaler
 class OperatorConfig:
     """The simulated operator's fields, shared by the agents that learn from interventions.
 
-    No reference values exist: HIL-SERL's operator is a person (paper 003, section III-B: takes
+    No reference values exist: HIL-SERL's operator is a person (paper 003, section 3.4: takes
     over "for up to N steps", intervenes long and often early, briefly and rarely later, fig. 4).
     The defaults are ours, chosen so the operator's budget is spent by mid-training (fig. 4:
     intervention rate falling to 0) and measured with ``benchmark.check_serl``.

@@ -1,5 +1,5 @@
 """A binary success classifier on camera images (+ optional proprioception): the learned reward
-of SERL (paper 002, section IV-B) and HIL-SERL (paper 003, section III-A).
+of SERL (paper 002, section IV-B) and HIL-SERL (paper 003, section 3.3).
 
 ``SuccessClassifier`` maps an observation (uint8 camera images, optionally vector entries such as
 ``tcp_pose``) to the logit of "the task is done". ``train_classifier`` fits it on frames labelled

@@ -20,7 +20,7 @@ The learner is RLPD (``agents/rlpd.py``) unchanged; what this file adds:
   ``pretrain`` the demonstrations' non-goal frames. With ``vice_failure_episodes`` the runner
   also records that many failure episodes (``benchmark.learned_reward.collect_failure_demos``:
   the hand controller aimed beside the socket, as HIL-SERL's operators record negatives and
-  "potential false positive examples" for its classifiers, paper 003 section III); their
+  "potential false positive examples" for its classifiers, paper 003 section 4.1); their
   unsuccessful frames join every draw of negatives, during ``pretrain`` and online, uniformly
   with the other rows (off by default: SERL's VICE needs no recorded negatives).
 - **Classifier**: ``agents.reward_classifier.SuccessClassifier`` on the camera images (CNN per

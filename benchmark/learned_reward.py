@@ -92,7 +92,7 @@ def collect_failure_demos(env: gym.Env, episodes: int, radius_mm: tuple[float, f
     """An operator's recorded failures, as a Dataset with a ``failure_demo`` column (all True).
 
     HIL-SERL's operators record negatives, and "potential false positive examples", for its
-    success classifiers (paper 003, section III). Here episode i (seed ``FAILURE_SEED_BASE + i``)
+    success classifiers (paper 003, section 4.1). Here episode i (seed ``FAILURE_SEED_BASE + i``)
     is the hand controller aimed at the believed goal moved on x, y by a distance uniform in
     ``radius_mm`` [mm] in a uniform direction (world frame), with Gaussian action noise of std
     ``max_noise * u`` (``u`` uniform in [0, 1]) in normalised units: the plug goes down beside

@@ -43,7 +43,10 @@ VERSIONS = tuple(f"v{v}" for v in DYNAMICS)
 #: (the learned policies and reward read only the image, `obs_keys=("wrist",)`).
 PAPER001_ENV = {"obs_mode": "state+pixels", "image_size": 32, "cameras": ["wrist"],
                 "start_height_mm": 25.0, "init_offset_mm": [0.0, 20.0]}
-#: Paper 004's setting: state observations, start pose perturbed by up to 1 mm.
+#: Paper 004's setting: state observations, start pose perturbed by up to 1 mm (a disc of
+#: radius 1 mm, `envs.task_options.sample_start_offset_m`, where section 5 draws U[-1, 1] mm per
+#: axis). Actions are the default 3-D TCP translation where the paper commands a 6-D twist: these
+#: starts are perturbed in position only, with no rotation to correct.
 PAPER004_ENV = {"obs_mode": "state", "start_height_mm": 20.0, "init_offset_mm": [0.0, 1.0]}
 PAPER001_STEPS = 20
 
