@@ -65,12 +65,17 @@ def check_row_shapes(dataset: Dataset, obs_shapes: Mapping[str, tuple[int, ...]]
               for part in ("obs", "next_obs") for k, shape in obs_shapes.items()
               if k in dataset.get(part, {})}
     shapes["action"] = (tuple(np.shape(dataset["action"])[1:]), tuple(action_shape))
+    # One number a row: a (N, 3) reward column was numpy's "could not be broadcast", late.
+    shapes |= {k: (tuple(np.shape(dataset[k])[1:]), ()) for k in SCALAR_COLUMNS if k in dataset}
     other = {k: v for k, v in shapes.items() if v[0] != v[1]}
     if other:
         raise ValueError(f"{what} differ in shape from this env's (dataset, env): {other}; was "
                          "it recorded with other env kwargs?")
 
 
+#: A dataset's columns of one number a row; the flags among them are 0 or 1.
+SCALAR_COLUMNS = ("reward", "terminated", "intervened")
+FLAG_COLUMNS = ("terminated", "intervened")
 #: The largest magnitude of a number in a dataset's float columns: far above any reading of the
 #: tasks (forces of 10^4 N, rewards of a few hundred), far below float32's overflow.
 MAX_DATASET_MAGNITUDE = 1e6
@@ -99,6 +104,12 @@ def check_dataset_values(dataset: Dataset, keys: Sequence[str],
                     f"exceeds {MAX_DATASET_MAGNITUDE:g} in magnitude")
             raise ValueError(f"{source}: {name} {what} at row {row} ({bad.sum()} rows): "
                              f"{values[row].tolist()}; refused")
+    for name in FLAG_COLUMNS:
+        flags = np.asarray(dataset.get(name, np.zeros(0, bool)))
+        if flags.dtype != bool and not np.isin(flags, (0, 1)).all():
+            row = int(np.flatnonzero(~np.isin(flags, (0, 1)))[0])
+            raise ValueError(f"{source}: {name} must be 0 or 1 (a flag), row {row} holds "
+                             f"{flags[row].tolist()}; refused")
     if action_space is not None and len(dataset["action"]):
         actions = np.asarray(dataset["action"], dtype=np.float64)
         outside = ((actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6))
@@ -189,10 +200,11 @@ class ReplayBuffer:
         (``check_dataset_values``). Agents call it before anything else reads the data (AWAC's
         normaliser met a short row first, as a tensor-size RuntimeError)."""
         n = len(dataset["action"])
-        missing = [k for k in self.keys if k not in dataset["obs"] or k not in dataset["next_obs"]]
+        missing = [k for k in self.keys
+                   if k not in dataset.get("obs", {}) or k not in dataset.get("next_obs", {})]
         if missing:
             raise ValueError(f"dataset lacks observation keys {missing}; it has "
-                             f"{sorted(dataset['obs'])}")
+                             f"{sorted(dataset.get('obs', {}))}")
         # Shorter columns were cut to the action's rows or failed with an IndexError.
         lengths = {"reward": len(dataset["reward"])}
         lengths |= {f"obs[{k!r}]": len(dataset["obs"][k]) for k in self.keys}
@@ -240,17 +252,35 @@ class ReplayBuffer:
             np.savez(f, **arrays)
 
     def load(self, path: str | Path) -> None:
-        """Restore contents saved by ``save`` into this (same-shaped) buffer."""
+        """Restore contents saved by ``save`` into this (same-shaped) buffer; ValueError naming
+        ``path`` for counters or rows that ``save`` cannot have written (a resumed run trained
+        on a damaged file's zero rows, or on rewards of 1e30, without a word)."""
         with np.load(path, allow_pickle=False) as data:
-            ptr, size, capacity = (int(x) for x in data["ptr_size_capacity"])
-            if capacity != self.capacity:
-                raise ValueError(f"{path} holds a buffer of capacity {capacity}, "
-                                 f"this one has {self.capacity}")
-            for k in self.keys:
-                self.obs[k][:size] = data[f"obs/{k}"]
-                self.next_obs[k][:size] = data[f"next_obs/{k}"]
-            for name in ("action", "reward", "terminated", "intervened"):
-                getattr(self, name)[:size] = data[name]
+            dataset = load_dataset_arrays(data)
+        counters = np.asarray(dataset.pop("ptr_size_capacity", None))
+        if counters.shape != (3,) or not np.issubdtype(counters.dtype, np.integer):
+            raise ValueError(f"{path}: ptr_size_capacity must be 3 integers, got "
+                             f"{counters.tolist()}")
+        ptr, size, capacity = (int(x) for x in counters)
+        if capacity != self.capacity:
+            raise ValueError(f"{path} holds a buffer of capacity {capacity}, "
+                             f"this one has {self.capacity}")
+        # Filled in order from row 0, so while not full the next row is the size.
+        if not (0 <= size <= capacity and 0 <= ptr < capacity
+                and (size == capacity or ptr == size)):
+            raise ValueError(f"{path}: pointer {ptr} and size {size} cannot belong to a buffer "
+                             f"of capacity {capacity}")
+        try:
+            rows = self.check_dataset(dataset)
+        except (KeyError, ValueError) as err:
+            raise ValueError(f"{path}: {err}") from None
+        if rows != size:
+            raise ValueError(f"{path} holds {rows} rows but records a size of {size}")
+        for k in self.keys:
+            self.obs[k][:size] = dataset["obs"][k]
+            self.next_obs[k][:size] = dataset["next_obs"][k]
+        for name in ("action", *SCALAR_COLUMNS):
+            getattr(self, name)[:size] = dataset[name]
         self.ptr, self.size = ptr, size
 
 
@@ -292,12 +322,17 @@ def save_dataset(path: str | Path, dataset: Dataset) -> None:
 
 def load_dataset(path: str | Path) -> dict[str, Any]:
     """Read a ``Dataset`` written by ``save_dataset`` (no pickled objects are accepted)."""
-    dataset: dict[str, Any] = {}
     with np.load(path, allow_pickle=False) as data:
-        for name in data.files:
-            if "/" in name:
-                group, key = name.split("/", 1)
-                dataset.setdefault(group, {})[key] = data[name]
-            else:
-                dataset[name] = data[name]
+        return load_dataset_arrays(data)
+
+
+def load_dataset_arrays(data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The ``Dataset`` of an open .npz: ``group/key`` arrays into nested dicts."""
+    dataset: dict[str, Any] = {}
+    for name in data:
+        if "/" in name:
+            group, key = name.split("/", 1)
+            dataset.setdefault(group, {})[key] = data[name]
+        else:
+            dataset[name] = data[name]
     return dataset

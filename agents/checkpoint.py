@@ -22,6 +22,7 @@ Spaces are stored as JSON; a ``Box`` whose bounds are one value everywhere (e.g.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -59,6 +60,26 @@ def read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise ValueError(f"{path} is not readable (a damaged {what}?): {err}") from None
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Load ``state`` into ``module``; ValueError naming ``where`` (the weights file) unless it
+    holds exactly the module's tensors, each of its shape and dtype, floats all finite: torch
+    converted int64 weights without a word, and NaN weights turned a reward classifier's every
+    answer into "no success"."""
+    expected = module.state_dict()
+    missing, unknown = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unknown:
+        raise ValueError(f"{where} does not fit this network: missing tensors {missing[:5]}, "
+                         f"unknown tensors {unknown[:5]} (a damaged or edited file?)")
+    for key, tensor in state.items():
+        want = expected[key]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+            raise ValueError(f"{where}: tensor {key!r} is {tensor.dtype} {tuple(tensor.shape)}, "
+                             f"this network's is {want.dtype} {tuple(want.shape)}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{where}: tensor {key!r} holds NaN or inf (a damaged file?)")
+    module.load_state_dict(state, strict=True)
 
 
 def read_meta(agent_dir: str | Path) -> dict[str, Any]:
@@ -116,6 +137,11 @@ def space_to_json(space: gym.spaces.Space) -> dict[str, Any]:
     raise ValueError(f"cannot store space {space}: only Dict and Box spaces are supported")
 
 
+#: The most elements a stored Box may have: a 512x512 RGB image is 786,432; a hand-edited shape
+#: of 10^14 was allocated (filled with its bound) before anything else was read.
+MAX_SPACE_ELEMENTS = 10**8
+
+
 def space_from_json(data: dict[str, Any]) -> gym.spaces.Space:
     """Inverse of ``space_to_json`` (also reads bounds spelled out element by element)."""
     if data["type"] == "Dict":
@@ -123,6 +149,9 @@ def space_from_json(data: dict[str, Any]) -> gym.spaces.Space:
     if data["type"] == "Box":
         dtype = np.dtype(data["dtype"])
         shape = [int(n) for n in data["shape"]]
+        if any(n < 0 for n in shape) or math.prod(shape) > MAX_SPACE_ELEMENTS:
+            raise ValueError(f"a Box shape must have at most {MAX_SPACE_ELEMENTS:,} elements, "
+                             f"none negative; got {shape}")
         return gym.spaces.Box(
             low=_bound_from_json(data["low"], shape, dtype),
             high=_bound_from_json(data["high"], shape, dtype),
@@ -232,13 +261,18 @@ class CheckpointMixin:
                              "edited checkpoint?)")
         tensors = read_weights(path)
         modules = self._checkpoint_modules()
+        stray = sorted(k for k in tensors if not k.startswith("optim.")
+                       and k.split(".", 1)[0] not in modules)
+        if stray:
+            raise ValueError(f"{path / WEIGHTS} holds tensors of no network of this agent: "
+                             f"{stray[:5]} (a damaged or edited checkpoint?)")
         if policy_only:
             modules = {k: m for k, m in modules.items()
                        if not self.policy_modules or k in self.policy_modules}
         for mod_name, module in modules.items():
             prefix = f"{mod_name}."
             state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            module.load_state_dict(state, strict=True)
+            load_module_state(module, state, f"{path / WEIGHTS} ({mod_name})")
         for opt_name, opt in self._checkpoint_optimizers().items():
             prefix = f"optim.{opt_name}."
             opt_state: dict[int, dict[str, torch.Tensor]] = {}

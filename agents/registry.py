@@ -37,6 +37,18 @@ MAX_PARAMETERS = 10**9
 MAX_MODULES = 100_000
 
 
+#: Seeds are what Gymnasium's reset and NumPy's generators take: integers in [0, 2**63).
+SEED_LIMIT = 2**63
+
+
+def check_seed(seed: Any) -> int:
+    """An agent's or a training run's ``seed`` as a Python int; ValueError unless it is an
+    integer (numpy's too: run.json's writer refused np.int64) in [0, SEED_LIMIT)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
+            or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
+
 @dataclass(frozen=True)
 class AgentSpec:
     """A registry entry.
@@ -125,10 +137,7 @@ def make_agent(
         **kwargs: agent-specific runtime objects, e.g. ``base_policy=`` for residual agents.
     """
     spec = agent_spec(name)
-    # numpy and torch refused other seeds with their own errors (or, past 2**64, overflowed).
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
-            or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    check_seed(seed)  # numpy and torch refused others with their own errors, or overflowed
     if not isinstance(observation_space, gym.spaces.Dict):
         raise ValueError(
             f"observation_space must be a gymnasium.spaces.Dict, got {observation_space}"
@@ -239,16 +248,15 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str
     if meta.get("contents") == POLICY_CONTENTS and not allow_policy_only:
         raise ValueError(f"{meta_file} holds only the policy (no critics, optimizer state or "
                          "replay): it can be evaluated, not trained further")
-    # JSON lists become tuples again through the type hints
-    config = config_on_device(meta["config"], device)
-    agent = make_agent(
-        meta["agent"],
-        space_from_json(meta["observation_space"]),
-        space_from_json(meta["action_space"]),
-        config,
-        seed=meta.get("seed", 0),
-        **kwargs,
-    )
+    try:  # each was a bare KeyError or TypeError naming no file
+        # JSON lists become tuples again through the type hints
+        config = config_on_device(meta["config"], device)
+        spaces = (space_from_json(meta["observation_space"]),
+                  space_from_json(meta["action_space"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{meta_file} does not describe an agent (a damaged or edited "
+                         f"checkpoint?): {type(err).__name__}: {err}") from None
+    agent = make_agent(meta["agent"], *spaces, config, seed=meta.get("seed", 0), **kwargs)
     agent.load_state(path, meta)
     return agent
 

@@ -19,9 +19,10 @@ set, ``tcp_pose[0]`` and ``tcp_pose[1]`` lie in that box (the lateral half of th
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,15 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from agents.checkpoint import read_json, read_tensors, space_from_json, space_to_json
+from agents.checkpoint import (
+    load_module_state,
+    read_json,
+    read_tensors,
+    space_from_json,
+    space_to_json,
+)
+from agents.config import MAX_WIDTH, check
 from agents.networks import ObsEncoder, ObsNormalizer, is_image_space, mlp, random_shift
-from envs.task_options import check_int, check_range
 
 CLASSIFIER_JSON = "classifier.json"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
@@ -64,10 +71,9 @@ class ClassifierMeta:
                 or not 0.0 < self.threshold < 1.0):
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
         if self.min_insertion_z_m is not None:
-            check_range("min_insertion_z_m", self.min_insertion_z_m, -1.0, 1.0, " m")
+            _metre("min_insertion_z_m", self.min_insertion_z_m)
         if self.goal_xy_box_m is not None:
-            box = tuple(check_range("goal_xy_box_m", v, -1.0, 1.0, " m")
-                        for v in self.goal_xy_box_m)
+            box = tuple(_metre("goal_xy_box_m", v) for v in self.goal_xy_box_m)
             if len(box) != 4 or box[0] > box[1] or box[2] > box[3]:
                 raise ValueError(f"goal_xy_box_m must be (x_lo, x_hi, y_lo, y_hi) [m], got "
                                  f"{self.goal_xy_box_m!r}")
@@ -75,8 +81,16 @@ class ClassifierMeta:
             raise ValueError(f"keys must name observation entries, got {self.keys!r}")
         for name, values in (("hidden", self.hidden), ("image_feature_dim",
                              (self.image_feature_dim,)), ("image_pool", (self.image_pool,))):
-            for v in values:
-                check_int(name, v, 1, 65_536)
+            for v in values:  # agents' width limit: a 65,536-wide layer asked for 17 GB
+                check(not isinstance(v, bool) and isinstance(v, Integral) and 1 <= v <= MAX_WIDTH,
+                      "ClassifierMeta", name, f"an integer in [1, {MAX_WIDTH:,}]", v)
+
+
+def _metre(name: str, value: Any) -> float:
+    """A classifier.json coordinate [m]: finite and within 1 m of the task frame's origin."""
+    check(not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+          and -1.0 <= value <= 1.0, "ClassifierMeta", name, "a finite number in [-1, 1] m", value)
+    return float(value)
 
 
 class SuccessClassifier(nn.Module):
@@ -237,6 +251,8 @@ def save_classifier(classifier: SuccessClassifier, path: str | Path) -> None:
 
 def load_classifier(path: str | Path) -> SuccessClassifier:
     """Rebuild a classifier written by ``save_classifier``."""
+    from agents.registry import MAX_MODULES, MAX_PARAMETERS, size_budget
+
     path = Path(path)
     meta_file = path / CLASSIFIER_JSON
     if not meta_file.is_file():
@@ -251,17 +267,14 @@ def load_classifier(path: str | Path) -> SuccessClassifier:
         meta = ClassifierMeta(**(raw | {"keys": tuple(raw["keys"]),
                                         "hidden": tuple(raw["hidden"]),
                                         "goal_xy_box_m": tuple(box) if box is not None else None}))
-        classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
+        with size_budget(MAX_PARAMETERS, MAX_MODULES, f"{meta_file}'s classifier"):
+            classifier = SuccessClassifier(space_from_json(data["observation_space"]), meta)
     except (KeyError, TypeError, ValueError) as err:  # keys ['nope'] were "KeyError: 'nope'"
         raise ValueError(f"{meta_file} does not describe a classifier (a damaged or edited "
                          f"file?): {type(err).__name__}: {err}") from None
     weights = read_tensors(path / CLASSIFIER_WEIGHTS, "classifier")
-    try:
-        classifier.load_state_dict(weights, strict=True)
-    except RuntimeError as err:  # other widths in classifier.json than in the weights
-        detail = " ".join(str(err).split())[:300]  # torch's first line names no tensor
-        raise ValueError(f"{path / CLASSIFIER_WEIGHTS} does not fit {meta_file}: "
-                         f"{detail}") from None
+    # Other widths in classifier.json than in the weights, NaN, other dtypes: refused by name.
+    load_module_state(classifier, weights, f"{path / CLASSIFIER_WEIGHTS} (for {meta_file})")
     return classifier.eval()
 
 

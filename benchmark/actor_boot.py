@@ -1,30 +1,19 @@
 """Entry point of actor processes (``benchmark.async_train``), kept free of heavy imports.
 
-A spawned process imports its target's module before running it; importing torch and MuJoCo
-takes seconds (tens on a loaded machine). This module imports only the standard library, so an
-actor asks the kernel to kill it with its parent (``PR_SET_PDEATHSIG``) before torch and the
-agent are imported, and exits at once if the parent is already gone. (Its package comes first:
-``benchmark/__init__`` imports ``envs`` for the headless rendering default, numpy and MuJoCo
-with it, ~0.4 s on a warm cache.)
+A spawned process imports its target's module before running it; importing torch and the agents
+takes seconds (tens on a loaded machine). This module imports no more than its package does
+(``benchmark/__init__`` imports ``envs`` for the headless rendering default, numpy and MuJoCo
+with it, ~0.4 s on a warm cache), so an actor asks to die with its parent
+(`envs.tether.die_with_parent`) before torch and the agent are imported, and exits at once if
+the parent is already gone.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
 import signal
 from typing import Any
 
-
-def die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
+from envs.tether import die_with_parent
 
 
 def run_actor(parent_pid: int, *args: Any) -> None:

@@ -60,9 +60,10 @@ import torch
 from agents import Transition, agent_spec, load_agent, make_agent
 from agents.checkpoint import read_json
 from agents.config import build_config, config_to_dict
+from agents.registry import SEED_LIMIT, check_seed
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
-from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT, check_run_seed, standard_json
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
@@ -76,6 +77,7 @@ from benchmark.train import (
     train_episode_seed,
 )
 from envs.episode import summarize
+from envs.json_files import standard_json, write_json
 from envs.tether import available_cores
 
 Backend = Literal["sim", "twin"]
@@ -249,7 +251,7 @@ def save_checkpoint(out_dir: Path, agent: Any, learner: Mapping[str, Any]) -> No
     `train` writes its own (`benchmark.train.swap_in_checkpoint`)."""
     def fill(tmp: Path) -> None:
         agent.save(tmp / "agent", include_replay=True)
-        (tmp / LEARNER_JSON).write_text(standard_json(dict(learner), indent=1))
+        write_json(tmp / LEARNER_JSON, dict(learner), non_finite="null")
 
     swap_in_checkpoint(out_dir, fill)
 
@@ -361,7 +363,7 @@ def train_async(
             or not 0 <= eval_episodes <= MAX_EVAL_EPISODES):
         raise ValueError(f"eval_episodes must be an integer in [0, {MAX_EVAL_EPISODES:,}] (0: no "
                          f"final evaluation), got {eval_episodes!r}")
-    seed = check_run_seed(seed)  # torch.manual_seed overflowed in the actors
+    seed = check_seed(seed)  # torch.manual_seed overflowed in the actors
     spec = agent_spec(agent_name)
     env_kwargs, out_dir = dict(env_kwargs or {}), Path(out_dir)
     file = file_in_the_way(out_dir)
@@ -607,5 +609,5 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         # What `insertbench eval` reads to check the task and rebuild the env (as run.json).
         "seed": seed, "env_kwargs": env_kwargs, "config": config_to_dict(agent.config),
     }
-    (out_dir / "async.json").write_text(standard_json(result, indent=1))  # NaN means: null
+    write_json(out_dir / "async.json", result, non_finite="null")  # NaN means: null
     return result

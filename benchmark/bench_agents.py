@@ -30,7 +30,7 @@ import torch
 from agents import Transition, make_agent
 from agents.config import check_torch_device
 from agents.networks import ImageEncoder
-from benchmark.bench_env import doc_summary, positive_float, positive_int
+from benchmark.script_args import doc_summary, positive_float, positive_int
 
 _GRAY_WRIST = (("wrist", (32, 32, 1)),)
 _TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))

@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 import envs
-from benchmark.bench_env import doc_summary, non_negative_int, positive_int, task_id
 from benchmark.datasets import CollectConfig, collect
+from benchmark.script_args import doc_summary, non_negative_int, positive_int, task_id
 from envs.catalog import CATALOG
 from envs.insertion_env import InsertionEnv, active_insertion_env
 from envs.nist_board import NIST_PARTS

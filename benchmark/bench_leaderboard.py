@@ -25,7 +25,7 @@ import torch
 
 import envs
 from agents import make_agent
-from benchmark.bench_env import doc_summary, positive_int
+from benchmark.script_args import doc_summary, positive_int
 from leaderboards.ledger import Ledger, submit, verify
 from leaderboards.submission import load_submission
 from leaderboards.tracks import TRACKS, get_track

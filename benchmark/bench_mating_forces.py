@@ -21,7 +21,7 @@ import argparse
 import gymnasium as gym
 
 import envs
-from benchmark.bench_env import doc_summary
+from benchmark.script_args import doc_summary
 from envs.mating_forces import measure_peaks
 from envs.tasks import DYNAMICS, TASKS
 

@@ -55,9 +55,9 @@ import numpy as np
 import torch
 
 from agents import Transition, load_agent, make_agent
-from benchmark.bench_env import output_dir
 from benchmark.cli_options import parse_key_values
 from benchmark.evaluate import evaluate
+from benchmark.preset import load_offline_preset, offline_presets
 from benchmark.recipes import (
     PAPER001_ENV,
     PAPER001_STEPS,
@@ -69,8 +69,10 @@ from benchmark.recipes import (
     recipe_connectors,
     recipe_version,
 )
+from benchmark.script_args import output_dir
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
 from envs.episode import summarize
+from envs.json_files import write_json
 from envs.tasks import pinned_versions
 
 #: Paper 004, Fig. 3: (ODA, AWAC) successes out of 100 after adapting from demos only.
@@ -117,16 +119,8 @@ def _json(path: Path, compute: Any) -> Any:
             raise ValueError(f"{path} is damaged (not JSON); delete it to compute that stage "
                              "again") from None
     value = compute()
-    _write_json(path, value)
+    write_json(path, value, non_finite="keep")  # NaN means, read back by this script alone
     return value
-
-
-def _write_json(path: Path, value: Any) -> None:
-    """Write ``path`` whole or not at all (beside it, then renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
 
 
 def _data_key(data: str | Path, out: Path) -> str:
@@ -161,7 +155,7 @@ def _check_args(out: Path, args: argparse.Namespace) -> None:
             changed = sorted(k for k in wanted if found.get(k) != wanted[k])
             raise SystemExit(f"{out} holds a run with other settings ({changed}); use another "
                              "--out or the same settings to resume")
-    _write_json(path, wanted)
+    write_json(path, wanted)
 
 
 def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path, seed: int):
@@ -182,8 +176,8 @@ def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path,
         agent.save(tmp, include_replay=True)  # finetuning keeps training on the offline data
         shutil.rmtree(path, ignore_errors=True)  # a cut-off one
         os.replace(tmp, path)
-        _write_json(out / name / "pretrain.json",  # last: the "done" mark
-                    metrics | {"wall_s": time.perf_counter() - started})
+        write_json(out / name / "pretrain.json",  # last: the "done" mark
+                   metrics | {"wall_s": time.perf_counter() - started}, non_finite="keep")
     return path
 
 
@@ -641,46 +635,6 @@ def _print_state_iql(args: argparse.Namespace, out: Path, state_iql: Path,
 #: Integer arguments and their least allowed value.
 COUNT_ARGS = {"seed": 0, "pretrain_steps": 0, "batch_size": 1, "eval_episodes": 1,
               "finetune_steps": 0, "online_trials": 0, "classifier_episodes": 1, "threads": 1}
-PRESET_KEYS = {"name", "description", "paper", "recipe", "bench"}
-RECIPE_KEYS = {"scale", "episodes", "version", "seed"}
-BENCH_KEYS = {"pretrain_steps", "batch_size", "eval_episodes", "finetune_steps", "online_trials",
-              "classifier_episodes", "tasks", "seed"}
-
-
-def load_offline_preset(name_or_path: str) -> dict[str, Any]:
-    """An offline preset: ``benchmark/presets/offline/<name>.toml`` or a TOML path (keys:
-    name, description, paper, [recipe] for `insertbench dataset recipe`, [bench] for the
-    arguments of this script); unknown keys are errors."""
-    import tomllib
-    from importlib import resources
-
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = Path(str(resources.files("benchmark") / "presets" / "offline" /
-                        f"{name_or_path}.toml"))
-    if not path.is_file():
-        raise ValueError(f"unknown offline preset {name_or_path!r}; shipped: "
-                         f"{offline_presets()} (or give a path to a .toml file)")
-    preset = tomllib.loads(path.read_text(encoding="utf-8"))
-    for where, table, allowed in (("", preset, PRESET_KEYS),
-                                  ("[recipe] ", preset.get("recipe", {}), RECIPE_KEYS),
-                                  ("[bench] ", preset.get("bench", {}), BENCH_KEYS)):
-        unknown = sorted(set(table) - allowed)
-        if unknown:
-            raise ValueError(f"{path}: unknown {where}keys {unknown}; allowed: {sorted(allowed)}")
-    if preset.get("paper") not in ("paper001", "paper004"):
-        raise ValueError(f"{path}: paper must be 'paper001' or 'paper004'")
-    return preset
-
-
-def offline_presets() -> list[str]:
-    """Names of the shipped offline presets (benchmark/presets/offline)."""
-    from importlib import resources
-
-    folder = resources.files("benchmark") / "presets" / "offline"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
 def _data_from_preset(preset: dict[str, Any], out: Path) -> Path:
     """Collect (or resume) the preset's recipe under ``out/data``."""
     from benchmark.recipes import collect_recipe

@@ -27,9 +27,9 @@ import time
 import numpy as np
 
 import real
-from benchmark.bench_env import doc_summary, non_negative_int, positive_float
+from benchmark.script_args import doc_summary, non_negative_int, positive_float
+from benchmark.twin_process import TwinProcess, ports_taken
 from real.env import p_controller
-from real.twin_process import TwinProcess, ports_taken
 
 USB = "InsertBench/USB-v0"
 TAG_M = 1e-6

@@ -19,8 +19,8 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the tasks)
 from agents.registry import make_agent
-from benchmark.bench_env import doc_summary, positive_int, task_id
 from benchmark.evaluate import eval_seeds
+from benchmark.script_args import doc_summary, positive_int, task_id
 
 PRESET_ENV = {"max_episode_steps": 20, "start_height_mm": 25.0, "init_offset_mm": (0.0, 10.0)}
 PRESET_AGENT = {"spiral_pitch_m": 0.002, "spiral_step_rad": 1.0, "search_radius_m": 0.01}

@@ -73,7 +73,7 @@ import time
 import mujoco
 import numpy as np
 
-from benchmark.bench_env import doc_summary
+from benchmark.script_args import doc_summary
 from envs.insertion_env import InsertionEnv
 from envs.tasks import DYNAMICS, TASKS
 

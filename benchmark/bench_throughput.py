@@ -41,17 +41,15 @@ from rich.table import Table
 from benchmark.bench_agents import _GRAY_WRIST, updates_per_second
 from benchmark.bench_env import (
     _print_rates,
-    doc_summary,
     lone_case,
     measure_cameras,
     measure_frames,
     measure_vector,
-    positive_float,
-    positive_int,
     print_vector_scaling,
     shard_case,
     vector_case,
 )
+from benchmark.script_args import doc_summary, positive_float, positive_int
 from envs.tasks import PAPER000_TASKS, PAPER000_TASKS_V1
 from envs.tether import available_cores
 

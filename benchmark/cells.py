@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 #: Agents that act by a fixed rule: they are evaluated, never trained (budget 0).
 SCRIPTED_AGENTS = frozenset({"p_controller", "straight_down", "random_search", "spiral_search"})
 
@@ -38,8 +36,6 @@ EPISODE_FIELDS = (
 )
 
 
-#: Seeds are what Gymnasium's reset and NumPy's generators take: integers in [0, 2**63).
-SEED_LIMIT = 2**63
 #: More evaluation episodes than any paper's protocol: a typo beyond (10^12) listed its seeds
 #: until the memory ran out.
 MAX_EVAL_EPISODES = 100_000
@@ -47,33 +43,10 @@ MAX_EVAL_EPISODES = 100_000
 MAX_TRAIN_STEPS = 10**9
 
 
-def check_run_seed(seed: int) -> int:
-    """A training run's ``seed`` as a Python int; ValueError unless it is an integer (numpy's
-    too: run.json's writer refused np.int64) in [0, SEED_LIMIT)."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
-            or not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-    return int(seed)
-
-
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no whitespace and tuples as lists: equal values give equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False)
-
-
-def standard_json(value: Any, **dumps: Any) -> str:
-    """JSON that every parser reads: NaN and +-inf (a mean over no successes) as null, where
-    Python's default wrote the bare ``NaN`` that JavaScript's JSON.parse refuses."""
-    def clean(v: Any) -> Any:
-        if isinstance(v, float):
-            return v if math.isfinite(v) else None
-        if isinstance(v, Mapping):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [clean(x) for x in v]
-        return v
-    return json.dumps(clean(value), allow_nan=False, **dumps)
 
 
 def first_non_finite(value: Any, key: str = "") -> tuple[str, float] | None:

@@ -28,7 +28,7 @@ import torch
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from agents import agent_names
-from benchmark.bench_env import doc_summary, non_negative_int, output_dir, positive_int
+from benchmark.script_args import doc_summary, non_negative_int, output_dir, positive_int
 from benchmark.train import train
 
 CHECK_ENV_ID = "InsertBenchCheck/PendulumDict-v1"

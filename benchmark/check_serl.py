@@ -51,9 +51,9 @@ from typing import Any
 import torch
 from typer import BadParameter
 
-from benchmark.bench_env import doc_summary, non_negative_int, output_dir, positive_int
 from benchmark.cli_options import innermost_message, parse_env_kwargs
 from benchmark.learned_reward import heldout_error_rates
+from benchmark.script_args import doc_summary, non_negative_int, output_dir, positive_int
 from benchmark.train import confusion_rates, make_env, train
 from benchmark.train_cli import parse_config_overrides
 

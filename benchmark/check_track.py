@@ -18,9 +18,9 @@ import sys
 
 import torch
 
-from benchmark.bench_env import doc_summary, non_negative_int, output_dir
 from benchmark.cells import Cell
 from benchmark.preset import PresetError, load_preset
+from benchmark.script_args import doc_summary, non_negative_int, output_dir
 from benchmark.train import train
 from envs.tasks import pinned_versions
 from leaderboards.tracks import Track, TrackTask, get_track

@@ -18,8 +18,9 @@ from typing import Annotated
 
 import typer
 
-from benchmark.cells import MAX_EVAL_EPISODES, standard_json
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
+from envs.json_files import write_json
 
 app = typer.Typer(help="Learned success classifiers (rewards for SERL / HIL-SERL runs).",
                   no_args_is_help=True)
@@ -120,7 +121,7 @@ def train_command(
         "train": error_rates(classifier, train_frames),
     }
     save_classifier(classifier, out)
-    (out / "report.json").write_text(standard_json(report, indent=1))  # NaN rates: null
+    write_json(out / "report.json", report, non_finite="null")  # NaN rates: null
     h = report["heldout"]
     typer.echo(f"classifier -> {out}; held-out {int(h['frames'])} frames "
                f"({int(h['positives'])} successes): false-positive rate "

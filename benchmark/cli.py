@@ -133,7 +133,7 @@ from benchmark.rollout_cli import list_tasks, rollout  # noqa: E402
 app.command("list")(list_tasks)
 app.command("rollout")(rollout)
 
-from real.cli import real_app  # noqa: E402 - sub-apps mount after `app` exists
+from benchmark.real_cli import real_app  # noqa: E402 - sub-apps mount after `app` exists
 
 app.add_typer(real_app, name="real")
 

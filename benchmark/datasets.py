@@ -31,6 +31,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.json_files import write_json
 from envs.task_options import MAX_EPISODE_STEPS, check_int, check_range
 
 #: Numeric `info` entries kept per step (T + 1 values: the reset's and every step's).
@@ -221,10 +222,7 @@ def _check_config(out: Path, config: CollectConfig) -> None:
                 f"{out} holds a collection made with other settings: {differ}; use another "
                 f"--out or delete it"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(wanted, indent=2))
-    os.replace(tmp, path)  # atomic: a killed run never leaves half the settings
+    write_json(path, wanted)  # whole: a killed run never leaves half the settings
 
 
 def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) -> list[Path]:
@@ -351,9 +349,7 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             jpeg_encoding=False,  # agents must train on the images the env renders
         )
     env.close()
-    tmp = out / f"{BUILT_JSON}.tmp"
-    tmp.write_text(json.dumps(_built_marker(config)))
-    os.replace(tmp, out / BUILT_JSON)
+    write_json(out / BUILT_JSON, _built_marker(config))
     return dataset
 
 

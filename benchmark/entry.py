@@ -19,7 +19,7 @@ def main() -> None:
         # A server must die with its parent (`real.serve_twin.run`), and the
         # import below takes seconds: one killed meanwhile left the server orphaned, holding
         # the controller's ports. With --exit-on-eof the closed pipe ends it instead.
-        from benchmark.actor_boot import die_with_parent  # standard library only
+        from envs.tether import die_with_parent  # before the CLI's seconds of imports
 
         die_with_parent(os.getppid())
     try:

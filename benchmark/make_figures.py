@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 
 import envs
-from benchmark.bench_env import doc_summary, output_dir
+from benchmark.script_args import doc_summary, output_dir
 from envs.tasks import PAPER000_TASKS
 
 HEIGHT, WIDTH = 300, 400

@@ -25,7 +25,9 @@ from benchmark.preset import (
     available_presets,
     check_runnable,
     check_task_versions,
+    load_offline_preset,
     load_preset,
+    offline_presets,
 )
 from benchmark.store import DEFAULT_STALE_AFTER_S, UNWRITABLE, Store, check_not_foreign
 from benchmark.store import open_store as checked_store
@@ -117,8 +119,6 @@ def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 
 @matrix_app.command("list")
 def list_presets() -> None:
     """List the shipped presets with their number of cells."""
-    from benchmark.bench_offline import load_offline_preset, offline_presets
-
     matrices, offline = available_presets(), offline_presets()
     width = max(map(len, [*matrices, *offline]))
     # One line a preset, in a narrow terminal or a pipe too (`matrix list | grep pixels`).

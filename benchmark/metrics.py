@@ -12,7 +12,6 @@ performance profiles, computed by `rliable` on score matrices of shape (seeds, t
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -277,7 +276,3 @@ def format_distinct_rate(
         text = text[:-1] + f"; {distinct_trials} distinct)"
     return text
 
-
-def is_number(value: Any) -> bool:
-    """True for finite real numbers."""
-    return isinstance(value, (int, float)) and math.isfinite(value)

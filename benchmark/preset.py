@@ -52,11 +52,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agents.registry import SEED_LIMIT
 from benchmark.cells import (
     MAX_EVAL_EPISODES,
     MAX_TRAIN_STEPS,
     SCRIPTED_AGENTS,
-    SEED_LIMIT,
     Cell,
     canonical_json,
     cells_by_hash,
@@ -551,3 +551,39 @@ def load_preset(name_or_path: str | Path, task_versions: Sequence[int] = ()) -> 
         data = at_task_versions(data, task_versions)
         source += " at task version(s) " + ", ".join(str(v) for v in task_versions)
     return parse_preset(data, source)
+
+
+#: The keys of an offline preset (`python -m benchmark.bench_offline --preset`), by table.
+OFFLINE_PRESET_KEYS = {"name", "description", "paper", "recipe", "bench"}
+OFFLINE_RECIPE_KEYS = {"scale", "episodes", "version", "seed"}
+OFFLINE_BENCH_KEYS = {"pretrain_steps", "batch_size", "eval_episodes", "finetune_steps",
+                      "online_trials", "classifier_episodes", "tasks", "seed"}
+
+
+def load_offline_preset(name_or_path: str) -> dict[str, Any]:
+    """An offline preset: ``benchmark/presets/offline/<name>.toml`` or a TOML path (keys:
+    name, description, paper, [recipe] for `insertbench dataset recipe`, [bench] for the
+    arguments of `python -m benchmark.bench_offline`); unknown keys are errors."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = Path(str(resources.files("benchmark") / "presets" / "offline" /
+                        f"{name_or_path}.toml"))
+    if not path.is_file():
+        raise ValueError(f"unknown offline preset {name_or_path!r}; shipped: "
+                         f"{offline_presets()} (or give a path to a .toml file)")
+    preset = tomllib.loads(path.read_text(encoding="utf-8"))
+    for where, table, allowed in (("", preset, OFFLINE_PRESET_KEYS),
+                                  ("[recipe] ", preset.get("recipe", {}), OFFLINE_RECIPE_KEYS),
+                                  ("[bench] ", preset.get("bench", {}), OFFLINE_BENCH_KEYS)):
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise ValueError(f"{path}: unknown {where}keys {unknown}; allowed: {sorted(allowed)}")
+    if preset.get("paper") not in ("paper001", "paper004"):
+        raise ValueError(f"{path}: paper must be 'paper001' or 'paper004'")
+    return preset
+
+
+def offline_presets() -> list[str]:
+    """Names of the shipped offline presets (benchmark/presets/offline)."""
+    folder = resources.files("benchmark") / "presets" / "offline"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))

@@ -23,7 +23,6 @@ Scales: "small" fits these 2-core machines (minutes); "full" is the papers' size
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.datasets import CollectConfig, collect, finished, load
+from envs.json_files import write_json
 from envs.tasks import DYNAMICS, pinned_versions
 
 RECIPE_JSON = "recipe.json"
@@ -143,10 +143,7 @@ def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
         if differences:
             raise ValueError(f"{out} holds a different recipe collection ({differences}); use "
                              "another --out or delete it")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(description, indent=1))
-    os.replace(tmp, path)  # atomic: a killed run never leaves half a description
+    write_json(path, description)  # whole: a killed run never leaves half a description
     with pinned_versions():  # the recipe's version is chosen (--version), not a stale ID typed
         for part in parts:
             collect(part.collect, out / part.folder, progress=progress)

@@ -35,8 +35,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from benchmark.bench_env import doc_summary, figure_file, positive_int
 from benchmark.check_serl import EVAL_EPISODES, steps_to_target, target_successes
+from benchmark.script_args import doc_summary, figure_file, positive_int
 
 _NAME = re.compile(r"^(?P<group>.+)_s(?P<seed>\d+)$")
 

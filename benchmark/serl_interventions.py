@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.operator import OperatorConfig, SimulatedOperator
-from benchmark.bench_env import doc_summary
+from benchmark.script_args import doc_summary
 from benchmark.train import read_scalars
 
 

@@ -118,6 +118,21 @@ class RunningMarker:
     description: str
 
 
+def suite_commit(mark_dirty: bool = False) -> str | None:
+    """The git commit of this checkout of the suite (None outside a git checkout), with
+    ``-dirty`` appended where ``mark_dirty`` and tracked files differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = mark_dirty and subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+            capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
 def collect_provenance() -> Provenance:
     """Versions of the suite (package version and git commit), MuJoCo, torch and Python.
 
@@ -129,20 +144,9 @@ def collect_provenance() -> Provenance:
         except metadata.PackageNotFoundError:
             return "not installed"
 
-    root = Path(__file__).resolve().parent.parent
-    commit = "unknown"
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
-        commit = head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
     return Provenance(
         suite_version=version("insertbench"),
-        suite_commit=commit,
+        suite_commit=suite_commit(mark_dirty=True) or "unknown",
         mujoco_version=version("mujoco"),
         torch_version=version("torch"),
         python_version=platform.python_version(),
@@ -397,18 +401,52 @@ class Store:
         ).fetchall()
         by_eval: dict[int, list[dict[str, Any]]] = {e["eval_index"]: [] for e in evaluations}
         for row in episodes:
-            record = {k: row[k] for k in EPISODE_FIELDS}
-            record["success"] = bool(record["success"])
-            record.update(json.loads(row["extra_json"] or "{}"))
+            record = self._episode_record(row)
+            if row["eval_index"] not in by_eval:
+                raise ValueError(f"{self.path}: an episode of cell {config_hash[:12]} belongs to "
+                                 f"no evaluation (index {row['eval_index']!r}): a damaged store")
             by_eval[row["eval_index"]].append(record)
         for evaluation in evaluations:
             evaluation["is_final"] = bool(evaluation["is_final"])
             evaluation["episodes"] = by_eval[evaluation["eval_index"]]
         return evaluations
 
+    def _episode_record(self, row: sqlite3.Row) -> dict[str, Any]:
+        """An episodes row as a record, checked as `_episode_row` wrote it: a success of -3
+        counted as a success, a distance of 'abc' or extra_json '[1]' ended the report in a
+        bare error."""
+        record = {k: row[k] for k in EPISODE_FIELDS}
+        where = (f"{self.path}: episode {row['episode_index']!r} of cell "
+                 f"{str(row['config_hash'])[:12]}, evaluation {row['eval_index']!r}")
+        if record["success"] not in (0, 1):
+            raise ValueError(f"{where}: success must be 0 or 1, got {record['success']!r}")
+        record["success"] = bool(record["success"])
+        for key in ("seed", "steps_to_success"):
+            value = record[key]
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"{where}: {key} must be an integer >= 0, got {value!r}")
+        for key in ("time_to_success_s", "final_distance_mm", "peak_force_n"):
+            value = record[key]
+            if value is not None and (not isinstance(value, int | float)
+                                      or not abs(value) <= MAX_STORED_MAGNITUDE):
+                raise ValueError(f"{where}: {key} must be a number within "
+                                 f"{MAX_STORED_MAGNITUDE:g}, got {value!r}")
+        try:
+            extra = json.loads(row["extra_json"] or "{}")
+        except ValueError:
+            extra = None
+        if not isinstance(extra, dict):
+            raise ValueError(f"{where}: extra_json is not a JSON object: a damaged store")
+        return record | {k: v for k, v in extra.items() if k not in EPISODE_FIELDS}
+
     def episode_count(self) -> int:
         """Total number of stored episode records."""
         return int(self._db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
+
+
+#: The largest magnitude a stored time, distance or force may have [s, mm, N]: far beyond any
+#: episode's, far below the 1e308 that printed as a 309-digit number.
+MAX_STORED_MAGNITUDE = 1e9
 
 
 def _episode_row(cell: Cell, eval_index: int, episode_index: int, record: dict[str, Any]) -> tuple:

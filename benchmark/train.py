@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import shutil
-import subprocess
 import time
 import warnings
 import zipfile
@@ -63,19 +63,19 @@ from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import check_dataset_values, check_row_shapes, load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, check_config_device, config_to_dict
-from agents.registry import run_checkpoint_dir
+from agents.registry import check_seed, run_checkpoint_dir
 from benchmark.cells import (
     MAX_EVAL_EPISODES,
     MAX_TRAIN_STEPS,
     Evaluation,
-    check_run_seed,
-    standard_json,
 )
 from benchmark.cli_options import innermost_message
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
 from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
+from benchmark.store import suite_commit
 from envs.episode import summarize
+from envs.json_files import write_json
 from envs.task_options import check_max_episode_steps
 
 TRAIN_SEED_BASE = 100_000_000
@@ -368,17 +368,6 @@ def act_and_step(env: gym.Env, agent: Agent, obs: Any, hook: Callable | None = N
     return action, next_obs, reward, terminated, truncated, info, intervened
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-            text=True, check=True, timeout=5,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def _json_ready(value: Any) -> Any:
     """Tuples -> lists so a run description compares equal after a JSON round trip."""
     return json.loads(json.dumps(value))
@@ -387,6 +376,33 @@ def _json_ready(value: Any) -> Any:
 def _default_out_dir(task_id: str, agent_name: str, seed: int) -> Path:
     safe_task = task_id.split(":")[-1].replace("/", "_")
     return Path("runs") / safe_task / agent_name / f"seed{seed}"
+
+
+#: runner.json's counters and their least values.
+_RUNNER_COUNTERS = {"step": 0, "episode": 0, "next_eval": 0, "next_checkpoint": 0,
+                    "intervention_steps": 0, "demo_episodes": 0}
+
+
+def check_runner_state(state: Any, where: Path) -> dict[str, Any]:
+    """runner.json's counters and history, checked: a step of -300 trained 550 steps past the
+    budget with exit status 0, and other damage ended in a KeyError naming no file."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{where} is not a training run's checkpoint (not a JSON object)")
+    for key, least in _RUNNER_COUNTERS.items():
+        # Older checkpoints lack the last two.
+        value = state.get(key, least if key in ("intervention_steps", "demo_episodes") else None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{where}: {key} must be an integer >= {least}, got {value!r}")
+    wall = state.get("train_wall_s")
+    if isinstance(wall, bool) or not isinstance(wall, int | float) or not 0 <= wall < math.inf:
+        raise ValueError(f"{where}: train_wall_s must be a finite number of seconds >= 0, got "
+                         f"{wall!r}")
+    evaluations = state.get("evaluations")
+    if not isinstance(evaluations, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("env_steps"), int)
+            and isinstance(e.get("episodes"), list) for e in evaluations):
+        raise ValueError(f"{where}: evaluations must be a list of evaluation records")
+    return state
 
 
 class _Run:
@@ -483,7 +499,15 @@ class _Run:
 
     def restore(self, ckpt: Path) -> None:
         """Load runner state from ``ckpt`` and rebuild the episode in progress by replay."""
-        state = read_json(ckpt / "runner.json", "checkpoint")  # names the file if cut off
+        where = ckpt / "runner.json"
+        state = check_runner_state(read_json(where, "checkpoint"), where)
+        try:
+            self._restore(state, ckpt)
+        except (KeyError, TypeError, AttributeError) as err:  # were bare, naming no file
+            raise ValueError(f"{where} is damaged (an edited checkpoint?): "
+                             f"{type(err).__name__}: {err}") from None
+
+    def _restore(self, state: dict[str, Any], ckpt: Path) -> None:
         self.step = state["step"]
         self.episode = state["episode"]
         self.next_eval = state["next_eval"]
@@ -556,9 +580,7 @@ class _Run:
         self.evaluations.append(entry)
         for key in ("success_rate", "mean_return", "cycle_time_s_mean", "peak_force_n_mean"):
             writer.add_scalar(f"eval/{key}", summary[key], self.step)
-        tmp = self.out_dir / "evaluations.json.tmp"
-        tmp.write_text(standard_json(self.evaluations, indent=1))  # NaN means: null
-        os.replace(tmp, self.out_dir / "evaluations.json")
+        write_json(self.out_dir / "evaluations.json", self.evaluations, non_finite="null")
         plot_learning_curve(self.evaluations, self.out_dir / "learning_curve.png",
                             title=f"{self.description['agent']} on {self.description['task_id']}")
         return summary
@@ -613,8 +635,12 @@ def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: st
     ax_return.set(xlabel="env steps", ylabel="mean evaluation return")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # Beside it, then renamed over it: savefig followed a symbolic link in a run folder handed
+    # over for resuming, and wrote the PNG over the file it pointed to.
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
     plt.close(fig)
+    os.replace(tmp, path)
 
 
 def _new_run(out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Agent,
@@ -688,7 +714,7 @@ def train(
     """
     if not 0 <= steps <= MAX_TRAIN_STEPS:  # 2**63 - 1 started, with a 10^12-hour ETA
         raise ValueError(f"steps must be in [0, {MAX_TRAIN_STEPS:,}], got {steps}")
-    seed = check_run_seed(seed)  # NumPy refuses < 0 and torch >= 2**64, once out_dir exists
+    seed = check_seed(seed)  # NumPy refuses < 0 and torch >= 2**64, once out_dir exists
     if not 0 <= eval_episodes <= MAX_EVAL_EPISODES:
         raise ValueError(f"eval_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
                          f"{eval_episodes}")
@@ -824,7 +850,7 @@ def train(
             raise
         run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
         run_file.write_text(json.dumps(
-            description | {"git_commit": _git_commit(), "torch": torch.__version__}, indent=1
+            description | {"git_commit": suite_commit(), "torch": torch.__version__}, indent=1
         ))
         if dataset is None and demo_episodes > 0:
             dataset = collect_demos(env, base_policy, demo_episodes,
@@ -841,7 +867,7 @@ def train(
             started = time.perf_counter()
             metrics = agent.pretrain(dataset)
             run.train_wall_s += time.perf_counter() - started
-            (out_dir / "pretrain.json").write_text(standard_json(metrics, indent=1))
+            write_json(out_dir / "pretrain.json", metrics, non_finite="null")
             if not spec.needs_context:  # else its checkpoint follows adapt(): one from before
                 # it (a kill while recording the context) resumed into "call adapt(demos)"
                 run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
@@ -867,6 +893,9 @@ def train(
     run.hook = hook
     if run.saved_hook_state is not None and hasattr(hook, "load_state_dict"):
         hook.load_state_dict(run.saved_hook_state)  # after restore()'s agent.reset
+    if (out_dir / "tb").is_symlink():  # its event files would be written wherever it points
+        raise ValueError(f"{out_dir / 'tb'} is a symbolic link; a run writes its TensorBoard "
+                         "logs into a folder of its own")
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
     bar = tqdm(total=steps, initial=run.step, disable=None if progress is None else not progress,
                desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
@@ -941,6 +970,9 @@ def train(
             not run.evaluations or run.evaluations[-1]["env_steps"] != run.step
         ):
             run.run_evaluation(writer)
+            if eval_every > 0 and run.step >= run.next_eval:  # owed no more: a run extended
+                # to more --steps evaluated this step again at its next episode end
+                run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
         # Evaluation may have cut the episode in progress; the checkpoint replays it on resume.
         run.save_checkpoint()
     finally:

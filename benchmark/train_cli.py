@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchmark.cells import MAX_EVAL_EPISODES, standard_json
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import (
     EnvOption,
     build_env,
@@ -26,6 +26,7 @@ from benchmark.cli_options import (
     parse_env_kwargs,
     parse_key_values,
 )
+from envs.json_files import write_json
 
 
 def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
@@ -287,10 +288,10 @@ def eval_command(
     console.print(f"{name} from {agent_dir} on {task} {env_kwargs}")
     _print_summary(console, summary)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)  # the evaluation must not be lost
-        json_out.write_text(standard_json(  # a mean over no successes is null, not NaN
-            {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
-             "summary": summary, "episodes": [r.to_dict() for r in records]}, indent=1))
+        write_json(json_out,  # a mean over no successes is null, not NaN
+                   {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
+                    "summary": summary, "episodes": [r.to_dict() for r in records]},
+                   non_finite="null")
 
 
 def _space_shapes(space: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:

@@ -77,7 +77,6 @@ _TABLES: tuple[RGBA, ...] = (
 
 WHITE: RGBA = (0.92, 0.92, 0.90, 1.0)
 BLACK: RGBA = (0.08, 0.08, 0.09, 1.0)
-GREY: RGBA = (0.55, 0.57, 0.60, 1.0)
 BRASS: RGBA = (0.78, 0.66, 0.30, 1.0)
 STEEL: RGBA = (0.70, 0.72, 0.75, 1.0)
 

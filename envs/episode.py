@@ -374,11 +374,6 @@ def distinct_episodes(records: Sequence[Mapping[str, Any] | Any]) -> list:
     return [record for record, _ in replay_counts(records)]
 
 
-def effective_trials(records: Sequence[Mapping[str, Any] | Any]) -> int:
-    """How many distinct episodes `records` hold (see `distinct_episodes`)."""
-    return len(distinct_episodes(records))
-
-
 def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tuple[int, int]:
     """(successes, trials) over distinct episodes: what a confidence interval may count."""
     distinct = distinct_episodes(records)
@@ -389,7 +384,7 @@ def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tupl
 def summarize(records: Sequence[EpisodeRecord],
               distinct: tuple[int, int] | None = None) -> dict[str, Any]:
     """Aggregates of episode records: success with its 95% Wilson interval over distinct
-    episodes (N replays of one episode are one trial: `effective_trials`; `distinct`, the
+    episodes (N replays of one episode are one trial: `distinct_episodes`; `distinct`, the
     (successes, trials) to count instead, where replays are not exact); cycle time over the
     successes; means over the episodes that report a quantity (NaN when none does)."""
     n = len(records)

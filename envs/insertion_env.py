@@ -39,6 +39,7 @@ from envs.task_options import (
     check_seed,
     check_workspace,
     control_steps,
+    depth_in_socket_mm,
     is_mated,
     requested_offset_mm,
     sample_goal_noise_m,
@@ -477,10 +478,7 @@ class InsertionEnv(gym.Env):
 
     def insertion_depth_mm(self) -> float:
         """How far the plug's mating face is below the socket mouth [mm], 0 when not in it."""
-        face = self.data.site_xpos[self._face]
-        c = self.task.connector
-        inside = abs(face[0]) < c.width_mm / 2 * MM and abs(face[1]) < c.height_mm / 2 * MM
-        return max(0.0, -float(face[2]) / MM) if inside else 0.0
+        return depth_in_socket_mm(self.data.site_xpos[self._face] / MM, self.task.connector)
 
     def _raw_wrench(self) -> np.ndarray:
         # MuJoCo reports the force and torque the child (tool side) exerts on the parent (wrist)

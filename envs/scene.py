@@ -120,10 +120,8 @@ class SceneConfig:
     springs: ContactSprings | None = field(default=None, metadata=ADDED_FIELD)
 
 
-#: Distance from the flange to the gripper's palm (F/T sensor + gripper base) [m].
+#: Distance from the flange to the gripper's palm (F/T sensor + 60 mm gripper base) [m].
 PALM_OFFSET_M = ur.FT_SENSOR_LENGTH_M + 0.06
-#: The plug is gripped this far above its mating face, measured on its body [m].
-GRIP_DEPTH_M = 0.012
 
 
 def tcp_offset_m(spec: ConnectorSpec) -> float:

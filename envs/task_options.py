@@ -389,6 +389,15 @@ def check_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     )
 
 
+def depth_in_socket_mm(face_mm: np.ndarray, connector: ConnectorSpec) -> float:
+    """How far the plug's mating face is into the socket [mm], 0 when it is not over the
+    opening: `face_mm` is the face's centre in the socket mouth's frame [mm] (x, y across the
+    opening, z along the socket axis, out of the socket: -2 is 2 mm deep). Sim and real both
+    measure depth with it."""
+    inside = abs(face_mm[0]) < connector.width_mm / 2 and abs(face_mm[1]) < connector.height_mm / 2
+    return max(0.0, -float(face_mm[2])) if inside else 0.0
+
+
 def is_mated(depth_mm: float, connector: ConnectorSpec) -> bool:
     """The plug is seated within its mating stroke: at least `success_depth_mm` deep and no
     deeper than the cavity allows (`mating_length_mm` + SEAT_OVERTRAVEL_MM)."""

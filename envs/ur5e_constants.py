@@ -29,6 +29,6 @@ LINK_RADII_M = (0.06, 0.054, 0.045, 0.038, 0.038, 0.032)
 HOME_QPOS = np.array([0.0, -1.9, 1.9, -1.57, -1.57, 0.0])
 #: Where the arm base stands relative to the task-board's socket [m] (world frame, z up).
 BASE_POS_M = np.array([-0.45, -0.13, 0.0])
-#: Wrist flange to tool-centre-point along the flange z axis [m]: F/T sensor + gripper + fingers.
+#: Length of the F/T sensor between the wrist flange and the gripper, along the flange z axis
+#: [m]. The flange-to-TCP distance adds the gripper's base and the plug (`envs.scene.tcp_offset_m`).
 FT_SENSOR_LENGTH_M = 0.035
-GRIPPER_LENGTH_M = 0.10

@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import unicodedata
@@ -44,9 +43,11 @@ import gymnasium as gym
 import jsonschema
 
 import envs  # noqa: F401  (registers the tasks)
+from benchmark.store import suite_commit
 from envs.episode import PolicyError, run_episode
+from envs.json_files import write_json
 from envs.tasks import pinned_versions
-from leaderboards.files import utc_now, write_json
+from leaderboards.files import utc_now
 from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
@@ -188,15 +189,6 @@ def _check_sim2sim(entry: Mapping[str, Any]) -> None:
         if extra:
             raise LedgerError(f"noiseless MuJoCo episodes of {sorted(extra)}, which PyBullet "
                               "did not run")
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, check=True, timeout=5)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def evaluate_policy(
@@ -497,7 +489,7 @@ def new_entry(
                      "intervention_steps": t.intervention_steps, "wall_clock_s": t.wall_clock_s,
                      "hardware": t.hardware},
         "created_at": utc_now(),
-        "code_version": _git_commit(),
+        "code_version": suite_commit(),
         "evaluations": {"dev": evaluation},
     }
 

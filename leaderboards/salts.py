@@ -34,10 +34,10 @@ from typing import Any, Literal
 
 import jsonschema
 
-from leaderboards.files import utc_now, write_json
+from envs.json_files import write_json
+from leaderboards.files import utc_now
 
 SALTS_SCHEMA = "insertbench-leaderboard-salts/2"
-STATUSES = ("active", "revealed", "lost")
 #: The note of a round read from a schema-1 file.
 MIGRATED_NOTE = "salt committed before salt rounds were recorded (salts schema 1); opening " \
     "date not recorded"

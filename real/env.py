@@ -25,6 +25,7 @@ from envs.task_options import (
     check_range,
     check_workspace,
     control_steps,
+    depth_in_socket_mm,
     is_mated,
     real_array,
     requested_offset_mm,
@@ -563,11 +564,9 @@ class RealInsertionEnv(gym.Env):
         """How far the plug's mating face (the TCP) is below the socket mouth [mm], 0 when it
         is not over the opening; from the calibrated seated pose, `task.seat_depth_mm` below
         the mouth (as in simulation)."""
-        local = self.safe.socket_frame(state.pos) / MM
-        c = self.task.connector
-        if abs(local[0]) >= c.width_mm / 2 or abs(local[1]) >= c.height_mm / 2:
-            return 0.0
-        return max(0.0, self.task.seat_depth_mm + float(local[2]))
+        local = self.safe.socket_frame(state.pos) / MM  # z into the socket, 0 at the seat
+        mouth = np.array([local[0], local[1], -(self.task.seat_depth_mm + local[2])])
+        return depth_in_socket_mm(mouth, self.task.connector)
 
     def _inserted(self, state: RobotState) -> bool:
         if self.continuity_input is not None:

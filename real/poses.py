@@ -44,9 +44,3 @@ def rotation_angle(mat: np.ndarray) -> float:
     """Angle [rad] of a rotation matrix (how far it turns, about any axis)."""
     return float(np.arccos(np.clip((np.trace(mat) - 1.0) / 2.0, -1.0, 1.0)))
 
-
-def in_frame(
-    frame_pos: np.ndarray, frame_mat: np.ndarray, pos: np.ndarray, mat: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """A pose given in the base frame, expressed in the frame (frame_pos, frame_mat)."""
-    return frame_mat.T @ (pos - frame_pos), frame_mat.T @ mat

@@ -508,7 +508,7 @@ def run(
     """Build the twin for `task`, serve it, and stop as the module docstring says."""
     # Before the twin is built (a second): a parent killed meanwhile left the server orphaned,
     # holding the controller's ports for `max_seconds`. A program that drives the server over
-    # a pipe (`real.twin_process.TwinProcess`, `exit_on_eof`) ends it by closing the pipe, as
+    # a pipe (`benchmark.twin_process.TwinProcess`, `exit_on_eof`) ends it by closing the pipe, as
     # its death does, and may have started it from a thread, whose end Linux's death signal
     # follows (`envs.tether.die_with_parent`).
     parent = os.getppid()

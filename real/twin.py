@@ -35,20 +35,6 @@ from real.poses import pos_mat_to_pose
 DEFAULT_FT_BIAS = (1.5, -0.8, 3.0, 0.05, -0.02, 0.01)
 #: Time constant of the force estimate behind the twin's protective stop [s].
 PROTECTIVE_STOP_FILTER_S = 0.01
-#: Calls that are recorded; reads are not.
-RECORDED = (
-    "servoL",
-    "servoStop",
-    "stopL",
-    "zeroFtSensor",
-    "setPayload",
-    "setTcp",
-    "setWatchdog",
-    "teachMode",
-    "endTeachMode",
-    "triggerProtectiveStop",
-    "disconnect",
-)
 
 
 @dataclass(frozen=True)

@@ -50,11 +50,10 @@ HAND_SPEED_M_S = 0.05
 #: Where the operator can hand-guide the plug: distance above the seated pose [m].
 HAND_TARGETS_M = {"seated": 0.0, "above": 0.004, "lifted": 0.02}
 
-# RTDE runtime_state, robot_mode, safety bits (RTDE guide).
+# RTDE runtime_state and robot_mode (RTDE guide).
 RUNTIME_STOPPED, RUNTIME_PLAYING = 1, 2
 ROBOT_MODE_POWER_OFF, ROBOT_MODE_IDLE, ROBOT_MODE_RUNNING = 3, 5, 7
 JOINT_MODE_RUNNING = 253
-SAFETY_NORMAL, SAFETY_PROTECTIVE_STOP, SAFETY_ROBOT_EMERGENCY_STOP = 1, 3, 7
 
 # ur_rtde's command numbers (rtde.h, RobotCommand::Type) that the emulation executes.
 CMD_NONE = 0

@@ -22,8 +22,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from benchmark.cells import standard_json
 from envs.episode import EpisodeRecord, outcome_key, replay_groups, run_episode, summarize
+from envs.json_files import write_json
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 PolicyFactory = Callable[[gym.Env], Policy]
@@ -242,13 +242,10 @@ def write_report(
     md = out / f"{stem}.md"
     md.write_text(comparison_table(task, policy, summaries))
     js = out / f"{stem}.json"
-    js.write_text(standard_json(  # a mean over no successes is null, not a bare NaN
-        {
-            "task": task,
-            "policy": policy,
-            "summary": summaries,
-            "episodes": {k: [r.to_dict() for r in v] for k, v in runs.items()},
-        },
-        indent=2,
-    ) + "\n")
+    write_json(js, {  # a mean over no successes is null, not a bare NaN
+        "task": task,
+        "policy": policy,
+        "summary": summaries,
+        "episodes": {k: [r.to_dict() for r in v] for k, v in runs.items()},
+    }, non_finite="null")
     return md, js

@@ -97,3 +97,39 @@ def test_add_dataset_equals_adding_row_by_row(rows):
         np.testing.assert_array_equal(bulk.obs[k], one_by_one.obs[k])
     np.testing.assert_array_equal(bulk.reward, one_by_one.reward)
     np.testing.assert_array_equal(bulk.terminated, one_by_one.terminated)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: a.update(reward=a["reward"] * 1e30), r"reward exceeds 1e\+06 in magnitude"),
+    (lambda a: a.update(reward=np.zeros((3, 2), np.float32)), r"'reward': \(\(2,\), \(\)\)"),
+    (lambda a: a.update(terminated=np.full(3, 0.5)), "terminated must be 0 or 1"),
+    (lambda a: a.update(ptr_size_capacity=np.array([-50, 3, 5])), "pointer -50 and size 3"),
+    (lambda a: a.update(ptr_size_capacity=np.array([3, 4, 5])), "pointer 3 and size 4"),
+    (lambda a: a.update(ptr_size_capacity=np.array([2, 2, 5])),
+     "holds 3 rows but records a size of 2"),
+    (lambda a: a.pop("ptr_size_capacity"), "ptr_size_capacity must be 3 integers"),
+    (lambda a: a.pop("next_obs/wrist"), r"lacks observation keys \['wrist'\]"),
+    (lambda a: a.update(action=np.full((3, 3), np.nan, np.float32)), "action is not finite"),
+])
+def test_a_damaged_replay_file_is_refused_by_name(tmp_path, damage, message):
+    """A resumed run loaded replay files unchecked: rewards of 1e30 trained inf optimizer
+    state, and a pointer beyond the rows filled sampled zero rows, both with exit status 0."""
+    buf = ReplayBuffer(SPACE, 3, capacity=5)
+    for i in range(3):
+        buf.add(_transition(i))
+    buf.save(tmp_path / "b.npz")
+    arrays = dict(np.load(tmp_path / "b.npz"))
+    damage(arrays)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    fresh = ReplayBuffer(SPACE, 3, capacity=5)
+    with pytest.raises(ValueError, match=message) as caught:
+        fresh.load(tmp_path / "bad.npz")
+    assert str(tmp_path / "bad.npz") in str(caught.value)
+    assert fresh.size == 0
+
+
+def test_a_dataset_with_two_dimensional_rewards_is_refused_by_its_row_shapes():
+    dataset = transitions_to_dataset([_transition(i) for i in range(3)])
+    dataset["reward"] = np.stack([dataset["reward"]] * 3, axis=1)
+    with pytest.raises(ValueError, match=r"'reward': \(\(3,\), \(\)\)"):
+        ReplayBuffer(SPACE, 3, capacity=5).add_dataset(dataset)

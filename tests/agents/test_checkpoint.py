@@ -138,6 +138,11 @@ def test_a_numpy_seed_saves_and_a_save_replaces_an_earlier_one_whole(tmp_path):
     (lambda m: m.pop("extra"), "lacks extra"),  # counters read as 0: resumed inexactly
     (lambda m: m.__setitem__("optimizer_param_groups", {}),  # fresh Adam moments
      "lacks optimizer_param_groups['actor'], optimizer_param_groups['critic']"),
+    # A bare KeyError or TypeError, naming no file; a shape of 10^12 elements was allocated.
+    (lambda m: m.pop("config"), "does not describe an agent (a damaged or edited checkpoint?)"),
+    (lambda m: m.__setitem__("observation_space", "x"), "does not describe an agent"),
+    (lambda m: next(iter(m["observation_space"]["spaces"].values())).__setitem__(
+        "shape", [100_000, 100_000, 100]), "must have at most 100,000,000 elements"),
 ])
 def test_a_damaged_agent_json_is_named_not_resumed_inexactly(tmp_path, edit, message):
     from tests.agents.helpers import online_steps
@@ -167,3 +172,31 @@ def test_an_optimizer_tensor_lost_from_the_weights_is_named(tmp_path):
     with pytest.raises(ValueError, match="holds the critic optimizer's state for some "
                                          "parameters only partly"):
         load_agent(tmp_path / "a")
+
+
+def _actor_weight(tensors: dict) -> str:
+    return next(k for k in sorted(tensors) if k.startswith("actor.") and k.endswith("weight"))
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    # torch's load_state_dict converted these without a word: a truncated policy, exit 0.
+    (lambda t: t.update({_actor_weight(t): t[_actor_weight(t)].to(torch.int64)}),
+     "is torch.int64"),
+    (lambda t: t.update({_actor_weight(t): torch.full_like(t[_actor_weight(t)], float("nan"))}),
+     "holds NaN or inf"),
+    (lambda t: t.update({_actor_weight(t): t[_actor_weight(t)][:1]}), "this network's is"),
+    (lambda t: t.update({"critic.stray": torch.zeros(2)}), "unknown tensors ['stray']"),
+    (lambda t: t.update({"nosuchnet.weight": torch.zeros(2)}),  # was ignored
+     "holds tensors of no network of this agent: ['nosuchnet.weight']"),
+])
+def test_weights_of_another_shape_dtype_or_not_finite_are_refused_by_name(tmp_path, edit, message):
+    from safetensors.torch import save_file
+
+    _, agent = _small_sac()
+    agent.save(tmp_path / "a")
+    tensors = load_file(tmp_path / "a" / "weights.safetensors")
+    edit(tensors)
+    save_file(tensors, str(tmp_path / "a" / "weights.safetensors"))
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        load_agent(tmp_path / "a")
+    assert str(tmp_path / "a" / "weights.safetensors") in str(caught.value)

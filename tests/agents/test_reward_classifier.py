@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -189,7 +190,27 @@ def test_a_classifier_json_with_other_widths_than_its_weights_is_named(tmp_path)
     data = json.loads(path.read_text())
     data["meta"]["hidden"] = [7]
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=f"{tmp_path / 'clf' / CLASSIFIER_WEIGHTS} does not fit"):
+    with pytest.raises(ValueError, match=re.escape(
+            f"{tmp_path / 'clf' / CLASSIFIER_WEIGHTS} (for {path}): tensor 'head.0.bias' is "
+            "torch.float32 (32,), this network's is torch.float32 (7,)")):
+        load_classifier(tmp_path / "clf")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    # Loaded before: NaN made every answer "no success", int64 every answer a success.
+    (lambda t: {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                for k, v in t.items()}, "holds NaN or inf"),
+    (lambda t: {k: v.to(torch.int64) for k, v in t.items()}, "is torch.int64"),
+])
+def test_classifier_weights_not_finite_or_of_another_dtype_are_refused(tmp_path, edit, message):
+    from safetensors.torch import load_file, save_file
+
+    from agents.reward_classifier import CLASSIFIER_WEIGHTS
+
+    save_classifier(_classifier().eval(), tmp_path / "clf")
+    weights = tmp_path / "clf" / CLASSIFIER_WEIGHTS
+    save_file(edit(load_file(weights)), str(weights))
+    with pytest.raises(ValueError, match=message):
         load_classifier(tmp_path / "clf")
 
 

@@ -237,7 +237,7 @@ def test_scripts_refuse_bad_arguments_in_one_line_before_any_work(
 
 def test_script_descriptions_are_whole_sentences():
     """`--help` printed the docstring's first line: "... success of the"."""
-    from benchmark.bench_env import doc_summary
+    from benchmark.script_args import doc_summary
 
     assert doc_summary("One sentence\nover two lines.\n\nMore.") == "One sentence over two lines."
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import typer
 
@@ -288,8 +290,7 @@ budget_steps = 0
 def test_matrix_list_is_one_aligned_line_a_preset(capsys, in_tmp):
     """Piped (80 columns) every description wrapped onto a second line, and the 27-character
     paper000-pixels-leaderboard pushed its cell count out of the 24-character name column."""
-    from benchmark.bench_offline import offline_presets
-    from benchmark.preset import available_presets
+    from benchmark.preset import available_presets, offline_presets
 
     code, out, _ = run_cli(capsys, "matrix", "list")
     assert code == 0
@@ -333,7 +334,7 @@ def test_python_m_matrix_cli_is_the_same_command(in_tmp):
 
 
 @pytest.mark.parametrize(("module", "usage"), [
-    ("real.cli", "insertbench real"), ("leaderboards.cli", "insertbench leaderboard"),
+    ("benchmark.real_cli", "insertbench real"), ("leaderboards.cli", "insertbench leaderboard"),
     ("benchmark.dataset_cli", "insertbench dataset"),
     ("benchmark.classifier_cli", "insertbench classifier"),
     ("benchmark.sim2sim_cli", "insertbench sim2sim"), ("benchmark.train_cli", "insertbench"),
@@ -341,7 +342,8 @@ def test_python_m_matrix_cli_is_the_same_command(in_tmp):
 ])
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # runpy, imported
 def test_every_cli_module_runs_its_commands_under_python_m(module, usage, capsys, monkeypatch):
-    """`python -m real.cli --help` printed nothing and exited 0: the modules had no __main__."""
+    """`python -m real.cli --help` (now benchmark.real_cli) printed nothing and exited 0: the
+    modules had no __main__."""
     import runpy
 
     monkeypatch.setattr(sys, "argv", [module, "--help"])
@@ -603,6 +605,86 @@ def test_a_resume_from_a_damaged_checkpoint_is_refused_naming_the_file(capsys, i
     code, _, err = run_cli(capsys, *train[:6], "40", *train[7:])
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+@pytest.mark.parametrize(("file", "edit", "message"), [
+    # Trained 550 steps past the budget with exit status 0:
+    ("runner.json", lambda s: s.update(step=-300),
+     "runs/s/checkpoint/runner.json: step must be an integer >= 0, got -300"),
+    # KeyError: 'next_eval' / TypeError, naming no file:
+    ("runner.json", lambda s: s.pop("next_eval"),
+     "runs/s/checkpoint/runner.json: next_eval must be an integer >= 0, got None"),
+    ("runner.json", lambda s: s.update(evaluations="x"),
+     "runs/s/checkpoint/runner.json: evaluations must be a list of evaluation records"),
+    ("runner.json", lambda s: s.pop("episode_actions"),
+     "runs/s/checkpoint/runner.json is damaged (an edited checkpoint?): KeyError"),
+    # Rewards of 1e30 trained inf optimizer state with exit status 0:
+    ("agent/replay_online.npz", lambda a: a.update(reward=a["reward"] + 1e30),
+     "runs/s/checkpoint/agent/replay_online.npz: dataset: reward exceeds 1e+06 in magnitude"),
+])
+def test_a_resume_from_an_edited_checkpoint_is_refused_naming_the_file(capsys, in_tmp, file,
+                                                                        edit, message):
+    train = ["train", "--task", "InsertBench/USB-v1", "--agent", "sac", "--steps", "20",
+             "--eval-episodes", "0", "-c", "hidden=8,8", "-c", "learning_starts=10",
+             "-c", "random_steps=10", "-c", "batch_size=8", "--out", "runs/s", "--no-progress"]
+    code, _, err = run_cli(capsys, *train)
+    assert code == 0, err
+    path = in_tmp / "runs" / "s" / "checkpoint" / file
+    if path.suffix == ".json":
+        state = json.loads(path.read_text())
+        edit(state)
+        path.write_text(json.dumps(state))
+    else:
+        arrays = dict(np.load(path))
+        edit(arrays)
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    code, _, err = run_cli(capsys, *train[:6], "40", *train[7:])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_a_run_extended_to_more_steps_evaluates_where_the_whole_run_does(capsys, in_tmp):
+    """A run ending on the --eval-every grid still owed that evaluation: extended to more
+    --steps it evaluated again at its next episode end (150, 200, 300 against 150, 300)."""
+    train = ["train", "--task", "InsertBench/USB-v1", "--agent", "sac", "--steps", "40",
+             "--eval-every", "10", "--eval-episodes", "1", "-e", "max_episode_steps=5",
+             "-c", "hidden=8,8", "-c", "learning_starts=10", "-c", "random_steps=10",
+             "-c", "batch_size=8", "--out", "runs/whole", "--no-progress"]
+    code, _, err = run_cli(capsys, *train)
+    assert code == 0, err
+    for steps in ("20", "40"):
+        code, _, err = run_cli(capsys, *train[:6], steps, *train[7:-3], "--out", "runs/more",
+                               "--no-progress")
+        assert code == 0, err
+    steps = [[e["env_steps"] for e in json.loads((in_tmp / "runs" / run /
+                                                    "evaluations.json").read_text())]
+             for run in ("whole", "more")]
+    assert steps[0] == steps[1] == [10, 20, 30, 40]
+
+
+def test_a_resume_replaces_a_symbolic_link_in_the_run_folder_not_what_it_points_to(capsys,
+                                                                                   in_tmp):
+    """learning_curve.png linked to ../victim.txt: the resume wrote its PNG over victim.txt."""
+    train = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
+             "--eval-episodes", "1", "--out", "runs/pc", "--no-progress"]
+    code, _, err = run_cli(capsys, *train)
+    assert code == 0, err
+    victim = in_tmp / "runs" / "victim.txt"
+    victim.write_text("mine")
+    curve = in_tmp / "runs" / "pc" / "learning_curve.png"
+    curve.unlink()
+    curve.symlink_to("../victim.txt")
+    code, _, err = run_cli(capsys, *train[:6], "5", *train[7:])
+    assert code == 0, err
+    assert victim.read_text() == "mine"
+    assert not curve.is_symlink() and curve.read_bytes().startswith(b"\x89PNG")
+    (in_tmp / "elsewhere").mkdir()
+    shutil.rmtree(in_tmp / "runs" / "pc" / "tb")
+    (in_tmp / "runs" / "pc" / "tb").symlink_to(in_tmp / "elsewhere")
+    code, _, err = run_cli(capsys, *train[:6], "10", *train[7:])
+    assert code == 2 and "runs/pc/tb is a symbolic link" in err, err
+    assert not list((in_tmp / "elsewhere").iterdir())
 
 
 @pytest.mark.parametrize("option", ["--eval-every", "--checkpoint-every"])

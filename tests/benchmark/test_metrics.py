@@ -20,8 +20,8 @@ from benchmark.metrics import (
 )
 from envs.episode import (
     EpisodeRecord,
+    distinct_episodes,
     distinct_success_summary,
-    effective_trials,
     summarize,
 )
 
@@ -145,7 +145,7 @@ def test_performance_profile_is_fraction_of_runs_above_tau() -> None:
 def test_replayed_episodes_count_once() -> None:
     """Ten seeds replaying one episode are one trial: the interval is over distinct episodes."""
     replay = [dict(_episode(False, None, 8.0, 20.0), eval_seed=s) for s in range(10)]
-    assert effective_trials(replay) == 1
+    assert len(distinct_episodes(replay)) == 1
     assert distinct_success_summary(replay) == (0, 1)
     m = cell_metrics([{"is_final": True, "env_steps": 0, "wall_clock_s": 0.0,
                        "episodes": replay}])
@@ -154,7 +154,7 @@ def test_replayed_episodes_count_once() -> None:
     assert format_distinct_rate(0, 10, 0, 1).endswith("; 1 distinct)")
     # Episodes that differ in any outcome field are distinct, whatever their seeds.
     varied = replay[:2] + [dict(replay[0], peak_force_n=20.5)]
-    assert effective_trials(varied) == 2
+    assert len(distinct_episodes(varied)) == 2
     assert format_distinct_rate(3, 4, 3, 4) == format_rate(3, 4, *wilson_interval(3, 4))
 
 

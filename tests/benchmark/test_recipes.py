@@ -191,7 +191,8 @@ def test_socket_offsets_label_successful_episodes_from_their_seated_pose():
 
 
 def test_offline_presets_drive_bench_offline_not_the_matrix(tmp_path, monkeypatch, capsys):
-    from benchmark.bench_offline import load_offline_preset, main, offline_presets
+    from benchmark.bench_offline import main
+    from benchmark.preset import load_offline_preset, offline_presets
 
     assert {"paper001", "paper001-reduced", "paper004", "paper004-reduced"} <= set(
         offline_presets())

@@ -192,3 +192,30 @@ def test_a_locked_damaged_or_mislabelled_store_is_one_line_that_says_so(
     path.write_bytes(bytes(data))
     with pytest.raises(typer.BadParameter, match="pages.sqlite is damaged"):
         open_store(path)
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("UPDATE episodes SET success = -3", "success must be 0 or 1, got -3"),  # read as a success
+    ("UPDATE episodes SET peak_force_n = 1e308", r"peak_force_n must be a number within 1e\+09"),
+    ("UPDATE episodes SET final_distance_mm = 'abc'", "final_distance_mm must be a number"),
+    ("UPDATE episodes SET seed = -1", "seed must be an integer >= 0, got -1"),
+    ("UPDATE episodes SET extra_json = '{bad'", "extra_json is not a JSON object"),
+    ("UPDATE episodes SET extra_json = '[1, 2]'", "extra_json is not a JSON object"),
+])
+def test_an_edited_episode_row_is_refused_naming_the_store(tmp_path: Path, sql: str,
+                                                           message: str) -> None:
+    """The report read rows on trust: success -3 counted as a success, 1e308 N printed as a
+    309-digit force, and the rest ended in a JSONDecodeError or TypeError naming no file."""
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    with Store(tmp_path / "s.sqlite") as store:
+        store.record_done(cell, synthetic_cell_for_tests(cell, tmp_path), collect_provenance(),
+                          1.0)
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute(sql)
+    db.commit()
+    db.close()
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(ValueError, match=message) as caught:
+            store.evaluations(cell.config_hash)
+    assert str(tmp_path / "s.sqlite") in str(caught.value)

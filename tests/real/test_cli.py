@@ -512,7 +512,7 @@ def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeyp
     """calibrate never disconnected: ur_rtde's control script kept running on the controller
     after the command had ended, finished, failed or interrupted (on the rehearsal robot,
     `insertbench real serve-twin`, `state` still showed "program": "rtde_control")."""
-    import real.cli
+    import benchmark.real_cli
 
     monkeypatch.chdir(tmp_path)
     robots = twins
@@ -526,7 +526,7 @@ def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeyp
 
         return prompt
 
-    monkeypatch.setattr(real.cli, "_twin_operator", interrupted)
+    monkeypatch.setattr(benchmark.real_cli, "_twin_operator", interrupted)
     code, err = _cli(capsys, "real", "calibrate", "--task", USB, "--twin", "--out", "d.json")
     assert code == 130 and err.strip() == "insertbench: error: interrupted", err
     names = [c.name for c in robots[-1].commands]

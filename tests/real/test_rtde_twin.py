@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import real
+from benchmark.twin_process import TwinProcess, ports_taken
 from envs.scene import tcp_offset_m
 from envs.tasks import task_spec
 from real.config import SafetyConfig
 from real.env import p_controller
 from real.robot import URBackend
-from real.twin_process import TwinProcess, ports_taken
 from tests.real.conftest import USB
 
 rtde_control = pytest.importorskip("rtde_control")

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from benchmark import twin_process
 from benchmark.cli import app
 from envs.scene import tcp_offset_m
 from envs.tasks import task_spec
 from real import rtde_protocol as rp
-from real import twin_process
 from real.poses import pose_to_pos_mat
 from real.serve_twin import TwinServer, _Client
 from real.twin import DigitalTwinRobot

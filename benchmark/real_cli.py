@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
-from benchmark.cells import MAX_EVAL_EPISODES, SEED_LIMIT
+from agents.registry import SEED_LIMIT
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import (
     EnvOption,
     check_output_dir,
@@ -42,7 +43,7 @@ class PolicyKind(StrEnum):
     p_controller = "p_controller"
 
 
-#: The largest seed an option takes (`benchmark.cells.SEED_LIMIT`: what Gymnasium's reset takes).
+#: The largest seed an option takes (`agents.registry.SEED_LIMIT`: what Gymnasium's reset takes).
 SEED_MAX = SEED_LIMIT - 1
 #: The longest rehearsal `serve-twin` runs [s]: a week.
 MAX_SERVE_S = 7 * 24 * 3600.0
@@ -499,7 +500,7 @@ def serve_twin(
         raise typer.Exit(1) from e
 
 
-if __name__ == "__main__":  # `python -m real.cli ...` = `insertbench real ...`
+if __name__ == "__main__":  # `python -m benchmark.real_cli ...` = `insertbench real ...`
     import sys
 
     from benchmark.cli import app as insertbench_app

@@ -38,7 +38,8 @@ class TwinProcess:
 
     def __init__(self, task: str, seed: int = 0) -> None:
         self.log = tempfile.TemporaryFile(mode="w+")
-        code = "import sys; from real.cli import real_app; real_app(['serve-twin', *sys.argv[1:]])"
+        code = ("import sys; from benchmark.real_cli import real_app; "
+                "real_app(['serve-twin', *sys.argv[1:]])")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, "--task", task, "--seed", str(seed)]
             + ["--max-seconds", str(SERVER_MAX_S), "--exit-on-eof"],

@@ -1,0 +1,55 @@
+"""JSON that every reader can parse, and JSON files written whole.
+
+Here, at the bottom of the layering, because every room above writes such files: `benchmark`'s
+run folders and caches, `real`'s validation reports, `leaderboards`' ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+#: What a writer does with NaN and +-inf: refuse them (ValueError, nothing written), write them
+#: as null (`standard_json`), or keep Python's bare ``NaN`` / ``Infinity`` (which JavaScript's
+#: JSON.parse refuses: only for files read back by Python alone, such as stage caches).
+NonFinite = Literal["refuse", "null", "keep"]
+
+
+def standard_json(value: Any, **dumps: Any) -> str:
+    """JSON that every parser reads: NaN and +-inf (a mean over no successes) as null, where
+    Python's default wrote the bare ``NaN`` that JavaScript's JSON.parse refuses."""
+    return json.dumps(_finite_or_null(value), allow_nan=False, **dumps)
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite_or_null(x) for k, x in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(x) for x in value]
+    return value
+
+
+def write_json(path: Path, data: Any, non_finite: NonFinite = "refuse") -> None:
+    """Write ``data`` to ``path`` through a temporary file of its own renamed into place: a
+    reader sees the old file or the new one, never half of one, and two writers of one file do
+    not share a temporary file. ``non_finite`` says what becomes of NaN and +-inf."""
+    if non_finite == "null":
+        data = _finite_or_null(data)
+    text = json.dumps(data, indent=1, allow_nan=non_finite == "keep") + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A name of its own, created with open's "x" (mkstemp's files are 0600, not the umask's).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "x") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
