@@ -81,6 +81,29 @@ FLAG_COLUMNS = ("terminated", "intervened")
 MAX_DATASET_MAGNITUDE = 1e6
 
 
+def check_column_values(name: str, values: np.ndarray, source: str) -> None:
+    """ValueError naming ``source`` and the column ``name`` unless its numbers are finite and
+    within ``MAX_DATASET_MAGNITUDE`` (uint8 images pass) and, for a ``FLAG_COLUMNS`` column,
+    0 or 1 (see ``check_dataset_values``)."""
+    if values.dtype == np.uint8 or len(values) == 0:
+        return
+    if name in FLAG_COLUMNS:
+        wrong = ~np.isin(values, (0, 1))
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
+            raise ValueError(f"{source}: {name} must be 0 or 1 (a flag), row {row} holds "
+                             f"{values[row].tolist()}; refused")
+        return
+    flat = values.reshape(len(values), -1).astype(np.float64)
+    bad = ~(np.abs(flat) <= MAX_DATASET_MAGNITUDE).all(axis=1)  # NaN fails the comparison
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        what = ("is not finite" if not np.isfinite(flat[row]).all() else
+                f"exceeds {MAX_DATASET_MAGNITUDE:g} in magnitude")
+        raise ValueError(f"{source}: {name} {what} at row {row} ({bad.sum()} rows): "
+                         f"{values[row].tolist()}; refused")
+
+
 def check_dataset_values(dataset: Dataset, keys: Sequence[str],
                          action_space: gym.spaces.Box | None = None,
                          source: str = "dataset") -> None:
@@ -92,24 +115,9 @@ def check_dataset_values(dataset: Dataset, keys: Sequence[str],
     [-1, 1] space is no demonstration."""
     columns = {"action": dataset["action"], "reward": dataset["reward"]}
     columns |= {f"{part}[{k!r}]": dataset[part][k] for part in ("obs", "next_obs") for k in keys}
+    columns |= {name: dataset[name] for name in FLAG_COLUMNS if name in dataset}
     for name, column in columns.items():
-        values = np.asarray(column)
-        if values.dtype == np.uint8 or len(values) == 0:
-            continue
-        flat = values.reshape(len(values), -1).astype(np.float64)
-        bad = ~(np.abs(flat) <= MAX_DATASET_MAGNITUDE).all(axis=1)  # NaN fails the comparison
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            what = ("is not finite" if not np.isfinite(flat[row]).all() else
-                    f"exceeds {MAX_DATASET_MAGNITUDE:g} in magnitude")
-            raise ValueError(f"{source}: {name} {what} at row {row} ({bad.sum()} rows): "
-                             f"{values[row].tolist()}; refused")
-    for name in FLAG_COLUMNS:
-        flags = np.asarray(dataset.get(name, np.zeros(0, bool)))
-        if flags.dtype != bool and not np.isin(flags, (0, 1)).all():
-            row = int(np.flatnonzero(~np.isin(flags, (0, 1)))[0])
-            raise ValueError(f"{source}: {name} must be 0 or 1 (a flag), row {row} holds "
-                             f"{flags[row].tolist()}; refused")
+        check_column_values(name, np.asarray(column), source)
     if action_space is not None and len(dataset["action"]):
         actions = np.asarray(dataset["action"], dtype=np.float64)
         outside = ((actions < action_space.low - 1e-6) | (actions > action_space.high + 1e-6))
@@ -252,37 +260,41 @@ class ReplayBuffer:
             np.savez(f, **arrays)
 
     def load(self, path: str | Path) -> None:
-        """Restore contents saved by ``save`` into this (same-shaped) buffer; ValueError naming
-        ``path`` for counters or rows that ``save`` cannot have written (a resumed run trained
-        on a damaged file's zero rows, or on rewards of 1e30, without a word)."""
+        """Restore contents saved by ``save`` into this (same-shaped) buffer, one column at a
+        time (a whole pixel buffer read at once needed twice its size in memory); ValueError
+        naming ``path`` for counters or columns that ``save`` cannot have written: a resumed
+        run trained on a damaged file's zero rows, or on rewards of 1e30, without a word."""
         with np.load(path, allow_pickle=False) as data:
-            dataset = load_dataset_arrays(data)
-        counters = np.asarray(dataset.pop("ptr_size_capacity", None))
-        if counters.shape != (3,) or not np.issubdtype(counters.dtype, np.integer):
-            raise ValueError(f"{path}: ptr_size_capacity must be 3 integers, got "
-                             f"{counters.tolist()}")
-        ptr, size, capacity = (int(x) for x in counters)
-        if capacity != self.capacity:
-            raise ValueError(f"{path} holds a buffer of capacity {capacity}, "
-                             f"this one has {self.capacity}")
-        # Filled in order from row 0, so while not full the next row is the size.
-        if not (0 <= size <= capacity and 0 <= ptr < capacity
-                and (size == capacity or ptr == size)):
-            raise ValueError(f"{path}: pointer {ptr} and size {size} cannot belong to a buffer "
-                             f"of capacity {capacity}")
-        try:
-            rows = self.check_dataset(dataset)
-        except (KeyError, ValueError) as err:
-            raise ValueError(f"{path}: {err}") from None
-        if rows != size:
-            raise ValueError(f"{path} holds {rows} rows but records a size of {size}")
-        for k in self.keys:
-            self.obs[k][:size] = dataset["obs"][k]
-            self.next_obs[k][:size] = dataset["next_obs"][k]
-        for name in ("action", *SCALAR_COLUMNS):
-            getattr(self, name)[:size] = dataset[name]
+            counters = np.asarray(data["ptr_size_capacity"] if "ptr_size_capacity" in data
+                                  else None)
+            if counters.shape != (3,) or not np.issubdtype(counters.dtype, np.integer):
+                raise ValueError(f"{path}: ptr_size_capacity must be 3 integers, got "
+                                 f"{counters.tolist()} (a damaged or edited file?)")
+            ptr, size, capacity = (int(x) for x in counters)
+            if capacity != self.capacity:
+                raise ValueError(f"{path} holds a buffer of capacity {capacity}, "
+                                 f"this one has {self.capacity}")
+            # Filled in order from row 0, so while not full the next row is the size.
+            if not (0 <= size <= capacity and 0 <= ptr < capacity
+                    and (size == capacity or ptr == size)):
+                raise ValueError(f"{path}: pointer {ptr} and size {size} cannot belong to a "
+                                 f"buffer of capacity {capacity}")
+            self.ptr = self.size = 0  # until every column is in: a refused file leaves it empty
+            targets = {f"obs/{k}": self.obs[k] for k in self.keys}
+            targets |= {f"next_obs/{k}": self.next_obs[k] for k in self.keys}
+            targets |= {name: getattr(self, name) for name in ("action", *SCALAR_COLUMNS)}
+            for name, target in targets.items():
+                if name not in data:
+                    raise ValueError(f"{path} lacks {name} (a damaged file, or one of another "
+                                     "env's buffer)")
+                values = data[name]
+                want = (size, *target.shape[1:])
+                if values.shape != want:
+                    raise ValueError(f"{path}: {name} has shape {values.shape}, this buffer's "
+                                     f"{size} rows need {want} (a damaged or edited file?)")
+                check_column_values(name, values, str(path))
+                target[:size] = values
         self.ptr, self.size = ptr, size
-
 
 def concat_batches(*batches: Batch) -> Batch:
     """Concatenate batches row-wise (e.g. half demo, half online: RLPD's symmetric sampling)."""
@@ -322,17 +334,12 @@ def save_dataset(path: str | Path, dataset: Dataset) -> None:
 
 def load_dataset(path: str | Path) -> dict[str, Any]:
     """Read a ``Dataset`` written by ``save_dataset`` (no pickled objects are accepted)."""
-    with np.load(path, allow_pickle=False) as data:
-        return load_dataset_arrays(data)
-
-
-def load_dataset_arrays(data: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """The ``Dataset`` of an open .npz: ``group/key`` arrays into nested dicts."""
     dataset: dict[str, Any] = {}
-    for name in data:
-        if "/" in name:
-            group, key = name.split("/", 1)
-            dataset.setdefault(group, {})[key] = data[name]
-        else:
-            dataset[name] = data[name]
+    with np.load(path, allow_pickle=False) as data:
+        for name in data.files:
+            if "/" in name:
+                group, key = name.split("/", 1)
+                dataset.setdefault(group, {})[key] = data[name]
+            else:
+                dataset[name] = data[name]
     return dataset

@@ -94,6 +94,13 @@ def read_meta(agent_dir: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"{path} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
         )
+    # Read before load_agent by eval and sim2sim: a missing name was a bare KeyError there.
+    for key, kind in (("agent", str), ("config", dict), ("observation_space", dict),
+                      ("action_space", dict)):
+        if not isinstance(meta.get(key), kind):
+            what = "a JSON string" if kind is str else "a JSON object"
+            raise ValueError(f"{path}: {key} must be {what}, got {meta.get(key)!r} (a damaged "
+                             "or edited checkpoint?)")
     return meta
 
 

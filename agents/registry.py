@@ -253,10 +253,11 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str
         config = config_on_device(meta["config"], device)
         spaces = (space_from_json(meta["observation_space"]),
                   space_from_json(meta["action_space"]))
+        seed = check_seed(meta.get("seed", 0))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{meta_file} does not describe an agent (a damaged or edited "
                          f"checkpoint?): {type(err).__name__}: {err}") from None
-    agent = make_agent(meta["agent"], *spaces, config, seed=meta.get("seed", 0), **kwargs)
+    agent = make_agent(meta["agent"], *spaces, config, seed=seed, **kwargs)
     agent.load_state(path, meta)
     return agent
 

@@ -52,7 +52,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agents.registry import SEED_LIMIT
 from benchmark.cells import (
     MAX_EVAL_EPISODES,
     MAX_TRAIN_STEPS,
@@ -127,6 +126,8 @@ def _require(where: str, table: Mapping[str, Any], key: str, kind: type | tuple[
 
 
 def _int_list(where: str, value: Any) -> list[int]:
+    from agents.registry import SEED_LIMIT  # here: importing agents loads torch
+
     if not isinstance(value, list) or not value:
         raise PresetError(f"{where} must be a non-empty list of integers, got {value!r}")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
@@ -281,6 +282,8 @@ def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
     if isinstance(value, dict):
         _check_keys(f"{where}: eval_seeds", value, {"start"})
         start = _require(f"{where}: eval_seeds", value, "start", int)
+        from agents.registry import SEED_LIMIT  # here: importing agents loads torch
+
         if not 0 <= start <= SEED_LIMIT - eval_episodes:
             raise PresetError(f"{where}: eval_seeds.start must put every seed in [0, 2**63), "
                               f"got {start}")

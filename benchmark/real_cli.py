@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
-from agents.registry import SEED_LIMIT
 from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import (
     EnvOption,
@@ -43,8 +42,9 @@ class PolicyKind(StrEnum):
     p_controller = "p_controller"
 
 
-#: The largest seed an option takes (`agents.registry.SEED_LIMIT`: what Gymnasium's reset takes).
-SEED_MAX = SEED_LIMIT - 1
+#: The largest seed an option takes: `agents.registry.SEED_LIMIT` - 1, spelled out because
+#: importing `agents` loads torch, which no `insertbench real` command needs at start (tested).
+SEED_MAX = 2**63 - 1
 #: The longest rehearsal `serve-twin` runs [s]: a week.
 MAX_SERVE_S = 7 * 24 * 3600.0
 

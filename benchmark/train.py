@@ -893,9 +893,6 @@ def train(
     run.hook = hook
     if run.saved_hook_state is not None and hasattr(hook, "load_state_dict"):
         hook.load_state_dict(run.saved_hook_state)  # after restore()'s agent.reset
-    if (out_dir / "tb").is_symlink():  # its event files would be written wherever it points
-        raise ValueError(f"{out_dir / 'tb'} is a symbolic link; a run writes its TensorBoard "
-                         "logs into a folder of its own")
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
     bar = tqdm(total=steps, initial=run.step, disable=None if progress is None else not progress,
                desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")

@@ -53,3 +53,17 @@ def test_the_check_sees_imports_inside_functions(tmp_path):
     module.write_text("def f():\n    from benchmark.cells import SEED_LIMIT\n"
                       "    import envs.tasks\n")
     assert imported_rooms(module) == {"benchmark": 2, "envs": 3}
+
+
+def test_the_cli_starts_without_torch():
+    """Every `insertbench` command paid for torch at start (1.5-2 s) once `benchmark.preset`
+    and the real-robot CLI imported a constant from `agents`; only training needs it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, benchmark.cli, benchmark.real_cli; from agents.registry import "
+            "SEED_LIMIT\nassert benchmark.real_cli.SEED_MAX == SEED_LIMIT - 1")
+    probe = ("import sys, benchmark.cli; print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, cwd=ROOT).stdout.strip() == "False"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -139,8 +139,12 @@ def test_a_numpy_seed_saves_and_a_save_replaces_an_earlier_one_whole(tmp_path):
     (lambda m: m.__setitem__("optimizer_param_groups", {}),  # fresh Adam moments
      "lacks optimizer_param_groups['actor'], optimizer_param_groups['critic']"),
     # A bare KeyError or TypeError, naming no file; a shape of 10^12 elements was allocated.
-    (lambda m: m.pop("config"), "does not describe an agent (a damaged or edited checkpoint?)"),
-    (lambda m: m.__setitem__("observation_space", "x"), "does not describe an agent"),
+    (lambda m: m.pop("config"), "config must be a JSON object, got None"),
+    (lambda m: m.pop("agent"), "agent must be a JSON string, got None"),
+    (lambda m: m.__setitem__("observation_space", "x"), "observation_space must be a JSON object"),
+    (lambda m: m["observation_space"].__setitem__("type", "Tuple"),
+     "does not describe an agent (a damaged or edited checkpoint?)"),
+    (lambda m: m.__setitem__("seed", -1), "seed must be an integer in [0, 2**63), got -1"),
     (lambda m: next(iter(m["observation_space"]["spaces"].values())).__setitem__(
         "shape", [100_000, 100_000, 100]), "must have at most 100,000,000 elements"),
 ])

@@ -509,7 +509,6 @@ def test_eval_reads_only_the_checkpoints_own_run_description(capsys, in_tmp):
     """It took run.json from any ancestor folder, up to the working directory: an agent copied
     into another run's folder was refused as trained on that run's task, and a bare agent in
     the working directory of a D-sub run ran on D-sub without a word."""
-    import shutil
 
     code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
                            "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
@@ -620,7 +619,7 @@ def test_a_resume_from_a_damaged_checkpoint_is_refused_naming_the_file(capsys, i
      "runs/s/checkpoint/runner.json is damaged (an edited checkpoint?): KeyError"),
     # Rewards of 1e30 trained inf optimizer state with exit status 0:
     ("agent/replay_online.npz", lambda a: a.update(reward=a["reward"] + 1e30),
-     "runs/s/checkpoint/agent/replay_online.npz: dataset: reward exceeds 1e+06 in magnitude"),
+     "runs/s/checkpoint/agent/replay_online.npz: reward exceeds 1e+06 in magnitude"),
 ])
 def test_a_resume_from_an_edited_checkpoint_is_refused_naming_the_file(capsys, in_tmp, file,
                                                                         edit, message):
@@ -665,7 +664,9 @@ def test_a_run_extended_to_more_steps_evaluates_where_the_whole_run_does(capsys,
 
 def test_a_resume_replaces_a_symbolic_link_in_the_run_folder_not_what_it_points_to(capsys,
                                                                                    in_tmp):
-    """learning_curve.png linked to ../victim.txt: the resume wrote its PNG over victim.txt."""
+    """learning_curve.png linked to ../victim.txt: the resume wrote its PNG over victim.txt.
+    (A linked tb/ stays allowed: TensorBoard adds event files of its own names, a shared
+    TensorBoard folder is a common set-up.)"""
     train = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
              "--eval-episodes", "1", "--out", "runs/pc", "--no-progress"]
     code, _, err = run_cli(capsys, *train)
@@ -679,12 +680,6 @@ def test_a_resume_replaces_a_symbolic_link_in_the_run_folder_not_what_it_points_
     assert code == 0, err
     assert victim.read_text() == "mine"
     assert not curve.is_symlink() and curve.read_bytes().startswith(b"\x89PNG")
-    (in_tmp / "elsewhere").mkdir()
-    shutil.rmtree(in_tmp / "runs" / "pc" / "tb")
-    (in_tmp / "runs" / "pc" / "tb").symlink_to(in_tmp / "elsewhere")
-    code, _, err = run_cli(capsys, *train[:6], "10", *train[7:])
-    assert code == 2 and "runs/pc/tb is a symbolic link" in err, err
-    assert not list((in_tmp / "elsewhere").iterdir())
 
 
 @pytest.mark.parametrize("option", ["--eval-every", "--checkpoint-every"])
@@ -714,7 +709,6 @@ def test_eval_finds_the_checkpoint_a_crash_between_renames_left(capsys, in_tmp):
     train = ["train", "--task", "InsertBench/USB-v1", "--agent", "p_controller", "--steps", "0",
              "--eval-episodes", "0", "--out", "runs/pc", "--no-progress"]
     assert run_cli(capsys, *train)[0] == 0
-    import shutil
 
     (in_tmp / "runs/pc/checkpoint").rename(in_tmp / "runs/pc/checkpoint.old")
     code, out, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
