@@ -45,8 +45,6 @@ import json
 import multiprocessing as mp
 import os
 import queue
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -78,7 +76,7 @@ from benchmark.train import (
 )
 from envs.episode import summarize
 from envs.json_files import standard_json, write_json
-from envs.tether import available_cores
+from envs.tether import available_cores, children_ignore_sigint
 
 Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
@@ -487,17 +485,9 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     ]
     for q in weight_queues:
         q.put(_weights(agent))
-    # Started with SIGINT ignored, which a new Python keeps: a Ctrl-C while an actor imported
-    # the package (`benchmark/__init__` imports envs: numpy, MuJoCo, ~0.4 s) printed its own
-    # KeyboardInterrupt traceback. The learner's own handler is back at once.
-    main = threading.current_thread() is threading.main_thread()  # signal() works there only
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
+    with children_ignore_sigint():  # a Ctrl-C while an actor imported printed its traceback
         for p in processes:
             p.start()
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, handler)
     started = time.perf_counter()
     first_step_s = None
     updates = 0

@@ -16,6 +16,7 @@ import typer
 from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Click
 
 from benchmark.cli_options import PROG, innermost_message, one_line_warning
+from benchmark.entry import Terminated, raise_on_sigterm
 
 #: The message of the EOFError that `input()` raises on Ctrl-D (end of input at a prompt).
 _INPUT_EOF = "EOF when reading a line"
@@ -29,6 +30,7 @@ class InsertBenchApp(typer.Typer):
     def __call__(self, args: list[str] | None = None, prog_name: str = PROG) -> Any:
         """Run the CLI with `args` (default: sys.argv[1:]) and exit with its status."""
         type(self).debug = False
+        raise_on_sigterm()
         command = typer.main.get_command(self)
         _refuse_empty_paths(command)
         show_warning = warnings.showwarning
@@ -43,6 +45,9 @@ class InsertBenchApp(typer.Typer):
             sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt) as err:
             cause = err.__cause__
+            if Terminated.received:
+                _error("terminated")
+                sys.exit(143)
             if not (isinstance(cause, EOFError) and str(cause) not in ("", _INPUT_EOF)):
                 _error("interrupted")
                 sys.exit(130)
@@ -61,6 +66,9 @@ class InsertBenchApp(typer.Typer):
             sys.exit(1)
         finally:
             warnings.showwarning = show_warning
+        if code == 130 and Terminated.received:  # Typer's silent Exit(130) for a SIGTERM too
+            _error("terminated")
+            sys.exit(143)
         if code == 130:  # Typer turns Ctrl-C (KeyboardInterrupt) into a silent Exit(130)
             _error("interrupted")
         sys.exit(code if isinstance(code, int) else 0)

@@ -16,7 +16,9 @@ import fcntl
 import multiprocessing
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
 import traceback
 import warnings
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cells import Cell, CellFunction, CellResult
-from envs.tether import available_cores, die_with, die_with_parent
+from envs.tether import available_cores, children_ignore_sigint, die_with, die_with_parent
 
 
 @dataclass
@@ -203,12 +205,24 @@ class LocalExecutor(Executor):
         return self._pool
 
     def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
-        try:
-            future = self._ensure_pool().submit(execute_cell, cell_fn, cell, str(artifacts_dir))
-        except BrokenProcessPool:
-            self._pool = None
-            future = self._ensure_pool().submit(execute_cell, cell_fn, cell, str(artifacts_dir))
+        # The pool starts its workers in submit: a Ctrl-C while they imported printed 68-114
+        # lines of their KeyboardInterrupt tracebacks under the one line.
+        with children_ignore_sigint():
+            try:
+                future = self._ensure_pool().submit(execute_cell, cell_fn, cell,
+                                                    str(artifacts_dir))
+            except BrokenProcessPool:
+                self._drop_pool()
+                future = self._ensure_pool().submit(execute_cell, cell_fn, cell,
+                                                    str(artifacts_dir))
         self._futures[future] = cell
+
+    def _drop_pool(self) -> None:
+        """Shut the pool down and forget it (a broken one merely forgotten left its semaphores
+        to be reported as leaked at exit)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def wait(self, timeout_s: float) -> list[CellOutcome]:
         if not self._futures:
@@ -220,7 +234,7 @@ class LocalExecutor(Executor):
             try:
                 outcomes.append(future.result())
             except BrokenProcessPool as err:
-                self._pool = None
+                self._drop_pool()
                 outcomes.append(CellOutcome(
                     cell.config_hash, None,
                     f"worker process died while this or a concurrent cell ran: {err}",
@@ -237,9 +251,7 @@ class LocalExecutor(Executor):
         return len(self._futures)
 
     def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self._drop_pool()
         self._futures.clear()
 
 
@@ -267,7 +279,12 @@ class RayExecutor(Executor):
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            # Ray installs its own SIGTERM handler (a crash dump, then death): the one it
+            # replaced, the CLI's clean stop, is put back.
+            sigterm = signal.getsignal(signal.SIGTERM)
             ray.init(address=address, include_dashboard=False, log_to_driver=True)
+            if callable(sigterm) and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, sigterm)
         self.capacity = workers
         self._remote = ray.remote(num_cpus=cpus_per_cell, max_retries=0)(execute_cell_for)
         self._driver = (socket.gethostname(), os.getpid())

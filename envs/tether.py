@@ -4,8 +4,8 @@ process's to another's (`die_with`).
 Shared by the processes InsertBench starts: the vector env's workers (`envs.shard_worker`), the
 matrix's local executor and Ray cells (`benchmark.executors`), the twin server
 (`real.serve_twin`); the matrix store asks `pid_alive` of a running marker's owner, and
-whoever bounds its processes per core, `available_cores`. Standard
-library only.
+whoever bounds its processes per core, `available_cores`; whoever starts workers while a
+Ctrl-C may come, `children_ignore_sigint`. Standard library only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: prctl(2) option: the signal the kernel sends this process when its parent dies.
 PR_SET_PDEATHSIG = 1
@@ -35,6 +37,22 @@ def die_with_parent(parent_pid: int, *, death_signal: bool = True) -> None:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     if os.getppid() != parent_pid:  # the parent died before the request was in place
         os._exit(1)
+
+
+@contextmanager
+def children_ignore_sigint() -> Iterator[None]:
+    """Processes started inside begin with SIGINT ignored, which a new Python keeps: a Ctrl-C
+    reaches the terminal's whole process group, and a child still importing (numpy, MuJoCo,
+    torch: seconds) printed its own KeyboardInterrupt traceback; its parent stops it instead.
+    The parent's handler is back at the end (only the main thread may set one; elsewhere
+    nothing changes). A Ctrl-C within the few milliseconds of the starts is lost."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, handler)
 
 
 def available_cores() -> int:

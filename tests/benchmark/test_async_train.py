@@ -239,9 +239,13 @@ def test_an_actor_prints_warnings_as_one_line_as_the_cli_does(monkeypatch, capsy
     monkeypatch.setattr(async_train, "actor_loop",
                         lambda *args: warnings.warn("InsertBench/USB-v1 is out of date",
                                                     DeprecationWarning, stacklevel=1))
-    with warnings.catch_warnings():  # restores showwarning afterwards
-        warnings.simplefilter("always")
-        boot.run_actor(os.getpid())
+    sigint = signal.getsignal(signal.SIGINT)  # an actor ignores Ctrl-C: not this process
+    try:
+        with warnings.catch_warnings():  # restores showwarning afterwards
+            warnings.simplefilter("always")
+            boot.run_actor(os.getpid())
+    finally:
+        signal.signal(signal.SIGINT, sigint)
     assert capsys.readouterr().err == "insertbench: warning: InsertBench/USB-v1 is out of date\n"
 
 
