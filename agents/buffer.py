@@ -217,7 +217,7 @@ class ReplayBuffer:
         lengths = {"reward": len(dataset["reward"])}
         lengths |= {f"obs[{k!r}]": len(dataset["obs"][k]) for k in self.keys}
         lengths |= {f"next_obs[{k!r}]": len(dataset["next_obs"][k]) for k in self.keys}
-        lengths |= {k: len(dataset[k]) for k in ("terminated", "intervened") if k in dataset}
+        lengths |= {k: len(dataset[k]) for k in FLAG_COLUMNS if k in dataset}
         uneven = {k: v for k, v in lengths.items() if v != n}
         if uneven:
             raise ValueError(f"dataset columns differ in length: action has {n} rows, {uneven}")
@@ -295,6 +295,7 @@ class ReplayBuffer:
                 check_column_values(name, values, str(path))
                 target[:size] = values
         self.ptr, self.size = ptr, size
+
 
 def concat_batches(*batches: Batch) -> Batch:
     """Concatenate batches row-wise (e.g. half demo, half online: RLPD's symmetric sampling)."""

@@ -49,6 +49,7 @@ def check_seed(seed: Any) -> int:
         raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     return int(seed)
 
+
 @dataclass(frozen=True)
 class AgentSpec:
     """A registry entry.

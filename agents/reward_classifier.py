@@ -41,6 +41,7 @@ from agents.checkpoint import (
 )
 from agents.config import MAX_WIDTH, check
 from agents.networks import ObsEncoder, ObsNormalizer, is_image_space, mlp, random_shift
+from agents.registry import MAX_MODULES, MAX_PARAMETERS, size_budget
 
 CLASSIFIER_JSON = "classifier.json"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
@@ -251,8 +252,6 @@ def save_classifier(classifier: SuccessClassifier, path: str | Path) -> None:
 
 def load_classifier(path: str | Path) -> SuccessClassifier:
     """Rebuild a classifier written by ``save_classifier``."""
-    from agents.registry import MAX_MODULES, MAX_PARAMETERS, size_budget
-
     path = Path(path)
     meta_file = path / CLASSIFIER_JSON
     if not meta_file.is_file():

@@ -68,6 +68,7 @@ from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
     TRAIN_SEEDS_PER_RUN,
     act_and_step,
+    check_checkpoint_numbers,
     collect_demos,
     make_base_policy,
     make_env,
@@ -266,19 +267,10 @@ def _check_learner(learner: Any, ckpt: Path) -> dict[str, Any]:
     where = ckpt / LEARNER_JSON
     if not isinstance(learner, dict):
         raise ValueError(f"{where} is not a train-async checkpoint's (not a JSON object)")
-    for key, least in _COUNTERS.items():
-        value = learner.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{where}: {key} must be an integer >= {least}, got {value!r}")
+    check_checkpoint_numbers(learner, _COUNTERS, ("wall_clock_s", "acting_s"), where)
     if learner["last_episode"] >= TRAIN_SEEDS_PER_RUN:  # the run's seeds end there
         raise ValueError(f"{where}: last_episode {learner['last_episode']} is past the run's "
                          f"{TRAIN_SEEDS_PER_RUN:,} training seeds")
-    for key in ("wall_clock_s", "acting_s"):
-        value = learner.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                0 <= value < float("inf")):
-            raise ValueError(f"{where}: {key} must be a finite number of seconds >= 0, got "
-                             f"{value!r}")
     log = learner.get("utd_log")
     if not isinstance(log, list) or not all(isinstance(e, dict) for e in log):
         raise ValueError(f"{where}: utd_log must be a list of objects")

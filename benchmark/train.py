@@ -378,6 +378,24 @@ def _default_out_dir(task_id: str, agent_name: str, seed: int) -> Path:
     return Path("runs") / safe_task / agent_name / f"seed{seed}"
 
 
+def check_checkpoint_numbers(state: Mapping[str, Any], counters: Mapping[str, int],
+                             seconds: Sequence[str], where: Path,
+                             optional: Sequence[str] = ()) -> None:
+    """ValueError naming ``where`` unless each of ``counters`` is an integer at least its value
+    there and each of ``seconds`` a finite number >= 0 (``optional`` counters may be missing:
+    older checkpoints lack them). train's runner.json and train-async's learner.json."""
+    for key, least in counters.items():
+        value = state.get(key, least if key in optional else None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{where}: {key} must be an integer >= {least}, got {value!r}")
+    for key in seconds:
+        value = state.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                0 <= value < math.inf):
+            raise ValueError(f"{where}: {key} must be a finite number of seconds >= 0, got "
+                             f"{value!r}")
+
+
 #: runner.json's counters and their least values.
 _RUNNER_COUNTERS = {"step": 0, "episode": 0, "next_eval": 0, "next_checkpoint": 0,
                     "intervention_steps": 0, "demo_episodes": 0}
@@ -388,15 +406,8 @@ def check_runner_state(state: Any, where: Path) -> dict[str, Any]:
     budget with exit status 0, and other damage ended in a KeyError naming no file."""
     if not isinstance(state, dict):
         raise ValueError(f"{where} is not a training run's checkpoint (not a JSON object)")
-    for key, least in _RUNNER_COUNTERS.items():
-        # Older checkpoints lack the last two.
-        value = state.get(key, least if key in ("intervention_steps", "demo_episodes") else None)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{where}: {key} must be an integer >= {least}, got {value!r}")
-    wall = state.get("train_wall_s")
-    if isinstance(wall, bool) or not isinstance(wall, int | float) or not 0 <= wall < math.inf:
-        raise ValueError(f"{where}: train_wall_s must be a finite number of seconds >= 0, got "
-                         f"{wall!r}")
+    check_checkpoint_numbers(state, _RUNNER_COUNTERS, ("train_wall_s",), where,
+                             optional=("intervention_steps", "demo_episodes"))
     evaluations = state.get("evaluations")
     if not isinstance(evaluations, list) or not all(
             isinstance(e, dict) and isinstance(e.get("env_steps"), int)
