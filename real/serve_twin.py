@@ -28,6 +28,7 @@ dies, and with `exit_on_eof` when stdin closes.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -527,6 +528,10 @@ def run(
     if not alive():
         return
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "stopping", True))
+    # The start-up's objects (MuJoCo bindings, the twin, Typer) move out of the collector's
+    # reach: a full collection over them took 50-180 ms, 25-90 missed 2 ms cycles.
+    gc.collect()
+    gc.freeze()
     server._answer(
         f"ready {task} on {host}: rtde {ports.rtde}, dashboard {ports.dashboard}, "
         f"script {ports.primary}/{ports.realtime}"
