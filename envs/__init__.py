@@ -23,6 +23,7 @@ os.environ.setdefault("LP_NUM_THREADS", "0")
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
+from envs import entry_points  # noqa: E402
 from envs.catalog import CATALOG  # noqa: E402
 from envs.env_checker import EnvChecker  # noqa: E402
 from envs.family import ConnectorFamilyEnv  # noqa: E402
@@ -60,7 +61,9 @@ def make_task_env(task: TaskSpec | str, **kwargs) -> InsertionEnv:
 # The kwargs that say which task a registered ID is: a different value would run another task
 # under this ID's name (and its results would be filed under it).
 IDENTITY_KWARGS = {
-    "task": lambda v: task_spec(v).env_id if isinstance(v, str) else getattr(v, "env_id", None),
+    # A TaskSpec names its ID only unchanged: an edited copy is another task.
+    "task": lambda v: task_spec(v).env_id if isinstance(v, str) else (
+        v.env_id if isinstance(v, TaskSpec) and v == task_spec(v.env_id) else None),
     "part": lambda v: nist_task(v).env_id if v in NIST_PARTS else None,
     "version": lambda v: (f"InsertBench/ConnectorFamily-v{v}" if isinstance(v, int | np.integer)
                           and not isinstance(v, bool) and v in DYNAMICS else None),
@@ -80,19 +83,19 @@ def make_registered(entry, env_id: str, **kwargs):
         value, own = kwargs[name], registered[name]
         if value is own or (type(value) is type(own) and value == own):
             continue
-        if name == "task" and isinstance(value, str) and value == own.env_id:
-            continue  # the ID's own task, by name
         try:
             other = names_id(value)
         except (KeyError, TypeError):
             other = None
-        if other == env_id:  # the same task by another type (version=np.int64(1))
+        if other == env_id:  # the same task by another type (version=np.int64(1), a TaskSpec)
             continue
         hint = f"; make {other} instead" if other else ""
-        if name == "task":  # a TaskSpec by its ID, not its repr
-            own, value = own.env_id, getattr(value, "env_id", value)
-        raise ValueError(f"{env_id} is {name}={own!r}: {name}={value!r} would run another "
-                         f"task under its name{hint}")
+        given = f"{name}={value!r}"
+        if isinstance(value, TaskSpec):  # by its ID, not its repr
+            given = f"a TaskSpec of {value.env_id}" + (" with other values" if other is None
+                                                       and value.env_id in TASKS else "")
+        raise ValueError(f"{env_id} is {name}={own!r}: {given} would run another task under "
+                         f"its name{hint}")
     return EnvChecker(entry(**kwargs))  # Gymnasium's own is off: see envs.env_checker
 
 
@@ -107,16 +110,28 @@ def registered_entry(spec: gym.envs.registration.EnvSpec):
     return entry
 
 
+def _register(env_id: str, entry, kwargs: dict, max_episode_steps: int | None) -> None:
+    """Register `env_id` (once: a reload keeps the first) with entry points named by strings
+    (`envs.entry_points`), so that its spec is plain data: kwargs name a task by its ID."""
+    if env_id in gym.registry:
+        return
+    entry_point, vector_entry_point = entry_points.add(
+        env_id,
+        functools.partial(make_registered, entry, env_id),
+        functools.partial(make_vector_env, env_id=env_id),
+    )
+    gym.register(
+        id=env_id,
+        entry_point=entry_point,
+        vector_entry_point=vector_entry_point,
+        kwargs=kwargs,
+        max_episode_steps=max_episode_steps,
+        disable_env_checker=True,  # make_registered applies envs.env_checker's
+    )
+
+
 for _id, _task in TASKS.items():
-    if _id not in gym.registry:
-        gym.register(
-            id=_id,
-            entry_point=functools.partial(make_registered, make_task_env, _id),
-            kwargs={"task": _task},
-            vector_entry_point=functools.partial(make_vector_env, env_id=_id),
-            max_episode_steps=_task.max_episode_steps,
-            disable_env_checker=True,  # make_registered applies envs.env_checker's
-        )
+    _register(_id, make_task_env, {"task": _id}, _task.max_episode_steps)
 
 # Connector families and the NIST board: environments over several connectors.
 for _id, _entry, _steps, _kwargs in (
@@ -126,22 +141,6 @@ for _id, _entry, _steps, _kwargs in (
     ("InsertBench/ConnectorFamily-v3", ConnectorFamilyEnv, 50, {"version": 3}),
     ("InsertBench/NISTBoard-v0", NISTBoardEnv, None, {}),  # truncates itself per part
 ):
-    if _id not in gym.registry:
-        gym.register(
-            id=_id,
-            entry_point=functools.partial(make_registered, _entry, _id),
-            vector_entry_point=functools.partial(make_vector_env, env_id=_id),
-            max_episode_steps=_steps,
-            kwargs=_kwargs,
-            disable_env_checker=True,
-        )
+    _register(_id, _entry, _kwargs, _steps)
 for _part in NIST_PARTS:
-    _id = nist_task(_part).env_id  # InsertBench/NISTBoard-<Part>-v0
-    if _id not in gym.registry:
-        gym.register(
-            id=_id,
-            entry_point=functools.partial(make_registered, NISTBoardEnv, _id),
-            vector_entry_point=functools.partial(make_vector_env, env_id=_id),
-            kwargs={"part": _part},
-            disable_env_checker=True,
-        )
+    _register(nist_task(_part).env_id, NISTBoardEnv, {"part": _part}, None)  # NISTBoard-<Part>-v0

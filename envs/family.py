@@ -152,8 +152,10 @@ class ConnectorFamilyEnv(gym.Env):
         """The cached `InsertionEnv` of connector `name`, built on first use."""
         self._check_member(name)
         if name not in self._envs:
-            check_open(self._closed)
+            check_open(self._closed and self.active._needs_cameras)
             env = InsertionEnv(self._tasks[name](), render_mode=self.render_mode, **self.env_kwargs)
+            if self._closed:  # a state family goes on after close(), as a closed state env does
+                env.close()
             if self._envs and (
                 env.observation_space != self.observation_space
                 or env.action_space != self.action_space
@@ -180,6 +182,7 @@ class ConnectorFamilyEnv(gym.Env):
         self.check_reset_options(options)
         options = reset_options(options)
         name = options.pop("connector", None)
+        check_open(self._closed and self.active._needs_cameras)
         super().reset(seed=check_seed(seed))
         if name is None:
             name = self.connectors[int(self.np_random.integers(len(self.connectors)))]

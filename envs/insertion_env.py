@@ -306,7 +306,6 @@ class InsertionEnv(gym.Env):
         # Force then torque, adjacent in sensordata: the wrench is one slice.
         assert m.sensor_adr[m.sensor("ft_torque").id] == self._wrench_adr + 3
         self._contact_adr = m.sensor_adr[m.sensor("plug_contact").id]
-        self._warning_stats = [self.data.warning[w] for w in _INSTABILITY_WARNINGS]
         self._contact_geoms = np.array(
             [i for i in range(m.ngeom) if m.geom(i).name.startswith(("plug_", "socket_"))]
         )
@@ -604,7 +603,9 @@ class InsertionEnv(gym.Env):
         # MuJoCo checks qpos/qvel/qacc for NaN, inf and huge values on every step and resets the
         # state itself when it finds one, so its warning counters are the trace of a blow-up
         # (`ControlPeriod.run` zeroes them first: they count this step's warnings).
-        if sum(w.number for w in self._warning_stats):
+        # Read through self.data each time: a kept MjWarningStat view would not follow a copied
+        # env's data (copy.deepcopy) and cannot be pickled.
+        if sum(self.data.warning[w].number for w in _INSTABILITY_WARNINGS):
             return "MuJoCo found the simulation unstable (NaN/inf/huge qpos, qvel or qacc)"
         return ""
 

@@ -203,10 +203,12 @@ class NISTBoardEnv(gym.Env):
 
     def _member(self, part: str) -> InsertionEnv:
         if part not in self._envs:
-            check_open(self._closed)
+            check_open(self._closed and self.active._needs_cameras)
             self._envs[part] = InsertionEnv(
                 nist_task(part), render_mode=self.render_mode, **self.env_kwargs
             )
+            if self._closed:  # a state board goes on after close(), as a closed state env does
+                self._envs[part].close()
         return self._envs[part]
 
     def check_reset_options(self, options: dict | None) -> None:
@@ -217,6 +219,7 @@ class NISTBoardEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option changes nothing.
         self.check_reset_options(options)
+        check_open(self._closed and self.active._needs_cameras)
         super().reset(seed=check_seed(seed))
         self.stage = 0
         self._peak_n = 0.0

@@ -334,6 +334,20 @@ class CameraRig:
     def cameras(self) -> tuple[str, ...]:
         return tuple(self._cameras)
 
+    def __getstate__(self) -> dict:
+        # A GL context cannot be copied: a copy (copy.deepcopy or pickle of an env) opens one of
+        # its own for the same model, image size and cameras.
+        if self._context is None:
+            raise TypeError("a closed camera rig cannot be copied (its env was closed)")
+        return {"model": self.model, "height": self.height, "width": self.width,
+                "grayscale": self.grayscale, "cameras": self.cameras, "culling": self.culling}
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        culling = state.pop("culling")
+        self.__init__(**state)
+        self.culling = culling
+
     def render_all(self, data: mujoco.MjData, cameras: tuple[str, ...]) -> dict[str, np.ndarray]:
         """One image per camera of `cameras` (a subset of the rig's), in one pass.
 

@@ -87,6 +87,11 @@ class Shard:
                            if callable(attribute) else attribute)
         return results
 
+    def set_attr(self, name: str, values: list[Any]) -> None:
+        """Set an attribute of every world (through its wrappers), one value each."""
+        for k, env in enumerate(self.worlds):
+            self._guarded(k, env.set_wrapper_attr, name, values[k])
+
     def close(self) -> None:
         for env in self.worlds:
             env.close()
@@ -110,7 +115,8 @@ class WorldError(Exception):
 
 class ShardServer:
     """Answers a vector's commands for one shard: "build" (the `Shard`'s arguments; answers
-    the spaces), "map" (num_envs: map the shared batch), "reset", "step", "call", "close"."""
+    the spaces), "map" (num_envs: map the shared batch), "reset", "step", "call", "set_attr",
+    "close"."""
 
     def __init__(self, memory_fd: int) -> None:
         self.memory_fd = memory_fd
@@ -129,6 +135,8 @@ class ShardServer:
                 return "ok", self.shard.step(payload)
             if command == "call":
                 return "ok", self.shard.call(*payload)
+            if command == "set_attr":
+                return "ok", self.shard.set_attr(*payload)
             if command == "close":
                 if self.shard is not None:
                     self.shard.close()

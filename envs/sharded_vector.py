@@ -222,6 +222,17 @@ class ShardedVectorEnv(VectorEnv):
     def get_attr(self, name: str) -> tuple:
         return self.call(name)
 
+    def set_attr(self, name: str, values: Any) -> None:
+        """Set an attribute of every world: `values` a list or tuple of one value per world,
+        in world order, or one value for all (as Gymnasium's vectors). Values travel pickled."""
+        if not isinstance(values, list | tuple):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"set_attr needs one value per world ({self.num_envs}), got "
+                             f"{len(values)}")
+        self._request({w: ("set_attr", (name, [values[i] for i in w.indices]))
+                       for w in self._slices()})
+
     @property
     def worker_pids(self) -> list[int]:
         """The worker processes' ids."""

@@ -86,10 +86,13 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
     from envs.insertion_env import InsertionEnv
     from envs.nist_board import NISTBoardEnv, nist_task
     from envs.scene import SceneConfig
+    from envs.tasks import task_spec
 
     spec = gym.spec(task_id)
     cls = _entry_class(spec)
     kwargs = _defaults(cls) | dict(spec.kwargs) | dict(env_kwargs or {})
+    if isinstance(kwargs.get("task"), str):  # registered by ID: the key hashes the spec itself
+        kwargs["task"] = task_spec(kwargs["task"])
     kwargs.pop("render_mode", None)
     max_episode_steps = kwargs.pop("max_episode_steps", spec.max_episode_steps)  # gym.make's
     members: list[Any] = []

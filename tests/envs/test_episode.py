@@ -19,6 +19,7 @@ from envs.episode import (
     summarize,
 )
 from envs.scene import SceneConfig
+from envs.tasks import task_spec
 from envs.version_key import task_version_key, version_data
 
 USB = "InsertBench/USB-v0"
@@ -192,7 +193,7 @@ def test_version_key_changes_with_dynamics_score_and_kwargs_but_not_render_mode(
 
 def test_version_key_follows_the_connector_spec(monkeypatch):
     spec = gym.spec(USB)
-    task = spec.kwargs["task"]
+    task = task_spec(spec.kwargs["task"])
     wider = dataclasses.replace(task, connector=dataclasses.replace(task.connector,
                                                                     clearance_mm=0.3))
     before = task_version_key(USB)

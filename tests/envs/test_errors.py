@@ -1,5 +1,8 @@
 """Bad input gets a clear error; a physics blow-up is reported, never returned as data."""
 
+import copy
+import dataclasses
+import pickle
 import re
 
 import gymnasium as gym
@@ -75,6 +78,10 @@ def test_unknown_kwarg_and_task():
          "under its name; make InsertBench/DSub-v0 instead"),
         ("InsertBench/USB-v1", dict(task=envs.TASKS["InsertBench/USB-v0"]),
          "make InsertBench/USB-v0 instead"),
+        ("InsertBench/USB-v0", dict(task=dataclasses.replace(envs.TASKS["InsertBench/USB-v0"],
+                                                             max_episode_steps=7)),
+         "USB-v0 is task='InsertBench/USB-v0': a TaskSpec of InsertBench/USB-v0 with other "
+         "values would run another task under its name"),  # ran, keyed as the registered one
         ("InsertBench/NISTBoard-USBA-v0", dict(part="DSub"), "make InsertBench/NISTBoard-DSub-v0"),
         ("InsertBench/ConnectorFamily-v1", dict(version=2), "make InsertBench/ConnectorFamily-v2"),
         ("InsertBench/ConnectorFamily-v0", dict(version=1), "make InsertBench/ConnectorFamily-v1"),
@@ -90,6 +97,8 @@ def test_a_kwarg_cannot_change_the_task_an_id_names(env_id, kwargs, message):
 def test_the_ids_own_identity_kwargs_are_accepted():
     assert gym.make("InsertBench/USB-v1", task="InsertBench/USB-v1").unwrapped.task.env_id == \
         "InsertBench/USB-v1"
+    assert gym.make("InsertBench/USB-v1", task=envs.TASKS["InsertBench/USB-v1"]).unwrapped \
+        .task.env_id == "InsertBench/USB-v1"
     assert gym.make("InsertBench/NISTBoard-v0", part="DSub").unwrapped.parts == ("DSub",)
     assert gym.make("InsertBench/ConnectorFamily-v2", version=2).spec.id == \
         "InsertBench/ConnectorFamily-v2"
@@ -263,11 +272,31 @@ def test_a_closed_board_or_family_refuses_rather_than_building_its_parts_again()
     board.close()
     with pytest.raises(RuntimeError, match="this env is closed"):
         board.reset(seed=1)
-    family = gym.make("InsertBench/ConnectorFamily-v1").unwrapped
+    family = gym.make("InsertBench/ConnectorFamily-v1", obs_mode="pixels",
+                      image_size=16).unwrapped
     family.close()
-    with pytest.raises(RuntimeError, match="this env is closed"):  # a part not built yet
+    state = family.np_random.bit_generator.state
+    with pytest.raises(RuntimeError, match="this env is closed"):  # a built part or not
+        family.reset(seed=0, options={"connector": family.connectors[0]})
+    with pytest.raises(RuntimeError, match="this env is closed"):
         family.reset(seed=0, options={"connector": family.connectors[-1]})
     assert list(family._envs) == [family.connectors[0]]
+    assert family.np_random.bit_generator.state == state  # refused before reseeding
+
+
+@pytest.mark.parametrize("env_id", ["InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-v0"])
+def test_a_closed_state_board_or_family_goes_on_on_every_seed(env_id):
+    """A state family refused the resets that picked a member it had not built yet (seeds 1, 4
+    and 5 of 0-5), saying close() had released cameras it never had; a closed state env
+    goes on (nothing to release but render's viewer)."""
+    env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=0)
+    env.close()
+    for seed in range(6):
+        env.reset(seed=seed)
+        env.step(np.zeros(3, np.float32))
+        with pytest.raises(RuntimeError, match="this env is closed"):  # no new GL context
+            env.render()
 
 
 @pytest.mark.parametrize("env_id", ["InsertBench/USB-v1", "InsertBench/NISTBoard-v0",
@@ -295,3 +324,44 @@ def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeyp
     for key, value in obs.items():
         assert np.all(np.isfinite(value))
         np.testing.assert_array_equal(value, obs_before[key])
+
+
+@pytest.mark.parametrize("copy_env", [copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))],
+                         ids=["deepcopy", "pickle"])
+def test_a_copied_env_reports_a_blow_up_too(tmp_path, monkeypatch, copy_env):
+    """A deep copy watched the original's warning counters (views kept at construction): it
+    stepped on from MuJoCo's reset state with no physics_error; pickling refused outright."""
+    monkeypatch.chdir(tmp_path)  # MUJOCO_LOG.TXT
+    env = gym.make("InsertBench/USB-v0")
+    env.reset(seed=0)
+    twin = copy_env(env)
+    twin.unwrapped.data.qvel[:] = 1e12
+    *_, truncated, info = twin.step(np.zeros(3, np.float32))
+    assert truncated and "physics_error" in info
+    *_, truncated, info = env.step(np.zeros(3, np.float32))  # the original is untouched
+    assert not truncated and "physics_error" not in info
+
+
+@pytest.mark.parametrize("copy_env", [copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))],
+                         ids=["deepcopy", "pickle"])
+def test_a_pixel_env_copies_with_cameras_of_its_own(copy_env):
+    """Copying refused with ctypes' or MjvCamera's error and a stray GLContext traceback."""
+    env = gym.make("InsertBench/USB-v1", obs_mode="state+pixels", image_size=16)
+    env.reset(seed=2)
+    twin = copy_env(env)
+    assert twin.unwrapped.rig is not env.unwrapped.rig
+    action = np.array([0.4, -0.3, -0.8], np.float32)
+    for _ in range(2):
+        obs, *_ = env.step(action)
+        twin_obs, *_ = twin.step(action)
+        for key in obs:
+            np.testing.assert_array_equal(obs[key], twin_obs[key], err_msg=key)
+    twin.close()
+    obs_after, *_ = env.step(action)  # closing the copy left the original's cameras alone
+    assert obs_after["wrist"].any()
+    rig = env.unwrapped.rig
+    env.close()
+    with pytest.raises(RuntimeError, match="closed"):  # a closed env's copy is closed
+        copy_env(env).step(action)
+    with pytest.raises(TypeError, match="closed camera rig cannot be copied"):
+        copy_env(rig)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import gymnasium as gym
@@ -92,19 +93,39 @@ def test_a_worker_error_surfaces_as_one_exception():
         vec.step(np.zeros((3, 3), np.float32))
 
 
+class _LockOnArrival:
+    """Pickles as an instruction to make a lock, which cannot be pickled back."""
+
+    def __reduce__(self):
+        return threading.Lock, ()
+
+
 def test_an_unpicklable_call_result_is_an_error_not_a_dead_worker(capfd):
     """`get_attr("unwrapped")` used to kill the worker with a pickling traceback on stderr and
-    end in `worker process ... died (exit code 1)`."""
+    end in `worker process ... died (exit code 1)` (envs pickle since; a lock stands in)."""
     vec = gym.make_vec(ENV_ID, num_envs=2, processes=2)  # here: world 0; a worker: world 1
     pids = vec.unwrapped.worker_pids
     vec.reset(seed=0)
+    vec.set_attr("handle", [None, _LockOnArrival()])  # world 1's is a lock
     capfd.readouterr()
     with pytest.raises(TypeError, match="the reply to 'call' cannot cross to the parent "
                                         "process") as error:
-        vec.get_attr("unwrapped")
+        vec.get_attr("handle")
     assert f"worker process {pids[0]}" in "\n".join(error.value.__notes__)
     assert vec.unwrapped.closed and _wait_gone(pids) == []
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_set_attr_reaches_every_world_as_gymnasiums_vectors_do():
+    """The default vector had `call` and `get_attr` but no `set_attr` (AttributeError)."""
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)  # worlds 0-1 here, 2 in a worker
+    vec.set_attr("goal_noise_mm", [0.5, 1.0, 1.5])
+    assert vec.get_attr("goal_noise_mm") == (0.5, 1.0, 1.5)
+    vec.set_attr("goal_noise_mm", 2.0)
+    assert vec.get_attr("goal_noise_mm") == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="one value per world \\(3\\), got 2"):
+        vec.set_attr("goal_noise_mm", [1.0, 2.0])
+    vec.close()
 
 
 def test_an_error_in_this_process_world_closes_the_workers_too():

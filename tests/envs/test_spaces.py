@@ -1,5 +1,10 @@
 """Every task ID and mode passes Gymnasium's env checker and is deterministic under seeding."""
 
+import json
+import os
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -7,6 +12,8 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from tests.envs.helpers import FOUNDATION_IDS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MODES = [
     dict(obs_mode="state", action_mode="xyz", reward="sparse"),
@@ -20,6 +27,44 @@ def test_every_task_is_registered():
     for env_id in FOUNDATION_IDS:
         assert env_id in gym.registry
         assert env_id in envs.TASKS
+
+
+def test_every_registered_spec_is_plain_data(tmp_path, monkeypatch):
+    """Entry points were functools.partial objects and a task's kwargs its TaskSpec:
+    `EnvSpec.to_json` refused every ID, and so did Minari's DataCollector."""
+    ids = [i for i in gym.registry if i.startswith("InsertBench/")]
+    for env_id in ids:
+        spec = gym.spec(env_id)
+        back = gym.envs.registration.EnvSpec.from_json(spec.to_json())
+        assert back == spec, env_id
+    for env_id in ("InsertBench/USB-v1", "InsertBench/ConnectorFamily-v1",
+                   "InsertBench/NISTBoard-DSub-v0"):  # built from the JSON alone
+        spec = gym.envs.registration.EnvSpec.from_json(gym.spec(env_id).to_json())
+        env = gym.make(spec)
+        assert env.spec.id == env_id and isinstance(env.reset(seed=0)[1]["task_id"], str)
+        env.close()
+        vec = gym.make_vec(spec, num_envs=2, processes=1)
+        assert vec.reset(seed=0)[0]["tcp_pose"].shape[0] == 2
+        vec.close()
+    # A new process has nothing registered: the entry point's module registers the IDs.
+    code = ("import json, gymnasium as gym; from gymnasium.envs.registration import EnvSpec; "
+            "spec = EnvSpec.from_json(json.load(open('spec.json'))); "
+            "print(gym.make(spec).reset(seed=0)[1]['task_id'])")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.json").write_text(json.dumps(gym.spec("InsertBench/DSub-v1").to_json()))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": ROOT}, check=True).stdout
+    assert out.strip() == "InsertBench/DSub-v1"
+
+
+def test_minaris_data_collector_takes_a_registered_id():
+    """Its constructor serialises the spec (stepping it needs minari[create]'s jax, which
+    the project does not install: `insertbench dataset collect` writes Minari datasets)."""
+    from minari import DataCollector
+
+    env = DataCollector(gym.make("InsertBench/USB-v1", max_episode_steps=3))
+    assert env.spec.id == "InsertBench/USB-v1"
+    env.close()
 
 
 @pytest.mark.parametrize("env_id", FOUNDATION_IDS)
