@@ -28,6 +28,10 @@ from envs.tasks import DYNAMICS, TASKS, TaskSpec
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
 #: Most connectors of a procedural family: their names are drawn up front (3,000,000 took 13 s).
 PROCEDURAL_COUNT_MAX = 100_000
+#: Members a family keeps built (a catalog family has at most 31: all stay). Past it the least
+#: recently used is closed and dropped, and built again if drawn again: a procedural family kept
+#: every member it drew (~10 MB and a GL context each with cameras: 3.3 GB after 300 resets).
+MEMBERS_KEPT = 64
 #: The procedural split's defaults: connectors 0 .. 99 of the generator.
 PROCEDURAL_COUNT, PROCEDURAL_SEED = 100, 0
 
@@ -149,9 +153,11 @@ class ConnectorFamilyEnv(gym.Env):
         self.active_name: str = self.connectors[0]
 
     def member(self, name: str) -> InsertionEnv:
-        """The cached `InsertionEnv` of connector `name`, built on first use."""
+        """The cached `InsertionEnv` of connector `name`, built on first use (`MEMBERS_KEPT`)."""
         self._check_member(name)
-        if name not in self._envs:
+        if name in self._envs:
+            self._envs[name] = self._envs.pop(name)  # the most recently used last
+        else:
             check_open(self._closed and self.active._needs_cameras)
             env = InsertionEnv(self._tasks[name](), render_mode=self.render_mode, **self.env_kwargs)
             if self._closed:  # a state family goes on after close(), as a closed state env does
@@ -162,6 +168,8 @@ class ConnectorFamilyEnv(gym.Env):
             ):
                 raise RuntimeError(f"{name}: spaces differ from the family's; report this bug")
             self._envs[name] = env
+            while len(self._envs) > MEMBERS_KEPT:
+                self._envs.pop(next(iter(self._envs))).close()
         return self._envs[name]
 
     def _check_member(self, name: Any) -> None:
