@@ -40,15 +40,13 @@ on the fixed evaluation seeds and saves it (no pickle, no replay) in ``out_dir/a
 
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing as mp
 import os
 import queue
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,12 +64,14 @@ from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
+    LOCK_FILE,
     TRAIN_SEEDS_PER_RUN,
     act_and_step,
     check_checkpoint_numbers,
     collect_demos,
     make_base_policy,
     make_env,
+    run_lock,
     swap_in_checkpoint,
     train_episode_seed,
 )
@@ -86,7 +86,6 @@ MAX_ACTORS_PER_CORE = 4
 #: The checkpoint's own file, beside its agent/ (a ``train`` checkpoint has runner.json instead).
 LEARNER_JSON = "learner.json"
 #: The file a run holds locked in its folder while it runs.
-LOCK_FILE = "checkpoint.lock"
 #: What a resume must share with the run it continues.
 SETTINGS = ("task_id", "agent", "config", "env_kwargs", "seed", "backend")
 
@@ -363,40 +362,12 @@ def train_async(
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
-    with _run_lock(out_dir):
+    with run_lock(out_dir):
         return _train_locked(
             task_id, agent_name, spec, steps=steps, seed=seed, config=config,
             env_kwargs=env_kwargs, actors=actors, backend=backend, publish_every=publish_every,
             demo_episodes=demo_episodes, eval_episodes=eval_episodes, out_dir=out_dir,
             timeout_s=timeout_s, log_every_s=log_every_s, checkpoint_every=checkpoint_every)
-
-
-@contextmanager
-def _run_lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir/checkpoint.lock`` for the run: two runs into one folder deleted each
-    other's checkpoint.tmp (one ended in a SafetensorError, checkpoints were lost). A folder
-    made here and left holding only the lock (a run refused before its first checkpoint) is
-    removed again."""
-    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # innermost first
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ValueError(f"another train-async is writing {out_dir} (it holds "
-                         f"{out_dir / LOCK_FILE}): wait for it, or use another --out") from None
-    try:
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-        if made and {p.name for p in out_dir.iterdir()} <= {LOCK_FILE}:
-            (out_dir / LOCK_FILE).unlink(missing_ok=True)
-            for folder in made:  # the folders made for it, if nothing else went in
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
 
 
 def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed: int,

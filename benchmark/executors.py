@@ -251,6 +251,11 @@ class LocalExecutor(Executor):
         return len(self._futures)
 
     def shutdown(self) -> None:
+        if self._pool is not None and not self._futures:
+            # Idle workers are joined here (~2.5 s), where a Ctrl-C or SIGTERM is one line; left
+            # to the interpreter's exit, either printed a traceback there and exited 0.
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self._drop_pool()
         self._futures.clear()
 

@@ -18,7 +18,7 @@ import envs
 from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, build_env, check_output_file, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
-from envs.episode import run_episode, summarize
+from envs.episode import run_episode, summarize, task_identity
 from envs.tasks import DYNAMICS, pinned_versions
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
 
@@ -161,9 +161,11 @@ def _make(task_id: str, kwargs: dict, record: bool) -> gym.Env:
 def _run_task(task_id, policy, episodes, seed, kwargs, record, frames, progress, bar):
     env = _make(task_id, kwargs, record)
     act = envs.p_controller(env) if policy == "p_controller" else _RandomPolicy(env.action_space)
+    # Once, not every episode: a 100,000-connector family's key takes ~40 s to compute.
+    identity = dict(zip(("task_id", "task_version_key"), task_identity(env), strict=True))
     records = []
     for episode in range(episodes):
-        records.append(run_episode(env, act, seed + episode,
+        records.append(run_episode(env, act, seed + episode, **identity,
                                    frames=frames if record and episode == 0 else None))
         progress.advance(bar)
     env.close()

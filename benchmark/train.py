@@ -39,6 +39,7 @@ and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on it
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import math
@@ -47,7 +48,8 @@ import shutil
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -665,6 +667,39 @@ def _new_run(out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Ag
     return VectorRun(out_dir, description, env, worlds, agent)
 
 
+#: Held by a run for as long as it writes its folder (`run_lock`).
+LOCK_FILE = "checkpoint.lock"
+
+
+@contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir/checkpoint.lock`` for a run (`train`, `train-async`): two runs into one
+    folder deleted each other's checkpoint.tmp (one ended in a SafetensorError) or left one
+    run's checkpoint under the other's run.json, resumed later under the wrong seed. A folder
+    made here and left holding only the lock (a run refused before its first checkpoint) is
+    removed again."""
+    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # innermost first
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(f"another run is writing {out_dir} (it holds {out_dir / LOCK_FILE}): "
+                         "wait for it, or use another --out") from None
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+        if made and {p.name for p in out_dir.iterdir()} <= {LOCK_FILE}:
+            (out_dir / LOCK_FILE).unlink(missing_ok=True)
+            for folder in made:  # the folders made for it, if nothing else went in
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+
 def train(
     task_id: str,
     agent_name: str,
@@ -773,224 +808,227 @@ def train(
             raise ValueError("reward='vice' trains with one env (num_envs=1): the agent's "
                              "classifier is bound into that env")
     out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
-    description = _json_ready({
-        "task_id": task_id,
-        "agent": agent_name,
-        "seed": seed,
-        "config": full_config,
-        "env_kwargs": dict(env_kwargs or {}),
-        "eval_seeds": eval_seeds,
-        "demos": (str(demos) if isinstance(demos, str | Path) else
-                  "dataset object" if demos is not None else
-                  {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
-    } | ({"num_envs": num_envs} if num_envs != 1 else {}))
-    ckpt = run_checkpoint_dir(out_dir)
-    run_file = out_dir / "run.json"
-    if ckpt is not None and not run_file.is_file():
-        # Resuming would continue whatever agent the checkpoint holds, whatever was asked.
-        raise ValueError(f"{out_dir} holds a checkpoint but no run.json, so it cannot be "
-                         "checked to be this run; use another out_dir")
-    if ckpt is not None:
-        previous = json.loads(run_file.read_text())
-        changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)]
-        if changed:
-            raise ValueError(
-                f"{out_dir} holds a different run (differs in {changed}); use another out_dir "
-                "or the same settings to resume"
-            )
+    with run_lock(out_dir):
+        description = _json_ready({
+            "task_id": task_id,
+            "agent": agent_name,
+            "seed": seed,
+            "config": full_config,
+            "env_kwargs": dict(env_kwargs or {}),
+            "eval_seeds": eval_seeds,
+            "demos": (str(demos) if isinstance(demos, str | Path) else
+                      "dataset object" if demos is not None else
+                      {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
+        } | ({"num_envs": num_envs} if num_envs != 1 else {}))
+        ckpt = run_checkpoint_dir(out_dir)
+        run_file = out_dir / "run.json"
+        if ckpt is not None and not run_file.is_file():
+            # Resuming would continue whatever agent the checkpoint holds, whatever was asked.
+            raise ValueError(f"{out_dir} holds a checkpoint but no run.json, so it cannot be "
+                             "checked to be this run; use another out_dir")
+        if ckpt is not None:
+            previous = json.loads(run_file.read_text())
+            changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)]
+            if changed:
+                raise ValueError(
+                    f"{out_dir} holds a different run (differs in {changed}); use another out_dir "
+                    "or the same settings to resume"
+                )
 
-    env = make_env(task_id, env_kwargs)
-    dataset = None
-    if ckpt is None:  # before the run exists: a NaN row trained NaN weights, +-50 actions ran
-        try:
-            dataset = load_demos(demos) if isinstance(demos, str | Path) else demos
-            if dataset is not None:
-                source = f"demos {demos}" if isinstance(demos, str | Path) else "demos"
-                check_dataset_fits(dataset, env, source)
-                check_dataset_values(dataset, [k for k in dataset["obs"]
-                                               if k in env.observation_space.spaces],
-                                     env.action_space, source=source)
-        except ValueError:
-            env.close()
-            raise
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)  # after the task and kwargs proved valid
-    # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
-    if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
-        warnings.warn(f"{out_dir} holds no checkpoint (the earlier run stopped before its "
-                      f"first one): starting from step 0", UserWarning, stacklevel=2)
-    learning_starts = full_config.get("learning_starts")
-    if learning_starts is not None and 0 < steps < learning_starts:
-        warnings.warn(
-            f"{agent_name} makes no online gradient update in {steps} env steps: its "
-            f"learning_starts is {learning_starts} (train for more steps, or set the config "
-            f"field learning_starts lower)", UserWarning, stacklevel=2,
-        )
-    kwargs: dict[str, Any] = {}
-    if spec.needs_base_policy or (demo_episodes > 0 and demos is None and ckpt is None):
-        base_policy = make_base_policy(env)
-        if spec.needs_base_policy:
-            kwargs["base_policy"] = base_policy
-    torch.manual_seed(seed)
-    if ckpt is not None:
-        agent = load_agent(ckpt / "agent", **kwargs)
-        # The runner's checkpoints hold every replay buffer: one missing (a damaged copy) used
-        # to resume from an empty buffer without a word.
-        missing = [f"replay_{name}.npz" for name in agent._checkpoint_buffers()
-                   if not (ckpt / "agent" / f"replay_{name}.npz").is_file()]
-        if missing:
-            raise ValueError(f"{ckpt / 'agent'} lacks {', '.join(missing)} (a damaged "
-                             "checkpoint?): resuming would start from an empty replay buffer")
-        check_reward_pairing(env, agent)
-        run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
-        run.restore(ckpt)
-        if run.step > steps:
+        env = make_env(task_id, env_kwargs)
+        dataset = None
+        if ckpt is None:  # before the run exists: a NaN row trained NaN weights, +-50 actions ran
+            try:
+                dataset = load_demos(demos) if isinstance(demos, str | Path) else demos
+                if dataset is not None:
+                    source = f"demos {demos}" if isinstance(demos, str | Path) else "demos"
+                    check_dataset_fits(dataset, env, source)
+                    check_dataset_values(dataset, [k for k in dataset["obs"]
+                                                   if k in env.observation_space.spaces],
+                                         env.action_space, source=source)
+            except ValueError:
+                env.close()
+                raise
+        # Only now: a bad task ID or kwarg is one error line, not a warning and an error.
+        if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
+            warnings.warn(f"{out_dir} holds no checkpoint (the earlier run stopped before its "
+                          f"first one): starting from step 0", UserWarning, stacklevel=2)
+        learning_starts = full_config.get("learning_starts")
+        if learning_starts is not None and 0 < steps < learning_starts:
             warnings.warn(
-                f"{out_dir} already holds {run.step} env steps, more than steps={steps}: "
-                "nothing to train (its evaluations are as they were)", UserWarning, stacklevel=2,
+                f"{agent_name} makes no online gradient update in {steps} env steps: its "
+                f"learning_starts is {learning_starts} (train for more steps, or set the config "
+                f"field learning_starts lower)", UserWarning, stacklevel=2,
             )
-    else:
-        try:
-            agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
-                               seed=seed, **kwargs)
+        kwargs: dict[str, Any] = {}
+        if spec.needs_base_policy or (demo_episodes > 0 and demos is None and ckpt is None):
+            base_policy = make_base_policy(env)
+            if spec.needs_base_policy:
+                kwargs["base_policy"] = base_policy
+        torch.manual_seed(seed)
+        if ckpt is not None:
+            agent = load_agent(ckpt / "agent", **kwargs)
+            # The runner's checkpoints hold every replay buffer: one missing (a damaged copy) used
+            # to resume from an empty buffer without a word.
+            missing = [f"replay_{name}.npz" for name in agent._checkpoint_buffers()
+                       if not (ckpt / "agent" / f"replay_{name}.npz").is_file()]
+            if missing:
+                raise ValueError(f"{ckpt / 'agent'} lacks {', '.join(missing)} (a damaged "
+                                 "checkpoint?): resuming would start from an empty replay buffer")
             check_reward_pairing(env, agent)
-        except ValueError:  # e.g. a config past the parameter budget: leave nothing behind
-            env.close()
-            if created and not any(out_dir.iterdir()):
-                out_dir.rmdir()
-            raise
-        run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
-        run_file.write_text(json.dumps(
-            description | {"git_commit": suite_commit(), "torch": torch.__version__}, indent=1
-        ))
-        if dataset is None and demo_episodes > 0:
-            dataset = collect_demos(env, base_policy, demo_episodes,
-                                    kwargs.get("base_policy"))
-        run.next_eval = eval_every if eval_every > 0 else steps
-        period = checkpoint_every if checkpoint_every is not None else eval_every
-        run.next_checkpoint = period if period and period > 0 else steps
-        if dataset is not None:
-            dataset = add_failure_demos(env, agent, dataset)  # vice's recorded negatives
-            save_dataset(out_dir / "demos.npz", dataset)
-            ends = np.asarray(dataset["terminated"], bool) | np.asarray(dataset["truncated"], bool)
-            recorded_failure = np.asarray(dataset.get("failure_demo", False), bool)
-            run.demo_episodes = int(np.sum(ends & ~recorded_failure))  # demonstrations only
-            started = time.perf_counter()
-            metrics = agent.pretrain(dataset)
-            run.train_wall_s += time.perf_counter() - started
-            write_json(out_dir / "pretrain.json", metrics, non_finite="null")
-            if not spec.needs_context:  # else its checkpoint follows adapt(): one from before
-                # it (a kill while recording the context) resumed into "call adapt(demos)"
-                run.save_checkpoint()  # offline training can be long: keep it even if step 0 fails
-        elif full_config.get("pretrain_steps", 0) > 0:  # else they were skipped without a word
-            warnings.warn(
-                f"{agent_name} has no offline data (give demos or demo_episodes), so its "
-                f"pretrain_steps={full_config['pretrain_steps']} do not run: it learns online "
-                "only", UserWarning, stacklevel=2,
-            )
-        if spec.needs_context:
-            # Task inference (paper 004, Algorithm 2): demonstrations of the target task.
-            context = collect_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES)
-            save_dataset(out_dir / "context.npz", context)
-            agent.adapt(context)
-            run.save_checkpoint()
-    ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
-    # VICE: from here on the env is rewarded by the agent's own classifier, not the demonstrator.
-    bind_reward_classifier(env, agent)
-
-    # Interventions: the caller's hook, else the agent's own simulated operator (hil_serl,
-    # hg_dagger), else none. Evaluation never intervenes.
-    hook = intervene if intervene is not None else getattr(agent, "operator", None)
-    run.hook = hook
-    if run.saved_hook_state is not None and hasattr(hook, "load_state_dict"):
-        hook.load_state_dict(run.saved_hook_state)  # after restore()'s agent.reset
-    writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
-    bar = tqdm(total=steps, initial=run.step, disable=None if progress is None else not progress,
-               desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
-    try:
-        if num_envs != 1:
-            stopped = vector_train.run_loop(
-                run, seed=seed, steps=steps, eval_every=eval_every, eval_episodes=eval_episodes,
-                ckpt_period=ckpt_period, log_every=log_every, writer=writer, bar=bar,
-                stop_when=stop_when)
+            run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
+            run.restore(ckpt)
+            if run.step > steps:
+                warnings.warn(
+                    f"{out_dir} already holds {run.step} env steps, more than steps={steps}: "
+                    "nothing to train (its evaluations are as they were)", UserWarning,
+                    stacklevel=2,
+                )
         else:
-            stopped = False
-        while run.step < steps and not stopped:  # one env (a vector run has stopped already)
-            started = time.perf_counter()
-            if run.obs is None:
-                run.episode_seed = train_episode_seed(seed, run.episode)
-                run.episode += 1
-                agent.reset(seed=run.episode_seed)
-                if hasattr(hook, "reset"):  # a simulated operator: new episode, budget by step
-                    hook.reset(run.episode_seed, run.step)
-                run.obs, _ = env.reset(seed=run.episode_seed)
-                run.episode_actions, run.episode_return = [], 0.0
-                run.episode_interventions = run.episode_intervention_segments = 0
-                run.previous_intervened = False
-            action, next_obs, reward, terminated, truncated, info, intervened = act_and_step(
-                env, agent, run.obs, hook
-            )
-            if intervened:
-                run.episode_intervention_segments += int(not run.previous_intervened)
-                run.episode_interventions += 1
-                run.intervention_steps += 1
-            run.previous_intervened = intervened
-            if "classifier_success" in info:
-                count_reward_decision(run.reward_confusion, info)
-            agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
-                                     truncated, info, intervened=intervened))
-            metrics = agent.update()
-            run.step += 1
-            run.episode_actions.append(np.asarray(action, dtype=np.float64).tolist())
-            run.episode_return += float(reward)
-            run.train_wall_s += time.perf_counter() - started
-            bar.update(1)
-            run.log_update_metrics(metrics, writer, log_every)
-            if terminated or truncated:
-                writer.add_scalar("train/episode_return", run.episode_return, run.step)
-                writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
-                                  run.step)
-                writer.add_scalar("train/episode_length", len(run.episode_actions), run.step)
-                for key, value in confusion_rates(run.reward_confusion).items():
-                    writer.add_scalar(f"train/reward_{key}", value, run.step)
-                if hook is not None or run.episode_interventions:
-                    writer.add_scalar("train/intervention_rate",
-                                      run.episode_interventions / len(run.episode_actions),
-                                      run.step)
-                    writer.add_scalar("train/intervention_steps", run.episode_interventions,
-                                      run.step)
-                    writer.add_scalar("train/interventions", run.episode_intervention_segments,
-                                      run.step)
-                run.obs = None
-                if (eval_every > 0 and eval_episodes > 0 and run.step >= run.next_eval
-                        and run.step < steps):
-                    summary = run.run_evaluation(writer)
-                    bar.set_postfix(success=f"{summary['success_rate']:.2f}")
-                    run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
-                    stopped = stop_when is not None and stop_when(
-                        [e["summary"] for e in run.evaluations])
-            else:
-                run.obs = next_obs
-            if ckpt_period and ckpt_period > 0 and run.step >= run.next_checkpoint:
-                run.next_checkpoint += ckpt_period
+            try:
+                agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
+                                   seed=seed, **kwargs)
+                check_reward_pairing(env, agent)
+            except ValueError:
+                # E.g. a config past the parameter budget: run_lock removes the folder it made.
+                env.close()
+                raise
+            run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
+            run_file.write_text(json.dumps(
+                description | {"git_commit": suite_commit(), "torch": torch.__version__}, indent=1
+            ))
+            if dataset is None and demo_episodes > 0:
+                dataset = collect_demos(env, base_policy, demo_episodes,
+                                        kwargs.get("base_policy"))
+            run.next_eval = eval_every if eval_every > 0 else steps
+            period = checkpoint_every if checkpoint_every is not None else eval_every
+            run.next_checkpoint = period if period and period > 0 else steps
+            if dataset is not None:
+                dataset = add_failure_demos(env, agent, dataset)  # vice's recorded negatives
+                save_dataset(out_dir / "demos.npz", dataset)
+                ends = (np.asarray(dataset["terminated"], bool)
+                        | np.asarray(dataset["truncated"], bool))
+                recorded_failure = np.asarray(dataset.get("failure_demo", False), bool)
+                run.demo_episodes = int(np.sum(ends & ~recorded_failure))  # demonstrations only
+                started = time.perf_counter()
+                metrics = agent.pretrain(dataset)
+                run.train_wall_s += time.perf_counter() - started
+                write_json(out_dir / "pretrain.json", metrics, non_finite="null")
+                if not spec.needs_context:  # else its checkpoint follows adapt(): one from before
+                    # it (a kill while recording the context) resumed into "call adapt(demos)"
+                    # Offline training can be long: keep it even if step 0 fails.
+                    run.save_checkpoint()
+            elif full_config.get("pretrain_steps", 0) > 0:  # else they were skipped without a word
+                warnings.warn(
+                    f"{agent_name} has no offline data (give demos or demo_episodes), so its "
+                    f"pretrain_steps={full_config['pretrain_steps']} do not run: it learns online "
+                    "only", UserWarning, stacklevel=2,
+                )
+            if spec.needs_context:
+                # Task inference (paper 004, Algorithm 2): demonstrations of the target task.
+                context = collect_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES)
+                save_dataset(out_dir / "context.npz", context)
+                agent.adapt(context)
                 run.save_checkpoint()
-        if eval_episodes > 0 and (
-            not run.evaluations or run.evaluations[-1]["env_steps"] != run.step
-        ):
-            run.run_evaluation(writer)
-            if eval_every > 0 and run.step >= run.next_eval:  # owed no more: a run extended
-                # to more --steps evaluated this step again at its next episode end
-                run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
-        # Evaluation may have cut the episode in progress; the checkpoint replays it on resume.
-        run.save_checkpoint()
-    finally:
-        bar.close()
-        writer.close()
-        env.close()
-        if num_envs != 1:
-            run.worlds.close()
-    return TrainResult(
-        out_dir, agent, run.step, run.episode, run.train_wall_s,
-        [Evaluation(e["env_steps"], e["wall_clock_s"], e["episodes"]) for e in run.evaluations],
-        [e["summary"] for e in run.evaluations], run.demo_episodes, run.intervention_steps,
-    )
+        ckpt_period = checkpoint_every if checkpoint_every is not None else eval_every
+        # VICE: from here on the env is rewarded by the agent's own classifier, not the
+        # demonstrator.
+        bind_reward_classifier(env, agent)
+
+        # Interventions: the caller's hook, else the agent's own simulated operator (hil_serl,
+        # hg_dagger), else none. Evaluation never intervenes.
+        hook = intervene if intervene is not None else getattr(agent, "operator", None)
+        run.hook = hook
+        if run.saved_hook_state is not None and hasattr(hook, "load_state_dict"):
+            hook.load_state_dict(run.saved_hook_state)  # after restore()'s agent.reset
+        writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
+        bar = tqdm(total=steps, initial=run.step,
+                   disable=None if progress is None else not progress,
+                   desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
+        try:
+            if num_envs != 1:
+                stopped = vector_train.run_loop(
+                    run, seed=seed, steps=steps, eval_every=eval_every, eval_episodes=eval_episodes,
+                    ckpt_period=ckpt_period, log_every=log_every, writer=writer, bar=bar,
+                    stop_when=stop_when)
+            else:
+                stopped = False
+            while run.step < steps and not stopped:  # one env (a vector run has stopped already)
+                started = time.perf_counter()
+                if run.obs is None:
+                    run.episode_seed = train_episode_seed(seed, run.episode)
+                    run.episode += 1
+                    agent.reset(seed=run.episode_seed)
+                    if hasattr(hook, "reset"):  # a simulated operator: new episode, budget by step
+                        hook.reset(run.episode_seed, run.step)
+                    run.obs, _ = env.reset(seed=run.episode_seed)
+                    run.episode_actions, run.episode_return = [], 0.0
+                    run.episode_interventions = run.episode_intervention_segments = 0
+                    run.previous_intervened = False
+                action, next_obs, reward, terminated, truncated, info, intervened = act_and_step(
+                    env, agent, run.obs, hook
+                )
+                if intervened:
+                    run.episode_intervention_segments += int(not run.previous_intervened)
+                    run.episode_interventions += 1
+                    run.intervention_steps += 1
+                run.previous_intervened = intervened
+                if "classifier_success" in info:
+                    count_reward_decision(run.reward_confusion, info)
+                agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
+                                         truncated, info, intervened=intervened))
+                metrics = agent.update()
+                run.step += 1
+                run.episode_actions.append(np.asarray(action, dtype=np.float64).tolist())
+                run.episode_return += float(reward)
+                run.train_wall_s += time.perf_counter() - started
+                bar.update(1)
+                run.log_update_metrics(metrics, writer, log_every)
+                if terminated or truncated:
+                    writer.add_scalar("train/episode_return", run.episode_return, run.step)
+                    writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
+                                      run.step)
+                    writer.add_scalar("train/episode_length", len(run.episode_actions), run.step)
+                    for key, value in confusion_rates(run.reward_confusion).items():
+                        writer.add_scalar(f"train/reward_{key}", value, run.step)
+                    if hook is not None or run.episode_interventions:
+                        writer.add_scalar("train/intervention_rate",
+                                          run.episode_interventions / len(run.episode_actions),
+                                          run.step)
+                        writer.add_scalar("train/intervention_steps", run.episode_interventions,
+                                          run.step)
+                        writer.add_scalar("train/interventions", run.episode_intervention_segments,
+                                          run.step)
+                    run.obs = None
+                    if (eval_every > 0 and eval_episodes > 0 and run.step >= run.next_eval
+                            and run.step < steps):
+                        summary = run.run_evaluation(writer)
+                        bar.set_postfix(success=f"{summary['success_rate']:.2f}")
+                        run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
+                        stopped = stop_when is not None and stop_when(
+                            [e["summary"] for e in run.evaluations])
+                else:
+                    run.obs = next_obs
+                if ckpt_period and ckpt_period > 0 and run.step >= run.next_checkpoint:
+                    run.next_checkpoint += ckpt_period
+                    run.save_checkpoint()
+            if eval_episodes > 0 and (
+                not run.evaluations or run.evaluations[-1]["env_steps"] != run.step
+            ):
+                run.run_evaluation(writer)
+                if eval_every > 0 and run.step >= run.next_eval:  # owed no more: a run extended
+                    # to more --steps evaluated this step again at its next episode end
+                    run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)
+            # Evaluation may have cut the episode in progress; the checkpoint replays it on resume.
+            run.save_checkpoint()
+        finally:
+            bar.close()
+            writer.close()
+            env.close()
+            if num_envs != 1:
+                run.worlds.close()
+        return TrainResult(
+            out_dir, agent, run.step, run.episode, run.train_wall_s,
+            [Evaluation(e["env_steps"], e["wall_clock_s"], e["episodes"]) for e in run.evaluations],
+            [e["summary"] for e in run.evaluations], run.demo_episodes, run.intervention_steps,
+        )

@@ -124,7 +124,7 @@ def train_command(
     """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
     from rich.console import Console
 
-    from benchmark.train import train
+    from benchmark.train import LOCK_FILE, train
 
     check_task(task)
     for option, value in (("--eval-every", eval_every), ("--checkpoint-every", checkpoint_every)):
@@ -132,7 +132,7 @@ def train_command(
             raise typer.BadParameter(f"must be >= 0 env steps (0: only at the end), got {value}",
                                      param_hint=option)
     # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
-    check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb",))
+    check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb", LOCK_FILE))
     if torch_threads is not None:
         from envs.tether import available_cores
 

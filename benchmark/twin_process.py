@@ -4,6 +4,7 @@ RTDE benchmark use it; so can a user's own rehearsal script."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -54,8 +55,9 @@ class TwinProcess:
         except TimeoutError:  # a server still starting would hold the ports for SERVER_MAX_S
             line = "no 'ready' line within 60 s"
         if not line.startswith("ready"):
+            log = self.stderr()
             self.close()
-            raise RuntimeError(f"the twin server did not start: {line!r} {self.stderr()}")
+            raise RuntimeError(f"the twin server did not start: {line!r} {log}")
 
     def _readline(self, timeout_s: float = 10.0) -> str:
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
@@ -79,6 +81,8 @@ class TwinProcess:
         return self.log.read()
 
     def close(self) -> None:
+        """Stop the server and release our ends of its pipes and its log (each instance kept
+        two descriptors open after close() before)."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
@@ -86,3 +90,6 @@ class TwinProcess:
             except (subprocess.TimeoutExpired, BrokenPipeError):
                 self.proc.kill()
                 self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.log):
+            with contextlib.suppress(OSError):  # a broken pipe's unflushed line
+                stream.close()

@@ -26,6 +26,7 @@ the entry's ``sim2sim`` block; ``sim2sim=False`` skips it), shown beside the ran
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +34,8 @@ import shutil
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -243,6 +245,19 @@ class Ledger:
     def __init__(self, root: str | Path = DEFAULT_LEDGER):
         self.root = Path(root)
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the ledger for a read-check-write, waiting for another command's turn (an flock
+        on the ledger folder itself: no lock file in the repository). Two submits of one policy
+        at once both entered it; two open-rounds both said "opened", one commitment lost."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     # ------------------------------------------------------------------ paths
     def entry_path(self, track: str, entry_id: str, track_version: int = TRACK_VERSION) -> Path:
         """Where an entry lives: under its track, or, made under an earlier track version,
@@ -397,7 +412,8 @@ class Ledger:
         except KeyError as err:  # it names the known tracks
             raise LedgerError(err.args[0]) from None
         try:
-            return op(self.salt_rounds(track))
+            with self.lock():
+                return op(self.salt_rounds(track))
         except SaltError as err:
             raise LedgerError(str(err)) from None
 
@@ -642,12 +658,25 @@ def submit(
     policy under other folder or file names would take as many places as it was submitted
     times) and a name is one entry's (`name_key`: a look-alike of another entry's name is it).
     """
+    content = policy_content(submission.policy_kind, submission.policy_paths)
+    _check_new_on_track(ledger, submission, content)
+    track = submission.track
+    evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
+                                 lambda _: track.dev_seeds(), "public-dev", progress=progress)
+    entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))
+    files = {p: submission.root / p for p, _, _ in submission.files}
+    with ledger.lock():
+        _check_new_on_track(ledger, submission, content)  # again: others may have entered since
+        return ledger.add(entry, files), entry
+
+
+def _check_new_on_track(ledger: Ledger, submission: Submission, content: str) -> None:
+    """LedgerError when the policy or a look-alike of its name is already on the track."""
     existing = ledger.entry_path(submission.track.name, submission.policy_sha256)
     if existing.exists() and not is_stale(json.loads(existing.read_text(encoding="utf-8"))):
         raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
                           f"{submission.track.name}")
     track = submission.track
-    content = policy_content(submission.policy_kind, submission.policy_paths)
     keys = track.version_keys()
     for other in ledger.entries():
         scored = other["evaluations"].get("hidden", other["evaluations"]["dev"])
@@ -662,11 +691,6 @@ def submit(
                               f"{track.name} ({other['name']!r}): the same actions, under "
                               "other file names or settings that do not change them; a policy "
                               "enters a track once")
-    evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
-                                 lambda _: track.dev_seeds(), "public-dev", progress=progress)
-    entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))
-    files = {p: submission.root / p for p, _, _ in submission.files}
-    return ledger.add(entry, files), entry
 
 
 def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, Path]:

@@ -446,7 +446,7 @@ def test_two_runs_into_one_folder_are_one_error_not_lost_checkpoints(tmp_path):
     (tmp_path / "a").mkdir()
     with open(tmp_path / "a" / "checkpoint.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(ValueError, match="another train-async is writing"):
+        with pytest.raises(ValueError, match="another run is writing"):
             train_async(TASK, "sac", steps=30, config=TINY_SAC, eval_episodes=0,
                         out_dir=tmp_path / "a")
     # A run refused before its first checkpoint leaves no folder of its own behind.

@@ -84,6 +84,21 @@ def test_a_kwarg_the_task_refuses_is_a_usage_error(capsys, in_tmp, command, env,
     assert "Error:" not in err and "--debug" not in err and out == ""
 
 
+def test_rollout_computes_a_tasks_version_key_once(capsys, in_tmp, monkeypatch):
+    """Every episode computed it again: on a 100,000-connector procedural family that is
+    ~40 s and ~1.3 GB an episode."""
+    import envs.version_key as version_key
+
+    calls = []
+    compute = version_key.task_version_key
+    monkeypatch.setattr(version_key, "task_version_key",
+                        lambda *a, **k: calls.append(a) or compute(*a, **k))
+    code, out, err = run_cli(capsys, "rollout", "--task", "InsertBench/USB-v1", "--episodes",
+                             "4", "--env", "max_episode_steps=3")
+    assert code == 0, err
+    assert len(calls) <= 2, calls  # the episodes' records, and the table's short key
+
+
 def test_rollout_refuses_a_negative_seed_before_building_the_tasks(capsys, in_tmp):
     """It built every task, started the progress bar and ended in NumPy's "Seed must be greater
     or equal to zero" (exit 1)."""
@@ -443,6 +458,22 @@ def test_ctrl_c_while_the_cli_imports_is_one_line_and_status_130(capsys, monkeyp
         main()
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == "insertbench: error: interrupted\n"
+
+
+def test_a_tilde_after_an_options_equals_sign_is_the_home_folder(capsys, tmp_path,
+                                                                 monkeypatch):
+    """The shell leaves `--store=~/x` alone: the command used a folder named "~" in the
+    working directory and printed "store ~/x" as if it were in the home folder."""
+    from benchmark.entry import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sys, "argv", ["insertbench", "matrix", "status", "quick",
+                                      "--store=~/mine.sqlite"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    assert f"no store at {tmp_path / 'home' / 'mine.sqlite'};" in capsys.readouterr().out
 
 
 def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in_tmp,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,17 @@ def test_a_dying_worker_fails_its_cell_and_the_pool_recovers(tmp_path: Path) -> 
         assert len(summary.done) == len(preset.cells) - len(crashing)
         assert all("worker process died" in r["error"] for r in store.cell_rows("failed"))
         assert store.running() == []
+
+
+def test_the_workers_have_ended_when_the_matrix_returns(tmp_path: Path) -> None:
+    """They were left to the interpreter's exit (~2.5 s): a Ctrl-C or SIGTERM there printed a
+    traceback, and the command exited 0."""
+    _, preset = write_tiny_preset(tmp_path)
+    with Store(tmp_path / "s.sqlite") as store:
+        run_matrix(preset.cells[:2], store, LocalExecutor(workers=1),
+                   cell_fn=synthetic_cell_for_tests, artifacts_root=tmp_path / "a",
+                   show_progress=False)
+    assert multiprocessing.active_children() == []
 
 
 def test_ray_and_local_pool_store_identical_results(tmp_path: Path, local_ray: None) -> None:

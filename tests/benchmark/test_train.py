@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -19,7 +21,6 @@ from agents import make_agent
 from benchmark.cells import Cell, run_cell
 from benchmark.cli import app
 from benchmark.evaluate import EVAL_SEED_BASE, evaluate
-from benchmark.metrics import wilson_interval
 from benchmark.train import (
     TRAIN_SEED_BASE,
     make_base_policy,
@@ -27,7 +28,7 @@ from benchmark.train import (
     train,
     train_episode_seed,
 )
-from envs.episode import EpisodeRecord, summarize
+from envs.episode import EpisodeRecord, summarize, wilson_interval
 
 torch.set_num_threads(1)
 
@@ -322,6 +323,33 @@ def test_a_checkpoint_without_run_json_is_not_resumed_as_another_agent(tmp_path)
     (tmp_path / "run.json").unlink()
     with pytest.raises(ValueError, match="holds a checkpoint but no run.json"):
         train(TASK, "td3", seed=0, steps=40, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fcntl locks")
+def test_two_runs_into_one_folder_are_one_error(tmp_path, monkeypatch):
+    """Neither was refused: one run's steps were lost, or its checkpoint stayed under the other
+    run's run.json and a later resume trained it on the other seed's episodes."""
+    import fcntl
+
+    monkeypatch.chdir(tmp_path)
+    Path("a").mkdir()
+    with open("a/checkpoint.lock", "w") as held:  # another run, writing a/
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="another run is writing a "):
+            train(TASK, "sac", seed=1, steps=20, config=SAC_SMALL, out_dir="a", **RUN)
+    assert [p.name for p in Path("a").iterdir()] == ["checkpoint.lock"]  # nothing written
+    train(TASK, "sac", seed=1, steps=20, config=SAC_SMALL, out_dir="a", **RUN)  # once it ends
+    # A run refused before it starts leaves no folder of its own behind.
+    with pytest.raises(ValueError):
+        train(TASK, "sac", steps=10, config={"hidden": "x"}, out_dir="b/c")
+    assert not Path("b").exists()
+    # A lock left by a run killed before its run.json does not make --out "other files".
+    Path("d").mkdir()
+    Path("d/checkpoint.lock").touch()
+    result = CliRunner().invoke(app, ["train", "--task", TASK, "--agent", "sac", "--steps",
+                                      "10", "--eval-episodes", "0", "--out", "d", "-c",
+                                      "hidden=8,8"])
+    assert result.exit_code == 0, result.output
 
 
 def test_resuming_with_different_settings_is_refused(tmp_path):

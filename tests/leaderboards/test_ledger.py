@@ -100,6 +100,32 @@ def test_a_policy_at_the_submissions_root_is_entered(
     assert {f["path"] for f in entry["policy"]["files"]} >= {"agent.json", "weights.safetensors"}
 
 
+def test_a_policy_entered_while_another_submit_evaluated_it_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
+):
+    """Two submits of one policy at once both entered it, under one name: the checks ran
+    before the evaluation (20-40 s), and nothing held the ledger from them to the write."""
+    import leaderboards.ledger as ledger_module
+
+    monkeypatch.chdir(tmp_path)
+    agent_submission(tmp_path / "sub")
+    shutil.copytree("sub", "again")  # the same policy under another folder name
+    Path("again/policy").rename("again/weights")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('path = "policy"', 'path = "weights"'))
+    evaluate = ledger_module.evaluate_policy
+
+    def meanwhile(*args, **kwargs):  # the other submit finishes while this one evaluates
+        monkeypatch.setattr(ledger_module, "evaluate_policy", evaluate)
+        assert _cli("submit", "again").exit_code == 0
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_module, "evaluate_policy", meanwhile)
+    result = _cli("submit", "sub")
+    assert result.exit_code == 1 and "is already called 'P-controller'" in result.stderr
+    assert len(Ledger("ledger").entries()) == 1
+
+
 def test_the_same_policy_under_other_names_is_not_entered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
 ):

@@ -69,6 +69,46 @@ def _hidden(ledger: Ledger, name: str) -> dict:
     return next(e for e in ledger.entries() if e["name"] == name)["evaluations"]["hidden"]
 
 
+def test_two_open_rounds_at_once_open_one(two_entries: Ledger):
+    """Both said "opened round 1" and the salts file kept one commitment: the other maintainer
+    kept a salt that verify then refused as "not the one committed"."""
+    import threading
+
+    barrier, first = threading.Barrier(2), threading.local()
+    read = SaltRounds.read
+
+    def slow_read(self):  # both read the empty file before either writes, if nothing waits
+        rounds = read(self)
+        if not getattr(first, "done", False):
+            first.done = True
+            try:
+                barrier.wait(timeout=1)
+            except threading.BrokenBarrierError:  # the other waits for the ledger's lock
+                pass
+        return rounds
+
+    outcomes: list[str] = []
+
+    def open_with(salt: bytes) -> None:
+        try:
+            two_entries.open_round(TINY, salt)
+            outcomes.append("opened")
+        except LedgerError as err:
+            outcomes.append(str(err))
+
+    SaltRounds.read = slow_read
+    try:
+        threads = [threading.Thread(target=open_with, args=(s,)) for s in (SALT_1, SALT_2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        SaltRounds.read = read
+    assert outcomes.count("opened") == 1 and any("still active" in o for o in outcomes), outcomes
+    assert len(two_entries.salt_rounds(TINY).read()) == 1
+
+
 def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledger):
     pc = _ids(two_entries)["P-controller"]
     _refused("no active salt round", "verify", pc[:10], "--salt-file", "secret/one")

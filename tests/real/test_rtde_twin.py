@@ -47,6 +47,8 @@ def twin_server():
         pytest.skip(f"the controller ports on 127.0.0.1 are in use: {e}")
     yield server
     server.close()
+    # Our ends of its pipes and its log: two descriptors stayed open per instance.
+    assert server.proc.stdout.closed and server.proc.stdin.closed and server.log.closed
 
 
 @pytest.fixture(autouse=True)
