@@ -30,6 +30,7 @@ from gymnasium.envs.classic_control.pendulum import PendulumEnv
 from agents import agent_names
 from benchmark.script_args import doc_summary, non_negative_int, output_dir, positive_int
 from benchmark.train import train
+from envs.episode import success_text
 
 CHECK_ENV_ID = "InsertBenchCheck/PendulumDict-v1"
 
@@ -86,8 +87,7 @@ def main() -> None:
         eval_every=1_000, eval_episodes=20,
     )
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
-        print(f"{args.agent} step {entry.env_steps:>6}: success {s['successes']}/"
-              f"{s['episodes']} [{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]")
+        print(f"{args.agent} step {entry.env_steps:>6}: success {success_text(s)}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ from benchmark.learned_reward import heldout_error_rates
 from benchmark.script_args import doc_summary, non_negative_int, output_dir, positive_int
 from benchmark.train import confusion_rates, make_env, train
 from benchmark.train_cli import parse_config_overrides
+from envs.episode import success_text
 
 TASKS = {"usb": "InsertBench/USB-v1", "dsub": "InsertBench/DSub-v1",
          "modele": "InsertBench/ModelE-v1"}
@@ -160,8 +161,7 @@ def main() -> None:
         rates = "".join(f", {k.replace('_', ' ')} {v:.3f}"
                         for k, v in confusion_rates(confusion).items())
         print(f"{args.agent} {args.task} step {entry.env_steps:>6} "
-              f"({entry.wall_clock_s:7.0f} s): success {s['successes']}/{s['episodes']} "
-              f"[{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]{rates}"
+              f"({entry.wall_clock_s:7.0f} s): success {success_text(s)}{rates}"
               + (f" {confusion}" if confusion else ""))
     reached = steps_to_target([e.env_steps for e in result.evaluations],
                               [s["successes"] for s in result.summaries], target)

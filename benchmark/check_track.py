@@ -22,6 +22,7 @@ from benchmark.cells import Cell
 from benchmark.preset import PresetError, load_preset
 from benchmark.script_args import doc_summary, non_negative_int, output_dir
 from benchmark.train import train
+from envs.episode import success_text
 from envs.tasks import pinned_versions
 from leaderboards.tracks import Track, TrackTask, get_track
 
@@ -95,8 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                        eval_seeds=dev, num_envs=cell.num_envs, progress=False)
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         print(f"{cell.agent} {track.name}/{task.label} seed {args.seed} step "
-              f"{entry.env_steps:>6} ({entry.wall_clock_s:6.0f} s): dev {s['successes']}/"
-              f"{s['episodes']} [{s['success_ci95_low']:.2f}, {s['success_ci95_high']:.2f}]"
+              f"{entry.env_steps:>6} ({entry.wall_clock_s:6.0f} s): dev {success_text(s)}"
               f" (cell budget {cell.budget_steps})", flush=True)
 
 

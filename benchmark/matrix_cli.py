@@ -288,8 +288,9 @@ def report(
     out: Annotated[Path | None, typer.Option(
         help="Output folder [default: <store dir>/<store stem>-report, "
              "runs/<preset>-report for the default store].")] = None,
-    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.", min=1,
-                                      max=100_000)] = 2000,
+    reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (1 or 2 gave "
+                                      "'intervals' that missed their own point).",
+                                      min=100, max=100_000)] = 2000,
     task_version: VersionOpt = None,
 ) -> None:
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""

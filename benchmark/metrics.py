@@ -21,7 +21,7 @@ import numpy as np
 from rliable import library as rly
 from rliable import metrics as rly_metrics
 
-from envs.episode import distinct_success_summary, wilson_interval
+from envs.episode import distinct_success_summary, replay_interval
 
 THRESHOLDS = (0.8, 0.95)
 
@@ -115,7 +115,7 @@ def cell_metrics(evaluations: Sequence[Mapping[str, Any]]) -> CellMetrics:
     final = finals[0]["episodes"]
     successes, trials = success_summary(final)
     distinct_successes, distinct_trials = distinct_success_summary(final)
-    low, high = wilson_interval(distinct_successes, distinct_trials)
+    low, high = replay_interval(successes, trials, distinct_trials)
     curve = tuple(
         CurvePoint(e["env_steps"], e["wall_clock_s"], *success_summary(e["episodes"]))
         for e in evaluations if not e["is_final"]
@@ -187,14 +187,18 @@ class Aggregate:
 
 def score_matrices(
     scores: Sequence[tuple[str, str, int, float]],
+    tasks_of: Mapping[str, set[str]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Build rliable score matrices (seeds x tasks) per method.
 
     Args:
         scores: (method, task label, seed, score) per finished cell.
+        tasks_of: per method, the tasks it was to run (its cells'); a method without a score
+            on one of them is left out: its mean over the others is a mean over easier tasks
+            when the missing one failed (default: the tasks it has scores on).
 
     Returns:
-        The matrices of methods with a score for every (seed, task) they appear with, and for the
+        The matrices of methods with a score for every (seed, task) of theirs, and for the
         others the reason they were left out (rliable needs complete matrices).
     """
     by_method: dict[str, dict[tuple[int, str], float]] = {}
@@ -205,6 +209,10 @@ def score_matrices(
     for method, table in by_method.items():
         seeds = sorted({s for s, _ in table})
         tasks = sorted({t for _, t in table})
+        missing = sorted(set((tasks_of or {}).get(method, ())) - set(tasks))
+        if missing:
+            skipped[method] = f"no finished cell on {', '.join(missing)}"
+            continue
         if len(table) != len(seeds) * len(tasks):
             skipped[method] = (
                 f"{len(table)} of {len(seeds) * len(tasks)} (seed, task) scores present"
@@ -265,12 +273,10 @@ def format_rate(successes: int, trials: int, low: float, high: float) -> str:
     return f"{successes}/{trials} ({pct:.0f}% [{100 * low:.0f}, {100 * high:.0f}])"
 
 
-def format_distinct_rate(
-    successes: int, trials: int, distinct_successes: int, distinct_trials: int
-) -> str:
-    """`format_rate` with the Wilson interval over distinct episodes only, and, when replays
-    were dropped, how many distinct episodes it counts: ``0/10 (0% [0, 79]; 1 distinct)``."""
-    low, high = wilson_interval(distinct_successes, distinct_trials)
+def format_distinct_rate(successes: int, trials: int, distinct_trials: int) -> str:
+    """`format_rate` with the interval counted over distinct episodes (`replay_interval`), and,
+    when some replay, how many distinct episodes it counts: ``0/10 (0% [0, 79]; 1 distinct)``."""
+    low, high = replay_interval(successes, trials, distinct_trials)
     text = format_rate(successes, trials, low, high)
     if distinct_trials < trials:
         text = text[:-1] + f"; {distinct_trials} distinct)"

@@ -249,7 +249,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     except ValueError as err:
         raise PresetError(f"{where}: {err}") from None
     reference_source, reference_note, reference = _parse_reference(
-        where, data.get("paper_reference"), tasks, {a["label"] for a in agents}
+        where, data.get("paper_reference"), tasks, {a["label"] for a in agents}, cells
     )
     return Preset(
         name=name,
@@ -382,7 +382,7 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
 
 
 def _parse_reference(
-    where: str, table: Any, tasks: list[str], labels: set[str]
+    where: str, table: Any, tasks: list[str], labels: set[str], cells: list[Cell]
 ) -> tuple[str, str, list[ReferenceEntry]]:
     if table is None:
         return "", "", []
@@ -416,6 +416,15 @@ def _parse_reference(
         if not isinstance(env_kwargs, dict):  # "abc" was a ValueError from dict()
             raise PresetError(f"{at}: 'env_kwargs' must be a table, got {env_kwargs!r}")
         _check_finite(f"{at}.env_kwargs", env_kwargs)  # NaN dropped the entry without a word
+        # The report pools the cells an entry picks: two variants (goal_noise_mm = 0 and 1)
+        # were one row under the first one's label.
+        variants = sorted({c.task_label for c in cells if c.task_id == task and c.method == agent
+                           and all(c.env_kwargs.get(k) == v for k, v in env_kwargs.items())})
+        if len(variants) != 1:
+            raise PresetError(
+                f"{at}: env_kwargs {env_kwargs} pick {len(variants)} task variants of {task} "
+                f"for {agent}" + (f" ({', '.join(variants)})" if variants else "")
+                + "; a paper's figure is one variant: give env_kwargs that pick exactly one")
         note = entry.get("note", "")
         if not isinstance(note, str):
             raise PresetError(f"{at}: 'note' must be a string, got {note!r}")

@@ -15,6 +15,7 @@ import datetime as dt
 import html
 import io
 import json
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,10 +40,10 @@ from benchmark.metrics import (  # noqa: E402
     pooled_distinct_summary,
     replayed_seeds,
     score_matrices,
-    wilson_interval,
 )
 from benchmark.preset import Preset  # noqa: E402
 from benchmark.store import Store  # noqa: E402
+from envs.episode import wilson_interval  # noqa: E402
 
 
 @dataclass
@@ -91,6 +92,12 @@ def _png(fig: plt.Figure) -> bytes:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _lower_median(values: Sequence[float | None]) -> float | None:
+    """Lower median with None (not reached) above every number; None if it is the median."""
+    ordered = sorted(values, key=lambda v: (v is None, v or 0.0))
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _env_subset(cell: Cell, env_kwargs: dict[str, Any]) -> bool:
@@ -158,6 +165,7 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
     reach = Table(["Task", "Method"] + [
         f"Env steps to {t:.0%} (median, seeds reached)" for t in THRESHOLDS
     ] + [f"Wall-clock s to {t:.0%} (median)" for t in THRESHOLDS], [])
+
     for (task, method), group in groups.items():
         done = [metrics[c.config_hash] for c in group if c.config_hash in metrics]
         if not done:
@@ -179,14 +187,18 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
         if group[0].budget_steps > 0:
             steps_cols, clock_cols = [], []
             for threshold in THRESHOLDS:
-                hits = [m.reach[threshold] for m in done if m.reach[threshold] is not None]
-                if hits:
-                    steps_cols.append(f"{statistics.median(h[0] for h in hits):.0f} "
-                                      f"({len(hits)}/{len(done)})")
-                    clock_cols.append(f"{statistics.median(h[1] for h in hits):.1f}")
-                else:
-                    steps_cols.append(f"not reached (0/{len(done)})")
+                reached = sum(m.reach[threshold] is not None for m in done)
+                # A seed that never reached it counts as the slowest (`benchmark.serl_curves`
+                # too): a median over the hits alone ranked a method that reached it on 2 of 4
+                # seeds ahead of one as fast on every seed that reached it on 3.
+                steps = _lower_median([m.reach[threshold] and m.reach[threshold][0] for m in done])
+                clock = _lower_median([m.reach[threshold] and m.reach[threshold][1] for m in done])
+                if steps is None:
+                    steps_cols.append(f"not reached ({reached}/{len(done)})")
                     clock_cols.append("–")
+                else:
+                    steps_cols.append(f"{steps:.0f} ({reached}/{len(done)})")
+                    clock_cols.append(f"{clock:.1f}")
             reach.rows.append([task, method] + steps_cols + clock_cols)
     sections.append(Section(
         "Cycle time, final distance and contact force",
@@ -197,8 +209,9 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
     if reach.rows:
         sections.append(Section(
             "Time to threshold",
-            ["First learning-curve evaluation whose success rate reaches the threshold; median "
-             "over the seeds that reached it."],
+            ["First learning-curve evaluation whose success rate reaches the threshold; lower "
+             "median over seeds, a seed that never reached it counted as the slowest ('not "
+             "reached' when that is the median)."],
             [reach],
         ))
 
@@ -327,9 +340,11 @@ def _aggregate_section(
     for c in done:
         runs.setdefault((method(c), c.task_label), []).append(c)
     # Seeds that replay one run (a scripted baseline: the same episodes for every training
-    # seed) are one seed here: three copies gave a zero-width interval, as if measured.
-    replayed = {m for m, _ in runs} - {
-        m for (m, _), group in runs.items()
+    # seed) are one seed here: three copies gave a zero-width interval, as if measured. A task
+    # with one finished cell cannot say, and does not veto what the others show.
+    compared = {(m, task): group for (m, task), group in runs.items() if len(group) > 1}
+    replayed = {m for m, _ in compared} - {
+        m for (m, _), group in compared.items()
         if not replayed_seeds([metrics[c.config_hash] for c in group])}
     # A replaying method's one seed per task gets one label on every task: where a cell of
     # its lowest seed was missing, tasks kept different seeds and the method's score matrix
@@ -343,7 +358,11 @@ def _aggregate_section(
             scores.append((m, task, label[m], metrics[first.config_hash].success_rate))
         else:
             scores += [(m, task, c.seed, metrics[c.config_hash].success_rate) for c in group]
-    matrices, skipped = score_matrices(scores)
+    tasks_of: dict[str, set[str]] = {}
+    for c in cells:  # failed cells too: a method whose every cell on a task failed lacks it
+        if method(c) in base:
+            tasks_of.setdefault(method(c), set()).add(c.task_label)
+    matrices, skipped = score_matrices(scores, tasks_of)
     section = Section("Aggregates across tasks and seeds", [
         "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "
         f"stratified bootstrap intervals ({reps} resamples, rliable)."
@@ -473,17 +492,31 @@ def _env_kwargs_notes(tasks: Sequence[str], methods: Sequence[str],
 
 
 def _pooled_rate(done: Sequence[CellMetrics]) -> str:
-    """Success over cells pooled, the interval over their distinct episodes, pooled (a replay
-    in another seed's cell counts once too)."""
+    """Success over cells pooled, the interval counted over their distinct episodes, pooled (a
+    replay in another seed's cell counts once too)."""
     return format_distinct_rate(
         sum(m.successes for m in done),
         sum(m.trials for m in done),
-        *pooled_distinct_summary(done),
+        pooled_distinct_summary(done)[1],
     )
 
 
+def _markdown_text(text: str) -> str:
+    """`text` as Markdown that shows it as written: outside `code spans`, "<" and "&" are
+    escaped (a label "TD3 <all fail>" was an HTML tag to CommonMark, shown as "TD3")."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):  # even parts lie outside code spans
+        parts[i] = parts[i].replace("&", "\\&").replace("<", "\\<")
+    return "`".join(parts)
+
+
 def _markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _markdown_text(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _html_text(text: str) -> str:
+    """`text` escaped for HTML, its `code spans` as <code> (they read as backticks)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def render_markdown(title: str, sections: Sequence[Section]) -> str:
@@ -492,7 +525,7 @@ def render_markdown(title: str, sections: Sequence[Section]) -> str:
     for section in sections:
         lines += [f"## {section.title}", ""]
         for paragraph in section.paragraphs:
-            lines += [paragraph, ""]
+            lines += [_markdown_text(paragraph), ""]
         for table in section.tables:
             lines.append("| " + " | ".join(_markdown_cell(h) for h in table.header) + " |")
             lines.append("|" + "---|" * len(table.header))
@@ -509,22 +542,27 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
     esc = html.escape
     parts = [
         "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{esc(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;"
+        "padding:0 1em}div.scroll{overflow-x:auto}"
         "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
         "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        "h1,h2,p,td,th{overflow-wrap:anywhere}"
         "th{background:#f3f3f3}img{max-width:100%}</style>",
         "</head><body>", f"<h1>{esc(title)}</h1>",
     ]
     for section in sections:
         parts.append(f"<h2>{esc(section.title)}</h2>")
-        parts += [f"<p>{esc(p)}</p>" for p in section.paragraphs]
+        parts += [f"<p>{_html_text(p)}</p>" for p in section.paragraphs]
         for table in section.tables:
-            parts.append("<table><thead><tr>" + "".join(
-                f"<th>{esc(h)}</th>" for h in table.header) + "</tr></thead><tbody>")
+            head = ("" if not any(table.header) else "<thead><tr>" + "".join(
+                f"<th>{_html_text(h)}</th>" for h in table.header) + "</tr></thead>")
+            parts.append(f"<div class='scroll'><table>{head}<tbody>")
             for row in table.rows:
-                parts.append("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>")
-            parts.append("</tbody></table>")
+                parts.append("<tr>" + "".join(f"<td>{_html_text(v)}</td>" for v in row)
+                             + "</tr>")
+            parts.append("</tbody></table></div>")
         for _, png, caption in section.figures:
             data = base64.b64encode(png).decode("ascii")
             parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"

@@ -195,8 +195,7 @@ def _print_table(rows, policy: str, kwargs: dict) -> None:
         forces = [r.peak_force_n for r in records if r.peak_force_n is not None]
         table.add_row(
             task_id,
-            format_distinct_rate(s["successes"], s["episodes"], s["distinct_successes"],
-                                 s["effective_trials"]),
+            format_distinct_rate(s["successes"], s["episodes"], s["effective_trials"]),
             f"{s['cycle_steps_mean']:.1f}" if s["successes"] else "-",
             f"{np.median(forces):.1f} N (median)" if forces else "-",
             f"{s['final_distance_mm_mean']:.2f} mm",

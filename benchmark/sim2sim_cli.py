@@ -86,8 +86,7 @@ def sim2sim_command(
         table.add_row(
             engine,
             # The interval counts distinct episodes: a noiseless task replays one per seed.
-            format_distinct_rate(s["successes"], s["episodes"], s["distinct_successes"],
-                                 s["effective_trials"]),
+            format_distinct_rate(s["successes"], s["episodes"], s["effective_trials"]),
             # A mean over successes: none is no time, not "nan s" (as `insertbench eval`).
             f"{s['cycle_time_s_mean']:.2f} s" if s["successes"] else "-",
             f"{s['peak_force_n_mean']:.1f} N",

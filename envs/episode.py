@@ -44,7 +44,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import norm
 
 #: 1: flat 20 N force limit; 2: per-connector force limit (`force_limit_n`), ``time_above_20n_s``.
 SCORER_VERSION = 2
@@ -328,14 +328,32 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval (no continuity correction) for a binomial success rate."""
+def wilson_interval(successes: float, trials: int,
+                    confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (no continuity correction) for the binomial success rate
+    `successes / trials`; `successes` may be fractional (`replay_interval`)."""
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
     if not 0 <= successes <= trials:
         raise ValueError(f"successes must be in [0, {trials}], got {successes}")
-    interval = binomtest(successes, trials).proportion_ci(confidence, method="wilson")
-    return float(interval.low), float(interval.high)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p, shrink = successes / trials, 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / shrink
+    half = z / shrink * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def replay_interval(successes: int, episodes: int, distinct: int,
+                    confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson interval of the success rate over all `episodes`, counted as `distinct` trials:
+    replays of one episode add no information (N replays are one trial, `distinct_episodes`),
+    so the observed rate weighs as many trials as there are distinct episodes (an effective
+    sample size). The interval over the distinct episodes alone when none or all replay one;
+    in between the rate stays inside its interval (49 replays of a success and one failure
+    read "98% [9, 91]", the interval of 1 success in 2 trials)."""
+    if not 1 <= distinct <= episodes:
+        raise ValueError(f"distinct episodes must be in [1, {episodes}], got {distinct}")
+    return wilson_interval(successes * distinct / episodes, distinct, confidence)
 
 
 #: Record fields that name an episode rather than describe what happened in it.
@@ -383,8 +401,8 @@ def distinct_success_summary(records: Sequence[Mapping[str, Any] | Any]) -> tupl
 
 def summarize(records: Sequence[EpisodeRecord],
               distinct: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Aggregates of episode records: success with its 95% Wilson interval over distinct
-    episodes (N replays of one episode are one trial: `distinct_episodes`; `distinct`, the
+    """Aggregates of episode records: success with its 95% interval counted over the distinct
+    episodes (`replay_interval`: N replays of one episode are one trial; `distinct`, the
     (successes, trials) to count instead, where replays are not exact); cycle time over the
     successes; means over the episodes that report a quantity (NaN when none does)."""
     n = len(records)
@@ -392,7 +410,7 @@ def summarize(records: Sequence[EpisodeRecord],
         raise ValueError("cannot summarise zero episodes")
     successes = sum(r.success for r in records)
     distinct_successes, distinct = distinct or distinct_success_summary(records)
-    low, high = wilson_interval(distinct_successes, distinct)
+    low, high = replay_interval(successes, n, distinct)
     won = [r for r in records if r.success]
 
     def mean(values: list[float | None]) -> float:
@@ -422,3 +440,14 @@ def summarize(records: Sequence[EpisodeRecord],
         "failures": sum(r.failure is not None for r in records),
         "interventions": sum(r.interventions for r in records),
     }
+
+
+def success_text(summary: Mapping[str, Any]) -> str:
+    """``16/20 [0.58, 0.92]`` from `summarize`'s dict, and ``; 1 distinct`` after it when some
+    episodes replay (the interval counts the distinct ones: 50/50 of one replayed episode is
+    ``[0.21, 1.00]``, not 50 trials)."""
+    text = (f"{summary['successes']}/{summary['episodes']} "
+            f"[{summary['success_ci95_low']:.2f}, {summary['success_ci95_high']:.2f}]")
+    if summary["effective_trials"] < summary["episodes"]:
+        text += f"; {summary['effective_trials']} distinct"
+    return text

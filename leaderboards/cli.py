@@ -240,13 +240,13 @@ def render(
 
 
 def _echo_result(entry: dict, evaluation: str, target: Path, seconds: float) -> None:
+    from envs.episode import success_text
     from leaderboards.scoring import score_entry
 
     block = entry["evaluations"][evaluation]
     score = score_entry(entry, evaluation, list(block["task_version_keys"]))
     for task in score.tasks:
-        typer.echo(f"  {task.label}: {task.successes}/{task.episodes} "
-                   f"[{task.ci[0]:.2f}, {task.ci[1]:.2f}]")
+        typer.echo(f"  {task.label}: {success_text(task.summary)}")
     if evaluation == "hidden" and "sim2sim" in entry:
         from leaderboards.scoring import sim2sim_scores
 

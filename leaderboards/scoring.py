@@ -1,18 +1,19 @@
 """Scores of ledger entries, recomputed from their episodes every time.
 
-Per task: success rate with a 95% Wilson interval (`envs.episode.wilson_interval`) over the
-distinct episodes (`envs.episode.distinct_success_summary`: a deterministic policy on a
-noiseless task replays one episode for every seed, and N replays are one trial).
+Per task: success rate with a 95% Wilson interval counted over the distinct episodes
+(`envs.episode.replay_interval`: a deterministic policy on a noiseless task replays one episode
+for every seed, and N replays are one trial).
 Across tasks: the mean over tasks of the success rates, and their interquartile mean
 (`scipy.stats.trim_mean` at 25%; with fewer than 4 tasks nothing is trimmed and the IQM equals
-the mean), with 95% percentile intervals of a stratified bootstrap that, like the Wilson
-interval, counts replays once: per task it draws the distinct episodes with replacement, each
-with all its replays (`_resampled_rates`). Resampling the raw episodes had drawn N replays of
-one episode as N trials. Probability of improvement over the best built-in baseline of the same
-table: rliable's `probability_of_improvement` (per task, P(a random episode of X beats one of Y)
-+ half the ties, averaged over tasks), in closed form on the same resampled rates. Each
-interval's bootstrap is seeded from the entry's own id (and the baseline's), so adding, removing
-or reordering other entries never moves it, nor the ranks that rest on it.
+the mean), with 95% percentile intervals over per-task rates drawn from their Jeffreys posteriors
+at the same effective sample size (`_drawn_rates`). A bootstrap of the episodes had no spread on
+a task whose episodes all succeed (or all fail): its mean read "100% [100, 100]" beside the
+task's own "[72, 100]", and ranks rested on it. Probability of improvement over the best
+built-in baseline of the same table: rliable's `probability_of_improvement` (per task, P(a
+random episode of X beats one of Y) + half the ties, averaged over tasks), in closed form on
+the same drawn rates. Each interval's draws are seeded from the entry's own id (and the
+baseline's), so adding, removing or reordering other entries never moves it, nor the ranks
+that rest on it; of baselines tied on the mean, the first by name is the best.
 
 Tables: per track, entries whose task version keys equal the track's current keys are ranked,
 verified ones on their hidden-seed evaluation, the others (self-reported) on the public dev
@@ -36,13 +37,13 @@ from envs.episode import (
     EpisodeRecord,
     distinct_success_summary,
     replay_counts,
+    replay_interval,
     summarize,
-    wilson_interval,
 )
 from leaderboards.tracks import TRACK_VERSION, Track
 
-BOOTSTRAP_REPS = 2000
-BOOTSTRAP_SEED = 0
+POSTERIOR_DRAWS = 2000
+DRAWS_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class EntryScore:
     entry: dict[str, Any]
     evaluation: str  # "hidden" or "dev"
     tasks: list[TaskScore]
-    #: Per task, (success 0/1, replay count) of each distinct episode: what the bootstrap draws.
+    #: Per task, (success 0/1, replay count) of each distinct episode.
     distinct: list[np.ndarray]
     mean: float = float("nan")
     mean_ci: tuple[float, float] = (float("nan"), float("nan"))
@@ -90,7 +91,7 @@ class EntryScore:
 
     @property
     def distinct_episodes(self) -> int:
-        """Episodes the aggregates' bootstrap counts: fewer than `episodes` when some replay."""
+        """Episodes the aggregates' intervals count: fewer than `episodes` when some replay."""
         return sum(len(d) for d in self.distinct)
 
 
@@ -108,7 +109,8 @@ def score_entry(entry: dict[str, Any], evaluation: str, labels: Sequence[str]) -
         records = records_of(block, label)
         k = sum(r.success for r in records)
         tasks.append(TaskScore(label, k, len(records),
-                               wilson_interval(*distinct_success_summary(records)),
+                               replay_interval(k, len(records),
+                                               distinct_success_summary(records)[1]),
                                summarize(records)))
         distinct.append(np.array([(r.success, n) for r, n in replay_counts(records)], float))
     every = [r for label in labels for r in records_of(block, label)]
@@ -120,20 +122,23 @@ def _rates(distinct: list[np.ndarray]) -> np.ndarray:
     return np.array([(d[:, 0] * d[:, 1]).sum() / d[:, 1].sum() for d in distinct])
 
 
-def _resampled_rates(distinct: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """(BOOTSTRAP_REPS, tasks) success rates of stratified bootstrap samples: per task, its
-    distinct episodes drawn with replacement, each standing with all its replays (a cluster
-    bootstrap: the rates stay those of the episodes, the spread is that of the distinct ones)."""
+def _drawn_rates(distinct: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """(POSTERIOR_DRAWS, tasks) success rates, per task drawn from the Jeffreys posterior
+    Beta(s + 1/2, f + 1/2) of its rate at the effective sample size of `replay_interval`:
+    s + f distinct episodes, s / (s + f) the rate over all episodes."""
     columns = []
-    for d in distinct:
-        drawn = d[rng.integers(len(d), size=(BOOTSTRAP_REPS, len(d)))]
-        columns.append((drawn[..., 0] * drawn[..., 1]).sum(axis=1) / drawn[..., 1].sum(axis=1))
+    for d, rate in zip(distinct, _rates(distinct), strict=True):
+        n = len(d)
+        columns.append(rng.beta(rate * n + 0.5, (1 - rate) * n + 0.5, size=POSTERIOR_DRAWS))
     return np.stack(columns, axis=1)
 
 
-def _percentile_interval(samples: np.ndarray) -> tuple[float, float]:
+def _percentile_interval(samples: np.ndarray, point: float) -> tuple[float, float]:
+    """The draws' 2.5 and 97.5 percentiles, widened to hold `point` (the observed value): a
+    posterior's draws stay below 1 for a task whose episodes all succeed, where its interval
+    reaches 1 (Brown, Cai and DasGupta's Jeffreys interval does the same at the boundary)."""
     low, high = np.percentile(samples, [2.5, 97.5])
-    return float(low), float(high)
+    return min(float(low), point), max(float(high), point)
 
 
 def _mean_and_iqm(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,12 +156,13 @@ def _probability_of_improvement(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def aggregate(scores: list[EntryScore]) -> None:
-    """Fill mean / IQM with stratified bootstrap CIs over distinct episodes, in place."""
+    """Fill mean / IQM with their 95% intervals (`_drawn_rates`), in place."""
     for s in scores:
         s.mean, s.iqm = (float(v) for v in _mean_and_iqm(_rates(s.distinct)))
-        rng = np.random.default_rng(keyed_seed(BOOTSTRAP_SEED, "mean-iqm", s.entry_id))
-        means, iqms = _mean_and_iqm(_resampled_rates(s.distinct, rng))
-        s.mean_ci, s.iqm_ci = _percentile_interval(means), _percentile_interval(iqms)
+        rng = np.random.default_rng(keyed_seed(DRAWS_SEED, "mean-iqm", s.entry_id))
+        means, iqms = _mean_and_iqm(_drawn_rates(s.distinct, rng))
+        s.mean_ci = _percentile_interval(means, s.mean)
+        s.iqm_ci = _percentile_interval(iqms, s.iqm)
 
 
 def rank(scores: list[EntryScore]) -> list[EntryScore]:
@@ -176,7 +182,7 @@ def improvement_over_best_baseline(scores: list[EntryScore]) -> None:
     baselines = [s for s in scores if s.entry["builtin"]]
     if not baselines:
         return
-    best = max(baselines, key=lambda s: s.mean)
+    best = min(baselines, key=lambda s: (-s.mean, s.entry["name"]))  # ties: not by list order
     others = [s for s in scores if s is not best]
     if not others:
         return
@@ -184,9 +190,9 @@ def improvement_over_best_baseline(scores: list[EntryScore]) -> None:
         s.prob_improvement = float(_probability_of_improvement(_rates(s.distinct),
                                                                _rates(best.distinct)))
         rng = np.random.default_rng(
-            keyed_seed(BOOTSTRAP_SEED, "improvement", s.entry_id, best.entry_id))
+            keyed_seed(DRAWS_SEED, "improvement", s.entry_id, best.entry_id))
         s.prob_improvement_ci = _percentile_interval(_probability_of_improvement(
-            _resampled_rates(s.distinct, rng), _resampled_rates(best.distinct, rng)))
+            _drawn_rates(s.distinct, rng), _drawn_rates(best.distinct, rng)), s.prob_improvement)
         s.baseline = best.entry["name"]
 
 
@@ -251,7 +257,8 @@ class Sim2SimTask:
 
     @property
     def pybullet_ci(self) -> tuple[float, float]:
-        return wilson_interval(*self.pybullet_distinct)
+        return replay_interval(self.pybullet_successes, self.episodes,
+                               self.pybullet_distinct[1])
 
 
 def sim2sim_scores(entry: Mapping[str, Any]) -> list[Sim2SimTask] | None:

@@ -182,12 +182,13 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
         cells.append((_sort_value(None if wall is None else wall / 3600),
                       _num(None if wall is None else wall / 3600, 2)))
         tds = "".join(f'<td data-sort="{_e(v)}">{c}</td>' for v, c in cells)
-        rows.append(f'<tr class="{"stale" if stale else ""}">{tds}</tr>')
+        rows.append(f'<tr class="{"stale" if stale else ""}" '
+                    f'data-filter="{_e(e["name"])} {_e(e["method"])}">{tds}</tr>')
     table_id = f"{track_name}-{kind}".replace(" ", "-")
-    return (f'<input class="filter" type="search" placeholder="Filter {kind} entries" '
+    return (f'<input class="filter" type="search" placeholder="Filter {kind} entries" hidden '
             f'data-table="{table_id}" aria-label="Filter {kind} entries of {track_name}">'
-            f'<table class="board" id="{table_id}"><thead><tr>{ths}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f'<div class="scroll"><table class="board ranked" id="{table_id}"><thead><tr>{ths}'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 #: The most characters of an entry's name the plot writes beside its point (names may have 200).
@@ -243,12 +244,14 @@ def _render_gif(ledger: Ledger, entry: dict[str, Any], episode: dict[str, Any], 
     import imageio.v2 as imageio
 
     from envs.episode import run_episode
+    from envs.tasks import pinned_versions
     from leaderboards.ledger import stored_policy_paths
     from leaderboards.policy import load_policy
     from leaderboards.tracks import get_track
 
     task = get_track(entry["track"]).task(episode["task"])
-    env = gym.make(task.task_id, render_mode="rgb_array", **dict(task.env_kwargs))
+    with pinned_versions():  # the track's version, chosen on purpose: no "upgrade" advice
+        env = gym.make(task.task_id, render_mode="rgb_array", **dict(task.env_kwargs))
     try:
         policy = load_policy(entry["policy"]["kind"],
                              stored_policy_paths(ledger, entry)[episode["task"]], env)
@@ -284,12 +287,11 @@ def _distinct(task: Any) -> str:
 
 
 def _replayed(score: EntryScore) -> str:
-    """A note when replays made the aggregates' bootstrap draw fewer episodes than there are."""
+    """A note when replays made the aggregates' intervals count fewer episodes than there are."""
     n = score.distinct_episodes
     return "" if n == score.episodes else (
-        f' <small title="the bootstrap draws the distinct episodes of each task, each with its '
-        f'replays; a task whose episodes all replay one gives no spread">({n} of '
-        f'{score.episodes} distinct)</small>')
+        f' <small title="the intervals count the distinct episodes of each task: an episode '
+        f'replayed for several seeds is one trial">({n} of {score.episodes} distinct)</small>')
 
 
 def _noiseless_task(task: Sim2SimTask | None) -> str:
@@ -441,8 +443,8 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'{_e(", ".join(e["authors"]))} · source {_e(e["source"])} {links}</p>'
         f'<p>Scored on the {"hidden" if score.evaluation == "hidden" else "public dev"} seeds: '
         f'mean success {_interval(score.mean, score.mean_ci)}, IQM '
-        f'{_interval(score.iqm, score.iqm_ci)} (95% stratified bootstrap over distinct '
-        f'episodes){_replayed(score)}.</p>'
+        f'{_interval(score.iqm, score.iqm_ci)} (95% intervals over per-task rates drawn from '
+        f'their Jeffreys posteriors, counting distinct episodes){_replayed(score)}.</p>'
         f'<h2>Per task</h2><table class="board"><thead><tr><th>Task</th><th>Successes</th>'
         f'<th>Success [95% Wilson]</th>'
         f'<th><span title="{_e(NOISELESS_TITLE)}">MuJoCo noiseless</span></th>'
@@ -529,8 +531,9 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
         'by SHA-256 and revealed when its round closes; a round whose salt was lost leaves its '
         'entries verified but not recomputable, as each entry page says); '
         '<span class="badge self">self-reported</span> entries on the public dev seeds. '
-        'Success: 95% Wilson intervals per task; mean and IQM over tasks with 95% stratified '
-        'bootstrap intervals; both count an episode replayed for several seeds once (a '
+        'Success: 95% Wilson intervals per task; mean and IQM over tasks with 95% intervals '
+        'over per-task rates drawn from their Jeffreys posteriors; both count an episode '
+        'replayed for several seeds once (a '
         'deterministic policy on a noiseless task replays one; "k distinct" where some did); '
         'ranks go down by mean, and an entry whose mean interval overlaps that of its group\'s '
         'first (highest) entry shares its rank. '

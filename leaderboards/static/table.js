@@ -1,13 +1,16 @@
-// Sortable and filterable leaderboard tables: click a header to sort (numbers by their
-// data-sort value, blanks last), type in the box above a table to filter its rows.
+// Sortable and filterable leaderboard tables: click a header (or focus it and press Enter or
+// Space) to sort (numbers by their data-sort value, blanks last); type in the box above a
+// table to filter its rows by entry name and method. Without JavaScript the tables stay in
+// rank order and the filter boxes stay hidden.
 "use strict";
-document.querySelectorAll("table.board").forEach((table) => {
+document.querySelectorAll("table.board.ranked").forEach((table) => {
   const headers = table.querySelectorAll("thead th");
   headers.forEach((th, column) => {
-    th.addEventListener("click", () => {
-      const ascending = !th.classList.contains("asc");
-      headers.forEach((h) => h.classList.remove("asc", "desc"));
-      th.classList.add(ascending ? "asc" : "desc");
+    th.tabIndex = 0;
+    const sort = () => {
+      const ascending = th.getAttribute("aria-sort") !== "ascending";
+      headers.forEach((h) => h.removeAttribute("aria-sort"));
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
       const numeric = th.dataset.type === "num";
       const body = table.tBodies[0];
       const rows = Array.from(body.rows);
@@ -19,15 +22,25 @@ document.querySelectorAll("table.board").forEach((table) => {
         return ascending ? order : -order;
       });
       rows.forEach((row) => body.appendChild(row));
+    };
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        sort();
+      }
     });
   });
 });
 document.querySelectorAll("input.filter").forEach((input) => {
+  input.hidden = false;
   input.addEventListener("input", () => {
     const needle = input.value.toLowerCase();
     const table = document.getElementById(input.dataset.table);
     Array.from(table.tBodies[0].rows).forEach((row) => {
-      row.hidden = !row.textContent.toLowerCase().includes(needle);
+      // Name and method only: every row's P(improvement) names the baseline it is against.
+      const text = row.dataset.filter ?? row.textContent;
+      row.hidden = !text.toLowerCase().includes(needle);
     });
   });
 });

@@ -894,7 +894,7 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     assert "quick: 0 already done, 2 finished now, 0 failed, 0 running elsewhere (of 2); store " \
            "runs/other.sqlite\n" in out, out
     code, out, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
-                             "--reps", "10")
+                             "--reps", "100")
     assert code == 0, err
     assert "wrote runs/other-report/report.md and runs/other-report/report.html\n" in out, out
     assert (in_tmp / "runs" / "other-report" / "report.md").is_file()
@@ -906,13 +906,13 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     # to runs/other-report, over quick's report.
     before = (in_tmp / "runs" / "other-report" / "report.md").read_text()
     code, _, err = run_cli(capsys, "matrix", "report", "paper000", "--store",
-                           "runs/other.sqlite", "--reps", "10")
+                           "runs/other.sqlite", "--reps", "100")
     assert code == 2 and "runs/other.sqlite holds no finished cell of paper000" in err, err
     assert (in_tmp / "runs" / "other-report" / "report.md").read_text() == before
     # --out naming a file: "FileExistsError: [Errno 17] File exists" after the bootstrap.
     (in_tmp / "a file").write_text("kept")
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
-                           "--reps", "10", "--out", "a file")
+                           "--reps", "100", "--out", "a file")
     assert code == 2 and "Invalid value for --out: a file is not a directory" in err, err
     assert "Errno" not in err and (in_tmp / "a file").read_text() == "kept"
 
@@ -998,7 +998,7 @@ def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
                            "--no-progress")
     assert code == 0, err
     code, out, err = run_cli(capsys, "matrix", "report", "quick", "--task-version", "1",
-                             "--task-version", "2", "--reps", "10")
+                             "--task-version", "2", "--reps", "100")
     assert code == 0, err
     report = (in_tmp / "runs" / "quick-v1-v2-report" / "report.md").read_text()
     assert "| USB-v1 " in report and "| USB-v2 " in report
@@ -1018,7 +1018,7 @@ def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):
     with sqlite3.connect("runs/quick.sqlite") as db:
         infos = [json.loads(i) for (i,) in db.execute("SELECT info_json FROM cells")]
         assert len(infos) == 2 and all(isinstance(i["torch_threads"], int) for i in infos)
-    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "10")
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
     report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
     assert code in (0, None) and "| Torch threads per cell |" in report
     assert "different torch thread counts" not in report
@@ -1026,7 +1026,7 @@ def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):
         config_hash = db.execute("SELECT config_hash FROM cells").fetchone()[0]
         db.execute("UPDATE cells SET info_json = json_set(info_json, '$.torch_threads', 97) "
                    "WHERE config_hash = ?", (config_hash,))
-    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "10")
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
     report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
     assert "WARNING: the done cells ran with different torch thread counts (" in report
     assert "97; `matrix run --workers`" in report

@@ -16,13 +16,14 @@ from benchmark.metrics import (
     performance_profile,
     score_matrices,
     time_to_threshold,
-    wilson_interval,
 )
 from envs.episode import (
     EpisodeRecord,
     distinct_episodes,
     distinct_success_summary,
+    replay_interval,
     summarize,
+    wilson_interval,
 )
 
 Z95 = 1.959963984540054
@@ -135,6 +136,17 @@ def test_score_matrices_leave_out_incomplete_methods() -> None:
     assert "b" not in matrices and "3 of 4" in skipped["b"]
 
 
+def test_a_method_without_a_score_on_one_of_its_tasks_is_left_out() -> None:
+    """Its every cell on t3 failed: a complete matrix over t1 and t2 compared it with methods
+    scored on all three, and ranked it above a method better on every task both ran."""
+    scores = [(m, t, s, 0.5) for m in ("a", "b") for t in ("t1", "t2") for s in (0, 1)]
+    scores += [("a", "t3", s, 0.1) for s in (0, 1)]
+    matrices, skipped = score_matrices(scores, {"a": {"t1", "t2", "t3"},
+                                                "b": {"t1", "t2", "t3"}})
+    assert matrices["a"].shape == (2, 3)
+    assert "b" not in matrices and skipped["b"] == "no finished cell on t3"
+
+
 def test_performance_profile_is_fraction_of_runs_above_tau() -> None:
     scores = {"m": np.array([[0.0, 0.5], [1.0, 0.25]])}
     taus, profiles, _ = performance_profile(scores, taus=np.array([0.0, 0.3, 0.9]), reps=50)
@@ -151,11 +163,11 @@ def test_replayed_episodes_count_once() -> None:
                        "episodes": replay}])
     assert (m.successes, m.trials, m.distinct_trials) == (0, 10, 1)
     assert (m.ci_low, m.ci_high) == pytest.approx(hand_wilson(0, 1))
-    assert format_distinct_rate(0, 10, 0, 1).endswith("; 1 distinct)")
+    assert format_distinct_rate(0, 10, 1).endswith("; 1 distinct)")
     # Episodes that differ in any outcome field are distinct, whatever their seeds.
     varied = replay[:2] + [dict(replay[0], peak_force_n=20.5)]
     assert len(distinct_episodes(varied)) == 2
-    assert format_distinct_rate(3, 4, 3, 4) == format_rate(3, 4, *wilson_interval(3, 4))
+    assert format_distinct_rate(3, 4, 4) == format_rate(3, 4, *wilson_interval(3, 4))
 
 
 def _record(seed: int, success: bool, force: float) -> EpisodeRecord:
@@ -167,5 +179,21 @@ def test_summarize_reports_effective_trials() -> None:
     same = [_record(s, True, 3.0) for s in range(4)]
     summary = summarize(same + [_record(9, False, 9.0)])
     assert summary["episodes"] == 5 and summary["effective_trials"] == 2
+    # The rate of all 5 (4/5) weighed as 2 trials: 1.6 of 2. The distinct episodes alone (1 of
+    # 2: [0.09, 0.91]) had printed "80%" beside an interval that missed it.
     assert (summary["success_ci95_low"], summary["success_ci95_high"]) == pytest.approx(
-        hand_wilson(1, 2))
+        hand_wilson(1.6, 2))
+    assert summary["success_ci95_low"] < 0.8 < summary["success_ci95_high"]
+
+
+def test_replay_interval_is_the_distinct_interval_at_none_and_all_replaying() -> None:
+    assert replay_interval(7, 9, 9) == pytest.approx(wilson_interval(7, 9))
+    assert replay_interval(10, 10, 1) == pytest.approx(wilson_interval(1, 1))
+    assert replay_interval(0, 10, 1) == pytest.approx(wilson_interval(0, 1))
+    for k, n, d in [(49, 50, 2), (19, 20, 2), (1, 50, 3), (30, 40, 7)]:
+        low, high = replay_interval(k, n, d)
+        assert low <= k / n <= high
+    for k in range(0, 31):  # integer successes: the textbook formula
+        assert wilson_interval(k, 30) == pytest.approx(hand_wilson(k, 30), abs=1e-12)
+    with pytest.raises(ValueError, match="distinct episodes must be in"):
+        replay_interval(3, 4, 5)

@@ -89,6 +89,14 @@ def _data(**changes: object) -> dict:
         ({"paper_reference": {"source": "x", "entries": [
             {"task": "InsertBench/A-v0", "agent": "Learner", "successes": 1, "trials": 10**17}]}},
          "trials in"),
+        # One row pooled both goal-noise variants under the first one's label.
+        ({"paper_reference": {"source": "x", "entries": [
+            {"task": "InsertBench/A-v0", "agent": "Learner", "successes": 1, "trials": 2}]}},
+         r"env_kwargs \{\} pick 2 task variants of InsertBench/A-v0 for Learner \(A-v0 "
+         r"goal_noise_mm=0.0, A-v0 goal_noise_mm=1.0\)"),
+        ({"paper_reference": {"source": "x", "entries": [
+            {"task": "InsertBench/A-v0", "agent": "Learner", "successes": 1, "trials": 2,
+             "env_kwargs": {"goal_noise_mm": 0.5}}]}}, "pick 0 task variants"),
         ({"agents": [{"name": "sac", "budget_steps": 2**63 - 1}]},  # adv41: started training
          r"budget_steps must be in \[0, 1,000,000,000\]"),
         ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": 0}]}, "eval_every"),

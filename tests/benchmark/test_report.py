@@ -11,9 +11,10 @@ from matrix_helpers import SYNTHETIC, tiny_preset_toml
 from typer.testing import CliRunner
 
 from benchmark.cli import app
-from benchmark.metrics import format_rate, wilson_interval
+from benchmark.metrics import format_rate
 from benchmark.preset import load_preset
 from benchmark.testing import synthetic_cell_for_tests
+from envs.episode import wilson_interval
 
 REFERENCE = """
 [paper_reference]
@@ -110,7 +111,7 @@ def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
     figures: list = []
     monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or b"")
     result = runner.invoke(app, ["matrix", "report", str(preset_path), "--store", str(store),
-                                 "--out", str(tmp_path / "report"), "--reps", "50"])
+                                 "--out", str(tmp_path / "report"), "--reps", "100"])
     assert result.exit_code == 0, result.output
     profile, curves = figures
 
@@ -219,6 +220,45 @@ def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_p
     assert "| Failed | 0 |" in markdown and "| Running | 1 |" in markdown
     assert "| Not started | 0 |" in markdown
     assert "boom" not in markdown  # not under "Failed cells" while it runs
+    # Seed 1 failed there too: A-v0's one cell cannot show a replay, and it made the method
+    # "left out of the aggregates, 5 of 6 (seed, task) scores present".
+    second = next(c for c in preset.cells if c.method == "Scripted"
+                  and c.task_id.endswith("A-v0") and c.seed == 1)
+    with Store("r.sqlite") as store:
+        store.record_failed(second, "boom", "", collect_provenance(), 1.0)
+    result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
+                                 "--out", "report", "--reps", "100"])
+    markdown = Path("report/report.md").read_text(encoding="utf-8")
+    assert re.search(r"\| Scripted · v0 \| [0-9.]+ \(1 seed: no CI\) \| .* \| 1 x 2 \|",
+                     markdown), markdown
+
+
+def test_user_text_reads_as_written_in_markdown_and_html() -> None:
+    """A label "TD3 <all fail>" was an HTML tag to CommonMark (GitHub showed "TD3"); the HTML
+    showed `code spans` with their backticks and an empty header row as a grey bar; the page
+    had no viewport (6 px text on a phone)."""
+    from benchmark.report import Section, Table, render_html, render_markdown
+
+    sections = [Section("S", ["Preset file: `a<b>.toml`, label TD3 <all fail> & co."],
+                        [Table(["Method", "Success"], [["TD3 <all fail>", "1/2"]]),
+                         Table(["", ""], [["Done", "3"]])])]
+    markdown = render_markdown("T", sections)
+    assert "label TD3 \\<all fail> \\& co." in markdown and "`a<b>.toml`" in markdown
+    assert "| TD3 \\<all fail> | 1/2 |" in markdown
+    page = render_html("T", sections)
+    assert "<code>a&lt;b&gt;.toml</code>" in page and "TD3 &lt;all fail&gt; &amp; co." in page
+    assert "<th></th>" not in page and "name='viewport'" in page
+
+
+def test_time_to_threshold_counts_a_seed_that_never_reached_it_as_the_slowest() -> None:
+    """The median was over the seeds that reached it: 600, never, never, 450 read 525, ahead of
+    600, never, 600, 450 (600), a method as fast on every seed that reached it more often."""
+    from benchmark.report import _lower_median
+
+    assert _lower_median([600, None, 600, 450]) == 600
+    assert _lower_median([600, None, None, 450]) == 600
+    assert _lower_median([None, None, 450]) is None
+    assert _lower_median([300.0]) == 300.0
 
 
 def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> None:

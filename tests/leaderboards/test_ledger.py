@@ -694,7 +694,7 @@ def test_the_closed_form_improvement_equals_rliable():
 
 def test_replayed_episodes_count_once_in_the_aggregates(submitted: Ledger):
     """A deterministic policy on a noiseless task replays one episode for every seed: the
-    aggregates' bootstrap counts a replayed episode once, as the per-task Wilson interval does.
+    aggregates' intervals count a replayed episode once, as the per-task Wilson interval does.
     Replaying every episode three times leaves every interval as it was (resampling the raw
     episodes had narrowed them as if three times as many had been run), and the site marks an
     aggregate that rests on replays."""
@@ -722,6 +722,39 @@ def test_replayed_episodes_count_once_in_the_aggregates(submitted: Ledger):
     assert a.mean_ci[1] - a.mean_ci[0] > 0.3  # 8 distinct episodes per task
     assert (b.episodes, b.distinct_episodes) == (48, 16)
     assert "(16 of 48 distinct)" in site._replayed(b) and site._replayed(a) == ""
+
+
+def test_a_task_all_successes_or_all_failures_still_has_an_interval(submitted: Ledger):
+    """Bootstrapping the episodes gave such an entry's mean "100% [100, 100]" beside each
+    task's "[91, 100]": nothing to resample, so any entry with a failure ranked below it."""
+    (entry,) = submitted.entries()
+    scores = [score_entry(_synthetic(entry, {"USB": [won] * 40, "DSub": [won] * 40},
+                                     name, False), "dev", ["USB", "DSub"])
+              for name, won in (("all", True), ("none", False))]
+    scoring.aggregate(scores)
+    full, empty = scores
+    assert full.mean == 1.0 and 0.9 < full.mean_ci[0] < 0.99 and full.mean_ci[1] == 1.0
+    assert empty.mean == 0.0 and empty.mean_ci[0] == 0.0 and 0.01 < empty.mean_ci[1] < 0.1
+    assert full.iqm_ci == full.mean_ci  # two tasks: the IQM is the mean
+
+
+def test_the_best_of_tied_baselines_does_not_depend_on_their_order(submitted: Ledger):
+    """max() kept the first of tied baselines: reordering the entries changed the baseline
+    every P(improvement) names, and its intervals."""
+    (entry,) = submitted.entries()
+    outcomes = {"USB": [True] * 8, "DSub": [True] * 8}
+    entries = [_synthetic(entry, outcomes, "Zig", True), _synthetic(entry, outcomes, "Ant", True),
+               _synthetic(entry, {"USB": [True, False] * 4, "DSub": [True] * 8}, "mine", False)]
+
+    def improvement(order: list[dict]) -> tuple:
+        scores = [score_entry(e, "dev", ["USB", "DSub"]) for e in order]
+        scoring.aggregate(scores)
+        scoring.improvement_over_best_baseline(scores)
+        mine = next(s for s in scores if s.entry["name"] == "mine")
+        return mine.baseline, mine.prob_improvement_ci
+
+    assert improvement(entries) == improvement(entries[::-1])
+    assert improvement(entries)[0] == "Ant"
 
 
 def test_rank_sorts_by_mean_and_splits_groups_at_disjoint_intervals(submitted: Ledger):

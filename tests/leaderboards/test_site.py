@@ -155,11 +155,19 @@ def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
         ascending = means()
         header.click()
         assert means() == sorted(ascending, reverse=True) and ascending == sorted(ascending)
+        assert header.get_attribute("aria-sort") == "descending"
+        header.focus()  # from the keyboard too (headers were not focusable)
+        page.keyboard.press("Enter")
+        assert means() == ascending and header.get_attribute("aria-sort") == "ascending"
         names = table.locator("tbody tr td:nth-child(2)")
         assert sorted(names.all_inner_texts()) == ["ONNX down", "ONNX up"]
         page.fill("input[data-table=tiny-self-reported]", "down")
         visible = [row.is_visible() for row in table.locator("tbody tr").all()]
         assert sorted(visible) == [False, True]
+        # Name and method only: every row's P(improvement) cell names the baseline, so
+        # filtering by a baseline's name kept every row.
+        page.fill("input[data-table=tiny-self-reported]", "[")
+        assert not any(row.is_visible() for row in table.locator("tbody tr").all())
         page.screenshot(path=str(site / "screenshot.png"), full_page=True)
         browser.close()
     assert (site / "screenshot.png").stat().st_size > 10_000
