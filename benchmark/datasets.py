@@ -24,7 +24,7 @@ import shutil
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -284,21 +284,13 @@ def _read_episode(path: Path, read: Callable[[Any], Any]) -> Any:
 
 
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
-    """A JSON-serialisable spec of the collection's env, so `dataset.recover_environment()`
-    works: callables become "module:name" strings, a TaskSpec its registered ID."""
-    from envs import registered_entry
-
+    """The collection's env as its registered spec with the collection's kwargs and episode
+    length, so that `dataset.recover_environment()` builds it as `gym.make` does (the task's
+    identity check and `envs.env_checker`); registered specs are plain data (JSON)."""
     registered = gym.spec(config.task_id)
-    entry = registered_entry(registered)
-    if not isinstance(entry, str):
-        entry = f"{entry.__module__}:{entry.__qualname__}"
-    kwargs = {**registered.kwargs, **config.env_kwargs}
-    if "task" in kwargs and not isinstance(kwargs["task"], str):
-        kwargs["task"] = kwargs["task"].env_id
-    return gym.envs.registration.EnvSpec(
-        id=config.task_id,
-        entry_point=entry,
-        kwargs=kwargs,
+    return replace(
+        registered,
+        kwargs={**registered.kwargs, **config.env_kwargs},
         max_episode_steps=config.max_steps,
     )
 

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 
+import gymnasium as gym
 import minari
 import numpy as np
 import pytest
@@ -47,7 +48,12 @@ def test_minari_round_trip(tmp_path):
         # An episode ends on success (terminated) or after max_steps (truncated).
         assert ep.terminations[-1] or (ep.truncations[-1] and steps == config.max_steps)
         assert ep.terminations[-1] == bool(ep.infos["is_success"][-1])
-    assert dataset.recover_environment().spec.id == TASK
+    # Built as gym.make builds it: the task's identity check and our env checker, not
+    # Gymnasium's passive one around a bare make_task_env.
+    recovered = dataset.recover_environment()
+    assert recovered.spec.id == TASK
+    assert recovered.spec.entry_point == gym.spec(TASK).entry_point
+    assert str(recovered) == str(gym.make(TASK, max_episode_steps=config.max_steps))
 
 
 def test_noise_replaces_actions_with_probability(tmp_path):
