@@ -150,7 +150,9 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
          "evaluation seeds, pooled over training seeds; brackets: 95% Wilson interval over "
          "distinct episodes (identical replays, as a deterministic policy on a noiseless task "
          "produces for every seed, or a scripted method for every training seed, count once: "
-         "'k distinct')."] + _env_kwargs_notes(tasks, methods, groups)
+         "'k distinct'). The interval counts episodes, not training seeds: how much the "
+         "seeds differ is in 'Aggregates across tasks and seeds'."]
+        + _env_kwargs_notes(tasks, methods, groups)
         + ([] if metrics else ["No cell of this preset has finished yet, so this table and the "
                                "ones below are empty: see the run status above and the failed "
                                "cells at the end."]),

@@ -77,7 +77,7 @@ from benchmark.evaluate import evaluate
 from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
 from benchmark.store import suite_commit
 from envs.episode import summarize
-from envs.json_files import write_json
+from envs.json_files import write_json, written_whole
 from envs.task_options import check_max_episode_steps
 
 TRAIN_SEED_BASE = 100_000_000
@@ -650,10 +650,9 @@ def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: st
     fig.tight_layout()
     # Beside it, then renamed over it: savefig followed a symbolic link in a run folder handed
     # over for resuming, and wrote the PNG over the file it pointed to.
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with written_whole(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _new_run(out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Agent,

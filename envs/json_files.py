@@ -1,4 +1,4 @@
-"""JSON that every reader can parse, and JSON files written whole.
+"""JSON that every reader can parse, and files (JSON or any other) written whole.
 
 Here, at the bottom of the layering, because every room above writes such files: `benchmark`'s
 run folders and caches, `real`'s validation reports, `leaderboards`' ledger.
@@ -10,7 +10,8 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,12 +44,21 @@ def write_json(path: Path, data: Any, non_finite: NonFinite = "refuse") -> None:
     if non_finite == "null":
         data = _finite_or_null(data)
     text = json.dumps(data, indent=1, allow_nan=non_finite == "keep") + "\n"
+    with written_whole(path) as tmp:
+        tmp.write_text(text)
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix, for writers that pick a format by it) to
+    write into; renamed to ``path`` when the block ends, removed if it raises. A full disk or a
+    crash leaves the old file or none, never a truncated one that a later run takes as done."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A name of its own, created with open's "x" (mkstemp's files are 0600, not the umask's).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
     try:
-        with open(tmp, "x") as f:
-            f.write(text)
+        open(tmp, "x").close()
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

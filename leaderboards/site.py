@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N
+from envs.json_files import written_whole
 from leaderboards.ledger import Ledger, entry_track_version, is_stale, keys_digest
 from leaderboards.scoring import EntryScore, Sim2SimTask, TrackTables, sim2sim_scores, track_tables
 from leaderboards.tracks import TASK_VERSION, TRACK_VERSION, TRACKS
@@ -232,8 +233,8 @@ def _plot(tables: TrackTables, path: Path) -> bool:
            ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    with written_whole(path) as tmp:  # a full disk leaves no truncated PNG behind
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return True
 
@@ -260,9 +261,9 @@ def _render_gif(ledger: Ledger, entry: dict[str, Any], episode: dict[str, Any], 
                     task_version_key=episode["task_version_key"], frames=frames)
     finally:
         env.close()
-    path.parent.mkdir(parents=True, exist_ok=True)
     small = [f[::GIF_STRIDE, ::GIF_STRIDE] for f in frames]
-    imageio.mimsave(path, small, duration=100, loop=0)
+    with written_whole(path) as tmp:  # a truncated GIF would be kept: renders skip existing ones
+        imageio.mimsave(tmp, small, duration=100, loop=0)
 
 
 def _best_and_worst(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -475,14 +476,19 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
     return _page(f"{e['name']} · InsertBench leaderboard", body, depth=1)
 
 
+def _write_text(path: Path, text: str) -> None:
+    with written_whole(path) as tmp:
+        tmp.write_text(text)
+
+
 def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
     """Write the site for every track into ``out``; returns index.html."""
     out = Path(out)
     entries = ledger.entries()  # a damaged entry stops the render before anything is written
     (out / "entries").mkdir(parents=True, exist_ok=True)
     for name in ("style.css", "table.js"):
-        (out / name).write_text(resources.files("leaderboards").joinpath(f"static/{name}")
-                                .read_text())
+        _write_text(out / name, resources.files("leaderboards").joinpath(f"static/{name}")
+                    .read_text())
     written: set[Path] = set()
     sections, nav = [], []
     for track in TRACKS.values():
@@ -496,7 +502,7 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
                               (tables.stale, True)):
             for score in scores:
                 page = _entry_page(ledger, score, out, gifs, stale, written)
-                (out / "entries" / page_name(score.entry)).write_text(page)
+                _write_text(out / "entries" / page_name(score.entry), page)
                 written.add(out / "entries" / page_name(score.entry))
         count = len(tables.verified) + len(tables.self_reported) + len(tables.stale)
         nav.append(f'<a href="#{track.name}">{_e(track.name)} ({count})</a>')
@@ -541,7 +547,7 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
         'same table. Click a column header to sort.</p>'
         f'<nav>{" · ".join(nav)}</nav>{"".join(sections)}')
     index = out / "index.html"
-    index.write_text(_page("InsertBench leaderboard", body))
+    _write_text(index, _page("InsertBench leaderboard", body))
     # Only files named as a render names them (an entry id, a track): the user's own files in
     # the folder stay. GIFs only where this render showed them (--no-gifs keeps them for later).
     own = {"entries": _ENTRY_FILE, "plots": re.compile(

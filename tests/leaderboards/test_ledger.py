@@ -944,6 +944,31 @@ def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted
     assert all(file.read_text() == "mine" for file in mine)
 
 
+def test_a_gif_cut_short_by_a_full_disk_is_rendered_again(submitted: Ledger, monkeypatch):
+    """GIFs were written in place, and a render keeps the GIFs it finds: one cut short by a full
+    disk stayed on the site, truncated, through every later render."""
+    import imageio.v2 as imageio
+
+    (entry,) = submitted.entries()
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    assert _cli("verify", entry["entry_id"][:8], "--salt-file", "secret/salt", "--no-sim2sim"
+                ).exit_code == 0
+    mimsave = imageio.mimsave
+
+    def disk_full(path, *args, **kwargs):
+        Path(path).write_bytes(b"GIF89a")  # the first bytes made it
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(imageio, "mimsave", disk_full)
+    assert _cli("render", "--out", "site").exit_code == 0  # the page says "no replay"
+    assert "No space left on device" in Path(f"site/entries/{entry['entry_id']}.html").read_text()
+    assert not list(Path("site").glob("media/*"))
+    monkeypatch.setattr(imageio, "mimsave", mimsave)
+    assert _cli("render", "--out", "site").exit_code == 0
+    gifs = list(Path("site/media").glob("*"))
+    assert len(gifs) == 2 and all(len(imageio.mimread(g)) > 1 for g in gifs)
+
+
 def test_a_damaged_ledger_is_refused_before_the_site_is_written(submitted: Ledger):
     (entry,) = submitted.entries()
     Path(submitted.entry_path(entry["track"], entry["entry_id"])).write_text("{")
