@@ -8,6 +8,7 @@ Warnings are printed as one line each, too.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Annotated, Any
@@ -76,9 +77,11 @@ class InsertBenchApp(typer.Typer):
 
 def _refuse_empty_paths(command: Any) -> None:
     """Make every path option and argument of `command` and its sub-commands refuse an empty
-    string as a usage error. `--out ""` (an unset shell variable: `--out "$RUN_DIR"`) is
-    `Path("")`, which is `Path(".")`: `train` wrote its run, `leaderboard render` its site and
-    `leaderboard submit --ledger ""` a ledger into the working directory."""
+    string as a usage error, and read a leading ``~`` as the home folder. `--out ""` (an unset
+    shell variable: `--out "$RUN_DIR"`) is `Path("")`, which is `Path(".")`: `train` wrote its
+    run, `leaderboard render` its site and `leaderboard submit --ledger ""` a ledger into the
+    working directory. The shell leaves the tilde of `--out=~/runs` alone (not that of
+    `--out ~/runs`): the run went to a folder named "~" in the working directory."""
     for param in command.params:
         if getattr(getattr(param, "type_descriptor", None), "is_path", False):
             param.process_value = _nonempty_path(param, param.process_value)
@@ -88,10 +91,12 @@ def _refuse_empty_paths(command: Any) -> None:
 
 def _nonempty_path(param: Any, process_value: Any) -> Any:
     def process(ctx: Any, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():  # what was typed; defaults are Paths
-            raise click_errors.BadParameter(
-                "an empty path; name a file or folder ('.' for the working directory)",
-                ctx=ctx, param=param)
+        if isinstance(value, str):  # what was typed; defaults are Paths
+            if not value.strip():
+                raise click_errors.BadParameter(
+                    "an empty path; name a file or folder ('.' for the working directory)",
+                    ctx=ctx, param=param)
+            value = os.path.expanduser(value)
         return process_value(ctx, value)
 
     return process

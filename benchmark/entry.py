@@ -53,17 +53,7 @@ def main() -> None:
         terminated = Terminated.received
         sys.stderr.write(f"insertbench: error: {'terminated' if terminated else 'interrupted'}\n")
         sys.exit(143 if terminated else 130)
-    sys.argv[1:] = [_expand_tilde(a) for a in args]
     app()
-
-
-def _expand_tilde(arg: str) -> str:
-    """`--out=~/runs` as the shell expands `--out ~/runs`: it leaves a tilde after "=" alone,
-    and the run went to a folder named "~" in the working directory."""
-    name, equals, value = arg.partition("=")
-    if name.startswith("--") and equals and value.startswith("~"):
-        return f"{name}={os.path.expanduser(value)}"
-    return arg
 
 
 if __name__ == "__main__":

@@ -505,11 +505,12 @@ def _pooled_rate(done: Sequence[CellMetrics]) -> str:
 
 def _markdown_text(text: str) -> str:
     """`text` as Markdown that shows it as written: outside `code spans`, "<" and "&" are
-    escaped (a label "TD3 <all fail>" was an HTML tag to CommonMark, shown as "TD3")."""
-    parts = text.split("`")
-    for i in range(0, len(parts), 2):  # even parts lie outside code spans
-        parts[i] = parts[i].replace("&", "\\&").replace("<", "\\<")
-    return "`".join(parts)
+    escaped (a label "TD3 <all fail>" was an HTML tag to CommonMark, shown as "TD3"), and so
+    is a backtick that opens no span (one left the rest of the text unescaped)."""
+    parts = re.split(r"(`[^`]+`)", text)  # odd parts are the code spans
+    return "".join(part if i % 2 else
+                   part.replace("&", "\\&").replace("<", "\\<").replace("`", "\\`")
+                   for i, part in enumerate(parts))
 
 
 def _markdown_cell(text: str) -> str:

@@ -39,6 +39,7 @@ and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on it
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import json
@@ -670,33 +671,49 @@ def _new_run(out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Ag
 LOCK_FILE = "checkpoint.lock"
 
 
+class RunInProgress(RuntimeError):
+    """Another run holds the folder's `LOCK_FILE`."""
+
+
 @contextmanager
 def run_lock(out_dir: Path) -> Iterator[None]:
     """Hold ``out_dir/checkpoint.lock`` for a run (`train`, `train-async`): two runs into one
     folder deleted each other's checkpoint.tmp (one ended in a SafetensorError) or left one
     run's checkpoint under the other's run.json, resumed later under the wrong seed. A folder
-    made here and left holding only the lock (a run refused before its first checkpoint) is
-    removed again."""
+    left holding only the lock (a run refused before its first checkpoint) is left as it was:
+    the lock file removed, and the folders made for it too."""
     made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # innermost first
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    path = out_dir / LOCK_FILE
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # an ending run removed the empty folder it had made
+            out_dir.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunInProgress(f"another run is writing {out_dir} (it holds {path}); wait "
+                                "for it to end, or give this run a folder of its own") from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break  # not a file that an ending run unlinked while we opened it
         os.close(fd)
-        raise ValueError(f"another run is writing {out_dir} (it holds {out_dir / LOCK_FILE}): "
-                         "wait for it, or use another --out") from None
     try:
         yield
     finally:
-        os.close(fd)  # releases the lock
-        if made and {p.name for p in out_dir.iterdir()} <= {LOCK_FILE}:
-            (out_dir / LOCK_FILE).unlink(missing_ok=True)
-            for folder in made:  # the folders made for it, if nothing else went in
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+        try:  # tidied while still held: a run that starts meanwhile finds its lock intact
+            if {p.name for p in out_dir.iterdir()} <= {LOCK_FILE}:
+                path.unlink(missing_ok=True)
+                for folder in made:  # the folders made for it, if nothing else went in
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+        finally:
+            os.close(fd)  # releases the lock
 
 
 def train(

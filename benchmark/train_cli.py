@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
 from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import (
@@ -124,7 +125,7 @@ def train_command(
     """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
     from rich.console import Console
 
-    from benchmark.train import LOCK_FILE, train
+    from benchmark.train import LOCK_FILE, RunInProgress, train
 
     check_task(task)
     for option, value in (("--eval-every", eval_every), ("--checkpoint-every", checkpoint_every)):
@@ -165,6 +166,8 @@ def train_command(
             checkpoint_every=checkpoint_every, demos=demos, demo_episodes=demo_episodes,
             progress=progress, num_envs=num_envs, intervene=hook,
         )
+    except RunInProgress as err:  # not a bad value: no "Invalid value", no "see --help"
+        raise ClickException(str(err)) from None
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     finally:
@@ -203,6 +206,7 @@ def train_async_command(
     trains; prints the achieved update-to-data ratio. Re-running with the same --out resumes
     from its checkpoint."""
     from benchmark.async_train import run_folder_entries, train_async
+    from benchmark.train import RunInProgress
 
     check_task(task)
     # Its own folder: it wrote agent/ beside a train run's run.json, and eval scored that agent
@@ -216,6 +220,8 @@ def train_async_command(
             env_kwargs=parse_env_kwargs(env), out_dir=out,
             eval_episodes=eval_episodes, timeout_s=timeout_s, checkpoint_every=checkpoint_every,
         )
+    except RunInProgress as err:
+        raise ClickException(str(err)) from None
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     evaluation = result["evaluation"]

@@ -340,7 +340,10 @@ def wilson_interval(successes: float, trials: int,
     p, shrink = successes / trials, 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / shrink
     half = z / shrink * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Exact bounds at 0 and n successes (the formula's rounding left 2.8e-17 above a rate of 0)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 def replay_interval(successes: int, episodes: int, distinct: int,

@@ -304,15 +304,22 @@ class ShardedVectorEnv(VectorEnv):
         workers), since the worlds and the pipes are then out of step."""
         self._check_open()
         local = self._local  # close() forgets it
+        payloads = {}  # pickled before anything is sent: an argument that cannot be is refused
+        for w, message in requests.items():  # with the worlds still in step
+            if w is not local:
+                try:
+                    payloads[w] = (_STEP_BYTES if message is _STEP else
+                                   pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+                except Exception as err:
+                    raise TypeError(f"{message[0]}: a value that cannot be pickled cannot "
+                                    f"reach a worker process ({err}); nothing was sent, and "
+                                    "this vector env stays open") from None
         try:
-            for w, message in requests.items():
+            for w in requests:
                 if w is local:
                     continue
                 try:
-                    if message is _STEP:
-                        send_bytes(w.cmd, _STEP_BYTES)
-                    else:
-                        send(w.cmd, message)
+                    send_bytes(w.cmd, payloads[w])
                 except BrokenPipeError:  # it died before this command: no reader is left
                     raise self._died(w) from None
             replies = []

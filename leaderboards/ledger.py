@@ -246,10 +246,15 @@ class Ledger:
         self.root = Path(root)
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, create: bool = True) -> Iterator[None]:
         """Hold the ledger for a read-check-write, waiting for another command's turn (an flock
         on the ledger folder itself: no lock file in the repository). Two submits of one policy
-        at once both entered it; two open-rounds both said "opened", one commitment lost."""
+        at once both entered it; two open-rounds both said "opened", one commitment lost.
+        ``create=False``: a missing ledger is a LedgerError (a mistyped --ledger), not a new
+        empty folder."""
+        if not create and not self.root.is_dir():
+            raise LedgerError(f"no ledger at {self.root} (a ledger starts with a submit or an "
+                              "open-round)")
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root, os.O_RDONLY)
         try:
@@ -400,19 +405,20 @@ class Ledger:
 
     def lose_round(self, track: str, reason: str) -> SaltRound:
         """Declare the active round's salt of ``track`` lost."""
-        return self._salt_op(track, lambda rounds: rounds.lose(reason))
+        return self._salt_op(track, lambda rounds: rounds.lose(reason), create=False)
 
     def reveal(self, track: str, salt: bytes) -> SaltRound:
         """Publish the salt of the active round of ``track`` after checking its SHA-256."""
-        return self._salt_op(track, lambda rounds: rounds.reveal(salt))
+        return self._salt_op(track, lambda rounds: rounds.reveal(salt), create=False)
 
-    def _salt_op(self, track: str, op: Callable[[SaltRounds], SaltRound]) -> SaltRound:
+    def _salt_op(self, track: str, op: Callable[[SaltRounds], SaltRound],
+                 create: bool = True) -> SaltRound:
         try:
             get_track(track)
         except KeyError as err:  # it names the known tracks
             raise LedgerError(err.args[0]) from None
         try:
-            with self.lock():
+            with self.lock(create):
                 return op(self.salt_rounds(track))
         except SaltError as err:
             raise LedgerError(str(err)) from None
@@ -831,4 +837,10 @@ def verify(
     entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation
     if sim2sim:
         entry["sim2sim"] = pybullet_block()
-    return Verification(ledger.replace(entry), entry, salt_round, rechecked=False)
+    with ledger.lock():
+        try:  # again: a reveal or lose-round may have closed the round during the evaluation
+            ledger.salt_rounds(track.name).require_active(salt)
+        except SaltError as err:
+            raise LedgerError(f"{err} (it closed while entry {short} was evaluated; nothing "
+                              "was written)") from None
+        return Verification(ledger.replace(entry), entry, salt_round, rechecked=False)

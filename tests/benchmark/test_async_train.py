@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.async_train import train_async
+from benchmark.train import RunInProgress
 
 TASK = "tests.standin_env:InsertBenchStandIn/PegPoint-v0"
 TINY_SAC = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 20, "random_steps": 20}
@@ -446,7 +447,7 @@ def test_two_runs_into_one_folder_are_one_error_not_lost_checkpoints(tmp_path):
     (tmp_path / "a").mkdir()
     with open(tmp_path / "a" / "checkpoint.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(ValueError, match="another run is writing"):
+        with pytest.raises(RunInProgress, match="another run is writing"):
             train_async(TASK, "sac", steps=30, config=TINY_SAC, eval_episodes=0,
                         out_dir=tmp_path / "a")
     # A run refused before its first checkpoint leaves no folder of its own behind.

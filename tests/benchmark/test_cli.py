@@ -474,6 +474,20 @@ def test_a_tilde_after_an_options_equals_sign_is_the_home_folder(capsys, tmp_pat
         main()
     assert exit_info.value.code == 0
     assert f"no store at {tmp_path / 'home' / 'mine.sqlite'};" in capsys.readouterr().out
+    # Paths only: a text (a lost round's reason, shown on the site) keeps what was typed.
+    from leaderboards.ledger import Ledger
+
+    Path("secret").write_text("0123456789abcdef0123456789abcdef\n")
+    Path("home").mkdir()
+    for args in (["open-round", "--track", "paper000", "--salt-file=~/../secret"],
+                 ["lose-round", "--track", "paper000", "--reason=~/.salt was on a laptop"]):
+        monkeypatch.setattr(sys, "argv", ["insertbench", "leaderboard", *args,
+                                          "--ledger=~/ledger"])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 0
+    (lost,) = Ledger(tmp_path / "home" / "ledger").salt_rounds("paper000").read()
+    assert lost.note.endswith("lost: ~/.salt was on a laptop")
 
 
 def test_ray_executor_without_ray_names_the_extra_and_leaves_no_store(capsys, in_tmp,

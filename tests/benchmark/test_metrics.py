@@ -48,6 +48,9 @@ def test_wilson_interval_matches_hand_computation() -> None:
     # 0/20: the lower end is 0 and the upper end is (z^2/n) / (1 + z^2/n) = 0.16113.
     assert wilson_interval(0, 20)[0] == pytest.approx(0.0, abs=1e-12)
     assert wilson_interval(0, 20)[1] == pytest.approx(0.16113, abs=1e-5)
+    # Exactly 0 and 1 at the ends (rounding gave 2.8e-17 for 0/7, a "low" above its rate).
+    for n in range(1, 201):
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
 
 
 def test_wilson_interval_rejects_impossible_counts() -> None:

@@ -240,10 +240,12 @@ def test_user_text_reads_as_written_in_markdown_and_html() -> None:
     from benchmark.report import Section, Table, render_html, render_markdown
 
     sections = [Section("S", ["Preset file: `a<b>.toml`, label TD3 <all fail> & co."],
-                        [Table(["Method", "Success"], [["TD3 <all fail>", "1/2"]]),
+                        [Table(["Method", "Success"], [["TD3 <all fail>", "1/2"],
+                                                       ["Bob's `quote <b>", "0/2"]]),
                          Table(["", ""], [["Done", "3"]])])]
     markdown = render_markdown("T", sections)
     assert "label TD3 \\<all fail> \\& co." in markdown and "`a<b>.toml`" in markdown
+    assert "| Bob's \\`quote \\<b> | 0/2 |" in markdown  # a lone backtick opens no span
     assert "| TD3 \\<all fail> | 1/2 |" in markdown
     page = render_html("T", sections)
     assert "<code>a&lt;b&gt;.toml</code>" in page and "TD3 &lt;all fail&gt; &amp; co." in page

@@ -22,9 +22,12 @@ from benchmark.cells import Cell, run_cell
 from benchmark.cli import app
 from benchmark.evaluate import EVAL_SEED_BASE, evaluate
 from benchmark.train import (
+    LOCK_FILE,
     TRAIN_SEED_BASE,
+    RunInProgress,
     make_base_policy,
     read_scalars,
+    run_lock,
     train,
     train_episode_seed,
 )
@@ -335,7 +338,7 @@ def test_two_runs_into_one_folder_are_one_error(tmp_path, monkeypatch):
     Path("a").mkdir()
     with open("a/checkpoint.lock", "w") as held:  # another run, writing a/
         fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(ValueError, match="another run is writing a "):
+        with pytest.raises(RunInProgress, match="another run is writing a "):
             train(TASK, "sac", seed=1, steps=20, config=SAC_SMALL, out_dir="a", **RUN)
     assert [p.name for p in Path("a").iterdir()] == ["checkpoint.lock"]  # nothing written
     train(TASK, "sac", seed=1, steps=20, config=SAC_SMALL, out_dir="a", **RUN)  # once it ends
@@ -343,6 +346,29 @@ def test_two_runs_into_one_folder_are_one_error(tmp_path, monkeypatch):
     with pytest.raises(ValueError):
         train(TASK, "sac", steps=10, config={"hidden": "x"}, out_dir="b/c")
     assert not Path("b").exists()
+    Path("empty").mkdir()  # and leaves a folder it was given as it was (other commands' --out
+    with pytest.raises(ValueError):  # refused it for the lock file left in it)
+        train(TASK, "sac", steps=10, config={"hidden": "x"}, out_dir="empty")
+    assert not list(Path("empty").iterdir())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fcntl locks")
+def test_a_lock_file_an_ending_run_unlinked_is_not_taken(tmp_path, monkeypatch):
+    """A run that ended unlinked its lock file after releasing it: a run that had opened the
+    file just before locked the unlinked one, and a third run locked a new one beside it."""
+    import fcntl
+
+    flock = fcntl.flock
+
+    def tidied_away_first(fd, operation):  # the ending run unlinks it between open and lock
+        monkeypatch.setattr(fcntl, "flock", flock)
+        (tmp_path / LOCK_FILE).unlink()
+        return flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", tidied_away_first)
+    with run_lock(tmp_path):
+        with open(tmp_path / LOCK_FILE) as other, pytest.raises(BlockingIOError):
+            flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     # A lock left by a run killed before its run.json does not make --out "other files".
     Path("d").mkdir()
     Path("d/checkpoint.lock").touch()

@@ -125,6 +125,10 @@ def test_set_attr_reaches_every_world_as_gymnasiums_vectors_do():
     assert vec.get_attr("goal_noise_mm") == (2.0, 2.0, 2.0)
     with pytest.raises(ValueError, match="one value per world \\(3\\), got 2"):
         vec.set_attr("goal_noise_mm", [1.0, 2.0])
+    # It closed the vector and killed its workers, saying nothing of either.
+    with pytest.raises(TypeError, match="set_attr: a value that cannot be pickled .* stays open"):
+        vec.set_attr("goal_noise_mm", threading.Lock())
+    assert vec.get_attr("goal_noise_mm") == (2.0, 2.0, 2.0)  # open, and no world was set
     vec.close()
 
 

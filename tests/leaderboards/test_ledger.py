@@ -126,6 +126,26 @@ def test_a_policy_entered_while_another_submit_evaluated_it_is_refused(
     assert len(Ledger("ledger").entries()) == 1
 
 
+def test_a_round_closed_while_verify_evaluated_is_not_written_to(
+        submitted: Ledger, monkeypatch: pytest.MonkeyPatch):
+    """verify checked the round before its evaluation (seconds to minutes) and wrote after it:
+    an entry verified under a round lost meanwhile was ranked on seeds of a lost salt."""
+    import leaderboards.ledger as ledger_module
+
+    (entry,) = submitted.entries()
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    evaluate = ledger_module.evaluate_policy
+
+    def meanwhile(*args, **kwargs):
+        assert _cli("lose-round", "--track", TINY, "--reason", "a leak").exit_code == 0
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_module, "evaluate_policy", meanwhile)
+    result = _cli("verify", entry["entry_id"][:8], "--salt-file", "secret/salt", "--no-sim2sim")
+    assert result.exit_code == 1 and "nothing was written" in result.stderr, result.output
+    assert "hidden" not in submitted.find(entry["entry_id"])["evaluations"]
+
+
 def test_the_same_policy_under_other_names_is_not_entered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
 ):

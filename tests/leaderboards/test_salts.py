@@ -141,6 +141,12 @@ def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledge
     assert one["opened_at"] <= one["closed_at"] <= two["opened_at"] <= two["closed_at"]
     assert (two["status"], two["salt_hex"]) == ("revealed", SALT_2.hex())
     assert "hidden" not in two_entries.entries()[0]["evaluations"]  # every refusal wrote nothing
+    # A mistyped --ledger: lose-round and reveal made it, an empty ledger folder.
+    for args in (("lose-round", "--track", TINY, "--reason", REASON),
+                 ("reveal", "--track", TINY, "--salt-file", "secret/two")):
+        result = runner.invoke(app, ["leaderboard", *args, "--ledger", "typo/ledgr"])
+        assert result.exit_code == 1 and "no ledger at typo/ledgr" in result.stderr
+    assert not Path("typo").exists()
 
 
 def test_schema_1_file_reads_as_one_round_and_is_written_back_as_schema_2(tmp_path: Path):
