@@ -154,6 +154,14 @@ class CameraConfig:
     timeout_ms: int = 100  # below the RTDE watchdog's period (200 ms at 5 Hz)
     retries: int = 3
 
+    def __post_init__(self) -> None:
+        # Here, where the file or flag was read: width=-5 or a NaN timeout reached the SDK.
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"a camera's name must be a non-empty string, got {self.name!r}")
+        for field, high in (("width", 4096), ("height", 4096), ("fps", 300),
+                            ("timeout_ms", 10_000), ("retries", 100)):
+            check_int(f"camera {self.name}: {field}", getattr(self, field), 1, high)
+
 
 #: The largest extent of the safety workspace from the socket on any axis [m].
 MAX_WORKSPACE_M = 0.5

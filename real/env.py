@@ -65,6 +65,10 @@ BIAS_SAMPLES = 10
 #: against a face of the box after an episode. It is brought in at the capped speeds; further
 #: out, the reset refuses (a hand-jogged arm: jog it back).
 RESET_MARGIN_M = 0.001
+#: How far past the calibrated seated pose (socket frame +z, into the board) the safety
+#: workspace may reach [m]: room for the calibration's error, not for driving into the board
+#: (a box to +0.5 m was accepted, leaving only the force limit between the plug and it).
+MAX_PAST_SEAT_M = 0.01
 RESET_MARGIN_RAD = 0.02
 
 
@@ -286,6 +290,11 @@ class RealInsertionEnv(gym.Env):
             robot, safety, self.socket_pose, self.servo_dt, servo_lookahead_s, servo_gain, clock
         )
         box_lo, box_hi = np.asarray(safety.workspace_min_m), np.asarray(safety.workspace_max_m)
+        if box_hi[2] > MAX_PAST_SEAT_M:
+            raise ValueError(
+                f"workspace_max_m[2] = {box_hi[2]} m lets the TCP go that far past the calibrated "
+                f"seated pose, into the board; at most {MAX_PAST_SEAT_M} m"
+            )
         self._lateral_room = min(-box_lo[0], box_hi[0], -box_lo[1], box_hi[1])
         if hi * MM > self._lateral_room or not box_lo[2] <= -self.start_height_m <= box_hi[2]:
             raise ValueError(
@@ -298,6 +307,7 @@ class RealInsertionEnv(gym.Env):
             action_mode, obs_mode, reward, camera_names, self.image_shape
         )
         self.disconnect_on_close = disconnect_on_close
+        self._closed = False
         self._state: RobotState | None = None
         self._trip: SafetyTrip | None = None
         self._needs_reset = True
@@ -306,6 +316,7 @@ class RealInsertionEnv(gym.Env):
     # Gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._check_open()
         super().reset(seed=seed)
         safe = self.safe
         safe.reset_trip()
@@ -370,6 +381,12 @@ class RealInsertionEnv(gym.Env):
             raise RuntimeError(f"safety trip while resetting: {trip}") from trip
         safe.reset_wrench_filter()
         state = safe.read()
+        if self.continuity_input is not None and self._inserted(state):
+            raise RuntimeError(
+                f"the continuity input {self.continuity_input} reads closed with the plug "
+                f"{self.start_height_m / MM:.0f} mm above the socket: a stuck or miswired input "
+                "(every episode would score a success at once); check its wiring"
+            )
         self.start_pos, self.start_mat = state.pos.copy(), state.mat.copy()
         #: Origin of the observation frame (base frame) [m], as in `envs.insertion_env`: the
         #: measured start pose, or the nominal one (no offset) `start_height_mm` above the seat.
@@ -394,6 +411,7 @@ class RealInsertionEnv(gym.Env):
         return obs, self._info(state)
 
     def step(self, action):
+        self._check_open()
         if self._needs_reset or self._state is None:
             raise RuntimeError("call reset() before step() (a new episode, or after a safety trip)")
         try:
@@ -422,18 +440,29 @@ class RealInsertionEnv(gym.Env):
             state = self._run_compliance()
         except SafetyTrip as trip:  # including bad readings and a lost connection
             return self._tripped(trip)
+        except BaseException:  # a Ctrl-C (or a bug) mid-motion left the arm servoing and the
+            self._needs_reset = True  # episode open: the next step ran on without a reset
+            with contextlib.suppress(Exception):
+                self.safe.stop()
+            raise
         self._state = state
         self._steps += 1
         self._last_step_end = self.clock()
         obs = self._read_observation(state)
-        if self.safe.tripped is not None:  # the link failed while a camera waited
-            return self._tripped(self.safe.tripped)
         inserted = self._inserted(state)
         reward = self._reward(obs, state, inserted)
+        if self.safe.tripped is not None:  # the link failed while a camera waited
+            return self._tripped(self.safe.tripped)
         terminated = inserted and self.reward_type == "sparse"
         return obs, reward, terminated, False, self._info(state)
 
+    def _check_open(self) -> None:
+        if self._closed:  # a backend object outlives close(): a step after it servoed on
+            raise RuntimeError("this env is closed; make a new one")
+
     def close(self) -> None:
+        self._closed = True
+        self._needs_reset = True
         try:
             self.safe.halt()
         finally:
@@ -574,11 +603,24 @@ class RealInsertionEnv(gym.Env):
         return is_mated(self.insertion_depth_mm(state), self.task.connector)
 
     def _read_observation(self, state: RobotState) -> dict[str, np.ndarray]:
-        """`_observation` with the cameras; a camera that delivers no frame (FrameTimeoutError,
-        after its retries) ends the episode: the arm is stopped and `step` refuses until a
-        reset. It used to raise with the arm still servoing, and the next step ran on."""
-        try:
+        """`_observation` with the cameras (`_camera_wait`)."""
+        with self._camera_wait():
             return self._observation(state)
+
+    def _reward_frame(self, cam: str) -> np.ndarray:
+        """The reward's camera frame where the observation has none (state observations with
+        a goal-image reward), read as the observation's are (`_camera_wait`)."""
+        with self._camera_wait():
+            self._kick_watchdog()
+            return self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale)
+
+    @contextlib.contextmanager
+    def _camera_wait(self):
+        """A camera that delivers no frame (FrameTimeoutError, after its retries) ends the
+        episode: the arm is stopped and `step` refuses until a reset. It used to raise with the
+        arm still servoing, and the next step ran on (the reward's camera did so until now)."""
+        try:
+            yield
         except FrameTimeoutError:
             self._needs_reset = True
             self.safe.halt()
@@ -631,9 +673,7 @@ class RealInsertionEnv(gym.Env):
             state.pos,
             self.goal_pos,
             -float(tcp_wrench(state, self._bias)[2]),
-            lambda: obs[cam]
-            if cam in obs
-            else self.camera_devices[cam].read(*self.image_shape[:2], self.grayscale),
+            lambda: obs[cam] if cam in obs else self._reward_frame(cam),
             self.goal_images.get(cam),
             dense_form=self.task.dynamics.dense_form,
         )

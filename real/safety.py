@@ -45,6 +45,15 @@ from real.robot import SAFE_TO_MOVE, SAFETY_MODES, RobotBackend
 #: then became the reference of the first command after a stop.
 READING_SPEED_FACTOR = 2.0
 
+#: Largest plausible readings: TCP speed [m/s, rad/s] (a UR's joints turn at most 3.1 rad/s)
+#: and wrench [N, N m] (past any F/T sensor a UR carries). A finite 1e39 m/s passed, and
+#: reached the policy as inf in the float32 observation.
+PLAUSIBLE_SPEED = (5.0, 12.0)
+PLAUSIBLE_WRENCH = (5000.0, 500.0)
+#: How far the controller's timestamp may run ahead of our clock since its last new value [s]:
+#: one reading 1e6 s ahead was taken, and every genuine one after it read as "went back".
+STAMP_LEAD_S = 1.0
+
 #: Axial pull on the tool [N] (into the socket) above which a force trip does not retract.
 RETRACT_TENSION_N = 5.0
 
@@ -138,9 +147,14 @@ class SafeRobot:
         pos, mat = self.measure()
         wrench = self.call("getActualTCPForce")
         speed = self.call("getActualTCPSpeed")
-        for name, value in (("wrench", wrench), ("TCP speed", speed)):
+        for name, value, bounds in (("wrench", wrench, PLAUSIBLE_WRENCH),
+                                    ("TCP speed", speed, PLAUSIBLE_SPEED)):
             if not _six_finite(value):
                 self.trip("reading", f"the robot reports a malformed or non-finite {name} {value}")
+            v = np.asarray(value, dtype=np.float64)
+            if np.linalg.norm(v[:3]) > bounds[0] or np.linalg.norm(v[3:]) > bounds[1]:
+                self.trip("reading", f"the robot reports an implausible {name} {value} (beyond "
+                          f"{bounds[0]:g}, {bounds[1]:g})")
         return RobotState(
             pos=pos,
             mat=mat,
@@ -198,6 +212,13 @@ class SafeRobot:
                 "reading",
                 f"the controller timestamp went back {(self._last_stamp - stamp) * 1e3:.0f} ms: "
                 "late or out-of-order data",
+            )
+        if self._last_stamp is not None and \
+                stamp - self._last_stamp > max(0.0, now - self._fresh_at) + STAMP_LEAD_S:
+            self.trip(  # before it is taken as the newest: the genuine ones go on passing
+                "reading",
+                f"the controller timestamp leapt {stamp - self._last_stamp:.3f} s ahead in "
+                f"{max(0.0, now - self._fresh_at):.3f} s: a corrupt reading",
             )
         if self._last_stamp is None or stamp > self._last_stamp:
             self._last_stamp, self._fresh_at = stamp, now

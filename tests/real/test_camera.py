@@ -97,6 +97,30 @@ def test_a_camera_timeout_ends_the_episode_with_the_arm_stopped():
     env.close()
 
 
+def test_a_reward_cameras_timeout_ends_the_episode_too():
+    """With state observations and the goal-image reward, the reward read its camera itself:
+    a timeout raised with the episode open (the next step ran on) and, with one try, the arm
+    servoing."""
+    import real
+    from real.twin import DigitalTwinRobot, TwinCameraFeed
+
+    twin = DigitalTwinRobot("InsertBench/USB-v0", seed=0)
+    feed = TwinCameraFeed(twin, "wrist", 160, 120)
+    env = real.make("InsertBench/USB-v0", robot=twin, cameras=[feed.camera(retries=1)],
+                    socket_pose=twin.socket_pose(), obs_mode="state", reward="goal_image",
+                    goal_images={"wrist": np.zeros((32, 32, 3), np.uint8)}, image_size=32,
+                    start_height_mm=15.0, continuity_input=0)
+    env.reset(seed=0)
+    env.step(np.array([0, 0, 1], np.float32))
+    feed.drop_next(1)
+    with pytest.raises(FrameTimeoutError, match="wrist"):
+        env.step(np.array([0, 0, 1], np.float32))
+    assert twin.commands[-1].name == "servoStop"
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(np.array([0, 0, 1], np.float32))
+    env.close()
+
+
 def _drops_cost_time(camera, twin, late_retry_s: float = 0.0):
     """On the twin's clock, a wait for a dropped frame lasts its timeout and the retry's frame
     arrives `late_retry_s` into its wait; returns the camera's feed (`drop_next`)."""
@@ -236,3 +260,17 @@ def test_a_lost_link_while_a_camera_waits_ends_the_step_on_a_trip():
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(policy(obs))
     env.close()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"width": -5}, r"camera wrist: width must be an integer in \[1, 4,096\], got -5"),
+    ({"timeout_ms": float("nan")}, "camera wrist: timeout_ms must be an integer"),
+    ({"fps": 0}, "camera wrist: fps must be an integer"),
+    ({"name": " "}, "a camera's name must be a non-empty string"),
+])
+def test_a_camera_config_refuses_what_no_camera_does(kwargs, message):
+    """These reached the RealSense SDK (or a wait of NaN ms) before anything said no."""
+    from real.config import CameraConfig
+
+    with pytest.raises(ValueError, match=message):
+        CameraConfig(**{"name": "wrist", **kwargs})

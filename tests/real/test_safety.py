@@ -267,7 +267,8 @@ def test_the_release_trips_on_a_growing_wrench_not_on_the_press_it_relaxes():
 def test_a_glitch_at_the_release_does_not_switch_its_check_off():
     """The release's limits were raised to one unfiltered reading: a 5000 N glitch in it let a
     push grow to 300 N through the whole hold, and the reset then zeroed the sensor on it.
-    The raised limits are now capped and fall with the filtered wrench."""
+    The raised limits are now capped and fall with the filtered wrench. (5000 N is past
+    `PLAUSIBLE_WRENCH` now, a reading trip of its own: the glitch here is 3000 N.)"""
     env = real.make_twin(
         "InsertBench/USB-v1", goal_noise_mm=1.0, reward="dense", max_episode_steps=30
     )
@@ -288,8 +289,8 @@ def test_a_glitch_at_the_release_does_not_switch_its_check_off():
             phase["name"] = "glitch"
 
     def glitch_then_grow(check=True):
-        if phase["name"] == "glitch":  # one reading 5000 N off, then a push growing to 300 N
-            extra[2] = 5000.0
+        if phase["name"] == "glitch":  # one reading 3000 N off, then a push growing to 300 N
+            extra[2] = 3000.0
             state = read(check)
             extra[2], phase["name"] = 0.0, "grow"
             return state
@@ -532,6 +533,73 @@ def test_a_malformed_integer_reading_trips(method, value):
     with pytest.raises(SafetyTrip) as trip:
         safe.read()
     assert trip.value.kind == "reading" and "malformed" in str(trip.value)
+
+
+@pytest.mark.parametrize(("method", "value", "message"), [
+    # Finite, so they passed: 1e39 m/s reached the policy as inf in the float32 observation.
+    ("getActualTCPSpeed", [1e39, 0, 0, 0, 0, 0], "implausible TCP speed"),
+    ("getActualTCPSpeed", [0, 0, 0, 0, 0, 50.0], "implausible TCP speed"),
+    ("getActualTCPForce", [0, 0, 1e6, 0, 0, 0], "implausible wrench"),
+])
+def test_an_implausible_reading_trips(method, value, message):
+    twin = DigitalTwinRobot(USB, seed=0)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=twin.clock)
+    safe.read()
+    setattr(twin, method, lambda: value)
+    with pytest.raises(SafetyTrip, match=message) as trip:
+        safe.read()
+    assert trip.value.kind == "reading"
+
+
+def test_a_timestamp_leaping_ahead_trips_and_is_not_taken():
+    """One reading 1e6 s ahead was taken as the newest: every genuine one after it read as
+    "went back", and every reset was refused until the env was rebuilt."""
+    twin = DigitalTwinRobot(USB, seed=0)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=twin.clock)
+    safe.read()
+    stamp = twin.getTimestamp
+    twin.getTimestamp = lambda: stamp() + 1e6
+    with pytest.raises(SafetyTrip, match="timestamp leapt 1000000.000 s ahead"):
+        safe.read()
+    twin.getTimestamp = stamp
+    twin.waitPeriod(twin.initPeriod())
+    safe.read()  # the genuine ones pass again
+
+
+def test_a_closed_env_and_a_ctrl_c_mid_step_leave_the_arm_stopped():
+    """A step after close() servoed on (a backend object outlives the env: 50 servoL, 3.3 mm);
+    a Ctrl-C inside a step's servo loop left the last servoL standing and the episode open."""
+    env = real.make_twin(USB, seed=0, start_height_mm=15.0)
+    twin = env.unwrapped.robot
+    env.reset(seed=0)
+    wait, waits = twin.waitPeriod, itertools.count()
+
+    def interrupted(start):
+        if next(waits) == 5:
+            raise KeyboardInterrupt
+        return wait(start)
+
+    twin.waitPeriod = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        env.step(np.array([0, 0, 1], np.float32))
+    twin.waitPeriod = wait
+    assert twin.commands[-1].name == "servoStop"
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(np.array([0, 0, 1], np.float32))
+    env.reset(seed=1)
+    env.close()
+    start = len(twin.commands)
+    for call in (lambda: env.step(np.zeros(3, np.float32)), lambda: env.reset(seed=2)):
+        with pytest.raises(RuntimeError, match="this env is closed"):
+            call()
+    assert names_after(twin, start) == []
+
+
+def test_the_workspace_may_not_reach_far_past_the_seat():
+    """A box to +0.5 m past the seated pose was accepted: only the force limit stood between
+    the plug and the board."""
+    with pytest.raises(ValueError, match=r"workspace_max_m\[2\] = 0.5 m .* at most 0.01 m"):
+        real.make_twin(USB, safety=SafetyConfig(workspace_max_m=(0.03, 0.03, 0.5)))
 
 
 def test_an_action_that_is_not_numbers_is_one_clear_error(usb_twin_env):

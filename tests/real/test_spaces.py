@@ -91,6 +91,10 @@ def test_success_from_the_continuity_input():
     assert info["is_success"]
     twin = env.unwrapped.robot
     assert twin.getActualDigitalInputBits() == 1 << 3
+    # An input stuck closed (shorted wiring) scored every episode a success at its first step.
+    twin.getActualDigitalInputBits = lambda: 0x3FFFF
+    with pytest.raises(RuntimeError, match="continuity input 3 reads closed with the plug 50 mm"):
+        env.reset(seed=1)
 
 
 def test_obs_frames_match_sim_conventions():
