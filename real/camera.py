@@ -20,8 +20,12 @@ from envs.task_options import check_int
 from real.config import CameraConfig
 
 
-class FrameTimeoutError(RuntimeError):
-    """A camera delivered no frame within its timeout and retries."""
+class CameraError(RuntimeError):
+    """A camera cannot give the observation its image (the robot env ends the episode)."""
+
+
+class FrameTimeoutError(CameraError):
+    """A camera delivered no new frame within its timeout and retries."""
 
 
 class FrameSource(Protocol):
@@ -60,9 +64,13 @@ class Camera:
         self._align = rs.align(rs.stream.color)
         self.timeouts = 0
         self.between_tries: Callable[[], None] | None = None
+        self._last_frame_number: int | None = None
 
     def read_raw(self) -> np.ndarray:
-        """The latest color frame at its native size, uint8 (H, W, 3) RGB."""
+        """The latest color frame at its native size, uint8 (H, W, 3) RGB. A frame delivered
+        again (its frame number the last one's: a stalled stream re-sends it) or black in every
+        pixel (a sensor not streaming) counts as no frame: they went through to the policy,
+        and to goal images, with the arm moving on."""
         errors: list[str] = []
         for attempt in range(self.retries):
             if attempt and self.between_tries is not None:
@@ -81,16 +89,30 @@ class Camera:
             if not color:
                 errors.append("frameset without a color frame")
                 continue
-            return np.asanyarray(color.get_data()).copy()
+            number = color.get_frame_number()
+            if number == self._last_frame_number:
+                errors.append(f"frame {number} delivered again")
+                continue
+            image = np.asanyarray(color.get_data())
+            if not image.any():
+                errors.append(f"frame {number} is black in every pixel")
+                continue
+            self._last_frame_number = number
+            return image.copy()
         raise FrameTimeoutError(
-            f"camera {self.name!r} ({self.describe}) delivered no color frame in "
+            f"camera {self.name!r} ({self.describe}) delivered no new color frame in "
             f"{self.retries} tries of {self.timeout_ms} ms (last error: {errors[-1]}); check its "
             f"USB 3 cable and that no other process holds the camera"
         )
 
     def read(self, height: int, width: int, grayscale: bool) -> np.ndarray:
         """The observation image: uint8 (height, width, 3) or (height, width, 1)."""
-        image = resize_area(center_crop(self.read_raw(), height / width), height, width)
+        raw = self.read_raw()
+        if raw.ndim != 3 or raw.shape[2] != 3 or raw.shape[0] < height or raw.shape[1] < width:
+            raise CameraError(  # a 1x1 stream was blown up to the observation's size
+                f"camera {self.name!r} ({self.describe}) delivers {raw.shape} frames, not RGB "
+                f"frames of at least the observation's {height}x{width}; check its stream")
+        image = resize_area(center_crop(raw, height / width), height, width)
         return to_grayscale(image) if grayscale else image
 
     def close(self) -> None:

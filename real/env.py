@@ -34,7 +34,7 @@ from envs.task_options import (
     task_reward,
 )
 from envs.tasks import TaskSpec
-from real.camera import Camera, FrameTimeoutError
+from real.camera import Camera, CameraError
 from real.compliance import AdmittanceController, AdmittanceParams, check_compliance
 from real.config import (
     SERVO_RATES_HZ,
@@ -616,12 +616,13 @@ class RealInsertionEnv(gym.Env):
 
     @contextlib.contextmanager
     def _camera_wait(self):
-        """A camera that delivers no frame (FrameTimeoutError, after its retries) ends the
-        episode: the arm is stopped and `step` refuses until a reset. It used to raise with the
-        arm still servoing, and the next step ran on (the reward's camera did so until now)."""
+        """A camera that delivers no new frame (FrameTimeoutError, after its retries) or one
+        that cannot be the observation (CameraError) ends the episode: the arm is stopped and
+        `step` refuses until a reset. It used to raise with the arm still servoing, and the
+        next step ran on (the reward's camera did so until now)."""
         try:
             yield
-        except FrameTimeoutError:
+        except CameraError:
             self._needs_reset = True
             self.safe.halt()
             raise

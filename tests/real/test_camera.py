@@ -274,3 +274,33 @@ def test_a_camera_config_refuses_what_no_camera_does(kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         CameraConfig(**{"name": "wrist", **kwargs})
+
+
+def test_a_frame_delivered_again_black_or_too_small_is_no_observation():
+    """A stalled stream's repeated frame (same frame number), an all-black frame and a 1x1
+    stream blown up to 32x32 all reached the policy (and goal images) without a word."""
+    import itertools
+
+    from real.camera import CameraError
+    from real.twin import DigitalTwinRobot, TwinCameraFeed
+
+    twin = DigitalTwinRobot("InsertBench/USB-v0", seed=0)
+    feed = TwinCameraFeed(twin, "wrist", 160, 120)
+    camera = feed.camera(timeout_ms=20, retries=2)
+    assert camera.read(32, 32, False).any()
+    feed._frame_numbers = itertools.repeat(7)  # the stream re-sends frame 7 from now on
+    camera.read(32, 32, False)
+    with pytest.raises(FrameTimeoutError, match="no new color frame .*frame 7 delivered again"):
+        camera.read(32, 32, False)
+    feed._frame_numbers = itertools.count(100)
+    render = feed.rig.render
+    feed.rig.render = lambda data, name: np.zeros_like(render(data, name))
+    with pytest.raises(FrameTimeoutError, match="black in every pixel"):
+        camera.read(32, 32, False)
+    feed.rig.render = render
+    assert camera.read(32, 32, False).any()  # a live stream again
+    camera.close()
+    small = TwinCameraFeed(twin, "wrist", 16, 12).camera()
+    with pytest.raises(CameraError, match=r"delivers \(12, 16, 3\) frames.* 32x32"):
+        small.read(32, 32, False)
+    small.close()
