@@ -8,10 +8,10 @@ P-controller's success over `--episodes` evaluation seeds with an exact goal and
 goal noise, on the baseline (v0, or an older `--baseline`) and on the version asked for. A
 baseline with documented ranges (v1 on) has its peaks printed too, as "v1 → v2".
 
-    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --episodes 10 > mating.md
-    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 2 --episodes 10
-    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 2 --baseline 1 --episodes 10
-    PYTHONPATH=$PWD python benchmark/bench_mating_forces.py --version 3 --baseline 2 --episodes 10
+    python -m benchmark.bench_mating_forces --episodes 10 > mating.md
+    python -m benchmark.bench_mating_forces --version 2 --episodes 10
+    python -m benchmark.bench_mating_forces --version 2 --baseline 1 --episodes 10
+    python -m benchmark.bench_mating_forces --version 3 --baseline 2 --episodes 10
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ radius capped at 10 mm), 20 evaluation seeds per row. Also prints how
 many steps were left for the search after the descent, and how many start offsets lay within
 the spiral's final radius plus the capture window (clearance + chamfer): the geometric bound.
 
-    PYTHONPATH=$PWD python benchmark/bench_spiral.py InsertBench/Connector-Megablock-v1
+    python -m benchmark.bench_spiral InsertBench/Connector-Megablock-v1
 """
 
 from __future__ import annotations

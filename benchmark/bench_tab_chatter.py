@@ -24,9 +24,9 @@ constant, x the slip speed; with zero friction, or a plug at rest, the tab rests
 vanishes, the tab springs back into the plug within one physics step, and the cycle repeats at
 about the tab's own frequency; the 50 Hz wrist filter and the 10 Hz sampling turn it into dips.
 
-    PYTHONPATH=$PWD python benchmark/bench_tab_chatter.py --variant task --variant timestep=0.001
-    PYTHONPATH=$PWD python benchmark/bench_tab_chatter.py --tasks USB --variant armature=4
-    PYTHONPATH=$PWD python benchmark/bench_tab_chatter.py --version 2 --speed 0.2
+    python -m benchmark.bench_tab_chatter --variant task --variant timestep=0.001
+    python -m benchmark.bench_tab_chatter --tasks USB --variant armature=4
+    python -m benchmark.bench_tab_chatter --version 2 --speed 0.2
 
 `--version 2` measures the -v2 tasks (contact springs, `envs.scene.ContactSprings`: no joint,
 so no tab |v| or q; their deflection is the contact's penetration). Every row also counts the

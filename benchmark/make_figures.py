@@ -15,7 +15,7 @@ import numpy as np
 
 import envs
 from benchmark.script_args import doc_summary, output_dir
-from envs.tasks import PAPER000_TASKS
+from envs.tasks import PAPER000_TASKS, pinned_versions
 
 HEIGHT, WIDTH = 300, 400
 
@@ -44,7 +44,10 @@ def task_row(env_id: str) -> np.ndarray:
 
 
 def catalog_sheet(columns: int = 8, size: int = 128) -> np.ndarray:
-    ids = sorted(i for i in envs.TASKS if i.startswith("InsertBench/Connector-"))
+    # One tile per connector: its versions differ in dynamics, not in looks (every version
+    # was drawn, 124 tiles for 31 connectors).
+    ids = sorted(i for i in envs.TASKS if i.startswith("InsertBench/Connector-")
+                 and i.endswith("-v0"))
     tiles = []
     for env_id in ids:
         env, obs = _near_the_socket(env_id, size, size)
@@ -60,9 +63,10 @@ def main() -> None:
     parser.add_argument("--out", type=output_dir, default=Path("docs"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [task_row(env_id) for env_id in PAPER000_TASKS]
-    imageio.imwrite(args.out / "tasks.png", np.concatenate(rows, axis=0))
-    imageio.imwrite(args.out / "catalog.png", catalog_sheet())
+    with pinned_versions():  # the versions drawn are chosen: no "out of date" advice
+        rows = [task_row(env_id) for env_id in PAPER000_TASKS]
+        imageio.imwrite(args.out / "tasks.png", np.concatenate(rows, axis=0))
+        imageio.imwrite(args.out / "catalog.png", catalog_sheet())
     print(f"wrote {args.out / 'tasks.png'} and {args.out / 'catalog.png'}")
 
 

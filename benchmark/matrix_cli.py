@@ -287,7 +287,8 @@ def report(
     store: StoreOpt = None,
     out: Annotated[Path | None, typer.Option(
         help="Output folder [default: <store dir>/<store stem>-report, "
-             "runs/<preset>-report for the default store].")] = None,
+             "runs/<preset>-report for the default store; with --task-version, the versions "
+             "before -report].")] = None,
     reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (1 or 2 gave "
                                       "'intervals' that missed their own point).",
                                       min=100, max=100_000)] = 2000,
@@ -313,8 +314,7 @@ def report(
                 f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)}); "
                 f"run `insertbench matrix run {preset} --store {store_path}` first, or give "
                 "its own --store", param_hint="PRESET")
-        # Beside its store: a report of another store must not overwrite the default one.
-        out = out or store_path.parent / f"{store_path.stem}-report"
+        out = out or _report_dir(store_path, task_version)
         try:  # before the bootstrap: `--out /proc/x` failed after it, a bare FileNotFoundError
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -325,6 +325,16 @@ def report(
         if line.startswith("WARNING:"):  # not only in a file the user may not open
             console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True)
     console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
+
+
+def _report_dir(store_path: Path, task_versions: list[int] | None) -> Path:
+    """``<store dir>/<store stem>[-vA-vB]-report``: beside its store, so that a report of
+    another store does not overwrite the default one, and named for the task versions it shows
+    (as `load_preset` names the preset): a --task-version report of the preset's own store
+    replaced the preset's report."""
+    suffix = "".join(f"-v{v}" for v in sorted(set(task_versions or ())))
+    stem = store_path.stem if store_path.stem.endswith(suffix) else store_path.stem + suffix
+    return store_path.parent / f"{stem}-report"
 
 
 if __name__ == "__main__":  # `python -m benchmark.matrix_cli ...` = `insertbench matrix ...`

@@ -255,12 +255,19 @@ def validate(
         # The checkpoint was ignored: the P-controller ran on the robot in its place.
         raise typer.BadParameter(f"give --checkpoint ({checkpoint}) or --policy p_controller, "
                                  "not both")
+    trained_with = None
     if kind is PolicyKind.checkpoint:
-        _check_trained_on(checkpoint, task, allow_other_task)
+        trained_with = _check_trained_on(checkpoint, task, allow_other_task)
     factory = (
         real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
     )
     kwargs: dict[str, Any] = parse_env_kwargs(env)
+    if trained_with is not None and trained_with != kwargs:
+        # Not taken over as `eval` does: the robot refuses some simulation kwargs (the sensor
+        # model's, grasp noise). Said, since goal noise left out validated an easier task.
+        warnings.warn(f"{checkpoint} was trained with env kwargs {trained_with}; this session "
+                      f"runs with {kwargs} (pass the run's with --env to validate under them)",
+                      UserWarning, stacklevel=1)
     # The simulated half takes the same kwargs: check them before the robot moves. A kwarg the
     # simulation refuses (servo_hz, a typo) used to fail only after every trial on the robot.
     try:
@@ -453,9 +460,10 @@ def _load_calibration(path: Path, task: str):
     return calib
 
 
-def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> None:
+def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> dict | None:
     """Refuse, as `insertbench eval` does, a checkpoint whose run (run.json) trained on another
-    task: on the robot it used to run without a word (a USB policy on a D-sub socket)."""
+    task: on the robot it used to run without a word (a USB policy on a D-sub socket). Returns
+    the env kwargs the run trained with (None: no run.json)."""
     from benchmark.train_cli import resolve_checkpoint
 
     _, run = resolve_checkpoint(checkpoint)
@@ -463,6 +471,7 @@ def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> No
     if trained_on is not None and trained_on != task and not allow_other_task:
         raise typer.BadParameter(f"{checkpoint} was trained on {trained_on}, not {task}; pass "
                                  "--allow-other-task to run it there anyway")
+    return dict(run.get("env_kwargs") or {}) if run else None
 
 
 @real_app.command("serve-twin")

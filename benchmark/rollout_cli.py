@@ -187,8 +187,10 @@ class _RandomPolicy:
 
 def _print_table(rows, policy: str, kwargs: dict) -> None:
     table = Table(title=f"{policy} policy, env kwargs {kwargs or '{}'}")
-    for column in ("task", "success [95% CI]", "steps to success", "peak force",
-                   "final distance"):
+    # Task IDs whole, the other cells wrapped: at 120 columns "InsertBench/Connector-CarPlu…"
+    # stood for four connectors at four versions each.
+    table.add_column("task", no_wrap=True)
+    for column in ("success [95% CI]", "steps to success", "peak force", "final distance"):
         table.add_column(column, justify="right")
     for task_id, records in rows:
         s = summarize(records)

@@ -1021,6 +1021,18 @@ def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
     assert not (in_tmp / "runs" / "quick.sqlite").exists()
     code, out, _ = run_cli(capsys, "matrix", "status", "quick", "--task-version", "2")
     assert code in (0, None) and "quick-v2" in out and "pending" in out
+    # Into the preset's own store (as the README suggests): the versioned report replaced
+    # the preset's, both being "<store stem>-report".
+    for versions in ((), ("--task-version", "1", "--task-version", "2")):
+        code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                               *versions, "--store", "runs/quick.sqlite", "--executor",
+                               "inline", "--no-progress")
+        assert code == 0, err
+        code, _, err = run_cli(capsys, "matrix", "report", "quick", *versions, "--store",
+                               "runs/quick.sqlite", "--reps", "100")
+        assert code == 0, err
+    own = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
+    assert "| USB-v1 " in own and "| USB-v2 " not in own
 
 
 def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,18 @@ def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypat
     report = json.loads((tmp_path / "report/validate_InsertBench_USB-v0.json").read_text())
     assert report["summary"]["twin"]["episodes"] == 1
     assert report["summary"]["twin"]["successes"] == 1  # the P-controller alone inserts
+    # A run trained with goal noise, validated without: it ran on an easier task unsaid.
+    Path("runs/noisy").mkdir()
+    shutil.copytree("runs/usb-rsac", "runs/noisy/agent")
+    Path("runs/noisy/run.json").write_text(json.dumps(
+        {"task_id": USB, "env_kwargs": {"goal_noise_mm": 1.0}}))
+    with pytest.warns(UserWarning, match=r"trained with env kwargs \{'goal_noise_mm': 1.0\}; "
+                      r"this session runs with \{\}"):
+        result = runner.invoke(app, [
+            "real", "validate", "--task", USB, "--twin", "--checkpoint", "runs/noisy",
+            "--episodes", "1", "--out", "report2",
+        ])
+    assert result.exit_code == 0, result.output
 
 
 def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
