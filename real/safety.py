@@ -54,6 +54,12 @@ PLAUSIBLE_WRENCH = (5000.0, 500.0)
 #: one reading 1e6 s ahead was taken, and every genuine one after it read as "went back".
 STAMP_LEAD_S = 1.0
 
+#: New controller cycles in a row with a bit-identical F/T reading that make it a frozen one
+#: (a dead sensor, a stuck RTDE field): 0.1 s at 500 Hz. A real sensor's noise, and the twin's
+#: solver, change its last digits every cycle (longest run on the twin: 2 reads, one cycle); a
+#: frozen or all-zero reading was accepted, and the force limit never tripped.
+FROZEN_WRENCH_CYCLES = 50
+
 #: Axial pull on the tool [N] (into the socket) above which a force trip does not retract.
 RETRACT_TENSION_N = 5.0
 
@@ -132,6 +138,9 @@ class SafeRobot:
         #: Newest controller timestamp seen [s] and when (our clock) it first arrived.
         self._last_stamp: float | None = None
         self._fresh_at = 0.0
+        #: The last new cycle's raw F/T reading and how many new cycles in a row repeated it.
+        self._last_raw_wrench: tuple[float, ...] | None = None
+        self._same_wrench_cycles = 0
         #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
         #: reading that trips the force limit.
         self.peak_force_n = 0.0
@@ -144,6 +153,7 @@ class SafeRobot:
         SafetyTrip if the robot is stopped or not safe."""
         if check:
             self.check_status()
+        stamp_before = self._last_stamp
         pos, mat = self.measure()
         wrench = self.call("getActualTCPForce")
         speed = self.call("getActualTCPSpeed")
@@ -155,6 +165,8 @@ class SafeRobot:
             if np.linalg.norm(v[:3]) > bounds[0] or np.linalg.norm(v[3:]) > bounds[1]:
                 self.trip("reading", f"the robot reports an implausible {name} {value} (beyond "
                           f"{bounds[0]:g}, {bounds[1]:g})")
+        if self._last_stamp != stamp_before:  # a new controller cycle
+            self._check_not_frozen(tuple(float(v) for v in wrench))
         return RobotState(
             pos=pos,
             mat=mat,
@@ -232,6 +244,17 @@ class SafeRobot:
         self.last_valid = (pos, mat, now)
         self._commanded_since_valid = (0.0, 0.0)
         return pos, mat
+
+    def _check_not_frozen(self, wrench: tuple[float, ...]) -> None:
+        """Trip on an F/T reading bit-identical for `FROZEN_WRENCH_CYCLES` new cycles."""
+        same = wrench == self._last_raw_wrench
+        self._same_wrench_cycles = self._same_wrench_cycles + 1 if same else 0
+        self._last_raw_wrench = wrench
+        if self._same_wrench_cycles >= FROZEN_WRENCH_CYCLES:
+            self._same_wrench_cycles = 0
+            self.trip("reading", f"the F/T sensor read {list(wrench)} unchanged for "
+                      f"{FROZEN_WRENCH_CYCLES} controller cycles: frozen (a dead sensor or a "
+                      "stuck field; a live one's noise changes it every cycle)")
 
     def _read_int(self, method: str, what: str) -> int:
         """An integer reading of the backend's `method`; anything else (None, NaN, 2.5, a

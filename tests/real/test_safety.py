@@ -431,6 +431,29 @@ def test_a_non_finite_wrench_reading_stops_the_arm(usb_twin_env, monkeypatch):
     assert names_after(twin, start) == ["servoStop"]
 
 
+@pytest.mark.parametrize("reading", ["frozen", "zero"])
+def test_a_frozen_wrench_reading_trips_before_the_plug_presses(reading):
+    """A dead sensor or a stuck field (the same six numbers every cycle, or zeros) passed every
+    check: 40 steps pressed the plug into the board beside the socket with the force limit
+    blind (the twin's own 1000 N protective stop the only end)."""
+    env = real.make_twin(USB, seed=0, start_height_mm=15.0,
+                         twin_kwargs={"protective_stop_force_n": 1000.0})
+    twin = env.unwrapped.robot
+    env.reset(seed=0, options={"tcp_offset_mm": (6.0, 0.0)})  # beside the opening
+    stuck = [0.0] * 6 if reading == "zero" else twin.getActualTCPForce()
+    twin.getActualTCPForce = lambda: list(stuck)
+    steps = 0
+    while steps < 40:
+        *_, terminated, _, info = env.step(np.array([0, 0, 1], np.float32))
+        steps += 1
+        if terminated:
+            break
+    assert info["safety_trip"] == "reading" and "unchanged for 50 controller cycles" in \
+        info["safety_message"]
+    assert steps <= 3 and twin.peak_contact_force_n < 1.0  # before any contact
+    env.close()
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     # "> 0" let inf (or 1e9) through, and the check it sets was off without a word.
     ({"force_limit_n": float("inf")}, "force_limit_n must be a finite number"),
