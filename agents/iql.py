@@ -148,6 +148,11 @@ class IQLConfig:
     # None: sample pi itself.
     device: str = "cpu"  # torch device for networks ("cpu", "cuda")
 
+    def needs_task_ids(self) -> bool:
+        """Whether its offline data must say each row's connector (a ``task_id`` column: an
+        `insertbench dataset recipe`); the runner checks it before a run folder is made."""
+        return bool(self.daib or self.reward_classifier)
+
     def validate(self) -> None:
         """Range checks; raises ValueError naming the field."""
         name = type(self).__name__

@@ -57,7 +57,10 @@ class OperatorConfig:
     def validate(self) -> None:
         """Range checks; raises ValueError naming the field."""
         name = type(self).__name__
-        check(self.operator_trigger_deviation >= 0, name, "operator_trigger_deviation", ">= 0",
+        # A mean absolute difference of actions in [-1, 1] is below 2: at 2 the operator never
+        # took over (HIL-SERL became RLPD and HG-DAgger BC, without a word).
+        check(0 <= self.operator_trigger_deviation < 2, name, "operator_trigger_deviation",
+              "in [0, 2) (a mean absolute difference of actions in [-1, 1])",
               self.operator_trigger_deviation)
         check(self.operator_action_noise >= 0, name, "operator_action_noise", ">= 0",
               self.operator_action_noise)

@@ -123,6 +123,11 @@ class RLPDConfig:
                   "demo_buffer_size", "image_feature_dim", "image_channels"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         check(0 <= self.demo_ratio < 1, name, "demo_ratio", "in [0, 1)", self.demo_ratio)
+        # Per batch it is a count: 0.95 of 8 rows rounded to 8 demo rows, none online.
+        n_demo = round(self.batch_size * self.demo_ratio)
+        check(n_demo < self.batch_size and (n_demo > 0 or self.demo_ratio == 0), name,
+              "demo_ratio", f"a share of the {self.batch_size}-row batch that leaves rows to "
+              f"both buffers (it gives {n_demo} demo rows)", self.demo_ratio)
         for f in ("learning_starts", "random_steps", "augment_pad"):
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
 

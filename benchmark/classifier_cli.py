@@ -56,7 +56,7 @@ def train_command(
         save_classifier,
         train_classifier,
     )
-    from benchmark.learned_reward import RENDER_KWARGS, collect_frames
+    from benchmark.learned_reward import RENDER_KWARGS, collect_frames, frame_settings
     from benchmark.train import make_env
 
     if not (1 <= episodes <= MAX_EVAL_EPISODES and 1 <= heldout_episodes <= MAX_EVAL_EPISODES):
@@ -104,7 +104,8 @@ def train_command(
         min_z = float(z.min()) - sanity_margin_mm / 1000.0
     meta = ClassifierMeta(
         keys=tuple(keys), threshold=threshold, min_insertion_z_m=min_z,
-        env_kwargs={k: v for k, v in env_kwargs.items() if k in RENDER_KWARGS},
+        env_kwargs={k: v for k, v in env_kwargs.items() if k in RENDER_KWARGS}
+        | (frame_settings(env_kwargs) if proprio or min_z is not None else {}),
     )
     classifier = SuccessClassifier(space, meta)
     try:

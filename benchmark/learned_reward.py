@@ -23,6 +23,7 @@ from a few hundred labelled frames. Here:
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +42,19 @@ FRAME_SEED_BASE = 80_000_000
 FAILURE_SEED_BASE = 85_000_000
 #: Env kwargs of the frames that the run's env must share with them.
 RENDER_KWARGS = ("image_size", "grayscale", "cameras")
+#: Env kwargs that place `tcp_pose`'s origin (the start pose): a classifier that reads tcp_pose
+#: (proprioception, the depth sanity check) must share them with the run. One trained 20 mm
+#: above the seat rewarded nothing from 14 mm up, and from 50 mm up rewarded a plug 30 mm above
+#: the socket, without a word.
+FRAME_KWARGS = ("start_height_mm", "obs_frame")
+
+
+def frame_settings(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The `FRAME_KWARGS` of ``env_kwargs``, the env's defaults filled in."""
+    from envs.insertion_env import InsertionEnv
+
+    params = inspect.signature(InsertionEnv).parameters
+    return {k: env_kwargs.get(k, params[k].default) for k in FRAME_KWARGS}
 
 
 def collect_frames(
@@ -320,6 +334,12 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     if clash:
         raise ValueError(f"env kwargs {clash} (run, classifier) differ from the frames the "
                          "classifier was trained on")
+    frame = {k: v for k, v in classifier.meta.env_kwargs.items() if k in FRAME_KWARGS}
+    run_frame = frame_settings(kwargs)
+    clash = {k: (run_frame[k], v) for k, v in frame.items() if run_frame[k] != v}
+    if clash:
+        raise ValueError(f"env kwargs {clash} (run, classifier) differ from the frames the "
+                         "classifier was trained on: it reads tcp_pose, whose origin they set")
     env = gym.make(task_id, **kwargs | render | {"reward": "dense", "obs_mode": "state+pixels"})
     spaces = env.observation_space.spaces
     # An edited classifier.json (env_kwargs' image_size) built frames the classifier's CNN

@@ -88,7 +88,7 @@ DEMO_SEED_BASE = 90_000_000
 #: none (papers 003 and 004 use 20-30 demonstrations; paper 000 does not say).
 DEFAULT_DEMO_EPISODES = 20
 RUN_KEYS = ("task_id", "agent", "seed", "config", "env_kwargs", "eval_seeds", "demos",
-            "num_envs")
+            "num_envs", "interventions")
 
 
 @dataclass(eq=False)
@@ -282,29 +282,57 @@ def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> b
         return a == b
 
 
+def _warn_other_settings(demos: Path, how: str, their_task: str | None,
+                         their_kwargs: Mapping[str, Any], task_id: str,
+                         env_kwargs: Mapping[str, Any]) -> None:
+    """Warn where demos were made on another task or with other env kwargs than the run's."""
+    if their_task not in (None, task_id):  # DT12 demos trained a USB run silently
+        warnings.warn(f"demos {demos} were {how} on {their_task}, not {task_id}",
+                      UserWarning, stacklevel=4)
+        return
+    # obs_frame='task' data trained a start-frame run: tcp_pose meant something else.
+    # The version key resolves every kwarg with its default: obs_mode='state' given or
+    # not, a tuple or its JSON list, build the same task.
+    ours, theirs = (json.loads(json.dumps(dict(k))) for k in (env_kwargs, their_kwargs))
+    differ = {} if _same_task_settings(task_id, ours, theirs) else {
+        k: (theirs.get(k), ours.get(k)) for k in {*ours, *theirs}
+        if theirs.get(k) != ours.get(k)}
+    if differ:
+        warnings.warn(f"demos {demos} were {how} with other env kwargs than this run's "
+                      f"({'collection' if how == 'collected' else 'their run'}, run): "
+                      f"{dict(sorted(differ.items()))}", UserWarning, stacklevel=4)
+
+
+def _has_task_ids(demos: Any) -> bool:
+    """Whether demos (a path or a Dataset) give each row's connector: a recipe folder, or a
+    Dataset with a ``task_id`` column."""
+    if isinstance(demos, str | Path):
+        from benchmark.recipes import is_recipe_dir
+
+        return Path(demos).is_dir() and is_recipe_dir(Path(demos))
+    return demos is not None and "task_id" in demos
+
+
 def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) -> None:
     """Before a run directory is made: ValueError for an unfinished or damaged collection or
     recipe in `demos`, and a warning where its task, env kwargs or task version are not the
-    run's (they trained a run of another task without a word). A file passes."""
+    run's (they trained a run of another task without a word). A run's demos.npz is checked
+    against its run.json beside it; any other file passes."""
     if (demos / "collect_config.json").is_file():
         from benchmark.datasets import read_finished_collection
 
         collected = read_finished_collection(demos)
-        if collected.task_id not in (None, task_id):  # DT12 demos trained a USB run silently
-            warnings.warn(f"demos {demos} were collected on {collected.task_id}, not {task_id}",
-                          UserWarning, stacklevel=3)
-        # obs_frame='task' data trained a start-frame run: tcp_pose meant something else.
-        # The version key resolves every kwarg with its default: obs_mode='state' given or
-        # not, a tuple or its JSON list, build the same task.
-        ours, theirs = (json.loads(json.dumps(dict(k))) for k in (env_kwargs,
-                                                                 collected.env_kwargs))
-        differ = {} if _same_task_settings(task_id, ours, theirs) else {
-            k: (theirs.get(k), ours.get(k)) for k in {*ours, *theirs}
-            if theirs.get(k) != ours.get(k)}
-        if differ:
-            warnings.warn(f"demos {demos} were collected with other env kwargs than this run's "
-                          f"(collection, run): {dict(sorted(differ.items()))}",
-                          UserWarning, stacklevel=3)
+        _warn_other_settings(demos, "collected", collected.task_id, collected.env_kwargs,
+                             task_id, env_kwargs)
+    elif demos.name == "demos.npz" and (demos.parent / "run.json").is_file():
+        # A run's own demos: a USB run's trained a Model-E run, in another frame, unsaid.
+        try:
+            run = json.loads((demos.parent / "run.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            run = None
+        if isinstance(run, dict) and isinstance(run.get("env_kwargs") or {}, dict):
+            _warn_other_settings(demos, "recorded", run.get("task_id"),
+                                 run.get("env_kwargs") or {}, task_id, env_kwargs)
     from benchmark.recipes import is_recipe_dir, missing_parts, recipe_version, unfinished_message
 
     if demos.is_dir() and is_recipe_dir(demos):  # v1 data trained a v0 run without a word
@@ -667,6 +695,12 @@ def _new_run(out_dir: Path, description: dict[str, Any], env: gym.Env, agent: Ag
     return VectorRun(out_dir, description, env, worlds, agent)
 
 
+def intervention_source(hook: Callable[..., Any]) -> str:
+    """What a run's ``intervene`` hook is, for its run.json: a teleop device by its class."""
+    device = getattr(hook, "teleop", None)
+    return type(device if device is not None else hook).__name__
+
+
 #: Held by a run for as long as it writes its folder (`run_lock`).
 LOCK_FILE = "checkpoint.lock"
 
@@ -823,6 +857,11 @@ def train(
         if dict(env_kwargs or {}).get("reward") == "vice":
             raise ValueError("reward='vice' trains with one env (num_envs=1): the agent's "
                              "classifier is bound into that env")
+    if getattr(built, "needs_task_ids", lambda: False)() and not _has_task_ids(demos):
+        # The agent's pretrain said so, after demos were collected into a new run folder.
+        raise ValueError(f"{agent_name} with these settings trains on a recipe's task_id "
+                         "column (each row's connector); give --demos a folder from "
+                         "`insertbench dataset recipe paper001`")
     out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
     with run_lock(out_dir):
         description = _json_ready({
@@ -835,7 +874,10 @@ def train(
             "demos": (str(demos) if isinstance(demos, str | Path) else
                       "dataset object" if demos is not None else
                       {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
-        } | ({"num_envs": num_envs} if num_envs != 1 else {}))
+        } | ({"num_envs": num_envs} if num_envs != 1 else {})
+            # Who intervenes, when not the agent's own (simulated) operator: a resume with or
+            # without --teleop changed the source mid-run, and run.json did not say which.
+            | ({"interventions": intervention_source(intervene)} if intervene else {}))
         ckpt = run_checkpoint_dir(out_dir)
         run_file = out_dir / "run.json"
         if ckpt is not None and not run_file.is_file():

@@ -279,6 +279,12 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
         make_env(STANDIN, {"reward_classifier": "clf/{task}"})
     env = make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}"})
     assert "wrist" not in env.observation_space.spaces  # state run; the classifier sees pixels
+    # It reads tcp_pose (--proprio, the depth check), whose origin the start height sets: one
+    # trained 50 mm up rewarded nothing from 14 mm up, or a plug far above the socket.
+    with pytest.raises(ValueError, match=r"\{'start_height_mm': \(20.0, 50.0\)\} \(run, "
+                                         r"classifier\) differ .* it reads tcp_pose"):
+        make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}",
+                           "start_height_mm": 20.0})
     # The same classifier named for another task (a copy whose report says so) is refused: a
     # USB-v1 classifier used to reward a D-sub run without a word.
     shutil.copytree(tmp_path / "clf" / "PegPoint-v0", tmp_path / "clf" / "usb")

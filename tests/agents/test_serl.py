@@ -111,6 +111,22 @@ def test_rlpd_batches_mix_demo_and_online_rows(demo_ratio, expected):
     assert len(batch["action"]) == 16 and int(batch["intervened"].sum()) == expected
 
 
+@pytest.mark.parametrize(("config", "field"), [
+    # Accepted, then 0.95 of 8 rows was 8 demo rows and none online (the critic never saw
+    # its own experience), 0.5 of 1 row none from the demos.
+    ({"demo_ratio": 0.95, "batch_size": 8}, "demo_ratio"),
+    ({"demo_ratio": 0.5, "batch_size": 1}, "demo_ratio"),
+    # Actions lie in [-1, 1]: at a mean absolute difference of 2 the operator never took over.
+    ({"operator_trigger_deviation": 2.0}, "operator_trigger_deviation"),
+])
+def test_serl_configs_that_would_switch_their_method_off_are_refused(config, field):
+    from agents.config import build_config
+    from agents.registry import agent_spec
+
+    with pytest.raises(ValueError, match=field):
+        build_config(agent_spec("hil_serl").config_cls, config)
+
+
 @pytest.mark.parametrize("online", [False, True])
 def test_rlpd_normalises_with_the_demos_statistics_unless_told_otherwise(online):
     """Regression (issue 12): folding online exploration into the normaliser raised USB-v1's

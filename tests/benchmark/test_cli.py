@@ -1318,6 +1318,17 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/same", "-e",
                                  "obs_mode=state")
     assert "other env kwargs" not in err, err
+    # A run's own demos.npz, named by its run.json beside it, passed as any file did.
+    for task, env, warning in (
+            ("InsertBench/ModelE-v1", (), "were recorded on InsertBench/USB-v1, not "
+                                          "InsertBench/ModelE-v1"),
+            ("InsertBench/USB-v1", ("-e", "obs_frame=task"), "were recorded with other env "
+             "kwargs than this run's (their run, run): {'obs_frame': (None, 'task')}")):
+        code, _, err = run_cli(capsys, "train", "--task", task, "--agent", "bc", "--steps",
+                               "5", "--eval-episodes", "0", "--no-progress", "--demos",
+                               "runs/dt12/demos.npz", "--out", f"runs/again-{len(env)}", *env,
+                               "--config", "pretrain_steps=2")
+        assert code == 0 and f"warning: demos runs/dt12/demos.npz {warning}" in err, err
 
 
 def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):

@@ -385,6 +385,30 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
               out_dir=tmp_path, **RUN)
 
 
+def test_a_resume_with_another_intervention_source_is_refused(tmp_path):
+    """Who intervened was no part of a run: a resume with or without --teleop changed the
+    source mid-run, and run.json looked the same either way."""
+    from envs.intervention import ScriptedTeleop, TeleopHook
+
+    env = gym.make(TASK)
+    hook = TeleopHook(ScriptedTeleop([None] * 100), env.action_space)
+    env.close()
+    train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path, intervene=hook,
+          **RUN)
+    assert json.loads((tmp_path / "run.json").read_text())["interventions"] == "ScriptedTeleop"
+    with pytest.raises(ValueError, match=r"differs in \['interventions'\]"):
+        train(TASK, "sac", seed=0, steps=40, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+
+
+def test_iql_that_needs_each_rows_connector_is_refused_before_its_run_folder(tmp_path):
+    """DAIB (and IQL's reward classifier) refused in pretrain: after the demos were collected
+    into a new run folder, which a rerun then took for a run without a checkpoint."""
+    with pytest.raises(ValueError, match="trains on a recipe's task_id column"):
+        train(TASK, "iql", seed=0, steps=10, config={"daib": True}, demo_episodes=1,
+              out_dir=tmp_path / "run", **RUN)
+    assert not (tmp_path / "run").exists()
+
+
 def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 5}
     result = train(TASK, "td3_lfd", seed=0, steps=60, config=config, out_dir=tmp_path,
