@@ -47,10 +47,13 @@ def sim2sim_command(
     from envs.episode import summarize
     from envs.tasks import TASKS
 
-    if task not in TASKS:
-        raise typer.BadParameter(
-            f"unknown task {task!r}: sim2sim runs single-connector tasks (see `insertbench list`)"
-        )
+    if task not in TASKS:  # "unknown task" named registered IDs too (the board, families)
+        import gymnasium as gym
+
+        what = (f"{task!r} is not a single-connector task" if task in gym.registry else
+                f"unknown task {task!r}")
+        raise typer.BadParameter(f"{what}: sim2sim runs single-connector tasks (see "
+                                 "`insertbench list`)")
     agent_dir, run = resolve_checkpoint(checkpoint) if checkpoint is not None else (None, None)
     trained_on = run.get("task_id") if run else None
     if trained_on is not None and trained_on != task and not allow_other_task:

@@ -220,7 +220,11 @@ class ShardedVectorEnv(VectorEnv):
         return tuple(result for reply in replies for result in reply)
 
     def get_attr(self, name: str) -> tuple:
-        return self.call(name)
+        """An attribute of every world (a method is called); a world without it raises with
+        the vector left open."""
+        replies = self._request({w: ("call", (name, (), {})) for w in self._slices()},
+                                read_only=True)
+        return tuple(result for reply in replies for result in reply)
 
     def set_attr(self, name: str, values: Any) -> None:
         """Set an attribute of every world: `values` a list or tuple of one value per world,
@@ -295,13 +299,15 @@ class ShardedVectorEnv(VectorEnv):
     def _slices(self) -> list[_Local | _Worker]:
         return [self._local, *self._workers]
 
-    def _request(self, requests: dict[_Local | _Worker, tuple[str, Any]]) -> list[Any]:
+    def _request(self, requests: dict[_Local | _Worker, tuple[str, Any]],
+                 read_only: bool = False) -> list[Any]:
         """Send each worker its command, answer this process's own, then collect every reply
         (results in the dict's order).
 
-        An error in a world is raised once every reply is in; a dead worker, or anything that
-        interrupts the exchange (Ctrl-C included), closes the vector env first (killing the
-        workers), since the worlds and the pipes are then out of step."""
+        An error in a world is raised once every reply is in, and closes the vector env unless
+        the command was ``read_only`` (`get_attr`: a mistyped name changed no world); a dead
+        worker, or anything that interrupts the exchange (Ctrl-C included), closes it first
+        (killing the workers), since the worlds and the pipes are then out of step."""
         self._check_open()
         local = self._local  # close() forgets it
         payloads = {}  # pickled before anything is sent: an argument that cannot be is refused
@@ -337,11 +343,14 @@ class ShardedVectorEnv(VectorEnv):
             raise
         for w, reply in zip(requests, replies, strict=True):
             if reply[0] == "error":
-                self.close()
                 _, world, error, text = reply
                 where = f"world {world}" if world is not None else f"worlds {w.indices}"
-                if w is not local:
-                    error.add_note(f"raised in {where}, worker process {w.process.pid}; this "
-                                   f"vector env is closed. The worker's traceback:\n{text}")
+                where += " (this process)" if w is local else f", worker process {w.process.pid}"
+                if read_only:
+                    error.add_note(f"raised in {where}; this vector env stays open")
+                else:
+                    self.close()
+                    error.add_note(f"raised in {where}; this vector env is closed"
+                                   + ("" if w is local else f". The worker's traceback:\n{text}"))
                 raise error
         return [reply[1] for reply in replies]

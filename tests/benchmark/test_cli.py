@@ -951,6 +951,16 @@ def test_sim2sim_refuses_a_kwarg_pybullet_lacks_before_evaluating(capsys, in_tmp
     assert len(lines) == 1 and message in lines[0], err
 
 
+@pytest.mark.parametrize(("task", "message"), [
+    ("InsertBench/NISTBoard-v0", "'InsertBench/NISTBoard-v0' is not a single-connector task"),
+    ("InsertBench/USB-v9", "unknown task 'InsertBench/USB-v9'"),
+])
+def test_sim2sim_names_why_a_task_is_refused(capsys, in_tmp, task, message):
+    """The registered board read as "unknown task"."""
+    code, _, err = run_cli(capsys, "sim2sim", "--task", task, "--episodes", "1")
+    assert code == 2 and message in err, err
+
+
 def test_sim2sim_on_v1_compares_the_contact_models_alone_with_noiseless(capsys, in_tmp):
     """PyBullet has no v1 sensor or reset variation, and `noiseless=true`, the kwarg that makes
     MuJoCo run the same, was refused: every v1 comparison mixed sensor noise into the contact

@@ -112,7 +112,10 @@ def test_an_unpicklable_call_result_is_an_error_not_a_dead_worker(capfd):
                                         "process") as error:
         vec.get_attr("handle")
     assert f"worker process {pids[0]}" in "\n".join(error.value.__notes__)
-    assert vec.unwrapped.closed and _wait_gone(pids) == []
+    assert len(vec.get_attr("goal_noise_mm")) == 2  # the worker answers on: still in step
+    assert not vec.unwrapped.closed  # a get_attr changed no world
+    vec.close()
+    assert _wait_gone(pids) == []
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -135,9 +138,24 @@ def test_set_attr_reaches_every_world_as_gymnasiums_vectors_do():
 def test_an_error_in_this_process_world_closes_the_workers_too():
     vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)
     pids = vec.unwrapped.worker_pids
-    with pytest.raises(ValueError, match=r"must be a pair"):  # world 0 raises first
+    with pytest.raises(ValueError, match=r"must be a pair") as raised:  # world 0 raises first
         vec.call("reset", seed=0, options={"tcp_offset_mm": "sideways"})
     assert vec.unwrapped.closed and _wait_gone(pids) == []
+    # It said nothing of the close (a worker's error did).
+    assert raised.value.__notes__ == ["raised in world 0 (this process); this vector env is "
+                                      "closed"]
+
+
+def test_a_mistyped_get_attr_leaves_the_vector_open():
+    """A typo in get_attr closed the vector and killed its workers (threads and Gymnasium's
+    own vectors go on)."""
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)
+    vec.reset(seed=0)
+    with pytest.raises(AttributeError, match="max_episode_step") as raised:
+        vec.get_attr("max_episode_step")
+    assert "this vector env stays open" in raised.value.__notes__[0]
+    vec.step(np.zeros((3, 3), np.float32))
+    vec.close()
 
 
 def test_a_dead_worker_is_an_error_not_a_hang():
