@@ -29,7 +29,12 @@ from benchmark.preset import (
     load_preset,
     offline_presets,
 )
-from benchmark.store import DEFAULT_STALE_AFTER_S, UNWRITABLE, Store, check_not_foreign
+from benchmark.store import (
+    DEFAULT_STALE_AFTER_S,
+    Store,
+    check_not_foreign,
+    connect_read_only,
+)
 from benchmark.store import open_store as checked_store
 
 matrix_app = typer.Typer(
@@ -62,17 +67,19 @@ def _check_store(path: Path | None) -> Path | None:
         with path.open("rb") as f:
             if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
                 raise typer.BadParameter(f"{path} is not a matrix store (a SQLite file)")
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = None
         try:
+            db = connect_read_only(path)  # a WAL store in a read-only folder: as immutable
             check_not_foreign(db, path)
         except ValueError as err:
             raise typer.BadParameter(str(err)) from None
-        except sqlite3.OperationalError as err:  # e.g. a WAL store in a read-only folder
-            raise typer.BadParameter(f"{path}: {UNWRITABLE} ({err})") from None
+        except sqlite3.OperationalError as err:
+            raise typer.BadParameter(f"{path}: the store cannot be read ({err})") from None
         except sqlite3.DatabaseError as err:  # a cut-off copy: "disk image is malformed"
             raise typer.BadParameter(f"{path} is a damaged matrix store ({err})") from None
         finally:
-            db.close()
+            if db is not None:
+                db.close()
     return path
 
 
@@ -237,7 +244,7 @@ def status(
         console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending",
                       soft_wrap=True)
         return
-    with open_store(store_path) as db:
+    with open_store(store_path, read_only=True) as db:
         statuses = db.statuses()
         live = {m.config_hash: m for m in db.running() if not db.is_marker_stale(m)}
         rows = {r["config_hash"]: r for r in db.cell_rows()}
@@ -306,7 +313,7 @@ def report(
             + "".join(f"--task-version {v} " for v in task_version or ()) + "first",
             param_hint="PRESET",
         )
-    with open_store(store_path) as db:
+    with open_store(store_path, read_only=True) as db:
         # Another preset's store (or --task-version without it) held none of these cells: the
         # empty report went to that store's report folder, over the other preset's report.
         if not db.statuses().keys() & {cell.config_hash for cell in spec.cells}:

@@ -182,19 +182,57 @@ def check_not_foreign(db: sqlite3.Connection, path: Path) -> None:
 STORE_LOCK_WAIT_S = 60.0
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the store ``path``. SQLite reads a WAL-mode database
+    read-only only where it can open or make the log's index beside it; where it cannot (a
+    folder the reader may not write), the file is read as immutable: what its last checkpoint
+    holds (a matrix checkpoints its log when it closes)."""
+    uri = path.resolve().as_uri()
+
+    def connect(mode: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=STORE_LOCK_WAIT_S,
+                               isolation_level=None)
+
+    db = connect("mode=ro")
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:  # "unable to open database file": no index to be had
+        db.close()
+    except sqlite3.Error:  # damaged: the caller names it
+        db.close()
+        raise
+    return connect("immutable=1")
+
+
 class Store:
     """SQLite results store of one matrix. The matrix's parent process is its only writer.
 
     Args:
         path: database file; parent folders are created.
         stale_after_s: a running marker whose heartbeat is older than this is reclaimed.
+        read_only: open an existing store for reading only (`matrix status`, `report`): a
+            store in a folder its reader cannot write (a colleague's, an archive) could not be
+            opened, since SQLite keeps its write-ahead log beside it.
     """
 
-    def __init__(self, path: str | Path, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
+    def __init__(self, path: str | Path, stale_after_s: float = DEFAULT_STALE_AFTER_S,
+                 read_only: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.stale_after_s = stale_after_s
         self.hostname = socket.gethostname()
+        if read_only:
+            self._db = connect_read_only(self.path)
+            try:
+                check_not_foreign(self._db, self.path)
+                found = _schema_version(self._db)
+            except (ValueError, sqlite3.Error):
+                self._db.close()
+                raise
+            self._db.row_factory = sqlite3.Row
+            self._check_schema(found)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=STORE_LOCK_WAIT_S, isolation_level=None)
         try:  # before anything is written (WAL mode persists in the file)
             check_not_foreign(self._db, self.path)
@@ -210,7 +248,9 @@ class Store:
         self._db.executescript(
             f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta(key, value) "
             f"VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
-        found = _schema_version(self._db)
+        self._check_schema(_schema_version(self._db))
+
+    def _check_schema(self, found: str | None) -> None:
         if not str(found).isdigit():  # int('abc') was a ValueError naming no file
             self._db.close()
             raise ValueError(f"{self.path} has a damaged schema_version ({found!r}); run the "
@@ -485,6 +525,8 @@ def open_store(path: str | Path, **kwargs: Any) -> Store:
             raise ValueError(f"{path} is locked by another process (SQLite waited "
                              f"{STORE_LOCK_WAIT_S:.0f} s for it); try again when it is "
                              "done") from None
+        if kwargs.get("read_only"):
+            raise ValueError(f"{path}: the store cannot be read ({err})") from None
         raise ValueError(f"{path}: {UNWRITABLE} ({err})") from None
     except sqlite3.DatabaseError as err:  # "database disk image is malformed"
         raise ValueError(f"{path} is damaged ({err}); run the matrix into a new "

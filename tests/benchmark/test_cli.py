@@ -208,7 +208,34 @@ def test_a_store_sqlite_cannot_open_is_one_line(capsys, in_tmp, monkeypatch, com
         capsys, "matrix", command, "quick")
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
-    assert "runs/quick.sqlite: the store cannot be opened: it must be a writable file" in err
+    expected = ("the store cannot be opened: it must be a writable file" if command == "run"
+                else "the store cannot be read (attempt to write")  # they open it read-only
+    assert f"runs/quick.sqlite: {expected}" in err
+
+
+def test_status_and_report_read_a_store_they_cannot_write(capsys, in_tmp):
+    """A store in a folder the reader cannot write (a colleague's, an archive) was refused by
+    status and report ("must be a writable file in a writable folder"): SQLite's WAL wants its
+    index beside the file. Made unwritable with chattr +i, which binds root too."""
+    import shutil
+    import subprocess
+
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--executor", "inline", "--no-progress")
+    assert code == 0, err
+    paths = ["runs/quick.sqlite", "runs"]
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", *paths], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        code, out, err = run_cli(capsys, "matrix", "status", "quick")
+        assert code in (0, None) and "done" in out, err
+        code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100",
+                               "--out", "report")
+        assert code in (0, None), err
+        assert "| USB-v1 " in (in_tmp / "report" / "report.md").read_text()
+    finally:
+        subprocess.run(["chattr", "-i", *paths], check=True)
 
 
 def test_a_folder_this_user_cannot_write_is_named(in_tmp, monkeypatch):
