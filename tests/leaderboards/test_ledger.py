@@ -777,6 +777,29 @@ def test_the_best_of_tied_baselines_does_not_depend_on_their_order(submitted: Le
     assert improvement(entries)[0] == "Ant"
 
 
+def test_the_mean_interval_is_computed_the_same_for_equal_results(submitted: Ledger,
+                                                                   monkeypatch):
+    """Drawn and seeded by entry id, four shipped entries at 150/150 had four lower bounds, and
+    whether residual SAC shared their rank (1st or 8th) hung on the draw seed."""
+    (entry,) = submitted.entries()
+    outcomes = {"USB": [True] * 30, "DSub": [True] * 29 + [False]}
+    twins = [_synthetic(entry, outcomes, name, False) for name in ("a", "b")]
+
+    def mean_ci(seed: int) -> list[tuple[float, float]]:
+        monkeypatch.setattr(scoring, "DRAWS_SEED", seed)
+        scores = [score_entry(e, "dev", ["USB", "DSub"]) for e in twins]
+        scoring.aggregate(scores)
+        return [s.mean_ci for s in scores]
+
+    first = mean_ci(0)
+    assert first[0] == first[1] == mean_ci(1)[0]
+    # The percentiles of the mean of the two Jeffreys posteriors, Beta(30.5, 0.5) and
+    # Beta(29.5, 1.5), by a million draws.
+    rng = np.random.default_rng(0)
+    means = (rng.beta(30.5, 0.5, 10**6) + rng.beta(29.5, 1.5, 10**6)) / 2
+    assert first[0] == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), abs=3e-4)
+
+
 def test_rank_sorts_by_mean_and_splits_groups_at_disjoint_intervals(submitted: Ledger):
     (entry,) = submitted.entries()
     scores = [score_entry(entry, "dev", ["USB", "DSub"]) for _ in range(3)]
