@@ -222,7 +222,63 @@ def _check_config(out: Path, config: CollectConfig) -> None:
                 f"{out} holds a collection made with other settings: {differ}; use another "
                 f"--out or delete it"
             )
+        if found != wanted:  # another episode count: the dataset built for the old one is not
+            (out / BUILT_JSON).unlink(missing_ok=True)  # this one's (a killed extension kept it)
+    _check_dynamics(out, config)
     write_json(path, wanted)  # whole: a killed run never leaves half the settings
+
+
+#: The task version key (and suite commit) a collection's episodes were simulated under.
+DYNAMICS_JSON = "dynamics.json"
+
+
+def _check_dynamics(out: Path, config: CollectConfig) -> None:
+    """Refuse to extend a collection whose episodes another simulator made (a changed timestep,
+    clearance or gain changes the task's version key): a resume after such a change mixed
+    two simulators' episodes in one dataset. A collection from before this file is not
+    checked; its key is recorded from now on."""
+    from benchmark.store import suite_commit
+
+    key = _dynamics_key(config)
+    path = out / DYNAMICS_JSON
+    if key is None:
+        return
+    if path.exists():
+        try:
+            found = json.loads(path.read_text()).get("task_version_key")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+            raise ValueError(f"{path} is damaged ({err}); use another --out") from None
+        if found != key:
+            raise ValueError(f"{out} was collected under task version key {str(found)[:12]} "
+                             f"and this InsertBench simulates {config.task_id} as {key[:12]} "
+                             "(its dynamics changed): collect into another --out")
+        return
+    write_json(path, {"task_version_key": key, "commit": suite_commit(mark_dirty=True)})
+
+
+def _dynamics_key(config: CollectConfig) -> str | None:
+    """The task version key of the collection's task and kwargs (None: a task it cannot key,
+    such as a test's stand-in)."""
+    from envs.version_key import task_version_key
+
+    try:
+        return task_version_key(config.task_id, config.env_kwargs)
+    except Exception:  # noqa: BLE001 - not an InsertBench task: nothing to compare
+        return None
+
+
+def collection_dynamics_differ(out: Path, config: CollectConfig) -> str | None:
+    """Why the collection in `out` was simulated otherwise than this InsertBench would (None:
+    the same, or not recorded)."""
+    try:
+        found = json.loads((Path(out) / DYNAMICS_JSON).read_text()).get("task_version_key")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    key = _dynamics_key(config)
+    if key is None or found == key:
+        return None
+    return (f"collected under task version key {str(found)[:12]}, which this InsertBench "
+            f"simulates as {key[:12]}")
 
 
 def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) -> list[Path]:

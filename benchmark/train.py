@@ -319,11 +319,15 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) ->
     run's (they trained a run of another task without a word). A run's demos.npz is checked
     against its run.json beside it; any other file passes."""
     if (demos / "collect_config.json").is_file():
-        from benchmark.datasets import read_finished_collection
+        from benchmark.datasets import collection_dynamics_differ, read_finished_collection
 
         collected = read_finished_collection(demos)
         _warn_other_settings(demos, "collected", collected.task_id, collected.env_kwargs,
                              task_id, env_kwargs)
+        other = collection_dynamics_differ(demos, collected)
+        if other is not None:  # a timestep, clearance or gain changed since
+            warnings.warn(f"demos {demos} were {other}: another simulator's episodes",
+                          UserWarning, stacklevel=3)
     elif demos.name == "demos.npz" and (demos.parent / "run.json").is_file():
         # A run's own demos: a USB run's trained a Model-E run, in another frame, unsaid.
         try:

@@ -299,3 +299,37 @@ def test_a_damaged_minari_file_is_named_when_training_on_it(tmp_path):
         load_demos(tmp_path)
     collect(config, tmp_path, progress=False)  # as the message says
     assert len(load_demos(tmp_path)["action"]) == 2
+
+
+def test_an_extension_killed_before_its_dataset_leaves_the_folder_unfinished(tmp_path,
+                                                                            monkeypatch):
+    """A rerun with more episodes, killed while collecting, left the new settings beside the
+    old dataset's "built" marker: the folder read as a finished 2000-episode collection and
+    trained on its 3 episodes."""
+    from benchmark import datasets
+
+    collect(CollectConfig(TASK, episodes=3, seed=2), tmp_path, progress=False)
+    bigger = CollectConfig(TASK, episodes=2000, seed=2)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datasets, "run_episode", killed)
+    with pytest.raises(KeyboardInterrupt):
+        collect(bigger, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="holds an unfinished collection"):
+        datasets.read_finished_collection(tmp_path)
+
+
+def test_a_collection_is_not_extended_under_other_dynamics(tmp_path, monkeypatch):
+    """No version was recorded: a resume after a timestep change mixed two simulators'
+    episodes in one dataset."""
+    from benchmark import datasets
+
+    collect(CollectConfig(TASK, episodes=2, seed=3), tmp_path, progress=False)
+    recorded = json.loads((tmp_path / datasets.DYNAMICS_JSON).read_text())
+    assert len(recorded["task_version_key"]) == 64
+    monkeypatch.setattr(datasets, "_dynamics_key", lambda config: "f" * 64)
+    assert datasets.collection_dynamics_differ(tmp_path, read_collect_config(tmp_path))
+    with pytest.raises(ValueError, match="collected under task version key .* collect into"):
+        collect(CollectConfig(TASK, episodes=4, seed=3), tmp_path, progress=False)
