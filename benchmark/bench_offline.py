@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -131,6 +132,17 @@ def _data_key(data: str | Path, out: Path) -> str:
             else str(folder))
 
 
+def _recipe_digest(data: str | Path) -> str | None:
+    """SHA-256 of the data's recipe description (recipe.json, canonical): its paper, version,
+    parts, episodes and seeds (None where there is none yet)."""
+    from benchmark.recipes import is_recipe_dir, read_description
+
+    if not is_recipe_dir(Path(data)):
+        return None
+    text = json.dumps(read_description(Path(data)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _check_args(out: Path, args: argparse.Namespace) -> None:
     """A rerun must continue the same benchmark: refuse other settings in the same ``--out``.
 
@@ -142,6 +154,9 @@ def _check_args(out: Path, args: argparse.Namespace) -> None:
               # into the whole
               and not (k == "lotj_config" and not v)}  # runs from before the option resume
     wanted["data"] = _data_key(args.data, out)
+    # What the folder holds, not only its name: data collected again into the same folder (v0
+    # instead of v1, other connectors) was benchmarked with the old data's pretrained agents.
+    wanted["data_recipe"] = _recipe_digest(args.data)
     path = out / "bench.json"
     if path.is_file():
         try:
@@ -149,6 +164,7 @@ def _check_args(out: Path, args: argparse.Namespace) -> None:
         except ValueError:
             raise SystemExit(f"{path} is damaged (not JSON): use another --out") from None
         found.pop("out", None)  # runs from before: the folder typed
+        found.setdefault("data_recipe", wanted["data_recipe"])  # before: recorded from now on
         if isinstance(found.get("data"), str) and not found["data"].startswith("<out>"):
             found["data"] = _data_key(found["data"], out)  # as typed (earlier runs), absolute
         if found != wanted:

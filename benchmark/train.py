@@ -282,7 +282,7 @@ def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> b
         return a == b
 
 
-def _warn_other_settings(demos: Path, how: str, their_task: str | None,
+def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | None,
                          their_kwargs: Mapping[str, Any], task_id: str,
                          env_kwargs: Mapping[str, Any]) -> None:
     """Warn where demos were made on another task or with other env kwargs than the run's."""
@@ -299,7 +299,7 @@ def _warn_other_settings(demos: Path, how: str, their_task: str | None,
         if theirs.get(k) != ours.get(k)}
     if differ:
         warnings.warn(f"demos {demos} were {how} with other env kwargs than this run's "
-                      f"({'collection' if how == 'collected' else 'their run'}, run): "
+                      f"({side}, run): "
                       f"{dict(sorted(differ.items()))}", UserWarning, stacklevel=4)
 
 
@@ -322,8 +322,8 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) ->
         from benchmark.datasets import collection_dynamics_differ, read_finished_collection
 
         collected = read_finished_collection(demos)
-        _warn_other_settings(demos, "collected", collected.task_id, collected.env_kwargs,
-                             task_id, env_kwargs)
+        _warn_other_settings(demos, "collected", "collection", collected.task_id,
+                             collected.env_kwargs, task_id, env_kwargs)
         other = collection_dynamics_differ(demos, collected)
         if other is not None:  # a timestep, clearance or gain changed since
             warnings.warn(f"demos {demos} were {other}: another simulator's episodes",
@@ -335,7 +335,7 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) ->
         except (OSError, json.JSONDecodeError):
             run = None
         if isinstance(run, dict) and isinstance(run.get("env_kwargs") or {}, dict):
-            _warn_other_settings(demos, "recorded", run.get("task_id"),
+            _warn_other_settings(demos, "recorded", "their run", run.get("task_id"),
                                  run.get("env_kwargs") or {}, task_id, env_kwargs)
     from benchmark.recipes import is_recipe_dir, missing_parts, recipe_version, unfinished_message
 
@@ -347,6 +347,15 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) ->
         if recorded != version:
             warnings.warn(f"demos {demos} were recorded on task version {recorded}, not "
                           f"{version} ({task_id})", UserWarning, stacklevel=3)
+        # Its parts are other connectors on purpose, but their kwargs must build this run's
+        # task alike (a start-frame recipe trained a task-frame run without a word).
+        from benchmark.recipes import read_description
+
+        kwargs = {json.dumps(part["collect"].get("env_kwargs") or {}, sort_keys=True)
+                  for part in read_description(demos)["parts"]}
+        for theirs in sorted(kwargs):
+            _warn_other_settings(demos, "recorded", "recipe", None, json.loads(theirs),
+                                 task_id, env_kwargs)
 
 
 def load_demos(path: str | Path) -> Dataset:

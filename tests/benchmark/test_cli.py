@@ -1379,6 +1379,10 @@ def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
                            "--no-progress", "--demos", "data", "--out", "runs/iql",
                            "--config", "pretrain_steps=1", "-e", "obs_mode=state")
     assert "warning: demos data were recorded on task version v1, not v0" in err, err
+    # Its kwargs were never compared (a single collection's were): the recipe's start height
+    # and offsets are not this run's.
+    assert "warning: demos data were recorded with other env kwargs than this run's (recipe, " \
+        "run): {'init_offset_mm'" in err, err
     args = ["train", "--task", "InsertBench/Connector-USACPlug-v1", "--agent", "iql", "--steps",
             "2", "--eval-episodes", "0", "--no-progress", "--demos", "data", "--out", "runs/iql2"]
     # A part's cut-off Minari file was h5py's OSError (exit 1), after the run folder was made.

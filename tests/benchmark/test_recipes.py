@@ -425,3 +425,22 @@ def test_practice_on_a_learned_reward_ends_trials_where_the_classifier_says_not_
     learner = _ScriptedLearner(practice)
     _finetune(practice, learner, 3, seed=0, learned_success=lambda obs: True)
     assert learner.told == [(1.0, True, False)] * 3  # each step a trial the classifier ended
+
+
+def test_bench_offline_refuses_other_data_under_the_same_folder_name(recipe_dir, tmp_path):
+    """bench.json named --data by its folder alone: data collected again there (v0 instead of
+    v1) was benchmarked with the old data's pretrained agents, without a word."""
+    import shutil
+
+    from benchmark.bench_offline import _check_args
+
+    data = tmp_path / "data"
+    shutil.copytree(recipe_dir, data)
+    args = argparse.Namespace(paper="paper004", data=data, out=tmp_path / "out", seed=0)
+    (tmp_path / "out").mkdir()
+    _check_args(tmp_path / "out", args)
+    _check_args(tmp_path / "out", args)  # the same data resumes
+    recipe = json.loads((data / "recipe.json").read_text())
+    (data / "recipe.json").write_text(json.dumps(recipe | {"seed": 7}))
+    with pytest.raises(SystemExit, match=r"other settings \(\['data_recipe'\]\)"):
+        _check_args(tmp_path / "out", args)
