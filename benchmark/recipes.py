@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.datasets import CollectConfig, collect, finished, load
+from benchmark.datasets import CollectConfig, collect, finished, load, read_collect_config
 from envs.json_files import write_json
 from envs.tasks import DYNAMICS, pinned_versions
 
@@ -189,8 +189,19 @@ def is_recipe_dir(path: Path) -> bool:
 
 def missing_parts(out: Path) -> list[str]:
     """Folders of the recipe's parts whose Minari dataset is not written yet: the collection
-    was interrupted (``recipe.json`` is written before the first part)."""
+    was interrupted (``recipe.json`` is written before the first part). ValueError for a part
+    folder that holds another collection than ``recipe.json`` lists: a v0 collection with
+    other noise and episode count, put there by hand, loaded under the recipe's v1 label."""
     description = read_description(out)
+    for part in description["parts"]:
+        folder = Path(out) / part["folder"]
+        if not (folder / "collect_config.json").is_file():
+            continue  # not started: missing, below
+        held = json.loads(json.dumps(asdict(read_collect_config(folder))))
+        differ = sorted(k for k in part["collect"] if held.get(k) != part["collect"][k])
+        if differ:
+            raise ValueError(f"{folder} holds another collection than {RECIPE_JSON} lists "
+                             f"(differs in {differ}); collect the recipe into a new --out")
     return [p["folder"] for p in description["parts"]
             if not finished(Path(out) / p["folder"], CollectConfig(**p["collect"]))]
 

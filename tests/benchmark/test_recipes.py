@@ -444,3 +444,18 @@ def test_bench_offline_refuses_other_data_under_the_same_folder_name(recipe_dir,
     (data / "recipe.json").write_text(json.dumps(recipe | {"seed": 7}))
     with pytest.raises(SystemExit, match=r"other settings \(\['data_recipe'\]\)"):
         _check_args(tmp_path / "out", args)
+
+
+def test_a_recipe_part_that_holds_another_collection_is_refused(recipe_dir, tmp_path):
+    """A part folder swapped for another collection (other version, noise, episodes) loaded
+    under the recipe's label: nothing compared it with recipe.json."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(recipe_dir, data)
+    part = data / "USBA-rollouts"
+    settings = json.loads((part / "collect_config.json").read_text())
+    (part / "collect_config.json").write_text(json.dumps(settings | {"noise": 1.0}))
+    with pytest.raises(ValueError, match=r"USBA-rollouts holds another collection than "
+                                         r"recipe.json lists \(differs in \['noise'\]\)"):
+        load_recipe(data)
