@@ -888,6 +888,10 @@ def train(
                       "dataset object" if demos is not None else
                       {"p_controller_episodes": demo_episodes} if demo_episodes > 0 else None),
         } | ({"num_envs": num_envs} if num_envs != 1 else {})
+            # The folder the demos name, as well as the name typed: resumed from another
+            # working directory (or with ./data for data) the run read as another one.
+            | ({"demos_path": str(Path(demos).resolve())} if isinstance(demos, str | Path)
+               else {})
             # Who intervenes, when not the agent's own (simulated) operator: a resume with or
             # without --teleop changed the source mid-run, and run.json did not say which.
             | ({"interventions": intervention_source(intervene)} if intervene else {}))
@@ -899,7 +903,9 @@ def train(
                              "checked to be this run; use another out_dir")
         if ckpt is not None:
             previous = json.loads(run_file.read_text())
-            changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)]
+            changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)
+                       and not (k == "demos" and "demos_path" in previous
+                                and previous["demos_path"] == description.get("demos_path"))]
             if changed:
                 raise ValueError(
                     f"{out_dir} holds a different run (differs in {changed}); use another out_dir "

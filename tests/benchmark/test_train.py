@@ -418,6 +418,24 @@ def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
     assert result.agent.gradient_steps > 5
 
 
+def test_a_run_resumes_with_its_demos_spelled_another_way(tmp_path, monkeypatch):
+    """run.json kept --demos as typed: resumed from another working directory, or with
+    $PWD/data for data, the run read as another one ("differs in ['demos']")."""
+    config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 2}
+    train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path / "first",
+          demo_episodes=1, **RUN)
+    monkeypatch.chdir(tmp_path)
+    train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir="run",
+          demos="first/demos.npz", **RUN)
+    monkeypatch.chdir(tmp_path / "first")
+    result = train(TASK, "td3_lfd", seed=0, steps=40, config=config, out_dir="../run",
+                   demos=tmp_path / "first" / "demos.npz", **RUN)
+    assert result.steps == 40
+    with pytest.raises(ValueError, match=r"differs in \['demos'\]"):  # other demos still not
+        train(TASK, "td3_lfd", seed=0, steps=60, config=config, out_dir="../run",
+              demos="../run/demos.npz", **RUN)
+
+
 def test_cli_train_then_eval(tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
