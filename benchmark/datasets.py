@@ -239,21 +239,13 @@ def _check_dynamics(out: Path, config: CollectConfig) -> None:
     checked; its key is recorded from now on."""
     from benchmark.store import suite_commit
 
-    key = _dynamics_key(config)
-    path = out / DYNAMICS_JSON
-    if key is None:
-        return
-    if path.exists():
-        try:
-            found = json.loads(path.read_text()).get("task_version_key")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
-            raise ValueError(f"{path} is damaged ({err}); use another --out") from None
-        if found != key:
-            raise ValueError(f"{out} was collected under task version key {str(found)[:12]} "
-                             f"and this InsertBench simulates {config.task_id} as {key[:12]} "
-                             "(its dynamics changed): collect into another --out")
-        return
-    write_json(path, {"task_version_key": key, "commit": suite_commit(mark_dirty=True)})
+    other = collection_dynamics_differ(out, config)
+    if other is not None:
+        raise ValueError(f"{out} was {other} (its dynamics changed): collect into another "
+                         "--out")
+    if not (out / DYNAMICS_JSON).exists() and (key := _dynamics_key(config)) is not None:
+        write_json(out / DYNAMICS_JSON,
+                   {"task_version_key": key, "commit": suite_commit(mark_dirty=True)})
 
 
 def _dynamics_key(config: CollectConfig) -> str | None:
@@ -269,16 +261,19 @@ def _dynamics_key(config: CollectConfig) -> str | None:
 
 def collection_dynamics_differ(out: Path, config: CollectConfig) -> str | None:
     """Why the collection in `out` was simulated otherwise than this InsertBench would (None:
-    the same, or not recorded)."""
-    try:
-        found = json.loads((Path(out) / DYNAMICS_JSON).read_text()).get("task_version_key")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+    the same, or not recorded); ValueError for a damaged record."""
+    path = Path(out) / DYNAMICS_JSON
+    if not path.exists():
         return None
+    try:
+        found = json.loads(path.read_text()).get("task_version_key")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+        raise ValueError(f"{path} is damaged ({err}); use another --out") from None
     key = _dynamics_key(config)
     if key is None or found == key:
         return None
-    return (f"collected under task version key {str(found)[:12]}, which this InsertBench "
-            f"simulates as {key[:12]}")
+    return (f"collected under task version key {str(found)[:12]}, where this InsertBench's "
+            f"{config.task_id} is {key[:12]}")
 
 
 def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) -> list[Path]:

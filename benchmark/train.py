@@ -324,7 +324,10 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) ->
         collected = read_finished_collection(demos)
         _warn_other_settings(demos, "collected", "collection", collected.task_id,
                              collected.env_kwargs, task_id, env_kwargs)
-        other = collection_dynamics_differ(demos, collected)
+        try:
+            other = collection_dynamics_differ(demos, collected)
+        except ValueError:  # a damaged record: not compared, as a collection from before it
+            other = None
         if other is not None:  # a timestep, clearance or gain changed since
             warnings.warn(f"demos {demos} were {other}: another simulator's episodes",
                           UserWarning, stacklevel=3)

@@ -138,23 +138,31 @@ def _data_key(distinct: list[np.ndarray]) -> str:
                     for d in distinct)
 
 
+def _posteriors(distinct: list[np.ndarray]) -> list[tuple[float, float]]:
+    """Per task, the (a, b) of the Jeffreys posterior Beta(s + 1/2, f + 1/2) of its rate at the
+    effective sample size of `replay_interval`: s + f distinct episodes, s / (s + f) the rate
+    over all episodes."""
+    return [(rate * len(d) + 0.5, (1 - rate) * len(d) + 0.5)
+            for d, rate in zip(distinct, _rates(distinct), strict=True)]
+
+
 def _drawn_rates(distinct: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """(POSTERIOR_DRAWS, tasks) success rates, per task drawn from the Jeffreys posterior
-    Beta(s + 1/2, f + 1/2) of its rate at the effective sample size of `replay_interval`:
-    s + f distinct episodes, s / (s + f) the rate over all episodes."""
-    columns = []
-    for d, rate in zip(distinct, _rates(distinct), strict=True):
-        n = len(d)
-        columns.append(rng.beta(rate * n + 0.5, (1 - rate) * n + 0.5, size=POSTERIOR_DRAWS))
-    return np.stack(columns, axis=1)
+    """(POSTERIOR_DRAWS, tasks) success rates, per task drawn from its `_posteriors`."""
+    return np.stack([rng.beta(a, b, size=POSTERIOR_DRAWS) for a, b in _posteriors(distinct)],
+                    axis=1)
+
+
+def _widened(interval: Sequence[float], point: float) -> tuple[float, float]:
+    """``interval`` widened to hold `point` (the observed value): a posterior stays below 1 for
+    a task whose episodes all succeed, where its interval reaches 1 (Brown, Cai and DasGupta's
+    Jeffreys interval does the same at the boundary)."""
+    low, high = interval
+    return min(float(low), point), max(float(high), point)
 
 
 def _percentile_interval(samples: np.ndarray, point: float) -> tuple[float, float]:
-    """The draws' 2.5 and 97.5 percentiles, widened to hold `point` (the observed value): a
-    posterior's draws stay below 1 for a task whose episodes all succeed, where its interval
-    reaches 1 (Brown, Cai and DasGupta's Jeffreys interval does the same at the boundary)."""
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return min(float(low), point), max(float(high), point)
+    """The draws' 2.5 and 97.5 percentiles, `_widened` to hold `point`."""
+    return _widened(np.percentile(samples, [2.5, 97.5]), point)
 
 
 def _mean_and_iqm(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +180,7 @@ def _probability_of_improvement(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _mean_interval(distinct: list[np.ndarray]) -> tuple[float, float]:
-    """The 2.5 and 97.5 percentiles of the mean of the per-task posteriors of `_drawn_rates`,
+    """The 2.5 and 97.5 percentiles of the mean of the per-task `_posteriors`,
     computed, not drawn: each posterior's mass on `MEAN_GRID` bins (its CDF at their edges),
     the sum's by convolution. Ranks rest on these bounds, and 20,000 draws still moved them by
     ~3e-4, as much as two entries' bounds differed (residual SAC's upper 0.9699 against the
@@ -180,9 +188,8 @@ def _mean_interval(distinct: list[np.ndarray]) -> tuple[float, float]:
     0.969841). Within 4e-7 of a 16 times finer grid's on the shipped ledger."""
     edges = np.linspace(0.0, 1.0, MEAN_GRID + 1)
     mass = np.ones(1)
-    for d, rate in zip(distinct, _rates(distinct), strict=True):
-        n = len(d)
-        mass = fftconvolve(mass, np.diff(beta.cdf(edges, rate * n + 0.5, (1 - rate) * n + 0.5)))
+    for a, b in _posteriors(distinct):
+        mass = fftconvolve(mass, np.diff(beta.cdf(edges, a, b)))
     cdf = np.cumsum(np.clip(mass, 0.0, None))
     cdf /= cdf[-1]
     k = len(distinct)
@@ -199,8 +206,7 @@ def aggregate(scores: list[EntryScore]) -> None:
     mean, and so is its interval)."""
     for s in scores:
         s.mean, s.iqm = (float(v) for v in _mean_and_iqm(_rates(s.distinct)))
-        low, high = _mean_interval(s.distinct)
-        s.mean_ci = min(low, s.mean), max(high, s.mean)
+        s.mean_ci = _widened(_mean_interval(s.distinct), s.mean)
         if len(s.distinct) < 4:
             s.iqm_ci = s.mean_ci
             continue

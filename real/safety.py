@@ -225,12 +225,13 @@ class SafeRobot:
                 f"the controller timestamp went back {(self._last_stamp - stamp) * 1e3:.0f} ms: "
                 "late or out-of-order data",
             )
+        since_fresh = max(0.0, now - self._fresh_at)
         if self._last_stamp is not None and \
-                stamp - self._last_stamp > max(0.0, now - self._fresh_at) + STAMP_LEAD_S:
+                stamp - self._last_stamp > since_fresh + STAMP_LEAD_S:
             self.trip(  # before it is taken as the newest: the genuine ones go on passing
                 "reading",
                 f"the controller timestamp leapt {stamp - self._last_stamp:.3f} s ahead in "
-                f"{max(0.0, now - self._fresh_at):.3f} s: a corrupt reading",
+                f"{since_fresh:.3f} s: a corrupt reading",
             )
         if self._last_stamp is None or stamp > self._last_stamp:
             self._last_stamp, self._fresh_at = stamp, now

@@ -198,37 +198,38 @@ def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_p
     # seed". And a failed cell being run again read "Not started: -1".
     from benchmark.store import Store, collect_provenance
 
-    first = next(c for c in preset.cells if c.method == "Scripted"
-                 and c.task_id.endswith("A-v0") and c.seed == 0)
-    with Store("r.sqlite") as store:
-        store.record_failed(first, "boom", "", collect_provenance(), 1.0)
-    result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
-                                 "--out", "report", "--reps", "100"])
-    assert result.exit_code == 0, result.output
-    markdown = Path("report/report.md").read_text(encoding="utf-8")
+    def a_v0_cell(seed: int):
+        return next(c for c in preset.cells if c.method == "Scripted"
+                    and c.task_id.endswith("A-v0") and c.seed == seed)
+
+    def fail(cell) -> None:
+        with Store("r.sqlite") as store:
+            store.record_failed(cell, "boom", "", collect_provenance(), 1.0)
+
+    def report() -> str:
+        result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
+                                     "--out", "report", "--reps", "100"])
+        assert result.exit_code == 0, result.output
+        return Path("report/report.md").read_text(encoding="utf-8")
+
+    first = a_v0_cell(0)
+    fail(first)
+    markdown = report()
     assert re.search(r"\| Scripted · v0 \| [0-9.]+ \(1 seed: no CI\) \| .* \| 1 x 2 \|",
                      markdown), markdown
     assert "Scripted · v0: left out of the aggregates" not in markdown
     assert "| Failed | 1 |" in markdown and "| Not started | 0 |" in markdown
     with Store("r.sqlite") as store:
         assert store.claim(first)  # a worker retries it
-        result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
-                                     "--out", "report", "--reps", "100"])
+        markdown = report()
         store.release(first.config_hash)
-    assert result.exit_code == 0, result.output
-    markdown = Path("report/report.md").read_text(encoding="utf-8")
     assert "| Failed | 0 |" in markdown and "| Running | 1 |" in markdown
     assert "| Not started | 0 |" in markdown
     assert "boom" not in markdown  # not under "Failed cells" while it runs
     # Seed 1 failed there too: A-v0's one cell cannot show a replay, and it made the method
     # "left out of the aggregates, 5 of 6 (seed, task) scores present".
-    second = next(c for c in preset.cells if c.method == "Scripted"
-                  and c.task_id.endswith("A-v0") and c.seed == 1)
-    with Store("r.sqlite") as store:
-        store.record_failed(second, "boom", "", collect_provenance(), 1.0)
-    result = runner.invoke(app, ["matrix", "report", "replays.toml", "--store", "r.sqlite",
-                                 "--out", "report", "--reps", "100"])
-    markdown = Path("report/report.md").read_text(encoding="utf-8")
+    fail(a_v0_cell(1))
+    markdown = report()
     assert re.search(r"\| Scripted · v0 \| [0-9.]+ \(1 seed: no CI\) \| .* \| 1 x 2 \|",
                      markdown), markdown
 
