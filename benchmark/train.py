@@ -58,6 +58,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from tqdm import tqdm
 
@@ -125,7 +126,11 @@ def swap_in_checkpoint(out_dir: Path, fill: Callable[[Path], None]) -> None:
     tmp, final, old = (out_dir / n for n in ("checkpoint.tmp", "checkpoint", "checkpoint.old"))
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    fill(tmp)
+    try:
+        fill(tmp)
+    except (OSError, SafetensorError) as err:  # a full disk: its message named no file
+        shutil.rmtree(tmp, ignore_errors=True)  # and gives back what the part written took
+        raise OSError(f"could not write the checkpoint in {out_dir}: {err}") from err
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)

@@ -60,6 +60,9 @@ def written_whole(path: Path) -> Iterator[Path]:
         open(tmp, "x").close()
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            # A write's error (a full disk, a lost mount) names no file: name the one it was.
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise

@@ -537,3 +537,22 @@ def test_minari_demonstrations_from_dataset_collect_reach_pretrain(tmp_path):
     assert len(result.agent.demo_buffer) == n
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["demos"] == str(tmp_path / "data")
+
+
+def test_a_checkpoint_that_cannot_be_written_names_its_folder_and_keeps_the_last_one(tmp_path):
+    """A full disk ended training with safetensors' "No space left on device", naming no file,
+    and left the part written in checkpoint.tmp, holding the space the next try needs."""
+    from safetensors import SafetensorError
+
+    from benchmark.train import swap_in_checkpoint
+
+    swap_in_checkpoint(tmp_path, lambda tmp: (tmp / "weights").write_text("kept"))
+
+    def disk_full(tmp: Path) -> None:
+        (tmp / "weights").write_text("half")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device")
+
+    with pytest.raises(OSError, match=f"could not write the checkpoint in {tmp_path}: .*space"):
+        swap_in_checkpoint(tmp_path, disk_full)
+    assert (tmp_path / "checkpoint/weights").read_text() == "kept"
+    assert not (tmp_path / "checkpoint.tmp").exists()

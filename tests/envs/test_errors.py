@@ -365,3 +365,22 @@ def test_a_pixel_env_copies_with_cameras_of_its_own(copy_env):
         copy_env(env).step(action)
     with pytest.raises(TypeError, match="closed camera rig cannot be copied"):
         copy_env(rig)
+
+
+def test_a_file_that_cannot_be_written_whole_is_named(tmp_path, monkeypatch):
+    """A write's OSError (a full disk) names no file; the error says which one it was."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from envs.json_files import write_json
+
+    def disk_full(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        write_json(tmp_path / "evaluations.json", {"a": 1})
+    assert caught.value.filename == str(tmp_path / "evaluations.json")
+    assert caught.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # nor a temporary file left behind
