@@ -10,7 +10,9 @@ with Offline Data", ICML 2023. SAC (``agents/sac.py``) with four changes, all in
   random subset of ``num_min_qs`` target heads (redrawn every step), the actor maximises the
   ensemble mean.
 - **High update-to-data ratio**: ``utd_ratio`` critic steps per env step; the actor and the
-  temperature step once every ``critic_actor_ratio`` critic steps (SERL's ``cta_ratio``).
+  temperature step once every ``critic_actor_ratio`` critic steps (SERL's ``cta_ratio``), by
+  default once per env step as in RLPD (at RLPD's UTD of 20, SERL's ratio of 2 took 10 actor
+  steps per env step, which neither paper does).
 - ``backup_entropy`` switches the entropy bonus in the TD target (RLPD: on; SERL: off).
 
 Pixels (DrQ, Kostrikov et al. 2020, as SERL uses it): image entries of the observation go through
@@ -82,7 +84,8 @@ class RLPDConfig:
     critic_layer_norm: bool = True  # [rlpd] LayerNorm after every critic hidden layer
     utd_ratio: int = 20  # [rlpd] critic steps per env step (benchmark.check_serl and the serl
     # presets use 2 with num_qs 2 on 2-core CPUs)
-    critic_actor_ratio: int = 2  # critic steps per actor step; [serl, hil-serl] cta_ratio 2
+    critic_actor_ratio: int | None = None  # critic steps per actor step; None: utd_ratio,
+    # one actor step per env step [rlpd]; [serl, hil-serl] cta_ratio 2 (their async learner)
     batch_size: int = 256  # [rlpd, hil-serl] rows per gradient step, demo + online
     demo_ratio: float = 0.5  # [rlpd] offline_ratio: fraction of each batch from the demos
     buffer_size: int = 200_000  # [hil-serl] replay_buffer_capacity [transitions]
@@ -119,7 +122,9 @@ class RLPDConfig:
         check(self.num_qs >= 1, name, "num_qs", ">= 1", self.num_qs)
         check(1 <= self.num_min_qs <= self.num_qs, name, "num_min_qs", "in [1, num_qs]",
               self.num_min_qs)
-        for f in ("utd_ratio", "critic_actor_ratio", "batch_size", "buffer_size",
+        check(self.critic_actor_ratio is None or self.critic_actor_ratio > 0, name,
+              "critic_actor_ratio", "> 0 (or None: utd_ratio)", self.critic_actor_ratio)
+        for f in ("utd_ratio", "batch_size", "buffer_size",
                   "demo_buffer_size", "image_feature_dim", "image_channels"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
         check(0 <= self.demo_ratio < 1, name, "demo_ratio", "in [0, 1)", self.demo_ratio)
@@ -261,7 +266,7 @@ class RLPDAgent(OffPolicyAgent):
         self.gradient_steps += 1
         metrics = {"loss/critic": critic_loss.item(), "q_mean": q.mean().item(),
                    "alpha": alpha.item()}
-        if self.gradient_steps % cfg.critic_actor_ratio == 0:
+        if self.gradient_steps % (cfg.critic_actor_ratio or cfg.utd_ratio) == 0:
             metrics |= self.update_actor(features.detach())
         return metrics
 

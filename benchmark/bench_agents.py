@@ -35,8 +35,9 @@ from benchmark.script_args import doc_summary, positive_float, positive_int
 _GRAY_WRIST = (("wrist", (32, 32, 1)),)
 _TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
 _STRIDED = {"image_encoder": "strided"}
-#: RLPD as benchmark.check_serl runs it; utd_ratio 1 makes one update() one critic step.
-_RLPD = {"num_qs": 2, "utd_ratio": 1}
+#: RLPD as benchmark.check_serl runs it (UTD 2: an actor step every second critic step);
+#: utd_ratio 1 makes one update() one critic step.
+_RLPD = {"num_qs": 2, "utd_ratio": 1, "critic_actor_ratio": 2}
 #: (label, agent, image entries as (name, shape), config overrides).
 CASES = [
     ("SAC, state", "sac", (), {}),

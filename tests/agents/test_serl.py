@@ -16,8 +16,10 @@ import torch
 import envs  # noqa: F401  (registers the InsertBench tasks)
 import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import Transition, load_agent, make_agent
+from agents.config import build_config
 from agents.networks import random_shift
 from agents.operator import OperatorConfig, SimulatedOperator
+from agents.rlpd import RLPDConfig
 from benchmark.train import make_base_policy, train
 from envs.intervention import InterventionWrapper, ScriptedTeleop
 from tests.agents.helpers import agent_kwargs, demo_dataset
@@ -401,3 +403,15 @@ def test_serl_interventions_counts_what_the_runner_logged(tmp_path):
     assert all(r["finished_by_operator"] <= r["successes"] <= r["episodes"] for r in rows)
     assert [r["budget"] for r in rows] == [20, 8][:len(rows)]
     assert rows[0]["eval_after"] == result.summaries[0]["successes"]
+
+
+def test_rlpd_steps_its_actor_once_per_env_step_by_default():
+    """RLPD updates the actor once per env step whatever the UTD; SERL's cta_ratio of 2 as the
+    default made 10 actor steps per env step at RLPD's UTD of 20."""
+    agent = _rlpd({"utd_ratio": 4, "critic_actor_ratio": None})
+    for _ in range(3):
+        agent.update()
+    assert agent.gradient_steps == 12 and agent.actor_steps == 3
+    assert RLPDConfig().critic_actor_ratio is None
+    with pytest.raises(ValueError, match="critic_actor_ratio"):
+        build_config(RLPDConfig, {"critic_actor_ratio": 0})
