@@ -63,7 +63,14 @@ from leaderboards.submission import (
     check_url,
     policy_files_sha256,
 )
-from leaderboards.tracks import HIDDEN_SEED_LOW, TRACK_VERSION, Track, get_track, hidden_seeds
+from leaderboards.tracks import (
+    DEV_SEED_BASE,
+    HIDDEN_SEED_LOW,
+    TRACK_VERSION,
+    Track,
+    get_track,
+    hidden_seeds,
+)
 
 #: The schema new entries are written in; older entries stay valid under their own version.
 ENTRY_SCHEMA = "insertbench-leaderboard-entry/2"
@@ -102,10 +109,16 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
             if episode["task_version_key"] != evaluation["task_version_keys"][episode["task"]]:
                 raise LedgerError(f"{name} episode of {episode['task']} has another version key")
         for label in labels:
-            n = sum(e["task"] == label for e in evaluation["episodes"])
-            if n != evaluation["episodes_per_task"]:
-                raise LedgerError(f"{name} evaluation has {n} episodes of {label}, expected "
-                                  f"{evaluation['episodes_per_task']}")
+            seeds = [e["seed"] for e in evaluation["episodes"] if e["task"] == label]
+            if len(seeds) != evaluation["episodes_per_task"]:
+                raise LedgerError(f"{name} evaluation has {len(seeds)} episodes of {label}, "
+                                  f"expected {evaluation['episodes_per_task']}")
+            # Public seeds are every entry's: a self-reported block on seeds of its own choosing
+            # (its failures rerolled) was ranked beside the others.
+            if evaluation["seeds"] == "public-dev" and seeds != [
+                    DEV_SEED_BASE + i for i in range(len(seeds))]:
+                raise LedgerError(f"{name} episodes of {label} are not on the public dev seeds "
+                                  f"{DEV_SEED_BASE}, {DEV_SEED_BASE + 1}, ... in order")
     _check_metadata(entry)
     _check_policy_files(entry)
     if "sim2sim" in entry:
@@ -439,6 +452,13 @@ class Ledger:
             raise LedgerError(f"its hidden evaluation names a salt (SHA-256 "
                               f"{hidden['salt_sha256']}) that no salt round of "
                               f"{entry['track']} records")
+        at = hidden["evaluated_at"]
+        if not (r.opened_at or "") <= at <= (r.closed_at or "9999"):
+            # Verification runs while the round is open; a block dated after a lost round had
+            # closed was written by hand, and nothing could ever recompute it.
+            raise LedgerError(f"its hidden evaluation is dated {at}, outside salt round "
+                              f"{r.number} ({r.opened_at or 'opening not recorded'} to "
+                              f"{r.closed_at or 'now'}): not what verification ran")
         salt = bytes.fromhex(r.salt_hex) if r.status == "revealed" and r.salt_hex else None
         per_entry = hidden.get("per_entry_seeds", False)
         for label in hidden["task_version_keys"]:

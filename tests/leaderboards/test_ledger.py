@@ -626,7 +626,8 @@ def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin
     for label, outcomes in successes.items():
         for i, won in enumerate(outcomes):
             episodes.append(template | {"task": label, "task_version_key": keys[label],
-                                        "seed": i, "success": won, "episode_return": float(i),
+                                        "seed": tracks.DEV_SEED_BASE + i, "success": won,
+                                        "episode_return": float(i),
                                         "steps_to_success": 10 if won else None,
                                         "time_to_success_s": 1.0 if won else None})
     out["evaluations"]["dev"]["episodes"] = episodes
@@ -944,6 +945,36 @@ def test_an_entry_whose_hidden_evaluation_is_not_the_rounds_is_refused(tmp_path)
     write({**entry["evaluations"]["hidden"], "salt_sha256": None})
     with pytest.raises(LedgerError, match="its hidden evaluation records no salt"):
         ledger.entries()
+    # Dated after its round closed: written by hand (under a lost round, never recomputable).
+    closed = shipped.entry_round(entry).closed_at
+    write({**entry["evaluations"]["hidden"], "evaluated_at": "2026-12-31T00:00:00Z"})
+    with pytest.raises(LedgerError, match=f"dated 2026-12-31T00:00:00Z, outside salt round "
+                                          f"2 \\(.* to {closed}\\)"):
+        ledger.entries()
+
+
+def test_a_self_reported_evaluation_off_the_public_seeds_is_refused(tmp_path):
+    """Dev seeds are public and every entry's: a self-reported block whose failures were
+    rerolled on seeds of the submitter's choosing was ranked beside the others."""
+    import json
+
+    from leaderboards.ledger import Ledger, LedgerError
+
+    shipped = Ledger(Path("leaderboards/ledger"))
+    entry = next(e for e in shipped.entries() if e["track"] == "paper000")
+    path = shipped.entry_path(entry["track"], entry["entry_id"], 2)
+    root = tmp_path / "ledger"
+    target = root / path.relative_to(shipped.root)
+    target.parent.mkdir(parents=True)
+    dev = entry["evaluations"]["dev"]
+    episodes = [dict(e) for e in dev["episodes"]]
+    episodes[3]["seed"] = 123
+    target.write_text(json.dumps({
+        **{k: v for k, v in entry.items() if k != "sim2sim"},
+        "evaluations": {"dev": {**dev, "episodes": episodes}}}))
+    with pytest.raises(LedgerError, match="dev episodes of USB are not on the public dev seeds "
+                                          "7000000, 7000001, ... in order"):
+        Ledger(root).entries()
 
 
 def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted_entry(
