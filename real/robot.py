@@ -188,10 +188,16 @@ class URBackend:
         return accepted
 
     def servoStop(self, a: float = 10.0) -> bool:
+        # On a lost link ur_rtde's command reconnects first, and waited for ever for a
+        # controller that had gone (a reboot, a pulled cable): the trip that called it hung,
+        # deaf to Ctrl-C. The controller's RTDE watchdog stops a script nobody feeds.
+        if not self.control.isConnected():
+            return False
         return self.control.servoStop(a)
 
     def stopL(self, a: float = 10.0, asynchronous: bool = False) -> None:
-        self.control.stopL(a, asynchronous)
+        if self.control.isConnected():  # as servoStop
+            self.control.stopL(a, asynchronous)
 
     def zeroFtSensor(self) -> bool:
         return self.control.zeroFtSensor()
@@ -229,7 +235,13 @@ class URBackend:
         self.control.waitPeriod(t_cycle_start)
 
     def disconnect(self) -> None:
-        self.control.servoStop()
-        self.control.stopScript()
+        if self.control.isConnected():  # else these waited for ever (see servoStop)
+            self.control.servoStop()
+            self.control.stopScript()
         self.control.disconnect()
         self.receive.disconnect()
+        # Let go of ur_rtde's interfaces now: a safety trip's traceback keeps this backend in
+        # a reference cycle, and their destructor (about 1 s, holding the GIL) ran whenever
+        # the garbage collector came by, in the next env's 500 Hz loop, whose RTDE watchdog
+        # then stopped the arm.
+        self.control = self.receive = None

@@ -101,6 +101,38 @@ def test_kick_after_servol_is_skipped_and_a_dropped_link_stops_the_script(fake_r
     assert not backend.isProgramRunning()
 
 
+def test_a_lost_link_sends_no_stop_that_would_wait_for_a_reconnect(fake_rtde):
+    """ur_rtde's commands reconnect first on a lost link and waited for ever for a controller
+    that had gone; the stops are skipped there, and the interfaces still let go."""
+    backend = URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
+    backend.control.isConnected = lambda: False
+    start = len(fake_rtde)
+    assert backend.servoStop() is False
+    backend.stopL()
+    backend.disconnect()
+    assert [c[:2] for c in fake_rtde[start:]] == [("RTDEControlInterface", "disconnect"),
+                                                 ("RTDEReceiveInterface", "disconnect")]
+
+
+def test_disconnect_lets_go_of_the_interfaces_at_once(fake_rtde):
+    """A safety trip's traceback keeps the backend in a reference cycle; ur_rtde's interfaces
+    were freed (about 1 s, holding the GIL) whenever the collector came by, in the next env's
+    500 Hz loop. Disconnecting frees them there and then."""
+    import gc
+    import weakref
+
+    backend = URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
+    control, receive = weakref.ref(backend.control), weakref.ref(backend.receive)
+    cycle: list = [backend]
+    cycle.append(cycle)  # held as a trip's traceback holds it
+    gc.disable()
+    try:
+        backend.disconnect()
+        assert control() is None and receive() is None
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     # 0 and -3 Hz reached setWatchdog on the arm; 0.001 Hz armed a 17-minute watchdog.
     ({"rtde_watchdog_hz": 0.0}, "rtde_watchdog_hz must be in"),
