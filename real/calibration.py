@@ -25,7 +25,7 @@ import numpy as np
 
 from envs.connectors import MM
 from envs.tasks import TaskSpec
-from real.config import MAX_REACH_M, SafetyConfig
+from real.config import MAX_REACH_M, SafetyConfig, check_pose_rotation
 from real.poses import pos_mat_to_pose, pose_to_pos_mat
 from real.robot import RobotBackend
 from real.safety import SafeRobot, tcp_wrench
@@ -65,6 +65,7 @@ class Calibration:
                 raise ValueError(f"{key} must be a list of 6 numbers, got {list(values)!r}")
             if not all(np.isfinite(values)):
                 raise ValueError(f"{key} must be finite, got {list(values)!r}")
+        check_pose_rotation("socket_pose", self.socket_pose)
         force, torque = (float(np.abs(self.ft_bias[:3]).max()),
                          float(np.abs(self.ft_bias[3:]).max()))
         if force > MAX_FT_BIAS_N or torque > MAX_FT_BIAS_NM:  # 1e12 N was taken

@@ -46,6 +46,19 @@ def check_vector(name: str, value: Any, n: int, max_norm: float | None = None) -
     return out
 
 
+#: The largest angle a pose's rotation vector (its last three numbers) may hold [rad]: a UR
+#: controller's are at most pi; 90 or 179.99 is degrees.
+MAX_ROTVEC_RAD = math.pi + 1e-3
+
+
+def check_pose_rotation(name: str, pose: tuple | list) -> None:
+    """ValueError unless the rotation vector `pose[3:6]` turns by at most pi (in radians)."""
+    angle = math.hypot(*(float(v) for v in pose[3:6]))
+    if angle > MAX_ROTVEC_RAD:
+        raise ValueError(f"{name}'s rotation vector {tuple(pose[3:6])} turns {angle:g} rad, "
+                         f"more than pi: implausible (degrees given as radians?)")
+
+
 def check_continuity_input(value: Any) -> int | None:
     """None, or a digital input number of the controller (`DIGITAL_INPUTS`)."""
     if value is None:
@@ -131,7 +144,8 @@ class URConfig:
         # a watchdog that waits 17 minutes.
         check_watchdog_hz(self.rtde_watchdog_hz, self.frequency_hz)
         if self.tcp_offset is not None:
-            check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0)
+            check_pose_rotation("tcp_offset",
+                                check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0))
         if self.payload_kg is not None:
             check_range("payload_kg", self.payload_kg, 0.0, MAX_PAYLOAD_KG)
         if self.payload_cog_m is not None:

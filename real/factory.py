@@ -24,6 +24,7 @@ from real.config import (
     CameraConfig,
     SafetyConfig,
     URConfig,
+    check_pose_rotation,
     check_vector,
 )
 from real.env import RealInsertionEnv
@@ -106,6 +107,7 @@ def make(
     # Before connecting (SafeRobot checks it again): a pose in millimetres used to be refused
     # only after the robot was connected and its TCP set.
     socket_pose = check_vector("socket_pose", socket_pose, 6, MAX_REACH_M)
+    check_pose_rotation("socket_pose", socket_pose)
     if isinstance(robot, URConfig):
         # The robot's settings come from its URConfig (checked there); a kwarg that says
         # otherwise used to win silently: servo_hz=125 on a 500 Hz RTDE link ran the

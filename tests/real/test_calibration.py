@@ -160,3 +160,19 @@ def test_a_calibration_format_of_true_is_refused(tmp_path):
     path.write_text(json.dumps(json.loads(path.read_text()) | {"format": True}))
     with pytest.raises(ValueError, match="has calibration format True, expected 1"):
         Calibration.load(path)
+
+
+def test_a_calibration_in_degrees_is_refused_by_the_files_name(tmp_path):
+    """A socket pose whose rotation vector was written in degrees loaded, and `validate` ended
+    on an "implausible TCP orientation reading" that did not point at the file."""
+    good = Calibration(USB, (0.4, 0.1, 0.2, 3.1416, 0.0, 0.0), (0.0,) * 6, "teach", "x",
+                       "2026-01-01T00:00:00+00:00")
+    path = good.save(tmp_path / "c.json")
+    path.write_text(json.dumps(json.loads(path.read_text()) | {
+        "socket_pose": [0.4, 0.1, 0.2, 179.99, 0.0, 0.014]}))
+    with pytest.raises(ValueError, match=r"socket_pose's rotation vector .* turns 179.99 rad, "
+                                         r"more than pi"):
+        Calibration.load(path)
+    with pytest.raises(ValueError, match="degrees given as radians"):
+        real.make(USB, robot=real.URConfig(host="127.0.0.1"),
+                  socket_pose=(0.4, 0.1, 0.2, 0.0, 180.0, 0.0))

@@ -147,6 +147,10 @@ def test_disconnect_lets_go_of_the_interfaces_at_once(fake_rtde):
     # A TCP offset in millimetres went to setTcp as 150 m.
     ({"tcp_offset": (0.0, 0.0, 150.0, 0.0, 0.0, 0.0)}, "tcp_offset .* implausible"),
     ({"tcp_offset": (0.0, 0.0, 0.15)}, "tcp_offset must be 6 finite numbers"),
+    # Degrees for radians: bounded were only the three positions.
+    ({"tcp_offset": (0.0, 0.0, 0.127, 0.0, 0.0, 90.0)},
+     r"tcp_offset's rotation vector \(0.0, 0.0, 90.0\) turns 90 rad, more than pi: "
+     r"implausible \(degrees given as radians\?\)"),
     ({"continuity_input": 2.5}, "continuity_input must be an integer"),
     ({"continuity_input": True}, "continuity_input must be an integer"),
     ({"servo_gain": float("nan")}, "servo_gain must be a finite number"),
