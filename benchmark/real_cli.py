@@ -97,6 +97,30 @@ ContinuityOpt = Annotated[
     int | None, typer.Option(min=DIGITAL_INPUTS.start, max=DIGITAL_INPUTS.stop - 1,
                              help="Digital input wired to connector continuity (0-17).")
 ]
+
+
+def _parse_tcp_offset(value: str | None) -> tuple[float, ...] | None:
+    """`x,y,z,rx,ry,rz` [m, rad] as a checked tuple (None: the task's TCP)."""
+    if value is None:
+        return None
+    from real.config import check_pose_rotation, check_vector
+
+    try:
+        parts = [float(v) for v in value.split(",")]
+        offset = check_vector("--tcp-offset", parts, 6, max_norm=1.0)
+        check_pose_rotation("--tcp-offset", offset)
+    except ValueError as err:
+        raise typer.BadParameter(f"{err} (give x,y,z,rx,ry,rz in m and rad)"
+                                 if "could not convert" in str(err) else str(err)) from None
+    return offset
+
+
+TcpOffsetOpt = Annotated[
+    str | None, typer.Option(help="TCP offset x,y,z,rx,ry,rz [m, rad], flange to the plug's "
+                                  "mating face, if your gripper differs from the simulated "
+                                  "one (default: the task's, 0,0,<plug>,0,0,0).",
+                             callback=_parse_tcp_offset)
+]
 WristSerial = Annotated[str | None, typer.Option(help="Wrist RealSense serial.")]
 SideSerial = Annotated[str | None, typer.Option(help="Side RealSense serial.")]
 
@@ -108,10 +132,18 @@ def _check_target(host: str | None, twin: bool) -> None:
         raise typer.BadParameter(f"give --host ({host}) or --twin, not both")
 
 
-def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int):
+def _check_twin_tcp(twin: bool, tcp_offset: tuple[float, ...] | None) -> None:
+    if twin and tcp_offset is not None:  # the twin grasps the plug as the simulation does
+        raise typer.BadParameter("is the robot's gripper; the twin's TCP is the simulated one",
+                                 param_hint="--tcp-offset")
+
+
+def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int,
+           tcp_offset: tuple[float, ...] | None = None):
     from real.config import URConfig
 
     _check_target(host, twin)
+    _check_twin_tcp(twin, tcp_offset)
     if twin:
         from real.twin import DigitalTwinRobot
 
@@ -124,7 +156,8 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int)
 
     offset = [0.0, 0.0, tcp_offset_m(task_spec(task).connector), 0.0, 0.0, 0.0]
     try:
-        return URBackend(URConfig(host=host, frequency_hz=frequency), offset), host
+        return URBackend(URConfig(host=host, frequency_hz=frequency, tcp_offset=tcp_offset),
+                         offset), host
     except ConnectionError as err:  # a user's cell, not an internal error
         raise ClickException(str(err)) from None
 
@@ -141,6 +174,7 @@ def calibrate(
     host: Host = None,
     twin: Twin = False,
     frequency: Frequency = 500.0,
+    tcp_offset: TcpOffsetOpt = None,
     seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Twin episode seed.")] = 0,
 ) -> None:
     """Record the socket pose (seated TCP pose, base frame) and the F/T bias to JSON."""
@@ -150,7 +184,7 @@ def calibrate(
 
     check_output_file(out, "--out")  # before the operator's freedrive or touch-off
     spec = task_spec(task)
-    robot, name = _robot(task, host, twin, frequency, seed)
+    robot, name = _robot(task, host, twin, frequency, seed, tcp_offset)
     if twin:
         prompt = _twin_operator(robot, method.value)
     else:
@@ -212,6 +246,7 @@ def validate(
     twin: Twin = False,
     frequency: Frequency = 500.0,
     continuity_input: ContinuityOpt = None,
+    tcp_offset: TcpOffsetOpt = None,
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
@@ -294,7 +329,7 @@ def validate(
 
     real_env, label = _cell_env(
         task, twin, host, calibration, frequency, continuity_input,
-        (wrist_serial, side_serial) if pixels else None, seed, real_kwargs,
+        (wrist_serial, side_serial) if pixels else None, seed, real_kwargs, tcp_offset,
     )
     name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
     stem = "validate_" + task.replace("/", "_")
@@ -304,7 +339,8 @@ def validate(
     cell = {"calibration_sha256": _file_sha256(calibration), "frequency_hz": frequency,
             "host": host, "continuity_input": continuity_input,
             "camera_serials": [wrist_serial, side_serial] if pixels else None,
-            "goal_images_sha256": _file_sha256(goal_images)}
+            "goal_images_sha256": _file_sha256(goal_images),
+            **({"tcp_offset": list(tcp_offset)} if tcp_offset is not None else {})}
     runs = {}
     try:
         # Both logs before the first trial: a sim log of another session in --out used to be
@@ -353,6 +389,7 @@ def record_goal(
     twin: Twin = False,
     frequency: Frequency = 500.0,
     continuity_input: ContinuityOpt = None,
+    tcp_offset: TcpOffsetOpt = None,
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
@@ -376,7 +413,7 @@ def record_goal(
     kwargs.update(reward="dense", obs_mode="state+pixels", goal_noise_mm=0.0,
                   init_offset_mm=(0.0, 0.0))
     cell, _ = _cell_env(task, twin, host, calibration, frequency, continuity_input,
-                        (wrist_serial, side_serial), seed, kwargs)
+                        (wrist_serial, side_serial), seed, kwargs, tcp_offset)
     try:
         images = record(cell, seed=seed)
     except RuntimeError as err:
@@ -405,14 +442,16 @@ def _cell_env(
     serials: tuple[str | None, str | None] | None,
     seed: int,
     kwargs: dict[str, Any],
+    tcp_offset: tuple[float, ...] | None = None,
 ):
     """The task on the digital twin or on the robot at `host`; returns the env and its label
     in the report ("twin" or "real"). `serials`: None for no cameras, else the (wrist, side)
     RealSense serials, a camera left out where its serial is None (the twin simulates both)."""
     import real
-    from real.factory import check_cell_kwargs
+    from real.factory import CalibrationTcpError, check_cell_kwargs
 
     _check_target(host, twin)
+    _check_twin_tcp(twin, tcp_offset)
     if twin and continuity_input is not None:  # it was ignored: the twin reads input 0
         raise typer.BadParameter("is the robot's wiring; the twin's continuity signal is "
                                  "simulated", param_hint="--continuity-input")
@@ -426,7 +465,8 @@ def _cell_env(
     if not twin and host is None:
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
     robot = None if twin else real.URConfig(host=host, frequency_hz=frequency,
-                                            continuity_input=continuity_input)
+                                            continuity_input=continuity_input,
+                                            tcp_offset=tcp_offset)
     try:
         if twin:
             cams = ("wrist", "side") if serials is not None else ()
@@ -439,6 +479,8 @@ def _cell_env(
             if serial is not None
         ]
         return real.make(task, robot=robot, cameras=cameras, calibration=calib, **kwargs), "real"
+    except CalibrationTcpError as err:
+        raise typer.BadParameter(str(err), param_hint="--calibration") from None
     except ValueError as err:  # a start height outside the safety workspace, ...
         raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
     except ConnectionError as err:  # a user's cell, not an internal error

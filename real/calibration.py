@@ -25,12 +25,15 @@ import numpy as np
 
 from envs.connectors import MM
 from envs.tasks import TaskSpec
-from real.config import MAX_REACH_M, SafetyConfig, check_pose_rotation
+from real.config import MAX_REACH_M, SafetyConfig, check_pose_rotation, check_vector
 from real.poses import pos_mat_to_pose, pose_to_pos_mat
 from real.robot import RobotBackend
 from real.safety import SafeRobot, tcp_wrench
 
-CALIBRATION_FORMAT = 1
+#: Format 2 records the TCP offset the socket pose was measured with; format 1 files (without
+#: it) are still read.
+CALIBRATION_FORMAT = 2
+READ_FORMATS = (1, 2)
 METHODS = ("teach", "touch")
 #: The largest F/T reading a calibration may hold with the plug free [N, N m]: the gripper's
 #: weight and the sensor's drift are tens of N; a bias beyond would offset every wrench the
@@ -45,7 +48,10 @@ class CalibrationError(RuntimeError):
 @dataclass(frozen=True)
 class Calibration:
     """What `insertbench real calibrate` records. socket_pose: seated TCP pose, base frame
-    [m, rad]; ft_bias: F/T reading with the plug free [N, N m], base frame."""
+    [m, rad]; ft_bias: F/T reading with the plug free [N, N m], base frame; tcp_offset: the
+    TCP (flange to plug face, [m, rad]) the robot measured that pose with (None: not recorded,
+    a format 1 file). The socket pose is where that TCP was: under another TCP the env reads
+    every depth off by the difference (`real.make` refuses the mix)."""
 
     task: str
     socket_pose: tuple[float, ...]
@@ -53,6 +59,7 @@ class Calibration:
     method: str
     robot: str
     created_utc: str
+    tcp_offset: tuple[float, ...] | None = None
     format: int = CALIBRATION_FORMAT
 
     def __post_init__(self) -> None:
@@ -66,6 +73,9 @@ class Calibration:
             if not all(np.isfinite(values)):
                 raise ValueError(f"{key} must be finite, got {list(values)!r}")
         check_pose_rotation("socket_pose", self.socket_pose)
+        if self.tcp_offset is not None:
+            check_pose_rotation("tcp_offset",
+                                check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0))
         force, torque = (float(np.abs(self.ft_bias[:3]).max()),
                          float(np.abs(self.ft_bias[3:]).max()))
         if force > MAX_FT_BIAS_N or torque > MAX_FT_BIAS_NM:  # 1e12 N was taken
@@ -98,16 +108,19 @@ class Calibration:
             raise ValueError(f"{path} is not a calibration file (not JSON: {err}); calibrate "
                              "again") from None
         found = data.get("format") if isinstance(data, dict) else None
-        if type(found) is not int or found != CALIBRATION_FORMAT:  # true == 1 was taken
+        if type(found) is not int or found not in READ_FORMATS:  # true == 1 was taken
             raise ValueError(
-                f"{path} has calibration format {found!r}, expected "
-                f"{CALIBRATION_FORMAT}; calibrate again"
+                f"{path} has calibration format {found!r}, expected one of "
+                f"{list(READ_FORMATS)}; calibrate again"
             )
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = {f.name for f in dataclasses.fields(cls)} - ({"tcp_offset"} if found == 1
+                                                               else set())
         if set(data) != fields:
             raise ValueError(f"{path}: a calibration holds the keys {sorted(fields)}; missing "
                              f"{sorted(fields - set(data))}, unknown {sorted(set(data) - fields)}")
-        for key in ("socket_pose", "ft_bias"):
+        for key in ("socket_pose", "ft_bias", "tcp_offset"):
+            if key == "tcp_offset" and data.get(key) is None:
+                continue
             if not isinstance(data[key], list):
                 raise ValueError(f"{path}: {key} must be a list of 6 numbers, got "
                                  f"{data[key]!r}")
@@ -255,4 +268,5 @@ def calibrate(
         method=method,
         robot=robot_name,
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        tcp_offset=getattr(robot, "tcp_offset", None),
     )

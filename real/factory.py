@@ -92,6 +92,7 @@ def make(
         max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
     check_cell_kwargs(env_kwargs)
     ft_bias = env_kwargs.pop("ft_bias", None)
+    calib = None
     if calibration is not None:
         calib = (
             calibration if isinstance(calibration, Calibration) else Calibration.load(calibration)
@@ -125,6 +126,7 @@ def make(
                                  f"URConfig({field}={value!r}); set it in the URConfig")
             env_kwargs[kwarg] = value
         default_tcp = [0.0, 0.0, tcp_offset_m(spec.connector), 0.0, 0.0, 0.0]
+        _check_calibration_tcp(calib, robot.tcp_offset or default_tcp)
         backend: RobotBackend = URBackend(robot, default_tcp)
         env_kwargs.setdefault("disconnect_on_close", True)
     else:
@@ -191,3 +193,22 @@ def make_twin(
         make_kwargs["socket_pose"] = twin.socket_pose()
     make_kwargs.setdefault("continuity_input", twin.continuity_input)
     return make(env_id, robot=twin, cameras=[f.camera() for f in feeds], **make_kwargs)
+
+
+class CalibrationTcpError(ValueError):
+    """The calibration measured its socket pose with another TCP than the robot is set to."""
+
+
+def _check_calibration_tcp(calib: Calibration | None, tcp: Sequence[float]) -> None:
+    """ValueError, before connecting, when the calibration measured its socket pose with
+    another TCP than the robot is set to: the pose is where that TCP was, so every depth read
+    off by the difference (10 mm longer: a plug 2 mm in scored a success; shorter: a seated
+    plug pressed at 190 N all episode, never a success)."""
+    if calib is None or calib.tcp_offset is None:
+        return
+    if not np.allclose(calib.tcp_offset, tcp, rtol=0.0, atol=1e-6):
+        offset = ",".join(f"{v:g}" for v in calib.tcp_offset)
+        raise CalibrationTcpError(
+            f"the calibration measured the socket with TCP offset {list(calib.tcp_offset)}, "
+            f"and this robot is set to {list(tcp)}: calibrate again with this TCP, or run with "
+            f"the calibration's (URConfig(tcp_offset=...), --tcp-offset {offset})")

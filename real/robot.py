@@ -132,6 +132,7 @@ class URBackend:
                     f"{f' ({said})' if said else ''}; is it on, in remote control, on this "
                     "network?") from None
         tcp = list(config.tcp_offset) if config.tcp_offset is not None else default_tcp_offset
+        self.tcp_offset = tuple(float(v) for v in tcp)  # recorded by a calibration
         if not self.control.setTcp(tcp):
             raise RuntimeError(f"the controller at {config.host} refused setTcp({tcp})")
         if config.payload_kg is not None:

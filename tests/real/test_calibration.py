@@ -158,7 +158,7 @@ def test_a_calibration_format_of_true_is_refused(tmp_path):
     good = Calibration(USB, (0.0,) * 6, (0.0,) * 6, "teach", "x", "2026-01-01T00:00:00+00:00")
     path = good.save(tmp_path / "c.json")
     path.write_text(json.dumps(json.loads(path.read_text()) | {"format": True}))
-    with pytest.raises(ValueError, match="has calibration format True, expected 1"):
+    with pytest.raises(ValueError, match=r"has calibration format True, expected one of \[1, 2\]"):
         Calibration.load(path)
 
 
@@ -176,3 +176,25 @@ def test_a_calibration_in_degrees_is_refused_by_the_files_name(tmp_path):
     with pytest.raises(ValueError, match="degrees given as radians"):
         real.make(USB, robot=real.URConfig(host="127.0.0.1"),
                   socket_pose=(0.4, 0.1, 0.2, 0.0, 180.0, 0.0))
+
+
+def test_a_calibration_records_its_tcp_and_refuses_another(tmp_path):
+    """The socket pose is where the calibrating TCP was: run under a TCP 10 mm longer, a plug
+    2 mm in scored a success; 10 mm shorter, a seated plug pressed at 190 N all episode."""
+    twin = DigitalTwinRobot(USB)
+    tcp = (0.0, 0.0, 0.137, 0.0, 0.0, 0.0)
+    twin.tcp_offset = tcp  # as URBackend records the TCP it set
+    calibration = calibrate(twin, SPEC, "teach", operator(twin, [0.0, 0.02]), "twin")
+    assert calibration.tcp_offset == tcp
+    path = calibration.save(tmp_path / "c.json")
+    assert Calibration.load(path).tcp_offset == tcp
+    with pytest.raises(ValueError, match=r"measured the socket with TCP offset \[0.0, 0.0, "
+                                         r"0.137, .*\], and this robot is set to \[0.0, 0.0, "
+                                         r"0.127.*calibrate again with this TCP, or run with the "
+                                         r"calibration's .*--tcp-offset 0,0,0.137,0,0,0\)"):
+        real.make(USB, robot=real.URConfig(host="127.0.0.2"), calibration=path)
+    # A format 1 file (before the TCP was recorded) still reads, its TCP unknown.
+    old = json.loads(path.read_text())
+    del old["tcp_offset"]
+    path.write_text(json.dumps(old | {"format": 1}))
+    assert Calibration.load(path).tcp_offset is None

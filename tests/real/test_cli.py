@@ -248,6 +248,34 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_tcp_offset_mistakes_and_a_calibration_made_with_another_tcp_are_one_line(
+        tmp_path, monkeypatch, capsys):
+    """The CLI had no TCP option, so a cell with another gripper could not calibrate or
+    validate from it; a calibration under another TCP read every depth off by the difference
+    (a plug 2 mm in scored a success). Each is refused before connecting (10.0.0.2 is none)."""
+    monkeypatch.chdir(tmp_path)
+    Calibration(USB, (0.4, 0.1, 0.2, 3.1416, 0.0, 0.0), (0.0,) * 6, "teach", "x",
+                "2026-01-01T00:00:00+00:00", tcp_offset=(0.0, 0.0, 0.137, 0.0, 0.0, 0.0)
+                ).save("c.json")
+    validate = ["real", "validate", "--task", USB, "--calibration", "c.json", "--policy",
+                "p_controller", "--episodes", "1", "--out", "report"]
+    _assert_usage_errors(capsys, [
+        (["real", "calibrate", "--task", USB, "--twin", "--tcp-offset", "0,0,0.137,0,0,0",
+          "--out", "d.json"], "--tcp-offset: is the robot's gripper; the twin's TCP is the "
+                              "simulated one"),
+        ([*validate, "--host", "10.0.0.2", "--tcp-offset", "0,0,0.127,0,0,90"],
+         "turns 90 rad, more than pi: implausible (degrees given as radians?)"),
+        ([*validate, "--host", "10.0.0.2", "--tcp-offset", "0,0,127,0,0,0"],
+         "lies 127 m out, more than 1 m: implausible (millimetres given as metres?)"),
+        ([*validate, "--host", "10.0.0.2", "--tcp-offset", "0,0.1"],
+         "--tcp-offset must be 6 finite numbers"),
+        ([*validate, "--host", "10.0.0.2"],
+         "Invalid value for --calibration: the calibration measured the socket with TCP offset "
+         "[0.0, 0.0, 0.137, 0.0, 0.0, 0.0], and this robot is set to [0.0, 0.0, 0.127"),
+    ])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
 def test_validate_table_says_how_many_episodes_are_distinct(tmp_path, monkeypatch):
     """Noiseless sim replays one episode per seed: the interval counts one, and the table used
     to say `episodes | 2` beside `100% [21%, 100%]` without saying why. The twin's trials in one
