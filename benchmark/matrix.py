@@ -32,6 +32,8 @@ class RunSummary:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     busy_elsewhere: list[str] = field(default_factory=list)
+    #: Cells recorded as failed before, left so (``retry_failed=False``).
+    failed_before: list[str] = field(default_factory=list)
 
 
 def default_store_path(preset_name: str) -> Path:
@@ -107,7 +109,9 @@ def run_matrix(
         and (retry_failed or statuses.get(c.config_hash) != "failed")
     )
     summary = RunSummary(total=len(cells), already_done=sum(
-        statuses.get(c.config_hash) == "done" for c in cells))
+        statuses.get(c.config_hash) == "done" for c in cells), failed_before=[
+        c.config_hash for c in cells
+        if not retry_failed and statuses.get(c.config_hash) == "failed"])
     in_flight: dict[str, Cell] = {}
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -207,10 +207,15 @@ def run(
         )
     console.print(
         f"{spec.name}: {summary.already_done} already done, {len(summary.done)} finished now, "
-        f"{len(summary.failed)} failed, {len(summary.busy_elsewhere)} running elsewhere "
-        f"(of {summary.total}); store {store_path}", soft_wrap=True,  # one line in a log too
+        f"{len(summary.failed)} failed"
+        + (f", {len(summary.failed_before)} failed before (not retried)"
+           if summary.failed_before else "")
+        + f", {len(summary.busy_elsewhere)} running elsewhere (of {summary.total}); "
+        f"store {store_path}", soft_wrap=True,  # one line in a log too
     )
-    if summary.failed:
+    # Failed cells left failed are not a finished matrix either: --no-retry-failed read as
+    # "0 failed", status 0, to a script, while `matrix status` said 1 failed.
+    if summary.failed or summary.failed_before:
         raise typer.Exit(1)
 
 

@@ -925,6 +925,21 @@ def test_resuming_a_longer_run_with_fewer_steps_warns(capsys, in_tmp):
     assert "already holds 20 env steps, more than steps=10: nothing to train" in err
 
 
+def test_failed_cells_left_failed_are_counted_and_fail_the_run(capsys, in_tmp):
+    """`--no-retry-failed` printed "0 failed" and exited 0 while `matrix status` said 1 failed:
+    a script took the matrix as finished."""
+    args = ("matrix", "run", "quick", "--agent", "p_controller", "--executor", "inline",
+            "--no-progress")
+    assert run_cli(capsys, *args)[0] == 0
+    with sqlite3.connect(in_tmp / "runs" / "quick.sqlite") as db:
+        db.execute("UPDATE cells SET status = 'failed' WHERE rowid = (SELECT MIN(rowid) "
+                   "FROM cells)")
+    code, out, err = run_cli(capsys, *args, "--no-retry-failed")
+    assert code == 1, err
+    assert "quick: 1 already done, 0 finished now, 0 failed, 1 failed before (not retried), " \
+           "0 running elsewhere (of 2)" in out, out
+
+
 def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     """`matrix report quick --store runs/other.sqlite` used to overwrite runs/quick-report."""
     code, out, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",

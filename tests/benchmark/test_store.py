@@ -102,6 +102,7 @@ def test_failed_cells_record_the_traceback_and_do_not_stop_the_matrix(tmp_path: 
         again = run_matrix(preset.cells, store, InlineExecutor(), cell_fn=synthetic_cell_for_tests,
                            artifacts_root=tmp_path / "a", retry_failed=False, show_progress=False)
         assert again.done == [] and again.failed == []
+        assert sorted(again.failed_before) == sorted(c.config_hash for c in failing)
         again = run_matrix(preset.cells, store, InlineExecutor(), cell_fn=synthetic_cell_for_tests,
                            artifacts_root=tmp_path / "a", show_progress=False)
         assert sorted(again.failed) == sorted(c.config_hash for c in failing)
