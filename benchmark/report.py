@@ -414,6 +414,10 @@ def _with_interval(point: float, interval: tuple[float, float], seeds: int) -> s
     return f"{point:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+#: Curves with at most this many evaluations are drawn with a marker at each.
+MARKED_POINTS = 12
+
+
 def _learning_curves(
     cells: Sequence[Cell], metrics: dict[str, CellMetrics], tasks: list[str],
     colours: dict[str, str],
@@ -443,8 +447,15 @@ def _learning_curves(
                 for m in runs if m.curve
             ])
             mean, low, high = rates.mean(axis=0), rates.min(axis=0), rates.max(axis=0)
-            ax.plot(steps, mean, label=method, color=colours[method])
-            ax.fill_between(steps, low, high, alpha=0.2, color=colours[method])
+            # Markers on a short curve: one evaluation per run (budget = eval_every, as three
+            # shipped presets) drew a line of one point, which matplotlib does not show.
+            ax.plot(steps, mean, label=method, color=colours[method],
+                    marker="o" if len(steps) <= MARKED_POINTS else None, markersize=4)
+            if len(steps) > 1:
+                ax.fill_between(steps, low, high, alpha=0.2, color=colours[method])
+            else:  # a band of no width: the seeds' range as an error bar
+                ax.errorbar(steps, mean, yerr=[mean - low, high - mean], fmt="none",
+                            ecolor=colours[method], capsize=3)
         levels: dict[str, list[float]] = {}
         for cell in cells:
             if cell.task_label == task and cell.budget_steps == 0 and cell.config_hash in metrics:

@@ -123,6 +123,9 @@ def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
     for ax in [a for a in curves.axes if a.get_title()]:  # one panel per task variant
         in_curves = colours(ax)
         assert in_curves["Learner"] == in_profile["Learner"]
+        # a short curve is marked at every evaluation (one point alone was drawn invisibly)
+        learner = next(line for line in ax.get_lines() if line.get_label() == "Learner")
+        assert learner.get_marker() == "o"
         # the scripted method (budget 0) is a dashed level in its own colour
         dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
         assert [line.get_label() for line in dashed] == ["Scripted (no online steps)"]
