@@ -178,11 +178,15 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
         raise PresetError(f"{where}: 'eval_episodes' must be an integer in "
                           f"[1, {MAX_EVAL_EPISODES}], got {eval_episodes!r}")
     eval_seeds = _parse_eval_seeds(where, data.get("eval_seeds"), eval_episodes)
-    overlap = sorted(set(eval_seeds) & set(seeds))
-    if overlap:
-        raise PresetError(
-            f"{where}: evaluation seeds must be disjoint from training seeds; both have {overlap}"
-        )
+    # The rule `train` applies, before any cell runs: a run's training episodes reset from
+    # seeds of its own range (`train_episode_seed`), not from the run seeds themselves (the
+    # check compared those, passing a clash that failed every cell, refusing none).
+    from benchmark.train import seed_clash
+
+    for seed in seeds:
+        clash = seed_clash(seed, eval_seeds)
+        if clash:
+            raise PresetError(f"{where}: {clash}")
     eval_every = data.get("eval_every", 0)
     if not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 0:
         raise PresetError(f"{where}: 'eval_every' must be an integer >= 0, got {eval_every!r}")

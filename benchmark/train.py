@@ -160,14 +160,21 @@ def read_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
     return scalars
 
 
-def _check_seeds_disjoint(run_seed: int, eval_seeds: Sequence[int]) -> None:
+def seed_clash(run_seed: int, eval_seeds: Sequence[int]) -> str | None:
+    """Why ``eval_seeds`` cannot evaluate run ``run_seed`` (some are its training episodes'
+    reset seeds), or None."""
     low = train_episode_seed(run_seed, 0)
     clash = [s for s in eval_seeds if low <= s < low + TRAIN_SEEDS_PER_RUN]
+    if not clash:
+        return None
+    return (f"evaluation seeds {clash[:3]} are training seeds of run seed {run_seed} "
+            f"([{low}, {low + TRAIN_SEEDS_PER_RUN})); choose evaluation seeds outside that range")
+
+
+def _check_seeds_disjoint(run_seed: int, eval_seeds: Sequence[int]) -> None:
+    clash = seed_clash(run_seed, eval_seeds)
     if clash:
-        raise ValueError(
-            f"evaluation seeds {clash[:3]} are training seeds of run seed {run_seed} "
-            f"([{low}, {low + TRAIN_SEEDS_PER_RUN})); choose evaluation seeds outside that range"
-        )
+        raise ValueError(clash)
 
 
 def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:

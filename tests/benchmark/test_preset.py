@@ -75,7 +75,10 @@ def _data(**changes: object) -> dict:
         ({"seeds": []}, "non-empty list"),
         ({"tasks": []}, "tasks"),
         ({"eval_seeds": [500, 501]}, "eval_episodes"),
-        ({"eval_seeds": {"start": 0}}, "disjoint"),
+        # The training episodes' seeds, which the check compared with the run seeds instead:
+        # the clash failed every cell at run time, and {"start": 0} was refused for nothing.
+        ({"eval_seeds": {"start": 100_000_000}},
+         r"evaluation seeds \[100000000, 100000001, .*\] are training seeds of run seed 0"),
         ({"agents": [{"name": "spiral_search", "budget_steps": 100}]}, "scripted"),
         # adv41: a TypeError, a ValueError from dict(), and a NaN entry dropped without a word
         ({"paper_reference": {"source": "x", "entries": 5}}, "'entries' must be a list"),
@@ -236,3 +239,11 @@ def test_task_versions_refuse_what_they_cannot_rewrite(tasks, versions, message)
 
     with pytest.raises(PresetError, match=message):
         parse_preset(at_task_versions(_data(tasks=tasks), versions), "test")
+
+
+def test_evaluation_seeds_from_zero_do_not_clash_with_run_seeds():
+    """Run seeds 0 and 1 reset their training episodes from their own ranges, not from 0 and 1:
+    evaluation seeds 0, 1, ... were refused as a clash that was none."""
+    data = _data(eval_seeds={"start": 0})
+    cells = parse_preset(data, "tiny").cells
+    assert cells and all(min(c.eval_seeds) == 0 for c in cells)
