@@ -205,6 +205,20 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     return connect("immutable=1")
 
 
+def process_host() -> str:
+    """Where this process's PID means something: the hostname and, on Linux, the boot and the
+    PID namespace. Two containers with one hostname (`--uts host`), or two hosts of one name
+    sharing a store, do not see each other's PIDs: a second `matrix run` took the first's
+    live cells for stale ones (its PIDs "not alive") and failed them."""
+    name = socket.gethostname()
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # not Linux: the hostname alone, as before
+        return name
+    return f"{name} (boot {boot}, pid namespace {namespace})"
+
+
 class Store:
     """SQLite results store of one matrix. The matrix's parent process is its only writer.
 
@@ -220,7 +234,7 @@ class Store:
                  read_only: bool = False) -> None:
         self.path = Path(path)
         self.stale_after_s = stale_after_s
-        self.hostname = socket.gethostname()
+        self.hostname = process_host()
         if read_only:
             self._db = connect_read_only(self.path)
             try:

@@ -81,6 +81,28 @@ def test_markers_of_dead_processes_and_silent_ones_are_reclaimed(tmp_path: Path)
         assert {m.config_hash: m.pid for m in store.running()}[first.config_hash] == os.getpid()
 
 
+def test_a_marker_from_another_pid_namespace_of_this_hostname_is_not_taken_for_dead(
+        tmp_path: Path) -> None:
+    """Two containers with one hostname (`--uts host`) see each other's PIDs as absent: a
+    second runner took the first's live cells over and failed them. Such a marker goes stale
+    by its heartbeat alone."""
+    import socket
+
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    with Store(tmp_path / "s.sqlite", stale_after_s=30.0) as store:
+        assert store.hostname.startswith(socket.gethostname())
+        if os.path.exists("/proc/self/ns/pid"):  # Linux: the namespace is part of the host
+            assert f"pid namespace {os.stat('/proc/self/ns/pid').st_ino}" in store.hostname
+        other = f"{socket.gethostname()} (boot 00000000, pid namespace 1)"
+        assert other != store.hostname
+        now = time.time()
+        with store.transaction() as db:
+            db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                       (cell.config_hash, _dead_pid(), other, now, now, "elsewhere"))
+        assert not store.claim(cell)  # its PID means nothing here; its heartbeat is fresh
+
+
 def test_failed_cells_record_the_traceback_and_do_not_stop_the_matrix(tmp_path: Path) -> None:
     _, preset = write_tiny_preset(tmp_path, fail_seed=1)
     with Store(tmp_path / "s.sqlite") as store:
