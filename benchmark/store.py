@@ -22,6 +22,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -202,6 +203,14 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     except sqlite3.Error:  # damaged: the caller names it
         db.close()
         raise
+    log = path.with_name(path.name + "-wal")
+    if log.is_file() and log.stat().st_size > 0:
+        # A run killed, or still running, left cells in the log that an immutable read
+        # cannot see: the store read as an older state, with no word of it.
+        warnings.warn(f"{path}: its write-ahead log ({log.stat().st_size:,} bytes) cannot be "
+                      "read without write access to its folder: this shows the state last "
+                      "merged into the store file; cells finished since are missing",
+                      UserWarning, stacklevel=2)
     return connect("immutable=1")
 
 

@@ -242,3 +242,34 @@ def test_an_edited_episode_row_is_refused_naming_the_store(tmp_path: Path, sql: 
         with pytest.raises(ValueError, match=message) as caught:
             store.evaluations(cell.config_hash)
     assert str(tmp_path / "s.sqlite") in str(caught.value)
+
+
+def test_a_store_read_without_its_write_ahead_log_says_so(tmp_path: Path) -> None:
+    """Copied mid-run (its -wal without the -shm) into a folder the reader cannot write, a
+    store read as immutable showed an older state with no word of the cells in its log."""
+    import shutil
+    import subprocess
+
+    from benchmark.store import connect_read_only
+
+    live = sqlite3.connect(tmp_path / "s.sqlite")
+    live.execute("PRAGMA journal_mode=WAL")
+    live.execute("PRAGMA wal_autocheckpoint=0")
+    live.execute("CREATE TABLE t (x)")
+    live.execute("INSERT INTO t VALUES (1)")
+    live.commit()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(tmp_path / "s.sqlite", copy / "s.sqlite")
+    shutil.copy(tmp_path / "s.sqlite-wal", copy / "s.sqlite-wal")
+    live.close()
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(copy)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.warns(UserWarning, match=r"s.sqlite: its write-ahead log \([\d,]+ bytes\) "
+                                             r"cannot be read .* cells finished since are "
+                                             r"missing"):
+            connect_read_only(copy / "s.sqlite").close()
+    finally:
+        subprocess.run(["chattr", "-i", str(copy)], check=True)
