@@ -260,6 +260,27 @@ class LocalExecutor(Executor):
         self._futures.clear()
 
 
+#: How long the Ray address check waits for a connection [s].
+RAY_CONNECT_WAIT_S = 5.0
+
+
+def _check_listening(address: str | None) -> None:
+    """ConnectionError unless something listens at a ``host:port`` (or ``ray://host:port``)
+    address: ray.init retried a wrong port for ever, silently, in C++ code that no Ctrl-C
+    reached (SIGTERM took 18-37 s). ``auto`` and None are Ray's own to resolve."""
+    if address is None:
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_WAIT_S).close()
+    except OSError as err:
+        raise ConnectionError(f"nothing answers at the Ray address {address} "
+                              f"({err.strerror or err}): is the cluster up, and is that its "
+                              "port?") from None
+
+
 class RayExecutor(Executor):
     """Ray remote tasks, `workers` at a time, each reserving `cpus_per_cell` CPUs.
 
@@ -284,6 +305,7 @@ class RayExecutor(Executor):
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            _check_listening(address)
             # Ray installs its own SIGTERM handler (a crash dump, then death): the one it
             # replaced, the CLI's clean stop, is put back.
             sigterm = signal.getsignal(signal.SIGTERM)

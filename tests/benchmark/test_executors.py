@@ -174,3 +174,17 @@ def test_workers_share_the_cores_this_process_may_use_not_the_hosts(monkeypatch)
     assert worker_threads(2) == 1 and worker_threads(1) == 2 and worker_threads(8) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert worker_threads(2) == 3
+
+
+def test_a_ray_address_where_nothing_listens_is_one_error_at_once():
+    """ray.init retried a wrong port for ever, silently, and no Ctrl-C reached it."""
+    import socket
+
+    from benchmark.executors import _check_listening  # RayExecutor's check before ray.init
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ConnectionError, match=f"nothing answers at the Ray address "
+                                              f"ray://127.0.0.1:{port} .*is that its port"):
+        _check_listening(f"ray://127.0.0.1:{port}")
