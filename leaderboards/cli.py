@@ -123,37 +123,110 @@ def verify(
              "platform that evaluated the entry; elsewhere equal outcomes pass by default and "
              "the largest difference is shown.")
     ] = False,
+    dev: Annotated[bool, typer.Option(
+        "--dev",
+        help="Recheck the entry's self-reported evaluation instead: recompute its episodes on "
+             "the public dev seeds and compare (anyone can; nothing is written).")
+    ] = False,
 ) -> None:
     """Re-evaluate an entry on hidden seeds of the active salt round; mark it verified (or,
-    for an entry of a revealed round, recompute its hidden episodes and compare)."""
-    from leaderboards.ledger import LedgerError
+    for an entry of a revealed round, recompute its hidden episodes and compare; with --dev,
+    recompute its dev episodes and compare)."""
+    from leaderboards.ledger import LedgerError, recheck_dev
     from leaderboards.ledger import verify as verify_entry
     from leaderboards.recheck import describe
     from leaderboards.submission import SubmissionError
 
     started = time.perf_counter()
+    progress = lambda label: typer.echo(f"  evaluated {label}")  # noqa: E731
     try:
-        done = verify_entry(_book(ledger), entry, salt_file,
-                            progress=lambda label: typer.echo(f"  evaluated {label}"),
-                            sim2sim=sim2sim, exact=exact)
+        if dev:
+            if salt_file is not None:
+                raise LedgerError("--dev rechecks the public dev seeds: give no --salt-file")
+            found = recheck_dev(_book(ledger), entry, progress=progress, exact=exact)
+        else:
+            done = verify_entry(_book(ledger), entry, salt_file, progress=progress,
+                                sim2sim=sim2sim, exact=exact)
     except (SubmissionError, LedgerError, KeyError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    if dev:
+        typer.echo(f"recomputed entry {found.entry['entry_id'][:12]} on the public dev seeds:")
+        typer.echo("  MuJoCo: " + describe(found.comparison, "episodes"))
+        _echo_platforms(*found.platforms)
+        return
     if done.rechecked:
         typer.echo(f"recomputed entry {done.entry['entry_id'][:12]} with the revealed salt of "
                    f"{done.entry['track']} round {done.salt_round.number}:")
         for engine, comparison in done.comparisons.items():
             typer.echo(f"  {engine}: " + describe(comparison, "episodes"))
-        recorded, here = done.platforms
-        if recorded == here:
-            typer.echo("  on the platform that evaluated it")
-        else:
-            differs = ("not recorded" if recorded is None else ", ".join(
-                f"{k} {recorded.get(k, '-')} -> {here.get(k, '-')}"
-                for k in sorted(set(recorded) | set(here)) if recorded.get(k) != here.get(k)))
-            typer.echo(f"  on another platform than the one that evaluated it ({differs})")
+        _echo_platforms(*done.platforms)
         return
     typer.echo(f"  hidden seeds of {done.entry['track']} salt round {done.salt_round.number}")
     _echo_result(done.entry, "hidden", done.path, time.perf_counter() - started)
+
+
+def _echo_platforms(recorded: dict[str, str] | None, here: dict[str, str]) -> None:
+    """Whether a recheck ran where the entry was evaluated, and if not, what differs."""
+    if recorded == here:
+        typer.echo("  on the platform that evaluated it")
+        return
+    differs = ("not recorded" if recorded is None else ", ".join(
+        f"{k} {recorded.get(k, '-')} -> {here.get(k, '-')}"
+        for k in sorted(set(recorded) | set(here)) if recorded.get(k) != here.get(k)))
+    typer.echo(f"  on another platform than the one that evaluated it ({differs})")
+
+
+@leaderboard_app.command()
+def audit(
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+    track: Annotated[str | None, typer.Option(help="Only this track's entries.")] = None,
+) -> None:
+    """Recompute every current entry's episodes that anyone can: the self-reported ones on the
+    public dev seeds, and the hidden ones of a revealed salt round. One line per entry; exit
+    status 1 if any outcome differs from the ledger's (an edited entry file, or a policy that
+    no longer behaves as it did). MuJoCo only; hours on a large ledger."""
+    from leaderboards.ledger import TRACK_VERSION, LedgerError, entry_track_version, recheck_dev
+    from leaderboards.ledger import verify as verify_entry
+    from leaderboards.submission import SubmissionError
+    from leaderboards.tracks import get_track
+
+    book = _book(ledger)
+    try:
+        if track is not None:
+            get_track(track)
+        entries = [e for e in book.entries(archived=False)
+                   if entry_track_version(e) == TRACK_VERSION
+                   and (track is None or e["track"] == track)]
+    except (LedgerError, KeyError) as err:
+        _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
+    failed = 0
+    for entry in entries:
+        short, lines = entry["entry_id"][:12], []
+        try:
+            lines.append("dev " + _kept(recheck_dev(book, short).comparison))
+            round_ = book.entry_round(entry)  # a known round wherever there is a hidden block
+            if round_ is not None and round_.status == "revealed":
+                done = verify_entry(book, short, None, sim2sim=False)
+                lines.append("hidden " + _kept(done.comparisons["MuJoCo"]))
+            elif round_ is not None:
+                lines.append(f"hidden not recomputable (salt round {round_.number} "
+                             f"{round_.status})")
+        except (SubmissionError, LedgerError) as err:
+            failed += 1
+            typer.echo(f"FAIL {short} {entry['name']}: {err}")
+            continue
+        typer.echo(f"ok   {short} {entry['name']}: {'; '.join(lines)}")
+    typer.echo(f"audited {len(entries)} entries of {book.root}: {failed} failed"
+               + (" (on another platform than the one that evaluated an entry, an outcome near "
+                  "the success boundary can change: README, Rechecks across machines)"
+                  if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _kept(comparison) -> str:  # noqa: ANN001 - a leaderboards.recheck.EpisodeComparison
+    return (f"{comparison.episodes} episodes, "
+            + ("bitwise the ledger's" if comparison.identical_all else "the ledger's outcomes"))
 
 
 TrackOpt = Annotated[str, typer.Option(help="Track whose salt rounds to change.")]

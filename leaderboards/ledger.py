@@ -864,3 +864,39 @@ def verify(
             raise LedgerError(f"{err} (it closed while entry {short} was evaluated; nothing "
                               "was written)") from None
         return Verification(ledger.replace(entry), entry, salt_round, rechecked=False)
+
+
+@dataclass(frozen=True)
+class DevRecheck:
+    """What `recheck_dev` found: the entry, its recomputed dev episodes against the ledger's,
+    and the platform that made the entry's dev block (None: not recorded) and this one."""
+
+    entry: dict[str, Any]
+    comparison: EpisodeComparison
+    platforms: tuple[dict[str, str] | None, dict[str, str]]
+
+
+def recheck_dev(ledger: Ledger, ref: str, progress: Callable[[str], None] | None = None,
+                exact: bool = False) -> DevRecheck:
+    """Recompute an entry's self-reported evaluation on the public dev seeds and compare it
+    with the ledger's, as `verify` rechecks a revealed hidden one (the same tolerance: equal
+    outcomes elsewhere, bitwise on the platform that made it or with ``exact``). Anyone can run
+    it: the seeds are public. LedgerError when an outcome differs, or when the entry was made
+    on other versions of the track's tasks (the same policy now faces other tasks)."""
+    entry = ledger.find(ref)
+    track = get_track(entry["track"])
+    short = entry["entry_id"][:12]
+    dev = entry["evaluations"]["dev"]
+    if dev["task_version_keys"] != track.version_keys():
+        raise LedgerError(f"entry {short} was evaluated on other versions of {track.name}'s "
+                          "tasks (it is stale): its dev episodes cannot be recomputed here")
+    evaluation = evaluate_policy(track, entry["policy"]["kind"],
+                                 stored_policy_paths(ledger, entry),
+                                 lambda label: track.dev_seeds(), "public-dev",
+                                 progress=progress)
+    recorded = dev.get("platform")
+    comparison = _compared(dev["episodes"], evaluation["episodes"], f"dev episodes of {short}",
+                           "on the platform that evaluated it"
+                           if recorded == evaluation["platform"] else
+                           "by --exact" if exact else None)
+    return DevRecheck(entry, comparison, (recorded, evaluation["platform"]))

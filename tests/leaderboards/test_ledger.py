@@ -1074,3 +1074,40 @@ def test_the_plots_names_stay_inside_the_figure(submitted: Ledger, monkeypatch):
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", check)
     assert _plot(track_tables(get_track(TINY), [entry]), Path("plot.png"))
     assert outside == []
+
+
+def test_audit_recomputes_what_anyone_can_and_catches_an_edited_entry(submitted: Ledger):
+    """A self-reported block could not be rechecked by any command (its seeds are public), and
+    an entry file edited after its round was revealed was ranked as it said until someone ran
+    `verify` on that one entry."""
+    import json
+
+    (entry,) = submitted.entries()
+    short = entry["entry_id"][:12]
+    for args in (("open-round", "--track", TINY, "--salt-file", "secret/salt"),
+                 ("verify", short, "--salt-file", "secret/salt", "--no-sim2sim"),
+                 ("reveal", "--track", TINY, "--salt-file", "secret/salt")):
+        assert _cli(*args).exit_code == 0
+    result = _cli("verify", short, "--dev")
+    assert result.exit_code == 0, result.output
+    assert "recomputed entry" in result.stdout and "on the public dev seeds" in result.stdout
+    assert "every one of the 4 recomputed episodes is identical" in result.stdout
+    result = _cli("audit")
+    assert result.exit_code == 0, result.output
+    assert f"ok   {short} " in result.stdout
+    assert "dev 4 episodes, bitwise the ledger's; hidden 4 episodes, bitwise" in result.stdout
+    assert "audited 1 entries of ledger: 0 failed" in result.stdout
+
+    path = submitted.entry_path(entry["track"], entry["entry_id"])
+    edited = json.loads(path.read_text())
+    for block in ("dev", "hidden"):
+        first = edited["evaluations"][block]["episodes"][0]
+        first["success"] = not first["success"]
+    path.write_text(json.dumps(edited))
+    result = _cli("audit")
+    assert result.exit_code == 1
+    assert re.search(rf"FAIL {short} .*: 1 of 4 recomputed dev episodes of {short} have another "
+                     r"outcome than the ledger's", result.stdout)
+    assert "audited 1 entries of ledger: 1 failed" in result.stdout
+    result = _cli("verify", short, "--dev", "--salt-file", "secret/salt")
+    assert result.exit_code == 1 and "give no --salt-file" in result.output
