@@ -554,12 +554,14 @@ IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6)
              range(0xE0000, 0xE1000))
 
 
-#: Cyrillic, Greek and Armenian letters (case-folded) and Latin variants that read as plain
-#: Latin ones: "Р-controller" with a Cyrillic Р, or with an Armenian օ, was another name than
-#: "P-controller".
+#: Cyrillic, Greek, Armenian and Lisu letters (case-folded) and Latin variants (small capitals
+#: among them) that read as plain Latin ones: "Р-controller" with a Cyrillic Р, with an
+#: Armenian օ, with a Lisu ꓑ or a small capital ᴏ was another name than "P-controller".
 LOOK_ALIKES = str.maketrans(
-    "авекмнорстухіјѕԁԛԝѵӏ" "αβεζηικμνορτυχϲ" "օսհոցզ" "ıɑ",
-    "abekmhopctyxijsdqwvl" "abezhikmvoptyxc" "ouhngq" "ia")
+    "авекмнорстухіјѕԁԛԝѵӏ" "αβεζηικμνορτυχϲ" "օսհոցզ" "ıɑ"
+    "ꓐꓑꓓꓔꓖꓗꓙꓚꓜꓝꓟꓠꓡꓢꓣꓦꓧꓪꓫꓬꓮꓰꓲꓳꓴ" "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ",
+    "abekmhopctyxijsdqwvl" "abezhikmvoptyxc" "ouhngq" "ia"
+    "bpdtgkjczfmnlsrvhwxyaeiou" "abcdefghijklmnoprstuvwyz")
 #: Characters that read as a hyphen-minus: a non-breaking hyphen (U+2011) made "P‑controller"
 #: a second "P-controller"; every dash (Unicode category Pd) and the minus sign fold to "-".
 HYPHENS = "\u2212\u2043\ufe63\uff0d"
@@ -569,8 +571,8 @@ def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
     letters, ligatures), invisible characters (format characters such as a zero-width space,
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
-    runs of spaces ignored, Cyrillic, Greek and Armenian look-alikes of Latin letters read as
-    those (`LOOK_ALIKES`), every dash as a hyphen-minus (`HYPHENS`)."""
+    runs of spaces ignored, Cyrillic, Greek, Armenian and Lisu look-alikes of Latin letters and
+    small capitals read as those (`LOOK_ALIKES`), every dash as a hyphen-minus (`HYPHENS`)."""
     visible = "".join("-" if unicodedata.category(c) == "Pd" or c in HYPHENS else c
                       for c in unicodedata.normalize("NFKC", name)
                       if unicodedata.category(c) != "Cf"

@@ -291,7 +291,9 @@ def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledge
                                   "\u0420-controller", "\u03a1-c\u043entroller",
                                   # a non-breaking hyphen, a hyphen, a minus; an Armenian o
                                   "P\u2011controller", "P\u2010controller", "P\u2212controller",
-                                  "P-c\u0585ntroller"])
+                                  "P-c\u0585ntroller",
+                                  # a Lisu letter pa, a small capital o
+                                  "\ua4d1-controller", "P-contr\u1d0fller"])
 def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
     """Another policy under an entry's name, or one that looks the same on the site (a
     zero-width space, a full-width letter, a bidi mark; a variation selector, the combining
