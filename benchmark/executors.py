@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cells import Cell, CellFunction, CellResult
+from benchmark.store import process_host
 from envs.tether import available_cores, children_ignore_sigint, die_with, die_with_parent
 
 
@@ -267,10 +268,13 @@ RAY_CONNECT_WAIT_S = 5.0
 def _check_listening(address: str | None) -> None:
     """ConnectionError unless something listens at a ``host:port`` (or ``ray://host:port``)
     address: ray.init retried a wrong port for ever, silently, in C++ code that no Ctrl-C
-    reached (SIGTERM took 18-37 s). ``auto`` and None are Ray's own to resolve."""
+    reached (SIGTERM took 18-37 s). ``auto`` and None: the RAY_ADDRESS Ray would read."""
+    if address in (None, "auto"):  # ray.init reads RAY_ADDRESS then
+        address = os.environ.get("RAY_ADDRESS")
     if address is None:
         return
     host, sep, port = address.removeprefix("ray://").rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:6379
     if not sep or not host or not port.isdigit():
         return
     try:
@@ -314,7 +318,7 @@ class RayExecutor(Executor):
                 signal.signal(signal.SIGTERM, sigterm)
         self.capacity = workers
         self._remote = ray.remote(num_cpus=cpus_per_cell, max_retries=0)(execute_cell_for)
-        self._driver = (socket.gethostname(), os.getpid())
+        self._driver = (process_host(), os.getpid())
         self._refs: dict[Any, Cell] = {}
 
     def submit(self, cell_fn: CellFunction, cell: Cell, artifacts_dir: Path) -> None:
@@ -362,7 +366,9 @@ def execute_cell_for(driver: tuple[str, int], cell_fn: CellFunction, cell: Cell,
     after kill -9 of the matrix it trained on for more than 10 s, holding the cell's artifacts
     lock, so a rerun failed that cell. (Ray's own processes still take a minute to go.)"""
     host, pid = driver
-    if host == socket.gethostname() and pid not in _WATCHED:  # a worker runs many cells
+    # The host's PID namespace too (`process_host`): a worker in a container of the driver's
+    # hostname took the driver's PID for a dead process and ended at once.
+    if host == process_host() and pid not in _WATCHED:  # a worker runs many cells
         _WATCHED.add(pid)
         die_with(pid)
     return execute_cell(cell_fn, cell, artifacts_dir)

@@ -193,6 +193,8 @@ def run(
         pool = make_executor(executor, workers, ray_address)
     except ValueError as err:  # the user's --executor / --workers / --ray-address, not a crash
         raise typer.BadParameter(str(err), param_hint="--executor / --workers") from None
+    except ConnectionError as err:  # nothing at the Ray address: the user's, not a crash
+        raise typer.BadParameter(str(err), param_hint="--ray-address") from None
     try:
         db = open_store(store_path, stale_after_s=stale_after)
     except BaseException:

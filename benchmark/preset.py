@@ -450,7 +450,7 @@ def check_runnable(cells: list[Cell]) -> None:
     from agents.config import build_config, config_to_dict
     from agents.registry import agent_spec
     from benchmark.cli_options import innermost_message
-    from benchmark.train import make_env
+    from benchmark.train import DEFAULT_DEMO_EPISODES, demo_seed_clash, make_env
     from benchmark.vector_train import check_vector_training
     from envs.tasks import pinned_versions
 
@@ -469,6 +469,12 @@ def check_runnable(cells: list[Cell]) -> None:
         try:
             spec = agent_spec(cell.agent)
             config = config_to_dict(build_config(spec.config_cls, dict(cell.agent_config)))
+            # The demonstrations a cell collects (train's default count) reset from their own
+            # seeds: evaluation seeds there failed every such cell at run time.
+            clash = demo_seed_clash(cell.eval_seeds, DEFAULT_DEMO_EPISODES
+                                    if spec.needs_demos else 0)
+            if clash:
+                raise ValueError(clash)
             if cell.budget_steps > 0:
                 check_vector_training(spec, cell.num_envs, cell.budget_steps, config)
         except ValueError as err:

@@ -183,6 +183,10 @@ def check_not_foreign(db: sqlite3.Connection, path: Path) -> None:
 STORE_LOCK_WAIT_S = 60.0
 
 
+#: Write-ahead logs this process has warned of (`connect_read_only`).
+_LOGS_WARNED_OF: set[Path] = set()
+
+
 def connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection to the store ``path``. SQLite reads a WAL-mode database
     read-only only where it can open or make the log's index beside it; where it cannot (a
@@ -204,12 +208,13 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     log = path.with_name(path.name + "-wal")
-    if log.is_file() and log.stat().st_size > 0:
+    if log.is_file() and log.stat().st_size > 0 and log.resolve() not in _LOGS_WARNED_OF:
+        _LOGS_WARNED_OF.add(log.resolve())  # a command opens a store 2-3 times: one warning
         # A run killed, or still running, left cells in the log that an immutable read
         # cannot see: the store read as an older state, with no word of it.
         warnings.warn(f"{path}: its write-ahead log ({log.stat().st_size:,} bytes) cannot be "
                       "read without write access to its folder: this shows the state last "
-                      "merged into the store file; cells finished since are missing",
+                      "merged into the store file; cells finished since may be missing",
                       UserWarning, stacklevel=2)
     return connect("immutable=1")
 
@@ -309,7 +314,9 @@ class Store:
     # --- markers -------------------------------------------------------------------------
 
     def _is_stale(self, marker: RunningMarker, now: float) -> bool:
-        if marker.hostname == self.hostname and marker.pid != os.getpid():
+        # A bare hostname: a marker written before `process_host`, by a process of this host.
+        if marker.hostname in (self.hostname, socket.gethostname()) \
+                and marker.pid != os.getpid():
             if not pid_alive(marker.pid):
                 return True
         return now - marker.heartbeat_at > self.stale_after_s

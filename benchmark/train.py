@@ -160,6 +160,18 @@ def read_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
     return scalars
 
 
+def _config_changes(before: Any, now: Any) -> str:
+    """`: config key X was A, now B, ...` for the agent config fields a resume changes, with
+    the options that give the run's values back (an agent default that changed since the
+    run began read as "the same settings" to its user)."""
+    if not isinstance(before, dict) or not isinstance(now, dict) or before == now:
+        return ""
+    keys = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
+    was = ", ".join(f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in keys)
+    give = " ".join(f"-c {k}={json.dumps(before[k])}" for k in keys if k in before)
+    return f": config {was}; {give} resumes it" if give else f": config {was}"
+
+
 def seed_clash(run_seed: int, eval_seeds: Sequence[int]) -> str | None:
     """Why ``eval_seeds`` cannot evaluate run ``run_seed`` (some are its training episodes'
     reset seeds), or None."""
@@ -169,6 +181,14 @@ def seed_clash(run_seed: int, eval_seeds: Sequence[int]) -> str | None:
         return None
     return (f"evaluation seeds {clash[:3]} are training seeds of run seed {run_seed} "
             f"([{low}, {low + TRAIN_SEEDS_PER_RUN})); choose evaluation seeds outside that range")
+
+
+def demo_seed_clash(eval_seeds: Sequence[int], demo_episodes: int) -> str | None:
+    """Why ``eval_seeds`` cannot evaluate a run that collects ``demo_episodes`` demonstrations
+    (some are their reset seeds, ``DEMO_SEED_BASE + i``), or None."""
+    if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
+        return f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}"
+    return None
 
 
 def _check_seeds_disjoint(run_seed: int, eval_seeds: Sequence[int]) -> None:
@@ -873,8 +893,9 @@ def train(
                              f">= 1 (default {DEFAULT_DEMO_EPISODES}) or demos")
         demo_episodes = demo_episodes or DEFAULT_DEMO_EPISODES
     demo_episodes = demo_episodes or 0
-    if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
-        raise ValueError(f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}")
+    clash = demo_seed_clash(eval_seeds, demo_episodes)
+    if clash:
+        raise ValueError(clash)
     built = build_config(spec.config_cls, dict(config or {}))
     check_config_device(built)  # here, before out_dir is made (make_agent says it later)
     full_config = config_to_dict(built)
@@ -923,8 +944,9 @@ def train(
                                 and previous["demos_path"] == description.get("demos_path"))]
             if changed:
                 raise ValueError(
-                    f"{out_dir} holds a different run (differs in {changed}); use another out_dir "
-                    "or the same settings to resume"
+                    f"{out_dir} holds a different run (differs in {changed}"
+                    f"{_config_changes(previous.get('config'), description.get('config'))}); "
+                    "use another out_dir or the same settings to resume"
                 )
 
         env = make_env(task_id, env_kwargs)

@@ -113,8 +113,9 @@ class Calibration:
                 f"{path} has calibration format {found!r}, expected one of "
                 f"{list(READ_FORMATS)}; calibrate again"
             )
-        fields = {f.name for f in dataclasses.fields(cls)} - ({"tcp_offset"} if found == 1
-                                                               else set())
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if found == 1 and data.get("tcp_offset", None) is None:  # written before it existed
+            data["tcp_offset"] = None  # (or saved again since with null)
         if set(data) != fields:
             raise ValueError(f"{path}: a calibration holds the keys {sorted(fields)}; missing "
                              f"{sorted(fields - set(data))}, unknown {sorted(set(data) - fields)}")

@@ -149,9 +149,10 @@ def test_a_ray_cell_on_the_matrix_host_ends_with_the_matrix(tmp_path: Path) -> N
 
     matrix = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     worker = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import socket, time
+        import time
         from benchmark.executors import execute_cell_for
-        execute_cell_for((socket.gethostname(), {matrix.pid}),
+        from benchmark.store import process_host
+        execute_cell_for((process_host(), {matrix.pid}),
                          lambda cell, path: time.sleep(60), None, {str(tmp_path / 'a')!r})
         """)])
     try:

@@ -169,6 +169,18 @@ def test_every_shipped_preset_is_runnable() -> None:
         check_runnable(load_preset(name).cells)
 
 
+def test_evaluation_on_the_demonstration_seeds_is_refused_before_any_cell() -> None:
+    """RLPD collects its demos from seeds of their own: a preset evaluating there parsed, then
+    failed every such cell at run time."""
+    from benchmark.preset import check_runnable
+
+    data = _data(eval_seeds={"start": 90_000_000},
+                 agents=[{"name": "rlpd", "budget_steps": 100}])
+    with pytest.raises(PresetError, match=r"agent rlpd: eval_seeds overlap the demonstration "
+                                          r"seeds from 90000000"):
+        check_runnable(parse_preset(data, "demos").cells)
+
+
 def test_matrix_run_reports_every_typo_before_the_first_cell(tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 

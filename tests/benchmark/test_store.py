@@ -268,8 +268,23 @@ def test_a_store_read_without_its_write_ahead_log_says_so(tmp_path: Path) -> Non
         pytest.skip("chattr +i is not available here")
     try:
         with pytest.warns(UserWarning, match=r"s.sqlite: its write-ahead log \([\d,]+ bytes\) "
-                                             r"cannot be read .* cells finished since are "
+                                             r"cannot be read .* cells finished since may be "
                                              r"missing"):
             connect_read_only(copy / "s.sqlite").close()
     finally:
         subprocess.run(["chattr", "-i", str(copy)], check=True)
+
+
+def test_a_marker_written_before_host_identities_is_still_reclaimed_by_pid(tmp_path: Path) -> None:
+    """Markers of the previous code name the bare hostname: a dead owner's cells waited for the
+    heartbeat window after an upgrade, shown as running elsewhere."""
+    import socket
+
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    with Store(tmp_path / "s.sqlite", stale_after_s=30.0) as store:
+        now = time.time()
+        with store.transaction() as db:
+            db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                       (cell.config_hash, _dead_pid(), socket.gethostname(), now, now, "old"))
+        assert store.claim(cell)

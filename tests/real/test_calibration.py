@@ -198,3 +198,5 @@ def test_a_calibration_records_its_tcp_and_refuses_another(tmp_path):
     del old["tcp_offset"]
     path.write_text(json.dumps(old | {"format": 1}))
     assert Calibration.load(path).tcp_offset is None
+    Calibration.load(path).save(path)  # saved again: format 1 with a null TCP
+    assert Calibration.load(path).tcp_offset is None
