@@ -37,6 +37,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -87,6 +88,25 @@ def entry_schema(version: str = ENTRY_SCHEMA) -> dict[str, Any]:
     """The JSON schema an entry of schema ``version`` must satisfy."""
     text = resources.files("leaderboards").joinpath(SCHEMA_FILES[version]).read_text()
     return json.loads(text)
+
+
+#: How far a verifying machine's clock may disagree with the one that opened or closed the
+#: salt round [s]: the dates come from different machines.
+CLOCK_SKEW_S = 3600.0
+
+
+def _within_round(at: str, opened: str | None, closed: str | None) -> bool:
+    """Whether the ISO 8601 time `at` lies in [opened, closed] (an end not recorded is open),
+    give or take `CLOCK_SKEW_S`."""
+    def seconds(text: str) -> float:
+        return datetime.fromisoformat(text).timestamp()  # "Z" and offsets alike
+
+    try:
+        t = seconds(at)
+        return ((opened is None or t >= seconds(opened) - CLOCK_SKEW_S)
+                and (closed is None or t <= seconds(closed) + CLOCK_SKEW_S))
+    except ValueError:  # not a date: no verification wrote it
+        return False
 
 
 def validate_entry(entry: Mapping[str, Any]) -> None:
@@ -453,7 +473,7 @@ class Ledger:
                               f"{hidden['salt_sha256']}) that no salt round of "
                               f"{entry['track']} records")
         at = hidden["evaluated_at"]
-        if not (r.opened_at or "") <= at <= (r.closed_at or "9999"):
+        if not _within_round(at, r.opened_at, r.closed_at):
             # Verification runs while the round is open; a block dated after a lost round had
             # closed was written by hand, and nothing could ever recompute it.
             raise LedgerError(f"its hidden evaluation is dated {at}, outside salt round "
