@@ -21,6 +21,7 @@ path. The format (every key is checked; unknown keys are errors)::
     [[rules]]                               # kwargs implied by axis values
     when = { reward = "goal_image" }
     set = { obs_mode = "pixels", image_size = 32, grayscale = true }
+    agent_config = { sac = { image_shift_px = 0 } }  # and agent config, by agent name
 
     [[agents]]
     name = "sac"                            # agent registry name
@@ -70,7 +71,7 @@ _TOP_KEYS = {
 }
 _AGENT_KEYS = {"name", "label", "budget_steps", "config", "eval_every", "num_envs",
                "env_kwargs"}
-_RULE_KEYS = {"when", "set"}
+_RULE_KEYS = {"when", "set", "agent_config"}
 _REFERENCE_KEYS = {"source", "note", "entries"}
 _ENTRY_KEYS = {"task", "env_kwargs", "agent", "successes", "trials", "note"}
 _TASK_VERSION = re.compile(r"-v(\d+)$")
@@ -208,8 +209,9 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
         if repeated:
             raise PresetError(f"{where}: axis {key!r} has identical values {values!r} (equal "
                               "numbers are one task): remove the duplicate axis value")
-    rules = _parse_rules(where, data.get("rules", []), axes, fixed_kwargs)
     agents = _parse_agents(where, data.get("agents"), eval_every)
+    rules = _parse_rules(where, data.get("rules", []), axes, fixed_kwargs,
+                         {a["name"] for a in agents})
     _check_finite(f"{where}: [env_kwargs]", fixed_kwargs)
     _check_finite(f"{where}: [axes]", axes)
     for i, agent in enumerate(agents):
@@ -226,9 +228,12 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
         for combo in itertools.product(*(axes[k] for k in axis_names)):
             axis_values = dict(zip(axis_names, combo, strict=True))
             env_kwargs = {**fixed_kwargs, **axis_values}
-            for when, implied in rules:
+            implied_configs: dict[str, dict[str, Any]] = {}
+            for when, implied, configs in rules:
                 if all(env_kwargs.get(k) == v for k, v in when.items()):
                     env_kwargs.update(implied)
+                    for agent_name, config in configs.items():
+                        implied_configs.setdefault(agent_name, {}).update(config)
             label = task_label(task_id, axis_values)
             for agent in agents:
                 for seed in seeds:
@@ -237,7 +242,8 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                             task_id=task_id,
                             env_kwargs={**env_kwargs, **agent["env_kwargs"]},
                             agent=agent["name"],
-                            agent_config=agent["config"],
+                            agent_config={**agent["config"],
+                                          **implied_configs.get(agent["name"], {})},
                             seed=seed,
                             budget_steps=agent["budget_steps"],
                             eval_every=agent["eval_every"],
@@ -301,8 +307,10 @@ def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
 
 
 def _parse_rules(
-    where: str, rules: Any, axes: Mapping[str, Any], fixed: Mapping[str, Any]
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    where: str, rules: Any, axes: Mapping[str, Any], fixed: Mapping[str, Any],
+    agent_names: set[str],
+) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]]:
+    """(when, env kwargs set, agent config set per agent name) of each rule."""
     if not isinstance(rules, list):
         raise PresetError(f"{where}: [[rules]] must be an array of tables")
     parsed = []
@@ -312,9 +320,20 @@ def _parse_rules(
             raise PresetError(f"{here} must be a table")
         _check_keys(here, rule, _RULE_KEYS)
         when = _require(here, rule, "when", dict)
-        implied = _require(here, rule, "set", dict)
-        if not when or not implied:
-            raise PresetError(f"{here}: 'when' and 'set' must both be non-empty")
+        implied = rule.get("set", {})
+        configs = rule.get("agent_config", {})
+        if not isinstance(implied, dict) or not isinstance(configs, dict) or not all(
+                isinstance(c, dict) for c in configs.values()):
+            raise PresetError(f"{here}: 'set' must be a table of env kwargs and 'agent_config' "
+                              "a table of agent names, each a table of config fields")
+        if not when or not (implied or any(configs.values())):
+            raise PresetError(f"{here}: 'when' must be non-empty, and 'set' or 'agent_config' "
+                              "too")
+        unknown = sorted(set(configs) - agent_names)
+        if unknown:
+            raise PresetError(f"{here}: 'agent_config' names {unknown}, not agents of this "
+                              f"preset ({sorted(agent_names)})")
+        _check_finite(f"{here}.agent_config", configs)
         for key, value in when.items():
             if key in axes and value not in axes[key]:
                 raise PresetError(f"{here}: {key}={value!r} is not a value of axis {key!r}")
@@ -323,7 +342,7 @@ def _parse_rules(
         clash = sorted(set(implied) & set(axes))
         if clash:
             raise PresetError(f"{here}: 'set' must not override axes {clash}")
-        parsed.append((dict(when), dict(implied)))
+        parsed.append((dict(when), dict(implied), {k: dict(v) for k, v in configs.items()}))
     return parsed
 
 

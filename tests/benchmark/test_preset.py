@@ -107,6 +107,11 @@ def _data(**changes: object) -> dict:
         ({"agents": []}, "agents"),
         ({"seeds": [0, 0]}, "duplicates"),
         ({"rules": [{"when": {"reward": "x"}, "set": {"a": 1}}]}, "neither an axis"),
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}}]}, "'set' or 'agent_config' too"),
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}, "agent_config": {"sac": {"gamma": 0.9}}}]},
+         r"'agent_config' names \['sac'\], not agents of this preset"),
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}, "agent_config": {"learner_fixture": 1}}]},
+         "'agent_config' a table of agent names, each a table of config fields"),
         ({"axes": {"goal_noise_mm": [0.0, 0.0]}}, "identical"),
         # Two cells, two report rows and twice the weight in the aggregates for one task.
         ({"axes": {"goal_noise_mm": [0, 0.0]}}, r"axis 'goal_noise_mm' has identical values"),
@@ -138,6 +143,20 @@ def _data(**changes: object) -> dict:
 def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, message: str) -> None:
     with pytest.raises(PresetError, match=message):
         parse_preset(_data(**changes), "test")
+
+
+def test_a_rules_agent_config_applies_to_its_cells_and_agent_only() -> None:
+    """paper000 turns SAC's image shift off in its goal-image cells alone: set on the agent, the
+    setting (a no-op there) changed the hashes of its 72 state cells too."""
+    data = _data(rules=[{"when": {"goal_noise_mm": 1.0},
+                         "agent_config": {"learner_fixture": {"synthetic_flag": 7}}}])
+    cells = parse_preset(data, "test").cells
+    for cell in cells:
+        told = cell.method == "Learner" and dict(cell.env_kwargs)["goal_noise_mm"] == 1.0
+        assert ("synthetic_flag" in cell.agent_config) == told
+    unchanged = {c.config_hash for c in parse_preset(_data(), "test").cells}
+    assert sum(c.config_hash not in unchanged for c in cells) == sum(
+        c.method == "Learner" and dict(c.env_kwargs)["goal_noise_mm"] == 1.0 for c in cells)
 
 
 def test_an_agents_env_kwargs_apply_to_its_cells_only() -> None:
