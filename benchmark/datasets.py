@@ -143,6 +143,9 @@ def run_episode(
             break
     episode = {f"obs/{k}": np.stack(v) for k, v in observations.items()}
     episode.update({f"info/{k}": np.asarray(v) for k, v in infos.items()})
+    if "connector" in info:  # a family's member, drawn at reset: each step names it (bytes,
+        # which Minari's HDF5 stores), or the domains of paper 001/004 could not be told apart
+        episode["info/connector"] = np.full(len(actions) + 1, str(info["connector"]).encode())
     episode.update(
         actions=np.stack(actions).astype(np.float32),
         rewards=np.asarray(rewards, np.float64),
@@ -353,6 +356,11 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
 
     import envs  # noqa: F401
 
+    # The info entries every episode has: a family collection extended past this code's
+    # `info/connector` holds episodes without it, and Minari needs one set of keys.
+    common = set.intersection(*(
+        _read_episode(path, lambda ep: {k for k in ep.files if k.startswith("info/")})
+        for path in episode_files)) if episode_files else set()
     buffers = []
     for i, path in enumerate(episode_files):
         buffers.append(_read_episode(path, lambda ep, i=i: EpisodeBuffer(
@@ -363,7 +371,7 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             rewards=list(ep["rewards"]),
             terminations=list(ep["terminations"]),
             truncations=list(ep["truncations"]),
-            infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
+            infos={k[5:]: ep[k] for k in ep.files if k in common},
         )))
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     root = Path(out).resolve() / "minari"

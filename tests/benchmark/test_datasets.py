@@ -205,6 +205,13 @@ def test_demos_keep_only_successes(tmp_path):
     dataset = load(config, tmp_path)
     assert dataset.total_episodes == 5
     assert all(ep.rewards.sum() == 1.0 for ep in dataset.iterate_episodes())
+    # Each episode names the member connector it was drawn (one per episode, every step).
+    from envs.catalog import CATALOG
+
+    for ep in dataset.iterate_episodes():
+        (name,) = set(ep.infos["connector"])
+        assert len(ep.infos["connector"]) == len(ep.actions) + 1
+        assert CATALOG[name.decode()].split == "test"
     attempts = sorted((tmp_path / "episodes").glob("attempt_*.npz"))
     assert len(attempts) >= 5
 
@@ -333,3 +340,21 @@ def test_a_collection_is_not_extended_under_other_dynamics(tmp_path, monkeypatch
     assert datasets.collection_dynamics_differ(tmp_path, read_collect_config(tmp_path))
     with pytest.raises(ValueError, match="collected under task version key .* collect into"):
         collect(CollectConfig(TASK, episodes=4, seed=3), tmp_path, progress=False)
+
+
+def test_a_family_collection_begun_without_connector_names_extends(tmp_path):
+    """Episodes collected before `info/connector` existed lack it: an extension builds the
+    dataset from the info entries every episode has (Minari needs one set of keys)."""
+    config = CollectConfig("InsertBench/ConnectorFamily-v0", episodes=2, noise=0.0,
+                           env_kwargs={"split": "test"})
+    collect(config, tmp_path, progress=False)
+    first = tmp_path / "episodes" / "attempt_000000.npz"
+    with np.load(first) as stored:
+        kept = {k: stored[k] for k in stored.files if k != "info/connector"}
+    np.savez(first, **kept)
+    bigger = CollectConfig(config.task_id, episodes=3, noise=0.0, env_kwargs={"split": "test"})
+    collect(bigger, tmp_path, progress=False)
+    dataset = load(bigger, tmp_path)
+    assert dataset.total_episodes == 3
+    assert all("connector" not in ep.infos and "is_success" in ep.infos
+               for ep in dataset.iterate_episodes())
