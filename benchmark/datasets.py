@@ -356,11 +356,6 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
 
     import envs  # noqa: F401
 
-    # The info entries every episode has: a family collection extended past this code's
-    # `info/connector` holds episodes without it, and Minari needs one set of keys.
-    common = set.intersection(*(
-        _read_episode(path, lambda ep: {k for k in ep.files if k.startswith("info/")})
-        for path in episode_files)) if episode_files else set()
     buffers = []
     for i, path in enumerate(episode_files):
         buffers.append(_read_episode(path, lambda ep, i=i: EpisodeBuffer(
@@ -371,8 +366,12 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             rewards=list(ep["rewards"]),
             terminations=list(ep["terminations"]),
             truncations=list(ep["truncations"]),
-            infos={k[5:]: ep[k] for k in ep.files if k in common},
+            infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
         )))
+    # The info entries every episode has: a family collection extended past this code's
+    # `info/connector` holds episodes without it, and Minari needs one set of keys.
+    common = set.intersection(*(set(b.infos) for b in buffers)) if buffers else set()
+    buffers = [replace(b, infos={k: b.infos[k] for k in common}) for b in buffers]
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     root = Path(out).resolve() / "minari"
     with minari_root(root), warnings.catch_warnings():
