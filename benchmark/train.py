@@ -538,6 +538,14 @@ class _Run:
                 writer.add_scalar(f"train/{key}", value, self.step)
             self.pending_metrics = {}
 
+    def log_episode_end(self, writer: Any, episode_return: float, info: Mapping[str, Any],
+                        length: int) -> None:
+        """Write a finished training episode's return, success and length at this env step."""
+        writer.add_scalar("train/episode_return", episode_return, self.step)
+        writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
+                          self.step)
+        writer.add_scalar("train/episode_length", length, self.step)
+
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
         """Write the checkpoint atomically (`swap_in_checkpoint`)."""
@@ -1099,10 +1107,8 @@ def train(
                 bar.update(1)
                 run.log_update_metrics(metrics, writer, log_every)
                 if terminated or truncated:
-                    writer.add_scalar("train/episode_return", run.episode_return, run.step)
-                    writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
-                                      run.step)
-                    writer.add_scalar("train/episode_length", len(run.episode_actions), run.step)
+                    run.log_episode_end(writer, run.episode_return, info,
+                                        len(run.episode_actions))
                     for key, value in confusion_rates(run.reward_confusion).items():
                         writer.add_scalar(f"train/reward_{key}", value, run.step)
                     if hook is not None or run.episode_interventions:

@@ -180,10 +180,7 @@ def run_loop(run: VectorRun, *, seed: int, steps: int, eval_every: int, eval_epi
             episode.episode_return += float(reward)
             run.log_update_metrics(metrics, writer, log_every)
             if terminated or truncated:
-                writer.add_scalar("train/episode_return", episode.episode_return, run.step)
-                writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
-                                  run.step)
-                writer.add_scalar("train/episode_length", len(episode.actions), run.step)
+                run.log_episode_end(writer, episode.episode_return, info, len(episode.actions))
                 episode.obs = None
             else:
                 episode.obs = next_obs
