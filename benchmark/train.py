@@ -191,12 +191,6 @@ def demo_seed_clash(eval_seeds: Sequence[int], demo_episodes: int) -> str | None
     return None
 
 
-def _check_seeds_disjoint(run_seed: int, eval_seeds: Sequence[int]) -> None:
-    clash = seed_clash(run_seed, eval_seeds)
-    if clash:
-        raise ValueError(clash)
-
-
 def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
     """``gym.make`` after importing ``envs`` (which registers the InsertBench tasks).
 
@@ -890,7 +884,9 @@ def train(
     eval_seeds = [int(s) for s in eval_seeds]
     if len(eval_seeds) != eval_episodes:
         raise ValueError(f"got {len(eval_seeds)} eval_seeds for eval_episodes={eval_episodes}")
-    _check_seeds_disjoint(seed, eval_seeds)
+    clash = seed_clash(seed, eval_seeds)
+    if clash:
+        raise ValueError(clash)
     spec = agent_spec(agent_name)
     if spec.needs_labels and demos is None:  # trained and evaluated nothing: "learns online"
         raise ValueError(f"{agent_name} trains on calibrated offline data (a socket_offset_m "
