@@ -203,10 +203,10 @@ def audit(
     for entry in entries:
         short, lines = entry["entry_id"][:12], []
         try:
-            lines.append("dev " + _kept(recheck_dev(book, short).comparison))
+            lines.append("dev " + _kept(recheck_dev(book, entry).comparison))
             round_ = book.entry_round(entry)  # a known round wherever there is a hidden block
             if round_ is not None and round_.status == "revealed":
-                done = verify_entry(book, short, None, sim2sim=False)
+                done = verify_entry(book, entry, None, sim2sim=False)
                 lines.append("hidden " + _kept(done.comparisons["MuJoCo"]))
             elif round_ is not None:
                 lines.append(f"hidden not recomputable (salt round {round_.number} "
