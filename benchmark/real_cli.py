@@ -107,11 +107,13 @@ def _parse_tcp_offset(value: str | None) -> tuple[float, ...] | None:
 
     try:
         parts = [float(v) for v in value.split(",")]
+    except ValueError as err:
+        raise typer.BadParameter(f"{err} (give x,y,z,rx,ry,rz in m and rad)") from None
+    try:
         offset = check_vector("--tcp-offset", parts, 6, max_norm=1.0)
         check_pose_rotation("--tcp-offset", offset)
     except ValueError as err:
-        raise typer.BadParameter(f"{err} (give x,y,z,rx,ry,rz in m and rad)"
-                                 if "could not convert" in str(err) else str(err)) from None
+        raise typer.BadParameter(str(err)) from None
     return offset
 
 
