@@ -26,7 +26,7 @@ from envs.episode import run_episode
 from envs.tasks import pinned_versions
 from leaderboards.ledger import Ledger, LedgerError, stored_policy_paths
 from leaderboards.policy import load_policy
-from leaderboards.recheck import compare_episodes
+from leaderboards.recheck import compare_episodes, relative_difference
 from leaderboards.tracks import get_track
 
 SHIPPED_LEDGER = Path(__file__).resolve().parents[1] / "leaderboards" / "ledger"
@@ -103,20 +103,12 @@ def main() -> None:
         rounded = dev_episodes(ledger, entry, rounded=True)
         c = compare_episodes(stored, rounded)
         far = sum(
-            any(_far(old.get(k), new.get(k)) for k in set(old) | set(new))
+            any(relative_difference(old.get(k), new.get(k)) > FAR_REL for k in {*old, *new})
             for old, new in zip(stored, rounded, strict=True))
         means = ", ".join(f"{k} {v:.1%}" for k, v in list(mean_moves(stored, rounded).items())[:3])
         print(f"{entry['entry_id'][:12]} {entry['name']}: {c.episodes} episodes, "
               f"{len(c.outcome_changes)} outcomes changed, {far} moved by more than "
               f"{FAR_REL:g} relative or a count; means moved most: {means}", flush=True)
-
-
-def _far(old: Any, new: Any) -> bool:
-    if old == new:
-        return False
-    if isinstance(old, float) and isinstance(new, float):
-        return abs(new - old) / max(abs(old), abs(new), 1e-12) > FAR_REL
-    return True
 
 
 if __name__ == "__main__":

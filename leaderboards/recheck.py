@@ -69,7 +69,7 @@ class EpisodeComparison:
         return self.identical == self.episodes
 
 
-def _relative(old: Any, new: Any) -> float:
+def relative_difference(old: Any, new: Any) -> float:
     """How far `new` is from `old`: a relative difference for two floats, inf for any other
     change (an integer, a None appearing or vanishing), 0.0 for equal values."""
     if old == new:
@@ -108,7 +108,7 @@ def compare_episodes(recorded: Sequence[Mapping[str, Any]],
             continue
         differing += 1
         for key in sorted(set(old) | set(new)):
-            rel = _relative(old.get(key), new.get(key))
+            rel = relative_difference(old.get(key), new.get(key))
             if rel > largest_rel:
                 largest_rel = rel
                 largest = f"{name}: {key} {old.get(key)!r} -> {new.get(key)!r}"
