@@ -137,10 +137,13 @@ class SharedBatch:
         return batch[None] if None in batch else batch
 
     def close(self) -> None:
+        """Let go of the memory. It is unmapped once no array over it is left: observations
+        handed out as views (`get_obs(copy=False)`) outlive the vector env, and unmapping them
+        with `mmap.close()` made reading one a segmentation fault."""
         self.obs = {}
         self.actions = self.rewards = self.terminations = self.truncations = None
         self.info_rows = None
-        self._map.close()
+        self._map = None
 
 
 def batch_layout(obs_space: gym.Space, act_space: gym.Space, num_envs: int

@@ -229,6 +229,7 @@ class ShardedVectorEnv(VectorEnv):
     def set_attr(self, name: str, values: Any) -> None:
         """Set an attribute of every world: `values` a list or tuple of one value per world,
         in world order, or one value for all (as Gymnasium's vectors). Values travel pickled."""
+        self._check_open()  # before the request is built from the (closed) worlds
         if not isinstance(values, list | tuple):
             values = [values] * self.num_envs
         if len(values) != self.num_envs:

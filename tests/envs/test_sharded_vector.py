@@ -189,6 +189,18 @@ def test_close_ends_the_workers():
     assert _wait_gone(pids, timeout_s=0.1) == []
 
 
+def test_observations_handed_out_as_views_outlive_the_vector():
+    """With copy=False, closing the vector unmapped the shared memory under the observations it
+    had returned: reading one afterwards was a segmentation fault (review)."""
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=2, copy=False)
+    obs, _ = vec.reset(seed=0)
+    expected = obs["tcp_pose"].copy()
+    vec.close()
+    np.testing.assert_array_equal(obs["tcp_pose"], expected)
+    with pytest.raises(RuntimeError, match="this vector env is closed"):  # was AttributeError
+        vec.set_attr("goal_noise_mm", 1.0)
+
+
 def test_info_codec_round_trips_and_merges_as_gymnasium():
     worlds = [
         {"name": "a", "flag": True, "count": 3, "depth": 1.5,
