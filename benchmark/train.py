@@ -534,11 +534,19 @@ class _Run:
 
     def log_episode_end(self, writer: Any, episode_return: float, info: Mapping[str, Any],
                         length: int) -> None:
-        """Write a finished training episode's return, success and length at this env step."""
+        """Write a finished training episode's return, success and length at this env step,
+        and the learned reward's error rates so far (`count_reward`)."""
         writer.add_scalar("train/episode_return", episode_return, self.step)
         writer.add_scalar("train/episode_success", float(info.get("is_success", False)),
                           self.step)
         writer.add_scalar("train/episode_length", length, self.step)
+        for key, value in confusion_rates(self.reward_confusion).items():
+            writer.add_scalar(f"train/reward_{key}", value, self.step)
+
+    def count_reward(self, info: Mapping[str, Any]) -> None:
+        """Count a training step's learned-reward decision (none without a classifier)."""
+        if "classifier_success" in info:
+            count_reward_decision(self.reward_confusion, info)
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
@@ -1091,8 +1099,7 @@ def train(
                     run.episode_interventions += 1
                     run.intervention_steps += 1
                 run.previous_intervened = intervened
-                if "classifier_success" in info:
-                    count_reward_decision(run.reward_confusion, info)
+                run.count_reward(info)
                 agent.observe(Transition(run.obs, action, float(reward), next_obs, terminated,
                                          truncated, info, intervened=intervened))
                 metrics = agent.update()
@@ -1105,8 +1112,6 @@ def train(
                 if terminated or truncated:
                     run.log_episode_end(writer, run.episode_return, info,
                                         len(run.episode_actions))
-                    for key, value in confusion_rates(run.reward_confusion).items():
-                        writer.add_scalar(f"train/reward_{key}", value, run.step)
                     if hook is not None or run.episode_interventions:
                         writer.add_scalar("train/intervention_rate",
                                           run.episode_interventions / len(run.episode_actions),

@@ -54,7 +54,9 @@ def check_vector_training(spec: AgentSpec, num_envs: int, steps: int, config: Ma
     if spec.needs_base_policy:
         raise ValueError(f"{spec.name} cannot train on num_envs > 1: its base policy reads one "
                          "world's believed goal; use num_envs=1")
-    if not getattr(spec.cls, "concurrent_episodes", False):
+    # An agent that checkpoints per-episode state (ODA's z) has it, whatever a base class says.
+    if (not getattr(spec.cls, "concurrent_episodes", False)
+            or hasattr(spec.cls, "episode_state_dict")):
         raise ValueError(f"{spec.name} cannot train on num_envs > 1: it keeps per-episode state "
                          "(not marked concurrent_episodes); use num_envs=1")
     refusal = getattr(spec.cls, "vector_refusal", None)  # a config with per-episode state
@@ -172,6 +174,7 @@ def run_loop(run: VectorRun, *, seed: int, steps: int, eval_every: int, eval_epi
             if intervened and "action" in info:  # an env wrapper executed a human's action
                 action = np.asarray(info["action"], dtype=dtype)
             run.intervention_steps += int(intervened)
+            run.count_reward(info)
             agent.observe(Transition(episode.obs, action, float(reward), next_obs, terminated,
                                      truncated, info, intervened=intervened))
             metrics = agent.update()

@@ -279,6 +279,16 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
         make_env(STANDIN, {"reward_classifier": "clf/{task}"})
     env = make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}"})
     assert "wrist" not in env.observation_space.spaces  # state run; the classifier sees pixels
+    # Every step's decision is counted against the simulator's success, on N worlds as on one
+    # (the vector loop counted none: a run on 2 worlds reported no error rates).
+    for num_envs in (1, 2):
+        train(STANDIN, "sac", seed=0, steps=8, num_envs=num_envs, out_dir=f"run{num_envs}",
+              env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
+              config={"hidden": (16, 16), "batch_size": 4, "learning_starts": 4},
+              eval_every=0, eval_episodes=1, progress=False)
+        confusion = json.loads(Path(f"run{num_envs}/evaluations.json").read_text())[-1][
+            "reward_confusion"]
+        assert sum(confusion.values()) == 8, confusion
     # It reads tcp_pose (--proprio, the depth check), whose origin the start height sets: one
     # trained 50 mm up rewarded nothing from 14 mm up, or a plug far above the socket.
     with pytest.raises(ValueError, match=r"\{'start_height_mm': \(20.0, 50.0\)\} \(run, "

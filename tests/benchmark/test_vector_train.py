@@ -121,6 +121,7 @@ def test_interrupted_vector_run_resumes_mid_episode(tmp_path, monkeypatch):
 @pytest.mark.parametrize("agent,kwargs,message", [
     ("residual_td3", {}, "base policy reads one world's believed goal"),
     ("spiral_search", {}, "per-episode state"),
+    ("oda", {}, "per-episode state"),  # its z: one per episode; AWAC, its base, may
     ("sac", {"steps": 61}, r"multiple of num_envs \(2\)"),
     ("sac", {"intervene": lambda obs, action: None}, "intervention hook"),
     ("sac", {"num_envs": 0}, r"num_envs must be an integer in \[1, 1024\]"),
@@ -206,3 +207,4 @@ def test_stop_when_ends_the_run_at_the_evaluation_that_says_so(tmp_path, num_env
     assert 120 <= result.steps < 400 and result.evaluations[-1].env_steps == result.steps
     evaluations = json.loads((tmp_path / "evaluations.json").read_text())
     assert [e["env_steps"] for e in evaluations] == [e.env_steps for e in result.evaluations]
+
