@@ -191,8 +191,12 @@ class ClassifierRewardWrapper(gym.Wrapper):
         success, probability = self.classifier.is_success(obs)
         info = dict(info) | {"classifier_success": success,
                              "classifier_probability": probability}
-        # ``terminated`` from the env here only means a physics error (dense reward underneath).
-        return self._keep(obs), float(success), bool(success or terminated), truncated, info
+        # The env's own end is no decision of the classifier's: InsertionEnv's dense reward
+        # never terminates, but a NIST board part ends at the simulator's success, which as a
+        # termination the learner would read as a success worth nothing. A truncation ends the
+        # episode without saying anything of its last state (the critic bootstraps through it).
+        return (self._keep(obs), float(success), bool(success),
+                bool(truncated or (terminated and not success)), info)
 
 
 class VICERewardWrapper(ClassifierRewardWrapper):
@@ -254,9 +258,20 @@ def make_vice_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
         raise ValueError(f"reward='vice' observes state+pixels (its classifier reads the "
                          f"cameras), got obs_mode={obs_mode!r}: choose the policy's inputs "
                          "with the agent's obs_keys instead")
-    return VICERewardWrapper(gym.make(task_id, **kwargs | {"reward": "dense",
-                                                            "obs_mode": "state+pixels"}),
-                             goal_hold_steps=hold)
+    return VICERewardWrapper(_env_under_a_learned_reward(task_id, kwargs), goal_hold_steps=hold)
+
+
+def _env_under_a_learned_reward(task_id: str, kwargs: Mapping[str, Any]) -> gym.Env:
+    """The task with the dense reward and cameras, for a learned reward to wrap; ValueError for
+    the NIST board's sequence of parts, which moves to its next part at the simulator's success
+    (the learner would see the true success in the part it is given next)."""
+    env = gym.make(task_id, **dict(kwargs) | {"reward": "dense", "obs_mode": "state+pixels"})
+    if len(getattr(env.unwrapped, "parts", ())) > 1:
+        env.close()
+        raise ValueError(f"{task_id} moves to its next part at the simulator's success, which a "
+                         "learned reward must not reveal: learn each part on its own task "
+                         "(InsertBench/NISTBoard-<Part>-v0)")
+    return env
 
 
 def find_vice_wrapper(env: gym.Env) -> VICERewardWrapper | None:
@@ -340,7 +355,7 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     if clash:
         raise ValueError(f"env kwargs {clash} (run, classifier) differ from the frames the "
                          "classifier was trained on: it reads tcp_pose, whose origin they set")
-    env = gym.make(task_id, **kwargs | render | {"reward": "dense", "obs_mode": "state+pixels"})
+    env = _env_under_a_learned_reward(task_id, kwargs | render)
     spaces = env.observation_space.spaces
     # An edited classifier.json (env_kwargs' image_size) built frames the classifier's CNN
     # cannot read: a torch shape error at the first step, naming no file.

@@ -254,6 +254,31 @@ def test_wrapper_rewards_and_terminates_on_the_classifier_not_the_simulator():
     assert terminated and saw_disagreement  # rewarded 3 mm before the simulator says mated
 
 
+class _NeverSuccess:
+    def is_success(self, obs):
+        return False, 0.0
+
+
+def test_an_env_that_ends_at_the_simulators_success_does_not_tell_the_learner():
+    """A NIST board part ends at the simulator's success, also under the dense reward: the
+    wrapper passed that on as a termination, so the learner saw the true success end its
+    episodes with reward 0 (review). Now it is a truncation, which says nothing of the state."""
+    inner = gym.make("InsertBench/NISTBoard-RoundPeg8-v0", reward="dense")
+    env = ClassifierRewardWrapper(inner, _NeverSuccess(), list(inner.observation_space.spaces))
+    controller = make_base_policy(inner)
+    obs, _ = env.reset(seed=0)
+    for _ in range(200):
+        obs, reward, terminated, truncated, info = env.step(controller(obs))
+        if terminated or truncated:
+            break
+    assert info["is_success"] and truncated and not terminated and reward == 0.0
+    # The board's sequence moves to its next part at the simulator's success: refused.
+    from benchmark.learned_reward import make_vice_env
+
+    with pytest.raises(ValueError, match="moves to its next part at the simulator's success"):
+        make_vice_env("InsertBench/NISTBoard-v0", {"reward": "vice"})
+
+
 def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
