@@ -299,8 +299,11 @@ def render(
     from leaderboards.ledger import Ledger, LedgerError
     from leaderboards.site import render_site
 
-    if not ledger.is_dir():  # a mistyped path would render an empty leaderboard
+    # A mistyped path would render an empty leaderboard over the published one.
+    if not ledger.is_dir():
         _fail(f"no ledger at {ledger}: run from the repository root or pass --ledger DIR")
+    if not (ledger / "entries").is_dir():  # the ledger's parent, '.', any other folder
+        _fail(f"{ledger} is not a ledger (it has no entries/ folder): pass --ledger DIR")
     _check_dir(out, "--out")  # was "NotADirectoryError: [Errno 20] ..."
     site, book = out.resolve(), ledger.resolve()
     if site == book or book in site.parents:  # its pages would land among the entries

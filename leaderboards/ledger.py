@@ -57,6 +57,7 @@ from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
 from leaderboards.submission import (
     AUTHORS_LIMIT,
     TEXT_LIMIT,
+    URL_LIMIT,
     Submission,
     SubmissionError,
     check_file_name,
@@ -150,6 +151,8 @@ def _check_metadata(entry: Mapping[str, Any]) -> None:
     edited by hand (a pull request to the ledger) put a 6 MB page, a right-to-left override
     in the index and another entry's policy (files under '../<id>/') on the site."""
     try:
+        if not name_key(entry["name"]):
+            raise SubmissionError(f"name {entry['name']!r} shows no visible character")
         for what, value, limit in (("name", entry["name"], TEXT_LIMIT),
                                    ("method", entry["method"], TEXT_LIMIT),
                                    ("training.hardware", entry["training"]["hardware"],
@@ -163,9 +166,28 @@ def _check_metadata(entry: Mapping[str, Any]) -> None:
             check_text(author, "an author")
         for file in entry["policy"]["files"]:
             check_file_name(file["path"])
+        checked: set[str] = set()  # episodes repeat their labels, keys and platform
+        for where, text in _strings(entry):  # source, code_version, platforms, reasons ...
+            if text not in checked:
+                check_text(text, where, URL_LIMIT)
+                checked.add(text)
     except SubmissionError as err:
         message = str(err).removeprefix("submission.toml: ")
         raise LedgerError(f"entry {entry['entry_id'][:12]}: {message}") from None
+
+
+def _strings(value: Any, where: str = "entry") -> Iterator[tuple[str, str]]:
+    """Every string in an entry (keys included), with where it is: the site shows most of
+    them, and a hand-edited one held a right-to-left override or megabytes."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(key, f"{where} key")
+            yield from _strings(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{where}[{i}]")
 
 
 def _check_policy_files(entry: Mapping[str, Any]) -> None:
@@ -352,16 +374,24 @@ class Ledger:
             raise LedgerError("give an entry id (a unique prefix of its SHA-256) or its JSON "
                               "file, not an empty string")
         path = Path(ref)
-        if path.suffix == ".json" and path.is_file():
+        file = path.resolve() if path.suffix == ".json" and path.is_file() else None
+        if file is not None:
             ref = path.stem
         if not (self.root / "entries").is_dir():
             raise LedgerError(f"{self.root} is not a ledger (it has no entries/ folder)")
         matches = [e for e in self.entries(archived=False) if e["entry_id"].startswith(ref)
                    and entry_track_version(e) == TRACK_VERSION]
+        if file is not None:  # the file names its track too: one policy may enter several
+            matches = [e for e in matches
+                       if self.entry_path(e["track"], e["entry_id"]).resolve() == file] or matches
         if not matches:
             raise LedgerError(f"no entry of track version {TRACK_VERSION} in {self.root} has an "
                               f"id starting with {ref!r} (entries of earlier track versions are "
                               "stale, not re-verified)")
+        if len({e["entry_id"] for e in matches}) == 1 and len(matches) > 1:
+            files = ", ".join(str(self.entry_path(e["track"], e["entry_id"])) for e in matches)
+            raise LedgerError(f"policy {matches[0]['entry_id'][:12]} is an entry of "
+                              f"{len(matches)} tracks; give the entry's JSON file: {files}")
         if len(matches) > 1:
             raise LedgerError(f"{len(matches)} entries of track version {TRACK_VERSION} match "
                               f"{ref!r} in {self.root}; give more of the entry's SHA-256")
@@ -577,7 +607,7 @@ def agent_name_of(submission: Submission) -> str | None:
 IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6),
              range(0x180B, 0x1810), range(0x2060, 0x2070), range(0x3164, 0x3165),
              range(0xFE00, 0xFE10), range(0xFFA0, 0xFFA1), range(0xFFF0, 0xFFF9),
-             range(0xE0000, 0xE1000))
+             range(0xE0000, 0xE1000), range(0x2800, 0x2801))  # last: the braille blank
 
 
 #: Cyrillic, Greek, Armenian and Lisu letters (case-folded) and Latin variants (small capitals
@@ -598,12 +628,13 @@ def name_key(name: str) -> str:
     letters, ligatures), invisible characters (format characters such as a zero-width space,
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
     runs of spaces ignored, Cyrillic, Greek, Armenian and Lisu look-alikes of Latin letters and
-    small capitals read as those (`LOOK_ALIKES`), every dash as a hyphen-minus (`HYPHENS`)."""
+    small capitals read as those (`LOOK_ALIKES`), a capital I as an l (one stroke in the
+    site's sans-serif font), every dash as a hyphen-minus (`HYPHENS`)."""
     visible = "".join("-" if unicodedata.category(c) == "Pd" or c in HYPHENS else c
                       for c in unicodedata.normalize("NFKC", name)
                       if unicodedata.category(c) != "Cf"
                       and not any(ord(c) in r for r in IGNORABLE))
-    return " ".join(visible.casefold().translate(LOOK_ALIKES).split())
+    return " ".join(visible.replace("I", "l").casefold().translate(LOOK_ALIKES).split())
 
 
 #: The keys of agent.json that loading a checkpoint reads (`agents.load_agent`); the others
@@ -730,6 +761,9 @@ def _check_new_on_track(ledger: Ledger, submission: Submission, content: str) ->
     if existing.exists() and not is_stale(json.loads(existing.read_text(encoding="utf-8"))):
         raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
                           f"{submission.track.name}")
+    if not name_key(submission.name):  # blank on the site: an empty link
+        raise LedgerError(f"submission.toml: name {submission.name!r} shows no visible "
+                          "character")
     track = submission.track
     keys = track.version_keys()
     for other in ledger.entries():

@@ -3,11 +3,12 @@
     index.html            one section per track: verified, self-reported and stale tables
                           (sortable by clicking a header, filterable by a text box), and the
                           success-vs-training-cost plot
-    entries/<id>.html     one page per entry: per-task table with intervals, the PyBullet
+    entries/<track>-<id>.html
+                          one page per entry: per-task table with intervals, the PyBullet
                           sim-to-sim check, training cost, metadata, GIFs of its best and worst
                           evaluation episode (entries of earlier track versions:
-                          entries/<id>-track-v<N>.html; stale by their task version keys:
-                          entries/<id>-keys-<digest>.html)
+                          entries/<track>-<id>-track-v<N>.html; stale by their task version
+                          keys: entries/<track>-<id>-keys-<digest>.html)
     media/<id>-*.gif      the GIFs (128x96, 10 fps), re-rendered from the stored policy; named
                           by their episode (task, seed, version key), so a re-verified entry's
                           new episode is not captioned under an earlier round's GIF
@@ -34,7 +35,7 @@ import numpy as np
 
 from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N
 from envs.json_files import written_whole
-from leaderboards.ledger import Ledger, entry_track_version, is_stale, keys_digest
+from leaderboards.ledger import Ledger, LedgerError, entry_track_version, is_stale, keys_digest
 from leaderboards.scoring import EntryScore, Sim2SimTask, TrackTables, sim2sim_scores, track_tables
 from leaderboards.tracks import TASK_VERSION, TRACK_VERSION, TRACKS
 
@@ -84,13 +85,16 @@ NOISELESS_TITLE = (
 
 
 def page_name(entry: dict[str, Any]) -> str:
-    """The entry's page under entries/ (an earlier track version's entry, or one stale by its
-    task version keys, gets its own: its policy may be entered again on the current ones)."""
+    """The entry's page under entries/, named by its track as well: one policy may enter
+    several tracks (a zero-shot policy on families-test and offsets), and one page named by its
+    id alone showed whichever track was rendered last, linked from both. An earlier track
+    version's entry, or one stale by its task version keys, gets its own too: its policy may be
+    entered again on the current ones."""
     version = entry_track_version(entry)
     suffix = "" if version == TRACK_VERSION else f"-track-v{version}"
     if is_stale(entry):
         suffix += f"-keys-{keys_digest(entry)}"
-    return f"{entry['entry_id']}{suffix}.html"
+    return f"{entry['track']}-{entry['entry_id']}{suffix}.html"
 
 
 def _sim2sim_cell(entry: dict[str, Any]) -> tuple[str, str]:
@@ -371,7 +375,8 @@ def _rounds_line(ledger: Ledger, track: str) -> str:
 
 
 #: The names a render gives entry pages and GIFs (the entry id is 64 hex digits).
-_ENTRY_FILE = re.compile(r"^[0-9a-f]{64}(-[A-Za-z0-9-]+)?\.html$")
+#: An entry page, as named now (<track>-<id>...) or before the track led (<id>...).
+_ENTRY_FILE = re.compile(r"^([a-z0-9-]+-)?[0-9a-f]{64}(-[A-Za-z0-9-]+)?\.html$")
 _GIF_FILE = re.compile(r"^[0-9a-f]{64}-[a-z]+-(best|worst)(-[0-9a-f]+)?\.gif$")
 
 
@@ -485,6 +490,10 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
     """Write the site for every track into ``out``; returns index.html."""
     out = Path(out)
     entries = ledger.entries()  # a damaged entry stops the render before anything is written
+    unknown = sorted({e["track"] for e in entries} - set(TRACKS))
+    if unknown:  # its entries would vanish from the site without a word
+        raise LedgerError(f"{ledger.root} holds entries of tracks {unknown}, which this version "
+                          f"of InsertBench does not have (known: {sorted(TRACKS)})")
     (out / "entries").mkdir(parents=True, exist_ok=True)
     for name in ("style.css", "table.js"):
         _write_text(out / name, resources.files("leaderboards").joinpath(f"static/{name}")

@@ -400,6 +400,15 @@ def test_render_refuses_a_ledger_that_does_not_exist(tmp_path, monkeypatch):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no ledger at ledgr" in lines[0], result.stderr
     assert not (tmp_path / "site").exists()
+    # A folder that exists but holds no ledger (its parent, '.') rendered an empty board over
+    # the published site, deleting every entry's page.
+    (tmp_path / "site" / "entries").mkdir(parents=True)
+    page = tmp_path / "site" / "entries" / f"{TINY}-{'a' * 64}.html"
+    page.write_text("published")
+    result = runner.invoke(app, ["leaderboard", "render", "--out", "site", "--ledger", "."])
+    assert result.exit_code == 1 and ". is not a ledger (it has no entries/ folder)" in \
+        result.stderr, result.output
+    assert page.read_text() == "published"
 
 
 @pytest.mark.parametrize("out", ["ledger", "ledger/site", "./ledger/entries"])

@@ -4,6 +4,7 @@ schema validation, scoring, rank groups and stale entries."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -293,7 +294,9 @@ def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledge
                                   "P\u2011controller", "P\u2010controller", "P\u2212controller",
                                   "P-c\u0585ntroller",
                                   # a Lisu letter pa, a small capital o
-                                  "\ua4d1-controller", "P-contr\u1d0fller"])
+                                  "\ua4d1-controller", "P-contr\u1d0fller",
+                                  # a capital I for an l, a braille blank after it
+                                  "P-controIler", "P-controller\u2800"])
 def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name: str):
     """Another policy under an entry's name, or one that looks the same on the site (a
     zero-width space, a full-width letter, a bidi mark; a variation selector, the combining
@@ -307,6 +310,18 @@ def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name:
     (entry,) = submitted.entries()
     assert f"entry {entry['entry_id'][:12]} of tiny is already called 'P-controller'; give the " \
         "submission another name" in result.stderr
+
+
+def test_a_name_that_shows_nothing_is_refused(submitted: Ledger):
+    """A braille blank (not whitespace to strip()) was entered: an empty link on the site."""
+    sac_submission(Path("other"))
+    toml = Path("other/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "P-controller"', 'name = "\u2800\u200b"'))
+    result = _cli("submit", "other")
+    assert result.exit_code == 1 and "shows no visible character" in result.stderr, result.output
+    (entry,) = submitted.entries()
+    with pytest.raises(LedgerError, match="shows no visible character"):
+        validate_entry(entry | {"name": "\u2800"})
 
 
 def test_schema_refuses_a_tampered_entry(submitted: Ledger):
@@ -327,6 +342,10 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
         (("authors",), ["A"] * 1000, "1,000 authors; at most 100"),
         (("method",), "a\x1b[2Jb", "method holds a control character"),
         (("policy", "files", 0, "path"), "../0123/policy/agent.json", "escapes the submission"),
+        # ... and in the fields submit fills in itself, which the site shows as well.
+        (("source",), "matrix:\u202eDETREFIREV", r"entry.source holds a control character"),
+        (("code_version",), "x" * 10**6, "entry.code_version has 1,000,000 characters"),
+        (("created_at",), "yesterday", "at created_at: 'yesterday' is not a 'date-time'"),
     ):
         bad = copy.deepcopy(entry)
         target = bad
@@ -384,9 +403,9 @@ def test_an_entry_stale_by_its_task_version_keys_is_not_verified(submitted: Ledg
                     "--no-sim2sim")
     assert verified.exit_code == 0, verified.output
     assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
-    pages = sorted(p.name for p in Path("site/entries").glob(f"{entry['entry_id']}*.html"))
-    assert pages == [f"{entry['entry_id']}-keys-{keys_digest(data)}.html",
-                     f"{entry['entry_id']}.html"]
+    pages = sorted(p.name for p in Path("site/entries").glob(f"*{entry['entry_id']}*.html"))
+    assert pages == [f"{TINY}-{entry['entry_id']}-keys-{keys_digest(data)}.html",
+                     f"{TINY}-{entry['entry_id']}.html"]
 
 
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
@@ -551,6 +570,30 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
     result = _cli("verify", entry["entry_id"][:3])
     assert result.exit_code == 1 and "2 entries of track version" in result.stderr
     assert "give more of the entry's SHA-256" in result.stderr
+
+
+def test_one_policy_on_two_tracks_has_a_page_and_a_verify_for_each(
+    submitted: Ledger, monkeypatch: pytest.MonkeyPatch, tiny_track
+):
+    """Both entries had one page, entries/<id>.html (the track rendered last, linked from both
+    tables), and `verify` could tell them apart by no id nor file: neither was verifiable."""
+    monkeypatch.setitem(tracks.TRACKS, "tiny2", dataclasses.replace(tiny_track, name="tiny2"))
+    write_toml(Path("sub"), track="tiny2")
+    assert _cli("submit", "sub").exit_code == 0
+    first, second = submitted.entries()
+    assert first["entry_id"] == second["entry_id"] and {first["track"], second["track"]} == {
+        TINY, "tiny2"}
+    result = _cli("verify", first["entry_id"][:10], "--dev")
+    assert result.exit_code == 1 and "is an entry of 2 tracks; give the entry's JSON file" in \
+        " ".join(result.stderr.split()), result.output
+    path = submitted.entry_path("tiny2", second["entry_id"])
+    assert submitted.find(str(path))["track"] == "tiny2"
+    assert _cli("verify", str(path), "--dev").exit_code == 0
+    assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
+    index = Path("site/index.html").read_text()
+    for track in (TINY, "tiny2"):
+        page = Path(f"site/entries/{track}-{first['entry_id']}.html").read_text()
+        assert f"Track <b>{track}</b>" in page and f'href="entries/{track}-' in index
 
 
 @pytest.mark.parametrize("command", [("verify", "ffff"), ("render", "--out", "site", "--no-gifs")])
@@ -1008,14 +1051,14 @@ def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted
     assert _cli("render", "--out", "site").exit_code == 0
     second = gifs() - {"talk.gif"}
     assert len(second) == 2 and not first & second  # other seeds: other GIFs, the old gone
-    page = Path(f"site/entries/{entry_id}.html").read_text()
+    page = Path(f"site/entries/{TINY}-{entry_id}.html").read_text()
     assert all(f"../media/{name}" in page for name in second)
     # The same render with --no-gifs keeps the GIFs for the next full one.
     assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
     assert gifs() == second | {"talk.gif"}
     Path(submitted.entry_path(entry["track"], entry_id)).unlink()
     assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
-    assert not Path(f"site/entries/{entry_id}.html").exists()
+    assert not Path(f"site/entries/{TINY}-{entry_id}.html").exists()
     assert not list(Path("site/plots").glob("tiny*.png"))
     assert all(file.read_text() == "mine" for file in mine)
 
@@ -1037,7 +1080,8 @@ def test_a_gif_cut_short_by_a_full_disk_is_rendered_again(submitted: Ledger, mon
 
     monkeypatch.setattr(imageio, "mimsave", disk_full)
     assert _cli("render", "--out", "site").exit_code == 0  # the page says "no replay"
-    assert "No space left on device" in Path(f"site/entries/{entry['entry_id']}.html").read_text()
+    page = Path(f"site/entries/{TINY}-{entry['entry_id']}.html")
+    assert "No space left on device" in page.read_text()
     assert not list(Path("site").glob("media/*"))
     monkeypatch.setattr(imageio, "mimsave", mimsave)
     assert _cli("render", "--out", "site").exit_code == 0
@@ -1050,6 +1094,16 @@ def test_a_damaged_ledger_is_refused_before_the_site_is_written(submitted: Ledge
     Path(submitted.entry_path(entry["track"], entry["entry_id"])).write_text("{")
     result = _cli("render", "--out", "site", "--no-gifs")
     assert result.exit_code == 1 and not Path("site").exists(), result.output
+
+
+def test_entries_of_a_track_this_version_lacks_are_refused_not_left_out(
+        submitted: Ledger, monkeypatch):
+    """They vanished from the rendered site without a word (a mistyped or retired track)."""
+    monkeypatch.delitem(tracks.TRACKS, TINY)
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 1 and "holds entries of tracks ['tiny'], which this version " \
+        "of InsertBench does not have" in " ".join(result.stderr.split()), result.output
+    assert not Path("site").exists()
 
 
 def test_the_plots_names_stay_inside_the_figure(submitted: Ledger, monkeypatch):

@@ -269,8 +269,8 @@ def test_site_says_which_hidden_seeds_can_be_recomputed(two_entries: Ledger, tmp
     _ok("open-round", "--track", TINY, "--salt-file", "secret/two")
     _ok("verify", ids["ONNX down"][:10], "--salt-file", "secret/two", "--no-sim2sim")
     index = render_site(two_entries, tmp_path / "site", gifs=False)
-    lost_page = (tmp_path / "site" / "entries" / f"{ids['P-controller']}.html").read_text()
-    active_page = (tmp_path / "site" / "entries" / f"{ids['ONNX down']}.html").read_text()
+    lost_page = (tmp_path / "site" / "entries" / f"{TINY}-{ids['P-controller']}.html").read_text()
+    active_page = (tmp_path / "site" / "entries" / f"{TINY}-{ids['ONNX down']}.html").read_text()
     closed = json.loads(Path("ledger/salts/tiny.json").read_text())["rounds"][0]["closed_at"]
     assert "badge verified" in lost_page
     assert "salt round 1" in lost_page and "cannot be recomputed" in lost_page
@@ -280,7 +280,7 @@ def test_site_says_which_hidden_seeds_can_be_recomputed(two_entries: Ledger, tmp
 
     _ok("reveal", "--track", TINY, "--salt-file", "secret/two")
     render_site(two_entries, tmp_path / "site", gifs=False)
-    revealed_page = (tmp_path / "site" / "entries" / f"{ids['ONNX down']}.html").read_text()
+    revealed_page = (tmp_path / "site" / "entries" / f"{TINY}-{ids['ONNX down']}.html").read_text()
     assert "anyone can recompute" in revealed_page and "round is active" not in revealed_page
 
 
