@@ -517,7 +517,10 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
             if time.perf_counter() - started >= log_every_s * (len(utd_log_session) + 1):
                 log_utd()
                 utd_log_session.append(utd_log[-1])
-            if agent.update():
+            # No update before this part's first transition: on a resume (or from demos) the
+            # learner took ~1,000 steps on the stale buffer while the actors started, which the
+            # achieved UTD counted and an uninterrupted run never takes.
+            if first_step_s is not None and agent.update():
                 updates += 1
                 if updates % publish_every == 0:
                     for q in weight_queues:

@@ -35,6 +35,7 @@ import numpy as np
 from agents.buffer import concat_batches
 from agents.networks import is_image_space
 from agents.reward_classifier import load_classifier, select_space
+from benchmark.cells import MAX_EVAL_EPISODES
 
 #: Env reset seeds of classifier frames: disjoint from training, evaluation and demo seeds.
 FRAME_SEED_BASE = 80_000_000
@@ -151,15 +152,23 @@ def add_failure_demos(env: gym.Env, agent: Any, dataset: dict[str, Any]) -> dict
     return concat_batches(shared, failures)
 
 
+#: The first frame episode of a run's held-out check (`heldout_error_rates`): past every
+#: episode `insertbench classifier train` can roll out (--episodes and --heldout-episodes are
+#: each at most MAX_EVAL_EPISODES), so a static classifier is never scored on its own frames.
+RUN_HELDOUT_FIRST_EPISODE = 2 * MAX_EVAL_EPISODES
+
+
 def heldout_error_rates(task_id: str, env_kwargs: Mapping[str, Any], classifier: Any,
-                        episodes: int, *, first_episode: int = 0) -> dict[str, float]:
+                        episodes: int, *, first_episode: int = RUN_HELDOUT_FIRST_EPISODE
+                        ) -> dict[str, float]:
     """False-positive / false-negative rates of ``classifier``'s full decision (threshold +
     sanity check) on ``episodes`` noisy hand-controller rollouts (``collect_frames``) with the
     run's ``env_kwargs``, judged by the simulator's success.
 
-    For a VICE classifier every such episode is held out: it trains on the demonstrations and
-    the policy's own states only. ``reward`` and ``reward_classifier`` of the run are dropped
-    (the frames are labelled by the simulator).
+    Held out from every classifier: a VICE classifier trains on the demonstrations and the
+    policy's own states only, and a static one on frame episodes before
+    `RUN_HELDOUT_FIRST_EPISODE` (episode 0 on was its own training frames). ``reward`` and
+    ``reward_classifier`` of the run are dropped (the frames are labelled by the simulator).
     """
     from agents.reward_classifier import error_rates
 

@@ -254,6 +254,24 @@ def test_wrapper_rewards_and_terminates_on_the_classifier_not_the_simulator():
     assert terminated and saw_disagreement  # rewarded 3 mm before the simulator says mated
 
 
+def test_a_runs_heldout_check_never_scores_a_classifier_on_its_training_frames(monkeypatch):
+    """check_serl scored a static classifier on frame episodes 0 on: its own training frames
+    (the report's "train" figures, byte for byte), not held-out ones (review)."""
+    from benchmark import learned_reward
+    from benchmark.cells import MAX_EVAL_EPISODES
+
+    asked = {}
+
+    def frames(task_id, kwargs, episodes, first_episode=0):
+        asked.update(first=first_episode, episodes=episodes)
+        return _frames(20, 0.5)
+
+    monkeypatch.setattr(learned_reward, "collect_frames", frames)
+    learned_reward.heldout_error_rates(STANDIN, {}, _classifier(), 3)
+    # `classifier train` rolls out episodes [0, --episodes + --heldout-episodes), each <= MAX.
+    assert asked["first"] >= 2 * MAX_EVAL_EPISODES and asked["episodes"] == 3
+
+
 class _NeverSuccess:
     def is_success(self, obs):
         return False, 0.0

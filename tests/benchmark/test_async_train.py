@@ -43,6 +43,29 @@ def test_utd_log_records_the_achieved_ratio_while_training(tmp_path):
     assert log[-1]["achieved_utd"] == result["achieved_utd"]
 
 
+def test_no_update_comes_before_a_parts_first_transition(tmp_path, monkeypatch):
+    """A resumed run trained on its checkpointed buffer while its actors started (938 of 962
+    gradient steps before the first new transition): the achieved UTD measured the actors'
+    start-up, and the run learnt otherwise than an uninterrupted one (review)."""
+    from agents.sac import SACAgent
+
+    at_first = []
+    observe = SACAgent.observe
+
+    def recording(self, transition):
+        if len(at_first) < part:
+            at_first.append(self.gradient_steps)
+        observe(self, transition)
+
+    monkeypatch.setattr(SACAgent, "observe", recording)
+    part = 1
+    first = train_async(TASK, "sac", steps=40, config=TINY_SAC, eval_episodes=0,
+                        out_dir=tmp_path)
+    part = 2
+    train_async(TASK, "sac", steps=80, config=TINY_SAC, eval_episodes=0, out_dir=tmp_path)
+    assert at_first == [0, first["gradient_steps"]]
+
+
 def test_twin_backend_trains_in_the_runs_setting_on_the_robot_env(tmp_path):
     """The env kwargs reach the robot env on the twin: in the task frame the start offset shows
     in tcp_pose (the start frame would read 0 at every reset), and training runs end to end."""
