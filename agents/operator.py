@@ -68,6 +68,10 @@ class OperatorConfig:
             check(getattr(self, f) >= 0, name, f, ">= 0", getattr(self, f))
         for f in ("operator_takeover_steps", "operator_budget_decay_steps"):
             check(getattr(self, f) > 0, name, f, "> 0", getattr(self, f))
+        # HIL-SERL's operators back off as the policy improves; a budget that grew was taken.
+        check(self.operator_budget_end <= self.operator_budget_start, name,
+              "operator_budget_end", f"<= operator_budget_start ({self.operator_budget_start})",
+              self.operator_budget_end)
 
 
 class SimulatedOperator:

@@ -221,7 +221,8 @@ def train_classifier(
 
 def error_rates(classifier: SuccessClassifier, frames: Mapping[str, Any]) -> dict[str, float]:
     """False-positive and false-negative rates of the full decision (threshold + sanity check)
-    against the ground-truth labels of ``frames``."""
+    against the ground-truth labels of ``frames``; a rate without frames of its class is NaN
+    (it read 0.0: no error where none could be made)."""
     labels = np.asarray(frames["label"], dtype=bool)
     decisions = np.array([
         classifier.is_success({k: frames["obs"][k][i] for k in frames["obs"]})[0]
@@ -231,8 +232,10 @@ def error_rates(classifier: SuccessClassifier, frames: Mapping[str, Any]) -> dic
     return {
         "frames": float(len(labels)),
         "positives": float(positives),
-        "false_positive_rate": float((decisions & ~labels).sum() / max(negatives, 1)),
-        "false_negative_rate": float((~decisions & labels).sum() / max(positives, 1)),
+        "false_positive_rate": float((decisions & ~labels).sum() / negatives) if negatives
+        else float("nan"),
+        "false_negative_rate": float((~decisions & labels).sum() / positives) if positives
+        else float("nan"),
         "accuracy": float((decisions == labels).mean()),
     }
 

@@ -69,8 +69,11 @@ from benchmark.train import (
     act_and_step,
     check_checkpoint_numbers,
     collect_demos,
+    confusion_rates,
+    count_reward_decision,
     make_base_policy,
     make_env,
+    no_intervention_source,
     run_lock,
     swap_in_checkpoint,
     train_episode_seed,
@@ -80,7 +83,7 @@ from envs.json_files import standard_json, write_json
 from envs.tether import available_cores, children_ignore_sigint
 
 Backend = Literal["sim", "twin"]
-INFO_KEYS = ("is_success", "intervened")  # the info entries actors forward
+INFO_KEYS = ("is_success", "intervened", "classifier_success")  # what actors forward
 #: Actor processes allowed per CPU core this process may run on (each acts on one core at most).
 MAX_ACTORS_PER_CORE = 4
 #: The checkpoint's own file, beside its agent/ (a ``train`` checkpoint has runner.json instead).
@@ -359,6 +362,13 @@ def train_async(
     if file is not None:  # under a file: the save after training failed, the run lost
         raise ValueError(f"out_dir {out_dir} is a file, not a directory" if file == out_dir else
                          f"out_dir {out_dir} lies under {file}, a file")
+    fewest = 1 if spec.needs_demos else 0  # as `train`: -3 trained on no demos
+    if demo_episodes is not None and (isinstance(demo_episodes, bool)
+                                      or not isinstance(demo_episodes, int)
+                                      or not fewest <= demo_episodes <= MAX_EVAL_EPISODES):
+        why = f" ({agent_name} learns from demonstrations)" if fewest else ""
+        raise ValueError(f"demo_episodes must be an integer in [{fewest}, "
+                         f"{MAX_EVAL_EPISODES:,}]{why}, got {demo_episodes!r}")
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
@@ -403,6 +413,10 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         raise ValueError(f"{agent_name} does not learn from the actors' transitions: train-async "
                          "trains online learners (sac, rlpd, ...); evaluate it with "
                          "`insertbench train --steps 0`")
+    refusal = no_intervention_source(agent_name, agent.config, env)  # no device here
+    if refusal:
+        env.close()
+        raise ValueError(refusal)
     if demo_episodes is None:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
     if demo_episodes > 0 and ckpt is None:
@@ -413,6 +427,7 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     episodes = int(learner.get("training_episodes", 0))
     successes = int(learner.get("training_successes", 0))
     intervention_steps = int(learner.get("intervention_steps", 0))  # a human's or the operator's
+    reward_confusion = dict(learner.get("reward_confusion", {}))  # a learned reward's decisions
     gradient_steps_start = int(learner.get("gradient_steps_start",
                                            getattr(agent, "gradient_steps", 0)))
     wall_before = float(learner.get("wall_clock_s", 0.0))
@@ -432,7 +447,7 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
                 "training_successes": successes, "intervention_steps": intervention_steps,
                 "gradient_steps_start": gradient_steps_start, "wall_clock_s": wall_s,
                 "acting_s": acting_s, "utd_log": utd_log, "last_episode": last_episode,
-                "resumes": resumes, "actors": actors}
+                "resumes": resumes, "actors": actors, "reward_confusion": reward_confusion}
     ctx = mp.get_context("spawn")
     transitions = ctx.Queue(maxsize=10_000)
     # None when the checkpoint already holds `steps`: weights put in a queue no actor reads
@@ -505,6 +520,8 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
                 trained += 1
                 last_episode = max(last_episode, number)
                 intervention_steps += int(bool(t.intervened))
+                if "classifier_success" in t.info:
+                    count_reward_decision(reward_confusion, t.info)
                 if t.terminated or t.truncated:
                     episodes += 1
                     successes += int(bool(t.info.get("is_success", False)))
@@ -560,6 +577,9 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         # As `train` logs them (its per-episode segments need one actor's episodes in order).
         "intervention_steps": intervention_steps,
         "intervention_rate": intervention_steps / max(env_steps, 1),
+        # A learned reward's decisions against the simulator's success, as `train` counts them.
+        "reward_confusion": reward_confusion, **{
+            f"reward_{k}": v for k, v in confusion_rates(reward_confusion).items()},
         "evaluation": summarize(records) if records else None,  # None: eval_episodes=0
         "utd_log": utd_log, "resumes": resumes, "checkpoint_every": checkpoint_every,
         # What `insertbench eval` reads to check the task and rebuild the env (as run.json).

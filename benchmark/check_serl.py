@@ -57,6 +57,7 @@ from benchmark.script_args import doc_summary, non_negative_int, output_dir, pos
 from benchmark.train import confusion_rates, make_env, train
 from benchmark.train_cli import parse_config_overrides
 from envs.episode import success_text
+from envs.json_files import write_json
 
 TASKS = {"usb": "InsertBench/USB-v1", "dsub": "InsertBench/DSub-v1",
          "modele": "InsertBench/ModelE-v1"}
@@ -172,7 +173,8 @@ def main() -> None:
     if classifier is not None and args.heldout_episodes > 0:
         rates = heldout_error_rates(TASKS[args.task], env_kwargs, classifier,
                                     args.heldout_episodes)
-        (result.out_dir / "heldout_reward_errors.json").write_text(json.dumps(rates, indent=1))
+        write_json(result.out_dir / "heldout_reward_errors.json", rates,
+                   non_finite="null")  # a rate with no frames of its class: NaN
         print(f"final classifier on {args.heldout_episodes} held-out hand-controller episodes "
               f"({int(rates['frames'])} frames, {int(rates['positives'])} successes): "
               f"false-positive rate {rates['false_positive_rate']:.3f}, false-negative rate "

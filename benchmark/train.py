@@ -686,6 +686,23 @@ class _Run:
         return summary
 
 
+def no_intervention_source(agent_name: str, config: Any, env: gym.Env,
+                           hook: Any = None) -> str | None:
+    """Why an agent that learns from interventions would get none (None: it will): its
+    simulated operator turned off (``operator='none'``), and neither a hook (a device,
+    ``--teleop``) nor an intervention wrapper on ``env`` to intervene instead. It trained as
+    RLPD (HG-DAgger: as BC) under its own name."""
+    from envs.intervention import InterventionWrapper
+
+    wrapped, layer = False, env
+    while isinstance(layer, gym.Wrapper) and not wrapped:
+        wrapped, layer = isinstance(layer, InterventionWrapper), layer.env
+    if getattr(config, "operator", None) == "none" and hook is None and not wrapped:
+        return (f"{agent_name} with operator='none' learns from a device's interventions "
+                "(--teleop) or an intervene hook, and none was given: nothing would intervene")
+    return None
+
+
 def count_reward_decision(confusion: dict[str, int], info: Mapping[str, Any]) -> None:
     """Add one step's learned-reward decision, judged by the simulator's success, to the counts
     {true,false}_{positives,negatives}."""
@@ -1015,6 +1032,9 @@ def train(
                 agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
                                    seed=seed, **kwargs)
                 check_reward_pairing(env, agent)
+                refusal = no_intervention_source(agent_name, agent.config, env, intervene)
+                if refusal:
+                    raise ValueError(refusal)
             except ValueError:
                 # E.g. a config past the parameter budget: run_lock removes the folder it made.
                 env.close()

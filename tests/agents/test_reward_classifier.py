@@ -332,6 +332,14 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
         confusion = json.loads(Path(f"run{num_envs}/evaluations.json").read_text())[-1][
             "reward_confusion"]
         assert sum(confusion.values()) == 8, confusion
+    # ... and with the actors in their own processes (train-async counted none).
+    from benchmark.async_train import train_async
+
+    result = train_async(STANDIN, "sac", steps=8, out_dir="async", eval_episodes=0,
+                         env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
+                         config={"hidden": (16, 16), "batch_size": 4, "learning_starts": 4})
+    assert sum(result["reward_confusion"].values()) == 8 and "reward_false_positive_rate" in \
+        json.loads(Path("async/async.json").read_text())
     # It reads tcp_pose (--proprio, the depth check), whose origin the start height sets: one
     # trained 50 mm up rewarded nothing from 14 mm up, or a plug far above the socket.
     with pytest.raises(ValueError, match=r"\{'start_height_mm': \(20.0, 50.0\)\} \(run, "

@@ -291,6 +291,11 @@ if INTERVENED_ID not in gym.registry:
 
 def test_runner_stores_the_action_an_intervention_wrapper_executed(tmp_path):
     config = TINY["hil_serl"] | {"operator": "none"}
+    # Without the wrapper (or a device) nothing intervenes: it trained as RLPD, without a word.
+    with pytest.raises(ValueError, match="operator='none' learns from a device's"):
+        train(STANDIN, "hil_serl", seed=0, steps=30, config=config, out_dir=tmp_path / "none",
+              demo_episodes=1, eval_episodes=0, progress=False)
+    assert not (tmp_path / "none").exists()
     result = train("tests.agents.test_serl:" + INTERVENED_ID, "hil_serl", seed=0, steps=30,
                    config=config, out_dir=tmp_path, demo_episodes=1, eval_episodes=0,
                    progress=False)

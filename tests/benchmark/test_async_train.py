@@ -111,6 +111,16 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
     # 'env_steps'", after its actor processes had started.
     with pytest.raises(ValueError, match="p_controller does not learn from the actors' "):
         train_async(TASK, "p_controller", steps=10, out_dir=tmp_path)
+    # HIL-SERL with its operator off (no device here: nothing could intervene) trained as
+    # RLPD under its name; -3 demos trained on none; an operator budget that grows.
+    with pytest.raises(ValueError, match="operator='none' learns from a device's"):
+        train_async(TASK, "hil_serl", steps=10, config={"operator": "none"}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"demo_episodes must be an integer in \[1, .*rlpd "):
+        train_async(TASK, "rlpd", steps=10, demo_episodes=-3, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"operator_budget_end must be <= operator_budget_start"):
+        train_async(TASK, "hil_serl", steps=10, out_dir=tmp_path,
+                    config={"operator_budget_start": 0, "operator_budget_end": 30})
+    assert not list(tmp_path.iterdir())
 
 
 def _children(pid: int) -> list[int]:
