@@ -62,9 +62,9 @@ from benchmark.actor_boot import run_actor
 from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
+from benchmark.folder_lock import LOCK_FILE, run_lock
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
-    LOCK_FILE,
     TRAIN_SEEDS_PER_RUN,
     act_and_step,
     check_checkpoint_numbers,
@@ -74,7 +74,6 @@ from benchmark.train import (
     make_base_policy,
     make_env,
     no_intervention_source,
-    run_lock,
     swap_in_checkpoint,
     train_episode_seed,
 )

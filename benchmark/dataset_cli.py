@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
 from benchmark.cli_options import (
     EnvOption,
@@ -72,8 +73,12 @@ def collect(
 
     # A kwarg the task refuses is the user's mistake (exit 2), not an error of the collection.
     build_env(gym.make, task, max_episode_steps=max_steps, **kwargs).close()
+    from benchmark.folder_lock import RunInProgress
+
     try:
         dataset = run_collect(config, out)
+    except RunInProgress as err:  # not a bad value: no "Invalid value", no "see --help"
+        raise ClickException(str(err)) from None
     except ValueError as err:  # another collection's folder, a damaged episode file: named
         raise typer.BadParameter(str(err)) from None
     typer.echo(
@@ -108,12 +113,15 @@ def recipe(
 ) -> None:
     """Collect paper 001's or 004's offline data on its training connectors (benchmark.recipes);
     train on it with `insertbench train --demos OUT`."""
+    from benchmark.folder_lock import RunInProgress
     from benchmark.recipes import collect_recipe
 
     check_output_dir(out, "--out", own="recipe.json", what="recipe")
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
                                      connectors=connector, version=version)
+    except RunInProgress as err:  # another recipe run collecting the same part
+        raise ClickException(str(err)) from None
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     connectors = sorted({p["connector"] for p in description["parts"]})

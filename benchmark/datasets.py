@@ -31,6 +31,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from benchmark.folder_lock import run_lock
 from envs.json_files import write_json
 from envs.task_options import MAX_EPISODE_STEPS, check_int, check_range
 
@@ -175,6 +176,8 @@ def read_collect_config(out: Path) -> CollectConfig:
 #: they read as unfinished, and rerunning their command rebuilds them from the episode files,
 #: losslessly.
 BUILT_JSON = "minari_built.json"
+#: Held by a collection for as long as it writes its folder (`benchmark.folder_lock`).
+COLLECT_LOCK = "collect.lock"
 
 
 def _built_marker(config: CollectConfig) -> dict[str, str]:
@@ -374,14 +377,14 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
     buffers = [replace(b, infos={k: b.infos[k] for k in common}) for b in buffers]
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     root = Path(out).resolve() / "minari"
-    with minari_root(root), warnings.catch_warnings():
+    # Built beside the dataset, then moved in: built in place, a rebuild killed midway left a
+    # dataset that minari.load_dataset read as 0 episodes, after deleting the good one.
+    building = Path(out).resolve() / "minari.building"
+    shutil.rmtree(building, ignore_errors=True)  # a killed build's
+    (out / BUILT_JSON).unlink(missing_ok=True)  # unfinished until the new one is in place
+    with minari_root(building), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")
-        # Rebuilt from the episode files: remove whatever is there, also a folder that a build
-        # killed before its metadata.json left (Minari does not list it as a dataset, yet
-        # refuses to write over it: every rerun failed with "already exists").
-        (out / BUILT_JSON).unlink(missing_ok=True)
-        shutil.rmtree(root / config.minari_id, ignore_errors=True)
-        dataset = minari.create_dataset_from_buffers(
+        minari.create_dataset_from_buffers(
             dataset_id=config.minari_id,
             buffer=buffers,
             env=_env_spec(config),
@@ -399,14 +402,26 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             jpeg_encoding=False,  # agents must train on the images the env renders
         )
     env.close()
+    target, old = root / config.minari_id, building / f"{config.minari_id}.old"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.rename(old)
+    (building / config.minari_id).rename(target)  # same file system: atomic
+    for namespace in Path(config.minari_id).parents:  # Minari's namespace_metadata.json
+        made, kept = building / namespace / "namespace_metadata.json", root / namespace
+        if namespace != Path(".") and made.is_file() and not (kept / made.name).exists():
+            made.rename(kept / made.name)
+    shutil.rmtree(building)
     write_json(out / BUILT_JSON, _built_marker(config))
-    return dataset
+    return load(config, out)
 
 
 def collect(config: CollectConfig, out: Path, progress: bool = True):
-    """Collect (resuming if `out` holds a partial run) and write the Minari dataset."""
-    files = collect_episodes(config, Path(out), progress)
-    return build_dataset(config, Path(out), files)
+    """Collect (resuming if `out` holds a partial run) and write the Minari dataset; one
+    collection at a time in `out` (`RunInProgress` for a second)."""
+    with run_lock(Path(out), COLLECT_LOCK, "collection"):
+        files = collect_episodes(config, Path(out), progress)
+        return build_dataset(config, Path(out), files)
 
 
 def load(config: CollectConfig, out: Path):

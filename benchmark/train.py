@@ -39,8 +39,6 @@ and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on it
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib
 import json
 import math
@@ -49,8 +47,7 @@ import shutil
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +73,7 @@ from benchmark.cells import (
 from benchmark.cli_options import innermost_message
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
+from benchmark.folder_lock import run_lock
 from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
 from benchmark.store import suite_commit
 from envs.episode import summarize
@@ -774,55 +772,6 @@ def intervention_source(hook: Callable[..., Any]) -> str:
     """What a run's ``intervene`` hook is, for its run.json: a teleop device by its class."""
     device = getattr(hook, "teleop", None)
     return type(device if device is not None else hook).__name__
-
-
-#: Held by a run for as long as it writes its folder (`run_lock`).
-LOCK_FILE = "checkpoint.lock"
-
-
-class RunInProgress(RuntimeError):
-    """Another run holds the folder's `LOCK_FILE`."""
-
-
-@contextmanager
-def run_lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir/checkpoint.lock`` for a run (`train`, `train-async`): two runs into one
-    folder deleted each other's checkpoint.tmp (one ended in a SafetensorError) or left one
-    run's checkpoint under the other's run.json, resumed later under the wrong seed. A folder
-    left holding only the lock (a run refused before its first checkpoint) is left as it was:
-    the lock file removed, and the folders made for it too."""
-    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # innermost first
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / LOCK_FILE
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:  # an ending run removed the empty folder it had made
-            out_dir.mkdir(parents=True, exist_ok=True)
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RunInProgress(f"another run is writing {out_dir} (it holds {path}); wait "
-                                "for it to end, or give this run a folder of its own") from None
-        with contextlib.suppress(FileNotFoundError):
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break  # not a file that an ending run unlinked while we opened it
-        os.close(fd)
-    try:
-        yield
-    finally:
-        try:  # tidied while still held: a run that starts meanwhile finds its lock intact
-            if {p.name for p in out_dir.iterdir()} <= {LOCK_FILE}:
-                path.unlink(missing_ok=True)
-                for folder in made:  # the folders made for it, if nothing else went in
-                    try:
-                        folder.rmdir()
-                    except OSError:
-                        break
-        finally:
-            os.close(fd)  # releases the lock
 
 
 def train(

@@ -125,7 +125,8 @@ def train_command(
     """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
     from rich.console import Console
 
-    from benchmark.train import LOCK_FILE, RunInProgress, train
+    from benchmark.folder_lock import LOCK_FILE, RunInProgress
+    from benchmark.train import train
 
     check_task(task)
     for option, value in (("--eval-every", eval_every), ("--checkpoint-every", checkpoint_every)):
@@ -206,7 +207,7 @@ def train_async_command(
     trains; prints the achieved update-to-data ratio. Re-running with the same --out resumes
     from its checkpoint."""
     from benchmark.async_train import run_folder_entries, train_async
-    from benchmark.train import RunInProgress
+    from benchmark.folder_lock import RunInProgress
 
     check_task(task)
     # Its own folder: it wrote agent/ beside a train run's run.json, and eval scored that agent

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.async_train import train_async
-from benchmark.train import RunInProgress
+from benchmark.folder_lock import RunInProgress
 
 TASK = "tests.standin_env:InsertBenchStandIn/PegPoint-v0"
 TINY_SAC = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 20, "random_steps": 20}

@@ -358,3 +358,40 @@ def test_a_family_collection_begun_without_connector_names_extends(tmp_path):
     assert dataset.total_episodes == 3
     assert all("connector" not in ep.infos and "is_success" in ep.infos
                for ep in dataset.iterate_episodes())
+
+
+def test_a_rebuild_killed_midway_leaves_the_last_dataset_whole(tmp_path, monkeypatch):
+    """Built in place, a rerun's rebuild first deleted the finished dataset: killed while
+    Minari wrote, minari.load_dataset read the folder as 0 episodes (review)."""
+    config = CollectConfig(TASK, episodes=3, max_steps=5)
+    collect(config, tmp_path, progress=False)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", killed)
+    with pytest.raises(KeyboardInterrupt):
+        collect(config, tmp_path, progress=False)
+    assert load(config, tmp_path).total_episodes == 3  # Minari's own loader: the last build
+    monkeypatch.undo()
+    assert collect(config, tmp_path, progress=False).total_episodes == 3
+    assert not (tmp_path / "minari.building").exists()
+
+
+def test_a_second_collection_into_one_folder_is_refused_while_the_first_writes(
+        tmp_path, monkeypatch):
+    """Two collections into one --out renamed each other's episode files away (one ended in
+    FileNotFoundError) or built one dataset twice over (review)."""
+    from benchmark.datasets import COLLECT_LOCK
+    from benchmark.folder_lock import RunInProgress, run_lock
+
+    config = CollectConfig(TASK, episodes=1, max_steps=3)
+    collect(config, tmp_path / "out", progress=False)
+    with run_lock(tmp_path / "out", COLLECT_LOCK, "collection"):  # a rerun, extending it
+        with pytest.raises(RunInProgress, match="another collection is writing"):
+            collect(config, tmp_path / "out", progress=False)
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(app, ["dataset", "collect", "--task", TASK, "--episodes",
+                                          "1", "--max-steps", "3", "--out", "out"])
+        assert result.exit_code == 1 and "another collection is writing out" in result.stderr
+        assert "Usage" not in result.stderr  # not a bad value: no usage text

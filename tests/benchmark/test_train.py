@@ -21,13 +21,11 @@ from agents import make_agent
 from benchmark.cells import Cell, run_cell
 from benchmark.cli import app
 from benchmark.evaluate import EVAL_SEED_BASE, evaluate
+from benchmark.folder_lock import LOCK_FILE, RunInProgress, run_lock
 from benchmark.train import (
-    LOCK_FILE,
     TRAIN_SEED_BASE,
-    RunInProgress,
     make_base_policy,
     read_scalars,
-    run_lock,
     train,
     train_episode_seed,
 )
