@@ -318,6 +318,11 @@ def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | Non
     # The version key resolves every kwarg with its default: obs_mode='state' given or
     # not, a tuple or its JSON list, build the same task.
     ours, theirs = (json.loads(json.dumps(dict(k))) for k in (env_kwargs, their_kwargs))
+    # Not the episode length: where a transition ends changes nothing it means, and a
+    # collection's (--max-steps) is not among its kwargs: a run given the collection's own
+    # length was warned, and one left at the task's was not.
+    ours.pop("max_episode_steps", None)
+    theirs.pop("max_episode_steps", None)
     differ = {} if _same_task_settings(task_id, ours, theirs) else {
         k: (theirs.get(k), ours.get(k)) for k in {*ours, *theirs}
         if theirs.get(k) != ours.get(k)}

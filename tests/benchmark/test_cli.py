@@ -1370,6 +1370,13 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/same", "-e",
                                  "obs_mode=state")
     assert "other env kwargs" not in err, err
+    # Nor does the episode length, which is not among a collection's kwargs (--max-steps): a
+    # run given the collection's own length was warned of it (review).
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "5", "--eval-episodes", "0", "--no-progress", "--demos",
+                           "outputs/same", "--out", "runs/short", "-e", "max_episode_steps=20",
+                           "--config", "pretrain_steps=2")
+    assert code == 0 and "other env kwargs" not in err, err
     # A run's own demos.npz, named by its run.json beside it, passed as any file did.
     for task, env, warning in (
             ("InsertBench/ModelE-v1", (), "were recorded on InsertBench/USB-v1, not "
