@@ -69,6 +69,7 @@ class BCAgent(CheckpointMixin):
     """Deterministic MSE behaviour cloning on dict observations."""
 
     concurrent_episodes = True  # no per-episode state
+    imitates_every_row = True  # its data must be demonstrations (the runner warns otherwise)
 
     name = "bc"
 

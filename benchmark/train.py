@@ -342,17 +342,24 @@ def _has_task_ids(demos: Any) -> bool:
     return demos is not None and "task_id" in demos
 
 
-def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) -> None:
+def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
+                       imitator: str | None = None) -> None:
     """Before a run directory is made: ValueError for an unfinished or damaged collection or
     recipe in `demos`, and a warning where its task, env kwargs or task version are not the
-    run's (they trained a run of another task without a word). A run's demos.npz is checked
-    against its run.json beside it; any other file passes."""
+    run's (they trained a run of another task without a word), or, for an agent that imitates
+    every row (`imitator`: BC, HG-DAgger), where its episodes are not demonstrations. A run's
+    demos.npz is checked against its run.json beside it; any other file passes."""
     if (demos / "collect_config.json").is_file():
         from benchmark.datasets import collection_dynamics_differ, read_finished_collection
 
         collected = read_finished_collection(demos)
         _warn_other_settings(demos, "collected", "collection", collected.task_id,
                              collected.env_kwargs, task_id, env_kwargs)
+        if imitator and not collected.demos:  # 5 random-action failures cloned as demos
+            warnings.warn(f"{imitator} imitates every step of demos {demos}, which are not "
+                          f"demonstrations: collected without --demos (failures kept) and a "
+                          f"random action on {collected.noise:.0%} of steps",
+                          UserWarning, stacklevel=3)
         try:
             other = collection_dynamics_differ(demos, collected)
         except ValueError:  # a damaged record: not compared, as a collection from before it
@@ -388,6 +395,11 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any]) ->
         for theirs in sorted(kwargs):
             _warn_other_settings(demos, "recorded", "recipe", None, json.loads(theirs),
                                  task_id, env_kwargs)
+        rollouts = [p["folder"] for p in read_description(demos)["parts"] if not p["is_demo"]]
+        if imitator and rollouts:
+            warnings.warn(f"{imitator} imitates every step of demos {demos}, also of its "
+                          f"parts that are not demonstrations ({', '.join(rollouts)})",
+                          UserWarning, stacklevel=3)
 
 
 def load_demos(path: str | Path) -> Dataset:
@@ -855,7 +867,9 @@ def train(
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
     if isinstance(demos, str | Path):
-        check_demos_folder(Path(demos), task_id, env_kwargs or {})
+        imitates = getattr(agent_spec(agent_name).cls, "imitates_every_row", False)
+        check_demos_folder(Path(demos), task_id, env_kwargs or {},
+                           agent_name if imitates else None)
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:

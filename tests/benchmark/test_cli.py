@@ -1361,6 +1361,13 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     err = _collect_then_train_bc(capsys, "InsertBench/Connector-DT12-v1", "outputs/dt12")
     assert ("warning: demos outputs/dt12 were collected on InsertBench/Connector-DT12-v1, not "
             "InsertBench/USB-v1") in err, err
+    # BC clones every row: a collection without --demos (failures, random actions) was cloned
+    # as demonstrations without a word (review); one with --demos is.
+    assert "warning: bc imitates every step of demos outputs/dt12, which are not " \
+        "demonstrations: collected without --demos (failures kept) and a random action on 20% " \
+        "of steps" in " ".join(err.split()), err
+    err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/demos", "--demos")
+    assert "imitates" not in err, err
     # Collected in the task frame, trained in the start frame: tcp_pose means another thing.
     err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/usb", "-e",
                                  "obs_frame=task")
@@ -1405,6 +1412,14 @@ def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
     # and offsets are not this run's.
     assert "warning: demos data were recorded with other env kwargs than this run's (recipe, " \
         "run): {'init_offset_mm'" in err, err
+    # BC clones every row, the recipe's noisy rollouts too (IQL weighs them: not warned).
+    assert "imitates" not in err, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/Connector-USACPlug-v1",
+                           "--agent", "bc", "--steps", "0", "--eval-episodes", "0",
+                           "--no-progress", "--demos", "data", "--out", "runs/bc", "--config",
+                           "pretrain_steps=1", "-e", "obs_mode=state")
+    assert code == 0 and "warning: bc imitates every step of demos data, also of its parts " \
+        "that are not demonstrations (USBA-rollouts)" in " ".join(err.split()), err
     args = ["train", "--task", "InsertBench/Connector-USACPlug-v1", "--agent", "iql", "--steps",
             "2", "--eval-episodes", "0", "--no-progress", "--demos", "data", "--out", "runs/iql2"]
     # A part's cut-off Minari file was h5py's OSError (exit 1), after the run folder was made.
