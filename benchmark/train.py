@@ -112,6 +112,14 @@ def check_dataset_fits(dataset: Mapping[str, Any], env: gym.Env, source: str) ->
     was "cannot reshape array of size 0")."""
     if len(dataset["action"]) == 0:
         raise ValueError(f"{source} holds no transitions")
+    # Every agent's buffer holds all of the env's observation entries: state-only demos for a
+    # pixel run were refused by the agent, after the run folder was made.
+    missing = [k for k in env.observation_space.spaces
+               if k not in dataset.get("obs", {}) or k not in dataset.get("next_obs", {})]
+    if missing:
+        raise ValueError(f"{source} lack the observation entries {missing} of this run's env "
+                         f"(they have {sorted(dataset.get('obs', {}))}): record them with the "
+                         "run's obs_mode")
     check_row_shapes(dataset, {k: s.shape for k, s in env.observation_space.spaces.items()},
                      env.action_space.shape, f"{source}: rows")
 
@@ -890,7 +898,9 @@ def train(
                              f">= 1 (default {DEFAULT_DEMO_EPISODES}) or demos")
         demo_episodes = demo_episodes or DEFAULT_DEMO_EPISODES
     demo_episodes = demo_episodes or 0
-    clash = demo_seed_clash(eval_seeds, demo_episodes)
+    # ODA records DEFAULT_DEMO_EPISODES demonstrations of the target task to infer it from.
+    context_episodes = DEFAULT_DEMO_EPISODES if spec.needs_context else 0
+    clash = demo_seed_clash(eval_seeds, max(demo_episodes, context_episodes))
     if clash:
         raise ValueError(clash)
     built = build_config(spec.config_cls, dict(config or {}))

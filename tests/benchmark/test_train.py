@@ -266,6 +266,9 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
             # AWAC and ODA met it in their normaliser: a tensor-size RuntimeError
             ("short_obs", lambda d: d["obs"].__setitem__(key, d["obs"][key][:, :-1]),
              rf"short_obs.npz: rows differ in shape from this env's .*obs\['{key}'\]"),
+            # refused by the agent, after the run folder was made (state demos, pixel run)
+            ("no_key", lambda d: d["obs"].pop(key),
+             rf"no_key.npz lack the observation entries \['{key}'\] of this run's env"),
             # "cannot reshape array of size 0 into shape (0,newaxis)"
             ("empty", lambda d: d.update({k: (v[:0] if not isinstance(v, dict) else
                                               {kk: vv[:0] for kk, vv in v.items()})
@@ -278,6 +281,17 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
             train(TASK, "td3_lfd", seed=0, steps=10, config=SAC_SMALL,
                   out_dir=tmp_path / name, demos=tmp_path / f"{name}.npz", **RUN)
         assert not (tmp_path / name).exists()  # refused before the run
+
+
+def test_odas_target_task_demonstrations_never_share_an_evaluation_seed(tmp_path):
+    """ODA records demonstrations of the target task (DEMO_SEED_BASE + i) to infer it from:
+    a run scored on those seeds passed, the clash checked only for demo_episodes (review)."""
+    from benchmark.train import DEMO_SEED_BASE
+
+    with pytest.raises(ValueError, match="eval_seeds overlap the demonstration seeds"):
+        train("InsertBench/Connector-USACPlug-v1", "oda", seed=0, steps=1, eval_episodes=1,
+              eval_seeds=[DEMO_SEED_BASE + 3], out_dir=tmp_path / "oda", progress=False)
+    assert not (tmp_path / "oda").exists()
 
 
 def test_a_config_past_the_parameter_budget_leaves_no_run_folder(tmp_path, monkeypatch):
