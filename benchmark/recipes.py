@@ -233,8 +233,13 @@ def load_recipe(out: Path) -> dict[str, Any]:
         raise ValueError(unfinished_message(out, missing))
     datasets = []
     for part in description["parts"]:
-        data = dict(dataset_from_minari(load(CollectConfig(**part["collect"]),
-                                             out / part["folder"])))
+        try:
+            data = dict(dataset_from_minari(load(CollectConfig(**part["collect"]),
+                                                 out / part["folder"])))
+        except (OSError, KeyError, json.JSONDecodeError) as err:  # h5py's, Minari's: no file
+            raise ValueError(f"{out / part['folder']} holds a Minari dataset that is not "
+                             f"readable (damaged? {err}): rerunning the `insertbench dataset "
+                             "recipe` that wrote it rebuilds it from its episode files") from None
         rows = len(data["action"])
         if "tcp_pose" in data["obs"]:
             data["socket_offset_m"] = socket_offsets(data)

@@ -427,7 +427,10 @@ def load_demos(path: str | Path) -> Dataset:
             if recipe:
                 return load_recipe(path)
             return dataset_from_minari(load(read_finished_collection(path), path))
-        except OSError as err:  # a cut-off main_data.hdf5: h5py's "Unable to ... open file"
+        # A cut-off main_data.hdf5: h5py's OSError "Unable to ... open file"; one with a
+        # damaged object: its KeyError "bad object header"; a cut-off metadata.json: Minari's
+        # JSONDecodeError, naming no file.
+        except (OSError, KeyError, json.JSONDecodeError) as err:
             command = "dataset recipe" if recipe else "dataset collect"
             raise ValueError(f"{path} holds a Minari dataset that is not readable (damaged? "
                              f"{err}): rerunning the `insertbench {command}` that wrote it "

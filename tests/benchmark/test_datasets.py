@@ -306,6 +306,19 @@ def test_a_damaged_minari_file_is_named_when_training_on_it(tmp_path):
         load_demos(tmp_path)
     collect(config, tmp_path, progress=False)  # as the message says
     assert len(load_demos(tmp_path)["action"]) == 2
+    # A zeroed block inside it (h5py's KeyError "bad object header"), a cut-off metadata.json
+    # (Minari's JSONDecodeError): both named no file (review).
+    (metadata,) = (tmp_path / "minari").rglob("metadata.json")
+    metadata.write_text(metadata.read_text()[:100])
+    with pytest.raises(ValueError, match="holds a Minari dataset that is not readable"):
+        load_demos(tmp_path)
+    collect(config, tmp_path, progress=False)
+    size = data.stat().st_size
+    with open(data, "r+b") as file:
+        file.seek(size // 2)
+        file.write(bytes(4096))
+    with pytest.raises(ValueError, match="holds a Minari dataset that is not readable"):
+        load_demos(tmp_path)
 
 
 def test_an_extension_killed_before_its_dataset_leaves_the_folder_unfinished(tmp_path,
