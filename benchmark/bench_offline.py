@@ -309,6 +309,18 @@ def _paper004_task(method: str, path: Path, task: str, other_task: str, env_kwar
     return result
 
 
+def straight_down_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The scripted straight-down push (`agents.scripted`, no learning) on a paper 004 task,
+    evaluated as the learners are: the floor their successes stand on (at our +-1 mm starts
+    most test tasks need little lateral correction)."""
+    env = make_env(f"InsertBench/Connector-{task}-{args.version}", _paper004_env(task))
+    agent = make_agent("straight_down", env.observation_space, env.action_space, {},
+                       seed=args.seed)
+    summary = summarize(evaluate(env, agent, args.eval_episodes))
+    env.close()
+    return summary
+
+
 def _paper004_env(task: str) -> dict[str, Any]:
     """Env kwargs of a paper 004 test task (challenge tasks: no start perturbation)."""
     env_kwargs = paper004_env(task) | {"max_episode_steps": PAPER004_STEPS}
@@ -342,11 +354,14 @@ def bench_paper004(args: argparse.Namespace) -> None:
             row[method] = _json(out / method / f"{task}.json",
                                 lambda m=method, p=path, t=task, o=other_task, kw=env_kwargs:
                                 _paper004_task(m, p, t, o, kw, args))
+        row["straight_down"] = _json(out / "straight_down" / f"{task}.json",
+                                     lambda t=task: straight_down_task(t, args))
         rows.append(row)
     print(f"paper 004 Fig. 3 (paper: successes/100 after demos only; ours: "
           f"successes/{args.eval_episodes}, pretrain {args.pretrain_steps} steps)")
     print(f"{'task':16s} {'paper ODA':>9s} {'paper AWAC':>10s} {'ODA':>6s} {'AWAC':>6s} "
-          f"{'ODA, other task demos':>21s}" + ("  ODA ft  AWAC ft" if args.finetune_steps else ""))
+          f"{'ODA, other task demos':>21s}" + ("  ODA ft  AWAC ft" if args.finetune_steps else "")
+          + "  straight down (scripted)")
     wins = 0
     for row in rows:
         paper = PAPER004_FIG3.get(row["task"], ("-", "-"))
@@ -357,9 +372,12 @@ def bench_paper004(args: argparse.Namespace) -> None:
                 f"{shuffled['successes']:6d} ({shuffled['context_task']:>12s})")
         if args.finetune_steps:
             line += "".join(f" {row[m]['finetuned']['successes']:7d}" for m in ("oda", "awac"))
-        print(line)
+        print(line + f" {row['straight_down']['successes']:25d}")
     tested = sum(r["task"] in PAPER004_FIG3 for r in rows)
     print(f"ODA >= AWAC on {wins} of {tested} test tasks (paper: 8 of 9; target >= 7 of 9)")
+    above = sum(r["oda"]["adapted"]["successes"] > r["straight_down"]["successes"]
+                for r in rows if r["task"] in PAPER004_FIG3)
+    print(f"ODA above the scripted straight-down push on {above} of {tested} test tasks")
     right = sum(r["oda"]["adapted"]["successes"] > r["oda"]["shuffled_context"]["successes"]
                 for r in rows)
     wrong = sum(r["oda"]["adapted"]["successes"] < r["oda"]["shuffled_context"]["successes"]
