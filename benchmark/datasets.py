@@ -249,9 +249,25 @@ def _check_dynamics(out: Path, config: CollectConfig) -> None:
     if other is not None:
         raise ValueError(f"{out} was {other} (its dynamics changed): collect into another "
                          "--out")
+    # The expert too: its gains are no part of the task, and a resume under changed ones mixed
+    # two experts' episodes in one dataset (review).
+    recorded = json.loads((out / DYNAMICS_JSON).read_text()).get("expert") \
+        if (out / DYNAMICS_JSON).exists() else None
+    if recorded is not None and recorded != _expert():
+        raise ValueError(f"{out} was collected by another expert ({recorded}; now "
+                         f"{_expert()}): collect into another --out")
     if not (out / DYNAMICS_JSON).exists() and (key := _dynamics_key(config)) is not None:
         write_json(out / DYNAMICS_JSON,
-                   {"task_version_key": key, "commit": suite_commit(mark_dirty=True)})
+                   {"task_version_key": key, "expert": _expert(),
+                    "commit": suite_commit(mark_dirty=True)})
+
+
+def _expert() -> dict[str, Any]:
+    """What the collection's scripted expert acts by beyond the task: paper 000's P-controller
+    gains (`envs.insertion_env.P_CONTROLLER_KP`)."""
+    from envs.insertion_env import P_CONTROLLER_KP
+
+    return {"p_controller_kp": [float(k) for k in P_CONTROLLER_KP]}
 
 
 def _dynamics_key(config: CollectConfig) -> str | None:

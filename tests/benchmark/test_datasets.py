@@ -408,3 +408,15 @@ def test_a_second_collection_into_one_folder_is_refused_while_the_first_writes(
                                           "1", "--max-steps", "3", "--out", "out"])
         assert result.exit_code == 1 and "another collection is writing out" in result.stderr
         assert "Usage" not in result.stderr  # not a bad value: no usage text
+
+
+def test_a_collection_is_not_extended_by_another_expert(tmp_path, monkeypatch):
+    """The P-controller's gains are no part of the task's version key: a resume under changed
+    ones mixed two experts' episodes in one dataset (review)."""
+    from envs import insertion_env
+
+    collect(CollectConfig(TASK, episodes=1, max_steps=3), tmp_path, progress=False)
+    monkeypatch.setattr(insertion_env, "P_CONTROLLER_KP", np.array([2.0, 2.0, 0.3]))
+    with pytest.raises(ValueError, match=r"collected by another expert \({'p_controller_kp': "
+                                         r"\[1.0, 1.0, 0.3\]}"):
+        collect(CollectConfig(TASK, episodes=2, max_steps=3), tmp_path, progress=False)
