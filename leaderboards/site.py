@@ -551,7 +551,8 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
         'replayed for several seeds once (a '
         'deterministic policy on a noiseless task replays one; "k distinct" where some did); '
         'ranks go down by mean, and an entry whose mean interval overlaps that of its group\'s '
-        'first (highest) entry shares its rank. '
+        'first (highest) entry shares its rank (compared unrounded: bounds shown as whole '
+        'percents that touch, such as [90, 97] and [97, 100], may not overlap). '
         'P(improvement): probability that the entry beats the best built-in baseline of the '
         'same table. Click a column header to sort.</p>'
         f'<nav>{" · ".join(nav)}</nav>{"".join(sections)}')
