@@ -257,6 +257,23 @@ class LocalExecutor(Executor):
             # to the interpreter's exit, either printed a traceback there and exited 0.
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._pool is not None:
+            # Cells still running (a Ctrl-C: the workers ignore SIGINT) are abandoned now: the
+            # interpreter's exit joined the pool, so the command waited for every running cell
+            # to finish, then dropped its work, and a second Ctrl-C left it hung. `_processes`
+            # is the pool's own map of its workers (Python 3.14 has terminate_workers()).
+            ended: set[int] = set()
+            while live := [w for w in list((self._pool._processes or {}).values())
+                           if w.pid not in ended]:  # again: the pool may replace a dead one
+                for worker in live:
+                    worker.terminate()
+                for worker in live:
+                    worker.join(timeout=5.0)
+                    if worker.is_alive():  # a worker still starting up may miss the SIGTERM
+                        worker.kill()
+                        worker.join()
+                    ended.add(worker.pid)
+            self._futures.clear()
         self._drop_pool()
         self._futures.clear()
 

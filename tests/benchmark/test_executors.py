@@ -66,6 +66,21 @@ def test_the_workers_have_ended_when_the_matrix_returns(tmp_path: Path) -> None:
     assert multiprocessing.active_children() == []
 
 
+def test_shutdown_ends_the_workers_of_cells_still_running(tmp_path: Path) -> None:
+    """A Ctrl-C in `matrix run` left running cells to the interpreter's exit, which joined the
+    pool: the command waited for every running cell to finish (81 s for two SAC cells), then
+    dropped their work; a second Ctrl-C hung it (review)."""
+    _, preset = write_tiny_preset(tmp_path, sleep_s=600.0)
+    executor = LocalExecutor(workers=2)
+    cells = [c for c in preset.cells if c.budget_steps > 0][:2]
+    for cell in cells:
+        executor.submit(synthetic_cell_for_tests, cell, tmp_path / "a" / cell.short_hash)
+    assert executor.wait(timeout_s=2.0) == []  # both running (sleeping)
+    executor.shutdown()
+    assert executor.in_flight() == 0
+    assert multiprocessing.active_children() == [], multiprocessing.active_children()
+
+
 def test_ray_and_local_pool_store_identical_results(tmp_path: Path, local_ray: None) -> None:
     _, preset = write_tiny_preset(tmp_path, fail_seed=0)
     snapshots = []
