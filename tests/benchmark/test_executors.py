@@ -76,9 +76,10 @@ def test_shutdown_ends_the_workers_of_cells_still_running(tmp_path: Path) -> Non
     for cell in cells:
         executor.submit(synthetic_cell_for_tests, cell, tmp_path / "a" / cell.short_hash)
     assert executor.wait(timeout_s=2.0) == []  # both running (sleeping)
+    workers = list(executor._pool._processes.values())
+    assert len(workers) == 2 and all(w.is_alive() for w in workers)
     executor.shutdown()
-    assert executor.in_flight() == 0
-    assert multiprocessing.active_children() == [], multiprocessing.active_children()
+    assert executor.in_flight() == 0 and not any(w.is_alive() for w in workers)
 
 
 def test_ray_and_local_pool_store_identical_results(tmp_path: Path, local_ray: None) -> None:
