@@ -115,11 +115,13 @@ def _register(env_id: str, entry, kwargs: dict, max_episode_steps: int | None) -
     (`envs.entry_points`), so that its spec is plain data: kwargs name a task by its ID."""
     if env_id in gym.registry:
         return
+    creator = functools.partial(make_registered, entry, env_id)
+    # gym.make reads the creator's render modes to add its fallbacks (rgb_array_list through
+    # RenderCollection, human through HumanRendering): a bare partial has none, and they were
+    # refused as modes the env does not have.
+    creator.metadata = getattr(entry, "metadata", InsertionEnv.metadata)  # every env's modes
     entry_point, vector_entry_point = entry_points.add(
-        env_id,
-        functools.partial(make_registered, entry, env_id),
-        functools.partial(make_vector_env, env_id=env_id),
-    )
+        env_id, creator, functools.partial(make_vector_env, env_id=env_id))
     gym.register(
         id=env_id,
         entry_point=entry_point,

@@ -7,6 +7,7 @@ arguments, so their observation and action spaces are identical; the family chec
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -126,8 +127,9 @@ class ConnectorFamilyEnv(gym.Env):
                                          PROCEDURAL_COUNT_MAX)
             procedural_seed = check_int("procedural_seed", procedural_seed, 0)
             names = [f"Procedural{procedural_seed + i}" for i in range(procedural_count)]
+            # Partials, not lambdas: an env holding lambdas could not be pickled.
             for i, name in enumerate(names):
-                self._tasks[name] = lambda s=procedural_seed + i: procedural_task(s)
+                self._tasks[name] = functools.partial(procedural_task, procedural_seed + i)
         else:
             names = connector_names(split, hold_out)
         # A hold-out outside the drawn connectors used to be ignored: nothing was held out.
@@ -137,7 +139,7 @@ class ConnectorFamilyEnv(gym.Env):
             raise ValueError(f"hold_out {hold_out!r} is not a connector of split {split!r}: "
                              "it would hold nothing out")
         for name in names:
-            self._tasks.setdefault(name, lambda n=name: connector_task(n, version))
+            self._tasks.setdefault(name, functools.partial(connector_task, name, version))
         check_start_height_for_all((self._tasks[n]().connector for n in names), env_kwargs)
         self.connectors: tuple[str, ...] = tuple(names)
         self.split, self.hold_out = split, hold_out

@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import pickle
 import re
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -37,7 +38,7 @@ import envs  # noqa: F401  (registers the task IDs)
          r"control_hz must be a whole number of physics steps per policy step, within 5%: 90 Hz "
          r"at timestep 0.002 s is 5.56 steps and would run at 83.33 Hz; 83.33 or 100 Hz fit"),
         (dict(control_hz=100.0, timestep=0.0018), r"control_hz .* would run at 92.59 Hz"),
-        (dict(render_mode="human"), "render_mode must be one of"),
+        (dict(render_mode="depth_array"), "render_mode must be one of"),
         # The bad inputs of issue 9, each once physically impossible and silently accepted.
         (dict(start_height_mm=5.0), r"start_height_mm must be in \[13, 150\] \(the plug must"),
         (dict(start_height_mm=-20.0), r"start_height_mm must be in \[13, 150\]"),
@@ -55,6 +56,31 @@ def test_bad_kwargs(kwargs, message):
         kwargs = dict(kwargs, obs_mode="pixels")
     with pytest.raises(ValueError, match=message):
         gym.make("InsertBench/USB-v0", **kwargs)
+
+
+def test_gymnasiums_render_mode_fallbacks_apply_to_registered_ids():
+    """gym.make reads the registered creator's render modes to add RenderCollection
+    (rgb_array_list) or HumanRendering (human); the bare partial registered had none, and both
+    were refused as modes the env lacks (review)."""
+    env = gym.make("InsertBench/USB-v3", render_mode="rgb_array_list")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    frames = env.render()
+    assert len(frames) == 2 and frames[0].shape == (480, 640, 3)
+    env.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert type(gym.make("InsertBench/USB-v3", render_mode="human")).__name__ == \
+            "HumanRendering"
+
+
+def test_a_family_env_pickles_and_its_copy_goes_on_alike():
+    """It held lambdas: pickle raised "Can't pickle local object" for every split (review)."""
+    for version, kwargs in ((1, {}), (0, {"split": "procedural", "procedural_count": 2})):
+        env = gym.make(f"InsertBench/ConnectorFamily-v{version}", **kwargs)
+        env.reset(seed=0)
+        restored = pickle.loads(pickle.dumps(env))
+        assert restored.reset(seed=3)[1]["connector"] == env.reset(seed=3)[1]["connector"]
 
 
 def test_a_control_rate_near_whole_physics_steps_is_kept():
