@@ -265,6 +265,16 @@ class BulletInsertionEnv(gym.Env):
         self._connect()
         self._steps = 0
 
+    def __getstate__(self) -> None:
+        """Refused: the env owns a PyBullet physics server, which a copy or a pickle shared by
+        its id (stepping the copy moved the original; collecting it disconnected the original)
+        or lost (another process had no server of that id)."""
+        raise TypeError("a BulletInsertionEnv cannot be copied or pickled: it owns a PyBullet "
+                        "physics server; make another with BulletInsertionEnv(task_id, ...)")
+
+    def __deepcopy__(self, memo: dict) -> None:
+        self.__getstate__()
+
     def _connect(self) -> None:
         """A physics server of our own with the scene built in it."""
         with _quiet(1):

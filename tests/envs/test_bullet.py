@@ -331,3 +331,19 @@ def test_the_fidelity_probe_refuses_version_2_before_probing():
     assert ("no model of the contact springs of versions 2 and 3: ['InsertBench/USB-v2']"
             in done.stderr)
     assert done.stdout == ""
+
+
+def test_a_copy_or_pickle_of_the_env_is_refused_not_sharing_its_server():
+    """A deepcopy shared the original's physics server by id: stepping the copy moved the
+    original, and collecting the copy disconnected it; a pickle loaded elsewhere had no server
+    (review)."""
+    import copy
+    import pickle
+
+    env = BulletInsertionEnv("InsertBench/USB-v0")
+    env.reset(seed=0)
+    for duplicate in (copy.deepcopy, pickle.dumps, copy.copy):
+        with pytest.raises(TypeError, match="cannot be copied or pickled: it owns a PyBullet"):
+            duplicate(env)
+    env.step(np.zeros(3, np.float32))  # still connected
+    env.close()
