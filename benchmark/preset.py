@@ -491,7 +491,8 @@ def check_runnable(cells: list[Cell]) -> None:
             # The demonstrations a cell collects (train's default count) reset from their own
             # seeds: evaluation seeds there failed every such cell at run time.
             clash = demo_seed_clash(cell.eval_seeds, DEFAULT_DEMO_EPISODES
-                                    if spec.needs_demos else 0)
+                                    if spec.needs_demos else 0,
+                                    config.get("vice_failure_episodes", 0))
             if clash:
                 raise ValueError(clash)
             if cell.budget_steps > 0:

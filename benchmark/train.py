@@ -189,11 +189,19 @@ def seed_clash(run_seed: int, eval_seeds: Sequence[int]) -> str | None:
             f"([{low}, {low + TRAIN_SEEDS_PER_RUN})); choose evaluation seeds outside that range")
 
 
-def demo_seed_clash(eval_seeds: Sequence[int], demo_episodes: int) -> str | None:
+def demo_seed_clash(eval_seeds: Sequence[int], demo_episodes: int,
+                    failure_episodes: int = 0) -> str | None:
     """Why ``eval_seeds`` cannot evaluate a run that collects ``demo_episodes`` demonstrations
-    (some are their reset seeds, ``DEMO_SEED_BASE + i``), or None."""
-    if demo_episodes > 0 and set(eval_seeds) & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
+    (some are their reset seeds, ``DEMO_SEED_BASE + i``) or records ``failure_episodes``
+    failures (VICE's negatives, ``FAILURE_SEED_BASE + i``), or None."""
+    from benchmark.learned_reward import FAILURE_SEED_BASE
+
+    seeds = set(eval_seeds)
+    if demo_episodes > 0 and seeds & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
         return f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}"
+    if failure_episodes > 0 and seeds & {FAILURE_SEED_BASE + i
+                                         for i in range(failure_episodes)}:
+        return f"eval_seeds overlap the recorded failures' seeds from {FAILURE_SEED_BASE}"
     return None
 
 
@@ -901,13 +909,15 @@ def train(
                              f">= 1 (default {DEFAULT_DEMO_EPISODES}) or demos")
         demo_episodes = demo_episodes or DEFAULT_DEMO_EPISODES
     demo_episodes = demo_episodes or 0
-    # ODA records DEFAULT_DEMO_EPISODES demonstrations of the target task to infer it from.
-    context_episodes = DEFAULT_DEMO_EPISODES if spec.needs_context else 0
-    clash = demo_seed_clash(eval_seeds, max(demo_episodes, context_episodes))
-    if clash:
-        raise ValueError(clash)
     built = build_config(spec.config_cls, dict(config or {}))
     check_config_device(built)  # here, before out_dir is made (make_agent says it later)
+    # ODA records DEFAULT_DEMO_EPISODES demonstrations of the target task to infer it from;
+    # VICE may record failures, from seeds of their own.
+    context_episodes = DEFAULT_DEMO_EPISODES if spec.needs_context else 0
+    clash = demo_seed_clash(eval_seeds, max(demo_episodes, context_episodes),
+                            getattr(built, "vice_failure_episodes", 0))
+    if clash:
+        raise ValueError(clash)
     full_config = config_to_dict(built)
     if num_envs != 1:
         from benchmark import vector_train

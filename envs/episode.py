@@ -353,7 +353,7 @@ def replay_interval(successes: int, episodes: int, distinct: int,
     so the observed rate weighs as many trials as there are distinct episodes (an effective
     sample size). The interval over the distinct episodes alone when none or all replay one;
     in between the rate stays inside its interval (49 replays of a success and one failure
-    read "98% [9, 91]", the interval of 1 success in 2 trials)."""
+    read "98% [33, 100]", the interval of 1.96 successes in 2 trials)."""
     if not 1 <= distinct <= episodes:
         raise ValueError(f"distinct episodes must be in [1, {episodes}], got {distinct}")
     return wilson_interval(successes * distinct / episodes, distinct, confidence)
@@ -434,7 +434,8 @@ def summarize(records: Sequence[EpisodeRecord],
         "cycle_steps_mean": mean([r.steps_to_success for r in won]),
         "cycle_time_s_mean": mean([r.time_to_success_s for r in won]),
         "peak_force_n_mean": mean(forces),
-        "peak_force_n_max": max(forces, default=math.nan),
+        # NaN wherever one is (as the mean): the built-in max kept or dropped it by order.
+        "peak_force_n_max": float(np.max(forces)) if forces else math.nan,
         "time_above_force_limit_s_mean": mean([r.time_above_force_limit_s for r in records]),
         "time_above_20n_s_mean": mean([r.time_above_20n_s for r in records]),
         "jerk_rms_m_s3_mean": mean([r.jerk_rms_m_s3 for r in records]),

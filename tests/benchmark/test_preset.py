@@ -198,6 +198,13 @@ def test_evaluation_on_the_demonstration_seeds_is_refused_before_any_cell() -> N
     with pytest.raises(PresetError, match=r"agent rlpd: eval_seeds overlap the demonstration "
                                           r"seeds from 90000000"):
         check_runnable(parse_preset(data, "demos").cells)
+    # VICE's recorded failures reset from seeds of their own too (accepted before: review).
+    data = _data(eval_seeds={"start": 85_000_000},
+                 agents=[{"name": "vice", "budget_steps": 100,
+                          "config": {"vice_failure_episodes": 5}}])
+    with pytest.raises(PresetError, match=r"agent vice: eval_seeds overlap the recorded "
+                                          r"failures' seeds from 85000000"):
+        check_runnable(parse_preset(data, "failures").cells)
 
 
 def test_matrix_run_reports_every_typo_before_the_first_cell(tmp_path, monkeypatch) -> None:

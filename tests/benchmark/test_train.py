@@ -292,6 +292,12 @@ def test_odas_target_task_demonstrations_never_share_an_evaluation_seed(tmp_path
         train("InsertBench/Connector-USACPlug-v1", "oda", seed=0, steps=1, eval_episodes=1,
               eval_seeds=[DEMO_SEED_BASE + 3], out_dir=tmp_path / "oda", progress=False)
     assert not (tmp_path / "oda").exists()
+    # ... nor VICE's recorded failures, which reset from FAILURE_SEED_BASE + i.
+    with pytest.raises(ValueError, match="eval_seeds overlap the recorded failures' seeds"):
+        train(TASK, "vice", seed=0, steps=1, eval_episodes=1, eval_seeds=[85_000_001],
+              config={"vice_failure_episodes": 2}, env_kwargs={"reward": "vice"},
+              demo_episodes=1, out_dir=tmp_path / "vice", progress=False)
+    assert not (tmp_path / "vice").exists()
 
 
 def test_a_config_past_the_parameter_budget_leaves_no_run_folder(tmp_path, monkeypatch):

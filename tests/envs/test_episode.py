@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import gymnasium as gym
 import numpy as np
@@ -170,6 +171,12 @@ def test_summary_leaves_unreported_quantities_out():
                                              time_to_success_s=None, peak_force_n=12.0)])
     assert s["peak_force_n_mean"] == 12.0 and np.isnan(s["jerk_rms_m_s3_mean"])
     assert s["cycle_time_s_mean"] == 0.5 and s["success_rate"] == 0.5
+    # A NaN peak force is NaN in the max as in the mean, whatever the episodes' order (the
+    # built-in max read [nan, 50] as nan and [50, nan] as 50).
+    forces = [dataclasses.replace(base, seed=i, peak_force_n=f)
+              for i, f in enumerate((math.nan, 50.0))]
+    for records in (forces, forces[::-1]):
+        assert np.isnan(summarize(records)["peak_force_n_max"])
 
 
 def test_version_key_changes_with_dynamics_score_and_kwargs_but_not_render_mode():
