@@ -367,7 +367,9 @@ def _aggregate_section(
     matrices, skipped = score_matrices(scores, tasks_of)
     section = Section("Aggregates across tasks and seeds", [
         "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "
-        f"stratified bootstrap intervals ({reps} resamples, rliable)."
+        f"stratified bootstrap intervals ({reps} resamples, rliable). With few seeds a "
+        "percentile bootstrap is narrower than its name: with 3 seeds it held the true "
+        "value in about 81-85% of simulated matrices, 90% with 5 or 10 seeds."
         + (" One aggregate per task version." if split else "")
     ])
     for name in sorted(replayed):
@@ -393,10 +395,13 @@ def _aggregate_section(
         for name in matrices:
             colour = colours[base[name]]  # a method's colour for each of its task versions
             ax.plot(taus, profiles[name], label=name, color=colour)
-            ax.fill_between(taus, cis[name][0], cis[name][1], alpha=0.2, color=colour)
+            # One seed: no spread to show (a band of no width read as a precise one).
+            if matrices[name].shape[0] > 1:
+                ax.fill_between(taus, cis[name][0], cis[name][1], alpha=0.2, color=colour)
         ax.set_xlabel("success rate τ")
         ax.set_ylabel("fraction of runs with score > τ")
-        ax.set_title("Performance profile")
+        ax.set_title("Performance profile (bands: 95% stratified bootstrap; seeds x tasks "
+                     "in the table above)", fontsize=9)
         ax.legend(fontsize=8)
         section.figures.append(("performance_profile.png", _png(fig), "Performance profile"))
     return section
@@ -465,7 +470,7 @@ def _learning_curves(
                        color=colours[method], label=f"{method} (no online steps)")
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("env steps")
-        ax.set_ylabel("success rate")
+        ax.set_ylabel("success rate (seeds' mean; band: their range)", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(shown):]:

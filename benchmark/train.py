@@ -781,7 +781,11 @@ def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: st
     ax_success.plot(steps, [s["success_rate"] for s in summaries], marker="o")
     ax_success.fill_between(steps, [s["success_ci95_low"] for s in summaries],
                             [s["success_ci95_high"] for s in summaries], alpha=0.25)
-    ax_success.set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02))
+    last = summaries[-1] if summaries else {}
+    ax_success.set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02),
+                   title=f"band: 95% Wilson over {last.get('effective_trials', '?')} distinct "
+                         f"of {last.get('episodes', '?')} episodes (last evaluation)")
+    ax_success.title.set_fontsize(8)
     ax_return.plot(steps, [s["mean_return"] for s in summaries], marker="o")
     ax_return.set(xlabel="env steps", ylabel="mean evaluation return")
     fig.suptitle(title)
