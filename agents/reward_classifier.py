@@ -181,13 +181,17 @@ def train_classifier(
     augment_pad: int = 4,
     label_smoothing: float = 0.0,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, float]:
     """Fit on ``frames`` ({"obs": {key: (N, ...)}, "label": (N,) bool}) with balanced batches.
 
     Every batch holds ``batch_size / 2`` positive and as many negative frames (sampled with
     replacement), images randomly shifted by up to ``augment_pad`` pixels; targets are smoothed
-    towards 0.5 by ``label_smoothing``. Returns the final loss and batch accuracy.
+    towards 0.5 by ``label_smoothing``. Returns the final loss and batch accuracy. ``progress``:
+    a progress bar over the steps.
     """
+    from tqdm import tqdm
+
     labels = np.asarray(frames["label"], dtype=bool)
     positives, negatives = np.flatnonzero(labels), np.flatnonzero(~labels)
     if len(positives) == 0 or len(negatives) == 0:
@@ -204,7 +208,7 @@ def train_classifier(
     target = torch.cat([torch.ones(half), torch.zeros(half)])
     target = target * (1 - label_smoothing) + 0.5 * label_smoothing
     metrics: dict[str, float] = {}
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="training the classifier", disable=not progress):
         idx = np.concatenate([rng.choice(positives, half), rng.choice(negatives, half)])
         batch = {k: torch.as_tensor(v[idx]) for k, v in obs_all.items()}
         for k in image_keys:

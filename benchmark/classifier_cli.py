@@ -89,8 +89,9 @@ def train_command(
             raise typer.BadParameter(f"-e {key}=... is set by the classifier, leave it out")
     torch.manual_seed(seed)
     try:
-        train_frames = collect_frames(task, env_kwargs, episodes)
-        heldout = collect_frames(task, env_kwargs, heldout_episodes, first_episode=episodes)
+        train_frames = collect_frames(task, env_kwargs, episodes, progress="training frames")
+        heldout = collect_frames(task, env_kwargs, heldout_episodes, first_episode=episodes,
+                                 progress="held-out frames")
         space = make_env(task, env_kwargs | {"obs_mode": "state+pixels"}).observation_space
     except (ValueError, gym_error()) as err:
         raise typer.BadParameter(str(err)) from err
@@ -109,7 +110,7 @@ def train_command(
     )
     classifier = SuccessClassifier(space, meta)
     try:
-        fit = train_classifier(classifier, train_frames, steps=steps, seed=seed)
+        fit = train_classifier(classifier, train_frames, steps=steps, seed=seed, progress=True)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     classifier.eval()

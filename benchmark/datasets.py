@@ -230,6 +230,11 @@ def _check_config(out: Path, config: CollectConfig) -> None:
             )
         if found != wanted:  # another episode count: the dataset built for the old one is not
             (out / BUILT_JSON).unlink(missing_ok=True)  # this one's (a killed extension kept it)
+        if isinstance(found.get("episodes"), int) and found["episodes"] > config.episodes:
+            warnings.warn(f"{out} held {found['episodes']} episodes: its dataset is rebuilt from "
+                          f"the first {config.episodes} (the others stay in {out}/episodes; "
+                          f"--episodes {found['episodes']} builds them in again)",
+                          UserWarning, stacklevel=3)
     _check_dynamics(out, config)
     write_json(path, wanted)  # whole: a killed run never leaves half the settings
 

@@ -65,12 +65,16 @@ def collect_frames(
     *,
     first_episode: int = 0,
     max_noise: float = 0.6,
+    progress: str | None = None,
 ) -> dict[str, Any]:
     """Roll out the noisy hand controller; returns {"obs", "label", "episode"} per frame.
 
     Episode i uses seed ``FRAME_SEED_BASE + i`` and Gaussian action noise of std
     ``max_noise * u`` (``u`` uniform in [0, 1], seeded by the episode) in normalised units.
+    ``progress``: a progress bar over the episodes, with this description.
     """
+    from tqdm import tqdm
+
     from benchmark.train import make_base_policy
 
     importlib.import_module("envs")
@@ -81,7 +85,8 @@ def collect_frames(
     obs_rows: dict[str, list[np.ndarray]] = {k: [] for k in env.observation_space.spaces}
     labels: list[bool] = []
     episode_ids: list[int] = []
-    for i in range(first_episode, first_episode + episodes):
+    for i in tqdm(range(first_episode, first_episode + episodes), desc=progress,
+                  disable=progress is None):
         rng = np.random.default_rng(FRAME_SEED_BASE + i)
         noise = max_noise * rng.uniform()
         obs, info = env.reset(seed=FRAME_SEED_BASE + i)

@@ -137,7 +137,9 @@ def test_a_rerun_with_more_episodes_extends_the_collection_as_one_run_would(tmp_
     assert grown.total_episodes == 5
     for x, y in zip(_arrays(grown), _arrays(whole), strict=True):
         np.testing.assert_array_equal(x, y)
-    fewer = collect(CollectConfig(TASK, episodes=2, seed=2), tmp_path / "grown", progress=False)
+    with pytest.warns(UserWarning, match="held 5 episodes"):
+        fewer = collect(CollectConfig(TASK, episodes=2, seed=2), tmp_path / "grown",
+                        progress=False)
     for x, y in zip(_arrays(fewer), _arrays(whole)[: len(_arrays(fewer))], strict=True):
         np.testing.assert_array_equal(x, y)
 
@@ -371,6 +373,15 @@ def test_a_family_collection_begun_without_connector_names_extends(tmp_path):
     assert dataset.total_episodes == 3
     assert all("connector" not in ep.infos and "is_success" in ep.infos
                for ep in dataset.iterate_episodes())
+
+
+def test_a_rerun_with_fewer_episodes_says_what_it_leaves_out(tmp_path):
+    """It rebuilt a smaller dataset without a word (review)."""
+    collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path, progress=False)
+    with pytest.warns(UserWarning, match=r"held 3 episodes: its dataset is rebuilt from the "
+                                         r"first 2 .* --episodes 3 builds them in again"):
+        assert collect(CollectConfig(TASK, episodes=2, max_steps=3), tmp_path,
+                       progress=False).total_episodes == 2
 
 
 def test_a_rebuild_killed_midway_leaves_the_last_dataset_whole(tmp_path, monkeypatch):
