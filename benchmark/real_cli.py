@@ -362,7 +362,8 @@ def validate(
             env = make_env()
             try:
                 runs[setting] = run_episodes(
-                    env, factory, n, seed, log, task_id=task, env_kwargs=kwargs
+                    env, factory, n, seed, log, task_id=task, env_kwargs=kwargs,
+                    on_trial=lambda r, setting=setting: _echo_trial(setting, r),
                 )
             except RuntimeError as err:  # the robot cannot start an episode
                 raise ClickException(
@@ -378,6 +379,14 @@ def validate(
     md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
     typer.echo(md.read_text())
     typer.echo(f"wrote {md} and {js}")
+
+
+def _echo_trial(setting: str, record: Any) -> None:
+    """One line per finished trial, on stderr (the report goes to stdout at the end)."""
+    peak = "" if record.peak_force_n is None else f", peak {record.peak_force_n:.0f} N"
+    typer.echo(f"{setting} trial seed {record.seed}: "
+               f"{'success' if record.success else 'failure'} in {record.steps} steps{peak}",
+               err=True)
 
 
 @real_app.command("record-goal")

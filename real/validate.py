@@ -149,10 +149,12 @@ def run_episodes(
     *,
     task_id: str,
     env_kwargs: dict[str, Any],
+    on_trial: Callable[[EpisodeRecord], None] | None = None,
 ) -> list[EpisodeRecord]:
     """Run trials with seeds seed, seed + 1, ..., seed + episodes - 1 (those not yet in `log`),
-    appending each to `log` as it ends; returns all of them in seed order. Every record carries
-    `task_id` and the version key of the simulated task with `env_kwargs`, on either side."""
+    appending each to `log` as it ends (and handing it to `on_trial`: a session on an arm runs
+    for minutes); returns all of them in seed order. Every record carries `task_id` and the
+    version key of the simulated task with `env_kwargs`, on either side."""
     from envs.version_key import task_version_key
 
     key = task_version_key(task_id, env_kwargs)
@@ -168,6 +170,8 @@ def run_episodes(
         results[s] = result
         if log is not None:
             log.append(result)
+        if on_trial is not None:
+            on_trial(result)
     return [results[s] for s in range(seed, seed + episodes)]
 
 

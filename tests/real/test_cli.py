@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,10 @@ def test_calibrate_then_validate(tmp_path):
     report = json.loads((out / "validate_InsertBench_USB-v0.json").read_text())
     assert report["summary"]["twin"]["episodes"] == 2
     assert report["summary"]["sim"]["episodes"] == 2
+    # Each trial as it ends: the session printed nothing until its last (minutes on an arm).
+    for setting in ("twin", "sim"):
+        assert re.search(rf"{setting} trial seed 1001: (success|failure) in \d+ steps",
+                         result.stderr), result.stderr
     assert report["summary"]["twin"]["successes"] == 2
     assert len(report["episodes"]["twin"]) == 2
 
