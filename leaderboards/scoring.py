@@ -12,11 +12,13 @@ episodes had no spread on
 a task whose episodes all succeed (or all fail): its mean read "100% [100, 100]" beside the
 task's own "[72, 100]", and ranks rested on it. Probability of improvement over the best
 built-in baseline of the same table: rliable's `probability_of_improvement` (per task, P(a
-random episode of X beats one of Y) + half the ties, averaged over tasks), in closed form on
-the same drawn rates. Each interval's draws (20,000) are seeded from the entry's own results
-(`_data_key`, and the baseline's), so adding, removing or reordering other entries never moves
-it, nor the ranks that rest on it, and entries with equal results have equal intervals; of
-baselines tied on the mean, the first by name is the best.
+random episode of X beats one of Y) + half the ties, averaged over tasks), in closed form,
+1/2 + (mean_X - mean_Y) / 2, with Newcombe's interval of the difference of the two means
+(`_improvement_interval`). The IQM interval's draws (20,000) are seeded from the entry's own
+results (`_data_key`), and the others are computed from its results alone, so adding,
+removing or reordering other entries never moves an interval, nor the ranks that rest on it,
+and entries with equal results have equal intervals; of baselines tied on the mean, the first
+by name is the best.
 
 Tables: per track, entries whose task version keys equal the track's current keys are ranked,
 verified ones on their hidden-seed evaluation, the others (self-reported) on the public dev
@@ -28,6 +30,7 @@ entry shares the group's rank.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -232,11 +235,22 @@ def improvement_over_best_baseline(scores: list[EntryScore]) -> None:
     for s in others:
         s.prob_improvement = float(_probability_of_improvement(_rates(s.distinct),
                                                                _rates(best.distinct)))
-        rng = np.random.default_rng(keyed_seed(DRAWS_SEED, "improvement",
-                                               _data_key(s.distinct), _data_key(best.distinct)))
-        s.prob_improvement_ci = _percentile_interval(_probability_of_improvement(
-            _drawn_rates(s.distinct, rng), _drawn_rates(best.distinct, rng)), s.prob_improvement)
+        s.prob_improvement_ci = _improvement_interval(s.distinct, best.distinct)
         s.baseline = best.entry["name"]
+
+
+def _improvement_interval(entry: list[np.ndarray], baseline: list[np.ndarray]
+                          ) -> tuple[float, float]:
+    """95% interval of the probability of improvement, 1/2 + (mean_X - mean_Y) / 2 in closed
+    form: Newcombe's hybrid score interval of the difference of the two means, from their
+    `_mean_interval`s. Drawn from the Jeffreys posteriors it held the true value 64% of the
+    time for an entry near 0% against a baseline at 90% (9 tasks x 20 episodes); this one
+    0.94-0.98 in the same simulations (review)."""
+    p, q = _rates(entry).mean(), _rates(baseline).mean()
+    (p_low, p_high), (q_low, q_high) = _mean_interval(entry), _mean_interval(baseline)
+    low = (p - q) - math.hypot(p - p_low, q_high - q)
+    high = (p - q) + math.hypot(p_high - p, q - q_low)
+    return float(0.5 + 0.5 * low), float(0.5 + 0.5 * high)
 
 
 @dataclass
