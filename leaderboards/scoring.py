@@ -190,7 +190,8 @@ def _mean_interval(distinct: list[np.ndarray]) -> tuple[float, float]:
     It replaced the mean of the per-task Jeffreys posteriors, which each sit ~0.5 / (n + 1)
     towards 1/2: summed over 8-9 tasks that bias outgrew the mean's spread, and its "95%"
     interval held the true mean 45-60% of the time near 0% and 100% (simulated: 9 tasks x 20
-    episodes at p = 0.99; this one 0.97), the point estimate often outside it (review)."""
+    episodes at p = 0.99; this one 0.96: `python -m benchmark.bench_interval_coverage`), the
+    point estimate often outside it (review)."""
     rates = _rates(distinct)
     effective = len(distinct) ** 2 / sum(1.0 / len(d) for d in distinct)
     low, high = wilson_interval(float(rates.mean()) * effective, effective)
@@ -245,7 +246,7 @@ def _improvement_interval(entry: list[np.ndarray], baseline: list[np.ndarray]
     form: Newcombe's hybrid score interval of the difference of the two means, from their
     `_mean_interval`s. Drawn from the Jeffreys posteriors it held the true value 64% of the
     time for an entry near 0% against a baseline at 90% (9 tasks x 20 episodes); this one
-    0.94-0.98 in the same simulations (review)."""
+    0.94-0.97 (`python -m benchmark.bench_interval_coverage`)."""
     p, q = _rates(entry).mean(), _rates(baseline).mean()
     (p_low, p_high), (q_low, q_high) = _mean_interval(entry), _mean_interval(baseline)
     low = (p - q) - math.hypot(p - p_low, q_high - q)

@@ -1,0 +1,87 @@
+"""How often the leaderboard's 95% intervals hold the true value, by simulation.
+
+Each case draws every task's successes from a binomial at known rates, scores them as the
+leaderboard does (`leaderboards.scoring`: the mean over tasks with `_mean_interval`, the
+probability of improvement over a baseline with `_improvement_interval`), and counts the
+evaluations whose interval holds the true value. A calibrated 95% interval holds it in about
+95% of them; the figures the README and docs/results/leaderboard.md quote come from here.
+
+    python -m benchmark.bench_interval_coverage [--evaluations 2000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from benchmark.script_args import positive_int
+from leaderboards import scoring
+
+#: (label, tasks, episodes per task, true rate of every task) for the mean's interval.
+MEAN_CASES = (
+    ("8 tasks x 20 at 1%", 8, 20, 0.01),
+    ("8 tasks x 20 at 5%", 8, 20, 0.05),
+    ("9 tasks x 20 at 98%", 9, 20, 0.98),
+    ("9 tasks x 20 at 99%", 9, 20, 0.99),
+    ("3 tasks x 50 at 99%", 3, 50, 0.99),
+    ("3 tasks x 50 at 50%", 3, 50, 0.5),
+    ("1 task x 10 at 90%", 1, 10, 0.9),
+)
+#: (label, tasks, episodes per task, entry's rate, baseline's rate) for P(improvement).
+IMPROVEMENT_CASES = (
+    ("9 tasks x 20, 0.5% against 90%", 9, 20, 0.005, 0.9),
+    ("9 tasks x 20, 50% against 50%", 9, 20, 0.5, 0.5),
+    ("3 tasks x 50, 99% against 95%", 3, 50, 0.99, 0.95),
+    ("2 tasks x 30, 70% against 30%", 2, 30, 0.7, 0.3),
+)
+
+
+def _distinct(successes: np.ndarray, episodes: int) -> list[np.ndarray]:
+    """Per task, its distinct episodes as `scoring` reads them: (success, replays) rows."""
+    return [np.array([(1.0, 1.0)] * int(k) + [(0.0, 1.0)] * (episodes - int(k)))
+            for k in successes]
+
+
+def mean_coverage(tasks: int, episodes: int, rate: float, evaluations: int,
+                  rng: np.random.Generator) -> float:
+    """Share of simulated evaluations whose mean interval holds the true mean `rate`."""
+    held = 0
+    for _ in range(evaluations):
+        low, high = scoring._mean_interval(_distinct(rng.binomial(episodes, rate, tasks),
+                                                     episodes))
+        held += low <= rate <= high
+    return held / evaluations
+
+
+def improvement_coverage(tasks: int, episodes: int, rate: float, baseline: float,
+                         evaluations: int, rng: np.random.Generator) -> float:
+    """Share of simulated evaluations whose P(improvement) interval holds its true value."""
+    truth, held = 0.5 + 0.5 * (rate - baseline), 0
+    for _ in range(evaluations):
+        entry, best = (_distinct(rng.binomial(episodes, r, tasks), episodes)
+                       for r in (rate, baseline))
+        low, high = scoring._improvement_interval(entry, best)
+        held += low <= truth <= high
+    return held / evaluations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--evaluations", type=positive_int, default=2000,
+                        help="simulated evaluations per case")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    print(f"coverage of the leaderboard's 95% intervals ({args.evaluations} simulated "
+          "evaluations per case)")
+    for label, tasks, episodes, rate in MEAN_CASES:
+        print(f"  mean, {label:28s} "
+              f"{mean_coverage(tasks, episodes, rate, args.evaluations, rng):.3f}")
+    for label, tasks, episodes, rate, baseline in IMPROVEMENT_CASES:
+        coverage = improvement_coverage(tasks, episodes, rate, baseline, args.evaluations, rng)
+        print(f"  P(improvement), {label:32s} {coverage:.3f}")
+
+
+if __name__ == "__main__":
+    main()
