@@ -123,7 +123,7 @@ class LatentCritic(nn.Module):
 class AWACAgent(CheckpointMixin):
     """AWAC on dict observations: one policy for every task in the data."""
 
-    concurrent_episodes = True  # no per-episode state (ODA, a subclass, has one: its z)
+    concurrent_episodes = True  # no per-episode state (ODA's one z: see its episode_state_dict)
 
     name = "awac"
     #: Size of the latent task variable the networks take (0: unconditioned).

@@ -105,7 +105,6 @@ class ODAAgent(AWACAgent):
 
     name = "oda"
     config: ODAConfig
-    concurrent_episodes = False  # one z, inferred at each episode's start (AWAC's is True)
 
     def __init__(self, observation_space: gym.spaces.Dict, action_space: gym.spaces.Box,
                  config: ODAConfig, *, seed: int = 0):

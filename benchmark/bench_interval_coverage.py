@@ -18,15 +18,19 @@ import numpy as np
 from benchmark.script_args import positive_int
 from leaderboards import scoring
 
-#: (label, tasks, episodes per task, true rate of every task) for the mean's interval.
+#: (label, per task: its true rate and its number of distinct episodes) for the mean's interval.
+#: Unequal counts are what replays leave (a deterministic policy on some noiseless tasks).
 MEAN_CASES = (
-    ("8 tasks x 20 at 1%", 8, 20, 0.01),
-    ("8 tasks x 20 at 5%", 8, 20, 0.05),
-    ("9 tasks x 20 at 98%", 9, 20, 0.98),
-    ("9 tasks x 20 at 99%", 9, 20, 0.99),
-    ("3 tasks x 50 at 99%", 3, 50, 0.99),
-    ("3 tasks x 50 at 50%", 3, 50, 0.5),
-    ("1 task x 10 at 90%", 1, 10, 0.9),
+    ("8 tasks x 20 at 1%", [0.01] * 8, [20] * 8),
+    ("8 tasks x 20 at 5%", [0.05] * 8, [20] * 8),
+    ("9 tasks x 20 at 98%", [0.98] * 9, [20] * 9),
+    ("9 tasks x 20 at 99%", [0.99] * 9, [20] * 9),
+    ("3 tasks x 50 at 99%", [0.99] * 3, [50] * 3),
+    ("3 tasks x 50 at 50%", [0.5] * 3, [50] * 3),
+    ("1 task x 10 at 90%", [0.9], [10]),
+    ("9 tasks x 20, 5% to 95%", [0.1, 0.9, 0.5, 0.2, 0.8, 0.95, 0.05, 0.6, 0.4], [20] * 9),
+    ("50% x 4 + 2% x 100", [0.5, 0.02], [4, 100]),
+    ("3 x 2 at 50% + 6 x 50 at 1%", [0.5] * 3 + [0.01] * 6, [2] * 3 + [50] * 6),
 )
 #: (label, tasks, episodes per task, entry's rate, baseline's rate) for P(improvement).
 IMPROVEMENT_CASES = (
@@ -43,14 +47,16 @@ def _distinct(successes: np.ndarray, episodes: int) -> list[np.ndarray]:
             for k in successes]
 
 
-def mean_coverage(tasks: int, episodes: int, rate: float, evaluations: int,
+def mean_coverage(rates: list[float], counts: list[int], evaluations: int,
                   rng: np.random.Generator) -> float:
-    """Share of simulated evaluations whose mean interval holds the true mean `rate`."""
-    held = 0
+    """Share of simulated evaluations whose mean interval holds the true mean of `rates`, task
+    t with `counts[t]` distinct episodes."""
+    truth, held = float(np.mean(rates)), 0
     for _ in range(evaluations):
-        low, high = scoring._mean_interval(_distinct(rng.binomial(episodes, rate, tasks),
-                                                     episodes))
-        held += low <= rate <= high
+        distinct = [_distinct(np.array([rng.binomial(n, r)]), n)[0]
+                    for r, n in zip(rates, counts, strict=True)]
+        low, high = scoring._mean_interval(distinct)
+        held += low <= truth <= high
     return held / evaluations
 
 
@@ -75,9 +81,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     print(f"coverage of the leaderboard's 95% intervals ({args.evaluations} simulated "
           "evaluations per case)")
-    for label, tasks, episodes, rate in MEAN_CASES:
-        print(f"  mean, {label:28s} "
-              f"{mean_coverage(tasks, episodes, rate, args.evaluations, rng):.3f}")
+    for label, rates, counts in MEAN_CASES:
+        print(f"  mean, {label:32s} {mean_coverage(rates, counts, args.evaluations, rng):.3f}")
     for label, tasks, episodes, rate, baseline in IMPROVEMENT_CASES:
         coverage = improvement_coverage(tasks, episodes, rate, baseline, args.evaluations, rng)
         print(f"  P(improvement), {label:32s} {coverage:.3f}")

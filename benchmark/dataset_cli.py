@@ -57,7 +57,12 @@ def collect(
 
     if not 0.0 <= noise <= 1.0:
         raise typer.BadParameter(f"--noise must be a probability in [0, 1], got {noise}")
-    check_output_dir(out, "--out", own="collect_config.json", what="collection")
+    from benchmark.datasets import COLLECT_LOCK
+
+    # Its own lock does not count: one left by a collection killed before its settings were
+    # written, or held by one running, refused the rerun as "other files".
+    check_output_dir(out, "--out", own="collect_config.json", what="collection",
+                     ignore=(COLLECT_LOCK,))
     check_task(task)
     kwargs = parse_env_kwargs(env)
     if "max_episode_steps" in kwargs:  # was "make() got multiple values for keyword argument"

@@ -222,9 +222,9 @@ class VICERewardWrapper(ClassifierRewardWrapper):
     demonstration when the plug is in, and VICE needs those goal frames); ``benchmark.train``
     binds it before its loop, so no learner transition carries that label.
 
-    ``reward = terminated =`` the decision; the wrapped env's own ``terminated`` is dropped (it
-    is InsertionEnv's dense reward, which never terminates; an env whose dense reward ends at
-    success would otherwise leak the simulator's success).
+    ``reward = terminated =`` the decision; the wrapped env's own ``terminated`` (a NIST board
+    part's end at the simulator's success; InsertionEnv's dense reward never terminates) ends
+    the episode as a truncation, which says nothing of the state to the learner.
 
     ``goal_hold_steps`` > 0: a demonstration goes on that many steps after its first success
     (the demonstrator holds the plug in, each frame labelled by whether it is still mated), so
@@ -245,7 +245,7 @@ class VICERewardWrapper(ClassifierRewardWrapper):
         return super().reset(**kwargs)
 
     def step(self, action):
-        obs, _, _, truncated, info = self.env.step(action)
+        obs, _, terminated, truncated, info = self.env.step(action)
         if self.classifier is None:  # the demonstrator's label
             success = bool(info["is_success"])
             if success or self.steps_since_goal:
@@ -254,7 +254,11 @@ class VICERewardWrapper(ClassifierRewardWrapper):
             return obs, float(success), done, truncated, info
         success, probability = self.classifier.is_success(obs)
         info = dict(info) | {"classifier_success": success, "classifier_probability": probability}
-        return obs, float(success), success, truncated, info
+        # As ClassifierRewardWrapper: the env's own end (a NIST board part's, at the simulator's
+        # success) is a truncation; dropped, such an episode went on until the classifier said
+        # success, past the part's step limit, which stops counting once the part has ended.
+        return (obs, float(success), success, bool(truncated or (terminated and not success)),
+                info)
 
 
 def make_vice_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:

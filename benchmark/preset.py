@@ -490,8 +490,9 @@ def check_runnable(cells: list[Cell]) -> None:
             config = config_to_dict(build_config(spec.config_cls, dict(cell.agent_config)))
             # The demonstrations a cell collects (train's default count) reset from their own
             # seeds: evaluation seeds there failed every such cell at run time.
+            # ODA records as many of the target task to infer it from (train's check too).
             clash = demo_seed_clash(cell.eval_seeds, DEFAULT_DEMO_EPISODES
-                                    if spec.needs_demos else 0,
+                                    if spec.needs_demos or spec.needs_context else 0,
                                     config.get("vice_failure_episodes", 0))
             if clash:
                 raise ValueError(clash)

@@ -54,9 +54,7 @@ def check_vector_training(spec: AgentSpec, num_envs: int, steps: int, config: Ma
     if spec.needs_base_policy:
         raise ValueError(f"{spec.name} cannot train on num_envs > 1: its base policy reads one "
                          "world's believed goal; use num_envs=1")
-    # An agent that checkpoints per-episode state (ODA's z) has it, whatever a base class says.
-    if (not getattr(spec.cls, "concurrent_episodes", False)
-            or hasattr(spec.cls, "episode_state_dict")):
+    if not getattr(spec.cls, "concurrent_episodes", False):
         raise ValueError(f"{spec.name} cannot train on num_envs > 1: it keeps per-episode state "
                          "(not marked concurrent_episodes); use num_envs=1")
     refusal = getattr(spec.cls, "vector_refusal", None)  # a config with per-episode state

@@ -290,8 +290,19 @@ def test_an_env_that_ends_at_the_simulators_success_does_not_tell_the_learner():
         if terminated or truncated:
             break
     assert info["is_success"] and truncated and not terminated and reward == 0.0
-    # The board's sequence moves to its next part at the simulator's success: refused.
+    # VICE's wrapper alike: it dropped the env's end, and the episode ran on (a part's step
+    # limit stops counting once the part has ended) until its classifier said success.
     from benchmark.learned_reward import make_vice_env
+
+    env = make_vice_env("InsertBench/NISTBoard-RoundPeg8-v0", {"reward": "vice"})
+    env.classifier = _NeverSuccess()  # bound, as bind_reward_classifier does after the demos
+    obs, _ = env.reset(seed=0)
+    for _ in range(200):
+        obs, reward, terminated, truncated, info = env.step(controller(obs))
+        if terminated or truncated:
+            break
+    assert info["is_success"] and truncated and not terminated and reward == 0.0
+    # The board's sequence moves to its next part at the simulator's success: refused.
 
     with pytest.raises(ValueError, match="moves to its next part at the simulator's success"):
         make_vice_env("InsertBench/NISTBoard-v0", {"reward": "vice"})

@@ -45,10 +45,7 @@ def test_the_lone_env_worker_dies_when_the_benchmark_is_killed():
     its pipe, so only the tether (PR_SET_PDEATHSIG) ends it at once."""
     script = textwrap.dedent("""
         import threading, time
-        import gymnasium as gym
-
-import envs  # noqa: F401  (registers the tasks)
-from benchmark.bench_env import _lone_envs, _stepper
+        from benchmark.bench_env import _lone_envs
         run, workers, close = _lone_envs("InsertBench/USB-v0", {}, steps=100_000, processes=2)
         threading.Thread(target=run, daemon=True).start()
         print(workers[0].pid, flush=True)

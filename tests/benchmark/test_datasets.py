@@ -419,6 +419,18 @@ def test_a_second_collection_into_one_folder_is_refused_while_the_first_writes(
                                           "1", "--max-steps", "3", "--out", "out"])
         assert result.exit_code == 1 and "another collection is writing out" in result.stderr
         assert "Usage" not in result.stderr  # not a bad value: no usage text
+        # ... also on a fresh folder, where the lock is the only file (it read as "other
+        # files": a usage error, and a stale lock refused every rerun).
+        with run_lock(tmp_path / "fresh", COLLECT_LOCK, "collection"):
+            result = CliRunner().invoke(app, ["dataset", "collect", "--task", TASK,
+                                              "--episodes", "1", "--out", "fresh"])
+            assert result.exit_code == 1 and "another collection is writing fresh" in \
+                result.stderr, result.output
+    (tmp_path / "fresh").mkdir(exist_ok=True)
+    (tmp_path / "fresh" / COLLECT_LOCK).touch()  # a stale lock, its collection killed
+    result = CliRunner().invoke(app, ["dataset", "collect", "--task", TASK, "--episodes", "1",
+                                      "--max-steps", "3", "--out", "fresh"])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_collection_is_not_extended_by_another_expert(tmp_path, monkeypatch):

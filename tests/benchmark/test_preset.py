@@ -205,6 +205,10 @@ def test_evaluation_on_the_demonstration_seeds_is_refused_before_any_cell() -> N
     with pytest.raises(PresetError, match=r"agent vice: eval_seeds overlap the recorded "
                                           r"failures' seeds from 85000000"):
         check_runnable(parse_preset(data, "failures").cells)
+    # ODA's target-task demonstrations, as train refuses them (review).
+    data = _data(eval_seeds={"start": 90_000_003}, agents=[{"name": "oda", "budget_steps": 100}])
+    with pytest.raises(PresetError, match=r"agent oda: eval_seeds overlap the demonstration"):
+        check_runnable(parse_preset(data, "context").cells)
 
 
 def test_matrix_run_reports_every_typo_before_the_first_cell(tmp_path, monkeypatch) -> None:

@@ -121,7 +121,6 @@ def test_interrupted_vector_run_resumes_mid_episode(tmp_path, monkeypatch):
 @pytest.mark.parametrize("agent,kwargs,message", [
     ("residual_td3", {}, "base policy reads one world's believed goal"),
     ("spiral_search", {}, "per-episode state"),
-    ("oda", {}, "per-episode state"),  # its z: one per episode; AWAC, its base, may
     ("sac", {"steps": 61}, r"multiple of num_envs \(2\)"),
     ("sac", {"intervene": lambda obs, action: None}, "intervention hook"),
     ("sac", {"num_envs": 0}, r"num_envs must be an integer in \[1, 1024\]"),
