@@ -273,7 +273,6 @@ class LocalExecutor(Executor):
                         worker.kill()
                         worker.join()
                     ended.add(worker.pid)
-            self._futures.clear()
         self._drop_pool()
         self._futures.clear()
 
