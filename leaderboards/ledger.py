@@ -628,13 +628,15 @@ def name_key(name: str) -> str:
     letters, ligatures), invisible characters (format characters such as a zero-width space,
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
     runs of spaces ignored, Cyrillic, Greek, Armenian and Lisu look-alikes of Latin letters and
-    small capitals read as those (`LOOK_ALIKES`), a capital I as an l (one stroke in the
-    site's sans-serif font), every dash as a hyphen-minus (`HYPHENS`)."""
+    small capitals read as those (`LOOK_ALIKES`), every dash as a hyphen-minus (`HYPHENS`), and
+    i and l as one letter: a capital I is an l's one stroke in the site's sans-serif font, and
+    case is ignored, so all four are (mapping I alone to l kept "HIL-SERL" and "hil-serl"
+    apart)."""
     visible = "".join("-" if unicodedata.category(c) == "Pd" or c in HYPHENS else c
                       for c in unicodedata.normalize("NFKC", name)
                       if unicodedata.category(c) != "Cf"
                       and not any(ord(c) in r for r in IGNORABLE))
-    return " ".join(visible.replace("I", "l").casefold().translate(LOOK_ALIKES).split())
+    return " ".join(visible.casefold().translate(LOOK_ALIKES).replace("i", "l").split())
 
 
 #: The keys of agent.json that loading a checkpoint reads (`agents.load_agent`); the others

@@ -312,6 +312,16 @@ def test_a_name_that_reads_as_another_entrys_is_refused(submitted: Ledger, name:
         "submission another name" in result.stderr
 
 
+def test_names_read_alike_across_case_and_the_i_l_stroke():
+    """Mapping a capital I to an l alone split "HIL-SERL" from "hil-serl", which differ only in
+    case (diff review): i, I, l and L are one letter to the key."""
+    from leaderboards.ledger import name_key
+
+    assert name_key("HIL-SERL") == name_key("hil-serl") == name_key("HlL-SERL")
+    assert name_key("TD3 + LfD") == name_key("td3 + lfd") == name_key("TD3 + IfD")
+    assert name_key("SAC") != name_key("SAG")
+
+
 def test_a_name_that_shows_nothing_is_refused(submitted: Ledger):
     """A braille blank (not whitespace to strip()) was entered: an empty link on the site."""
     sac_submission(Path("other"))
