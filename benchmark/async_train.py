@@ -68,6 +68,7 @@ from benchmark.train import (
     TRAIN_SEEDS_PER_RUN,
     act_and_step,
     check_checkpoint_numbers,
+    check_demo_episodes,
     collect_demos,
     confusion_rates,
     count_reward_decision,
@@ -361,13 +362,7 @@ def train_async(
     if file is not None:  # under a file: the save after training failed, the run lost
         raise ValueError(f"out_dir {out_dir} is a file, not a directory" if file == out_dir else
                          f"out_dir {out_dir} lies under {file}, a file")
-    fewest = 1 if spec.needs_demos else 0  # as `train`: -3 trained on no demos
-    if demo_episodes is not None and (isinstance(demo_episodes, bool)
-                                      or not isinstance(demo_episodes, int)
-                                      or not fewest <= demo_episodes <= MAX_EVAL_EPISODES):
-        why = f" ({agent_name} learns from demonstrations)" if fewest else ""
-        raise ValueError(f"demo_episodes must be an integer in [{fewest}, "
-                         f"{MAX_EVAL_EPISODES:,}]{why}, got {demo_episodes!r}")
+    check_demo_episodes(demo_episodes, agent_name, spec.needs_demos)  # -3 trained on none
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")

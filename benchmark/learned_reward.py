@@ -184,6 +184,17 @@ def heldout_error_rates(task_id: str, env_kwargs: Mapping[str, Any], classifier:
     return error_rates(classifier, frames) | {"episodes": float(episodes)}
 
 
+def _decided_end(success: bool, terminated: bool, truncated: bool) -> tuple[bool, bool]:
+    """(terminated, truncated) for the learner under a learned reward: terminated by the
+    classifier's success alone. The env's own end is no decision of the classifier's:
+    InsertionEnv's dense reward never terminates, but a NIST board part ends at the simulator's
+    success, which as a termination the learner would read as a success worth nothing (and
+    dropped, the episode ran on past the part's step limit, which stops counting once the part
+    has ended). A truncation ends the episode without saying anything of its last state (the
+    critic bootstraps through it)."""
+    return bool(success), bool(truncated or (terminated and not success))
+
+
 class ClassifierRewardWrapper(gym.Wrapper):
     """Reward and termination from a success classifier; see the module docstring."""
 
@@ -205,12 +216,8 @@ class ClassifierRewardWrapper(gym.Wrapper):
         success, probability = self.classifier.is_success(obs)
         info = dict(info) | {"classifier_success": success,
                              "classifier_probability": probability}
-        # The env's own end is no decision of the classifier's: InsertionEnv's dense reward
-        # never terminates, but a NIST board part ends at the simulator's success, which as a
-        # termination the learner would read as a success worth nothing. A truncation ends the
-        # episode without saying anything of its last state (the critic bootstraps through it).
-        return (self._keep(obs), float(success), bool(success),
-                bool(truncated or (terminated and not success)), info)
+        return (self._keep(obs), float(success), *_decided_end(success, terminated, truncated),
+                info)
 
 
 class VICERewardWrapper(ClassifierRewardWrapper):
@@ -254,11 +261,7 @@ class VICERewardWrapper(ClassifierRewardWrapper):
             return obs, float(success), done, truncated, info
         success, probability = self.classifier.is_success(obs)
         info = dict(info) | {"classifier_success": success, "classifier_probability": probability}
-        # As ClassifierRewardWrapper: the env's own end (a NIST board part's, at the simulator's
-        # success) is a truncation; dropped, such an episode went on until the classifier said
-        # success, past the part's step limit, which stops counting once the part has ended.
-        return (obs, float(success), success, bool(truncated or (terminated and not success)),
-                info)
+        return obs, float(success), *_decided_end(success, terminated, truncated), info
 
 
 def make_vice_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:

@@ -74,7 +74,12 @@ from benchmark.cli_options import innermost_message
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
 from benchmark.folder_lock import run_lock
-from benchmark.learned_reward import add_failure_demos, bind_reward_classifier, check_reward_pairing
+from benchmark.learned_reward import (
+    FAILURE_SEED_BASE,
+    add_failure_demos,
+    bind_reward_classifier,
+    check_reward_pairing,
+)
 from benchmark.store import suite_commit
 from envs.episode import summarize
 from envs.json_files import write_json, written_whole
@@ -194,8 +199,6 @@ def demo_seed_clash(eval_seeds: Sequence[int], demo_episodes: int,
     """Why ``eval_seeds`` cannot evaluate a run that collects ``demo_episodes`` demonstrations
     (some are their reset seeds, ``DEMO_SEED_BASE + i``) or records ``failure_episodes``
     failures (VICE's negatives, ``FAILURE_SEED_BASE + i``), or None."""
-    from benchmark.learned_reward import FAILURE_SEED_BASE
-
     seeds = set(eval_seeds)
     if demo_episodes > 0 and seeds & {DEMO_SEED_BASE + i for i in range(demo_episodes)}:
         return f"eval_seeds overlap the demonstration seeds from {DEMO_SEED_BASE}"
@@ -720,6 +723,23 @@ class _Run:
         return summary
 
 
+def check_demo_episodes(demo_episodes: int | None, agent_name: str,
+                        needed: bool = False) -> None:
+    """ValueError unless `demo_episodes` (None: the default) is a count in [0,
+    MAX_EVAL_EPISODES], and, where the agent `needed` demonstrations and has no other data, at
+    least 1 (`train` and `train-async`)."""
+    if demo_episodes is None:
+        return
+    if (isinstance(demo_episodes, bool) or not isinstance(demo_episodes, int)
+            or not 0 <= demo_episodes <= MAX_EVAL_EPISODES):
+        # < 0 trained without any demos; 10^9 built a set of a billion seeds (MemoryError)
+        raise ValueError(f"demo_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
+                         f"{demo_episodes}")
+    if needed and demo_episodes == 0:  # it used to mean the default: an explicit 0 got 20
+        raise ValueError(f"{agent_name} learns from demonstrations: give demo_episodes "
+                         f">= 1 (default {DEFAULT_DEMO_EPISODES}) or demos")
+
+
 def no_intervention_source(agent_name: str, config: Any, env: gym.Env,
                            hook: Any = None) -> str | None:
     """Why an agent that learns from interventions would get none (None: it will): its
@@ -878,10 +898,7 @@ def train(
     if not 0 <= eval_episodes <= MAX_EVAL_EPISODES:
         raise ValueError(f"eval_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
                          f"{eval_episodes}")
-    if demo_episodes is not None and not 0 <= demo_episodes <= MAX_EVAL_EPISODES:
-        # < 0 trained without any demos; 10^9 built a set of a billion seeds (MemoryError)
-        raise ValueError(f"demo_episodes must be in [0, {MAX_EVAL_EPISODES:,}], got "
-                         f"{demo_episodes}")
+    check_demo_episodes(demo_episodes, agent_name)
     if demos is not None and demo_episodes:  # else demo_episodes was silently ignored
         raise ValueError(f"give demos ({demos if isinstance(demos, str | Path) else 'a dataset'})"
                          f" or demo_episodes ({demo_episodes}), not both")
@@ -889,8 +906,9 @@ def train(
         # traceback line, after the run directory was made
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
+    spec = agent_spec(agent_name)
     if isinstance(demos, str | Path):
-        imitates = getattr(agent_spec(agent_name).cls, "imitates_every_row", False)
+        imitates = getattr(spec.cls, "imitates_every_row", False)
         check_demos_folder(Path(demos), task_id, env_kwargs or {},
                            agent_name if imitates else None)
     from torch.utils.tensorboard import SummaryWriter
@@ -903,14 +921,11 @@ def train(
     clash = seed_clash(seed, eval_seeds)
     if clash:
         raise ValueError(clash)
-    spec = agent_spec(agent_name)
     if spec.needs_labels and demos is None:  # trained and evaluated nothing: "learns online"
         raise ValueError(f"{agent_name} trains on calibrated offline data (a socket_offset_m "
                          "column): give demos from `insertbench dataset recipe paper001`")
     if spec.needs_demos and demos is None:
-        if demo_episodes == 0:  # it used to mean the default: an explicit 0 got 20 demos
-            raise ValueError(f"{agent_name} learns from demonstrations: give demo_episodes "
-                             f">= 1 (default {DEFAULT_DEMO_EPISODES}) or demos")
+        check_demo_episodes(demo_episodes, agent_name, needed=True)
         demo_episodes = demo_episodes or DEFAULT_DEMO_EPISODES
     demo_episodes = demo_episodes or 0
     built = build_config(spec.config_cls, dict(config or {}))

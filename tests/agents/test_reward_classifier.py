@@ -277,33 +277,35 @@ class _NeverSuccess:
         return False, 0.0
 
 
+def _last_step(env: gym.Env, controller) -> tuple:
+    """(reward, terminated, truncated, info) of the step that ends a seed-0 episode of
+    `controller` (at most 200 steps)."""
+    obs, _ = env.reset(seed=0)
+    for _ in range(200):
+        obs, reward, terminated, truncated, info = env.step(controller(obs))
+        if terminated or truncated:
+            break
+    return reward, terminated, truncated, info
+
+
 def test_an_env_that_ends_at_the_simulators_success_does_not_tell_the_learner():
     """A NIST board part ends at the simulator's success, also under the dense reward: the
     wrapper passed that on as a termination, so the learner saw the true success end its
     episodes with reward 0 (review). Now it is a truncation, which says nothing of the state."""
-    inner = gym.make("InsertBench/NISTBoard-RoundPeg8-v0", reward="dense")
-    env = ClassifierRewardWrapper(inner, _NeverSuccess(), list(inner.observation_space.spaces))
-    controller = make_base_policy(inner)
-    obs, _ = env.reset(seed=0)
-    for _ in range(200):
-        obs, reward, terminated, truncated, info = env.step(controller(obs))
-        if terminated or truncated:
-            break
-    assert info["is_success"] and truncated and not terminated and reward == 0.0
-    # VICE's wrapper alike: it dropped the env's end, and the episode ran on (a part's step
-    # limit stops counting once the part has ended) until its classifier said success.
     from benchmark.learned_reward import make_vice_env
 
-    env = make_vice_env("InsertBench/NISTBoard-RoundPeg8-v0", {"reward": "vice"})
-    env.classifier = _NeverSuccess()  # bound, as bind_reward_classifier does after the demos
-    obs, _ = env.reset(seed=0)
-    for _ in range(200):
-        obs, reward, terminated, truncated, info = env.step(controller(obs))
-        if terminated or truncated:
-            break
-    assert info["is_success"] and truncated and not terminated and reward == 0.0
+    inner = gym.make("InsertBench/NISTBoard-RoundPeg8-v0", reward="dense")
+    controller = make_base_policy(inner)
+    learned = ClassifierRewardWrapper(inner, _NeverSuccess(),
+                                      list(inner.observation_space.spaces))
+    # VICE's wrapper alike: it dropped the env's end, and the episode ran on (a part's step
+    # limit stops counting once the part has ended) until its classifier said success.
+    vice = make_vice_env("InsertBench/NISTBoard-RoundPeg8-v0", {"reward": "vice"})
+    vice.classifier = _NeverSuccess()  # bound, as bind_reward_classifier does after the demos
+    for env in (learned, vice):
+        reward, terminated, truncated, info = _last_step(env, controller)
+        assert info["is_success"] and truncated and not terminated and reward == 0.0
     # The board's sequence moves to its next part at the simulator's success: refused.
-
     with pytest.raises(ValueError, match="moves to its next part at the simulator's success"):
         make_vice_env("InsertBench/NISTBoard-v0", {"reward": "vice"})
 

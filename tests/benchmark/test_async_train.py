@@ -115,8 +115,10 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
     # RLPD under its name; -3 demos trained on none; an operator budget that grows.
     with pytest.raises(ValueError, match="operator='none' learns from a device's"):
         train_async(TASK, "hil_serl", steps=10, config={"operator": "none"}, out_dir=tmp_path)
-    with pytest.raises(ValueError, match=r"demo_episodes must be an integer in \[1, .*rlpd "):
+    with pytest.raises(ValueError, match=r"demo_episodes must be in \[0, 100,000\], got -3"):
         train_async(TASK, "rlpd", steps=10, demo_episodes=-3, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"rlpd learns from demonstrations: give demo_episodes"):
+        train_async(TASK, "rlpd", steps=10, demo_episodes=0, out_dir=tmp_path)
     with pytest.raises(ValueError, match=r"operator_budget_end must be <= operator_budget_start"):
         train_async(TASK, "hil_serl", steps=10, out_dir=tmp_path,
                     config={"operator_budget_start": 0, "operator_budget_end": 30})
