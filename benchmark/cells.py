@@ -210,17 +210,60 @@ class CellResult:
 CellFunction = Callable[[Cell, Path], CellResult]
 
 
+#: Beside a cell's run in its artifacts folder: what the run's floats depend on besides the cell
+#: (code, libraries, torch threads, host), so that an attempt continues only its own kind.
+CELL_HOST_FILE = "cell_host.json"
+
+
+def _continue_or_clear(artifacts_dir: Path) -> int:
+    """Keep a killed attempt's training run in ``artifacts_dir`` when ``train`` can continue it
+    to the result an uninterrupted attempt gets: it has a checkpoint and was made by this clean
+    commit, these libraries, this many torch threads on this host. Otherwise empty the folder.
+    Returns the env step the attempt continues from (0: from the start)."""
+    import platform
+    import shutil
+
+    import torch
+
+    from agents.registry import run_checkpoint_dir
+    from benchmark.store import collect_provenance
+
+    provenance = collect_provenance()
+    here = {"suite_commit": provenance.suite_commit, "mujoco": provenance.mujoco_version,
+            "torch": provenance.torch_version, "python": provenance.python_version,
+            "machine": platform.machine(), "hostname": provenance.hostname,
+            "torch_threads": torch.get_num_threads()}
+    marker = artifacts_dir / CELL_HOST_FILE
+    checkpoint = run_checkpoint_dir(artifacts_dir)
+    try:  # a dirty or unknown commit may be other code under the same name
+        if (checkpoint is not None and json.loads(marker.read_text()) == here
+                and provenance.suite_commit not in ("unknown", None)
+                and not provenance.suite_commit.endswith("-dirty")):
+            return int(json.loads((checkpoint / "runner.json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    shutil.rmtree(artifacts_dir, ignore_errors=True)
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(here, indent=1))
+    return 0
+
+
 def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
     """Train (unless scripted) and evaluate one cell through `benchmark.train.train`.
 
     The import is deferred so that the matrix layer, its store and its tests never need the
-    training stack. Evaluation uses the cell's fixed seeds.
+    training stack. Evaluation uses the cell's fixed seeds. A killed attempt's run in
+    ``artifacts_dir`` is continued from its last checkpoint (every ``eval_every`` steps) where
+    `_continue_or_clear` finds it the same code on the same host; ``train`` resumes exactly,
+    so the result is what one uninterrupted attempt stores (``info["resumed_from_step"]``
+    says where it picked up).
     """
     import torch
 
     from benchmark.train import train
     from envs.tasks import pinned_versions
 
+    resumed_from = _continue_or_clear(Path(artifacts_dir))
     with pinned_versions():  # a preset pins its task versions (`--task-version` for others)
         result = train(
             task_id=cell.task_id,
@@ -248,8 +291,12 @@ def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
               "intervention_steps": result.intervention_steps,
               # A learned cell's floats depend on it (the order of torch's sums); the local
               # executor gives each worker cores // workers threads, so it is recorded.
-              "torch_threads": torch.get_num_threads()},
+              "torch_threads": torch.get_num_threads(), "resumed_from_step": resumed_from},
     )
+
+
+#: `benchmark.executors.execute_cell` leaves the artifacts folder to this cell function.
+run_cell.resumes_artifacts = True
 
 
 def load_cell_function(spec: str) -> CellFunction:

@@ -54,7 +54,9 @@ def execute_cell(cell_fn: CellFunction, cell: Cell, artifacts_dir: str) -> CellO
     """Run one cell and capture any exception; the entry point of every executor's workers.
 
     Whatever an interrupted earlier attempt left in `artifacts_dir` is removed first (on the
-    machine that runs the cell), so a restarted cell starts clean. The folder has one writer at a
+    machine that runs the cell), so a restarted cell starts clean, unless ``cell_fn`` says it
+    continues such an attempt itself (``resumes_artifacts``: `run_cell` continues a killed
+    training run from its checkpoint). The folder has one writer at a
     time: an exclusive lock on `<artifacts_dir>.lock`, held while the cell runs and released by
     the kernel when its process dies; a second process finds it taken and fails the cell
     rather than write into the same folder.
@@ -64,9 +66,9 @@ def execute_cell(cell_fn: CellFunction, cell: Cell, artifacts_dir: str) -> CellO
     try:
         path = Path(artifacts_dir)
         lock = _lock_artifacts(path)
-        if path.exists():
+        if path.exists() and not getattr(cell_fn, "resumes_artifacts", False):
             shutil.rmtree(path)
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)
         result = cell_fn(cell, path)
         if not isinstance(result, CellResult):
             raise TypeError(f"cell function returned {type(result).__name__}, not CellResult")

@@ -2,7 +2,9 @@
 
 Resuming is the normal case: a cell already ``done`` in the store is never run again; a cell
 marked running by a live process elsewhere is skipped; a cell whose marker is stale (its process
-was killed) is claimed again and restarted from a clean artifacts folder.
+was killed) is claimed again: `run_cell` continues its training from the last checkpoint when
+the same code on the same host made it (`benchmark.cells._continue_or_clear`), and any other
+cell function starts again from a clean artifacts folder.
 """
 
 from __future__ import annotations

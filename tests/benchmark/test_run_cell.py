@@ -54,7 +54,7 @@ def test_run_cell_passes_the_cell_to_train_and_stores_its_evaluations(
     assert result.env_steps == 200 and result.train_wall_clock_s == 2.5
     assert result.info == {"training_episodes": 4, "agent": "sac", "demo_episodes": 20,
                            "intervention_steps": 7,  # the training cost the leaderboard reports
-                           "torch_threads": torch.get_num_threads()}
+                           "torch_threads": torch.get_num_threads(), "resumed_from_step": 0}
     result.validate(_cell())
 
 
@@ -85,3 +85,72 @@ def test_a_preset_makes_its_pinned_task_version_without_upgrade_advice(
         import envs  # noqa: F401
 
         gym.make("InsertBench/USB-v1").close()
+
+
+def _cut_off_at(step: int):
+    """The runner's ``act_and_step``, killed (KeyboardInterrupt, which no executor catches) on
+    call ``step``."""
+    import benchmark.train as runner
+
+    calls = [0]
+    act_and_step = runner.act_and_step
+
+    def cut(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == step:
+            raise KeyboardInterrupt
+        return act_and_step(*args, **kwargs)
+
+    return cut
+
+
+def test_a_cell_cut_off_mid_training_continues_to_what_one_attempt_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stale cell claimed again used to train from step 0; now it continues the killed
+    attempt's checkpoint (made at eval_every) when the same code on the same host made it,
+    and stores what an uninterrupted attempt stores. Otherwise it starts again."""
+    import json
+
+    import benchmark.store
+    import benchmark.train as runner
+    import tests.standin_env  # noqa: F401  (registers the stand-in)
+    from benchmark.cells import CELL_HOST_FILE
+    from benchmark.executors import execute_cell
+    from tests.benchmark.test_train import _assert_same_final_state
+
+    # The check in the clean commit CI runs; a dirty tree (a developer's) never continues.
+    clean = benchmark.store.collect_provenance()
+    clean = type(clean)(**(vars(clean) | {"suite_commit": "0" * 40}))
+    monkeypatch.setattr(benchmark.store, "collect_provenance", lambda: clean)
+    torch.set_num_threads(1)
+    cell = Cell("tests.standin_env:InsertBenchStandIn/PegPoint-v0", {"goal_noise_mm": 1.0},
+                "sac", {"hidden": (16, 16), "batch_size": 16, "learning_starts": 30,
+                        "random_steps": 30}, 1, 200, 100, 2, (10_000, 10_001))
+    straight = execute_cell(run_cell, cell, str(tmp_path / "straight"))
+    assert straight.ok, straight.traceback
+
+    def cut_then_rerun(folder: Path, between: Any = None) -> Any:
+        with monkeypatch.context() as patch:
+            patch.setattr(runner, "act_and_step", _cut_off_at(150))
+            with pytest.raises(KeyboardInterrupt):
+                execute_cell(run_cell, cell, str(folder))
+        assert json.loads((folder / "checkpoint/runner.json").read_text())["step"] == 100
+        if between is not None:
+            between(folder)
+        outcome = execute_cell(run_cell, cell, str(folder))
+        assert outcome.ok, outcome.traceback
+        assert outcome.result.env_steps == 200
+        assert ([e.episodes for e in outcome.result.curve]
+                == [e.episodes for e in straight.result.curve])
+        _assert_same_final_state(tmp_path / "straight", folder)
+        return outcome.result.info["resumed_from_step"]
+
+    assert cut_then_rerun(tmp_path / "continued") == 100
+
+    def other_threads(folder: Path) -> None:
+        marker = folder / CELL_HOST_FILE
+        marker.write_text(json.dumps(json.loads(marker.read_text()) | {"torch_threads": 2}))
+
+    assert cut_then_rerun(tmp_path / "restarted", other_threads) == 0
+    assert straight.result.info["resumed_from_step"] == 0
