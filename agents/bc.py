@@ -144,6 +144,7 @@ class BCAgent(CheckpointMixin):
         """BC does no task inference."""
 
     def _step(self) -> dict[str, float]:
+        self.check_demos_restored()
         b = batch_to_torch(self.demo_buffer.sample(self.config.batch_size, self.rng), self.device)
         loss = ((self.policy(self.obs_norm(b["obs"])) - b["action"]) ** 2).sum(dim=-1).mean()
         self.opt.zero_grad(set_to_none=True)

@@ -30,6 +30,17 @@ def _row(field: str, value: Any, store: np.ndarray) -> np.ndarray:
     return check_entry(f"transition {field}", value, store.shape[1:], store.dtype)
 
 
+def _flag(field: str, value: Any) -> bool:
+    """A transition's boolean: True, False, or a number 0 or 1 (numpy's too); anything else
+    (NaN, 0.2, "no") was stored as True, cutting the bootstrap without a word."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or (
+            isinstance(value, int | float | np.integer | np.floating) and value in (0, 1)):
+        return bool(value)
+    raise ValueError(f"transition {field} must be True or False, got {value!r}")
+
+
 def check_observation_entry(what: str, obs: Mapping[str, Any], key: str,
                             shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``obs[key]`` checked by ``check_entry``; a missing key is a ValueError too."""
@@ -173,13 +184,15 @@ class ReplayBuffer:
                     for k in self.keys}
         act = _row("action", transition.action if action is None else action, self.action)
         reward = _row("reward", transition.reward, self.reward)
+        terminated = _flag("terminated", transition.terminated)
+        intervened = _flag("intervened", transition.intervened)
         for k in self.keys:
             self.obs[k][i] = obs[k]
             self.next_obs[k][i] = next_obs[k]
         self.action[i] = act
         self.reward[i] = reward
-        self.terminated[i] = transition.terminated
-        self.intervened[i] = transition.intervened
+        self.terminated[i] = terminated
+        self.intervened[i] = intervened
         self.ptr = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 

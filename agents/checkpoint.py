@@ -82,6 +82,59 @@ def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], w
     module.load_state_dict(state, strict=True)
 
 
+#: The optimizer settings that change its arithmetic: a checkpoint's must be what the agent's
+#: config builds.
+OPTIMIZER_SETTINGS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[int, dict[str, Any]],
+                         groups: Any, settings_file: str, tensors_file: str) -> None:
+    """Load a checkpoint's optimizer ``state`` (parameter index -> slot -> tensor) and check its
+    stored param ``groups`` against ``optimizer``'s own; ValueError naming the file at fault
+    (``settings_file`` for the groups, ``tensors_file`` for the state) unless the
+    settings match and every slot is finite, of its parameter's shape (``step`` a count), and
+    second moments are not negative. Unchecked, a NaN moment turned the weights NaN at the first
+    update, and an edited ``lr`` of 1e6 or ``maximize`` trained on without a word."""
+    own = optimizer.state_dict()["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(own) or not all(
+            isinstance(g, dict) for g in groups):
+        raise ValueError(f"{settings_file}: its optimizer settings do not fit this agent's "
+                         "optimizer (a damaged or edited checkpoint?)")
+    for stored, current in zip(groups, own, strict=True):
+        differ = [f"{k} {stored[k]!r} (config: {current[k]!r})" for k in OPTIMIZER_SETTINGS
+                  if k in stored and k in current
+                  and json.loads(json.dumps(stored[k])) != json.loads(json.dumps(current[k]))]
+        if differ:
+            raise ValueError(f"{settings_file}: its optimizer settings differ from the config's: "
+                             f"{', '.join(differ)} (a damaged or edited checkpoint?)")
+        # The rest are switches of the implementation (fused, foreach, ...), kept as saved: a
+        # checkpoint of unfused Adam resumes unfused, exactly.
+        odd = [k for k, v in stored.items() if k not in OPTIMIZER_SETTINGS
+               and (v != current["params"] if k == "params" else v not in (True, False, None))]
+        if odd:
+            raise ValueError(f"{settings_file}: its optimizer settings {odd} are not this "
+                             "agent's optimizer's (a damaged or edited checkpoint?)")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, slots in state.items():
+        if not 0 <= index < len(params):
+            raise ValueError(f"{tensors_file}: optimizer state for parameter {index}, of "
+                             f"{len(params)} (a damaged or edited checkpoint?)")
+        for slot, tensor in slots.items():
+            shape = () if slot == "step" else tuple(params[index].shape)
+            bad = (tuple(tensor.shape) not in {shape, (1,) * len(shape)} if slot == "step"
+                   else tuple(tensor.shape) != shape)
+            if bad or not tensor.is_floating_point():
+                raise ValueError(f"{tensors_file}: optimizer slot {index}.{slot} is {tensor.dtype} "
+                                 f"{tuple(tensor.shape)}, its parameter's is {shape}")
+            if not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"{tensors_file}: optimizer slot {index}.{slot} holds NaN or inf "
+                                 "(a damaged checkpoint?)")
+            if (slot == "step" or slot.endswith("_sq")) and bool((tensor < 0).any()):
+                raise ValueError(f"{tensors_file}: optimizer slot {index}.{slot} is negative (a "
+                                 "damaged or edited checkpoint?)")
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
 def read_meta(agent_dir: str | Path) -> dict[str, Any]:
     """The agent.json of the checkpoint in ``agent_dir``; ValueError naming the file if it is
     not a JSON object of this checkpoint format (another object ended in a bare KeyError in
@@ -231,6 +284,9 @@ class CheckpointMixin:
             "rng_state": self.rng.bit_generator.state,
             "optimizer_param_groups": optim_groups,
             "extra": self._extra_state(),
+            # Saved without them, the rows its buffers held: a demo buffer lost is refused.
+            "buffer_rows": {name: len(buffer)
+                            for name, buffer in self._checkpoint_buffers().items()},
         }
         # The text first (a value JSON cannot hold failed after the weights were written), and
         # each file whole or not at all, agent.json last.
@@ -268,8 +324,10 @@ class CheckpointMixin:
                              "edited checkpoint?)")
         tensors = read_weights(path)
         modules = self._checkpoint_modules()
-        stray = sorted(k for k in tensors if not k.startswith("optim.")
-                       and k.split(".", 1)[0] not in modules)
+        optimizers = self._checkpoint_optimizers()
+        stray = sorted(k for k in tensors
+                       if (k.split(".", 2)[1] not in optimizers if k.startswith("optim.")
+                           else k.split(".", 1)[0] not in modules))
         if stray:
             raise ValueError(f"{path / WEIGHTS} holds tensors of no network of this agent: "
                              f"{stray[:5]} (a damaged or edited checkpoint?)")
@@ -291,15 +349,29 @@ class CheckpointMixin:
                 raise ValueError(f"{path / WEIGHTS} holds the {opt_name} optimizer's state for "
                                  "some parameters only partly (a damaged checkpoint?)")
             if opt_name in meta["optimizer_param_groups"]:
-                opt.load_state_dict(
-                    {"state": opt_state, "param_groups": meta["optimizer_param_groups"][opt_name]}
-                )
+                load_optimizer_state(opt, opt_state, meta["optimizer_param_groups"][opt_name],
+                                     f"{path / AGENT_JSON} ({opt_name})",
+                                     f"{path / WEIGHTS} ({opt_name})")
         try:
             self.rng.bit_generator.state = meta["rng_state"]
-        except (TypeError, ValueError, KeyError) as err:
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
             raise ValueError(f"{path / AGENT_JSON}: rng_state is not a numpy generator state "
                              f"(a damaged or edited checkpoint?): {err}") from None
-        self._load_extra_state(meta["extra"])
+        try:
+            self._load_extra_state(meta["extra"])
+        except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as err:
+            raise ValueError(f"{path / AGENT_JSON}: its extra state does not load (a damaged or "
+                             f"edited checkpoint?): {err}") from None
+        negative = [k for k in ("env_steps", "gradient_steps")
+                    if isinstance(getattr(self, k, 0), int) and getattr(self, k, 0) < 0]
+        if negative:
+            raise ValueError(f"{path / AGENT_JSON}: negative counters {negative} (a damaged or "
+                             "edited checkpoint?)")
+        rows = meta.get("buffer_rows", {})
+        self.buffers_not_restored = {
+            name: int(rows[name]) for name in self._checkpoint_buffers()
+            if isinstance(rows, dict) and isinstance(rows.get(name), int) and rows[name] > 0
+            and not (path / f"replay_{name}.npz").is_file()}
         for buf_name, buffer in self._checkpoint_buffers().items():
             file = path / f"replay_{buf_name}.npz"
             if file.is_file():
@@ -308,6 +380,17 @@ class CheckpointMixin:
                 except (OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
                     raise ValueError(f"{file} is not readable (a damaged checkpoint?): "
                                      f"{err}") from None
+
+    def check_demos_restored(self, buffer: str = "demo") -> None:
+        """ValueError if this agent was restored without the rows its ``buffer`` of
+        demonstrations held at the save (saved without ``include_replay=True``): trained on, it
+        would learn as another method (RLPD without its demos is SAC)."""
+        rows = getattr(self, "buffers_not_restored", {}).get(buffer)
+        if rows:
+            raise ValueError(f"this {self.name} agent was saved with {rows} rows in its {buffer} "
+                             "buffer but without them (save without include_replay=True): "
+                             "training on would leave them out; train on from a checkpoint "
+                             "saved with its replay (the runner's)")
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> Any:

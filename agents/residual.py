@@ -68,6 +68,8 @@ class ResidualMixin:
                 f"base_policy returned shape {base.shape}, the action space has "
                 f"{self.action_space.shape}"
             )
+        if not np.all(np.isfinite(base)):  # clip() keeps a NaN: the env got a NaN action
+            raise ValueError(f"base_policy returned a non-finite action {base.tolist()}")
         return base
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:

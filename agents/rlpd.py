@@ -210,6 +210,7 @@ class RLPDAgent(OffPolicyAgent):
 
         Falls back to one buffer alone while the other is empty.
         """
+        self.check_demos_restored()
         n_demo = round(self.config.batch_size * self.config.demo_ratio)
         if len(self.demo_buffer) == 0:
             n_demo = 0

@@ -168,6 +168,7 @@ class TD3LfDAgent(TD3Agent):
 
     def _sample(self) -> Batch:
         """Online rows then demo rows, with an ``is_demo`` column marking the latter."""
+        self.check_demos_restored()
         parts = []
         if len(self.buffer) > 0:
             online = self.buffer.sample(self.config.batch_size, self.rng)

@@ -134,3 +134,19 @@ def test_a_dataset_with_two_dimensional_rewards_is_refused_by_its_row_shapes():
     dataset["reward"] = np.stack([dataset["reward"]] * 3, axis=1)
     with pytest.raises(ValueError, match=r"'reward': \(\(3,\), \(\)\)"):
         ReplayBuffer(SPACE, 3, capacity=5).add_dataset(dataset)
+
+
+@pytest.mark.parametrize("flag", ["terminated", "intervened"])
+@pytest.mark.parametrize("value", [float("nan"), 0.2, "no", None, np.array([1])])
+def test_a_transition_flag_that_is_not_a_boolean_is_refused(flag, value):
+    """NaN, 0.2 and "no" were stored as True: a cut bootstrap (or a row counted a human
+    correction) without a word, where datasets refuse flags other than 0 and 1."""
+    import dataclasses
+
+    buf = ReplayBuffer(SPACE, 3, capacity=4)
+    with pytest.raises(ValueError, match=f"transition {flag} must be True or False"):
+        buf.add(dataclasses.replace(_transition(0), **{flag: value}))
+    assert len(buf) == 0
+    for fine in (True, np.bool_(False), 1, np.float32(0.0), np.array(True)):
+        buf.add(dataclasses.replace(_transition(0), **{flag: fine}))
+    assert getattr(buf, flag)[:4].tolist() == [True, False, True, False]

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 import tests.standin_env  # noqa: F401  (registers the stand-in)
-from agents import export_policy, load_agent, make_agent
+from agents import Transition, export_policy, load_agent, make_agent
 from agents.checkpoint import space_from_json, space_to_json
 from tests.agents.helpers import agent_kwargs
 
@@ -147,6 +147,19 @@ def test_a_numpy_seed_saves_and_a_save_replaces_an_earlier_one_whole(tmp_path):
     (lambda m: m.__setitem__("seed", -1), "seed must be an integer in [0, 2**63), got -1"),
     (lambda m: next(iter(m["observation_space"]["spaces"].values())).__setitem__(
         "shape", [100_000, 100_000, 100]), "must have at most 100,000,000 elements"),
+    # These loaded: an lr of 1e6 sent the actions to +-1, maximize made the critic ascend, an
+    # edited config.actor_lr was ignored for the stored one, a string lr failed in fused Adam.
+    (lambda m: m["optimizer_param_groups"]["critic"][0].__setitem__("lr", 1e6),
+     "its optimizer settings differ from the config's: lr 1000000.0 (config: 0.0003)"),
+    (lambda m: m["optimizer_param_groups"]["actor"][0].__setitem__("maximize", True),
+     "maximize True (config: False)"),
+    (lambda m: m["config"].__setitem__("actor_lr", 1e-5), "lr 0.0003 (config: 1e-05)"),
+    (lambda m: m["optimizer_param_groups"].__setitem__("actor", "x"),
+     "its optimizer settings do not fit this agent's optimizer"),
+    (lambda m: m.__setitem__("rng_state", {**m["rng_state"], "state": {"state": -1, "inc": 1}}),
+     "rng_state is not a numpy generator state"),  # an OverflowError, no file named
+    (lambda m: m["extra"].__setitem__("env_steps", "abc"), "its extra state does not load"),
+    (lambda m: m["extra"].__setitem__("env_steps", -10**12), "negative counters ['env_steps']"),
 ])
 def test_a_damaged_agent_json_is_named_not_resumed_inexactly(tmp_path, edit, message):
     from tests.agents.helpers import online_steps
@@ -178,6 +191,11 @@ def test_an_optimizer_tensor_lost_from_the_weights_is_named(tmp_path):
         load_agent(tmp_path / "a")
 
 
+def _optimizer_slot(tensors: dict, slot: str) -> str:
+    return next(k for k in sorted(tensors) if k.startswith("optim.critic.0.")
+                and k.endswith(f".{slot}"))
+
+
 def _actor_weight(tensors: dict) -> str:
     return next(k for k in sorted(tensors) if k.startswith("actor.") and k.endswith("weight"))
 
@@ -192,11 +210,23 @@ def _actor_weight(tensors: dict) -> str:
     (lambda t: t.update({"critic.stray": torch.zeros(2)}), "unknown tensors ['stray']"),
     (lambda t: t.update({"nosuchnet.weight": torch.zeros(2)}),  # was ignored
      "holds tensors of no network of this agent: ['nosuchnet.weight']"),
+    (lambda t: t.update({"optim.bogus.0.exp_avg": torch.zeros(2)}),  # was ignored
+     "holds tensors of no network of this agent: ['optim.bogus.0.exp_avg']"),
+    # These loaded, and the first update turned every weight NaN ("a NaN observation?").
+    (lambda t: t.update({_optimizer_slot(t, "exp_avg"): torch.full_like(
+        t[_optimizer_slot(t, "exp_avg")], float("nan"))}), "holds NaN or inf"),
+    (lambda t: t.update({_optimizer_slot(t, "exp_avg_sq"): -torch.ones_like(
+        t[_optimizer_slot(t, "exp_avg_sq")])}), "exp_avg_sq is negative"),
+    (lambda t: t.update({_optimizer_slot(t, "exp_avg"): t[_optimizer_slot(t, "exp_avg")][:1]}),
+     "its parameter's is"),
 ])
 def test_weights_of_another_shape_dtype_or_not_finite_are_refused_by_name(tmp_path, edit, message):
     from safetensors.torch import save_file
 
-    _, agent = _small_sac()
+    from tests.agents.helpers import online_steps
+
+    env, agent = _small_sac()
+    online_steps(env, agent, 20)  # past learning_starts: the optimizers hold moments
     agent.save(tmp_path / "a")
     tensors = load_file(tmp_path / "a" / "weights.safetensors")
     edit(tensors)
@@ -204,3 +234,35 @@ def test_weights_of_another_shape_dtype_or_not_finite_are_refused_by_name(tmp_pa
     with pytest.raises(ValueError, match=re.escape(message)) as caught:
         load_agent(tmp_path / "a")
     assert str(tmp_path / "a" / "weights.safetensors") in str(caught.value)
+
+
+_SMALL = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 10, "random_steps": 10}
+
+
+@pytest.mark.parametrize(("name", "config"), [
+    ("rlpd", _SMALL | {"num_qs": 2, "utd_ratio": 1}),
+    ("td3_lfd", _SMALL | {"demo_batch_size": 4, "pretrain_steps": 2}),
+    ("bc", {"hidden": (16,), "batch_size": 8, "pretrain_steps": 2, "online_updates_per_step": 1}),
+])
+def test_an_agent_restored_without_its_demos_refuses_to_train_on(tmp_path, name, config):
+    """Saved without replay and loaded, RLPD sampled its batches all online (SAC), TD3+LfD and
+    BC trained without their demonstrations, without a word (IQL and AWAC refused)."""
+    from benchmark.train import collect_demos, make_base_policy
+    from tests.agents.helpers import online_steps
+
+    env = gym.make(STANDIN)
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=0)
+    agent.pretrain(collect_demos(env, make_base_policy(env), 1))
+    agent.save(tmp_path / "a")
+    restored = load_agent(tmp_path / "a")
+    with pytest.raises(ValueError, match=r"saved with \d+ rows in its demo buffer but without"):
+        if name == "bc":  # it clones demonstrations only: an intervention adds one
+            obs, _ = env.reset(seed=0)
+            action = env.action_space.sample()
+            restored.observe(Transition(obs, action, 0.0, env.step(action)[0], False, False, {},
+                                        intervened=True))
+            restored.update()
+        else:
+            online_steps(env, restored, 40)
+    agent.save(tmp_path / "b", include_replay=True)
+    online_steps(env, load_agent(tmp_path / "b"), 40)  # with them, it trains on

@@ -60,3 +60,14 @@ def test_residual_l2_defaults_on_and_rejects_negative_values():
     assert ResidualTD3Config().residual_l2 == 1.0
     with pytest.raises(ValueError, match="residual_l2 must be >= 0"):
         ResidualTD3Config(residual_l2=-1.0).validate()
+
+
+@pytest.mark.parametrize("name", ["residual_td3", "residual_sac"])
+def test_a_base_controller_answering_nan_is_refused_not_executed(name):
+    """clip() keeps a NaN: act() handed the env [nan nan nan], outside its action space."""
+    env = gym.make(USB[0], **USB[1])
+    agent = make_agent(name, env.observation_space, env.action_space, {"hidden": (16,)}, seed=0,
+                       base_policy=lambda obs: np.full(3, np.nan))
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match="base_policy returned a non-finite action"):
+        agent.act(obs, deterministic=True)

@@ -210,7 +210,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         # attribute 'get'", without the file.
         sac_submission(sub)
         _edit_agent_json(sub, lambda meta: meta.update(extra="counters"))
-        return "sub", [], "policy: the sac checkpoint does not load: 'str' object has no attr"
+        return "sub", [], "agent.json: its extra state does not load"
     if case == "bad_training":
         agent_submission(sub)
         text = (sub / "submission.toml").read_text().replace("env_steps = 0", "env_steps = -5")
