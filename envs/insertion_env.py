@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -159,7 +160,7 @@ class InsertionEnv(gym.Env):
     | grayscale | False | 32x32 grayscale = paper 000's visual setting |
     | cameras | ("wrist", "side") | subset of those, each once |
     | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm), >= `lowest_start_mm` |
-    | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz) |
+    | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz); v0 moves <= 6 mm |
     | action_scale_rad | 0.05 | rad per step at action 1 |
     | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) |
     | timestep | task's (0.002); 1e-4 to 0.002 | s (physics; contacts tuned for 0.5-2 ms) |
@@ -256,6 +257,13 @@ class InsertionEnv(gym.Env):
         self.friction_scale = (f_lo, f_hi)
         self.start_height_m = start_height_mm * MM
         self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
+        limit_m = dynamics.gains.translation_limit_m
+        if action_scale_m > limit_m:  # the reference never leads the TCP by more than the limit
+            warnings.warn(
+                f"action_scale_m={action_scale_m:g} exceeds {task.env_id}'s reference limit "
+                f"of {limit_m:g} m: the TCP moves at most ~{limit_m * 1e3:g} mm per step "
+                "however large the action (a later task version allows 0.02)",
+                UserWarning, stacklevel=2)
         self.render_mode = render_mode
         self.scene_config = SceneConfig(
             timestep=timestep, contact=dynamics.contact, gains=dynamics.gains,

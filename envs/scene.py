@@ -49,9 +49,12 @@ class ImpedanceGains:
     """Cartesian impedance of the TCP (SERL's controller): spring, damping and reference limit.
 
     Stiffness in N/m and N m/rad, damping in N s/m and N m s/rad, limits in m and rad. The spring
-    force saturates at stiffness x limit: with the defaults, 30 N and 5 N m. The stiffness is
-    what keeps a 10 cm/s descent within ~0.15 mm of the reference laterally (the UR5e's inertia
-    couples the axes; at 2000 N/m the TCP swung 1.5 mm sideways, see benchmark/bench_env.py).
+    force saturates at stiffness x limit: with the defaults, 30 N and 5 N m. The spring acts
+    through the UR5e's inertia, which couples the axes: commanded straight down from rest, the
+    TCP swings sideways from its start by up to 0.42 mm in the first 0.1 s env step at 5 cm/s,
+    0.84 mm at 10 cm/s and 1.7 mm at 20 cm/s (v1 on; v0's 6 mm limit holds it to 0.5 mm), and
+    by up to 0.30 / 0.61 / 1.06 mm in the later steps (`python -m
+    benchmark.bench_descent_swing`, every physics step, 2026-12-06).
     """
 
     translational_stiffness: float = 5000.0

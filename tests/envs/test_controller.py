@@ -1,5 +1,7 @@
 """Paper 000's hand controller, the impedance reference and the P-controller's success."""
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -98,3 +100,26 @@ def test_workspace_box_keeps_the_tcp_near_the_socket_axis():
     assert max_lateral_mm(workspace_mm=15.0) < 15.5
     with pytest.raises(ValueError, match="workspace_mm must be in"):
         gym.make("InsertBench/USB-v1", init_offset_mm=(0.0, 10.0), workspace_mm=8.0)
+
+
+def test_a_straight_descent_swings_sideways_as_documented():
+    """The README and `ImpedanceGains` give the swing of a straight-down command from rest
+    (`benchmark.bench_descent_swing`); a change to the gains, the arm or the reference moves
+    it, and it decides which near-edge starts go in."""
+    from benchmark.bench_descent_swing import measure_swing
+
+    first, later = measure_swing("InsertBench/USB-v3", 0.005, 13.0)
+    assert 0.38 <= first <= 0.46 and 0.1 <= later <= 0.34, (first, later)
+    first_fast, _ = measure_swing("InsertBench/USB-v3", 0.01, 13.0)
+    assert first_fast == pytest.approx(2 * first, rel=0.1)  # the reference's step, doubled
+
+
+def test_an_action_scale_past_v0s_reference_limit_is_warned():
+    """USB-v0 moved 16.3 mm in three steps at action_scale_m 0.01 and 0.02 alike (6 mm limit)."""
+    with pytest.warns(UserWarning, match=r"exceeds InsertBench/USB-v0's reference limit of "
+                                         r"0.006 m"):
+        gym.make("InsertBench/USB-v0", action_scale_m=0.01).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        gym.make("InsertBench/USB-v1", action_scale_m=0.02).close()
+        gym.make("InsertBench/USB-v0", action_scale_m=0.006).close()
