@@ -3,13 +3,17 @@
 On a real robot the control loop must keep its rate while the learner runs many gradient steps
 per env step. ``train_async`` runs:
 
-- the **learner** in the calling process: it drains transitions from a queue into the agent
+- the **learner** in the calling process: it drains transitions from the actors' pipes into the
+  agent
   (``agent.observe``), runs ``agent.update()`` as fast as it can, and publishes the agent's
   weights to every actor every ``publish_every`` updates;
 - one or more **actors**, each in its own process (``multiprocessing`` spawn context): each builds
   the env (simulation, or the ``real/`` digital twin with ``backend="twin"``) and a copy of the
   agent, acts with the latest weights it received, lets the agent's simulated operator
-  intervene if it has one, and sends every executed transition to the learner.
+  intervene if it has one, and sends every executed transition to the learner, from a thread of
+  its own (acting never waits on the learner), over a pipe only it writes: an actor that dies,
+  mid-message too, reads as end of file there and stops the run with a checkpoint (on one
+  shared queue a message cut off by a ``kill -9`` blocked the learner for good).
 
 The update-to-data ratio is therefore not a config value but an outcome: the learner logs the
 achieved UTD (critic gradient steps per env step) with the actors' env-step rate, every
@@ -27,7 +31,7 @@ Checkpoints: every ``checkpoint_every`` env steps and at the end the learner wri
 again into the same ``out_dir`` with the same settings resumes from it, up to ``steps`` in all
 (also a larger ``steps`` than before); other settings are refused. What a resume cannot bring
 back: the episodes the actors were in (their transitions so far are in the buffer; the actors
-start new episodes) and the transitions still in the queue, up to ``checkpoint_every`` env
+start new episodes) and the transitions still in the pipes, up to ``checkpoint_every`` env
 steps of learning since the checkpoint, and the timing, which no async run reproduces anyway.
 
 Training episodes use the runner's seeds ``train_episode_seed(seed, n)``: actor i's k-th
@@ -42,8 +46,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
 import queue
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -144,13 +150,29 @@ def actor_seed_of(seed: int, index: int, first_episode: int) -> int:
     return int(state[0]) % SEED_LIMIT  # torch's seeds stop at 2**64
 
 
+#: Transitions waiting to be sent, of all actors together (as many as the one queue held): past
+#: it an actor waits for the learner.
+OUTBOX_TRANSITIONS = 10_000
+
+
+def _send_all(outbox: queue.Queue, connection: Any) -> None:
+    """An actor's sender thread: every transition of ``outbox`` to the learner, in order, until
+    the learner closes its end (it has stopped)."""
+    while True:
+        item = outbox.get()
+        try:
+            connection.send(item)
+        except OSError:  # BrokenPipeError: the learner stopped reading
+            return
+
+
 def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
                env_kwargs: dict[str, Any], backend: Backend, agent_name: str,
-               config: dict[str, Any], seed: int, first_episode: int, transitions: Any,
+               config: dict[str, Any], seed: int, first_episode: int, connection: Any,
                weights_queue: Any, stop: Any) -> None:
     """One actor process (started through ``benchmark.actor_boot.run_actor``): act with the
-    latest weights, send every executed transition with its episode's number, until ``stop``
-    or the parent is gone."""
+    latest weights, send every executed transition with its episode's number over
+    ``connection`` (the write end of its own pipe), until ``stop`` or the parent is gone."""
     torch.set_num_threads(1)
     actor_seed = actor_seed_of(seed, index, first_episode)
     torch.manual_seed(actor_seed)
@@ -162,6 +184,8 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
     residual = isinstance(agent, ResidualMixin)
     operator = getattr(agent, "operator", None)
     _load_weights(agent, weights_queue.get())
+    outbox: queue.Queue = queue.Queue(maxsize=max(1, OUTBOX_TRANSITIONS // actors))
+    threading.Thread(target=_send_all, args=(outbox, connection), daemon=True).start()
     episode = 0
     while not stop.is_set():
         episode_number = first_episode + episode * actors + index
@@ -188,36 +212,64 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
             transition = Transition(obs, action, float(reward), next_obs, terminated, truncated,
                                     {k: info[k] for k in INFO_KEYS if k in info},
                                     intervened=intervened, base_action=base_action)
-            while not stop.is_set():  # a full queue must not outlast the learner's stop
+            while not stop.is_set():  # a full outbox must not outlast the learner's stop
                 try:
-                    transitions.put((episode_number, transition), timeout=0.1)
+                    outbox.put((episode_number, transition), timeout=0.1)
                     break
                 except queue.Full:
                     pass
             agent.env_steps += 1  # keeps warm-up schedules moving between weight updates
             obs, done = next_obs, terminated or truncated
     env.close()
-    # Exit without flushing what the learner will not read: the queue's feeder thread blocked
-    # the exit on the pipe, and the learner waited 10 s per actor before killing it.
-    transitions.cancel_join_thread()
+    # Exit without flushing what the learner will not read: the sender is a daemon thread,
+    # which the exit does not wait for (a queue's feeder thread blocked it on the pipe, and the
+    # learner waited 10 s per actor before killing it).
 
 
-def _stop_actors(processes: list, transitions: Any, grace_s: float = 10.0) -> None:
-    """Join the actors (``stop`` is set), draining the queue meanwhile so that none waits on a
-    full pipe; SIGKILL any still alive after ``grace_s``."""
+def _actors_died(names: list[str], trained: int) -> RuntimeError:
+    return RuntimeError(f"actor process(es) {names} died (see their stderr); {trained} env "
+                        "steps are checkpointed: the same command resumes")
+
+
+class ActorGone(Exception):
+    """An actor's pipe reached its end: the actor died (or closed it) while the run went on."""
+
+
+def _receive(readers: list, timeout_s: float, limit: int) -> list:
+    """Up to ``limit`` messages from the actors' pipes ``readers``, waiting up to ``timeout_s``
+    for the first; `ActorGone` (with the pipe's index) at the end of one, mid-message too."""
+    batch: list = []
+    ready = mp_connection.wait(readers, timeout_s)
+    while ready and len(batch) < limit:
+        for reader in ready:
+            try:
+                batch.append(reader.recv())
+            except (EOFError, OSError):
+                raise ActorGone(readers.index(reader)) from None
+        ready = mp_connection.wait(readers, 0)
+    return batch
+
+
+def _stop_actors(processes: list, readers: list, grace_s: float = 10.0) -> None:
+    """Join the actors (``stop`` is set), draining their pipes meanwhile so that none waits on
+    a full one; SIGKILL any still alive after ``grace_s``; close the pipes."""
     deadline = time.monotonic() + grace_s
+    open_readers = list(readers)
     while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
-        try:
-            while True:
-                transitions.get_nowait()
-        except (queue.Empty, OSError, EOFError):
-            pass
+        for reader in list(open_readers):
+            try:
+                while reader.poll(0):
+                    reader.recv()
+            except (EOFError, OSError):
+                open_readers.remove(reader)  # its actor is gone
         for p in processes:
             p.join(timeout=0.05)
     for p in processes:
         if p.is_alive():
             p.kill()
             p.join(timeout=1)
+    for reader in readers:
+        reader.close()
 
 
 def find_checkpoint(out_dir: Path) -> Path | None:
@@ -443,15 +495,16 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
                 "acting_s": acting_s, "utd_log": utd_log, "last_episode": last_episode,
                 "resumes": resumes, "actors": actors, "reward_confusion": reward_confusion}
     ctx = mp.get_context("spawn")
-    transitions = ctx.Queue(maxsize=10_000)
     # None when the checkpoint already holds `steps`: weights put in a queue no actor reads
     # would keep this process from exiting (the queue's feeder flushes them at exit).
     weight_queues = [ctx.Queue(maxsize=1) for _ in range(actors if trained < steps else 0)]
+    pipes = [ctx.Pipe(duplex=False) for _ in weight_queues]  # (learner's end, actor's end)
+    readers = [reader for reader, _ in pipes]
     stop = ctx.Event()
     processes = [
         ctx.Process(target=run_actor, daemon=True, name=f"insertbench-actor-{i}",
                     args=(os.getpid(), i, actors, task_id, env_kwargs, backend, agent_name,
-                          full_config, seed, first_episode, transitions, weight_queues[i],
+                          full_config, seed, first_episode, pipes[i][1], weight_queues[i],
                           stop))
         for i in range(len(weight_queues))
     ]
@@ -460,6 +513,8 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     with children_ignore_sigint():  # a Ctrl-C while an actor imported printed its traceback
         for p in processes:
             p.start()
+    for _, writer in pipes:  # the actor's alone now: its death is the pipe's end
+        writer.close()
     started = time.perf_counter()
     first_step_s = None
     updates = 0
@@ -490,25 +545,19 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
                                        f"line); {trained} are checkpointed: the same command "
                                        "resumes")
             elif dead := [p.name for p in processes if not p.is_alive()]:
-                stopped = RuntimeError(f"actor process(es) {dead} died (see their stderr); "
-                                       f"{trained} env steps are checkpointed: the same command "
-                                       "resumes")
+                stopped = _actors_died(dead, trained)
             else:
                 stopped = None
+            if stopped is None:
+                try:  # block briefly only when there is nothing to learn from yet
+                    batch = _receive(readers, 0.0 if updates else 1.0, limit=steps - trained)
+                except ActorGone as gone:
+                    stopped, batch = _actors_died([processes[gone.args[0]].name], trained), []
             if stopped is not None:
                 clock()
                 log_utd()
                 save_checkpoint(out_dir, agent, learner_state())
                 raise stopped
-            try:  # block briefly only when there is nothing to learn from yet
-                batch = [transitions.get(timeout=0.0 if updates else 1.0)]
-            except queue.Empty:
-                batch = []
-            while True:
-                try:
-                    batch.append(transitions.get_nowait())
-                except queue.Empty:
-                    break
             for number, t in batch[: steps - trained]:
                 agent.observe(t)
                 trained += 1
@@ -547,7 +596,7 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
             log_utd()  # the whole run's counts
     finally:
         stop.set()
-        _stop_actors(processes, transitions)
+        _stop_actors(processes, readers)
     save_checkpoint(out_dir, agent, learner_state())  # to continue to a larger --steps
     env_steps, gradient_steps = utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]
     identity = {}

@@ -491,3 +491,35 @@ def test_two_runs_into_one_folder_are_one_error_not_lost_checkpoints(tmp_path):
     with pytest.raises(ValueError):
         train_async(TASK, "sac", steps=10, config={"hidden": "x"}, out_dir=tmp_path / "c")
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_an_actor_cut_off_mid_message_stops_the_learner_instead_of_blocking_it():
+    """A pixel transition (~50 kB) is written to the pipe in pieces; an actor killed between
+    them left one shared queue's reader waiting for the rest for good (past --timeout-s, no
+    word). On a pipe of its own, whose write end only the actor held, the rest is end of file."""
+    import multiprocessing as mp
+    import struct
+    import threading
+
+    from benchmark.async_train import ActorGone, _receive
+
+    live_reader, live_writer = mp.Pipe(duplex=False)
+    cut_reader, cut_writer = mp.Pipe(duplex=False)
+    live_writer.send((0, "a whole transition"))
+    assert _receive([live_reader, cut_reader], 1.0, limit=10) == [(0, "a whole transition")]
+    # The header of a 50 kB message and its first kilobyte, then the actor's end closes.
+    os.write(cut_writer.fileno(), struct.pack("!i", 50_000) + bytes(1_000))
+    cut_writer.close()
+    outcome = []
+
+    def receive() -> None:
+        try:
+            _receive([live_reader, cut_reader], 1.0, limit=10)
+        except ActorGone as gone:
+            outcome.append(gone.args[0])
+
+    reading = threading.Thread(target=receive, daemon=True)
+    reading.start()
+    reading.join(timeout=30)
+    assert not reading.is_alive(), "the learner blocked on a message cut off mid-way"
+    assert outcome == [1]  # the cut pipe's index: its actor is named in the error
