@@ -348,7 +348,9 @@ class Ledger:
         paths = [*entries.glob("*/*.json"), *entries.glob("*/track-v*/*.json")]
         if archived:
             paths += entries.glob("*/keys-*/*.json")
-        for path in sorted(paths):
+        # Not a writer's temporary file (`envs.json_files.written_whole`: ".<stem>.<pid>-<id>
+        # .tmp.json"), which a kill -9 before its rename leaves: it blocked every command.
+        for path in sorted(p for p in paths if not p.name.startswith(".")):
             try:  # a merge conflict or a cut-off copy: name the file
                 entry = json.loads(path.read_text(encoding="utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as err:

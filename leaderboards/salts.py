@@ -164,7 +164,8 @@ class SaltRounds:
         # another track's active round's hidden seeds public.
         every_track = {self.track: rounds} | {
             path.stem: SaltRounds(path, path.stem).read()
-            for path in sorted(self.path.parent.glob("*.json")) if path != self.path}
+            for path in sorted(self.path.parent.glob("*.json"))
+            if path != self.path and not path.name.startswith(".")}  # a writer's temporary
         for track, track_rounds in every_track.items():
             used = _by_digest(track_rounds, digest)
             if used is not None:

@@ -618,6 +618,17 @@ def test_a_damaged_entry_file_is_named(command: tuple[str, ...], submitted: Ledg
         result.stderr
 
 
+def test_a_writers_temporary_file_left_by_a_kill_is_not_read_as_an_entry(submitted: Ledger):
+    """A kill -9 between writing an entry's temporary file and renaming it into place left
+    ".<id>.<pid>-<uuid>.tmp.json" beside the entries: every later verify and render read it
+    ("holds entry ... of tiny") and refused to go on until someone found the dotfile."""
+    entry = next(e for e in submitted.entries())
+    path = submitted.entry_path(entry["track"], entry["entry_id"])
+    (path.parent / f".{path.stem}.12345-0123456789ab.tmp.json").write_text(path.read_text())
+    assert [e["entry_id"] for e in submitted.entries()].count(entry["entry_id"]) == 1
+    assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0
+
+
 @pytest.mark.parametrize("out, why", [
     ("site", "--out site is not a directory"),
     ("site/pages", "--out site/pages is not a directory (under site, a file)"),

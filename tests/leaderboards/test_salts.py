@@ -298,3 +298,14 @@ def test_every_shipped_verified_entry_names_a_recorded_round_of_its_track():
             if "sim2sim" in entry:
                 assert entry["sim2sim"]["salt_sha256"] == \
                     entry["evaluations"]["hidden"]["salt_sha256"]
+
+
+def test_a_writers_temporary_salts_file_left_by_a_kill_is_not_read_as_a_track(
+        two_entries: Ledger):
+    """A kill -9 inside a salts write left ".<track>.<pid>-<uuid>.tmp.json": opening a round
+    on any track read it as a salts file of its own and refused ("names track 'tiny'")."""
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/one")
+    salts = Path("ledger/salts")
+    (salts / f".{TINY}.12345-0123456789ab.tmp.json").write_text(
+        (salts / f"{TINY}.json").read_text())
+    _ok("open-round", "--track", "paper000", "--salt-file", "secret/two")
