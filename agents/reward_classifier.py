@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
@@ -248,13 +249,18 @@ def save_classifier(classifier: SuccessClassifier, path: str | Path) -> None:
     """Write ``classifier.json`` and ``classifier.safetensors`` into directory ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in classifier.state_dict().items()},
-              str(path / CLASSIFIER_WEIGHTS))
-    (path / CLASSIFIER_JSON).write_text(json.dumps({
+    text = json.dumps({
         "format": CLASSIFIER_FORMAT,
         "meta": asdict(classifier.meta),
         "observation_space": space_to_json(classifier.observation_space),
-    }, indent=1))
+    }, indent=1)
+    # Each file whole or not at all (a kill mid-write left a cut-off one), the JSON last, as
+    # an agent checkpoint is written.
+    save_file({k: v.contiguous() for k, v in classifier.state_dict().items()},
+              str(path / f"{CLASSIFIER_WEIGHTS}.tmp"))
+    os.replace(path / f"{CLASSIFIER_WEIGHTS}.tmp", path / CLASSIFIER_WEIGHTS)
+    (path / f"{CLASSIFIER_JSON}.tmp").write_text(text)
+    os.replace(path / f"{CLASSIFIER_JSON}.tmp", path / CLASSIFIER_JSON)
 
 
 def load_classifier(path: str | Path) -> SuccessClassifier:

@@ -13,6 +13,7 @@ trained on and give the false-positive / false-negative rates printed and writte
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,9 @@ import typer
 from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
 from envs.json_files import write_json
+
+#: Held by a training run for as long as it writes its --out folder.
+CLASSIFIER_LOCK = "classifier.lock"
 
 app = typer.Typer(help="Learned success classifiers (rewards for SERL / HIL-SERL runs).",
                   no_args_is_help=True)
@@ -74,61 +78,72 @@ def train_command(
         raise typer.BadParameter(f"--steps must be >= 1, got {steps}")
     if seed < 0:  # NumPy refused it only after every rollout: "expected non-negative integer"
         raise typer.BadParameter(f"--seed must be >= 0, got {seed}")
-    check_output_dir(out, "--out", own="classifier.json", what="classifier")
+    check_output_dir(out, "--out", own="classifier.json", what="classifier",
+                     ignore=(CLASSIFIER_LOCK,))
     env_kwargs = parse_env_kwargs(env)
     settings = {"task_id": task, "env": sorted(env or []), "episodes": episodes,
                 "heldout_episodes": heldout_episodes, "image_size": image_size,
                 "proprio": proprio, "sanity_margin_mm": sanity_margin_mm,
                 "threshold": threshold, "steps": steps, "seed": seed}
-    _check_same_settings(out, settings)
-    if "image_size" in env_kwargs:  # --image-size's default used to replace it silently
-        raise typer.BadParameter("give the image size as --image-size, not -e image_size=...")
-    env_kwargs["image_size"] = image_size
-    for key in ("reward", "obs_mode", "reward_classifier"):
-        if key in env_kwargs:
-            raise typer.BadParameter(f"-e {key}=... is set by the classifier, leave it out")
-    torch.manual_seed(seed)
-    try:
-        train_frames = collect_frames(task, env_kwargs, episodes, progress="training frames")
-        heldout = collect_frames(task, env_kwargs, heldout_episodes, first_episode=episodes,
-                                 progress="held-out frames")
-        space = make_env(task, env_kwargs | {"obs_mode": "state+pixels"}).observation_space
-    except (ValueError, gym_error()) as err:
-        raise typer.BadParameter(str(err)) from err
-    keys = [k for k, s in space.spaces.items() if is_image_space(s)]
-    keys += ["tcp_pose"] if proprio else []
-    min_z = None
-    if sanity_margin_mm is not None:
-        z = train_frames["obs"]["tcp_pose"][train_frames["label"], 2]
-        if len(z) == 0:
-            raise typer.BadParameter("no successful training frame to set the sanity check from")
-        min_z = float(z.min()) - sanity_margin_mm / 1000.0
-    meta = ClassifierMeta(
-        keys=tuple(keys), threshold=threshold, min_insertion_z_m=min_z,
-        env_kwargs={k: v for k, v in env_kwargs.items() if k in RENDER_KWARGS}
-        | (frame_settings(env_kwargs) if proprio or min_z is not None else {}),
-    )
-    classifier = SuccessClassifier(space, meta)
-    try:
-        fit = train_classifier(classifier, train_frames, steps=steps, seed=seed, progress=True)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    classifier.eval()
-    report = {
-        "settings": settings,
-        "task_id": task, "env_kwargs": env_kwargs, "train_episodes": episodes,
-        "train_frames": int(len(train_frames["label"])),
-        "train_positive_frames": int(np.sum(train_frames["label"])),
-        "fit": fit, "heldout": error_rates(classifier, heldout),
-        "train": error_rates(classifier, train_frames),
-    }
-    save_classifier(classifier, out)
-    write_json(out / "report.json", report, non_finite="null")  # NaN rates: null
-    h = report["heldout"]
-    typer.echo(f"classifier -> {out}; held-out {int(h['frames'])} frames "
-               f"({int(h['positives'])} successes): false-positive rate "
-               f"{h['false_positive_rate']:.3f}, false-negative rate "
-               f"{h['false_negative_rate']:.3f}")
+    from click import ClickException
+
+    from benchmark.folder_lock import RunInProgress, run_lock
+
+    with ExitStack() as held:
+        try:  # a second run into the folder replaced the first's classifier without a word
+            held.enter_context(run_lock(out, CLASSIFIER_LOCK, "classifier training"))
+        except RunInProgress as err:  # not a bad value: no "Invalid value", no "see --help"
+            raise ClickException(str(err)) from None
+        _check_same_settings(out, settings)
+        if "image_size" in env_kwargs:  # --image-size's default used to replace it silently
+            raise typer.BadParameter("give the image size as --image-size, not -e image_size=...")
+        env_kwargs["image_size"] = image_size
+        for key in ("reward", "obs_mode", "reward_classifier"):
+            if key in env_kwargs:
+                raise typer.BadParameter(f"-e {key}=... is set by the classifier, leave it out")
+        torch.manual_seed(seed)
+        try:
+            train_frames = collect_frames(task, env_kwargs, episodes, progress="training frames")
+            heldout = collect_frames(task, env_kwargs, heldout_episodes, first_episode=episodes,
+                                     progress="held-out frames")
+            space = make_env(task, env_kwargs | {"obs_mode": "state+pixels"}).observation_space
+        except (ValueError, gym_error()) as err:
+            raise typer.BadParameter(str(err)) from err
+        keys = [k for k, s in space.spaces.items() if is_image_space(s)]
+        keys += ["tcp_pose"] if proprio else []
+        min_z = None
+        if sanity_margin_mm is not None:
+            z = train_frames["obs"]["tcp_pose"][train_frames["label"], 2]
+            if len(z) == 0:
+                raise typer.BadParameter("no successful training frame to set the sanity "
+                                         "check from")
+            min_z = float(z.min()) - sanity_margin_mm / 1000.0
+        meta = ClassifierMeta(
+            keys=tuple(keys), threshold=threshold, min_insertion_z_m=min_z,
+            env_kwargs={k: v for k, v in env_kwargs.items() if k in RENDER_KWARGS}
+            | (frame_settings(env_kwargs) if proprio or min_z is not None else {}),
+        )
+        classifier = SuccessClassifier(space, meta)
+        try:
+            fit = train_classifier(classifier, train_frames, steps=steps, seed=seed, progress=True)
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from err
+        classifier.eval()
+        report = {
+            "settings": settings,
+            "task_id": task, "env_kwargs": env_kwargs, "train_episodes": episodes,
+            "train_frames": int(len(train_frames["label"])),
+            "train_positive_frames": int(np.sum(train_frames["label"])),
+            "fit": fit, "heldout": error_rates(classifier, heldout),
+            "train": error_rates(classifier, train_frames),
+        }
+        save_classifier(classifier, out)
+        write_json(out / "report.json", report, non_finite="null")  # NaN rates: null
+        h = report["heldout"]
+        typer.echo(f"classifier -> {out}; held-out {int(h['frames'])} frames "
+                   f"({int(h['positives'])} successes): false-positive rate "
+                   f"{h['false_positive_rate']:.3f}, false-negative rate "
+                   f"{h['false_negative_rate']:.3f}")
 
 
 def gym_error() -> type[Exception]:

@@ -688,13 +688,18 @@ class _Run:
             obs, _ = self.env.reset(seed=self.episode_seed)
             for action in self.episode_actions:
                 obs, *_ = self.env.step(np.asarray(action, dtype=self.env.action_space.dtype))
-            with np.load(ckpt / "current_obs.npz", allow_pickle=False) as saved:
-                if not all(np.array_equal(saved[k], obs[k]) for k in saved.files):
-                    raise RuntimeError(
-                        "replaying the interrupted episode did not reproduce the saved "
-                        "observation: the env is not deterministic under a fixed seed, so this "
-                        "run cannot resume exactly; start a new out_dir"
-                    )
+            try:  # a cut-off file was "BadZipFile: File is not a zip file", no file named
+                with np.load(ckpt / "current_obs.npz", allow_pickle=False) as saved:
+                    same = all(np.array_equal(saved[k], obs[k]) for k in saved.files)
+            except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+                raise ValueError(f"{ckpt / 'current_obs.npz'} is not readable (a damaged "
+                                 f"checkpoint?): {err}") from None
+            if not same:
+                raise RuntimeError(
+                    "replaying the interrupted episode did not reproduce the saved "
+                    "observation: the env is not deterministic under a fixed seed, so this "
+                    "run cannot resume exactly; start a new out_dir"
+                )
             self.obs = obs
 
     # ------------------------------------------------------------------ evaluation

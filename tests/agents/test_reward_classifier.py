@@ -330,6 +330,14 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "holds a classifier trained with other settings (image_size " \
         "16 -> 32); give another --out" in " ".join(res.output.split()), res.output
     assert json.loads((tmp_path / "clf" / "PegPoint-v0" / "report.json").read_text()) == report
+    # A second run while one trains into the folder: both wrote it, the last one's stayed.
+    from benchmark.classifier_cli import CLASSIFIER_LOCK
+    from benchmark.folder_lock import run_lock
+
+    with run_lock(tmp_path / "clf" / "PegPoint-v0", CLASSIFIER_LOCK, "classifier training"):
+        res = runner.invoke(app, [*again, "16"])
+    assert res.exit_code == 1 and "another classifier training is writing" in str(
+        res.exception), res.output
     assert runner.invoke(app, [*again, "16"]).exit_code == 0
     with pytest.raises(ValueError, match="needs both"):
         make_env(STANDIN, {"reward_classifier": "clf/{task}"})

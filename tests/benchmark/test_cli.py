@@ -656,6 +656,9 @@ def test_a_damaged_checkpoint_is_named_by_eval_and_train(capsys, in_tmp, damaged
     ("rm checkpoint/runner_rng.safetensors",
      "runs/s/checkpoint/runner_rng.safetensors is not readable (a damaged checkpoint?)"),
     ("cut checkpoint/runner.json", "runs/s/checkpoint/runner.json is not valid JSON"),
+    # The episode in progress at the checkpoint: "BadZipFile: File is not a zip file".
+    ("cut checkpoint/current_obs.npz",
+     "runs/s/checkpoint/current_obs.npz is not readable (a damaged checkpoint?)"),
 ])
 def test_a_resume_from_a_damaged_checkpoint_is_refused_naming_the_file(capsys, in_tmp, damage,
                                                                         message):
