@@ -11,12 +11,33 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from matrix_helpers import SYNTHETIC, write_tiny_preset
 
 from benchmark.store import Store
 from benchmark.testing import synthetic_cell_for_tests
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _sweep_semaphores_of_killed_runs():
+    """A kill -9 of a run's whole process group kills multiprocessing's resource tracker too,
+    which would have unlinked the pool's named semaphores: each test left 5-10 files in
+    /dev/shm for good. Those that appeared during the test and no live process maps go."""
+    shm = Path("/dev/shm")
+    before = set(shm.glob("sem.mp-*"))
+    yield
+    mapped = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            mapped.update(line.split()[-1] for line in maps.read_text().splitlines()
+                          if "/dev/shm/sem.mp-" in line)
+        except OSError:  # a process that ended meanwhile, or another user's
+            continue
+    for path in set(shm.glob("sem.mp-*")) - before:
+        if str(path) not in mapped:
+            path.unlink(missing_ok=True)
 
 
 def _command(preset: Path, store: Path) -> list[str]:
