@@ -19,7 +19,6 @@ import hashlib
 import json
 import platform
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from benchmark.preset import load_preset
 from benchmark.store import open_store
 from envs.version_key import task_version_key
 from leaderboards.ledger import Ledger, LedgerError, submit
-from leaderboards.submission import Submission, Training
+from leaderboards.submission import Submission, Training, private_folder
 from leaderboards.tracks import TRACKS, Track, get_track
 
 #: Checkpoint files that make up a policy.
@@ -47,7 +46,7 @@ def _policy_submission(
     policy-only (`agents.export_policy`: the acting networks; critics, targets, optimizer state
     and replay are left behind, since re-verification only evaluates). ``cells`` maps task
     labels to cells, or holds one cell under `SHARED_POLICY`: its policy runs every task."""
-    root = Path(tempfile.mkdtemp(prefix="insertbench-matrix-entry-"))
+    root = private_folder("insertbench-matrix-entry-")
     files = []
     for label, row in cells.items():
         source = Path(row["artifacts_path"]) / "checkpoint" / "agent"

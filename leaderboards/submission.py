@@ -377,6 +377,31 @@ def _policy_paths(root: Path, table: Any, track: Track) -> tuple[str, dict[str, 
     return kind, paths
 
 
+#: How old a dead process's private copy must be before another command removes it [s].
+ABANDONED_COPY_AGE_S = 24 * 3600.0
+
+
+def private_folder(prefix: str) -> Path:
+    """A new private temporary folder ``<prefix><pid>-<random>``, made after removing this
+    user's folders of ``prefix`` that a process now gone made over a day ago: a ``kill -9``
+    leaves its copy of a submission behind (~1 MB each), which nothing else removes."""
+    import os
+    import time
+
+    for old in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        pid = old.name[len(prefix):].split("-", 1)[0]
+        try:
+            if (not pid.isdigit() or not old.is_dir() or old.stat().st_uid != os.getuid()
+                    or time.time() - old.stat().st_mtime < ABANDONED_COPY_AGE_S):
+                continue
+            os.kill(int(pid), 0)  # raises if no such process
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError:  # gone meanwhile, or another user's process (PermissionError): alive
+            continue
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
 def load_submission(source: str | Path, track: str | None = None) -> Submission:
     """Validate ``source`` (a directory or .tar.gz) into a private copy; SubmissionError if bad.
 
@@ -386,7 +411,7 @@ def load_submission(source: str | Path, track: str | None = None) -> Submission:
     source = Path(source)
     if not source.exists():
         raise SubmissionError(f"{source} does not exist")
-    root = Path(tempfile.mkdtemp(prefix="insertbench-submission-"))
+    root = private_folder("insertbench-submission-")
     try:
         return _load(source, root, track)
     except BaseException:

@@ -730,3 +730,28 @@ def test_an_onnx_constant_of_minus_infinity_is_accepted(tmp_path):
     policy = _onnx_policy(tmp_path / "policy.onnx", env.unwrapped)
     assert np.all(np.isfinite(policy(obs)))
     env.close()
+
+
+def test_a_killed_commands_private_copy_is_removed_by_a_later_one(tmp_path, monkeypatch):
+    """A kill -9 during `leaderboard submit` left its copy of the submission in /tmp for good.
+    A later command removes a day-old copy whose process is gone, never a live process's."""
+    import os
+    import subprocess
+    import tempfile
+
+    from leaderboards.submission import ABANDONED_COPY_AGE_S, private_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead_pid = subprocess.Popen(["true"])  # a pid that has ended
+    dead_pid.wait()
+    day_old = os.path.getmtime(tmp_path) - ABANDONED_COPY_AGE_S - 60
+    abandoned = tmp_path / f"insertbench-submission-{dead_pid.pid}-abcd1234"
+    live = tmp_path / f"insertbench-submission-{os.getpid()}-efgh5678"
+    recent = tmp_path / f"insertbench-submission-{dead_pid.pid}-ijkl9012"
+    for folder in (abandoned, live, recent):
+        (folder / "policy").mkdir(parents=True)
+    for folder in (abandoned, live):
+        os.utime(folder, (day_old, day_old))
+    mine = private_folder("insertbench-submission-")
+    assert mine.name.startswith(f"insertbench-submission-{os.getpid()}-")
+    assert not abandoned.exists() and live.is_dir() and recent.is_dir()
