@@ -65,7 +65,7 @@ from agents.config import build_config, config_to_dict
 from agents.registry import SEED_LIMIT, check_seed
 from agents.residual import ResidualMixin
 from benchmark.actor_boot import run_actor
-from benchmark.cells import MAX_EVAL_EPISODES
+from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS
 from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.folder_lock import LOCK_FILE, run_lock
@@ -385,6 +385,8 @@ def train_async(
     for name, value in (("steps", steps), ("actors", actors), ("publish_every", publish_every)):
         if value < 1:  # one message named all three, publish_every no command-line option
             raise ValueError(f"{name} must be >= 1, got {value}")
+    if steps > MAX_TRAIN_STEPS:  # 10^20 ran on until killed, as train refuses it
+        raise ValueError(f"steps must be in [1, {MAX_TRAIN_STEPS:,}], got {steps}")
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or (
             checkpoint_every < 0):
         raise ValueError(f"checkpoint_every must be an integer >= 0 (0: only at the end), got "
@@ -597,6 +599,8 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     finally:
         stop.set()
         _stop_actors(processes, readers)
+        for q in weight_queues:  # weights no actor will read: the exit must not flush them
+            q.cancel_join_thread()
     save_checkpoint(out_dir, agent, learner_state())  # to continue to a larger --steps
     env_steps, gradient_steps = utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]
     identity = {}

@@ -19,7 +19,8 @@ from typing import Annotated
 
 import typer
 
-from benchmark.cells import MAX_EVAL_EPISODES
+from agents.registry import check_seed
+from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS
 from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
 from envs.json_files import write_json
 
@@ -74,10 +75,12 @@ def train_command(
     if sanity_margin_mm is not None and not 0 <= sanity_margin_mm <= 100:
         raise typer.BadParameter(f"--sanity-margin-mm must be a finite number in [0, 100] "
                                  f"[mm], got {sanity_margin_mm}")
-    if steps < 1:
-        raise typer.BadParameter(f"--steps must be >= 1, got {steps}")
-    if seed < 0:  # NumPy refused it only after every rollout: "expected non-negative integer"
-        raise typer.BadParameter(f"--seed must be >= 0, got {seed}")
+    if not 1 <= steps <= MAX_TRAIN_STEPS:  # 10^20 overflowed after the rollouts
+        raise typer.BadParameter(f"--steps must be in [1, {MAX_TRAIN_STEPS:,}], got {steps}")
+    try:  # NumPy refused a negative one only after every rollout, torch 2**64 and above
+        check_seed(seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--seed") from None
     check_output_dir(out, "--out", own="classifier.json", what="classifier",
                      ignore=(CLASSIFIER_LOCK,))
     env_kwargs = parse_env_kwargs(env)
@@ -103,14 +106,19 @@ def train_command(
                 raise typer.BadParameter(f"-e {key}=... is set by the classifier, leave it out")
         torch.manual_seed(seed)
         try:
+            probe = make_env(task, env_kwargs | {"obs_mode": "state+pixels"})
+            space = probe.observation_space
+            probe.close()
+            keys = [k for k, s in space.spaces.items() if is_image_space(s)]
+            keys += ["tcp_pose"] if proprio else []
+            # Its networks before the rollouts: --image-size 8 was "too small for the 'drq'
+            # image encoder" after them.
+            SuccessClassifier(space, ClassifierMeta(keys=tuple(keys), threshold=threshold))
             train_frames = collect_frames(task, env_kwargs, episodes, progress="training frames")
             heldout = collect_frames(task, env_kwargs, heldout_episodes, first_episode=episodes,
                                      progress="held-out frames")
-            space = make_env(task, env_kwargs | {"obs_mode": "state+pixels"}).observation_space
         except (ValueError, gym_error()) as err:
             raise typer.BadParameter(str(err)) from err
-        keys = [k for k, s in space.spaces.items() if is_image_space(s)]
-        keys += ["tcp_pose"] if proprio else []
         min_z = None
         if sanity_margin_mm is not None:
             z = train_frames["obs"]["tcp_pose"][train_frames["label"], 2]

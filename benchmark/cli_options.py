@@ -159,9 +159,10 @@ def file_in_the_way(path: Path) -> Path | None:
 
 def check_output_dir(path: Path | None, option: str, own: str | None = None,
                      what: str = "", ignore: tuple[str, ...] = ()) -> None:
-    """Refuse an output folder that is an existing file, or lies under one, before the work
-    that fills it (`train --out FILE` and `dataset collect --out FILE` ended in "FileExistsError:
-    [Errno 17] File exists" after building the task); creates nothing.
+    """Refuse an output folder that is an existing file, or lies under one, or that this user
+    cannot write (`check_writable`), before the work that fills it (`train --out FILE` and
+    `dataset collect --out FILE` ended in "FileExistsError: [Errno 17] File exists" after
+    building the task, a read-only one in an OSError after it); creates nothing.
 
     With ``own`` (the file the command writes first, e.g. ``recipe.json``), also refuse a folder
     that holds other files and not that one: `dataset collect --out my_submission` wrote its
@@ -177,6 +178,8 @@ def check_output_dir(path: Path | None, option: str, own: str | None = None,
         raise typer.BadParameter(f"{option} {path} holds other files and no {what} ({own}): "
                                  "give a new or empty folder, or one of its own to resume or "
                                  "replace it")
+    if path is not None:  # else found after the work: an OSError, minutes of rollouts lost
+        check_writable(path, option)
 
 
 def check_writable(path: Path, option: str) -> None:

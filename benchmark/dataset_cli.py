@@ -72,8 +72,11 @@ def collect(
         config = CollectConfig(task_id=task, episodes=episodes, noise=noise, demos=demos,
                                max_steps=max_steps, seed=seed, env_kwargs=kwargs,
                                dataset_id=dataset_id)
-    except ValueError as err:  # a --dataset-id that is not Minari's (namespace/)name-vN
-        raise typer.BadParameter(str(err), param_hint="--dataset-id") from None
+    except ValueError as err:  # each named by its option: all read "--dataset-id" before
+        field = str(err).split(" ", 1)[0]
+        option = {"episodes": "--episodes", "noise": "--noise", "max_steps": "--max-steps",
+                  "seed": "--seed", "dataset_id": "--dataset-id"}.get(field)
+        raise typer.BadParameter(str(err), param_hint=option) from None
     import gymnasium as gym
 
     # A kwarg the task refuses is the user's mistake (exit 2), not an error of the collection.

@@ -31,6 +31,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.folder_lock import run_lock
 from envs.json_files import write_json
 from envs.task_options import MAX_EPISODE_STEPS, check_int, check_range
@@ -68,7 +69,7 @@ class CollectConfig:
         # Integers and a finite probability: episodes=nan collected nothing and 2.5 collected
         # 3, also from an edited collect_config.json (JSON reads NaN); a negative seed failed
         # in NumPy's seed sequences after the env was built.
-        check_int("episodes", self.episodes, 1)
+        check_int("episodes", self.episodes, 1, MAX_EVAL_EPISODES)  # 10^11 ran, 130,000 h
         check_range("noise", self.noise, 0.0, 1.0, " (a probability)")
         check_int("max_steps", self.max_steps, 1, MAX_EPISODE_STEPS)  # 10^11 was taken
         check_int("seed", self.seed, 0)

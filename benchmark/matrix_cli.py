@@ -311,7 +311,9 @@ def report(
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
     from benchmark.report import write_report
 
-    check_output_dir(out, "--out")  # was FileExistsError: [Errno 17] after the bootstrap
+    # Was FileExistsError: [Errno 17] after the bootstrap; and a folder of the user's own
+    # files had its report.md replaced without a word.
+    check_output_dir(out, "--out", own="report.md", what="report")
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():

@@ -464,6 +464,13 @@ class Ledger:
         if self.root.resolve() in salt_file.resolve().parents:
             raise LedgerError(f"the salt file {salt_file} lies inside the ledger {self.root}; "
                               "keep it outside the repository")
+        # Anywhere in the ledger's git work tree, one `git add -A` publishes it (the suite's
+        # checkout holds the shipped ledger; a salt file beside it was accepted).
+        tree = next((d for d in (self.root.resolve(), *self.root.resolve().parents)
+                     if (d / ".git").exists()), None)
+        if tree is not None and tree in salt_file.resolve().parents:
+            raise LedgerError(f"the salt file {salt_file} lies inside the git repository {tree} "
+                              "that holds the ledger; keep it outside the repository")
         salt = salt_file.read_bytes().strip()
         if len(salt) < 16:
             raise LedgerError(f"salt file {salt_file} holds {len(salt)} bytes; use >= 16 random "

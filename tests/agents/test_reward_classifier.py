@@ -407,9 +407,12 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
     (["--sanity-margin-mm", "nan"], "--sanity-margin-mm must be a finite number in [0, 100]"),
     (["--sanity-margin-mm", "-1"], "--sanity-margin-mm must be a finite number in [0, 100]"),
     (["--sanity-margin-mm", "1e308"], "--sanity-margin-mm must be a finite number in [0, 100]"),
-    (["--steps", "0"], "--steps must be >= 1"),
+    (["--steps", "0"], "--steps must be in [1, 1,000,000,000], got 0"),
+    (["--steps", str(10**20)], "--steps must be in [1, 1,000,000,000]"),  # OverflowError, late
     (["--episodes", "1000000000"], "--episodes and --heldout-episodes must be in [1, 100000]"),
-    (["--seed", "-1"], "--seed must be >= 0, got -1"),  # adv30: after all the rollouts
+    (["--seed", "-1"], "seed must be an integer in [0, 2**63), got -1"),  # adv30: after all
+    (["--seed", str(10**20)], "seed must be an integer in [0, 2**63)"),  # the rollouts
+    (["--image-size", "8"], "8x8 images are too small for the 'drq' image encoder"),  # too
     # adv31: -e image_size=16 was replaced by --image-size's default 64 without a word
     (["-e", "image_size=16"], "give the image size as --image-size"),
 ])

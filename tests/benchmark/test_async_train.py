@@ -101,6 +101,8 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
         train_async(TASK, "sac", steps=10, backend="robot", out_dir=tmp_path)
     with pytest.raises(ValueError, match="actors"):
         train_async(TASK, "sac", steps=10, actors=0, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"steps must be in \[1, 1,000,000,000\]"):
+        train_async(TASK, "sac", steps=10**20, out_dir=tmp_path)  # ran on until killed
     with pytest.raises(ValueError, match=r"actors must be at most 4 per core \(\d+ on this "):
         train_async(TASK, "sac", steps=10, actors=100_000, out_dir=tmp_path)
     with pytest.raises(ValueError, match="log_every_s"):

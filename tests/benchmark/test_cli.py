@@ -248,6 +248,34 @@ def test_a_folder_this_user_cannot_write_is_named(in_tmp, monkeypatch):
     check_writable(Path("elsewhere/art"), "--artifacts")
 
 
+@pytest.mark.parametrize("command", [
+    ["classifier", "train", "--task", "InsertBench/USB-v1", "--episodes", "1",
+     "--heldout-episodes", "1", "--steps", "1"],
+    ["train", "--task", "InsertBench/USB-v1", "--agent", "sac", "--steps", "10"],
+    ["train-async", "--task", "InsertBench/USB-v1", "--agent", "sac", "--steps", "10"],
+    ["dataset", "collect", "--task", "InsertBench/USB-v1", "--episodes", "1"],
+    ["matrix", "report", "quick"],
+])
+def test_an_out_folder_this_user_cannot_write_is_refused_before_the_work(
+        capsys, in_tmp, monkeypatch, command):
+    """Found when the first file was written: `classifier train` collected its frames and
+    trained, then ended in "OSError: [Errno 30] Read-only file system" (exit 1), as did train,
+    train-async, dataset collect/recipe, real validate and leaderboard render."""
+    (in_tmp / "ro").mkdir()
+    monkeypatch.setattr("os.access", lambda path, mode: Path(path).name != "ro")
+    code, _, err = run_cli(capsys, *command, "--out", "ro/out")
+    lines = err.strip().splitlines()
+    assert code == 2 and "ro/out cannot be written (in ro)" in lines[-1], err
+
+
+def test_matrix_report_refuses_a_folder_of_other_files(capsys, in_tmp):
+    """`matrix report --out myfolder` replaced the user's report.md among their files."""
+    (in_tmp / "myfolder").mkdir()
+    (in_tmp / "myfolder" / "thesis.tex").write_text("mine")
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--out", "myfolder")
+    assert code == 2 and "--out myfolder holds other files and no report (report.md)" in err, err
+
+
 @pytest.mark.parametrize("command", ["run", "status", "report"])
 @pytest.mark.parametrize(("store", "message"), [
     ("notes.txt", "notes.txt is not a matrix store (a SQLite file)"),  # was "DatabaseError"

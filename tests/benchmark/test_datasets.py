@@ -245,6 +245,9 @@ def test_cli_collect_with_a_relative_out(tmp_path, monkeypatch):
     # argument 'max_episode_steps'".
     (["--task", "InsertBench/Nope-v0"], "--task: unknown task 'InsertBench/Nope-v0'"),
     (["--env", "max_episode_steps=5"], "--max-steps sets the episode length"),
+    # Named --dataset-id; 10^11 episodes ran (an ETA of 130,000 hours).
+    (["--max-steps", "99999999999"], "--max-steps: max_steps must be an integer in [1,"),
+    (["--episodes", "99999999999"], "--episodes: episodes must be an integer in [1, 100,000]"),
 ])
 def test_cli_collect_refuses_a_bad_id_or_seed_before_collecting(tmp_path, monkeypatch, capsys,
                                                                 args, message):

@@ -309,3 +309,11 @@ def test_a_writers_temporary_salts_file_left_by_a_kill_is_not_read_as_a_track(
     (salts / f".{TINY}.12345-0123456789ab.tmp.json").write_text(
         (salts / f"{TINY}.json").read_text())
     _ok("open-round", "--track", "paper000", "--salt-file", "secret/two")
+
+
+def test_a_salt_file_inside_the_ledgers_git_repository_is_refused(two_entries: Ledger):
+    """The check looked at the ledger folder only: a salt beside it in the repository (not
+    git-ignored) was accepted, one `git add -A` away from publishing the hidden seeds."""
+    Path(".git").mkdir()  # the ledger's folder and the salts' share this repository
+    _refused("lies inside the git repository", "open-round", "--track", TINY,
+             "--salt-file", "secret/one")
