@@ -35,6 +35,13 @@ ENV_HELP = (
 EnvOption = Annotated[list[str] | None, typer.Option("--env", "-e", help=ENV_HELP)]
 
 _PYTHON_SPELLINGS = {"True": "true", "False": "false", "None": "null"}
+#: gym.make's own kwargs that a command sets or that no env checks: render_mode=0 ended train
+#: in an AttributeError, "human" (pygame) left a run folder behind, and rollout's own
+#: render_mode clashed; disable_env_checker took any string as true.
+_SET_BY_COMMANDS = {
+    "render_mode": "is set by the command that renders (`insertbench rollout --video`)",
+    "disable_env_checker": "is not a task setting (the env checker is Gymnasium's)",
+}
 
 
 def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
@@ -68,6 +75,8 @@ def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
             # json.loads reads NaN and Infinity as floats: they passed as values and failed
             # later as "Out of range float values are not JSON compliant", naming nothing.
             raise typer.BadParameter(f"--env {pair}: NaN and Infinity are not finite numbers")
+        if key in _SET_BY_COMMANDS:
+            raise typer.BadParameter(f"--env {key} {_SET_BY_COMMANDS[key]}")
         if key == "max_episode_steps" and kwargs[key] is not None:
             # gym.make's own kwarg, which no env checks: its TimeLimit took true as 1 step
             try:

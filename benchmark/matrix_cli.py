@@ -320,7 +320,7 @@ def report(
         raise typer.BadParameter(
             f"no store at {store_path}; run `insertbench matrix run {preset}` "
             + "".join(f"--task-version {v} " for v in task_version or ()) + "first",
-            param_hint="PRESET",
+            param_hint="--store" if store else "PRESET",
         )
     with open_store(store_path, read_only=True) as db:
         # Another preset's store (or --task-version without it) held none of these cells: the

@@ -214,6 +214,11 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                          {a["name"] for a in agents})
     _check_finite(f"{where}: [env_kwargs]", fixed_kwargs)
     _check_finite(f"{where}: [axes]", axes)
+    not_task_settings = sorted({"render_mode", "disable_env_checker"} & {
+        *fixed_kwargs, *axes, *(k for a in agents for k in a["env_kwargs"])})
+    if not_task_settings:  # render_mode=0 failed in every cell, any string checked nothing
+        raise PresetError(f"{where}: {not_task_settings} are gym.make's, not task settings: "
+                          "leave them out")
     for i, agent in enumerate(agents):
         _check_finite(f"{where}: agents[{i}].config", agent["config"])
         _check_finite(f"{where}: agents[{i}].env_kwargs", agent["env_kwargs"])
@@ -564,7 +569,8 @@ def load_preset(name_or_path: str | Path, task_versions: Sequence[int] = ()) -> 
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
-            raise PresetError(f"preset file {path} does not exist")
+            raise PresetError(f"preset file {path} "
+                              f"{'is a folder' if path.is_dir() else 'does not exist'}")
         try:
             text, source = path.read_text(encoding="utf-8"), str(path)
         except UnicodeDecodeError:  # was "UnicodeDecodeError: 'utf-8' codec can't decode ..."

@@ -315,6 +315,13 @@ def validate(
         raise typer.BadParameter(f"the simulated session refuses it: {innermost_message(err)}",
                                  param_hint="--env") from None
     pixels = "pixels" in kwargs.get("obs_mode", "state") or kwargs.get("reward") == "goal_image"
+    serials = [o for o, s in (("--wrist-serial", wrist_serial), ("--side-serial", side_serial))
+               if s is not None]
+    if serials and (twin or not pixels):  # they were ignored without a word
+        raise typer.BadParameter(
+            "the twin simulates its cameras" if twin else
+            "no camera is read: the observations have no pixels (--env obs_mode=state+pixels)",
+            param_hint=" / ".join(serials))
     real_kwargs = dict(kwargs)
     if kwargs.get("reward") == "goal_image":
         if goal_images is None:

@@ -129,6 +129,9 @@ def rollout(
     unknown = [t for t in task_ids if t not in gym.registry]
     if unknown:
         raise typer.BadParameter(f"unknown task(s) {unknown}; see `insertbench list`")
+    repeated = sorted({t for t in task_ids if task_ids.count(t) > 1})
+    if repeated:  # rolled out and printed twice
+        raise typer.BadParameter(f"{repeated} given more than once", param_hint="--task")
     kwargs = parse_env_kwargs(env)
     if video is not None:
         _check_video_path(video)

@@ -989,8 +989,11 @@ def train(
             if changed:
                 raise ValueError(
                     f"{out_dir} holds a different run (differs in {changed}"
-                    f"{_config_changes(previous.get('config'), description.get('config'))}); "
-                    "use another out_dir or the same settings to resume"
+                    # Another agent's config fields are no hint (td3 refuses sac's -c options).
+                    + (f": a {previous.get('agent')} run, --agent {previous.get('agent')} "
+                       "resumes it" if "agent" in changed else
+                       _config_changes(previous.get('config'), description.get('config')))
+                    + "); use another out_dir or the same settings to resume"
                 )
 
         env = make_env(task_id, env_kwargs)

@@ -268,6 +268,18 @@ def test_an_out_folder_this_user_cannot_write_is_refused_before_the_work(
     assert code == 2 and "ro/out cannot be written (in ro)" in lines[-1], err
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["rollout", "--task", "InsertBench/USB-v3", "--task", "InsertBench/USB-v3"],
+     "Invalid value for --task: ['InsertBench/USB-v3'] given more than once"),  # ran twice
+    (["matrix", "run", "."], "preset file . is a folder"),  # "does not exist"
+    (["matrix", "report", "quick", "--store", "nope.sqlite"],  # "Invalid value for PRESET"
+     "Invalid value for --store: no store at nope.sqlite"),
+])
+def test_a_mistake_is_named_by_what_was_typed(capsys, in_tmp, args, message):
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and message in err, err
+
+
 def test_matrix_report_refuses_a_folder_of_other_files(capsys, in_tmp):
     """`matrix report --out myfolder` replaced the user's report.md among their files."""
     (in_tmp / "myfolder").mkdir()
@@ -445,6 +457,11 @@ def test_env_values_are_json_with_bare_strings():
             parse_env_kwargs([bad])
     with pytest.raises(typer.BadParameter, match="twice"):
         parse_env_kwargs(["reward=dense", "reward=sparse"])
+    # render_mode=0 ended train in an AttributeError, "human" left a run folder behind.
+    with pytest.raises(typer.BadParameter, match="render_mode is set by the command"):
+        parse_env_kwargs(["render_mode=human"])
+    with pytest.raises(typer.BadParameter, match="disable_env_checker is not a task setting"):
+        parse_env_kwargs(["disable_env_checker=abc"])
 
 
 def test_every_command_that_builds_a_task_takes_the_same_env_option():

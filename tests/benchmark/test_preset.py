@@ -138,6 +138,10 @@ def _data(**changes: object) -> dict:
         ({"agents": [{"name": "sac", "budget_steps": 10},
                      {"name": "sac", "label": "SAC again", "budget_steps": 10}]},
          "agents 'sac' and 'SAC again' are one agent with one config and budget; remove one"),
+        # render_mode=0 failed in every cell; disable_env_checker took any string as true.
+        ({"env_kwargs": {"render_mode": 0}}, r"\['render_mode'\] are gym.make's"),
+        ({"agents": [{"name": "sac", "budget_steps": 10,
+                      "env_kwargs": {"disable_env_checker": "abc"}}]}, "gym.make's"),
     ],
 )
 def test_invalid_presets_are_rejected_with_a_clear_message(changes: dict, message: str) -> None:

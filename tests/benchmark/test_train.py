@@ -405,6 +405,10 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
                                          rf"now 0.9; -c gamma={gamma} resumes it\)"):
         train(TASK, "sac", seed=0, steps=100, config=SAC_SMALL | {"gamma": 0.9},
               out_dir=tmp_path, **RUN)
+    # Another agent: sac's -c fields were offered, which td3 refuses as unknown.
+    with pytest.raises(ValueError, match=r"differs in \['agent', 'config'\]: a sac run, "
+                                         r"--agent sac resumes it\)"):
+        train(TASK, "td3", seed=0, steps=100, config=SAC_SMALL, out_dir=tmp_path, **RUN)
 
 
 def test_a_resume_with_another_intervention_source_is_refused(tmp_path):

@@ -497,6 +497,12 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
         # ... and any input was ignored on the twin, whose continuity signal is simulated.
         ([*validate, "--continuity-input", "3"],
          "--continuity-input: is the robot's wiring; the twin's continuity signal is simulated"),
+        # As were camera serials, on the twin and with observations without pixels.
+        ([*validate, "--wrist-serial", "123", "--side-serial", "456"],
+         "--wrist-serial / --side-serial: the twin simulates its cameras"),
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
+          "--policy", "p_controller", "--out", "report", "--side-serial", "456"],
+         "--side-serial: no camera is read: the observations have no pixels"),
         # On hardware these are refused before connecting to the robot.
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "mm.json",
           "--policy", "p_controller", "--out", "report"], "--calibration: mm.json: socket_pose"),
