@@ -188,6 +188,7 @@ class Aggregate:
 def score_matrices(
     scores: Sequence[tuple[str, str, int, float]],
     tasks_of: Mapping[str, set[str]] | None = None,
+    seeds_of: Mapping[str, set[int]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Build rliable score matrices (seeds x tasks) per method.
 
@@ -196,6 +197,9 @@ def score_matrices(
         tasks_of: per method, the tasks it was to run (its cells'); a method without a score
             on one of them is left out: its mean over the others is a mean over easier tasks
             when the missing one failed (default: the tasks it has scores on).
+        seeds_of: per method, the seeds it was to run; likewise a method with a seed that has
+            no score at all is left out (a seed that failed on every task dropped out without
+            a word, the method aggregated over the seeds that had finished).
 
     Returns:
         The matrices of methods with a score for every (seed, task) of theirs, and for the
@@ -212,6 +216,10 @@ def score_matrices(
         missing = sorted(set((tasks_of or {}).get(method, ())) - set(tasks))
         if missing:
             skipped[method] = f"no finished cell on {', '.join(missing)}"
+            continue
+        lost = sorted(set((seeds_of or {}).get(method, ())) - set(seeds))
+        if lost:
+            skipped[method] = f"no finished cell of seed(s) {', '.join(map(str, lost))}"
             continue
         if len(table) != len(seeds) * len(tasks):
             skipped[method] = (

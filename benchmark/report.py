@@ -32,6 +32,7 @@ from benchmark.cells import Cell, canonical_json  # noqa: E402
 from benchmark.metrics import (  # noqa: E402
     THRESHOLDS,
     CellMetrics,
+    CurvePoint,
     aggregate,
     cell_metrics,
     format_distinct_rate,
@@ -94,10 +95,15 @@ def _png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _lower_median(values: Sequence[float | None]) -> float | None:
-    """Lower median with None (not reached) above every number; None if it is the median."""
-    ordered = sorted(values, key=lambda v: (v is None, v or 0.0))
-    return ordered[(len(ordered) - 1) // 2]
+def median_reach(reaches: Sequence[tuple[int, float] | None]) -> tuple[int, float] | None:
+    """The median seed's (env steps, wall-clock s) to a threshold, seeds ordered by steps with
+    one that never reached it (None) the slowest; of an even count the upper of the middle two.
+    So None ("not reached") unless more than half of the seeds reached it, and the seconds are
+    the same seed's. (The lower median of steps and of seconds apart read 500 steps in 10 s
+    where one seed took 500 steps in 40 s and the other 1,000 in 10 s, and 2 of 4 seeds that
+    reached it as "reached".)"""
+    ordered = sorted(reaches, key=lambda r: (r is None, r or (0, 0.0)))
+    return ordered[len(ordered) // 2]
 
 
 def _env_subset(cell: Cell, env_kwargs: dict[str, Any]) -> bool:
@@ -193,14 +199,13 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
                 # A seed that never reached it counts as the slowest (`benchmark.serl_curves`
                 # too): a median over the hits alone ranked a method that reached it on 2 of 4
                 # seeds ahead of one as fast on every seed that reached it on 3.
-                steps = _lower_median([m.reach[threshold] and m.reach[threshold][0] for m in done])
-                clock = _lower_median([m.reach[threshold] and m.reach[threshold][1] for m in done])
-                if steps is None:
+                median = median_reach([m.reach[threshold] for m in done])
+                if median is None:
                     steps_cols.append(f"not reached ({reached}/{len(done)})")
                     clock_cols.append("–")
                 else:
-                    steps_cols.append(f"{steps:.0f} ({reached}/{len(done)})")
-                    clock_cols.append(f"{clock:.1f}")
+                    steps_cols.append(f"{median[0]:.0f} ({reached}/{len(done)})")
+                    clock_cols.append(f"{median[1]:.1f}")
             reach.rows.append([task, method] + steps_cols + clock_cols)
     sections.append(Section(
         "Cycle time, final distance and contact force",
@@ -211,9 +216,11 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
     if reach.rows:
         sections.append(Section(
             "Time to threshold",
-            ["First learning-curve evaluation whose success rate reaches the threshold; lower "
-             "median over seeds, a seed that never reached it counted as the slowest ('not "
-             "reached' when that is the median)."],
+            ["First learning-curve evaluation whose success rate reaches the threshold (the "
+             "run may fall below it later: see the learning curves); the median seed by steps "
+             "(of an even count the slower middle one), a seed that never reached it counted "
+             "as the slowest, so 'not reached' unless more than half of the seeds reached it; "
+             "wall-clock is the same seed's."],
             [reach],
         ))
 
@@ -222,7 +229,10 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
     curves = _learning_curves(cells, metrics, tasks, colours)
     if curves is not None:
         sections.append(Section("Learning curves", [
-            "Success rate of the learning-curve evaluations, mean over seeds; shaded: min–max."
+            "Success rate of the learning-curve evaluations, mean over seeds (their k-th "
+            "evaluations, at the mean of their env steps; where seeds evaluated a different "
+            "number of times, their curves interpolated and drawn without markers); shaded: "
+            "min–max."
         ], figures=[curves]))
     sections.append(_failures_section(preset, rows))
     return sections
@@ -361,10 +371,13 @@ def _aggregate_section(
         else:
             scores += [(m, task, c.seed, metrics[c.config_hash].success_rate) for c in group]
     tasks_of: dict[str, set[str]] = {}
+    seeds_of: dict[str, set[int]] = {}
     for c in cells:  # failed cells too: a method whose every cell on a task failed lacks it
         if method(c) in base:
             tasks_of.setdefault(method(c), set()).add(c.task_label)
-    matrices, skipped = score_matrices(scores, tasks_of)
+            if method(c) not in replayed:  # their seeds count as one
+                seeds_of.setdefault(method(c), set()).add(c.seed)
+    matrices, skipped = score_matrices(scores, tasks_of, seeds_of)
     section = Section("Aggregates across tasks and seeds", [
         "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "
         f"stratified bootstrap intervals ({reps} resamples, rliable). With few seeds a "
@@ -387,14 +400,25 @@ def _aggregate_section(
         section.paragraphs.append(
             "No interval for a method with one seed: the stratified bootstrap resamples seeds "
             "within each task, so one seed gives no measure of spread.")
+    if any(a.runs >= 2 and a.mean_ci[0] == a.mean_ci[1] for a in estimates.values()):
+        section.paragraphs.append(
+            "No interval either where every seed of a method scored the same on each task: "
+            "resampling them cannot vary, which says nothing of how precise the scores are "
+            "(see each task's success interval above).")
     for method, reason in skipped.items():
         section.paragraphs.append(f"{method}: left out of the aggregates, {reason}.")
     if matrices:
         taus, profiles, cis = performance_profile(matrices, reps=min(reps, 1000))
         fig, ax = plt.subplots(figsize=(6, 4))
+        styles = ("-", "--", ":", "-.")
+        version_rank: dict[str, dict[str, int]] = {}  # method -> its names' order
         for name in matrices:
             colour = colours[base[name]]  # a method's colour for each of its task versions
-            ax.plot(taus, profiles[name], label=name, color=colour)
+            # ... and a line style per version: v0 and v1 of one method were one blue line.
+            rank = version_rank.setdefault(base[name], {}).setdefault(
+                name, len(version_rank[base[name]]))
+            ax.plot(taus, profiles[name], label=name, color=colour,
+                    linestyle=styles[rank % len(styles)])
             # One seed: no spread to show (a band of no width read as a precise one).
             if matrices[name].shape[0] > 1:
                 ax.fill_between(taus, cis[name][0], cis[name][1], alpha=0.2, color=colour)
@@ -407,15 +431,36 @@ def _aggregate_section(
     return section
 
 
+def seeds_curve(curves: Sequence[Sequence[CurvePoint]]) -> tuple[bool, np.ndarray, np.ndarray]:
+    """Seeds' learning curves on common env steps: (aligned, steps, rates (seeds, steps)).
+
+    Seeds evaluate at slightly different env steps (the first episode end after each
+    eval_every). With as many evaluations each (aligned), the k-th ones go together, at the
+    mean of their steps; else each curve is interpolated onto the union of their steps
+    (averaging per exact step would drop seeds in and out), values no evaluation gave, which
+    the plot draws without markers.
+    """
+    if len({len(c) for c in curves}) == 1:
+        steps = np.mean([[p.env_steps for p in c] for c in curves], axis=0)
+        return True, steps, np.array([[p.success_rate for p in c] for c in curves])
+    steps = np.array(sorted({p.env_steps for c in curves for p in c}), dtype=float)
+    return False, steps, np.stack([np.interp(steps, [p.env_steps for p in c],
+                                             [p.success_rate for p in c]) for c in curves])
+
+
 def _task_version(cell: Cell) -> str:
     """"v1" for InsertBench/USB-v1 (Gymnasium's version suffix)."""
     return "v" + cell.task_id.rsplit("-v", 1)[-1] if "-v" in cell.task_id else "unversioned"
 
 
 def _with_interval(point: float, interval: tuple[float, float], seeds: int) -> str:
-    """`0.600 [0.400, 0.800]`, or the point alone with one seed (its interval is degenerate)."""
+    """`0.600 [0.400, 0.800]`, or the point alone where the interval is degenerate: one seed,
+    or seeds whose scores all agree (resampling them cannot vary: `0.000 [0.000, 0.000]` from
+    two seeds of 0/5 read as exact beside the table's `0/10 (0% [0, 28])`)."""
     if seeds < 2:
         return f"{point:.3f} (1 seed: no CI)"
+    if interval[0] == interval[1]:
+        return f"{point:.3f} ({seeds} seeds agree on every task: no CI)"
     return f"{point:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
@@ -442,20 +487,12 @@ def _learning_curves(
             if cell.task_label == task:
                 by_method.setdefault(cell.method, []).append(metrics[cell.config_hash])
         for method, runs in by_method.items():
-            # Seeds evaluate at slightly different env steps (the first episode end after each
-            # eval_every), so every seed's curve is interpolated onto the union of their steps
-            # before averaging; averaging per exact step would drop seeds in and out.
-            steps = np.array(sorted({p.env_steps for m in runs for p in m.curve}), dtype=float)
-            rates = np.stack([
-                np.interp(steps, [p.env_steps for p in m.curve],
-                          [p.success_rate for p in m.curve])
-                for m in runs if m.curve
-            ])
+            aligned, steps, rates = seeds_curve([m.curve for m in runs if m.curve])
             mean, low, high = rates.mean(axis=0), rates.min(axis=0), rates.max(axis=0)
             # Markers on a short curve: one evaluation per run (budget = eval_every, as three
             # shipped presets) drew a line of one point, which matplotlib does not show.
-            ax.plot(steps, mean, label=method, color=colours[method],
-                    marker="o" if len(steps) <= MARKED_POINTS else None, markersize=4)
+            ax.plot(steps, mean, label=method, color=colours[method], markersize=4,
+                    marker="o" if aligned and len(steps) <= MARKED_POINTS else None)
             if len(steps) > 1:
                 ax.fill_between(steps, low, high, alpha=0.2, color=colours[method])
             else:  # a band of no width: the seeds' range as an error bar

@@ -150,6 +150,16 @@ def test_a_method_without_a_score_on_one_of_its_tasks_is_left_out() -> None:
     assert "b" not in matrices and skipped["b"] == "no finished cell on t3"
 
 
+def test_a_method_with_a_seed_failed_on_every_task_is_left_out() -> None:
+    """One failed cell left the method out with a note, a seed failed on every task dropped out
+    without one: the method was aggregated over its surviving seeds beside complete ones."""
+    scores = [(m, t, s, 0.5) for m in ("a", "b") for t in ("t1", "t2") for s in (0, 1)]
+    scores += [("a", t, 2, 0.1) for t in ("t1", "t2")]
+    matrices, skipped = score_matrices(scores, seeds_of={"a": {0, 1, 2}, "b": {0, 1, 2}})
+    assert matrices["a"].shape == (3, 2)
+    assert "b" not in matrices and skipped["b"] == "no finished cell of seed(s) 2"
+
+
 def test_performance_profile_is_fraction_of_runs_above_tau() -> None:
     scores = {"m": np.array([[0.0, 0.5], [1.0, 0.25]])}
     taus, profiles, _ = performance_profile(scores, taus=np.array([0.0, 0.3, 0.9]), reps=50)

@@ -77,10 +77,10 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
     assert format_rate(k, 6, *wilson_interval(k, 6)) in reference_row
     assert format_rate(13, 20, *wilson_interval(13, 20)) in reference_row
     assert "Table 9, row A" in page
-    # Learner's seed 1 failed everywhere: one seed, whose bootstrap interval would be a point.
-    assert re.search(r"\| Learner \| [0-9.]+ \(1 seed: no CI\) \| [0-9.]+ \(1 seed: no CI\) \|",
-                     markdown)
-    assert "No interval for a method with one seed" in markdown
+    # Learner's seed 1 failed everywhere: aggregated over its seed 0 alone, beside methods of
+    # two seeds, without a word; now left out, as a method with one failed cell is.
+    assert "Learner: left out of the aggregates, no finished cell of seed(s) 1." in markdown
+    assert not re.search(r"\| Learner \| [0-9.]+", markdown.split("## Aggregates")[1])
     assert "synthetic failure requested for seed 1" in markdown
     assert "WARNING: 12 of the done cells were produced by a test fixture" in markdown
 
@@ -259,12 +259,15 @@ def test_user_text_reads_as_written_in_markdown_and_html() -> None:
 def test_time_to_threshold_counts_a_seed_that_never_reached_it_as_the_slowest() -> None:
     """The median was over the seeds that reached it: 600, never, never, 450 read 525, ahead of
     600, never, 600, 450 (600), a method as fast on every seed that reached it more often."""
-    from benchmark.report import _lower_median
+    from benchmark.report import median_reach
 
-    assert _lower_median([600, None, 600, 450]) == 600
-    assert _lower_median([600, None, None, 450]) == 600
-    assert _lower_median([None, None, 450]) is None
-    assert _lower_median([300.0]) == 300.0
+    assert median_reach([(600, 6.0), None, (600, 5.0), (450, 9.0)]) == (600, 6.0)
+    # Half the seeds never reached it: read 600 (the lower median) before.
+    assert median_reach([(600, 6.0), None, None, (450, 9.0)]) is None
+    assert median_reach([None, None, (450, 9.0)]) is None
+    assert median_reach([(300, 3.0)]) == (300, 3.0)
+    # One seed's steps and seconds: 500 steps in 40 s and 1,000 in 10 s read "500 in 10.0".
+    assert median_reach([(500, 40.0), (1000, 10.0)]) == (1000, 10.0)
 
 
 def test_cells_evaluated_on_another_task_version_are_flagged(tmp_path: Path) -> None:
@@ -325,3 +328,28 @@ def test_a_report_with_no_finished_cell_says_so(tmp_path: Path, monkeypatch) -> 
         sections = build_sections(load_preset(Path("replays.toml")), store, reps=10)
     success = next(s for s in sections if s.title == "Final success rate")
     assert any("No cell of this preset has finished yet" in p for p in success.paragraphs)
+
+
+def test_an_aggregate_interval_of_no_width_is_not_printed_as_a_measurement() -> None:
+    """Two seeds of 0/5 each read "0.000 [0.000, 0.000]" beside the success table's
+    "0/10 (0% [0, 28])": resampling equal scores cannot vary, which is no precision."""
+    from benchmark.report import _with_interval
+
+    assert _with_interval(0.0, (0.0, 0.0), 2) == "0.000 (2 seeds agree on every task: no CI)"
+    assert _with_interval(0.5, (0.25, 0.75), 2) == "0.500 [0.250, 0.750]"
+    assert _with_interval(0.5, (0.5, 0.5), 1) == "0.500 (1 seed: no CI)"
+
+
+def test_seeds_curves_average_their_own_evaluations_not_interpolated_ones() -> None:
+    """Seeds evaluated at 102/243/300 and 105/204/300 were interpolated onto all six steps and
+    drawn with a marker at 204: a mean of 0.138 that no evaluation gave."""
+    from benchmark.metrics import CurvePoint
+    from benchmark.report import seeds_curve
+
+    first = [CurvePoint(102, 1.0, 4, 4), CurvePoint(243, 2.0, 0, 4), CurvePoint(300, 3.0, 2, 4)]
+    second = [CurvePoint(105, 1.0, 4, 4), CurvePoint(204, 2.0, 0, 4), CurvePoint(300, 3.0, 4, 4)]
+    aligned, steps, rates = seeds_curve([first, second])
+    assert aligned and steps.tolist() == [103.5, 223.5, 300.0]
+    assert rates.tolist() == [[1.0, 0.0, 0.5], [1.0, 0.0, 1.0]]
+    aligned, steps, _ = seeds_curve([first, second[:2]])  # unequal counts: interpolated
+    assert not aligned and steps.tolist() == [102, 105, 204, 243, 300]
