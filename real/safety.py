@@ -59,6 +59,12 @@ STAMP_LEAD_S = 1.0
 #: solver, change its last digits every cycle (longest run on the twin: 2 reads, one cycle); a
 #: frozen or all-zero reading was accepted, and the force limit never tripped.
 FROZEN_WRENCH_CYCLES = 50
+#: Likewise a TCP pose reading bit-identical for this many new cycles while the controller
+#: reports the TCP moving faster than `FROZEN_POSE_SPEED_M_S` [m/s]: a stuck pose field passed
+#: every check while the arm moved 8.5 mm under the policy, and after the next stop the first
+#: command was referenced to it (an 8.4 mm jump in one period). At rest a pose may repeat.
+FROZEN_POSE_CYCLES = 50
+FROZEN_POSE_SPEED_M_S = 0.002
 
 #: Axial pull on the tool [N] (into the socket) above which a force trip does not retract.
 RETRACT_TENSION_N = 5.0
@@ -141,6 +147,17 @@ class SafeRobot:
         #: The last new cycle's raw F/T reading and how many new cycles in a row repeated it.
         self._last_raw_wrench: tuple[float, ...] | None = None
         self._same_wrench_cycles = 0
+        #: Likewise the raw TCP pose, counted while the controller reports the TCP moving.
+        self._last_raw_pose: tuple[float, ...] | None = None
+        self._same_pose_cycles = 0
+        #: The pose that tripped as frozen: never a reference again (the arm, stopped, reads
+        #: no speed, and the stuck value would pass as the first command's start).
+        self._frozen_pose: tuple[float, ...] | None = None
+        #: A pose reading tripped: until one passes, the next must lie within
+        #: `max_reading_jump_m` of `last_valid` whatever time has passed (the tripping reading,
+        #: still there at the next reset 0.1 s later, passed the stopped arm's allowance, which
+        #: grows with time, and became the first command's reference: a 20 mm jump).
+        self._pose_suspect = False
         #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
         #: reading that trips the force limit.
         self.peak_force_n = 0.0
@@ -167,6 +184,7 @@ class SafeRobot:
                           f"{bounds[0]:g}, {bounds[1]:g})")
         if self._last_stamp != stamp_before:  # a new controller cycle
             self._check_not_frozen(tuple(float(v) for v in wrench))
+            self._check_pose_not_frozen(pos, mat, np.asarray(speed, dtype=np.float64))
         return RobotState(
             pos=pos,
             mat=mat,
@@ -186,6 +204,9 @@ class SafeRobot:
         if not np.isfinite(stamp):
             self.trip("reading", f"the controller timestamp {stamp} is not finite")
         pos, mat = pose_to_pos_mat(np.asarray(pose, dtype=np.float64))
+        if tuple(float(v) for v in (*pos, *mat.ravel())) == self._frozen_pose:
+            self.trip("reading", "the TCP pose still reads the value it froze at: a stuck "
+                      "field; restart the robot's RTDE interface")
         s = self.safety
         local = self.socket_frame(pos)
         outside = float(np.linalg.norm(local - np.clip(local, self._box_lo, self._box_hi)))
@@ -208,12 +229,15 @@ class SafeRobot:
             jump = float(np.linalg.norm(pos - prev_pos))
             turn = rotation_angle(prev_mat.T @ mat)
             gap = max(0.0, now - prev_t)
-            if self._last is not None:  # servoing: the arm moves only as commanded
+            if self._pose_suspect:  # the last one tripped: no allowance for time passing
+                may_move, may_turn = self._commanded_since_valid
+            elif self._last is not None:  # servoing: the arm moves only as commanded
                 may_move, may_turn = self._commanded_since_valid
             else:  # stopped: decelerating, or moved by hand between episodes
                 may_move = READING_SPEED_FACTOR * s.max_speed_m_s * gap
                 may_turn = READING_SPEED_FACTOR * s.max_angular_speed_rad_s * gap
             if jump > s.max_reading_jump_m + may_move or turn > s.max_reading_jump_rad + may_turn:
+                self._pose_suspect = True
                 self.trip(
                     "reading",
                     f"the TCP pose reading jumped {jump * 1e3:.1f} mm / {turn:.3f} rad in "
@@ -244,6 +268,7 @@ class SafeRobot:
             )
         self.last_valid = (pos, mat, now)
         self._commanded_since_valid = (0.0, 0.0)
+        self._pose_suspect = False
         return pos, mat
 
     def _check_not_frozen(self, wrench: tuple[float, ...]) -> None:
@@ -256,6 +281,24 @@ class SafeRobot:
             self.trip("reading", f"the F/T sensor read {list(wrench)} unchanged for "
                       f"{FROZEN_WRENCH_CYCLES} controller cycles: frozen (a dead sensor or a "
                       "stuck field; a live one's noise changes it every cycle)")
+
+    def _check_pose_not_frozen(self, pos: np.ndarray, mat: np.ndarray,
+                               speed: np.ndarray) -> None:
+        """Trip on a TCP pose bit-identical for `FROZEN_POSE_CYCLES` new cycles in which the
+        controller reported the TCP moving (a stuck pose field)."""
+        pose = tuple(float(v) for v in (*pos, *mat.ravel()))
+        moving = float(np.linalg.norm(speed[:3])) > FROZEN_POSE_SPEED_M_S
+        same = moving and pose == self._last_raw_pose
+        self._same_pose_cycles = self._same_pose_cycles + 1 if same else 0
+        self._last_raw_pose = pose
+        if self._same_pose_cycles >= FROZEN_POSE_CYCLES:
+            self._same_pose_cycles = 0
+            self._pose_suspect = True
+            self._frozen_pose = pose
+            self.trip("reading", f"the TCP pose read {np.round(pos, 4).tolist()} unchanged for "
+                      f"{FROZEN_POSE_CYCLES} controller cycles while the TCP speed read "
+                      f"{float(np.linalg.norm(speed[:3])) * 1e3:.0f} mm/s: frozen (a stuck "
+                      "field)")
 
     def _read_int(self, method: str, what: str) -> int:
         """An integer reading of the backend's `method`; anything else (None, NaN, 2.5, a

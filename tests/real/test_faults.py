@@ -270,3 +270,58 @@ def test_a_pose_reading_that_jumps_after_a_pause_trips(pause_s):
     faulty.clear()
     env.reset(seed=1)
     assert unsafe(env, faulty) == []
+
+
+@pytest.mark.parametrize("pause_s", [0.01, 0.1, 0.15])
+def test_a_reading_that_tripped_is_no_reference_at_the_next_reset(pause_s):
+    """The jumped reading, still there at the next reset 0.1 s later (inside the RTDE
+    watchdog's 0.2 s), passed the stopped arm's allowance, which grows with time, and the
+    reset's first command jumped 20 mm in one 2 ms period (cap 0.2 mm). Until a reading passes
+    again, the next must lie within max_reading_jump_m of the last valid one."""
+    twin = DigitalTwinRobot(USB, seed=0, start_height_mm=15.0)
+    faulty = FaultInjector(twin, jump_m=0.02)
+    env = real.make(USB, robot=faulty, socket_pose=twin.socket_pose(),
+                    continuity_input=twin.continuity_input, start_height_mm=15.0)
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = env.step(policy(obs))
+    faulty.inject("jump")
+    *_, info = env.step(policy(obs))
+    assert info["safety_trip"] == "reading"
+    twin.stall(pause_s)
+    with pytest.raises(RuntimeError, match="jumped 20.0 mm"):
+        env.reset(seed=1)
+    assert unsafe(env, faulty) == []
+    faulty.clear()  # the reading is right again: the session goes on
+    env.reset(seed=1)
+    assert unsafe(env, faulty) == []
+
+
+class _FrozenPose(FaultInjector):
+    """The TCP pose field stuck at one value while the timestamp, wrench and speed live on."""
+
+    frozen = None
+
+    def getActualTCPPose(self):
+        pose = super().getActualTCPPose()
+        return pose if self.frozen is None else list(self.frozen)
+
+
+def test_a_frozen_pose_reading_trips_and_is_never_a_reference():
+    """A stuck pose field passed every check while the arm moved 8.5 mm under the policy; after
+    the next stop the first command was referenced to it (an 8.4 mm jump in one period)."""
+    twin = DigitalTwinRobot(USB, seed=0)
+    faulty = _FrozenPose(twin)
+    env = real.make(USB, robot=faulty, socket_pose=twin.socket_pose(),
+                    continuity_input=twin.continuity_input, init_offset_mm=(10.0, 10.0))
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=3)
+    obs, *_ = env.step(policy(obs))
+    faulty.frozen = np.asarray(twin.getActualTCPPose())
+    *_, info = env.step(policy(obs))
+    assert info["safety_trip"] == "reading" and "unchanged for 50 controller cycles while " \
+        "the TCP speed read" in info["safety_message"]
+    with pytest.raises(RuntimeError, match="still reads the value it froze at"):
+        env.reset(seed=4)
+    assert unsafe(env, faulty) == []
