@@ -9,11 +9,11 @@ the same reference limiting (`envs.controller.limited_reference`) and the same r
 
 What differs from the MuJoCo task, by design (this is a contact-model check, not a second robot):
 - The arm is represented by its operational-space inertia at the TCP: the tool (gripper + plug)
-  is one free body whose mass is the UR5e's translational Cartesian inertia at the start pose,
-  computed from the MuJoCo model (`tcp_inertia`), gravity-compensated as on the real
-  controller. The arm's links never touch the board in these tasks. The board the socket
-  housing stands on is there (a plug pushed down beside the housing lands on it); the table,
-  which nothing reaches, is not.
+  is one free body whose mass and rotational inertia are the UR5e's Cartesian inertia at the
+  start pose, with the arm's joint damping mapped to the TCP, computed from the MuJoCo model
+  (`tcp_inertia`), gravity-compensated as on the real controller. The arm's links never
+  touch the board in these tasks. The board the socket housing stands on is there (a plug
+  pushed down beside the housing lands on it); the table, which nothing reaches, is not.
 - The impedance law (per-axis springs in the reference frame, saturating at stiffness x
   reference limit, and dampers on the TCP twist) is evaluated in Python at every physics step
   and applied as an external wrench; in MuJoCo it runs in C inside `mj_step`.
@@ -257,7 +257,7 @@ class BulletInsertionEnv(gym.Env):
         self.gains: ImpedanceGains = task.dynamics.gains  # the task version's controller
         self._force_limit = self.gains.translational_stiffness * self.gains.translation_limit_m
         self._torque_limit = self.gains.rotational_stiffness * self.gains.rotation_limit_rad
-        self.tool_mass_kg, self.tool_inertia = tcp_inertia(task, timestep)
+        self.tool_mass_kg, self.tool_inertia, self._arm_damping = tcp_inertia(task, timestep)
         self.action_space, self.observation_space = build_spaces(
             action_mode, "state", reward, (), (1, 1, 1)
         )
@@ -493,6 +493,8 @@ class BulletInsertionEnv(gym.Env):
             -self._torque_limit, self._torque_limit
         )
         torque -= g.rotational_damping * ang
+        arm = self._arm_damping @ np.concatenate([lin, ang])  # the arm's joint damping
+        force, torque = force - arm[:3], torque - arm[3:]
         pybullet.applyExternalForce(
             self._plug, -1, force.tolist(), pos.tolist(), pybullet.WORLD_FRAME, physicsClientId=cid
         )
@@ -571,13 +573,18 @@ class BulletInsertionEnv(gym.Env):
         }
 
 
-def tcp_inertia(task: TaskSpec, timestep: float = 0.002) -> tuple[float, np.ndarray]:
-    """The UR5e's operational-space inertia at the task's start pose, from the MuJoCo model.
+def tcp_inertia(task: TaskSpec, timestep: float = 0.002) -> tuple[float, np.ndarray, np.ndarray]:
+    """The UR5e's operational-space inertia and joint damping at the task's start pose, from the
+    MuJoCo model.
 
-    Returns (mass [kg], principal moments [kg m^2]): the mean eigenvalue of the translational
-    block of Lambda = (J M^-1 J^T)^-1 at the TCP, and the eigenvalues of its rotational block.
-    This is the inertia a wrench at the TCP accelerates, so the tool body in PyBullet responds
-    to contacts and to the impedance law as the arm's end does.
+    Returns (mass [kg], rotational moments [kg m^2], damping (6, 6)): the mean eigenvalue of the
+    translational block of Lambda = (J M^-1 J^T)^-1 at the TCP; the diagonal of its rotational
+    block on the world axes, which are the tool body's at the start pose (the eigenvalues,
+    sorted, put rotation about z 9.4x too heavy and about x 5.8x too light: pose-mode turns
+    ran 10-40% ahead of MuJoCo's); and the arm's joint damping seen at the TCP twist,
+    J^-T D J^-1 [N s/m, N m s/rad], world frame, which the arm adds to the impedance law's
+    dampers (1-3 N m s/rad on 5). This is the inertia a wrench at the TCP accelerates, so the
+    tool body in PyBullet responds to contacts and to the impedance law as the arm's end does.
     """
     from envs.insertion_env import InsertionEnv
 
@@ -591,9 +598,11 @@ def tcp_inertia(task: TaskSpec, timestep: float = 0.002) -> tuple[float, np.ndar
     mujoco.mj_fullM(m, d, mass_matrix)
     arm_m = mass_matrix[np.ix_(env._arm_dof, env._arm_dof)]
     lam = np.linalg.inv(jac @ np.linalg.solve(arm_m, jac.T))
+    jac_inv = np.linalg.inv(jac)
+    damping = jac_inv.T @ np.diag(m.dof_damping[env._arm_dof]) @ jac_inv
     env.close()
     mass = float(np.linalg.eigvalsh(lam[:3, :3]).mean())
-    return mass, np.linalg.eigvalsh(lam[3:, 3:])
+    return mass, np.diag(lam[3:, 3:]).copy(), damping
 
 
 def _quat_mat(quat_wxyz: np.ndarray) -> np.ndarray:
