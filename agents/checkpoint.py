@@ -386,11 +386,12 @@ class CheckpointMixin:
         demonstrations held at the save (saved without ``include_replay=True``): trained on, it
         would learn as another method (RLPD without its demos is SAC)."""
         rows = getattr(self, "buffers_not_restored", {}).get(buffer)
-        if rows:
+        if rows and len(self._checkpoint_buffers()[buffer]) < rows:  # not given them again
             raise ValueError(f"this {self.name} agent was saved with {rows} rows in its {buffer} "
                              "buffer but without them (save without include_replay=True): "
                              "training on would leave them out; train on from a checkpoint "
-                             "saved with its replay (the runner's)")
+                             "saved with its replay (the runner's), or give it the demos "
+                             "again (pretrain)")
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> Any:

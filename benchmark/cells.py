@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import json
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,11 +216,12 @@ CellFunction = Callable[[Cell, Path], CellResult]
 CELL_HOST_FILE = "cell_host.json"
 
 
-def _continue_or_clear(artifacts_dir: Path) -> int:
-    """Keep a killed attempt's training run in ``artifacts_dir`` when ``train`` can continue it
-    to the result an uninterrupted attempt gets: it has a checkpoint and was made by this clean
-    commit, these libraries, this many torch threads on this host. Otherwise empty the folder.
-    Returns the env step the attempt continues from (0: from the start)."""
+def _continue_or_clear(artifacts_dir: Path, keep: bool = True) -> int:
+    """Keep a killed attempt's training run in ``artifacts_dir`` (unless not ``keep``) when
+    ``train`` can continue it to the result an uninterrupted attempt gets: it has a checkpoint
+    and was made by this clean commit of this suite version, these libraries, this many torch
+    threads on this host. Otherwise empty the folder. Returns the env step the attempt
+    continues from (0: from the start)."""
     import platform
     import shutil
 
@@ -229,14 +231,15 @@ def _continue_or_clear(artifacts_dir: Path) -> int:
     from benchmark.store import collect_provenance
 
     provenance = collect_provenance()
-    here = {"suite_commit": provenance.suite_commit, "mujoco": provenance.mujoco_version,
+    here = {"suite_commit": provenance.suite_commit, "suite": provenance.suite_version,
+            "mujoco": provenance.mujoco_version,
             "torch": provenance.torch_version, "python": provenance.python_version,
             "machine": platform.machine(), "hostname": provenance.hostname,
             "torch_threads": torch.get_num_threads()}
     marker = artifacts_dir / CELL_HOST_FILE
     checkpoint = run_checkpoint_dir(artifacts_dir)
     try:  # a dirty or unknown commit may be other code under the same name
-        if (checkpoint is not None and json.loads(marker.read_text()) == here
+        if (keep and checkpoint is not None and json.loads(marker.read_text()) == here
                 and provenance.suite_commit not in ("unknown", None)
                 and not provenance.suite_commit.endswith("-dirty")):
             return int(json.loads((checkpoint / "runner.json").read_text())["step"])
@@ -263,21 +266,34 @@ def run_cell(cell: Cell, artifacts_dir: Path) -> CellResult:
     from benchmark.train import train
     from envs.tasks import pinned_versions
 
+    def attempt() -> Any:
+        with pinned_versions():  # a preset pins its task versions (`--task-version` for others)
+            return train(
+                task_id=cell.task_id,
+                agent_name=cell.agent,
+                seed=cell.seed,
+                steps=cell.budget_steps,
+                config=dict(cell.agent_config),
+                env_kwargs=dict(cell.env_kwargs),
+                out_dir=artifacts_dir,
+                eval_every=cell.eval_every,
+                eval_episodes=cell.eval_episodes,
+                eval_seeds=list(cell.eval_seeds),
+                num_envs=cell.num_envs,
+            )
+
     resumed_from = _continue_or_clear(Path(artifacts_dir))
-    with pinned_versions():  # a preset pins its task versions (`--task-version` for others)
-        result = train(
-            task_id=cell.task_id,
-            agent_name=cell.agent,
-            seed=cell.seed,
-            steps=cell.budget_steps,
-            config=dict(cell.agent_config),
-            env_kwargs=dict(cell.env_kwargs),
-            out_dir=artifacts_dir,
-            eval_every=cell.eval_every,
-            eval_episodes=cell.eval_episodes,
-            eval_seeds=list(cell.eval_seeds),
-            num_envs=cell.num_envs,
-        )
+    try:
+        result = attempt()
+    except Exception as err:  # noqa: BLE001 - any failure of a resume: start again once
+        if not resumed_from:
+            raise
+        # A checkpoint that does not resume (a damaged file) failed the cell on every retry.
+        warnings.warn(f"cell {cell.short_hash}: the killed attempt's checkpoint (step "
+                      f"{resumed_from}) did not resume ({type(err).__name__}: {err}); "
+                      "training again from step 0", UserWarning, stacklevel=2)
+        resumed_from = _continue_or_clear(Path(artifacts_dir), keep=False)
+        result = attempt()
     if not result.evaluations:
         raise ValueError(f"train returned no evaluation for cell {cell.short_hash}")
     return CellResult(

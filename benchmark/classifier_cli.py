@@ -19,7 +19,6 @@ from typing import Annotated
 
 import typer
 
-from agents.registry import check_seed
 from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS
 from benchmark.cli_options import EnvOption, check_output_dir, parse_env_kwargs
 from envs.json_files import write_json
@@ -77,6 +76,8 @@ def train_command(
                                  f"[mm], got {sanity_margin_mm}")
     if not 1 <= steps <= MAX_TRAIN_STEPS:  # 10^20 overflowed after the rollouts
         raise typer.BadParameter(f"--steps must be in [1, {MAX_TRAIN_STEPS:,}], got {steps}")
+    from agents.registry import check_seed
+
     try:  # NumPy refused a negative one only after every rollout, torch 2**64 and above
         check_seed(seed)
     except ValueError as err:

@@ -427,6 +427,9 @@ def record_goal(
                                  f"plug at the calibrated pose)", param_hint="--env")
     if not twin and wrist_serial is None and side_serial is None:
         raise typer.BadParameter("give --wrist-serial and/or --side-serial (or --twin)")
+    if twin and (wrist_serial is not None or side_serial is not None):  # they were ignored
+        raise typer.BadParameter("the twin simulates its cameras; leave out --wrist-serial "
+                                 "and --side-serial")
     check_output_file(out, "--out")
     kwargs.update(reward="dense", obs_mode="state+pixels", goal_noise_mm=0.0,
                   init_offset_mm=(0.0, 0.0))

@@ -392,9 +392,12 @@ def _aggregate_section(
     estimates = aggregate(matrices, reps=reps)
     section.tables.append(Table(
         ["Method", "IQM [95% CI]", "Mean [95% CI]", "Seeds x tasks"],
-        [[m, _with_interval(a.iqm, a.iqm_ci, a.runs), _with_interval(a.mean, a.mean_ci, a.runs),
-          f"{a.runs} x {a.tasks}"]
-         for m, a in estimates.items()],
+        [[m, _with_interval(a.iqm, a.iqm_ci, a.runs, agree),
+          _with_interval(a.mean, a.mean_ci, a.runs, agree), f"{a.runs} x {a.tasks}"]
+         for m, a in estimates.items()
+         # The mean's interval has no width only where every seed scored alike on each task
+         # (the IQM's may have none while they differ: it trims them).
+         for agree in [a.mean_ci[0] == a.mean_ci[1]]],
     ))
     if any(a.runs < 2 for a in estimates.values()):
         section.paragraphs.append(
@@ -453,13 +456,14 @@ def _task_version(cell: Cell) -> str:
     return "v" + cell.task_id.rsplit("-v", 1)[-1] if "-v" in cell.task_id else "unversioned"
 
 
-def _with_interval(point: float, interval: tuple[float, float], seeds: int) -> str:
+def _with_interval(point: float, interval: tuple[float, float], seeds: int,
+                   agree: bool = False) -> str:
     """`0.600 [0.400, 0.800]`, or the point alone where the interval is degenerate: one seed,
-    or seeds whose scores all agree (resampling them cannot vary: `0.000 [0.000, 0.000]` from
-    two seeds of 0/5 read as exact beside the table's `0/10 (0% [0, 28])`)."""
+    or seeds that ``agree`` on every task (resampling them cannot vary: `0.000 [0.000, 0.000]`
+    from two seeds of 0/5 read as exact beside the table's `0/10 (0% [0, 28])`)."""
     if seeds < 2:
         return f"{point:.3f} (1 seed: no CI)"
-    if interval[0] == interval[1]:
+    if agree:
         return f"{point:.3f} ({seeds} seeds agree on every task: no CI)"
     return f"{point:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 

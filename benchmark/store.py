@@ -120,16 +120,20 @@ class RunningMarker:
 
 
 def suite_commit(mark_dirty: bool = False) -> str | None:
-    """The git commit of this checkout of the suite (None outside a git checkout), with
+    """The git commit of this checkout of the suite (None outside a git checkout of its own:
+    installed inside another repository, git answered with that one's commit), with
     ``-dirty`` appended where ``mark_dirty`` and tracked files differ from it."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
+        top, head = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root,
+                                   capture_output=True, text=True, timeout=10,
+                                   check=True).stdout.splitlines()
+        if Path(top).resolve() != root:  # installed inside another repository: not ours
+            return None
         dirty = mark_dirty and subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return head + ("-dirty" if dirty else "")
 

@@ -206,7 +206,7 @@ class SafeRobot:
         pos, mat = pose_to_pos_mat(np.asarray(pose, dtype=np.float64))
         if tuple(float(v) for v in (*pos, *mat.ravel())) == self._frozen_pose:
             self.trip("reading", "the TCP pose still reads the value it froze at: a stuck "
-                      "field; restart the robot's RTDE interface")
+                      "field; restart the robot's RTDE interface, then run the command again")
         s = self.safety
         local = self.socket_frame(pos)
         outside = float(np.linalg.norm(local - np.clip(local, self._box_lo, self._box_hi)))
@@ -237,11 +237,14 @@ class SafeRobot:
                 may_move = READING_SPEED_FACTOR * s.max_speed_m_s * gap
                 may_turn = READING_SPEED_FACTOR * s.max_angular_speed_rad_s * gap
             if jump > s.max_reading_jump_m + may_move or turn > s.max_reading_jump_rad + may_turn:
+                again = ("; a reading tripped before, and this session takes none far from "
+                         "the last valid one: once the readings are right, run the command "
+                         "again (a new session)") if self._pose_suspect else ""
                 self._pose_suspect = True
                 self.trip(
                     "reading",
                     f"the TCP pose reading jumped {jump * 1e3:.1f} mm / {turn:.3f} rad in "
-                    f"{gap * 1e3:.1f} ms since the last valid one: discontinuous",
+                    f"{gap * 1e3:.1f} ms since the last valid one: discontinuous{again}",
                 )
         if self._last_stamp is not None and stamp < self._last_stamp:
             self.trip(

@@ -266,3 +266,6 @@ def test_an_agent_restored_without_its_demos_refuses_to_train_on(tmp_path, name,
             online_steps(env, restored, 40)
     agent.save(tmp_path / "b", include_replay=True)
     online_steps(env, load_agent(tmp_path / "b"), 40)  # with them, it trains on
+    given_again = load_agent(tmp_path / "a")  # ... as when its demos are given again
+    given_again.pretrain(collect_demos(env, make_base_policy(env), 1))
+    online_steps(env, given_again, 40)

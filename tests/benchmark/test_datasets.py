@@ -169,8 +169,8 @@ def test_a_damaged_episode_or_settings_file_is_named_on_the_rerun(tmp_path):
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     # NaN collected nothing (`len(kept) < nan` is False) and 2.5 collected 3 episodes.
-    ("episodes", float("nan"), "episodes must be an integer >= 1, got nan"),
-    ("episodes", 2.5, "episodes must be an integer >= 1, got 2.5"),
+    ("episodes", float("nan"), "episodes must be an integer in [1, 100,000], got nan"),
+    ("episodes", 2.5, "episodes must be an integer in [1, 100,000], got 2.5"),
     ("max_steps", float("nan"), "max_steps must be an integer in [1, 1,000,000], got nan"),
     ("max_steps", 10**11, "max_steps must be an integer in [1, 1,000,000], got 100000000000"),
     ("seed", 1.5, "seed must be an integer >= 0, got 1.5"),

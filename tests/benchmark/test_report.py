@@ -335,8 +335,11 @@ def test_an_aggregate_interval_of_no_width_is_not_printed_as_a_measurement() -> 
     "0/10 (0% [0, 28])": resampling equal scores cannot vary, which is no precision."""
     from benchmark.report import _with_interval
 
-    assert _with_interval(0.0, (0.0, 0.0), 2) == "0.000 (2 seeds agree on every task: no CI)"
+    assert _with_interval(0.0, (0.0, 0.0), 2, agree=True) == \
+        "0.000 (2 seeds agree on every task: no CI)"
     assert _with_interval(0.5, (0.25, 0.75), 2) == "0.500 [0.250, 0.750]"
+    # An IQM that trims the seeds that differ has an interval of no width; they do not agree.
+    assert _with_interval(0.5, (0.5, 0.5), 10) == "0.500 [0.500, 0.500]"
     assert _with_interval(0.5, (0.5, 0.5), 1) == "0.500 (1 seed: no CI)"
 
 

@@ -153,4 +153,10 @@ def test_a_cell_cut_off_mid_training_continues_to_what_one_attempt_stores(
         marker.write_text(json.dumps(json.loads(marker.read_text()) | {"torch_threads": 2}))
 
     assert cut_then_rerun(tmp_path / "restarted", other_threads) == 0
+
+    def damage(folder: Path) -> None:  # failed the cell on every retry
+        (folder / "checkpoint/agent/weights.safetensors").write_bytes(b"junk")
+
+    with pytest.warns(UserWarning, match=r"checkpoint \(step 100\) did not resume"):
+        assert cut_then_rerun(tmp_path / "damaged", damage) == 0
     assert straight.result.info["resumed_from_step"] == 0

@@ -288,3 +288,20 @@ def test_a_marker_written_before_host_identities_is_still_reclaimed_by_pid(tmp_p
             db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
                        (cell.config_hash, _dead_pid(), socket.gethostname(), now, now, "old"))
         assert store.claim(cell)
+
+
+def test_a_suite_installed_inside_another_repository_has_no_commit(monkeypatch):
+    """Installed into a project's own git repository (a venv inside it), git answered for that
+    repository: its commit was recorded as the suite's, and counted clean, so a matrix cell
+    resumed a checkpoint of other code after an upgrade."""
+    import subprocess
+    import types
+
+    import benchmark.store as store
+
+    def run(command, **kwargs):
+        out = "/home/user/project\n" + "a" * 40 + "\n" if "--show-toplevel" in command else ""
+        return types.SimpleNamespace(stdout=out)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    assert store.suite_commit(mark_dirty=True) is None
