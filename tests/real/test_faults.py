@@ -247,13 +247,9 @@ def test_a_reset_from_outside_the_box_or_cone_refuses_or_comes_in_at_the_capped_
     assert unsafe(env, faulty) == []
 
 
-@pytest.mark.parametrize("pause_s", [0.02, 0.09])  # longer: the RTDE watchdog trips
-def test_a_pose_reading_that_jumps_after_a_pause_trips(pause_s):
-    """The jump bound was 5 mm plus 2 m/s (the fastest a UR moves) times the gap: after the
-    policy paused 20 ms, a reading 20 mm off the truth passed (45 mm allowed), 255 more
-    followed, and the reset's stop took it as the reference, commanding a 20 mm jump. Twice
-    the speed cap times the gap still passed it after a 90 ms pause. While servoing, the arm
-    moves only as commanded, and the bound is now what was commanded since."""
+def _three_steps_then_a_jump_ready():
+    """USB on the twin 15 mm up, three P-controller steps in, with a 20 mm pose jump ready to
+    inject: (env, twin, faulty backend, policy, observation)."""
     twin = DigitalTwinRobot(USB, seed=0, start_height_mm=15.0)
     faulty = FaultInjector(twin, jump_m=0.02)
     env = real.make(USB, robot=faulty, socket_pose=twin.socket_pose(),
@@ -262,6 +258,17 @@ def test_a_pose_reading_that_jumps_after_a_pause_trips(pause_s):
     obs, _ = env.reset(seed=0)
     for _ in range(3):
         obs, *_ = env.step(policy(obs))
+    return env, twin, faulty, policy, obs
+
+
+@pytest.mark.parametrize("pause_s", [0.02, 0.09])  # longer: the RTDE watchdog trips
+def test_a_pose_reading_that_jumps_after_a_pause_trips(pause_s):
+    """The jump bound was 5 mm plus 2 m/s (the fastest a UR moves) times the gap: after the
+    policy paused 20 ms, a reading 20 mm off the truth passed (45 mm allowed), 255 more
+    followed, and the reset's stop took it as the reference, commanding a 20 mm jump. Twice
+    the speed cap times the gap still passed it after a 90 ms pause. While servoing, the arm
+    moves only as commanded, and the bound is now what was commanded since."""
+    env, twin, faulty, policy, obs = _three_steps_then_a_jump_ready()
     twin.stall(pause_s)
     faulty.inject("jump")
     obs, _, terminated, _, info = env.step(policy(obs))
@@ -278,14 +285,7 @@ def test_a_reading_that_tripped_is_no_reference_at_the_next_reset(pause_s):
     watchdog's 0.2 s), passed the stopped arm's allowance, which grows with time, and the
     reset's first command jumped 20 mm in one 2 ms period (cap 0.2 mm). Until a reading passes
     again, the next must lie within max_reading_jump_m of the last valid one."""
-    twin = DigitalTwinRobot(USB, seed=0, start_height_mm=15.0)
-    faulty = FaultInjector(twin, jump_m=0.02)
-    env = real.make(USB, robot=faulty, socket_pose=twin.socket_pose(),
-                    continuity_input=twin.continuity_input, start_height_mm=15.0)
-    policy = real.p_controller(env)
-    obs, _ = env.reset(seed=0)
-    for _ in range(3):
-        obs, *_ = env.step(policy(obs))
+    env, twin, faulty, policy, obs = _three_steps_then_a_jump_ready()
     faulty.inject("jump")
     *_, info = env.step(policy(obs))
     assert info["safety_trip"] == "reading"
