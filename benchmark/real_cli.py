@@ -62,7 +62,13 @@ def _check_task(task: str) -> str:
     from envs.tasks import TASKS
 
     if task not in TASKS:
-        raise typer.BadParameter(f"unknown task {task!r}: the cell runs single-connector tasks "
+        import gymnasium as gym
+
+        import envs  # noqa: F401  (registers the IDs)
+
+        what = ("is no single-connector task" if task in gym.registry
+                else "is an unknown task")  # NISTBoard-v0 read as "unknown"
+        raise typer.BadParameter(f"{task!r} {what}: the cell runs single-connector tasks "
                                  "(see `insertbench list`)")
     return task
 
@@ -552,8 +558,9 @@ def serve_twin(
     script 30002/30003) for ur_rtde clients; operator commands on stdin (estop, unlock, ...)."""
     from real.serve_twin import LOOPBACK, PortInUse, run
 
-    if host not in LOOPBACK:
-        raise typer.BadParameter(f"the rehearsal robot serves on loopback only, not {host}")
+    if host not in LOOPBACK:  # where ur_rtde connects: 127.0.0.1, not all of 127/8
+        raise typer.BadParameter(f"the rehearsal robot serves on {' or '.join(LOOPBACK)} only, "
+                                 f"not {host}")
     if not 0 < max_seconds <= MAX_SERVE_S:  # inf (or 1e308) would serve unbounded
         raise typer.BadParameter(f"--max-seconds must be in (0, {MAX_SERVE_S:g}] (a week), got "
                                  f"{max_seconds}")

@@ -204,11 +204,12 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     cases = [
         (["real", "calibrate", "--task", "InsertBench/Nope-v0", "--twin", "--out", "c.json"],
-         "unknown task 'InsertBench/Nope-v0': the cell runs single-connector tasks"),
+         "'InsertBench/Nope-v0' is an unknown task: the cell runs single-connector tasks"),
         (["real", "validate", "--task", "Nope", "--twin", "--policy", "p_controller",
-          "--episodes", "1", "--out", "report"], "unknown task 'Nope'"),
+          "--episodes", "1", "--out", "report"], "'Nope' is an unknown task"),
+        # A registered task the cell does not run read as "unknown".
         (["real", "serve-twin", "--task", "InsertBench/NISTBoard-v0", "--max-seconds", "1"],
-         "unknown task 'InsertBench/NISTBoard-v0'"),
+         "'InsertBench/NISTBoard-v0' is no single-connector task"),
         (["real", "calibrate", "--task", USB, "--twin", "--frequency", "nan", "--out", "c.json"],
          "must be 500 (e-Series) or 125 (CB3) Hz, got nan"),
         (["real", "calibrate", "--task", USB, "--twin", "--frequency", "-5", "--out", "c.json"],

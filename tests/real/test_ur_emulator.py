@@ -235,7 +235,7 @@ def test_operator_input_without_line_ends_is_dropped_not_kept(twin):
 def test_serve_twin_refuses_other_hosts_and_unknown_tasks():
     runner = CliRunner()
     result = runner.invoke(app, ["real", "serve-twin", "--task", USB, "--host", "10.0.0.2"])
-    assert result.exit_code != 0 and "loopback only" in result.output
+    assert result.exit_code != 0 and "127.0.0.1 or localhost only" in result.output
     result = runner.invoke(app, ["real", "serve-twin", "--task", "InsertBench/Nope-v0"])
     assert result.exit_code != 0 and "unknown task" in result.output
     assert "Traceback" not in result.output
