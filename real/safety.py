@@ -229,9 +229,9 @@ class SafeRobot:
             jump = float(np.linalg.norm(pos - prev_pos))
             turn = rotation_angle(prev_mat.T @ mat)
             gap = max(0.0, now - prev_t)
-            if self._pose_suspect:  # the last one tripped: no allowance for time passing
-                may_move, may_turn = self._commanded_since_valid
-            elif self._last is not None:  # servoing: the arm moves only as commanded
+            # Servoing, the arm moves only as commanded; after a reading tripped, time passing
+            # earns no allowance either.
+            if self._last is not None or self._pose_suspect:
                 may_move, may_turn = self._commanded_since_valid
             else:  # stopped: decelerating, or moved by hand between episodes
                 may_move = READING_SPEED_FACTOR * s.max_speed_m_s * gap
