@@ -135,6 +135,19 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[int, dict
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
+def save_tensors_then_json(path: Path, tensors_name: str, tensors: dict[str, torch.Tensor],
+                           json_name: str, meta: Any) -> None:
+    """Write ``tensors`` (safetensors) and then ``meta`` (JSON) into folder ``path``, each file
+    whole or not at all (a temporary file renamed into place), the JSON last, and its text
+    made first: a value JSON cannot hold failed after the weights were written, and a kill
+    mid-write left a cut-off file (agent checkpoints, reward classifiers)."""
+    text = json.dumps(meta, indent=1)
+    save_file(tensors, str(path / f"{tensors_name}.tmp"))
+    os.replace(path / f"{tensors_name}.tmp", path / tensors_name)
+    (path / f"{json_name}.tmp").write_text(text)
+    os.replace(path / f"{json_name}.tmp", path / json_name)
+
+
 def read_meta(agent_dir: str | Path) -> dict[str, Any]:
     """The agent.json of the checkpoint in ``agent_dir``; ValueError naming the file if it is
     not a JSON object of this checkpoint format (another object ended in a bare KeyError in
@@ -288,13 +301,7 @@ class CheckpointMixin:
             "buffer_rows": {name: len(buffer)
                             for name, buffer in self._checkpoint_buffers().items()},
         }
-        # The text first (a value JSON cannot hold failed after the weights were written), and
-        # each file whole or not at all, agent.json last.
-        text = json.dumps(meta, indent=1)
-        save_file(tensors, str(path / f"{WEIGHTS}.tmp"))
-        os.replace(path / f"{WEIGHTS}.tmp", path / WEIGHTS)
-        (path / f"{AGENT_JSON}.tmp").write_text(text)
-        os.replace(path / f"{AGENT_JSON}.tmp", path / AGENT_JSON)
+        save_tensors_then_json(path, WEIGHTS, tensors, AGENT_JSON, meta)
         written = set()
         if include_replay:
             for buf_name, buffer in self._checkpoint_buffers().items():

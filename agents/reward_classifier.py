@@ -18,9 +18,7 @@ set, ``tcp_pose[0]`` and ``tcp_pose[1]`` lie in that box (the lateral half of th
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
@@ -30,13 +28,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from agents.checkpoint import (
     load_module_state,
     read_json,
     read_tensors,
+    save_tensors_then_json,
     space_from_json,
     space_to_json,
 )
@@ -249,18 +247,11 @@ def save_classifier(classifier: SuccessClassifier, path: str | Path) -> None:
     """Write ``classifier.json`` and ``classifier.safetensors`` into directory ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({
-        "format": CLASSIFIER_FORMAT,
-        "meta": asdict(classifier.meta),
-        "observation_space": space_to_json(classifier.observation_space),
-    }, indent=1)
-    # Each file whole or not at all (a kill mid-write left a cut-off one), the JSON last, as
-    # an agent checkpoint is written.
-    save_file({k: v.contiguous() for k, v in classifier.state_dict().items()},
-              str(path / f"{CLASSIFIER_WEIGHTS}.tmp"))
-    os.replace(path / f"{CLASSIFIER_WEIGHTS}.tmp", path / CLASSIFIER_WEIGHTS)
-    (path / f"{CLASSIFIER_JSON}.tmp").write_text(text)
-    os.replace(path / f"{CLASSIFIER_JSON}.tmp", path / CLASSIFIER_JSON)
+    save_tensors_then_json(
+        path, CLASSIFIER_WEIGHTS,
+        {k: v.contiguous() for k, v in classifier.state_dict().items()}, CLASSIFIER_JSON,
+        {"format": CLASSIFIER_FORMAT, "meta": asdict(classifier.meta),
+         "observation_space": space_to_json(classifier.observation_space)})
 
 
 def load_classifier(path: str | Path) -> SuccessClassifier:
