@@ -390,20 +390,20 @@ def _aggregate_section(
             f"{name}: its seeds replay the same episodes on every task (the training seed "
             "does not change this method), so they count as one seed.")
     estimates = aggregate(matrices, reps=reps)
+    # The mean's interval has no width only where every seed scored alike on each task (the
+    # IQM's may have none while they differ: it trims them).
+    agree = {m: a.runs >= 2 and a.mean_ci[0] == a.mean_ci[1] for m, a in estimates.items()}
     section.tables.append(Table(
         ["Method", "IQM [95% CI]", "Mean [95% CI]", "Seeds x tasks"],
-        [[m, _with_interval(a.iqm, a.iqm_ci, a.runs, agree),
-          _with_interval(a.mean, a.mean_ci, a.runs, agree), f"{a.runs} x {a.tasks}"]
-         for m, a in estimates.items()
-         # The mean's interval has no width only where every seed scored alike on each task
-         # (the IQM's may have none while they differ: it trims them).
-         for agree in [a.mean_ci[0] == a.mean_ci[1]]],
+        [[m, _with_interval(a.iqm, a.iqm_ci, a.runs, agree[m]),
+          _with_interval(a.mean, a.mean_ci, a.runs, agree[m]), f"{a.runs} x {a.tasks}"]
+         for m, a in estimates.items()],
     ))
     if any(a.runs < 2 for a in estimates.values()):
         section.paragraphs.append(
             "No interval for a method with one seed: the stratified bootstrap resamples seeds "
             "within each task, so one seed gives no measure of spread.")
-    if any(a.runs >= 2 and a.mean_ci[0] == a.mean_ci[1] for a in estimates.values()):
+    if any(agree.values()):
         section.paragraphs.append(
             "No interval either where every seed of a method scored the same on each task: "
             "resampling them cannot vary, which says nothing of how precise the scores are "
@@ -414,12 +414,11 @@ def _aggregate_section(
         taus, profiles, cis = performance_profile(matrices, reps=min(reps, 1000))
         fig, ax = plt.subplots(figsize=(6, 4))
         styles = ("-", "--", ":", "-.")
-        version_rank: dict[str, dict[str, int]] = {}  # method -> its names' order
+        drawn: dict[str, int] = {}  # method -> how many of its task versions are drawn
         for name in matrices:
             colour = colours[base[name]]  # a method's colour for each of its task versions
             # ... and a line style per version: v0 and v1 of one method were one blue line.
-            rank = version_rank.setdefault(base[name], {}).setdefault(
-                name, len(version_rank[base[name]]))
+            rank = drawn[base[name]] = drawn.get(base[name], -1) + 1
             ax.plot(taus, profiles[name], label=name, color=colour,
                     linestyle=styles[rank % len(styles)])
             # One seed: no spread to show (a band of no width read as a precise one).
