@@ -240,7 +240,7 @@ def _continue_or_clear(artifacts_dir: Path, keep: bool = True) -> int:
     checkpoint = run_checkpoint_dir(artifacts_dir)
     try:  # a dirty or unknown commit may be other code under the same name
         if (keep and checkpoint is not None and json.loads(marker.read_text()) == here
-                and provenance.suite_commit not in ("unknown", None)
+                and provenance.suite_commit != "unknown"
                 and not provenance.suite_commit.endswith("-dirty")):
             return int(json.loads((checkpoint / "runner.json").read_text())["step"])
     except (OSError, ValueError, KeyError, TypeError):

@@ -461,14 +461,14 @@ class Ledger:
         if not salt_file.is_file():
             raise LedgerError(f"salt file {salt_file} "
                               f"{'is a directory' if salt_file.is_dir() else 'does not exist'}")
-        if self.root.resolve() in salt_file.resolve().parents:
+        root, folders = self.root.resolve(), salt_file.resolve().parents
+        if root in folders:
             raise LedgerError(f"the salt file {salt_file} lies inside the ledger {self.root}; "
                               "keep it outside the repository")
         # Anywhere in the ledger's git work tree, one `git add -A` publishes it (the suite's
         # checkout holds the shipped ledger; a salt file beside it was accepted).
-        tree = next((d for d in (self.root.resolve(), *self.root.resolve().parents)
-                     if (d / ".git").exists()), None)
-        if tree is not None and tree in salt_file.resolve().parents:
+        tree = next((d for d in (root, *root.parents) if (d / ".git").exists()), None)
+        if tree is not None and tree in folders:
             raise LedgerError(f"the salt file {salt_file} lies inside the git repository {tree} "
                               "that holds the ledger; keep it outside the repository")
         salt = salt_file.read_bytes().strip()
