@@ -24,6 +24,7 @@ from benchmark.cli_options import (
     parse_env_kwargs,
 )
 from real.config import DIGITAL_INPUTS
+from real.kinematics import UR_DH
 
 real_app = typer.Typer(
     name="real",
@@ -35,6 +36,10 @@ real_app = typer.Typer(
 class Method(StrEnum):
     teach = "teach"
     touch = "touch"
+
+
+#: The arm models whose kinematics `real.kinematics` knows.
+RobotModel = StrEnum("RobotModel", {name: name for name in UR_DH})
 
 
 class PolicyKind(StrEnum):
@@ -93,6 +98,8 @@ Host = Annotated[str | None, typer.Option(help="UR controller IP (omit with --tw
 Twin = Annotated[bool, typer.Option(help="Use the digital twin instead of hardware.")]
 Frequency = Annotated[float, typer.Option(help="Control rate [Hz]: 500 e-Series, 125 CB3.",
                                           callback=_check_frequency)]
+ModelOpt = Annotated[RobotModel, typer.Option(
+    help="The arm's model, whose kinematics check its TCP readings (the twin is a UR5e).")]
 TaskOpt = Annotated[str, typer.Option(help="Task ID, e.g. InsertBench/USB-v0.",
                                       callback=_check_task)]
 CalibrationOpt = Annotated[
@@ -140,18 +147,22 @@ def _check_target(host: str | None, twin: bool) -> None:
         raise typer.BadParameter(f"give --host ({host}) or --twin, not both")
 
 
-def _check_twin_tcp(twin: bool, tcp_offset: tuple[float, ...] | None) -> None:
+def _check_twin_tcp(twin: bool, tcp_offset: tuple[float, ...] | None,
+                    model: str = RobotModel.UR5e) -> None:
     if twin and tcp_offset is not None:  # the twin grasps the plug as the simulation does
         raise typer.BadParameter("is the robot's gripper; the twin's TCP is the simulated one",
                                  param_hint="--tcp-offset")
+    if twin and model != RobotModel.UR5e:
+        raise typer.BadParameter(f"{model} is the robot's model; the twin is a UR5e",
+                                 param_hint="--model")
 
 
 def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int,
-           tcp_offset: tuple[float, ...] | None = None):
+           tcp_offset: tuple[float, ...] | None = None, model: str = RobotModel.UR5e):
     from real.config import URConfig
 
     _check_target(host, twin)
-    _check_twin_tcp(twin, tcp_offset)
+    _check_twin_tcp(twin, tcp_offset, model)
     if twin:
         from real.twin import DigitalTwinRobot
 
@@ -164,8 +175,8 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int,
 
     offset = [0.0, 0.0, tcp_offset_m(task_spec(task).connector), 0.0, 0.0, 0.0]
     try:
-        return URBackend(URConfig(host=host, frequency_hz=frequency, tcp_offset=tcp_offset),
-                         offset), host
+        return URBackend(URConfig(host=host, frequency_hz=frequency, tcp_offset=tcp_offset,
+                                  model=str(model)), offset), host
     except ConnectionError as err:  # a user's cell, not an internal error
         raise ClickException(str(err)) from None
 
@@ -183,6 +194,7 @@ def calibrate(
     twin: Twin = False,
     frequency: Frequency = 500.0,
     tcp_offset: TcpOffsetOpt = None,
+    model: ModelOpt = RobotModel.UR5e,
     seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Twin episode seed.")] = 0,
 ) -> None:
     """Record the socket pose (seated TCP pose, base frame) and the F/T bias to JSON."""
@@ -192,7 +204,7 @@ def calibrate(
 
     check_output_file(out, "--out")  # before the operator's freedrive or touch-off
     spec = task_spec(task)
-    robot, name = _robot(task, host, twin, frequency, seed, tcp_offset)
+    robot, name = _robot(task, host, twin, frequency, seed, tcp_offset, model)
     if twin:
         prompt = _twin_operator(robot, method.value)
     else:
@@ -255,6 +267,7 @@ def validate(
     frequency: Frequency = 500.0,
     continuity_input: ContinuityOpt = None,
     tcp_offset: TcpOffsetOpt = None,
+    model: ModelOpt = RobotModel.UR5e,
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
@@ -344,7 +357,7 @@ def validate(
 
     real_env, label = _cell_env(
         task, twin, host, calibration, frequency, continuity_input,
-        (wrist_serial, side_serial) if pixels else None, seed, real_kwargs, tcp_offset,
+        (wrist_serial, side_serial) if pixels else None, seed, real_kwargs, tcp_offset, model,
     )
     name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
     stem = "validate_" + task.replace("/", "_")
@@ -355,7 +368,8 @@ def validate(
             "host": host, "continuity_input": continuity_input,
             "camera_serials": [wrist_serial, side_serial] if pixels else None,
             "goal_images_sha256": _file_sha256(goal_images),
-            **({"tcp_offset": list(tcp_offset)} if tcp_offset is not None else {})}
+            **({"tcp_offset": list(tcp_offset)} if tcp_offset is not None else {}),
+            **({"model": str(model)} if model != RobotModel.UR5e else {})}
     runs = {}
     try:
         # Both logs before the first trial: a sim log of another session in --out used to be
@@ -414,6 +428,7 @@ def record_goal(
     frequency: Frequency = 500.0,
     continuity_input: ContinuityOpt = None,
     tcp_offset: TcpOffsetOpt = None,
+    model: ModelOpt = RobotModel.UR5e,
     wrist_serial: WristSerial = None,
     side_serial: SideSerial = None,
     env: EnvOption = None,
@@ -440,7 +455,7 @@ def record_goal(
     kwargs.update(reward="dense", obs_mode="state+pixels", goal_noise_mm=0.0,
                   init_offset_mm=(0.0, 0.0))
     cell, _ = _cell_env(task, twin, host, calibration, frequency, continuity_input,
-                        (wrist_serial, side_serial), seed, kwargs, tcp_offset)
+                        (wrist_serial, side_serial), seed, kwargs, tcp_offset, model)
     try:
         images = record(cell, seed=seed)
     except RuntimeError as err:
@@ -470,6 +485,7 @@ def _cell_env(
     seed: int,
     kwargs: dict[str, Any],
     tcp_offset: tuple[float, ...] | None = None,
+    model: str = RobotModel.UR5e,
 ):
     """The task on the digital twin or on the robot at `host`; returns the env and its label
     in the report ("twin" or "real"). `serials`: None for no cameras, else the (wrist, side)
@@ -478,7 +494,7 @@ def _cell_env(
     from real.factory import CalibrationTcpError, check_cell_kwargs
 
     _check_target(host, twin)
-    _check_twin_tcp(twin, tcp_offset)
+    _check_twin_tcp(twin, tcp_offset, model)
     if twin and continuity_input is not None:  # it was ignored: the twin reads input 0
         raise typer.BadParameter("is the robot's wiring; the twin's continuity signal is "
                                  "simulated", param_hint="--continuity-input")
@@ -493,7 +509,7 @@ def _cell_env(
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
     robot = None if twin else real.URConfig(host=host, frequency_hz=frequency,
                                             continuity_input=continuity_input,
-                                            tcp_offset=tcp_offset)
+                                            tcp_offset=tcp_offset, model=str(model))
     try:
         if twin:
             cams = ("wrist", "side") if serials is not None else ()

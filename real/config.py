@@ -11,6 +11,7 @@ from typing import Any
 
 from envs.task_options import check_int, check_range
 from envs.tasks import DYNAMICS_V1
+from real.kinematics import UR_DH
 
 #: The control rates of UR arms over RTDE [Hz]: 500 on e-Series, 125 on CB3.
 SERVO_RATES_HZ = (125.0, 500.0)
@@ -108,6 +109,8 @@ class URConfig:
     """How to reach and set up a Universal Robots arm through ur_rtde.
 
     host: controller IP. frequency_hz: RTDE and control-loop rate, 500 on e-Series, 125 on CB3.
+    model: the arm's model (a key of `real.kinematics.UR_DH`: UR3e, UR5e, UR10e, UR16e, UR3,
+    UR5, UR10), whose kinematics the safety layer checks the TCP pose readings against.
     tcp_offset: flange-to-TCP pose [m, rad] (flange frame) put on the controller with setTcp;
     None keeps the task's simulated offset (the TCP at the plug's mating face, along flange z).
     payload_kg / payload_cog_m: gripper + plug mass and centre of gravity (flange frame) for
@@ -124,6 +127,7 @@ class URConfig:
 
     host: str
     frequency_hz: float = 500.0
+    model: str = "UR5e"
     tcp_offset: tuple[float, float, float, float, float, float] | None = None
     payload_kg: float | None = None
     payload_cog_m: tuple[float, float, float] | None = None
@@ -134,6 +138,8 @@ class URConfig:
 
     def __post_init__(self) -> None:
         check_robot_host(self.host)
+        if self.model not in UR_DH:
+            raise ValueError(f"model must be one of {', '.join(UR_DH)}, got {self.model!r}")
         if self.frequency_hz not in SERVO_RATES_HZ:
             raise ValueError(
                 f"frequency_hz must be 500 (e-Series) or 125 (CB3), got {self.frequency_hz}"
@@ -198,6 +204,8 @@ SAFETY_MAXIMA = {
     "max_reading_jump_m": 0.05,
     "max_reading_jump_rad": 0.5,
     "max_reading_age_s": 1.0,
+    "max_kinematic_drift_m": 0.05,
+    "max_kinematic_drift_rad": 0.5,
 }
 
 #: Smallest speeds accepted [m/s, rad/s]: 10 um/s (a mm/s limit typed in m/s) made a reset's
@@ -244,6 +252,8 @@ class SafetyConfig:
     | max_reading_jump_m | 0.005 | a reading's move from the last valid one past its allowance [m] |
     | max_reading_jump_rad | 0.05 | ... and turn [rad] |
     | max_reading_age_s | 0.05 | longest time without a new controller timestamp [s] |
+    | max_kinematic_drift_m | 0.008 | drift of the TCP reading from the joints' kinematics [m] |
+    | max_kinematic_drift_rad | 0.02 | ... and its turn [rad] |
 
     The reading checks (`real.safety.SafeRobot.measure`): a TCP pose that is not six finite
     numbers, lies outside the box or cone by more than the margins, jumps from the previous
@@ -252,7 +262,16 @@ class SafetyConfig:
     `real.safety.READING_SPEED_FACTOR`; likewise for turns), or comes with a
     controller timestamp that went back or has not advanced for `max_reading_age_s` (50 ms: 25
     periods at 500 Hz, room for a non-realtime PC), stops the arm; it is never used as a
-    reference for a command.
+    reference for a command. So does a TCP pose that has drifted by more than
+    `max_kinematic_drift_m` / `_rad` from where the joint readings put it, relative to the
+    session's first valid reading (forward kinematics of the arm's model, `real.kinematics`):
+    the check catches a pose field that walks, or jumps while the arm is stopped, below the
+    other limits. A genuine reading drifts too, as far as the arm's factory calibration moves
+    its true kinematics from the nominal ones: with every length off by 1 mm and every angle
+    by 1 mrad (standard deviations), at most 2.3 mm and 3.0 mrad over the default box and cone
+    on any of the seven models; with 3 mm and 3 mrad, 7.5 mm and 9.8 mrad
+    (`python -m benchmark.bench_kinematic_drift`, 20 arms x 100 poses each), under the 8 mm
+    and 20 mrad defaults. Tighten them for an arm whose calibration you know.
 
     Every limit must be a finite number above 0 (`wrench_filter_s`: 0 or more; the speeds at
     least their entry of `SAFETY_MINIMA`, 1 mm/s and 0.01 rad/s) and at most its entry of
@@ -279,6 +298,8 @@ class SafetyConfig:
     max_reading_jump_m: float = 0.005
     max_reading_jump_rad: float = 0.05
     max_reading_age_s: float = 0.05
+    max_kinematic_drift_m: float = 0.008
+    max_kinematic_drift_rad: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("workspace_min_m", "workspace_max_m"):

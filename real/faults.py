@@ -6,7 +6,7 @@ corrupts what the stack reads or how the robot behaves:
 
 | fault | what the stack sees |
 |---|---|
-| dropped | pose and wrench readings come back empty (no data) |
+| dropped | pose, joint and wrench readings come back empty (no data) |
 | late | readings (values and timestamp) from `late_s` ago |
 | stale | readings frozen at the moment of injection, timestamp included |
 | nan | NaN in the pose and wrench readings |
@@ -70,12 +70,14 @@ COMMANDS = frozenset(
 
 @dataclass(frozen=True)
 class Reading:
-    """What the controller reported at one time: timestamp [s], TCP pose, wrench, speed."""
+    """What the controller reported at one time: timestamp [s], TCP pose, wrench, speed,
+    joint angles [rad]."""
 
     stamp: float
     pose: list[float]
     wrench: list[float]
     speed: list[float]
+    q: list[float]
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ class FaultInjector:
             list(b.getActualTCPPose()),
             list(b.getActualTCPForce()),
             list(b.getActualTCPSpeed()),
+            list(b.getActualQ()),
         )
         self._history.append(reading)
         return reading
@@ -172,7 +175,7 @@ class FaultInjector:
             out = old[-1] if old else self._history[0]
         else:
             out = true
-        pose, wrench = list(out.pose), list(out.wrench)
+        pose, wrench, q = list(out.pose), list(out.wrench), list(out.q)
         if "nan" in self.active:
             pose[0] = wrench[2] = float("nan")
         if "zero" in self.active:
@@ -180,8 +183,8 @@ class FaultInjector:
         if "jump" in self.active:
             pose[0] += self.jump_m
         if "dropped" in self.active:
-            pose, wrench = [], []
-        return Reading(out.stamp, pose, wrench, out.speed), true
+            pose, wrench, q = [], [], []
+        return Reading(out.stamp, pose, wrench, out.speed, q), true
 
     def getActualTCPPose(self) -> list[float]:
         out, true = self._delivered()
@@ -197,6 +200,9 @@ class FaultInjector:
 
     def getActualTCPSpeed(self) -> list[float]:
         return self._delivered()[0].speed
+
+    def getActualQ(self) -> list[float]:
+        return self._delivered()[0].q
 
     def _is_bad(self, out: Reading, true: Reading) -> bool:
         pose = np.asarray(out.pose, dtype=np.float64)

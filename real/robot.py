@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from real.config import URConfig
+from real.kinematics import UR_DH
 
 #: UR safety modes (RTDE `safety_mode`); anything but NORMAL or REDUCED stops the stack.
 SAFETY_MODES = {
@@ -45,9 +46,13 @@ SAFE_TO_MOVE = (1, 2)
 
 
 class RobotBackend(Protocol):
-    """The subset of ur_rtde the real environment needs (see the module docstring for units)."""
+    """The subset of ur_rtde the real environment needs (see the module docstring for units),
+    and `dh_params`: the arm's nominal kinematics (`real.kinematics.UR_DH`)."""
+
+    dh_params: tuple[tuple[float, float, float], ...]
 
     def getActualTCPPose(self) -> list[float]: ...
+    def getActualQ(self) -> list[float]: ...
     def getActualTCPForce(self) -> list[float]: ...
     def getActualTCPSpeed(self) -> list[float]: ...
     def getActualDigitalInputBits(self) -> int: ...
@@ -117,6 +122,8 @@ class URBackend:
         import rtde_receive
 
         self.config = config
+        #: Nominal kinematics of the arm (`real.kinematics`), for the safety layer's check.
+        self.dh_params = UR_DH[config.model]
         self._period_s = 1.0 / config.frequency_hz
         self._servo_sent_s = -float("inf")
         # ur_rtde prints its own "connect: Connection refused" to the C stderr before raising
@@ -143,6 +150,9 @@ class URBackend:
     # Receive interface.
     def getActualTCPPose(self) -> list[float]:
         return self.receive.getActualTCPPose()
+
+    def getActualQ(self) -> list[float]:
+        return self.receive.getActualQ()
 
     def getActualTCPForce(self) -> list[float]:
         return self.receive.getActualTCPForce()

@@ -9,7 +9,8 @@ before every command. What reaches `backend.servoL` is therefore always inside t
 whatever the policy or the compliance law asked for.
 
 Readings are checked as well (`measure`): a TCP pose that is malformed, not finite,
-implausibly far outside the workspace or discontinuous with the previous valid reading, a
+implausibly far outside the workspace, discontinuous with the previous valid reading, or
+drifting from where the joint readings put it (forward kinematics, `real.kinematics`), a
 controller timestamp that goes back (late, out-of-order data) or has not advanced for
 `SafetyConfig.max_reading_age_s` (stale data, a stalled link) trips the layer ("reading"); such
 a reading is never used as a reference. Timestamps are only compared with each other, so a
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real.config import MAX_REACH_M, SafetyConfig, check_vector
+from real.kinematics import flange_pose
 from real.poses import (
     mat_to_rotvec,
     pos_mat_to_pose,
@@ -65,6 +67,9 @@ FROZEN_WRENCH_CYCLES = 50
 #: command was referenced to it (an 8.4 mm jump in one period). At rest a pose may repeat.
 FROZEN_POSE_CYCLES = 50
 FROZEN_POSE_SPEED_M_S = 0.002
+
+#: Largest joint angle reading [rad]: a UR joint turns +-360 degrees (margin for rounding).
+MAX_JOINT_RAD = 2 * np.pi + 0.01
 
 #: Axial pull on the tool [N] (into the socket) above which a force trip does not retract.
 RETRACT_TENSION_N = 5.0
@@ -126,6 +131,11 @@ class SafeRobot:
         # (450 for 0.45 m) is refused here instead of placing the workspace box 450 m away.
         socket_pose = np.asarray(check_vector("socket_pose", socket_pose, 6, MAX_REACH_M))
         self.backend = backend
+        self.dh_params = getattr(backend, "dh_params", None)
+        if self.dh_params is None:
+            raise TypeError(f"the robot backend {type(backend).__name__} does not say its "
+                            "kinematics: give it a dh_params attribute "
+                            "(real.kinematics.UR_DH[model])")
         self.safety = safety
         self.socket_pos, self.socket_mat = pose_to_pos_mat(socket_pose)
         self.servo_dt = servo_dt
@@ -158,6 +168,9 @@ class SafeRobot:
         #: still there at the next reset 0.1 s later, passed the stopped arm's allowance, which
         #: grows with time, and became the first command's reference: a 20 mm jump).
         self._pose_suspect = False
+        #: The flange-to-TCP transform the first valid reading implied (`_tool_in_flange`):
+        #: every later reading must imply nearly the same (`max_kinematic_drift_m`).
+        self._tool_reference: tuple[np.ndarray, np.ndarray] | None = None
         #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
         #: reading that trips the force limit.
         self.peak_force_n = 0.0
@@ -197,10 +210,14 @@ class SafeRobot:
         """The TCP pose (base frame position [m], rotation matrix) after the reading checks of
         the module docstring; a reading that fails one trips ("reading") and is discarded."""
         pose = self.call("getActualTCPPose")
+        joints = self.call("getActualQ")
         stamp = _as_float(self.call("getTimestamp"))
         now = self.clock()
         if not _six_finite(pose):
             self.trip("reading", f"the TCP pose reading {pose} is not six finite numbers")
+        if not _six_finite(joints) or np.any(np.abs(joints) > MAX_JOINT_RAD):
+            self.trip("reading", f"the joint angle reading {joints} is not six finite angles "
+                      f"within +-{MAX_JOINT_RAD:.2f} rad")
         if not np.isfinite(stamp):
             self.trip("reading", f"the controller timestamp {stamp} is not finite")
         pos, mat = pose_to_pos_mat(np.asarray(pose, dtype=np.float64))
@@ -246,6 +263,24 @@ class SafeRobot:
                     f"the TCP pose reading jumped {jump * 1e3:.1f} mm / {turn:.3f} rad in "
                     f"{gap * 1e3:.1f} ms since the last valid one: discontinuous{again}",
                 )
+        tool = self._tool_in_flange(pos, mat, np.asarray(joints, dtype=np.float64))
+        if self._tool_reference is not None:
+            drift = float(np.linalg.norm(tool[0] - self._tool_reference[0]))
+            drift_turn = rotation_angle(self._tool_reference[1].T @ tool[1])
+            # The pose and the joints may come from consecutive controller cycles.
+            skew = READING_SPEED_FACTOR * self.servo_dt
+            if drift > s.max_kinematic_drift_m + skew * s.max_speed_m_s or \
+                    drift_turn > s.max_kinematic_drift_rad + skew * s.max_angular_speed_rad_s:
+                self._pose_suspect = True
+                self.trip(
+                    "reading",
+                    f"the TCP pose reading lies {drift * 1e3:.1f} mm / {drift_turn:.3f} rad from "
+                    f"where the joint readings put it, measured from the session's first "
+                    f"reading (limit {s.max_kinematic_drift_m * 1e3:g} mm / "
+                    f"{s.max_kinematic_drift_rad:g} rad): a corrupt pose or joint reading, a "
+                    "TCP offset changed on the controller, or a robot model other than the "
+                    "arm's (URConfig.model)",
+                )
         if self._last_stamp is not None and stamp < self._last_stamp:
             self.trip(
                 "reading",
@@ -272,7 +307,16 @@ class SafeRobot:
         self.last_valid = (pos, mat, now)
         self._commanded_since_valid = (0.0, 0.0)
         self._pose_suspect = False
+        if self._tool_reference is None:
+            self._tool_reference = tool
         return pos, mat
+
+    def _tool_in_flange(self, pos: np.ndarray, mat: np.ndarray,
+                        joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The flange-to-TCP transform (position [m], rotation; flange frame) that a TCP pose
+        reading and a joint reading imply through the arm's nominal kinematics."""
+        flange_pos, flange_mat = flange_pose(joints, self.dh_params)
+        return flange_mat.T @ (pos - flange_pos), flange_mat.T @ mat
 
     def _check_not_frozen(self, wrench: tuple[float, ...]) -> None:
         """Trip on an F/T reading bit-identical for `FROZEN_WRENCH_CYCLES` new cycles."""

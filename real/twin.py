@@ -28,6 +28,7 @@ from envs.controller import rotvec_to_quat
 from envs.insertion_env import InsertionEnv
 from envs.rendering import CameraRig
 from envs.tasks import TaskSpec, task_spec
+from envs.ur5e_constants import DH_PARAMS, JOINT_NAMES
 from real.camera import Camera
 from real.poses import pos_mat_to_pose
 
@@ -78,6 +79,9 @@ class DigitalTwinRobot:
         m, d = self.sim.model, self.sim.data
         self.base_pos = d.xpos[m.body("base").id].copy()
         self._tcp = m.site("tcp").id
+        self._arm_qpos = [int(m.joint(name).qposadr[0]) for name in JOINT_NAMES]
+        #: The simulated arm's kinematics (its links are built from these DH parameters).
+        self.dh_params = DH_PARAMS
         self._mocap = int(m.body("reference").mocapid[0])
         self._force = m.sensor("ft_force").id
         self._torque = m.sensor("ft_torque").id
@@ -147,6 +151,10 @@ class DigitalTwinRobot:
             d.site_xpos[self._tcp] - self.base_pos, d.site_xmat[self._tcp].reshape(3, 3)
         )
         return [float(v) for v in pose]
+
+    def getActualQ(self) -> list[float]:
+        """The arm's joint angles [rad], base to wrist 3."""
+        return [float(v) for v in self.sim.data.qpos[self._arm_qpos]]
 
     def getActualTCPForce(self) -> list[float]:
         d = self.sim.data
