@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from agents.base import Dataset, Observation, Transition
-from agents.buffer import Batch, ReplayBuffer, batch_to_torch
+from agents.buffer import Batch, ReplayBuffer, batch_to_torch, check_has_rows
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.networks import (
@@ -188,6 +188,7 @@ class AWACAgent(CheckpointMixin):
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
         """Offline AWAC: put the data (demos included) in the buffer, ``pretrain_steps`` steps."""
+        check_has_rows(dataset)
         stored = self.buffer.add_dataset(self.unit_dataset(dataset))
         self.offline_rows += stored
         metrics: dict[str, float] = {"pretrain/transitions": float(stored)}

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from agents.base import Dataset, Observation, Transition, split_failure_demos
-from agents.buffer import ReplayBuffer, batch_to_torch
+from agents.buffer import ReplayBuffer, batch_to_torch, check_has_rows
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.networks import (
@@ -121,6 +121,7 @@ class BCAgent(CheckpointMixin):
         """Add the demonstrations and run ``pretrain_steps`` regression steps. Recorded failures
         (``failure_demo`` rows, a reward classifier's negatives) are not demonstrations."""
         dataset, _ = split_failure_demos(dataset)
+        check_has_rows(dataset, "demonstration transitions")
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         n = self.demo_buffer.add_dataset(data)

@@ -7,6 +7,7 @@ datasets, demo buffers and online buffers mix freely (``concat_batches`` is RLPD
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,15 @@ def check_entry(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) 
     elif not np.all(np.isfinite(value)):
         raise ValueError(f"{what} is not finite ({value}); refused")
     return value
+
+
+def check_has_rows(dataset: Dataset, what: str = "transitions") -> int:
+    """The number of rows of ``dataset``; ValueError when it has none (pretraining on an empty
+    dataset failed inside numpy or torch: "zero-size array", "tuple index out of range")."""
+    n = len(dataset["action"])
+    if n == 0:
+        raise ValueError(f"the dataset holds no {what}")
+    return n
 
 
 def check_row_shapes(dataset: Dataset, obs_shapes: Mapping[str, tuple[int, ...]],
@@ -201,6 +211,10 @@ class ReplayBuffer:
         checked first (``check_dataset``). Returns the number of rows stored."""
         n = self.check_dataset(dataset)
         skipped = max(0, n - self.capacity)  # only the newest rows fit
+        if skipped:  # datasets ordered by task lost whole tasks without a word
+            warnings.warn(f"the dataset's {n:,} rows exceed the buffer's {self.capacity:,}: "
+                          f"only the last {self.capacity:,} are kept (raise buffer_size)",
+                          stacklevel=2)
         rows = np.arange(skipped, n)
         idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity
         zeros = np.zeros(n, dtype=bool)

@@ -9,6 +9,7 @@ network is built, with a message naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import types
 import typing
@@ -208,7 +209,9 @@ def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:
             return _convert(cls_name, name, value, args[0])
         if origin is tuple:
             item = get_args(hint)[0]
-            if isinstance(value, str):
+            if isinstance(value, str) and value.lstrip().startswith("["):
+                value = json.loads(value)  # the JSON form `-e` takes: ["wrist", "side"]
+            elif isinstance(value, str):
                 value = [v for v in value.replace("(", "").replace(")", "").split(",") if v]
             return tuple(_convert(cls_name, name, v, item) for v in value)
         if hint is bool:

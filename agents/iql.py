@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from agents.base import Dataset, Observation, Transition
-from agents.buffer import Batch, ReplayBuffer, batch_to_torch
+from agents.buffer import Batch, ReplayBuffer, batch_to_torch, check_has_rows
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.daib import DAIB, BottleneckEncoder, RewardClassifier, freeze_convolutions
@@ -60,7 +60,7 @@ from agents.networks import (
     soft_update,
 )
 from agents.registry import register
-from agents.task_buffers import TaskBuffers
+from agents.task_buffers import TaskBuffers, check_task_ids
 
 
 @dataclass
@@ -307,6 +307,7 @@ class IQLAgent(CheckpointMixin):
     # ------------------------------------------------------------------ data
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
         """Offline phase: fill the offline buffers, train R_psi (if asked), then IQL."""
+        rows = check_has_rows(dataset)
         data = dict(dataset)
         data["action"] = self.scaler.to_unit(np.asarray(dataset["action"]))
         if "task_id" not in data:
@@ -315,8 +316,9 @@ class IQLAgent(CheckpointMixin):
                                  "column (the connector of each row); collect the data with "
                                  "`insertbench dataset recipe paper001`")
             data["task_id"] = np.zeros(len(data["action"]), dtype=np.int64)
-        if np.max(data["task_id"]) >= self.config.num_domains:
-            raise ValueError(f"task_id up to {int(np.max(data['task_id']))} does not fit "
+        data["task_id"] = check_task_ids(data["task_id"], rows)
+        if data["task_id"].max() >= self.config.num_domains:
+            raise ValueError(f"task_id up to {int(data['task_id'].max())} does not fit "
                              f"num_domains={self.config.num_domains}; raise num_domains")
         stored = self.offline.add_dataset(data)
         self.offline_rows += stored

@@ -25,6 +25,7 @@ N(0, I) limits what z carries. Actor and critic are AWAC's (``agents/awac.py``) 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -35,7 +36,7 @@ from torch import nn
 
 from agents.awac import AWACAgent, AWACConfig
 from agents.base import Dataset, Transition, take_rows
-from agents.buffer import Batch, ReplayBuffer, concat_batches
+from agents.buffer import Batch, ReplayBuffer, check_has_rows, concat_batches
 from agents.config import check
 from agents.networks import ObsEncoder, mlp
 from agents.registry import register
@@ -153,6 +154,7 @@ class ODAAgent(AWACAgent):
             if column not in dataset:
                 raise ValueError(f"ODA meta-trains on a dataset with a {column!r} column per "
                                  "row; collect one with `insertbench dataset recipe paper004`")
+        check_has_rows(dataset)
         data = self.unit_dataset(dataset)
         stored = self.offline.add_dataset(data)
         self.offline_rows += stored
@@ -227,6 +229,18 @@ class ODAAgent(AWACAgent):
         return metrics | {"loss/kl": kl.item(), "z_std": var.sqrt().mean().item()}
 
     # ------------------------------------------------------------------ checkpoint
+    def save(self, path: str | Path, *, include_replay: bool = False) -> None:
+        """As every agent's, with ``adapted_z`` the z the next episode acts with (``reset``:
+        re-inferred from the whole context by the current encoder), not the running episode's
+        (episode state): a copy without the context (no replay, ``export_policy``) acted with
+        the z of the last episode's start."""
+        episode_z = self.context_encoder.adapted_z.clone()
+        self.reset()
+        try:
+            super().save(path, include_replay=include_replay)
+        finally:
+            self.context_encoder.adapted_z.copy_(episode_z)
+
     def _checkpoint_modules(self) -> dict[str, nn.Module]:
         return super()._checkpoint_modules() | {"context_encoder": self.context_encoder}
 

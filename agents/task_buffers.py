@@ -8,6 +8,8 @@ small task from drowning in a large one. Rows are labelled by the dataset's ``ta
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -25,6 +27,28 @@ def buffer_rows(buffer: ReplayBuffer, idx: np.ndarray) -> Batch:
         "terminated": buffer.terminated[idx],
         "intervened": buffer.intervened[idx],
     }
+
+
+def check_task_ids(task_id: Any, rows: int) -> np.ndarray:
+    """The ``task_id`` column as int64, or ValueError unless it holds one non-negative integer
+    per row (0.5 was floored into task 0 and NaN failed in int() without naming the column)."""
+    values = np.asarray(task_id)
+    if values.ndim != 1 or len(values) != rows:
+        raise ValueError(f"task_id must be one non-negative integer per dataset row ({rows}), "
+                         f"got shape {values.shape}")
+    if values.dtype.kind not in "iub":
+        as_float = values.astype(np.float64) if values.dtype.kind == "f" else None
+        bad = (np.arange(rows) if as_float is None
+               else np.flatnonzero(~np.isfinite(as_float) | (as_float != np.round(as_float))))
+        if len(bad):
+            raise ValueError(f"task_id must be one non-negative integer per dataset row, got "
+                             f"{values[bad[0]].item()!r} at row {int(bad[0])}")
+    values = values.astype(np.int64)
+    if (values < 0).any():
+        row = int(np.flatnonzero(values < 0)[0])
+        raise ValueError(f"task_id must be one non-negative integer per dataset row, got "
+                         f"{values[row]} at row {row}")
+    return values
 
 
 class TaskBuffers:
@@ -58,9 +82,7 @@ class TaskBuffers:
             raise ValueError("the dataset has no task_id column: per-task learners (LOTJ's "
                              "domain classifier, ODA) need one label per row; collect it with "
                              "`insertbench dataset recipe`")
-        task_id = np.asarray(dataset["task_id"])
-        if task_id.ndim != 1 or len(task_id) != len(dataset["action"]) or (task_id < 0).any():
-            raise ValueError("task_id must be one non-negative int per dataset row")
+        task_id = check_task_ids(dataset["task_id"], len(dataset["action"]))
         stored = 0
         for task in np.unique(task_id):
             rows = np.flatnonzero(task_id == task)

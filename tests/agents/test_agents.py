@@ -570,3 +570,15 @@ def test_export_policy_refuses_to_write_over_its_source_and_datasets_must_be_eve
     dataset = transitions_to_dataset([Transition(obs, zero, 0.0, obs, False, False)] * 10)
     with pytest.raises(ValueError, match=r"action has 10 rows, \{'reward': 3\}"):
         agent.pretrain({**dataset, "reward": dataset["reward"][:3]})
+
+
+def test_tuple_fields_take_the_json_form_the_env_flags_take():
+    """`-c 'obs_keys=["wrist"]'` (as `-e` takes lists) was refused as obs_keys ['"wrist"']."""
+    from agents import agent_spec
+    from agents.config import build_config
+
+    cls = agent_spec("sac").config_cls
+    for text in ('["wrist", "side"]', "wrist,side", "(wrist,side)"):
+        assert build_config(cls, {"obs_keys": text}).obs_keys == ("wrist", "side")
+    with pytest.raises(ValueError, match=r"obs_keys must be of type"):
+        build_config(cls, {"obs_keys": '["wrist"'})

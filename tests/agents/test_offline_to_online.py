@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import tests.standin_env  # noqa: F401  (registers the stand-in)
-from agents import Transition, load_agent, make_agent, transitions_to_dataset
+from agents import Transition, export_policy, load_agent, make_agent, transitions_to_dataset
 from agents.daib import DAIB
 from agents.iql import expectile_loss
 from agents.task_buffers import TaskBuffers
@@ -301,6 +301,63 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     assert len(restored.context) == len(demos["action"])
     assert restored.offline.task_ids == [0, 1] and restored.demos.task_ids == [0, 1]
     _same_actions(agent, restored, env)
+
+
+def test_an_oda_copy_without_its_context_acts_as_the_agent_does_next_episode(tmp_path):
+    """The saved z was the running episode's, inferred before that episode's updates; a copy
+    without the context (weights only, `export_policy`) kept it while the agent re-infers z
+    at its next reset: actions 1e-3 apart after 60 steps."""
+    torch.manual_seed(0)
+    env = gym.make(STANDIN)
+    agent = make_agent("oda", env.observation_space, env.action_space, ODA_TINY, seed=0)
+    agent.pretrain(_noisy_dataset(env, episodes=4, tasks=2))
+    agent.adapt(_noisy_dataset(env, episodes=1, tasks=1, seed=50, noise=0.0))
+    online_steps(env, agent, 15, seed=7)  # mid-episode: no reset since the updates
+    episode_z = agent.task_latent().clone()
+    agent.save(tmp_path / "weights_only")
+    export_policy(tmp_path / "weights_only", tmp_path / "policy")
+    assert torch.equal(agent.task_latent(), episode_z)  # the running episode keeps its z
+    copies = [load_agent(tmp_path / "weights_only"),
+              load_agent(tmp_path / "policy", allow_policy_only=True)]
+    agent.reset()
+    assert not torch.equal(agent.task_latent(), episode_z)
+    for copy_ in copies:
+        copy_.reset()
+        _same_actions(agent, copy_, env)
+
+
+@pytest.mark.parametrize("name", ["iql", "awac", "oda", "bc"])
+def test_empty_or_mislabelled_datasets_are_one_clear_error(name):
+    """An empty dataset failed inside numpy ("zero-size array", IQL) or at indexing (ODA);
+    task_id 0.5 was floored into task 0 and NaN failed in int() without naming the column."""
+    env = gym.make(STANDIN)
+    bc_tiny = {k: v for k, v in TINY.items() if k != "buffer_size"}
+    config = {"iql": IQL_TINY, "awac": AWAC_TINY, "oda": ODA_TINY, "bc": bc_tiny}[name]
+    data = _noisy_dataset(env, episodes=2, tasks=2)
+    agent = make_agent(name, env.observation_space, env.action_space, config, seed=0)
+    empty = {k: ({kk: vv[:0] for kk, vv in v.items()} if isinstance(v, dict) else v[:0])
+             for k, v in data.items()}
+    with pytest.raises(ValueError, match="the dataset holds no (demonstration )?transitions"):
+        agent.pretrain(empty)
+    if name in ("iql", "oda"):
+        for bad, shown in ((data["task_id"] + 0.5, "0.5 at row 0"),
+                           (np.where(np.arange(len(data["task_id"])) == 3, np.nan,
+                                     data["task_id"]), "nan at row 3")):
+            with pytest.raises(ValueError, match=f"task_id must be one non-negative integer "
+                                                 f"per dataset row, got {shown}"):
+                agent.pretrain(data | {"task_id": bad})
+        assert agent.pretrain(data | {"task_id": data["task_id"].astype(float)})
+
+
+def test_a_dataset_larger_than_the_buffer_says_what_it_drops():
+    """Rows ordered by task lost whole tasks to `buffer_size` without a word."""
+    env = gym.make(STANDIN)
+    data = _noisy_dataset(env, episodes=2, tasks=2)
+    agent = make_agent("awac", env.observation_space, env.action_space,
+                       AWAC_TINY | {"buffer_size": 10}, seed=0)
+    with pytest.warns(UserWarning, match=f"the dataset's {len(data['action'])} rows exceed the "
+                                         "buffer's 10: only the last 10 are kept"):
+        assert agent.pretrain(data)["pretrain/transitions"] == 10
 
 
 @pytest.mark.parametrize("name", ["iql", "awac"])
