@@ -487,8 +487,8 @@ def check_runnable(cells: list[Cell]) -> None:
         except Exception as err:  # noqa: BLE001 - gym raises several kinds; report them all
             problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: "
                             f"{innermost_message(err)}")
-    configs = {(c.agent, canonical_json(dict(c.agent_config)), c.num_envs, c.budget_steps): c
-               for c in cells}
+    configs = {(c.agent, canonical_json(dict(c.agent_config)), c.num_envs, c.budget_steps,
+                c.env_kwargs.get("reward")): c for c in cells}
     for cell in configs.values():
         try:
             spec = agent_spec(cell.agent)
@@ -502,7 +502,8 @@ def check_runnable(cells: list[Cell]) -> None:
             if clash:
                 raise ValueError(clash)
             if cell.budget_steps > 0:
-                check_vector_training(spec, cell.num_envs, cell.budget_steps, config)
+                check_vector_training(spec, cell.num_envs, cell.budget_steps, config,
+                                      env_kwargs=cell.env_kwargs)
         except ValueError as err:
             problems.append(f"agent {cell.method or cell.agent}: {err}")
     if problems:

@@ -946,10 +946,8 @@ def train(
     if num_envs != 1:
         from benchmark import vector_train
 
-        vector_train.check_vector_training(spec, num_envs, steps, full_config, intervene)
-        if dict(env_kwargs or {}).get("reward") == "vice":
-            raise ValueError("reward='vice' trains with one env (num_envs=1): the agent's "
-                             "classifier is bound into that env")
+        vector_train.check_vector_training(spec, num_envs, steps, full_config, intervene,
+                                           env_kwargs)
     if getattr(built, "needs_task_ids", lambda: False)() and not _has_task_ids(demos):
         # The agent's pretrain said so, after demos were collected into a new run folder.
         raise ValueError(f"{agent_name} with these settings trains on a recipe's task_id "

@@ -42,9 +42,11 @@ from envs.vector import ThreadedVectorEnv, check_num_envs
 
 
 def check_vector_training(spec: AgentSpec, num_envs: int, steps: int, config: Mapping[str, Any],
-                          intervene: Any = None) -> None:
-    """ValueError with the reason when ``spec``'s agent (with its full ``config`` dict and the
-    caller's ``intervene`` hook) cannot train ``steps`` env steps on ``num_envs`` worlds."""
+                          intervene: Any = None,
+                          env_kwargs: Mapping[str, Any] | None = None) -> None:
+    """ValueError with the reason when ``spec``'s agent (with its full ``config`` dict, the
+    caller's ``intervene`` hook and the task's ``env_kwargs``) cannot train ``steps`` env steps
+    on ``num_envs`` worlds."""
     check_num_envs(num_envs)  # 100,000 ended in "can't start new thread", a run dir left
     if num_envs == 1:
         return
@@ -64,6 +66,9 @@ def check_vector_training(spec: AgentSpec, num_envs: int, steps: int, config: Ma
     if intervene is not None or config.get("operator") == "simulated":
         raise ValueError(f"{spec.name} cannot train on num_envs > 1 with an intervention hook or "
                          "simulated operator (one operator follows one episode); use num_envs=1")
+    if dict(env_kwargs or {}).get("reward") == "vice":  # a matrix cell failed at run time
+        raise ValueError("reward='vice' trains with one env (num_envs=1): the agent's "
+                         "classifier is bound into that env")
 
 
 def make_worlds(make_one: Callable[[], gym.Env], num_envs: int) -> ThreadedVectorEnv:

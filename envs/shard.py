@@ -4,8 +4,9 @@ or in the vector's own process.
 
 Every world is the very env `gym.make` builds; a step reads the world's actions from the
 `SharedBatch` and writes its observation, reward, termination, truncation and info there. A
-command's answer is ``("ok", result)``, or ``("error", world, exception, traceback)`` where a
-world (or the shard itself, world None) raised.
+command's answer is ``("ok", result)``, or ``("error", world, exception, traceback, ran)``
+where a world (or the shard itself, world None) raised; ``ran`` is False when the command
+changed no world (a `call` of a name the worlds lack).
 """
 
 from __future__ import annotations
@@ -80,12 +81,14 @@ class Shard:
 
     def call(self, name: str, args: tuple, kwargs: dict) -> list[Any]:
         """A method of every world called (or an attribute read), through its wrappers."""
-        results = []
-        for k, env in enumerate(self.worlds):
-            attribute = env.get_wrapper_attr(name)
-            results.append(self._guarded(k, attribute, *args, **kwargs)
-                           if callable(attribute) else attribute)
-        return results
+        attributes = []
+        for k, env in enumerate(self.worlds):  # every name looked up before anything runs
+            try:
+                attributes.append(env.get_wrapper_attr(name))
+            except Exception as error:
+                raise NothingRan(self.indices[k]) from error
+        return [self._guarded(k, attribute, *args, **kwargs) if callable(attribute)
+                else attribute for k, attribute in enumerate(attributes)]
 
     def set_attr(self, name: str, values: list[Any]) -> None:
         """Set an attribute of every world (through its wrappers), one value each."""
@@ -111,6 +114,10 @@ class WorldError(Exception):
     def __init__(self, world: int) -> None:
         super().__init__(world)
         self.world = world
+
+
+class NothingRan(WorldError):
+    """A world raised before the command changed any world of the shard."""
 
 
 class ShardServer:
@@ -146,7 +153,8 @@ class ShardServer:
             world, cause = None, error
             if isinstance(error, WorldError):
                 world, cause = error.world, error.__cause__
-            return "error", world, cause, "".join(traceback.format_exception(cause))
+            return ("error", world, cause, "".join(traceback.format_exception(cause)),
+                    not isinstance(error, NothingRan))
 
 
 def picklable(error: BaseException) -> BaseException:

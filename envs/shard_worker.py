@@ -43,14 +43,15 @@ def serve(cmd_fd: int, reply_fd: int, memory_fd: int, parent_pid: int) -> None:
         command, payload = next_command(cmd_fd, waiter, parent_pid)
         reply = server.answer(command, payload)
         if reply[0] == "error":
-            reply = (*reply[:2], picklable(reply[2]), reply[3])
+            reply = (*reply[:2], picklable(reply[2]), *reply[3:])
         try:
             message = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as err:  # noqa: BLE001 - e.g. get_attr("unwrapped"): not picklable
             # It used to kill this worker with a traceback: "worker died (exit code 1)".
             error = TypeError(f"the reply to {command!r} cannot cross to the parent process "
                               f"(call and get_attr results travel pickled): {err}")
-            message = pickle.dumps(("error", None, error, ""), protocol=pickle.HIGHEST_PROTOCOL)
+            message = pickle.dumps(("error", None, error, "", True),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
         send_bytes(reply_fd, message)
         if command == "close":
             return

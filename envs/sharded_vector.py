@@ -213,6 +213,17 @@ class ShardedVectorEnv(VectorEnv):
     def render(self) -> tuple:
         return self.call("render")
 
+    @property
+    def np_random_seed(self) -> tuple:
+        """Each world's seed, as `SyncVectorEnv` reports (this vector holds no generator of
+        its own: the worlds' seeds are what a run depends on)."""
+        return self.get_attr("np_random_seed")
+
+    @property
+    def np_random(self) -> tuple:
+        """Each world's generator (copies: they travel pickled from worker processes)."""
+        return self.get_attr("np_random")
+
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple:
         """Call a sub-env method (or read an attribute) in every world; results in world order.
         Arguments and results travel pickled."""
@@ -306,7 +317,8 @@ class ShardedVectorEnv(VectorEnv):
         (results in the dict's order).
 
         An error in a world is raised once every reply is in, and closes the vector env unless
-        the command was ``read_only`` (`get_attr`: a mistyped name changed no world); a dead
+        the command was ``read_only`` (`get_attr`) or changed no world (`call` of a name the
+        worlds lack: every world looks it up before any runs it); a dead
         worker, or anything that interrupts the exchange (Ctrl-C included), closes it first
         (killing the workers), since the worlds and the pipes are then out of step."""
         self._check_open()
@@ -342,12 +354,14 @@ class ShardedVectorEnv(VectorEnv):
         except BaseException:
             self._abort()
             raise
+        # A name no world has (call("nope")) ran nothing anywhere: the worlds are in step.
+        unchanged = read_only or all(reply[0] == "error" and not reply[4] for reply in replies)
         for w, reply in zip(requests, replies, strict=True):
             if reply[0] == "error":
-                _, world, error, text = reply
+                _, world, error, text, _ = reply
                 where = f"world {world}" if world is not None else f"worlds {w.indices}"
                 where += " (this process)" if w is local else f", worker process {w.process.pid}"
-                if read_only:
+                if unchanged:
                     error.add_note(f"raised in {where}; this vector env stays open")
                 else:
                     self.close()

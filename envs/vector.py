@@ -156,6 +156,10 @@ class ThreadedVectorEnv(SyncVectorEnv):
 
         return tuple(self._on_each(call_one))
 
+    def set_attr(self, name: str, values: Any) -> None:
+        self._check_usable()  # SyncVectorEnv's set them on closed worlds without a word
+        super().set_attr(name, values)
+
     def on_worlds(self, calls: Mapping[int, Callable[[gym.Env], T]]) -> dict[int, T]:
         """Run ``calls[i](env_i)`` on world i's thread, all worlds at once; results by world.
 

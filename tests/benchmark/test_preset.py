@@ -213,6 +213,11 @@ def test_evaluation_on_the_demonstration_seeds_is_refused_before_any_cell() -> N
     data = _data(eval_seeds={"start": 90_000_003}, agents=[{"name": "oda", "budget_steps": 100}])
     with pytest.raises(PresetError, match=r"agent oda: eval_seeds overlap the demonstration"):
         check_runnable(parse_preset(data, "context").cells)
+    # VICE's classifier is bound into one env: two worlds failed every such cell at run time.
+    data = _data(agents=[{"name": "vice", "budget_steps": 4, "num_envs": 2,
+                          "env_kwargs": {"reward": "vice"}}])
+    with pytest.raises(PresetError, match=r"agent vice: reward='vice' trains with one env"):
+        check_runnable(parse_preset(data, "vice").cells)
 
 
 def test_matrix_run_reports_every_typo_before_the_first_cell(tmp_path, monkeypatch) -> None:

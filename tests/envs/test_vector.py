@@ -282,10 +282,31 @@ def test_use_after_close_and_from_a_fork_is_one_clear_error(processes, backend):
     vec.step(np.zeros((2, 3)))  # the parent's vector still steps
     vec.close()
     vec.close()
+    # set_attr on threads set the closed worlds' attribute without a word.
     for use in (lambda: vec.step(np.zeros((2, 3))), vec.reset, lambda: vec.call("spec"),
-                vec.render):
+                vec.render, lambda: vec.set_attr("goal_noise_mm", 1.0)):
         with pytest.raises(RuntimeError, match="this vector env is closed"):
             use()
+
+
+@BACKENDS
+def test_the_vector_reports_its_worlds_seeds_and_a_mistyped_call_leaves_it_open(
+        processes, backend):
+    """Processes: np_random_seed was the vector's own unrelated 128-bit seed (Gymnasium's
+    vectors and threads give the worlds'), and call("nope") closed the vector, killing its
+    workers, though nothing had run."""
+    vec = gym.make_vec(ENV_ID, num_envs=3, processes=processes)
+    vec.reset(seed=4)
+    assert vec.np_random_seed == (4, 5, 6)
+    for seed, generator in zip((4, 5, 6), vec.np_random, strict=True):
+        single = gym.make(ENV_ID)
+        single.reset(seed=seed)
+        assert generator.bit_generator.state == single.np_random.bit_generator.state
+    with pytest.raises(AttributeError, match="nope"):
+        vec.call("nope")
+    assert not vec.unwrapped.closed
+    vec.step(np.zeros((3, 3), np.float32))
+    vec.close()
 
 
 def _world_threads() -> list[threading.Thread]:
