@@ -12,7 +12,9 @@ Scorer (``SCORER_VERSION``; part of every task version key, see `envs.version_ke
   the control period ``env.unwrapped.dt`` [s] (a family's or NIST board's: its running
   insertion env's).
 - peak force: ``info["max_force_n"]`` at the end of the episode, the env's own episode peak
-  (simulation: contact force on the plug sampled at 100 Hz; robot: low-passed wrist F/T force).
+  (simulation v0: contact force on the plug sampled at 100 Hz; simulation from v1 and the robot:
+  the low-passed wrist F/T force, which carries the tool's inertia as well as contact: a free-air
+  zig-zag at 5 cm/s reads 7.5 N, README "Known fidelity gaps").
 - time above the force limit: control periods whose peak force ``info["force_n"]`` exceeded
   the connector's limit `force_limit_n` (``FORCE_LIMIT_FACTOR`` = 1.5 x the upper bound of its
   documented insertion force range, `ConnectorSpec.mating.insertion_n`; ``FORCE_LIMIT_N`` =
