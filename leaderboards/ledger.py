@@ -53,7 +53,7 @@ from envs.tasks import pinned_versions
 from leaderboards.files import utc_now
 from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
-from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256
+from leaderboards.salts import SaltError, SaltRound, SaltRounds, hidden_block_sha256, salt_sha256
 from leaderboards.submission import (
     AUTHORS_LIMIT,
     TEXT_LIMIT,
@@ -365,6 +365,13 @@ class Ledger:
                             self.archive_path(entry)):
                 raise LedgerError(f"{path} holds entry {entry['entry_id']} of {entry['track']} "
                                   f"(track version {entry_track_version(entry)})")
+            if path == self.archive_path(entry) and not is_stale(entry):
+                # A copy of a current entry there was listed and ranked twice.
+                right = self.entry_path(entry["track"], entry["entry_id"],
+                                        entry_track_version(entry))
+                raise LedgerError(f"{path} is an archive of stale entries, but entry "
+                                  f"{entry['entry_id'][:12]} is not stale: it belongs at "
+                                  f"{right}")
             found.append(entry)
         return sorted(found, key=lambda e: (e["track"], -entry_track_version(e), e["name"],
                                             e["entry_id"]))
@@ -538,6 +545,14 @@ class Ledger:
             elif not all(HIDDEN_SEED_LOW <= s < 2 * HIDDEN_SEED_LOW for s in seeds):
                 raise LedgerError(f"its hidden {label} episodes have seeds outside the hidden "
                                   f"range [2^30, 2^31): not what verification ran")
+        # Seeds in range, dated inside the round: a block written by hand into an entry file
+        # (made-up episodes on a lost round, or run by the submitter on a revealed round's
+        # public seeds) passed all of the above and ranked "verified".
+        if r.verified is not None and \
+                r.verified.get(entry["entry_id"]) != hidden_block_sha256(hidden):
+            raise LedgerError(f"its hidden evaluation is not one that `leaderboard verify` "
+                              f"recorded under salt round {r.number} (salts/{entry['track']}"
+                              f".json lists every block it wrote): not what verification ran")
 
     def entry_round(self, entry: Mapping[str, Any]) -> SaltRound | None:
         """The salt round of an entry's hidden evaluation (None: not verified, or a salt the
@@ -763,6 +778,7 @@ def submit(
     files = {p: submission.root / p for p, _, _ in submission.files}
     with ledger.lock():
         _check_new_on_track(ledger, submission, content)  # again: others may have entered since
+        _check_acts_new(ledger, track, evaluation["episodes"])
         return ledger.add(entry, files), entry
 
 
@@ -776,12 +792,7 @@ def _check_new_on_track(ledger: Ledger, submission: Submission, content: str) ->
         raise LedgerError(f"submission.toml: name {submission.name!r} shows no visible "
                           "character")
     track = submission.track
-    keys = track.version_keys()
-    for other in ledger.entries():
-        scored = other["evaluations"].get("hidden", other["evaluations"]["dev"])
-        if (other["track"] != track.name or scored["task_version_keys"] != keys
-                or scored.get("track_version", 1) != TRACK_VERSION):
-            continue
+    for other in _current_entries(ledger, track):
         if name_key(other["name"]) == name_key(submission.name):
             raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
                               f"called {other['name']!r}; give the submission another name")
@@ -790,6 +801,30 @@ def _check_new_on_track(ledger: Ledger, submission: Submission, content: str) ->
                               f"{track.name} ({other['name']!r}): the same actions, under "
                               "other file names or settings that do not change them; a policy "
                               "enters a track once")
+
+
+def _current_entries(ledger: Ledger, track: Track) -> Iterator[dict[str, Any]]:
+    """The entries ranked on ``track``'s current task version keys."""
+    keys = track.version_keys()
+    for other in ledger.entries():
+        scored = other["evaluations"].get("hidden", other["evaluations"]["dev"])
+        if (other["track"] == track.name and scored["task_version_keys"] == keys
+                and scored.get("track_version", 1) == TRACK_VERSION):
+            yield other
+
+
+def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]]) -> None:
+    """LedgerError when an entry of the track recorded these very dev episodes, every number
+    equal: the same policy in a form `policy_content` does not see through (an ONNX graph with
+    renamed tensors, an Identity node or another opset; a checkpoint whose training-only
+    settings differ), which entered as often as it was repackaged, each copy with hidden seeds
+    of its own (best of N)."""
+    for other in _current_entries(ledger, track):
+        if other["evaluations"]["dev"]["episodes"] == episodes:
+            raise LedgerError(f"this policy acts exactly as entry {other['entry_id'][:12]} of "
+                              f"{track.name} ({other['name']!r}) does in all {len(episodes)} "
+                              "dev episodes, every number equal: the same policy in another "
+                              "form; a policy enters a track once")
 
 
 def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, Path]:
@@ -933,7 +968,8 @@ def verify(
         entry["sim2sim"] = pybullet_block()
     with ledger.lock():
         try:  # again: a reveal or lose-round may have closed the round during the evaluation
-            ledger.salt_rounds(track.name).require_active(salt)
+            # Listed first: cut off before the entry is written, the listing is harmless.
+            ledger.salt_rounds(track.name).record_verified(salt, entry["entry_id"], evaluation)
         except SaltError as err:
             raise LedgerError(f"{err} (it closed while entry {short} was evaluated; nothing "
                               "was written)") from None

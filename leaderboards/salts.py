@@ -16,6 +16,12 @@ Status: ``active`` (at most one, the last round: new verifications use it), ``re
 gone: the entries verified under it keep their recorded episodes, which nobody can recompute).
 A round is identified by its salt's SHA-256, which every hidden evaluation records.
 
+Each round also lists the hidden evaluations that `leaderboard verify` ran under it
+(``verified``: entry id -> `hidden_block_sha256` of the block it wrote), so that a hidden block
+is "verified" only if a maintainer's run wrote it: one written by hand into an entry file (its
+episodes made up, on seeds of a lost round or of a revealed one) passed every check. Rounds
+written before the list existed have none (``verified`` absent: only the seed checks apply).
+
 Schema 1 (before rounds) was one commitment ``{"salt_sha256", "salt_hex"}``; it is read as one
 round (active, or revealed if ``salt_hex`` is set) with unrecorded dates, and written back as
 schema 2 at the next change.
@@ -62,6 +68,7 @@ class SaltRound:
     opened_at: str | None
     closed_at: str | None
     note: str
+    verified: dict[str, str] | None = None
 
     def salt(self) -> bytes | None:
         """The published salt (revealed rounds), else None."""
@@ -70,7 +77,16 @@ class SaltRound:
     def to_dict(self) -> dict[str, Any]:
         return {"salt_sha256": self.salt_sha256, "salt_hex": self.salt_hex,
                 "status": self.status, "opened_at": self.opened_at,
-                "closed_at": self.closed_at, "note": self.note}
+                "closed_at": self.closed_at, "note": self.note,
+                **({} if self.verified is None else {"verified": dict(sorted(
+                    self.verified.items()))})}
+
+
+def hidden_block_sha256(hidden: Mapping[str, Any]) -> str:
+    """SHA-256 of an entry's hidden evaluation block, as canonical JSON (key order and
+    whitespace do not count; every number does)."""
+    text = json.dumps(hidden, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _schema() -> dict[str, Any]:
@@ -171,9 +187,17 @@ class SaltRounds:
             if used is not None:
                 raise SaltError(f"this salt was already {track}'s round {used.number} "
                                 f"({used.status}); generate a new one (`openssl rand -hex 32`)")
-        new = SaltRound(len(rounds) + 1, digest, None, "active", utc_now(), None, note)
+        new = SaltRound(len(rounds) + 1, digest, None, "active", utc_now(), None, note, {})
         self._write([*rounds, new])
         return new
+
+    def record_verified(self, salt: bytes, entry_id: str, hidden: Mapping[str, Any]) -> None:
+        """List the hidden block `verify` wrote for ``entry_id`` under the active round, which
+        ``salt`` must be (a later verification of the entry replaces its earlier one)."""
+        rounds = self.read()
+        active = self._require_active(rounds, salt)
+        listed = dict(active.verified or {}) | {entry_id: hidden_block_sha256(hidden)}
+        self._write([*rounds[:-1], dataclasses.replace(active, verified=listed)])
 
     def reveal(self, salt: bytes) -> SaltRound:
         """Publish the active round's salt (checked against its SHA-256); the round closes."""

@@ -222,8 +222,11 @@ def aggregate(scores: list[EntryScore]) -> None:
 
 
 def rank(scores: list[EntryScore]) -> list[EntryScore]:
-    """Sort by mean (descending) and give overlapping entries their group's rank."""
-    ordered = sorted(scores, key=lambda s: (-s.mean, s.entry["name"]))
+    """Sort by mean (descending) and give overlapping entries their group's rank. Among equal
+    means the tighter evidence (higher lower bound) leads its group: by name, a tied entry
+    with a wide interval (one episode replayed) led, and a third entry's rank changed with
+    the tied entry's name (rank 1 as "Aaa", 3 as "Zzz")."""
+    ordered = sorted(scores, key=lambda s: (-s.mean, -s.mean_ci[0], s.entry["name"]))
     leader: EntryScore | None = None
     for position, s in enumerate(ordered, start=1):
         if leader is None or s.mean_ci[1] < leader.mean_ci[0]:

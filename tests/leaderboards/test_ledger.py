@@ -36,6 +36,7 @@ from tests.leaderboards.builders import (
     STATE,
     TINY,
     agent_submission,
+    list_hidden_as_verified,
     onnx_submission,
     sac_submission,
     write_toml,
@@ -177,10 +178,15 @@ def test_the_same_policy_under_other_names_is_not_entered_again(
     assert f"this policy is already entry {entry['entry_id'][:12]} of tiny ('P-controller'): " \
         "the same actions, under other file names" in result.stderr
     assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
-    # One weight changed is another policy.
+    # A changed tensor that changes no action (a fresh normaliser's count: its statistics
+    # are empty) is the same policy in another form: every dev episode bitwise the same.
     tensors = load_file(weights)
-    name = next(n for n, t in tensors.items() if t.is_floating_point())
-    tensors[name] = tensors[name] + 1e-3
+    tensors["obs_norm.count"] = tensors["obs_norm.count"] + 1e-3
+    save_file(tensors, weights)
+    result = _cli("submit", "again")
+    assert result.exit_code == 1 and "acts exactly as entry" in result.stderr, result.output
+    # One actor weight changed is another policy.
+    tensors["actor.net.0.bias"] = tensors["actor.net.0.bias"] + 1e-3
     save_file(tensors, weights)
     assert _cli("submit", "again").exit_code == 0
 
@@ -525,6 +531,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     # --exact refuses it ...
     doctored["evaluations"]["hidden"]["platform"]["cpu"] = "another CPU"
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    list_hidden_as_verified(submitted, doctored)  # as if verified there
     shown = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert shown.exit_code == 0, shown.output
     assert "PyBullet: the" in shown.stdout and "1 differ" in shown.stdout
@@ -537,6 +544,10 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     first = doctored["evaluations"]["hidden"]["episodes"][0]
     first["success"] = not first["success"]
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    refused = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert refused.exit_code == 1 and "not one that `leaderboard verify` recorded" in \
+        refused.stderr  # an edit of the block: the ledger's reading refuses it
+    list_hidden_as_verified(submitted, doctored)  # as if a verification had written it
     caught = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert caught.exit_code == 1 and "hidden episodes" in caught.stderr
     assert f"seed {first['seed']}: success" in caught.stderr and "successes" in caught.stderr
@@ -941,11 +952,112 @@ def test_the_same_onnx_graph_with_other_metadata_is_not_entered_again(
     result = _cli("submit", "again")
     assert result.exit_code == 1, result.output
     assert "settings that do not change them; a policy enters a track once" in result.stderr
-    # Another weight is another policy.
+    # Another weight is another policy once it acts otherwise: twice this one acts the same
+    # in every dev episode (refused as acting exactly as the entry does), another offset not.
     model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(
         (weight * 2).astype(np.float32), model.graph.initializer[0].name))
     onnx.save(model, "again/policy/policy.onnx")
+    result = _cli("submit", "again")
+    assert result.exit_code == 1 and "acts exactly as entry" in result.stderr, result.output
+    offset = next(i for i in model.graph.initializer if i.name == "offset")
+    offset.CopyFrom(onnx.numpy_helper.from_array(np.array(0.2, np.float32), "offset"))
+    onnx.save(model, "again/policy/policy.onnx")
     assert _cli("submit", "again").exit_code == 0
+
+
+def test_the_same_policy_repackaged_is_not_entered_again(tmp_path: Path, monkeypatch,
+                                                         tiny_track):
+    """Renamed tensors, an Identity node or another opset change what `policy_content` reads,
+    not the actions: each copy took an entry of its own, with hidden seeds of its own (best of
+    N). A policy acting exactly as an entry in every dev episode is refused."""
+    import onnx
+    from onnx import helper
+
+    monkeypatch.chdir(tmp_path)
+    weight = np.zeros((6, 3))
+    weight[2, 2] = -50.0
+    onnx_submission(tmp_path / "sub", weight)
+    assert _cli("submit", "sub").exit_code == 0
+    shutil.copytree("sub", "again")
+    toml = Path("again/submission.toml")
+    toml.write_text(toml.read_text().replace('name = "ONNX"', 'name = "Repackaged"'))
+    model = onnx.load("again/policy/policy.onnx")
+    graph = model.graph
+    for node in graph.node:  # W -> weights, and the output through an Identity
+        node.input[:] = ["weights" if name == "W" else name for name in node.input]
+        node.output[:] = ["raw" if name == "action" else name for name in node.output]
+    next(i for i in graph.initializer if i.name == "W").name = "weights"
+    graph.node.append(helper.make_node("Identity", ["raw"], ["action"]))
+    model.opset_import[0].version = 18
+    onnx.save(model, "again/policy/policy.onnx")
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert "acts exactly as entry" in result.stderr and "a policy enters a track once" in \
+        result.stderr
+    assert len(Ledger("ledger").entries()) == 1
+
+
+def test_a_hidden_block_no_verification_wrote_is_refused(tmp_path):
+    """A submitter can add a hidden block to the entry file they send: made-up episodes on a
+    lost round's seeds, or the policy run on a revealed round's public seeds. Both passed
+    every check, `audit` included, and ranked "verified"."""
+    shipped = Ledger(Path("leaderboards/ledger"))
+    rounds = shipped.salt_rounds("paper000").read()
+    lost, revealed = rounds[0], rounds[1]
+    assert (lost.status, revealed.status) == ("lost", "revealed")
+    entry = next(e for e in shipped.entries() if e["track"] == "paper000"
+                 and shipped.entry_round(e) == revealed)
+    root = tmp_path / "ledger"
+    shutil.copytree(shipped.root / "salts", root / "salts")
+    target = root / shipped.entry_path("paper000", entry["entry_id"], 2).relative_to(shipped.root)
+    target.parent.mkdir(parents=True)
+    ledger = Ledger(root)
+
+    def write(hidden: dict) -> None:
+        target.write_text(json.dumps({**{k: v for k, v in entry.items() if k != "sim2sim"},
+                                      "evaluations": {**entry["evaluations"], "hidden": hidden}}))
+
+    hidden = entry["evaluations"]["hidden"]
+    write(hidden)
+    assert len(ledger.entries()) == 1  # what verify wrote, listed under its round
+    # The revealed round's own seeds, one outcome changed (a run of the submitter's).
+    write({**hidden, "episodes": [{**hidden["episodes"][0], "success": True, "steps": 3},
+                                  *hidden["episodes"][1:]]})
+    with pytest.raises(LedgerError, match="not one that `leaderboard verify` recorded under "
+                                          "salt round 2"):
+        ledger.entries()
+    # The lost round: any seeds in the hidden range, dated before it closed.
+    write({**hidden, "salt_sha256": lost.salt_sha256, "evaluated_at": "2000-01-01T00:00:00Z",
+           "episodes": [{**e, "success": True} for e in hidden["episodes"]]})
+    with pytest.raises(LedgerError, match="not one that `leaderboard verify` recorded under "
+                                          "salt round 1"):
+        ledger.entries()
+
+
+def test_a_current_entry_copied_into_an_archive_folder_is_refused(submitted: Ledger):
+    """A copy under keys-<its own digest>/ (where stale entries go) was listed and ranked
+    twice."""
+    (entry,) = submitted.entries()
+    copy_path = submitted.archive_path(entry)
+    copy_path.parent.mkdir(parents=True)
+    shutil.copy(submitted.entry_path(entry["track"], entry["entry_id"]), copy_path)
+    with pytest.raises(LedgerError, match="is an archive of stale entries, but entry .* is not "
+                                          "stale"):
+        submitted.entries()
+
+
+def test_a_tied_entrys_name_does_not_change_another_entrys_rank(submitted: Ledger):
+    """Among equal means the group leader was the first by name: a tied entry with a wide
+    interval (one episode replayed) put a third entry in its group as "Aaa", not as "Zzz"."""
+    (entry,) = submitted.entries()
+    for wide_name in ("Aaa", "Zzz"):
+        scores = [score_entry({**entry, "name": name}, "dev", ["USB", "DSub"])
+                  for name in (wide_name, "Middle", "Third")]
+        for s, (mean, low, high) in zip(scores, [(1.0, 0.44, 1.0), (1.0, 0.98, 1.0),
+                                                (0.92, 0.87, 0.95)], strict=True):
+            s.mean, s.mean_ci = mean, (low, high)
+        assert [(s.entry["name"], s.rank) for s in rank(scores)] == [
+            ("Middle", 1), (wide_name, 1), ("Third", 3)]
 
 
 def test_track_tasks_are_the_papers_on_the_current_task_version():
@@ -1211,6 +1323,10 @@ def test_audit_recomputes_what_anyone_can_and_catches_an_edited_entry(submitted:
         first = edited["evaluations"][block]["episodes"][0]
         first["success"] = not first["success"]
     path.write_text(json.dumps(edited))
+    result = _cli("audit")  # the hidden block no verification wrote: refused on reading
+    assert result.exit_code == 1 and "not one that `leaderboard verify` recorded" in \
+        result.stderr
+    list_hidden_as_verified(submitted, edited)  # as if a verification had written it
     result = _cli("audit")
     assert result.exit_code == 1
     assert re.search(rf"FAIL {short} .*: 1 of 4 recomputed dev episodes of {short} have another "

@@ -16,7 +16,13 @@ from leaderboards.ledger import Ledger, LedgerError, verify
 from leaderboards.salts import MIGRATED_NOTE, SALTS_SCHEMA, SaltError, SaltRounds, parse
 from leaderboards.site import render_site
 from leaderboards.tracks import hidden_seeds
-from tests.leaderboards.builders import TINY, agent_submission, onnx_submission, write_toml
+from tests.leaderboards.builders import (
+    TINY,
+    agent_submission,
+    list_hidden_as_verified,
+    onnx_submission,
+    write_toml,
+)
 
 runner = CliRunner()
 SALT_1 = b"0123456789abcdef0123456789abcdef"
@@ -256,6 +262,7 @@ def test_an_entry_verified_on_round_wide_seeds_is_rechecked_on_them(two_entries:
                           salt_sha256=hashlib.sha256(SALT_1).hexdigest())
     entry["evaluations"]["hidden"] = old
     two_entries.replace(entry)
+    list_hidden_as_verified(two_entries, entry)  # as the verify of that time wrote it
     _ok("reveal", "--track", TINY, "--salt-file", "secret/one")
     result = _ok("verify", pc[:10], "--no-sim2sim")
     assert "round 1" in result.stdout and "identical" in result.stdout

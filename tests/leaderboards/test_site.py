@@ -56,10 +56,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track) -> Path:
     monkeypatch.chdir(tmp_path)
     agent_submission(tmp_path / "pc")
     _cli("submit", "pc")
-    for name, gain in (("ONNX down", -50.0), ("ONNX up", 50.0)):
+    # Offsets of their own: from the start (tcp_pose 0) the gains alone act alike, and a
+    # policy that acts as an entry does in every dev episode is refused.
+    for name, gain, offset in (("ONNX down", -50.0, -0.1), ("ONNX up", -50.0, 0.1)):
         weight = np.zeros((6, 3))
         weight[2, 2] = gain
-        onnx_submission(tmp_path / name, weight)
+        onnx_submission(tmp_path / name, weight, offset=offset)
         write_toml(tmp_path / name, kind="onnx", name=name)
         _cli("submit", name)
     ledger = Ledger("ledger")
