@@ -362,6 +362,9 @@ def save_dataset(path: str | Path, dataset: Dataset) -> None:
 
 def load_dataset(path: str | Path) -> dict[str, Any]:
     """Read a ``Dataset`` written by ``save_dataset`` (no pickled objects are accepted)."""
+    with open(path, "rb") as file:  # a text file was numpy's "contains pickled (object) data"
+        if file.read(4) != b"PK\x03\x04":
+            raise ValueError("not an .npz archive (its bytes do not begin as a zip file's)")
     dataset: dict[str, Any] = {}
     with np.load(path, allow_pickle=False) as data:
         for name in data.files:

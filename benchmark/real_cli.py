@@ -150,8 +150,8 @@ def _check_target(host: str | None, twin: bool) -> None:
 def _check_twin_tcp(twin: bool, tcp_offset: tuple[float, ...] | None,
                     model: str = RobotModel.UR5e) -> None:
     if twin and tcp_offset is not None:  # the twin grasps the plug as the simulation does
-        raise typer.BadParameter("is the robot's gripper; the twin's TCP is the simulated one",
-                                 param_hint="--tcp-offset")
+        raise typer.BadParameter("the twin grasps the plug as the simulation does; the offset "
+                                 "is for the robot's own gripper", param_hint="--tcp-offset")
     if twin and model != RobotModel.UR5e:
         raise typer.BadParameter(f"{model} is the robot's model; the twin is a UR5e",
                                  param_hint="--model")
@@ -452,6 +452,9 @@ def record_goal(
         raise typer.BadParameter("the twin simulates its cameras; leave out --wrist-serial "
                                  "and --side-serial")
     check_output_file(out, "--out")
+    if out.suffix != ".npz":  # goal.png held a zip archive of arrays
+        raise typer.BadParameter(f"{out} must end in .npz (the images are saved as NumPy "
+                                 "arrays, one per camera, with the task ID)", param_hint="--out")
     kwargs.update(reward="dense", obs_mode="state+pixels", goal_noise_mm=0.0,
                   init_offset_mm=(0.0, 0.0))
     cell, _ = _cell_env(task, twin, host, calibration, frequency, continuity_input,

@@ -57,7 +57,7 @@ def task_rows() -> list[tuple[str, ...]]:
 def list_tasks(
     match: Annotated[str | None, typer.Argument(
         help="Show only the tasks whose ID or connector contains this text (any case), "
-             "e.g. `usb` or `-v1`.")] = None,
+             "e.g. `usb` or `v1`.")] = None,
 ) -> None:
     """List the registered task IDs with their connector, geometry, source and version key,
     one line each (long texts are cut to the terminal's width)."""

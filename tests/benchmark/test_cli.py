@@ -1315,8 +1315,13 @@ def test_demos_that_are_missing_or_empty_are_one_clear_line(capsys, in_tmp):
     (in_tmp / "empty.npz").write_bytes(b"")
     code, _, err = run_cli(capsys, *args, "--demos", "empty.npz", "--out", "runs/b")
     assert code == 2, err
-    assert "empty.npz is not a saved Dataset (EOFError: No data left in file)" in err
+    assert "empty.npz is not a saved Dataset (ValueError: not an .npz archive" in err
     assert "interrupted" not in err
+    # A text file: numpy said it "contains pickled (object) data" and pointed at allow_pickle.
+    (in_tmp / "notes.txt").write_text("hello")
+    code, _, err = run_cli(capsys, *args, "--demos", "notes.txt", "--out", "runs/c")
+    assert code == 2 and "notes.txt is not a saved Dataset (ValueError: not an .npz archive" \
+        in err and "pickle" not in err, err
 
 
 def test_ctrl_c_says_interrupted(capsys, in_tmp, monkeypatch):

@@ -267,8 +267,10 @@ def test_tcp_offset_mistakes_and_a_calibration_made_with_another_tcp_are_one_lin
                 "p_controller", "--episodes", "1", "--out", "report"]
     _assert_usage_errors(capsys, [
         (["real", "calibrate", "--task", USB, "--twin", "--tcp-offset", "0,0,0.137,0,0,0",
-          "--out", "d.json"], "--tcp-offset: is the robot's gripper; the twin's TCP is the "
-                              "simulated one"),
+          "--out", "d.json"], "--tcp-offset: the twin grasps the plug as the simulation does; the "
+                              "offset is for the robot's own gripper"),
+        (["real", "calibrate", "--task", USB, "--twin", "--model", "UR10e", "--out", "d.json"],
+         "--model: UR10e is the robot's model; the twin is a UR5e"),
         ([*validate, "--host", "10.0.0.2", "--tcp-offset", "0,0,0.127,0,0,90"],
          "turns 90 rad, more than pi: implausible (degrees given as radians?)"),
         ([*validate, "--host", "10.0.0.2", "--tcp-offset", "0,0,127,0,0,0"],
@@ -416,6 +418,8 @@ def test_goal_image_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
          "record-goal sets reward itself"),
         (["real", "record-goal", "--task", USB, "--host", "10.0.0.2", "--calibration", "c.json"],
          "give --wrist-serial and/or --side-serial"),
+        (["real", "record-goal", "--task", USB, "--twin", "--out", "goal.png"],
+         "goal.png must end in .npz"),  # it wrote a zip archive under that name
     ]
     _assert_usage_errors(capsys, cases)
     assert not (tmp_path / "report").exists() and not (tmp_path / "goal_images.npz").exists()
