@@ -213,7 +213,8 @@ class ReplayBuffer:
         skipped = max(0, n - self.capacity)  # only the newest rows fit
         if skipped:  # datasets ordered by task lost whole tasks without a word
             warnings.warn(f"the dataset's {n:,} rows exceed the buffer's {self.capacity:,}: "
-                          f"only the last {self.capacity:,} are kept (raise buffer_size)",
+                          f"only the last {self.capacity:,} are kept (raise the agent's "
+                          "buffer size setting)",
                           stacklevel=2)
         rows = np.arange(skipped, n)
         idx = (self.ptr + skipped + np.arange(len(rows))) % self.capacity

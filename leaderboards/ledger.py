@@ -53,7 +53,7 @@ from envs.tasks import pinned_versions
 from leaderboards.files import utc_now
 from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
-from leaderboards.salts import SaltError, SaltRound, SaltRounds, hidden_block_sha256, salt_sha256
+from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256, verification_sha256
 from leaderboards.submission import (
     AUTHORS_LIMIT,
     TEXT_LIMIT,
@@ -365,7 +365,8 @@ class Ledger:
                             self.archive_path(entry)):
                 raise LedgerError(f"{path} holds entry {entry['entry_id']} of {entry['track']} "
                                   f"(track version {entry_track_version(entry)})")
-            if path == self.archive_path(entry) and not is_stale(entry):
+            if path == self.archive_path(entry) and entry_track_version(entry) == \
+                    TRACK_VERSION and not is_stale(entry):
                 # A copy of a current entry there was listed and ranked twice.
                 right = self.entry_path(entry["track"], entry["entry_id"],
                                         entry_track_version(entry))
@@ -549,10 +550,11 @@ class Ledger:
         # (made-up episodes on a lost round, or run by the submitter on a revealed round's
         # public seeds) passed all of the above and ranked "verified".
         if r.verified is not None and \
-                r.verified.get(entry["entry_id"]) != hidden_block_sha256(hidden):
-            raise LedgerError(f"its hidden evaluation is not one that `leaderboard verify` "
-                              f"recorded under salt round {r.number} (salts/{entry['track']}"
-                              f".json lists every block it wrote): not what verification ran")
+                verification_sha256(entry) not in r.verified.get(entry["entry_id"], []):
+            raise LedgerError(f"its hidden evaluation or sim-to-sim block is not one that "
+                              f"`leaderboard verify` recorded under salt round {r.number} "
+                              f"(salts/{entry['track']}.json lists every one it wrote): not "
+                              "what verification ran")
 
     def entry_round(self, entry: Mapping[str, Any]) -> SaltRound | None:
         """The salt round of an entry's hidden evaluation (None: not verified, or a salt the
@@ -969,7 +971,9 @@ def verify(
     with ledger.lock():
         try:  # again: a reveal or lose-round may have closed the round during the evaluation
             # Listed first: cut off before the entry is written, the listing is harmless.
-            ledger.salt_rounds(track.name).record_verified(salt, entry["entry_id"], evaluation)
+            earlier = {e["entry_id"]: [verification_sha256(e)] for e in ledger.entries()
+                       if e["evaluations"].get("hidden", {}).get("salt_sha256") == digest}
+            ledger.salt_rounds(track.name).record_verified(salt, entry, earlier)
         except SaltError as err:
             raise LedgerError(f"{err} (it closed while entry {short} was evaluated; nothing "
                               "was written)") from None

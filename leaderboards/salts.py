@@ -16,11 +16,12 @@ Status: ``active`` (at most one, the last round: new verifications use it), ``re
 gone: the entries verified under it keep their recorded episodes, which nobody can recompute).
 A round is identified by its salt's SHA-256, which every hidden evaluation records.
 
-Each round also lists the hidden evaluations that `leaderboard verify` ran under it
-(``verified``: entry id -> `hidden_block_sha256` of the block it wrote), so that a hidden block
-is "verified" only if a maintainer's run wrote it: one written by hand into an entry file (its
-episodes made up, on seeds of a lost round or of a revealed one) passed every check. Rounds
-written before the list existed have none (``verified`` absent: only the seed checks apply).
+Each round also lists the evaluations that `leaderboard verify` wrote under it (``verified``:
+entry id -> the `verification_sha256` of every hidden and sim-to-sim block it wrote for that
+entry), so that a block is "verified" only if a maintainer's run wrote it: one written by hand
+into an entry file (its episodes made up, on seeds of a lost round or of a revealed one) passed
+every check. Rounds written before the list existed have none (``verified`` absent: only the
+seed checks apply) until the first verification under them lists their entries' blocks.
 
 Schema 1 (before rounds) was one commitment ``{"salt_sha256", "salt_hex"}``; it is read as one
 round (active, or revealed if ``salt_hex`` is set) with unrecorded dates, and written back as
@@ -68,7 +69,7 @@ class SaltRound:
     opened_at: str | None
     closed_at: str | None
     note: str
-    verified: dict[str, str] | None = None
+    verified: dict[str, list[str]] | None = None
 
     def salt(self) -> bytes | None:
         """The published salt (revealed rounds), else None."""
@@ -82,10 +83,11 @@ class SaltRound:
                     self.verified.items()))})}
 
 
-def hidden_block_sha256(hidden: Mapping[str, Any]) -> str:
-    """SHA-256 of an entry's hidden evaluation block, as canonical JSON (key order and
-    whitespace do not count; every number does)."""
-    text = json.dumps(hidden, sort_keys=True, separators=(",", ":"))
+def verification_sha256(entry: Mapping[str, Any]) -> str:
+    """SHA-256 of what `verify` writes into an entry, its hidden evaluation and sim-to-sim
+    blocks, as canonical JSON (key order and whitespace do not count; every number does)."""
+    blocks = {"hidden": entry["evaluations"].get("hidden"), "sim2sim": entry.get("sim2sim")}
+    text = json.dumps(blocks, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -191,12 +193,19 @@ class SaltRounds:
         self._write([*rounds, new])
         return new
 
-    def record_verified(self, salt: bytes, entry_id: str, hidden: Mapping[str, Any]) -> None:
-        """List the hidden block `verify` wrote for ``entry_id`` under the active round, which
-        ``salt`` must be (a later verification of the entry replaces its earlier one)."""
+    def record_verified(self, salt: bytes, entry: Mapping[str, Any],
+                        earlier: Mapping[str, list[str]]) -> None:
+        """List what `verify` writes into ``entry`` under the active round, which ``salt`` must
+        be, beside what it wrote before (kept: a verification cut off before its entry was
+        written leaves the entry's previous blocks, still listed). A round without a list yet
+        (opened before lists) starts one with ``earlier``: its entries' blocks as they are."""
         rounds = self.read()
         active = self._require_active(rounds, salt)
-        listed = dict(active.verified or {}) | {entry_id: hidden_block_sha256(hidden)}
+        listed = {k: list(v) for k, v in (active.verified if active.verified is not None
+                                          else earlier).items()}
+        digest = verification_sha256(entry)
+        if digest not in listed.setdefault(entry["entry_id"], []):
+            listed[entry["entry_id"]].append(digest)
         self._write([*rounds[:-1], dataclasses.replace(active, verified=listed)])
 
     def reveal(self, salt: bytes) -> SaltRound:

@@ -26,12 +26,20 @@ import numpy as np
 from envs.connectors import MM
 from envs.tasks import TaskSpec
 from real.config import MAX_REACH_M, SafetyConfig, check_pose_rotation, check_vector
-from real.poses import pos_mat_to_pose, pose_to_pos_mat
+from real.poses import pos_mat_to_pose, pose_to_pos_mat, rotation_angle
 from real.robot import RobotBackend
 from real.safety import SafeRobot, tcp_wrench
 
 #: Format 2 records the TCP offset the socket pose was measured with; format 1 files (without
 #: it) are still read.
+#: Readings a calibration pose is taken from (one per control period), and how far apart
+#: they may lie [m, rad] for an arm at rest.
+POSE_READINGS = 10
+POSE_SPREAD = (0.0005, 0.005)
+#: How far outside the touch-off's +-1 mm corridor a reading may lie [m]: the default 20 mm
+#: let the descent run 14 mm beside a glitched approach reading, pressing on the socket wall.
+TOUCH_READING_MARGIN_M = 0.003
+
 CALIBRATION_FORMAT = 2
 READ_FORMATS = (1, 2)
 METHODS = ("teach", "touch")
@@ -145,13 +153,29 @@ def measure_ft_bias(robot: RobotBackend, samples: int = 50) -> np.ndarray:
 
 
 def tcp_pose_reading(robot: RobotBackend) -> np.ndarray:
-    """The TCP pose (base frame) [m, rad]; ValueError unless it is six finite numbers (read
-    outside `SafeRobot`, whose checks need a reference pose: this is where it comes from)."""
-    pose = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
-    if pose.shape != (6,) or not np.isfinite(pose).all():
-        raise ValueError(f"the robot reads a TCP pose that is not six finite numbers: "
-                         f"{pose.tolist()}; check the robot's connection and calibrate again")
-    return pose
+    """The TCP pose (base frame) [m, rad] of an arm at rest: the last of `POSE_READINGS`
+    readings, one per control period; ValueError unless each is six finite numbers and all lie
+    within `POSE_SPREAD` of it (read outside `SafeRobot`, whose checks need a reference pose:
+    this is where it comes from). One reading used to be taken: a single glitch 8 mm into the
+    board was recorded as the seated pose, and every episode then pressed on the socket floor."""
+    poses = []
+    for _ in range(POSE_READINGS):
+        t0 = robot.initPeriod()
+        pose = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
+        robot.waitPeriod(t0)
+        if pose.shape != (6,) or not np.isfinite(pose).all():
+            raise ValueError(f"the robot reads a TCP pose that is not six finite numbers: "
+                             f"{pose.tolist()}; check the robot's connection and calibrate again")
+        poses.append(pose_to_pos_mat(pose))
+    last_pos, last_mat = poses[-1]
+    moved = max(float(np.linalg.norm(pos - last_pos)) for pos, _ in poses)
+    turned = max(rotation_angle(last_mat.T @ mat) for _, mat in poses)
+    if moved > POSE_SPREAD[0] or turned > POSE_SPREAD[1]:
+        raise ValueError(f"the TCP pose readings of {POSE_READINGS} control periods lie "
+                         f"{moved / MM:.2f} mm / {turned:.4f} rad apart (at most "
+                         f"{POSE_SPREAD[0] / MM:g} mm / {POSE_SPREAD[1]:g} rad at rest): a "
+                         "glitching reading or an arm still moving; let go, wait, calibrate again")
+    return pos_mat_to_pose(last_pos, last_mat)
 
 
 def teach_socket_pose(robot: RobotBackend, prompt: Callable[[str], None]) -> np.ndarray:
@@ -175,10 +199,10 @@ def touch_off_socket_pose(
     force_threshold_n: float | None = None,
 ) -> np.ndarray:
     """Guarded descent along the tool axis from a taught pose above the opening until the
-    zeroed contact force exceeds `force_threshold_n` (default: above any force mating can take,
-    max(15, 1.5 x the documented maximum insertion force) N, or max(15, 3 x retention) N for a
-    version-0 connector without documented forces): the plug has bottomed out. Returns that
-    pose (base frame); the arm goes back up afterwards.
+    zeroed contact force along that axis exceeds `force_threshold_n` (default: above any force
+    mating can take, max(15, 1.5 x the documented maximum insertion force) N, or max(15, 3 x
+    retention) N for a version-0 connector without documented forces): the plug has bottomed
+    out. Returns that pose (base frame); the arm goes back up afterwards.
 
     The descent runs through `SafeRobot` with a workspace of +-1 mm laterally and
     `max_travel_m` along the tool axis around the taught pose.
@@ -206,6 +230,7 @@ def touch_off_socket_pose(
         max_tilt_rad=0.02,
         force_limit_n=threshold + 20.0,
         max_speed_m_s=max(speed_m_s, 0.01),
+        reading_margin_m=TOUCH_READING_MARGIN_M,
     )
     dt = 1.0 / servo_hz
     clock = getattr(robot, "clock", time.monotonic)
@@ -218,7 +243,9 @@ def touch_off_socket_pose(
         state = safe.read()
         wrench = tcp_wrench(state, bias)
         safe.check_wrench(wrench)
-        force = float(np.linalg.norm(wrench[:3]))
+        # Along the tool axis, pushing the tool back (-z in the TCP frame): bottomed out. The
+        # whole force counted a press on the socket's wall as touching its floor.
+        force = float(-wrench[2])
         if force > threshold:
             touched = pos_mat_to_pose(*safe.measure())
             break

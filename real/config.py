@@ -109,8 +109,8 @@ class URConfig:
     """How to reach and set up a Universal Robots arm through ur_rtde.
 
     host: controller IP. frequency_hz: RTDE and control-loop rate, 500 on e-Series, 125 on CB3.
-    model: the arm's model (a key of `real.kinematics.UR_DH`: UR3e, UR5e, UR10e, UR16e, UR3,
-    UR5, UR10), whose kinematics the safety layer checks the TCP pose readings against.
+    model: the arm's model (a key of `real.kinematics.UR_DH`: UR3e, UR5e, UR10e, UR16e, UR20,
+    UR30, UR3, UR5, UR10), whose kinematics the safety layer checks the TCP pose readings against.
     tcp_offset: flange-to-TCP pose [m, rad] (flange frame) put on the controller with setTcp;
     None keeps the task's simulated offset (the TCP at the plug's mating face, along flange z).
     payload_kg / payload_cog_m: gripper + plug mass and centre of gravity (flange frame) for
@@ -206,6 +206,8 @@ SAFETY_MAXIMA = {
     "max_reading_age_s": 1.0,
     "max_kinematic_drift_m": 0.05,
     "max_kinematic_drift_rad": 0.5,
+    "max_tool_offset_error_m": 0.2,
+    "max_tool_offset_error_rad": 0.5,
 }
 
 #: Smallest speeds accepted [m/s, rad/s]: 10 um/s (a mm/s limit typed in m/s) made a reset's
@@ -254,6 +256,8 @@ class SafetyConfig:
     | max_reading_age_s | 0.05 | longest time without a new controller timestamp [s] |
     | max_kinematic_drift_m | 0.008 | drift of the TCP reading from the joints' kinematics [m] |
     | max_kinematic_drift_rad | 0.02 | ... and its turn [rad] |
+    | max_tool_offset_error_m | 0.015 | the TCP offset readings imply, off the one set [m] |
+    | max_tool_offset_error_rad | 0.05 | ... and its turn [rad] |
 
     The reading checks (`real.safety.SafeRobot.measure`): a TCP pose that is not six finite
     numbers, lies outside the box or cone by more than the margins, jumps from the previous
@@ -268,10 +272,19 @@ class SafetyConfig:
     the check catches a pose field that walks, or jumps while the arm is stopped, below the
     other limits. A genuine reading drifts too, as far as the arm's factory calibration moves
     its true kinematics from the nominal ones: with every length off by 1 mm and every angle
-    by 1 mrad (standard deviations), at most 2.3 mm and 3.0 mrad over the default box and cone
-    on any of the seven models; with 3 mm and 3 mrad, 7.5 mm and 9.8 mrad
+    by 1 mrad (standard deviations), at most 2.3 mm and 2.4 mrad over the default box and cone
+    on any of the nine models; with 3 mm and 3 mrad, 7.5 mm and 9.8 mrad
     (`python -m benchmark.bench_kinematic_drift`, 20 arms x 100 poses each), under the 8 mm
-    and 20 mrad defaults. Tighten them for an arm whose calibration you know.
+    and 20 mrad defaults; two published factory calibrations (a UR5e, a CB3 UR5) drift 0.44 and
+    0.68 mm, 1.6 and 3.0 mrad (a review's measurement, 2026-12-06). Where the backend says the
+    TCP offset it set (`tcp_offset`: `URBackend`, the twin), every reading's implied
+    flange-to-TCP transform must also lie within `max_tool_offset_error_m` / `_rad` of it:
+    absolute, so it holds the whole nominal-kinematics error (those two calibrations: 1.4 and
+    1.9 mm; synthetic arms at 1 mm / 1 mrad per parameter: up to 8 mm, at 3 mm / 3 mrad up to
+    31 mm, within 0.3 rad of a tool-down seat). It catches a wrong `URConfig.model` (57-190 mm
+    off on a UR5e read as another model) and offsets present from the session's first reading,
+    which the drift check takes as its reference. Tighten both for an arm whose calibration
+    you know.
 
     Every limit must be a finite number above 0 (`wrench_filter_s`: 0 or more; the speeds at
     least their entry of `SAFETY_MINIMA`, 1 mm/s and 0.01 rad/s) and at most its entry of
@@ -300,6 +313,8 @@ class SafetyConfig:
     max_reading_age_s: float = 0.05
     max_kinematic_drift_m: float = 0.008
     max_kinematic_drift_rad: float = 0.02
+    max_tool_offset_error_m: float = 0.015
+    max_tool_offset_error_rad: float = 0.05
 
     def __post_init__(self) -> None:
         for name in ("workspace_min_m", "workspace_max_m"):

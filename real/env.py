@@ -322,6 +322,11 @@ class RealInsertionEnv(gym.Env):
         safe.reset_trip()
         safe.reset_wrench_filter()
         try:
+            if not safe.stopped:
+                # Between episodes nothing servoes the arm: it may have been moved by hand, and
+                # the reading is checked as a stopped arm's (a 10 mm move tripped as a jump,
+                # and every later reset was refused); the reset then starts where it is.
+                safe.stop()
             state = safe.read()
             if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
                 safe.call("setWatchdog", self.rtde_watchdog_hz)

@@ -136,6 +136,10 @@ class SafeRobot:
             raise TypeError(f"the robot backend {type(backend).__name__} does not say its "
                             "kinematics: give it a dh_params attribute "
                             "(real.kinematics.UR_DH[model])")
+        #: The flange-to-TCP pose the backend set (position, rotation), if it says.
+        offset = getattr(backend, "tcp_offset", None)
+        self.tcp_offset = None if offset is None else pose_to_pos_mat(
+            np.asarray(check_vector("tcp_offset", offset, 6, 1.0), dtype=np.float64))
         self.safety = safety
         self.socket_pos, self.socket_mat = pose_to_pos_mat(socket_pose)
         self.servo_dt = servo_dt
@@ -264,6 +268,20 @@ class SafeRobot:
                     f"{gap * 1e3:.1f} ms since the last valid one: discontinuous{again}",
                 )
         tool = self._tool_in_flange(pos, mat, np.asarray(joints, dtype=np.float64))
+        if self.tcp_offset is not None:
+            error = float(np.linalg.norm(tool[0] - self.tcp_offset[0]))
+            error_turn = rotation_angle(self.tcp_offset[1].T @ tool[1])
+            if error > s.max_tool_offset_error_m or error_turn > s.max_tool_offset_error_rad:
+                self._pose_suspect = True
+                self.trip(
+                    "reading",
+                    f"the TCP pose and joint readings put the TCP {error * 1e3:.1f} mm / "
+                    f"{error_turn:.3f} rad from the flange offset set on the controller "
+                    f"{np.round(pos_mat_to_pose(*self.tcp_offset), 4).tolist()} (limit "
+                    f"{s.max_tool_offset_error_m * 1e3:g} mm / {s.max_tool_offset_error_rad:g} "
+                    "rad): a robot model other than the arm's (URConfig.model, --model), a TCP "
+                    "offset changed on the pendant, or a corrupt reading",
+                )
         if self._tool_reference is not None:
             drift = float(np.linalg.norm(tool[0] - self._tool_reference[0]))
             drift_turn = rotation_angle(self._tool_reference[1].T @ tool[1])
@@ -279,7 +297,7 @@ class SafeRobot:
                     f"reading (limit {s.max_kinematic_drift_m * 1e3:g} mm / "
                     f"{s.max_kinematic_drift_rad:g} rad): a corrupt pose or joint reading, a "
                     "TCP offset changed on the controller, or a robot model other than the "
-                    "arm's (URConfig.model)",
+                    "arm's (URConfig.model, --model)",
                 )
         if self._last_stamp is not None and stamp < self._last_stamp:
             self.trip(

@@ -27,6 +27,7 @@ import numpy as np
 from envs.controller import rotvec_to_quat
 from envs.insertion_env import InsertionEnv
 from envs.rendering import CameraRig
+from envs.scene import tcp_offset_m
 from envs.tasks import TaskSpec, task_spec
 from envs.ur5e_constants import DH_PARAMS, JOINT_NAMES
 from real.camera import Camera
@@ -80,8 +81,10 @@ class DigitalTwinRobot:
         self.base_pos = d.xpos[m.body("base").id].copy()
         self._tcp = m.site("tcp").id
         self._arm_qpos = [int(m.joint(name).qposadr[0]) for name in JOINT_NAMES]
-        #: The simulated arm's kinematics (its links are built from these DH parameters).
+        #: The simulated arm's kinematics (its links are built from these DH parameters) and
+        #: its flange-to-TCP pose [m, rad] (the simulated gripper's; setTcp leaves it).
         self.dh_params = DH_PARAMS
+        self.tcp_offset = (0.0, 0.0, tcp_offset_m(spec.connector), 0.0, 0.0, 0.0)
         self._mocap = int(m.body("reference").mocapid[0])
         self._force = m.sensor("ft_force").id
         self._torque = m.sensor("ft_torque").id

@@ -141,10 +141,10 @@ def list_hidden_as_verified(ledger, entry: dict) -> None:
     machine, say), so that the recheck, not the ledger's reading, is what meets them."""
     import dataclasses
 
-    from leaderboards.salts import hidden_block_sha256
+    from leaderboards.salts import verification_sha256
 
     rounds = ledger.salt_rounds(entry["track"])
     own = ledger.entry_round(entry)
-    listed = {entry["entry_id"]: hidden_block_sha256(entry["evaluations"]["hidden"])}
+    listed = {entry["entry_id"]: [verification_sha256(entry)]}
     rounds._write([dataclasses.replace(r, verified={**(r.verified or {}), **listed})
                    if r.number == own.number else r for r in rounds.read()])

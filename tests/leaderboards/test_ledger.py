@@ -517,12 +517,14 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     doctored = json.loads(before)
     doctored["sim2sim"]["episodes"][0]["peak_force_n"] += 1.0
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    list_hidden_as_verified(submitted, doctored)  # past the ledger's reading, to the recheck
     here = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert here.exit_code == 1 and "PyBullet episodes" in here.stderr
     assert "not bitwise identical, as required on the platform that evaluated it" in here.stderr
     doctored = json.loads(before)
     doctored["sim2sim"]["noiseless"]["episodes"][-1]["success"] ^= True
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    list_hidden_as_verified(submitted, doctored)
     here = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert here.exit_code == 1 and "noiseless MuJoCo episodes" in here.stderr, here.output
     doctored = json.loads(before)
@@ -1013,12 +1015,12 @@ def test_a_hidden_block_no_verification_wrote_is_refused(tmp_path):
     target.parent.mkdir(parents=True)
     ledger = Ledger(root)
 
-    def write(hidden: dict) -> None:
+    def write(hidden: dict) -> None:  # without the PyBullet block, whose seeds are checked
         target.write_text(json.dumps({**{k: v for k, v in entry.items() if k != "sim2sim"},
                                       "evaluations": {**entry["evaluations"], "hidden": hidden}}))
 
     hidden = entry["evaluations"]["hidden"]
-    write(hidden)
+    target.write_text(json.dumps(entry))
     assert len(ledger.entries()) == 1  # what verify wrote, listed under its round
     # The revealed round's own seeds, one outcome changed (a run of the submitter's).
     write({**hidden, "episodes": [{**hidden["episodes"][0], "success": True, "steps": 3},
@@ -1139,7 +1141,7 @@ def test_an_entry_whose_hidden_evaluation_is_not_the_rounds_is_refused(tmp_path)
         target.write_text(json.dumps({**{k: v for k, v in entry.items() if k != "sim2sim"},
                                       "evaluations": {**entry["evaluations"], "hidden": hidden}}))
 
-    write(entry["evaluations"]["hidden"])
+    target.write_text(json.dumps(entry))
     assert len(ledger.entries()) == 1  # as verified
     dev = entry["evaluations"]["dev"]
     forged = {**entry["evaluations"]["hidden"], "episodes": [

@@ -324,3 +324,42 @@ def test_a_salt_file_inside_the_ledgers_git_repository_is_refused(two_entries: L
     Path(".git").mkdir()  # the ledger's folder and the salts' share this repository
     _refused("lies inside the git repository", "open-round", "--track", TINY,
              "--salt-file", "secret/one")
+
+
+def test_a_round_opened_before_lists_and_a_cut_off_verify_keep_the_ledger_readable(
+    two_entries: Ledger, monkeypatch: pytest.MonkeyPatch,
+):
+    """A round opened before rounds listed their verifications had no list: its next verify
+    started one with only the new entry, and every entry verified earlier in it was refused
+    wherever the ledger was read. A re-verify cut off between listing its blocks and writing
+    the entry left the entry's blocks unlisted. A PyBullet block edited by hand was read as
+    verified (the list covered the hidden block only)."""
+    from leaderboards.ledger import Ledger as LedgerClass
+
+    ids = _ids(two_entries)
+    pc, down = ids["P-controller"], ids["ONNX down"]
+    _ok("open-round", "--track", TINY, "--salt-file", "secret/one")
+    _ok("verify", pc[:10], "--salt-file", "secret/one")
+    salts = Path(f"ledger/salts/{TINY}.json")
+    data = json.loads(salts.read_text())
+    del data["rounds"][0]["verified"]  # as the round was written before lists
+    salts.write_text(json.dumps(data))
+    _ok("verify", down[:10], "--salt-file", "secret/one", "--no-sim2sim")
+    assert len(two_entries.entries()) == 2
+    assert sorted(json.loads(salts.read_text())["rounds"][0]["verified"]) == sorted([pc, down])
+
+    def cut_off(self, entry):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(LedgerClass, "replace", cut_off)
+        verify(two_entries, pc, Path("secret/one"), sim2sim=False)
+    assert len(two_entries.entries()) == 2  # the entry's previous blocks are still listed
+
+    path = two_entries.entry_path(TINY, pc)
+    entry = json.loads(path.read_text())
+    for episode in entry["sim2sim"]["episodes"]:
+        episode["success"] = True
+    path.write_text(json.dumps(entry))
+    with pytest.raises(LedgerError, match="hidden evaluation or sim-to-sim block is not one that "
+                                          "`leaderboard verify` recorded under salt round 1"):
+        two_entries.entries()

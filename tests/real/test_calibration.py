@@ -130,6 +130,31 @@ def test_touch_off_that_cannot_press_hard_enough_says_what_it_reached():
     assert float(found[2]) > 4.0 and 0.9 * int(found[1]) < int(found[3]) <= int(found[1])
 
 
+@pytest.mark.parametrize(("method", "heights", "glitch_m"),
+                         [("teach", [0.0, 0.02], -0.008), ("touch", [0.004], 0.015)])
+def test_one_glitched_pose_reading_is_not_a_calibration(method, heights, glitch_m):
+    """The taught pose was one reading: a glitch 8 mm into the board was recorded as the seat
+    (every episode then pressed on the socket floor), and a touch-off's approach 15 mm off ran
+    its descent beside the socket, pressing on its wall, until the whole force counted as
+    bottoming out (recorded 3.7 mm short of the seat)."""
+
+    class Glitch(DigitalTwinRobot):
+        reads = 0
+
+        def getActualTCPPose(self):
+            pose = list(super().getActualTCPPose())
+            if not self.in_teach_mode:
+                self.reads += 1
+                if self.reads == 3:  # one reading among those the pose is taken from
+                    pose[2 if method == "teach" else 0] += glitch_m
+            return pose
+
+    twin = Glitch(USB)
+    with pytest.raises(ValueError, match=r"the TCP pose readings of 10 control periods lie "
+                                         r"(8\.00|15\.00) mm / 0\.0000 rad apart"):
+        calibrate(twin, SPEC, method, operator(twin, heights), "twin")
+
+
 @pytest.mark.parametrize(("reading", "message"), [
     ("nan_force", "ft_bias must be finite"),
     ("huge_force", "ft_bias reads 10000 N / 0 N m with the plug free, beyond 500 N"),

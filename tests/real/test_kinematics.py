@@ -37,13 +37,14 @@ def test_forward_kinematics_is_the_simulated_arms_flange_everywhere():
 def test_every_model_reaches_as_far_as_its_published_arm():
     """A wrong length in a table (a typo) shows in the reach: the stretched-out arm's flange
     lies at the sum of the links from the shoulder."""
-    reach = {"UR3e": 0.5, "UR5e": 0.85, "UR10e": 1.3, "UR16e": 0.9, "UR3": 0.5, "UR5": 0.85,
-             "UR10": 1.3}  # the data sheets' reach [m], rounded
+    reach = {"UR3e": 0.5, "UR5e": 0.85, "UR10e": 1.3, "UR16e": 0.9, "UR20": 1.75, "UR30": 1.3,
+             "UR3": 0.5, "UR5": 0.85, "UR10": 1.3}  # the data sheets' reach [m], rounded
     for model, dh in UR_DH.items():
         pos, _ = flange_pose([0.0, -np.pi / 2, 0.0, -np.pi / 2, 0.0, 0.0], dh)
         # Straight up: the flange above the shoulder by the two long links and wrist 1.
         assert pos[2] == pytest.approx(dh[0][0] - dh[1][1] - dh[2][1] + dh[4][0], abs=1e-9)
-        assert abs(-dh[1][1] - dh[2][1] - reach[model]) < 0.15, model
+        # The two long links make up all but the wrist's 0.1-0.2 m of the reach.
+        assert reach[model] - 0.2 < -dh[1][1] - dh[2][1] < reach[model], model
 
 
 class _PoseOffset(FaultInjector):
@@ -78,7 +79,7 @@ def _unsafe(env, faulty):
 def test_a_pose_offset_that_appears_while_the_arm_is_stopped_trips():
     """A 30 mm offset appearing in a 0.15 s pause after a refused action passed the stopped
     arm's allowance (2 x the speed cap x the time) and was the first command's reference: a
-    29.8 mm jump in one period."""
+    29.8 mm jump in one period. 12 mm, under the absolute check's limit, trips on drift."""
     env, twin, faulty = _env()
     policy = real.p_controller(env)
     obs, _ = env.reset(seed=0)
@@ -86,7 +87,7 @@ def test_a_pose_offset_that_appears_while_the_arm_is_stopped_trips():
     with pytest.raises(UnsafeCommandError):
         env.step(np.array([np.nan, 0.0, 0.0], np.float32))  # refused: the arm stops
     twin.stall(0.15)
-    faulty.offset = 0.03
+    faulty.offset = 0.012  # under the absolute check's 15 mm: the drift check's to catch
     *_, terminated, _, info = env.step(policy(obs))
     assert terminated and info["safety_trip"] == "reading"
     assert FROM_JOINTS in info["safety_message"]
@@ -177,3 +178,42 @@ def test_the_default_limit_holds_a_calibrated_arms_genuine_drift():
                                      rng=np.random.default_rng(0))
     assert 0 < drift_m < limits.max_kinematic_drift_m / 2
     assert 0 < drift_rad < limits.max_kinematic_drift_rad / 2
+
+
+def test_an_offset_present_from_the_first_reading_or_a_wrong_model_trips_absolutely():
+    """The drift check takes the session's first reading as its reference: a 20 mm pose offset
+    already there at the first reset passed, and the first command jumped by it; a UR5e read
+    through a UR10e's kinematics was off by 190 mm and drifted only 6 mm. Both lie far from
+    the TCP offset the backend set."""
+    env, twin, faulty = _env()
+    faulty.offset = 0.02
+    with pytest.raises(RuntimeError, match="from the flange offset set on the controller"):
+        env.reset(seed=0)
+    assert _unsafe(env, faulty) == []
+    env, twin, faulty = _env()
+    env.unwrapped.safe.dh_params = UR_DH["UR10e"]
+    with pytest.raises(RuntimeError, match=r"URConfig\.model, --model"):
+        env.reset(seed=0)
+    assert _unsafe(env, faulty) == []
+
+
+def test_an_arm_moved_by_hand_between_episodes_starts_the_next_one_where_it_is():
+    """An episode ended with the layer still counting the arm as servoed: a 10 mm hand move
+    before the next reset tripped as a jump ("discontinuous"), and every later reset was
+    refused as a new session's business."""
+    env, twin, faulty = _env()
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        obs, *_ = env.step(policy(obs))
+    safe = env.unwrapped.safe
+    pos, mat = safe.measure()
+    twin.kickWatchdog()
+    twin.teachMode()
+    twin.operator_move_to(pos_mat_to_pose(pos - mat[:, 2] * 0.01, mat), duration_s=0.15)
+    twin.endTeachMode()
+    obs, _ = env.reset(seed=1)
+    for _ in range(3):
+        obs, *_, info = env.step(policy(obs))
+        assert info["safety_trip"] is None
+    assert _unsafe(env, faulty) == []
