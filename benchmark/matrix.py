@@ -9,6 +9,7 @@ cell function starts again from a clean artifacts folder.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark.cells import Cell, CellFunction, run_cell
@@ -102,7 +104,7 @@ def run_matrix(
     """
     # Absolute: the store records each cell's folder, and `leaderboard submit --from-matrix`
     # reads it from wherever it runs; a relative path pointed into that working directory.
-    artifacts_root = Path(artifacts_root).absolute()
+    artifacts_root = Path(os.path.abspath(artifacts_root))  # ".." folded: it outlives the cwd
     provenance = collect_provenance()
     statuses = store.statuses()
     todo = deque(
@@ -133,8 +135,11 @@ def run_matrix(
                         continue
                     executor.submit(cell_fn, cell, artifacts_root / cell.short_hash)
                     in_flight[cell.config_hash] = cell
+                # Until the next beat is due, not a whole period: a wait that returned early
+                # and skipped its beat let markers age to ~2 periods (a live cell taken over).
+                due_s = max(0.0, heartbeat_s - (time.monotonic() - last_beat))
                 with _beating(store, list(in_flight), heartbeat_s, executor.blocks_in_wait):
-                    outcomes = executor.wait(timeout_s=heartbeat_s)
+                    outcomes = executor.wait(timeout_s=due_s)
                 for outcome in outcomes:
                     cell = in_flight.pop(outcome.config_hash)
                     if outcome.result is not None:
@@ -150,8 +155,9 @@ def run_matrix(
                         store.record_failed(cell, outcome.error, outcome.traceback, provenance,
                                             outcome.wall_clock_s)
                         summary.failed.append(cell.config_hash)
-                        progress.console.log(f"[red]failed[/red] {cell.describe()}: "
-                                             f"{outcome.error}")
+                        # Escaped: "SAC [/w demos]" was read as a closing tag and ended the run.
+                        progress.console.log(f"[red]failed[/red] {escape(cell.describe())}: "
+                                             f"{escape(str(outcome.error))}")
                     progress.update(bar, advance=1, status=(
                         f"{len(summary.done)} done, {len(summary.failed)} failed"))
                 if time.monotonic() - last_beat >= heartbeat_s:

@@ -280,7 +280,8 @@ def status(
                       soft_wrap=True)
     if not verbose:
         for cell in states["failed"]:
-            console.print(f"[red]failed[/red] {cell.describe()}: {rows[cell.config_hash]['error']}")
+            console.print(f"[red]failed[/red] {escape(cell.describe())}: "
+                          f"{escape(str(rows[cell.config_hash]['error']))}")
         return
     table = Table("state", "cell", "hash", "detail")
     for state, cells in states.items():
@@ -291,7 +292,7 @@ def status(
                 detail = f"pid {marker.pid} on {marker.hostname}"
             elif state == "failed":
                 detail = rows[cell.config_hash]["error"] or ""
-            table.add_row(state, cell.describe(), cell.short_hash, detail)
+            table.add_row(state, escape(cell.describe()), cell.short_hash, escape(detail))
     console.print(table)
 
 
@@ -301,8 +302,8 @@ def report(
     store: StoreOpt = None,
     out: Annotated[Path | None, typer.Option(
         help="Output folder [default: <store dir>/<store stem>-report, "
-             "runs/<preset>-report for the default store; with --task-version, the versions "
-             "before -report].")] = None,
+             "runs/<preset>-report for the default store; <store stem>-<preset>-report for a "
+             "store named otherwise; with --task-version, the versions before -report].")] = None,
     reps: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (1 or 2 gave "
                                       "'intervals' that missed their own point).",
                                       min=100, max=100_000)] = 2000,
@@ -330,7 +331,7 @@ def report(
                 f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)}); "
                 f"run `insertbench matrix run {preset} --store {store_path}` first, or give "
                 "its own --store", param_hint="PRESET")
-        out = out or _report_dir(store_path, task_version)
+        out = out or _report_dir(store_path, task_version, spec.name)
         try:  # before the bootstrap: `--out /proc/x` failed after it, a bare FileNotFoundError
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -343,14 +344,18 @@ def report(
     console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
 
 
-def _report_dir(store_path: Path, task_versions: list[int] | None) -> Path:
-    """``<store dir>/<store stem>[-vA-vB]-report``: beside its store, so that a report of
-    another store does not overwrite the default one, and named for the task versions it shows
-    (as `load_preset` names the preset): a --task-version report of the preset's own store
-    replaced the preset's report."""
+def _report_dir(store_path: Path, task_versions: list[int] | None, preset_name: str) -> Path:
+    """``<store dir>/<store stem>[-<preset>][-vA-vB]-report``: beside its store, so that a
+    report of another store does not overwrite the default one; named for the preset when the
+    store is not named for it (two presets sharing one store wrote one folder, the second
+    replacing the first) and for the task versions it shows (as `load_preset` names the
+    preset): a --task-version report of the preset's own store replaced the preset's report."""
     suffix = "".join(f"-v{v}" for v in sorted(set(task_versions or ())))
-    stem = store_path.stem if store_path.stem.endswith(suffix) else store_path.stem + suffix
-    return store_path.parent / f"{stem}-report"
+    stem = store_path.stem.removesuffix(suffix) if suffix else store_path.stem
+    base = preset_name.removesuffix(suffix) if suffix else preset_name
+    if stem != base:
+        stem = f"{stem}-{base}"
+    return store_path.parent / f"{stem}{suffix}-report"
 
 
 if __name__ == "__main__":  # `python -m benchmark.matrix_cli ...` = `insertbench matrix ...`

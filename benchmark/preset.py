@@ -568,7 +568,11 @@ def load_preset(name_or_path: str | Path, task_versions: Sequence[int] = ()) -> 
     `task_versions`, if given, runs the preset's tasks at those versions (`at_task_versions`).
     """
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    # A bare shipped name is the shipped preset even where the working folder holds a file or
+    # folder of that name (`./quick` hid `quick`: "preset file quick is a folder").
+    shipped = (path.suffix == "" and len(path.parts) == 1
+               and (resources.files("benchmark") / "presets" / f"{path}.toml").is_file())
+    if not shipped and (path.suffix == ".toml" or path.exists()):
         if not path.is_file():
             raise PresetError(f"preset file {path} "
                               f"{'is a folder' if path.is_dir() else 'does not exist'}")

@@ -277,6 +277,17 @@ def _status_section(
                              "changed since), e.g. " + "; ".join(moved[:3]) + ". Their numbers "
                              "are not comparable with the current tasks': run the preset into a "
                              "new store.")
+    # A store resumed across a code or library change pools old and new cells silently: the
+    # task version key covers the env, not the agents or the libraries.
+    builds = {key: sorted({str(r[key]) for r in done_rows})
+              for key in ("suite_commit", "mujoco_version", "torch_version")}
+    mixed = {key: values for key, values in builds.items() if len(values) > 1}
+    if mixed:
+        said = "; ".join(f"{key.replace('_', ' ')} {', '.join(values)}"
+                         for key, values in mixed.items())
+        paragraphs.insert(0, f"WARNING: the done cells were made by different code or libraries "
+                             f"({said}): a store resumed across a change pools them in one row; "
+                             "run the preset into a new store to compare like with like.")
     if len(threads) > 1:
         paragraphs.insert(0, f"WARNING: the done cells ran with different torch thread counts "
                              f"({', '.join(map(str, threads))}; `matrix run --workers` and the "

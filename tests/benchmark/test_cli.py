@@ -1000,19 +1000,21 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     code, out, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
                              "--reps", "100")
     assert code == 0, err
-    assert "wrote runs/other-report/report.md and runs/other-report/report.html\n" in out, out
-    assert (in_tmp / "runs" / "other-report" / "report.md").is_file()
+    # Named for the preset too: two presets sharing a store wrote one folder (review).
+    assert "wrote runs/other-quick-report/report.md and runs/other-quick-report/report.html\n" \
+        in out, out
+    assert (in_tmp / "runs" / "other-quick-report" / "report.md").is_file()
     assert not (in_tmp / "runs" / "quick-report").exists()
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
                            "--reps", "0")
     assert code == 2 and "--reps" in err
     # A store holding none of the preset's cells: the empty paper000 report used to be written
     # to runs/other-report, over quick's report.
-    before = (in_tmp / "runs" / "other-report" / "report.md").read_text()
+    before = (in_tmp / "runs" / "other-quick-report" / "report.md").read_text()
     code, _, err = run_cli(capsys, "matrix", "report", "paper000", "--store",
                            "runs/other.sqlite", "--reps", "100")
     assert code == 2 and "runs/other.sqlite holds no finished cell of paper000" in err, err
-    assert (in_tmp / "runs" / "other-report" / "report.md").read_text() == before
+    assert (in_tmp / "runs" / "other-quick-report" / "report.md").read_text() == before
     # --out naming a file: "FileExistsError: [Errno 17] File exists" after the bootstrap.
     (in_tmp / "a file").write_text("kept")
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",
@@ -1156,6 +1158,19 @@ def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):
     report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
     assert "WARNING: the done cells ran with different torch thread counts (" in report
     assert "97; `matrix run --workers`" in report
+    # Another commit's cells pooled in one row without a word (review): said now.
+    assert "made by different code or libraries" not in report
+    with sqlite3.connect("runs/quick.sqlite") as db:
+        db.execute("UPDATE cells SET suite_commit = 'abc1234' WHERE config_hash = ?",
+                   (config_hash,))
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
+    report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
+    assert "WARNING: the done cells were made by different code or libraries (suite commit " \
+        "abc1234, " in report
+    # A folder named like a shipped preset in the working folder hid it (review).
+    (in_tmp / "quick").mkdir()
+    code, out, err = run_cli(capsys, "matrix", "status", "quick")
+    assert code in (0, None) and "2 done" in out, (out, err)
 
 
 def test_a_cut_off_store_is_named_as_damaged(capsys, in_tmp):

@@ -14,6 +14,7 @@ from matrix_helpers import write_tiny_preset
 
 from benchmark.executors import InlineExecutor
 from benchmark.matrix import run_matrix
+from benchmark.preset import load_preset
 from benchmark.store import Store, collect_provenance
 from benchmark.testing import synthetic_cell_for_tests
 
@@ -305,3 +306,34 @@ def test_a_suite_installed_inside_another_repository_has_no_commit(monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", run)
     assert store.suite_commit(mark_dirty=True) is None
+
+
+def test_labels_and_errors_in_brackets_are_shown_as_written(tmp_path: Path) -> None:
+    """Labels and error texts were Rich markup: "TD3 [lfd]" lost its bracket and a label with
+    "[/w demos]" raised MarkupError, ending the run before its last cell."""
+    import io
+
+    from rich.console import Console
+
+    import benchmark.matrix as matrix_module
+
+    path, _ = write_tiny_preset(tmp_path, fail_seed=1)
+    path.write_text(path.read_text().replace('label = "Learner"', 'label = "SAC [/w demos]"'))
+    preset = load_preset(path)
+    shown = io.StringIO()
+    original = matrix_module.Progress
+
+    def progress(*args, **kwargs):  # shown, and captured here
+        kwargs["disable"] = False
+        kwargs["console"] = Console(file=shown, width=200)
+        return original(*args, **kwargs)
+    matrix_module.Progress = progress
+    try:
+        with Store(tmp_path / "s.sqlite") as store:
+            summary = run_matrix(preset.cells, store, InlineExecutor(),
+                                 cell_fn=synthetic_cell_for_tests,
+                                 artifacts_root=tmp_path / "a", show_progress=True)
+    finally:
+        matrix_module.Progress = original
+    assert len(summary.done) + len(summary.failed) == len(preset.cells)
+    assert "SAC [/w demos]" in shown.getvalue()
