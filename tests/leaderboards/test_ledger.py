@@ -931,11 +931,9 @@ def test_onnx_policy_is_scored_like_a_checkpoint(tmp_path: Path, monkeypatch, ti
     assert all(e["steps"] >= 1 for e in entry["evaluations"]["dev"]["episodes"])
 
 
-def test_the_same_onnx_graph_with_other_metadata_is_not_entered_again(
-    tmp_path: Path, monkeypatch, tiny_track,
-):
-    """The producer, doc strings, metadata properties and node names change the graph's bytes,
-    not what onnxruntime computes: the same graph took another entry with each."""
+def _entered_and_copied(tmp_path: Path, monkeypatch, name: str):
+    """An ONNX policy entered from ``sub``, copied to ``again`` under ``name``: its weight
+    and the copy's loaded graph, to edit and save back."""
     import onnx
 
     monkeypatch.chdir(tmp_path)
@@ -945,8 +943,18 @@ def test_the_same_onnx_graph_with_other_metadata_is_not_entered_again(
     assert _cli("submit", "sub").exit_code == 0
     shutil.copytree("sub", "again")
     toml = Path("again/submission.toml")
-    toml.write_text(toml.read_text().replace('name = "ONNX"', 'name = "Another graph"'))
-    model = onnx.load("again/policy/policy.onnx")
+    toml.write_text(toml.read_text().replace('name = "ONNX"', f'name = "{name}"'))
+    return weight, onnx.load("again/policy/policy.onnx")
+
+
+def test_the_same_onnx_graph_with_other_metadata_is_not_entered_again(
+    tmp_path: Path, monkeypatch, tiny_track,
+):
+    """The producer, doc strings, metadata properties and node names change the graph's bytes,
+    not what onnxruntime computes: the same graph took another entry with each."""
+    import onnx
+
+    weight, model = _entered_and_copied(tmp_path, monkeypatch, "Another graph")
     model.producer_name, model.doc_string = "another exporter", "a new method"
     onnx.helper.set_model_props(model, {"run": "2"})
     model.graph.node[0].name = "renamed"
@@ -975,15 +983,7 @@ def test_the_same_policy_repackaged_is_not_entered_again(tmp_path: Path, monkeyp
     import onnx
     from onnx import helper
 
-    monkeypatch.chdir(tmp_path)
-    weight = np.zeros((6, 3))
-    weight[2, 2] = -50.0
-    onnx_submission(tmp_path / "sub", weight)
-    assert _cli("submit", "sub").exit_code == 0
-    shutil.copytree("sub", "again")
-    toml = Path("again/submission.toml")
-    toml.write_text(toml.read_text().replace('name = "ONNX"', 'name = "Repackaged"'))
-    model = onnx.load("again/policy/policy.onnx")
+    _, model = _entered_and_copied(tmp_path, monkeypatch, "Repackaged")
     graph = model.graph
     for node in graph.node:  # W -> weights, and the output through an Identity
         node.input[:] = ["weights" if name == "W" else name for name in node.input]
