@@ -210,7 +210,9 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         row("failed trials (trip, fault, policy error)", lambda s: str(s["failures"])),
         "",
         "Cycle time: policy steps to insertion x control period. Peak force: simulation = "
-        "contact force on the plug; real = wrist F/T force magnitude, zeroed at reset. "
+        "contact force on the plug (task version 0) or, from version 1, the low-passed wrist "
+        "F/T force, the tool's inertia included; real = wrist F/T force magnitude, zeroed at "
+        "reset. "
         "Distinct: replays of one episode count once in the interval (twin: trials on seeds "
         "whose simulated episodes replay one, once per outcome).",
         "",
