@@ -325,7 +325,9 @@ class RealInsertionEnv(gym.Env):
             if not safe.stopped:
                 # Between episodes nothing servoes the arm: it may have been moved by hand, and
                 # the reading is checked as a stopped arm's (a 10 mm move tripped as a jump,
-                # and every later reset was refused); the reset then starts where it is.
+                # and every later reset was refused); the reset then starts where it is. A
+                # stopped controller says so before servoStop could fail on it.
+                safe.check_status()
                 safe.stop()
             state = safe.read()
             if self.rtde_watchdog_hz is not None and not self._watchdog_armed:
