@@ -27,8 +27,8 @@ import numpy as np
 from benchmark.script_args import doc_summary, positive_float, positive_int
 from envs.ur5e_constants import HOME_QPOS
 from real.config import SafetyConfig
-from real.kinematics import UR_DH, flange_pose
-from real.poses import rotation_angle, rotvec_to_mat
+from real.kinematics import UR_DH, flange_pose, tool_in_flange
+from real.poses import mat_to_rotvec, rotation_angle, rotvec_to_mat
 
 TOOL_Z_M = 0.127
 BOX_LO_M, BOX_HI_M = np.array([-0.03, -0.03, -0.1]), np.array([0.03, 0.03, 0.003])
@@ -45,7 +45,7 @@ def solve_ik(target_pos, target_mat, q, dh, iterations: int = 50) -> np.ndarray:
     q = np.array(q, dtype=np.float64)
     for _ in range(iterations):
         pos, mat = tcp_pose(q, dh)
-        rot_err = mat @ _log(mat.T @ target_mat)
+        rot_err = mat @ mat_to_rotvec(mat.T @ target_mat)
         err = np.concatenate([target_pos - pos, rot_err])
         if np.linalg.norm(err) < 1e-10:
             break
@@ -54,18 +54,9 @@ def solve_ik(target_pos, target_mat, q, dh, iterations: int = 50) -> np.ndarray:
             dq = np.zeros(6)
             dq[j] = 1e-7
             p2, m2 = tcp_pose(q + dq, dh)
-            jac[:, j] = np.concatenate([(p2 - pos), mat @ _log(mat.T @ m2)]) / 1e-7
+            jac[:, j] = np.concatenate([(p2 - pos), mat @ mat_to_rotvec(mat.T @ m2)]) / 1e-7
         q += np.linalg.solve(jac.T @ jac + 1e-9 * np.eye(6), jac.T @ err)
     return q
-
-
-def _log(mat: np.ndarray) -> np.ndarray:
-    """Rotation vector of a rotation matrix (angles below pi)."""
-    angle = rotation_angle(mat)
-    if angle < 1e-12:
-        return np.zeros(3)
-    axis = np.array([mat[2, 1] - mat[1, 2], mat[0, 2] - mat[2, 0], mat[1, 0] - mat[0, 1]])
-    return axis * angle / (2 * np.sin(angle))
 
 
 def worst_drift(model: str, sigma_m: float, sigma_rad: float, arms: int, poses: int,
@@ -86,10 +77,8 @@ def worst_drift(model: str, sigma_m: float, sigma_rad: float, arms: int, poses: 
                          alpha + rng.normal(0, sigma_rad)) for d, a, alpha in nominal)
         zero = rng.normal(0, sigma_rad, size=6)
 
-        def implied(q, true_dh=true_dh, zero=zero):
-            pos, mat = tcp_pose(q, true_dh, zero)  # what the controller reports
-            fpos, fmat = flange_pose(q, nominal)
-            return fmat.T @ (pos - fpos), fmat.T @ mat
+        def implied(q, true_dh=true_dh, zero=zero):  # from what the controller reports
+            return tool_in_flange(*tcp_pose(q, true_dh, zero), q, nominal)
 
         ref_pos, ref_mat = implied(HOME_QPOS)
         for q in joint_sets:

@@ -49,3 +49,12 @@ def flange_pose(q, dh: tuple[tuple[float, float, float], ...] = UR5E_DH
         pos = pos + mat @ np.array([a * ct, a * st, d])
         mat = mat @ link
     return pos, mat
+
+
+def tool_in_flange(pos: np.ndarray, mat: np.ndarray, q,
+                   dh: tuple[tuple[float, float, float], ...] = UR5E_DH
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The flange-to-TCP transform (position [m], rotation; flange frame) that a TCP pose
+    (base frame) and joint angles `q` [rad] imply through the kinematics `dh`."""
+    flange_pos, flange_mat = flange_pose(q, dh)
+    return flange_mat.T @ (pos - flange_pos), flange_mat.T @ mat

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real.config import MAX_REACH_M, SafetyConfig, check_vector
-from real.kinematics import flange_pose
+from real.kinematics import tool_in_flange
 from real.poses import (
     mat_to_rotvec,
     pos_mat_to_pose,
@@ -172,7 +172,7 @@ class SafeRobot:
         #: still there at the next reset 0.1 s later, passed the stopped arm's allowance, which
         #: grows with time, and became the first command's reference: a 20 mm jump).
         self._pose_suspect = False
-        #: The flange-to-TCP transform the first valid reading implied (`_tool_in_flange`):
+        #: The flange-to-TCP transform the first valid reading implied (`tool_in_flange`):
         #: every later reading must imply nearly the same (`max_kinematic_drift_m`).
         self._tool_reference: tuple[np.ndarray, np.ndarray] | None = None
         #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
@@ -267,7 +267,7 @@ class SafeRobot:
                     f"the TCP pose reading jumped {jump * 1e3:.1f} mm / {turn:.3f} rad in "
                     f"{gap * 1e3:.1f} ms since the last valid one: discontinuous{again}",
                 )
-        tool = self._tool_in_flange(pos, mat, np.asarray(joints, dtype=np.float64))
+        tool = tool_in_flange(pos, mat, np.asarray(joints, dtype=np.float64), self.dh_params)
         if self.tcp_offset is not None:
             error = float(np.linalg.norm(tool[0] - self.tcp_offset[0]))
             error_turn = rotation_angle(self.tcp_offset[1].T @ tool[1])
@@ -328,13 +328,6 @@ class SafeRobot:
         if self._tool_reference is None:
             self._tool_reference = tool
         return pos, mat
-
-    def _tool_in_flange(self, pos: np.ndarray, mat: np.ndarray,
-                        joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The flange-to-TCP transform (position [m], rotation; flange frame) that a TCP pose
-        reading and a joint reading imply through the arm's nominal kinematics."""
-        flange_pos, flange_mat = flange_pose(joints, self.dh_params)
-        return flange_mat.T @ (pos - flange_pos), flange_mat.T @ mat
 
     def _check_not_frozen(self, wrench: tuple[float, ...]) -> None:
         """Trip on an F/T reading bit-identical for `FROZEN_WRENCH_CYCLES` new cycles."""
