@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,14 +142,20 @@ class Calibration:
             raise ValueError(f"{path}: {err}; calibrate again") from None
 
 
+def per_period(robot: RobotBackend, read: Callable[[], Any], periods: int) -> list[Any]:
+    """`read()` once in each of `periods` control periods."""
+    readings = []
+    for _ in range(periods):
+        t0 = robot.initPeriod()
+        readings.append(read())
+        robot.waitPeriod(t0)
+    return readings
+
+
 def measure_ft_bias(robot: RobotBackend, samples: int = 50) -> np.ndarray:
     """Mean F/T reading [N, N m], base frame, over `samples` control periods. The plug must be
     free of contact and the arm still."""
-    readings = []
-    for _ in range(samples):
-        t0 = robot.initPeriod()
-        readings.append(robot.getActualTCPForce())
-        robot.waitPeriod(t0)
+    readings = per_period(robot, robot.getActualTCPForce, samples)
     return np.mean(np.asarray(readings, dtype=np.float64), axis=0)
 
 
@@ -159,10 +166,8 @@ def tcp_pose_reading(robot: RobotBackend) -> np.ndarray:
     this is where it comes from). One reading used to be taken: a single glitch 8 mm into the
     board was recorded as the seated pose, and every episode then pressed on the socket floor."""
     poses = []
-    for _ in range(POSE_READINGS):
-        t0 = robot.initPeriod()
-        pose = np.asarray(robot.getActualTCPPose(), dtype=np.float64)
-        robot.waitPeriod(t0)
+    for reading in per_period(robot, robot.getActualTCPPose, POSE_READINGS):
+        pose = np.asarray(reading, dtype=np.float64)
         if pose.shape != (6,) or not np.isfinite(pose).all():
             raise ValueError(f"the robot reads a TCP pose that is not six finite numbers: "
                              f"{pose.tolist()}; check the robot's connection and calibrate again")
