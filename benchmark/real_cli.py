@@ -169,11 +169,11 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int,
         return DigitalTwinRobot(task, seed=seed, frequency_hz=frequency), "digital-twin"
     if host is None:
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
-    from envs.scene import tcp_offset_m
+    from envs.scene import tcp_offset_pose
     from envs.tasks import task_spec
     from real.robot import URBackend
 
-    offset = [0.0, 0.0, tcp_offset_m(task_spec(task).connector), 0.0, 0.0, 0.0]
+    offset = tcp_offset_pose(task_spec(task).connector)
     try:
         return URBackend(URConfig(host=host, frequency_hz=frequency, tcp_offset=tcp_offset,
                                   model=str(model)), offset), host

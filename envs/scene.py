@@ -132,6 +132,12 @@ def tcp_offset_m(spec: ConnectorSpec) -> float:
     return PALM_OFFSET_M + (spec.mating_length_mm + spec.body_length_mm) * MM
 
 
+def tcp_offset_pose(spec: ConnectorSpec) -> list[float]:
+    """The flange-to-TCP pose [m, rad] of the simulated grasp, as UR's setTcp takes it: along
+    the flange axis, unturned."""
+    return [0.0, 0.0, tcp_offset_m(spec), 0.0, 0.0, 0.0]
+
+
 def _dh_transform(d: float, a: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Fixed part Tz(d) Tx(a) Rx(alpha) of one DH link, as (pos, quat)."""
     return np.array([a, 0.0, d]), np.array([np.cos(alpha / 2), np.sin(alpha / 2), 0.0, 0.0])

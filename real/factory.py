@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium.wrappers import TimeLimit
 
 from envs.insertion_env import InsertionEnv
-from envs.scene import tcp_offset_m
+from envs.scene import tcp_offset_pose
 from envs.task_options import check_int, check_range, unknown_kwarg
 from envs.tasks import task_spec
 from real.calibration import Calibration
@@ -125,7 +125,7 @@ def make(
                 raise ValueError(f"{kwarg}={env_kwargs[kwarg]!r} contradicts the robot's "
                                  f"URConfig({field}={value!r}); set it in the URConfig")
             env_kwargs[kwarg] = value
-        default_tcp = [0.0, 0.0, tcp_offset_m(spec.connector), 0.0, 0.0, 0.0]
+        default_tcp = tcp_offset_pose(spec.connector)
         _check_calibration_tcp(calib, robot.tcp_offset or default_tcp)
         backend: RobotBackend = URBackend(robot, default_tcp)
         env_kwargs.setdefault("disconnect_on_close", True)

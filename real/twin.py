@@ -27,7 +27,7 @@ import numpy as np
 from envs.controller import rotvec_to_quat
 from envs.insertion_env import InsertionEnv
 from envs.rendering import CameraRig
-from envs.scene import tcp_offset_m
+from envs.scene import tcp_offset_pose
 from envs.tasks import TaskSpec, task_spec
 from envs.ur5e_constants import DH_PARAMS, JOINT_NAMES
 from real.camera import Camera
@@ -84,7 +84,7 @@ class DigitalTwinRobot:
         #: The simulated arm's kinematics (its links are built from these DH parameters) and
         #: its flange-to-TCP pose [m, rad] (the simulated gripper's; setTcp leaves it).
         self.dh_params = DH_PARAMS
-        self.tcp_offset = (0.0, 0.0, tcp_offset_m(spec.connector), 0.0, 0.0, 0.0)
+        self.tcp_offset = tuple(tcp_offset_pose(spec.connector))
         self._mocap = int(m.body("reference").mocapid[0])
         self._force = m.sensor("ft_force").id
         self._torque = m.sensor("ft_torque").id

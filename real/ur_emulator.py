@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.scene import tcp_offset_m
+from envs.scene import tcp_offset_pose
 from real.poses import pos_mat_to_pose, pose_to_pos_mat
 from real.twin import DigitalTwinRobot
 
@@ -128,7 +128,7 @@ class EmulatedController:
         self.payload_kg = 0.0
         self.payload_cog_m = (0.0, 0.0, 0.0)
         connector = twin.sim.task.connector
-        self._sim_tcp = _transform([0.0, 0.0, tcp_offset_m(connector), 0.0, 0.0, 0.0])
+        self._sim_tcp = _transform(tcp_offset_pose(connector))
         self.set_tcp([0.0] * 6)
         self._last_target: list[float] | None = None
         m = twin.sim.model
