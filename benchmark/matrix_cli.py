@@ -351,8 +351,7 @@ def _report_dir(store_path: Path, task_versions: list[int] | None, preset_name: 
     replacing the first) and for the task versions it shows (as `load_preset` names the
     preset): a --task-version report of the preset's own store replaced the preset's report."""
     suffix = "".join(f"-v{v}" for v in sorted(set(task_versions or ())))
-    stem = store_path.stem.removesuffix(suffix) if suffix else store_path.stem
-    base = preset_name.removesuffix(suffix) if suffix else preset_name
+    stem, base = store_path.stem.removesuffix(suffix), preset_name.removesuffix(suffix)
     if stem != base:
         stem = f"{stem}-{base}"
     return store_path.parent / f"{stem}{suffix}-report"

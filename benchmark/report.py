@@ -247,8 +247,11 @@ def _status_section(
                   and not store.is_marker_stale(m))
     done_rows = [rows[h] for h in hashes if h in metrics]
 
+    def values(key: str) -> list[str]:
+        return sorted({str(r[key]) for r in done_rows})
+
     def distinct(key: str) -> str:
-        return ", ".join(sorted({str(r[key]) for r in done_rows})) or "–"
+        return ", ".join(values(key)) or "–"
 
     threads = sorted({json.loads(r["info_json"] or "{}").get("torch_threads")
                       for r in done_rows} - {None})
@@ -279,12 +282,10 @@ def _status_section(
                              "new store.")
     # A store resumed across a code or library change pools old and new cells silently: the
     # task version key covers the env, not the agents or the libraries.
-    builds = {key: sorted({str(r[key]) for r in done_rows})
-              for key in ("suite_commit", "mujoco_version", "torch_version")}
-    mixed = {key: values for key, values in builds.items() if len(values) > 1}
+    mixed = [key for key in ("suite_commit", "mujoco_version", "torch_version")
+             if len(values(key)) > 1]
     if mixed:
-        said = "; ".join(f"{key.replace('_', ' ')} {', '.join(values)}"
-                         for key, values in mixed.items())
+        said = "; ".join(f"{key.replace('_', ' ')} {distinct(key)}" for key in mixed)
         paragraphs.insert(0, f"WARNING: the done cells were made by different code or libraries "
                              f"({said}): a store resumed across a change pools them in one row; "
                              "run the preset into a new store to compare like with like.")
