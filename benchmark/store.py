@@ -263,6 +263,7 @@ class Store:
                 raise
             self._db.row_factory = sqlite3.Row
             self._check_schema(found)
+            self._check_tables()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=STORE_LOCK_WAIT_S, isolation_level=None)
@@ -293,6 +294,17 @@ class Store:
                 f"{self.path} has store schema {found}, this InsertBench writes schema "
                 f"{SCHEMA_VERSION}; run the matrix into a new store"
             )
+
+    def _check_tables(self) -> None:
+        # A read-only store is not given the tables a writer would create: one with its meta
+        # table alone ended `matrix status` in "no such table: cells".
+        found = {row[0] for row in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in ("cells", "evaluations", "episodes", "running") if t not in found]
+        if missing:
+            self._db.close()
+            raise ValueError(f"{self.path} lacks the {', '.join(missing)} table(s): a damaged "
+                             "store; run the matrix into a new store")
 
     def close(self) -> None:
         """Close the connection."""
@@ -461,8 +473,16 @@ class Store:
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
-        rows = self._db.execute(query + " ORDER BY config_hash", args).fetchall()
-        return [dict(r) for r in rows]
+        rows = [dict(r) for r in self._db.execute(query + " ORDER BY config_hash", args)]
+        for row in rows:  # info_json '[1]' ended the report in "'list' object has no ..."
+            try:
+                info = json.loads(row["info_json"] or "{}")
+            except ValueError:
+                info = None
+            if not isinstance(info, dict):
+                raise ValueError(f"{self.path}: cell {str(row['config_hash'])[:12]}'s info_json "
+                                 "is not a JSON object: a damaged store")
+        return rows
 
     def evaluations(self, config_hash: str) -> list[dict[str, Any]]:
         """A cell's evaluations in order, each with its list of episode records."""
@@ -483,6 +503,9 @@ class Store:
         for evaluation in evaluations:
             evaluation["is_final"] = bool(evaluation["is_final"])
             evaluation["episodes"] = by_eval[evaluation["eval_index"]]
+            if not evaluation["episodes"]:  # written in one transaction with its episodes
+                raise ValueError(f"{self.path}: evaluation {evaluation['eval_index']!r} of cell "
+                                 f"{config_hash[:12]} has no episodes: a damaged store")
         return evaluations
 
     def _episode_record(self, row: sqlite3.Row) -> dict[str, Any]:

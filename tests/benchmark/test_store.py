@@ -15,7 +15,7 @@ from matrix_helpers import write_tiny_preset
 from benchmark.executors import InlineExecutor
 from benchmark.matrix import run_matrix
 from benchmark.preset import load_preset
-from benchmark.store import Store, collect_provenance
+from benchmark.store import SCHEMA_VERSION, Store, collect_provenance
 from benchmark.testing import synthetic_cell_for_tests
 
 
@@ -243,6 +243,36 @@ def test_an_edited_episode_row_is_refused_naming_the_store(tmp_path: Path, sql: 
         with pytest.raises(ValueError, match=message) as caught:
             store.evaluations(cell.config_hash)
     assert str(tmp_path / "s.sqlite") in str(caught.value)
+
+
+def test_a_hand_damaged_store_is_refused_naming_the_damage(tmp_path: Path) -> None:
+    """A store with its meta table alone, an evaluation without episodes and a cell's info_json
+    that is not an object ended `matrix status` / `report` in "no such table: cells", "distinct
+    episodes must be in [1, 0]" and "'list' object has no attribute 'get'"."""
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    with Store(tmp_path / "s.sqlite") as store:
+        store.record_done(cell, synthetic_cell_for_tests(cell, tmp_path), collect_provenance(),
+                          1.0)
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute("DELETE FROM episodes WHERE eval_index = 0")
+    db.execute("UPDATE cells SET info_json = '[1]'")
+    db.commit()
+    db.close()
+    with Store(tmp_path / "s.sqlite", read_only=True) as store:
+        with pytest.raises(ValueError, match="evaluation 0 of cell .* has no episodes"):
+            store.evaluations(cell.config_hash)
+        with pytest.raises(ValueError, match="info_json is not a JSON object: a damaged store"):
+            store.cell_rows()
+
+    db = sqlite3.connect(tmp_path / "meta.sqlite")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')")
+    db.commit()
+    db.close()
+    with pytest.raises(ValueError, match="meta.sqlite lacks the cells, evaluations, episodes, "
+                                         "running table"):
+        Store(tmp_path / "meta.sqlite", read_only=True)
 
 
 def test_a_store_read_without_its_write_ahead_log_says_so(tmp_path: Path) -> None:
