@@ -234,6 +234,9 @@ class IQLAgent(CheckpointMixin):
         if config.get("policy_online_rows") == "classifier_success":
             return ("policy_online_rows='classifier_success' labels each trial's rows by how it "
                     "ended, and it cannot tell the worlds' trials apart")
+        if config.get("reward_classifier"):
+            return ("reward_classifier=true ends each trial where its own classifier says "
+                    "success, which the runner binds into one env")
         return None
 
     def __init__(self, observation_space: gym.spaces.Dict, action_space: gym.spaces.Box,

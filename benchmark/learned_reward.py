@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +293,46 @@ def _env_under_a_learned_reward(task_id: str, kwargs: Mapping[str, Any]) -> gym.
                          "learned reward must not reveal: learn each part on its own task "
                          "(InsertBench/NISTBoard-<Part>-v0)")
     return env
+
+
+class OwnVerdictWrapper(gym.Wrapper):
+    """Ends a trial where the learner's own success classifier says success, as paper 001's
+    practice trials end (``benchmark.bench_offline``): reward and termination are that verdict,
+    and the env's own end a truncation (`_decided_end`). The learner rewards its transitions
+    itself; this wrapper only decides where a trial ends, which must not be the simulator's
+    success either."""
+
+    def __init__(self, env: gym.Env, success: Callable[[Mapping[str, np.ndarray]], bool]):
+        super().__init__(env)
+        self.success = success
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        success = bool(self.success(obs))
+        info = dict(info) | {"classifier_success": success}
+        return obs, float(success), *_decided_end(success, terminated, truncated), info
+
+
+def end_trials_on_own_verdict(env: gym.Env, agent: Any) -> gym.Env:
+    """``env`` for ``agent``: wrapped in `OwnVerdictWrapper` when the agent learns a reward
+    classifier of its own and rewards itself with it (IQL with ``reward_classifier=true``),
+    else ``env`` itself. ValueError for an env that ends trials at the simulator's success (the
+    sparse reward) or moves to its next part there (the NIST board): under `insertbench train`
+    such a learner's trials ended there, so the learner saw the true success after all."""
+    own_verdict = getattr(agent, "classifier_success", None)
+    rewards_itself = getattr(getattr(agent, "config", None), "reward_classifier", False)
+    if not rewards_itself or own_verdict is None:
+        return env
+    name = getattr(agent, "name", type(agent).__name__)
+    if getattr(env.unwrapped, "reward_type", None) == "sparse":
+        raise ValueError(f"{name} with reward_classifier=true rewards itself with its classifier, "
+                         "and the sparse reward ends each trial at the simulator's success, "
+                         "which it must not see: train it with -e reward=dense")
+    if len(getattr(env.unwrapped, "parts", ())) > 1:
+        raise ValueError(f"{name} with reward_classifier=true must not see the simulator's "
+                         "success, at which this task moves to its next part: learn each part "
+                         "on its own task (InsertBench/NISTBoard-<Part>-v0)")
+    return OwnVerdictWrapper(env, own_verdict)
 
 
 def find_vice_wrapper(env: gym.Env) -> VICERewardWrapper | None:

@@ -79,6 +79,7 @@ from benchmark.learned_reward import (
     add_failure_demos,
     bind_reward_classifier,
     check_reward_pairing,
+    end_trials_on_own_verdict,
 )
 from benchmark.store import suite_commit
 from envs.episode import summarize
@@ -1035,6 +1036,7 @@ def train(
                 raise ValueError(f"{ckpt / 'agent'} lacks {', '.join(missing)} (a damaged "
                                  "checkpoint?): resuming would start from an empty replay buffer")
             check_reward_pairing(env, agent)
+            env = end_trials_on_own_verdict(env, agent)
             run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
             run.restore(ckpt)
             if run.step > steps:
@@ -1048,6 +1050,7 @@ def train(
                 agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
                                    seed=seed, **kwargs)
                 check_reward_pairing(env, agent)
+                env = end_trials_on_own_verdict(env, agent)
                 refusal = no_intervention_source(agent_name, agent.config, env, intervene)
                 if refusal:
                     raise ValueError(refusal)

@@ -747,3 +747,37 @@ def test_paper004s_straight_down_floor_is_evaluated_as_the_learners_are():
                                  bench_offline._paper004_env("EUACPlug"))
     assert env.spec.max_episode_steps == bench_offline.PAPER004_STEPS
     env.close()
+
+
+def test_train_ends_a_self_rewarding_learners_trials_on_its_own_verdict(monkeypatch, tmp_path):
+    """Under `insertbench train`, IQL with ``reward_classifier=true`` stored R_psi's rewards but
+    its trials ended where the env ended them: at the simulator's success under the sparse
+    reward, which the learner must not see (`bench_offline` ends them on R_psi's verdict). Now
+    train wraps the env so that they end on R_psi's verdict (scripted: success on every
+    s', so every trial is one step long), and refuses an env that ends trials at the true
+    success."""
+    from types import SimpleNamespace
+
+    from agents.iql import IQLAgent
+    from benchmark.learned_reward import end_trials_on_own_verdict
+    from benchmark.train import train
+
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=4, tasks=2)
+    env.close()
+    monkeypatch.setattr(IQLAgent, "classifier_success", lambda self, obs: True)
+    config = IQL_TINY | {"reward_classifier": True, "classifier_steps": 2, "pretrain_steps": 2}
+    result = train(STANDIN, "iql", seed=0, steps=6, config=config, demos=data, env_kwargs=PIXELS,
+                   eval_every=0, eval_episodes=1, out_dir=tmp_path / "run", progress=False)
+    assert result.episodes == 6  # the stand-in's own episodes last up to 50 steps
+    assert result.agent.online_trials == 6
+
+    usb = gym.make("InsertBench/USB-v0")
+    learner = SimpleNamespace(name="iql", config=SimpleNamespace(reward_classifier=True),
+                              classifier_success=lambda obs: False)
+    with pytest.raises(ValueError, match="sparse reward ends each trial at the simulator's "
+                                         "success.* -e reward=dense"):
+        end_trials_on_own_verdict(usb, learner)
+    learner.config.reward_classifier = False  # rewarded by the env: trials as the env's
+    assert end_trials_on_own_verdict(usb, learner) is usb
+    usb.close()

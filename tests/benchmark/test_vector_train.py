@@ -149,7 +149,11 @@ def test_iql_labelling_trials_by_their_classifier_verdict_is_refused_on_several_
               out_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
     spec = agent_spec("iql")
-    check_vector_training(spec, 2, 60, config | {"policy_online_rows": "all"})
+    # R_psi's verdict ends each trial (`end_trials_on_own_verdict`), bound into one env
+    with pytest.raises(ValueError, match="reward_classifier=true ends each trial where its own "
+                                         "classifier says success"):
+        check_vector_training(spec, 2, 60, config | {"policy_online_rows": "all"})
+    check_vector_training(spec, 2, 60, {"policy_online_rows": "all"})
     check_vector_training(spec, 1, 60, config)
 
 
