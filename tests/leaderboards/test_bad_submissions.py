@@ -569,6 +569,32 @@ def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, mon
                     "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
 
 
+def test_an_onnx_policy_slower_than_the_control_period_is_stopped_with_one_line(
+        tmp_path, monkeypatch):
+    """Under the 1 s limit on one action, a policy taking 0.9 s every action held `submit` and
+    `verify` for hours; its mean time an action may not pass the 10 Hz controller's 100 ms
+    (here 150 ms an action on a fake clock, stopped at the 20th action)."""
+    from itertools import count
+
+    from onnx import TensorProto, helper
+
+    import leaderboards.policy as policy
+
+    ticks = (0.15 * k for k in count())  # every reading 150 ms after the one before
+    monkeypatch.setattr(policy, "_clock", lambda: next(ticks))
+    state = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["tcp_pose"], ["sum"], keepdims=1),
+         helper.make_node("Mul", ["sum", "zero"], ["action"])], "policy",
+        [state("tcp_pose", TensorProto.FLOAT, [1, 6])],
+        [state("action", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
+    _onnx_submission(tmp_path / "sub", graph)
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "policy.onnx took 150 ms an action on average over 20 actions, over the "
+                    "100 ms period of the 10 Hz controller, and was stopped", tmp_path)
+
+
 def test_an_onnx_graph_computed_while_it_loads_is_stopped_with_one_line(tmp_path, monkeypatch):
     """A chain of MatMuls on a ConstantOfShape was folded by onnxruntime while the session was
     made, before any action's time limit: a few thousand of them in a 1 kB graph held `submit`
