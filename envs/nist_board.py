@@ -145,8 +145,10 @@ class NISTBoardEnv(gym.Env):
     The part's reward (`reward=` of `InsertionEnv`); with "sparse", 1 for each inserted part.
 
     ## Episode End
-    Terminates when the last part is inserted. Truncated when a part takes more than
-    `steps_per_part` steps, or on a physics error. `info["is_success"]` is true when every part of
+    Terminates when the last part is inserted, with the sparse reward (the others run on, as
+    `InsertionEnv`'s do: a dense-reward part ended at its success while `USB-v0` ran to its
+    time limit). Truncated when a part takes more than `steps_per_part` steps, or on a physics
+    error. `info["is_success"]` is true when every part of
     the sequence is in; `info["part_success"]` when the current part is.
 
     ## Arguments
@@ -242,8 +244,8 @@ class NISTBoardEnv(gym.Env):
             # across frames (`envs.episode`).
             info["next_tcp_pos_m"] = start["tcp_pos_m"]
             terminated = False
-        else:
-            terminated = terminated or part_success
+        else:  # the last part: its env's own end (with the sparse reward, at its success)
+            terminated = terminated or (part_success and self.active.reward_type == "sparse")
         truncated = truncated or (not terminated and self._stage_steps >= self.steps_per_part)
         return obs, reward, terminated, truncated, info
 

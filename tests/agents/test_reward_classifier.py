@@ -289,18 +289,19 @@ def _last_step(env: gym.Env, controller) -> tuple:
 
 
 def test_an_env_that_ends_at_the_simulators_success_does_not_tell_the_learner():
-    """A NIST board part ends at the simulator's success, also under the dense reward: the
-    wrapper passed that on as a termination, so the learner saw the true success end its
-    episodes with reward 0 (review). Now it is a truncation, which says nothing of the state."""
+    """An env that ends at the simulator's success also under the dense reward (the stand-in;
+    NIST board parts did until they ran on as InsertionEnv does): the wrapper passed that on as
+    a termination, so the learner saw the true success end its episodes with reward 0
+    (review). Now it is a truncation, which says nothing of the state."""
     from benchmark.learned_reward import make_vice_env
 
-    inner = gym.make("InsertBench/NISTBoard-RoundPeg8-v0", reward="dense")
+    inner = gym.make(STANDIN, reward="dense", obs_mode="state+pixels")
     controller = make_base_policy(inner)
     learned = ClassifierRewardWrapper(inner, _NeverSuccess(),
                                       list(inner.observation_space.spaces))
-    # VICE's wrapper alike: it dropped the env's end, and the episode ran on (a part's step
-    # limit stops counting once the part has ended) until its classifier said success.
-    vice = make_vice_env("InsertBench/NISTBoard-RoundPeg8-v0", {"reward": "vice"})
+    # VICE's wrapper alike: it dropped the env's end, and the episode ran on until its
+    # classifier said success.
+    vice = make_vice_env(STANDIN, {"reward": "vice"})
     vice.classifier = _NeverSuccess()  # bound, as bind_reward_classifier does after the demos
     for env in (learned, vice):
         reward, terminated, truncated, info = _last_step(env, controller)

@@ -221,6 +221,25 @@ def test_nist_sequence_inserts_every_part_in_order():
     assert inserted == list(NIST_PARTS)
 
 
+@pytest.mark.parametrize("reward", ["sparse", "dense"])
+def test_a_nist_part_ends_at_its_success_only_with_the_sparse_reward(reward):
+    """Under the dense reward a NIST part terminated at its success (step 12 here) while
+    USB-v0 and the family's USB-A ran to their time limit: returns and bootstrapping targets of
+    one kwarg differed between IDs. Now it runs on as InsertionEnv does."""
+    env = gym.make("InsertBench/NISTBoard-USBA-v0", reward=reward)
+    expert = p_controller(env)
+    obs, _ = env.reset(seed=0)
+    steps, terminated, truncated = 0, False, False
+    while not (terminated or truncated):
+        obs, _, terminated, truncated, info = env.step(expert(obs))
+        steps += 1
+    assert info["is_success"]
+    if reward == "sparse":
+        assert terminated and steps < 50
+    else:
+        assert truncated and not terminated and steps == 50
+
+
 def test_nist_single_part_and_errors():
     env = NISTBoardEnv(part="RoundPeg8", steps_per_part=3)
     _, info = env.reset(seed=0)
