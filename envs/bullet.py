@@ -51,6 +51,7 @@ from envs.task_options import (
     FRICTION_SCALE_RANGE,
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
+    PlainSpec,
     check_action,
     check_bool,
     check_choice,
@@ -155,7 +156,7 @@ CONTACT_ERP = 0.2
 BOARD_FRICTION = 1.0
 
 
-class BulletInsertionEnv(gym.Env):
+class BulletInsertionEnv(PlainSpec, gym.Env):
     """A task of `envs.tasks.TASKS` (paper 000 and the catalog) simulated by PyBullet.
 
     Same kwargs as `envs.InsertionEnv` for everything the contact check needs (`action_mode`,

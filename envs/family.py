@@ -17,6 +17,7 @@ from envs.catalog import CATALOG, connector_names
 from envs.insertion_env import InsertionEnv, check_env_kwargs, check_open
 from envs.procedural import procedural_task
 from envs.task_options import (
+    PlainSpec,
     check_int,
     check_names,
     check_seed,
@@ -42,7 +43,7 @@ def connector_task(name: str, version: int = 0) -> TaskSpec:
     return TASKS[f"InsertBench/Connector-{name}-v{version}"]
 
 
-class ConnectorFamilyEnv(gym.Env):
+class ConnectorFamilyEnv(PlainSpec, gym.Env):
     """Insert a connector drawn per episode from a split of the catalog.
 
     ## Description

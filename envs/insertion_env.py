@@ -31,6 +31,7 @@ from envs.task_options import (
     GRASP_NOISE_MAX_MM,
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
+    PlainSpec,
     check_action,
     check_bool,
     check_choice,
@@ -86,7 +87,7 @@ def check_open(closed: bool) -> None:
                            "with gym.make to go on")
 
 
-class InsertionEnv(gym.Env):
+class InsertionEnv(PlainSpec, gym.Env):
     """Insert a pre-grasped connector plug into its socket with a UR5e under impedance control.
 
     ## Description

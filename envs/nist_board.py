@@ -40,6 +40,7 @@ from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
 from envs.insertion_env import InsertionEnv, check_env_kwargs, check_open
 from envs.task_options import (
+    PlainSpec,
     check_int,
     check_names,
     check_seed,
@@ -129,7 +130,7 @@ def nist_task(part: str) -> TaskSpec:
     )
 
 
-class NISTBoardEnv(gym.Env):
+class NISTBoardEnv(PlainSpec, gym.Env):
     """Insert one part, or a sequence of parts, of NIST assembly task board #1.
 
     ## Description

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -428,3 +429,37 @@ def task_reward(
         form = "printed" if reward == "dense_printed" else dense_form
         return rewards.dense_reward(tcp_pos, goal_pos, press_n, inserted, form=form)
     return rewards.goal_image_reward(image(), goal_image)
+
+
+def plain_value(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays as Python numbers and lists (tuples, lists and
+    dicts walked; anything else kept)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple | list):
+        return type(value)(plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain_value(v) for k, v in value.items()}
+    return value
+
+
+class PlainSpec:
+    """Keeps the `EnvSpec` that `gym.make` sets with its kwargs as plain Python values
+    (`plain_value`): `gym.make(..., goal_noise_mm=np.float32(1))` or ``image_size=np.int64(32)``
+    (a sweep over ``np.arange``) built, then `EnvSpec.to_json` (Minari's recorder) failed on the
+    value, and ``init_offset_mm=np.array([0, 10])`` ended `run_episode`'s task version key in
+    "can only convert an array of size 1". Put before `gym.Env` among the bases."""
+
+    _plain_spec = None
+
+    @property
+    def spec(self):
+        return self._plain_spec
+
+    @spec.setter
+    def spec(self, spec) -> None:
+        if spec is not None:
+            spec = dataclasses.replace(spec, kwargs=plain_value(dict(spec.kwargs)))
+        self._plain_spec = spec

@@ -410,3 +410,21 @@ def test_a_file_that_cannot_be_written_whole_is_named(tmp_path, monkeypatch):
     assert caught.value.filename == str(tmp_path / "evaluations.json")
     assert caught.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []  # nor a temporary file left behind
+
+
+@pytest.mark.parametrize("env_id", ["InsertBench/USB-v1", "InsertBench/NISTBoard-USBA-v0",
+                                    "InsertBench/ConnectorFamily-v1"])
+def test_numpy_kwargs_give_the_spec_and_key_of_plain_ones(env_id):
+    """`goal_noise_mm=np.float32(1)` and `init_offset_mm=np.array([0, 5])` built, then
+    `env.spec.to_json()` (Minari's recorder) failed ("Object of type float32 is not JSON
+    serializable") and the task version key ("can only convert an array of size 1")."""
+    from envs.episode import task_identity
+
+    values = {"goal_noise_mm": 1.0, "init_offset_mm": (0.0, 5.0)}
+    plain = gym.make(env_id, **values)
+    numpy = gym.make(env_id, goal_noise_mm=np.float32(1), init_offset_mm=np.array([0.0, 5.0]))
+    assert task_identity(numpy) == task_identity(plain)
+    spec = gym.envs.registration.EnvSpec.from_json(numpy.spec.to_json())
+    assert spec.kwargs["goal_noise_mm"] == 1.0 and type(spec.kwargs["goal_noise_mm"]) is float
+    plain.close()
+    numpy.close()
