@@ -63,6 +63,7 @@ from leaderboards.submission import (
     check_file_name,
     check_text,
     check_url,
+    parse_training,
     policy_files_sha256,
 )
 from leaderboards.tracks import (
@@ -164,6 +165,7 @@ def _check_metadata(entry: Mapping[str, Any]) -> None:
             raise SubmissionError(f"{len(entry['authors']):,} authors; at most {AUTHORS_LIMIT}")
         for author in entry["authors"]:
             check_text(author, "an author")
+        parse_training(dict(entry["training"]))  # a 42-digit env_steps printed on the site
         for file in entry["policy"]["files"]:
             check_file_name(file["path"])
         checked: set[str] = set()  # episodes repeat their labels, keys and platform

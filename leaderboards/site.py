@@ -374,9 +374,7 @@ def _rounds_line(ledger: Ledger, track: str) -> str:
     return f'<p class="note">Salt rounds: {" · ".join(parts)}.</p>'
 
 
-#: The names a render gives entry pages and GIFs (the entry id is 64 hex digits).
-#: An entry page, as named now (<track>-<id>...) or before the track led (<id>...).
-_ENTRY_FILE = re.compile(r"^([a-z0-9-]+-)?[0-9a-f]{64}(-[A-Za-z0-9-]+)?\.html$")
+#: The names a render gives GIFs (the entry id is 64 hex digits).
 _GIF_FILE = re.compile(r"^[0-9a-f]{64}-[a-z]+-(best|worst)(-[0-9a-f]+)?\.gif$")
 
 
@@ -452,7 +450,8 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'{_interval(score.iqm, score.iqm_ci)} (95% intervals, counting distinct episodes: '
         f'the mean\'s Wilson\'s at an effective sample size, the IQM\'s from the '
         f'per-task rates\' Jeffreys posteriors){_replayed(score)}.</p>'
-        f'<h2>Per task</h2><table class="board"><thead><tr><th>Task</th><th>Successes</th>'
+        f'<h2>Per task</h2><div class="scroll"><table class="board"><thead><tr><th>Task</th>'
+        f'<th>Successes</th>'
         f'<th>Success [95% Wilson]</th>'
         f'<th><span title="{_e(NOISELESS_TITLE)}">MuJoCo noiseless</span></th>'
         f'<th><span title="{_e(SIM2SIM_TITLE)}">PyBullet, same seeds</span></th>'
@@ -460,7 +459,7 @@ def _entry_page(ledger: Ledger, score: EntryScore, out: Path, gifs: bool, stale:
         f'<th><span title="{_e(FORCE_LIMIT_TITLE)}">Time &gt; limit [s]</span></th>'
         f'<th>Time &gt; {FORCE_LIMIT_N:.0f} N [s]</th><th>Jerk [m/s³]</th>'
         f'<th>Path [mm]</th><th>Version key</th></tr></thead><tbody>{"".join(rows)}</tbody>'
-        f'</table>{_sim2sim_note(e)}'
+        f'</table></div>{_sim2sim_note(e)}'
         f'<h2>Training cost</h2><p class="note">As the submitter reports it '
         f'(submission.toml): verification re-runs the policy, not its training.</p>'
         f'<ul><li>env steps: {t["env_steps"]:,}</li>'
@@ -495,6 +494,9 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
     if unknown:  # its entries would vanish from the site without a word
         raise LedgerError(f"{ledger.root} holds entries of tracks {unknown}, which this version "
                           f"of InsertBench does not have (known: {sorted(TRACKS)})")
+    # Every salts file read before anything is written: a damaged one stopped the render with
+    # the pages of the tracks before it rewritten.
+    rounds_lines = {name: _rounds_line(ledger, name) for name in TRACKS}
     (out / "entries").mkdir(parents=True, exist_ok=True)
     for name in ("style.css", "table.js"):
         _write_text(out / name, resources.files("leaderboards").joinpath(f"static/{name}")
@@ -524,7 +526,7 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
             f'{", ".join(f"<code>{_e(t.task_id)}</code>" for t in track.tasks[:1])}'
             f'{" ..." if len(track.tasks) > 1 else ""} with '
             f'<code>{_e(dict(track.tasks[0].env_kwargs))}</code>.</p>'
-            f'{_rounds_line(ledger, track.name)}'
+            f'{rounds_lines[track.name]}'
             + (f'<p class="note">Zero-shot: an entry is one policy, trained on '
                f'<code>{_e(track.training_task.task_id)}</code> with '
                f'<code>{_e(dict(track.training_task.env_kwargs))}</code>, that runs every task '
@@ -562,8 +564,12 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
     _write_text(index, _page("InsertBench leaderboard", body))
     # Only files named as a render names them (an entry id, a track): the user's own files in
     # the folder stay. GIFs only where this render showed them (--no-gifs keeps them for later).
-    own = {"entries": _ENTRY_FILE, "plots": re.compile(
-        "^(" + "|".join(re.escape(t) for t in TRACKS) + r")\.png$")}
+    tracks = "|".join(re.escape(t) for t in TRACKS)
+    # An entry page (`page_name`), as named now (<track>-<id>...) or before the track led
+    # (<id>...): a user's `review-<id>.html` or `<id>-notes.html` beside them was deleted.
+    own = {"entries": re.compile(rf"^(({tracks})-)?[0-9a-f]{{64}}(-track-v[0-9]+)?"
+                                 r"(-keys-[0-9a-f]{12})?\.html$"),
+           "plots": re.compile(rf"^({tracks})\.png$")}
     if gifs:
         own["media"] = _GIF_FILE
     for folder, pattern in own.items():

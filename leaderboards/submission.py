@@ -146,10 +146,11 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 
 
 def _has_control(text: str) -> bool:
-    """Whether ``text`` holds a control character (newline, tab, escape, ...) or a bidi
-    control: echoed to the maintainer's terminal, an escape sequence in a name could rewrite
-    what it shows."""
-    return any(unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS for c in text)
+    """Whether ``text`` holds a control character (newline, tab, escape, ...), a bidi control
+    or a lone surrogate: echoed to the maintainer's terminal, an escape sequence in a name could
+    rewrite what it shows; a surrogate (`"\\ud800"` in an entry file's JSON) cannot be encoded
+    and stopped `render` halfway through the site."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") or c in BIDI_CONTROLS for c in text)
 
 
 def check_file_name(name: str) -> PurePosixPath:
@@ -316,7 +317,7 @@ def _count(table: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def _parse_training(table: Any) -> Training:
+def parse_training(table: Any) -> Training:
     if not isinstance(table, dict):
         raise SubmissionError("submission.toml: [training] (env_steps, ...) is missing")
     unknown = set(table) - _TRAINING_KEYS
@@ -469,7 +470,7 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
         track=track_obj,
         policy_kind=kind,
         policy_paths=paths,
-        training=_parse_training(meta.get("training")),
+        training=parse_training(meta.get("training")),
         paper_url=_url(meta, "paper_url"),
         code_url=_url(meta, "code_url"),
         files=tuple(files),

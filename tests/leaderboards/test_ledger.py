@@ -357,6 +357,12 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
         (("name",), "P-\u202econtroller", "name holds a control character"),
         (("authors",), ["A"] * 1000, "1,000 authors; at most 100"),
         (("method",), "a\x1b[2Jb", "method holds a control character"),
+        # a lone surrogate passed and stopped `render` halfway; training figures past
+        # submit's limits printed as 42 and 300 digits
+        (("name",), "Bad \ud800 name", "name holds a control character"),
+        (("training", "hardware"), "\udfff", "training.hardware holds a control character"),
+        (("training", "env_steps"), 10**42, r"training.env_steps must be an integer from 0 "),
+        (("training", "wall_clock_s"), 1e300, r"training.wall_clock_s must be a number of "),
         (("policy", "files", 0, "path"), "../0123/policy/agent.json", "escapes the submission"),
         # ... and in the fields submit fills in itself, which the site shows as well.
         (("source",), "matrix:\u202eDETREFIREV", r"entry.source holds a control character"),
@@ -1206,7 +1212,9 @@ def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted
     first = gifs()
     assert len(first) == 2  # best and worst hidden episodes
     mine = [Path("site/plots/my_figure.png"), Path("site/entries/notes.html"),
-            Path("site/media/talk.gif")]  # the user's own files: a render leaves them
+            Path("site/media/talk.gif"),  # the user's own files: a render leaves them
+            Path(f"site/entries/review-{entry_id}.html"),  # these two were deleted
+            Path(f"site/entries/{entry_id}-notes.html")]
     for file in mine:
         file.write_text("mine")
     assert _cli("reveal", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
@@ -1336,3 +1344,17 @@ def test_audit_recomputes_what_anyone_can_and_catches_an_edited_entry(submitted:
     assert "audited 1 entries of ledger: 1 failed" in result.stdout
     result = _cli("verify", short, "--dev", "--salt-file", "secret/salt")
     assert result.exit_code == 1 and "give no --salt-file" in result.output
+
+
+def test_a_damaged_salts_file_stops_the_render_before_any_page_is_written(submitted: Ledger):
+    """The salts were read track by track as the index was built: a damaged file stopped the
+    render after the earlier tracks' pages and plots had been rewritten (over a published
+    site: new pages beside the old index)."""
+    from leaderboards.tracks import TRACKS
+
+    last = [name for name in TRACKS if name != TINY][-1]
+    Path("ledger/salts").mkdir(exist_ok=True)
+    Path(f"ledger/salts/{last}.json").write_text("not json")
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 1 and "is not valid JSON" in str(result.exception)
+    assert not Path("site").exists()
