@@ -229,6 +229,9 @@ def _check_config(out: Path, config: CollectConfig) -> None:
                 f"{out} holds a collection made with other settings: {differ}; use another "
                 f"--out or delete it"
             )
+        # Before anything changes: a rerun refused for other dynamics left a finished
+        # collection "unfinished" (its built marker deleted below).
+        _check_dynamics(out, config)
         if found != wanted:  # another episode count: the dataset built for the old one is not
             (out / BUILT_JSON).unlink(missing_ok=True)  # this one's (a killed extension kept it)
         if isinstance(found.get("episodes"), int) and found["episodes"] > config.episodes:
@@ -236,7 +239,8 @@ def _check_config(out: Path, config: CollectConfig) -> None:
                           f"the first {config.episodes} (the others stay in {out}/episodes; "
                           f"--episodes {found['episodes']} builds them in again)",
                           UserWarning, stacklevel=3)
-    _check_dynamics(out, config)
+    else:
+        _check_dynamics(out, config)
     write_json(path, wanted)  # whole: a killed run never leaves half the settings
 
 
@@ -253,15 +257,7 @@ def _check_dynamics(out: Path, config: CollectConfig) -> None:
 
     other = collection_dynamics_differ(out, config)
     if other is not None:
-        raise ValueError(f"{out} was {other} (its dynamics changed): collect into another "
-                         "--out")
-    # The expert too: its gains are no part of the task, and a resume under changed ones mixed
-    # two experts' episodes in one dataset (review).
-    recorded = json.loads((out / DYNAMICS_JSON).read_text()).get("expert") \
-        if (out / DYNAMICS_JSON).exists() else None
-    if recorded is not None and recorded != _expert():
-        raise ValueError(f"{out} was collected by another expert ({recorded}; now "
-                         f"{_expert()}): collect into another --out")
+        raise ValueError(f"{out} was {other}: collect into another --out")
     if not (out / DYNAMICS_JSON).exists() and (key := _dynamics_key(config)) is not None:
         write_json(out / DYNAMICS_JSON,
                    {"task_version_key": key, "expert": _expert(),
@@ -288,20 +284,26 @@ def _dynamics_key(config: CollectConfig) -> str | None:
 
 
 def collection_dynamics_differ(out: Path, config: CollectConfig) -> str | None:
-    """Why the collection in `out` was simulated otherwise than this InsertBench would (None:
-    the same, or not recorded); ValueError for a damaged record."""
+    """Why the collection in `out` was simulated or acted otherwise than this InsertBench would
+    (None: the same, or not recorded): another task version key (a changed timestep,
+    clearance or gain: its dynamics changed) or another expert (its P-controller gains, no part
+    of the task: a resume under changed ones mixed two experts' episodes in one dataset);
+    ValueError for a damaged record."""
     path = Path(out) / DYNAMICS_JSON
     if not path.exists():
         return None
     try:
-        found = json.loads(path.read_text()).get("task_version_key")
+        recorded = json.loads(path.read_text())
+        found, expert = recorded.get("task_version_key"), recorded.get("expert")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
         raise ValueError(f"{path} is damaged ({err}); use another --out") from None
     key = _dynamics_key(config)
-    if key is None or found == key:
-        return None
-    return (f"collected under task version key {str(found)[:12]}, where this InsertBench's "
-            f"{config.task_id} is {key[:12]}")
+    if key is not None and found != key:
+        return (f"collected under task version key {str(found)[:12]}, where this InsertBench's "
+                f"{config.task_id} is {key[:12]} (its dynamics changed)")
+    if expert is not None and expert != _expert():
+        return f"collected by another expert ({expert}; now {_expert()})"
+    return None
 
 
 def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) -> list[Path]:

@@ -206,6 +206,17 @@ def missing_parts(out: Path) -> list[str]:
             if not finished(Path(out) / p["folder"], CollectConfig(**p["collect"]))]
 
 
+def parts_made_otherwise(out: Path) -> list[str]:
+    """One line per part of the recipe in `out` whose episodes another simulator or expert
+    made (`benchmark.datasets.collection_dynamics_differ`): a recipe collected under an older
+    commit trained and benchmarked offline methods without a word."""
+    from benchmark.datasets import collection_dynamics_differ
+
+    return [f"{part['folder']} was {other}" for part in read_description(out)["parts"]
+            if (other := collection_dynamics_differ(Path(out) / part["folder"],
+                                                    CollectConfig(**part["collect"])))]
+
+
 def check_recipe(out: Path, recipe: str) -> None:
     """ValueError, naming `out` as ``--data``, unless it is a finished collection of `recipe`
     (``paper001`` / ``paper004``): the benchmarks check this before writing anything, where a
@@ -219,6 +230,11 @@ def check_recipe(out: Path, recipe: str) -> None:
     missing = missing_parts(out)
     if missing:
         raise ValueError(unfinished_message(out, missing))
+    otherwise = parts_made_otherwise(out)
+    if otherwise:
+        raise ValueError(f"--data {out}: {otherwise[0]}" + (f" (and {len(otherwise) - 1} more "
+                         "parts)" if len(otherwise) > 1 else "") + "; collect the recipe again "
+                         "into a new --data")
 
 
 def load_recipe(out: Path) -> dict[str, Any]:

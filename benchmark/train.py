@@ -384,8 +384,8 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
             other = collection_dynamics_differ(demos, collected)
         except ValueError:  # a damaged record: not compared, as a collection from before it
             other = None
-        if other is not None:  # a timestep, clearance or gain changed since
-            warnings.warn(f"demos {demos} were {other}: another simulator's episodes",
+        if other is not None:  # a timestep, clearance or gain changed since, or the expert
+            warnings.warn(f"demos {demos} were {other}: episodes of another simulator or expert",
                           UserWarning, stacklevel=3)
     elif demos.name == "demos.npz" and (demos.parent / "run.json").is_file():
         # A run's own demos: a USB run's trained a Model-E run, in another frame, unsaid.
@@ -396,7 +396,13 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
         if isinstance(run, dict) and isinstance(run.get("env_kwargs") or {}, dict):
             _warn_other_settings(demos, "recorded", "their run", run.get("task_id"),
                                  run.get("env_kwargs") or {}, task_id, env_kwargs)
-    from benchmark.recipes import is_recipe_dir, missing_parts, recipe_version, unfinished_message
+    from benchmark.recipes import (
+        is_recipe_dir,
+        missing_parts,
+        parts_made_otherwise,
+        recipe_version,
+        unfinished_message,
+    )
 
     if demos.is_dir() and is_recipe_dir(demos):  # v1 data trained a v0 run without a word
         missing = missing_parts(demos)
@@ -406,6 +412,13 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
         if recorded != version:
             warnings.warn(f"demos {demos} were recorded on task version {recorded}, not "
                           f"{version} ({task_id})", UserWarning, stacklevel=3)
+        try:
+            otherwise = parts_made_otherwise(demos)
+        except ValueError:  # a damaged record: not compared, as a recipe from before it
+            otherwise = []
+        for line in otherwise:  # as a collection's, below
+            warnings.warn(f"demos {demos}: {line}: episodes of another simulator or expert",
+                          UserWarning, stacklevel=3)
         # Its parts are other connectors on purpose, but their kwargs must build this run's
         # task alike (a start-frame recipe trained a task-frame run without a word).
         from benchmark.recipes import read_description

@@ -446,3 +446,8 @@ def test_a_collection_is_not_extended_by_another_expert(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"collected by another expert \({'p_controller_kp': "
                                          r"\[1.0, 1.0, 0.3\]}"):
         collect(CollectConfig(TASK, episodes=2, max_steps=3), tmp_path, progress=False)
+    from benchmark.train import check_demos_folder
+
+    with pytest.warns(UserWarning, match="collected by another expert .*: episodes of another "
+                                         "simulator or expert"):  # it trained without a word
+        check_demos_folder(tmp_path, TASK, {})  # the refused rerun left it finished

@@ -459,3 +459,38 @@ def test_a_recipe_part_that_holds_another_collection_is_refused(recipe_dir, tmp_
     with pytest.raises(ValueError, match=r"USBA-rollouts holds another collection than "
                                          r"recipe.json lists \(differs in \['noise'\]\)"):
         load_recipe(data)
+
+
+def test_a_recipe_made_by_another_simulator_or_expert_is_said_where_it_trains(
+        recipe_dir, tmp_path, monkeypatch):
+    """A recipe's parts record their task version key and expert (dynamics.json), but nothing
+    read them back: a recipe collected under an older commit trained `train --demos` without
+    a word (a collection's folder warned) and passed bench_offline's check."""
+    import shutil
+
+    from benchmark.recipes import check_recipe, parts_made_otherwise
+    from benchmark.train import check_demos_folder
+    from envs import insertion_env
+
+    data = tmp_path / "data"
+    shutil.copytree(recipe_dir, data)
+    check_recipe(data, "paper004")
+    assert parts_made_otherwise(data) == []
+    dynamics = data / "USBA-rollouts" / "dynamics.json"
+    dynamics.write_text(json.dumps(json.loads(dynamics.read_text())
+                                   | {"task_version_key": "0" * 64}))
+    with pytest.raises(ValueError, match=r"USBA-rollouts was collected under task version key "
+                                         r"000000000000, .*; collect the recipe again"):
+        check_recipe(data, "paper004")
+    task = "InsertBench/Connector-USACPlug-v1"
+    with pytest.warns(UserWarning, match="USBA-rollouts was collected under task version key "
+                                         "000000000000.*episodes of another simulator"):
+        check_demos_folder(data, task, PAPER004_ENV)
+    shutil.rmtree(data)
+    shutil.copytree(recipe_dir, data)
+    monkeypatch.setattr(insertion_env, "P_CONTROLLER_KP", np.array([0.5, 0.5, 0.1]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_demos_folder(data, task, PAPER004_ENV)
+    said = [str(w.message) for w in caught if "another expert" in str(w.message)]
+    assert len(said) == 2, said  # both parts: the demos and the rollouts
