@@ -283,6 +283,18 @@ def _dynamics_key(config: CollectConfig) -> str | None:
         return None
 
 
+def _description(out: Path, config: CollectConfig) -> str:
+    """The Minari dataset's description: the task and collection settings, and what its
+    episodes were made under (`DYNAMICS_JSON`: task version key, expert gains, commit), which
+    lay only beside the Minari tree: two experts' datasets of one task differed in nothing
+    but their step count and `minari.combine_datasets` merged them."""
+    text = f"{config.task_id}: {json.dumps(asdict(config))}"
+    path = Path(out) / DYNAMICS_JSON
+    if path.is_file():
+        text += f"; made under {json.dumps(json.loads(path.read_text()), sort_keys=True)}"
+    return text
+
+
 def collection_dynamics_differ(out: Path, config: CollectConfig) -> str | None:
     """Why the collection in `out` was simulated or acted otherwise than this InsertBench would
     (None: the same, or not recorded): another task version key (a changed timestep,
@@ -422,7 +434,7 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             ),
             author="InsertBench",
             code_permalink="benchmark/datasets.py",
-            description=f"{config.task_id}: {json.dumps(asdict(config))}",
+            description=_description(out, config),
             jpeg_encoding=False,  # agents must train on the images the env renders
         )
     env.close()

@@ -50,6 +50,12 @@ def test_minari_round_trip(tmp_path):
         assert ep.terminations[-1] == bool(ep.infos["is_success"][-1])
     # Built as gym.make builds it: the task's identity check and our env checker, not
     # Gymnasium's passive one around a bare make_task_env.
+    # What the episodes were made under, in the dataset itself (beside it only, two experts'
+    # datasets differed in their step count alone and minari.combine_datasets merged them).
+    from envs.version_key import task_version_key
+
+    description = dataset.storage.metadata["description"]
+    assert task_version_key(TASK, {}) in description and "p_controller_kp" in description
     recovered = dataset.recover_environment()
     assert recovered.spec.id == TASK
     assert recovered.spec.entry_point == gym.spec(TASK).entry_point
