@@ -35,7 +35,14 @@ import numpy as np
 
 from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N
 from envs.json_files import written_whole
-from leaderboards.ledger import Ledger, LedgerError, entry_track_version, is_stale, keys_digest
+from leaderboards.ledger import (
+    Ledger,
+    LedgerError,
+    entry_track_version,
+    is_stale,
+    keys_digest,
+    stored_policy_paths,
+)
 from leaderboards.scoring import EntryScore, Sim2SimTask, TrackTables, sim2sim_scores, track_tables
 from leaderboards.tracks import TASK_VERSION, TRACK_VERSION, TRACKS
 
@@ -133,8 +140,12 @@ def _page(title: str, body: str, depth: int = 0) -> str:
 
 
 def _badge(score: EntryScore, stale: bool) -> str:
-    if stale:
-        return '<span class="badge stale">stale</span>'
+    if stale:  # scored on the dev seeds; whether it was ever verified is said beside
+        verified = "hidden" in score.entry["evaluations"]
+        return ('<span class="badge stale">stale</span> ' + (
+            '<span class="badge verified" title="verified on hidden seeds under its own task '
+            'versions; shown: its public dev seeds">was verified</span>' if verified else
+            '<span class="badge self">self-reported</span>'))
     if score.evaluation == "hidden":
         return '<span class="badge verified">verified</span>'
     return '<span class="badge self">self-reported</span>'
@@ -235,7 +246,8 @@ def _plot(tables: TrackTables, path: Path) -> bool:
     ax.set_xscale("log")
     ax.set(xlabel="training env steps, as reported (0 plotted at 1)", ylabel="mean success",
            ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")
-    ax.legend(fontsize=8, loc="lower right")
+    # Beside the axes: inside, at the lower right, it covered the 0%-success entries.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     with written_whole(path) as tmp:  # a full disk leaves no truncated PNG behind
         fig.savefig(tmp, dpi=90)
@@ -494,6 +506,8 @@ def render_site(ledger: Ledger, out: str | Path, gifs: bool = True) -> Path:
     if unknown:  # its entries would vanish from the site without a word
         raise LedgerError(f"{ledger.root} holds entries of tracks {unknown}, which this version "
                           f"of InsertBench does not have (known: {sorted(TRACKS)})")
+    for entry in entries:  # its page said anyone could recompute it, with its policy gone
+        stored_policy_paths(ledger, entry)
     # Every salts file read before anything is written: a damaged one stopped the render with
     # the pages of the tracks before it rewritten.
     rounds_lines = {name: _rounds_line(ledger, name) for name in TRACKS}

@@ -428,6 +428,9 @@ def test_an_entry_stale_by_its_task_version_keys_is_not_verified(submitted: Ledg
     pages = sorted(p.name for p in Path("site/entries").glob(f"*{entry['entry_id']}*.html"))
     assert pages == [f"{TINY}-{entry['entry_id']}-keys-{keys_digest(data)}.html",
                      f"{TINY}-{entry['entry_id']}.html"]
+    # The stale row says it was never verified (a stale badge alone read as either).
+    index = Path("site/index.html").read_text()
+    assert '<span class="badge stale">stale</span> <span class="badge self">' in index
 
 
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
@@ -1346,7 +1349,8 @@ def test_audit_recomputes_what_anyone_can_and_catches_an_edited_entry(submitted:
     assert result.exit_code == 1 and "give no --salt-file" in result.output
 
 
-def test_a_damaged_salts_file_stops_the_render_before_any_page_is_written(submitted: Ledger):
+def test_a_damaged_salts_file_or_a_lost_policy_stops_the_render_before_any_page_is_written(
+        submitted: Ledger):
     """The salts were read track by track as the index was built: a damaged file stopped the
     render after the earlier tracks' pages and plots had been rewritten (over a published
     site: new pages beside the old index)."""
@@ -1357,4 +1361,11 @@ def test_a_damaged_salts_file_stops_the_render_before_any_page_is_written(submit
     Path(f"ledger/salts/{last}.json").write_text("not json")
     result = _cli("render", "--out", "site", "--no-gifs")
     assert result.exit_code == 1 and "is not valid JSON" in str(result.exception)
+    assert not Path("site").exists()
+    # Nor was an entry whose stored policy is gone: its page said anyone could recompute it.
+    Path(f"ledger/salts/{last}.json").unlink()
+    (entry,) = submitted.entries()
+    shutil.rmtree(submitted.policy_dir(entry["entry_id"]))
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 1 and "is missing or altered" in result.output, result.output
     assert not Path("site").exists()
