@@ -143,12 +143,22 @@ class Calibration:
 
 
 def per_period(robot: RobotBackend, read: Callable[[], Any], periods: int) -> list[Any]:
-    """`read()` once in each of `periods` control periods."""
-    readings = []
+    """`read()` once in each of `periods` control periods; ConnectionError when the
+    controller's timestamp did not move over them: a lost or stalled link, over which ur_rtde's
+    receive interface goes on returning its last readings (read outside `SafeRobot`, whose
+    checks catch that in an episode). Ten frozen poses agreed perfectly: a teach calibration
+    over a link lost at its prompt wrote the start pose, 50 mm above the seat, as the seat."""
+    readings, stamps = [], []
     for _ in range(periods):
         t0 = robot.initPeriod()
         readings.append(read())
+        stamps.append(float(robot.getTimestamp()))
         robot.waitPeriod(t0)
+    if periods > 1 and not stamps[-1] > stamps[0]:
+        raise ConnectionError(f"the robot's readings did not change over {periods} control "
+                              f"periods (controller timestamp {stamps[0]:.3f} s throughout): "
+                              "the link to the controller is lost or stalled; reconnect and "
+                              "calibrate again")
     return readings
 
 

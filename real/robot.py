@@ -210,16 +210,27 @@ class URBackend:
         if self.control.isConnected():  # as servoStop
             self.control.stopL(a, asynchronous)
 
+    def _require_link(self, command: str) -> None:
+        # As servoStop: on a lost link ur_rtde's command reconnects first and waits for ever
+        # (`endTeachMode` after a controller went at a calibration prompt hung, deaf to Ctrl-C).
+        if not self.control.isConnected():
+            raise ConnectionError(f"{command}: the link to the robot at {self.config.host} is "
+                                  "lost (a pulled cable, a controller reboot?); reconnect")
+
     def zeroFtSensor(self) -> bool:
+        self._require_link("zeroFtSensor")
         return self.control.zeroFtSensor()
 
     def setPayload(self, mass: float, cog: list[float]) -> bool:
+        self._require_link("setPayload")
         return self.control.setPayload(mass, cog)
 
     def setTcp(self, tcp_offset: list[float]) -> bool:
+        self._require_link("setTcp")
         return self.control.setTcp(tcp_offset)
 
     def setWatchdog(self, min_frequency: float = 10.0) -> bool:
+        self._require_link("setWatchdog")
         return self.control.setWatchdog(min_frequency)
 
     def kickWatchdog(self) -> bool:
@@ -234,9 +245,11 @@ class URBackend:
         return self.control.kickWatchdog()
 
     def teachMode(self) -> bool:
+        self._require_link("teachMode")
         return self.control.teachMode()
 
     def endTeachMode(self) -> bool:
+        self._require_link("endTeachMode")
         return self.control.endTeachMode()
 
     def initPeriod(self) -> datetime.timedelta:

@@ -155,6 +155,30 @@ def test_one_glitched_pose_reading_is_not_a_calibration(method, heights, glitch_
         calibrate(twin, SPEC, method, operator(twin, heights), "twin")
 
 
+@pytest.mark.parametrize("method", ["teach", "touch"])
+def test_readings_frozen_by_a_lost_link_are_not_a_calibration(method):
+    """Over a link lost at the freedrive prompt, ur_rtde's receive interface returned its last
+    readings: ten identical poses agreed perfectly and the start pose, 50 mm above the seat,
+    was written as the seat with exit status 0 (serve-twin killed with kill -9)."""
+
+    class LostAtPrompt(DigitalTwinRobot):
+        frozen = None
+
+        def getTimestamp(self):
+            return self.frozen if self.frozen is not None else super().getTimestamp()
+
+    twin = LostAtPrompt(USB)
+    prompt = operator(twin, [0.0, 0.02] if method == "teach" else [0.004])
+
+    def lose_the_link(message: str) -> None:
+        prompt(message)
+        twin.frozen = twin.getTimestamp()
+
+    with pytest.raises(ConnectionError, match=r"did not change over 10 control periods .*: the "
+                                              r"link to the controller is lost or stalled"):
+        calibrate(twin, SPEC, method, lose_the_link, "twin")
+
+
 @pytest.mark.parametrize(("reading", "message"), [
     ("nan_force", "ft_bias must be finite"),
     ("huge_force", "ft_bias reads 10000 N / 0 N m with the plug free, beyond 500 N"),

@@ -109,6 +109,14 @@ def test_a_lost_link_sends_no_stop_that_would_wait_for_a_reconnect(fake_rtde):
     start = len(fake_rtde)
     assert backend.servoStop() is False
     backend.stopL()
+    # The other commands alike (endTeachMode at a calibration prompt hung, deaf to Ctrl-C):
+    # refused, not sent.
+    for command, args in (("zeroFtSensor", ()), ("setPayload", (1.0, [0.0] * 3)),
+                          ("setTcp", ([0.0] * 6,)), ("setWatchdog", (5.0,)), ("teachMode", ()),
+                          ("endTeachMode", ())):
+        with pytest.raises(ConnectionError, match=f"{command}: the link to the robot at "
+                                                  "10.0.0.2 is lost"):
+            getattr(backend, command)(*args)
     backend.disconnect()
     assert [c[:2] for c in fake_rtde[start:]] == [("RTDEControlInterface", "disconnect"),
                                                  ("RTDEReceiveInterface", "disconnect")]
