@@ -376,6 +376,9 @@ class EmulatedController:
         self.program = None
         self.out_int[program.reg_offset] = 0
         self.twin.servoStop()
+        if self.twin.in_teach_mode:  # freedrive is the program's: it ended with a client
+            self.twin.endTeachMode()  # killed at a calibration prompt, and the next session's
+            # servo commands then moved nothing (the twin refuses servoL in teach mode)
         self.twin.program_running = False
         self.log.add(self.time_s, f"program {program.name} stopped: {reason}")
 

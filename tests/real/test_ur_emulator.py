@@ -262,6 +262,10 @@ def test_the_operator_hand_guides_the_plug_in_teach_mode_only(controller, twin):
     tcp = np.asarray(twin.getActualTCPPose()[:3])
     # 4 mm above the seated pose, along the socket axis (socket z points into the socket).
     assert mat.T @ (tcp - pos) == pytest.approx([0.0, 0.0, -0.004], abs=5e-4)
+    # Freedrive ends with the program: it outlived a client killed at a calibration prompt,
+    # and the next session's servo commands moved nothing.
+    controller.stop_program("client gone")
+    assert not twin.in_teach_mode
 
 
 def test_a_malformed_rtde_message_drops_only_that_client(twin):
