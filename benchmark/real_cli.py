@@ -201,6 +201,7 @@ def calibrate(
     from envs.tasks import task_spec
     from real.calibration import CalibrationError
     from real.calibration import calibrate as run_calibration
+    from real.safety import SafetyTrip
 
     check_output_file(out, "--out")  # before the operator's freedrive or touch-off
     spec = task_spec(task)
@@ -214,8 +215,8 @@ def calibrate(
 
     try:
         calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)
-    except CalibrationError as err:  # what the cell did, not an internal error: one line
-        raise ClickException(str(err)) from None
+    except (CalibrationError, SafetyTrip, ConnectionError) as err:  # what the cell did or
+        raise ClickException(str(err)) from None  # the link: one line, not an internal error
     finally:  # also on Ctrl-C or a trip: ur_rtde's control script kept running on the robot
         with contextlib.suppress(Exception):  # a dead link: the original error tells
             robot.disconnect()

@@ -82,6 +82,12 @@ class Calibration:
             if not all(np.isfinite(values)):
                 raise ValueError(f"{key} must be finite, got {list(values)!r}")
         check_pose_rotation("socket_pose", self.socket_pose)
+        # What the file says of itself: method "magic", robot 123 and a null date loaded.
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        for key in ("task", "robot", "created_utc"):
+            if not isinstance(getattr(self, key), str):
+                raise ValueError(f"{key} must be a string, got {getattr(self, key)!r}")
         if self.tcp_offset is not None:
             check_pose_rotation("tcp_offset",
                                 check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0))

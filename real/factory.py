@@ -131,6 +131,10 @@ def make(
         env_kwargs.setdefault("disconnect_on_close", True)
     else:
         backend = robot
+        # The backend's TCP, where it says (the twin, a connected URBackend, a FaultInjector
+        # around either): a calibration of another TCP passed on all but a URConfig.
+        if getattr(robot, "tcp_offset", None) is not None:
+            _check_calibration_tcp(calib, robot.tcp_offset)
         clock = getattr(robot, "clock", None)
         if clock is not None:  # a twin keeps its own (simulated) time
             env_kwargs.setdefault("clock", clock)

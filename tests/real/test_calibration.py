@@ -90,7 +90,14 @@ def test_bad_calibration_files(tmp_path):
                            "c.json: ft_bias reads 1e+12 N / 0 N m with the plug free, beyond "
                            "500 N / 50 N m"),
                           (json.dumps(good.__dict__ | {"socket_pose": [0, 0, 1e308, 0, 0, 0]}),
-                           "c.json: socket_pose lies inf m from the robot base")):
+                           "c.json: socket_pose lies inf m from the robot base"),
+                          # what the file says of itself was taken as it came
+                          (json.dumps(good.__dict__ | {"method": "magic"}),
+                           "c.json: method must be one of ['teach', 'touch'], got 'magic'"),
+                          (json.dumps(good.__dict__ | {"robot": 123}),
+                           "c.json: robot must be a string, got 123"),
+                          (json.dumps(good.__dict__ | {"created_utc": None}),
+                           "c.json: created_utc must be a string, got None")):
         path.write_text(text)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # 1e308 m printed "overflow encountered in dot" first
@@ -242,6 +249,14 @@ def test_a_calibration_records_its_tcp_and_refuses_another(tmp_path):
                                          r"0.127.*calibrate again with this TCP, or run with the "
                                          r"calibration's .*--tcp-offset 0,0,0.137,0,0,0\)"):
         real.make(USB, robot=real.URConfig(host="127.0.0.2"), calibration=path)
+    # ... on any backend that says its TCP: a FaultInjector around a connected arm (the bench
+    # test) was not checked.
+    from real.faults import FaultInjector
+
+    with pytest.raises(ValueError, match=r"measured the socket with TCP offset \[0.0, 0.0, "
+                                         r"0.137, .*\], and this robot is set to \[0.0, 0.0, "
+                                         r"0.127"):
+        real.make(USB, robot=FaultInjector(DigitalTwinRobot(USB)), calibration=path)
     # A format 1 file (before the TCP was recorded) still reads, its TCP unknown.
     old = json.loads(path.read_text())
     del old["tcp_offset"]

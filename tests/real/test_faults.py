@@ -149,6 +149,8 @@ def test_the_force_trip_is_in_max_force():
     reported = float(result.failure.split("|F| = ")[1].split(" N")[0])
     assert result.peak_force_n == pytest.approx(reported, abs=0.05)
     assert result.peak_force_n > 10.0
+    # ... and in the time above the limit: the tripping period's force was dropped (0.0 s)
+    assert result.time_above_force_limit_s == pytest.approx(0.1)
     assert unsafe(env, faulty) == []
 
 
