@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,8 @@ from real.config import (
 from real.poses import mat_to_rotvec, rotvec_to_mat
 from real.robot import RobotBackend
 from real.safety import RobotState, SafeRobot, SafetyTrip, UnsafeCommandError, tcp_wrench
+
+_wall_clock = time.monotonic  # wall-clock beside a simulated `clock` (a test fakes it)
 
 #: Speed of the moves between episodes (retract, approach) [m/s], below the safety cap.
 RESET_SPEED_M_S = 0.03
@@ -409,6 +412,8 @@ class RealInsertionEnv(gym.Env):
         self._steps = 0
         self._t_start = self.clock()
         self._last_step_end = self.clock()
+        self._last_step_end_wall = _wall_clock()
+        self._slow_policy_said = False
         self._needs_reset = False
         self._trip = None
         obs = self._read_observation(state)
@@ -437,6 +442,7 @@ class RealInsertionEnv(gym.Env):
         a = check_action(a, self.action_space.shape)
         try:
             gap = self.clock() - self._last_step_end
+            self._say_if_slow_on_a_simulated_clock()
             if gap > self.safety.watchdog_timeout_s:
                 self.safe.trip(
                     "watchdog",
@@ -455,6 +461,7 @@ class RealInsertionEnv(gym.Env):
         self._state = state
         self._steps += 1
         self._last_step_end = self.clock()
+        self._last_step_end_wall = _wall_clock()
         obs = self._read_observation(state)
         inserted = self._inserted(state)
         reward = self._reward(obs, state, inserted)
@@ -588,6 +595,22 @@ class RealInsertionEnv(gym.Env):
         self.safe.servo(pos, mat)
         self.safe.call("waitPeriod", t0)
         return state
+
+    def _say_if_slow_on_a_simulated_clock(self) -> None:
+        """Warn (once an episode) when more wall-clock than the watchdog allows passed between
+        two steps while the env keeps simulated time (the twin's clock runs only as the twin
+        steps): a policy at 0.6 s a step inserted on the twin, where a real arm's watchdogs
+        would have halted it."""
+        if self.clock is time.monotonic or self._slow_policy_said:
+            return
+        wall = _wall_clock() - self._last_step_end_wall
+        if wall > self.safety.watchdog_timeout_s:
+            self._slow_policy_said = True
+            warnings.warn(f"{wall:.3f} s of wall-clock passed between two steps (the policy's "
+                          f"time): on a real arm the watchdog (watchdog_timeout_s = "
+                          f"{self.safety.watchdog_timeout_s} s; the RTDE watchdog sooner) halts "
+                          "it; this env's simulated clock did not count it",
+                          UserWarning, stacklevel=3)
 
     def _tripped(self, trip: SafetyTrip):
         self._needs_reset = True

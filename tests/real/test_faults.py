@@ -162,6 +162,29 @@ def test_a_stalling_policy_trips_the_watchdog():
     assert unsafe(env, faulty) == []
 
 
+def test_a_policy_too_slow_for_the_arm_is_said_on_the_twin(monkeypatch):
+    """The twin's watchdogs run on its simulated clock: a policy taking 0.6 s a step inserted
+    there, where the arm's watchdogs halt it. The wall-clock between steps is now said."""
+    import warnings
+
+    import real.env as real_env
+
+    now = [0.0]
+    monkeypatch.setattr(real_env, "_wall_clock", lambda: now[0])
+    env = real.make_twin(USB, seed=0)
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        now[0] += 0.1  # a policy well within the watchdog
+        obs, *_ = env.step(policy(obs))
+    now[0] += 0.6
+    with pytest.warns(UserWarning, match=r"0.600 s of wall-clock passed between two steps .*"
+                                         r"watchdog_timeout_s = 0.5 s"):
+        env.step(policy(obs))
+    env.close()
+
+
 @pytest.mark.parametrize("garbage", GARBAGE)
 def test_a_garbage_policy_fails_the_trial_and_the_session_goes_on(garbage, tmp_path):
     env, faulty = faulty_env()
