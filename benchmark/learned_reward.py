@@ -324,7 +324,10 @@ def end_trials_on_own_verdict(env: gym.Env, agent: Any) -> gym.Env:
     if not rewards_itself or own_verdict is None:
         return env
     name = getattr(agent, "name", type(agent).__name__)
-    if getattr(env.unwrapped, "reward_type", None) == "sparse":
+    task = env.unwrapped  # a family or NIST board part: its active InsertionEnv's reward
+    reward = getattr(task, "reward_type", getattr(getattr(task, "active", None), "reward_type",
+                                                  None))
+    if reward == "sparse":
         raise ValueError(f"{name} with reward_classifier=true rewards itself with its classifier, "
                          "and the sparse reward ends each trial at the simulator's success, "
                          "which it must not see: train it with -e reward=dense")
@@ -333,6 +336,13 @@ def end_trials_on_own_verdict(env: gym.Env, agent: Any) -> gym.Env:
                          "success, at which this task moves to its next part: learn each part "
                          "on its own task (InsertBench/NISTBoard-<Part>-v0)")
     return OwnVerdictWrapper(env, own_verdict)
+
+
+def scored_env(env: gym.Env) -> gym.Env:
+    """The env evaluation scores: ``env`` without an `OwnVerdictWrapper`, whose verdict ends
+    training trials only (evaluation episodes ended where the learner's classifier said
+    success, their rates hostage to it; `bench_offline` evaluates on the plain env too)."""
+    return env.env if isinstance(env, OwnVerdictWrapper) else env
 
 
 def find_vice_wrapper(env: gym.Env) -> VICERewardWrapper | None:

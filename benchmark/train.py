@@ -80,6 +80,7 @@ from benchmark.learned_reward import (
     bind_reward_classifier,
     check_reward_pairing,
     end_trials_on_own_verdict,
+    scored_env,
 )
 from benchmark.store import suite_commit
 from envs.episode import summarize
@@ -718,14 +719,16 @@ class _Run:
 
     # ------------------------------------------------------------------ evaluation
     def run_evaluation(self, writer: Any) -> dict[str, Any]:
-        """Evaluate on the training env; call between episodes or at the very end only.
+        """Evaluate on the training env (without a learner's own verdict on where trials
+        end, `scored_env`); call between episodes or at the very end only.
 
         The agent's per-episode state (``episode_state_dict``) is put back afterwards: the final
         evaluation may cut a training episode that the checkpoint continues.
         """
         episode_state = (self.agent.episode_state_dict()
                          if hasattr(self.agent, "episode_state_dict") else None)
-        records = evaluate(self.env, self.agent, len(self.eval_seeds), self.eval_seeds)
+        records = evaluate(scored_env(self.env), self.agent, len(self.eval_seeds),
+                           self.eval_seeds)
         if episode_state is not None:
             self.agent.load_episode_state_dict(episode_state)
         summary = summarize(records)

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
-import numpy as np
 
 from envs.json_files import write_json
 from leaderboards.files import utc_now
@@ -59,18 +58,11 @@ def salt_sha256(salt: bytes) -> str:
     return hashlib.sha256(salt).hexdigest()
 
 
-#: The fewest bits a new round's salt must carry by its bytes' frequencies (length x Shannon
-#: entropy per byte): 32 random hex digits carry ~120, `openssl rand -hex 32` ~250.
-MIN_SALT_ENTROPY_BITS = 64
-
-
-def salt_entropy_bits(salt: bytes) -> float:
-    """An upper bound on the bits ``salt`` carries: its length times the Shannon entropy of its
-    byte frequencies. Catches a salt an attacker could guess (16 repeated bytes, a short word
-    repeated), not every guessable one (a passphrase)."""
-    counts = np.bincount(np.frombuffer(salt, np.uint8), minlength=256)
-    p = counts[counts > 0] / len(salt)
-    return float(abs((p * np.log2(p)).sum()) * len(salt))
+#: The fewest distinct byte values a new round's salt must hold: 16 repeated bytes, or a few
+#: letters repeated, opened a round whose hidden seeds could be guessed. A heuristic against
+#: such salts, not a measure of entropy (a passphrase passes): 16 random bytes hold ~15, 16
+#: random hex digits fewer than 6 in 3 of 100,000 draws.
+MIN_SALT_DISTINCT_BYTES = 6
 
 
 @dataclass(frozen=True)
@@ -192,10 +184,10 @@ class SaltRounds:
         if active is not None:
             raise SaltError(f"{self.track} salt round {active.number} is still active; reveal it "
                             f"(`reveal`) or declare it lost (`lose-round`) first")
-        bits = salt_entropy_bits(salt)
-        if bits < MIN_SALT_ENTROPY_BITS:  # 16 repeated bytes opened a round: guessable seeds
-            raise SaltError(f"this salt carries at most {bits:.0f} bits (fewer than "
-                            f"{MIN_SALT_ENTROPY_BITS}): its hidden seeds could be guessed; "
+        distinct = len(set(salt))
+        if distinct < MIN_SALT_DISTINCT_BYTES:  # 16 repeated bytes opened a round
+            raise SaltError(f"this salt holds {distinct} distinct byte values (fewer than "
+                            f"{MIN_SALT_DISTINCT_BYTES}): its hidden seeds could be guessed; "
                             "generate one with `openssl rand -hex 32`")
         digest = salt_sha256(salt)
         # Every track's rounds: a salt revealed on one track (or active there) would make

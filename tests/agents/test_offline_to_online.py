@@ -768,9 +768,12 @@ def test_train_ends_a_self_rewarding_learners_trials_on_its_own_verdict(monkeypa
     monkeypatch.setattr(IQLAgent, "classifier_success", lambda self, obs: True)
     config = IQL_TINY | {"reward_classifier": True, "classifier_steps": 2, "pretrain_steps": 2}
     result = train(STANDIN, "iql", seed=0, steps=6, config=config, demos=data, env_kwargs=PIXELS,
-                   eval_every=0, eval_episodes=1, out_dir=tmp_path / "run", progress=False)
+                   eval_every=0, eval_episodes=2, out_dir=tmp_path / "run", progress=False)
     assert result.episodes == 6  # the stand-in's own episodes last up to 50 steps
     assert result.agent.online_trials == 6
+    # ... and not evaluation episodes: scored on the env's own episodes, not cut at R_psi's
+    # first "success" (every one was 1 step long, its rate hostage to the classifier)
+    assert all(r["steps"] > 1 for r in result.evaluations[-1].episodes)
 
     usb = gym.make("InsertBench/USB-v0")
     learner = SimpleNamespace(name="iql", config=SimpleNamespace(reward_classifier=True),
@@ -778,6 +781,12 @@ def test_train_ends_a_self_rewarding_learners_trials_on_its_own_verdict(monkeypa
     with pytest.raises(ValueError, match="sparse reward ends each trial at the simulator's "
                                          "success.* -e reward=dense"):
         end_trials_on_own_verdict(usb, learner)
+    # a family's or a NIST part's reward is their connector's env's (they had none: accepted)
+    for task_id in ("InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-RoundPeg8-v0"):
+        other = gym.make(task_id)
+        with pytest.raises(ValueError, match="sparse reward ends each trial"):
+            end_trials_on_own_verdict(other, learner)
+        other.close()
     learner.config.reward_classifier = False  # rewarded by the env: trials as the env's
     assert end_trials_on_own_verdict(usb, learner) is usb
     usb.close()

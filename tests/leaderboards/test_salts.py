@@ -122,11 +122,11 @@ def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledge
              "--reason", REASON)
     _refused("unknown track", "open-round", "--track", "nope", "--salt-file", "secret/one")
     Path("secret/weak").write_bytes(b"a" * 32)  # opened a round: its seeds were guessable
-    _refused("carries at most 0 bits", "open-round", "--track", TINY, "--salt-file",
-             "secret/weak")
-    Path("secret/weak").write_bytes(b"abc" * 11)
-    _refused("carries at most 52 bits (fewer than 64)", "open-round", "--track", TINY,
+    _refused("holds 1 distinct byte values (fewer than 6)", "open-round", "--track", TINY,
              "--salt-file", "secret/weak")
+    Path("secret/weak").write_bytes(b"abcde" * 7)
+    _refused("holds 5 distinct byte values", "open-round", "--track", TINY, "--salt-file",
+             "secret/weak")
     _ok("open-round", "--track", TINY, "--salt-file", "secret/one", "--note", "first")
     _refused("round 1 is still active", "open-round", "--track", TINY,
              "--salt-file", "secret/two")
