@@ -34,6 +34,7 @@ from gymnasium.vector.utils import batch_space
 
 from envs.shard import ShardServer
 from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
+from envs.task_options import PlainSpec
 from envs.tether import available_cores
 from envs.worlds import (
     autoreset_mode_of,
@@ -93,7 +94,7 @@ class _Local:
         self.server = ShardServer(memory_fd)
 
 
-class ShardedVectorEnv(VectorEnv):
+class ShardedVectorEnv(PlainSpec, VectorEnv):
     """N InsertBench worlds stepped by `processes` processes, this one included (module doc)."""
 
     def __init__(

@@ -35,7 +35,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
 from envs.sharded_vector import ShardedVectorEnv
-from envs.task_options import check_max_episode_steps
+from envs.task_options import PlainSpec, check_max_episode_steps
 from envs.tether import available_cores
 from envs.worlds import (  # noqa: F401  (MAX_NUM_ENVS, check_num_envs: imported from here)
     MAX_NUM_ENVS,
@@ -54,7 +54,7 @@ from envs.worlds import (  # noqa: F401  (MAX_NUM_ENVS, check_num_envs: imported
 T = TypeVar("T")
 
 
-class ThreadedVectorEnv(SyncVectorEnv):
+class ThreadedVectorEnv(PlainSpec, SyncVectorEnv):
     """`SyncVectorEnv`'s semantics, with every sub-env stepped and reset on its own thread."""
 
     def __init__(
