@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Fresh-machine install into .venv: system libraries, the CPU torch wheel first (so resolving the
-# project never pulls a CUDA build on a CPU machine), then InsertBench itself with its test tools
-# (pytest, ruff). Afterwards `source .venv/bin/activate` puts `insertbench`, `python` and
-# `pytest` on the PATH.
+# Fresh-machine install into .venv: system libraries, torch first (on a machine without an NVIDIA
+# GPU its CPU build, so resolving the project never pulls CUDA packages), then InsertBench itself
+# with its test tools (pytest, ruff). Afterwards `source .venv/bin/activate` puts `insertbench`,
+# `python` and `pytest` on the PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q torch==2.13.0
+TORCH=torch==2.13.0
+# PyPI's Linux torch is the CUDA build (~3 GB of nvidia-* wheels): without a GPU, take the CPU
+# build from PyTorch's own index, unless pip's configured sources already offer one ("+cpu").
+if command -v nvidia-smi >/dev/null 2>&1 \
+    || .venv/bin/python -m pip install --dry-run --quiet --no-deps --report - "$TORCH" 2>/dev/null \
+    | grep -q '"version": "[^"]*+cpu"'; then
+    .venv/bin/python -m pip install -q "$TORCH"
+else
+    .venv/bin/python -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu
+fi
 .venv/bin/python -m pip install -q -e ".[test]"
