@@ -19,6 +19,7 @@ from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.cli_options import EnvOption, build_env, check_output_file, parse_env_kwargs
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize, task_identity
+from envs.json_files import write_json
 from envs.tasks import DYNAMICS, pinned_versions
 from envs.version_key import SHORT_KEY_LENGTH, task_version_key
 
@@ -117,7 +118,9 @@ def rollout(
     # zero" (exit 1).
     seed: Annotated[int, typer.Option(min=0, help="Episode i uses seed + i.")] = 0,
     video: Annotated[
-        Path | None, typer.Option(help="Write an MP4 of the first episode per task.")
+        Path | None, typer.Option(help="Write an MP4 of the first episode per task, and "
+                                       "beside it NAME.tasks.json: which seconds show which "
+                                       "task.")
     ] = None,
     env: EnvOption = None,
 ) -> None:
@@ -144,17 +147,25 @@ def rollout(
             probe = build_env(_make, task_id, kwargs, video is not None)
             fps = probe.metadata["render_fps"]  # one control step a frame (control_hz)
             probe.close()
-        frames: list[np.ndarray] = []
+        writer = _TaskVideo(video, fps) if video is not None else None
         rows = []
-        with Progress(console=console) as progress:
-            bar = progress.add_task("rolling out", total=episodes * len(task_ids))
-            for task_id in task_ids:
-                records = _run_task(task_id, policy, episodes, seed, kwargs, video is not None,
-                                    frames, progress, bar)
-                rows.append((task_id, records))
+        try:
+            with Progress(console=console) as progress:
+                bar = progress.add_task("rolling out", total=episodes * len(task_ids))
+                for task_id in task_ids:
+                    frames: list[np.ndarray] = []
+                    records = _run_task(task_id, policy, episodes, seed, kwargs,
+                                        video is not None, frames, progress, bar)
+                    rows.append((task_id, records))
+                    if writer is not None:
+                        writer.add(task_id, frames)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
     _print_table(rows, policy, kwargs)
-    if video is not None:
-        _write_video(video, frames, fps)
+    if writer is not None:
+        writer.finish()
 
 
 def _make(task_id: str, kwargs: dict, record: bool) -> gym.Env:
@@ -217,14 +228,41 @@ def _check_video_path(path: Path) -> None:
     check_output_file(path, "--video")
 
 
-def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
-    import imageio.v2 as imageio
+class _TaskVideo:
+    """The first episode of every task in one MP4, written as each task ends (all tasks'
+    frames held until the end took 2.3 GB for the default set), with a JSON file beside it
+    (``<name>.tasks.json``) saying which seconds show which task. Written under a hidden name
+    and moved in at the end: an interrupted rollout leaves no partial video."""
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with imageio.get_writer(path, fps=fps, macro_block_size=8) as writer:
+    def __init__(self, path: Path, fps: float) -> None:
+        import imageio.v2 as imageio
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.fps = path, fps
+        self.partial = path.with_name(f".{path.stem}.partial.mp4")
+        self.writer = imageio.get_writer(self.partial, fps=fps, macro_block_size=8)
+        self.frames = 0
+        self.segments: list[dict] = []
+
+    def add(self, task_id: str, frames: list[np.ndarray]) -> None:
+        self.segments.append({"task_id": task_id, "start_s": round(self.frames / self.fps, 3),
+                              "frames": len(frames)})
         for frame in frames:
-            writer.append_data(frame)
-    console.print(f"video: {path} ({len(frames)} frames at {fps:g} fps)")
+            self.writer.append_data(frame)
+        self.frames += len(frames)
+
+    def finish(self) -> None:
+        self.writer.close()
+        self.partial.replace(self.path)
+        index = self.path.with_suffix(".tasks.json")
+        write_json(index, self.segments)
+        console.print(f"video: {self.path} ({self.frames} frames at {self.fps:g} fps; which "
+                      f"seconds show which task: {index})")
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        self.partial.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":  # `python -m benchmark.rollout_cli list ...` and so on

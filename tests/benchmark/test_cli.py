@@ -339,6 +339,39 @@ def test_a_bad_video_path_is_refused_before_rolling_out(capsys, in_tmp, video, m
     assert sorted(p.name for p in in_tmp.iterdir()) == ["dir.mp4", "notes.txt"]
 
 
+def test_a_rollout_video_is_written_task_by_task_with_its_index(capsys, in_tmp, monkeypatch):
+    """Every task's frames were held until the end (2.3 GB for the default set) and the one
+    MP4 did not say which seconds showed which task. An interrupted rollout leaves no video."""
+    import imageio.v2 as imageio
+
+    import benchmark.rollout_cli
+
+    tasks = ["--task", "InsertBench/USB-v0", "--task", "InsertBench/DSub-v0"]
+    code, out, err = run_cli(capsys, "rollout", *tasks, "--episodes", "1", "--video",
+                             "videos/clip.mp4")
+    assert code == 0, err
+    index = json.loads((in_tmp / "videos" / "clip.tasks.json").read_text())
+    assert [s["task_id"] for s in index] == ["InsertBench/USB-v0", "InsertBench/DSub-v0"]
+    assert index[0]["start_s"] == 0.0 and index[1]["start_s"] == index[0]["frames"] / 10
+    assert imageio.get_reader(in_tmp / "videos" / "clip.mp4").count_frames() == sum(
+        s["frames"] for s in index)
+    assert sorted(p.name for p in (in_tmp / "videos").iterdir()) == ["clip.mp4",
+                                                                      "clip.tasks.json"]
+    run = benchmark.rollout_cli._run_task
+
+    def interrupted(task_id, *args):
+        if task_id.endswith("DSub-v0"):
+            raise KeyboardInterrupt
+        return run(task_id, *args)
+
+    monkeypatch.setattr(benchmark.rollout_cli, "_run_task", interrupted)
+    code, out, err = run_cli(capsys, "rollout", *tasks, "--episodes", "1", "--video",
+                             "videos/cut.mp4")
+    assert code == 130
+    assert sorted(p.name for p in (in_tmp / "videos").iterdir()) == ["clip.mp4",
+                                                                      "clip.tasks.json"]
+
+
 def test_a_kwarg_one_of_the_tasks_refuses_is_refused_before_rolling_out(capsys, in_tmp,
                                                                         monkeypatch):
     """start_height_mm=14 suits USB (12 mm mating length), not the 19 mm Europlug: the
