@@ -274,6 +274,8 @@ def test_an_out_folder_this_user_cannot_write_is_refused_before_the_work(
     (["matrix", "run", "."], "preset file . is a folder"),  # "does not exist"
     (["matrix", "report", "quick", "--store", "nope.sqlite"],  # "Invalid value for PRESET"
      "Invalid value for --store: no store at nope.sqlite"),
+    (["matrix", "status", "quick", "--store", "runs/quikc.sqlite"],  # "4 cells pending", exit 0
+     "Invalid value for --store: no store at runs/quikc.sqlite"),
 ])
 def test_a_mistake_is_named_by_what_was_typed(capsys, in_tmp, args, message):
     code, _, err = run_cli(capsys, *args)
@@ -577,8 +579,8 @@ def test_a_tilde_after_an_options_equals_sign_is_the_home_folder(capsys, tmp_pat
                                       "--store=~/mine.sqlite"])
     with pytest.raises(SystemExit) as exit_info:
         main()
-    assert exit_info.value.code == 0
-    assert f"no store at {tmp_path / 'home' / 'mine.sqlite'};" in capsys.readouterr().out
+    assert exit_info.value.code == 2  # a store named but not there: refused
+    assert f"no store at {tmp_path / 'home' / 'mine.sqlite'};" in capsys.readouterr().err
     # Paths only: a text (a lost round's reason, shown on the site) keeps what was typed.
     from leaderboards.ledger import Ledger
 
