@@ -173,16 +173,19 @@ def read_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
     return scalars
 
 
-def _config_changes(before: Any, now: Any) -> str:
+def _config_changes(before: Any, now: Any, alone: bool = True) -> str:
     """`: config key X was A, now B, ...` for the agent config fields a resume changes, with
     the options that give the run's values back (an agent default that changed since the
-    run began read as "the same settings" to its user)."""
+    run began read as "the same settings" to its user); they resume it only when the config is
+    all that changed (`alone`: a seed changed as well was still refused after the advice)."""
     if not isinstance(before, dict) or not isinstance(now, dict) or before == now:
         return ""
     keys = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
     was = ", ".join(f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in keys)
     give = " ".join(f"-c {k}={json.dumps(before[k])}" for k in keys if k in before)
-    return f": config {was}; {give} resumes it" if give else f": config {was}"
+    if not give:
+        return f": config {was}"
+    return f": config {was}; {give} {'resumes it' if alone else 'gives its config back'}"
 
 
 def seed_clash(run_seed: int, eval_seeds: Sequence[int]) -> str | None:
@@ -1007,7 +1010,8 @@ def train(
                     # Another agent's config fields are no hint (td3 refuses sac's -c options).
                     + (f": a {previous.get('agent')} run, --agent {previous.get('agent')} "
                        "resumes it" if "agent" in changed else
-                       _config_changes(previous.get('config'), description.get('config')))
+                       _config_changes(previous.get('config'), description.get('config'),
+                                       alone=changed == ["config"]))
                     + "); use another out_dir or the same settings to resume"
                 )
 
