@@ -132,12 +132,12 @@ def _check_path_text(name: str) -> None:
     if len(name) > PATH_LIMIT:
         raise SubmissionError(f"path {name[:40]!r}... has {len(name):,} characters; at most "
                               f"{PATH_LIMIT}")
-    if _has_control(name):
-        raise SubmissionError(f"path {name!r} holds a control character")
     try:  # a name's undecodable bytes come back as lone surrogates, which hashing cannot encode
         name.encode("utf-8")
     except UnicodeEncodeError:
         raise SubmissionError(f"path {name!r} is not valid UTF-8") from None
+    if _has_control(name):
+        raise SubmissionError(f"path {name!r} holds a control character")
 
 
 #: Unicode's bidirectional embeddings, overrides and isolates: they reorder the text after

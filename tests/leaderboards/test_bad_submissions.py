@@ -620,8 +620,11 @@ def test_an_onnx_graph_computed_while_it_loads_is_stopped_with_one_line(tmp_path
          helper.make_tensor("three", TensorProto.INT64, [1], [3]),
          helper.make_tensor("action_shape", TensorProto.INT64, [2], [1, 3])])
     _onnx_submission(tmp_path / "sub", graph)
-    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
-                    "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
+    # Stopped by the limit on one action or, on a machine fast enough to stay under it, by
+    # the one on the mean: either way in the actions, not while the session was made.
+    result = _submit(tmp_path, monkeypatch, "sub")
+    _assert_refused(result, "policy.onnx took ", tmp_path)
+    assert result.stderr.strip().endswith("and was stopped"), result.stderr
 
 
 def test_an_onnx_graph_that_takes_all_memory_is_stopped_with_one_line(tmp_path, monkeypatch):
