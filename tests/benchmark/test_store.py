@@ -218,6 +218,16 @@ def test_a_locked_damaged_or_mislabelled_store_is_one_line_that_says_so(
         open_store(path)
 
 
+def _store_with_one_done_cell(path: Path):
+    """A store at `path` holding one done cell of the tiny preset (returned), to damage."""
+    _, preset = write_tiny_preset(path.parent)
+    cell = preset.cells[0]
+    with Store(path) as store:
+        store.record_done(cell, synthetic_cell_for_tests(cell, path.parent),
+                          collect_provenance(), 1.0)
+    return cell
+
+
 @pytest.mark.parametrize(("sql", "message"), [
     ("UPDATE episodes SET success = -3", "success must be 0 or 1, got -3"),  # read as a success
     ("UPDATE episodes SET peak_force_n = 1e308", r"peak_force_n must be a number within 1e\+09"),
@@ -230,11 +240,7 @@ def test_an_edited_episode_row_is_refused_naming_the_store(tmp_path: Path, sql: 
                                                            message: str) -> None:
     """The report read rows on trust: success -3 counted as a success, 1e308 N printed as a
     309-digit force, and the rest ended in a JSONDecodeError or TypeError naming no file."""
-    _, preset = write_tiny_preset(tmp_path)
-    cell = preset.cells[0]
-    with Store(tmp_path / "s.sqlite") as store:
-        store.record_done(cell, synthetic_cell_for_tests(cell, tmp_path), collect_provenance(),
-                          1.0)
+    cell = _store_with_one_done_cell(tmp_path / "s.sqlite")
     db = sqlite3.connect(tmp_path / "s.sqlite")
     db.execute(sql)
     db.commit()
@@ -249,11 +255,7 @@ def test_a_hand_damaged_store_is_refused_naming_the_damage(tmp_path: Path) -> No
     """A store with its meta table alone, an evaluation without episodes and a cell's info_json
     that is not an object ended `matrix status` / `report` in "no such table: cells", "distinct
     episodes must be in [1, 0]" and "'list' object has no attribute 'get'"."""
-    _, preset = write_tiny_preset(tmp_path)
-    cell = preset.cells[0]
-    with Store(tmp_path / "s.sqlite") as store:
-        store.record_done(cell, synthetic_cell_for_tests(cell, tmp_path), collect_provenance(),
-                          1.0)
+    cell = _store_with_one_done_cell(tmp_path / "s.sqlite")
     db = sqlite3.connect(tmp_path / "s.sqlite")
     db.execute("DELETE FROM episodes WHERE eval_index = 0")
     db.execute("UPDATE cells SET info_json = '[1]'")
