@@ -244,8 +244,10 @@ def status(
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists() and store is not None:  # a typo read "4 cells pending", exit 0
-        raise typer.BadParameter(f"no store at {store_path}; `insertbench matrix run {preset} "
-                                 f"--store {store}` makes it", param_hint="--store")
+        raise typer.BadParameter(
+            f"no store at {store_path}; `insertbench matrix run {preset} "
+            + "".join(f"--task-version {v} " for v in task_version or ())
+            + f"--store {store}` makes it", param_hint="--store")
     if not store_path.exists():
         try:  # "4 cells pending" of a preset `matrix run` refuses: they never would run
             check_runnable(spec.cells)

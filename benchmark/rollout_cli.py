@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -159,13 +161,13 @@ def rollout(
                     rows.append((task_id, records))
                     if writer is not None:
                         writer.add(task_id, frames)
+            _print_table(rows, policy, kwargs)
+            if writer is not None:
+                writer.finish()
         except BaseException:
             if writer is not None:
                 writer.abort()
             raise
-    _print_table(rows, policy, kwargs)
-    if writer is not None:
-        writer.finish()
 
 
 def _make(task_id: str, kwargs: dict, record: bool) -> gym.Env:
@@ -226,6 +228,7 @@ def _check_video_path(path: Path) -> None:
         raise typer.BadParameter(f"must name an .mp4 file, got {str(path)!r}",
                                  param_hint="--video")
     check_output_file(path, "--video")
+    check_output_file(path.with_suffix(".tasks.json"), "--video")  # its index, beside it
 
 
 class _TaskVideo:
@@ -239,7 +242,8 @@ class _TaskVideo:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.fps = path, fps
-        self.partial = path.with_name(f".{path.stem}.partial.mp4")
+        # Its own name: two rollouts into one path (or clip.mp4 and clip.MP4) shared one.
+        self.partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.mp4")
         self.writer = imageio.get_writer(self.partial, fps=fps, macro_block_size=8)
         self.frames = 0
         self.segments: list[dict] = []
@@ -253,9 +257,9 @@ class _TaskVideo:
 
     def finish(self) -> None:
         self.writer.close()
-        self.partial.replace(self.path)
         index = self.path.with_suffix(".tasks.json")
-        write_json(index, self.segments)
+        write_json(index, self.segments)  # first: a video is never without its index
+        self.partial.replace(self.path)
         console.print(f"video: {self.path} ({self.frames} frames at {self.fps:g} fps; which "
                       f"seconds show which task: {index})")
 

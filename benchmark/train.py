@@ -177,15 +177,19 @@ def _config_changes(before: Any, now: Any, alone: bool = True) -> str:
     """`: config key X was A, now B, ...` for the agent config fields a resume changes, with
     the options that give the run's values back (an agent default that changed since the
     run began read as "the same settings" to its user); they resume it only when the config is
-    all that changed (`alone`: a seed changed as well was still refused after the advice)."""
+    all that changed (`alone`: a seed changed as well was still refused after the advice) and
+    every changed field is in both configs."""
     if not isinstance(before, dict) or not isinstance(now, dict) or before == now:
         return ""
     keys = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
     was = ", ".join(f"{k} was {before.get(k)!r}, now {now.get(k)!r}" for k in keys)
-    give = " ".join(f"-c {k}={json.dumps(before[k])}" for k in keys if k in before)
-    if not give:
+    # Fields of both configs only: one the agent no longer has would be refused as unknown.
+    given = [k for k in keys if k in before and k in now]
+    if not given:
         return f": config {was}"
-    return f": config {was}; {give} {'resumes it' if alone else 'gives its config back'}"
+    give = " ".join(f"-c {k}={json.dumps(before[k])}" for k in given)
+    resumes = alone and len(given) == len(keys)
+    return f": config {was}; {give} {'resumes it' if resumes else 'gives back what it can'}"
 
 
 def seed_clash(run_seed: int, eval_seeds: Sequence[int]) -> str | None:

@@ -58,11 +58,27 @@ def salt_sha256(salt: bytes) -> str:
     return hashlib.sha256(salt).hexdigest()
 
 
-#: The fewest distinct byte values a new round's salt must hold: 16 repeated bytes, or a few
-#: letters repeated, opened a round whose hidden seeds could be guessed. A heuristic against
-#: such salts, not a measure of entropy (a passphrase passes): 16 random bytes hold ~15, 16
-#: random hex digits fewer than 6 in 3 of 100,000 draws.
+#: The fewest distinct byte values a new round's salt must hold.
 MIN_SALT_DISTINCT_BYTES = 6
+
+
+def guessable_salt(salt: bytes) -> str | None:
+    """Why ``salt`` looks guessable, or None: fewer than `MIN_SALT_DISTINCT_BYTES` distinct
+    bytes, one byte making up over half of it, or a short block repeated ("passwordpassword").
+    16 repeated bytes opened a round whose hidden seeds could be guessed. A heuristic against
+    such salts, not a measure of entropy (a passphrase passes); random salts pass (16 random
+    hex digits hold fewer than 6 distinct in 3 of 100,000 draws)."""
+    distinct = len(set(salt))
+    if distinct < MIN_SALT_DISTINCT_BYTES:
+        return f"it holds {distinct} distinct byte values (fewer than {MIN_SALT_DISTINCT_BYTES})"
+    commonest = max(salt.count(b) for b in set(salt))
+    if 2 * commonest > len(salt):
+        return f"one byte makes up {commonest} of its {len(salt)}"
+    period = next((p for p in range(1, len(salt) // 2 + 1)
+                   if salt[p:] == salt[:-p]), None)
+    if period is not None:
+        return f"it repeats a block of {period} bytes"
+    return None
 
 
 @dataclass(frozen=True)
@@ -184,11 +200,10 @@ class SaltRounds:
         if active is not None:
             raise SaltError(f"{self.track} salt round {active.number} is still active; reveal it "
                             f"(`reveal`) or declare it lost (`lose-round`) first")
-        distinct = len(set(salt))
-        if distinct < MIN_SALT_DISTINCT_BYTES:  # 16 repeated bytes opened a round
-            raise SaltError(f"this salt holds {distinct} distinct byte values (fewer than "
-                            f"{MIN_SALT_DISTINCT_BYTES}): its hidden seeds could be guessed; "
-                            "generate one with `openssl rand -hex 32`")
+        weak = guessable_salt(salt)
+        if weak is not None:
+            raise SaltError(f"this salt looks guessable ({weak}): its hidden seeds could be "
+                            "guessed; generate one with `openssl rand -hex 32`")
         digest = salt_sha256(salt)
         # Every track's rounds: a salt revealed on one track (or active there) would make
         # another track's active round's hidden seeds public.

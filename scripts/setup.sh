@@ -9,9 +9,10 @@ bash scripts/system-deps.sh
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 TORCH=torch==2.13.0
-# PyPI's Linux torch is the CUDA build (~3 GB of nvidia-* wheels): without a GPU, take the CPU
+# PyPI's Linux torch is the CUDA build (~3 GB of nvidia-* wheels): without a GPU (nvidia-smi
+# listing none: a CUDA container run without its GPUs has the tool but no driver), take the CPU
 # build from PyTorch's own index, unless pip's configured sources already offer one ("+cpu").
-if command -v nvidia-smi >/dev/null 2>&1 \
+if nvidia-smi -L >/dev/null 2>&1 \
     || .venv/bin/python -m pip install --dry-run --quiet --no-deps --report - "$TORCH" 2>/dev/null \
     | grep -q '"version": "[^"]*+cpu"'; then
     .venv/bin/python -m pip install -q "$TORCH"

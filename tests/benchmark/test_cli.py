@@ -584,7 +584,7 @@ def test_a_tilde_after_an_options_equals_sign_is_the_home_folder(capsys, tmp_pat
     # Paths only: a text (a lost round's reason, shown on the site) keeps what was typed.
     from leaderboards.ledger import Ledger
 
-    Path("secret").write_text("0123456789abcdef0123456789abcdef\n")
+    Path("secret").write_text("0123456789abcdef1032547698badcfe\n")
     Path("home").mkdir()
     for args in (["open-round", "--track", "paper000", "--salt-file=~/../secret"],
                  ["lose-round", "--track", "paper000", "--reason=~/.salt was on a laptop"]):

@@ -57,7 +57,7 @@ def submitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track):
     result = _cli("submit", "sub")
     assert result.exit_code == 0, result.output
     (tmp_path / "secret").mkdir()
-    (tmp_path / "secret" / "salt").write_text("0123456789abcdef0123456789abcdef\n")
+    (tmp_path / "secret" / "salt").write_text("0123456789abcdef1032547698badcfe\n")
     return Ledger("ledger")
 
 
@@ -442,7 +442,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     result = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert result.exit_code == 0, result.output
     assert "verified entry" in result.stdout and "salt round 1" in result.stdout
-    salt = b"0123456789abcdef0123456789abcdef"
+    salt = b"0123456789abcdef1032547698badcfe"
     (verified,) = submitted.entries()
     hidden = verified["evaluations"]["hidden"]
     assert [e["seed"] for e in hidden["episodes"] if e["task"] == "USB"] == \
@@ -502,7 +502,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     assert wrong.exit_code == 1 and "not the one committed" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
     inside = Path("ledger/salt.txt")
-    inside.write_text("0123456789abcdef0123456789abcdef")
+    inside.write_text("0123456789abcdef1032547698badcfe")
     leaked = _cli("verify", entry["entry_id"][:10], "--salt-file", "ledger/salt.txt")
     assert leaked.exit_code == 1 and "inside the ledger" in leaked.stderr
     inside.unlink()
@@ -1207,7 +1207,7 @@ def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted
     def gifs() -> set[str]:
         return {p.name for p in Path("site/media").glob("*.gif")}
 
-    Path("secret/two").write_text("fedcba9876543210fedcba9876543210\n")
+    Path("secret/two").write_text("fedcba98765432100123456789abcdef\n")
     assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
     assert _cli("verify", entry_id[:8], "--salt-file", "secret/salt", "--no-sim2sim"
                 ).exit_code == 0

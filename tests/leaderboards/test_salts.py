@@ -25,8 +25,8 @@ from tests.leaderboards.builders import (
 )
 
 runner = CliRunner()
-SALT_1 = b"0123456789abcdef0123456789abcdef"
-SALT_2 = b"fedcba9876543210fedcba9876543210"
+SALT_1 = b"0123456789abcdef1032547698badcfe"
+SALT_2 = b"fedcba98765432100123456789abcdef"
 REASON = "maintainer machine reset; the salt file was not recoverable"
 
 
@@ -127,6 +127,9 @@ def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledge
     Path("secret/weak").write_bytes(b"abcde" * 7)
     _refused("holds 5 distinct byte values", "open-round", "--track", TINY, "--salt-file",
              "secret/weak")
+    Path("secret/weak").write_bytes(b"passwordpassword")
+    _refused("looks guessable (it repeats a block of 8 bytes)", "open-round", "--track", TINY,
+             "--salt-file", "secret/weak")
     _ok("open-round", "--track", TINY, "--salt-file", "secret/one", "--note", "first")
     _refused("round 1 is still active", "open-round", "--track", TINY,
              "--salt-file", "secret/two")
