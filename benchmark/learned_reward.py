@@ -331,7 +331,7 @@ def end_trials_on_own_verdict(env: gym.Env, agent: Any) -> gym.Env:
         raise ValueError(f"{name} with reward_classifier=true rewards itself with its classifier, "
                          "and the sparse reward ends each trial at the simulator's success, "
                          "which it must not see: train it with -e reward=dense")
-    if len(getattr(env.unwrapped, "parts", ())) > 1:
+    if len(getattr(task, "parts", ())) > 1:
         raise ValueError(f"{name} with reward_classifier=true must not see the simulator's "
                          "success, at which this task moves to its next part: learn each part "
                          "on its own task (InsertBench/NISTBoard-<Part>-v0)")
