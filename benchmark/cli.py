@@ -126,11 +126,29 @@ app = InsertBenchApp(
 )
 
 
+def _print_version(value: bool) -> None:
+    """`--version`: the installed version and the checkout's commit, as stored results record
+    them (`benchmark.store.Provenance`)."""
+    if value:
+        from importlib.metadata import version
+
+        from benchmark.store import suite_commit
+
+        commit = suite_commit(mark_dirty=True)
+        typer.echo(f"{PROG} {version('insertbench')}"
+                   + (f" (commit {commit})" if commit else ""))
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the full traceback of an unexpected error "
                                              "(a refused option or value stays one line).")
+    ] = False,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                           help="Print the version and the git commit, then exit.")
     ] = False,
 ) -> None:
     """InsertBench: a benchmark for learned industrial insertion."""

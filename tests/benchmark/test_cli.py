@@ -1543,3 +1543,16 @@ def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
     (in_tmp / "data" / "recipe.json").write_text("")
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and "data/recipe.json is not valid JSON" in err, err
+
+
+def test_version_names_the_version_and_the_commit(capsys):
+    """`insertbench --version` was "No such option"; stored results record both."""
+    from importlib.metadata import version
+
+    from benchmark.store import suite_commit
+
+    code, out, err = run_cli(capsys, "--version")
+    commit = suite_commit(mark_dirty=True)
+    assert code == 0 and err == ""
+    assert out.strip() == f"insertbench {version('insertbench')}" + (
+        f" (commit {commit})" if commit else "")
