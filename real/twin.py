@@ -35,6 +35,11 @@ from real.poses import pos_mat_to_pose
 
 #: A plausible uncompensated F/T offset [N, N m] (base frame) until zeroFtSensor is called.
 DEFAULT_FT_BIAS = (1.5, -0.8, 3.0, 0.05, -0.02, 0.01)
+#: How far past the seat, along the socket axis, the simulated operator aims when seating a
+#: plug by hand [m]: a hand pushes until the plug stops. Aimed at the seat itself, the arm's
+#: impedance reference left plugs with mating forces short of it (USB-v1 1.8 mm, UK AC 3.8 mm,
+#: NEMA 14-30 4.2 mm); 6-20 mm past it they bottom out within 0.3 mm.
+HAND_PUSH_PAST_SEAT_M = 0.01
 #: Time constant of the force estimate behind the twin's protective stop [s].
 PROTECTIVE_STOP_FILTER_S = 0.01
 
