@@ -45,7 +45,7 @@ def sim2sim_command(
     from benchmark.train_cli import check_policy_fits, resolve_checkpoint
     from envs.bullet import probe_failure
     from envs.episode import summarize
-    from envs.tasks import TASKS
+    from envs.tasks import TASKS, pinned_versions
 
     if task not in TASKS:  # "unknown task" named registered IDs too (the board, families)
         import gymnasium as gym
@@ -72,7 +72,8 @@ def sim2sim_command(
     env_kwargs = {k: v for k, v in env_kwargs.items() if k not in dropped} | explicit
     try:
         if agent_dir is not None:  # as `insertbench eval`: not a broadcast error at step 0
-            probe = make_env(task, env_kwargs)
+            with pinned_versions():  # as `compare`: no advice to upgrade to what PyBullet refuses
+                probe = make_env(task, env_kwargs)
             try:
                 check_policy_fits(read_meta(agent_dir), probe, env_kwargs)
             finally:
