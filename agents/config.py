@@ -210,9 +210,13 @@ def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:
         if origin is tuple:
             item = get_args(hint)[0]
             if isinstance(value, str) and value.lstrip().startswith("["):
-                value = json.loads(value)  # the JSON form `-e` takes: ["wrist", "side"]
-            elif isinstance(value, str):
-                value = [v for v in value.replace("(", "").replace(")", "").split(",") if v]
+                try:
+                    value = json.loads(value)  # the JSON form `-e` takes: ["wrist", "side"]
+                except ValueError:
+                    value = value.strip().strip("[]")  # [wrist,side]: bare words
+            if isinstance(value, str):
+                value = [v.strip() for v in value.replace("(", "").replace(")", "").split(",")
+                         if v.strip()]
             return tuple(_convert(cls_name, name, v, item) for v in value)
         if hint is bool:
             if isinstance(value, str):

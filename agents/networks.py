@@ -151,6 +151,9 @@ class ObsEncoder(nn.Module):
                 f"obs_keys {unknown} not in the observation space; it has "
                 f"{list(observation_space.spaces)}"
             )
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:  # tcp_pose,tcp_pose fed the 6-D pose in twice
+            raise ValueError(f"obs_keys names {repeated} more than once")
         self.vector_keys = [k for k in keys if not is_image_space(observation_space[k])]
         self.image_keys = [k for k in keys if is_image_space(observation_space[k])]
         self.images = nn.ModuleDict(

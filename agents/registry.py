@@ -286,6 +286,16 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
     source = resolve_agent_dir(source)
     if Path(out).resolve() == source.resolve():  # it overwrote the critics and optimizer state
         raise ValueError(f"export_policy would write over its source {source}; give another out")
+    out = Path(out)
+    # Only into a new or empty folder, or over an earlier export: into another run's checkpoint
+    # it replaced that run's agent with this policy (its replay left beside it), and `eval`
+    # scored it under the other run's name.
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not (set(held) <= {WEIGHTS, AGENT_JSON} and (out / AGENT_JSON).is_file()
+                     and read_meta(out).get("contents") == POLICY_CONTENTS):
+        raise ValueError(f"{out} holds other files ({', '.join(held[:3])}"
+                         f"{', ...' if len(held) > 3 else ''}), not an exported policy; give a "
+                         "new or empty folder")
     meta = read_meta(source)
     kept = policy_tensors(meta["agent"], load_file(str(source / WEIGHTS)))
     meta |= {
@@ -294,7 +304,6 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
         "observation_space": space_to_json(space_from_json(meta["observation_space"])),
         "action_space": space_to_json(space_from_json(meta["action_space"])),
     }
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / WEIGHTS))
     (out / AGENT_JSON).write_text(json.dumps(meta, indent=1))

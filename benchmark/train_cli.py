@@ -32,12 +32,12 @@ from envs.json_files import write_json
 
 def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
     """``["utd_ratio=2", "hidden=256,256"]`` -> dict of strings; the typed agent config converts
-    them (``hidden=[256,256]`` is accepted too)."""
+    them (``hidden=[256,256]`` and ``obs_keys=["wrist","side"]`` are accepted too: stripped of
+    their brackets here, the JSON form kept its quotes inside the names)."""
     try:
-        pairs = parse_key_values(items, "--config")
+        return parse_key_values(items, "--config")
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
-    return {k: v.strip("[]") if v.startswith("[") else v for k, v in pairs.items()}
 
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
@@ -74,8 +74,25 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
             if not isinstance(run, dict) or not isinstance(run.get("env_kwargs") or {}, dict):
                 raise typer.BadParameter(f"{file} is not a run description (a "
                                          "JSON object whose env_kwargs is an object)")
+            _check_run_agent(agent_dir, run, file)
             return agent_dir, run
     return agent_dir, None
+
+
+def _check_run_agent(agent_dir: Path, run: dict[str, Any], file: Path) -> None:
+    """BadParameter when the checkpoint in ``agent_dir`` is another agent than the run
+    description ``file`` beside it names: a policy exported into another run's checkpoint was
+    scored under that run's task and kwargs without a word."""
+    from agents.checkpoint import read_meta
+
+    named = run.get("agent")
+    try:
+        held = read_meta(agent_dir).get("agent")
+    except ValueError:  # named by load_agent, which reads it next
+        return
+    if isinstance(named, str) and held is not None and held != named:
+        raise typer.BadParameter(f"{agent_dir} holds a {held} checkpoint, but its run's "
+                                 f"{file.name} describes a {named} run: not that run's agent")
 
 
 def train_command(

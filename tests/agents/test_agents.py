@@ -566,6 +566,16 @@ def test_export_policy_refuses_to_write_over_its_source_and_datasets_must_be_eve
     with pytest.raises(ValueError, match="would write over its source"):
         export_policy(tmp_path / "ck", tmp_path / "ck")
     load_agent(tmp_path / "ck")  # still the full checkpoint
+    # Into another run's checkpoint it replaced that agent (its replay left beside the policy);
+    # over an earlier export it still writes.
+    other = make_agent("td3", env.observation_space, env.action_space, {"hidden": (16, 16)})
+    other.save(tmp_path / "td3", include_replay=True)
+    with pytest.raises(ValueError, match=r"td3 holds other files \(.*\), not an exported "
+                                         r"policy; give a new or empty folder"):
+        export_policy(tmp_path / "ck", tmp_path / "td3")
+    assert load_agent(tmp_path / "td3").name == "td3"
+    export_policy(tmp_path / "ck", tmp_path / "policy")
+    export_policy(tmp_path / "ck", tmp_path / "policy")
     zero = np.zeros(3, np.float32)
     dataset = transitions_to_dataset([Transition(obs, zero, 0.0, obs, False, False)] * 10)
     with pytest.raises(ValueError, match=r"action has 10 rows, \{'reward': 3\}"):
@@ -576,9 +586,17 @@ def test_tuple_fields_take_the_json_form_the_env_flags_take():
     """`-c 'obs_keys=["wrist"]'` (as `-e` takes lists) was refused as obs_keys ['"wrist"']."""
     from agents import agent_spec
     from agents.config import build_config
+    from benchmark.train_cli import parse_config_overrides
 
     cls = agent_spec("sac").config_cls
-    for text in ('["wrist", "side"]', "wrist,side", "(wrist,side)"):
+    for text in ('["wrist", "side"]', "wrist,side", "(wrist,side)", "[wrist,side]"):
         assert build_config(cls, {"obs_keys": text}).obs_keys == ("wrist", "side")
-    with pytest.raises(ValueError, match=r"obs_keys must be of type"):
-        build_config(cls, {"obs_keys": '["wrist"'})
+        # ... as typed on the command line: `train` stripped the brackets first, and the JSON
+        # form kept its quotes in the names (obs_keys ['"tcp_pose"', '"wrench"'])
+        overrides = parse_config_overrides([f"obs_keys={text}", "hidden=[16,16]"])
+        assert build_config(cls, overrides).obs_keys == ("wrist", "side")
+        assert build_config(cls, overrides).hidden == (16, 16)
+    env, _ = _usb()
+    with pytest.raises(ValueError, match=r"obs_keys names \['tcp_pose'\] more than once"):
+        make_agent("sac", env.observation_space, env.action_space,
+                   {"obs_keys": "tcp_pose,tcp_pose", "hidden": (16, 16)})

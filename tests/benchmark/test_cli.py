@@ -1556,3 +1556,20 @@ def test_version_names_the_version_and_the_commit(capsys):
     assert code == 0 and err == ""
     assert out.strip() == f"insertbench {version('insertbench')}" + (
         f" (commit {commit})" if commit else "")
+
+
+def test_eval_refuses_a_checkpoint_of_another_agent_than_its_run(capsys, in_tmp):
+    """A policy exported into another run's checkpoint folder was scored under that run's task
+    and kwargs ("sac from runs/td3/..."), without a word."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v0", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/a", "--no-progress")
+    assert code == 0, err
+    run = json.loads(Path("runs/a/run.json").read_text())
+    Path("runs/a/run.json").write_text(json.dumps(run | {"agent": "sac"}))
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v0", "--checkpoint",
+                           "runs/a", "--episodes", "1")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert ("runs/a/checkpoint/agent holds a p_controller checkpoint, but its run's run.json "
+            "describes a sac run") in lines[0]
