@@ -31,9 +31,9 @@ from envs.json_files import write_json
 
 
 def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
-    """``["utd_ratio=2", "hidden=256,256"]`` -> dict of strings; the typed agent config converts
-    them (``hidden=[256,256]`` and ``obs_keys=["wrist","side"]`` are accepted too: stripped of
-    their brackets here, the JSON form kept its quotes inside the names)."""
+    """``["utd_ratio=2", "hidden=256,256"]`` -> dict of strings, as typed: the typed agent config
+    converts them, ``hidden=[256,256]`` and ``obs_keys=["wrist","side"]`` included (brackets
+    stripped here left the JSON form's quotes inside the names)."""
     try:
         return parse_key_values(items, "--config")
     except ValueError as err:

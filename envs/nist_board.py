@@ -149,8 +149,8 @@ class NISTBoardEnv(PlainSpec, gym.Env):
     Terminates when the last part is inserted, with the sparse reward (the others run on, as
     `InsertionEnv`'s do: a dense-reward part ended at its success while `USB-v0` ran to its
     time limit). Truncated when a part takes more than `steps_per_part` steps, or on a physics
-    error. `info["is_success"]` is true when every part of
-    the sequence is in; `info["part_success"]` when the current part is.
+    error. `info["is_success"]` is true when every part of the sequence is in;
+    `info["part_success"]` when the current part is.
 
     ## Arguments
     | kwarg | default | meaning |

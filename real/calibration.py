@@ -31,8 +31,6 @@ from real.poses import pos_mat_to_pose, pose_to_pos_mat, rotation_angle
 from real.robot import RobotBackend
 from real.safety import SafeRobot, tcp_wrench
 
-#: Format 2 records the TCP offset the socket pose was measured with; format 1 files (without
-#: it) are still read.
 #: Readings a calibration pose is taken from (one per control period), and how far apart
 #: they may lie [m, rad] for an arm at rest.
 POSE_READINGS = 10
@@ -41,6 +39,8 @@ POSE_SPREAD = (0.0005, 0.005)
 #: let the descent run 14 mm beside a glitched approach reading, pressing on the socket wall.
 TOUCH_READING_MARGIN_M = 0.003
 
+#: Format 2 records the TCP offset the socket pose was measured with; format 1 files (without
+#: it) are still read.
 CALIBRATION_FORMAT = 2
 READ_FORMATS = (1, 2)
 METHODS = ("teach", "touch")
