@@ -243,12 +243,11 @@ def status(
 
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
-    if not store_path.exists() and store is not None:  # a typo read "4 cells pending", exit 0
-        raise typer.BadParameter(
-            f"no store at {store_path}; `insertbench matrix run {preset} "
-            + "".join(f"--task-version {v} " for v in task_version or ())
-            + f"--store {store}` makes it", param_hint="--store")
     if not store_path.exists():
+        if store is not None:  # a typo read "4 cells pending", exit 0
+            raise typer.BadParameter(f"no store at {store_path}; `"
+                                     f"{_run_command(preset, task_version)} --store {store}` "
+                                     "makes it", param_hint="--store")
         try:  # "4 cells pending" of a preset `matrix run` refuses: they never would run
             check_runnable(spec.cells)
         except PresetError as err:
@@ -324,8 +323,7 @@ def report(
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():
         raise typer.BadParameter(
-            f"no store at {store_path}; run `insertbench matrix run {preset}` "
-            + "".join(f"--task-version {v} " for v in task_version or ()) + "first",
+            f"no store at {store_path}; run `{_run_command(preset, task_version)}` first",
             param_hint="--store" if store else "PRESET",
         )
     with open_store(store_path, read_only=True) as db:
@@ -347,6 +345,12 @@ def report(
         if line.startswith("WARNING:"):  # not only in a file the user may not open
             console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True)
     console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
+
+
+def _run_command(preset: str, task_versions: list[int] | None) -> str:
+    """The `matrix run` command that makes the store `status` or `report` did not find."""
+    return " ".join([f"insertbench matrix run {preset}",
+                     *(f"--task-version {v}" for v in task_versions or ())])
 
 
 def _report_dir(store_path: Path, task_versions: list[int] | None, preset_name: str) -> Path:
