@@ -228,20 +228,11 @@ def calibrate(
 
 def _twin_operator(robot, method: str):
     """What the operator does at each prompt, on the twin: seat the plug or hold it above."""
-    import numpy as np
-
-    from real.poses import pos_mat_to_pose, pose_to_pos_mat
-    from real.twin import HAND_PUSH_PAST_SEAT_M
-
-    pos, mat = pose_to_pos_mat(robot.socket_pose())
-    seated = pos_mat_to_pose(pos + mat[:, 2] * HAND_PUSH_PAST_SEAT_M, mat)  # pushed home
-    above = pos_mat_to_pose(pos - mat[:, 2] * 0.004, mat)
-    lifted = pos_mat_to_pose(pos - mat[:, 2] * 0.02, mat)
-    targets = iter([seated, lifted] if method == "teach" else [above])
+    targets = iter(["seated", "lifted"] if method == "teach" else ["above"])
 
     def prompt(message: str) -> None:
         typer.echo(f"[twin operator] {message}")
-        robot.operator_move_to(np.asarray(next(targets)))
+        robot.operator_move_to(robot.hand_target(next(targets)))
 
     return prompt
 

@@ -40,6 +40,9 @@ DEFAULT_FT_BIAS = (1.5, -0.8, 3.0, 0.05, -0.02, 0.01)
 #: impedance reference left plugs with mating forces short of it (USB-v1 1.8 mm, UK AC 3.8 mm,
 #: NEMA 14-30 4.2 mm); 6-20 mm past it they bottom out within 0.3 mm.
 HAND_PUSH_PAST_SEAT_M = 0.01
+#: Where the operator's hand puts the plug (`hand_target`): distance above the seated pose,
+#: along the socket axis [m]; "seated" pushes it home.
+HAND_TARGETS_M = {"seated": -HAND_PUSH_PAST_SEAT_M, "above": 0.004, "lifted": 0.02}
 #: Time constant of the force estimate behind the twin's protective stop [s].
 PROTECTIVE_STOP_FILTER_S = 0.01
 
@@ -135,6 +138,14 @@ class DigitalTwinRobot:
         """True seated TCP pose of the simulated cell (base frame) [m, rad], for checking
         calibration."""
         return pos_mat_to_pose(self.sim.goal_pos - self.base_pos, self.sim.start_mat)
+
+    def hand_target(self, where: str) -> np.ndarray:
+        """The TCP pose (base frame) [m, rad] the operator's hand aims at for `where`, a key of
+        `HAND_TARGETS_M` (the serve-twin's `hand-guide`, the CLI's twin operator)."""
+        if where not in HAND_TARGETS_M:
+            raise ValueError(f"hand-guide target must be one of {sorted(HAND_TARGETS_M)}")
+        seat, mat = self.sim.goal_pos - self.base_pos, self.sim.start_mat  # `socket_pose`'s
+        return pos_mat_to_pose(seat - mat[:, 2] * HAND_TARGETS_M[where], mat)
 
     def operator_move_to(self, pose: np.ndarray, duration_s: float = 1.0) -> None:
         """Move the arm by hand (teach mode) to a base-frame pose, physically in the sim."""

@@ -38,7 +38,7 @@ import numpy as np
 
 from envs.scene import tcp_offset_pose
 from real.poses import pos_mat_to_pose, pose_to_pos_mat
-from real.twin import HAND_PUSH_PAST_SEAT_M, DigitalTwinRobot
+from real.twin import DigitalTwinRobot
 
 #: The controller version the twin reports (PolyScope 5.11, an e-Series UR5e).
 CONTROLLER_VERSION = (5, 11, 1, 108318)
@@ -47,8 +47,6 @@ SERIAL_NUMBER = "20235500001"
 CYCLE_S = 0.002
 #: Speed at which the operator hand-guides the arm in freedrive [m/s].
 HAND_SPEED_M_S = 0.05
-#: Where the operator can hand-guide the plug: distance above the seated pose [m].
-HAND_TARGETS_M = {"seated": -HAND_PUSH_PAST_SEAT_M, "above": 0.004, "lifted": 0.02}
 
 # RTDE runtime_state and robot_mode (RTDE guide).
 RUNTIME_STOPPED, RUNTIME_PLAYING = 1, 2
@@ -406,15 +404,12 @@ class EmulatedController:
         self._check_safety()
 
     def hand_guide(self, where: str) -> None:
-        """The operator moves the plug by hand (freedrive) to `where` (HAND_TARGETS_M) above
-        the seated pose ("seated": pushed home, `HAND_PUSH_PAST_SEAT_M` past it), at
-        HAND_SPEED_M_S, over the next cycles."""
-        if where not in HAND_TARGETS_M:
-            raise ValueError(f"hand-guide target must be one of {sorted(HAND_TARGETS_M)}")
+        """The operator moves the plug by hand (freedrive) to `where` (`real.twin.
+        HAND_TARGETS_M`: above the seated pose, or pushed home), at HAND_SPEED_M_S, over the
+        next cycles."""
+        target, mat = pose_to_pos_mat(self.twin.hand_target(where))
         if not self.twin.in_teach_mode:
             raise ValueError("the arm moves by hand only in teach mode (freedrive)")
-        pos, mat = pose_to_pos_mat(self.twin.socket_pose())
-        target = pos - mat[:, 2] * HAND_TARGETS_M[where]
         start = np.asarray(self.twin.getActualTCPPose()[:3])
         n = max(1, int(np.linalg.norm(target - start) / (HAND_SPEED_M_S * CYCLE_S)))
         self._hand_path = [
