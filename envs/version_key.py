@@ -6,7 +6,8 @@
 - every constructor argument after defaults are filled in (the registry's kwargs, the caller's,
   and the signature defaults of the env class, and of `InsertionEnv` for the envs that pass
   ``**env_kwargs`` on to it): goal noise, offsets, observation mode, reward, controller rates
-  and scales, ...;
+  and scales, ...; one task spelled two ways is hashed once (`_canonical`: a timestep equal to
+  the task's own, a square image size as a pair, camera settings where no camera is rendered);
 - the task spec(s) with their connector geometry, clearances, forces and colours (the NIST
   board's parts, a family's member connectors);
 - the scene and physics parameters (`envs.scene.SceneConfig`: timestep, contact solref/solimp,
@@ -49,8 +50,10 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
+        value = value.tolist()
+        if isinstance(value, list):
+            return [_plain(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, (int, float)):
@@ -95,6 +98,8 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         kwargs["task"] = task_spec(kwargs["task"])
     kwargs.pop("render_mode", None)
     max_episode_steps = kwargs.pop("max_episode_steps", spec.max_episode_steps)  # gym.make's
+    if cls is InsertionEnv:
+        kwargs = _canonical(kwargs, [kwargs["task"]])
     members: list[Any] = []
     scorer = {"version": SCORER_VERSION, "force_limit_n": FORCE_LIMIT_N,
               "force_limit_factor": FORCE_LIMIT_FACTOR}
@@ -111,6 +116,7 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
                 scorer["sequence"] = SEQUENCE_SCORER_VERSION
         elif cls is ConnectorFamilyEnv:
             members = _family_members(kwargs)
+        kwargs["member_kwargs"] = _canonical(kwargs["member_kwargs"], members)
     timestep = kwargs.get("timestep", kwargs.get("member_kwargs", {}).get("timestep", 0.002))
     return _plain({
         "task_id": task_id,
@@ -122,6 +128,36 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         "rewards": {k: v for k, v in vars(rewards).items() if k.isupper()},
         "scorer": scorer,
     })
+
+
+def _canonical(kwargs: Mapping[str, Any], tasks: list[Any]) -> dict[str, Any]:
+    """`InsertionEnv` kwargs with each way of spelling its default written as the default, so
+    that one task has one key: a `timestep` equal to every task's own default (the signature's
+    None), a square `image_size` as one number, and the camera settings at their defaults
+    where nothing is rendered for the observation or the reward."""
+    kwargs = dict(kwargs)
+    from envs.insertion_env import InsertionEnv
+
+    defaults = _defaults(InsertionEnv)
+    timestep = kwargs.get("timestep")
+    if (timestep is not None and tasks and not isinstance(timestep, bool)
+            and all(_number_equal(timestep, t.dynamics.timestep) for t in tasks)):
+        kwargs["timestep"] = None
+    size = kwargs.get("image_size")
+    if isinstance(size, list | tuple) and len(size) == 2 and _number_equal(size[0], size[1]):
+        kwargs["image_size"] = size[0]
+    if "pixels" not in str(kwargs.get("obs_mode")) and kwargs.get("reward") != "goal_image":
+        for name in ("image_size", "grayscale", "cameras"):
+            if name in kwargs:
+                kwargs[name] = defaults[name]
+    return kwargs
+
+
+def _number_equal(a: Any, b: Any) -> bool:
+    try:
+        return not isinstance(a, bool) and float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _family_members(kwargs: Mapping[str, Any]) -> list[Any]:

@@ -198,6 +198,29 @@ def test_version_key_changes_with_dynamics_score_and_kwargs_but_not_render_mode(
     assert data["max_episode_steps"] == 50 and data["scorer"]["force_limit_n"] == FORCE_LIMIT_N
 
 
+@pytest.mark.parametrize("task_id", [USB, "InsertBench/NISTBoard-v0",
+                                     "InsertBench/ConnectorFamily-v0"])
+def test_one_task_spelled_two_ways_has_one_key(task_id):
+    key = task_version_key(task_id)
+    for same in ({"timestep": 0.002}, {"image_size": [64, 64]}, {"cameras": ["side"]},
+                 {"image_size": 32, "grayscale": True}):  # no camera is seen from state
+        assert task_version_key(task_id, same) == key, same
+    assert task_version_key(task_id, {"timestep": 0.001}) != key
+    pixels = task_version_key(task_id, {"obs_mode": "pixels"})
+    assert pixels != key
+    assert task_version_key(task_id, {"obs_mode": "pixels", "image_size": (64, 64)}) == pixels
+    for other in ({"image_size": 32}, {"cameras": ["side"]}, {"grayscale": True},
+                  {"image_size": (64, 32)}):
+        assert task_version_key(task_id, {"obs_mode": "pixels"} | other) != pixels, other
+    goal_image = task_version_key(task_id, {"reward": "goal_image"})  # renders for the reward
+    assert task_version_key(task_id, {"reward": "goal_image", "cameras": ["side"]}) != goal_image
+
+
+def test_version_key_takes_numpy_arrays_as_their_values():
+    assert task_version_key(USB, {"init_offset_mm": np.array([0.0, 10.0])}) == \
+        task_version_key(USB, {"init_offset_mm": (0, 10)})
+
+
 def test_version_key_follows_the_connector_spec(monkeypatch):
     spec = gym.spec(USB)
     task = task_spec(spec.kwargs["task"])
