@@ -34,7 +34,7 @@ import numpy as np
 
 from agents.buffer import concat_batches
 from agents.networks import is_image_space
-from agents.reward_classifier import load_classifier, select_space
+from agents.reward_classifier import CLASSIFIER_JSON, load_classifier, select_space
 from benchmark.cells import MAX_EVAL_EPISODES
 
 #: Env reset seeds of classifier frames: disjoint from training, evaluation and demo seeds.
@@ -282,11 +282,41 @@ def make_vice_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     return VICERewardWrapper(_env_under_a_learned_reward(task_id, kwargs), goal_hold_steps=hold)
 
 
+def _task_kwargs_under_a_learned_reward(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The kwargs of the task env a learned reward wraps (``kwargs`` without the wrapper's
+    own): the dense reward and cameras."""
+    return dict(kwargs) | {"reward": "dense", "obs_mode": "state+pixels"}
+
+
+def evaluated_task_kwargs(task_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The kwargs of the task env that a run with ``env_kwargs`` makes and scores (the ones its
+    episodes' task version key is of): the run's own, or under a learned reward
+    (``reward="vice"`` or ``"classifier"``) the task it wraps, at the classifier's image
+    settings; None where a classifier's settings cannot be read (a moved folder)."""
+    kwargs = dict(env_kwargs)
+    wrapper_kwargs = ("reward", "obs_mode", "goal_hold_steps")  # make_vice_env's
+    if kwargs.get("reward") == "vice":
+        return _task_kwargs_under_a_learned_reward(
+            {k: v for k, v in kwargs.items() if k not in wrapper_kwargs})
+    if kwargs.get("reward") != "classifier" and "reward_classifier" not in kwargs:
+        return kwargs
+    wrapper_kwargs = ("reward", "obs_mode", "reward_classifier")  # make_classifier_env's
+    try:
+        directory = Path(str(kwargs["reward_classifier"]).format(task=task_id.split("/")[-1]))
+        with open(directory / CLASSIFIER_JSON, encoding="utf-8") as file:
+            trained_on = json.load(file)["meta"]["env_kwargs"]
+        render = {k: v for k, v in trained_on.items() if k in RENDER_KWARGS}
+    except (OSError, KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+    return _task_kwargs_under_a_learned_reward(
+        {k: v for k, v in kwargs.items() if k not in wrapper_kwargs} | render)
+
+
 def _env_under_a_learned_reward(task_id: str, kwargs: Mapping[str, Any]) -> gym.Env:
     """The task with the dense reward and cameras, for a learned reward to wrap; ValueError for
     the NIST board's sequence of parts, which moves to its next part at the simulator's success
     (the learner would see the true success in the part it is given next)."""
-    env = gym.make(task_id, **dict(kwargs) | {"reward": "dense", "obs_mode": "state+pixels"})
+    env = gym.make(task_id, **_task_kwargs_under_a_learned_reward(kwargs))
     if len(getattr(env.unwrapped, "parts", ())) > 1:
         env.close()
         raise ValueError(f"{task_id} moves to its next part at the simulator's success, which a "

@@ -306,9 +306,10 @@ def cells_on_another_task_version(preset: Preset, metrics: dict[str, CellMetrics
     """The done cells whose final episodes carry a task version key other than the one this
     code gives their task and env kwargs: a store resumed across a change of the dynamics
     reuses its old cells (the cell's hash names the task, not what the task does)."""
+    from benchmark.learned_reward import evaluated_task_kwargs
     from envs.version_key import task_version_key
 
-    current: dict[str, str] = {}
+    current: dict[str, str | None] = {}
     moved = []
     for cell in preset.cells:
         if cell.config_hash not in metrics:
@@ -318,9 +319,10 @@ def cells_on_another_task_version(preset: Preset, metrics: dict[str, CellMetrics
         if not keys:
             continue
         identity = canonical_json([cell.task_id, dict(cell.env_kwargs)])
-        if identity not in current:
-            current[identity] = task_version_key(cell.task_id, dict(cell.env_kwargs))
-        if keys != {current[identity]}:
+        if identity not in current:  # a learned reward's run scores the task it wraps
+            kwargs = evaluated_task_kwargs(cell.task_id, cell.env_kwargs)
+            current[identity] = None if kwargs is None else task_version_key(cell.task_id, kwargs)
+        if current[identity] is not None and keys != {current[identity]}:
             moved.append(cell)
     return moved
 

@@ -20,6 +20,7 @@ from agents.reward_classifier import (
     error_rates,
     load_classifier,
     save_classifier,
+    select_space,
     train_classifier,
 )
 from benchmark.cli import app
@@ -234,6 +235,36 @@ class _ThresholdOnDepth:
 
     def is_success(self, obs):
         return bool(obs["tcp_pose"][2] > 0.045), 0.5
+
+
+def test_a_learned_reward_runs_version_key_is_computed_from_its_kwargs(tmp_path):
+    """A learned reward's run scores the task env it wraps (dense reward, cameras at the
+    classifier's size): the report computed the key of the run's own kwargs (reward 'vice')
+    and called every such cell "evaluated on another version of its task"."""
+    from benchmark.learned_reward import evaluated_task_kwargs
+    from envs.episode import task_identity
+    from envs.version_key import task_version_key
+
+    task = "InsertBench/USB-v1"
+    env = gym.make(task, obs_mode="state+pixels", image_size=16)
+    clf = SuccessClassifier(select_space(env.observation_space, ["wrist"]),
+                            ClassifierMeta(keys=("wrist",), hidden=(8,), image_feature_dim=8,
+                                           env_kwargs={"image_size": 16}))
+    env.close()
+    save_classifier(clf, tmp_path / "clf")
+    for kwargs in ({"reward": "vice", "goal_hold_steps": 5, "image_size": 32,
+                    "goal_noise_mm": 1.0},
+                   {"reward": "classifier", "reward_classifier": str(tmp_path / "clf"),
+                    "goal_noise_mm": 1.0},
+                   {"goal_noise_mm": 1.0}):
+        env = make_env(task, kwargs)
+        try:
+            assert task_identity(env)[1] == \
+                task_version_key(task, evaluated_task_kwargs(task, kwargs)), kwargs
+        finally:
+            env.close()
+    moved = {"reward": "classifier", "reward_classifier": str(tmp_path / "moved")}
+    assert evaluated_task_kwargs(task, moved) is None  # not checked, rather than flagged
 
 
 def test_wrapper_rewards_and_terminates_on_the_classifier_not_the_simulator():
