@@ -44,6 +44,11 @@ MAX_EVAL_EPISODES = 100_000
 MAX_TRAIN_STEPS = 10**9
 
 
+#: The largest magnitude a stored time, distance or force may have [s, mm, N]: far beyond any
+#: episode's, far below the 1e308 that printed as a 309-digit number.
+MAX_STORED_MAGNITUDE = 1e9
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no whitespace and tuples as lists: equal values give equal text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
@@ -194,10 +199,17 @@ class CellResult:
                         f"{name}.episodes[{j}] of cell {cell.short_hash} lacks {missing}; "
                         f"every episode record needs {list(EPISODE_FIELDS)}"
                     )
-                for key in ("final_distance_mm", "peak_force_n"):
+                # As the store reads them back: a peak of 3e12 N was stored, then refused on
+                # every read, failing each report on the matrix.
+                for key in ("time_to_success_s", "final_distance_mm", "peak_force_n"):
                     value = record[key]
-                    if value is not None and not math.isfinite(float(value)):
-                        raise ValueError(f"{name}.episodes[{j}].{key} is not finite: {value}")
+                    if value is not None and not abs(float(value)) <= MAX_STORED_MAGNITUDE:
+                        raise ValueError(f"{name}.episodes[{j}].{key} must be a number within "
+                                         f"{MAX_STORED_MAGNITUDE:g}, got {value}")
+                extra = {k: v for k, v in record.items() if k not in EPISODE_FIELDS}
+                bad = first_non_finite(extra)
+                if bad is not None:
+                    raise ValueError(f"{name}.episodes[{j}].{bad[0]} is not finite: {bad[1]}")
         if len(self.final.episodes) != cell.eval_episodes:
             raise ValueError(
                 f"final evaluation of cell {cell.short_hash} has {len(self.final.episodes)} "

@@ -153,7 +153,8 @@ def run(
              "default starts a local Ray.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Run failed cells again.")] = True,
     stale_after: Annotated[float, typer.Option(
-        help="Seconds without heartbeat before a running marker is reclaimed.")
+        help="Seconds without heartbeat before a running marker of another host is "
+             "reclaimed (on this host: when its process has ended).")
     ] = DEFAULT_STALE_AFTER_S,
     heartbeat: Annotated[float, typer.Option(help="Heartbeat period in seconds.")] = 5.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,

@@ -30,8 +30,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmark.cells import EPISODE_FIELDS, Cell, CellResult, canonical_json
-from envs.tether import pid_alive
+from benchmark.cells import (
+    EPISODE_FIELDS,
+    MAX_STORED_MAGNITUDE,
+    Cell,
+    CellResult,
+    canonical_json,
+)
+from envs.tether import pid_alive, process_started_at
 
 SCHEMA_VERSION = 2  # 2: episodes carry `envs.episode.EpisodeRecord` names
 DEFAULT_STALE_AFTER_S = 120.0
@@ -335,6 +341,13 @@ class Store:
                 and marker.pid != os.getpid():
             if not pid_alive(marker.pid):
                 return True
+            # Its owner, alive on this host, is running the cell whatever this reader's
+            # stale_after_s: a second run with a shorter one took a live cell over and
+            # recorded it failed. A process started after the marker reuses its PID.
+            started = process_started_at(marker.pid) if marker.hostname == self.hostname \
+                else None
+            if started is not None:
+                return started > marker.started_at + _START_TIME_SLACK_S
         return now - marker.heartbeat_at > self.stale_after_s
 
     def running(self) -> list[RunningMarker]:
@@ -343,7 +356,8 @@ class Store:
         return [RunningMarker(**dict(r)) for r in rows]
 
     def is_marker_stale(self, marker: RunningMarker) -> bool:
-        """Whether a marker's owner is gone or silent for longer than `stale_after_s`."""
+        """Whether a marker's owner is gone: ended, on this host, or silent for longer than
+        `stale_after_s`, elsewhere (or on a system that does not say when a process started)."""
         return self._is_stale(marker, time.time())
 
     def claim(self, cell: Cell) -> bool:
@@ -541,11 +555,6 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
 
 
-#: The largest magnitude a stored time, distance or force may have [s, mm, N]: far beyond any
-#: episode's, far below the 1e308 that printed as a 309-digit number.
-MAX_STORED_MAGNITUDE = 1e9
-
-
 def _episode_row(cell: Cell, eval_index: int, episode_index: int, record: dict[str, Any]) -> tuple:
     extra = {k: v for k, v in record.items() if k not in EPISODE_FIELDS}
 
@@ -565,6 +574,10 @@ def _episode_row(cell: Cell, eval_index: int, episode_index: int, record: dict[s
         canonical_json(extra) if extra else None,
     )
 
+
+#: How far a marker's owner may seem to have started after its marker: /proc's boot time is in
+#: whole seconds.
+_START_TIME_SLACK_S = 2.0
 
 #: Why SQLite could not open or write a store file, in the user's terms.
 UNWRITABLE = ("the store cannot be opened: it must be a writable file in a writable folder "

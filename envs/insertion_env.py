@@ -437,7 +437,6 @@ class InsertionEnv(PlainSpec, gym.Env):
             self.reference.clip_orientation(d, self._start_quat, self._orientation_limit)
 
         self._step_force = self._step_physics()
-        self._max_force = max(self._max_force, self._step_force)
         self._elapsed_s += self.dt
         self._wrench_reading = self._read_wrench()
 
@@ -445,9 +444,11 @@ class InsertionEnv(PlainSpec, gym.Env):
         if error:
             # Truncated, not terminated: a blow-up is outside the task's MDP, and as an absorbing
             # state it would be worth more than going on under the negative dense rewards. The
-            # state is MuJoCo's reset, so the last step's observation and reward stand in.
+            # state is MuJoCo's reset, so the last step's observation and reward stand in; its
+            # contact force (up to 1e12 N) is no peak force the episode had.
             return (self._last_obs, self._last_reward, False, True,
                     self._info(physics_error=error))
+        self._max_force = max(self._max_force, self._step_force)
         obs = self._observation()
         info = self._info()
         inserted = info["is_success"]

@@ -73,6 +73,19 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_started_at(pid: int) -> float | None:
+    """When process `pid` started [s since the epoch, ~10 ms resolution], or None where the
+    system does not say (no /proc: not Linux; the process gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as file:
+            fields = file.read().rpartition(")")[2].split()  # after the command's name
+        with open("/proc/stat", encoding="ascii") as file:
+            boot = next(float(line.split()[1]) for line in file if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+
+
 def die_with(pid: int) -> None:
     """End this process within half a second of process `pid`'s end, whoever started this
     one (a daemon thread polling it): for a process that is not `pid`'s child."""

@@ -51,6 +51,25 @@ def test_cell_is_committed_with_all_rows_or_not_at_all(tmp_path: Path) -> None:
         assert row["mujoco_version"] and row["torch_version"] and row["suite_commit"]
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("peak_force_n", 3e12, r"final.episodes\[2\].peak_force_n must be a number within 1e\+09"),
+    ("time_to_success_s", -2e9, "time_to_success_s must be a number within"),
+    ("jerk", [0.0, float("nan")], r"final.episodes\[2\].jerk\[1\] is not finite: nan"),
+])
+def test_a_result_the_store_could_not_read_back_is_refused_on_write(
+        tmp_path: Path, field: str, value, message: str) -> None:
+    """A peak force of 3e12 N was stored, then refused by every read (the report of the whole
+    matrix failed); a NaN in an extra field failed the cell naming no field."""
+    _, preset = write_tiny_preset(tmp_path)
+    cell = preset.cells[0]
+    result = synthetic_cell_for_tests(cell, tmp_path)
+    result.final.episodes[2][field] = value
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(ValueError, match=message):
+            store.record_done(cell, result, collect_provenance(), 1.0)
+        assert store.statuses() == {}
+
+
 def test_a_transaction_interrupted_midway_leaves_nothing(tmp_path: Path) -> None:
     _, preset = write_tiny_preset(tmp_path)
     cell = preset.cells[0]
@@ -80,6 +99,26 @@ def test_markers_of_dead_processes_and_silent_ones_are_reclaimed(tmp_path: Path)
         assert not store.claim(second)  # owner alive with a fresh heartbeat
         assert store.claim(third)  # heartbeat older than stale_after_s
         assert {m.config_hash: m.pid for m in store.running()}[first.config_hash] == os.getpid()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc (Linux)")
+def test_a_live_owner_on_this_host_keeps_its_cell_whatever_the_readers_stale_after(
+        tmp_path: Path) -> None:
+    """A second `matrix run` with a shorter --stale-after took over a cell whose owner was
+    alive on this host, recorded it failed and deleted the owner's marker."""
+    _, preset = write_tiny_preset(tmp_path)
+    live, reused = preset.cells[:2]
+    with Store(tmp_path / "s.sqlite", stale_after_s=2.0) as store:
+        now = time.time()
+        with store.transaction() as db:
+            db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                       (live.config_hash, 1, store.hostname, now - 60, now - 60,
+                        "silent but alive"))  # PID 1 started before the marker
+            # A PID in use by a process that started after the marker was written: reused.
+            db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                       (reused.config_hash, 1, store.hostname, 0.0, now, "reused"))
+        assert not store.claim(live)
+        assert store.claim(reused)
 
 
 def test_a_marker_from_another_pid_namespace_of_this_hostname_is_not_taken_for_dead(

@@ -352,6 +352,21 @@ def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeyp
         np.testing.assert_array_equal(value, obs_before[key])
 
 
+def test_a_blown_up_steps_force_is_no_peak_force_of_the_episode(monkeypatch):
+    """The step's contact force counted into max_force_n before the blow-up was found: an
+    episode stored a peak of 3e12 N, which the store then refused to read back, failing every
+    report on the matrix."""
+    env = gym.make("InsertBench/USB-v0")
+    env.reset(seed=0)
+    *_, info = env.step(np.zeros(3, np.float32))
+    peak = info["max_force_n"]
+    inner = env.unwrapped
+    monkeypatch.setattr(inner, "_step_physics", lambda: 3e12)
+    monkeypatch.setattr(inner, "_physics_error", lambda: "unstable")
+    *_, truncated, info = env.step(np.zeros(3, np.float32))
+    assert truncated and info["max_force_n"] == peak
+
+
 @pytest.mark.parametrize("copy_env", [copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))],
                          ids=["deepcopy", "pickle"])
 def test_a_copied_env_reports_a_blow_up_too(tmp_path, monkeypatch, copy_env):
