@@ -97,9 +97,11 @@ def load_runs(root: Path, match: str = "", first: int | None = None) -> dict[str
 
 
 def median_steps(reached: list[int | None]) -> str:
-    """Lower median of steps-to-target; a run that never held the target counts as slowest."""
+    """Median steps-to-target, a run that never held the target counting as slowest; of an even
+    count the upper of the middle two, as the matrix report's `median_reach`: "not reached"
+    unless more than half of the runs reached it (the lower median read 2 of 4 as reached)."""
     keys = sorted(r if r is not None else float("inf") for r in reached)
-    value = keys[(len(keys) - 1) // 2]  # the lower median: no interpolation
+    value = keys[len(keys) // 2]
     return "not reached" if value == float("inf") else f"{value:,}"
 
 

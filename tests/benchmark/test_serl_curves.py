@@ -27,7 +27,7 @@ def test_groups_by_name_and_reports_steps_to_target_per_seed(tmp_path):
     groups = load_runs(tmp_path)
     assert [r["seed"] for r in groups["usb_rlpd"]] == [0, 1]
     text = table(groups, 18)
-    assert "| usb_rlpd | USB-v1 | 0,1 | 500, 1,000 | 500 | 20, 20 |" in text
+    assert "| usb_rlpd | USB-v1 | 0,1 | 500, 1,000 | 1,000 | 20, 20 |" in text
     assert "| usb_hil_serl | USB-v1 | 0 | > 750 | not reached | 17 |" in text
     assert list(load_runs(tmp_path, "_rlpd_s")) == ["usb_rlpd"]  # --match
 
@@ -35,6 +35,8 @@ def test_groups_by_name_and_reports_steps_to_target_per_seed(tmp_path):
 def test_median_counts_runs_that_never_held_the_target_as_slowest():
     assert median_steps([1000, None, 500]) == "1,000"
     assert median_steps([None, None, 500]) == "not reached"
+    assert median_steps([1000, 2000, None, None]) == "not reached"  # half is not a median
+    assert median_steps([1000, 2000, 3000, None]) == "3,000"
 
 
 def test_a_folder_without_runs_or_a_badly_named_run_is_one_line_and_exit_1(tmp_path):
