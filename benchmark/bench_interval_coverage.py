@@ -1,12 +1,17 @@
-"""How often the leaderboard's 95% intervals hold the true value, by simulation.
+"""How often the leaderboard's and the matrix report's 95% intervals hold the true value, by
+simulation.
 
 Each case draws every task's successes from a binomial at known rates, scores them as the
 leaderboard does (`leaderboards.scoring`: the mean over tasks with `_mean_interval`, the
 probability of improvement over a baseline with `_improvement_interval`), and counts the
 evaluations whose interval holds the true value. A calibrated 95% interval holds it in about
-95% of them; the figures the README and docs/results/leaderboard.md quote come from here.
+95% of them; the figures the README and docs/results/leaderboard.md quote come from here. The
+matrix report's mean over (seed, task) scores, with its stratified bootstrap over seeds
+(`benchmark.metrics.aggregate`), is checked the same way, by the number of seeds (the report's
+text quotes these): matrices whose seeds all agree, where the report shows no interval, are
+left out.
 
-    python -m benchmark.bench_interval_coverage [--evaluations 2000] [--seed 0]
+    python -m benchmark.bench_interval_coverage [--evaluations 2000] [--matrices 300] [--seed 0]
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 
 import numpy as np
 
+from benchmark.metrics import aggregate
 from benchmark.script_args import positive_int
 from leaderboards import scoring
 
@@ -39,6 +45,17 @@ IMPROVEMENT_CASES = (
     ("3 tasks x 50, 99% against 95%", 3, 50, 0.99, 0.95),
     ("2 tasks x 30, 70% against 30%", 2, 30, 0.7, 0.3),
 )
+
+#: (label, true rate per task, episodes per cell) for the matrix report's bootstrap, each at
+#: `MATRIX_SEEDS` training seeds.
+MATRIX_CASES = (
+    ("3 tasks x 25 at 50%", [0.5] * 3, 25),
+    ("3 tasks x 25 at 90%", [0.9] * 3, 25),
+    ("3 tasks x 5, 90% / 50% / 20%", [0.9, 0.5, 0.2], 5),
+)
+MATRIX_SEEDS = (2, 3, 5)
+#: Bootstrap resamples per simulated matrix (the report uses 2,000; coverage barely moves).
+MATRIX_REPS = 500
 
 
 def _distinct(successes: np.ndarray, episodes: int) -> list[np.ndarray]:
@@ -72,10 +89,27 @@ def improvement_coverage(tasks: int, episodes: int, rate: float, baseline: float
     return held / evaluations
 
 
+def matrix_coverage(seeds: int, rates: list[float], episodes: int, matrices: int,
+                    rng: np.random.Generator) -> tuple[float, int]:
+    """Share of simulated (seeds x tasks) matrices of success rates whose report interval of
+    the mean holds the true mean, and how many matrices showed an interval."""
+    truth, held, shown = float(np.mean(rates)), 0, 0
+    for i in range(matrices):
+        scores = rng.binomial(episodes, rates, size=(seeds, len(rates))) / episodes
+        low, high = aggregate({"m": scores}, reps=MATRIX_REPS, seed=i)["m"].mean_ci
+        if low == high:  # every seed alike on every task: the report shows no interval
+            continue
+        shown += 1
+        held += low <= truth <= high
+    return held / max(shown, 1), shown
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--evaluations", type=positive_int, default=2000,
                         help="simulated evaluations per case")
+    parser.add_argument("--matrices", type=positive_int, default=300,
+                        help="simulated matrices per matrix-report case")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -86,6 +120,12 @@ def main() -> None:
     for label, tasks, episodes, rate, baseline in IMPROVEMENT_CASES:
         coverage = improvement_coverage(tasks, episodes, rate, baseline, args.evaluations, rng)
         print(f"  P(improvement), {label:32s} {coverage:.3f}")
+    print(f"coverage of the matrix report's 95% interval of the mean ({args.matrices} simulated "
+          f"matrices per case, {MATRIX_REPS} bootstrap resamples each)")
+    for seeds in MATRIX_SEEDS:
+        for label, rates, episodes in MATRIX_CASES:
+            coverage, shown = matrix_coverage(seeds, rates, episodes, args.matrices, rng)
+            print(f"  {seeds} seeds, {label:30s} {coverage:.3f} (interval shown for {shown})")
 
 
 if __name__ == "__main__":

@@ -275,10 +275,21 @@ def performance_profile(
     return taus, profiles, cis
 
 
+def percent(fraction: float) -> str:
+    """``fraction`` in whole percent, with the decimals that keep a rate strictly between 0 and
+    1 off "0" and "100" (199/200 is "99.5", which whole percent showed as 100)."""
+    text = f"{100 * fraction:.0f}"
+    digits = 0
+    while 0 < fraction < 1 and float(text) in (0.0, 100.0) and digits < 6:
+        digits += 1
+        text = f"{100 * fraction:.{digits}f}"
+    return text
+
+
 def format_rate(successes: int, trials: int, low: float, high: float) -> str:
     """``16/20 (80% [58, 92])`` for tables."""
-    pct = 100.0 * successes / trials
-    return f"{successes}/{trials} ({pct:.0f}% [{100 * low:.0f}, {100 * high:.0f}])"
+    return (f"{successes}/{trials} ({percent(successes / trials)}% "
+            f"[{100 * low:.0f}, {100 * high:.0f}])")
 
 
 def format_distinct_rate(successes: int, trials: int, distinct_trials: int) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.metrics import percent
 from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N
 from envs.json_files import written_whole
 from leaderboards.ledger import (
@@ -54,13 +55,13 @@ def _e(value: Any) -> str:
 
 
 def _pct(value: float) -> str:
-    return "-" if math.isnan(value) else f"{100 * value:.0f}%"
+    return "-" if math.isnan(value) else f"{percent(value)}%"
 
 
 def _interval(point: float, ci: tuple[float, float]) -> str:
     if math.isnan(point):
         return "-"
-    return f"{100 * point:.0f}% <small>[{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]</small>"
+    return f"{percent(point)}% <small>[{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]</small>"
 
 
 def _num(value: float | None, digits: int = 1, unit: str = "") -> str:

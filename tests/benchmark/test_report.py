@@ -162,6 +162,26 @@ budget_steps = 400
 """
 
 
+def test_different_tasks_at_different_versions_aggregate_together(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """A preset of the NIST board (v0 only) and USB-v1 was split into one aggregate per
+    version, as if they were versions of one task: no IQM over the preset's tasks."""
+    monkeypatch.chdir(tmp_path)
+    toml = REPLAYS.replace('"InsertBench/A-v0", "InsertBench/B-v0", "InsertBench/A-v1", '
+                           '"InsertBench/B-v1"', '"InsertBench/A-v0", "InsertBench/B-v1"')
+    Path("mixed.toml").write_text(toml, encoding="utf-8")
+    runner = CliRunner()
+    for command in (["run", "mixed.toml", "--store", "m.sqlite", "--executor", "inline",
+                     "--cell-fn", SYNTHETIC, "--no-progress"],
+                    ["report", "mixed.toml", "--store", "m.sqlite", "--out", "report",
+                     "--reps", "100"]):
+        result = runner.invoke(app, ["matrix", *command])
+        assert result.exit_code == 0, result.output
+    markdown = Path("report/report.md").read_text(encoding="utf-8")
+    assert re.search(r"\| Learner \| [0-9.]+ .* \| 3 x 2 \|", markdown), markdown
+    assert "One aggregate per task version." not in markdown and "· v1" not in markdown
+
+
 def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_path: Path,
                                                                           monkeypatch) -> None:
     """A scripted baseline evaluated on fixed seeds replays the same episodes for every training
@@ -188,6 +208,16 @@ def test_seeds_that_replay_one_run_count_once_and_versions_aggregate_apart(tmp_p
     row = next(line for line in markdown.splitlines() if line.startswith("| A-v0 |"))
     assert f"{3 * k}/24 ({100 * k / 8:.0f}% [{100 * low:.0f}, {100 * high:.0f}]; 8 distinct) " \
         "· 3 seeds replaying one run" in row
+    # The pooled interval counts episodes: the seeds' own spread is beside it.
+    learner = [metrics for metrics in (
+        synthetic_cell_for_tests(c, tmp_path).final.episodes for c in preset.cells
+        if c.method == "Learner" and c.task_id.endswith("A-v1"))]
+    rates = sorted(100 * sum(r["success"] for r in episodes) / len(episodes)
+                   for episodes in learner)
+    row = next(line for line in markdown.splitlines() if line.startswith("| A-v1 |"))
+    spread = f"all {rates[0]:.0f}%" if rates[0] == rates[-1] else \
+        f"{rates[0]:.0f}–{rates[-1]:.0f}%"
+    assert f"· {len(learner)} seeds: {spread}" in row, row
     assert re.search(r"\| Scripted · v0 \| [0-9.]+ \(1 seed: no CI\) \|", markdown)
     assert "Scripted · v0: its seeds replay the same episodes" in markdown
     assert re.search(r"\| Learner · v1 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", markdown)
@@ -338,8 +368,10 @@ def test_an_aggregate_interval_of_no_width_is_not_printed_as_a_measurement() -> 
     assert _with_interval(0.0, (0.0, 0.0), 2, agree=True) == \
         "0.000 (2 seeds agree on every task: no CI)"
     assert _with_interval(0.5, (0.25, 0.75), 2) == "0.500 [0.250, 0.750]"
-    # An IQM that trims the seeds that differ has an interval of no width; they do not agree.
-    assert _with_interval(0.5, (0.5, 0.5), 10) == "0.500 [0.500, 0.500]"
+    # An IQM that trims the seeds that differ has an interval of no width; they do not agree,
+    # and "1.000 [1.000, 1.000]" read as exact beside the table's "10/10 (100% [72, 100])".
+    assert _with_interval(0.5, (0.5, 0.5), 10) == \
+        "0.500 (no CI: every resample trims the scores that differ)"
     assert _with_interval(0.5, (0.5, 0.5), 1) == "0.500 (1 seed: no CI)"
 
 
