@@ -129,8 +129,15 @@ def run_matrix(
             while todo or in_flight:
                 while todo and executor.in_flight() < executor.capacity:
                     cell = todo.popleft()
-                    if not store.claim(cell):
-                        summary.busy_elsewhere.append(cell.config_hash)
+                    if not store.claim(cell, retry_failed=retry_failed):
+                        # Finished by another run since the snapshot above, or running there.
+                        status = store.status(cell.config_hash)
+                        if status == "done":
+                            summary.already_done += 1
+                        elif status == "failed" and not retry_failed:
+                            summary.failed_before.append(cell.config_hash)
+                        else:
+                            summary.busy_elsewhere.append(cell.config_hash)
                         progress.advance(bar)
                         continue
                     executor.submit(cell_fn, cell, artifacts_root / cell.short_hash)

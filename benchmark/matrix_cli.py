@@ -257,6 +257,7 @@ def status(
                       soft_wrap=True)
         return
     with open_store(store_path, read_only=True) as db:
+        _check_store_of(db, spec, store_path, preset, task_version)
         statuses = db.statuses()
         live = {m.config_hash: m for m in db.running() if not db.is_marker_stale(m)}
         rows = {r["config_hash"]: r for r in db.cell_rows()}
@@ -330,11 +331,16 @@ def report(
     with open_store(store_path, read_only=True) as db:
         # Another preset's store (or --task-version without it) held none of these cells: the
         # empty report went to that store's report folder, over the other preset's report.
-        if not db.statuses().keys() & {cell.config_hash for cell in spec.cells}:
+        _check_store_of(db, spec, store_path, preset, task_version)
+        ours = {cell.config_hash for cell in spec.cells}
+        if not db.statuses().keys() & ours:
+            running = sum(m.config_hash in ours for m in db.running()
+                          if not db.is_marker_stale(m))
             raise typer.BadParameter(
-                f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)}); "
-                f"run `insertbench matrix run {preset} --store {store_path}` first, or give "
-                "its own --store", param_hint="PRESET")
+                f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)}) "
+                + (f"yet: {running} running; report when one has finished" if running else
+                   f"; run `{_run_command(preset, task_version)} --store {store_path}` first"),
+                param_hint="PRESET")
         out = out or _report_dir(store_path, task_version, spec.name)
         try:  # before the bootstrap: `--out /proc/x` failed after it, a bare FileNotFoundError
             out.mkdir(parents=True, exist_ok=True)
@@ -346,6 +352,21 @@ def report(
         if line.startswith("WARNING:"):  # not only in a file the user may not open
             console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True)
     console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
+
+
+def _check_store_of(db, spec, store_path: Path, preset: str,  # noqa: ANN001 - Store, Preset
+                    task_versions: list[int] | None) -> None:
+    """BadParameter where the store holds cells, none of them the preset's (another preset's
+    store, or its other task versions'): `status` called all of them pending, exit 0."""
+    ours = {cell.config_hash for cell in spec.cells}
+    held = db.statuses().keys() | {m.config_hash for m in db.running()}
+    if held and not held & ours:
+        versions = " ".join(f"--task-version {v}" for v in task_versions or ())
+        raise typer.BadParameter(
+            f"{store_path} holds {len(held)} cells, none of {spec.name}"
+            + (f" {versions}" if versions else "")
+            + ": another preset's store, or other task versions'? Give the store "
+            f"`{_run_command(preset, task_versions)}` writes (--store)", param_hint="PRESET")
 
 
 def _run_command(preset: str, task_versions: list[int] | None) -> str:

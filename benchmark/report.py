@@ -146,7 +146,9 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
             if not done:
                 row.append("–")
                 continue
-            seeds = f"{len(done)} seed" + ("s" if len(done) != 1 else "")
+            planned = len(groups[(task, method)])
+            seeds = (f"{len(done)} of {planned} seeds" if len(done) < planned
+                     else f"{len(done)} seed" + ("s" if len(done) != 1 else ""))
             if replayed_seeds([metrics[c.config_hash] for c in done]):
                 seeds += " replaying one run"
             elif len(done) > 1:  # the pooled interval hides how far apart the seeds are
@@ -272,7 +274,7 @@ def _status_section(
         ["MuJoCo / torch", f"{distinct('mujoco_version')} / {distinct('torch_version')}"],
         ["Torch threads per cell", ", ".join(map(str, threads)) or "–"],
         ["Training seeds / evaluation seeds",
-         f"{list(preset.seeds)} / {preset.eval_seeds[0]}…{preset.eval_seeds[-1]}"],
+         f"{list(preset.seeds)} / {_seed_list(preset.eval_seeds)}"],
     ])
     # `load_preset` appends " at task version(s) 1, 2" to the file's name: outside the code span.
     file, at_versions, versions = preset.source.partition(" at task version(s) ")
@@ -306,6 +308,17 @@ def _status_section(
                              "fixture cell function, not by training and evaluation; their numbers "
                              "are not benchmark results.")
     return Section("Status", paragraphs, [table])
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    """``1000…1049 (50)`` for a run of consecutive seeds, else the seeds themselves (the first
+    and last of 4 scattered seeds read as a million consecutive ones)."""
+    seeds = list(seeds)
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 2:
+        return f"{seeds[0]}…{seeds[-1]} ({len(seeds)})"
+    if len(seeds) <= 8:
+        return ", ".join(map(str, seeds))
+    return f"{', '.join(map(str, seeds[:3]))}, …, {seeds[-1]} ({len(seeds)})"
 
 
 def cells_on_another_task_version(preset: Preset, metrics: dict[str, CellMetrics]) -> list[Cell]:
@@ -402,6 +415,8 @@ def _aggregate_section(
             if method(c) not in replayed:  # their seeds count as one
                 seeds_of.setdefault(method(c), set()).add(c.seed)
     matrices, skipped = score_matrices(scores, tasks_of, seeds_of)
+    for name in _ordered([method(c) for c in cells if method(c) not in base]):
+        skipped[name] = "no finished cell"  # every cell failed or not run: no row said so
     section = Section("Aggregates across tasks and seeds", [
         "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "
         f"stratified bootstrap intervals ({reps} resamples, rliable). With few seeds a "

@@ -360,17 +360,20 @@ class Store:
         `stale_after_s`, elsewhere (or on a system that does not say when a process started)."""
         return self._is_stale(marker, time.time())
 
-    def claim(self, cell: Cell) -> bool:
-        """Mark a cell as running by this process; False if done or live-claimed by another.
+    def claim(self, cell: Cell, retry_failed: bool = True) -> bool:
+        """Mark a cell as running by this process; False if done, failed (unless
+        `retry_failed`) or live-claimed by another. A stale marker is taken over.
 
-        A failed cell can be claimed (it is retried); a stale marker is taken over.
+        The status is read in the claim's transaction: a run's earlier snapshot missed cells
+        that another run had finished or failed meanwhile (--no-retry-failed retried them).
         """
         now = time.time()
         with self.transaction() as db:
             row = db.execute(
                 "SELECT status FROM cells WHERE config_hash = ?", (cell.config_hash,)
             ).fetchone()
-            if row is not None and row["status"] == "done":
+            if row is not None and (row["status"] == "done"
+                                    or (row["status"] == "failed" and not retry_failed)):
                 return False
             marker = db.execute(
                 "SELECT * FROM running WHERE config_hash = ?", (cell.config_hash,)
@@ -474,6 +477,12 @@ class Store:
             })
 
     # --- queries ---------------------------------------------------------------------------
+
+    def status(self, config_hash: str) -> str | None:
+        """``done`` / ``failed`` for a recorded cell, else None."""
+        row = self._db.execute("SELECT status FROM cells WHERE config_hash = ?",
+                               (config_hash,)).fetchone()
+        return None if row is None else row["status"]
 
     def statuses(self) -> dict[str, str]:
         """Config hash -> ``done`` / ``failed`` for every recorded cell."""

@@ -1023,6 +1023,21 @@ def test_failed_cells_left_failed_are_counted_and_fail_the_run(capsys, in_tmp):
            "0 running elsewhere (of 2)" in out, out
 
 
+def test_report_while_the_first_cells_run_says_so(capsys, in_tmp):
+    """It said "holds no finished cell; run `insertbench matrix run quick --store ...` first"
+    while that run was running the preset's cells into this store."""
+    from benchmark.preset import load_preset
+    from benchmark.store import Store
+
+    cell = load_preset("quick").cells[0]
+    Path("runs").mkdir()
+    with Store(Path("runs/quick.sqlite")) as store:
+        assert store.claim(cell)  # a live marker: this process is alive
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
+    assert code == 2 and "holds no finished cell of quick (of 4) yet: 1 running; report " \
+        "when one has finished" in err, err
+
+
 def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     """`matrix report quick --store runs/other.sqlite` used to overwrite runs/quick-report."""
     code, out, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
@@ -1048,8 +1063,16 @@ def test_report_of_another_store_goes_beside_it(capsys, in_tmp):
     before = (in_tmp / "runs" / "other-quick-report" / "report.md").read_text()
     code, _, err = run_cli(capsys, "matrix", "report", "paper000", "--store",
                            "runs/other.sqlite", "--reps", "100")
-    assert code == 2 and "runs/other.sqlite holds no finished cell of paper000" in err, err
+    assert code == 2 and "runs/other.sqlite holds 2 cells, none of paper000: another " \
+        "preset's store" in err, err
     assert (in_tmp / "runs" / "other-quick-report" / "report.md").read_text() == before
+    # `status` called all of paper000's cells pending there, exit 0.
+    code, _, err = run_cli(capsys, "matrix", "status", "paper000", "--store", "runs/other.sqlite")
+    assert code == 2 and "holds 2 cells, none of paper000" in err, err
+    code, _, err = run_cli(capsys, "matrix", "status", "quick", "--task-version", "2",
+                           "--store", "runs/other.sqlite")
+    assert code == 2 and "none of quick-v2 --task-version 2" in err, err
+    assert "`insertbench matrix run quick --task-version 2` writes" in err, err
     # --out naming a file: "FileExistsError: [Errno 17] File exists" after the bootstrap.
     (in_tmp / "a file").write_text("kept")
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "runs/other.sqlite",

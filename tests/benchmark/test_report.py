@@ -63,7 +63,8 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
             records = [r for c in cells
                        for r in synthetic_cell_for_tests(c, tmp_path).final.episodes]
             k, n = sum(r["success"] for r in records), len(records)
-            seeds = f"{len(cells)} seed" + "s" * (len(cells) != 1)
+            # The Learner's seed 1 failed: its rate is over 1 of the 2 seeds the preset asks.
+            seeds = "1 of 2 seeds" if method == "Learner" else f"{len(cells)} seeds"
             expected = format_rate(k, n, *wilson_interval(k, n)) + f" · {seeds}"
             row = next(line for line in markdown.splitlines() if line.startswith(f"| {task} |"))
             assert expected in row
@@ -160,6 +161,28 @@ name = "learner_fixture"
 label = "Learner"
 budget_steps = 400
 """
+
+
+@pytest.mark.parametrize("seeds", ["[0, 1, 2]", "[1]"])
+def test_failed_cells_are_named_where_their_method_is_counted(tmp_path: Path, monkeypatch,
+                                                              seeds: str) -> None:
+    """A 3-seed row read "2 seeds" with one failed, and a method whose every cell failed was
+    missing from the aggregates without a word."""
+    monkeypatch.chdir(tmp_path)
+    Path("f.toml").write_text(tiny_preset_toml(seeds=seeds, fail_seed=1), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["matrix", "run", "f.toml", "--store", "f.sqlite",
+                                 "--executor", "inline", "--cell-fn", SYNTHETIC,
+                                 "--no-progress"])
+    assert result.exit_code == 1, result.output  # its failed cells
+    result = runner.invoke(app, ["matrix", "report", "f.toml", "--store", "f.sqlite",
+                                 "--out", "report", "--reps", "100"])
+    assert result.exit_code == 0, result.output
+    markdown = Path("report/report.md").read_text(encoding="utf-8")
+    if seeds == "[1]":
+        assert "Learner: left out of the aggregates, no finished cell." in markdown
+    else:
+        assert "· 2 of 3 seeds" in markdown and "· 3 seeds" in markdown  # Scripted ran all
 
 
 def test_different_tasks_at_different_versions_aggregate_together(tmp_path: Path,
@@ -358,6 +381,15 @@ def test_a_report_with_no_finished_cell_says_so(tmp_path: Path, monkeypatch) -> 
         sections = build_sections(load_preset(Path("replays.toml")), store, reps=10)
     success = next(s for s in sections if s.title == "Final success rate")
     assert any("No cell of this preset has finished yet" in p for p in success.paragraphs)
+
+
+def test_scattered_evaluation_seeds_are_not_shown_as_a_range() -> None:
+    """[1000000, 1000007, 1000003, 2000000] read "1000000…2000000": a million seeds, not 4."""
+    from benchmark.report import _seed_list
+
+    assert _seed_list(range(1000, 1050)) == "1000…1049 (50)"
+    assert _seed_list([1000000, 1000007, 1000003, 2000000]) == "1000000, 1000007, 1000003, 2000000"
+    assert _seed_list(list(range(0, 40, 3))) == "0, 3, 6, …, 39 (14)"
 
 
 def test_an_aggregate_interval_of_no_width_is_not_printed_as_a_measurement() -> None:

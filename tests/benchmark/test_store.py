@@ -165,6 +165,17 @@ def test_failed_cells_record_the_traceback_and_do_not_stop_the_matrix(tmp_path: 
                            artifacts_root=tmp_path / "a", retry_failed=False, show_progress=False)
         assert again.done == [] and again.failed == []
         assert sorted(again.failed_before) == sorted(c.config_hash for c in failing)
+        # Another run on the store finished or failed them after this run's snapshot: it
+        # retried the failed cells under --no-retry-failed and counted the done ones as
+        # "running elsewhere".
+        stale_snapshot = store.statuses
+        store.statuses = dict  # type: ignore[method-assign]
+        again = run_matrix(preset.cells, store, InlineExecutor(), cell_fn=synthetic_cell_for_tests,
+                           artifacts_root=tmp_path / "a", retry_failed=False, show_progress=False)
+        store.statuses = stale_snapshot  # type: ignore[method-assign]
+        assert again.done == [] and again.failed == [] and again.busy_elsewhere == []
+        assert sorted(again.failed_before) == sorted(c.config_hash for c in failing)
+        assert again.already_done == len(preset.cells) - 4
         again = run_matrix(preset.cells, store, InlineExecutor(), cell_fn=synthetic_cell_for_tests,
                            artifacts_root=tmp_path / "a", show_progress=False)
         assert sorted(again.failed) == sorted(c.config_hash for c in failing)
