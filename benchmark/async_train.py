@@ -461,6 +461,11 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         raise ValueError(f"{agent_name} does not learn from the actors' transitions: train-async "
                          "trains online learners (sac, rlpd, ...); evaluate it with "
                          "`insertbench train --steps 0`")
+    if getattr(agent.config, "online_updates_per_step", None) == 0:  # bc: "UTD 0.00", silent
+        env.close()
+        raise ValueError(f"{agent_name} with online_updates_per_step=0 makes no update from "
+                         "the actors' transitions: train-async would only collect them; give "
+                         "-c online_updates_per_step=N, or train it with `insertbench train`")
     refusal = no_intervention_source(agent_name, agent.config, env)  # no device here
     if refusal:
         env.close()

@@ -276,6 +276,7 @@ def eval_command(
     from agents import agent_spec, load_agent
     from agents.checkpoint import read_meta
     from benchmark.evaluate import evaluate
+    from benchmark.learned_reward import bind_reward_classifier, find_vice_wrapper
     from benchmark.train import make_base_policy, make_env
     from envs.episode import summarize
 
@@ -301,6 +302,15 @@ def eval_command(
         agent = load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    # A VICE run's evaluations end where its classifier says success, as its training
+    # episodes do: without it bound, `eval` ended them by the simulator's success instead.
+    if find_vice_wrapper(environment) is not None:
+        if getattr(agent, "reward_classifier", None) is None:
+            environment.close()
+            raise typer.BadParameter(
+                f"{checkpoint} has no reward classifier of its own, which reward='vice' "
+                "scores by; evaluate it without that env kwarg (--env reward=sparse)")
+        bind_reward_classifier(environment, agent)
     if run is None:  # a bare agent dir (a copy, a submission's policy): nothing to check
         warnings.warn(f"{checkpoint} has no run.json of its own: the task and env kwargs it "
                       f"was trained with are unknown, so it runs on {task} with the given --env "

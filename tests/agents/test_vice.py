@@ -262,6 +262,32 @@ def test_cli_refuses_a_vice_env_for_an_agent_without_a_classifier(tmp_path, monk
     assert "Traceback" not in res.output
 
 
+def test_eval_scores_a_vice_checkpoint_as_its_run_did(tmp_path, monkeypatch):
+    """`insertbench eval` built the VICE env without the run's classifier: its episodes ended
+    by the demonstrator's rule (the simulator's success), the run's by the classifier."""
+    from typer.testing import CliRunner
+
+    import benchmark.evaluate
+    from benchmark.cli import app
+    from benchmark.learned_reward import find_vice_wrapper
+
+    monkeypatch.chdir(tmp_path)
+    train(STANDIN, "vice", seed=0, steps=12, out_dir=tmp_path / "run", env_kwargs=VICE_ENV,
+          config=TINY, eval_every=0, eval_episodes=1, demo_episodes=2, progress=False)
+    scored_by = []
+    evaluate = benchmark.evaluate.evaluate
+
+    def spy(env, agent, episodes, **kwargs):
+        scored_by.append(find_vice_wrapper(env).classifier)
+        return evaluate(env, agent, episodes, **kwargs)
+
+    monkeypatch.setattr(benchmark.evaluate, "evaluate", spy)
+    res = CliRunner().invoke(app, ["eval", "--task", STANDIN, "--checkpoint", "run",
+                                   "--episodes", "1"])
+    assert res.exit_code == 0, res.output
+    assert len(scored_by) == 1 and scored_by[0] is not None
+
+
 @pytest.mark.parametrize("always", [True, False])
 def test_heldout_error_rates_judge_the_vice_classifier_by_the_simulator(always):
     """A classifier that always says success errs on exactly the unmated frames of the held-out

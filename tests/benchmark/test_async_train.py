@@ -113,6 +113,9 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
     # 'env_steps'", after its actor processes had started.
     with pytest.raises(ValueError, match="p_controller does not learn from the actors' "):
         train_async(TASK, "p_controller", steps=10, out_dir=tmp_path)
+    # BC collected the actors' steps and trained on none: "0 gradient steps: UTD 0.00".
+    with pytest.raises(ValueError, match="bc with online_updates_per_step=0 makes no update"):
+        train_async(TASK, "bc", steps=10, out_dir=tmp_path)
     # HIL-SERL with its operator off (no device here: nothing could intervene) trained as
     # RLPD under its name; -3 demos trained on none; an operator budget that grows.
     with pytest.raises(ValueError, match="operator='none' learns from a device's"):
