@@ -62,7 +62,6 @@ pixel-exactly.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import mujoco
@@ -212,22 +211,48 @@ class FrustumCull:
                 if name in cameras}
 
 
-def _current_context_getter(gl) -> Callable[[], Any] | None:
-    """The call that returns the context current in this thread, for `gl`'s backend (EGL and
-    OSMesa, whose contexts `gl._context` carry an address), or None: always make current."""
-    backend = type(gl).__module__
-    try:
-        if backend == "mujoco.egl":
-            from OpenGL import EGL
+class _EglBinding:
+    """Binds and unbinds one EGL context in the calling thread through libEGL itself (~1.5 us
+    a pair, where PyOpenGL's eglMakeCurrent alone costs ~5 us), so that a rig can leave its
+    context unbound after every pass: a context bound in one thread cannot be bound in
+    another (EGL_BAD_ACCESS), and a pixel env built or stepped in one thread failed in every
+    other, `close()` included, even after the first thread had ended."""
 
-            return EGL.eglGetCurrentContext if hasattr(gl._context, "address") else None
-        if backend == "mujoco.osmesa":
-            from OpenGL import osmesa
+    _BAD_ACCESS = 0x3002
 
-            return osmesa.OSMesaGetCurrentContext if hasattr(gl._context, "address") else None
-    except ImportError:
-        pass
-    return None
+    def __init__(self, display: Any, context: Any) -> None:
+        import ctypes
+
+        self._lib = ctypes.CDLL("libEGL.so.1")
+        self._lib.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
+        self._lib.eglMakeCurrent.restype = ctypes.c_uint
+        self._lib.eglGetError.restype = ctypes.c_int
+        self._display = ctypes.c_void_p(display.address)
+        self._context = ctypes.c_void_p(context.address)
+
+    @classmethod
+    def of(cls, gl: Any) -> _EglBinding | None:
+        """The binding of `gl` (a MuJoCo EGL context), or None for other backends (OSMesa
+        binds a context in any thread)."""
+        if type(gl).__module__ != "mujoco.egl":
+            return None
+        import mujoco.egl
+
+        try:
+            return cls(mujoco.egl.EGL_DISPLAY, gl._context)
+        except (OSError, AttributeError):
+            return None
+
+    def bind(self) -> None:
+        if not self._lib.eglMakeCurrent(self._display, None, None, self._context):
+            error = self._lib.eglGetError()
+            if error == self._BAD_ACCESS:
+                raise RuntimeError("this env's cameras are rendering in another thread: use a "
+                                   "pixel env from one thread at a time")
+            raise RuntimeError(f"eglMakeCurrent failed (EGL error 0x{error:04x})")
+
+    def unbind(self) -> None:
+        self._lib.eglMakeCurrent(self._display, None, None, None)
 
 
 def _drop_stencil(context: mujoco.MjrContext) -> int | None:
@@ -271,8 +296,9 @@ class CameraRig:
     a quad, and clears the depth of a depth-stencil buffer pixel by pixel to keep the stencil:
     the buffer's depth therefore has no stencil (`_drop_stencil`), same format otherwise.
 
-    The OpenGL context is made current in the calling thread on every pass; a rig must be used
-    by one thread at a time (EGL contexts are current in at most one thread).
+    The OpenGL context is bound in the calling thread for each pass and unbound after it, so
+    any thread may render with the rig, one at a time (an EGL context is bound in at most one
+    thread: a second thread rendering meanwhile gets a RuntimeError saying so).
     """
 
     def __init__(
@@ -313,6 +339,7 @@ class CameraRig:
         #: Leave out, camera by camera, the geoms outside its view (pixel-exact, `FrustumCull`).
         self.culling = True
         self._gl = None
+        self._egl: _EglBinding | None = None
         self._context = None
         self._depth = None
         # MjrContext sizes its offscreen buffer from the model: a copy gives it the image's size.
@@ -328,7 +355,8 @@ class CameraRig:
         if not np.any(model.mat_reflectance):  # reflections draw through the stencil
             self._depth = _drop_stencil(self._context)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
-        self._current = _current_context_getter(self._gl)
+        self._egl = _EglBinding.of(self._gl)
+        self._unbind()  # whichever thread renders first may bind it
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -358,7 +386,14 @@ class CameraRig:
         unknown = [c for c in cameras if c not in self._cameras]
         if unknown:
             raise ValueError(f"cameras {unknown} are not in this rig's {self.cameras}")
-        self._make_current()
+        self._bind()
+        try:
+            return self._render_bound(data, cameras)
+        finally:
+            self._unbind()
+
+    def _render_bound(self, data: mujoco.MjData, cameras: tuple[str, ...]
+                      ) -> dict[str, np.ndarray]:
         model, scene = self.model, self._scene
         unseen = self.cull.unseen(data, cameras) if self.culling else {}
         images = {}
@@ -381,14 +416,16 @@ class CameraRig:
             images[name] = to_grayscale(image) if self.grayscale else image.copy()
         return images
 
-    def _make_current(self) -> None:
-        # eglMakeCurrent through PyOpenGL costs ~5 us (2% of a pass) even when the context is
-        # already current in this thread, as it is on every pass of a rig used alone.
-        if self._current is not None:
-            current = self._current()
-            if current and current.address == self._gl._context.address:
-                return
-        self._gl.make_current()
+    def _bind(self) -> None:
+        """Bind the rig's context in this thread (unbound again after each pass, `_unbind`)."""
+        if self._egl is not None:
+            self._egl.bind()
+        else:
+            self._gl.make_current()
+
+    def _unbind(self) -> None:
+        if self._egl is not None:
+            self._egl.unbind()
 
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         """One camera's image (a pass of its own)."""
@@ -397,7 +434,7 @@ class CameraRig:
     def close(self) -> None:
         """Free the GL objects in this rig's own context (idempotent)."""
         if self._context is not None:
-            self._gl.make_current()
+            self._bind()
             if self._depth is not None:
                 from OpenGL import GL
 
@@ -405,7 +442,7 @@ class CameraRig:
                 self._depth = None
             self._context.free()
             self._context = None
-        if self._gl is not None:
+        if self._gl is not None:  # unbinds it where bound
             self._gl.free()
             self._gl = None
 

@@ -171,8 +171,11 @@ def test_frustum_culling_changes_no_pixel():
 def _stencil_bits(rig: CameraRig) -> int:
     from OpenGL import GL
 
-    rig._make_current()
-    return int(GL.glGetIntegerv(GL.GL_STENCIL_BITS))
+    rig._bind()
+    try:
+        return int(GL.glGetIntegerv(GL.GL_STENCIL_BITS))
+    finally:
+        rig._unbind()
 
 
 def test_rig_buffer_is_one_image_without_stencil_unless_a_material_reflects(usb_midway):
@@ -283,3 +286,42 @@ def test_rigs_taking_turns_in_one_thread_each_render_their_own_pictures(usb_midw
                                                   err_msg=f"{cam} {w.task.env_id}")
     finally:
         other.close()
+
+
+def test_a_pixel_env_renders_and_closes_in_any_thread_one_at_a_time():
+    """Its GL context stayed bound in the thread that built (and reset) it: every other thread
+    got EGL_BAD_ACCESS on step, reset and close(), even after that thread had ended."""
+    import threading
+
+    made = {}
+
+    def build():
+        made["env"] = gym.make("InsertBench/USB-v1", obs_mode="pixels", image_size=16)
+        made["obs"] = made["env"].reset(seed=0)[0]
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    worker.join()
+    env = made["env"]
+    obs, *_ = env.reset(seed=0)  # the same episode, rendered in this thread
+    np.testing.assert_array_equal(obs["wrist"], made["obs"]["wrist"])
+    rig = env.unwrapped.rig
+    if rig._egl is not None:  # EGL: a context is bound in one thread at a time
+        bound, release = threading.Event(), threading.Event()
+
+        def hold():
+            rig._egl.bind()
+            bound.set()
+            release.wait()
+            rig._egl.unbind()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        bound.wait()
+        with pytest.raises(RuntimeError, match="rendering in another thread"):
+            env.step(np.zeros(3, np.float32))
+        release.set()
+        holder.join()
+    env.step(np.zeros(3, np.float32))
+    env.close()
+    assert env.unwrapped.rig is None
