@@ -157,6 +157,12 @@ def _env_threads() -> int | None:
 def _init_worker(threads: int, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     import torch
+    import tqdm
+
+    # tqdm's default lock holds a multiprocessing semaphore, which a worker terminated on Ctrl-C
+    # never unregisters: "resource_tracker: There appear to be 2 leaked semaphore objects"
+    # after the one-line error. A worker's bars need no lock shared with other processes.
+    tqdm.tqdm.set_lock(threading.RLock())
 
     from benchmark.cli_options import one_line_warning
 

@@ -577,7 +577,7 @@ def serve_twin(
         raise typer.BadParameter(f"--max-seconds must be in (0, {MAX_SERVE_S:g}] (a week), got "
                                  f"{max_seconds}")
     try:
-        run(
+        stopped_by = run(
             task,
             seed=seed,
             host=host,
@@ -589,6 +589,11 @@ def serve_twin(
         typer.echo(f"insertbench: error: {e}; stop the other controller or URSim on this machine",
                    err=True)
         raise typer.Exit(1) from e
+    if stopped_by:  # after its "stopped after" line: status 143 or 130, as every command's
+        from benchmark.entry import Terminated
+
+        Terminated.received = stopped_by == "terminated"
+        raise KeyboardInterrupt
 
 
 if __name__ == "__main__":  # `python -m benchmark.real_cli ...` = `insertbench real ...`

@@ -52,7 +52,10 @@ def serve(cmd_fd: int, reply_fd: int, memory_fd: int, parent_pid: int) -> None:
                               f"(call and get_attr results travel pickled): {err}")
             message = pickle.dumps(("error", None, error, "", True),
                                    protocol=pickle.HIGHEST_PROTOCOL)
-        send_bytes(reply_fd, message)
+        try:
+            send_bytes(reply_fd, message)
+        except OSError:  # the parent is gone (kill -9): end quietly, not with a traceback
+            return
         if command == "close":
             return
 

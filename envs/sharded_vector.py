@@ -284,8 +284,18 @@ class ShardedVectorEnv(PlainSpec, VectorEnv):
             os.close(self._memory_fd)
             self._memory_fd = -1
 
+    def __getstate__(self) -> None:
+        """Refused: the vector owns its worker processes and their pipes ("cannot pickle
+        'select.poll' object", then a traceback from the half-made copy's __del__)."""
+        raise TypeError("a vector env cannot be copied or pickled: it owns its worker processes; "
+                        "make another with gym.make_vec(...)")
+
+    def __deepcopy__(self, memo: dict) -> None:
+        self.__getstate__()
+
     def __del__(self) -> None:
-        if not getattr(self, "closed", True):
+        # vars(): a half-made instance has Gymnasium's class-level closed=False and no workers.
+        if "_owner_pid" in vars(self) and not self.closed:
             self.close()
 
     # ------------------------------------------------------------------ the wire

@@ -57,6 +57,14 @@ T = TypeVar("T")
 class ThreadedVectorEnv(PlainSpec, SyncVectorEnv):
     """`SyncVectorEnv`'s semantics, with every sub-env stepped and reset on its own thread."""
 
+    def __getstate__(self) -> None:
+        """Refused: the vector owns its worlds' threads ("cannot pickle '_queue.SimpleQueue'")."""
+        raise TypeError("a vector env cannot be copied or pickled: it owns its worlds' threads; "
+                        "make another with gym.make_vec(...)")
+
+    def __deepcopy__(self, memo: dict) -> None:
+        self.__getstate__()
+
     def __init__(
         self,
         env_fns: list[Callable[[], gym.Env]],

@@ -40,6 +40,14 @@ class Camera:
     stops the arm there). `close` releases the source.
     """
 
+    def __getstate__(self) -> None:
+        """Refused: a camera owns its stream ("cannot pickle 'pyrealsense2...syncer'")."""
+        raise TypeError(f"camera {self.name!r} cannot be copied or pickled: it owns a RealSense "
+                        "stream; open another")
+
+    def __deepcopy__(self, memo: dict) -> None:
+        self.__getstate__()
+
     def __init__(
         self,
         name: str,

@@ -505,8 +505,9 @@ def run(
     max_seconds: float = 3600.0,
     exit_on_eof: bool = False,
     verbose: bool = True,
-) -> None:
-    """Build the twin for `task`, serve it, and stop as the module docstring says."""
+) -> str | None:
+    """Build the twin for `task`, serve it, and stop as the module docstring says; returns
+    "terminated" or "interrupted" where a SIGTERM or Ctrl-C stopped it, else None."""
     # Before the twin is built (a second): a parent killed meanwhile left the server orphaned,
     # holding the controller's ports for `max_seconds`. A program that drives the server over
     # a pipe (`benchmark.twin_process.TwinProcess`, `exit_on_eof`) ends it by closing the pipe, as
@@ -526,8 +527,14 @@ def run(
     server = TwinServer(controller, host, ports)
     server.open()  # PortInUse when a port is taken
     if not alive():
-        return
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "stopping", True))
+        return None
+    stopped_by: list[str] = []  # "terminated" or "interrupted": the caller's exit status
+
+    def on_sigterm(*_: object) -> None:
+        stopped_by.append("terminated")
+        server.stopping = True
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     # The start-up's objects (MuJoCo bindings, the twin, Typer) move out of the collector's
     # reach: a full collection over them took 50-180 ms, 25-90 missed 2 ms cycles.
     gc.collect()
@@ -539,5 +546,6 @@ def run(
     try:
         server.serve(max_seconds, sys.stdin, exit_on_eof, alive)
     except KeyboardInterrupt:
-        pass
+        stopped_by.append("interrupted")
     server._answer(f"stopped after {server.cycles} cycles, {server.overruns} overruns")
+    return stopped_by[0] if stopped_by else None

@@ -56,3 +56,27 @@ def test_a_sigterm_stops_a_command_with_one_line_and_status_143(tmp_path):
     assert process.returncode == 143, err
     assert err.strip().splitlines()[-1] == "insertbench: error: terminated", err
     assert "Traceback" not in err
+
+
+def _tqdm_lock_is_of_this_process() -> bool:
+    import threading
+
+    import tqdm
+
+    with tqdm.tqdm(total=1, disable=True):  # a bar creates tqdm's lock on first use
+        pass
+    return isinstance(tqdm.tqdm.get_lock(), type(threading.RLock()))
+
+
+def test_a_matrix_worker_holds_no_semaphore_a_ctrl_c_would_leak():
+    """tqdm's default lock is a multiprocessing semaphore, which a worker terminated on Ctrl-C
+    never unregistered: "resource_tracker: There appear to be 2 leaked semaphore objects"
+    followed the one-line "interrupted"."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from benchmark.executors import _init_worker
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(1, os.getpid())) as pool:
+        assert pool.submit(_tqdm_lock_is_of_this_process).result(timeout=120)

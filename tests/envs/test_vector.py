@@ -384,3 +384,20 @@ def test_a_bad_autoreset_mode_is_one_error_and_leaves_nothing_running():
                          "got 'bogus'"] * 3, lines
     assert lines[3] == "processes must be an integer in [1, num_envs=2], got 3"
     assert lines[4] == "[]"
+
+
+@pytest.mark.parametrize("processes", [None, 0], ids=["processes", "threads"])
+def test_a_vector_env_refuses_to_be_copied_in_one_line(processes):
+    """A copy failed with "cannot pickle 'select.poll' object" (threads: '_queue.SimpleQueue')
+    and the half-made copy's __del__ printed a traceback."""
+    import copy
+    import pickle
+
+    kwargs = {} if processes is None else {"processes": processes}
+    vec = gym.make_vec("InsertBench/USB-v1", num_envs=2, **kwargs)
+    try:
+        for copy_vec in (copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match="a vector env cannot be copied or pickled"):
+                copy_vec(vec)
+    finally:
+        vec.close()

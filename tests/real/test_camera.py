@@ -36,6 +36,17 @@ def test_observation_sizes_like_sim(feed, size, gray, shape):
     assert image.shape == shape and image.dtype == np.uint8
 
 
+@pytest.mark.parametrize("copy_camera", ["deepcopy", "pickle"])
+def test_a_camera_refuses_to_be_copied_in_one_line(feed, copy_camera):
+    """A twin env with cameras failed to copy with "cannot pickle 'pyrealsense2...syncer'"."""
+    import copy
+    import pickle
+
+    camera = feed.camera()
+    with pytest.raises(TypeError, match="camera 'wrist' cannot be copied or pickled"):
+        copy.deepcopy(camera) if copy_camera == "deepcopy" else pickle.dumps(camera)
+
+
 def test_timeouts_are_retried(feed):
     camera = feed.camera(timeout_ms=20, retries=3)
     feed.drop_next(2)

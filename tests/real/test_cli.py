@@ -642,6 +642,27 @@ def test_serve_twin_runs_operator_commands_from_a_file(tmp_path, commands, repli
         assert json.loads(lines[1].removeprefix("ok "))["cycles"] == 0
 
 
+def test_serve_twin_stopped_by_sigterm_says_so_in_its_status(tmp_path):
+    """It stopped cleanly with status 0 and no line: a batch script could not tell a timeout's
+    kill from `quit` or --max-seconds (every other command: 143, "terminated")."""
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmark.entry", "real", "serve-twin", "--task", USB,
+         "--max-seconds", "60", "--quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().startswith("ready")
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert server.returncode == 143, err
+    assert out.startswith("stopped after") and err.strip() == "insertbench: error: terminated"
+
+
 def test_a_touch_off_that_finds_no_contact_is_one_plain_line(tmp_path, monkeypatch, capsys):
     """It printed as an internal error ("RuntimeError: ... --debug shows the traceback")."""
     monkeypatch.chdir(tmp_path)
