@@ -112,7 +112,9 @@ class InsertionEnv(PlainSpec, gym.Env):
     `tcp_pose` 0, and the start offset is not observed) or at the nominal start pose, the start
     pose without the random offset ("task": a fixed frame, as the robot-base-frame pose that
     SERL observes, so the start offset shows in `tcp_pose`); `wrench` (6,) force [N] and torque
-    [N m] the environment exerts on the tool, in the TCP frame, zeroed at reset. Pixels
+    [N m] the environment exerts on the tool, in the TCP frame, zeroed at reset; the torque is
+    about the wrist F/T sensor at the flange (`envs.scene.tcp_offset_m` above the TCP along the
+    tool axis), as a wrist sensor reads it, not about the TCP. Pixels
     ("pixels", "state+pixels"): `wrist` and `side` images, uint8 (H, W, 3), or (H, W, 1) with
     `grayscale=True`; with `reward="goal_image"` also `goal_wrist` / `goal_side`, the same
     cameras with the plug seated.

@@ -29,7 +29,7 @@ from envs.tasks import TaskSpec
 from real.config import MAX_REACH_M, SafetyConfig, check_pose_rotation, check_vector
 from real.poses import pos_mat_to_pose, pose_to_pos_mat, rotation_angle
 from real.robot import RobotBackend
-from real.safety import SafeRobot, tcp_wrench
+from real.safety import SafeRobot
 
 #: Readings a calibration pose is taken from (one per control period), and how far apart
 #: they may lie [m, rad] for an arm at rest.
@@ -262,7 +262,7 @@ def touch_off_socket_pose(
     for k in range(1, int(max_travel_m / (speed_m_s * dt)) + 1):
         t0 = robot.initPeriod()
         state = safe.read()
-        wrench = tcp_wrench(state, bias)
+        wrench = safe.tool_wrench(state, bias)
         safe.check_wrench(wrench)
         # Along the tool axis, pushing the tool back (-z in the TCP frame): bottomed out. The
         # whole force counted a press on the socket's wall as touching its floor.

@@ -47,7 +47,7 @@ from real.config import (
 )
 from real.poses import mat_to_rotvec, rotvec_to_mat
 from real.robot import RobotBackend
-from real.safety import RobotState, SafeRobot, SafetyTrip, UnsafeCommandError, tcp_wrench
+from real.safety import RobotState, SafeRobot, SafetyTrip, UnsafeCommandError
 
 _wall_clock = time.monotonic  # wall-clock beside a simulated `clock` (a test fakes it)
 
@@ -101,8 +101,10 @@ class RealInsertionEnv(gym.Env):
     Identical to the simulation's for the same kwargs (`envs.insertion_env.build_spaces`):
     `tcp_pose`, `tcp_vel` in the observation frame (`obs_frame`: axes of the start pose, origin
     at the episode's start pose or at the nominal one), `wrench` (environment on tool, TCP frame,
-    zeroed at reset), camera images resized like the simulated ones, `goal_<cam>` images with
-    `reward="goal_image"` (given as `goal_images`).
+    zeroed at reset, its torque moved from the TCP, where a UR reports it, to the wrist as
+    the sim's is, by the robot's TCP offset: `real.safety.tcp_wrench`), camera images resized
+    like the simulated ones, `goal_<cam>` images with `reward="goal_image"` (given as
+    `goal_images`).
 
     ## Rewards
     `sparse`, `dense`, `goal_image` through `envs.task_options.task_reward`, as in simulation.
@@ -545,7 +547,7 @@ class RealInsertionEnv(gym.Env):
             t0 = self.safe.call("initPeriod")
             state = self.safe.read()
             try:
-                filtered = self.safe.check_wrench(tcp_wrench(state, self._bias))
+                filtered = self.safe.check_wrench(self.safe.tool_wrench(state, self._bias))
             except SafetyTrip as trip:
                 if trip.kind == "force":  # the step's force: a tripped episode counted no
                     filtered = self.safe.filtered_wrench  # time above the force limit
@@ -576,7 +578,7 @@ class RealInsertionEnv(gym.Env):
         # glitch at the start had switched the check off for the whole hold).
         limits = np.array([self.safety.force_limit_n, self.safety.torque_limit_nm])
         margin, floor = RELEASE_MARGIN * limits, (1.0 + RELEASE_MARGIN) * limits
-        pressed = tcp_wrench(self.safe.read(), self._bias)
+        pressed = self.safe.tool_wrench(self.safe.read(), self._bias)
         allowed = np.clip(_magnitudes(pressed), floor, RELEASE_LIMIT_FACTOR * limits)
         for _ in range(int(round(SETTLE_S / self.servo_dt))):
             self._hold(pos, mat, self._bias, tuple(allowed))
@@ -591,7 +593,7 @@ class RealInsertionEnv(gym.Env):
         as while servoing (`SafeRobot.check_wrench`: over the limits, stop and trip)."""
         t0 = self.safe.call("initPeriod")
         state = self.safe.read()
-        self.safe.check_wrench(tcp_wrench(state, bias), limits)
+        self.safe.check_wrench(self.safe.tool_wrench(state, bias), limits)
         self.safe.servo(pos, mat)
         self.safe.call("waitPeriod", t0)
         return state
@@ -690,7 +692,7 @@ class RealInsertionEnv(gym.Env):
             obs["tcp_vel"] = np.concatenate(
                 [r0.T @ state.speed[:3], r0.T @ state.speed[3:]]
             ).astype(np.float32)
-            obs["wrench"] = tcp_wrench(state, self._bias).astype(np.float32)
+            obs["wrench"] = self.safe.tool_wrench(state, self._bias).astype(np.float32)
         if "pixels" in self.obs_mode:
             h, w, _ = self.image_shape
             for cam in self.cameras:
@@ -709,7 +711,7 @@ class RealInsertionEnv(gym.Env):
             inserted,
             state.pos,
             self.goal_pos,
-            -float(tcp_wrench(state, self._bias)[2]),
+            -float(self.safe.tool_wrench(state, self._bias)[2]),
             lambda: obs[cam] if cam in obs else self._reward_frame(cam),
             self.goal_images.get(cam),
             dense_form=self.task.dynamics.dense_form,

@@ -140,6 +140,10 @@ class SafeRobot:
         offset = getattr(backend, "tcp_offset", None)
         self.tcp_offset = None if offset is None else pose_to_pos_mat(
             np.asarray(check_vector("tcp_offset", offset, 6, 1.0), dtype=np.float64))
+        #: Flange to TCP in the TCP frame [m], the lever from the robot's TCP torque to the
+        #: wrist's (`tool_wrench`); none where the backend does not say its TCP offset.
+        self.wrist_lever_m = None if self.tcp_offset is None else \
+            self.tcp_offset[1].T @ self.tcp_offset[0]
         self.safety = safety
         self.socket_pos, self.socket_mat = pose_to_pos_mat(socket_pose)
         self.servo_dt = servo_dt
@@ -408,6 +412,10 @@ class SafeRobot:
         """Rotation of a TCP orientation (base frame) from the socket's [rad]."""
         return rotation_angle(self.socket_mat.T @ mat)
 
+    def tool_wrench(self, state: RobotState, bias_base: np.ndarray) -> np.ndarray:
+        """`tcp_wrench` of a reading with this robot's lever: the wrist's wrench, TCP frame."""
+        return tcp_wrench(state, bias_base, self.wrist_lever_m)
+
     def check_wrench(
         self, wrench_tcp: np.ndarray, limits: tuple[float, float] | None = None
     ) -> np.ndarray:
@@ -516,7 +524,7 @@ class SafeRobot:
             s = i / n
             if check_force:
                 state = self.read()
-                self.check_wrench(tcp_wrench(state, bias))
+                self.check_wrench(self.tool_wrench(state, bias))
             else:
                 self.measure()
             self._send(start[0] + s * (target_pos - start[0]), start[1] @ rotvec_to_mat(s * turn))
@@ -621,11 +629,18 @@ def _six_finite(values) -> bool:
     return v.shape == (6,) and bool(np.all(np.isfinite(v)))
 
 
-def tcp_wrench(state: RobotState, bias_base: np.ndarray) -> np.ndarray:
+def tcp_wrench(state: RobotState, bias_base: np.ndarray,
+               lever_m: np.ndarray | None = None) -> np.ndarray:
     """The environment's wrench on the tool in the TCP frame [N, N m], after subtracting a
-    base-frame bias (the reading at the last zeroing)."""
+    base-frame bias (the reading at the last zeroing), its torque moved from the TCP, where a
+    UR reports it, to the wrist by `lever_m` (flange to TCP, TCP frame [m]): the simulated
+    tasks' `wrench` is a wrist F/T sensor's, and a policy must read the same quantity on the
+    arm (`SafeRobot.tool_wrench` passes the robot's own TCP offset)."""
     w = state.wrench - bias_base
-    return np.concatenate([state.mat.T @ w[:3], state.mat.T @ w[3:]])
+    force, torque = state.mat.T @ w[:3], state.mat.T @ w[3:]
+    if lever_m is not None:
+        torque = torque + np.cross(lever_m, force)
+    return np.concatenate([force, torque])
 
 
 def _as_float(value) -> float:

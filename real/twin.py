@@ -96,6 +96,7 @@ class DigitalTwinRobot:
         self._mocap = int(m.body("reference").mocapid[0])
         self._force = m.sensor("ft_force").id
         self._torque = m.sensor("ft_torque").id
+        self._ft_site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "ft_sensor")
         self._contact = m.sensor("plug_contact").id
         self.ft_bias = np.asarray(ft_bias, dtype=np.float64)
         self.protective_stop_force_n = protective_stop_force_n
@@ -176,13 +177,19 @@ class DigitalTwinRobot:
         return [float(v) for v in self.sim.data.qpos[self._arm_qpos]]
 
     def getActualTCPForce(self) -> list[float]:
+        """The environment's wrench on the tool [N, N m], base frame, its torque about the TCP,
+        as a UR reports it (the safety layer turns it back into the wrist's, the sim's `wrench`:
+        `real.safety.tcp_wrench`)."""
         d = self.sim.data
         mat = d.site_xmat[self._tcp].reshape(3, 3)
         # As in envs.insertion_env: the sensors measure the tool on the wrist, in the TCP
-        # orientation; the environment's wrench on the tool is the negative.
-        force = -d.sensor(self._force).data
-        torque = -d.sensor(self._torque).data
-        wrench = np.concatenate([mat @ force, mat @ torque]) + self.ft_bias - self._ft_zero
+        # orientation, about the wrist sensor; the environment's wrench on the tool is the
+        # negative. It read the wrist's torque: a sideways push through the TCP, 0 N m at the
+        # TCP on a real UR, read 12.7 N m (USB, 100 N).
+        force = mat @ -d.sensor(self._force).data
+        torque = mat @ -d.sensor(self._torque).data
+        torque += np.cross(d.site_xpos[self._ft_site] - d.site_xpos[self._tcp], force)
+        wrench = np.concatenate([force, torque]) + self.ft_bias - self._ft_zero
         return [float(v) for v in wrench]
 
     def getRawTCPForce(self) -> list[float]:

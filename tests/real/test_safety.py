@@ -651,3 +651,33 @@ def test_a_force_trip_retracts_only_when_backing_off_relieves_the_force(axial_n,
     assert trip.value.kind == "force"
     assert ("servoL" in names_after(twin, start)) is retracts
     assert ("not retracted: the socket pulls" in str(trip.value)) is not retracts
+
+
+def test_the_arm_reads_the_sims_wrist_wrench_from_a_urs_tcp_wrench():
+    """The twin reported the wrist sensor's torque as getActualTCPForce, which a UR reports
+    about the TCP: a sideways push through the TCP read 12.7 N m on the twin and ~0 N m on a
+    real arm, so a policy reading torque met another quantity there. Now the twin reports a
+    UR's reading and the safety layer moves it to the wrist, the sim's `wrench`."""
+    from real.safety import RobotState, tcp_wrench
+
+    env = real.make_twin("InsertBench/USB-v3", max_episode_steps=40, reward="dense")
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    for _ in range(25):
+        obs, *_, info = env.step(policy(obs))
+    assert info["is_success"]
+    obs, *_, info = env.step(np.array([1.0, 0.0, -0.5], np.float32))  # seated: press sideways
+    assert info["safety_trip"] is None
+    twin, safe = env.unwrapped.robot, env.unwrapped.safe
+    data = twin.sim.data
+    tcp = data.site("tcp")
+    mat = tcp.xmat.reshape(3, 3)
+    reading = np.asarray(twin.getActualTCPForce()) - twin.ft_bias + twin._ft_zero
+    state = RobotState(tcp.xpos.copy(), mat, reading, np.zeros(6), 0)
+    wrist = -np.concatenate([data.sensor("ft_force").data, data.sensor("ft_torque").data])
+    np.testing.assert_allclose(safe.tool_wrench(state, np.zeros(6)), wrist, atol=1e-9)
+    at_tcp = tcp_wrench(state, np.zeros(6))  # a UR's own reading, TCP frame
+    assert np.linalg.norm(wrist[:2]) > 15.0  # pressing sideways
+    np.testing.assert_allclose(at_tcp[3:], wrist[3:] - np.cross([0, 0, 0.127], wrist[:3]),
+                               atol=1e-9)
+    assert np.linalg.norm(at_tcp[3:]) < 0.2 * np.linalg.norm(wrist[3:])
