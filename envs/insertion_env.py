@@ -143,7 +143,8 @@ class InsertionEnv(PlainSpec, gym.Env):
 
     ## Episode End
     Terminates on insertion with the sparse reward. Truncated after `max_episode_steps` (the
-    task's, 50 = 5 s), or on a physics blow-up (`info["physics_error"]`; the last observation
+    task's 50 steps: 5 s at the default 10 Hz, 0.5 s at `control_hz=100`), or on a physics
+    blow-up (`info["physics_error"]`; the last observation
     and reward are returned again).
 
     ## Arguments
@@ -165,11 +166,15 @@ class InsertionEnv(PlainSpec, gym.Env):
     | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm), >= `lowest_start_mm` |
     | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz); v0 moves <= 6 mm |
     | action_scale_rad | 0.05 | rad per step at action 1 |
-    | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) |
+    | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) (*) |
     | timestep | task's (0.002); 1e-4 to 0.002 | s (physics; contacts tuned for 0.5-2 ms) |
     | noiseless | False | True: no sensor, camera or reset-pose noise (v1 on) |
     | reference_mode | "accumulate" | "accumulate", "measured" (SERL); see ImpedanceReference |
     | render_mode | None | "rgb_array" |
+
+    (*) The action scales and the episode length count steps, not seconds: at `control_hz=100`
+    the same actions move 10x as fast (the P-controller seats USB at ~800 N) for a tenth of the
+    time.
 
     ## Version History
     v0: initial release.
