@@ -42,6 +42,9 @@ from agents.td3 import TD3Agent, TD3Config
 class ResidualMixin:
     """Residual acting and storage for a learner with ``policy_unit_action`` and ``store``."""
 
+    #: Its actions go through the task's hand controller, which steers to the goal the task
+    #: gives it (the socket, or the believed goal), whatever the observation holds.
+    acts_through_base_policy = True
     base_policy: BasePolicy
     residual_scale: float
     _last: tuple[Observation, np.ndarray] | None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -817,18 +818,43 @@ def _current_entries(ledger: Ledger, track: Track) -> Iterator[dict[str, Any]]:
             yield other
 
 
+#: Relative tolerance within which two entries' dev episodes count as one policy's: a copy
+#: with one weight per task moved by one unit in the last place entered as a new policy (its
+#: peak forces differed in the 6th-7th significant digit), with hidden seeds of its own.
+ACTS_ALIKE_REL_TOL = 1e-3
+
+
+def _acts_alike(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    """Whether two lists of episode records agree: every outcome (success, steps, text) equal
+    and every other number within `ACTS_ALIKE_REL_TOL`."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x.keys() != y.keys():
+            return False
+        for key, u in x.items():
+            v = y[key]
+            if isinstance(u, float) and isinstance(v, float) and not isinstance(u, bool):
+                if not math.isclose(u, v, rel_tol=ACTS_ALIKE_REL_TOL, abs_tol=1e-9):
+                    return False
+            elif u != v:
+                return False
+    return True
+
+
 def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]]) -> None:
-    """LedgerError when an entry of the track recorded these very dev episodes, every number
-    equal: the same policy in a form `policy_content` does not see through (an ONNX graph with
-    renamed tensors, an Identity node or another opset; a checkpoint whose training-only
-    settings differ), which entered as often as it was repackaged, each copy with hidden seeds
-    of its own (best of N)."""
+    """LedgerError when an entry of the track recorded these dev episodes (`_acts_alike`): the
+    same policy in a form `policy_content` does not see through (an ONNX graph with renamed
+    tensors, an Identity node or another opset; a checkpoint whose training-only settings
+    differ; weights moved in their last digits), which entered as often as it was repackaged,
+    each copy with hidden seeds of its own (best of N)."""
     for other in _current_entries(ledger, track):
-        if other["evaluations"]["dev"]["episodes"] == episodes:
-            raise LedgerError(f"this policy acts exactly as entry {other['entry_id'][:12]} of "
+        if _acts_alike(other["evaluations"]["dev"]["episodes"], episodes):
+            raise LedgerError(f"this policy acts as entry {other['entry_id'][:12]} of "
                               f"{track.name} ({other['name']!r}) does in all {len(episodes)} "
-                              "dev episodes, every number equal: the same policy in another "
-                              "form; a policy enters a track once")
+                              f"dev episodes (every outcome equal, every number within "
+                              f"{ACTS_ALIKE_REL_TOL:.1%}): the same policy in another form; a "
+                              "policy enters a track once")
 
 
 def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, Path]:

@@ -187,7 +187,37 @@ RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUnifor
               "Multinomial", "Bernoulli"}
 
 
-def _draws_unseeded(model: Any, node: Any) -> bool:
+#: The ONNX operators (default domain) a submitted policy may use: those of neural networks,
+#: whose work and memory grow with their tensors only (which the memory cap bounds), and the
+#: loops, which onnxruntime stops between iterations at the time limit. Others are refused by
+#: name: one NonMaxSuppression over 200k boxes (4 MB) ran 51 s inside a single kernel, where
+#: the time limit cannot stop it, and RoiAlign's sampling_ratio took 1.8 GB from outside the
+#: capped arena (736 bytes); contrib operators (other domains) are onnxruntime's own kernels.
+ONNX_OPERATORS = frozenset("""
+    Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization
+    Cast CastLike Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh
+    CumSum DepthToSpace Div Dropout Einsum Elu Equal Erf Exp Expand EyeLike Flatten Floor GRU
+    Gather GatherElements GatherND Gelu Gemm GlobalAveragePool GlobalMaxPool Greater
+    GreaterOrEqual GroupNormalization HardSigmoid HardSwish Hardmax Identity If
+    InstanceNormalization IsInf IsNaN LRN LSTM LayerNormalization LeakyRelu Less LessOrEqual Log
+    LogSoftmax Loop MatMul Max MaxPool Mean Min Mish Mod Mul Neg Not OneHot Or PRelu Pad Pow RNN
+    Range Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean
+    ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Reshape Round Scan Selu Shape Shrink
+    Sigmoid Sign Sin Sinh Size Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze
+    Sub Sum Tan Tanh ThresholdedRelu Tile Transpose Trilu Unsqueeze Where Xor
+    """.split()) | RANDOM_OPS
+
+
+def _tensor_constants(model: Any) -> dict[str, Any]:
+    """The top graph's initializers and Constant outputs by name (built once: per Dropout node,
+    16,000 of them in a 490 KB graph held `submit` for a minute before the first action)."""
+    constants = {init.name: init for init in model.graph.initializer}
+    constants |= {n.output[0]: a.t for n in model.graph.node if n.op_type == "Constant"
+                  for a in n.attribute if a.name == "value"}
+    return constants
+
+
+def _draws_unseeded(node: Any, constants: dict[str, Any]) -> bool:
     """Whether ``node`` draws random numbers without a ``seed`` attribute: a random operator,
     or a Dropout whose training_mode (its third input) is not a constant false (in training
     mode it zeroes random elements; in inference mode, the default, it passes its input)."""
@@ -199,9 +229,6 @@ def _draws_unseeded(model: Any, node: Any) -> bool:
         return True
     if node.op_type != "Dropout" or len(node.input) < 3 or not node.input[2]:
         return False
-    constants = {init.name: init for init in model.graph.initializer}
-    constants |= {n.output[0]: a.t for n in model.graph.node if n.op_type == "Constant"
-                  for a in n.attribute if a.name == "value"}
     mode = constants.get(node.input[2])
     return mode is None or bool(np.any(numpy_helper.to_array(mode)))
 
@@ -311,8 +338,15 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         if np.any(np.isnan(values)) or (weights and not np.all(np.isfinite(values))):
             raise SubmissionError(f"policy.onnx: {where} holds NaN"
                                   f"{' or inf' if weights else ''} values")
+    constants = _tensor_constants(model)
     for node in _nodes(model):
-        if _draws_unseeded(model, node):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in ONNX_OPERATORS:
+            domain = f"{node.domain}." if node.domain not in ("", "ai.onnx") else ""
+            raise SubmissionError(
+                f"policy.onnx: operator {domain}{node.op_type} (node {node.name or '?'}) is not "
+                "one a policy may use: its work or memory is not bounded by its tensors, which "
+                "the time and memory limits stop (`leaderboards.policy.ONNX_OPERATORS`)")
+        if _draws_unseeded(node, constants):
             raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "
                                   "numbers without a seed attribute; onnxruntime seeds it anew "
                                   "in every process, so its episodes could not be recomputed")
@@ -325,12 +359,20 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     # ConstantOfShape held it for as long as the submitter liked).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     _use_capped_arena(ort, options)
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
-    except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise SubmissionError(f"onnxruntime cannot run policy.onnx: {first}") from None
+    graph = model.SerializeToString()
+
+    def new_session() -> Any:
+        try:
+            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SubmissionError(f"onnxruntime cannot run policy.onnx: {first}") from None
+
+    session = new_session()
+    # A seeded random operator draws on across calls: the policy's actions depended on the
+    # episodes before, and one episode replayed alone (the site's GIFs) was another episode.
+    # A session of its own per episode starts every episode from the seed.
+    draws = any(node.op_type in RANDOM_OPS for node in _nodes(model))
     obs_spaces = env.observation_space.spaces
     inputs: dict[str, Any] = {}
     for node in session.get_inputs():
@@ -352,6 +394,11 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         raise SubmissionError("policy.onnx must have exactly one output (the action)")
 
     spent = {"actions": 0, "seconds": 0.0}
+
+    def reset(seed: int | None = None) -> None:
+        nonlocal session
+        if draws and spent["actions"]:
+            session = new_session()
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in inputs.items()}
@@ -386,4 +433,5 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
                               "controller, and was stopped")
         return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
 
+    act.reset = reset  # type: ignore[attr-defined] - called at each episode's start (run_episode)
     return act

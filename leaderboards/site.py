@@ -172,7 +172,8 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
         per_task = {t.label: t for t in s.tasks}
         cells = [
             (_sort_value(s.rank), "-" if s.rank is None else str(s.rank)),
-            (e["name"], f'<a href="entries/{page_name(e)}">{_e(e["name"])}</a>'),
+            (e["name"], f'<a href="entries/{page_name(e)}">{_e(e["name"])}</a>'
+                        + _given_the_goal(e)),
             (s.evaluation, _badge(s, stale)),
             (e["method"], _e(e["method"])),
             (_sort_value(s.mean), _interval(s.mean, s.mean_ci) + _replayed(s)),
@@ -302,6 +303,21 @@ def _distinct(task: Any) -> str:
     n = task.summary["effective_trials"]
     return "" if n == task.episodes else f' <small title="episodes that differ in any outcome ' \
         f'field; the interval counts these">({n} distinct)</small>'
+
+
+def _given_the_goal(entry: Mapping[str, Any]) -> str:
+    """A note beside an entry whose actions go through the task's hand controller: it steers to
+    the goal the task gives it, on tracks whose start offset the observation withholds too (the
+    P-controller and residual policies ranked first on families-test without a word)."""
+    from agents import agent_names, agent_spec
+
+    agent = entry["policy"].get("agent")
+    if agent not in agent_names() or not getattr(agent_spec(agent).cls,
+                                                 "acts_through_base_policy", False):
+        return ""
+    return (' <small title="its actions go through the task\'s hand controller, which is given '
+            'the goal (the socket, or the believed goal) whatever the observation holds">'
+            '(given the goal)</small>')
 
 
 def _replayed(score: EntryScore) -> str:

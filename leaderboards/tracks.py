@@ -155,7 +155,9 @@ TRACKS: dict[str, Track] = {t.name: t for t in (
           f"{_PAPER000_PROTOCOL}", _paper000("pixels"), 20, _PAPER000_RULES),
     Track("families-test", "Paper 004's 9 held-out plug-socket pairs, zero-shot, sparse reward. "
           "As in its section 5, every start is perturbed by up to 1 mm (offset magnitude "
-          "uniform in [0, 1] mm, direction uniform), which the policy does not observe",
+          "uniform in [0, 1] mm, direction uniform), which the policy does not observe; "
+          "entries whose actions go through the task's hand controller (the P-controller, "
+          "residual policies on it) are given the socket and marked '(given the goal)'",
           tuple(TrackTask(n, task_id(f"Connector-{n}"),
                           {"reward": "sparse", "init_offset_mm": PAPER004_START_PERTURBATION_MM})
                 for n in _connectors("004")), 20,

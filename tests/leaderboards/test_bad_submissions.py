@@ -374,6 +374,47 @@ def test_an_onnx_graph_with_seeded_noise_is_accepted(tmp_path, monkeypatch, tiny
     assert result.exit_code == 0, result.output
 
 
+def test_a_seeded_noise_policy_starts_every_episode_from_its_seed(tmp_path):
+    """A seeded random operator drew on across calls: an episode's actions depended on the
+    episodes before it, and one replayed alone (the site's GIFs) was another episode."""
+    import gymnasium as gym
+
+    from leaderboards.policy import load_policy
+
+    onnx_submission(tmp_path / "sub", np.zeros((6, 3)), noise={"seed": 3.0})
+    env = gym.make("InsertBench/USB-v1")
+    policy = load_policy("onnx", tmp_path / "sub" / "policy", env)
+    obs, _ = env.reset(seed=0)
+    episodes = []
+    for _ in range(2):
+        policy.reset(seed=0)
+        episodes.append([policy(obs) for _ in range(3)])
+    env.close()
+    assert not np.array_equal(episodes[0][0], episodes[0][1])  # it does draw anew each call
+    np.testing.assert_array_equal(np.array(episodes[0]), np.array(episodes[1]))
+
+
+@pytest.mark.parametrize(("op", "domain", "named"), [
+    ("NonMaxSuppression", "", "operator NonMaxSuppression"),
+    ("Gelu", "com.microsoft", "operator com.microsoft.Gelu"),
+])
+def test_an_onnx_operator_no_limit_can_stop_is_refused_by_name(tmp_path, monkeypatch,
+                                                              tiny_track, op, domain, named):
+    """One NonMaxSuppression over 200k boxes (a 4 MB graph) ran 51 s in a single kernel, which
+    the 1 s limit cannot stop; RoiAlign took 1.8 GB outside the capped arena."""
+    onnx_submission(tmp_path / "sub", np.zeros((6, 3)))
+    path = tmp_path / "sub" / "policy" / "policy.onnx"
+    model = onnx.load(str(path))
+    inputs = ["tcp_pose", "tcp_pose"] if op == "NonMaxSuppression" else ["tcp_pose"]
+    model.graph.node.append(onnx.helper.make_node(op, inputs, ["unused"], domain=domain))
+    if domain:
+        model.opset_import.append(onnx.helper.make_opsetid(domain, 1))
+    onnx.save(model, str(path))
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 1 and named in result.stderr, result.output
+    assert "is not one a policy may use" in result.stderr
+
+
 def test_good_archive_is_accepted_with_its_policy_hash_as_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
 ) -> None:

@@ -180,3 +180,14 @@ def test_site_loads_sorts_filters_and_every_link_resolves(site: Path):
         browser.close()
     assert (site / "screenshot.png").stat().st_size > 10_000
     assert (site / "plots" / "tiny.png").is_file()
+
+
+def test_entries_acting_through_the_hand_controller_are_marked_given_the_goal():
+    """The P-controller and the residual policies, whose base controller steers to the socket,
+    ranked first on families-test, whose page says the start offset is not observed."""
+    from leaderboards.site import _given_the_goal
+
+    for agent in ("p_controller", "residual_sac", "residual_td3"):
+        assert "(given the goal)" in _given_the_goal({"policy": {"agent": agent}})
+    for agent in ("rlpd", "hil_serl", "straight_down", "spiral_search", None):
+        assert _given_the_goal({"policy": {"agent": agent}}) == ""
