@@ -63,6 +63,11 @@ def sim2sim_command(
         )
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}
     explicit = parse_env_kwargs(env)
+    chosen = sorted({"task", "allow_unsupported"} & set(explicit))
+    if chosen:  # task=x was a KeyError listing every ID; allow_unsupported reached MuJoCo
+        raise typer.BadParameter(f"{', '.join(chosen)} cannot be an env kwarg here: --task "
+                                 "names the task, and sim2sim runs only the tasks PyBullet "
+                                 "supports", param_hint="--env")
     # A kwarg of the run that PyBullet has no model of (grasp noise, the sensor model's
     # `noiseless`, ...) is left out of both engines with a warning: no --env could drop it.
     dropped = sorted(k for k in env_kwargs if k not in PYBULLET_KWARGS and k not in explicit)
@@ -102,8 +107,11 @@ def sim2sim_command(
         console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")
     if not TASKS[task].dynamics.sensor.noiseless and not env_kwargs.get("noiseless"):
         console.print("caveat: MuJoCo runs this version's sensor and reset variation, PyBullet "
-                      "none; --env noiseless=true leaves out the variation (MuJoCo's peak force "
-                      "is still its filtered wrist F/T, PyBullet's the raw contact force)")
+                      "none; --env noiseless=true leaves out the variation")
+    # On every version: v0's 38 N beside PyBullet's 149 N read as a finding about the engines.
+    console.print("caveat: the peak forces are not comparable: MuJoCo's is its force reading "
+                  "(v0: the net contact force at 100 Hz; v1 on: the filtered wrist F/T), "
+                  "PyBullet's the raw contact force of every physics step, spiking on impact")
 
 
 if __name__ == "__main__":  # `python -m benchmark.sim2sim_cli ...` = `insertbench sim2sim ...`

@@ -37,7 +37,11 @@ from envs import rewards
 from envs.connectors import MM
 from envs.controller import limited_reference
 
-_SUPPORTED = {"obs_mode": ("state",), "action_mode": ("xyz",), "reward": ("sparse", "dense")}
+#: The kwargs the batch reproduces, each with its values (the first the default): it refuses
+#: the others' other values rather than run another task (`workspace_mm`'s safety box and
+#: `obs_frame="task"`'s origin were ignored without a word).
+_SUPPORTED = {"obs_mode": ("state",), "action_mode": ("xyz",), "reward": ("sparse", "dense"),
+              "obs_frame": ("start",), "workspace_mm": (None,)}
 
 
 def batched_limited_reference(ref_pos, ref_quat, tcp_pos, tcp_mat, delta_pos_tcp, gains, mode):
@@ -108,9 +112,6 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
         """`device`: a Warp device ("cuda:0", "cpu"; default Warp's preferred one). Warp
         preallocates contacts and constraint rows per world (its default of 64 rows is too few
         for a plug in a socket); a step that needs more raises RuntimeError."""
-        import mujoco_warp as mjw
-        import warp as wp
-
         for name, allowed in _SUPPORTED.items():
             value = env_kwargs.get(name, allowed[0])
             if value not in allowed:
@@ -125,6 +126,9 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
         if not env_id.endswith("-v0"):
             raise ValueError(f"WarpInsertionBatch reproduces the -v0 tasks' observations, got "
                              f"{env_id!r} (later versions add sensor noise and filtering)")
+        import mujoco_warp as mjw  # after the checks: they need no Warp
+        import warp as wp
+
         self._mjw, self._wp = mjw, wp
         self.template = gym.make(env_id, **env_kwargs)  # resets and the task's constants
         u = self.template.unwrapped
@@ -152,6 +156,7 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
         self._tcp_pos, self._tcp_mat = np.zeros((n, 3)), np.tile(np.eye(3), (n, 1, 1))
         self._max_force, self._steps = np.zeros(n), np.zeros(n, int)
         self._done = np.zeros(n, bool)
+        self._was_reset = False  # a step before the first reset stepped uninitialised worlds
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
@@ -159,14 +164,18 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
             raise ValueError("WarpInsertionBatch.reset takes no options")
         seeds = (
             [None] * self.num_envs if seed is None
-            else [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+            else [int(seed) + i for i in range(self.num_envs)]
+            if isinstance(seed, int | np.integer) else seed
         )
         if len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} worlds")
+        self._was_reset = True
         self._reset_worlds(np.arange(self.num_envs), seeds)
         return self._observation(), self._info()
 
     def step(self, actions):
+        if not self._was_reset:
+            raise RuntimeError("call reset() before step()")
         actions = np.asarray(actions, dtype=np.float32)
         if actions.shape != self.action_space.shape:
             raise ValueError(f"actions must have shape {self.action_space.shape}, got "

@@ -368,3 +368,29 @@ def test_free_space_rotation_follows_mujoco(axis):
         turned.append(obs["tcp_pose"][axis] - start)
         env.close()
     assert turned[1] == pytest.approx(turned[0], rel=0.06), turned
+
+
+def test_the_fidelity_probe_counts_the_steps_it_takes(monkeypatch):
+    """It counted 80 + 120 per offset whatever happened, where a push that inserts ends early:
+    its env steps/s were 1.6-1.8x too high, by how often each engine jams."""
+    import benchmark.sim2sim as sim2sim
+
+    taken = []
+    make = sim2sim.make_engine_env
+
+    def counted(*args, **kwargs):
+        env = make(*args, **kwargs)
+        step = env.step
+
+        def counting_step(action):
+            taken.append(1)
+            return step(action)
+
+        env.step = counting_step
+        return env
+
+    clock = iter(range(100))
+    monkeypatch.setattr(sim2sim, "make_engine_env", counted)
+    monkeypatch.setattr(sim2sim.time, "perf_counter", lambda: float(next(clock)))
+    fidelity = sim2sim.measure_fidelity("mujoco", "InsertBench/USB-v0")
+    assert fidelity.steps_per_s == len(taken) < 80 + 8 * 60  # one second on the fake clock

@@ -3,6 +3,7 @@ successes. Opt-in (`pytest -m warp`): Warp compiles its kernels on first use (ab
 its CPU device); skipped when mujoco-warp is not installed. Never needs a GPU."""
 
 import dataclasses
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -39,6 +40,19 @@ def test_batched_reference_equals_the_scalar_law(per_axis):
                                                 delta[i], np.zeros(3), gains, "accumulate")
         np.testing.assert_allclose(pos[i], want_pos, atol=1e-12)
         np.testing.assert_allclose(quat[i], want_quat, atol=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"workspace_mm": 1.0}, "workspace_mm in (None,)"),
+    ({"obs_frame": "task"}, "obs_frame in ('start',)"),
+])
+def test_warp_batch_refuses_kwargs_it_would_ignore(kwargs, message):
+    """Runs without Warp: `workspace_mm` (the CPU env clips to its box) and `obs_frame="task"`
+    (the observation's origin) were ignored without a word: another task than the CPU env's."""
+    from envs.warp_batch import WarpInsertionBatch
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        WarpInsertionBatch(ENV_ID, 1, device="cpu", **kwargs)
 
 
 @pytest.mark.warp
