@@ -931,12 +931,16 @@ def train(
     if demos is not None and demo_episodes:  # else demo_episodes was silently ignored
         raise ValueError(f"give demos ({demos if isinstance(demos, str | Path) else 'a dataset'})"
                          f" or demo_episodes ({demo_episodes}), not both")
-    if isinstance(demos, str | Path) and not Path(demos).exists():  # was a FileNotFoundError
-        # traceback line, after the run directory was made
+    out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
+    # A resumed run reads its own copy (demos.npz), never the demos again: one whose folder had
+    # moved, or was being extended, was refused ("do not exist", "unfinished collection").
+    resuming = run_checkpoint_dir(out_dir) is not None and (out_dir / "run.json").is_file()
+    if isinstance(demos, str | Path) and not resuming and not Path(demos).exists():
+        # was a FileNotFoundError traceback line, after the run directory was made
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
     spec = agent_spec(agent_name)
-    if isinstance(demos, str | Path):
+    if isinstance(demos, str | Path) and not resuming:
         imitates = getattr(spec.cls, "imitates_every_row", False)
         check_demos_folder(Path(demos), task_id, env_kwargs or {},
                            agent_name if imitates else None)
@@ -972,12 +976,12 @@ def train(
 
         vector_train.check_vector_training(spec, num_envs, steps, full_config, intervene,
                                            env_kwargs)
-    if getattr(built, "needs_task_ids", lambda: False)() and not _has_task_ids(demos):
+    if (getattr(built, "needs_task_ids", lambda: False)() and not resuming
+            and not _has_task_ids(demos)):
         # The agent's pretrain said so, after demos were collected into a new run folder.
         raise ValueError(f"{agent_name} with these settings trains on a recipe's task_id "
                          "column (each row's connector); give --demos a folder from "
                          "`insertbench dataset recipe paper001`")
-    out_dir = Path(out_dir) if out_dir is not None else _default_out_dir(task_id, agent_name, seed)
     with run_lock(out_dir):
         description = _json_ready({
             "task_id": task_id,

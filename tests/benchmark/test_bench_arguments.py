@@ -118,6 +118,8 @@ def test_bench_lotj_policy_refuses_classifier_arguments_before_loading_data(
         (["paper004", "--data", "data", "--tasks", "USACPlug", "Bogus"],
          "--tasks ['Bogus'] are not paper004 tasks"),
         (["paper001", "--data", "data", "--tasks", "DT12x"], "--tasks ['DT12x'] are not paper001"),
+        # a training connector, reported as a held-out row of Tables I and IV
+        (["paper001", "--data", "data", "--tasks", "USBA"], "--tasks ['USBA'] are not paper001"),
         # stored in bench.json, then the doc's command without it was "other settings"
         (["paper004", "--data", "data", "--online-trials", "5"],
          "--online-trials does not apply to paper004"),
@@ -141,6 +143,25 @@ def test_bench_offline_refuses_bad_data_counts_and_tasks_before_writing_out(
     code, err = _exit_message(capsys, monkeypatch, bench_offline.main, *args, "--out", "out")
     assert code == 2 and message in err.splitlines()[-1], err
     assert not (tmp_path / "out").exists()
+
+
+def test_bench_offline_preset_names_data_of_another_recipe_in_one_line(
+    capsys, monkeypatch, tmp_path,
+):
+    """`--preset` over an --out whose data holds another recipe (or was collected under other
+    dynamics) ended in a traceback, whose advice ("collect into another --out") a preset run
+    could not follow."""
+    from benchmark import bench_offline
+
+    def other_recipe(preset, out):
+        raise ValueError(f"{out}/data holds a different recipe collection")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench_offline, "_data_from_preset", other_recipe)
+    code, err = _exit_message(capsys, monkeypatch, bench_offline.main, "--preset",
+                              "paper004-reduced", "--out", "out")
+    assert code == 2 and "holds a different recipe collection (its data is out/data: give " \
+        "another --out)" in err.splitlines()[-1], err
 
 
 def test_bench_offline_refuses_an_out_that_is_a_file_before_collecting(

@@ -119,6 +119,17 @@ def test_images_are_stored_as_the_env_rendered_them(tmp_path, grayscale):
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_finished_collections_rerun_leaves_its_dataset_alone(tmp_path):
+    """It rebuilt the dataset on every rerun (bench_offline --preset reruns each recipe), and
+    every reader meanwhile was refused it as "an unfinished collection"."""
+    config = CollectConfig("InsertBench/USB-v0", episodes=2, max_steps=3)
+    collect(config, tmp_path, progress=False)
+    built = {p: p.stat().st_mtime_ns for p in (tmp_path / "minari").rglob("*") if p.is_file()}
+    assert collect(config, tmp_path, progress=False).total_episodes == 2
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "minari").rglob("*")
+            if p.is_file()} == built
+
+
 def test_a_collection_built_before_lossless_images_is_rebuilt_by_its_rerun(tmp_path):
     """A dataset without the build marker (a build killed after Minari's metadata.json, which
     it writes first, or one with JPEG images) is unfinished until the rerun rebuilds it."""
@@ -403,11 +414,12 @@ def test_a_rebuild_killed_midway_leaves_the_last_dataset_whole(tmp_path, monkeyp
         raise KeyboardInterrupt
 
     monkeypatch.setattr(minari, "create_dataset_from_buffers", killed)
+    more = CollectConfig(TASK, episodes=4, max_steps=5)  # a rerun that extends it rebuilds
     with pytest.raises(KeyboardInterrupt):
-        collect(config, tmp_path, progress=False)
+        collect(more, tmp_path, progress=False)
     assert load(config, tmp_path).total_episodes == 3  # Minari's own loader: the last build
     monkeypatch.undo()
-    assert collect(config, tmp_path, progress=False).total_episodes == 3
+    assert collect(more, tmp_path, progress=False).total_episodes == 4
     assert not (tmp_path / "minari.building").exists()
 
 

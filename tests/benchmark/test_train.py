@@ -466,6 +466,24 @@ def test_a_run_resumes_with_its_demos_spelled_another_way(tmp_path, monkeypatch)
               demos="../run/demos.npz", **RUN)
 
 
+def test_a_run_resumes_after_its_demos_moved(tmp_path, monkeypatch):
+    """A resumed run reads its own demos.npz, never --demos again: one whose folder had moved
+    (or was being extended) was refused, "demos first/demos.npz do not exist"."""
+    config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 2}
+    train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path / "first",
+          demo_episodes=1, **RUN)
+    monkeypatch.chdir(tmp_path)
+    train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir="run",
+          demos="first/demos.npz", **RUN)
+    (tmp_path / "first" / "demos.npz").rename(tmp_path / "moved.npz")
+    result = train(TASK, "td3_lfd", seed=0, steps=40, config=config, out_dir="run",
+                   demos="first/demos.npz", **RUN)
+    assert result.steps == 40
+    with pytest.raises(ValueError, match="do not exist"):  # a new run still needs them
+        train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir="other",
+              demos="first/demos.npz", **RUN)
+
+
 def test_cli_train_then_eval(tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
