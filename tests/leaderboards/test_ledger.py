@@ -185,8 +185,9 @@ def test_the_same_policy_under_other_names_is_not_entered_again(
     save_file(tensors, weights)
     result = _cli("submit", "again")
     assert result.exit_code == 1 and "acts as entry" in result.stderr, result.output
-    # One actor weight changed is another policy.
-    tensors["actor.net.0.bias"] = tensors["actor.net.0.bias"] + 1e-3
+    # One actor layer changed enough to act otherwise is another policy (one acting within
+    # 0.1% of the entry is the same: `_acts_alike`).
+    tensors["actor.net.0.bias"] = tensors["actor.net.0.bias"] + 0.5
     save_file(tensors, weights)
     assert _cli("submit", "again").exit_code == 0
 
