@@ -62,6 +62,12 @@ def sim2sim_command(
             "to compare it there anyway"
         )
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}
+    if "pixels" in str(env_kwargs.get("obs_mode", "state")):  # else "left out" of both, then
+        # "pass the --env kwargs it was trained with", which PyBullet refused
+        raise typer.BadParameter(f"{checkpoint} was trained on camera observations "
+                                 f"(obs_mode={env_kwargs['obs_mode']!r}); PyBullet has no "
+                                 "cameras: sim2sim compares state policies only",
+                                 param_hint="--checkpoint")
     explicit = parse_env_kwargs(env)
     chosen = sorted({"task", "allow_unsupported"} & set(explicit))
     if chosen:  # task=x was a KeyError listing every ID; allow_unsupported reached MuJoCo

@@ -1134,7 +1134,9 @@ def train(
         run.hook = hook
         if run.saved_hook_state is not None and hasattr(hook, "load_state_dict"):
             hook.load_state_dict(run.saved_hook_state)  # after restore()'s agent.reset
-        writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step if run.step else None)
+        # Points logged after the checkpoint are purged; those at its own step (the episode
+        # that ended there) came before it was written, and purge_step=run.step lost them.
+        writer = SummaryWriter(str(out_dir / "tb"), purge_step=run.step + 1 if run.step else None)
         bar = tqdm(total=steps, initial=run.step,
                    disable=None if progress is None else not progress,
                    desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")

@@ -1327,6 +1327,17 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "did you mean 'goal_noise_mm'?" in lines[0], err
     assert "TaskSpec(" not in err
+    # A pixel checkpoint: its image kwargs were "left out", then "pass the --env kwargs it was
+    # trained with", which PyBullet refused.
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pixels", "--no-progress", "--env", "obs_mode=state+pixels",
+                           "--env", "image_size=16")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pixels", "--episodes", "1")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "PyBullet has no cameras" in lines[0], err
 
 
 @pytest.mark.parametrize(

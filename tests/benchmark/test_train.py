@@ -110,6 +110,24 @@ def test_actor_metrics_of_delayed_policy_updates_reach_tensorboard(tmp_path, num
     assert {"train/loss/critic", "train/loss/actor"} <= set(read_scalars(tmp_path))
 
 
+def test_a_resumed_run_keeps_the_points_logged_at_its_checkpoint_step(tmp_path):
+    """TensorBoard purged every point from the checkpoint's step on when a run resumed, those
+    the episode that ended at that step logged before the checkpoint included."""
+    kwargs = {"config": SAC_SMALL, "checkpoint_every": 50, "eval_every": 0,
+              "eval_episodes": 1, "progress": False}
+    train(TASK, "sac", seed=0, steps=100, out_dir=tmp_path / "straight", **kwargs)
+    train(TASK, "sac", seed=0, steps=50, out_dir=tmp_path / "split", **kwargs)
+    train(TASK, "sac", seed=0, steps=100, out_dir=tmp_path / "split", **kwargs)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def steps(name):  # as TensorBoard reads the folder: the resumed file's purge applied
+        events = EventAccumulator(str(tmp_path / name / "tb"), size_guidance={"scalars": 0})
+        events.Reload()
+        return sorted(e.step for e in events.Scalars("train/episode_return"))
+
+    assert 50 in steps("straight") and steps("split") == steps("straight")
+
+
 def test_train_and_eval_seeds_are_disjoint(tmp_path):
     train_seeds = {train_episode_seed(s, k) for s in range(10) for k in range(5_000)}
     assert min(train_seeds) >= TRAIN_SEED_BASE > EVAL_SEED_BASE + 100_000
