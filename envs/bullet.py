@@ -19,7 +19,11 @@ What differs from the MuJoCo task, by design (this is a contact-model check, not
   and applied as an external wrench; in MuJoCo it runs in C inside `mj_step`.
 - `wrench` is the contact wrench on the tool (the sum of Bullet's contact impulses / dt about
   the TCP); MuJoCo's F/T sensor also sees the tool's own inertial force (small when
-  quasi-static).
+  quasi-static), and reads its torque about the wrist (`tcp_offset_m` above the TCP): pressed
+  sideways, MuJoCo reads r x F more (3.8 N m for 30 N on USB, PyBullet ~0), an input a policy
+  reading torque meets in one engine only. Not changed here: the PyBullet episodes the
+  leaderboard stores (rechecked bitwise) would no longer replay; a fix needs their blocks
+  versioned by engine.
 - State observations only; camera observations are MuJoCo's. The task version's controller gains,
   geometry, retention springs and dense-reward form are used; its sensor variation (v1: F/T
   noise and drift, reset repeatability) and wrist F/T low-pass are not reproduced: readings and

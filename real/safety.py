@@ -22,6 +22,7 @@ halts the arm.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -144,6 +145,11 @@ class SafeRobot:
         #: wrist's (`tool_wrench`); none where the backend does not say its TCP offset.
         self.wrist_lever_m = None if self.tcp_offset is None else \
             self.tcp_offset[1].T @ self.tcp_offset[0]
+        if self.tcp_offset is None:  # the observation and the torque limit read another quantity
+            warnings.warn(f"the robot backend {type(backend).__name__} does not say its TCP "
+                          "offset (a tcp_offset attribute): its wrench torques are read about "
+                          "the TCP, not the wrist as the simulated tasks read them",
+                          UserWarning, stacklevel=2)
         self.safety = safety
         self.socket_pos, self.socket_mat = pose_to_pos_mat(socket_pose)
         self.servo_dt = servo_dt

@@ -394,3 +394,4 @@ def test_the_fidelity_probe_counts_the_steps_it_takes(monkeypatch):
     monkeypatch.setattr(sim2sim.time, "perf_counter", lambda: float(next(clock)))
     fidelity = sim2sim.measure_fidelity("mujoco", "InsertBench/USB-v0")
     assert fidelity.steps_per_s == len(taken) < 80 + 8 * 60  # one second on the fake clock
+
