@@ -466,15 +466,22 @@ def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
     assert result.agent.gradient_steps > 5
 
 
-def test_a_run_resumes_with_its_demos_spelled_another_way(tmp_path, monkeypatch):
-    """run.json kept --demos as typed: resumed from another working directory, or with
-    $PWD/data for data, the run read as another one ("differs in ['demos']")."""
+def _run_on_another_runs_demos(tmp_path, monkeypatch) -> dict:
+    """`first` records demos (demos.npz), `run` (20 steps) trains on them, as typed from
+    tmp_path: `first/demos.npz`. Returns the config to resume `run` with."""
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 2}
     train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path / "first",
           demo_episodes=1, **RUN)
     monkeypatch.chdir(tmp_path)
     train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir="run",
           demos="first/demos.npz", **RUN)
+    return config
+
+
+def test_a_run_resumes_with_its_demos_spelled_another_way(tmp_path, monkeypatch):
+    """run.json kept --demos as typed: resumed from another working directory, or with
+    $PWD/data for data, the run read as another one ("differs in ['demos']")."""
+    config = _run_on_another_runs_demos(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path / "first")
     result = train(TASK, "td3_lfd", seed=0, steps=40, config=config, out_dir="../run",
                    demos=tmp_path / "first" / "demos.npz", **RUN)
@@ -487,12 +494,7 @@ def test_a_run_resumes_with_its_demos_spelled_another_way(tmp_path, monkeypatch)
 def test_a_run_resumes_after_its_demos_moved(tmp_path, monkeypatch):
     """A resumed run reads its own demos.npz, never --demos again: one whose folder had moved
     (or was being extended) was refused, "demos first/demos.npz do not exist"."""
-    config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 2}
-    train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir=tmp_path / "first",
-          demo_episodes=1, **RUN)
-    monkeypatch.chdir(tmp_path)
-    train(TASK, "td3_lfd", seed=0, steps=20, config=config, out_dir="run",
-          demos="first/demos.npz", **RUN)
+    config = _run_on_another_runs_demos(tmp_path, monkeypatch)
     (tmp_path / "first" / "demos.npz").rename(tmp_path / "moved.npz")
     result = train(TASK, "td3_lfd", seed=0, steps=40, config=config, out_dir="run",
                    demos="first/demos.npz", **RUN)
