@@ -74,8 +74,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def process_started_at(pid: int) -> float | None:
-    """When process `pid` started [s since the epoch, ~10 ms resolution], or None where the
-    system does not say (no /proc: not Linux; the process gone)."""
+    """When process `pid` started [s since the epoch, to ~1 s: the boot time is in whole
+    seconds], or None where the system does not say (no /proc: not Linux; the process gone)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as file:
             fields = file.read().rpartition(")")[2].split()  # after the command's name
