@@ -314,6 +314,8 @@ def _seed_list(seeds: Sequence[int]) -> str:
     """``1000…1049 (50)`` for a run of consecutive seeds, else the seeds themselves (the first
     and last of 4 scattered seeds read as a million consecutive ones)."""
     seeds = list(seeds)
+    if not seeds:
+        return "–"
     if seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 2:
         return f"{seeds[0]}…{seeds[-1]} ({len(seeds)})"
     if len(seeds) <= 8:
