@@ -153,8 +153,8 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
                 seeds += " replaying one run"
             elif len(done) > 1:  # the pooled interval hides how far apart the seeds are
                 rates = [metrics[c.config_hash].success_rate for c in done]
-                low, high = percent(min(rates)), percent(max(rates))
-                seeds += f": all {low}%" if low == high else f": {low}–{high}%"
+                low, high = percent(min(rates)), percent(max(rates))  # 100/200, 101/200: 50
+                seeds += f": all {low}%" if min(rates) == max(rates) else f": {low}–{high}%"
             row.append(_pooled_rate([metrics[c.config_hash] for c in done]) + f" · {seeds}")
         success.rows.append(row)
     sections.append(Section(

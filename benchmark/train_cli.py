@@ -305,11 +305,17 @@ def eval_command(
     # A VICE run's evaluations end where its classifier says success, as its training
     # episodes do: without it bound, `eval` ended them by the simulator's success instead.
     if find_vice_wrapper(environment) is not None:
-        if getattr(agent, "reward_classifier", None) is None:
+        from agents.checkpoint import POLICY_CONTENTS
+
+        # A policy-only export keeps the acting networks: its classifier would be built
+        # untrained (random lengths from one run to the next).
+        if (getattr(agent, "reward_classifier", None) is None
+                or meta.get("contents") == POLICY_CONTENTS):
             environment.close()
             raise typer.BadParameter(
-                f"{checkpoint} has no reward classifier of its own, which reward='vice' "
-                "scores by; evaluate it without that env kwarg (--env reward=sparse)")
+                f"{checkpoint} has no trained reward classifier of its own (a policy-only "
+                "export keeps the acting networks), which reward='vice' scores by; evaluate "
+                "it without that env kwarg (--env reward=sparse)")
         bind_reward_classifier(environment, agent)
     if run is None:  # a bare agent dir (a copy, a submission's policy): nothing to check
         warnings.warn(f"{checkpoint} has no run.json of its own: the task and env kwargs it "

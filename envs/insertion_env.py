@@ -449,6 +449,7 @@ class InsertionEnv(PlainSpec, gym.Env):
 
         error = self._physics_error()
         if error:
+            self._step_force = 0.0  # unknown, not the blow-up's 1e12 N (nor time above limits)
             # Truncated, not terminated: a blow-up is outside the task's MDP, and as an absorbing
             # state it would be worth more than going on under the negative dense rewards. The
             # state is MuJoCo's reset, so the last step's observation and reward stand in; its

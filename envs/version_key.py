@@ -135,9 +135,10 @@ def _canonical(kwargs: Mapping[str, Any], tasks: list[Any]) -> dict[str, Any]:
     that one task has one key: a `timestep` equal to every task's own default (the signature's
     None), a square `image_size` as one number, and the camera settings at their defaults
     where nothing is rendered for the observation or the reward."""
-    kwargs = dict(kwargs)
     from envs.insertion_env import InsertionEnv
 
+    kwargs = {k: v.tolist() if hasattr(v, "tolist") and callable(v.tolist) else v
+              for k, v in kwargs.items()}  # np.array([64, 64]) is the pair (64, 64)
     defaults = _defaults(InsertionEnv)
     timestep = kwargs.get("timestep")
     if (timestep is not None and tasks and not isinstance(timestep, bool)

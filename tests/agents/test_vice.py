@@ -286,6 +286,15 @@ def test_eval_scores_a_vice_checkpoint_as_its_run_did(tmp_path, monkeypatch):
                                    "--episodes", "1"])
     assert res.exit_code == 0, res.output
     assert len(scored_by) == 1 and scored_by[0] is not None
+    # A policy-only export has no trained classifier: it was built untrained, and episodes
+    # ended at random lengths from one eval to the next.
+    from agents import export_policy
+
+    export_policy(tmp_path / "run" / "checkpoint" / "agent", tmp_path / "exported")
+    res = CliRunner().invoke(app, ["eval", "--task", STANDIN, "--checkpoint", "exported",
+                                   "--env", "reward=vice", "--env", "image_size=16",
+                                   "--episodes", "1"])
+    assert res.exit_code == 2 and "no trained reward classifier" in res.output, res.output
 
 
 @pytest.mark.parametrize("always", [True, False])

@@ -219,6 +219,9 @@ def test_one_task_spelled_two_ways_has_one_key(task_id):
 def test_version_key_takes_numpy_arrays_as_their_values():
     assert task_version_key(USB, {"init_offset_mm": np.array([0.0, 10.0])}) == \
         task_version_key(USB, {"init_offset_mm": (0, 10)})
+    pixels = {"obs_mode": "pixels"}
+    assert task_version_key(USB, pixels | {"image_size": np.array([64, 64])}) == \
+        task_version_key(USB, pixels)
 
 
 def test_version_key_follows_the_connector_spec(monkeypatch):

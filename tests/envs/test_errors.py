@@ -365,6 +365,7 @@ def test_a_blown_up_steps_force_is_no_peak_force_of_the_episode(monkeypatch):
     monkeypatch.setattr(inner, "_physics_error", lambda: "unstable")
     *_, truncated, info = env.step(np.zeros(3, np.float32))
     assert truncated and info["max_force_n"] == peak
+    assert info["force_n"] == 0.0  # nor is it time above the force limit (run_episode)
 
 
 @pytest.mark.parametrize("copy_env", [copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))],

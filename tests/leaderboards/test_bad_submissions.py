@@ -394,6 +394,63 @@ def test_a_seeded_noise_policy_starts_every_episode_from_its_seed(tmp_path):
     np.testing.assert_array_equal(np.array(episodes[0]), np.array(episodes[1]))
 
 
+def test_torch_exported_policies_use_only_allowed_operators():
+    """The allow-list refused ordinary exports: `y[:, 2] = -y[:, 2].abs()` (ScatterND),
+    `F.interpolate` (Resize) and `torch.topk` (TopK)."""
+    import io
+
+    from leaderboards.policy import ONNX_OPERATORS
+
+    class Policy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, stride=2)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(6 + 4 * 4 * 4, 16),
+                                           torch.nn.LayerNorm(16), torch.nn.ELU(),
+                                           torch.nn.Linear(16, 3), torch.nn.Tanh())
+
+        def forward(self, tcp_pose, wrist):
+            image = torch.nn.functional.interpolate(wrist.permute(0, 3, 1, 2).float() / 255,
+                                                    size=(9, 9), mode="bilinear")
+            features = torch.relu(self.conv(image)).flatten(1)
+            features = features + torch.topk(features, 2, dim=1).values[:, :1]
+            y = self.mlp(torch.cat([tcp_pose, features], -1)).clone()
+            y[:, 2] = -y[:, 2].abs()
+            return y.clamp(-1, 1)
+
+    graph = io.BytesIO()
+    torch.onnx.export(Policy(), (torch.zeros(1, 6), torch.zeros(1, 16, 16, 3, dtype=torch.uint8)),
+                      graph, input_names=["tcp_pose", "wrist"], output_names=["action"],
+                      opset_version=17, dynamo=False)
+    used = {node.op_type for node in onnx.load_from_string(graph.getvalue()).graph.node}
+    assert {"ScatterND", "Resize", "TopK", "Conv", "Gemm"} <= used
+    assert used <= ONNX_OPERATORS, used - ONNX_OPERATORS
+
+
+def test_a_seeded_training_dropout_starts_every_episode_from_its_seed(tmp_path):
+    """A seeded Dropout in training mode drew on across episodes, as a random operator did."""
+    import gymnasium as gym
+
+    from leaderboards.policy import load_policy
+
+    onnx_submission(tmp_path / "sub", np.full((6, 3), 0.1), dropout=True)
+    path = tmp_path / "sub" / "policy" / "policy.onnx"
+    model = onnx.load(str(path))
+    dropout = next(n for n in model.graph.node if n.op_type == "Dropout")
+    dropout.attribute.append(onnx.helper.make_attribute("seed", 7))
+    onnx.save(model, str(path))
+    env = gym.make("InsertBench/USB-v1")
+    policy = load_policy("onnx", tmp_path / "sub" / "policy", env)
+    obs, _ = env.reset(seed=0)
+    obs = {k: v + 1.0 for k, v in obs.items()}  # an observation the dropout can change
+    episodes = []
+    for _ in range(2):
+        policy.reset(seed=0)
+        episodes.append([policy(obs) for _ in range(4)])
+    env.close()
+    np.testing.assert_array_equal(np.array(episodes[0]), np.array(episodes[1]))
+
+
 @pytest.mark.parametrize(("op", "domain", "named"), [
     ("NonMaxSuppression", "", "operator NonMaxSuppression"),
     ("Gelu", "com.microsoft", "operator com.microsoft.Gelu"),
@@ -412,7 +469,7 @@ def test_an_onnx_operator_no_limit_can_stop_is_refused_by_name(tmp_path, monkeyp
     onnx.save(model, str(path))
     result = _submit(tmp_path, monkeypatch, "sub")
     assert result.exit_code == 1 and named in result.stderr, result.output
-    assert "is not one a policy may use" in result.stderr
+    assert "is not among the neural-network operators a policy may use" in result.stderr
 
 
 def test_good_archive_is_accepted_with_its_policy_hash_as_name(
