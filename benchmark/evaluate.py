@@ -46,12 +46,14 @@ def evaluate(
     *,
     task_id: str | None = None,
     task_version_key: str | None = None,
+    frames: list[np.ndarray] | None = None,
 ) -> list[EpisodeRecord]:
     """Run ``episodes`` deterministic episodes on ``seeds`` (default ``eval_seeds``).
 
     ``task_id`` and ``task_version_key`` default to the env's (`envs.episode.task_identity`;
-    envs not made by ``gym.make`` must give them). The torch random state is restored
-    afterwards, so evaluating never changes what training does next.
+    envs not made by ``gym.make`` must give them). ``frames``, if given, receives the first
+    episode's `env.render()` frames (an env made with ``render_mode="rgb_array"``). The torch
+    random state is restored afterwards, so evaluating never changes what training does next.
     """
     seeds = eval_seeds(episodes) if seeds is None else list(seeds)
     if len(seeds) != episodes:
@@ -62,7 +64,8 @@ def evaluate(
     policy = AgentPolicy(agent)
     torch_state = torch.get_rng_state()
     try:
-        return [run_episode(env, policy, s, task_id=task_id, task_version_key=key)
-                for s in seeds]
+        return [run_episode(env, policy, s, task_id=task_id, task_version_key=key,
+                            frames=frames if i == 0 else None)
+                for i, s in enumerate(seeds)]
     finally:
         torch.set_rng_state(torch_state)

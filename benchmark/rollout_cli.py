@@ -139,7 +139,7 @@ def rollout(
         raise typer.BadParameter(f"{repeated} given more than once", param_hint="--task")
     kwargs = parse_env_kwargs(env)
     if video is not None:
-        _check_video_path(video)
+        check_video_path(video)
     # The default set is the command's choice, every version of every task: Gymnasium's
     # "out of date" advice, for a user who typed an old ID, printed 102 lines.
     with pinned_versions() if not task else contextlib.nullcontext():
@@ -149,7 +149,7 @@ def rollout(
             probe = build_env(_make, task_id, kwargs, video is not None)
             fps = probe.metadata["render_fps"]  # one control step a frame (control_hz)
             probe.close()
-        writer = _TaskVideo(video, fps) if video is not None else None
+        writer = TaskVideo(video, fps) if video is not None else None
         rows = []
         try:
             with Progress(console=console) as progress:
@@ -221,7 +221,7 @@ def _print_table(rows, policy: str, kwargs: dict) -> None:
     console.print(table)
 
 
-def _check_video_path(path: Path) -> None:
+def check_video_path(path: Path) -> None:
     """Refuse a --video path that cannot be written before rolling out (minutes for every
     task), not after; creates nothing."""
     if path.suffix.lower() != ".mp4":
@@ -231,7 +231,7 @@ def _check_video_path(path: Path) -> None:
     check_output_file(path.with_suffix(".tasks.json"), "--video")  # its index, beside it
 
 
-class _TaskVideo:
+class TaskVideo:
     """The first episode of every task in one MP4, written as each task ends (all tasks'
     frames held until the end took 2.3 GB for the default set), with a JSON file beside it
     (``<name>.tasks.json``) saying which seconds show which task. Written under a hidden name

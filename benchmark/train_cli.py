@@ -264,6 +264,10 @@ def eval_command(
     allow_other_task: Annotated[
         bool, typer.Option(help="Evaluate a checkpoint trained on another task (transfer).")
     ] = False,
+    video: Annotated[
+        Path | None, typer.Option(help="Write an MP4 of the first episode (the side camera at "
+                                       "640x480), and beside it NAME.tasks.json.")
+    ] = None,
 ) -> None:
     """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI.
 
@@ -277,12 +281,15 @@ def eval_command(
     from agents.checkpoint import read_meta
     from benchmark.evaluate import evaluate
     from benchmark.learned_reward import bind_reward_classifier, find_vice_wrapper
+    from benchmark.rollout_cli import TaskVideo, check_video_path
     from benchmark.train import make_base_policy, make_env
     from envs.episode import summarize
 
     check_task(task)
     if json_out is not None:  # checked before the episodes, not after them
         check_output_file(json_out, "--json-out")
+    if video is not None:
+        check_video_path(video)
     agent_dir, run = resolve_checkpoint(checkpoint)
     trained_on = run.get("task_id") if run else None
     if trained_on is not None and trained_on != task and not allow_other_task:
@@ -292,7 +299,9 @@ def eval_command(
         )
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}  # older async.json: none
     env_kwargs |= parse_env_kwargs(env)
-    environment = build_env(make_env, task, env_kwargs)
+    # render_mode is no task kwarg (not in run.json, nor in the version key)
+    render = {"render_mode": "rgb_array"} if video is not None else {}
+    environment = build_env(make_env, task, env_kwargs | render)
     try:  # a damaged checkpoint: the file, not a bare JSONDecodeError or SafetensorError
         meta = read_meta(agent_dir)
         name = meta["agent"]
@@ -321,8 +330,17 @@ def eval_command(
         warnings.warn(f"{checkpoint} has no run.json of its own: the task and env kwargs it "
                       f"was trained with are unknown, so it runs on {task} with the given --env "
                       "only (no check)", UserWarning, stacklevel=2)
-    records = evaluate(environment, agent, episodes)
+    frames: list = []
+    records = evaluate(environment, agent, episodes, frames=frames if video else None)
     summary = summarize(records)
+    if video is not None:  # a trained policy's video: `rollout --video` runs scripted ones only
+        writer = TaskVideo(video, environment.metadata["render_fps"])
+        try:
+            writer.add(task, frames)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
     environment.close()
     console = Console()
     console.print(f"{name} from {agent_dir} on {task} {env_kwargs}")

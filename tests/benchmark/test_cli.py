@@ -374,6 +374,27 @@ def test_a_rollout_video_is_written_task_by_task_with_its_index(capsys, in_tmp, 
                                                                       "clip.tasks.json"]
 
 
+def test_eval_writes_a_video_of_a_trained_policy(capsys, in_tmp):
+    """`rollout --video` records scripted policies only, and `eval` had no video: a trained
+    policy's first episode could not be watched (Gymnasium's RecordVideo needs MoviePy)."""
+    import imageio.v2 as imageio
+
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                             "runs/pc", "--episodes", "2", "--video", "videos/pc.mp4")
+    assert code == 0, err
+    index = json.loads((in_tmp / "videos" / "pc.tasks.json").read_text())
+    assert [s["task_id"] for s in index] == ["InsertBench/USB-v1"] and index[0]["frames"] > 2
+    assert imageio.get_reader(in_tmp / "videos" / "pc.mp4").count_frames() == \
+        index[0]["frames"]
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--video", "videos/pc.gif")
+    assert code == 2 and "--video" in err, err
+
+
 def test_a_kwarg_one_of_the_tasks_refuses_is_refused_before_rolling_out(capsys, in_tmp,
                                                                         monkeypatch):
     """start_height_mm=14 suits USB (12 mm mating length), not the 19 mm Europlug: the
