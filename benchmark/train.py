@@ -336,8 +336,9 @@ def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> b
 
 def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | None,
                          their_kwargs: Mapping[str, Any], task_id: str,
-                         env_kwargs: Mapping[str, Any]) -> None:
-    """Warn where demos were made on another task or with other env kwargs than the run's."""
+                         env_kwargs: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> None:
+    """Warn where demos were made on another task or with other env kwargs than the run's
+    (those in `ignore` aside)."""
     if their_task not in (None, task_id):  # DT12 demos trained a USB run silently
         warnings.warn(f"demos {demos} were {how} on {their_task}, not {task_id}",
                       UserWarning, stacklevel=4)
@@ -349,8 +350,9 @@ def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | Non
     # Not the episode length: where a transition ends changes nothing it means, and a
     # collection's (--max-steps) is not among its kwargs: a run given the collection's own
     # length was warned, and one left at the task's was not.
-    ours.pop("max_episode_steps", None)
-    theirs.pop("max_episode_steps", None)
+    for key in ("max_episode_steps", *ignore):
+        ours.pop(key, None)
+        theirs.pop(key, None)
     differ = {} if _same_task_settings(task_id, ours, theirs) else {
         k: (theirs.get(k), ours.get(k)) for k in {*ours, *theirs}
         if theirs.get(k) != ours.get(k)}
@@ -371,18 +373,22 @@ def _has_task_ids(demos: Any) -> bool:
 
 
 def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
-                       imitator: str | None = None) -> None:
+                       imitator: str | None = None, relabelled: bool = False) -> None:
     """Before a run directory is made: ValueError for an unfinished or damaged collection or
     recipe in `demos`, and a warning where its task, env kwargs or task version are not the
     run's (they trained a run of another task without a word), or, for an agent that imitates
     every row (`imitator`: BC, HG-DAgger), where its episodes are not demonstrations. A run's
-    demos.npz is checked against its run.json beside it; any other file passes."""
+    demos.npz is checked against its run.json beside it; any other file passes. `relabelled`:
+    the agent rewards the rows itself (IQL with its reward classifier), so the `reward` kwarg
+    they were recorded under does not matter (its own refusal asks for reward=dense, and the
+    warning then followed every run of it)."""
+    ignore = ("reward",) if relabelled else ()
     if (demos / "collect_config.json").is_file():
         from benchmark.datasets import collection_dynamics_differ, read_finished_collection
 
         collected = read_finished_collection(demos)
         _warn_other_settings(demos, "collected", "collection", collected.task_id,
-                             collected.env_kwargs, task_id, env_kwargs)
+                             collected.env_kwargs, task_id, env_kwargs, ignore)
         if imitator and not collected.demos:  # 5 random-action failures cloned as demos
             warnings.warn(f"{imitator} imitates every step of demos {demos}, which are not "
                           f"demonstrations: collected without --demos (failures kept) and a "
@@ -403,7 +409,7 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
             run = None
         if isinstance(run, dict) and isinstance(run.get("env_kwargs") or {}, dict):
             _warn_other_settings(demos, "recorded", "their run", run.get("task_id"),
-                                 run.get("env_kwargs") or {}, task_id, env_kwargs)
+                                 run.get("env_kwargs") or {}, task_id, env_kwargs, ignore)
     from benchmark.recipes import (
         is_recipe_dir,
         missing_parts,
@@ -435,7 +441,7 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
                   for part in read_description(demos)["parts"]}
         for theirs in sorted(kwargs):
             _warn_other_settings(demos, "recorded", "recipe", None, json.loads(theirs),
-                                 task_id, env_kwargs)
+                                 task_id, env_kwargs, ignore)
         rollouts = [p["folder"] for p in read_description(demos)["parts"] if not p["is_demo"]]
         if imitator and rollouts:
             warnings.warn(f"{imitator} imitates every step of demos {demos}, also of its "
@@ -943,7 +949,8 @@ def train(
     if isinstance(demos, str | Path) and not resuming:
         imitates = getattr(spec.cls, "imitates_every_row", False)
         check_demos_folder(Path(demos), task_id, env_kwargs or {},
-                           agent_name if imitates else None)
+                           agent_name if imitates else None,
+                           relabelled=bool((config or {}).get("reward_classifier")))
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:

@@ -491,6 +491,28 @@ def test_a_run_resumes_with_its_demos_spelled_another_way(tmp_path, monkeypatch)
               demos="../run/demos.npz", **RUN)
 
 
+def test_demos_under_another_reward_are_no_warning_for_an_agent_that_relabels_them(tmp_path):
+    """IQL with its reward classifier is refused under the sparse reward ("train it with -e
+    reward=dense"), and then warned that its demos were recorded under another reward: every
+    run of it, for rewards it replaces with its classifier's."""
+    import warnings
+
+    from benchmark.train import check_demos_folder
+
+    (tmp_path / "demos.npz").write_bytes(b"")
+    (tmp_path / "run.json").write_text(json.dumps({"task_id": TASK,
+                                                   "env_kwargs": {"reward": "sparse"}}))
+    with pytest.warns(UserWarning, match="other env kwargs"):
+        check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "dense"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "dense"}, relabelled=True)
+    with pytest.warns(UserWarning, match="goal_noise_mm"):  # the others still count
+        check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "dense",
+                                                          "goal_noise_mm": 1.0},
+                           relabelled=True)
+
+
 def test_a_run_resumes_after_its_demos_moved(tmp_path, monkeypatch):
     """A resumed run reads its own demos.npz, never --demos again: one whose folder had moved
     (or was being extended) was refused, "demos first/demos.npz do not exist"."""
