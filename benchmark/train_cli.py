@@ -10,6 +10,7 @@ Heavy imports (torch) happen inside the commands so ``insertbench --help`` stays
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -290,6 +291,11 @@ def eval_command(
         check_output_file(json_out, "--json-out")
     if video is not None:
         check_video_path(video)
+        if json_out is not None and os.path.abspath(json_out) in (
+                os.path.abspath(video), os.path.abspath(video.with_suffix(".tasks.json"))):
+            raise typer.BadParameter(f"{json_out} is the video's own file (it writes "
+                                     f"{video.with_suffix('.tasks.json')} beside it)",
+                                     param_hint="--json-out")
     agent_dir, run = resolve_checkpoint(checkpoint)
     trained_on = run.get("task_id") if run else None
     if trained_on is not None and trained_on != task and not allow_other_task:

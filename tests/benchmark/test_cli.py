@@ -393,6 +393,11 @@ def test_eval_writes_a_video_of_a_trained_policy(capsys, in_tmp):
     code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
                            "runs/pc", "--episodes", "1", "--video", "videos/pc.gif")
     assert code == 2 and "--video" in err, err
+    # --json-out on the video's index overwrote it without a word
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1", "--video", "videos/x.mp4",
+                           "--json-out", "videos/x.tasks.json")
+    assert code == 2 and "is the video's own file" in err, err
 
 
 def test_a_kwarg_one_of_the_tasks_refuses_is_refused_before_rolling_out(capsys, in_tmp,
