@@ -125,8 +125,9 @@ class _ScriptedBase(CheckpointMixin):
 
 @register("p_controller", PControllerConfig, needs_base_policy=True)
 class PControllerAgent(_ScriptedBase):
-    acts_through_base_policy = True  # as `agents.residual.ResidualMixin`
     """The task's hand-designed controller as an agent (deterministic either way)."""
+
+    acts_through_base_policy = True  # as `agents.residual.ResidualMixin`
 
     name = "p_controller"
 

@@ -946,11 +946,6 @@ def train(
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
     spec = agent_spec(agent_name)
-    if isinstance(demos, str | Path) and not resuming:
-        imitates = getattr(spec.cls, "imitates_every_row", False)
-        check_demos_folder(Path(demos), task_id, env_kwargs or {},
-                           agent_name if imitates else None,
-                           relabelled=bool((config or {}).get("reward_classifier")))
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:
@@ -970,6 +965,12 @@ def train(
     demo_episodes = demo_episodes or 0
     built = build_config(spec.config_cls, dict(config or {}))
     check_config_device(built)  # here, before out_dir is made (make_agent says it later)
+    if isinstance(demos, str | Path) and not resuming:
+        imitates = getattr(spec.cls, "imitates_every_row", False)
+        # The built config's: "-c reward_classifier=false" is a truthy string until converted
+        check_demos_folder(Path(demos), task_id, env_kwargs or {},
+                           agent_name if imitates else None,
+                           relabelled=bool(getattr(built, "reward_classifier", False)))
     # ODA records DEFAULT_DEMO_EPISODES demonstrations of the target task to infer it from;
     # VICE may record failures, from seeds of their own.
     context_episodes = DEFAULT_DEMO_EPISODES if spec.needs_context else 0
