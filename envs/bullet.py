@@ -56,6 +56,7 @@ from envs.task_options import (
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
     PlainSpec,
+    RefusesCopies,
     check_action,
     check_bool,
     check_choice,
@@ -160,7 +161,7 @@ CONTACT_ERP = 0.2
 BOARD_FRICTION = 1.0
 
 
-class BulletInsertionEnv(PlainSpec, gym.Env):
+class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
     """A task of `envs.tasks.TASKS` (paper 000 and the catalog) simulated by PyBullet.
 
     Same kwargs as `envs.InsertionEnv` for everything the contact check needs (`action_mode`,
@@ -173,6 +174,11 @@ class BulletInsertionEnv(PlainSpec, gym.Env):
 
     metadata = {"render_modes": []}
     engine = "pybullet"
+    # Its PyBullet physics server, which a copy or a pickle shared by its id (stepping the copy
+    # moved the original; collecting it disconnected the original) or lost (another process
+    # had no server of that id).
+    copy_refusal = ("a BulletInsertionEnv cannot be copied or pickled: it owns a PyBullet "
+                    "physics server; make another with BulletInsertionEnv(task_id, ...)")
 
     def __init__(
         self,
@@ -273,16 +279,6 @@ class BulletInsertionEnv(PlainSpec, gym.Env):
         self._client: BulletClient | None = None
         self._connect()
         self._steps = 0
-
-    def __getstate__(self) -> None:
-        """Refused: the env owns a PyBullet physics server, which a copy or a pickle shared by
-        its id (stepping the copy moved the original; collecting it disconnected the original)
-        or lost (another process had no server of that id)."""
-        raise TypeError("a BulletInsertionEnv cannot be copied or pickled: it owns a PyBullet "
-                        "physics server; make another with BulletInsertionEnv(task_id, ...)")
-
-    def __deepcopy__(self, memo: dict) -> None:
-        self.__getstate__()
 
     def _connect(self) -> None:
         """A physics server of our own with the scene built in it."""

@@ -34,7 +34,7 @@ from gymnasium.vector.utils import batch_space
 
 from envs.shard import ShardServer
 from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
-from envs.task_options import PlainSpec
+from envs.task_options import PlainSpec, RefusesCopies
 from envs.tether import available_cores
 from envs.worlds import (
     autoreset_mode_of,
@@ -94,8 +94,13 @@ class _Local:
         self.server = ShardServer(memory_fd)
 
 
-class ShardedVectorEnv(PlainSpec, VectorEnv):
+class ShardedVectorEnv(PlainSpec, RefusesCopies, VectorEnv):
     """N InsertBench worlds stepped by `processes` processes, this one included (module doc)."""
+
+    # Its worker processes and their pipes: a copy failed on "cannot pickle 'select.poll'
+    # object", then the half-made copy's __del__ printed a traceback.
+    copy_refusal = ("a vector env cannot be copied or pickled: it owns its worker processes; "
+                    "make another with gym.make_vec(...)")
 
     def __init__(
         self,
@@ -283,15 +288,6 @@ class ShardedVectorEnv(PlainSpec, VectorEnv):
         if self._memory_fd >= 0:
             os.close(self._memory_fd)
             self._memory_fd = -1
-
-    def __getstate__(self) -> None:
-        """Refused: the vector owns its worker processes and their pipes ("cannot pickle
-        'select.poll' object", then a traceback from the half-made copy's __del__)."""
-        raise TypeError("a vector env cannot be copied or pickled: it owns its worker processes; "
-                        "make another with gym.make_vec(...)")
-
-    def __deepcopy__(self, memo: dict) -> None:
-        self.__getstate__()
 
     def __del__(self) -> None:
         # vars(): a half-made instance has Gymnasium's class-level closed=False and no workers.

@@ -445,6 +445,21 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+class RefusesCopies:
+    """Refuses `copy.deepcopy` and pickling with one TypeError saying why (`copy_refusal`),
+    for an object that owns a process, thread, server or stream, which a copy would share or
+    lose: it failed with the resource's own error ("cannot pickle 'select.poll' object"), or
+    copied and then moved or disconnected the original."""
+
+    copy_refusal = "this object cannot be copied or pickled"
+
+    def __getstate__(self) -> None:
+        raise TypeError(self.copy_refusal)
+
+    def __deepcopy__(self, memo: dict) -> None:
+        self.__getstate__()
+
+
 class PlainSpec:
     """Keeps the `EnvSpec` that `gym.make` sets with its kwargs as plain Python values
     (`plain_value`): `gym.make(..., goal_noise_mm=np.float32(1))` or ``image_size=np.int64(32)``

@@ -35,7 +35,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
 from envs.sharded_vector import ShardedVectorEnv
-from envs.task_options import PlainSpec, check_max_episode_steps
+from envs.task_options import PlainSpec, RefusesCopies, check_max_episode_steps
 from envs.tether import available_cores
 from envs.worlds import (  # noqa: F401  (MAX_NUM_ENVS, check_num_envs: imported from here)
     MAX_NUM_ENVS,
@@ -54,16 +54,12 @@ from envs.worlds import (  # noqa: F401  (MAX_NUM_ENVS, check_num_envs: imported
 T = TypeVar("T")
 
 
-class ThreadedVectorEnv(PlainSpec, SyncVectorEnv):
+class ThreadedVectorEnv(PlainSpec, RefusesCopies, SyncVectorEnv):
     """`SyncVectorEnv`'s semantics, with every sub-env stepped and reset on its own thread."""
 
-    def __getstate__(self) -> None:
-        """Refused: the vector owns its worlds' threads ("cannot pickle '_queue.SimpleQueue'")."""
-        raise TypeError("a vector env cannot be copied or pickled: it owns its worlds' threads; "
-                        "make another with gym.make_vec(...)")
-
-    def __deepcopy__(self, memo: dict) -> None:
-        self.__getstate__()
+    # Its worlds' threads ("cannot pickle '_queue.SimpleQueue'").
+    copy_refusal = ("a vector env cannot be copied or pickled: it owns its worlds' threads; "
+                    "make another with gym.make_vec(...)")
 
     def __init__(
         self,

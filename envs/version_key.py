@@ -137,28 +137,21 @@ def _canonical(kwargs: Mapping[str, Any], tasks: list[Any]) -> dict[str, Any]:
     where nothing is rendered for the observation or the reward."""
     from envs.insertion_env import InsertionEnv
 
-    kwargs = {k: v.tolist() if hasattr(v, "tolist") and callable(v.tolist) else v
-              for k, v in kwargs.items()}  # np.array([64, 64]) is the pair (64, 64)
+    kwargs = _plain(dict(kwargs))  # as hashed: np.array([64, 64]) is [64.0, 64.0], 1 is 1.0
     defaults = _defaults(InsertionEnv)
     timestep = kwargs.get("timestep")
-    if (timestep is not None and tasks and not isinstance(timestep, bool)
-            and all(_number_equal(timestep, t.dynamics.timestep) for t in tasks)):
+    if (isinstance(timestep, float) and tasks
+            and all(timestep == t.dynamics.timestep for t in tasks)):
         kwargs["timestep"] = None
     size = kwargs.get("image_size")
-    if isinstance(size, list | tuple) and len(size) == 2 and _number_equal(size[0], size[1]):
+    if isinstance(size, list) and len(size) == 2 and isinstance(size[0], float) \
+            and size[0] == size[1]:
         kwargs["image_size"] = size[0]
     if "pixels" not in str(kwargs.get("obs_mode")) and kwargs.get("reward") != "goal_image":
         for name in ("image_size", "grayscale", "cameras"):
             if name in kwargs:
                 kwargs[name] = defaults[name]
     return kwargs
-
-
-def _number_equal(a: Any, b: Any) -> bool:
-    try:
-        return not isinstance(a, bool) and float(a) == float(b)
-    except (TypeError, ValueError):
-        return False
 
 
 def _family_members(kwargs: Mapping[str, Any]) -> list[Any]:

@@ -834,7 +834,7 @@ def _acts_alike(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
             return False
         for key, u in x.items():
             v = y[key]
-            if isinstance(u, float) and isinstance(v, float) and not isinstance(u, bool):
+            if isinstance(u, float) and isinstance(v, float):  # bool is no float
                 if not math.isclose(u, v, rel_tol=ACTS_ALIKE_REL_TOL, abs_tol=1e-9):
                     return False
             elif u != v:

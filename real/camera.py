@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from envs.rendering import to_grayscale
-from envs.task_options import check_int
+from envs.task_options import RefusesCopies, check_int
 from real.config import CameraConfig
 
 
@@ -32,7 +32,7 @@ class FrameSource(Protocol):
     def wait_for_frames(self, timeout_ms: int) -> Any: ...
 
 
-class Camera:
+class Camera(RefusesCopies):
     """One named camera: `read(height, width, grayscale)` returns a uint8 observation image.
 
     `before_wait`, if given, runs before each wait (the software device injects its frame
@@ -40,13 +40,10 @@ class Camera:
     stops the arm there). `close` releases the source.
     """
 
-    def __getstate__(self) -> None:
-        """Refused: a camera owns its stream ("cannot pickle 'pyrealsense2...syncer'")."""
-        raise TypeError(f"camera {self.name!r} cannot be copied or pickled: it owns a RealSense "
-                        "stream; open another")
-
-    def __deepcopy__(self, memo: dict) -> None:
-        self.__getstate__()
+    @property
+    def copy_refusal(self) -> str:  # its stream: "cannot pickle 'pyrealsense2...syncer'"
+        return (f"camera {self.name!r} cannot be copied or pickled: it owns a RealSense stream; "
+                "open another")
 
     def __init__(
         self,
