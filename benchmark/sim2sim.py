@@ -28,7 +28,7 @@ from envs.connectors import guide_window_mm
 from envs.episode import EpisodeRecord
 from envs.task_options import check_bool
 from envs.tasks import PAPER000_TASKS, TASKS, pinned_versions, task_spec
-from envs.version_key import task_version_key
+from envs.version_key import pybullet_key_prefix, task_version_key
 
 ENGINES = ("mujoco", "pybullet")
 #: Offsets are resolved to this much on either side of the clearance + chamfer window [mm].
@@ -161,7 +161,7 @@ def compare(
             # model is not the same benchmark task.
             out[engine] = evaluate(env, engine_agent(env, checkpoint), episodes, task_id=task_id,
                                    task_version_key=key if engine == "mujoco" else
-                                   f"{engine}-{key}")
+                                   f"{pybullet_key_prefix()}-{key}")
     finally:
         for env in engine_envs.values():
             env.close()

@@ -17,13 +17,14 @@ What differs from the MuJoCo task, by design (this is a contact-model check, not
 - The impedance law (per-axis springs in the reference frame, saturating at stiffness x
   reference limit, and dampers on the TCP twist) is evaluated in Python at every physics step
   and applied as an external wrench; in MuJoCo it runs in C inside `mj_step`.
-- `wrench` is the contact wrench on the tool (the sum of Bullet's contact impulses / dt about
-  the TCP); MuJoCo's F/T sensor also sees the tool's own inertial force (small when
-  quasi-static), and reads its torque about the wrist (`tcp_offset_m` above the TCP): pressed
-  sideways, MuJoCo reads r x F more (3.8 N m for 30 N on USB, PyBullet ~0), an input a policy
-  reading torque meets in one engine only. Not changed here: the PyBullet episodes the
-  leaderboard stores (rechecked bitwise) would no longer replay; a fix needs their blocks
-  versioned by engine.
+- `wrench` is the contact wrench on the tool (the sum of Bullet's contact impulses / dt),
+  its torque about the wrist as MuJoCo's F/T sensor reads it (`tcp_offset_m` above the TCP;
+  `torque_about`); MuJoCo's sensor also sees the tool's own inertial force (small when
+  quasi-static). Before `torque_about` (2026-12-06) the torque was about the TCP: pressed
+  sideways with 30 N on USB, MuJoCo read 3.8 N m and PyBullet about 0, an input a policy
+  reading torque met in one engine only. ``torque_about="tcp"`` keeps that reading so that
+  episodes stored with it still replay; episodes name it in their version key
+  (`envs.version_key.pybullet_key_prefix`).
 - State observations only; camera observations are MuJoCo's. The task version's controller gains,
   geometry, retention springs and dense-reward form are used; its sensor variation (v1: F/T
   noise and drift, reset repeatability) and wrist F/T low-pass are not reproduced: readings and
@@ -50,7 +51,7 @@ from envs.connectors import MM, ConnectorSpec, plug_pieces, socket_pieces
 from envs.controller import limited_reference, mat_to_quat, quat_to_rotvec, workspace_box
 from envs.geometry import Piece
 from envs.insertion_env import TCP_DOWN, build_spaces
-from envs.scene import ImpedanceGains, SpringParams, board_box, spring_params
+from envs.scene import ImpedanceGains, SpringParams, board_box, spring_params, tcp_offset_m
 from envs.task_options import (
     FRICTION_SCALE_RANGE,
     OBS_FRAMES,
@@ -74,6 +75,7 @@ from envs.task_options import (
     task_reward,
 )
 from envs.tasks import TASKS, TaskSpec, task_spec
+from envs.version_key import TORQUE_POINTS
 
 
 @contextlib.contextmanager
@@ -169,7 +171,8 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
     `start_height_mm`, `action_scale_m`, `action_scale_rad`, `control_hz`, `timestep`,
     `reference_mode`, `obs_frame`, `workspace_mm`), the same spaces (`obs_mode="state"`), the
     same `info` keys, and the same seeded start state: a seed gives the same start offset and
-    goal noise in both engines.
+    goal noise in both engines. ``torque_about`` (`TORQUE_POINTS`) is where `wrench`'s torque
+    is read: at the wrist as in MuJoCo (default), or at the TCP, as before the choice existed.
     """
 
     metadata = {"render_modes": []}
@@ -199,6 +202,7 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         reference_mode: str = "accumulate",
         max_episode_steps: int | None = None,
         allow_unsupported: bool = False,
+        torque_about: str = "wrist",
     ) -> None:
         if isinstance(task, str) and task.startswith("InsertBench/NISTBoard"):
             # task_spec knows single tasks only, and said "unknown task" with every ID.
@@ -248,6 +252,11 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
             reference_mode=reference_mode,
         )
         check_choice("obs_frame", obs_frame, OBS_FRAMES)
+        check_choice("torque_about", torque_about, TORQUE_POINTS)
+        #: TCP -> torque point, TCP frame [m]: the wrist is up the tool, against TCP z.
+        self._torque_lever = np.array(
+            [0.0, 0.0, tcp_offset_m(task.connector) if torque_about == "wrist" else 0.0])
+        self.torque_about = torque_about
         self.workspace_mm = check_workspace(workspace_mm, options.init_offset_mm)
         f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
@@ -544,7 +553,10 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         tcp_pose = np.empty(6, np.float32)
         tcp_pose[:3] = r0.T @ (pos - self.obs_origin)
         tcp_pose[3:] = quat_to_rotvec(mat_to_quat(r0.T @ mat))
-        wrench_tcp = np.concatenate([mat.T @ self._wrench[:3], mat.T @ self._wrench[3:]])
+        force_tcp = mat.T @ self._wrench[:3]
+        # About the wrist: tau_w = tau_tcp + (p_tcp - p_w) x F, and p_tcp - p_w is the lever.
+        torque = mat.T @ self._wrench[3:] + np.cross(self._torque_lever, force_tcp)
+        wrench_tcp = np.concatenate([force_tcp, torque])
         return {
             "tcp_pose": tcp_pose,
             "tcp_vel": np.concatenate([r0.T @ lin, r0.T @ ang]).astype(np.float32),

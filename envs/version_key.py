@@ -37,6 +37,21 @@ SHORT_KEY_LENGTH = 12
 #: (all that existed before it) stay as they were.
 ADDED_FIELD = {"version_key": "hash_if_set"}
 
+#: Where the PyBullet engine (`envs.bullet`) takes `wrench`'s torque: "wrist", the point MuJoCo's
+#: F/T sensor reads it about (the flange, `envs.scene.tcp_offset_m` above the TCP), or "tcp",
+#: its reading before the choice existed (2026-12-06), kept to replay the episodes stored so.
+TORQUE_POINTS = ("wrist", "tcp")
+
+
+def pybullet_key_prefix(torque_about: str = "wrist") -> str:
+    """What a PyBullet episode's task version key starts with, before the MuJoCo task's key: the
+    engine, and where its torque is read (the same task in another engine, or read elsewhere,
+    is another benchmark task). "pybullet" alone is the TCP reading."""
+    if torque_about not in TORQUE_POINTS:
+        raise ValueError(f"torque_about must be one of {list(TORQUE_POINTS)}, got "
+                         f"{torque_about!r}")
+    return "pybullet" if torque_about == "tcp" else "pybullet-wrist"
+
 
 def _plain(value: Any) -> Any:
     """JSON-ready data: dataclasses -> dicts, tuples -> lists, numbers -> float (so 1 == 1.0)."""

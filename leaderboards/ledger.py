@@ -51,6 +51,7 @@ from benchmark.store import suite_commit
 from envs.episode import PolicyError, run_episode
 from envs.json_files import write_json
 from envs.tasks import pinned_versions
+from envs.version_key import pybullet_key_prefix
 from leaderboards.files import utc_now
 from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
@@ -213,11 +214,19 @@ def _check_policy_files(entry: Mapping[str, Any]) -> None:
                                   "the entry's policy files")
 
 
+def sim2sim_torque_point(block: Mapping[str, Any]) -> str:
+    """Where the block's PyBullet episodes read the wrench's torque: its ``torque_about``, or
+    "tcp" for a block stored before 2026-12-06, which has none
+    (`envs.version_key.TORQUE_POINTS`)."""
+    return block.get("torque_about", "tcp")
+
+
 def _check_sim2sim(entry: Mapping[str, Any]) -> None:
     """The PyBullet block covers the hidden evaluation's tasks, on its very seeds."""
     block, hidden = entry["sim2sim"], entry["evaluations"].get("hidden")
     if hidden is None:
         raise LedgerError("sim2sim block without a hidden evaluation")
+    torque_about = sim2sim_torque_point(block)
     if set(block["tasks"]) != set(hidden["task_version_keys"]):
         raise LedgerError(f"sim2sim tasks {sorted(block['tasks'])} are not the hidden "
                           f"evaluation's {sorted(hidden['task_version_keys'])}")
@@ -232,7 +241,7 @@ def _check_sim2sim(entry: Mapping[str, Any]) -> None:
         seeds = [e["seed"] for e in hidden["episodes"] if e["task"] == label]
         if [e["seed"] for e in mine] != seeds:
             raise LedgerError(f"sim2sim episodes of {label} are not on the hidden seeds")
-        key = f"pybullet-{hidden['task_version_keys'][label]}"
+        key = f"{pybullet_key_prefix(torque_about)}-{hidden['task_version_keys'][label]}"
         if any(e["task_version_key"] != key for e in mine):
             raise LedgerError(f"sim2sim episode of {label} has another version key")
         if "noiseless" in block:  # the MuJoCo reference (blocks before 2026-12-05 lack it)
@@ -960,35 +969,37 @@ def verify(
     if per_entry:
         evaluation["per_entry_seeds"] = True
 
-    def pybullet_block(noiseless: bool = True) -> dict[str, Any]:
+    def pybullet_block(noiseless: bool = True, torque_about: str = "wrist") -> dict[str, Any]:
         from leaderboards.sim2sim import evaluate_sim2sim  # imports PyBullet only when used
 
         return evaluate_sim2sim(track, entry["policy"]["kind"], paths, seeds,
                                 evaluation["task_version_keys"], digest,
-                                evaluation["evaluated_at"], progress, noiseless)
+                                evaluation["evaluated_at"], progress, noiseless, torque_about)
     path = ledger.entry_path(entry["track"], entry["entry_id"])
     if recheck:
-        # Where the entry was evaluated, nothing but an edit can change a bit.
+        # Where a block was evaluated, nothing but an edit can change a bit.
+        def bitwise_because(platform: Mapping[str, str] | None) -> str | None:
+            return ("on the platform that evaluated it" if platform == evaluation["platform"]
+                    else "by --exact" if exact else None)
+
         recorded = entry["evaluations"]["hidden"].get("platform")
-        bitwise_because = ("on the platform that evaluated it"
-                           if recorded == evaluation["platform"] else
-                           "by --exact" if exact else None)
         comparisons = {"MuJoCo": _compared(entry["evaluations"]["hidden"]["episodes"],
                                            evaluation["episodes"], f"hidden episodes of {short}",
-                                           bitwise_because)}
+                                           bitwise_because(recorded))}
         if sim2sim and "sim2sim" in entry:
-            block = pybullet_block(noiseless="noiseless" in entry["sim2sim"])
-            comparisons["PyBullet"] = _compared(entry["sim2sim"]["episodes"], block["episodes"],
+            stored = entry["sim2sim"]
+            block = pybullet_block(noiseless="noiseless" in stored,
+                                   torque_about=sim2sim_torque_point(stored))
+            # Each part on its own platform where it records one (a part added or rerun later,
+            # elsewhere); a PyBullet part without one ran with the hidden evaluation.
+            comparisons["PyBullet"] = _compared(stored["episodes"], block["episodes"],
                                                 f"PyBullet episodes of {short}",
-                                                bitwise_because)
-            quiet = entry["sim2sim"].get("noiseless")
-            if quiet is not None:  # it may have run elsewhere (added to an older entry)
+                                                bitwise_because(stored.get("platform", recorded)))
+            quiet = stored.get("noiseless")
+            if quiet is not None:
                 comparisons["MuJoCo (noiseless)"] = _compared(
                     quiet["episodes"], block["noiseless"]["episodes"],
-                    f"noiseless MuJoCo episodes of {short}",
-                    "on the platform that evaluated it"
-                    if quiet["platform"] == evaluation["platform"] else
-                    "by --exact" if exact else None)
+                    f"noiseless MuJoCo episodes of {short}", bitwise_because(quiet["platform"]))
         return Verification(path, entry, salt_round, rechecked=True, comparisons=comparisons,
                             platforms=(recorded, evaluation["platform"]))
     entry = dict(entry)

@@ -16,6 +16,8 @@ import envs
 from benchmark.sim2sim import push_down
 from envs.bullet import UNSUPPORTED, BulletInsertionEnv
 from envs.connectors import guide_window_mm
+from envs.scene import tcp_offset_m
+from envs.version_key import pybullet_key_prefix
 
 RESOLUTION_MM = 0.1
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +168,39 @@ def test_jam_beyond_window_and_slide_within(fixture, axis, sign, request):
     assert not stuck["is_success"] and stuck["insertion_depth_mm"] < 0.05
     # Stuck at the mouth, pressing with the impedance controller's saturated force.
     assert stuck["max_force_n"] > 25.0
+
+
+def test_wrench_torque_is_read_about_the_wrist_as_in_mujoco():
+    """A plug inserted and pushed sideways against the socket wall (100 N, the saturated
+    impedance force) reads the same wrench in both engines: torque about the wrist, 127 mm up
+    the tool on USB, -12.7 N m. PyBullet read it about the TCP (0 N m) until 2026-12-06;
+    ``torque_about="tcp"`` keeps that reading for the episodes stored with it."""
+
+    def pushed(env):
+        obs, _ = env.reset(seed=0)
+        for _ in range(25):
+            obs, *_ = env.step(np.array([0.0, 0.0, 0.5], np.float32))
+        for _ in range(6):
+            obs, *_ = env.step(np.array([1.0, 0.0, 0.0], np.float32))
+        return obs["wrench"].astype(np.float64)
+
+    engines = [gym.make("InsertBench/USB-v1", noiseless=True),
+               BulletInsertionEnv("InsertBench/USB-v1"),
+               BulletInsertionEnv("InsertBench/USB-v1", torque_about="tcp")]
+    try:
+        mujoco_w, wrist, tcp = (pushed(env) for env in engines)
+    finally:
+        for env in engines:
+            env.close()
+    assert mujoco_w[0] == pytest.approx(-100.0, rel=0.01)  # pressed into the wall
+    lever = tcp_offset_m(engines[1].connector)
+    assert mujoco_w[4] == pytest.approx(lever * mujoco_w[0], rel=0.02)
+    np.testing.assert_allclose(wrist, mujoco_w, atol=0.5)
+    np.testing.assert_allclose(tcp[:3], wrist[:3])
+    assert abs(tcp[4]) < 0.1 and tcp[4] - wrist[4] == pytest.approx(-lever * wrist[0], rel=1e-4)
+    assert pybullet_key_prefix() == "pybullet-wrist" and pybullet_key_prefix("tcp") == "pybullet"
+    with pytest.raises(ValueError, match="torque_about"):
+        BulletInsertionEnv("InsertBench/USB-v1", torque_about="flange")
 
 
 def test_press_force_orders_usb_dsub_modele(usb, dsub):

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import leaderboards.sim2sim
 from benchmark.cli import app
+from benchmark.sim2sim import make_engine_env
 from envs.episode import wilson_interval
 from envs.tasks import PAPER000_TASKS_V1
 from leaderboards import scoring, site, submission, tracks
@@ -435,7 +437,7 @@ def test_an_entry_stale_by_its_task_version_keys_is_not_verified(submitted: Ledg
 
 
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
-    submitted: Ledger,
+    submitted: Ledger, monkeypatch: pytest.MonkeyPatch,
 ):
     (entry,) = submitted.entries()
     opened = _cli("open-round", "--track", TINY, "--salt-file", "secret/salt")
@@ -455,7 +457,8 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
                             "DSub": {"supported": True, "reason": None}}
     assert [(e["task"], e["seed"]) for e in sim["episodes"]] == \
         [(e["task"], e["seed"]) for e in hidden["episodes"]]
-    assert all(e["task_version_key"] == f"pybullet-{hidden['task_version_keys'][e['task']]}"
+    assert sim["torque_about"] == "wrist"  # as MuJoCo's F/T sensor reads it
+    assert all(e["task_version_key"] == f"pybullet-wrist-{hidden['task_version_keys'][e['task']]}"
                and e["failure"] is None and e["steps"] >= 1 for e in sim["episodes"])
     # The reference: MuJoCo with noiseless=True on the same seeds. The tiny track's v0 tasks
     # have no sensor variation, so it replays the ranked episodes under its own version key.
@@ -517,6 +520,30 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     assert recheck.exit_code == 0, recheck.output  # recomputed and identical
     assert "identical" in recheck.stdout
     assert Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes() == before
+    # A block stored before 2026-12-06 read PyBullet's torque at the TCP: it has no
+    # torque_about, its keys start "pybullet-", and a recheck replays it with that reading.
+    legacy = json.loads(before)
+    assert legacy["sim2sim"].pop("torque_about") == "wrist"
+    for episode in legacy["sim2sim"]["episodes"]:
+        episode["task_version_key"] = episode["task_version_key"].replace("-wrist-", "-")
+    validate_entry(legacy)
+    with pytest.raises(LedgerError, match="sim2sim episode of USB has another version key"):
+        validate_entry({**legacy, "sim2sim": {**legacy["sim2sim"], "torque_about": "wrist"}})
+    Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(legacy))
+    list_hidden_as_verified(submitted, legacy)
+    read_at = []
+
+    def spied(engine, task_id, **kwargs):
+        if engine == "pybullet":  # the noiseless MuJoCo reference is built here too
+            read_at.append(kwargs["torque_about"])
+        return make_engine_env(engine, task_id, **kwargs)
+
+    monkeypatch.setattr(leaderboards.sim2sim, "make_engine_env", spied)
+    replayed = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert replayed.exit_code == 0 and "identical" in replayed.stdout, replayed.output
+    assert read_at == ["tcp", "tcp"]  # the P-controller reads no torque: identical either way
+    Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_bytes(before)
+    list_hidden_as_verified(submitted, json.loads(before))
     # Anyone can: without a salt file, the published salt of the entry's round is used.
     public = _cli("verify", entry["entry_id"][:10], "--no-sim2sim")
     assert public.exit_code == 0 and "identical" in public.stdout, public.output
@@ -542,6 +569,14 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     # ... elsewhere (another recorded platform) it is shown as the largest difference, and
     # --exact refuses it ...
     doctored["evaluations"]["hidden"]["platform"]["cpu"] = "another CPU"
+    # (The PyBullet part records its own platform, as a part rerun later elsewhere does: while
+    # it is this one, the part is held bitwise here whatever the hidden evaluation recorded.)
+    Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
+    list_hidden_as_verified(submitted, doctored)
+    here = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert here.exit_code == 1 and "PyBullet episodes" in here.stderr, here.output
+    assert "as required on the platform that evaluated it" in here.stderr
+    doctored["sim2sim"]["platform"]["cpu"] = "another CPU"
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
     list_hidden_as_verified(submitted, doctored)  # as if verified there
     shown = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
