@@ -69,12 +69,11 @@ def sim2sim_command(
                                  "cameras: sim2sim compares state policies only",
                                  param_hint="--checkpoint")
     explicit = parse_env_kwargs(env)
-    chosen = sorted({"task", "allow_unsupported", "torque_about"} & set(explicit))
-    if chosen:  # task=x was a KeyError listing every ID; the others reached MuJoCo
+    chosen = sorted({"task", "allow_unsupported"} & set(explicit))
+    if chosen:  # task=x was a KeyError listing every ID; allow_unsupported reached MuJoCo
         raise typer.BadParameter(f"{', '.join(chosen)} cannot be an env kwarg here: --task "
-                                 "names the task, sim2sim runs only the tasks PyBullet "
-                                 "supports, and both engines read torque at the wrist",
-                                 param_hint="--env")
+                                 "names the task, and sim2sim runs only the tasks PyBullet "
+                                 "supports", param_hint="--env")
     # A kwarg of the run that PyBullet has no model of (grasp noise, the sensor model's
     # `noiseless`, ...) is left out of both engines with a warning: no --env could drop it.
     dropped = sorted(k for k in env_kwargs if k not in PYBULLET_KWARGS and k not in explicit)

@@ -18,13 +18,11 @@ What differs from the MuJoCo task, by design (this is a contact-model check, not
   reference limit, and dampers on the TCP twist) is evaluated in Python at every physics step
   and applied as an external wrench; in MuJoCo it runs in C inside `mj_step`.
 - `wrench` is the contact wrench on the tool (the sum of Bullet's contact impulses / dt),
-  its torque about the wrist as MuJoCo's F/T sensor reads it (`tcp_offset_m` above the TCP;
-  `torque_about`); MuJoCo's sensor also sees the tool's own inertial force (small when
-  quasi-static). Before `torque_about` (2026-12-06) the torque was about the TCP: pressed
-  sideways with 30 N on USB, MuJoCo read 3.8 N m and PyBullet about 0, an input a policy
-  reading torque met in one engine only. ``torque_about="tcp"`` keeps that reading so that
-  episodes stored with it still replay; episodes name it in their version key
-  (`envs.version_key.pybullet_key_prefix`).
+  its torque about the wrist as MuJoCo's F/T sensor reads it (`tcp_offset_m` above the TCP);
+  MuJoCo's sensor also sees the tool's own inertial force (small when quasi-static). Until
+  model revision 2 (`envs.version_key.PYBULLET_REVISION`, 2026-12-06) the torque was about the
+  TCP: pressed sideways with 30 N on USB, MuJoCo read 3.8 N m and PyBullet about 0, an input a
+  policy reading torque met in one engine only.
 - State observations only; camera observations are MuJoCo's. The task version's controller gains,
   geometry, retention springs and dense-reward form are used; its sensor variation (v1: F/T
   noise and drift, reset repeatability) and wrist F/T low-pass are not reproduced: readings and
@@ -75,7 +73,6 @@ from envs.task_options import (
     task_reward,
 )
 from envs.tasks import TASKS, TaskSpec, task_spec
-from envs.version_key import TORQUE_POINTS
 
 
 @contextlib.contextmanager
@@ -171,8 +168,7 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
     `start_height_mm`, `action_scale_m`, `action_scale_rad`, `control_hz`, `timestep`,
     `reference_mode`, `obs_frame`, `workspace_mm`), the same spaces (`obs_mode="state"`), the
     same `info` keys, and the same seeded start state: a seed gives the same start offset and
-    goal noise in both engines. ``torque_about`` (`TORQUE_POINTS`) is where `wrench`'s torque
-    is read: at the wrist as in MuJoCo (default), or at the TCP, as before the choice existed.
+    goal noise in both engines.
     """
 
     metadata = {"render_modes": []}
@@ -202,7 +198,6 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         reference_mode: str = "accumulate",
         max_episode_steps: int | None = None,
         allow_unsupported: bool = False,
-        torque_about: str = "wrist",
     ) -> None:
         if isinstance(task, str) and task.startswith("InsertBench/NISTBoard"):
             # task_spec knows single tasks only, and said "unknown task" with every ID.
@@ -252,11 +247,8 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
             reference_mode=reference_mode,
         )
         check_choice("obs_frame", obs_frame, OBS_FRAMES)
-        check_choice("torque_about", torque_about, TORQUE_POINTS)
-        #: TCP -> torque point, TCP frame [m]: the wrist is up the tool, against TCP z.
-        self._torque_lever = np.array(
-            [0.0, 0.0, tcp_offset_m(task.connector) if torque_about == "wrist" else 0.0])
-        self.torque_about = torque_about
+        #: Wrist (F/T sensor) -> TCP, TCP frame [m]: the wrist is up the tool, against TCP z.
+        self._wrist_to_tcp = np.array([0.0, 0.0, tcp_offset_m(task.connector)])
         self.workspace_mm = check_workspace(workspace_mm, options.init_offset_mm)
         f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
@@ -554,8 +546,8 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         tcp_pose[:3] = r0.T @ (pos - self.obs_origin)
         tcp_pose[3:] = quat_to_rotvec(mat_to_quat(r0.T @ mat))
         force_tcp = mat.T @ self._wrench[:3]
-        # About the wrist: tau_w = tau_tcp + (p_tcp - p_w) x F, and p_tcp - p_w is the lever.
-        torque = mat.T @ self._wrench[3:] + np.cross(self._torque_lever, force_tcp)
+        # About the wrist, as MuJoCo's F/T sensor: tau_w = tau_tcp + (p_tcp - p_w) x F.
+        torque = mat.T @ self._wrench[3:] + np.cross(self._wrist_to_tcp, force_tcp)
         wrench_tcp = np.concatenate([force_tcp, torque])
         return {
             "tcp_pose": tcp_pose,

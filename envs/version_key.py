@@ -37,20 +37,19 @@ SHORT_KEY_LENGTH = 12
 #: (all that existed before it) stay as they were.
 ADDED_FIELD = {"version_key": "hash_if_set"}
 
-#: Where the PyBullet engine (`envs.bullet`) takes `wrench`'s torque: "wrist", the point MuJoCo's
-#: F/T sensor reads it about (the flange, `envs.scene.tcp_offset_m` above the TCP), or "tcp",
-#: its reading before the choice existed (2026-12-06), kept to replay the episodes stored so.
-TORQUE_POINTS = ("wrist", "tcp")
+#: Revision of the PyBullet model (`envs.bullet`), raised by every change there that changes what
+#: an episode does: its episodes' version keys name it, so that stored episodes of an earlier
+#: model are not taken for this one's. 1: until 2026-12-06. 2: the tool body's inertia on its own
+#: axes with the arm's joint damping, and `wrench`'s torque about the wrist, as MuJoCo's F/T
+#: sensor reads it (it was about the TCP).
+PYBULLET_REVISION = 2
 
 
-def pybullet_key_prefix(torque_about: str = "wrist") -> str:
+def pybullet_key_prefix(revision: int = PYBULLET_REVISION) -> str:
     """What a PyBullet episode's task version key starts with, before the MuJoCo task's key: the
-    engine, and where its torque is read (the same task in another engine, or read elsewhere,
-    is another benchmark task). "pybullet" alone is the TCP reading."""
-    if torque_about not in TORQUE_POINTS:
-        raise ValueError(f"torque_about must be one of {list(TORQUE_POINTS)}, got "
-                         f"{torque_about!r}")
-    return "pybullet" if torque_about == "tcp" else "pybullet-wrist"
+    engine and its model's revision (the same task in another engine, or in another model of
+    it, is another benchmark task). Revision 1's is "pybullet"."""
+    return "pybullet" if revision == 1 else f"pybullet{revision}"
 
 
 def _plain(value: Any) -> Any:

@@ -159,6 +159,8 @@ def verify(
                    f"{done.entry['track']} round {done.salt_round.number}:")
         for engine, comparison in done.comparisons.items():
             typer.echo(f"  {engine}: " + describe(comparison, "episodes"))
+        for engine, why in done.not_recomputed.items():
+            typer.echo(f"  {engine}: not recomputed: {why}")
         _echo_platforms(*done.platforms)
         return
     typer.echo(f"  hidden seeds of {done.entry['track']} salt round {done.salt_round.number}")

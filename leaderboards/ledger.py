@@ -51,7 +51,7 @@ from benchmark.store import suite_commit
 from envs.episode import PolicyError, run_episode
 from envs.json_files import write_json
 from envs.tasks import pinned_versions
-from envs.version_key import pybullet_key_prefix
+from envs.version_key import PYBULLET_REVISION, pybullet_key_prefix
 from leaderboards.files import utc_now
 from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
@@ -214,11 +214,11 @@ def _check_policy_files(entry: Mapping[str, Any]) -> None:
                                   "the entry's policy files")
 
 
-def sim2sim_torque_point(block: Mapping[str, Any]) -> str:
-    """Where the block's PyBullet episodes read the wrench's torque: its ``torque_about``, or
-    "tcp" for a block stored before 2026-12-06, which has none
-    (`envs.version_key.TORQUE_POINTS`)."""
-    return block.get("torque_about", "tcp")
+def sim2sim_revision(block: Mapping[str, Any]) -> str:
+    """The PyBullet model revision that ran the block's episodes
+    (`envs.version_key.PYBULLET_REVISION`): 1 for a block stored before 2026-12-06, which
+    records none."""
+    return block.get("revision", 1)
 
 
 def _check_sim2sim(entry: Mapping[str, Any]) -> None:
@@ -226,7 +226,7 @@ def _check_sim2sim(entry: Mapping[str, Any]) -> None:
     block, hidden = entry["sim2sim"], entry["evaluations"].get("hidden")
     if hidden is None:
         raise LedgerError("sim2sim block without a hidden evaluation")
-    torque_about = sim2sim_torque_point(block)
+    revision = sim2sim_revision(block)
     if set(block["tasks"]) != set(hidden["task_version_keys"]):
         raise LedgerError(f"sim2sim tasks {sorted(block['tasks'])} are not the hidden "
                           f"evaluation's {sorted(hidden['task_version_keys'])}")
@@ -241,7 +241,7 @@ def _check_sim2sim(entry: Mapping[str, Any]) -> None:
         seeds = [e["seed"] for e in hidden["episodes"] if e["task"] == label]
         if [e["seed"] for e in mine] != seeds:
             raise LedgerError(f"sim2sim episodes of {label} are not on the hidden seeds")
-        key = f"{pybullet_key_prefix(torque_about)}-{hidden['task_version_keys'][label]}"
+        key = f"{pybullet_key_prefix(revision)}-{hidden['task_version_keys'][label]}"
         if any(e["task_version_key"] != key for e in mine):
             raise LedgerError(f"sim2sim episode of {label} has another version key")
         if "noiseless" in block:  # the MuJoCo reference (blocks before 2026-12-05 lack it)
@@ -905,6 +905,8 @@ class Verification:
     comparisons: dict[str, EpisodeComparison] = field(default_factory=dict)
     #: For a recheck: the platform that evaluated the entry (None: not recorded) and this one.
     platforms: tuple[dict[str, str] | None, dict[str, str]] | None = None
+    #: For a recheck: what was not recomputed, and why (a PyBullet block of an earlier model).
+    not_recomputed: dict[str, str] = field(default_factory=dict)
 
 
 def verify(
@@ -969,12 +971,12 @@ def verify(
     if per_entry:
         evaluation["per_entry_seeds"] = True
 
-    def pybullet_block(noiseless: bool = True, torque_about: str = "wrist") -> dict[str, Any]:
+    def pybullet_block(noiseless: bool = True) -> dict[str, Any]:
         from leaderboards.sim2sim import evaluate_sim2sim  # imports PyBullet only when used
 
         return evaluate_sim2sim(track, entry["policy"]["kind"], paths, seeds,
                                 evaluation["task_version_keys"], digest,
-                                evaluation["evaluated_at"], progress, noiseless, torque_about)
+                                evaluation["evaluated_at"], progress, noiseless)
     path = ledger.entry_path(entry["track"], entry["entry_id"])
     if recheck:
         # Where a block was evaluated, nothing but an edit can change a bit.
@@ -986,10 +988,15 @@ def verify(
         comparisons = {"MuJoCo": _compared(entry["evaluations"]["hidden"]["episodes"],
                                            evaluation["episodes"], f"hidden episodes of {short}",
                                            bitwise_because(recorded))}
-        if sim2sim and "sim2sim" in entry:
-            stored = entry["sim2sim"]
-            block = pybullet_block(noiseless="noiseless" in stored,
-                                   torque_about=sim2sim_torque_point(stored))
+        not_recomputed = {}
+        stored = entry.get("sim2sim") if sim2sim else None
+        if stored is not None and sim2sim_revision(stored) != PYBULLET_REVISION:
+            not_recomputed["PyBullet"] = (
+                f"its block ran PyBullet model revision {sim2sim_revision(stored)}, which this "
+                f"code (revision {PYBULLET_REVISION}) cannot replay; verifying the entry again "
+                "under the active salt round writes a new one")
+        elif stored is not None:
+            block = pybullet_block(noiseless="noiseless" in stored)
             # Each part on its own platform where it records one (a part added or rerun later,
             # elsewhere); a PyBullet part without one ran with the hidden evaluation.
             comparisons["PyBullet"] = _compared(stored["episodes"], block["episodes"],
@@ -1001,7 +1008,8 @@ def verify(
                     quiet["episodes"], block["noiseless"]["episodes"],
                     f"noiseless MuJoCo episodes of {short}", bitwise_because(quiet["platform"]))
         return Verification(path, entry, salt_round, rechecked=True, comparisons=comparisons,
-                            platforms=(recorded, evaluation["platform"]))
+                            platforms=(recorded, evaluation["platform"]),
+                            not_recomputed=not_recomputed)
     entry = dict(entry)
     entry["evaluations"] = dict(entry["evaluations"]) | {"hidden": evaluation}
     entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation

@@ -14,10 +14,9 @@ policy leans on one contact model.
 
 Episodes carry the MuJoCo task version key prefixed with ``pybullet-wrist-`` (as `insertbench
 sim2sim` does), or ``noiseless-`` for the reference: neither is the ranked benchmark task. The
-block's ``torque_about`` says where PyBullet read the wrench's torque: "wrist", as MuJoCo's F/T
-sensor, and its ``platform`` where it ran. Blocks stored before these existed (2026-12-06) read
-it at the TCP (``pybullet-`` keys), and a recheck replays them so
-(`envs.version_key.TORQUE_POINTS`), on the hidden evaluation's platform.
+block records the PyBullet model's ``revision`` (`envs.version_key.PYBULLET_REVISION`, in the
+keys too: ``pybullet2-``) and the ``platform`` it ran on; blocks stored before these existed
+(2026-12-06) ran revision 1 (``pybullet-`` keys) where the hidden evaluation ran.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from benchmark.sim2sim import make_engine_env
 from envs.bullet import BulletInsertionEnv, probe_failure
 from envs.episode import run_episode
 from envs.tasks import TASKS
-from envs.version_key import pybullet_key_prefix
+from envs.version_key import PYBULLET_REVISION, pybullet_key_prefix
 from leaderboards.files import utc_now
 from leaderboards.policy import load_policy
 from leaderboards.recheck import platform_fingerprint
@@ -44,8 +43,7 @@ from leaderboards.tracks import Track, TrackTask
 ENGINE = "pybullet"
 #: Version-key prefix of the reference episodes: MuJoCo with ``noiseless=True``.
 NOISELESS = "noiseless"
-_BULLET_KWARGS = set(inspect.signature(BulletInsertionEnv).parameters) - {"task",
-                                                                         "torque_about"}
+_BULLET_KWARGS = set(inspect.signature(BulletInsertionEnv).parameters) - {"task"}
 
 
 def unsupported_reason(task: TrackTask) -> str | None:
@@ -76,13 +74,10 @@ def evaluate_sim2sim(
     evaluated_at: str,
     progress: Callable[[str], None] | None = None,
     noiseless: bool = True,
-    torque_about: str = "wrist",
 ) -> dict[str, Any]:
     """The ``sim2sim`` block: per task, supported or not (with the reason), the PyBullet
     episodes of the supported ones on ``seeds_for(label)``, and (with ``noiseless``) the
-    reference MuJoCo episodes without sensor variation on the same seeds. ``torque_about`` is
-    where PyBullet reads the wrench's torque ("tcp" only to replay a block stored without
-    ``torque_about``).
+    reference MuJoCo episodes without sensor variation on the same seeds.
 
     An exception inside a PyBullet episode (a policy's garbage action, a solver error) is that
     episode's failure (``failure`` says what), not an error of the verification: the MuJoCo
@@ -97,16 +92,14 @@ def evaluate_sim2sim(
         tasks[task.label] = {"supported": reason is None, "reason": reason}
         if reason is not None:
             continue
-        env = make_engine_env("pybullet", task.task_id, **task.env_kwargs,
-                              torque_about=torque_about)
+        env = make_engine_env("pybullet", task.task_id, **task.env_kwargs)
         episodes += _episodes(task, kind, policy_paths[task.label], env, seeds_for(task.label),
-                              f"{pybullet_key_prefix(torque_about)}-{version_keys[task.label]}",
-                              "PyBullet")
+                              f"{pybullet_key_prefix()}-{version_keys[task.label]}", "PyBullet")
         if progress is not None:
             progress(f"{task.label} (PyBullet)")
     block = {
         "engine": ENGINE,
-        **({} if torque_about == "tcp" else {"torque_about": torque_about}),
+        "revision": PYBULLET_REVISION,
         "platform": platform_fingerprint(),
         "seeds": "hidden",
         "salt_sha256": salt_sha256,

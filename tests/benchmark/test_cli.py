@@ -1158,7 +1158,7 @@ def test_sim2sim_without_a_success_has_no_cycle_time(capsys, in_tmp):
     assert out.count("0/1 (0% [0, 79])") == 2 and "nan" not in out, out
     # v0 too: 38 N beside PyBullet's 149 N read as a finding about the engines.
     assert "caveat: the peak forces are not comparable" in " ".join(out.split()), out
-    for kwarg in ("task=InsertBench/DSub-v0", "allow_unsupported=true", "torque_about=tcp"):
+    for kwarg in ("task=InsertBench/DSub-v0", "allow_unsupported=true"):
         code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v0", "--episodes",
                                "1", "--env", kwarg)
         assert code == 2 and "cannot be an env kwarg here" in err, err

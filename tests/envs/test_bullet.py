@@ -173,8 +173,8 @@ def test_jam_beyond_window_and_slide_within(fixture, axis, sign, request):
 def test_wrench_torque_is_read_about_the_wrist_as_in_mujoco():
     """A plug inserted and pushed sideways against the socket wall (100 N, the saturated
     impedance force) reads the same wrench in both engines: torque about the wrist, 127 mm up
-    the tool on USB, -12.7 N m. PyBullet read it about the TCP (0 N m) until 2026-12-06;
-    ``torque_about="tcp"`` keeps that reading for the episodes stored with it."""
+    the tool on USB, -12.7 N m. PyBullet read it about the TCP (0 N m) before model revision 2;
+    its episodes' version keys name the revision."""
 
     def pushed(env):
         obs, _ = env.reset(seed=0)
@@ -185,22 +185,17 @@ def test_wrench_torque_is_read_about_the_wrist_as_in_mujoco():
         return obs["wrench"].astype(np.float64)
 
     engines = [gym.make("InsertBench/USB-v1", noiseless=True),
-               BulletInsertionEnv("InsertBench/USB-v1"),
-               BulletInsertionEnv("InsertBench/USB-v1", torque_about="tcp")]
+               BulletInsertionEnv("InsertBench/USB-v1")]
     try:
-        mujoco_w, wrist, tcp = (pushed(env) for env in engines)
+        mujoco_w, bullet_w = (pushed(env) for env in engines)
     finally:
         for env in engines:
             env.close()
     assert mujoco_w[0] == pytest.approx(-100.0, rel=0.01)  # pressed into the wall
-    lever = tcp_offset_m(engines[1].connector)
+    lever = tcp_offset_m(engines[1].connector)  # r x F about y, the force at the TCP
     assert mujoco_w[4] == pytest.approx(lever * mujoco_w[0], rel=0.02)
-    np.testing.assert_allclose(wrist, mujoco_w, atol=0.5)
-    np.testing.assert_allclose(tcp[:3], wrist[:3])
-    assert abs(tcp[4]) < 0.1 and tcp[4] - wrist[4] == pytest.approx(-lever * wrist[0], rel=1e-4)
-    assert pybullet_key_prefix() == "pybullet-wrist" and pybullet_key_prefix("tcp") == "pybullet"
-    with pytest.raises(ValueError, match="torque_about"):
-        BulletInsertionEnv("InsertBench/USB-v1", torque_about="flange")
+    np.testing.assert_allclose(bullet_w, mujoco_w, atol=0.5)
+    assert pybullet_key_prefix() == "pybullet2" and pybullet_key_prefix(1) == "pybullet"
 
 
 def test_press_force_orders_usb_dsub_modele(usb, dsub):

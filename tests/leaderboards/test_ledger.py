@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 import leaderboards.sim2sim
 from benchmark.cli import app
-from benchmark.sim2sim import make_engine_env
 from envs.episode import wilson_interval
 from envs.tasks import PAPER000_TASKS_V1
+from envs.version_key import PYBULLET_REVISION
 from leaderboards import scoring, site, submission, tracks
 from leaderboards.ledger import (
     Ledger,
@@ -457,8 +457,8 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
                             "DSub": {"supported": True, "reason": None}}
     assert [(e["task"], e["seed"]) for e in sim["episodes"]] == \
         [(e["task"], e["seed"]) for e in hidden["episodes"]]
-    assert sim["torque_about"] == "wrist"  # as MuJoCo's F/T sensor reads it
-    assert all(e["task_version_key"] == f"pybullet-wrist-{hidden['task_version_keys'][e['task']]}"
+    assert sim["revision"] == PYBULLET_REVISION == 2
+    assert all(e["task_version_key"] == f"pybullet2-{hidden['task_version_keys'][e['task']]}"
                and e["failure"] is None and e["steps"] >= 1 for e in sim["episodes"])
     # The reference: MuJoCo with noiseless=True on the same seeds. The tiny track's v0 tasks
     # have no sensor variation, so it replays the ranked episodes under its own version key.
@@ -520,28 +520,27 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     assert recheck.exit_code == 0, recheck.output  # recomputed and identical
     assert "identical" in recheck.stdout
     assert Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes() == before
-    # A block stored before 2026-12-06 read PyBullet's torque at the TCP: it has no
-    # torque_about, its keys start "pybullet-", and a recheck replays it with that reading.
+    # A block stored before 2026-12-06 ran PyBullet model revision 1: it records no revision,
+    # its keys start "pybullet-". This code cannot replay it: the recheck says so and passes
+    # on the MuJoCo episodes, recomputing no PyBullet episode.
     legacy = json.loads(before)
-    assert legacy["sim2sim"].pop("torque_about") == "wrist"
+    assert legacy["sim2sim"].pop("revision") == 2
     for episode in legacy["sim2sim"]["episodes"]:
-        episode["task_version_key"] = episode["task_version_key"].replace("-wrist-", "-")
+        episode["task_version_key"] = episode["task_version_key"].replace("pybullet2-",
+                                                                          "pybullet-")
     validate_entry(legacy)
     with pytest.raises(LedgerError, match="sim2sim episode of USB has another version key"):
-        validate_entry({**legacy, "sim2sim": {**legacy["sim2sim"], "torque_about": "wrist"}})
+        validate_entry({**legacy, "sim2sim": {**legacy["sim2sim"], "revision": 2}})
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(legacy))
     list_hidden_as_verified(submitted, legacy)
-    read_at = []
-
-    def spied(engine, task_id, **kwargs):
-        if engine == "pybullet":  # the noiseless MuJoCo reference is built here too
-            read_at.append(kwargs["torque_about"])
-        return make_engine_env(engine, task_id, **kwargs)
-
-    monkeypatch.setattr(leaderboards.sim2sim, "make_engine_env", spied)
-    replayed = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
-    assert replayed.exit_code == 0 and "identical" in replayed.stdout, replayed.output
-    assert read_at == ["tcp", "tcp"]  # the P-controller reads no torque: identical either way
+    built = []
+    with monkeypatch.context() as patched:
+        patched.setattr(leaderboards.sim2sim, "make_engine_env",
+                        lambda engine, *args, **kwargs: built.append(engine))
+        old = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
+    assert old.exit_code == 0 and "MuJoCo: every one" in old.stdout, old.output
+    assert "PyBullet: not recomputed: its block ran PyBullet model revision 1, which this code " \
+        "(revision 2) cannot replay" in old.stdout and built == []
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_bytes(before)
     list_hidden_as_verified(submitted, json.loads(before))
     # Anyone can: without a salt file, the published salt of the entry's round is used.
