@@ -69,6 +69,7 @@ from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS
 from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.folder_lock import LOCK_FILE, run_lock
+from benchmark.learned_reward import check_same_classifier, classifier_sha256
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
     TRAIN_SEEDS_PER_RUN,
@@ -337,6 +338,8 @@ def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any
     """The agent and learner state of ``ckpt``, checked to be a run of ``settings``."""
     learner = _check_learner(read_json(ckpt / LEARNER_JSON, "train-async checkpoint"), ckpt)
     saved = learner["settings"]
+    check_same_classifier(saved.get("reward_classifier_sha256"), settings["task_id"],
+                          settings["env_kwargs"], f"the run in {ckpt.parent}")
     changed = [k for k in SETTINGS if saved.get(k) != settings[k]]
     if changed:
         raise ValueError(f"{ckpt.parent} holds a train-async run of other settings (differs "
@@ -442,6 +445,9 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
                 "config": json.loads(standard_json(typed)),
                 "env_kwargs": json.loads(standard_json(env_kwargs)), "seed": seed,
                 "backend": backend}
+    digest = classifier_sha256(task_id, env_kwargs)  # a relative path is looked up anew
+    if digest is not None:
+        settings["reward_classifier_sha256"] = digest
     ckpt = find_checkpoint(out_dir)
     torch.manual_seed(seed)
     env = build_env(task_id, env_kwargs, backend, seed)
@@ -636,6 +642,8 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         "utd_log": utd_log, "resumes": resumes, "checkpoint_every": checkpoint_every,
         # What `insertbench eval` reads to check the task and rebuild the env (as run.json).
         "seed": seed, "env_kwargs": env_kwargs, "config": config_to_dict(agent.config),
+        **({"reward_classifier_sha256": settings["reward_classifier_sha256"]}
+           if "reward_classifier_sha256" in settings else {}),
     }
     write_json(out_dir / "async.json", result, non_finite="null")  # NaN means: null
     return result

@@ -22,6 +22,7 @@ from a few hundred labelled frames. Here:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import json
@@ -34,7 +35,12 @@ import numpy as np
 
 from agents.buffer import concat_batches
 from agents.networks import is_image_space
-from agents.reward_classifier import CLASSIFIER_JSON, load_classifier, select_space
+from agents.reward_classifier import (
+    CLASSIFIER_JSON,
+    CLASSIFIER_WEIGHTS,
+    load_classifier,
+    select_space,
+)
 from benchmark.cells import MAX_EVAL_EPISODES
 
 #: Env reset seeds of classifier frames: disjoint from training, evaluation and demo seeds.
@@ -302,7 +308,7 @@ def evaluated_task_kwargs(task_id: str, env_kwargs: Mapping[str, Any]) -> dict[s
         return kwargs
     wrapper_kwargs = ("reward", "obs_mode", "reward_classifier")  # make_classifier_env's
     try:
-        directory = Path(str(kwargs["reward_classifier"]).format(task=task_id.split("/")[-1]))
+        directory = classifier_directory(task_id, kwargs["reward_classifier"])
         with open(directory / CLASSIFIER_JSON, encoding="utf-8") as file:
             trained_on = json.load(file)["meta"]["env_kwargs"]
         render = {k: v for k, v in trained_on.items() if k in RENDER_KWARGS}
@@ -421,6 +427,52 @@ def check_classifier_task(directory: Path, task_id: str) -> None:
                          f"--task {task_id} ...`)")
 
 
+def classifier_directory(task_id: str, reward_classifier: Any) -> Path:
+    """The folder ``reward_classifier`` names for ``task_id``, in which ``{task}`` stands for the
+    task's name without its namespace; ValueError for another ``{...}`` field."""
+    try:
+        return Path(str(reward_classifier).format(task=task_id.split("/")[-1]))
+    except (KeyError, IndexError, ValueError, AttributeError):  # "{name}": KeyError: 'name'
+        raise ValueError(f"reward_classifier may hold {{task}} and no other {{...}} field, got "
+                         f"{reward_classifier!r}") from None
+
+
+def _looked_up(directory: Path) -> str:
+    return "" if directory.is_absolute() else f" (a relative path, looked up from {Path.cwd()})"
+
+
+def classifier_sha256(task_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """SHA-256 of the reward classifier's files (its description and weights) that a run with
+    ``env_kwargs`` is rewarded by on ``task_id``; None without one, or where its files cannot
+    be read (building the env says why). A run records it: a relative ``reward_classifier`` is
+    looked up from the working directory, where another classifier can stand under that name."""
+    if env_kwargs.get("reward") != "classifier" or not env_kwargs.get("reward_classifier"):
+        return None
+    directory = classifier_directory(task_id, env_kwargs["reward_classifier"])
+    digest = hashlib.sha256()
+    try:
+        for name in (CLASSIFIER_JSON, CLASSIFIER_WEIGHTS):
+            digest.update((directory / name).read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def check_same_classifier(recorded: str | None, task_id: str, env_kwargs: Mapping[str, Any],
+                          what: str) -> None:
+    """ValueError unless the classifier ``env_kwargs`` name now is the one ``what`` recorded
+    (``recorded``: its `classifier_sha256`; None, from before runs recorded it: unchecked).
+    Resumed or evaluated from another folder, a relative path rewarded the run with another
+    classifier of the same name without a word."""
+    now = classifier_sha256(task_id, env_kwargs)
+    if recorded is None or now is None or now == recorded:
+        return
+    directory = classifier_directory(task_id, env_kwargs["reward_classifier"])
+    raise ValueError(f"the reward classifier in {directory}{_looked_up(directory)} is not the "
+                     f"one {what} was trained with (its files differ): run from the folder the "
+                     "run was started in, or name that classifier's folder")
+
+
 def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     """``task_id`` rewarded by a classifier; see the module docstring.
 
@@ -434,15 +486,11 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
         raise ValueError("a learned reward needs both reward='classifier' and "
                          f"reward_classifier=<dir>; got reward={reward!r}, "
                          f"reward_classifier={directory!r}")
-    try:
-        directory = Path(str(directory).format(task=task_id.split("/")[-1]))
-    except (KeyError, IndexError, ValueError, AttributeError):  # "{name}": KeyError: 'name'
-        raise ValueError(f"reward_classifier may hold {{task}} and no other {{...}} field, got "
-                         f"{directory!r}") from None
+    directory = classifier_directory(task_id, directory)
     try:
         classifier = load_classifier(directory)
     except FileNotFoundError as err:  # a user's typo, not an internal error
-        raise ValueError(str(err)) from None
+        raise ValueError(f"{err}{_looked_up(directory)}") from None
     check_classifier_task(directory, task_id)
     obs_mode = kwargs.pop("obs_mode", "state")
     render = {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}

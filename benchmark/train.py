@@ -79,6 +79,8 @@ from benchmark.learned_reward import (
     add_failure_demos,
     bind_reward_classifier,
     check_reward_pairing,
+    check_same_classifier,
+    classifier_sha256,
     end_trials_on_own_verdict,
     scored_env,
 )
@@ -1008,7 +1010,10 @@ def train(
                else {})
             # Who intervenes, when not the agent's own (simulated) operator: a resume with or
             # without --teleop changed the source mid-run, and run.json did not say which.
-            | ({"interventions": intervention_source(intervene)} if intervene else {}))
+            | ({"interventions": intervention_source(intervene)} if intervene else {})
+            # Which classifier rewards it: a relative reward_classifier is looked up anew.
+            | ({"reward_classifier_sha256": digest}
+               if (digest := classifier_sha256(task_id, env_kwargs or {})) else {}))
         ckpt = run_checkpoint_dir(out_dir)
         run_file = out_dir / "run.json"
         if ckpt is not None and not run_file.is_file():
@@ -1017,6 +1022,8 @@ def train(
                              "checked to be this run; use another out_dir")
         if ckpt is not None:
             previous = json.loads(run_file.read_text())
+            check_same_classifier(previous.get("reward_classifier_sha256"), task_id,
+                                  env_kwargs or {}, f"the run in {out_dir}")
             changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)
                        and not (k == "demos" and "demos_path" in previous
                                 and previous["demos_path"] == description.get("demos_path"))]

@@ -281,7 +281,11 @@ def eval_command(
     from agents import agent_spec, load_agent
     from agents.checkpoint import read_meta
     from benchmark.evaluate import evaluate
-    from benchmark.learned_reward import bind_reward_classifier, find_vice_wrapper
+    from benchmark.learned_reward import (
+        bind_reward_classifier,
+        check_same_classifier,
+        find_vice_wrapper,
+    )
     from benchmark.rollout_cli import TaskVideo, check_video_path
     from benchmark.train import make_base_policy, make_env
     from envs.episode import summarize
@@ -304,7 +308,14 @@ def eval_command(
             "to evaluate it there anyway"
         )
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}  # older async.json: none
-    env_kwargs |= parse_env_kwargs(env)
+    explicit = parse_env_kwargs(env)
+    env_kwargs |= explicit
+    if run and "reward_classifier" not in explicit:  # one named by --env is the user's choice
+        try:
+            check_same_classifier(run.get("reward_classifier_sha256"), task, env_kwargs,
+                                  str(checkpoint))
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--checkpoint") from None
     # render_mode is no task kwarg (not in run.json, nor in the version key)
     render = {"render_mode": "rgb_array"} if video is not None else {}
     environment = build_env(make_env, task, env_kwargs | render)

@@ -430,6 +430,36 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
                    progress=False,
                    config={"hidden": (16, 16), "batch_size": 8, "learning_starts": 10})
     assert result.steps == 30 and len(result.evaluations) == 1
+    # The relative clf/{task} is looked up from the working directory: resumed or evaluated
+    # from another folder holding another classifier of that name, the run was rewarded by
+    # that one without a word. The runs record which one they were trained with.
+    (tmp_path / "elsewhere" / "clf").mkdir(parents=True)
+    copy = tmp_path / "elsewhere" / "clf" / "PegPoint-v0"
+    shutil.copytree(tmp_path / "clf" / "PegPoint-v0", copy)
+    other = copy / "classifier.json"
+    other.write_text(json.dumps(json.loads(other.read_text()) | {"edited": True}))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match=r"the reward classifier in clf/PegPoint-v0 \(a relative "
+                                         r"path, looked up from .*elsewhere\) is not the one the "
+                                         r"run in ../run was trained with"):
+        train(STANDIN, "sac", steps=40, out_dir="../run", eval_episodes=1, eval_every=0,
+              progress=False,
+              env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
+              config={"hidden": (16, 16), "batch_size": 8, "learning_starts": 10})
+    with pytest.raises(ValueError, match="is not the one the run in ../async was trained with"):
+        train_async(STANDIN, "sac", steps=12, out_dir="../async", eval_episodes=0,
+                    env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
+                    config={"hidden": (16, 16), "batch_size": 4, "learning_starts": 4})
+    for run in ("../run", "../async"):
+        res = runner.invoke(app, ["eval", "--task", STANDIN, "--checkpoint", run, "--episodes",
+                                  "1"])
+        assert res.exit_code == 2 and f"is not the one {run} was trained with" in res.output, \
+            res.output
+    monkeypatch.chdir(tmp_path)  # where it was started: the same classifier, resumed
+    assert train(STANDIN, "sac", steps=40, out_dir="run", eval_episodes=1, eval_every=0,
+                 progress=False,
+                 env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
+                 config={"hidden": (16, 16), "batch_size": 8, "learning_starts": 10}).steps == 40
 
 
 @pytest.mark.parametrize("args,message", [
