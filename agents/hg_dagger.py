@@ -20,6 +20,7 @@ import gymnasium as gym
 
 from agents.base import BasePolicy
 from agents.bc import BCAgent, BCConfig
+from agents.config import check
 from agents.operator import OperatorConfig, SimulatedOperator
 from agents.registry import register
 
@@ -32,9 +33,13 @@ class HGDAggerConfig(BCConfig, OperatorConfig):
     # (ours: paper 003 gives no HG-DAgger hyperparameters; the BC fields are agents/bc.py's)
 
     def validate(self) -> None:
-        """BC and operator checks."""
+        """BC and operator checks; at least one update per env step (with none it never
+        trains on the corrections: it is BC with an operator's episodes thrown away)."""
         BCConfig.validate(self)
         OperatorConfig.validate(self)
+        check(self.online_updates_per_step >= 1, type(self).__name__, "online_updates_per_step",
+              ">= 1 (0 never trains on the corrections: that is the bc agent)",
+              self.online_updates_per_step)
 
 
 @register("hg_dagger", HGDAggerConfig, needs_base_policy=True, needs_demos=True)

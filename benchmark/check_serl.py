@@ -179,9 +179,8 @@ def main() -> None:
               f"({int(rates['frames'])} frames, {int(rates['positives'])} successes): "
               f"false-positive rate {rates['false_positive_rate']:.3f}, false-negative rate "
               f"{rates['false_negative_rate']:.3f}")
-    interventions = getattr(result.agent, "interventions", None)
-    if interventions is not None:
-        print(f"intervened transitions: {interventions}")
+    if hasattr(result.agent, "operator"):  # HIL-SERL and HG-DAgger (the runner counts both)
+        print(f"intervened transitions: {result.intervention_steps}")
     print(json.dumps({"env_steps": result.steps, "episodes": result.episodes,
                       "train_wall_clock_s": round(result.wall_clock_s, 1),
                       "process_cpu_s": round(time.process_time(), 1)}))

@@ -120,13 +120,16 @@ def test_rlpd_batches_mix_demo_and_online_rows(demo_ratio, expected):
     ({"demo_ratio": 0.5, "batch_size": 1}, "demo_ratio"),
     # Actions lie in [-1, 1]: at a mean absolute difference of 2 the operator never took over.
     ({"operator_trigger_deviation": 2.0}, "operator_trigger_deviation"),
+    # HG-DAgger without online updates never trained on its corrections: BC, accepted silently.
+    ({"online_updates_per_step": 0}, "online_updates_per_step"),
 ])
 def test_serl_configs_that_would_switch_their_method_off_are_refused(config, field):
     from agents.config import build_config
     from agents.registry import agent_spec
 
+    agent = "hg_dagger" if field == "online_updates_per_step" else "hil_serl"
     with pytest.raises(ValueError, match=field):
-        build_config(agent_spec("hil_serl").config_cls, config)
+        build_config(agent_spec(agent).config_cls, config)
 
 
 @pytest.mark.parametrize("online", [False, True])

@@ -145,3 +145,27 @@ def test_eval_episodes_run_that_many_distinct_seeds_and_name_them(monkeypatch, c
     entries = json.loads((tmp_path / "run" / "evaluations.json").read_text())
     assert [len(e["episodes"]) for e in entries] == [3]
     assert len({r["seed"] for r in entries[0]["episodes"]}) == 3
+
+
+@pytest.mark.parametrize("agent", ["hil_serl", "hg_dagger"])
+def test_agents_with_an_operator_print_its_intervened_transitions(agent, monkeypatch, capsys,
+                                                                    tmp_path):
+    """HG-DAgger's run counted its interventions but printed none (the line read HIL-SERL's own
+    counter, which HG-DAgger has not): both print the runner's count."""
+    import json
+
+    import tests.standin_env  # noqa: F401  (registers the stand-in)
+
+    monkeypatch.setattr(check_serl, "TASKS",
+                        {"usb": "tests.standin_env:InsertBenchStandIn/PegPoint-v0"})
+    monkeypatch.setattr(check_serl, "ENV_KWARGS",  # the stand-in has no obs_frame
+                        {k: v for k, v in check_serl.ENV_KWARGS.items() if k != "obs_frame"})
+    monkeypatch.setattr(sys, "argv", ["check_serl", "--agent", agent, "--steps", "40",
+                                      "--eval-every", "0", "--demos", "2", "--eval-episodes", "1",
+                                      "-c", "hidden=16,16", "-c", "batch_size=8",
+                                      "-c", "operator_trigger_deviation=0.001",
+                                      "--out", str(tmp_path / "run")])
+    check_serl.main()
+    counted = json.loads((tmp_path / "run" / "checkpoint" / "runner.json").read_text())
+    assert counted["intervention_steps"] > 0
+    assert f"intervened transitions: {counted['intervention_steps']}\n" in capsys.readouterr().out
