@@ -698,7 +698,7 @@ def main() -> None:
                         f"{PAPER001_STEPS} env steps (trials that R_psi ends early leave steps "
                         "for more)")
     parser.add_argument("--classifier-episodes", type=int, default=20, help="paper001 only")
-    parser.add_argument("--tasks", nargs="*", help="subset of test tasks / connectors")
+    parser.add_argument("--tasks", nargs="+", help="subset of test tasks / connectors")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--methods", nargs="+", choices=PAPER001_METHODS,
                         help="paper001 only: the methods to run (default all; sac pretrains "

@@ -626,6 +626,10 @@ def load_offline_preset(name_or_path: str) -> dict[str, Any]:
         raise ValueError(f"unknown offline preset {name_or_path!r}; shipped: "
                          f"{offline_presets()} (or give a path to a .toml file)")
     preset = tomllib.loads(path.read_text(encoding="utf-8"))
+    for table in ("recipe", "bench"):  # recipe = "small" was checked as its letters
+        if not isinstance(preset.get(table, {}), dict):
+            raise ValueError(f"{path}: {table} must be a table ([{table}]), got "
+                             f"{preset[table]!r}")
     for where, table, allowed in (("", preset, OFFLINE_PRESET_KEYS),
                                   ("[recipe] ", preset.get("recipe", {}), OFFLINE_RECIPE_KEYS),
                                   ("[bench] ", preset.get("bench", {}), OFFLINE_BENCH_KEYS)):
@@ -634,7 +638,27 @@ def load_offline_preset(name_or_path: str) -> dict[str, Any]:
             raise ValueError(f"{path}: unknown {where}keys {unknown}; allowed: {sorted(allowed)}")
     if preset.get("paper") not in ("paper001", "paper004"):
         raise ValueError(f"{path}: paper must be 'paper001' or 'paper004'")
+    # Set as argparse defaults and recipe kwargs, a value of another type went unchecked:
+    # tasks = "USACPlug" was read as its letters, [recipe] episodes = 0 as no count.
+    for key, value in preset.get("recipe", {}).items():
+        text = key in ("scale", "version")
+        if not (isinstance(value, str) if text else _is_int(value)) or (
+                key == "episodes" and value < 1):
+            raise ValueError(f"{path}: [recipe] {key} must be "
+                             f"{'a string' if text else 'an integer'}"
+                             f"{' >= 1' if key == 'episodes' else ''}, got {value!r}")
+    for key, value in preset.get("bench", {}).items():
+        if key == "tasks" and not (isinstance(value, list) and value
+                                   and all(isinstance(v, str) for v in value)):
+            raise ValueError(f"{path}: [bench] tasks must be a non-empty list of task names, "
+                             f"got {value!r}")
+        if key != "tasks" and not _is_int(value):
+            raise ValueError(f"{path}: [bench] {key} must be an integer, got {value!r}")
     return preset
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def offline_presets() -> list[str]:

@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.datasets import CollectConfig, collect, finished, load, read_collect_config
 from envs.json_files import write_json
+from envs.task_options import check_int
 from envs.tasks import DYNAMICS, pinned_versions
 
 RECIPE_JSON = "recipe.json"
@@ -99,19 +101,21 @@ def recipe_parts(name: str, scale: str = "small", seed: int = 0, episodes: int |
         raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
     if name not in ("paper001", "paper004"):
         raise ValueError(f"unknown recipe {name!r}; known: ['paper001', 'paper004']")
+    if episodes is not None:  # 0 was falsy: the scale's 20 or 500 rollouts, recorded as 0
+        check_int("episodes", episodes, 1, MAX_EVAL_EPISODES)
     names = paper001_connectors() if name == "paper001" else paper004_connectors()
     unknown = sorted(set(connectors or []) - set(names))
     if unknown:
         raise ValueError(f"connectors {unknown} are not in recipe {name}; it has {names}")
     parts: list[RecipePart] = []
     if name == "paper001":
-        count = episodes or (20 if scale == "small" else 1400)
+        count = episodes if episodes is not None else 20 if scale == "small" else 1400
         for task, connector in enumerate(names):
             parts.append(RecipePart(connector, connector, task, False, CollectConfig(
                 f"InsertBench/Connector-{connector}-{version}", episodes=count, noise=0.2,
                 max_steps=PAPER001_STEPS, seed=seed + 1000 * task, env_kwargs=PAPER001_ENV)))
     elif name == "paper004":
-        count = episodes or (20 if scale == "small" else 500)
+        count = episodes if episodes is not None else 20 if scale == "small" else 500
         for task, connector in enumerate(names):
             task_id = f"InsertBench/Connector-{connector}-{version}"
             parts.append(RecipePart(f"{connector}-demos", connector, task, True, CollectConfig(

@@ -211,6 +211,35 @@ def test_offline_presets_drive_bench_offline_not_the_matrix(tmp_path, monkeypatc
         main()
     assert exited.value.code == 2 and "unknown [bench] keys ['epochs']" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+    # Values of another type: episodes = 0 collected the scale's 20 rollouts per connector
+    # (recorded as 0), a string of tasks ran as its letters, a recipe string was checked as its
+    # letters, and a bad recipe value was blamed on --out.
+    for table, line, message in (
+            ("recipe", "episodes = 0", "[recipe] episodes must be an integer >= 1, got 0"),
+            ("recipe", "episodes = -3", "[recipe] episodes must be an integer >= 1, got -3"),
+            ("recipe", "episodes = true", "[recipe] episodes must be an integer >= 1, got True"),
+            ("recipe", "scale = 1", "[recipe] scale must be a string, got 1"),
+            ("bench", 'tasks = "USACPlug"', "[bench] tasks must be a non-empty list of task "
+                                            "names, got 'USACPlug'"),
+            ("bench", "pretrain_steps = 2.5", "[bench] pretrain_steps must be an integer"),
+            (None, 'recipe = "small"', "recipe must be a table ([recipe]), got 'small'")):
+        body = f"[{table}]\n{line}\n" if table else f"{line}\n"
+        (tmp_path / "bad.toml").write_text(f'name = "t"\npaper = "paper004"\n{body}')
+        monkeypatch.setattr(sys, "argv", ["bench_offline", "--preset", "bad.toml", "--out", "out"])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        err = capsys.readouterr().err.strip().splitlines()[-1]  # after argparse's usage
+        assert exited.value.code == 2 and message in err and "--out" not in err, err
+        assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="episodes must be an integer in"):
+        recipe_parts("paper004", "small", episodes=0)
+    # --tasks with no names ran every task (stored as "tasks": [])
+    monkeypatch.setattr(sys, "argv", ["bench_offline", "paper004", "--data", "data", "--out",
+                                      "out", "--tasks"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2 and "--tasks: expected at least one argument" in \
+        capsys.readouterr().err
 
 
 def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path, monkeypatch,
