@@ -62,13 +62,23 @@ def sim2sim_command(
             "to compare it there anyway"
         )
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}
-    if "pixels" in str(env_kwargs.get("obs_mode", "state")):  # else "left out" of both, then
-        # "pass the --env kwargs it was trained with", which PyBullet refused
+    cameras = _camera_keys(agent_dir) if agent_dir is not None else []
+    if "pixels" in str(env_kwargs.get("obs_mode", "state")) or cameras:  # else "left out" of
+        # both, then "pass the --env kwargs it was trained with", which PyBullet refused (a
+        # VICE run's observations hold its classifier's cameras in any obs_mode)
         raise typer.BadParameter(f"{checkpoint} was trained on camera observations "
-                                 f"(obs_mode={env_kwargs['obs_mode']!r}); PyBullet has no "
-                                 "cameras: sim2sim compares state policies only",
+                                 f"({', '.join(cameras) or env_kwargs['obs_mode']}); PyBullet "
+                                 "has no cameras: sim2sim compares state policies only",
                                  param_hint="--checkpoint")
     explicit = parse_env_kwargs(env)
+    if env_kwargs.get("reward") == "classifier" and "reward" not in explicit:
+        # A classifier on the cameras has no PyBullet model: dropping reward_classifier alone
+        # left reward='classifier' without it. Both engines end at the simulator's success.
+        env_kwargs = {k: v for k, v in env_kwargs.items() if k != "reward_classifier"}
+        env_kwargs["reward"] = "sparse"
+        warnings.warn("the run's learned reward (a classifier on camera images) has no PyBullet "
+                      "model: both engines run reward='sparse', ending at the simulator's "
+                      "success", stacklevel=1)
     chosen = sorted({"task", "allow_unsupported"} & set(explicit))
     if chosen:  # task=x was a KeyError listing every ID; allow_unsupported reached MuJoCo
         raise typer.BadParameter(f"{', '.join(chosen)} cannot be an env kwarg here: --task "
@@ -118,6 +128,19 @@ def sim2sim_command(
     console.print("caveat: the peak forces are not comparable: MuJoCo's is its force reading "
                   "(v0: the net contact force at 100 Hz; v1 on: the filtered wrist F/T), "
                   "PyBullet's the raw contact force of every physics step, spiking on impact")
+
+
+def _camera_keys(agent_dir: Path) -> list[str]:
+    """The image entries of the checkpoint's observations ([] where its agent.json cannot be
+    read: the checks after this one say why in one line)."""
+    from agents.checkpoint import read_meta, space_from_json
+    from agents.networks import is_image_space
+
+    try:
+        space = space_from_json(read_meta(agent_dir)["observation_space"])
+    except (ValueError, KeyError, TypeError):
+        return []
+    return sorted(k for k, sub in getattr(space, "spaces", {}).items() if is_image_space(sub))
 
 
 if __name__ == "__main__":  # `python -m benchmark.sim2sim_cli ...` = `insertbench sim2sim ...`

@@ -1366,6 +1366,35 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     assert code == 2 and len(lines) == 1 and "PyBullet has no cameras" in lines[0], err
 
 
+def test_sim2sim_runs_a_learned_reward_run_on_the_simulators_success(capsys, in_tmp):
+    """A run rewarded by a classifier: sim2sim dropped its reward_classifier (no PyBullet model)
+    but kept reward='classifier', and failed on "needs both". A VICE run's observations hold
+    its classifier's cameras in any obs_mode: its --env advice went in circles."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+    run_file = Path("runs/pc/run.json")  # as a run under a learned reward records it
+    run = json.loads(run_file.read_text())
+    run["env_kwargs"] |= {"reward": "classifier", "reward_classifier": "clf/{task}"}
+    run_file.write_text(json.dumps(run))
+    code, out, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--checkpoint",
+                             "runs/pc", "--episodes", "1")
+    assert code == 0, err
+    assert "the run's learned reward (a classifier on camera images) has no PyBullet model: " \
+        "both engines run reward='sparse'" in " ".join(err.split()), err
+    assert "'reward': 'sparse'" in out and "reward_classifier" not in out, out
+    meta_file = Path("runs/pc/checkpoint/agent/agent.json")
+    meta = json.loads(meta_file.read_text())
+    meta["observation_space"]["spaces"]["side"] = {  # as a VICE run's
+        "type": "Box", "shape": [32, 32, 3], "dtype": "uint8", "low": 0, "high": 255}
+    meta_file.write_text(json.dumps(meta))
+    code, _, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "runs/pc", "--episodes", "1")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "runs/pc was trained on camera observations (side); PyBullet has no cameras" in err
+
+
 @pytest.mark.parametrize(
     "args",
     [
