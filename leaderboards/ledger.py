@@ -214,7 +214,7 @@ def _check_policy_files(entry: Mapping[str, Any]) -> None:
                                   "the entry's policy files")
 
 
-def sim2sim_revision(block: Mapping[str, Any]) -> str:
+def sim2sim_revision(block: Mapping[str, Any]) -> int:
     """The PyBullet model revision that ran the block's episodes
     (`envs.version_key.PYBULLET_REVISION`): 1 for a block stored before 2026-12-06, which
     records none."""
