@@ -338,12 +338,12 @@ def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any
     """The agent and learner state of ``ckpt``, checked to be a run of ``settings``."""
     learner = _check_learner(read_json(ckpt / LEARNER_JSON, "train-async checkpoint"), ckpt)
     saved = learner["settings"]
-    check_same_classifier(saved.get("reward_classifier_sha256"), settings["task_id"],
-                          settings["env_kwargs"], f"the run in {ckpt.parent}")
     changed = [k for k in SETTINGS if saved.get(k) != settings[k]]
     if changed:
         raise ValueError(f"{ckpt.parent} holds a train-async run of other settings (differs "
                          f"in {changed}): use the same settings to resume it, or another --out")
+    check_same_classifier(saved.get("reward_classifier_sha256"), settings["task_id"],
+                          settings["env_kwargs"], f"the run in {ckpt.parent}")
     agent = load_agent(ckpt / "agent", **kwargs)
     missing = [f"replay_{name}.npz" for name in agent._checkpoint_buffers()
                if not (ckpt / "agent" / f"replay_{name}.npz").is_file()]

@@ -68,6 +68,7 @@ from benchmark.recipes import (
     load_recipe,
     paper004_env,
     recipe_connectors,
+    recipe_parts,
     recipe_version,
 )
 from benchmark.script_args import output_dir
@@ -713,6 +714,10 @@ def main() -> None:
             preset = load_offline_preset(args.preset)
         except ValueError as err:
             parser.error(str(err))
+        try:  # its values, before any data: a bad one was blamed on --out after the checks
+            recipe_parts(preset["paper"], **preset.get("recipe", {}))
+        except ValueError as err:
+            parser.error(f"{args.preset}: [recipe] {err}")
         if args.paper not in (None, preset["paper"]):
             parser.error(f"preset {args.preset} is for {preset['paper']}, not {args.paper}")
         parser.set_defaults(paper=preset["paper"], **preset.get("bench", {}))

@@ -1022,8 +1022,6 @@ def train(
                              "checked to be this run; use another out_dir")
         if ckpt is not None:
             previous = json.loads(run_file.read_text())
-            check_same_classifier(previous.get("reward_classifier_sha256"), task_id,
-                                  env_kwargs or {}, f"the run in {out_dir}")
             changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)
                        and not (k == "demos" and "demos_path" in previous
                                 and previous["demos_path"] == description.get("demos_path"))]
@@ -1037,6 +1035,8 @@ def train(
                                        alone=changed == ["config"]))
                     + "); use another out_dir or the same settings to resume"
                 )
+            check_same_classifier(previous.get("reward_classifier_sha256"), task_id,
+                                  env_kwargs or {}, f"the run in {out_dir}")
 
         env = make_env(task_id, env_kwargs)
         dataset = None

@@ -310,7 +310,8 @@ def eval_command(
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}  # older async.json: none
     explicit = parse_env_kwargs(env)
     env_kwargs |= explicit
-    if run and "reward_classifier" not in explicit:  # one named by --env is the user's choice
+    # One named by --env is the user's choice; on another task {task} names another one.
+    if run and "reward_classifier" not in explicit and trained_on == task:
         try:
             check_same_classifier(run.get("reward_classifier_sha256"), task, env_kwargs,
                                   str(checkpoint))

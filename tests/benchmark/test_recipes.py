@@ -222,7 +222,9 @@ def test_offline_presets_drive_bench_offline_not_the_matrix(tmp_path, monkeypatc
             ("bench", 'tasks = "USACPlug"', "[bench] tasks must be a non-empty list of task "
                                             "names, got 'USACPlug'"),
             ("bench", "pretrain_steps = 2.5", "[bench] pretrain_steps must be an integer"),
-            (None, 'recipe = "small"', "recipe must be a table ([recipe]), got 'small'")):
+            (None, 'recipe = "small"', "recipe must be a table ([recipe]), got 'small'"),
+            ("recipe", 'scale = "huge"', "bad.toml: [recipe] scale must be one of"),
+            ("recipe", 'version = "v9"', "bad.toml: [recipe] version must be one of")):
         body = f"[{table}]\n{line}\n" if table else f"{line}\n"
         (tmp_path / "bad.toml").write_text(f'name = "t"\npaper = "paper004"\n{body}')
         monkeypatch.setattr(sys, "argv", ["bench_offline", "--preset", "bad.toml", "--out", "out"])

@@ -521,8 +521,8 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     assert "identical" in recheck.stdout
     assert Path(f"ledger/entries/tiny/{entry['entry_id']}.json").read_bytes() == before
     # A block stored before 2026-12-06 ran PyBullet model revision 1: it records no revision,
-    # its keys start "pybullet-". This code cannot replay it: the recheck says so and passes
-    # on the MuJoCo episodes, recomputing no PyBullet episode.
+    # its keys start "pybullet-". This code cannot replay it: the recheck says so, builds no
+    # PyBullet env, and still recomputes the MuJoCo episodes and the noiseless reference.
     legacy = json.loads(before)
     assert legacy["sim2sim"].pop("revision") == 2
     for episode in legacy["sim2sim"]["episodes"]:
@@ -533,14 +533,20 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
         validate_entry({**legacy, "sim2sim": {**legacy["sim2sim"], "revision": 2}})
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(legacy))
     list_hidden_as_verified(submitted, legacy)
-    built = []
+    built, make = [], leaderboards.sim2sim.make_engine_env
+
+    def spied(engine, *args, **kwargs):
+        built.append(engine)
+        return make(engine, *args, **kwargs)
+
     with monkeypatch.context() as patched:
-        patched.setattr(leaderboards.sim2sim, "make_engine_env",
-                        lambda engine, *args, **kwargs: built.append(engine))
+        patched.setattr(leaderboards.sim2sim, "make_engine_env", spied)
         old = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert old.exit_code == 0 and "MuJoCo: every one" in old.stdout, old.output
-    assert "PyBullet: not recomputed: its block ran PyBullet model revision 1, which this code " \
-        "(revision 2) cannot replay" in old.stdout and built == []
+    assert "PyBullet: not recomputed: its episodes ran on PyBullet model revision 1, which " \
+        "this code (revision 2) cannot replay" in old.stdout and built == ["mujoco"] * 2
+    assert "MuJoCo (noiseless): every one of the 4 recomputed episodes is identical" in \
+        old.stdout, old.stdout
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_bytes(before)
     list_hidden_as_verified(submitted, json.loads(before))
     # Anyone can: without a salt file, the published salt of the entry's round is used.
