@@ -61,6 +61,12 @@ class ODAConfig(AWACConfig):
     offline_buffer_size: int = 100_000  # offline capacity per task [transitions]
     demo_buffer_size: int = 20_000  # demonstration capacity per task and for the context
 
+    def needs_task_ids(self) -> bool:
+        """Its offline data must say each row's task (a ``task_id`` column: `insertbench
+        dataset recipe paper004`; the runner's own demonstrations have none): the runner
+        checks it before a run folder is made, not after recording demonstrations into it."""
+        return True
+
     def validate(self) -> None:
         """AWAC's checks plus the encoder's."""
         super().validate()

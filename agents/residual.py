@@ -45,6 +45,10 @@ class ResidualMixin:
     #: Its actions go through the task's hand controller, which steers to the goal the task
     #: gives it (the socket, or the believed goal), whatever the observation holds.
     acts_through_base_policy = True
+    #: The columns its demonstrations need beyond a dataset's own (the runner checks them before
+    #: a run folder is made): pi_H(s), recorded during each episode.
+    demo_columns = {"base_action": "the hand controller's action, as `insertbench train "
+                                   "--demo-episodes N` records it"}
     base_policy: BasePolicy
     residual_scale: float
     _last: tuple[Observation, np.ndarray] | None

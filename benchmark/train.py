@@ -991,7 +991,7 @@ def train(
         # The agent's pretrain said so, after demos were collected into a new run folder.
         raise ValueError(f"{agent_name} with these settings trains on a recipe's task_id "
                          "column (each row's connector); give --demos a folder from "
-                         "`insertbench dataset recipe paper001`")
+                         "`insertbench dataset recipe` (paper001 for IQL, paper004 for ODA)")
     with run_lock(out_dir):
         description = _json_ready({
             "task_id": task_id,
@@ -1046,6 +1046,11 @@ def train(
                 if dataset is not None:
                     source = f"demos {demos}" if isinstance(demos, str | Path) else "demos"
                     check_dataset_fits(dataset, env, source)
+                    needed = getattr(spec.cls, "demo_columns", {})
+                    missing = [f"{c!r} ({why})" for c, why in needed.items() if c not in dataset]
+                    if missing:  # was refused by the agent, after the run folder was made
+                        raise ValueError(f"{source} lack the column {', '.join(missing)} that "
+                                         f"{agent_name} learns from")
                     check_dataset_values(dataset, [k for k in dataset["obs"]
                                                    if k in env.observation_space.spaces],
                                          env.action_space, source=source)

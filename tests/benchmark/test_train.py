@@ -455,6 +455,24 @@ def test_iql_that_needs_each_rows_connector_is_refused_before_its_run_folder(tmp
         train(TASK, "iql", seed=0, steps=10, config={"daib": True}, demo_episodes=1,
               out_dir=tmp_path / "run", **RUN)
     assert not (tmp_path / "run").exists()
+    # ODA always does: its --demo-episodes were recorded into the folder, then refused.
+    with pytest.raises(ValueError, match=r"trains on a recipe's task_id column .*paper004"):
+        train(TASK, "oda", seed=0, steps=10, demo_episodes=1, out_dir=tmp_path / "oda", **RUN)
+    assert not (tmp_path / "oda").exists()
+
+
+def test_residual_demos_without_the_base_action_are_refused_before_the_run_folder(tmp_path):
+    """Residual pretraining needs pi_H(s) per row: demos without it were refused by the agent,
+    after run.json was written."""
+    train(TASK, "td3_lfd", seed=0, steps=0, config=SAC_SMALL, out_dir=tmp_path / "lfd",
+          demo_episodes=1, **RUN)
+    with np.load(tmp_path / "lfd" / "demos.npz") as data:
+        np.savez(tmp_path / "plain.npz", **{k: data[k] for k in data.files if k != "base_action"})
+    with pytest.raises(ValueError, match="lack the column 'base_action' .* that residual_sac "
+                                         "learns from"):
+        train(TASK, "residual_sac", seed=0, steps=10, demos=tmp_path / "plain.npz",
+              out_dir=tmp_path / "run", **RUN)
+    assert not (tmp_path / "run").exists()
 
 
 def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
