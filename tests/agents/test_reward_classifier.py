@@ -463,6 +463,13 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
               eval_every=0, progress=False,
               env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
               config={"hidden": (16, 16), "batch_size": 8, "learning_starts": 10})
+    # ... and an eval there (--allow-other-task) is not refused for {task}'s other classifier
+    # (this copy then fails its own task check: its report names the stand-in).
+    res = runner.invoke(app, ["eval", "--task", "InsertBench/USB-v1", "--checkpoint", "run",
+                              "--allow-other-task", "--episodes", "1"])
+    assert res.exit_code == 2 and "is not the one" not in res.output, res.output
+    assert "PegPoint-v0, not InsertBench/USB-v1; train one on it" in \
+        " ".join(res.output.split()), res.output
     assert train(STANDIN, "sac", steps=40, out_dir="run", eval_episodes=1, eval_every=0,
                  progress=False,
                  env_kwargs={"reward": "classifier", "reward_classifier": "clf/{task}"},
