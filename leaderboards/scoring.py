@@ -131,6 +131,14 @@ def _rates(distinct: list[np.ndarray]) -> np.ndarray:
     return np.array([(d[:, 0] * d[:, 1]).sum() / d[:, 1].sum() for d in distinct])
 
 
+def exact_mean(distinct: list[np.ndarray]) -> Fraction:
+    """The mean per-task success rate (`_rates`) as an exact fraction. Summed as floats, equal
+    results in another order differed in the last bit (0.1625 against 0.16250000000000003),
+    and that bit, not the lower bound, decided who led a tied group (`rank`)."""
+    return sum((Fraction(int((d[:, 0] * d[:, 1]).sum()), int(d[:, 1].sum())) for d in distinct),
+               Fraction(0)) / len(distinct)
+
+
 def _data_key(distinct: list[np.ndarray]) -> str:
     """What an entry's draws depend on, per task: the success rate over all episodes (as a
     fraction in lowest terms) and the number of distinct episodes. Seeding the draws from it
@@ -213,6 +221,7 @@ def aggregate(scores: list[EntryScore]) -> None:
     mean, and so is its interval)."""
     for s in scores:
         s.mean, s.iqm = (float(v) for v in _mean_and_iqm(_rates(s.distinct)))
+        s.mean = float(exact_mean(s.distinct))  # equal results, bitwise equal means
         s.mean_ci = _widened(_mean_interval(s.distinct), s.mean)
         if len(s.distinct) < 4:
             s.iqm_ci = s.mean_ci
@@ -320,6 +329,8 @@ class Sim2SimTask:
     #: Successes of MuJoCo with ``noiseless=True``, the reference PyBullet is compared with
     #: (None: a block from before 2026-12-05 has none).
     noiseless_successes: int | None = None
+    #: Distinct episodes among those noiseless ones (a deterministic policy replays one).
+    noiseless_distinct: int | None = None
 
     @property
     def supported(self) -> bool:
@@ -345,9 +356,11 @@ def sim2sim_scores(entry: Mapping[str, Any]) -> list[Sim2SimTask] | None:
             continue
         bullet = [e for e in block["episodes"] if e["task"] == label]
         mujoco = [e for e in hidden["episodes"] if e["task"] == label]
-        quiet = None if "noiseless" not in block else sum(
-            e["success"] for e in block["noiseless"]["episodes"] if e["task"] == label)
-        out.append(Sim2SimTask(label, None, len(bullet), sum(e["success"] for e in mujoco),
-                               sum(e["success"] for e in bullet),
-                               distinct_success_summary(bullet), quiet))
+        quiet = None if "noiseless" not in block else [
+            e for e in block["noiseless"]["episodes"] if e["task"] == label]
+        out.append(Sim2SimTask(
+            label, None, len(bullet), sum(e["success"] for e in mujoco),
+            sum(e["success"] for e in bullet), distinct_success_summary(bullet),
+            None if quiet is None else sum(e["success"] for e in quiet),
+            None if quiet is None else distinct_success_summary(quiet)[1]))
     return out

@@ -36,12 +36,14 @@ import numpy as np
 from benchmark.metrics import percent
 from envs.episode import FORCE_LIMIT_FACTOR, FORCE_LIMIT_N
 from envs.json_files import written_whole
+from envs.version_key import PYBULLET_REVISION
 from leaderboards.ledger import (
     Ledger,
     LedgerError,
     entry_track_version,
     is_stale,
     keys_digest,
+    sim2sim_revision,
     stored_policy_paths,
 )
 from leaderboards.scoring import EntryScore, Sim2SimTask, TrackTables, sim2sim_scores, track_tables
@@ -84,9 +86,10 @@ FORCE_LIMIT_TITLE = (
     f"(ConnectorSpec.mating; e.g. USB-A 35 N -> {FORCE_LIMIT_FACTOR * 35:g} N), "
     f"{FORCE_LIMIT_N:g} N for connectors without documented forces")
 SIM2SIM_TITLE = (
-    "The same policy on the same hidden seeds in PyBullet (measured at verification; never "
-    "ranked): success in MuJoCo, in MuJoCo without sensor variation (noiseless, as PyBullet "
-    "runs), and in PyBullet over the tasks PyBullet can run")
+    "The same policy on the same hidden seeds in PyBullet (never ranked; run at verification "
+    "or rerun since: the entry page says when, and on which PyBullet model revision): success "
+    "in MuJoCo, in MuJoCo without sensor variation (noiseless, as PyBullet runs), and in "
+    "PyBullet over the tasks PyBullet can run")
 NOISELESS_TITLE = (
     "MuJoCo with noiseless=True on the same hidden seeds: no F/T noise, drift or reset "
     "variation, as PyBullet runs the task; the gap from here to PyBullet is the engine's")
@@ -118,12 +121,16 @@ def _sim2sim_cell(entry: dict[str, Any]) -> tuple[str, str]:
     mujoco = sum(t.mujoco_successes for t in run) / n
     bullet = sum(t.pybullet_successes for t in run) / n
     title = f"over {', '.join(t.label for t in run)}" + (f"; {skipped}" if skipped else "")
+    distinct = sum(t.pybullet_distinct[1] for t in run)
+    replays = "" if distinct == n else (
+        f' <small title="its PyBullet episodes rest on replays: a deterministic policy on a '
+        f'noiseless task replays one episode per seed">({distinct} of {n} distinct)</small>')
     quiet = ""
     if all(t.noiseless_successes is not None for t in run):
         quiet = (f' <small title="{_e(NOISELESS_TITLE)}">(noiseless '
                  f'{_pct(sum(t.noiseless_successes for t in run) / n)})</small>')
     return (f"{bullet:.6g}", f'<span title="{_e(title)}">{_pct(mujoco)}{quiet} &rarr; '
-            f'{_pct(bullet)} <small>({len(run)}/{len(tasks)} tasks)</small></span>')
+            f'{_pct(bullet)}{replays} <small>({len(run)}/{len(tasks)} tasks)</small></span>')
 
 
 def _sort_value(value: float | None) -> str:
@@ -145,7 +152,7 @@ def _badge(score: EntryScore, stale: bool) -> str:
         verified = "hidden" in score.entry["evaluations"]
         return ('<span class="badge stale">stale</span> ' + (
             '<span class="badge verified" title="verified on hidden seeds under its own task '
-            'versions; shown: its public dev seeds">was verified</span>' if verified else
+            'versions; shown: that hidden evaluation">was verified</span>' if verified else
             '<span class="badge self">self-reported</span>'))
     if score.evaluation == "hidden":
         return '<span class="badge verified">verified</span>'
@@ -333,7 +340,10 @@ def _noiseless_task(task: Sim2SimTask | None) -> str:
         return _sim2sim_task(task)  # "-" or "n/a", as in the PyBullet column
     if task.noiseless_successes is None:
         return '<span title="measured at verifications since 2026-12-05">-</span>'
-    return f"{task.noiseless_successes}/{task.episodes}"
+    n = task.noiseless_distinct
+    distinct = "" if n == task.episodes else (
+        f' <small title="episodes that differ in any outcome field">({n} distinct)</small>')
+    return f"{task.noiseless_successes}/{task.episodes}{distinct}"
 
 
 def _sim2sim_task(task: Sim2SimTask | None) -> str:
@@ -363,8 +373,21 @@ def _sim2sim_note(entry: dict[str, Any]) -> str:
             f'geometry, impedance controller and retention springs but not its version\'s sensor '
             f'variation (F/T noise, drift, reset repeatability), so it is compared with MuJoCo '
             f'run noiseless on the same seeds; n/a: PyBullet cannot run the task (hover for the '
-            f'measured reason). {block["wall_clock_s"]:.0f} s wall, {block["cpu_s"]:.0f} s CPU. '
-            f'{reference}</p>')
+            f'measured reason). {_sim2sim_run(block)} {block["wall_clock_s"]:.0f} s wall, '
+            f'{block["cpu_s"]:.0f} s CPU. {reference}</p>')
+
+
+def _sim2sim_run(block: dict[str, Any]) -> str:
+    """When, where and on which PyBullet model the block ran: a block rerun since its
+    verification (the shipped ones, on 2026-12-06) read as measured at verification, and one of
+    an earlier model, whose figures differ, was not marked."""
+    revision = sim2sim_revision(block)
+    where = f" on {block['platform'].get('cpu', '?')}" if "platform" in block else ""
+    older = "" if revision == PYBULLET_REVISION else (
+        f" (an earlier model than this code's revision {PYBULLET_REVISION}: its figures are "
+        "not this model's, and a recheck cannot replay them)")
+    return (f"Run {block['evaluated_at'][:10]}{_e(where)} with PyBullet model revision "
+            f"{revision}{older}.")
 
 
 def salt_round_note(ledger: Ledger, entry: dict[str, Any]) -> str:

@@ -1134,6 +1134,48 @@ def test_a_tied_entrys_name_does_not_change_another_entrys_rank(submitted: Ledge
             ("Middle", 1), (wide_name, 1), ("Third", 3)]
 
 
+def test_equal_means_summed_in_another_order_tie_and_the_tighter_entry_leads():
+    """13/80 over 4 tasks as 1, 2, 3, 7 and as 2, 4, 6, 1 (one task replayed): as floats the
+    means were 0.1625 and 0.16250000000000003, so the wide entry led the group and a third
+    entry far below took rank 1; equal means are equal, and the tighter lower bound leads."""
+    from leaderboards.scoring import EntryScore, _rates, aggregate, exact_mean
+
+    def scored(name, successes, replayed=None):
+        distinct = []
+        for task, k in enumerate(successes):
+            rows = [(1, k), (0, 20 - k)] if task == replayed else [(1, 1)] * k + [(0, 1)] * (20 - k)
+            distinct.append(np.array(rows, float))
+        return EntryScore({"name": name, "builtin": False}, "hidden", [], distinct)
+
+    tight, wide, low = scored("B tight", (1, 2, 3, 7)), scored("A wide", (2, 4, 6, 1), 0), \
+        scored("C", (0, 0, 1, 0))
+    aggregate([tight, wide, low])
+    assert _rates(wide.distinct).mean() > _rates(tight.distinct).mean()  # as floats
+    assert wide.mean == tight.mean == float(exact_mean(tight.distinct)) == 13 / 80
+    assert wide.mean_ci[0] <= low.mean_ci[1] < tight.mean_ci[0]
+    assert [(s.entry["name"], s.rank) for s in rank([wide, low, tight])] == [
+        ("B tight", 1), ("A wide", 1), ("C", 3)]
+
+
+def test_entry_pages_say_when_and_on_which_pybullet_model_a_block_ran():
+    """"measured at verification" was shown for blocks rerun days later, and a block of an
+    earlier PyBullet model (whose figures differ) was not marked; replays are marked."""
+    from leaderboards.scoring import Sim2SimTask
+    from leaderboards.site import _noiseless_task, _sim2sim_run
+
+    block = {"evaluated_at": "2026-12-06T11:00:00Z", "revision": 2,
+             "platform": {"cpu": "Some <CPU>"}}
+    assert _sim2sim_run(block) == ("Run 2026-12-06 on Some &lt;CPU&gt; with PyBullet model "
+                                   "revision 2.")
+    old = _sim2sim_run({"evaluated_at": "2026-12-02T01:00:00Z"})
+    assert old.startswith("Run 2026-12-02 with PyBullet model revision 1 (an earlier model "
+                          "than this code's revision 2")
+    replayed = Sim2SimTask("USB", None, 50, 50, 50, (50, 1), 50, 1)
+    assert _noiseless_task(replayed).startswith("50/50 <small") and "(1 distinct)" in \
+        _noiseless_task(replayed)
+    assert _noiseless_task(Sim2SimTask("USB", None, 50, 50, 50, (50, 50), 49, 50)) == "49/50"
+
+
 def test_track_tasks_are_the_papers_on_the_current_task_version():
     assert [t.task_id for t in tracks.TRACKS["paper000"].tasks] == list(PAPER000_TASKS_V1)
     assert tracks.TASK_VERSION == 1
