@@ -220,7 +220,7 @@ def aggregate(scores: list[EntryScore]) -> None:
     (`_mean_interval`), the IQM's from `_drawn_rates` (with fewer than 4 tasks the IQM is the
     mean, and so is its interval)."""
     for s in scores:
-        s.mean, s.iqm = (float(v) for v in _mean_and_iqm(_rates(s.distinct)))
+        s.iqm = float(_mean_and_iqm(_rates(s.distinct))[1])
         s.mean = float(exact_mean(s.distinct))  # equal results, bitwise equal means
         s.mean_ci = _widened(_mean_interval(s.distinct), s.mean)
         if len(s.distinct) < 4:
