@@ -47,8 +47,8 @@ class ResidualMixin:
     acts_through_base_policy = True
     #: The columns its demonstrations need beyond a dataset's own (the runner checks them before
     #: a run folder is made): pi_H(s), recorded during each episode.
-    demo_columns = {"base_action": "the hand controller's action, as `insertbench train "
-                                   "--demo-episodes N` records it"}
+    demo_columns = {"base_action": "the hand controller's action, which a residual agent's "
+                                   "`insertbench train --demo-episodes N` records"}
     base_policy: BasePolicy
     residual_scale: float
     _last: tuple[Observation, np.ndarray] | None

@@ -365,12 +365,19 @@ def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | Non
 
 
 def _has_task_ids(demos: Any) -> bool:
-    """Whether demos (a path or a Dataset) give each row's connector: a recipe folder, or a
-    Dataset with a ``task_id`` column."""
+    """Whether demos (a path or a Dataset) give each row's connector: a recipe folder, or an
+    .npz or a Dataset with a ``task_id`` column (a recipe run's own demos.npz has one)."""
     if isinstance(demos, str | Path):
         from benchmark.recipes import is_recipe_dir
 
-        return Path(demos).is_dir() and is_recipe_dir(Path(demos))
+        path = Path(demos)
+        if path.is_file() and path.suffix == ".npz":
+            try:
+                with np.load(path) as data:
+                    return "task_id" in data.files
+            except (OSError, ValueError):
+                return False  # loading it says what is wrong with it
+        return path.is_dir() and is_recipe_dir(path)
     return demos is not None and "task_id" in demos
 
 

@@ -206,12 +206,14 @@ def _mean_interval(distinct: list[np.ndarray]) -> tuple[float, float]:
     point estimate often outside it (review)."""
     rates = _rates(distinct)
     counts = np.array([len(d) for d in distinct], float)
+    order = np.lexsort((counts, rates))  # float sums in one order: the same evidence in another
+    rates, counts = rates[order], counts[order]  # task order gave another last bit
     tasks = len(distinct)
     shrunk = (rates * counts + 0.5) / (counts + 1)
     pooled = shrunk.mean()
     stratified = pooled * (1 - pooled) / (np.sum(shrunk * (1 - shrunk) / counts) / tasks**2)
     effective = min(tasks**2 / np.sum(1.0 / counts), float(stratified))
-    low, high = wilson_interval(float(rates.mean()) * effective, effective)
+    low, high = wilson_interval(float(exact_mean(distinct)) * effective, effective)
     return float(low), float(high)
 
 

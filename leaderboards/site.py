@@ -127,8 +127,10 @@ def _sim2sim_cell(entry: dict[str, Any]) -> tuple[str, str]:
         f'noiseless task replays one episode per seed">({distinct} of {n} distinct)</small>')
     quiet = ""
     if all(t.noiseless_successes is not None for t in run):
+        replayed = sum(t.noiseless_distinct for t in run)
         quiet = (f' <small title="{_e(NOISELESS_TITLE)}">(noiseless '
-                 f'{_pct(sum(t.noiseless_successes for t in run) / n)})</small>')
+                 f'{_pct(sum(t.noiseless_successes for t in run) / n)}'
+                 f'{"" if replayed == n else f", {replayed} of {n} distinct"})</small>')
     return (f"{bullet:.6g}", f'<span title="{_e(title)}">{_pct(mujoco)}{quiet} &rarr; '
             f'{_pct(bullet)}{replays} <small>({len(run)}/{len(tasks)} tasks)</small></span>')
 
@@ -367,27 +369,33 @@ def _sim2sim_note(entry: dict[str, Any]) -> str:
     reference = (
         "Its blocks from before 2026-12-05 lack the noiseless MuJoCo reference: there the gap to "
         "PyBullet also holds the sensor variation's share. " if quiet is None else
-        f"Noiseless MuJoCo: {quiet['wall_clock_s']:.0f} s wall, {quiet['cpu_s']:.0f} s CPU. "
-        if quiet["episodes"] else "")
+        f"Noiseless MuJoCo: run {_ran(quiet, quiet['platform'])}, {quiet['wall_clock_s']:.0f} s "
+        f"wall, {quiet['cpu_s']:.0f} s CPU. " if quiet["episodes"] else "")
     return (f'<p class="note">PyBullet column: {_e(SIM2SIM_TITLE)}. PyBullet runs the task\'s '
             f'geometry, impedance controller and retention springs but not its version\'s sensor '
             f'variation (F/T noise, drift, reset repeatability), so it is compared with MuJoCo '
             f'run noiseless on the same seeds; n/a: PyBullet cannot run the task (hover for the '
-            f'measured reason). {_sim2sim_run(block)} {block["wall_clock_s"]:.0f} s wall, '
+            f'measured reason). {_sim2sim_run(entry)} {block["wall_clock_s"]:.0f} s wall, '
             f'{block["cpu_s"]:.0f} s CPU. {reference}</p>')
 
 
-def _sim2sim_run(block: dict[str, Any]) -> str:
-    """When, where and on which PyBullet model the block ran: a block rerun since its
+def _ran(part: Mapping[str, Any], platform: Mapping[str, str] | None) -> str:
+    """'<date> on <cpu>' of a block or part (the date alone where no platform is recorded)."""
+    where = "" if platform is None else f" on {platform.get('cpu', '?')}"
+    return _e(f"{part['evaluated_at'][:10]}{where}")
+
+
+def _sim2sim_run(entry: dict[str, Any]) -> str:
+    """When, where and on which PyBullet model the entry's block ran: a block rerun since its
     verification (the shipped ones, on 2026-12-06) read as measured at verification, and one of
-    an earlier model, whose figures differ, was not marked."""
-    revision = sim2sim_revision(block)
-    where = f" on {block['platform'].get('cpu', '?')}" if "platform" in block else ""
-    older = "" if revision == PYBULLET_REVISION else (
+    an earlier model, whose figures differ, was not marked. A block without a platform of its
+    own ran with the hidden evaluation."""
+    block, revision = entry["sim2sim"], sim2sim_revision(entry["sim2sim"])
+    platform = block.get("platform", entry["evaluations"]["hidden"].get("platform"))
+    older = "" if revision == PYBULLET_REVISION or not block["episodes"] else (
         f" (an earlier model than this code's revision {PYBULLET_REVISION}: its figures are "
         "not this model's, and a recheck cannot replay them)")
-    return (f"Run {block['evaluated_at'][:10]}{_e(where)} with PyBullet model revision "
-            f"{revision}{older}.")
+    return f"PyBullet: run {_ran(block, platform)} with model revision {revision}{older}."
 
 
 def salt_round_note(ledger: Ledger, entry: dict[str, Any]) -> str:

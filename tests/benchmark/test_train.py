@@ -459,14 +459,21 @@ def test_iql_that_needs_each_rows_connector_is_refused_before_its_run_folder(tmp
     with pytest.raises(ValueError, match=r"trains on a recipe's task_id column .*paper004"):
         train(TASK, "oda", seed=0, steps=10, demo_episodes=1, out_dir=tmp_path / "oda", **RUN)
     assert not (tmp_path / "oda").exists()
+    # ... but a saved dataset with the column is what ODA learns from (a recipe run's demos.npz)
+    from benchmark.train import _has_task_ids
+
+    np.savez(tmp_path / "with_ids.npz", action=np.zeros((1, 3)), task_id=np.zeros(1, np.int64))
+    np.savez(tmp_path / "without.npz", action=np.zeros((1, 3)))
+    assert _has_task_ids(tmp_path / "with_ids.npz") and not _has_task_ids(tmp_path / "without.npz")
 
 
 def test_residual_demos_without_the_base_action_are_refused_before_the_run_folder(tmp_path):
     """Residual pretraining needs pi_H(s) per row: demos without it were refused by the agent,
     after run.json was written."""
-    train(TASK, "td3_lfd", seed=0, steps=0, config=SAC_SMALL, out_dir=tmp_path / "lfd",
+    train(TASK, "residual_sac", seed=0, steps=0, out_dir=tmp_path / "recorded",
           demo_episodes=1, **RUN)
-    with np.load(tmp_path / "lfd" / "demos.npz") as data:
+    with np.load(tmp_path / "recorded" / "demos.npz") as data:
+        assert "base_action" in data.files  # a residual run records it
         np.savez(tmp_path / "plain.npz", **{k: data[k] for k in data.files if k != "base_action"})
     with pytest.raises(ValueError, match="lack the column 'base_action' .* that residual_sac "
                                          "learns from"):

@@ -1155,6 +1155,10 @@ def test_equal_means_summed_in_another_order_tie_and_the_tighter_entry_leads():
     assert wide.mean_ci[0] <= low.mean_ci[1] < tight.mean_ci[0]
     assert [(s.entry["name"], s.rank) for s in rank([wide, low, tight])] == [
         ("B tight", 1), ("A wide", 1), ("C", 3)]
+    # The same evidence in another task order: the same interval to the bit.
+    shuffled = scored("D", (1, 7, 3, 2))  # summed in order, its lower bound was 1 ulp lower
+    aggregate([shuffled])
+    assert shuffled.mean_ci == tight.mean_ci and shuffled.mean == tight.mean
 
 
 def test_entry_pages_say_when_and_on_which_pybullet_model_a_block_ran():
@@ -1163,13 +1167,18 @@ def test_entry_pages_say_when_and_on_which_pybullet_model_a_block_ran():
     from leaderboards.scoring import Sim2SimTask
     from leaderboards.site import _noiseless_task, _sim2sim_run
 
-    block = {"evaluated_at": "2026-12-06T11:00:00Z", "revision": 2,
+    hidden = {"evaluations": {"hidden": {"platform": None}}}
+    block = {"evaluated_at": "2026-12-06T11:00:00Z", "revision": 2, "episodes": [{}],
              "platform": {"cpu": "Some <CPU>"}}
-    assert _sim2sim_run(block) == ("Run 2026-12-06 on Some &lt;CPU&gt; with PyBullet model "
-                                   "revision 2.")
-    old = _sim2sim_run({"evaluated_at": "2026-12-02T01:00:00Z"})
-    assert old.startswith("Run 2026-12-02 with PyBullet model revision 1 (an earlier model "
+    assert _sim2sim_run(hidden | {"sim2sim": block}) == (
+        "PyBullet: run 2026-12-06 on Some &lt;CPU&gt; with model revision 2.")
+    old = _sim2sim_run(hidden | {"sim2sim": {"evaluated_at": "2026-12-02T01:00:00Z",
+                                             "episodes": [{}]}})
+    assert old.startswith("PyBullet: run 2026-12-02 with model revision 1 (an earlier model "
                           "than this code's revision 2")
+    # Without PyBullet episodes there is nothing of the earlier model to mark.
+    assert _sim2sim_run(hidden | {"sim2sim": {"evaluated_at": "2026-12-02T01:00:00Z",
+                                              "episodes": []}}).endswith("model revision 1.")
     replayed = Sim2SimTask("USB", None, 50, 50, 50, (50, 1), 50, 1)
     assert _noiseless_task(replayed).startswith("50/50 <small") and "(1 distinct)" in \
         _noiseless_task(replayed)
