@@ -121,10 +121,9 @@ def _sim2sim_cell(entry: dict[str, Any]) -> tuple[str, str]:
     mujoco = sum(t.mujoco_successes for t in run) / n
     bullet = sum(t.pybullet_successes for t in run) / n
     title = f"over {', '.join(t.label for t in run)}" + (f"; {skipped}" if skipped else "")
-    distinct = sum(t.pybullet_distinct[1] for t in run)
-    replays = "" if distinct == n else (
-        f' <small title="its PyBullet episodes rest on replays: a deterministic policy on a '
-        f'noiseless task replays one episode per seed">({distinct} of {n} distinct)</small>')
+    replays = _distinct_note(sum(t.pybullet_distinct[1] for t in run), n,
+                             "its PyBullet episodes rest on replays: a deterministic policy on "
+                             "a noiseless task replays one episode per seed", of=True)
     quiet = ""
     if all(t.noiseless_successes is not None for t in run):
         replayed = sum(t.noiseless_distinct for t in run)
@@ -307,11 +306,22 @@ def _best_and_worst(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return min(episodes, key=best_key), max(episodes, key=worst_key)
 
 
+#: Title of a "(n distinct)" note beside a success count with its interval.
+COUNTED_DISTINCT = "episodes that differ in any outcome field; the interval counts these"
+
+
+def _distinct_note(distinct: int, episodes: int, title: str, of: bool = False) -> str:
+    """" (n distinct)" (with `of`: " (n of N distinct)") where replays leave fewer distinct
+    episodes than episodes, else ""."""
+    if distinct == episodes:
+        return ""
+    count = f"{distinct} of {episodes}" if of else f"{distinct}"
+    return f' <small title="{title}">({count} distinct)</small>'
+
+
 def _distinct(task: Any) -> str:
     """A note when replays made the Wilson interval count fewer trials than episodes."""
-    n = task.summary["effective_trials"]
-    return "" if n == task.episodes else f' <small title="episodes that differ in any outcome ' \
-        f'field; the interval counts these">({n} distinct)</small>'
+    return _distinct_note(task.summary["effective_trials"], task.episodes, COUNTED_DISTINCT)
 
 
 def _given_the_goal(entry: Mapping[str, Any]) -> str:
@@ -331,10 +341,9 @@ def _given_the_goal(entry: Mapping[str, Any]) -> str:
 
 def _replayed(score: EntryScore) -> str:
     """A note when replays made the aggregates' intervals count fewer episodes than there are."""
-    n = score.distinct_episodes
-    return "" if n == score.episodes else (
-        f' <small title="the intervals count the distinct episodes of each task: an episode '
-        f'replayed for several seeds is one trial">({n} of {score.episodes} distinct)</small>')
+    return _distinct_note(score.distinct_episodes, score.episodes,
+                          "the intervals count the distinct episodes of each task: an episode "
+                          "replayed for several seeds is one trial", of=True)
 
 
 def _noiseless_task(task: Sim2SimTask | None) -> str:
@@ -342,10 +351,8 @@ def _noiseless_task(task: Sim2SimTask | None) -> str:
         return _sim2sim_task(task)  # "-" or "n/a", as in the PyBullet column
     if task.noiseless_successes is None:
         return '<span title="measured at verifications since 2026-12-05">-</span>'
-    n = task.noiseless_distinct
-    distinct = "" if n == task.episodes else (
-        f' <small title="episodes that differ in any outcome field">({n} distinct)</small>')
-    return f"{task.noiseless_successes}/{task.episodes}{distinct}"
+    return f"{task.noiseless_successes}/{task.episodes}" + _distinct_note(
+        task.noiseless_distinct, task.episodes, "episodes that differ in any outcome field")
 
 
 def _sim2sim_task(task: Sim2SimTask | None) -> str:
@@ -353,12 +360,9 @@ def _sim2sim_task(task: Sim2SimTask | None) -> str:
         return '<span title="measured when an entry is verified">-</span>'
     if not task.supported:
         return f'<span class="na" title="{_e(task.reason)}">n/a</span>'
-    n = task.pybullet_distinct[1]
-    distinct = "" if n == task.episodes else (
-        f' <small title="episodes that differ in any outcome field; the interval counts these">'
-        f'({n} distinct)</small>')
     return (f"{task.pybullet_successes}/{task.episodes} "
-            f"{_interval(task.pybullet_successes / task.episodes, task.pybullet_ci)}{distinct}")
+            f"{_interval(task.pybullet_successes / task.episodes, task.pybullet_ci)}"
+            + _distinct_note(task.pybullet_distinct[1], task.episodes, COUNTED_DISTINCT))
 
 
 def _sim2sim_note(entry: dict[str, Any]) -> str:
