@@ -234,6 +234,7 @@ def _plot(tables: TrackTables, path: Path) -> bool:
     steps = [max(s.entry["training"]["env_steps"], 1) for _, scores, _ in groups for s in scores]
     middle = np.sqrt(float(min(steps)) * float(max(steps)))  # the log axis's centre (floats:
     # the product of two large int counts overflows int64 in numpy)
+    names = []
     for name, scores, marker in groups:
         if not scores:
             continue
@@ -250,19 +251,55 @@ def _plot(tables: TrackTables, path: Path) -> bool:
             if len(name) > PLOT_NAME_CHARS:
                 name = name[:PLOT_NAME_CHARS - 1] + "\u2026"
             # parse_math=False: a submitted name is text; "$}$" as mathtext failed the render.
-            ax.annotate(name, (xi, yi), fontsize=7, parse_math=False,
-                        xytext=({"right": -4, "left": 4, "center": 0}[side], 3),
-                        textcoords="offset points", ha=side)
+            names.append(ax.annotate(name, (xi, yi), fontsize=7, parse_math=False,
+                                     xytext=({"right": -4, "left": 4, "center": 0}[side], 3),
+                                     textcoords="offset points", ha=side))
     ax.set_xscale("log")
     ax.set(xlabel="training env steps, as reported (0 plotted at 1)", ylabel="mean success",
            ylim=(-0.05, 1.05), title=f"{tables.track.name}: success vs training cost")
     # Beside the axes: inside, at the lower right, it covered the 0%-success entries.
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
+    _keep_names_apart(ax, names)
     with written_whole(path) as tmp:  # a full disk leaves no truncated PNG behind
         fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return True
+
+
+def _keep_names_apart(ax: Any, names: list[Any]) -> None:
+    """Move each name that overlaps a name placed before it away from its point until it
+    overlaps none, and join it to its point by a thin line.
+
+    Entries often share a point (several at 100% after 0 steps): their names were written over
+    each other. Names in the axes' upper half are placed from the top down and move down, those
+    in the lower half from the bottom up and move up, so none is pushed out of the axes.
+    """
+    renderer = ax.figure.canvas.get_renderer()
+    points_per_pixel = 72 / ax.figure.dpi
+    middle = ax.transAxes.transform((0, 0.5))[1]
+
+    def height(name: Any) -> float:
+        return ax.transData.transform(name.xy)[1]
+
+    upper = sorted((n for n in names if height(n) >= middle), key=height, reverse=True)
+    lower = sorted((n for n in names if height(n) < middle), key=height)
+    placed = []
+    for direction, group in ((-1, upper), (1, lower)):
+        for name in group:
+            dx, dy = start = name.xyann
+            box = name.get_window_extent(renderer)
+            while hit := next((b for b in placed if box.overlaps(b)), None):
+                # Just past the box it hit: each move clears one placed box for good.
+                gap = box.y1 - hit.y0 if direction < 0 else hit.y1 - box.y0
+                dy += direction * (gap * points_per_pixel + 0.5)
+                name.xyann = (dx, dy)
+                box = name.get_window_extent(renderer)
+            placed.append(box)
+            if dy != start[1]:
+                ax.annotate("", name.xy, xytext=(dx, dy), textcoords="offset points",
+                            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5,
+                                        "shrinkA": 0, "shrinkB": 3})
 
 
 def _render_gif(ledger: Ledger, entry: dict[str, Any], episode: dict[str, Any], path: Path) -> None:

@@ -1422,6 +1422,29 @@ def test_the_plots_names_stay_inside_the_figure(submitted: Ledger, monkeypatch):
     assert outside == []
 
 
+def test_the_plots_names_do_not_overlap(tmp_path: Path, monkeypatch):
+    """Entries that share a point (paper000: four at 100% after 0 steps, two at 0% after 10k)
+    had their names written over each other."""
+    import matplotlib.figure
+
+    from leaderboards.scoring import track_tables
+    from leaderboards.site import _plot
+    from leaderboards.tracks import get_track
+
+    boxes = []
+
+    def keep_boxes(fig, *args, **kwargs):
+        renderer = fig.canvas.get_renderer()
+        boxes.extend(t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text())
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep_boxes)
+    entries = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger").entries()
+    assert _plot(track_tables(get_track("paper000"), entries), tmp_path / "plot.png")
+    assert len(boxes) >= 10
+    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert overlapping == []
+
+
 def test_audit_recomputes_what_anyone_can_and_catches_an_edited_entry(submitted: Ledger):
     """A self-reported block could not be rechecked by any command (its seeds are public), and
     an entry file edited after its round was revealed was ranked as it said until someone ran
