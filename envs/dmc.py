@@ -30,7 +30,7 @@ from dm_env import specs
 from gymnasium import spaces
 
 from envs.insertion_env import active_insertion_env
-from envs.task_options import check_seed
+from envs.task_options import check_seed, check_time_limit
 
 __all__ = ["InsertBenchDmEnv", "load", "physics_of"]
 
@@ -42,6 +42,8 @@ def load(task_id: str, *, seed: int | None = None, **env_kwargs: Any) -> InsertB
     """
     import envs  # noqa: F401 - registers the task IDs
 
+    if "max_episode_steps" in env_kwargs:  # gym.make's TimeLimit took True as 1 step
+        env_kwargs["max_episode_steps"] = check_time_limit(env_kwargs["max_episode_steps"])
     return InsertBenchDmEnv(gym.make(task_id, **env_kwargs), seed=seed)
 
 

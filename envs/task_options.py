@@ -155,11 +155,20 @@ def check_range(
 ) -> float:
     """`value` as a float in [low, high] ((low, high] with `open_low`)."""
     interval = f"{'(' if open_low else '['}{low:g}, {high:g}]"
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    try:
+        v = float(value) if isinstance(value, Real) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an int beyond a float's range
+        v = math.nan
+    if not math.isfinite(v):
         raise ValueError(f"{name} must be a finite number in {interval}{why}, got {value!r}")
-    v = float(value)
+    if isinstance(value, np.floating) and np.finfo(value.dtype).bits < 64:
+        # A float32 sweep ending on a bound (np.float32(0.002) is 0.0020000000949...) means
+        # the bound: compared in its own precision, then taken as the bound itself.
+        rounded_low, rounded_high = value.dtype.type(low), value.dtype.type(high)
+        if rounded_low <= value <= rounded_high:
+            v = min(max(v, low), high)
     if v < low or v > high or (open_low and v == low):
-        raise ValueError(f"{name} must be in {interval}{why}, got {value!r}")
+        raise ValueError(f"{name} must be in {interval}{why}, got {v!r}")
     return v
 
 
@@ -267,6 +276,17 @@ MAX_EPISODE_STEPS = 1_000_000
 def check_max_episode_steps(value: Any) -> int:
     """`gym.make`'s `max_episode_steps` kwarg (its TimeLimit takes True for 1 step)."""
     return check_int("max_episode_steps", value, 1, MAX_EPISODE_STEPS)
+
+
+def check_time_limit(value: Any) -> int | None:
+    """`max_episode_steps` as every entry path but a bare `gym.make` takes it: None (the
+    task's own limit), -1 (no TimeLimit, as `gym.make` documents) or an integer in [1,
+    1,000,000], as a Python int (Gymnasium's TimeLimit refuses NumPy integers)."""
+    if value is None:
+        return None
+    if isinstance(value, int | np.integer) and not isinstance(value, bool) and value == -1:
+        return -1
+    return check_max_episode_steps(value)
 
 
 def check_image_size(value: Any) -> tuple[int, int]:

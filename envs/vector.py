@@ -35,7 +35,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
 from envs.sharded_vector import ShardedVectorEnv
-from envs.task_options import PlainSpec, RefusesCopies, check_max_episode_steps
+from envs.task_options import PlainSpec, RefusesCopies, check_time_limit
 from envs.tether import available_cores
 from envs.worlds import (  # noqa: F401  (MAX_NUM_ENVS, check_num_envs: imported from here)
     MAX_NUM_ENVS,
@@ -250,10 +250,9 @@ def make_vector_env(
     check_copy(copy)  # copy="no" used to copy
     # Checked before any world is built: a bad mode used to leave the worlds' threads running.
     autoreset_mode = autoreset_mode_of(autoreset_mode)
-    steps = env_kwargs.get("max_episode_steps")
-    no_limit = isinstance(steps, int | np.integer) and not isinstance(steps, bool) and steps == -1
-    if steps is not None and not no_limit:  # -1: no TimeLimit, as gym.make documents
-        check_max_episode_steps(steps)  # True truncated every world after 1 step
+    if "max_episode_steps" in env_kwargs:  # True truncated every world after 1 step
+        env_kwargs = {**env_kwargs,
+                      "max_episode_steps": check_time_limit(env_kwargs["max_episode_steps"])}
     if processes is None:
         processes = min(num_envs, available_cores()) if sys.platform == "linux" else 0
     if (isinstance(processes, bool) or not isinstance(processes, int | np.integer)

@@ -147,6 +147,18 @@ def test_a_bad_seed_is_refused_when_loading():
     np.testing.assert_array_equal(first.observation["tcp_pose"], again.observation["tcp_pose"])
 
 
+def test_a_bad_time_limit_is_refused_when_loading():
+    """`max_episode_steps=True` went to gym.make's TimeLimit and ended every episode after one
+    step; 10**7 was taken where a vector of the same task refused it."""
+    for bad in (True, 0, 10**7, 2.5):
+        with pytest.raises(ValueError, match=f"max_episode_steps must be an integer .*got "
+                                             f"{bad!r}"):
+            dmc.load("InsertBench/USB-v0", max_episode_steps=bad)
+    env = dmc.load("InsertBench/USB-v0", max_episode_steps=np.int64(2))  # TimeLimit refused it
+    env.reset()
+    assert not env.step(np.zeros(3)).last() and env.step(np.zeros(3)).last()
+
+
 def test_looking_at_physics_mid_episode_does_not_change_the_episode():
     """dm_control's Physics() runs mj_forward with actuation off: built on the first read of
     `env.physics` mid-episode, it changed the next steps by up to 0.2 um and 0.008 N."""

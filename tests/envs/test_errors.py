@@ -49,6 +49,8 @@ import envs  # noqa: F401  (registers the task IDs)
         (dict(grasp_noise_mm=1e4), r"grasp_noise_mm must be in \[0, 5\]"),
         (dict(goal_noise_mm="1"), "goal_noise_mm must be a finite number"),
         (dict(goal_noise_mm=float("nan")), "goal_noise_mm must be a finite number"),
+        # An int beyond a float's range raised a bare OverflowError naming no kwarg.
+        (dict(goal_noise_mm=10**400), "goal_noise_mm must be a finite number"),
     ],
 )
 def test_bad_kwargs(kwargs, message):
@@ -81,6 +83,18 @@ def test_a_family_env_pickles_and_its_copy_goes_on_alike():
         env.reset(seed=0)
         restored = pickle.loads(pickle.dumps(env))
         assert restored.reset(seed=3)[1]["connector"] == env.reset(seed=3)[1]["connector"]
+
+
+def test_a_float32_value_on_a_bound_is_the_bound():
+    """np.float32(0.002) is 0.0020000000949...: a float32 sweep ending on the documented
+    maximum was refused, with a message that printed 0.002."""
+    env = gym.make("InsertBench/USB-v1", timestep=np.float32(0.002),
+                   action_scale_rad=np.float32(0.2))
+    assert env.unwrapped.model.opt.timestep == 0.002
+    assert env.unwrapped.frame_skip == gym.make("InsertBench/USB-v1").unwrapped.frame_skip
+    with pytest.raises(ValueError, match=r"timestep must be in \[0.0001, 0.002\] s, got "
+                                         r"0.0020099999"):
+        gym.make("InsertBench/USB-v1", timestep=np.float32(0.00201))
 
 
 def test_a_control_rate_near_whole_physics_steps_is_kept():

@@ -164,6 +164,10 @@ def test_partial_reset_and_bad_arguments(processes, backend):
         with pytest.raises(ValueError, match=f"max_episode_steps must be an integer .*got {bad!r}"):
             gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=bad)
     gym.make_vec(ENV_ID, num_envs=1, max_episode_steps=np.int64(-1)).close()  # no limit
+    vec = gym.make_vec(ENV_ID, num_envs=1, max_episode_steps=np.int64(1))  # TimeLimit refused it
+    vec.reset(seed=0)
+    assert vec.step(np.zeros((1, 3)))[3].all()
+    vec.close()
 
 
 @BACKENDS
