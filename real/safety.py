@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from real.config import MAX_REACH_M, SafetyConfig, check_vector
+from real.config import DIGITAL_INPUTS, MAX_REACH_M, SafetyConfig, check_vector
 from real.kinematics import tool_in_flange
 from real.poses import (
     mat_to_rotvec,
@@ -217,7 +217,8 @@ class SafeRobot:
             mat=mat,
             wrench=np.asarray(wrench, dtype=np.float64),
             speed=np.asarray(speed, dtype=np.float64),
-            input_bits=self._read_int("getActualDigitalInputBits", "digital input bits"),
+            input_bits=self._read_int("getActualDigitalInputBits", "digital input bits",
+                                      1 << DIGITAL_INPUTS.stop),
         )
 
     def measure(self) -> tuple[np.ndarray, np.ndarray]:
@@ -368,25 +369,35 @@ class SafeRobot:
                       f"{float(np.linalg.norm(speed[:3])) * 1e3:.0f} mm/s: frozen (a stuck "
                       "field)")
 
-    def _read_int(self, method: str, what: str) -> int:
-        """An integer reading of the backend's `method`; anything else (None, NaN, 2.5, a
-        string) trips "reading" rather than raising from int()."""
+    def _read_int(self, method: str, what: str, below: int | None = None) -> int:
+        """An integer reading of the backend's `method` (in [0, `below`) where given); anything
+        else (None, NaN, 2.5, a string, -1 input bits) trips "reading" rather than raising
+        from int() or being read bit by bit."""
         value = self.call(method)
-        if isinstance(value, bool) or not isinstance(value, int | np.integer | float) \
-                or not float(value).is_integer():
+        whole = isinstance(value, int | np.integer) or (isinstance(value, float)
+                                                        and value.is_integer())
+        if isinstance(value, bool) or not whole or (below is not None
+                                                    and not 0 <= value < below):
             self.trip("reading", f"the robot reports a malformed {what} {value!r}")
         return int(value)
 
+    def _read_flag(self, method: str, what: str) -> bool:
+        """A True/False reading of the backend's `method`; anything else (None, 0, "False")
+        trips "reading": read by truthiness, a malformed stop flag read as all clear."""
+        value = self.call(method)
+        if not isinstance(value, bool | np.bool_):
+            self.trip("reading", f"the robot reports a malformed {what} {value!r}")
+        return bool(value)
+
     def check_status(self) -> None:
         """Raise SafetyTrip when the controller reports a stop or a non-normal safety mode."""
-        call = self.call
-        if call("isEmergencyStopped"):
+        if self._read_flag("isEmergencyStopped", "emergency-stop flag"):
             self.trip(
                 "emergency_stop",
                 "the robot is emergency stopped; release the e-stop, "
                 "then power on and re-enable the arm on the teach pendant",
             )
-        if call("isProtectiveStopped"):
+        if self._read_flag("isProtectiveStopped", "protective-stop flag"):
             self.trip(
                 "protective_stop",
                 "the robot is in a protective stop; find the cause, "
@@ -399,7 +410,7 @@ class SafeRobot:
                 f"the robot's safety mode is {SAFETY_MODES.get(mode, mode)}"
                 " (not normal or reduced); clear it on the teach pendant",
             )
-        if not call("isProgramRunning"):
+        if not self._read_flag("isProgramRunning", "program-running flag"):
             self.trip(
                 "robot_refused",
                 "the ur_rtde control script is not running (RTDE "
@@ -568,7 +579,10 @@ class SafeRobot:
             self.servo_gain,
         )
         self.call("kickWatchdog")
-        if accepted is False:
+        if not isinstance(accepted, bool | np.bool_):  # None, 0: not an answer ur_rtde gives
+            self.trip("reading", f"the robot answered a servoL command with {accepted!r}, not "
+                      "True or False")
+        if not accepted:
             self.trip(
                 "robot_refused",
                 "the robot refused a servoL command (stopped, or the "

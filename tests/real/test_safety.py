@@ -558,6 +558,35 @@ def test_a_malformed_integer_reading_trips(method, value):
     assert trip.value.kind == "reading" and "malformed" in str(trip.value)
 
 
+@pytest.mark.parametrize("value", [-1, 1 << 18, 2**70 + 1])
+def test_input_bits_beyond_the_controllers_inputs_trip(value):
+    """A UR has 18 digital inputs and RTDE's field is unsigned: -1 or 2**70 + 1 read every
+    input closed, so a continuity input scored a success on a garbage reading."""
+    twin = DigitalTwinRobot(USB, seed=0)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=twin.clock)
+    safe.read()
+    twin.getActualDigitalInputBits = lambda: value
+    with pytest.raises(SafetyTrip, match="malformed digital input bits") as trip:
+        safe.read()
+    assert trip.value.kind == "reading"
+
+
+@pytest.mark.parametrize("value", [None, 0, "False", float("nan")])
+@pytest.mark.parametrize("method", ["isEmergencyStopped", "isProtectiveStopped",
+                                    "isProgramRunning", "servoL"])
+def test_a_malformed_flag_or_servo_answer_trips(method, value):
+    """Read by truthiness, a stop flag of None or 0 was all clear, isProgramRunning's "False"
+    was running, and a servoL answered with None or 0 was taken as accepted: commands went on."""
+    twin = DigitalTwinRobot(USB, seed=0)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=twin.clock)
+    state = safe.read()
+    setattr(twin, method, lambda *args: value)
+    with pytest.raises(SafetyTrip, match="malformed .*flag|answered a servoL command") as trip:
+        safe.read()
+        safe.servo(state.pos, state.mat)
+    assert trip.value.kind == "reading"
+
+
 @pytest.mark.parametrize(("method", "value", "message"), [
     # Finite, so they passed: 1e39 m/s reached the policy as inf in the float32 observation.
     ("getActualTCPSpeed", [1e39, 0, 0, 0, 0, 0], "implausible TCP speed"),
