@@ -64,6 +64,9 @@ RELEASE_LIMIT_FACTOR = 1.5
 RELEASE_MARGIN = 0.1
 #: F/T samples averaged into the episode's wrench bias.
 BIAS_SAMPLES = 10
+#: How much farther than its mating length from the calibrated seat [mm] a plug may be when its
+#: continuity input counts as mated: room for the calibration's error; farther, it is a glitch.
+CONTINUITY_SLACK_MM = 5.0
 #: How far outside the safety box [m] and cone [rad] a reset may find the TCP: an arm resting
 #: against a face of the box after an episode. It is brought in at the capped speeds; further
 #: out, the reset refuses (a hand-jogged arm: jog it back).
@@ -108,8 +111,10 @@ class RealInsertionEnv(gym.Env):
 
     ## Rewards
     `sparse`, `dense`, `goal_image` through `envs.task_options.task_reward`, as in simulation.
-    Mated = the continuity input is closed (`continuity_input`), else the insertion depth from
-    the calibrated socket pose is within the mating stroke (`envs.task_options.is_mated`).
+    Mated = the continuity input is closed (`continuity_input`) with the plug within its mating
+    length + `CONTINUITY_SLACK_MM` of the calibrated seat (closed farther away is a glitch:
+    warned, not a success), else the insertion depth from the calibrated socket pose is within
+    the mating stroke (`envs.task_options.is_mated`).
     `info["max_force_n"]` is the peak F/T force magnitude as the safety layer sees it
     (low-passed, `SafetyConfig.wrench_filter_s`), including the reading that tripped the force
     limit; `info["force_n"]` its peak during the last control period, `info["tcp_pos_m"]` the TCP
@@ -393,7 +398,7 @@ class RealInsertionEnv(gym.Env):
             raise RuntimeError(f"safety trip while resetting: {trip}") from trip
         safe.reset_wrench_filter()
         state = safe.read()
-        if self.continuity_input is not None and self._inserted(state):
+        if self.continuity_input is not None and self._continuity_closed(state):
             raise RuntimeError(
                 f"the continuity input {self.continuity_input} reads closed with the plug "
                 f"{self.start_height_m / MM:.0f} mm above the socket: a stuck or miswired input "
@@ -635,10 +640,27 @@ class RealInsertionEnv(gym.Env):
         mouth = np.array([local[0], local[1], -(self.task.seat_depth_mm + local[2])])
         return depth_in_socket_mm(mouth, self.task.connector)
 
+    def _continuity_closed(self, state: RobotState) -> bool:
+        return bool(state.input_bits >> self.continuity_input & 1)
+
     def _inserted(self, state: RobotState) -> bool:
-        if self.continuity_input is not None:
-            return bool(state.input_bits >> self.continuity_input & 1)
-        return is_mated(self.insertion_depth_mm(state), self.task.connector)
+        if self.continuity_input is None:
+            return is_mated(self.insertion_depth_mm(state), self.task.connector)
+        if not self._continuity_closed(state):
+            return False
+        # One glitched reading (a bounce, a shell brushing the socket's) ended an episode as a
+        # success with the plug 50 mm up: closed that far from the seat, it cannot be mated.
+        away_mm = float(np.linalg.norm(self.safe.socket_frame(state.pos))) / MM
+        mating_mm = self.task.connector.mating_length_mm
+        if away_mm > mating_mm + CONTINUITY_SLACK_MM:
+            warnings.warn(
+                f"the continuity input {self.continuity_input} reads closed with the plug "
+                f"{away_mm:.1f} mm from the calibrated seat, beyond its {mating_mm:g} mm mating "
+                f"length + {CONTINUITY_SLACK_MM:g} mm: taken as a glitch, not a success",
+                stacklevel=2,
+            )
+            return False
+        return True
 
     def _read_observation(self, state: RobotState) -> dict[str, np.ndarray]:
         """`_observation` with the cameras (`_camera_wait`)."""

@@ -97,6 +97,20 @@ def test_success_from_the_continuity_input():
         env.reset(seed=1)
 
 
+def test_a_glitched_continuity_reading_far_from_the_seat_is_no_success():
+    """One closed reading at the end of a step (a bounce) ended the episode as a success with
+    the plug 50 mm above the seat."""
+    env = real.make_twin(USB, continuity_input=3, twin_kwargs={"continuity_input": 3})
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    twin.getActualDigitalInputBits = lambda: 1 << 3
+    with pytest.warns(UserWarning, match=r"continuity input 3 reads closed with the plug "
+                                         r"(4\d|50)\.\d mm from the calibrated seat, beyond its "
+                                         r"12 mm mating length \+ 5 mm: taken as a glitch"):
+        _, reward, terminated, _, info = env.step(np.zeros(3, np.float32))
+    assert (reward, terminated, info["is_success"]) == (0.0, False, False)
+
+
 def test_obs_frames_match_sim_conventions():
     """Start-frame pose is zero at reset; moving down in the TCP frame (+z) shows as +z."""
     env = real.make_twin(USB)
