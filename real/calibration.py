@@ -38,6 +38,9 @@ POSE_SPREAD = (0.0005, 0.005)
 #: How far outside the touch-off's +-1 mm corridor a reading may lie [m]: the default 20 mm
 #: let the descent run 14 mm beside a glitched approach reading, pressing on the socket wall.
 TOUCH_READING_MARGIN_M = 0.003
+#: How much less than the socket's depth (`TaskSpec.seat_depth_mm`) a touch-off's descent may
+#: be [m]: the arm's compliance and a plug a little tilted. Less, it did not go in.
+TOUCH_DEPTH_SLACK_M = 0.001
 
 #: Format 2 records the TCP offset the socket pose was measured with; format 1 files (without
 #: it) are still read.
@@ -284,6 +287,17 @@ def touch_off_socket_pose(
             f"{max_travel_m / MM:.0f} mm of descent: the TCP went "
             f"{travel_m / MM:.1f} mm down and pressed at most {peak_n:.0f} N. Start closer to "
             "the socket, or, where the arm cannot press that hard, use --method teach"
+        )
+    # Landed on the board or the socket's rim (held off the axis), or started inside the
+    # socket: the plug stopped short of its seat, and that stop was saved as the seat (a plug
+    # resting on the board then scored a success).
+    descended_m = float(axis @ (pose_to_pos_mat(touched)[0] - pos0))
+    if descended_m < task.seat_depth_mm * MM - TOUCH_DEPTH_SLACK_M:
+        raise CalibrationError(
+            f"the plug stopped {descended_m / MM:.1f} mm below where it was held, short of the "
+            f"{task.seat_depth_mm:g} mm it goes into the socket: it landed on the rim or the "
+            "board, or started inside the socket. Hold it aligned with the opening, its face a "
+            "few mm above it, and run the command again"
         )
     return touched
 

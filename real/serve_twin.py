@@ -16,12 +16,12 @@ Operator and fault injection: one command per line on stdin, one reply line on s
 (`ok ...` or `error ...`); the controller's log goes to stderr. Commands:
   estop | release-estop | protective-stop | unlock | hand-guide seated|above|lifted | watchdog
   | drop | late SECONDS | pendant DASHBOARD-COMMAND | state | quit
-`hand-guide`: in teach mode, the operator moves the plug by hand to the seated pose, 4 mm or
-20 mm above it, as a calibration asks. `watchdog`: the armed RTDE watchdog fires as if the
-inputs had stopped. `drop`: every client connection is closed. `late S`: data packages are held
-back S seconds, then sent in a burst. `pendant power on` (any dashboard command): what the
-operator does on the teach pendant. `state`: a JSON line with the twin's state. Commands
-from a file (`< ops.txt`) run at once, before the first cycle.
+`hand-guide`: in teach mode, the operator moves the plug by hand to the seated pose, or its face
+3 mm or 8 mm above the socket's mouth, as a calibration asks. `watchdog`: the armed RTDE
+watchdog fires as if the inputs had stopped. `drop`: every client connection is closed. `late
+S`: data packages are held back S seconds, then sent in a burst. `pendant power on` (any
+dashboard command): what the operator does on the teach pendant. `state`: a JSON line with the
+twin's state. Commands from a file (`< ops.txt`) run at once, before the first cycle.
 The server stops after `max_seconds`, on `quit`, on SIGINT/SIGTERM, when its parent process
 dies, and with `exit_on_eof` when stdin closes.
 """

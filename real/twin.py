@@ -24,6 +24,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from envs.connectors import MM
 from envs.controller import rotvec_to_quat
 from envs.insertion_env import InsertionEnv
 from envs.rendering import CameraRig
@@ -40,9 +41,11 @@ DEFAULT_FT_BIAS = (1.5, -0.8, 3.0, 0.05, -0.02, 0.01)
 #: impedance reference left plugs with mating forces short of it (USB-v1 1.8 mm, UK AC 3.8 mm,
 #: NEMA 14-30 4.2 mm); 6-20 mm past it they bottom out within 0.3 mm.
 HAND_PUSH_PAST_SEAT_M = 0.01
-#: Where the operator's hand puts the plug (`hand_target`): distance above the seated pose,
-#: along the socket axis [m]; "seated" pushes it home.
-HAND_TARGETS_M = {"seated": -HAND_PUSH_PAST_SEAT_M, "above": 0.004, "lifted": 0.02}
+#: Where the operator's hand puts the plug (`hand_target`), along the socket axis [m]: "seated"
+#: pushes it home (this far above the seated pose); "above" and "lifted" hold its face this far
+#: above the socket's mouth, as calibration's prompts ask (a touch-off's descent must find the
+#: mouth open; "above" used to be 4 mm above the seat, inside the socket).
+HAND_TARGETS_M = {"seated": -HAND_PUSH_PAST_SEAT_M, "above": 0.003, "lifted": 0.008}
 #: Time constant of the force estimate behind the twin's protective stop [s].
 PROTECTIVE_STOP_FILTER_S = 0.01
 
@@ -146,7 +149,10 @@ class DigitalTwinRobot:
         if where not in HAND_TARGETS_M:
             raise ValueError(f"hand-guide target must be one of {sorted(HAND_TARGETS_M)}")
         seat, mat = self.sim.goal_pos - self.base_pos, self.sim.start_mat  # `socket_pose`'s
-        return pos_mat_to_pose(seat - mat[:, 2] * HAND_TARGETS_M[where], mat)
+        height = HAND_TARGETS_M[where]
+        if where != "seated":  # above the mouth, `seat_depth_mm` above the seat
+            height += self.sim.task.seat_depth_mm * MM
+        return pos_mat_to_pose(seat - mat[:, 2] * height, mat)
 
     def operator_move_to(self, pose: np.ndarray, duration_s: float = 1.0) -> None:
         """Move the arm by hand (teach mode) to a base-frame pose, physically in the sim."""

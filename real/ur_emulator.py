@@ -414,7 +414,7 @@ class EmulatedController:
 
     def hand_guide(self, where: str) -> None:
         """The operator moves the plug by hand (freedrive) to `where` (`real.twin.
-        HAND_TARGETS_M`: above the seated pose, or pushed home), at HAND_SPEED_M_S, over the
+        HAND_TARGETS_M`: above the socket's mouth, or pushed home), at HAND_SPEED_M_S, over the
         next cycles."""
         target, mat = pose_to_pos_mat(self.twin.hand_target(where))
         if not self.twin.in_teach_mode:
