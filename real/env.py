@@ -327,6 +327,7 @@ class RealInsertionEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         self._check_open()
+        self._say_if_slow_between_episodes()
         super().reset(seed=seed)
         safe = self.safe
         safe.reset_trip()
@@ -618,6 +619,22 @@ class RealInsertionEnv(gym.Env):
                           f"{self.safety.watchdog_timeout_s} s; the RTDE watchdog sooner) halts "
                           "it; this env's simulated clock did not count it",
                           UserWarning, stacklevel=3)
+
+    def _say_if_slow_between_episodes(self) -> None:
+        """Warn when more wall-clock than the RTDE watchdog's period passed since the last
+        episode's last step while the env keeps simulated time: between episodes nothing
+        kicks the watchdog, so on a real arm it ends the control script and this reset fails
+        ("the ur_rtde control script is not running"), where the twin went on."""
+        if (self.clock is time.monotonic or self.rtde_watchdog_hz is None
+                or not self._watchdog_armed):
+            return
+        wall = _wall_clock() - self._last_step_end_wall
+        if wall > 1.0 / self.rtde_watchdog_hz:
+            warnings.warn(f"{wall:.3f} s of wall-clock passed between the last step and this "
+                          f"reset: on a real arm the RTDE watchdog (rtde_watchdog_hz = "
+                          f"{self.rtde_watchdog_hz:g}, {1.0 / self.rtde_watchdog_hz:g} s) ends "
+                          "the control script in that time and the reset fails; this env's "
+                          "simulated clock did not count it", UserWarning, stacklevel=3)
 
     def _tripped(self, trip: SafetyTrip):
         self._needs_reset = True

@@ -182,6 +182,18 @@ def test_a_policy_too_slow_for_the_arm_is_said_on_the_twin(monkeypatch):
     with pytest.warns(UserWarning, match=r"0.600 s of wall-clock passed between two steps .*"
                                          r"watchdog_timeout_s = 0.5 s"):
         env.step(policy(obs))
+    # Between episodes nothing kicks the RTDE watchdog: a 0.5 s pause made the rehearsal
+    # robot's next reset fail ("the ur_rtde control script is not running"); the twin went on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        now[0] += 0.1
+        obs, _ = env.reset(seed=1)
+    now[0] += 0.5
+    with pytest.warns(UserWarning, match=r"0.500 s of wall-clock passed between the last step "
+                                         r"and this reset: on a real arm the RTDE watchdog "
+                                         r"\(rtde_watchdog_hz = 5, 0.2 s\) ends the control "
+                                         r"script"):
+        env.reset(seed=2)
     env.close()
 
 
