@@ -41,6 +41,8 @@ TOUCH_READING_MARGIN_M = 0.003
 #: How much less than the socket's depth (`TaskSpec.seat_depth_mm`) a touch-off's descent may
 #: be [m]: the arm's compliance and a plug a little tilted. Less, it did not go in.
 TOUCH_DEPTH_SLACK_M = 0.001
+#: How far above the socket's mouth [m] `teach`'s "lift the plug clear" must leave its face.
+LIFT_CLEARANCE_M = 0.002
 
 #: Format 2 records the TCP offset the socket pose was measured with; format 1 files (without
 #: it) are still read.
@@ -302,6 +304,26 @@ def touch_off_socket_pose(
     return touched
 
 
+def check_clear_of_the_socket(robot: RobotBackend, task: TaskSpec, socket_pose: np.ndarray) -> None:
+    """CalibrationError unless the plug's face is at least `LIFT_CLEARANCE_M` above the socket's
+    mouth (`TaskSpec.seat_depth_mm` above the seated `socket_pose`), along the socket axis.
+
+    The F/T bias is measured next, with the plug meant to be in the air: a plug left seated
+    (the operator forgot to lift it) gave a bias of 23 N, where the free plug's is -7 N, and it
+    was saved without a word."""
+    pos, _ = pose_to_pos_mat(tcp_pose_reading(robot))
+    seat_pos, seat_mat = pose_to_pos_mat(socket_pose)
+    height_m = -float(seat_mat[:, 2] @ (pos - seat_pos))  # the TCP's z points into the socket
+    needed_m = task.seat_depth_mm * MM + LIFT_CLEARANCE_M
+    if height_m < needed_m:
+        raise CalibrationError(
+            f"after 'lift the plug clear' its face is {height_m / MM:.1f} mm above the seat, "
+            f"less than the {needed_m / MM:g} mm that clears the socket's mouth by "
+            f"{LIFT_CLEARANCE_M / MM:g} mm: the F/T bias would be measured with the plug "
+            "touching. Lift it clear and run the command again"
+        )
+
+
 def calibrate(
     robot: RobotBackend,
     task: TaskSpec,
@@ -321,6 +343,7 @@ def calibrate(
             prompt("Freedrive: lift the plug clear of the socket, let go, press Enter.")
         finally:
             robot.endTeachMode()
+        check_clear_of_the_socket(robot, task, socket_pose)
     else:
         socket_pose = touch_off_socket_pose(robot, task, prompt, servo_hz=servo_hz)
     bias = measure_ft_bias(robot)

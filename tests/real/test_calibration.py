@@ -136,6 +136,16 @@ def test_a_touch_off_that_stops_short_of_the_seat_is_refused(offset_m, height_m)
         calibrate(twin, SPEC, "touch", prompt, "digital-twin")
 
 
+def test_a_plug_not_lifted_clear_after_teach_is_refused():
+    """Left seated after "lift the plug clear", the plug's contact gave an F/T bias of 23 N
+    (-7 N free), saved without a word."""
+    twin = DigitalTwinRobot(USB)
+    with pytest.raises(RuntimeError, match=r"after 'lift the plug clear' its face is -?\d+\.\d mm "
+                                           r"above the seat, less than the 14 mm that clears "
+                                           r"the socket's mouth by 2 mm"):
+        calibrate(twin, SPEC, "teach", operator(twin, [0.0, 0.0]), "digital-twin")
+
+
 def test_touch_off_without_contact_is_an_error():
     twin = DigitalTwinRobot(USB)
     with pytest.raises(RuntimeError, match=r"no contact force above 15 N \(bottomed out\) "
