@@ -108,12 +108,16 @@ def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, see
     passes them; the twin's own simulation keeps the task's defaults.
     """
     if backend == "twin":
+        from envs.task_options import CAMERAS, check_cameras
         from real.factory import make_twin
 
+        env_kwargs = dict(env_kwargs)
         pixels = "pixels" in str(env_kwargs.get("obs_mode", "state"))
+        # The simulation's cameras kwarg names the twin's cameras: with both always, a policy
+        # on the wrist camera alone met another observation space.
+        cameras = check_cameras(env_kwargs.pop("cameras", CAMERAS))
         try:
-            return make_twin(task_id, seed=seed, cameras=("wrist", "side") if pixels else (),
-                             **dict(env_kwargs))
+            return make_twin(task_id, seed=seed, cameras=cameras if pixels else (), **env_kwargs)
         except TypeError as err:  # a simulator-only kwarg the robot env does not take
             raise ValueError(f"the twin backend cannot apply these env kwargs: {err}") from None
     return make_env(task_id, env_kwargs)

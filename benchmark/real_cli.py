@@ -485,9 +485,25 @@ def _cell_env(
 ):
     """The task on the digital twin or on the robot at `host`; returns the env and its label
     in the report ("twin" or "real"). `serials`: None for no cameras, else the (wrist, side)
-    RealSense serials, a camera left out where its serial is None (the twin simulates both)."""
+    RealSense serials, a camera left out where its serial is None (the twin simulates both).
+    A `cameras` kwarg, as the simulation's, names the cameras read (each needs its serial)."""
     import real
+    from envs.task_options import CAMERAS, check_cameras
     from real.factory import CalibrationTcpError, check_cell_kwargs
+
+    kwargs = dict(kwargs)
+    named = "cameras" in kwargs
+    try:  # a policy trained on the wrist camera alone could not be validated (cameras=both)
+        names = check_cameras(kwargs.pop("cameras")) if named else CAMERAS
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--env") from None
+    if named and not twin and serials is not None:
+        for name, serial in zip(CAMERAS, serials, strict=True):
+            option = f"--{name}-serial"
+            if (serial is None) == (name in names):
+                raise typer.BadParameter(
+                    f"--env cameras={list(names)} {'needs' if serial is None else 'leaves out'}"
+                    f" the {name} camera", param_hint=option)
 
     _check_target(host, twin)
     _check_twin_tcp(twin, tcp_offset, model)
@@ -508,13 +524,13 @@ def _cell_env(
                                             tcp_offset=tcp_offset, model=str(model))
     try:
         if twin:
-            cams = ("wrist", "side") if serials is not None else ()
+            cams = names if serials is not None else ()
             # servo_hz: --frequency 125 (CB3) was ignored on the twin, which ran at 500 Hz.
             return real.make_twin(task, seed=seed, cameras=cams, calibration=calib,
                                   servo_hz=frequency, **kwargs), "twin"
         cameras = [
             real.CameraConfig(name, serial=serial)
-            for name, serial in zip(("wrist", "side"), serials or (None, None), strict=True)
+            for name, serial in zip(CAMERAS, serials or (None, None), strict=True)
             if serial is not None
         ]
         return real.make(task, robot=robot, cameras=cameras, calibration=calib, **kwargs), "real"

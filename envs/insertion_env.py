@@ -34,6 +34,7 @@ from envs.task_options import (
     PlainSpec,
     check_action,
     check_bool,
+    check_cameras,
     check_choice,
     check_options,
     check_pair,
@@ -247,12 +248,7 @@ class InsertionEnv(PlainSpec, gym.Env):
         timestep = dynamics.timestep if timestep is None else timestep
         timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
         frame_skip = control_steps(options.control_hz, timestep)
-        # A repeated camera was rendered twice per step for one image under its name.
-        if (isinstance(cameras, str) or not isinstance(cameras, list | tuple) or not cameras
-                or any(c not in CAMERAS for c in cameras) or len(set(cameras)) < len(cameras)):
-            raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, each named "
-                             f"once, got {cameras!r}")
-        cameras = tuple(cameras)
+        cameras = check_cameras(cameras)
         lo, hi = options.init_offset_mm
         height, width, _ = options.image_shape
 

@@ -289,6 +289,16 @@ def check_time_limit(value: Any) -> int | None:
     return check_max_episode_steps(value)
 
 
+def check_cameras(value: Any) -> tuple[str, ...]:
+    """`cameras`: a non-empty subset of `CAMERAS`, each named once (a repeated camera was
+    rendered twice per step for one image under its name)."""
+    if (isinstance(value, str) or not isinstance(value, list | tuple) or not value
+            or any(c not in CAMERAS for c in value) or len(set(value)) < len(value)):
+        raise ValueError(f"cameras must be a non-empty subset of {CAMERAS}, each named once, "
+                         f"got {value!r}")
+    return tuple(value)
+
+
 def check_image_size(value: Any) -> tuple[int, int]:
     """`image_size` (pixels, square or (height, width)) as (height, width)."""
     low, high = IMAGE_SIZE_RANGE

@@ -71,6 +71,7 @@ def test_twin_backend_trains_in_the_runs_setting_on_the_robot_env(tmp_path):
     in tcp_pose (the start frame would read 0 at every reset), and training runs end to end."""
     import envs  # noqa: F401  (registers the InsertBench tasks)
     from benchmark.async_train import build_env
+    from benchmark.train import make_env
 
     usb = "InsertBench/USB-v1"
     kwargs = {"obs_frame": "task", "goal_noise_mm": 1.0, "init_offset_mm": [0.0, 10.0]}
@@ -80,6 +81,11 @@ def test_twin_backend_trains_in_the_runs_setting_on_the_robot_env(tmp_path):
     assert abs(starts[0] - starts[1]).max() > 1e-3  # [m]
     with pytest.raises(ValueError, match="twin"):
         build_env(usb, {"no_such_kwarg": 1}, "twin")
+    # The simulation's cameras name the twin's (both were read whatever it said).
+    wrist_only = {"obs_mode": "state+pixels", "image_size": 16, "cameras": ["wrist"]}
+    env = build_env(usb, wrist_only, "twin")
+    assert env.observation_space.keys() == make_env(usb, wrist_only).observation_space.keys()
+    env.close()
     # HIL-SERL: demonstrations and the simulated operator from the robot env's hand controller
     tiny_hil_serl = {"hidden": (16, 16), "batch_size": 8, "num_qs": 2, "utd_ratio": 1,
                      "learning_starts": 20}

@@ -88,6 +88,30 @@ def test_validate_with_pixels_runs_the_cameras(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_a_policy_on_the_wrist_camera_alone_validates(tmp_path, monkeypatch, capsys):
+    """Paper 001's recipe and the paper000 preset train on `cameras=["wrist"]`: the cell read
+    both cameras, so the observation spaces differed, and `--env cameras=...` was refused as a
+    kwarg of the simulation only."""
+    monkeypatch.chdir(tmp_path)
+    pixels = ["--env", "obs_mode=state+pixels", "--env", "image_size=16",
+              "--env", 'cameras=["wrist"]']
+    result = runner.invoke(app, ["train", "--task", USB, "--agent", "p_controller", "--steps",
+                                 "0", "--eval-episodes", "0", "--out", "runs/pc", *pixels])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["real", "validate", "--task", USB, "--twin", "--checkpoint",
+                                 "runs/pc", "--episodes", "1", "--sim-episodes", "1", "--out",
+                                 "val", *pixels])
+    assert result.exit_code == 0, result.output
+    _assert_usage_errors(capsys, [
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--checkpoint", "runs/pc",
+          "--side-serial", "123", *pixels],
+         "Invalid value for --wrist-serial: --env cameras=['wrist'] needs the wrist camera"),
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--checkpoint", "runs/pc",
+          "--wrist-serial", "1", "--side-serial", "2", *pixels],
+         "Invalid value for --side-serial: --env cameras=['wrist'] leaves out the side camera"),
+    ])
+
+
 def test_validate_needs_a_policy(tmp_path):
     result = runner.invoke(app, ["real", "validate", "--task", USB, "--twin"])
     assert result.exit_code != 0
