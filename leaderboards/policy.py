@@ -36,6 +36,13 @@ MAX_AGENT_PARAMETERS = MAX_TOTAL_BYTES // 4
 #: ensemble of `num_qs = 100000` used to keep the evaluator building for many minutes.
 MAX_AGENT_MODULES = 10_000
 
+#: The most nodes an ONNX policy may have, its subgraphs' and functions' included: a session
+#: is built outside every action's time limit, and for a graph with a seeded random operator
+#: once an episode; 1M Identity nodes in an If's dead branch took 200 s and 6.8 GB to build,
+#: 150 dev episodes about 8 hours. torch.onnx.export writes tens to a few thousand nodes for
+#: policies (a ResNet-50: ~120).
+MAX_ONNX_NODES = 10_000
+
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                 "tensor(uint8)": np.uint8}
 
@@ -346,6 +353,11 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         if np.any(np.isnan(values)) or (weights and not np.all(np.isfinite(values))):
             raise SubmissionError(f"policy.onnx: {where} holds NaN"
                                   f"{' or inf' if weights else ''} values")
+    nodes = sum(1 for _ in _nodes(model))
+    if nodes > MAX_ONNX_NODES:
+        raise SubmissionError(f"policy.onnx has {nodes:,} nodes (subgraphs included), more than "
+                              f"the {MAX_ONNX_NODES:,} a policy may have (`leaderboards.policy."
+                              "MAX_ONNX_NODES`): its session is built outside the time limits")
     constants = _tensor_constants(model)
     for node in _nodes(model):
         if node.domain not in ("", "ai.onnx") or node.op_type not in ONNX_OPERATORS:

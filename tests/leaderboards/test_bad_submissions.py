@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 from pathlib import Path
 
@@ -471,6 +472,34 @@ def test_an_onnx_operator_no_limit_can_stop_is_refused_by_name(tmp_path, monkeyp
     result = _submit(tmp_path, monkeypatch, "sub")
     assert result.exit_code == 1 and named in result.stderr, result.output
     assert "is not among the neural-network operators a policy may use" in result.stderr
+
+
+def test_an_onnx_graph_of_too_many_nodes_is_refused(tmp_path, monkeypatch, tiny_track):
+    """Its session is built outside every action's time limit, once an episode where a seeded
+    random operator is in the graph: 1M Identity nodes in an If's dead branch took 200 s and
+    6.8 GB to build, and 150 dev episodes about 8 hours."""
+    from leaderboards.policy import MAX_ONNX_NODES
+
+    onnx_submission(tmp_path / "sub", np.zeros((6, 3)))
+    path = tmp_path / "sub" / "policy" / "policy.onnx"
+    model = onnx.load(str(path))
+    chain = [onnx.helper.make_node("Identity", [f"x{i}"], [f"x{i + 1}"])
+             for i in range(MAX_ONNX_NODES)]
+    dead = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["tcp_pose"], ["x0"]), *chain], "dead", [],
+        [onnx.helper.make_tensor_value_info(f"x{MAX_ONNX_NODES}", onnx.TensorProto.FLOAT, None)])
+    live = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["tcp_pose"], ["y"])], "live", [],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(True), "always"))
+    model.graph.node.append(onnx.helper.make_node("If", ["always"], ["unused"],
+                                                  then_branch=live, else_branch=dead))
+    onnx.save(model, str(path))
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and re.search(r"policy.onnx has 10,0\d\d nodes \(subgraphs "
+                                         r"included\), more than the 10,000", lines[0]), lines
 
 
 def test_good_archive_is_accepted_with_its_policy_hash_as_name(
