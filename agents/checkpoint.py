@@ -364,8 +364,14 @@ class CheckpointMixin:
         except (TypeError, ValueError, KeyError, OverflowError) as err:
             raise ValueError(f"{path / AGENT_JSON}: rng_state is not a numpy generator state "
                              f"(a damaged or edited checkpoint?): {err}") from None
+        extra = meta["extra"]
+        if policy_only and isinstance(extra, dict):
+            # Its lists are a trainer's bookkeeping (the task ids of replay buffers, the rows of
+            # trials), and a policy-only checkpoint is never trained: 8 MB of IQL offline_tasks
+            # made a million empty replay buffers (3 GB) before a leaderboard evaluation.
+            extra = {k: v for k, v in extra.items() if not isinstance(v, list)}
         try:
-            self._load_extra_state(meta["extra"])
+            self._load_extra_state(extra)
         except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as err:
             raise ValueError(f"{path / AGENT_JSON}: its extra state does not load (a damaged or "
                              f"edited checkpoint?): {err}") from None

@@ -234,7 +234,7 @@ def config_on_device(config: Any, device: str | None) -> dict[str, Any]:
 
 
 def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str | None = None,
-               **kwargs: Any) -> Agent:
+               acting_only: bool = False, **kwargs: Any) -> Agent:
     """Rebuild an agent saved with ``agent.save(path)``; ``kwargs`` as in ``make_agent``.
 
     ``path`` may also be a runner checkpoint or run directory (see ``resolve_agent_dir``).
@@ -242,6 +242,8 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str
     for evaluation, since its critics and optimizers are fresh, not trained.
     ``device`` replaces the saved config's torch device: evaluation passes "cpu", so that an
     agent trained on a GPU is evaluated (and verified for a leaderboard) on any machine.
+    ``acting_only`` restores only what acting needs, as from a policy-only checkpoint, whatever
+    the checkpoint holds (a leaderboard's submissions): the rest is a trainer's.
     """
     path = resolve_agent_dir(path)
     meta_file = path / AGENT_JSON
@@ -259,7 +261,7 @@ def load_agent(path: str | Path, *, allow_policy_only: bool = False, device: str
         raise ValueError(f"{meta_file} does not describe an agent (a damaged or edited "
                          f"checkpoint?): {type(err).__name__}: {err}") from None
     agent = make_agent(meta["agent"], *spaces, config, seed=seed, **kwargs)
-    agent.load_state(path, meta)
+    agent.load_state(path, meta | ({"contents": POLICY_CONTENTS} if acting_only else {}))
     return agent
 
 

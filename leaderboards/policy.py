@@ -104,7 +104,10 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     try:
         with size_budget(MAX_AGENT_PARAMETERS, MAX_AGENT_MODULES, f"{path.name}/agent.json",
                          SubmissionError):
-            agent = load_agent(path, allow_policy_only=True, device="cpu", **kwargs)
+            # Acting only: a full checkpoint's trainer state (its listed replay buffers, row
+            # lists) was built too, a million empty buffers from 8 MB of agent.json.
+            agent = load_agent(path, allow_policy_only=True, acting_only=True, device="cpu",
+                               **kwargs)
     except SubmissionError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, MemoryError) as err:
