@@ -13,9 +13,11 @@ the JSON spelling, so a value never silently becomes a string it was not meant t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,9 +106,20 @@ def build_env(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     error, one line and exit 2, as `train` and `matrix run` report it. `rollout` and `eval`
     printed it as an internal error ("ValueError: ..." with the --debug hint, exit 1)."""
     try:
-        return make(*args, **kwargs)
+        with warnings_if_made():
+            return make(*args, **kwargs)
     except (ValueError, TypeError) as err:  # Gymnasium appends every kwarg: the cause only
         raise typer.BadParameter(innermost_message(err)) from err
+
+
+@contextlib.contextmanager
+def warnings_if_made() -> Iterator[None]:
+    """Show the warnings of making an env (an old task version's "consider upgrading") only
+    if it was made: before a refused kwarg they made the one-line usage error two lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        yield
+    for warning in caught:
+        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def check_task(task: str) -> None:

@@ -70,7 +70,7 @@ from benchmark.cells import (
     MAX_TRAIN_STEPS,
     Evaluation,
 )
-from benchmark.cli_options import innermost_message
+from benchmark.cli_options import innermost_message, warnings_if_made
 from benchmark.evaluate import eval_seeds as eval_seed_list
 from benchmark.evaluate import evaluate
 from benchmark.folder_lock import run_lock
@@ -245,7 +245,8 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
 
         return make_classifier_env(task_id, kwargs)
     try:
-        return gym.make(task_id, **kwargs)
+        with warnings_if_made():
+            return gym.make(task_id, **kwargs)
     except TypeError as err:  # an unknown kwarg: "TypeError: ...", exit 1, in `train`
         raise ValueError(innermost_message(err)) from None
 

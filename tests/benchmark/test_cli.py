@@ -161,6 +161,22 @@ def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
 
 
+def test_an_old_versions_advice_comes_only_with_an_env_made():
+    """`train --task InsertBench/USB-v0 --env goal_noise_mm=30` printed Gymnasium's "out of
+    date, consider upgrading" line before the one-line usage error."""
+    import warnings
+
+    from benchmark.train import make_env
+
+    with pytest.warns(DeprecationWarning, match="out of date"):
+        make_env("InsertBench/USB-v0").close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="goal_noise_mm must be in"):
+            make_env("InsertBench/USB-v0", {"goal_noise_mm": 30})
+    assert not [w for w in caught if "out of date" in str(w.message)]
+
+
 @pytest.mark.parametrize("command", ["run", "status", "report"])
 def test_a_store_that_is_a_folder_is_named_so(capsys, in_tmp, command):
     """`--store runs` said SQLite's "OperationalError: unable to open database file"."""
