@@ -154,7 +154,13 @@ def swap_in_checkpoint(out_dir: Path, fill: Callable[[Path], None]) -> None:
 
 
 def train_episode_seed(run_seed: int, episode: int) -> int:
-    """Env reset seed of training episode ``episode`` of run ``run_seed``."""
+    """Env reset seed of training episode ``episode`` of run ``run_seed``; ValueError past the
+    run's ``TRAIN_SEEDS_PER_RUN`` (run seed 0's 100,001st episode replayed run seed 1's first,
+    and the seeds of a matrix were no longer independent)."""
+    if not 0 <= episode < TRAIN_SEEDS_PER_RUN:
+        raise ValueError(f"training episode {episode + 1:,} of run seed {run_seed} is past the "
+                         f"run's {TRAIN_SEEDS_PER_RUN:,} training seeds (the next are run seed "
+                         f"{run_seed + 1}'s): train fewer steps in one run, or longer episodes")
     return TRAIN_SEED_BASE + TRAIN_SEEDS_PER_RUN * run_seed + episode
 
 

@@ -136,6 +136,11 @@ def test_train_and_eval_seeds_are_disjoint(tmp_path):
     with pytest.raises(ValueError, match="are training seeds of run seed 3"):
         train(TASK, "sac", seed=3, steps=10, config=SAC_SMALL, out_dir=tmp_path,
               eval_episodes=1, eval_seeds=clash, progress=False)
+    # Run seed 0's 100,001st episode replayed run seed 1's first start.
+    assert train_episode_seed(0, 99_999) + 1 == train_episode_seed(1, 0)
+    with pytest.raises(ValueError, match=r"training episode 100,001 of run seed 0 is past the "
+                                         r"run's 100,000 training seeds"):
+        train_episode_seed(0, 100_000)
 
 
 def test_train_writes_logs_checkpoint_curve_and_evaluations(tmp_path):
