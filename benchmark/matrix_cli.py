@@ -316,11 +316,12 @@ def report(
     task_version: VersionOpt = None,
 ) -> None:
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
-    from benchmark.report import write_report
+    from benchmark.report import REPORT_FIGURES, write_report
 
     # Was FileExistsError: [Errno 17] after the bootstrap; and a folder of the user's own
-    # files had its report.md replaced without a word.
-    check_output_dir(out, "--out", own="report.md", what="report")
+    # files had its report.md replaced without a word. A folder of its figures alone is a
+    # report interrupted before report.md (they come first): its own.
+    check_output_dir(out, "--out", own="report.md", what="report", ignore=REPORT_FIGURES)
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():

@@ -674,11 +674,15 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
     return "\n".join(parts)
 
 
+#: The figures a report may write beside report.md (written before it).
+REPORT_FIGURES = ("learning_curves.png", "performance_profile.png")
+
+
 def write_report(preset: Preset, store: Store, out_dir: Path, reps: int = 2000) -> ReportFiles:
     """Write ``report.md`` (+ PNG files) and ``report.html`` for a preset into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = build_sections(preset, store, reps=reps)
-    for stale in ("learning_curves.png", "performance_profile.png"):
+    for stale in REPORT_FIGURES:
         (out_dir / stale).unlink(missing_ok=True)  # a figure this report lacks must not linger
     title = f"InsertBench matrix report: {preset.name}"
     figures = []

@@ -304,6 +304,12 @@ def test_matrix_report_refuses_a_folder_of_other_files(capsys, in_tmp):
     (in_tmp / "myfolder" / "thesis.tex").write_text("mine")
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--out", "myfolder")
     assert code == 2 and "--out myfolder holds other files and no report (report.md)" in err, err
+    # A report interrupted after its figures (they come before report.md) is its own folder:
+    # the same command was refused.
+    (in_tmp / "interrupted").mkdir()
+    (in_tmp / "interrupted" / "performance_profile.png").write_bytes(b"png")
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--out", "interrupted")
+    assert "holds other files" not in err, err
 
 
 @pytest.mark.parametrize("command", ["run", "status", "report"])
