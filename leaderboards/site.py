@@ -189,8 +189,10 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
         ]
         for label in labels:
             t = per_task.get(label)
+            # Marked as the aggregates are: a task of 50 replays of one episode read
+            # "100% [21, 100]" like 50 trials.
             cells.append(("", "-") if t is None else
-                         (_sort_value(t.rate), _interval(t.rate, t.ci)))
+                         (_sort_value(t.rate), _interval(t.rate, t.ci) + _distinct(t)))
         pi = s.prob_improvement
         cells.append((_sort_value(pi), "-" if pi is None else
                       f"{pi:.2f} <small>[{s.prob_improvement_ci[0]:.2f}, "

@@ -872,6 +872,9 @@ def test_replayed_episodes_count_once_in_the_aggregates(submitted: Ledger):
     assert a.mean_ci[1] - a.mean_ci[0] > 0.3  # 8 distinct episodes per task
     assert (b.episodes, b.distinct_episodes) == (48, 16)
     assert "(16 of 48 distinct)" in site._replayed(b) and site._replayed(a) == ""
+    # Each task's cell is marked as the aggregates are (it read like 24 trials).
+    table = site._table("tiny", "verified", [b], ["USB", "DSub"])
+    assert table.count("(8 distinct)</small></td>") == 2, table
 
 
 def test_a_task_all_successes_or_all_failures_still_has_an_interval(submitted: Ledger):
