@@ -45,6 +45,7 @@ from typing import Any
 
 import gymnasium as gym
 import jsonschema
+import numpy as np
 
 import envs  # noqa: F401  (registers the tasks)
 from benchmark.store import suite_commit
@@ -268,8 +269,10 @@ def evaluate_policy(
     seeds_label: str,
     salt_sha256: str | None = None,
     progress: Callable[[str], None] | None = None,
+    look_alikes: LookAlikes | None = None,
 ) -> dict[str, Any]:
-    """Run the policy on every task of ``track`` and return the evaluation block of an entry.
+    """Run the policy on every task of ``track`` and return the evaluation block of an entry;
+    with ``look_alikes``, other entries act beside it on each observation (`LookAlikes`).
 
     Raises SubmissionError when the policy cannot be loaded for a task or acts out of bounds.
     """
@@ -281,6 +284,8 @@ def evaluate_policy(
             env = gym.make(task.task_id, **dict(task.env_kwargs))
         try:
             policy = load_policy(kind, policy_paths[task.label], env)
+            if look_alikes is not None and look_alikes.alike:
+                policy = look_alikes.shadowing(policy, task.label, env)
             for seed in seeds_for(task.label):
                 try:
                     record = run_episode(env, policy, seed, task_id=task.task_id,
@@ -288,6 +293,8 @@ def evaluate_policy(
                 except PolicyError as err:
                     raise SubmissionError(f"{task.label}, seed {seed}: {err}") from None
                 episodes.append({"task": task.label, **record.to_dict()})
+            if isinstance(policy, _Shadowed):
+                look_alikes.settle(policy)
         finally:
             env.close()
         if progress is not None:
@@ -786,8 +793,18 @@ def submit(
     content = policy_content(submission.policy_kind, submission.policy_paths)
     _check_new_on_track(ledger, submission, content)
     track = submission.track
+    # The maintainers' baselines are exempt: on paper000 random search, spiral search and
+    # straight down act alike (every plug goes in before a search starts), elsewhere not.
+    look_alikes = LookAlikes(ledger, [] if builtin else list(_current_entries(ledger, track)))
     evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
-                                 lambda _: track.dev_seeds(), "public-dev", progress=progress)
+                                 lambda _: track.dev_seeds(), "public-dev", progress=progress,
+                                 look_alikes=look_alikes)
+    if look_alikes.alike:
+        other = look_alikes.alike[0]
+        raise LedgerError(f"this policy acts as entry {other['entry_id'][:12]} of {track.name} "
+                          f"({other['name']!r}) does: on all {look_alikes.steps:,} steps of its "
+                          f"dev episodes their actions differ by at most "
+                          f"{ACTS_ALIKE_ACTION_TOL:g}; a policy enters a track once")
     entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))
     files = {p: submission.root / p for p, _, _ in submission.files}
     with ledger.lock():
@@ -864,6 +881,68 @@ def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]]
                               f"dev episodes (every outcome equal, every number within "
                               f"{ACTS_ALIKE_REL_TOL:.1%}): the same policy in another form; a "
                               "policy enters a track once")
+
+
+#: How close [action units; actions lie in [-1, 1]] another entry's actions must stay to a
+#: submission's, on every observation of its dev episodes, for the two to count as one policy.
+#: The episodes' numbers alone let weights moved by 1e-4 of their size in as a new policy (the
+#: contacts amplify any difference), with hidden seeds of its own: best of N.
+ACTS_ALIKE_ACTION_TOL = 0.01
+
+
+class LookAlikes:
+    """Other entries asked, beside a submission, for their actions on every observation of its
+    dev episodes (`evaluate_policy`); `alike` keeps those whose actions stayed within
+    `ACTS_ALIKE_ACTION_TOL` of its own so far. An entry told apart is not loaded again."""
+
+    def __init__(self, ledger: Ledger, entries: list[dict[str, Any]]):
+        self.ledger, self.alike = ledger, entries
+        self.steps = 0  # observations compared
+
+    def shadowing(self, policy: Callable[[Any], Any], label: str, env: gym.Env) -> _Shadowed:
+        """`policy`, also asking every entry still alike (its policy for task `label`)."""
+        return _Shadowed(policy, [
+            load_policy(o["policy"]["kind"], stored_policy_paths(self.ledger, o)[label], env)
+            for o in self.alike])
+
+    def settle(self, shadowed: _Shadowed) -> None:
+        """Keep the entries that stayed alike over the episodes `shadowed` acted in."""
+        self.alike = [o for o, gap in zip(self.alike, shadowed.gaps, strict=True)
+                      if gap <= ACTS_ALIKE_ACTION_TOL]
+        self.steps += shadowed.steps
+
+
+class _Shadowed:
+    """A policy that also asks other policies for their actions on every observation it acts
+    on (in the same env, so hand controllers read the same goal) and keeps each one's largest
+    difference from its own actions."""
+
+    def __init__(self, policy: Callable[[Any], Any], others: list[Callable[[Any], Any]]):
+        self.policy, self.others = policy, others
+        self.gaps = [0.0] * len(others)
+        self.steps = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        for policy in (self.policy, *self.others):
+            reset = getattr(policy, "reset", None)
+            if callable(reset):
+                reset(seed=seed)
+
+    def __call__(self, obs: Any) -> Any:
+        action = self.policy(obs)
+        self.steps += 1
+        mine = np.asarray(action, dtype=np.float64)
+        for i, other in enumerate(self.others):
+            if self.gaps[i] > ACTS_ALIKE_ACTION_TOL:
+                continue  # told apart already
+            try:
+                theirs = np.asarray(other(obs), dtype=np.float64)
+            except Exception:  # noqa: BLE001 - a policy that fails here acts otherwise
+                self.gaps[i] = math.inf
+                continue
+            self.gaps[i] = (float(np.max(np.abs(theirs - mine))) if theirs.shape == mine.shape
+                            else math.inf)
+        return action
 
 
 def stored_policy_paths(ledger: Ledger, entry: Mapping[str, Any]) -> dict[str, Path]:

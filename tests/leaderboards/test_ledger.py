@@ -1072,6 +1072,19 @@ def test_a_policy_with_weights_moved_in_their_last_digits_is_not_entered_again(
     assert _acts_alike([record], [record | {"peak_force_n": 20.0 * (1 + 1e-5)}])
     assert not _acts_alike([record], [record | {"peak_force_n": 20.5}])
     assert not _acts_alike([record], [record | {"steps": 13}])
+    # Weights moved by 1e-4 of their size: the contacts amplify it past the episodes'
+    # tolerance (a copy of paper000's BC entry differed by more in 122 of 150 episodes), and
+    # the copy entered with hidden seeds of its own; its actions stay within 0.01 on every step.
+    monkeypatch.setattr("leaderboards.ledger.ACTS_ALIKE_REL_TOL", 0.0)
+    jittered = weight.astype(np.float32) * (1 + 1e-4 * np.random.default_rng(0).standard_normal(
+        weight.shape)).astype(np.float32)
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(
+        jittered, model.graph.initializer[0].name))
+    onnx.save(model, "again/policy/policy.onnx")
+    result = _cli("submit", "again")
+    assert result.exit_code == 1, result.output
+    assert re.search(r"acts as entry \w{12} of tiny \('ONNX'\) does: on all [\d,]+ steps of "
+                     r"its dev episodes their actions differ by at most 0.01", result.stderr)
 
 
 def test_a_hidden_block_no_verification_wrote_is_refused(tmp_path):
