@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import inspect
 import json
 from collections.abc import Mapping
@@ -105,7 +106,10 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
     from envs.scene import SceneConfig
     from envs.tasks import task_spec
 
-    spec = gym.spec(task_id)
+    module, _, plain_id = task_id.rpartition(":")
+    if module:  # Gymnasium's "module:ID", as gym.make takes it (gym.spec does not)
+        importlib.import_module(module)
+    spec = gym.spec(plain_id)
     cls = _entry_class(spec)
     kwargs = _defaults(cls) | dict(spec.kwargs) | dict(env_kwargs or {})
     if isinstance(kwargs.get("task"), str):  # registered by ID: the key hashes the spec itself

@@ -439,6 +439,18 @@ def test_a_kwarg_one_of_the_tasks_refuses_is_refused_before_rolling_out(capsys, 
         in lines[-1], err
 
 
+def test_a_preset_of_a_module_id_task_reports(capsys, in_tmp):
+    """`tasks = ["envs:InsertBench/USB-v1"]` (Gymnasium's module:ID, as `train` takes) ran,
+    then `matrix status` and `report` failed: "Namespace envs:InsertBench not found"."""
+    (in_tmp / "my presets").mkdir()
+    (in_tmp / "my presets" / "modid.toml").write_text(BAD_PRESET.replace(
+        '"bad"', '"modid"').replace('"InsertBench/USB-v1"', '"envs:InsertBench/USB-v1"') % "")
+    for command in ("run", "status", "report"):
+        code, _, err = run_cli(capsys, "matrix", command, "my presets/modid.toml")
+        assert code == 0, (command, err)
+    assert (in_tmp / "runs" / "modid-report" / "report.md").is_file()
+
+
 BAD_PRESET = """name = "bad"
 seeds = [0]
 eval_episodes = 1

@@ -106,9 +106,8 @@ def _data(**changes: object) -> dict:
         ({"agents": [{"name": "sac", "budget_steps": 10, "lr": 1}]}, "unknown key"),
         ({"agents": []}, "agents"),
         ({"seeds": [0, 0]}, "duplicates"),
-        # It ran, then status and report failed to key "envs:InsertBench/USB-v1"; beside
-        # "InsertBench/USB-v1" it ran one task twice under one label.
-        ({"tasks": ["envs:InsertBench/USB-v1"]}, "without the 'module:' prefix"),
+        # Beside "InsertBench/USB-v1" it ran one task twice under one label.
+        ({"tasks": ["InsertBench/USB-v1", "envs:InsertBench/USB-v1"]}, "'tasks' has duplicates"),
         ({"rules": [{"when": {"reward": "x"}, "set": {"a": 1}}]}, "neither an axis"),
         ({"rules": [{"when": {"goal_noise_mm": 1.0}}]}, "'set' or 'agent_config' too"),
         ({"rules": [{"when": {"goal_noise_mm": 1.0}, "agent_config": {"sac": {"gamma": 0.9}}}]},
