@@ -7,6 +7,7 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from enum import StrEnum
 from pathlib import Path
@@ -211,7 +212,11 @@ def calibrate(
     else:
 
         def prompt(message: str) -> None:
-            typer.prompt(message, default="", show_default=False)
+            # typer.prompt took a closed stdin for a Ctrl-C: "error: interrupted", status 130.
+            typer.echo(f"{message} ", nl=False)
+            if not sys.stdin.readline():
+                raise CalibrationError("stdin closed at the operator's prompt: calibration "
+                                       "needs someone at a terminal to press Enter")
 
     try:
         calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)

@@ -615,6 +615,26 @@ def test_calibrate_disconnects_the_robot_also_when_interrupted(tmp_path, monkeyp
     assert not (tmp_path / "d.json").exists()
 
 
+def test_calibrate_with_stdin_closed_at_the_prompt_says_so(tmp_path, monkeypatch, capsys):
+    """`calibrate --host ... < /dev/null` ended in "error: interrupted", status 130: typer's
+    prompt takes a closed stdin for a Ctrl-C."""
+    import io
+
+    import benchmark.real_cli
+    from real.twin import DigitalTwinRobot
+
+    monkeypatch.chdir(tmp_path)
+    robot = DigitalTwinRobot(USB)
+    monkeypatch.setattr(benchmark.real_cli, "_robot", lambda *args, **kwargs: (robot, "cell"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, err = _cli(capsys, "real", "calibrate", "--task", USB, "--host", "10.0.0.2", "--out",
+                     "c.json")
+    assert code == 1 and err.strip().endswith("stdin closed at the operator's prompt: "
+                                              "calibration needs someone at a terminal to "
+                                              "press Enter"), err
+    assert not robot.in_teach_mode and not (tmp_path / "c.json").exists()
+
+
 def test_the_twin_runs_at_the_given_frequency(tmp_path, monkeypatch, twins):
     """`validate --twin --frequency 125` (a CB3 rehearsal) ran the compliance loop at 500 Hz;
     `calibrate --twin --frequency 125` servoed every 8 ms on a twin that advanced 2 ms."""
