@@ -940,8 +940,8 @@ class _Shadowed:
             except Exception:  # noqa: BLE001 - a policy that fails here acts otherwise
                 self.gaps[i] = math.inf
                 continue
-            self.gaps[i] = (float(np.max(np.abs(theirs - mine))) if theirs.shape == mine.shape
-                            else math.inf)
+            gap = float(np.max(np.abs(theirs - mine))) if theirs.shape == mine.shape else math.inf
+            self.gaps[i] = max(self.gaps[i], gap)
         return action
 
 
