@@ -112,6 +112,11 @@ def build_env(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise typer.BadParameter(innermost_message(err)) from err
 
 
+#: The warnings `warnings_if_made` has shown (text, category): each once a process, as Python
+#: shows a warning once a place (recording them undoes that: the advice came once an env).
+SHOWN_WARNINGS: set[tuple[str, type[Warning]]] = set()
+
+
 @contextlib.contextmanager
 def warnings_if_made() -> Iterator[None]:
     """Show the warnings of making an env (an old task version's "consider upgrading") only
@@ -119,7 +124,11 @@ def warnings_if_made() -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         yield
     for warning in caught:
-        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+        key = (str(warning.message), warning.category)
+        if key not in SHOWN_WARNINGS:
+            SHOWN_WARNINGS.add(key)
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
 
 
 def check_task(task: str) -> None:
