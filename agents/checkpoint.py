@@ -233,6 +233,13 @@ def space_from_json(data: dict[str, Any]) -> gym.spaces.Space:
     raise ValueError(f"unknown space type {data['type']!r} in checkpoint")
 
 
+def _without_lists(state: Any) -> Any:
+    """``state`` with every list left out of its dicts, at any depth."""
+    if not isinstance(state, dict):
+        return state
+    return {k: _without_lists(v) for k, v in state.items() if not isinstance(v, list)}
+
+
 class CheckpointMixin:
     """``save`` / ``load_state`` for agents; subclasses list what to store.
 
@@ -364,12 +371,11 @@ class CheckpointMixin:
         except (TypeError, ValueError, KeyError, OverflowError) as err:
             raise ValueError(f"{path / AGENT_JSON}: rng_state is not a numpy generator state "
                              f"(a damaged or edited checkpoint?): {err}") from None
-        extra = meta["extra"]
-        if policy_only and isinstance(extra, dict):
-            # Its lists are a trainer's bookkeeping (the task ids of replay buffers, the rows of
-            # trials), and a policy-only checkpoint is never trained: 8 MB of IQL offline_tasks
-            # made a million empty replay buffers (3 GB) before a leaderboard evaluation.
-            extra = {k: v for k, v in extra.items() if not isinstance(v, list)}
+        # Its lists, nested ones too (state IQL keeps IQL's under "iql"), are a trainer's
+        # bookkeeping (the task ids of replay buffers, the rows of trials), and a policy-only
+        # checkpoint is never trained: 8 MB of IQL offline_tasks made a million empty replay
+        # buffers (3 GB) before a leaderboard evaluation.
+        extra = _without_lists(meta["extra"]) if policy_only else meta["extra"]
         try:
             self._load_extra_state(extra)
         except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as err:

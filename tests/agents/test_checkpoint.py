@@ -124,6 +124,23 @@ def test_a_policy_only_checkpoint_keeps_no_trainers_bookkeeping(tmp_path):
     assert load_agent(tmp_path / "full").offline.task_ids == [0, 3]
 
 
+
+def test_a_policy_only_state_iql_keeps_no_trainers_bookkeeping_either(tmp_path):
+    """State IQL keeps IQL's extra state under "iql": its offline_tasks still made a replay
+    buffer each (500 ids: 271 MB; 200,000: the evaluator killed for memory)."""
+    env = gym.make("InsertBench/USB-v1", obs_mode="state+pixels", image_size=16)
+    agent = make_agent("state_iql", env.observation_space, env.action_space,
+                       {"hidden": (16, 16), "batch_size": 8}, seed=0,
+                       **agent_kwargs("state_iql", env))
+    agent.save(tmp_path / "full")
+    export_policy(tmp_path / "full", tmp_path / "policy")
+    meta = json.loads((tmp_path / "policy" / "agent.json").read_text())
+    meta["extra"]["iql"]["offline_tasks"] = list(range(50))
+    (tmp_path / "policy" / "agent.json").write_text(json.dumps(meta))
+    loaded = load_agent(tmp_path / "policy", allow_policy_only=True)
+    assert loaded.iql.offline.task_ids == []
+
+
 def _small_sac(seed=0):
     env = gym.make(STANDIN)
     agent = make_agent("sac", env.observation_space, env.action_space,
