@@ -795,21 +795,25 @@ def submit(
     track = submission.track
     # The maintainers' baselines are exempt: on paper000 random search, spiral search and
     # straight down act alike (every plug goes in before a search starts), elsewhere not.
-    look_alikes = LookAlikes(ledger, [] if builtin else list(_current_entries(ledger, track)))
+    compared = [] if builtin else list(_current_entries(ledger, track))
+    look_alikes = LookAlikes(ledger, compared)
     evaluation = evaluate_policy(track, submission.policy_kind, submission.policy_paths,
                                  lambda _: track.dev_seeds(), "public-dev", progress=progress,
                                  look_alikes=look_alikes)
-    if look_alikes.alike:
-        other = look_alikes.alike[0]
-        raise LedgerError(f"this policy acts as entry {other['entry_id'][:12]} of {track.name} "
-                          f"({other['name']!r}) does: on all {look_alikes.steps:,} steps of its "
-                          f"dev episodes their actions differ by at most "
-                          f"{ACTS_ALIKE_ACTION_TOL:g}; a policy enters a track once")
+    look_alikes.refuse_if_alike(track)
     entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))
     files = {p: submission.root / p for p, _, _ in submission.files}
     with ledger.lock():
         _check_new_on_track(ledger, submission, content)  # again: others may have entered since
         _check_acts_new(ledger, track, evaluation["episodes"])
+        seen = {e["entry_id"] for e in compared}
+        entered = [] if builtin else [e for e in _current_entries(ledger, track)
+                                      if e["entry_id"] not in seen]
+        if entered:  # meanwhile: two jittered copies submitted at once both entered
+            again = LookAlikes(ledger, entered)
+            evaluate_policy(track, submission.policy_kind, submission.policy_paths,
+                            lambda _: track.dev_seeds(), "public-dev", look_alikes=again)
+            again.refuse_if_alike(track)
         return ledger.add(entry, files), entry
 
 
@@ -900,10 +904,26 @@ class LookAlikes:
         self.steps = 0  # observations compared
 
     def shadowing(self, policy: Callable[[Any], Any], label: str, env: gym.Env) -> _Shadowed:
-        """`policy`, also asking every entry still alike (its policy for task `label`)."""
-        return _Shadowed(policy, [
-            load_policy(o["policy"]["kind"], stored_policy_paths(self.ledger, o)[label], env)
-            for o in self.alike])
+        """`policy`, also asking every entry still alike (its policy for task `label`). An
+        entry that no longer loads (a limit tightened since it entered) acts otherwise: it
+        blocked every submission to its track, with its own error."""
+        others = []
+        for other in self.alike:
+            try:
+                others.append(load_policy(other["policy"]["kind"],
+                                          stored_policy_paths(self.ledger, other)[label], env))
+            except (SubmissionError, LedgerError):
+                others.append(None)
+        return _Shadowed(policy, others)
+
+    def refuse_if_alike(self, track: Track) -> None:
+        """LedgerError when an entry stayed alike over every step compared."""
+        if self.alike:
+            other = self.alike[0]
+            raise LedgerError(f"this policy acts as entry {other['entry_id'][:12]} of "
+                              f"{track.name} ({other['name']!r}) does: on all {self.steps:,} "
+                              f"steps of its dev episodes their actions differ by at most "
+                              f"{ACTS_ALIKE_ACTION_TOL:g}; a policy enters a track once")
 
     def settle(self, shadowed: _Shadowed) -> None:
         """Keep the entries that stayed alike over the episodes `shadowed` acted in."""
@@ -917,16 +937,24 @@ class _Shadowed:
     on (in the same env, so hand controllers read the same goal) and keeps each one's largest
     difference from its own actions."""
 
-    def __init__(self, policy: Callable[[Any], Any], others: list[Callable[[Any], Any]]):
+    def __init__(self, policy: Callable[[Any], Any],
+                 others: list[Callable[[Any], Any] | None]):
+        """``others``: None for one that could not be loaded (it acts otherwise)."""
         self.policy, self.others = policy, others
-        self.gaps = [0.0] * len(others)
+        self.gaps = [0.0 if other is not None else math.inf for other in others]
         self.steps = 0
 
     def reset(self, seed: int | None = None) -> None:
-        for policy in (self.policy, *self.others):
-            reset = getattr(policy, "reset", None)
-            if callable(reset):
-                reset(seed=seed)
+        reset = getattr(self.policy, "reset", None)
+        if callable(reset):
+            reset(seed=seed)
+        for i, other in enumerate(self.others):
+            reset = getattr(other, "reset", None)
+            if self.gaps[i] <= ACTS_ALIKE_ACTION_TOL and callable(reset):
+                try:
+                    reset(seed=seed)
+                except Exception:  # noqa: BLE001 - the other entry's failure, not this one's
+                    self.gaps[i] = math.inf
 
     def __call__(self, obs: Any) -> Any:
         action = self.policy(obs)

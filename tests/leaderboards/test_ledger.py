@@ -130,6 +130,68 @@ def test_a_policy_entered_while_another_submit_evaluated_it_is_refused(
     assert len(Ledger("ledger").entries()) == 1
 
 
+def _jittered_copy(source: str, copy: str, name: str, scale: float = 1e-4) -> None:
+    """The ONNX submission at ``source`` as ``name`` at ``copy``, its weights moved by ``scale``
+    of their size."""
+    import onnx
+
+    shutil.copytree(source, copy)
+    toml = Path(copy) / "submission.toml"
+    toml.write_text(toml.read_text().replace('name = "ONNX"', f'name = "{name}"'))
+    model = onnx.load(f"{copy}/policy/policy.onnx")
+    weight = onnx.numpy_helper.to_array(model.graph.initializer[0])
+    moved = weight * (1 + scale * np.random.default_rng(0).standard_normal(weight.shape))
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(
+        moved.astype(np.float32), model.graph.initializer[0].name))
+    onnx.save(model, f"{copy}/policy/policy.onnx")
+
+
+def test_a_copy_entered_while_another_submit_evaluated_it_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
+):
+    """Two jittered copies submitted at once both entered: the entries acting beside a
+    submission were those of the ledger before its evaluation (best of N in parallel)."""
+    import leaderboards.ledger as ledger_module
+
+    # Jittered weights make paper000's episodes differ past `_acts_alike` (122 of 150 for a
+    # copy of BC); the tiny track's saturated policy cannot, so that check stands aside.
+    monkeypatch.setattr(ledger_module, "_acts_alike", lambda a, b: False)
+    monkeypatch.chdir(tmp_path)
+    weight = np.zeros((6, 3))
+    weight[2, 2] = -50.0
+    onnx_submission(tmp_path / "sub", weight)
+    _jittered_copy("sub", "again", "Copy")
+    evaluate = ledger_module.evaluate_policy
+
+    def meanwhile(*args, **kwargs):  # the copy enters while this one evaluates
+        monkeypatch.setattr(ledger_module, "evaluate_policy", evaluate)
+        assert _cli("submit", "again").exit_code == 0
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_module, "evaluate_policy", meanwhile)
+    result = _cli("submit", "sub")
+    assert result.exit_code == 1 and "acts as entry" in result.stderr, result.output
+    assert [e["name"] for e in Ledger("ledger").entries()] == ["Copy"]
+
+
+def test_an_entry_that_no_longer_loads_does_not_block_a_submission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
+):
+    """An entry that a limit tightened since refuses to load (an ONNX graph over today's node
+    cap) acted beside every submission to its track: each was refused with its error."""
+    import leaderboards.policy as policy_module
+
+    monkeypatch.chdir(tmp_path)
+    weight = np.zeros((6, 3))
+    weight[2, 2] = -50.0
+    onnx_submission(tmp_path / "old", weight)
+    assert _cli("submit", "old").exit_code == 0
+    monkeypatch.setattr(policy_module, "MAX_ONNX_NODES", 1)
+    agent_submission(tmp_path / "new")
+    result = _cli("submit", "new")
+    assert result.exit_code == 0, result.output
+
+
 def test_a_round_closed_while_verify_evaluated_is_not_written_to(
         submitted: Ledger, monkeypatch: pytest.MonkeyPatch):
     """verify checked the round before its evaluation (seconds to minutes) and wrote after it:
