@@ -41,6 +41,9 @@ TOUCH_READING_MARGIN_M = 0.003
 #: How much less than the socket's depth (`TaskSpec.seat_depth_mm`) a touch-off's descent may
 #: be [m]: the arm's compliance and a plug a little tilted. Less, it did not go in.
 TOUCH_DEPTH_SLACK_M = 0.001
+#: How far a touch-off may descend beyond the plug's depth in the socket [m]: the few mm above
+#: the mouth it starts at, and room for the servo target to run past the seat and press.
+TOUCH_TRAVEL_PAST_MOUTH_M = 0.03
 #: How far above the socket's mouth [m] `teach`'s "lift the plug clear" must leave its face.
 LIFT_CLEARANCE_M = 0.002
 
@@ -221,7 +224,7 @@ def touch_off_socket_pose(
     *,
     servo_hz: float = 500.0,
     speed_m_s: float = 0.005,
-    max_travel_m: float = 0.03,
+    max_travel_m: float | None = None,
     force_threshold_n: float | None = None,
 ) -> np.ndarray:
     """Guarded descent along the tool axis from a taught pose above the opening until the
@@ -231,8 +234,13 @@ def touch_off_socket_pose(
     out. Returns that pose (base frame); the arm goes back up afterwards.
 
     The descent runs through `SafeRobot` with a workspace of +-1 mm laterally and
-    `max_travel_m` along the tool axis around the taught pose.
+    `max_travel_m` along the tool axis around the taught pose (default: the plug's depth in
+    the socket + `TOUCH_TRAVEL_PAST_MOUTH_M`, from a few mm above the mouth).
     """
+    if max_travel_m is None:
+        # Fixed at 30 mm, the servo target ran only ~8 mm past a 19 mm Europlug's seat, and
+        # the twin's impedance pressed too little to count as bottomed out.
+        max_travel_m = task.seat_depth_mm * MM + TOUCH_TRAVEL_PAST_MOUTH_M
     connector = task.connector
     mating_n = (
         1.5 * connector.mating.insertion_n[1]
