@@ -132,6 +132,9 @@ def submit_matrix(
                     continue
                 path, _ = submit(ledger, submission, source=f"matrix:{preset.name}",
                                  builtin=True)
+            except LedgerError as err:  # on the track in another form, or its name taken: the
+                echo(f"  {track.name}: {method} seed {seed} not entered: {err}")  # others go on
+                continue
             finally:
                 shutil.rmtree(submission.root, ignore_errors=True)
             echo(f"  {track.name}: {method} seed {seed} -> {path}")

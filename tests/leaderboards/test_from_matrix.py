@@ -69,6 +69,42 @@ def test_matrix_cells_become_one_builtin_entry_per_method_covering_the_track(
         in other.stderr
 
 
+def test_a_method_refused_by_the_ledger_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
+) -> None:
+    """The first method already on the track in another form (a name taken, the same policy
+    exported otherwise) ended the batch: the methods after it were never entered."""
+    monkeypatch.chdir(tmp_path)
+    Path("two.toml").write_text(PRESET.replace('"tiny-seed"', '"two"') + """
+[[agents]]
+name = "straight_down"
+label = "Straight down"
+budget_steps = 0
+""")
+    with Store("runs/two.sqlite") as store:
+        run_matrix(load_preset("two.toml").cells, store, InlineExecutor(),
+                   artifacts_root=Path("runs/a"), show_progress=False)
+    ledger = Ledger("ledger")
+    monkeypatch.setattr("leaderboards.from_matrix.submit", _refusing_the_p_controller())
+    result = CliRunner().invoke(app, ["leaderboard", "submit", "--from-matrix", "two.toml",
+                                      "--store", "runs/two.sqlite", "--track", "tiny",
+                                      "--ledger", "ledger"])
+    assert result.exit_code == 0, result.output
+    assert "P-controller seed 0 not entered: taken" in result.stdout
+    assert [e["name"] for e in ledger.entries()] == ["Straight down (seed 0)"]
+
+
+def _refusing_the_p_controller():
+    from leaderboards.ledger import LedgerError, submit
+
+    def refusing(book, submission, **kwargs):
+        if submission.name.startswith("P-controller"):
+            raise LedgerError("taken")
+        return submit(book, submission, **kwargs)
+
+    return refusing
+
+
 def test_from_matrix_finds_the_checkpoints_from_another_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
 ) -> None:
