@@ -624,6 +624,14 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
 
         identity = {"task_id": task_id,
                     "task_version_key": task_version_key(task_id, env_kwargs)}
+        if eval_episodes:
+            # The learner's robot env sat idle through training: on an arm the RTDE watchdog
+            # ends its control script meanwhile (the twin warned at the evaluation's reset).
+            # The evaluation connects anew, as a cell would.
+            env.close()
+            env = build_env(task_id, env_kwargs, backend, seed)
+            if "base_policy" in kwargs:
+                agent.base_policy = hand_controller(env, backend)
     records = (evaluate(env, agent, eval_episodes, eval_seeds(eval_episodes), **identity)
                if eval_episodes else [])
     env.close()
