@@ -1034,8 +1034,8 @@ def train(
             # Resuming would continue whatever agent the checkpoint holds, whatever was asked.
             raise ValueError(f"{out_dir} holds a checkpoint but no run.json, so it cannot be "
                              "checked to be this run; use another out_dir")
-        if ckpt is not None:
-            previous = json.loads(run_file.read_text())
+        if ckpt is not None:  # a damaged one said "Expecting value: line 1 column 1"
+            previous = read_json(run_file, "run")
             changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)
                        and not (k == "demos" and "demos_path" in previous
                                 and previous["demos_path"] == description.get("demos_path"))]

@@ -367,6 +367,10 @@ def test_a_checkpoint_without_run_json_is_not_resumed_as_another_agent(tmp_path)
     (tmp_path / "run.json").unlink()
     with pytest.raises(ValueError, match="holds a checkpoint but no run.json"):
         train(TASK, "td3", seed=0, steps=40, config=SAC_SMALL, out_dir=tmp_path, **RUN)
+    # A damaged one was "Expecting value: line 1 column 1 (char 0)", naming no file.
+    (tmp_path / "run.json").write_text("")
+    with pytest.raises(ValueError, match=r"run.json is not valid JSON \(a damaged run\?\)"):
+        train(TASK, "sac", seed=0, steps=40, config=SAC_SMALL, out_dir=tmp_path, **RUN)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fcntl locks")
