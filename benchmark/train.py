@@ -246,6 +246,9 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
         from benchmark.learned_reward import make_vice_env
 
         return make_vice_env(task_id, kwargs)
+    if "goal_hold_steps" in kwargs:  # was "unknown kwarg", as if no env took it
+        raise ValueError("goal_hold_steps is a kwarg of the VICE reward: give it with "
+                         "reward=vice")
     if kwargs.get("reward") == "classifier" or "reward_classifier" in kwargs:
         from benchmark.learned_reward import make_classifier_env
 

@@ -161,6 +161,14 @@ def test_user_mistakes_are_one_line_on_stderr(capsys, in_tmp, args):
     assert len(lines) == 1 and lines[0].startswith("insertbench: error: "), err
 
 
+def test_the_vice_rewards_kwarg_without_it_says_whose_it_is(capsys, in_tmp):
+    """`-e goal_hold_steps=5` without reward=vice was "unknown kwarg", as if no env took it."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "0", "-e", "goal_hold_steps=5", "--out", "gh")
+    assert code == 2 and "goal_hold_steps is a kwarg of the VICE reward: give it with " \
+        "reward=vice" in err, err
+
+
 def test_an_old_versions_advice_comes_only_with_an_env_made(monkeypatch):
     """`train --task InsertBench/USB-v0 --env goal_noise_mm=30` printed Gymnasium's "out of
     date, consider upgrading" line before the one-line usage error; then the Python API gave
