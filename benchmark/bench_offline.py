@@ -66,6 +66,8 @@ from benchmark.recipes import (
     PAPER004_STEPS,
     check_recipe,
     load_recipe,
+    paper001_connectors,
+    paper004_connectors,
     paper004_env,
     recipe_connectors,
     recipe_parts,
@@ -729,7 +731,6 @@ def main() -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             parser.error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
     if args.paper is not None and args.tasks:
-        from benchmark.recipes import paper001_connectors
         from envs.catalog import CATALOG
 
         # paper001: the held-out connectors only (its recipe trains on the "train" split, and
@@ -773,6 +774,15 @@ def main() -> None:
     _check_args(args.out, args)
     args.version = recipe_version(args.data)  # the tasks the data was recorded on
     report = io.StringIO()
+    # A recipe of 2 of paper 004's 11 training connectors was reported as paper 004's Fig. 3.
+    paper_set = paper001_connectors() if args.paper == "paper001" else paper004_connectors()
+    left_out = [c for c in paper_set if c not in recipe_connectors(args.data)]
+    if left_out:
+        note = (f"note: --data {args.data} holds {len(paper_set) - len(left_out)} of the "
+                f"{len(paper_set)} training connectors of {args.paper}'s setting (without "
+                f"{', '.join(left_out[:4])}{', ...' if len(left_out) > 4 else ''}): not the "
+                "paper's setting")
+        print(note, file=report)  # its first line, printed with the report
     # The data's version is pinned: Gymnasium's "out of date" advice is for a stale ID typed.
     try:
         with contextlib.redirect_stdout(report), pinned_versions():
