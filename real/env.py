@@ -286,6 +286,9 @@ class RealInsertionEnv(gym.Env):
         self.zero_ft_sensor = zero_ft_sensor
         self.rtde_watchdog_hz = rtde_watchdog_hz
         self._watchdog_armed = False
+        # [s] of `_wall_clock` at the last step's end (or reset's): a reset refused after the
+        # watchdog was armed left it unset, and the next reset failed on it.
+        self._last_step_end_wall = _wall_clock()
         self.calibrated_ft_bias = np.zeros(6) if ft_bias is None else np.asarray(ft_bias, float)
         #: The F/T bias [N, N m] (base frame) the episode's wrench is read against; until a
         #: reset measures it, the sensor's own zero.
