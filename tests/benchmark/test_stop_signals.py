@@ -23,8 +23,8 @@ def test_children_started_inside_ignore_sigint_and_the_parent_keeps_its_handler(
     """A Ctrl-C while matrix workers imported printed 68-114 lines of their tracebacks."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    # From Python's own Ctrl-C handler, whatever the tests before left: in the whole suite
-    # one leaves SIGINT ignored in this process (seen in CI on 2026-12-06, not yet found).
+    # From Python's own Ctrl-C handler: a shell's background job (pytest run with `&`) starts
+    # with SIGINT ignored, which Python keeps, and the "outside" child inherited it.
     suite = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with children_ignore_sigint():
