@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,12 +118,25 @@ def build_env(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 SHOWN_WARNINGS: set[tuple[str, type[Warning]]] = set()
 
 
+#: Whether a `warnings_if_made` is recording in this thread: one inside it (`build_env` of
+#: `make_env`) leaves the recording to it (its warnings, re-shown into the outer record and
+#: already counted shown, were lost: `eval` of a v0 task gave no advice).
+_RECORDING = threading.local()
+
+
 @contextlib.contextmanager
 def warnings_if_made() -> Iterator[None]:
     """Show the warnings of making an env (an old task version's "consider upgrading") only
     if it was made: before a refused kwarg they made the one-line usage error two lines."""
-    with warnings.catch_warnings(record=True) as caught:
+    if getattr(_RECORDING, "on", False):
         yield
+        return
+    _RECORDING.on = True
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    finally:
+        _RECORDING.on = False
     for warning in caught:
         key = (str(warning.message), warning.category)
         if key not in SHOWN_WARNINGS:

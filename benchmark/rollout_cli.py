@@ -18,7 +18,13 @@ from rich.table import Table
 
 import envs
 from benchmark.cells import MAX_EVAL_EPISODES
-from benchmark.cli_options import EnvOption, build_env, check_output_file, parse_env_kwargs
+from benchmark.cli_options import (
+    EnvOption,
+    build_env,
+    check_output_file,
+    parse_env_kwargs,
+    warnings_if_made,
+)
 from benchmark.metrics import format_distinct_rate
 from envs.episode import run_episode, summarize, task_identity
 from envs.json_files import write_json
@@ -171,7 +177,8 @@ def rollout(
 
 
 def _make(task_id: str, kwargs: dict, record: bool) -> gym.Env:
-    return gym.make(task_id, render_mode="rgb_array" if record else None, **kwargs)
+    with warnings_if_made():  # the probe's advice and the rollout's, once (it came twice)
+        return gym.make(task_id, render_mode="rgb_array" if record else None, **kwargs)
 
 
 def _run_task(task_id, policy, episodes, seed, kwargs, record, frames, progress, bar):

@@ -183,6 +183,14 @@ def test_an_old_versions_advice_comes_only_with_an_env_made(monkeypatch):
         for _ in range(2):
             make_env("InsertBench/USB-v0").close()
     assert len([w for w in caught if "out of date" in str(w.message)]) == 1
+    # Through `build_env` (`eval`), whose recording held make_env's: the advice was lost.
+    from benchmark.cli_options import build_env
+
+    monkeypatch.setattr("benchmark.cli_options.SHOWN_WARNINGS", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_env(make_env, "InsertBench/USB-v0").close()
+    assert len([w for w in caught if "out of date" in str(w.message)]) == 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(ValueError, match="goal_noise_mm must be in"):
