@@ -346,7 +346,8 @@ def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any
     if changed:
         raise ValueError(f"{ckpt.parent} holds a train-async run of other settings (differs "
                          f"in {changed}): use the same settings to resume it, or another --out")
-    check_same_classifier(saved.get("reward_classifier_sha256"), settings["task_id"],
+    check_same_classifier(saved.get("reward_classifier_sha256"),
+                          settings.get("reward_classifier_sha256"), settings["task_id"],
                           settings["env_kwargs"], f"the run in {ckpt.parent}")
     agent = load_agent(ckpt / "agent", **kwargs)
     missing = [f"replay_{name}.npz" for name in agent._checkpoint_buffers()

@@ -458,13 +458,12 @@ def classifier_sha256(task_id: str, env_kwargs: Mapping[str, Any]) -> str | None
     return digest.hexdigest()
 
 
-def check_same_classifier(recorded: str | None, task_id: str, env_kwargs: Mapping[str, Any],
-                          what: str) -> None:
-    """ValueError unless the classifier ``env_kwargs`` name now is the one ``what`` recorded
-    (``recorded``: its `classifier_sha256`; None, from before runs recorded it: unchecked).
-    Resumed or evaluated from another folder, a relative path rewarded the run with another
-    classifier of the same name without a word."""
-    now = classifier_sha256(task_id, env_kwargs)
+def check_same_classifier(recorded: str | None, now: str | None, task_id: str,
+                          env_kwargs: Mapping[str, Any], what: str) -> None:
+    """ValueError unless the classifier ``env_kwargs`` name now (``now``: its
+    `classifier_sha256`) is the one ``what`` recorded (``recorded``; None, from before runs
+    recorded it: unchecked). Resumed or evaluated from another folder, a relative path rewarded
+    the run with another classifier of the same name without a word."""
     if recorded is None or now is None or now == recorded:
         return
     directory = classifier_directory(task_id, env_kwargs["reward_classifier"])

@@ -1052,7 +1052,8 @@ def train(
                                        alone=changed == ["config"]))
                     + "); use another out_dir or the same settings to resume"
                 )
-            check_same_classifier(previous.get("reward_classifier_sha256"), task_id,
+            check_same_classifier(previous.get("reward_classifier_sha256"),
+                                  description.get("reward_classifier_sha256"), task_id,
                                   env_kwargs or {}, f"the run in {out_dir}")
 
         env = make_env(task_id, env_kwargs)

@@ -284,6 +284,7 @@ def eval_command(
     from benchmark.learned_reward import (
         bind_reward_classifier,
         check_same_classifier,
+        classifier_sha256,
         find_vice_wrapper,
     )
     from benchmark.rollout_cli import TaskVideo, check_video_path
@@ -313,7 +314,8 @@ def eval_command(
     # One named by --env is the user's choice; on another task {task} names another one.
     if run and "reward_classifier" not in explicit and trained_on == task:
         try:
-            check_same_classifier(run.get("reward_classifier_sha256"), task, env_kwargs,
+            check_same_classifier(run.get("reward_classifier_sha256"),
+                                  classifier_sha256(task, env_kwargs), task, env_kwargs,
                                   str(checkpoint))
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--checkpoint") from None
