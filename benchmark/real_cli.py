@@ -51,6 +51,17 @@ class PolicyKind(StrEnum):
 #: The largest seed an option takes: `agents.registry.SEED_LIMIT` - 1, spelled out because
 #: importing `agents` loads torch, which no `insertbench real` command needs at start (tested).
 SEED_MAX = 2**63 - 1
+#: Env kwargs of the cell's environment that the simulation has no counterpart for (the F/T
+#: sensor's zeroing and bias, the servo's lookahead and gain, the RTDE watchdog): `validate`
+#: gives them to the robot's (or twin's) session only.
+CELL_ONLY_KWARGS = ("zero_ft_sensor", "ft_bias", "servo_lookahead_s", "servo_gain",
+                    "rtde_watchdog_hz")
+#: The cell's kwargs that an option of the command sets, and that option: given with --env as
+#: well, servo_hz ended in "got multiple values" and continuity_input ran unchecked on the twin.
+CELL_KWARG_OPTIONS = {"servo_hz": "--frequency", "continuity_input": "--continuity-input",
+                      "goal_images": "--goal-images", "socket_pose": "--calibration"}
+#: The cell's kwargs for scripts only (Python objects, or real.make's own).
+CELL_PYTHON_KWARGS = ("safety", "gains", "admittance", "clock", "disconnect_on_close")
 #: The longest rehearsal `serve-twin` runs [s]: a week.
 MAX_SERVE_S = 7 * 24 * 3600.0
 
@@ -316,6 +327,9 @@ def validate(
         real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
     )
     kwargs: dict[str, Any] = parse_env_kwargs(env)
+    # The cell's sensor and servo settings go to its session alone: the simulation has no
+    # counterpart and refused them, so a CB3 cell could not turn zeroFtSensor off.
+    kwargs, cell_only = _split_cell_kwargs(kwargs)
     if trained_with is not None and trained_with != kwargs:
         # Not taken over as `eval` does: the robot refuses some simulation kwargs (the sensor
         # model's, grasp noise). Said, since goal noise left out validated an easier task.
@@ -339,7 +353,7 @@ def validate(
             "the twin simulates its cameras" if twin else
             "no camera is read: the observations have no pixels (--env obs_mode=state+pixels)",
             param_hint=" / ".join(serials))
-    real_kwargs = dict(kwargs)
+    real_kwargs = kwargs | cell_only
     if kwargs.get("reward") == "goal_image":
         if goal_images is None:
             raise typer.BadParameter("--env reward=goal_image needs the cell's goal images: "
@@ -367,7 +381,8 @@ def validate(
             "camera_serials": [wrist_serial, side_serial] if pixels else None,
             "goal_images_sha256": _file_sha256(goal_images),
             **({"tcp_offset": list(tcp_offset)} if tcp_offset is not None else {}),
-            **({"model": str(model)} if model != RobotModel.UR5e else {})}
+            **({"model": str(model)} if model != RobotModel.UR5e else {}),
+            **({"env_kwargs": cell_only} if cell_only else {})}
     runs = {}
     try:
         # Both logs before the first trial: a sim log of another session in --out used to be
@@ -440,6 +455,7 @@ def record_goal(
     from real.goal_images import record, save
 
     kwargs: dict[str, Any] = parse_env_kwargs(env)
+    _split_cell_kwargs(kwargs)
     fixed = sorted({"reward", "obs_mode", "goal_noise_mm", "init_offset_mm"} & set(kwargs))
     if fixed:
         raise typer.BadParameter(f"record-goal sets {', '.join(fixed)} itself (it seats the "
@@ -473,6 +489,21 @@ def _file_sha256(path: Path | None) -> str | None:
     import hashlib
 
     return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _split_cell_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`kwargs` (--env) as (the simulation's, the cell's own: CELL_ONLY_KWARGS); a usage error
+    for a cell kwarg that an option sets or that only Python can give (a `gains=1` ended in
+    an AttributeError line), so `--env zero_ft_sensor=false` reaches a CB3 cell."""
+    for name in kwargs:
+        if name in CELL_KWARG_OPTIONS:
+            raise typer.BadParameter(f"{name} is set with {CELL_KWARG_OPTIONS[name]}, not --env",
+                                     param_hint="--env")
+        if name in CELL_PYTHON_KWARGS:
+            raise typer.BadParameter(f"{name} is for scripts that build the cell with "
+                                     f"real.make, not --env", param_hint="--env")
+    shared = {k: v for k, v in kwargs.items() if k not in CELL_ONLY_KWARGS}
+    return shared, {k: v for k, v in kwargs.items() if k in CELL_ONLY_KWARGS}
 
 
 def _cell_env(

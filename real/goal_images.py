@@ -45,6 +45,13 @@ def record(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:
     closest, done = float("inf"), False
     while not (info["is_success"] and info["distance_to_goal_mm"] <= SEATED_TOLERANCE_MM):
         closest = min(closest, float(info["distance_to_goal_mm"]))
+        if done and closest <= SEATED_TOLERANCE_MM:  # the pose was reached, the mating not
+            raise RuntimeError(
+                f"the plug came within {closest:.2f} mm of the calibrated seated pose but was "
+                f"never read as mated"
+                + (f" (continuity input {base.continuity_input} stayed open: check its wiring)"
+                   if base.continuity_input is not None else "")
+            )
         if done:
             raise RuntimeError(
                 f"the P-controller did not seat the plug within the time limit (closest "

@@ -398,6 +398,17 @@ def test_record_goal_images_then_validate_with_the_goal_image_reward(tmp_path, m
     assert report["summary"]["twin"]["successes"] == 1
 
 
+def test_a_seated_plug_that_never_reads_mated_is_blamed_on_the_continuity_input():
+    """With a continuity input that never closed, record-goal said the P-controller "did not
+    seat the plug (closest 0.02 mm to the calibrated seated pose, need <= 0.5 mm)"."""
+    recorder = real.make_twin(USB, cameras=("wrist",), reward="dense", obs_mode="state+pixels",
+                              image_size=32, continuity_input=5)  # the twin wires input 0
+    with pytest.raises(RuntimeError, match=r"came within 0\.\d\d mm of the calibrated seated "
+                       r"pose but was never read as mated \(continuity input 5 stayed open"):
+        record_goal_images(recorder)
+    recorder.close()
+
+
 def test_the_recorded_goal_images_reward_the_seated_plug():
     """The pictures are of the plug seated: the goal-image reward rises as the P-controller
     inserts: at the seat it is a fifth or less of its distance at the start (it is minus the
@@ -459,8 +470,10 @@ def test_validate_checks_the_env_kwargs_against_the_simulation_before_the_robot(
     base = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
             "--episodes", "1", "--out", "report"]
     for env, message in (
-        ("servo_hz=125", "the simulated session refuses it: InsertBench/USB-v0 got an unknown "
-                         "kwarg 'servo_hz'"),
+        ("servo_hz=125", "--env: servo_hz is set with --frequency, not --env"),
+        ("gains=1", "--env: gains is for scripts that build the cell with real.make"),
+        ("typo=1", "the simulated session refuses it: InsertBench/USB-v0 got an unknown "
+                   "kwarg 'typo'"),
         ("goal_noise_mm=-1", "the simulated session refuses it: goal_noise_mm must be in"),
         ("servo_gain=NaN", "--env servo_gain=NaN: NaN and Infinity are not finite numbers"),
         ("init_offset_mm=[0,Infinity]", "NaN and Infinity are not finite numbers"),
@@ -734,3 +747,28 @@ def test_the_twins_operator_seats_a_high_force_plug_for_a_teach_calibration(tmp_
     seat_pos, seat_mat = pose_to_pos_mat(DigitalTwinRobot(task).socket_pose())
     recorded = pose_to_pos_mat(Calibration.load(path).socket_pose)[0]
     assert abs(float((recorded - seat_pos) @ seat_mat[:, 2])) < 0.5e-3  # was 4.2 mm short
+
+
+def test_validate_gives_the_cells_own_kwargs_to_the_cell_alone(tmp_path, monkeypatch, capsys,
+                                                                 twins):
+    """`--env zero_ft_sensor=false` (a CB3 cell, whose controller has no zeroFtSensor) was
+    refused by the simulated session as an unknown kwarg, so the CLI could not run such a cell.
+    The cell's own settings go to its session and into its log's header, so a resume under
+    others is another session."""
+    monkeypatch.chdir(tmp_path)
+    validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+                "--episodes", "1", "--out", "report"]
+    code, err = _cli(capsys, *validate, "--env", "zero_ft_sensor=false", "--env",
+                     "servo_gain=400")
+    assert code == 0, err
+    assert [c.name for c in twins[0].commands].count("zeroFtSensor") == 0
+    headers = {setting: json.loads(
+        (tmp_path / "report" / f"validate_InsertBench_USB-v0.{setting}.jsonl")
+        .read_text().splitlines()[0]) for setting in ("twin", "sim")}
+    assert headers["sim"]["env_kwargs"] == headers["twin"]["env_kwargs"] == {}
+    assert headers["twin"]["cell"]["env_kwargs"] == {"zero_ft_sensor": False, "servo_gain": 400}
+    code, err = _cli(capsys, *validate)
+    assert code == 2 and "holds trials of another session" in err, err
+    code, err = _cli(capsys, *validate, "--out", "zeroed")
+    assert code == 0, err
+    assert [c.name for c in twins[-1].commands].count("zeroFtSensor") == 1
