@@ -179,10 +179,13 @@ class URBackend:
     def isProgramRunning(self) -> bool:
         # After a dropped connection ur_rtde (1.6.5) does not recover cleanly: the receive
         # interface stops (its readings freeze) and the control interface reconnects and
-        # re-uploads its script again and again. A dropped link therefore counts as a stopped
-        # control script: the safety layer stops, and the user reconnects (a new `real.make`).
-        if not (self.receive.isConnected() and self.control.isConnected()):
-            return False
+        # re-uploads its script again and again. A dropped link therefore raises: the safety
+        # layer trips "connection" and stops, and the user reconnects (a new `real.make`).
+        # (It read as a stopped script, a "robot_refused" trip sending the user to the pendant.)
+        if not self.receive.isConnected():
+            raise ConnectionError(f"the link to the robot at {self.config.host} is lost (a "
+                                  "pulled cable, a controller reboot?); reconnect")
+        self._require_link("isProgramRunning")
         return self.control.isProgramRunning()
 
     def servoL(

@@ -297,7 +297,9 @@ def test_a_dropped_connection_stops_the_stack_until_it_reconnects(twin_server):
             child.kill()
             child.wait()
     assert "error" not in result, result
-    assert result["terminated"] and result["trip"] == "robot_refused"
+    # "connection": it read as a stopped script ("robot_refused": the watchdog or a stop).
+    assert result["terminated"] and result["trip"] == "connection", result
+    assert "link to the robot at 127.0.0.1 is lost" in result["message"]
     assert "reconnect" in result["message"]
     assert result["reconnected"]
 

@@ -14,6 +14,7 @@ import real
 from envs.scene import tcp_offset_m
 from envs.tasks import task_spec
 from real.robot import URBackend
+from real.safety import SafeRobot, SafetyConfig, SafetyTrip
 from tests.real.conftest import USB
 
 
@@ -98,7 +99,15 @@ def test_kick_after_servol_is_skipped_and_a_dropped_link_stops_the_script(fake_r
     assert fake_rtde[-1][1] == "kickWatchdog"
     assert backend.isProgramRunning()
     backend.receive.isConnected = lambda: False
-    assert not backend.isProgramRunning()
+    # A lost link, not a stopped script: it tripped "robot_refused", blaming the watchdog or
+    # a stop, where the safety layer's "connection" sends the user to the cable.
+    with pytest.raises(ConnectionError, match="the link to the robot at 10.0.0.2 is lost"):
+        backend.isProgramRunning()
+    safe = SafeRobot(backend, SafetyConfig(), np.array([0.45, 0.13, 0.01, np.pi, 0.0, 0.0]),
+                     servo_dt=0.002)
+    with pytest.raises(SafetyTrip) as trip:
+        safe.call("isProgramRunning")  # as check_status reads it
+    assert trip.value.kind == "connection", trip.value
 
 
 def test_a_lost_link_sends_no_stop_that_would_wait_for_a_reconnect(fake_rtde):
