@@ -187,8 +187,6 @@ def audit(
     public dev seeds, and the hidden ones of a revealed salt round. One line per entry; exit
     status 1 if any outcome differs from the ledger's (an edited entry file, or a policy that
     no longer behaves as it did). MuJoCo only; hours on a large ledger."""
-    import torch  # noqa: F401 - before the fingerprint, which names torch's thread count
-
     from leaderboards.ledger import TRACK_VERSION, LedgerError, entry_track_version, recheck_dev
     from leaderboards.ledger import verify as verify_entry
     from leaderboards.recheck import platform_fingerprint

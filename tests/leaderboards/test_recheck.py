@@ -1,8 +1,15 @@
 """Rechecks: recomputed episodes against the ledger's (`leaderboards.recheck`)."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from leaderboards.recheck import compare_episodes, describe
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _episode(seed: int, success: bool = True, **fields) -> dict:
@@ -56,3 +63,18 @@ def test_changed_outcomes_are_named_with_the_success_counts():
 def test_a_different_number_of_episodes_is_refused():
     with pytest.raises(ValueError, match="1 episodes recomputed for the ledger's 2"):
         compare_episodes([_episode(1), _episode(2)], [_episode(1)])
+
+
+def test_the_platform_fingerprint_does_not_depend_on_what_was_imported_before():
+    """torch's thread count was recorded only where a command had loaded torch: `submit` of an
+    ONNX policy did, `verify` did not, so `verify --dev` on the machine that made an entry
+    called it another platform and accepted an edited episode that `audit` failed."""
+    code = ("import json, sys; from leaderboards.recheck import platform_fingerprint; "
+            "fresh = 'torch' not in sys.modules; "
+            "print(json.dumps([fresh, platform_fingerprint()]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fresh, fingerprint = json.loads(done.stdout)
+    assert fresh  # the fingerprint was taken without torch loaded
+    assert int(fingerprint["torch_threads"]) >= 1
