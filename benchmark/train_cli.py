@@ -311,6 +311,12 @@ def eval_command(
     env_kwargs = dict(run.get("env_kwargs") or {}) if run else {}  # older async.json: none
     explicit = parse_env_kwargs(env)
     env_kwargs |= explicit
+    if explicit.get("reward") not in (None, "classifier", "vice"):
+        # `--env reward=sparse` scores a learned-reward run's policy alone: the run's classifier
+        # settings go with its reward (they were "a learned reward needs both ..." errors).
+        for name in ("reward_classifier", "goal_hold_steps"):
+            if name not in explicit:
+                env_kwargs.pop(name, None)
     # One named by --env is the user's choice; on another task {task} names another one.
     if run and "reward_classifier" not in explicit and trained_on == task:
         try:

@@ -1421,6 +1421,24 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     assert code == 2 and len(lines) == 1 and "PyBullet has no cameras" in lines[0], err
 
 
+def test_eval_with_another_reward_scores_a_learned_reward_runs_policy_alone(capsys, in_tmp):
+    """Under reward=classifier an evaluation episode ends at the classifier's verdict; `--env
+    reward=sparse`, to score the policy alone, failed on "a learned reward needs both
+    reward='classifier' and reward_classifier=<dir>" (the run's classifier was kept)."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+    run_file = Path("runs/pc/run.json")  # as a run under a learned reward records it
+    run = json.loads(run_file.read_text())
+    run["env_kwargs"] |= {"reward": "classifier", "reward_classifier": "clf/{task}"}
+    run_file.write_text(json.dumps(run))
+    code, out, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                             "runs/pc", "--episodes", "1", "--env", "reward=sparse")
+    assert code == 0, err
+    assert "{'reward': 'sparse'}" in "".join(out.split()).replace(":", ": "), out
+
+
 def test_sim2sim_runs_a_learned_reward_run_on_the_simulators_success(capsys, in_tmp):
     """A run rewarded by a classifier: sim2sim dropped its reward_classifier (no PyBullet model)
     but kept reward='classifier', and failed on "needs both". A VICE run's observations hold
