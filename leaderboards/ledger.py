@@ -27,14 +27,15 @@ the entry's ``sim2sim`` block; ``sim2sim=False`` skips it), shown beside the ran
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import math
 import os
 import shutil
-import tempfile
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -451,7 +452,10 @@ class Ledger:
         created_policy = False
         if not policy_dir.exists():
             policy_dir.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=policy_dir.parent, prefix=f".{entry_id}."))
+            # A name of its own made with mkdir, which keeps the umask's mode (mkdtemp's 0700
+            # folders could not be read by another account running render, audit or verify).
+            tmp = policy_dir.parent / f".{entry_id}.{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            tmp.mkdir()
             try:
                 for rel, source in policy_files.items():
                     (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -485,7 +489,9 @@ class Ledger:
     def read_salt(self, salt_file: Path) -> bytes:
         """The salt in ``salt_file`` (outside the ledger), at least 16 bytes."""
         salt_file = Path(salt_file)
-        if not salt_file.is_file():
+        # A pipe (`--salt-file <(pass show salt)`: the secret never on disk) is no regular file,
+        # and was refused as one that "does not exist".
+        if salt_file.is_dir() or not salt_file.exists():
             raise LedgerError(f"salt file {salt_file} "
                               f"{'is a directory' if salt_file.is_dir() else 'does not exist'}")
         root, folders = self.root.resolve(), salt_file.resolve().parents
@@ -655,14 +661,29 @@ IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6)
              range(0xE0000, 0xE1000), range(0x2800, 0x2801))  # last: the braille blank
 
 
-#: Cyrillic, Greek, Armenian and Lisu letters (case-folded) and Latin variants (small capitals
-#: among them) that read as plain Latin ones: "Р-controller" with a Cyrillic Р, with an
-#: Armenian օ, with a Lisu ꓑ or a small capital ᴏ was another name than "P-controller".
-LOOK_ALIKES = str.maketrans(
-    "авекмнорстухіјѕԁԛԝѵӏ" "αβεζηικμνορτυχϲ" "օսհոցզ" "ıɑ"
-    "ꓐꓑꓓꓔꓖꓗꓙꓚꓜꓝꓟꓠꓡꓢꓣꓦꓧꓪꓫꓬꓮꓰꓲꓳꓴ" "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ",
-    "abekmhopctyxijsdqwvl" "abezhikmvoptyxc" "ouhngq" "ia"
-    "bpdtgkjczfmnlsrvhwxyaeiou" "abcdefghijklmnoprstuvwyz")
+@functools.cache
+def _latin_look_alikes() -> dict[int, str]:
+    """Every non-ASCII character that Unicode's confusables (UTS #39's data, as
+    `confusable_homoglyphs` ships it) read as one ASCII letter or digit, mapped to it (a letter
+    where it reads as a letter and a digit): "Р-controller" with a Cyrillic Р, "Ꭰown" with a
+    Cherokee Ꭰ, "Straiɡht" with a Latin script ɡ."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    table = {}
+    for char, glyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        plain = sorted((g["c"] for g in glyphs
+                        if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()),
+                       key=str.isdigit)
+        if plain:
+            table[ord(char)] = plain[0]
+    return table
+
+
+#: Small capitals, which Unicode's confusables leave as they are (they read as capitals, and
+#: case is ignored): "ᴘ-controller" was another name than "P-controller".
+SMALL_CAPITALS = str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz")
 #: Characters that read as a hyphen-minus: a non-breaking hyphen (U+2011) made "P‑controller"
 #: a second "P-controller"; every dash (Unicode category Pd) and the minus sign fold to "-".
 HYPHENS = "\u2212\u2043\ufe63\uff0d"
@@ -672,16 +693,21 @@ def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
     letters, ligatures), invisible characters (format characters such as a zero-width space,
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
-    runs of spaces ignored, Cyrillic, Greek, Armenian and Lisu look-alikes of Latin letters and
-    small capitals read as those (`LOOK_ALIKES`), every dash as a hyphen-minus (`HYPHENS`), and
+    runs of spaces ignored, look-alikes of Latin letters (Unicode's confusables:
+    `_latin_look_alikes`) and small capitals (`SMALL_CAPITALS`) read as those, every dash as a
+    hyphen-minus (`HYPHENS`), and
     i and l as one letter: a capital I is an l's one stroke in the site's sans-serif font, and
     case is ignored, so all four are (mapping I alone to l kept "HIL-SERL" and "hil-serl"
     apart)."""
+    look_alikes = _latin_look_alikes()
+    # Folded before NFKC as well: NFKC makes a lunate sigma Ϲ a Σ.
+    compatible = unicodedata.normalize("NFKC", name.translate(look_alikes))
     visible = "".join("-" if unicodedata.category(c) == "Pd" or c in HYPHENS else c
-                      for c in unicodedata.normalize("NFKC", name)
+                      for c in compatible
                       if unicodedata.category(c) != "Cf"
                       and not any(ord(c) in r for r in IGNORABLE))
-    return " ".join(visible.casefold().translate(LOOK_ALIKES).replace("i", "l").split())
+    folded = visible.translate(look_alikes).casefold().translate(SMALL_CAPITALS)
+    return " ".join(folded.replace("i", "l").split())
 
 
 #: The keys of agent.json that loading a checkpoint reads (`agents.load_agent`); the others

@@ -63,6 +63,19 @@ def submitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track):
     return Ledger("ledger")
 
 
+def test_the_stored_policy_is_as_readable_as_the_entry(submitted: Ledger):
+    """The policy folder was made by mkdtemp, mode 0700 whatever the umask: another account
+    (a CI or web user running render, audit or verify) found its policy "missing or altered"."""
+    import os
+    import stat
+
+    (entry,) = submitted.entries()
+    umask = os.umask(0)
+    os.umask(umask)
+    folder = submitted.root / "policies" / entry["entry_id"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+
+
 def test_entry_is_named_by_the_policy_bytes_and_holds_every_episode(submitted: Ledger):
     (entry,) = submitted.entries()
     digest = hashlib.sha256()
@@ -391,6 +404,20 @@ def test_names_read_alike_across_case_and_the_i_l_stroke():
     assert name_key("HIL-SERL") == name_key("hil-serl") == name_key("HlL-SERL")
     assert name_key("TD3 + LfD") == name_key("td3 + lfd") == name_key("TD3 + IfD")
     assert name_key("SAC") != name_key("SAG")
+
+
+def test_names_read_alike_across_unicodes_confusables():
+    """A hand-made table of look-alikes let "Ꭰown" (Cherokee Ꭰ), "Straigһt" (Cyrillic һ),
+    "Straiɡht" (Latin script ɡ) and "HǀL-SERL" (a click letter) in beside the real names, and
+    its lunate sigma never matched: case folding had made it a σ first."""
+    from leaderboards.ledger import name_key
+
+    for fake, real in (("Ꭰown", "Down"), ("Straigһt down", "Straight down"),
+                       ("Straiɡht down", "Straight down"), ("HǀL-SERL", "HIL-SERL"),
+                       ("ᏴᏟ (20 demos)", "BC (20 demos)"), ("BϹ", "BC"), ("Bϲ", "BC"),
+                       ("Р-controller", "P-controller"), ("ᴘ-controller", "P-controller")):
+        assert name_key(fake) == name_key(real), (fake, name_key(fake))
+    assert name_key("BC") != name_key("BG") and name_key("Seed 0") != name_key("Seed 8")
 
 
 def test_a_name_that_shows_nothing_is_refused(submitted: Ledger):

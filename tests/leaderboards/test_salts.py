@@ -372,3 +372,20 @@ def test_a_round_opened_before_lists_and_a_cut_off_verify_keep_the_ledger_readab
     with pytest.raises(LedgerError, match="hidden evaluation or sim-to-sim block is not one that "
                                           "`leaderboard verify` recorded under salt round 1"):
         two_entries.entries()
+
+
+def test_a_salt_can_come_through_a_pipe(tmp_path: Path):
+    """`--salt-file <(pass show salt)` keeps the secret off the disk; the pipe, no regular
+    file, was refused as a salt file that "does not exist"."""
+    import os
+
+    salt = b"0123456789abcdef0123456789abcdef"
+    read, write = os.pipe()
+    os.write(write, salt + b"\n")
+    os.close(write)
+    try:
+        assert Ledger(tmp_path / "ledger").read_salt(Path(f"/dev/fd/{read}")) == salt
+    finally:
+        os.close(read)
+    with pytest.raises(LedgerError, match="salt file .*nowhere does not exist"):
+        Ledger(tmp_path / "ledger").read_salt(tmp_path / "nowhere")
