@@ -33,6 +33,9 @@ from envs.version_key import pybullet_key_prefix, task_version_key
 ENGINES = ("mujoco", "pybullet")
 #: Offsets are resolved to this much on either side of the clearance + chamfer window [mm].
 RESOLUTION_MM = 0.1
+#: How far below the socket mouth a jammed plug's mating face may end [mm] (measured
+#: 2026-12-06: every catalog jam ends 0.1-1.5 mm above it, in both engines).
+JAM_DEPTH_MM = 0.5
 
 
 #: The env kwargs both engines take: PyBullet's own, and two that name what it always runs
@@ -82,6 +85,22 @@ def push_down(env: gym.Env, offset_mm=(0.0, 0.0), speed: float = 0.3,
     return peak_press, info, taken
 
 
+def face_depth_mm(env: gym.Env) -> float:
+    """How far the plug's mating face is below the socket mouth [mm], wherever it is over the
+    board (the info's `insertion_depth_mm` counts only a face over the opening, so a plug that
+    went through the housing's walls beside it read as not inserted)."""
+    base = env.unwrapped
+    above_goal_mm = float(base.tcp_pos[2] - base.goal_pos[2]) * 1e3
+    return base.task.connector.mating_length_mm - above_goal_mm
+
+
+def jammed(env: gym.Env, info: dict) -> bool:
+    """The push ended without inserting and with the plug held at the mouth. (A plug 2.5 mm
+    into the housing beside the opening counted as a jam for being more than 1 mm off the
+    goal: PyBullet's lost wall contacts passed the probe.)"""
+    return not info["is_success"] and face_depth_mm(env) < JAM_DEPTH_MM
+
+
 @dataclass
 class Fidelity:
     """Contact fidelity of one task in one engine (offsets along +-x and +-y)."""
@@ -99,7 +118,7 @@ class Fidelity:
 def measure_fidelity(engine: str, task_id: str) -> Fidelity:
     """The catalog fidelity protocol (`tests/envs/test_catalog_fidelity.py`) in one engine,
     along +-x and +-y: inside `guide_window_mm` by RESOLUTION_MM it must insert; outside, stay
-    at the mouth (or be guided more than 1 mm off the goal)."""
+    at the mouth (`jammed`)."""
     c = task_spec(task_id).connector
     env = make_engine_env(
         engine, task_id, start_height_mm=c.lowest_start_mm + 9.0,
@@ -119,9 +138,7 @@ def measure_fidelity(engine: str, task_id: str) -> Fidelity:
             _, slid, taken = push_down(env, inside)
             slides += bool(slid["is_success"])
             _, stuck, more = push_down(env, outside)
-            jams += not stuck["is_success"] and (
-                stuck["insertion_depth_mm"] < 0.05 or stuck["distance_to_goal_mm"] > 1.0
-            )
+            jams += jammed(env, stuck)
             steps += taken + more
     env.close()
     return Fidelity(slides, jams, press, steps / (time.perf_counter() - start))

@@ -42,8 +42,9 @@ ADDED_FIELD = {"version_key": "hash_if_set"}
 #: an episode does: its episodes' version keys name it, so that stored episodes of an earlier
 #: model are not taken for this one's. 1: until 2026-12-06. 2: the tool body's inertia on its own
 #: axes with the arm's joint damping, and `wrench`'s torque about the wrist, as MuJoCo's F/T
-#: sensor reads it (it was about the TCP).
-PYBULLET_REVISION = 2
+#: sensor reads it (it was about the TCP). 3 (2026-12-06): the housing's wall pieces one body
+#: each (as one compound shape Bullet lost contacts between them and the plug's pieces).
+PYBULLET_REVISION = 3
 
 
 def pybullet_key_prefix(revision: int = PYBULLET_REVISION) -> str:

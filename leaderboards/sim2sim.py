@@ -13,7 +13,7 @@ PyBullet), and the gap from that reference to PyBullet is the one that measures 
 policy leans on one contact model.
 
 Episodes carry the MuJoCo task version key prefixed with the PyBullet model's revision,
-``pybullet2-`` (`envs.version_key.pybullet_key_prefix`, as `insertbench sim2sim` does), or
+``pybullet3-`` (`envs.version_key.pybullet_key_prefix`, as `insertbench sim2sim` does), or
 ``noiseless-`` for the reference: neither is the ranked benchmark task. The block records that
 ``revision`` and the ``platform`` it ran on; blocks stored before these existed (2026-12-06)
 ran revision 1 (``pybullet-`` keys) where the hidden evaluation ran.
