@@ -23,9 +23,10 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None) -> C:
     """Return a validated ``cls`` instance from an instance, a mapping of overrides, or None."""
     if config is None:
         config = {}
-    if isinstance(config, cls):
-        obj = dataclasses.replace(config)
-    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+    if isinstance(config, cls):  # checked field by field as a dict is: SACConfig(obs_norm="no")
+        # kept normalisation on, TD3Config(policy_delay=2.5) trained a different algorithm
+        config = {f.name: getattr(config, f.name) for f in dataclasses.fields(cls) if f.init}
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
         raise ValueError(
             f"config must be a {cls.__name__} or a dict, got {type(config).__name__}"
         )

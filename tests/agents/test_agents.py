@@ -299,6 +299,20 @@ def test_bad_config_values_raise_clear_errors(name, config, pattern):
         make_agent(name, env.observation_space, env.action_space, config, **agent_kwargs(name, env))
 
 
+def test_a_config_object_is_checked_as_a_dict_is():
+    """A config instance skipped the per-field type checks: SACConfig(obs_norm="no") kept
+    normalisation on, TD3Config(policy_delay=2.5) updated the actor every 5th step."""
+    from agents.config import build_config
+    from agents.sac import SACConfig
+    from agents.td3 import TD3Config
+
+    assert build_config(SACConfig, SACConfig(obs_norm="no")).obs_norm is False
+    for cls, field, value in ((TD3Config, "policy_delay", 2.5), (SACConfig, "batch_size", True),
+                              (SACConfig, "hidden", (64.5,))):
+        with pytest.raises(ValueError, match=f"{cls.__name__}.{field} must be of type"):
+            build_config(cls, cls(**{field: value}))
+
+
 @pytest.mark.parametrize(
     ("name", "field", "value"),
     [("bc", "lr", "inf"), ("iql", "beta", "inf"), ("awac", "actor_lr", float("inf")),
