@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from benchmark.cli_options import (
     check_output_dir,
     check_task,
     parse_env_kwargs,
+    warnings_if_made,
 )
 
 app = typer.Typer(
@@ -84,14 +86,15 @@ def collect(
     from benchmark.folder_lock import RunInProgress
 
     try:
-        dataset = run_collect(config, out)
+        with warnings_if_made():  # the upgrade advice of each env it makes, once
+            dataset = run_collect(config, out)
     except RunInProgress as err:  # not a bad value: no "Invalid value", no "see --help"
         raise ClickException(str(err)) from None
     except ValueError as err:  # another collection's folder, a damaged episode file: named
         raise typer.BadParameter(str(err)) from None
     typer.echo(
         f"{config.minari_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps; "
-        f"load with MINARI_DATASETS_PATH={Path(out).resolve() / 'minari'} "
+        f"load with MINARI_DATASETS_PATH={shlex.quote(str(Path(out).resolve() / 'minari'))} "
         f"minari.load_dataset('{config.minari_id}')"
     )
 
@@ -134,7 +137,7 @@ def recipe(
         raise typer.BadParameter(str(err)) from None
     connectors = sorted({p["connector"] for p in description["parts"]})
     typer.echo(f"{name} ({scale}): {len(description['parts'])} parts on {len(connectors)} "
-               f"connectors under {out}; train with --demos {out}")
+               f"connectors under {out}; train with --demos {shlex.quote(str(out))}")
 
 
 if __name__ == "__main__":  # `python -m benchmark.dataset_cli ...` = `insertbench dataset ...`

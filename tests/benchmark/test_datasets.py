@@ -4,8 +4,11 @@ demonstrations, and the `insertbench dataset collect` command."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import shutil
+from pathlib import Path
 
 import gymnasium as gym
 import minari
@@ -23,6 +26,7 @@ from benchmark.datasets import (
 )
 
 TASK = "InsertBench/Connector-DT12-v0"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _arrays(dataset) -> list[np.ndarray]:
@@ -252,6 +256,24 @@ def test_cli_collect_with_a_relative_out(tmp_path, monkeypatch):
     assert load(config, "outputs/usbc").total_episodes == 3
     monkeypatch.setenv("MINARI_DATASETS_PATH", "outputs/usbc/minari")  # relative, as documented
     assert minari.load_dataset(config.minari_id).total_episodes == 3
+
+
+def test_cli_collect_gives_its_advice_once_and_a_hint_the_shell_reads(tmp_path):
+    """The out-of-date advice came three times (each env the collection made gave it), and the
+    closing hint's path, unquoted, broke at a space when pasted into a shell."""
+    import subprocess
+    import sys
+
+    (tmp_path / "my data").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark.entry", "dataset", "collect", "--task",
+         "InsertBench/Connector-DT12-v1", "--episodes", "1", "--out", "out dir"],
+        cwd=tmp_path / "my data", capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("is out of date") == 1, done.stderr
+    where = shlex.split(done.stdout.split("load with ")[1])[0]
+    assert where == f"MINARI_DATASETS_PATH={tmp_path / 'my data' / 'out dir' / 'minari'}"
 
 
 @pytest.mark.parametrize(("args", "message"), [
