@@ -611,7 +611,8 @@ def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> di
 def serve_twin(
     task: TaskOpt,
     seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Twin episode seed.")] = 0,
-    host: Annotated[str, typer.Option(help="Loopback address to serve on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(
+        help="Address to serve on: 127.0.0.1 or localhost (loopback only).")] = "127.0.0.1",
     max_seconds: Annotated[
         float, typer.Option(help="Stop after this many seconds (it never runs unbounded).")
     ] = 3600.0,

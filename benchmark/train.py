@@ -87,7 +87,7 @@ from benchmark.learned_reward import (
 from benchmark.store import suite_commit
 from envs.episode import summarize
 from envs.json_files import write_json, written_whole
-from envs.task_options import check_max_episode_steps
+from envs.task_options import REWARDS, check_max_episode_steps
 
 TRAIN_SEED_BASE = 100_000_000
 TRAIN_SEEDS_PER_RUN = 100_000
@@ -253,6 +253,11 @@ def make_env(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.E
         from benchmark.learned_reward import make_classifier_env
 
         return make_classifier_env(task_id, kwargs)
+    reward = kwargs.get("reward")
+    if task_id.startswith("InsertBench/") and isinstance(reward, str) and reward not in REWARDS:
+        # The env's own list left out the learned rewards that this function makes.
+        raise ValueError(f"reward must be one of {(*REWARDS, 'classifier', 'vice')}, got "
+                         f"{reward!r}")
     try:
         with warnings_if_made():
             return gym.make(task_id, **kwargs)

@@ -30,6 +30,12 @@ from benchmark.cli_options import (
 )
 from envs.json_files import write_json
 
+#: The registered agents (`agents.agent_names()`, kept in step by a test): importing `agents`
+#: for the help would load torch at every command's start.
+AGENT_NAMES = ("awac", "bc", "hg_dagger", "hil_serl", "iql", "localize", "oda", "p_controller",
+               "random_search", "residual_sac", "residual_td3", "rlpd", "sac", "spiral_search",
+               "state_iql", "straight_down", "td3", "td3_lfd", "vice")
+AGENT_HELP = f"Agent name: {', '.join(AGENT_NAMES)}."
 
 def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
     """``["utd_ratio=2", "hidden=256,256"]`` -> dict of strings, as typed: the typed agent config
@@ -98,7 +104,7 @@ def _check_run_agent(agent_dir: Path, run: dict[str, Any], file: Path) -> None:
 
 def train_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
-    agent: Annotated[str, typer.Option(help="Agent name (see `agents.agent_names()`).")],
+    agent: Annotated[str, typer.Option(help=AGENT_HELP)],
     seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
     steps: Annotated[int, typer.Option(help="Total env steps.")] = 10_000,
     config: Annotated[
@@ -200,7 +206,7 @@ def train_command(
 
 def train_async_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
-    agent: Annotated[str, typer.Option(help="Agent name (see `agents.agent_names()`).")],
+    agent: Annotated[str, typer.Option(help=AGENT_HELP)],
     steps: Annotated[int, typer.Option(help="Env steps the learner trains on.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
     actors: Annotated[int, typer.Option(help="Actor processes.")] = 1,

@@ -602,6 +602,20 @@ def test_help_keeps_every_help_text_and_default(capsys):
     assert "[default:runs/<preset>.sqlite]" in "".join(out.split())
 
 
+def test_train_help_names_every_agent_and_a_bad_reward_lists_the_learned_ones(capsys):
+    """`train --help` pointed at `agents.agent_names()`, a Python call; a misspelt reward was
+    refused listing the env's four, not classifier and vice, which train also takes."""
+    from agents import agent_names
+    from benchmark.train_cli import AGENT_NAMES
+
+    assert list(AGENT_NAMES) == agent_names()
+    _, out, _ = run_cli(capsys, "train", "--help")
+    assert "Agent name: awac, bc," in " ".join(out.split()), out
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v3", "--agent", "sac",
+                           "--env", "reward=dens", "--steps", "10", "--out", "x")
+    assert code == 2 and "'goal_image', 'classifier', 'vice'), got 'dens'" in err, err
+
+
 def test_list_prints_every_registered_task_one_line_each_paper_000_first(capsys):
     """The table wrapped each row over 5-6 lines (682 lines in all), the three main tasks last
     of the single connectors."""
