@@ -37,6 +37,7 @@ AGENT_NAMES = ("awac", "bc", "hg_dagger", "hil_serl", "iql", "localize", "oda", 
                "state_iql", "straight_down", "td3", "td3_lfd", "vice")
 AGENT_HELP = f"Agent name: {', '.join(AGENT_NAMES)}."
 
+
 def parse_config_overrides(items: list[str] | None) -> dict[str, str]:
     """``["utd_ratio=2", "hidden=256,256"]`` -> dict of strings, as typed: the typed agent config
     converts them, ``hidden=[256,256]`` and ``obs_keys=["wrist","side"]`` included (brackets
