@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from gymnasium.wrappers import TimeLimit
 
 from envs.insertion_env import InsertionEnv
 from envs.scene import tcp_offset_pose
-from envs.task_options import check_int, check_range, unknown_kwarg
+from envs.task_options import check_image_size, check_int, check_range, unknown_kwarg
 from envs.tasks import task_spec
 from real.calibration import Calibration
 from real.camera import Camera, open_realsense
@@ -170,14 +171,15 @@ def make_twin(
     *,
     seed: int = 0,
     cameras: Sequence[str] = (),
-    camera_size: tuple[int, int] = (120, 160),
+    camera_size: tuple[int, int] | None = None,
     sim_kwargs: dict[str, Any] | None = None,
     twin_kwargs: dict[str, Any] | None = None,
     **make_kwargs: Any,
 ) -> gym.Env:
     """`make` on a digital twin of the cell (no hardware): the robot is
     `real.twin.DigitalTwinRobot` on the simulated task, the cameras are simulated RealSense
-    streams through pyrealsense2's software_device (native `camera_size` (height, width)).
+    streams through pyrealsense2's software_device (native `camera_size` (height, width);
+    default: 120x160, or the smallest multiple of it that covers `image_size`).
     Without `socket_pose`/`calibration` the twin's true socket pose is used (a perfect
     calibration). The twin is `env.unwrapped.robot`."""
     from real.twin import DigitalTwinRobot, TwinCameraFeed
@@ -192,6 +194,10 @@ def make_twin(
         raise ValueError(f"twin_kwargs frequency_hz={twin_kwargs['frequency_hz']!r} contradicts "
                          f"servo_hz={servo_hz!r}; give one of them")
     twin = DigitalTwinRobot(env_id, seed=seed, **twin_kwargs, **(sim_kwargs or {}))
+    if camera_size is None:  # image_size=128 was refused at the first reset (a 120x160 stream)
+        height, width = check_image_size(make_kwargs.get("image_size", 64))
+        scale = max(1, math.ceil(height / 120), math.ceil(width / 160))
+        camera_size = (120 * scale, 160 * scale)
     feeds = [TwinCameraFeed(twin, name, camera_size[1], camera_size[0]) for name in cameras]
     if make_kwargs.get("socket_pose") is None and make_kwargs.get("calibration") is None:
         make_kwargs["socket_pose"] = twin.socket_pose()

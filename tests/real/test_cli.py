@@ -398,6 +398,18 @@ def test_record_goal_images_then_validate_with_the_goal_image_reward(tmp_path, m
     assert report["summary"]["twin"]["successes"] == 1
 
 
+def test_the_twins_cameras_stream_at_least_the_observations_size():
+    """The twin streamed 120x160 whatever the observation: `image_size=128`, which the
+    simulation and a real cell (640x480) take, was refused at the first reset ("delivers
+    (120, 160, 3) frames ... check its stream")."""
+    env = real.make_twin(USB, cameras=("wrist",), obs_mode="state+pixels", image_size=128)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs["wrist"].shape == (128, 128, 3)
+    finally:
+        env.close()
+
+
 def test_a_seated_plug_that_never_reads_mated_is_blamed_on_the_continuity_input():
     """With a continuity input that never closed, record-goal said the P-controller "did not
     seat the plug (closest 0.02 mm to the calibrated seated pose, need <= 0.5 mm)"."""
