@@ -525,6 +525,7 @@ def _cell_env(
     A `cameras` kwarg, as the simulation's, names the cameras read (each needs its serial)."""
     import real
     from envs.task_options import CAMERAS, check_cameras
+    from real.camera import CameraStartError
     from real.factory import CalibrationTcpError, check_cell_kwargs
 
     kwargs = dict(kwargs)
@@ -541,6 +542,9 @@ def _cell_env(
                     f"--env cameras={list(names)} {'needs' if serial is None else 'leaves out'}"
                     f" the {name} camera", param_hint=option)
 
+    if serials is not None and serials[0] is not None and serials[0] == serials[1]:
+        raise typer.BadParameter(f"one camera ({serials[0]}) cannot be both the wrist and the "
+                                 "side camera", param_hint="--wrist-serial / --side-serial")
     _check_target(host, twin)
     _check_twin_tcp(twin, tcp_offset, model)
     if twin and continuity_input is not None:  # it was ignored: the twin reads input 0
@@ -574,7 +578,7 @@ def _cell_env(
         raise typer.BadParameter(str(err), param_hint="--calibration") from None
     except ValueError as err:  # a start height outside the safety workspace, ...
         raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
-    except ConnectionError as err:  # a user's cell, not an internal error
+    except (ConnectionError, CameraStartError) as err:  # a user's cell, not an internal error
         raise ClickException(str(err)) from None
 
 

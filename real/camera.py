@@ -125,6 +125,11 @@ class Camera(RefusesCopies):
             self.on_close()
 
 
+class CameraStartError(CameraError):
+    """A RealSense camera could not be started (not connected, a wrong serial, a mode it does
+    not stream)."""
+
+
 def open_realsense(config: CameraConfig) -> Camera:
     """Start a RealSense color stream (the device with `config.serial`) as a Camera."""
     import pyrealsense2 as rs
@@ -139,7 +144,7 @@ def open_realsense(config: CameraConfig) -> Camera:
     try:
         pipeline.start(rs_config)
     except RuntimeError as e:
-        raise RuntimeError(
+        raise CameraStartError(
             f"could not start RealSense camera {config.name!r} (serial {config.serial}, "
             f"{config.width}x{config.height} @ {config.fps} Hz): {e}"
         ) from e

@@ -110,42 +110,45 @@ def make(
     # only after the robot was connected and its TCP set.
     socket_pose = check_vector("socket_pose", socket_pose, 6, MAX_REACH_M)
     check_pose_rotation("socket_pose", socket_pose)
-    if isinstance(robot, URConfig):
-        # The robot's settings come from its URConfig (checked there); a kwarg that says
-        # otherwise used to win silently: servo_hz=125 on a 500 Hz RTDE link ran the
-        # compliance loop at the wrong period, servo_gain=5000 reached servoL unchecked.
-        from_config = {
-            "servo_hz": ("frequency_hz", robot.frequency_hz),
-            "servo_lookahead_s": ("servo_lookahead_s", robot.servo_lookahead_s),
-            "servo_gain": ("servo_gain", robot.servo_gain),
-            "continuity_input": ("continuity_input", robot.continuity_input),
-            "rtde_watchdog_hz": ("rtde_watchdog_hz", robot.rtde_watchdog_hz),
-        }
-        for kwarg, (field, value) in from_config.items():
-            if kwarg in env_kwargs and env_kwargs[kwarg] != value:
-                raise ValueError(f"{kwarg}={env_kwargs[kwarg]!r} contradicts the robot's "
-                                 f"URConfig({field}={value!r}); set it in the URConfig")
-            env_kwargs[kwarg] = value
-        default_tcp = tcp_offset_pose(spec.connector)
-        _check_calibration_tcp(calib, robot.tcp_offset or default_tcp)
-        backend: RobotBackend = URBackend(robot, default_tcp)
-        env_kwargs.setdefault("disconnect_on_close", True)
-    else:
-        backend = robot
-        # The backend's TCP, where it says (the twin, a connected URBackend, a FaultInjector
-        # around either): a calibration of another TCP passed on all but a URConfig.
-        if getattr(robot, "tcp_offset", None) is not None:
-            _check_calibration_tcp(calib, robot.tcp_offset)
-        clock = getattr(robot, "clock", None)
-        if clock is not None:  # a twin keeps its own (simulated) time
-            env_kwargs.setdefault("clock", clock)
+    # The cameras before the robot: a missing or misnamed camera was found after the
+    # connection was made and the control script uploaded.
     opened: dict[str, Camera] = {}
+    backend: RobotBackend | None = None
     try:
         for cam in cameras:
             device = open_realsense(cam) if isinstance(cam, CameraConfig) else cam
             if device.name in opened:
                 raise ValueError(f"two cameras named {device.name!r}")
             opened[device.name] = device
+        if isinstance(robot, URConfig):
+            # The robot's settings come from its URConfig (checked there); a kwarg that says
+            # otherwise used to win silently: servo_hz=125 on a 500 Hz RTDE link ran the
+            # compliance loop at the wrong period, servo_gain=5000 reached servoL unchecked.
+            from_config = {
+                "servo_hz": ("frequency_hz", robot.frequency_hz),
+                "servo_lookahead_s": ("servo_lookahead_s", robot.servo_lookahead_s),
+                "servo_gain": ("servo_gain", robot.servo_gain),
+                "continuity_input": ("continuity_input", robot.continuity_input),
+                "rtde_watchdog_hz": ("rtde_watchdog_hz", robot.rtde_watchdog_hz),
+            }
+            for kwarg, (field, value) in from_config.items():
+                if kwarg in env_kwargs and env_kwargs[kwarg] != value:
+                    raise ValueError(f"{kwarg}={env_kwargs[kwarg]!r} contradicts the robot's "
+                                     f"URConfig({field}={value!r}); set it in the URConfig")
+                env_kwargs[kwarg] = value
+            default_tcp = tcp_offset_pose(spec.connector)
+            _check_calibration_tcp(calib, robot.tcp_offset or default_tcp)
+            backend = URBackend(robot, default_tcp)
+            env_kwargs.setdefault("disconnect_on_close", True)
+        else:
+            backend = robot
+            # The backend's TCP, where it says (the twin, a connected URBackend, a FaultInjector
+            # around either): a calibration of another TCP passed on all but a URConfig.
+            if getattr(robot, "tcp_offset", None) is not None:
+                _check_calibration_tcp(calib, robot.tcp_offset)
+            clock = getattr(robot, "clock", None)
+            if clock is not None:  # a twin keeps its own (simulated) time
+                env_kwargs.setdefault("clock", clock)
         env = RealInsertionEnv(
             spec,
             backend,
@@ -158,8 +161,9 @@ def make(
     except BaseException:
         for device in opened.values():
             device.close()
-        if backend is not robot:  # the connection this call opened: a refused kwarg (a
-            # start height outside the workspace, ...) used to leave it open, script running
+        if backend is not None and backend is not robot:  # the connection this call opened:
+            # a refused kwarg (a start height outside the workspace, ...) used to leave it
+            # open, its script running
             with contextlib.suppress(Exception):
                 backend.disconnect()
         raise

@@ -398,6 +398,30 @@ def test_record_goal_images_then_validate_with_the_goal_image_reward(tmp_path, m
     assert report["summary"]["twin"]["successes"] == 1
 
 
+def test_a_camera_that_will_not_start_is_one_line_before_the_robot_is_reached(
+    tmp_path, monkeypatch, capsys
+):
+    """A missing or wrong RealSense serial was an internal-error line (RuntimeError, exit 1),
+    and only after the robot was connected and the control script uploaded."""
+    import real.factory
+
+    monkeypatch.chdir(tmp_path)
+    Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x",
+                "t").save("c.json")
+    connected = []
+    monkeypatch.setattr(real.factory, "URBackend", lambda *a: connected.append(a))
+    validate = ["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration",
+                "c.json", "--policy", "p_controller", "--episodes", "1", "--out", "report",
+                "--env", "obs_mode=state+pixels"]
+    code, err = _cli(capsys, *validate, "--wrist-serial", "123", "--side-serial", "123")
+    assert code == 2 and "one camera (123) cannot be both the wrist and the side camera" in err
+    code, err = _cli(capsys, *validate, "--wrist-serial", "123", "--side-serial", "456")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert "could not start RealSense camera 'wrist' (serial 123" in lines[0], lines[0]
+    assert "--debug" not in lines[0] and connected == []
+
+
 def test_the_twins_cameras_stream_at_least_the_observations_size():
     """The twin streamed 120x160 whatever the observation: `image_size=128`, which the
     simulation and a real cell (640x480) take, was refused at the first reset ("delivers
