@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import typer
 
-import envs  # noqa: F401  (registers the tasks)
+import envs  # registers the tasks
 from benchmark.cli import app
 from benchmark.cli_options import parse_env_kwargs
 from envs.tasks import DYNAMICS
@@ -600,6 +600,22 @@ def test_help_keeps_every_help_text_and_default(capsys):
                 assert "".join(param.help.split()) in flat, (path, param.help)
     _, out, _ = run_cli(capsys, "matrix", "run", "--help")
     assert "[default:runs/<preset>.sqlite]" in "".join(out.split())
+
+
+def test_rollout_by_default_runs_each_connectors_newest_task():
+    """The default was every version of every single-connector task (136): the README's first
+    `rollout --episodes 20` ran 2,720 episodes."""
+    from benchmark.rollout_cli import newest_single_connector_tasks
+
+    chosen = newest_single_connector_tasks()
+    names = {i.rsplit("-v", 1)[0] for i in envs.TASKS}
+    assert len(chosen) == len(names) == 34
+    for env_id in chosen:
+        name, version = env_id.rsplit("-v", 1)
+        assert int(version) == max(int(i.rsplit("-v", 1)[1]) for i in envs.TASKS
+                                   if i.rsplit("-v", 1)[0] == name)
+    assert {i.rsplit("-v", 1)[0] for i in chosen[:3]} == {
+        "InsertBench/USB", "InsertBench/DSub", "InsertBench/ModelE"}
 
 
 def test_train_help_names_every_agent_and_a_bad_reward_lists_the_learned_ones(capsys):
