@@ -424,9 +424,11 @@ def validate(
 def _echo_trial(setting: str, record: Any) -> None:
     """One line per finished trial, on stderr (the report goes to stdout at the end)."""
     peak = "" if record.peak_force_n is None else f", peak {record.peak_force_n:.0f} N"
-    typer.echo(f"{setting} trial seed {record.seed}: "
-               f"{'success' if record.success else 'failure'} in {record.steps} steps{peak}",
-               err=True)
+    # The episode's length is no time to success where the episode runs on past it (a reward
+    # that does not end at mating: "success in 50 steps" beside a table's 13).
+    outcome = (f"success at step {record.steps_to_success} of {record.steps}" if record.success
+               else f"failure after {record.steps} steps")
+    typer.echo(f"{setting} trial seed {record.seed}: {outcome}{peak}", err=True)
 
 
 @real_app.command("record-goal")

@@ -61,8 +61,8 @@ def test_calibrate_then_validate(tmp_path):
     assert report["summary"]["sim"]["episodes"] == 2
     # Each trial as it ends: the session printed nothing until its last (minutes on an arm).
     for setting in ("twin", "sim"):
-        assert re.search(rf"{setting} trial seed 1001: (success|failure) in \d+ steps",
-                         result.stderr), result.stderr
+        assert re.search(rf"{setting} trial seed 1001: (success at step \d+ of \d+|failure "
+                         r"after \d+ steps)", result.stderr), result.stderr
     assert report["summary"]["twin"]["successes"] == 2
     assert len(report["episodes"]["twin"]) == 2
 
@@ -396,6 +396,10 @@ def test_record_goal_images_then_validate_with_the_goal_image_reward(tmp_path, m
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report" / "validate_InsertBench_USB-v0.json").read_text())
     assert report["summary"]["twin"]["successes"] == 1
+    # The goal-image episode runs on past the mating: its line said "success in 50 steps".
+    (twin,) = report["episodes"]["twin"]
+    assert f"twin trial seed 1000: success at step {twin['steps_to_success']} of 50" in \
+        result.stderr and twin["steps_to_success"] < 50, result.stderr
 
 
 def test_a_camera_that_will_not_start_is_one_line_before_the_robot_is_reached(
