@@ -261,8 +261,10 @@ def train_async_command(
 
 
 def eval_command(
-    task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     checkpoint: Annotated[Path, typer.Option(help="Run, checkpoint or agent directory.")],
+    task: Annotated[str | None, typer.Option(
+        help="Gymnasium task ID, e.g. InsertBench/USB-v0; default: the run's (run.json).")
+    ] = None,
     episodes: Annotated[int, typer.Option(help="Evaluation episodes (fixed seeds).", min=1,
                                           max=MAX_EVAL_EPISODES)] = 20,
     env: EnvOption = None,
@@ -298,7 +300,8 @@ def eval_command(
     from benchmark.train import make_base_policy, make_env
     from envs.episode import summarize
 
-    check_task(task)
+    if task is not None:
+        check_task(task)
     if json_out is not None:  # checked before the episodes, not after them
         check_output_file(json_out, "--json-out")
     if video is not None:
@@ -310,6 +313,12 @@ def eval_command(
                                      param_hint="--json-out")
     agent_dir, run = resolve_checkpoint(checkpoint)
     trained_on = run.get("task_id") if run else None
+    if task is None:  # the run records it: a user repeated it
+        if trained_on is None:
+            raise typer.BadParameter(f"{checkpoint} has no run.json naming its task: give "
+                                     "--task", param_hint="--task")
+        task = trained_on
+        check_task(task)
     if trained_on is not None and trained_on != task and not allow_other_task:
         raise typer.BadParameter(
             f"{checkpoint} was trained on {trained_on}, not {task}; pass --allow-other-task "

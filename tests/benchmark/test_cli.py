@@ -1451,6 +1451,20 @@ def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     assert code == 2 and len(lines) == 1 and "PyBullet has no cameras" in lines[0], err
 
 
+def test_eval_takes_the_runs_task_by_default(capsys, in_tmp):
+    """`eval` required --task although run.json records it."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/pc", "--no-progress")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "eval", "--checkpoint", "runs/pc", "--episodes", "1")
+    assert code == 0 and "on InsertBench/USB-v1" in " ".join(out.split()), err
+    shutil.copytree("runs/pc/checkpoint/agent", "bare")  # a copy, a submission's policy
+    code, _, err = run_cli(capsys, "eval", "--checkpoint", "bare")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "bare has no run.json naming its task: give --task" in err, err
+
+
 def test_eval_with_another_reward_scores_a_learned_reward_runs_policy_alone(capsys, in_tmp):
     """Under reward=classifier an evaluation episode ends at the classifier's verdict; `--env
     reward=sparse`, to score the policy alone, failed on "a learned reward needs both
