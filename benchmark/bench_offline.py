@@ -200,6 +200,17 @@ def _pretrained(name: str, config: dict, dataset: dict, env: gym.Env, out: Path,
     return path
 
 
+def _untrained(name: str, config: dict, dataset: dict, env: gym.Env, seed: int):
+    """``name`` as `_pretrained` builds it, holding the data, before any gradient step: the
+    baseline `latent_separation` needs (the tasks' states differ, so an untrained encoder
+    already names the task from z: 0.80 against chance 0.09 on the small v1 recipe)."""
+    torch.manual_seed(seed)
+    agent = make_agent(name, env.observation_space, env.action_space,
+                       config | {"pretrain_steps": 0}, seed=seed)
+    agent.pretrain(dataset)
+    return agent
+
+
 def latent_separation(agent: Any, contexts_per_task: int = 8, seed: int = 0) -> dict[str, float]:
     """How much ODA's posterior q(z | c) says about the task, on its training tasks' demos.
 
@@ -345,9 +356,13 @@ def bench_paper004(args: argparse.Namespace) -> None:
     paths = {m: _pretrained(m, c, dataset, probe, out, args.seed) for m, c in configs.items()}
     latent = _json(out / "oda" / "latent.json",
                    lambda: latent_separation(load_agent(paths["oda"]), seed=args.seed))
+    untrained = _json(out / "oda" / "latent_untrained.json", lambda: latent_separation(
+        _untrained("oda", configs["oda"], dataset, probe, args.seed), seed=args.seed))
     print(f"ODA posterior on the training tasks' demos: KL {latent['kl_nats']:.3f} nats, task "
           f"named from z {latent['task_accuracy']:.2f} (chance {latent['chance']:.2f}), "
-          f"between/within spread {latent['between_over_within']:.1f}")
+          f"between/within spread {latent['between_over_within']:.1f}; untrained encoder: "
+          f"KL {untrained['kl_nats']:.3f}, task named {untrained['task_accuracy']:.2f}, "
+          f"spread {untrained['between_over_within']:.1f}")
     rows = []
     for task in tasks:
         other_task = shuffled_context_task(task)
