@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -240,5 +241,7 @@ def check_writable(path: Path, option: str) -> None:
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` of the command line and of the matrix's worker processes: each
-    warning one line on stderr, without Python's source-line echo."""
-    typer.echo(f"{PROG}: warning: {' '.join(str(message).split())}", err=True)
+    warning one line on stderr, without Python's source-line echo, nor the colour codes and
+    "WARN:" of Gymnasium's logger ("insertbench: warning: WARN: The environment ...")."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(message).split()))
+    typer.echo(f"{PROG}: warning: {text.removeprefix('WARN: ')}", err=True)

@@ -602,6 +602,17 @@ def test_help_keeps_every_help_text_and_default(capsys):
     assert "[default:runs/<preset>.sqlite]" in "".join(out.split())
 
 
+def test_a_warning_is_one_plain_line(capsys):
+    """Gymnasium's advice came as "insertbench: warning: WARN: The environment ...", with its
+    logger's colour codes in a Python session."""
+    from benchmark.cli_options import one_line_warning
+
+    one_line_warning("\x1b[33mWARN: The environment InsertBench/USB-v1 is out of date.\x1b[0m",
+                     DeprecationWarning, "x.py", 1)
+    assert capsys.readouterr().err == \
+        "insertbench: warning: The environment InsertBench/USB-v1 is out of date.\n"
+
+
 def test_rollout_by_default_runs_each_connectors_newest_task():
     """The default was every version of every single-connector task (136): the README's first
     `rollout --episodes 20` ran 2,720 episodes."""
