@@ -52,6 +52,7 @@ def collect(
     dataset_id: Annotated[
         str | None, typer.Option("--dataset-id", help="Minari dataset ID.")
     ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Run the P-controller with noisy actions and write a Minari dataset under OUT/minari."""
     from benchmark.datasets import CollectConfig
@@ -87,7 +88,7 @@ def collect(
 
     try:
         with warnings_if_made():  # the upgrade advice of each env it makes, once
-            dataset = run_collect(config, out)
+            dataset = run_collect(config, out, progress)
     except RunInProgress as err:  # not a bad value: no "Invalid value", no "see --help"
         raise ClickException(str(err)) from None
     except ValueError as err:  # another collection's folder, a damaged episode file: named

@@ -267,11 +267,13 @@ def test_cli_collect_gives_its_advice_once_and_a_hint_the_shell_reads(tmp_path):
     (tmp_path / "my data").mkdir()
     done = subprocess.run(
         [sys.executable, "-m", "benchmark.entry", "dataset", "collect", "--task",
-         "InsertBench/Connector-DT12-v1", "--episodes", "1", "--out", "out dir"],
+         "InsertBench/Connector-DT12-v1", "--episodes", "1", "--out", "out dir",
+         "--no-progress"],
         cwd=tmp_path / "my data", capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("is out of date") == 1, done.stderr
+    assert "it/s" not in done.stderr  # --no-progress, as train, rollout and matrix run take
     where = shlex.split(done.stdout.split("load with ")[1])[0]
     assert where == f"MINARI_DATASETS_PATH={tmp_path / 'my data' / 'out dir' / 'minari'}"
 
