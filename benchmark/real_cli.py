@@ -56,10 +56,13 @@ SEED_MAX = 2**63 - 1
 #: gives them to the robot's (or twin's) session only.
 CELL_ONLY_KWARGS = ("zero_ft_sensor", "ft_bias", "servo_lookahead_s", "servo_gain",
                     "rtde_watchdog_hz")
+#: Those of CELL_ONLY_KWARGS that a robot takes in its `real.URConfig` (the twin in its env).
+URCONFIG_KWARGS = ("servo_lookahead_s", "servo_gain", "rtde_watchdog_hz")
 #: The cell's kwargs that an option of the command sets, and that option: given with --env as
 #: well, servo_hz ended in "got multiple values" and continuity_input ran unchecked on the twin.
 CELL_KWARG_OPTIONS = {"servo_hz": "--frequency", "continuity_input": "--continuity-input",
-                      "goal_images": "--goal-images", "socket_pose": "--calibration"}
+                      "goal_images": "`validate --goal-images FILE`",
+                      "socket_pose": "--calibration"}
 #: The cell's kwargs for scripts only (Python objects, or real.make's own).
 CELL_PYTHON_KWARGS = ("safety", "gains", "admittance", "clock", "disconnect_on_close")
 #: The longest rehearsal `serve-twin` runs [s]: a week.
@@ -561,9 +564,15 @@ def _cell_env(
         raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
     if not twin and host is None:
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
-    robot = None if twin else real.URConfig(host=host, frequency_hz=frequency,
-                                            continuity_input=continuity_input,
-                                            tcp_offset=tcp_offset, model=str(model))
+    # The arm's servo settings live in its URConfig (real.make refuses a kwarg that says
+    # otherwise: --env servo_gain=400 was "contradicts the robot's URConfig" on a cell).
+    servo = {} if twin else {k: kwargs.pop(k) for k in URCONFIG_KWARGS if k in kwargs}
+    try:
+        robot = None if twin else real.URConfig(host=host, frequency_hz=frequency,
+                                                continuity_input=continuity_input,
+                                                tcp_offset=tcp_offset, model=str(model), **servo)
+    except ValueError as err:
+        raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
     try:
         if twin:
             cams = names if serials is not None else ()

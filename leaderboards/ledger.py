@@ -99,6 +99,9 @@ def entry_schema(version: str = ENTRY_SCHEMA) -> dict[str, Any]:
 #: How far a verifying machine's clock may disagree with the one that opened or closed the
 #: salt round [s]: the dates come from different machines.
 CLOCK_SKEW_S = 3600.0
+#: The most a salt file may hold [bytes]: a salt is a few dozen random bytes, and a pipe or
+#: device (`--salt-file /dev/zero`) is read only this far.
+MAX_SALT_BYTES = 4096
 
 
 def _within_round(at: str, opened: str | None, closed: str | None) -> bool:
@@ -504,7 +507,11 @@ class Ledger:
         if tree is not None and tree in folders:
             raise LedgerError(f"the salt file {salt_file} lies inside the git repository {tree} "
                               "that holds the ledger; keep it outside the repository")
-        salt = salt_file.read_bytes().strip()
+        with salt_file.open("rb") as f:  # bounded: `--salt-file /dev/zero` never ends
+            salt = f.read(MAX_SALT_BYTES + 1).strip()
+        if len(salt) > MAX_SALT_BYTES:
+            raise LedgerError(f"salt file {salt_file} holds more than {MAX_SALT_BYTES} bytes; "
+                              "a salt is a few dozen random bytes (`openssl rand -hex 32`)")
         if len(salt) < 16:
             raise LedgerError(f"salt file {salt_file} holds {len(salt)} bytes; use >= 16 random "
                               "bytes (e.g. `openssl rand -hex 32 > salt`)")
@@ -673,17 +680,25 @@ def _latin_look_alikes() -> dict[int, str]:
     for char, glyphs in confusables_data.items():
         if len(char) != 1 or char.isascii():
             continue
+        # A digit where the character is one and Unicode pairs it with one, else a letter,
+        # in lower case (case folding leaves Cherokee's capitals, and the key ignores case).
+        digit = char.isdigit()
         plain = sorted((g["c"] for g in glyphs
                         if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()),
-                       key=str.isdigit)
+                       key=lambda g: g.isdigit() != digit)  # noqa: B023 - used at once
         if plain:
-            table[ord(char)] = plain[0]
-    return table
+            table[ord(char)] = plain[0].lower()
+    return table | LOWER_LOOK_ALIKES
 
 
-#: Small capitals, which Unicode's confusables leave as they are (they read as capitals, and
-#: case is ignored): "ᴘ-controller" was another name than "P-controller".
-SMALL_CAPITALS = str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz")
+#: Lower-case letters that read as Latin ones but are not in Unicode's confusables (which pairs
+#: a Cyrillic к or a Greek χ with nothing): Cyrillic, Greek, Armenian and Lisu, small capitals
+#: ("ᴘ-controller"), dotless ı and script ɑ. Applied after case folding, so "ΧΑ" is "xa".
+LOWER_LOOK_ALIKES = str.maketrans(
+    "авекмнорстухіјѕԁԛԝѵӏ" "αβεζηικμνορτυχϲ" "օսհոցզ" "ıɑ"
+    "ꓐꓑꓓꓔꓖꓗꓙꓚꓜꓝꓟꓠꓡꓢꓣꓦꓧꓪꓫꓬꓮꓰꓲꓳꓴ" "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ",
+    "abekmhopctyxijsdqwvl" "abezhikmvoptyxc" "ouhngq" "ia"
+    "bpdtgkjczfmnlsrvhwxyaeiou" "abcdefghijklmnoprstuvwyz")
 #: Characters that read as a hyphen-minus: a non-breaking hyphen (U+2011) made "P‑controller"
 #: a second "P-controller"; every dash (Unicode category Pd) and the minus sign fold to "-".
 HYPHENS = "\u2212\u2043\ufe63\uff0d"
@@ -693,9 +708,9 @@ def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
     letters, ligatures), invisible characters (format characters such as a zero-width space,
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
-    runs of spaces ignored, look-alikes of Latin letters (Unicode's confusables:
-    `_latin_look_alikes`) and small capitals (`SMALL_CAPITALS`) read as those, every dash as a
-    hyphen-minus (`HYPHENS`), and
+    runs of spaces ignored, look-alikes of Latin letters and digits (Unicode's confusables and
+    `LOWER_LOOK_ALIKES`: `_latin_look_alikes`, before and after case folding) read as those,
+    every dash as a hyphen-minus (`HYPHENS`), and
     i and l as one letter: a capital I is an l's one stroke in the site's sans-serif font, and
     case is ignored, so all four are (mapping I alone to l kept "HIL-SERL" and "hil-serl"
     apart)."""
@@ -706,7 +721,7 @@ def name_key(name: str) -> str:
                       for c in compatible
                       if unicodedata.category(c) != "Cf"
                       and not any(ord(c) in r for r in IGNORABLE))
-    folded = visible.translate(look_alikes).casefold().translate(SMALL_CAPITALS)
+    folded = visible.translate(look_alikes).casefold().translate(look_alikes)
     return " ".join(folded.replace("i", "l").split())
 
 

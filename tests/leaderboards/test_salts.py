@@ -389,3 +389,5 @@ def test_a_salt_can_come_through_a_pipe(tmp_path: Path):
         os.close(read)
     with pytest.raises(LedgerError, match="salt file .*nowhere does not exist"):
         Ledger(tmp_path / "ledger").read_salt(tmp_path / "nowhere")
+    with pytest.raises(LedgerError, match="/dev/zero holds more than 4096 bytes"):
+        Ledger(tmp_path / "ledger").read_salt(Path("/dev/zero"))  # read no further

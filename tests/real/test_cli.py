@@ -426,6 +426,34 @@ def test_a_camera_that_will_not_start_is_one_line_before_the_robot_is_reached(
     assert "--debug" not in lines[0] and connected == []
 
 
+def test_the_arms_servo_settings_in_env_reach_its_urconfig(tmp_path, monkeypatch, capsys):
+    """`--env servo_gain=400` went to real.make beside a default URConfig, which refused it as
+    a contradiction: the cell's servo settings could be given on the twin only."""
+    import real.factory
+
+    monkeypatch.chdir(tmp_path)
+    Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x",
+                "t").save("c.json")
+    configs = []
+
+    def backend(config, tcp):
+        configs.append(config)
+        raise ConnectionError("no robot here")
+
+    monkeypatch.setattr(real.factory, "URBackend", backend)
+    validate = ["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration",
+                "c.json", "--policy", "p_controller", "--episodes", "1", "--out", "report"]
+    code, err = _cli(capsys, *validate, "--env", "servo_gain=400", "--env", "rtde_watchdog_hz=10",
+                     "--env", "zero_ft_sensor=false")
+    assert code == 1 and "no robot here" in err, err
+    assert (configs[0].servo_gain, configs[0].rtde_watchdog_hz) == (400, 10)
+    code, err = _cli(capsys, *validate, "--env", "servo_gain=5")
+    assert code == 2 and "--env: the cell refuses it: " in err and "servo_gain" in err, err
+    code, err = _cli(capsys, "real", "record-goal", "--task", USB, "--twin", "--env",
+                     "goal_images=1")
+    assert code == 2 and "goal_images is set with `validate --goal-images FILE`" in err, err
+
+
 def test_the_twins_cameras_stream_at_least_the_observations_size():
     """The twin streamed 120x160 whatever the observation: `image_size=128`, which the
     simulation and a real cell (640x480) take, was refused at the first reset ("delivers
