@@ -88,8 +88,10 @@ def push_down(env: gym.Env, offset_mm=(0.0, 0.0), speed: float = 0.3,
 def face_depth_mm(env: gym.Env) -> float:
     """How far the plug's mating face is below the socket mouth [mm], wherever it is over the
     board (the info's `insertion_depth_mm` counts only a face over the opening, so a plug that
-    went through the housing's walls beside it read as not inserted)."""
-    base = env.unwrapped
+    went through the housing's walls beside it read as not inserted). Measured from the goal,
+    which lies at the mating length on v0 and v1, the versions PyBullet models (v3's goal is at
+    the seat the plug can reach, 0.25 mm short of it on chamfered sockets)."""
+    base = getattr(env.unwrapped, "active", env.unwrapped)  # a NIST board part's own task
     above_goal_mm = float(base.tcp_pos[2] - base.goal_pos[2]) * 1e3
     return base.task.connector.mating_length_mm - above_goal_mm
 
