@@ -1476,18 +1476,23 @@ def test_eval_takes_the_runs_task_by_default(capsys, in_tmp):
     assert "bare has no run.json naming its task: give --task" in err, err
 
 
-def test_eval_with_another_reward_scores_a_learned_reward_runs_policy_alone(capsys, in_tmp):
-    """Under reward=classifier an evaluation episode ends at the classifier's verdict; `--env
-    reward=sparse`, to score the policy alone, failed on "a learned reward needs both
-    reward='classifier' and reward_classifier=<dir>" (the run's classifier was kept)."""
+def _classifier_rewarded_run(capsys) -> None:
+    """runs/pc: a P-controller run whose run.json says a classifier rewarded it."""
     code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
                            "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
                            "runs/pc", "--no-progress")
     assert code == 0, err
-    run_file = Path("runs/pc/run.json")  # as a run under a learned reward records it
+    run_file = Path("runs/pc/run.json")
     run = json.loads(run_file.read_text())
     run["env_kwargs"] |= {"reward": "classifier", "reward_classifier": "clf/{task}"}
     run_file.write_text(json.dumps(run))
+
+
+def test_eval_with_another_reward_scores_a_learned_reward_runs_policy_alone(capsys, in_tmp):
+    """Under reward=classifier an evaluation episode ends at the classifier's verdict; `--env
+    reward=sparse`, to score the policy alone, failed on "a learned reward needs both
+    reward='classifier' and reward_classifier=<dir>" (the run's classifier was kept)."""
+    _classifier_rewarded_run(capsys)
     code, out, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
                              "runs/pc", "--episodes", "1", "--env", "reward=sparse")
     assert code == 0, err
@@ -1498,14 +1503,7 @@ def test_sim2sim_runs_a_learned_reward_run_on_the_simulators_success(capsys, in_
     """A run rewarded by a classifier: sim2sim dropped its reward_classifier (no PyBullet model)
     but kept reward='classifier', and failed on "needs both". A VICE run's observations hold
     its classifier's cameras in any obs_mode: its --env advice went in circles."""
-    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
-                           "p_controller", "--steps", "0", "--eval-episodes", "0", "--out",
-                           "runs/pc", "--no-progress")
-    assert code == 0, err
-    run_file = Path("runs/pc/run.json")  # as a run under a learned reward records it
-    run = json.loads(run_file.read_text())
-    run["env_kwargs"] |= {"reward": "classifier", "reward_classifier": "clf/{task}"}
-    run_file.write_text(json.dumps(run))
+    _classifier_rewarded_run(capsys)
     code, out, err = run_cli(capsys, "sim2sim", "--task", "InsertBench/USB-v1", "--checkpoint",
                              "runs/pc", "--episodes", "1")
     assert code == 0, err
