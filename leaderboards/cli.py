@@ -260,8 +260,9 @@ def open_round(
         opened = book.open_round(track, book.read_salt(salt_file), note)
     except LedgerError as err:
         _fail(str(err))
+    kept = salt_file if salt_file.is_file() else "the salt"  # a pipe's /dev/fd/63 is gone
     typer.echo(f"opened {track} salt round {opened.number} (SHA-256 "
-               f"{opened.salt_sha256[:16]}...); keep {salt_file} secret, reveal it at the end of "
+               f"{opened.salt_sha256[:16]}...); keep {kept} secret, reveal it at the end of "
                "this session")
 
 
