@@ -20,6 +20,18 @@ from envs.task_options import RefusesCopies, check_int
 from real.config import CameraConfig
 
 
+def import_realsense():
+    """The `pyrealsense2` module, or an ImportError that says what it needs: without the
+    system's libusb it failed with "libusb-1.0.so.0: cannot open shared object file" alone."""
+    try:
+        import pyrealsense2
+    except ImportError as err:
+        raise ImportError(f"pyrealsense2 cannot be loaded ({err}); it needs the system's "
+                          "libusb-1.0: run `bash scripts/system-deps.sh` (Debian/Ubuntu: "
+                          "apt install libusb-1.0-0)") from err
+    return pyrealsense2
+
+
 class CameraError(RuntimeError):
     """A camera cannot give the observation its image (the robot env ends the episode)."""
 
@@ -56,7 +68,7 @@ class Camera(RefusesCopies):
         on_close: Callable[[], None] | None = None,
         describe: str = "",
     ) -> None:
-        import pyrealsense2 as rs
+        rs = import_realsense()
 
         self.name = name
         self.source = source
@@ -132,7 +144,7 @@ class CameraStartError(CameraError):
 
 def open_realsense(config: CameraConfig) -> Camera:
     """Start a RealSense color stream (the device with `config.serial`) as a Camera."""
-    import pyrealsense2 as rs
+    rs = import_realsense()
 
     pipeline = rs.pipeline()
     rs_config = rs.config()

@@ -31,7 +31,7 @@ from envs.rendering import CameraRig
 from envs.scene import tcp_offset_pose
 from envs.tasks import TaskSpec, task_spec
 from envs.ur5e_constants import DH_PARAMS, JOINT_NAMES
-from real.camera import Camera
+from real.camera import Camera, import_realsense
 from real.poses import pos_mat_to_pose
 
 #: A plausible uncompensated F/T offset [N, N m] (base frame) until zeroFtSensor is called.
@@ -377,7 +377,7 @@ class TwinCameraFeed:
     def __init__(
         self, twin: DigitalTwinRobot, name: str, width: int = 160, height: int = 120
     ) -> None:
-        import pyrealsense2 as rs
+        rs = import_realsense()
 
         self.twin = twin
         self.name = name
@@ -408,7 +408,7 @@ class TwinCameraFeed:
 
     def inject(self) -> None:
         """Render the current simulated view and hand it to the software device."""
-        import pyrealsense2 as rs
+        rs = import_realsense()
 
         if self._drop > 0:
             self._drop -= 1

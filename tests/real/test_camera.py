@@ -315,3 +315,16 @@ def test_a_frame_delivered_again_black_or_too_small_is_no_observation():
     with pytest.raises(CameraError, match=r"delivers \(12, 16, 3\) frames.* 32x32"):
         small.read(32, 32, False)
     small.close()
+
+
+def test_a_missing_realsense_library_says_what_it_needs(monkeypatch):
+    """Without the system's libusb, every camera path ended in "ImportError: libusb-1.0.so.0:
+    cannot open shared object file", with no hint of what to install."""
+    import sys
+
+    from real.camera import import_realsense
+
+    monkeypatch.setitem(sys.modules, "pyrealsense2", None)  # as an import that fails
+    with pytest.raises(ImportError, match="it needs the system's libusb-1.0: run `bash "
+                                          "scripts/system-deps.sh`"):
+        import_realsense()
