@@ -197,11 +197,11 @@ def make_twin(
     if twin_kwargs.setdefault("frequency_hz", servo_hz) != servo_hz:
         raise ValueError(f"twin_kwargs frequency_hz={twin_kwargs['frequency_hz']!r} contradicts "
                          f"servo_hz={servo_hz!r}; give one of them")
-    twin = DigitalTwinRobot(env_id, seed=seed, **twin_kwargs, **(sim_kwargs or {}))
     if camera_size is None:  # image_size=128 was refused at the first reset (a 120x160 stream)
         height, width = check_image_size(make_kwargs.get("image_size", 64))
         scale = max(1, math.ceil(height / 120), math.ceil(width / 160))
         camera_size = (120 * scale, 160 * scale)
+    twin = DigitalTwinRobot(env_id, seed=seed, **twin_kwargs, **(sim_kwargs or {}))
     feeds = [TwinCameraFeed(twin, name, camera_size[1], camera_size[0]) for name in cameras]
     if make_kwargs.get("socket_pose") is None and make_kwargs.get("calibration") is None:
         make_kwargs["socket_pose"] = twin.socket_pose()
