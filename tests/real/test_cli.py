@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -407,6 +408,7 @@ def test_a_camera_that_will_not_start_is_one_line_before_the_robot_is_reached(
 ):
     """A missing or wrong RealSense serial was an internal-error line (RuntimeError, exit 1),
     and only after the robot was connected and the control script uploaded."""
+    import real.camera
     import real.factory
 
     monkeypatch.chdir(tmp_path)
@@ -414,6 +416,14 @@ def test_a_camera_that_will_not_start_is_one_line_before_the_robot_is_reached(
                 "t").save("c.json")
     connected = []
     monkeypatch.setattr(real.factory, "URBackend", lambda *a: connected.append(a))
+
+    class NoDevice:  # pyrealsense2 without a camera plugged in (it searches for ~15 s)
+        def start(self, config):
+            raise RuntimeError("No device connected")
+
+    rs = real.camera.import_realsense()
+    monkeypatch.setattr(real.camera, "import_realsense", lambda: types.SimpleNamespace(
+        pipeline=NoDevice, config=rs.config, stream=rs.stream, format=rs.format))
     validate = ["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration",
                 "c.json", "--policy", "p_controller", "--episodes", "1", "--out", "report",
                 "--env", "obs_mode=state+pixels"]
