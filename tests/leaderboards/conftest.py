@@ -1,9 +1,19 @@
 """Fixtures of the leaderboard tests (see `builders`)."""
 
+from pathlib import Path
+
 import pytest
 
 from leaderboards import scoring
+from leaderboards.ledger import Ledger
 from tests.leaderboards.builders import tiny_track  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def shipped() -> tuple[Ledger, list[dict]]:
+    """The shipped ledger and its entries, read once: a read validates every entry (~12 s)."""
+    ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
+    return ledger, ledger.entries()
 
 
 @pytest.fixture(autouse=True)

@@ -1326,9 +1326,8 @@ def test_pybullet_support_of_the_track_tasks_names_the_reason():
     assert "single-connector tasks only" in unsupported_reason(board)
 
 
-def test_the_shipped_ledger_is_valid_and_earlier_track_versions_are_stale():
-    ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
-    entries = ledger.entries()
+def test_the_shipped_ledger_is_valid_and_earlier_track_versions_are_stale(shipped):
+    _, entries = shipped
     archived = [e for e in entries if entry_track_version(e) < tracks.TRACK_VERSION]
     assert archived, "the track-v1 entries (-v0 tasks) are kept, as stale"
     for track in tracks.TRACKS.values():
@@ -1347,11 +1346,11 @@ def test_the_shipped_ledger_is_valid_and_earlier_track_versions_are_stale():
 
 
 
-def test_every_shipped_entry_keeps_its_policy_files():
+def test_every_shipped_entry_keeps_its_policy_files(shipped):
     """Entries share a policy directory when their policies are the same bytes (a track-v1
     entry and its successor): removing one entry must not take the other's policy with it."""
-    ledger = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger")
-    for entry in ledger.entries():
+    ledger, entries = shipped
+    for entry in entries:
         assert stored_policy_paths(ledger, entry)  # raises if a file is missing or altered
 
 
@@ -1536,7 +1535,7 @@ def test_the_plots_names_stay_inside_the_figure(submitted: Ledger, monkeypatch):
     assert outside == []
 
 
-def test_the_plots_names_do_not_overlap(tmp_path: Path, monkeypatch):
+def test_the_plots_names_do_not_overlap(tmp_path: Path, monkeypatch, shipped):
     """Entries that share a point (paper000: four at 100% after 0 steps, two at 0% after 10k)
     had their names written over each other."""
     import matplotlib.figure
@@ -1552,7 +1551,7 @@ def test_the_plots_names_do_not_overlap(tmp_path: Path, monkeypatch):
         boxes.extend(t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text())
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep_boxes)
-    entries = Ledger(Path(__file__).parents[2] / "leaderboards" / "ledger").entries()
+    _, entries = shipped
     assert _plot(track_tables(get_track("paper000"), entries), tmp_path / "plot.png")
     assert len(boxes) >= 10
     overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
