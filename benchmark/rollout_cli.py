@@ -7,7 +7,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import gymnasium as gym
 import numpy as np
@@ -66,10 +66,12 @@ def task_rows() -> list[tuple[str, ...]]:
 def newest_single_connector_tasks() -> list[str]:
     """Each single-connector task at its newest version, paper 000's three first: `rollout`'s
     default (every version of each, 136 tasks, made `--episodes 20` 2,720 episodes)."""
-    newest: dict[str, str] = {}
-    for env_id in sorted(envs.TASKS, key=lambda i: int(i.rsplit("-v", 1)[1])):
-        newest[env_id.rsplit("-v", 1)[0]] = env_id
-    return sorted(newest.values(), key=lambda i: (not i.startswith(_PAPER_000_TASKS), i))
+    newest: dict[str, Any] = {}  # TaskSpec.name -> its newest TaskSpec
+    for spec in envs.TASKS.values():
+        if spec.name not in newest or spec.version > newest[spec.name].version:
+            newest[spec.name] = spec
+    return sorted((spec.env_id for spec in newest.values()),
+                  key=lambda i: (not i.startswith(_PAPER_000_TASKS), i))
 
 
 def list_tasks(

@@ -287,7 +287,7 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         # One static body per wall piece: as one compound, Bullet's compound-against-compound
         # test lost child pairs past ~30 children (XLR 3-pin's 61 walls let a plug 2.5 mm off
         # the axis sink 2.5 mm into the housing, where MuJoCo holds it above the mouth).
-        self._walls = [self._piece_body(p, 0.0) for p in pieces if p.spring_axis is None]
+        self._walls = [self._wall(p) for p in pieces if p.spring_axis is None]
         springs = spring_params(spec, self.timestep)
         self._tab_stiffness, self._tab_damping = springs.stiffness, springs.damping
         self._tabs = [self._tab(p, springs) for p in pieces if p.spring_axis is not None]
@@ -334,10 +334,13 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         )
         return shape
 
-    def _piece_body(self, piece: Piece, mass: float) -> int:
-        """A body of one convex piece, placed at the piece's position."""
-        shape = self._compound([Piece(piece.kind, piece.size, (0.0, 0.0, 0.0), piece.quat)])
-        return self._client.createMultiBody(mass, shape, -1, list(piece.pos))
+    def _piece_shape(self, piece: Piece) -> int:
+        """The collision shape of one convex piece about its own position (its body's)."""
+        return self._compound([Piece(piece.kind, piece.size, (0.0, 0.0, 0.0), piece.quat)])
+
+    def _wall(self, piece: Piece) -> int:
+        """A static body of one wall piece, placed at the piece's position."""
+        return self._client.createMultiBody(0.0, self._piece_shape(piece), -1, list(piece.pos))
 
     def _tab(self, piece: Piece, springs: SpringParams) -> int:
         """A retention spring: the piece on a prismatic joint along its spring axis, pushed
@@ -345,7 +348,7 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         tab's mass is MuJoCo's armature for it (`envs.scene.spring_params`): omega * dt = 0.5
         keeps the explicit spring stable at the physics step."""
         c = self._client
-        shape = self._compound([Piece(piece.kind, piece.size, (0.0, 0.0, 0.0), piece.quat)])
+        shape = self._piece_shape(piece)
         body = c.createMultiBody(
             baseMass=0.0,
             basePosition=list(piece.pos),

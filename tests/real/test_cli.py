@@ -21,6 +21,8 @@ from real.goal_images import save as save_goal_images
 from tests.real.conftest import USB
 
 runner = CliRunner()
+#: A calibration of USB at a plausible socket pose (no robot needs to reach it).
+PLAUSIBLE = Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x", "t")
 
 
 def test_calibrate_then_validate(tmp_path):
@@ -412,8 +414,7 @@ def test_a_camera_that_will_not_start_is_one_line_before_the_robot_is_reached(
     import real.factory
 
     monkeypatch.chdir(tmp_path)
-    Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x",
-                "t").save("c.json")
+    PLAUSIBLE.save("c.json")
     connected = []
     monkeypatch.setattr(real.factory, "URBackend", lambda *a: connected.append(a))
 
@@ -442,8 +443,7 @@ def test_the_arms_servo_settings_in_env_reach_its_urconfig(tmp_path, monkeypatch
     import real.factory
 
     monkeypatch.chdir(tmp_path)
-    Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x",
-                "t").save("c.json")
+    PLAUSIBLE.save("c.json")
     configs = []
 
     def backend(config, tcp):
@@ -588,11 +588,10 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
     outside the safety workspace and a missing, damaged, implausible or other task's
     --calibration in internal-error lines (exit 1); --continuity-input 99 ran on the twin."""
     monkeypatch.chdir(tmp_path)
-    good = Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x", "t")
-    good.save("usb.json")
+    PLAUSIBLE.save("usb.json")
     Path("mm.json").write_text(json.dumps(  # Calibration() itself refuses it
-        good.__dict__ | {"socket_pose": [450.0, 130.0, 14.0, 3.14, 0.0, 0.0]}))
-    Calibration(**{**good.__dict__, "task": "InsertBench/DSub-v0"}).save("dsub.json")
+        PLAUSIBLE.__dict__ | {"socket_pose": [450.0, 130.0, 14.0, 3.14, 0.0, 0.0]}))
+    Calibration(**{**PLAUSIBLE.__dict__, "task": "InsertBench/DSub-v0"}).save("dsub.json")
     (tmp_path / "damaged.json").write_text('{"task": ')
     validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
                 "--episodes", "1", "--out", "report"]
