@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rliable import library as rly
-from rliable import metrics as rly_metrics
 
 from envs.episode import distinct_success_summary, replay_interval
 
@@ -168,6 +166,8 @@ def interval_estimate(data: np.ndarray | tuple[np.ndarray, ...], func: Callable[
                       reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Point estimate and 95% stratified bootstrap interval (rliable) of one row's data (a score
     matrix, or a tuple of them for `func`'s arguments), bootstrapped from `seed` alone."""
+    from rliable import library as rly  # here: rliable pulls scipy, pandas and arch (~1 s)
+
     with global_numpy_seed(seed):
         points, intervals = rly.get_interval_estimates({"row": data}, func, reps=reps)
     return np.asarray(points["row"]), np.asarray(intervals["row"])
@@ -238,6 +238,8 @@ def aggregate(
     if not matrices:
         return {}
 
+    from rliable import metrics as rly_metrics
+
     def iqm_and_mean(scores: np.ndarray) -> np.ndarray:
         return np.array([rly_metrics.aggregate_iqm(scores), rly_metrics.aggregate_mean(scores)])
 
@@ -265,6 +267,8 @@ def performance_profile(
     Returns:
         taus, profile per method (len(taus),), CI per method (2, len(taus)).
     """
+    from rliable import library as rly
+
     if taus is None:
         taus = np.linspace(0.0, 1.0, 41)
     profiles, cis = {}, {}

@@ -46,7 +46,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # norm.ppf's own kernel; scipy.stats costs ~1 s to import
 
 #: 1: flat 20 N force limit; 2: per-connector force limit (`force_limit_n`), ``time_above_20n_s``.
 SCORER_VERSION = 2
@@ -338,7 +338,7 @@ def wilson_interval(successes: float, trials: int,
         raise ValueError(f"trials must be >= 1, got {trials}")
     if not 0 <= successes <= trials:
         raise ValueError(f"successes must be in [0, {trials}], got {successes}")
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = float(ndtri(0.5 + confidence / 2))
     p, shrink = successes / trials, 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / shrink
     half = z / shrink * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))

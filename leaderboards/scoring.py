@@ -37,7 +37,6 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from scipy.stats import trim_mean
 
 from benchmark.metrics import keyed_seed
 from envs.episode import (
@@ -177,6 +176,8 @@ def _percentile_interval(samples: np.ndarray, point: float) -> tuple[float, floa
 
 def _mean_and_iqm(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and IQM over the last axis (tasks) of success rates."""
+    from scipy.stats import trim_mean  # here: scipy.stats costs ~1 s to import
+
     return rates.mean(axis=-1), trim_mean(rates, 0.25, axis=-1)
 
 
