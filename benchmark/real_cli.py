@@ -57,6 +57,8 @@ SEED_MAX = 2**63 - 1
 CELL_ONLY_KWARGS = ("zero_ft_sensor", "ft_bias", "servo_lookahead_s", "servo_gain",
                     "rtde_watchdog_hz")
 #: Those of CELL_ONLY_KWARGS that a robot takes in its `real.URConfig` (the twin in its env).
+#: The `robot` a calibration on the digital twin records (a robot's records its host).
+TWIN_ROBOT_NAME = "digital-twin"
 URCONFIG_KWARGS = ("servo_lookahead_s", "servo_gain", "rtde_watchdog_hz")
 #: The cell's kwargs that an option of the command sets, and that option: given with --env as
 #: well, servo_hz ended in "got multiple values" and continuity_input ran unchecked on the twin.
@@ -181,7 +183,7 @@ def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int,
     if twin:
         from real.twin import DigitalTwinRobot
 
-        return DigitalTwinRobot(task, seed=seed, frequency_hz=frequency), "digital-twin"
+        return DigitalTwinRobot(task, seed=seed, frequency_hz=frequency), TWIN_ROBOT_NAME
     if host is None:
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
     from envs.scene import tcp_offset_pose
@@ -559,7 +561,7 @@ def _cell_env(
         check_cell_kwargs(kwargs)
     except TypeError as err:
         raise typer.BadParameter(str(err), param_hint="--env") from None
-    calib = None if calibration is None else _load_calibration(calibration, task)
+    calib = None if calibration is None else _load_calibration(calibration, task, twin)
     if not twin and calib is None:
         raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
     if not twin and host is None:
@@ -593,9 +595,11 @@ def _cell_env(
         raise ClickException(str(err)) from None
 
 
-def _load_calibration(path: Path, task: str):
-    """The calibration at `path` for `task`, or a usage error naming --calibration (a missing,
-    damaged or implausible file, or another task's, used to be an internal-error line)."""
+def _load_calibration(path: Path, task: str, twin: bool):
+    """The calibration at `path` for `task` on the twin (`twin`) or a robot, or a usage error
+    naming --calibration (a missing, damaged or implausible file, or another task's, used to be
+    an internal-error line; the twin's own was taken for a robot's, where only the reset's
+    workspace check stopped it). The twin takes any calibration: a robot's rehearses it."""
     from real.calibration import Calibration
 
     try:
@@ -605,6 +609,10 @@ def _load_calibration(path: Path, task: str):
     if calib.task != task:
         raise typer.BadParameter(f"{path} calibrates {calib.task}, not {task}; calibrate this "
                                  "task's socket", param_hint="--calibration")
+    if not twin and calib.robot == TWIN_ROBOT_NAME:  # its socket is where the twin's is
+        raise typer.BadParameter(f"{path} was recorded on the digital twin, not on a robot; "
+                                 "calibrate this cell (`insertbench real calibrate --host "
+                                 "...`)", param_hint="--calibration")
     return calib
 
 

@@ -127,7 +127,7 @@ class Calibration:
             )
         try:
             data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
             raise ValueError(f"{path} is not a calibration file (not JSON: {err}); calibrate "
                              "again") from None
         found = data.get("format") if isinstance(data, dict) else None
@@ -148,8 +148,12 @@ class Calibration:
             if not isinstance(data[key], list):
                 raise ValueError(f"{path}: {key} must be a list of 6 numbers, got "
                                  f"{data[key]!r}")
-            data[key] = tuple(float(v) if isinstance(v, int | float) and not isinstance(v, bool)
-                              else v for v in data[key])
+            try:  # an integer too large for a float: OverflowError
+                data[key] = tuple(float(v) if isinstance(v, int | float)
+                                  and not isinstance(v, bool) else v for v in data[key])
+            except OverflowError:
+                raise ValueError(f"{path}: {key} holds a number too large for a float; "
+                                 "calibrate again") from None
         try:
             return cls(**data)
         except ValueError as err:

@@ -79,6 +79,11 @@ def test_bad_calibration_files(tmp_path):
         Calibration.load(path)
     # Each used to end in a bare JSONDecodeError, AttributeError or TypeError without the file.
     for text, message in (("not json", "c.json is not a calibration file (not JSON"),
+                          # real17: a RecursionError and an OverflowError, internal errors
+                          ("[" * 100_000, "c.json is not a calibration file (not JSON"),
+                          (json.dumps(good.__dict__).replace(
+                              '"socket_pose": [', '"socket_pose": [' + "9" * 400 + ", "),
+                           "c.json: socket_pose holds a number too large for a float"),
                           ("[1, 2]", "c.json has calibration format None"),
                           (json.dumps(good.__dict__ | {"socket_pose": ["x"] * 6}),
                            "socket_pose must be a list of 6 numbers"),

@@ -592,6 +592,7 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
     Path("mm.json").write_text(json.dumps(  # Calibration() itself refuses it
         PLAUSIBLE.__dict__ | {"socket_pose": [450.0, 130.0, 14.0, 3.14, 0.0, 0.0]}))
     Calibration(**{**PLAUSIBLE.__dict__, "task": "InsertBench/DSub-v0"}).save("dsub.json")
+    Calibration(**{**PLAUSIBLE.__dict__, "robot": "digital-twin"}).save("twin.json")
     (tmp_path / "damaged.json").write_text('{"task": ')
     validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
                 "--episodes", "1", "--out", "report"]
@@ -623,6 +624,10 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
         # On hardware these are refused before connecting to the robot.
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "mm.json",
           "--policy", "p_controller", "--out", "report"], "--calibration: mm.json: socket_pose"),
+        # real17: the twin's calibration was taken for a robot's
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "twin.json",
+          "--policy", "p_controller", "--out", "report"],
+         "--calibration: twin.json was recorded on the digital twin, not on a robot"),
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
           "--policy", "p_controller", "--out", "report", "--env", "grasp_noise_mm=1"],
          "--env: 'grasp_noise_mm' is a kwarg of the simulated task only"),
