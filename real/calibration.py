@@ -9,6 +9,13 @@ depth are defined. Two ways to find it:
   bottomed out; that pose is the seated one.
 The F/T bias is the mean reading (base frame) with the plug free in the air; robots without
 zeroFtSensor (CB3) subtract it instead of zeroing at every reset.
+
+The touch-off arms the controller's RTDE watchdog before the robot moves on its own, and every
+control period kicks it, so that a calibration killed, hung or crashed mid-descent stops the
+arm within its period (it used to hold the plug pressed into the socket, servoing, for as long
+as nobody stopped the program on the pendant). Freedrive at the operator's prompts is not
+watched: a calibration killed there leaves freedrive on until the program is stopped on the
+pendant (the operator's hands are on the arm).
 """
 
 from __future__ import annotations
@@ -26,7 +33,14 @@ import numpy as np
 
 from envs.connectors import MM
 from envs.tasks import TaskSpec
-from real.config import MAX_REACH_M, SafetyConfig, check_pose_rotation, check_vector
+from real.config import (
+    MAX_REACH_M,
+    SafetyConfig,
+    URConfig,
+    check_pose_rotation,
+    check_vector,
+    check_watchdog_hz,
+)
 from real.poses import pos_mat_to_pose, pose_to_pos_mat, rotation_angle
 from real.robot import RobotBackend
 from real.safety import SafeRobot
@@ -171,6 +185,7 @@ def per_period(robot: RobotBackend, read: Callable[[], Any], periods: int) -> li
         t0 = robot.initPeriod()
         readings.append(read())
         stamps.append(float(robot.getTimestamp()))
+        robot.kickWatchdog()  # where the touch-off armed it (a no-op where nothing did)
         robot.waitPeriod(t0)
     if periods > 1 and not stamps[-1] > stamps[0]:
         raise ConnectionError(f"the robot's readings did not change over {periods} control "
@@ -230,6 +245,7 @@ def touch_off_socket_pose(
     speed_m_s: float = 0.005,
     max_travel_m: float | None = None,
     force_threshold_n: float | None = None,
+    watchdog_hz: float | None = URConfig.rtde_watchdog_hz,
 ) -> np.ndarray:
     """Guarded descent along the tool axis from a taught pose above the opening until the
     zeroed contact force along that axis exceeds `force_threshold_n` (default: above any force
@@ -240,6 +256,9 @@ def touch_off_socket_pose(
     The descent runs through `SafeRobot` with a workspace of +-1 mm laterally and
     `max_travel_m` along the tool axis around the taught pose (default: the plug's depth in
     the socket + `TOUCH_TRAVEL_PAST_MOUTH_M`, from a few mm above the mouth).
+
+    After the operator's prompt the controller's RTDE watchdog is armed at `watchdog_hz`
+    (None: not armed, for a backend without one) and kicked every control period from then on.
     """
     if max_travel_m is None:
         # Fixed at 30 mm, the servo target ran only ~8 mm past a 19 mm Europlug's seat, and
@@ -260,6 +279,8 @@ def touch_off_socket_pose(
         )
     finally:
         robot.endTeachMode()
+    if watchdog_hz is not None:  # from here on the robot moves on its own
+        robot.setWatchdog(check_watchdog_hz(watchdog_hz, servo_hz))
     approach = tcp_pose_reading(robot)
     pos0, mat0 = pose_to_pos_mat(approach)
     safety = SafetyConfig(
@@ -343,9 +364,11 @@ def calibrate(
     prompt: Callable[[str], None],
     robot_name: str,
     servo_hz: float = 500.0,
+    watchdog_hz: float | None = URConfig.rtde_watchdog_hz,
 ) -> Calibration:
     """Find the socket pose with `method`, then measure the F/T bias with the plug in the air
-    (the arm stays where `touch` left it; after `teach` the operator lifts the plug out)."""
+    (the arm stays where `touch` left it; after `teach` the operator lifts the plug out).
+    `watchdog_hz`: the RTDE watchdog a touch-off arms (`touch_off_socket_pose`)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "teach":
@@ -357,7 +380,8 @@ def calibrate(
             robot.endTeachMode()
         check_clear_of_the_socket(robot, task, socket_pose)
     else:
-        socket_pose = touch_off_socket_pose(robot, task, prompt, servo_hz=servo_hz)
+        socket_pose = touch_off_socket_pose(robot, task, prompt, servo_hz=servo_hz,
+                                            watchdog_hz=watchdog_hz)
     bias = measure_ft_bias(robot)
     return Calibration(
         task=task.env_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -451,8 +452,8 @@ class RealInsertionEnv(gym.Env):
                 f"action contains NaN or inf: {a}; refused, the arm is holding its pose"
             )
         a = check_action(a, self.action_space.shape)
+        gap = self.clock() - self._last_step_end
         try:
-            gap = self.clock() - self._last_step_end
             self._say_if_slow_on_a_simulated_clock()
             if gap > self.safety.watchdog_timeout_s:
                 self.safe.trip(
@@ -463,7 +464,7 @@ class RealInsertionEnv(gym.Env):
             self._move_reference(a, self._state)
             state = self._run_compliance()
         except SafetyTrip as trip:  # including bad readings and a lost connection
-            return self._tripped(trip)
+            return self._tripped(self._blame_the_rtde_watchdog(trip, gap))
         except BaseException:  # a Ctrl-C (or a bug) mid-motion left the arm servoing and the
             self._needs_reset = True  # episode open: the next step ran on without a reset
             with contextlib.suppress(Exception):
@@ -607,6 +608,29 @@ class RealInsertionEnv(gym.Env):
         self.safe.call("waitPeriod", t0)
         return state
 
+    def _rtde_watchdog_period_s(self) -> float:
+        """The armed RTDE watchdog's period [s] (inf when not armed): the longest gap between
+        two steps a real arm survives, since nothing commands it between steps."""
+        if self.rtde_watchdog_hz is None or not self._watchdog_armed:
+            return math.inf
+        return 1.0 / self.rtde_watchdog_hz
+
+    def _blame_the_rtde_watchdog(self, trip: SafetyTrip, gap_s: float) -> SafetyTrip:
+        """A robot that refused the step after a gap longer than the RTDE watchdog's period
+        (`gap_s`, on the env's clock): the watchdog ended the control script. A 0.3 s gap,
+        within watchdog_timeout_s = 0.5 s, tripped as "robot_refused ... reconnect the robot"
+        without a word of why (the controller's own clock decides; a refusal is what says so)."""
+        if trip.kind != "robot_refused" or gap_s <= self._rtde_watchdog_period_s():
+            return trip
+        self.safe.tripped = SafetyTrip(
+            "watchdog",
+            f"{gap_s:.3f} s since the last step exceeds the RTDE watchdog's period "
+            f"({self._rtde_watchdog_period_s():g} s at rtde_watchdog_hz="
+            f"{self.rtde_watchdog_hz:g}; policy or camera too slow): the controller ended the "
+            "control script; reconnect the robot, or give a lower rtde_watchdog_hz",
+        )
+        return self.safe.tripped
+
     def _say_if_slow_on_a_simulated_clock(self) -> None:
         """Warn (once an episode) when more wall-clock than the watchdog allows passed between
         two steps while the env keeps simulated time (the twin's clock runs only as the twin
@@ -615,12 +639,13 @@ class RealInsertionEnv(gym.Env):
         if self.clock is time.monotonic or self._slow_policy_said:
             return
         wall = _wall_clock() - self._last_step_end_wall
-        if wall > self.safety.watchdog_timeout_s:
+        if wall > min(self.safety.watchdog_timeout_s, self._rtde_watchdog_period_s()):
             self._slow_policy_said = True
             warnings.warn(f"{wall:.3f} s of wall-clock passed between two steps (the policy's "
                           f"time): on a real arm the watchdog (watchdog_timeout_s = "
-                          f"{self.safety.watchdog_timeout_s} s; the RTDE watchdog sooner) halts "
-                          "it; this env's simulated clock did not count it",
+                          f"{self.safety.watchdog_timeout_s} s; the RTDE watchdog after "
+                          f"{self._rtde_watchdog_period_s():g} s) halts it; this env's simulated "
+                          "clock did not count it",
                           UserWarning, stacklevel=3)
 
     def _say_if_slow_between_episodes(self) -> None:

@@ -227,7 +227,7 @@ def test_the_rtde_watchdog_halts_a_stalled_client(twin_server):
         assert twin_server.state()["program"] is None
         assert "RTDE watchdog" in twin_server.stderr()
         _, _, terminated, _, info = env.step(DOWN)
-        assert terminated and info["safety_trip"] == "robot_refused"
+        assert terminated and info["safety_trip"] == "watchdog"  # was "robot_refused"
     finally:
         env.close()
 
