@@ -281,17 +281,14 @@ def _graphs(model: Any) -> Iterator[Any]:
 
 
 def _tensors(model: Any) -> Iterator[tuple[str, Any]]:
-    """Every tensor an ONNX model holds, with a name for messages: the initializers (sparse ones
-    too) of its graph and every subgraph, and the tensors in node attributes (a Constant's
-    ``value``), its functions' included."""
+    """Every dense tensor an ONNX model holds, with a name for messages: the initializers of its
+    graph and every subgraph, and the tensors in node attributes (a Constant's ``value``), its
+    functions' included (`_sparse_tensors`: the sparse ones)."""
     import onnx
 
     kind = onnx.AttributeProto
     for graph in _graphs(model):
         yield from ((f"initializer {t.name}", t) for t in graph.initializer)
-        for sparse in graph.sparse_initializer:
-            yield f"initializer {sparse.values.name}", sparse.values
-            yield f"initializer {sparse.values.name}", sparse.indices
     for node in _nodes(model):
         where = f"node {node.name or node.op_type}"
         for attr in node.attribute:
@@ -299,11 +296,18 @@ def _tensors(model: Any) -> Iterator[tuple[str, Any]]:
                 yield where, attr.t
             elif attr.type == kind.TENSORS:
                 yield from ((where, t) for t in attr.tensors)
-            elif attr.type in (kind.SPARSE_TENSOR, kind.SPARSE_TENSORS):
-                for sparse in ([attr.sparse_tensor] if attr.type == kind.SPARSE_TENSOR
-                               else attr.sparse_tensors):
-                    yield where, sparse.values
-                    yield where, sparse.indices
+
+
+def _sparse_tensors(model: Any) -> Iterator[str]:
+    """Where an ONNX model holds sparse tensors (initializers, node attributes), for messages."""
+    import onnx
+
+    kind = onnx.AttributeProto
+    for graph in _graphs(model):
+        yield from (f"initializer {t.values.name}" for t in graph.sparse_initializer)
+    for node in _nodes(model):
+        if any(attr.type in (kind.SPARSE_TENSOR, kind.SPARSE_TENSORS) for attr in node.attribute):
+            yield f"node {node.name or node.op_type}"
 
 
 def onnx_content(path: Path) -> bytes:
@@ -340,6 +344,11 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SubmissionError(f"{path.parent.name}/policy.onnx is not a valid ONNX model: "
                               f"{first}") from None
+    # onnxruntime makes a sparse tensor dense while it builds the session, outside the memory
+    # limit: a 329-byte file of one [23000, 23000] sparse initializer took 4 GiB.
+    for where in _sparse_tensors(model):
+        raise SubmissionError(f"policy.onnx: {where} is a sparse tensor, made dense outside the "
+                              "memory limit while the session is built; store it dense")
     # Every tensor, not only the top graph's initializers: onnxruntime reads a Constant's or a
     # subgraph's external data from the evaluator's working directory (the file's bytes then
     # steered the actions), and NaN there was as unchecked.

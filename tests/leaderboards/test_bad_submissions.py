@@ -784,6 +784,33 @@ def test_an_onnx_graph_that_takes_all_memory_is_stopped_with_one_line(tmp_path, 
                     tmp_path)
 
 
+@pytest.mark.parametrize("where", ["initializer", "constant"])
+def test_an_onnx_sparse_tensor_is_refused_before_it_is_made_dense(tmp_path, monkeypatch, where):
+    """leader17: a 329-byte file holding one [23000, 23000] sparse initializer (one value) took
+    4 GiB while onnxruntime built the session, outside the memory limit."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    side = 1000  # dense, 4 MB (the repro: 23000, 2 GiB)
+    sparse = helper.make_sparse_tensor(
+        numpy_helper.from_array(np.array([1.0], np.float32), "big"),
+        numpy_helper.from_array(np.array([0], np.int64), "big_indices"), [side, side])
+    info = helper.make_tensor_value_info
+    nodes = [helper.make_node("ReduceSum", ["big"], ["total"], keepdims=0),
+             helper.make_node("Mul", ["zero", "total"], ["action"])]
+    if where == "constant":
+        nodes.insert(0, helper.make_node("Constant", [], ["big"], sparse_value=sparse))
+    graph = helper.make_graph(
+        nodes, "policy", [info("tcp_pose", TensorProto.FLOAT, [1, 6])],
+        [info("action", TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array(np.zeros((1, 3), np.float32), "zero")],
+        sparse_initializer=[sparse] if where == "initializer" else None)
+    _onnx_submission(tmp_path / "sub", graph)
+    name = "initializer big" if where == "initializer" else "node Constant"
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    f"policy.onnx: {name} is a sparse tensor, made dense outside the memory "
+                    "limit while the session is built; store it dense", tmp_path)
+
+
 @pytest.mark.parametrize("ledger, why", [
     ("notes.txt", "notes.txt is not a directory"),
     ("notes.txt/ledger", "notes.txt/ledger is not a directory (under notes.txt, a file)"),
