@@ -702,6 +702,11 @@ LOWER_LOOK_ALIKES = str.maketrans(
 #: Characters that read as a hyphen-minus: a non-breaking hyphen (U+2011) made "P‑controller"
 #: a second "P-controller"; every dash (Unicode category Pd) and the minus sign fold to "-".
 HYPHENS = "\u2212\u2043\ufe63\uff0d"
+#: ASCII that Unicode's confusables pair with other ASCII (which `_latin_look_alikes` leaves
+#: alone): a digit zero and the letter o, a one, a bar and the letter l (as i and l below), a
+#: backtick and an apostrophe; "rn" reads as "m" (`name_key`). "TD3 (seed O)" and "Randorn
+#: search" entered beside "TD3 (seed 0)" and "Random search".
+ASCII_LOOK_ALIKES = str.maketrans("01|`", "oll'")
 
 
 def name_key(name: str) -> str:
@@ -710,7 +715,8 @@ def name_key(name: str) -> str:
     joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
     runs of spaces ignored, look-alikes of Latin letters and digits (Unicode's confusables and
     `LOWER_LOOK_ALIKES`: `_latin_look_alikes`, before and after case folding) read as those,
-    every dash as a hyphen-minus (`HYPHENS`), and
+    every dash as a hyphen-minus (`HYPHENS`), ASCII look-alikes as one character
+    (`ASCII_LOOK_ALIKES`, "rn" as "m"), and
     i and l as one letter: a capital I is an l's one stroke in the site's sans-serif font, and
     case is ignored, so all four are (mapping I alone to l kept "HIL-SERL" and "hil-serl"
     apart)."""
@@ -722,7 +728,8 @@ def name_key(name: str) -> str:
                       if unicodedata.category(c) != "Cf"
                       and not any(ord(c) in r for r in IGNORABLE))
     folded = visible.translate(look_alikes).casefold().translate(look_alikes)
-    return " ".join(folded.replace("i", "l").split())
+    ascii_folded = folded.replace("i", "l").translate(ASCII_LOOK_ALIKES).replace("rn", "m")
+    return " ".join(ascii_folded.split())
 
 
 #: The keys of agent.json that loading a checkpoint reads (`agents.load_agent`); the others

@@ -420,7 +420,12 @@ def test_names_read_alike_across_unicodes_confusables():
                        # pairs a Cyrillic к or a Greek χ with nothing, and a capital Ԁ or a
                        # Cherokee ꭰ folds to a letter it maps only before folding.
                        ("sac-χ", "sac-x"), ("sac-κ", "sac-k"), ("τd3", "td3"),
-                       ("ԀEMO", "demo"), ("ꭰown", "Down"), ("Һello", "hello")):
+                       ("ԀEMO", "demo"), ("ꭰown", "Down"), ("Һello", "hello"),
+                       # leader17: digit look-alikes that Unicode pairs with the letter O
+                       # folded to "o" while a digit 0 stayed; ASCII pairs were left alone.
+                       ("TD3 (seed \U0001d7e2)", "TD3 (seed 0)"), ("TD3 (seed O)", "TD3 (seed 0)"),
+                       ("P-contro11er", "P-controller"), ("P-contro||er", "P-controller"),
+                       ("Randorn search", "Random search")):
         assert name_key(fake) == name_key(real), (fake, name_key(fake))
     assert name_key("BC") != name_key("BG") and name_key("Seed 0") != name_key("Seed 8")
     from confusable_homoglyphs.confusables import confusables_data
