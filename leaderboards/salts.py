@@ -43,6 +43,7 @@ import jsonschema
 
 from envs.json_files import write_json
 from leaderboards.files import utc_now
+from leaderboards.submission import has_control
 
 SALTS_SCHEMA = "insertbench-leaderboard-salts/2"
 #: The note of a round read from a schema-1 file.
@@ -166,6 +167,21 @@ def dump(rounds: list[SaltRound], track: str) -> dict[str, Any]:
     return data
 
 
+#: The most characters a round's note or a lost round's reason may have (the site shows them).
+NOTE_LIMIT = 500
+
+
+def check_note(text: str, what: str) -> str:
+    """``text`` if it is at most `NOTE_LIMIT` characters without control characters: a round's
+    note and a lost round's reason went unchecked onto the site and the terminal (an escape
+    sequence, a bidi override, 100,000 characters), where an entry's text is refused."""
+    if len(text) > NOTE_LIMIT:
+        raise SaltError(f"{what} has {len(text):,} characters; at most {NOTE_LIMIT}")
+    if has_control(text):
+        raise SaltError(f"{what} holds a control character: {text!r}")
+    return text
+
+
 class SaltRounds:
     """The salt rounds of one track, read from and written to ``salts/<track>.json``."""
 
@@ -195,6 +211,7 @@ class SaltRounds:
 
     def open(self, salt: bytes, note: str = "") -> SaltRound:
         """Start a new active round with ``salt``; refused while a round is active."""
+        check_note(note, "the round's note (--note)")
         rounds = self.read()
         active = _active(rounds)
         if active is not None:
@@ -246,7 +263,7 @@ class SaltRounds:
 
     def lose(self, reason: str) -> SaltRound:
         """Declare the active round's salt lost, saying why; the round closes."""
-        reason = " ".join(reason.split())
+        reason = " ".join(check_note(reason, "the reason (--reason)").split())
         if not reason:
             raise SaltError("say why the salt is lost (--reason)")
         rounds = self.read()

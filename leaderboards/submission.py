@@ -136,7 +136,7 @@ def _check_path_text(name: str) -> None:
         name.encode("utf-8")
     except UnicodeEncodeError:
         raise SubmissionError(f"path {name!r} is not valid UTF-8") from None
-    if _has_control(name):
+    if has_control(name):
         raise SubmissionError(f"path {name!r} holds a control character")
 
 
@@ -145,7 +145,7 @@ def _check_path_text(name: str) -> None:
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def _has_control(text: str) -> bool:
+def has_control(text: str) -> bool:
     """Whether ``text`` holds a control character (newline, tab, escape, ...), a bidi control
     or a lone surrogate: echoed to the maintainer's terminal, an escape sequence in a name could
     rewrite what it shows; a surrogate (`"\\ud800"` in an entry file's JSON) cannot be encoded
@@ -285,7 +285,7 @@ def check_text(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
     if len(value) > limit:
         raise SubmissionError(f"submission.toml: {what} has {len(value):,} characters; at most "
                               f"{limit:,}")
-    if _has_control(value):
+    if has_control(value):
         raise SubmissionError(f"submission.toml: {what} holds a control character: {value!r}")
     return value
 

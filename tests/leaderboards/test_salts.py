@@ -130,7 +130,14 @@ def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledge
     Path("secret/weak").write_bytes(b"passwordpassword")
     _refused("looks guessable (it repeats a block of 8 bytes)", "open-round", "--track", TINY,
              "--salt-file", "secret/weak")
+    # leader17: notes and reasons reached the site and the terminal unchecked
+    _refused("the round's note (--note) holds a control character", "open-round", "--track",
+             TINY, "--salt-file", "secret/one", "--note", "ok \u202eevil \x1b[31mred")
+    _refused("the round's note (--note) has 100,000 characters; at most 500", "open-round",
+             "--track", TINY, "--salt-file", "secret/one", "--note", "x" * 100_000)
     _ok("open-round", "--track", TINY, "--salt-file", "secret/one", "--note", "first")
+    _refused("the reason (--reason) holds a control character", "lose-round", "--track", TINY,
+             "--reason", "gone \x1b]0;pwned\x07")
     _refused("round 1 is still active", "open-round", "--track", TINY,
              "--salt-file", "secret/two")
     _refused("not the one committed", "reveal", "--track", TINY, "--salt-file", "secret/two")
