@@ -428,6 +428,19 @@ def train_async(
     if env_kwargs.get("reward") == "vice" or agent_name == "vice":
         raise ValueError("VICE (reward='vice') trains with `insertbench train` only: here the "
                          "actors' envs would need the learner's classifier at every step")
+    # What `insertbench train` refuses or does first, which train-async cannot (it takes no
+    # --demos and never calls adapt): IQL with its reward classifier ran on an untrained one,
+    # every transition relabelled a terminal success; ODA failed 18 s in, its actors started.
+    if spec.needs_context:
+        raise ValueError(f"{agent_name} infers the task from demonstrations of it (adapt) "
+                         "before online training, which train-async does not record; train it "
+                         "with `insertbench train`")
+    built = build_config(spec.config_cls, dict(config or {}))
+    if getattr(built, "needs_task_ids", lambda: False)():
+        raise ValueError(f"{agent_name} with these settings trains on a recipe's task_id column "
+                         "(each row's connector), which train-async has no --demos for; train "
+                         "it with `insertbench train --demos DIR` (`insertbench dataset "
+                         "recipe`)")
     with run_lock(out_dir):
         return _train_locked(
             task_id, agent_name, spec, steps=steps, seed=seed, config=config,

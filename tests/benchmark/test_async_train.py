@@ -139,6 +139,13 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
     with pytest.raises(ValueError, match=r"operator_budget_end must be <= operator_budget_start"):
         train_async(TASK, "hil_serl", steps=10, out_dir=tmp_path,
                     config={"operator_budget_start": 0, "operator_budget_end": 30})
+    # agents17: IQL's reward classifier was never trained (every transition relabelled a
+    # terminal success, exit 0); ODA failed 18 s in, asking for adapt().
+    with pytest.raises(ValueError, match="iql with these settings trains on a recipe's "
+                                         "task_id column .* train-async has no --demos for"):
+        train_async(TASK, "iql", steps=10, config={"reward_classifier": True}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="oda infers the task from demonstrations of it"):
+        train_async(TASK, "oda", steps=10, out_dir=tmp_path)
     assert not list(tmp_path.iterdir())
 
 
