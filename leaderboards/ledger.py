@@ -148,10 +148,28 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
                     DEV_SEED_BASE + i for i in range(len(seeds))]:
                 raise LedgerError(f"{name} episodes of {label} are not on the public dev seeds "
                                   f"{DEV_SEED_BASE}, {DEV_SEED_BASE + 1}, ... in order")
+    _check_track_episodes(entry)
     _check_metadata(entry)
     _check_policy_files(entry)
     if "sim2sim" in entry:
         _check_sim2sim(entry)
+
+
+def _check_track_episodes(entry: Mapping[str, Any]) -> None:
+    """A block on the track's current task version keys (one that ranks) holds the track's
+    episodes per task: an entry file edited down to 1 episode a task (its failures deleted)
+    ranked on half the episodes until `audit` recomputed it."""
+    try:
+        track = get_track(entry["track"])
+    except KeyError:  # a track this version no longer has: its blocks rank nowhere
+        return
+    keys = track.version_keys()
+    for name, evaluation in entry["evaluations"].items():
+        current = (evaluation["task_version_keys"] == keys
+                   and evaluation.get("track_version", 1) == TRACK_VERSION)
+        if current and evaluation["episodes_per_task"] != track.episodes_per_task:
+            raise LedgerError(f"{name} evaluation has {evaluation['episodes_per_task']} episodes "
+                              f"per task; {track.name} evaluates {track.episodes_per_task}")
 
 
 def _check_metadata(entry: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import mujoco
 import numpy as np
@@ -486,6 +487,15 @@ def test_schema_refuses_a_tampered_entry(submitted: Ledger):
     bad["evaluations"]["dev"]["episodes"].pop()
     with pytest.raises(LedgerError, match="1 episodes of DSub, expected 2"):
         validate_entry(bad)
+    # leader17: ... and with the block's count edited to match, it ranked on half the episodes
+    for episodes in (bad["evaluations"]["dev"]["episodes"], bad["evaluations"]["dev"]):
+        if isinstance(episodes, list):
+            episodes[:] = [e for e in episodes if e["seed"] == tracks.DEV_SEED_BASE]
+        else:
+            episodes["episodes_per_task"] = 1
+    with pytest.raises(LedgerError, match="dev evaluation has 1 episodes per task; tiny "
+                                          "evaluates 2"):
+        validate_entry(bad)
     # Other weights under the entry's scores: the listed SHA-256 edited, or the weights left
     # out of the list (stored_policy_paths checks the listed files only).
     bad = copy.deepcopy(entry)
@@ -863,8 +873,12 @@ def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin
                                         "steps_to_success": 10 if won else None,
                                         "time_to_success_s": 1.0 if won else None})
     out["evaluations"]["dev"]["episodes"] = episodes
-    out["evaluations"]["dev"]["episodes_per_task"] = len(next(iter(successes.values())))
-    validate_entry(out)
+    count = len(next(iter(successes.values())))
+    out["evaluations"]["dev"]["episodes_per_task"] = count
+    track = tracks.TRACKS[TINY]  # validated as if the track evaluated `count` a task
+    with mock.patch.dict(tracks.TRACKS, {TINY: dataclasses.replace(track,
+                                                                   episodes_per_task=count)}):
+        validate_entry(out)
     return out
 
 
