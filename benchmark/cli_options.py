@@ -107,11 +107,20 @@ def build_env(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     whose env kwargs the user gave: a kwarg the task refuses (ValueError, TypeError) is a usage
     error, one line and exit 2, as `train` and `matrix run` report it. `rollout` and `eval`
     printed it as an internal error ("ValueError: ..." with the --debug hint, exit 1)."""
+    from envs.episode import task_identity
+
     try:
         with warnings_if_made():
-            return make(*args, **kwargs)
+            env = make(*args, **kwargs)
     except (ValueError, TypeError) as err:  # Gymnasium appends every kwarg: the cause only
         raise typer.BadParameter(innermost_message(err)) from err
+    try:  # what only the task's version key can tell (a time limit a part never reaches)
+        if env.spec is not None:
+            task_identity(env)
+    except (ValueError, TypeError) as err:
+        env.close()
+        raise typer.BadParameter(innermost_message(err)) from err
+    return env
 
 
 #: The warnings `warnings_if_made` has shown (text, category): each once a process, as Python

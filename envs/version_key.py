@@ -131,6 +131,14 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         if cls is NISTBoardEnv:
             parts = kwargs["sequence"] if kwargs["part"] == "sequence" else (kwargs["part"],)
             members = [nist_task(p) for p in parts]
+            steps_per_part = kwargs["steps_per_part"]
+            if len(parts) == 1 and max_episode_steps not in (None, -1) and (
+                    isinstance(steps_per_part, int) and max_episode_steps > steps_per_part):
+                # The part ends itself: the key (and the results) said 100 for 50-step episodes.
+                raise ValueError(f"max_episode_steps={max_episode_steps} is never reached: "
+                                 f"{plain_id} ends its part after steps_per_part="
+                                 f"{steps_per_part} steps itself; give steps_per_part="
+                                 f"{max_episode_steps}")
             if len(parts) > 1:  # only a sequence hands over between parts' frames
                 scorer["sequence"] = SEQUENCE_SCORER_VERSION
         elif cls is ConnectorFamilyEnv:

@@ -255,6 +255,17 @@ def test_nist_single_part_and_errors():
     for steps in (2.5, True, 0):
         with pytest.raises(ValueError, match="steps_per_part must be an integer >= 1"):
             NISTBoardEnv(part="USBA", steps_per_part=steps)
+    # envs17: a time limit past the part's own ran 50-step episodes whose task identity said
+    # 100; below it, or with steps_per_part to match, it is what it says.
+    from envs.episode import task_identity
+
+    with pytest.raises(ValueError, match=r"max_episode_steps=100 is never reached: InsertBench/"
+                                         r"NISTBoard-USBA-v0 ends its part after steps_per_"
+                                         r"part=50 steps itself; give steps_per_part=100"):
+        task_identity(gym.make("InsertBench/NISTBoard-USBA-v0", max_episode_steps=100))
+    for kwargs in ({"max_episode_steps": 30}, {"max_episode_steps": 100, "steps_per_part": 100}):
+        task_identity(gym.make("InsertBench/NISTBoard-USBA-v0", **kwargs))
+    task_identity(gym.make("InsertBench/NISTBoard-v0", max_episode_steps=300))  # the sequence
     # A sequence beside one part was ignored: the episode inserted the part alone.
     with pytest.raises(ValueError, match="sequence applies only with part='sequence'"):
         gym.make("InsertBench/NISTBoard-USBA-v0", sequence=["DSub", "RJ45"])
