@@ -132,11 +132,11 @@ def list_presets() -> None:
     for name in matrices:
         preset = load_preset(name)
         console.print(f"{name:{width}s} {len(preset.cells):5d} cells  {preset.description}",
-                      soft_wrap=True)
+                      soft_wrap=True, markup=False)
     for name in offline:  # not matrices: bench_offline runs them
         console.print(f"{name:{width}s}     offline  {load_offline_preset(name)['description']} "
                       f"(python -m benchmark.bench_offline --preset {name} --out DIR)",
-                      soft_wrap=True)
+                      soft_wrap=True, markup=False)
 
 
 @matrix_app.command("run")
@@ -215,6 +215,7 @@ def run(
            if summary.failed_before else "")
         + f", {len(summary.busy_elsewhere)} running elsewhere (of {summary.total}); "
         f"store {store_path}", soft_wrap=True,  # one line in a log too
+        markup=False,  # a path's "[v2]" was dropped, and "a[/]b" ended a finished run in error
     )
     # Failed cells left failed are not a finished matrix either: --no-retry-failed read as
     # "0 failed", status 0, to a script, while `matrix status` said 1 failed.
@@ -254,7 +255,7 @@ def status(
         except PresetError as err:
             raise typer.BadParameter(str(err), param_hint="PRESET") from None
         console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending",
-                      soft_wrap=True)
+                      soft_wrap=True, markup=False)
         return
     with open_store(store_path, read_only=True) as db:
         _check_store_of(db, spec, store_path, preset, task_version)
@@ -274,7 +275,8 @@ def status(
         else:
             states["pending"].append(cell)
     console.print(f"{spec.name} ({store_path}): " + ", ".join(
-        f"{len(v)} {k}" for k, v in states.items()) + f" of {len(spec.cells)}", soft_wrap=True)
+        f"{len(v)} {k}" for k, v in states.items()) + f" of {len(spec.cells)}", soft_wrap=True,
+        markup=False)
     # The report's warning, here too: a resumed store reuses cells run before a task changed.
     moved = Counter(c.task_label or c.task_id for c in cells_on_another_task_version(spec, metrics))
     for task, count in moved.items():
@@ -352,7 +354,7 @@ def report(
     for line in files.markdown.read_text(encoding="utf-8").splitlines():
         if line.startswith("WARNING:"):  # not only in a file the user may not open
             console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True)
-    console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True)
+    console.print(f"wrote {files.markdown} and {files.html}", soft_wrap=True, markup=False)
 
 
 def _check_store_of(db, spec, store_path: Path, preset: str,  # noqa: ANN001 - Store, Preset

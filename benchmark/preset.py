@@ -405,8 +405,10 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
             "env_kwargs": agent_kwargs,
         })
     labels = [a["label"] for a in parsed]
-    if len(set(labels)) != len(labels):
-        raise PresetError(f"{where}: agent labels must be unique, got {labels}; set 'label'")
+    # As a report shows them: "P " and "P" were two columns no reader could tell apart.
+    if len({" ".join(label.split()) for label in labels}) != len(labels):
+        raise PresetError(f"{where}: agent labels must be unique (spaces aside), got {labels}; "
+                          "set 'label'")
     return parsed
 
 

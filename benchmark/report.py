@@ -118,7 +118,13 @@ def collect(preset: Preset, store: Store) -> tuple[dict[str, CellMetrics], dict[
     for cell in preset.cells:
         row = rows.get(cell.config_hash)
         if row is not None and row["status"] == "done":
-            metrics[cell.config_hash] = cell_metrics(store.evaluations(cell.config_hash))
+            try:
+                metrics[cell.config_hash] = cell_metrics(store.evaluations(cell.config_hash))
+            except ValueError as err:  # named no store and no cell: a hand-edited store's
+                if str(store.path) in str(err):
+                    raise
+                raise ValueError(f"{store.path}: cell {cell.config_hash[:12]}: {err}: a damaged "
+                                 "store") from None
     return metrics, rows
 
 

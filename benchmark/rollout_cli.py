@@ -281,7 +281,7 @@ class TaskVideo:
         write_json(index, self.segments)  # first: a video is never without its index
         self.partial.replace(self.path)
         console.print(f"video: {self.path} ({self.frames} frames at {self.fps:g} fps; which "
-                      f"seconds show which task: {index})")
+                      f"seconds show which task: {index})", markup=False)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):

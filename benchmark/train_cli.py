@@ -200,7 +200,8 @@ def train_command(
         if hasattr(device, "close"):  # the keyboard gives the terminal back
             device.close()
     console = Console()
-    console.print(f"trained {result.steps} steps, {result.episodes} episodes -> {result.out_dir}")
+    console.print(f"trained {result.steps} steps, {result.episodes} episodes -> {result.out_dir}",
+                  markup=False)
     if result.summaries:
         _print_summary(console, result.summaries[-1])
 
@@ -385,7 +386,7 @@ def eval_command(
             raise
     environment.close()
     console = Console()
-    console.print(f"{name} from {agent_dir} on {task} {env_kwargs}")
+    console.print(f"{name} from {agent_dir} on {task} {env_kwargs}", markup=False)
     _print_summary(console, summary)
     if json_out is not None:
         write_json(json_out,  # a mean over no successes is null, not NaN

@@ -250,6 +250,20 @@ def test_a_store_sqlite_cannot_open_is_one_line(capsys, in_tmp, monkeypatch, com
     assert f"runs/quick.sqlite: {expected}" in err
 
 
+def test_a_store_path_with_brackets_is_printed_as_typed(capsys, in_tmp):
+    """matrix17: rich read "odd [v2]/s.sqlite" as markup, and the summary, status and report
+    named "odd /s.sqlite"; "a[/]b/s.sqlite" ended a finished run in a MarkupError, exit 1."""
+    store = "a[/]b [v2]/s.sqlite"
+    code, out, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                             "--executor", "inline", "--no-progress", "--store", store)
+    assert code in (0, None) and f"store {store}" in out, err
+    code, out, err = run_cli(capsys, "matrix", "status", "quick", "--store", store)
+    assert code in (0, None) and f"quick ({store}): 2 done" in out, err
+    code, out, err = run_cli(capsys, "matrix", "report", "quick", "--store", store, "--reps",
+                             "100")
+    assert code in (0, None) and "wrote a[/]b [v2]/s-quick-report/report.md" in out, err
+
+
 def test_status_and_report_read_a_store_they_cannot_write(capsys, in_tmp):
     """A store in a folder the reader cannot write (a colleague's, an archive) was refused by
     status and report ("must be a writable file in a writable folder"): SQLite's WAL wants its

@@ -140,6 +140,10 @@ def _data(**changes: object) -> dict:
         ({"agents": [{"name": "sac", "budget_steps": 10},
                      {"name": "sac", "label": "SAC again", "budget_steps": 10}]},
          "agents 'sac' and 'SAC again' are one agent with one config and budget; remove one"),
+        # matrix17: two report columns a reader could not tell apart
+        ({"agents": [{"name": "sac", "budget_steps": 10, "label": "P "},
+                     {"name": "td3", "budget_steps": 10, "label": "P"}]},
+         r"agent labels must be unique \(spaces aside\), got \['P ', 'P'\]"),
         # render_mode=0 failed in every cell; disable_env_checker took any string as true.
         ({"env_kwargs": {"render_mode": 0}}, r"\['render_mode'\] are gym.make's"),
         ({"agents": [{"name": "sac", "budget_steps": 10,

@@ -327,6 +327,24 @@ def test_a_hand_damaged_store_is_refused_naming_the_damage(tmp_path: Path) -> No
         Store(tmp_path / "meta.sqlite", read_only=True)
 
 
+def test_a_done_cell_without_its_final_evaluation_names_the_store_and_cell(tmp_path):
+    """matrix17: `status` and `report` said only "a cell needs exactly one final evaluation,
+    found 0" (exit 1), naming neither the store nor the cell."""
+    from benchmark.report import collect
+
+    _, preset = write_tiny_preset(tmp_path)
+    cell = _store_with_one_done_cell(tmp_path / "s.sqlite")
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute("UPDATE evaluations SET is_final = 0")
+    db.commit()
+    db.close()
+    with Store(tmp_path / "s.sqlite", read_only=True) as store:
+        with pytest.raises(ValueError, match=rf"s.sqlite: cell {cell.config_hash[:12]}: a cell "
+                                             r"needs exactly one final evaluation, found 0: a "
+                                             r"damaged store"):
+            collect(preset, store)
+
+
 def test_a_store_read_without_its_write_ahead_log_says_so(tmp_path: Path) -> None:
     """Copied mid-run (its -wal without the -shm) into a folder the reader cannot write, a
     store read as immutable showed an older state with no word of the cells in its log."""
