@@ -340,7 +340,14 @@ class RayExecutor(Executor):
             ray.init(address=address, include_dashboard=False, log_to_driver=True)
             if callable(sigterm) and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, sigterm)
-        self.capacity = workers
+        # No more claimed at a time than the cluster can start: 6 workers on 2 CPUs marked 4
+        # cells running, 2 of them queued in Ray, and another runner on the store skipped them.
+        fits = int(ray.cluster_resources().get("CPU", 0.0) // cpus_per_cell)
+        self.capacity = max(1, min(workers, fits))
+        if self.capacity < workers:
+            warnings.warn(f"--workers {workers}: the Ray cluster has CPUs for {self.capacity} "
+                          f"cell(s) at a time ({cpus_per_cell:g} CPU a cell); running "
+                          f"{self.capacity}", UserWarning, stacklevel=2)
         self._remote = ray.remote(num_cpus=cpus_per_cell, max_retries=0)(execute_cell_for)
         self._driver = (process_host(), os.getpid())
         self._refs: dict[Any, Cell] = {}

@@ -91,7 +91,11 @@ def test_shutdown_ends_the_workers_of_cells_still_running(tmp_path: Path) -> Non
 def test_ray_and_local_pool_store_identical_results(tmp_path: Path, local_ray: None) -> None:
     _, preset = write_tiny_preset(tmp_path, fail_seed=0)
     snapshots = []
-    for name, executor in (("local", LocalExecutor(workers=2)), ("ray", RayExecutor(workers=2))):
+    # matrix17: 2 workers on the module's 1-CPU Ray marked 2 cells running, one queued in Ray
+    with pytest.warns(UserWarning, match=r"--workers 2: the Ray cluster has CPUs for 1 cell"):
+        ray_executor = RayExecutor(workers=2)
+    assert ray_executor.capacity == 1
+    for name, executor in (("local", LocalExecutor(workers=2)), ("ray", ray_executor)):
         with Store(tmp_path / f"{name}.sqlite") as store:
             summary = run_matrix(preset.cells, store, executor, cell_fn=synthetic_cell_for_tests,
                                  artifacts_root=tmp_path / f"{name}-artifacts",
