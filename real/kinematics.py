@@ -37,6 +37,20 @@ UR_DH: dict[str, tuple[tuple[float, float, float], ...]] = {
              (0.163941, 0.0, np.pi / 2), (0.1157, 0.0, -np.pi / 2), (0.0922, 0.0, 0.0)),
 }
 
+#: CB3 arms, whose RTDE wrench (actual_TCP_force) carries its torque about the TCP set with
+#: setTcp; e-Series and later (UR3e ... UR30, the F/T sensor built into the flange) report it
+#: about the tool flange, in base orientation, whatever the TCP (Universal Robots' own drivers
+#: say so: Universal_Robots_ROS2_Driver pull requests 1287 and 1615, tested on a UR3e and a
+#: UR10e; not yet checked on an arm of ours, see README "Validate on a real robot").
+CB3_MODELS = ("UR3", "UR5", "UR10")
+
+
+def wrench_reference(model: str) -> str:
+    """"tcp" or "flange": the point a `model`'s RTDE wrench carries its torque about."""
+    if model not in UR_DH:
+        raise ValueError(f"unknown UR model {model!r}; known: {sorted(UR_DH)}")
+    return "tcp" if model in CB3_MODELS else "flange"
+
 
 def flange_pose(q, dh: tuple[tuple[float, float, float], ...] = UR5E_DH
                 ) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from real.config import URConfig
-from real.kinematics import UR_DH
+from real.kinematics import UR_DH, wrench_reference
 
 #: UR safety modes (RTDE `safety_mode`); anything but NORMAL or REDUCED stops the stack.
 SAFETY_MODES = {
@@ -47,9 +47,12 @@ SAFE_TO_MOVE = (1, 2)
 
 class RobotBackend(Protocol):
     """The subset of ur_rtde the real environment needs (see the module docstring for units),
-    and `dh_params`: the arm's nominal kinematics (`real.kinematics.UR_DH`)."""
+    `dh_params`: the arm's nominal kinematics (`real.kinematics.UR_DH`), and
+    `wrench_reference`: "flange" or "tcp", the point its wrench's torque is about
+    (`real.kinematics.wrench_reference`)."""
 
     dh_params: tuple[tuple[float, float, float], ...]
+    wrench_reference: str
 
     def getActualTCPPose(self) -> list[float]: ...
     def getActualQ(self) -> list[float]: ...
@@ -124,6 +127,8 @@ class URBackend:
         self.config = config
         #: Nominal kinematics of the arm (`real.kinematics`), for the safety layer's check.
         self.dh_params = UR_DH[config.model]
+        #: Where its actual_TCP_force's torque is taken: the flange (e-Series), the TCP (CB3).
+        self.wrench_reference = wrench_reference(config.model)
         self._period_s = 1.0 / config.frequency_hz
         self._servo_sent_s = -float("inf")
         # ur_rtde prints its own "connect: Connection refused" to the C stderr before raising

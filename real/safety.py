@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real.config import DIGITAL_INPUTS, MAX_REACH_M, SafetyConfig, check_vector
-from real.kinematics import tool_in_flange
+from real.kinematics import UR_DH, tool_in_flange, wrench_reference
 from real.poses import (
     mat_to_rotvec,
     pos_mat_to_pose,
@@ -141,11 +141,15 @@ class SafeRobot:
         offset = getattr(backend, "tcp_offset", None)
         self.tcp_offset = None if offset is None else pose_to_pos_mat(
             np.asarray(check_vector("tcp_offset", offset, 6, 1.0), dtype=np.float64))
-        #: Flange to TCP in the TCP frame [m], the lever from the robot's TCP torque to the
-        #: wrist's (`tool_wrench`); none where the backend does not say its TCP offset.
-        self.wrist_lever_m = None if self.tcp_offset is None else \
-            self.tcp_offset[1].T @ self.tcp_offset[0]
-        if self.tcp_offset is None:  # the observation and the torque limit read another quantity
+        #: "flange" (e-Series) or "tcp" (CB3): the point the backend's wrench torque is about.
+        self.wrench_reference = _wrench_reference_of(backend, self.dh_params)
+        #: Flange to TCP in the TCP frame [m], the lever from a TCP torque (a CB3's) to the
+        #: wrist's (`tool_wrench`); none where the torque is the flange's already, or where
+        #: the backend does not say its TCP offset.
+        self.wrist_lever_m = (self.tcp_offset[1].T @ self.tcp_offset[0]
+                              if self.tcp_offset is not None and self.wrench_reference == "tcp"
+                              else None)
+        if self.tcp_offset is None and self.wrench_reference == "tcp":  # another quantity
             warnings.warn(f"the robot backend {type(backend).__name__} does not say its TCP "
                           "offset (a tcp_offset attribute): its wrench torques are read about "
                           "the TCP, not the wrist as the simulated tasks read them",
@@ -641,6 +645,20 @@ class SafeRobot:
             self.trip("connection", f"the robot interface failed in {name}: {err}")
 
 
+def _wrench_reference_of(backend: RobotBackend, dh_params) -> str:
+    """The backend's `wrench_reference`, or where it does not say, its model's (found by its
+    kinematics; the TCP for an arm of no UR model, as a CB3 reports it)."""
+    reference = getattr(backend, "wrench_reference", None)
+    if reference is None:
+        model = next((name for name, dh in UR_DH.items()
+                      if np.allclose(np.asarray(dh), np.asarray(dh_params))), None)
+        reference = "tcp" if model is None else wrench_reference(model)
+    if reference not in ("flange", "tcp"):
+        raise TypeError(f"the robot backend {type(backend).__name__} says wrench_reference="
+                        f"{reference!r}; it must be 'flange' (e-Series) or 'tcp' (CB3)")
+    return reference
+
+
 def _six_finite(values) -> bool:
     try:
         v = np.asarray(values, dtype=np.float64)
@@ -652,10 +670,11 @@ def _six_finite(values) -> bool:
 def tcp_wrench(state: RobotState, bias_base: np.ndarray,
                lever_m: np.ndarray | None = None) -> np.ndarray:
     """The environment's wrench on the tool in the TCP frame [N, N m], after subtracting a
-    base-frame bias (the reading at the last zeroing), its torque moved from the TCP, where a
-    UR reports it, to the wrist by `lever_m` (flange to TCP, TCP frame [m]): the simulated
-    tasks' `wrench` is a wrist F/T sensor's, and a policy must read the same quantity on the
-    arm (`SafeRobot.tool_wrench` passes the robot's own TCP offset)."""
+    base-frame bias (the reading at the last zeroing); a torque about the TCP (a CB3's) is
+    moved to the wrist by `lever_m` (flange to TCP, TCP frame [m]), an e-Series' is about the
+    flange already (`lever_m` None): the simulated tasks' `wrench` is a wrist F/T sensor's, and
+    a policy must read the same quantity on the arm (`SafeRobot.tool_wrench` passes the lever
+    its robot needs)."""
     w = state.wrench - bias_base
     force, torque = state.mat.T @ w[:3], state.mat.T @ w[3:]
     if lever_m is not None:

@@ -96,10 +96,11 @@ class DigitalTwinRobot:
         #: its flange-to-TCP pose [m, rad] (the simulated gripper's; setTcp leaves it).
         self.dh_params = DH_PARAMS
         self.tcp_offset = tuple(tcp_offset_pose(spec.connector))
+        #: A UR5e's (e-Series) wrench carries its torque about the flange.
+        self.wrench_reference = "flange"
         self._mocap = int(m.body("reference").mocapid[0])
         self._force = m.sensor("ft_force").id
         self._torque = m.sensor("ft_torque").id
-        self._ft_site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "ft_sensor")
         self._contact = m.sensor("plug_contact").id
         self.ft_bias = np.asarray(ft_bias, dtype=np.float64)
         self.protective_stop_force_n = protective_stop_force_n
@@ -183,18 +184,17 @@ class DigitalTwinRobot:
         return [float(v) for v in self.sim.data.qpos[self._arm_qpos]]
 
     def getActualTCPForce(self) -> list[float]:
-        """The environment's wrench on the tool [N, N m], base frame, its torque about the TCP,
-        as a UR reports it (the safety layer turns it back into the wrist's, the sim's `wrench`:
-        `real.safety.tcp_wrench`)."""
+        """The environment's wrench on the tool [N, N m], base frame, its torque about the
+        flange, as a UR5e (e-Series) reports it (`wrench_reference`; the safety layer turns it
+        into the TCP frame, the sim's `wrench`: `real.safety.tcp_wrench`)."""
         d = self.sim.data
         mat = d.site_xmat[self._tcp].reshape(3, 3)
         # As in envs.insertion_env: the sensors measure the tool on the wrist, in the TCP
-        # orientation, about the wrist sensor; the environment's wrench on the tool is the
-        # negative. It read the wrist's torque: a sideways push through the TCP, 0 N m at the
-        # TCP on a real UR, read 12.7 N m (USB, 100 N).
+        # orientation, about the wrist sensor (at the flange); the environment's wrench on the
+        # tool is the negative. Until 2026-12-06 its torque was moved to the TCP, as a CB3
+        # reports it, where an e-Series reports the flange's (real17).
         force = mat @ -d.sensor(self._force).data
         torque = mat @ -d.sensor(self._torque).data
-        torque += np.cross(d.site_xpos[self._ft_site] - d.site_xpos[self._tcp], force)
         wrench = np.concatenate([force, torque]) + self.ft_bias - self._ft_zero
         return [float(v) for v in wrench]
 

@@ -256,8 +256,9 @@ class EmulatedController:
             "target_TCP_pose": lambda: self._last_target or self.actual_tcp_pose(),
             "actual_TCP_speed": self.actual_tcp_speed,
             "target_TCP_speed": self.actual_tcp_speed,
-            "actual_TCP_force": lambda: self._about_set_tcp(twin.getActualTCPForce()),
-            "ft_raw_wrench": lambda: self._about_set_tcp(twin.getRawTCPForce()),
+            # About the flange, whatever TCP the client set: the twin is a UR5e (e-Series).
+            "actual_TCP_force": twin.getActualTCPForce,
+            "ft_raw_wrench": twin.getRawTCPForce,
             "actual_digital_input_bits": twin.getActualDigitalInputBits,
             "actual_digital_output_bits": lambda: 0,
             "actual_q": lambda: [float(sim.data.qpos[i]) for i in self._arm_qpos],
@@ -300,15 +301,6 @@ class EmulatedController:
         """The TCP set with set_tcp, base frame [m, rad]."""
         site = _transform(self.twin.getActualTCPPose())
         return [float(v) for v in _pose(site @ self._site_to_tcp)]
-
-    def _about_set_tcp(self, wrench: list[float]) -> list[float]:
-        """A wrench [N, N m] (base frame) with its torque about the simulated TCP moved to the
-        TCP set with set_tcp, as a UR reports it: a client's own TCP read the simulated one's
-        torque (a 0.2 m TCP, 1.5 N m off under a 12 N push)."""
-        site = _transform(self.twin.getActualTCPPose())
-        lever = site[:3, :3] @ self._site_to_tcp[:3, 3]  # simulated TCP -> set TCP
-        force, torque = np.asarray(wrench[:3]), np.asarray(wrench[3:])
-        return [float(v) for v in np.concatenate([force, torque - np.cross(lever, force)])]
 
     def actual_tcp_speed(self) -> list[float]:
         """[v, omega] of the set TCP, base frame [m/s, rad/s]."""

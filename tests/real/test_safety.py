@@ -687,12 +687,12 @@ def test_a_force_trip_retracts_only_when_backing_off_relieves_the_force(axial_n,
     assert ("not retracted: the socket pulls" in str(trip.value)) is not retracts
 
 
-def test_the_arm_reads_the_sims_wrist_wrench_from_a_urs_tcp_wrench():
-    """The twin reported the wrist sensor's torque as getActualTCPForce, which a UR reports
-    about the TCP: a sideways push through the TCP read 12.7 N m on the twin and ~0 N m on a
-    real arm, so a policy reading torque met another quantity there. Now the twin reports a
-    UR's reading and the safety layer moves it to the wrist, the sim's `wrench`."""
-    from real.safety import RobotState, tcp_wrench
+def test_the_arm_reads_the_sims_wrist_wrench_from_either_ur_generation():
+    """A CB3 reports its wrench's torque about the TCP, an e-Series (the twin, a UR5e) about the
+    flange, the simulated wrist sensor's point. The safety layer read every UR as a CB3 and
+    moved an e-Series' flange torque by the TCP lever once more (real17: twice the torque, the
+    4 N m limit at half the sideways force); it read the twin's wrist torque as a TCP's before."""
+    from real.safety import RobotState, SafeRobot, tcp_wrench
 
     env = real.make_twin("InsertBench/USB-v3", max_episode_steps=40, reward="dense")
     policy = real.p_controller(env)
@@ -703,15 +703,25 @@ def test_the_arm_reads_the_sims_wrist_wrench_from_a_urs_tcp_wrench():
     obs, *_, info = env.step(np.array([1.0, 0.0, -0.5], np.float32))  # seated: press sideways
     assert info["safety_trip"] is None
     twin, safe = env.unwrapped.robot, env.unwrapped.safe
+    assert safe.wrench_reference == "flange" and safe.wrist_lever_m is None
     data = twin.sim.data
     tcp = data.site("tcp")
     mat = tcp.xmat.reshape(3, 3)
     reading = np.asarray(twin.getActualTCPForce()) - twin.ft_bias + twin._ft_zero
     state = RobotState(tcp.xpos.copy(), mat, reading, np.zeros(6), 0)
     wrist = -np.concatenate([data.sensor("ft_force").data, data.sensor("ft_torque").data])
+    assert np.linalg.norm(wrist[:2]) > 10.0  # pressing sideways
     np.testing.assert_allclose(safe.tool_wrench(state, np.zeros(6)), wrist, atol=1e-9)
-    at_tcp = tcp_wrench(state, np.zeros(6))  # a UR's own reading, TCP frame
-    assert np.linalg.norm(wrist[:2]) > 15.0  # pressing sideways
-    np.testing.assert_allclose(at_tcp[3:], wrist[3:] - np.cross([0, 0, 0.127], wrist[:3]),
-                               atol=1e-9)
+    # The same contact as a CB3 reports it, about the TCP 0.127 m down the tool: moved back.
+    at_tcp = tcp_wrench(state, np.zeros(6))
+    at_tcp[3:] -= np.cross([0, 0, 0.127], at_tcp[:3])
     assert np.linalg.norm(at_tcp[3:]) < 0.2 * np.linalg.norm(wrist[3:])
+    cb3_state = RobotState(state.pos, mat, np.concatenate([mat @ at_tcp[:3], mat @ at_tcp[3:]]),
+                           np.zeros(6), 0)
+    twin.wrench_reference = "tcp"
+    cb3 = SafeRobot(twin, safe.safety, twin.socket_pose(), safe.servo_dt)
+    assert cb3.wrench_reference == "tcp"
+    np.testing.assert_allclose(cb3.tool_wrench(cb3_state, np.zeros(6)), wrist, atol=1e-9)
+    del twin.wrench_reference  # a backend that does not say: its kinematics, a UR5e's
+    assert SafeRobot(twin, safe.safety, twin.socket_pose(), safe.servo_dt).wrench_reference \
+        == "flange"
