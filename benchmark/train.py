@@ -43,6 +43,7 @@ import importlib
 import json
 import math
 import os
+import shlex
 import shutil
 import time
 import warnings
@@ -195,7 +196,9 @@ def _config_changes(before: Any, now: Any, alone: bool = True) -> str:
     given = [k for k in keys if k in before and k in now]
     if not given:
         return f": config {was}"
-    give = " ".join(f"-c {k}={json.dumps(before[k])}" for k in given)
+    # Quoted for the shell: "-c hidden=[32, 32]" pasted was two arguments.
+    give = " ".join("-c " + shlex.quote(f"{k}={json.dumps(before[k], separators=(',', ':'))}")
+                    for k in given)
     resumes = alone and len(given) == len(keys)
     return f": config {was}; {give} {'resumes it' if resumes else 'gives back what it can'}"
 
@@ -1248,7 +1251,8 @@ def train(
             if eval_episodes > 0 and (
                 not run.evaluations or run.evaluations[-1]["env_steps"] != run.step
             ):
-                run.run_evaluation(writer)
+                summary = run.run_evaluation(writer)  # the bar ended on an earlier one's rate
+                bar.set_postfix(success=f"{summary['success_rate']:.2f}")
                 if eval_every > 0 and run.step >= run.next_eval:  # owed no more: a run extended
                     # to more --steps evaluated this step again at its next episode end
                     run.next_eval += eval_every * (1 + (run.step - run.next_eval) // eval_every)

@@ -116,7 +116,8 @@ def train_command(
         help="Run directory (resumes if present); default "
              "runs/<task, / as _>/<agent>/seed<seed>.")] = None,
     eval_every: Annotated[int, typer.Option(
-        help="Env steps between evaluations (0: only at the end).")] = 5_000,
+        help="Env steps between evaluations, each at the first episode end past its step "
+             "(0: only at the end).")] = 5_000,
     eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
     checkpoint_every: Annotated[
         int | None, typer.Option(help="Env steps between checkpoints (default: eval_every; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -435,6 +436,12 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
     # ... which does not resume it when the seed changed too (it was still refused)
     with pytest.raises(ValueError, match=rf"-c gamma={gamma} gives back what it can\)"):
         train(TASK, "sac", seed=1, steps=100, config=SAC_SMALL | {"gamma": 0.9},
+              out_dir=tmp_path, **RUN)
+    # newuser16: "-c hidden=[32, 32] resumes it" pasted into a shell was two arguments
+    hidden = SAC_SMALL.get("hidden", (256, 256))
+    with pytest.raises(ValueError, match=re.escape(
+            f"-c 'hidden=[{hidden[0]},{hidden[1]}]' resumes it")):
+        train(TASK, "sac", seed=0, steps=100, config=SAC_SMALL | {"hidden": (8, 8)},
               out_dir=tmp_path, **RUN)
     # Another agent: sac's -c fields were offered, which td3 refuses as unknown.
     with pytest.raises(ValueError, match=r"differs in \['agent', 'config'\]: a sac run, "
