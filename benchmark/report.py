@@ -467,11 +467,14 @@ def _aggregate_section(
             colour = colours[base[name]]  # a method's colour for each of its task versions
             # ... and a line style per version: v0 and v1 of one method were one blue line.
             rank = drawn[base[name]] = drawn.get(base[name], -1) + 1
+            # A step function (the fraction of runs above tau holds until the next grid point):
+            # joined by lines, a P-controller's 1.0 sloped down from tau 0.975 (newuser16).
             ax.plot(taus, profiles[name], label=name, color=colour,
-                    linestyle=styles[rank % len(styles)])
+                    linestyle=styles[rank % len(styles)], drawstyle="steps-post")
             # One seed: no spread to show (a band of no width read as a precise one).
             if matrices[name].shape[0] > 1:
-                ax.fill_between(taus, cis[name][0], cis[name][1], alpha=0.2, color=colour)
+                ax.fill_between(taus, cis[name][0], cis[name][1], alpha=0.2, color=colour,
+                                step="post")
         ax.set_xlabel("success rate τ")
         ax.set_ylabel("fraction of runs with score > τ")
         ax.set_title("Performance profile (bands: 95% stratified bootstrap; seeds x tasks "
