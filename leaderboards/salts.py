@@ -31,6 +31,7 @@ schema 2 at the next change.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -115,9 +116,15 @@ def verification_sha256(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("leaderboards").joinpath("schema/salts-v2.json")
-                      .read_text())
+@functools.cache
+def _validator() -> Any:
+    """The salts schema's validator, the schema checked once (`jsonschema.validate` checked it
+    at every read, once an entry when the ledger is read)."""
+    schema = json.loads(resources.files("leaderboards").joinpath("schema/salts-v2.json")
+                        .read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 def migrate(data: Mapping[str, Any], track: str) -> dict[str, Any]:
@@ -134,12 +141,11 @@ def migrate(data: Mapping[str, Any], track: str) -> dict[str, Any]:
 def parse(data: Mapping[str, Any], track: str) -> list[SaltRound]:
     """The rounds in ``data`` (either schema), validated; SaltError says what is wrong."""
     data = migrate(data, track)
-    try:
-        jsonschema.validate(data, _schema())
-    except jsonschema.ValidationError as err:
+    err = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    if err is not None:  # what jsonschema.validate raises
         where = "/".join(str(p) for p in err.absolute_path) or "(top)"
         raise SaltError(f"salts of {track} do not match the salts schema at {where}: "
-                        f"{err.message}") from None
+                        f"{err.message}")
     if data["track"] != track:
         raise SaltError(f"the salts file of {track} names track {data['track']!r}")
     rounds = [SaltRound(number=i + 1, **r) for i, r in enumerate(data["rounds"])]
