@@ -443,6 +443,15 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
             f"-c 'hidden=[{hidden[0]},{hidden[1]}]' resumes it")):
         train(TASK, "sac", seed=0, steps=100, config=SAC_SMALL | {"hidden": (8, 8)},
               out_dir=tmp_path, **RUN)
+    # agents17, newuser16: "differs in ['demos']" and "['eval_seeds']" named nothing typed
+    with pytest.raises(ValueError, match=re.escape(
+            "differs in ['eval_seeds']; it ran with --eval-episodes 2); use another")):
+        train(TASK, "sac", seed=0, steps=100, config=SAC_SMALL, out_dir=tmp_path,
+              **(RUN | {"eval_episodes": 3}))
+    with pytest.raises(ValueError, match=re.escape(
+            "differs in ['demos']; it ran with --demo-episodes 0); use another")):
+        train(TASK, "sac", seed=0, steps=100, config=SAC_SMALL, out_dir=tmp_path,
+              demo_episodes=2, **RUN)
     # Another agent: sac's -c fields were offered, which td3 refuses as unknown.
     with pytest.raises(ValueError, match=r"differs in \['agent', 'config'\]: a sac run, "
                                          r"--agent sac resumes it\)"):
