@@ -195,8 +195,10 @@ class ConnectorFamilyEnv(PlainSpec, gym.Env):
         name = options.pop("connector", None)
         check_open(self._closed and self.active._needs_cameras)
         super().reset(seed=check_seed(seed))
-        if name is None:
-            name = self.connectors[int(self.np_random.integers(len(self.connectors)))]
+        # Drawn whether or not the option names one: a forced connector drew its episode's
+        # sub-seed first, so "BNC, seed s" was not the episode seed s gives BNC unasked.
+        drawn = self.connectors[int(self.np_random.integers(len(self.connectors)))]
+        name = drawn if name is None else name
         sub_seed = int(self.np_random.integers(2**31 - 1))
         self.active, self.active_name = self.member(name), name
         obs, info = self.active.reset(seed=sub_seed, options=options or None)

@@ -171,6 +171,19 @@ def test_family_members_share_spaces_and_are_cached():
     assert info["connector"] == "BNC"
 
 
+def test_a_connector_named_by_option_replays_the_episode_its_seed_gives_it():
+    """envs17: naming the connector skipped its draw, and the seed's episode of that connector
+    (goal noise, start offset) was another one."""
+    env = ConnectorFamilyEnv(split="all", goal_noise_mm=1.0, init_offset_mm=(0.0, 5.0))
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        natural = env.active.goal_noise_m.copy(), env.active.start_pos.copy()
+        _, forced_info = env.reset(seed=seed, options={"connector": info["connector"]})
+        assert forced_info["connector"] == info["connector"]
+        np.testing.assert_array_equal(env.active.goal_noise_m, natural[0])
+        np.testing.assert_array_equal(env.active.start_pos, natural[1])
+
+
 def test_a_family_keeps_a_bounded_number_of_members_built(monkeypatch):
     """It kept every member it drew: a procedural family with cameras held 3.3 GB and 4,968
     memory maps after 300 resets. A member built again replays what the kept one would."""
