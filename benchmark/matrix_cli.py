@@ -96,9 +96,9 @@ StoreOpt = Annotated[
                               callback=_check_store)
 ]
 VersionOpt = Annotated[list[int] | None, typer.Option(
-    "--task-version", help="Run the preset's tasks at this task version instead of their own "
-    "(repeatable: each task at each version, side by side on the same seeds); the store and "
-    "report default to runs/<preset>-v<N>... . Give the same to status and report.")]
+    "--task-version", help="The preset's tasks at this task version instead of their own "
+    "(repeatable: each task at each version, side by side on the same seeds), as `run` ran "
+    "them; the store and report default to runs/<preset>-v<N>... .")]
 
 
 def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 - a Preset
@@ -142,7 +142,8 @@ def list_presets() -> None:
 @matrix_app.command("run")
 def run(
     preset: PresetArg,
-    workers: Annotated[int, typer.Option(help="Cells in flight at once.")] = 1,
+    workers: Annotated[int, typer.Option(
+        help="Cells in flight at once (local: at most 4 per core; ray: its CPUs).")] = 1,
     executor: Annotated[str, typer.Option(
         help="local (spawn pool), ray (needs the [ray] extra) or inline.")] = "local",
     store: StoreOpt = None,

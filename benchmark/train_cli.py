@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
-from benchmark.cells import MAX_EVAL_EPISODES
+from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS
 from benchmark.cli_options import (
     EnvOption,
     build_env,
@@ -106,8 +106,9 @@ def _check_run_agent(agent_dir: Path, run: dict[str, Any], file: Path) -> None:
 def train_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     agent: Annotated[str, typer.Option(help=AGENT_HELP)],
-    seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
-    steps: Annotated[int, typer.Option(help="Total env steps.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Run seed, in [0, 2**63).")] = 0,
+    steps: Annotated[int, typer.Option(
+        help=f"Total env steps, in [0, {MAX_TRAIN_STEPS:,}].")] = 10_000,
     config: Annotated[
         list[str] | None, typer.Option("--config", "-c", help="Agent config override k=v.")
     ] = None,
@@ -118,7 +119,8 @@ def train_command(
     eval_every: Annotated[int, typer.Option(
         help="Env steps between evaluations, each at the first episode end past its step "
              "(0: only at the end).")] = 5_000,
-    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
+    eval_episodes: Annotated[int, typer.Option(
+        help=f"Episodes per evaluation, in [0, {MAX_EVAL_EPISODES:,}].")] = 10,
     checkpoint_every: Annotated[
         int | None, typer.Option(help="Env steps between checkpoints (default: eval_every; "
                                  "0: only at the end).")
