@@ -15,6 +15,13 @@ from envs.connectors import Blade, ConnectorSpec, Key
 from envs.tasks import TaskSpec
 
 PROFILE_WEIGHTS = {"rect": 0.35, "trapezoid": 0.2, "round": 0.25, "blades": 0.2}
+#: Ranges [mm] of the drawn mating length and pin length.
+MATING_MM = (5.0, 20.0)
+PIN_LENGTH_MM = (3.0, 6.0)
+#: No procedural connector's `lowest_start_mm` exceeds this: the longest stroke, the longest
+#: pins and the 1 mm above the mouth (a family checks a start height against it without
+#: drawing 100,000 connectors first).
+LOWEST_START_MAX_MM = MATING_MM[1] + PIN_LENGTH_MM[1] + 1.0
 
 
 def _rgba(rng: np.random.Generator) -> tuple[float, float, float, float]:
@@ -25,7 +32,7 @@ def _draw(rng: np.random.Generator, seed: int) -> ConnectorSpec:
     profile = str(rng.choice(list(PROFILE_WEIGHTS), p=list(PROFILE_WEIGHTS.values())))
     clearance = float(rng.uniform(0.05, 0.3))
     chamfer = float(rng.uniform(0.2, 0.8))
-    mating = float(rng.uniform(5.0, 20.0))
+    mating = float(rng.uniform(*MATING_MM))
     kw: dict = {}
     if profile == "blades":
         n = int(rng.integers(2, 4))
@@ -70,7 +77,7 @@ def _draw(rng: np.random.Generator, seed: int) -> ConnectorSpec:
         kw.update(
             pins=tuple(((i - (nx - 1) / 2) * pitch, 0.0) for i in range(nx)),
             pin_diameter_mm=float(min(1.6, pitch / 2)),
-            pin_length_mm=float(rng.uniform(3.0, 6.0)),
+            pin_length_mm=float(rng.uniform(*PIN_LENGTH_MM)),
             pin_clearance_mm=clearance + 0.05,
         )
     return ConnectorSpec(

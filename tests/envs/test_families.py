@@ -171,6 +171,24 @@ def test_family_members_share_spaces_and_are_cached():
     assert info["connector"] == "BNC"
 
 
+def test_a_procedural_familys_start_height_is_checked_without_drawing_every_connector(
+        monkeypatch):
+    """envs17: 100,000 procedural connectors were all drawn (30 s) to check start_height_mm;
+    the generator's bound says it at once, and is a bound."""
+    import envs.family as family
+    from envs.procedural import LOWEST_START_MAX_MM, random_connector
+
+    assert max(random_connector(i).lowest_start_mm for i in range(500)) <= LOWEST_START_MAX_MM
+    drawn = []
+    real_task = family.procedural_task
+    monkeypatch.setattr(family, "procedural_task", lambda seed: drawn.append(seed)
+                        or real_task(seed))
+    ConnectorFamilyEnv(split="procedural", procedural_count=100_000, start_height_mm=40)
+    assert drawn == [0]  # the first member, built to give the spaces
+    with pytest.raises(ValueError, match="every plug must start out of its socket"):
+        ConnectorFamilyEnv(split="procedural", procedural_count=50, start_height_mm=10)
+
+
 def test_a_connector_named_by_option_replays_the_episode_its_seed_gives_it():
     """envs17: naming the connector skipped its draw, and the seed's episode of that connector
     (goal noise, start offset) was another one."""
