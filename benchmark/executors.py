@@ -340,9 +340,13 @@ class RayExecutor(Executor):
             ray.init(address=address, include_dashboard=False, log_to_driver=True)
             if callable(sigterm) and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, sigterm)
-        # No more claimed at a time than the cluster can start: 6 workers on 2 CPUs marked 4
-        # cells running, 2 of them queued in Ray, and another runner on the store skipped them.
-        fits = int(ray.cluster_resources().get("CPU", 0.0) // cpus_per_cell)
+        # On a local Ray (no address), no more claimed at a time than its CPUs start: 6 workers
+        # on 2 CPUs marked 4 cells running, 2 of them queued in Ray, and another runner on the
+        # store skipped them. A cluster (--ray-address, RAY_ADDRESS) may grow (an autoscaler,
+        # late nodes): there the queued cells are what asks for more.
+        local = address is None and not os.environ.get("RAY_ADDRESS")
+        fits = (int(ray.cluster_resources().get("CPU", 0.0) // cpus_per_cell)
+                if local and cpus_per_cell > 0 else workers)
         self.capacity = max(1, min(workers, fits))
         if self.capacity < workers:
             warnings.warn(f"--workers {workers}: the Ray cluster has CPUs for {self.capacity} "

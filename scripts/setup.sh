@@ -5,13 +5,13 @@
 # `python` and `pytest` on the PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# pyproject.toml requires Python 3.11+: Ubuntu 22.04's 3.10 installed the system packages and
-# torch first, then failed on the project itself. Say it before anything is installed.
+bash scripts/system-deps.sh  # brings python3 (python3-venv) where the image has none
+# pyproject.toml requires Python 3.11+: Ubuntu 22.04's 3.10 installed torch first, then failed
+# on the project itself. Say it before anything else is installed.
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
     echo "scripts/setup.sh: InsertBench needs Python >= 3.11; python3 is $(python3 -V 2>&1)" >&2
     exit 1
 }
-bash scripts/system-deps.sh
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 TORCH=torch==2.13.0
