@@ -726,19 +726,18 @@ def test_an_onnx_policy_slower_than_the_control_period_is_stopped_with_one_line(
 def test_an_agent_policy_slower_than_the_control_period_is_stopped_with_one_line(
         tmp_path, monkeypatch, tiny_track):
     """leader17: agent checkpoints had no time limit: 650-channel convolutions within every
-    size limit took 0.56 s an action (about 1.5 h for a verification). Held to the ONNX
-    policies' mean (150 ms an action on a fake clock, stopped at the 20th)."""
+    size limit took 0.56 s an action (about 1.5 h for a verification). Held to a mean of 3
+    controller periods (350 ms an action on a fake clock, stopped at the 20th)."""
     from itertools import count
 
     import leaderboards.policy as policy
 
-    ticks = (0.15 * k for k in count())
+    ticks = (0.35 * k for k in count())
     monkeypatch.setattr(policy, "_clock", lambda: next(ticks))
     agent_submission(tmp_path / "sub")
     _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
-                    "policy/weights.safetensors took 150 ms an action on average over 20 "
-                    "actions, over the 100 ms period of the 10 Hz controller, and was stopped",
-                    tmp_path)
+                    "policy/weights.safetensors took 350 ms an action on average over 20 "
+                    "actions, over the 300 ms limit, and was stopped", tmp_path)
 
 
 def test_an_onnx_graph_computed_while_it_loads_is_stopped_with_one_line(tmp_path, monkeypatch):
