@@ -150,6 +150,10 @@ def parse(data: Mapping[str, Any], track: str) -> list[SaltRound]:
         raise SaltError(f"the salts file of {track} names track {data['track']!r}")
     rounds = [SaltRound(number=i + 1, **r) for i, r in enumerate(data["rounds"])]
     for r in rounds:
+        try:  # as written (a note, "; lost: " and a reason): a hand-edited file's too
+            check_note(r.note, f"{track} salt round {r.number}'s note", STORED_NOTE_LIMIT)
+        except SaltError as err:
+            raise SaltError(f"{err}; the site shows it") from None
         if (r.status == "revealed") != (r.salt_hex is not None):
             raise SaltError(f"{track} salt round {r.number}: salt_hex is set exactly when the "
                             "round is revealed")
@@ -173,16 +177,18 @@ def dump(rounds: list[SaltRound], track: str) -> dict[str, Any]:
     return data
 
 
-#: The most characters a round's note or a lost round's reason may have (the site shows them).
+#: The most characters a round's note or a lost round's reason may have (the site shows them),
+#: and a stored note (a note, "; lost: " and a reason).
 NOTE_LIMIT = 500
+STORED_NOTE_LIMIT = 2 * NOTE_LIMIT + len("; lost: ")
 
 
-def check_note(text: str, what: str) -> str:
-    """``text`` if it is at most `NOTE_LIMIT` characters without control characters: a round's
+def check_note(text: str, what: str, limit: int = NOTE_LIMIT) -> str:
+    """``text`` if it is at most ``limit`` characters without control characters: a round's
     note and a lost round's reason went unchecked onto the site and the terminal (an escape
     sequence, a bidi override, 100,000 characters), where an entry's text is refused."""
-    if len(text) > NOTE_LIMIT:
-        raise SaltError(f"{what} has {len(text):,} characters; at most {NOTE_LIMIT}")
+    if len(text) > limit:
+        raise SaltError(f"{what} has {len(text):,} characters; at most {limit}")
     if has_control(text):
         raise SaltError(f"{what} holds a control character: {text!r}")
     return text
@@ -217,7 +223,7 @@ class SaltRounds:
 
     def open(self, salt: bytes, note: str = "") -> SaltRound:
         """Start a new active round with ``salt``; refused while a round is active."""
-        check_note(note, "the round's note (--note)")
+        note = check_note(" ".join(note.split()), "the round's note (--note)")
         rounds = self.read()
         active = _active(rounds)
         if active is not None:
@@ -269,7 +275,7 @@ class SaltRounds:
 
     def lose(self, reason: str) -> SaltRound:
         """Declare the active round's salt lost, saying why; the round closes."""
-        reason = " ".join(check_note(reason, "the reason (--reason)").split())
+        reason = check_note(" ".join(reason.split()), "the reason (--reason)")
         if not reason:
             raise SaltError("say why the salt is lost (--reason)")
         rounds = self.read()

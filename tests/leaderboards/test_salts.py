@@ -3,6 +3,7 @@ the active round, rechecks with the entry's own round, and the site's labels."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -142,7 +143,7 @@ def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledge
              "--salt-file", "secret/two")
     _refused("not the one committed", "reveal", "--track", TINY, "--salt-file", "secret/two")
     _refused("say why", "lose-round", "--track", TINY, "--reason", "  ")
-    _ok("lose-round", "--track", TINY, "--reason", REASON)
+    _ok("lose-round", "--track", TINY, "--reason", REASON.replace(" ", "\n", 1))  # folded
     _refused("already tiny's round 1 (lost)", "open-round", "--track", TINY,
              "--salt-file", "secret/one")
     _ok("open-round", "--track", TINY, "--salt-file", "secret/two")
@@ -160,6 +161,13 @@ def test_rounds_open_lose_reveal_and_the_mistakes_they_refuse(two_entries: Ledge
     one, two = data["rounds"]
     assert one["salt_sha256"] == hashlib.sha256(SALT_1).hexdigest()
     assert (one["status"], one["salt_hex"], one["note"]) == ("lost", None, f"first; lost: {REASON}")
+    # diff19: a hand-edited salts file's note reached the site unchecked
+    edited = copy.deepcopy(data)
+    edited["rounds"][0]["note"] = "edited \u202e in"
+    Path("ledger/salts/tiny.json").write_text(json.dumps(edited))
+    _refused("tiny salt round 1's note holds a control character", "lose-round", "--track",
+             TINY, "--reason", REASON)
+    Path("ledger/salts/tiny.json").write_text(json.dumps(data))
     assert one["opened_at"] <= one["closed_at"] <= two["opened_at"] <= two["closed_at"]
     assert (two["status"], two["salt_hex"]) == ("revealed", SALT_2.hex())
     assert "hidden" not in two_entries.entries()[0]["evaluations"]  # every refusal wrote nothing
