@@ -641,11 +641,12 @@ class RealInsertionEnv(gym.Env):
         wall = _wall_clock() - self._last_step_end_wall
         if wall > min(self.safety.watchdog_timeout_s, self._rtde_watchdog_period_s()):
             self._slow_policy_said = True
+            period = self._rtde_watchdog_period_s()
+            rtde = f"; the RTDE watchdog after {period:g} s" if math.isfinite(period) else ""
             warnings.warn(f"{wall:.3f} s of wall-clock passed between two steps (the policy's "
                           f"time): on a real arm the watchdog (watchdog_timeout_s = "
-                          f"{self.safety.watchdog_timeout_s} s; the RTDE watchdog after "
-                          f"{self._rtde_watchdog_period_s():g} s) halts it; this env's simulated "
-                          "clock did not count it",
+                          f"{self.safety.watchdog_timeout_s} s{rtde}) halts it; this env's "
+                          "simulated clock did not count it",
                           UserWarning, stacklevel=3)
 
     def _say_if_slow_between_episodes(self) -> None:
