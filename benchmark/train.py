@@ -203,7 +203,7 @@ def _config_changes(before: Any, now: Any, alone: bool = True) -> str:
     return f": config {was}; {give} {'resumes it' if resumes else 'gives back what it can'}"
 
 
-def _run_changes(before: dict[str, Any], now: dict[str, Any], changed: list[str]) -> str:
+def _run_changes(before: dict[str, Any], changed: list[str]) -> str:
     """What a refused resume's run recorded of its options, as the options that give it back:
     "differs in ['demos']" or "['eval_seeds']" named nothing a user had typed (agents17,
     newuser16)."""
@@ -212,9 +212,9 @@ def _run_changes(before: dict[str, Any], now: dict[str, Any], changed: list[str]
         demos = before.get("demos")
         said.append(f"--demo-episodes {demos['p_controller_episodes']}"
                     if isinstance(demos, dict) and "p_controller_episodes" in demos else
-                    f"--demos {shlex.quote(str(before.get('demos_path', demos)))}"
-                    if isinstance(demos, str) else "--demo-episodes 0" if demos is None else
-                    f"demos {demos!r}")
+                    f"--demos {shlex.quote(str(before['demos_path']))}"
+                    if "demos_path" in before else "--demo-episodes 0" if demos is None else
+                    f"demos {demos!r}")  # "dataset object": given in Python
     if "eval_seeds" in changed:
         seeds = before.get("eval_seeds")
         said.append(f"--eval-episodes {len(seeds)}" if isinstance(seeds, list) and seeds
@@ -1079,7 +1079,7 @@ def train(
                        "resumes it" if "agent" in changed else
                        _config_changes(previous.get('config'), description.get('config'),
                                        alone=changed == ["config"]))
-                    + _run_changes(previous, description, changed)
+                    + _run_changes(previous, changed)
                     + "); use another out_dir or the same settings to resume"
                 )
             check_same_classifier(previous.get("reward_classifier_sha256"),
