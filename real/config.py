@@ -120,7 +120,11 @@ class URConfig:
     servo_gain: servoL smoothing (0.03-0.2 s) and proportional gain (100-2000).
     rtde_watchdog_hz: minimum rate of commands the controller accepts before it halts the arm
     (ur_rtde setWatchdog), armed at the environment's first reset; every control cycle kicks it;
-    1 Hz to `frequency_hz`. Every number is checked here, before anything reaches the arm:
+    1 Hz to `frequency_hz`. wrench_reference: "flange" or "tcp", the point the controller's
+    wrench carries its torque about; None: the model's (`real.kinematics.wrench_reference`:
+    e-Series the flange, CB3 the TCP); "tcp" for an e-Series whose wrench comes from an
+    external sensor through a URCap, which UR's driver reports at the TCP (its issue 1849).
+    Every number is checked here, before anything reaches the arm:
     tcp_offset within 1 m of the flange, payload_kg in [0, 35], payload_cog_m (with a
     payload_kg) within 1 m; a NaN, inf or out-of-range value is a ValueError naming the field.
     """
@@ -135,6 +139,7 @@ class URConfig:
     servo_lookahead_s: float = 0.1
     servo_gain: float = 300.0
     rtde_watchdog_hz: float = 5.0
+    wrench_reference: str | None = None
 
     def __post_init__(self) -> None:
         check_robot_host(self.host)
@@ -149,6 +154,9 @@ class URConfig:
         # Unchecked, 0 or a negative rate reached setWatchdog on the arm, and 0.001 Hz armed
         # a watchdog that waits 17 minutes.
         check_watchdog_hz(self.rtde_watchdog_hz, self.frequency_hz)
+        if self.wrench_reference not in (None, "flange", "tcp"):
+            raise ValueError(f"wrench_reference must be 'flange', 'tcp' or None (the model's), "
+                             f"got {self.wrench_reference!r}")
         if self.tcp_offset is not None:
             check_pose_rotation("tcp_offset",
                                 check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0))

@@ -128,7 +128,7 @@ class URBackend:
         #: Nominal kinematics of the arm (`real.kinematics`), for the safety layer's check.
         self.dh_params = UR_DH[config.model]
         #: Where its actual_TCP_force's torque is taken: the flange (e-Series), the TCP (CB3).
-        self.wrench_reference = wrench_reference(config.model)
+        self.wrench_reference = config.wrench_reference or wrench_reference(config.model)
         self._period_s = 1.0 / config.frequency_hz
         self._servo_sent_s = -float("inf")
         # ur_rtde prints its own "connect: Connection refused" to the C stderr before raising

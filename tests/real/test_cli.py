@@ -624,6 +624,11 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
         # On hardware these are refused before connecting to the robot.
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "mm.json",
           "--policy", "p_controller", "--out", "report"], "--calibration: mm.json: socket_pose"),
+        ([*validate, "--env", "wrench_reference=tcp"],
+         "--env wrench_reference: is the robot's: the twin is a UR5e"),
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
+          "--policy", "p_controller", "--out", "report", "--env", "wrench_reference=wrist"],
+         "the cell refuses it: wrench_reference must be 'flange', 'tcp' or None"),
         # real17: the twin's calibration was taken for a robot's
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "twin.json",
           "--policy", "p_controller", "--out", "report"],

@@ -44,6 +44,19 @@ def fake_rtde(monkeypatch):
     return FakeInterface.calls
 
 
+def test_the_wrench_reference_is_the_models_unless_the_cell_says(fake_rtde):
+    """real17/diff19: an e-Series reports its wrench torque about the flange, a CB3 about the
+    TCP; an e-Series whose wrench comes from an external sensor (a URCap) about the TCP."""
+    def reference(**kwargs):
+        return URBackend(real.URConfig(host="10.0.0.2", **kwargs), [0.0] * 6).wrench_reference
+
+    assert reference() == "flange"  # UR5e
+    assert reference(model="UR5", frequency_hz=125.0) == "tcp"
+    assert reference(wrench_reference="tcp") == "tcp"
+    with pytest.raises(ValueError, match="wrench_reference must be 'flange', 'tcp' or None"):
+        real.URConfig(host="10.0.0.2", wrench_reference="wrist")
+
+
 def test_connect_sets_tcp_and_payload(fake_rtde):
     config = real.URConfig(
         host="10.0.0.2", frequency_hz=125.0, payload_kg=0.9, payload_cog_m=(0.0, 0.0, 0.05)
