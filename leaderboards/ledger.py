@@ -40,12 +40,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import gymnasium as gym
-import jsonschema
 import numpy as np
 
 import envs  # noqa: F401  (registers the tasks)
@@ -58,6 +56,7 @@ from leaderboards.files import utc_now
 from leaderboards.policy import load_policy, onnx_content
 from leaderboards.recheck import EpisodeComparison, compare_episodes, describe, platform_fingerprint
 from leaderboards.salts import SaltError, SaltRound, SaltRounds, salt_sha256, verification_sha256
+from leaderboards.schemas import problem as schema_problem
 from leaderboards.submission import (
     AUTHORS_LIMIT,
     TEXT_LIMIT,
@@ -90,39 +89,6 @@ class LedgerError(ValueError):
     """The ledger cannot do what was asked (unknown entry, salt mismatch, ...)."""
 
 
-def entry_schema(version: str = ENTRY_SCHEMA) -> dict[str, Any]:
-    """The JSON schema an entry of schema ``version`` must satisfy."""
-    text = resources.files("leaderboards").joinpath(SCHEMA_FILES[version]).read_text()
-    return json.loads(text)
-
-
-@functools.cache
-def _entry_validator(version: str) -> Any:
-    """A validator of ``version``'s schema, checked once, its local references written out
-    (`_inlined`): `jsonschema.validate` checked the schema again for every entry, and looked
-    each episode's definition up anew; reading the shipped ledger took 12.3 s, 4.9 s now."""
-    schema = entry_schema(version)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(_inlined(schema, schema.get("$defs", {})),
-               format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
-def _inlined(node: Any, defs: Mapping[str, Any], within: tuple[str, ...] = ()) -> Any:
-    """``node`` with every bare ``{"$ref": "#/$defs/NAME"}`` replaced by that definition (a
-    definition within itself is left a reference, which the kept ``$defs`` resolve)."""
-    if isinstance(node, dict):
-        ref = node.get("$ref") if len(node) == 1 else None
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            name = ref.removeprefix("#/$defs/")
-            if name in defs and name not in within:
-                return _inlined(defs[name], defs, (*within, name))
-        return {k: _inlined(v, defs, within) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_inlined(v, defs, within) for v in node]
-    return node
-
-
 #: How far a verifying machine's clock may disagree with the one that opened or closed the
 #: salt round [s]: the dates come from different machines.
 CLOCK_SKEW_S = 3600.0
@@ -150,12 +116,9 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
     version = entry.get("schema") if isinstance(entry, Mapping) else None
     if version not in SCHEMA_FILES:
         raise LedgerError(f"entry has schema {version!r}; known: {sorted(SCHEMA_FILES)}")
-    # The error `jsonschema.validate` raises: the best match of all.
-    err = jsonschema.exceptions.best_match(_entry_validator(version).iter_errors(entry))
-    if err is not None:
-        where = "/".join(str(p) for p in err.absolute_path) or "(top)"
-        raise LedgerError(f"entry does not match schema {version.rsplit('/', 1)[1]} at {where}: "
-                          f"{err.message}")
+    wrong = schema_problem(SCHEMA_FILES[version], entry)
+    if wrong is not None:
+        raise LedgerError(f"entry does not match schema {version.rsplit('/', 1)[1]} {wrong}")
     for name, evaluation in entry["evaluations"].items():
         labels = set(evaluation["task_version_keys"])
         for episode in evaluation["episodes"]:

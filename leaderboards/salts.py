@@ -31,19 +31,16 @@ schema 2 at the next change.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
-
 from envs.json_files import write_json
 from leaderboards.files import utc_now
+from leaderboards.schemas import problem as schema_problem
 from leaderboards.submission import has_control
 
 SALTS_SCHEMA = "insertbench-leaderboard-salts/2"
@@ -116,17 +113,6 @@ def verification_sha256(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@functools.cache
-def _validator() -> Any:
-    """The salts schema's validator, the schema checked once (`jsonschema.validate` checked it
-    at every read, once an entry when the ledger is read)."""
-    schema = json.loads(resources.files("leaderboards").joinpath("schema/salts-v2.json")
-                        .read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
 def migrate(data: Mapping[str, Any], track: str) -> dict[str, Any]:
     """Schema-1 data (one commitment) as schema 2; schema-2 data unchanged."""
     if "schema" in data:
@@ -141,11 +127,9 @@ def migrate(data: Mapping[str, Any], track: str) -> dict[str, Any]:
 def parse(data: Mapping[str, Any], track: str) -> list[SaltRound]:
     """The rounds in ``data`` (either schema), validated; SaltError says what is wrong."""
     data = migrate(data, track)
-    err = jsonschema.exceptions.best_match(_validator().iter_errors(data))
-    if err is not None:  # what jsonschema.validate raises
-        where = "/".join(str(p) for p in err.absolute_path) or "(top)"
-        raise SaltError(f"salts of {track} do not match the salts schema at {where}: "
-                        f"{err.message}")
+    wrong = schema_problem("schema/salts-v2.json", data)
+    if wrong is not None:
+        raise SaltError(f"salts of {track} do not match the salts schema {wrong}")
     if data["track"] != track:
         raise SaltError(f"the salts file of {track} names track {data['track']!r}")
     rounds = [SaltRound(number=i + 1, **r) for i, r in enumerate(data["rounds"])]
