@@ -118,11 +118,10 @@ def collect(preset: Preset, store: Store) -> tuple[dict[str, CellMetrics], dict[
     for cell in preset.cells:
         row = rows.get(cell.config_hash)
         if row is not None and row["status"] == "done":
+            evaluations = store.evaluations(cell.config_hash)  # its errors name the store
             try:
-                metrics[cell.config_hash] = cell_metrics(store.evaluations(cell.config_hash))
+                metrics[cell.config_hash] = cell_metrics(evaluations)
             except ValueError as err:  # named no store and no cell: a hand-edited store's
-                if str(store.path) in str(err):
-                    raise
                 raise ValueError(f"{store.path}: cell {cell.config_hash[:12]}: {err}: a damaged "
                                  "store") from None
     return metrics, rows
