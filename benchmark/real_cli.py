@@ -56,9 +56,10 @@ SEED_MAX = 2**63 - 1
 #: gives them to the robot's (or twin's) session only.
 CELL_ONLY_KWARGS = ("zero_ft_sensor", "ft_bias", "servo_lookahead_s", "servo_gain",
                     "rtde_watchdog_hz", "wrench_reference")
-#: Those of CELL_ONLY_KWARGS that a robot takes in its `real.URConfig` (the twin in its env;
-#: wrench_reference only a robot: the twin is a UR5e with its flange sensor).
-URCONFIG_KWARGS = ("servo_lookahead_s", "servo_gain", "rtde_watchdog_hz", "wrench_reference")
+#: Those of CELL_ONLY_KWARGS that a robot takes in its `real.URConfig` (the twin in its env,
+#: but ROBOT_ONLY_KWARGS: the twin is a UR5e with its flange sensor).
+ROBOT_ONLY_KWARGS = ("wrench_reference",)
+URCONFIG_KWARGS = ("servo_lookahead_s", "servo_gain", "rtde_watchdog_hz", *ROBOT_ONLY_KWARGS)
 #: The `robot` a calibration on the digital twin records (a robot's records its host).
 TWIN_ROBOT_NAME = "digital-twin"
 #: The cell's kwargs that an option of the command sets, and that option: given with --env as
@@ -558,8 +559,8 @@ def _cell_env(
     if twin and continuity_input is not None:  # it was ignored: the twin reads input 0
         raise typer.BadParameter("is the robot's wiring; the twin's continuity signal is "
                                  "simulated", param_hint="--continuity-input")
-    # The robot's URConfig alone takes it (the twin is a UR5e whose wrench is its flange's).
-    robot_only = {k: kwargs.pop(k) for k in ("wrench_reference",) if k in kwargs}
+    # The robot's URConfig alone takes these (the twin is a UR5e whose wrench is its flange's).
+    robot_only = {k: kwargs.pop(k) for k in ROBOT_ONLY_KWARGS if k in kwargs}
     if twin and robot_only:
         raise typer.BadParameter("is the robot's: the twin is a UR5e whose wrench is its flange "
                                  "sensor's", param_hint="--env wrench_reference")
@@ -574,12 +575,13 @@ def _cell_env(
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
     # The arm's servo settings live in its URConfig (real.make refuses a kwarg that says
     # otherwise: --env servo_gain=400 was "contradicts the robot's URConfig" on a cell).
-    servo = robot_only | ({} if twin else {k: kwargs.pop(k) for k in URCONFIG_KWARGS
-                                           if k in kwargs})
+    settings = robot_only | ({} if twin else {k: kwargs.pop(k) for k in URCONFIG_KWARGS
+                                              if k in kwargs})
     try:
         robot = None if twin else real.URConfig(host=host, frequency_hz=frequency,
                                                 continuity_input=continuity_input,
-                                                tcp_offset=tcp_offset, model=str(model), **servo)
+                                                tcp_offset=tcp_offset, model=str(model),
+                                                **settings)
     except ValueError as err:
         raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
     try:

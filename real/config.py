@@ -11,7 +11,7 @@ from typing import Any
 
 from envs.task_options import check_int, check_range
 from envs.tasks import DYNAMICS_V1
-from real.kinematics import UR_DH
+from real.kinematics import UR_DH, WRENCH_REFERENCES
 
 #: The control rates of UR arms over RTDE [Hz]: 500 on e-Series, 125 on CB3.
 SERVO_RATES_HZ = (125.0, 500.0)
@@ -154,7 +154,7 @@ class URConfig:
         # Unchecked, 0 or a negative rate reached setWatchdog on the arm, and 0.001 Hz armed
         # a watchdog that waits 17 minutes.
         check_watchdog_hz(self.rtde_watchdog_hz, self.frequency_hz)
-        if self.wrench_reference not in (None, "flange", "tcp"):
+        if self.wrench_reference not in (None, *WRENCH_REFERENCES):
             raise ValueError(f"wrench_reference must be 'flange', 'tcp' or None (the model's), "
                              f"got {self.wrench_reference!r}")
         if self.tcp_offset is not None:

@@ -620,12 +620,13 @@ class RealInsertionEnv(gym.Env):
         (`gap_s`, on the env's clock): the watchdog ended the control script. A 0.3 s gap,
         within watchdog_timeout_s = 0.5 s, tripped as "robot_refused ... reconnect the robot"
         without a word of why (the controller's own clock decides; a refusal is what says so)."""
-        if trip.kind != "robot_refused" or gap_s <= self._rtde_watchdog_period_s():
+        period = self._rtde_watchdog_period_s()
+        if trip.kind != "robot_refused" or gap_s <= period:
             return trip
         self.safe.tripped = SafetyTrip(
             "watchdog",
             f"{gap_s:.3f} s since the last step exceeds the RTDE watchdog's period "
-            f"({self._rtde_watchdog_period_s():g} s at rtde_watchdog_hz="
+            f"({period:g} s at rtde_watchdog_hz="
             f"{self.rtde_watchdog_hz:g}; policy or camera too slow): the controller ended the "
             "control script; reconnect the robot, or give a lower rtde_watchdog_hz",
         )
@@ -639,9 +640,9 @@ class RealInsertionEnv(gym.Env):
         if self.clock is time.monotonic or self._slow_policy_said:
             return
         wall = _wall_clock() - self._last_step_end_wall
-        if wall > min(self.safety.watchdog_timeout_s, self._rtde_watchdog_period_s()):
+        period = self._rtde_watchdog_period_s()
+        if wall > min(self.safety.watchdog_timeout_s, period):
             self._slow_policy_said = True
-            period = self._rtde_watchdog_period_s()
             rtde = f"; the RTDE watchdog after {period:g} s" if math.isfinite(period) else ""
             warnings.warn(f"{wall:.3f} s of wall-clock passed between two steps (the policy's "
                           f"time): on a real arm the watchdog (watchdog_timeout_s = "
@@ -654,14 +655,14 @@ class RealInsertionEnv(gym.Env):
         episode's last step while the env keeps simulated time: between episodes nothing
         kicks the watchdog, so on a real arm it ends the control script and this reset fails
         ("the ur_rtde control script is not running"), where the twin went on."""
-        if (self.clock is time.monotonic or self.rtde_watchdog_hz is None
-                or not self._watchdog_armed):
+        period = self._rtde_watchdog_period_s()
+        if self.clock is time.monotonic or not math.isfinite(period):
             return
         wall = _wall_clock() - self._last_step_end_wall
-        if wall > 1.0 / self.rtde_watchdog_hz:
+        if wall > period:
             warnings.warn(f"{wall:.3f} s of wall-clock passed between the last step and this "
                           f"reset: on a real arm the RTDE watchdog (rtde_watchdog_hz = "
-                          f"{self.rtde_watchdog_hz:g}, {1.0 / self.rtde_watchdog_hz:g} s) ends "
+                          f"{self.rtde_watchdog_hz:g}, {period:g} s) ends "
                           "the control script in that time and the reset fails; this env's "
                           "simulated clock did not count it", UserWarning, stacklevel=3)
 

@@ -43,6 +43,8 @@ UR_DH: dict[str, tuple[tuple[float, float, float], ...]] = {
 #: say so: Universal_Robots_ROS2_Driver pull requests 1287 and 1615, tested on a UR3e and a
 #: UR10e; not yet checked on an arm of ours, see README "Validate on a real robot").
 CB3_MODELS = ("UR3", "UR5", "UR10")
+#: The points an RTDE wrench may carry its torque about.
+WRENCH_REFERENCES = ("flange", "tcp")
 
 
 def wrench_reference(model: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real.config import DIGITAL_INPUTS, MAX_REACH_M, SafetyConfig, check_vector
-from real.kinematics import UR_DH, tool_in_flange, wrench_reference
+from real.kinematics import UR_DH, WRENCH_REFERENCES, tool_in_flange, wrench_reference
 from real.poses import (
     mat_to_rotvec,
     pos_mat_to_pose,
@@ -653,7 +653,7 @@ def _wrench_reference_of(backend: RobotBackend, dh_params) -> str:
         model = next((name for name, dh in UR_DH.items()
                       if np.allclose(np.asarray(dh), np.asarray(dh_params))), None)
         reference = "tcp" if model is None else wrench_reference(model)
-    if reference not in ("flange", "tcp"):
+    if reference not in WRENCH_REFERENCES:
         raise TypeError(f"the robot backend {type(backend).__name__} says wrench_reference="
                         f"{reference!r}; it must be 'flange' (e-Series) or 'tcp' (CB3)")
     return reference
