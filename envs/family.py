@@ -17,7 +17,6 @@ from envs.catalog import CATALOG, connector_names
 from envs.insertion_env import InsertionEnv, check_env_kwargs, check_open
 from envs.procedural import LOWEST_START_MAX_MM, procedural_task
 from envs.task_options import (
-    START_HEIGHT_MAX_MM,
     PlainSpec,
     check_int,
     check_names,
@@ -29,13 +28,6 @@ from envs.task_options import (
 from envs.tasks import DYNAMICS, TASKS, TaskSpec
 
 FAMILY_SPLITS = ("train", "test", "challenge", "all", "procedural")
-
-
-def _clears(height_mm: Any, bound_mm: float) -> bool:
-    """Whether a `start_height_mm` kwarg is a valid height at or above `bound_mm` (anything
-    else is checked connector by connector, which names the problem)."""
-    return (isinstance(height_mm, int | float) and not isinstance(height_mm, bool)
-            and bound_mm <= height_mm <= START_HEIGHT_MAX_MM)
 #: Most connectors of a procedural family: their names are drawn up front (3,000,000 took 13 s).
 PROCEDURAL_COUNT_MAX = 100_000
 #: Members a family keeps built (a catalog family has at most 31: all stay). Past it the least
@@ -149,10 +141,8 @@ class ConnectorFamilyEnv(PlainSpec, gym.Env):
                              "it would hold nothing out")
         for name in names:
             self._tasks.setdefault(name, functools.partial(connector_task, name, version))
-        # A procedural family's bound spares drawing every connector (100,000 took 30 s).
-        if split != "procedural" or not _clears(env_kwargs.get("start_height_mm"),
-                                                LOWEST_START_MAX_MM):
-            check_start_height_for_all((self._tasks[n]().connector for n in names), env_kwargs)
+        check_start_height_for_all((self._tasks[n]().connector for n in names), env_kwargs,
+                                   LOWEST_START_MAX_MM if split == "procedural" else None)
         self.connectors: tuple[str, ...] = tuple(names)
         self.split, self.hold_out = split, hold_out
         self.render_mode = render_mode
