@@ -209,12 +209,7 @@ def _run_changes(before: dict[str, Any], changed: list[str]) -> str:
     newuser16)."""
     said = []
     if "demos" in changed:
-        demos = before.get("demos")
-        said.append(f"--demo-episodes {demos['p_controller_episodes']}"
-                    if isinstance(demos, dict) and "p_controller_episodes" in demos else
-                    f"--demos {shlex.quote(str(before['demos_path']))}"
-                    if "demos_path" in before else "--demo-episodes 0" if demos is None else
-                    f"demos {demos!r}")  # "dataset object": given in Python
+        said.append(_demos_option(before))
     if "eval_seeds" in changed:
         seeds = before.get("eval_seeds")
         said.append(f"--eval-episodes {len(seeds)}" if isinstance(seeds, list) and seeds
@@ -222,6 +217,18 @@ def _run_changes(before: dict[str, Any], changed: list[str]) -> str:
     if "env_kwargs" in changed:
         said.append(f"env kwargs {before.get('env_kwargs')!r} (--env)")
     return f"; it ran with {', '.join(said)}" if said else ""
+
+
+def _demos_option(run: dict[str, Any]) -> str:
+    """The option that gives the demonstrations a run recorded (run.json's ``demos``)."""
+    demos = run.get("demos")
+    if isinstance(demos, dict) and "p_controller_episodes" in demos:
+        return f"--demo-episodes {demos['p_controller_episodes']}"
+    if "demos_path" in run:
+        return f"--demos {shlex.quote(str(run['demos_path']))}"
+    if demos is None:
+        return "--demo-episodes 0"
+    return f"demos {demos!r}"  # "dataset object": given in Python
 
 
 def seed_clash(run_seed: int, eval_seeds: Sequence[int]) -> str | None:
