@@ -565,7 +565,8 @@ class RealInsertionEnv(gym.Env):
                 raise
             self._step_force = max(self._step_force, float(np.linalg.norm(filtered[:3])))
             pos, mat = self.admittance.update(
-                self.ref_pos, self._ref_mat, state.wrench - self._bias, self.servo_dt
+                self.ref_pos, self._ref_mat, self.safe.compliance_wrench(state, self._bias),
+                self.servo_dt
             )
             self.admittance.commit(*self.safe.servo(pos, mat), self.servo_dt)
             self.safe.call("waitPeriod", t0)

@@ -29,6 +29,7 @@ dies, and with `exit_on_eof` when stdin closes.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import math
 import os
@@ -481,8 +482,9 @@ class TwinServer:
             "mated": bool(sim.insertion_depth_mm() >= sim.task.connector.success_depth_mm),
             "peak_contact_force_n": twin.peak_contact_force_n,
             "clients": sorted(c.kind for c in self.clients.values()),
-            "commands": [c.name for c in twin.commands if c.name != "servoL"][-200:],
-            "servol_count": sum(c.name == "servoL" for c in twin.commands),
+            "commands": list(itertools.islice(
+                (c.name for c in reversed(twin.commands) if c.name != "servoL"), 200))[::-1],
+            "servol_count": twin.commands.counts["servoL"],
         }
 
     def _answer(self, text: str) -> None:

@@ -6,7 +6,8 @@ reference to the commanded pose and integrates the physics for the command's dur
 F/T reading is the simulated wrist sensor with a constant bias until zeroFtSensor, the
 continuity input closes when the simulated plug is mated, and stops (protective, emergency,
 RTDE watchdog) refuse motion like the controller does. Every call that could move or configure
-the robot is recorded in `commands`, so tests can check what reached the "robot".
+the robot is recorded in `commands` (the most recent `COMMANDS_KEPT`), so tests can check what
+reached the "robot".
 
 `TwinCameraFeed` renders a simulated camera and pushes the frames through pyrealsense2's
 `software_device` into a `syncer`, so cameras are read through the genuine library path.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,9 @@ HAND_PUSH_PAST_SEAT_M = 0.01
 HAND_TARGETS_M = {"seated": -HAND_PUSH_PAST_SEAT_M, "above": 0.003, "lifted": 0.008}
 #: Time constant of the force estimate behind the twin's protective stop [s].
 PROTECTIVE_STOP_FILTER_S = 0.01
+#: Commands `CommandLog` keeps: 200 s of servoL at 500 Hz (~50 MB). Kept all, a serve-twin
+#: grew by ~850 MB an hour, and the in-process twin by ~23 kB an env step (real18).
+COMMANDS_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,50 @@ class TwinCommand:
     args: tuple[Any, ...]
     time_s: float
     tcp_pose: tuple[float, ...] | None
+
+
+class CommandLog:
+    """The twin's most recent commands (`COMMANDS_KEPT`), numbered from the first it received,
+    as a list of all of them would be: ``log[len(log) - 3:]`` are the last three, whatever was
+    dropped before them; asking for a dropped one is an IndexError. `counts`: every command's
+    name, counted since the first."""
+
+    def __init__(self, keep: int = COMMANDS_KEPT) -> None:
+        self._kept: deque[TwinCommand] = deque(maxlen=keep)
+        self._received = 0
+        self.counts: Counter[str] = Counter()
+
+    def append(self, command: TwinCommand) -> None:
+        self._kept.append(command)
+        self._received += 1
+        self.counts[command.name] += 1
+
+    def __len__(self) -> int:
+        return self._received
+
+    def __iter__(self):
+        return iter(self._kept)
+
+    def __reversed__(self):
+        return reversed(self._kept)
+
+    def __eq__(self, other: object) -> bool:
+        return list(self._kept) == other if isinstance(other, list) else NotImplemented
+
+    def __getitem__(self, index: int | slice):
+        first = self._received - len(self._kept)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._received)
+            if start < first and start < stop:
+                raise IndexError(f"commands before #{first} were dropped (the twin keeps the "
+                                 f"last {self._kept.maxlen})")
+            return list(itertools.islice(self._kept, start - first, max(stop - first, 0),
+                                         step))
+        position = index + self._received if index < 0 else index
+        if not first <= position < self._received:
+            raise IndexError(f"no command #{index} kept (the twin keeps the last "
+                             f"{self._kept.maxlen} of {self._received})")
+        return self._kept[position - first]
 
 
 class DigitalTwinRobot:
@@ -106,7 +155,7 @@ class DigitalTwinRobot:
         self.protective_stop_force_n = protective_stop_force_n
         self.continuity_input = continuity_input
         self.period_s = 1.0 / frequency_hz
-        self.commands: list[TwinCommand] = []
+        self.commands = CommandLog()
         self.time_s = 0.0
         self._stall_s = 0.0
         self._ft_zero = np.zeros(6)
