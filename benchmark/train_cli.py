@@ -428,7 +428,8 @@ def _print_summary(console: Any, summary: dict[str, Any]) -> None:
     table.add_row("success rate", f"{summary['success_rate']:.3f} "
                   f"[{summary['success_ci95_low']:.3f}, {summary['success_ci95_high']:.3f}] "
                   f"({summary['successes']}/{summary['episodes']}, "
-                  f"{summary['effective_trials']} distinct episodes)")
+                  f"{summary['effective_trials']} distinct "
+                  f"episode{'' if summary['effective_trials'] == 1 else 's'})")
     table.add_row("cycle time (successes)", f"{summary['cycle_steps_mean']:.1f} steps, "
                   f"{summary['cycle_time_s_mean']:.2f} s" if summary["successes"] else
                   "- (no success)")
