@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 PROTOCOL_VERSION = 2
 HEADER = struct.Struct(">HB")
+#: A message's largest size, header included [bytes]: the header's 16-bit size field.
+MAX_MESSAGE_SIZE = 0xFFFF
 
 REQUEST_PROTOCOL_VERSION = ord("V")
 GET_URCONTROL_VERSION = ord("v")

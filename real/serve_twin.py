@@ -292,7 +292,7 @@ class TwinServer:
                 self._dashboard(client)
             else:
                 self._script(client)
-        except (rp.ProtocolError, UnicodeDecodeError, struct.error) as e:
+        except (rp.ProtocolError, UnicodeDecodeError, struct.error, ArithmeticError) as e:
             self.controller.log.add(self.controller.time_s, f"dropping a {client.kind} client: {e}")
             self._drop(sock)
         if sock in self.clients:
@@ -337,10 +337,14 @@ class TwinServer:
             (frequency,) = struct.unpack(">d", payload[:8])
             names = rp.parse_names(payload[8:])
             types = [rp.OUTPUT_TYPES.get(n, "NOT_FOUND") for n in names]
-            ok = "NOT_FOUND" not in types and 0 < frequency <= 1 / CYCLE_S and names
+            # 1 Hz at least, as the controller asks: 1e-310 Hz made the cycle's divisor inf.
+            ok = "NOT_FOUND" not in types and 1.0 <= frequency <= 1 / CYCLE_S and names
+            fmt = rp.record_format(types) if ok else None
+            # A package must fit the header's 16-bit size (1,400 actual_q ended the server).
+            ok = ok and rp.HEADER.size + 1 + fmt.size <= rp.MAX_MESSAGE_SIZE
             if ok:
                 client.output_names = names
-                client.output_format = rp.record_format(types)
+                client.output_format = fmt
                 client.output_every = max(1, round(1 / (CYCLE_S * frequency)))
             self._send(client, rp.message(kind, bytes([1 if ok else 0]) + ",".join(types).encode()))
         elif kind == rp.CONTROL_PACKAGE_SETUP_INPUTS:
@@ -392,27 +396,27 @@ class TwinServer:
             self._send(client, (self.controller.dashboard(line) + "\n").encode())
 
     def _script(self, client: _Client) -> None:
-        """Programs arrive as text: 'def name():' ... a line 'end' at column 0."""
+        """Programs arrive as text: 'def name():' ... a line 'end' at column 0; a line outside
+        a program is logged and dropped. One pass over what arrived (it called itself for each
+        program or stray line: ~1,000 lines of plain commands ended the server, real18)."""
         text = client.inbox.decode()
-        lines = text.split("\n")
-        start = None
-        consumed = 0
-        for line in lines[:-1]:
-            consumed += len(line) + 1
+        start = None  # where the program being read begins
+        consumed = 0  # characters dealt with
+        position = 0
+        for line in text.split("\n")[:-1]:
+            line_start, position = position, position + len(line) + 1
             if start is None and (line.startswith("def ") or line.startswith("sec ")):
-                start = consumed - len(line) - 1
+                start = line_start
             elif start is not None and line.rstrip() == "end":
-                self.controller.run_program(text[start:consumed])
-                del client.inbox[: len(text[:consumed].encode())]
-                self._script(client)
-                return
-            elif start is None and line.strip():
-                self.controller.log.add(
-                    self.controller.time_s, f"ignored a script line outside a program: {line!r}"
-                )
-                del client.inbox[: len(text[:consumed].encode())]
-                self._script(client)
-                return
+                self.controller.run_program(text[start:position])
+                start, consumed = None, position
+            elif start is None:
+                if line.strip():
+                    self.controller.log.add(
+                        self.controller.time_s,
+                        f"ignored a script line outside a program: {line!r}")
+                consumed = position
+        del client.inbox[: len(text[:consumed].encode())]
 
     # ----------------------------------------------------------------------------------------
     # Operator commands

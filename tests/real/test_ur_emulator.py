@@ -298,6 +298,58 @@ def test_a_malformed_rtde_message_drops_only_that_client(twin):
         theirs.close()
 
 
+@pytest.mark.parametrize("frequency, names", [
+    (1e-310, b"timestamp"),  # one cycle in inf: OverflowError
+    (5e-324, b"timestamp"),  # ZeroDivisionError
+    (float("nan"), b"timestamp"),
+    (500.0, b"actual_q," * 1400),  # a 67,201-byte package: the header's size is 16 bits
+])
+def test_an_output_recipe_the_controller_cannot_send_is_refused(twin, frequency, names):
+    """Each of these was accepted, and the server ended at once or on its next cycle (real18)."""
+    server = TwinServer(EmulatedController(twin))
+    ours, theirs = socket.socketpair()
+    client = _Client(ours, "rtde")
+    server.clients = {ours: client}
+    try:
+        server._rtde(client, rp.CONTROL_PACKAGE_SETUP_OUTPUTS,
+                     struct.pack(">d", frequency) + names)
+        server._rtde(client, rp.CONTROL_PACKAGE_START, b"")
+        replies = rp.split_messages(bytearray(client.outbox))
+        assert [r[1][:1] for r in replies] == [b"\x00", b"\x00"]  # refused, not started
+        server._cycle(0.0)
+        client.outbox.clear()
+        server._rtde(client, rp.CONTROL_PACKAGE_SETUP_OUTPUTS,  # the client goes on
+                     struct.pack(">d", 500.0) + b"timestamp")
+        assert rp.split_messages(bytearray(client.outbox))[0][1] == b"\x01DOUBLE"
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_lines_outside_a_program_are_logged_and_dropped_one_pass(twin):
+    """Each stray line made the script port call itself once more: 3,000 lines of plain
+    commands ended the server in a RecursionError (real18). Programs around them still run."""
+    server = TwinServer(EmulatedController(twin))
+    ours, theirs = socket.socketpair()
+    client = _Client(ours, "script")
+    server.clients = {ours: client}
+    ran: list[str] = []
+    server.controller.run_program = ran.append
+    try:
+        client.inbox += b"x\n" * 3000 + b"def p():\n  sync()\nend\n\nstray\ndef q():\n  sy"
+        server._script(client)
+        assert ran == ["def p():\n  sync()\nend\n"]
+        assert bytes(client.inbox) == b"def q():\n  sy"  # the program still arriving
+        ignored = [line for _, line in server.controller.log.lines if "ignored" in line]
+        assert len(ignored) == 3001 and ignored[-1].endswith("'stray'")
+        client.inbox += b"nc()\nend\n"
+        server._script(client)
+        assert ran[-1] == "def q():\n  sync()\nend\n" and not client.inbox
+    finally:
+        ours.close()
+        theirs.close()
+
+
 def test_a_twin_server_that_does_not_start_in_time_is_stopped(monkeypatch):
     """TwinProcess gave up after 60 s with a bare TimeoutError and left the server starting:
     it then held the controller's ports for SERVER_MAX_S (600 s), and every later server on
