@@ -9,7 +9,6 @@ without a line, and the real robot's env without its stop. Keep this module ligh
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -43,9 +42,10 @@ def main() -> None:
         # A server must die with its parent (`real.serve_twin.run`), and the
         # import below takes seconds: one killed meanwhile left the server orphaned, holding
         # the controller's ports. With --exit-on-eof the closed pipe ends it instead.
+        from benchmark import PARENT_PID  # read before `envs` was imported (a second)
         from envs.tether import die_with_parent  # before the CLI's seconds of imports
 
-        die_with_parent(os.getppid())
+        die_with_parent(PARENT_PID)
     raise_on_sigterm()
     try:
         from benchmark.cli import app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import types
@@ -803,6 +804,49 @@ def test_serve_twin_stopped_by_sigterm_says_so_in_its_status(tmp_path):
         server.kill()
     assert server.returncode == 143, err
     assert out.startswith("stopped after") and err.strip() == "insertbench: error: terminated"
+
+
+def test_serve_twin_dies_with_a_parent_killed_while_it_imports(tmp_path):
+    """The server took its parent's pid after the second of imports that `benchmark` begins
+    with: a parent killed -9 meanwhile left it serving, init its parent, holding the
+    controller's ports for --max-seconds (real18). Killed here once MuJoCo is loaded."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from benchmark.twin_process import ports_taken
+
+    if ports_taken():
+        pytest.skip(f"ports {ports_taken()} on 127.0.0.1 are in use (a URSim or another twin?)")
+    shell = subprocess.Popen(
+        ["bash", "-c", f"{sys.executable} -m benchmark.entry real serve-twin --task {USB} "
+                       "--max-seconds 60 --quiet </dev/null >/dev/null 2>&1 & echo $!; sleep 60"],
+        stdout=subprocess.PIPE, text=True)
+    server = int(shell.stdout.readline())
+    try:
+        deadline = time.monotonic() + 30
+        while "mujoco" not in Path(f"/proc/{server}/maps").read_text():  # importing envs
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        shell.kill()
+        shell.wait()
+        deadline = time.monotonic() + 20
+        while _running(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(server), "the server outlived its parent"
+    finally:
+        shell.kill()
+        if _running(server):
+            os.kill(server, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by init, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_touch_off_that_finds_no_contact_is_one_plain_line(tmp_path, monkeypatch, capsys):
