@@ -12,6 +12,8 @@ env refuses another image size or colour mode.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import gymnasium as gym
@@ -84,14 +86,15 @@ def load(path: str | Path, task: str) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ValueError(f"no goal-image file {path} (record one with `insertbench real "
                          f"record-goal`)")
-    try:
+    try:  # a damaged archive is a BadZipFile (a cut-off file) or a zlib.error, when opened or
+        # when an image is read (a bad CRC): both were internal errors naming no file
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz")
+        with data:
+            contents = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(f"{path} is not a goal-image file ({err})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is not a goal-image file (a single array, not an .npz)")
-    with data:
-        contents = {k: data[k] for k in data.files}
     recorded = contents.pop(_TASK_KEY, None)
     if recorded is None or not contents:
         raise ValueError(f"{path} is not a goal-image file (record one with `insertbench real "

@@ -516,9 +516,17 @@ def test_goal_image_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     save_goal_images("dsub.npz", "InsertBench/DSub-v0", {"wrist": np.zeros((64, 64, 3), np.uint8)})
     np.save("one.npy", np.zeros(3))
+    save_goal_images("usb.npz", USB, {"wrist": np.zeros((64, 64, 3), np.uint8)})
+    whole = Path("usb.npz").read_bytes()
+    Path("cut.npz").write_bytes(whole[:len(whole) // 2])
+    middle = len(whole) // 2  # inside the image: its CRC no longer matches
+    Path("crc.npz").write_bytes(whole[:middle] + b"\x01" + whole[middle + 1:])
     validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
                 "--episodes", "1", "--out", "report"]
     cases = [
+        *[([*validate, "--env", "reward=goal_image", "--goal-images", name],
+           f"{name} is not a goal-image file")  # a BadZipFile naming no file (real18)
+          for name in ("cut.npz", "crc.npz")],
         ([*validate, "--env", "reward=goal_image"],
          "--env reward=goal_image needs the cell's goal images: record them with"),
         ([*validate, "--env", "reward=goal_image", "--goal-images", "dsub.npz"],
