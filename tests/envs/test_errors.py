@@ -355,7 +355,7 @@ def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)  # MuJoCo writes MUJOCO_LOG.TXT into the working directory
     env = gym.make("InsertBench/USB-v0", reward="dense")
     env.reset(seed=0)
-    obs_before, reward_before, *_ = env.step(np.zeros(3, np.float32))
+    obs_before, reward_before, *_, before = env.step(np.zeros(3, np.float32))
     assert reward_before < 0
     env.unwrapped.data.qvel[:] = 1e12  # an exploded state
     obs, reward, terminated, truncated, info = env.step(np.zeros(3, np.float32))
@@ -364,6 +364,15 @@ def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeyp
     for key, value in obs.items():
         assert np.all(np.isfinite(value))
         np.testing.assert_array_equal(value, obs_before[key])
+    # The pose is the last step's too: the reset state's (the TCP 1.3 m away) went into the
+    # episode's record, its final distance and path length (envs18).
+    np.testing.assert_array_equal(info["tcp_pos_m"], before["tcp_pos_m"])
+    assert info["distance_to_goal_mm"] == before["distance_to_goal_mm"] < 100.0
+    with pytest.raises(RuntimeError, match="ended in a physics error .* call reset"):
+        env.step(np.zeros(3, np.float32))  # it went on from MuJoCo's reset state
+    env.reset(seed=0)
+    *_, truncated, info = env.step(np.zeros(3, np.float32))
+    assert not truncated and "physics_error" not in info
 
 
 def test_a_blown_up_steps_force_is_no_peak_force_of_the_episode(monkeypatch):
