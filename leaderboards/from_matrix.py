@@ -95,8 +95,9 @@ def submit_matrix(
     if not store_path.exists():
         raise LedgerError(f"no store at {store_path}; run `insertbench matrix run {preset_name}`")
     tracks = [get_track(track_name)] if track_name else list(TRACKS.values())
-    try:  # a damaged or locked store was a bare DatabaseError
-        opened = open_store(store_path)
+    try:  # a damaged or locked store was a bare DatabaseError; read only: an empty file given
+        # as the store was made one (leader18)
+        opened = open_store(store_path, read_only=True)
     except ValueError as err:
         raise LedgerError(str(err)) from None
     with opened as store:

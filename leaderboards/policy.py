@@ -42,6 +42,12 @@ MAX_AGENT_MODULES = 10_000
 #: 150 dev episodes about 8 hours. torch.onnx.export writes tens to a few thousand nodes for
 #: policies (a ResNet-50: ~120).
 MAX_ONNX_NODES = 10_000
+#: The most tensors (initializers and constants, subgraphs' and functions' included) it may
+#: hold: the session's build time grows faster than their square whatever they weigh (1-float
+#: initializers: 10,000 0.4 s, 40,000 11 s, 200,000 in a 4 MB file over 300 s), and every later
+#: submission to the track loads the ranked policies again. torch.onnx.export writes one a
+#: weight or bias (a ResNet-50: ~320).
+MAX_ONNX_TENSORS = 10_000
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                 "tensor(uint8)": np.uint8}
@@ -207,10 +213,11 @@ MEAN_ACTION_TIME_GRACE = 20
 AGENT_MEAN_ACTION_TIME_LIMIT_S = 0.3
 _clock = time.perf_counter  # the policy's wall-clock (a test's fake clock replaces it)
 
-#: Memory [bytes] a submitted ONNX policy may hold in onnxruntime's CPU arena at once, for its
-#: weights and every tensor of an action. A policy at batch 1 needs a few MB (the archive holds
-#: at most 64 MB); one ConstantOfShape or Tile whose shape it computes could otherwise take all
-#: of the machine's memory. One arena, shared by the submitted sessions of a process.
+#: Memory [bytes] a submitted ONNX policy may hold in onnxruntime's CPU arena at once: every
+#: tensor an action computes (its weights are kept outside the arena, bounded by the archive's
+#: 64 MB). A policy at batch 1 needs a few MB; one ConstantOfShape or Tile whose shape it
+#: computes could otherwise take all of the machine's memory. One arena, shared by the
+#: submitted sessions of a process.
 ONNX_MEMORY_LIMIT_BYTES = 1 << 30
 _capped_arena: list[int] = []  # the limit, once registered (onnxruntime keeps it per process)
 
@@ -385,6 +392,12 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     for where in _sparse_tensors(model):
         raise SubmissionError(f"policy.onnx: {where} is a sparse tensor, made dense outside the "
                               "memory limit while the session is built; store it dense")
+    tensors = sum(1 for _ in _tensors(model))
+    if tensors > MAX_ONNX_TENSORS:
+        raise SubmissionError(f"policy.onnx holds {tensors:,} tensors (initializers and "
+                              f"constants, subgraphs included), more than the "
+                              f"{MAX_ONNX_TENSORS:,} a policy may hold (`leaderboards.policy."
+                              "MAX_ONNX_TENSORS`): its session is built outside the time limits")
     # Every tensor, not only the top graph's initializers: onnxruntime reads a Constant's or a
     # subgraph's external data from the evaluator's working directory (the file's bytes then
     # steered the actions), and NaN there was as unchecked.

@@ -502,6 +502,27 @@ def test_an_onnx_graph_of_too_many_nodes_is_refused(tmp_path, monkeypatch, tiny_
                                          r"included\), more than the 10,000", lines[0]), lines
 
 
+def test_an_onnx_graph_of_too_many_tensors_is_refused(tmp_path, monkeypatch, tiny_track):
+    """Nothing counted them: a session's build time grows faster than their square (60,000
+    unused 1-float initializers in a 1.2 MB file: a 57 s evaluation, and every later submission
+    to the track loaded it again, 25 s for a 0.5 s policy; 200,000: over 5 minutes, leader18)."""
+    from leaderboards.policy import MAX_ONNX_TENSORS
+
+    onnx_submission(tmp_path / "sub", np.zeros((6, 3)))
+    path = tmp_path / "sub" / "policy" / "policy.onnx"
+    model = onnx.load(str(path))
+    model.graph.initializer.extend(onnx.numpy_helper.from_array(np.zeros(1, np.float32),
+                                                                f"unused{i}")
+                                   for i in range(MAX_ONNX_TENSORS))
+    onnx.save(model, str(path))
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and re.search(r"policy.onnx holds 10,0\d\d tensors \(initializers "
+                                         r"and constants, subgraphs included\), more than the "
+                                         r"10,000", lines[0]), lines
+
+
 def test_good_archive_is_accepted_with_its_policy_hash_as_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track
 ) -> None:

@@ -207,3 +207,16 @@ def test_a_damaged_store_is_named_in_one_line(tmp_path: Path, monkeypatch) -> No
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["insertbench: error: st.sqlite is damaged (database disk image is "
                      "malformed); run the matrix into a new store"], result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"x"])
+def test_a_file_that_is_no_store_is_left_as_it_was(tmp_path: Path, monkeypatch, content) -> None:
+    """An empty or 1-byte file given as `--store` was opened for writing and made an empty
+    store of 45 kB ("no finished cell ..."): a command that reads a store (leader18)."""
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_bytes(content)
+    result = CliRunner().invoke(app, ["leaderboard", "submit", "--from-matrix",
+                                      "paper000-leaderboard", "--store", "notes.txt",
+                                      "--ledger", "ledger"])
+    assert result.exit_code == 1 and "notes.txt" in result.stderr, result.output
+    assert Path("notes.txt").read_bytes() == content and not Path("ledger").exists()
