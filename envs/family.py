@@ -190,12 +190,18 @@ class ConnectorFamilyEnv(PlainSpec, gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Checked before anything changes: a refused option left the family on the asked
-        # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0.
-        self.check_reset_options(options)
+        # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0. The
+        # episode ends (`InsertionEnv.reset`: the time limit above restarts its count).
+        try:
+            self.check_reset_options(options)
+            seed = check_seed(seed)
+        except (TypeError, ValueError) as err:
+            self.active.end_episode(f"the last reset was refused ({err})")
+            raise
         options = reset_options(options)
         name = options.pop("connector", None)
         check_open(self._closed and self.active._needs_cameras)
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=seed)
         # Drawn whether or not the option names one: a forced connector drew its episode's
         # sub-seed first, so "BNC, seed s" was not the episode seed s gives BNC unasked.
         drawn = self.connectors[int(self.np_random.integers(len(self.connectors)))]

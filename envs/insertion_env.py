@@ -355,7 +355,8 @@ class InsertionEnv(PlainSpec, gym.Env):
         self._rendered: dict[str, np.ndarray] = {}  # this step's images before camera noise
         self._last_obs: dict[str, np.ndarray] | None = None
         self._last_info: dict[str, Any] = {}
-        self._blow_up = ""  # the physics error that ended the episode
+        #: Why step() is refused until a reset ("": an episode is running).
+        self._step_refusal = "call reset() before step()"
 
     # ----------------------------------------------------------------------------------------
     # Gymnasium API
@@ -365,11 +366,22 @@ class InsertionEnv(PlainSpec, gym.Env):
         (vectors ask one world before any resets); else the requested offset [mm] or None."""
         return requested_offset_mm(options, self.workspace_mm)
 
+    def end_episode(self, reason: str) -> None:
+        """Refuse step() until the next reset, saying `reason` (a refused reset, a blow-up)."""
+        self._step_refusal = f"{reason}; call reset() before step()"
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
         # (1.3 m from the socket), and step() went on from there.
-        seed = check_seed(seed)
-        requested = self.check_reset_options(options)
+        try:
+            seed = check_seed(seed)
+            requested = self.check_reset_options(options)
+        except (TypeError, ValueError) as err:
+            # The state is left as it was, but not the episode: Gymnasium's TimeLimit restarts
+            # its count before it calls this reset, and an episode stepped on past a refused
+            # reset ran 95 steps under a limit of 50 (envs18).
+            self.end_episode(f"the last reset was refused ({err})")
+            raise
         self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random
@@ -421,15 +433,12 @@ class InsertionEnv(PlainSpec, gym.Env):
         obs = self._observation()
         info = self._info()
         self._last_obs, self._last_reward, self._last_info = obs, 0.0, info
-        self._blow_up = ""
+        self._step_refusal = ""
         return obs, info
 
     def step(self, action):
-        if self._last_obs is None:
-            raise RuntimeError("call reset() before step()")
-        if self._blow_up:  # the state is MuJoCo's reset: the arm 1.3 m from the socket
-            raise RuntimeError(f"the episode ended in a physics error ({self._blow_up}); call "
-                               "reset() before step()")
+        if self._step_refusal:
+            raise RuntimeError(self._step_refusal)
         self._check_cameras()
         action = check_action(action, self.action_space.shape)
         d = self.data
@@ -458,7 +467,8 @@ class InsertionEnv(PlainSpec, gym.Env):
             # state is MuJoCo's reset, so the last step's observation, reward and pose stand in
             # (the reset's put the TCP 1.3 m away in the episode's record, real18 envs18); its
             # contact force (up to 1e12 N) is no peak force the episode had.
-            self._blow_up = error
+            # The state is MuJoCo's reset, the arm 1.3 m from the socket: no step from there.
+            self.end_episode(f"the episode ended in a physics error ({error})")
             info = self._last_info | {"is_success": False, "force_n": 0.0,
                                       "physics_error": error}
             return self._last_obs, self._last_reward, False, True, info

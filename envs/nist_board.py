@@ -220,10 +220,16 @@ class NISTBoardEnv(PlainSpec, gym.Env):
         requested_offset_mm(options, self.active.workspace_mm)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        # Before anything changes: a refused option changes nothing.
-        self.check_reset_options(options)
+        # Before anything changes: a refused option changes no state, but ends the episode
+        # (`InsertionEnv.reset`: the time limit above restarts its count).
+        try:
+            self.check_reset_options(options)
+            seed = check_seed(seed)
+        except (TypeError, ValueError) as err:
+            self.active.end_episode(f"the last reset was refused ({err})")
+            raise
         check_open(self._closed and self.active._needs_cameras)
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=seed)
         self.stage = 0
         self._peak_n = 0.0
         obs, info = self._start_stage(options)

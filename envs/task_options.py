@@ -360,7 +360,7 @@ def requested_offset_mm(
     ValueError for any other key but the env's `own` options (a family's ``connector``): a
     misspelt one (`tcp_offset`) used to be ignored, and the episode started from a random
     offset instead of the one asked for. Envs call it before a reset changes anything, so a
-    refused option leaves the episode as it was."""
+    refused option leaves the state as it was (the episode ends: `InsertionEnv.reset`)."""
     options = reset_options(options)
     takes = [*RESET_OPTIONS, *own]
     unknown = sorted(map(str, set(options) - set(takes)))
