@@ -108,6 +108,9 @@ def check_column_values(name: str, values: np.ndarray, source: str) -> None:
     0 or 1 (see ``check_dataset_values``)."""
     if values.dtype == np.uint8 or len(values) == 0:
         return
+    if values.dtype.kind not in "biuf":  # numbers as text passed astype, then failed in torch
+        raise ValueError(f"{source}: {name} holds {values.dtype} values, not numbers (bool, "
+                         "integer or float); refused")
     if name in FLAG_COLUMNS:
         wrong = ~np.isin(values, (0, 1))
         if wrong.any():

@@ -303,6 +303,7 @@ class VICEAgent(RLPDAgent):
         """One step: goal frames (label 1) vs negatives (label 0) drawn uniformly from the
         ``(buffer, rows)`` pairs of ``negatives`` pooled, ``vice_recent_negative_share`` of them
         from ``recent_rows`` of the first pair's buffer if given."""
+        self.check_demos_restored()  # its goal frames: "a cannot be empty" from numpy
         cfg = self.config
         half = cfg.vice_batch_size // 2
         goals = self.rng.choice(self.goal_rows(), half)

@@ -594,6 +594,23 @@ _RUNNER_COUNTERS = {"step": 0, "episode": 0, "next_eval": 0, "next_checkpoint": 
                     "intervention_steps": 0, "demo_episodes": 0}
 
 
+def read_saved_observations(path: Path, replayed: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The observations a checkpoint saved (current_obs.npz), checked to be what the replayed
+    episodes reached in keys and shapes: a damaged file ("BadZipFile: File is not a zip file",
+    no file named) or one of another env is a ValueError naming it, not the "not
+    deterministic" of observations that differ."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {k: saved[k] for k in saved.files}
+        if sorted(arrays) != sorted(replayed) or any(
+                arrays[k].shape != np.shape(replayed[k]) for k in replayed):
+            held = sorted((k, v.shape) for k, v in arrays.items())
+            raise ValueError(f"it holds {held}, not the observations replayed")
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path} is not readable (a damaged checkpoint?): {err}") from None
+    return arrays
+
+
 def check_runner_state(state: Any, where: Path) -> dict[str, Any]:
     """runner.json's counters and history, checked: a step of -300 trained 550 steps past the
     budget with exit status 0, and other damage ended in a KeyError naming no file."""
@@ -737,12 +754,17 @@ class _Run:
         self.intervention_steps = state.get("intervention_steps", 0)
         self.demo_episodes = state.get("demo_episodes", 0)
         self.reward_confusion = state.get("reward_confusion", {})
-        rng = read_tensors(ckpt / "runner_rng.safetensors", "checkpoint")
-        torch.set_rng_state(rng["torch_cpu"])
-        if torch.cuda.is_available():
-            states = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda")]
-            if states:
-                torch.cuda.set_rng_state_all(states)
+        rng_file = ckpt / "runner_rng.safetensors"
+        rng = read_tensors(rng_file, "checkpoint")
+        try:  # a missing key blamed runner.json; a wrong size was torch's RuntimeError
+            torch.set_rng_state(rng["torch_cpu"])
+            if torch.cuda.is_available():
+                states = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda")]
+                if states:
+                    torch.cuda.set_rng_state_all(states)
+        except (KeyError, RuntimeError) as err:
+            raise ValueError(f"{rng_file} is damaged (an edited checkpoint?): "
+                             f"{type(err).__name__}: {err}") from None
         self.restore_episodes(state, ckpt)
         # The replay stepped the env, not the agent: its per-episode state comes from the file
         # (after restore_episodes' agent.reset, which would otherwise start the script over).
@@ -771,13 +793,8 @@ class _Run:
             obs, _ = self.env.reset(seed=self.episode_seed)
             for action in self.episode_actions:
                 obs, *_ = self.env.step(np.asarray(action, dtype=self.env.action_space.dtype))
-            try:  # a cut-off file was "BadZipFile: File is not a zip file", no file named
-                with np.load(ckpt / "current_obs.npz", allow_pickle=False) as saved:
-                    same = all(np.array_equal(saved[k], obs[k]) for k in saved.files)
-            except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
-                raise ValueError(f"{ckpt / 'current_obs.npz'} is not readable (a damaged "
-                                 f"checkpoint?): {err}") from None
-            if not same:
+            saved = read_saved_observations(ckpt / "current_obs.npz", obs)
+            if not all(np.array_equal(saved[k], obs[k]) for k in obs):
                 raise RuntimeError(
                     "replaying the interrupted episode did not reproduce the saved "
                     "observation: the env is not deterministic under a fixed seed, so this "

@@ -37,7 +37,7 @@ from gymnasium.vector import AutoresetMode
 
 from agents import Agent, Transition
 from agents.registry import AgentSpec
-from benchmark.train import _Run, train_episode_seed
+from benchmark.train import _Run, read_saved_observations, train_episode_seed
 from envs.vector import ThreadedVectorEnv, check_num_envs
 
 
@@ -120,15 +120,17 @@ class VectorRun(_Run):
         if not replays:
             return
         reached = self.worlds.on_worlds(replays)
-        with np.load(ckpt / "current_obs.npz", allow_pickle=False) as saved_obs:
-            for i, obs in reached.items():
-                if not all(np.array_equal(saved_obs[f"world{i}.{k}"], obs[k]) for k in obs):
-                    raise RuntimeError(
-                        f"replaying world {i}'s interrupted episode did not reproduce the saved "
-                        "observation: the env is not deterministic under a fixed seed, so this "
-                        "run cannot resume exactly; start a new out_dir"
-                    )
-                self.episodes[i].obs = obs
+        saved_obs = read_saved_observations(
+            ckpt / "current_obs.npz",
+            {f"world{i}.{k}": v for i, obs in reached.items() for k, v in obs.items()})
+        for i, obs in reached.items():
+            if not all(np.array_equal(saved_obs[f"world{i}.{k}"], obs[k]) for k in obs):
+                raise RuntimeError(
+                    f"replaying world {i}'s interrupted episode did not reproduce the saved "
+                    "observation: the env is not deterministic under a fixed seed, so this "
+                    "run cannot resume exactly; start a new out_dir"
+                )
+            self.episodes[i].obs = obs
 
 
 def _replay(seed: int, actions: list[list[float]]) -> Callable[[gym.Env], Any]:

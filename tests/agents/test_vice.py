@@ -167,6 +167,17 @@ def test_checkpoint_round_trip_gives_identical_classifier_outputs_and_updates(tm
     assert outputs[0] == outputs[1]
 
 
+def test_a_vice_agent_restored_without_its_goal_frames_says_so(tmp_path):
+    """Saved without replay, its classifier step failed in numpy ("a cannot be empty unless
+    no samples are taken") before RLPD's check named the missing demo rows (agents18)."""
+    env, agent = _vice()
+    _step_online(env, agent, 6)
+    agent.save(tmp_path / "ckpt")
+    restored = load_agent(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match=r"saved with \d+ rows in its demo buffer but without"):
+        restored.update_classifier([(restored.buffer, np.arange(len(restored.buffer)))])
+
+
 @pytest.mark.parametrize("failures", [0, 2])
 def test_vice_run_trains_resumes_and_counts_the_rewards_false_decisions(tmp_path, failures):
     """Resumed = straight, also with recorded failures (their buffer is in the checkpoint: the

@@ -911,6 +911,14 @@ def test_a_resume_from_a_damaged_checkpoint_is_refused_naming_the_file(capsys, i
     # Rewards of 1e30 trained inf optimizer state with exit status 0:
     ("agent/replay_online.npz", lambda a: a.update(reward=a["reward"] + 1e30),
      "runs/s/checkpoint/agent/replay_online.npz: reward exceeds 1e+06 in magnitude"),
+    # Blamed the env ("not deterministic under a fixed seed ... start a new out_dir", agents18):
+    ("current_obs.npz", lambda a: a.update(tcp_pose=np.zeros(3, np.float32)),
+     "runs/s/checkpoint/current_obs.npz is not readable (a damaged checkpoint?): it holds"),
+    # torch's RuntimeError naming no file; a missing key blamed runner.json (agents18):
+    ("runner_rng.safetensors", lambda r: r.update(torch_cpu=r["torch_cpu"][:10]),
+     "runs/s/checkpoint/runner_rng.safetensors is damaged (an edited checkpoint?)"),
+    ("runner_rng.safetensors", lambda r: r.pop("torch_cpu"),
+     "runs/s/checkpoint/runner_rng.safetensors is damaged (an edited checkpoint?): KeyError"),
 ])
 def test_a_resume_from_an_edited_checkpoint_is_refused_naming_the_file(capsys, in_tmp, file,
                                                                         edit, message):
@@ -924,6 +932,12 @@ def test_a_resume_from_an_edited_checkpoint_is_refused_naming_the_file(capsys, i
         state = json.loads(path.read_text())
         edit(state)
         path.write_text(json.dumps(state))
+    elif path.suffix == ".safetensors":
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(path)
+        edit(tensors)
+        save_file(tensors, str(path))
     else:
         arrays = dict(np.load(path))
         edit(arrays)

@@ -293,6 +293,12 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
             # refused by the agent, after the run folder was made (state demos, pixel run)
             ("no_key", lambda d: d["obs"].pop(key),
              rf"no_key.npz lack the observation entries \['{key}'\] of this run's env"),
+            # numbers as text passed the checks, then failed in torch after the run folder
+            # was made (agents18); a complex reward lost its imaginary part
+            ("text_obs", lambda d: d["obs"].__setitem__(key, d["obs"][key].astype(str)),
+             rf"text_obs.npz: obs\['{key}'\] holds <U\d+ values, not numbers"),
+            ("complex_reward", lambda d: d.__setitem__("reward", d["reward"] + 1j),
+             r"complex_reward.npz: reward holds complex\d+ values, not numbers"),
             # "cannot reshape array of size 0 into shape (0,newaxis)"
             ("empty", lambda d: d.update({k: (v[:0] if not isinstance(v, dict) else
                                               {kk: vv[:0] for kk, vv in v.items()})
