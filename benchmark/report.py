@@ -238,8 +238,11 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
         ))
 
     colours = method_colours(methods)
-    sections.append(_aggregate_section(cells, metrics, reps, colours))
-    curves = _learning_curves(cells, metrics, tasks, colours)
+    # Labels are the preset's text: "SAC $\nope$" as matplotlib's math ended a report of a
+    # finished matrix, and "$5 to $^" lost its dollars in the figures alone (matrix18).
+    with plt.rc_context({"text.parse_math": False}):
+        sections.append(_aggregate_section(cells, metrics, reps, colours))
+        curves = _learning_curves(cells, metrics, tasks, colours)
     if curves is not None:
         sections.append(Section("Learning curves", [
             "Success rate of the learning-curve evaluations, mean over seeds (their k-th "
@@ -478,7 +481,8 @@ def _aggregate_section(
         ax.set_ylabel("fraction of runs with score > τ")
         ax.set_title("Performance profile (bands: 95% stratified bootstrap; seeds x tasks "
                      "in the table above)", fontsize=9)
-        ax.legend(fontsize=8)
+        # Below the axes: nine labels of up to 90 characters (shipped presets) hid the curves.
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.15))
         section.figures.append(("performance_profile.png", _png(fig), "Performance profile"))
     return section
 
@@ -564,10 +568,18 @@ def _learning_curves(
         ax.set_xlabel("env steps")
         ax.set_ylabel("success rate (seeds' mean; band: their range)", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
     fig.tight_layout()
+    # One legend for every task, below them: inside each axes, long labels (shipped presets:
+    # nine, of up to 90 characters) hid the curves and the next task's plot.
+    legend: dict[str, Any] = {}
+    for ax in axes.flat:
+        handles, labels = ax.get_legend_handles_labels()
+        legend |= {label: handle for label, handle in zip(labels, handles, strict=True)
+                   if label not in legend}
+    fig.legend(legend.values(), legend.keys(), fontsize=7, loc="upper left",
+               bbox_to_anchor=(0.0, 0.0), ncol=2 if columns > 1 else 1)
     return "learning_curves.png", _png(fig), "Learning curves"
 
 

@@ -134,6 +134,40 @@ def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
     plt.close("all")
 
 
+def test_labels_are_drawn_as_written_below_the_plots(tmp_path: Path, monkeypatch) -> None:
+    """Labels went to matplotlib as math: "$\\nope$" ended the report of a finished matrix,
+    "$5 to $^" lost its dollars in the figures alone; the legends inside the axes hid the
+    curves of presets with long labels (matrix18)."""
+    import matplotlib.pyplot as plt
+
+    import benchmark.report as report
+
+    learner, scripted = r"Learner ($\nope$)", "Scripted (cost $5 to $^ each)"
+    preset_path = tmp_path / "tiny.toml"
+    preset_path.write_text(tiny_preset_toml(seeds="[0]").replace('"Learner"', f"'{learner}'")
+                           .replace('"Scripted"', f"'{scripted}'"), encoding="utf-8")
+    assert {c.method for c in load_preset(preset_path).cells} == {learner, scripted}
+    store = tmp_path / "tiny.sqlite"
+    runner = CliRunner()
+    result = runner.invoke(app, ["matrix", "run", str(preset_path), "--store", str(store),
+                                 "--executor", "inline", "--cell-fn", SYNTHETIC, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    figures: list = []
+    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or b"")
+    result = runner.invoke(app, ["matrix", "report", str(preset_path), "--store", str(store),
+                                 "--out", str(tmp_path / "report"), "--reps", "100"])
+    assert result.exit_code == 0, result.output
+    profile, curves = figures
+    profile.canvas.draw()  # math is parsed when drawn
+    curves.canvas.draw()
+    shown = [t.get_text() for t in profile.axes[0].get_legend().get_texts()]
+    assert sorted(shown) == sorted([learner, scripted])
+    assert not any(t.get_parse_math() for t in profile.axes[0].get_legend().get_texts())
+    assert all(ax.get_legend() is None for ax in curves.axes) and len(curves.legends) == 1
+    assert learner in [t.get_text() for t in curves.legends[0].get_texts()]
+    plt.close("all")
+
+
 REPLAYS = """
 name = "replays"
 description = "a scripted method replays its episodes for every training seed"
