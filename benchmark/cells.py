@@ -19,6 +19,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,16 @@ class CellResult:
         ]:
             if not evaluation.episodes:
                 raise ValueError(f"{name} evaluation of cell {cell.short_hash} has no episodes")
+            # The store's NOT NULL columns: a NaN wall-clock was an IntegrityError that ended
+            # the whole matrix run at this cell, every rerun (matrix18).
+            steps, clock = evaluation.env_steps, evaluation.wall_clock_s
+            if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 0:
+                raise ValueError(f"{name} evaluation of cell {cell.short_hash}: env_steps must "
+                                 f"be an integer >= 0, got {steps!r}")
+            if isinstance(clock, bool) or not isinstance(clock, Real) or not (
+                    0.0 <= clock <= MAX_STORED_MAGNITUDE):  # NaN fails the comparison
+                raise ValueError(f"{name} evaluation of cell {cell.short_hash}: wall_clock_s "
+                                 f"must be a number of seconds >= 0, got {clock!r}")
             for j, record in enumerate(evaluation.episodes):
                 missing = [k for k in EPISODE_FIELDS if k not in record]
                 if missing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from benchmark.cells import Cell, Evaluation, run_cell
+from benchmark.cells import Cell, CellResult, Evaluation, run_cell
 
 
 def _records(n: int, successes: int) -> list[dict[str, Any]]:
@@ -56,6 +57,21 @@ def test_run_cell_passes_the_cell_to_train_and_stores_its_evaluations(
                            "intervention_steps": 7,  # the training cost the leaderboard reports
                            "torch_threads": torch.get_num_threads(), "resumed_from_step": 0}
     result.validate(_cell())
+
+
+@pytest.mark.parametrize(("steps", "clock", "message"), [
+    (100, float("nan"), "wall_clock_s must be a number of seconds >= 0, got nan"),
+    (100, -1.0, "wall_clock_s must be a number of seconds >= 0, got -1.0"),
+    (100.5, 1.0, "env_steps must be an integer >= 0, got 100.5"),
+    (-1, 1.0, "env_steps must be an integer >= 0, got -1"),
+])
+def test_an_evaluation_the_store_cannot_hold_is_an_invalid_result(steps, clock, message):
+    """A NaN wall-clock passed, then the store's NOT NULL column raised an IntegrityError that
+    ended the whole matrix run at that cell, on every rerun (matrix18)."""
+    result = CellResult(final=Evaluation(steps, clock, _records(2, 0)), curve=[], env_steps=0,
+                        train_wall_clock_s=1.0)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        result.validate(_cell())
 
 
 def test_run_cell_refuses_a_run_without_evaluation(
