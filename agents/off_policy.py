@@ -47,6 +47,7 @@ class OffPolicyAgent(CheckpointMixin):
         self.obs_norm = ObsNormalizer(observation_space).to(self.device)
         self.env_steps = 0  # transitions observed online
         self.gradient_steps = 0
+        self.offline_rows = 0  # transitions given to pretrain, kept in the replay buffer
 
     # ------------------------------------------------------------------ acting
     def reset(self, seed: int | None = None) -> None:
@@ -83,7 +84,9 @@ class OffPolicyAgent(CheckpointMixin):
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
         """Prefill the replay buffer with offline transitions (no separate offline loss)."""
-        return {"pretrain/transitions": float(self.add_offline(dataset))}
+        stored = self.add_offline(dataset)
+        self.offline_rows += stored
+        return {"pretrain/transitions": float(stored)}
 
     def add_offline(self, dataset: Dataset) -> int:
         """Put offline transitions into the replay buffer (actions in [-1, 1]) and their
@@ -101,6 +104,8 @@ class OffPolicyAgent(CheckpointMixin):
     # ------------------------------------------------------------------ learning
     def update(self) -> dict[str, float]:
         """``utd_ratio`` gradient steps once ``learning_starts`` env steps were observed."""
+        if self.offline_rows:  # paper 001's offline-then-online SAC lost its offline data,
+            self.check_demos_restored("online")  # restored without replay, without a word
         if self.env_steps < self.config.learning_starts or len(self.buffer) == 0:
             return {}
         metrics: dict[str, float] = {}

@@ -249,8 +249,10 @@ class SACAgent(OffPolicyAgent):
         return {"online": self.buffer}
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps}
+        return {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps,
+                "offline_rows": self.offline_rows}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.env_steps = int(state.get("env_steps", 0))
         self.gradient_steps = int(state.get("gradient_steps", 0))
+        self.offline_rows = int(state.get("offline_rows", 0))
