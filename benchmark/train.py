@@ -40,6 +40,7 @@ and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on it
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import os
@@ -87,6 +88,7 @@ from benchmark.learned_reward import (
 )
 from benchmark.store import suite_commit
 from envs.episode import summarize
+from envs.insertion_env import InsertionEnv
 from envs.json_files import write_json, written_whole
 from envs.task_options import REWARDS, check_max_episode_steps
 
@@ -382,11 +384,26 @@ def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> b
         return a == b
 
 
+#: Rewards of 1 at a success and 0 elsewhere: the simulator's, or a success classifier's.
+SUCCESS_REWARDS = {"sparse", "classifier", "vice"}
+
+
 def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | None,
                          their_kwargs: Mapping[str, Any], task_id: str,
                          env_kwargs: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> None:
     """Warn where demos were made on another task or with other env kwargs than the run's
-    (those in `ignore` aside)."""
+    (those in `ignore` aside); ValueError where their rewards are another reward function's
+    (unless `ignore` holds "reward")."""
+    if "reward" not in ignore:
+        default = inspect.signature(InsertionEnv).parameters["reward"].default
+        theirs_r, ours_r = (k.get("reward", default) for k in (their_kwargs, env_kwargs))
+        # Sparse demos trained a dense run, rewards of both mixed. A success label is one,
+        # the simulator's or a classifier's (as HIL-SERL's operators label their demos).
+        if theirs_r != ours_r and not {theirs_r, ours_r} <= SUCCESS_REWARDS:
+            raise ValueError(f"demos {demos} were {how} with reward={theirs_r}, this run's is "
+                             f"reward={ours_r}: their rows' rewards are another function's, "
+                             "which the agent would learn from beside its own; collect demos "
+                             f"with -e reward={ours_r}, or train with -e reward={theirs_r}")
     if their_task not in (None, task_id):  # DT12 demos trained a USB run silently
         warnings.warn(f"demos {demos} were {how} on {their_task}, not {task_id}",
                       UserWarning, stacklevel=4)
@@ -433,11 +450,15 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
     recipe in `demos`, and a warning where its task, env kwargs or task version are not the
     run's (they trained a run of another task without a word), or, for an agent that imitates
     every row (`imitator`: BC, HG-DAgger), where its episodes are not demonstrations. A run's
-    demos.npz is checked against its run.json beside it; any other file passes. `relabelled`:
+    demos.npz is checked against its run.json beside it; any other file passes. Demos whose
+    rewards are another reward function's are refused (a ValueError), unless the agent
+    imitates (`imitator`) or relabels them. `relabelled`:
     the agent rewards the rows itself (IQL with its reward classifier), so the `reward` kwarg
     they were recorded under does not matter (its own refusal asks for reward=dense, and the
     warning then followed every run of it)."""
-    ignore = ("reward",) if relabelled else ()
+    # The rewards they were recorded with do not matter to an agent that relabels them or
+    # imitates the actions alone.
+    ignore = ("reward",) if relabelled or imitator else ()
     if (demos / "collect_config.json").is_file():
         from benchmark.datasets import collection_dynamics_differ, read_finished_collection
 

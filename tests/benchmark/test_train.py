@@ -547,22 +547,29 @@ def test_a_run_resumes_with_its_demos_spelled_another_way(tmp_path, monkeypatch)
               demos="../run/demos.npz", **RUN)
 
 
-def test_demos_under_another_reward_are_no_warning_for_an_agent_that_relabels_them(tmp_path):
-    """IQL with its reward classifier is refused under the sparse reward ("train it with -e
-    reward=dense"), and then warned that its demos were recorded under another reward: every
-    run of it, for rewards it replaces with its classifier's."""
+def test_demos_under_another_reward_are_refused_unless_the_agent_relabels_or_imitates(
+        tmp_path):
+    """Sparse demos trained a dense run with a warning alone, their rewards learnt beside the
+    run's (matrix18). IQL with its reward classifier is refused under the sparse reward ("train
+    it with -e reward=dense"), and then warned that its demos were recorded under another
+    reward: every run of it, for rewards it replaces with its classifier's; BC reads none."""
     import warnings
 
     from benchmark.train import check_demos_folder
 
     (tmp_path / "demos.npz").write_bytes(b"")
-    (tmp_path / "run.json").write_text(json.dumps({"task_id": TASK,
-                                                   "env_kwargs": {"reward": "sparse"}}))
-    with pytest.warns(UserWarning, match="other env kwargs"):
+    (tmp_path / "run.json").write_text(json.dumps({"task_id": TASK, "env_kwargs": {}}))
+    with pytest.raises(ValueError, match=r"demos .*demos.npz were recorded with reward=sparse, "
+                                         r"this run's is reward=dense: their rows' rewards are "
+                                         r"another function's"):
         check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "dense"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "dense"}, relabelled=True)
+        check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "dense"}, imitator="bc")
+        check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "sparse"})  # the default
+    with pytest.warns(UserWarning, match="other env kwargs"):  # both rewards success labels
+        check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "classifier"})
     with pytest.warns(UserWarning, match="goal_noise_mm"):  # the others still count
         check_demos_folder(tmp_path / "demos.npz", TASK, {"reward": "dense",
                                                           "goal_noise_mm": 1.0},
