@@ -84,13 +84,14 @@ def collect(
 
     # A kwarg the task refuses is the user's mistake (exit 2), not an error of the collection.
     build_env(gym.make, task, max_episode_steps=max_steps, **kwargs).close()
+    from benchmark.datasets import CollectionGaveUp
     from benchmark.folder_lock import RunInProgress
 
     try:
         with warnings_if_made():  # the upgrade advice of each env it makes, once
             dataset = run_collect(config, out, progress)
-    except RunInProgress as err:  # not a bad value: no "Invalid value", no "see --help"
-        raise ClickException(str(err)) from None
+    except (RunInProgress, CollectionGaveUp) as err:  # not a bad value: no "Invalid value",
+        raise ClickException(str(err)) from None  # no "see --help"
     except ValueError as err:  # another collection's folder, a damaged episode file: named
         raise typer.BadParameter(str(err)) from None
     typer.echo(
@@ -125,6 +126,7 @@ def recipe(
 ) -> None:
     """Collect paper 001's or 004's offline data on its training connectors (benchmark.recipes);
     train on it with `insertbench train --demos OUT`."""
+    from benchmark.datasets import CollectionGaveUp
     from benchmark.folder_lock import RunInProgress
     from benchmark.recipes import collect_recipe
 
@@ -132,7 +134,7 @@ def recipe(
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
                                      connectors=connector, version=version)
-    except RunInProgress as err:  # another recipe run collecting the same part
+    except (RunInProgress, CollectionGaveUp) as err:  # another run collecting the same part
         raise ClickException(str(err)) from None
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

@@ -177,6 +177,13 @@ def read_collect_config(out: Path) -> CollectConfig:
 #: they read as unfinished, and rerunning their command rebuilds them from the episode files,
 #: losslessly.
 BUILT_JSON = "minari_built.json"
+#: Written where a --demos collection gave up: why, for every later reader of the folder.
+GAVE_UP_TXT = "gave_up.txt"
+
+
+class CollectionGaveUp(RuntimeError):
+    """The expert succeeded too rarely to fill a --demos collection (not a bad value: the
+    same settings give up again, from the episodes already kept)."""
 #: Held by a collection for as long as it writes its folder (`benchmark.folder_lock`).
 COLLECT_LOCK = "collect.lock"
 
@@ -198,6 +205,9 @@ def read_finished_collection(out: Path) -> CollectConfig:
     """`read_collect_config`, and a ValueError saying how to finish a collection whose Minari
     dataset is not written yet (Minari's own error advised ``download=True``)."""
     config = read_collect_config(out)
+    gave_up = Path(out) / GAVE_UP_TXT
+    if gave_up.is_file() and not finished(out, config):  # "rerun it to finish it" looped
+        raise ValueError(f"{out} holds a collection that gave up: {gave_up.read_text().strip()}")
     if not finished(out, config):
         raise ValueError(f"{out} holds an unfinished collection (no complete Minari dataset "
                          f"{config.minari_id} with lossless images yet): rerun the "
@@ -343,10 +353,13 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
     with tqdm(total=config.episodes, disable=not progress, desc=config.task_id) as bar:
         while len(kept) < config.episodes:
             if attempts >= limit:
-                raise RuntimeError(
-                    f"only {len(kept)} successful episodes in {attempts} attempts on "
-                    f"{config.task_id}; the expert fails too often for --demos"
-                )
+                env.close()
+                reason = (f"only {len(kept)} successful episodes in {attempts} attempts on "
+                          f"{config.task_id}: the expert fails too often for --demos (noise "
+                          f"{config.noise:g}, {config.max_steps} steps an episode); collect "
+                          "into another --out with a lower --noise or more --max-steps")
+                (out / GAVE_UP_TXT).write_text(reason + "\n")
+                raise CollectionGaveUp(reason)
             path = episode_dir / f"attempt_{attempts:06d}.npz"
             if path.exists():
                 success = _read_episode(path, lambda stored: bool(stored["success"]))

@@ -1696,6 +1696,27 @@ def test_train_on_an_unfinished_or_damaged_collection_is_one_line(capsys, in_tmp
     assert not (in_tmp / "runs").exists()
 
 
+def test_a_demos_collection_the_expert_cannot_fill_says_what_to_change(capsys, in_tmp):
+    """It ended as an internal error ("RuntimeError: only 0 successful episodes ..."), and
+    `train --demos` on its folder advised rerunning the collection, which gives up again from
+    the same seeds (matrix18)."""
+    collect = ["dataset", "collect", "--task", "InsertBench/USB-v1", "--out", "d2",
+               "--episodes", "1", "--noise", "1.0", "--demos", "--max-steps", "3",
+               "--no-progress"]
+    code, _, err = run_cli(capsys, *collect)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert ("only 0 successful episodes in 20 attempts on InsertBench/USB-v1: the expert fails "
+            "too often for --demos (noise 1, 3 steps an episode); collect into another --out "
+            "with a lower --noise or more --max-steps") in lines[0], err
+    assert "RuntimeError" not in err and "--debug" not in err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "0", "--eval-episodes", "0", "--no-progress", "--out",
+                           "runs/bc", "--demos", "d2")
+    assert code == 2 and "d2 holds a collection that gave up: only 0 successful" in err, err
+    assert "rerun" not in err and not (in_tmp / "runs").exists()
+
+
 def _collect_then_train_bc(capsys, task: str, out: str, *collect_env: str) -> str:
     """`dataset collect` one episode of `task` into `out`, then `train --agent bc --demos out`
     on USB-v1; the training's stderr."""
