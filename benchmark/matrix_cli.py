@@ -218,6 +218,12 @@ def run(
         f"store {store_path}", soft_wrap=True,  # one line in a log too
         markup=False,  # a path's "[v2]" was dropped, and "a[/]b" ended a finished run in error
     )
+    if summary.busy_elsewhere:  # not this run's to finish: said, as the run did not wait
+        busy = len(summary.busy_elsewhere)
+        console.print(f"{busy} cell{' was' if busy == 1 else 's were'} running in another "
+                      "`matrix run` on this store, which this run did not wait for: `matrix "
+                      "status` shows them; run again to take over any whose runner has died",
+                      soft_wrap=True, markup=False)
     # Failed cells left failed are not a finished matrix either: --no-retry-failed read as
     # "0 failed", status 0, to a script, while `matrix status` said 1 failed.
     if summary.failed or summary.failed_before:

@@ -1173,6 +1173,25 @@ def test_failed_cells_left_failed_are_counted_and_fail_the_run(capsys, in_tmp):
            "0 running elsewhere (of 2)" in out, out
 
 
+def test_cells_running_in_another_run_are_said_to_be_left_to_it(capsys, in_tmp):
+    """Exit status 0 and "1 running elsewhere" alone, also once that runner had died: nothing
+    took its cells up until someone ran the matrix again (matrix18)."""
+    from benchmark.preset import load_preset
+    from benchmark.store import Store
+
+    cell = next(c for c in load_preset("quick").cells if c.agent == "p_controller")
+    Path("runs").mkdir()
+    with Store(Path("runs/quick.sqlite")) as store:
+        assert store.claim(cell)  # a live marker: this process is alive
+    code, out, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                             "--executor", "inline", "--no-progress")
+    assert code == 0, err
+    assert "1 running elsewhere (of 2)" in out, out
+    assert ("1 cell was running in another `matrix run` on this store, which this run did "
+            "not wait for: `matrix status` shows them; run again to take over any whose "
+            "runner has died") in out, out
+
+
 def test_report_while_the_first_cells_run_says_so(capsys, in_tmp):
     """It said "holds no finished cell; run `insertbench matrix run quick --store ...` first"
     while that run was running the preset's cells into this store."""
