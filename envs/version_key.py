@@ -163,9 +163,17 @@ def _canonical(kwargs: Mapping[str, Any], tasks: list[Any]) -> dict[str, Any]:
     None), a square `image_size` as one number, and the camera settings at their defaults
     where nothing is rendered for the observation or the reward."""
     from envs.insertion_env import InsertionEnv
+    from envs.task_options import TIMESTEP_RANGE_S, check_range
 
+    if kwargs.get("timestep") is not None:  # as the env takes it: np.float32(0.002), the
+        # bound, is 0.002 (widened, it was 0.0020000000949 and another key, envs18)
+        kwargs = {**kwargs, "timestep": check_range("timestep", kwargs["timestep"],
+                                                    *TIMESTEP_RANGE_S, " s")}
     kwargs = _plain(dict(kwargs))  # as hashed: np.array([64, 64]) is [64.0, 64.0], 1 is 1.0
     defaults = _defaults(InsertionEnv)
+    if kwargs.get("noiseless") is True and tasks and all(
+            t.dynamics.sensor.noiseless for t in tasks):  # v0: nothing to switch off
+        kwargs["noiseless"] = defaults["noiseless"]
     timestep = kwargs.get("timestep")
     if (isinstance(timestep, float) and tasks
             and all(timestep == t.dynamics.timestep for t in tasks)):

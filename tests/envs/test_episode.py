@@ -202,9 +202,15 @@ def test_version_key_changes_with_dynamics_score_and_kwargs_but_not_render_mode(
                                      "InsertBench/ConnectorFamily-v0"])
 def test_one_task_spelled_two_ways_has_one_key(task_id):
     key = task_version_key(task_id)
+    # np.float32(0.002) is the env's 0.002 (the bound it snaps to), not 0.0020000000949; and
+    # noiseless changes nothing on v0, where nothing is noisy (both were other keys, envs18).
     for same in ({"timestep": 0.002}, {"image_size": [64, 64]}, {"cameras": ["side"]},
-                 {"image_size": 32, "grayscale": True}):  # no camera is seen from state
+                 {"image_size": 32, "grayscale": True},  # no camera is seen from state
+                 {"timestep": np.float32(0.002)}, {"noiseless": True}):
         assert task_version_key(task_id, same) == key, same
+    v1 = task_id.replace("-v0", "-v1")
+    if v1 in gym.registry:  # noisy: noiseless is another task
+        assert task_version_key(v1, {"noiseless": True}) != task_version_key(v1)
     assert task_version_key(task_id, {"timestep": 0.001}) != key
     pixels = task_version_key(task_id, {"obs_mode": "pixels"})
     assert pixels != key
