@@ -1127,6 +1127,14 @@ def train(
                     + _run_changes(previous, changed)
                     + "); use another out_dir or the same settings to resume"
                 )
+            threads = previous.get("torch_threads")
+            if isinstance(threads, int) and threads != torch.get_num_threads():
+                # Its floats depend on the count: a resume under another one (another
+                # machine's default) was taken without a word (newuser17).
+                warnings.warn(f"{out_dir} trained on {threads} torch threads, this resume on "
+                              f"{torch.get_num_threads()}: its weights will not be an "
+                              f"uninterrupted run's; --torch-threads {threads} resumes it as "
+                              "one", UserWarning, stacklevel=2)
             check_same_classifier(previous.get("reward_classifier_sha256"),
                                   description.get("reward_classifier_sha256"), task_id,
                                   env_kwargs or {}, f"the run in {out_dir}")
@@ -1201,7 +1209,8 @@ def train(
                 raise
             run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
             run_file.write_text(json.dumps(
-                description | {"git_commit": suite_commit(), "torch": torch.__version__}, indent=1
+                description | {"git_commit": suite_commit(), "torch": torch.__version__,
+                               "torch_threads": torch.get_num_threads()}, indent=1
             ))
             if dataset is None and demo_episodes > 0:
                 dataset = collect_demos(env, base_policy, demo_episodes,

@@ -709,3 +709,31 @@ def test_a_checkpoint_that_cannot_be_written_names_its_folder_and_keeps_the_last
         swap_in_checkpoint(tmp_path, disk_full)
     assert (tmp_path / "checkpoint/weights").read_text() == "kept"
     assert not (tmp_path / "checkpoint.tmp").exists()
+
+
+def test_a_resume_on_another_torch_thread_count_is_warned_of(tmp_path):
+    """A run's floats depend on torch's thread count, which run.json did not record: a resume
+    with another --torch-threads (or on another machine's default) ended in other weights
+    without a word (newuser17)."""
+    import warnings
+
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        train(TASK, "sac", seed=0, steps=10, config=SAC_SMALL, out_dir=tmp_path / "r", **RUN)
+        assert json.loads((tmp_path / "r" / "run.json").read_text())["torch_threads"] == 1
+        with warnings.catch_warnings(record=True) as caught:  # the same count: no word
+            warnings.simplefilter("always")
+            train(TASK, "sac", seed=0, steps=12, config=SAC_SMALL, out_dir=tmp_path / "r",
+                  **RUN)
+        assert not [w for w in caught if "torch threads" in str(w.message)]
+        torch.set_num_threads(2)
+        with pytest.warns(UserWarning, match=r"trained on 1 torch threads, this resume on 2: "
+                                             r"its weights will not be an uninterrupted run's; "
+                                             r"--torch-threads 1 resumes it as one"):
+            train(TASK, "sac", seed=0, steps=14, config=SAC_SMALL, out_dir=tmp_path / "r",
+                  **RUN)
+    finally:
+        torch.set_num_threads(threads)
