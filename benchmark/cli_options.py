@@ -172,8 +172,25 @@ def check_task(task: str) -> None:
             raise typer.BadParameter(f"{task!r}: cannot import {module!r} ({err})",
                                      param_hint="--task") from None
     if env_id not in gym.registry:
-        raise typer.BadParameter(f"unknown task {task!r}; see `insertbench list`",
-                                 param_hint="--task")
+        raise typer.BadParameter(f"unknown task {task!r}{closest_task(env_id)}; see "
+                                 "`insertbench list`", param_hint="--task")
+
+
+def closest_task(env_id: str) -> str:
+    """" (did you mean ...?)" for a task ID typed in other case or without its namespace
+    (`USB-v1`, `InsertBench/usb-v1`) or close to one, as a misspelt --env kwarg gets; else
+    ""."""
+    import difflib
+
+    import gymnasium as gym
+
+    ids = [i for i in gym.registry if i.startswith("InsertBench/")]
+    folded = {i.casefold(): i for i in ids}
+    for guess in (env_id, f"InsertBench/{env_id}"):
+        if guess.casefold() in folded:
+            return f" (did you mean {folded[guess.casefold()]!r}?)"
+    close = difflib.get_close_matches(env_id, ids, n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_key_values(items: list[str] | None, option: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from benchmark.cli_options import (
     EnvOption,
     build_env,
     check_output_file,
+    closest_task,
     parse_env_kwargs,
     warnings_if_made,
 )
@@ -152,7 +153,8 @@ def rollout(
     task_ids = task or newest_single_connector_tasks()
     unknown = [t for t in task_ids if t not in gym.registry]
     if unknown:
-        raise typer.BadParameter(f"unknown task(s) {unknown}; see `insertbench list`")
+        raise typer.BadParameter(f"unknown task(s) {unknown}{closest_task(unknown[0])}; see "
+                                 "`insertbench list`")
     repeated = sorted({t for t in task_ids if task_ids.count(t) > 1})
     if repeated:  # rolled out and printed twice
         raise typer.BadParameter(f"{repeated} given more than once", param_hint="--task")

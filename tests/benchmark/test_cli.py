@@ -1280,6 +1280,17 @@ def test_sim2sim_names_why_a_task_is_refused(capsys, in_tmp, task, message):
     assert code == 2 and message in err, err
 
 
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("USB-v1", "InsertBench/USB-v1"), ("InsertBench/usb-v1", "InsertBench/USB-v1"),
+    ("InsertBench/DSub-v11", "InsertBench/DSub-v1")])
+def test_a_mistyped_task_id_gets_the_closest_registered_one(capsys, in_tmp, typed, meant):
+    """A misspelt --env kwarg got "did you mean ...?", a task ID typed in other case or without
+    its namespace only "unknown task" (newuser17)."""
+    for command in (["train", "--agent", "sac"], ["rollout", "--episodes", "1"]):
+        code, _, err = run_cli(capsys, *command, "--task", typed)
+        assert code == 2 and f"(did you mean {meant!r}?); see `insertbench list`" in err, err
+
+
 def test_sim2sim_on_v1_compares_the_contact_models_alone_with_noiseless(capsys, in_tmp):
     """PyBullet has no v1 sensor or reset variation, and `noiseless=true`, the kwarg that makes
     MuJoCo run the same, was refused: every v1 comparison mixed sensor noise into the contact
