@@ -440,6 +440,10 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
                               f"known: {sorted(_TOP_KEYS)}")
     track_name = _require(meta, "track", str, "")
     if track is not None and track != track_name:
+        try:  # a typo in --track: say that first, not that the two differ
+            get_track(track)
+        except KeyError as err:
+            raise SubmissionError(f"--track: {err.args[0]}") from None
         raise SubmissionError(f"--track {track} but submission.toml says track = {track_name!r}")
     try:
         track_obj = get_track(track_name)

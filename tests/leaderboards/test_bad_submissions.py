@@ -76,6 +76,9 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
     if case == "track_mismatch":
         agent_submission(sub)
         return "sub", ["--track", "paper000"], "--track paper000 but submission.toml says"
+    if case == "track_typo":  # it said the two differ, not that paper0000 is no track
+        agent_submission(sub)
+        return "sub", ["--track", "paper0000"], "--track: unknown track 'paper0000'; tracks: "
     if case == "missing_weights":
         agent_submission(sub)
         (sub / "policy" / "weights.safetensors").unlink()
@@ -305,7 +308,8 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
 
 
 CASES = [
-    "malformed_toml", "unknown_track", "track_mismatch", "missing_weights", "missing_toml",
+    "malformed_toml", "unknown_track", "track_mismatch", "track_typo", "missing_weights",
+    "missing_toml",
     "missing_path", "archive_traversal", "archive_absolute", "archive_symlink",
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
