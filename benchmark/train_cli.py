@@ -103,6 +103,29 @@ def _check_run_agent(agent_dir: Path, run: dict[str, Any], file: Path) -> None:
                                  f"{file.name} describes a {named} run: not that run's agent")
 
 
+TorchThreadsOpt = Annotated[
+    int | None,
+    typer.Option(help="torch CPU threads (default: torch's, one per core). On a machine "
+                 "shared with other jobs use 1: `python -m benchmark.bench_throughput` "
+                 "measured 2 threads 10-90x slower per update than 1 at load 9 on 2 cores."),
+]
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """torch's CPU thread count for this process, checked (None: torch's default)."""
+    if threads is None:
+        return
+    from envs.tether import available_cores
+
+    cores = available_cores()
+    if not 1 <= threads <= 4 * cores:  # 100000 was a bare "MemoryError:"
+        raise typer.BadParameter(f"--torch-threads must be in [1, {4 * cores}] (4 per core "
+                                 f"of this machine's {cores}), got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def train_command(
     task: Annotated[str, typer.Option(help="Gymnasium task ID, e.g. InsertBench/USB-v0.")],
     agent: Annotated[str, typer.Option(help=AGENT_HELP)],
@@ -138,12 +161,7 @@ def train_command(
     num_envs: Annotated[
         int, typer.Option(help="Worlds stepped at once on threads (--steps a multiple).")
     ] = 1,
-    torch_threads: Annotated[
-        int | None,
-        typer.Option(help="torch CPU threads (default: torch's, one per core). On a machine "
-                     "shared with other jobs use 1: `python -m benchmark.bench_throughput` "
-                     "measured 2 threads 10-90x slower per update than 1 at load 9 on 2 cores."),
-    ] = None,
+    torch_threads: TorchThreadsOpt = None,
     teleop: Annotated[
         str | None,
         typer.Option(help="Human interventions (HIL-SERL, HG-DAgger) from a device: "
@@ -163,16 +181,7 @@ def train_command(
                                      param_hint=option)
     # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
     check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb", LOCK_FILE))
-    if torch_threads is not None:
-        from envs.tether import available_cores
-
-        cores = available_cores()
-        if not 1 <= torch_threads <= 4 * cores:  # 100000 was a bare "MemoryError:"
-            raise typer.BadParameter(f"--torch-threads must be in [1, {4 * cores}] (4 per core "
-                                     f"of this machine's {cores}), got {torch_threads}")
-        import torch
-
-        torch.set_num_threads(torch_threads)
+    set_torch_threads(torch_threads)
     device = None
     try:
         hook = None
@@ -231,14 +240,17 @@ def train_async_command(
     timeout_s: Annotated[float, typer.Option(
         help="Stop with an error if the learner has not had --steps transitions by then [s] "
              "(inf: no limit).")] = 3_600.0,
+    torch_threads: TorchThreadsOpt = None,
 ) -> None:
     """Actor/learner training (SERL): actors act in their own processes while the learner
     trains; prints the achieved update-to-data ratio. Re-running with the same --out resumes
-    from its checkpoint."""
+    from its checkpoint. Actors act on one torch thread each; --torch-threads is the
+    learner's."""
     from benchmark.async_train import run_folder_entries, train_async
     from benchmark.folder_lock import RunInProgress
 
     check_task(task)
+    set_torch_threads(torch_threads)
     # Its own folder: it wrote agent/ beside a train run's run.json, and eval scored that agent
     # as the run's.
     check_output_dir(out, "--out", own="async.json", what="train-async run",

@@ -1000,9 +1000,10 @@ def test_a_negative_evaluation_or_checkpoint_period_is_refused(capsys, in_tmp, o
 
 
 @pytest.mark.parametrize("threads", ["0", "100000"])
-def test_torch_threads_is_bounded(capsys, in_tmp, threads):
+@pytest.mark.parametrize("command", ["train", "train-async"])  # the learner's (newuser17)
+def test_torch_threads_is_bounded(capsys, in_tmp, threads, command):
     """100000 was a bare "MemoryError:" (exit 1)."""
-    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "sac",
+    code, _, err = run_cli(capsys, command, "--task", "InsertBench/USB-v1", "--agent", "sac",
                            "--steps", "1", "--out", "runs/t", "--torch-threads", threads)
     assert code == 2 and "--torch-threads must be in [1, " in err and threads in err, err
     assert not (in_tmp / "runs").exists()
