@@ -20,7 +20,6 @@ from envs.task_options import (
     PlainSpec,
     check_int,
     check_names,
-    check_seed,
     check_start_height_for_all,
     requested_offset_mm,
     reset_options,
@@ -190,14 +189,8 @@ class ConnectorFamilyEnv(PlainSpec, gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Checked before anything changes: a refused option left the family on the asked
-        # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0. The
-        # episode ends (`InsertionEnv.reset`: the time limit above restarts its count).
-        try:
-            self.check_reset_options(options)
-            seed = check_seed(seed)
-        except (TypeError, ValueError) as err:
-            self.active.end_episode(f"the last reset was refused ({err})")
-            raise
+        # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0.
+        seed, _ = self.active.checked_reset_args(self.check_reset_options, seed, options)
         options = reset_options(options)
         name = options.pop("connector", None)
         check_open(self._closed and self.active._needs_cameras)

@@ -370,18 +370,23 @@ class InsertionEnv(PlainSpec, gym.Env):
         """Refuse step() until the next reset, saying `reason` (a refused reset, a blow-up)."""
         self._step_refusal = f"{reason}; call reset() before step()"
 
+    def checked_reset_args(self, check_options: Callable[[dict | None], Any],
+                           seed: int | None, options: dict | None) -> tuple[int | None, Any]:
+        """A reset's seed, checked, and what `check_options(options)` returns, before anything
+        changes. A refusal leaves the state as it was but ends this env's episode: Gymnasium's
+        TimeLimit restarts its count before it calls the env's reset, and an episode stepped
+        on past a refused reset ran 95 steps under a limit of 50 (envs18). Families and the
+        NIST board check theirs through their active member."""
+        try:
+            return check_seed(seed), check_options(options)
+        except (TypeError, ValueError) as err:
+            self.end_episode(f"the last reset was refused ({err})")
+            raise
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
         # (1.3 m from the socket), and step() went on from there.
-        try:
-            seed = check_seed(seed)
-            requested = self.check_reset_options(options)
-        except (TypeError, ValueError) as err:
-            # The state is left as it was, but not the episode: Gymnasium's TimeLimit restarts
-            # its count before it calls this reset, and an episode stepped on past a refused
-            # reset ran 95 steps under a limit of 50 (envs18).
-            self.end_episode(f"the last reset was refused ({err})")
-            raise
+        seed, requested = self.checked_reset_args(self.check_reset_options, seed, options)
         self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random

@@ -43,7 +43,6 @@ from envs.task_options import (
     PlainSpec,
     check_int,
     check_names,
-    check_seed,
     check_start_height_for_all,
     requested_offset_mm,
 )
@@ -220,14 +219,8 @@ class NISTBoardEnv(PlainSpec, gym.Env):
         requested_offset_mm(options, self.active.workspace_mm)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        # Before anything changes: a refused option changes no state, but ends the episode
-        # (`InsertionEnv.reset`: the time limit above restarts its count).
-        try:
-            self.check_reset_options(options)
-            seed = check_seed(seed)
-        except (TypeError, ValueError) as err:
-            self.active.end_episode(f"the last reset was refused ({err})")
-            raise
+        # Before anything changes: a refused option changes no state.
+        seed, _ = self.active.checked_reset_args(self.check_reset_options, seed, options)
         check_open(self._closed and self.active._needs_cameras)
         super().reset(seed=seed)
         self.stage = 0

@@ -96,14 +96,13 @@ def test_run_status_and_report_through_the_cli(tmp_path: Path) -> None:
     assert "<link" not in page and "<script" not in page
 
 
-def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
-        tmp_path: Path, monkeypatch) -> None:
-    import matplotlib.pyplot as plt
-
+def _report_figures(tmp_path: Path, monkeypatch, preset: str) -> list:
+    """Run `preset` (TOML text) with the synthetic cells, then `matrix report` it; the report's
+    figures (performance profile, learning curves), as drawn before they were saved."""
     import benchmark.report as report
 
     preset_path = tmp_path / "tiny.toml"
-    preset_path.write_text(tiny_preset_toml(seeds="[0]"), encoding="utf-8")
+    preset_path.write_text(preset, encoding="utf-8")
     store = tmp_path / "tiny.sqlite"
     runner = CliRunner()
     result = runner.invoke(app, ["matrix", "run", str(preset_path), "--store", str(store),
@@ -114,7 +113,14 @@ def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
     result = runner.invoke(app, ["matrix", "report", str(preset_path), "--store", str(store),
                                  "--out", str(tmp_path / "report"), "--reps", "100"])
     assert result.exit_code == 0, result.output
-    profile, curves = figures
+    return figures
+
+
+def test_figures_share_each_methods_colour_and_draw_budget_0_methods_as_levels(
+        tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    profile, curves = _report_figures(tmp_path, monkeypatch, tiny_preset_toml(seeds="[0]"))
 
     def colours(ax) -> dict[str, str]:
         return {line.get_label(): line.get_color() for line in ax.get_lines()}
@@ -140,24 +146,10 @@ def test_labels_are_drawn_as_written_below_the_plots(tmp_path: Path, monkeypatch
     curves of presets with long labels (matrix18)."""
     import matplotlib.pyplot as plt
 
-    import benchmark.report as report
-
     learner, scripted = r"Learner ($\nope$)", "Scripted (cost $5 to $^ each)"
-    preset_path = tmp_path / "tiny.toml"
-    preset_path.write_text(tiny_preset_toml(seeds="[0]").replace('"Learner"', f"'{learner}'")
-                           .replace('"Scripted"', f"'{scripted}'"), encoding="utf-8")
-    assert {c.method for c in load_preset(preset_path).cells} == {learner, scripted}
-    store = tmp_path / "tiny.sqlite"
-    runner = CliRunner()
-    result = runner.invoke(app, ["matrix", "run", str(preset_path), "--store", str(store),
-                                 "--executor", "inline", "--cell-fn", SYNTHETIC, "--no-progress"])
-    assert result.exit_code == 0, result.output
-    figures: list = []
-    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or b"")
-    result = runner.invoke(app, ["matrix", "report", str(preset_path), "--store", str(store),
-                                 "--out", str(tmp_path / "report"), "--reps", "100"])
-    assert result.exit_code == 0, result.output
-    profile, curves = figures
+    preset = tiny_preset_toml(seeds="[0]").replace('"Learner"', f"'{learner}'").replace(
+        '"Scripted"', f"'{scripted}'")
+    profile, curves = _report_figures(tmp_path, monkeypatch, preset)
     profile.canvas.draw()  # math is parsed when drawn
     curves.canvas.draw()
     shown = [t.get_text() for t in profile.axes[0].get_legend().get_texts()]
