@@ -448,6 +448,11 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         truncated = not terminated and self._steps >= self.max_episode_steps
         return obs, reward, terminated, truncated, info
 
+    def render(self):
+        """None to render: the PyBullet task has no cameras (`render_modes` is empty)."""
+        raise NotImplementedError("the PyBullet engine renders nothing (no cameras, "
+                                  "render_modes []): render the MuJoCo task")
+
     def close(self) -> None:
         """Disconnect the physics server; a later `reset` connects and builds again (it used
         to fail with AttributeError, `step` with pybullet's "Not connected")."""

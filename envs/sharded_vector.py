@@ -337,9 +337,10 @@ class ShardedVectorEnv(PlainSpec, RefusesCopies, VectorEnv):
                     payloads[w] = (_STEP_BYTES if message is _STEP else
                                    pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
                 except Exception as err:
+                    left = ("the vector env was not built" if message[0] == "build" else
+                            "nothing was sent, and this vector env stays open")
                     raise TypeError(f"{message[0]}: a value that cannot be pickled cannot "
-                                    f"reach a worker process ({err}); nothing was sent, and "
-                                    "this vector env stays open") from None
+                                    f"reach a worker process ({err}); {left}") from None
         try:
             for w in requests:
                 if w is local:

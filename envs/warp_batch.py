@@ -36,6 +36,8 @@ from gymnasium.vector.utils import batch_space
 from envs import rewards
 from envs.connectors import MM
 from envs.controller import limited_reference
+from envs.task_options import SEAT_OVERTRAVEL_MM, check_int, check_seed
+from envs.tasks import TASKS
 
 #: The kwargs the batch reproduces, each with its values (the first the default): it refuses
 #: the others' other values rather than run another task (`workspace_mm`'s safety box and
@@ -121,16 +123,25 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
                 raise ValueError(f"WarpInsertionBatch needs the nominal grasp: {name} must be 0")
         if tuple(env_kwargs.get("friction_scale", (1.0, 1.0))) != (1.0, 1.0):
             raise ValueError("WarpInsertionBatch needs friction_scale=(1.0, 1.0)")
-        if num_worlds < 1:
-            raise ValueError(f"num_worlds must be >= 1, got {num_worlds}")
+        num_worlds = check_int("num_worlds", num_worlds, 1)  # "4" was a TypeError from "<"
+        if env_id not in TASKS:  # a family or the board failed deep inside, Warp installed
+            raise ValueError(f"WarpInsertionBatch runs single-connector tasks (`insertbench "
+                             f"list`), got {env_id!r}")
         if not env_id.endswith("-v0"):
             raise ValueError(f"WarpInsertionBatch reproduces the -v0 tasks' observations, got "
                              f"{env_id!r} (later versions add sensor noise and filtering)")
-        import mujoco_warp as mjw  # after the checks: they need no Warp
-        import warp as wp
+        # Resets and the task's constants; built first, so a bad kwarg is named with or
+        # without Warp (it was "No module named 'mujoco_warp'" for every mistake).
+        self.template = gym.make(env_id, **env_kwargs)
+        try:
+            import mujoco_warp as mjw
+            import warp as wp
+        except ImportError as err:
+            self.template.close()
+            raise ImportError(f"WarpInsertionBatch needs MuJoCo Warp ({err}): pip install "
+                              "'insertbench[warp]'") from None
 
         self._mjw, self._wp = mjw, wp
-        self.template = gym.make(env_id, **env_kwargs)  # resets and the task's constants
         u = self.template.unwrapped
         self._u = u
         self.num_envs = num_worlds
@@ -164,8 +175,8 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
             raise ValueError("WarpInsertionBatch.reset takes no options")
         seeds = (
             [None] * self.num_envs if seed is None
-            else [int(seed) + i for i in range(self.num_envs)]
-            if isinstance(seed, int | np.integer) else seed
+            else [check_seed(seed) + i for i in range(self.num_envs)]
+            if isinstance(seed, int | np.integer) else [check_seed(s) for s in seed]
         )
         if len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} worlds")
@@ -309,8 +320,9 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
             np.abs(face[:, 1]) < c.height_mm / 2 * MM
         )
         depth = np.where(inside, np.maximum(0.0, -face[:, 2] / MM), 0.0)
-        return {
-            "is_success": depth >= c.success_depth_mm,
+        return {  # `is_mated`: a plug pushed past the cavity's floor is no success
+            "is_success": (depth >= c.success_depth_mm)
+            & (depth <= c.mating_length_mm + SEAT_OVERTRAVEL_MM),
             "insertion_depth_mm": depth,
             "distance_to_goal_mm": np.linalg.norm(self._tcp_pos - self._goal_pos, axis=1) / MM,
             "max_force_n": self._max_force.copy(),

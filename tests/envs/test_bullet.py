@@ -486,3 +486,11 @@ def test_the_fidelity_probe_counts_the_steps_it_takes(monkeypatch):
     fidelity = sim2sim.measure_fidelity("mujoco", "InsertBench/USB-v0")
     assert fidelity.steps_per_s == len(taken) < 80 + 8 * 60  # one second on the fake clock
 
+
+
+def test_render_says_the_pybullet_engine_has_no_cameras():
+    """Gymnasium's bare NotImplementedError, with no message (engines17)."""
+    env = BulletInsertionEnv("InsertBench/USB-v0")
+    with pytest.raises(NotImplementedError, match="renders nothing .* render the MuJoCo task"):
+        env.render()
+    env.close()

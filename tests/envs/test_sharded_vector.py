@@ -135,6 +135,17 @@ def test_set_attr_reaches_every_world_as_gymnasiums_vectors_do():
     vec.close()
 
 
+def test_a_kwarg_no_worker_can_be_sent_says_the_vector_was_not_built():
+    """It said "this vector env stays open" of a vector that was never built (engines17)."""
+
+    class Locked(float):
+        lock = threading.Lock()
+
+    with pytest.raises(TypeError, match="build: a value that cannot be pickled .*; the vector "
+                                        "env was not built"):
+        gym.make_vec(ENV_ID, num_envs=3, processes=2, goal_noise_mm=Locked(1.0))
+
+
 def test_an_error_in_this_process_world_closes_the_workers_too():
     vec = gym.make_vec(ENV_ID, num_envs=3, processes=2)
     pids = vec.unwrapped.worker_pids

@@ -55,6 +55,40 @@ def test_warp_batch_refuses_kwargs_it_would_ignore(kwargs, message):
         WarpInsertionBatch(ENV_ID, 1, device="cpu", **kwargs)
 
 
+@pytest.mark.parametrize(("env_id", "worlds", "kwargs", "error", "message"), [
+    ("InsertBench/ConnectorFamily-v0", 1, {}, ValueError, "runs single-connector tasks"),
+    ("InsertBench/NISTBoard-v0", 1, {}, ValueError, "runs single-connector tasks"),
+    (ENV_ID, "4", {}, ValueError, "num_worlds must be an integer >= 1, got '4'"),
+    (ENV_ID, 2.5, {}, ValueError, "num_worlds must be an integer >= 1, got 2.5"),
+    (ENV_ID, 1, {"bogus": 1}, TypeError, "unknown kwarg 'bogus'"),
+])
+def test_warp_batch_names_a_mistake_with_or_without_warp(env_id, worlds, kwargs, error,
+                                                         message):
+    """Runs without Warp: each was "No module named 'mujoco_warp'" here, and with Warp a
+    family or the board an AttributeError deep inside, "4" worlds a TypeError (engines17)."""
+    from envs.warp_batch import WarpInsertionBatch
+
+    with pytest.raises(error, match=re.escape(message)):
+        WarpInsertionBatch(env_id, worlds, device="cpu", **kwargs)
+
+
+def test_warp_batch_without_warp_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    from envs.warp_batch import WarpInsertionBatch
+
+    real_import = builtins.__import__
+
+    def no_warp(name, *args, **kwargs):
+        if name in ("mujoco_warp", "warp"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_warp)
+    with pytest.raises(ImportError, match=re.escape("pip install 'insertbench[warp]'")):
+        WarpInsertionBatch(ENV_ID, 1, device="cpu")
+
+
 @pytest.mark.warp
 def test_warp_batch_follows_the_cpu_env():
     pytest.importorskip("mujoco_warp")
