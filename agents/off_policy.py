@@ -48,6 +48,7 @@ class OffPolicyAgent(CheckpointMixin):
         self.env_steps = 0  # transitions observed online
         self.gradient_steps = 0
         self.offline_rows = 0  # transitions given to pretrain, kept in the replay buffer
+        self.offline_rows_given = 0  # ... by this object (a restored agent: since its load)
 
     # ------------------------------------------------------------------ acting
     def reset(self, seed: int | None = None) -> None:
@@ -86,6 +87,7 @@ class OffPolicyAgent(CheckpointMixin):
         """Prefill the replay buffer with offline transitions (no separate offline loss)."""
         stored = self.add_offline(dataset)
         self.offline_rows += stored
+        self.offline_rows_given += stored
         return {"pretrain/transitions": float(stored)}
 
     def add_offline(self, dataset: Dataset) -> int:
@@ -104,14 +106,26 @@ class OffPolicyAgent(CheckpointMixin):
     # ------------------------------------------------------------------ learning
     def update(self) -> dict[str, float]:
         """``utd_ratio`` gradient steps once ``learning_starts`` env steps were observed."""
-        if self.offline_rows:  # paper 001's offline-then-online SAC lost its offline data,
-            self.check_demos_restored("online")  # restored without replay, without a word
+        self.check_offline_rows_restored()
         if self.env_steps < self.config.learning_starts or len(self.buffer) == 0:
             return {}
         metrics: dict[str, float] = {}
         for _ in range(self.config.utd_ratio):
             metrics = self.update_from_batch(self.buffer.sample(self.config.batch_size, self.rng))
         return metrics
+
+    def check_offline_rows_restored(self) -> None:
+        """ValueError if the offline rows this agent was pretrained on before its save were
+        not restored with it (saved without replay) nor given to it again: paper 001's
+        offline-then-online SAC trained on its online rows alone, without a word (agents18)."""
+        saved = self.offline_rows - self.offline_rows_given
+        if (saved > 0 and "online" in getattr(self, "buffers_not_restored", {})
+                and self.offline_rows_given < saved):
+            raise ValueError(f"this {self.name} agent was pretrained on {saved} offline "
+                             "transitions, kept in its replay buffer, but was restored without "
+                             "them (saved without include_replay=True): training on would "
+                             "leave them out; train on from a checkpoint saved with its replay "
+                             "(the runner's), or pretrain it on them again")
 
     def update_from_batch(self, batch: Batch) -> dict[str, float]:
         raise NotImplementedError

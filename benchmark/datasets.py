@@ -356,7 +356,8 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
                 env.close()
                 reason = (f"only {len(kept)} successful episodes in {attempts} attempts on "
                           f"{config.task_id}: the expert fails too often for --demos (noise "
-                          f"{config.noise:g}, {config.max_steps} steps an episode); collect "
+                          f"{config.noise:g}, {config.max_steps} step"
+                          f"{'' if config.max_steps == 1 else 's'} an episode); collect "
                           "into another --out with a lower --noise or more --max-steps")
                 (out / GAVE_UP_TXT).write_text(reason + "\n")
                 raise CollectionGaveUp(reason)

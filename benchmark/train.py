@@ -402,8 +402,8 @@ def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | Non
         if theirs_r != ours_r and not {theirs_r, ours_r} <= SUCCESS_REWARDS:
             raise ValueError(f"demos {demos} were {how} with reward={theirs_r}, this run's is "
                              f"reward={ours_r}: their rows' rewards are another function's, "
-                             "which the agent would learn from beside its own; collect demos "
-                             f"with -e reward={ours_r}, or train with -e reward={theirs_r}")
+                             "which the agent would learn from beside its own; train with -e "
+                             f"reward={theirs_r}, or give demos recorded with reward={ours_r}")
     if their_task not in (None, task_id):  # DT12 demos trained a USB run silently
         warnings.warn(f"demos {demos} were {how} on {their_task}, not {task_id}",
                       UserWarning, stacklevel=4)
@@ -1131,7 +1131,8 @@ def train(
             if isinstance(threads, int) and threads != torch.get_num_threads():
                 # Its floats depend on the count: a resume under another one (another
                 # machine's default) was taken without a word (newuser17).
-                warnings.warn(f"{out_dir} trained on {threads} torch threads, this resume on "
+                warnings.warn(f"{out_dir} trained on {threads} torch thread"
+                              f"{'' if threads == 1 else 's'}, this resume on "
                               f"{torch.get_num_threads()}: its weights will not be an "
                               f"uninterrupted run's; --torch-threads {threads} resumes it as "
                               "one", UserWarning, stacklevel=2)

@@ -387,6 +387,9 @@ class InsertionEnv(PlainSpec, gym.Env):
         # Before anything changes: a refused option used to leave the arm at MuJoCo's qpos0
         # (1.3 m from the socket), and step() went on from there.
         seed, requested = self.checked_reset_args(self.check_reset_options, seed, options)
+        # Until this reset finishes: one that failed midway (IK, a goal image, a Ctrl-C) left
+        # the arm at MuJoCo's qpos0, and step() went on from there (diff20).
+        self.end_episode("the last reset did not finish")
         self._check_cameras()
         super().reset(seed=seed)
         rng = self.np_random
@@ -475,6 +478,7 @@ class InsertionEnv(PlainSpec, gym.Env):
             # The state is MuJoCo's reset, the arm 1.3 m from the socket: no step from there.
             self.end_episode(f"the episode ended in a physics error ({error})")
             info = self._last_info | {"is_success": False, "force_n": 0.0,
+                                      "tcp_pos_m": self._last_info["tcp_pos_m"].copy(),
                                       "physics_error": error}
             return self._last_obs, self._last_reward, False, True, info
         self._max_force = max(self._max_force, self._step_force)

@@ -331,6 +331,10 @@ class RealInsertionEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         self._check_open()
+        # The episode ends here, whether or not this reset finishes: a refused one (a misspelt
+        # option, the arm outside the workspace) let step() go on with the last episode on
+        # the arm, past the time limit Gymnasium's TimeLimit had restarted (diff20).
+        self._needs_reset = True
         self._say_if_slow_between_episodes()
         super().reset(seed=seed)
         safe = self.safe
@@ -437,7 +441,8 @@ class RealInsertionEnv(gym.Env):
     def step(self, action):
         self._check_open()
         if self._needs_reset or self._state is None:
-            raise RuntimeError("call reset() before step() (a new episode, or after a safety trip)")
+            raise RuntimeError("call reset() before step() (a new episode, after a safety trip "
+                               "or after a reset that did not finish)")
         try:
             a = real_array(action, np.float32)  # a complex action moved by its real part
         except (TypeError, ValueError):  # numpy's "could not convert string to float: 'abc'"

@@ -99,12 +99,15 @@ class CommandLog:
     def __getitem__(self, index: int | slice):
         first = self._received - len(self._kept)
         if isinstance(index, slice):
-            start, stop, step = index.indices(self._received)
-            if start < first and start < stop:
+            wanted = range(*index.indices(self._received))
+            if wanted and min(wanted[0], wanted[-1]) < first:
                 raise IndexError(f"commands before #{first} were dropped (the twin keeps the "
                                  f"last {self._kept.maxlen})")
-            return list(itertools.islice(self._kept, start - first, max(stop - first, 0),
-                                         step))
+            if wanted.step == 1:  # the usual log[start:], without indexing the deque
+                return list(itertools.islice(self._kept, max(wanted.start - first, 0),
+                                             max(wanted.stop - first, 0)))
+            kept = list(self._kept)
+            return [kept[i - first] for i in wanted]
         position = index + self._received if index < 0 else index
         if not first <= position < self._received:
             raise IndexError(f"no command #{index} kept (the twin keeps the last "

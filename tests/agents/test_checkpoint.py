@@ -274,6 +274,25 @@ def test_weights_of_another_shape_dtype_or_not_finite_are_refused_by_name(tmp_pa
 _SMALL = {"hidden": (16, 16), "batch_size": 8, "learning_starts": 10, "random_steps": 10}
 
 
+def test_sac_restored_without_its_offline_rows_trains_on_once_given_them_again(tmp_path):
+    """The refusal counted every row of the saved buffer, online ones too: given its offline
+    rows again, as it advises, a SAC saved after online steps was still refused (diff20)."""
+    from benchmark.train import collect_demos, make_base_policy
+    from tests.agents.helpers import online_steps
+
+    env = gym.make(STANDIN)
+    agent = make_agent("sac", env.observation_space, env.action_space, _SMALL, seed=0)
+    demos = collect_demos(env, make_base_policy(env), 1)
+    agent.pretrain(demos)
+    online_steps(env, agent, 30)
+    agent.save(tmp_path / "a")
+    restored = load_agent(tmp_path / "a")
+    with pytest.raises(ValueError, match=rf"pretrained on {len(demos['reward'])} offline"):
+        online_steps(env, restored, 30)
+    restored.pretrain(demos)
+    online_steps(env, restored, 30)
+
+
 @pytest.mark.parametrize(("name", "config"), [
     ("rlpd", _SMALL | {"num_qs": 2, "utd_ratio": 1}),
     ("td3_lfd", _SMALL | {"demo_batch_size": 4, "pretrain_steps": 2}),
@@ -294,8 +313,9 @@ def test_an_agent_restored_without_its_demos_refuses_to_train_on(tmp_path, name,
     agent.pretrain(collect_demos(env, make_base_policy(env), 1))
     agent.save(tmp_path / "a")
     restored = load_agent(tmp_path / "a")
-    with pytest.raises(ValueError, match=r"saved with \d+ rows in its (demo|online) buffer but "
-                                         r"without"):
+    with pytest.raises(ValueError, match=r"saved with \d+ rows in its demo buffer but without|"
+                                         r"pretrained on \d+ offline transitions, kept in its "
+                                         r"replay buffer, but was restored without them"):
         if name == "bc":  # it clones demonstrations only: an intervention adds one
             obs, _ = env.reset(seed=0)
             action = env.action_space.sample()

@@ -730,7 +730,7 @@ def test_a_resume_on_another_torch_thread_count_is_warned_of(tmp_path):
                   **RUN)
         assert not [w for w in caught if "torch threads" in str(w.message)]
         torch.set_num_threads(2)
-        with pytest.warns(UserWarning, match=r"trained on 1 torch threads, this resume on 2: "
+        with pytest.warns(UserWarning, match=r"trained on 1 torch thread, this resume on 2: "
                                              r"its weights will not be an uninterrupted run's; "
                                              r"--torch-threads 1 resumes it as one"):
             train(TASK, "sac", seed=0, steps=14, config=SAC_SMALL, out_dir=tmp_path / "r",

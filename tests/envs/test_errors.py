@@ -379,12 +379,35 @@ def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeyp
     # The pose is the last step's too: the reset state's (the TCP 1.3 m away) went into the
     # episode's record, its final distance and path length (envs18).
     np.testing.assert_array_equal(info["tcp_pos_m"], before["tcp_pos_m"])
+    assert info["tcp_pos_m"] is not before["tcp_pos_m"]  # infos share no object (Gymnasium)
     assert info["distance_to_goal_mm"] == before["distance_to_goal_mm"] < 100.0
     with pytest.raises(RuntimeError, match="ended in a physics error .* call reset"):
         env.step(np.zeros(3, np.float32))  # it went on from MuJoCo's reset state
     env.reset(seed=0)
     *_, truncated, info = env.step(np.zeros(3, np.float32))
     assert not truncated and "physics_error" not in info
+
+
+def test_a_reset_that_fails_midway_leaves_no_episode_to_step_on(monkeypatch):
+    """Only the up-front checks ended the episode: a reset that failed after MuJoCo's reset
+    (IK, a goal image, a Ctrl-C) left the arm at qpos0, 1.3 m away, and step() went on from
+    there (diff20)."""
+    env = gym.make("InsertBench/USB-v0")
+    env.reset(seed=0)
+    env.step(np.zeros(3, np.float32))
+
+    def no_ik(*_):
+        raise RuntimeError("IK did not converge (simulated)")
+
+    monkeypatch.setattr(env.unwrapped, "_solve_start_qpos", no_ik)
+    with pytest.raises(RuntimeError, match="IK did not converge"):
+        env.reset(seed=1)
+    with pytest.raises(RuntimeError, match=r"the last reset did not finish; call reset\(\)"):
+        env.step(np.zeros(3, np.float32))
+    monkeypatch.undo()
+    env.reset(seed=1)
+    *_, info = env.step(np.zeros(3, np.float32))
+    assert info["distance_to_goal_mm"] < 100.0
 
 
 def test_a_blown_up_steps_force_is_no_peak_force_of_the_episode(monkeypatch):

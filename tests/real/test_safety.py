@@ -749,3 +749,21 @@ def test_a_sideways_push_at_the_plugs_tip_does_not_turn_the_tool():
              for pose in servo_poses(twin)[-(len(twin.commands) - start):]]
     assert max(tilts) < 2e-3
     env.close()
+
+
+def test_a_refused_reset_ends_the_episode_on_the_arm_too():
+    """The sim envs refuse step() after a refused reset (Gymnasium's TimeLimit restarts its
+    count first); the cell's env stepped on with the last episode on the arm, 4 + 5 steps
+    under a limit of 5 (diff20)."""
+    env = real.make_twin(USB, seed=0, max_episode_steps=5)
+    env.reset(seed=0)
+    for _ in range(4):
+        env.step(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(seed=1, options={"tcp_offset": (0.0, 0.0)})
+    with pytest.raises(RuntimeError, match="call reset\\(\\) before step\\(\\) .*a reset that "
+                                           "did not finish"):
+        env.step(np.zeros(3, np.float32))
+    env.reset(seed=1)
+    env.step(np.zeros(3, np.float32))
+    env.close()

@@ -435,7 +435,11 @@ def test_the_twins_command_log_keeps_the_most_recent_numbered_from_the_first():
     assert [c.args for c in log] == [(2,), (3,), (4,)]
     assert [c.args for c in log[3:]] == [(3,), (4,)] and log[-1].args == (4,)
     assert log[5:] == [] and log[2].args == (2,)
+    assert [c.args for c in log[4:1:-1]] == [(4,), (3,), (2,)]
+    assert [c.args for c in log[2::2]] == [(2,), (4,)]
     with pytest.raises(IndexError, match="before #2 were dropped"):
         log[1:]
+    with pytest.raises(IndexError, match="before #2 were dropped"):
+        log[::-1]  # down to #0 (it was islice's ValueError)
     with pytest.raises(IndexError, match="no command #0 kept"):
         log[0]
