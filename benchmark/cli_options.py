@@ -271,3 +271,26 @@ def one_line_warning(message, category, filename, lineno, file=None, line=None) 
     "WARN:" of Gymnasium's logger ("insertbench: warning: WARN: The environment ...")."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(message).split()))
     typer.echo(f"{PROG}: warning: {text.removeprefix('WARN: ')}", err=True)
+
+
+TorchThreadsOpt = Annotated[
+    int | None,
+    typer.Option(help="torch CPU threads (default: torch's, one per core). On a machine "
+                 "shared with other jobs use 1: `python -m benchmark.bench_throughput` "
+                 "measured 2 threads 10-90x slower per update than 1 at load 9 on 2 cores."),
+]
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """torch's CPU thread count for this process, checked (None: torch's default)."""
+    if threads is None:
+        return
+    from envs.tether import available_cores
+
+    cores = available_cores()
+    if not 1 <= threads <= 4 * cores:  # 100000 was a bare "MemoryError:"
+        raise typer.BadParameter(f"--torch-threads must be in [1, {4 * cores}] (4 per core "
+                                 f"of this machine's {cores}), got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)

@@ -128,9 +128,9 @@ def recipe(
     train on it with `insertbench train --demos OUT`."""
     from benchmark.datasets import CollectionGaveUp
     from benchmark.folder_lock import RunInProgress
-    from benchmark.recipes import collect_recipe
+    from benchmark.recipes import RECIPE_LOCK, collect_recipe
 
-    check_output_dir(out, "--out", own="recipe.json", what="recipe")
+    check_output_dir(out, "--out", own="recipe.json", what="recipe", ignore=(RECIPE_LOCK,))
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
                                      connectors=connector, version=version)

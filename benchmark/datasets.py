@@ -424,7 +424,9 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
     # The info entries every episode has: a family collection extended past this code's
     # `info/connector` holds episodes without it, and Minari needs one set of keys.
     common = set.intersection(*(set(b.infos) for b in buffers)) if buffers else set()
-    buffers = [replace(b, infos={k: b.infos[k] for k in common}) for b in buffers]
+    # Sorted: a set's order followed PYTHONHASHSEED, and so did the bytes of the HDF5 file
+    # (its content did not; data17).
+    buffers = [replace(b, infos={k: b.infos[k] for k in sorted(common)}) for b in buffers]
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     root = Path(out).resolve() / "minari"
     # Built beside the dataset, then moved in: built in place, a rebuild killed midway left a

@@ -31,6 +31,7 @@ import numpy as np
 
 from benchmark.cells import MAX_EVAL_EPISODES
 from benchmark.datasets import CollectConfig, collect, finished, load, read_collect_config
+from benchmark.folder_lock import run_lock
 from envs.json_files import write_json
 from envs.task_options import check_int
 from envs.tasks import DYNAMICS, pinned_versions
@@ -129,6 +130,10 @@ def recipe_parts(name: str, scale: str = "small", seed: int = 0, episodes: int |
     return [p for p in parts if connectors is None or p.connector in connectors]
 
 
+#: Held by a recipe collection for as long as it writes its folder.
+RECIPE_LOCK = "recipe.lock"
+
+
 def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
                    episodes: int | None = None, connectors: list[str] | None = None,
                    progress: bool = True, version: str = "v1") -> dict[str, Any]:
@@ -141,16 +146,20 @@ def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
                    "is_demo": p.is_demo, "collect": asdict(p.collect)} for p in parts],
     }
     path = out / RECIPE_JSON
-    if path.is_file():
-        differences = recipe_differences(read_description(out),
-                                         json.loads(json.dumps(description)))
-        if differences:
-            raise ValueError(f"{out} holds a different recipe collection ({differences}); use "
-                             "another --out or delete it")
-    write_json(path, description)  # whole: a killed run never leaves half a description
-    with pinned_versions():  # the recipe's version is chosen (--version), not a stale ID typed
-        for part in parts:
-            collect(part.collect, out / part.folder, progress=progress)
+    # Held from the check to the last part: two runs started together into one folder with
+    # other connectors both checked recipe.json absent, and the last to write it left the
+    # other's parts out of it, its user training on the wrong connectors (data17).
+    with run_lock(out, RECIPE_LOCK, "recipe collection"):
+        if path.is_file():
+            differences = recipe_differences(read_description(out),
+                                             json.loads(json.dumps(description)))
+            if differences:
+                raise ValueError(f"{out} holds a different recipe collection ({differences}); "
+                                 "use another --out or delete it")
+        write_json(path, description)  # whole: a killed run never leaves half a description
+        with pinned_versions():  # the recipe's version is chosen (--version), not a stale ID
+            for part in parts:
+                collect(part.collect, out / part.folder, progress=progress)
     return description
 
 

@@ -21,12 +21,14 @@ from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Clic
 from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS
 from benchmark.cli_options import (
     EnvOption,
+    TorchThreadsOpt,
     build_env,
     check_output_dir,
     check_output_file,
     check_task,
     parse_env_kwargs,
     parse_key_values,
+    set_torch_threads,
 )
 from envs.json_files import write_json
 
@@ -101,29 +103,6 @@ def _check_run_agent(agent_dir: Path, run: dict[str, Any], file: Path) -> None:
     if isinstance(named, str) and held is not None and held != named:
         raise typer.BadParameter(f"{agent_dir} holds a {held} checkpoint, but its run's "
                                  f"{file.name} describes a {named} run: not that run's agent")
-
-
-TorchThreadsOpt = Annotated[
-    int | None,
-    typer.Option(help="torch CPU threads (default: torch's, one per core). On a machine "
-                 "shared with other jobs use 1: `python -m benchmark.bench_throughput` "
-                 "measured 2 threads 10-90x slower per update than 1 at load 9 on 2 cores."),
-]
-
-
-def set_torch_threads(threads: int | None) -> None:
-    """torch's CPU thread count for this process, checked (None: torch's default)."""
-    if threads is None:
-        return
-    from envs.tether import available_cores
-
-    cores = available_cores()
-    if not 1 <= threads <= 4 * cores:  # 100000 was a bare "MemoryError:"
-        raise typer.BadParameter(f"--torch-threads must be in [1, {4 * cores}] (4 per core "
-                                 f"of this machine's {cores}), got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def train_command(

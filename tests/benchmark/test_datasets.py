@@ -493,3 +493,26 @@ def test_a_collection_is_not_extended_by_another_expert(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="collected by another expert .*: episodes of another "
                                          "simulator or expert"):  # it trained without a word
         check_demos_folder(tmp_path, TASK, {})  # the refused rerun left it finished
+
+
+def test_a_collections_bytes_do_not_follow_the_python_hash_seed(tmp_path):
+    """Its info entries went into the HDF5 file in a set's order, which PYTHONHASHSEED sets:
+    one config gave files of other bytes (equal content), and checksums of a released dataset
+    differed (data17)."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    digests = set()
+    for hash_seed in ("1", "2", "3"):
+        out = tmp_path / f"h{hash_seed}"
+        subprocess.run(
+            [sys.executable, "-c",
+             "import sys; from benchmark.datasets import CollectConfig, collect; "
+             "collect(CollectConfig('InsertBench/USB-v1', episodes=2, max_steps=3), "
+             "sys.argv[1], progress=False)", str(out)],
+            check=True, env=os.environ | {"PYTHONHASHSEED": hash_seed}, capture_output=True)
+        data = next(out.rglob("main_data.hdf5")).read_bytes()
+        digests.add(hashlib.sha256(data).hexdigest())
+    assert len(digests) == 1

@@ -109,7 +109,23 @@ def test_a_recipe_folder_of_other_settings_names_what_differs(tmp_path, monkeypa
                                       "--connector", "USBA", *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["recipe.json"]
+    assert {p.name for p in (tmp_path / "data").iterdir()} - {"recipe.lock"} == {"recipe.json"}
+
+
+def test_a_recipe_run_into_a_folder_another_is_writing_is_one_line(tmp_path, monkeypatch):
+    """Two runs with other connectors into one new folder both found recipe.json absent, and
+    the last to write it listed its own parts alone: the other's user, told to train on the
+    folder, trained on the wrong connectors (data17). The folder is one run's at a time."""
+    from benchmark.folder_lock import run_lock
+    from benchmark.recipes import RECIPE_LOCK
+
+    monkeypatch.chdir(tmp_path)
+    with run_lock(tmp_path / "data", RECIPE_LOCK, "recipe collection"):
+        result = CliRunner().invoke(app, ["dataset", "recipe", "paper004", "--out", "data",
+                                          "--connector", "HDMI", "--episodes", "1"])
+    assert result.exit_code == 1, result.output
+    assert "another recipe collection is writing" in result.output, result.output
+    assert not (tmp_path / "data" / "recipe.json").exists()
 
 
 def test_a_recipe_collects_its_pinned_version_without_the_out_of_date_advice(tmp_path):
