@@ -68,7 +68,12 @@ def train_command(
         save_classifier,
         train_classifier,
     )
-    from benchmark.learned_reward import RENDER_KWARGS, collect_frames, frame_settings
+    from benchmark.learned_reward import (
+        RENDER_KWARGS,
+        check_one_part,
+        collect_frames,
+        frame_settings,
+    )
     from benchmark.train import make_env
 
     if not (1 <= episodes <= MAX_EVAL_EPISODES and 1 <= heldout_episodes <= MAX_EVAL_EPISODES):
@@ -121,7 +126,10 @@ def train_command(
         try:
             probe = make_env(task, env_kwargs | {"obs_mode": "state+pixels"})
             space = probe.observation_space
-            probe.close()
+            try:  # no run could use it (it trained, then every run refused the task)
+                check_one_part(probe, task)
+            finally:
+                probe.close()
             keys = [k for k, s in space.spaces.items() if is_image_space(s)]
             keys += ["tcp_pose"] if proprio else []
             # Its networks before the rollouts: --image-size 8 was "too small for the 'drq'

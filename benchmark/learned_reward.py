@@ -323,12 +323,21 @@ def _env_under_a_learned_reward(task_id: str, kwargs: Mapping[str, Any]) -> gym.
     the NIST board's sequence of parts, which moves to its next part at the simulator's success
     (the learner would see the true success in the part it is given next)."""
     env = gym.make(task_id, **_task_kwargs_under_a_learned_reward(kwargs))
-    if len(getattr(env.unwrapped, "parts", ())) > 1:
+    try:
+        check_one_part(env, task_id)
+    except ValueError:
         env.close()
+        raise
+    return env
+
+
+def check_one_part(env: gym.Env, task_id: str) -> None:
+    """ValueError for a sequence of parts (the NIST board's), which moves to its next part at
+    the simulator's success: no learned reward may run on it."""
+    if len(getattr(env.unwrapped, "parts", ())) > 1:
         raise ValueError(f"{task_id} moves to its next part at the simulator's success, which a "
                          "learned reward must not reveal: learn each part on its own task "
                          "(InsertBench/NISTBoard-<Part>-v0)")
-    return env
 
 
 class OwnVerdictWrapper(gym.Wrapper):

@@ -510,3 +510,14 @@ def test_cli_refuses_an_out_that_is_a_file_before_rolling_out(tmp_path, monkeypa
     res = CliRunner().invoke(app, ["classifier", "train", "--task", STANDIN, "--out", out])
     assert res.exit_code == 2 and f"Invalid value for --out: {out} is not a directory" in res.output
     assert Path("c").read_text() == "not a folder"
+
+
+def test_cli_refuses_the_boards_sequence_before_rolling_out(tmp_path, monkeypatch):
+    """It trained (exit 0, a false-negative rate of nan: no held-out success), then every run
+    refused the task under a learned reward (data17)."""
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["classifier", "train", "--task", "InsertBench/NISTBoard-v0",
+                                   "--out", "c", "--episodes", "2", "--steps", "2"])
+    assert res.exit_code == 2 and "moves to its next part at the simulator's success" in \
+        " ".join(res.output.split()), res.output
+    assert not Path("c").exists()
