@@ -1671,13 +1671,22 @@ def test_ctrl_c_says_interrupted(capsys, in_tmp, monkeypatch):
     assert code == 130 and err.strip() == "insertbench: error: interrupted", err
 
 
-def test_an_eof_error_of_a_command_is_not_an_interruption(capsys, in_tmp):
+def test_an_eof_error_of_a_command_is_not_an_interruption(capsys, in_tmp, monkeypatch):
     """An empty --goal-images file: numpy's EOFError became Click's Abort, printed as
-    "interrupted" with status 130, as if the user had pressed Ctrl-C."""
+    "interrupted" with status 130, as if the user had pressed Ctrl-C. The file is now named
+    as a --goal-images mistake; an EOFError no command expects is still no interruption."""
     (in_tmp / "goal.npz").write_bytes(b"")
-    code, _, err = run_cli(capsys, "real", "validate", "--task", "InsertBench/USB-v0", "--twin",
-                           "--policy", "p_controller", "--episodes", "1", "--out", "runs/rv",
-                           "--env", "reward=goal_image", "--goal-images", "goal.npz")
+    validate = ["real", "validate", "--task", "InsertBench/USB-v0", "--twin", "--policy",
+                "p_controller", "--episodes", "1", "--out", "runs/rv", "--env",
+                "reward=goal_image", "--goal-images", "goal.npz"]
+    code, _, err = run_cli(capsys, *validate)
+    assert code == 2 and "goal.npz is not a goal-image file (No data left in file)" in err, err
+
+    def empty(*_, **__):
+        raise EOFError("No data left in file")
+
+    monkeypatch.setattr("real.goal_images.load", empty)
+    code, _, err = run_cli(capsys, *validate)
     assert code == 1, err
     assert "EOFError: No data left in file (an empty or truncated file?)" in err
     assert "interrupted" not in err and "Traceback" not in err
