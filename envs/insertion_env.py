@@ -472,10 +472,10 @@ class InsertionEnv(PlainSpec, gym.Env):
             self._step_force = 0.0  # unknown, not the blow-up's 1e12 N (nor time above limits)
             # Truncated, not terminated: a blow-up is outside the task's MDP, and as an absorbing
             # state it would be worth more than going on under the negative dense rewards. The
-            # state is MuJoCo's reset, so the last step's observation, reward and pose stand in
-            # (the reset's put the TCP 1.3 m away in the episode's record, real18 envs18); its
-            # contact force (up to 1e12 N) is no peak force the episode had.
-            # The state is MuJoCo's reset, the arm 1.3 m from the socket: no step from there.
+            # state is MuJoCo's reset, the arm 1.3 m from the socket, so the last step's
+            # observation, reward and pose stand in (the reset's pose went into the episode's
+            # record, envs18) and no step goes on from there; its contact force (up to 1e12 N)
+            # is no peak force the episode had.
             self.end_episode(f"the episode ended in a physics error ({error})")
             info = self._last_info | {"is_success": False, "force_n": 0.0,
                                       "tcp_pos_m": self._last_info["tcp_pos_m"].copy(),
@@ -603,21 +603,18 @@ class InsertionEnv(PlainSpec, gym.Env):
             dense_form=self.task.dynamics.dense_form,
         )
 
-    def _info(self, physics_error: str = "") -> dict[str, Any]:
+    def _info(self) -> dict[str, Any]:
         """`is_success` means mated: the plug seated within its mating stroke (`is_mated`)."""
         depth = self.insertion_depth_mm()
-        info = {
+        return {
             "task_id": self.task.env_id,
-            "is_success": not physics_error and is_mated(depth, self.task.connector),
+            "is_success": is_mated(depth, self.task.connector),
             "insertion_depth_mm": depth,
             "distance_to_goal_mm": float(np.linalg.norm(self.tcp_pos - self.goal_pos) / MM),
             "max_force_n": self._max_force,
             "force_n": self._step_force,
             "tcp_pos_m": self.tcp_pos,
         }
-        if physics_error:
-            info["physics_error"] = physics_error
-        return info
 
     # ----------------------------------------------------------------------------------------
     # Helpers
