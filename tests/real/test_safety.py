@@ -767,3 +767,28 @@ def test_a_refused_reset_ends_the_episode_on_the_arm_too():
     env.reset(seed=1)
     env.step(np.zeros(3, np.float32))
     env.close()
+
+
+def test_a_cb3_rate_reads_an_impact_as_the_e_series_rate_does():
+    """The twin reported the last physics step's wrench: at 125 Hz (a CB3) a 2 ms impact of
+    ~250 N on the chamfer stood for the whole 8 ms period, and the force limit (120 N) tripped
+    where 500 Hz read 41 N (real19). It reports the period's mean, as a controller's estimate."""
+    peaks = {}
+    for hz in (500.0, 125.0):
+        env = real.make_twin("InsertBench/USB-v1", seed=1000, servo_hz=hz)
+        base = env.unwrapped
+        obs, _ = env.reset(seed=1000)
+        base.believed_goal_pos = base.believed_goal_pos + base.start_mat @ np.array(
+            [0.5e-3, 0.0, 0.0])  # onto the chamfer
+        policy = real.p_controller(env)
+        forces = []
+        for _ in range(40):
+            obs, _, terminated, _, info = env.step(policy(obs))
+            forces.append(info["force_n"])
+            assert info["safety_trip"] is None, info["safety_message"]
+            if terminated:
+                break
+        assert info["is_success"]
+        peaks[hz] = max(forces)
+        env.close()
+    assert peaks[125.0] < 1.5 * peaks[500.0] < 80.0, peaks
