@@ -335,6 +335,10 @@ class RealInsertionEnv(gym.Env):
         # option, the arm outside the workspace) let step() go on with the last episode on
         # the arm, past the time limit Gymnasium's TimeLimit had restarted (diff20).
         self._needs_reset = True
+        # Before the robot is touched: a misspelt option stopped the arm and armed the RTDE
+        # watchdog first, and a corrected reset more than 0.2 s later found the control
+        # script ended (real19).
+        requested = self._requested_offset_m(options)
         self._say_if_slow_between_episodes()
         super().reset(seed=seed)
         safe = self.safe
@@ -366,15 +370,8 @@ class RealInsertionEnv(gym.Env):
             )
         rng = self.np_random
         offset = sample_start_offset_m(rng, self.init_offset_mm)
-        requested = requested_offset_mm(options, self.workspace_mm)
         if requested is not None:
-            dx, dy = requested
-            # Board frame (the sim's world: socket frame turned about x, z out of the board).
-            offset = np.array([dx, -dy]) * MM
-            if np.linalg.norm(offset) > self._lateral_room:
-                raise ValueError(
-                    f"options['tcp_offset_mm'] = {(dx, dy)} leaves the safety workspace"
-                )
+            offset = requested
         self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
         socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
         bias = state.wrench.copy()
@@ -437,6 +434,19 @@ class RealInsertionEnv(gym.Env):
             self._needs_reset = True
             raise RuntimeError(f"safety trip while resetting: {self.safe.tripped}")
         return obs, self._info(state)
+
+    def _requested_offset_m(self, options: dict | None) -> np.ndarray | None:
+        """`options["tcp_offset_mm"]` as a start offset [m] in the board frame (the sim's
+        world: the socket frame turned about x, z out of the board), or None; ValueError for
+        another option or an offset outside the safety workspace."""
+        requested = requested_offset_mm(options, self.workspace_mm)
+        if requested is None:
+            return None
+        dx, dy = requested
+        offset = np.array([dx, -dy]) * MM
+        if np.linalg.norm(offset) > self._lateral_room:
+            raise ValueError(f"options['tcp_offset_mm'] = {(dx, dy)} leaves the safety workspace")
+        return offset
 
     def step(self, action):
         self._check_open()

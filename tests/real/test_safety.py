@@ -759,8 +759,15 @@ def test_a_refused_reset_ends_the_episode_on_the_arm_too():
     env.reset(seed=0)
     for _ in range(4):
         env.step(np.zeros(3, np.float32))
-    with pytest.raises(ValueError, match="unknown reset option"):
-        env.reset(seed=1, options={"tcp_offset": (0.0, 0.0)})
+    twin = env.unwrapped.robot
+    start = len(twin.commands)
+    for options, message in (({"tcp_offset": (0.0, 0.0)}, "unknown reset option"),
+                             ({"tcp_offset_mm": (200.0, 0.0)}, "must be in")):
+        with pytest.raises(ValueError, match=message):
+            env.reset(seed=1, options=options)
+    # Before the robot is touched: it stopped the arm and armed the RTDE watchdog, whose
+    # 0.2 s ended the control script before a corrected reset (real19).
+    assert twin.commands[start:] == []
     with pytest.raises(RuntimeError, match="call reset\\(\\) before step\\(\\) .*a reset that "
                                            "did not finish"):
         env.step(np.zeros(3, np.float32))
