@@ -82,6 +82,7 @@ from benchmark.train import (
     make_base_policy,
     make_env,
     no_intervention_source,
+    operator_never_acts,
     swap_in_checkpoint,
     train_episode_seed,
 )
@@ -494,6 +495,9 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     if refusal:
         env.close()
         raise ValueError(refusal)
+    idle = operator_never_acts(agent_name, agent.config, env)
+    if idle:
+        warnings.warn(idle, UserWarning, stacklevel=2)
     if demo_episodes is None:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
     if demo_episodes > 0 and ckpt is None:

@@ -874,14 +874,42 @@ def no_intervention_source(agent_name: str, config: Any, env: gym.Env,
     simulated operator turned off (``operator='none'``), and neither a hook (a device,
     ``--teleop``) nor an intervention wrapper on ``env`` to intervene instead. It trained as
     RLPD (HG-DAgger: as BC) under its own name."""
-    from envs.intervention import InterventionWrapper
-
-    wrapped, layer = False, env
-    while isinstance(layer, gym.Wrapper) and not wrapped:
-        wrapped, layer = isinstance(layer, InterventionWrapper), layer.env
-    if getattr(config, "operator", None) == "none" and hook is None and not wrapped:
+    if (getattr(config, "operator", None) == "none" and hook is None
+            and not _intervention_wrapped(env)):
         return (f"{agent_name} with operator='none' learns from a device's interventions "
                 "(--teleop) or an intervene hook, and none was given: nothing would intervene")
+    return None
+
+
+def _intervention_wrapped(env: gym.Env) -> bool:
+    """Whether a device intervenes through a wrapper of ``env`` (`envs.intervention`)."""
+    from envs.intervention import InterventionWrapper
+
+    layer = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, InterventionWrapper):
+            return True
+        layer = layer.env
+    return False
+
+
+def operator_never_acts(agent_name: str, config: Any, env: gym.Env, hook: Any = None
+                        ) -> str | None:
+    """Why an agent's simulated operator can never act (None: it can): no budget, or a
+    reaction slower than an episode. The run is then RLPD (HG-DAgger: BC) under the method's
+    name, which a budget of 0 is on purpose (docs/results/serl.md's control); said, not
+    refused (serl17: both ran with 0 interventions and no word)."""
+    if (getattr(config, "operator", None) != "simulated" or hook is not None
+            or _intervention_wrapped(env)):
+        return None
+    if config.operator_budget_start == 0:
+        return (f"{agent_name}'s simulated operator has no budget (operator_budget_start=0): "
+                "nothing will intervene")
+    steps = env.spec.max_episode_steps if env.spec is not None else None
+    if steps is not None and config.operator_reaction_steps >= steps:
+        return (f"{agent_name}'s simulated operator reacts after operator_reaction_steps="
+                f"{config.operator_reaction_steps} straying steps, and this task's episodes end "
+                f"after {steps}: nothing will intervene")
     return None
 
 
@@ -1204,6 +1232,9 @@ def train(
                 refusal = no_intervention_source(agent_name, agent.config, env, intervene)
                 if refusal:
                     raise ValueError(refusal)
+                idle = operator_never_acts(agent_name, agent.config, env, intervene)
+                if idle:
+                    warnings.warn(idle, UserWarning, stacklevel=2)
             except ValueError:
                 # E.g. a config past the parameter budget: run_lock removes the folder it made.
                 env.close()

@@ -8,6 +8,8 @@ configured; the runner stores the executed action.
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -290,6 +292,25 @@ def _teleop_env(**kwargs):
 
 if INTERVENED_ID not in gym.registry:
     gym.register(INTERVENED_ID, entry_point=_teleop_env, max_episode_steps=50)
+
+
+@pytest.mark.parametrize(("agent", "override", "message"), [
+    ("hil_serl", {"operator_budget_start": 0, "operator_budget_end": 0},
+     "has no budget (operator_budget_start=0)"),
+    ("hg_dagger", {"operator_reaction_steps": 100_000}, "reacts after operator_reaction_steps="
+                                                        "100000 straying steps, and this task's "
+                                                        "episodes end after"),
+])
+def test_a_simulated_operator_that_could_never_act_is_said_to(tmp_path, agent, override,
+                                                             message):
+    """Without a word: 0 intervened transitions, HIL-SERL trained as RLPD and HG-DAgger as BC
+    under their names (serl17). Said, not refused: a budget of 0 is docs/results/serl.md's
+    control (HIL-SERL bitwise RLPD)."""
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        result = train(STANDIN, agent, seed=0, steps=30, config=TINY[agent] | override,
+                       out_dir=tmp_path / "r", demo_episodes=1, eval_episodes=0,
+                       progress=False)
+    assert result.intervention_steps == 0
 
 
 def test_runner_stores_the_action_an_intervention_wrapper_executed(tmp_path):
