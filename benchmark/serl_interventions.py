@@ -11,7 +11,9 @@ successes (of 20, no operator) at the first evaluation at or after the window's 
 the run's TensorBoard scalars (``train/episode_*``, ``train/intervention_steps``), its
 ``evaluations.json`` and the online replay buffer of its last checkpoint (row i is env step
 i + 1: RLPD-family online buffers hold only the run's own transitions). Runs without an
-operator (``rlpd``) print zero interventions. The numbers behind the pixel trace in
+operator (``rlpd``) print zero interventions; HG-DAgger keeps no online buffer, so which of its
+successes the operator finished is not known ("-"), and a run without evaluations
+(``--eval-episodes 0``) has none to print after a window. The numbers behind the pixel trace in
 docs/results/serl.md.
 """
 
@@ -36,16 +38,20 @@ def episodes(run_dir: Path) -> list[dict]:
     lengths = scalars.get("train/episode_length", {})
     success = scalars.get("train/episode_success", {})
     steps_in = scalars.get("train/intervention_steps", {})
-    with np.load(run_dir / "checkpoint/agent/replay_online.npz") as replay:
-        intervened = replay["intervened"].copy()
-        size = int(replay["ptr_size_capacity"][1])
+    replay = run_dir / "checkpoint/agent/replay_online.npz"
+    intervened, size = None, 0  # HG-DAgger's: no online buffer (it failed, serl17)
+    if replay.is_file():
+        with np.load(replay) as data:
+            intervened = data["intervened"].copy()
+            size = int(data["ptr_size_capacity"][1])
     rows = []
     for end in sorted(lengths):
         last = end - 1  # buffer row of the episode's last step
         rows.append({"end": end, "length": int(lengths[end]),
                      "success": bool(success.get(end, 0.0)),
                      "intervened": int(steps_in.get(end, 0)),
-                     "last_intervened": bool(last < size and intervened[last])})
+                     "last_intervened": (None if intervened is None else
+                                         bool(last < size and intervened[last]))})
     return rows
 
 
@@ -62,8 +68,9 @@ def operator_budget(run_dir: Path, step: int) -> int | None:
 def summary(run_dir: Path, window: int) -> list[dict]:
     """One dict per window (see the module docstring)."""
     eps = episodes(run_dir)
-    evals = [(e["env_steps"], e["summary"]["successes"])
-             for e in json.loads((run_dir / "evaluations.json").read_text())]
+    evaluations = run_dir / "evaluations.json"
+    evals = ([(e["env_steps"], e["summary"]["successes"])
+              for e in json.loads(evaluations.read_text())] if evaluations.is_file() else [])
     out = []
     last_end = eps[-1]["end"] if eps else 0
     for lo in range(0, last_end, window):
@@ -75,7 +82,8 @@ def summary(run_dir: Path, window: int) -> list[dict]:
             "window": f"{lo}-{hi}", "episodes": len(w),
             "mean_length": round(steps / len(w), 1) if w else None,
             "successes": sum(e["success"] for e in w),
-            "finished_by_operator": sum(e["success"] and e["last_intervened"] for e in w),
+            "finished_by_operator": ("-" if any(e["last_intervened"] is None for e in w) else
+                                     sum(e["success"] and e["last_intervened"] for e in w)),
             "intervened_steps": sum(e["intervened"] for e in w), "env_steps": steps,
             "episodes_intervened": sum(e["intervened"] > 0 for e in w),
             "budget": operator_budget(run_dir, lo),

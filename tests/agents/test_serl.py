@@ -434,6 +434,21 @@ def test_serl_interventions_counts_what_the_runner_logged(tmp_path):
     assert rows[0]["eval_after"] == result.summaries[0]["successes"]
 
 
+def test_serl_interventions_reads_an_hg_dagger_run_without_evaluations(tmp_path):
+    """It opened the online replay buffer, which HG-DAgger does not keep, and evaluations.json,
+    which --eval-episodes 0 does not write: both runs failed in one line (serl17)."""
+    from benchmark.serl_interventions import summary
+
+    config = TINY["hg_dagger"] | {"operator_reaction_steps": 0, "operator_budget_start": 20}
+    result = train("tests.standin_env:" + STANDIN, "hg_dagger", seed=1, steps=60,
+                   config=config, env_kwargs={"goal_noise_mm": 1.0}, out_dir=tmp_path,
+                   eval_episodes=0, demo_episodes=1, progress=False)
+    rows = summary(tmp_path, 30)
+    assert rows and all(r["finished_by_operator"] == "-" and r["eval_after"] is None
+                        for r in rows)
+    assert sum(r["intervened_steps"] for r in rows) <= result.intervention_steps
+
+
 def test_rlpd_steps_its_actor_once_per_env_step_by_default():
     """RLPD updates the actor once per env step whatever the UTD; SERL's cta_ratio of 2 as the
     default made 10 actor steps per env step at RLPD's UTD of 20."""
