@@ -21,7 +21,7 @@ import argparse
 import numpy as np
 
 from benchmark.metrics import aggregate
-from benchmark.script_args import positive_int
+from benchmark.script_args import non_negative_int, positive_int
 from leaderboards import scoring
 
 #: (label, per task: its true rate and its number of distinct episodes) for the mean's interval.
@@ -110,7 +110,7 @@ def main() -> None:
                         help="simulated evaluations per case")
     parser.add_argument("--matrices", type=positive_int, default=300,
                         help="simulated matrices per matrix-report case")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     print(f"coverage of the leaderboard's 95% intervals ({args.evaluations} simulated "

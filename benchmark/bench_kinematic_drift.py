@@ -24,7 +24,7 @@ import argparse
 
 import numpy as np
 
-from benchmark.script_args import doc_summary, positive_float, positive_int
+from benchmark.script_args import doc_summary, non_negative_int, positive_float, positive_int
 from envs.ur5e_constants import HOME_QPOS
 from real.config import SafetyConfig
 from real.kinematics import UR_DH, flange_pose, tool_in_flange
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="calibration error of each angle [mrad] (default: as --sigma-mm)")
     parser.add_argument("--arms", type=positive_int, default=20)
     parser.add_argument("--poses", type=positive_int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
     sigmas = (1.0, 3.0) if args.sigma_mm is None else (args.sigma_mm,)
     limit = SafetyConfig()

@@ -41,6 +41,7 @@ successes, of failed states within 3 mm of the success depth and of the others.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from typing import Any
@@ -279,15 +280,27 @@ def classifier_overrides(items: list[str] | None, steps: int,
     return overrides
 
 
+#: The IQLConfig fields `train_policy` reads: any other was printed as applied and ignored
+#: (`device=cuda` ran on the CPU, bench18).
+POLICY_FIELDS = ("image_feature_dim", "daib_invariant_dim", "daib_specific_dim", "num_domains",
+                 "daib_kl_weight", "daib_adversarial_weight", "hidden", "actor_lr", "augment_pad",
+                 "policy_color_jitter")
+
+
 def policy_config(items: list[str] | None) -> IQLConfig | str:
     """``KEY=VALUE`` strings -> the IQLConfig (defaults plus overrides) that ``train_policy``
-    uses; an error line (str) for a malformed item, an unknown field or a value out of
-    range."""
+    uses; an error line (str) for a malformed item, an unknown field, one the policy study does
+    not read (`POLICY_FIELDS`) or a value out of range."""
     from agents.config import build_config
 
     overrides = parse_overrides(items)
     if isinstance(overrides, str):
         return overrides
+    known = {f.name for f in dataclasses.fields(IQLConfig)}  # unknown ones: build_config's
+    unread = sorted(k for k in overrides if k in known and k not in POLICY_FIELDS)
+    if unread:
+        return (f"--config {', '.join(unread)}: the policy study does not read "
+                f"{'it' if len(unread) == 1 else 'them'} (it reads {', '.join(POLICY_FIELDS)})")
     try:
         return build_config(IQLConfig, overrides)
     except (TypeError, ValueError) as err:

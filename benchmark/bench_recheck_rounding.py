@@ -7,7 +7,9 @@ Runs each entry's policy on its track's public dev seeds twice: as stored, and w
 action multiplied by 1 +- 1.2e-7 (one float32 rounding, random sign per component), the size of
 difference another CPU or BLAS build makes. Prints, per entry, how many of the episodes keep
 their outcome, how many moved some other field by more than 1e-3 relative (or a count), and the
-fields whose mean over the episodes moved most, as the site shows them. `leaderboards.recheck`
+fields of the episode records whose mean over the episodes moved most (every measured field,
+not only the site's columns; a field some of whose outcomes changed is left out, its count of
+values changing with them). `leaderboards.recheck`
 passes a recheck elsewhere on the outcomes alone because of what this measures.
 """
 

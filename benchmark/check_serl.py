@@ -167,7 +167,8 @@ def main() -> None:
     reached = steps_to_target([e.env_steps for e in result.evaluations],
                               [s["successes"] for s in result.summaries], target)
     print(f"env steps to >= {target}/{args.eval_episodes} "
-          f"({100 * args.target / EVAL_EPISODES:g}%) held to the end: "
+          f"({100 * target / args.eval_episodes:.0f}%; --target {args.target}/{EVAL_EPISODES}) "
+          "held to the end: "
           + (f"{reached}" if reached is not None else f"not reached in {result.steps}"))
     classifier = learned_reward_classifier(result.agent, TASKS[args.task], env_kwargs)
     if classifier is not None and args.heldout_episodes > 0:

@@ -54,6 +54,16 @@ def test_bench_tab_chatter_refuses_knobs_of_the_other_version(capsys, monkeypatc
     assert code != 0 and message in err, err
 
 
+def test_bench_lotj_policy_refuses_config_fields_its_policy_study_does_not_read(
+        capsys, monkeypatch):
+    """`--config device=cuda batch_size=4096` was printed as applied, and the study ran on the
+    CPU with its own --batch-size, exit 0 (bench18)."""
+    code, err = _exit_message(capsys, monkeypatch, bench_lotj_policy.main, "--data", "nowhere",
+                              "--config", "device=cuda", "--config", "batch_size=4096")
+    assert code == 2 and "--config batch_size, device: the policy study does not read them" \
+        in err, err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -240,6 +250,9 @@ def test_odas_wrong_context_is_another_task_whatever_the_subset():
         ("bench_spiral", ["InsertBench/USB-v1", "--episodes", "0"], "must be an integer >= 1"),
         ("bench_connectors", ["--dataset-task", "Bogus-v9"], "unknown task 'Bogus-v9'"),
         ("bench_agents", ["--device", "bogus"], "not a torch device: 'bogus'"),
+        # numpy's "expected non-negative integer" traceback (bench18)
+        ("bench_interval_coverage", ["--seed", "-1"], "argument --seed: must be an integer >= 0"),
+        ("bench_kinematic_drift", ["--seed", "-1"], "argument --seed: must be an integer >= 0"),
     ],
 )
 def test_scripts_refuse_bad_arguments_in_one_line_before_any_work(
