@@ -430,9 +430,9 @@ def _aggregate_section(
     section = Section("Aggregates across tasks and seeds", [
         "Score: final success rate of a cell. IQM and mean over (seed, task) scores with 95% "
         f"stratified bootstrap intervals ({reps} resamples, rliable). With few seeds a "
-        "percentile bootstrap is narrower than its name: it held the true mean in 73-87% of "
-        "simulated matrices with 2 seeds, 80-86% with 3, 86-91% with 5 (`python -m "
-        "benchmark.bench_interval_coverage`)."
+        "percentile bootstrap is narrower than its name: it held the true mean in 76-84% of "
+        "simulated matrices with 2 seeds, 82-85% with 3, 89-91% with 5 (`python -m "
+        "benchmark.bench_interval_coverage`, its default seed, 2026-12-06)."
         + (" One aggregate per task version." if split else "")
     ])
     for name in sorted(replayed):
