@@ -42,6 +42,7 @@ from agents.reward_classifier import (
     select_space,
 )
 from benchmark.cells import MAX_EVAL_EPISODES
+from envs.insertion_env import InsertionEnv
 
 #: Env reset seeds of classifier frames: disjoint from training, evaluation and demo seeds.
 FRAME_SEED_BASE = 80_000_000
@@ -481,6 +482,16 @@ def check_same_classifier(recorded: str | None, now: str | None, task_id: str,
                      "run was started in, or name that classifier's folder")
 
 
+def _render_setting(name: str, value: Any) -> Any:
+    """A render kwarg as the env takes it: a square [n, n] image size is n, cameras a tuple."""
+    if name == "image_size" and isinstance(value, list | tuple) and len(value) == 2 \
+            and value[0] == value[1]:
+        return value[0]
+    if name == "cameras" and isinstance(value, list | tuple):
+        return tuple(value)
+    return value
+
+
 def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     """``task_id`` rewarded by a classifier; see the module docstring.
 
@@ -501,8 +512,14 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
         raise ValueError(f"{err}{_looked_up(directory)}") from None
     check_classifier_task(directory, task_id)
     obs_mode = kwargs.pop("obs_mode", "state")
+    # Every render setting, its default where the classifier's record leaves it out: a run's
+    # `-e grayscale=true` passed this check and was refused later as the classifier file's
+    # fault; `-e image_size=[32,32]` was refused beside a 32 px classifier (data17).
+    defaults = inspect.signature(InsertionEnv).parameters
     render = {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
-    clash = {k: (kwargs[k], v) for k, v in render.items() if k in kwargs and kwargs[k] != v}
+    trained_on = {k: render.get(k, defaults[k].default) for k in RENDER_KWARGS}
+    clash = {k: (kwargs[k], v) for k, v in trained_on.items()
+             if k in kwargs and _render_setting(k, kwargs[k]) != _render_setting(k, v)}
     if clash:
         raise ValueError(f"env kwargs {clash} (run, classifier) differ from the frames the "
                          "classifier was trained on")

@@ -379,6 +379,13 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
         make_env(STANDIN, {"reward_classifier": "clf/{task}"})
     env = make_env(STANDIN, {"reward": "classifier", "reward_classifier": "clf/{task}"})
     assert "wrist" not in env.observation_space.spaces  # state run; the classifier sees pixels
+    # The run's render kwargs against the classifier's frames, defaults included: grayscale
+    # was refused as the classifier file's fault; [16, 16] beside 16 px refused (data17).
+    learned = {"reward": "classifier", "reward_classifier": "clf/{task}"}
+    with pytest.raises(ValueError, match=r"env kwargs \{'grayscale': \(True, False\)\} \(run, "
+                                         r"classifier\) differ from the frames"):
+        make_env(STANDIN, learned | {"grayscale": True})
+    make_env(STANDIN, learned | {"image_size": [16, 16]}).close()
     # Every step's decision is counted against the simulator's success, on N worlds as on one
     # (the vector loop counted none: a run on 2 worlds reported no error rates).
     for num_envs in (1, 2):
