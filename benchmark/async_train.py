@@ -76,13 +76,12 @@ from benchmark.train import (
     act_and_step,
     check_checkpoint_numbers,
     check_demo_episodes,
+    check_intervention_source,
     collect_demos,
     confusion_rates,
     count_reward_decision,
     make_base_policy,
     make_env,
-    no_intervention_source,
-    operator_never_acts,
     swap_in_checkpoint,
     train_episode_seed,
 )
@@ -491,13 +490,11 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         raise ValueError(f"{agent_name} with online_updates_per_step=0 makes no update from "
                          "the actors' transitions: train-async would only collect them; give "
                          "-c online_updates_per_step=N, or train it with `insertbench train`")
-    refusal = no_intervention_source(agent_name, agent.config, env)  # no device here
-    if refusal:
+    try:
+        check_intervention_source(agent_name, agent.config, env)  # no device here
+    except ValueError:
         env.close()
-        raise ValueError(refusal)
-    idle = operator_never_acts(agent_name, agent.config, env)
-    if idle:
-        warnings.warn(idle, UserWarning, stacklevel=2)
+        raise
     if demo_episodes is None:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
     if demo_episodes > 0 and ckpt is None:

@@ -179,13 +179,13 @@ def read_collect_config(out: Path) -> CollectConfig:
 BUILT_JSON = "minari_built.json"
 #: Written where a --demos collection gave up: why, for every later reader of the folder.
 GAVE_UP_TXT = "gave_up.txt"
+#: Held by a collection for as long as it writes its folder (`benchmark.folder_lock`).
+COLLECT_LOCK = "collect.lock"
 
 
 class CollectionGaveUp(RuntimeError):
     """The expert succeeded too rarely to fill a --demos collection (not a bad value: the
     same settings give up again, from the episodes already kept)."""
-#: Held by a collection for as long as it writes its folder (`benchmark.folder_lock`).
-COLLECT_LOCK = "collect.lock"
 
 
 def _built_marker(config: CollectConfig) -> dict[str, str]:
@@ -205,14 +205,14 @@ def read_finished_collection(out: Path) -> CollectConfig:
     """`read_collect_config`, and a ValueError saying how to finish a collection whose Minari
     dataset is not written yet (Minari's own error advised ``download=True``)."""
     config = read_collect_config(out)
+    if finished(out, config):
+        return config
     gave_up = Path(out) / GAVE_UP_TXT
-    if gave_up.is_file() and not finished(out, config):  # "rerun it to finish it" looped
+    if gave_up.is_file():  # "rerun it to finish it" looped
         raise ValueError(f"{out} holds a collection that gave up: {gave_up.read_text().strip()}")
-    if not finished(out, config):
-        raise ValueError(f"{out} holds an unfinished collection (no complete Minari dataset "
-                         f"{config.minari_id} with lossless images yet): rerun the "
-                         "`insertbench dataset collect` that wrote it to finish it")
-    return config
+    raise ValueError(f"{out} holds an unfinished collection (no complete Minari dataset "
+                     f"{config.minari_id} with lossless images yet): rerun the "
+                     "`insertbench dataset collect` that wrote it to finish it")
 
 
 def _check_config(out: Path, config: CollectConfig) -> None:

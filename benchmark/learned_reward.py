@@ -43,6 +43,7 @@ from agents.reward_classifier import (
 )
 from benchmark.cells import MAX_EVAL_EPISODES
 from envs.insertion_env import InsertionEnv
+from envs.task_options import check_bool, check_cameras, check_image_size
 
 #: Env reset seeds of classifier frames: disjoint from training, evaluation and demo seeds.
 FRAME_SEED_BASE = 80_000_000
@@ -59,10 +60,13 @@ FRAME_KWARGS = ("start_height_mm", "obs_frame")
 
 def frame_settings(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The `FRAME_KWARGS` of ``env_kwargs``, the env's defaults filled in."""
-    from envs.insertion_env import InsertionEnv
+    return with_defaults(env_kwargs, FRAME_KWARGS)
 
+
+def with_defaults(env_kwargs: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The kwargs ``names`` of ``env_kwargs``, `InsertionEnv`'s defaults where it has none."""
     params = inspect.signature(InsertionEnv).parameters
-    return {k: env_kwargs.get(k, params[k].default) for k in FRAME_KWARGS}
+    return {k: env_kwargs.get(k, params[k].default) for k in names}
 
 
 def collect_frames(
@@ -482,14 +486,9 @@ def check_same_classifier(recorded: str | None, now: str | None, task_id: str,
                      "run was started in, or name that classifier's folder")
 
 
-def _render_setting(name: str, value: Any) -> Any:
-    """A render kwarg as the env takes it: a square [n, n] image size is n, cameras a tuple."""
-    if name == "image_size" and isinstance(value, list | tuple) and len(value) == 2 \
-            and value[0] == value[1]:
-        return value[0]
-    if name == "cameras" and isinstance(value, list | tuple):
-        return tuple(value)
-    return value
+#: A render kwarg as the env takes it (its own checks): 32 and [32, 32] are one image size.
+_RENDER_SETTING = {"image_size": check_image_size, "cameras": check_cameras,
+                   "grayscale": lambda value: check_bool("grayscale", value)}
 
 
 def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
@@ -515,11 +514,10 @@ def make_classifier_env(task_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
     # Every render setting, its default where the classifier's record leaves it out: a run's
     # `-e grayscale=true` passed this check and was refused later as the classifier file's
     # fault; `-e image_size=[32,32]` was refused beside a 32 px classifier (data17).
-    defaults = inspect.signature(InsertionEnv).parameters
     render = {k: v for k, v in classifier.meta.env_kwargs.items() if k in RENDER_KWARGS}
-    trained_on = {k: render.get(k, defaults[k].default) for k in RENDER_KWARGS}
+    trained_on = with_defaults(render, RENDER_KWARGS)
     clash = {k: (kwargs[k], v) for k, v in trained_on.items()
-             if k in kwargs and _render_setting(k, kwargs[k]) != _render_setting(k, v)}
+             if k in kwargs and _RENDER_SETTING[k](kwargs[k]) != _RENDER_SETTING[k](v)}
     if clash:
         raise ValueError(f"env kwargs {clash} (run, classifier) differ from the frames the "
                          "classifier was trained on")

@@ -40,7 +40,6 @@ and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on it
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import math
 import os
@@ -85,10 +84,10 @@ from benchmark.learned_reward import (
     classifier_sha256,
     end_trials_on_own_verdict,
     scored_env,
+    with_defaults,
 )
 from benchmark.store import suite_commit
 from envs.episode import summarize
-from envs.insertion_env import InsertionEnv
 from envs.json_files import write_json, written_whole
 from envs.task_options import REWARDS, check_max_episode_steps
 
@@ -395,8 +394,8 @@ def _warn_other_settings(demos: Path, how: str, side: str, their_task: str | Non
     (those in `ignore` aside); ValueError where their rewards are another reward function's
     (unless `ignore` holds "reward")."""
     if "reward" not in ignore:
-        default = inspect.signature(InsertionEnv).parameters["reward"].default
-        theirs_r, ours_r = (k.get("reward", default) for k in (their_kwargs, env_kwargs))
+        theirs_r, ours_r = (with_defaults(k, ("reward",))["reward"]
+                            for k in (their_kwargs, env_kwargs))
         # Sparse demos trained a dense run, rewards of both mixed. A success label is one,
         # the simulator's or a classifier's (as HIL-SERL's operators label their demos).
         if theirs_r != ours_r and not {theirs_r, ours_r} <= SUCCESS_REWARDS:
@@ -868,17 +867,29 @@ def check_demo_episodes(demo_episodes: int | None, agent_name: str,
                          f">= 1 (default {DEFAULT_DEMO_EPISODES}) or demos")
 
 
-def no_intervention_source(agent_name: str, config: Any, env: gym.Env,
-                           hook: Any = None) -> str | None:
-    """Why an agent that learns from interventions would get none (None: it will): its
-    simulated operator turned off (``operator='none'``), and neither a hook (a device,
-    ``--teleop``) nor an intervention wrapper on ``env`` to intervene instead. It trained as
-    RLPD (HG-DAgger: as BC) under its own name."""
-    if (getattr(config, "operator", None) == "none" and hook is None
-            and not _intervention_wrapped(env)):
-        return (f"{agent_name} with operator='none' learns from a device's interventions "
-                "(--teleop) or an intervene hook, and none was given: nothing would intervene")
-    return None
+def check_intervention_source(agent_name: str, config: Any, env: gym.Env,
+                              hook: Any = None) -> None:
+    """ValueError where an agent that learns from interventions would get none: its simulated
+    operator turned off (``operator='none'``), and neither a hook (a device, ``--teleop``) nor
+    an intervention wrapper on ``env`` to intervene instead (it trained as RLPD, HG-DAgger as
+    BC, under its own name). A warning where its simulated operator can never act: no budget,
+    or a reaction slower than an episode; said, not refused, as a budget of 0 is
+    docs/results/serl.md's control (serl17: both ran with 0 interventions and no word)."""
+    operator = getattr(config, "operator", None)
+    if operator is None or hook is not None or _intervention_wrapped(env):
+        return
+    if operator == "none":
+        raise ValueError(f"{agent_name} with operator='none' learns from a device's "
+                         "interventions (--teleop) or an intervene hook, and none was given: "
+                         "nothing would intervene")
+    steps = env.spec.max_episode_steps if env.spec is not None else None
+    idle = ("has no budget (operator_budget_start=0)" if config.operator_budget_start == 0 else
+            f"reacts after operator_reaction_steps={config.operator_reaction_steps} straying "
+            f"steps, and this task's episodes end after {steps}"
+            if steps is not None and config.operator_reaction_steps >= steps else None)
+    if idle:
+        warnings.warn(f"{agent_name}'s simulated operator {idle}: nothing will intervene",
+                      UserWarning, stacklevel=3)
 
 
 def _intervention_wrapped(env: gym.Env) -> bool:
@@ -891,26 +902,6 @@ def _intervention_wrapped(env: gym.Env) -> bool:
             return True
         layer = layer.env
     return False
-
-
-def operator_never_acts(agent_name: str, config: Any, env: gym.Env, hook: Any = None
-                        ) -> str | None:
-    """Why an agent's simulated operator can never act (None: it can): no budget, or a
-    reaction slower than an episode. The run is then RLPD (HG-DAgger: BC) under the method's
-    name, which a budget of 0 is on purpose (docs/results/serl.md's control); said, not
-    refused (serl17: both ran with 0 interventions and no word)."""
-    if (getattr(config, "operator", None) != "simulated" or hook is not None
-            or _intervention_wrapped(env)):
-        return None
-    if config.operator_budget_start == 0:
-        return (f"{agent_name}'s simulated operator has no budget (operator_budget_start=0): "
-                "nothing will intervene")
-    steps = env.spec.max_episode_steps if env.spec is not None else None
-    if steps is not None and config.operator_reaction_steps >= steps:
-        return (f"{agent_name}'s simulated operator reacts after operator_reaction_steps="
-                f"{config.operator_reaction_steps} straying steps, and this task's episodes end "
-                f"after {steps}: nothing will intervene")
-    return None
 
 
 def count_reward_decision(confusion: dict[str, int], info: Mapping[str, Any]) -> None:
@@ -1229,12 +1220,7 @@ def train(
                                    seed=seed, **kwargs)
                 check_reward_pairing(env, agent)
                 env = end_trials_on_own_verdict(env, agent)
-                refusal = no_intervention_source(agent_name, agent.config, env, intervene)
-                if refusal:
-                    raise ValueError(refusal)
-                idle = operator_never_acts(agent_name, agent.config, env, intervene)
-                if idle:
-                    warnings.warn(idle, UserWarning, stacklevel=2)
+                check_intervention_source(agent_name, agent.config, env, intervene)
             except ValueError:
                 # E.g. a config past the parameter budget: run_lock removes the folder it made.
                 env.close()
