@@ -149,8 +149,8 @@ def _count_action(spent: dict[str, float], seconds: float, what: str,
     mean = spent["seconds"] / spent["actions"]
     limit = MEAN_ACTION_TIME_LIMIT_S if limit_s is None else limit_s
     if spent["actions"] >= MEAN_ACTION_TIME_GRACE and mean > limit:
-        bound = (f"the {1000 * limit:.0f} ms period of the 10 Hz controller"
-                 if limit == MEAN_ACTION_TIME_LIMIT_S else f"the {1000 * limit:.0f} ms limit")
+        bound = (f"the {1000 * limit:.0f} ms period of the 10 Hz controller" if limit_s is None
+                 else f"the {1000 * limit:.0f} ms limit")
         raise PolicyError(f"{what} took {1000 * mean:.0f} ms an action on average over "
                           f"{spent['actions']:.0f} actions, over {bound}, and was stopped")
 

@@ -41,7 +41,7 @@ from typing import Any, Literal
 from envs.json_files import write_json
 from leaderboards.files import utc_now
 from leaderboards.schemas import problem as schema_problem
-from leaderboards.submission import has_control
+from leaderboards.submission import text_problem
 
 SALTS_SCHEMA = "insertbench-leaderboard-salts/2"
 #: The note of a round read from a schema-1 file.
@@ -171,10 +171,9 @@ def check_note(text: str, what: str, limit: int = NOTE_LIMIT) -> str:
     """``text`` if it is at most ``limit`` characters without control characters: a round's
     note and a lost round's reason went unchecked onto the site and the terminal (an escape
     sequence, a bidi override, 100,000 characters), where an entry's text is refused."""
-    if len(text) > limit:
-        raise SaltError(f"{what} has {len(text):,} characters; at most {limit}")
-    if has_control(text):
-        raise SaltError(f"{what} holds a control character: {text!r}")
+    problem = text_problem(text, limit)  # an entry's text's checks
+    if problem is not None:
+        raise SaltError(f"{what} {problem}")
     return text
 
 

@@ -282,12 +282,20 @@ def _text(table: Mapping[str, Any], key: str, where: str = "", limit: int = TEXT
 def check_text(value: str, what: str, limit: int = TEXT_LIMIT) -> str:
     """``value`` if it has at most ``limit`` characters, none of them a control character: the
     site shows each in a table cell, and `submit` and `verify` print the name."""
-    if len(value) > limit:
-        raise SubmissionError(f"submission.toml: {what} has {len(value):,} characters; at most "
-                              f"{limit:,}")
-    if has_control(value):
-        raise SubmissionError(f"submission.toml: {what} holds a control character: {value!r}")
+    problem = text_problem(value, limit)
+    if problem is not None:
+        raise SubmissionError(f"submission.toml: {what} {problem}")
     return value
+
+
+def text_problem(value: str, limit: int) -> str | None:
+    """What keeps ``value`` from the site and the terminal ("has N characters; at most L",
+    "holds a control character: ..."), or None: an entry's text and a salt round's note."""
+    if len(value) > limit:
+        return f"has {len(value):,} characters; at most {limit:,}"
+    if has_control(value):
+        return f"holds a control character: {value!r}"
+    return None
 
 
 def _url(table: Mapping[str, Any], key: str) -> str:
