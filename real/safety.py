@@ -192,7 +192,8 @@ class SafeRobot:
         #: every later reading must imply nearly the same (`max_kinematic_drift_m`).
         self._tool_reference: tuple[np.ndarray, np.ndarray] | None = None
         #: Peak low-passed contact force [N] since `reset_wrench_filter`, including the
-        #: reading that trips the force limit.
+        #: reading that trips the force limit (and, noted by the env, the unfiltered reading
+        #: at a stop the controller made: `RealInsertionEnv._read_noting_stops`).
         self.peak_force_n = 0.0
 
     # ----------------------------------------------------------------------------------------

@@ -799,3 +799,20 @@ def test_a_cb3_rate_reads_an_impact_as_the_e_series_rate_does():
         peaks[hz] = max(forces)
         env.close()
     assert peaks[125.0] < 1.5 * peaks[500.0] < 80.0, peaks
+
+
+def test_the_impact_behind_a_protective_stop_is_in_the_episode_force():
+    """The controller's own force limit stopped the arm before the wrench was read: a plug
+    pressed beside the opening stopped the twin at ~200 N contact, recorded as 0.7 N."""
+    env = real.make_twin(USB, seed=0, start_height_mm=15.0,
+                         twin_kwargs={"protective_stop_force_n": 30.0})
+    twin = env.unwrapped.robot
+    env.reset(seed=0, options={"tcp_offset_mm": (6.0, 0.0)})  # beside the opening
+    for _ in range(60):
+        *_, terminated, _, info = env.step(np.array([0, 0, 1], np.float32))
+        if terminated:
+            break
+    assert info["safety_trip"] == "protective_stop"
+    assert info["max_force_n"] > 30.0 and info["force_n"] > 30.0
+    assert env.unwrapped.safe.tripped.kind == "protective_stop"
+    env.close()
