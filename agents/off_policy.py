@@ -127,5 +127,15 @@ class OffPolicyAgent(CheckpointMixin):
                              "leave them out; train on from a checkpoint saved with its replay "
                              "(the runner's), or pretrain it on them again")
 
+    def offline_rows_held(self) -> int:
+        """The offline rows the replay buffer holds (or, restored without them and not given
+        them again, still owes), as a save records them: restored without its replay and
+        given its N rows again, the buffer holds N, not the 2N pretrained on all told, and a
+        save of 2N refused the next restore given the same N (diff21)."""
+        saved = self.offline_rows - self.offline_rows_given
+        if "online" in getattr(self, "buffers_not_restored", {}):
+            return max(saved, self.offline_rows_given)
+        return self.offline_rows
+
     def update_from_batch(self, batch: Batch) -> dict[str, float]:
         raise NotImplementedError

@@ -250,7 +250,7 @@ class SACAgent(OffPolicyAgent):
 
     def _extra_state(self) -> dict[str, Any]:
         return {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps,
-                "offline_rows": self.offline_rows}
+                "offline_rows": self.offline_rows_held()}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.env_steps = int(state.get("env_steps", 0))

@@ -291,6 +291,14 @@ def test_sac_restored_without_its_offline_rows_trains_on_once_given_them_again(t
         online_steps(env, restored, 30)
     restored.pretrain(demos)
     online_steps(env, restored, 30)
+    # Saved again without replay, it holds those rows once, not twice: given them once
+    # more, it trains on (a save of 2N refused the same N, cycle after cycle: diff21).
+    restored.save(tmp_path / "b")
+    again = load_agent(tmp_path / "b")
+    with pytest.raises(ValueError, match=rf"pretrained on {len(demos['reward'])} offline"):
+        online_steps(env, again, 30)
+    again.pretrain(demos)
+    online_steps(env, again, 30)
 
 
 @pytest.mark.parametrize(("name", "config"), [
