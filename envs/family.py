@@ -191,6 +191,9 @@ class ConnectorFamilyEnv(PlainSpec, gym.Env):
         # Checked before anything changes: a refused option left the family on the asked
         # connector, its generator reseeded, and that member's arm at MuJoCo's qpos0.
         seed, _ = self.active.checked_reset_args(self.check_reset_options, seed, options)
+        # Building a new member (a compile a Ctrl-C may stop) can fail before its reset: the
+        # last member's episode stepped on past it, TimeLimit's count restarted (diff21).
+        self.active.end_episode("the last reset did not finish")
         options = reset_options(options)
         name = options.pop("connector", None)
         check_open(self._closed and self.active._needs_cameras)

@@ -260,6 +260,8 @@ class NISTBoardEnv(PlainSpec, gym.Env):
         self._closed = True
 
     def _start_stage(self, options: dict | None):
+        # As the family's reset: a part's env built here may fail before its reset.
+        self.active.end_episode("the last reset or part change did not finish")
         self.active = self._member(self.parts[self.stage])
         self._stage_steps = 0
         obs, info = self.active.reset(seed=int(self.np_random.integers(2**31 - 1)), options=options)

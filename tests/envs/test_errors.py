@@ -410,6 +410,36 @@ def test_a_reset_that_fails_midway_leaves_no_episode_to_step_on(monkeypatch):
     assert info["distance_to_goal_mm"] < 100.0
 
 
+@pytest.mark.parametrize("env_id", ["InsertBench/ConnectorFamily-v0", "InsertBench/NISTBoard-v0"])
+def test_a_reset_that_fails_building_a_member_leaves_no_episode(env_id, monkeypatch):
+    """A family's reset to a connector not built yet (the board's to its next part) can fail
+    in the member's build (a Ctrl-C while it compiles): the last member's episode stepped on
+    past it, 8 steps under a limit of 5 (diff21)."""
+    import envs.insertion_env
+
+    env = gym.make(env_id, max_episode_steps=5)
+    env.reset(seed=0)
+    env.step(np.zeros(3, np.float32))
+    base = env.unwrapped
+    if hasattr(base, "connectors"):
+        options = {"connector": next(n for n in base.connectors if n not in base._envs)}
+    else:  # the board's first part is built: drop it, so the reset builds it again
+        options = None
+        base._envs.pop(base.parts[0])
+
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(envs.insertion_env.InsertionEnv, "__init__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        env.reset(seed=1, options=options)
+    with pytest.raises(RuntimeError, match=r"did not finish; call reset\(\)"):
+        env.step(np.zeros(3, np.float32))
+    monkeypatch.undo()
+    env.reset(seed=1, options=options)
+    env.step(np.zeros(3, np.float32))
+
+
 def test_a_blown_up_steps_force_is_no_peak_force_of_the_episode(monkeypatch):
     """The step's contact force counted into max_force_n before the blow-up was found: an
     episode stored a peak of 3e12 N, which the store then refused to read back, failing every
