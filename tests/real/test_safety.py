@@ -816,3 +816,20 @@ def test_the_impact_behind_a_protective_stop_is_in_the_episode_force():
     assert info["max_force_n"] > 30.0 and info["force_n"] > 30.0
     assert env.unwrapped.safe.tripped.kind == "protective_stop"
     env.close()
+
+
+def test_a_stop_reported_after_the_scripts_end_is_named_as_the_stop(usb_twin_env):
+    """The stop flags come on the receive interface, the script's end on the control one: a
+    protective stop whose flag came a package late was recorded as "robot_refused ...
+    reconnect the robot" (real20, serve-twin through ur_rtde)."""
+    env = usb_twin_env
+    env.reset(seed=0)
+    twin = env.unwrapped.robot
+    env.step(np.array([0.0, 0.0, 0.5], np.float32))
+    twin.triggerProtectiveStop()
+    twin.program_running = False  # a UR's stop ends the control script
+    stopped, mode = iter([False, False]), iter([1, 1])  # normal for a package or two
+    twin.isProtectiveStopped = lambda: next(stopped, True)
+    twin.getSafetyMode = lambda: next(mode, 3)
+    _, _, terminated, _, info = env.step(np.array([0.0, 0.0, 0.5], np.float32))
+    assert terminated and info["safety_trip"] == "protective_stop"
