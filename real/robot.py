@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from real.config import URConfig
 from real.kinematics import UR_DH, wrench_reference
@@ -43,6 +43,18 @@ SAFETY_MODES = {
     13: "system three position enabling stop",
 }
 SAFE_TO_MOVE = (1, 2)
+
+
+def _stopped_mode(receive: Any) -> str | None:
+    """The safety mode of a connected receive interface that forbids motion ("protective
+    stop"), None when it allows motion or cannot be read."""
+    try:
+        mode = receive.getSafetyMode() if receive is not None else None
+    except Exception:  # noqa: BLE001 - a link lost too: the network hint stands
+        return None
+    if not isinstance(mode, int) or mode in SAFE_TO_MOVE:
+        return None
+    return SAFETY_MODES.get(mode, f"safety mode {mode}")
 
 
 class RobotBackend(Protocol):
@@ -134,10 +146,21 @@ class URBackend:
         # ur_rtde prints its own "connect: Connection refused" to the C stderr before raising
         # "Error: Could not connect to: HOST at PORT, verify the IP": two lines for one fault.
         with _c_stderr_captured() as printed:
+            receive = None
             try:
+                # The receive interface first: a stopped arm refuses the control script, and
+                # only its safety mode says why (a protective stop read as "is it on this
+                # network?" after 5 s: real20).
+                receive = rtde_receive.RTDEReceiveInterface(config.host, config.frequency_hz)
                 self.control = rtde_control.RTDEControlInterface(config.host, config.frequency_hz)
-                self.receive = rtde_receive.RTDEReceiveInterface(config.host, config.frequency_hz)
+                self.receive = receive
             except RuntimeError as err:
+                stopped = _stopped_mode(receive)
+                if stopped is not None:
+                    raise ConnectionError(
+                        f"the robot at {config.host} is in a {stopped} and refuses the control "
+                        "script: find the cause, clear it on the teach pendant, then run the "
+                        "command again") from None
                 said = "; ".join(printed())
                 raise ConnectionError(
                     f"cannot reach the robot at {config.host}: {str(err).removeprefix('Error: ')}"

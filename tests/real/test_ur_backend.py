@@ -246,3 +246,21 @@ def test_an_unreachable_robot_is_one_connection_error_and_nothing_else_on_stderr
                                               r"Connection refused\); is it on"):
         URBackend(URConfig(host="127.0.0.2"), [0.0] * 6)
     assert capfd.readouterr().err == ""
+
+
+def test_a_stopped_arm_that_refuses_the_script_is_named_stopped(fake_rtde, monkeypatch):
+    """A protective-stopped arm refuses ur_rtde's control script: "cannot reach the robot ...
+    is it on this network?" after 5 s sent the user to the network (real20)."""
+    def refuse(self, host, frequency):
+        raise RuntimeError("ur_rtde: Failed to start control script, before timeout of 5 seconds")
+
+    monkeypatch.setattr(sys.modules["rtde_control"].RTDEControlInterface, "__init__", refuse)
+    receive = sys.modules["rtde_receive"].RTDEReceiveInterface
+    monkeypatch.setattr(receive, "getSafetyMode", lambda self: 3, raising=False)
+    with pytest.raises(ConnectionError, match=r"the robot at 10\.0\.0\.2 is in a protective "
+                                              r"stop and refuses the control script"):
+        URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
+    monkeypatch.setattr(receive, "getSafetyMode", lambda self: 1, raising=False)
+    with pytest.raises(ConnectionError, match="cannot reach the robot at 10.0.0.2: ur_rtde: "
+                                              "Failed to start control script"):
+        URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
