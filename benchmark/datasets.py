@@ -185,7 +185,12 @@ COLLECT_LOCK = "collect.lock"
 
 class CollectionGaveUp(RuntimeError):
     """The expert succeeded too rarely to fill a --demos collection (not a bad value: the
-    same settings give up again, from the episodes already kept)."""
+    same settings give up again, from the episodes already kept). `why`: what happened,
+    without `insertbench dataset collect`'s advice (a recipe has none of its options)."""
+
+    def __init__(self, why: str, advice: str) -> None:
+        super().__init__(f"{why}; {advice}")
+        self.why = why
 
 
 def _built_marker(config: CollectConfig) -> dict[str, str]:
@@ -354,13 +359,14 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
         while len(kept) < config.episodes:
             if attempts >= limit:
                 env.close()
-                reason = (f"only {len(kept)} successful episodes in {attempts} attempts on "
-                          f"{config.task_id}: the expert fails too often for --demos (noise "
-                          f"{config.noise:g}, {config.max_steps} step"
-                          f"{'' if config.max_steps == 1 else 's'} an episode); collect "
-                          "into another --out with a lower --noise or more --max-steps")
-                (out / GAVE_UP_TXT).write_text(reason + "\n")
-                raise CollectionGaveUp(reason)
+                gave_up = CollectionGaveUp(
+                    f"only {len(kept)} successful episodes in {attempts} attempts on "
+                    f"{config.task_id}: the expert fails too often for --demos (noise "
+                    f"{config.noise:g}, {config.max_steps} step"
+                    f"{'' if config.max_steps == 1 else 's'} an episode)",
+                    "collect into another --out with a lower --noise or more --max-steps")
+                (out / GAVE_UP_TXT).write_text(f"{gave_up}\n")
+                raise gave_up
             path = episode_dir / f"attempt_{attempts:06d}.npz"
             if path.exists():
                 success = _read_episode(path, lambda stored: bool(stored["success"]))

@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 
 from benchmark.cells import MAX_EVAL_EPISODES
-from benchmark.datasets import CollectConfig, collect, finished, load, read_collect_config
+from benchmark.datasets import (
+    GAVE_UP_TXT,
+    CollectConfig,
+    CollectionGaveUp,
+    collect,
+    finished,
+    load,
+    read_collect_config,
+)
 from benchmark.folder_lock import run_lock
 from envs.json_files import write_json
 from envs.task_options import check_int
@@ -159,8 +167,18 @@ def collect_recipe(name: str, out: Path, scale: str = "small", seed: int = 0,
         write_json(path, description)  # whole: a killed run never leaves half a description
         with pinned_versions():  # the recipe's version is chosen (--version), not a stale ID
             for part in parts:
-                collect(part.collect, out / part.folder, progress=progress)
+                try:
+                    collect(part.collect, out / part.folder, progress=progress)
+                except CollectionGaveUp as err:  # its advice named options a recipe lacks
+                    raise CollectionGaveUp(f"part {part.folder}: {err.why}",
+                                           RECIPE_GAVE_UP_ADVICE) from None
     return description
+
+
+#: What a recipe whose part gave up can do: its noise and episode length are the recipe's.
+RECIPE_GAVE_UP_ADVICE = ("rerunning gives up again; collect the recipe into another --out "
+                         "on another --version or --seed, or without that part's connector "
+                         "(--connector for each of the others)")
 
 
 def recipe_differences(recorded: dict[str, Any], asked: dict[str, Any]) -> str:
@@ -285,7 +303,13 @@ def load_recipe(out: Path) -> dict[str, Any]:
 
 
 def unfinished_message(out: Path, missing: list[str]) -> str:
-    """One line for a recipe folder whose collection was interrupted."""
+    """One line for a recipe folder whose collection was interrupted, or gave up on a part
+    (then "rerun it to finish" looped: diff21)."""
+    gave_up = [name for name in missing if (Path(out) / name / GAVE_UP_TXT).is_file()]
+    if gave_up:
+        why = (Path(out) / gave_up[0] / GAVE_UP_TXT).read_text().split(";")[0].strip()
+        return (f"{out} is an `insertbench dataset recipe` collection that gave up on part "
+                f"{gave_up[0]} ({why}); {RECIPE_GAVE_UP_ADVICE}")
     return (f"{out} is an unfinished `insertbench dataset recipe` collection ({len(missing)} "
             f"parts not written, or written before images were stored losslessly, e.g. "
             f"{missing[0]}); rerun the command that made it to finish")

@@ -1757,6 +1757,35 @@ def test_a_demos_collection_the_expert_cannot_fill_says_what_to_change(capsys, i
     assert "rerun" not in err and not (in_tmp / "runs").exists()
 
 
+def test_a_recipe_whose_part_gives_up_says_what_to_change(capsys, in_tmp, monkeypatch):
+    """A recipe's part that gave up advised --noise and --max-steps, which `dataset recipe`
+    has not, and `train --demos` on its folder advised rerunning it, which gives up again
+    (diff21)."""
+    import dataclasses
+
+    import benchmark.recipes as recipes
+
+    every_part = recipes.recipe_parts
+
+    def failing_part(*args, **kwargs):  # an expert that fails: 2-step episodes
+        part = next(p for p in every_part(*args, **kwargs) if p.is_demo)
+        return [dataclasses.replace(part, collect=dataclasses.replace(
+            part.collect, episodes=1, max_attempts_per_demo=2, max_steps=2))]
+
+    monkeypatch.setattr(recipes, "recipe_parts", failing_part)
+    code, _, err = run_cli(capsys, "dataset", "recipe", "paper004", "--out", "rec",
+                           "--connector", "USBA")
+    lines = err.strip().splitlines()  # progress bars, then the error
+    assert code == 1 and "Traceback" not in err, err
+    assert "part USBA-demos: only 0 successful episodes in 2 attempts" in lines[-1], err
+    assert "--noise" not in err and "another --version or --seed" in err, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/Connector-USBA-v1", "--agent",
+                           "bc", "--steps", "0", "--eval-episodes", "0", "--no-progress",
+                           "--out", "runs/bc", "--demos", "rec")
+    assert code == 2 and "collection that gave up on part USBA-demos (only 0 successful" in err
+    assert "rerun the command" not in err and not (in_tmp / "runs").exists()
+
+
 def _collect_then_train_bc(capsys, task: str, out: str, *collect_env: str) -> str:
     """`dataset collect` one episode of `task` into `out`, then `train --agent bc --demos out`
     on USB-v1; the training's stderr."""
