@@ -119,7 +119,7 @@ class LatentCritic(nn.Module):
         return torch.stack([head(x).squeeze(-1) for head in self.heads])
 
 
-@register("awac", AWACConfig)
+@register("awac", AWACConfig, needs_context=True)
 class AWACAgent(CheckpointMixin):
     """AWAC on dict observations: one policy for every task in the data."""
 

@@ -61,13 +61,14 @@ How the papers' methods fit this interface (each implemented in the module named
   storing (the env's reward is ignored). The domain labels are the dataset's ``task_id``.
 - **AWAC** (Nair et al. 2020; paper 004's learner; ``awac.py``): ``pretrain`` = offline AWAC on
   the dataset, ``observe`` / ``update`` = online finetuning with the same loss; the offline data
-  stays in the buffer.
+  stays in the buffer; ``adapt(context)`` adds the new task's demonstrations to it before
+  online finetuning (paper 004's baseline, section 5.2).
 - **ODA / PEARL-style meta-RL** (paper 004; ``oda.py``): ``adapt(context)`` receives
   demonstrations of the new task (a ``Dataset``), runs the encoder q(z|c) and fixes the latent
   ``z`` that ``act`` and the critic are conditioned on; ``pretrain(dataset)`` meta-trains on a
   dataset with ``task_id`` and ``is_demo`` columns; online finetuning afterwards is ordinary
   ``observe`` / ``update``. The runner calls ``adapt`` for agents registered with
-  ``needs_context=True``.
+  ``needs_context=True`` (both).
 
 Datasets (``pretrain`` and ``adapt``) are flat dictionaries of numpy arrays with one row per
 transition, the same layout as ``ReplayBuffer`` storage and ``.npz`` files::

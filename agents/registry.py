@@ -64,8 +64,9 @@ class AgentSpec:
         needs_demos: the method learns from demonstrations given to ``pretrain`` (``td3_lfd``,
             ``bc``); without them it degenerates (to TD3, to an untrained policy), so the runner
             collects some when none are given.
-        needs_context: the method infers the task from demonstrations given to ``adapt``
-            (``oda``); the runner records some on the target task and passes them.
+        needs_context: the method is given demonstrations of the target task at ``adapt``
+            before online finetuning, as paper 004 does (``oda`` infers the task from them,
+            ``awac`` adds them to its buffer); the runner records some and passes them.
         needs_labels: the method trains on calibrated offline data (``socket_offset_m``, from
             ``insertbench dataset recipe paper001``: ``localize``, ``state_iql``), which the
             runner cannot record: it refuses to train without it.

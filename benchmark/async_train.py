@@ -432,9 +432,9 @@ def train_async(
     # --demos and never calls adapt): IQL with its reward classifier ran on an untrained one,
     # every transition relabelled a terminal success; ODA failed 18 s in, its actors started.
     if spec.needs_context:
-        raise ValueError(f"{agent_name} infers the task from demonstrations of it (adapt) "
-                         "before online training, which train-async does not record; train it "
-                         "with `insertbench train`")
+        raise ValueError(f"{agent_name} is given demonstrations of the target task (adapt) "
+                         "before online training, as paper 004 does, which train-async does not "
+                         "record; train it with `insertbench train`")
     built = build_config(spec.config_cls, dict(config or {}))
     if getattr(built, "needs_task_ids", lambda: False)():
         raise ValueError(f"{agent_name} with these settings trains on a recipe's task_id column "

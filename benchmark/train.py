@@ -11,8 +11,8 @@
     learning_curve.png  evaluation success rate (95% Wilson band) and return vs env steps
     demos.npz           the demonstrations given to ``agent.pretrain``, if any
     pretrain.json       the metrics ``agent.pretrain`` returned
-    context.npz         the target task's demonstrations given to ``agent.adapt`` (meta-RL:
-                        ``oda``), recorded with the task's controller on the demo seeds
+    context.npz         the target task's demonstrations given to ``agent.adapt`` (paper 004:
+                        ``oda``, ``awac``), recorded with the task's controller on the demo seeds
 
 Seeds: training episode k of run seed s resets the env with ``TRAIN_SEED_BASE + 100_000 s + k``;
 evaluation uses ``eval_seeds`` (default ``EVAL_SEED_BASE + i``; the matrix presets pass their
@@ -1258,7 +1258,8 @@ def train(
                     "only", UserWarning, stacklevel=2,
                 )
             if spec.needs_context:
-                # Task inference (paper 004, Algorithm 2): demonstrations of the target task.
+                # Paper 004: demonstrations of the target task, which ODA infers it from
+                # (Algorithm 2) and AWAC finetunes with in its buffer (section 5.2).
                 context = collect_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES)
                 save_dataset(out_dir / "context.npz", context)
                 agent.adapt(context)

@@ -144,7 +144,7 @@ def test_bad_arguments_are_refused_before_any_process_starts(tmp_path):
     with pytest.raises(ValueError, match="iql with these settings trains on a recipe's "
                                          "task_id column .* train-async has no --demos for"):
         train_async(TASK, "iql", steps=10, config={"reward_classifier": True}, out_dir=tmp_path)
-    with pytest.raises(ValueError, match="oda infers the task from demonstrations of it"):
+    with pytest.raises(ValueError, match="oda is given demonstrations of the target task"):
         train_async(TASK, "oda", steps=10, out_dir=tmp_path)
     assert not list(tmp_path.iterdir())
 

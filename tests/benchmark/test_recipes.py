@@ -192,6 +192,21 @@ def test_oda_trains_through_the_runner_and_adapts_on_the_target_task(recipe_dir,
     assert agent.offline.task_ids == [paper004_connectors().index("USBA")]
 
 
+def test_awac_finetunes_with_the_target_tasks_demos_as_paper_004_does(recipe_dir, tmp_path):
+    """Paper 004's AWAC baseline finetunes with the new task's demos in its buffer (5.2), as
+    bench_offline gives them; `insertbench train --agent awac` gave it none, ODA its 20, and
+    the two compared unevenly (agents19)."""
+    config = {"pretrain_steps": 2, "batch_size": 8, "actor_hidden": "16", "critic_hidden": "16",
+              "buffer_size": 5000}
+    env_kwargs = PAPER004_ENV | {"max_episode_steps": PAPER004_STEPS}
+    result = train("InsertBench/Connector-USACPlug-v1", "awac", steps=10, config=config,
+                   env_kwargs=env_kwargs, out_dir=tmp_path / "run", demos=recipe_dir,
+                   eval_episodes=0, progress=False)
+    context = np.load(tmp_path / "run" / "context.npz")
+    offline = len(load_recipe(recipe_dir)["reward"])
+    assert len(result.agent.buffer) == offline + len(context["reward"]) + 10
+
+
 def test_socket_offsets_label_successful_episodes_from_their_seated_pose():
     # Two episodes: rows 0-2 succeed (seated at x = 3 mm, z = 25 mm), rows 3-4 time out.
     tcp = np.array([[0, 0, 0], [1, 0, 10], [2, 0, 20], [0, 0, 0], [0, 1, 5]], float) / 1000
