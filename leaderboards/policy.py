@@ -9,12 +9,13 @@ refused, not run).
 ONNX contract: one float input per observation key the graph needs, named like the key, shaped
 ``[1, *obs_shape]`` (batch of one); one output ``[1, action_dim]`` in the normalised action space
 [-1, 1]. Graphs with external data files or without a batch-of-one signature are refused.
+An ONNX graph runs in a process of its own, killed when one action outlasts
+`ACTION_TIME_LIMIT_S` (`leaderboards.onnx_process`).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.episode import Policy, PolicyError
+from leaderboards.onnx_process import OnnxProcess, OnnxProcessEnded, OnnxTimeout
 from leaderboards.submission import MAX_TOTAL_BYTES, SubmissionError
 
 #: The most parameters the agent that a submitted agent.json describes may register while it is
@@ -216,21 +218,13 @@ _clock = time.perf_counter  # the policy's wall-clock (a test's fake clock repla
 #: Memory [bytes] a submitted ONNX policy may hold in onnxruntime's CPU arena at once: every
 #: tensor an action computes (its weights are kept outside the arena, bounded by the archive's
 #: 64 MB). A policy at batch 1 needs a few MB; one ConstantOfShape or Tile whose shape it
-#: computes could otherwise take all of the machine's memory. One arena, shared by the
-#: submitted sessions of a process.
+#: computes could otherwise take all of the machine's memory. One arena per policy's process
+#: (`leaderboards.onnx_process`).
 ONNX_MEMORY_LIMIT_BYTES = 1 << 30
-_capped_arena: list[int] = []  # the limit, once registered (onnxruntime keeps it per process)
-
-
-def _use_capped_arena(ort: Any, options: Any) -> None:
-    """Make ``options``' session allocate from one CPU arena of ONNX_MEMORY_LIMIT_BYTES."""
-    if not _capped_arena:
-        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
-                                   ort.OrtMemType.DEFAULT)
-        ort.create_and_register_allocator(memory, ort.OrtArenaCfg(ONNX_MEMORY_LIMIT_BYTES,
-                                                                  -1, -1, -1))
-        _capped_arena.append(ONNX_MEMORY_LIMIT_BYTES)
-    options.add_session_config_entry("session.use_env_allocators", "1")
+#: Wall-clock limit [s] on building a submitted ONNX policy's session (its node and tensor
+#: counts keep it to seconds: `MAX_ONNX_NODES`, `MAX_ONNX_TENSORS`), again at each episode's
+#: start for a graph with seeded random operators.
+SESSION_TIME_LIMIT_S = 60.0
 
 
 #: ONNX operators that draw random numbers, from an optional ``seed`` attribute or else from a
@@ -248,8 +242,9 @@ RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUnifor
 #: sampling_ratio took 1.8 GB from outside the capped arena (736 bytes), and Unique over a
 #: Range of 25M took 2.4 GB outside it (so Unique, NonZero, Compress and Det, whose work is
 #: their own, are out too); contrib operators (other domains) are onnxruntime's own kernels.
-#: One kernel may still outlast the 1 s limit within the cap before it is stopped (a
-#: 6000x6000 MatMul: 2.6 s on 2 cores).
+#: One kernel may outlast the 1 s limit within the cap (a MaxPool of a 512x512 window over a
+#: 1024x1024 map: 140 s): the policy's process is killed at the limit (`leaderboards.
+#: onnx_process`), as onnxruntime stops a run only between kernels.
 ONNX_OPERATORS = frozenset("""
     Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization
     Cast CastLike Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh
@@ -377,7 +372,6 @@ def onnx_content(path: Path) -> bytes:
 
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     import onnx
-    import onnxruntime as ort
     from onnx import numpy_helper
 
     try:
@@ -431,81 +425,79 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
             raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "
                                   "numbers without a seed attribute; onnxruntime seeds it anew "
                                   "in every process, so its episodes could not be recomputed")
-    options = ort.SessionOptions()
-    # onnxruntime logs a failing node on the process's stderr itself, in colour, beside the one
-    # line the submitter gets (PolicyError below): fatal messages only.
-    options.log_severity_level = 4
-    # No graph optimisation: constant folding computes the graph's constant parts while the
-    # session is made, outside every action's time limit (a chain of MatMuls on a
-    # ConstantOfShape held it for as long as the submitter liked).
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    _use_capped_arena(ort, options)
-    graph = model.SerializeToString()
+    process = OnnxProcess()
 
-    def new_session() -> Any:
+    def new_session() -> tuple[list[tuple[str, list[Any], str]], int]:
+        """Build the graph's session in the policy's process: its inputs and output count."""
         try:
-            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise SubmissionError(f"onnxruntime cannot run policy.onnx: {first}") from None
+            reply = process.request(("session", graph, ONNX_MEMORY_LIMIT_BYTES),
+                                    SESSION_TIME_LIMIT_S)
+        except OnnxTimeout:
+            raise SubmissionError(f"onnxruntime took over {SESSION_TIME_LIMIT_S:g} s to build "
+                                  "policy.onnx's session and was stopped") from None
+        except OnnxProcessEnded as err:
+            raise SubmissionError(f"onnxruntime's process ended while it built policy.onnx's "
+                                  f"session ({err})") from None
+        if reply[0] != "ok":
+            raise SubmissionError(f"onnxruntime cannot run policy.onnx: {reply[1]}")
+        return reply[1], reply[2]
 
-    session = new_session()
+    graph = model.SerializeToString()
+    declared, outputs = new_session()
     # A seeded random operator draws on across calls: the policy's actions depended on the
     # episodes before, and one episode replayed alone (the site's GIFs) was another episode.
     # A session of its own per episode starts every episode from the seed.
     draws = any(node.op_type in RANDOM_OPS | {"Dropout"} for node in _nodes(model))
     obs_spaces = env.observation_space.spaces
     inputs: dict[str, Any] = {}
-    for node in session.get_inputs():
-        if node.name not in obs_spaces:
-            raise SubmissionError(f"policy.onnx input {node.name!r} is not an observation of the "
+    for name, shape, onnx_type in declared:
+        if name not in obs_spaces:
+            raise SubmissionError(f"policy.onnx input {name!r} is not an observation of the "
                                   f"track task ({', '.join(obs_spaces)})")
-        want = (1, *obs_spaces[node.name].shape)
-        if len(node.shape) != len(want) or any(
-            isinstance(d, int) and d != w for d, w in zip(node.shape, want, strict=True)
+        want = (1, *obs_spaces[name].shape)
+        if len(shape) != len(want) or any(
+            isinstance(d, int) and d != w for d, w in zip(shape, want, strict=True)
         ):
-            raise SubmissionError(f"policy.onnx input {node.name!r} has shape {node.shape}, the "
+            raise SubmissionError(f"policy.onnx input {name!r} has shape {shape}, the "
                                   f"track task's observation is {list(want)}: it was made for "
                                   "another task variant")
-        if node.type not in _ONNX_DTYPES:
-            raise SubmissionError(f"policy.onnx input {node.name!r} has type {node.type}; use "
+        if onnx_type not in _ONNX_DTYPES:
+            raise SubmissionError(f"policy.onnx input {name!r} has type {onnx_type}; use "
                                   f"one of {sorted(_ONNX_DTYPES)}")
-        inputs[node.name] = _ONNX_DTYPES[node.type]
-    if len(session.get_outputs()) != 1:
+        # A float reading cast to uint8 wraps on x86 and saturates on ARM (C leaves it
+        # undefined): its actions would depend on the evaluating machine (leader19).
+        if onnx_type == "tensor(uint8)" and obs_spaces[name].dtype != np.uint8:
+            raise SubmissionError(f"policy.onnx input {name!r} has type tensor(uint8), but the "
+                                  f"observation is {obs_spaces[name].dtype}: use tensor(float)")
+        inputs[name] = _ONNX_DTYPES[onnx_type]
+    if outputs != 1:
         raise SubmissionError("policy.onnx must have exactly one output (the action)")
 
     spent = {"actions": 0, "seconds": 0.0}
 
     def reset(seed: int | None = None) -> None:
-        nonlocal session
         if draws and spent["actions"]:
-            session = new_session()
+            new_session()
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in inputs.items()}
         start = _clock()
-        run_options = ort.RunOptions()
-        run_options.log_severity_level = 4  # the one PolicyError line, as for the session
-        # onnxruntime checks `terminate` between kernels, a Loop's iterations included.
-        watchdog = threading.Timer(ACTION_TIME_LIMIT_S, setattr,
-                                   (run_options, "terminate", True))
-        watchdog.daemon = True
-        watchdog.start()
         try:
-            out = np.asarray(session.run(None, feed, run_options)[0])
-        except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
-            if run_options.terminate:
-                raise PolicyError(f"policy.onnx took over {ACTION_TIME_LIMIT_S:g} s for one "
-                                  "action and was stopped") from None
-            if "Available memory of" in str(err):  # onnxruntime's BFC arena refused
-                raise PolicyError(f"policy.onnx needed over {_capped_arena[0] / 2**30:g} GiB "
-                                  "of memory for one action and was stopped") from None
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise PolicyError(f"policy.onnx failed to run: {first}") from None
-        finally:
-            watchdog.cancel()
+            status, value = process.request(("run", feed), ACTION_TIME_LIMIT_S)
+        except OnnxTimeout:
+            raise PolicyError(f"policy.onnx took over {ACTION_TIME_LIMIT_S:g} s for one "
+                              "action and was stopped") from None
+        except OnnxProcessEnded as err:
+            raise PolicyError(f"policy.onnx's process ended during an action ({err})") from None
+        if status == "memory":
+            raise PolicyError(f"policy.onnx needed over {ONNX_MEMORY_LIMIT_BYTES / 2**30:g} GiB "
+                              "of memory for one action and was stopped")
+        if status != "ok":
+            raise PolicyError(f"policy.onnx failed to run: {value}")
         _count_action(spent, _clock() - start, "policy.onnx")
+        out = np.asarray(value)
         return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
 
     act.reset = reset  # type: ignore[attr-defined] - called at each episode's start (run_episode)
+    act.process = process  # type: ignore[attr-defined] - ends with act (or its close())
     return act

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -720,6 +721,115 @@ def test_an_onnx_graph_that_never_returns_is_stopped_with_one_line(tmp_path, mon
     _onnx_submission(tmp_path / "sub", graph)
     _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
                     "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
+
+
+def _long_kernel_graph():
+    """A policy graph whose one MaxPool kernel (a 512x512 window over a 1024x1024 map: 439
+    bytes of graph, 4 MB of memory) runs for minutes."""
+    from onnx import TensorProto, helper
+
+    state = helper.make_tensor_value_info
+    return helper.make_graph(
+        [helper.make_node("ConstantOfShape", ["side"], ["map"],
+                          value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])),
+         helper.make_node("MaxPool", ["map"], ["pooled"], kernel_shape=[512, 512]),
+         helper.make_node("ReduceMax", ["pooled"], ["top"], keepdims=0),
+         helper.make_node("Mul", ["top", "zero"], ["action"])], "policy",
+        [state("tcp_pose", TensorProto.FLOAT, [1, 6])],
+        [state("action", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("side", TensorProto.INT64, [4], [1, 1, 1024, 1024]),
+         helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
+
+
+def test_one_onnx_kernel_longer_than_the_limit_is_stopped_at_the_limit(tmp_path, monkeypatch):
+    """onnxruntime stops a run only between kernels: one MaxPool ran 140 s as one action, and
+    a bigger one would hold `submit` for days (leader19). The policy's process is killed at
+    the limit (here 0.5 s; the kernel alone takes minutes)."""
+    import leaderboards.policy as policy
+
+    monkeypatch.setattr(policy, "ACTION_TIME_LIMIT_S", 0.5)
+    _onnx_submission(tmp_path / "sub", _long_kernel_graph())
+    start = time.monotonic()
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "policy.onnx took over 0.5 s for one action and was stopped", tmp_path)
+    assert time.monotonic() - start < 30.0
+
+
+@pytest.mark.parametrize("where", ["main thread", "other thread"])
+def test_an_onnx_policys_process_dies_with_the_evaluator_mid_kernel(tmp_path, where):
+    """kill -9 of the evaluator while its policy's process computes one long kernel ends that
+    process too (the death signal from the main thread; else it watches its parent's pid)."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    _onnx_submission(tmp_path / "sub", _long_kernel_graph())
+    path = str(tmp_path / "sub" / "policy" / "policy.onnx")
+    script = textwrap.dedent(f"""
+        import threading, time
+        import gymnasium as gym
+        import envs
+        import leaderboards.policy as policy
+        policy.ACTION_TIME_LIMIT_S = 600.0
+        env = gym.make("InsertBench/USB-v0")
+        box = {{}}
+        def load():
+            box["act"] = policy._onnx_policy({path!r}, env)
+        if {where == "other thread"}:
+            thread = threading.Thread(target=load); thread.start(); thread.join()
+        else:
+            load()
+        act = box["act"]
+        print(act.process.pid, flush=True)
+        act(env.reset(seed=0)[0])
+    """)
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(1.0)  # into the kernel
+        os.kill(child, 0)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie awaiting its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_an_onnx_uint8_input_of_a_float_observation_is_refused(tmp_path, monkeypatch):
+    """A float reading cast to uint8 wraps on x86 and saturates on ARM: the wrench [-1.5,
+    300.7, -40] reached the graph as [255, 44, 216] here, another host's actions otherwise
+    (leader19)."""
+    from onnx import TensorProto, helper
+
+    state = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["tcp_pose"], ["pose"], to=TensorProto.FLOAT),
+         helper.make_node("ReduceSum", ["pose"], ["total"], keepdims=1),
+         helper.make_node("Mul", ["total", "zero"], ["action"])], "policy",
+        [state("tcp_pose", TensorProto.UINT8, [1, 6])],
+        [state("action", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor("zero", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.0])])
+    _onnx_submission(tmp_path / "sub", graph)
+    _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
+                    "policy.onnx input 'tcp_pose' has type tensor(uint8), but the observation "
+                    "is float32: use tensor(float)", tmp_path)
 
 
 def test_an_onnx_policy_slower_than_the_control_period_is_stopped_with_one_line(

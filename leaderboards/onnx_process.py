@@ -1,0 +1,186 @@
+"""A submitted ONNX policy run by onnxruntime in a process of its own, which the evaluator
+kills when an action or the session's build outlasts its time limit.
+
+onnxruntime stops a run (``RunOptions.terminate``) only between kernels, and one kernel may
+run for as long as its graph asks within the memory cap: a MaxPool of a 512x512 window over a
+1024x1024 map (439 bytes of graph) took 140 s as one action, an RNN of hidden size 4096 over
+12,000 steps 185 s, and a bigger one would hold ``submit`` and ``verify`` for days (leader19).
+A process can be stopped in the middle of a kernel.
+
+The parent (`OnnxProcess`) sends one request at a time over a pipe and waits for its reply
+until a deadline; the child (``python -m leaderboards.onnx_process CMD_FD REPLY_FD PARENT_PID
+DEATH_SIGNAL``) builds the session and runs it. Messages are length-prefixed pickles between
+two processes of this package (`envs.shard_wire`); the graph is data to onnxruntime, never
+code. The child dies with its parent, a ``kill -9`` included (`envs.tether.die_with_parent`),
+and with its command pipe's end.
+
+Requests and replies:
+
+- ``("session", graph_bytes, memory_limit_bytes)`` -> ``("ok", inputs, n_outputs)``, inputs
+  ``[(name, shape, onnx_type)]``, or ``("error", first_line)``. Sent again, it starts the
+  graph's random operators from their seeds (a new session).
+- ``("run", feed)`` -> ``("ok", first_output)``, ``("memory", first_line)`` when the capped
+  arena refused, or ``("error", first_line)``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+
+class OnnxTimeout(Exception):
+    """The child did not answer within the deadline and was killed."""
+
+
+class OnnxProcessEnded(Exception):
+    """The child ended without answering (killed by the system, a crash)."""
+
+
+class OnnxProcess:
+    """The evaluator's end of one child process running one ONNX graph."""
+
+    def __init__(self) -> None:
+        from envs.shard_wire import SPIN_S, Waiter
+        from envs.tether import children_ignore_sigint
+
+        cmd_read, self._cmd = os.pipe()
+        self._reply, reply_write = os.pipe()
+        # PR_SET_PDEATHSIG fires when the starting thread ends: asked for from the main thread
+        # only; from others the child relies on the pipe and its parent's pid.
+        death_signal = threading.current_thread() is threading.main_thread()
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        try:
+            with children_ignore_sigint():  # a Ctrl-C is the evaluator's to handle
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "leaderboards.onnx_process", str(cmd_read),
+                     str(reply_write), str(os.getpid()), str(int(death_signal))],
+                    pass_fds=(cmd_read, reply_write), env=env, stdin=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (self._cmd, self._reply):
+                os.close(fd)
+            raise
+        finally:
+            os.close(cmd_read)  # the child's ends: its exit must close them for good
+            os.close(reply_write)
+        self._waiter = Waiter(self._reply, SPIN_S)
+        self._stop = weakref.finalize(self, _stop, self.process, (self._cmd, self._reply))
+
+    def request(self, message: tuple, timeout_s: float) -> tuple:
+        """Send ``message`` and return the child's reply; OnnxTimeout (the child killed) when
+        none came within ``timeout_s`` [s], OnnxProcessEnded when the child is gone."""
+        from envs.shard_wire import recv, send
+
+        if not self._stop.alive:
+            raise OnnxProcessEnded("stopped before")
+        try:
+            send(self._cmd, message)
+            if not self._waiter.wait(timeout_s):
+                self.close()
+                raise OnnxTimeout(f"no answer within {timeout_s:g} s")
+            return recv(self._reply)
+        except (EOFError, BrokenPipeError):
+            self.close()
+            raise OnnxProcessEnded(f"exit code {self.process.returncode}") from None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def close(self) -> None:
+        """Kill the child (if it lives) and close the pipes."""
+        self._stop()
+
+
+def _stop(process: subprocess.Popen, fds: tuple[int, ...]) -> None:
+    process.kill()
+    process.wait()
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------------------------------
+# The child
+
+
+def _use_capped_arena(ort: Any, options: Any, limit_bytes: int) -> None:
+    """Make ``options``' session allocate from one CPU arena of ``limit_bytes`` (registered
+    once: onnxruntime keeps it per process)."""
+    if not getattr(_use_capped_arena, "registered", False):
+        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                   ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(memory, ort.OrtArenaCfg(limit_bytes, -1, -1, -1))
+        _use_capped_arena.registered = True  # type: ignore[attr-defined]
+    options.add_session_config_entry("session.use_env_allocators", "1")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _session(ort: Any, graph: bytes, memory_limit: int) -> Any:
+    options = ort.SessionOptions()
+    # onnxruntime logs a failing node on stderr itself, in colour, beside the one line the
+    # submitter gets: fatal messages only.
+    options.log_severity_level = 4
+    # No graph optimisation: constant folding computed the graph's constant parts while the
+    # session was made (a chain of MatMuls on a ConstantOfShape, as long as the submitter liked).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    _use_capped_arena(ort, options, memory_limit)
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
+def _answer(ort: Any, request: tuple, state: dict[str, Any]) -> tuple:
+    import numpy as np
+
+    if request[0] == "session":
+        try:
+            state["session"] = session = _session(ort, request[1], request[2])
+        except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
+            return ("error", _first_line(err))
+        inputs = [(node.name, list(node.shape), node.type) for node in session.get_inputs()]
+        return ("ok", inputs, len(session.get_outputs()))
+    run_options = ort.RunOptions()
+    run_options.log_severity_level = 4
+    try:
+        return ("ok", np.asarray(state["session"].run(None, request[1], run_options)[0]))
+    except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
+        if "Available memory of" in str(err):  # the capped arena refused
+            return ("memory", _first_line(err))
+        return ("error", _first_line(err))
+
+
+def main(argv: list[str]) -> None:
+    cmd_fd, reply_fd, parent_pid, death_signal = (int(a) for a in argv)
+    from envs.tether import die_with, die_with_parent
+
+    die_with_parent(parent_pid, death_signal=bool(death_signal))
+    die_with(parent_pid)  # without the death signal, and mid-kernel, where no pipe is read
+    import onnxruntime as ort
+
+    from envs.shard_wire import recv, send
+
+    state: dict[str, Any] = {}
+    while True:
+        try:
+            request = recv(cmd_fd)
+        except EOFError:  # the evaluator closed it, or is gone
+            return
+        try:
+            send(reply_fd, _answer(ort, request, state))
+        except OSError:  # the evaluator is gone
+            return
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
