@@ -96,6 +96,7 @@ class LocalizeAgent(CheckpointMixin):
     """Learned socket localization + P-controller (+ a scripted search)."""
 
     name = "localize"
+    reads_rewards = False  # it regresses socket_offset_m: demos of any reward function serve
 
     def __init__(self, observation_space: gym.spaces.Dict, action_space: gym.spaces.Box,
                  config: LocalizeConfig, *, seed: int = 0):

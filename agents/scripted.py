@@ -105,6 +105,8 @@ class _ScriptedBase(CheckpointMixin):
             self.action_space.dtype
         )
 
+    learns = False  # demos given to the runner are ignored, with a warning
+
     def reset(self, seed: int | None = None) -> None:
         """Nothing per episode by default."""
 

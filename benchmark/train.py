@@ -451,10 +451,10 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
     every row (`imitator`: BC, HG-DAgger), where its episodes are not demonstrations. A run's
     demos.npz is checked against its run.json beside it; any other file passes. Demos whose
     rewards are another reward function's are refused (a ValueError), unless the agent
-    imitates (`imitator`) or relabels them. `relabelled`:
-    the agent rewards the rows itself (IQL with its reward classifier), so the `reward` kwarg
-    they were recorded under does not matter (its own refusal asks for reward=dense, and the
-    warning then followed every run of it)."""
+    imitates (`imitator`) or relabels them. `relabelled`: the agent rewards the rows itself
+    (IQL with its reward classifier) or reads no rewards (Localize's regressor), so the
+    `reward` kwarg they were recorded under does not matter (IQL's own refusal asks for
+    reward=dense, and the warning then followed every run of it)."""
     # The rewards they were recorded with do not matter to an agent that relabels them or
     # imitates the actions alone.
     ignore = ("reward",) if relabelled or imitator else ()
@@ -1068,6 +1068,12 @@ def train(
     clash = seed_clash(seed, eval_seeds)
     if clash:
         raise ValueError(clash)
+    if not getattr(spec.cls, "learns", True) and (demos is not None or demo_episodes):
+        # They were loaded, copied into the run (demos.npz) and ignored without a word.
+        warnings.warn(f"{agent_name} is a scripted baseline and learns nothing: the "
+                      f"{'demos' if demos is not None else 'demo_episodes'} given are ignored",
+                      UserWarning, stacklevel=2)
+        demos, demo_episodes = None, 0
     if spec.needs_labels and demos is None:  # trained and evaluated nothing: "learns online"
         raise ValueError(f"{agent_name} trains on calibrated offline data (a socket_offset_m "
                          "column): give demos from `insertbench dataset recipe paper001`")
@@ -1082,7 +1088,8 @@ def train(
         # The built config's: "-c reward_classifier=false" is a truthy string until converted
         check_demos_folder(Path(demos), task_id, env_kwargs or {},
                            agent_name if imitates else None,
-                           relabelled=bool(getattr(built, "reward_classifier", False)))
+                           relabelled=bool(getattr(built, "reward_classifier", False))
+                           or not getattr(spec.cls, "reads_rewards", True))
     # ODA records DEFAULT_DEMO_EPISODES demonstrations of the target task to infer it from;
     # VICE may record failures, from seeds of their own.
     context_episodes = DEFAULT_DEMO_EPISODES if spec.needs_context else 0

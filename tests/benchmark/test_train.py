@@ -576,6 +576,23 @@ def test_demos_under_another_reward_are_refused_unless_the_agent_relabels_or_imi
                            relabelled=True)
 
 
+def test_localize_takes_demos_of_any_reward_and_scripted_baselines_ignore_theirs(tmp_path):
+    """Localize regresses the socket's offset and reads no reward: sparse demos were refused
+    for its dense-reward run (agents19). A scripted baseline learns nothing: demos given to it
+    were loaded, copied into the run and ignored without a word."""
+    (tmp_path / "demos.npz").write_bytes(b"")
+    (tmp_path / "run.json").write_text(json.dumps({"task_id": TASK, "env_kwargs": {}}))
+    with pytest.raises(ValueError) as refused:  # past the demos' check: an empty file
+        train(TASK, "localize", seed=0, steps=5, out_dir=tmp_path / "loc",
+              demos=tmp_path / "demos.npz", **(RUN | {"env_kwargs": {"reward": "dense"}}))
+    assert "another function's" not in str(refused.value)
+    with pytest.warns(UserWarning, match="random_search is a scripted baseline and learns "
+                                         "nothing: the demos given are ignored"):
+        train(TASK, "random_search", seed=0, steps=5, out_dir=tmp_path / "rs",
+              demos=tmp_path / "demos.npz", **RUN)
+    assert not (tmp_path / "rs" / "demos.npz").exists()
+
+
 def test_a_run_resumes_after_its_demos_moved(tmp_path, monkeypatch):
     """A resumed run reads its own demos.npz, never --demos again: one whose folder had moved
     (or was being extended) was refused, "demos first/demos.npz do not exist"."""
