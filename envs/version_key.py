@@ -26,10 +26,12 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 #: Hex digits shown in tables (`insertbench list`); the ledger stores the full key.
 SHORT_KEY_LENGTH = 12
@@ -112,6 +114,7 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         importlib.import_module(module)
     spec = gym.spec(plain_id)
     cls = _entry_class(spec)
+    _check_kwargs(plain_id, cls, dict(env_kwargs or {}))
     kwargs = _defaults(cls) | dict(spec.kwargs) | dict(env_kwargs or {})
     if isinstance(kwargs.get("task"), str):  # registered by ID: the key hashes the spec itself
         kwargs["task"] = task_spec(kwargs["task"])
@@ -133,7 +136,9 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
             members = [nist_task(p) for p in parts]
             steps_per_part = kwargs["steps_per_part"]
             if len(parts) == 1 and max_episode_steps not in (None, -1) and (
-                    isinstance(steps_per_part, int) and max_episode_steps > steps_per_part):
+                    isinstance(steps_per_part, int | np.integer)
+                    and not isinstance(steps_per_part, bool)
+                    and max_episode_steps > steps_per_part):  # np.int64(50) skipped it
                 # The part ends itself: the key (and the results) said 100 for 50-step episodes.
                 raise ValueError(f"max_episode_steps={max_episode_steps} is never reached: "
                                  f"{plain_id} ends its part after steps_per_part="
@@ -155,6 +160,22 @@ def version_data(task_id: str, env_kwargs: Mapping[str, Any] | None = None) -> d
         "rewards": {k: v for k, v in vars(rewards).items() if k.isupper()},
         "scorer": scorer,
     })
+
+
+def _check_kwargs(task_id: str, cls: Any, env_kwargs: dict[str, Any]) -> None:
+    """TypeError for a kwarg the env does not take, ValueError for a non-finite number, each
+    naming it: a misspelt kwarg had a key of its own (every env refuses it), and NaN failed
+    as JSON's "Out of range float values are not JSON compliant" (envs19). Values are the
+    env's to check when it is made."""
+    from envs.insertion_env import InsertionEnv, check_env_kwargs
+
+    check_env_kwargs(task_id, (k for k in env_kwargs if k != "max_episode_steps"),
+                     None if cls is InsertionEnv else cls.__init__)
+    for name, value in env_kwargs.items():
+        numbers = np.asarray(_plain(value), dtype=object).ravel() if not isinstance(
+            value, str) else []
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            raise ValueError(f"{task_id}: {name} must be finite, got {value!r}")
 
 
 def _canonical(kwargs: Mapping[str, Any], tasks: list[Any]) -> dict[str, Any]:

@@ -230,6 +230,23 @@ def test_version_key_takes_numpy_arrays_as_their_values():
         task_version_key(USB, pixels)
 
 
+def test_version_key_refuses_what_no_env_takes():
+    """A misspelt kwarg, which every env refuses, had a key of its own; NaN failed as JSON's
+    "Out of range float values are not JSON compliant"; a NIST part's np.int64 steps_per_part
+    skipped the check that its time limit is reached (envs19)."""
+    with pytest.raises(TypeError, match="InsertBench/USB-v0 got an unknown kwarg "
+                                        "'goal_noise_mmm'; did you mean 'goal_noise_mm'"):
+        task_version_key("InsertBench/USB-v0", {"goal_noise_mmm": 1.0})
+    with pytest.raises(TypeError, match="unknown kwarg 'conectors'; did you mean 'connectors'"):
+        task_version_key("InsertBench/ConnectorFamily-v1", {"conectors": ["RJ45"]})
+    for kwargs in ({"goal_noise_mm": float("nan")}, {"init_offset_mm": [0.0, np.inf]}):
+        with pytest.raises(ValueError, match=rf"{next(iter(kwargs))} must be finite"):
+            task_version_key("InsertBench/USB-v0", kwargs)
+    with pytest.raises(ValueError, match="max_episode_steps=100 is never reached"):
+        task_version_key("InsertBench/NISTBoard-USBA-v0",
+                         {"max_episode_steps": 100, "steps_per_part": np.int64(50)})
+
+
 def test_version_key_follows_the_connector_spec(monkeypatch):
     spec = gym.spec(USB)
     task = task_spec(spec.kwargs["task"])
