@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import sys
 from typing import Any
@@ -59,11 +60,11 @@ from envs.task_options import (
     check_action,
     check_bool,
     check_choice,
-    check_max_episode_steps,
     check_options,
     check_pair,
     check_range,
     check_seed,
+    check_time_limit,
     check_workspace,
     control_steps,
     is_mated,
@@ -171,7 +172,7 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         action_scale_m: float = 0.005,
         action_scale_rad: float = 0.05,
         control_hz: float = 10.0,
-        timestep: float = 0.002,
+        timestep: float | None = None,
         reference_mode: str = "accumulate",
         max_episode_steps: int | None = None,
         allow_unsupported: bool = False,
@@ -228,7 +229,10 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         self._wrist_to_tcp = np.array([0.0, 0.0, tcp_offset_m(task.connector)])
         self.workspace_mm = check_workspace(workspace_mm, options.init_offset_mm)
         f_lo, f_hi = check_pair("friction_scale", friction_scale, *FRICTION_SCALE_RANGE)
-        timestep = check_range("timestep", timestep, *TIMESTEP_RANGE_S, " s")
+        # None: the task's own, as InsertionEnv takes it (refused here: sim2sim -e
+        # timestep=null failed on this engine only, envs19).
+        timestep = check_range("timestep", d.timestep if timestep is None else timestep,
+                               *TIMESTEP_RANGE_S, " s")
         if task.board_sockets:
             raise ValueError(f"{task.env_id}: NIST board layouts are not built in PyBullet")
         self.task = task
@@ -244,9 +248,11 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         self.timestep = timestep
         self.frame_skip = control_steps(options.control_hz, timestep)
         self.dt = self.frame_skip * timestep
-        # -1 used to truncate every episode at its first step, 2.5 at its third
-        self.max_episode_steps = (task.max_episode_steps if max_episode_steps is None
-                                  else check_max_episode_steps(max_episode_steps))
+        # -1 used to truncate every episode at its first step, 2.5 at its third; now, as
+        # gym.make takes it, no time limit (refused here alone: envs19)
+        limit = check_time_limit(max_episode_steps)
+        self.max_episode_steps = (task.max_episode_steps if limit is None
+                                  else math.inf if limit == -1 else limit)
         self.gains: ImpedanceGains = task.dynamics.gains  # the task version's controller
         self._force_limit = self.gains.translational_stiffness * self.gains.translation_limit_m
         self._torque_limit = self.gains.rotational_stiffness * self.gains.rotation_limit_rad

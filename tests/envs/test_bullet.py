@@ -3,6 +3,7 @@ supported, a clear refusal where it is not, and the sim2sim command."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -372,11 +373,16 @@ def test_refuses_the_nist_board_and_a_task_that_is_no_task_by_name():
 
 def test_episode_length_and_step_before_reset_are_clear_errors():
     """`max_episode_steps=-1` used to truncate every episode at its first step (2.5: at its
-    third), where gym.make refuses it for MuJoCo; a step before reset() was an AttributeError."""
-    for bad in (-1, 2.5, True, "50", 10**12):  # 10**12 passed, past gym.make's bound
-        with pytest.raises(ValueError, match=r"max_episode_steps must be an integer in "
-                                             rf"\[1, 1,000,000\], got {bad!r}"):
+    third); it is no time limit, as gym.make takes it for MuJoCo (it was refused here alone:
+    envs19); a step before reset() was an AttributeError. timestep=None is the task's own."""
+    for bad in (-2, 2.5, True, "50", 10**12):  # 10**12 passed, past gym.make's bound
+        with pytest.raises(ValueError, match=r"max_episode_steps must be"):
             BulletInsertionEnv("InsertBench/USB-v1", max_episode_steps=bad)
+    unlimited = BulletInsertionEnv("InsertBench/USB-v1", max_episode_steps=-1, timestep=None)
+    assert unlimited.max_episode_steps == math.inf and unlimited.timestep == 0.002
+    unlimited.reset(seed=0)
+    assert not unlimited.step(np.zeros(3, np.float32))[3]
+    unlimited.close()
     # A family or a typo was a KeyError listing every task ID.
     for task in ("InsertBench/ConnectorFamily-v0", "InsertBench/USB-v9"):
         with pytest.raises(ValueError, match=f"{task!r} is not a single-connector task"):
