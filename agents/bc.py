@@ -114,7 +114,10 @@ class BCAgent(CheckpointMixin):
         self.env_steps += 1
         if transition.intervened:
             self.demo_buffer.add(transition, action=self.scaler.to_unit(transition.action))
-            if self.config.obs_norm:
+            # The statistics move only where the policy is trained on them: with no online
+            # updates each correction moved BC's input scaling, its actions with it, untrained
+            # (agents19).
+            if self.config.obs_norm and self.config.online_updates_per_step > 0:
                 self.obs_norm.update(transition.obs)
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:

@@ -614,3 +614,21 @@ def test_tuple_fields_take_the_json_form_the_env_flags_take():
     with pytest.raises(ValueError, match=r"obs_keys names \['tcp_pose'\] more than once"):
         make_agent("sac", env.observation_space, env.action_space,
                    {"obs_keys": "tcp_pose,tcp_pose", "hidden": (16, 16)})
+
+
+def test_bc_without_online_updates_keeps_its_input_scaling_under_corrections():
+    """With no online updates (the default) each human correction moved BC's observation
+    normaliser, and with it the untrained policy's actions (agents19)."""
+    env = gym.make(STANDIN)
+    agent = make_agent("bc", env.observation_space, env.action_space,
+                       {"pretrain_steps": 5, "batch_size": 16, "hidden": (16,)}, seed=0)
+    agent.pretrain(demo_dataset(env))
+    obs, _ = env.reset(seed=1)
+    before = agent.act(obs, deterministic=True)
+    far = {k: (v + 5.0).astype(v.dtype) for k, v in obs.items()}
+    for _ in range(5):
+        agent.observe(Transition(far, env.action_space.sample(), 0.0, far, False, False, {},
+                                 intervened=True))
+        agent.update()
+    assert agent.gradient_steps == 5 and len(agent.demo_buffer) > 5
+    np.testing.assert_array_equal(agent.act(obs, deterministic=True), before)
