@@ -54,6 +54,7 @@ from agents.networks import (
     ObsNormalizer,
     QEnsemble,
     color_jitter,
+    is_image_space,
     mlp,
     obs_to_torch,
     random_shift,
@@ -98,8 +99,11 @@ class IQLConfig:
     classifier_steps: int = 5_000  # classifier gradient steps in pretrain() (ours)
     classifier_lr: float = 3e-4  # Adam learning rate of the classifier (ours)
     classifier_threshold: float = 0.5  # R_psi(s') at or above it counts as success
-    classifier_obs_keys: tuple[str, ...] = ()  # R_psi's observation entries; empty = obs_keys
-    # (paper 001's R_psi sees the image only)
+    classifier_obs_keys: tuple[str, ...] = ()  # R_psi's observation entries; empty = the
+    # images among obs_keys (obs_keys where there are none): paper 001's R_psi sees the image
+    # only, and `tcp_pose`, measured from a start a fixed height above the seat, handed it the
+    # distance to seated (agents19: start states of an unseen connector read 0.10-0.25 with it,
+    # 0.67-0.96 without; `classifier_keys`)
     classifier_color_jitter: float = 0.4  # strength of networks.color_jitter (channel
     # permutation, brightness and contrast) on the classifier's offline images (ours, not in
     # paper 001; 0 = off). Measured (docs/results/offline.md, `bench_lotj_policy --classifier`,
@@ -217,6 +221,17 @@ class Policy(nn.Module):
         self.head = GaussianActor(encoder.out_dim, action_dim, hidden)
 
 
+def classifier_keys(config: IQLConfig, observation_space: gym.spaces.Dict) -> tuple[str, ...]:
+    """R_psi's observation entries: `classifier_obs_keys`, else the images among `obs_keys`,
+    else `obs_keys` (empty: all entries)."""
+    if config.classifier_obs_keys:
+        return tuple(config.classifier_obs_keys)
+    keys = config.obs_keys or tuple(observation_space.spaces)
+    images = tuple(k for k in keys if k in observation_space.spaces
+                   and is_image_space(observation_space[k]))
+    return images or tuple(config.obs_keys)
+
+
 @register("iql", IQLConfig)
 class IQLAgent(CheckpointMixin):
     """IQL on dict observations; with ``daib`` and ``reward_classifier``, LOTJ (paper 001)."""
@@ -275,8 +290,8 @@ class IQLAgent(CheckpointMixin):
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.value = ValueNet(encoder(), config.hidden)
         self.classifier = (RewardClassifier(bottleneck(config.classifier_daib,
-                                                       config.classifier_obs_keys
-                                                       or config.obs_keys), config.hidden)
+                                                       classifier_keys(config, observation_space)),
+                                            config.hidden)
                            if config.reward_classifier else None)
         for module in (self.actor, self.critic, self.target_critic, self.value, self.classifier):
             if module is not None:

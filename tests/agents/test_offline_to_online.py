@@ -506,6 +506,20 @@ def test_color_jitter_permutes_channels_and_scales_brightness_and_contrast():
     assert color_jitter(images, 0.0) is images
 
 
+def test_lotj_classifier_sees_the_images_alone_by_default():
+    """Paper 001's R_psi sees the image only; with every entry by default, `tcp_pose` (from a
+    start a fixed height above the seat) handed it the distance to seated (agents19)."""
+    env = gym.make(STANDIN, **PIXELS)
+    config = IQL_TINY | {"reward_classifier": True}
+    agent = make_agent("iql", env.observation_space, env.action_space, config, seed=0)
+    assert agent.actor.encoder.encoder.vector_keys == ["tcp_pose", "tcp_vel", "wrench"]
+    assert agent.classifier.encoder.encoder.vector_keys == []
+    assert agent.classifier.encoder.encoder.image_keys == ["side", "wrist"]
+    state = gym.make(STANDIN)  # no image: every entry
+    agent = make_agent("iql", state.observation_space, state.action_space, config, seed=0)
+    assert agent.classifier.encoder.encoder.vector_keys == ["tcp_pose", "tcp_vel", "wrench"]
+
+
 def test_lotj_classifier_can_see_other_entries_and_trains_on_jittered_colours(monkeypatch):
     env = gym.make(STANDIN, **PIXELS)
     data = _noisy_dataset(env, episodes=8, tasks=2)
