@@ -183,7 +183,7 @@ def _table(track_name: str, kind: str, scores: Sequence[EntryScore], labels: Seq
             (e["name"], f'<a href="entries/{page_name(e)}">{_e(e["name"])}</a>'
                         + _given_the_goal(e)),
             (s.evaluation, _badge(s, stale)),
-            (e["method"], _e(e["method"])),
+            (e["method"], f'<span class="words">{_e(e["method"])}</span>'),
             (_sort_value(s.mean), _interval(s.mean, s.mean_ci) + _replayed(s)),
             (_sort_value(s.iqm), _interval(s.iqm, s.iqm_ci) + _replayed(s)),
         ]
