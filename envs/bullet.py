@@ -602,7 +602,11 @@ def tcp_inertia(task: TaskSpec, timestep: float = 0.002) -> tuple[float, np.ndar
     ran 10-40% ahead of MuJoCo's); and the arm's joint damping seen at the TCP twist,
     J^-T D J^-1 [N s/m, N m s/rad], world frame, which the arm adds to the impedance law's
     dampers (1-3 N m s/rad on 5). This is the inertia a wrench at the TCP accelerates, so the
-    tool body in PyBullet responds to contacts and to the impedance law as the arm's end does.
+    tool body in PyBullet responds to contacts and to the impedance law as the arm's end does
+    on average: not its spread over the axes (eigenvalues 4.7, 6.2, 13.6 kg at USB's start) nor
+    the coupling between them (-3.5 kg between x and z), the arm's sideways swing, which the
+    sim-to-sim gap therefore includes (engines18: one full-rate step along x moved the tool
+    4.47 mm in PyBullet, 3.93 mm in MuJoCo).
     """
     from envs.insertion_env import InsertionEnv
 

@@ -10,7 +10,8 @@ repeatability). The ranked MuJoCo episodes have that variation, so a gap between
 PyBullet mixes two causes: the block also runs MuJoCo with ``noiseless=True`` on the same seeds
 (its ``noiseless`` part; on a shipped TD3 + LfD entry 6/20 noisy, 11/20 noiseless, 0/20 in
 PyBullet), and the gap from that reference to PyBullet is the one that measures how much the
-policy leans on one contact model.
+policy leans on one simulator: its contact model, and its arm (PyBullet's tool moves with the
+arm's mean inertia at the TCP, without the axes' spread and coupling: `envs.bullet.tcp_inertia`).
 
 Episodes carry the MuJoCo task version key prefixed with the PyBullet model's revision,
 ``pybullet3-`` (`envs.version_key.pybullet_key_prefix`, as `insertbench sim2sim` does), or
