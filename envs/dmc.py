@@ -20,6 +20,7 @@ without a seed.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import dm_env
@@ -98,7 +99,13 @@ class InsertBenchDmEnv(dm_env.Environment):
         state, and `physics.render(camera_id="side")` renders it. Family and NIST-board envs
         switch connectors between episodes; the wrapper follows the active one.
         """
-        data = active_insertion_env(self.gym_env).data
+        if self._needs_reset and self._physics is None:  # MuJoCo's zeros, not the start state
+            raise RuntimeError("call reset() before reading physics: before it the state is "
+                               "MuJoCo's initial one, nowhere near the task's start")
+        data = getattr(active_insertion_env(self.gym_env), "data", None)
+        if not isinstance(data, mujoco.MjData):  # a PyBullet env: AttributeError 'data'
+            raise TypeError(f"{type(self.gym_env.unwrapped).__name__} has no MuJoCo state: "
+                            "physics is dm_control's view of a MuJoCo task")
         if data is not self._physics_data:
             self._physics = physics_of(data)
             self._physics_data = data
@@ -107,16 +114,31 @@ class InsertBenchDmEnv(dm_env.Environment):
 
 def physics_of(data: mujoco.MjData):
     """A dm_control `Physics` sharing `data` (and its model) with the caller."""
-    from dm_control.mujoco import Physics, wrapper
+    from dm_control.mujoco import wrapper
 
     _align_dm_control_index_tables()
     # Physics() runs mj_forward with actuation off (its after_reset), which changed the next
     # steps by up to 0.2 um and 0.008 N when first read mid-episode: looking must not touch.
     saved = mujoco.MjData(data.model)
     mujoco.mj_copyData(saved, data.model, data)
-    physics = Physics(wrapper.MjData(data))
+    physics = _shared_physics_class()(wrapper.MjData(data))
     mujoco.mj_copyData(data, data.model, saved)
     return physics
+
+
+@functools.cache
+def _shared_physics_class() -> type:
+    """dm_control's `Physics` whose reset is refused: it shares the env's state, and a reset
+    moved the arm 1.35 m from the socket mid-episode, the env stepping on from there
+    (engines18)."""
+    from dm_control.mujoco import Physics
+
+    class SharedPhysics(Physics):
+        def reset(self, keyframe_id=None):
+            raise RuntimeError("this Physics shares the env's MuJoCo state: reset the env "
+                               "(env.reset()), which starts a task episode, not its physics")
+
+    return SharedPhysics
 
 
 def _spec(space: spaces.Space, name: str):

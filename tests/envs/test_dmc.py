@@ -135,6 +135,29 @@ def test_physics_is_the_live_state_with_named_indexing():
     env.close()
 
 
+def test_physics_refuses_what_would_mislead():
+    """Before the first reset physics read MuJoCo's zeros; physics.reset() moved the arm
+    1.35 m from the socket mid-episode and the episode stepped on; over a PyBullet env it was
+    AttributeError 'data' (engines18)."""
+    from envs.bullet import BulletInsertionEnv
+
+    env = dmc.load("InsertBench/USB-v0", seed=0)
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before reading physics"):
+        env.physics  # noqa: B018
+    env.reset()
+    before = env.physics.named.data.site_xpos["tcp"].copy()
+    for reset in (lambda p: p.reset(), lambda p: p.reset_context().__enter__()):
+        with pytest.raises(RuntimeError, match=r"shares the env's MuJoCo state: reset the env"):
+            reset(env.physics)
+    np.testing.assert_array_equal(env.physics.named.data.site_xpos["tcp"], before)
+    env.close()
+    bullet = dmc.InsertBenchDmEnv(BulletInsertionEnv("InsertBench/USB-v0"), seed=0)
+    bullet.reset()
+    with pytest.raises(TypeError, match="BulletInsertionEnv has no MuJoCo state"):
+        bullet.physics  # noqa: B018
+    bullet.close()
+
+
 def test_a_bad_seed_is_refused_when_loading():
     """`load(id, seed=-1)` (or 1.5, "0", NaN) used to be accepted and to fail at the first
     reset(); `seed=np.int64(3)`, as numpy hands seeds out, failed there too."""
