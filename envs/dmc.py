@@ -59,11 +59,13 @@ class InsertBenchDmEnv(dm_env.Environment):
         self._action_spec = _spec(env.action_space, "action")
         self._physics = None
         self._physics_data = None
+        self._reset_once = False
 
     def reset(self) -> dm_env.TimeStep:
         obs, _ = self.gym_env.reset(seed=self._seed)
         self._seed = None  # later resets continue the seeded generator, as in Gymnasium
         self._needs_reset = False
+        self._reset_once = True
         return dm_env.restart(obs)
 
     def step(self, action) -> dm_env.TimeStep:
@@ -99,7 +101,7 @@ class InsertBenchDmEnv(dm_env.Environment):
         state, and `physics.render(camera_id="side")` renders it. Family and NIST-board envs
         switch connectors between episodes; the wrapper follows the active one.
         """
-        if self._needs_reset and self._physics is None:  # MuJoCo's zeros, not the start state
+        if not self._reset_once:  # MuJoCo's zeros, not the start state
             raise RuntimeError("call reset() before reading physics: before it the state is "
                                "MuJoCo's initial one, nowhere near the task's start")
         data = getattr(active_insertion_env(self.gym_env), "data", None)

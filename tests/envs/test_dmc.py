@@ -150,6 +150,9 @@ def test_physics_refuses_what_would_mislead():
         with pytest.raises(RuntimeError, match=r"shares the env's MuJoCo state: reset the env"):
             reset(env.physics)
     np.testing.assert_array_equal(env.physics.named.data.site_xpos["tcp"], before)
+    while not env.step(np.array([0.0, 0.0, 0.5], np.float32)).last():
+        pass
+    env.physics.named.data.site_xpos["tcp"]  # noqa: B018 - after the episode (the README's)
     env.close()
     bullet = dmc.InsertBenchDmEnv(BulletInsertionEnv("InsertBench/USB-v0"), seed=0)
     bullet.reset()
