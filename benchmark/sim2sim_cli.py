@@ -40,7 +40,7 @@ def sim2sim_command(
 
     from agents.checkpoint import read_meta
     from benchmark.metrics import format_distinct_rate
-    from benchmark.sim2sim import PYBULLET_KWARGS, compare
+    from benchmark.sim2sim import PYBULLET_KWARGS, compare, paired_difference
     from benchmark.train import make_env
     from benchmark.train_cli import check_policy_fits, resolve_checkpoint
     from envs.bullet import probe_failure
@@ -118,6 +118,11 @@ def sim2sim_command(
         )
     console = Console()
     console.print(table)
+    paired = paired_difference(results)
+    console.print(f"same seeds: {paired['mujoco_only']} succeeded in MuJoCo only, "
+                  f"{paired['pybullet_only']} in PyBullet only, of {paired['pairs']} distinct "
+                  f"seed pairs (exact McNemar p = {paired['p_value']:.2g}; intervals that "
+                  "overlap do not say the engines agree)")
     reason = probe_failure(TASKS[task])
     if reason:
         console.print(f"caveat: PyBullet does not honour this connector's clearances: {reason}")

@@ -1311,6 +1311,8 @@ def test_sim2sim_without_a_success_has_no_cycle_time(capsys, in_tmp):
                              "1", "--env", "max_episode_steps=2")
     assert code == 0, err
     assert out.count("0/1 (0% [0, 79])") == 2 and "nan" not in out, out
+    assert ("same seeds: 0 succeeded in MuJoCo only, 0 in PyBullet only, of 1 distinct seed "
+            "pairs (exact McNemar p = 1") in " ".join(out.split()), out
     # v0 too: 38 N beside PyBullet's 149 N read as a finding about the engines.
     assert "caveat: the peak forces are not comparable" in " ".join(out.split()), out
     for kwarg in ("task=InsertBench/DSub-v0", "allow_unsupported=true"):
