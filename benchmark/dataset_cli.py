@@ -82,8 +82,18 @@ def collect(
         raise typer.BadParameter(str(err), param_hint=option) from None
     import gymnasium as gym
 
-    # A kwarg the task refuses is the user's mistake (exit 2), not an error of the collection.
-    build_env(gym.make, task, max_episode_steps=max_steps, **kwargs).close()
+    from envs import p_controller
+
+    # A kwarg the task refuses is the user's mistake (exit 2), not an error of the collection;
+    # so is a registered env that is no insertion task (CartPole-v1: an internal TypeError,
+    # and a folder that refused the corrected rerun).
+    probe = build_env(gym.make, task, max_episode_steps=max_steps, **kwargs)
+    try:
+        p_controller(probe)
+    except TypeError as err:
+        raise typer.BadParameter(str(err), param_hint="--task") from None
+    finally:
+        probe.close()
     from benchmark.datasets import CollectionGaveUp
     from benchmark.folder_lock import RunInProgress
 

@@ -343,15 +343,16 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
     out = Path(out)
     # The env first: a bad task ID or env kwarg must not leave a collect_config.json that
     # refuses the corrected rerun ("holds a collection made with other settings").
+    # So is its expert: CartPole-v1, registered but no insertion env, left a folder behind.
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     try:
+        expert = p_controller(env)
         _check_config(out, config)
-    except ValueError:
+    except (TypeError, ValueError):
         env.close()
         raise
     episode_dir = out / "episodes"
     episode_dir.mkdir(exist_ok=True)
-    expert = p_controller(env)
     kept: list[Path] = []
     attempts = 0
     limit = config.episodes * (config.max_attempts_per_demo if config.demos else 1)

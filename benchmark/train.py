@@ -444,7 +444,8 @@ def _has_task_ids(demos: Any) -> bool:
 
 
 def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
-                       imitator: str | None = None, relabelled: bool = False) -> None:
+                       imitator: str | None = None, relabelled: bool = False,
+                       demo_learner: str | None = None) -> None:
     """Before a run directory is made: ValueError for an unfinished or damaged collection or
     recipe in `demos`, and a warning where its task, env kwargs or task version are not the
     run's (they trained a run of another task without a word), or, for an agent that imitates
@@ -454,7 +455,9 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
     imitates (`imitator`) or relabels them. `relabelled`: the agent rewards the rows itself
     (IQL with its reward classifier) or reads no rewards (Localize's regressor), so the
     `reward` kwarg they were recorded under does not matter (IQL's own refusal asks for
-    reward=dense, and the warning then followed every run of it)."""
+    reward=dense, and the warning then followed every run of it). `demo_learner`: the agent,
+    where it learns from demonstrations of the run's task (RLPD, TD3 + LfD, BC, ...): a
+    recipe's other connectors and rollouts are named (offline RL takes them on purpose)."""
     # The rewards they were recorded with do not matter to an agent that relabels them or
     # imitates the actions alone.
     ignore = ("reward",) if relabelled or imitator else ()
@@ -468,6 +471,11 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
             warnings.warn(f"{imitator} imitates every step of demos {demos}, which are not "
                           f"demonstrations: collected without --demos (failures kept) and a "
                           f"random action on {collected.noise:.0%} of steps",
+                          UserWarning, stacklevel=3)
+        elif imitator and collected.noise > 0:  # --demos keeps its successes, noise and all
+            warnings.warn(f"{imitator} imitates every step of demos {demos}, a random action "
+                          f"on {collected.noise:.0%} of them (collected with --noise "
+                          f"{collected.noise:g}; --noise 0 for the expert's actions alone)",
                           UserWarning, stacklevel=3)
         try:
             other = collection_dynamics_differ(demos, collected)
@@ -517,10 +525,19 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
         for theirs in sorted(kwargs):
             _warn_other_settings(demos, "recorded", "recipe", None, json.loads(theirs),
                                  task_id, env_kwargs, ignore)
-        rollouts = [p["folder"] for p in read_description(demos)["parts"] if not p["is_demo"]]
-        if imitator and rollouts:
-            warnings.warn(f"{imitator} imitates every step of demos {demos}, also of its "
-                          f"parts that are not demonstrations ({', '.join(rollouts)})",
+        parts = read_description(demos)["parts"]
+        rollouts = [p["folder"] for p in parts if not p["is_demo"]]
+        learner = imitator or demo_learner
+        if learner and rollouts:
+            warnings.warn(f"{learner} {'imitates every step of' if imitator else 'learns from'}"
+                          f" demos {demos}, also of its parts that are not demonstrations "
+                          f"({', '.join(rollouts)})", UserWarning, stacklevel=3)
+        tasks = {p["collect"]["task_id"] for p in parts}
+        others = sorted(tasks - {task_id})
+        if learner and others:  # an RLPD run on DT12 took USB-A and D-sub demos alone
+            warnings.warn(f"{learner} learns from demonstrations of {task_id}, but demos "
+                          f"{demos} hold {', '.join(others)}"
+                          f"{'' if len(others) < len(tasks) else ' only'}",
                           UserWarning, stacklevel=3)
 
 
@@ -1089,7 +1106,8 @@ def train(
         check_demos_folder(Path(demos), task_id, env_kwargs or {},
                            agent_name if imitates else None,
                            relabelled=bool(getattr(built, "reward_classifier", False))
-                           or not getattr(spec.cls, "reads_rewards", True))
+                           or not getattr(spec.cls, "reads_rewards", True),
+                           demo_learner=agent_name if spec.needs_demos else None)
     # ODA records DEFAULT_DEMO_EPISODES demonstrations of the target task to infer it from;
     # VICE may record failures, from seeds of their own.
     context_episodes = DEFAULT_DEMO_EPISODES if spec.needs_context else 0

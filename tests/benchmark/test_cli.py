@@ -1813,7 +1813,8 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     assert "warning: bc imitates every step of demos outputs/dt12, which are not " \
         "demonstrations: collected without --demos (failures kept) and a random action on 20% " \
         "of steps" in " ".join(err.split()), err
-    err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/demos", "--demos")
+    err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/demos", "--demos",
+                                 "--noise", "0")
     assert "imitates" not in err, err
     # Collected in the task frame, trained in the start frame: tcp_pose means another thing.
     err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/usb", "-e",
@@ -1842,6 +1843,41 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
                                "runs/dt12/demos.npz", "--out", f"runs/again-{len(env)}", *env,
                                "--config", "pretrain_steps=2")
         assert code == 0 and f"warning: demos runs/dt12/demos.npz {warning}" in err, err
+
+
+def test_a_collection_refuses_a_registered_env_that_is_no_insertion_task(capsys, in_tmp):
+    """CartPole-v1 passed --task's check: an internal TypeError (exit 1) and a folder whose
+    settings refused the corrected rerun (data18)."""
+    code, _, err = run_cli(capsys, "dataset", "collect", "--no-progress", "--episodes", "1",
+                           "--task", "CartPole-v1", "--out", "foreign")
+    assert code == 2 and "Invalid value for --task: not an InsertBench insertion environment" \
+        in err, err
+    assert not (in_tmp / "foreign").exists()
+
+
+def test_demonstration_learners_are_told_what_a_folder_holds_besides(capsys, in_tmp):
+    """BC imitated the random actions of a --demos collection (noise 0.2 by default) without
+    a word, and an RLPD run on DT12 given a recipe of USB-A took its demonstrations and noisy
+    rollouts alone as DT12's demos (data18)."""
+    code, _, err = run_cli(capsys, "dataset", "collect", "--task", "InsertBench/USB-v1",
+                           "--episodes", "1", "--demos", "--out", "noisy", "--no-progress")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "bc",
+                           "--steps", "0", "--eval-episodes", "0", "--no-progress", "--demos",
+                           "noisy", "--out", "runs/bc", "--config", "pretrain_steps=1")
+    assert code == 0 and "bc imitates every step of demos noisy, a random action on 20% of " \
+        "them (collected with --noise 0.2" in " ".join(err.split()), err
+    code, _, err = run_cli(capsys, "dataset", "recipe", "paper004", "--out", "data",
+                           "--connector", "USBA", "--episodes", "1")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/Connector-DT12-v1", "--agent",
+                           "rlpd", "--steps", "0", "--eval-episodes", "0", "--no-progress",
+                           "--demos", "data", "--out", "runs/rlpd", "-e", "obs_mode=state")
+    said = " ".join(err.split())
+    assert code == 0 and "rlpd learns from demonstrations of InsertBench/Connector-DT12-v1, " \
+        "but demos data hold InsertBench/Connector-USBA-v1 only" in said, err
+    assert "rlpd learns from demos data, also of its parts that are not demonstrations " \
+        "(USBA-rollouts)" in said, err
 
 
 def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
