@@ -133,6 +133,7 @@ def recipe(
     version: Annotated[
         str, typer.Option("--version", help="Task version to collect on (v0 to v3).")
     ] = "v1",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per part.")] = True,
 ) -> None:
     """Collect paper 001's or 004's offline data on its training connectors (benchmark.recipes);
     train on it with `insertbench train --demos OUT`."""
@@ -143,7 +144,7 @@ def recipe(
     check_output_dir(out, "--out", own="recipe.json", what="recipe", ignore=(RECIPE_LOCK,))
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
-                                     connectors=connector, version=version)
+                                     connectors=connector, version=version, progress=progress)
     except (RunInProgress, CollectionGaveUp) as err:  # another run collecting the same part
         raise ClickException(str(err)) from None
     except ValueError as err:
