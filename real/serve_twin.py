@@ -58,6 +58,20 @@ LOOPBACK = ("127.0.0.1", "localhost")
 DASHBOARD_GREETING = "Connected: Universal Robots Dashboard Server\n"
 
 
+def _types_fit(types: list[str]) -> bool:
+    """Whether a setup reply naming `types` fits the header's 16-bit size: ~32,000 short
+    unknown names (in a request that fits) made a reply of 320 kB, and the client was dropped
+    on struct.error instead of refused (diff21)."""
+    return rp.HEADER.size + 1 + len(",".join(types)) <= rp.MAX_MESSAGE_SIZE
+
+
+def _setup_reply(kind: int, answer: int, types: list[str]) -> bytes:
+    """A setup request's reply: `answer` (accepted, or the recipe id; 0 refused) and the
+    names' types, or TOO_MANY_NAMES where they do not fit one message."""
+    text = ",".join(types) if _types_fit(types) else "TOO_MANY_NAMES"
+    return rp.message(kind, bytes([answer]) + text.encode())
+
+
 class PortInUse(RuntimeError):
     """Another process (a URSim, another twin) listens on one of the controller's ports."""
 
@@ -338,7 +352,8 @@ class TwinServer:
             names = rp.parse_names(payload[8:])
             types = [rp.OUTPUT_TYPES.get(n, "NOT_FOUND") for n in names]
             # 1 Hz at least, as the controller asks: 1e-310 Hz made the cycle's divisor inf.
-            ok = "NOT_FOUND" not in types and 1.0 <= frequency <= 1 / CYCLE_S and names
+            ok = ("NOT_FOUND" not in types and 1.0 <= frequency <= 1 / CYCLE_S and names
+                  and _types_fit(types))
             fmt = rp.record_format(types) if ok else None
             # A package must fit the header's 16-bit size (1,400 actual_q ended the server).
             ok = ok and rp.HEADER.size + 1 + fmt.size <= rp.MAX_MESSAGE_SIZE
@@ -346,7 +361,7 @@ class TwinServer:
                 client.output_names = names
                 client.output_format = fmt
                 client.output_every = max(1, round(1 / (CYCLE_S * frequency)))
-            self._send(client, rp.message(kind, bytes([1 if ok else 0]) + ",".join(types).encode()))
+            self._send(client, _setup_reply(kind, 1 if ok else 0, types))
         elif kind == rp.CONTROL_PACKAGE_SETUP_INPUTS:
             names = rp.parse_names(payload)
             owned = {
@@ -358,10 +373,11 @@ class TwinServer:
             }
             types = ["IN_USE" if n in owned else rp.INPUT_TYPES.get(n, "NOT_FOUND") for n in names]
             recipe = 0  # refused; ids are one byte, so 255 recipes at most
-            if all(t in rp.TYPE_FORMATS for t in types) and names and len(client.inputs) < 255:
+            if (all(t in rp.TYPE_FORMATS for t in types) and names and len(client.inputs) < 255
+                    and _types_fit(types)):
                 recipe = len(client.inputs) + 1
                 client.inputs[recipe] = (names, types, rp.record_format(types))
-            self._send(client, rp.message(kind, bytes([recipe]) + ",".join(types).encode()))
+            self._send(client, _setup_reply(kind, recipe, types))
         elif kind == rp.CONTROL_PACKAGE_START:
             client.started = client.output_format is not None
             self._send(client, rp.message(kind, bytes([client.started])))

@@ -806,7 +806,6 @@ def test_the_impact_behind_a_protective_stop_is_in_the_episode_force():
     pressed beside the opening stopped the twin at ~200 N contact, recorded as 0.7 N."""
     env = real.make_twin(USB, seed=0, start_height_mm=15.0,
                          twin_kwargs={"protective_stop_force_n": 30.0})
-    twin = env.unwrapped.robot
     env.reset(seed=0, options={"tcp_offset_mm": (6.0, 0.0)})  # beside the opening
     for _ in range(60):
         *_, terminated, _, info = env.step(np.array([0, 0, 1], np.float32))

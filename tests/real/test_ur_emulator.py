@@ -303,6 +303,7 @@ def test_a_malformed_rtde_message_drops_only_that_client(twin):
     (5e-324, b"timestamp"),  # ZeroDivisionError
     (float("nan"), b"timestamp"),
     (500.0, b"actual_q," * 1400),  # a 67,201-byte package: the header's size is 16 bits
+    (500.0, b"a," * 32_000),  # a 320 kB reply of types: the client was dropped (diff21)
 ])
 def test_an_output_recipe_the_controller_cannot_send_is_refused(twin, frequency, names):
     """Each of these was accepted, and the server ended at once or on its next cycle (real18)."""
@@ -316,6 +317,8 @@ def test_an_output_recipe_the_controller_cannot_send_is_refused(twin, frequency,
         server._rtde(client, rp.CONTROL_PACKAGE_START, b"")
         replies = rp.split_messages(bytearray(client.outbox))
         assert [r[1][:1] for r in replies] == [b"\x00", b"\x00"]  # refused, not started
+        server._rtde(client, rp.CONTROL_PACKAGE_SETUP_INPUTS, names)
+        assert rp.split_messages(bytearray(client.outbox))[-1][1][:1] == b"\x00"
         server._cycle(0.0)
         client.outbox.clear()
         server._rtde(client, rp.CONTROL_PACKAGE_SETUP_OUTPUTS,  # the client goes on
