@@ -52,6 +52,11 @@ def make_engine_env(engine: str, task_id: str, **kwargs) -> gym.Env:
         with pinned_versions():
             return gym.make(task_id, **kwargs)
     if engine == "pybullet":
+        from envs.insertion_env import check_env_kwargs
+
+        # A kwarg no env takes is a typo (it read "PyBullet does not take ['timestp']: it runs
+        # state observations ...", engines18): named with the closest known kwarg.
+        check_env_kwargs(task_id, (k for k in kwargs if k not in PYBULLET_KWARGS))
         others = sorted(set(kwargs) - PYBULLET_KWARGS)
         if others:
             raise ValueError(

@@ -502,3 +502,15 @@ def test_render_says_the_pybullet_engine_has_no_cameras():
     with pytest.raises(NotImplementedError, match="renders nothing .* render the MuJoCo task"):
         env.render()
     env.close()
+
+
+def test_a_misspelt_kwarg_is_named_as_one_not_as_pybullets_limit():
+    """`make_engine_env("pybullet", ..., timestp=...)` said PyBullet "runs state observations
+    without v1's sensor model", no suggestion (engines18)."""
+    from benchmark.sim2sim import make_engine_env
+
+    with pytest.raises(TypeError, match="unknown kwarg 'timestp'; did you mean 'timestep'"):
+        make_engine_env("pybullet", "InsertBench/USB-v0", timestp=0.001)
+    with pytest.raises(ValueError, match=r"PyBullet does not take the env kwarg\(s\) "
+                                         r"\['grasp_noise_mm'\]"):
+        make_engine_env("pybullet", "InsertBench/USB-v0", grasp_noise_mm=1.0)
