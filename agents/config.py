@@ -205,7 +205,8 @@ def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:
             return value
         if origin in (types.UnionType, typing.Union):
             args = [a for a in get_args(hint) if a is not type(None)]
-            if value is None or (isinstance(value, str) and value.lower() == "none"):
+            # "null" as JSON writes it (`-c exploration_std=null` was refused, agents19)
+            if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
                 return None
             return _convert(cls_name, name, value, args[0])
         if origin is tuple:

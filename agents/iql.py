@@ -99,11 +99,12 @@ class IQLConfig:
     classifier_steps: int = 5_000  # classifier gradient steps in pretrain() (ours)
     classifier_lr: float = 3e-4  # Adam learning rate of the classifier (ours)
     classifier_threshold: float = 0.5  # R_psi(s') at or above it counts as success
-    classifier_obs_keys: tuple[str, ...] = ()  # R_psi's observation entries; empty = the
-    # images among obs_keys (obs_keys where there are none): paper 001's R_psi sees the image
-    # only, and `tcp_pose`, measured from a start a fixed height above the seat, handed it the
-    # distance to seated (agents19: start states of an unseen connector read 0.10-0.25 with it,
-    # 0.67-0.96 without; `classifier_keys`)
+    classifier_obs_keys: tuple[str, ...] | None = None  # R_psi's observation entries; None
+    # = the images among obs_keys (obs_keys where there are none): paper 001's R_psi sees the
+    # image only, and `tcp_pose`, measured from a start a fixed height above the seat, handed
+    # it the distance to seated (agents19: start states of an unseen connector read 0.10-0.25
+    # with it, 0.67-0.96 without); empty = obs_keys, the default until 2026-12-07, which the
+    # checkpoints saved before then say (`classifier_keys`)
     classifier_color_jitter: float = 0.4  # strength of networks.color_jitter (channel
     # permutation, brightness and contrast) on the classifier's offline images (ours, not in
     # paper 001; 0 = off). Measured (docs/results/offline.md, `bench_lotj_policy --classifier`,
@@ -222,10 +223,10 @@ class Policy(nn.Module):
 
 
 def classifier_keys(config: IQLConfig, observation_space: gym.spaces.Dict) -> tuple[str, ...]:
-    """R_psi's observation entries: `classifier_obs_keys`, else the images among `obs_keys`,
-    else `obs_keys` (empty: all entries)."""
-    if config.classifier_obs_keys:
-        return tuple(config.classifier_obs_keys)
+    """R_psi's observation entries: `classifier_obs_keys`, empty for `obs_keys` (empty: all
+    entries), None for the images among `obs_keys` (else `obs_keys`)."""
+    if config.classifier_obs_keys is not None:
+        return tuple(config.classifier_obs_keys) or tuple(config.obs_keys)
     keys = config.obs_keys or tuple(observation_space.spaces)
     images = tuple(k for k in keys if k in observation_space.spaces
                    and is_image_space(observation_space[k]))

@@ -16,8 +16,9 @@ import torch
 
 import tests.standin_env  # noqa: F401  (registers the stand-in)
 from agents import Transition, export_policy, load_agent, make_agent, transitions_to_dataset
+from agents.config import build_config
 from agents.daib import DAIB
-from agents.iql import expectile_loss
+from agents.iql import IQLConfig, expectile_loss
 from agents.task_buffers import TaskBuffers
 from benchmark.bench_offline import latent_separation
 from benchmark.train import make_base_policy
@@ -518,6 +519,22 @@ def test_lotj_classifier_sees_the_images_alone_by_default():
     state = gym.make(STANDIN)  # no image: every entry
     agent = make_agent("iql", state.observation_space, state.action_space, config, seed=0)
     assert agent.classifier.encoder.encoder.vector_keys == ["tcp_pose", "tcp_vel", "wrench"]
+
+
+def test_a_checkpoint_saved_under_the_old_classifier_default_still_loads(tmp_path):
+    """Checkpoints saved before R_psi saw the images alone say `classifier_obs_keys: []`
+    (then: obs_keys); read as the new default they no longer loaded, acting alone either
+    (diff22). Empty keeps its old meaning, the new default is None."""
+    env = gym.make(STANDIN, **PIXELS)
+    for keys, vectors in (((), ["tcp_pose", "tcp_vel", "wrench"]), (None, [])):
+        config = IQL_TINY | {"reward_classifier": True, "classifier_obs_keys": keys}
+        agent = make_agent("iql", env.observation_space, env.action_space, config, seed=0)
+        agent.save(tmp_path / str(keys))
+        for acting_only in (False, True):
+            loaded = load_agent(tmp_path / str(keys), acting_only=acting_only)
+            assert loaded.classifier.encoder.encoder.vector_keys == vectors
+    config = build_config(IQLConfig, {"classifier_obs_keys": "null"})  # as JSON writes None
+    assert config.classifier_obs_keys is None
 
 
 def test_lotj_classifier_can_see_other_entries_and_trains_on_jittered_colours(monkeypatch):
