@@ -8,11 +8,12 @@ run for as long as its graph asks within the memory cap: a MaxPool of a 512x512 
 A process can be stopped in the middle of a kernel.
 
 The parent (`OnnxProcess`) sends one request at a time over a pipe and waits for its reply
-until a deadline; the child (``python -m leaderboards.onnx_process CMD_FD REPLY_FD PARENT_PID
-DEATH_SIGNAL``) builds the session and runs it. Messages are length-prefixed pickles between
-two processes of this package (`envs.shard_wire`); the graph is data to onnxruntime, never
-code. The child dies with its parent, a ``kill -9`` included (`envs.tether.die_with_parent`),
-and with its command pipe's end.
+until a deadline; the child (``python -P -m leaderboards.onnx_process CMD_FD REPLY_FD
+PARENT_PID DEATH_SIGNAL``) builds the session and runs it. Messages are pickles framed by
+`multiprocessing.connection` between two processes of this package; the graph is data to
+onnxruntime, never code. The child imports the standard library, NumPy and onnxruntime only
+(with `envs` it held MuJoCo too: 95 MB and 0.65 s a policy, diff22), and dies with its parent,
+a ``kill -9`` included (as `envs.tether.die_with_parent` does for the other workers).
 
 Requests and replies:
 
@@ -20,7 +21,8 @@ Requests and replies:
   ``[(name, shape, onnx_type)]``, or ``("error", first_line)``. Sent again, it starts the
   graph's random operators from their seeds (a new session).
 - ``("run", feed)`` -> ``("ok", first_output)``, ``("memory", first_line)`` when the capped
-  arena refused, or ``("error", first_line)``.
+  arena refused, or ``("error", first_line)`` (an output of more than `MAX_OUTPUT_VALUES`
+  values among them: a 256 MB one cost three times its size in both processes).
 """
 
 from __future__ import annotations
@@ -29,9 +31,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
+
+#: The most values the child sends back as an action (an action has a few).
+MAX_OUTPUT_VALUES = 4096
+#: prctl(2) option: the signal the kernel sends this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 class OnnxTimeout(Exception):
@@ -46,71 +54,98 @@ class OnnxProcess:
     """The evaluator's end of one child process running one ONNX graph."""
 
     def __init__(self) -> None:
-        from envs.shard_wire import SPIN_S, Waiter
+        from multiprocessing.connection import Connection
+
         from envs.tether import children_ignore_sigint
 
-        cmd_read, self._cmd = os.pipe()
-        self._reply, reply_write = os.pipe()
+        cmd_read, cmd_write = os.pipe()
+        reply_read, reply_write = os.pipe()
         # PR_SET_PDEATHSIG fires when the starting thread ends: asked for from the main thread
-        # only; from others the child relies on the pipe and its parent's pid.
+        # only; from others the child watches its parent's pid.
         death_signal = threading.current_thread() is threading.main_thread()
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         try:
             with children_ignore_sigint():  # a Ctrl-C is the evaluator's to handle
+                # -P: not the working directory first on the path (an envs.py there was
+                # imported, and the submission blamed: diff22).
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "leaderboards.onnx_process", str(cmd_read),
+                    [sys.executable, "-P", "-m", "leaderboards.onnx_process", str(cmd_read),
                      str(reply_write), str(os.getpid()), str(int(death_signal))],
                     pass_fds=(cmd_read, reply_write), env=env, stdin=subprocess.DEVNULL)
         except BaseException:
-            for fd in (self._cmd, self._reply):
-                os.close(fd)
+            os.close(cmd_write)
+            os.close(reply_read)
             raise
         finally:
             os.close(cmd_read)  # the child's ends: its exit must close them for good
             os.close(reply_write)
-        self._waiter = Waiter(self._reply, SPIN_S)
-        self._stop = weakref.finalize(self, _stop, self.process, (self._cmd, self._reply))
-
-    def request(self, message: tuple, timeout_s: float) -> tuple:
-        """Send ``message`` and return the child's reply; OnnxTimeout (the child killed) when
-        none came within ``timeout_s`` [s], OnnxProcessEnded when the child is gone."""
-        from envs.shard_wire import recv, send
-
-        if not self._stop.alive:
-            raise OnnxProcessEnded("stopped before")
-        try:
-            send(self._cmd, message)
-            if not self._waiter.wait(timeout_s):
-                self.close()
-                raise OnnxTimeout(f"no answer within {timeout_s:g} s")
-            return recv(self._reply)
-        except (EOFError, BrokenPipeError):
-            self.close()
-            raise OnnxProcessEnded(f"exit code {self.process.returncode}") from None
+        self._commands = Connection(cmd_write, readable=False)
+        self._replies = Connection(reply_read, writable=False)
+        self._stop = weakref.finalize(self, _stop, self.process, self._commands, self._replies)
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._stop.alive
+
+    def request(self, message: tuple, timeout_s: float) -> tuple:
+        """Send ``message`` and return the child's reply; OnnxTimeout (the child killed) when
+        none came within ``timeout_s`` [s], OnnxProcessEnded when the child is gone. Anything
+        else that interrupts a request (a Ctrl-C) kills the child too: its late reply would
+        have answered the next request (the previous observation's action, diff22)."""
+        if not self.alive:
+            raise OnnxProcessEnded("stopped before")
+        try:
+            self._commands.send(message)
+            if not self._replies.poll(timeout_s):
+                self.close()
+                raise OnnxTimeout(f"no answer within {timeout_s:g} s")
+            return self._replies.recv()
+        except (EOFError, OSError):
+            self.close()
+            raise OnnxProcessEnded(f"exit code {self.process.returncode}") from None
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Kill the child (if it lives) and close the pipes."""
         self._stop()
 
 
-def _stop(process: subprocess.Popen, fds: tuple[int, ...]) -> None:
+def _stop(process: subprocess.Popen, *connections: Any) -> None:
     process.kill()
     process.wait()
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    for connection in connections:
+        connection.close()
 
 
 # ------------------------------------------------------------------------------------------
 # The child
+
+
+def _die_with_parent(parent_pid: int, death_signal: bool) -> None:
+    """End this process when `parent_pid` dies, mid-kernel included: the kernel's SIGKILL where
+    asked for (Linux), and a daemon thread watching the parent's pid everywhere."""
+    if death_signal and sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before any of it was in place
+        os._exit(1)
 
 
 def _use_capped_arena(ort: Any, options: Any, limit_bytes: int) -> None:
@@ -153,31 +188,33 @@ def _answer(ort: Any, request: tuple, state: dict[str, Any]) -> tuple:
     run_options = ort.RunOptions()
     run_options.log_severity_level = 4
     try:
-        return ("ok", np.asarray(state["session"].run(None, request[1], run_options)[0]))
+        out = np.asarray(state["session"].run(None, request[1], run_options)[0])
     except Exception as err:  # noqa: BLE001 - onnxruntime's errors are untyped
         if "Available memory of" in str(err):  # the capped arena refused
             return ("memory", _first_line(err))
         return ("error", _first_line(err))
+    if out.size > MAX_OUTPUT_VALUES:
+        return ("error", f"its output has {out.size:,} values (shape {list(out.shape)}), "
+                         f"more than the {MAX_OUTPUT_VALUES:,} an action may have")
+    return ("ok", out)
 
 
 def main(argv: list[str]) -> None:
-    cmd_fd, reply_fd, parent_pid, death_signal = (int(a) for a in argv)
-    from envs.tether import die_with, die_with_parent
+    from multiprocessing.connection import Connection
 
-    die_with_parent(parent_pid, death_signal=bool(death_signal))
-    die_with(parent_pid)  # without the death signal, and mid-kernel, where no pipe is read
+    cmd_fd, reply_fd, parent_pid, death_signal = (int(a) for a in argv)
+    _die_with_parent(parent_pid, bool(death_signal))
     import onnxruntime as ort
 
-    from envs.shard_wire import recv, send
-
+    commands, replies = Connection(cmd_fd, writable=False), Connection(reply_fd, readable=False)
     state: dict[str, Any] = {}
     while True:
         try:
-            request = recv(cmd_fd)
-        except EOFError:  # the evaluator closed it, or is gone
+            request = commands.recv()
+        except (EOFError, OSError):  # the evaluator closed it, or is gone
             return
         try:
-            send(reply_fd, _answer(ort, request, state))
+            replies.send(_answer(ort, request, state))
         except OSError:  # the evaluator is gone
             return
 

@@ -425,32 +425,11 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
             raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} draws random "
                                   "numbers without a seed attribute; onnxruntime seeds it anew "
                                   "in every process, so its episodes could not be recomputed")
-    process = OnnxProcess()
-
-    def new_session() -> tuple[list[tuple[str, list[Any], str]], int]:
-        """Build the graph's session in the policy's process: its inputs and output count."""
-        try:
-            reply = process.request(("session", graph, ONNX_MEMORY_LIMIT_BYTES),
-                                    SESSION_TIME_LIMIT_S)
-        except OnnxTimeout:
-            raise SubmissionError(f"onnxruntime took over {SESSION_TIME_LIMIT_S:g} s to build "
-                                  "policy.onnx's session and was stopped") from None
-        except OnnxProcessEnded as err:
-            raise SubmissionError(f"onnxruntime's process ended while it built policy.onnx's "
-                                  f"session ({err})") from None
-        if reply[0] != "ok":
-            raise SubmissionError(f"onnxruntime cannot run policy.onnx: {reply[1]}")
-        return reply[1], reply[2]
-
-    graph = model.SerializeToString()
-    declared, outputs = new_session()
-    # A seeded random operator draws on across calls: the policy's actions depended on the
-    # episodes before, and one episode replayed alone (the site's GIFs) was another episode.
-    # A session of its own per episode starts every episode from the seed.
-    draws = any(node.op_type in RANDOM_OPS | {"Dropout"} for node in _nodes(model))
+    policy = OnnxPolicy(model.SerializeToString(),
+                        draws=any(node.op_type in RANDOM_OPS | {"Dropout"}
+                                  for node in _nodes(model)))
     obs_spaces = env.observation_space.spaces
-    inputs: dict[str, Any] = {}
-    for name, shape, onnx_type in declared:
+    for name, shape, onnx_type in policy.declared_inputs:
         if name not in obs_spaces:
             raise SubmissionError(f"policy.onnx input {name!r} is not an observation of the "
                                   f"track task ({', '.join(obs_spaces)})")
@@ -469,21 +448,57 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         if onnx_type == "tensor(uint8)" and obs_spaces[name].dtype != np.uint8:
             raise SubmissionError(f"policy.onnx input {name!r} has type tensor(uint8), but the "
                                   f"observation is {obs_spaces[name].dtype}: use tensor(float)")
-        inputs[name] = _ONNX_DTYPES[onnx_type]
-    if outputs != 1:
+        policy.inputs[name] = _ONNX_DTYPES[onnx_type]
+    if policy.outputs != 1:
         raise SubmissionError("policy.onnx must have exactly one output (the action)")
+    return policy
 
-    spent = {"actions": 0, "seconds": 0.0}
 
-    def reset(seed: int | None = None) -> None:
-        if draws and spent["actions"]:
-            new_session()
+class OnnxPolicy:
+    """A checked ONNX graph as the callable obs -> action `run_episode` takes, run in a process
+    of its own (`leaderboards.onnx_process`). One stopped at an action's limit is started
+    afresh at the next call: a stall on a busy machine failed every later episode of the
+    sim-to-sim block (diff22). A graph with random operators (``draws``) gets a new session at
+    each episode's start, so each episode starts them from their seeds: they drew on across
+    calls, and one episode replayed alone (the site's GIFs) was another episode."""
 
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in inputs.items()}
+    def __init__(self, graph: bytes, draws: bool) -> None:
+        self.graph, self.draws = graph, draws
+        self.process: OnnxProcess | None = None
+        self.spent = {"actions": 0, "seconds": 0.0}
+        self.declared_inputs, self.outputs = self._new_session()
+        self.inputs: dict[str, Any] = {}  # name -> the dtype fed (set by `_onnx_policy`)
+
+    def _new_session(self) -> tuple[list[tuple[str, list[Any], str]], int]:
+        """Build the graph's session (in a new process where the last was stopped): its
+        inputs and output count."""
+        if self.process is None or not self.process.alive:
+            self.process = OnnxProcess()
+        try:
+            reply = self.process.request(("session", self.graph, ONNX_MEMORY_LIMIT_BYTES),
+                                         SESSION_TIME_LIMIT_S)
+        except OnnxTimeout:
+            raise SubmissionError(f"onnxruntime took over {SESSION_TIME_LIMIT_S:g} s to build "
+                                  "policy.onnx's session and was stopped") from None
+        except OnnxProcessEnded as err:
+            raise SubmissionError(f"onnxruntime's process ended while it built policy.onnx's "
+                                  f"session ({err})") from None
+        if reply[0] != "ok":
+            raise SubmissionError(f"onnxruntime cannot run policy.onnx: {reply[1]}")
+        return reply[1], reply[2]
+
+    def reset(self, seed: int | None = None) -> None:
+        """At each episode's start (`run_episode`)."""
+        if (self.draws and self.spent["actions"]) or not self.process.alive:
+            self._new_session()
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if not self.process.alive:  # stopped at an earlier action's limit
+            self._new_session()
+        feed = {k: np.asarray(obs[k], dtype=t)[None] for k, t in self.inputs.items()}
         start = _clock()
         try:
-            status, value = process.request(("run", feed), ACTION_TIME_LIMIT_S)
+            status, value = self.process.request(("run", feed), ACTION_TIME_LIMIT_S)
         except OnnxTimeout:
             raise PolicyError(f"policy.onnx took over {ACTION_TIME_LIMIT_S:g} s for one "
                               "action and was stopped") from None
@@ -494,10 +509,11 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
                               "of memory for one action and was stopped")
         if status != "ok":
             raise PolicyError(f"policy.onnx failed to run: {value}")
-        _count_action(spent, _clock() - start, "policy.onnx")
+        _count_action(self.spent, _clock() - start, "policy.onnx")
         out = np.asarray(value)
         return out[0] if out.ndim >= 1 and out.shape[0] == 1 else out
 
-    act.reset = reset  # type: ignore[attr-defined] - called at each episode's start (run_episode)
-    act.process = process  # type: ignore[attr-defined] - ends with act (or its close())
-    return act
+    def close(self) -> None:
+        """End its process now (it ends with the policy otherwise)."""
+        if self.process is not None:
+            self.process.close()
