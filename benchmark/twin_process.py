@@ -42,7 +42,7 @@ class TwinProcess:
         code = ("import sys; from benchmark.real_cli import real_app; "
                 "real_app(['serve-twin', *sys.argv[1:]])")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, "--task", task, "--seed", str(seed)]
+            [sys.executable, "-P", "-c", code, "--task", task, "--seed", str(seed)]
             + ["--max-seconds", str(SERVER_MAX_S), "--exit-on-eof"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

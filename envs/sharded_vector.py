@@ -70,7 +70,7 @@ class _Worker:
         )
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "envs.shard_worker", str(cmd_read), str(reply_write),
+                [sys.executable, "-P", "-m", "envs.shard_worker", str(cmd_read), str(reply_write),
                  str(memory_fd), str(os.getpid()), str(int(death_signal))],
                 pass_fds=(cmd_read, reply_write, memory_fd), env=env, stdin=subprocess.DEVNULL,
             )

@@ -293,3 +293,13 @@ def test_ctrl_c_while_workers_are_busy_does_not_wait_for_them():
     finally:
         signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 8.0
+
+
+def test_workers_import_nothing_from_the_working_directory(tmp_path, monkeypatch):
+    """`python -m` put the working directory first on the workers' path: a user's envs.py
+    there was imported, and every worker died (exit code 1) at the vector's build (diff22)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "envs.py").write_text("raise SystemExit('imported from the cwd')\n")
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=2)
+    vec.reset(seed=0)
+    vec.close()
