@@ -1110,6 +1110,16 @@ def train(
                       f"{'demos' if demos is not None else 'demo_episodes'} given are ignored",
                       UserWarning, stacklevel=2)
         demos, demo_episodes = None, 0
+    if spec.needs_context and demo_episodes:  # the same episodes twice in AWAC's buffer
+        raise ValueError(f"{agent_name} is given {DEFAULT_DEMO_EPISODES} demonstrations of the "
+                         "target task before finetuning (adapt), from the seeds demo_episodes "
+                         "would record: give offline data (demos) or neither")
+    if spec.needs_context and resuming and not (out_dir / "context.npz").is_file():
+        # An AWAC run from before it was given the target task's demos (2026-12-07): a
+        # checkpoint of a newer one follows adapt, and its context.npz.
+        warnings.warn(f"{out_dir} trained {agent_name} without the target task's "
+                      "demonstrations (a run from before they were given): it resumes so; a "
+                      "new run gets them", UserWarning, stacklevel=2)
     if spec.needs_labels and demos is None:  # trained and evaluated nothing: "learns online"
         raise ValueError(f"{agent_name} trains on calibrated offline data (a socket_offset_m "
                          "column): give demos from `insertbench dataset recipe paper001`")

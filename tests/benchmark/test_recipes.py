@@ -205,6 +205,17 @@ def test_awac_finetunes_with_the_target_tasks_demos_as_paper_004_does(recipe_dir
     context = np.load(tmp_path / "run" / "context.npz")
     offline = len(load_recipe(recipe_dir)["reward"])
     assert len(result.agent.buffer) == offline + len(context["reward"]) + 10
+    # A run from before: resumed without them, and said so (diff22).
+    (tmp_path / "run" / "context.npz").unlink()
+    with pytest.warns(UserWarning, match="trained awac without the target task's demonstrations"):
+        train("InsertBench/Connector-USACPlug-v1", "awac", steps=20, config=config,
+              env_kwargs=env_kwargs, out_dir=tmp_path / "run", demos=recipe_dir,
+              eval_episodes=0, progress=False)
+    # The runner's own demos would be the same 20 episodes twice in its buffer.
+    with pytest.raises(ValueError, match="awac is given 20 demonstrations of the target task"):
+        train("InsertBench/Connector-USACPlug-v1", "awac", steps=10, config=config,
+              env_kwargs=env_kwargs, out_dir=tmp_path / "other", demo_episodes=20,
+              eval_episodes=0, progress=False)
 
 
 def test_socket_offsets_label_successful_episodes_from_their_seated_pose():
