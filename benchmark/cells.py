@@ -12,6 +12,7 @@ executors and the store only ever see the function, so tests inject a cheap dete
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -134,9 +135,11 @@ class Cell:
             "eval_seeds": list(self.eval_seeds),
         } | ({"num_envs": self.num_envs} if self.num_envs != 1 else {})
 
-    @property
+    @functools.cached_property
     def config_hash(self) -> str:
-        """Stable SHA-256 (hex) of the canonical JSON of `identity()`."""
+        """Stable SHA-256 (hex) of the canonical JSON of `identity()`; computed once (the store
+        asks it of every episode row: storing 20,000 episodes took 50 s, quadratic in them,
+        with the store locked, matrix19)."""
         return hashlib.sha256(canonical_json(self.identity()).encode("ascii")).hexdigest()
 
     @property

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +148,9 @@ def run_matrix(
                 with _beating(store, list(in_flight), heartbeat_s, executor.blocks_in_wait):
                     outcomes = executor.wait(timeout_s=due_s)
                 for outcome in outcomes:
-                    cell = in_flight.pop(outcome.config_hash)
+                    # Out of in_flight once recorded: an interrupt while storing left the
+                    # cell's running marker behind (the `finally` below releases in_flight's).
+                    cell = in_flight[outcome.config_hash]
                     if outcome.result is not None:
                         try:
                             store.record_done(cell, outcome.result, provenance,
@@ -165,10 +167,12 @@ def run_matrix(
                         # Escaped: "SAC [/w demos]" was read as a closing tag and ended the run.
                         progress.console.log(f"[red]failed[/red] {escape(cell.describe())}: "
                                              f"{escape(str(outcome.error))}")
+                    del in_flight[outcome.config_hash]
                     progress.update(bar, advance=1, status=(
                         f"{len(summary.done)} done, {len(summary.failed)} failed"))
                 if time.monotonic() - last_beat >= heartbeat_s:
-                    store.heartbeat(in_flight)
+                    with suppress(sqlite3.Error):  # locked past its timeout: the
+                        store.heartbeat(in_flight)  # next beat (it ended the run, matrix19)
                     last_beat = time.monotonic()
     finally:
         executor.shutdown()

@@ -268,6 +268,24 @@ def test_a_locked_damaged_or_mislabelled_store_is_one_line_that_says_so(
         open_store(path)
 
 
+def test_storing_a_cell_hashes_its_identity_once(tmp_path: Path, monkeypatch) -> None:
+    """Every episode row asked the cell's hash, computed again over its evaluation seeds:
+    storing 20,000 episodes took 50 s, quadratic in them, with the store locked and a second
+    runner's heartbeat failing (matrix19)."""
+    from benchmark.cells import Cell
+
+    _, preset = write_tiny_preset(tmp_path)
+    cell = next(c for c in preset.cells if c.budget_steps > 0)
+    result = synthetic_cell_for_tests(cell, tmp_path)
+    identities = []
+    identity = Cell.identity
+    monkeypatch.setattr(Cell, "identity", lambda self: identities.append(1) or identity(self))
+    with Store(tmp_path / "s.sqlite") as store:
+        store.record_done(cell, result, collect_provenance(), 1.0)
+        assert store.episode_count() == 36
+    assert len(identities) <= 1
+
+
 def _store_with_one_done_cell(path: Path):
     """A store at `path` holding one done cell of the tiny preset (returned), to damage."""
     _, preset = write_tiny_preset(path.parent)
