@@ -49,6 +49,8 @@ PresetArg = Annotated[str, typer.Argument(help="Preset name (see `matrix list`) 
 
 #: The first bytes of every SQLite database file.
 _SQLITE_HEADER = b"SQLite format 3\0"
+#: The longest --heartbeat [s]: a day (a run's markers go stale at --stale-after, longer still).
+HEARTBEAT_MAX_S = 86_400.0
 
 
 def _check_store(path: Path | None) -> Path | None:
@@ -167,9 +169,10 @@ def run(
     task_version: VersionOpt = None,
 ) -> None:
     """Run every cell of PRESET that is not done yet (resumes after any interruption)."""
-    if not (math.isfinite(heartbeat) and heartbeat > 0):
-        raise typer.BadParameter(f"must be a finite number of seconds > 0, got {heartbeat}",
-                                 param_hint="--heartbeat")
+    # Past threading.TIMEOUT_MAX (~9.2e9 s) a wait overflowed once the run had started.
+    if not (math.isfinite(heartbeat) and 0 < heartbeat <= HEARTBEAT_MAX_S):
+        raise typer.BadParameter(f"must be a number of seconds in (0, {HEARTBEAT_MAX_S:,.0f}], "
+                                 f"got {heartbeat}", param_hint="--heartbeat")
     if not (math.isfinite(stale_after) and stale_after > heartbeat):
         # A marker reclaimed between two heartbeats would let a second runner redo a live cell.
         raise typer.BadParameter(

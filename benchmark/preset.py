@@ -262,7 +262,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                     )
     try:
         cells_by_hash(cells)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:  # TypeError: a TOML date as a value (matrix19)
         raise PresetError(f"{where}: {err}") from None
     reference_source, reference_note, reference = _parse_reference(
         where, data.get("paper_reference"), tasks, {a["label"] for a in agents}, cells
@@ -371,7 +371,8 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
                 f"{here}: {name!r} is a scripted agent and is evaluated only; set budget_steps = 0"
             )
         every = agent.get("eval_every", eval_every)
-        if budget > 0 and (not isinstance(every, int) or every <= 0):
+        # True passed as 1 here (evaluating after every episode, another cell than 1: matrix19)
+        if budget > 0 and (not isinstance(every, int) or isinstance(every, bool) or every <= 0):
             raise PresetError(
                 f"{here}: a trained agent needs eval_every > 0 (here or at top level) for its "
                 "learning curve"

@@ -150,6 +150,9 @@ def test_a_bad_task_version_is_blamed_on_the_option_not_the_preset(capsys, in_tm
     ["train", "--task", "InsertBench/USB-v1", "--agent", "sac", "--steps",
      "9223372036854775807", "--out", "x"],
     ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "0"],
+    # matrix19: past threading.TIMEOUT_MAX an OverflowError once the run had started
+    ["matrix", "run", "quick", "--agent", "p_controller", "--heartbeat", "1e10",
+     "--stale-after", "2e10"],
     ["matrix", "run", "quick", "--agent", "p_controller", "--stale-after", "-1"],
     ["matrix", "status", "paper000-state", "--task-version", "9"],
     ["matrix", "run", "paper000-state", "--task-version", "2", "--task-version", "2"],

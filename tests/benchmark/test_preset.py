@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import tomllib
 
@@ -127,6 +128,11 @@ def _data(**changes: object) -> dict:
         ({"agents": [{"name": "sac", "budget_steps": 10, "label": ""}]}, "'label'"),
         ({"description": ["x"]}, "'description'"),
         ({"eval_every": True}, "eval_every"),
+        # matrix19: true passed as 1 (evaluations after every episode); a TOML date was
+        # "TypeError: Object of type datetime is not JSON serializable"
+        ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": True}]}, "eval_every"),
+        ({"env_kwargs": {"grasp_noise_mm": datetime.datetime(1979, 5, 27)}},
+         "datetime is not JSON serializable"),
         ({"eval_episodes": 10**30}, "eval_episodes"),
         ({"seeds": [-1, 0]}, r"\[0, 2\*\*63\)"),
         ({"seeds": [2**64]}, r"\[0, 2\*\*63\)"),
