@@ -345,6 +345,9 @@ def _parse_rules(
                 raise PresetError(f"{here}: {key}={value!r} is not a value of axis {key!r}")
             if key not in axes and key not in fixed:
                 raise PresetError(f"{here}: 'when' key {key!r} is neither an axis nor an env kwarg")
+            if key not in axes and value != fixed[key]:  # matched no cell, without a word
+                raise PresetError(f"{here}: {key}={value!r} is never the preset's {key} "
+                                  f"({fixed[key]!r}), so the rule applies to no cell")
         clash = sorted(set(implied) & set(axes))
         if clash:
             raise PresetError(f"{here}: 'set' must not override axes {clash}")
@@ -480,6 +483,7 @@ def check_runnable(cells: list[Cell]) -> None:
     from benchmark.cli_options import innermost_message
     from benchmark.train import DEFAULT_DEMO_EPISODES, demo_seed_clash, make_env
     from benchmark.vector_train import check_vector_training
+    from envs.insertion_env import active_insertion_env
     from envs.tasks import pinned_versions
 
     problems: list[str] = []
@@ -487,7 +491,11 @@ def check_runnable(cells: list[Cell]) -> None:
     for cell in variants.values():
         try:
             with pinned_versions():  # a preset pins its task versions
-                make_env(cell.task_id, cell.env_kwargs).close()
+                env = make_env(cell.task_id, cell.env_kwargs)
+            try:  # CartPole-v1 failed every cell, "not an InsertBench insertion environment"
+                active_insertion_env(env)
+            finally:
+                env.close()
         except Exception as err:  # noqa: BLE001 - gym raises several kinds; report them all
             problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: "
                             f"{innermost_message(err)}")

@@ -128,6 +128,11 @@ def _data(**changes: object) -> dict:
         ({"agents": [{"name": "sac", "budget_steps": 10, "label": ""}]}, "'label'"),
         ({"description": ["x"]}, "'description'"),
         ({"eval_every": True}, "eval_every"),
+        # matrix19: a rule on a fixed kwarg's value it never has applied to no cell, unsaid
+        ({"env_kwargs": {"reward": "sparse"},
+          "rules": [{"when": {"reward": "Sparse"}, "set": {"grasp_noise_mm": 1.0}}]},
+         r"reward='Sparse' is never the preset's reward \('sparse'\), so the rule applies to "
+         "no cell"),
         # matrix19: true passed as 1 (evaluations after every episode); a TOML date was
         # "TypeError: Object of type datetime is not JSON serializable"
         ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": True}]}, "eval_every"),
@@ -202,6 +207,18 @@ def test_every_shipped_preset_is_runnable() -> None:
 
     for name in available_presets():
         check_runnable(load_preset(name).cells)
+
+
+def test_a_registered_env_that_is_no_insertion_task_is_refused_before_any_cell() -> None:
+    """CartPole-v1 passed the check (it builds) and failed every cell, "not an InsertBench
+    insertion environment" (matrix19)."""
+    from benchmark.preset import check_runnable
+
+    data = _data(tasks=["CartPole-v1"], axes={},
+                 agents=[{"name": "p_controller", "budget_steps": 0}])
+    with pytest.raises(PresetError, match="task CartPole-v1 with {}: not an InsertBench "
+                                          "insertion environment: CartPoleEnv"):
+        check_runnable(parse_preset(data, "cartpole").cells)
 
 
 def test_evaluation_on_the_demonstration_seeds_is_refused_before_any_cell() -> None:
