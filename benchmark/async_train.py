@@ -655,8 +655,11 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         "task_id": task_id, "agent": agent_name, "backend": backend, "actors": actors,
         "env_steps": env_steps, "gradient_steps": gradient_steps,
         "achieved_utd": utd_log[-1]["achieved_utd"],
-        # Over the acting time of every part of the run (from each part's first transition).
-        "env_steps_per_s": env_steps / max(acting_s, 1e-9),
+        # Over the acting time of every part of the run, which starts at the part's first
+        # transition: its steps less that one each (1 step read 174,277 env steps/s, serl18);
+        # None where no part took two.
+        "env_steps_per_s": ((env_steps - resumes - 1) / acting_s
+                            if env_steps > resumes + 1 and acting_s > 0 else None),
         "wall_clock_s": wall_s, "training_episodes": episodes,
         "training_successes": successes,
         # As `train` logs them (its per-episode segments need one actor's episodes in order).

@@ -248,11 +248,12 @@ def train_async_command(
     evaluation = result["evaluation"]
     success = ("no evaluation" if evaluation is None else
                f"success {evaluation['success_rate']:.2f}")
+    rate = "-" if result["env_steps_per_s"] is None else f"{result['env_steps_per_s']:.1f}"
     helped = (f"; {result['intervention_steps']} intervened steps "
               f"({result['intervention_rate']:.0%})" if result["intervention_steps"] else "")
     typer.echo(f"{result['env_steps']} env steps, {result['gradient_steps']} gradient steps: "
-               f"achieved UTD {result['achieved_utd']:.2f} at {result['env_steps_per_s']:.1f} "
-               f"env steps/s{helped}; {success} -> {out}")
+               f"achieved UTD {result['achieved_utd']:.2f} at {rate} env steps/s{helped}; "
+               f"{success} -> {out}")
 
 
 def eval_command(

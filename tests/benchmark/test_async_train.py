@@ -334,6 +334,14 @@ def test_actors_exit_at_once_when_the_learner_stops(tmp_path, monkeypatch):
     assert recorded["env_kwargs"] == {} and recorded["seed"] == 0  # what eval reads
 
 
+def test_one_env_step_has_no_rate(tmp_path):
+    """A part's acting time starts at its first transition: 1 step over ~0 s read 174,277 env
+    steps/s (serl18)."""
+    result = train_async(TASK, "sac", steps=1, actors=1, config=TINY_SAC, eval_episodes=0,
+                         out_dir=tmp_path)
+    assert result["env_steps"] == 1 and result["env_steps_per_s"] is None
+
+
 def test_the_cli_keeps_train_async_in_a_folder_of_its_own_and_eval_checks_its_task(
         tmp_path, monkeypatch, capsys):
     """train-async wrote agent/ beside a train run's run.json, and eval then scored that agent
