@@ -156,6 +156,9 @@ class URBackend:
                 self.receive = receive
             except RuntimeError as err:
                 stopped = _stopped_mode(receive)
+                if receive is not None:  # its connection, not left to the collector
+                    with contextlib.suppress(Exception):
+                        receive.disconnect()
                 if stopped is not None:
                     raise ConnectionError(
                         f"the robot at {config.host} is in a {stopped} and refuses the control "

@@ -260,6 +260,7 @@ def test_a_stopped_arm_that_refuses_the_script_is_named_stopped(fake_rtde, monke
     with pytest.raises(ConnectionError, match=r"the robot at 10\.0\.0\.2 is in a protective "
                                               r"stop and refuses the control script"):
         URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
+    assert fake_rtde[-1][:2] == ("RTDEReceiveInterface", "disconnect")  # closed at once
     monkeypatch.setattr(receive, "getSafetyMode", lambda self: 1, raising=False)
     with pytest.raises(ConnectionError, match="cannot reach the robot at 10.0.0.2: ur_rtde: "
                                               "Failed to start control script"):
