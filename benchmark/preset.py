@@ -320,6 +320,9 @@ def _parse_rules(
     if not isinstance(rules, list):
         raise PresetError(f"{where}: [[rules]] must be an array of tables")
     parsed = []
+    # A fixed kwarg's values in some cell: its own, and each earlier rule's `set` (the rules
+    # apply in order, so a later one may test what an earlier one sets: diff23).
+    possible = {key: [value] for key, value in fixed.items()}
     for i, rule in enumerate(rules):
         here = f"{where}: rules[{i}]"
         if not isinstance(rule, dict):
@@ -345,12 +348,15 @@ def _parse_rules(
                 raise PresetError(f"{here}: {key}={value!r} is not a value of axis {key!r}")
             if key not in axes and key not in fixed:
                 raise PresetError(f"{here}: 'when' key {key!r} is neither an axis nor an env kwarg")
-            if key not in axes and value != fixed[key]:  # matched no cell, without a word
+            if key not in axes and value not in possible.get(key, []):  # matched no cell
                 raise PresetError(f"{here}: {key}={value!r} is never the preset's {key} "
-                                  f"({fixed[key]!r}), so the rule applies to no cell")
+                                  f"({' or '.join(map(repr, possible.get(key, [])))}), so the "
+                                  "rule applies to no cell")
         clash = sorted(set(implied) & set(axes))
         if clash:
             raise PresetError(f"{here}: 'set' must not override axes {clash}")
+        for key, value in implied.items():
+            possible.setdefault(key, []).append(value)
         parsed.append((dict(when), dict(implied), {k: dict(v) for k, v in configs.items()}))
     return parsed
 

@@ -324,6 +324,10 @@ def make_base_policy(env: gym.Env, goal_offset_m: np.ndarray | None = None) -> B
     raise ValueError(f"{env.spec.id if env.spec else env} has no hand-designed controller")
 
 
+class DemonstrationsShort(ValueError):
+    """The controller succeeded too rarely to record the demonstrations asked for."""
+
+
 def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
                   base_policy: BasePolicy | None = None) -> Dataset:
     """Roll out ``policy`` on the demo seeds (``DEMO_SEED_BASE`` + attempt) until ``episodes``
@@ -340,9 +344,10 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
     kept = attempts = 0
     while kept < episodes:
         if attempts == episodes * MAX_DEMO_ATTEMPTS:
-            raise ValueError(f"the controller succeeded in {kept} of {attempts} episodes, "
-                             f"short of the {episodes} demonstrations asked for: give demos, or "
-                             "a setting it solves (a longer time limit, less noise)")
+            raise DemonstrationsShort(
+                f"the controller succeeded in {kept} of {attempts} episodes, short of the "
+                f"{episodes} demonstrations asked for: a setting it solves (a longer time "
+                "limit, less noise) makes them")
         obs, _ = env.reset(seed=DEMO_SEED_BASE + attempts)  # never an evaluation seed (checked)
         attempts += 1
         episode: list[Transition] = []
@@ -358,6 +363,15 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
             transitions += episode
             kept += 1
     return transitions_to_dataset(transitions)
+
+
+def _recorded_demos(env: gym.Env, policy: BasePolicy, episodes: int,
+                    base_policy: BasePolicy | None, advice: str) -> Dataset:
+    """`collect_demos`, its refusal followed by `advice` (what this run can do instead)."""
+    try:
+        return collect_demos(env, policy, episodes, base_policy)
+    except DemonstrationsShort as err:
+        raise DemonstrationsShort(f"{err}{advice}") from None
 
 
 def dataset_from_minari(minari_dataset: Any) -> Dataset:
@@ -1275,6 +1289,15 @@ def train(
                 check_reward_pairing(env, agent)
                 env = end_trials_on_own_verdict(env, agent)
                 check_intervention_source(agent_name, agent.config, env, intervene)
+                # Before the run's folder holds anything: a controller that cannot make them
+                # left run.json behind, and a rerun recorded them all again (diff23).
+                if dataset is None and demo_episodes > 0:
+                    dataset = _recorded_demos(env, base_policy, demo_episodes,
+                                              kwargs.get("base_policy"), "; give demos")
+                context = (_recorded_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES,
+                                           None, f": {agent_name} is given that many of the "
+                                           "target task (paper 004)")
+                           if spec.needs_context else None)
             except ValueError:
                 # E.g. a config past the parameter budget: run_lock removes the folder it made.
                 env.close()
@@ -1284,9 +1307,6 @@ def train(
                 description | {"git_commit": suite_commit(), "torch": torch.__version__,
                                "torch_threads": torch.get_num_threads()}, indent=1
             ))
-            if dataset is None and demo_episodes > 0:
-                dataset = collect_demos(env, base_policy, demo_episodes,
-                                        kwargs.get("base_policy"))
             run.next_eval = eval_every if eval_every > 0 else steps
             period = checkpoint_every if checkpoint_every is not None else eval_every
             run.next_checkpoint = period if period and period > 0 else steps
@@ -1314,7 +1334,6 @@ def train(
             if spec.needs_context:
                 # Paper 004: demonstrations of the target task, which ODA infers it from
                 # (Algorithm 2) and AWAC finetunes with in its buffer (section 5.2).
-                context = collect_demos(env, make_base_policy(env), DEFAULT_DEMO_EPISODES)
                 save_dataset(out_dir / "context.npz", context)
                 agent.adapt(context)
                 run.save_checkpoint()

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from real.serve_twin import Ports
@@ -41,6 +42,11 @@ class TwinProcess:
         self.log = tempfile.TemporaryFile(mode="w+")
         code = ("import sys; from benchmark.real_cli import real_app; "
                 "real_app(['serve-twin', *sys.argv[1:]])")
+        # The package imported here, not the working directory's modules (-P) nor another
+        # installed checkout's (diff23).
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-P", "-c", code, "--task", task, "--seed", str(seed)]
             + ["--max-seconds", str(SERVER_MAX_S), "--exit-on-eof"],
@@ -49,6 +55,7 @@ class TwinProcess:
             stderr=self.log,
             text=True,
             cwd=os.getcwd(),
+            env=env,
         )
         try:
             line = self._readline(timeout_s=60)

@@ -209,6 +209,17 @@ def test_every_shipped_preset_is_runnable() -> None:
         check_runnable(load_preset(name).cells)
 
 
+def test_a_rule_may_test_what_an_earlier_rule_sets() -> None:
+    """Rules apply in order: the check that a rule matches some cell compared its 'when' with
+    the fixed kwargs alone, and refused a rule on what an earlier one sets (diff23)."""
+    data = _data(env_kwargs={"obs_mode": "state"}, axes={"reward": ["sparse", "dense"]},
+                 rules=[{"when": {"reward": "dense"}, "set": {"obs_mode": "pixels"}},
+                        {"when": {"obs_mode": "pixels"}, "set": {"image_size": 32}}])
+    cells = parse_preset(data, "chained").cells
+    dense = {c.env_kwargs.get("image_size") for c in cells if c.env_kwargs["reward"] == "dense"}
+    assert dense == {32}
+
+
 def test_a_registered_env_that_is_no_insertion_task_is_refused_before_any_cell() -> None:
     """CartPole-v1 passed the check (it builds) and failed every cell, "not an InsertBench
     insertion environment" (matrix19)."""

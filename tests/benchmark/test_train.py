@@ -771,3 +771,13 @@ def test_collected_demonstrations_are_the_controllers_successes():
     with pytest.raises(ValueError, match=r"the controller succeeded in 0 of 20 episodes, short "
                                          r"of the 1 demonstrations asked for"):
         collect_demos(short, make_base_policy(short), 1)
+
+
+def test_a_run_whose_demonstrations_cannot_be_made_leaves_no_folder(tmp_path):
+    """They were recorded after run.json: a failure left the folder, and a rerun recorded
+    them all again before failing the same way (diff23)."""
+    with pytest.raises(ValueError, match=r"short of the 1 demonstrations asked for: .*; give "
+                                         r"demos"):
+        train(TASK, "bc", seed=0, steps=5, out_dir=tmp_path / "run", demo_episodes=1,
+              env_kwargs={"max_episode_steps": 2}, eval_episodes=0, progress=False)
+    assert not (tmp_path / "run").exists()
