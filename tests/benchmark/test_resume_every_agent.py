@@ -43,7 +43,7 @@ CASES = {
     "td3": (SMALL, {}, STATE),
     "residual_sac": (SMALL, {}, STATE),
     "rlpd": (SMALL | {"num_qs": 3, "utd_ratio": 2}, {"demo_episodes": 2}, STATE),
-    "awac": (AWAC_SMALL, {"demo_episodes": 2}, STATE),
+    "awac": (AWAC_SMALL, {"demos": "labelled"}, STATE),  # and its 20 context demos
     "iql": ({"hidden": (16,), "batch_size": 16, "pretrain_steps": 5}, {"demo_episodes": 2},
             STATE),
     "bc": ({"hidden": (16,), "batch_size": 16, "pretrain_steps": 5,
