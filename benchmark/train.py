@@ -1124,10 +1124,6 @@ def train(
                       f"{'demos' if demos is not None else 'demo_episodes'} given are ignored",
                       UserWarning, stacklevel=2)
         demos, demo_episodes = None, 0
-    if spec.needs_context and demo_episodes:  # the same episodes twice in AWAC's buffer
-        raise ValueError(f"{agent_name} is given {DEFAULT_DEMO_EPISODES} demonstrations of the "
-                         "target task before finetuning (adapt), from the seeds demo_episodes "
-                         "would record: give offline data (demos) or neither")
     if spec.needs_context and resuming and not (out_dir / "context.npz").is_file():
         # An AWAC run from before it was given the target task's demos (2026-12-07): a
         # checkpoint of a newer one follows adapt, and its context.npz.
@@ -1170,6 +1166,10 @@ def train(
         raise ValueError(f"{agent_name} with these settings trains on a recipe's task_id "
                          "column (each row's connector); give --demos a folder from "
                          "`insertbench dataset recipe` (paper001 for IQL, paper004 for ODA)")
+    if spec.needs_context and demo_episodes:  # the same episodes twice in AWAC's buffer
+        raise ValueError(f"{agent_name} is given {DEFAULT_DEMO_EPISODES} demonstrations of the "
+                         "target task before finetuning (adapt), from the seeds demo_episodes "
+                         "would record: give offline data (demos) or neither")
     with run_lock(out_dir):
         description = _json_ready({
             "task_id": task_id,
