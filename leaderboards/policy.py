@@ -428,6 +428,17 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     policy = OnnxPolicy(model.SerializeToString(),
                         draws=any(node.op_type in RANDOM_OPS | {"Dropout"}
                                   for node in _nodes(model)))
+    try:
+        _check_onnx_inputs(policy, env)
+    except SubmissionError:
+        policy.close()  # its process, at once: the traceback keeps the policy alive a while
+        raise
+    return policy
+
+
+def _check_onnx_inputs(policy: OnnxPolicy, env: gym.Env) -> None:
+    """SubmissionError for a graph whose inputs or outputs are not the track task's; records
+    each input's dtype in `policy.inputs`."""
     obs_spaces = env.observation_space.spaces
     for name, shape, onnx_type in policy.declared_inputs:
         if name not in obs_spaces:
@@ -451,7 +462,6 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         policy.inputs[name] = _ONNX_DTYPES[onnx_type]
     if policy.outputs != 1:
         raise SubmissionError("policy.onnx must have exactly one output (the action)")
-    return policy
 
 
 class OnnxPolicy:
