@@ -12,9 +12,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
+from envs.tether import package_environment
 from real.serve_twin import Ports
 
 #: The server stops by itself after this long even if its user hangs [s].
@@ -42,11 +42,6 @@ class TwinProcess:
         self.log = tempfile.TemporaryFile(mode="w+")
         code = ("import sys; from benchmark.real_cli import real_app; "
                 "real_app(['serve-twin', *sys.argv[1:]])")
-        # The package imported here, not the working directory's modules (-P) nor another
-        # installed checkout's (diff23).
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-P", "-c", code, "--task", task, "--seed", str(seed)]
             + ["--max-seconds", str(SERVER_MAX_S), "--exit-on-eof"],
@@ -55,7 +50,7 @@ class TwinProcess:
             stderr=self.log,
             text=True,
             cwd=os.getcwd(),
-            env=env,
+            env=package_environment(),  # this checkout: -P leaves out the working directory
         )
         try:
             line = self._readline(timeout_s=60)

@@ -25,7 +25,6 @@ import pickle
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from gymnasium.vector.utils import batch_space
 from envs.shard import ShardServer
 from envs.shard_wire import SPIN_S, InfoCodec, SharedBatch, Waiter, recv, send, send_bytes
 from envs.task_options import PlainSpec, RefusesCopies
-from envs.tether import available_cores
+from envs.tether import available_cores, package_environment
 from envs.worlds import (
     autoreset_mode_of,
     batch_reset_args,
@@ -63,16 +62,12 @@ class _Worker:
         cmd_read, self.cmd = os.pipe()
         self.reply, reply_write = os.pipe()
         self.waiter = Waiter(self.reply, SPIN_S)
-        package_root = str(Path(__file__).resolve().parent.parent)  # the `envs` imported here
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH")) if p
-        )
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-P", "-m", "envs.shard_worker", str(cmd_read), str(reply_write),
                  str(memory_fd), str(os.getpid()), str(int(death_signal))],
-                pass_fds=(cmd_read, reply_write, memory_fd), env=env, stdin=subprocess.DEVNULL,
+                pass_fds=(cmd_read, reply_write, memory_fd), env=package_environment(),
+                stdin=subprocess.DEVNULL,
             )
         finally:
             os.close(cmd_read)  # the worker's ends: its exit must close them for good

@@ -5,7 +5,8 @@ Shared by the processes InsertBench starts: the vector env's workers (`envs.shar
 matrix's local executor and Ray cells (`benchmark.executors`), the twin server
 (`real.serve_twin`); the matrix store asks `pid_alive` of a running marker's owner, and
 whoever bounds its processes per core, `available_cores`; whoever starts workers while a
-Ctrl-C may come, `children_ignore_sigint`. Standard library only.
+Ctrl-C may come, `children_ignore_sigint`; whoever starts a Python child with ``-P``, its
+`package_environment`. Standard library only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 #: prctl(2) option: the signal the kernel sends this process when its parent dies.
 PR_SET_PDEATHSIG = 1
@@ -53,6 +55,16 @@ def children_ignore_sigint() -> Iterator[None]:
     finally:
         if main:
             signal.signal(signal.SIGINT, handler)
+
+
+def package_environment() -> dict[str, str]:
+    """This process's environment with the checkout that holds this package first on
+    PYTHONPATH, for a Python child started with ``-P`` (no working directory on its path): it
+    imports the package its parent did, not a working directory's module or another install."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def available_cores() -> int:

@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 import weakref
-from pathlib import Path
 from typing import Any
 
 #: The most values the child sends back as an action (an action has a few).
@@ -56,16 +55,13 @@ class OnnxProcess:
     def __init__(self) -> None:
         from multiprocessing.connection import Connection
 
-        from envs.tether import children_ignore_sigint
+        from envs.tether import children_ignore_sigint, package_environment
 
         cmd_read, cmd_write = os.pipe()
         reply_read, reply_write = os.pipe()
         # PR_SET_PDEATHSIG fires when the starting thread ends: asked for from the main thread
         # only; from others the child watches its parent's pid.
         death_signal = threading.current_thread() is threading.main_thread()
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         try:
             with children_ignore_sigint():  # a Ctrl-C is the evaluator's to handle
                 # -P: not the working directory first on the path (an envs.py there was
@@ -73,7 +69,8 @@ class OnnxProcess:
                 self.process = subprocess.Popen(
                     [sys.executable, "-P", "-m", "leaderboards.onnx_process", str(cmd_read),
                      str(reply_write), str(os.getpid()), str(int(death_signal))],
-                    pass_fds=(cmd_read, reply_write), env=env, stdin=subprocess.DEVNULL)
+                    pass_fds=(cmd_read, reply_write), env=package_environment(),
+                    stdin=subprocess.DEVNULL)
         except BaseException:
             os.close(cmd_write)
             os.close(reply_read)
