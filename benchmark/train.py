@@ -553,12 +553,12 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
         # task alike (a start-frame recipe trained a task-frame run without a word).
         from benchmark.recipes import read_description
 
+        parts = read_description(demos)["parts"]
         kwargs = {json.dumps(part["collect"].get("env_kwargs") or {}, sort_keys=True)
-                  for part in read_description(demos)["parts"]}
+                  for part in parts}
         for theirs in sorted(kwargs):
             _warn_other_settings(demos, "recorded", "recipe", None, json.loads(theirs),
                                  task_id, env_kwargs, ignore)
-        parts = read_description(demos)["parts"]
         rollouts = [p["folder"] for p in parts if not p["is_demo"]]
         learner = imitator or demo_learner
         if learner and rollouts:

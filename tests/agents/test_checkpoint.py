@@ -285,20 +285,15 @@ def test_sac_restored_without_its_offline_rows_trains_on_once_given_them_again(t
     demos = collect_demos(env, make_base_policy(env), 1)
     agent.pretrain(demos)
     online_steps(env, agent, 30)
-    agent.save(tmp_path / "a")
-    restored = load_agent(tmp_path / "a")
-    with pytest.raises(ValueError, match=rf"pretrained on {len(demos['reward'])} offline"):
-        online_steps(env, restored, 30)
-    restored.pretrain(demos)
-    online_steps(env, restored, 30)
-    # Saved again without replay, it holds those rows once, not twice: given them once
-    # more, it trains on (a save of 2N refused the same N, cycle after cycle: diff21).
-    restored.save(tmp_path / "b")
-    again = load_agent(tmp_path / "b")
-    with pytest.raises(ValueError, match=rf"pretrained on {len(demos['reward'])} offline"):
-        online_steps(env, again, 30)
-    again.pretrain(demos)
-    online_steps(env, again, 30)
+    # Twice: saved again without replay, it holds those rows once, not twice, and given them
+    # once more it trains on (a save of 2N refused the same N, cycle after cycle: diff21).
+    for save in ("a", "b"):
+        agent.save(tmp_path / save)
+        agent = load_agent(tmp_path / save)
+        with pytest.raises(ValueError, match=rf"pretrained on {len(demos['reward'])} offline"):
+            online_steps(env, agent, 30)
+        agent.pretrain(demos)
+        online_steps(env, agent, 30)
 
 
 @pytest.mark.parametrize(("name", "config"), [
