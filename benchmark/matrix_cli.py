@@ -270,10 +270,12 @@ def status(
     with open_store(store_path, read_only=True) as db:
         _check_store_of(db, spec, store_path, preset, task_version)
         statuses = db.statuses()
-        live = {m.config_hash: m for m in db.running() if not db.is_marker_stale(m)}
+        markers = {m.config_hash: m for m in db.running()}
+        live = {h: m for h, m in markers.items() if not db.is_marker_stale(m)}
         rows = {r["config_hash"]: r for r in db.cell_rows()}
         metrics, _ = collect(spec, db)
-    states: dict[str, list] = {"done": [], "running": [], "failed": [], "pending": []}
+    states: dict[str, list] = {"done": [], "running": [], "failed": [], "pending": [],
+                               "interrupted": []}
     for cell in spec.cells:
         state = statuses.get(cell.config_hash)
         if state == "done":
@@ -282,11 +284,25 @@ def status(
             states["running"].append(cell)
         elif state == "failed":
             states["failed"].append(cell)
+        elif cell.config_hash in markers:  # its run was killed (kill -9, a lost host)
+            states["interrupted"].append(cell)
         else:
             states["pending"].append(cell)
+    if not states["interrupted"]:
+        del states["interrupted"]
     console.print(f"{spec.name} ({store_path}): " + ", ".join(
         f"{len(v)} {k}" for k, v in states.items()) + f" of {len(spec.cells)}", soft_wrap=True,
         markup=False)
+    if states.get("interrupted"):
+        # They read "pending", as if never started: `matrix run` takes them over and resumes
+        # what each checkpointed.
+        count = len(states["interrupted"])
+        them = "it" if count == 1 else "them"
+        console.print(f"{count} cell{' was' if count == 1 else 's were'} interrupted: the run "
+                      f"that claimed {them} stopped without recording a result; `"
+                      f"{_run_command(preset, task_version)}"
+                      f"{f' --store {store}' if store is not None else ''}` resumes "
+                      f"{them}", soft_wrap=True, markup=False)
     # The report's warning, here too: a resumed store reuses cells run before a task changed.
     moved = Counter(c.task_label or c.task_id for c in cells_on_another_task_version(spec, metrics))
     for task, count in moved.items():
@@ -305,8 +321,8 @@ def status(
     for state, cells in states.items():
         for cell in cells:
             detail = ""
-            if state == "running":
-                marker = live[cell.config_hash]
+            if state in ("running", "interrupted"):
+                marker = markers[cell.config_hash]
                 detail = f"pid {marker.pid} on {marker.hostname}"
             elif state == "failed":
                 detail = rows[cell.config_hash]["error"] or ""

@@ -1471,6 +1471,36 @@ def test_status_warns_of_done_cells_run_on_another_task_version_as_report_does(c
                                   "another version of the task than this code builds"), out
 
 
+def test_status_names_cells_whose_run_was_killed_interrupted(capsys, in_tmp):
+    """A run killed with -9 leaves its running markers; `status` called those cells pending, as
+    if they had never started, with nothing that said a run died and that `run` resumes them."""
+    import subprocess
+    import time
+
+    from benchmark.preset import load_preset
+    from benchmark.store import process_host
+
+    code, _, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
+                           "--executor", "inline", "--no-progress")
+    assert code == 0, err
+    sac = next(c for c in load_preset("quick").cells if c.agent == "sac")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with sqlite3.connect("runs/quick.sqlite") as db:
+        now = time.time()
+        db.execute("INSERT INTO running VALUES (?, ?, ?, ?, ?, ?)",
+                   (sac.config_hash, dead.pid, process_host(), now, now, "killed"))
+    code, out, _ = run_cli(capsys, "matrix", "status", "quick")
+    text = " ".join(out.split())
+    assert code in (0, None), out
+    assert "quick (runs/quick.sqlite): 2 done, 0 running, 0 failed, 1 pending, 1 interrupted " \
+           "of 4" in text, out
+    assert "1 cell was interrupted: the run that claimed it stopped without recording a " \
+           "result; `insertbench matrix run quick` resumes it" in text, out
+    code, out, _ = run_cli(capsys, "matrix", "status", "quick", "-v")
+    assert f"pid {dead.pid}" in out and "interrupted" in out, out
+
+
 def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
     """`sim2sim --checkpoint` used to ignore run.json: a USB checkpoint ran on D-sub without a
     word, a checkpoint trained with --env action_mode=pose failed on its first step unless the
