@@ -124,6 +124,7 @@ def run_episode(
     obs, info = env.reset(seed=env_seed)
     observations = {k: [v] for k, v in obs.items()}
     infos = {k: [float(info[k])] for k in INFO_KEYS}
+    parts = [info.get("part")]
     actions, rewards, terminations, truncations = [], [], [], []
     space = env.action_space
     while True:
@@ -137,6 +138,8 @@ def run_episode(
             observations[k].append(v)
         for k in INFO_KEYS:
             infos[k].append(float(info[k]))
+        # The part this observation shows: after a board's hand-over, the next one.
+        parts.append(info.get("next_part", info.get("part")))
         actions.append(action)
         rewards.append(reward)
         terminations.append(terminated)
@@ -148,6 +151,8 @@ def run_episode(
     if "connector" in info:  # a family's member, drawn at reset: each step names it (bytes,
         # which Minari's HDF5 stores), or the domains of paper 001/004 could not be told apart
         episode["info/connector"] = np.full(len(actions) + 1, str(info["connector"]).encode())
+    if parts[0] is not None:  # a NIST board's: which part each observation is of
+        episode["info/part"] = np.asarray([str(p).encode() for p in parts])
     episode.update(
         actions=np.stack(actions).astype(np.float32),
         rewards=np.asarray(rewards, np.float64),

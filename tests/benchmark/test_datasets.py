@@ -516,3 +516,20 @@ def test_a_collections_bytes_do_not_follow_the_python_hash_seed(tmp_path):
         data = next(out.rglob("main_data.hdf5")).read_bytes()
         digests.add(hashlib.sha256(data).hexdigest())
     assert len(digests) == 1
+
+
+def test_a_nist_sequence_names_the_part_of_each_observation(tmp_path):
+    """A board's collection dropped `info["part"]`: a sequence's episodes could not be split
+    into their parts, and a one-part board's did not say which it was."""
+    config = CollectConfig("InsertBench/NISTBoard-v0", episodes=1, noise=0.0, max_steps=200,
+                           env_kwargs={"part": "sequence", "sequence": ["RoundPeg4", "RoundPeg8"],
+                                       "init_offset_mm": [0.0, 0.0]})
+    collect(config, tmp_path, progress=False)
+    (ep,) = load(config, tmp_path).iterate_episodes()
+    parts = [p.decode() for p in ep.infos["part"]]
+    assert len(parts) == len(ep.actions) + 1
+    # The first part's observations, then (from the hand-over step's) the second's.
+    switch = parts.index("RoundPeg8")
+    assert switch > 0 and set(parts[:switch]) == {"RoundPeg4"}
+    assert set(parts[switch:]) == {"RoundPeg8"}
+    assert ep.infos["is_success"][-1] == 1.0
