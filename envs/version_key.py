@@ -75,7 +75,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, (int, float)):
-        return float(value)  # goal_noise_mm=1 and =1.0 are the same task
+        return float(value) + 0.0  # goal_noise_mm=1 and =1.0 are the same task, as -0.0 and 0.0
     return repr(value)
 
 
@@ -181,8 +181,10 @@ def _check_kwargs(task_id: str, cls: Any, env_kwargs: dict[str, Any]) -> None:
 def _canonical(kwargs: Mapping[str, Any], tasks: list[Any]) -> dict[str, Any]:
     """`InsertionEnv` kwargs with each way of spelling its default written as the default, so
     that one task has one key: a `timestep` equal to every task's own default (the signature's
-    None), a square `image_size` as one number, and the camera settings at their defaults
-    where nothing is rendered for the observation or the reward."""
+    None), a square `image_size` as one number, the camera settings at their defaults where
+    nothing is rendered for the observation or the reward, `obs_frame` at its default without
+    a state observation (it places `tcp_pose` alone), and `action_scale_rad` at its default in
+    `action_mode="xyz"` (no rotation is commanded)."""
     from envs.insertion_env import InsertionEnv
     from envs.task_options import TIMESTEP_RANGE_S, check_range
 
@@ -207,6 +209,11 @@ def _canonical(kwargs: Mapping[str, Any], tasks: list[Any]) -> dict[str, Any]:
         for name in ("image_size", "grayscale", "cameras"):
             if name in kwargs:
                 kwargs[name] = defaults[name]
+    if "state" not in str(kwargs.get("obs_mode", defaults["obs_mode"])) and "obs_frame" in kwargs:
+        kwargs["obs_frame"] = defaults["obs_frame"]
+    if kwargs.get("action_mode", defaults["action_mode"]) == "xyz" \
+            and "action_scale_rad" in kwargs:
+        kwargs["action_scale_rad"] = _plain(defaults["action_scale_rad"])
     return kwargs
 
 

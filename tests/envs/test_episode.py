@@ -206,8 +206,15 @@ def test_one_task_spelled_two_ways_has_one_key(task_id):
     # noiseless changes nothing on v0, where nothing is noisy (both were other keys, envs18).
     for same in ({"timestep": 0.002}, {"image_size": [64, 64]}, {"cameras": ["side"]},
                  {"image_size": 32, "grayscale": True},  # no camera is seen from state
-                 {"timestep": np.float32(0.002)}, {"noiseless": True}):
+                 {"timestep": np.float32(0.002)}, {"noiseless": True},
+                 # Read by nothing here: no rotation is commanded in xyz mode, and obs_frame
+                 # places tcp_pose alone; -0.0 is 0.0 (each was another key, envs20).
+                 {"action_scale_rad": 0.1}, {"goal_noise_mm": -0.0},
+                 {"init_offset_mm": (-0.0, 0.0)}):
         assert task_version_key(task_id, same) == key, same
+    assert task_version_key(task_id, {"action_mode": "pose", "action_scale_rad": 0.1}) != \
+        task_version_key(task_id, {"action_mode": "pose"})
+    assert task_version_key(task_id, {"obs_frame": "task"}) != key
     v1 = task_id.replace("-v0", "-v1")
     if v1 in gym.registry:  # noisy: noiseless is another task
         assert task_version_key(v1, {"noiseless": True}) != task_version_key(v1)
@@ -215,6 +222,7 @@ def test_one_task_spelled_two_ways_has_one_key(task_id):
     pixels = task_version_key(task_id, {"obs_mode": "pixels"})
     assert pixels != key
     assert task_version_key(task_id, {"obs_mode": "pixels", "image_size": (64, 64)}) == pixels
+    assert task_version_key(task_id, {"obs_mode": "pixels", "obs_frame": "task"}) == pixels
     for other in ({"image_size": 32}, {"cameras": ["side"]}, {"grayscale": True},
                   {"image_size": (64, 32)}):
         assert task_version_key(task_id, {"obs_mode": "pixels"} | other) != pixels, other
