@@ -159,6 +159,8 @@ class StraightDownAgent(_ScriptedBase):
 
     name = "straight_down"
     config: SearchConfig
+    #: Reads tcp_pose as measured from the episode start: the runner refuses obs_frame="task".
+    holds_start_xy = True
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
         """Hold x, y = 0 (the start) with the P gain; press down."""
@@ -171,6 +173,7 @@ class _StallSearch(_ScriptedBase):
     """Straight down until stalled, then follow ``_target_xy(k)`` around the stall point."""
 
     config: SearchConfig
+    holds_start_xy = True  # as StraightDownAgent's
 
     def __init__(
         self,

@@ -487,7 +487,12 @@ def check_runnable(cells: list[Cell]) -> None:
     from agents.config import build_config, config_to_dict
     from agents.registry import agent_spec
     from benchmark.cli_options import innermost_message
-    from benchmark.train import DEFAULT_DEMO_EPISODES, demo_seed_clash, make_env
+    from benchmark.train import (
+        DEFAULT_DEMO_EPISODES,
+        check_agent_frame,
+        demo_seed_clash,
+        make_env,
+    )
     from benchmark.vector_train import check_vector_training
     from envs.insertion_env import active_insertion_env
     from envs.tasks import pinned_versions
@@ -506,7 +511,7 @@ def check_runnable(cells: list[Cell]) -> None:
             problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: "
                             f"{innermost_message(err)}")
     configs = {(c.agent, canonical_json(dict(c.agent_config)), c.num_envs, c.budget_steps,
-                c.env_kwargs.get("reward")): c for c in cells}
+                c.env_kwargs.get("reward"), c.env_kwargs.get("obs_frame")): c for c in cells}
     for cell in configs.values():
         try:
             spec = agent_spec(cell.agent)
@@ -519,6 +524,7 @@ def check_runnable(cells: list[Cell]) -> None:
                                     config.get("vice_failure_episodes", 0))
             if clash:
                 raise ValueError(clash)
+            check_agent_frame(spec, cell.env_kwargs)
             if cell.budget_steps > 0:
                 check_vector_training(spec, cell.num_envs, cell.budget_steps, config,
                                       env_kwargs=cell.env_kwargs)

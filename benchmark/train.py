@@ -65,7 +65,7 @@ from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import check_dataset_values, check_row_shapes, load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, check_config_device, config_to_dict
-from agents.registry import check_seed, run_checkpoint_dir
+from agents.registry import AgentSpec, check_seed, run_checkpoint_dir
 from benchmark.cells import (
     MAX_EVAL_EPISODES,
     MAX_TRAIN_STEPS,
@@ -900,6 +900,17 @@ class _Run:
         return summary
 
 
+def check_agent_frame(spec: AgentSpec, env_kwargs: Mapping[str, Any]) -> None:
+    """ValueError for a blind search baseline on `obs_frame="task"`: with `tcp_pose` measured
+    from the nominal start above the socket, its "hold the start x, y" steered to the socket,
+    and a baseline that must search scored as one told where the socket is."""
+    if getattr(spec.cls, "holds_start_xy", False) and env_kwargs.get("obs_frame") == "task":
+        raise ValueError(f"{spec.name} searches around the x, y an episode starts at, read from "
+                         "tcp_pose in the start frame; with obs_frame='task' tcp_pose is "
+                         "measured from above the socket, so it would be told where the "
+                         "socket is: leave obs_frame at 'start'")
+
+
 def check_demo_episodes(demo_episodes: int | None, agent_name: str,
                         needed: bool = False) -> None:
     """ValueError unless `demo_episodes` (None: the default) is a count in [0,
@@ -1108,6 +1119,7 @@ def train(
         raise ValueError(f"demos {demos} do not exist: give a saved Dataset (.npz) or an "
                          "`insertbench dataset collect` / `recipe` folder")
     spec = agent_spec(agent_name)
+    check_agent_frame(spec, env_kwargs or {})
     from torch.utils.tensorboard import SummaryWriter
 
     if eval_seeds is None:

@@ -232,6 +232,22 @@ def test_a_registered_env_that_is_no_insertion_task_is_refused_before_any_cell()
         check_runnable(parse_preset(data, "cartpole").cells)
 
 
+def test_a_blind_search_told_where_the_socket_is_is_refused_before_any_cell() -> None:
+    """obs_frame='task' measures tcp_pose from above the socket: the searches' "hold the start
+    x, y" steered there, 5/5 from 10-20 mm where they score 0/5 (agents20)."""
+    from benchmark.preset import check_runnable
+
+    data = _data(tasks=["InsertBench/USB-v0"], axes={"obs_frame": ["start", "task"]},
+                 agents=[{"name": "spiral_search", "budget_steps": 0},
+                         {"name": "p_controller", "budget_steps": 0}])
+    with pytest.raises(PresetError, match=r"\(1 problem\(s\), no cell started\): agent "
+                                          r"spiral_search: spiral_search searches around the x, "
+                                          r"y an episode starts at"):
+        check_runnable(parse_preset(data, "frames").cells)
+    data["axes"] = {"obs_frame": ["start"]}
+    check_runnable(parse_preset(data, "frames").cells)
+
+
 def test_evaluation_on_the_demonstration_seeds_is_refused_before_any_cell() -> None:
     """RLPD collects its demos from seeds of their own: a preset evaluating there parsed, then
     failed every such cell at run time."""

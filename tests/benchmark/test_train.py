@@ -593,6 +593,18 @@ def test_localize_takes_demos_of_any_reward_and_scripted_baselines_ignore_theirs
     assert not (tmp_path / "rs" / "demos.npz").exists()
 
 
+@pytest.mark.parametrize("agent", ["straight_down", "random_search", "spiral_search"])
+def test_a_blind_search_on_the_task_frame_is_refused(tmp_path, agent):
+    """With obs_frame='task' the searches' "hold the start x, y" drove to the socket's axis:
+    5/5 from a 10-20 mm start offset, where they score 0/5 in the start frame (agents20)."""
+    with pytest.raises(ValueError, match=f"{agent} searches around the x, y an episode starts "
+                                         "at, read from tcp_pose in the start frame; with "
+                                         "obs_frame='task'"):
+        train(TASK, agent, seed=0, steps=0, out_dir=tmp_path / agent,
+              **(RUN | {"env_kwargs": {"obs_frame": "task"}}))
+    assert not (tmp_path / agent).exists()
+
+
 def test_a_run_resumes_after_its_demos_moved(tmp_path, monkeypatch):
     """A resumed run reads its own demos.npz, never --demos again: one whose folder had moved
     (or was being extended) was refused, "demos first/demos.npz do not exist"."""
