@@ -208,6 +208,13 @@ class VICEAgent(RLPDAgent):
         if not image_keys:
             raise ValueError("vice learns its reward from camera images, but the observation "
                              f"has none ({list(spaces)}): train it with -e reward=vice")
+        tcp_fields = [f for f in ("vice_proprio", "vice_sanity_margin_mm",
+                                  "vice_sanity_lateral_mm")
+                      if getattr(config, f) not in (None, False)]
+        if tcp_fields and "tcp_pose" not in spaces:  # a KeyError at make_agent or pretrain
+            raise ValueError(f"vice's {', '.join(tcp_fields)} need tcp_pose in the observation, "
+                             f"which has {list(spaces)}: use obs_mode 'state+pixels' or leave "
+                             "them unset")
         if not config.obs_keys:  # the policy reads the state entries, the classifier the images
             config = replace(config, obs_keys=tuple(k for k in spaces if k not in image_keys))
         super().__init__(observation_space, action_space, config, seed=seed)

@@ -455,3 +455,17 @@ def test_recent_negative_share_draws_the_classifiers_negatives_from_the_newest_r
         _vice({"vice_recent_negative_share": 1.5})
     with pytest.raises(ValueError, match="vice_recent_negative_rows"):
         _vice({"vice_recent_negative_rows": 0})
+
+
+@pytest.mark.parametrize("field", [{"vice_proprio": True}, {"vice_sanity_margin_mm": 1.0},
+                                   {"vice_sanity_lateral_mm": 1.0}])
+def test_tcp_pose_checks_without_tcp_pose_are_refused_by_name(field):
+    """Without tcp_pose in the observation they failed with a bare KeyError: 'tcp_pose', at
+    make_agent (vice_proprio) or at pretrain (the sanity checks; agents20)."""
+    import gymnasium as gym
+
+    pixels_only = gym.spaces.Dict({"wrist": gym.spaces.Box(0, 255, (16, 16, 3), np.uint8)})
+    action_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    with pytest.raises(ValueError, match=rf"vice's {next(iter(field))} need tcp_pose in the "
+                                         r"observation, which has \['wrist'\]"):
+        make_agent("vice", pixels_only, action_space, TINY | field, seed=0)
