@@ -836,6 +836,11 @@ def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
     return h.hexdigest()
 
 
+def task_policy_contents(kind: str, paths: Mapping[str, Path]) -> dict[str, str]:
+    """`policy_content` of each task's policy alone, by task label."""
+    return {label: policy_content(kind, {label: path}) for label, path in paths.items()}
+
+
 def submit(
     ledger: Ledger, submission: Submission, source: str = "submission", builtin: bool = False,
     progress: Callable[[str], None] | None = None,
@@ -846,7 +851,7 @@ def submit(
     policy under other folder or file names would take as many places as it was submitted
     times) and a name is one entry's (`name_key`: a look-alike of another entry's name is it).
     """
-    content = policy_content(submission.policy_kind, submission.policy_paths)
+    content = task_policy_contents(submission.policy_kind, submission.policy_paths)
     _check_new_on_track(ledger, submission, content)
     track = submission.track
     # The maintainers' baselines are exempt: on paper000 random search, spiral search and
@@ -873,8 +878,11 @@ def submit(
         return ledger.add(entry, files), entry
 
 
-def _check_new_on_track(ledger: Ledger, submission: Submission, content: str) -> None:
-    """LedgerError when the policy or a look-alike of its name is already on the track."""
+def _check_new_on_track(ledger: Ledger, submission: Submission,
+                        content: Mapping[str, str]) -> None:
+    """LedgerError when the policy, a task's policy of it (`task_policy_contents`) or a
+    look-alike of its name is already on the track: other entries' published policies,
+    recombined task by task, entered as a new policy with hidden seeds of its own."""
     existing = ledger.entry_path(submission.track.name, submission.policy_sha256)
     if existing.exists() and not is_stale(json.loads(existing.read_text(encoding="utf-8"))):
         raise LedgerError(f"this policy is already entry {submission.policy_sha256[:12]} of "
@@ -887,11 +895,21 @@ def _check_new_on_track(ledger: Ledger, submission: Submission, content: str) ->
         if name_key(other["name"]) == name_key(submission.name):
             raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
                               f"called {other['name']!r}; give the submission another name")
-        if policy_content(other["policy"]["kind"], stored_policy_paths(ledger, other)) == content:
+        theirs = task_policy_contents(other["policy"]["kind"],
+                                      stored_policy_paths(ledger, other))
+        same = [label for label, c in content.items() if theirs.get(label) == c]
+        if theirs == content:
             raise LedgerError(f"this policy is already entry {other['entry_id'][:12]} of "
                               f"{track.name} ({other['name']!r}): the same actions, under "
                               "other file names or settings that do not change them; a policy "
                               "enters a track once")
+        if same:
+            raise LedgerError(f"this policy's {', '.join(same)} polic"
+                              f"{'y is' if len(same) == 1 else 'ies are'} entry "
+                              f"{other['entry_id'][:12]}'s of {track.name} ({other['name']!r}) "
+                              "for the same task, under other file names or settings that do "
+                              "not change its actions; a task's policy enters a track once "
+                              "(its hidden seeds would be drawn again)")
 
 
 def _current_entries(ledger: Ledger, track: Track) -> Iterator[dict[str, Any]]:

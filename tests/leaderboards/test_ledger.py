@@ -357,6 +357,29 @@ def test_the_same_policy_with_what_loading_ignores_is_not_entered_again(
     assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
 
 
+def test_an_entrys_task_policy_recombined_into_a_new_entry_is_refused(submitted: Ledger):
+    """Every duplicate check compared whole policies: the published per-task policies of
+    entries, recombined, entered as a new policy with hidden seeds of its own (leader20: RLPD's
+    USB and D-sub with TD3+LfD's Model-E scored 150/150 beside the 146/150 it copied)."""
+    sac_submission(Path("other"))
+    Path("mixed").mkdir()
+    shutil.copytree("sub/policy", "mixed/usb")  # the entered P-controller's, for USB
+    shutil.copytree("other/policy", "mixed/dsub")
+    write_toml(Path("mixed"), policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"',
+               name="My new method")
+    before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
+    result = _cli("submit", "mixed")
+    (entry,) = submitted.entries()
+    assert result.exit_code == 1, result.output
+    assert f"this policy's USB policy is entry {entry['entry_id'][:12]}'s of tiny " \
+           "('P-controller') for the same task" in " ".join(result.stderr.split())
+    assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
+    shutil.rmtree("mixed/usb")  # both its own: it enters
+    shutil.copytree("other/policy", "mixed/usb")
+    result = _cli("submit", "mixed")
+    assert result.exit_code == 0, result.output
+
+
 def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledger):
     """The P-controller has no networks: a tensor in its weights changes nothing it does."""
     import torch
