@@ -667,13 +667,15 @@ def agent_name_of(submission: Submission) -> str | None:
 
 
 #: Unicode's default-ignorable code points outside category Cf (DerivedCoreProperties.txt):
-#: variation selectors, the combining grapheme joiner, Hangul fillers, Mongolian free
-#: variation selectors, unassigned ones among the format characters. A font shows them as
-#: nothing.
-IGNORABLE = (range(0x034F, 0x0350), range(0x115F, 0x1161), range(0x17B4, 0x17B6),
-             range(0x180B, 0x1810), range(0x2060, 0x2070), range(0x3164, 0x3165),
-             range(0xFE00, 0xFE10), range(0xFFA0, 0xFFA1), range(0xFFF0, 0xFFF9),
-             range(0xE0000, 0xE1000), range(0x2800, 0x2801))  # last: the braille blank
+#: variation selectors, the combining grapheme joiner, Mongolian free variation selectors,
+#: unassigned ones among the format characters. A font shows them as nothing.
+IGNORABLE = (range(0x034F, 0x0350), range(0x17B4, 0x17B6), range(0x180B, 0x1810),
+             range(0x2060, 0x2070), range(0xFE00, 0xFE10), range(0xFFF0, 0xFFF9),
+             range(0xE0000, 0xE1000))
+#: Characters a font draws as a blank about a space wide, which read as a space: the braille
+#: blank and the Hangul fillers (dropped as invisible, "Plain⠀straight down" read as
+#: "plainstraight down" and entered beside "Plain straight down").
+BLANKS = str.maketrans(dict.fromkeys("\u2800\u115f\u1160\u3164\uffa0", " "))
 
 
 @functools.cache
@@ -720,17 +722,17 @@ ASCII_LOOK_ALIKES = str.maketrans("01|`", "oll'")
 def name_key(name: str) -> str:
     """What an entry's name reads as on the site: compatibility forms folded (NFKC: full-width
     letters, ligatures), invisible characters (format characters such as a zero-width space,
-    joiners and bidi marks; variation selectors, Hangul fillers: `IGNORABLE`) dropped, case and
-    runs of spaces ignored, look-alikes of Latin letters and digits (Unicode's confusables and
-    `LOWER_LOOK_ALIKES`: `_latin_look_alikes`, before and after case folding) read as those,
-    every dash as a hyphen-minus (`HYPHENS`), ASCII look-alikes as one character
-    (`ASCII_LOOK_ALIKES`, "rn" as "m"), and
+    joiners and bidi marks; variation selectors: `IGNORABLE`) dropped, blank ones (`BLANKS`)
+    read as spaces, case and runs of spaces ignored, look-alikes of Latin letters and digits
+    (Unicode's confusables and `LOWER_LOOK_ALIKES`: `_latin_look_alikes`, before and after
+    case folding) read as those, every dash as a hyphen-minus (`HYPHENS`), ASCII look-alikes
+    as one character (`ASCII_LOOK_ALIKES`, "rn" as "m"), and
     i and l as one letter: a capital I is an l's one stroke in the site's sans-serif font, and
     case is ignored, so all four are (mapping I alone to l kept "HIL-SERL" and "hil-serl"
     apart)."""
     look_alikes = _latin_look_alikes()
     # Folded before NFKC as well: NFKC makes a lunate sigma Ϲ a Σ.
-    compatible = unicodedata.normalize("NFKC", name.translate(look_alikes))
+    compatible = unicodedata.normalize("NFKC", name.translate(look_alikes).translate(BLANKS))
     visible = "".join("-" if unicodedata.category(c) == "Pd" or c in HYPHENS else c
                       for c in compatible
                       if unicodedata.category(c) != "Cf"

@@ -449,7 +449,11 @@ def test_names_read_alike_across_unicodes_confusables():
                        # folded to "o" while a digit 0 stayed; ASCII pairs were left alone.
                        ("TD3 (seed \U0001d7e2)", "TD3 (seed 0)"), ("TD3 (seed O)", "TD3 (seed 0)"),
                        ("P-contro11er", "P-controller"), ("P-contro||er", "P-controller"),
-                       ("Randorn search", "Random search")):
+                       ("Randorn search", "Random search"),
+                       # leader20: blank-looking characters, dropped as invisible, made
+                       # "Plain⠀straight down" (a braille blank) "plainstraight down".
+                       *((f"Straight{blank}down", "Straight down")
+                         for blank in "\u2800\u115f\u1160\u3164\uffa0")):
         assert name_key(fake) == name_key(real), (fake, name_key(fake))
     assert name_key("BC") != name_key("BG") and name_key("Seed 0") != name_key("Seed 8")
     from confusable_homoglyphs.confusables import confusables_data
