@@ -438,10 +438,13 @@ def _load(source: Path, root: Path, track: str | None) -> Submission:
     toml_path = root / "submission.toml"
     if not toml_path.is_file():
         raise SubmissionError(f"{source} has no submission.toml at its top level")
-    try:
-        meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    try:  # utf-8-sig: an editor's "UTF-8 with BOM" read as an invalid statement at 1:1
+        meta = tomllib.loads(toml_path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SubmissionError(f"submission.toml is not valid TOML: {err}") from None
+    except RecursionError:  # thousands of nested arrays: "maximum recursion depth exceeded"
+        raise SubmissionError("submission.toml is not valid TOML for a submission: its values "
+                              "nest too deeply") from None
     unknown = set(meta) - _TOP_KEYS
     if unknown:
         raise SubmissionError(f"submission.toml: unknown keys {sorted(unknown)}; "

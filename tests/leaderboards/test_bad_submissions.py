@@ -70,6 +70,10 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         agent_submission(sub)
         (sub / "submission.toml").write_text('name = "x\ntrack = ')
         return "sub", [], "not valid TOML"
+    if case == "deep_toml":  # a RecursionError, "unexpected error" (leader20)
+        agent_submission(sub)
+        (sub / "submission.toml").write_text("name = " + "[" * 2000 + "]" * 2000 + "\n")
+        return "sub", [], "submission.toml is not valid TOML for a submission: its values nest"
     if case == "unknown_track":
         agent_submission(sub)
         write_toml(sub, track="paper999")
@@ -309,8 +313,8 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
 
 
 CASES = [
-    "malformed_toml", "unknown_track", "track_mismatch", "track_typo", "missing_weights",
-    "missing_toml",
+    "malformed_toml", "deep_toml", "unknown_track", "track_mismatch", "track_typo",
+    "missing_weights", "missing_toml",
     "missing_path", "archive_traversal", "archive_absolute", "archive_symlink",
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
@@ -540,6 +544,17 @@ def test_good_archive_is_accepted_with_its_policy_hash_as_name(
     assert len(entries) == 1 and len(entries[0].stem) == 64
     again = _submit(tmp_path, monkeypatch, "sub.tar.gz")
     _assert_refused_duplicate(again)
+
+
+def test_a_submission_toml_with_a_byte_order_mark_is_read(tmp_path, monkeypatch, tiny_track):
+    """Saved as "UTF-8 with BOM" (Windows editors), it was "not valid TOML: Invalid statement
+    (at line 1, column 1)" (leader20)."""
+    agent_submission(tmp_path / "sub")
+    toml = tmp_path / "sub" / "submission.toml"
+    toml.write_bytes(b"\xef\xbb\xbf" + toml.read_bytes())
+    result = _submit(tmp_path, monkeypatch, "sub")
+    assert result.exit_code == 0, result.output
+    assert "self-reported entry" in result.stdout
 
 
 def _assert_refused_duplicate(result) -> None:
