@@ -380,7 +380,10 @@ def validate(
     )
     name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
     stem = "validate_" + task.replace("/", "_")
-    header = {"task": task, "policy": name, "env_kwargs": kwargs, "seed": seed}
+    # A checkpoint by what acting reads, not by its path: another policy saved to the same
+    # path resumed into its session as one policy, and ./ckpt against /abs/ckpt was refused.
+    policy = name if checkpoint is None else f"checkpoint sha256:{_checkpoint_sha256(checkpoint)}"
+    header = {"task": task, "policy": policy, "env_kwargs": kwargs, "seed": seed}
     # What the robot's trials also depend on: a resume after recalibrating, at another rate or
     # with other goal images was taken as the same session and mixed into one table.
     cell = {"calibration_sha256": _file_sha256(calibration), "frequency_hz": frequency,
@@ -498,6 +501,21 @@ def _file_sha256(path: Path | None) -> str | None:
     import hashlib
 
     return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _checkpoint_sha256(checkpoint: Path) -> str:
+    """SHA-256 of the files an agent checkpoint acts from (agent.json, its weights)."""
+    import hashlib
+
+    from agents.checkpoint import AGENT_JSON, WEIGHTS
+    from agents.registry import resolve_agent_dir
+
+    agent_dir = resolve_agent_dir(checkpoint)
+    digest = hashlib.sha256()
+    for name in (AGENT_JSON, WEIGHTS):
+        path = agent_dir / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return digest.hexdigest()
 
 
 def _split_cell_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

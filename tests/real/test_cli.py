@@ -166,6 +166,24 @@ def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypat
     report = json.loads((tmp_path / "report/validate_InsertBench_USB-v0.json").read_text())
     assert report["summary"]["twin"]["episodes"] == 1
     assert report["summary"]["twin"]["successes"] == 1  # the P-controller alone inserts
+    # The session names the checkpoint by its content (real21): resumed from its absolute path
+    # it is the same session (refused as another before), another policy saved to the same
+    # path is another (it resumed into this one, and one table reported the two).
+    resumed = runner.invoke(app, [
+        "real", "validate", "--task", USB, "--twin", "--checkpoint",
+        str(tmp_path / "runs/usb-rsac"), "--episodes", "2", "--out", "report",
+    ])
+    assert resumed.exit_code == 0, resumed.output
+    env = gym.make(USB)
+    make_agent("sac", env.observation_space, env.action_space, {"hidden": (16, 16)}).save(
+        "runs/usb-rsac")
+    env.close()
+    other = runner.invoke(app, [
+        "real", "validate", "--task", USB, "--twin", "--checkpoint", "runs/usb-rsac",
+        "--episodes", "3", "--out", "report",
+    ])
+    assert other.exit_code == 2, other.output
+    assert "holdstrialsofanothersession" in "".join(other.output.replace("│", "").split())
     # A run trained with goal noise, validated without: it ran on an easier task unsaid.
     Path("runs/noisy").mkdir()
     shutil.copytree("runs/usb-rsac", "runs/noisy/agent")
