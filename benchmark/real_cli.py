@@ -176,12 +176,23 @@ def _check_twin_tcp(twin: bool, tcp_offset: tuple[float, ...] | None,
                                  param_hint="--model")
 
 
+def _check_model_rate(model: str, frequency: float) -> None:
+    from real.config import check_model_rate
+
+    try:
+        check_model_rate(str(model), frequency)
+    except ValueError as err:
+        raise typer.BadParameter(f"{err}: give --frequency 125", param_hint="--frequency") \
+            from None
+
+
 def _robot(task: str, host: str | None, twin: bool, frequency: float, seed: int,
            tcp_offset: tuple[float, ...] | None = None, model: str = RobotModel.UR5e):
     from real.config import URConfig
 
     _check_target(host, twin)
     _check_twin_tcp(twin, tcp_offset, model)
+    _check_model_rate(model, frequency)
     if twin:
         from real.twin import DigitalTwinRobot
 
@@ -574,6 +585,7 @@ def _cell_env(
                                  "side camera", param_hint="--wrist-serial / --side-serial")
     _check_target(host, twin)
     _check_twin_tcp(twin, tcp_offset, model)
+    _check_model_rate(model, frequency)
     if twin and continuity_input is not None:  # it was ignored: the twin reads input 0
         raise typer.BadParameter("is the robot's wiring; the twin's continuity signal is "
                                  "simulated", param_hint="--continuity-input")

@@ -11,7 +11,7 @@ from typing import Any
 
 from envs.task_options import check_int, check_range
 from envs.tasks import DYNAMICS_V1
-from real.kinematics import UR_DH, WRENCH_REFERENCES
+from real.kinematics import CB3_MODELS, UR_DH, WRENCH_REFERENCES
 
 #: The control rates of UR arms over RTDE [Hz]: 500 on e-Series, 125 on CB3.
 SERVO_RATES_HZ = (125.0, 500.0)
@@ -104,6 +104,15 @@ def check_robot_host(host: object) -> str:
     return host
 
 
+def check_model_rate(model: str, frequency_hz: float) -> None:
+    """ValueError for a CB3 model (`real.kinematics.CB3_MODELS`) above 125 Hz, which no CB3
+    controller's RTDE runs at: a CB3 left at the 500 Hz default failed at the output setup, as
+    if the arm were unreachable (real21)."""
+    if model in CB3_MODELS and frequency_hz > 125.0:
+        raise ValueError(f"a {model} is a CB3 arm, whose RTDE runs at 125 Hz: frequency "
+                         f"{frequency_hz:g} Hz is for an e-Series")
+
+
 @dataclass(frozen=True)
 class URConfig:
     """How to reach and set up a Universal Robots arm through ur_rtde.
@@ -149,6 +158,7 @@ class URConfig:
             raise ValueError(
                 f"frequency_hz must be 500 (e-Series) or 125 (CB3), got {self.frequency_hz}"
             )
+        check_model_rate(self.model, self.frequency_hz)
         check_servo(self.servo_lookahead_s, self.servo_gain)
         check_continuity_input(self.continuity_input)
         # Unchecked, 0 or a negative rate reached setWatchdog on the arm, and 0.001 Hz armed

@@ -171,12 +171,36 @@ class URBackend:
                     "network?") from None
         tcp = list(config.tcp_offset) if config.tcp_offset is not None else default_tcp_offset
         self.tcp_offset = tuple(float(v) for v in tcp)  # recorded by a calibration
-        if not self.control.setTcp(tcp):
-            raise RuntimeError(f"the controller at {config.host} refused setTcp({tcp})")
-        if config.payload_kg is not None:
-            cog = list(config.payload_cog_m or (0.0, 0.0, 0.0))
-            if not self.control.setPayload(config.payload_kg, cog):
-                raise RuntimeError(f"the controller refused setPayload({config.payload_kg}, {cog})")
+        refused = None
+        try:
+            if not self.control.setTcp(tcp):
+                refused = f"setTcp({tcp})"
+            elif config.payload_kg is not None:
+                cog = list(config.payload_cog_m or (0.0, 0.0, 0.0))
+                if not self.control.setPayload(config.payload_kg, cog):
+                    refused = f"setPayload({config.payload_kg}, {cog})"
+        except BaseException:
+            self._disconnect_quietly()
+            raise
+        if refused is not None:
+            # Closed here: the caller never gets this backend to disconnect, and the uploaded
+            # control script kept running with both connections open (real21).
+            self._disconnect_quietly()
+            raise ConnectionError(f"the controller at {config.host} refused {refused}: check "
+                                  "the tool and payload settings on the teach pendant (a "
+                                  "value outside its limits, a program holding them)")
+
+    def _disconnect_quietly(self) -> None:
+        """`disconnect`, each step whatever the one before did, while another error is being
+        raised."""
+        with contextlib.suppress(Exception):
+            if self.control.isConnected():
+                self.control.servoStop()
+                self.control.stopScript()
+        for end in (self.control.disconnect, self.receive.disconnect):
+            with contextlib.suppress(Exception):
+                end()
+        self.control = self.receive = None
 
     # Receive interface.
     def getActualTCPPose(self) -> list[float]:

@@ -81,6 +81,38 @@ def test_connect_sets_tcp_and_payload(fake_rtde):
     assert fake_rtde[-1][:2] == ("RTDEReceiveInterface", "getActualTCPForce")
 
 
+def test_a_cb3_above_125_hz_is_refused(fake_rtde, capsys):
+    """No CB3 runs RTDE above 125 Hz: a CB3 left at the 500 Hz default reached ur_rtde's
+    output setup, to fail as if the arm were unreachable (real21)."""
+    from benchmark.cli import app
+
+    with pytest.raises(ValueError, match="a UR5 is a CB3 arm, whose RTDE runs at 125 Hz: "
+                                         "frequency 500 Hz is for an e-Series"):
+        real.URConfig(host="10.0.0.2", model="UR5")
+    real.URConfig(host="10.0.0.2", model="UR5", frequency_hz=125.0)
+    with pytest.raises(SystemExit) as exit_info:
+        app(["real", "calibrate", "--task", USB, "--host", "10.0.0.2", "--model", "UR10"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Invalid value for --frequency: a UR10 is a CB3 arm" in err and \
+        "give --frequency 125" in err, err
+    assert not fake_rtde  # refused before connecting
+
+
+@pytest.mark.parametrize("refused", ["setTcp", "setPayload"])
+def test_a_refused_tcp_or_payload_closes_the_connection(fake_rtde, monkeypatch, refused):
+    """Refused after both interfaces had connected and the control script was uploaded, the
+    backend raised a RuntimeError ("internal error" in the CLI) and left them open (real21)."""
+    control = sys.modules["rtde_control"].RTDEControlInterface
+    monkeypatch.setattr(control, refused, lambda self, *args: False, raising=False)
+    config = real.URConfig(host="10.0.0.2", payload_kg=0.9)
+    with pytest.raises(ConnectionError, match=rf"the controller at 10.0.0.2 refused {refused}\("):
+        URBackend(config, [0.0, 0.0, 0.2, 0.0, 0.0, 0.0])
+    ends = [c[:2] for c in fake_rtde if c[1] in ("stopScript", "disconnect")]
+    assert ends == [("RTDEControlInterface", "stopScript"), ("RTDEControlInterface", "disconnect"),
+                    ("RTDEReceiveInterface", "disconnect")]
+
+
 def test_make_uses_the_sim_tcp_and_the_robot_rates(fake_rtde):
     config = real.URConfig(host="10.0.0.2", frequency_hz=125.0, continuity_input=2)
     env = real.make(USB, robot=config, socket_pose=np.zeros(6))
