@@ -156,17 +156,17 @@ class InsertionEnv(PlainSpec, gym.Env):
     | obs_frame | "start" | "start", "task" (origin of `tcp_pose`) |
     | workspace_mm | None | mm > init offset: lateral half-width of the reference box; None: off |
     | reward | "sparse" | "sparse", "dense", "dense_printed" (eq. 2 as printed), "goal_image" |
-    | goal_noise_mm | 0.0 | mm, >= 0 |
-    | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi |
-    | grasp_noise_mm | 0.0 | mm, >= 0 |
-    | grasp_noise_deg | 0.0 | degrees, >= 0 |
-    | friction_scale | (1.0, 1.0) | factor range, > 0 |
+    | goal_noise_mm | 0.0 | mm, 0-20 |
+    | init_offset_mm | (0.0, 0.0) | mm, 0 <= lo <= hi <= 30 |
+    | grasp_noise_mm | 0.0 | mm, 0-5 |
+    | grasp_noise_deg | 0.0 | degrees, 0-15 |
+    | friction_scale | (1.0, 1.0) | factor range (lo, hi), 0.05 <= lo <= hi <= 5 |
     | image_size | 64 | pixels (square) or (height, width), at least 8, at most 480 x 640 |
     | grayscale | False | 32x32 grayscale = paper 000's visual setting |
     | cameras | ("wrist", "side") | subset of those, each once |
-    | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm), >= `lowest_start_mm` |
-    | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz); v0 moves <= 6 mm |
-    | action_scale_rad | 0.05 | rad per step at action 1 |
+    | start_height_mm | 50.0 | mm above the seated pose (paper 000: 5 cm), `lowest_start_mm`-150 |
+    | action_scale_m | 0.005 | m per step at action 1 (5 cm/s at 10 Hz), 0-0.02 (not 0) (**) |
+    | action_scale_rad | 0.05 | rad per step at action 1, 0-0.2 (not 0) |
     | control_hz | 10.0 | Hz, 1-100; its period a whole number of physics steps (within 5%) (*) |
     | timestep | task's (0.002); 1e-4 to 0.002 | s (physics; contacts tuned for 0.5-2 ms) |
     | noiseless | False | True: no sensor, camera or reset-pose noise (v1 on) |
@@ -175,7 +175,7 @@ class InsertionEnv(PlainSpec, gym.Env):
 
     (*) The action scales and the episode length count steps, not seconds: at `control_hz=100`
     the same actions move 10x as fast (the P-controller seats USB at ~800 N) for a tenth of the
-    time.
+    time. (**) v0 moves at most 6 mm a step.
 
     ## Version History
     v0: initial release.

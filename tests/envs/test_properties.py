@@ -8,6 +8,7 @@ stroke. Examples are few and derandomized so the suite stays fast and reproducib
 from __future__ import annotations
 
 import math
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -174,3 +175,28 @@ def test_bad_actions_raise_and_do_not_step(usb_env, action):
     with pytest.raises(ValueError, match="action"):
         usb_env.unwrapped.step(np.array(action, np.float32))
     assert usb_env.unwrapped.data.time == time_before
+
+
+def test_the_kwarg_table_of_help_states_the_bounds_the_env_enforces():
+    """`help(envs.InsertionEnv)` gave open ranges ("mm, >= 0") for kwargs the env bounds
+    (goal_noise_mm at 20): a sweep planned from the help found out by running it (newuser19)."""
+    from envs import task_options as bounds
+    from envs.insertion_env import InsertionEnv
+
+    rows = {line.split("|")[1].strip(): line.split("|")[3] for line in
+            InsertionEnv.__doc__.splitlines() if line.strip().startswith("| ")}
+    expected = {
+        "goal_noise_mm": [bounds.GOAL_NOISE_MAX_MM],
+        "init_offset_mm": [bounds.INIT_OFFSET_MAX_MM],
+        "grasp_noise_mm": [bounds.GRASP_NOISE_MAX_MM],
+        "grasp_noise_deg": [bounds.GRASP_NOISE_MAX_DEG],
+        "friction_scale": list(bounds.FRICTION_SCALE_RANGE),
+        "start_height_mm": [bounds.START_HEIGHT_MAX_MM],
+        "action_scale_m": [bounds.ACTION_SCALE_MAX_M],
+        "action_scale_rad": [bounds.ACTION_SCALE_MAX_RAD],
+        "control_hz": list(bounds.CONTROL_HZ_RANGE),
+    }
+    for name, values in expected.items():
+        for value in values:
+            assert re.search(rf"(?<![\d.]){re.escape(f'{value:g}')}(?![\d.])", rows[name]), \
+                (name, value, rows[name])
