@@ -341,13 +341,19 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
     from the env, so it cannot be recomputed afterwards from the observation alone.
     """
     transitions: list[Transition] = []
-    kept = attempts = 0
+    kept = attempts = cut_short = 0
     while kept < episodes:
         if attempts == episodes * MAX_DEMO_ATTEMPTS:
+            # Ended by the env without the simulator's success: a learned reward (classifier,
+            # VICE) that fired early, not the controller's time limit or noise (newuser19).
+            cut = (f"; {cut_short} of the failures were ended early by the env without a "
+                   "success (a learned reward's false positives stop the controller short: a "
+                   "classifier with fewer false positives, or demos given with --demos)"
+                   if cut_short else "")
             raise DemonstrationsShort(
                 f"the controller succeeded in {kept} of {attempts} episodes, short of the "
                 f"{episodes} demonstrations asked for: a setting it solves (a longer time "
-                "limit, less noise) makes them")
+                f"limit, less noise) makes them{cut}")
         obs, _ = env.reset(seed=DEMO_SEED_BASE + attempts)  # never an evaluation seed (checked)
         attempts += 1
         episode: list[Transition] = []
@@ -362,6 +368,8 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
         if info.get("is_success"):
             transitions += episode
             kept += 1
+        elif terminated:
+            cut_short += 1
     return transitions_to_dataset(transitions)
 
 

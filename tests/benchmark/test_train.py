@@ -781,8 +781,20 @@ def test_collected_demonstrations_are_the_controllers_successes():
     assert len(ends) == 4 and demos["terminated"][ends].all()  # all four inserted
     short = gym.make("InsertBench/USB-v1", max_episode_steps=2)
     with pytest.raises(ValueError, match=r"the controller succeeded in 0 of 20 episodes, short "
-                                         r"of the 1 demonstrations asked for"):
+                                         r"of the 1 demonstrations asked for") as refused:
         collect_demos(short, make_base_policy(short), 1)
+    assert "ended early" not in str(refused.value)  # time-outs: the time limit's advice
+
+    class FalsePositives(gym.Wrapper):  # a learned reward that fires at the first step
+        def step(self, action):
+            obs, reward, _, truncated, info = self.env.step(action)
+            return obs, reward, True, truncated, info
+
+    early = FalsePositives(gym.make("InsertBench/USB-v1"))
+    with pytest.raises(ValueError, match=r"succeeded in 0 of 20 episodes, .*; 20 of the "
+                                         r"failures were ended early by the env without a "
+                                         r"success \(a learned reward's false positives"):
+        collect_demos(early, make_base_policy(early), 1)
 
 
 def test_a_run_whose_demonstrations_cannot_be_made_leaves_no_folder(tmp_path):
