@@ -40,6 +40,7 @@ import ctypes
 import math
 import os
 import sys
+import threading
 from typing import Any
 
 import gymnasium as gym
@@ -75,26 +76,37 @@ from envs.task_options import (
 )
 from envs.tasks import TASKS, TaskSpec, task_spec
 
+#: One `_quiet` at a time: two threads building envs at once each saved the descriptor the
+#: other had pointed at /dev/null, and one of them restored that, silencing stdout for good.
+_QUIET_LOCK = threading.Lock()
+
 
 @contextlib.contextmanager
 def _quiet(*fds: int):
     """Silence C-level output on file descriptors `fds`: PyBullet's C code prints its build time
-    on import (to fd 2) and argv on connect (to fd 1), which would land in a CLI's output."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(fd) for fd in fds]
-    with open(os.devnull, "w") as devnull:
+    on import (to fd 2) and argv on connect (to fd 1), which would land in a CLI's output. A
+    descriptor that is closed (a process started with `>&-`) is left alone. Process-wide: what
+    another thread prints meanwhile is lost too."""
+    with _QUIET_LOCK:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None where the process has no such stream
+                stream.flush()
+        saved = {}
         for fd in fds:
-            os.dup2(devnull.fileno(), fd)
-        try:
-            yield
-        finally:
-            # C stdio buffers a pipe's or file's output until exit (unless Python runs with -u):
-            # flush it while it still goes to /dev/null.
-            ctypes.CDLL(None).fflush(None)
-            for fd, copy in zip(fds, saved, strict=True):
-                os.dup2(copy, fd)
-                os.close(copy)
+            with contextlib.suppress(OSError):  # a closed descriptor: nothing to silence
+                saved[fd] = os.dup(fd)
+        with open(os.devnull, "w") as devnull:
+            for fd in saved:
+                os.dup2(devnull.fileno(), fd)
+            try:
+                yield
+            finally:
+                # C stdio buffers a pipe's or file's output until exit (unless Python runs
+                # with -u): flush it while it still goes to /dev/null.
+                ctypes.CDLL(None).fflush(None)
+                for fd, copy in saved.items():
+                    os.dup2(copy, fd)
+                    os.close(copy)
 
 
 with _quiet(1, 2):  # Python errors while importing still raise; only the C banner is lost

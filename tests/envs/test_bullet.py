@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -514,3 +515,42 @@ def test_a_misspelt_kwarg_is_named_as_one_not_as_pybullets_limit():
     with pytest.raises(ValueError, match=r"PyBullet does not take the env kwarg\(s\) "
                                          r"\['grasp_noise_mm'\]"):
         make_engine_env("pybullet", "InsertBench/USB-v0", grasp_noise_mm=1.0)
+
+
+def test_two_threads_silencing_pybullet_at_once_leave_stdout_as_it_was():
+    """`_quiet` swaps process-wide descriptors: a second thread entering while the first was
+    inside saved /dev/null as "stdout" and restored it last, silencing the process for good
+    (engines19: two envs built on a thread pool lost the printed result 9 runs in 10)."""
+    import threading
+
+    from envs.bullet import _quiet
+
+    before = os.fstat(1)
+    a_inside, b_inside = threading.Event(), threading.Event()
+
+    def first():
+        with _quiet(1):
+            a_inside.set()
+            b_inside.wait(1.0)  # the second inside too, unless it must wait its turn
+
+    def second():
+        a_inside.wait(5.0)
+        with _quiet(1):
+            b_inside.set()
+            time.sleep(0.2)  # outlasts the first
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10.0)
+    after = os.fstat(1)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_pybullet_imports_in_a_process_without_stdout():
+    """`_quiet` flushed sys.stdout, None in a process started with `>&-`: AttributeError."""
+    result = subprocess.run([sys.executable, "-c", "import envs.bullet"], stdout=None,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1),
+                            env=os.environ | {"PYTHONWARNINGS": "ignore"}, timeout=120)
+    assert result.returncode == 0, result.stderr
