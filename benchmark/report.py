@@ -84,9 +84,21 @@ def _ordered(values: Sequence[str]) -> list[str]:
 
 
 def method_colours(methods: Sequence[str]) -> dict[str, str]:
-    """One colour per method, in preset order, so a method looks the same in every figure."""
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
+    """One colour per method, in preset order, so a method looks the same in every figure, and
+    no two methods alike: past the default cycle's 10 colours, tab20's 20, then as many hues
+    of "turbo" (paper000-leaderboard's 12 methods drew P-controller and SAC in one blue)."""
+    from matplotlib.colors import to_hex
+
+    methods = list(dict.fromkeys(methods))
+    cycle = [to_hex(c) for c in plt.rcParams["axes.prop_cycle"].by_key()["color"]]
+    if len(methods) > len(set(cycle)):
+        if len(methods) <= 20:
+            cycle = [to_hex(plt.get_cmap("tab20")(i)) for i in range(20)]
+        else:
+            turbo = plt.get_cmap("turbo")
+            cycle = [to_hex(turbo(0.05 + 0.9 * i / (len(methods) - 1)))
+                     for i in range(len(methods))]
+    return {m: cycle[i] for i, m in enumerate(methods)}
 
 
 def _png(fig: plt.Figure) -> bytes:

@@ -446,3 +446,16 @@ def test_seeds_curves_average_their_own_evaluations_not_interpolated_ones() -> N
     assert rates.tolist() == [[1.0, 0.0, 0.5], [1.0, 0.0, 1.0]]
     aligned, steps, _ = seeds_curve([first, second[:2]])  # unequal counts: interpolated
     assert not aligned and steps.tolist() == [102, 105, 204, 243, 300]
+
+
+@pytest.mark.parametrize("count", [3, 10, 12, 20, 21, 40])
+def test_every_method_of_a_report_has_its_own_colour(count):
+    """The colours cycled after 10: paper000-leaderboard's 12 methods drew P-controller and
+    SAC in one blue, Straight down and TD3 in one orange (matrix20)."""
+    from benchmark.report import method_colours
+
+    methods = [f"method {i}" for i in range(count)]
+    colours = method_colours(methods)
+    assert list(colours) == methods and len(set(colours.values())) == count
+    if count <= 10:  # matplotlib's own cycle, as before
+        assert colours["method 0"] == "#1f77b4"
