@@ -267,7 +267,7 @@ def _continue_or_clear(artifacts_dir: Path, keep: bool = True) -> int:
     try:  # a dirty or unknown commit may be other code under the same name
         if (keep and checkpoint is not None and json.loads(marker.read_text()) == here
                 and provenance.suite_commit != "unknown"
-                and not provenance.suite_commit.endswith("-dirty")):
+                and "-dirty" not in provenance.suite_commit):
             return int(json.loads((checkpoint / "runner.json").read_text())["step"])
     except (OSError, ValueError, KeyError, TypeError):
         pass

@@ -15,6 +15,7 @@ is reclaimed by the next run, which restarts that cell from scratch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -128,7 +129,9 @@ class RunningMarker:
 def suite_commit(mark_dirty: bool = False) -> str | None:
     """The git commit of this checkout of the suite (None outside a git checkout of its own:
     installed inside another repository, git answered with that one's commit), with
-    ``-dirty`` appended where ``mark_dirty`` and tracked files differ from it."""
+    ``-dirty-<digest>`` appended where ``mark_dirty`` and tracked files differ from it: the
+    digest is of the difference (`git diff HEAD`), so two trees edited differently on one
+    commit read as two codes (as one "-dirty", a report pooled their cells: matrix20)."""
     root = Path(__file__).resolve().parent.parent
     try:
         top, head = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root,
@@ -139,9 +142,13 @@ def suite_commit(mark_dirty: bool = False) -> str | None:
         dirty = mark_dirty and subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        if dirty:
+            diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=root,
+                                  capture_output=True, timeout=30, check=True).stdout
+            return f"{head}-dirty-{hashlib.sha256(diff).hexdigest()[:12]}"
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    return head + ("-dirty" if dirty else "")
+    return head
 
 
 def collect_provenance() -> Provenance:

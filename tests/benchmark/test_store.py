@@ -426,6 +426,34 @@ def test_a_suite_installed_inside_another_repository_has_no_commit(monkeypatch):
     assert store.suite_commit(mark_dirty=True) is None
 
 
+def test_two_trees_edited_differently_on_one_commit_are_two_codes(monkeypatch):
+    """Both read "<commit>-dirty": a report pooled cells of two different uncommitted edits
+    with no warning that different code made them (matrix20)."""
+    import subprocess
+    import types
+
+    import benchmark.store as store
+
+    root = str(Path(store.__file__).resolve().parent.parent)
+    diff = {"now": b"-old\n+new one\n"}
+
+    def run(command, **kwargs):
+        if "--show-toplevel" in command:
+            return types.SimpleNamespace(stdout=f"{root}\n" + "a" * 40 + "\n")
+        if "status" in command:
+            return types.SimpleNamespace(stdout=" M envs/scene.py\n")
+        assert command[:3] == ["git", "diff", "HEAD"], command
+        return types.SimpleNamespace(stdout=diff["now"])
+
+    monkeypatch.setattr(subprocess, "run", run)
+    first = store.suite_commit(mark_dirty=True)
+    assert first.startswith("a" * 40 + "-dirty-")
+    assert store.suite_commit(mark_dirty=True) == first  # the same edit: the same code
+    diff["now"] = b"-old\n+new two\n"
+    assert store.suite_commit(mark_dirty=True) != first
+    assert store.suite_commit() == "a" * 40
+
+
 def test_labels_and_errors_in_brackets_are_shown_as_written(tmp_path: Path) -> None:
     """Labels and error texts were Rich markup: "TD3 [lfd]" lost its bracket and a label with
     "[/w demos]" raised MarkupError, ending the run before its last cell."""
