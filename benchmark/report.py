@@ -283,6 +283,15 @@ def _status_section(
 
     threads = sorted({json.loads(r["info_json"] or "{}").get("torch_threads")
                       for r in done_rows} - {None})
+    # Per method: methods run one at a time with other --workers each (the README's way) are
+    # each reproducible; only cells of one method at several counts may differ by it.
+    method_threads: dict[str, set[int]] = {}
+    for cell in preset.cells:
+        if cell.config_hash in metrics:
+            count = json.loads(rows[cell.config_hash]["info_json"] or "{}").get("torch_threads")
+            if count is not None:
+                method_threads.setdefault(cell.method or cell.agent, set()).add(count)
+    split = {m: sorted(counts) for m, counts in method_threads.items() if len(counts) > 1}
 
     table = Table(["", ""], [
         ["Cells", str(len(hashes))],
@@ -317,11 +326,12 @@ def _status_section(
         paragraphs.insert(0, f"WARNING: the done cells were made by different code or libraries "
                              f"({said}): a store resumed across a change pools them in one row; "
                              "run the preset into a new store to compare like with like.")
-    if len(threads) > 1:
-        paragraphs.insert(0, f"WARNING: the done cells ran with different torch thread counts "
-                             f"({', '.join(map(str, threads))}; `matrix run --workers` and the "
-                             "host's cores set it): a learned cell's numbers are reproducible at "
-                             "one thread count, so cells of one method may differ by it.")
+    if split:
+        said = "; ".join(f"{m}: {', '.join(map(str, counts))}" for m, counts in split.items())
+        paragraphs.insert(0, f"WARNING: cells of one method ran with different torch thread "
+                             f"counts ({said}; `matrix run --workers` and the host's cores set "
+                             "it): a learned cell's numbers are reproducible at one thread "
+                             "count, so these cells may differ by it.")
     fixtures = sum('"fixture"' in (r["info_json"] or "") for r in done_rows)
     if fixtures:
         paragraphs.insert(0, f"WARNING: {fixtures} of the done cells were produced by a test "

@@ -1406,7 +1406,8 @@ def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):
                    "WHERE config_hash = ?", (config_hash,))
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
     report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
-    assert "WARNING: the done cells ran with different torch thread counts (" in report
+    assert "WARNING: cells of one method ran with different torch thread counts " \
+           "(P-controller: " in report
     assert "97; `matrix run --workers`" in report
     # Another commit's cells pooled in one row without a word (review): said now.
     assert "made by different code or libraries" not in report
@@ -1437,6 +1438,35 @@ def test_a_cut_off_store_is_named_as_damaged(capsys, in_tmp):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1, err
         assert "cut.sqlite is a damaged matrix store (database disk image is malformed)" in err
+
+
+def test_methods_run_one_at_a_time_on_other_thread_counts_are_not_warned_of(capsys, in_tmp):
+    """The README runs methods one at a time, each with its own --workers: the report warned
+    that "the done cells ran with different torch thread counts" though every method's cells
+    ran at one count (matrix20)."""
+    (in_tmp / "two.toml").write_text(
+        'name = "two"\ndescription = "x"\ntasks = ["InsertBench/USB-v0"]\nseeds = [0, 1]\n'
+        'eval_episodes = 1\neval_seeds = { start = 500 }\neval_every = 5\n\n'
+        '[[agents]]\nname = "p_controller"\nbudget_steps = 0\n\n'
+        '[[agents]]\nname = "straight_down"\nbudget_steps = 0\n')
+    code, _, err = run_cli(capsys, "matrix", "run", "two.toml", "--executor", "inline",
+                           "--no-progress")
+    assert code == 0, err
+    with sqlite3.connect("runs/two.sqlite") as db:
+        straight = [h for (h,) in db.execute(
+            "SELECT config_hash FROM cells WHERE agent = 'straight_down'")]
+        assert len(straight) == 2
+        db.executemany("UPDATE cells SET info_json = json_set(info_json, '$.torch_threads', 97)"
+                       " WHERE config_hash = ?", [(h,) for h in straight])
+    code, _, err = run_cli(capsys, "matrix", "report", "two.toml", "--reps", "100")
+    report = (in_tmp / "runs" / "two-report" / "report.md").read_text()
+    assert code in (0, None) and "torch thread counts" not in report, report
+    with sqlite3.connect("runs/two.sqlite") as db:
+        db.execute("UPDATE cells SET info_json = json_set(info_json, '$.torch_threads', 3)"
+                   " WHERE config_hash = ?", (straight[0],))
+    run_cli(capsys, "matrix", "report", "two.toml", "--reps", "100")
+    report = (in_tmp / "runs" / "two-report" / "report.md").read_text()
+    assert "different torch thread counts (straight_down: 3, 97;" in report, report
 
 
 def test_status_of_a_preset_run_would_refuse_says_so(capsys, in_tmp):
