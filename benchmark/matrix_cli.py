@@ -65,6 +65,9 @@ def _check_store(path: Path | None) -> Path | None:
     under = file_in_the_way(path.parent)
     if under is not None:
         raise typer.BadParameter(f"{path} lies under {under}, a file")
+    if path.exists() and not path.is_file():  # a FIFO blocked SQLite's open past any signal
+        raise typer.BadParameter(f"{path} is not a regular file (a pipe, socket or device); "
+                                 "give the SQLite file")
     if path.is_file() and path.stat().st_size > 0:
         with path.open("rb") as f:
             if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:

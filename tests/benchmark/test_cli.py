@@ -210,6 +210,16 @@ def test_a_store_that_is_a_folder_is_named_so(capsys, in_tmp, command):
 
 
 @pytest.mark.parametrize("command", ["run", "status", "report"])
+def test_a_store_that_is_a_pipe_is_refused_not_waited_on(capsys, in_tmp, command):
+    """SQLite's open of a FIFO blocked for ever, past SIGTERM and Ctrl-C (matrix20)."""
+    import os
+
+    os.mkfifo(in_tmp / "fifo")
+    code, _, err = run_cli(capsys, "matrix", command, "quick", "--store", "fifo")
+    assert code == 2 and "fifo is not a regular file (a pipe, socket or device)" in err, err
+
+
+@pytest.mark.parametrize("command", ["run", "status", "report"])
 def test_the_default_store_is_checked_as_a_given_one(capsys, in_tmp, command):
     """runs/<preset>.sqlite as a folder was SQLite's "unable to open database file"."""
     (in_tmp / "runs" / "quick.sqlite").mkdir(parents=True)
