@@ -256,6 +256,32 @@ def train_async_command(
                f"{success} -> {out}")
 
 
+#: What a run folder holds of its own (`train`, `train-async`): `eval --json-out` there wrote
+#: over the run's history, description or checkpoint without a word (bench19).
+RUN_FILES = ("run.json", "async.json", "evaluations.json", "pretrain.json", "demos.npz",
+             "context.npz", "learning_curve.png")
+RUN_FOLDERS = ("checkpoint", "checkpoint.old", "checkpoint.tmp", "agent", "tb")
+
+
+def _check_not_the_runs(path: Path, agent_dir: Path) -> None:
+    """Refuse an output file that is one of the evaluated run's own (`RUN_FILES`) or lies in
+    its checkpoint, agent or TensorBoard folders (`RUN_FOLDERS`) or in the agent's folder."""
+    target = path.resolve()
+    agent_dir = agent_dir.resolve()
+    home = agent_dir.parent
+    root = home.parent if home.name in ("checkpoint", "checkpoint.old") else home
+    owned = [agent_dir]
+    if any((root / name).is_file() for name in ("run.json", "async.json")):
+        owned += [root / name for name in RUN_FOLDERS]
+        if target.parent == root and target.name in RUN_FILES:
+            raise typer.BadParameter(f"{path} is the evaluated run's own {target.name}; write "
+                                     "the evaluation elsewhere", param_hint="--json-out")
+    for folder in owned:
+        if target.is_relative_to(folder):
+            raise typer.BadParameter(f"{path} lies in the evaluated run's {folder.name} folder; "
+                                     "write the evaluation elsewhere", param_hint="--json-out")
+
+
 def eval_command(
     checkpoint: Annotated[Path, typer.Option(help="Run, checkpoint or agent directory.")],
     task: Annotated[str | None, typer.Option(
@@ -308,6 +334,8 @@ def eval_command(
                                      f"{video.with_suffix('.tasks.json')} beside it)",
                                      param_hint="--json-out")
     agent_dir, run = resolve_checkpoint(checkpoint)
+    if json_out is not None:
+        _check_not_the_runs(json_out, agent_dir)
     trained_on = run.get("task_id") if run else None
     if task is None:  # the run records it: a user repeated it
         if trained_on is None:

@@ -804,6 +804,21 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
                            "runs/pc", "--episodes", "1", "--json-out", "evals/pc.json")
     assert code == 0, err
     assert '"episodes"' in (in_tmp / "evals" / "pc.json").read_text()
+    # Into the evaluated run's own files: its history, description or checkpoint was
+    # overwritten, and the run could not be resumed or evaluated again (bench19).
+    before = {p: p.read_bytes() for p in (in_tmp / "runs" / "pc").rglob("*") if p.is_file()}
+    for out, where in (("runs/pc/evaluations.json", "the evaluated run's own evaluations.json"),
+                       ("runs/pc/run.json", "the evaluated run's own run.json"),
+                       ("runs/pc/checkpoint/agent/agent.json", "the evaluated run's agent"),
+                       ("runs/pc/checkpoint/new.json", "the evaluated run's checkpoint")):
+        code, _, err = run_cli(capsys, "eval", "--checkpoint", "runs/pc", "--episodes", "1",
+                               "--json-out", out)
+        assert code == 2 and where in err and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in (in_tmp / "runs" / "pc").rglob("*")
+            if p.is_file()} == before
+    code, _, err = run_cli(capsys, "eval", "--checkpoint", "runs/pc", "--episodes", "1",
+                           "--json-out", "runs/pc/eval-usb.json")  # beside them: the user's
+    assert code == 0, err
 
 
 def test_eval_reads_only_the_checkpoints_own_run_description(capsys, in_tmp):
