@@ -518,6 +518,12 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
                           f"on {collected.noise:.0%} of them (collected with --noise "
                           f"{collected.noise:g}; --noise 0 for the expert's actions alone)",
                           UserWarning, stacklevel=3)
+        elif demo_learner and not collected.demos:  # RLPD sampled failures as demos (data19)
+            warnings.warn(f"{demo_learner} learns from demos {demos} as demonstrations, but "
+                          "they were collected without --demos: failed episodes kept, and a "
+                          f"random action on {collected.noise:.0%} of steps (`insertbench "
+                          "dataset collect --demos` keeps successes alone)",
+                          UserWarning, stacklevel=3)
         try:
             other = collection_dynamics_differ(demos, collected)
         except ValueError:  # a damaged record: not compared, as a collection from before it

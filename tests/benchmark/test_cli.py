@@ -1901,6 +1901,13 @@ def test_demos_collected_on_another_task_are_named(capsys, in_tmp):
     assert "warning: bc imitates every step of demos outputs/dt12, which are not " \
         "demonstrations: collected without --demos (failures kept) and a random action on 20% " \
         "of steps" in " ".join(err.split()), err
+    # RLPD and TD3 + LfD take them as demonstrations too (half of every batch, a BC loss):
+    # nothing was said (data19).
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/Connector-DT12-v1", "--agent",
+                           "td3_lfd", "--steps", "0", "--eval-episodes", "0", "--no-progress",
+                           "--demos", "outputs/dt12", "--out", "runs/lfd")
+    assert code == 0 and "warning: td3_lfd learns from demos outputs/dt12 as demonstrations, " \
+        "but they were collected without --demos: failed episodes kept" in " ".join(err.split())
     err = _collect_then_train_bc(capsys, "InsertBench/USB-v1", "outputs/demos", "--demos",
                                  "--noise", "0")
     assert "imitates" not in err, err
