@@ -60,12 +60,13 @@ def collect(
 
     if not 0.0 <= noise <= 1.0:
         raise typer.BadParameter(f"--noise must be a probability in [0, 1], got {noise}")
-    from benchmark.datasets import COLLECT_LOCK
+    from benchmark.datasets import COLLECT_LOCK, DYNAMICS_JSON
 
     # Its own lock does not count: one left by a collection killed before its settings were
-    # written, or held by one running, refused the rerun as "other files".
+    # written, or held by one running, refused the rerun as "other files"; nor its dynamics,
+    # which an earlier version wrote before the settings.
     check_output_dir(out, "--out", own="collect_config.json", what="collection",
-                     ignore=(COLLECT_LOCK,))
+                     ignore=(COLLECT_LOCK, DYNAMICS_JSON))
     check_task(task)
     kwargs = parse_env_kwargs(env)
     if "max_episode_steps" in kwargs:  # was "make() got multiple values for keyword argument"

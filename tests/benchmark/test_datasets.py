@@ -476,6 +476,16 @@ def test_a_second_collection_into_one_folder_is_refused_while_the_first_writes(
     result = CliRunner().invoke(app, ["dataset", "collect", "--task", TASK, "--episodes", "1",
                                       "--max-steps", "3", "--out", "fresh"])
     assert result.exit_code == 0, result.output
+    # Killed between its dynamics and its settings (written in that order until 2026-12-07):
+    # "holds other files and no collection", and the folder could not be resumed (data19).
+    from benchmark.datasets import DYNAMICS_JSON
+
+    (tmp_path / "killed").mkdir()
+    for name in (COLLECT_LOCK, DYNAMICS_JSON):
+        (tmp_path / "killed" / name).write_bytes((tmp_path / "fresh" / name).read_bytes())
+    result = CliRunner().invoke(app, ["dataset", "collect", "--task", TASK, "--episodes", "1",
+                                      "--max-steps", "3", "--out", "killed"])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_collection_is_not_extended_by_another_expert(tmp_path, monkeypatch):
