@@ -346,8 +346,9 @@ def _parse_rules(
         for key, value in when.items():
             if key in axes and value not in axes[key]:
                 raise PresetError(f"{here}: {key}={value!r} is not a value of axis {key!r}")
-            if key not in axes and key not in fixed:
-                raise PresetError(f"{here}: 'when' key {key!r} is neither an axis nor an env kwarg")
+            if key not in axes and key not in possible:  # an earlier rule's `set` counts
+                raise PresetError(f"{here}: 'when' key {key!r} is neither an axis nor an env "
+                                  "kwarg (fixed, or set by an earlier rule)")
             if key not in axes and value not in possible.get(key, []):  # matched no cell
                 raise PresetError(f"{here}: {key}={value!r} is never the preset's {key} "
                                   f"({' or '.join(map(repr, possible.get(key, [])))}), so the "

@@ -218,6 +218,15 @@ def test_a_rule_may_test_what_an_earlier_rule_sets() -> None:
     cells = parse_preset(data, "chained").cells
     dense = {c.env_kwargs.get("image_size") for c in cells if c.env_kwargs["reward"] == "dense"}
     assert dense == {32}
+    # ... also a key no fixed kwarg names: "neither an axis nor an env kwarg" (matrix20).
+    data = _data(axes={"reward": ["sparse", "dense"]},
+                 rules=[{"when": {"reward": "sparse"}, "set": {"goal_noise_mm": 1.0}},
+                        {"when": {"goal_noise_mm": 1.0}, "set": {"image_size": 32}}])
+    cells = parse_preset(data, "chained").cells
+    assert {c.env_kwargs.get("image_size") for c in cells
+            if c.env_kwargs["reward"] == "sparse"} == {32}
+    assert all("image_size" not in c.env_kwargs for c in cells if c.env_kwargs["reward"] ==
+               "dense")
 
 
 def test_a_registered_env_that_is_no_insertion_task_is_refused_before_any_cell() -> None:
