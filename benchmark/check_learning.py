@@ -59,6 +59,11 @@ if CHECK_ENV_ID not in gym.registry:
     gym.register(CHECK_ENV_ID, entry_point=PendulumDictEnv, max_episode_steps=200)
 
 
+#: The agents the Pendulum check trains: from scratch, with `learning_starts` and
+#: `random_steps` (the others need a task controller, demonstrations or calibrated labels).
+PENDULUM_AGENTS = ("sac", "td3")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--task", default="pendulum", choices=["pendulum", "usb"])
@@ -70,6 +75,10 @@ def main() -> None:
     parser.add_argument("--out", type=output_dir, default=None,
                         help="run directory (default runs/...)")
     args = parser.parse_args()
+    if args.task == "pendulum" and args.agent not in PENDULUM_AGENTS:  # a traceback (bench19)
+        parser.error(f"--task pendulum checks a learner from scratch ({', '.join(PENDULUM_AGENTS)}"
+                     f"); {args.agent} needs a controller, demonstrations or labels that "
+                     "Pendulum has none of: use --task usb")
     torch.set_num_threads(args.threads)
     if args.task == "pendulum":
         result = train(
