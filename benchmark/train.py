@@ -1020,9 +1020,14 @@ def plot_learning_curve(evaluations: list[dict[str, Any]], path: Path, title: st
     steps = [e["env_steps"] for e in evaluations]
     summaries = [e["summary"] for e in evaluations]
     fig, (ax_success, ax_return) = plt.subplots(1, 2, figsize=(9, 3.2))
-    ax_success.plot(steps, [s["success_rate"] for s in summaries], marker="o")
-    ax_success.fill_between(steps, [s["success_ci95_low"] for s in summaries],
-                            [s["success_ci95_high"] for s in summaries], alpha=0.25)
+    rates = [s["success_rate"] for s in summaries]
+    lows = [s["success_ci95_low"] for s in summaries]
+    highs = [s["success_ci95_high"] for s in summaries]
+    ax_success.plot(steps, rates, marker="o")
+    ax_success.fill_between(steps, lows, highs, alpha=0.25)
+    if len(steps) == 1:  # a band over one step has no width: the interval as an error bar
+        ax_success.errorbar(steps, rates, yerr=[[rates[0] - lows[0]], [highs[0] - rates[0]]],
+                            capsize=4, color="C0")
     last = summaries[-1] if summaries else {}
     ax_success.set(xlabel="env steps", ylabel="success rate", ylim=(-0.02, 1.02),
                    title=f"band: 95% Wilson over {last.get('effective_trials', '?')} distinct "

@@ -805,3 +805,24 @@ def test_a_run_whose_demonstrations_cannot_be_made_leaves_no_folder(tmp_path):
         train(TASK, "bc", seed=0, steps=5, out_dir=tmp_path / "run", demo_episodes=1,
               env_kwargs={"max_episode_steps": 2}, eval_episodes=0, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_curve_of_one_evaluation_draws_its_interval(tmp_path, monkeypatch):
+    """A band over one step has no width: a run with one evaluation was a dot at 1.0 beside a
+    table that read [0.207, 1.000] (bench19)."""
+    import matplotlib.axes
+
+    from benchmark.train import plot_learning_curve
+
+    drawn = []
+    errorbar = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda self, *a, **k: drawn.append(k["yerr"]) or errorbar(self, *a, **k))
+    summary = {"success_rate": 1.0, "success_ci95_low": 0.207, "success_ci95_high": 1.0,
+               "mean_return": 1.0, "effective_trials": 1, "episodes": 5}
+    plot_learning_curve([{"env_steps": 100, "summary": summary}], tmp_path / "one.png")
+    assert (tmp_path / "one.png").stat().st_size > 0
+    assert len(drawn) == 1 and np.allclose(np.asarray(drawn[0], float), [[0.793], [0.0]])
+    plot_learning_curve([{"env_steps": 100, "summary": summary},
+                         {"env_steps": 200, "summary": summary}], tmp_path / "two.png")
+    assert len(drawn) == 1  # two points: the band shows it
