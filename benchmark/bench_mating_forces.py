@@ -22,24 +22,25 @@ import gymnasium as gym
 
 import envs
 from benchmark.script_args import doc_summary
+from envs.episode import distinct_success_summary, run_episode
 from envs.mating_forces import measure_peaks
 from envs.tasks import DYNAMICS, TASKS
 
 EVAL_SEED_BASE = 10_000
 
 
-def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> int:
+def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> str:
+    """``wins/episodes``, with ``(k distinct)`` where episodes replay: on a noiseless task the
+    controller with an exact goal replays one episode for every seed (bench19: "10/10" read
+    as ten trials)."""
     env = gym.make(env_id, goal_noise_mm=goal_noise_mm)
     controller = envs.p_controller(env)
-    wins = 0
-    for seed in range(EVAL_SEED_BASE, EVAL_SEED_BASE + episodes):
-        obs, info = env.reset(seed=seed)
-        terminated = truncated = False
-        while not (terminated or truncated):
-            obs, _, terminated, truncated, info = env.step(controller(obs))
-        wins += bool(info["is_success"])
+    records = [run_episode(env, controller, seed)
+               for seed in range(EVAL_SEED_BASE, EVAL_SEED_BASE + episodes)]
     env.close()
-    return wins
+    wins = sum(r.success for r in records)
+    _, distinct = distinct_success_summary(records)
+    return f"{wins}/{episodes}" + (f" ({distinct} distinct)" if distinct < episodes else "")
 
 
 def main() -> None:
@@ -74,7 +75,7 @@ def main() -> None:
         peaks = [measure_peaks(TASKS[t]) for t in ((baseline,) if b else ()) + (task_id,)]
         peak_in, peak_out = (" → ".join(f"{p[i]:.1f}" for p in peaks) for i in (0, 1))
         cells = [
-            f"{p_controller_successes(env_id, noise, n)}/{n}"
+            p_controller_successes(env_id, noise, n)
             for noise in (0.0, 1.0)
             for env_id in (baseline, task_id)
         ]

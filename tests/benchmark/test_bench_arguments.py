@@ -37,6 +37,14 @@ def test_bench_mating_forces_refuses_tasks_of_another_version(capsys, monkeypatc
     assert code == 2 and message in err, err
 
 
+def test_bench_mating_forces_counts_replayed_episodes_once():
+    """v0 with an exact goal replays one episode for every seed: "10/10" read as ten trials
+    (bench19)."""
+    assert bench_mating_forces.p_controller_successes("InsertBench/USB-v0", 0.0, 2) == \
+        "2/2 (1 distinct)"
+    assert bench_mating_forces.p_controller_successes("InsertBench/USB-v1", 0.0, 2) == "2/2"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
