@@ -69,7 +69,11 @@ from benchmark.cells import MAX_EVAL_EPISODES, MAX_TRAIN_STEPS
 from benchmark.cli_options import file_in_the_way
 from benchmark.evaluate import eval_seeds, evaluate
 from benchmark.folder_lock import LOCK_FILE, run_lock
-from benchmark.learned_reward import check_same_classifier, classifier_sha256
+from benchmark.learned_reward import (
+    check_same_classifier,
+    classifier_sha256,
+    same_but_classifier_path,
+)
 from benchmark.train import (
     DEFAULT_DEMO_EPISODES,
     TRAIN_SEEDS_PER_RUN,
@@ -342,7 +346,8 @@ def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any
     """The agent and learner state of ``ckpt``, checked to be a run of ``settings``."""
     learner = _check_learner(read_json(ckpt / LEARNER_JSON, "train-async checkpoint"), ckpt)
     saved = learner["settings"]
-    changed = [k for k in SETTINGS if saved.get(k) != settings[k]]
+    changed = [k for k in SETTINGS if saved.get(k) != settings[k]
+               and not (k == "env_kwargs" and same_but_classifier_path(saved, settings))]
     if changed:
         raise ValueError(f"{ckpt.parent} holds a train-async run of other settings (differs "
                          f"in {changed}): use the same settings to resume it, or another --out")

@@ -472,6 +472,20 @@ def classifier_sha256(task_id: str, env_kwargs: Mapping[str, Any]) -> str | None
     return digest.hexdigest()
 
 
+def same_but_classifier_path(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether two run descriptions' env kwargs differ in `reward_classifier` alone, naming
+    one classifier (its recorded SHA-256): a relative path is looked up from the working
+    directory, so a run resumed from another one names its classifier otherwise (bench19:
+    every spelling was refused there)."""
+    recorded = before.get("reward_classifier_sha256")
+    if recorded is None or recorded != now.get("reward_classifier_sha256"):
+        return False
+    kwargs = [dict(run.get("env_kwargs") or {}) for run in (before, now)]
+    for k in kwargs:
+        k.pop("reward_classifier", None)
+    return kwargs[0] == kwargs[1]
+
+
 def check_same_classifier(recorded: str | None, now: str | None, task_id: str,
                           env_kwargs: Mapping[str, Any], what: str) -> None:
     """ValueError unless the classifier ``env_kwargs`` name now (``now``: its

@@ -83,6 +83,7 @@ from benchmark.learned_reward import (
     check_same_classifier,
     classifier_sha256,
     end_trials_on_own_verdict,
+    same_but_classifier_path,
     scored_env,
     with_defaults,
 )
@@ -1233,7 +1234,9 @@ def train(
             previous = read_json(run_file, "run")
             changed = [k for k in RUN_KEYS if previous.get(k) != description.get(k)
                        and not (k == "demos" and "demos_path" in previous
-                                and previous["demos_path"] == description.get("demos_path"))]
+                                and previous["demos_path"] == description.get("demos_path"))
+                       and not (k == "env_kwargs"
+                                and same_but_classifier_path(previous, description))]
             if changed:
                 raise ValueError(
                     f"{out_dir} holds a different run (differs in {changed}"

@@ -466,6 +466,12 @@ def test_cli_trains_a_classifier_and_a_run_uses_it(tmp_path, monkeypatch):
                                   "1"])
         assert res.exit_code == 2 and f"is not the one {run} was trained with" in res.output, \
             res.output
+    # ... and named from here by the path that leads to it, it resumes: every spelling was
+    # refused, the run's env kwargs compared as written (bench19).
+    assert train(STANDIN, "sac", steps=35, out_dir="../run", eval_episodes=1, eval_every=0,
+                 progress=False,
+                 env_kwargs={"reward": "classifier", "reward_classifier": "../clf/{task}"},
+                 config={"hidden": (16, 16), "batch_size": 8, "learning_starts": 10}).steps == 35
     monkeypatch.chdir(tmp_path)  # where it was started: the same classifier, resumed
     # Another task is another run (said as such), though {task} names another classifier there.
     shutil.copytree(copy, tmp_path / "clf" / "USB-v1")
