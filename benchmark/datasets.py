@@ -404,6 +404,21 @@ def _read_episode(path: Path, read: Callable[[Any], Any]) -> Any:
                          "episode again") from None
 
 
+def _check_ours(path: Path, episode: Any, config: CollectConfig,
+                observation_space: gym.spaces.Dict) -> None:
+    """ValueError unless the episode file `path` holds this collection's attempt: its seed the
+    one `attempt_seeds` gives its attempt number, its observations the env's entries and
+    shapes. Another collection's file copied in was built into the dataset (under this one's
+    task and seed), and a pixel one into a state collection broke every reader (data19)."""
+    attempt = int(path.stem.rsplit("_", 1)[-1])
+    shapes = {k: tuple(np.shape(v))[1:] for k, v in episode.observations.items()}
+    wanted = {k: space.shape for k, space in observation_space.spaces.items()}
+    if episode.seed != attempt_seeds(config.seed, attempt)[0] or shapes != wanted:
+        raise ValueError(f"{path} is not an episode of this collection (its seed or its "
+                         "observations are another collection's: copied in?); delete it and "
+                         "rerun to collect that episode again")
+
+
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
     """The collection's env as its registered spec with the collection's kwargs and episode
     length, so that `dataset.recover_environment()` builds it as `gym.make` does (the task's
@@ -435,13 +450,15 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             truncations=list(ep["truncations"]),
             infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
         )))
+    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
+    for path, buffer in zip(episode_files, buffers, strict=True):
+        _check_ours(path, buffer, config, env.observation_space)
     # The info entries every episode has: a family collection extended past this code's
     # `info/connector` holds episodes without it, and Minari needs one set of keys.
     common = set.intersection(*(set(b.infos) for b in buffers)) if buffers else set()
     # Sorted: a set's order followed PYTHONHASHSEED, and so did the bytes of the HDF5 file
     # (its content did not; data17).
     buffers = [replace(b, infos={k: b.infos[k] for k in sorted(common)}) for b in buffers]
-    env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     root = Path(out).resolve() / "minari"
     # Built beside the dataset, then moved in: built in place, a rebuild killed midway left a
     # dataset that minari.load_dataset read as 0 episodes, after deleting the good one.

@@ -543,3 +543,20 @@ def test_a_nist_sequence_names_the_part_of_each_observation(tmp_path):
     assert switch > 0 and set(parts[:switch]) == {"RoundPeg4"}
     assert set(parts[switch:]) == {"RoundPeg8"}
     assert ep.infos["is_success"][-1] == 1.0
+
+
+def test_an_episode_file_of_another_collection_is_named_not_built_in(tmp_path):
+    """Episode files were trusted by name: another collection's, copied in, was built into the
+    dataset under this one's task and seed, and a pixel one into a state collection broke every
+    reader with advice that rebuilt it broken again (data19)."""
+    collect(CollectConfig(TASK, episodes=2, max_steps=3), tmp_path / "ours", progress=False)
+    collect(CollectConfig(TASK, episodes=2, max_steps=3, seed=7), tmp_path / "theirs",
+            progress=False)
+    foreign = tmp_path / "ours" / "episodes" / "attempt_000001.npz"
+    shutil.copy(tmp_path / "theirs" / "episodes" / "attempt_000001.npz", foreign)
+    with pytest.raises(ValueError, match=r"attempt_000001.npz is not an episode of this "
+                                         r"collection \(its seed or its observations"):
+        collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours", progress=False)
+    foreign.unlink()  # as the message says: collected again, and built
+    assert collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours",
+                   progress=False).total_episodes == 3
