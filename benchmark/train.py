@@ -414,6 +414,17 @@ def dataset_from_minari(minari_dataset: Any) -> Dataset:
     return dataset
 
 
+def _version_key(task_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """The task version key of `task_id` with `env_kwargs` (None: a task it cannot key, such
+    as a test's stand-in)."""
+    from envs.version_key import task_version_key
+
+    try:
+        return task_version_key(task_id, env_kwargs)
+    except Exception:  # noqa: BLE001 - not an InsertBench task: nothing to compare
+        return None
+
+
 def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether env kwargs `a` and `b` build `task_id` alike (its version key hashes every kwarg
     with its default); for an ID it cannot key, whether they are equal."""
@@ -541,6 +552,15 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
         if isinstance(run, dict) and isinstance(run.get("env_kwargs") or {}, dict):
             _warn_other_settings(demos, "recorded", "their run", run.get("task_id"),
                                  run.get("env_kwargs") or {}, task_id, env_kwargs, ignore)
+            # As a collection's: recorded under dynamics this code no longer builds (data19).
+            found = run.get("task_version_key")
+            key = (_version_key(run["task_id"], run.get("env_kwargs") or {})
+                   if isinstance(found, str) and isinstance(run.get("task_id"), str) else None)
+            if key is not None and key != found:
+                warnings.warn(f"demos {demos} were recorded under task version key {found[:12]},"
+                              f" where this InsertBench's {run['task_id']} is {key[:12]} (its "
+                              "dynamics changed): episodes of another simulator or expert",
+                              UserWarning, stacklevel=3)
     from benchmark.recipes import (
         is_recipe_dir,
         missing_parts,
@@ -1339,7 +1359,10 @@ def train(
             run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
             run_file.write_text(json.dumps(
                 description | {"git_commit": suite_commit(), "torch": torch.__version__,
-                               "torch_threads": torch.get_num_threads()}, indent=1
+                               "torch_threads": torch.get_num_threads(),
+                               # what its demos.npz was recorded under (data19)
+                               "task_version_key": _version_key(task_id, env_kwargs or {})},
+                indent=1
             ))
             run.next_eval = eval_every if eval_every > 0 else steps
             period = checkpoint_every if checkpoint_every is not None else eval_every

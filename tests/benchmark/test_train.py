@@ -826,3 +826,24 @@ def test_a_curve_of_one_evaluation_draws_its_interval(tmp_path, monkeypatch):
     plot_learning_curve([{"env_steps": 100, "summary": summary},
                          {"env_steps": 200, "summary": summary}], tmp_path / "two.png")
     assert len(drawn) == 1  # two points: the band shows it
+
+
+def test_a_runs_demos_recorded_under_other_dynamics_are_named(tmp_path):
+    """A collection's dynamics were checked, a run's demos.npz not: recorded before a timestep
+    or clearance changed, it trained a run of today's task without a word (data19)."""
+    train("InsertBench/USB-v1", "bc", seed=0, steps=0, out_dir=tmp_path / "first",
+          demo_episodes=1, eval_episodes=0, progress=False, config={"pretrain_steps": 1})
+    run_json = tmp_path / "first" / "run.json"
+    run = json.loads(run_json.read_text())
+    assert len(run["task_version_key"]) == 64
+    kwargs = {"seed": 0, "steps": 0, "eval_episodes": 0, "progress": False,
+              "config": {"pretrain_steps": 1}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the same dynamics: nothing said
+        train("InsertBench/USB-v1", "bc", out_dir=tmp_path / "same",
+              demos=tmp_path / "first" / "demos.npz", **kwargs)
+    run_json.write_text(json.dumps(run | {"task_version_key": "0" * 64}))
+    with pytest.warns(UserWarning, match=r"were recorded under task version key 000000000000, "
+                                         r"where this InsertBench's InsertBench/USB-v1 is "):
+        train("InsertBench/USB-v1", "bc", out_dir=tmp_path / "other",
+              demos=tmp_path / "first" / "demos.npz", **kwargs)
