@@ -99,10 +99,13 @@ def main() -> None:
     if args.window <= 0:
         parser.error(f"--window must be > 0, got {args.window}")
     for run_dir in args.run_dirs:
+        if (run_dir / "async.json").is_file() and not (run_dir / "tb").is_dir():
+            parser.error(f"{run_dir} is a train-async run, which writes no per-episode "
+                         "TensorBoard data: its async.json counts intervened steps")
         try:
             rows = summary(run_dir, args.window)
-        except (OSError, ValueError, KeyError) as err:
-            parser.error(f"{run_dir}: {err}")
+        except (OSError, ValueError, KeyError) as err:  # read_scalars names the folder itself
+            parser.error(str(err) if str(err).startswith(str(run_dir)) else f"{run_dir}: {err}")
         print(f"{run_dir}")
         print("| env steps | episodes | mean length | train successes (by operator) "
               "| intervened / env steps | episodes intervened | budget | eval after |")
@@ -110,7 +113,8 @@ def main() -> None:
         for r in rows:
             print(f"| {r['window']} | {r['episodes']} | {r['mean_length']} | {r['successes']} "
                   f"({r['finished_by_operator']}) | {r['intervened_steps']} / {r['env_steps']} "
-                  f"| {r['episodes_intervened']} | {r['budget']} | {r['eval_after']} |")
+                  f"| {r['episodes_intervened']} | {r['budget']} "
+                  f"| {'-' if r['eval_after'] is None else r['eval_after']} |")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.bench_leaderboard", ["--threads", "0"], "--threads: must be an integer >= 1"),
         ("benchmark.make_figures", ["--out", "a_file"], "argument --out: 'a_file' is a file"),
         ("benchmark.bench_recheck_rounding", ["nope"], "has an id starting with 'nope'"),
+        # The folder twice ("x: x: no TensorBoard events"; serl19).
+        ("benchmark.serl_interventions", ["."], "error: .: no TensorBoard events under tb/"),
     ],
 )
 def test_bad_arguments_are_one_usage_line(tmp_path, module, args, message):
