@@ -20,6 +20,7 @@ may touch the socket within the first env step at 20 cm/s.
 from __future__ import annotations
 
 import argparse
+import math
 
 import gymnasium as gym
 import mujoco
@@ -86,9 +87,14 @@ def main() -> None:
     for task, task_id in zip(tasks, task_ids, strict=True):
         for scale in scales:
             first, later = measure_swing(task_id, scale, args.travel_mm)
-            print(f"| {task} | {scale:g} | {scale * 1e3:g} cm/s | {first:.2f} | {later:.2f} |",
+            # One step covered the travel: no later step to show ("nan" read as a failure).
+            shown = "- (one step)" if math.isnan(later) else f"{later:.2f}"
+            print(f"| {task} | {scale:g} | {scale * 1e3:g} cm/s | {first:.2f} | {shown} |",
                   flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # the versions compared are chosen on purpose
+        main()

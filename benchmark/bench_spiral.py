@@ -96,4 +96,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # the script's task versions are chosen on purpose
+        main()
