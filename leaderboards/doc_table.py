@@ -19,13 +19,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from leaderboards.ledger import DEFAULT_LEDGER, Ledger
+from leaderboards.ledger import Ledger
 from leaderboards.scoring import sim2sim_scores, track_tables
 from leaderboards.tracks import TRACKS
 
 BEGIN = "<!-- begin: the table `python -m leaderboards.doc_table` writes from the ledger -->"
 END = "<!-- end of the table written from the ledger -->"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "results" / "leaderboard.md"
+#: The repository's ledger, found from this module as `DOC` is (the working directory's
+#: `leaderboards/ledger`, run elsewhere, was no ledger: an empty table, written; diff24).
+LEDGER = Path(__file__).resolve().parent / "ledger"
 HEADER = ("| track | entry | training (per track: env steps, demo episodes, intervention "
           "steps) | success per task (hidden seeds) | PyBullet, same seeds |\n"
           "|---|---|---|---|---|")
@@ -72,13 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m leaderboards.doc_table",
         description="Write the verified entries' table of docs/results/leaderboard.md from the "
                     "ledger (or, with --check, say whether the file holds it).")
-    parser.add_argument("--ledger", type=Path, default=Path(DEFAULT_LEDGER),
+    parser.add_argument("--ledger", type=Path, default=LEDGER,
                         help="the ledger folder [default: the repository's]")
     parser.add_argument("--doc", type=Path, default=DOC, help="the Markdown file")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when the file's table is not the ledger's")
     args = parser.parse_args(argv)
     try:
+        if not (args.ledger / "entries").is_dir():
+            raise ValueError(f"{args.ledger} is no ledger (it has no entries/ folder)")
         text = args.doc.read_text(encoding="utf-8")
         updated = with_table(text, Ledger(args.ledger))
     except (OSError, ValueError) as err:

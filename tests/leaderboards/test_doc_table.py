@@ -25,3 +25,12 @@ def test_a_figure_changed_by_hand_is_found_and_written_back(tmp_path, capsys):
     doc.write_text(text.replace(doc_table.END, ""), encoding="utf-8")
     assert doc_table.main(["--doc", str(doc)]) == 2
     assert "expected one" in capsys.readouterr().err
+
+
+def test_run_from_another_folder_it_reads_the_repositorys_ledger(tmp_path, monkeypatch, capsys):
+    """The ledger's default was relative to the working directory: run elsewhere, it read no
+    entries and wrote an empty table over the documented one (diff24)."""
+    monkeypatch.chdir(tmp_path)
+    assert doc_table.main(["--check"]) == 0, capsys.readouterr().err
+    assert doc_table.main(["--ledger", "nowhere"]) == 2
+    assert "nowhere is no ledger" in capsys.readouterr().err
