@@ -25,7 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.check_learning", ["--threads", "0"], "--threads: must be an integer >= 1"),
         ("benchmark.check_learning", ["--steps", "-1"], "--steps: must be an integer >= 0"),
         ("benchmark.check_learning", ["--agent", "p_controller", "--steps", "10"],
-         "--task pendulum checks a learner from scratch (sac, td3); p_controller needs"),
+         "--task pendulum checks an online learner (residual_sac, residual_td3, sac, td3); "
+         "p_controller is scripted"),
         ("benchmark.bench_agents", ["--threads", "-2"], "--threads: must be an integer >= 1"),
         ("benchmark.bench_agents", ["--seconds", "0"], "--seconds: must be a finite number > 0"),
         ("benchmark.bench_rtde_twin", ["--seconds", "-1"], "--seconds: must be a finite number"),
