@@ -259,7 +259,7 @@ def train_async_command(
 #: What a run folder holds of its own (`train`, `train-async`): `eval --json-out` there wrote
 #: over the run's history, description or checkpoint without a word (bench19).
 RUN_FILES = ("run.json", "async.json", "evaluations.json", "pretrain.json", "demos.npz",
-             "context.npz", "learning_curve.png")
+             "context.npz", "learning_curve.png", "checkpoint.lock")
 RUN_FOLDERS = ("checkpoint", "checkpoint.old", "checkpoint.tmp", "agent", "tb")
 
 
@@ -271,6 +271,8 @@ def _check_not_the_runs(path: Path, agent_dir: Path) -> None:
     home = agent_dir.parent
     root = home.parent if home.name in ("checkpoint", "checkpoint.old") else home
     owned = [agent_dir]
+    if home.name in ("checkpoint", "checkpoint.old"):  # an interrupted train-async run's
+        owned.append(home)  # learner.json, which no run.json or async.json names yet (diff24)
     if any((root / name).is_file() for name in ("run.json", "async.json")):
         owned += [root / name for name in RUN_FOLDERS]
         if target.parent == root and target.name in RUN_FILES:
@@ -319,7 +321,7 @@ def eval_command(
         find_vice_wrapper,
     )
     from benchmark.rollout_cli import TaskVideo, check_video_path
-    from benchmark.train import make_base_policy, make_env
+    from benchmark.train import check_agent_frame, make_base_policy, make_env
     from envs.episode import summarize
 
     if task is not None:
@@ -371,6 +373,7 @@ def eval_command(
     try:  # a damaged checkpoint: the file, not a bare JSONDecodeError or SafetensorError
         meta = read_meta(agent_dir)
         name = meta["agent"]
+        check_agent_frame(agent_spec(name), env_kwargs)  # as train: a blind search told where
         check_policy_fits(meta, environment, env_kwargs)
         kwargs = {"base_policy": make_base_policy(environment)} \
             if agent_spec(name).needs_base_policy else {}

@@ -810,7 +810,8 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
     for out, where in (("runs/pc/evaluations.json", "the evaluated run's own evaluations.json"),
                        ("runs/pc/run.json", "the evaluated run's own run.json"),
                        ("runs/pc/checkpoint/agent/agent.json", "the evaluated run's agent"),
-                       ("runs/pc/checkpoint/new.json", "the evaluated run's checkpoint")):
+                       ("runs/pc/checkpoint/new.json", "the evaluated run's checkpoint"),
+                       ("runs/pc/checkpoint.lock", "the evaluated run's own checkpoint.lock")):
         code, _, err = run_cli(capsys, "eval", "--checkpoint", "runs/pc", "--episodes", "1",
                                "--json-out", out)
         assert code == 2 and where in err and len(err.strip().splitlines()) == 1, err
@@ -819,6 +820,19 @@ def test_eval_refuses_an_env_the_checkpoint_was_not_trained_on(capsys, in_tmp, e
     code, _, err = run_cli(capsys, "eval", "--checkpoint", "runs/pc", "--episodes", "1",
                            "--json-out", "runs/pc/eval-usb.json")  # beside them: the user's
     assert code == 0, err
+
+
+def test_eval_refuses_a_blind_search_the_task_frame_as_train_does(capsys, in_tmp):
+    """`train` refused obs_frame='task' for the searches, `eval --env obs_frame=task` scored
+    straight down 5/5 where it scores 0/5 (diff24)."""
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent",
+                           "straight_down", "--steps", "0", "--eval-episodes", "0", "--out",
+                           "runs/sd", "--no-progress")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "eval", "--checkpoint", "runs/sd", "--episodes", "1",
+                           "--env", "obs_frame=task")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "straight_down searches around the x, y an episode starts at" in err, err
 
 
 def test_eval_reads_only_the_checkpoints_own_run_description(capsys, in_tmp):
@@ -2045,3 +2059,17 @@ def test_eval_refuses_a_checkpoint_of_another_agent_than_its_run(capsys, in_tmp)
     assert code == 2 and len(lines) == 1, err
     assert ("runs/a/checkpoint/agent holds a p_controller checkpoint, but its run's run.json "
             "describes a sac run") in lines[0]
+
+
+def test_eval_json_out_spares_an_interrupted_async_runs_checkpoint(tmp_path):
+    """A train-async run killed before its async.json has only checkpoint/learner.json beside
+    its agent: `eval --json-out run/checkpoint/learner.json` wrote over it, and the resume
+    failed (diff24)."""
+    from benchmark.train_cli import _check_not_the_runs
+
+    agent = tmp_path / "run" / "checkpoint" / "agent"
+    agent.mkdir(parents=True)
+    (agent.parent / "learner.json").write_text("{}")
+    with pytest.raises(typer.BadParameter, match="lies in the evaluated run's checkpoint"):
+        _check_not_the_runs(agent.parent / "learner.json", agent)
+    _check_not_the_runs(tmp_path / "run" / "eval.json", agent)  # beside it: the user's
