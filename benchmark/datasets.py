@@ -259,9 +259,8 @@ def _check_config(out: Path, config: CollectConfig) -> None:
                           f"the first {config.episodes} (the others stay in {out}/episodes; "
                           f"--episodes {found['episodes']} builds them in again)",
                           UserWarning, stacklevel=3)
-    else:  # the settings first: killed between the two, dynamics.json alone read as "other
-        # files" and the folder could not be resumed (data19)
-        write_json(path, wanted)
+    else:  # before the settings: refused, a collection of another task left them (diff24);
+        # killed between the two, its dynamics.json does not count as other files (data19)
         _check_dynamics(out, config)
     write_json(path, wanted)  # whole: a killed run never leaves half the settings
 

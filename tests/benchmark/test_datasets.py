@@ -486,6 +486,17 @@ def test_a_second_collection_into_one_folder_is_refused_while_the_first_writes(
     result = CliRunner().invoke(app, ["dataset", "collect", "--task", TASK, "--episodes", "1",
                                       "--max-steps", "3", "--out", "killed"])
     assert result.exit_code == 0, result.output
+    # Another task's killed collection is refused, and the refusal writes no settings there:
+    # they blocked that collection's own resume (diff24).
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / DYNAMICS_JSON).write_text(json.dumps(
+        {"task_version_key": "0" * 64, "expert": None}))
+    result = CliRunner().invoke(app, ["dataset", "collect", "--task", TASK, "--episodes", "1",
+                                      "--max-steps", "3", "--out", "theirs"])
+    assert result.exit_code == 2 and "collected under task version key 000000000000" in \
+        " ".join(result.output.split()), result.output
+    assert sorted(p.name for p in (tmp_path / "theirs").iterdir()) == [COLLECT_LOCK,
+                                                                      DYNAMICS_JSON]
 
 
 def test_a_collection_is_not_extended_by_another_expert(tmp_path, monkeypatch):
