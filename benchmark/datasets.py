@@ -351,6 +351,7 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
     # refuses the corrected rerun ("holds a collection made with other settings").
     # So is its expert: CartPole-v1, registered but no insertion env, left a folder behind.
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
+    key = _dynamics_key(config)
     try:
         expert = p_controller(env)
         _check_config(out, config)
@@ -380,6 +381,9 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
             else:
                 env_seed, rng = attempt_seeds(config.seed, attempts)
                 episode = run_episode(env, expert, env_seed, rng, config.noise)
+                # Which task it is an episode of: another collection's, copied in, is named
+                # (its seed alone is every collection's at the default --seed: diff24).
+                episode["task_version_key"] = np.asarray(key or "")
                 tmp = path.with_suffix(".tmp.npz")
                 np.savez(tmp, **episode)
                 os.replace(tmp, path)  # atomic: a killed run never leaves half an episode
@@ -404,18 +408,21 @@ def _read_episode(path: Path, read: Callable[[Any], Any]) -> Any:
 
 
 def _check_ours(path: Path, episode: Any, config: CollectConfig,
-                observation_space: gym.spaces.Dict) -> None:
+                observation_space: gym.spaces.Dict, key: str | None, stored_key: str) -> None:
     """ValueError unless the episode file `path` holds this collection's attempt: its seed the
     one `attempt_seeds` gives its attempt number, its observations the env's entries and
-    shapes. Another collection's file copied in was built into the dataset (under this one's
-    task and seed), and a pixel one into a state collection broke every reader (data19)."""
+    shapes, and the task version key it records (files from before 2026-12-07 record none)
+    `key`, the collection's. Another collection's file copied in was built into the dataset
+    (under this one's task and seed), and a pixel one into a state collection broke every
+    reader (data19); every collection at the default --seed shares the seeds (diff24)."""
     attempt = int(path.stem.rsplit("_", 1)[-1])
     shapes = {k: tuple(np.shape(v))[1:] for k, v in episode.observations.items()}
     wanted = {k: space.shape for k, space in observation_space.spaces.items()}
-    if episode.seed != attempt_seeds(config.seed, attempt)[0] or shapes != wanted:
-        raise ValueError(f"{path} is not an episode of this collection (its seed or its "
-                         "observations are another collection's: copied in?); delete it and "
-                         "rerun to collect that episode again")
+    if (episode.seed != attempt_seeds(config.seed, attempt)[0] or shapes != wanted
+            or (key is not None and stored_key and stored_key != key)):
+        raise ValueError(f"{path} is not an episode of this collection (its seed, its "
+                         "observations or its task are another collection's: copied in?); "
+                         "delete it and rerun to collect that episode again")
 
 
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
@@ -450,8 +457,11 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             infos={k[5:]: ep[k] for k in ep.files if k.startswith("info/")},
         )))
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
+    key = _dynamics_key(config)
     for path, buffer in zip(episode_files, buffers, strict=True):
-        _check_ours(path, buffer, config, env.observation_space)
+        stored = _read_episode(path, lambda ep: str(ep["task_version_key"])
+                               if "task_version_key" in ep.files else "")
+        _check_ours(path, buffer, config, env.observation_space, key, stored)
     # The info entries every episode has: a family collection extended past this code's
     # `info/connector` holds episodes without it, and Minari needs one set of keys.
     common = set.intersection(*(set(b.infos) for b in buffers)) if buffers else set()
