@@ -261,7 +261,7 @@ def status(
     if not store_path.exists():
         if store is not None:  # a typo read "4 cells pending", exit 0
             raise typer.BadParameter(f"no store at {store_path}; `"
-                                     f"{_run_command(preset, task_version)} --store {store}` "
+                                     f"{_run_command(preset, task_version, store)}` "
                                      "makes it", param_hint="--store")
         try:  # "4 cells pending" of a preset `matrix run` refuses: they never would run
             check_runnable(spec.cells)
@@ -303,8 +303,7 @@ def status(
         them = "it" if count == 1 else "them"
         console.print(f"{count} cell{' was' if count == 1 else 's were'} interrupted: the run "
                       f"that claimed {them} stopped without recording a result; `"
-                      f"{_run_command(preset, task_version)}"
-                      f"{f' --store {store}' if store is not None else ''}` resumes "
+                      f"{_run_command(preset, task_version, store)}` resumes "
                       f"{them}", soft_wrap=True, markup=False)
     # The report's warning, here too: a resumed store reuses cells run before a task changed.
     moved = Counter(c.task_label or c.task_id for c in cells_on_another_task_version(spec, metrics))
@@ -371,7 +370,7 @@ def report(
             raise typer.BadParameter(
                 f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)}) "
                 + (f"yet: {running} running; report when one has finished" if running else
-                   f"; run `{_run_command(preset, task_version)} --store {store_path}` first"),
+                   f"; run `{_run_command(preset, task_version, store_path)}` first"),
                 param_hint="PRESET")
         out = out or _report_dir(store_path, task_version, spec.name)
         try:  # before the bootstrap: `--out /proc/x` failed after it, a bare FileNotFoundError
@@ -401,10 +400,15 @@ def _check_store_of(db, spec, store_path: Path, preset: str,  # noqa: ANN001 - S
             f"`{_run_command(preset, task_versions)}` writes (--store)", param_hint="PRESET")
 
 
-def _run_command(preset: str, task_versions: list[int] | None) -> str:
-    """The `matrix run` command that makes the store `status` or `report` did not find."""
-    return " ".join([f"insertbench matrix run {preset}",
-                     *(f"--task-version {v}" for v in task_versions or ())])
+def _run_command(preset: str, task_versions: list[int] | None,
+                 store: Path | str | None = None) -> str:
+    """The `matrix run` command that makes the store `status` or `report` did not find, quoted
+    for a shell (a path with a space, pasted as printed, ran another command: diff24)."""
+    import shlex
+
+    return " ".join([f"insertbench matrix run {shlex.quote(str(preset))}",
+                     *(f"--task-version {v}" for v in task_versions or ()),
+                     *([f"--store {shlex.quote(str(store))}"] if store is not None else [])])
 
 
 def _report_dir(store_path: Path, task_versions: list[int] | None, preset_name: str) -> Path:

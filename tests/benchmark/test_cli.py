@@ -1235,6 +1235,14 @@ def test_cells_running_in_another_run_are_said_to_be_left_to_it(capsys, in_tmp):
             "runner has died") in out, out
 
 
+def test_the_commands_status_suggests_run_as_printed(capsys, in_tmp):
+    """`--store my store.db` was printed unquoted: pasted, the command named another store and
+    a stray argument (diff24)."""
+    code, _, err = run_cli(capsys, "matrix", "status", "quick", "--store", "my runs/q.sqlite")
+    assert code == 2 and "`insertbench matrix run quick --store 'my runs/q.sqlite'` makes it" \
+        in " ".join(err.split()), err
+
+
 def test_report_while_the_first_cells_run_says_so(capsys, in_tmp):
     """It said "holds no finished cell; run `insertbench matrix run quick --store ...` first"
     while that run was running the preset's cells into this store."""
