@@ -113,7 +113,7 @@ def main() -> None:
         for r in rows:
             print(f"| {r['window']} | {r['episodes']} | {r['mean_length']} | {r['successes']} "
                   f"({r['finished_by_operator']}) | {r['intervened_steps']} / {r['env_steps']} "
-                  f"| {r['episodes_intervened']} | {r['budget']} "
+                  f"| {r['episodes_intervened']} | {'-' if r['budget'] is None else r['budget']} "
                   f"| {'-' if r['eval_after'] is None else r['eval_after']} |")
 
 
