@@ -356,7 +356,7 @@ def report(
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():
         raise typer.BadParameter(
-            f"no store at {store_path}; run `{_run_command(preset, task_version)}` first",
+            f"no store at {store_path}; run `{_run_command(preset, task_version, store)}` first",
             param_hint="--store" if store else "PRESET",
         )
     with open_store(store_path, read_only=True) as db:

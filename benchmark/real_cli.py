@@ -348,6 +348,8 @@ def validate(
     # The cell's sensor and servo settings go to its session alone: the simulation has no
     # counterpart and refused them, so a CB3 cell could not turn zeroFtSensor off.
     kwargs, cell_only = _split_cell_kwargs(kwargs)
+    if kind is PolicyKind.checkpoint:  # as train and eval: a blind search told where (diff25)
+        _check_frame_of(checkpoint, kwargs)
     if trained_with is not None and trained_with != kwargs:
         # Not taken over as `eval` does: the robot refuses some simulation kwargs (the sensor
         # model's, grasp noise). Said, since goal noise left out validated an easier task.
@@ -512,6 +514,22 @@ def _file_sha256(path: Path | None) -> str | None:
     import hashlib
 
     return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_frame_of(checkpoint: Path, kwargs: dict[str, Any]) -> None:
+    """`benchmark.train.check_agent_frame` for the agent a checkpoint holds."""
+    import json
+
+    from agents import agent_spec
+    from agents.checkpoint import AGENT_JSON
+    from agents.registry import resolve_agent_dir
+    from benchmark.train import check_agent_frame
+
+    name = json.loads((resolve_agent_dir(checkpoint) / AGENT_JSON).read_text())["agent"]
+    try:
+        check_agent_frame(agent_spec(name), kwargs)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--env") from None
 
 
 def _checkpoint_sha256(checkpoint: Path) -> str:

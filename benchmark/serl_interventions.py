@@ -111,7 +111,8 @@ def main() -> None:
               "| intervened / env steps | episodes intervened | budget | eval after |")
         print("|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['window']} | {r['episodes']} | {r['mean_length']} | {r['successes']} "
+            mean_length = "-" if r["mean_length"] is None else r["mean_length"]
+            print(f"| {r['window']} | {r['episodes']} | {mean_length} | {r['successes']} "
                   f"({r['finished_by_operator']}) | {r['intervened_steps']} / {r['env_steps']} "
                   f"| {r['episodes_intervened']} | {'-' if r['budget'] is None else r['budget']} "
                   f"| {'-' if r['eval_after'] is None else r['eval_after']} |")

@@ -38,10 +38,11 @@ def sim2sim_command(
     from rich.console import Console
     from rich.table import Table
 
+    from agents import agent_spec
     from agents.checkpoint import read_meta
     from benchmark.metrics import format_distinct_rate
     from benchmark.sim2sim import PYBULLET_KWARGS, compare, paired_difference
-    from benchmark.train import make_env
+    from benchmark.train import check_agent_frame, make_env
     from benchmark.train_cli import check_policy_fits, resolve_checkpoint
     from envs.bullet import probe_failure
     from envs.episode import summarize
@@ -96,7 +97,9 @@ def sim2sim_command(
             with pinned_versions():  # as `compare`: no advice to upgrade to what PyBullet refuses
                 probe = make_env(task, env_kwargs)
             try:
-                check_policy_fits(read_meta(agent_dir), probe, env_kwargs)
+                meta = read_meta(agent_dir)
+                check_agent_frame(agent_spec(meta["agent"]), env_kwargs)  # as eval (diff25)
+                check_policy_fits(meta, probe, env_kwargs)
             finally:
                 probe.close()
         results = compare(task, agent_dir, episodes, env_kwargs)

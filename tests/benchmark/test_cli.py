@@ -829,10 +829,12 @@ def test_eval_refuses_a_blind_search_the_task_frame_as_train_does(capsys, in_tmp
                            "straight_down", "--steps", "0", "--eval-episodes", "0", "--out",
                            "runs/sd", "--no-progress")
     assert code == 0, err
-    code, _, err = run_cli(capsys, "eval", "--checkpoint", "runs/sd", "--episodes", "1",
-                           "--env", "obs_frame=task")
-    assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "straight_down searches around the x, y an episode starts at" in err, err
+    for command in (["eval", "--checkpoint", "runs/sd"],
+                    # ... and sim2sim: 5/5 in both engines where it scores 0/5 (diff25)
+                    ["sim2sim", "--task", "InsertBench/USB-v1", "--checkpoint", "runs/sd"]):
+        code, _, err = run_cli(capsys, *command, "--episodes", "1", "--env", "obs_frame=task")
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "straight_down searches around the x, y an episode starts at" in err, err
 
 
 def test_eval_reads_only_the_checkpoints_own_run_description(capsys, in_tmp):
@@ -1240,6 +1242,10 @@ def test_the_commands_status_suggests_run_as_printed(capsys, in_tmp):
     a stray argument (diff24)."""
     code, _, err = run_cli(capsys, "matrix", "status", "quick", "--store", "my runs/q.sqlite")
     assert code == 2 and "`insertbench matrix run quick --store 'my runs/q.sqlite'` makes it" \
+        in " ".join(err.split()), err
+    # report's left the store out: pasted, it ran into the default store (diff25)
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--store", "my runs/q.sqlite")
+    assert code == 2 and "run `insertbench matrix run quick --store 'my runs/q.sqlite'` first" \
         in " ".join(err.split()), err
 
 

@@ -198,6 +198,20 @@ def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypat
     assert result.exit_code == 0, result.output
 
 
+def test_validate_refuses_a_blind_search_the_task_frame(tmp_path, monkeypatch, capsys):
+    """train and eval refused obs_frame='task' for the searches; `real validate` scored
+    straight down 100% on twin and sim with it, 0% without (diff25)."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "--task", USB, "--agent", "straight_down", "--steps",
+                                 "0", "--eval-episodes", "0", "--out", "runs/sd"])
+    assert result.exit_code == 0, result.output
+    _assert_usage_errors(capsys, [
+        (["real", "validate", "--task", USB, "--twin", "--checkpoint", "runs/sd", "--episodes",
+          "1", "--env", "obs_frame=task"],
+         "straight_down searches around the x, y an episode starts at"),
+    ])
+
+
 def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["real", "validate", "--task", USB, "--policy", "p_controller", "--twin", "--out", "out"]
