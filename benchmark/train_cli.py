@@ -273,7 +273,10 @@ def _check_not_the_runs(path: Path, agent_dir: Path) -> None:
     owned = [agent_dir]
     if home.name in ("checkpoint", "checkpoint.old"):  # an interrupted train-async run's
         owned.append(home)  # learner.json, which no run.json or async.json names yet (diff24)
-    if any((root / name).is_file() for name in ("run.json", "async.json")):
+    # A train-async run writes async.json at its end: until then its lock and checkpoint say
+    # it is one (its checkpoint.lock, renamed over, let a second run in: diff25).
+    if any((root / name).is_file() for name in ("run.json", "async.json", "checkpoint.lock",
+                                                "checkpoint/learner.json")):
         owned += [root / name for name in RUN_FOLDERS]
         if target.parent == root and target.name in RUN_FILES:
             raise typer.BadParameter(f"{path} is the evaluated run's own {target.name}; write "

@@ -2086,4 +2086,9 @@ def test_eval_json_out_spares_an_interrupted_async_runs_checkpoint(tmp_path):
     (agent.parent / "learner.json").write_text("{}")
     with pytest.raises(typer.BadParameter, match="lies in the evaluated run's checkpoint"):
         _check_not_the_runs(agent.parent / "learner.json", agent)
+    # ... and while it runs (no async.json yet), its lock and TensorBoard folder (diff25)
+    with pytest.raises(typer.BadParameter, match="is the evaluated run's own checkpoint.lock"):
+        _check_not_the_runs(tmp_path / "run" / "checkpoint.lock", agent)
+    with pytest.raises(typer.BadParameter, match="lies in the evaluated run's tb folder"):
+        _check_not_the_runs(tmp_path / "run" / "tb" / "x.json", agent)
     _check_not_the_runs(tmp_path / "run" / "eval.json", agent)  # beside it: the user's
