@@ -868,7 +868,7 @@ def submit(
     files = {p: submission.root / p for p, _, _ in submission.files}
     with ledger.lock():
         _check_new_on_track(ledger, submission, content)  # again: others may have entered since
-        _check_acts_new(ledger, track, evaluation["episodes"])
+        _check_acts_new(ledger, track, evaluation["episodes"], per_task=not builtin)
         seen = {e["entry_id"] for e in compared}
         entered = [] if builtin else [e for e in _current_entries(ledger, track)
                                       if e["entry_id"] not in seen]
@@ -893,13 +893,26 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
         raise LedgerError(f"submission.toml: name {submission.name!r} shows no visible "
                           "character")
     track = submission.track
-    for other in _current_entries(ledger, track):
-        if name_key(other["name"]) == name_key(submission.name):
+    current = list(_current_entries(ledger, track))
+    # A stale entry's policies are its owner's to enter again: taken into another submission
+    # first, they refused the owner's own resubmission (leader21).
+    stale = [e for e in ledger.entries() if e["track"] == track.name and is_stale(e)]
+    current_ids = {e["entry_id"] for e in current}
+    for other in current + stale:
+        is_current = other["entry_id"] in current_ids
+        if is_current and name_key(other["name"]) == name_key(submission.name):
             raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
                               f"called {other['name']!r}; give the submission another name")
-        theirs = task_policy_contents(other["policy"]["kind"],
-                                      stored_policy_paths(ledger, other))
+        try:
+            theirs = task_policy_contents(other["policy"]["kind"],
+                                          stored_policy_paths(ledger, other))
+        except LedgerError:
+            if is_current:
+                raise
+            continue  # a stale entry whose stored files are gone: nothing to compare
         same = [label for label, c in content.items() if theirs.get(label) == c]
+        if not is_current and theirs == content:
+            continue  # the stale entry's own policy, entered again (`Ledger.add` archives it)
         if theirs == content:
             raise LedgerError(f"this policy is already entry {other['entry_id'][:12]} of "
                               f"{track.name} ({other['name']!r}): the same actions, under "
@@ -948,19 +961,44 @@ def _acts_alike(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
     return True
 
 
-def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]]) -> None:
+def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]],
+                    per_task: bool = True) -> None:
     """LedgerError when an entry of the track recorded these dev episodes (`_acts_alike`): the
     same policy in a form `policy_content` does not see through (an ONNX graph with renamed
     tensors, an Identity node or another opset; a checkpoint whose training-only settings
     differ; weights moved in their last digits), which entered as often as it was repackaged,
-    each copy with hidden seeds of its own (best of N)."""
+    each copy with hidden seeds of its own (best of N). With `per_task`, also when one task's
+    episodes are an entry's of that task: its policy for that task taken into a `per_task`
+    submission in such a form (leader21: a copied USB policy with another batch_size, or an
+    Identity node, entered beside its own D-sub policy). The maintainers' baselines are not
+    compared task by task: on paper000 the three searches act alike on every task."""
+    def by_task(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        tasks: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            tasks.setdefault(record["task"], []).append(record)
+        return tasks
+
+    mine = by_task(episodes)
     for other in _current_entries(ledger, track):
-        if _acts_alike(other["evaluations"]["dev"]["episodes"], episodes):
+        theirs = other["evaluations"]["dev"]["episodes"]
+        if _acts_alike(theirs, episodes):
             raise LedgerError(f"this policy acts as entry {other['entry_id'][:12]} of "
                               f"{track.name} ({other['name']!r}) does in all {len(episodes)} "
                               f"dev episodes (every outcome equal, every number within "
                               f"{ACTS_ALIKE_REL_TOL:.1%}): the same policy in another form; a "
                               "policy enters a track once")
+        if not per_task or len(mine) < 2:  # one task: the whole-policy check said it
+            continue
+        theirs_by_task = by_task(theirs)
+        alike = [label for label, records in mine.items()
+                 if _acts_alike(theirs_by_task.get(label, []), records)]
+        if alike:
+            raise LedgerError(f"this policy's {', '.join(alike)} polic"
+                              f"{'y acts' if len(alike) == 1 else 'ies act'} as entry "
+                              f"{other['entry_id'][:12]}'s of {track.name} ({other['name']!r}) "
+                              "does in all its dev episodes of the same task (every outcome "
+                              f"equal, every number within {ACTS_ALIKE_REL_TOL:.1%}): that "
+                              "policy in another form; a task's policy enters a track once")
 
 
 #: How close [action units; actions lie in [-1, 1]] another entry's actions must stay to a

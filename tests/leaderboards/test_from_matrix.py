@@ -62,6 +62,19 @@ def test_matrix_cells_become_one_builtin_entry_per_method_covering_the_track(
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "already in the ledger" in again.stdout
     assert len(Ledger("ledger").entries()) == 1
+    # Stale (the track's keys changed since: here, as if), it is entered again, as `submit`
+    # would; it said "already in the ledger" and the baseline left the board (leader21).
+    path = Ledger("ledger").entry_path(entry["track"], entry["entry_id"])
+    data = json.loads(path.read_text())
+    data["evaluations"]["dev"]["task_version_keys"] = {
+        label: "0" * 64 for label in data["evaluations"]["dev"]["task_version_keys"]}
+    for episode in data["evaluations"]["dev"]["episodes"]:
+        episode["task_version_key"] = "0" * 64
+    path.write_text(json.dumps(data))
+    stale = CliRunner().invoke(app, args)
+    assert stale.exit_code == 0 and "already in the ledger" not in stale.stdout, stale.output
+    assert len(Ledger("ledger").entries()) == 2 and len(Ledger("ledger").entries(archived=False)) \
+        == 1
     # A track the preset's cells do not run (paper000 is on -v1): "0 entries written", exit 0.
     other = CliRunner().invoke(app, [*args[:-4], "--track", "paper000", "--ledger", "ledger"])
     assert other.exit_code == 1, other.output

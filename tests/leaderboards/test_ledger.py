@@ -576,6 +576,63 @@ def test_an_entry_stale_by_its_task_version_keys_is_not_verified(submitted: Ledg
     assert '<span class="badge stale">stale</span> <span class="badge self">' in index
 
 
+def test_a_stale_entrys_task_policy_stays_its_owners(submitted: Ledger):
+    """Stale entries were left out of the per-task check: another submission took a stale
+    entry's published policy first, and the owner's resubmission was then refused as reusing
+    it (leader21)."""
+    (entry,) = submitted.entries()
+    path = submitted.entry_path(entry["track"], entry["entry_id"])
+    data = json.loads(path.read_text())
+    data["evaluations"]["dev"]["task_version_keys"] = {
+        label: "0" * 64 for label in data["evaluations"]["dev"]["task_version_keys"]}
+    for episode in data["evaluations"]["dev"]["episodes"]:
+        episode["task_version_key"] = "0" * 64
+    path.write_text(json.dumps(data))
+    sac_submission(Path("other"))
+    Path("mixed").mkdir()
+    shutil.copytree(stored_policy_paths(submitted, entry)["USB"], "mixed/usb")  # published
+    shutil.copytree("other/policy", "mixed/dsub")
+    write_toml(Path("mixed"), policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"',
+               name="Someone else")
+    result = _cli("submit", "mixed")
+    assert result.exit_code == 1, result.output
+    assert "this policy's USB policy is entry" in result.stderr
+    again = _cli("submit", "sub")  # the owner's: entered again
+    assert again.exit_code == 0, again.output
+
+
+def test_a_task_policy_in_another_form_is_refused_by_its_episodes(submitted: Ledger):
+    """The per-task check compared what policy_content sees: an entry's USB policy with an
+    Identity node added (or another training-only setting) entered beside a D-sub policy of
+    the submitter's own (leader21)."""
+    import onnx
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    onnx_submission(Path("a"), rng.normal(size=(6, 3)) * 0.3)
+    write_toml(Path("a"), kind="onnx", name="Entry A")
+    assert _cli("submit", "a").exit_code == 0
+    onnx_submission(Path("b"), np.zeros((6, 3)), offset=-0.4)
+    Path("mixed").mkdir()
+    shutil.copytree("a/policy", "mixed/usb")
+    model = onnx.load("mixed/usb/policy.onnx")
+    out = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [f"{o}_pre" if o == out else o for o in node.output]
+    model.graph.node.append(helper.make_node("Identity", [f"{out}_pre"], [out]))
+    onnx.save(model, "mixed/usb/policy.onnx")
+    shutil.copytree("b/policy", "mixed/dsub")
+    write_toml(Path("mixed"), kind="onnx", name="Recombined",
+               policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"')
+    before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
+    result = _cli("submit", "mixed")
+    assert result.exit_code == 1, result.output
+    assert "this policy's USB policy acts as entry" in result.stderr
+    assert "('Entry A') does in all its dev episodes of the same task" in \
+        " ".join(result.stderr.split())
+    assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
+
+
 def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     submitted: Ledger, monkeypatch: pytest.MonkeyPatch,
 ):
