@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from leaderboards.ledger import Ledger
+from leaderboards.ledger import Ledger, LedgerError
 from leaderboards.scoring import sim2sim_scores, track_tables
+from leaderboards.site import given_the_goal
 from leaderboards.tracks import TRACKS
 
 BEGIN = "<!-- begin: the table `python -m leaderboards.doc_table` writes from the ledger -->"
@@ -34,9 +35,14 @@ HEADER = ("| track | entry | training (per track: env steps, demo episodes, inte
           "|---|---|---|---|---|")
 
 
+#: What Markdown reads as markup in a cell ("[x](url)" a link, "*y*" italics, "<b>" HTML):
+#: the site shows names as plain text, and so does the table (leader21).
+_MARKUP = "\\`*_[]<>|#!~"
+
+
 def _cell(text: str) -> str:
-    """Table-safe text: a `|` would end the cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A name as plain text in a Markdown table cell."""
+    return "".join(f"\\{c}" if c in _MARKUP else c for c in text.replace("\n", " "))
 
 
 def _pybullet(entry: Mapping[str, Any]) -> str:
@@ -55,7 +61,8 @@ def table(ledger: Ledger) -> str:
             cost = (f"{training['env_steps']:,} / {training['demos']:,} / "
                     f"{training['intervention_steps']:,}")
             successes = ", ".join(f"{t.label} {t.successes}/{t.episodes}" for t in score.tasks)
-            rows.append(f"| `{name}` | {_cell(entry['name'])} | {cost} | {successes} | "
+            given = " (given the goal)" if given_the_goal(entry) else ""  # as the site says
+            rows.append(f"| `{name}` | {_cell(entry['name'])}{given} | {cost} | {successes} | "
                         f"{_pybullet(entry)} |")
     return "\n".join(rows)
 
@@ -85,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.ledger / "entries").is_dir():
             raise ValueError(f"{args.ledger} is no ledger (it has no entries/ folder)")
         text = args.doc.read_text(encoding="utf-8")
-        updated = with_table(text, Ledger(args.ledger))
-    except (OSError, ValueError) as err:
+        ledger = Ledger(args.ledger)
+        if not ledger.entries():  # an empty table written over the documented one
+            raise ValueError(f"{args.ledger} holds no entries")
+        updated = with_table(text, ledger)
+    except (OSError, ValueError, LedgerError) as err:
         print(f"doc_table: error: {err}", file=sys.stderr)
         return 2
     if args.check:

@@ -384,7 +384,8 @@ class Ledger:
         for path in sorted(p for p in paths if not p.name.startswith(".")):
             try:  # a merge conflict or a cut-off copy: name the file
                 entry = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+                # RecursionError: nested thousands deep, named by no file (leader21)
                 raise LedgerError(f"{path} is not valid JSON: {err}") from None
             try:
                 validate_entry(entry)
@@ -671,11 +672,13 @@ def agent_name_of(submission: Submission) -> str | None:
 #: unassigned ones among the format characters. A font shows them as nothing.
 IGNORABLE = (range(0x034F, 0x0350), range(0x17B4, 0x17B6), range(0x180B, 0x1810),
              range(0x2060, 0x2070), range(0xFE00, 0xFE10), range(0xFFF0, 0xFFF9),
-             range(0xE0000, 0xE1000))
+             range(0xE0000, 0xE1000),
+             range(0x16FE4, 0x16FE5))  # last: the Khitan small script filler (leader21)
 #: Characters a font draws as a blank about a space wide, which read as a space: the braille
 #: blank and the Hangul fillers (dropped as invisible, "Plain⠀straight down" read as
-#: "plainstraight down" and entered beside "Plain straight down").
-BLANKS = str.maketrans(dict.fromkeys("\u2800\u115f\u1160\u3164\uffa0", " "))
+#: "plainstraight down" and entered beside "Plain straight down"), and the musical null
+#: notehead (leader21).
+BLANKS = str.maketrans(dict.fromkeys("\u2800\u115f\u1160\u3164\uffa0\U0001d159", " "))
 
 
 @functools.cache

@@ -189,7 +189,7 @@ class SaltRounds:
             return []
         try:
             data = json.loads(self.path.read_text())
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
             raise SaltError(f"{self.path} is not valid JSON: {err}") from None
         return parse(data, self.track)
 

@@ -363,15 +363,20 @@ def _distinct(task: Any) -> str:
     return _distinct_note(task.summary["effective_trials"], task.episodes, COUNTED_DISTINCT)
 
 
-def _given_the_goal(entry: Mapping[str, Any]) -> str:
-    """A note beside an entry whose actions go through the task's hand controller: it steers to
-    the goal the task gives it, on tracks whose start offset the observation withholds too (the
+def given_the_goal(entry: Mapping[str, Any]) -> bool:
+    """Whether an entry's actions go through the task's hand controller, which steers to the
+    goal the task gives it, on tracks whose start offset the observation withholds too (the
     P-controller and residual policies ranked first on families-test without a word)."""
     from agents import agent_names, agent_spec
 
     agent = entry["policy"].get("agent")
-    if agent not in agent_names() or not getattr(agent_spec(agent).cls,
-                                                 "acts_through_base_policy", False):
+    return agent in agent_names() and getattr(agent_spec(agent).cls,
+                                              "acts_through_base_policy", False)
+
+
+def _given_the_goal(entry: Mapping[str, Any]) -> str:
+    """The site's note beside an entry `given_the_goal`."""
+    if not given_the_goal(entry):
         return ""
     return (' <small title="its actions go through the task\'s hand controller, which is given '
             'the goal (the socket, or the believed goal) whatever the observation holds">'

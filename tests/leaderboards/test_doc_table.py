@@ -34,3 +34,31 @@ def test_run_from_another_folder_it_reads_the_repositorys_ledger(tmp_path, monke
     assert doc_table.main(["--check"]) == 0, capsys.readouterr().err
     assert doc_table.main(["--ledger", "nowhere"]) == 2
     assert "nowhere is no ledger" in capsys.readouterr().err
+
+
+def test_names_are_plain_text_and_the_controller_entries_marked_as_on_the_site():
+    """Names went into Markdown with only `|` escaped: "[x](url)" read as a link, "<b>" as
+    HTML; and the site's "(given the goal)" beside the P-controller and residual entries was
+    missing (leader21)."""
+    from leaderboards.site import given_the_goal
+
+    assert doc_table._cell("[Best](https://x.org) <b>b</b> *y* A|B") == \
+        "\\[Best\\](https://x.org) \\<b\\>b\\</b\\> \\*y\\* A\\|B"
+    text = doc_table.DOC.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `paper000` | P-contr"))
+    assert "P-controller (seed 0) (given the goal) |" in row
+    assert given_the_goal({"policy": {"agent": "residual_sac"}})
+    assert not given_the_goal({"policy": {"agent": "sac"}})
+
+
+def test_an_empty_or_damaged_ledger_is_one_line(tmp_path, capsys):
+    """An empty entries/ folder wrote an empty table over the doc; an entry file nested
+    100,000 deep was a traceback (leader21)."""
+    (tmp_path / "empty" / "entries").mkdir(parents=True)
+    assert doc_table.main(["--ledger", str(tmp_path / "empty")]) == 2
+    assert "holds no entries" in capsys.readouterr().err
+    deep = tmp_path / "deep" / "entries" / "tiny"
+    deep.mkdir(parents=True)
+    (deep / "x.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert doc_table.main(["--ledger", str(tmp_path / "deep")]) == 2
+    assert "x.json is not valid JSON" in capsys.readouterr().err

@@ -453,7 +453,8 @@ def test_names_read_alike_across_unicodes_confusables():
                        # leader20: blank-looking characters, dropped as invisible, made
                        # "Plain⠀straight down" (a braille blank) "plainstraight down".
                        *((f"Straight{blank}down", "Straight down")
-                         for blank in "\u2800\u115f\u1160\u3164\uffa0")):
+                         for blank in "\u2800\u115f\u1160\u3164\uffa0\U0001d159"),
+                       ("Straight\U00016fe4down", "Straightdown")):
         assert name_key(fake) == name_key(real), (fake, name_key(fake))
     assert name_key("BC") != name_key("BG") and name_key("Seed 0") != name_key("Seed 8")
     from confusable_homoglyphs.confusables import confusables_data
