@@ -381,9 +381,11 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
             else:
                 env_seed, rng = attempt_seeds(config.seed, attempts)
                 episode = run_episode(env, expert, env_seed, rng, config.noise)
-                # Which task it is an episode of: another collection's, copied in, is named
-                # (its seed alone is every collection's at the default --seed: diff24).
+                # Which task and settings it is an episode of: another collection's, copied
+                # in, is named (its seed alone is every collection's at the default --seed).
                 episode["task_version_key"] = np.asarray(key or "")
+                episode["noise"] = np.asarray(config.noise)
+                episode["max_steps"] = np.asarray(config.max_steps)
                 tmp = path.with_suffix(".tmp.npz")
                 np.savez(tmp, **episode)
                 os.replace(tmp, path)  # atomic: a killed run never leaves half an episode
@@ -407,22 +409,32 @@ def _read_episode(path: Path, read: Callable[[Any], Any]) -> Any:
                          "episode again") from None
 
 
+#: What an episode file records of its collection beside its seed (files from before
+#: 2026-12-07 record none of it).
+_COLLECTED_WITH = ("task_version_key", "noise", "max_steps")
+
+
 def _check_ours(path: Path, episode: Any, config: CollectConfig,
-                observation_space: gym.spaces.Dict, key: str | None, stored_key: str) -> None:
+                observation_space: gym.spaces.Dict, key: str | None,
+                stored: dict[str, Any]) -> None:
     """ValueError unless the episode file `path` holds this collection's attempt: its seed the
     one `attempt_seeds` gives its attempt number, its observations the env's entries and
-    shapes, and the task version key it records (files from before 2026-12-07 record none)
-    `key`, the collection's. Another collection's file copied in was built into the dataset
-    (under this one's task and seed), and a pixel one into a state collection broke every
-    reader (data19); every collection at the default --seed shares the seeds (diff24)."""
+    shapes, and the task version key, noise and episode length it records (`stored`) the
+    collection's (`key`, `config`). Another collection's file copied in was built into the
+    dataset (under this one's task and seed), and a pixel one into a state collection broke
+    every reader (data19); every collection at the default --seed shares the seeds, so only
+    the task and settings tell them apart (diff24, diff25)."""
     attempt = int(path.stem.rsplit("_", 1)[-1])
     shapes = {k: tuple(np.shape(v))[1:] for k, v in episode.observations.items()}
     wanted = {k: space.shape for k, space in observation_space.spaces.items()}
+    ours = {"task_version_key": key or "", "noise": config.noise, "max_steps": config.max_steps}
     if (episode.seed != attempt_seeds(config.seed, attempt)[0] or shapes != wanted
-            or (key is not None and stored_key and stored_key != key)):
+            or any(stored[k] != ours[k] for k in stored
+                   if not (k == "task_version_key" and (not key or not stored[k])))):
         raise ValueError(f"{path} is not an episode of this collection (its seed, its "
-                         "observations or its task are another collection's: copied in?); "
-                         "delete it and rerun to collect that episode again")
+                         "observations, its task or its noise or episode length are another "
+                         "collection's: copied in?); delete it and rerun to collect that "
+                         "episode again")
 
 
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
@@ -459,8 +471,8 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     key = _dynamics_key(config)
     for path, buffer in zip(episode_files, buffers, strict=True):
-        stored = _read_episode(path, lambda ep: str(ep["task_version_key"])
-                               if "task_version_key" in ep.files else "")
+        stored = _read_episode(path, lambda ep: {k: ep[k].item() for k in _COLLECTED_WITH
+                                                 if k in ep.files})
         _check_ours(path, buffer, config, env.observation_space, key, stored)
     # The info entries every episode has: a family collection extended past this code's
     # `info/connector` holds episodes without it, and Minari needs one set of keys.

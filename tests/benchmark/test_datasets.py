@@ -566,13 +566,21 @@ def test_an_episode_file_of_another_collection_is_named_not_built_in(tmp_path):
     foreign = tmp_path / "ours" / "episodes" / "attempt_000001.npz"
     shutil.copy(tmp_path / "theirs" / "episodes" / "attempt_000001.npz", foreign)
     with pytest.raises(ValueError, match=r"attempt_000001.npz is not an episode of this "
-                                         r"collection \(its seed, its observations or its task"):
+                                         r"collection \(its seed, its observations, its task"):
         collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours", progress=False)
     # At the same --seed another task's episode has the same seed and, from state, the same
     # observation shapes: its task is what tells it (diff24).
     collect(CollectConfig("InsertBench/DSub-v0", episodes=2, max_steps=3), tmp_path / "dsub",
             progress=False)
     shutil.copy(tmp_path / "dsub" / "episodes" / "attempt_000001.npz", foreign)
+    with pytest.raises(ValueError, match=r"attempt_000001.npz is not an episode of this "
+                                         r"collection"):
+        collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours", progress=False)
+    # ... as is the same task's at other settings: a noise-1, 2-step episode was built into
+    # a noise-0.2, 3-step dataset (diff25).
+    collect(CollectConfig(TASK, episodes=2, max_steps=2, noise=1.0), tmp_path / "noisy",
+            progress=False)
+    shutil.copy(tmp_path / "noisy" / "episodes" / "attempt_000001.npz", foreign)
     with pytest.raises(ValueError, match=r"attempt_000001.npz is not an episode of this "
                                          r"collection"):
         collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours", progress=False)
