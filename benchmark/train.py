@@ -1280,6 +1280,14 @@ def train(
             check_same_classifier(previous.get("reward_classifier_sha256"),
                                   description.get("reward_classifier_sha256"), task_id,
                                   env_kwargs or {}, f"the run in {out_dir}")
+            recorded = previous.get("task_version_key")
+            key = _version_key(task_id, env_kwargs or {}) if isinstance(recorded, str) else None
+            if key is not None and key != recorded:  # a code change since (diff25)
+                warnings.warn(f"{out_dir} was trained on {task_id} under task version key "
+                              f"{recorded[:12]}; this code builds it as {key[:12]} (its "
+                              "dynamics or score changed): the resumed run continues on the "
+                              "new one, and its evaluations mix the two", UserWarning,
+                              stacklevel=2)
 
         env = make_env(task_id, env_kwargs)
         dataset = None

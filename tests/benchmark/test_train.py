@@ -847,3 +847,20 @@ def test_a_runs_demos_recorded_under_other_dynamics_are_named(tmp_path):
                                          r"where this InsertBench's InsertBench/USB-v1 is "):
         train("InsertBench/USB-v1", "bc", out_dir=tmp_path / "other",
               demos=tmp_path / "first" / "demos.npz", **kwargs)
+
+
+def test_a_run_resumed_on_other_dynamics_says_so(tmp_path):
+    """run.json records the task version key, but a resume never compared it: a run carried on
+    across a change of the task's dynamics without a word (diff25)."""
+    kwargs = {"seed": 0, "eval_episodes": 0, "progress": False, "checkpoint_every": 5,
+              "config": SAC_SMALL | {"learning_starts": 5, "random_steps": 5}}
+    train("InsertBench/USB-v1", "sac", steps=10, out_dir=tmp_path / "run", **kwargs)
+    run_json = tmp_path / "run" / "run.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the same dynamics: nothing said
+        train("InsertBench/USB-v1", "sac", steps=15, out_dir=tmp_path / "run", **kwargs)
+    run_json.write_text(json.dumps(json.loads(run_json.read_text())
+                                   | {"task_version_key": "0" * 64}))
+    with pytest.warns(UserWarning, match=r"was trained on InsertBench/USB-v1 under task version "
+                                         r"key 000000000000; this code builds it as"):
+        train("InsertBench/USB-v1", "sac", steps=20, out_dir=tmp_path / "run", **kwargs)
