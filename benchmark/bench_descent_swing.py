@@ -30,6 +30,7 @@ import envs  # noqa: F401  (registers the tasks)
 from benchmark.script_args import doc_summary, positive_float
 from envs import physics
 from envs.task_options import ACTION_SCALE_MAX_M
+from envs.tasks import TASKS
 
 
 def measure_swing(task_id: str, action_scale_m: float, travel_mm: float) -> tuple[float, float]:
@@ -79,6 +80,10 @@ def main() -> None:
     unknown = [t for t in task_ids if t not in gym.registry]
     if unknown or not task_ids:
         parser.error(f"--tasks: unknown task IDs {unknown}" if unknown else "--tasks is empty")
+    several = [t for t in task_ids if t not in TASKS]  # a board or family: a traceback (diff25)
+    if several:
+        parser.error(f"--tasks: {several} are not single-connector tasks (see `insertbench "
+                     "list`)")
     if not args.travel_mm <= 90:
         parser.error("--travel-mm must be at most 90 (the start is 100 mm up)")
     print("| task | action_scale_m | speed | swing in the first env step [mm] "

@@ -21,6 +21,7 @@ import envs  # noqa: F401  (registers the tasks)
 from agents.registry import make_agent
 from benchmark.evaluate import eval_seeds
 from benchmark.script_args import doc_summary, positive_int, task_id
+from envs.tasks import TASKS
 
 PRESET_ENV = {"max_episode_steps": 20, "start_height_mm": 25.0, "init_offset_mm": (0.0, 10.0)}
 PRESET_AGENT = {"spiral_pitch_m": 0.002, "spiral_step_rad": 1.0, "search_radius_m": 0.01}
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("task", type=task_id)
     parser.add_argument("--episodes", type=positive_int, default=20)
     args = parser.parse_args()
+    if args.task not in TASKS:  # a board or family: a bare ValueError at its start (diff25)
+        parser.error(f"{args.task} is not a single-connector task (see `insertbench list`)")
     print(f"| Variant ({args.task}) | Success | Search steps (mean) | Offset inside the "
           "spiral's final radius | Successes among those | False drops |")
     print("|---|---|---|---|---|---|")

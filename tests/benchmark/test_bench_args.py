@@ -37,6 +37,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.bench_leaderboard", ["--threads", "0"], "--threads: must be an integer >= 1"),
         ("benchmark.make_figures", ["--out", "a_file"], "argument --out: 'a_file' is a file"),
         ("benchmark.bench_recheck_rounding", ["nope"], "has an id starting with 'nope'"),
+        # A board was an AttributeError / a bare ValueError (diff25).
+        ("benchmark.bench_descent_swing", ["--tasks", "NISTBoard-v0"],
+         "are not single-connector tasks"),
+        ("benchmark.bench_spiral", ["InsertBench/NISTBoard-v0", "--episodes", "1"],
+         "InsertBench/NISTBoard-v0 is not a single-connector task"),
         # The folder twice ("x: x: no TensorBoard events"; serl19).
         ("benchmark.serl_interventions", ["."], "error: .: no TensorBoard events under tb/"),
     ],
