@@ -333,7 +333,7 @@ def collection_dynamics_differ(out: Path, config: CollectConfig) -> str | None:
     key = _dynamics_key(config)
     if key is not None and found != key:
         return (f"collected under task version key {str(found)[:12]}, where this InsertBench's "
-                f"{config.task_id} is {key[:12]} (its dynamics changed)")
+                f"{config.task_id} is {key[:12]} (another task's, or its dynamics changed)")
     if expert is not None and expert != _expert():
         return f"collected by another expert ({expert}; now {_expert()})"
     return None
