@@ -64,6 +64,8 @@ URCONFIG_KWARGS = ("servo_lookahead_s", "servo_gain", "rtde_watchdog_hz", *ROBOT
 TWIN_ROBOT_NAME = "digital-twin"
 #: The cell's kwargs that an option of the command sets, and that option: given with --env as
 #: well, servo_hz ended in "got multiple values" and continuity_input ran unchecked on the twin.
+#: The lock of a `validate` session's --out (`benchmark.folder_lock.run_lock`).
+VALIDATE_LOCK = "validate.lock"
 CELL_KWARG_OPTIONS = {"servo_hz": "--frequency", "continuity_input": "--continuity-input",
                       "goal_images": "`validate --goal-images FILE`",
                       "socket_pose": "--calibration"}
@@ -387,61 +389,72 @@ def validate(
         raise typer.BadParameter("is used only with --env reward=goal_image",
                                  param_hint="--goal-images")
 
-    real_env, label = _cell_env(
-        task, twin, host, calibration, frequency, continuity_input,
-        (wrist_serial, side_serial) if pixels else None, seed, real_kwargs, tcp_offset, model,
-    )
-    name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
-    stem = "validate_" + task.replace("/", "_")
-    # A checkpoint by what acting reads, not by its path: another policy saved to the same
-    # path resumed into its session as one policy, and ./ckpt against /abs/ckpt was refused.
-    policy = name if checkpoint is None else f"checkpoint sha256:{_checkpoint_sha256(checkpoint)}"
-    header = {"task": task, "policy": policy, "env_kwargs": kwargs, "seed": seed}
-    # What the robot's trials also depend on: a resume after recalibrating, at another rate or
-    # with other goal images was taken as the same session and mixed into one table.
-    cell = {"calibration_sha256": _file_sha256(calibration), "frequency_hz": frequency,
-            "host": host, "continuity_input": continuity_input,
-            "camera_serials": [wrist_serial, side_serial] if pixels else None,
-            "goal_images_sha256": _file_sha256(goal_images),
-            **({"tcp_offset": list(tcp_offset)} if tcp_offset is not None else {}),
-            **({"model": str(model)} if model != RobotModel.UR5e else {}),
-            **({"env_kwargs": cell_only} if cell_only else {})}
-    runs = {}
+    from benchmark.folder_lock import RunInProgress, run_lock
+
+    # One session writes --out at a time: two appended every seed to one trial log, and a
+    # second one opening it could drop a trial the first had just written (newuser20).
+    session = contextlib.ExitStack()
     try:
-        # Both logs before the first trial: a sim log of another session in --out used to be
-        # found only after every trial on the robot had run.
+        session.enter_context(run_lock(out, VALIDATE_LOCK, "validate session"))
+    except RunInProgress as err:  # not a bad value: no usage text
+        raise ClickException(str(err)) from None
+    with session:
+        real_env, label = _cell_env(
+            task, twin, host, calibration, frequency, continuity_input,
+            (wrist_serial, side_serial) if pixels else None, seed, real_kwargs, tcp_offset, model,
+        )
+        name = "p_controller" if kind is PolicyKind.p_controller else str(checkpoint)
+        stem = "validate_" + task.replace("/", "_")
+        # A checkpoint by what acting reads, not by its path: another policy saved to the same
+        # path resumed into its session as one policy, and ./ckpt against /abs/ckpt was refused.
+        policy = (name if checkpoint is None
+                  else f"checkpoint sha256:{_checkpoint_sha256(checkpoint)}")
+        header = {"task": task, "policy": policy, "env_kwargs": kwargs, "seed": seed}
+        # What the robot's trials also depend on: a resume after recalibrating, at another rate or
+        # with other goal images was taken as the same session and mixed into one table.
+        cell = {"calibration_sha256": _file_sha256(calibration), "frequency_hz": frequency,
+                "host": host, "continuity_input": continuity_input,
+                "camera_serials": [wrist_serial, side_serial] if pixels else None,
+                "goal_images_sha256": _file_sha256(goal_images),
+                **({"tcp_offset": list(tcp_offset)} if tcp_offset is not None else {}),
+                **({"model": str(model)} if model != RobotModel.UR5e else {}),
+                **({"env_kwargs": cell_only} if cell_only else {})}
+        runs = {}
         try:
-            logs = {setting: TrialLog(out / f"{stem}.{setting}.jsonl",
-                                      {**header, "setting": setting} |
-                                      ({"cell": cell} if setting == label else {}))
-                    for setting in (label, "sim")}
-        except ValueError as err:  # another session's trials, or a damaged log
-            raise typer.BadParameter(str(err), param_hint="--out") from None
-        for setting, make_env, n in (
-            (label, lambda: real_env, episodes),
-            ("sim", lambda: gym.make(task, **kwargs), sim_episodes or episodes),
-        ):
-            log = logs[setting]
-            env = make_env()
+            # Both logs before the first trial: a sim log of another session in --out used to be
+            # found only after every trial on the robot had run.
             try:
-                runs[setting] = run_episodes(
-                    env, factory, n, seed, log, task_id=task, env_kwargs=kwargs,
-                    on_trial=lambda r, setting=setting: _echo_trial(setting, r),
-                )
-            except RuntimeError as err:  # the robot cannot start an episode
-                raise ClickException(
-                    f"{setting} session stopped after {len(log.results)} trials (kept in "
-                    f"{log.path}; rerun the same command to resume): {err}"
-                ) from None
-            finally:
-                env.close()
-    except ValueError as err:  # a policy that does not fit the env's kwargs
-        raise typer.BadParameter(str(err)) from None
-    finally:
-        real_env.close()
-    md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
-    typer.echo(md.read_text())
-    typer.echo(f"wrote {md} and {js}")
+                logs = {setting: TrialLog(out / f"{stem}.{setting}.jsonl",
+                                          {**header, "setting": setting} |
+                                          ({"cell": cell} if setting == label else {}))
+                        for setting in (label, "sim")}
+            except ValueError as err:  # another session's trials, or a damaged log
+                raise typer.BadParameter(str(err), param_hint="--out") from None
+            for setting, make_env, n in (
+                (label, lambda: real_env, episodes),
+                ("sim", lambda: gym.make(task, **kwargs), sim_episodes or episodes),
+            ):
+                log = logs[setting]
+                env = make_env()
+                try:
+                    runs[setting] = run_episodes(
+                        env, factory, n, seed, log, task_id=task, env_kwargs=kwargs,
+                        on_trial=lambda r, setting=setting: _echo_trial(setting, r),
+                    )
+                except RuntimeError as err:  # the robot cannot start an episode
+                    raise ClickException(
+                        f"{setting} session stopped after {len(log.results)} trials (kept in "
+                        f"{log.path}; rerun the same command to resume): {err}"
+                    ) from None
+                finally:
+                    env.close()
+        except ValueError as err:  # a policy that does not fit the env's kwargs
+            raise typer.BadParameter(str(err)) from None
+        finally:
+            real_env.close()
+        md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
+        typer.echo(md.read_text())
+        typer.echo(f"wrote {md} and {js}")
 
 
 def _echo_trial(setting: str, record: Any) -> None:

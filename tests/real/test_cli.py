@@ -212,6 +212,23 @@ def test_validate_refuses_a_blind_search_the_task_frame(tmp_path, monkeypatch, c
     ])
 
 
+def test_a_second_validate_session_into_one_folder_is_refused(tmp_path, monkeypatch):
+    """Two sessions into one --out both ran every seed into one trial log (18 twin lines for
+    --episodes 10), and a second one opening it could drop a trial line (newuser20)."""
+    from benchmark.folder_lock import run_lock
+    from benchmark.real_cli import VALIDATE_LOCK
+
+    monkeypatch.chdir(tmp_path)
+    args = ["real", "validate", "--task", USB, "--policy", "p_controller", "--twin",
+            "--episodes", "1", "--out", "out"]
+    with run_lock(Path("out"), VALIDATE_LOCK, "validate session"):  # one running
+        result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "another validate session is writing out" in result.stderr
+    assert not list(Path("out").glob("*.jsonl"))
+    assert runner.invoke(app, args).exit_code == 0  # once it has ended
+
+
 def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["real", "validate", "--task", USB, "--policy", "p_controller", "--twin", "--out", "out"]
