@@ -271,8 +271,10 @@ def _status_section(
 ) -> Section:
     hashes = {c.config_hash for c in preset.cells}
     failed = sum(1 for h in hashes if h in rows and rows[h]["status"] == "failed")
-    running = sum(1 for m in store.running() if m.config_hash in hashes
-                  and not store.is_marker_stale(m))
+    markers = [m for m in store.running() if m.config_hash in hashes]
+    running = sum(not store.is_marker_stale(m) for m in markers)
+    # Claimed by a run that was killed: not "not started" (`matrix status` says interrupted).
+    interrupted = sum(store.is_marker_stale(m) and m.config_hash not in rows for m in markers)
     done_rows = [rows[h] for h in hashes if h in metrics]
 
     def values(key: str) -> list[str]:
@@ -298,7 +300,8 @@ def _status_section(
         ["Done", str(len(metrics))],
         ["Failed", str(failed)],
         ["Running", str(running)],
-        ["Not started", str(len(hashes) - len(metrics) - failed - running)],
+        *([["Interrupted (`matrix run` resumes them)", str(interrupted)]] if interrupted else []),
+        ["Not started", str(len(hashes) - len(metrics) - failed - running - interrupted)],
         ["Suite version / commit", f"{distinct('suite_version')} / {distinct('suite_commit')}"],
         ["MuJoCo / torch", f"{distinct('mujoco_version')} / {distinct('torch_version')}"],
         ["Torch threads per cell", ", ".join(map(str, threads)) or "–"],

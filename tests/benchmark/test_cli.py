@@ -1582,6 +1582,11 @@ def test_status_names_cells_whose_run_was_killed_interrupted(capsys, in_tmp):
            "result; `insertbench matrix run quick` resumes it" in text, out
     code, out, _ = run_cli(capsys, "matrix", "status", "quick", "-v")
     assert f"pid {dead.pid}" in out and "interrupted" in out, out
+    # The report's status table agrees (it said "Not started | 2": newuser20).
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
+    report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
+    assert "| Interrupted (`matrix run` resumes them) | 1 |" in report, report
+    assert "| Not started | 1 |" in report, report
 
 
 def test_sim2sim_compares_a_checkpoint_as_eval_does(capsys, in_tmp):
