@@ -135,6 +135,19 @@ def sac_submission(root: Path, **config) -> None:
     write_toml(root)
 
 
+def make_stale(ledger, entry: dict) -> dict:
+    """Mark ``entry``'s dev evaluation as made on other task version keys (the track's tasks
+    changed since); returns the edited entry data."""
+    path = ledger.entry_path(entry["track"], entry["entry_id"])
+    data = json.loads(path.read_text())
+    data["evaluations"]["dev"]["task_version_keys"] = {
+        label: "0" * 64 for label in data["evaluations"]["dev"]["task_version_keys"]}
+    for episode in data["evaluations"]["dev"]["episodes"]:
+        episode["task_version_key"] = "0" * 64
+    path.write_text(json.dumps(data))
+    return data
+
+
 def list_hidden_as_verified(ledger, entry: dict) -> None:
     """List ``entry``'s (edited) hidden block under its salt round as `verify` lists what it
     writes: the test stands in for a verification that wrote these numbers (on another

@@ -14,6 +14,7 @@ from benchmark.matrix import run_matrix
 from benchmark.preset import load_preset
 from benchmark.store import Store
 from leaderboards.ledger import Ledger
+from tests.leaderboards.builders import make_stale
 
 PRESET = """
 name = "tiny-seed"
@@ -64,13 +65,7 @@ def test_matrix_cells_become_one_builtin_entry_per_method_covering_the_track(
     assert len(Ledger("ledger").entries()) == 1
     # Stale (the track's keys changed since: here, as if), it is entered again, as `submit`
     # would; it said "already in the ledger" and the baseline left the board (leader21).
-    path = Ledger("ledger").entry_path(entry["track"], entry["entry_id"])
-    data = json.loads(path.read_text())
-    data["evaluations"]["dev"]["task_version_keys"] = {
-        label: "0" * 64 for label in data["evaluations"]["dev"]["task_version_keys"]}
-    for episode in data["evaluations"]["dev"]["episodes"]:
-        episode["task_version_key"] = "0" * 64
-    path.write_text(json.dumps(data))
+    make_stale(Ledger("ledger"), entry)
     stale = CliRunner().invoke(app, args)
     assert stale.exit_code == 0 and "already in the ledger" not in stale.stdout, stale.output
     assert len(Ledger("ledger").entries()) == 2 and len(Ledger("ledger").entries(archived=False)) \

@@ -40,6 +40,7 @@ from tests.leaderboards.builders import (
     TINY,
     agent_submission,
     list_hidden_as_verified,
+    make_stale,
     onnx_submission,
     sac_submission,
     write_toml,
@@ -542,12 +543,7 @@ def test_an_entry_stale_by_its_task_version_keys_is_not_verified(submitted: Ledg
     the current entry of the same policy (two rank-1 P-controllers on nist-board)."""
     (entry,) = submitted.entries()
     path = submitted.entry_path(entry["track"], entry["entry_id"])
-    data = json.loads(path.read_text())
-    data["evaluations"]["dev"]["task_version_keys"] = {
-        label: "0" * 64 for label in data["evaluations"]["dev"]["task_version_keys"]}
-    for episode in data["evaluations"]["dev"]["episodes"]:
-        episode["task_version_key"] = "0" * 64
-    path.write_text(json.dumps(data))
+    data = make_stale(submitted, entry)
     assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
     before = path.read_text()
     result = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
@@ -582,13 +578,7 @@ def test_a_stale_entrys_task_policy_stays_its_owners(submitted: Ledger):
     entry's published policy first, and the owner's resubmission was then refused as reusing
     it (leader21)."""
     (entry,) = submitted.entries()
-    path = submitted.entry_path(entry["track"], entry["entry_id"])
-    data = json.loads(path.read_text())
-    data["evaluations"]["dev"]["task_version_keys"] = {
-        label: "0" * 64 for label in data["evaluations"]["dev"]["task_version_keys"]}
-    for episode in data["evaluations"]["dev"]["episodes"]:
-        episode["task_version_key"] = "0" * 64
-    path.write_text(json.dumps(data))
+    make_stale(submitted, entry)
     sac_submission(Path("other"))
     Path("mixed").mkdir()
     shutil.copytree(stored_policy_paths(submitted, entry)["USB"], "mixed/usb")  # published
