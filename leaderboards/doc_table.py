@@ -72,9 +72,12 @@ def with_table(text: str, ledger: Ledger) -> str:
     exactly one pair of markers."""
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise ValueError(f"expected one {BEGIN!r} followed by one {END!r}")
+    rows = table(ledger)
+    if rows == HEADER:  # all stale, or none verified: no table to write over the doc's
+        raise ValueError(f"{ledger.root} holds no verified entry on its tracks' current keys")
     head, rest = text.split(BEGIN)
     _, tail = rest.split(END)
-    return f"{head}{BEGIN}\n{table(ledger)}\n{END}{tail}"
+    return f"{head}{BEGIN}\n{rows}\n{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ def test_run_from_another_folder_it_reads_the_repositorys_ledger(tmp_path, monke
     entries and wrote an empty table over the documented one (diff24)."""
     monkeypatch.chdir(tmp_path)
     assert doc_table.main(["--check"]) == 0, capsys.readouterr().err
-    assert doc_table.main(["--ledger", "nowhere"]) == 2
+    assert doc_table.main(["--check", "--ledger", "nowhere"]) == 2
     assert "nowhere is no ledger" in capsys.readouterr().err
 
 
@@ -55,10 +55,13 @@ def test_an_empty_or_damaged_ledger_is_one_line(tmp_path, capsys):
     """An empty entries/ folder wrote an empty table over the doc; an entry file nested
     100,000 deep was a traceback (leader21)."""
     (tmp_path / "empty" / "entries").mkdir(parents=True)
-    assert doc_table.main(["--ledger", str(tmp_path / "empty")]) == 2
+    doc = tmp_path / "leaderboard.md"  # refused, it must not write; nor a test the real doc
+    shutil.copy(doc_table.DOC, doc)
+    assert doc_table.main(["--ledger", str(tmp_path / "empty"), "--doc", str(doc)]) == 2
     assert "holds no entries" in capsys.readouterr().err
     deep = tmp_path / "deep" / "entries" / "tiny"
     deep.mkdir(parents=True)
     (deep / "x.json").write_text("[" * 100_000 + "]" * 100_000)
-    assert doc_table.main(["--ledger", str(tmp_path / "deep")]) == 2
+    assert doc_table.main(["--ledger", str(tmp_path / "deep"), "--doc", str(doc)]) == 2
     assert "x.json is not valid JSON" in capsys.readouterr().err
+    assert doc.read_text(encoding="utf-8") == doc_table.DOC.read_text(encoding="utf-8")
