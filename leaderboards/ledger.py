@@ -871,7 +871,8 @@ def submit(
     files = {p: submission.root / p for p, _, _ in submission.files}
     with ledger.lock():
         _check_new_on_track(ledger, submission, content)  # again: others may have entered since
-        _check_acts_new(ledger, track, evaluation["episodes"], per_task=not builtin)
+        several = len({p.resolve() for p in submission.policy_paths.values()}) > 1
+        _check_acts_new(ledger, track, evaluation["episodes"], per_task=several and not builtin)
         seen = {e["entry_id"] for e in compared}
         entered = [] if builtin else [e for e in _current_entries(ledger, track)
                                       if e["entry_id"] not in seen]
@@ -965,16 +966,19 @@ def _acts_alike(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
 
 
 def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]],
-                    per_task: bool = True) -> None:
+                    per_task: bool = False) -> None:
     """LedgerError when an entry of the track recorded these dev episodes (`_acts_alike`): the
     same policy in a form `policy_content` does not see through (an ONNX graph with renamed
     tensors, an Identity node or another opset; a checkpoint whose training-only settings
     differ; weights moved in their last digits), which entered as often as it was repackaged,
-    each copy with hidden seeds of its own (best of N). With `per_task`, also when one task's
-    episodes are an entry's of that task: its policy for that task taken into a `per_task`
-    submission in such a form (leader21: a copied USB policy with another batch_size, or an
-    Identity node, entered beside its own D-sub policy). The maintainers' baselines are not
-    compared task by task: on paper000 the three searches act alike on every task."""
+    each copy with hidden seeds of its own (best of N). With `per_task` (a `[policy.per_task]`
+    submission of several policies), also when one task's episodes are an entry's of that
+    task: its policy for that task taken in such a form (leader21: a copied USB policy with
+    another batch_size, or an Identity node, entered beside its own D-sub policy). A task on
+    which two entries already act alike tells no policy apart, and is not compared (diff26: on
+    families-test's EU plug straight down and both searches replay one another, and a search
+    of one's own that descends first would have been refused there). The maintainers'
+    baselines are not compared task by task: on paper000 the three searches act alike."""
     def by_task(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         tasks: dict[str, list[dict[str, Any]]] = {}
         for record in records:
@@ -982,7 +986,12 @@ def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]]
         return tasks
 
     mine = by_task(episodes)
-    for other in _current_entries(ledger, track):
+    entries = list(_current_entries(ledger, track))
+    theirs_all = [by_task(e["evaluations"]["dev"]["episodes"]) for e in entries]
+    undiscerning = {label for label in mine if any(
+        _acts_alike(a.get(label, []), b.get(label, []))
+        for i, a in enumerate(theirs_all) for b in theirs_all[i + 1:])} if per_task else set()
+    for other, theirs_by_task in zip(entries, theirs_all, strict=True):
         theirs = other["evaluations"]["dev"]["episodes"]
         if _acts_alike(theirs, episodes):
             raise LedgerError(f"this policy acts as entry {other['entry_id'][:12]} of "
@@ -992,9 +1001,8 @@ def _check_acts_new(ledger: Ledger, track: Track, episodes: list[dict[str, Any]]
                               "policy enters a track once")
         if not per_task or len(mine) < 2:  # one task: the whole-policy check said it
             continue
-        theirs_by_task = by_task(theirs)
-        alike = [label for label, records in mine.items()
-                 if _acts_alike(theirs_by_task.get(label, []), records)]
+        alike = [label for label, records in mine.items() if label not in undiscerning
+                 and _acts_alike(theirs_by_task.get(label, []), records)]
         if alike:
             raise LedgerError(f"this policy's {', '.join(alike)} polic"
                               f"{'y acts' if len(alike) == 1 else 'ies act'} as entry "

@@ -1715,3 +1715,28 @@ def test_a_damaged_salts_file_or_a_lost_policy_stops_the_render_before_any_page_
     result = _cli("render", "--out", "site", "--no-gifs")
     assert result.exit_code == 1 and "is missing or altered" in result.output, result.output
     assert not Path("site").exists()
+
+
+def test_a_task_on_which_entries_already_act_alike_tells_no_policy_apart():
+    """On families-test's EU plug (an aligned start) straight down and both searches replay one
+    another: a search of one's own that descends first, other elsewhere, was refused as taken
+    from them (diff26). Copied where entries differ, it still is."""
+    import copy
+
+    from leaderboards.ledger import _check_acts_new, is_stale
+    from leaderboards.tracks import get_track
+
+    ledger = Ledger(Path(__file__).resolve().parents[2] / "leaderboards" / "ledger")
+    track = get_track("families-test")
+    spiral = next(e for e in ledger.entries() if e["track"] == "families-test"
+                  and e["name"].startswith("Spiral") and not is_stale(e))
+    mine = copy.deepcopy(spiral["evaluations"]["dev"]["episodes"])
+    for record in mine:
+        if record["task"] != "EUACPlug":  # another search pattern on the other tasks
+            record["path_length_m"] *= 1.3
+    _check_acts_new(ledger, track, mine, per_task=True)
+    for record in mine:
+        if record["task"] == "MetalPegRect":  # the spiral's own there: refused
+            record["path_length_m"] /= 1.3
+    with pytest.raises(LedgerError, match="this policy's MetalPegRect policy acts as entry"):
+        _check_acts_new(ledger, track, mine, per_task=True)
