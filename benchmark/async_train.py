@@ -92,6 +92,7 @@ from benchmark.train import (
 from envs.episode import summarize
 from envs.json_files import standard_json, write_json
 from envs.tether import available_cores, children_ignore_sigint
+from envs.version_key import task_version_key
 
 Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened", "classifier_success")  # what actors forward
@@ -354,6 +355,12 @@ def _resume(ckpt: Path, settings: Mapping[str, Any], **kwargs: Any) -> tuple[Any
     check_same_classifier(saved.get("reward_classifier_sha256"),
                           settings.get("reward_classifier_sha256"), settings["task_id"],
                           settings["env_kwargs"], f"the run in {ckpt.parent}")
+    recorded, key = saved.get("task_version_key"), settings.get("task_version_key")
+    if isinstance(recorded, str) and key is not None and key != recorded:  # as train (diff26)
+        warnings.warn(f"{ckpt.parent} was trained on {settings['task_id']} under task version "
+                      f"key {recorded[:12]}; this code builds it as {key[:12]} (its dynamics or "
+                      "score changed): the resumed run continues on the new one",
+                      UserWarning, stacklevel=3)
     agent = load_agent(ckpt / "agent", **kwargs)
     missing = [f"replay_{name}.npz" for name in agent._checkpoint_buffers()
                if not (ckpt / "agent" / f"replay_{name}.npz").is_file()]
@@ -471,6 +478,10 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     digest = classifier_sha256(task_id, env_kwargs)  # a relative path is looked up anew
     if digest is not None:
         settings["reward_classifier_sha256"] = digest
+    try:  # what the run is trained on; a resume on another is said (not in SETTINGS: a warning)
+        settings["task_version_key"] = task_version_key(task_id, env_kwargs)
+    except Exception:  # noqa: BLE001 - not an InsertBench task (a test's stand-in)
+        pass
     ckpt = find_checkpoint(out_dir)
     torch.manual_seed(seed)
     env = build_env(task_id, env_kwargs, backend, seed)
@@ -640,8 +651,6 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     env_steps, gradient_steps = utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]
     identity = {}
     if backend == "twin":  # the robot env has no gym spec: the simulated task's identity
-        from envs.version_key import task_version_key
-
         identity = {"task_id": task_id,
                     "task_version_key": task_version_key(task_id, env_kwargs)}
         if eval_episodes:

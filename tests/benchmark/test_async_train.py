@@ -440,6 +440,15 @@ def test_a_run_resumes_from_its_checkpoint_with_its_buffers_and_new_episodes(tmp
                             out_dir=tmp_path)
     assert again["env_steps"] == 80 and again["utd_log"] == second["utd_log"]
     assert time.monotonic() - started < 60  # no actor waited for, no queue left to flush
+    # A resume on a task this code builds otherwise is said, as train's (diff26).
+    learner_json = tmp_path / "checkpoint" / "learner.json"
+    learner = json.loads(learner_json.read_text())
+    assert len(learner["settings"]["task_version_key"]) == 64
+    learner["settings"]["task_version_key"] = "0" * 64
+    learner_json.write_text(json.dumps(learner))
+    with pytest.warns(UserWarning, match=r"under task version key 000000000000; this code "
+                                         r"builds it as"):
+        train_async(TASK, "sac", steps=80, config=TINY_SAC, eval_episodes=0, out_dir=tmp_path)
 
 
 def test_a_train_run_folder_is_not_resumed_by_train_async(tmp_path):
