@@ -64,8 +64,6 @@ URCONFIG_KWARGS = ("servo_lookahead_s", "servo_gain", "rtde_watchdog_hz", *ROBOT
 TWIN_ROBOT_NAME = "digital-twin"
 #: The cell's kwargs that an option of the command sets, and that option: given with --env as
 #: well, servo_hz ended in "got multiple values" and continuity_input ran unchecked on the twin.
-#: The lock of a `validate` session's --out (`benchmark.folder_lock.run_lock`).
-VALIDATE_LOCK = "validate.lock"
 CELL_KWARG_OPTIONS = {"servo_hz": "--frequency", "continuity_input": "--continuity-input",
                       "goal_images": "`validate --goal-images FILE`",
                       "socket_pose": "--calibration"}
@@ -166,6 +164,12 @@ def _check_target(host: str | None, twin: bool) -> None:
     meant for the robot at --host ran (and reported) on the twin."""
     if twin and host is not None:
         raise typer.BadParameter(f"give --host ({host}) or --twin, not both")
+
+
+def validate_lock(task: str) -> str:
+    """The lock file of a `validate` session of `task` in its --out
+    (`benchmark.folder_lock.run_lock`): one per task, as its logs are."""
+    return f"validate_{task.replace('/', '_')}.lock"
 
 
 def _check_twin_tcp(twin: bool, tcp_offset: tuple[float, ...] | None,
@@ -391,11 +395,11 @@ def validate(
 
     from benchmark.folder_lock import RunInProgress, run_lock
 
-    # One session writes --out at a time: two appended every seed to one trial log, and a
-    # second one opening it could drop a trial the first had just written (newuser20).
+    # One session of a task writes --out at a time: two appended every seed to one trial log,
+    # and a second one opening it could drop a trial the first had just written (newuser20).
     session = contextlib.ExitStack()
     try:
-        session.enter_context(run_lock(out, VALIDATE_LOCK, "validate session"))
+        session.enter_context(run_lock(out, validate_lock(task), f"validate session of {task}"))
     except RunInProgress as err:  # not a bad value: no usage text
         raise ClickException(str(err)) from None
     with session:

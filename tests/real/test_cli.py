@@ -216,16 +216,18 @@ def test_a_second_validate_session_into_one_folder_is_refused(tmp_path, monkeypa
     """Two sessions into one --out both ran every seed into one trial log (18 twin lines for
     --episodes 10), and a second one opening it could drop a trial line (newuser20)."""
     from benchmark.folder_lock import run_lock
-    from benchmark.real_cli import VALIDATE_LOCK
+    from benchmark.real_cli import validate_lock
 
     monkeypatch.chdir(tmp_path)
     args = ["real", "validate", "--task", USB, "--policy", "p_controller", "--twin",
             "--episodes", "1", "--out", "out"]
-    with run_lock(Path("out"), VALIDATE_LOCK, "validate session"):  # one running
+    with run_lock(Path("out"), validate_lock(USB), "validate session"):  # one running
         result = runner.invoke(app, args)
-    assert result.exit_code == 1, result.output
-    assert "another validate session is writing out" in result.stderr
-    assert not list(Path("out").glob("*.jsonl"))
+        assert result.exit_code == 1, result.output
+        assert f"another validate session of {USB} is writing out" in result.stderr
+        assert not list(Path("out").glob("*.jsonl"))
+        other = [*args[:3], "InsertBench/DSub-v0", *args[4:]]  # another task's: its own files
+        assert runner.invoke(app, other).exit_code == 0
     assert runner.invoke(app, args).exit_code == 0  # once it has ended
 
 
