@@ -92,7 +92,7 @@ from benchmark.train import (
 from envs.episode import summarize
 from envs.json_files import standard_json, write_json
 from envs.tether import available_cores, children_ignore_sigint
-from envs.version_key import task_version_key
+from envs.version_key import task_version_key, task_version_key_if_any
 
 Backend = Literal["sim", "twin"]
 INFO_KEYS = ("is_success", "intervened", "classifier_success")  # what actors forward
@@ -478,10 +478,9 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
     digest = classifier_sha256(task_id, env_kwargs)  # a relative path is looked up anew
     if digest is not None:
         settings["reward_classifier_sha256"] = digest
-    try:  # what the run is trained on; a resume on another is said (not in SETTINGS: a warning)
-        settings["task_version_key"] = task_version_key(task_id, env_kwargs)
-    except Exception:  # noqa: BLE001 - not an InsertBench task (a test's stand-in)
-        pass
+    # What the run is trained on; a resume on another is said (not in SETTINGS: a warning).
+    if (key := task_version_key_if_any(task_id, env_kwargs)) is not None:
+        settings["task_version_key"] = key
     ckpt = find_checkpoint(out_dir)
     torch.manual_seed(seed)
     env = build_env(task_id, env_kwargs, backend, seed)

@@ -296,12 +296,9 @@ def _expert() -> dict[str, Any]:
 def _dynamics_key(config: CollectConfig) -> str | None:
     """The task version key of the collection's task and kwargs (None: a task it cannot key,
     such as a test's stand-in)."""
-    from envs.version_key import task_version_key
+    from envs.version_key import task_version_key_if_any
 
-    try:
-        return task_version_key(config.task_id, config.env_kwargs)
-    except Exception:  # noqa: BLE001 - not an InsertBench task: nothing to compare
-        return None
+    return task_version_key_if_any(config.task_id, config.env_kwargs)
 
 
 def _description(out: Path, config: CollectConfig) -> str:

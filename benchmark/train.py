@@ -91,6 +91,7 @@ from benchmark.store import suite_commit
 from envs.episode import summarize
 from envs.json_files import write_json, written_whole
 from envs.task_options import REWARDS, check_max_episode_steps
+from envs.version_key import task_version_key_if_any
 
 TRAIN_SEED_BASE = 100_000_000
 TRAIN_SEEDS_PER_RUN = 100_000
@@ -414,17 +415,6 @@ def dataset_from_minari(minari_dataset: Any) -> Dataset:
     return dataset
 
 
-def _version_key(task_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
-    """The task version key of `task_id` with `env_kwargs` (None: a task it cannot key, such
-    as a test's stand-in)."""
-    from envs.version_key import task_version_key
-
-    try:
-        return task_version_key(task_id, env_kwargs)
-    except Exception:  # noqa: BLE001 - not an InsertBench task: nothing to compare
-        return None
-
-
 def _same_task_settings(task_id: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether env kwargs `a` and `b` build `task_id` alike (its version key hashes every kwarg
     with its default); for an ID it cannot key, whether they are equal."""
@@ -554,7 +544,7 @@ def check_demos_folder(demos: Path, task_id: str, env_kwargs: dict[str, Any],
                                  run.get("env_kwargs") or {}, task_id, env_kwargs, ignore)
             # As a collection's: recorded under dynamics this code no longer builds (data19).
             found = run.get("task_version_key")
-            key = (_version_key(run["task_id"], run.get("env_kwargs") or {})
+            key = (task_version_key_if_any(run["task_id"], run.get("env_kwargs") or {})
                    if isinstance(found, str) and isinstance(run.get("task_id"), str) else None)
             if key is not None and key != found:
                 warnings.warn(f"demos {demos} were recorded under task version key {found[:12]},"
@@ -1281,7 +1271,8 @@ def train(
                                   description.get("reward_classifier_sha256"), task_id,
                                   env_kwargs or {}, f"the run in {out_dir}")
             recorded = previous.get("task_version_key")
-            key = _version_key(task_id, env_kwargs or {}) if isinstance(recorded, str) else None
+            key = (task_version_key_if_any(task_id, env_kwargs or {})
+                   if isinstance(recorded, str) else None)
             if key is not None and key != recorded:  # a code change since (diff25)
                 warnings.warn(f"{out_dir} was trained on {task_id} under task version key "
                               f"{recorded[:12]}; this code builds it as {key[:12]} (its "
@@ -1369,7 +1360,8 @@ def train(
                 description | {"git_commit": suite_commit(), "torch": torch.__version__,
                                "torch_threads": torch.get_num_threads(),
                                # what its demos.npz was recorded under (data19)
-                               "task_version_key": _version_key(task_id, env_kwargs or {})},
+                               "task_version_key": task_version_key_if_any(task_id,
+                                                                           env_kwargs or {})},
                 indent=1
             ))
             run.next_eval = eval_every if eval_every > 0 else steps

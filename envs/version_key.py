@@ -236,3 +236,13 @@ def task_version_key(task_id: str, env_kwargs: Mapping[str, Any] | None = None) 
     text = json.dumps(version_data(task_id, env_kwargs), sort_keys=True, separators=(",", ":"),
                       allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def task_version_key_if_any(task_id: str, env_kwargs: Mapping[str, Any] | None = None
+                             ) -> str | None:
+    """`task_version_key`, or None for a task it cannot key (a test's stand-in, an env that is
+    no InsertBench task): what a record is compared with where it may be either."""
+    try:
+        return task_version_key(task_id, env_kwargs)
+    except Exception:  # noqa: BLE001 - not an InsertBench task: nothing to compare
+        return None
