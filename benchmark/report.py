@@ -283,8 +283,6 @@ def _status_section(
     def distinct(key: str) -> str:
         return ", ".join(values(key)) or "–"
 
-    threads = sorted({json.loads(r["info_json"] or "{}").get("torch_threads")
-                      for r in done_rows} - {None})
     # Per method: methods run one at a time with other --workers each (the README's way) are
     # each reproducible; only cells of one method at several counts may differ by it.
     method_threads: dict[str, set[int]] = {}
@@ -294,6 +292,7 @@ def _status_section(
             if count is not None:
                 method_threads.setdefault(cell.method or cell.agent, set()).add(count)
     split = {m: sorted(counts) for m, counts in method_threads.items() if len(counts) > 1}
+    threads = sorted(set().union(*method_threads.values()))
 
     table = Table(["", ""], [
         ["Cells", str(len(hashes))],
