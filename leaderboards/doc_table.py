@@ -14,6 +14,7 @@ where it runs the task ("n/a" where it runs none).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,13 +37,20 @@ HEADER = ("| track | entry | training (per track: env steps, demo episodes, inte
 
 
 #: What Markdown reads as markup in a cell ("[x](url)" a link, "*y*" italics, "<b>" HTML):
-#: the site shows names as plain text, and so does the table (leader21).
-_MARKUP = "\\`*_[]<>|#!~"
+#: the site shows names as plain text, and so does the table (leader21). An escaped ":" also
+#: stops GitHub's autolinks of bare "https://..." names.
+_MARKUP = "\\`*_[]<>|#!~:"
 
 
 def _cell(text: str) -> str:
-    """A name as plain text in a Markdown table cell."""
-    return "".join(f"\\{c}" if c in _MARKUP else c for c in text.replace("\n", " "))
+    """A name as plain text in a Markdown table cell.
+
+    GitHub also links a bare "www.x.org" (not with its "." escaped) and "a@b.org" (escapes
+    don't stop it; an empty HTML comment before the "@" does, and shows nothing).
+    """
+    escaped = "".join(f"\\{c}" if c in _MARKUP else c for c in text.replace("\n", " "))
+    escaped = re.sub(r"(?i)(www)\.", r"\1\\.", escaped)
+    return escaped.replace("@", "<!---->@")
 
 
 def _pybullet(entry: Mapping[str, Any]) -> str:

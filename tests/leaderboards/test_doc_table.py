@@ -43,7 +43,10 @@ def test_names_are_plain_text_and_the_controller_entries_marked_as_on_the_site()
     from leaderboards.site import given_the_goal
 
     assert doc_table._cell("[Best](https://x.org) <b>b</b> *y* A|B") == \
-        "\\[Best\\](https://x.org) \\<b\\>b\\</b\\> \\*y\\* A\\|B"
+        "\\[Best\\](https\\://x.org) \\<b\\>b\\</b\\> \\*y\\* A\\|B"
+    # Bare URLs and e-mail addresses GitHub would link (checked with cmark-gfm, GitHub's parser)
+    assert doc_table._cell("https://x.org WWW.y.org a@b.org") == \
+        "https\\://x.org WWW\\.y.org a<!---->@b.org"
     text = doc_table.DOC.read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| `paper000` | P-contr"))
     assert "P-controller (seed 0) (given the goal) |" in row
