@@ -58,9 +58,8 @@ def _pybullet(entry: Mapping[str, Any]) -> str:
     return ", ".join(f"{t.label} {t.pybullet_successes}/{t.episodes}" for t in tasks) or "n/a"
 
 
-def table(ledger: Ledger) -> str:
-    """The Markdown table of every verified, current entry of `ledger`."""
-    entries = list(ledger.entries())
+def table(entries: list[Mapping[str, Any]]) -> str:
+    """The Markdown table of every verified, current entry among a ledger's `entries`."""
     rows = [HEADER]
     for name, track in TRACKS.items():
         for score in sorted(track_tables(track, entries).verified, key=lambda s: s.entry["name"]):
@@ -77,11 +76,15 @@ def table(ledger: Ledger) -> str:
 
 def with_table(text: str, ledger: Ledger) -> str:
     """`text` with the part between `BEGIN` and `END` replaced by `table`; ValueError without
-    exactly one pair of markers."""
+    exactly one pair of markers, or when the ledger has no row to give (an empty table written
+    over the documented one)."""
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise ValueError(f"expected one {BEGIN!r} followed by one {END!r}")
-    rows = table(ledger)
-    if rows == HEADER:  # all stale, or none verified: no table to write over the doc's
+    entries = list(ledger.entries())
+    if not entries:
+        raise ValueError(f"{ledger.root} holds no entries")
+    rows = table(entries)
+    if rows == HEADER:  # all stale, or none verified
         raise ValueError(f"{ledger.root} holds no verified entry on its tracks' current keys")
     head, rest = text.split(BEGIN)
     _, tail = rest.split(END)
@@ -103,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.ledger / "entries").is_dir():
             raise ValueError(f"{args.ledger} is no ledger (it has no entries/ folder)")
         text = args.doc.read_text(encoding="utf-8")
-        ledger = Ledger(args.ledger)
-        if not ledger.entries():  # an empty table written over the documented one
-            raise ValueError(f"{args.ledger} holds no entries")
-        updated = with_table(text, ledger)
+        updated = with_table(text, Ledger(args.ledger))
     except (OSError, ValueError, LedgerError) as err:
         print(f"doc_table: error: {err}", file=sys.stderr)
         return 2
