@@ -155,6 +155,12 @@ def check_range(
 ) -> float:
     """`value` as a float in [low, high] ((low, high] with `open_low`)."""
     interval = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+    if isinstance(value, Real) and not isinstance(value, int | float | np.integer | np.floating) \
+            or isinstance(value, np.floating) and np.finfo(value.dtype).bits > 64:
+        # A Fraction or a long double passed the range check and was kept as given: object
+        # arrays in the env's state, a spec `to_json` refused, a version key of its own (envs21)
+        raise ValueError(f"{name} must be an int or a float in {interval}{why}, got {value!r} "
+                         f"({type(value).__name__})")
     try:
         v = float(value) if isinstance(value, Real) and not isinstance(value, bool) else math.nan
     except OverflowError:  # an int beyond a float's range

@@ -97,6 +97,23 @@ def test_a_float32_value_on_a_bound_is_the_bound():
         gym.make("InsertBench/USB-v1", timestep=np.float32(0.00201))
 
 
+def test_a_fraction_or_long_double_is_refused():
+    """They passed the range check and were kept as given: object arrays in the env's state, a
+    spec whose to_json raised, a version key of their own for the same physics (envs21)."""
+    from fractions import Fraction
+
+    with pytest.raises(ValueError, match=r"goal_noise_mm must be an int or a float in .* got "
+                                         r"Fraction\(1, 2\) \(Fraction\)"):
+        gym.make("InsertBench/USB-v1", goal_noise_mm=Fraction(1, 2))
+    if np.finfo(np.longdouble).bits > 64:  # a platform's long double may be a double
+        with pytest.raises(ValueError, match="start_height_mm must be an int or a float"):
+            gym.make("InsertBench/USB-v1", start_height_mm=np.longdouble(50))
+    env = gym.make("InsertBench/USB-v1", goal_noise_mm=np.float32(0.5), start_height_mm=50)
+    env.reset(seed=0)
+    assert env.unwrapped.believed_goal_pos.dtype == np.float64
+    assert "goal_noise_mm" in env.spec.to_json()
+
+
 def test_a_control_rate_near_whole_physics_steps_is_kept():
     """Within 5% of the asked period the nearest whole number of physics steps is used."""
     assert gym.make("InsertBench/USB-v1", control_hz=30.0).unwrapped.frame_skip == 17
