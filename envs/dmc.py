@@ -93,6 +93,11 @@ class InsertBenchDmEnv(dm_env.Environment):
     def close(self) -> None:
         self.gym_env.close()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The dm_control view is rebuilt on demand: its class is local to a cache, which
+        # pickle cannot name, so a wrapper whose physics was read could not be pickled (envs21)
+        return self.__dict__ | {"_physics": None, "_physics_data": None}
+
     @property
     def physics(self):
         """dm_control's `mujoco.Physics` over the live MuJoCo state of the active connector.

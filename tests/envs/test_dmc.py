@@ -135,6 +135,23 @@ def test_physics_is_the_live_state_with_named_indexing():
     env.close()
 
 
+def test_a_wrapper_whose_physics_was_read_pickles():
+    """Its cached Physics, of a class local to a cache, made pickling fail once `physics` had
+    been read ("Can't pickle local object", envs21); the copy builds its own view."""
+    import pickle
+
+    env = dmc.load("InsertBench/USB-v1", seed=0)
+    env.reset()
+    env.step(np.array([0.0, 0.0, 1.0], np.float32))
+    tcp = env.physics.named.data.site_xpos["tcp"].copy()
+    copy = pickle.loads(pickle.dumps(env))
+    np.testing.assert_array_equal(copy.physics.named.data.site_xpos["tcp"], tcp)
+    action = np.array([0.2, 0.0, 1.0], np.float32)
+    np.testing.assert_array_equal(copy.step(action).observation["tcp_pose"],
+                                  env.step(action).observation["tcp_pose"])
+    assert copy.physics.data.ptr != env.physics.data.ptr
+
+
 def test_physics_refuses_what_would_mislead():
     """Before the first reset physics read MuJoCo's zeros; physics.reset() moved the arm
     1.35 m from the socket mid-episode and the episode stepped on; over a PyBullet env it was
