@@ -113,12 +113,7 @@ class Calibration:
         if self.tcp_offset is not None:
             check_pose_rotation("tcp_offset",
                                 check_vector("tcp_offset", self.tcp_offset, 6, max_norm=1.0))
-        force, torque = (float(np.abs(self.ft_bias[:3]).max()),
-                         float(np.abs(self.ft_bias[3:]).max()))
-        if force > MAX_FT_BIAS_N or torque > MAX_FT_BIAS_NM:  # 1e12 N was taken
-            raise ValueError(f"ft_bias reads {force:g} N / {torque:g} N m with the plug free, "
-                             f"beyond {MAX_FT_BIAS_N:g} N / {MAX_FT_BIAS_NM:g} N m: implausible "
-                             "(another unit, or a faulty sensor?)")
+        check_ft_bias(self.ft_bias)
         with np.errstate(over="ignore"):  # 1e308 m is refused below, without a warning first
             reach = float(np.linalg.norm(np.asarray(self.socket_pose[:3], dtype=np.float64)))
         if reach > MAX_REACH_M:  # refused by the file's name, not later by `real.make`
@@ -193,6 +188,19 @@ def per_period(robot: RobotBackend, read: Callable[[], Any], periods: int) -> li
                               "the link to the controller is lost or stalled; reconnect and "
                               "calibrate again")
     return readings
+
+
+def check_ft_bias(ft_bias: Any) -> np.ndarray:
+    """`ft_bias` (6 finite numbers [N, N m]) as an array; ValueError beyond `MAX_FT_BIAS_N` /
+    `MAX_FT_BIAS_NM`, which no free plug reads (1e12 N was taken, from a file and from
+    ``--env ft_bias=...``)."""
+    bias = np.asarray(check_vector("ft_bias", ft_bias, 6), dtype=np.float64)
+    force, torque = float(np.abs(bias[:3]).max()), float(np.abs(bias[3:]).max())
+    if force > MAX_FT_BIAS_N or torque > MAX_FT_BIAS_NM:
+        raise ValueError(f"ft_bias reads {force:g} N / {torque:g} N m with the plug free, "
+                         f"beyond {MAX_FT_BIAS_N:g} N / {MAX_FT_BIAS_NM:g} N m: implausible "
+                         "(another unit, or a faulty sensor?)")
+    return bias
 
 
 def measure_ft_bias(robot: RobotBackend, samples: int = 50) -> np.ndarray:

@@ -36,6 +36,7 @@ from envs.task_options import (
     task_reward,
 )
 from envs.tasks import TaskSpec
+from real.calibration import check_ft_bias
 from real.camera import Camera, CameraError
 from real.compliance import AdmittanceController, AdmittanceParams, check_compliance
 from real.config import (
@@ -43,7 +44,6 @@ from real.config import (
     SafetyConfig,
     check_continuity_input,
     check_servo,
-    check_vector,
     check_watchdog_hz,
 )
 from real.poses import mat_to_rotvec, rotvec_to_mat
@@ -65,6 +65,9 @@ RELEASE_LIMIT_FACTOR = 1.5
 RELEASE_MARGIN = 0.1
 #: F/T samples averaged into the episode's wrench bias.
 BIAS_SAMPLES = 10
+#: How far [N, N m] an unzeroed sensor's free-air reading may move from the calibration's
+#: before a reset warns of it (it is subtracted either way; a CB3's estimate drifts by ~10 N).
+FT_DRIFT_WARN = (20.0, 2.0)
 #: How much farther than its mating length from the calibrated seat [mm] a plug may be when its
 #: continuity input counts as mated: room for the calibration's error; farther, it is a glitch.
 CONTINUITY_SLACK_MM = 5.0
@@ -152,11 +155,15 @@ class RealInsertionEnv(gym.Env):
     | continuity_input | None | digital input wired to connector continuity |
     | servo_hz | 500.0 | Hz |
     | gains | task.dynamics.gains | the task version's impedance gains and limits (v1: 100 N cap) |
-    | ft_bias | None | [N, N m] base frame, calibrated bias for robots without zeroFtSensor |
-    | zero_ft_sensor | True | call zeroFtSensor at reset (e-Series) |
+    | ft_bias | None | [N, N m] base frame, the calibration's free-air F/T reading |
+    | zero_ft_sensor | True | call zeroFtSensor at reset (e-Series); False: see below |
     | rtde_watchdog_hz | 5.0 | ur_rtde watchdog armed at the first reset; None: off |
     | disconnect_on_close | False | close() disconnects the robot (set by `real.make`) |
     | clock | time.monotonic | s; the software watchdog's clock |
+
+    Without zeroFtSensor (`zero_ft_sensor=False`, a CB3) each reset's free-air reading at
+    the start pose is the episode's F/T bias, as zeroing would make it; a reading moved
+    from the calibration's `ft_bias` by more than `FT_DRIFT_WARN` is warned of.
     """
 
     metadata = {"render_modes": [], "render_fps": 10}
@@ -248,7 +255,7 @@ class RealInsertionEnv(gym.Env):
                         f"at rtde_watchdog_hz={rtde_watchdog_hz}); give it a shorter timeout_ms")
         continuity_input = check_continuity_input(continuity_input)
         if ft_bias is not None:
-            ft_bias = check_vector("ft_bias", ft_bias, 6)
+            ft_bias = check_ft_bias(ft_bias)
         zero_ft_sensor = check_bool("zero_ft_sensor", zero_ft_sensor)  # "no" is truthy
         self.image_shape = options.image_shape
         if reward == "goal_image":
@@ -290,10 +297,11 @@ class RealInsertionEnv(gym.Env):
         # [s] of `_wall_clock` at the last step's end (or reset's): a reset refused after the
         # watchdog was armed left it unset, and the next reset failed on it.
         self._last_step_end_wall = _wall_clock()
-        self.calibrated_ft_bias = np.zeros(6) if ft_bias is None else np.asarray(ft_bias, float)
+        #: The calibration's free-air F/T reading [N, N m] (base frame), or None.
+        self.calibrated_ft_bias = ft_bias
         #: The F/T bias [N, N m] (base frame) the episode's wrench is read against; until a
-        #: reset measures it, the sensor's own zero.
-        self._bias = np.zeros(6) if zero_ft_sensor else self.calibrated_ft_bias
+        #: reset measures it, the sensor's own zero (or, unzeroed, the calibration's).
+        self._bias = ft_bias if not zero_ft_sensor and ft_bias is not None else np.zeros(6)
         self.clock = clock
         self.servo_dt = 1.0 / servo_hz
         # Servo cycles per policy step: 150 Hz at 500 Hz servoing ran at 167 Hz without a word.
@@ -397,9 +405,13 @@ class RealInsertionEnv(gym.Env):
             samples = []
             for _ in range(BIAS_SAMPLES):
                 samples.append(self._hold(start, socket_mat, bias).wrench)
-            self._bias = (
-                np.mean(samples, axis=0) if self.zero_ft_sensor else self.calibrated_ft_bias
-            )
+            self._bias = np.mean(samples, axis=0)
+            if not self.zero_ft_sensor:
+                # The free-air reading is the bias, as zeroing would make it: the calibration's,
+                # subtracted instead, missed a CB3's drift (its wrench is estimated from joint
+                # currents): 60 N of it held the plug off the socket, or hid 90 N of a press
+                # from the force limit (real22).
+                self._check_drift(self._bias)
         except SafetyTrip as trip:
             raise RuntimeError(f"safety trip while resetting: {trip}") from trip
         safe.reset_wrench_filter()
@@ -606,6 +618,19 @@ class RealInsertionEnv(gym.Env):
                     self._step_force = max(self._step_force, force)
                 self.safe.tripped = trip
             raise
+
+    def _check_drift(self, bias: np.ndarray) -> None:
+        """Warn when the free-air F/T reading `bias` moved from the calibration's by more than
+        `FT_DRIFT_WARN`: it is subtracted all the same; the tool or payload may have changed."""
+        if self.calibrated_ft_bias is None:
+            return
+        moved = np.abs(bias - self.calibrated_ft_bias)
+        force, torque = float(moved[:3].max()), float(moved[3:].max())
+        if force > FT_DRIFT_WARN[0] or torque > FT_DRIFT_WARN[1]:
+            warnings.warn(
+                f"the free-air F/T reading moved {force:.1f} N / {torque:.2f} N m from the "
+                "calibration's ft_bias (subtracted: each reset's own reading is the bias); "
+                "if the tool or payload changed, calibrate again", UserWarning, stacklevel=2)
 
     def _release(self) -> RobotState:
         """Stop pressing before pulling out, and return the released reading.

@@ -362,3 +362,28 @@ def test_a_frozen_pose_reading_trips_and_is_never_a_reference():
     with pytest.raises(RuntimeError, match="still reads the value it froze at"):
         env.reset(seed=4)
     assert unsafe(env, faulty) == []
+
+
+def test_an_unzeroed_sensor_that_drifted_since_calibration_is_read_against_its_own_zero():
+    """With `zero_ft_sensor=False` (a CB3) the calibration's bias was subtracted: 60 N of drift
+    since then held the plug off the socket (0/3, no word), or hid 90 N of a press from the
+    force limit (real22). Each reset's free-air reading is now the bias; a drift is warned of,
+    and a bias no free plug reads is refused."""
+    from real.calibration import measure_ft_bias
+    from real.twin import DEFAULT_FT_BIAS
+
+    calibrated = measure_ft_bias(DigitalTwinRobot(USB, seed=0, start_height_mm=15.0))
+    drifted = tuple(np.add(DEFAULT_FT_BIAS, [0.0, 0.0, 60.0, 0.0, 0.0, 0.0]))
+    twin = DigitalTwinRobot(USB, seed=0, start_height_mm=15.0, ft_bias=drifted)
+    env = real.make(USB, robot=twin, socket_pose=twin.socket_pose(), start_height_mm=15.0,
+                    continuity_input=twin.continuity_input, zero_ft_sensor=False,
+                    ft_bias=calibrated)
+    with pytest.warns(UserWarning, match=r"moved (59|60|61)\.\d N / 0\.0\d N m from the calib"):
+        obs, _ = env.reset(seed=0)
+    assert np.abs(obs["wrench"][:3]).max() < 1.0  # free air reads ~0, not -60 N
+    with pytest.warns(UserWarning, match="from the calibration"):
+        result = run_trial(env, real.p_controller(env), seed=0, **IDENTITY)
+    assert result.success and result.safety_trip is None
+    with pytest.raises(ValueError, match="ft_bias reads 1e\\+09 N / 0 N m with the plug free"):
+        real.make(USB, robot=DigitalTwinRobot(USB, seed=0), socket_pose=twin.socket_pose(),
+                  zero_ft_sensor=False, ft_bias=[1e9, 0, 0, 0, 0, 0])
