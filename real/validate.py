@@ -90,11 +90,19 @@ class TrialLog:
                     f"{self.path} holds trials of another session ({found}); give another --out "
                     f"or delete it to start over"
                 )
-            for line in lines[1:] if found == self.header else []:
+            trials = lines[1:] if found == self.header else []
+            for number, line in enumerate(trials, start=2):
                 try:
                     self.results.append(EpisodeRecord.from_dict(json.loads(line)))
-                except (json.JSONDecodeError, TypeError, ValueError):
-                    break  # a line cut short by a crash: that trial runs again
+                except (json.JSONDecodeError, TypeError, ValueError) as err:
+                    if number == len(lines):  # the last line, cut short by a crash: run again
+                        break
+                    # Only the last line can be cut short (each open rewrites the file): every
+                    # intact trial after a damaged one was dropped and run again (real22).
+                    raise ValueError(
+                        f"{self.path} line {number} is no trial record ({err}), and trials "
+                        "follow it: repair or delete that line, or give another --out"
+                    ) from None
             self._rewrite()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)

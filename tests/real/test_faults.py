@@ -387,3 +387,27 @@ def test_an_unzeroed_sensor_that_drifted_since_calibration_is_read_against_its_o
     with pytest.raises(ValueError, match="ft_bias reads 1e\\+09 N / 0 N m with the plug free"):
         real.make(USB, robot=DigitalTwinRobot(USB, seed=0), socket_pose=twin.socket_pose(),
                   zero_ft_sensor=False, ft_bias=[1e9, 0, 0, 0, 0, 0])
+
+
+def test_a_damaged_trial_line_drops_only_itself_when_it_is_the_last(tmp_path):
+    """A damaged line mid-log dropped every intact trial after it, which then ran again on the
+    robot, without a word (real22). Only a last line can be cut short by a crash."""
+    from envs.episode import EpisodeRecord
+
+    def record(seed):
+        return EpisodeRecord(USB, "k", seed, True, 5, 5, 0.5, 1.0, 3.0, 0.0, 0.1, 0.05, 0.1,
+                             8.0, None, 0, None, 60.0, 0.0)
+
+    path, header = tmp_path / "trials.jsonl", {"task": USB}
+    log = TrialLog(path, header)
+    for seed in (0, 1, 2):
+        log.append(record(seed))
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1] + [lines[-1][:20]]) + "\n")  # the last, cut short
+    assert TrialLog(path, header).done_seeds() == {0, 1}
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[1][:-3] + "#{]", lines[2]]) + "\n")
+    with pytest.raises(ValueError, match=r"trials.jsonl line 2 is no trial record .* and trials "
+                                         r"follow it: repair or delete that line"):
+        TrialLog(path, header)
+    assert len(path.read_text().splitlines()) == 3  # left as it was
