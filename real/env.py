@@ -493,21 +493,29 @@ class RealInsertionEnv(gym.Env):
         except SafetyTrip as trip:  # including bad readings and a lost connection
             return self._tripped(self._blame_the_rtde_watchdog(trip, gap))
         except BaseException:  # a Ctrl-C (or a bug) mid-motion left the arm servoing and the
-            self._needs_reset = True  # episode open: the next step ran on without a reset
-            with contextlib.suppress(Exception):
-                self.safe.stop()
+            self._abandon_episode()  # episode open: the next step ran on without a reset
             raise
         self._state = state
         self._steps += 1
         self._last_step_end = self.clock()
         self._last_step_end_wall = _wall_clock()
-        obs = self._read_observation(state)
-        inserted = self._inserted(state)
-        reward = self._reward(obs, state, inserted)
+        try:
+            obs = self._read_observation(state)
+            inserted = self._inserted(state)
+            reward = self._reward(obs, state, inserted)
+        except BaseException:  # a Ctrl-C while a camera waited for its frame, too (real22)
+            self._abandon_episode()
+            raise
         if self.safe.tripped is not None:  # the link failed while a camera waited
             return self._tripped(self.safe.tripped)
         terminated = inserted and self.reward_type == "sparse"
         return obs, reward, terminated, False, self._info(state)
+
+    def _abandon_episode(self) -> None:
+        """After an exception inside a step: the arm stopped, the episode over (a reset next)."""
+        self._needs_reset = True
+        with contextlib.suppress(Exception):
+            self.safe.stop()
 
     def _check_open(self) -> None:
         if self._closed:  # a backend object outlives close(): a step after it servoed on

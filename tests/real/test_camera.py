@@ -108,6 +108,30 @@ def test_a_camera_timeout_ends_the_episode_with_the_arm_stopped():
     env.close()
 
 
+def test_a_ctrl_c_while_a_camera_waits_ends_the_episode_with_the_arm_stopped(monkeypatch):
+    """Only the motion was guarded: a Ctrl-C that landed in the camera read left the episode
+    open, and the next step ran on with the interrupted step's observation lost (real22)."""
+    import real
+
+    env = real.make_twin("InsertBench/USB-v0", seed=0, cameras=("wrist",),
+                         obs_mode="state+pixels", image_size=32, start_height_mm=15.0)
+    base = env.unwrapped
+    policy = real.p_controller(env)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(policy(obs))
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base.camera_devices["wrist"], "read_raw", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        env.step(policy(obs))
+    assert base.robot.commands[-1].name == "servoStop"
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(policy(obs))
+    env.close()
+
+
 def test_a_reward_cameras_timeout_ends_the_episode_too():
     """With state observations and the goal-image reward, the reward read its camera itself:
     a timeout raised with the episode open (the next step ran on) and, with one try, the arm
