@@ -246,10 +246,12 @@ def write_report(
     policy: str,
     runs: dict[str, list[EpisodeRecord]],
 ) -> tuple[Path, Path]:
-    """Write `<out_dir>/validate_<task>.md` (the table) and `.json` (summaries + episodes)."""
+    """Write `<out_dir>/validate_<task>.md` (the table) and `.json` (summaries + episodes);
+    with a "twin" run, `validate_<task>.twin.md` and `.json`: a rehearsal on the twin into the
+    robot session's folder wrote over the robot's report (real22)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "validate_" + task.replace("/", "_")
+    stem = "validate_" + task.replace("/", "_") + (".twin" if "twin" in runs else "")
     summaries = {name: summarize(results) for name, results in runs.items()}
     if "twin" in runs and "sim" in runs:
         summaries["twin"] = summarize(runs["twin"], twin_trials(runs["twin"], runs["sim"]))

@@ -56,11 +56,13 @@ def test_calibrate_then_validate(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    table = (out / "validate_InsertBench_USB-v0.md").read_text()
+    table = (out / "validate_InsertBench_USB-v0.twin.md").read_text()
     assert "| metric | sim | twin |" in table
+    # The robot's report keeps its name: a rehearsal into its folder wrote over it (real22)
+    assert not (out / "validate_InsertBench_USB-v0.md").exists()
     for row in ("success rate", "cycle time", "peak force", "safety trips"):
         assert row in table
-    report = json.loads((out / "validate_InsertBench_USB-v0.json").read_text())
+    report = json.loads((out / "validate_InsertBench_USB-v0.twin.json").read_text())
     assert report["summary"]["twin"]["episodes"] == 2
     assert report["summary"]["sim"]["episodes"] == 2
     # Each trial as it ends: the session printed nothing until its last (minutes on an arm).
@@ -163,7 +165,7 @@ def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypat
         "--episodes", "1", "--out", "report",
     ])
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "report/validate_InsertBench_USB-v0.json").read_text())
+    report = json.loads((tmp_path / "report/validate_InsertBench_USB-v0.twin.json").read_text())
     assert report["summary"]["twin"]["episodes"] == 1
     assert report["summary"]["twin"]["successes"] == 1  # the P-controller alone inserts
     # The session names the checkpoint by its content (real21): resumed from its absolute path
@@ -242,7 +244,7 @@ def test_validate_writes_each_trial_and_resumes(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     again = log.read_text().splitlines()
     assert again[:2] == first and len(again) == 3  # trial 1 kept, only trial 2 ran
-    report = json.loads((tmp_path / "out" / "validate_InsertBench_USB-v0.json").read_text())
+    report = json.loads((tmp_path / "out" / "validate_InsertBench_USB-v0.twin.json").read_text())
     assert [e["seed"] for e in report["episodes"]["twin"]] == [1000, 1001]
     other = runner.invoke(app, [*args, "--episodes", "2", "--env", "goal_noise_mm=1"])
     assert other.exit_code == 2
@@ -371,10 +373,10 @@ def test_validate_table_says_how_many_episodes_are_distinct(tmp_path, monkeypatc
     result = runner.invoke(app, ["real", "validate", "--task", USB, "--policy", "p_controller",
                                  "--twin", "--episodes", "3", "--out", "report"])
     assert result.exit_code == 0, result.output
-    table = (tmp_path / "report" / "validate_InsertBench_USB-v0.md").read_text()
+    table = (tmp_path / "report" / "validate_InsertBench_USB-v0.twin.md").read_text()
     assert "| episodes | 3 (1 distinct) | 3 (1 distinct) |" in table, table
     assert "| success rate [95% CI] | 100% [21%, 100%] | 100% [21%, 100%] |" in table
-    report = json.loads((tmp_path / "report" / "validate_InsertBench_USB-v0.json").read_text())
+    report = json.loads((tmp_path / "report" / "validate_InsertBench_USB-v0.twin.json").read_text())
     assert len({e["peak_force_n"] for e in report["episodes"]["twin"]}) > 1  # not replays
     assert report["summary"]["twin"]["effective_trials"] == 1
 
@@ -394,7 +396,7 @@ def test_validate_refuses_another_tasks_checkpoint(tmp_path, monkeypatch, capsys
     assert not (tmp_path / "report").exists()
     code, err = _cli(capsys, *args, "--allow-other-task")
     assert code == 0, err
-    assert (tmp_path / "report" / "validate_InsertBench_DSub-v0.md").is_file()
+    assert (tmp_path / "report" / "validate_InsertBench_DSub-v0.twin.md").is_file()
 
 
 def test_a_refused_session_does_not_block_the_corrected_command(tmp_path, monkeypatch, capsys):
@@ -449,7 +451,7 @@ def test_record_goal_images_then_validate_with_the_goal_image_reward(tmp_path, m
                                  "--env", "reward=goal_image", *image_kwargs,
                                  "--goal-images", "goals/usb.npz"])
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "report" / "validate_InsertBench_USB-v0.json").read_text())
+    report = json.loads((tmp_path / "report" / "validate_InsertBench_USB-v0.twin.json").read_text())
     assert report["summary"]["twin"]["successes"] == 1
     # The goal-image episode runs on past the mating: its line said "success in 50 steps".
     (twin,) = report["episodes"]["twin"]
