@@ -231,9 +231,26 @@ def _extract_archive(archive: Path, dest: Path) -> None:
                 total += m.size
             if total > MAX_TOTAL_BYTES:
                 raise SubmissionError(f"{archive} holds {total} bytes (max {MAX_TOTAL_BYTES})")
+            _check_nothing_after(tar, archive)
             tar.extractall(dest, members=members, filter="data")
     except (tarfile.TarError, OSError, EOFError) as err:
         raise SubmissionError(f"{archive} is not a readable .tar.gz: {err}") from None
+
+
+def _check_nothing_after(tar: tarfile.TarFile, archive: Path) -> None:
+    """SubmissionError unless only zero blocks follow the last member, read to the end.
+
+    tarfile takes a header it cannot read for the end of the archive and never reads gzip's
+    trailer: an archive with one bit flipped was entered as its damaged weights, and one with
+    a damaged header as its first members (leader22). Reading to the end checks gzip's CRC
+    and length (OSError otherwise).
+    """
+    reader = tar.fileobj
+    reader.seek(tar.offset)
+    while chunk := reader.read(1 << 20):
+        if chunk.count(0) != len(chunk):
+            raise SubmissionError(f"{archive} holds data past its last readable member: a "
+                                  "damaged or concatenated archive; pack it again")
 
 
 def _copy_directory(src: Path, dest: Path) -> None:

@@ -557,6 +557,35 @@ def test_a_submission_toml_with_a_byte_order_mark_is_read(tmp_path, monkeypatch,
     assert "self-reported entry" in result.stdout
 
 
+def test_a_damaged_archive_is_refused(tmp_path, monkeypatch):
+    """tarfile never reads gzip's trailer, and takes a header it cannot read for the end of
+    the archive: one flipped bit was entered as its damaged weights, a damaged header as the
+    members before it (leader22)."""
+    import gzip
+    import io
+
+    agent_submission(tmp_path / "sub")
+    tar_gz(tmp_path / "sub", tmp_path / "good.tar.gz")
+    packed = (tmp_path / "good.tar.gz").read_bytes()
+    crc = int.from_bytes(packed[-8:-4], "little") ^ 1  # the data's CRC-32, one bit off
+    (tmp_path / "crc.tar.gz").write_bytes(packed[:-8] + crc.to_bytes(4, "little") + packed[-4:])
+    _assert_refused(_submit(tmp_path, monkeypatch, "crc.tar.gz"),
+                    "crc.tar.gz is not a readable .tar.gz: CRC check failed", tmp_path)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for path in sorted((tmp_path / "sub").rglob("*")):
+            archive.add(path, arcname=path.relative_to(tmp_path / "sub").as_posix(),
+                        recursive=False)
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer, mode="r:") as archive:
+        last = archive.getmembers()[-1].offset
+    tar = bytearray(buffer.getvalue())
+    tar[last] ^= 0xFF  # submission.toml's header: its checksum fails
+    (tmp_path / "header.tar.gz").write_bytes(gzip.compress(bytes(tar)))
+    _assert_refused(_submit(tmp_path, monkeypatch, "header.tar.gz"),
+                    "header.tar.gz holds data past its last readable member", tmp_path)
+
+
 def _assert_refused_duplicate(result) -> None:
     assert result.exit_code == 1 and "already entry" in result.stderr
 
