@@ -136,10 +136,13 @@ def check_action(action: Any, space: gym.spaces.Box, step: int) -> np.ndarray:
     """The action as an array of the space's shape and dtype, finite and within its bounds;
     PolicyError if it is not one."""
     try:
+        if np.asarray(action).dtype.kind in "US":  # numpy parsed "0.5   " as 0.5 (leader22)
+            raise TypeError("it holds text")
         a = np.asarray(action, dtype=space.dtype)
     except (TypeError, ValueError) as err:
+        why = str(err) if len(str(err)) <= 200 else f"{str(err)[:200]}..."  # it quoted 1 MB
         raise PolicyError(f"step {step}: the policy returned {type(action).__name__}, "
-                          f"not an array: {err}") from None
+                          f"not an array of numbers: {why}") from None
     if a.shape != space.shape:
         raise PolicyError(f"step {step}: the policy returned an action of shape {a.shape}, "
                           f"the task's action space has shape {space.shape}")

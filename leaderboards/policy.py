@@ -53,6 +53,10 @@ MAX_ONNX_TENSORS = 10_000
 
 _ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                 "tensor(uint8)": np.uint8}
+#: The ONNX tensor types of floating-point numbers (`onnx.TensorProto`'s), whose NaN the
+#: weights check looks for.
+_ONNX_FLOATS = ("FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ",
+                "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "FLOAT4E2M1")
 
 
 def load_policy(kind: str, path: Path, env: gym.Env) -> Policy:
@@ -395,13 +399,21 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     # Every tensor, not only the top graph's initializers: onnxruntime reads a Constant's or a
     # subgraph's external data from the evaluator's working directory (the file's bytes then
     # steered the actions), and NaN there was as unchecked.
+    floats = {getattr(onnx.TensorProto, name, None) for name in _ONNX_FLOATS}
     for where, tensor in _tensors(model):
         if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
             raise SubmissionError(f"policy.onnx: {where} uses external data; embed every "
                                   "weight in the graph")
-        values = numpy_helper.to_array(tensor)
-        if not np.issubdtype(values.dtype, np.floating):
+        # Strings live outside onnxruntime's memory limit (a Gather of a 48 MB one grew the
+        # process by 0.44 GiB in a second) and are no action (leader22).
+        if tensor.data_type == onnx.TensorProto.STRING:
+            raise SubmissionError(f"policy.onnx: {where} holds strings; a policy's tensors "
+                                  "are numbers")
+        if tensor.data_type not in floats:
             continue
+        # bfloat16 and the float8 types are ml_dtypes arrays, not np.floating: their NaN went
+        # unchecked (leader22)
+        values = numpy_helper.to_array(tensor).astype(np.float32)
         # Weights must be finite; a constant may be +-inf (a one-sided Clip, a -inf mask, as
         # torch.onnx.export writes them), never NaN.
         weights = where.startswith("initializer")
@@ -413,8 +425,17 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         raise SubmissionError(f"policy.onnx has {nodes:,} nodes (subgraphs included), more than "
                               f"the {MAX_ONNX_NODES:,} a policy may have (`leaderboards.policy."
                               "MAX_ONNX_NODES`): its session is built outside the time limits")
+    for output in model.graph.output:
+        if output.type.tensor_type.elem_type == onnx.TensorProto.STRING or \
+                output.type.WhichOneof("value") != "tensor_type":
+            raise SubmissionError(f"policy.onnx output {output.name!r} is not a tensor of "
+                                  "numbers: the action is")
     constants = _tensor_constants(model)
     for node in _nodes(model):
+        if any(a.name in ("value_string", "value_strings") or
+               (a.name == "to" and a.i == onnx.TensorProto.STRING) for a in node.attribute):
+            raise SubmissionError(f"policy.onnx: node {node.name or node.op_type} makes "
+                                  "strings; a policy's tensors are numbers")
         if node.domain not in ("", "ai.onnx") or node.op_type not in ONNX_OPERATORS:
             domain = f"{node.domain}." if node.domain not in ("", "ai.onnx") else ""
             raise SubmissionError(

@@ -143,11 +143,23 @@ def test_a_constant_velocity_path_has_no_jerk():
     (np.array([0.0, np.nan, 0.0], np.float32), "non-finite action"),
     (np.zeros(4, np.float32), r"shape \(4,\)"),
     ("down", "not an array"),
+    (np.array(["0.5   ", "0", "1"]), "not an array of numbers: it holds text"),  # leader22
 ])
 def test_a_bad_action_is_refused_with_the_step_number(action, message):
     env = gym.make(USB)
     with pytest.raises(PolicyError, match=f"step 0: .*{message}"):
         run_episode(env, lambda obs: action, seed=0)
+
+
+def test_a_bad_actions_error_is_quoted_short():
+    """numpy's message quoted the whole value: one line of 1 MB (leader22)."""
+    class Garbage:
+        def __array__(self, dtype=None, copy=None):
+            raise ValueError("x" * 1_000_000)
+
+    with pytest.raises(PolicyError) as refused:
+        run_episode(gym.make(USB), lambda obs: Garbage(), seed=0)
+    assert len(str(refused.value)) < 300 and str(refused.value).endswith("x...")
 
 
 def test_policy_reset_is_called_with_the_episode_seed():

@@ -1112,6 +1112,53 @@ def test_an_onnx_constant_of_minus_infinity_is_accepted(tmp_path):
     env.close()
 
 
+@pytest.mark.parametrize("case", ["string_output", "string_cast", "value_strings",
+                                  "BFLOAT16", "FLOAT8E4M3FN"])
+def test_an_onnx_graph_of_strings_or_of_nan_in_narrow_floats_is_refused(tmp_path, case):
+    """A string action was parsed as numbers, or its error quoted 1 MB of it on one line;
+    strings live outside onnxruntime's memory limit. NaN in bfloat16 or float8 weights passed
+    (ml_dtypes arrays are not np.floating) (leader22)."""
+    import gymnasium as gym
+    from onnx import TensorProto, helper, numpy_helper
+
+    import envs  # noqa: F401  (registers the tasks)
+    from leaderboards.policy import _onnx_policy
+    from leaderboards.submission import SubmissionError
+
+    info = helper.make_tensor_value_info
+    inputs, out_type, weights = [info("tcp_pose", TensorProto.FLOAT, [1, 6])], TensorProto.FLOAT, []
+    if case == "string_output":
+        nodes = [helper.make_node("Constant", [], ["action"], value=numpy_helper.from_array(
+            np.array([["0.5"] * 3], dtype=object), "s"))]
+        out_type, message = TensorProto.STRING, "node Constant holds strings"
+    elif case == "string_cast":
+        nodes = [helper.make_node("Slice", ["tcp_pose", "start", "end", "axis"], ["xyz"]),
+                 helper.make_node("Cast", ["xyz"], ["text"], to=TensorProto.STRING),
+                 helper.make_node("Cast", ["text"], ["action"], to=TensorProto.FLOAT)]
+        weights = [numpy_helper.from_array(np.array([v], np.int64), name)
+                   for name, v in (("start", 0), ("end", 3), ("axis", 1))]
+        message = "node Cast makes strings"
+    elif case == "value_strings":
+        nodes = [helper.make_node("Constant", [], ["s"], value_strings=["x" * 100]),
+                 helper.make_node("Constant", [], ["action"], value=numpy_helper.from_array(
+                     np.zeros((1, 3), np.float32), "z"))]
+        message = "node Constant makes strings"
+    else:
+        weights = [helper.make_tensor("w", getattr(TensorProto, case), [1, 3],
+                                      [float("nan"), 0.0, 0.0])]
+        nodes = [helper.make_node("Cast", ["w"], ["action"], to=TensorProto.FLOAT)]
+        message = "initializer w holds NaN or inf values"
+    graph = helper.make_graph(nodes, "policy", inputs, [info("action", out_type, [1, 3])],
+                              weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    (tmp_path / "policy.onnx").write_bytes(model.SerializeToString())
+    env = gym.make("InsertBench/USB-v1", obs_mode="state")
+    with pytest.raises(SubmissionError, match=re.escape(message)):
+        _onnx_policy(tmp_path / "policy.onnx", env.unwrapped)
+    env.close()
+
+
 def test_a_killed_commands_private_copy_is_removed_by_a_later_one(tmp_path, monkeypatch):
     """A kill -9 during `leaderboard submit` left its copy of the submission in /tmp for good.
     A later command removes a day-old copy whose process is gone, never a live process's."""
