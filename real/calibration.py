@@ -6,7 +6,8 @@ depth are defined. Two ways to find it:
 - teach: freedrive, the operator seats the plug by hand, the pose is read;
 - touch: the operator holds the plug aligned just above the opening, then the robot descends
   slowly along the tool axis under the safety layer until the contact force shows the plug has
-  bottomed out; that pose is the seated one.
+  bottomed out; that pose is the seated one, once a sideways probe found the socket's walls
+  around the plug (`free_direction`).
 The F/T bias is the mean reading (base frame) with the plug free in the air; robots without
 zeroFtSensor (CB3) subtract it instead of zeroing at every reset.
 
@@ -55,6 +56,18 @@ TOUCH_READING_MARGIN_M = 0.003
 #: How much less than the socket's depth (`TaskSpec.seat_depth_mm`) a touch-off's descent may
 #: be [m]: the arm's compliance and a plug a little tilted. Less, it did not go in.
 TOUCH_DEPTH_SLACK_M = 0.001
+#: A touch-off's check that the socket holds the plug where it stopped: lifted this much off
+#: the stop [m] (no press, no friction on a board), the plug is sent sideways in four
+#: directions at `PROBE_SPEED_M_S`, each twice the connector's largest clearance plus
+#: `PROBE_BEYOND_PLAY_M` [m], or until the force against the move exceeds `PROBE_FORCE_N` (a
+#: stiff arm against a wall). Held there `PROBE_SETTLE_S`, a plug that followed to within
+#: half of `PROBE_BEYOND_PLAY_M` is free: on the board or the rim. (A compliant arm, as the
+#: twin's impedance, presses a wall with a few N only, but stays behind its target.)
+PROBE_LIFT_M = 0.0003
+PROBE_FORCE_N = 5.0
+PROBE_BEYOND_PLAY_M = 0.0006
+PROBE_SPEED_M_S = 0.003
+PROBE_SETTLE_S = 0.1
 #: How far a touch-off may descend beyond the plug's depth in the socket [m]: the few mm above
 #: the mouth it starts at, and room for the servo target to run past the seat and press.
 TOUCH_TRAVEL_PAST_MOUTH_M = 0.03
@@ -291,9 +304,11 @@ def touch_off_socket_pose(
         robot.setWatchdog(check_watchdog_hz(watchdog_hz, servo_hz))
     approach = tcp_pose_reading(robot)
     pos0, mat0 = pose_to_pos_mat(approach)
+    probe_m = probe_distance_m(task)
+    side = probe_m + 0.001  # the descent's corridor, and room for the sideways probe
     safety = SafetyConfig(
-        workspace_min_m=(-0.001, -0.001, -0.002),
-        workspace_max_m=(0.001, 0.001, max_travel_m),
+        workspace_min_m=(-side, -side, -0.002),
+        workspace_max_m=(side, side, max_travel_m),
         max_tilt_rad=0.02,
         force_limit_n=threshold + 20.0,
         max_speed_m_s=max(speed_m_s, 0.01),
@@ -320,6 +335,9 @@ def touch_off_socket_pose(
         travel_m = max(travel_m, float(axis @ (state.pos - pos0)))
         safe.servo(pos0 + axis * speed_m_s * dt * k, mat0)
         robot.waitPeriod(t0)
+    free = None
+    if touched is not None and descended_enough(touched, pos0, axis, task):
+        free = free_direction(robot, safe, touched, bias, dt, probe_m)
     safe.move_linear(pos0, mat0, 0.01, check_force=False)
     safe.stop()
     if touched is None:
@@ -335,14 +353,71 @@ def touch_off_socket_pose(
     # socket: the plug stopped short of its seat, and that stop was saved as the seat (a plug
     # resting on the board then scored a success).
     descended_m = float(axis @ (pose_to_pos_mat(touched)[0] - pos0))
-    if descended_m < task.seat_depth_mm * MM - TOUCH_DEPTH_SLACK_M:
+    if not descended_enough(touched, pos0, axis, task):
         raise CalibrationError(
             f"the plug stopped {descended_m / MM:.1f} mm below where it was held, short of the "
             f"{task.seat_depth_mm:g} mm it goes into the socket: it landed on the rim or the "
             "board, or started inside the socket. Hold it aligned with the opening, its face a "
             "few mm above it, and run the command again"
         )
+    # Held higher above the board than the socket is deep, a plug beside the opening went as
+    # far down before landing on the board, and that stop was saved as the seat (real22).
+    if free is not None:
+        raise CalibrationError(
+            f"the plug stopped {descended_m / MM:.1f} mm below where it was held, but moved "
+            f"{probe_m / MM:.1f} mm sideways ({free}) without meeting a wall: it is not in the "
+            "socket (it landed on the board or the rim). Hold it aligned with the opening, its "
+            "face a few mm above it, and run the command again"
+        )
     return touched
+
+
+def descended_enough(touched: np.ndarray, pos0: np.ndarray, axis: np.ndarray,
+                     task: TaskSpec) -> bool:
+    """Whether a touch-off that started at `pos0` and stopped at `touched` went at least the
+    plug's depth in the socket down `axis` (less `TOUCH_DEPTH_SLACK_M`)."""
+    descended_m = float(axis @ (pose_to_pos_mat(touched)[0] - pos0))
+    return descended_m >= task.seat_depth_mm * MM - TOUCH_DEPTH_SLACK_M
+
+
+def probe_distance_m(task: TaskSpec) -> float:
+    """How far [m] the touch-off's sideways probe goes before it calls the plug free: twice
+    the connector's largest clearance (body, keys, tongue, pins: the plug may rest against the
+    opposite wall) plus `PROBE_BEYOND_PLAY_M`."""
+    c = task.connector
+    play_mm = max(c.clearance_mm, c.key_clearance_mm if c.keys else 0.0,
+                  c.tongue.clearance_mm if c.tongue else 0.0,
+                  c.pin_clearance_mm if c.pins else 0.0)
+    return 2 * play_mm * MM + PROBE_BEYOND_PLAY_M
+
+
+def free_direction(robot: RobotBackend, safe: SafeRobot, touched: np.ndarray, bias: np.ndarray,
+                   dt: float, probe_m: float) -> str | None:
+    """The first tool-frame direction ("+x", "-x", "+y", "-y") in which the plug, lifted
+    `PROBE_LIFT_M` off its stop at `touched`, follows a target `probe_m` sideways (see
+    `PROBE_LIFT_M`); None when a wall holds it in all four. The arm ends at the lifted stop."""
+    pos, mat = pose_to_pos_mat(touched)
+    lifted = pos - mat[:, 2] * PROBE_LIFT_M
+    safe.move_linear(lifted, mat, PROBE_SPEED_M_S, force_bias=bias)
+    steps = int(np.ceil(probe_m / (PROBE_SPEED_M_S * dt)))
+    settle = int(np.ceil(PROBE_SETTLE_S / dt))
+    for name, local in (("+x", (1, 0, 0)), ("-x", (-1, 0, 0)), ("+y", (0, 1, 0)),
+                        ("-y", (0, -1, 0))):
+        unit = np.asarray(local, dtype=np.float64)  # TCP frame
+        moved_m = 0.0
+        for k in range(1, steps + settle + 1):
+            t0 = robot.initPeriod()
+            state = safe.read()
+            moved_m = float(unit @ (mat.T @ (state.pos - lifted)))
+            wrench = safe.check_wrench(safe.tool_wrench(state, bias))
+            if -float(wrench[:3] @ unit) > PROBE_FORCE_N:  # the environment pushes back
+                break
+            safe.servo(lifted + mat @ unit * probe_m * min(k, steps) / steps, mat)
+            robot.waitPeriod(t0)
+        safe.move_linear(lifted, mat, PROBE_SPEED_M_S, force_bias=bias)
+        if moved_m > probe_m - PROBE_BEYOND_PLAY_M / 2:
+            return name
+    return None
 
 
 def check_clear_of_the_socket(robot: RobotBackend, task: TaskSpec, socket_pose: np.ndarray) -> None:

@@ -165,6 +165,29 @@ def test_a_touch_off_that_stops_short_of_the_seat_is_refused(offset_m, height_m)
         calibrate(twin, SPEC, "touch", prompt, "digital-twin")
 
 
+@pytest.mark.parametrize(("offset_m", "above_mouth_m"), [((0.0, 0.0035), 0.012),
+                                                       ((0.006, 0.0), 0.016)])
+def test_a_touch_off_that_lands_on_the_board_from_high_enough_is_refused(offset_m,
+                                                                        above_mouth_m):
+    """Held beside the opening higher above the board than the socket is deep, the plug went
+    as far down before landing on the board, and that stop was saved as the seat: a plug 12 mm
+    above the real seat then scored a success (real22). The socket holds a seated plug
+    sideways; the board does not."""
+    twin = DigitalTwinRobot(USB)
+    pos, mat = pose_to_pos_mat(twin.socket_pose())
+    height_m = SPEC.seat_depth_mm * 1e-3 + above_mouth_m
+
+    def prompt(message: str) -> None:
+        twin.operator_move_to(pos_mat_to_pose(
+            pos + mat @ np.array([*offset_m, -height_m]), mat))
+
+    with pytest.raises(RuntimeError, match=r"the plug stopped 1\d\.\d mm below where it was "
+                                           r"held, but moved 1\.\d mm sideways \([+-][xy]\) "
+                                           r"without meeting a wall: it is not in the socket"):
+        calibrate(twin, SPEC, "touch", prompt, "digital-twin")
+    assert twin.commands[-1].name == "servoStop"  # and the arm went back up, stopped
+
+
 def test_a_plug_not_lifted_clear_after_teach_is_refused():
     """Left seated after "lift the plug clear", the plug's contact gave an F/T bias of 23 N
     (-7 N free), saved without a word."""
