@@ -170,6 +170,12 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     tasks = _require(where, data, "tasks", list)
     if not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise PresetError(f"{where}: 'tasks' must be a non-empty list of task IDs, got {tasks!r}")
+    # Gymnasium ran "InsertBench/USB" as the latest version, under an identity that moves with
+    # each new version, and the report could not name its version (matrix21).
+    unversioned = [t for t in tasks if not _TASK_VERSION.search(t)]
+    if unversioned:
+        raise PresetError(f"{where}: task IDs must name their version (-vN, e.g. "
+                          f"InsertBench/USB-v1): {unversioned}")
     # "envs:X" (Gymnasium's module:ID) beside "X" ran one task twice under one label.
     if len({t.rpartition(":")[2] for t in tasks}) != len(tasks):
         raise PresetError(f"{where}: 'tasks' has duplicates: {tasks!r}")
@@ -230,18 +236,29 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
 
     cells: list[Cell] = []
     axis_names = list(axes)
+    kept: set[tuple[int, str, str]] = set()  # (rule, "set" or an agent name, key) in some cell
     for task_id in tasks:
         for combo in itertools.product(*(axes[k] for k in axis_names)):
             axis_values = dict(zip(axis_names, combo, strict=True))
             env_kwargs = {**fixed_kwargs, **axis_values}
             implied_configs: dict[str, dict[str, Any]] = {}
-            for when, implied, configs in rules:
+            applied = []
+            for i, (when, implied, configs) in enumerate(rules):
                 if all(env_kwargs.get(k) == v for k, v in when.items()):
+                    applied.append(i)
                     env_kwargs.update(implied)
                     for agent_name, config in configs.items():
                         implied_configs.setdefault(agent_name, {}).update(config)
             label = task_label(task_id, axis_values)
             for agent in agents:
+                final = {**env_kwargs, **agent["env_kwargs"]}
+                final_config = implied_configs.get(agent["name"], {})
+                for i in applied:
+                    kept.update((i, "set", k) for k, v in rules[i][1].items()
+                                if _same(final.get(k), v))
+                    kept.update((i, agent["name"], k)
+                                for k, v in rules[i][2].get(agent["name"], {}).items()
+                                if _same(final_config.get(k), v))
                 for seed in seeds:
                     cells.append(
                         Cell(
@@ -260,6 +277,17 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                             num_envs=agent["num_envs"],
                         )
                     )
+    # A later rule or an agent's env_kwargs setting a key otherwise wherever the rule applies
+    # left the rule's value in no cell, without a word (matrix21).
+    for i, (_, implied, configs) in enumerate(rules):
+        for owner, table in (("set", implied), *configs.items()):
+            for key, value in table.items():
+                if (i, owner, key) not in kept:
+                    what, who = ((owner, "a later rule or the agents' env_kwargs") if
+                                 owner == "set" else (f"agent_config.{owner}", "a later rule"))
+                    raise PresetError(
+                        f"{where}: rules[{i}].{what} sets {key} = {value!r}, which no cell "
+                        f"keeps: {who} set it otherwise wherever the rule applies")
     try:
         cells_by_hash(cells)
     except (ValueError, TypeError) as err:  # TypeError: a TOML date as a value (matrix19)
@@ -279,6 +307,11 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
         reference_note=reference_note,
         reference=reference,
     )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as preset values: True is not 1."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
 def _check_finite(where: str, value: Any) -> None:
@@ -416,6 +449,11 @@ def _parse_agents(where: str, agents: Any, eval_every: int) -> list[dict[str, An
             "env_kwargs": agent_kwargs,
         })
     labels = [a["label"] for a in parsed]
+    names = {a["name"] for a in parsed}
+    for i, agent in enumerate(parsed):  # `--agent td3` ran SAC labelled "td3" too (matrix21)
+        if agent["label"] != agent["name"] and agent["label"] in names:
+            raise PresetError(f"{where}: agents[{i}]'s label {agent['label']!r} names another "
+                              "agent of the preset (`--agent` selects by both); choose another")
     # As a report shows them: "P " and "P" were two columns no reader could tell apart.
     if len({" ".join(label.split()) for label in labels}) != len(labels):
         raise PresetError(f"{where}: agent labels must be unique (spaces aside), got {labels}; "
@@ -511,8 +549,11 @@ def check_runnable(cells: list[Cell]) -> None:
         except Exception as err:  # noqa: BLE001 - gym raises several kinds; report them all
             problems.append(f"task {cell.task_id} with {dict(cell.env_kwargs)}: "
                             f"{innermost_message(err)}")
+    # The kwargs the checks below read, as text: a list given as `reward` was a TypeError
+    # ("unhashable type") that hid the message the loop above collected for it (matrix21).
     configs = {(c.agent, canonical_json(dict(c.agent_config)), c.num_envs, c.budget_steps,
-                c.env_kwargs.get("reward"), c.env_kwargs.get("obs_frame")): c for c in cells}
+                canonical_json([c.env_kwargs.get("reward"), c.env_kwargs.get("obs_frame")])): c
+               for c in cells}
     for cell in configs.values():
         try:
             spec = agent_spec(cell.agent)

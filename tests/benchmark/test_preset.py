@@ -155,6 +155,26 @@ def _data(**changes: object) -> dict:
         ({"agents": [{"name": "sac", "budget_steps": 10, "label": "P "},
                      {"name": "td3", "budget_steps": 10, "label": "P"}]},
          r"agent labels must be unique \(spaces aside\), got \['P ', 'P'\]"),
+        # matrix21: run as the latest version under an identity that moves with each new one,
+        # then a report that could not be made
+        ({"tasks": ["InsertBench/USB"]}, r"task IDs must name their version \(-vN"),
+        # matrix21: the later rule's value, or the agent's, won in every cell without a word
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}, "set": {"grasp_noise_mm": 1.0}},
+                    {"when": {"goal_noise_mm": 1.0}, "set": {"grasp_noise_mm": 2.0}}]},
+         r"rules\[0\].set sets grasp_noise_mm = 1.0, which no cell keeps: a later rule or the "
+         "agents' env_kwargs set it otherwise wherever the rule applies"),
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}, "set": {"grasp_noise_mm": 1.0}}],
+          "agents": [{"name": "p_controller", "budget_steps": 0,
+                      "env_kwargs": {"grasp_noise_mm": 0.0}}]},
+         r"rules\[0\].set sets grasp_noise_mm = 1.0, which no cell keeps"),
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}, "agent_config": {"sac": {"gamma": 0.9}}},
+                    {"when": {"goal_noise_mm": 1.0}, "agent_config": {"sac": {"gamma": 0.8}}}],
+          "agents": [{"name": "sac", "budget_steps": 10}]},
+         r"rules\[0\].agent_config.sac sets gamma = 0.9, which no cell keeps: a later rule set"),
+        # matrix21: `--agent td3` selected SAC labelled "td3" as well
+        ({"agents": [{"name": "sac", "budget_steps": 10, "label": "td3"},
+                     {"name": "td3", "budget_steps": 10, "label": "TD3 tuned"}]},
+         r"agents\[0\]'s label 'td3' names another agent of the preset"),
         # render_mode=0 failed in every cell; disable_env_checker took any string as true.
         ({"env_kwargs": {"render_mode": 0}}, r"\['render_mode'\] are gym.make's"),
         ({"agents": [{"name": "sac", "budget_steps": 10,
@@ -239,6 +259,19 @@ def test_a_registered_env_that_is_no_insertion_task_is_refused_before_any_cell()
     with pytest.raises(PresetError, match="task CartPole-v1 with {}: not an InsertBench "
                                           "insertion environment: CartPoleEnv"):
         check_runnable(parse_preset(data, "cartpole").cells)
+
+
+@pytest.mark.parametrize("value", [["sparse"], {"a": 1}])
+def test_a_reward_that_is_no_name_is_one_message_before_any_cell(value) -> None:
+    """A list or table as `reward` was "TypeError: unhashable type", which hid the message
+    the check had collected for it (matrix21)."""
+    from benchmark.preset import check_runnable
+
+    data = _data(tasks=["InsertBench/USB-v1"], axes={}, env_kwargs={"reward": value},
+                 agents=[{"name": "p_controller", "budget_steps": 0}])
+    with pytest.raises(PresetError, match=r"the preset cannot run \(1 problem\(s\), no cell "
+                                          r"started\): task InsertBench/USB-v1 with .*reward"):
+        check_runnable(parse_preset(data, "reward").cells)
 
 
 def test_a_blind_search_told_where_the_socket_is_is_refused_before_any_cell() -> None:
