@@ -16,6 +16,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import numpy as np
+
 C = TypeVar("C")
 
 
@@ -194,6 +196,8 @@ def _check_capacity(cls_name: str, name: str, value: Any) -> None:
 
 def _convert(cls_name: str, name: str, value: Any, hint: Any) -> Any:
     """Convert ``value`` (possibly a CLI string) to the type ``hint``; errors name the field."""
+    if isinstance(value, np.generic):  # np.int64(1) for a Literal field was kept, and its
+        value = value.item()  # JSON failed at save (agents21); np.bool_ was refused
     origin = get_origin(hint)
     try:
         if origin is Literal:

@@ -90,6 +90,11 @@ class _ScriptedBase(CheckpointMixin):
         *,
         seed: int = 0,
     ):
+        if getattr(self, "holds_start_xy", False) and "tcp_pose" not in observation_space.spaces:
+            # It made the run folder, then stopped on "KeyError: 'tcp_pose'" (agents21)
+            raise ValueError(f"{self.name} steers by the observation entry 'tcp_pose'; the "
+                             f"space has {list(observation_space.spaces)} (use obs_mode='state' "
+                             "or 'state+pixels')")
         self.observation_space = observation_space
         self.action_space = action_space
         self.config = config

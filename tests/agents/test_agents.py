@@ -632,3 +632,27 @@ def test_bc_without_online_updates_keeps_its_input_scaling_under_corrections():
         agent.update()
     assert agent.gradient_steps == 5 and len(agent.demo_buffer) > 5
     np.testing.assert_array_equal(agent.act(obs, deterministic=True), before)
+
+
+@pytest.mark.parametrize("name", ["straight_down", "random_search", "spiral_search"])
+def test_a_search_without_tcp_pose_is_refused_when_made(name):
+    """On obs_mode="pixels" the searches made the run folder, then stopped on
+    "KeyError: 'tcp_pose'" (agents21)."""
+    env = gym.make("InsertBench/USB-v1", obs_mode="pixels", image_size=32)
+    with pytest.raises(ValueError, match=f"{name} steers by the observation entry 'tcp_pose'; "
+                                         r"the space has \['side', 'wrist'\]"):
+        make_agent(name, env.observation_space, env.action_space, {})
+
+
+def test_numpy_scalars_in_a_config_are_plain_values(tmp_path):
+    """np.int64 for a Literal field was kept, and save failed on its JSON; np.bool_ was refused
+    for a bool field (agents21)."""
+    env = gym.make(STANDIN)
+    agent = make_agent("straight_down", env.observation_space, env.action_space,
+                       {"down_sign": np.int64(-1)})
+    assert type(agent.config.down_sign) is int
+    agent.save(tmp_path / "search")
+    assert load_agent(tmp_path / "search").config.down_sign == -1
+    sac = make_agent("sac", env.observation_space, env.action_space,
+                     {"critic_layer_norm": np.bool_(True), "hidden": (8,)})
+    assert sac.config.critic_layer_norm is True
