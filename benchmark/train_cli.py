@@ -305,12 +305,16 @@ def eval_command(
         Path | None, typer.Option(help="Write an MP4 of the first episode (the side camera at "
                                        "640x480), and beside it NAME.tasks.json.")
     ] = None,
+    torch_threads: Annotated[int | None, typer.Option(
+        help="torch CPU threads: a policy's actions, and so its episodes, depend on the count "
+             "(default: the run's, else torch's).")] = None,
 ) -> None:
     """Evaluate a checkpoint on the fixed evaluation seeds; prints success rate with a 95% CI.
 
-    The env kwargs are the run's (run.json), updated by any --env. A checkpoint whose run was
-    trained on another task is refused unless --allow-other-task. The policy runs on the CPU,
-    whatever device it was trained on.
+    The env kwargs are the run's (run.json), updated by any --env. The seeds are the run's
+    evaluation seeds (consecutive from its first; a run without them: the default ones). A
+    checkpoint whose run was trained on another task is refused unless --allow-other-task. The
+    policy runs on the CPU, whatever device it was trained on.
     """
     from rich.console import Console
 
@@ -341,6 +345,8 @@ def eval_command(
     agent_dir, run = resolve_checkpoint(checkpoint)
     if json_out is not None:
         _check_not_the_runs(json_out, agent_dir)
+    seeds = _run_eval_seeds(run, episodes)
+    _set_eval_threads(torch_threads, run)
     trained_on = run.get("task_id") if run else None
     if task is None:  # the run records it: a user repeated it
         if trained_on is None:
@@ -403,7 +409,7 @@ def eval_command(
                       f"was trained with are unknown, so it runs on {task} with the given --env "
                       "only (no check)", UserWarning, stacklevel=2)
     frames: list = []
-    records = evaluate(environment, agent, episodes, frames=frames if video else None)
+    records = evaluate(environment, agent, episodes, seeds, frames=frames if video else None)
     summary = summarize(records)
     if video is not None:  # a trained policy's video: `rollout --video` runs scripted ones only
         writer = TaskVideo(video, environment.metadata["render_fps"])
@@ -415,13 +421,70 @@ def eval_command(
             raise
     environment.close()
     console = Console()
-    console.print(f"{name} from {agent_dir} on {task} {env_kwargs}", markup=False)
+    import torch
+
+    console.print(f"{name} from {agent_dir} on {task} {env_kwargs}, seeds {_span(seeds)}, "
+                  f"{torch.get_num_threads()} torch thread(s)", markup=False)
     _print_summary(console, summary)
     if json_out is not None:
         write_json(json_out,  # a mean over no successes is null, not NaN
                    {"task_id": task, "env_kwargs": env_kwargs, "checkpoint": str(agent_dir),
+                    "eval_seeds": seeds, "torch_threads": torch.get_num_threads(),
                     "summary": summary, "episodes": [r.to_dict() for r in records]},
                    non_finite="null")
+
+
+def _run_eval_seeds(run: dict[str, Any] | None, episodes: int) -> list[int]:
+    """`episodes` evaluation seeds, consecutive from the run's first (a matrix cell's start at
+    its preset's `eval_seeds`: `eval` used the default ones, and scored other episodes than
+    the run's evaluations, agents21); the default seeds for a run that records none. A run
+    whose seeds are no such range gives its own, at most as many as it has."""
+    from benchmark.evaluate import eval_seeds
+    from benchmark.train import seed_clash
+
+    recorded = run.get("eval_seeds") if run else None
+    if not (isinstance(recorded, list) and recorded
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in recorded)):
+        return eval_seeds(episodes)
+    if recorded == list(range(recorded[0], recorded[0] + len(recorded))):
+        seeds = list(range(recorded[0], recorded[0] + episodes))
+    elif episodes <= len(recorded):
+        seeds = recorded[:episodes]
+    else:
+        raise typer.BadParameter(f"the run evaluated on {len(recorded)} seeds of its own (no "
+                                 f"range to extend): give --episodes {len(recorded)} or fewer",
+                                 param_hint="--episodes")
+    clash = seed_clash(run["seed"], seeds) if isinstance(run.get("seed"), int) else None
+    if clash:
+        raise typer.BadParameter(clash, param_hint="--episodes")
+    return seeds
+
+
+def _set_eval_threads(threads: int | None, run: dict[str, Any] | None) -> None:
+    """torch's thread count for `eval`: `threads`, else the run's recorded one (its actions
+    depend on it: 1 against 2 threads changed every episode's record, agents21), else
+    torch's; a count other than the run's is warned of."""
+    import torch
+
+    recorded = run.get("torch_threads") if run else None
+    recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else None
+    from envs.tether import available_cores
+
+    if threads is None and recorded is not None and 1 <= recorded <= 4 * available_cores():
+        threads = recorded
+    set_torch_threads(threads)
+    if recorded is not None and torch.get_num_threads() != recorded:
+        warnings.warn(f"the run trained and evaluated on {recorded} torch thread"
+                      f"{'' if recorded == 1 else 's'}, this evaluation runs on "
+                      f"{torch.get_num_threads()}: its episodes may differ from the run's in "
+                      "their last digits and beyond", UserWarning, stacklevel=2)
+
+
+def _span(seeds: list[int]) -> str:
+    """Seeds as text: "1000-1019" for a range."""
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 1:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def _space_shapes(space: Any) -> dict[str, tuple[int, ...]] | tuple[int, ...]:

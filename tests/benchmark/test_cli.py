@@ -864,6 +864,36 @@ def test_eval_reads_only_the_checkpoints_own_run_description(capsys, in_tmp):
     assert code == 2 and "was trained on InsertBench/USB-v1, not InsertBench/DSub-v1" in err
 
 
+def test_eval_runs_on_the_runs_seeds_and_torch_threads(capsys, in_tmp, request):
+    """A matrix cell evaluated on its preset's seeds, `eval` on the default ones: other
+    episodes than the run's; and its actions depend on torch's thread count, which it could
+    neither set nor record (agents21)."""
+    import torch
+
+    from benchmark.train import train
+
+    train("InsertBench/USB-v1", "p_controller", steps=0, out_dir="cell", eval_episodes=2,
+          eval_seeds=[1_000_000, 1_000_001], progress=False)
+    run = json.loads((in_tmp / "cell" / "run.json").read_text())
+    run["torch_threads"] = 1  # as the cell's worker ran
+    (in_tmp / "cell" / "run.json").write_text(json.dumps(run))
+    threads = torch.get_num_threads()
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    torch.set_num_threads(2)
+    code, out, err = run_cli(capsys, "eval", "--checkpoint", "cell", "--episodes", "3",
+                             "--json-out", "e.json")
+    assert code == 0, err
+    assert "seeds 1000000-1000002, 1 torch thread(s)" in " ".join(out.split())
+    evaluation = json.loads((in_tmp / "e.json").read_text())
+    assert evaluation["eval_seeds"] == [1_000_000, 1_000_001, 1_000_002]
+    assert evaluation["torch_threads"] == 1
+    assert [e["seed"] for e in evaluation["episodes"]] == evaluation["eval_seeds"]
+    code, _, err = run_cli(capsys, "eval", "--checkpoint", "cell", "--episodes", "1",
+                           "--torch-threads", "2")
+    assert code == 0 and "the run trained and evaluated on 1 torch thread, this evaluation " \
+        "runs on 2" in " ".join(err.split()), err
+
+
 def test_eval_json_and_evaluations_json_are_standard_json_without_successes(capsys, in_tmp):
     """A mean over no successes was written as a bare NaN, which JSON.parse refuses."""
     def strict(path):
