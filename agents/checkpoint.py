@@ -381,7 +381,9 @@ class CheckpointMixin:
         except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as err:
             raise ValueError(f"{path / AGENT_JSON}: its extra state does not load (a damaged or "
                              f"edited checkpoint?): {err}") from None
-        negative = [k for k in ("env_steps", "gradient_steps")
+        # Every counter an agent keeps (RLPD's actor_steps, AWAC's offline_rows, ...; agents21)
+        negative = [k for k in ("env_steps", "gradient_steps", "actor_steps", "offline_rows",
+                                "online_trials", "online_trials_classifier_success")
                     if isinstance(getattr(self, k, 0), int) and getattr(self, k, 0) < 0]
         if negative:
             raise ValueError(f"{path / AGENT_JSON}: negative counters {negative} (a damaged or "

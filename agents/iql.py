@@ -556,9 +556,17 @@ class IQLAgent(CheckpointMixin):
         self.gradient_steps = int(state.get("gradient_steps", 0))
         self.offline.ensure([int(t) for t in state.get("offline_tasks", [])])
         self.offline_rows = int(state.get("offline_rows", 0))
+        success_rows = [int(r) for r in state.get("online_success_rows", [])]
+        trial_rows = [int(r) for r in state.get("trial_rows", [])]
+        # Rows of the online buffer: -1 labelled its last row a success, 10**9 failed at load or
+        # at the next trial's end with a bare IndexError (agents21).
+        capacity = len(self.online_trial_success)
+        outside = [r for r in success_rows + trial_rows if not 0 <= r < capacity]
+        if outside:
+            raise ValueError(f"rows {outside[:5]} lie outside the online buffer's {capacity:,}")
         self.online_trial_success[:] = False
-        self.online_trial_success[state.get("online_success_rows", [])] = True
-        self.trial_rows = [int(r) for r in state.get("trial_rows", [])]
+        self.online_trial_success[success_rows] = True
+        self.trial_rows = trial_rows
         self.online_trials = int(state.get("online_trials", 0))
         self.online_trials_classifier_success = int(
             state.get("online_trials_classifier_success", 0))

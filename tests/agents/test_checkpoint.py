@@ -332,3 +332,29 @@ def test_an_agent_restored_without_its_demos_refuses_to_train_on(tmp_path, name,
     given_again = load_agent(tmp_path / "a")  # ... as when its demos are given again
     given_again.pretrain(collect_demos(env, make_base_policy(env), 1))
     online_steps(env, given_again, 40)
+
+
+@pytest.mark.parametrize(("name", "key", "value", "message"), [
+    ("iql", "online_success_rows", [10**9], "rows [1000000000] lie outside the online buffer's"),
+    ("iql", "online_success_rows", [-1], "rows [-1] lie outside"),  # labelled the last row
+    ("iql", "trial_rows", [10**9], "rows [1000000000] lie outside"),  # failed at a trial's end
+    ("rlpd", "actor_steps", -1, "negative counters ['actor_steps']"),
+])
+def test_an_edited_agent_counter_or_row_is_named(tmp_path, name, key, value, message):
+    """An IndexError at load, or a checkpoint loaded with rows or counters no run makes
+    (agents21)."""
+    import gymnasium as gym
+
+    from agents import make_agent
+    from tests.agents.helpers import agent_kwargs
+
+    env = gym.make("InsertBenchStandIn/PegPoint-v0")
+    agent = make_agent(name, env.observation_space, env.action_space,
+                       {"hidden": (8,), "buffer_size": 64}, seed=0, **agent_kwargs(name, env))
+    agent.save(tmp_path / "a")
+    meta = json.loads((tmp_path / "a" / "agent.json").read_text())
+    assert key in meta["extra"]
+    meta["extra"][key] = value
+    (tmp_path / "a" / "agent.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_agent(tmp_path / "a", **agent_kwargs(name, env))
