@@ -187,8 +187,13 @@ class _BoundedGzip:
                                   f"(its files may hold {MAX_TOTAL_BYTES:,})")
 
     def read(self, size: int = -1) -> bytes:
-        self._refuse_past(self.stream.tell() + size if size >= 0 else self.limit + 1)
-        return self.stream.read(size)
+        # At most one byte past the limit is read, and refused: a read asked for past it is no
+        # fault by itself (the end-of-archive check asks for 1 MiB at a time, and an archive
+        # of 256 MiB with large tar records was refused; diff27).
+        room = self.limit + 1 - self.stream.tell()
+        data = self.stream.read(room if size < 0 else min(size, room))
+        self._refuse_past(self.stream.tell())
+        return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self._refuse_past(offset if whence == 0 else self.stream.tell() + offset)

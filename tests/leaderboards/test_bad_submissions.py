@@ -586,6 +586,26 @@ def test_a_damaged_archive_is_refused(tmp_path, monkeypatch):
                     "header.tar.gz holds data past its last readable member", tmp_path)
 
 
+def test_an_archive_padded_up_to_its_limit_is_read(tmp_path, monkeypatch, tiny_track):
+    """Reading to the end asked for 1 MiB at a time, and a read asked for past the limit was
+    refused, not one that went past it: 256 MiB of files in a tar of 1 MiB records (`tar -b
+    2048`) was refused (diff27). Zeros past the limit still are."""
+    import gzip
+
+    monkeypatch.setattr(submission_module, "MAX_FILES", 10)
+    agent_submission(tmp_path / "sub")
+    tar_gz(tmp_path / "sub", tmp_path / "plain.tar.gz")
+    tar = gzip.decompress((tmp_path / "plain.tar.gz").read_bytes())
+    monkeypatch.setattr(submission_module, "MAX_TOTAL_BYTES", len(tar))
+    limit = len(tar) + 12 * submission_module.ARCHIVE_BYTES_PER_MEMBER
+    (tmp_path / "padded.tar.gz").write_bytes(gzip.compress(tar + bytes(limit - len(tar))))
+    result = _submit(tmp_path, monkeypatch, "padded.tar.gz", "--track", TINY)
+    assert result.exit_code == 0, result.output
+    (tmp_path / "over.tar.gz").write_bytes(gzip.compress(tar + bytes(limit + 1 - len(tar))))
+    result = _submit(tmp_path, monkeypatch, "over.tar.gz", "--track", TINY)
+    assert result.exit_code == 1 and "over.tar.gz decompresses to more than" in result.stderr
+
+
 def _assert_refused_duplicate(result) -> None:
     assert result.exit_code == 1 and "already entry" in result.stderr
 
