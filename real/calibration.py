@@ -50,7 +50,7 @@ from real.safety import SafeRobot
 #: they may lie [m, rad] for an arm at rest.
 POSE_READINGS = 10
 POSE_SPREAD = (0.0005, 0.005)
-#: How far outside the touch-off's +-1 mm corridor a reading may lie [m]: the default 20 mm
+#: How far outside the touch-off's lateral corridor a reading may lie [m]: the default 20 mm
 #: let the descent run 14 mm beside a glitched approach reading, pressing on the socket wall.
 TOUCH_READING_MARGIN_M = 0.003
 #: How much less than the socket's depth (`TaskSpec.seat_depth_mm`) a touch-off's descent may
@@ -274,9 +274,10 @@ def touch_off_socket_pose(
     retention) N for a version-0 connector without documented forces): the plug has bottomed
     out. Returns that pose (base frame); the arm goes back up afterwards.
 
-    The descent runs through `SafeRobot` with a workspace of +-1 mm laterally and
-    `max_travel_m` along the tool axis around the taught pose (default: the plug's depth in
-    the socket + `TOUCH_TRAVEL_PAST_MOUTH_M`, from a few mm above the mouth).
+    The descent runs through `SafeRobot` with a workspace of 1 mm beyond the sideways probe
+    (`probe_distance_m`) laterally and `max_travel_m` along the tool axis around the taught
+    pose (default: the plug's depth in the socket + `TOUCH_TRAVEL_PAST_MOUTH_M`, from a few mm
+    above the mouth). At the stop, `free_direction` probes sideways for the socket's walls.
 
     After the operator's prompt the controller's RTDE watchdog is armed at `watchdog_hz`
     (None: not armed, for a backend without one) and kicked every control period from then on.
