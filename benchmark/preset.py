@@ -246,6 +246,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
             for i, (when, implied, configs) in enumerate(rules):
                 if all(env_kwargs.get(k) == v for k, v in when.items()):
                     applied.append(i)
+                    kept.add((i, "applied", ""))
                     env_kwargs.update(implied)
                     for agent_name, config in configs.items():
                         implied_configs.setdefault(agent_name, {}).update(config)
@@ -279,7 +280,10 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                     )
     # A later rule or an agent's env_kwargs setting a key otherwise wherever the rule applies
     # left the rule's value in no cell, without a word (matrix21).
-    for i, (_, implied, configs) in enumerate(rules):
+    for i, (when, implied, configs) in enumerate(rules):
+        if (i, "applied", "") not in kept:  # its keys never hold together (diff27)
+            raise PresetError(f"{where}: rules[{i}] applies to no cell: no cell has "
+                              f"{' and '.join(f'{k} = {v!r}' for k, v in when.items())}")
         for owner, table in (("set", implied), *configs.items()):
             for key, value in table.items():
                 if (i, owner, key) not in kept:

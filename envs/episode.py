@@ -136,8 +136,10 @@ def check_action(action: Any, space: gym.spaces.Box, step: int) -> np.ndarray:
     """The action as an array of the space's shape and dtype, finite and within its bounds;
     PolicyError if it is not one."""
     try:
-        if np.asarray(action).dtype.kind in "US":  # numpy parsed "0.5   " as 0.5 (leader22)
-            raise TypeError("it holds text")
+        raw = np.asarray(action)
+        if raw.dtype.kind in "US" or (raw.dtype.kind == "O" and any(
+                isinstance(v, str | bytes) for v in raw.ravel().tolist())):
+            raise TypeError("it holds text")  # numpy parsed "0.5   " as 0.5 (leader22, diff27)
         a = np.asarray(action, dtype=space.dtype)
     except (TypeError, ValueError) as err:
         why = str(err) if len(str(err)) <= 200 else f"{str(err)[:200]}..."  # it quoted 1 MB

@@ -171,6 +171,12 @@ def _data(**changes: object) -> dict:
                     {"when": {"goal_noise_mm": 1.0}, "agent_config": {"sac": {"gamma": 0.8}}}],
           "agents": [{"name": "sac", "budget_steps": 10}]},
          r"rules\[0\].agent_config.sac sets gamma = 0.9, which no cell keeps: a later rule set"),
+        # diff27: its keys never hold together; it was said to be overridden by a later rule
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}, "set": {"init_offset_mm": [0, 5]}},
+                    {"when": {"goal_noise_mm": 0.0, "init_offset_mm": [0, 5]},
+                     "set": {"grasp_noise_mm": 1.0}}]},
+         r"rules\[1\] applies to no cell: no cell has goal_noise_mm = 0.0 and init_offset_mm "
+         r"= \[0, 5\]"),
         # matrix21: `--agent td3` selected SAC labelled "td3" as well
         ({"agents": [{"name": "sac", "budget_steps": 10, "label": "td3"},
                      {"name": "td3", "budget_steps": 10, "label": "TD3 tuned"}]},

@@ -144,6 +144,7 @@ def test_a_constant_velocity_path_has_no_jerk():
     (np.zeros(4, np.float32), r"shape \(4,\)"),
     ("down", "not an array"),
     (np.array(["0.5   ", "0", "1"]), "not an array of numbers: it holds text"),  # leader22
+    (np.array(["0.5", 0.0, 0.0], dtype=object), "it holds text"),  # diff27
 ])
 def test_a_bad_action_is_refused_with_the_step_number(action, message):
     env = gym.make(USB)
