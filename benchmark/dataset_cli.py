@@ -95,14 +95,15 @@ def collect(
         raise typer.BadParameter(str(err), param_hint="--task") from None
     finally:
         probe.close()
-    from benchmark.datasets import CollectionGaveUp
+    from benchmark.datasets import CollectionGaveUp, NotEnoughSpace
     from benchmark.folder_lock import RunInProgress
 
     try:
         with warnings_if_made():  # the upgrade advice of each env it makes, once
             dataset = run_collect(config, out, progress)
-    except (RunInProgress, CollectionGaveUp) as err:  # not a bad value: no "Invalid value",
-        raise ClickException(str(err)) from None  # no "see --help"
+    # Not a bad value: no "Invalid value", no "see --help"
+    except (RunInProgress, CollectionGaveUp, NotEnoughSpace) as err:
+        raise ClickException(str(err)) from None
     except ValueError as err:  # another collection's folder, a damaged episode file: named
         raise typer.BadParameter(str(err)) from None
     typer.echo(
@@ -138,7 +139,7 @@ def recipe(
 ) -> None:
     """Collect paper 001's or 004's offline data on its training connectors (benchmark.recipes);
     train on it with `insertbench train --demos OUT`."""
-    from benchmark.datasets import CollectionGaveUp
+    from benchmark.datasets import CollectionGaveUp, NotEnoughSpace
     from benchmark.folder_lock import RunInProgress
     from benchmark.recipes import RECIPE_LOCK, collect_recipe
 
@@ -146,7 +147,8 @@ def recipe(
     try:
         description = collect_recipe(name, out, scale=scale, seed=seed, episodes=episodes,
                                      connectors=connector, version=version, progress=progress)
-    except (RunInProgress, CollectionGaveUp) as err:  # another run collecting the same part
+    # another run collecting the same part, an expert failing, a full disk
+    except (RunInProgress, CollectionGaveUp, NotEnoughSpace) as err:
         raise ClickException(str(err)) from None
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

@@ -188,6 +188,26 @@ GAVE_UP_TXT = "gave_up.txt"
 COLLECT_LOCK = "collect.lock"
 
 
+class NotEnoughSpace(RuntimeError):
+    """The disk of a collection's folder lacks the room to write an episode or build the
+    dataset (h5py crashed the process on a full disk, exit 139; data20). The episodes kept so
+    far stay: the same command goes on once there is room."""
+
+
+#: How much room [bytes] building the Minari dataset takes per byte of its episode files (its
+#: HDF5 file measured 1.5x them for 64x64 pixels; margin for the metadata).
+BUILD_ROOM_PER_EPISODE_BYTE = 2.0
+
+
+def _check_room(folder: Path, needed: int, what: str) -> None:
+    """NotEnoughSpace unless `folder`'s disk has `needed` bytes free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise NotEnoughSpace(f"{folder} has {free / 2**20:,.1f} MB free, {what} needs about "
+                             f"{needed / 2**20:,.1f} MB: free some and run the command again "
+                             "(the episodes kept so far stay)")
+
+
 class CollectionGaveUp(RuntimeError):
     """The expert succeeded too rarely to fill a --demos collection (not a bad value: the
     same settings give up again, from the episodes already kept). `why`: what happened,
@@ -384,7 +404,14 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
                 episode["noise"] = np.asarray(config.noise)
                 episode["max_steps"] = np.asarray(config.max_steps)
                 tmp = path.with_suffix(".tmp.npz")
-                np.savez(tmp, **episode)
+                try:
+                    np.savez(tmp, **episode)
+                except OSError as err:  # a full disk: "[Errno 28] ..." naming no folder, and
+                    tmp.unlink(missing_ok=True)  # half a file left taking room (data20)
+                    env.close()
+                    raise NotEnoughSpace(f"{episode_dir}: writing an episode failed ({err}); "
+                                         "free some room and run the command again (the "
+                                         "episodes kept so far stay)") from None
                 os.replace(tmp, path)  # atomic: a killed run never leaves half an episode
                 success = bool(episode["success"])
             attempts += 1
@@ -477,6 +504,8 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
     # Sorted: a set's order followed PYTHONHASHSEED, and so did the bytes of the HDF5 file
     # (its content did not; data17).
     buffers = [replace(b, infos={k: b.infos[k] for k in sorted(common)}) for b in buffers]
+    _check_room(Path(out), int(BUILD_ROOM_PER_EPISODE_BYTE * sum(
+        p.stat().st_size for p in episode_files)), "building the dataset")
     root = Path(out).resolve() / "minari"
     # Built beside the dataset, then moved in: built in place, a rebuild killed midway left a
     # dataset that minari.load_dataset read as 0 episodes, after deleting the good one.

@@ -587,3 +587,40 @@ def test_an_episode_file_of_another_collection_is_named_not_built_in(tmp_path):
     foreign.unlink()  # as the message says: collected again, and built
     assert collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours",
                    progress=False).total_episodes == 3
+
+
+def test_a_full_disk_is_one_line_and_the_kept_episodes_stay(tmp_path, monkeypatch):
+    """On a full disk h5py crashed the process while building the dataset (exit 139, ~330
+    lines), and an episode's write failed with "[Errno 28]" naming no folder, leaving half a
+    file (data20). The room is checked first; the same command goes on once there is room."""
+    import collections
+
+    import benchmark.datasets as datasets
+
+    monkeypatch.chdir(tmp_path)
+    command = ["dataset", "collect", "--task", "InsertBench/USB-v1", "--episodes", "2",
+               "--max-steps", "5", "--out", "usb"]
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(datasets.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert re.search(r"usb has 0\.0 MB free, building the dataset needs about [\d.]+ MB: free "
+                     r"some and run the command again \(the episodes kept so far stay\)",
+                     " ".join(lines)), result.output
+    assert len(list((tmp_path / "usb" / "episodes").glob("*.npz"))) == 2
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+
+    def full(path, **arrays):
+        Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(datasets.np, "savez", full)
+    result = CliRunner().invoke(app, [*command[:5], "3", *command[6:]])  # a third episode
+    assert result.exit_code == 1 and "writing an episode failed" in result.output, result.output
+    assert not list((tmp_path / "usb" / "episodes").glob("*.tmp.npz"))
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0 and ": 2 episodes" in result.output, result.output
