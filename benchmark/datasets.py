@@ -38,6 +38,9 @@ from envs.task_options import MAX_EPISODE_STEPS, check_int, check_range
 
 #: Numeric `info` entries kept per step (T + 1 values: the reset's and every step's).
 INFO_KEYS = ("is_success", "insertion_depth_mm", "distance_to_goal_mm", "max_force_n")
+#: ... and those kept where the task gives them: a NIST board's `part_success` (a sequence's
+#: rewarded hand-over steps had `is_success` 0 and nothing else to tell them by; data20).
+OPTIONAL_INFO_KEYS = ("part_success",)
 
 
 #: Minari's dataset ID form (minari's DATASET_ID_RE) with the version required: (ns/)name-vN.
@@ -123,7 +126,8 @@ def run_episode(
     rows, actions/rewards/terminations/truncations T, infos `info/<key>` T + 1)."""
     obs, info = env.reset(seed=env_seed)
     observations = {k: [v] for k, v in obs.items()}
-    infos = {k: [float(info[k])] for k in INFO_KEYS}
+    info_keys = INFO_KEYS + tuple(k for k in OPTIONAL_INFO_KEYS if k in info)
+    infos = {k: [float(info[k])] for k in info_keys}
     parts = [info.get("part")]
     actions, rewards, terminations, truncations = [], [], [], []
     space = env.action_space
@@ -136,7 +140,7 @@ def run_episode(
         obs, reward, terminated, truncated, info = env.step(action)
         for k, v in obs.items():
             observations[k].append(v)
-        for k in INFO_KEYS:
+        for k in info_keys:
             infos[k].append(float(info[k]))
         # The part this observation shows: after a board's hand-over, the next one.
         parts.append(info.get("next_part", info.get("part")))

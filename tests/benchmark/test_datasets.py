@@ -554,6 +554,9 @@ def test_a_nist_sequence_names_the_part_of_each_observation(tmp_path):
     assert switch > 0 and set(parts[:switch]) == {"RoundPeg4"}
     assert set(parts[switch:]) == {"RoundPeg8"}
     assert ep.infos["is_success"][-1] == 1.0
+    # The hand-over step seated RoundPeg4: its reward, and no is_success (data20)
+    assert ep.infos["part_success"][switch] == 1.0 and ep.infos["is_success"][switch] == 0.0
+    assert ep.rewards[switch - 1] > 0 and ep.infos["part_success"][-1] == 1.0
 
 
 def test_an_episode_file_of_another_collection_is_named_not_built_in(tmp_path):
