@@ -6,6 +6,7 @@ Also runnable as ``python -m benchmark.matrix_cli``.
 from __future__ import annotations
 
 import math
+import shlex
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -104,6 +105,19 @@ VersionOpt = Annotated[list[int] | None, typer.Option(
     "--task-version", help="The preset's tasks at this task version instead of their own "
     "(repeatable: each task at each version, side by side on the same seeds), as `run` ran "
     "them; the store and report default to runs/<preset>-v<N>... .")]
+
+
+def _own_store_hint(preset: str, task_versions: list[int] | None) -> str:
+    """Where `--task-version` cells may have gone instead of their default store: the preset's
+    own store, which `matrix run ... --store` reuses as the README shows (its status read
+    "64 cells pending", its report said to run them all again; newuser21). "" otherwise."""
+    if not task_versions:
+        return ""
+    own = default_store_path(load_preset(preset).name)
+    if not own.exists():
+        return ""
+    return (f"; the preset's own store {own} may hold them (`matrix run --task-version ... "
+            f"--store` puts them there): add --store {shlex.quote(str(own))}")
 
 
 def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 - a Preset
@@ -267,8 +281,8 @@ def status(
             check_runnable(spec.cells)
         except PresetError as err:
             raise typer.BadParameter(str(err), param_hint="PRESET") from None
-        console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending",
-                      soft_wrap=True, markup=False)
+        console.print(f"{spec.name}: no store at {store_path}; {len(spec.cells)} cells pending"
+                      f"{_own_store_hint(preset, task_version)}", soft_wrap=True, markup=False)
         return
     with open_store(store_path, read_only=True) as db:
         _check_store_of(db, spec, store_path, preset, task_version)
@@ -355,8 +369,10 @@ def report(
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():
+        hint = "" if store else _own_store_hint(preset, task_version)
         raise typer.BadParameter(
-            f"no store at {store_path}; run `{_run_command(preset, task_version, store)}` first",
+            f"no store at {store_path}"
+            + (hint or f"; run `{_run_command(preset, task_version, store)}` first"),
             param_hint="--store" if store else "PRESET",
         )
     with open_store(store_path, read_only=True) as db:
@@ -404,8 +420,6 @@ def _run_command(preset: str, task_versions: list[int] | None,
                  store: Path | str | None = None) -> str:
     """The `matrix run` command that makes the store `status` or `report` did not find, quoted
     for a shell (a path with a space, pasted as printed, ran another command: diff24)."""
-    import shlex
-
     return " ".join([f"insertbench matrix run {shlex.quote(str(preset))}",
                      *(f"--task-version {v}" for v in task_versions or ()),
                      *([f"--store {shlex.quote(str(store))}"] if store is not None else [])])

@@ -1468,6 +1468,13 @@ def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
         assert code == 0, err
     own = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
     assert "| USB-v1 " in own and "| USB-v2 " not in own
+    # Without --store, status read "cells pending" and report said to run them all again,
+    # though the preset's own store held them (newuser21).
+    code, out, _ = run_cli(capsys, "matrix", "status", "quick", "--task-version", "2")
+    assert code in (0, None) and "the preset's own store runs/quick.sqlite may hold them" in \
+        " ".join(out.split()) and "add --store runs/quick.sqlite" in " ".join(out.split()), out
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--task-version", "2")
+    assert code == 2 and "add --store runs/quick.sqlite" in " ".join(err.split()), err
 
 
 def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):
