@@ -170,6 +170,15 @@ def run_matrix(
                     del in_flight[outcome.config_hash]
                     progress.update(bar, advance=1, status=(
                         f"{len(summary.done)} done, {len(summary.failed)} failed"))
+                    if show_progress and not progress.console.is_terminal:
+                        # A bar off a terminal is drawn once, at the end: a log (nohup, tee,
+                        # a batch job) stayed empty for the whole run (newuser21).
+                        task = progress.tasks[0]
+                        progress.console.print(
+                            f"cell {task.completed:.0f}/{task.total:.0f} "
+                            f"{'done' if outcome.result is not None else 'failed'}: "
+                            f"{cell.describe()} ({outcome.wall_clock_s:.0f} s)",
+                            markup=False, highlight=False, soft_wrap=True)
                 if time.monotonic() - last_beat >= heartbeat_s:
                     with suppress(sqlite3.Error):  # locked past its timeout: the
                         store.heartbeat(in_flight)  # next beat (it ended the run, matrix19)
