@@ -633,11 +633,11 @@ def _cell_env(
         check_cell_kwargs(kwargs)
     except TypeError as err:
         raise typer.BadParameter(str(err), param_hint="--env") from None
+    if not twin and host is None:  # first: a twin's calibration was blamed instead (newuser21)
+        raise typer.BadParameter("give --host (the robot's IP) or --twin")
     calib = None if calibration is None else _load_calibration(calibration, task, twin)
     if not twin and calib is None:
         raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
-    if not twin and host is None:
-        raise typer.BadParameter("give --host (the robot's IP) or --twin")
     # The arm's servo settings live in its URConfig (real.make refuses a kwarg that says
     # otherwise: --env servo_gain=400 was "contradicts the robot's URConfig" on a cell).
     settings = robot_only | ({} if twin else {k: kwargs.pop(k) for k in URCONFIG_KWARGS

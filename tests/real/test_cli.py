@@ -317,6 +317,9 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
          "'--host': an empty address"),
         (["real", "calibrate", "--task", USB, "--host", "192.168.1.10:99999", "--out", "c.json"],
          "'--host': host must be the controller's IP address or name (no port)"),
+        # Neither --host nor --twin: the calibration was blamed first (newuser21)
+        (["real", "validate", "--task", USB, "--calibration", "c.json", "--policy",
+          "p_controller", "--out", "report"], "give --host (the robot's IP) or --twin"),
         # The checkpoint was ignored and the P-controller ran in its place.
         (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
           "--checkpoint", "runs/pc", "--episodes", "1", "--out", "report"],
