@@ -619,7 +619,7 @@ def test_a_full_disk_is_one_line_and_the_kept_episodes_stay(tmp_path, monkeypatc
         Path(path).write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(datasets.np, "savez", full)
+    monkeypatch.setattr(datasets.np, "savez_compressed", full)
     result = CliRunner().invoke(app, [*command[:5], "3", *command[6:]])  # a third episode
     assert result.exit_code == 1 and "writing an episode failed" in result.output, result.output
     assert not list((tmp_path / "usb" / "episodes").glob("*.tmp.npz"))
