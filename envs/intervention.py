@@ -10,6 +10,7 @@ package, `KeyboardTeleop` reads a terminal.
 
 from __future__ import annotations
 
+import os
 import select
 import sys
 from collections.abc import Iterable
@@ -188,14 +189,18 @@ class KeyboardTeleop:
     def poll(self) -> np.ndarray | None:
         action = np.zeros(6, dtype=np.float32)
         pressed = False
-        while select.select([sys.stdin], [], [], 0.0)[0]:
-            key = sys.stdin.read(1).lower()
-            if not key:  # end of file: the terminal went away (it spun here at 100% CPU)
+        # The descriptor, not the buffered sys.stdin: its read(1) took every waiting byte into
+        # Python's buffer, where select no longer saw them, and those keys came out steps
+        # later, with the next key pressed (serl20).
+        while select.select([self._fd], [], [], 0.0)[0]:
+            typed = os.read(self._fd, 1024)
+            if not typed:  # end of file: the terminal went away (it spun here at 100% CPU)
                 raise OSError("the keyboard teleop's terminal closed: no human can intervene")
-            if key in self.KEYS:
-                axis, sign = self.KEYS[key]
-                action[axis] = sign * self.magnitude
-                pressed = True
+            for key in typed.decode("utf-8", errors="ignore").lower():
+                if key in self.KEYS:
+                    axis, sign = self.KEYS[key]
+                    action[axis] = sign * self.magnitude
+                    pressed = True
         return action if pressed else None
 
     def close(self) -> None:

@@ -190,3 +190,29 @@ def test_keyboard_teleop_whose_terminal_closes_says_so_instead_of_spinning(monke
     finally:
         keys.close()
         stdin.close()
+
+
+def test_keyboard_teleop_takes_every_key_typed_since_the_last_poll(monkeypatch):
+    """poll() read sys.stdin one key at a time after select() on its descriptor: the first read
+    took every waiting byte into Python's buffer, the other keys waited there unseen and were
+    executed steps later, with the next key pressed (serl20)."""
+    import io
+    import os
+    import pty
+
+    from envs.intervention import KeyboardTeleop
+
+    master, slave = pty.openpty()
+    stdin = io.TextIOWrapper(io.FileIO(slave, "r", closefd=True))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    keys = KeyboardTeleop()
+    try:
+        os.write(master, b"wd")
+        np.testing.assert_array_equal(keys.poll()[:3], [0.5, -0.5, 0.0])
+        assert keys.poll() is None
+        os.write(master, b"r")
+        np.testing.assert_array_equal(keys.poll()[:3], [0.0, 0.0, -0.5])
+    finally:
+        keys.close()
+        os.close(master)
+        stdin.close()
