@@ -228,7 +228,11 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
                     break
                 except queue.Full:
                     pass
-            agent.env_steps += 1  # keeps warm-up schedules moving between weight updates
+            # Keeps warm-up schedules moving between weight updates, at all actors' pace (the
+            # learner's count, which comes with the weights, is theirs together): counted by
+            # one, N actors each acted at random for the whole random_steps, and the operator's
+            # budget shrank N times slower (serl20).
+            agent.env_steps += actors
             obs, done = next_obs, terminated or truncated
     env.close()
     # Exit without flushing what the learner will not read: the sender is a daemon thread,
