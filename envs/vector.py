@@ -130,6 +130,13 @@ class ThreadedVectorEnv(PlainSpec, RefusesCopies, SyncVectorEnv):
             for i, action in enumerate(iterate(self.action_space, actions))
         ]
         wait(futures)  # no world is still stepping when one world's error reaches the caller
+        for i, future in enumerate(futures):
+            error = future.exception()
+            if error is not None:  # the others stepped: its worlds no longer step together,
+                self.close()  # and it ran on one step apart without a word (engines20)
+                error.add_note(f"raised in world {i}; this vector env is closed (its other "
+                               "worlds stepped without it)")
+                raise error
         results = [future.result() for future in futures]
         for i, (reward, terminated, truncated, _, _) in enumerate(results):
             self._rewards[i], self._terminations[i], self._truncations[i] = (

@@ -327,6 +327,22 @@ def test_worker_threads_end_with_close():
     assert len(_world_threads()) == before
 
 
+def test_a_world_that_fails_a_step_closes_the_threaded_vector():
+    """The other worlds stepped, and the vector ran on with its worlds one step apart, their
+    time limits and autoresets on different steps, without a word; the sharded vector closes
+    (engines20)."""
+    before = len(_world_threads())
+    vec = gym.make_vec(ENV_ID, num_envs=2, processes=0)
+    vec.reset(seed=0)
+    vec.set_attr("action_scale_m", [0.005, "x"])
+    with pytest.raises(TypeError) as failed:
+        vec.step(np.ones((2, 3), np.float32))
+    assert "raised in world 1; this vector env is closed" in failed.value.__notes__[0]
+    assert vec.closed and len(_world_threads()) == before
+    with pytest.raises(RuntimeError, match="this vector env is closed"):
+        vec.step(np.ones((2, 3), np.float32))
+
+
 def test_merged_infos_are_gymnasiums():
     """The vector's one-pass info merge builds what `_add_info` builds, types included; mixed
     key sets and final observations take `_add_info` itself."""
