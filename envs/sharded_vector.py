@@ -368,7 +368,10 @@ class ShardedVectorEnv(PlainSpec, RefusesCopies, VectorEnv):
                     error.add_note(f"raised in {where}; this vector env stays open")
                 else:
                     self.close()
-                    error.add_note(f"raised in {where}; this vector env is closed"
+                    message = requests[w]  # a build's: no vector env was made (engines20)
+                    state = ("the vector env was not built" if isinstance(message, tuple)
+                             and message[0] == "build" else "this vector env is closed")
+                    error.add_note(f"raised in {where}; {state}"
                                    + ("" if w is local else f". The worker's traceback:\n{text}"))
                 raise error
         return [reply[1] for reply in replies]

@@ -144,6 +144,11 @@ def test_a_kwarg_no_worker_can_be_sent_says_the_vector_was_not_built():
     with pytest.raises(TypeError, match="build: a value that cannot be pickled .*; the vector "
                                         "env was not built"):
         gym.make_vec(ENV_ID, num_envs=3, processes=2, goal_noise_mm=Locked(1.0))
+    # A kwarg the worlds refuse: "this vector env is closed", of one never built (engines20)
+    with pytest.raises(TypeError) as refused:
+        gym.make_vec(ENV_ID, num_envs=3, processes=3, timestp=0.002)
+    assert refused.value.__notes__ == ["raised in worlds [0] (this process); the vector env "
+                                       "was not built"]
 
 
 def test_an_error_in_this_process_world_closes_the_workers_too():
