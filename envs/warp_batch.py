@@ -231,7 +231,9 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
                 for i in range(self.num_envs)
             ])
         terminated = inserted & (u.reward_type == "sparse")
-        truncated = ~terminated & (self._steps >= self.max_episode_steps)
+        # None: no time limit (gym.make's max_episode_steps=-1), a TypeError here (engines20)
+        limit = np.inf if self.max_episode_steps is None else self.max_episode_steps
+        truncated = ~terminated & (self._steps >= limit)
         if resetting.any():  # NextStep autoreset: these worlds start a new episode instead
             worlds = np.flatnonzero(resetting)
             self._reset_worlds(worlds, [None] * len(worlds))
