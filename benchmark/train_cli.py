@@ -409,7 +409,8 @@ def eval_command(
                       f"was trained with are unknown, so it runs on {task} with the given --env "
                       "only (no check)", UserWarning, stacklevel=2)
     frames: list = []
-    records = evaluate(environment, agent, episodes, seeds, frames=frames if video else None)
+    records = evaluate(environment, agent, episodes, seeds=seeds,
+                       frames=frames if video else None)
     summary = summarize(records)
     if video is not None:  # a trained policy's video: `rollout --video` runs scripted ones only
         writer = TaskVideo(video, environment.metadata["render_fps"])
