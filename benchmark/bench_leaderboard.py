@@ -28,7 +28,7 @@ import envs
 from agents import make_agent
 from benchmark.script_args import doc_summary, positive_int
 from leaderboards.ledger import Ledger, submit, verify
-from leaderboards.submission import load_submission
+from leaderboards.submission import SubmissionError, load_submission
 from leaderboards.tracks import TRACKS, get_track
 
 
@@ -63,7 +63,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-leaderboard-"))
     try:
         started = time.perf_counter()
-        submission = load_submission(_submission(work / "sub", args.track, args.checkpoint))
+        try:  # a checkpoint of another task's spaces was a traceback (bench20)
+            submission = load_submission(_submission(work / "sub", args.track, args.checkpoint))
+        except SubmissionError as err:
+            parser.error(str(err))
         ledger = Ledger(work / "ledger")
         _, entry = submit(ledger, submission)
         salt = work / "salt"
@@ -91,4 +94,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from envs.tasks import pinned_versions
+
+    with pinned_versions():  # a track's task versions are its own: no "upgrade to v3" advice
+        main()

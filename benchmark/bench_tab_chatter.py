@@ -103,6 +103,13 @@ def parse_variant(text: str) -> dict[str, float]:
             sys.exit(f"bench_tab_chatter: {name} needs a number, got {value!r}")
         if not np.isfinite(knobs[name]) or knobs[name] < 0:
             sys.exit(f"bench_tab_chatter: {name} must be finite and >= 0, got {value!r}")
+    if "timestep" in knobs:  # the env's own check came after rows were printed (bench20)
+        from envs.task_options import TIMESTEP_RANGE_S
+
+        low, high = TIMESTEP_RANGE_S
+        if not low <= knobs["timestep"] <= high:
+            sys.exit(f"bench_tab_chatter: timestep must be in [{low:g}, {high:g}] s, got "
+                     f"{knobs['timestep']:g}")
     return knobs
 
 

@@ -103,11 +103,16 @@ def main() -> None:
             print(f"{args.agent} step {entry.env_steps:>6}: evaluation mean return "
                   f"{s['mean_return']:8.1f}")
         return
-    result = train(
-        "InsertBench/USB-v0", args.agent, seed=args.seed, steps=args.steps,
-        env_kwargs={"reward": "sparse", "goal_noise_mm": 1.0}, out_dir=args.out,
-        eval_every=1_000, eval_episodes=20,
-    )
+    try:
+        result = train(
+            "InsertBench/USB-v0", args.agent, seed=args.seed, steps=args.steps,
+            env_kwargs={"reward": "sparse", "goal_noise_mm": 1.0}, out_dir=args.out,
+            eval_every=1_000, eval_episodes=20,
+        )
+    except ValueError as err:  # an agent that needs what this check gives no option for
+        # (demonstrations, a recipe's labels, a learned reward): a traceback (bench20)
+        parser.error(f"{err} (this check takes no demos or env kwargs: train such an agent "
+                     "with `insertbench train`)")
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         print(f"{args.agent} step {entry.env_steps:>6}: success {success_text(s)}")
 

@@ -42,6 +42,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
          "are not single-connector tasks"),
         ("benchmark.bench_spiral", ["InsertBench/NISTBoard-v0", "--episodes", "1"],
          "InsertBench/NISTBoard-v0 is not a single-connector task"),
+        # bench20: a traceback for agents the USB check cannot give demos or labels; a timestep
+        # refused by the env after rows were printed (test_bench_arguments); an IndexError
+        # for a short servo loop
+        ("benchmark.check_learning", ["--task", "usb", "--agent", "localize", "--steps", "10"],
+         "this check takes no demos or env kwargs"),
+        ("benchmark.bench_rtde_twin", ["--seconds", "0.002"], "--seconds: at least 0.01"),
         # The folder twice ("x: x: no TensorBoard events"; serl19).
         ("benchmark.serl_interventions", ["."], "error: .: no TensorBoard events under tb/"),
     ],

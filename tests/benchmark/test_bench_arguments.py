@@ -52,6 +52,9 @@ def test_bench_mating_forces_counts_replayed_episodes_once():
         (["--version", "1", "--variant", "spring_damping=20"], "are v2 knobs"),
         (["--version", "2", "--variant", "armature=4"], "need v1's tabs"),
         (["--version", "2", "--variant", "spring_impedance=1"], "must be in (0, 1)"),
+        # The env's own check came after the header and the first rows (bench20)
+        (["--variant", "task", "--variant", "timestep=0.005"],
+         "timestep must be in [0.0001, 0.002] s, got 0.005"),
     ],
 )
 def test_bench_tab_chatter_refuses_knobs_of_the_other_version(capsys, monkeypatch, args, message):
