@@ -63,12 +63,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-leaderboard-"))
     try:
         started = time.perf_counter()
+        ledger = Ledger(work / "ledger")
         try:  # a checkpoint of another task's spaces was a traceback (bench20)
             submission = load_submission(_submission(work / "sub", args.track, args.checkpoint))
+            _, entry = submit(ledger, submission)
         except SubmissionError as err:
             parser.error(str(err))
-        ledger = Ledger(work / "ledger")
-        _, entry = submit(ledger, submission)
         salt = work / "salt"
         salt.write_text(secrets.token_hex(32))
         ledger.open_round(entry["track"], ledger.read_salt(salt))

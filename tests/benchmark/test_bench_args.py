@@ -59,3 +59,23 @@ def test_bad_arguments_are_one_usage_line(tmp_path, module, args, message):
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr.splitlines()[-1]
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_bench_leaderboard_says_a_checkpoint_of_other_spaces_in_one_line(tmp_path):
+    """A checkpoint of other spaces (6-D actions) ended in a SubmissionError traceback
+    (bench20)."""
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import gymnasium as gym, envs\n"
+         "from agents import make_agent\n"
+         "env = gym.make('InsertBench/USB-v1', action_mode='pose')\n"
+         "make_agent('sac', env.observation_space, env.action_space, {'hidden': (8,)})"
+         ".save('agent')"], cwd=tmp_path, timeout=120, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-m", "benchmark.bench_leaderboard", "--checkpoint",
+                           "agent"], cwd=tmp_path, timeout=120, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "is not the track task's" in done.stderr.splitlines()[-1]
+    assert "out of date" not in done.stderr  # the track's pinned versions
