@@ -7,6 +7,8 @@ twin (MuJoCo robot, software RealSense), which is how CI exercises them.
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import sys
 import warnings
 from enum import StrEnum
@@ -249,6 +251,14 @@ def calibrate(
         def prompt(message: str) -> None:
             # typer.prompt took a closed stdin for a Ctrl-C: "error: interrupted", status 130.
             typer.echo(f"{message} ", nl=False)
+            # The link is watched while the operator works: lost there, ur_rtde's reconnect
+            # re-uploaded its script (ending freedrive under the operator's hands) and the
+            # process crashed, without a word (real23).
+            while not select.select([sys.stdin], [], [], 0.1)[0]:
+                if _link_lost(robot):
+                    raise ConnectionError("the link to the robot was lost at the operator's "
+                                          "prompt (a pulled cable, a controller reboot?): "
+                                          "check the arm, reconnect and calibrate again")
             if not sys.stdin.readline():
                 raise CalibrationError("stdin closed at the operator's prompt: calibration "
                                        "needs someone at a terminal to press Enter")
@@ -256,14 +266,29 @@ def calibrate(
     try:
         calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)
     except (CalibrationError, SafetyTrip, ConnectionError) as err:  # what the cell did or
-        raise ClickException(str(err)) from None  # the link: one line, not an internal error
+        if _link_lost(robot):  # the link: one line, not an internal error
+            # Tearing ur_rtde down after a lost link crashed the process (a segfault, and
+            # this line never printed; real23): say it, and leave without the teardown.
+            sys.stderr.write(f"insertbench: error: {err}\n")
+            sys.stderr.flush()
+            os._exit(1)
+        raise ClickException(str(err)) from None
     finally:  # also on Ctrl-C or a trip: ur_rtde's control script kept running on the robot
-        with contextlib.suppress(Exception):  # a dead link: the original error tells
-            robot.disconnect()
+        if not _link_lost(robot):
+            with contextlib.suppress(Exception):  # a dead link: the original error tells
+                robot.disconnect()
     calib.save(out)
     typer.echo(f"socket pose (base frame) {[round(v, 5) for v in calib.socket_pose]}")
     typer.echo(f"F/T bias {[round(v, 3) for v in calib.ft_bias]}")
     typer.echo(f"wrote {out}")
+
+
+def _link_lost(robot: Any) -> bool:
+    """Whether a robot backend (`URBackend.link_lost`; the twin's never) lost its link."""
+    try:
+        return bool(getattr(robot, "link_lost", lambda: False)())
+    except Exception:  # noqa: BLE001 - ur_rtde in a bad state: take it as lost
+        return True
 
 
 def _twin_operator(robot, method: str):

@@ -268,6 +268,12 @@ class URBackend:
         if self.control.isConnected():  # as servoStop
             self.control.stopL(a, asynchronous)
 
+    def link_lost(self) -> bool:
+        """Whether ur_rtde's control interface has lost its connection (after which it
+        reconnects in a loop, and tearing it down can crash the process: README)."""
+        return self.control is not None and not (self.control.isConnected()
+                                                 and self.receive.isConnected())
+
     def _require_link(self, command: str) -> None:
         # As servoStop: on a lost link ur_rtde's command reconnects first and waits for ever
         # (`endTeachMode` after a controller went at a calibration prompt hung, deaf to Ctrl-C).

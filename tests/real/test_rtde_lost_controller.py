@@ -58,3 +58,38 @@ def test_a_vanished_controller_ends_the_episode_and_the_env_closes():
     # "robot_refused", a stopped script).
     assert result["terminated"] and result["trip"] == "connection", result
     assert result["stepped_s"] < 5.0 and result["closed_s"] < 10.0
+
+
+def test_a_link_lost_at_a_calibration_prompt_is_one_line_not_a_crash(tmp_path):
+    """At the operator's prompt ur_rtde's reconnect crashed the process (a segfault, exit -11,
+    no message) and re-uploaded its script under the operator's hands; mid-descent the CLI's
+    own teardown did (real23)."""
+    import os
+    import select
+    import time
+
+    taken = ports_taken()
+    if taken:
+        pytest.skip(f"ports {taken} on 127.0.0.1 are in use (a URSim or another twin?)")
+    server = TwinProcess(USB)
+    try:
+        calibrate = subprocess.Popen(
+            [sys.executable, "-m", "benchmark.entry", "real", "calibrate", "--task", USB,
+             "--host", "127.0.0.1", "--method", "touch", "--out", "c.json"],
+            cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": os.getcwd()})
+        shown, started = b"", time.monotonic()
+        while b"press Enter" not in shown and time.monotonic() - started < 60:
+            if select.select([calibrate.stdout], [], [], 1.0)[0]:
+                shown += os.read(calibrate.stdout.fileno(), 4096)
+        assert b"press Enter" in shown, shown
+        server.command("drop")
+        calibrate.wait(timeout=60)  # stdin left open: the operator has not pressed Enter
+        out = calibrate.stdout.read()
+    finally:
+        server.close()
+        calibrate.stdin.close()
+    text = (shown + out).decode(errors="replace")
+    assert calibrate.returncode == 1, text[-2000:]
+    assert "insertbench: error: the link to the robot was lost at the operator's prompt" in text
+    assert "Segmentation" not in text and not (tmp_path / "c.json").exists()
