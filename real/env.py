@@ -441,7 +441,11 @@ class RealInsertionEnv(gym.Env):
         self._slow_policy_said = False
         self._needs_reset = False
         self._trip = None
-        obs = self._read_observation(state)
+        try:
+            obs = self._read_observation(state)
+        except BaseException:  # a Ctrl-C while a camera waited: the episode open, the arm
+            self._abandon_episode()  # servoing, the next step taken (real23)
+            raise
         if self.safe.tripped is not None:  # the link failed while a camera waited
             self._needs_reset = True
             raise RuntimeError(f"safety trip while resetting: {self.safe.tripped}")

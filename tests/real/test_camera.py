@@ -129,6 +129,12 @@ def test_a_ctrl_c_while_a_camera_waits_ends_the_episode_with_the_arm_stopped(mon
     assert base.robot.commands[-1].name == "servoStop"
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(policy(obs))
+    # ... and at the end of a reset (real23)
+    with pytest.raises(KeyboardInterrupt):
+        env.reset(seed=1)
+    assert base.robot.commands[-1].name == "servoStop"
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(policy(obs))
     env.close()
 
 
