@@ -43,7 +43,7 @@ from real.config import (
     check_watchdog_hz,
 )
 from real.poses import pos_mat_to_pose, pose_to_pos_mat, rotation_angle
-from real.robot import RobotBackend
+from real.robot import RobotBackend, check_servo_rate
 from real.safety import SafeRobot
 
 #: Readings a calibration pose is taken from (one per control period), and how far apart
@@ -447,14 +447,16 @@ def calibrate(
     method: str,
     prompt: Callable[[str], None],
     robot_name: str,
-    servo_hz: float = 500.0,
+    servo_hz: float | None = None,
     watchdog_hz: float | None = URConfig.rtde_watchdog_hz,
 ) -> Calibration:
     """Find the socket pose with `method`, then measure the F/T bias with the plug in the air
     (the arm stays where `touch` left it; after `teach` the operator lifts the plug out).
+    `servo_hz`: the touch-off's servo rate (None: the backend's, `real.robot.check_servo_rate`).
     `watchdog_hz`: the RTDE watchdog a touch-off arms (`touch_off_socket_pose`)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    servo_hz = check_servo_rate(robot, servo_hz)
     if method == "teach":
         socket_pose = teach_socket_pose(robot, prompt)
         robot.teachMode()

@@ -29,7 +29,7 @@ from real.config import (
     check_vector,
 )
 from real.env import RealInsertionEnv
-from real.robot import RobotBackend, URBackend
+from real.robot import RobotBackend, URBackend, check_servo_rate
 
 #: The RobotBackend methods a backend must have (`real.robot.RobotBackend`).
 _BACKEND_METHODS = tuple(
@@ -142,6 +142,7 @@ def make(
             env_kwargs.setdefault("disconnect_on_close", True)
         else:
             backend = robot
+            env_kwargs["servo_hz"] = check_servo_rate(robot, env_kwargs.get("servo_hz"))
             # The backend's TCP, where it says (the twin, a connected URBackend, a FaultInjector
             # around either): a calibration of another TCP passed on all but a URConfig.
             if getattr(robot, "tcp_offset", None) is not None:

@@ -125,6 +125,32 @@ def _c_stderr_captured() -> Iterator[Callable[[], list[str]]]:
             print(line, file=sys.stderr)
 
 
+def control_rate_hz(robot: Any) -> float | None:
+    """The control rate [Hz] a backend's waitPeriod keeps, where it says (a `URBackend`'s
+    config, the twin's period, either inside a `real.faults.FaultInjector`); None otherwise."""
+    rate = getattr(getattr(robot, "config", None), "frequency_hz", None)
+    if isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0:
+        return float(rate)
+    period = getattr(robot, "period_s", None)
+    if isinstance(period, int | float) and not isinstance(period, bool) and period > 0:
+        return 1.0 / period
+    return None
+
+
+def check_servo_rate(robot: Any, servo_hz: float | None) -> float:
+    """The servo rate [Hz] to run `robot` at: `servo_hz`, which must be the backend's own rate
+    where it says one, else that rate, else 500 (e-Series). A 125 Hz backend run at the
+    default 500 Hz integrated 2 ms per 8 ms period: the policy ran 4x slower than `env.dt`
+    said, every reported cycle time 4x short (real23)."""
+    rate = control_rate_hz(robot)
+    if servo_hz is None:
+        return rate or 500.0
+    if rate is not None and abs(servo_hz - rate) > 1e-9 * rate:
+        raise ValueError(f"servo_hz={servo_hz:g} contradicts the robot backend's control rate "
+                         f"of {rate:g} Hz; give servo_hz={rate:g} or leave it out")
+    return servo_hz
+
+
 class URBackend:
     """A physical UR arm over ur_rtde: one control and one receive interface at `frequency_hz`.
 

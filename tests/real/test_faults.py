@@ -411,3 +411,14 @@ def test_a_damaged_trial_line_drops_only_itself_when_it_is_the_last(tmp_path):
                                          r"follow it: repair or delete that line"):
         TrialLog(path, header)
     assert len(path.read_text().splitlines()) == 3  # left as it was
+
+
+def test_a_backend_runs_at_its_own_control_rate():
+    """A 125 Hz backend (a CB3's URBackend, a twin) given to real.make ran at the default
+    500 Hz: 2 ms integrated per 8 ms period, the policy 4x slower than env.dt said (real23)."""
+    twin = DigitalTwinRobot(USB, frequency_hz=125.0)
+    env = real.make(USB, robot=FaultInjector(twin), socket_pose=twin.socket_pose())
+    assert env.unwrapped.servo_dt == pytest.approx(0.008)
+    with pytest.raises(ValueError, match="servo_hz=500 contradicts the robot backend's control "
+                                         "rate of 125 Hz"):
+        real.make(USB, robot=twin, socket_pose=twin.socket_pose(), servo_hz=500.0)
