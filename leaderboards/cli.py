@@ -187,7 +187,13 @@ def audit(
     public dev seeds, and the hidden ones of a revealed salt round. One line per entry; exit
     status 1 if any outcome differs from the ledger's (an edited entry file, or a policy that
     no longer behaves as it did). MuJoCo only; hours on a large ledger."""
-    from leaderboards.ledger import TRACK_VERSION, LedgerError, entry_track_version, recheck_dev
+    from leaderboards.ledger import (
+        TRACK_VERSION,
+        LedgerError,
+        entry_track_version,
+        is_stale,
+        recheck_dev,
+    )
     from leaderboards.ledger import verify as verify_entry
     from leaderboards.recheck import platform_fingerprint
     from leaderboards.submission import SubmissionError
@@ -204,9 +210,14 @@ def audit(
                    and (track is None or e["track"] == track)]
     except (LedgerError, KeyError) as err:
         _fail(str(err.args[0]) if isinstance(err, KeyError) else str(err))
-    failed = failed_elsewhere = 0
+    failed = failed_elsewhere = stale = 0
     for entry in entries:
         short, lines = entry["entry_id"][:12], []
+        if is_stale(entry):  # a FAIL each, for good: no audit of a ledger passed (leader23)
+            stale += 1
+            typer.echo(f"stale {short} {entry['name']}: evaluated on other versions of its "
+                       "track's tasks, not recomputable by this code (not audited)")
+            continue
         try:
             lines.append("dev " + _kept(recheck_dev(book, entry).comparison))
             round_ = book.entry_round(entry)  # a known round wherever there is a hidden block
@@ -226,7 +237,8 @@ def audit(
         typer.echo(f"ok   {short} {entry['name']}: {'; '.join(lines)}")
     # The platform was blamed also where every failed entry had been evaluated on this one,
     # where a differing outcome means an edited entry or changed code.
-    typer.echo(f"audited {len(entries)} entries of {book.root}: {failed} failed"
+    typer.echo(f"audited {len(entries) - stale} entries of {book.root}"
+               + (f" ({stale} stale, left out)" if stale else "") + f": {failed} failed"
                + (" (on another platform than the one that evaluated an entry, an outcome near "
                   "the success boundary can change: README, Rechecks across machines)"
                   if failed_elsewhere else

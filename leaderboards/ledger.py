@@ -425,7 +425,12 @@ class Ledger:
                    and entry_track_version(e) == TRACK_VERSION]
         if file is not None:  # the file names its track too: one policy may enter several
             matches = [e for e in matches
-                       if self.entry_path(e["track"], e["entry_id"]).resolve() == file] or matches
+                       if self.entry_path(e["track"], e["entry_id"]).resolve() == file]
+            if not matches:  # an archived stale entry's file, or one outside the ledger, was
+                # taken for the current entry of the same id, which it then checked (leader23)
+                raise LedgerError(f"{ref} is no current entry's file in {self.root} (an "
+                                  "archived stale entry, or a file outside the ledger): give "
+                                  "an entry id or a file under entries/<track>/")
         if not matches:
             raise LedgerError(f"no entry of track version {TRACK_VERSION} in {self.root} has an "
                               f"id starting with {ref!r} (entries of earlier track versions are "
@@ -1165,6 +1170,13 @@ def verify(
     rounds = ledger.salt_rounds(track.name)
     own = ledger.entry_round(entry)
     short = entry["entry_id"][:12]
+    if is_stale(entry):
+        # Verified under today's keys it was ranked beside the current entry of the same
+        # policy, which submit's duplicate checks would have refused; rechecked, every episode
+        # was recomputed on today's tasks and "changed" (leader23).
+        raise LedgerError(f"entry {short} was submitted on other versions of {track.name}'s "
+                          "tasks (it is stale): its episodes cannot be recomputed by this code; "
+                          "submit its policy again to enter it on the current ones")
     if salt_file is None:
         if own is None or own.status != "revealed":
             why = ("is not verified" if "hidden" not in entry["evaluations"] else
@@ -1180,12 +1192,6 @@ def verify(
         salt = ledger.read_salt(salt_file)
     digest = salt_sha256(salt)
     recheck = own is not None and own.status == "revealed" and own.salt_sha256 == digest
-    if not recheck and entry["evaluations"]["dev"]["task_version_keys"] != track.version_keys():
-        # Verified under today's keys it was ranked beside the current entry of the same policy,
-        # which submit's duplicate checks would have refused.
-        raise LedgerError(f"entry {short} was submitted on other versions of {track.name}'s "
-                          "tasks (it is stale): submit its policy again to enter it on the "
-                          "current ones")
     try:
         salt_round = own if recheck else rounds.require_active(salt)
     except SaltError as err:

@@ -457,6 +457,10 @@ def salt_round_note(ledger: Ledger, entry: dict[str, Any]) -> str:
         return (f"{head} <b>The hidden seeds cannot be recomputed</b>: the round's salt was lost "
                 f"on {_e((r.closed_at or 'an unrecorded date')[:10])} ({_e(r.note)}). The "
                 f"episodes stand as recorded at verification.")
+    if r.status == "revealed" and is_stale(entry):  # its command checked another entry
+        return (f"{head} The salt was revealed on {_e((r.closed_at or 'an unrecorded date')[:10])}"
+                ": anyone can recompute the hidden seeds, but not the episodes, made on other "
+                "versions of the track's tasks than today's code runs.")
     if r.status == "revealed":
         return (f"{head} The salt was revealed on {_e((r.closed_at or 'an unrecorded date')[:10])}"
                 f": anyone can recompute the hidden seeds and every episode "
