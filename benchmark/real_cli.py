@@ -254,7 +254,7 @@ def calibrate(
             # The link is watched while the operator works: lost there, ur_rtde's reconnect
             # re-uploaded its script (ending freedrive under the operator's hands) and the
             # process crashed, without a word (real23).
-            while not select.select([sys.stdin], [], [], 0.1)[0]:
+            while _waits_for_input(sys.stdin):
                 if _link_lost(robot):
                     raise ConnectionError("the link to the robot was lost at the operator's "
                                           "prompt (a pulled cable, a controller reboot?): "
@@ -281,6 +281,15 @@ def calibrate(
     typer.echo(f"socket pose (base frame) {[round(v, 5) for v in calib.socket_pose]}")
     typer.echo(f"F/T bias {[round(v, 3) for v in calib.ft_bias]}")
     typer.echo(f"wrote {out}")
+
+
+def _waits_for_input(stream: Any, timeout_s: float = 0.1) -> bool:
+    """Whether `stream` has nothing to read after `timeout_s`; False for a stream select()
+    cannot watch (an in-memory one: read it at once)."""
+    try:
+        return not select.select([stream], [], [], timeout_s)[0]
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation: no fileno
+        return False
 
 
 def _link_lost(robot: Any) -> bool:

@@ -143,7 +143,11 @@ def test_validate_on_hardware_needs_a_host_and_calibration(tmp_path):
         ],
     )
     assert result.exit_code != 0
-    assert "--calibration" in result.output
+    assert "give --host (the robot's IP) or --twin" in result.output
+    result = runner.invoke(app, ["real", "validate", "--task", USB, "--host", "10.0.0.2",
+                                 "--policy", "p_controller", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "give --calibration" in result.output
 
 
 def test_validate_a_residual_checkpoint_from_a_relative_path(tmp_path, monkeypatch):
