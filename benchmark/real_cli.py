@@ -265,8 +265,10 @@ def calibrate(
 
     try:
         calib = run_calibration(robot, spec, method.value, prompt, name, servo_hz=frequency)
-    except (CalibrationError, SafetyTrip, ConnectionError) as err:  # what the cell did or
-        if _link_lost(robot):  # the link: one line, not an internal error
+    # What the cell did (readings that moved or glitched: ValueError, an internal error's
+    # line before; real23) or the link: one line, not an internal error
+    except (CalibrationError, SafetyTrip, ConnectionError, ValueError) as err:
+        if _link_lost(robot):
             # Tearing ur_rtde down after a lost link crashed the process (a segfault, and
             # this line never printed; real23): say it, and leave without the teardown.
             sys.stderr.write(f"insertbench: error: {err}\n")

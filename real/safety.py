@@ -416,7 +416,16 @@ class SafeRobot:
             self._check_stops()
             time.sleep(STOP_REPORT_WAIT_S / 10)
         self._check_stops()
+        if self._link_lost():  # a refusal when the link went meanwhile was blamed on the
+            self.trip("connection", f"the link to the robot was lost ({message})")  # robot
         self.trip("robot_refused", message)
+
+    def _link_lost(self) -> bool:
+        """Whether the backend says its link is lost (`URBackend.link_lost`; others: no)."""
+        try:
+            return bool(getattr(self.backend, "link_lost", lambda: False)())
+        except Exception:  # noqa: BLE001 - a backend in a bad state says nothing more
+            return False
 
     def _check_stops(self) -> None:
         """Trip when the controller reports a stop or a non-normal safety mode."""

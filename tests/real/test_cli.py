@@ -971,3 +971,26 @@ def test_validate_gives_the_cells_own_kwargs_to_the_cell_alone(tmp_path, monkeyp
     code, err = _cli(capsys, *validate, "--out", "zeroed")
     assert code == 0, err
     assert [c.name for c in twins[-1].commands].count("zeroFtSensor") == 1
+
+
+def test_calibrate_says_a_glitching_pose_reading_in_one_line(tmp_path, monkeypatch, capsys):
+    """Readings that moved while the pose was taken (a glitch, an arm still moving) raised a
+    ValueError, shown as an internal error's line (real23)."""
+    from real.twin import DigitalTwinRobot
+
+    read, calls = DigitalTwinRobot.getActualTCPPose, [0]
+
+    def glitch(self):
+        pose = list(read(self))
+        if not self.in_teach_mode:
+            calls[0] += 1
+            pose[0] += 0.015 if calls[0] == 3 else 0.0
+        return pose
+
+    monkeypatch.setattr(DigitalTwinRobot, "getActualTCPPose", glitch)
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(capsys, "real", "calibrate", "--task", USB, "--twin", "--out", "c.json")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert "the TCP pose readings of 10 control periods lie 14.99 mm" in lines[0]
+    assert "ValueError" not in lines[0] and not (tmp_path / "c.json").exists()

@@ -422,3 +422,19 @@ def test_a_backend_runs_at_its_own_control_rate():
     with pytest.raises(ValueError, match="servo_hz=500 contradicts the robot backend's control "
                                          "rate of 125 Hz"):
         real.make(USB, robot=twin, socket_pose=twin.socket_pose(), servo_hz=500.0)
+
+
+def test_a_script_that_ends_with_the_link_is_a_connection_trip(monkeypatch):
+    """A link lost between isProgramRunning and the next command tripped "robot_refused",
+    blaming the robot for a pulled cable (real23)."""
+    twin = DigitalTwinRobot(USB, seed=0)
+    safe = SafeRobot(twin, SafetyConfig(), twin.socket_pose(), 0.002, clock=twin.clock)
+    monkeypatch.setattr(twin, "isProgramRunning", lambda: False)
+    with pytest.raises(SafetyTrip) as refused:
+        safe.check_status()
+    assert refused.value.kind == "robot_refused"
+    safe.reset_trip()
+    monkeypatch.setattr(twin, "link_lost", lambda: True, raising=False)
+    with pytest.raises(SafetyTrip) as lost:
+        safe.check_status()
+    assert lost.value.kind == "connection" and "the link to the robot was lost" in str(lost.value)
