@@ -175,6 +175,11 @@ def run_episodes(
         if s in done:
             continue
         result = run_trial(env, policy, s, task_id, key)
+        if result.safety_trip == "connection":
+            # The network's failure, not the policy's: recorded, it counted in the success
+            # rate, and a resume never ran that seed again (real23).
+            raise RuntimeError(f"the link to the robot was lost during the trial of seed {s} "
+                               "(not recorded: no failure of the policy); reconnect")
         results[s] = result
         if log is not None:
             log.append(result)

@@ -438,3 +438,17 @@ def test_a_script_that_ends_with_the_link_is_a_connection_trip(monkeypatch):
     with pytest.raises(SafetyTrip) as lost:
         safe.check_status()
     assert lost.value.kind == "connection" and "the link to the robot was lost" in str(lost.value)
+
+
+def test_a_trial_the_link_ended_stops_the_session_unrecorded(tmp_path):
+    """A lost link was recorded as the policy's failed trial: it counted in the success rate,
+    and a resume never ran that seed again (real23)."""
+    env, faulty = faulty_env()
+    log = TrialLog(tmp_path / "trials.jsonl", {"session": 1})
+    policy = FaultAfterFirstAction(env, faulty, "connection_loss")
+    with pytest.raises(RuntimeError, match="the link to the robot was lost during the trial of "
+                                           "seed 0 \\(not recorded"):
+        run_episodes(env, lambda _env: policy, 2, 0, log, task_id=USB,
+                     env_kwargs={"start_height_mm": 15.0})
+    assert log.done_seeds() == set()
+    assert unsafe(env, faulty) == []
