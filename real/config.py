@@ -265,7 +265,7 @@ class SafetyConfig:
     | torque_limit_nm | 4 | zeroed F/T torque magnitude that stops and retracts [N m] |
     | wrench_filter_s | 0.01 | time constant of the low-pass on the wrench those limits see [s] |
     | retract_m | 0.005 | retreat along the socket axis after a force trip [m] |
-    | retract_speed_m_s | 0.01 | speed of that retreat and of resets [m/s] |
+    | retract_speed_m_s | 0.01 | speed of that retreat and of a reset's pull-out [m/s] |
     | watchdog_timeout_s | 0.5 | longest gap between policy steps [s] (1/rtde_watchdog_hz first) |
     | reading_margin_m | 0.02 | a TCP reading further than this outside the box is implausible [m] |
     | reading_margin_rad | 0.1 | ... or further than this outside the tilt cone [rad] |
