@@ -34,6 +34,18 @@ def operator(twin: DigitalTwinRobot, heights_m: list[float]):
     return prompt
 
 
+def held_at(twin: DigitalTwinRobot, offset_m: tuple[float, float], height_m: float):
+    """At the prompt the twin's "operator" holds the plug `offset_m` (x, y) beside the socket's
+    axis and `height_m` above the seated pose [m]."""
+    pos, mat = pose_to_pos_mat(twin.socket_pose())
+
+    def prompt(message: str) -> None:
+        twin.operator_move_to(pos_mat_to_pose(pos + mat @ np.array([*offset_m, -height_m]),
+                                              mat))
+
+    return prompt
+
+
 def pose_error(a, b) -> tuple[float, float]:
     pa, ma = pose_to_pos_mat(a)
     pb, mb = pose_to_pos_mat(b)
@@ -153,12 +165,7 @@ def test_a_touch_off_that_stops_short_of_the_seat_is_refused(offset_m, height_m)
     the socket (4 mm above the seat, as the twin's operator did), the seat could not be told
     from a rim either."""
     twin = DigitalTwinRobot(USB)
-    pos, mat = pose_to_pos_mat(twin.socket_pose())
-
-    def prompt(message: str) -> None:
-        twin.operator_move_to(pos_mat_to_pose(
-            pos + mat @ np.array([*offset_m, -height_m]), mat))
-
+    prompt = held_at(twin, offset_m, height_m)
     with pytest.raises(RuntimeError, match=r"the plug stopped -?\d+\.\d mm below where it was "
                                            r"held, short of the 12 mm it goes into the socket: "
                                            r"it landed on the rim or the board"):
@@ -174,13 +181,7 @@ def test_a_touch_off_that_lands_on_the_board_from_high_enough_is_refused(offset_
     above the real seat then scored a success (real22). The socket holds a seated plug
     sideways; the board does not."""
     twin = DigitalTwinRobot(USB)
-    pos, mat = pose_to_pos_mat(twin.socket_pose())
-    height_m = SPEC.seat_depth_mm * 1e-3 + above_mouth_m
-
-    def prompt(message: str) -> None:
-        twin.operator_move_to(pos_mat_to_pose(
-            pos + mat @ np.array([*offset_m, -height_m]), mat))
-
+    prompt = held_at(twin, offset_m, SPEC.seat_depth_mm * 1e-3 + above_mouth_m)
     with pytest.raises(RuntimeError, match=r"the plug stopped 1\d\.\d mm below where it was "
                                            r"held, but moved 1\.\d mm sideways \([+-][xy]\) "
                                            r"without meeting a wall: it is not in the socket"):
