@@ -9,7 +9,8 @@ depth are defined. Two ways to find it:
   bottomed out; that pose is the seated one, once a sideways probe found the socket's walls
   around the plug (`free_direction`).
 The F/T bias is the mean reading (base frame) with the plug free in the air; robots without
-zeroFtSensor (CB3) subtract it instead of zeroing at every reset.
+zeroFtSensor (CB3) read each reset's free-air reading as the episode's bias and compare it
+with this one (`real.env.FT_DRIFT_WARN`).
 
 The touch-off arms the controller's RTDE watchdog before the robot moves on its own, and every
 control period kicks it, so that a calibration killed, hung or crashed mid-descent stops the
