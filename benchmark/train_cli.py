@@ -467,10 +467,10 @@ def _set_eval_threads(threads: int | None, run: dict[str, Any] | None) -> None:
     torch's; a count other than the run's is warned of."""
     import torch
 
-    recorded = run.get("torch_threads") if run else None
-    recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else None
     from envs.tether import available_cores
 
+    recorded = run.get("torch_threads") if run else None
+    recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else None
     if threads is None and recorded is not None and 1 <= recorded <= 4 * available_cores():
         threads = recorded
     set_torch_threads(threads)
