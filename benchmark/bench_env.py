@@ -458,7 +458,8 @@ def measure_warp_gpu(env_id: str, num_worlds: int, steps: int) -> str:
 def _cpu_s(pids: list[int]) -> float:
     """CPU seconds of other processes' threads (Linux /proc): from schedstat, in nanoseconds
     (stat's utime + stime count 10 ms ticks: +-9% a round of 200 steps, bench20), else from
-    those ticks where the kernel keeps no schedstat."""
+    those ticks where the kernel keeps no schedstat. Live threads only: the measured workers
+    keep theirs for their lives (a thread that exits between two reads would go uncounted)."""
     try:
         ns = 0
         for pid in pids:

@@ -482,10 +482,13 @@ def validate(
                         on_trial=lambda r, setting=setting: _echo_trial(setting, r),
                     )
                 except RuntimeError as err:  # the robot cannot start an episode
-                    raise ClickException(
-                        f"{setting} session stopped after {len(log.results)} trials (kept in "
-                        f"{log.path}; rerun the same command to resume): {err}"
-                    ) from None
+                    stopped = (f"{setting} session stopped after {len(log.results)} trials "
+                               f"(kept in {log.path}; rerun the same command to resume): {err}")
+                    if _link_lost(real_env.unwrapped.robot):  # as calibrate: no teardown of
+                        sys.stderr.write(f"insertbench: error: {stopped}\n")  # ur_rtde, which
+                        sys.stderr.flush()  # crashed the process (a segfault; diff28)
+                        os._exit(1)
+                    raise ClickException(stopped) from None
                 finally:
                     env.close()
         except ValueError as err:  # a policy that does not fit the env's kwargs

@@ -611,6 +611,9 @@ class SafeRobot:
         # speeds. Clamping it again here made the first command jump to the box, 4 mm in one
         # 2 ms period from a pose 4 mm outside.
         pose = pos_mat_to_pose(pos, mat)
+        if self._link_lost():  # servoL while ur_rtde reconnects crashed the process (diff28)
+            self.trip("connection", "the link to the robot is lost (a pulled cable, a "
+                                    "controller reboot?); reconnect")
         accepted = self.call(
             "servoL",
             [float(v) for v in pose],
