@@ -337,9 +337,10 @@ def touch_off_socket_pose(
         travel_m = max(travel_m, float(axis @ (state.pos - pos0)))
         safe.servo(pos0 + axis * speed_m_s * dt * k, mat0)
         robot.waitPeriod(t0)
-    free = None
-    if touched is not None and descended_enough(touched, pos0, axis, task):
-        free = free_direction(robot, safe, touched, bias, dt, probe_m)
+    descended_m = None if touched is None else float(axis @ (pose_to_pos_mat(touched)[0] - pos0))
+    deep_enough = (descended_m is not None
+                   and descended_m >= task.seat_depth_mm * MM - TOUCH_DEPTH_SLACK_M)
+    free = free_direction(robot, safe, touched, bias, dt, probe_m) if deep_enough else None
     safe.move_linear(pos0, mat0, 0.01, check_force=False)
     safe.stop()
     if touched is None:
@@ -354,8 +355,7 @@ def touch_off_socket_pose(
     # Landed on the board or the socket's rim (held off the axis), or started inside the
     # socket: the plug stopped short of its seat, and that stop was saved as the seat (a plug
     # resting on the board then scored a success).
-    descended_m = float(axis @ (pose_to_pos_mat(touched)[0] - pos0))
-    if not descended_enough(touched, pos0, axis, task):
+    if not deep_enough:
         raise CalibrationError(
             f"the plug stopped {descended_m / MM:.1f} mm below where it was held, short of the "
             f"{task.seat_depth_mm:g} mm it goes into the socket: it landed on the rim or the "
@@ -372,14 +372,6 @@ def touch_off_socket_pose(
             "face a few mm above it, and run the command again"
         )
     return touched
-
-
-def descended_enough(touched: np.ndarray, pos0: np.ndarray, axis: np.ndarray,
-                     task: TaskSpec) -> bool:
-    """Whether a touch-off that started at `pos0` and stopped at `touched` went at least the
-    plug's depth in the socket down `axis` (less `TOUCH_DEPTH_SLACK_M`)."""
-    descended_m = float(axis @ (pose_to_pos_mat(touched)[0] - pos0))
-    return descended_m >= task.seat_depth_mm * MM - TOUCH_DEPTH_SLACK_M
 
 
 def probe_distance_m(task: TaskSpec) -> float:
