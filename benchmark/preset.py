@@ -237,6 +237,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     cells: list[Cell] = []
     axis_names = list(axes)
     kept: set[tuple[int, str, str]] = set()  # (rule, "set" or an agent name, key) in some cell
+    applied_somewhere: set[int] = set()  # rules that apply to some cell
     for task_id in tasks:
         for combo in itertools.product(*(axes[k] for k in axis_names)):
             axis_values = dict(zip(axis_names, combo, strict=True))
@@ -246,10 +247,10 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
             for i, (when, implied, configs) in enumerate(rules):
                 if all(env_kwargs.get(k) == v for k, v in when.items()):
                     applied.append(i)
-                    kept.add((i, "applied", ""))
                     env_kwargs.update(implied)
                     for agent_name, config in configs.items():
                         implied_configs.setdefault(agent_name, {}).update(config)
+            applied_somewhere.update(applied)
             label = task_label(task_id, axis_values)
             for agent in agents:
                 final = {**env_kwargs, **agent["env_kwargs"]}
@@ -281,7 +282,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     # A later rule or an agent's env_kwargs setting a key otherwise wherever the rule applies
     # left the rule's value in no cell, without a word (matrix21).
     for i, (when, implied, configs) in enumerate(rules):
-        if (i, "applied", "") not in kept:  # its keys never hold together (diff27)
+        if i not in applied_somewhere:  # its keys never hold together (diff27)
             raise PresetError(f"{where}: rules[{i}] applies to no cell: no cell has "
                               f"{' and '.join(f'{k} = {v!r}' for k, v in when.items())}")
         for owner, table in (("set", implied), *configs.items()):
