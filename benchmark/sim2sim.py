@@ -156,13 +156,16 @@ def engine_agent(env: gym.Env, checkpoint: Path | None) -> Agent:
     P-controller as their base policy) or, without one, paper 000's P-controller itself."""
     from agents import agent_spec, load_agent, make_agent
     from agents.checkpoint import read_meta
+    from agents.registry import check_action_scale
 
     base = {"base_policy": envs.p_controller(env)}
     if checkpoint is None:
         return make_agent("p_controller", env.observation_space, env.action_space, **base)
     name = read_meta(checkpoint)["agent"]
     kwargs = base if agent_spec(name).needs_base_policy else {}
-    return load_agent(checkpoint, allow_policy_only=True, device="cpu", **kwargs)
+    agent = load_agent(checkpoint, allow_policy_only=True, device="cpu", **kwargs)
+    check_action_scale(agent, env)
+    return agent
 
 
 def compare(

@@ -65,7 +65,7 @@ from agents.base import BasePolicy, Dataset, Observation
 from agents.buffer import check_dataset_values, check_row_shapes, load_dataset, save_dataset
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, check_config_device, config_to_dict
-from agents.registry import AgentSpec, check_seed, run_checkpoint_dir
+from agents.registry import AgentSpec, check_action_scale, check_seed, run_checkpoint_dir
 from benchmark.cells import (
     MAX_EVAL_EPISODES,
     MAX_TRAIN_STEPS,
@@ -1326,6 +1326,7 @@ def train(
                 raise ValueError(f"{ckpt / 'agent'} lacks {', '.join(missing)} (a damaged "
                                  "checkpoint?): resuming would start from an empty replay buffer")
             check_reward_pairing(env, agent)
+            check_action_scale(agent, env)
             env = end_trials_on_own_verdict(env, agent)
             run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
             run.restore(ckpt)
@@ -1340,6 +1341,7 @@ def train(
                 agent = make_agent(agent_name, env.observation_space, env.action_space, full_config,
                                    seed=seed, **kwargs)
                 check_reward_pairing(env, agent)
+                check_action_scale(agent, env)
                 env = end_trials_on_own_verdict(env, agent)
                 check_intervention_source(agent_name, agent.config, env, intervene)
                 # Before the run's folder holds anything: a controller that cannot make them

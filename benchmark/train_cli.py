@@ -320,6 +320,7 @@ def eval_command(
 
     from agents import agent_spec, load_agent
     from agents.checkpoint import read_meta
+    from agents.registry import check_action_scale
     from benchmark.evaluate import evaluate
     from benchmark.learned_reward import (
         bind_reward_classifier,
@@ -387,6 +388,7 @@ def eval_command(
         kwargs = {"base_policy": make_base_policy(environment)} \
             if agent_spec(name).needs_base_policy else {}
         agent = load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
+        check_action_scale(agent, environment)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     # A VICE run's evaluations end where its classifier says success, as its training

@@ -36,7 +36,7 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
     try:
         import agents
         from agents.checkpoint import AGENT_JSON
-        from agents.registry import resolve_agent_dir
+        from agents.registry import check_action_scale, resolve_agent_dir
     except ImportError as e:
         raise ImportError(
             f"loading {path} needs the `agents` package (and torch); use --policy p_controller "
@@ -51,6 +51,7 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
 
         kwargs = {"base_policy": p_controller(env)} if needs_base_policy else {}
         agent = agents.load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
+        check_action_scale(agent, env)
         for space in ("observation_space", "action_space"):
             theirs = getattr(agent, space, None)
             if theirs is not None and theirs != getattr(env, space):
