@@ -19,6 +19,7 @@ gradient step (obs, next_obs) instead of five times with an encoder per network.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -179,6 +180,12 @@ class SACAgent(OffPolicyAgent):
         metrics = super().pretrain(dataset)
         for _ in range(self.config.pretrain_steps):
             metrics |= self.update_from_batch(self.buffer.sample(self.config.batch_size, self.rng))
+        warm_up = self.config.random_steps - self.env_steps
+        if self.config.pretrain_steps > 0 and warm_up > 0:  # the finetuning started from noise
+            warnings.warn(f"{self.name} acts uniformly at random for its next {warm_up} env steps "
+                          f"(random_steps={self.config.random_steps}): the policy pretrained "
+                          "offline does not act until then; -c random_steps=0 finetunes from it, "
+                          "as paper 001's baseline does", UserWarning, stacklevel=2)
         return metrics
 
     def update_from_batch(self, batch: Batch) -> dict[str, float]:

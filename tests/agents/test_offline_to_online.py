@@ -168,6 +168,12 @@ def test_sac_trains_offline_then_finetunes_on_a_learned_reward_only(tmp_path):
     assert make_agent("sac", env.observation_space, env.action_space,
                       config | {"pretrain_steps": 0}).pretrain(data) == {
         "pretrain/transitions": float(rows)}
+    # With the default warm-up the pretrained policy did not act for 1,000 env steps, unsaid
+    # (paper 001's online budget lies inside it; agents22).
+    with pytest.warns(UserWarning, match=r"sac acts uniformly at random for its next 1000 env "
+                                         r"steps \(random_steps=1000\): the policy pretrained"):
+        make_agent("sac", env.observation_space, env.action_space,
+                   config | {"random_steps": 1000, "pretrain_steps": 1}).pretrain(data)
 
     seen: list[bool] = []
 
