@@ -689,9 +689,11 @@ BLANKS = str.maketrans(dict.fromkeys("\u2800\u115f\u1160\u3164\uffa0\U0001d159",
 @functools.cache
 def _latin_look_alikes() -> dict[int, str]:
     """Every non-ASCII character that Unicode's confusables (UTS #39's data, as
-    `confusable_homoglyphs` ships it) read as one ASCII letter or digit, mapped to it (a letter
-    where it reads as a letter and a digit): "Р-controller" with a Cyrillic Р, "Ꭰown" with a
-    Cherokee Ꭰ, "Straiɡht" with a Latin script ɡ."""
+    `confusable_homoglyphs` ships it) read as one visible ASCII character, mapped to it (a
+    letter where it reads as a letter and a digit, a letter or digit before punctuation):
+    "Р-controller" with a Cyrillic Р, "Ꭰown" with a Cherokee Ꭰ, "Straiɡht" with a Latin script
+    ɡ, and punctuation: "P˗controller" with a modifier minus U+02D7, "TD3 ᛭ LfD" with a runic
+    cross U+16ED, "Alice’s" with a right single quotation mark (leader24)."""
     from confusable_homoglyphs.confusables import confusables_data
 
     table = {}
@@ -699,11 +701,13 @@ def _latin_look_alikes() -> dict[int, str]:
         if len(char) != 1 or char.isascii():
             continue
         # A digit where the character is one and Unicode pairs it with one, else a letter,
-        # in lower case (case folding leaves Cherokee's capitals, and the key ignores case).
+        # in lower case (case folding leaves Cherokee's capitals, and the key ignores case);
+        # punctuation where Unicode pairs it with nothing else.
         digit = char.isdigit()
         plain = sorted((g["c"] for g in glyphs
-                        if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()),
-                       key=lambda g: g.isdigit() != digit)  # noqa: B023 - used at once
+                        if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isprintable()
+                        and not g["c"].isspace()),
+                       key=lambda g: (not g.isalnum(), g.isdigit() != digit))  # noqa: B023
         if plain:
             table[ord(char)] = plain[0].lower()
     return table | LOWER_LOOK_ALIKES

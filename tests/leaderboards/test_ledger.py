@@ -455,7 +455,11 @@ def test_names_read_alike_across_unicodes_confusables():
                        # "Plain⠀straight down" (a braille blank) "plainstraight down".
                        *((f"Straight{blank}down", "Straight down")
                          for blank in "\u2800\u115f\u1160\u3164\uffa0\U0001d159"),
-                       ("Straight\U00016fe4down", "Straightdown")):
+                       ("Straight\U00016fe4down", "Straightdown"),
+                       # leader24: look-alikes of ASCII punctuation were kept apart
+                       ("My P\u02d7controller", "My P-controller"), ("TD3 \u16ed LfD", "TD3 + LfD"),
+                       ("SAC \u2768seed 0\u2769", "SAC (seed 0)"), ("Alice\u2019s", "Alice's"),
+                       ("runs\u2215a", "runs/a")):
         assert name_key(fake) == name_key(real), (fake, name_key(fake))
     assert name_key("BC") != name_key("BG") and name_key("Seed 0") != name_key("Seed 8")
     from confusable_homoglyphs.confusables import confusables_data
