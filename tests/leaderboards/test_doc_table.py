@@ -47,6 +47,9 @@ def test_names_are_plain_text_and_the_controller_entries_marked_as_on_the_site()
     # Bare URLs and e-mail addresses GitHub would link (checked with cmark-gfm, GitHub's parser)
     assert doc_table._cell("https://x.org WWW.y.org a@b.org") == \
         "https\\://x.org WWW\\.y.org a<!---->@b.org"
+    # An entity reference rendered as the character it names (leader24)
+    assert doc_table._cell("P&minus;controller&nbsp;(seed 0)") == \
+        "P\\&minus;controller\\&nbsp;(seed 0)"
     text = doc_table.DOC.read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| `paper000` | P-contr"))
     assert "P-controller (seed 0) (given the goal) |" in row
