@@ -665,11 +665,19 @@ def new_entry(
 
 
 def agent_name_of(submission: Submission) -> str | None:
-    """The registry name in an agent checkpoint's agent.json (None for ONNX)."""
+    """The registry name in the agent checkpoints' agent.json (None for ONNX); SubmissionError
+    where per-task checkpoints name different agents: an entry is one method, labelled and
+    marked "given the goal" by its agent (a straight-down USB policy beside a P-controller for
+    D-sub entered as "straight_down", unmarked; leader24)."""
     if submission.policy_kind != "agent":
         return None
-    path = next(iter(submission.policy_paths.values())) / "agent.json"
-    return json.loads(path.read_text()).get("agent")
+    names = {label: json.loads((path / "agent.json").read_text()).get("agent")
+             for label, path in submission.policy_paths.items()}
+    if len(set(names.values())) > 1:
+        found = ", ".join(f"{label} {name}" for label, name in names.items())
+        raise SubmissionError(f"the per-task policies are checkpoints of different agents "
+                              f"({found}): an entry is one method; submit each as its own")
+    return next(iter(names.values()))
 
 
 #: Unicode's default-ignorable code points outside category Cf (DerivedCoreProperties.txt):
@@ -867,6 +875,7 @@ def submit(
     """
     content = task_policy_contents(submission.policy_kind, submission.policy_paths)
     _check_new_on_track(ledger, submission, content)
+    agent = agent_name_of(submission)
     track = submission.track
     # The maintainers' baselines are exempt: on paper000 random search, spiral search and
     # straight down act alike (every plug goes in before a search starts), elsewhere not.
@@ -876,7 +885,7 @@ def submit(
                                  lambda _: track.dev_seeds(), "public-dev", progress=progress,
                                  look_alikes=look_alikes)
     look_alikes.refuse_if_alike(track)
-    entry = new_entry(submission, evaluation, source, builtin, agent_name_of(submission))
+    entry = new_entry(submission, evaluation, source, builtin, agent)
     files = {p: submission.root / p for p, _, _ in submission.files}
     with ledger.lock():
         _check_new_on_track(ledger, submission, content)  # again: others may have entered since

@@ -381,6 +381,29 @@ def test_an_entrys_task_policy_recombined_into_a_new_entry_is_refused(submitted:
     assert result.exit_code == 0, result.output
 
 
+def test_per_task_checkpoints_of_different_agents_are_refused(submitted: Ledger):
+    """An entry is labelled (and marked "given the goal") by its first task's agent: a SAC
+    USB policy beside a D-sub straight-down search entered as "sac" (and a P-controller beside
+    a search, unmarked; leader24)."""
+    import gymnasium as gym
+
+    from agents import make_agent
+
+    sac_submission(Path("mixed"))
+    Path("mixed/policy").rename("mixed/usb")
+    env = gym.make("InsertBench/USB-v0", **STATE)
+    make_agent("straight_down", env.observation_space, env.action_space).save(Path("mixed/dsub"))
+    env.close()
+    write_toml(Path("mixed"), policy='[policy.per_task]\nUSB = "usb"\nDSub = "dsub"',
+               name="Two methods")
+    before = sorted(p for p in Path("ledger").rglob("*") if p.is_file())
+    result = _cli("submit", "mixed")
+    assert result.exit_code == 1, result.output
+    assert "the per-task policies are checkpoints of different agents (USB sac, DSub " \
+           "straight_down): an entry is one method" in " ".join(result.stderr.split())
+    assert sorted(p for p in Path("ledger").rglob("*") if p.is_file()) == before
+
+
 def test_a_scripted_baseline_with_a_tensor_is_not_entered_again(submitted: Ledger):
     """The P-controller has no networks: a tensor in its weights changes nothing it does."""
     import torch
