@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -355,13 +356,18 @@ def _sparse_tensors(model: Any) -> Iterator[str]:
 def onnx_content(path: Path) -> bytes:
     """The ONNX graph at ``path`` without what onnxruntime never runs (the producer, model
     version, doc strings, metadata properties, graph and node names), serialised
-    deterministically; its bytes where it does not parse (the evaluation refuses it)."""
+    deterministically; its bytes where it does not parse or is too large (the evaluation
+    refuses it)."""
     import onnx
 
     data = path.read_bytes()
     try:
         model = onnx.load_from_string(data)
     except Exception:  # noqa: BLE001 - onnx raises many types for a bad file
+        return data
+    try:  # before the walks below, each as long as the graph
+        _check_onnx_counts(model)
+    except SubmissionError:  # the evaluation refuses it
         return data
     for name in ("producer_name", "producer_version", "domain", "model_version", "doc_string"):
         model.ClearField(name)
@@ -374,12 +380,36 @@ def onnx_content(path: Path) -> bytes:
     return model.SerializeToString(deterministic=True)
 
 
+def _check_onnx_counts(model: Any) -> None:
+    """SubmissionError for a graph of more than `MAX_ONNX_NODES` nodes or `MAX_ONNX_TENSORS`
+    tensors, counted only that far: checked after every other walk over the graph, 2.3 million
+    Identity nodes (64 MB) took 80 s and 2.4 GB before their refusal (leader24). Nodes first:
+    finding the tensors walks every node."""
+    top = len(model.graph.node) + sum(len(f.node) for f in model.functions)  # without a walk
+    if top > MAX_ONNX_NODES or sum(1 for _ in islice(_nodes(model),
+                                                     MAX_ONNX_NODES + 1)) > MAX_ONNX_NODES:
+        raise SubmissionError(f"policy.onnx has more than {MAX_ONNX_NODES:,} nodes (subgraphs "
+                              "included), the most a policy may have (`leaderboards.policy."
+                              "MAX_ONNX_NODES`): its session is built outside the time limits")
+    if sum(1 for _ in islice(_tensors(model), MAX_ONNX_TENSORS + 1)) > MAX_ONNX_TENSORS:
+        raise SubmissionError(f"policy.onnx holds more than {MAX_ONNX_TENSORS:,} tensors "
+                              "(initializers and constants, subgraphs included), the most a "
+                              "policy may hold (`leaderboards.policy.MAX_ONNX_TENSORS`): its "
+                              "session is built outside the time limits")
+
+
 def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     import onnx
     from onnx import numpy_helper
 
     try:
         model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # noqa: BLE001 - onnx raises many types for a bad file
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SubmissionError(f"{path.parent.name}/policy.onnx is not a valid ONNX model: "
+                              f"{first}") from None
+    _check_onnx_counts(model)
+    try:
         onnx.checker.check_model(model)
     except Exception as err:  # noqa: BLE001 - onnx raises many types for a bad file
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -390,12 +420,6 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     for where in _sparse_tensors(model):
         raise SubmissionError(f"policy.onnx: {where} is a sparse tensor, made dense outside the "
                               "memory limit while the session is built; store it dense")
-    tensors = sum(1 for _ in _tensors(model))
-    if tensors > MAX_ONNX_TENSORS:
-        raise SubmissionError(f"policy.onnx holds {tensors:,} tensors (initializers and "
-                              f"constants, subgraphs included), more than the "
-                              f"{MAX_ONNX_TENSORS:,} a policy may hold (`leaderboards.policy."
-                              "MAX_ONNX_TENSORS`): its session is built outside the time limits")
     # Every tensor, not only the top graph's initializers: onnxruntime reads a Constant's or a
     # subgraph's external data from the evaluator's working directory (the file's bytes then
     # steered the actions), and NaN there was as unchecked.
@@ -420,11 +444,6 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         if np.any(np.isnan(values)) or (weights and not np.all(np.isfinite(values))):
             raise SubmissionError(f"policy.onnx: {where} holds NaN"
                                   f"{' or inf' if weights else ''} values")
-    nodes = sum(1 for _ in _nodes(model))
-    if nodes > MAX_ONNX_NODES:
-        raise SubmissionError(f"policy.onnx has {nodes:,} nodes (subgraphs included), more than "
-                              f"the {MAX_ONNX_NODES:,} a policy may have (`leaderboards.policy."
-                              "MAX_ONNX_NODES`): its session is built outside the time limits")
     for output in model.graph.output:
         if output.type.tensor_type.elem_type == onnx.TensorProto.STRING or \
                 output.type.WhichOneof("value") != "tensor_type":

@@ -507,8 +507,8 @@ def test_an_onnx_graph_of_too_many_nodes_is_refused(tmp_path, monkeypatch, tiny_
     result = _submit(tmp_path, monkeypatch, "sub")
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and re.search(r"policy.onnx has 10,0\d\d nodes \(subgraphs "
-                                         r"included\), more than the 10,000", lines[0]), lines
+    assert len(lines) == 1 and re.search(r"policy.onnx has more than 10,000 nodes \(subgraphs "
+                                         r"included\), the most", lines[0]), lines
 
 
 def test_an_onnx_graph_of_too_many_tensors_is_refused(tmp_path, monkeypatch, tiny_track):
@@ -527,9 +527,9 @@ def test_an_onnx_graph_of_too_many_tensors_is_refused(tmp_path, monkeypatch, tin
     result = _submit(tmp_path, monkeypatch, "sub")
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and re.search(r"policy.onnx holds 10,0\d\d tensors \(initializers "
-                                         r"and constants, subgraphs included\), more than the "
-                                         r"10,000", lines[0]), lines
+    assert len(lines) == 1 and re.search(r"policy.onnx holds more than 10,000 tensors "
+                                         r"\(initializers and constants, subgraphs included\), "
+                                         r"the most", lines[0]), lines
 
 
 def test_good_archive_is_accepted_with_its_policy_hash_as_name(
