@@ -129,6 +129,9 @@ class Camera(RefusesCopies):
             raise CameraError(  # a 1x1 stream was blown up to the observation's size
                 f"camera {self.name!r} ({self.describe}) delivers {raw.shape} frames, not RGB "
                 f"frames of at least the observation's {height}x{width}; check its stream")
+        if raw.dtype != np.uint8:  # floats in [0, 1] read as black, uint16 as white (real24)
+            raise CameraError(f"camera {self.name!r} ({self.describe}) delivers {raw.dtype} "
+                              "frames, not uint8 RGB (rgb8); check its stream")
         image = resize_area(center_crop(raw, height / width), height, width)
         return to_grayscale(image) if grayscale else image
 

@@ -345,6 +345,11 @@ def test_a_frame_delivered_again_black_or_too_small_is_no_observation():
     with pytest.raises(CameraError, match=r"delivers \(12, 16, 3\) frames.* 32x32"):
         small.read(32, 32, False)
     small.close()
+    # A frame source of another dtype: floats in [0, 1] read as black, uint16 as white (real24)
+    for frame in (np.full((120, 160, 3), 0.5), np.full((120, 160, 3), 30000, np.uint16)):
+        camera.read_raw = lambda frame=frame: frame
+        with pytest.raises(CameraError, match=f"delivers {frame.dtype} frames, not uint8 RGB"):
+            camera.read(32, 32, False)
 
 
 def test_a_missing_realsense_library_says_what_it_needs(monkeypatch):
