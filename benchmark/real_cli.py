@@ -422,7 +422,7 @@ def validate(
                                      "record them with `insertbench real record-goal`",
                                      param_hint="--goal-images")
         try:
-            real_kwargs["goal_images"] = load_goal_images(goal_images, task)
+            real_kwargs["goal_images"] = load_goal_images(goal_images, task, for_robot=not twin)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--goal-images") from None
     elif goal_images is not None:
@@ -560,7 +560,7 @@ def record_goal(
         raise ClickException(str(err)) from None
     finally:
         cell.close()
-    save(out, task, images)
+    save(out, task, images, on_twin=twin)
     shapes = ", ".join(f"{cam} {image.shape}" for cam, image in images.items())
     typer.echo(f"wrote {out}: {shapes}")
 
@@ -674,7 +674,7 @@ def _cell_env(
         raise typer.BadParameter(str(err), param_hint="--env") from None
     if not twin and host is None:  # first: a twin's calibration was blamed instead (newuser21)
         raise typer.BadParameter("give --host (the robot's IP) or --twin")
-    calib = None if calibration is None else _load_calibration(calibration, task, twin)
+    calib = None if calibration is None else _load_calibration(calibration, task, twin, host)
     if not twin and calib is None:
         raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
     # The arm's servo settings live in its URConfig (real.make refuses a kwarg that says
@@ -708,11 +708,13 @@ def _cell_env(
         raise ClickException(str(err)) from None
 
 
-def _load_calibration(path: Path, task: str, twin: bool):
-    """The calibration at `path` for `task` on the twin (`twin`) or a robot, or a usage error
-    naming --calibration (a missing, damaged or implausible file, or another task's, used to be
-    an internal-error line; the twin's own was taken for a robot's, where only the reset's
-    workspace check stopped it). The twin takes any calibration: a robot's rehearses it."""
+def _load_calibration(path: Path, task: str, twin: bool, host: str | None = None):
+    """The calibration at `path` for `task` on the twin (`twin`) or a robot at `host`, or a
+    usage error naming --calibration (a missing, damaged or implausible file, or another
+    task's, used to be an internal-error line; the twin's own was taken for a robot's, where
+    only the reset's workspace check stopped it, and so was one made on this machine, the RTDE
+    twin or URSim, for a robot elsewhere; real24). The twin takes any calibration: a robot's
+    rehearses it."""
     from real.calibration import Calibration
 
     try:
@@ -726,7 +728,23 @@ def _load_calibration(path: Path, task: str, twin: bool):
         raise typer.BadParameter(f"{path} was recorded on the digital twin, not on a robot; "
                                  "calibrate this cell (`insertbench real calibrate --host "
                                  "...`)", param_hint="--calibration")
+    if not twin and host is not None and _loopback(calib.robot) and not _loopback(host):
+        raise typer.BadParameter(f"{path} was recorded on this machine ({calib.robot}: the RTDE "
+                                 f"twin or URSim), not on the robot at {host}; calibrate this "
+                                 "cell", param_hint="--calibration")
     return calib
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip()).is_loopback
+    except ValueError:  # a host name
+        return False
 
 
 def _check_trained_on(checkpoint: Path, task: str, allow_other_task: bool) -> dict | None:

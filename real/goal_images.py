@@ -23,6 +23,10 @@ import numpy as np
 #: P-controller gets within ~0.05 mm; a plug that mates but stops short would look unseated).
 SEATED_TOLERANCE_MM = 0.5
 _TASK_KEY = "task"
+#: Where the images were taken: "twin" (rendered) or "robot" (the cell's cameras). A twin's,
+#: at the path the README's robot session reads, became a robot's reward and goal observations
+#: without a word (real24).
+_RECORDED_ON_KEY = "recorded_on"
 
 
 def record(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:
@@ -68,20 +72,24 @@ def record(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:
     return {cam: np.array(obs[cam]) for cam in base.cameras}
 
 
-def save(path: str | Path, task: str, images: dict[str, np.ndarray]) -> Path:
-    """Write `images` (camera name -> uint8 (H, W, C)) and the task ID to `path` (.npz)."""
-    if _TASK_KEY in images:
-        raise ValueError(f"{_TASK_KEY!r} is not a camera name")
+def save(path: str | Path, task: str, images: dict[str, np.ndarray], *,
+         on_twin: bool = False) -> Path:
+    """Write `images` (camera name -> uint8 (H, W, C)), the task ID and whether the digital
+    twin rendered them (`on_twin`) to `path` (.npz)."""
+    for key in (_TASK_KEY, _RECORDED_ON_KEY):
+        if key in images:
+            raise ValueError(f"{key!r} is not a camera name")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
-        np.savez(f, **{_TASK_KEY: np.array(task)}, **images)
+        np.savez(f, **{_TASK_KEY: np.array(task),
+                       _RECORDED_ON_KEY: np.array("twin" if on_twin else "robot")}, **images)
     return path
 
 
-def load(path: str | Path, task: str) -> dict[str, np.ndarray]:
-    """The goal images in `path` for `task`; ValueError for another task's file or one that is
-    not a goal-image file."""
+def load(path: str | Path, task: str, *, for_robot: bool = False) -> dict[str, np.ndarray]:
+    """The goal images in `path` for `task`; ValueError for another task's file, one that is
+    not a goal-image file, or, `for_robot`, one the digital twin rendered."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no goal-image file {path} (record one with `insertbench real "
@@ -96,11 +104,16 @@ def load(path: str | Path, task: str) -> dict[str, np.ndarray]:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(f"{path} is not a goal-image file ({err})") from None
     recorded = contents.pop(_TASK_KEY, None)
+    recorded_on = contents.pop(_RECORDED_ON_KEY, None)
     if recorded is None or not contents:
         raise ValueError(f"{path} is not a goal-image file (record one with `insertbench real "
                          f"record-goal`)")
     if str(recorded) != task:
         raise ValueError(f"{path} holds goal images of {recorded}, not {task}")
+    if for_robot and recorded_on is not None and str(recorded_on) == "twin":
+        raise ValueError(f"{path} holds goal images the digital twin rendered, not the cell's "
+                         "cameras' pictures: record them on the robot (`insertbench real "
+                         "record-goal --host ...`)")
     for cam, image in contents.items():
         if image.dtype != np.uint8 or image.ndim != 3:
             raise ValueError(f"{path}: goal image {cam!r} is not a uint8 (H, W, C) image")

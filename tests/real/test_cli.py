@@ -662,6 +662,9 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
         PLAUSIBLE.__dict__ | {"socket_pose": [450.0, 130.0, 14.0, 3.14, 0.0, 0.0]}))
     Calibration(**{**PLAUSIBLE.__dict__, "task": "InsertBench/DSub-v0"}).save("dsub.json")
     Calibration(**{**PLAUSIBLE.__dict__, "robot": "digital-twin"}).save("twin.json")
+    Calibration(**{**PLAUSIBLE.__dict__, "robot": "127.0.0.1"}).save("local.json")
+    save_goal_images("twin-goal.npz", USB, {"wrist": np.ones((64, 64, 3), np.uint8)},
+                     on_twin=True)
     (tmp_path / "damaged.json").write_text('{"task": ')
     validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
                 "--episodes", "1", "--out", "report"]
@@ -702,6 +705,17 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "twin.json",
           "--policy", "p_controller", "--out", "report"],
          "--calibration: twin.json was recorded on the digital twin, not on a robot"),
+        # real24: one made over the RTDE twin (or URSim) on this machine, and goal images the
+        # twin rendered, passed for a robot's
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "local.json",
+          "--policy", "p_controller", "--out", "report"],
+         "--calibration: local.json was recorded on this machine (127.0.0.1: the RTDE twin or "
+         "URSim), not on the robot at 10.0.0.2"),
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
+          "--policy", "p_controller", "--out", "report", "--env", "reward=goal_image",
+          "--env", "obs_mode=state+pixels", "--wrist-serial", "1",
+          "--goal-images", "twin-goal.npz"],
+         "--goal-images: twin-goal.npz holds goal images the digital twin rendered"),
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
           "--policy", "p_controller", "--out", "report", "--env", "grasp_noise_mm=1"],
          "--env: 'grasp_noise_mm' is a kwarg of the simulated task only"),
