@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -131,15 +132,23 @@ def run_trial(
     """One trial from `env.reset(seed=seed)` to its end (`envs.episode.run_episode`, the record
     simulation, the matrix and the leaderboard keep). A failed reset raises; anything after it
     (a safety trip, a policy that raises or returns an action the env refuses) ends the trial as
-    failed with the reason, the arm halted."""
-    return run_episode(
-        env,
-        policy,
-        seed,
-        task_id=task_id,
-        task_version_key=task_version_key,
-        on_failure=lambda: _halt(env),
-    )
+    failed with the reason, the arm halted. A camera that fails mid-trial raises its
+    `CameraError` once the arm is halted: the cell's failure, not the policy's (recorded, it
+    counted in the success rate and a resume never ran that seed again; real24)."""
+    from real.camera import CameraError
+
+    failures: list[BaseException | None] = []
+
+    def halt() -> None:  # called inside run_episode's handler: the exception is at hand
+        failures.append(sys.exc_info()[1])
+        _halt(env)
+
+    record = run_episode(env, policy, seed, task_id=task_id, task_version_key=task_version_key,
+                         on_failure=halt)
+    if failures and isinstance(failures[0], CameraError):
+        raise CameraError(f"{failures[0]} (the trial of seed {seed} is not recorded: no failure "
+                          "of the policy)") from failures[0]
+    return record
 
 
 def _halt(env: gym.Env) -> None:

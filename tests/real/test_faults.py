@@ -461,3 +461,33 @@ def test_a_trial_the_link_ended_stops_the_session_unrecorded(tmp_path):
                      env_kwargs={"start_height_mm": 15.0})
     assert log.done_seeds() == set()
     assert unsafe(env, faulty) == []
+
+
+def test_a_trial_a_camera_ended_stops_the_session_unrecorded(tmp_path):
+    """A camera that stopped mid-trial (a pulled cable) was recorded as the policy's failure;
+    a resume after the cable was back never ran that seed again (real24)."""
+    import real
+    from real.camera import CameraError
+
+    kwargs = {"obs_mode": "state+pixels", "image_size": 32}
+    env = real.make_twin(USB, seed=0, cameras=("wrist",), **kwargs)
+    feed = env.unwrapped.camera_devices["wrist"].before_wait.__self__
+    log = TrialLog(tmp_path / "trials.jsonl", {"session": 1})
+
+    def policy_for(env):
+        act, steps = real.p_controller(env), [0]
+
+        def policy(obs):
+            steps[0] += 1
+            if steps[0] == 3:
+                feed.drop_next(10**6)  # the cable is pulled
+            return act(obs)
+        return policy
+
+    try:
+        with pytest.raises(CameraError, match=r"camera 'wrist' .* \(the trial of seed 0 is "
+                                                    r"not recorded: no failure of the policy\)"):
+            run_episodes(env, policy_for, 2, 0, log, task_id=USB, env_kwargs=kwargs)
+        assert log.done_seeds() == set()
+    finally:
+        env.close()
