@@ -362,6 +362,7 @@ def validate(
 
     import envs  # noqa: F401  (registers the simulated tasks)
     import real
+    from envs.version_key import task_version_key
     from real.goal_images import load as load_goal_images
     from real.validate import (
         TrialLog,
@@ -468,6 +469,8 @@ def validate(
                                           {**header, "setting": setting} |
                                           ({"cell": cell} if setting == label else {}))
                         for setting in (label, "sim")}
+                for log in logs.values():
+                    log.check_version_key(task_version_key(task, kwargs))
             except ValueError as err:  # another session's trials, or a damaged log
                 raise typer.BadParameter(str(err), param_hint="--out") from None
             for setting, make_env, n in (

@@ -113,6 +113,16 @@ class TrialLog:
     def done_seeds(self) -> set[int]:
         return {r.seed for r in self.results}
 
+    def check_version_key(self, key: str) -> None:
+        """ValueError where the log's trials ran on another version of the task (`key`: its
+        `envs.version_key.task_version_key` today): after an update that changed the task's
+        dynamics or score, a resume mixed both in one table (real24)."""
+        older = sorted({r.task_version_key for r in self.results} - {key})
+        if older:
+            raise ValueError(f"{self.path} holds trials of task version key {older[0][:12]}; "
+                             f"this code builds the task as {key[:12]} (its dynamics or score "
+                             "changed): give another --out, or delete the log to start over")
+
     def append(self, result: EpisodeRecord) -> None:
         self.results.append(result)
         with self.path.open("a") as f:
@@ -178,6 +188,8 @@ def run_episodes(
     key = task_version_key(task_id, env_kwargs)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if log is not None:
+        log.check_version_key(key)
     policy = policy_for(env)
     done = log.done_seeds() if log is not None else set()
     results = {r.seed: r for r in (log.results if log is not None else [])}

@@ -753,6 +753,27 @@ def test_a_log_of_another_session_or_a_damaged_one_is_refused_before_any_trial(
             in lines[0], lines[0]
 
 
+def test_a_log_of_another_task_version_is_not_resumed(tmp_path, monkeypatch, capsys):
+    """After an update that changed the task (a new version key) the same command resumed both
+    logs: one table of trials on two tasks (real24)."""
+    monkeypatch.chdir(tmp_path)
+    validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+                "--out", "report"]
+    code, err = _cli(capsys, *validate, "--episodes", "1")
+    assert code == 0, err
+    sim_log = tmp_path / "report" / "validate_InsertBench_USB-v0.sim.jsonl"
+    header, trial = sim_log.read_text().splitlines()
+    sim_log.write_text(header + "\n" + json.dumps(json.loads(trial) | {
+        "task_version_key": "deadbeef" * 8}) + "\n")
+    before = {p: p.read_bytes() for p in (tmp_path / "report").iterdir()}
+    code, err = _cli(capsys, *validate, "--episodes", "2")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "--out: report/validate_InsertBench_USB-v0.sim.jsonl holds trials of task version " \
+        "key deadbeefdead; this code builds the task as" in lines[0], lines[0]
+    assert {p: p.read_bytes() for p in (tmp_path / "report").iterdir()} == before  # no trial
+
+
 @pytest.fixture
 def twins(monkeypatch) -> list:
     """Every `DigitalTwinRobot` the commands of the test build, in order."""
