@@ -124,12 +124,30 @@ class EpisodeRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EpisodeRecord:
-        """Inverse of `to_dict`; unknown keys are an error."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
+        """Inverse of `to_dict`; unknown keys, and values not of their field's type (bool,
+        int, float or str, or None where the field allows it), are a ValueError: a text peak
+        force in a trial log ended a resumed session in numpy's "add.reduce" error, naming no
+        file (real24)."""
+        kinds = {f.name: f.type for f in fields(cls)}  # annotations as text (see the imports)
+        unknown = set(data) - set(kinds)
         if unknown:
             raise ValueError(f"unknown episode record fields {sorted(unknown)}")
+        for name, value in data.items():
+            kind, optional = kinds[name].removesuffix(" | None"), kinds[name].endswith("None")
+            if not (value is None and optional or _RECORD_TYPES[kind](value)):
+                raise ValueError(f"episode record field {name} is {value!r}, not "
+                                 f"{'a' if kind != 'int' else 'an'} {kind}"
+                                 f"{' or null' if optional else ''}")
         return cls(**dict(data))
+
+
+#: The checks of an `EpisodeRecord` field's type, by its annotation (bool is no number here).
+_RECORD_TYPES: dict[str, Callable[[Any], bool]] = {
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+}
 
 
 def check_action(action: Any, space: gym.spaces.Box, step: int) -> np.ndarray:

@@ -97,13 +97,16 @@ class TrialLog:
                 try:
                     self.results.append(EpisodeRecord.from_dict(json.loads(line)))
                 except (json.JSONDecodeError, TypeError, ValueError) as err:
-                    if number == len(lines):  # the last line, cut short by a crash: run again
+                    # The last line, cut short by a crash: run again (a whole record of bad
+                    # values is no crash's)
+                    if number == len(lines) and isinstance(err, json.JSONDecodeError):
                         break
                     # Only the last line can be cut short (each open rewrites the file): every
                     # intact trial after a damaged one was dropped and run again (real22).
+                    follow = ", and trials follow it" if number < len(lines) else ""
                     raise ValueError(
-                        f"{self.path} line {number} is no trial record ({err}), and trials "
-                        "follow it: repair or delete that line, or give another --out"
+                        f"{self.path} line {number} is no trial record ({err}){follow}: "
+                        "repair or delete that line, or give another --out"
                     ) from None
             self._rewrite()
         else:

@@ -3,6 +3,8 @@ reaches the robot, judged against its true pose, and the trial is recorded as fa
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -411,6 +413,17 @@ def test_a_damaged_trial_line_drops_only_itself_when_it_is_the_last(tmp_path):
                                          r"follow it: repair or delete that line"):
         TrialLog(path, header)
     assert len(path.read_text().splitlines()) == 3  # left as it was
+    # Whole records of values of the wrong type ended the resumed session in numpy's errors,
+    # naming no file; as the last line, such a record was taken as cut short (real24)
+    for number, edit in ((2, {"peak_force_n": "3.1"}), (3, {"success": "false"})):
+        lines = [lines[0], *(json.dumps(record(seed).to_dict()) for seed in (0, 1))]
+        lines[number - 1] = json.dumps(json.loads(lines[number - 1]) | edit)
+        path.write_text("\n".join(lines) + "\n")
+        field, value = next(iter(edit.items()))
+        with pytest.raises(ValueError, match=f"trials.jsonl line {number} is no trial record "
+                                             f"\\(episode record field {field} is '{value}', "
+                                             "not a"):
+            TrialLog(path, header)
 
 
 def test_a_backend_runs_at_its_own_control_rate():
