@@ -682,13 +682,13 @@ def _cell_env(
         raise typer.BadParameter("give --calibration (run `insertbench real calibrate`)")
     # The arm's servo settings live in its URConfig (real.make refuses a kwarg that says
     # otherwise: --env servo_gain=400 was "contradicts the robot's URConfig" on a cell).
-    settings = robot_only | ({} if twin else {k: kwargs.pop(k) for k in URCONFIG_KWARGS
-                                              if k in kwargs})
-    try:
-        robot = None if twin else real.URConfig(host=host, frequency_hz=frequency,
-                                                continuity_input=continuity_input,
-                                                tcp_offset=tcp_offset, model=str(model),
-                                                **settings)
+    settings = robot_only | {k: kwargs[k] if twin else kwargs.pop(k) for k in URCONFIG_KWARGS
+                             if k in kwargs}
+    try:  # the twin too: a rehearsal ran under settings the robot refuses (a watchdog off; real24)
+        config = real.URConfig(host="127.0.0.1" if twin else host, frequency_hz=frequency,
+                               continuity_input=continuity_input, tcp_offset=tcp_offset,
+                               model=str(model), **settings)
+        robot = None if twin else config
     except ValueError as err:
         raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
     try:

@@ -698,6 +698,9 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
           "--policy", "p_controller", "--out", "report"], "--calibration: mm.json: socket_pose"),
         ([*validate, "--env", "wrench_reference=tcp"],
          "--env wrench_reference: is the robot's: the twin is a UR5e"),
+        # real24: the twin ran with its watchdog off, a setting the robot's URConfig refuses
+        ([*validate, "--env", "rtde_watchdog_hz=null"],
+         "--env: the cell refuses it: rtde_watchdog_hz must be a finite number in [1, 500]"),
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
           "--policy", "p_controller", "--out", "report", "--env", "wrench_reference=wrist"],
          "the cell refuses it: wrench_reference must be 'flange', 'tcp' or None"),
