@@ -241,20 +241,22 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     for task_id in tasks:
         for combo in itertools.product(*(axes[k] for k in axis_names)):
             axis_values = dict(zip(axis_names, combo, strict=True))
-            env_kwargs = {**fixed_kwargs, **axis_values}
-            implied_configs: dict[str, dict[str, Any]] = {}
-            applied = []
-            for i, (when, implied, configs) in enumerate(rules):
-                if all(env_kwargs.get(k) == v for k, v in when.items()):
-                    applied.append(i)
-                    env_kwargs.update(implied)
-                    for agent_name, config in configs.items():
-                        implied_configs.setdefault(agent_name, {}).update(config)
-            applied_somewhere.update(applied)
             label = task_label(task_id, axis_values)
             for agent in agents:
+                # A rule's `when` reads the agent's cells' settings, its own env_kwargs
+                # included: a sparse-only rule set its goal noise in a dense agent's cells of a
+                # sparse preset (matrix22). The agent's env_kwargs still win over a rule's set.
+                env_kwargs = {**fixed_kwargs, **axis_values}
                 final = {**env_kwargs, **agent["env_kwargs"]}
-                final_config = implied_configs.get(agent["name"], {})
+                final_config: dict[str, Any] = {}
+                applied = []
+                for i, (when, implied, configs) in enumerate(rules):
+                    if all(final.get(k) == v for k, v in when.items()):
+                        applied.append(i)
+                        env_kwargs.update(implied)
+                        final = {**env_kwargs, **agent["env_kwargs"]}
+                        final_config.update(configs.get(agent["name"], {}))
+                applied_somewhere.update(applied)
                 for i in applied:
                     kept.update((i, "set", k) for k, v in rules[i][1].items()
                                 if _same(final.get(k), v))
@@ -265,10 +267,9 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                     cells.append(
                         Cell(
                             task_id=task_id,
-                            env_kwargs={**env_kwargs, **agent["env_kwargs"]},
+                            env_kwargs=dict(final),
                             agent=agent["name"],
-                            agent_config={**agent["config"],
-                                          **implied_configs.get(agent["name"], {})},
+                            agent_config={**agent["config"], **final_config},
                             seed=seed,
                             budget_steps=agent["budget_steps"],
                             eval_every=agent["eval_every"],

@@ -223,6 +223,17 @@ def test_an_agents_env_kwargs_apply_to_its_cells_only() -> None:
     assert {c.task_label for c in learner} == {c.task_label for c in others}
 
 
+def test_a_rule_reads_each_agents_own_settings() -> None:
+    """A rule's `when` read the preset's kwargs alone: a sparse-only rule set its image size in
+    the cells of an agent whose env_kwargs make them dense (matrix22)."""
+    data = _data(env_kwargs={"reward": "sparse"},
+                 rules=[{"when": {"reward": "sparse"}, "set": {"image_size": 32}}])
+    data["agents"][1]["env_kwargs"] = {"reward": "dense"}
+    cells = parse_preset(data, "test").cells
+    assert {(c.env_kwargs["reward"], c.env_kwargs.get("image_size")) for c in cells} == {
+        ("sparse", 32), ("dense", None)}
+
+
 def test_unknown_preset_name_lists_the_shipped_ones() -> None:
     with pytest.raises(PresetError, match="paper000"):
         load_preset("no-such-preset")
