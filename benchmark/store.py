@@ -15,6 +15,7 @@ is reclaimed by the next run, which restarts that cell from scratch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -295,6 +296,7 @@ class Store:
             f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta(key, value) "
             f"VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
         self._check_schema(_schema_version(self._db))
+        self._check_tables()
 
     def _check_schema(self, found: str | None) -> None:
         if not str(found).isdigit():  # int('abc') was a ValueError naming no file
@@ -318,6 +320,30 @@ class Store:
             self._db.close()
             raise ValueError(f"{self.path} lacks the {', '.join(missing)} table(s): a damaged "
                              "store; run the matrix into a new store")
+        # A dropped column ended `report` in "KeyError: 'info_json'"; damage past the first
+        # pages (a cut-off copy) let `run` resume into it and `report` end in SQLite's
+        # "database disk image is malformed", and text in a number's column (env_steps 'abc',
+        # a heartbeat 'y') in a TypeError, naming no file (matrix22).
+        lacking = [f"{table}.{column}" for table, columns in _schema_columns().items()
+                   for column in columns
+                   if column not in {row[1] for row in self._db.execute(
+                       f"PRAGMA table_info({table})")}]
+        try:
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+            if problems == ["ok"] and not lacking:
+                problems = [f"text in {table}.{column}"
+                            for table, columns in _schema_columns().items()
+                            for column, kind in columns.items() if kind in ("INTEGER", "REAL")
+                            and self._db.execute(f"SELECT 1 FROM {table} WHERE typeof({column}) "
+                                                 "IN ('text', 'blob') LIMIT 1").fetchone()
+                            ] or ["ok"]
+        except sqlite3.DatabaseError as err:
+            problems = [str(err)]
+        if lacking or problems != ["ok"]:
+            self._db.close()
+            what = (f"lacks the column(s) {', '.join(lacking)}" if lacking else
+                    f"is damaged ({' '.join('; '.join(problems).split())})")
+            raise ValueError(f"{self.path} {what}; run the matrix into a new store")
 
     def close(self) -> None:
         """Close the connection."""
@@ -598,6 +624,20 @@ _START_TIME_SLACK_S = 2.0
 #: Why SQLite could not open or write a store file, in the user's terms.
 UNWRITABLE = ("the store cannot be opened: it must be a writable file in a writable folder "
               "(SQLite keeps its write-ahead log beside it)")
+
+
+@functools.cache
+def _schema_columns() -> dict[str, dict[str, str]]:
+    """The columns of each table `_SCHEMA` makes, with their declared types."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = "
+                                               "'table'")]
+        return {t: {row[1]: row[2] for row in db.execute(f"PRAGMA table_info({t})")}
+                for t in tables}
+    finally:
+        db.close()
 
 
 def open_store(path: str | Path, **kwargs: Any) -> Store:

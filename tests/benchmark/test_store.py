@@ -267,6 +267,39 @@ def test_a_locked_damaged_or_mislabelled_store_is_one_line_that_says_so(
     with pytest.raises(typer.BadParameter, match="pages.sqlite is damaged"):
         open_store(path)
 
+    # matrix22: a dropped column ended `report` in "KeyError: 'info_json'"; a cut-off copy of a
+    # store with results opened (its first pages intact), `run` resumed into it and `report`
+    # ended in SQLite's "malformed", naming no file
+    _store_with_one_done_cell(tmp_path / "column.sqlite")
+    db = sqlite3.connect(tmp_path / "column.sqlite")
+    db.execute("ALTER TABLE cells DROP COLUMN info_json")
+    db.commit()
+    db.close()
+    for read_only in (False, True):
+        with pytest.raises(ValueError, match="column.sqlite lacks the column.s. cells.info_json"):
+            Store(tmp_path / "column.sqlite", read_only=read_only)
+    whole = tmp_path / "whole.sqlite"
+    _store_with_one_done_cell(whole)
+    data = whole.read_bytes()
+    assert len(data) > 8192
+    (tmp_path / "cut.sqlite").write_bytes(data[:len(data) - 4096])  # its last page
+    for read_only in (False, True):
+        with pytest.raises(typer.BadParameter, match=r"cut.sqlite is damaged \("):
+            open_store(tmp_path / "cut.sqlite", read_only=read_only)
+    # ... and text in a number's column ended it in a TypeError or a read as a number
+    for sql, column in (("UPDATE episodes SET final_distance_mm = 'abc'",
+                         "episodes.final_distance_mm"),
+                        ("UPDATE evaluations SET env_steps = 'abc'", "evaluations.env_steps"),
+                        ("UPDATE cells SET seed = 'x'", "cells.seed")):
+        _store_with_one_done_cell(tmp_path / "text.sqlite")
+        db = sqlite3.connect(tmp_path / "text.sqlite")
+        db.execute(sql)
+        db.commit()
+        db.close()
+        with pytest.raises(ValueError, match=f"text.sqlite is damaged \\(text in {column}\\)"):
+            Store(tmp_path / "text.sqlite", read_only=True)
+        (tmp_path / "text.sqlite").unlink()
+
 
 def test_storing_a_cell_hashes_its_identity_once(tmp_path: Path, monkeypatch) -> None:
     """Every episode row asked the cell's hash, computed again over its evaluation seeds:
@@ -299,7 +332,6 @@ def _store_with_one_done_cell(path: Path):
 @pytest.mark.parametrize(("sql", "message"), [
     ("UPDATE episodes SET success = -3", "success must be 0 or 1, got -3"),  # read as a success
     ("UPDATE episodes SET peak_force_n = 1e308", r"peak_force_n must be a number within 1e\+09"),
-    ("UPDATE episodes SET final_distance_mm = 'abc'", "final_distance_mm must be a number"),
     ("UPDATE episodes SET seed = -1", "seed must be an integer >= 0, got -1"),
     ("UPDATE episodes SET extra_json = '{bad'", "extra_json is not a JSON object"),
     ("UPDATE episodes SET extra_json = '[1, 2]'", "extra_json is not a JSON object"),
