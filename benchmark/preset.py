@@ -649,7 +649,8 @@ def load_preset(name_or_path: str | Path, task_versions: Sequence[int] = ()) -> 
             raise PresetError(f"preset file {path} "
                               f"{'is a folder' if path.is_dir() else 'does not exist'}")
         try:
-            text, source = path.read_text(encoding="utf-8"), str(path)
+            # utf-8-sig: an editor's BOM read as "Invalid statement (at line 1, column 1)"
+            text, source = path.read_text(encoding="utf-8-sig"), str(path)
         except UnicodeDecodeError:  # was "UnicodeDecodeError: 'utf-8' codec can't decode ..."
             hint = (" (a matrix store: give the preset's name and --store FILE)"
                     if path.suffix in (".sqlite", ".db") else "")
@@ -697,7 +698,7 @@ def load_offline_preset(name_or_path: str) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"unknown offline preset {name_or_path!r}; shipped: "
                          f"{offline_presets()} (or give a path to a .toml file)")
-    preset = tomllib.loads(path.read_text(encoding="utf-8"))
+    preset = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     for table in ("recipe", "bench"):  # recipe = "small" was checked as its letters
         if not isinstance(preset.get(table, {}), dict):
             raise ValueError(f"{path}: {table} must be a table ([{table}]), got "

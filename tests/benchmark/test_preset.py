@@ -413,3 +413,9 @@ def test_evaluation_seeds_from_zero_do_not_clash_with_run_seeds():
     data = _data(eval_seeds={"start": 0})
     cells = parse_preset(data, "tiny").cells
     assert cells and all(min(c.eval_seeds) == 0 for c in cells)
+
+
+def test_a_preset_file_saved_with_a_bom_loads(tmp_path) -> None:
+    """An editor's UTF-8 BOM read as "Invalid statement (at line 1, column 1)" (matrix22)."""
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + tiny_preset_toml().encode())
+    assert load_preset(tmp_path / "bom.toml").cells
