@@ -228,3 +228,22 @@ def test_a_file_that_is_no_store_is_left_as_it_was(tmp_path: Path, monkeypatch, 
                                       "--ledger", "ledger"])
     assert result.exit_code == 1 and "notes.txt" in result.stderr, result.output
     assert Path("notes.txt").read_bytes() == content and not Path("ledger").exists()
+
+
+def test_the_maintainers_baselines_of_other_agents_may_act_alike() -> None:
+    """On paper000 every plug goes in before a search starts: straight down, entered through
+    `--from-matrix` after the spiral search, was refused as "the same policy in another form",
+    and the track's text reads scores against it (newuser22). Another seed of the same
+    baseline (or anyone's submission) acting alike is still refused."""
+    from leaderboards.doc_table import LEDGER
+    from leaderboards.ledger import LedgerError, _check_acts_new, _current_entries
+    from leaderboards.tracks import get_track
+
+    ledger, track = Ledger(LEDGER), get_track("paper000")
+    (straight,) = [e for e in _current_entries(ledger, track)
+                   if e["policy"]["agent"] == "straight_down"]
+    episodes = straight["evaluations"]["dev"]["episodes"]
+    _check_acts_new(ledger, track, episodes, builtin_agent="awac")  # no entry of its own
+    for agent in (None, "straight_down"):
+        with pytest.raises(LedgerError, match="the same policy in another form"):
+            _check_acts_new(ledger, track, episodes, builtin_agent=agent)
