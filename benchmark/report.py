@@ -284,10 +284,13 @@ def _status_section(
         return ", ".join(values(key)) or "–"
 
     # Per method: methods run one at a time with other --workers each (the README's way) are
-    # each reproducible; only cells of one method at several counts may differ by it.
+    # each reproducible; only cells of one method at several counts may differ by it, and only
+    # of a method that learns (a scripted one computes no torch floats; newuser22).
+    from agents import agent_spec
+
     method_threads: dict[str, set[int]] = {}
     for cell in preset.cells:
-        if cell.config_hash in metrics:
+        if cell.config_hash in metrics and getattr(agent_spec(cell.agent).cls, "learns", True):
             count = json.loads(rows[cell.config_hash]["info_json"] or "{}").get("torch_threads")
             if count is not None:
                 method_threads.setdefault(cell.method or cell.agent, set()).add(count)

@@ -1477,7 +1477,7 @@ def test_a_preset_runs_at_other_task_versions_beside_its_own(capsys, in_tmp):
     assert code == 2 and "add --store runs/quick.sqlite" in " ".join(err.split()), err
 
 
-def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):
+def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp, monkeypatch):
     """`--workers` sets each worker's torch threads (cores // workers), and a learned cell's
     floats depend on them: a store resumed with other --workers mixed them without a word."""
     code, out, err = run_cli(capsys, "matrix", "run", "quick", "--agent", "p_controller",
@@ -1497,6 +1497,13 @@ def test_the_report_names_the_torch_threads_cells_ran_with(capsys, in_tmp):
         config_hash = db.execute("SELECT config_hash FROM cells").fetchone()[0]
         db.execute("UPDATE cells SET info_json = json_set(info_json, '$.torch_threads', 97) "
                    "WHERE config_hash = ?", (config_hash,))
+    code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
+    report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
+    # A scripted method computes no torch floats: its numbers cannot differ by it (newuser22)
+    assert "different torch thread counts" not in report
+    from agents import agent_spec
+
+    monkeypatch.setattr(agent_spec("p_controller").cls, "learns", True, raising=False)
     code, _, err = run_cli(capsys, "matrix", "report", "quick", "--reps", "100")
     report = (in_tmp / "runs" / "quick-report" / "report.md").read_text()
     assert "WARNING: cells of one method ran with different torch thread counts " \
@@ -1533,7 +1540,8 @@ def test_a_cut_off_store_is_named_as_damaged(capsys, in_tmp):
         assert "cut.sqlite is a damaged matrix store (database disk image is malformed)" in err
 
 
-def test_methods_run_one_at_a_time_on_other_thread_counts_are_not_warned_of(capsys, in_tmp):
+def test_methods_run_one_at_a_time_on_other_thread_counts_are_not_warned_of(capsys, in_tmp,
+                                                                            monkeypatch):
     """The README runs methods one at a time, each with its own --workers: the report warned
     that "the done cells ran with different torch thread counts" though every method's cells
     ran at one count (matrix20)."""
@@ -1551,6 +1559,11 @@ def test_methods_run_one_at_a_time_on_other_thread_counts_are_not_warned_of(caps
         assert len(straight) == 2
         db.executemany("UPDATE cells SET info_json = json_set(info_json, '$.torch_threads', 97)"
                        " WHERE config_hash = ?", [(h,) for h in straight])
+    from agents import agent_spec
+
+    for name in ("p_controller", "straight_down"):  # as methods that learn: scripted ones are
+        # never warned of (newuser22)
+        monkeypatch.setattr(agent_spec(name).cls, "learns", True, raising=False)
     code, _, err = run_cli(capsys, "matrix", "report", "two.toml", "--reps", "100")
     report = (in_tmp / "runs" / "two-report" / "report.md").read_text()
     assert code in (0, None) and "torch thread counts" not in report, report
