@@ -123,6 +123,9 @@ def test_a_control_rate_near_whole_physics_steps_is_kept():
 def test_unknown_kwarg_and_task():
     with pytest.raises(TypeError, match="unknown kwarg 'goal_noise'; did you mean 'goal_noise_mm'"):
         gym.make("InsertBench/USB-v0", goal_noise=1.0)
+    # gym.make's own time limit was missing from the names offered (newuser22)
+    with pytest.raises(TypeError, match="did you mean 'max_episode_steps'"):
+        gym.make("InsertBench/USB-v0", max_episode_step=40)
     with pytest.raises(gym.error.Error):
         gym.make("InsertBench/HDMI-v0")
 
