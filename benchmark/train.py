@@ -45,6 +45,7 @@ import math
 import os
 import shlex
 import shutil
+import sys
 import time
 import warnings
 import zipfile
@@ -1377,6 +1378,12 @@ def train(
                 recorded_failure = np.asarray(dataset.get("failure_demo", False), bool)
                 run.demo_episodes = int(np.sum(ends & ~recorded_failure))  # demonstrations only
                 started = time.perf_counter()
+                offline_steps = full_config.get("pretrain_steps", 0)
+                if offline_steps and (progress or progress is None and sys.stderr.isatty()):
+                    # Minutes with no output read as a hung command (newuser22: AWAC's 10,000)
+                    print(f"{agent_name}: {offline_steps:,} offline gradient steps on "
+                          f"{len(dataset['action']):,} transitions before the first env step",
+                          file=sys.stderr, flush=True)
                 metrics = agent.pretrain(dataset)
                 run.train_wall_s += time.perf_counter() - started
                 write_json(out_dir / "pretrain.json", metrics, non_finite="null")

@@ -513,13 +513,16 @@ def test_residual_demos_without_the_base_action_are_refused_before_the_run_folde
     assert not (tmp_path / "run").exists()
 
 
-def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path):
+def test_demonstrations_from_the_p_controller_reach_pretrain(tmp_path, capsys):
     config = SAC_SMALL | {"demo_batch_size": 8, "pretrain_steps": 5}
     result = train(TASK, "td3_lfd", seed=0, steps=60, config=config, out_dir=tmp_path,
-                   demo_episodes=2, **RUN)
+                   demo_episodes=2, **(RUN | {"progress": True}))
     assert (tmp_path / "demos.npz").is_file()
     assert len(result.agent.demo_buffer) > 0
     assert result.agent.gradient_steps > 5
+    # The offline phase is announced: AWAC's 10,000 steps ran minutes without output (newuser22)
+    assert re.search(r"td3_lfd: 5 offline gradient steps on \d+ transitions before the first "
+                     r"env step", capsys.readouterr().err)
 
 
 def _run_on_another_runs_demos(tmp_path, monkeypatch) -> dict:
