@@ -103,8 +103,9 @@ StoreOpt = Annotated[
 ]
 VersionOpt = Annotated[list[int] | None, typer.Option(
     "--task-version", help="The preset's tasks at this task version instead of their own "
-    "(repeatable: each task at each version, side by side on the same seeds), as `run` ran "
-    "them; the store and report default to runs/<preset>-v<N>... .")]
+    "(repeatable: each task at each version, side by side on the same seeds; `status` and "
+    "`report` name the versions `run` ran); the store and report default to "
+    "runs/<preset>-v<N>... .")]
 
 
 def _own_store_hint(preset: str, task_versions: list[int] | None) -> str:

@@ -221,7 +221,8 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         return "| " + " | ".join([label] + [fmt(columns[c]) for c in names]) + " |"
 
     lines = [
-        f"## {task}: sim vs real ({policy})",
+        # "sim vs twin" for a rehearsal: its report said "sim vs real" (newuser22)
+        f"## {task}: {' vs '.join(names)} ({policy})",
         "",
         "| metric | " + " | ".join(names) + " |",
         "|---" * (len(names) + 1) + "|",

@@ -58,6 +58,7 @@ def test_calibrate_then_validate(tmp_path):
     assert result.exit_code == 0, result.output
     table = (out / "validate_InsertBench_USB-v0.twin.md").read_text()
     assert "| metric | sim | twin |" in table
+    assert "## InsertBench/USB-v0: sim vs twin (" in table  # "sim vs real" (newuser22)
     # The robot's report keeps its name: a rehearsal into its folder wrote over it (real22)
     assert not (out / "validate_InsertBench_USB-v0.md").exists()
     for row in ("success rate", "cycle time", "peak force", "safety trips"):
