@@ -30,6 +30,18 @@ Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 PolicyFactory = Callable[[gym.Env], Policy]
 
 
+def _differing_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys whose values differ between `a` and `b`, nested ones as "cell.host"."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += _differing_keys(x, y, f"{prefix}{key}.")
+        elif x != y or (key in a) != (key in b):
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
 def checkpoint_policy(path: str | Path) -> PolicyFactory:
     """An agent checkpoint (`agents.load_agent`) acting deterministically; its spaces must be
     the env's. Agents that act on top of a base policy (residual RL, `p_controller`) get paper
@@ -88,9 +100,13 @@ class TrialLog:
             # A header without trials (a session refused before its first trial, e.g. for a
             # policy that does not fit the env's kwargs) holds nothing to mix: start over.
             if found != self.header and any(line.strip() for line in lines[1:]):
+                # Which settings differ: the whole header alone left the user to find them
+                # (newuser22: a zero_ft_sensor left out)
+                differ = _differing_keys(found, self.header) if isinstance(found, dict) else []
                 raise ValueError(
-                    f"{self.path} holds trials of another session ({found}); give another --out "
-                    f"or delete it to start over"
+                    f"{self.path} holds trials of another session (it differs in "
+                    f"{differ or 'its form'}: {found}); give another --out or delete it to "
+                    "start over"
                 )
             trials = lines[1:] if found == self.header else []
             for number, line in enumerate(trials, start=2):

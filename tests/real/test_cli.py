@@ -1007,6 +1007,9 @@ def test_validate_gives_the_cells_own_kwargs_to_the_cell_alone(tmp_path, monkeyp
     assert headers["twin"]["cell"]["env_kwargs"] == {"zero_ft_sensor": False, "servo_gain": 400}
     code, err = _cli(capsys, *validate)
     assert code == 2 and "holds trials of another session" in err, err
+    # ... naming what differs: the whole header alone left it to the user (newuser22)
+    assert "holds trials of another session (it differs in ['cell.env_kwargs']: " \
+        in " ".join(err.split()), err
     code, err = _cli(capsys, *validate, "--out", "zeroed")
     assert code == 0, err
     assert [c.name for c in twins[-1].commands].count("zeroFtSensor") == 1
