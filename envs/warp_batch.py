@@ -233,7 +233,8 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
         terminated = inserted & (u.reward_type == "sparse")
         # None: no time limit (gym.make's max_episode_steps=-1), a TypeError here (engines20)
         limit = np.inf if self.max_episode_steps is None else self.max_episode_steps
-        truncated = ~terminated & (self._steps >= limit)
+        # As Gymnasium's TimeLimit: at the limit whether or not the step also terminated (envs22)
+        truncated = self._steps >= limit
         if resetting.any():  # NextStep autoreset: these worlds start a new episode instead
             worlds = np.flatnonzero(resetting)
             self._reset_worlds(worlds, [None] * len(worlds))
