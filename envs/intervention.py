@@ -179,6 +179,9 @@ class KeyboardTeleop:
         import termios
         import tty
 
+        # A negative one reversed every key; above 1 every press failed as the device's fault
+        magnitude = check_range("magnitude", magnitude, 0.0, 1.0, " of full scale",
+                                open_low=True)
         if not sys.stdin.isatty():
             raise RuntimeError("KeyboardTeleop needs an interactive terminal on stdin")
         self._fd = sys.stdin.fileno()

@@ -205,6 +205,10 @@ def test_keyboard_teleop_takes_every_key_typed_since_the_last_poll(monkeypatch):
     master, slave = pty.openpty()
     stdin = io.TextIOWrapper(io.FileIO(slave, "r", closefd=True))
     monkeypatch.setattr(sys, "stdin", stdin)
+    for bad in (-0.5, 0.0, 2.0, float("nan")):  # a negative one reversed every key (envs22)
+        with pytest.raises(ValueError,
+                           match="magnitude must be (a finite number )?in \\(0, 1\\] of full"):
+            KeyboardTeleop(bad)
     keys = KeyboardTeleop()
     try:
         os.write(master, b"wd")
