@@ -238,7 +238,12 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
         if resetting.any():  # NextStep autoreset: these worlds start a new episode instead
             worlds = np.flatnonzero(resetting)
             self._reset_worlds(worlds, [None] * len(worlds))
-            obs, info = self._observation(), self._info()
+            # Their rows alone: the reset's forward over every world brought the others'
+            # velocities and sensors one physics step on, so a world's observation depended on
+            # whether another one reset that step (engines21)
+            for part, fresh in ((obs, self._observation()), (info, self._info())):
+                for key, value in fresh.items():
+                    part[key][resetting] = value[resetting]
             reward[resetting], terminated[resetting], truncated[resetting] = 0.0, False, False
         self._done = terminated | truncated
         return obs, reward, terminated, truncated, info
