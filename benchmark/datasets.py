@@ -198,9 +198,21 @@ class NotEnoughSpace(RuntimeError):
     far stay: the same command goes on once there is room."""
 
 
-#: How much room [bytes] building the Minari dataset takes per byte of its episode files (its
-#: HDF5 file measured 1.5x them for 64x64 pixels; margin for the metadata).
-BUILD_ROOM_PER_EPISODE_BYTE = 2.0
+#: The room building the Minari dataset takes: its arrays as they are in memory (the HDF5
+#: file stores them uncompressed; the compressed episode files were 2.4x (pixels) to 6.6x
+#: (state) smaller, and a check on their size let h5py crash on a full disk; data21) times this
+#: margin, plus `BUILD_ROOM_PER_EPISODE` for each episode's HDF5 groups and metadata.
+BUILD_ROOM_MARGIN = 1.25
+BUILD_ROOM_PER_EPISODE = 64 * 1024  # [bytes] (measured ~30 KB per state episode)
+
+
+def _array_bytes(value: Any) -> int:
+    """Bytes of the arrays in `value` (an array, or dicts / lists / tuples of them)."""
+    if isinstance(value, dict):
+        return sum(_array_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple) and value and not np.isscalar(value[0]):
+        return sum(_array_bytes(v) for v in value)
+    return np.asarray(value).nbytes
 
 
 def _check_room(folder: Path, needed: int, what: str) -> None:
@@ -508,13 +520,15 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
     # Sorted: a set's order followed PYTHONHASHSEED, and so did the bytes of the HDF5 file
     # (its content did not; data17).
     buffers = [replace(b, infos={k: b.infos[k] for k in sorted(common)}) for b in buffers]
-    _check_room(Path(out), int(BUILD_ROOM_PER_EPISODE_BYTE * sum(
-        p.stat().st_size for p in episode_files)), "building the dataset")
     root = Path(out).resolve() / "minari"
     # Built beside the dataset, then moved in: built in place, a rebuild killed midway left a
     # dataset that minari.load_dataset read as 0 episodes, after deleting the good one.
     building = Path(out).resolve() / "minari.building"
-    shutil.rmtree(building, ignore_errors=True)  # a killed build's
+    shutil.rmtree(building, ignore_errors=True)  # a killed build's, before the room is measured
+    arrays = sum(_array_bytes([b.observations, b.actions, b.rewards, b.terminations,
+                               b.truncations, b.infos]) for b in buffers)
+    _check_room(Path(out), int(BUILD_ROOM_MARGIN * arrays
+                               + BUILD_ROOM_PER_EPISODE * len(buffers)), "building the dataset")
     (out / BUILT_JSON).unlink(missing_ok=True)  # unfinished until the new one is in place
     with minari_root(building), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")
