@@ -8,7 +8,7 @@ datasets, demo buffers and online buffers mix freely (``concat_batches`` is RLPD
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,19 @@ FLAG_COLUMNS = ("terminated", "intervened")
 #: The largest magnitude of a number in a dataset's float columns: far above any reading of the
 #: tasks (forces of 10^4 N, rewards of a few hundred), far below float32's overflow.
 MAX_DATASET_MAGNITUDE = 1e6
+
+
+def check_image_dtypes(dataset: Dataset, image_keys: Iterable[str], what: str) -> None:
+    """ValueError unless the observation entries `image_keys` (the env's uint8 images) are
+    uint8 in `dataset`'s obs and next_obs: float images in [0, 1] were cast into the uint8
+    buffer as black frames, and integers above 255 wrapped, without a word (data21)."""
+    for part in ("obs", "next_obs"):
+        for key in image_keys:
+            dtype = np.asarray(dataset[part][key]).dtype
+            if dtype != np.uint8:
+                raise ValueError(f"{what}: {part}[{key!r}] holds {dtype} images, where the env's "
+                                 "are uint8 (0-255); convert them (a float image in [0, 1] "
+                                 "would be stored black)")
 
 
 def check_column_values(name: str, values: np.ndarray, source: str) -> None:
@@ -255,6 +268,8 @@ class ReplayBuffer:
         # 32 px frames into a 48 px env's buffer were numpy's "could not be broadcast".
         check_row_shapes(dataset, {k: self.obs[k].shape[1:] for k in self.keys},
                          self.action.shape[1:], "dataset rows")
+        check_image_dtypes(dataset, [k for k in self.keys if self.obs[k].dtype == np.uint8],
+                           "dataset")
         check_dataset_values(dataset, self.keys)
         return n
 

@@ -63,7 +63,13 @@ from tqdm import tqdm
 
 from agents import Agent, Transition, agent_spec, load_agent, make_agent, transitions_to_dataset
 from agents.base import BasePolicy, Dataset, Observation
-from agents.buffer import check_dataset_values, check_row_shapes, load_dataset, save_dataset
+from agents.buffer import (
+    check_dataset_values,
+    check_image_dtypes,
+    check_row_shapes,
+    load_dataset,
+    save_dataset,
+)
 from agents.checkpoint import read_json, read_tensors
 from agents.config import build_config, check_config_device, config_to_dict
 from agents.registry import AgentSpec, check_action_scale, check_seed, run_checkpoint_dir
@@ -139,6 +145,8 @@ def check_dataset_fits(dataset: Mapping[str, Any], env: gym.Env, source: str) ->
                          "run's obs_mode")
     check_row_shapes(dataset, {k: s.shape for k, s in env.observation_space.spaces.items()},
                      env.action_space.shape, f"{source}: rows")
+    check_image_dtypes(dataset, [k for k, s in env.observation_space.spaces.items()
+                                 if s.dtype == np.uint8], source)
 
 
 def swap_in_checkpoint(out_dir: Path, fill: Callable[[Path], None]) -> None:

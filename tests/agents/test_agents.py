@@ -532,6 +532,19 @@ def test_an_image_that_is_not_uint8_is_refused():
             agent.observe(Transition({**obs, "wrist": image}, env.action_space.sample(), 0.0,
                                      obs, False, False))
     assert len(agent.buffer) == 0
+    # ... and in a dataset: float images in [0, 1] were stored as black frames (data21)
+    from agents import transitions_to_dataset
+    from benchmark.train import check_dataset_fits
+
+    dataset = transitions_to_dataset([Transition(obs, env.action_space.sample(), 0.0, obs,
+                                                 False, False)] * 2)
+    dataset["obs"]["wrist"] = dataset["obs"]["wrist"].astype(np.float32) / 255
+    for check in (lambda: agent.buffer.add_dataset(dataset),
+                  lambda: check_dataset_fits(dataset, env, "demos.npz")):
+        with pytest.raises(ValueError, match=r"obs\['wrist'\] holds float32 images, where the "
+                                             r"env's are uint8 \(0-255\)"):
+            check()
+    assert len(agent.buffer) == 0
 
 
 def test_an_agent_trained_on_a_gpu_is_evaluated_on_the_cpu(tmp_path):
