@@ -455,8 +455,8 @@ _COLLECTED_WITH = ("task_version_key", "noise", "max_steps")
 
 
 def _check_ours(path: Path, episode: Any, config: CollectConfig,
-                observation_space: gym.spaces.Dict, key: str | None,
-                stored: dict[str, Any]) -> None:
+                observation_space: gym.spaces.Dict, action_space: gym.spaces.Box,
+                key: str | None, stored: dict[str, Any]) -> None:
     """ValueError unless the episode file `path` holds this collection's attempt: its seed the
     one `attempt_seeds` gives its attempt number, its observations the env's entries and
     shapes, and the task version key, noise and episode length it records (`stored`) the
@@ -475,6 +475,38 @@ def _check_ours(path: Path, episode: Any, config: CollectConfig,
                          "observations, its task or its noise or episode length are another "
                          "collection's: copied in?); delete it and rerun to collect that "
                          "episode again")
+    problem = _episode_problem(episode, action_space)
+    if problem:  # an edited file was built as it was (data21): a 4-wide action broke train
+        raise ValueError(f"{path} is damaged ({problem}); delete it and rerun to collect that "
+                         "episode again")
+
+
+def _episode_problem(episode: Any, action_space: gym.spaces.Box) -> str | None:
+    """What is wrong with an episode's arrays (None: nothing): T actions of the space's shape,
+    finite and within it; T finite rewards and T flags with the episode's one end at its last
+    step; T + 1 observations and infos."""
+    actions = np.asarray(episode.actions)
+    steps = len(actions)
+    columns = {"rewards": episode.rewards, "terminations": episode.terminations,
+               "truncations": episode.truncations}
+    lengths = {name: len(v) for name, v in columns.items() if len(v) != steps}
+    lengths |= {f"obs/{k}": len(v) for k, v in episode.observations.items()
+                if len(v) != steps + 1}
+    lengths |= {f"info/{k}": len(v) for k, v in episode.infos.items() if len(v) != steps + 1}
+    if steps == 0 or lengths:
+        return f"{steps} actions, and {lengths or 'no step'} where T or T + 1 rows belong"
+    if actions.shape[1:] != action_space.shape or actions.dtype.kind != "f":
+        return f"actions of shape {actions.shape[1:]} and dtype {actions.dtype}"
+    if not (np.all(np.isfinite(actions)) and np.all(actions >= action_space.low - 1e-6)
+            and np.all(actions <= action_space.high + 1e-6)):
+        return "actions not finite or outside the action space"
+    rewards = np.asarray(episode.rewards)
+    if rewards.dtype.kind not in "biuf" or not np.all(np.isfinite(rewards)):
+        return "rewards not finite numbers"
+    ends = np.asarray(episode.terminations, bool) | np.asarray(episode.truncations, bool)
+    if not ends[-1] or ends[:-1].any():
+        return "its end flags are not set at its last step alone"
+    return None
 
 
 def _env_spec(config: CollectConfig) -> gym.envs.registration.EnvSpec:
@@ -513,7 +545,8 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
     for path, buffer in zip(episode_files, buffers, strict=True):
         stored = _read_episode(path, lambda ep: {k: ep[k].item() for k in _COLLECTED_WITH
                                                  if k in ep.files})
-        _check_ours(path, buffer, config, env.observation_space, key, stored)
+        _check_ours(path, buffer, config, env.observation_space, env.action_space, key,
+                    stored)
     # The info entries every episode has: a family collection extended past this code's
     # `info/connector` holds episodes without it, and Minari needs one set of keys.
     common = set.intersection(*(set(b.infos) for b in buffers)) if buffers else set()

@@ -590,6 +590,26 @@ def test_an_episode_file_of_another_collection_is_named_not_built_in(tmp_path):
     foreign.unlink()  # as the message says: collected again, and built
     assert collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours",
                    progress=False).total_episodes == 3
+    # data21: an edited episode file was built as it was; a 4-wide action then broke `train`
+    # with numpy's message, and a mid-episode end split its episode in two
+    built = tmp_path / "ours" / "minari_built.json"
+    whole = dict(np.load(foreign))
+    for edit, problem in (
+            (lambda ep: ep.update(actions=np.zeros((3, 4), np.float32)),
+             r"actions of shape \(4,\)"),
+            (lambda ep: ep.update(terminations=np.array([True, False, False]),
+                                  truncations=np.array([False, False, True])),
+             "its end flags are not set at its last step alone"),
+            (lambda ep: ep.update(rewards=np.zeros(2)), r"3 actions, and \{'rewards': 2\}"),
+            (lambda ep: ep.update(actions=np.full((3, 3), np.nan, np.float32)),
+             "actions not finite")):
+        episode = dict(whole)
+        edit(episode)
+        np.savez_compressed(foreign, **episode)
+        built.unlink(missing_ok=True)
+        with pytest.raises(ValueError, match=r"attempt_000001.npz is damaged \(" + problem):
+            collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours",
+                    progress=False)
 
 
 def test_a_full_disk_is_one_line_and_the_kept_episodes_stay(tmp_path, monkeypatch):
