@@ -96,7 +96,7 @@ def check_row_shapes(dataset: Dataset, obs_shapes: Mapping[str, tuple[int, ...]]
 
 #: A dataset's columns of one number a row; the flags among them are 0 or 1.
 SCALAR_COLUMNS = ("reward", "terminated", "intervened")
-FLAG_COLUMNS = ("terminated", "intervened")
+FLAG_COLUMNS = ("terminated", "intervened", "is_demo", "failure_demo")  # is_demo 0.5 was True
 #: The largest magnitude of a number in a dataset's float columns: far above any reading of the
 #: tasks (forces of 10^4 N, rewards of a few hundred), far below float32's overflow.
 MAX_DATASET_MAGNITUDE = 1e6

@@ -299,6 +299,12 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
              rf"text_obs.npz: obs\['{key}'\] holds <U\d+ values, not numbers"),
             ("complex_reward", lambda d: d.__setitem__("reward", d["reward"] + 1j),
              r"complex_reward.npz: reward holds complex\d+ values, not numbers"),
+            # data21: an is_demo of another length was an IndexError in ODA's pretraining after
+            # the run folder was made; 0.5 read as True
+            ("long_is_demo", lambda d: d.__setitem__("is_demo", np.ones(len(d["action"]) + 1)),
+             r"long_is_demo.npz: columns differ in length: action has \d+ rows, \{'is_demo'"),
+            ("half_is_demo", lambda d: d.__setitem__("is_demo", np.full(len(d["action"]), 0.5)),
+             r"half_is_demo.npz: is_demo must be 0 or 1 \(a flag\), row 0 holds 0.5"),
             # "cannot reshape array of size 0 into shape (0,newaxis)"
             ("empty", lambda d: d.update({k: (v[:0] if not isinstance(v, dict) else
                                               {kk: vv[:0] for kk, vv in v.items()})
