@@ -72,6 +72,7 @@ class BCAgent(CheckpointMixin):
     imitates_every_row = True  # its data must be demonstrations (the runner warns otherwise)
 
     name = "bc"
+    demos_from_interventions = True  # a human's corrections join its demo buffer
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ class HILSERLAgent(RLPDAgent):
     """RLPD whose intervened transitions also become demonstrations."""
 
     name = "hil_serl"
+    demos_from_interventions = True  # a human's corrections join its demo buffer
     config: HILSERLConfig
 
     def __init__(

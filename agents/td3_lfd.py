@@ -113,6 +113,7 @@ class TD3LfDAgent(TD3Agent):
     """TD3 + demo buffer + Q-filtered behaviour cloning."""
 
     name = "td3_lfd"
+    demos_from_interventions = True  # a human's corrections join its demo buffer
     config: TD3LfDConfig
 
     def __init__(

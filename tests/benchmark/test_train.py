@@ -478,8 +478,16 @@ def test_a_resume_with_another_intervention_source_is_refused(tmp_path):
     env = gym.make(TASK)
     hook = TeleopHook(ScriptedTeleop([None] * 100), env.action_space)
     env.close()
-    train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path, intervene=hook,
-          **RUN)
+    # ... and a human intervening on an agent that keeps the corrections as its own
+    # transitions alone, or never trains on them, is told so (serl21: ran without a word)
+    with pytest.warns(UserWarning, match="sac keeps a human's corrections as its own "
+                                         r"transitions \(online buffer only\)"):
+        train(TASK, "sac", seed=0, steps=20, config=SAC_SMALL, out_dir=tmp_path,
+              intervene=hook, **RUN)
+    with pytest.warns(UserWarning, match="bc with online_updates_per_step=0 keeps a human's "
+                                         "corrections but never trains on them"):
+        train(TASK, "bc", seed=0, steps=5, config={"hidden": (8,), "pretrain_steps": 1},
+              out_dir=tmp_path / "bc", intervene=hook, demo_episodes=1, **RUN)
     assert json.loads((tmp_path / "run.json").read_text())["interventions"] == "ScriptedTeleop"
     with pytest.raises(ValueError, match=r"differs in \['interventions'\]"):
         train(TASK, "sac", seed=0, steps=40, config=SAC_SMALL, out_dir=tmp_path, **RUN)
