@@ -172,6 +172,8 @@ def actor_seed_of(seed: int, index: int, first_episode: int) -> int:
 #: Transitions waiting to be sent, of all actors together (as many as the one queue held): past
 #: it an actor waits for the learner.
 OUTBOX_TRANSITIONS = 10_000
+#: How long the learner waits to hand an actor its new weights [s] before going on without.
+PUBLISH_TIMEOUT_S = 1.0
 
 
 def _send_all(outbox: queue.Queue, connection: Any) -> None:
@@ -643,12 +645,18 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
             if first_step_s is not None and agent.update():
                 updates += 1
                 if updates % publish_every == 0:
+                    weights = _weights(agent)  # once, not once per actor
                     for q in weight_queues:
                         try:
                             q.get_nowait()  # drop weights the actor has not picked up yet
                         except queue.Empty:
                             pass
-                        q.put(_weights(agent))
+                        try:  # an actor killed inside its get holds the queue's lock for
+                            # good: an unbounded put waited for ever, past the liveness
+                            # check that names a dead actor (serl21)
+                            q.put(weights, timeout=PUBLISH_TIMEOUT_S)
+                        except queue.Full:
+                            pass
         clock()  # training only, not the actors' shutdown
         gradient_steps = int(getattr(agent, "gradient_steps", 0)) - gradient_steps_start
         if not utd_log or (utd_log[-1]["env_steps"], utd_log[-1]["gradient_steps"]) != (
