@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-from agents import agent_names
-from benchmark.script_args import doc_summary, non_negative_int, output_dir, positive_int
+from agents import agent_names, agent_spec
+from benchmark.script_args import doc_summary, non_negative_int, positive_int, run_dir
 from benchmark.train import train
 from envs.episode import success_text
 
@@ -65,8 +65,6 @@ def pendulum_agents() -> list[str]:
     that need demonstrations, a target task's context or calibrated labels."""
     import dataclasses
 
-    from agents import agent_spec
-
     def fits(name: str) -> bool:
         spec = agent_spec(name)
         fields = {f.name for f in dataclasses.fields(spec.config_cls)}
@@ -84,7 +82,7 @@ def main() -> None:
     parser.add_argument("--steps", type=non_negative_int, default=8_000, help="env steps")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", type=output_dir, default=None,
+    parser.add_argument("--out", type=run_dir, default=None,
                         help="run directory (default runs/...)")
     args = parser.parse_args()
     if args.task == "pendulum" and args.agent not in (online := pendulum_agents()):
@@ -93,26 +91,27 @@ def main() -> None:
                      f"{args.agent} is scripted or needs demonstrations or labels Pendulum has "
                      "none of: use --task usb")
     torch.set_num_threads(args.threads)
-    if args.task == "pendulum":
+    pendulum = args.task == "pendulum"
+    try:  # a bad --steps, another run in --out: tracebacks on Pendulum (bench21)
         result = train(
             CHECK_ENV_ID, args.agent, seed=args.seed, steps=args.steps,
             config={"learning_starts": 1_000, "random_steps": 1_000}, out_dir=args.out,
             eval_every=2_000, eval_episodes=5,
-        )
-        for entry, s in zip(result.evaluations, result.summaries, strict=True):
-            print(f"{args.agent} step {entry.env_steps:>6}: evaluation mean return "
-                  f"{s['mean_return']:8.1f}")
-        return
-    try:
-        result = train(
+        ) if pendulum else train(
             "InsertBench/USB-v0", args.agent, seed=args.seed, steps=args.steps,
             env_kwargs={"reward": "sparse", "goal_noise_mm": 1.0}, out_dir=args.out,
             eval_every=1_000, eval_episodes=20,
         )
-    except ValueError as err:  # an agent that needs what this check gives no option for
-        # (demonstrations, a recipe's labels, a learned reward): a traceback (bench20)
-        parser.error(f"{err} (this check takes no demos or env kwargs: train such an agent "
-                     "with `insertbench train`)")
+    except ValueError as err:
+        spec = agent_spec(args.agent)  # one that needs what this check gives no option for
+        unfed = spec.needs_demos or spec.needs_context or spec.needs_labels
+        parser.error(f"{err}" + (" (this check takes no demos or env kwargs: train such an "
+                                 "agent with `insertbench train`)" if unfed else ""))
+    if pendulum:
+        for entry, s in zip(result.evaluations, result.summaries, strict=True):
+            print(f"{args.agent} step {entry.env_steps:>6}: evaluation mean return "
+                  f"{s['mean_return']:8.1f}")
+        return
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         print(f"{args.agent} step {entry.env_steps:>6}: success {success_text(s)}")
 

@@ -53,7 +53,7 @@ from typer import BadParameter
 
 from benchmark.cli_options import innermost_message, parse_env_kwargs
 from benchmark.learned_reward import heldout_error_rates
-from benchmark.script_args import doc_summary, non_negative_int, output_dir, positive_int
+from benchmark.script_args import doc_summary, non_negative_int, positive_int, run_dir
 from benchmark.train import confusion_rates, make_env, train
 from benchmark.train_cli import parse_config_overrides
 from envs.episode import success_text
@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--pixels", action="store_true",
                         help="observe wrist + side cameras (64x64 RGB) beside the state")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
-    parser.add_argument("--out", type=output_dir, default=None,
+    parser.add_argument("--out", type=run_dir, default=None,
                         help="run directory (default runs/...)")
     parser.add_argument("--heldout-episodes", type=non_negative_int, default=20,
                         help="learned rewards: rollouts for held-out error rates (0: none)")

@@ -20,7 +20,7 @@ import torch
 
 from benchmark.cells import Cell
 from benchmark.preset import PresetError, load_preset
-from benchmark.script_args import doc_summary, non_negative_int, output_dir
+from benchmark.script_args import doc_summary, non_negative_int, run_dir
 from benchmark.train import train
 from envs.episode import success_text
 from envs.tasks import pinned_versions
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="env steps (default: the cell's budget, 5,000 for the defaults)")
     parser.add_argument("--eval-every", type=int, default=1000,
                         help="env steps between evaluations (default 1000)")
-    parser.add_argument("--out", type=output_dir, default=None,
+    parser.add_argument("--out", type=run_dir, default=None,
                         help="run directory (default runs/...)")
     args = parser.parse_args(argv)
     try:
@@ -89,11 +89,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     dev = track.dev_seeds()
     steps = args.steps if args.steps is not None else cell.budget_steps
-    with pinned_versions():  # the track's task versions are chosen: no "out of date" advice
-        result = train(task.task_id, cell.agent, seed=args.seed, steps=steps,
-                       config=dict(cell.agent_config), env_kwargs=dict(cell.env_kwargs),
-                       out_dir=args.out, eval_every=args.eval_every, eval_episodes=len(dev),
-                       eval_seeds=dev, num_envs=cell.num_envs, progress=False)
+    try:  # a bad --steps or --seed, another run in --out: tracebacks (bench21)
+        with pinned_versions():  # the track's task versions are chosen: no "out of date" advice
+            result = train(task.task_id, cell.agent, seed=args.seed, steps=steps,
+                           config=dict(cell.agent_config), env_kwargs=dict(cell.env_kwargs),
+                           out_dir=args.out, eval_every=args.eval_every,
+                           eval_episodes=len(dev), eval_seeds=dev, num_envs=cell.num_envs,
+                           progress=False)
+    except ValueError as err:
+        sys.exit(f"check_track: error: {err}")
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         print(f"{cell.agent} {track.name}/{task.label} seed {args.seed} step "
               f"{entry.env_steps:>6} ({entry.wall_clock_s:6.0f} s): dev {success_text(s)}"

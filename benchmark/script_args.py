@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from benchmark.cli_options import check_task, file_in_the_way
+from benchmark.cli_options import check_output_dir, check_task, file_in_the_way
 
 
 def positive_int(text: str) -> int:
@@ -53,6 +53,20 @@ def output_dir(text: str) -> Path:
     if file is not None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a file" if file == path else f"{text!r} lies under {file}, a file")
+    return path
+
+
+def run_dir(text: str) -> Path:
+    """An argparse type: a training run's folder, as `insertbench train --out` takes one (new,
+    empty, or a run's own: run.json); a folder of other files took the run among them, the
+    repository's root for `--out .` (bench21)."""
+    from benchmark.folder_lock import LOCK_FILE
+
+    path = output_dir(text)
+    try:
+        check_output_dir(path, "--out", own="run.json", what="run", ignore=("tb", LOCK_FILE))
+    except typer.BadParameter as err:
+        raise argparse.ArgumentTypeError(err.message) from None
     return path
 
 

@@ -251,6 +251,11 @@ def test_odas_wrong_context_is_another_task_whatever_the_subset():
         ("check_serl", ["--out", "notes.txt"], "argument --out: 'notes.txt' is a file"),
         ("check_track", ["--out", "notes.txt"], "argument --out: 'notes.txt' is a file"),
         ("check_track", ["--seed", "-1"], "argument --seed: must be an integer >= 0"),
+        # bench21: a run written among the user's files (`--out .`: the working folder), and
+        # train's refusals as tracebacks
+        *((module, ["--out", "."], "argument --out: --out . holds other files and no run")
+          for module in ("check_learning", "check_serl", "check_track")),
+        ("check_learning", ["--steps", "99999999999"], "steps must be in [0, 1,000,000,000]"),
         ("make_figures", ["--out", "notes.txt/figs"], "lies under notes.txt, a file"),
         ("bench_offline", ["--preset", "paper001-reduced", "--out", "notes.txt/b"],
          "lies under notes.txt, a file"),
@@ -277,6 +282,16 @@ def test_scripts_refuse_bad_arguments_in_one_line_before_any_work(
     code, err = _exit_message(capsys, monkeypatch, importlib.import_module(f"benchmark.{module}")
                               .main, *args)
     assert code == 2 and message in err.strip().splitlines()[-1], err  # after the usage
+    assert "Traceback" not in err
+
+
+def test_check_track_says_trains_refusal_in_one_line(capsys, monkeypatch):
+    """`--steps 99999999999` was train's ValueError as a traceback (bench21)."""
+    from benchmark import check_track
+
+    code, err = _exit_message(capsys, monkeypatch, check_track.main, "--agent", "sac",
+                              "--steps", "99999999999")
+    assert code == "check_track: error: steps must be in [0, 1,000,000,000], got 99999999999"
     assert "Traceback" not in err
 
 
