@@ -413,3 +413,16 @@ def test_bench_offline_prints_a_refused_dataset_or_a_ctrl_c_in_one_line(
                                    "--data", "data", "--out", "out")
     assert (exit_code == code if code else isinstance(exit_code, str)), exit_code
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_descent_swing_labels_a_speed_its_reference_limit_caps(capsys, monkeypatch):
+    """USB-v0's 0.02 rows read "20 cm/s", where its 6 mm reference limit moves the TCP ~5.5 mm
+    a step, as in its 0.01 rows (bench21)."""
+    from benchmark import bench_descent_swing
+
+    monkeypatch.setattr(bench_descent_swing, "measure_swing", lambda *args: (0.5, 0.3))
+    monkeypatch.setattr(sys, "argv", ["bench", "--tasks", "USB-v0,USB-v1", "--scales", "0.02"])
+    bench_descent_swing.main()
+    out = capsys.readouterr().out
+    assert "| USB-v0 | 0.02 | 6 cm/s (its reference limit) |" in out
+    assert "| USB-v1 | 0.02 | 20 cm/s |" in out
