@@ -1158,8 +1158,8 @@ def train(
             what it refuses); ``steps`` must be a multiple. 1 (default) is the single-env loop.
         stop_when: early stop: called with the summaries of the evaluations so far (oldest
             first) after every periodic evaluation; True ends training there, before ``steps``
-            (the last evaluation is then the final one). A resumed run is not stopped again
-            until its next evaluation.
+            (the last evaluation is then the final one). A resumed run whose evaluations
+            already meet it trains no further.
     """
     if not 0 <= steps <= MAX_TRAIN_STEPS:  # 2**63 - 1 started, with a 10^12-hour ETA
         raise ValueError(f"steps must be in [0, {MAX_TRAIN_STEPS:,}], got {steps}")
@@ -1451,13 +1451,15 @@ def train(
                    disable=None if progress is None else not progress,
                    desc=f"{agent_name} {task_id.split(':')[-1]} s{seed}", unit="step")
         try:
-            if num_envs != 1:
+            # A run that stopped early is finished: each rerun of its command trained another
+            # evaluation period and changed its final evaluation (bench21)
+            stopped = bool(stop_when is not None and run.evaluations
+                           and stop_when([e["summary"] for e in run.evaluations]))
+            if num_envs != 1 and not stopped:
                 stopped = vector_train.run_loop(
                     run, seed=seed, steps=steps, eval_every=eval_every, eval_episodes=eval_episodes,
                     ckpt_period=ckpt_period, log_every=log_every, writer=writer, bar=bar,
                     stop_when=stop_when)
-            else:
-                stopped = False
             while run.step < steps and not stopped:  # one env (a vector run has stopped already)
                 started = time.perf_counter()
                 if run.obs is None:

@@ -210,4 +210,11 @@ def test_stop_when_ends_the_run_at_the_evaluation_that_says_so(tmp_path, num_env
     assert 120 <= result.steps < 400 and result.evaluations[-1].env_steps == result.steps
     evaluations = json.loads((tmp_path / "evaluations.json").read_text())
     assert [e["env_steps"] for e in evaluations] == [e.env_steps for e in result.evaluations]
+    # A run that stopped early is finished: rerun, it trained another evaluation period and
+    # changed its final evaluation each time (bench21)
+    again = train(TASK, "sac", seed=0, steps=400, config=SAC_SMALL, out_dir=tmp_path,
+                  num_envs=num_envs, stop_when=lambda s: len(s) >= 2,
+                  **RUN | {"eval_every": 60})
+    assert again.steps == result.steps
+    assert json.loads((tmp_path / "evaluations.json").read_text()) == evaluations
 
