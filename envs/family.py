@@ -7,6 +7,7 @@ arguments, so their observation and action spaces are identical; the family chec
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -177,7 +178,13 @@ class ConnectorFamilyEnv(PlainSpec, gym.Env):
 
     def _check_member(self, name: Any) -> None:
         if not isinstance(name, str) or name not in self._tasks:  # a list was "unhashable"
-            raise ValueError(f"{name!r} is not in this family: {self.connectors}")
+            members = list(self.connectors)
+            # A 100,000-member procedural family listed them all: a 1.9 MB line (envs23)
+            close = difflib.get_close_matches(name, members, n=3) if isinstance(name, str) else []
+            shown = (f"{members}" if len(members) <= 40 else
+                     f"{len(members):,} members, {members[0]} ... {members[-1]}"
+                     + (f"; closest: {close}" if close else ""))
+            raise ValueError(f"{name!r} is not in this family: {shown}")
 
     def check_reset_options(self, options: dict | None) -> None:
         """ValueError or TypeError for `options` that `reset` would refuse, changing nothing

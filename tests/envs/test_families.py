@@ -187,6 +187,14 @@ def test_a_procedural_familys_start_height_is_checked_without_drawing_every_conn
     assert drawn == [0]  # the first member, built to give the spaces
     with pytest.raises(ValueError, match="every plug must start out of its socket"):
         ConnectorFamilyEnv(split="procedural", procedural_count=50, start_height_mm=10)
+    # A member named wrong listed all 100,000: a 1.9 MB error line (envs23)
+    big = ConnectorFamilyEnv(split="procedural", procedural_count=100_000)
+    with pytest.raises(ValueError) as wrong:
+        big.reset(seed=0, options={"connector": "procedural5"})
+    assert str(wrong.value) == ("'procedural5' is not in this family: 100,000 members, "
+                                "Procedural0 ... Procedural99999; closest: ['Procedural5', "
+                                "'Procedural95', 'Procedural85']")
+    big.close()
 
 
 def test_a_connector_named_by_option_replays_the_episode_its_seed_gives_it():
