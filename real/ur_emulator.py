@@ -92,6 +92,7 @@ class ControlProgram:
     servoing: bool = False
     watchdog_min_hz: float | None = None
     watchdog_fed_s: float = 0.0
+    watchdog_expired: bool = False  # the operator's `watchdog`: fires at the next cycle
 
 
 @dataclass
@@ -142,8 +143,8 @@ class EmulatedController:
         self.time_s += CYCLE_S
         program = self.program
         if program is not None and program.watchdog_min_hz is not None:
-            fed = self.in_int_updated_s[program.reg_offset]
-            if self.time_s - max(fed, program.watchdog_fed_s) > 1.0 / program.watchdog_min_hz:
+            fed = max(self.in_int_updated_s[program.reg_offset], program.watchdog_fed_s)
+            if program.watchdog_expired or self.time_s - fed > 1.0 / program.watchdog_min_hz:
                 self.stop_program(
                     f"RTDE watchdog: input_int_register_{program.reg_offset} not updated at "
                     f"{program.watchdog_min_hz:g} Hz"
@@ -419,11 +420,13 @@ class EmulatedController:
         self._hand_path += [self._hand_path[-1]] * int(0.2 / CYCLE_S)  # let the arm settle
 
     def expire_watchdog(self) -> bool:
-        """Let the armed RTDE watchdog fire now (as if the inputs had stopped); False if none."""
+        """Let the armed RTDE watchdog fire at the next cycle (as if the inputs had stopped);
+        False if none. A flag, not the feed times: a client's package arriving before that
+        cycle fed them again, and a servoing client's watchdog never fired (real25)."""
         program = self.program
         if program is None or program.watchdog_min_hz is None:
             return False
-        program.watchdog_fed_s = self.in_int_updated_s[program.reg_offset] = -math.inf
+        program.watchdog_expired = True
         return True
 
     # ----------------------------------------------------------------------------------------

@@ -259,6 +259,7 @@ def test_an_injected_watchdog_expiry_needs_an_armed_watchdog(controller):
     send(controller, CMD_SET_WATCHDOG, [5.0])
     controller.tick()
     assert controller.expire_watchdog()
+    send(controller, CMD_SET_WATCHDOG, [5.0])  # a servoing client's next package fed it again
     controller.tick()
     assert controller.runtime_state() == RUNTIME_STOPPED
     assert "RTDE watchdog" in controller.log.lines[-1][1]
