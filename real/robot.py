@@ -45,6 +45,26 @@ SAFETY_MODES = {
 SAFE_TO_MOVE = (1, 2)
 
 
+#: UR robot modes (RTDE `robot_mode`) other than RUNNING (7), the one that runs a program.
+ROBOT_MODES = {-1: "no controller", 0: "disconnected", 1: "confirm safety", 2: "booting",
+               3: "power off", 4: "power on", 5: "idle (brakes on)", 6: "backdrive",
+               8: "updating firmware"}
+ROBOT_MODE_RUNNING = 7
+
+
+def _not_running(receive: Any) -> str | None:
+    """The robot mode of a connected receive interface when it is not RUNNING ("power off"),
+    None when it runs or cannot be read: a powered-off arm, the usual state at the start of a
+    day, read as "is it on this network?" (real25)."""
+    try:
+        mode = receive.getRobotMode() if receive is not None else None
+    except Exception:  # noqa: BLE001 - a link lost too: the network hint stands
+        return None
+    if not isinstance(mode, int) or mode == ROBOT_MODE_RUNNING:
+        return None
+    return ROBOT_MODES.get(mode, f"robot mode {mode}")
+
+
 def _stopped_mode(receive: Any) -> str | None:
     """The safety mode of a connected receive interface that forbids motion ("protective
     stop"), None when it allows motion or cannot be read."""
@@ -181,7 +201,7 @@ class URBackend:
                 self.control = rtde_control.RTDEControlInterface(config.host, config.frequency_hz)
                 self.receive = receive
             except RuntimeError as err:
-                stopped = _stopped_mode(receive)
+                stopped, idle = _stopped_mode(receive), _not_running(receive)
                 if receive is not None:  # its connection, not left to the collector
                     with contextlib.suppress(Exception):
                         receive.disconnect()
@@ -189,6 +209,17 @@ class URBackend:
                     raise ConnectionError(
                         f"the robot at {config.host} is in a {stopped} and refuses the control "
                         "script: find the cause, clear it on the teach pendant, then run the "
+                        "command again") from None
+                if idle is not None:
+                    raise ConnectionError(
+                        f"the robot at {config.host} is not running (robot mode: {idle}) and "
+                        "refuses the control script: power it on and release the brakes on the "
+                        "teach pendant, then run the command again") from None
+                if "already in use" in str(err):  # ur_rtde's advice is about fieldbus adapters
+                    raise ConnectionError(
+                        f"the robot at {config.host} has its RTDE input registers in use: "
+                        "another session (insertbench, a ur_rtde script) or a fieldbus adapter "
+                        "(EtherNet/IP, PROFINET, MODBUS) holds them; stop it, then run the "
                         "command again") from None
                 said = "; ".join(printed())
                 raise ConnectionError(

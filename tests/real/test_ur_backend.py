@@ -294,6 +294,23 @@ def test_a_stopped_arm_that_refuses_the_script_is_named_stopped(fake_rtde, monke
         URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
     assert fake_rtde[-1][:2] == ("RTDEReceiveInterface", "disconnect")  # closed at once
     monkeypatch.setattr(receive, "getSafetyMode", lambda self: 1, raising=False)
+    monkeypatch.setattr(receive, "getRobotMode", lambda self: 7, raising=False)  # running
     with pytest.raises(ConnectionError, match="cannot reach the robot at 10.0.0.2: ur_rtde: "
                                               "Failed to start control script"):
+        URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
+    # real25: a powered-off arm (the usual state at the start of a day) and one whose registers
+    # another session holds were "is it on this network?" too
+    monkeypatch.setattr(receive, "getRobotMode", lambda self: 3, raising=False)
+    with pytest.raises(ConnectionError, match=r"the robot at 10\.0\.0\.2 is not running \(robot "
+                                              r"mode: power off\) .* power it on and release"):
+        URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
+    monkeypatch.setattr(receive, "getRobotMode", lambda self: 7, raising=False)
+
+    def taken(self, host, frequency):
+        raise RuntimeError("One of the RTDE input registers are already in use! Currently you "
+                           "must disable the EtherNet/IP adapter, PROFINET or any MODBUS unit")
+
+    monkeypatch.setattr(sys.modules["rtde_control"].RTDEControlInterface, "__init__", taken)
+    with pytest.raises(ConnectionError, match=r"has its RTDE input registers in use: another "
+                                              r"session \(insertbench, a ur_rtde script\)"):
         URBackend(real.URConfig(host="10.0.0.2"), [0.0] * 6)
