@@ -205,9 +205,15 @@ class TwinServer:
 
     def _run_control_file(self, control: TextIO, exit_on_eof: bool) -> None:
         """Operator commands from a file: run at once, in order, before the first cycle; the
-        file's end is the stream's end."""
-        for line in control.read().splitlines():
-            self._answer(self.control(line))
+        file's end is the stream's end. Read a line at a time, each at most `MAX_UNREAD`
+        characters: `< /dev/zero` (no line end, never an end) was read whole, until memory ran
+        out (real25); a longer line ends the reading."""
+        for line in iter(lambda: control.readline(MAX_UNREAD + 1), ""):
+            if len(line) > MAX_UNREAD:
+                self._answer(f"error: operator input has a line over {MAX_UNREAD} characters; "
+                             "the rest of it is not read")
+                return
+            self._answer(self.control(line.rstrip("\n")))
             if self.stopping:
                 return
         if exit_on_eof:

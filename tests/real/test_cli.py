@@ -892,6 +892,20 @@ def test_serve_twin_runs_operator_commands_from_a_file(tmp_path, commands, repli
         assert json.loads(lines[1].removeprefix("ok "))["cycles"] == 0
 
 
+def test_serve_twin_reads_an_endless_unpollable_stdin_a_line_at_a_time():
+    """`< /dev/zero` (no line end, no end) was read whole until memory ran out (real25)."""
+    import subprocess
+    import sys
+
+    with open("/dev/zero") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmark.entry", "real", "serve-twin", "--task", USB,
+             "--max-seconds", "1", "--quiet"],
+            stdin=stdin, capture_output=True, text=True, timeout=50, check=True)
+    assert "error: operator input has a line over 1048576 characters; the rest of it is not " \
+        "read" in done.stdout, done.stdout
+
+
 def test_serve_twin_stopped_by_sigterm_says_so_in_its_status(tmp_path):
     """It stopped cleanly with status 0 and no line: a batch script could not tell a timeout's
     kill from `quit` or --max-seconds (every other command: 143, "terminated")."""
