@@ -218,7 +218,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                               "numbers are one task): remove the duplicate axis value")
     agents = _parse_agents(where, data.get("agents"), eval_every)
     rules = _parse_rules(where, data.get("rules", []), axes, fixed_kwargs,
-                         {a["name"] for a in agents})
+                         {a["name"] for a in agents}, [a["env_kwargs"] for a in agents])
     _check_finite(f"{where}: [env_kwargs]", fixed_kwargs)
     _check_finite(f"{where}: [axes]", axes)
     not_task_settings = sorted({"render_mode", "disable_env_checker"} & {
@@ -238,6 +238,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
     axis_names = list(axes)
     kept: set[tuple[int, str, str]] = set()  # (rule, "set" or an agent name, key) in some cell
     applied_somewhere: set[int] = set()  # rules that apply to some cell
+    applied_to: set[tuple[int, str]] = set()  # (rule, agent name): to some cell of the agent
     for task_id in tasks:
         for combo in itertools.product(*(axes[k] for k in axis_names)):
             axis_values = dict(zip(axis_names, combo, strict=True))
@@ -257,6 +258,7 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                         final = {**env_kwargs, **agent["env_kwargs"]}
                         final_config.update(configs.get(agent["name"], {}))
                 applied_somewhere.update(applied)
+                applied_to.update((i, agent["name"]) for i in applied)
                 for i in applied:
                     kept.update((i, "set", k) for k, v in rules[i][1].items()
                                 if _same(final.get(k), v))
@@ -291,9 +293,12 @@ def parse_preset(data: Mapping[str, Any], source: str = "<memory>") -> Preset:
                 if (i, owner, key) not in kept:
                     what, who = ((owner, "a later rule or the agents' env_kwargs") if
                                  owner == "set" else (f"agent_config.{owner}", "a later rule"))
+                    why = (f"{who} set it otherwise wherever the rule applies"
+                           if owner == "set" or (i, owner) in applied_to else
+                           f"the rule applies to none of {owner}'s cells (its env_kwargs)")
                     raise PresetError(
                         f"{where}: rules[{i}].{what} sets {key} = {value!r}, which no cell "
-                        f"keeps: {who} set it otherwise wherever the rule applies")
+                        f"keeps: {why}")
     try:
         cells_by_hash(cells)
     except (ValueError, TypeError) as err:  # TypeError: a TOML date as a value (matrix19)
@@ -353,15 +358,19 @@ def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
 
 def _parse_rules(
     where: str, rules: Any, axes: Mapping[str, Any], fixed: Mapping[str, Any],
-    agent_names: set[str],
+    agent_names: set[str], agent_kwargs: Sequence[Mapping[str, Any]] = (),
 ) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]]:
     """(when, env kwargs set, agent config set per agent name) of each rule."""
     if not isinstance(rules, list):
         raise PresetError(f"{where}: [[rules]] must be an array of tables")
     parsed = []
-    # A fixed kwarg's values in some cell: its own, and each earlier rule's `set` (the rules
-    # apply in order, so a later one may test what an earlier one sets: diff23).
+    # A fixed kwarg's values in some cell: its own, an agent's env_kwargs' (a rule reads each
+    # agent's cells: diff29), and each earlier rule's `set` (the rules apply in order, so a
+    # later one may test what an earlier one sets: diff23).
     possible = {key: [value] for key, value in fixed.items()}
+    for kwargs in agent_kwargs:
+        for key, value in kwargs.items():
+            possible.setdefault(key, []).append(value)
     for i, rule in enumerate(rules):
         here = f"{where}: rules[{i}]"
         if not isinstance(rule, dict):
@@ -387,7 +396,7 @@ def _parse_rules(
                 raise PresetError(f"{here}: {key}={value!r} is not a value of axis {key!r}")
             if key not in axes and key not in possible:  # an earlier rule's `set` counts
                 raise PresetError(f"{here}: 'when' key {key!r} is neither an axis nor an env "
-                                  "kwarg (fixed, or set by an earlier rule)")
+                                  "kwarg (fixed, an agent's, or set by an earlier rule)")
             if key not in axes and value not in possible.get(key, []):  # matched no cell
                 raise PresetError(f"{here}: {key}={value!r} is never the preset's {key} "
                                   f"({' or '.join(map(repr, possible.get(key, [])))}), so the "

@@ -232,6 +232,18 @@ def test_a_rule_reads_each_agents_own_settings() -> None:
     cells = parse_preset(data, "test").cells
     assert {(c.env_kwargs["reward"], c.env_kwargs.get("image_size")) for c in cells} == {
         ("sparse", 32), ("dense", None)}
+    # ... and may test a value only that agent's env_kwargs give: refused as one that "is
+    # never the preset's reward" (diff29)
+    data["rules"] = [{"when": {"reward": "dense"}, "set": {"image_size": 48}}]
+    cells = parse_preset(data, "test").cells
+    assert {(c.env_kwargs["reward"], c.env_kwargs.get("image_size")) for c in cells} == {
+        ("sparse", None), ("dense", 48)}
+    # An agent's config that no cell of its keeps, as the rule never applies to them, says so
+    data["rules"] = [{"when": {"reward": "sparse"},
+                      "agent_config": {"learner_fixture": {"synthetic_flag": 7}}}]
+    with pytest.raises(PresetError, match="which no cell keeps: the rule applies to none of "
+                                          "learner_fixture's cells"):
+        parse_preset(data, "test")
 
 
 def test_unknown_preset_name_lists_the_shipped_ones() -> None:
