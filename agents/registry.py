@@ -163,7 +163,9 @@ def check_action_scale(agent: Any, env: gym.Env) -> None:
     0.005 on an env at 0.02 overshot each correction 4x and ended 8 mm off the socket, with no
     word (agents22)."""
     ours = getattr(getattr(agent, "config", None), "action_scale_m", None)
-    theirs = getattr(env.unwrapped, "action_scale_m", None)
+    base = env.unwrapped  # a connector family's or NIST board's acting member: its scale (diff29)
+    theirs = getattr(base, "action_scale_m", getattr(getattr(base, "active", None),
+                                                     "action_scale_m", None))
     if ours is None or theirs is None or np.isclose(ours, theirs, rtol=1e-9, atol=0.0):
         return
     raise ValueError(f"{agent.name} converts metres to actions at action_scale_m={ours:g} m (its "

@@ -452,6 +452,12 @@ def test_localize_refuses_an_env_that_moves_another_distance_per_action(tmp_path
     check_action_scale(make_agent("spiral_search", env.observation_space, env.action_space),
                        env)  # no scale of its own: nothing to compare
     env.close()
+    for family in ("InsertBench/ConnectorFamily-v1", "InsertBench/NISTBoard-v0"):  # (diff29)
+        env = gym.make(family, obs_mode="state+pixels", image_size=32, action_scale_m=0.02)
+        with pytest.raises(ValueError, match="the env moves 0.02 m per unit action"):
+            check_action_scale(make_agent("localize", env.observation_space, env.action_space,
+                                          {"hidden": (8,)}), env)
+        env.close()
     monkeypatch.chdir(tmp_path)
     agent.save(tmp_path / "loc")
     res = CliRunner().invoke(app, ["eval", "--task", "InsertBench/USB-v1", "--checkpoint", "loc",
