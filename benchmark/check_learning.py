@@ -28,6 +28,7 @@ import torch
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from agents import agent_names, agent_spec
+from benchmark.folder_lock import RunInProgress
 from benchmark.script_args import doc_summary, non_negative_int, positive_int, run_dir
 from benchmark.train import train
 from envs.episode import success_text
@@ -102,7 +103,7 @@ def main() -> None:
             env_kwargs={"reward": "sparse", "goal_noise_mm": 1.0}, out_dir=args.out,
             eval_every=1_000, eval_episodes=20,
         )
-    except ValueError as err:
+    except (ValueError, RunInProgress) as err:  # RunInProgress: another run writes --out
         spec = agent_spec(args.agent)  # one that needs what this check gives no option for
         unfed = spec.needs_demos or spec.needs_context or spec.needs_labels
         parser.error(f"{err}" + (" (this check takes no demos or env kwargs: train such an "

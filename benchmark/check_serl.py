@@ -52,6 +52,7 @@ import torch
 from typer import BadParameter
 
 from benchmark.cli_options import innermost_message, parse_env_kwargs
+from benchmark.folder_lock import RunInProgress
 from benchmark.learned_reward import heldout_error_rates
 from benchmark.script_args import doc_summary, non_negative_int, positive_int, run_dir
 from benchmark.train import confusion_rates, make_env, train
@@ -151,9 +152,10 @@ def main() -> None:
             demo_episodes=args.demos, progress=False,
             stop_when=(held_target(target, args.early_stop) if args.early_stop else None),
         )
-    except (ValueError, TypeError, FileNotFoundError, BadParameter) as err:
+    except (ValueError, TypeError, FileNotFoundError, BadParameter, RunInProgress) as err:
         # BadParameter: a malformed -e/-c item; TypeError: gym's unknown env kwarg;
-        # FileNotFoundError: a reward_classifier directory that is not there.
+        # FileNotFoundError: a reward_classifier directory that is not there; RunInProgress:
+        # another run writes --out (a traceback: diff29).
         parser.error(innermost_message(err))
     entries = json.loads((result.out_dir / "evaluations.json").read_text())
     for entry, s in zip(result.evaluations, result.summaries, strict=True):

@@ -19,6 +19,7 @@ import sys
 import torch
 
 from benchmark.cells import Cell
+from benchmark.folder_lock import RunInProgress
 from benchmark.preset import PresetError, load_preset
 from benchmark.script_args import doc_summary, non_negative_int, run_dir
 from benchmark.train import train
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                            out_dir=args.out, eval_every=args.eval_every,
                            eval_episodes=len(dev), eval_seeds=dev, num_envs=cell.num_envs,
                            progress=False)
-    except ValueError as err:
+    except (ValueError, RunInProgress) as err:  # RunInProgress: another run writes --out
         sys.exit(f"check_track: error: {err}")
     for entry, s in zip(result.evaluations, result.summaries, strict=True):
         print(f"{cell.agent} {track.name}/{task.label} seed {args.seed} step "

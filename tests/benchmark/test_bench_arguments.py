@@ -426,3 +426,36 @@ def test_descent_swing_labels_a_speed_its_reference_limit_caps(capsys, monkeypat
     out = capsys.readouterr().out
     assert "| USB-v0 | 0.02 | 6 cm/s (its reference limit) |" in out
     assert "| USB-v1 | 0.02 | 20 cm/s |" in out
+
+
+@pytest.mark.parametrize("module", ["check_learning", "check_serl", "check_track"])
+def test_a_run_another_process_writes_is_one_line(capsys, monkeypatch, tmp_path, module):
+    """Another run writing --out (train's RunInProgress, a RuntimeError) was a traceback
+    (diff29)."""
+    import importlib
+    import multiprocessing
+
+    monkeypatch.chdir(tmp_path)
+    held, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.get_context("fork").Process(
+        target=_hold_lock, args=(tmp_path / "busy", held, release))
+    holder.start()
+    try:
+        assert held.wait(30)
+        args = ["--out", "busy", "--steps", "10"] + (["--agent", "sac"] if module ==
+                                                       "check_track" else [])
+        code, err = _exit_message(capsys, monkeypatch,
+                                  importlib.import_module(f"benchmark.{module}").main, *args)
+    finally:
+        release.set()
+        holder.join(30)
+    assert code and "another run is writing busy" in err, err
+    assert "Traceback" not in err
+
+
+def _hold_lock(folder, held, release) -> None:
+    from benchmark.folder_lock import run_lock
+
+    with run_lock(folder):
+        held.set()
+        release.wait(60)
