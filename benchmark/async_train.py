@@ -121,6 +121,13 @@ def build_env(task_id: str, env_kwargs: Mapping[str, Any], backend: Backend, see
         # The simulation's cameras kwarg names the twin's cameras: with both always, a policy
         # on the wrist camera alone met another observation space.
         cameras = check_cameras(env_kwargs.pop("cameras", CAMERAS))
+        # The robot's URConfig settings, checked as a robot's are (as `real validate --twin`
+        # does): rtde_watchdog_hz=None trained on a twin with its watchdog off (diff29)
+        from real.config import URConfig
+
+        URConfig(host="127.0.0.1", frequency_hz=env_kwargs.get("servo_hz", 500.0),
+                 **{k: env_kwargs[k] for k in ("servo_lookahead_s", "servo_gain",
+                                               "rtde_watchdog_hz") if k in env_kwargs})
         try:
             return make_twin(task_id, seed=seed, cameras=cameras if pixels else (), **env_kwargs)
         except TypeError as err:  # a simulator-only kwarg the robot env does not take

@@ -82,6 +82,9 @@ def test_twin_backend_trains_in_the_runs_setting_on_the_robot_env(tmp_path):
     assert abs(starts[0] - starts[1]).max() > 1e-3  # [m]
     with pytest.raises(ValueError, match="twin"):
         build_env(usb, {"no_such_kwarg": 1}, "twin")
+    # The robot's settings as a robot takes them: the watchdog off trained on (diff29)
+    with pytest.raises(ValueError, match="rtde_watchdog_hz must be a finite number"):
+        build_env(usb, {"rtde_watchdog_hz": None}, "twin")
     # The simulation's cameras name the twin's (both were read whatever it said).
     wrist_only = {"obs_mode": "state+pixels", "image_size": 16, "cameras": ["wrist"]}
     env = build_env(usb, wrist_only, "twin")
