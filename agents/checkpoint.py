@@ -388,6 +388,9 @@ class CheckpointMixin:
         if negative:
             raise ValueError(f"{path / AGENT_JSON}: negative counters {negative} (a damaged or "
                              "edited checkpoint?)")
+        if policy_only:  # acting reads no replay: a pixel run's buffers took GBs to evaluate
+            self.buffers_not_restored = {}  # (agents23)
+            return
         rows = meta.get("buffer_rows", {})
         self.buffers_not_restored = {
             name: int(rows[name]) for name in self._checkpoint_buffers()

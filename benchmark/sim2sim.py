@@ -163,7 +163,8 @@ def engine_agent(env: gym.Env, checkpoint: Path | None) -> Agent:
         return make_agent("p_controller", env.observation_space, env.action_space, **base)
     name = read_meta(checkpoint)["agent"]
     kwargs = base if agent_spec(name).needs_base_policy else {}
-    agent = load_agent(checkpoint, allow_policy_only=True, device="cpu", **kwargs)
+    agent = load_agent(checkpoint, allow_policy_only=True, device="cpu", acting_only=True,
+                       **kwargs)
     check_action_scale(agent, env)
     return agent
 

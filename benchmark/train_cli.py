@@ -387,7 +387,10 @@ def eval_command(
         check_policy_fits(meta, environment, env_kwargs)
         kwargs = {"base_policy": make_base_policy(environment)} \
             if agent_spec(name).needs_base_policy else {}
-        agent = load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
+        # What acting reads alone (no replay buffers: 950 MB against 478 for a pixel SAC run;
+        # agents23), but a VICE reward's classifier, which scores the episodes
+        agent = load_agent(agent_dir, allow_policy_only=True, device="cpu",
+                           acting_only=find_vice_wrapper(environment) is None, **kwargs)
         check_action_scale(agent, environment)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None

@@ -63,7 +63,8 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
         from real.env import p_controller
 
         kwargs = {"base_policy": p_controller(env)} if needs_base_policy else {}
-        agent = agents.load_agent(agent_dir, allow_policy_only=True, device="cpu", **kwargs)
+        agent = agents.load_agent(agent_dir, allow_policy_only=True, device="cpu",
+                                  acting_only=True, **kwargs)
         check_action_scale(agent, env)
         for space in ("observation_space", "action_space"):
             theirs = getattr(agent, space, None)

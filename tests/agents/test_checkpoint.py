@@ -86,6 +86,9 @@ def test_policy_only_checkpoint_acts_like_the_full_one(tmp_path, name):
     for module in agent._checkpoint_modules().values():  # weights unlike a fresh agent's
         for param in module.parameters():
             param.data.add_(0.01 * torch.randn_like(param))
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        agent.observe(Transition(obs, env.action_space.sample(), 0.0, obs, False, False))
     agent.save(tmp_path / "full", include_replay=True)
     export_policy(tmp_path / "full", tmp_path / "policy")
 
@@ -100,9 +103,14 @@ def test_policy_only_checkpoint_acts_like_the_full_one(tmp_path, name):
         load_agent(tmp_path / "policy", **kwargs)
     exported = load_agent(tmp_path / "policy", allow_policy_only=True, **kwargs)
     full = load_agent(tmp_path / "full", **kwargs)
+    # Acting alone reads no replay (eval loaded a pixel run's buffers: GBs; agents23)
+    acting = load_agent(tmp_path / "full", acting_only=True, **kwargs)
+    assert len(full.buffer) == 5 and len(acting.buffer) == 0
     for seed in range(3):
         obs, _ = env.reset(seed=seed)
         np.testing.assert_array_equal(exported.act(obs, deterministic=True),
+                                      full.act(obs, deterministic=True))
+        np.testing.assert_array_equal(acting.act(obs, deterministic=True),
                                       full.act(obs, deterministic=True))
 
 
