@@ -856,6 +856,12 @@ def test_eval_reads_only_the_checkpoints_own_run_description(capsys, in_tmp):
     assert code == 0, err  # it was refused as "trained on InsertBench/DSub-v1"
     assert "dsub/imported/agent has no run.json of its own: the task and env kwargs it was " \
         "trained with are unknown" in err
+    # ... as is one exported straight into the run's folder: it was scored on D-sub's task
+    # and kwargs, without a word (agents23)
+    shutil.copytree("usb/checkpoint/agent", "dsub/usb_policy")
+    code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
+                           "dsub/usb_policy", "--episodes", "1")
+    assert code == 0 and "dsub/usb_policy has no run.json of its own" in err, err
     code, _, err = run_cli(capsys, "eval", "--task", "InsertBench/USB-v1", "--checkpoint",
                            "usb", "--episodes", "1")
     assert code == 0 and "no run.json" not in err, err
