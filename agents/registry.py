@@ -23,6 +23,7 @@ from agents.checkpoint import (
     POLICY_CONTENTS,
     WEIGHTS,
     read_meta,
+    read_tensors,
     space_from_json,
     space_to_json,
 )
@@ -300,7 +301,7 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
     copy acts exactly like the original (deterministic actions are the same networks) and loads
     with ``load_agent(out, allow_policy_only=True)``. Returns ``out``.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     source = resolve_agent_dir(source)
     if Path(out).resolve() == source.resolve():  # it overwrote the critics and optimizer state
@@ -316,13 +317,16 @@ def export_policy(source: str | Path, out: str | Path) -> Path:
                          f"{', ...' if len(held) > 3 else ''}), not an exported policy; give a "
                          "new or empty folder")
     meta = read_meta(source)
-    kept = policy_tensors(meta["agent"], load_file(str(source / WEIGHTS)))
-    meta |= {
-        "contents": POLICY_CONTENTS,
-        "optimizer_param_groups": {},
-        "observation_space": space_to_json(space_from_json(meta["observation_space"])),
-        "action_space": space_to_json(space_from_json(meta["action_space"])),
-    }
+    # Damage named with its file, as a ValueError: a cut-off weights file ended `submit
+    # --from-matrix` in a bare SafetensorError, its other cells never entered (agents23)
+    kept = policy_tensors(meta["agent"], read_tensors(source / WEIGHTS, "checkpoint"))
+    try:
+        spaces = {key: space_to_json(space_from_json(meta[key]))
+                  for key in ("observation_space", "action_space")}
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise ValueError(f"{source / AGENT_JSON}: its spaces do not load (a damaged or edited "
+                         f"checkpoint?): {err}") from None
+    meta |= {"contents": POLICY_CONTENTS, "optimizer_param_groups": {}, **spaces}
     out.mkdir(parents=True, exist_ok=True)
     save_file(kept, str(out / WEIGHTS))
     (out / AGENT_JSON).write_text(json.dumps(meta, indent=1))

@@ -55,7 +55,12 @@ def _policy_submission(
             shutil.rmtree(root, ignore_errors=True)
             raise LedgerError(f"{preset}: cell {row['config_hash'][:12]} ({label}, {method}) "
                               f"has no {source / missing[0]}")
-        export_policy(source, root / label)
+        try:
+            export_policy(source, root / label)
+        except ValueError as err:  # its folder was left behind, and the error named no cell
+            shutil.rmtree(root, ignore_errors=True)
+            raise LedgerError(f"{preset}: cell {row['config_hash'][:12]} ({label}, {method}): "
+                              f"{err}") from None
         for name in POLICY_FILES:
             data = (root / label / name).read_bytes()
             files.append((f"{label}/{name}", hashlib.sha256(data).hexdigest(), len(data)))

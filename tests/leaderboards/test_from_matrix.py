@@ -247,3 +247,31 @@ def test_the_maintainers_baselines_of_other_agents_may_act_alike() -> None:
     for agent in (None, "straight_down"):
         with pytest.raises(LedgerError, match="the same policy in another form"):
             _check_acts_new(ledger, track, episodes, builtin_agent=agent)
+
+
+def test_a_cell_whose_checkpoint_is_damaged_is_named_and_leaves_nothing(tmp_path,
+                                                                        monkeypatch) -> None:
+    """A cut-off weights file ended `submit --from-matrix` in a bare SafetensorError naming no
+    cell (the other methods never entered) and left its temporary folder (agents23)."""
+    import tempfile
+
+    import gymnasium as gym
+
+    from agents import make_agent
+    from leaderboards.from_matrix import _policy_submission
+    from leaderboards.ledger import LedgerError
+    from leaderboards.tracks import get_track
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    agent_dir = tmp_path / "cell" / "checkpoint" / "agent"
+    env = gym.make("InsertBench/USB-v1")
+    make_agent("sac", env.observation_space, env.action_space, {"hidden": (8,)}).save(agent_dir)
+    env.close()
+    weights = agent_dir / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    row = {"artifacts_path": str(tmp_path / "cell"), "config_hash": "ab" * 32}
+    with pytest.raises(LedgerError, match=r"p: cell abababababab \(USB, SAC\): .*weights"
+                                          r".safetensors is not readable"):
+        _policy_submission(get_track("paper000"), "SAC", "sac", 0, {"USB": row}, "p")
+    assert not list((tmp_path / "tmp").glob("insertbench-matrix-entry-*"))
