@@ -352,6 +352,14 @@ class CheckpointMixin:
             prefix = f"{mod_name}."
             state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             load_module_state(module, state, f"{path / WEIGHTS} ({mod_name})")
+        # Running statistics (an observation normaliser's count and sums of squares): a negative
+        # count acted on raw observations without a word, a negative sum in NaN (agents23)
+        negative = [f"{mod_name}.{name}" for mod_name, module in modules.items()
+                    for name, buffer in module.named_buffers()
+                    if (name == "count" or name.endswith("_m2")) and bool((buffer < 0).any())]
+        if negative:
+            raise ValueError(f"{path / WEIGHTS}: running statistics {negative[:3]} are negative "
+                             "(a damaged or edited checkpoint?)")
         for opt_name, opt in self._checkpoint_optimizers().items():
             prefix = f"optim.{opt_name}."
             opt_state: dict[int, dict[str, torch.Tensor]] = {}

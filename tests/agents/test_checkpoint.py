@@ -262,6 +262,12 @@ def _actor_weight(tensors: dict) -> str:
         t[_optimizer_slot(t, "exp_avg_sq")])}), "exp_avg_sq is negative"),
     (lambda t: t.update({_optimizer_slot(t, "exp_avg"): t[_optimizer_slot(t, "exp_avg")][:1]}),
      "its parameter's is"),
+    # agents23: a negative count acted on raw observations, a negative sum of squares in NaN
+    (lambda t: t.update({"obs_norm.count": -t["obs_norm.count"]}),
+     "running statistics ['obs_norm.count'] are negative"),
+    (lambda t: t.update({k: -torch.ones_like(v) for k, v in t.items()
+                         if k.startswith("obs_norm.") and k.endswith("_m2")}),
+     "running statistics ['obs_norm.tcp_pose_m2', 'obs_norm.tcp_vel_m2', "),
 ])
 def test_weights_of_another_shape_dtype_or_not_finite_are_refused_by_name(tmp_path, edit, message):
     from safetensors.torch import save_file
