@@ -384,9 +384,11 @@ def validate(
     trained_with = None
     if kind is PolicyKind.checkpoint:
         trained_with = _check_trained_on(checkpoint, task, allow_other_task)
-    factory = (
-        real.p_controller if kind is PolicyKind.p_controller else checkpoint_policy(checkpoint)
-    )
+    try:  # a damaged agent.json, named (agents23)
+        factory = (real.p_controller if kind is PolicyKind.p_controller else
+                   checkpoint_policy(checkpoint))
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--checkpoint") from None
     kwargs: dict[str, Any] = parse_env_kwargs(env)
     # The cell's sensor and servo settings go to its session alone: the simulation has no
     # counterpart and refused them, so a CB3 cell could not turn zeroFtSensor off.
@@ -577,15 +579,13 @@ def _file_sha256(path: Path | None) -> str | None:
 
 def _check_frame_of(checkpoint: Path, kwargs: dict[str, Any]) -> None:
     """`benchmark.train.check_agent_frame` for the agent a checkpoint holds."""
-    import json
-
     from agents import agent_spec
-    from agents.checkpoint import AGENT_JSON
+    from agents.checkpoint import read_meta
     from agents.registry import resolve_agent_dir
     from benchmark.train import check_agent_frame
 
-    name = json.loads((resolve_agent_dir(checkpoint) / AGENT_JSON).read_text())["agent"]
-    try:
+    try:  # read_meta names a damaged agent.json (it was "KeyError: 'agent'", as eval says it)
+        name = read_meta(resolve_agent_dir(checkpoint))["agent"]
         check_agent_frame(agent_spec(name), kwargs)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--env") from None

@@ -48,7 +48,7 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
     000's P-controller of the env they run on (`real.p_controller`), on either side."""
     try:
         import agents
-        from agents.checkpoint import AGENT_JSON
+        from agents.checkpoint import read_meta
         from agents.registry import check_action_scale, resolve_agent_dir
     except ImportError as e:
         raise ImportError(
@@ -56,7 +56,7 @@ def checkpoint_policy(path: str | Path) -> PolicyFactory:
             f"to validate without one"
         ) from e
     agent_dir = resolve_agent_dir(path)
-    name = json.loads((agent_dir / AGENT_JSON).read_text())["agent"]
+    name = read_meta(agent_dir)["agent"]  # a damaged agent.json named (agents23)
     needs_base_policy = agents.agent_spec(name).needs_base_policy
 
     def factory(env: gym.Env) -> Policy:

@@ -1050,3 +1050,24 @@ def test_calibrate_says_a_glitching_pose_reading_in_one_line(tmp_path, monkeypat
     assert code == 1 and len(lines) == 1, err
     assert "the TCP pose readings of 10 control periods lie 14.99 mm" in lines[0]
     assert "ValueError" not in lines[0] and not (tmp_path / "c.json").exists()
+
+
+def test_a_damaged_checkpoint_is_one_line_that_names_it(tmp_path, monkeypatch, capsys):
+    """A damaged agent.json was "KeyError: 'agent'" or JSONDecodeError lines naming no file,
+    where `eval` names it (agents23)."""
+    import gymnasium as gym
+
+    from agents import make_agent
+
+    monkeypatch.chdir(tmp_path)
+    env = gym.make(USB)
+    make_agent("sac", env.observation_space, env.action_space, {"hidden": (8,)}).save("ck")
+    env.close()
+    meta = json.loads(Path("ck/agent.json").read_text())
+    for text, message in ((json.dumps(meta | {"agent": ["sac"]}), "agent must be a JSON string"),
+                          ("{bad", "ck/agent.json is not valid JSON")):
+        Path("ck/agent.json").write_text(text)
+        code, err = _cli(capsys, "real", "validate", "--task", USB, "--twin", "--checkpoint",
+                         "ck", "--episodes", "1", "--out", "report")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], err
