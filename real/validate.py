@@ -270,7 +270,12 @@ def comparison_table(task: str, policy: str, columns: dict[str, dict[str, Any]])
         "F/T force, the tool's inertia included; real = wrist F/T force magnitude, zeroed at "
         "reset. "
         "Distinct: replays of one episode count once in the interval (twin: trials on seeds "
-        "whose simulated episodes replay one, once per outcome).",
+        "whose simulated episodes replay one, once per outcome). "
+        # Two rules on two sides gave opposite verdicts for one cell error (newuser23)
+        "Success: simulation, the plug mated; twin, its simulated continuity signal (the "
+        "plug's true depth); real, the continuity input where one is wired "
+        "(--continuity-input), else the insertion depth from the calibrated seat, which a "
+        "calibration off by d mm moves by d mm.",
         "",
     ]
     return "\n".join(lines)

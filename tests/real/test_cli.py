@@ -59,6 +59,10 @@ def test_calibrate_then_validate(tmp_path):
     table = (out / "validate_InsertBench_USB-v0.twin.md").read_text()
     assert "| metric | sim | twin |" in table
     assert "## InsertBench/USB-v0: sim vs twin (" in table  # "sim vs real" (newuser22)
+    # Which rule scored each side: the twin's continuity against the robot's depth from its
+    # calibration gave opposite verdicts for one cell error, unsaid (newuser23)
+    assert "twin, its simulated continuity signal" in table and "else the insertion depth " \
+        "from the calibrated seat" in table
     # The robot's report keeps its name: a rehearsal into its folder wrote over it (real22)
     assert not (out / "validate_InsertBench_USB-v0.md").exists()
     for row in ("success rate", "cycle time", "peak force", "safety trips"):
