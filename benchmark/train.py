@@ -981,14 +981,13 @@ def check_intervention_source(agent_name: str, config: Any, env: gym.Env,
     docs/results/serl.md's control (serl17: both ran with 0 interventions and no word)."""
     if hook is not None or _intervention_wrapped(env):  # a human's corrections: used how?
         # --teleop on an agent that ignores them ran without a word (serl21)
-        cls = agent_spec(agent_name).cls
-        if not getattr(cls, "learns", True):
-            pass  # a scripted baseline learns nothing at all
-        elif not getattr(cls, "demos_from_interventions", False):
+        cls = agent_spec(agent_name).cls  # a scripted baseline (learns=False): nothing to say
+        demos = getattr(cls, "demos_from_interventions", False)
+        if getattr(cls, "learns", True) and not demos:
             warnings.warn(f"{agent_name} keeps a human's corrections as its own transitions "
                           "(online buffer only); bc, hg_dagger, hil_serl and td3_lfd also "
                           "learn from them as demonstrations", UserWarning, stacklevel=3)
-        elif getattr(config, "online_updates_per_step", 1) == 0:
+        elif demos and getattr(config, "online_updates_per_step", 1) == 0:
             warnings.warn(f"{agent_name} with online_updates_per_step=0 keeps a human's "
                           "corrections but never trains on them (hg_dagger, or -c "
                           "online_updates_per_step=1, does)", UserWarning, stacklevel=3)
