@@ -286,11 +286,9 @@ def _status_section(
     # Per method: methods run one at a time with other --workers each (the README's way) are
     # each reproducible; only cells of one method at several counts may differ by it, and only
     # of a method that learns (a scripted one computes no torch floats; newuser22).
-    from agents import agent_spec
-
     method_threads: dict[str, set[int]] = {}
     for cell in preset.cells:
-        if cell.config_hash in metrics and getattr(agent_spec(cell.agent).cls, "learns", True):
+        if cell.config_hash in metrics and _learns(cell.agent):
             count = json.loads(rows[cell.config_hash]["info_json"] or "{}").get("torch_threads")
             if count is not None:
                 method_threads.setdefault(cell.method or cell.agent, set()).add(count)
@@ -529,6 +527,17 @@ def seeds_curve(curves: Sequence[Sequence[CurvePoint]]) -> tuple[bool, np.ndarra
     steps = np.array(sorted({p.env_steps for c in curves for p in c}), dtype=float)
     return False, steps, np.stack([np.interp(steps, [p.env_steps for p in c],
                                              [p.success_rate for p in c]) for c in curves])
+
+
+def _learns(agent: str) -> bool:
+    """Whether the registry's `agent` learns (True for a name it does not know: a store's
+    agent this code has no longer, or a test's)."""
+    from agents import agent_spec
+
+    try:
+        return getattr(agent_spec(agent).cls, "learns", True)
+    except (KeyError, ValueError):
+        return True
 
 
 def _task_version(cell: Cell) -> str:

@@ -66,9 +66,9 @@ def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any] | None]:
     # <run>/run.json, `train-async` <out>/agent beside <out>/async.json. Any ancestor's (up to
     # the working directory) lent a copied agent another run's task and env kwargs.
     home = agent_dir.resolve().parent
-    # A folder beside a run.json is no run's agent (train's is <run>/checkpoint/agent): an
-    # export into another run's folder was scored on that run's task, silently (agents23)
-    candidates = [home / "async.json"] if agent_dir.name == "agent" else []
+    # Only a run's `agent` folder: an export into another run's folder under a name of its own
+    # was scored on that run's task, silently (agents23)
+    candidates = [home / "run.json", home / "async.json"] if agent_dir.name == "agent" else []
     if home.name in ("checkpoint", "checkpoint.old"):
         # A train-async checkpoint's learner.json holds its settings: the description of a
         # run interrupted before its async.json.
