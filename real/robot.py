@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from real.config import URConfig
@@ -52,29 +52,29 @@ ROBOT_MODES = {-1: "no controller", 0: "disconnected", 1: "confirm safety", 2: "
 ROBOT_MODE_RUNNING = 7
 
 
-def _not_running(receive: Any) -> str | None:
-    """The robot mode of a connected receive interface when it is not RUNNING ("power off"),
-    None when it runs or cannot be read: a powered-off arm, the usual state at the start of a
-    day, read as "is it on this network?" (real25)."""
+def _mode_name(receive: Any, getter: str, fine: Sequence[int], names: dict[int, str],
+               what: str) -> str | None:
+    """The name of the mode a connected receive interface's `getter` reads when it is not
+    among `fine`; None when it is, or cannot be read (a link lost too: the network hint
+    stands)."""
     try:
-        mode = receive.getRobotMode() if receive is not None else None
-    except Exception:  # noqa: BLE001 - a link lost too: the network hint stands
+        mode = getattr(receive, getter)() if receive is not None else None
+    except Exception:  # noqa: BLE001 - a link lost, or a backend in a bad state
         return None
-    if not isinstance(mode, int) or mode == ROBOT_MODE_RUNNING:
+    if not isinstance(mode, int) or mode in fine:
         return None
-    return ROBOT_MODES.get(mode, f"robot mode {mode}")
+    return names.get(mode, f"{what} {mode}")
+
+
+def _not_running(receive: Any) -> str | None:
+    """The robot mode when it is not RUNNING ("power off"): a powered-off arm, the usual state
+    at the start of a day, read as "is it on this network?" (real25)."""
+    return _mode_name(receive, "getRobotMode", (ROBOT_MODE_RUNNING,), ROBOT_MODES, "robot mode")
 
 
 def _stopped_mode(receive: Any) -> str | None:
-    """The safety mode of a connected receive interface that forbids motion ("protective
-    stop"), None when it allows motion or cannot be read."""
-    try:
-        mode = receive.getSafetyMode() if receive is not None else None
-    except Exception:  # noqa: BLE001 - a link lost too: the network hint stands
-        return None
-    if not isinstance(mode, int) or mode in SAFE_TO_MOVE:
-        return None
-    return SAFETY_MODES.get(mode, f"safety mode {mode}")
+    """The safety mode that forbids motion ("protective stop")."""
+    return _mode_name(receive, "getSafetyMode", SAFE_TO_MOVE, SAFETY_MODES, "safety mode")
 
 
 class RobotBackend(Protocol):
