@@ -254,6 +254,14 @@ def check_output_dir(path: Path | None, option: str, own: str | None = None,
         check_writable(path, option)
 
 
+def check_run_dir(path: Path | None, option: str = "--out") -> None:
+    """`check_output_dir` for a training run's folder: new, empty (but for a TensorBoard folder
+    or a lock), or a run's own (run.json); `--out .` took the run among the user's files."""
+    from benchmark.folder_lock import LOCK_FILE
+
+    check_output_dir(path, option, own="run.json", what="run", ignore=("tb", LOCK_FILE))
+
+
 def check_writable(path: Path, option: str) -> None:
     """Refuse a folder (to be made) that this user cannot write: its nearest existing
     ancestor must be a writable folder."""

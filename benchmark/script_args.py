@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from benchmark.cli_options import check_output_dir, check_task, file_in_the_way
+from benchmark.cli_options import check_run_dir, check_task, file_in_the_way
 
 
 def positive_int(text: str) -> int:
@@ -60,11 +60,9 @@ def run_dir(text: str) -> Path:
     """An argparse type: a training run's folder, as `insertbench train --out` takes one (new,
     empty, or a run's own: run.json); a folder of other files took the run among them, the
     repository's root for `--out .` (bench21)."""
-    from benchmark.folder_lock import LOCK_FILE
-
     path = output_dir(text)
     try:
-        check_output_dir(path, "--out", own="run.json", what="run", ignore=("tb", LOCK_FILE))
+        check_run_dir(path)
     except typer.BadParameter as err:
         raise argparse.ArgumentTypeError(err.message) from None
     return path

@@ -25,6 +25,7 @@ from benchmark.cli_options import (
     build_env,
     check_output_dir,
     check_output_file,
+    check_run_dir,
     check_task,
     parse_env_kwargs,
     parse_key_values,
@@ -152,7 +153,7 @@ def train_command(
     """Train an agent on a task; re-running with the same --out resumes from its checkpoint."""
     from rich.console import Console
 
-    from benchmark.folder_lock import LOCK_FILE, RunInProgress
+    from benchmark.folder_lock import RunInProgress
     from benchmark.train import train
 
     check_task(task)
@@ -160,8 +161,7 @@ def train_command(
         if value is not None and value < 0:  # -1 was taken as "only at the end" on trust
             raise typer.BadParameter(f"must be >= 0 env steps (0: only at the end), got {value}",
                                      param_hint=option)
-    # e.g. `--out .`: the run among your files; a folder with only tb/ is a run's beginning
-    check_output_dir(out, "--out", own="run.json", what="run", ignore=("tb", LOCK_FILE))
+    check_run_dir(out)  # `--out .`: the run among your files
     set_torch_threads(torch_threads)
     device = None
     try:
