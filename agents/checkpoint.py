@@ -261,6 +261,12 @@ class CheckpointMixin:
         """Networks whose parameters and buffers are saved."""
         return {}
 
+    def _acting_modules(self) -> dict[str, torch.nn.Module]:
+        """The networks acting reads: `policy_modules` of `_checkpoint_modules` (all of them
+        where it names none)."""
+        return {k: m for k, m in self._checkpoint_modules().items()
+                if not self.policy_modules or k in self.policy_modules}
+
     def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Optimizers whose state (Adam moments, step counts) is saved, for exact resumption."""
         return {}
@@ -346,8 +352,7 @@ class CheckpointMixin:
             raise ValueError(f"{path / WEIGHTS} holds tensors of no network of this agent: "
                              f"{stray[:5]} (a damaged or edited checkpoint?)")
         if policy_only:
-            modules = {k: m for k, m in modules.items()
-                       if not self.policy_modules or k in self.policy_modules}
+            modules = self._acting_modules()
         for mod_name, module in modules.items():
             prefix = f"{mod_name}."
             state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -145,24 +145,17 @@ def hand_controller(env: Any, backend: Backend) -> Any:
     return make_base_policy(env)
 
 
-def _acting_modules(agent: Any) -> dict[str, Any]:
-    """The modules acting reads (`policy_modules`; all where the agent names none): every
-    module, critics and targets included, was pickled to each actor at each publish (RLPD: 6.1
-    MB for 0.29 MB, loaded inside the actor's control loop; serl21)."""
-    keep = getattr(agent, "policy_modules", ())
-    return {name: m for name, m in agent._checkpoint_modules().items()
-            if not keep or name in keep}
-
-
 def _weights(agent: Any) -> dict[str, Any]:
-    """Everything an actor needs to act like the learner: module tensors (numpy) + counters."""
+    """Everything an actor needs to act like the learner: the acting modules' tensors (numpy)
+    + counters. Every module, critics and targets included, was pickled to each actor at each
+    publish (RLPD: 6.1 MB for 0.29 MB, loaded inside the actor's control loop; serl21)."""
     modules = {name: {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
-               for name, m in _acting_modules(agent).items()}
+               for name, m in agent._acting_modules().items()}
     return {"modules": modules, "env_steps": agent.env_steps}
 
 
 def _load_weights(agent: Any, weights: Mapping[str, Any]) -> None:
-    for name, module in _acting_modules(agent).items():
+    for name, module in agent._acting_modules().items():
         module.load_state_dict({k: torch.as_tensor(v)
                                 for k, v in weights["modules"][name].items()})
     agent.env_steps = int(weights["env_steps"])
