@@ -500,7 +500,12 @@ def validate(
             raise typer.BadParameter(str(err)) from None
         finally:
             real_env.close()
-        md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
+        try:
+            md, js = write_report(out, task, name, {"sim": runs["sim"], label: runs[label]})
+        except OSError as err:  # the trials are in their logs: a rerun writes the report only
+            raise ClickException(f"the report could not be written ({err}); every trial is kept "
+                                 f"in {out}: make room, then rerun the same command to write "
+                                 "it") from None
         typer.echo(md.read_text())
         typer.echo(f"wrote {md} and {js}")
 
@@ -704,6 +709,11 @@ def _cell_env(
         ]
         return real.make(task, robot=robot, cameras=cameras, calibration=calib, **kwargs), "real"
     except CalibrationTcpError as err:
+        if twin:  # its advice, --tcp-offset, is refused on the twin (real26)
+            raise typer.BadParameter(
+                f"{calibration} measured the socket with TCP offset {list(calib.tcp_offset)}, "
+                "and the twin holds the plug at the simulation's TCP: it cannot rehearse this "
+                "calibration; validate it on the robot", param_hint="--calibration") from None
         raise typer.BadParameter(str(err), param_hint="--calibration") from None
     except ValueError as err:  # a start height outside the safety workspace, ...
         raise typer.BadParameter(f"the cell refuses it: {err}", param_hint="--env") from None
@@ -716,8 +726,9 @@ def _load_calibration(path: Path, task: str, twin: bool, host: str | None = None
     usage error naming --calibration (a missing, damaged or implausible file, or another
     task's, used to be an internal-error line; the twin's own was taken for a robot's, where
     only the reset's workspace check stopped it, and so was one made on this machine, the RTDE
-    twin or URSim, for a robot elsewhere; real24). The twin takes any calibration: a robot's
-    rehearses it."""
+    twin or URSim, for a robot elsewhere; real24), and so was another robot's (a socket pose in
+    arm A's base frame drove arm B; real26). The twin takes any calibration made with its TCP:
+    a robot's rehearses it."""
     from real.calibration import Calibration
 
     try:
@@ -735,7 +746,20 @@ def _load_calibration(path: Path, task: str, twin: bool, host: str | None = None
         raise typer.BadParameter(f"{path} was recorded on this machine ({calib.robot}: the RTDE "
                                  f"twin or URSim), not on the robot at {host}; calibrate this "
                                  "cell", param_hint="--calibration")
+    if not twin and host is not None and not _same_host(calib.robot, host):
+        raise typer.BadParameter(f"{path} was recorded on the robot at {calib.robot}, not at "
+                                 f"{host}: its socket pose is in that robot's base frame; "
+                                 "calibrate this robot", param_hint="--calibration")
     return calib
+
+
+def _same_host(a: str, b: str) -> bool:
+    """Whether hosts `a` and `b` are spelled alike (case, spaces, a final dot), or both name
+    this machine. A robot's name and its address read as two robots: calibrate again."""
+    def norm(host: str) -> str:
+        return host.strip().lower().rstrip(".")
+
+    return norm(a) == norm(b) or (_loopback(a) and _loopback(b))
 
 
 def _loopback(host: str) -> bool:

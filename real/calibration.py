@@ -224,12 +224,14 @@ def measure_ft_bias(robot: RobotBackend, samples: int = 50) -> np.ndarray:
     return np.mean(np.asarray(readings, dtype=np.float64), axis=0)
 
 
-def tcp_pose_reading(robot: RobotBackend) -> np.ndarray:
+def tcp_pose_reading(robot: RobotBackend,
+                     advice: str = "let go, wait, calibrate again") -> np.ndarray:
     """The TCP pose (base frame) [m, rad] of an arm at rest: the last of `POSE_READINGS`
     readings, one per control period; ValueError unless each is six finite numbers and all lie
-    within `POSE_SPREAD` of it (read outside `SafeRobot`, whose checks need a reference pose:
-    this is where it comes from). One reading used to be taken: a single glitch 8 mm into the
-    board was recorded as the seated pose, and every episode then pressed on the socket floor."""
+    within `POSE_SPREAD` of it, ending in `advice` (read outside `SafeRobot`, whose checks
+    need a reference pose: this is where it comes from). One reading used to be taken: a
+    single glitch 8 mm into the board was recorded as the seated pose, and every episode then
+    pressed on the socket floor."""
     poses = []
     for reading in per_period(robot, robot.getActualTCPPose, POSE_READINGS):
         pose = np.asarray(reading, dtype=np.float64)
@@ -244,7 +246,7 @@ def tcp_pose_reading(robot: RobotBackend) -> np.ndarray:
         raise ValueError(f"the TCP pose readings of {POSE_READINGS} control periods lie "
                          f"{moved / MM:.2f} mm / {turned:.4f} rad apart (at most "
                          f"{POSE_SPREAD[0] / MM:g} mm / {POSE_SPREAD[1]:g} rad at rest): a "
-                         "glitching reading or an arm still moving; let go, wait, calibrate again")
+                         f"glitching reading or an arm still moving; {advice}")
     return pos_mat_to_pose(last_pos, last_mat)
 
 
@@ -321,7 +323,7 @@ def touch_off_socket_pose(
     safe = SafeRobot(robot, safety, approach, dt, clock=clock)
     bias = measure_ft_bias(robot, samples=10)
     axis = mat0[:, 2]
-    touched, peak_n, travel_m = None, 0.0, 0.0
+    touched, unsettled, peak_n, travel_m = None, None, 0.0, 0.0
     for k in range(1, int(max_travel_m / (speed_m_s * dt)) + 1):
         t0 = robot.initPeriod()
         state = safe.read()
@@ -331,7 +333,12 @@ def touch_off_socket_pose(
         # whole force counted a press on the socket's wall as touching its floor.
         force = float(-wrench[2])
         if force > threshold:
-            touched = pos_mat_to_pose(*safe.measure())
+            # Read at rest against the floor, as `teach` does: the one reading taken here saved
+            # a 3 mm glitch as the seat, and a plug 4.7 mm short then scored a success (real26).
+            try:
+                touched = tcp_pose_reading(robot, "calibrate again")
+            except (ValueError, ConnectionError) as err:  # after the retreat below
+                unsettled = err
             break
         peak_n = max(peak_n, force)
         travel_m = max(travel_m, float(axis @ (state.pos - pos0)))
@@ -343,6 +350,8 @@ def touch_off_socket_pose(
     free = free_direction(robot, safe, touched, bias, dt, probe_m) if deep_enough else None
     safe.move_linear(pos0, mat0, 0.01, check_force=False)
     safe.stop()
+    if unsettled is not None:
+        raise CalibrationError(f"at the stop, {unsettled}")
     if touched is None:
         # It said "raise max_travel_m", which no command line sets, also where the plug had gone
         # in and the controller could not press harder (the twin's servoL: ~78 N).

@@ -54,6 +54,9 @@ MAX_UNSENT = 1 << 20
 #: A client whose unfinished line (dashboard) or program (script ports) grows past this is
 #: dropped [bytes]; ur_rtde's control script is a few tens of kB.
 MAX_UNREAD = 1 << 20
+#: Clients served at once; one more is closed at once (ur_rtde opens three: RTDE in, RTDE out
+#: and the dashboard; a script leaking connections ran the server out of file descriptors).
+MAX_CLIENTS = 64
 LOOPBACK = ("127.0.0.1", "localhost")
 DASHBOARD_GREETING = "Connected: Universal Robots Dashboard Server\n"
 
@@ -255,7 +258,16 @@ class TwinServer:
     def _ready(self, key: selectors.SelectorKey) -> None:
         role, detail = key.data
         if role == "listen":
-            conn, _ = key.fileobj.accept()
+            try:
+                conn, _ = key.fileobj.accept()
+            except OSError as err:  # out of file descriptors: it ended the server (real26)
+                self.controller.log.add(self.controller.time_s, f"refused a {detail} client: {err}")
+                return
+            if len(self.clients) >= MAX_CLIENTS:
+                self.controller.log.add(self.controller.time_s, f"refused a {detail} client: "
+                                        f"{MAX_CLIENTS} clients are connected")
+                conn.close()
+                return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client = _Client(conn, detail)

@@ -144,10 +144,17 @@ class TrialLog:
                              "changed): give another --out, or delete the log to start over")
 
     def append(self, result: EpisodeRecord) -> None:
+        """Record `result`; RuntimeError (a session that cannot go on, as a lost robot) where
+        the log cannot be written: a full disk ended validate in "OSError: [Errno 28] No space
+        left on device", naming no file (real26). A line cut short there is dropped on resume."""
+        try:
+            with self.path.open("a") as f:
+                f.write(json.dumps(result.to_dict()) + "\n")
+                f.flush()
+        except OSError as err:
+            raise RuntimeError(f"the trial of seed {result.seed} could not be recorded in "
+                               f"{self.path} ({err.strerror or err}): make room") from None
         self.results.append(result)
-        with self.path.open("a") as f:
-            f.write(json.dumps(result.to_dict()) + "\n")
-            f.flush()
 
     def _rewrite(self) -> None:
         lines = [self.header] + [r.to_dict() for r in self.results]

@@ -253,6 +253,37 @@ def test_one_glitched_pose_reading_is_not_a_calibration(method, heights, glitch_
         calibrate(twin, SPEC, method, operator(twin, heights), "twin")
 
 
+@pytest.mark.parametrize("glitch_m", [0.003, -0.003])
+def test_a_glitched_pose_reading_at_the_touch_offs_stop_is_not_the_seat(monkeypatch, glitch_m):
+    """real26: the seat was the one reading taken when the force passed the threshold; a 3 mm
+    glitch there was saved (a plug 4.7 mm short then scored a success by depth)."""
+    import real.calibration as calibration
+
+    class Glitch(DigitalTwinRobot):
+        armed = glitched = False
+
+        def getActualTCPPose(self):
+            pose = list(super().getActualTCPPose())
+            if self.armed and not self.glitched:
+                self.glitched = True
+                pose[2] += glitch_m  # along the tool axis, which points down
+            return pose
+
+    twin = Glitch(USB)
+    check_wrench = calibration.SafeRobot.check_wrench
+
+    def arm_at_the_stop(self, wrench, *args):
+        twin.armed = twin.armed or -float(wrench[2]) > 15.0  # USB's threshold
+        return check_wrench(self, wrench, *args)
+
+    monkeypatch.setattr(calibration.SafeRobot, "check_wrench", arm_at_the_stop)
+    with pytest.raises(calibration.CalibrationError,
+                       match=r"^at the stop, the TCP pose readings of 10 control periods lie "
+                             r"[23]\.\d\d mm .*calibrate again$"):
+        calibrate(twin, SPEC, "touch", operator(twin, [ABOVE]), "digital-twin")
+    assert twin.glitched
+
+
 @pytest.mark.parametrize("method", ["teach", "touch"])
 def test_readings_frozen_by_a_lost_link_are_not_a_calibration(method):
     """Over a link lost at the freedrive prompt, ur_rtde's receive interface returned its last

@@ -23,7 +23,8 @@ from tests.real.conftest import USB
 
 runner = CliRunner()
 #: A calibration of USB at a plausible socket pose (no robot needs to reach it).
-PLAUSIBLE = Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "x", "t")
+PLAUSIBLE = Calibration(USB, (0.45, 0.13, 0.014, 3.14, 0.0, 0.0), (0.0,) * 6, "touch", "10.0.0.2",
+                        "t")
 
 
 def test_calibrate_then_validate(tmp_path):
@@ -353,7 +354,7 @@ def test_tcp_offset_mistakes_and_a_calibration_made_with_another_tcp_are_one_lin
     validate from it; a calibration under another TCP read every depth off by the difference
     (a plug 2 mm in scored a success). Each is refused before connecting (10.0.0.2 is none)."""
     monkeypatch.chdir(tmp_path)
-    Calibration(USB, (0.4, 0.1, 0.2, 3.1416, 0.0, 0.0), (0.0,) * 6, "teach", "x",
+    Calibration(USB, (0.4, 0.1, 0.2, 3.1416, 0.0, 0.0), (0.0,) * 6, "teach", "10.0.0.2",
                 "2026-01-01T00:00:00+00:00", tcp_offset=(0.0, 0.0, 0.137, 0.0, 0.0, 0.0)
                 ).save("c.json")
     validate = ["real", "validate", "--task", USB, "--calibration", "c.json", "--policy",
@@ -668,6 +669,9 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
     Calibration(**{**PLAUSIBLE.__dict__, "task": "InsertBench/DSub-v0"}).save("dsub.json")
     Calibration(**{**PLAUSIBLE.__dict__, "robot": "digital-twin"}).save("twin.json")
     Calibration(**{**PLAUSIBLE.__dict__, "robot": "127.0.0.1"}).save("local.json")
+    Calibration(**{**PLAUSIBLE.__dict__, "robot": "10.0.0.3"}).save("arm-b.json")
+    Calibration(**{**PLAUSIBLE.__dict__, "robot": "digital-twin",
+                   "tcp_offset": (0.0, 0.0, 0.2, 0.0, 0.0, 0.0)}).save("long-tcp.json")
     save_goal_images("twin-goal.npz", USB, {"wrist": np.ones((64, 64, 3), np.uint8)},
                      on_twin=True)
     (tmp_path / "damaged.json").write_text('{"task": ')
@@ -719,6 +723,14 @@ def test_what_the_cell_refuses_is_a_usage_error_before_the_robot(tmp_path, monke
           "--policy", "p_controller", "--out", "report"],
          "--calibration: local.json was recorded on this machine (127.0.0.1: the RTDE twin or "
          "URSim), not on the robot at 10.0.0.2"),
+        # real26: another robot's socket pose drove this one, and the twin's refusal of a
+        # calibration made with another TCP advised --tcp-offset, which the twin refuses
+        (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "arm-b.json",
+          "--policy", "p_controller", "--out", "report"],
+         "--calibration: arm-b.json was recorded on the robot at 10.0.0.3, not at 10.0.0.2"),
+        ([*validate, "--calibration", "long-tcp.json"],
+         "--calibration: long-tcp.json measured the socket with TCP offset [0.0, 0.0, 0.2, 0.0, "
+         "0.0, 0.0], and the twin holds the plug at the simulation's TCP: it cannot rehearse"),
         (["real", "validate", "--task", USB, "--host", "10.0.0.2", "--calibration", "usb.json",
           "--policy", "p_controller", "--out", "report", "--env", "reward=goal_image",
           "--env", "obs_mode=state+pixels", "--wrist-serial", "1",
@@ -1075,3 +1087,39 @@ def test_a_damaged_checkpoint_is_one_line_that_names_it(tmp_path, monkeypatch, c
                          "ck", "--episodes", "1", "--out", "report")
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_a_full_disk_mid_session_stops_it_naming_the_log_and_a_rerun_resumes(
+        tmp_path, monkeypatch, capsys):
+    """real26: a full disk ended validate in "OSError: [Errno 28] No space left on device",
+    naming no file and not saying the finished trials are kept; so did a report path that is a
+    folder, after every trial had run."""
+    import errno
+
+    monkeypatch.chdir(tmp_path)
+    validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+                "--episodes", "2", "--sim-episodes", "1", "--out", "my report"]
+    opened = Path.open
+    appends = []
+
+    def disk_fills_after_one_trial(self, mode="r", *args, **kwargs):
+        if mode == "a" and self.suffix == ".jsonl":
+            appends.append(self.name)
+            if len(appends) > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return opened(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", disk_fills_after_one_trial)
+    code, err = _cli(capsys, *validate)
+    log = Path("my report") / "validate_InsertBench_USB-v0.twin.jsonl"
+    assert code == 1 and err.strip().splitlines()[-1] == (
+        f"insertbench: error: twin session stopped after 1 trials (kept in {log}; rerun the same "
+        f"command to resume): the trial of seed 1001 could not be recorded in {log} (No space "
+        "left on device): make room")
+    monkeypatch.setattr(Path, "open", opened)
+    Path("my report/validate_InsertBench_USB-v0.twin.md").mkdir()
+    code, err = _cli(capsys, *validate)
+    assert code == 1 and err.strip().splitlines()[-1].startswith(
+        "insertbench: error: the report could not be written ([Errno 21] Is a directory")
+    assert "twin trial seed 1000" not in err and "twin trial seed 1001" in err  # resumed
+    assert len(log.read_text().splitlines()) == 3  # the header and two trials

@@ -299,6 +299,42 @@ def test_a_malformed_rtde_message_drops_only_that_client(twin):
         theirs.close()
 
 
+def test_clients_past_the_limit_or_the_file_descriptors_are_refused_not_the_end(
+        twin, monkeypatch):
+    """real26: the 1,016th connection of a script leaking them ended the server (EMFILE from
+    accept), and every connected client lost its link."""
+    import errno
+    import selectors
+
+    import real.serve_twin as serve_twin
+
+    server = TwinServer(EmulatedController(twin))
+
+    class OutOfDescriptors:
+        def accept(self):
+            raise OSError(errno.EMFILE, "Too many open files")
+
+    server._ready(selectors.SelectorKey(OutOfDescriptors(), 0, 1, ("listen", "dashboard")))
+    assert server.controller.log.lines[-1][1] == ("refused a dashboard client: [Errno 24] Too "
+                                                   "many open files")
+    monkeypatch.setattr(serve_twin, "MAX_CLIENTS", 1)
+    listener = socket.create_server(("127.0.0.1", 0))
+    key = selectors.SelectorKey(listener, listener.fileno(), 1, ("listen", "dashboard"))
+    first = socket.create_connection(listener.getsockname())
+    second = socket.create_connection(listener.getsockname())
+    try:
+        server._ready(key)
+        server._ready(key)
+        assert len(server.clients) == 1
+        assert server.controller.log.lines[-1][1] == ("refused a dashboard client: 1 clients "
+                                                       "are connected")
+        second.settimeout(5.0)
+        assert second.recv(100) == b""  # closed, not left waiting
+    finally:
+        for sock in (first, second, listener, *server.clients):
+            sock.close()
+
+
 @pytest.mark.parametrize("frequency, names", [
     (1e-310, b"timestamp"),  # one cycle in inf: OverflowError
     (5e-324, b"timestamp"),  # ZeroDivisionError
