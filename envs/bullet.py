@@ -56,6 +56,7 @@ from envs.task_options import (
     FRICTION_SCALE_RANGE,
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
+    EpisodeSeeds,
     PlainSpec,
     RefusesCopies,
     check_action,
@@ -259,6 +260,7 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         self.action_scale_m = options.action_scale_m
         self.action_scale_rad = options.action_scale_rad
         self.timestep = timestep
+        self._episode_seeds = EpisodeSeeds()  # as InsertionEnv's: one seed, one start state
         self.frame_skip = control_steps(options.control_hz, timestep)
         self.dt = self.frame_skip * timestep
         # -1 used to truncate every episode at its first step, 2.5 at its third; now, as
@@ -394,7 +396,7 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Before the generator is reseeded.
         requested = requested_offset_mm(options, self.workspace_mm)
-        super().reset(seed=check_seed(seed))
+        super().reset(seed=self._episode_seeds(check_seed(seed)))
         if self._client is None:  # closed: reset builds the scene again, as MuJoCo's env allows
             self._connect()
         rng = self.np_random

@@ -31,6 +31,7 @@ from envs.task_options import (
     GRASP_NOISE_MAX_MM,
     OBS_FRAMES,
     TIMESTEP_RANGE_S,
+    EpisodeSeeds,
     PlainSpec,
     check_action,
     check_bool,
@@ -268,6 +269,12 @@ class InsertionEnv(PlainSpec, gym.Env):
                 f"of {limit_m:g} m: the TCP moves at most ~{limit_m * 1e3:g} mm per step "
                 "however large the action (a later task version allows 0.02)",
                 UserWarning, stacklevel=2)
+        limit_rad = dynamics.gains.rotation_limit_rad
+        if action_mode == "pose" and action_scale_rad > limit_rad:  # as the position's (envs24)
+            warnings.warn(
+                f"action_scale_rad={action_scale_rad:g} exceeds {task.env_id}'s reference limit "
+                f"of {limit_rad:g} rad: the TCP turns at most ~{limit_rad:g} rad per step however "
+                "large the action", UserWarning, stacklevel=2)
         self.render_mode = render_mode
         self.scene_config = SceneConfig(
             timestep=timestep, contact=dynamics.contact, gains=dynamics.gains,
@@ -328,6 +335,7 @@ class InsertionEnv(PlainSpec, gym.Env):
             self.scene_config.gains, m.body("reference").mocapid[0], reference_mode
         )
         self._goal_face_pos = np.array([0.0, 0.0, -task.seat_depth_mm * MM])
+        self._episode_seeds = EpisodeSeeds()
         #: The pose-mode reference's orientation limit around the start orientation [rad].
         self._orientation_limit = dynamics.orientation_limit_rad if action_mode == "pose" else None
         #: Scratch data of the start-pose IK, kept: allocating an MjData costs ~0.5 ms, as much
@@ -391,7 +399,7 @@ class InsertionEnv(PlainSpec, gym.Env):
         # the arm at MuJoCo's qpos0, and step() went on from there (diff20).
         self.end_episode("the last reset did not finish")
         self._check_cameras()
-        super().reset(seed=seed)
+        super().reset(seed=self._episode_seeds(seed))
         rng = self.np_random
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)

@@ -348,6 +348,23 @@ def check_seed(seed: Any, name: str = "seed") -> int | None:
     return int(seed)
 
 
+class EpisodeSeeds:
+    """The seed a reset seeds the env's `np_random` with: the one given, or for an unseeded
+    reset one drawn from a stream the last given seed started, which steps never touch. Steps
+    draw their sensor noise from `np_random`: an unseeded reset that went on from it drew the
+    next goal and start where the last episode's length had left it, so two policies met
+    different episodes after one seed (envs24). A family's members get theirs the same way."""
+
+    def __init__(self) -> None:
+        self._stream: np.random.Generator | None = None
+
+    def __call__(self, seed: int | None) -> int | None:
+        if seed is None and self._stream is not None:
+            return int(self._stream.integers(2**31 - 1))
+        self._stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        return seed
+
+
 def reset_options(options: Any) -> dict:
     """A reset's `options` as a new dict ({} for None); TypeError for anything but a mapping
     (a string was read as its letters: "unknown reset option(s) ['a', 'b', 'c']")."""

@@ -123,3 +123,15 @@ def test_an_action_scale_past_v0s_reference_limit_is_warned():
         warnings.simplefilter("error", UserWarning)
         gym.make("InsertBench/USB-v1", action_scale_m=0.02).close()
         gym.make("InsertBench/USB-v0", action_scale_m=0.006).close()
+
+
+def test_a_rotation_scale_past_the_reference_limit_is_warned():
+    """envs24: at action_scale_rad 0.05, 0.1 and 0.2 a full yaw action turned USB-v1 0.167 rad
+    in four steps alike (0.05 rad limit), without a word."""
+    with pytest.warns(UserWarning, match=r"action_scale_rad=0.2 exceeds InsertBench/USB-v1's "
+                                         r"reference limit of 0.05 rad"):
+        gym.make("InsertBench/USB-v1", action_mode="pose", action_scale_rad=0.2).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        gym.make("InsertBench/USB-v1", action_mode="pose", action_scale_rad=0.05).close()
+        gym.make("InsertBench/USB-v1", action_scale_rad=0.2).close()  # xyz: never turns

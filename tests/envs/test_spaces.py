@@ -143,6 +143,28 @@ def test_seeds_randomise_the_start(env_id):
     assert len(starts) == 5 and len(goals) == 5
 
 
+def test_unseeded_resets_draw_episodes_the_policy_does_not_change():
+    """envs24: steps drew their F/T noise from the generator resets draw goals from, so after
+    one seed the next unseeded episode depended on how long the last one ran (two policies
+    compared by "seed once, then reset" met different goals). A seeded episode is unchanged."""
+    def goals(steps_per_episode: int) -> list[tuple[float, ...]]:
+        env = gym.make("InsertBench/USB-v1", goal_noise_mm=1.0, init_offset_mm=(0.0, 5.0))
+        env.reset(seed=0)
+        drawn = []
+        for _ in range(3):
+            drawn.append(tuple(env.unwrapped.believed_goal_pos))
+            for _ in range(steps_per_episode):
+                env.step(np.zeros(3, np.float32))
+            env.reset()
+        return drawn
+
+    short, long = goals(1), goals(4)
+    assert short == long and len(set(short)) == 3
+    env = gym.make("InsertBench/USB-v1", goal_noise_mm=1.0)
+    env.reset(seed=7)
+    np.testing.assert_allclose(env.unwrapped.goal_noise_m[:2] * 1e3, [-0.989, 0.642], atol=5e-4)
+
+
 def test_observations_change_while_moving():
     env = gym.make("InsertBench/USB-v0", obs_mode="state+pixels", image_size=32)
     obs0, _ = env.reset(seed=0)
