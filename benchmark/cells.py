@@ -12,6 +12,7 @@ executors and the store only ever see the function, so tests inject a cheap dete
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import importlib
@@ -57,10 +58,11 @@ def canonical_json(value: Any) -> str:
                       allow_nan=False)
 
 
-def first_non_finite(value: Any, key: str = "") -> tuple[str, float] | None:
-    """The dotted path (``a.b[2]``, below `key`) and value of the first NaN or +-inf in nested
-    dicts and lists, or None: what `canonical_json` cannot write."""
-    if isinstance(value, float) and not math.isfinite(value):
+def first_unwritable(value: Any, key: str = "") -> tuple[str, Any] | None:
+    """The dotted path (``a.b[2]``, below `key`) and value of the first NaN, +-inf or TOML
+    date/time in nested dicts and lists, or None: what `canonical_json` cannot write."""
+    if (isinstance(value, float) and not math.isfinite(value)) or isinstance(
+            value, datetime.date | datetime.time):
         return key, value
     items = value.items() if isinstance(value, dict) else (
         enumerate(value) if isinstance(value, list) else ())
@@ -69,7 +71,7 @@ def first_non_finite(value: Any, key: str = "") -> tuple[str, float] | None:
             path = f"{key}[{sub_key}]"
         else:
             path = f"{key}.{sub_key}" if key else str(sub_key)
-        found = first_non_finite(sub, path)
+        found = first_unwritable(sub, path)
         if found is not None:
             return found
     return None
@@ -221,7 +223,7 @@ class CellResult:
                         raise ValueError(f"{name}.episodes[{j}].{key} must be a number within "
                                          f"{MAX_STORED_MAGNITUDE:g}, got {value}")
                 extra = {k: v for k, v in record.items() if k not in EPISODE_FIELDS}
-                bad = first_non_finite(extra)
+                bad = first_unwritable(extra)
                 if bad is not None:
                     raise ValueError(f"{name}.episodes[{j}].{bad[0]} is not finite: {bad[1]}")
         if len(self.final.episodes) != cell.eval_episodes:

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchmark.cells import first_non_finite
+from benchmark.cells import first_unwritable
 from envs.task_options import check_max_episode_steps
 
 #: The command's name, as users type it and as errors and warnings begin.
@@ -75,7 +75,7 @@ def parse_env_kwargs(pairs: list[str] | None) -> dict[str, Any]:
                     f"--env {pair}: not valid JSON ({err.msg}); lists are written [0,10]"
                 ) from None
             kwargs[key] = raw
-        if first_non_finite(kwargs[key]) is not None:
+        if first_unwritable(kwargs[key]) is not None:
             # json.loads reads NaN and Infinity as floats: they passed as values and failed
             # later as "Out of range float values are not JSON compliant", naming nothing.
             raise typer.BadParameter(f"--env {pair}: NaN and Infinity are not finite numbers")

@@ -48,7 +48,7 @@ import itertools
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from benchmark.cells import (
     Cell,
     canonical_json,
     cells_by_hash,
-    first_non_finite,
+    first_unwritable,
 )
 
 DEFAULT_EVAL_EPISODES = 25
@@ -326,11 +326,15 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_finite(where: str, value: Any) -> None:
-    """Refuse TOML's nan and inf anywhere in `value`, naming the key (no cell can hash them)."""
-    found = first_non_finite(value)
+    """Refuse TOML's nan, inf and dates anywhere in `value`, naming the key (no cell can hash
+    them: a date failed in the JSON library's words, naming nothing; matrix23)."""
+    found = first_unwritable(value)
     if found is not None:
-        key, number = found
-        raise PresetError(f"{where}: {key or 'a value'} must be a finite number, got {number}")
+        key, bad = found
+        if isinstance(bad, float):
+            raise PresetError(f"{where}: {key or 'a value'} must be a finite number, got {bad}")
+        raise PresetError(f"{where}: {key or 'a value'} is a TOML date or time ({bad}); write "
+                          "a number, or a string in quotes")
 
 
 def _parse_eval_seeds(where: str, value: Any, eval_episodes: int) -> list[int]:
@@ -390,6 +394,7 @@ def _parse_rules(
         if unknown:
             raise PresetError(f"{here}: 'agent_config' names {unknown}, not agents of this "
                               f"preset ({sorted(agent_names)})")
+        _check_finite(f"{here}.set", implied)  # -inf there failed naming no rule (matrix23)
         _check_finite(f"{here}.agent_config", configs)
         for key, value in when.items():
             if key in axes and value not in axes[key]:
@@ -530,6 +535,34 @@ def _parse_reference(
     return source, note, entries
 
 
+def _spelled_out_twins(cells: list[Cell]) -> list[str]:
+    """One line per two agents whose cells are the same once each config is written out in
+    full: apart only by a default spelled out, they ran every cell twice and were reported as
+    two methods with identical numbers (matrix23). Spelled alike, loading refuses them."""
+    from agents.config import build_config, config_to_dict
+    from agents.registry import agent_spec
+
+    full: dict[tuple[str, str], dict[str, Any] | None] = {}
+    seen: dict[str, Cell] = {}
+    twins: dict[tuple[str, str], None] = {}
+    for cell in cells:
+        spelled = (cell.agent, canonical_json(dict(cell.agent_config)))
+        if spelled not in full:
+            try:
+                full[spelled] = config_to_dict(build_config(agent_spec(cell.agent).config_cls,
+                                                            dict(cell.agent_config)))
+            except (KeyError, ValueError, TypeError):  # check_runnable names it
+                full[spelled] = None
+        if full[spelled] is None:
+            continue
+        other = seen.setdefault(replace(cell, agent_config=full[spelled]).config_hash, cell)
+        if other.method != cell.method:
+            twins[(other.method, cell.method)] = None
+    return [f"agents {a!r} and {b!r} are one agent with one config and budget once their "
+            "configs are written out in full (one spells out defaults); remove one"
+            for a, b in twins]
+
+
 def check_runnable(cells: list[Cell]) -> None:
     """Build each task variant and agent config of `cells` once, before any cell runs.
 
@@ -587,6 +620,7 @@ def check_runnable(cells: list[Cell]) -> None:
                                       env_kwargs=cell.env_kwargs)
         except ValueError as err:
             problems.append(f"agent {cell.method or cell.agent}: {err}")
+    problems += _spelled_out_twins(cells)
     if problems:
         raise PresetError(
             f"the preset cannot run ({len(problems)} problem(s), no cell started): "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import math
 import tomllib
 
 import pytest
@@ -137,7 +138,15 @@ def _data(**changes: object) -> dict:
         # "TypeError: Object of type datetime is not JSON serializable"
         ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": True}]}, "eval_every"),
         ({"env_kwargs": {"grasp_noise_mm": datetime.datetime(1979, 5, 27)}},
-         "datetime is not JSON serializable"),
+         r"\[env_kwargs\]: grasp_noise_mm is a TOML date or time \(1979-05-27 00:00:00\); "
+         "write a number, or a string in quotes"),
+        # matrix23: a rule's `set` was never checked: its -inf and dates failed in the JSON
+        # library's words, naming no rule
+        ({"rules": [{"when": {"goal_noise_mm": 1.0}, "set": {"grasp_noise_mm": -math.inf}}]},
+         r"rules\[0\].set: grasp_noise_mm must be a finite number, got -inf"),
+        ({"rules": [{"when": {"goal_noise_mm": 1.0},
+                     "set": {"grasp_noise_mm": datetime.date(1979, 5, 27)}}]},
+         r"rules\[0\].set: grasp_noise_mm is a TOML date or time \(1979-05-27\)"),
         ({"eval_episodes": 10**30}, "eval_episodes"),
         ({"seeds": [-1, 0]}, r"\[0, 2\*\*63\)"),
         ({"seeds": [2**64]}, r"\[0, 2\*\*63\)"),
@@ -301,6 +310,24 @@ def test_a_reward_that_is_no_name_is_one_message_before_any_cell(value) -> None:
     with pytest.raises(PresetError, match=r"the preset cannot run \(1 problem\(s\), no cell "
                                           r"started\): task InsertBench/USB-v1 with .*reward"):
         check_runnable(parse_preset(data, "reward").cells)
+
+
+def test_two_agents_apart_only_by_a_default_written_out_are_refused_before_any_cell() -> None:
+    """matrix23: SAC and SAC with learning_starts=1000 (its default) ran every cell twice,
+    reported as two methods with identical numbers; apart by a value, or by env kwargs, they
+    are two methods."""
+    from benchmark.preset import check_runnable
+
+    sac = {"name": "sac", "budget_steps": 100}
+    data = _data(tasks=["InsertBench/USB-v1"], axes={},
+                 agents=[sac, sac | {"label": "SAC2", "config": {"learning_starts": 1000}}])
+    with pytest.raises(PresetError, match=r"\(1 problem\(s\), no cell started\): agents 'sac' "
+                                          r"and 'SAC2' are one agent with one config and "
+                                          r"budget once their configs are written out in full"):
+        check_runnable(parse_preset(data, "defaults").cells)
+    data["agents"] = [sac, sac | {"label": "SAC2", "config": {"learning_starts": 10}},
+                      sac | {"label": "SAC3", "env_kwargs": {"grasp_noise_mm": 0.5}}]
+    check_runnable(parse_preset(data, "defaults").cells)
 
 
 def test_a_blind_search_told_where_the_socket_is_is_refused_before_any_cell() -> None:
