@@ -242,8 +242,8 @@ def audit(
                + (" (on another platform than the one that evaluated an entry, an outcome near "
                   "the success boundary can change: README, Rechecks across machines)"
                   if failed_elsewhere else
-                  " (each on the platform that evaluated it: an edited entry, or code that "
-                  "changed since)" if failed else ""))
+                  " (each on the platform that evaluated it: an edited entry, a stored policy "
+                  "file missing or altered, or code that changed since)" if failed else ""))
     if failed:
         raise typer.Exit(1)
 
@@ -273,7 +273,8 @@ def open_round(
     except LedgerError as err:
         _fail(str(err))
     kept = salt_file if salt_file.is_file() else "the salt"  # a pipe's /dev/fd/63 is gone
-    typer.echo(f"opened {track} salt round {opened.number} (SHA-256 "
+    # The ledger named: a misspelt --ledger started a new one without a word (leader25).
+    typer.echo(f"opened {track} salt round {opened.number} in {book.root} (SHA-256 "
                f"{opened.salt_sha256[:16]}...); keep {kept} secret, reveal it at the end of "
                "this session")
 

@@ -188,9 +188,30 @@ def _check_metadata(entry: Mapping[str, Any]) -> None:
             if text not in checked:
                 check_text(text, where, URL_LIMIT)
                 checked.add(text)
+        # Only `from-matrix` enters the maintainers' baselines: a submission that said it is
+        # one became every entry's P(improvement) baseline (leader25).
+        if entry.get("builtin", False) != entry["source"].startswith("matrix:"):
+            raise SubmissionError(f"builtin {entry.get('builtin')!r} with source "
+                                  f"{entry['source']!r}: only entries from a matrix "
+                                  "(source 'matrix:<preset>') are the maintainers' baselines")
     except SubmissionError as err:
         message = str(err).removeprefix("submission.toml: ")
         raise LedgerError(f"entry {entry['entry_id'][:12]}: {message}") from None
+
+
+def _check_names_apart(entries: list[dict[str, Any]]) -> None:
+    """LedgerError where two entries ranked in one table (a track version's entries on the same
+    task version keys) have names alike (`name_key`), which `submit` refuses: an entry file
+    renamed by hand put two rows of one name on the site (leader25)."""
+    seen: dict[tuple[str, int, str, str], dict[str, Any]] = {}
+    for entry in entries:
+        keys = json.dumps(entry["evaluations"]["dev"]["task_version_keys"], sort_keys=True)
+        table = (entry["track"], entry_track_version(entry), keys, name_key(entry["name"]))
+        other = seen.setdefault(table, entry)
+        if other is not entry:
+            raise LedgerError(f"entries {other['entry_id'][:12]} and {entry['entry_id'][:12]} "
+                              f"of {entry['track']} are both called {entry['name']!r} (as "
+                              "names are compared); rename one")
 
 
 def _strings(value: Any, where: str = "entry") -> Iterator[tuple[str, str]]:
@@ -405,9 +426,32 @@ class Ledger:
                 raise LedgerError(f"{path} is an archive of stale entries, but entry "
                                   f"{entry['entry_id'][:12]} is not stale: it belongs at "
                                   f"{right}")
+            try:
+                self._check_agent(entry)
+            except LedgerError as err:
+                raise LedgerError(f"{path}: {err}") from None
             found.append(entry)
+        _check_names_apart(found)
         return sorted(found, key=lambda e: (e["track"], -entry_track_version(e), e["name"],
                                             e["entry_id"]))
+
+    def _check_agent(self, entry: Mapping[str, Any]) -> None:
+        """LedgerError where the entry's `policy.agent` is not what its stored agent.json say
+        (`submit` takes it from there): edited by hand, it dropped the site's "given the goal"
+        mark off a residual policy (leader25). A missing file is `audit`'s to report."""
+        policy = entry["policy"]
+        if policy["kind"] != "agent":
+            return
+        for label, folder in policy["per_task"].items():
+            meta = self.policy_dir(entry["entry_id"]) / folder / "agent.json"
+            try:
+                stored = json.loads(meta.read_text(encoding="utf-8")).get("agent")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if stored != policy["agent"]:
+                raise LedgerError(f"entry {entry['entry_id'][:12]} names agent "
+                                  f"{policy['agent']!r}, and its stored {label} policy is a "
+                                  f"checkpoint of {stored!r}")
 
     def find(self, ref: str) -> dict[str, Any]:
         """The entry of the current track version whose id starts with ``ref`` (or whose file
@@ -923,19 +967,30 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
     current_ids = {e["entry_id"] for e in current}
     for other in current + stale:
         is_current = other["entry_id"] in current_ids
-        if is_current and name_key(other["name"]) == name_key(submission.name):
+        named_alike = name_key(other["name"]) == name_key(submission.name)
+        if is_current and named_alike:
             raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
                               f"called {other['name']!r}; give the submission another name")
+        # So is a stale entry's name: another policy took it, and the owner's resubmission
+        # was refused under its own name (leader25).
+        stale_name = LedgerError(
+            f"stale entry {other['entry_id'][:12]} of {track.name} is called {other['name']!r}, "
+            "a name kept for its policy to enter again; give the submission another name")
+        own = other["entry_id"] == submission.policy_sha256
         try:
             theirs = task_policy_contents(other["policy"]["kind"],
                                           stored_policy_paths(ledger, other))
         except LedgerError:
             if is_current:
                 raise
+            if named_alike and not own:
+                raise stale_name from None
             continue  # a stale entry whose stored files are gone: nothing to compare
         same = [label for label, c in content.items() if theirs.get(label) == c]
-        if not is_current and theirs == content:
+        if not is_current and (own or theirs == content):
             continue  # the stale entry's own policy, entered again (`Ledger.add` archives it)
+        if named_alike:
+            raise stale_name
         if theirs == content:
             raise LedgerError(f"this policy is already entry {other['entry_id'][:12]} of "
                               f"{track.name} ({other['name']!r}): the same actions, under "

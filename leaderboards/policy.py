@@ -409,6 +409,14 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
         raise SubmissionError(f"{path.parent.name}/policy.onnx is not a valid ONNX model: "
                               f"{first}") from None
     _check_onnx_counts(model)
+    # Every tensor, not only the top graph's initializers: onnxruntime reads a Constant's or a
+    # subgraph's external data from the evaluator's working directory (the file's bytes then
+    # steered the actions). Before the checker, whose error said whether such a file exists
+    # here (leader25).
+    for where, tensor in _tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            raise SubmissionError(f"policy.onnx: {where} uses external data; embed every "
+                                  "weight in the graph")
     try:
         onnx.checker.check_model(model)
     except Exception as err:  # noqa: BLE001 - onnx raises many types for a bad file
@@ -420,14 +428,8 @@ def _onnx_policy(path: Path, env: gym.Env) -> Policy:
     for where in _sparse_tensors(model):
         raise SubmissionError(f"policy.onnx: {where} is a sparse tensor, made dense outside the "
                               "memory limit while the session is built; store it dense")
-    # Every tensor, not only the top graph's initializers: onnxruntime reads a Constant's or a
-    # subgraph's external data from the evaluator's working directory (the file's bytes then
-    # steered the actions), and NaN there was as unchecked.
     floats = {getattr(onnx.TensorProto, name, None) for name in _ONNX_FLOATS}
-    for where, tensor in _tensors(model):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
-            raise SubmissionError(f"policy.onnx: {where} uses external data; embed every "
-                                  "weight in the graph")
+    for where, tensor in _tensors(model):  # NaN in any of them was unchecked
         # Strings live outside onnxruntime's memory limit (a Gather of a 48 MB one grew the
         # process by 0.44 GiB in a second) and are no action (leader22).
         if tensor.data_type == onnx.TensorProto.STRING:

@@ -1058,12 +1058,13 @@ def _external_tensor(name: str, location: str):
     return tensor
 
 
-@pytest.mark.parametrize("where", ["constant", "subgraph", "nan_constant"])
+@pytest.mark.parametrize("where", ["constant", "absent_file", "subgraph", "nan_constant"])
 def test_no_tensor_of_an_onnx_graph_reads_the_evaluators_files_or_holds_nan(
         tmp_path, monkeypatch, where):
     """Only the top graph's initializers were checked: a Constant node's (or an If branch's)
     external data was read from the evaluator's working directory, and the file's bytes
-    steered the published episodes (a different file there, other episodes)."""
+    steered the published episodes (a different file there, other episodes); and the
+    checker's error for a file that is not there said whether it was (leader25)."""
     from onnx import TensorProto, helper, numpy_helper
 
     (tmp_path / "secret.txt").write_bytes(b"TOPSECRET")
@@ -1073,8 +1074,9 @@ def test_no_tensor_of_an_onnx_graph_reads_the_evaluators_files_or_holds_nan(
             helper.make_node("Reshape", ["g", "shape"], ["action"])]
     weights = [numpy_helper.from_array(np.array(1000.0, np.float32), "k"),
                numpy_helper.from_array(np.array([1, 3], np.int64), "shape")]
-    if where == "constant":
-        nodes = [helper.make_node("Constant", [], ["s"], value=_external_tensor("c", "secret.txt"))]
+    if where in ("constant", "absent_file"):
+        file = "secret.txt" if where == "constant" else "absent.bin"
+        nodes = [helper.make_node("Constant", [], ["s"], value=_external_tensor("c", file))]
         message = "node Constant uses external data"
     elif where == "nan_constant":
         nodes = [helper.make_node("Constant", [], ["s"], value=numpy_helper.from_array(

@@ -696,6 +696,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     (entry,) = submitted.entries()
     opened = _cli("open-round", "--track", TINY, "--salt-file", "secret/salt")
     assert opened.exit_code == 0, opened.output
+    assert f"opened {TINY} salt round 1 in ledger (SHA-256" in opened.stdout  # leader25
     result = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert result.exit_code == 0, result.output
     assert "verified entry" in result.stdout and "salt round 1" in result.stdout
@@ -891,6 +892,7 @@ def test_verify_names_a_missing_ledger_and_an_unknown_or_ambiguous_entry(submitt
         twin = copy.deepcopy(entry)
         _list_another_file(twin, f"policy/{n}.txt")
         if twin["entry_id"][:3] == entry["entry_id"][:3]:
+            twin["name"] = "P-controller again"  # two of one name are refused on reading
             break
     path = submitted.entry_path(twin["track"], twin["entry_id"])
     path.write_text(json.dumps(twin))
@@ -1002,6 +1004,7 @@ def _synthetic(entry: dict, successes: dict[str, list[bool]], name: str, builtin
     """A copy of ``entry`` with other successes (validated like any entry)."""
     out = copy.deepcopy(entry)
     out["name"], out["builtin"] = name, builtin
+    out["source"] = "matrix:synthetic" if builtin else "submission"  # baselines come from one
     _list_another_file(out, f"policy/{name}.txt")
     episodes = []
     template = entry["evaluations"]["dev"]["episodes"][0]
@@ -1761,7 +1764,8 @@ def test_audit_recomputes_what_anyone_can_and_catches_an_edited_entry(submitted:
                      r"outcome than the ledger's", result.stdout)
     # Evaluated here: the platform, which the hint blamed whatever the entry's, is not it.
     assert "audited 1 entries of ledger: 1 failed (each on the platform that evaluated it: " \
-        "an edited entry, or code that changed since)" in result.stdout
+        "an edited entry, a stored policy file missing or altered, or code that changed " \
+        "since)" in result.stdout
     result = _cli("verify", short, "--dev", "--salt-file", "secret/salt")
     assert result.exit_code == 1 and "give no --salt-file" in result.output
 
@@ -1811,3 +1815,55 @@ def test_a_task_on_which_entries_already_act_alike_tells_no_policy_apart():
             record["path_length_m"] /= 1.3
     with pytest.raises(LedgerError, match="this policy's MetalPegRect policy acts as entry"):
         _check_acts_new(ledger, track, mine, per_task=True)
+
+
+def test_a_stale_entrys_name_stays_its_owners(submitted: Ledger):
+    """leader25: another policy entered under a stale entry's name, and the owner's
+    resubmission was then refused as "already called" its own name."""
+    (entry,) = submitted.entries()
+    make_stale(submitted, entry)
+    sac_submission(Path("other"))
+    write_toml(Path("other"), name=" p-CONTROLLER ")  # the stale entry's, as name_key reads it
+    result = _cli("submit", "other")
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.stderr.split()) == (
+        f"insertbench: error: stale entry {entry['entry_id'][:12]} of {TINY} is called "
+        "'P-controller', a name kept for its policy to enter again; give the submission "
+        "another name")
+    again = _cli("submit", "sub")  # the owner's, under its name
+    assert again.exit_code == 0, again.output
+
+
+def test_an_entry_edited_to_another_name_agent_or_baseline_is_refused_on_reading(
+        submitted: Ledger):
+    """leader25: an entry file edited by hand took a ranked entry's name, dropped "(given the
+    goal)" by naming another agent, or made itself the P(improvement) baseline, and every
+    check after `submit` passed."""
+    (entry,) = submitted.entries()
+    sac_submission(Path("other"))
+    write_toml(Path("other"), name="Another")
+    assert _cli("submit", "other").exit_code == 0
+    other = next(e for e in submitted.entries() if e["entry_id"] != entry["entry_id"])
+    path = submitted.entry_path(other["track"], other["entry_id"])
+    original = path.read_text()
+    for edit, message in (
+        ({"name": "p-controller"}, "are both called"),  # ids in the order the files are read
+        ({"policy": other["policy"] | {"agent": "p_controller"}},
+         f"entry {other['entry_id'][:12]} names agent 'p_controller', and its stored USB "
+         "policy is a checkpoint of 'sac'"),
+        ({"builtin": True}, f"entry {other['entry_id'][:12]}: builtin True with source "
+                            "'submission': only entries from a matrix"),
+    ):
+        path.write_text(json.dumps(json.loads(original) | edit))
+        with pytest.raises(LedgerError) as err:
+            submitted.entries()
+        assert message in str(err.value)
+        if "name" in edit:  # named by the second file read (they are read sorted)
+            ids = sorted((entry["entry_id"][:12], other["entry_id"][:12]))
+            assert re.fullmatch(rf"entries {ids[0]} and {ids[1]} of {TINY} are both called "
+                                r"'[Pp]-controller' \(as names are compared\); rename one",
+                                str(err.value))
+        result = _cli("render", "--out", "site")
+        assert result.exit_code == 1 and message in " ".join(result.stderr.split())
+    path.write_text(original)
+    assert len(submitted.entries()) == 2
