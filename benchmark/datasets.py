@@ -17,6 +17,7 @@ then (re)built from those files under `<out>/minari` (MINARI_DATASETS_PATH), wit
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -238,13 +239,41 @@ def _built_marker(config: CollectConfig) -> dict[str, str]:
     return {"minari_id": config.minari_id, "images": "lossless"}
 
 
+def _read_marker(out: Path) -> dict[str, Any]:
+    """`BUILT_JSON` of the collection in `out` ({} where there is none, or a damaged one)."""
+    try:
+        marker = json.loads((Path(out) / BUILT_JSON).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
 def finished(out: Path, config: CollectConfig) -> bool:
     """Whether the Minari dataset of the collection in `out` is completely written, images
-    lossless (`BUILT_JSON`)."""
-    try:
-        return json.loads((Path(out) / BUILT_JSON).read_text()) == _built_marker(config)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
+    lossless (`BUILT_JSON`; its `data_sha256` is `unaltered`'s)."""
+    marker = _read_marker(out)
+    marker.pop("data_sha256", None)
+    return marker == _built_marker(config)
+
+
+def dataset_sha256(out: Path, config: CollectConfig) -> str:
+    """SHA-256 of the Minari dataset's files (names and bytes) in `out`."""
+    folder = Path(out).resolve() / "minari" / config.minari_id
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as f:
+            for block in iter(lambda f=f: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def unaltered(out: Path, config: CollectConfig) -> bool:
+    """Whether the finished dataset's files are as written (a marker from before the hash
+    was recorded, 2026-12-07: taken as they are). A NaN reward, a cut column or a flipped
+    byte written into a dataset that still opened was kept by every rerun (data22)."""
+    recorded = _read_marker(out).get("data_sha256")
+    return recorded is None or recorded == dataset_sha256(out, config)
 
 
 def read_finished_collection(out: Path) -> CollectConfig:
@@ -440,11 +469,12 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
 
 def _read_episode(path: Path, read: Callable[[Any], Any]) -> Any:
     """`read` applied to the kept episode file `path` (an open npz); ValueError naming the file
-    if it is damaged (it used to end a resumed run with a bare BadZipFile or KeyError)."""
+    if it is damaged (it used to end a resumed run with a bare BadZipFile or KeyError, and a
+    header declaring 10^13 rows in "MemoryError: Unable to allocate 72.8 TiB"; data22)."""
     try:
         with np.load(path) as stored:
             return read(stored)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path} is damaged ({err}); delete it and rerun to collect that "
                          "episode again") from None
 
@@ -469,13 +499,14 @@ def _check_ours(path: Path, episode: Any, config: CollectConfig,
     wanted = {k: space.shape for k, space in observation_space.spaces.items()}
     ours = {"task_version_key": key or "", "noise": config.noise, "max_steps": config.max_steps}
     if (episode.seed != attempt_seeds(config.seed, attempt)[0] or shapes != wanted
-            or any(stored[k] != ours[k] for k in stored
-                   if not (k == "task_version_key" and (not key or not stored[k])))):
+            or any(stored[k] != ours[k] for k in stored if k in ours
+                   and not (k == "task_version_key" and (not key or not stored[k])))):
         raise ValueError(f"{path} is not an episode of this collection (its seed, its "
                          "observations, its task or its noise or episode length are another "
                          "collection's: copied in?); delete it and rerun to collect that "
                          "episode again")
-    problem = _episode_problem(episode, action_space)
+    problem = _episode_problem(episode, action_space) or _recorded_problem(
+        episode, observation_space, config.max_steps, stored.get("success"))
     if problem:  # an edited file was built as it was (data21): a 4-wide action broke train
         raise ValueError(f"{path} is damaged ({problem}); delete it and rerun to collect that "
                          "episode again")
@@ -506,6 +537,33 @@ def _episode_problem(episode: Any, action_space: gym.spaces.Box) -> str | None:
     ends = np.asarray(episode.terminations, bool) | np.asarray(episode.truncations, bool)
     if not ends[-1] or ends[:-1].any():
         return "its end flags are not set at its last step alone"
+    return None
+
+
+def _recorded_problem(episode: Any, observation_space: gym.spaces.Dict, max_steps: int,
+                      success: Any) -> str | None:
+    """What is wrong with what an episode recorded beside its actions (None: nothing): each
+    observation of its space's dtype, finite and within its bounds; finite infos; at most
+    `max_steps` steps; its `success` the last `is_success`. Edited files were built into the
+    dataset as they were: float64 poses, float images in [0, 1], a NaN wrench, an inf peak
+    force, 25 steps of a 20-step collection, a flipped success (data22)."""
+    for key, space in observation_space.spaces.items():
+        rows = np.asarray(episode.observations[key])
+        if rows.dtype != space.dtype:
+            return f"obs/{key} of dtype {rows.dtype}, the observation space's {space.dtype}"
+        if rows.dtype.kind == "f" and not np.all(np.isfinite(rows)):
+            return f"obs/{key} not finite"
+        if not (np.all(rows >= space.low) and np.all(rows <= space.high)):
+            return f"obs/{key} outside the observation space"
+    for key, rows in episode.infos.items():
+        rows = np.asarray(rows)
+        if rows.dtype.kind in "biuf" and not np.all(np.isfinite(rows)):
+            return f"info/{key} not finite"
+    if len(episode.actions) > max_steps:
+        return f"{len(episode.actions)} steps, more than the collection's {max_steps}"
+    if "is_success" in episode.infos and success is not None and \
+            bool(success) != bool(episode.infos["is_success"][-1]):
+        return f"success {bool(success)}, where its last step's is_success says otherwise"
     return None
 
 
@@ -543,7 +601,8 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
     env = gym.make(config.task_id, max_episode_steps=config.max_steps, **config.env_kwargs)
     key = _dynamics_key(config)
     for path, buffer in zip(episode_files, buffers, strict=True):
-        stored = _read_episode(path, lambda ep: {k: ep[k].item() for k in _COLLECTED_WITH
+        stored = _read_episode(path, lambda ep: {k: ep[k].item() for k in (*_COLLECTED_WITH,
+                                                                            "success")
                                                  if k in ep.files})
         _check_ours(path, buffer, config, env.observation_space, env.action_space, key,
                     stored)
@@ -593,7 +652,8 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
         if namespace != Path(".") and made.is_file() and not (kept / made.name).exists():
             made.rename(kept / made.name)
     shutil.rmtree(building)
-    write_json(out / BUILT_JSON, _built_marker(config))
+    write_json(out / BUILT_JSON, _built_marker(config)
+               | {"data_sha256": dataset_sha256(out, config)})
     return load(config, out)
 
 
@@ -604,8 +664,9 @@ def collect(config: CollectConfig, out: Path, progress: bool = True):
         files = collect_episodes(config, Path(out), progress)
         # A finished collection's rerun (bench_offline --preset reruns every recipe) rebuilt
         # the dataset, and every reader meanwhile was refused it as "unfinished". It is read
-        # whole first: a damaged one is built again, as the error of its readers advises.
-        if finished(out, config):
+        # whole first: a damaged one is built again, as the error of its readers advises, and
+        # so is one whose files changed since.
+        if finished(out, config) and unaltered(out, config):
             try:
                 built = load(config, out)
                 if built.total_episodes == len(files):

@@ -208,9 +208,30 @@ def read_description(out: Path) -> dict[str, Any]:
 
     path = Path(out) / RECIPE_JSON
     description = read_json(path, "recipe description")
-    if not isinstance(description, dict) or not isinstance(description.get("parts"), list):
+    if not isinstance(description, dict) or not isinstance(description.get("parts"), list) \
+            or not description["parts"]:
         raise ValueError(f"{path} is not a recipe's description (a damaged file?)")
+    for i, part in enumerate(description["parts"]):
+        problem = _part_problem(part)
+        if problem:  # it ended in a TypeError, KeyError or OverflowError naming no file, and
+            # an is_demo of "no" read as True (data22)
+            raise ValueError(f"{path}: parts[{i}] {problem} (a damaged file?)")
     return description
+
+
+def _part_problem(part: Any) -> str | None:
+    """What is wrong with one part of a recipe.json (None: nothing)."""
+    if not isinstance(part, dict) or not isinstance(part.get("collect"), dict):
+        return "is not a table with a 'collect' table"
+    folder = part.get("folder")
+    if not isinstance(folder, str) or len(Path(folder).parts) != 1 or folder in (".", ".."):
+        return f"folder {folder!r} is not a folder's name inside the recipe's"
+    task_id = part.get("task_id")
+    if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < 2**31:
+        return f"task_id {task_id!r} is not an integer in [0, 2**31)"
+    if not isinstance(part.get("is_demo"), bool):
+        return f"is_demo {part.get('is_demo')!r} is not true or false"
+    return None
 
 
 def is_recipe_dir(path: Path) -> bool:

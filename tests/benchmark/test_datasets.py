@@ -602,7 +602,16 @@ def test_an_episode_file_of_another_collection_is_named_not_built_in(tmp_path):
              "its end flags are not set at its last step alone"),
             (lambda ep: ep.update(rewards=np.zeros(2)), r"3 actions, and \{'rewards': 2\}"),
             (lambda ep: ep.update(actions=np.full((3, 3), np.nan, np.float32)),
-             "actions not finite")):
+             "actions not finite"),
+            # data22: what an episode records beside its actions went in as it was
+            (lambda ep: ep.update({"obs/tcp_pose": ep["obs/tcp_pose"].astype(np.float64)}),
+             "obs/tcp_pose of dtype float64, the observation space's float32"),
+            (lambda ep: ep.update({"obs/wrench": ep["obs/wrench"] * np.nan}),
+             "obs/wrench not finite"),
+            (lambda ep: ep.update({"info/max_force_n": ep["info/max_force_n"] + np.inf}),
+             "info/max_force_n not finite"),
+            (lambda ep: ep.update(success=~ep["success"]),
+             "success (True|False), where its last step's is_success says otherwise")):
         episode = dict(whole)
         edit(episode)
         np.savez_compressed(foreign, **episode)
@@ -610,6 +619,24 @@ def test_an_episode_file_of_another_collection_is_named_not_built_in(tmp_path):
         with pytest.raises(ValueError, match=r"attempt_000001.npz is damaged \(" + problem):
             collect(CollectConfig(TASK, episodes=3, max_steps=3), tmp_path / "ours",
                     progress=False)
+
+
+def test_a_dataset_altered_after_it_was_built_is_built_again(tmp_path):
+    """data22: a rerun kept a finished dataset that still opened, whatever was written into it
+    since (a NaN reward that then failed every `train`, a cut column, a flipped byte)."""
+    import h5py
+
+    config = CollectConfig(TASK, episodes=2, max_steps=3)
+    collect(config, tmp_path, progress=False)
+    (data,) = (tmp_path / "minari").rglob("main_data.hdf5")
+    with h5py.File(data, "r+") as f:
+        f["episode_0/rewards"][0] = np.nan
+    altered = collect(config, tmp_path, progress=False)  # rebuilt from the episode files
+    assert np.isfinite(next(altered.iterate_episodes()).rewards).all()
+    written = data.stat()
+    collect(config, tmp_path, progress=False)  # an unaltered one is kept, not written again
+    assert (data.stat().st_ino, data.stat().st_mtime_ns) == (written.st_ino,
+                                                             written.st_mtime_ns)
 
 
 def test_a_full_disk_is_one_line_and_the_kept_episodes_stay(tmp_path, monkeypatch):

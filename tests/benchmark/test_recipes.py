@@ -152,6 +152,29 @@ def test_recipe_loads_as_one_labelled_dataset(recipe_dir):
     assert load_recipe(recipe_dir)["action"].shape == data["action"].shape
 
 
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda parts: parts.clear(), "is not a recipe's description"),
+    (lambda parts: parts.__setitem__(0, 1), r"parts\[0\] is not a table with a 'collect'"),
+    (lambda parts: parts[0].update(is_demo="no"), r"parts\[0\] is_demo 'no' is not true or"),
+    (lambda parts: parts[1].update(task_id=10**30), r"parts\[1\] task_id 1000000000000000000"),
+    (lambda parts: parts[0].update(folder="/elsewhere"), r"parts\[0\] folder '/elsewhere' is not"),
+])
+def test_a_damaged_recipe_description_is_one_line_naming_it(recipe_dir, tmp_path, edit,
+                                                           problem):
+    """data22: a part that is no table, without `collect` or with an out-of-range task_id
+    ended in a TypeError, KeyError or OverflowError naming no file, is_demo "no" read as
+    true, and a folder elsewhere was read in without a word."""
+    import shutil
+
+    copy = tmp_path / "recipe"
+    shutil.copytree(recipe_dir, copy)
+    description = json.loads((copy / "recipe.json").read_text())
+    edit(description["parts"])
+    (copy / "recipe.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match=r"recipe\.json:? " + problem):
+        load_demos(copy)
+
+
 def test_an_interrupted_recipe_is_named_unfinished_not_a_download(recipe_dir, tmp_path,
                                                                     monkeypatch, capsys):
     """recipe.json is written before the first part: an interrupted `dataset recipe` gave
