@@ -10,7 +10,9 @@ the parent is already gone.
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
+import sys
 from typing import Any
 
 from envs.tether import die_with_parent
@@ -29,4 +31,12 @@ def run_actor(parent_pid: int, *args: Any) -> None:
 
     warnings.showwarning = one_line_warning  # as the parent's CLI prints them, not two lines
 
-    actor_loop(parent_pid, *args)
+    try:
+        actor_loop(parent_pid, *args)
+    except Exception as err:  # noqa: BLE001 - one line, as the CLI prints errors (serl22: a
+        # safety trip in an actor printed 14 lines of multiprocessing's traceback); the
+        # learner then says the actor died and what is checkpointed
+        name = multiprocessing.current_process().name
+        sys.stderr.write(f"insertbench: {name}: {type(err).__name__}: {err}\n")
+        sys.stderr.flush()
+        sys.exit(1)

@@ -126,20 +126,38 @@ class ScriptedTeleop:
         return next(self._inputs, None)
 
 
+#: The SpaceMouse's axes to the TCP frame's, for an operator facing the robot base's +y
+#: (`SpaceMouseTeleop`): x as the base's, y and z against the TCP's (which point the base's -y
+#: and down), and so the turns about them.
+SPACEMOUSE_SIGNS = (1.0, -1.0, -1.0, 1.0, -1.0, -1.0)
+
+
 class SpaceMouseTeleop:
     """A 3Dconnexion SpaceMouse through `pyspacemouse` (pip install pyspacemouse; its 1.x API,
     module-level `open()` and `read()`, and 2.x's, `open()` returning the device).
 
     The human acts while any axis is beyond `deadzone` (of full scale, in [0, 1]) or a button
-    is held; axes map to (x, y, z, roll, pitch, yaw) scaled by `gain` (in (0, 10]) and clipped
-    to [-1, 1]. A reading that is not finite or beyond 1.5 x full scale is a device fault
-    (ValueError), never a command.
+    is held; the device's axes (pyspacemouse: x right, y away from the operator, z up; roll,
+    pitch, yaw about them) times `signs` are the action's (x, y, z, roll, pitch, yaw) in the TCP
+    frame, scaled by `gain` (in (0, 10]) and clipped to [-1, 1]. A reading that is not finite
+    or beyond 1.5 x full scale is a device fault (ValueError), never a command.
+
+    The TCP frame of a tool pointing down is the base frame turned half a turn about x: its z
+    points down into the socket, its y against the base's. The default `SPACEMOUSE_SIGNS` is
+    for an operator facing the base's +y: the cap pulled up lifts the plug, pushed away moves
+    it along the base's +y (the raw axes pressed a plug the operator lifted 20 mm toward the
+    board; serl22). Another stance is another `signs` (each +1 or -1).
     """
 
-    def __init__(self, deadzone: float = 0.05, gain: float = 1.0) -> None:
+    def __init__(self, deadzone: float = 0.05, gain: float = 1.0,
+                 signs: Iterable[float] = SPACEMOUSE_SIGNS) -> None:
         # NaN or -1 made an idle device intervene every step with a zero action; 5 never.
         deadzone = check_range("deadzone", deadzone, 0.0, 1.0)
         self.gain = check_range("gain", gain, 0.0, 10.0, open_low=True)
+        values = list(signs)
+        self.signs = np.array(values, dtype=np.float64)
+        if self.signs.shape != (6,) or not np.all(np.abs(self.signs) == 1.0):
+            raise ValueError(f"signs must be six values of +1 or -1, got {values}")
         try:
             import pyspacemouse
         except ImportError as e:
@@ -165,7 +183,7 @@ class SpaceMouseTeleop:
                              "of 1: a device fault; refused, nothing executed")
         if np.max(np.abs(axes)) < self.deadzone and not any(s.buttons):
             return None
-        return np.clip(axes * self.gain, -1.0, 1.0).astype(np.float32)
+        return np.clip(axes * self.signs * self.gain, -1.0, 1.0).astype(np.float32)
 
 
 class KeyboardTeleop:

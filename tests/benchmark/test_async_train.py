@@ -591,3 +591,22 @@ def test_actors_are_sent_the_acting_modules_alone():
     np.testing.assert_array_equal(learner.act(obs, deterministic=True),
                                   actor.act(obs, deterministic=True))
     env.close()
+
+
+def test_an_actor_that_fails_says_why_in_one_line(monkeypatch, capsys):
+    """serl22: an actor's error (a safety trip resetting the twin) printed multiprocessing's
+    14-line traceback, and the learner's line named only the process."""
+    import benchmark.actor_boot as actor_boot
+    import benchmark.async_train as async_train
+
+    def trips(*args):
+        raise RuntimeError("safety trip while resetting: force 130 N")
+
+    monkeypatch.setattr(actor_boot, "die_with_parent", lambda pid: None)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps Ctrl-C
+    monkeypatch.setattr(async_train, "actor_loop", trips)
+    with pytest.raises(SystemExit) as exit_info:
+        actor_boot.run_actor(os.getpid())
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == ("insertbench: MainProcess: RuntimeError: safety trip "
+                                       "while resetting: force 130 N\n")

@@ -151,9 +151,32 @@ def test_spacemouse_reads_either_pyspacemouse_api_and_refuses_faulty_readings(mo
                                           _State((1e6, 0, 0, 0, 0, 0))])
     mouse = SpaceMouseTeleop(deadzone=0.05, gain=1.0)
     assert mouse.poll() is None  # inside the dead zone
-    np.testing.assert_allclose(mouse.poll(), [0.5, 0, -0.2, 0, 0, 0])
+    np.testing.assert_allclose(mouse.poll(), [0.5, 0, 0.2, 0, 0, 0])  # the cap pushed down
     with pytest.raises(ValueError, match="beyond its full scale of 1: a device fault"):
         mouse.poll()
+
+
+def test_the_spacemouse_moves_the_plug_as_the_operators_hand_moves_the_cap(monkeypatch):
+    """serl22: the raw axes were the action, and the TCP frame's z points down into the socket:
+    an operator pulling the cap up to back off pressed the plug 20 mm toward the board."""
+    import gymnasium as gym
+
+    _fake_pyspacemouse(monkeypatch, 2, [_State((0, 0, 0.8, 0, 0, 0))] * 5
+                       + [_State((0, 0.8, 0, 0, 0, 0))] * 5)
+    mouse = SpaceMouseTeleop()
+    env = gym.make("InsertBench/USB-v1", noiseless=True)
+    env.reset(seed=0)
+    start = env.unwrapped.tcp_pos.copy()  # world frame, z up
+    for _ in range(5):
+        env.step(mouse.poll()[:3])
+    lifted = env.unwrapped.tcp_pos.copy()
+    for _ in range(5):
+        env.step(mouse.poll()[:3])
+    assert lifted[2] - start[2] > 0.01  # pulled up: the plug goes up
+    assert env.unwrapped.tcp_pos[1] - lifted[1] > 0.01  # pushed away: along the base's +y
+    env.close()
+    with pytest.raises(ValueError, match=r"signs must be six values of \+1 or -1"):
+        SpaceMouseTeleop(signs=(1, 1, 1))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
