@@ -1333,13 +1333,6 @@ def train(
         if ckpt is None and run_file.is_file():  # a rerun expects to resume: say it cannot
             warnings.warn(f"{out_dir} holds no checkpoint (the earlier run stopped before its "
                           f"first one): starting from step 0", UserWarning, stacklevel=2)
-        learning_starts = full_config.get("learning_starts")
-        if learning_starts is not None and 0 < steps < learning_starts:
-            warnings.warn(
-                f"{agent_name} makes no online gradient update in {steps} env steps: its "
-                f"learning_starts is {learning_starts} (train for more steps, or set the config "
-                f"field learning_starts lower)", UserWarning, stacklevel=2,
-            )
         kwargs: dict[str, Any] = {}
         if spec.needs_base_policy or (demo_episodes > 0 and demos is None and ckpt is None):
             base_policy = make_base_policy(env)
@@ -1387,6 +1380,15 @@ def train(
                 # E.g. a config past the parameter budget: run_lock removes the folder it made.
                 env.close()
                 raise
+            # After the agent is built: a config it refuses was this warning and then the error
+            # (agents24).
+            learning_starts = full_config.get("learning_starts")
+            if learning_starts is not None and 0 < steps < learning_starts:
+                warnings.warn(
+                    f"{agent_name} makes no online gradient update in {steps} env steps: its "
+                    f"learning_starts is {learning_starts} (train for more steps, or set the "
+                    "config field learning_starts lower)", UserWarning, stacklevel=2,
+                )
             run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
             run_file.write_text(json.dumps(
                 description | {"git_commit": suite_commit(), "torch": torch.__version__,

@@ -585,6 +585,12 @@ def test_train_below_learning_starts_warns(capsys, in_tmp):
     assert code == 0
     assert "insertbench: warning: sac makes no online gradient update in 5 env steps" in err
     assert (in_tmp / "runs/short/run.json").is_file()
+    # agents24: a config the agent refuses was this warning, then the error
+    code, _, err = run_cli(capsys, "train", "--task", "InsertBench/USB-v1", "--agent", "rlpd",
+                           "--steps", "10", "--config", "obs_keys=nope", "--out", "runs/keys")
+    assert code == 2 and err.strip().splitlines() == [
+        "insertbench: error: Invalid value: obs_keys ['nope'] not in the observation space; it "
+        "has ['tcp_pose', 'tcp_vel', 'wrench'] (see `insertbench train --help`)"]
 
 
 def test_env_values_are_json_with_bare_strings():
