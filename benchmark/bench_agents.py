@@ -14,7 +14,10 @@ No env is stepped: the replay buffer holds random transitions, so this measures 
 
 Each case prints the median over timing windows of updates per wall second and per CPU second
 of the process (all torch threads). On a machine shared with other work the wall figure falls
-with the load; the CPU figure is what one update costs.
+with the load; the CPU figure is what one update costs on one thread. With more threads than
+the machine has idle cores, both mean nothing: torch's OpenMP threads spin while they wait
+for each other, and SAC's 2-thread rate fell 90x in wall and CPU alike at load 4-7 on 2 cores
+(bench22); `oversubscribed` says so before the figures.
 """
 
 from __future__ import annotations
@@ -61,6 +64,19 @@ def insertbench_spaces(images=()) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
     for name, shape in images:
         spaces[name] = gym.spaces.Box(0, 255, shape, np.uint8)
     return gym.spaces.Dict(spaces), gym.spaces.Box(-1, 1, (3,), np.float32)
+
+
+def oversubscribed(threads: int) -> str | None:
+    """A warning where `threads` torch threads want more cores than the machine has idle (its
+    1-minute load average counted as busy cores, with one to spare: this process's own start
+    counts in it); None otherwise."""
+    cores, load = os.cpu_count() or 1, os.getloadavg()[0]
+    if threads <= 1 or load + threads <= cores + 1:
+        return None
+    return (f"load average {load:.1f} on {cores} cores leaves fewer than {threads} idle: the "
+            f"{threads}-thread figures below, wall and CPU alike, are torch's OpenMP threads "
+            "waiting for each other, not the work's cost (measure on an idle machine, or with "
+            "one thread)")
 
 
 def updates_per_second(
@@ -121,10 +137,14 @@ def main() -> None:
     parser.add_argument("--device", type=torch_device, default="cpu",
                         help="torch device (cpu, cuda)")
     parser.add_argument("--rank-by", choices=("wall", "cpu"), default="wall",
-                        help="rates the ratios use (cpu on a machine shared with other work)")
+                        help="rates the ratios use (cpu on a machine shared with other work, "
+                             "with --threads 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    warning = oversubscribed(args.threads)
+    if warning:
+        print(f"warning: {warning}")
     print(f"torch {torch.__version__}, device {args.device}, threads {args.threads}, "
           f"batch 256, MLP 2x256; load average {os.getloadavg()[0]:.1f}")
     print(f"{'case':40s} {'updates/s (wall)':>17s} {'per CPU-s':>10s}   min-max (wall)")

@@ -266,6 +266,7 @@ def test_odas_wrong_context_is_another_task_whatever_the_subset():
         ("bench_spiral", ["InsertBench/USB-v1", "--episodes", "0"], "must be an integer >= 1"),
         ("bench_connectors", ["--dataset-task", "Bogus-v9"], "unknown task 'Bogus-v9'"),
         ("bench_agents", ["--device", "bogus"], "not a torch device: 'bogus'"),
+        ("bench_throughput", ["--worlds", "1"], "a vector has 2 worlds or more, got '1'"),
         # numpy's "expected non-negative integer" traceback (bench18)
         ("bench_interval_coverage", ["--seed", "-1"], "argument --seed: must be an integer >= 0"),
         ("bench_kinematic_drift", ["--seed", "-1"], "argument --seed: must be an integer >= 0"),
@@ -459,3 +460,18 @@ def _hold_lock(folder, held, release) -> None:
     with run_lock(folder):
         held.set()
         release.wait(60)
+
+
+def test_thread_rates_on_a_machine_without_idle_cores_are_warned(monkeypatch):
+    """bench22: at load 4-7 on 2 cores SAC's 2-thread rate fell 90x in wall and CPU alike
+    (OpenMP's threads spinning), and the docs called the CPU figure the update's cost."""
+    import os
+
+    from benchmark.bench_agents import oversubscribed
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.5, 4.0, 3.0))
+    assert oversubscribed(2).startswith("load average 4.5 on 2 cores leaves fewer than 2 idle")
+    assert oversubscribed(1) is None  # one thread waits for no other
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert oversubscribed(2) is None
