@@ -208,8 +208,7 @@ def read_description(out: Path) -> dict[str, Any]:
 
     path = Path(out) / RECIPE_JSON
     description = read_json(path, "recipe description")
-    if not isinstance(description, dict) or not isinstance(description.get("parts"), list) \
-            or not description["parts"]:
+    if not isinstance(description, dict) or not isinstance(description.get("parts"), list):
         raise ValueError(f"{path} is not a recipe's description (a damaged file?)")
     for i, part in enumerate(description["parts"]):
         problem = _part_problem(part)
@@ -231,6 +230,12 @@ def _part_problem(part: Any) -> str | None:
         return f"task_id {task_id!r} is not an integer in [0, 2**31)"
     if not isinstance(part.get("is_demo"), bool):
         return f"is_demo {part.get('is_demo')!r} is not true or false"
+    if not isinstance(part.get("connector"), str):
+        return f"connector {part.get('connector')!r} is not a connector's name"
+    try:
+        CollectConfig(**part["collect"])
+    except (TypeError, ValueError) as err:
+        return f"collect is no collection's settings ({err})"
     return None
 
 
