@@ -178,6 +178,16 @@ def swap_in_checkpoint(out_dir: Path, fill: Callable[[Path], None]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _warn_below_learning_starts(agent_name: str, steps: int, config: dict[str, Any]) -> None:
+    """A warning where the run ends before the agent's first online gradient update; called
+    once the agent is built (a config it refuses was this warning, then the error; agents24)."""
+    learning_starts = config.get("learning_starts")
+    if learning_starts is not None and 0 < steps < learning_starts:
+        warnings.warn(f"{agent_name} makes no online gradient update in {steps} env steps: its "
+                      f"learning_starts is {learning_starts} (train for more steps, or set the "
+                      "config field learning_starts lower)", UserWarning, stacklevel=3)
+
+
 def train_episode_seed(run_seed: int, episode: int) -> int:
     """Env reset seed of training episode ``episode`` of run ``run_seed``; ValueError past the
     run's ``TRAIN_SEEDS_PER_RUN`` (run seed 0's 100,001st episode replayed run seed 1's first,
@@ -1350,6 +1360,7 @@ def train(
                                  "checkpoint?): resuming would start from an empty replay buffer")
             check_reward_pairing(env, agent)
             check_action_scale(agent, env)
+            _warn_below_learning_starts(agent_name, steps, full_config)
             env = end_trials_on_own_verdict(env, agent)
             run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
             run.restore(ckpt)
@@ -1380,15 +1391,7 @@ def train(
                 # E.g. a config past the parameter budget: run_lock removes the folder it made.
                 env.close()
                 raise
-            # After the agent is built: a config it refuses was this warning and then the error
-            # (agents24).
-            learning_starts = full_config.get("learning_starts")
-            if learning_starts is not None and 0 < steps < learning_starts:
-                warnings.warn(
-                    f"{agent_name} makes no online gradient update in {steps} env steps: its "
-                    f"learning_starts is {learning_starts} (train for more steps, or set the "
-                    "config field learning_starts lower)", UserWarning, stacklevel=2,
-                )
+            _warn_below_learning_starts(agent_name, steps, full_config)
             run = _new_run(out_dir, description, env, agent, task_id, env_kwargs, num_envs)
             run_file.write_text(json.dumps(
                 description | {"git_commit": suite_commit(), "torch": torch.__version__,

@@ -137,10 +137,13 @@ class SpaceMouseTeleop:
     module-level `open()` and `read()`, and 2.x's, `open()` returning the device).
 
     The human acts while any axis is beyond `deadzone` (of full scale, in [0, 1]) or a button
-    is held; the device's axes (pyspacemouse: x right, y away from the operator, z up; roll,
-    pitch, yaw about them) times `signs` are the action's (x, y, z, roll, pitch, yaw) in the TCP
+    is held; the device's axes (pyspacemouse's x, y, z, roll, pitch, yaw: x right, y away from
+    the operator, z up) times `signs` are the action's (x, y, z, roll, pitch, yaw) in the TCP
     frame, scaled by `gain` (in (0, 10]) and clipped to [-1, 1]. A reading that is not finite
-    or beyond 1.5 x full scale is a device fault (ValueError), never a command.
+    or beyond 1.5 x full scale is a device fault (ValueError), never a command. The turns (pose
+    mode) are not checked on a device: pyspacemouse's default axis convention is said to swap
+    roll and pitch against the cap's axes and to turn yaw's sign, which signs cannot undo; try
+    them on the cell, slowly, before intervening with them.
 
     The TCP frame of a tool pointing down is the base frame turned half a turn about x: its z
     points down into the socket, its y against the base's. The default `SPACEMOUSE_SIGNS` is

@@ -40,6 +40,7 @@ from envs.catalog import CATALOG
 from envs.connectors import DSUB_DE9, MM, MODEL_E, USB_A, ConnectorSpec
 from envs.insertion_env import InsertionEnv, check_env_kwargs, check_open
 from envs.task_options import (
+    EpisodeSeeds,
     PlainSpec,
     check_int,
     check_names,
@@ -195,6 +196,9 @@ class NISTBoardEnv(PlainSpec, gym.Env):
         self.env_kwargs = env_kwargs
         self._envs: dict[str, InsertionEnv] = {}
         self._closed = False
+        # Each part's seed is drawn when the policy reaches it: an unseeded reset that went on
+        # from there drew the next episode by how many parts the last one inserted (diff30).
+        self._episode_seeds = EpisodeSeeds()
         self.active = self._member(parts[0])
         self.action_space = self.active.action_space
         self.metadata = {**type(self).metadata, "render_fps": self.active.metadata["render_fps"]}
@@ -222,7 +226,7 @@ class NISTBoardEnv(PlainSpec, gym.Env):
         # Before anything changes: a refused option changes no state.
         seed, _ = self.active.checked_reset_args(self.check_reset_options, seed, options)
         check_open(self._closed and self.active._needs_cameras)
-        super().reset(seed=seed)
+        super().reset(seed=self._episode_seeds(seed))
         self.stage = 0
         self._peak_n = 0.0
         obs, info = self._start_stage(options)

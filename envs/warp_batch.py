@@ -36,7 +36,7 @@ from gymnasium.vector.utils import batch_space
 from envs import rewards
 from envs.connectors import MM
 from envs.controller import limited_reference
-from envs.task_options import SEAT_OVERTRAVEL_MM, check_int, check_seed
+from envs.task_options import SEAT_OVERTRAVEL_MM, EpisodeSeeds, check_int, check_seed
 from envs.tasks import TASKS
 
 #: The kwargs the batch reproduces, each with its values (the first the default): it refuses
@@ -159,6 +159,9 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
                 njmax=constraint_rows_per_world,
             )
         self._rngs = [np.random.default_rng() for _ in range(num_worlds)]
+        # Each world's own, as a single env's: on the shared template an autoreset drew from
+        # one stream, in the order the worlds ended (diff30).
+        self._episode_seeds = [EpisodeSeeds() for _ in range(num_worlds)]
         n = num_worlds
         self._start_pos, self._start_mat = np.zeros((n, 3)), np.tile(np.eye(3), (n, 1, 1))
         self._ref_pos, self._ref_quat = np.zeros((n, 3)), np.tile([1.0, 0, 0, 0], (n, 1))
@@ -259,7 +262,7 @@ class WarpInsertionBatch(gym.vector.VectorEnv):
         host = {name: getattr(self._data, name).numpy() for name in fields}
         host["time"] = self._data.time.numpy()
         for i, seed in zip(worlds, seeds, strict=True):
-            u._np_random = self._rngs[i]
+            u._np_random, u._episode_seeds = self._rngs[i], self._episode_seeds[i]
             self.template.reset(seed=seed)
             self._rngs[i] = u.np_random
             for name in fields:

@@ -971,19 +971,23 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
         if is_current and named_alike:
             raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
                               f"called {other['name']!r}; give the submission another name")
-        # So is a stale entry's name: another policy took it, and the owner's resubmission
-        # was refused under its own name (leader25).
+        # So is a stale entry's name, for its policy or its authors (a policy retrained on the
+        # new tasks, a matrix's baselines rerun): another policy took it, and the owner's
+        # resubmission was refused under its own name (leader25).
         stale_name = LedgerError(
             f"stale entry {other['entry_id'][:12]} of {track.name} is called {other['name']!r}, "
-            "a name kept for its policy to enter again; give the submission another name")
+            "a name kept for its policy or its authors to enter again; give the submission "
+            "another name")
         own = other["entry_id"] == submission.policy_sha256
+        named_alike = named_alike and not own and \
+            list(other["authors"]) != list(submission.authors)
         try:
             theirs = task_policy_contents(other["policy"]["kind"],
                                           stored_policy_paths(ledger, other))
         except LedgerError:
             if is_current:
                 raise
-            if named_alike and not own:
+            if named_alike:
                 raise stale_name from None
             continue  # a stale entry whose stored files are gone: nothing to compare
         same = [label for label, c in content.items() if theirs.get(label) == c]

@@ -28,6 +28,7 @@ dies, and with `exit_on_eof` when stdin closes.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import json
@@ -131,6 +132,10 @@ class TwinServer:
         self._outputs = controller.outputs()
         self._control_inbox = bytearray()
         self._control_open = False
+        #: A descriptor held in reserve: out of them, it is freed to take the waiting client
+        #: off the queue and close it (left queued, the listener stayed readable and its
+        #: refusal was logged 366,000 times a second; diff30).
+        self._spare: Any = open(os.devnull, "rb")  # noqa: SIM115 - held until close()
 
     # ----------------------------------------------------------------------------------------
     # Lifetime
@@ -163,6 +168,9 @@ class TwinServer:
             self.selector.unregister(sock)
             sock.close()
         self.listeners.clear()
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
 
     def serve(
         self,
@@ -262,6 +270,14 @@ class TwinServer:
                 conn, _ = key.fileobj.accept()
             except OSError as err:  # out of file descriptors: it ended the server (real26)
                 self.controller.log.add(self.controller.time_s, f"refused a {detail} client: {err}")
+                if self._spare is not None:
+                    self._spare.close()
+                    with contextlib.suppress(OSError):
+                        key.fileobj.accept()[0].close()
+                    try:
+                        self._spare = open(os.devnull, "rb")  # noqa: SIM115 - see __init__
+                    except OSError:
+                        self._spare = None
                 return
             if len(self.clients) >= MAX_CLIENTS:
                 self.controller.log.add(self.controller.time_s, f"refused a {detail} client: "

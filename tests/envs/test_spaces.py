@@ -165,6 +165,24 @@ def test_unseeded_resets_draw_episodes_the_policy_does_not_change():
     np.testing.assert_allclose(env.unwrapped.goal_noise_m[:2] * 1e3, [-0.989, 0.642], atol=5e-4)
 
 
+def test_the_nist_boards_next_unseeded_episode_does_not_depend_on_the_parts_inserted():
+    """diff30: the board draws a part's seed when the policy reaches it, so after one seed the
+    next unseeded episode depended on how many parts the last one inserted."""
+    def next_member_seed(steps: int) -> int:
+        env = gym.make("InsertBench/NISTBoard-v0", init_offset_mm=(0.0, 5.0))
+        controller = envs.p_controller(env)
+        obs, info = env.reset(seed=0)
+        for _ in range(steps):
+            obs, *_, info = env.step(controller(obs))
+        assert info["parts_inserted"] >= (1 if steps else 0)
+        env.reset()
+        seed = env.unwrapped.active.np_random_seed
+        env.close()
+        return seed
+
+    assert next_member_seed(0) == next_member_seed(40)
+
+
 def test_observations_change_while_moving():
     env = gym.make("InsertBench/USB-v0", obs_mode="state+pixels", image_size=32)
     obs0, _ = env.reset(seed=0)

@@ -310,13 +310,23 @@ def test_clients_past_the_limit_or_the_file_descriptors_are_refused_not_the_end(
 
     server = TwinServer(EmulatedController(twin))
 
-    class OutOfDescriptors:
-        def accept(self):
-            raise OSError(errno.EMFILE, "Too many open files")
+    waiting = socket.socketpair()
 
-    server._ready(selectors.SelectorKey(OutOfDescriptors(), 0, 1, ("listen", "dashboard")))
+    class OutOfDescriptors:  # until the spare descriptor is freed (diff30: a busy loop)
+        calls = 0
+
+        def accept(self):
+            self.calls += 1
+            if self.calls == 1:
+                raise OSError(errno.EMFILE, "Too many open files")
+            return waiting[0], None
+
+    listener = OutOfDescriptors()
+    server._ready(selectors.SelectorKey(listener, 0, 1, ("listen", "dashboard")))
     assert server.controller.log.lines[-1][1] == ("refused a dashboard client: [Errno 24] Too "
                                                    "many open files")
+    assert listener.calls == 2 and waiting[0].fileno() == -1  # taken off the queue, closed
+    waiting[1].close()
     monkeypatch.setattr(serve_twin, "MAX_CLIENTS", 1)
     listener = socket.create_server(("127.0.0.1", 0))
     key = selectors.SelectorKey(listener, listener.fileno(), 1, ("listen", "dashboard"))
