@@ -23,6 +23,8 @@ What differs from the MuJoCo task, by design (this is a contact-model check, not
   model revision 2 (`envs.version_key.PYBULLET_REVISION`, 2026-12-06) the torque was about the
   TCP: pressed sideways with 30 N on USB, MuJoCo read 3.8 N m and PyBullet about 0, an input a
   policy reading torque met in one engine only.
+- Connector contacts have no torsional friction (MuJoCo's have 0.005, `condim=4`): a plug
+  turning about its own axis in a socket meets less resistance here.
 - State observations only; camera observations are MuJoCo's. The task version's controller gains,
   geometry, retention springs and dense-reward form are used; its sensor variation (v1: F/T
   noise and drift, reset repeatability) and wrist F/T low-pass are not reproduced: readings and
@@ -116,21 +118,18 @@ with _quiet(1, 2):  # Python errors while importing still raise; only the C bann
 
 __all__ = ["UNSUPPORTED", "BulletInsertionEnv", "tcp_inertia", "probe_failure"]
 
-_WINDOW = "at 0.1 mm inside / outside its guide window (MuJoCo: 4/4 and 4/4)"
 #: What `python -m benchmark.sim2sim` measured of the connectors (by `ConnectorSpec.name`)
 #: whose clearances PyBullet does not honour: offsets along +-x and +-y 0.1 mm inside the guide
 #: window (`envs.connectors.guide_window_mm`) must slide in, 0.1 mm outside must stay at the
 #: mouth (`benchmark.sim2sim.jammed`). Keyed by (name, task version). Building an unsupported
-#: task raises unless `allow_unsupported=True` (`probe_failure`). Every other connector of the
+#: task raises unless `allow_unsupported=True` (`probe_failure`). Every connector of the
 #: paper-000 tasks and the catalog passes the probe as in MuJoCo on v0 and v1 (measured
-#: 2026-12-06, PyBullet model revision 3: the housing's walls one body each). Under revision 2
-#: Model-E and 16 catalog connectors failed: their housings, one compound shape of up to 62
-#: pieces, lost wall contacts (a plug slid past an edge MuJoCo catches, or sank into a wall).
-UNSUPPORTED: dict[tuple[str, int], str] = {
-    ("DDR4 DIMM", 0): f"slides in 2/4 {_WINDOW}", ("DDR4 DIMM", 1): f"slides in 2/4 {_WINDOW}",
-    ("Complex shape", 0): f"slides in 3/4 {_WINDOW}",
-    ("Complex shape", 1): f"slides in 3/4 {_WINDOW}",
-}
+#: 2026-12-07, PyBullet model revision 4: the arm's damping without its coupling terms). Under
+#: revision 3 the DDR4 DIMM (2/4) and the complex shape (3/4) slid in from one side only: the
+#: coupling pushed the descending plug sideways. Under revision 2 Model-E and 16 catalog
+#: connectors failed: their housings, one compound shape of up to 62 pieces, lost wall
+#: contacts (a plug slid past an edge MuJoCo catches, or sank into a wall).
+UNSUPPORTED: dict[tuple[str, int], str] = {}
 
 
 def probe_failure(task: TaskSpec) -> str | None:
@@ -158,9 +157,10 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
     `reward` sparse/dense, `goal_noise_mm`, `init_offset_mm`, `friction_scale`,
     `start_height_mm`, `action_scale_m`, `action_scale_rad`, `control_hz`, `timestep`,
     `reference_mode`, `obs_frame`, `workspace_mm`), the same spaces (`obs_mode="state"`), the
-    same `info` keys, and the same seeded start state: a seed gives the same start offset and
-    goal noise in both engines, and so do the resets after it without a seed, against a
-    noiseless task (a noisy v1 task's sensor model draws more in MuJoCo).
+    same `info` keys (and `engine`), and the same seeded start state: a seed gives the same
+    start offset and goal noise in both engines, and so do the resets after it without a seed
+    (each draws its seed from a stream the given one started, `envs.task_options.EpisodeSeeds`;
+    on a v1 task MuJoCo adds its reset repeatability, up to 0.03 mm).
     """
 
     metadata = {"render_modes": []}
@@ -613,14 +613,16 @@ def tcp_inertia(task: TaskSpec, timestep: float = 0.002) -> tuple[float, np.ndar
     translational block of Lambda = (J M^-1 J^T)^-1 at the TCP; the diagonal of its rotational
     block on the world axes, which are the tool body's at the start pose (the eigenvalues,
     sorted, put rotation about z 9.4x too heavy and about x 5.8x too light: pose-mode turns
-    ran 10-40% ahead of MuJoCo's); and the arm's joint damping seen at the TCP twist,
-    J^-T D J^-1 [N s/m, N m s/rad], world frame, which the arm adds to the impedance law's
-    dampers (1-3 N m s/rad on 5). This is the inertia a wrench at the TCP accelerates, so the
-    tool body in PyBullet responds to contacts and to the impedance law as the arm's end does
-    on average: not its spread over the axes (eigenvalues 4.7, 6.2, 13.6 kg at USB's start) nor
-    the coupling between them (-3.5 kg between x and z), the arm's sideways swing, which the
-    sim-to-sim gap therefore includes (engines18: one full-rate step along x moved the tool
-    4.47 mm in PyBullet, 3.93 mm in MuJoCo).
+    ran 10-40% ahead of MuJoCo's); and the diagonal of the arm's joint damping seen at the TCP
+    twist, J^-T D J^-1 [N s/m, N m s/rad], world frame, which the arm adds to the impedance
+    law's dampers (1-3 N m s/rad on 5). This is the inertia a wrench at the TCP accelerates, so
+    the tool body in PyBullet responds to contacts and to the impedance law as the arm's end
+    does on average: not its spread over the axes (eigenvalues 4.7, 6.2, 13.6 kg at USB's
+    start) nor the coupling between them (-3.5 kg between x and z), the arm's sideways swing,
+    which the sim-to-sim gap therefore includes (engines18: one full-rate step along x moved
+    the tool 4.47 mm in PyBullet, 3.93 mm in MuJoCo). The damping's coupling terms are left
+    out with the inertia's: alone they pushed a straight descent sideways, the other way to
+    MuJoCo's swing (-0.27 mm at action_scale_m 0.02; model revision 3, engines22).
     """
     from envs.insertion_env import InsertionEnv
 
@@ -638,7 +640,7 @@ def tcp_inertia(task: TaskSpec, timestep: float = 0.002) -> tuple[float, np.ndar
     damping = jac_inv.T @ np.diag(m.dof_damping[env._arm_dof]) @ jac_inv
     env.close()
     mass = float(np.linalg.eigvalsh(lam[:3, :3]).mean())
-    return mass, np.diag(lam[3:, 3:]).copy(), damping
+    return mass, np.diag(lam[3:, 3:]).copy(), np.diag(np.diag(damping))
 
 
 def _quat_mat(quat_wxyz: np.ndarray) -> np.ndarray:

@@ -45,8 +45,10 @@ ADDED_FIELD = {"version_key": "hash_if_set"}
 #: model are not taken for this one's. 1: until 2026-12-06. 2: the tool body's inertia on its own
 #: axes with the arm's joint damping, and `wrench`'s torque about the wrist, as MuJoCo's F/T
 #: sensor reads it (it was about the TCP). 3 (2026-12-06): the housing's wall pieces one body
-#: each (as one compound shape Bullet lost contacts between them and the plug's pieces).
-PYBULLET_REVISION = 3
+#: each (as one compound shape Bullet lost contacts between them and the plug's pieces). 4
+#: (2026-12-07): the arm's joint damping on the tool's own axes only, as its inertia (the
+#: coupling terms pushed a straight descent sideways, the other way to MuJoCo's swing).
+PYBULLET_REVISION = 4
 
 
 def pybullet_key_prefix(revision: int = PYBULLET_REVISION) -> str:

@@ -14,7 +14,7 @@ policy leans on one simulator: its contact model, and its arm (PyBullet's tool m
 arm's mean inertia at the TCP, without the axes' spread and coupling: `envs.bullet.tcp_inertia`).
 
 Episodes carry the MuJoCo task version key prefixed with the PyBullet model's revision,
-``pybullet3-`` (`envs.version_key.pybullet_key_prefix`, as `insertbench sim2sim` does), or
+``pybullet4-`` (`envs.version_key.pybullet_key_prefix`, as `insertbench sim2sim` does), or
 ``noiseless-`` for the reference: neither is the ranked benchmark task. The block records that
 ``revision`` and the ``platform`` it ran on; blocks stored before these existed (2026-12-06)
 ran revision 1 (``pybullet-`` keys) where the hidden evaluation ran.

@@ -17,7 +17,7 @@ def test_a_figure_changed_by_hand_is_found_and_written_back(tmp_path, capsys):
     shutil.copy(doc_table.DOC, doc)
     text = doc.read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| `paper000` | P-contr"))
-    doc.write_text(text.replace(row, row.replace("USB 30/50", "USB 31/50")), encoding="utf-8")
+    doc.write_text(text.replace(row, row.replace("USB 31/50", "USB 32/50")), encoding="utf-8")
     assert doc_table.main(["--check", "--doc", str(doc)]) == 1
     assert "does not hold the ledger's table" in capsys.readouterr().err
     assert doc_table.main(["--doc", str(doc)]) == 0

@@ -712,8 +712,8 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
                             "DSub": {"supported": True, "reason": None}}
     assert [(e["task"], e["seed"]) for e in sim["episodes"]] == \
         [(e["task"], e["seed"]) for e in hidden["episodes"]]
-    assert sim["revision"] == PYBULLET_REVISION == 3
-    assert all(e["task_version_key"] == f"pybullet3-{hidden['task_version_keys'][e['task']]}"
+    assert sim["revision"] == PYBULLET_REVISION == 4
+    assert all(e["task_version_key"] == f"pybullet4-{hidden['task_version_keys'][e['task']]}"
                and e["failure"] is None and e["steps"] >= 1 for e in sim["episodes"])
     # The reference: MuJoCo with noiseless=True on the same seeds. The tiny track's v0 tasks
     # have no sensor variation, so it replays the ranked episodes under its own version key.
@@ -779,13 +779,13 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     # its keys start "pybullet-". This code cannot replay it: the recheck says so, builds no
     # PyBullet env, and still recomputes the MuJoCo episodes and the noiseless reference.
     legacy = json.loads(before)
-    assert legacy["sim2sim"].pop("revision") == 3
+    assert legacy["sim2sim"].pop("revision") == 4
     for episode in legacy["sim2sim"]["episodes"]:
-        episode["task_version_key"] = episode["task_version_key"].replace("pybullet3-",
+        episode["task_version_key"] = episode["task_version_key"].replace("pybullet4-",
                                                                           "pybullet-")
     validate_entry(legacy)
     with pytest.raises(LedgerError, match="sim2sim episode of USB has another version key"):
-        validate_entry({**legacy, "sim2sim": {**legacy["sim2sim"], "revision": 3}})
+        validate_entry({**legacy, "sim2sim": {**legacy["sim2sim"], "revision": 4}})
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(legacy))
     list_hidden_as_verified(submitted, legacy)
     built, make = [], leaderboards.sim2sim.make_engine_env
@@ -799,7 +799,7 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
         old = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert old.exit_code == 0 and "MuJoCo: every one" in old.stdout, old.output
     assert "PyBullet: not recomputed: its episodes ran on PyBullet model revision 1, which " \
-        "this code (revision 3) cannot replay" in old.stdout and built == ["mujoco"] * 2
+        "this code (revision 4) cannot replay" in old.stdout and built == ["mujoco"] * 2
     assert "MuJoCo (noiseless): every one of the 4 recomputed episodes is identical" in \
         old.stdout, old.stdout
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_bytes(before)
@@ -1445,14 +1445,14 @@ def test_entry_pages_say_when_and_on_which_pybullet_model_a_block_ran():
     from leaderboards.site import _noiseless_task, _sim2sim_run
 
     hidden = {"evaluations": {"hidden": {"platform": None}}}
-    block = {"evaluated_at": "2026-12-06T11:00:00Z", "revision": 3, "episodes": [{}],
+    block = {"evaluated_at": "2026-12-07T11:00:00Z", "revision": 4, "episodes": [{}],
              "platform": {"cpu": "Some <CPU>"}}
     assert _sim2sim_run(hidden | {"sim2sim": block}) == (
-        "PyBullet: run 2026-12-06 on Some &lt;CPU&gt; with model revision 3.")
+        "PyBullet: run 2026-12-07 on Some &lt;CPU&gt; with model revision 4.")
     old = _sim2sim_run(hidden | {"sim2sim": {"evaluated_at": "2026-12-02T01:00:00Z",
                                              "episodes": [{}]}})
     assert old.startswith("PyBullet: run 2026-12-02 with model revision 1 (an earlier model "
-                          "than this code's revision 3")
+                          "than this code's revision 4")
     # Without PyBullet episodes there is nothing of the earlier model to mark.
     assert _sim2sim_run(hidden | {"sim2sim": {"evaluated_at": "2026-12-02T01:00:00Z",
                                               "episodes": []}}).endswith("model revision 1.")
@@ -1480,9 +1480,13 @@ def test_track_tasks_are_the_papers_on_the_current_task_version():
     assert isinstance(tracks.TRACKS["nist-board"].tasks[0], TrackTask)
 
 
-def test_pybullet_support_of_the_track_tasks_names_the_reason():
+def test_pybullet_support_of_the_track_tasks_names_the_reason(monkeypatch):
+    from envs.bullet import UNSUPPORTED
+
     assert all(unsupported_reason(task) is None for task in tracks.TRACKS["paper000"].tasks)
     dimm = TrackTask("DIMM", "InsertBench/Connector-RAMCard-v1")
+    assert unsupported_reason(dimm) is None  # failed the probe under model revision 3
+    monkeypatch.setitem(UNSUPPORTED, ("DDR4 DIMM", 1), "slides in 2/4")
     assert "DDR4 DIMM clearance: slides in 2/4" in unsupported_reason(dimm)
     pixels, board = tracks.TRACKS["paper000-pixels"].tasks[0], tracks.TRACKS["nist-board"].tasks[0]
     assert "state observations only" in unsupported_reason(pixels)
