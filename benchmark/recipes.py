@@ -236,6 +236,8 @@ def _part_problem(part: Any) -> str | None:
         CollectConfig(**part["collect"])
     except (TypeError, ValueError) as err:
         return f"collect is no collection's settings ({err})"
+    if not isinstance(part["collect"]["task_id"], str):  # CollectConfig takes any (diff31)
+        return f"collect.task_id {part['collect']['task_id']!r} is not a task ID"
     return None
 
 
@@ -301,6 +303,8 @@ def load_recipe(out: Path) -> dict[str, Any]:
 
     out = Path(out).resolve()  # Minari's root must be absolute
     description = read_description(out)
+    if not description["parts"]:  # an IndexError (diff31)
+        raise ValueError(f"{out / RECIPE_JSON} lists no parts (a damaged file?)")
     missing = missing_parts(out)
     if missing:  # Minari's own error spoke of download=True
         raise ValueError(unfinished_message(out, missing))

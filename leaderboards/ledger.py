@@ -918,7 +918,7 @@ def submit(
     times) and a name is one entry's (`name_key`: a look-alike of another entry's name is it).
     """
     content = task_policy_contents(submission.policy_kind, submission.policy_paths)
-    _check_new_on_track(ledger, submission, content)
+    _check_new_on_track(ledger, submission, content, builtin)
     agent = agent_name_of(submission)
     track = submission.track
     # The maintainers' baselines are exempt: on paper000 random search, spiral search and
@@ -932,7 +932,7 @@ def submit(
     entry = new_entry(submission, evaluation, source, builtin, agent)
     files = {p: submission.root / p for p, _, _ in submission.files}
     with ledger.lock():
-        _check_new_on_track(ledger, submission, content)  # again: others may have entered since
+        _check_new_on_track(ledger, submission, content, builtin)  # others may have entered
         several = len({p.resolve() for p in submission.policy_paths.values()}) > 1
         _check_acts_new(ledger, track, evaluation["episodes"], per_task=several and not builtin,
                         builtin_agent=agent if builtin else None)
@@ -948,7 +948,7 @@ def submit(
 
 
 def _check_new_on_track(ledger: Ledger, submission: Submission,
-                        content: Mapping[str, str]) -> None:
+                        content: Mapping[str, str], builtin: bool = False) -> None:
     """LedgerError when the policy, a task's policy of it (`task_policy_contents`) or a
     look-alike of its name is already on the track: other entries' published policies,
     recombined task by task, entered as a new policy with hidden seeds of its own."""
@@ -971,16 +971,15 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
         if is_current and named_alike:
             raise LedgerError(f"entry {other['entry_id'][:12]} of {track.name} is already "
                               f"called {other['name']!r}; give the submission another name")
-        # So is a stale entry's name, for its policy or its authors (a policy retrained on the
-        # new tasks, a matrix's baselines rerun): another policy took it, and the owner's
-        # resubmission was refused under its own name (leader25).
+        # So is a stale entry's name, for its policy (another took it, and the owner's
+        # resubmission was refused under its own name; leader25) or, a maintainers' baseline's,
+        # for the matrix's new run. Not for its authors: anyone can write them (diff31).
         stale_name = LedgerError(
             f"stale entry {other['entry_id'][:12]} of {track.name} is called {other['name']!r}, "
-            "a name kept for its policy or its authors to enter again; give the submission "
-            "another name")
+            "a name kept for its policy to enter again; give the submission another name (a "
+            "policy retrained on the new tasks too)")
         own = other["entry_id"] == submission.policy_sha256
-        named_alike = named_alike and not own and \
-            list(other["authors"]) != list(submission.authors)
+        named_alike = named_alike and not own and not (builtin and other.get("builtin"))
         try:
             theirs = task_policy_contents(other["policy"]["kind"],
                                           stored_policy_paths(ledger, other))

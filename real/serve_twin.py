@@ -29,6 +29,7 @@ dies, and with `exit_on_eof` when stdin closes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import itertools
 import json
@@ -270,7 +271,7 @@ class TwinServer:
                 conn, _ = key.fileobj.accept()
             except OSError as err:  # out of file descriptors: it ended the server (real26)
                 self.controller.log.add(self.controller.time_s, f"refused a {detail} client: {err}")
-                if self._spare is not None:
+                if self._spare is not None and err.errno in (errno.EMFILE, errno.ENFILE):
                     self._spare.close()
                     with contextlib.suppress(OSError):
                         key.fileobj.accept()[0].close()

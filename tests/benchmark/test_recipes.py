@@ -154,6 +154,8 @@ def test_recipe_loads_as_one_labelled_dataset(recipe_dir):
 
 @pytest.mark.parametrize(("edit", "problem"), [
     (lambda parts: parts[1]["collect"].pop("task_id"), r"parts\[1\] collect is no collection's"),
+    (lambda parts: parts[1]["collect"].update(task_id=5), r"parts\[1\] collect.task_id 5 is not"),
+    (lambda parts: parts.clear(), "lists no parts"),
     (lambda parts: parts.__setitem__(0, 1), r"parts\[0\] is not a table with a 'collect'"),
     (lambda parts: parts[0].update(is_demo="no"), r"parts\[0\] is_demo 'no' is not true or"),
     (lambda parts: parts[1].update(task_id=10**30), r"parts\[1\] task_id 1000000000000000000"),
