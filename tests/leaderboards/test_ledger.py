@@ -1840,6 +1840,24 @@ def test_a_stale_entrys_name_stays_its_owners(submitted: Ledger):
     assert again.exit_code == 0, again.output
 
 
+def test_a_stale_baselines_name_is_the_matrixs_to_enter_again(submitted: Ledger):
+    """A matrix's baselines rerun on the new tasks are other policies under the stale ones'
+    names (`submit --from-matrix`, builtin): they enter; a submission under them does not."""
+    from leaderboards.ledger import submit
+    from leaderboards.submission import load_submission
+
+    (entry,) = submitted.entries()
+    path = submitted.entry_path(entry["track"], entry["entry_id"])
+    baseline = make_stale(submitted, entry) | {"builtin": True, "source": "matrix:tiny-seed"}
+    path.write_text(json.dumps(baseline))
+    sac_submission(Path("rerun"))
+    write_toml(Path("rerun"), name="P-controller")
+    with pytest.raises(LedgerError, match="a name kept for its policy to enter again"):
+        submit(submitted, load_submission("rerun"))
+    submit(submitted, load_submission("rerun"), source="matrix:tiny-seed", builtin=True)
+    assert len(submitted.entries(archived=False)) == 2
+
+
 def test_an_entry_edited_to_another_name_agent_or_baseline_is_refused_on_reading(
         submitted: Ledger):
     """leader25: an entry file edited by hand took a ranked entry's name, dropped "(given the
