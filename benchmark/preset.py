@@ -535,27 +535,20 @@ def _parse_reference(
     return source, note, entries
 
 
-def _spelled_out_twins(cells: list[Cell]) -> list[str]:
+def _spelled_out_twins(cells: list[Cell],
+                       full: Mapping[tuple[str, str], dict[str, Any]]) -> list[str]:
     """One line per two agents whose cells are the same once each config is written out in
-    full: apart only by a default spelled out, they ran every cell twice and were reported as
-    two methods with identical numbers (matrix23). Spelled alike, loading refuses them."""
-    from agents.config import build_config, config_to_dict
-    from agents.registry import agent_spec
-
-    full: dict[tuple[str, str], dict[str, Any] | None] = {}
+    full (`full`: (agent, config as spelled) -> the config `check_runnable` built; one it could
+    not build is left out): apart only by a default spelled out, they ran every cell twice and
+    were reported as two methods with identical numbers (matrix23). Spelled alike, loading
+    refuses them."""
     seen: dict[str, Cell] = {}
     twins: dict[tuple[str, str], None] = {}
     for cell in cells:
-        spelled = (cell.agent, canonical_json(dict(cell.agent_config)))
-        if spelled not in full:
-            try:
-                full[spelled] = config_to_dict(build_config(agent_spec(cell.agent).config_cls,
-                                                            dict(cell.agent_config)))
-            except (KeyError, ValueError, TypeError):  # check_runnable names it
-                full[spelled] = None
-        if full[spelled] is None:
+        config = full.get((cell.agent, canonical_json(dict(cell.agent_config))))
+        if config is None:
             continue
-        other = seen.setdefault(replace(cell, agent_config=full[spelled]).config_hash, cell)
+        other = seen.setdefault(replace(cell, agent_config=config).config_hash, cell)
         if other.method != cell.method:
             twins[(other.method, cell.method)] = None
     return [f"agents {a!r} and {b!r} are one agent with one config and budget once their "
@@ -602,10 +595,12 @@ def check_runnable(cells: list[Cell]) -> None:
     configs = {(c.agent, canonical_json(dict(c.agent_config)), c.num_envs, c.budget_steps,
                 canonical_json([c.env_kwargs.get("reward"), c.env_kwargs.get("obs_frame")])): c
                for c in cells}
+    full: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, config as spelled) -> in full
     for cell in configs.values():
         try:
             spec = agent_spec(cell.agent)
             config = config_to_dict(build_config(spec.config_cls, dict(cell.agent_config)))
+            full[(cell.agent, canonical_json(dict(cell.agent_config)))] = config
             # The demonstrations a cell collects (train's default count) reset from their own
             # seeds: evaluation seeds there failed every such cell at run time.
             # ODA records as many of the target task to infer it from (train's check too).
@@ -620,7 +615,7 @@ def check_runnable(cells: list[Cell]) -> None:
                                       env_kwargs=cell.env_kwargs)
         except ValueError as err:
             problems.append(f"agent {cell.method or cell.agent}: {err}")
-    problems += _spelled_out_twins(cells)
+    problems += _spelled_out_twins(cells, full)
     if problems:
         raise PresetError(
             f"the preset cannot run ({len(problems)} problem(s), no cell started): "
