@@ -756,17 +756,19 @@ def _load_calibration(path: Path, task: str, twin: bool, host: str | None = None
 def _same_host(a: str, b: str) -> bool:
     """Whether hosts `a` and `b` are spelled alike (case, spaces, a final dot), or both name
     this machine. A robot's name and its address read as two robots: calibrate again."""
-    def norm(host: str) -> str:
-        return host.strip().lower().rstrip(".")
+    return _host_name(a) == _host_name(b) or (_loopback(a) and _loopback(b))
 
-    return norm(a) == norm(b) or (_loopback(a) and _loopback(b))
+
+def _host_name(host: str) -> str:
+    """`host` as DNS compares names: no spaces around it, lower case, no final dot."""
+    return host.strip().lower().rstrip(".")
 
 
 def _loopback(host: str) -> bool:
     """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
     import ipaddress
 
-    if host.strip().lower().rstrip(".") == "localhost":
+    if _host_name(host) == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip()).is_loopback
