@@ -129,6 +129,13 @@ class Transition:
     intervened: bool = False
     base_action: np.ndarray | None = None
 
+    @property
+    def blown_up(self) -> bool:
+        """The step ended in a physics error: its reward and next observation are the last
+        step's again (the env's stand-ins for a state MuJoCo reset), no outcome of ``action``,
+        so no learner may store it; the episode ends there all the same."""
+        return bool(self.info.get("physics_error"))
+
 
 @runtime_checkable
 class Agent(Protocol):

@@ -198,12 +198,17 @@ class ReplayBuffer:
         return self.size
 
     def add(self, transition: Transition, action: np.ndarray | None = None) -> None:
-        """Store one transition; ``action`` overrides ``transition.action`` (residual RL).
+        """Store one transition; ``action`` overrides ``transition.action`` (residual RL). A
+        step that ended in a physics error (``Transition.blown_up``) is left out: its reward
+        and next observation are stand-ins, and a self-loop bootstrapping from the last real
+        state would be learnt as the action's outcome (the buffer keeps no episode bounds).
 
         ValueError, storing nothing, for a missing key, a wrong shape, a non-finite number or
         an image that is not uint8: one NaN reward or observation made every later update and
         action NaN, and an int or float image was wrapped into uint8 (1000 -> 232).
         """
+        if transition.blown_up:
+            return
         i = self.ptr
         obs = {k: _obs_row("obs", transition.obs, k, self.obs[k]) for k in self.keys}
         next_obs = {k: _obs_row("next_obs", transition.next_obs, k, self.next_obs[k])

@@ -95,7 +95,8 @@ from envs.tether import available_cores, children_ignore_sigint
 from envs.version_key import task_version_key, task_version_key_if_any
 
 Backend = Literal["sim", "twin"]
-INFO_KEYS = ("is_success", "intervened", "classifier_success")  # what actors forward
+# What actors forward (a physics error: the replay buffer stores no such step)
+INFO_KEYS = ("is_success", "intervened", "classifier_success", "physics_error")
 #: Actor processes allowed per CPU core this process may run on (each acts on one core at most).
 MAX_ACTORS_PER_CORE = 4
 #: The checkpoint's own file, beside its agent/ (a ``train`` checkpoint has runner.json instead).

@@ -151,6 +151,15 @@ def run_episode(
         truncations.append(truncated)
         if terminated or truncated:
             break
+    if info.get("physics_error"):  # its reward and observation are stand-ins: no step to keep
+        for rows in (*observations.values(), *infos.values(), parts, actions, rewards,
+                     terminations, truncations):
+            rows.pop()
+        if not actions:
+            raise RuntimeError(f"{env.spec.id if env.spec else 'the env'} blew up on the first "
+                               f"step of the episode at seed {env_seed} "
+                               f"({info['physics_error']}): no episode to record")
+        truncations[-1] = True
     episode = {f"obs/{k}": np.stack(v) for k, v in observations.items()}
     episode.update({f"info/{k}": np.asarray(v) for k, v in infos.items()})
     if "connector" in info:  # a family's member, drawn at reset: each step names it (bytes,

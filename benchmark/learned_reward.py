@@ -22,6 +22,7 @@ from a few hundred labelled frames. Here:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -147,8 +148,12 @@ def collect_failure_demos(env: gym.Env, episodes: int, radius_mm: tuple[float, f
             action = np.clip(controller(obs) + noise * rng.standard_normal(low.shape), low, high)
             action = action.astype(env.action_space.dtype)
             next_obs, reward, terminated, truncated, info = env.step(action)
-            transitions.append(Transition(obs, action, float(reward), next_obs, terminated,
-                                          truncated, info))
+            transition = Transition(obs, action, float(reward), next_obs, terminated,
+                                    truncated, info)
+            if not transition.blown_up:
+                transitions.append(transition)
+            elif transitions and transitions[-1].next_obs is obs:  # the episode ends a step early
+                transitions[-1] = dataclasses.replace(transitions[-1], truncated=True)
             obs, done = next_obs, terminated or truncated
     dataset = transitions_to_dataset(transitions)
     dataset["failure_demo"] = np.ones(len(transitions), dtype=bool)

@@ -147,7 +147,8 @@ class InsertionEnv(PlainSpec, gym.Env):
     Terminates on insertion with the sparse reward. Truncated after `max_episode_steps` (the
     task's 50 steps: 5 s at the default 10 Hz, 0.5 s at `control_hz=100`), or on a physics
     blow-up (`info["physics_error"]`; the last observation, reward and pose are returned
-    again, and step() refuses to go on until a reset).
+    again, and step() refuses to go on until a reset; replay buffers store no such step and
+    recorded datasets end the episode a step before it).
 
     ## Arguments
     | kwarg | default | unit / values |
@@ -488,7 +489,8 @@ class InsertionEnv(PlainSpec, gym.Env):
             info = self._last_info | {"is_success": False, "force_n": 0.0,
                                       "tcp_pos_m": self._last_info["tcp_pos_m"].copy(),
                                       "physics_error": error}
-            return self._last_obs, self._last_reward, False, True, info
+            obs = {k: v.copy() for k, v in self._last_obs.items()}  # shares nothing (Gymnasium)
+            return obs, self._last_reward, False, True, info
         self._max_force = max(self._max_force, self._step_force)
         obs = self._observation()
         info = self._info()

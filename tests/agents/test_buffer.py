@@ -154,3 +154,23 @@ def test_a_transition_flag_that_is_not_a_boolean_is_refused(flag, value):
     for fine in (True, np.bool_(False), 1, np.float32(0.0), np.array(True)):
         buf.add(dataclasses.replace(_transition(0), **{flag: fine}))
     assert getattr(buf, flag)[:4].tolist() == [True, False, True, False]
+
+
+def test_a_step_that_blew_up_is_not_stored(tmp_path, monkeypatch):
+    """It was stored as (s, a, the last reward, s): the env's stand-ins for a state MuJoCo reset,
+    a self-loop every off-policy learner bootstrapped from as if `a` had led back to s."""
+    import envs  # noqa: F401
+
+    monkeypatch.chdir(tmp_path)  # MUJOCO_LOG.TXT
+    env = gym.make("InsertBench/USB-v0")
+    buf = ReplayBuffer(env.observation_space, 3, capacity=4)
+    obs, _ = env.reset(seed=0)
+    for blow_up in (False, True):
+        if blow_up:
+            env.unwrapped.data.qvel[:] = 1e12
+        action = np.zeros(3, np.float32)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        buf.add(Transition(obs, action, float(reward), next_obs, terminated, truncated, info))
+        obs = next_obs
+    assert truncated and "physics_error" in info
+    assert len(buf) == 1 and buf.ptr == 1

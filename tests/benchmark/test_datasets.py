@@ -696,3 +696,25 @@ def test_the_room_checked_before_a_build_covers_what_it_writes(tmp_path, monkeyp
     written = sum(p.stat().st_size for p in (tmp_path / "c" / "minari").rglob("*")
                   if p.is_file())
     assert written <= asked[-1] <= 3 * written, (written, asked)
+
+
+def test_a_recorded_episode_ends_before_a_step_that_blew_up(monkeypatch):
+    """The blown-up step was recorded: an action whose reward and next observation were the
+    env's stand-ins (the last step's again), a self-loop in every dataset built from it."""
+    from benchmark.datasets import run_episode
+    from envs import p_controller
+
+    env = gym.make("InsertBench/USB-v0", max_episode_steps=10)
+    calls = iter(range(100))
+    monkeypatch.setattr(env.unwrapped, "_physics_error",
+                        lambda: "unstable" if next(calls) == 3 else "")
+    episode = run_episode(env, p_controller(env), 0, np.random.default_rng(0), 0.0)
+    assert len(episode["actions"]) == 3 and len(episode["obs/tcp_pose"]) == 4
+    assert episode["truncations"].tolist() == [False, False, True]
+    assert not episode["terminations"].any() and not bool(episode["success"])
+    assert len(episode["info/distance_to_goal_mm"]) == 4
+    calls = iter(range(100))
+    monkeypatch.setattr(env.unwrapped, "_physics_error",
+                        lambda: "unstable" if next(calls) == 0 else "")
+    with pytest.raises(RuntimeError, match="blew up on the first step of the episode at seed 5"):
+        run_episode(env, p_controller(env), 5, np.random.default_rng(0), 0.0)

@@ -396,6 +396,7 @@ def test_physics_blow_up_is_reported_and_truncates_the_episode(tmp_path, monkeyp
     for key, value in obs.items():
         assert np.all(np.isfinite(value))
         np.testing.assert_array_equal(value, obs_before[key])
+        assert value is not obs_before[key]  # a learner's in-place change would reach both
     # The pose is the last step's too: the reset state's (the TCP 1.3 m away) went into the
     # episode's record, its final distance and path length (envs18).
     np.testing.assert_array_equal(info["tcp_pos_m"], before["tcp_pos_m"])
