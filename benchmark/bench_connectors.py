@@ -91,8 +91,10 @@ def _main() -> None:
                         help="episodes per connector/setting")
     parser.add_argument("--procedural", type=non_negative_int, default=20,
                         help="procedural connectors")
-    parser.add_argument("--dataset-episodes", type=positive_int, default=200)
-    parser.add_argument("--dataset-task", type=task_id, default="InsertBench/Connector-DT12-v0")
+    parser.add_argument("--dataset-episodes", type=positive_int, default=200,
+                        help="noisy-expert episodes of the dataset-size row")
+    parser.add_argument("--dataset-task", type=task_id, default="InsertBench/Connector-DT12-v0",
+                        help="the task those episodes are collected on")
     args = parser.parse_args()
     console = Console(width=140)
 

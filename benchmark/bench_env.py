@@ -586,7 +586,8 @@ def print_vector_scaling(console: Console, env_id: str, worlds: tuple[int, ...],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
-    parser.add_argument("--episodes", type=positive_int, default=20)
+    parser.add_argument("--episodes", type=positive_int, default=20,
+                        help="P-controller episodes per task and goal noise (state-speed table)")
     parser.add_argument("--steps", type=positive_int, default=200,
                         help="env steps per case and round")
     parser.add_argument("--rounds", type=positive_int, default=5, help="interleaved timing rounds")

@@ -110,7 +110,8 @@ def main() -> None:
                         help="simulated evaluations per case")
     parser.add_argument("--matrices", type=positive_int, default=300,
                         help="simulated matrices per matrix-report case")
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the simulated outcomes")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     print(f"coverage of the leaderboard's 95% intervals ({args.evaluations} simulated "

@@ -94,9 +94,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="calibration error of each length [mm] (default: 1 and 3)")
     parser.add_argument("--sigma-mrad", type=positive_float, default=None,
                         help="calibration error of each angle [mrad] (default: as --sigma-mm)")
-    parser.add_argument("--arms", type=positive_int, default=20)
-    parser.add_argument("--poses", type=positive_int, default=100)
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--arms", type=positive_int, default=20,
+                        help="miscalibrated arms drawn per error size")
+    parser.add_argument("--poses", type=positive_int, default=100,
+                        help="workspace poses per arm")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the calibration errors and poses")
     args = parser.parse_args(argv)
     sigmas = (1.0, 3.0) if args.sigma_mm is None else (args.sigma_mm,)
     limit = SafetyConfig()

@@ -50,8 +50,9 @@ def _submission(root: Path, track_name: str, checkpoint: Path | None) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
-    parser.add_argument("--track", default="paper000")
-    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--track", default="paper000", help="the track whose evaluation is timed")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="an agent directory to submit (default: the P-controller)")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     args = parser.parse_args()
     if args.track not in TRACKS:  # was a KeyError traceback

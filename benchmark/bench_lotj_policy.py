@@ -386,11 +386,11 @@ def _main() -> None:
     parser.add_argument("--steps", type=int,
                         help="gradient steps (default 3000; with --classifier 5000, the "
                         "paper001-reduced preset's)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128, help="rows per gradient step")
     parser.add_argument("--episodes", type=int,
                         help="episodes per connector (default 10; with --classifier 20, "
                         "bench_offline's --classifier-episodes)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of data order and networks")
     parser.add_argument("--finetune", metavar="CHECKPOINT",
                         help="a pretrained LOTJ checkpoint to finetune instead")
     parser.add_argument("--connector", help="with --finetune: the connector (default Europlug)")

@@ -45,7 +45,7 @@ def p_controller_successes(env_id: str, goal_noise_mm: float, episodes: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
-    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--episodes", type=int, default=10, help="P-controller episodes per task")
     parser.add_argument("--version", type=int, choices=sorted(DYNAMICS)[1:], default=1,
                         help="the datasheet-force version to measure (v0 is the baseline)")
     parser.add_argument("--baseline", type=int, choices=sorted(DYNAMICS)[:-1], default=0,

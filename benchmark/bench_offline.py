@@ -705,11 +705,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path,
                         help="an `insertbench dataset recipe` output folder (default with "
                         "--preset: <out>/data, collected or resumed first)")
-    parser.add_argument("--out", type=output_dir, required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pretrain-steps", type=int, default=2000)
+    parser.add_argument("--out", type=output_dir, required=True,
+                        help="folder of the results (and of the data with --preset)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of training and evaluation")
+    parser.add_argument("--pretrain-steps", type=int, default=2000,
+                        help="offline gradient steps per method")
     parser.add_argument("--batch-size", type=int, default=256, help="rows per gradient step")
-    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--eval-episodes", type=int, default=20,
+                        help="evaluation episodes per test task")
     parser.add_argument("--finetune-steps", type=int, default=0, help="paper004 only")
     parser.add_argument("--online-trials", type=int, default=20,
                         help=f"paper001 only: the online budget, in full-length trials: N x "

@@ -55,8 +55,9 @@ def variant_env(task: str, label: str, env_change: dict) -> tuple[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
-    parser.add_argument("task", type=task_id)
-    parser.add_argument("--episodes", type=positive_int, default=20)
+    parser.add_argument("task", type=task_id, help="a single-connector task ID")
+    parser.add_argument("--episodes", type=positive_int, default=20,
+                        help="episodes per spiral variant")
     args = parser.parse_args()
     if args.task not in TASKS:  # a board or family: a bare ValueError at its start (diff25)
         parser.error(f"{args.task} is not a single-connector task (see `insertbench list`)")
