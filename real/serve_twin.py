@@ -143,6 +143,8 @@ class TwinServer:
 
     def open(self) -> None:
         """Listen on every port, or raise PortInUse naming the port that is taken."""
+        if self._spare is None:  # close() gave it up: a server opened again keeps one too
+            self._spare = open(os.devnull, "rb")  # noqa: SIM115 - see __init__
         for port, kind in (
             (self.ports.rtde, "rtde"),
             (self.ports.dashboard, "dashboard"),

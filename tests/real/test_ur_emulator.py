@@ -17,7 +17,7 @@ from envs.scene import tcp_offset_m
 from envs.tasks import task_spec
 from real import rtde_protocol as rp
 from real.poses import pose_to_pos_mat
-from real.serve_twin import TwinServer, _Client
+from real.serve_twin import Ports, TwinServer, _Client
 from real.twin import DigitalTwinRobot
 from real.ur_emulator import (
     CMD_SERVOL,
@@ -493,3 +493,22 @@ def test_the_twins_command_log_keeps_the_most_recent_numbered_from_the_first():
         log[::-1]  # down to #0 (it was islice's ValueError)
     with pytest.raises(IndexError, match="no command #0 kept"):
         log[0]
+
+
+def test_a_server_opened_again_keeps_a_spare_descriptor(twin):
+    """close() gave up the descriptor held for running out of them and open() did not take
+    one again: a server reopened after a close busy-looped on its refusals (diff30's loop)."""
+    free = []
+    for _ in range(4):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free.append(probe.getsockname()[1])
+    server = TwinServer(EmulatedController(twin), ports=Ports(*free))
+    server.open()
+    server.close()
+    assert server._spare is None
+    server.open()
+    try:
+        assert server._spare is not None and not server._spare.closed
+    finally:
+        server.close()
