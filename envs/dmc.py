@@ -31,7 +31,7 @@ from dm_env import specs
 from gymnasium import spaces
 
 from envs.insertion_env import active_insertion_env
-from envs.task_options import check_seed, check_time_limit
+from envs.task_options import check_choice, check_seed, check_time_limit
 
 __all__ = ["InsertBenchDmEnv", "load", "physics_of"]
 
@@ -45,6 +45,8 @@ def load(task_id: str, *, seed: int | None = None, **env_kwargs: Any) -> InsertB
 
     if "max_episode_steps" in env_kwargs:  # gym.make's TimeLimit took True as 1 step
         env_kwargs["max_episode_steps"] = check_time_limit(env_kwargs["max_episode_steps"])
+    if "render_mode" in env_kwargs:  # gym.make's own use of it raised AttributeError on 1
+        check_choice("render_mode", env_kwargs["render_mode"], (None, "rgb_array"))
     return InsertBenchDmEnv(gym.make(task_id, **env_kwargs), seed=seed)
 
 

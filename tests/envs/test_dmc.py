@@ -202,6 +202,14 @@ def test_a_bad_time_limit_is_refused_when_loading():
     assert not env.step(np.zeros(3)).last() and env.step(np.zeros(3)).last()
 
 
+@pytest.mark.parametrize("bad", [1, ["rgb_array"], "human"])
+def test_a_bad_render_mode_is_refused_when_loading(bad):
+    """gym.make read it first: `render_mode=1` was AttributeError "'int' object has no attribute
+    'endswith'" from inside Gymnasium (envs25); "human" asked for pygame."""
+    with pytest.raises(ValueError, match=r"render_mode must be one of \(None, 'rgb_array'\)"):
+        dmc.load("InsertBench/USB-v0", render_mode=bad)
+
+
 def test_looking_at_physics_mid_episode_does_not_change_the_episode():
     """dm_control's Physics() runs mj_forward with actuation off: built on the first read of
     `env.physics` mid-episode, it changed the next steps by up to 0.2 um and 0.008 N."""
