@@ -229,6 +229,13 @@ def run_episodes(
             # rate, and a resume never ran that seed again (real23).
             raise RuntimeError(f"the link to the robot was lost during the trial of seed {s} "
                                "(not recorded: no failure of the policy); reconnect")
+        if result.safety_trip == "reading":
+            # Stale, late, frozen or corrupt data is the cell's too: the policy's commands are
+            # clamped and rate-limited before they reach the arm (real27).
+            raise RuntimeError(f"a reading from the robot was refused during the trial of seed "
+                               f"{s} (not recorded: no failure of the policy): "
+                               f"{result.failure}; once the readings are right, run the same "
+                               "command again to resume")
         results[s] = result
         if log is not None:
             log.append(result)
