@@ -476,6 +476,23 @@ def test_a_trial_the_link_ended_stops_the_session_unrecorded(tmp_path):
     assert unsafe(env, faulty) == []
 
 
+@pytest.mark.parametrize("fault", ["stale", "nan"])
+def test_a_trial_a_refused_reading_ended_stops_the_session_unrecorded(tmp_path, fault):
+    """A stalled link (stale data) tripped "reading" and was recorded as the policy's failed
+    trial: it counted in the success rate, and the rerun the error asked for skipped its seed
+    (real27)."""
+    env, faulty = faulty_env()
+    log = TrialLog(tmp_path / "trials.jsonl", {"session": 1})
+    policy = FaultAfterFirstAction(env, faulty, fault)
+    with pytest.raises(RuntimeError, match=r"a reading from the robot was refused during the "
+                                           r"trial of seed 0 \(not recorded.*safety trip "
+                                           r"\(reading\)"):
+        run_episodes(env, lambda _env: policy, 2, 0, log, task_id=USB,
+                     env_kwargs={"start_height_mm": 15.0})
+    assert log.done_seeds() == set()
+    assert unsafe(env, faulty) == []
+
+
 def test_a_trial_a_camera_ended_stops_the_session_unrecorded(tmp_path):
     """A camera that stopped mid-trial (a pulled cable) was recorded as the policy's failure;
     a resume after the cable was back never ran that seed again (real24)."""
@@ -504,3 +521,38 @@ def test_a_trial_a_camera_ended_stops_the_session_unrecorded(tmp_path):
         assert log.done_seeds() == set()
     finally:
         env.close()
+
+
+def test_one_force_spike_while_the_bias_is_sampled_shifts_no_zero():
+    """The reset's bias was the mean of its 10 samples: one +300 N reading made it 30 N, a
+    phantom contact in free air the policy saw, and the force limit 30 N off, for the whole
+    episode; the touch-off's pressed 40 N harder unseen (real27)."""
+    from real.calibration import measure_ft_bias
+
+    class Spiking(DigitalTwinRobot):
+        spike_at = None
+
+        def getActualTCPForce(self):
+            wrench = list(super().getActualTCPForce())
+            if self.spike_at is not None:
+                self.spike_at -= 1
+                if self.spike_at == 0:
+                    wrench[2] += 300.0
+            return wrench
+
+        def zeroFtSensor(self):
+            self.spike_at = 6  # the 6th reading after zeroing: among the bias samples
+            return super().zeroFtSensor()
+
+    twin = Spiking(USB, seed=0, start_height_mm=15.0)
+    env = real.make(USB, robot=twin, socket_pose=twin.socket_pose(), start_height_mm=15.0,
+                    continuity_input=twin.continuity_input)
+    obs, _ = env.reset(seed=0)
+    assert twin.spike_at < 0  # the spike came
+    assert np.abs(obs["wrench"][:3]).max() < 1.0  # free air reads ~0, not 30 N
+    env.close()
+    calm = DigitalTwinRobot(USB, seed=0, start_height_mm=15.0)
+    spiking = Spiking(USB, seed=0, start_height_mm=15.0)
+    spiking.spike_at = 5
+    np.testing.assert_allclose(measure_ft_bias(spiking, samples=10),
+                               measure_ft_bias(calm, samples=10), atol=0.5)
