@@ -31,7 +31,13 @@ import torch
 from torch import nn
 
 from agents.base import Dataset, Observation, Transition
-from agents.buffer import Batch, ReplayBuffer, batch_to_torch, check_has_rows
+from agents.buffer import (
+    Batch,
+    ReplayBuffer,
+    batch_to_torch,
+    check_dataset_values,
+    check_has_rows,
+)
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.networks import (
@@ -208,6 +214,8 @@ class AWACAgent(CheckpointMixin):
         004's finetuning baseline (section 5.2: "finetuning AWAC with demonstrations added to
         initial buffer"; ``bench_offline paper004`` hands AWAC the demos ODA adapts to). The
         normaliser keeps the offline data's statistics."""
+        self.buffer.check_dataset(context)
+        check_dataset_values(context, [], self.action_space, "context")  # +-50 is no demo
         data = dict(context)
         data["action"] = self.scaler.to_unit(np.asarray(context["action"]))
         if self.buffer.add_dataset(data) == 0:

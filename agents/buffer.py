@@ -77,6 +77,24 @@ def check_has_rows(dataset: Dataset, what: str = "transitions") -> int:
     return n
 
 
+def check_column_lengths(dataset: Dataset) -> int:
+    """The number of rows of ``dataset`` (its actions); ValueError naming every column of
+    another length. Each column holds one entry a row (each ``obs``/``next_obs`` entry too): a
+    short one was cut to or an IndexError where rows are picked (a per-task split, the labelled
+    rows of ``socket_offset_m``), and a column no learner reads was no exception (agents25)."""
+    n = len(dataset["action"])
+    lengths: dict[str, int] = {}
+    for name, column in dataset.items():
+        if isinstance(column, Mapping):
+            lengths |= {f"{name}[{k!r}]": len(v) for k, v in column.items()}
+        elif np.ndim(column) >= 1:
+            lengths[name] = len(column)
+    uneven = {k: v for k, v in lengths.items() if v != n}
+    if uneven:
+        raise ValueError(f"dataset columns differ in length: action has {n} rows, {uneven}")
+    return n
+
+
 def check_row_shapes(dataset: Dataset, obs_shapes: Mapping[str, tuple[int, ...]],
                      action_shape: tuple[int, ...], what: str) -> None:
     """ValueError, its message starting with ``what``, unless the rows of ``dataset``'s actions
@@ -256,20 +274,13 @@ class ReplayBuffer:
         observation key, columns of one length, rows of this env's shapes, plausible values
         (``check_dataset_values``). Agents call it before anything else reads the data (AWAC's
         normaliser met a short row first, as a tensor-size RuntimeError)."""
-        n = len(dataset["action"])
         missing = [k for k in self.keys
                    if k not in dataset.get("obs", {}) or k not in dataset.get("next_obs", {})]
         if missing:
             raise ValueError(f"dataset lacks observation keys {missing}; it has "
                              f"{sorted(dataset.get('obs', {}))}")
         # Shorter columns were cut to the action's rows or failed with an IndexError.
-        lengths = {"reward": len(dataset["reward"])}
-        lengths |= {f"obs[{k!r}]": len(dataset["obs"][k]) for k in self.keys}
-        lengths |= {f"next_obs[{k!r}]": len(dataset["next_obs"][k]) for k in self.keys}
-        lengths |= {k: len(dataset[k]) for k in FLAG_COLUMNS if k in dataset}
-        uneven = {k: v for k, v in lengths.items() if v != n}
-        if uneven:
-            raise ValueError(f"dataset columns differ in length: action has {n} rows, {uneven}")
+        n = check_column_lengths(dataset)
         # 32 px frames into a 48 px env's buffer were numpy's "could not be broadcast".
         check_row_shapes(dataset, {k: self.obs[k].shape[1:] for k in self.keys},
                          self.action.shape[1:], "dataset rows")

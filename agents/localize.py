@@ -22,6 +22,7 @@ Reads ``tcp_pose`` and one image; commands translations (rotations 0).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +32,12 @@ import torch
 from torch import nn
 
 from agents.base import Dataset, Observation, Transition
+from agents.buffer import (
+    check_column_lengths,
+    check_has_rows,
+    check_observation_entry,
+    check_row_shapes,
+)
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.networks import ImageEncoder, mlp, random_shift
@@ -44,6 +51,30 @@ from agents.scripted import (
 
 _SEARCHES = {"straight_down": StraightDownAgent, "random_search": RandomSearchAgent,
              "spiral_search": SpiralSearchAgent}
+#: The largest socket offset a label may give [m]: the tasks start at most ~0.2 m from the
+#: socket; a label of 1e9 trained a loss of 1e21 without a word.
+MAX_SOCKET_OFFSET_M = 1.0
+
+
+def socket_offset_labels(dataset: Dataset) -> np.ndarray:
+    """``dataset``'s ``socket_offset_m`` column as (N, 3) float64 [m]: a row of NaN is
+    unlabelled; ValueError for another shape, an inf, an offset beyond
+    ``MAX_SOCKET_OFFSET_M`` or no labelled row at all."""
+    offsets = np.asarray(dataset["socket_offset_m"], dtype=np.float64)
+    if offsets.ndim != 2 or offsets.shape[1] != 3:
+        raise ValueError(f"socket_offset_m must hold one (x, y, z) offset [m] a row, shape "
+                         f"(N, 3); got {offsets.shape}")
+    labelled = np.isfinite(offsets).all(axis=1)
+    wrong = (np.isinf(offsets).any(axis=1) | (labelled & (np.abs(offsets) > MAX_SOCKET_OFFSET_M)
+                                               .any(axis=1)))
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise ValueError(f"socket_offset_m at row {row} ({int(wrong.sum())} rows) is "
+                         f"{offsets[row].tolist()}: a label is finite and within "
+                         f"{MAX_SOCKET_OFFSET_M:g} m, or NaN (unlabelled); refused")
+    if not labelled.any():
+        raise ValueError("no labelled rows (socket_offset_m is NaN everywhere)")
+    return offsets
 
 
 @dataclass
@@ -141,15 +172,23 @@ class LocalizeAgent(CheckpointMixin):
         if self.search is not None:
             self.search.load_episode_state_dict(state["search"])
 
+    def _entry(self, obs: Observation, key: str) -> np.ndarray:
+        """``obs[key]`` checked against the space (a wrong image size was torch's "mat1 and
+        mat2 shapes cannot be multiplied"; a NaN pose a NaN action)."""
+        if not isinstance(obs, Mapping):
+            raise ValueError(f"observation must be a dict of arrays, got {type(obs).__name__}")
+        space = self.observation_space[key]
+        return check_observation_entry("observation", obs, key, space.shape, space.dtype)
+
     @torch.no_grad()
     def socket_offset(self, obs: Observation) -> np.ndarray:
         """Estimated socket position minus TCP position, episode-start frame [m] (3,)."""
-        image = torch.as_tensor(np.asarray(obs[self.config.image_key]), device=self.device)
+        image = torch.as_tensor(self._entry(obs, self.config.image_key), device=self.device)
         return self.regressor(image.unsqueeze(0))[0].double().cpu().numpy() / 100.0
 
     def act(self, obs: Observation, *, deterministic: bool) -> np.ndarray:
         """P-control to the estimate, or align then search around it."""
-        pos = np.asarray(obs["tcp_pose"][:3], dtype=np.float64)
+        pos = np.asarray(self._entry(obs, "tcp_pose")[:3], dtype=np.float64)
         if self._anchor_xy is not None and self.search is not None:
             shifted = dict(obs)
             shifted["tcp_pose"] = np.asarray(obs["tcp_pose"], dtype=np.float64).copy()
@@ -187,14 +226,20 @@ class LocalizeAgent(CheckpointMixin):
         if "socket_offset_m" not in dataset:
             raise ValueError("localize trains on a socket_offset_m column (socket minus TCP "
                              "position); `insertbench dataset recipe paper001` data has one")
-        offsets = np.asarray(dataset["socket_offset_m"], dtype=np.float64)
+        key = self.config.image_key
+        if key not in dataset.get("obs", {}):  # was KeyError: 'wrist'
+            raise ValueError(f"dataset lacks observation keys {[key]}; it has "
+                             f"{sorted(dataset.get('obs', {}))} (localize reads camera images)")
+        check_has_rows(dataset)
+        check_column_lengths(dataset)  # a short label column dropped rows without a word
+        check_row_shapes(dataset, {key: self.observation_space[key].shape},
+                         self.action_space.shape, "dataset rows")
+        images = np.asarray(dataset["obs"][key])
+        if images.dtype != np.uint8:  # float images in [0, 1] trained on as near-black
+            raise ValueError(f"dataset: obs[{key!r}] holds {images.dtype} images, where the "
+                             "env's are uint8 (0-255); convert them")
+        offsets = socket_offset_labels(dataset)
         labelled = np.flatnonzero(np.isfinite(offsets).all(axis=1))
-        if len(labelled) == 0:
-            raise ValueError("no labelled rows (socket_offset_m is NaN everywhere)")
-        if self.config.image_key not in dataset["obs"]:  # was KeyError: 'wrist'
-            raise ValueError(f"dataset lacks observation keys {[self.config.image_key]}; it has "
-                             f"{sorted(dataset['obs'])} (localize reads camera images)")
-        images = np.asarray(dataset["obs"][self.config.image_key])
         metrics: dict[str, float] = {"pretrain/labelled_rows": float(len(labelled))}
         for _ in range(self.config.pretrain_steps):
             rows = self.rng.choice(labelled, self.config.batch_size)

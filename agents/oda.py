@@ -36,7 +36,13 @@ from torch import nn
 
 from agents.awac import AWACAgent, AWACConfig
 from agents.base import Dataset, Transition, take_rows
-from agents.buffer import Batch, ReplayBuffer, check_has_rows, concat_batches
+from agents.buffer import (
+    Batch,
+    ReplayBuffer,
+    check_dataset_values,
+    check_has_rows,
+    concat_batches,
+)
 from agents.config import check
 from agents.networks import ObsEncoder, mlp
 from agents.registry import register
@@ -181,6 +187,8 @@ class ODAAgent(AWACAgent):
         the demonstrations in it if ``demos_in_online_buffer``)."""
         self.context = ReplayBuffer(self.observation_space, self.action_dim,
                                     self.config.demo_buffer_size)
+        self.context.check_dataset(context)
+        check_dataset_values(context, [], self.action_space, "context")  # +-50 is no demo
         data = dict(context)
         data["action"] = self.scaler.to_unit(np.asarray(context["action"]))
         if self.context.add_dataset(data) == 0:

@@ -26,10 +26,11 @@ import numpy as np
 from torch import nn
 
 from agents.base import Dataset, Observation, Transition
+from agents.buffer import check_column_lengths
 from agents.checkpoint import CheckpointMixin
 from agents.config import check
 from agents.iql import IQLAgent, IQLConfig
-from agents.localize import LocalizeAgent, LocalizeConfig
+from agents.localize import LocalizeAgent, LocalizeConfig, socket_offset_labels
 from agents.registry import register
 
 STATE_KEY = "socket_offset_m"
@@ -68,10 +69,9 @@ def state_dataset(dataset: Dataset) -> dict[str, Any]:
     if STATE_KEY not in dataset:
         raise ValueError("state_iql trains on a socket_offset_m column (socket minus TCP "
                          "position); `insertbench dataset recipe paper001` data has one")
-    offsets = np.asarray(dataset[STATE_KEY], dtype=np.float64)
+    check_column_lengths(dataset)
+    offsets = socket_offset_labels(dataset)
     rows = np.flatnonzero(np.isfinite(offsets).all(axis=1))
-    if len(rows) == 0:
-        raise ValueError("no labelled rows (socket_offset_m is NaN everywhere)")
     moved = (np.asarray(dataset["next_obs"]["tcp_pose"])[rows, :3]
              - np.asarray(dataset["obs"]["tcp_pose"])[rows, :3])
     data: dict[str, Any] = {
@@ -97,9 +97,12 @@ class StateIQLAgent(CheckpointMixin):
         self.config = config
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.localizer = LocalizeAgent(observation_space, action_space, LocalizeConfig(
-            image_key=config.image_key, pretrain_steps=config.localize_steps,
-            device=config.device), seed=seed)
+        try:
+            self.localizer = LocalizeAgent(observation_space, action_space, LocalizeConfig(
+                image_key=config.image_key, pretrain_steps=config.localize_steps,
+                device=config.device), seed=seed)
+        except ValueError as err:  # it named localize, which the user did not ask for
+            raise ValueError(str(err).replace("localize needs", "state_iql needs", 1)) from None
         self.iql = IQLAgent(state_space(), action_space, IQLConfig(
             pretrain_steps=config.pretrain_steps, batch_size=config.batch_size,
             hidden=config.hidden, exploration_std=config.exploration_std,
@@ -116,9 +119,11 @@ class StateIQLAgent(CheckpointMixin):
         return self.iql.act(self._state(obs), deterministic=deterministic)
 
     def pretrain(self, dataset: Dataset) -> dict[str, float]:
-        """Localizer on the images, IQL on the calibrated states of the same data."""
+        """Localizer on the images, IQL on the calibrated states of the same data (made, and
+        so checked, first: a bad column left the localizer trained and IQL not)."""
+        states = state_dataset(dataset)
         metrics = self.localizer.pretrain(dataset)
-        return metrics | self.iql.pretrain(state_dataset(dataset))
+        return metrics | self.iql.pretrain(states)
 
     def observe(self, transition: Transition) -> None:
         """The transition with estimated states goes to IQL."""

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.base import Dataset
-from agents.buffer import Batch, ReplayBuffer, concat_batches
+from agents.buffer import Batch, ReplayBuffer, check_column_lengths, concat_batches
 
 
 def buffer_rows(buffer: ReplayBuffer, idx: np.ndarray) -> Batch:
@@ -82,7 +82,7 @@ class TaskBuffers:
             raise ValueError("the dataset has no task_id column: per-task learners (LOTJ's "
                              "domain classifier, ODA) need one label per row; collect it with "
                              "`insertbench dataset recipe`")
-        task_id = check_task_ids(dataset["task_id"], len(dataset["action"]))
+        task_id = check_task_ids(dataset["task_id"], check_column_lengths(dataset))
         stored = 0
         for task in np.unique(task_id):
             rows = np.flatnonzero(task_id == task)

@@ -431,6 +431,69 @@ def test_localize_learns_the_socket_offset_and_steers_to_it(tmp_path):
         agent.pretrain(data | {"obs": {k: v for k, v in data["obs"].items() if k != "wrist"}})
 
 
+@pytest.mark.parametrize("name", ["localize", "state_iql"])
+def test_localize_and_state_iql_check_their_data_and_observations(name):
+    """They read the dataset and observations unchecked: 16 px images were torch's "mat1 and
+    mat2 shapes cannot be multiplied", float images trained, a short or (N, 2) label column
+    was cut to or failed in torch, labels of 1e9 or inf trained (agents25)."""
+    env = gym.make(STANDIN, **PIXELS)
+    data = _noisy_dataset(env, episodes=1, tasks=1)
+    n = len(data["action"])
+    data["socket_offset_m"] = np.tile([0.004, -0.002, 0.03], (n, 1))
+    agent = make_agent(name, env.observation_space, env.action_space,
+                       {"hidden": (8,), "pretrain_steps": 1, "batch_size": 4} |
+                       ({"localize_steps": 1} if name == "state_iql" else
+                        {"image_feature_dim": 4}))
+    small = {part: dict(data[part], wrist=data[part]["wrist"][:, :16, :16])
+             for part in ("obs", "next_obs")}
+    floats = {part: dict(data[part], wrist=data[part]["wrist"] / 255.0)
+              for part in ("obs", "next_obs")}
+    for bad, message in [
+        (small, r"dataset rows differ in shape .*obs\['wrist'\]"),
+        (floats, "obs\\['wrist'\\] holds float64 images"),
+        ({"socket_offset_m": data["socket_offset_m"][:, :2]}, r"shape \(N, 3\); got"),
+        ({"socket_offset_m": data["socket_offset_m"][:5]},
+         rf"differ in length: action has {n} rows, {{'socket_offset_m': 5}}"),
+        ({"socket_offset_m": data["socket_offset_m"] * 1e9}, "socket_offset_m at row 0"),
+        ({"socket_offset_m": np.where(np.arange(n)[:, None] == 2, np.inf,
+                                      data["socket_offset_m"])}, "socket_offset_m at row 2"),
+        ({"task_id": np.zeros(5, np.int64)}, r"\{'task_id': 5\}"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            agent.pretrain(data | bad)
+    if name == "state_iql":
+        assert agent.localizer.gradient_steps == 0  # refused before the localizer trained
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"observation\['wrist'\] has shape \(16, 16, 1\)"):
+        agent.act(obs | {"wrist": obs["wrist"][:16, :16]}, deterministic=True)
+    if name == "localize":
+        with pytest.raises(ValueError, match=r"observation\['tcp_pose'\] is not finite"):
+            agent.act(obs | {"tcp_pose": np.full(6, np.nan, np.float32)}, deterministic=True)
+    state_only = gym.make(STANDIN)
+    with pytest.raises(ValueError, match=f"^{name} needs the observation entry 'wrist'"):
+        make_agent(name, state_only.observation_space, state_only.action_space)
+
+
+def test_iql_and_oda_refuse_a_column_of_another_length_and_a_context_outside_the_space():
+    """A short is_demo or socket_offset_m column was an IndexError where the data is split by
+    task; a context of actions +-50 in a [-1, 1] space was adapted to (agents25)."""
+    env = gym.make(STANDIN)
+    data = _noisy_dataset(env, episodes=2, tasks=2)
+    n = len(data["action"])
+    for name, config in (("iql", IQL_TINY), ("oda", ODA_TINY), ("awac", AWAC_TINY)):
+        agent = make_agent(name, env.observation_space, env.action_space, config)
+        for column in ("is_demo", "socket_offset_m"):
+            short = data | {column: np.zeros((5, 3) if column == "socket_offset_m" else 5)}
+            with pytest.raises(ValueError, match=rf"differ in length: action has {n} rows, "
+                                                 rf"{{'{column}': 5}}"):
+                agent.pretrain(short)
+        if name != "iql":
+            agent.pretrain(data)
+            with pytest.raises(ValueError, match=r"context: action at row 0 .* lies outside the "
+                                                 r"env's action space"):
+                agent.adapt(data | {"action": np.full_like(data["action"], 50.0)})
+
+
 def test_localize_refuses_an_env_that_moves_another_distance_per_action(tmp_path, monkeypatch):
     """Localize turns metres into actions with its config's action_scale_m: on an env at 0.02 m
     per unit action its default 0.005 overshot each correction 4x and ended 8 mm off the
