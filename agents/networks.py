@@ -37,6 +37,21 @@ def is_image_space(space: gym.spaces.Space) -> bool:
     )
 
 
+def check_obs_keys(observation_space: gym.spaces.Dict, keys: Sequence[str],
+                   name: str = "obs_keys") -> list[str]:
+    """The entries ``keys`` of ``observation_space`` (empty: all of them), checked: ValueError
+    naming the config field ``name`` for an entry the space lacks or one named twice."""
+    keys = list(keys) or list(observation_space.spaces)
+    unknown = [k for k in keys if k not in observation_space.spaces]
+    if unknown:
+        raise ValueError(f"{name} {unknown} not in the observation space; it has "
+                         f"{list(observation_space.spaces)}")
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:  # tcp_pose,tcp_pose fed the 6-D pose in twice
+        raise ValueError(f"{name} names {repeated} more than once")
+    return keys
+
+
 def mlp(
     in_dim: int,
     hidden: Sequence[int],
@@ -144,16 +159,7 @@ class ObsEncoder(nn.Module):
             image_encoder: the CNN architecture, a key of ``IMAGE_ENCODERS``.
         """
         super().__init__()
-        keys = list(keys) or list(observation_space.spaces)
-        unknown = [k for k in keys if k not in observation_space.spaces]
-        if unknown:
-            raise ValueError(
-                f"obs_keys {unknown} not in the observation space; it has "
-                f"{list(observation_space.spaces)}"
-            )
-        repeated = sorted({k for k in keys if keys.count(k) > 1})
-        if repeated:  # tcp_pose,tcp_pose fed the 6-D pose in twice
-            raise ValueError(f"obs_keys names {repeated} more than once")
+        keys = check_obs_keys(observation_space, keys)
         self.vector_keys = [k for k in keys if not is_image_space(observation_space[k])]
         self.image_keys = [k for k in keys if is_image_space(observation_space[k])]
         self.images = nn.ModuleDict(

@@ -535,25 +535,51 @@ def _parse_reference(
     return source, note, entries
 
 
-def _spelled_out_twins(cells: list[Cell],
-                       full: Mapping[tuple[str, str], dict[str, Any]]) -> list[str]:
+def _spelled_out_twins(cells: list[Cell], full: Mapping[tuple[str, str], dict[str, Any]],
+                       tasks: Mapping[tuple[str, str], str]) -> list[str]:
     """One line per two agents whose cells are the same once each config is written out in
-    full (`full`: (agent, config as spelled) -> the config `check_runnable` built; one it could
-    not build is left out): apart only by a default spelled out, they ran every cell twice and
-    were reported as two methods with identical numbers (matrix23). Spelled alike, loading
-    refuses them."""
+    full (`full`: (agent, config as spelled) -> the config `check_runnable` built) and each
+    task variant is known by its version key (`tasks`: (task ID, env kwargs as spelled) -> the
+    key, which fills in the env's defaults); a cell either could not build is left out. Apart
+    only by a default spelled out, they ran every cell twice and were reported as two methods
+    with identical numbers (matrix23, matrix24). Spelled alike, loading refuses them."""
     seen: dict[str, Cell] = {}
     twins: dict[tuple[str, str], None] = {}
     for cell in cells:
         config = full.get((cell.agent, canonical_json(dict(cell.agent_config))))
-        if config is None:
+        key = tasks.get((cell.task_id, canonical_json(dict(cell.env_kwargs))))
+        if config is None or key is None:
             continue
-        other = seen.setdefault(replace(cell, agent_config=config).config_hash, cell)
+        same = replace(cell, agent_config=config, env_kwargs={"task_version_key": key})
+        other = seen.setdefault(same.config_hash, cell)
         if other.method != cell.method:
             twins[(other.method, cell.method)] = None
-    return [f"agents {a!r} and {b!r} are one agent with one config and budget once their "
-            "configs are written out in full (one spells out defaults); remove one"
-            for a, b in twins]
+    return [f"agents {a!r} and {b!r} are one agent with one config and budget on the same "
+            "tasks once their configs and env kwargs are written out in full (one spells out "
+            "defaults); remove one" for a, b in twins]
+
+
+def _unknown_obs_keys(cells: list[Cell], full: Mapping[tuple[str, str], dict[str, Any]],
+                      spaces: Mapping[tuple[str, str], Any]) -> list[str]:
+    """One line per agent config and task variant whose observation entries (``obs_keys``,
+    ``classifier_obs_keys``) the variant's observation space lacks: checked only when the
+    networks were built, each of the agent's cells failed in turn (matrix24)."""
+    from agents.networks import check_obs_keys
+
+    problems: dict[str, None] = {}
+    for cell in cells:
+        config = full.get((cell.agent, canonical_json(dict(cell.agent_config))))
+        space = spaces.get((cell.task_id, canonical_json(dict(cell.env_kwargs))))
+        if config is None or space is None:
+            continue
+        for name in ("obs_keys", "classifier_obs_keys"):
+            try:
+                if config.get(name):
+                    check_obs_keys(space, config[name], name)
+            except ValueError as err:
+                problems[f"agent {cell.method or cell.agent} on {cell.task_label or cell.task_id}"
+                         f": {err}"] = None
+    return list(problems)
 
 
 def check_runnable(cells: list[Cell]) -> None:
@@ -576,13 +602,18 @@ def check_runnable(cells: list[Cell]) -> None:
     from benchmark.vector_train import check_vector_training
     from envs.insertion_env import active_insertion_env
     from envs.tasks import pinned_versions
+    from envs.version_key import task_version_key
 
     problems: list[str] = []
     variants = {(c.task_id, canonical_json(dict(c.env_kwargs))): c for c in cells}
-    for cell in variants.values():
+    keys: dict[tuple[str, str], str] = {}  # (task, env kwargs as spelled) -> its version key
+    spaces: dict[tuple[str, str], Any] = {}  # -> its observation space
+    for variant, cell in variants.items():
         try:
             with pinned_versions():  # a preset pins its task versions
                 env = make_env(cell.task_id, cell.env_kwargs)
+                keys[variant] = task_version_key(cell.task_id, cell.env_kwargs)
+            spaces[variant] = env.observation_space
             try:  # CartPole-v1 failed every cell, "not an InsertBench insertion environment"
                 active_insertion_env(env)
             finally:
@@ -615,7 +646,8 @@ def check_runnable(cells: list[Cell]) -> None:
                                       env_kwargs=cell.env_kwargs)
         except ValueError as err:
             problems.append(f"agent {cell.method or cell.agent}: {err}")
-    problems += _spelled_out_twins(cells, full)
+    problems += _unknown_obs_keys(cells, full, spaces)
+    problems += _spelled_out_twins(cells, full, keys)
     if problems:
         raise PresetError(
             f"the preset cannot run ({len(problems)} problem(s), no cell started): "

@@ -323,11 +323,34 @@ def test_two_agents_apart_only_by_a_default_written_out_are_refused_before_any_c
                  agents=[sac, sac | {"label": "SAC2", "config": {"learning_starts": 1000}}])
     with pytest.raises(PresetError, match=r"\(1 problem\(s\), no cell started\): agents 'sac' "
                                           r"and 'SAC2' are one agent with one config and "
-                                          r"budget once their configs are written out in full"):
+                                          r"budget on the same tasks once their configs and env "
+                                          r"kwargs are written out in full"):
+        check_runnable(parse_preset(data, "defaults").cells)
+    # An env default spelled out (USB-v1's reward): the same cells, and a report that said
+    # the methods "ran on different env kwargs" (matrix24).
+    data["agents"] = [sac, sac | {"label": "SAC2", "env_kwargs": {"reward": "sparse"}}]
+    with pytest.raises(PresetError, match=r"agents 'sac' and 'SAC2' are one agent"):
         check_runnable(parse_preset(data, "defaults").cells)
     data["agents"] = [sac, sac | {"label": "SAC2", "config": {"learning_starts": 10}},
-                      sac | {"label": "SAC3", "env_kwargs": {"grasp_noise_mm": 0.5}}]
+                      sac | {"label": "SAC3", "env_kwargs": {"grasp_noise_mm": 0.5}},
+                      sac | {"label": "SAC4", "env_kwargs": {"reward": "dense"}}]
     check_runnable(parse_preset(data, "defaults").cells)
+
+
+def test_an_observation_entry_the_task_lacks_is_refused_before_any_cell() -> None:
+    """obs_keys were checked only when the networks were built: every cell of the agent
+    started and failed in turn, its failures stored among the results (matrix24)."""
+    from benchmark.preset import check_runnable
+
+    data = _data(tasks=["InsertBench/USB-v1", "InsertBench/DSub-v1"], axes={},
+                 agents=[{"name": "sac", "budget_steps": 100,
+                          "config": {"obs_keys": ["tcp_pose", "wrench_typo"]}}])
+    with pytest.raises(PresetError, match=r"\(2 problem\(s\), no cell started\): agent sac on "
+                                          r"USB-v1: obs_keys \['wrench_typo'\] not in the "
+                                          r"observation space; it has \['tcp_pose', "):
+        check_runnable(parse_preset(data, "keys").cells)
+    data["agents"][0]["config"]["obs_keys"] = ["tcp_pose", "wrench"]
+    check_runnable(parse_preset(data, "keys").cells)
 
 
 def test_a_blind_search_told_where_the_socket_is_is_refused_before_any_cell() -> None:
