@@ -581,11 +581,31 @@ class Ledger:
 
     def lose_round(self, track: str, reason: str) -> SaltRound:
         """Declare the active round's salt of ``track`` lost."""
-        return self._salt_op(track, lambda rounds: rounds.lose(reason), create=False)
+        return self._salt_op(track, lambda rounds: self._closing(rounds).lose(reason),
+                             create=False)
 
     def reveal(self, track: str, salt: bytes) -> SaltRound:
         """Publish the salt of the active round of ``track`` after checking its SHA-256."""
-        return self._salt_op(track, lambda rounds: rounds.reveal(salt), create=False)
+        return self._salt_op(track, lambda rounds: self._closing(rounds).reveal(salt),
+                             create=False)
+
+    def _closing(self, rounds: SaltRounds) -> SaltRounds:
+        """``rounds``, after checking that no entry's hidden block of its active round is dated
+        after this machine's clock (give or take `CLOCK_SKEW_S`): the round closed now would
+        end before it, and every reader would refuse the ledger from then on (leader26)."""
+        active = next((r for r in rounds.read() if r.status == "active"), None)
+        if active is None:
+            return rounds  # the operation says so
+        now = utc_now()
+        for entry in self.entries():
+            hidden = entry["evaluations"].get("hidden")
+            if hidden is not None and hidden["salt_sha256"] == active.salt_sha256 and \
+                    not _within_round(hidden["evaluated_at"], None, now):
+                raise LedgerError(f"entry {entry['entry_id'][:12]} of round {active.number} was "
+                                  f"verified at {hidden['evaluated_at']}, after this machine's "
+                                  f"clock ({now}): closing the round now would date it after "
+                                  "the round; set the clock right first (nothing was changed)")
+        return rounds
 
     def _salt_op(self, track: str, op: Callable[[SaltRounds], SaltRound],
                  create: bool = True) -> SaltRound:
@@ -1337,6 +1357,14 @@ def verify(
     entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation
     if sim2sim:
         entry["sim2sim"] = pybullet_block()
+    at = evaluation["evaluated_at"]
+    if not _within_round(at, salt_round.opened_at, None):
+        # The date rule every reader applies (check_hidden_seeds): a clock an hour off wrote a
+        # "verified" block that made every later command refuse the ledger (leader26).
+        raise LedgerError(f"entry {short}: this machine's clock dates its hidden evaluation "
+                          f"{at}, before salt round {salt_round.number} opened "
+                          f"({salt_round.opened_at}, give or take an hour): set the clock right "
+                          "and verify again; nothing was written")
     with ledger.lock():
         try:  # again: a reveal or lose-round may have closed the round during the evaluation
             # Listed first: cut off before the entry is written, the listing is harmless.

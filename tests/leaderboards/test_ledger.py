@@ -227,6 +227,41 @@ def test_a_round_closed_while_verify_evaluated_is_not_written_to(
     assert "hidden" not in submitted.find(entry["entry_id"])["evaluations"]
 
 
+def test_a_clock_an_hour_off_writes_no_block_the_ledger_then_refuses(
+        submitted: Ledger, monkeypatch: pytest.MonkeyPatch):
+    """verify wrote a block dated by a clock 2 h behind the round's opening, and every later
+    command refused the ledger ("outside salt round 1"); a round revealed from a clock 2 h
+    behind a verification did the same (leader26)."""
+    from datetime import UTC, datetime, timedelta
+
+    import leaderboards.ledger as ledger_module
+    import leaderboards.salts as salts_module
+
+    def clock(hours: float):
+        at = datetime.now(UTC) + timedelta(hours=hours)
+        return lambda: at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    (entry,) = submitted.entries()
+    assert _cli("open-round", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    monkeypatch.setattr(ledger_module, "utc_now", clock(-2))
+    result = _cli("verify", entry["entry_id"][:8], "--salt-file", "secret/salt", "--no-sim2sim")
+    assert result.exit_code == 1, result.output
+    assert "before salt round 1 opened" in result.stderr and "nothing was written" in result.stderr
+    assert "hidden" not in submitted.find(entry["entry_id"])["evaluations"]
+    monkeypatch.setattr(ledger_module, "utc_now", clock(+2))  # ahead: inside the open round
+    result = _cli("verify", entry["entry_id"][:8], "--salt-file", "secret/salt", "--no-sim2sim")
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(ledger_module, "utc_now", clock(0))
+    for closing in (("reveal", "--salt-file", "secret/salt"), ("lose-round", "--reason", "x")):
+        result = _cli(closing[0], "--track", TINY, *closing[1:])
+        assert result.exit_code == 1, result.output
+        assert "after this machine's clock" in result.stderr, result.output
+    assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0  # still readable
+    monkeypatch.setattr(salts_module, "utc_now", clock(+2))  # a right clock: it closes
+    monkeypatch.setattr(ledger_module, "utc_now", clock(+2))
+    assert _cli("reveal", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+
+
 def test_the_same_policy_under_other_names_is_not_entered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_track,
 ):
