@@ -130,6 +130,12 @@ def _agent_policy(path: Path, env: gym.Env) -> Policy:
     return _held_to_the_period(AgentPolicy(agent), f"{path.name}/weights.safetensors")
 
 
+class PolicyTooSlow(PolicyError):
+    """The policy's mean time an action went past its limit (`_count_action`): a refusal of
+    the whole evaluation, never one episode's failure (counted over every action so far, it
+    would fail each later episode at its first step, and it measures the machine's load too)."""
+
+
 def _held_to_the_period(policy: Policy, what: str) -> Policy:
     """``policy`` stopped by a PolicyError once its mean time an action exceeds
     `AGENT_MEAN_ACTION_TIME_LIMIT_S` (from `MEAN_ACTION_TIME_GRACE` actions on): a 62 MB
@@ -158,7 +164,7 @@ def _count_action(spent: dict[str, float], seconds: float, what: str,
     if spent["actions"] >= MEAN_ACTION_TIME_GRACE and mean > limit:
         bound = (f"the {1000 * limit:.0f} ms period of the 10 Hz controller" if limit_s is None
                  else f"the {1000 * limit:.0f} ms limit")
-        raise PolicyError(f"{what} took {1000 * mean:.0f} ms an action on average over "
+        raise PolicyTooSlow(f"{what} took {1000 * mean:.0f} ms an action on average over "
                           f"{spent['actions']:.0f} actions, over {bound}, and was stopped")
 
 

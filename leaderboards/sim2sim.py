@@ -23,6 +23,7 @@ ran revision 1 (``pybullet-`` keys) where the hidden evaluation ran.
 from __future__ import annotations
 
 import inspect
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,7 +37,7 @@ from envs.episode import run_episode
 from envs.tasks import TASKS
 from envs.version_key import PYBULLET_REVISION, pybullet_key_prefix
 from leaderboards.files import utc_now
-from leaderboards.policy import load_policy
+from leaderboards.policy import PolicyTooSlow, load_policy
 from leaderboards.recheck import platform_fingerprint
 from leaderboards.submission import SubmissionError
 from leaderboards.tracks import Track, TrackTask
@@ -154,12 +155,21 @@ def evaluate_noiseless(
 def _episodes(task: TrackTask, kind: str, policy_path: Path, env: gym.Env, seeds: list[int],
               version_key: str, engine: str) -> list[dict[str, Any]]:
     """The episodes of ``task`` on ``seeds`` in ``env`` (closed after). An exception inside
-    an episode is that episode's failure; a policy that cannot load is a SubmissionError."""
+    an episode is that episode's failure; a policy that cannot load, or that went past its mean
+    time an action, is a SubmissionError (scored, a busy machine's load was the engine's gap,
+    and every later episode failed at its first step; leader26)."""
+    def unless_too_slow() -> None:  # called inside run_episode's handler: the exception is at hand
+        err = sys.exc_info()[1]
+        if isinstance(err, PolicyTooSlow):
+            raise SubmissionError(f"{err} (the sim-to-sim block stopped, nothing was written; "
+                                  "a busy machine counts too: verify again on a quiet one, or "
+                                  "with --no-sim2sim)") from None
+
     try:
         policy = load_policy(kind, policy_path, env)
         return [{"task": task.label, **run_episode(
             env, policy, seed, task_id=task.task_id, task_version_key=version_key,
-            on_failure=lambda: None).to_dict()} for seed in seeds]
+            on_failure=unless_too_slow).to_dict()} for seed in seeds]
     except SubmissionError as err:
         raise SubmissionError(f"{task.label} in {engine}: {err}") from None
     finally:

@@ -206,6 +206,10 @@ class _BoundedGzip:
 def _extract_archive(archive: Path, dest: Path) -> None:
     """Extract a .tar.gz after checking every member's type, path and size."""
     limit = MAX_TOTAL_BYTES + (MAX_FILES + 2) * ARCHIVE_BYTES_PER_MEMBER
+    size = archive.stat().st_size
+    if size > limit:  # gzip reads a header's name byte by byte, unbounded (leader26)
+        raise SubmissionError(f"{archive} is {size} bytes, more than a submission may be "
+                              f"({limit} bytes, uncompressed)")
     try:
         with gzip.open(archive) as stream, tarfile.open(
             fileobj=_BoundedGzip(stream, archive, limit), mode="r:"

@@ -97,6 +97,11 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
         agent_submission(sub)
         tar_gz(sub, tmp_path / "sub.tar.gz", [_member("../evil.txt", data=b"")])
         return "sub.tar.gz", [], "escapes the submission"
+    if case == "archive_huge":  # gzip read a 20 MB header name byte by byte first (leader26)
+        agent_submission(sub)
+        tar_gz(sub, tmp_path / "sub.tar.gz")
+        os.truncate(tmp_path / "sub.tar.gz", 2**30)  # sparse: no gigabyte written
+        return "sub.tar.gz", [], "is 1073741824 bytes, more than a submission may be"
     if case == "archive_absolute":
         agent_submission(sub)
         tar_gz(sub, tmp_path / "sub.tar.gz", [_member("/etc/evil.txt")])
@@ -315,7 +320,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[str, list[str], str]:
 CASES = [
     "malformed_toml", "deep_toml", "unknown_track", "track_mismatch", "track_typo",
     "missing_weights", "missing_toml",
-    "missing_path", "archive_traversal", "archive_absolute", "archive_symlink",
+    "missing_path", "archive_traversal", "archive_huge", "archive_absolute", "archive_symlink",
     "archive_hardlink", "directory_symlink", "not_an_archive", "corrupt_archive", "oversized",
     "pickle", "torch_pickle", "unknown_type", "nan_weights", "float64_overflow", "float8_nan",
     "other_task_spaces",
@@ -937,6 +942,32 @@ def test_an_agent_policy_slower_than_the_control_period_is_stopped_with_one_line
     _assert_refused(_submit(tmp_path, monkeypatch, "sub"),
                     "policy/weights.safetensors took 350 ms an action on average over 20 "
                     "actions, over the 300 ms limit, and was stopped", tmp_path)
+
+
+def test_a_policy_too_slow_in_the_sim2sim_block_stops_it_unscored(tmp_path, monkeypatch,
+                                                                   tiny_track):
+    """The MuJoCo evaluation refused a policy past its mean time an action; the sim-to-sim
+    block scored the same refusal as a PyBullet failure, and every later episode failed at
+    its first step (the mean counts every action so far): a busy machine's load shown as the
+    engine's gap (leader26)."""
+    from itertools import count
+
+    import leaderboards.policy as policy
+    from leaderboards.sim2sim import evaluate_sim2sim
+    from leaderboards.submission import SubmissionError
+    from leaderboards.tracks import get_track
+
+    agent_submission(tmp_path / "sub")
+    track = get_track(TINY)
+    ticks = (0.35 * k for k in count())
+    monkeypatch.setattr(policy, "_clock", lambda: next(ticks))
+    with pytest.raises(SubmissionError, match=r"USB in PyBullet: policy/weights.safetensors took "
+                                              r"350 ms an action .* \(the sim-to-sim block "
+                                              r"stopped, nothing was written"):
+        evaluate_sim2sim(track, "agent", {t.label: tmp_path / "sub" / "policy"
+                                          for t in track.tasks},
+                         lambda label: [1 << 30, (1 << 30) + 1], track.version_keys(), None,
+                         "2026-12-07T00:00:00Z")
 
 
 def test_an_onnx_graph_computed_while_it_loads_is_stopped_with_one_line(tmp_path, monkeypatch):
