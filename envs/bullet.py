@@ -76,6 +76,7 @@ from envs.task_options import (
     sample_goal_noise_m,
     sample_start_offset_m,
     task_reward,
+    warn_past_reference_limits,
 )
 from envs.tasks import TASKS, TaskSpec, task_spec
 
@@ -269,6 +270,8 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         self.max_episode_steps = (task.max_episode_steps if limit is None
                                   else math.inf if limit == -1 else limit)
         self.gains: ImpedanceGains = task.dynamics.gains  # the task version's controller
+        warn_past_reference_limits(task.env_id, self.gains, self.action_mode,
+                                   self.action_scale_m, self.action_scale_rad)
         self._force_limit = self.gains.translational_stiffness * self.gains.translation_limit_m
         self._torque_limit = self.gains.rotational_stiffness * self.gains.rotation_limit_rad
         self.tool_mass_kg, self.tool_inertia, self._arm_damping = tcp_inertia(task, timestep)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -50,6 +49,7 @@ from envs.task_options import (
     sample_start_offset_m,
     task_reward,
     unknown_kwarg,
+    warn_past_reference_limits,
 )
 from envs.tasks import SensorModel, TaskSpec
 from envs.ur5e_constants import HOME_QPOS, JOINT_NAMES
@@ -263,19 +263,8 @@ class InsertionEnv(PlainSpec, gym.Env):
         self.friction_scale = (f_lo, f_hi)
         self.start_height_m = start_height_mm * MM
         self.action_scale_m, self.action_scale_rad = action_scale_m, action_scale_rad
-        limit_m = dynamics.gains.translation_limit_m
-        if action_scale_m > limit_m:  # the reference never leads the TCP by more than the limit
-            warnings.warn(
-                f"action_scale_m={action_scale_m:g} exceeds {task.env_id}'s reference limit "
-                f"of {limit_m:g} m: the TCP moves at most ~{limit_m * 1e3:g} mm per step "
-                "however large the action (a later task version allows 0.02)",
-                UserWarning, stacklevel=2)
-        limit_rad = dynamics.gains.rotation_limit_rad
-        if action_mode == "pose" and action_scale_rad > limit_rad:  # as the position's (envs24)
-            warnings.warn(
-                f"action_scale_rad={action_scale_rad:g} exceeds {task.env_id}'s reference limit "
-                f"of {limit_rad:g} rad: the TCP turns at most ~{limit_rad:g} rad per step however "
-                "large the action", UserWarning, stacklevel=2)
+        warn_past_reference_limits(task.env_id, dynamics.gains, action_mode, action_scale_m,
+                                   action_scale_rad)
         self.render_mode = render_mode
         self.scene_config = SceneConfig(
             timestep=timestep, contact=dynamics.contact, gains=dynamics.gains,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Real
@@ -137,6 +138,25 @@ def check_options(
         control_hz=check_range("control_hz", control_hz, *CONTROL_HZ_RANGE),
         reference_mode=reference_mode,
     )
+
+
+def warn_past_reference_limits(env_id: str, gains: Any, action_mode: str, action_scale_m: float,
+                               action_scale_rad: float) -> None:
+    """Warn (at the env's maker) where an action of 1 asks more than the impedance reference
+    may lead the TCP (`gains`: the task version's `ImpedanceGains`): the TCP moves or turns no
+    further per step however large the action. Both engines (PyBullet said nothing: engines23)."""
+    limit_m = gains.translation_limit_m
+    if action_scale_m > limit_m:
+        warnings.warn(
+            f"action_scale_m={action_scale_m:g} exceeds {env_id}'s reference limit of "
+            f"{limit_m:g} m: the TCP moves at most ~{limit_m * 1e3:g} mm per step however large "
+            "the action (a later task version allows 0.02)", UserWarning, stacklevel=3)
+    limit_rad = gains.rotation_limit_rad
+    if action_mode == "pose" and action_scale_rad > limit_rad:  # as the position's (envs24)
+        warnings.warn(
+            f"action_scale_rad={action_scale_rad:g} exceeds {env_id}'s reference limit of "
+            f"{limit_rad:g} rad: the TCP turns at most ~{limit_rad:g} rad per step however large "
+            "the action", UserWarning, stacklevel=3)
 
 
 def check_choice(name: str, value: Any, allowed: tuple) -> None:

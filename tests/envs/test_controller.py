@@ -135,3 +135,20 @@ def test_a_rotation_scale_past_the_reference_limit_is_warned():
         warnings.simplefilter("error", UserWarning)
         gym.make("InsertBench/USB-v1", action_mode="pose", action_scale_rad=0.05).close()
         gym.make("InsertBench/USB-v1", action_scale_rad=0.2).close()  # xyz: never turns
+
+
+def test_pybullet_warns_of_scales_past_the_reference_limit_as_mujoco_does():
+    """engines23: the same kwargs warned in MuJoCo and built silently in PyBullet."""
+    from envs.bullet import BulletInsertionEnv
+
+    with pytest.warns(UserWarning) as caught:
+        BulletInsertionEnv("InsertBench/USB-v0", action_scale_m=0.01, action_mode="pose",
+                           action_scale_rad=0.1).close()
+    messages = [str(w.message) for w in caught]
+    assert any("action_scale_m=0.01 exceeds InsertBench/USB-v0's reference limit of 0.006 m"
+               in m for m in messages), messages
+    assert any("action_scale_rad=0.1 exceeds" in m for m in messages), messages
+    assert all(w.filename == __file__ for w in caught if "exceeds" in str(w.message))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        BulletInsertionEnv("InsertBench/USB-v1", action_scale_m=0.02).close()
