@@ -602,7 +602,7 @@ def check_runnable(cells: list[Cell]) -> None:
     from benchmark.vector_train import check_vector_training
     from envs.insertion_env import active_insertion_env
     from envs.tasks import pinned_versions
-    from envs.version_key import task_version_key
+    from envs.version_key import task_version_key_if_any
 
     problems: list[str] = []
     variants = {(c.task_id, canonical_json(dict(c.env_kwargs))): c for c in cells}
@@ -612,7 +612,9 @@ def check_runnable(cells: list[Cell]) -> None:
         try:
             with pinned_versions():  # a preset pins its task versions
                 env = make_env(cell.task_id, cell.env_kwargs)
-                keys[variant] = task_version_key(cell.task_id, cell.env_kwargs)
+                # A learned reward's kwargs (reward="vice") are no env's: compared as spelled.
+                keys[variant] = (task_version_key_if_any(cell.task_id, cell.env_kwargs)
+                                 or f"as spelled: {variant}")
             spaces[variant] = env.observation_space
             try:  # CartPole-v1 failed every cell, "not an InsertBench insertion environment"
                 active_insertion_env(env)
