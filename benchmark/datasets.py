@@ -693,3 +693,16 @@ def load(config: CollectConfig, out: Path):
 
     with minari_root(Path(out).resolve() / "minari"):
         return minari.load_dataset(config.minari_id)
+
+
+def load_unaltered(config: CollectConfig, out: Path, rerun: str = "dataset collect"):
+    """`load`, for a reader: ValueError when the dataset's files are not those its build
+    recorded (`unaltered`), advising to rerun `insertbench {rerun}`, which rebuilds it from the
+    episode files. Another collection's Minari dataset copied in was trained on under this
+    one's settings and labels (a recipe's rollouts as paper 004's demonstrations; data23)."""
+    if not unaltered(out, config):
+        raise ValueError(f"{out}: its Minari dataset {config.minari_id} changed since it was "
+                         f"built (its files' SHA-256 is not the one {BUILT_JSON} records): "
+                         f"rerun the `insertbench {rerun}` that wrote it to rebuild it from its "
+                         "episode files")
+    return load(config, out)

@@ -36,7 +36,7 @@ from benchmark.datasets import (
     CollectionGaveUp,
     collect,
     finished,
-    load,
+    load_unaltered,
     read_collect_config,
 )
 from benchmark.folder_lock import run_lock
@@ -311,8 +311,8 @@ def load_recipe(out: Path) -> dict[str, Any]:
     datasets = []
     for part in description["parts"]:
         try:
-            data = dict(dataset_from_minari(load(CollectConfig(**part["collect"]),
-                                                 out / part["folder"])))
+            data = dict(dataset_from_minari(load_unaltered(
+                CollectConfig(**part["collect"]), out / part["folder"], "dataset recipe")))
         except (OSError, KeyError, json.JSONDecodeError) as err:  # h5py's, Minari's: no file
             raise ValueError(f"{out / part['folder']} holds a Minari dataset that is not "
                              f"readable (damaged? {err}): rerunning the `insertbench dataset "

@@ -633,7 +633,7 @@ def load_demos(path: str | Path) -> Dataset:
     (all its parts, with ``task_id`` and ``is_demo`` columns)."""
     path = Path(path)
     if path.is_dir():
-        from benchmark.datasets import load, read_finished_collection
+        from benchmark.datasets import load_unaltered, read_finished_collection
         from benchmark.recipes import is_recipe_dir, load_recipe
 
         recipe = is_recipe_dir(path)
@@ -643,7 +643,7 @@ def load_demos(path: str | Path) -> Dataset:
         try:
             if recipe:
                 return load_recipe(path)
-            return dataset_from_minari(load(read_finished_collection(path), path))
+            return dataset_from_minari(load_unaltered(read_finished_collection(path), path))
         # A cut-off main_data.hdf5: h5py's OSError "Unable to ... open file"; one with a
         # damaged object: its KeyError "bad object header"; a cut-off metadata.json: Minari's
         # JSONDecodeError, naming no file.

@@ -639,6 +639,31 @@ def test_a_dataset_altered_after_it_was_built_is_built_again(tmp_path):
                                                              written.st_mtime_ns)
 
 
+def test_a_dataset_altered_after_it_was_built_is_not_trained_on(tmp_path, monkeypatch):
+    """data23: `collect` checked the build's hash, `train --demos` did not: another
+    collection's Minari dataset copied in trained under this one's settings (a recipe's
+    rollouts as paper 004's demonstrations)."""
+    import shutil
+
+    from benchmark.train import load_demos
+
+    monkeypatch.chdir(tmp_path)
+    config = CollectConfig(TASK, episodes=2, max_steps=3)
+    collect(config, Path("ours"), progress=False)
+    collect(CollectConfig(TASK, episodes=3, max_steps=3, noise=0.5), Path("theirs"),
+            progress=False)
+    assert len(load_demos(Path("ours"))["action"]) == 6
+    ours = Path("ours/minari") / config.minari_id
+    shutil.rmtree(ours)
+    shutil.copytree(Path("theirs/minari") / config.minari_id, ours)
+    with pytest.raises(ValueError, match=r"^ours: its Minari dataset .* changed since it was "
+                                         r"built .*: rerun the `insertbench dataset collect` "
+                                         r"that wrote it"):
+        load_demos(Path("ours"))
+    collect(config, Path("ours"), progress=False)  # as it advises: rebuilt
+    assert len(load_demos(Path("ours"))["action"]) == 6
+
+
 def test_a_full_disk_is_one_line_and_the_kept_episodes_stay(tmp_path, monkeypatch):
     """On a full disk h5py crashed the process while building the dataset (exit 139, ~330
     lines), and an episode's write failed with "[Errno 28]" naming no folder, leaving half a
