@@ -54,10 +54,11 @@ class RoundedPolicy:
         return (action * (1.0 + ROUNDING * sign)).astype(np.float32)
 
 
-def dev_episodes(ledger: Ledger, entry: dict[str, Any], rounded: bool) -> list[dict[str, Any]]:
-    """The entry's episodes on its track's dev seeds, its actions rounded or not."""
+def dev_episodes(entry: dict[str, Any], paths: dict[str, Path], rounded: bool
+                 ) -> list[dict[str, Any]]:
+    """The entry's episodes on its track's dev seeds (its policy files at `paths`,
+    `stored_policy_paths`), its actions rounded or not."""
     track = get_track(entry["track"])
-    paths = stored_policy_paths(ledger, entry)
     episodes = []
     for task in track.tasks:
         with pinned_versions():  # a track pins its task versions
@@ -96,13 +97,14 @@ def main() -> None:
                         help="default: the ledger in this checkout")
     args = parser.parse_args()
     ledger = Ledger(args.ledger)
-    try:
-        entries = [ledger.find(ref) for ref in args.entries]
+    try:  # every entry's policy files first: one missing or altered was a traceback (bench23)
+        entries = [(entry, stored_policy_paths(ledger, entry))
+                   for entry in (ledger.find(ref) for ref in args.entries)]
     except LedgerError as err:
         parser.error(str(err))
-    for entry in entries:
-        stored = dev_episodes(ledger, entry, rounded=False)
-        rounded = dev_episodes(ledger, entry, rounded=True)
+    for entry, paths in entries:
+        stored = dev_episodes(entry, paths, rounded=False)
+        rounded = dev_episodes(entry, paths, rounded=True)
         c = compare_episodes(stored, rounded)
         far = sum(
             any(relative_difference(old.get(k), new.get(k)) > FAR_REL for k in {*old, *new})

@@ -3,7 +3,9 @@
 
 Each row changes one thing from the paper001-baselines preset (20 steps, 25 mm start height,
 offset radius uniform in [0, 10] mm, pitch 2 mm, 1 rad per step, 5 N search force, spiral
-radius capped at 10 mm), 20 evaluation seeds per row. Also prints how
+radius capped at 10 mm), 20 evaluation seeds per row (`benchmark.evaluate.eval_seeds`, the
+train command's; the preset's matrix evaluates on its own, so the "preset" row's count is not
+the matrix's: 1/20 here against 4/20 there on the Megablock, bench23). Also prints how
 many steps were left for the search after the descent, and how many start offsets lay within
 the spiral's final radius plus the capture window (clearance + chamfer): the geometric bound.
 

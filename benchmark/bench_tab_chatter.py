@@ -61,7 +61,8 @@ touch-down (its stiffest springs bounce the card edge once), plateau min/mean >=
 mm and >= 0.97 at 1 mm per step, press and pull peaks inside the documented ranges; the pull
 plateau rises 2% (at most 4%) from 0.25 to 1 mm per step: the push-off now adds normal force
 on both sides of a held plug instead of knocking a light tab away. Env steps/s 0.93-1.26x
-v1's in paired P-controller episodes (at most 7% slower).
+v1's in paired P-controller episodes (at most 7% slower; measured then outside this script,
+whose last column times a free press).
 """
 
 from __future__ import annotations

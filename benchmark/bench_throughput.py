@@ -51,7 +51,7 @@ from benchmark.bench_env import (
     shard_case,
     vector_case,
 )
-from benchmark.script_args import doc_summary, positive_float, positive_int
+from benchmark.script_args import at_least_two, doc_summary, positive_float, positive_int
 from envs.tasks import PAPER000_TASKS, PAPER000_TASKS_V1
 from envs.tether import available_cores
 
@@ -63,15 +63,6 @@ PIXEL_SAC_TARGET = 60.0  # gradient updates/s at batch 256 on 2 cores
 BF16 = {"bf16_convs": True}
 PIXELS = {"obs_mode": "state+pixels"}  # the env's default cameras: wrist and side, 64x64 RGB
 _TWO_RGB = (("wrist", (64, 64, 3)), ("side", (64, 64, 3)))
-
-
-def at_least_two(text: str) -> int:
-    """An argparse type: a vector's worlds, >= 2 (one world scored against the 1.8 target read
-    1.48x one env, the warm-up's share; bench22)."""
-    worlds = positive_int(text)
-    if worlds < 2:
-        raise argparse.ArgumentTypeError(f"a vector has 2 worlds or more, got {text!r}")
-    return worlds
 
 
 def _load() -> str:

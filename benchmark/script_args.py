@@ -19,6 +19,16 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1)
 
 
+def at_least_two(text: str) -> int:
+    """An argparse type: a vector's worlds, >= 2 (one world scored against the 1.8 target read
+    1.48x one env, the warm-up's share, bench22; bench_env's process model then scaled a
+    serial part measured with no worker, bench23)."""
+    worlds = positive_int(text)
+    if worlds < 2:
+        raise argparse.ArgumentTypeError(f"a vector has 2 worlds or more, got {text!r}")
+    return worlds
+
+
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer >= 0 (a count that may be zero: steps, demonstrations)."""
     return _int_at_least(text, 0)

@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.bench_throughput", ["--worlds", "2", "0"], "--worlds: must be an integer"),
         ("benchmark.bench_throughput", ["--seconds", "nan"], "--seconds: must be a finite"),
         ("benchmark.bench_env", ["--num-envs", "-1"], "--num-envs: must be an integer >= 1"),
+        ("benchmark.bench_env", ["--num-envs", "1"], "--num-envs: a vector has 2 worlds or more"),
         ("benchmark.bench_env", ["--rounds", "1.5"], "--rounds: must be an integer >= 1"),
         # The scripts below ended in a traceback (ZeroDivisionError, torch's RuntimeError, a
         # KeyError listing every task ID, FileExistsError) or timed nothing for ever.
@@ -79,3 +81,20 @@ def test_bench_leaderboard_says_a_checkpoint_of_other_spaces_in_one_line(tmp_pat
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "is not the track task's" in done.stderr.splitlines()[-1]
     assert "out of date" not in done.stderr  # the track's pinned versions
+
+
+def test_bench_recheck_rounding_says_an_altered_policy_file_in_one_line(tmp_path):
+    """Its policy files were read after the first entry's episodes ran: a missing or altered
+    one was a LedgerError traceback, losing the rows computed so far (bench23)."""
+    import shutil
+
+    shutil.copytree(Path(ROOT) / "leaderboards" / "ledger", tmp_path / "ledger")
+    (weights,) = (tmp_path / "ledger" / "policies").glob("cd80ebde8067*/USB/weights.safetensors")
+    with weights.open("ab") as f:
+        f.write(b"\0")
+    done = subprocess.run([sys.executable, "-m", "benchmark.bench_recheck_rounding", "cd80eb",
+                           "--ledger", "ledger"], cwd=tmp_path, timeout=120, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "USB/weights.safetensors of entry cd80ebde8067 is missing or altered" in \
+        done.stderr.splitlines()[-1]
