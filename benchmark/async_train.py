@@ -58,6 +58,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from agents import Transition, agent_spec, load_agent, make_agent
 from agents.checkpoint import read_json
@@ -406,6 +407,7 @@ def train_async(
     timeout_s: float = 3_600.0,
     log_every_s: float = 10.0,
     checkpoint_every: int = 1_000,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Train with ``actors`` actor processes until the learner has ``steps`` transitions in
     all (a run resumed from ``out_dir/checkpoint`` counts those it had).
@@ -416,7 +418,9 @@ def train_async(
     ``log_every_s`` seconds of training and at the end. ``demo_episodes`` defaults to
     ``DEFAULT_DEMO_EPISODES`` for agents that need demos (collected by the learner on its own
     env with the hand controller; a resume has them in its checkpoint). ``checkpoint_every``
-    [env steps]: period of the checkpoints (0: only the one at the end).
+    [env steps]: period of the checkpoints (0: only the one at the end). ``progress``: a bar of
+    the learner's env steps with the achieved UTD at each ``log_every_s`` entry (None: where
+    stderr is a terminal; the command printed nothing for minutes until the end, newuser25).
     """
     for name, value in (("steps", steps), ("actors", actors), ("publish_every", publish_every)):
         if value < 1:  # one message named all three, publish_every no command-line option
@@ -474,14 +478,15 @@ def train_async(
             task_id, agent_name, spec, steps=steps, seed=seed, config=config,
             env_kwargs=env_kwargs, actors=actors, backend=backend, publish_every=publish_every,
             demo_episodes=demo_episodes, eval_episodes=eval_episodes, out_dir=out_dir,
-            timeout_s=timeout_s, log_every_s=log_every_s, checkpoint_every=checkpoint_every)
+            timeout_s=timeout_s, log_every_s=log_every_s, checkpoint_every=checkpoint_every,
+            progress=progress)
 
 
 def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed: int,
                   config: Mapping[str, Any] | None, env_kwargs: dict[str, Any], actors: int,
                   backend: Backend, publish_every: int, demo_episodes: int | None,
                   eval_episodes: int, out_dir: Path, timeout_s: float, log_every_s: float,
-                  checkpoint_every: int) -> dict[str, Any]:
+                  checkpoint_every: int, progress: bool | None) -> dict[str, Any]:
     """``train_async`` after its checks, with ``out_dir`` locked."""
     full_config = dict(config or {})
     # The typed config, so that `-c hidden=16,16` resumes a run given hidden=(16, 16); in JSON
@@ -598,6 +603,8 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         wall_s = wall_before + now
         acting_s = acting_before + (now - first_step_s if first_step_s is not None else 0.0)
 
+    bar = tqdm(total=steps, initial=trained, disable=None if progress is None else not progress,
+               desc=f"{agent_name} {task_id.split(':')[-1]} async", unit="step")
     try:
         while trained < steps:
             # A controlled stop keeps what was learnt: the checkpoint first (between two
@@ -637,9 +644,11 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
                     next_checkpoint += checkpoint_every
             if batch and first_step_s is None:
                 first_step_s = time.perf_counter() - started
+            bar.update(trained - bar.n)
             if time.perf_counter() - started >= log_every_s * (len(utd_log_session) + 1):
                 log_utd()
                 utd_log_session.append(utd_log[-1])
+                bar.set_postfix(utd=f"{utd_log[-1]['achieved_utd']:.2f}")
             # No update before this part's first transition: on a resume (or from demos) the
             # learner took ~1,000 steps on the stale buffer while the actors started, which the
             # achieved UTD counted and an uninterrupted run never takes.
@@ -664,6 +673,7 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
                 trained, gradient_steps):  # a run with nothing left to train adds none
             log_utd()  # the whole run's counts
     finally:
+        bar.close()
         stop.set()
         _stop_actors(processes, readers)
         for q in weight_queues:  # weights no actor will read: the exit must not flush them

@@ -222,6 +222,10 @@ def train_async_command(
         help="Stop with an error if the learner has not had --steps transitions by then [s] "
              "(inf: no limit).")] = 3_600.0,
     torch_threads: TorchThreadsOpt = None,
+    progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress",
+        help="A progress bar of the learner's env steps and the achieved UTD [default: where "
+             "stderr is a terminal].", show_default=False)] = None,
 ) -> None:
     """Actor/learner training (SERL): actors act in their own processes while the learner
     trains; prints the achieved update-to-data ratio. Re-running with the same --out resumes
@@ -242,6 +246,7 @@ def train_async_command(
             config=parse_config_overrides(config),
             env_kwargs=parse_env_kwargs(env), out_dir=out,
             eval_episodes=eval_episodes, timeout_s=timeout_s, checkpoint_every=checkpoint_every,
+            progress=progress,
         )
     except RunInProgress as err:
         raise ClickException(str(err)) from None

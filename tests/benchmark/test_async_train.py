@@ -261,9 +261,10 @@ def test_eval_episodes_and_out_are_checked_before_training(tmp_path, monkeypatch
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and message in lines[0], err
         assert not Path("runs").exists()
-    code, out, err = cli(*base, "--eval-episodes", "0", "--out", "runs/a")
+    code, out, err = cli(*base, "--eval-episodes", "0", "--out", "runs/a", "--progress")
     assert code == 0, err
     assert "no evaluation -> runs/a" in out
+    assert "sac InsertBenchStandIn/PegPoint-v0 async" in err and "30/30" in err  # the bar
     result = json.loads(Path("runs/a/async.json").read_text())
     assert result["env_steps"] == 30 and result["evaluation"] is None
     assert (Path("runs/a/agent") / "agent.json").is_file()
