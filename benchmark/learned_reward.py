@@ -27,7 +27,7 @@ import hashlib
 import importlib
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from agents.reward_classifier import (
     load_classifier,
     select_space,
 )
-from benchmark.cells import MAX_EVAL_EPISODES
+from benchmark.cells import MAX_EVAL_EPISODES, canonical_json
 from envs.insertion_env import InsertionEnv
 from envs.task_options import check_bool, check_cameras, check_image_size
 
@@ -489,6 +489,31 @@ def same_but_classifier_path(before: Mapping[str, Any], now: Mapping[str, Any]) 
     for k in kwargs:
         k.pop("reward_classifier", None)
     return kwargs[0] == kwargs[1]
+
+
+def cells_with_another_classifier(cells: Sequence[Any], done: set[str],
+                                  artifacts_root: Path) -> list[Any]:
+    """The done cells (config hashes `done`) whose run recorded another reward classifier than
+    the one their `reward_classifier` names now, from this working directory (the SHA-256 in
+    their artifacts folder's run.json). A cell's hash names the classifier's folder, not its
+    files: a store run on from another folder, or after a classifier was trained again in
+    place, pooled two classifiers' results as one method without a word (serl23)."""
+    now: dict[str, str | None] = {}
+    other = []
+    for cell in cells:
+        if cell.config_hash not in done or not cell.env_kwargs.get("reward_classifier"):
+            continue
+        try:
+            run = json.loads((artifacts_root / cell.short_hash / "run.json").read_text())
+            recorded = run.get("reward_classifier_sha256")
+        except (OSError, ValueError, AttributeError):  # no run.json: nothing recorded to compare
+            continue
+        identity = canonical_json([cell.task_id, dict(cell.env_kwargs)])
+        if identity not in now:
+            now[identity] = classifier_sha256(cell.task_id, cell.env_kwargs)
+        if recorded and now[identity] and recorded != now[identity]:
+            other.append(cell)
+    return other
 
 
 def check_same_classifier(recorded: str | None, now: str | None, task_id: str,

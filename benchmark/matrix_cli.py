@@ -223,7 +223,19 @@ def run(
     except BaseException:
         pool.shutdown()
         raise
+    from benchmark.learned_reward import cells_with_another_classifier
+
     with db:
+        done = {h for h, state in db.statuses().items() if state == "done"}
+        other = cells_with_another_classifier(cells, done, artifacts_root)
+        if other:  # "already done" with another classifier: two pooled as one method (serl23)
+            pool.shutdown()
+            raise typer.BadParameter(
+                f"{len(other)} done cell(s) of {spec.name} in {store_path} were rewarded by "
+                f"another reward classifier than the one {other[0].env_kwargs['reward_classifier']}"
+                " names from this folder (its files differ), e.g. "
+                f"{other[0].describe()}: run from the folder they ran in, or into a new --store",
+                param_hint="PRESET")
         summary = run_matrix(
             cells, db, pool,
             cell_fn=function,

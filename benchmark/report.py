@@ -312,6 +312,18 @@ def _status_section(
     file, at_versions, versions = preset.source.partition(" at task version(s) ")
     paragraphs = [preset.description, f"Preset file: `{file}`{at_versions}{versions}; report "
                   f"generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC."]
+    from benchmark.learned_reward import cells_with_another_classifier
+    from benchmark.matrix import default_artifacts_root
+
+    relabelled = cells_with_another_classifier(preset.cells, set(metrics),
+                                               default_artifacts_root(store.path))
+    if relabelled:
+        paragraphs.insert(0, f"WARNING: {len(relabelled)} of the done cells were rewarded by "
+                             "another reward classifier than the one their reward_classifier "
+                             "names from this folder (its files differ), e.g. "
+                             + "; ".join(c.describe() for c in relabelled[:3]) + ": run the "
+                             "report from the folder the cells ran in, or the preset into a "
+                             "new store.")
     moved = [c.describe() for c in cells_on_another_task_version(preset, metrics)]
     if moved:
         paragraphs.insert(0, f"WARNING: {len(moved)} of the done cells were evaluated on another "

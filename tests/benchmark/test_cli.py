@@ -2162,3 +2162,40 @@ def test_eval_json_out_spares_an_interrupted_async_runs_checkpoint(tmp_path):
     with pytest.raises(typer.BadParameter, match="lies in the evaluated run's tb folder"):
         _check_not_the_runs(tmp_path / "run" / "tb" / "x.json", agent)
     _check_not_the_runs(tmp_path / "run" / "eval.json", agent)  # beside it: the user's
+
+
+def test_a_matrix_refuses_done_cells_another_reward_classifier_rewarded(capsys, in_tmp):
+    """A cell's hash names its classifier's folder, not its files: run on into the same store
+    from a folder whose clf/ was another classifier, its done cell counted as this one's and
+    the report pooled both classifiers' results as one method, without a word (serl23)."""
+    import os
+    import shutil
+
+    code, _, err = run_cli(capsys, "classifier", "train", "--task", "InsertBench/USB-v1",
+                           "--episodes", "1", "--heldout-episodes", "1", "--steps", "1",
+                           "--out", "A/clf")
+    assert code == 0, err
+    shutil.copytree("A/clf", "B/clf")
+    description = json.loads(Path("B/clf/classifier.json").read_text())
+    description["threshold"] = 0.99  # another classifier of the same render settings
+    Path("B/clf/classifier.json").write_text(json.dumps(description))
+    Path("p.toml").write_text(
+        'name = "clfmix"\ntasks = ["InsertBench/USB-v1"]\nseeds = [0]\neval_episodes = 1\n'
+        'eval_seeds = { start = 1000000 }\n[env_kwargs]\nreward = "classifier"\n'
+        'reward_classifier = "clf"\n[[agents]]\nname = "p_controller"\nbudget_steps = 0\n')
+    matrix = ["matrix", "run", "../p.toml", "--store", "../store.sqlite", "--executor",
+              "inline", "--no-progress"]
+    os.chdir("A")
+    code, _, err = run_cli(capsys, *matrix)
+    assert code == 0, err
+    os.chdir("../B")
+    code, _, err = run_cli(capsys, *matrix)
+    assert code == 2 and "1 done cell(s) of clfmix in ../store.sqlite were rewarded by another " \
+        "reward classifier than the one clf names from this folder" in " ".join(err.split()), err
+    code, _, err = run_cli(capsys, "matrix", "report", "../p.toml", "--store", "../store.sqlite",
+                           "--out", "report")
+    assert code == 0, err
+    assert "WARNING: 1 of the done cells were rewarded by another reward classifier" in \
+        Path("report/report.md").read_text()
+    os.chdir("../A")
+    assert run_cli(capsys, *matrix)[0] == 0  # from its own folder: the same classifier
