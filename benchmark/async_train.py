@@ -253,9 +253,14 @@ def actor_loop(parent_pid: int, index: int, actors: int, task_id: str,
     # learner waited 10 s per actor before killing it).
 
 
-def _actors_died(names: list[str], trained: int) -> RuntimeError:
-    return RuntimeError(f"actor process(es) {names} died (see their stderr); {trained} env "
-                        "steps are checkpointed: the same command resumes")
+class ActorsDied(RuntimeError):
+    """An actor process died mid-run: the learner checkpointed and stopped (a controlled stop,
+    as its time limit's TimeoutError; the command says so in one line)."""
+
+
+def _actors_died(names: list[str], trained: int) -> ActorsDied:
+    return ActorsDied(f"actor process(es) {names} died (see their stderr); {trained} env "
+                      "steps are checkpointed: the same command resumes")
 
 
 class ActorGone(Exception):

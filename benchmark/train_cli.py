@@ -231,7 +231,7 @@ def train_async_command(
     trains; prints the achieved update-to-data ratio. Re-running with the same --out resumes
     from its checkpoint. Actors act on one torch thread each; --torch-threads is the
     learner's."""
-    from benchmark.async_train import run_folder_entries, train_async
+    from benchmark.async_train import ActorsDied, run_folder_entries, train_async
     from benchmark.folder_lock import RunInProgress
 
     check_task(task)
@@ -248,8 +248,8 @@ def train_async_command(
             eval_episodes=eval_episodes, timeout_s=timeout_s, checkpoint_every=checkpoint_every,
             progress=progress,
         )
-    except RunInProgress as err:
-        raise ClickException(str(err)) from None
+    except (RunInProgress, ActorsDied, TimeoutError) as err:  # stops it checkpointed before:
+        raise ClickException(str(err)) from None  # no internal error (serl23)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     evaluation = result["evaluation"]

@@ -289,6 +289,8 @@ def test_the_learners_time_limit_is_an_option(tmp_path, monkeypatch, capsys):
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1, err
     assert "did not reach 1000000 env steps in 2 s (timeout_s, `--timeout-s`" in lines[0]
+    # A controlled stop, not an internal error ("TimeoutError: ... --debug shows the traceback")
+    assert "TimeoutError" not in err and "--debug" not in err, err
 
 
 def test_an_actor_prints_warnings_as_one_line_as_the_cli_does(monkeypatch, capsys):
