@@ -430,6 +430,11 @@ def collect_episodes(config: CollectConfig, out: Path, progress: bool = True) ->
         env.close()
         raise
     episode_dir = out / "episodes"
+    for folder in (episode_dir, out / "minari", out / "minari.building"):
+        if folder.exists() and not folder.is_dir():  # FileExistsError, NotADirectoryError:
+            env.close()  # internal errors, and `minari` looped with train's advice (data23)
+            raise ValueError(f"{folder} is a file where the collection's folder belongs; "
+                             "remove it, then run the command again")
     episode_dir.mkdir(exist_ok=True)
     kept: list[Path] = []
     attempts = 0

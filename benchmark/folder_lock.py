@@ -27,8 +27,12 @@ def run_lock(out_dir: Path, lock_file: str = LOCK_FILE, what: str = "run") -> It
     first checkpoint) is left as it was: the lock file removed, and the folders made for it
     too."""
     made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # innermost first
+    if out_dir.exists() and not out_dir.is_dir():  # a recipe's part folder: FileExistsError
+        raise ValueError(f"{out_dir} is a file where the {what}'s folder belongs; remove it")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / lock_file
+    if path.is_dir():  # an IsADirectoryError, as an internal error (data23)
+        raise ValueError(f"{path} is a folder where the {what}'s lock file belongs; remove it")
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
