@@ -13,6 +13,7 @@ trained on and give the false-positive / false-negative rates printed and writte
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -54,6 +55,10 @@ def train_command(
     steps: Annotated[int, typer.Option(help="Gradient steps.")] = 2_000,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
     torch_threads: TorchThreadsOpt = None,
+    progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress",
+        help="Progress bars of the rollouts and the training [default: where stderr is a "
+             "terminal].", show_default=False)] = None,
 ) -> None:
     """Collect labelled frames, train the classifier, report held-out error rates (its
     weights, and so its rates, depend on the seed and on torch's thread count, recorded)."""
@@ -135,9 +140,12 @@ def train_command(
             # Its networks before the rollouts: --image-size 8 was "too small for the 'drq'
             # image encoder" after them.
             SuccessClassifier(space, ClassifierMeta(keys=tuple(keys), threshold=threshold))
-            train_frames = collect_frames(task, env_kwargs, episodes, progress="training frames")
+            # Three bars went into a log too (newuser25): where stderr is a terminal, as train's.
+            bars = sys.stderr.isatty() if progress is None else progress
+            train_frames = collect_frames(task, env_kwargs, episodes,
+                                          progress="training frames" if bars else None)
             heldout = collect_frames(task, env_kwargs, heldout_episodes, first_episode=episodes,
-                                     progress="held-out frames")
+                                     progress="held-out frames" if bars else None)
         except (ValueError, gym_error()) as err:
             raise typer.BadParameter(str(err)) from err
         min_z = None
@@ -154,7 +162,8 @@ def train_command(
         )
         classifier = SuccessClassifier(space, meta)
         try:
-            fit = train_classifier(classifier, train_frames, steps=steps, seed=seed, progress=True)
+            fit = train_classifier(classifier, train_frames, steps=steps, seed=seed,
+                                   progress=bars)
         except ValueError as err:
             raise typer.BadParameter(str(err)) from err
         classifier.eval()

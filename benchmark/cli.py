@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer._click import exceptions as click_errors  # Typer >= 0.29 vendors Click
 
-from benchmark.cli_options import PROG, innermost_message, one_line_warning
+from benchmark.cli_options import PROG, WARNED, innermost_message, one_line_warning
 from benchmark.entry import Terminated, raise_on_sigterm
 
 #: The message of the EOFError that `input()` raises on Ctrl-D (end of input at a prompt).
@@ -36,6 +36,7 @@ class InsertBenchApp(typer.Typer):
         _refuse_empty_paths(command)
         show_warning = warnings.showwarning
         warnings.showwarning = one_line_warning
+        WARNED.clear()  # each command says its warnings (a test runs many in one process)
         try:
             code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
         except click_errors.NoArgsIsHelpError as err:  # a bare group: its help, status 2

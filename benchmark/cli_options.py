@@ -276,9 +276,18 @@ def check_writable(path: Path, option: str) -> None:
 def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`warnings.showwarning` of the command line and of the matrix's worker processes: each
     warning one line on stderr, without Python's source-line echo, nor the colour codes and
-    "WARN:" of Gymnasium's logger ("insertbench: warning: WARN: The environment ...")."""
+    "WARN:" of Gymnasium's logger ("insertbench: warning: WARN: The environment ..."), and
+    once a process: the same advice, raised from two places (each env a command makes), was
+    printed twice (newuser25)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(message).split()))
-    typer.echo(f"{PROG}: warning: {text.removeprefix('WARN: ')}", err=True)
+    text = text.removeprefix("WARN: ")
+    if text in WARNED:
+        return
+    WARNED.add(text)
+    typer.echo(f"{PROG}: warning: {text}", err=True)
+
+
+WARNED: set[str] = set()  # what `one_line_warning` printed (a command starts it anew)
 
 
 TorchThreadsOpt = Annotated[

@@ -638,8 +638,9 @@ def test_help_keeps_every_help_text_and_default(capsys):
 def test_a_warning_is_one_plain_line(capsys):
     """Gymnasium's advice came as "insertbench: warning: WARN: The environment ...", with its
     logger's colour codes in a Python session."""
-    from benchmark.cli_options import one_line_warning
+    from benchmark.cli_options import WARNED, one_line_warning
 
+    WARNED.clear()
     one_line_warning("\x1b[33mWARN: The environment InsertBench/USB-v1 is out of date.\x1b[0m",
                      DeprecationWarning, "x.py", 1)
     assert capsys.readouterr().err == \
@@ -2102,8 +2103,8 @@ def test_a_recipe_recorded_on_another_task_version_is_named(capsys, in_tmp):
     part = sorted((in_tmp / "data").rglob("main_data.hdf5"))[0]
     part.write_bytes(part.read_bytes()[:100])
     code, _, err = run_cli(capsys, *args)
-    assert code == 2 and "holds a Minari dataset that is not readable" in err, err
-    assert "rerunning the `insertbench dataset recipe`" in err, err
+    assert code == 2 and "changed since it was built (its files' SHA-256" in err, err
+    assert "rerun the `insertbench dataset recipe` that wrote it" in err, err
     # A part written before lossless images (no build marker) is refused before the run folder.
     marker = sorted((in_tmp / "data").rglob("minari_built.json"))[0]
     marker.unlink()
@@ -2199,3 +2200,30 @@ def test_a_matrix_refuses_done_cells_another_reward_classifier_rewarded(capsys, 
         Path("report/report.md").read_text()
     os.chdir("../A")
     assert run_cli(capsys, *matrix)[0] == 0  # from its own folder: the same classifier
+
+
+def test_classifier_train_draws_no_bars_into_a_log(capsys, in_tmp):
+    """Its three progress bars went into a log, stderr no terminal (newuser25)."""
+    args = ["classifier", "train", "--task", "InsertBench/USB-v1", "--episodes", "1",
+            "--heldout-episodes", "1", "--steps", "1"]
+    code, _, err = run_cli(capsys, *args, "--out", "c")
+    assert code == 0 and "frames:" not in err and "training the classifier" not in err, err
+    code, _, err = run_cli(capsys, *args, "--out", "d", "--progress")
+    assert code == 0 and "training frames:" in err and "training the classifier" in err, err
+
+
+def test_a_command_says_each_warning_once(capsys):
+    """The task's "out of date" advice, raised for each env `classifier train` made, was
+    printed twice (newuser25); the next command says it again."""
+    from benchmark.cli_options import WARNED, one_line_warning
+
+    WARNED.clear()
+    for _ in range(2):
+        one_line_warning("WARN: The environment X-v1 is out of date.", DeprecationWarning,
+                         "a.py", 1)
+    assert capsys.readouterr().err == "insertbench: warning: The environment X-v1 is out of " \
+        "date.\n"
+    with pytest.raises(SystemExit):
+        app(["--version"])  # a command: starts its own record
+    one_line_warning("WARN: The environment X-v1 is out of date.", DeprecationWarning, "a.py", 1)
+    assert "insertbench: warning: The environment X-v1" in capsys.readouterr().err
