@@ -64,7 +64,7 @@ class HILSERLAgent(RLPDAgent):
         """Online buffer always; intervened transitions into the demo buffer as well."""
         unit_action = self.scaler.to_unit(transition.action)
         self.store(transition, unit_action)
-        if transition.intervened:
+        if transition.intervened and not transition.blown_up:  # a step stored nowhere
             self.add_demo(transition, unit_action)
             self.interventions += 1
 

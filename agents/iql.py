@@ -367,7 +367,9 @@ class IQLAgent(CheckpointMixin):
                 rewarded = bool(transition.info["is_success"])
             transition = dataclasses.replace(transition, reward=float(rewarded),
                                              terminated=rewarded)
-        row = self.online.ptr
+        # A step that blew up is stored nowhere (`ReplayBuffer.add`): its slot is the next
+        # row's, or the oldest row's once the buffer wrapped; the trial still ends (diff32).
+        row = None if transition.blown_up else self.online.ptr
         self.online.add(transition, action=self.scaler.to_unit(transition.action))
         if self.classifier is not None:
             self._label_trial(row, success, trial_over)
@@ -375,12 +377,13 @@ class IQLAgent(CheckpointMixin):
             self.obs_norm.update(transition.obs)  # no offline statistics to keep fixed
         self.env_steps += 1
 
-    def _label_trial(self, row: int, success: bool, trial_over: bool) -> None:
+    def _label_trial(self, row: int | None, success: bool, trial_over: bool) -> None:
         """The online row at storage position ``row`` joins the running trial; when the env
         ends the trial, all its rows get R_psi's verdict on the trial's last s' (``success``),
         never the env's success."""
-        self.online_trial_success[row] = False  # unknown while the trial runs
-        self.trial_rows.append(row)
+        if row is not None:  # None: a step not stored
+            self.online_trial_success[row] = False  # unknown while the trial runs
+            self.trial_rows.append(row)
         if trial_over:
             self.online_trial_success[self.trial_rows] = success
             self.online_trials += 1

@@ -174,3 +174,24 @@ def test_a_step_that_blew_up_is_not_stored(tmp_path, monkeypatch):
         obs = next_obs
     assert truncated and "physics_error" in info
     assert len(buf) == 1 and buf.ptr == 1
+
+
+def test_iql_files_no_row_of_a_step_that_blew_up_under_its_trial():
+    """IQL labelled the slot the unstored step would have taken with the trial's verdict: once
+    the buffer had wrapped, the oldest row of an earlier trial (diff32)."""
+    from agents.iql import IQLAgent, IQLConfig
+
+    space = gym.spaces.Dict({"tcp_pose": gym.spaces.Box(-1, 1, (6,), np.float32)})
+    agent = IQLAgent(space, gym.spaces.Box(-1, 1, (3,), np.float32),
+                     IQLConfig(reward_classifier=True, buffer_size=4, hidden=(8,),
+                               pretrain_steps=0, classifier_steps=0, batch_size=2))
+    verdict = [False]
+    agent.classifier_success = lambda obs: verdict[0]
+    obs, action = {"tcp_pose": np.zeros(6, np.float32)}, np.zeros(3, np.float32)
+    for i in range(4):  # trial 1, a failure, fills the buffer
+        agent.observe(Transition(obs, action, 0.0, obs, False, i == 3, {}))
+    verdict[0] = True
+    agent.observe(Transition(obs, action, 0.0, obs, False, False, {}))
+    agent.observe(Transition(obs, action, 0.0, obs, False, True, {"physics_error": "unstable"}))
+    assert agent.online.ptr == 1 and agent.online_trials == 2
+    assert agent.online_trial_success.tolist() == [True, False, False, False]
