@@ -612,9 +612,12 @@ def check_runnable(cells: list[Cell]) -> None:
         try:
             with pinned_versions():  # a preset pins its task versions
                 env = make_env(cell.task_id, cell.env_kwargs)
-                # A learned reward's kwargs (reward="vice") are no env's: compared as spelled.
-                keys[variant] = (task_version_key_if_any(cell.task_id, cell.env_kwargs)
-                                 or f"as spelled: {variant}")
+                # A learned reward's wrapper takes kwargs of its own and renders cameras a
+                # state env's key leaves out (VICE at 32 and 64 px were "twins", diff32):
+                # its variants are compared as spelled.
+                learned = cell.env_kwargs.get("reward") in ("classifier", "vice")
+                keys[variant] = (None if learned else task_version_key_if_any(
+                    cell.task_id, cell.env_kwargs)) or f"as spelled: {variant}"
             spaces[variant] = env.observation_space
             try:  # CartPole-v1 failed every cell, "not an InsertBench insertion environment"
                 active_insertion_env(env)

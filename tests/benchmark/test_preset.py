@@ -335,6 +335,13 @@ def test_two_agents_apart_only_by_a_default_written_out_are_refused_before_any_c
                       sac | {"label": "SAC3", "env_kwargs": {"grasp_noise_mm": 0.5}},
                       sac | {"label": "SAC4", "env_kwargs": {"reward": "dense"}}]
     check_runnable(parse_preset(data, "defaults").cells)
+    # A learned reward renders cameras a state task's key leaves out: 32 and 64 px are two
+    # (diff32: refused as twins).
+    vice = {"name": "vice", "budget_steps": 100}
+    data["env_kwargs"] = {"reward": "vice"}
+    data["agents"] = [vice | {"label": "V32", "env_kwargs": {"image_size": 32}},
+                      vice | {"label": "V64", "env_kwargs": {"image_size": 64}}]
+    check_runnable(parse_preset(data, "defaults").cells)
 
 
 def test_an_observation_entry_the_task_lacks_is_refused_before_any_cell() -> None:
