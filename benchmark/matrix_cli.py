@@ -234,7 +234,8 @@ def run(
                 f"{len(other)} done cell(s) of {spec.name} in {store_path} were rewarded by "
                 f"another reward classifier than the one {other[0].env_kwargs['reward_classifier']}"
                 " names from this folder (its files differ), e.g. "
-                f"{other[0].describe()}: run from the folder they ran in, or into a new --store",
+                f"{other[0].describe()}: run from the folder they ran in (a relative path), or "
+                "into a new --store (a classifier trained again in place)",
                 param_hint="PRESET")
         summary = run_matrix(
             cells, db, pool,
@@ -371,6 +372,10 @@ def report(
                                       "'intervals' that missed their own point).",
                                       min=100, max=100_000)] = 2000,
     task_version: VersionOpt = None,
+    artifacts: Annotated[Path | None, typer.Option(
+        help="The run's artifacts root, if it gave `matrix run` one [default: <store dir>/"
+             "<store stem>-artifacts]: each cell's run.json names the reward classifier it "
+             "was rewarded by.")] = None,
 ) -> None:
     """Write report.md (+ PNG) and a self-contained report.html for PRESET."""
     from benchmark.report import REPORT_FIGURES, write_report
@@ -407,7 +412,7 @@ def report(
         except OSError as err:
             raise typer.BadParameter(f"{out} cannot be created: {err.strerror}",
                                      param_hint="--out") from None
-        files = write_report(spec, db, out, reps=reps)
+        files = write_report(spec, db, out, reps=reps, artifacts_root=artifacts)
     for line in files.markdown.read_text(encoding="utf-8").splitlines():
         if line.startswith("WARNING:"):  # not only in a file the user may not open
             console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True)

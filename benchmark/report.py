@@ -139,8 +139,10 @@ def collect(preset: Preset, store: Store) -> tuple[dict[str, CellMetrics], dict[
     return metrics, rows
 
 
-def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Section]:
-    """Compute every section of the report."""
+def build_sections(preset: Preset, store: Store, reps: int = 2000,
+                   artifacts_root: Path | None = None) -> list[Section]:
+    """Compute every section of the report (`artifacts_root`: the cells' folders, default
+    `default_artifacts_root` of the store)."""
     metrics, rows = collect(preset, store)
     # A failed cell that a worker is running again counts as running, not failed as well
     # ("Not started: -1", and listed under "Failed cells" while it ran).
@@ -153,7 +155,7 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
     for cell in cells:
         groups.setdefault((cell.task_label, cell.method), []).append(cell)
 
-    sections = [_status_section(preset, store, metrics, rows)]
+    sections = [_status_section(preset, store, metrics, rows, artifacts_root)]
 
     success = Table(["Task"] + methods, [])
     for task in tasks:
@@ -267,7 +269,8 @@ def build_sections(preset: Preset, store: Store, reps: int = 2000) -> list[Secti
 
 
 def _status_section(
-    preset: Preset, store: Store, metrics: dict[str, CellMetrics], rows: dict[str, dict]
+    preset: Preset, store: Store, metrics: dict[str, CellMetrics], rows: dict[str, dict],
+    artifacts_root: Path | None = None,
 ) -> Section:
     hashes = {c.config_hash for c in preset.cells}
     failed = sum(1 for h in hashes if h in rows and rows[h]["status"] == "failed")
@@ -315,8 +318,8 @@ def _status_section(
     from benchmark.learned_reward import cells_with_another_classifier
     from benchmark.matrix import default_artifacts_root
 
-    relabelled = cells_with_another_classifier(preset.cells, set(metrics),
-                                               default_artifacts_root(store.path))
+    relabelled = cells_with_another_classifier(
+        preset.cells, set(metrics), artifacts_root or default_artifacts_root(store.path))
     if relabelled:
         paragraphs.insert(0, f"WARNING: {len(relabelled)} of the done cells were rewarded by "
                              "another reward classifier than the one their reward_classifier "
@@ -746,10 +749,11 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
 REPORT_FIGURES = ("learning_curves.png", "performance_profile.png")
 
 
-def write_report(preset: Preset, store: Store, out_dir: Path, reps: int = 2000) -> ReportFiles:
+def write_report(preset: Preset, store: Store, out_dir: Path, reps: int = 2000,
+                 artifacts_root: Path | None = None) -> ReportFiles:
     """Write ``report.md`` (+ PNG files) and ``report.html`` for a preset into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    sections = build_sections(preset, store, reps=reps)
+    sections = build_sections(preset, store, reps=reps, artifacts_root=artifacts_root)
     for stale in REPORT_FIGURES:
         (out_dir / stale).unlink(missing_ok=True)  # a figure this report lacks must not linger
     title = f"InsertBench matrix report: {preset.name}"

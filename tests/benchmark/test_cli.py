@@ -2185,7 +2185,7 @@ def test_a_matrix_refuses_done_cells_another_reward_classifier_rewarded(capsys, 
         'eval_seeds = { start = 1000000 }\n[env_kwargs]\nreward = "classifier"\n'
         'reward_classifier = "clf"\n[[agents]]\nname = "p_controller"\nbudget_steps = 0\n')
     matrix = ["matrix", "run", "../p.toml", "--store", "../store.sqlite", "--executor",
-              "inline", "--no-progress"]
+              "inline", "--no-progress", "--artifacts", "../art"]
     os.chdir("A")
     code, _, err = run_cli(capsys, *matrix)
     assert code == 0, err
@@ -2194,7 +2194,7 @@ def test_a_matrix_refuses_done_cells_another_reward_classifier_rewarded(capsys, 
     assert code == 2 and "1 done cell(s) of clfmix in ../store.sqlite were rewarded by another " \
         "reward classifier than the one clf names from this folder" in " ".join(err.split()), err
     code, _, err = run_cli(capsys, "matrix", "report", "../p.toml", "--store", "../store.sqlite",
-                           "--out", "report")
+                           "--out", "report", "--artifacts", "../art")  # the run's (diff32)
     assert code == 0, err
     assert "WARNING: 1 of the done cells were rewarded by another reward classifier" in \
         Path("report/report.md").read_text()
