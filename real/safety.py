@@ -57,10 +57,13 @@ PLAUSIBLE_WRENCH = (5000.0, 500.0)
 #: one reading 1e6 s ahead was taken, and every genuine one after it read as "went back".
 STAMP_LEAD_S = 1.0
 
-#: New controller cycles in a row with a bit-identical F/T reading that make it a frozen one
-#: (a dead sensor, a stuck RTDE field): 0.1 s at 500 Hz. A real sensor's noise, and the twin's
-#: solver, change its last digits every cycle (longest run on the twin: 2 reads, one cycle); a
-#: frozen or all-zero reading was accepted, and the force limit never tripped.
+#: New controller cycles in a row with a bit-identical F/T reading, while the controller reports
+#: the TCP moving faster than `FROZEN_POSE_SPEED_M_S`, that make it a frozen one (a dead sensor,
+#: a stuck RTDE field): 0.1 s at 500 Hz. A real sensor's noise changes its last digits every
+#: cycle, and the twin's solver while the arm moves (longest run: 2 reads, one cycle); a frozen
+#: or all-zero reading was accepted, and the force limit never tripped. At rest the twin's
+#: wrench settles bit-identical: a policy holding still tripped it, which `validate` takes for
+#: the cell's failure (diff33). A frozen sensor is harmless until the arm moves.
 FROZEN_WRENCH_CYCLES = 50
 #: Likewise a TCP pose reading bit-identical for this many new cycles while the controller
 #: reports the TCP moving faster than `FROZEN_POSE_SPEED_M_S` [m/s]: a stuck pose field passed
@@ -88,6 +91,11 @@ TRIP_KINDS = (
     "reading",
     "connection",
 )
+
+
+def _moving(speed: np.ndarray) -> bool:
+    """Whether a TCP speed reading [m/s, rad/s] says the arm moves (`FROZEN_POSE_SPEED_M_S`)."""
+    return float(np.linalg.norm(speed[:3])) > FROZEN_POSE_SPEED_M_S
 
 
 class SafetyTrip(RuntimeError):
@@ -220,8 +228,9 @@ class SafeRobot:
                 self.trip("reading", f"the robot reports an implausible {name} {value} (beyond "
                           f"{bounds[0]:g}, {bounds[1]:g})")
         if self._last_stamp != stamp_before:  # a new controller cycle
-            self._check_not_frozen(tuple(float(v) for v in wrench))
-            self._check_pose_not_frozen(pos, mat, np.asarray(speed, dtype=np.float64))
+            speed_now = np.asarray(speed, dtype=np.float64)
+            self._check_not_frozen(tuple(float(v) for v in wrench), _moving(speed_now))
+            self._check_pose_not_frozen(pos, mat, speed_now)
         return RobotState(
             pos=pos,
             mat=mat,
@@ -350,9 +359,10 @@ class SafeRobot:
             self._tool_reference = tool
         return pos, mat
 
-    def _check_not_frozen(self, wrench: tuple[float, ...]) -> None:
-        """Trip on an F/T reading bit-identical for `FROZEN_WRENCH_CYCLES` new cycles."""
-        same = wrench == self._last_raw_wrench
+    def _check_not_frozen(self, wrench: tuple[float, ...], moving: bool) -> None:
+        """Trip on an F/T reading bit-identical for `FROZEN_WRENCH_CYCLES` new cycles in which
+        the controller reported the TCP moving."""
+        same = moving and wrench == self._last_raw_wrench
         self._same_wrench_cycles = self._same_wrench_cycles + 1 if same else 0
         self._last_raw_wrench = wrench
         if self._same_wrench_cycles >= FROZEN_WRENCH_CYCLES:
@@ -366,8 +376,7 @@ class SafeRobot:
         """Trip on a TCP pose bit-identical for `FROZEN_POSE_CYCLES` new cycles in which the
         controller reported the TCP moving (a stuck pose field)."""
         pose = tuple(float(v) for v in (*pos, *mat.ravel()))
-        moving = float(np.linalg.norm(speed[:3])) > FROZEN_POSE_SPEED_M_S
-        same = moving and pose == self._last_raw_pose
+        same = _moving(speed) and pose == self._last_raw_pose
         self._same_pose_cycles = self._same_pose_cycles + 1 if same else 0
         self._last_raw_pose = pose
         if self._same_pose_cycles >= FROZEN_POSE_CYCLES:

@@ -459,6 +459,19 @@ def test_a_frozen_wrench_reading_trips_before_the_plug_presses(reading):
     env.close()
 
 
+def test_a_policy_holding_still_is_no_frozen_sensor():
+    """At rest the twin's wrench settles bit-identical: a policy holding still tripped the frozen
+    F/T check ("reading"), which `validate` takes for the cell's failure, so its session could
+    never get past the seed (diff33). A frozen sensor is found once the arm moves (above)."""
+    env = real.make_twin(USB, seed=0)
+    env.reset(seed=0)
+    truncated = False
+    while not truncated:  # 5 s at rest: 2,500 controller cycles
+        *_, terminated, truncated, info = env.step(np.zeros(3, np.float32))
+        assert info["safety_trip"] is None, info["safety_message"]
+    env.close()
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     # "> 0" let inf (or 1e9) through, and the check it sets was off without a word.
     ({"force_limit_n": float("inf")}, "force_limit_n must be a finite number"),
