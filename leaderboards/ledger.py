@@ -604,7 +604,8 @@ class Ledger:
                 raise LedgerError(f"entry {entry['entry_id'][:12]} of round {active.number} was "
                                   f"verified at {hidden['evaluated_at']}, after this machine's "
                                   f"clock ({now}): closing the round now would date it after "
-                                  "the round; set the clock right first (nothing was changed)")
+                                  "the round; set this clock right, or, if it is right, verify "
+                                  "that entry again here first (nothing was changed)")
         return rounds
 
     def _salt_op(self, track: str, op: Callable[[SaltRounds], SaltRound],
