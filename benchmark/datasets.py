@@ -155,10 +155,12 @@ def run_episode(
         for rows in (*observations.values(), *infos.values(), parts, actions, rewards,
                      terminations, truncations):
             rows.pop()
-        if not actions:
-            raise RuntimeError(f"{env.spec.id if env.spec else 'the env'} blew up on the first "
-                               f"step of the episode at seed {env_seed} "
-                               f"({info['physics_error']}): no episode to record")
+        if not actions:  # one line, as a collection that gives up (an internal error: diff32)
+            raise CollectionGaveUp(
+                f"{env.spec.id if env.spec else 'the env'} blew up on the first step of the "
+                f"episode at seed {env_seed} ({info['physics_error']}): no episode to record",
+                "collect with other env kwargs (this attempt's seed is fixed: a rerun blows up "
+                "again)")
         truncations[-1] = True
     episode = {f"obs/{k}": np.stack(v) for k, v in observations.items()}
     episode.update({f"info/{k}": np.asarray(v) for k, v in infos.items()})
