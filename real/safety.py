@@ -57,14 +57,19 @@ PLAUSIBLE_WRENCH = (5000.0, 500.0)
 #: one reading 1e6 s ahead was taken, and every genuine one after it read as "went back".
 STAMP_LEAD_S = 1.0
 
-#: New controller cycles in a row with a bit-identical F/T reading, while the controller reports
-#: the TCP moving faster than `FROZEN_POSE_SPEED_M_S`, that make it a frozen one (a dead sensor,
-#: a stuck RTDE field): 0.1 s at 500 Hz. A real sensor's noise changes its last digits every
-#: cycle, and the twin's solver while the arm moves (longest run: 2 reads, one cycle); a frozen
-#: or all-zero reading was accepted, and the force limit never tripped. At rest the twin's
-#: wrench settles bit-identical: a policy holding still tripped it, which `validate` takes for
-#: the cell's failure (diff33). A frozen sensor is harmless until the arm moves.
+#: New controller cycles in a row with a bit-identical F/T reading, while the arm is driven (the
+#: controller reports the TCP moving faster than `FROZEN_POSE_SPEED_M_S`, or the last servo
+#: target lies `FROZEN_WRENCH_PRESS_M` or more from the TCP: a push held against contact), that
+#: make it a frozen one (a dead sensor, a stuck RTDE field): 0.1 s at 500 Hz. A real sensor's
+#: noise changes its last digits every cycle, and the twin's solver while it is driven (longest
+#: run: 2 reads, one cycle); a frozen or all-zero reading was accepted, and the force limit
+#: never tripped. Held still in free air the twin's wrench settles bit-identical: a policy
+#: holding still tripped it, which `validate` takes for the cell's failure (diff33); counted
+#: only while moving, a dead sensor went unseen in a 30 N press against the board (diff34).
 FROZEN_WRENCH_CYCLES = 50
+#: How far the servo target may lie from the TCP before a still arm counts as pushing [m]: the
+#: impedance law's push grows with it (a 30 N press held the target 6 mm into the board).
+FROZEN_WRENCH_PRESS_M = 0.0005
 #: Likewise a TCP pose reading bit-identical for this many new cycles while the controller
 #: reports the TCP moving faster than `FROZEN_POSE_SPEED_M_S` [m/s]: a stuck pose field passed
 #: every check while the arm moved 8.5 mm under the policy, and after the next stop the first
@@ -229,7 +234,10 @@ class SafeRobot:
                           f"{bounds[0]:g}, {bounds[1]:g})")
         if self._last_stamp != stamp_before:  # a new controller cycle
             speed_now = np.asarray(speed, dtype=np.float64)
-            self._check_not_frozen(tuple(float(v) for v in wrench), _moving(speed_now))
+            pushing = self._last is not None and \
+                float(np.linalg.norm(self._last[0] - pos)) >= FROZEN_WRENCH_PRESS_M
+            self._check_not_frozen(tuple(float(v) for v in wrench),
+                                   _moving(speed_now) or pushing)
             self._check_pose_not_frozen(pos, mat, speed_now)
         return RobotState(
             pos=pos,
@@ -359,10 +367,10 @@ class SafeRobot:
             self._tool_reference = tool
         return pos, mat
 
-    def _check_not_frozen(self, wrench: tuple[float, ...], moving: bool) -> None:
+    def _check_not_frozen(self, wrench: tuple[float, ...], driven: bool) -> None:
         """Trip on an F/T reading bit-identical for `FROZEN_WRENCH_CYCLES` new cycles in which
-        the controller reported the TCP moving."""
-        same = moving and wrench == self._last_raw_wrench
+        the arm was driven (moving, or pushed by a servo target away from the TCP)."""
+        same = driven and wrench == self._last_raw_wrench
         self._same_wrench_cycles = self._same_wrench_cycles + 1 if same else 0
         self._last_raw_wrench = wrench
         if self._same_wrench_cycles >= FROZEN_WRENCH_CYCLES:

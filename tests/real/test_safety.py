@@ -459,10 +459,33 @@ def test_a_frozen_wrench_reading_trips_before_the_plug_presses(reading):
     env.close()
 
 
+@pytest.mark.parametrize(("start_mm", "speed"), [(13.0, 1.0), (15.0, 0.03)])
+def test_a_sensor_frozen_at_rest_trips_once_the_arm_presses_or_creeps(start_mm, speed):
+    """Counted only while the TCP moved faster than 2 mm/s, a sensor frozen at rest went unseen
+    through a 30 N press against the board (1 mm above it, the plug stopped at once) and a
+    1.5 mm/s creep into it (diff34): a servo target held away from the TCP counts too."""
+    env = real.make_twin(USB, seed=0, start_height_mm=start_mm, max_episode_steps=80,
+                         twin_kwargs={"protective_stop_force_n": 1000.0})
+    twin = env.unwrapped.robot
+    env.reset(seed=0, options={"tcp_offset_mm": (6.0, 0.0)})  # beside the opening: the board
+    stuck = twin.getActualTCPForce()
+    twin.getActualTCPForce = lambda: list(stuck)
+    truncated, steps = False, 0
+    while not truncated:
+        *_, terminated, truncated, info = env.step(np.array([0, 0, speed], np.float32))
+        steps += 1
+        if terminated:
+            break
+    assert info["safety_trip"] == "reading" and "unchanged for 50 controller cycles" in \
+        info["safety_message"]
+    assert steps <= (2 if speed == 1.0 else 30)  # the press at once; the creep on contact
+    env.close()
+
+
 def test_a_policy_holding_still_is_no_frozen_sensor():
     """At rest the twin's wrench settles bit-identical: a policy holding still tripped the frozen
     F/T check ("reading"), which `validate` takes for the cell's failure, so its session could
-    never get past the seed (diff33). A frozen sensor is found once the arm moves (above)."""
+    never get past the seed (diff33). Held still in free air, nothing drives the arm."""
     env = real.make_twin(USB, seed=0)
     env.reset(seed=0)
     truncated = False
