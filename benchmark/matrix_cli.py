@@ -384,6 +384,9 @@ def report(
     # files had its report.md replaced without a word. A folder of its figures alone is a
     # report interrupted before report.md (they come first): its own.
     check_output_dir(out, "--out", own="report.md", what="report", ignore=REPORT_FIGURES)
+    if artifacts is not None and not artifacts.is_dir():  # a typo checked nothing (diff34)
+        raise typer.BadParameter(f"{artifacts} is not a folder (the artifacts root `matrix run "
+                                 "--artifacts` was given)", param_hint="--artifacts")
     spec = _load(preset, task_version)
     store_path = _check_store(store or default_store_path(spec.name))  # the default too
     if not store_path.exists():

@@ -559,6 +559,23 @@ def _spelled_out_twins(cells: list[Cell], full: Mapping[tuple[str, str], dict[st
             "defaults); remove one" for a, b in twins]
 
 
+def _variant_key(task_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """What tells two task variants apart for `_spelled_out_twins`: the task version key of
+    the env a cell makes and scores (`evaluated_task_kwargs`: under a learned reward, the task
+    it wraps, cameras on, whose key a state env's leaves out: VICE at 32 and 64 px were
+    "twins", diff32), with a learned reward's own kwargs as spelled; None where it has none."""
+    from benchmark.learned_reward import evaluated_task_kwargs
+    from envs.version_key import task_version_key_if_any
+
+    evaluated = evaluated_task_kwargs(task_id, env_kwargs)
+    key = None if evaluated is None else task_version_key_if_any(task_id, evaluated)
+    if key is None or env_kwargs.get("reward") not in ("classifier", "vice"):
+        return key
+    wrapper = {k: v for k, v in env_kwargs.items()
+               if k in ("reward", "goal_hold_steps", "reward_classifier")}
+    return f"{key} {canonical_json(wrapper)}"
+
+
 def _unknown_obs_keys(cells: list[Cell], full: Mapping[tuple[str, str], dict[str, Any]],
                       spaces: Mapping[tuple[str, str], Any]) -> list[str]:
     """One line per agent config and task variant whose observation entries (``obs_keys``,
@@ -602,7 +619,6 @@ def check_runnable(cells: list[Cell]) -> None:
     from benchmark.vector_train import check_vector_training
     from envs.insertion_env import active_insertion_env
     from envs.tasks import pinned_versions
-    from envs.version_key import task_version_key_if_any
 
     problems: list[str] = []
     variants = {(c.task_id, canonical_json(dict(c.env_kwargs))): c for c in cells}
@@ -612,12 +628,8 @@ def check_runnable(cells: list[Cell]) -> None:
         try:
             with pinned_versions():  # a preset pins its task versions
                 env = make_env(cell.task_id, cell.env_kwargs)
-                # A learned reward's wrapper takes kwargs of its own and renders cameras a
-                # state env's key leaves out (VICE at 32 and 64 px were "twins", diff32):
-                # its variants are compared as spelled.
-                learned = cell.env_kwargs.get("reward") in ("classifier", "vice")
-                keys[variant] = (None if learned else task_version_key_if_any(
-                    cell.task_id, cell.env_kwargs)) or f"as spelled: {variant}"
+                keys[variant] = _variant_key(cell.task_id, cell.env_kwargs) or \
+                    f"as spelled: {variant}"
             spaces[variant] = env.observation_space
             try:  # CartPole-v1 failed every cell, "not an InsertBench insertion environment"
                 active_insertion_env(env)

@@ -2198,6 +2198,9 @@ def test_a_matrix_refuses_done_cells_another_reward_classifier_rewarded(capsys, 
     assert code == 0, err
     assert "WARNING: 1 of the done cells were rewarded by another reward classifier" in \
         Path("report/report.md").read_text()
+    code, _, err = run_cli(capsys, "matrix", "report", "../p.toml", "--store", "../store.sqlite",
+                           "--out", "report", "--artifacts", "../artt")  # a typo checked nothing
+    assert code == 2 and "../artt is not a folder" in err, err
     os.chdir("../A")
     assert run_cli(capsys, *matrix)[0] == 0  # from its own folder: the same classifier
 

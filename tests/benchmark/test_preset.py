@@ -342,6 +342,10 @@ def test_two_agents_apart_only_by_a_default_written_out_are_refused_before_any_c
     data["agents"] = [vice | {"label": "V32", "env_kwargs": {"image_size": 32}},
                       vice | {"label": "V64", "env_kwargs": {"image_size": 64}}]
     check_runnable(parse_preset(data, "defaults").cells)
+    # ...and a default spelled out under it is still one agent (diff34: accepted as two)
+    data["agents"] = [vice, vice | {"label": "V2", "env_kwargs": {"grasp_noise_mm": 0.0}}]
+    with pytest.raises(PresetError, match=r"agents 'vice' and 'V2' are one agent"):
+        check_runnable(parse_preset(data, "defaults").cells)
 
 
 def test_an_observation_entry_the_task_lacks_is_refused_before_any_cell() -> None:
