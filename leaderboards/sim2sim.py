@@ -155,9 +155,9 @@ def evaluate_noiseless(
 def _episodes(task: TrackTask, kind: str, policy_path: Path, env: gym.Env, seeds: list[int],
               version_key: str, engine: str) -> list[dict[str, Any]]:
     """The episodes of ``task`` on ``seeds`` in ``env`` (closed after). An exception inside
-    an episode is that episode's failure; a policy that cannot load, or that went past its mean
-    time an action, is a SubmissionError (scored, a busy machine's load was the engine's gap,
-    and every later episode failed at its first step; leader26)."""
+    an episode is that episode's failure; a policy that cannot load, or that went past its time
+    limits (`PolicyTooSlow`), is a SubmissionError (scored, a busy machine's load was the
+    engine's gap, and every later episode failed at its first step; leader26)."""
     def unless_too_slow() -> None:  # called inside run_episode's handler: the exception is at hand
         err = sys.exc_info()[1]
         if isinstance(err, PolicyTooSlow):
