@@ -382,12 +382,12 @@ class RealInsertionEnv(gym.Env):
             offset = requested
         self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
         socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
-        bias = state.wrench.copy()
         try:
+            bias = self._resting_wrench(state)
             local = safe.socket_frame(state.pos)
             if local[2] > -self.start_height_m + 1e-4:  # plug in or near the socket: pull out
                 state = self._release()
-                bias = state.wrench.copy()
+                bias = self._resting_wrench(state)
                 local = safe.socket_frame(state.pos)
                 up = socket_pos + socket_mat @ np.array([local[0], local[1], -self.start_height_m])
                 safe.move_linear(up, state.mat, self.safety.retract_speed_m_s, force_bias=bias)
@@ -645,6 +645,20 @@ class RealInsertionEnv(gym.Env):
                 f"the free-air F/T reading moved {force:.1f} N / {torque:.2f} N m from the "
                 "calibration's ft_bias (subtracted: each reset's own reading is the bias); "
                 "if the tool or payload changed, calibrate again", UserWarning, stacklevel=2)
+
+    def _resting_wrench(self, state: RobotState) -> np.ndarray:
+        """The wrench [N, N m] of the stopped arm: the median of `state`'s and
+        `BIAS_SAMPLES` - 1 more readings, one a control period. A reset's moves took their force
+        bias from one reading: a spike there read as the socket pulling the tool in at 300 N,
+        or moved the move's force limit by its size (diff33), as the episode's bias had."""
+        safe = self.safe
+        samples = [state.wrench]
+        for _ in range(BIAS_SAMPLES - 1):
+            t0 = safe.call("initPeriod")
+            samples.append(safe.read().wrench)
+            safe.call("kickWatchdog")  # where the first reset armed it
+            safe.call("waitPeriod", t0)
+        return np.median(samples, axis=0)
 
     def _release(self) -> RobotState:
         """Stop pressing before pulling out, and return the released reading.

@@ -556,3 +556,31 @@ def test_one_force_spike_while_the_bias_is_sampled_shifts_no_zero():
     spiking.spike_at = 5
     np.testing.assert_allclose(measure_ft_bias(spiking, samples=10),
                                measure_ft_bias(calm, samples=10), atol=0.5)
+
+
+def test_one_force_spike_in_the_reading_a_reset_starts_from_is_no_contact():
+    """A reset's retreat and start moves took their force bias from the one reading it started
+    with: a +300 N spike there tripped with the plug in free air ("not retracted: the socket
+    pulls the tool in with 300 N"), and a smaller one moved those moves' force limit (diff33)."""
+
+    class Spiking(DigitalTwinRobot):
+        spike_next = False
+
+        def getActualTCPForce(self):
+            wrench = list(super().getActualTCPForce())
+            if self.spike_next:
+                self.spike_next = False
+                wrench[2] += 300.0
+            return wrench
+
+    twin = Spiking(USB, seed=0, start_height_mm=15.0)
+    env = real.make(USB, robot=twin, socket_pose=twin.socket_pose(), start_height_mm=15.0,
+                    continuity_input=twin.continuity_input)
+    env.reset(seed=0)
+    for _ in range(3):  # up and aside, in free air
+        env.step(np.array([1.0, 0.0, -1.0], np.float32))
+    twin.spike_next = True
+    obs, _ = env.reset(seed=1)
+    assert not twin.spike_next  # the spike came, in the reset's first reading
+    assert np.abs(obs["wrench"][:3]).max() < 1.0
+    env.close()
