@@ -64,8 +64,8 @@ class ConnectorFamilyEnv(PlainSpec, gym.Env):
     | split | "train" | "train", "test", "challenge", "all" (catalog) or "procedural" |
     | hold_out | None | a connector of the split left out (paper 001's hold-one-out) |
     | connectors | None | explicit catalog names, instead of split and hold_out |
-    | procedural_count | 100 | procedural split: generator connectors 0 .. count-1 (<= 100,000) |
-    | procedural_seed | 0 | procedural split: the generator's seed offset |
+    | procedural_count | 100 | procedural split: members seed .. seed + count - 1 (<= 100,000) |
+    | procedural_seed | 0 | procedural split: the first member (an offset: 0 and 1 share 99) |
     | version | 0 | members' task version (the registered ID's -vN; "procedural" is v0 only) |
     | **env_kwargs | | passed to every member's `InsertionEnv` |
 
