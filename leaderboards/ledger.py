@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import glob
 import hashlib
 import json
 import math
@@ -392,14 +393,16 @@ class Ledger:
         return self.root / "salts" / f"{track}.json"
 
     # ------------------------------------------------------------------ reading
-    def entries(self, archived: bool = True) -> list[dict[str, Any]]:
-        """Every entry, validated, in a stable order (track, name, id); without ``archived``
-        not those stale ones whose policy was entered again (`archive_path`)."""
+    def entries(self, archived: bool = True, track: str | None = None) -> list[dict[str, Any]]:
+        """Every entry (of ``track``, if given), validated, in a stable order (track, name, id);
+        without ``archived`` not those stale ones whose policy was entered again
+        (`archive_path`)."""
         found = []
         entries = self.root / "entries"
-        paths = [*entries.glob("*/*.json"), *entries.glob("*/track-v*/*.json")]
+        tracks = "*" if track is None else glob.escape(track)
+        paths = [*entries.glob(f"{tracks}/*.json"), *entries.glob(f"{tracks}/track-v*/*.json")]
         if archived:
-            paths += entries.glob("*/keys-*/*.json")
+            paths += entries.glob(f"{tracks}/keys-*/*.json")
         # Not a writer's temporary file (`envs.json_files.written_whole`: ".<stem>.<pid>-<id>
         # .tmp.json"), which a kill -9 before its rename leaves: it blocked every command.
         for path in sorted(p for p in paths if not p.name.startswith(".")):
@@ -597,7 +600,7 @@ class Ledger:
         if active is None:
             return rounds  # the operation says so
         now = utc_now()
-        for entry in self.entries():
+        for entry in self.entries(track=rounds.track):  # another track's broken file blocked it
             hidden = entry["evaluations"].get("hidden")
             if hidden is not None and hidden["salt_sha256"] == active.salt_sha256 and \
                     not _within_round(hidden["evaluated_at"], None, now):
@@ -1295,6 +1298,8 @@ def verify(
         salt_round = own if recheck else rounds.require_active(salt)
     except SaltError as err:
         raise LedgerError(str(err)) from None
+    if not recheck:  # before minutes of evaluation, and again on the block's own date
+        _check_clock(short, utc_now(), salt_round)
     paths = stored_policy_paths(ledger, entry)
     # Seeds of this entry alone (`hidden_seeds`); a recheck recomputes the seeds it was given.
     per_entry = not recheck or entry["evaluations"]["hidden"].get("per_entry_seeds", False)
@@ -1358,14 +1363,9 @@ def verify(
     entry.pop("sim2sim", None)  # it belonged to the previous hidden evaluation
     if sim2sim:
         entry["sim2sim"] = pybullet_block()
-    at = evaluation["evaluated_at"]
-    if not _within_round(at, salt_round.opened_at, None):
-        # The date rule every reader applies (check_hidden_seeds): a clock an hour off wrote a
-        # "verified" block that made every later command refuse the ledger (leader26).
-        raise LedgerError(f"entry {short}: this machine's clock dates its hidden evaluation "
-                          f"{at}, before salt round {salt_round.number} opened "
-                          f"({salt_round.opened_at}, give or take an hour): set the clock right "
-                          "and verify again; nothing was written")
+    # The date rule every reader applies (check_hidden_seeds): a clock an hour off wrote a
+    # "verified" block that made every later command refuse the ledger (leader26).
+    _check_clock(short, evaluation["evaluated_at"], salt_round)
     with ledger.lock():
         try:  # again: a reveal or lose-round may have closed the round during the evaluation
             # Listed first: cut off before the entry is written, the listing is harmless.
@@ -1376,6 +1376,16 @@ def verify(
             raise LedgerError(f"{err} (it closed while entry {short} was evaluated; nothing "
                               "was written)") from None
         return Verification(ledger.replace(entry), entry, salt_round, rechecked=False)
+
+
+def _check_clock(short: str, at: str, salt_round: SaltRound) -> None:
+    """LedgerError unless `at`, this machine's clock, lies after the round opened (give or take
+    `CLOCK_SKEW_S`): a hidden block dated before it is refused by every reader."""
+    if not _within_round(at, salt_round.opened_at, None):
+        raise LedgerError(f"entry {short}: this machine's clock dates its hidden evaluation "
+                          f"{at}, before salt round {salt_round.number} opened "
+                          f"({salt_round.opened_at}, give or take an hour): set the clock right "
+                          "and verify again; nothing was written")
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,11 @@ def test_a_clock_an_hour_off_writes_no_block_the_ledger_then_refuses(
     assert _cli("render", "--out", "site", "--no-gifs").exit_code == 0  # still readable
     monkeypatch.setattr(salts_module, "utc_now", clock(+2))  # a right clock: it closes
     monkeypatch.setattr(ledger_module, "utc_now", clock(+2))
-    assert _cli("reveal", "--track", TINY, "--salt-file", "secret/salt").exit_code == 0
+    broken = Path("ledger/entries/another-track/x.json")  # not this track's: not read
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{")
+    result = _cli("reveal", "--track", TINY, "--salt-file", "secret/salt")
+    assert result.exit_code == 0, result.output
 
 
 def test_the_same_policy_under_other_names_is_not_entered_again(
