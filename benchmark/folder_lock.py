@@ -26,9 +26,11 @@ def run_lock(out_dir: Path, lock_file: str = LOCK_FILE, what: str = "run") -> It
     one dataset twice over. A folder left holding only the lock (a run refused before its
     first checkpoint) is left as it was: the lock file removed, and the folders made for it
     too."""
+    from benchmark.cli_options import file_in_the_way
+
     made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]  # innermost first
-    if out_dir.exists() and not out_dir.is_dir():  # a recipe's part folder: FileExistsError
-        raise ValueError(f"{out_dir} is a file where the {what}'s folder belongs; remove it")
+    if (file := file_in_the_way(out_dir)) is not None:  # a recipe's part: FileExistsError
+        raise ValueError(f"{file} is a file where the {what}'s folder belongs; remove it")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / lock_file
     if path.is_dir():  # an IsADirectoryError, as an internal error (data23)
