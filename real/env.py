@@ -383,11 +383,12 @@ class RealInsertionEnv(gym.Env):
         self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
         socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
         try:
-            bias = self._resting_wrench(state)
             local = safe.socket_frame(state.pos)
-            if local[2] > -self.start_height_m + 1e-4:  # plug in or near the socket: pull out
+            near = local[2] > -self.start_height_m + 1e-4  # plug in or near the socket
+            if near:  # stop pressing first: the pull-out's bias is the released arm's
                 state = self._release()
-                bias = self._resting_wrench(state)
+            bias = self._resting_wrench(state)
+            if near:  # pull out
                 local = safe.socket_frame(state.pos)
                 up = socket_pos + socket_mat @ np.array([local[0], local[1], -self.start_height_m])
                 safe.move_linear(up, state.mat, self.safety.retract_speed_m_s, force_bias=bias)
