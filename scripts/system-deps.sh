@@ -22,7 +22,10 @@ sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 $sudo apt-get update -qq
 if $want_browser; then
-    if apt-cache policy "$browser" 2>/dev/null | grep -q "Candidate: [0-9]"; then
+    # Read the policy whole first: under pipefail, grep -q exiting at its match can kill
+    # apt-cache with SIGPIPE and turn a found package into "not found".
+    policy=$(apt-cache policy "$browser" 2>/dev/null || true)
+    if grep -q "Candidate: [0-9]" <<<"$policy"; then
         missing+=("$browser")
     else
         echo "system-deps: no $browser package here; the leaderboard site test will be skipped" >&2
