@@ -47,6 +47,7 @@ def load(task_id: str, *, seed: int | None = None, **env_kwargs: Any) -> InsertB
         env_kwargs["max_episode_steps"] = check_time_limit(env_kwargs["max_episode_steps"])
     if "render_mode" in env_kwargs:  # gym.make's own use of it raised AttributeError on 1
         check_choice("render_mode", env_kwargs["render_mode"], (None, "rgb_array"))
+    seed = check_seed(seed)  # before the env (and its cameras) is built for nothing
     return InsertBenchDmEnv(gym.make(task_id, **env_kwargs), seed=seed)
 
 

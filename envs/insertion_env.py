@@ -100,7 +100,11 @@ class InsertionEnv(PlainSpec, gym.Env):
     ## Action Space
     Box(-1, 1, (3,)) for `action_mode="xyz"` (papers 000/001) or (6,) for `"pose"` (SERL): a
     delta TCP pose in the TCP frame, scaled by `action_scale_m` [m] and `action_scale_rad` [rad].
-    In "xyz" mode the orientation reference stays at the start orientation. With `workspace_mm`
+    In "xyz" mode actions do not turn the orientation reference: it starts at the start
+    orientation and, like the position, is kept within `rotation_limit_rad` (0.05 rad) of the
+    measured TCP, so a contact that twists the tool further drags it along and it does not come
+    back (0.011 rad on RAMCard-v1 pushed sideways against its socket's edge; `real/` holds
+    the start orientation instead; README, "Known fidelity gaps"). With `workspace_mm`
     the reference position is clipped to SERL's safety box: within `workspace_mm` of the socket
     axis in x and y, and at most `workspace_mm` above the nominal start height. From task
     version 3, in "pose" mode the orientation reference stays within 0.25 rad of the start
@@ -222,6 +226,9 @@ class InsertionEnv(PlainSpec, gym.Env):
         reference_mode: str = "accumulate",
         render_mode: str | None = None,
     ) -> None:
+        if not isinstance(task, TaskSpec):  # an ID read `.connector` off a str
+            raise TypeError(f"task must be a TaskSpec (envs.task_spec(ID) gives an ID's), got "
+                            f"{task!r}; gym.make(ID) builds a registered task")
         options = check_options(
             task.connector,
             action_mode=action_mode,

@@ -157,7 +157,7 @@ class NISTBoardEnv(PlainSpec, gym.Env):
     |---|---|---|
     | part | "sequence" | a name of `NIST_PARTS` or "sequence" |
     | sequence | all parts | the parts of the sequence, in order |
-    | steps_per_part | 50 | steps (0.1 s) allowed per part |
+    | steps_per_part | 50 | policy steps allowed per part (1/`control_hz` each: 5 s at 10 Hz) |
     | **env_kwargs | | passed to every part's `InsertionEnv` |
 
     ## Version History

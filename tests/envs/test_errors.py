@@ -128,6 +128,9 @@ def test_unknown_kwarg_and_task():
         gym.make("InsertBench/USB-v0", max_episode_step=40)
     with pytest.raises(gym.error.Error):
         gym.make("InsertBench/HDMI-v0")
+    # An ID given to the class read `.connector` off the str (envs27)
+    with pytest.raises(TypeError, match="task must be a TaskSpec"):
+        envs.InsertionEnv("InsertBench/USB-v0")
 
 
 @pytest.mark.parametrize(
