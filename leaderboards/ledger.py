@@ -138,11 +138,30 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
                     DEV_SEED_BASE + i for i in range(len(seeds))]:
                 raise LedgerError(f"{name} episodes of {label} are not on the public dev seeds "
                                   f"{DEV_SEED_BASE}, {DEV_SEED_BASE + 1}, ... in order")
+        for episode in evaluation["episodes"]:
+            _check_episode_record(episode, f"{name} episode of {episode['task']} on seed "
+                                           f"{episode['seed']}")
     _check_track_episodes(entry)
     _check_metadata(entry)
     _check_policy_files(entry)
     if "sim2sim" in entry:
         _check_sim2sim(entry)
+
+
+def _check_episode_record(episode: Mapping[str, Any], where: str) -> None:
+    """LedgerError unless the record agrees with itself as `envs.episode.run_episode` writes
+    it: a success has its steps and time to success (within the episode), a failure neither.
+    An entry file edited to successes without them ranked on them, and stopped `render`."""
+    success, steps = episode["success"], episode["steps_to_success"]
+    timed = episode["time_to_success_s"]
+    if success != (steps is not None) or (steps is None) != (timed is None):
+        raise LedgerError(f"{where}: success {success} with steps_to_success {steps} and "
+                          f"time_to_success_s {timed} (a success has both, a failure neither)")
+    if steps is not None and not (steps <= episode["steps"] and timed > 0):
+        raise LedgerError(f"{where}: success after {steps} steps ({timed} s) of an episode of "
+                          f"{episode['steps']}")
+    if success and (episode.get("failure") or episode.get("safety_trip")):
+        raise LedgerError(f"{where}: a success with a failure or safety trip recorded")
 
 
 def _check_track_episodes(entry: Mapping[str, Any]) -> None:
@@ -984,6 +1003,15 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
         raise LedgerError(f"submission.toml: name {submission.name!r} shows no visible "
                           "character")
     track = submission.track
+    # The files of a stale entry, or of another track's entry, are public: entered under
+    # another name they took the entry over and refused its owner's resubmission (leader27).
+    for other in ledger.entries(archived=False):
+        if (other["entry_id"] == submission.policy_sha256
+                and name_key(other["name"]) != name_key(submission.name)
+                and not (builtin and other.get("builtin"))):
+            raise LedgerError(f"this policy is entry {other['entry_id'][:12]} of "
+                              f"{other['track']} ({other['name']!r}); it enters again, on this "
+                              "track or another, under that name only")
     current = list(_current_entries(ledger, track))
     # A stale entry's policies are its owner's to enter again: taken into another submission
     # first, they refused the owner's own resubmission (leader21).

@@ -305,7 +305,10 @@ def _keep_names_apart(ax: Any, names: list[Any]) -> None:
 
 
 def _render_gif(ledger: Ledger, entry: dict[str, Any], episode: dict[str, Any], path: Path) -> None:
-    """Replay one evaluation episode (same policy, same seed) with rendering; write a GIF."""
+    """Replay one evaluation episode (same policy, same seed) with rendering; write a GIF.
+
+    RuntimeError, and no GIF, where the replay ends otherwise than the recorded episode (another
+    host's floating point, an edited entry): the caption beside it describes the record."""
     import gymnasium as gym
     import imageio.v2 as imageio
 
@@ -322,10 +325,15 @@ def _render_gif(ledger: Ledger, entry: dict[str, Any], episode: dict[str, Any], 
         policy = load_policy(entry["policy"]["kind"],
                              stored_policy_paths(ledger, entry)[episode["task"]], env)
         frames: list[np.ndarray] = []
-        run_episode(env, policy, episode["seed"], task_id=episode["task_id"],
-                    task_version_key=episode["task_version_key"], frames=frames)
+        replay = run_episode(env, policy, episode["seed"], task_id=episode["task_id"],
+                             task_version_key=episode["task_version_key"], frames=frames)
     finally:
         env.close()
+    if replay.steps_to_success != episode["steps_to_success"]:
+        def outcome(steps: int | None) -> str:
+            return "failure" if steps is None else f"success after {steps} steps"
+        raise RuntimeError(f"replayed here it ends in {outcome(replay.steps_to_success)}, "
+                           f"evaluated in {outcome(episode['steps_to_success'])}")
     small = [f[::GIF_STRIDE, ::GIF_STRIDE] for f in frames]
     with written_whole(path) as tmp:  # a truncated GIF would be kept: renders skip existing ones
         imageio.mimsave(tmp, small, duration=100, loop=0)

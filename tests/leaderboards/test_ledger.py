@@ -1677,6 +1677,25 @@ def test_a_render_into_an_earlier_site_shows_this_rounds_episodes_and_no_deleted
     assert all(file.read_text() == "mine" for file in mine)
 
 
+def test_a_replay_that_ends_otherwise_than_its_record_shows_no_gif(submitted: Ledger):
+    """leader27: the GIF's replay was never compared with the record its caption describes: on
+    another host (or of an edited entry) the "best" GIF could show another outcome."""
+    (entry,) = submitted.entries()
+    path = submitted.entry_path(entry["track"], entry["entry_id"])
+    edited = json.loads(path.read_text())
+    episodes = edited["evaluations"]["dev"]["episodes"]
+    best = min((e for e in episodes if e["success"]), key=lambda e: e["steps_to_success"])
+    steps = best["steps_to_success"]
+    best.update(steps_to_success=steps - 1,
+                time_to_success_s=best["time_to_success_s"] * (steps - 1) / steps)
+    path.write_text(json.dumps(edited))
+    assert _cli("render", "--out", "site").exit_code == 0
+    page = " ".join(Path(f"site/entries/{TINY}-{entry['entry_id']}.html").read_text().split())
+    assert (f"best episode: no replay (replayed here it ends in success after {steps} steps, "
+            f"evaluated in success after {steps - 1} steps)") in page
+    assert len(list(Path("site").glob("media/*.gif"))) == 1  # the worst episode's
+
+
 def test_a_gif_cut_short_by_a_full_disk_is_rendered_again(submitted: Ledger, monkeypatch):
     """GIFs were written in place, and a render keeps the GIFs it finds: one cut short by a full
     disk stayed on the site, truncated, through every later render."""
@@ -1858,6 +1877,48 @@ def test_a_task_on_which_entries_already_act_alike_tells_no_policy_apart():
             record["path_length_m"] /= 1.3
     with pytest.raises(LedgerError, match="this policy's MetalPegRect policy acts as entry"):
         _check_acts_new(ledger, track, mine, per_task=True)
+
+
+def test_an_entrys_published_policy_enters_again_under_its_name_only(
+        submitted: Ledger, monkeypatch: pytest.MonkeyPatch, tiny_track):
+    """leader27: a stale entry's published files, submitted by another under their own name,
+    took the entry over (its owner's resubmission was then "already entry"); so could another
+    track's entry's."""
+    (entry,) = submitted.entries()
+    monkeypatch.setitem(tracks.TRACKS, "tiny2", dataclasses.replace(tiny_track, name="tiny2"))
+    Path("thief").mkdir()
+    shutil.copytree(stored_policy_paths(submitted, entry)["USB"], "thief/policy")
+    write_toml(Path("thief"), name="Totally mine", track="tiny2")
+    result = _cli("submit", "thief")
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.stderr.split()) == (
+        f"insertbench: error: this policy is entry {entry['entry_id'][:12]} of {TINY} "
+        "('P-controller'); it enters again, on this track or another, under that name only")
+    make_stale(submitted, entry)
+    write_toml(Path("thief"), name="Totally mine")
+    assert "under that name only" in _cli("submit", "thief").stderr
+    again = _cli("submit", "sub")  # the owner's, under its name
+    assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"success": True}, "success True with steps_to_success None and time_to_success_s None"),
+    ({"success": True, "steps_to_success": 999, "time_to_success_s": 99.9},
+     "success after 999 steps (99.9 s) of an episode of"),
+    ({"success": True, "steps_to_success": 3, "time_to_success_s": 0.3,
+      "failure": "physics error: x"}, "a success with a failure or safety trip recorded"),
+])
+def test_an_episode_record_edited_against_itself_is_refused(submitted: Ledger, edit, message):
+    """leader27: dev failures edited to `success: true` (their steps to success left null)
+    ranked as successes, and the site's caption then stopped `render` with a TypeError."""
+    (entry,) = submitted.entries()
+    path = submitted.entry_path(entry["track"], entry["entry_id"])
+    edited = json.loads(path.read_text())
+    failed = next(e for e in edited["evaluations"]["dev"]["episodes"] if not e["success"])
+    failed.update(edit)
+    path.write_text(json.dumps(edited))
+    result = _cli("render", "--out", "site", "--no-gifs")
+    assert result.exit_code == 1 and message in " ".join(result.stderr.split()), result.output
 
 
 def test_a_stale_entrys_name_stays_its_owners(submitted: Ledger):
