@@ -348,6 +348,20 @@ class DeterministicActor(nn.Module):
         return torch.tanh(self.net(self.encoder(obs)))
 
 
+def entropy_target(target: float | None, action_dim: int, default: float) -> float:
+    """SAC's entropy target [nats], `default` where None. A policy on [-1, 1]^action_dim has
+    at most action_dim ln 2 nats (the uniform's): a target there or above is never reached,
+    and the temperature grows without bound (alpha 2e5 after 1,500 updates at 10 nats)."""
+    if target is None:
+        return float(default)
+    ceiling = action_dim * math.log(2)
+    if target >= ceiling:
+        raise ValueError(f"target_entropy {target} nats is not below {ceiling:.3f}, the most a "
+                         f"policy on [-1, 1]^{action_dim} can have: the temperature would grow "
+                         "without bound")
+    return float(target)
+
+
 class SquashedGaussianActor(nn.Module):
     """tanh-squashed diagonal Gaussian policy (SAC, Haarnoja et al. 2018, appendix C)."""
 

@@ -50,6 +50,7 @@ from agents.networks import (
     ObsEncoder,
     QEnsemble,
     SquashedGaussianActor,
+    entropy_target,
     obs_to_torch,
     random_shift,
     soft_update,
@@ -156,8 +157,8 @@ class RLPDAgent(OffPolicyAgent):
         super().__init__(observation_space, action_space, config, seed=seed)
         self.demo_buffer = ReplayBuffer(observation_space, self.action_dim,
                                         config.demo_buffer_size)
-        self.target_entropy = (-self.action_dim / 2 if config.target_entropy is None
-                               else config.target_entropy)
+        self.target_entropy = entropy_target(config.target_entropy, self.action_dim,
+                                             default=-self.action_dim / 2)
         # One encoder (DrQ): the critic's parameters, trained by the critic loss only; the actor
         # and the target heads read its features.
         self.encoder = ObsEncoder(observation_space, config.obs_keys, config.image_feature_dim,

@@ -36,6 +36,7 @@ from agents.networks import (
     ObsEncoder,
     QEnsemble,
     SquashedGaussianActor,
+    entropy_target,
     obs_to_torch,
     random_shift,
     soft_update,
@@ -140,9 +141,8 @@ class SACAgent(OffPolicyAgent):
         seed: int = 0,
     ):
         super().__init__(observation_space, action_space, config, seed=seed)
-        self.target_entropy = (
-            -float(self.action_dim) if config.target_entropy is None else config.target_entropy
-        )
+        self.target_entropy = entropy_target(config.target_entropy, self.action_dim,
+                                             default=-self.action_dim)
 
         # One encoder: the critic's parameters (trained by the critic loss), read by the actor.
         self.encoder = ObsEncoder(

@@ -291,6 +291,11 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("sac", {"utd_ratio": 10**8}, r"SACConfig.utd_ratio must be at most 1,000 updates per "),
         ("sac", {"random_steps": 10**20}, r"SACConfig.random_steps must be at most 1,000,000,000"),
         ("state_iql", {"hidden": ""}, r"StateIQLConfig.hidden must be a non-empty tuple"),
+        # agents27: an entropy no policy on [-1, 1]^A reaches grew alpha to 2e5
+        ("sac", {"target_entropy": 10}, r"target_entropy 10.0 nats is not below \d\.\d{3}, the "
+                                        r"most a policy on \[-1, 1\]\^\d can have"),
+        ("rlpd", {"target_entropy": 10}, r"target_entropy 10.0 nats is not below"),
+        ("hil_serl", {"target_entropy": 10}, r"target_entropy 10.0 nats is not below"),
     ],
 )
 def test_bad_config_values_raise_clear_errors(name, config, pattern):
