@@ -274,3 +274,11 @@ class ODAAgent(AWACAgent):
         super()._load_extra_state(state)
         self.offline.ensure([int(t) for t in state.get("offline_tasks", [])])
         self.demos.ensure([int(t) for t in state.get("demo_tasks", [])])
+
+    def load_state(self, path: str | Path, meta: dict[str, Any]) -> None:
+        """AWAC's, with the offline data where ODA keeps it, per task: AWAC's test of its own
+        replay read ODA's online buffer B, empty after an adapt without the demos in it, and
+        marked a checkpoint that held every offline row as lost (agents27)."""
+        super().load_state(path, meta)
+        held = sum(len(b) for b in self.offline.buffers.values())
+        self.offline_data_lost = self.offline_rows > 0 and held == 0

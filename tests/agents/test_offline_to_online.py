@@ -324,6 +324,13 @@ def test_oda_meta_trains_adapts_from_demos_and_finetunes(tmp_path):
     assert len(restored.context) == len(demos["action"])
     assert restored.offline.task_ids == [0, 1] and restored.demos.task_ids == [0, 1]
     _same_actions(agent, restored, env)
+    # Its offline rows are in the task buffers, not in B: AWAC's test of B marked them lost
+    # after an adapt that leaves the demos out of B (agents27).
+    agent.config.demos_in_online_buffer = False
+    agent.adapt(demos)
+    agent.save(tmp_path / "ckpt2", include_replay=True)
+    assert not load_agent(tmp_path / "ckpt2").offline_data_lost
+    assert load_agent(tmp_path / "weights_only").offline_data_lost
 
 
 def test_an_oda_copy_without_its_context_acts_as_the_agent_does_next_episode(tmp_path):
