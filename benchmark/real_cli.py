@@ -372,6 +372,13 @@ def validate(
     )
 
     check_output_dir(out, "--out")
+    if twin and sim_episodes is not None and sim_episodes < episodes:
+        # Its trials on seeds the simulation did not run each counted as a trial of their own:
+        # four replays of one episode, micrometres apart, made a 4-trial interval (real28).
+        raise typer.BadParameter(
+            f"the twin's {episodes} trials count once per simulated episode they replay: give "
+            f"at least as many ({sim_episodes} given), or leave it out",
+            param_hint="--sim-episodes")
     kind = policy or (PolicyKind.checkpoint if checkpoint is not None else None)
     if kind is None:
         raise typer.BadParameter("give --checkpoint PATH or --policy p_controller")

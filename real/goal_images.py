@@ -94,6 +94,9 @@ def load(path: str | Path, task: str, *, for_robot: bool = False) -> dict[str, n
     if not path.is_file():
         raise ValueError(f"no goal-image file {path} (record one with `insertbench real "
                          f"record-goal`)")
+    if not zipfile.is_zipfile(path):  # numpy's message for a JSON file advised allow_pickle
+        raise ValueError(f"{path} is not a goal-image file (not an .npz archive; record one "
+                         "with `insertbench real record-goal`)")
     try:  # a damaged archive is a BadZipFile (a cut-off file) or a zlib.error, when opened or
         # when an image is read (a bad CRC): both were internal errors naming no file
         data = np.load(path, allow_pickle=False)

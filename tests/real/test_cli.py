@@ -338,6 +338,11 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
         (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
           "--sim-episodes", "0", "--out", "report"],
          "'--sim-episodes': Input should be greater than or equal to 1"),
+        # real28: the twin's 4 replays of seeds the simulation did not run made 4 trials
+        (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
+          "--episodes", "4", "--sim-episodes", "1", "--out", "report"],
+         "Invalid value for --sim-episodes: the twin's 4 trials count once per simulated "
+         "episode they replay: give at least as many (1 given), or leave it out"),
     ]
     for args, message in cases:
         code, err = _cli(capsys, *args)
@@ -582,6 +587,7 @@ def test_goal_image_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     save_goal_images("dsub.npz", "InsertBench/DSub-v0", {"wrist": np.zeros((64, 64, 3), np.uint8)})
     np.save("one.npy", np.zeros(3))
+    Path("usb.json").write_text('{"format": "insertbench-calibration"}')
     save_goal_images("usb.npz", USB, {"wrist": np.zeros((64, 64, 3), np.uint8)})
     whole = Path("usb.npz").read_bytes()
     Path("cut.npz").write_bytes(whole[:len(whole) // 2])
@@ -599,6 +605,9 @@ def test_goal_image_mistakes_are_one_line(tmp_path, monkeypatch, capsys):
          "dsub.npz holds goal images of InsertBench/DSub-v0, not InsertBench/USB-v0"),
         ([*validate, "--env", "reward=goal_image", "--goal-images", "one.npy"],
          "one.npy is not a goal-image file"),
+        # numpy's advice for a calibration file given instead: load it with allow_pickle (real28)
+        ([*validate, "--env", "reward=goal_image", "--goal-images", "usb.json"],
+         "usb.json is not a goal-image file (not an .npz archive; record one with"),
         ([*validate, "--env", "reward=goal_image", "--goal-images", "none.npz"],
          "no goal-image file none.npz"),
         ([*validate, "--goal-images", "dsub.npz"], "is used only with --env reward=goal_image"),
@@ -1098,7 +1107,7 @@ def test_a_full_disk_mid_session_stops_it_naming_the_log_and_a_rerun_resumes(
 
     monkeypatch.chdir(tmp_path)
     validate = ["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
-                "--episodes", "2", "--sim-episodes", "1", "--out", "my report"]
+                "--episodes", "2", "--sim-episodes", "2", "--out", "my report"]
     opened = Path.open
     appends = []
 
