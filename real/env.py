@@ -20,6 +20,7 @@ from envs.scene import ImpedanceGains
 from envs.task_options import (
     CAMERAS,
     OBS_FRAMES,
+    EpisodeSeeds,
     check_action,
     check_bool,
     check_choice,
@@ -52,6 +53,9 @@ from real.safety import RobotState, SafeRobot, SafetyTrip, UnsafeCommandError
 
 _wall_clock = time.monotonic  # wall-clock beside a simulated `clock` (a test fakes it)
 
+#: A vector's board-frame axes (the simulation's world: z out of the board) in the socket frame
+#: (z into the socket), the one turned half a turn about x from the other.
+BOARD_TO_SOCKET = np.array([1.0, -1.0, -1.0])
 #: Speed of the moves between episodes (retract, approach) [m/s], below the safety cap.
 RESET_SPEED_M_S = 0.03
 #: Time the arm holds the start pose before the F/T zeroing [s].
@@ -132,7 +136,8 @@ class RealInsertionEnv(gym.Env):
     measures its bias. The lateral start offset has a uniform magnitude in `init_offset_mm` and
     a uniform direction, or is exactly `options={"tcp_offset_mm": (dx, dy)}` in the board frame (the
     simulation's world frame: the socket frame turned half a turn about x). The believed goal
-    carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies).
+    carries uniform noise of +-`goal_noise_mm` on x and y (for scripted policies). A seed draws
+    the simulation's start offset and believed-goal error for that seed, in the board frame.
 
     ## Episode End
     Terminates on insertion with the sparse reward, or on a safety trip (`info["safety_trip"]`,
@@ -294,6 +299,7 @@ class RealInsertionEnv(gym.Env):
         self.zero_ft_sensor = zero_ft_sensor
         self.rtde_watchdog_hz = rtde_watchdog_hz
         self._watchdog_armed = False
+        self._episode_seeds = EpisodeSeeds()  # as the simulation's: one seed, one start
         # [s] of `_wall_clock` at the last step's end (or reset's): a reset refused after the
         # watchdog was armed left it unset, and the next reset failed on it.
         self._last_step_end_wall = _wall_clock()
@@ -348,7 +354,7 @@ class RealInsertionEnv(gym.Env):
         # script ended (real19).
         requested = self._requested_offset_m(options)
         self._say_if_slow_between_episodes()
-        super().reset(seed=seed)
+        super().reset(seed=self._episode_seeds(seed))
         safe = self.safe
         safe.reset_trip()
         safe.reset_wrench_filter()
@@ -377,10 +383,15 @@ class RealInsertionEnv(gym.Env):
                 f" outside the safety cone ({self.safety.max_tilt_rad} rad); jog it upright first"
             )
         rng = self.np_random
-        offset = sample_start_offset_m(rng, self.init_offset_mm)
+        # The simulation's draws in its order (the grasp's offset and yaw and the friction
+        # scale, physical here, are drawn and unused) and in its board frame (the socket frame
+        # turned half a turn about x: y flips): seed s started the cell, the twin and the
+        # simulation from other offsets and believed goals, which validate pairs by seed (real28).
+        rng.uniform(-1, 1, 2), rng.uniform(-1, 1), rng.uniform()
+        offset = sample_start_offset_m(rng, self.init_offset_mm) * BOARD_TO_SOCKET[:2]
         if requested is not None:
             offset = requested
-        self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm)
+        self.goal_noise_m = sample_goal_noise_m(rng, self.goal_noise_mm) * BOARD_TO_SOCKET
         socket_pos, socket_mat = safe.socket_pos, safe.socket_mat
         try:
             local = safe.socket_frame(state.pos)
@@ -461,10 +472,10 @@ class RealInsertionEnv(gym.Env):
         requested = requested_offset_mm(options, self.workspace_mm)
         if requested is None:
             return None
-        dx, dy = requested
-        offset = np.array([dx, -dy]) * MM
+        offset = np.asarray(requested) * MM * BOARD_TO_SOCKET[:2]
         if np.linalg.norm(offset) > self._lateral_room:
-            raise ValueError(f"options['tcp_offset_mm'] = {(dx, dy)} leaves the safety workspace")
+            raise ValueError(f"options['tcp_offset_mm'] = {requested} leaves the safety "
+                             "workspace")
         return offset
 
     def step(self, action):

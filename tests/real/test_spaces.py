@@ -192,6 +192,24 @@ def test_a_requested_start_outside_the_workspace_box_is_refused(make):
     env.close()
 
 
+def test_a_seed_starts_the_twin_as_it_starts_the_simulation():
+    """real28: the cell drew its start offset first and in the socket frame (y flipped), so
+    validate's sim and twin trials of one seed started from other offsets and goal errors."""
+    kwargs = {"goal_noise_mm": 2.0, "init_offset_mm": (0.0, 10.0)}
+    sim, env = gym.make(USB, **kwargs).unwrapped, real.make_twin(USB, **kwargs).unwrapped
+    starts = []
+    for seed in (1000, 1001, None):  # an unseeded reset goes on from the last seed alike
+        sim.reset(seed=seed)
+        starts.append(sim.tcp_pos.copy())
+        env.reset(seed=seed)
+        twin = env.robot
+        world = np.asarray(twin.getActualTCPPose()[:3]) + twin.base_pos
+        np.testing.assert_allclose(world, sim.tcp_pos, atol=2e-4)
+        np.testing.assert_allclose(env.believed_goal_pos - env.goal_pos,
+                                   sim.believed_goal_pos - sim._goal_face_pos, atol=1e-12)
+    assert min(np.linalg.norm(a - b) for a, b in zip(starts, starts[1:])) > 1e-3  # not one start
+
+
 def test_reset_option_tcp_offset_matches_the_sim_frame():
     sim = gym.make(USB)
     env = real.make_twin(USB)
