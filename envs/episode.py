@@ -138,7 +138,39 @@ class EpisodeRecord:
                 raise ValueError(f"episode record field {name} is {value!r}, not "
                                  f"{'a' if kind != 'int' else 'an'} {kind}"
                                  f"{' or null' if optional else ''}")
+        if (problem := record_problem(data)) is not None:
+            raise ValueError(f"episode record of seed {data.get('seed')}: {problem}")
         return cls(**dict(data))
+
+
+#: Record fields that no episode writes below zero (counts, magnitudes, durations).
+_NON_NEGATIVE = ("seed", "steps", "peak_force_n", "time_above_force_limit_s", "jerk_rms_m_s3",
+                 "path_length_m", "final_distance_mm", "interventions", "force_limit_n",
+                 "time_above_20n_s")
+
+
+def record_problem(data: Mapping[str, Any]) -> str | None:
+    """What makes a record (`EpisodeRecord.to_dict`'s form, its types checked) one that no
+    episode writes, or None: a number not finite, or below zero where it cannot be; a success
+    without its steps and time to success, or a failure with them; a success after the
+    episode's end, or with a failure or safety trip recorded. A trial log or an entry file
+    edited so read as successes, NaN forces and negative steps in their tables (real28,
+    leader27)."""
+    numbers = {k: v for k, v in data.items() if isinstance(v, int | float)
+               and not isinstance(v, bool)}
+    for name, value in numbers.items():
+        if not math.isfinite(value) or (name in _NON_NEGATIVE and value < 0):
+            return f"{name} is {value}"
+    success, steps = data.get("success"), data.get("steps_to_success")
+    timed = data.get("time_to_success_s")
+    if success != (steps is not None) or (steps is None) != (timed is None):
+        return (f"success {success} with steps_to_success {steps} and time_to_success_s "
+                f"{timed} (a success has both, a failure neither)")
+    if steps is not None and not (steps <= data.get("steps", 0) and timed > 0):
+        return f"success after {steps} steps ({timed} s) of an episode of {data.get('steps')}"
+    if success and (data.get("failure") or data.get("safety_trip")):
+        return "a success with a failure or safety trip recorded"
+    return None
 
 
 #: The checks of an `EpisodeRecord` field's type, by its annotation (bool is no number here).

@@ -49,7 +49,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the tasks)
 from benchmark.store import suite_commit
-from envs.episode import PolicyError, run_episode
+from envs.episode import PolicyError, record_problem, run_episode
 from envs.json_files import write_json
 from envs.tasks import pinned_versions
 from envs.version_key import PYBULLET_REVISION, pybullet_key_prefix
@@ -139,29 +139,14 @@ def validate_entry(entry: Mapping[str, Any]) -> None:
                 raise LedgerError(f"{name} episodes of {label} are not on the public dev seeds "
                                   f"{DEV_SEED_BASE}, {DEV_SEED_BASE + 1}, ... in order")
         for episode in evaluation["episodes"]:
-            _check_episode_record(episode, f"{name} episode of {episode['task']} on seed "
-                                           f"{episode['seed']}")
+            if (problem := record_problem(episode)) is not None:
+                raise LedgerError(f"{name} episode of {episode['task']} on seed "
+                                  f"{episode['seed']}: {problem}")
     _check_track_episodes(entry)
     _check_metadata(entry)
     _check_policy_files(entry)
     if "sim2sim" in entry:
         _check_sim2sim(entry)
-
-
-def _check_episode_record(episode: Mapping[str, Any], where: str) -> None:
-    """LedgerError unless the record agrees with itself as `envs.episode.run_episode` writes
-    it: a success has its steps and time to success (within the episode), a failure neither.
-    An entry file edited to successes without them ranked on them, and stopped `render`."""
-    success, steps = episode["success"], episode["steps_to_success"]
-    timed = episode["time_to_success_s"]
-    if success != (steps is not None) or (steps is None) != (timed is None):
-        raise LedgerError(f"{where}: success {success} with steps_to_success {steps} and "
-                          f"time_to_success_s {timed} (a success has both, a failure neither)")
-    if steps is not None and not (steps <= episode["steps"] and timed > 0):
-        raise LedgerError(f"{where}: success after {steps} steps ({timed} s) of an episode of "
-                          f"{episode['steps']}")
-    if success and (episode.get("failure") or episode.get("safety_trip")):
-        raise LedgerError(f"{where}: a success with a failure or safety trip recorded")
 
 
 def _check_track_episodes(entry: Mapping[str, Any]) -> None:

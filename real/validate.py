@@ -112,7 +112,10 @@ class TrialLog:
             trials = lines[1:] if found == self.header else []
             for number, line in enumerate(trials, start=2):
                 try:
-                    self.results.append(EpisodeRecord.from_dict(json.loads(line)))
+                    record = EpisodeRecord.from_dict(json.loads(line))
+                    if record.seed in self.done_seeds():  # the last line's won (real28)
+                        raise ValueError(f"a second trial of seed {record.seed}")
+                    self.results.append(record)
                 except (json.JSONDecodeError, TypeError, ValueError) as err:
                     # The last line, cut short by a crash: run again (a whole record of bad
                     # values is no crash's)

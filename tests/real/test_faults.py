@@ -424,6 +424,20 @@ def test_a_damaged_trial_line_drops_only_itself_when_it_is_the_last(tmp_path):
                                              f"\\(episode record field {field} is '{value}', "
                                              "not a"):
             TrialLog(path, header)
+    # Impossible values and a repeated seed were resumed into the table: a NaN peak force, a
+    # success with a failure, a seed's second trial (the last line won; real28)
+    for number, edit, message in (
+            (2, {"peak_force_n": float("nan")}, "episode record of seed 0: peak_force_n is nan"),
+            (3, {"steps": -7}, "episode record of seed 1: steps is -7"),
+            (2, {"failure": "boom"}, "episode record of seed 0: a success with a failure or "
+                                     "safety trip recorded"),
+            (3, {"seed": 0}, "a second trial of seed 0")):
+        lines = [lines[0], *(json.dumps(record(seed).to_dict()) for seed in (0, 1))]
+        lines[number - 1] = json.dumps(json.loads(lines[number - 1]) | edit)
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(ValueError) as err:
+            TrialLog(path, header)
+        assert f"trials.jsonl line {number} is no trial record ({message})" in str(err.value)
 
 
 def test_a_backend_runs_at_its_own_control_rate():
