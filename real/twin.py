@@ -353,8 +353,12 @@ class DigitalTwinRobot:
         return True
 
     def endTeachMode(self) -> bool:
+        """The hand lets go and the arm holds where it is: a hand that had pushed the plug
+        towards a target past the seat went on pressing until the next servoL, and a touch-off
+        measured its F/T bias under that press (real28)."""
         self.record("endTeachMode")
         self.in_teach_mode = False
+        self._brake()
         return True
 
     def triggerProtectiveStop(self) -> bool:

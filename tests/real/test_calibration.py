@@ -199,6 +199,16 @@ def test_a_plug_not_lifted_clear_after_teach_is_refused():
         calibrate(twin, SPEC, "teach", operator(twin, [0.0, 0.0]), "digital-twin")
 
 
+def test_a_touch_off_from_a_plug_pushed_home_by_hand_says_it_started_inside():
+    """real28: the twin's hand went on pressing after teach mode ended, so the touch-off's bias
+    took in ~30 N and it advised "no contact force above 15 N" for a seated plug."""
+    twin = DigitalTwinRobot(USB)
+    with pytest.raises(RuntimeError, match=r"the plug stopped -?0\.\d mm below where it was "
+                                           r"held.*or started inside the socket"):
+        calibrate(twin, SPEC, "touch", lambda _: twin.operator_move_to(twin.hand_target("seated")),
+                  "digital-twin")
+
+
 def test_touch_off_without_contact_is_an_error():
     twin = DigitalTwinRobot(USB)
     with pytest.raises(RuntimeError, match=r"no contact force above 15 N \(bottomed out\) "
