@@ -28,7 +28,7 @@ import numpy as np
 
 import real
 from benchmark.script_args import doc_summary, non_negative_int, positive_float
-from benchmark.twin_process import TwinProcess, ports_taken
+from benchmark.twin_process import SERVER_MAX_S, TwinProcess, ports_taken
 from real.env import p_controller
 
 USB = "InsertBench/USB-v0"
@@ -143,6 +143,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.seconds < 0.01:  # 0.001 s was an IndexError, 0.002 s a ValueError (bench20)
         parser.error("--seconds: at least 0.01 (5 servo cycles at 500 Hz)")
+    if args.seconds > SERVER_MAX_S / 2:  # 1e9 s: numpy's "Unable to allocate 3.64 TiB" (real28)
+        parser.error(f"--seconds: at most {SERVER_MAX_S // 2} (the twin's server stops itself "
+                     f"after {SERVER_MAX_S} s, the episodes included)")
     taken = ports_taken()
     if taken:
         raise SystemExit(f"ports {taken} on 127.0.0.1 are in use; stop the other controller")

@@ -50,6 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
         ("benchmark.check_learning", ["--task", "usb", "--agent", "localize", "--steps", "10"],
          "this check takes no demos or env kwargs"),
         ("benchmark.bench_rtde_twin", ["--seconds", "0.002"], "--seconds: at least 0.01"),
+        ("benchmark.bench_rtde_twin", ["--seconds", "1e9"], "--seconds: at most 300 (the twin's"),
         # The folder twice ("x: x: no TensorBoard events"; serl19).
         ("benchmark.serl_interventions", ["."], "error: .: no TensorBoard events under tb/"),
     ],
