@@ -473,7 +473,8 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
         inserted = info["is_success"]
         reward = self._reward(inserted)
         terminated = inserted and self.reward_type == "sparse"
-        truncated = not terminated and self._steps >= self.max_episode_steps
+        # As Gymnasium's TimeLimit on MuJoCo's: the limit truncates on a success's step too.
+        truncated = self._steps >= self.max_episode_steps
         return obs, reward, terminated, truncated, info
 
     def render(self):
@@ -552,9 +553,13 @@ class BulletInsertionEnv(PlainSpec, RefusesCopies, gym.Env):
     def _contact_wrench(self, mat, lin, ang, force, torque) -> np.ndarray:
         """Force [N] and torque about the TCP [N m] the socket exerted on the plug during the
         last physics step (world frame), from the tool's momentum change minus the impedance
-        wrench: exact for Bullet's semi-implicit step (split impulses correct positions without
-        touching velocities). Bullet's contact-point query cannot serve here: it flips a pair's
-        normal to the queried order but not its friction directions."""
+        wrench (split impulses correct positions without touching velocities). The force is
+        exact for Bullet's semi-implicit step; the torque leaves out the gyroscopic term
+        omega x I omega Bullet integrates, so a tool turning in free air reads it, with the sign
+        flipped, as a contact torque (about 0.01 N m at pose mode's 0.2-0.3 rad/s, below
+        MuJoCo's own inertial reading of such a turn; kept: adding it changes the model's
+        episodes, a revision of its own). Bullet's contact-point query cannot serve here: it
+        flips a pair's normal to the queried order but not its friction directions."""
         _, _, lin_after, ang_after = self._state
         plug_mat = mat @ TCP_DOWN  # TCP_DOWN is its own inverse
         inertia_world = (plug_mat * self.tool_inertia) @ plug_mat.T

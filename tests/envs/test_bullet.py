@@ -419,6 +419,30 @@ def test_episode_length_and_step_before_reset_are_clear_errors():
     env.close()
 
 
+def test_a_success_on_the_time_limits_step_is_truncated_in_both_engines():
+    """engines24: MuJoCo's TimeLimit truncates the step that reaches the limit, a success's too;
+    PyBullet's own limit did not, so the engines returned other flags for one episode."""
+    from benchmark.sim2sim import make_engine_env
+
+    flags = {}
+    for engine in ("mujoco", "pybullet"):
+        env = make_engine_env(engine, "InsertBench/USB-v0")
+        obs, _ = env.reset(seed=0)
+        controller = envs.p_controller(env)
+        for steps in range(1, 41):
+            obs, _, terminated, truncated, _ = env.step(controller(obs))
+            if terminated:
+                break
+        env.close()
+        env = make_engine_env(engine, "InsertBench/USB-v0", max_episode_steps=steps)
+        obs, _ = env.reset(seed=0)
+        for _ in range(steps):
+            obs, _, terminated, truncated, _ = env.step(controller(obs))
+        flags[engine] = (steps, terminated, truncated)
+        env.close()
+    assert flags["mujoco"] == flags["pybullet"] == (flags["mujoco"][0], True, True), flags
+
+
 def test_reset_after_close_builds_the_scene_again():
     """reset() after close() was `AttributeError: 'NoneType' object has no attribute
     'changeDynamics'` and step() pybullet's `Not connected to physics server`; MuJoCo's env
