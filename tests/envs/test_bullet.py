@@ -429,10 +429,10 @@ def test_a_success_on_the_time_limits_step_is_truncated_in_both_engines():
         env = make_engine_env(engine, "InsertBench/USB-v0")
         obs, _ = env.reset(seed=0)
         controller = envs.p_controller(env)
-        for steps in range(1, 41):
+        steps, terminated = 0, False
+        while not terminated and steps < 40:
             obs, _, terminated, truncated, _ = env.step(controller(obs))
-            if terminated:
-                break
+            steps += 1
         env.close()
         env = make_engine_env(engine, "InsertBench/USB-v0", max_episode_steps=steps)
         obs, _ = env.reset(seed=0)
