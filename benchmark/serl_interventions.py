@@ -11,9 +11,11 @@ successes (of 20, no operator) at the first evaluation at or after the window's 
 the run's TensorBoard scalars (``train/episode_*``, ``train/intervention_steps``), its
 ``evaluations.json`` and the online replay buffer of its last checkpoint (row i is env step
 i + 1: RLPD-family online buffers hold only the run's own transitions). Runs without an
-operator (``rlpd``) print zero interventions; HG-DAgger keeps no online buffer, so which of its
-successes the operator finished is not known ("-"), and a run without evaluations
-(``--eval-episodes 0``) has none to print after a window. The numbers behind the pixel trace in
+operator (``rlpd``) print zero interventions; HG-DAgger keeps no online buffer, and a buffer
+that does not hold every step of the run (it wrapped around, or left out a step that blew up,
+`agents.base.Transition.blown_up`) is no row-per-step record, so which of their successes the
+operator finished is not known ("-"); a run without evaluations (``insertbench train
+--eval-episodes 0``) has none to print after a window. The numbers behind the pixel trace in
 docs/results/serl.md.
 """
 
@@ -43,7 +45,12 @@ def episodes(run_dir: Path) -> list[dict]:
     if replay.is_file():
         with np.load(replay) as data:
             intervened = data["intervened"].copy()
-            size = int(data["ptr_size_capacity"][1])
+            _, size, capacity = (int(v) for v in data["ptr_size_capacity"])
+        runner = json.loads((run_dir / "checkpoint/runner.json").read_text())
+        if size == capacity or size != runner["step"]:
+            # Rows are steps only while every step was stored, once: after a blown-up step
+            # each episode's last step was read off the next episode's first row (serl24).
+            intervened = None
     rows = []
     for end in sorted(lengths):
         last = end - 1  # buffer row of the episode's last step

@@ -8,6 +8,7 @@ configured; the runner stores the executed action.
 
 from __future__ import annotations
 
+import json
 import re
 
 import gymnasium as gym
@@ -432,6 +433,11 @@ def test_serl_interventions_counts_what_the_runner_logged(tmp_path):
     assert all(r["finished_by_operator"] <= r["successes"] <= r["episodes"] for r in rows)
     assert [r["budget"] for r in rows] == [20, 8][:len(rows)]
     assert rows[0]["eval_after"] == result.summaries[0]["successes"]
+    # A step left out of the buffer (one that blew up) shifts every later row: an episode's last
+    # step was read off the next one's first row (serl24). Said "-" instead.
+    runner = tmp_path / "checkpoint/runner.json"
+    runner.write_text(json.dumps(json.loads(runner.read_text()) | {"step": result.steps + 1}))
+    assert {r["finished_by_operator"] for r in summary(tmp_path, 60)} == {"-"}
 
 
 def test_serl_interventions_reads_an_hg_dagger_run_without_evaluations(tmp_path):
