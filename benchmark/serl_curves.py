@@ -56,6 +56,22 @@ def _episode_steps(task_id: str, env_kwargs: dict) -> int:
     return int(steps)
 
 
+def _check_counts(name: str, steps: list, successes: list, episodes: object) -> None:
+    """ValueError unless an evaluations.json's numbers are ones a run writes: 50 successes of
+    20 episodes read as reaching the target, and a text count was a traceback (serl24)."""
+    def whole(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if not whole(episodes) or episodes == 0:
+        raise ValueError(f"{name}: evaluations of {episodes!r} episodes")
+    if not all(whole(n) and n <= episodes for n in successes):
+        raise ValueError(f"{name}: success counts {successes} are not whole numbers in "
+                         f"[0, {episodes}]")
+    if not (all(whole(s) for s in steps) and steps == sorted(set(steps))):
+        raise ValueError(f"{name}: evaluation env steps {steps} are not increasing whole "
+                         "numbers")
+
+
 def load_runs(root: Path, match: str = "", first: int | None = None) -> dict[str, list[dict]]:
     """``{group: [run, ...]}`` sorted by seed; a run is task, seed, env steps, successes and
     episodes per evaluation (of the first ``first`` episodes of each evaluation if given)."""
@@ -87,6 +103,7 @@ def load_runs(root: Path, match: str = "", first: int | None = None) -> dict[str
             raise ValueError(f"{d.name}: evaluations.json holds no evaluation")
         if len(episodes) != 1:
             raise ValueError(f"{d.name}: evaluations of different sizes {sorted(episodes)}")
+        _check_counts(d.name, steps, successes, next(iter(episodes)))
         groups[name["group"]].append({
             "group": name["group"], "task": task_id.split("/")[-1], "seed": int(name["seed"]),
             "episodes": episodes.pop(), "steps": steps, "successes": successes,

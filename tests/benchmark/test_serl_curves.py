@@ -139,6 +139,13 @@ def test_runs_of_one_schedule_pair_up_however_short_the_interval(tmp_path):
     ("no_task", "usb_rlpd_s0: not a check_serl run folder (no 'task_id')"),
     ("no_summary", "usb_rlpd_s0: not a check_serl run folder (no 'summary')"),
     ("empty", "usb_rlpd_s0: evaluations.json holds no evaluation"),
+    # serl24: 50 successes of 20 read as reaching the target; a text count was a traceback
+    ([{"env_steps": 5, "summary": {"successes": 50, "episodes": 20}}],
+     "usb_rlpd_s0: success counts [50] are not whole numbers in [0, 20]"),
+    ([{"env_steps": 5, "summary": {"successes": "18"}}],
+     "usb_rlpd_s0: success counts ['18'] are not whole numbers in [0, 20]"),
+    ([{"env_steps": 500, "summary": {"successes": 1}}, {"env_steps": 250, "summary":
+      {"successes": 2}}], "usb_rlpd_s0: evaluation env steps [500, 250] are not increasing"),
 ])
 def test_a_damaged_run_folder_is_one_line_not_a_traceback(tmp_path, damage, message):
     _run(tmp_path, "usb_rlpd_s0", [0, 10])
@@ -149,6 +156,8 @@ def test_a_damaged_run_folder_is_one_line_not_a_traceback(tmp_path, damage, mess
         (d / "run.json").write_text("{}")
     elif damage == "no_summary":
         (d / "evaluations.json").write_text(json.dumps([{"env_steps": 5}]))
+    elif isinstance(damage, list):
+        (d / "evaluations.json").write_text(json.dumps(damage))
     else:
         (d / "evaluations.json").write_text("[]")
     cli = subprocess.run([sys.executable, "-m", "benchmark.serl_curves", str(tmp_path)],
