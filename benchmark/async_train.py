@@ -540,7 +540,9 @@ def _train_locked(task_id: str, agent_name: str, spec: Any, *, steps: int, seed:
         demo_episodes = DEFAULT_DEMO_EPISODES if spec.needs_demos else 0
     if demo_episodes > 0 and ckpt is None:
         expert = kwargs.get("base_policy") or hand_controller(env, backend)
-        agent.pretrain(collect_demos(env, expert, demo_episodes, kwargs.get("base_policy")))
+        # train-async takes no --demos: the advice for a learned reward's early ends leaves it out
+        agent.pretrain(collect_demos(env, expert, demo_episodes, kwargs.get("base_policy"),
+                                     own_demos=None))
     # Counters of the whole run: the checkpoint's, or the fresh run's start.
     trained = int(learner.get("env_steps", 0))  # transitions the agent has learnt from
     episodes = int(learner.get("training_episodes", 0))

@@ -359,7 +359,8 @@ class DemonstrationsShort(ValueError):
 
 
 def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
-                  base_policy: BasePolicy | None = None) -> Dataset:
+                  base_policy: BasePolicy | None = None, *,
+                  own_demos: str | None = "demos given with --demos") -> Dataset:
     """Roll out ``policy`` on the demo seeds (``DEMO_SEED_BASE`` + attempt) until ``episodes``
     of its episodes ended in success; returns those as a Dataset. Demonstrations solve the
     task (papers 002 and 003: 20 successful ones): every episode was kept, and 6 of 20 on
@@ -369,6 +370,8 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
     With ``base_policy`` (a residual agent's pi_H) each row also gets ``base_action``: pi_H(s)
     [env action units] evaluated during its own episode. pi_H reads the episode's believed goal
     from the env, so it cannot be recomputed afterwards from the observation alone.
+    ``own_demos``: how the caller's user gives demonstrations of their own, offered where a
+    learned reward cut the controller's short (None: the command takes none).
     """
     transitions: list[Transition] = []
     kept = attempts = cut_short = 0
@@ -376,10 +379,10 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
         if attempts == episodes * MAX_DEMO_ATTEMPTS:
             # Ended by the env without the simulator's success: a learned reward (classifier,
             # VICE) that fired early, not the controller's time limit or noise (newuser19).
+            instead = f", or {own_demos}" if own_demos else ""
             cut = (f"; {cut_short} of the failures were ended early by the env without a "
                    "success (a learned reward's false positives stop the controller short: a "
-                   "classifier with fewer false positives, or demos given with --demos)"
-                   if cut_short else "")
+                   f"classifier with fewer false positives{instead})" if cut_short else "")
             raise DemonstrationsShort(
                 f"the controller succeeded in {kept} of {attempts} episodes, short of the "
                 f"{episodes} demonstrations asked for: a setting it solves (a longer time "

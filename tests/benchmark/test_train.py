@@ -881,3 +881,23 @@ def test_a_run_resumed_on_other_dynamics_says_so(tmp_path):
     with pytest.warns(UserWarning, match=r"was trained on InsertBench/USB-v1 under task version "
                                          r"key 000000000000; this code builds it as"):
         train("InsertBench/USB-v1", "sac", steps=20, out_dir=tmp_path / "run", **kwargs)
+
+
+class _EndsAtOnce(gym.Wrapper):
+    """A learned reward that fires on the first step, without the simulator's success."""
+
+    def step(self, action):
+        obs, reward, _, truncated, info = self.env.step(action)
+        return obs, reward, True, truncated, info | {"is_success": False}
+
+
+@pytest.mark.parametrize(("own_demos", "advice"), [
+    ("demos given with --demos", "fewer false positives, or demos given with --demos)"),
+    (None, "a classifier with fewer false positives)")])  # train-async's: no --demos (serl24)
+def test_demonstrations_cut_short_by_the_env_say_what_to_give_instead(own_demos, advice):
+    from benchmark.train import DemonstrationsShort, collect_demos
+
+    env = _EndsAtOnce(gym.make(tests.standin_env.ENV_ID))
+    with pytest.raises(DemonstrationsShort) as err:
+        collect_demos(env, env.unwrapped.p_controller(), 1, own_demos=own_demos)
+    assert str(err.value).endswith(advice) and "ended early by the env" in str(err.value)
