@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
@@ -106,8 +107,14 @@ def collect(
         raise ClickException(str(err)) from None
     except ValueError as err:  # another collection's folder, a damaged episode file: named
         raise typer.BadParameter(str(err)) from None
+    from benchmark.train import distinct_episodes
+
+    # A noiseless v0 task gave N copies of one episode, printed as N (data24).
+    distinct = distinct_episodes(np.asarray(e.actions) for e in dataset.iterate_episodes())
+    apart = f" ({distinct} distinct)" if distinct < dataset.total_episodes else ""
     typer.echo(
-        f"{config.minari_id}: {dataset.total_episodes} episodes, {dataset.total_steps} steps; "
+        f"{config.minari_id}: {dataset.total_episodes} episodes{apart}, "
+        f"{dataset.total_steps} steps; "
         f"load with MINARI_DATASETS_PATH={shlex.quote(str(Path(out).resolve() / 'minari'))} "
         f"minari.load_dataset('{config.minari_id}')"
     )

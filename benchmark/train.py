@@ -39,6 +39,7 @@ and what it refuses are ``benchmark.vector_train``'s (evaluation then runs on it
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import math
@@ -49,7 +50,7 @@ import sys
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,6 +355,22 @@ def make_base_policy(env: gym.Env, goal_offset_m: np.ndarray | None = None) -> B
     raise ValueError(f"{env.spec.id if env.spec else env} has no hand-designed controller")
 
 
+def distinct_episodes(actions: Iterable[np.ndarray]) -> int:
+    """How many of the episodes (each its actions, in order) differ: a deterministic policy on
+    a task without start or goal noise replays one episode on every seed."""
+    return len({hashlib.sha256(np.ascontiguousarray(a).tobytes()).digest() for a in actions})
+
+
+def replayed_demos_warning(episodes: int, distinct: int) -> str | None:
+    """The warning for `episodes` demonstrations that are `distinct` episodes, or None."""
+    if distinct >= episodes:
+        return None
+    return (f"the {episodes} demonstrations are {distinct} distinct episode"
+            f"{'s' if distinct != 1 else ''}: the task has no start or goal noise, so the "
+            "controller replays one episode on every seed (give -e init_offset_mm=[lo,hi] or "
+            "-e goal_noise_mm=... for varied ones)")
+
+
 class DemonstrationsShort(ValueError):
     """The controller succeeded too rarely to record the demonstrations asked for."""
 
@@ -375,6 +392,7 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
     """
     transitions: list[Transition] = []
     kept = attempts = cut_short = 0
+    kept_actions: list[np.ndarray] = []
     while kept < episodes:
         if attempts == episodes * MAX_DEMO_ATTEMPTS:
             # Ended by the env without the simulator's success: a learned reward (classifier,
@@ -401,8 +419,12 @@ def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
         if info.get("is_success"):
             transitions += episode
             kept += 1
+            kept_actions.append(np.stack([t.action for t in episode]))
         elif terminated:
             cut_short += 1
+    # N copies of one episode were counted as N demonstrations (data24).
+    if (message := replayed_demos_warning(kept, distinct_episodes(kept_actions))) is not None:
+        warnings.warn(message, UserWarning, stacklevel=2)
     return transitions_to_dataset(transitions)
 
 

@@ -250,7 +250,13 @@ def test_cli_collect_with_a_relative_out(tmp_path, monkeypatch):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "insertbench/connector-usbc-demos-v0: 3 episodes" in result.output
+    assert "insertbench/connector-usbc-demos-v0: 3 episodes, " in result.output  # 3 distinct
+    # Noiseless v0: 2 copies of one episode were printed as 2 episodes (data24)
+    result = CliRunner().invoke(app, ["dataset", "collect", "--task",
+                                      "InsertBench/Connector-USBC-v0", "--episodes", "2",
+                                      "--noise", "0", "--demos", "--out", "same", "--max-steps",
+                                      "25"])
+    assert "-demos-v0: 2 episodes (1 distinct), " in result.output, result.output
     config = CollectConfig("InsertBench/Connector-USBC-v0", episodes=3, demos=True, max_steps=25,
                            env_kwargs={"goal_noise_mm": 0.5})
     assert load(config, "outputs/usbc").total_episodes == 3

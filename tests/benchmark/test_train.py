@@ -901,3 +901,18 @@ def test_demonstrations_cut_short_by_the_env_say_what_to_give_instead(own_demos,
     with pytest.raises(DemonstrationsShort) as err:
         collect_demos(env, env.unwrapped.p_controller(), 1, own_demos=own_demos)
     assert str(err.value).endswith(advice) and "ended early by the env" in str(err.value)
+
+
+def test_demonstrations_that_replay_one_episode_are_said_to():
+    """data24: on a task without start or goal noise the N demonstrations were N copies of one
+    episode, counted as N without a word."""
+    from benchmark.train import collect_demos, make_base_policy
+
+    env = gym.make("InsertBench/USB-v0")
+    with pytest.warns(UserWarning, match="the 2 demonstrations are 1 distinct episode: the task "
+                                         "has no start or goal noise"):
+        collect_demos(env, make_base_policy(env), 2)
+    noisy = gym.make("InsertBench/USB-v0", init_offset_mm=(0.0, 2.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        collect_demos(noisy, make_base_policy(noisy), 2)
