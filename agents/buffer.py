@@ -114,7 +114,8 @@ def check_row_shapes(dataset: Dataset, obs_shapes: Mapping[str, tuple[int, ...]]
 
 #: A dataset's columns of one number a row; the flags among them are 0 or 1.
 SCALAR_COLUMNS = ("reward", "terminated", "intervened")
-FLAG_COLUMNS = ("terminated", "intervened", "is_demo", "failure_demo")  # is_demo 0.5 was True
+#: is_demo 0.5 was True; truncated 0.5 trained, and a run counted its episodes by it (data24)
+FLAG_COLUMNS = ("terminated", "truncated", "intervened", "is_demo", "failure_demo")
 #: The largest magnitude of a number in a dataset's float columns: far above any reading of the
 #: tasks (forces of 10^4 N, rewards of a few hundred), far below float32's overflow.
 MAX_DATASET_MAGNITUDE = 1e6
@@ -137,6 +138,9 @@ def check_column_values(name: str, values: np.ndarray, source: str) -> None:
     """ValueError naming ``source`` and the column ``name`` unless its numbers are finite and
     within ``MAX_DATASET_MAGNITUDE`` (uint8 images pass) and, for a ``FLAG_COLUMNS`` column,
     0 or 1 (see ``check_dataset_values``)."""
+    if values.ndim == 0:  # "len() of unsized object", exit 1 (data24)
+        raise ValueError(f"{source}: {name} is one value ({values.tolist()!r}), not a column "
+                         "of one per transition; refused")
     if values.dtype == np.uint8 or len(values) == 0:
         return
     if values.dtype.kind not in "biuf":  # numbers as text passed astype, then failed in torch

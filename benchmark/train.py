@@ -134,15 +134,17 @@ def check_dataset_fits(dataset: Mapping[str, Any], env: gym.Env, source: str) ->
     shares with ``env`` have the env's shapes: checked before the run folder exists (a refusal
     in the agent's pretraining left run.json and a copy of the demos behind, and an empty file
     was "cannot reshape array of size 0")."""
+    columns = {k: v for k, v in dataset.items() if k not in ("obs", "next_obs")}
+    columns |= {f"{part}[{k!r}]": v for part in ("obs", "next_obs")
+                for k, v in dataset.get(part, {}).items()}
+    if one := [k for k, v in columns.items() if np.ndim(v) == 0]:  # len() of unsized object
+        raise ValueError(f"{source}: {', '.join(one)} hold one value, not a row per transition")
     rows = len(dataset["action"])
     if rows == 0:
         raise ValueError(f"{source} holds no transitions")
     # Every column a row per transition: an is_demo of another length was an IndexError in
     # ODA's pretraining, after the run folder was made (data21)
-    uneven = {k: len(v) for k, v in dataset.items()
-              if k not in ("obs", "next_obs") and np.ndim(v) >= 1 and len(v) != rows}
-    uneven |= {f"{part}[{k!r}]": len(v) for part in ("obs", "next_obs")
-               for k, v in dataset.get(part, {}).items() if len(v) != rows}
+    uneven = {k: len(v) for k, v in columns.items() if len(v) != rows}
     if uneven:
         raise ValueError(f"{source}: columns differ in length: action has {rows} rows, {uneven}")
     # Every agent's buffer holds all of the env's observation entries: state-only demos for a

@@ -305,6 +305,15 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
              r"long_is_demo.npz: columns differ in length: action has \d+ rows, \{'is_demo'"),
             ("half_is_demo", lambda d: d.__setitem__("is_demo", np.full(len(d["action"]), 0.5)),
              r"half_is_demo.npz: is_demo must be 0 or 1 \(a flag\), row 0 holds 0.5"),
+            # data24: one value for a column was "len() of unsized object"; truncated 0.5 and
+            # one True (every row an episode's end) trained unchecked
+            ("scalar_reward", lambda d: d.__setitem__("reward", np.float32(0)),
+             r"scalar_reward.npz: reward hold one value, not a row per transition"),
+            ("scalar_obs", lambda d: d["obs"].__setitem__(key, np.float32(0)),
+             rf"scalar_obs.npz: obs\['{key}'\] hold one value, not a row per transition"),
+            ("half_truncated", lambda d: d.__setitem__("truncated",
+                                                       np.full(len(d["action"]), 0.5)),
+             r"half_truncated.npz: truncated must be 0 or 1 \(a flag\), row 0 holds 0.5"),
             # "cannot reshape array of size 0 into shape (0,newaxis)"
             ("empty", lambda d: d.update({k: (v[:0] if not isinstance(v, dict) else
                                               {kk: vv[:0] for kk, vv in v.items()})
