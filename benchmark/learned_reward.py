@@ -113,6 +113,8 @@ def collect_frames(
             action = controller(obs) + noise * rng.standard_normal(env.action_space.shape)
             obs, _, terminated, truncated, info = env.step(np.clip(action, low, high)
                                                            .astype(env.action_space.dtype))
+            if info.get("physics_error"):  # the stand-in repeats the last frame, labelled False
+                break  # (a seated frame went in twice, once labelled each way; data24)
             success, done = bool(info["is_success"]), terminated or truncated
     env.close()
     return {"obs": {k: np.stack(v) for k, v in obs_rows.items()},

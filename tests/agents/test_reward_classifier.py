@@ -534,3 +534,19 @@ def test_cli_refuses_the_boards_sequence_before_rolling_out(tmp_path, monkeypatc
     assert res.exit_code == 2 and "moves to its next part at the simulator's success" in \
         " ".join(res.output.split()), res.output
     assert not Path("c").exists()
+
+
+def test_frames_stop_before_a_step_that_blew_up(monkeypatch):
+    """data24: a blown-up step's stand-in (the last frame again) was kept, labelled False: a
+    seated frame went into the classifier's data once labelled each way."""
+    from benchmark.learned_reward import collect_frames
+    from envs.insertion_env import InsertionEnv
+
+    kwargs = {"image_size": 16, "cameras": ["wrist"]}
+    whole = collect_frames("InsertBench/USB-v0", kwargs, 1, max_noise=0.0)
+    calls = iter(range(1000))
+    monkeypatch.setattr(InsertionEnv, "_physics_error",
+                        lambda self: "unstable" if next(calls) == 3 else "")
+    cut = collect_frames("InsertBench/USB-v0", kwargs, 1, max_noise=0.0)
+    assert len(whole["label"]) > 4 and len(cut["label"]) == 4  # the reset's and 3 steps'
+    np.testing.assert_array_equal(cut["obs"]["wrist"], whole["obs"]["wrist"][:4])
