@@ -264,6 +264,7 @@ def finished(out: Path, config: CollectConfig) -> bool:
     lossless (`BUILT_JSON`; its `data_sha256` is `unaltered`'s)."""
     marker = _read_marker(out)
     marker.pop("data_sha256", None)
+    marker.pop("config_sha256", None)
     return marker == _built_marker(config)
 
 
@@ -279,12 +280,21 @@ def dataset_sha256(out: Path, config: CollectConfig) -> str:
     return digest.hexdigest()
 
 
+def config_sha256(config: CollectConfig) -> str:
+    """SHA-256 of the collection's settings, as collect_config.json holds them."""
+    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
+
+
 def unaltered(out: Path, config: CollectConfig) -> bool:
-    """Whether the finished dataset's files are as written (a marker from before the hash
-    was recorded, 2026-12-07: taken as they are). A NaN reward, a cut column or a flipped
-    byte written into a dataset that still opened was kept by every rerun (data22)."""
-    recorded = _read_marker(out).get("data_sha256")
-    return recorded is None or recorded == dataset_sha256(out, config)
+    """Whether the finished dataset's files, and the settings read from collect_config.json,
+    are as its build recorded them (a marker from before a hash was recorded: taken as they
+    are). A NaN reward, a cut column or a flipped byte written into a dataset that still
+    opened was kept by every rerun (data22); noise edited to 0 in the settings of a noisy
+    collection passed it to BC as demonstrations, without the warning (data24)."""
+    marker = _read_marker(out)
+    recorded, settings = marker.get("data_sha256"), marker.get("config_sha256")
+    return ((recorded is None or recorded == dataset_sha256(out, config))
+            and (settings is None or settings == config_sha256(config)))
 
 
 def read_finished_collection(out: Path) -> CollectConfig:
@@ -669,7 +679,8 @@ def build_dataset(config: CollectConfig, out: Path, episode_files: list[Path]):
             made.rename(kept / made.name)
     shutil.rmtree(building)
     write_json(out / BUILT_JSON, _built_marker(config)
-               | {"data_sha256": dataset_sha256(out, config)})
+               | {"data_sha256": dataset_sha256(out, config),
+                  "config_sha256": config_sha256(config)})
     return load(config, out)
 
 
@@ -708,8 +719,9 @@ def load_unaltered(config: CollectConfig, out: Path, rerun: str = "dataset colle
     episode files. Another collection's Minari dataset copied in was trained on under this
     one's settings and labels (a recipe's rollouts as paper 004's demonstrations; data23)."""
     if not unaltered(out, config):
-        raise ValueError(f"{out}: its Minari dataset {config.minari_id} changed since it was "
-                         f"built (its files' SHA-256 is not the one {BUILT_JSON} records): "
+        raise ValueError(f"{out}: its Minari dataset {config.minari_id} or its "
+                         f"collect_config.json changed since it was built (their SHA-256 is not "
+                         f"the one {BUILT_JSON} records): "
                          f"rerun the `insertbench {rerun}` that wrote it to rebuild it from its "
                          "episode files")
     return load(config, out)

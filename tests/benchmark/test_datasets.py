@@ -364,6 +364,14 @@ def test_a_damaged_minari_file_is_named_when_training_on_it(tmp_path):
         load_demos(tmp_path)
     collect(config, tmp_path, progress=False)  # as the message says
     assert len(load_demos(tmp_path)["action"]) == 2
+    # Settings edited after the build (noise 0 on a noisy collection passed it to BC as
+    # demonstrations, without the warning; data24)
+    settings = tmp_path / "collect_config.json"
+    original = settings.read_text()
+    settings.write_text(json.dumps(json.loads(original) | {"noise": 0.0}))
+    with pytest.raises(ValueError, match="or its collect_config.json changed since it was built"):
+        load_demos(tmp_path)
+    settings.write_text(original)
     # A zeroed block inside it (h5py's KeyError "bad object header"), a cut-off metadata.json
     # (Minari's JSONDecodeError): both named no file (review).
     (metadata,) = (tmp_path / "minari").rglob("metadata.json")
