@@ -160,8 +160,10 @@ def recipe(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     connectors = sorted({p["connector"] for p in description["parts"]})
-    typer.echo(f"{name} ({scale}): {len(description['parts'])} parts on {len(connectors)} "
-               f"connectors under {out}; train with --demos {shlex.quote(str(out))}")
+    parts = len(description["parts"])
+    typer.echo(f"{name} ({scale}): {parts} part{'s' * (parts != 1)} on {len(connectors)} "
+               f"connector{'s' * (len(connectors) != 1)} under {out}; train with --demos "
+               f"{shlex.quote(str(out))}")
 
 
 if __name__ == "__main__":  # `python -m benchmark.dataset_cli ...` = `insertbench dataset ...`

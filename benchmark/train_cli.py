@@ -193,7 +193,8 @@ def train_command(
         if hasattr(device, "close"):  # the keyboard gives the terminal back
             device.close()
     console = Console()
-    console.print(f"trained {result.steps} steps, {result.episodes} episodes -> {result.out_dir}",
+    console.print(f"trained {result.steps} step{'s' * (result.steps != 1)}, {result.episodes} "
+                  f"episode{'s' * (result.episodes != 1)} -> {result.out_dir}",
                   markup=False)
     if result.summaries:
         _print_summary(console, result.summaries[-1])
