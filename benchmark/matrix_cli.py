@@ -16,12 +16,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer._click.exceptions import ClickException  # Typer >= 0.29 vendors Click
 
 from benchmark.cells import load_cell_function, run_cell
 from benchmark.cli_options import check_output_dir, check_writable, file_in_the_way
 from benchmark.executors import make_executor
 from benchmark.matrix import default_artifacts_root, default_store_path, run_matrix
 from benchmark.preset import (
+    OfflinePresetGiven,
     PresetError,
     available_presets,
     check_runnable,
@@ -129,6 +131,8 @@ def _load(preset: str, task_versions: list[int] | None = None):  # noqa: ANN202 
             raise typer.BadParameter(str(err), param_hint="--task-version") from None
     try:
         spec = load_preset(preset, task_versions or ())
+    except OfflinePresetGiven as err:  # its "see `matrix run --help`" said nothing of it
+        raise ClickException(str(err)) from None
     except PresetError as err:
         raise typer.BadParameter(str(err), param_hint="PRESET") from None
     if task_versions:

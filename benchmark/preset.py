@@ -83,6 +83,11 @@ class PresetError(ValueError):
     """A preset file is malformed; the message says where and what to change."""
 
 
+class OfflinePresetGiven(PresetError):
+    """An offline preset given to a matrix command: the message names the command that runs it
+    (no command's --help says more)."""
+
+
 @dataclass(frozen=True)
 class ReferenceEntry:
     """One number reported by a paper: successes out of trials for a method on a task variant."""
@@ -746,7 +751,7 @@ def load_preset(name_or_path: str | Path, task_versions: Sequence[int] = ()) -> 
         resource = resources.files("benchmark") / "presets" / f"{name_or_path}.toml"
         offline = resources.files("benchmark") / "presets" / "offline" / f"{name_or_path}.toml"
         if not resource.is_file() and offline.is_file():
-            raise PresetError(
+            raise OfflinePresetGiven(
                 f"preset {str(name_or_path)!r} pretrains offline methods on a recipe's data, "
                 "which matrix cells do not model; run it with `python -m "
                 f"benchmark.bench_offline --preset {name_or_path} --out DIR`"

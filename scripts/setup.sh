@@ -18,9 +18,11 @@ TORCH=torch==2.13.0
 # PyPI's Linux torch is the CUDA build (~3 GB of nvidia-* wheels): without a GPU (nvidia-smi
 # listing none: a CUDA container run without its GPUs has the tool but no driver), take the CPU
 # build from PyTorch's own index, unless pip's configured sources already offer one ("+cpu").
-if nvidia-smi -L >/dev/null 2>&1 \
-    || .venv/bin/python -m pip install --dry-run --quiet --no-deps --report - "$TORCH" 2>/dev/null \
-    | grep -q '"version": "[^"]*+cpu"'; then
+# The report is read whole before grep: under pipefail, grep -q's exit at its match could
+# kill pip with SIGPIPE and turn an offered CPU build into "none offered".
+report=$(.venv/bin/python -m pip install --dry-run --quiet --no-deps --report - "$TORCH" \
+    2>/dev/null || true)
+if nvidia-smi -L >/dev/null 2>&1 || grep -q '"version": "[^"]*+cpu"' <<<"$report"; then
     .venv/bin/python -m pip install -q "$TORCH"
 else
     .venv/bin/python -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu

@@ -268,8 +268,10 @@ def test_offline_presets_drive_bench_offline_not_the_matrix(tmp_path, monkeypatc
         recipe_parts(preset["paper"], **{k: v for k, v in preset["recipe"].items()
                                          if k in ("scale", "episodes", "version")})
         assert (preset["recipe"]["scale"] == "small") == name.endswith("-reduced")
-    result = CliRunner().invoke(app, ["matrix", "status", "paper004"])
-    assert result.exit_code != 0 and "bench_offline --preset paper004" in result.output
+    for command in ("status", "run"):  # no "see `matrix ... --help`": it says nothing of them
+        result = CliRunner().invoke(app, ["matrix", command, "paper004"])
+        assert result.exit_code != 0 and "bench_offline --preset paper004" in result.output
+        assert "--help" not in result.output, result.output
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "typo.toml").write_text('name = "t"\npaper = "paper004"\n[bench]\nepochs = 3\n')
