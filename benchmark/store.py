@@ -556,13 +556,39 @@ class Store:
                 raise ValueError(f"{self.path}: an episode of cell {config_hash[:12]} belongs to "
                                  f"no evaluation (index {row['eval_index']!r}): a damaged store")
             by_eval[row["eval_index"]].append(record)
+        asked = self._eval_episodes(config_hash)
         for evaluation in evaluations:
+            where = (f"{self.path}: evaluation {evaluation['eval_index']!r} of cell "
+                     f"{config_hash[:12]}")
             evaluation["is_final"] = bool(evaluation["is_final"])
             evaluation["episodes"] = by_eval[evaluation["eval_index"]]
             if not evaluation["episodes"]:  # written in one transaction with its episodes
-                raise ValueError(f"{self.path}: evaluation {evaluation['eval_index']!r} of cell "
-                                 f"{config_hash[:12]} has no episodes: a damaged store")
+                raise ValueError(f"{where} has no episodes: a damaged store")
+            # As `CellResult.validate` checks them on writing: -7 steps and an infinite wall
+            # clock were printed as a time to threshold, and a final evaluation cut to 3
+            # episodes sat under a header of 10 (matrix25).
+            steps, wall = evaluation["env_steps"], evaluation["wall_clock_s"]
+            if not isinstance(steps, int) or steps < 0:
+                raise ValueError(f"{where}: env_steps must be an integer >= 0, got {steps!r}: a "
+                                 "damaged store")
+            if not isinstance(wall, int | float) or not 0 <= wall <= MAX_STORED_MAGNITUDE:
+                raise ValueError(f"{where}: wall_clock_s must be a number in [0, "
+                                 f"{MAX_STORED_MAGNITUDE:g}], got {wall!r}: a damaged store")
+            if (evaluation["is_final"] and asked is not None
+                    and len(evaluation["episodes"]) != asked):
+                raise ValueError(f"{where} holds {len(evaluation['episodes'])} episodes, the "
+                                 f"cell's protocol {asked}: a damaged store")
         return evaluations
+
+    def _eval_episodes(self, config_hash: str) -> int | None:
+        """The episodes a final evaluation of the cell holds (its config's), or None."""
+        row = self._db.execute("SELECT config_json FROM cells WHERE config_hash = ?",
+                               (config_hash,)).fetchone()
+        try:
+            asked = json.loads(row["config_json"]).get("eval_episodes") if row else None
+        except (ValueError, AttributeError):
+            return None
+        return asked if isinstance(asked, int) else None
 
     def _episode_record(self, row: sqlite3.Row) -> dict[str, Any]:
         """An episodes row as a record, checked as `_episode_row` wrote it: a success of -3

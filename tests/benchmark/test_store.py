@@ -335,6 +335,12 @@ def _store_with_one_done_cell(path: Path):
     ("UPDATE episodes SET seed = -1", "seed must be an integer >= 0, got -1"),
     ("UPDATE episodes SET extra_json = '{bad'", "extra_json is not a JSON object"),
     ("UPDATE episodes SET extra_json = '[1, 2]'", "extra_json is not a JSON object"),
+    # matrix25: printed as a time to threshold of -7 steps and "inf"; a final evaluation cut
+    # to fewer episodes sat under the header's count
+    ("UPDATE evaluations SET env_steps = -7", "env_steps must be an integer >= 0, got -7"),
+    ("UPDATE evaluations SET wall_clock_s = 1e999", r"wall_clock_s must be a number in \[0, "
+                                                    r"1e\+09\], got inf"),
+    ("DELETE FROM episodes WHERE episode_index > 0", r"holds 1 episodes, the cell's protocol \d+"),
 ])
 def test_an_edited_episode_row_is_refused_naming_the_store(tmp_path: Path, sql: str,
                                                            message: str) -> None:
