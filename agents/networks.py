@@ -348,17 +348,22 @@ class DeterministicActor(nn.Module):
         return torch.tanh(self.net(self.encoder(obs)))
 
 
+#: The most entropy a tanh-squashed Gaussian has in one dimension [nats] (zero mean, std
+#: 0.875; computed by quadrature), below the uniform's ln 2 on [-1, 1].
+TANH_GAUSSIAN_MAX_ENTROPY = 0.6836
+
+
 def entropy_target(target: float | None, action_dim: int, default: float) -> float:
-    """SAC's entropy target [nats], `default` where None. A policy on [-1, 1]^action_dim has
-    at most action_dim ln 2 nats (the uniform's): a target there or above is never reached,
+    """SAC's entropy target [nats], `default` where None. `SquashedGaussianActor` has at most
+    `TANH_GAUSSIAN_MAX_ENTROPY` nats a dimension: a target there or above is never reached,
     and the temperature grows without bound (alpha 2e5 after 1,500 updates at 10 nats)."""
     if target is None:
         return float(default)
-    ceiling = action_dim * math.log(2)
-    if target >= ceiling:
+    ceiling = action_dim * TANH_GAUSSIAN_MAX_ENTROPY
+    if not math.isfinite(target) or target >= ceiling:
         raise ValueError(f"target_entropy {target} nats is not below {ceiling:.3f}, the most a "
-                         f"policy on [-1, 1]^{action_dim} can have: the temperature would grow "
-                         "without bound")
+                         f"tanh-squashed Gaussian policy on {action_dim} action dimensions can "
+                         "have: the temperature would grow without bound")
     return float(target)
 
 

@@ -293,7 +293,8 @@ def test_unknown_config_key_names_field_and_allowed_fields():
         ("state_iql", {"hidden": ""}, r"StateIQLConfig.hidden must be a non-empty tuple"),
         # agents27: an entropy no policy on [-1, 1]^A reaches grew alpha to 2e5
         ("sac", {"target_entropy": 10}, r"target_entropy 10.0 nats is not below \d\.\d{3}, the "
-                                        r"most a policy on \[-1, 1\]\^\d can have"),
+                                        r"most a tanh-squashed Gaussian policy on \d action "
+                                        r"dimensions can have"),
         ("rlpd", {"target_entropy": 10}, r"target_entropy 10.0 nats is not below"),
         ("hil_serl", {"target_entropy": 10}, r"target_entropy 10.0 nats is not below"),
     ],
@@ -674,3 +675,24 @@ def test_numpy_scalars_in_a_config_are_plain_values(tmp_path):
     sac = make_agent("sac", env.observation_space, env.action_space,
                      {"critic_layer_norm": np.bool_(True), "hidden": (8,)})
     assert sac.config.critic_layer_norm is True
+
+
+def test_the_entropy_ceiling_is_the_tanh_squashed_gaussians():
+    """diff35: the ceiling was the uniform's ln 2 a dimension, which a tanh-squashed Gaussian
+    never reaches: targets in between still grew alpha without bound."""
+    from agents.networks import TANH_GAUSSIAN_MAX_ENTROPY, entropy_target
+
+    x = np.random.default_rng(0).standard_normal(2_000_000)
+
+    def entropy(std: float) -> float:  # H(N(0, std)) + E[log |d tanh(u)/du|]
+        u = std * x
+        log_det = 2 * (np.log(2) - u - np.logaddexp(0, -2 * u))
+        return 0.5 * np.log(2 * np.pi * np.e * std**2) + float(log_det.mean())
+
+    assert entropy(0.875) == pytest.approx(TANH_GAUSSIAN_MAX_ENTROPY, abs=2e-3)
+    assert max(entropy(0.7), entropy(1.05)) < TANH_GAUSSIAN_MAX_ENTROPY
+    with pytest.raises(ValueError, match="not below 2.051"):
+        entropy_target(3 * 0.69, 3, default=-3.0)  # below 3 ln 2, above the ceiling
+    with pytest.raises(ValueError, match="target_entropy nan"):
+        entropy_target(float("nan"), 3, default=-3.0)
+    assert entropy_target(2.0, 3, default=-3.0) == 2.0 and entropy_target(None, 3, -3.0) == -3.0
