@@ -379,7 +379,8 @@ class DemonstrationsShort(ValueError):
 
 def collect_demos(env: gym.Env, policy: BasePolicy, episodes: int,
                   base_policy: BasePolicy | None = None, *,
-                  own_demos: str | None = "demos given with --demos") -> Dataset:
+                  own_demos: str | None = "demos of your own (`insertbench train --demos "
+                                          "FOLDER`)") -> Dataset:
     """Roll out ``policy`` on the demo seeds (``DEMO_SEED_BASE`` + attempt) until ``episodes``
     of its episodes ended in success; returns those as a Dataset. Demonstrations solve the
     task (papers 002 and 003: 20 successful ones): every episode was kept, and 6 of 20 on

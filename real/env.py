@@ -26,6 +26,7 @@ from envs.task_options import (
     check_choice,
     check_options,
     check_range,
+    check_seed,
     check_workspace,
     control_steps,
     depth_in_socket_mm,
@@ -354,7 +355,9 @@ class RealInsertionEnv(gym.Env):
         # script ended (real19).
         requested = self._requested_offset_m(options)
         self._say_if_slow_between_episodes()
-        super().reset(seed=self._episode_seeds(seed))
+        # Checked as the simulation's: numpy's "expected non-negative integer" named no seed,
+        # and a refused np.int64 had reseeded the unseeded resets' stream first (diff35).
+        super().reset(seed=self._episode_seeds(check_seed(seed)))
         safe = self.safe
         safe.reset_trip()
         safe.reset_wrench_filter()

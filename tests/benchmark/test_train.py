@@ -901,7 +901,7 @@ class _EndsAtOnce(gym.Wrapper):
 
 
 @pytest.mark.parametrize(("own_demos", "advice"), [
-    ("demos given with --demos", "fewer false positives, or demos given with --demos)"),
+    ("demos of your own", "fewer false positives, or demos of your own)"),
     (None, "a classifier with fewer false positives)")])  # train-async's: no --demos (serl24)
 def test_demonstrations_cut_short_by_the_env_say_what_to_give_instead(own_demos, advice):
     from benchmark.train import DemonstrationsShort, collect_demos

@@ -207,6 +207,9 @@ def test_a_seed_starts_the_twin_as_it_starts_the_simulation():
         np.testing.assert_allclose(world, sim.tcp_pos, atol=2e-4)
         np.testing.assert_allclose(env.believed_goal_pos - env.goal_pos,
                                    sim.believed_goal_pos - sim._goal_face_pos, atol=1e-12)
+    for bad in (-1, 1.5, True):  # numpy's "expected non-negative integer" named no seed
+        with pytest.raises((ValueError, TypeError), match="seed must be None or an integer"):
+            env.reset(seed=bad)
     # not one start: seeds and the unseeded reset each start elsewhere
     assert min(np.linalg.norm(a - b) for a, b in zip(starts[:-1], starts[1:], strict=True)) > 1e-3
 
