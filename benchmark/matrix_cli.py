@@ -409,8 +409,8 @@ def report(
             running = sum(m.config_hash in ours for m in db.running()
                           if not db.is_marker_stale(m))
             raise typer.BadParameter(
-                f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)}) "
-                + (f"yet: {running} running; report when one has finished" if running else
+                f"{store_path} holds no finished cell of {spec.name} (of {len(spec.cells)})"
+                + (f" yet: {running} running; report when one has finished" if running else
                    f"; run `{_run_command(preset, task_version, store_path)}` first"),
                 param_hint="PRESET")
         out = out or _report_dir(store_path, task_version, spec.name)

@@ -116,6 +116,11 @@ class Preset:
     reference: list[ReferenceEntry] = field(default_factory=list)
 
 
+#: How a TOML value's Python type reads in a message ("<class 'int'>" did not).
+_KIND_WORDS = {"int": "an integer", "str": "a string", "list": "an array", "dict": "a table",
+               "float": "a number", "bool": "true or false"}
+
+
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
@@ -127,7 +132,9 @@ def _require(where: str, table: Mapping[str, Any], key: str, kind: type | tuple[
         raise PresetError(f"{where}: missing required key {key!r}")
     value = table[key]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise PresetError(f"{where}: {key!r} must be {kind}, got {value!r}")
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise PresetError(f"{where}: {key!r} must be {_KIND_WORDS.get(names, names)}, got "
+                          f"{value!r}")
     return value
 
 

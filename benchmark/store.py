@@ -538,6 +538,11 @@ class Store:
             if not isinstance(info, dict):
                 raise ValueError(f"{self.path}: cell {str(row['config_hash'])[:12]}'s info_json "
                                  "is not a JSON object: a damaged store")
+            threads = info.get("torch_threads")  # "x" or [1] ended the report in a TypeError
+            if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                        or threads < 1):
+                raise ValueError(f"{self.path}: cell {str(row['config_hash'])[:12]}'s info_json "
+                                 f"torch_threads {threads!r} is no thread count: a damaged store")
         return rows
 
     def evaluations(self, config_hash: str) -> list[dict[str, Any]]:

@@ -75,10 +75,14 @@ def available_cores() -> int:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process `pid` exists (another user's included)."""
+    """Whether process `pid` exists (another user's included). No process has a pid below 1 or
+    beyond the system's range (a damaged marker's 2**62 was an OverflowError; 0 and -1 would
+    have asked about this process group, or every process)."""
+    if not isinstance(pid, int) or pid < 1:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True

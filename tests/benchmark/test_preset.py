@@ -102,6 +102,9 @@ def _data(**changes: object) -> dict:
         ({"paper_reference": {"source": "x", "entries": [
             {"task": "InsertBench/A-v0", "agent": "Learner", "successes": 1, "trials": 2,
              "env_kwargs": {"goal_noise_mm": 0.5}}]}}, "pick 0 task variants"),
+        # matrix25: "must be <class 'int'>"
+        ({"agents": [{"name": "sac", "budget_steps": 2.5}]},
+         "'budget_steps' must be an integer, got 2.5"),
         ({"agents": [{"name": "sac", "budget_steps": 2**63 - 1}]},  # adv41: started training
          r"budget_steps must be in \[0, 1,000,000,000\]"),
         ({"agents": [{"name": "sac", "budget_steps": 10, "eval_every": 0}]}, "eval_every"),

@@ -521,3 +521,21 @@ def test_labels_and_errors_in_brackets_are_shown_as_written(tmp_path: Path) -> N
         matrix_module.Progress = original
     assert len(summary.done) + len(summary.failed) == len(preset.cells)
     assert "SAC [/w demos]" in shown.getvalue()
+
+
+@pytest.mark.parametrize("threads", ['"x"', "[1]", "0"])
+def test_a_damaged_thread_count_or_marker_pid_is_one_line(tmp_path: Path, threads: str) -> None:
+    """matrix25: a torch_threads of "x" or [1] ended the report in a bare TypeError; a running
+    marker's pid of 2**62 was an OverflowError in every matrix command, naming no store."""
+    from envs.tether import pid_alive
+
+    cell = _store_with_one_done_cell(tmp_path / "s.sqlite")
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute(f"UPDATE cells SET info_json = '{{\"torch_threads\": {threads}}}'")
+    db.commit()
+    db.close()
+    with Store(tmp_path / "s.sqlite", read_only=True) as store:
+        with pytest.raises(ValueError, match=f"cell {cell.config_hash[:12]}'s info_json "
+                                             "torch_threads .* is no thread count: a damaged"):
+            store.cell_rows()
+    assert not any(pid_alive(pid) for pid in (2**62, 0, -1))  # 0, -1: a group, every process
