@@ -989,14 +989,25 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
                           "character")
     track = submission.track
     # The files of a stale entry, or of another track's entry, are public: entered under
-    # another name they took the entry over and refused its owner's resubmission (leader27).
+    # another name they took the entry over and refused its owner's resubmission (leader27),
+    # also with a file added (compared by what acting reads, not by the files' hash; diff35).
+    mine = set(content.values())
     for other in ledger.entries(archived=False):
-        if (other["entry_id"] == submission.policy_sha256
-                and name_key(other["name"]) != name_key(submission.name)
-                and not (builtin and other.get("builtin"))):
-            raise LedgerError(f"this policy is entry {other['entry_id'][:12]} of "
-                              f"{other['track']} ({other['name']!r}); it enters again, on this "
-                              "track or another, under that name only")
+        if (name_key(other["name"]) == name_key(submission.name)
+                or (builtin and other.get("builtin"))
+                or (other["track"] == track.name and not is_stale(other))):
+            continue  # the track's ranked entries: refused below as the entry they are
+        if other["entry_id"] != submission.policy_sha256:
+            try:
+                theirs = task_policy_contents(other["policy"]["kind"],
+                                              stored_policy_paths(ledger, other))
+            except LedgerError:  # its stored files are gone: nothing to compare
+                continue
+            if set(theirs.values()) != mine:
+                continue
+        raise LedgerError(f"this policy is entry {other['entry_id'][:12]} of {other['track']} "
+                          f"({other['name']!r}); it enters again, on this track or another, "
+                          "under that name only")
     current = list(_current_entries(ledger, track))
     # A stale entry's policies are its owner's to enter again: taken into another submission
     # first, they refused the owner's own resubmission (leader21).

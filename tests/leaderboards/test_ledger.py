@@ -1897,6 +1897,10 @@ def test_an_entrys_published_policy_enters_again_under_its_name_only(
     make_stale(submitted, entry)
     write_toml(Path("thief"), name="Totally mine")
     assert "under that name only" in _cli("submit", "thief").stderr
+    Path("thief/policy/NOTES.txt").write_text("mine\n")  # another entry id, the same actions
+    assert "under that name only" in _cli("submit", "thief").stderr  # (diff35)
+    write_toml(Path("thief"), name="Totally mine", track="tiny2")
+    assert "under that name only" in _cli("submit", "thief").stderr
     again = _cli("submit", "sub")  # the owner's, under its name
     assert again.exit_code == 0, again.output
 
