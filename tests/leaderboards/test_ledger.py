@@ -888,7 +888,9 @@ def test_verify_uses_hidden_seeds_commits_the_salt_hash_and_reveal_publishes_it(
     # ... and a doctored outcome fails every recheck, naming the episode and the counts.
     doctored = json.loads(before)
     first = doctored["evaluations"]["hidden"]["episodes"][0]
-    first["success"] = not first["success"]
+    steps = None if first["success"] else first["steps"]  # a record that agrees with itself
+    first.update(success=not first["success"], steps_to_success=steps,
+                 time_to_success_s=None if steps is None else steps * 0.1)
     Path(f"ledger/entries/tiny/{entry['entry_id']}.json").write_text(json.dumps(doctored))
     refused = _cli("verify", entry["entry_id"][:10], "--salt-file", "secret/salt")
     assert refused.exit_code == 1 and "not one that `leaderboard verify` recorded" in \
