@@ -22,8 +22,8 @@ states (the expert is the P-controller on the true socket) and the final lateral
 
 instead takes a pretrained LOTJ checkpoint (e.g. from ``bench_offline``) to one connector: its
 success with the policy mean and with the ``exploration_std`` samples that finetuning draws,
-then ``--trials`` trials of finetuning rewarded by its own classifier (as ``bench_offline``),
-the true successes among them, and the success after; ``--online-fraction 0`` is the control
+then ``--trials`` trials of finetuning rewarded by its own classifier, each ending on its
+verdict or the time limit (``bench_offline.lotj_finetune``), the true successes among them, and the success after; ``--online-fraction 0`` is the control
 (the same trials and gradient steps, every batch from the offline data). Figures, not tests.
 
     python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --classifier --seed 0 \
@@ -165,14 +165,15 @@ def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
     the control: the same trials and gradient steps, on the offline data only), success
     after."""
     from agents import load_agent
-    from benchmark.bench_offline import _finetune
+    from benchmark.bench_offline import lotj_finetune
     from benchmark.evaluate import evaluate
     from envs.episode import summarize
 
     overrides = finetune_overrides(beta, online_fraction)
-    env = make_env(f"InsertBench/Connector-{connector}-{version}",
-                   PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
-                                   "init_offset_mm": [0.0, 10.0]})
+    task_id = f"InsertBench/Connector-{connector}-{version}"
+    env_kwargs = PAPER001_ENV | {"max_episode_steps": PAPER001_STEPS,
+                                 "init_offset_mm": [0.0, 10.0]}
+    env = make_env(task_id, env_kwargs)
     agent = load_agent(checkpoint)
     for field, value in overrides.items():
         setattr(agent.config, field, value)
@@ -182,7 +183,8 @@ def finetune_check(checkpoint: str, connector: str, version: str, trials: int,
         "mean": summarize(evaluate(env, agent, episodes))["successes"],
         "sampled": summarize(evaluate(env, _Sampled(agent), episodes))["successes"]}
     started = time.process_time()
-    result["finetune"] = _finetune(env, agent, trials * PAPER001_STEPS, seed)
+    result["finetune"] = lotj_finetune(task_id, env_kwargs, agent, trials * PAPER001_STEPS,
+                                       seed)
     result["finetune_cpu_s"] = round(time.process_time() - started)
     result["finetuned"] = summarize(evaluate(env, agent, episodes))["successes"]
     env.close()

@@ -279,6 +279,22 @@ def _finetune(env: gym.Env, agent: Any, steps: int, seed: int,
     return {"training_episodes": episodes, "training_successes": successes}
 
 
+def lotj_finetune(task_id: str, env_kwargs: dict, agent: Any, steps: int,
+                  seed: int) -> dict[str, float]:
+    """`_finetune` as paper 001 practises, on a new env of `task_id` with `env_kwargs`: with
+    the agent's reward classifier as its online reward, dense underneath, so that a trial ends
+    on R_psi's verdict (or the time limit), never on the simulator's success; otherwise (no
+    classifier, the oracle control) on the env's own reward. `bench_lotj_policy --finetune`
+    runs this too: it finetuned on the sparse env, its trials ended by the true success
+    (bench24)."""
+    learned = agent.classifier is not None and agent.config.online_reward == "classifier"
+    env = make_env(task_id, {**env_kwargs, "reward": "dense"} if learned else env_kwargs)
+    try:
+        return _finetune(env, agent, steps, seed, agent.classifier_success if learned else None)
+    finally:
+        env.close()
+
+
 def _practice_env(connector: str, env_kwargs: dict, args: argparse.Namespace) -> gym.Env:
     """Paper 001's online practice on a new connector: no ground truth, so the env must not end
     a trial on its own success (dense reward underneath; the learner gets R_psi's instead)."""
@@ -464,14 +480,9 @@ def _paper001_connector(path: Path, connector: str, env_kwargs: dict,
         "classifier": _classifier_accuracy(agent, env, args.classifier_episodes, args.seed),
         "offline": summarize(evaluate(env, agent, args.eval_episodes)),
     }
-    steps = args.online_trials * PAPER001_STEPS
-    if agent.classifier is not None and agent.config.online_reward == "classifier":
-        practice = _practice_env(connector, env_kwargs, args)  # trials end on R_psi's verdict
-        result["finetune"] = _finetune(practice, agent, steps, args.seed,
-                                       agent.classifier_success)
-        practice.close()
-    else:  # the env's own reward (no classifier), or the oracle control
-        result["finetune"] = _finetune(env, agent, steps, args.seed)
+    result["finetune"] = lotj_finetune(f"InsertBench/Connector-{connector}-{args.version}",
+                                       env_kwargs, agent, args.online_trials * PAPER001_STEPS,
+                                       args.seed)
     # trials that ended on a success of R_psi (LOTJ's own verdict; training_successes: the env's)
     result["finetune"]["classifier_successes"] = agent.online_trials_classifier_success
     result["online"] = summarize(evaluate(env, agent, args.eval_episodes))

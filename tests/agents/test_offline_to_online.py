@@ -949,3 +949,31 @@ def test_train_ends_a_self_rewarding_learners_trials_on_its_own_verdict(monkeypa
     learner.config.reward_classifier = False  # rewarded by the env: trials as the env's
     assert end_trials_on_own_verdict(usb, learner) is usb
     usb.close()
+
+
+@pytest.mark.parametrize("online_reward", ["classifier", "env"])
+def test_lotj_finetuning_ends_trials_on_its_classifier_not_the_true_success(monkeypatch,
+                                                                          online_reward):
+    """bench24: `bench_lotj_policy --finetune` practised on the sparse env, so a trial ended on
+    the simulator's success, which paper 001's practice does not know; bench_offline's trials
+    end on R_psi's verdict. Both go through `lotj_finetune` now."""
+    from types import SimpleNamespace
+
+    from benchmark import bench_offline
+
+    seen = {}
+
+    def finetune(env, agent, steps, seed, learned_success=None):
+        seen.update(reward=env.unwrapped.reward_type, learned=learned_success,
+                    limit=env.spec.max_episode_steps)
+        return {}
+
+    monkeypatch.setattr(bench_offline, "_finetune", finetune)
+    agent = SimpleNamespace(classifier=object(), classifier_success=lambda obs: False,
+                            config=SimpleNamespace(online_reward=online_reward))
+    bench_offline.lotj_finetune("InsertBench/Connector-HDMI-v1", {"max_episode_steps": 20},
+                                agent, 40, 0)
+    if online_reward == "classifier":
+        assert seen == {"reward": "dense", "learned": agent.classifier_success, "limit": 20}
+    else:  # the oracle control: the env's own reward and ends
+        assert seen == {"reward": "sparse", "learned": None, "limit": 20}
