@@ -23,8 +23,9 @@ states (the expert is the P-controller on the true socket) and the final lateral
 instead takes a pretrained LOTJ checkpoint (e.g. from ``bench_offline``) to one connector: its
 success with the policy mean and with the ``exploration_std`` samples that finetuning draws,
 then ``--trials`` trials of finetuning rewarded by its own classifier, each ending on its
-verdict or the time limit (``bench_offline.lotj_finetune``), the true successes among them, and the success after; ``--online-fraction 0`` is the control
-(the same trials and gradient steps, every batch from the offline data). Figures, not tests.
+verdict or the time limit (``bench_offline.lotj_finetune``), the true successes among them,
+and the success after; ``--online-fraction 0`` is the control (the same trials and gradient
+steps, every batch from the offline data). Figures, not tests.
 
     python -m benchmark.bench_lotj_policy --data runs/data/p001v1 --classifier --seed 0 \
         [--config classifier_color_jitter=0]
