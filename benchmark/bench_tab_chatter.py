@@ -84,6 +84,10 @@ KNOBS = (
     "tab_dampratio", "tab_condim", "tab_friction", "margin", "gap", "tab_k", "tab_b",
     "pyramidal", "spring_damping", "spring_impedance",
 )
+#: Knobs that take only some values: MuJoCo's contact dimensions, whole iteration counts and
+#: on/off switches (tab_condim=2 was MuJoCo's error after the header; noslip 2.5 ran as 2).
+KNOB_VALUES = {"tab_condim": (1, 3, 4, 6), "pyramidal": (0, 1)}
+WHOLE_KNOBS = ("noslip",)
 #: The knobs that apply to version 2's contact springs.
 V2_KNOBS = ("timestep", "noslip", "impratio", "pyramidal", "spring_damping", "spring_impedance")
 
@@ -104,6 +108,10 @@ def parse_variant(text: str) -> dict[str, float]:
             sys.exit(f"bench_tab_chatter: {name} needs a number, got {value!r}")
         if not np.isfinite(knobs[name]) or knobs[name] < 0:
             sys.exit(f"bench_tab_chatter: {name} must be finite and >= 0, got {value!r}")
+        if name in KNOB_VALUES and knobs[name] not in KNOB_VALUES[name]:
+            sys.exit(f"bench_tab_chatter: {name} must be one of {KNOB_VALUES[name]}, got {value!r}")
+        if name in WHOLE_KNOBS and not knobs[name].is_integer():
+            sys.exit(f"bench_tab_chatter: {name} must be a whole number, got {value!r}")
     if "timestep" in knobs:  # the env's own check came after rows were printed (bench20)
         from envs.task_options import TIMESTEP_RANGE_S
 
@@ -232,6 +240,14 @@ class RecordingPeriod:
         return sensordata
 
 
+def _stop_on_physics_error(task, info: dict) -> None:
+    """Exit with one line where a variant blew the simulation up (the next step was
+    "call reset() before step()", a traceback after the table's first rows)."""
+    if info.get("physics_error"):
+        sys.exit(f"bench_tab_chatter: {task.env_id} blew up under this variant "
+                 f"({info['physics_error']})")
+
+
 def press_and_pull(task, knobs: dict[str, float], speed: float):
     """Run the recorded press and pull. Per env step of each: (depth [mm], force along the push
     [N]: -Fz pressing, +Fz pulling) and the tab log of `RecordingPeriod`."""
@@ -245,6 +261,7 @@ def press_and_pull(task, knobs: dict[str, float], speed: float):
     press, pull = [], []
     for _ in range(max_steps):
         obs, _, _, _, info = env.step(down)
+        _stop_on_physics_error(task, info)
         press.append((info["insertion_depth_mm"], -float(obs["wrench"][2])))
         if info["insertion_depth_mm"] >= min(connector.success_depth_mm + 0.3,
                                               connector.mating_length_mm - 0.2):
@@ -252,6 +269,7 @@ def press_and_pull(task, knobs: dict[str, float], speed: float):
     n_press = len(press)
     for _ in range(max_steps):
         obs, _, _, _, info = env.step(-down)
+        _stop_on_physics_error(task, info)
         if info["insertion_depth_mm"] <= 0.0:
             break
         pull.append((info["insertion_depth_mm"], float(obs["wrench"][2])))
@@ -352,6 +370,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0.0 < args.speed <= 1.0:
         sys.exit(f"bench_tab_chatter: --speed must be in (0, 1], got {args.speed}")
+    if not args.tasks:  # the header alone, exit 0
+        parser.error("--tasks: name at least one task")
     # Every task and variant checked before the first row: a typo costs no minutes of presses.
     variants = {text: parse_variant(text) for text in args.variant or ["task"]}
     for knobs in variants.values():

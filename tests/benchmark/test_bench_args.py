@@ -51,6 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
          "this check takes no demos or env kwargs"),
         ("benchmark.bench_rtde_twin", ["--seconds", "0.002"], "--seconds: at least 0.01"),
         ("benchmark.bench_rtde_twin", ["--seconds", "1e9"], "--seconds: at most 300 (the twin's"),
+        ("benchmark.bench_tab_chatter", ["--tasks"], "--tasks: name at least one task"),
         # The folder twice ("x: x: no TensorBoard events"; serl19).
         ("benchmark.serl_interventions", ["."], "error: .: no TensorBoard events under tb/"),
     ],
@@ -99,3 +100,18 @@ def test_bench_recheck_rounding_says_an_altered_policy_file_in_one_line(tmp_path
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "USB/weights.safetensors of entry cd80ebde8067 is missing or altered" in \
         done.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("variant", "message"), [
+    ("tab_condim=2", "tab_condim must be one of (1, 3, 4, 6), got '2'"),
+    ("noslip=2.5", "noslip must be a whole number, got '2.5'"),
+])
+def test_a_tab_chatter_knob_of_a_value_mujoco_does_not_take_is_one_line(tmp_path, variant,
+                                                                        message):
+    """bench24: tab_condim=2 was MuJoCo's error after the table's header; noslip=2.5 ran as 2
+    under a row labelled 2.5."""
+    done = subprocess.run([sys.executable, "-m", "benchmark.bench_tab_chatter", "--variant",
+                           variant], cwd=tmp_path, timeout=120, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 1 and not done.stdout, done.stdout
+    assert done.stderr.strip() == f"bench_tab_chatter: {message}", done.stderr
