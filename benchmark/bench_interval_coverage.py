@@ -21,7 +21,7 @@ import argparse
 import numpy as np
 
 from benchmark.metrics import aggregate
-from benchmark.script_args import non_negative_int, positive_int
+from benchmark.script_args import doc_summary, non_negative_int, positive_int
 from leaderboards import scoring
 
 #: (label, per task: its true rate and its number of distinct episodes) for the mean's interval.
@@ -105,7 +105,7 @@ def matrix_coverage(seeds: int, rates: list[float], episodes: int, matrices: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--evaluations", type=positive_int, default=2000,
                         help="simulated evaluations per case")
     parser.add_argument("--matrices", type=positive_int, default=300,
@@ -126,7 +126,8 @@ def main() -> None:
     for seeds in MATRIX_SEEDS:
         for label, rates, episodes in MATRIX_CASES:
             coverage, shown = matrix_coverage(seeds, rates, episodes, args.matrices, rng)
-            print(f"  {seeds} seeds, {label:30s} {coverage:.3f} (interval shown for {shown})")
+            held = f"{coverage:.3f}" if shown else "-"  # no interval shown: nothing held
+            print(f"  {seeds} seeds, {label:30s} {held} (interval shown for {shown})")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from agents.iql import IQLConfig, Policy
 from agents.networks import ObsEncoder, color_jitter, random_shift
 from benchmark.bench_offline import PAPER001_TABLE1, PAPER001_TRAINING_CHECK
 from benchmark.recipes import PAPER001_ENV, PAPER001_STEPS, load_recipe, recipe_version
+from benchmark.script_args import doc_summary
 from benchmark.train import make_base_policy, make_env
 
 
@@ -379,7 +380,7 @@ def main() -> None:
 
 
 def _main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--data", help="a paper001 `dataset recipe` folder")
     parser.add_argument("--loss", choices=["mse", "nll"],
                         help="the policy study's loss (default mse; not with --classifier or "

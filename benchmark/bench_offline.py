@@ -73,7 +73,7 @@ from benchmark.recipes import (
     recipe_parts,
     recipe_version,
 )
-from benchmark.script_args import output_dir
+from benchmark.script_args import doc_summary, output_dir
 from benchmark.train import collect_demos, make_base_policy, make_env, train_episode_seed
 from envs.episode import summarize
 from envs.json_files import write_json
@@ -708,7 +708,7 @@ def _data_from_preset(preset: dict[str, Any], out: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("paper", nargs="?", choices=["paper001", "paper004"],
                         help="the paper (or give --preset)")
     parser.add_argument("--preset", help=f"an offline preset ({', '.join(offline_presets())}) "
