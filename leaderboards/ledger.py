@@ -692,6 +692,11 @@ def keys_digest(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _ranked(entry: Mapping[str, Any]) -> bool:
+    """Whether ``entry`` is of the current track version and its track's current keys."""
+    return entry_track_version(entry) == TRACK_VERSION and not is_stale(entry)
+
+
 def is_stale(entry: Mapping[str, Any]) -> bool:
     """Whether ``entry`` of the current track version was evaluated on other task version keys
     than its track's current ones (an earlier track version's entry is archived apart)."""
@@ -931,8 +936,29 @@ def policy_content(kind: str, paths: Mapping[str, Path]) -> str:
 
 
 def task_policy_contents(kind: str, paths: Mapping[str, Path]) -> dict[str, str]:
-    """`policy_content` of each task's policy alone, by task label."""
-    return {label: policy_content(kind, {label: path}) for label, path in paths.items()}
+    """`policy_content` of each task's policy alone, by task label; each folder hashed once a
+    process while its files stay as they are (a submission compares every entry, twice)."""
+    return {label: _folder_content(kind, label, str(path.resolve()), _files_state(path))
+            for label, path in paths.items()}
+
+
+def folder_contents(kind: str, paths: Mapping[str, Path]) -> frozenset[str]:
+    """The `policy_content`s of a submission's or entry's policy folders, whatever tasks they
+    are labelled by: the same policy on tracks of other task labels."""
+    return frozenset(_folder_content(kind, "", str(path.resolve()), _files_state(path))
+                     for path in set(paths.values()))
+
+
+def _files_state(folder: Path) -> tuple:
+    """The names, sizes and modification times of `folder`'s files: a cache key that changes
+    when they do."""
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                        for p in folder.iterdir() if p.is_file()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_content(kind: str, label: str, folder: str, state: tuple) -> str:
+    return policy_content(kind, {label: Path(folder)})
 
 
 def submit(
@@ -990,20 +1016,24 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
     track = submission.track
     # The files of a stale entry, or of another track's entry, are public: entered under
     # another name they took the entry over and refused its owner's resubmission (leader27),
-    # also with a file added (compared by what acting reads, not by the files' hash; diff35).
-    mine = set(content.values())
-    for other in ledger.entries(archived=False):
+    # also with a file added (compared by what acting reads, not by the files' hash; diff35)
+    # and on a track of other task labels (label-free; leader28).
+    mine = folder_contents(submission.policy_kind, submission.policy_paths)
+    every = ledger.entries()  # read once: 4 s for the shipped ledger
+    for other in every:
         if (name_key(other["name"]) == name_key(submission.name)
                 or (builtin and other.get("builtin"))
-                or (other["track"] == track.name and not is_stale(other))):
+                or (other["track"] == track.name and _ranked(other))):
             continue  # the track's ranked entries: refused below as the entry they are
         if other["entry_id"] != submission.policy_sha256:
+            if other["policy"]["kind"] != submission.policy_kind:
+                continue  # another kind never acts from the same content
             try:
-                theirs = task_policy_contents(other["policy"]["kind"],
-                                              stored_policy_paths(ledger, other))
+                theirs = folder_contents(other["policy"]["kind"],
+                                         stored_policy_paths(ledger, other))
             except LedgerError:  # its stored files are gone: nothing to compare
                 continue
-            if set(theirs.values()) != mine:
+            if theirs != mine:
                 continue
         raise LedgerError(f"this policy is entry {other['entry_id'][:12]} of {other['track']} "
                           f"({other['name']!r}); it enters again, on this track or another, "
@@ -1011,7 +1041,8 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
     current = list(_current_entries(ledger, track))
     # A stale entry's policies are its owner's to enter again: taken into another submission
     # first, they refused the owner's own resubmission (leader21).
-    stale = [e for e in ledger.entries() if e["track"] == track.name and is_stale(e)]
+    # An earlier track version's entries are stale too (they were left out: leader28).
+    stale = [e for e in every if e["track"] == track.name and not _ranked(e)]
     current_ids = {e["entry_id"] for e in current}
     for other in current + stale:
         is_current = other["entry_id"] in current_ids

@@ -1927,6 +1927,46 @@ def test_an_episode_record_edited_against_itself_is_refused(submitted: Ledger, e
     assert result.exit_code == 1 and message in " ".join(result.stderr.split()), result.output
 
 
+def test_a_policy_enters_a_track_of_other_labels_under_its_entrys_name_only(
+        submitted: Ledger, monkeypatch: pytest.MonkeyPatch, tiny_track):
+    """leader28: the rule compared contents hashed with their task labels, which no two real
+    tracks share: with a file added (another entry id), an entry's policy entered the other
+    track under another name, and its owner was then refused there."""
+    (entry,) = submitted.entries()
+    relabelled = dataclasses.replace(tiny_track, name="tiny2", tasks=(
+        TrackTask("usb", "InsertBench/USB-v0", STATE),
+        TrackTask("dsub", "InsertBench/DSub-v0", STATE)))
+    monkeypatch.setitem(tracks.TRACKS, "tiny2", relabelled)
+    Path("thief").mkdir()
+    shutil.copytree(stored_policy_paths(submitted, entry)["USB"], "thief/policy")
+    Path("thief/policy/NOTES.txt").write_text("mine\n")
+    write_toml(Path("thief"), name="Totally mine", track="tiny2")
+    assert "under that name only" in _cli("submit", "thief").stderr
+    write_toml(Path("sub"), track="tiny2")
+    assert _cli("submit", "sub").exit_code == 0  # the owner's, under its name
+
+
+def test_an_earlier_track_versions_entry_keeps_its_policy_and_name(submitted: Ledger):
+    """leader28: an entry of an earlier track version is stale, yet was left out of both
+    rules: its files under another name took it over, and another policy its name."""
+    (entry,) = submitted.entries()
+    path = submitted.entry_path(TINY, entry["entry_id"])
+    old = json.loads(path.read_text())
+    old["evaluations"]["dev"]["track_version"] = 1
+    archived = submitted.entry_path(TINY, entry["entry_id"], 1)
+    archived.parent.mkdir(parents=True)
+    archived.write_text(json.dumps(old))
+    path.unlink()
+    Path("thief").mkdir()
+    shutil.copytree(stored_policy_paths(submitted, entry)["USB"], "thief/policy")
+    write_toml(Path("thief"), name="Totally mine")
+    assert "under that name only" in _cli("submit", "thief").stderr
+    sac_submission(Path("other"))  # another policy under the old entry's name
+    assert "a name kept for its policy to enter again" in " ".join(
+        _cli("submit", "other").stderr.split())
+    assert _cli("submit", "sub").exit_code == 0  # the owner's, under its name
+
+
 def test_a_stale_entrys_name_stays_its_owners(submitted: Ledger):
     """leader25: another policy entered under a stale entry's name, and the owner's
     resubmission was then refused as "already called" its own name. Copying the entry's
