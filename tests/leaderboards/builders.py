@@ -161,3 +161,18 @@ def list_hidden_as_verified(ledger, entry: dict) -> None:
     listed = {entry["entry_id"]: [verification_sha256(entry)]}
     rounds._write([dataclasses.replace(r, verified={**(r.verified or {}), **listed})
                    if r.number == own.number else r for r in rounds.read()])
+
+
+def succeeded(episode: dict, steps: int | None = None) -> dict:
+    """An episode record edited to a success after ``steps`` (its own length if None) at the
+    tracks' 10 Hz, agreeing with itself as `envs.episode.record_problem` asks."""
+    steps = episode["steps"] if steps is None else steps
+    return {**episode, "success": True, "steps": max(steps, 1), "steps_to_success": max(steps, 1),
+            "time_to_success_s": max(steps, 1) * 0.1, "failure": None, "safety_trip": None}
+
+
+def flipped(episode: dict) -> dict:
+    """An episode record with its outcome turned the other way, agreeing with itself."""
+    if not episode["success"]:
+        return succeeded(episode)
+    return {**episode, "success": False, "steps_to_success": None, "time_to_success_s": None}

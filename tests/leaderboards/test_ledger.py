@@ -39,10 +39,12 @@ from tests.leaderboards.builders import (
     STATE,
     TINY,
     agent_submission,
+    flipped,
     list_hidden_as_verified,
     make_stale,
     onnx_submission,
     sac_submission,
+    succeeded,
     write_toml,
 )
 
@@ -1413,14 +1415,14 @@ def test_a_hidden_block_no_verification_wrote_is_refused(tmp_path):
     target.write_text(json.dumps(entry))
     assert len(ledger.entries()) == 1  # what verify wrote, listed under its round
     # The revealed round's own seeds, one outcome changed (a run of the submitter's).
-    write({**hidden, "episodes": [{**hidden["episodes"][0], "success": True, "steps": 3},
+    write({**hidden, "episodes": [succeeded(hidden["episodes"][0], steps=3),
                                   *hidden["episodes"][1:]]})
     with pytest.raises(LedgerError, match="not one that `leaderboard verify` recorded under "
                                           "salt round 2"):
         ledger.entries()
     # The lost round: any seeds in the hidden range, dated before it closed.
     write({**hidden, "salt_sha256": lost.salt_sha256, "evaluated_at": "2000-01-01T00:00:00Z",
-           "episodes": [{**e, "success": True} for e in hidden["episodes"]]})
+           "episodes": [succeeded(e) for e in hidden["episodes"]]})
     with pytest.raises(LedgerError, match="not one that `leaderboard verify` recorded under "
                                           "salt round 1"):
         ledger.entries()
@@ -1594,7 +1596,7 @@ def test_an_entry_whose_hidden_evaluation_is_not_the_rounds_is_refused(tmp_path)
     assert len(ledger.entries()) == 1  # as verified
     dev = entry["evaluations"]["dev"]
     forged = {**entry["evaluations"]["hidden"], "episodes": [
-        {**e, "success": True} for e in dev["episodes"]]}
+        succeeded(e) for e in dev["episodes"]]}
     write(forged)
     with pytest.raises(LedgerError, match="hidden .* episodes are not on the seeds of salt round"):
         ledger.entries()
@@ -1815,8 +1817,8 @@ def test_audit_recomputes_what_anyone_can_and_catches_an_edited_entry(submitted:
     path = submitted.entry_path(entry["track"], entry["entry_id"])
     edited = json.loads(path.read_text())
     for block in ("dev", "hidden"):
-        first = edited["evaluations"][block]["episodes"][0]
-        first["success"] = not first["success"]
+        episodes = edited["evaluations"][block]["episodes"]
+        episodes[0] = flipped(episodes[0])
     path.write_text(json.dumps(edited))
     result = _cli("audit")  # the hidden block no verification wrote: refused on reading
     assert result.exit_code == 1 and "not one that `leaderboard verify` recorded" in \
