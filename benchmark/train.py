@@ -134,11 +134,16 @@ def check_dataset_fits(dataset: Mapping[str, Any], env: gym.Env, source: str) ->
     shares with ``env`` have the env's shapes: checked before the run folder exists (a refusal
     in the agent's pretraining left run.json and a copy of the demos behind, and an empty file
     was "cannot reshape array of size 0")."""
+    if flat := [part for part in ("obs", "next_obs")
+                if not isinstance(dataset.get(part, {}), Mapping)]:  # .items() of an array
+        raise ValueError(f"{source}: {' and '.join(flat)} must hold the observation's entries "
+                         f"(stored as {flat[0]}/<key> in an .npz), not one array")
     columns = {k: v for k, v in dataset.items() if k not in ("obs", "next_obs")}
     columns |= {f"{part}[{k!r}]": v for part in ("obs", "next_obs")
                 for k, v in dataset.get(part, {}).items()}
     if one := [k for k, v in columns.items() if np.ndim(v) == 0]:  # len() of unsized object
-        raise ValueError(f"{source}: {', '.join(one)} hold one value, not a row per transition")
+        raise ValueError(f"{source}: {', '.join(one)} hold{'s' * (len(one) == 1)} one value, "
+                         "not a row per transition")
     rows = len(dataset["action"])
     if rows == 0:
         raise ValueError(f"{source} holds no transitions")

@@ -950,9 +950,10 @@ def folder_contents(kind: str, paths: Mapping[str, Path]) -> frozenset[str]:
 
 
 def _files_state(folder: Path) -> tuple:
-    """The names, sizes and modification times of `folder`'s files: a cache key that changes
-    when they do."""
-    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+    """The names and SHA-256 of `folder`'s files: a cache key that changes when they do
+    (names, sizes and modification times did not where `cp -p`, `tar x` or `os.utime` set the
+    time back; diff36). Hashing bytes is cheap beside loading the tensors it saves."""
+    return tuple(sorted((p.name, hashlib.sha256(p.read_bytes()).hexdigest())
                         for p in folder.iterdir() if p.is_file()))
 
 

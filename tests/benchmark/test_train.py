@@ -308,9 +308,13 @@ def test_demos_with_non_finite_values_or_actions_out_of_bounds_are_refused(tmp_p
             # data24: one value for a column was "len() of unsized object"; truncated 0.5 and
             # one True (every row an episode's end) trained unchecked
             ("scalar_reward", lambda d: d.__setitem__("reward", np.float32(0)),
-             r"scalar_reward.npz: reward hold one value, not a row per transition"),
+             r"scalar_reward.npz: reward holds one value, not a row per transition"),
             ("scalar_obs", lambda d: d["obs"].__setitem__(key, np.float32(0)),
-             rf"scalar_obs.npz: obs\['{key}'\] hold one value, not a row per transition"),
+             rf"scalar_obs.npz: obs\['{key}'\] holds one value, not a row per transition"),
+            # diff36: obs as one array was "'numpy.ndarray' object has no attribute 'items'"
+            ("flat_obs", lambda d: d.__setitem__("obs", d["obs"][key]),
+             r"flat_obs.npz: obs must hold the observation's entries \(stored as obs/<key> "
+             r"in an .npz\), not one array"),
             ("half_truncated", lambda d: d.__setitem__("truncated",
                                                        np.full(len(d["action"]), 0.5)),
              r"half_truncated.npz: truncated must be 0 or 1 \(a flag\), row 0 holds 0.5"),

@@ -2039,3 +2039,22 @@ def test_an_entry_edited_to_another_name_agent_or_baseline_is_refused_on_reading
         assert result.exit_code == 1 and message in " ".join(result.stderr.split())
     path.write_text(original)
     assert len(submitted.entries()) == 2
+
+
+def test_folder_contents_see_a_file_rewritten_with_its_size_and_time(tmp_path):
+    """diff36: the cache was keyed by names, sizes and modification times, which `cp -p`,
+    `tar x` or `os.utime` set back: a policy rewritten so kept its old content hash."""
+    import os
+
+    from leaderboards.ledger import folder_contents, policy_content
+
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    onnx = folder / "policy.onnx"
+    onnx.write_bytes(b"A" * 100)  # not a graph: its bytes stand for it
+    before = onnx.stat()
+    first = folder_contents("onnx", {"x": folder})
+    onnx.write_bytes(b"B" * 100)
+    os.utime(onnx, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert folder_contents("onnx", {"x": folder}) == {policy_content("onnx", {"": folder})} \
+        != first
