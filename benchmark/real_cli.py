@@ -328,7 +328,8 @@ def validate(
     # min=1: `--sim-episodes 0` used to run --episodes trials in sim (0 read as "not given").
     sim_episodes: Annotated[
         int | None, typer.Option(min=1, max=MAX_EVAL_EPISODES,
-                                    help="Trials in sim (default: same).")
+                                    help="Trials in sim (default: same; with --twin at least "
+                                         "--episodes).")
     ] = None,
     calibration: CalibrationOpt = None,
     host: Host = None,
@@ -376,8 +377,9 @@ def validate(
         # Its trials on seeds the simulation did not run each counted as a trial of their own:
         # four replays of one episode, micrometres apart, made a 4-trial interval (real28).
         raise typer.BadParameter(
-            f"the twin's {episodes} trials count once per simulated episode they replay: give "
-            f"at least as many ({sim_episodes} given), or leave it out",
+            f"with --twin at least --episodes ({episodes}), {sim_episodes} given: the twin's "
+            "trials are counted against the simulated episodes on the same seeds (replays of "
+            "one count once); or leave it out",
             param_hint="--sim-episodes")
     kind = policy or (PolicyKind.checkpoint if checkpoint is not None else None)
     if kind is None:

@@ -132,7 +132,8 @@ def train_command(
     ] = None,
     demos: Annotated[
         Path | None,
-        typer.Option(help="Demos for pretrain: a .npz dataset or a `dataset collect` directory."),
+        typer.Option(help="Demos for pretrain: a .npz dataset or a `dataset collect` or "
+                          "`dataset recipe` folder."),
     ] = None,
     demo_episodes: Annotated[
         int | None,

@@ -341,8 +341,8 @@ def test_bad_task_frequency_and_max_seconds_are_one_short_line(tmp_path, monkeyp
         # real28: the twin's 4 replays of seeds the simulation did not run made 4 trials
         (["real", "validate", "--task", USB, "--twin", "--policy", "p_controller",
           "--episodes", "4", "--sim-episodes", "1", "--out", "report"],
-         "Invalid value for --sim-episodes: the twin's 4 trials count once per simulated "
-         "episode they replay: give at least as many (1 given), or leave it out"),
+         "Invalid value for --sim-episodes: with --twin at least --episodes (4), 1 given: the "
+         "twin's trials are counted against the simulated episodes on the same seeds"),
     ]
     for args, message in cases:
         code, err = _cli(capsys, *args)
