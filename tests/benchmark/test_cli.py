@@ -1869,7 +1869,7 @@ def test_an_eof_error_of_a_command_is_not_an_interruption(capsys, in_tmp, monkey
                 "p_controller", "--episodes", "1", "--out", "runs/rv", "--env",
                 "reward=goal_image", "--goal-images", "goal.npz"]
     code, _, err = run_cli(capsys, *validate)
-    assert code == 2 and "goal.npz is not a goal-image file (No data left in file)" in err, err
+    assert code == 2 and "goal.npz is not a goal-image file (not an .npz archive" in err, err
 
     def empty(*_, **__):
         raise EOFError("No data left in file")

@@ -359,7 +359,9 @@ def test_bench_paper001_runs_every_method_beside_the_paper_and_resumes(tmp_path,
     from benchmark.bench_lotj_policy import finetune_check
 
     check = finetune_check("out/iql/pretrained", "DT12", "v1", trials=1, episodes=1, seed=0)
-    assert check["finetune"]["training_episodes"] == 1
+    # 20 practice steps in trials that end on R_psi's verdict, as bench_offline's LOTJ rows: on
+    # the sparse env one 20-step trial ended on the time limit or the true success (bench24)
+    assert 1 <= check["finetune"]["training_episodes"] <= 20
     assert {check["mean"], check["sampled"], check["finetuned"]} <= {0, 1}
     assert 0 < check["weights"]["effective_fraction"] <= 1
     control = finetune_check("out/iql/pretrained", "DT12", "v1", trials=1, episodes=1, seed=0,
