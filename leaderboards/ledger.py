@@ -1039,7 +1039,7 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
         raise LedgerError(f"this policy is entry {other['entry_id'][:12]} of {other['track']} "
                           f"({other['name']!r}); it enters again, on this track or another, "
                           "under that name only")
-    current = list(_current_entries(ledger, track))
+    current = list(_current_entries(ledger, track, every))  # not a second 4 s read
     # A stale entry's policies are its owner's to enter again: taken into another submission
     # first, they refused the owner's own resubmission (leader21).
     # An earlier track version's entries are stale too (they were left out: leader28).
@@ -1088,10 +1088,12 @@ def _check_new_on_track(ledger: Ledger, submission: Submission,
                               "(its hidden seeds would be drawn again)")
 
 
-def _current_entries(ledger: Ledger, track: Track) -> Iterator[dict[str, Any]]:
-    """The entries ranked on ``track``'s current task version keys."""
+def _current_entries(ledger: Ledger, track: Track,
+                     entries: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+    """The entries ranked on ``track``'s current task version keys, of ``entries`` (the
+    ledger's `entries()` where already read) or of the ledger."""
     keys = track.version_keys()
-    for other in ledger.entries():
+    for other in ledger.entries() if entries is None else entries:
         scored = other["evaluations"].get("hidden", other["evaluations"]["dev"])
         if (other["track"] == track.name and scored["task_version_keys"] == keys
                 and scored.get("track_version", 1) == TRACK_VERSION):
